@@ -1,0 +1,3 @@
+"""Type stubs for the Rust extension ``shoal._core``."""
+
+__version__: str

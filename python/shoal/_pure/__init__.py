@@ -1,0 +1,7 @@
+"""Pure-Python fallback for every function of the Rust extension ``shoal._core``.
+
+It is the readable reference implementation and the test oracle: the tests run the same inputs
+through both and require identical results.
+"""
+
+__version__ = "0.1.0"
