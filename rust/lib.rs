@@ -6,3 +6,6 @@
 
 #[cfg(feature = "python")]
 mod python;
+
+pub mod infer;
+pub mod ppa;

@@ -1,0 +1,617 @@
+//! Inference arithmetic: memory fit, decode and prefill speed, energy per token.
+//!
+//! The model is a two-term roofline. Decode of one step reads the active weights and the KV
+//! cache once, so its time is `bytes / (decode_efficiency * bandwidth) + per_token_overhead`,
+//! or the compute time when that is longer (large batches). Prefill is compute-bound:
+//! `flops_per_token / (prefill_efficiency * peak)`. Efficiencies and the per-token overhead
+//! belong to a device class and are fitted on measured runs (see the Python `hardware` module).
+//!
+//! Units: parameters in billions, memory in GB (1e9 bytes), bandwidth in GB/s, compute in
+//! TFLOPS, power in W, time in seconds unless a name says otherwise. Every formula uses only
+//! `+ - * /`, `min` and `max` so that the pure-Python fallback reproduces it bit for bit; the
+//! order of operations is part of the contract.
+
+use std::fmt;
+
+/// A model's shape as far as inference arithmetic needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelShape {
+    /// Total parameters (billions): sets the memory footprint.
+    pub params_b: f64,
+    /// Parameters read per token (billions): equal to `params_b` for dense models.
+    pub active_params_b: f64,
+    pub layers: f64,
+    /// Query heads (for attention FLOPs).
+    pub attention_heads: f64,
+    /// Key/value heads (GQA/MQA): sets the KV cache.
+    pub kv_heads: f64,
+    pub head_dim: f64,
+    /// Sliding-window length in tokens, 0 when no layer uses one.
+    pub sliding_window: f64,
+    /// How many of `layers` use the sliding window.
+    pub sliding_window_layers: f64,
+}
+
+/// Per-device-class efficiency factors (fitted on measured runs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Efficiency {
+    pub decode: f64,
+    pub decode_low: f64,
+    pub decode_high: f64,
+    /// Fixed time per decode step in milliseconds (kernel launches, sampling, sync).
+    pub overhead_ms: f64,
+    pub overhead_ms_low: f64,
+    pub overhead_ms_high: f64,
+    pub prefill: f64,
+    pub prefill_low: f64,
+    pub prefill_high: f64,
+    /// Average power during decode as a fraction of `power_w`.
+    pub power_fraction: f64,
+}
+
+/// A device as far as inference arithmetic needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Device {
+    pub memory_gb: f64,
+    /// Fraction of `memory_gb` a model may use (OS, driver and app limits take the rest).
+    pub usable_fraction: f64,
+    pub bandwidth_gbs: f64,
+    /// Dense FP16/BF16 peak the inference engine's matrix kernels can reach.
+    pub tflops: f64,
+    pub power_w: f64,
+    /// DRAM energy per bit moved, for the DRAM floor of energy per token.
+    pub dram_pj_per_bit: f64,
+    /// Fixed runtime memory (driver context, compute buffers) in GB.
+    pub runtime_overhead_gb: f64,
+    pub efficiency: Efficiency,
+}
+
+/// What is being run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    /// Effective bits per weight of the quantisation, including block scales.
+    pub bits_per_weight: f64,
+    pub kv_bits: f64,
+    pub context_tokens: f64,
+    pub batch: f64,
+    /// Extra weight memory as a fraction of the weights (allocator slack, unquantised tensors).
+    pub weight_overhead_fraction: f64,
+}
+
+/// The estimate: memory fit, speed and energy, with low/high bounds where they vary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    pub weights_gb: f64,
+    pub weight_overhead_gb: f64,
+    pub kv_cache_gb: f64,
+    pub runtime_overhead_gb: f64,
+    pub memory_needed_gb: f64,
+    pub memory_available_gb: f64,
+    pub margin_gb: f64,
+    pub fits: bool,
+    pub bytes_per_step_gb: f64,
+    /// True when the decode step is limited by compute rather than memory bandwidth.
+    pub decode_compute_bound: bool,
+    /// Decode speed of one sequence at a context depth of `context_tokens`.
+    pub decode_tokens_per_s: f64,
+    pub decode_tokens_per_s_low: f64,
+    pub decode_tokens_per_s_high: f64,
+    /// Decode speed summed over the batch.
+    pub decode_batch_tokens_per_s: f64,
+    pub prefill_tokens_per_s: f64,
+    pub prefill_tokens_per_s_low: f64,
+    pub prefill_tokens_per_s_high: f64,
+    pub time_to_first_token_s: f64,
+    pub time_to_first_token_s_low: f64,
+    pub time_to_first_token_s_high: f64,
+    pub average_power_w: f64,
+    pub joules_per_token: f64,
+    pub joules_per_token_low: f64,
+    pub joules_per_token_high: f64,
+    /// Energy of the DRAM traffic alone: a floor under `joules_per_token`.
+    pub dram_joules_per_token: f64,
+}
+
+/// Why an input was refused.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InferError {
+    /// The named parameter is NaN, infinite, negative or zero where it must be positive.
+    Invalid {
+        parameter: &'static str,
+        value: f64,
+        rule: &'static str,
+    },
+    /// Two parameters contradict each other.
+    Inconsistent { message: String },
+}
+
+impl fmt::Display for InferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InferError::Invalid {
+                parameter,
+                value,
+                rule,
+            } => {
+                write!(f, "{parameter} must be {rule}, got {value}")
+            }
+            InferError::Inconsistent { message } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for InferError {}
+
+const GIGA: f64 = 1e9;
+const TERA: f64 = 1e12;
+
+fn positive(parameter: &'static str, value: f64) -> Result<(), InferError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(InferError::Invalid {
+            parameter,
+            value,
+            rule: "a finite number > 0",
+        })
+    }
+}
+
+fn non_negative(parameter: &'static str, value: f64) -> Result<(), InferError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(InferError::Invalid {
+            parameter,
+            value,
+            rule: "a finite number >= 0",
+        })
+    }
+}
+
+fn fraction(parameter: &'static str, value: f64) -> Result<(), InferError> {
+    if value.is_finite() && value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(InferError::Invalid {
+            parameter,
+            value,
+            rule: "in (0, 1]",
+        })
+    }
+}
+
+fn ordered(names: &str, low: f64, point: f64, high: f64) -> Result<(), InferError> {
+    if low <= point && point <= high {
+        Ok(())
+    } else {
+        Err(InferError::Inconsistent {
+            message: format!("{names} must satisfy low <= point <= high"),
+        })
+    }
+}
+
+impl ModelShape {
+    pub fn validate(&self) -> Result<(), InferError> {
+        positive("params_b", self.params_b)?;
+        positive("active_params_b", self.active_params_b)?;
+        positive("layers", self.layers)?;
+        positive("attention_heads", self.attention_heads)?;
+        positive("kv_heads", self.kv_heads)?;
+        positive("head_dim", self.head_dim)?;
+        non_negative("sliding_window", self.sliding_window)?;
+        non_negative("sliding_window_layers", self.sliding_window_layers)?;
+        if self.active_params_b > self.params_b {
+            return Err(InferError::Inconsistent {
+                message: "active_params_b must not exceed params_b".to_string(),
+            });
+        }
+        if self.sliding_window_layers > self.layers {
+            return Err(InferError::Inconsistent {
+                message: "sliding_window_layers must not exceed layers".to_string(),
+            });
+        }
+        if self.sliding_window_layers > 0.0 && self.sliding_window == 0.0 {
+            return Err(InferError::Inconsistent {
+                message: "sliding_window_layers > 0 needs a sliding_window > 0".to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sum over layers of the tokens each layer attends to (and caches) at `depth`.
+    ///
+    /// Full-attention layers hold every token; sliding-window layers hold at most the window.
+    pub fn attended_tokens(&self, depth: f64) -> f64 {
+        let full_layers = self.layers - self.sliding_window_layers;
+        let window_tokens = if self.sliding_window > 0.0 {
+            depth.min(self.sliding_window)
+        } else {
+            depth
+        };
+        full_layers * depth + self.sliding_window_layers * window_tokens
+    }
+
+    /// Forward FLOPs for one token at `depth`: 2 per active weight plus QK^T and AV.
+    pub fn flops_per_token(&self, depth: f64) -> f64 {
+        let attention = 4.0 * self.attention_heads * self.head_dim * self.attended_tokens(depth);
+        2.0 * self.active_params_b * GIGA + attention
+    }
+}
+
+impl Efficiency {
+    pub fn validate(&self) -> Result<(), InferError> {
+        positive("decode_efficiency", self.decode)?;
+        positive("decode_efficiency_low", self.decode_low)?;
+        positive("decode_efficiency_high", self.decode_high)?;
+        non_negative("overhead_ms", self.overhead_ms)?;
+        non_negative("overhead_ms_low", self.overhead_ms_low)?;
+        non_negative("overhead_ms_high", self.overhead_ms_high)?;
+        positive("prefill_efficiency", self.prefill)?;
+        positive("prefill_efficiency_low", self.prefill_low)?;
+        positive("prefill_efficiency_high", self.prefill_high)?;
+        fraction("power_fraction", self.power_fraction)?;
+        ordered(
+            "decode_efficiency_{low,,high}",
+            self.decode_low,
+            self.decode,
+            self.decode_high,
+        )?;
+        ordered(
+            "overhead_ms_{low,,high}",
+            self.overhead_ms_low,
+            self.overhead_ms,
+            self.overhead_ms_high,
+        )?;
+        ordered(
+            "prefill_efficiency_{low,,high}",
+            self.prefill_low,
+            self.prefill,
+            self.prefill_high,
+        )
+    }
+}
+
+impl Device {
+    pub fn validate(&self) -> Result<(), InferError> {
+        positive("memory_gb", self.memory_gb)?;
+        fraction("usable_fraction", self.usable_fraction)?;
+        positive("bandwidth_gbs", self.bandwidth_gbs)?;
+        positive("tflops", self.tflops)?;
+        positive("power_w", self.power_w)?;
+        non_negative("dram_pj_per_bit", self.dram_pj_per_bit)?;
+        non_negative("runtime_overhead_gb", self.runtime_overhead_gb)?;
+        self.efficiency.validate()
+    }
+}
+
+impl Workload {
+    pub fn validate(&self) -> Result<(), InferError> {
+        positive("bits_per_weight", self.bits_per_weight)?;
+        positive("kv_bits", self.kv_bits)?;
+        positive("context_tokens", self.context_tokens)?;
+        positive("batch", self.batch)?;
+        non_negative("weight_overhead_fraction", self.weight_overhead_fraction)
+    }
+}
+
+/// Time of one decode step (all sequences of the batch advance one token).
+fn decode_step_s(
+    bytes_gb: f64,
+    flops: f64,
+    device: &Device,
+    efficiency: f64,
+    overhead_ms: f64,
+) -> (f64, bool) {
+    let memory_s = bytes_gb / (efficiency * device.bandwidth_gbs);
+    let compute_s = flops / (device.efficiency.prefill * device.tflops * TERA);
+    let bound_s = memory_s.max(compute_s);
+    (bound_s + overhead_ms / 1000.0, compute_s > memory_s)
+}
+
+/// Estimate memory fit, speed and energy of `model` on `device` for `workload`.
+pub fn estimate(
+    model: &ModelShape,
+    device: &Device,
+    workload: &Workload,
+) -> Result<Estimate, InferError> {
+    model.validate()?;
+    device.validate()?;
+    workload.validate()?;
+    let eff = &device.efficiency;
+
+    // Memory: weights use the total parameter count (every expert is resident).
+    let weights_gb = model.params_b * workload.bits_per_weight / 8.0;
+    let weight_overhead_gb = weights_gb * workload.weight_overhead_fraction;
+    let kv_values =
+        2.0 * model.kv_heads * model.head_dim * model.attended_tokens(workload.context_tokens);
+    let kv_cache_gb = kv_values * workload.batch * workload.kv_bits / 8.0 / GIGA;
+    let memory_needed_gb =
+        weights_gb + weight_overhead_gb + kv_cache_gb + device.runtime_overhead_gb;
+    let memory_available_gb = device.memory_gb * device.usable_fraction;
+    let margin_gb = memory_available_gb - memory_needed_gb;
+
+    // Decode: one step reads the active weights once and every sequence's KV cache.
+    let bytes_per_step_gb = model.active_params_b * workload.bits_per_weight / 8.0 + kv_cache_gb;
+    let step_flops = workload.batch * model.flops_per_token(workload.context_tokens);
+    let (step_s, compute_bound) = decode_step_s(
+        bytes_per_step_gb,
+        step_flops,
+        device,
+        eff.decode,
+        eff.overhead_ms,
+    );
+    let (slow_s, _) = decode_step_s(
+        bytes_per_step_gb,
+        step_flops,
+        device,
+        eff.decode_low,
+        eff.overhead_ms_high,
+    );
+    let (fast_s, _) = decode_step_s(
+        bytes_per_step_gb,
+        step_flops,
+        device,
+        eff.decode_high,
+        eff.overhead_ms_low,
+    );
+
+    // Prefill: compute-bound; a prompt of S tokens attends to S/2 tokens on average.
+    let prefill_flops = model.flops_per_token(workload.context_tokens / 2.0);
+    let peak_flops = device.tflops * TERA;
+    let prefill = eff.prefill * peak_flops / prefill_flops;
+    let prefill_low = eff.prefill_low * peak_flops / prefill_flops;
+    let prefill_high = eff.prefill_high * peak_flops / prefill_flops;
+
+    // Energy: average power while decoding, spread over the tokens of the batch.
+    let average_power_w = device.power_w * eff.power_fraction;
+    let dram_joules =
+        bytes_per_step_gb * GIGA * 8.0 * device.dram_pj_per_bit / TERA / workload.batch;
+
+    Ok(Estimate {
+        weights_gb,
+        weight_overhead_gb,
+        kv_cache_gb,
+        runtime_overhead_gb: device.runtime_overhead_gb,
+        memory_needed_gb,
+        memory_available_gb,
+        margin_gb,
+        fits: margin_gb >= 0.0,
+        bytes_per_step_gb,
+        decode_compute_bound: compute_bound,
+        decode_tokens_per_s: 1.0 / step_s,
+        decode_tokens_per_s_low: 1.0 / slow_s,
+        decode_tokens_per_s_high: 1.0 / fast_s,
+        decode_batch_tokens_per_s: workload.batch / step_s,
+        prefill_tokens_per_s: prefill,
+        prefill_tokens_per_s_low: prefill_low,
+        prefill_tokens_per_s_high: prefill_high,
+        time_to_first_token_s: workload.context_tokens / prefill,
+        time_to_first_token_s_low: workload.context_tokens / prefill_high,
+        time_to_first_token_s_high: workload.context_tokens / prefill_low,
+        average_power_w,
+        joules_per_token: average_power_w * step_s / workload.batch,
+        joules_per_token_low: average_power_w * fast_s / workload.batch,
+        joules_per_token_high: average_power_w * slow_s / workload.batch,
+        dram_joules_per_token: dram_joules,
+    })
+}
+
+/// One row of a sweep: the indices into the inputs and the estimate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepRow {
+    pub model_index: usize,
+    pub device_index: usize,
+    pub bits_index: usize,
+    pub context_index: usize,
+    pub estimate: Estimate,
+}
+
+/// Every combination of models × devices × bits per weight × contexts, in that nesting order.
+///
+/// All inputs are validated before any work, so a sweep either fails fast or returns every row.
+pub fn sweep(
+    models: &[ModelShape],
+    devices: &[Device],
+    bits_per_weight: &[f64],
+    context_tokens: &[f64],
+    kv_bits: f64,
+    batch: f64,
+    weight_overhead_fraction: f64,
+) -> Result<Vec<SweepRow>, InferError> {
+    for model in models {
+        model.validate()?;
+    }
+    for device in devices {
+        device.validate()?;
+    }
+    let mut rows = Vec::with_capacity(
+        models.len() * devices.len() * bits_per_weight.len() * context_tokens.len(),
+    );
+    for (model_index, model) in models.iter().enumerate() {
+        for (device_index, device) in devices.iter().enumerate() {
+            for (bits_index, &bits) in bits_per_weight.iter().enumerate() {
+                for (context_index, &context) in context_tokens.iter().enumerate() {
+                    let workload = Workload {
+                        bits_per_weight: bits,
+                        kv_bits,
+                        context_tokens: context,
+                        batch,
+                        weight_overhead_fraction,
+                    };
+                    let estimate = estimate(model, device, &workload)?;
+                    rows.push(SweepRow {
+                        model_index,
+                        device_index,
+                        bits_index,
+                        context_index,
+                        estimate,
+                    });
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn llama_8b() -> ModelShape {
+        ModelShape {
+            params_b: 8.03,
+            active_params_b: 8.03,
+            layers: 32.0,
+            attention_heads: 32.0,
+            kv_heads: 8.0,
+            head_dim: 128.0,
+            sliding_window: 0.0,
+            sliding_window_layers: 0.0,
+        }
+    }
+
+    fn device() -> Device {
+        Device {
+            memory_gb: 24.0,
+            usable_fraction: 0.75,
+            bandwidth_gbs: 273.0,
+            tflops: 8.0,
+            power_w: 60.0,
+            dram_pj_per_bit: 5.0,
+            runtime_overhead_gb: 0.5,
+            efficiency: Efficiency {
+                decode: 0.8,
+                decode_low: 0.7,
+                decode_high: 0.9,
+                overhead_ms: 2.0,
+                overhead_ms_low: 1.0,
+                overhead_ms_high: 4.0,
+                prefill: 0.5,
+                prefill_low: 0.4,
+                prefill_high: 0.6,
+                power_fraction: 0.5,
+            },
+        }
+    }
+
+    fn workload() -> Workload {
+        Workload {
+            bits_per_weight: 4.89,
+            kv_bits: 16.0,
+            context_tokens: 4096.0,
+            batch: 1.0,
+            weight_overhead_fraction: 0.1,
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn kv_cache_uses_kv_heads_not_query_heads() {
+        let e = estimate(&llama_8b(), &device(), &workload()).unwrap();
+        // 2 * 32 layers * 8 kv heads * 128 * 4096 tokens * 2 bytes = 0.537 GB.
+        assert!(close(
+            e.kv_cache_gb,
+            2.0 * 32.0 * 8.0 * 128.0 * 4096.0 * 2.0 / 1e9
+        ));
+    }
+
+    #[test]
+    fn hand_checked_decode() {
+        let e = estimate(&llama_8b(), &device(), &workload()).unwrap();
+        let bytes = 8.03 * 4.89 / 8.0 + e.kv_cache_gb;
+        let step = bytes / (0.8 * 273.0) + 0.002;
+        assert!(close(e.decode_tokens_per_s, 1.0 / step));
+        assert!(e.decode_tokens_per_s_low < e.decode_tokens_per_s);
+        assert!(e.decode_tokens_per_s < e.decode_tokens_per_s_high);
+        assert!(e.fits);
+    }
+
+    #[test]
+    fn sliding_window_caps_cache() {
+        let mut model = llama_8b();
+        model.sliding_window = 1024.0;
+        model.sliding_window_layers = 16.0;
+        let e = estimate(&model, &device(), &workload()).unwrap();
+        let expected = 2.0 * 8.0 * 128.0 * (16.0 * 4096.0 + 16.0 * 1024.0) * 2.0 / 1e9;
+        assert!(close(e.kv_cache_gb, expected));
+    }
+
+    #[test]
+    fn moe_reads_active_but_stores_total() {
+        let mut model = llama_8b();
+        model.params_b = 30.5;
+        model.active_params_b = 3.3;
+        let e = estimate(&model, &device(), &workload()).unwrap();
+        assert!(close(e.weights_gb, 30.5 * 4.89 / 8.0));
+        assert!(close(e.bytes_per_step_gb, 3.3 * 4.89 / 8.0 + e.kv_cache_gb));
+    }
+
+    #[test]
+    fn too_big_does_not_fit() {
+        let mut model = llama_8b();
+        model.params_b = 70.0;
+        model.active_params_b = 70.0;
+        let e = estimate(&model, &device(), &workload()).unwrap();
+        assert!(!e.fits);
+        assert!(e.margin_gb < 0.0);
+    }
+
+    #[test]
+    fn large_batch_becomes_compute_bound() {
+        let mut w = workload();
+        w.batch = 512.0;
+        w.context_tokens = 128.0;
+        let e = estimate(&llama_8b(), &device(), &w).unwrap();
+        assert!(e.decode_compute_bound);
+    }
+
+    #[test]
+    fn refuses_bad_inputs() {
+        let mut model = llama_8b();
+        model.kv_heads = f64::NAN;
+        let err = estimate(&model, &device(), &workload()).unwrap_err();
+        assert!(err.to_string().starts_with("kv_heads"));
+        let mut d = device();
+        d.bandwidth_gbs = -1.0;
+        assert!(estimate(&llama_8b(), &d, &workload())
+            .unwrap_err()
+            .to_string()
+            .starts_with("bandwidth_gbs"));
+        let mut w = workload();
+        w.context_tokens = 0.0;
+        assert!(estimate(&llama_8b(), &device(), &w)
+            .unwrap_err()
+            .to_string()
+            .starts_with("context_tokens"));
+        let mut m = llama_8b();
+        m.active_params_b = 9.0;
+        assert!(estimate(&m, &device(), &workload()).is_err());
+    }
+
+    #[test]
+    fn sweep_covers_every_combination() {
+        let rows = sweep(
+            &[llama_8b()],
+            &[device(), device()],
+            &[4.89, 8.5],
+            &[512.0, 4096.0, 8192.0],
+            16.0,
+            1.0,
+            0.1,
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 12);
+        assert_eq!(
+            (
+                rows[11].device_index,
+                rows[11].bits_index,
+                rows[11].context_index
+            ),
+            (1, 1, 2)
+        );
+    }
+}
