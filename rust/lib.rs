@@ -9,3 +9,4 @@ mod python;
 
 pub mod infer;
 pub mod ppa;
+pub mod tokens;

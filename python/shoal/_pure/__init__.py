@@ -4,4 +4,6 @@ It is the readable reference implementation and the test oracle: the tests run t
 through both and require identical results.
 """
 
+from shoal._pure.embed import ExemplarIndex, embed
+
 __version__ = "0.1.0"

@@ -1,0 +1,255 @@
+"""Hashed text embeddings and a cosine exemplar index, in pure Python.
+
+The reference for ``rust/embed.rs``; both give bit-identical results. The embedding needs no
+model download:
+
+1. ASCII letters are lower-cased; other characters are kept (Unicode case tables differ between
+   Python and Rust releases, so they are not used).
+2. Words are maximal runs of ASCII letters and digits and of non-ASCII characters outside a fixed
+   list of Unicode spaces and punctuation.
+3. Features: each word (weight 1), each pair of adjacent words (weight 1) and each character 3-,
+   4- and 5-gram of ``<word>`` (weight 1/2).
+4. A feature is hashed with FNV-1a 64 over a tag byte and its UTF-8 bytes, then the MurmurHash3
+   finaliser; the hash modulo ``dim`` picks the bucket and its top bit the sign.
+5. Bucket sums (exact, the weights are dyadic) become ``sign * sqrt(|sum|)``; the vector is then
+   L2-normalised with ``math.fsum``, a correctly rounded sum, which the Rust side reproduces.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from operator import mul
+
+MAX_DIM = 1 << 20
+
+_MASK = (1 << 64) - 1
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+
+_TAG_WORD = ord("w")
+_TAG_BIGRAM = ord("b")
+_TAG_CHARGRAM = ord("c")
+
+_WORD_WEIGHT = 1.0
+_BIGRAM_WEIGHT = 1.0
+_CHARGRAM_WEIGHT = 0.5
+_CHARGRAM_SIZES = (3, 4, 5)
+
+# Non-ASCII code point ranges (inclusive) that separate words.
+_SEPARATORS = (
+    (0x0085, 0x0085),
+    (0x00A0, 0x00A1),
+    (0x00AB, 0x00AB),
+    (0x00B7, 0x00B7),
+    (0x00BB, 0x00BB),
+    (0x00BF, 0x00BF),
+    (0x1680, 0x1680),
+    (0x2000, 0x206F),
+    (0x3000, 0x3003),
+    (0x3008, 0x3011),
+    (0xFE10, 0xFE19),
+    (0xFE30, 0xFE4F),
+    (0xFEFF, 0xFEFF),
+    (0xFF01, 0xFF0F),
+    (0xFF1A, 0xFF20),
+    (0xFF3B, 0xFF40),
+    (0xFF5B, 0xFF65),
+)
+
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_ASCII_LOWER = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+)
+
+
+def _check_dim(dim: object) -> int:
+    if not isinstance(dim, int):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    if not 1 <= dim <= MAX_DIM:
+        raise ValueError(f"dim must be between 1 and {MAX_DIM}, got {dim}")
+    return dim
+
+
+def _is_word_char(char: str) -> bool:
+    code = ord(char)
+    if code < 0x80:
+        return char in _ASCII_WORD
+    return not any(low <= code <= high for low, high in _SEPARATORS)
+
+
+def _split_words(text: str) -> list[str]:
+    words: list[str] = []
+    current: list[str] = []
+    for char in text:
+        if _is_word_char(char):
+            current.append(char)
+        elif current:
+            words.append("".join(current))
+            current = []
+    if current:
+        words.append("".join(current))
+    return [word.translate(_ASCII_LOWER) for word in words]
+
+
+def _finalise(value: int) -> int:
+    # MurmurHash3's 64-bit finaliser: spreads FNV's weak high bits, which carry the sign.
+    value ^= value >> 33
+    value = (value * 0xFF51AFD7ED558CCD) & _MASK
+    value ^= value >> 33
+    value = (value * 0xC4CEB9FE1A85EC53) & _MASK
+    return value ^ (value >> 33)
+
+
+def _fnv1a(tag: int, data: bytes) -> int:
+    value = ((_FNV_OFFSET ^ tag) * _FNV_PRIME) & _MASK
+    for byte in data:
+        value = ((value ^ byte) * _FNV_PRIME) & _MASK
+    return _finalise(value)
+
+
+def _add_feature(vector: list[float], value: int, weight: float) -> None:
+    bucket = value % len(vector)
+    if value >> 63:
+        vector[bucket] -= weight
+    else:
+        vector[bucket] += weight
+
+
+def _l2_normalise(vector: list[float]) -> list[float]:
+    # Dividing by the largest magnitude first keeps the squares from overflowing.
+    largest = max((abs(x) for x in vector), default=0.0)
+    if largest == 0.0:
+        return vector
+    scaled = [x / largest for x in vector]
+    norm = math.sqrt(math.fsum(x * x for x in scaled))
+    return [x / norm for x in scaled]
+
+
+def _embed_one(text: str, dim: int) -> list[float]:
+    vector = [0.0] * dim
+    words = _split_words(text)
+
+    for word in words:
+        _add_feature(vector, _fnv1a(_TAG_WORD, word.encode()), _WORD_WEIGHT)
+    for first, second in zip(words, words[1:]):
+        data = first.encode() + b" " + second.encode()
+        _add_feature(vector, _fnv1a(_TAG_BIGRAM, data), _BIGRAM_WEIGHT)
+    for word in words:
+        wrapped = "<" + word + ">"
+        for size in _CHARGRAM_SIZES:
+            for start in range(len(wrapped) - size + 1):
+                data = wrapped[start : start + size].encode()
+                _add_feature(vector, _fnv1a(_TAG_CHARGRAM, data), _CHARGRAM_WEIGHT)
+
+    vector = [math.copysign(math.sqrt(abs(x)), x) for x in vector]
+    return _l2_normalise(vector)
+
+
+def embed(texts: Sequence[str], *, dim: int) -> list[list[float]]:
+    """Embed texts into unit vectors by feature hashing.
+
+    Args:
+        texts: The texts; a text without words embeds to the zero vector.
+        dim: Number of hash buckets, 1 to 2**20.
+
+    Returns:
+        One list of ``dim`` floats per text.
+
+    Raises:
+        TypeError: If ``texts`` is a str or holds a non-str, or ``dim`` is not an int.
+        ValueError: If ``dim`` is out of range.
+    """
+    dim = _check_dim(dim)
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of str, not a single str")
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{position}] must be a str, got {type(text).__name__}")
+    return [_embed_one(text, dim) for text in texts]
+
+
+def _as_rows(vectors: bytes | Sequence[Sequence[float]], dim: int) -> list[list[float]]:
+    if isinstance(vectors, (bytes, bytearray, memoryview)):
+        raw = bytes(vectors)
+        if len(raw) % 4:
+            raise ValueError(f"vectors bytes length {len(raw)} is not a multiple of 4 (float32)")
+        values = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        if len(values) % dim:
+            raise ValueError(
+                f"vectors hold {len(values)} values, which is not a multiple of dim={dim}"
+            )
+        return [values[start : start + dim] for start in range(0, len(values), dim)]
+
+    rows: list[list[float]] = []
+    for position, row in enumerate(vectors):
+        values = [float(x) for x in row]
+        if len(values) != dim:
+            raise ValueError(f"vectors row {position} has {len(values)} values, expected dim={dim}")
+        rows.append(values)
+    return rows
+
+
+class ExemplarIndex:
+    """Unit-normalised exemplar vectors searched by brute-force cosine similarity.
+
+    Args:
+        vectors: Either a sequence of rows of ``dim`` floats, or ``bytes`` of little-endian
+            float32 values laid out row after row.
+        dim: Number of values per vector.
+
+    Raises:
+        TypeError: If ``dim`` is not an int.
+        ValueError: If ``dim`` is out of range, a row has the wrong length or a value is not
+            finite.
+    """
+
+    def __init__(self, vectors: bytes | Sequence[Sequence[float]], dim: int) -> None:
+        self._dim = _check_dim(dim)
+        rows = _as_rows(vectors, self._dim)
+        for position, row in enumerate(rows):
+            if not all(math.isfinite(x) for x in row):
+                raise ValueError(f"vectors row {position} has a NaN or infinite value")
+        self._rows = [_l2_normalise(row) for row in rows]
+
+    @property
+    def dim(self) -> int:
+        """Number of values per vector."""
+        return self._dim
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def scores(self, query: Sequence[float]) -> list[float]:
+        """Cosine similarity of ``query`` with every exemplar, in exemplar order.
+
+        Raises:
+            ValueError: If ``query`` does not have ``dim`` finite values.
+        """
+        values = [float(x) for x in query]
+        if len(values) != self._dim:
+            raise ValueError(
+                f"query has {len(values)} values but the index has dim={self._dim}"
+            )
+        if not all(math.isfinite(x) for x in values):
+            raise ValueError("query has a NaN or infinite value")
+        unit = _l2_normalise(values)
+        return [math.fsum(map(mul, row, unit)) for row in self._rows]
+
+    def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
+        """The ``k`` most similar exemplars as ``(index, cosine)``, best first.
+
+        Equal scores are ordered by lower index.
+
+        Raises:
+            TypeError: If ``k`` is not an int.
+            ValueError: If ``k`` is negative or ``query`` is malformed.
+        """
+        if not isinstance(k, int):
+            raise TypeError(f"k must be an int, got {type(k).__name__}")
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        scores = self.scores(query)
+        ranked = sorted(range(len(scores)), key=lambda index: (-scores[index], index))
+        return [(index, scores[index]) for index in ranked[:k]]

@@ -1,0 +1,129 @@
+"""The hashed embedder and the exemplar index: Rust and pure Python agree bit for bit."""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shoal import _pure
+
+core = pytest.importorskip("shoal._core")
+
+IMPLEMENTATIONS = [pytest.param(core, id="rust"), pytest.param(_pure, id="pure")]
+
+TEXTS = [
+    "",
+    "   \t\n",
+    "Write a Python function that reverses a linked list.",
+    "WRITE a python FUNCTION that reverses a LINKED list!!!",
+    "naïve café crème brûlée",
+    "東京は日本の首都です。大阪、京都",
+    "Привет, мир! Как дела?",
+    "emoji 🚀🚀 and zero\u200bwidth and non\u00a0breaking",
+    "x" * 3000,
+    "Solve 3x + 5 = 20; then compute 2^10 mod 7.",
+    "\x00\x01 control \ud7ff \U0010ffff",
+]
+
+
+@pytest.mark.parametrize("dim", [1, 7, 256, 512])
+def test_rust_and_pure_embeddings_are_identical(dim: int) -> None:
+    assert core.embed(TEXTS, dim=dim) == _pure.embed(TEXTS, dim=dim)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(max_size=80), max_size=4), st.sampled_from([3, 64, 300]))
+def test_rust_and_pure_agree_on_any_unicode(texts: list[str], dim: int) -> None:
+    assert core.embed(texts, dim=dim) == _pure.embed(texts, dim=dim)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_embedding_is_unit_deterministic_and_case_blind(impl: object) -> None:
+    first, again, shouted = impl.embed([TEXTS[2], TEXTS[2], TEXTS[3]], dim=256)
+
+    assert first == again
+    assert first == shouted
+    assert math.isclose(math.fsum(x * x for x in first), 1.0, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_text_without_words_is_the_zero_vector(impl: object) -> None:
+    empty, blank, punctuation = impl.embed(["", " \n\t", "…—、。 ,.!"], dim=32)
+
+    assert empty == blank == punctuation == [0.0] * 32
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_related_prompts_are_nearest(impl: object) -> None:
+    exemplars = [
+        "Translate the sentence into German: the weather is nice today.",
+        "Solve for x: 4x - 7 = 9.",
+        "Write a SQL query that counts orders per customer.",
+    ]
+    query = "Solve the equation 2x + 3 = 11 for x."
+    vectors = impl.embed(exemplars + [query], dim=512)
+    index = impl.ExemplarIndex(vectors[:3], 512)
+
+    ranked = index.top_k(vectors[3], 3)
+
+    assert [position for position, _ in ranked][0] == 1
+    assert ranked[0][1] > ranked[1][1] >= ranked[2][1]
+
+
+def test_index_scores_and_ties_are_identical() -> None:
+    rng = random.Random(7)
+    rows = [[rng.uniform(-1e3, 1e3) for _ in range(33)] for _ in range(60)]
+    rows += [rows[5], [0.0] * 33, [x * 2.5 for x in rows[10]]]
+    query = [rng.gauss(0.0, 1.0) for _ in range(33)]
+    rust, pure = core.ExemplarIndex(rows, 33), _pure.ExemplarIndex(rows, 33)
+
+    assert rust.scores(query) == pure.scores(query)
+    assert rust.top_k(query, 63) == pure.top_k(query, 63)
+    assert rust.top_k(rows[5], 2) == pure.top_k(rows[5], 2)
+    assert [position for position, _ in rust.top_k(rows[5], 2)] == [5, 60]
+    assert len(rust) == len(pure) == 63
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_index_accepts_float32_bytes(impl: object) -> None:
+    rows = [[1.0, 0.0, 0.5], [0.25, -2.0, 0.0]]
+    packed = struct.pack("<6f", *(x for row in rows for x in row))
+
+    assert impl.ExemplarIndex(packed, 3).scores([1.0, 0.0, 0.0]) == impl.ExemplarIndex(
+        rows, 3
+    ).scores([1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_ties_go_to_the_lower_index(impl: object) -> None:
+    index = impl.ExemplarIndex([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]], 2)
+
+    assert index.top_k([1.0, 0.0], 3) == [(0, 1.0), (2, 1.0), (1, 0.0)]
+    assert index.top_k([1.0, 0.0], 0) == []
+    assert len(index.top_k([1.0, 0.0], 99)) == 3
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda m: m.embed(["a"], dim=0), ValueError, "dim must be between 1"),
+        (lambda m: m.embed(["a"], dim=-3), ValueError, "dim must be between 1"),
+        (lambda m: m.embed("abc", dim=8), TypeError, "str"),
+        (lambda m: m.ExemplarIndex([[1.0, 2.0], [3.0]], 2), ValueError, "row 1 has 1 values"),
+        (lambda m: m.ExemplarIndex([[1.0, math.nan]], 2), ValueError, "row 0 has a NaN"),
+        (lambda m: m.ExemplarIndex(b"\x00" * 6, 1), ValueError, "multiple of 4"),
+        (lambda m: m.ExemplarIndex(b"\x00" * 12, 2), ValueError, "not a multiple of dim=2"),
+        (lambda m: m.ExemplarIndex([[1.0]], 1).top_k([1.0, 2.0], 1), ValueError, "query has 2"),
+        (lambda m: m.ExemplarIndex([[1.0]], 1).top_k([math.inf], 1), ValueError, "query has a"),
+        (lambda m: m.ExemplarIndex([[1.0]], 1).top_k([1.0], -1), ValueError, "k must be >= 0"),
+    ],
+)
+def test_bad_input_names_the_parameter(impl: object, call, error, message: str) -> None:
+    with pytest.raises(error, match=message):
+        call(impl)
