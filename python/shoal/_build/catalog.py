@@ -189,7 +189,8 @@ CURATED: tuple[Curated, ...] = (
     Curated("o3", "openai", "o3", "o3", "o200k", "o200k_base"),
     Curated("o4-mini", "openai", "o4-mini", "o4-mini", "o200k", "o200k_base"),
     Curated("gpt-4-turbo", "openai", "GPT-4 Turbo", "gpt-4-turbo", "cl100k", "cl100k_base",
-            arena_hard="gpt-4-turbo-2024-04-09", arena_note="gpt-4-turbo is gpt-4-turbo-2024-04-09"),
+            arena_hard="gpt-4-turbo-2024-04-09",
+            arena_note="gpt-4-turbo is gpt-4-turbo-2024-04-09"),
     Curated("gpt-4-1106-preview", "openai", "GPT-4 Turbo preview (1106)", "gpt-4-1106-preview",
             "cl100k", "cl100k_base"),
     Curated("gpt-4", "openai", "GPT-4", "gpt-4", "cl100k", "cl100k_base",
@@ -364,6 +365,26 @@ def _hosted_price(curated: Curated, litellm: dict[str, Any], nvidia: dict[str, A
     }
 
 
+def _aliases(curated: Curated, litellm: dict[str, Any]) -> list[str]:
+    """Other names that mean this row: the host's model name and same-priced dated snapshots."""
+    names: set[str] = set()
+    if curated.price_key is not None:
+        names.add(curated.price_key.rsplit("/", 1)[-1].lower())
+        entry = litellm[curated.price_key]
+        prefix = curated.price_key + "-"
+        for key, other in litellm.items():
+            snapshot = key[len(prefix):].replace("-", "")
+            same_price = all(
+                other.get(name) == entry.get(name)
+                for name in ("input_cost_per_token", "output_cost_per_token",
+                             "cache_read_input_token_cost", "max_input_tokens")
+            )
+            if key.startswith(prefix) and snapshot.isdigit() and len(snapshot) == 8 and same_price:
+                names.add(key.rsplit("/", 1)[-1].lower())
+    names.discard(curated.id)
+    return sorted(names)
+
+
 def build_row(
     curated: Curated,
     litellm: dict[str, Any],
@@ -401,6 +422,7 @@ def build_row(
         "hosted_by": curated.hosted_by,
         "deprecation_date": price.get("deprecation_date"),
         "token_ratio_source": ratio_source,
+        "aliases": _aliases(curated, litellm),
     }
     for key in ("long_context_threshold", "input_per_mtok_long", "output_per_mtok_long",
                 "cached_input_per_mtok_long"):

@@ -1,0 +1,485 @@
+"""The model catalog: prices, context windows, tokenizers, sizes and quality priors, with sources.
+
+The shipped catalog is ``shoal/data/models.json``. A user file in the same shape overrides rows by
+id (only the fields it gives; the rest are kept) and adds new rows (which must give every required
+field). Every row is validated on load; errors name the file, the row and the field.
+
+Model ids are matched case-insensitively. ``openai/gpt-4.1``, ``meta-llama/Llama-3.1-8B-Instruct``
+and dated snapshots with the alias's price (``gpt-4o-2024-08-06``) resolve to their rows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import functools
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+ENCODINGS = ("o200k_base", "cl100k_base")
+
+# A ratio beyond this is a unit mistake (for example characters per token), not a tokenizer.
+MAX_TOKEN_RATIO = 10.0
+
+REQUIRED_FIELDS = (
+    "id", "provider", "name", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
+    "cache_write_per_mtok", "context_window", "max_output_tokens", "encoding", "token_ratio",
+    "open_weights", "params_b", "active_params_b", "quality", "quality_source", "price_source",
+    "as_of",
+)
+PRICE_FIELDS = (
+    "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok",
+    "input_per_mtok_long", "output_per_mtok_long", "cached_input_per_mtok_long",
+)
+LONG_CONTEXT_FIELDS = ("long_context_threshold", "input_per_mtok_long", "output_per_mtok_long")
+
+
+class CatalogError(ValueError):
+    """A catalog file is malformed; the message names the file, row and field to fix."""
+
+
+class UnknownModelError(ValueError):
+    """No catalog row matches a model id; the message lists the nearest ids."""
+
+    def __init__(self, model_id: str, suggestions: tuple[str, ...], model_count: int) -> None:
+        self.model_id = model_id
+        self.suggestions = suggestions
+        if suggestions:
+            hint = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+        else:
+            hint = "no close match; Catalog.models lists every id"
+        super().__init__(
+            f"unknown model {model_id!r}: {hint} (the catalog has {model_count} models; "
+            "add yours with a user catalog file)"
+        )
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model: hosted prices in USD per million tokens, limits, tokenizer, size and prior.
+
+    Attributes:
+        id: Canonical lowercase id, unique in the catalog.
+        provider: Organisation that makes the model (``openai``, ``meta``, ...).
+        name: Display name.
+        input_per_mtok: USD per million input tokens.
+        output_per_mtok: USD per million output tokens (hidden reasoning tokens included).
+        cached_input_per_mtok: USD per million input tokens read from the prompt cache, or None
+            when the price source lists no cached rate.
+        cache_write_per_mtok: USD per million tokens written to the prompt cache, or None when
+            writes cost the same as input (or are not listed).
+        context_window: Tokens the model attends to in one request (prompt plus output).
+        max_output_tokens: Largest completion the API returns.
+        encoding: Exact tiktoken encoding for the model's text, or None when only estimated.
+        token_ratio: Model tokens per o200k_base token (an estimate when encoding is None).
+        open_weights: Whether the weights are published (the model can run locally).
+        params_b: Total parameters in billions, when published.
+        active_params_b: Parameters active per token in billions (below params_b for MoE).
+        quality: Quality prior on one 0-1 scale across the catalog, or None when unknown.
+        quality_source: Where the quality prior comes from.
+        price_source: Where the prices and limits come from.
+        as_of: Date the prices were taken (YYYY-MM-DD).
+        max_input_tokens: Largest prompt, when the vendor caps input below the window.
+        reasoning: Whether the model bills hidden reasoning tokens as output.
+        hosted_by: For open-weight models, the host whose prices these are.
+        deprecation_date: Date the vendor retires the model, when announced.
+        long_context_threshold: Input tokens per call above which the long-context prices apply.
+        input_per_mtok_long: Input price above the threshold.
+        output_per_mtok_long: Output price above the threshold.
+        cached_input_per_mtok_long: Cached-input price above the threshold.
+        token_ratio_source: Where token_ratio comes from.
+        context_source: Where the context window comes from, when not the price source.
+        aliases: Other names that resolve to this row (host names, dated snapshots).
+    """
+
+    id: str
+    provider: str
+    name: str
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None
+    cache_write_per_mtok: float | None
+    context_window: int
+    max_output_tokens: int
+    encoding: str | None
+    token_ratio: float
+    open_weights: bool
+    params_b: float | None
+    active_params_b: float | None
+    quality: float | None
+    quality_source: str
+    price_source: str
+    as_of: str
+    max_input_tokens: int | None = None
+    reasoning: bool = False
+    hosted_by: str | None = None
+    deprecation_date: str | None = None
+    long_context_threshold: int | None = None
+    input_per_mtok_long: float | None = None
+    output_per_mtok_long: float | None = None
+    cached_input_per_mtok_long: float | None = None
+    token_ratio_source: str | None = None
+    context_source: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def input_limit(self) -> int:
+        """Largest prompt in tokens: the input cap when there is one, else the whole window."""
+        return self.max_input_tokens if self.max_input_tokens is not None else self.context_window
+
+
+ENTRY_FIELDS = tuple(f.name for f in fields(ModelEntry))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A validated set of models in a stable order, with lookup by id, alias or provider/id."""
+
+    catalog_date: str
+    models: tuple[ModelEntry, ...]
+    sources: Mapping[str, str] = field(default_factory=dict)
+    _index: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, ModelEntry] = {}
+        for entry in self.models:
+            index[entry.id] = entry
+        for entry in self.models:
+            for alias in entry.aliases:
+                index.setdefault(alias, entry)
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+        object.__setattr__(self, "_index", MappingProxyType(index))
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Canonical ids in catalog order."""
+        return tuple(entry.id for entry in self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __iter__(self) -> Iterator[ModelEntry]:
+        return iter(self.models)
+
+    def __contains__(self, model_id: object) -> bool:
+        return isinstance(model_id, str) and self._find(model_id) is not None
+
+    def model(self, model_id: str) -> ModelEntry:
+        """Return the row for ``model_id``.
+
+        Args:
+            model_id: A canonical id, an alias, or either behind a ``provider/`` prefix; any case.
+
+        Raises:
+            TypeError: If ``model_id`` is not a string.
+            UnknownModelError: If nothing matches; the message lists near matches.
+        """
+        if not isinstance(model_id, str):
+            raise TypeError(f"model_id must be a string, got {type(model_id).__name__}")
+
+        entry = self._find(model_id)
+        if entry is None:
+            raise UnknownModelError(model_id, self.suggest(model_id), len(self.models))
+        return entry
+
+    def suggest(self, model_id: str, limit: int = 5) -> tuple[str, ...]:
+        """Canonical ids whose names are closest to ``model_id``, best first."""
+        wanted = _normalise(model_id).rsplit("/", 1)[-1]
+        close = difflib.get_close_matches(wanted, list(self._index), n=limit * 2, cutoff=0.6)
+        suggestions: list[str] = []
+        for name in close:
+            canonical = self._index[name].id
+            if canonical not in suggestions:
+                suggestions.append(canonical)
+        return tuple(suggestions[:limit])
+
+    def _find(self, model_id: str) -> ModelEntry | None:
+        wanted = _normalise(model_id)
+        entry = self._index.get(wanted)
+        if entry is None and "/" in wanted:
+            # Provider or hub prefixes: openai/gpt-4.1, meta-llama/Llama-3.1-8B-Instruct.
+            entry = self._index.get(wanted.rsplit("/", 1)[-1])
+        return entry
+
+
+def _normalise(model_id: str) -> str:
+    return model_id.strip().lower()
+
+
+# ---- validation -------------------------------------------------------------------------------
+
+
+class _Row:
+    """Field readers for one raw row that raise CatalogError naming the file, row and field."""
+
+    def __init__(self, raw: Mapping[str, Any], where: str) -> None:
+        self.raw = raw
+        self.where = where
+
+    def fail(self, name: str, problem: str) -> CatalogError:
+        return CatalogError(f"{self.where}: field {name!r} {problem}, got {self.raw.get(name)!r}")
+
+    def text(self, name: str, *, optional: bool = False) -> str | None:
+        value = self.raw.get(name)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, "must be a non-empty string")
+        return value
+
+    def number(self, name: str, *, optional: bool = False, positive: bool = False) -> float | None:
+        value = self.raw.get(name)
+        if value is None and optional:
+            return None
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not is_number or not math.isfinite(value):
+            raise self.fail(name, "must be a finite number")
+        if value < 0 or (positive and value == 0):
+            raise self.fail(name, "must be positive" if positive else "must not be negative")
+        return float(value)
+
+    def count(self, name: str, *, optional: bool = False) -> int | None:
+        value = self.raw.get(name)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.fail(name, "must be a positive whole number of tokens")
+        return value
+
+    def flag(self, name: str, *, default: bool | None = None) -> bool:
+        value = self.raw.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(name, "must be true or false")
+        return value
+
+    def date(self, name: str, *, optional: bool = False) -> str | None:
+        value = self.text(name, optional=optional)
+        if value is None:
+            return None
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            raise self.fail(name, "must be a date written YYYY-MM-DD") from None
+        return value
+
+
+def _parse_entry(raw: Any, where: str) -> ModelEntry:
+    """Validate one raw row and build its ModelEntry."""
+    if not isinstance(raw, Mapping):
+        raise CatalogError(f"{where}: each model must be a JSON object, got {type(raw).__name__}")
+
+    unknown = sorted(set(raw) - set(ENTRY_FIELDS))
+    if unknown:
+        raise CatalogError(
+            f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed fields are {', '.join(ENTRY_FIELDS)}"
+        )
+    missing = [name for name in REQUIRED_FIELDS if name not in raw]
+    if missing:
+        raise CatalogError(f"{where}: missing field(s) {', '.join(map(repr, missing))}")
+
+    row = _Row(raw, where)
+    entry = ModelEntry(**_values(row))
+    _check_consistency(row, entry)
+    return entry
+
+
+def _values(row: _Row) -> dict[str, Any]:
+    model_id = row.text("id") or ""
+    if model_id != _normalise(model_id) or any(c.isspace() for c in model_id):
+        raise row.fail("id", "must be lowercase with no spaces")
+
+    encoding = row.raw.get("encoding")
+    if encoding is not None and encoding not in ENCODINGS:
+        raise row.fail("encoding", f"must be null or one of {', '.join(ENCODINGS)}")
+
+    aliases = row.raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+        raise row.fail("aliases", "must be a list of non-empty strings")
+
+    return {
+        "id": model_id,
+        "provider": row.text("provider"),
+        "name": row.text("name"),
+        "input_per_mtok": row.number("input_per_mtok"),
+        "output_per_mtok": row.number("output_per_mtok"),
+        "cached_input_per_mtok": row.number("cached_input_per_mtok", optional=True),
+        "cache_write_per_mtok": row.number("cache_write_per_mtok", optional=True),
+        "context_window": row.count("context_window"),
+        "max_output_tokens": row.count("max_output_tokens"),
+        "encoding": encoding,
+        "token_ratio": row.number("token_ratio", positive=True),
+        "open_weights": row.flag("open_weights"),
+        "params_b": row.number("params_b", optional=True, positive=True),
+        "active_params_b": row.number("active_params_b", optional=True, positive=True),
+        "quality": row.number("quality", optional=True),
+        "quality_source": row.text("quality_source"),
+        "price_source": row.text("price_source"),
+        "as_of": row.date("as_of"),
+        "max_input_tokens": row.count("max_input_tokens", optional=True),
+        "reasoning": row.flag("reasoning", default=False),
+        "hosted_by": row.text("hosted_by", optional=True),
+        "deprecation_date": row.date("deprecation_date", optional=True),
+        "long_context_threshold": row.count("long_context_threshold", optional=True),
+        "input_per_mtok_long": row.number("input_per_mtok_long", optional=True),
+        "output_per_mtok_long": row.number("output_per_mtok_long", optional=True),
+        "cached_input_per_mtok_long": row.number("cached_input_per_mtok_long", optional=True),
+        "token_ratio_source": row.text("token_ratio_source", optional=True),
+        "context_source": row.text("context_source", optional=True),
+        "aliases": tuple(_normalise(a) for a in aliases),
+    }
+
+
+def _check_consistency(row: _Row, entry: ModelEntry) -> None:
+    """Checks that involve more than one field."""
+    if entry.max_output_tokens > entry.context_window:
+        raise row.fail(
+            "max_output_tokens", f"must not exceed context_window {entry.context_window}"
+        )
+    if entry.max_input_tokens is not None and entry.max_input_tokens > entry.context_window:
+        raise row.fail("max_input_tokens", f"must not exceed context_window {entry.context_window}")
+    if entry.quality is not None and entry.quality > 1:
+        raise row.fail("quality", "must be between 0 and 1 (divide percentages by 100)")
+    if entry.token_ratio > MAX_TOKEN_RATIO:
+        raise row.fail("token_ratio", f"must be at most {MAX_TOKEN_RATIO} tokens per o200k token")
+    if (entry.params_b is not None and entry.active_params_b is not None
+            and entry.active_params_b > entry.params_b):
+        raise row.fail("active_params_b", f"must not exceed params_b {entry.params_b}")
+
+    given = [name for name in LONG_CONTEXT_FIELDS if getattr(entry, name) is not None]
+    if given and len(given) != len(LONG_CONTEXT_FIELDS):
+        absent = [name for name in LONG_CONTEXT_FIELDS if name not in given]
+        raise row.fail(absent[0], "is needed with the other long-context fields "
+                       f"({', '.join(LONG_CONTEXT_FIELDS)})")
+
+
+# ---- loading ----------------------------------------------------------------------------------
+
+
+def _read_document(path: Path) -> tuple[dict[str, Any], list[Any]]:
+    """Read a catalog file: an object with a ``models`` list, or a bare list of rows."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CatalogError(f"cannot read catalog file {str(path)!r}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise CatalogError(
+            f"{path.name}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+
+    if isinstance(document, list):
+        return {}, document
+    if not isinstance(document, dict) or not isinstance(document.get("models"), list):
+        raise CatalogError(f"{path.name}: expected an object with a 'models' list")
+    return document, document["models"]
+
+
+def _where(file_name: str, position: int, raw: Any) -> str:
+    model_id = raw.get("id") if isinstance(raw, Mapping) else None
+    label = f" (id {model_id!r})" if isinstance(model_id, str) else ""
+    return f"{file_name} model #{position}{label}"
+
+
+def _parse_models(file_name: str, rows: list[Any]) -> list[ModelEntry]:
+    entries: list[ModelEntry] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(rows, start=1):
+        entry = _parse_entry(raw, _where(file_name, position, raw))
+        if entry.id in seen:
+            raise CatalogError(f"{_where(file_name, position, raw)}: duplicate id {entry.id!r}")
+        seen.add(entry.id)
+        entries.append(entry)
+    return entries
+
+
+def _entry_as_dict(entry: ModelEntry) -> dict[str, Any]:
+    values = {name: getattr(entry, name) for name in ENTRY_FIELDS}
+    values["aliases"] = list(entry.aliases)
+    return values
+
+
+def _apply_overrides(base: Catalog, path: Path) -> Catalog:
+    """Merge a user file into ``base``: known ids take the given fields, new ids are appended."""
+    document, rows = _read_document(path)
+    by_id = {entry.id: entry for entry in base.models}
+    added: list[ModelEntry] = []
+
+    for position, raw in enumerate(rows, start=1):
+        where = _where(path.name, position, raw)
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+            raise CatalogError(f"{where}: each model needs a string 'id'")
+
+        target = base._find(raw["id"])
+        if target is None:
+            entry = _parse_entry(raw, where)
+            if any(entry.id == other.id for other in added):
+                raise CatalogError(f"{where}: duplicate id {entry.id!r}")
+            added.append(entry)
+            continue
+
+        merged = _entry_as_dict(target) | dict(raw)
+        merged["id"] = target.id
+        changes_price = any(name in raw for name in PRICE_FIELDS)
+        if changes_price and "price_source" not in raw:
+            merged["price_source"] = f"user file {path.name}"
+        by_id[target.id] = _parse_entry(merged, where)
+
+    logger.info("%s: %d rows overridden or added", path.name, len(rows))
+    sources = dict(base.sources) | {f"user:{path.name}": str(path)}
+    sources |= {k: v for k, v in document.get("sources", {}).items() if isinstance(v, str)}
+    models = tuple(by_id[entry.id] for entry in base.models) + tuple(added)
+    return Catalog(catalog_date=base.catalog_date, models=models, sources=sources)
+
+
+@functools.lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The shipped catalog, read and validated once per process."""
+    resource = resources.files("shoal") / "data" / "models.json"
+    document = json.loads(resource.read_text(encoding="utf-8"))
+    models = _parse_models("models.json", document["models"])
+    return Catalog(
+        catalog_date=document["catalog_date"], models=tuple(models), sources=document["sources"]
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _load_with_user_file(path: str, modified_ns: int, size: int) -> Catalog:
+    # The modification time and size are part of the cache key so an edited file is re-read.
+    del modified_ns, size
+    return _apply_overrides(default_catalog(), Path(path))
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load the model catalog, optionally overridden or extended by a user file.
+
+    Args:
+        path: A JSON file shaped like ``shoal/data/models.json`` (or a bare list of rows). Rows
+            whose id (or alias) is in the shipped catalog replace just the fields they give;
+            other rows are added at the end and must give every required field. None loads the
+            shipped catalog alone.
+
+    Returns:
+        The validated catalog; the same object for repeated calls with an unchanged file.
+
+    Raises:
+        CatalogError: If the file cannot be read or a row is malformed (the message names the
+            file, the row and the field).
+    """
+    if path is None:
+        return default_catalog()
+
+    resolved = Path(path).expanduser().resolve()
+    try:
+        status = resolved.stat()
+    except OSError as error:
+        raise CatalogError(f"cannot read catalog file {str(path)!r}: {error.strerror}") from None
+    return _load_with_user_file(str(resolved), status.st_mtime_ns, status.st_size)

@@ -1,0 +1,303 @@
+"""What a workload costs on a hosted model, itemised, and which model is cheapest for it.
+
+Prices come from the catalog (``shoal.catalog``) in USD per million tokens. The arithmetic for
+each line is ``tokens * usd_per_mtok / 1_000_000``; the total is the sum of the lines in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shoal.catalog import Catalog, ModelEntry, load_catalog
+
+logger = logging.getLogger(__name__)
+
+PER_MILLION = 1_000_000
+
+# Far beyond any context window (the largest is about 1M tokens): such a figure is a unit slip.
+MAX_TOKENS_PER_CALL = 100_000_000
+MAX_CALLS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One priced part of a workload.
+
+    Attributes:
+        kind: ``input``, ``cached_input``, ``cache_write``, ``output`` or ``reasoning``.
+        tokens: Tokens of this kind over all calls.
+        usd_per_mtok: Rate applied, USD per million tokens.
+        usd: Cost of this line in USD.
+    """
+
+    kind: str
+    tokens: int
+    usd_per_mtok: float
+    usd: float
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The itemised cost of a workload on one model.
+
+    Attributes:
+        model: Canonical catalog id of the model priced.
+        line_items: Priced parts; ``input`` and ``output`` always, the others when non-zero.
+        total_usd: Sum of the line items in USD.
+        catalog_date: Date of the catalog the prices come from.
+        notes: Assumptions the figure rests on (fallback rates, long-context tier, limits).
+    """
+
+    model: str
+    line_items: tuple[CostLine, ...]
+    total_usd: float
+    catalog_date: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CostComparison:
+    """One model's cost for a shared workload, next to a baseline model's.
+
+    Attributes:
+        model: Canonical catalog id.
+        total_usd: Cost of the workload on this model.
+        savings_usd: Baseline cost minus this cost (negative when dearer), or None without a
+            baseline.
+        savings_fraction: ``savings_usd`` over the baseline cost, or None without a baseline or
+            when the baseline costs nothing.
+        estimate: The full itemised estimate.
+    """
+
+    model: str
+    total_usd: float
+    savings_usd: float | None
+    savings_fraction: float | None
+    estimate: CostEstimate
+
+
+@dataclass(frozen=True)
+class _Rates:
+    input: float
+    cached_input: float
+    cache_write: float
+    output: float
+
+
+def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if value > limit:
+        raise ValueError(f"{name} must be at most {limit:,}, got {value:,}; check the units")
+    return value
+
+
+def _rates(entry: ModelEntry, input_tokens: int, notes: list[str]) -> _Rates:
+    """Pick the rates for one call, applying the long-context tier and noting fallbacks."""
+    input_rate = entry.input_per_mtok
+    cached_rate = entry.cached_input_per_mtok
+    output_rate = entry.output_per_mtok
+
+    threshold = entry.long_context_threshold
+    if threshold is not None and input_tokens > threshold:
+        # Vendors bill the whole call at the long rates once its prompt passes the threshold.
+        assert entry.input_per_mtok_long is not None and entry.output_per_mtok_long is not None
+        notes.append(
+            f"long-context rates apply: {input_tokens:,} input tokens per call exceed "
+            f"{threshold:,}"
+        )
+        input_rate = entry.input_per_mtok_long
+        output_rate = entry.output_per_mtok_long
+        if entry.cached_input_per_mtok_long is not None:
+            cached_rate = entry.cached_input_per_mtok_long
+
+    write_rate = entry.cache_write_per_mtok
+    return _Rates(
+        input=input_rate,
+        cached_input=input_rate if cached_rate is None else cached_rate,
+        cache_write=input_rate if write_rate is None else write_rate,
+        output=output_rate,
+    )
+
+
+def _line(kind: str, tokens: int, rate: float) -> CostLine:
+    return CostLine(kind=kind, tokens=tokens, usd_per_mtok=rate, usd=tokens * rate / PER_MILLION)
+
+
+def _limit_notes(
+    entry: ModelEntry, input_tokens: int, output_tokens: int, reasoning_tokens: int
+) -> list[str]:
+    notes = []
+    if input_tokens > entry.input_limit:
+        notes.append(
+            f"{input_tokens:,} input tokens per call exceed {entry.id}'s input limit of "
+            f"{entry.input_limit:,}; the API would reject the call"
+        )
+    if output_tokens + reasoning_tokens > entry.max_output_tokens:
+        notes.append(
+            f"{output_tokens + reasoning_tokens:,} output and reasoning tokens per call exceed "
+            f"{entry.id}'s max_output_tokens of {entry.max_output_tokens:,}"
+        )
+    return notes
+
+
+def estimate_cost(
+    model: str,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    calls: int = 1,
+    catalog: Catalog | None = None,
+) -> CostEstimate:
+    """Estimate the USD cost of ``calls`` identical calls to a hosted model.
+
+    Token counts are per call. ``input_tokens`` is the whole prompt; ``cached_input_tokens`` and
+    ``cache_write_tokens`` are the parts of it read from and written to the prompt cache, priced
+    at the cached-read and cache-write rates, and the rest is priced as plain input. (From an
+    Anthropic usage report pass ``input_tokens = input + cache_creation + cache_read``; OpenAI's
+    ``prompt_tokens`` already includes ``cached_tokens``.) ``reasoning_tokens`` are hidden
+    thinking tokens, billed at the output rate on top of the visible ``output_tokens``: from an
+    OpenAI report pass ``completion_tokens - reasoning_tokens`` as ``output_tokens``.
+
+    When a call's input exceeds the model's ``long_context_threshold`` the long-context rates
+    apply to the whole call. A model with no listed cached or cache-write rate is charged its
+    input rate for those tokens, and the estimate says so in ``notes``.
+
+    Args:
+        model: Catalog id, alias or ``provider/id``.
+        input_tokens: Prompt tokens per call, cached parts included.
+        output_tokens: Visible completion tokens per call.
+        cached_input_tokens: Prompt tokens per call read from the cache.
+        cache_write_tokens: Prompt tokens per call written to the cache.
+        reasoning_tokens: Hidden reasoning tokens per call.
+        calls: Number of identical calls.
+        catalog: Catalog to price from; the shipped one when None.
+
+    Returns:
+        The itemised estimate.
+
+    Raises:
+        TypeError: If a count is not an integer.
+        ValueError: If a count is negative or implausibly large, ``calls`` is below 1, or the cached and cache-write
+            parts add up to more than ``input_tokens``.
+        UnknownModelError: If the model is not in the catalog.
+    """
+    for name, value in (
+        ("input_tokens", input_tokens), ("output_tokens", output_tokens),
+        ("cached_input_tokens", cached_input_tokens), ("cache_write_tokens", cache_write_tokens),
+        ("reasoning_tokens", reasoning_tokens),
+    ):
+        _check_count(name, value, MAX_TOKENS_PER_CALL)
+    _check_count("calls", calls, MAX_CALLS, minimum=1)
+    if cached_input_tokens + cache_write_tokens > input_tokens:
+        raise ValueError(
+            f"cached_input_tokens ({cached_input_tokens:,}) plus cache_write_tokens "
+            f"({cache_write_tokens:,}) must not exceed input_tokens ({input_tokens:,}); they "
+            "are parts of the prompt"
+        )
+
+    catalog = catalog if catalog is not None else load_catalog()
+    entry = catalog.model(model)
+    notes = _limit_notes(entry, input_tokens, output_tokens, reasoning_tokens)
+    rates = _rates(entry, input_tokens, notes)
+
+    plain_input = input_tokens - cached_input_tokens - cache_write_tokens
+    lines = [_line("input", plain_input * calls, rates.input)]
+    if cached_input_tokens:
+        if entry.cached_input_per_mtok is None:
+            notes.append(f"{entry.id} lists no cached-input rate; cached tokens priced as input")
+        lines.append(_line("cached_input", cached_input_tokens * calls, rates.cached_input))
+    if cache_write_tokens:
+        if entry.cache_write_per_mtok is None:
+            notes.append(f"{entry.id} lists no cache-write rate; cache writes priced as input")
+        lines.append(_line("cache_write", cache_write_tokens * calls, rates.cache_write))
+    lines.append(_line("output", output_tokens * calls, rates.output))
+    if reasoning_tokens:
+        if not entry.reasoning:
+            notes.append(f"{entry.id} is not listed as a reasoning model; reasoning tokens "
+                         "priced as output anyway")
+        lines.append(_line("reasoning", reasoning_tokens * calls, rates.output))
+
+    total = 0.0
+    for line in lines:
+        total += line.usd
+    return CostEstimate(
+        model=entry.id,
+        line_items=tuple(lines),
+        total_usd=total,
+        catalog_date=catalog.catalog_date,
+        notes=tuple(notes),
+    )
+
+
+def compare_costs(
+    models: Iterable[str],
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    calls: int = 1,
+    baseline: str | None = None,
+    catalog: Catalog | None = None,
+) -> list[CostComparison]:
+    """Price one workload on several models, cheapest first, with savings against a baseline.
+
+    Args:
+        models: Catalog ids (aliases and ``provider/id`` forms allowed); repeats are priced once.
+        input_tokens: As for :func:`estimate_cost`; the same workload for every model.
+        output_tokens: As for :func:`estimate_cost`.
+        cached_input_tokens: As for :func:`estimate_cost`.
+        cache_write_tokens: As for :func:`estimate_cost`.
+        reasoning_tokens: As for :func:`estimate_cost`.
+        calls: As for :func:`estimate_cost`.
+        baseline: Model to measure savings against (need not be in ``models``); None for no
+            savings figures.
+        catalog: Catalog to price from; the shipped one when None.
+
+    Returns:
+        One comparison per distinct model, sorted by cost, then by id for equal costs.
+
+    Raises:
+        ValueError: If ``models`` is empty, or for any reason :func:`estimate_cost` gives.
+    """
+    if isinstance(models, str):
+        raise TypeError("models must be a list of model ids, not a single string")
+    catalog = catalog if catalog is not None else load_catalog()
+    workload = {
+        "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "cached_input_tokens": cached_input_tokens, "cache_write_tokens": cache_write_tokens,
+        "reasoning_tokens": reasoning_tokens, "calls": calls, "catalog": catalog,
+    }
+
+    estimates: dict[str, CostEstimate] = {}
+    for model in models:
+        estimate = estimate_cost(model, **workload)
+        estimates.setdefault(estimate.model, estimate)
+    if not estimates:
+        raise ValueError("models must name at least one model")
+
+    baseline_usd = None if baseline is None else estimate_cost(baseline, **workload).total_usd
+    comparisons = [_compare(estimate, baseline_usd) for estimate in estimates.values()]
+    comparisons.sort(key=lambda item: (item.total_usd, item.model))
+    return comparisons
+
+
+def _compare(estimate: CostEstimate, baseline_usd: float | None) -> CostComparison:
+    savings = None if baseline_usd is None else baseline_usd - estimate.total_usd
+    fraction = None if savings is None or not baseline_usd else savings / baseline_usd
+    return CostComparison(
+        model=estimate.model,
+        total_usd=estimate.total_usd,
+        savings_usd=savings,
+        savings_fraction=fraction,
+        estimate=estimate,
+    )

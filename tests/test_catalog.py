@@ -1,0 +1,305 @@
+"""The shipped model catalog: every row well formed and sourced; lookups; user override files."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from shoal.catalog import (
+    REQUIRED_FIELDS,
+    Catalog,
+    CatalogError,
+    ModelEntry,
+    UnknownModelError,
+    load_catalog,
+)
+
+OPEN_WEIGHT_IDS = (
+    "llama-3.1-8b-instruct", "llama-3.1-70b-instruct", "llama-3.3-70b-instruct",
+    "llama-3.2-1b-instruct", "llama-3.2-3b-instruct", "qwen2.5-7b-instruct",
+    "qwen2.5-14b-instruct", "qwen2.5-32b-instruct", "qwen2.5-72b-instruct", "qwen3-8b",
+    "qwen3-30b-a3b", "gemma-2-9b-it", "gemma-3-4b-it", "gemma-3-12b-it", "gemma-3-27b-it",
+    "mistral-7b-instruct-v0.3", "mistral-nemo-12b-instruct", "mixtral-8x7b-instruct-v0.1",
+    "mixtral-8x22b-instruct-v0.1", "phi-4", "gpt-oss-20b", "gpt-oss-120b", "deepseek-v3",
+    "codegemma-7b", "llama3-chatqa-1.5-8b", "llama3-chatqa-1.5-70b",
+    "llama-3.1-nemotron-51b-instruct", "llama-3.3-nemotron-super-49b-v1",
+)
+
+RAW = json.loads((resources.files("shoal") / "data" / "models.json").read_text(encoding="utf-8"))
+CATALOG = load_catalog()
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ---- the shipped file ----------------------------------------------------------------------
+
+
+def test_document_is_dated_and_sourced() -> None:
+    assert _is_date(RAW["catalog_date"])
+    assert CATALOG.catalog_date == RAW["catalog_date"]
+    assert RAW["sources"] and all(isinstance(v, str) and v for v in RAW["sources"].values())
+
+
+def test_size_and_provider_spread() -> None:
+    assert len(CATALOG) >= 25
+    assert len({entry.provider for entry in CATALOG}) >= 5
+    closed = {entry.provider for entry in CATALOG if not entry.open_weights}
+    assert {"openai", "anthropic", "google", "mistral", "xai"} <= closed
+
+
+def test_every_open_weight_id_is_present_with_its_size() -> None:
+    for model_id in OPEN_WEIGHT_IDS:
+        entry = CATALOG.model(model_id)
+        assert entry.id == model_id
+        assert entry.open_weights
+        assert entry.params_b is not None and entry.active_params_b is not None
+        assert 0 < entry.active_params_b <= entry.params_b
+        assert entry.hosted_by, f"{model_id}: the price must say which host it is from"
+
+
+@pytest.mark.parametrize("row", RAW["models"], ids=[row["id"] for row in RAW["models"]])
+def test_row_schema(row: dict) -> None:
+    for name in REQUIRED_FIELDS:
+        assert name in row, f"missing {name}"
+
+    assert row["id"] == row["id"].lower() and " " not in row["id"]
+    for name in ("provider", "name", "quality_source", "price_source"):
+        assert isinstance(row[name], str) and row[name].strip()
+    assert _is_date(row["as_of"])
+
+    for name in ("input_per_mtok", "output_per_mtok"):
+        assert isinstance(row[name], float | int) and not isinstance(row[name], bool)
+        assert math.isfinite(row[name]) and row[name] > 0
+    # Output never costs less than input at any listed vendor; catches swapped columns.
+    assert row["output_per_mtok"] >= row["input_per_mtok"]
+    cached = row["cached_input_per_mtok"]
+    assert cached is None or 0 <= cached <= row["input_per_mtok"]
+    write = row["cache_write_per_mtok"]
+    assert write is None or write >= 0
+
+    assert isinstance(row["context_window"], int) and row["context_window"] >= 4096
+    assert isinstance(row["max_output_tokens"], int)
+    assert 0 < row["max_output_tokens"] <= row["context_window"]
+    if row.get("max_input_tokens") is not None:
+        assert row["max_input_tokens"] < row["context_window"]
+
+    assert row["encoding"] in (None, "o200k_base", "cl100k_base")
+    assert 0.5 <= row["token_ratio"] <= 2.0
+    assert row.get("token_ratio_source")
+    if row["encoding"] is None:
+        assert "estimate" in row["token_ratio_source"] or "measured" in row["token_ratio_source"]
+
+    assert isinstance(row["open_weights"], bool)
+    assert row["quality"] is None or 0 < row["quality"] < 1
+    if row["quality"] is None:
+        assert row["quality_source"].startswith("no public figure")
+
+    assert isinstance(row["reasoning"], bool)
+    assert row.get("deprecation_date") is None or _is_date(row["deprecation_date"])
+
+
+def test_long_context_tiers_are_complete_and_dearer() -> None:
+    tiered = [entry for entry in CATALOG if entry.long_context_threshold is not None]
+    assert {"gemini-2.5-pro", "gpt-5.4", "grok-4.3"} <= {entry.id for entry in tiered}
+    for entry in tiered:
+        assert entry.input_per_mtok_long is not None and entry.output_per_mtok_long is not None
+        assert entry.input_per_mtok_long > entry.input_per_mtok
+        assert entry.output_per_mtok_long >= entry.output_per_mtok
+        assert entry.long_context_threshold < entry.context_window
+
+
+def test_ids_and_aliases_are_unique() -> None:
+    names = [entry.id for entry in CATALOG] + [a for entry in CATALOG for a in entry.aliases]
+    assert len(names) == len(set(names))
+
+
+def test_known_prices_and_windows() -> None:
+    mini = CATALOG.model("gpt-4.1-mini")
+    prices = (mini.input_per_mtok, mini.output_per_mtok, mini.cached_input_per_mtok)
+    assert prices == (0.4, 1.6, 0.1)
+    assert mini.context_window == 1_047_576 and mini.encoding == "o200k_base"
+
+    # GPT-5: LiteLLM's 272k is the input cap of a 400k window.
+    gpt5 = CATALOG.model("gpt-5")
+    limits = (gpt5.context_window, gpt5.max_input_tokens, gpt5.input_limit)
+    assert limits == (400_000, 272_000, 272_000)
+    assert gpt5.reasoning
+
+    sonnet = CATALOG.model("claude-sonnet-4-5")
+    assert (sonnet.input_per_mtok, sonnet.output_per_mtok) == (3.0, 15.0)
+    assert (sonnet.cached_input_per_mtok, sonnet.cache_write_per_mtok) == (0.3, 3.75)
+    assert sonnet.encoding is None and sonnet.token_ratio > 1
+
+    assert CATALOG.model("gpt-4").encoding == "cl100k_base"
+    opus_47, opus_46 = CATALOG.model("claude-opus-4-7"), CATALOG.model("claude-opus-4-6")
+    assert opus_47.token_ratio > opus_46.token_ratio  # the Opus 4.7 tokenizer change
+
+
+def test_quality_prior_is_arena_hard_score() -> None:
+    assert CATALOG.model("gpt-4o-mini").quality == pytest.approx(0.7494)
+    assert CATALOG.model("llama-3.1-8b-instruct").quality == pytest.approx(0.2134)
+    assert CATALOG.model("gpt-5").quality is None
+
+
+def test_order_is_stable() -> None:
+    assert CATALOG.ids == tuple(row["id"] for row in RAW["models"])
+    assert load_catalog() is CATALOG
+
+
+# ---- lookups -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("gpt-4.1", "gpt-4.1"),
+        ("  GPT-4.1-Mini ", "gpt-4.1-mini"),
+        ("openai/gpt-4.1", "gpt-4.1"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("anthropic/claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("gemini/gemini-2.5-pro", "gemini-2.5-pro"),
+        ("meta-llama/Meta-Llama-3.1-8B-Instruct", "llama-3.1-8b-instruct"),
+        ("Qwen/Qwen2.5-7B-Instruct", "qwen2.5-7b-instruct"),
+    ],
+)
+def test_lookup_forms(query: str, expected: str) -> None:
+    assert CATALOG.model(query).id == expected
+    assert query in CATALOG
+
+
+def test_dated_snapshot_with_a_different_price_is_not_aliased() -> None:
+    # gpt-4o-2024-05-13 costs $5/$15, not gpt-4o's $2.50/$10: it must not resolve silently.
+    assert "gpt-4o-2024-05-13" not in CATALOG
+
+
+def test_unknown_model_lists_near_matches() -> None:
+    with pytest.raises(UnknownModelError) as caught:
+        CATALOG.model("gpt-4.2-mini")
+    message = str(caught.value)
+    assert "'gpt-4.2-mini'" in message and "did you mean" in message
+    assert "'gpt-4.1-mini'" in message
+    assert caught.value.suggestions[0] == "gpt-4.1-mini"
+    assert isinstance(caught.value, ValueError)
+
+
+def test_unknown_model_without_near_match() -> None:
+    with pytest.raises(UnknownModelError, match="no close match"):
+        CATALOG.model("zzzzzz")
+
+
+def test_model_id_must_be_text() -> None:
+    with pytest.raises(TypeError, match="model_id must be a string"):
+        CATALOG.model(42)  # type: ignore[arg-type]
+
+
+def test_entries_are_frozen() -> None:
+    entry = CATALOG.model("gpt-4o")
+    with pytest.raises(AttributeError):
+        entry.input_per_mtok = 0.0  # type: ignore[misc]
+
+
+# ---- user files ----------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, document: object, name: str = "mine.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+NEW_ROW = {
+    "id": "my-finetune", "provider": "acme", "name": "My fine-tune",
+    "input_per_mtok": 0.5, "output_per_mtok": 1.5, "cached_input_per_mtok": None,
+    "cache_write_per_mtok": None, "context_window": 32768, "max_output_tokens": 4096,
+    "encoding": None, "token_ratio": 1.1, "open_weights": True, "params_b": 8.0,
+    "active_params_b": 8.0, "quality": None, "quality_source": "none yet",
+    "price_source": "our invoice", "as_of": "2026-11-30",
+}
+
+
+def test_user_file_overrides_fields_and_adds_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"models": [{"id": "openai/gpt-4o", "input_per_mtok": 2.0}, NEW_ROW]})
+    catalog = load_catalog(path)
+
+    gpt4o = catalog.model("gpt-4o")
+    assert gpt4o.input_per_mtok == 2.0
+    assert gpt4o.output_per_mtok == 10.0  # kept from the shipped row
+    assert gpt4o.price_source == "user file mine.json"
+    assert catalog.ids[: len(CATALOG)] == CATALOG.ids  # order kept, new rows at the end
+    assert catalog.ids[-1] == "my-finetune"
+    assert catalog.model("MY-FINETUNE").params_b == 8.0
+    assert CATALOG.model("gpt-4o").input_per_mtok == 2.5  # the shipped catalog is untouched
+
+
+def test_user_file_is_cached_until_it_changes(tmp_path: Path) -> None:
+    path = _write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": 2.0}])
+    first = load_catalog(path)
+    assert load_catalog(str(path)) is first
+
+    path.write_text(json.dumps([{"id": "gpt-4o", "input_per_mtok": 1.75}]), encoding="utf-8")
+    assert load_catalog(path).model("gpt-4o").input_per_mtok == 1.75
+
+
+MALFORMED_ROWS = [
+    ([{"id": "gpt-4o", "input_per_mtok": -1}],
+     r"#1 \(id 'gpt-4o'\): field 'input_per_mtok' must not be negative"),
+    ([{"id": "gpt-4o", "input_per_mtok": "cheap"}],
+     r"field 'input_per_mtok' must be a finite number, got 'cheap'"),
+    ([{"id": "gpt-4o", "context_window": 1000, "max_output_tokens": 16384}],
+     r"field 'max_output_tokens' must not exceed context_window 1000"),
+    ([{"id": "gpt-4o", "quality": 79.2}], r"field 'quality' must be between 0 and 1"),
+    ([{"id": "gpt-4o", "as_of": "04/12/2026"}], r"field 'as_of' must be a date written YYYY-MM-DD"),
+    ([{"id": "gpt-4o", "encoding": "p50k_base"}], r"field 'encoding' must be null or one of"),
+    ([{"id": "gpt-4o", "input_per_mtoks": 1.0}], r"unknown field\(s\) 'input_per_mtoks'"),
+    ([{"id": "gpt-4o", "open_weights": "yes"}], r"field 'open_weights' must be true or false"),
+    ([{"id": "gpt-4o", "long_context_threshold": 100000}],
+     r"field 'input_per_mtok_long' is needed"),
+    ([dict(NEW_ROW, context_window=0)],
+     r"#1 \(id 'my-finetune'\): field 'context_window' must be a positive whole number"),
+    ([{k: v for k, v in NEW_ROW.items() if k != "price_source"}],
+     r"#1 \(id 'my-finetune'\): missing field\(s\) 'price_source'"),
+    ([NEW_ROW, NEW_ROW], r"#2 \(id 'my-finetune'\): duplicate id"),
+    ([{"input_per_mtok": 1.0}], r"#1: each model needs a string 'id'"),
+    (["gpt-4o"], r"#1: each model needs a string 'id'"),
+]
+
+
+@pytest.mark.parametrize(("rows", "expected"), MALFORMED_ROWS)
+def test_malformed_user_rows_name_row_and_field(tmp_path: Path, rows: list, expected: str) -> None:
+    path = _write(tmp_path, {"models": rows})
+    with pytest.raises(CatalogError, match=expected) as caught:
+        load_catalog(path)
+    assert str(caught.value).startswith("mine.json model #")
+
+
+def test_malformed_user_files(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"models": [', encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"broken\.json: not valid JSON \(line 1"):
+        load_catalog(broken)
+
+    with pytest.raises(CatalogError, match="expected an object with a 'models' list"):
+        load_catalog(_write(tmp_path, {"rows": []}))
+
+    with pytest.raises(CatalogError, match="cannot read catalog file"):
+        load_catalog(tmp_path / "absent.json")
+    assert issubclass(CatalogError, ValueError)
+
+
+def test_catalog_can_be_built_directly() -> None:
+    entry = ModelEntry(**{**NEW_ROW, "aliases": ("acme/ft",)})  # type: ignore[arg-type]
+    catalog = Catalog(catalog_date="2026-12-04", models=(entry,))
+    assert catalog.model("acme/ft") is entry
+    assert catalog.model("x/my-finetune") is entry
+    assert len(catalog) == 1 and list(catalog) == [entry]

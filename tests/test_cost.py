@@ -1,0 +1,181 @@
+"""Cost estimates: line items against hand-computed figures, cache and long-context rates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shoal.catalog import UnknownModelError, load_catalog
+from shoal.cost import CostEstimate, compare_costs, estimate_cost
+
+# Published rates used below, USD per million tokens (catalog of 2026-12-04):
+#   gpt-4.1-mini 0.40 in / 1.60 out; gpt-4o 2.50 / 10.00; gpt-4o-mini 0.15 / 0.60;
+#   llama-3.1-8b-instruct (DeepInfra) 0.03 / 0.05; gpt-4 30 / 60, no cached rate;
+#   claude-sonnet-4-5 3 / 15, cached read 0.30, cache write 3.75;
+#   gemini-2.5-pro 1.25 / 10, cached 0.125; above 200k input: 2.50 / 15, cached 0.25.
+
+
+def _lines(estimate: CostEstimate) -> dict[str, tuple[int, float, float]]:
+    return {line.kind: (line.tokens, line.usd_per_mtok, line.usd) for line in estimate.line_items}
+
+
+def test_plain_input_and_output() -> None:
+    estimate = estimate_cost("gpt-4.1-mini", input_tokens=250_000, output_tokens=25_000, calls=4)
+    assert estimate.model == "gpt-4.1-mini"
+    assert _lines(estimate) == {
+        "input": (1_000_000, 0.4, pytest.approx(0.4)),
+        "output": (100_000, 1.6, pytest.approx(0.16)),
+    }
+    assert estimate.total_usd == pytest.approx(0.56)
+    assert estimate.catalog_date == load_catalog().catalog_date
+    assert estimate.notes == ()
+
+
+def test_cache_reads_writes_reasoning_and_calls() -> None:
+    estimate = estimate_cost(
+        "anthropic/claude-sonnet-4-5", input_tokens=10_000, cached_input_tokens=8_000,
+        cache_write_tokens=1_000, output_tokens=500, reasoning_tokens=1_000, calls=3,
+    )
+    # 1,000 plain input x3 at $3 = 0.009; 24,000 cached at $0.30 = 0.0072;
+    # 3,000 written at $3.75 = 0.01125; 1,500 output at $15 = 0.0225; 3,000 reasoning = 0.045.
+    assert [line.kind for line in estimate.line_items] == [
+        "input", "cached_input", "cache_write", "output", "reasoning"
+    ]
+    lines = _lines(estimate)
+    assert lines["input"] == (3_000, 3.0, pytest.approx(0.009))
+    assert lines["cached_input"] == (24_000, 0.3, pytest.approx(0.0072))
+    assert lines["cache_write"] == (3_000, 3.75, pytest.approx(0.01125))
+    assert lines["output"] == (1_500, 15.0, pytest.approx(0.0225))
+    assert lines["reasoning"] == (3_000, 15.0, pytest.approx(0.045))
+    assert estimate.total_usd == pytest.approx(0.09495, rel=1e-12)
+    assert estimate.notes == ()
+
+
+def test_caching_saves_against_the_same_prompt_uncached() -> None:
+    cached = estimate_cost("claude-sonnet-4-5", input_tokens=10_000, cached_input_tokens=9_000)
+    uncached = estimate_cost("claude-sonnet-4-5", input_tokens=10_000)
+    assert cached.total_usd == pytest.approx(0.0057)  # 1,000 x $3 + 9,000 x $0.30
+    assert uncached.total_usd == pytest.approx(0.03)
+
+
+def test_long_context_tier_applies_above_the_threshold() -> None:
+    long_call = estimate_cost(
+        "gemini-2.5-pro", input_tokens=250_000, cached_input_tokens=100_000, output_tokens=1_000
+    )
+    # 150,000 x $2.50 = 0.375; 100,000 x $0.25 = 0.025; 1,000 x $15 = 0.015.
+    assert _lines(long_call)["input"][1] == 2.5
+    assert _lines(long_call)["cached_input"][1] == 0.25
+    assert _lines(long_call)["output"][1] == 15.0
+    assert long_call.total_usd == pytest.approx(0.415)
+    assert any("long-context rates apply" in note for note in long_call.notes)
+
+    at_threshold = estimate_cost("gemini-2.5-pro", input_tokens=200_000, output_tokens=1_000)
+    assert at_threshold.total_usd == pytest.approx(0.26)  # 200,000 x $1.25 + 1,000 x $10
+    assert at_threshold.notes == ()
+
+
+def test_long_context_is_judged_per_call_not_per_workload() -> None:
+    many = estimate_cost("gemini-2.5-pro", input_tokens=150_000, calls=10)
+    assert _lines(many)["input"] == (1_500_000, 1.25, pytest.approx(1.875))
+
+
+def test_missing_cache_rates_fall_back_to_input_with_a_note() -> None:
+    estimate = estimate_cost("gpt-4", input_tokens=2_000, cached_input_tokens=1_000,
+                             cache_write_tokens=500)
+    assert estimate.total_usd == pytest.approx(0.06)  # all 2,000 at $30
+    assert any("no cached-input rate" in note for note in estimate.notes)
+    assert any("no cache-write rate" in note for note in estimate.notes)
+
+
+def test_notes_flag_limits_and_non_reasoning_models() -> None:
+    too_long = estimate_cost("gpt-4o", input_tokens=200_000, output_tokens=20_000)
+    assert any("input limit of 128,000" in note for note in too_long.notes)
+    assert any("max_output_tokens of 16,384" in note for note in too_long.notes)
+
+    # GPT-5 takes at most 272k input tokens of its 400k window.
+    assert any("input limit of 272,000" in note
+               for note in estimate_cost("gpt-5", input_tokens=300_000).notes)
+
+    thinking = estimate_cost("gpt-4o-mini", output_tokens=10, reasoning_tokens=10)
+    assert any("not listed as a reasoning model" in note for note in thinking.notes)
+
+
+def test_empty_workload_costs_nothing() -> None:
+    estimate = estimate_cost("gpt-4o")
+    assert estimate.total_usd == 0.0
+    assert [line.kind for line in estimate.line_items] == ["input", "output"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"input_tokens": -1}, ValueError, "input_tokens must be at least 0, got -1"),
+        ({"output_tokens": -5}, ValueError, "output_tokens must be at least 0"),
+        ({"reasoning_tokens": -5}, ValueError, "reasoning_tokens must be at least 0"),
+        ({"calls": 0}, ValueError, "calls must be at least 1, got 0"),
+        ({"input_tokens": 10**12}, ValueError, "input_tokens must be at most 100,000,000"),
+        ({"calls": 10**12}, ValueError, "calls must be at most"),
+        ({"input_tokens": 1.5}, TypeError, "input_tokens must be a whole number, got float"),
+        ({"output_tokens": True}, TypeError, "output_tokens must be a whole number, got bool"),
+        ({"input_tokens": 100, "cached_input_tokens": 80, "cache_write_tokens": 30}, ValueError,
+         r"cached_input_tokens \(80\) plus cache_write_tokens \(30\) must not exceed input_tokens"),
+    ],
+)
+def test_bad_workloads_name_the_parameter(arguments: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        estimate_cost("gpt-4o", **arguments)
+
+
+def test_unknown_model_is_reported_with_suggestions() -> None:
+    with pytest.raises(UnknownModelError, match="did you mean 'gpt-4o-mini'"):
+        estimate_cost("gpt-4o-mimi", input_tokens=1)
+
+
+def test_compare_costs_sorts_cheapest_first_with_savings() -> None:
+    comparisons = compare_costs(
+        ["gpt-4o", "gpt-4o-mini", "meta-llama/Meta-Llama-3.1-8B-Instruct", "openai/gpt-4o"],
+        input_tokens=2_000, output_tokens=500, baseline="gpt-4o",
+    )
+    # gpt-4o: 0.005 + 0.005; mini: 0.0003 + 0.0003; llama: 0.00006 + 0.000025.
+    assert [item.model for item in comparisons] == [
+        "llama-3.1-8b-instruct", "gpt-4o-mini", "gpt-4o"
+    ]
+    totals = [item.total_usd for item in comparisons]
+    assert totals == pytest.approx([0.000085, 0.0006, 0.01])
+    assert comparisons[0].savings_usd == pytest.approx(0.009915)
+    assert comparisons[0].savings_fraction == pytest.approx(0.9915)
+    assert comparisons[1].savings_fraction == pytest.approx(0.94)
+    assert comparisons[2].savings_usd == 0.0
+    assert comparisons[1].estimate.model == "gpt-4o-mini"
+
+
+def test_compare_costs_without_baseline_and_with_outside_baseline() -> None:
+    plain = compare_costs(["gpt-4o", "gpt-4o-mini"], input_tokens=1_000)
+    assert all(item.savings_usd is None and item.savings_fraction is None for item in plain)
+
+    dearer = compare_costs(["gpt-4o-mini"], input_tokens=1_000_000, baseline="gpt-4.1-mini")
+    assert dearer[0].savings_usd == pytest.approx(0.25)  # $0.40 - $0.15
+
+    free = compare_costs(["gpt-4o"], baseline="gpt-4o-mini")
+    assert free[0].savings_usd == 0.0 and free[0].savings_fraction is None
+
+
+def test_compare_costs_errors() -> None:
+    with pytest.raises(ValueError, match="at least one model"):
+        compare_costs([], input_tokens=1)
+    with pytest.raises(TypeError, match="not a single string"):
+        compare_costs("gpt-4o", input_tokens=1)  # type: ignore[arg-type]
+    with pytest.raises(UnknownModelError):
+        compare_costs(["gpt-4o"], input_tokens=1, baseline="no-such-model")
+    with pytest.raises(ValueError, match="input_tokens must be at least 0"):
+        compare_costs(["gpt-4o"], input_tokens=-1)
+
+
+def test_prices_come_from_the_given_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": 1.0}]}),
+                    encoding="utf-8")
+    estimate = estimate_cost("gpt-4o", input_tokens=1_000_000, catalog=load_catalog(path))
+    assert estimate.total_usd == pytest.approx(1.0)
