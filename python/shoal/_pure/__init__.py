@@ -5,5 +5,6 @@ through both and require identical results.
 """
 
 from shoal._pure.embed import ExemplarIndex, embed
+from shoal._pure.tokens import ENCODINGS, count, count_many, decode, encode
 
 __version__ = "0.1.0"

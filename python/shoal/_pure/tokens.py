@@ -1,0 +1,406 @@
+"""Exact BPE token ids and counts for OpenAI's ``cl100k_base`` and ``o200k_base``, in pure Python.
+
+This mirrors ``rust/tokens.rs`` and gives the ids of tiktoken 0.14. Encoding has two steps:
+
+1. Pre-tokenization splits the text into pieces with the encoding's pattern. The patterns below
+   are tiktoken's, rewritten for the standard-library ``re`` module: ``\\p{...}`` classes become
+   explicit character sets built from ``unicodedata``, ``\\s`` becomes the Unicode White_Space
+   set (``re``'s ``\\s`` differs), ``$`` becomes ``\\Z``, and possessive quantifiers become plain
+   ones (nothing after them can fail, so the matches are the same).
+2. Each piece is merged by byte-pair encoding: the adjacent pair with the lowest rank merges
+   first, the leftmost on ties. Long pieces use a heap so that a run of one character stays
+   O(n log n). Merged pieces are cached per encoding.
+
+Unicode-version caveat: the character classes come from the running Python's ``unicodedata``
+(Unicode 14.0.0 on Python 3.11, 15.0.0 on 3.12, 15.1.0 on 3.13, 16.0.0 on 3.14), while tiktoken
+0.14 and the Rust core use Unicode 16.0.0. Code points assigned as letters, numbers or marks after
+the running Python's version (about 14,000 on Python 3.11, mostly CJK extensions and new
+scripts) count as unassigned here and can split differently, giving different ids. All other text
+gives identical ids; no category of an already-assigned code point changed between those
+versions.
+
+The vocabularies are the rank files shipped in ``shoal/data/vocab``, verified by SHA-256 when
+first loaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import heapq
+import json
+import logging
+import re
+import sys
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+ENCODINGS: tuple[str, ...] = ("cl100k_base", "o200k_base")
+
+VOCABULARY_DIR = Path(__file__).resolve().parent.parent / "data" / "vocab"
+
+# SHA-256 of each shipped rank file: the values tiktoken pins for the published files.
+VOCABULARY_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+
+SPECIAL_TOKENS = {
+    "cl100k_base": {
+        "<|endoftext|>": 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
+    "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+}
+
+# Pieces at least this long are merged with the heap; shorter ones by a direct scan.
+LARGE_PIECE = 128
+
+# Merged pieces kept per encoding before the cache is emptied and refilled.
+PIECE_CACHE_LIMIT = 200_000
+
+# The Unicode White_Space property: what ``\s`` means in tiktoken's (Rust) regex engine.
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+# (?i:'s|'t|'re|'ve|'m|'ll|'d) with the case folding spelled out: U+017F (long s) folds to s.
+CONTRACTION = "'(?:[sS\u017f]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD])"
+
+
+def _set_body(code_points: Iterable[int]) -> str:
+    """The inside of a ``[...]`` set matching exactly ``code_points`` (sorted ascending)."""
+    ranges: list[list[int]] = []
+    for code_point in code_points:
+        if ranges and ranges[-1][1] == code_point - 1:
+            ranges[-1][1] = code_point
+        else:
+            ranges.append([code_point, code_point])
+    escaped = (f"\\U{start:08x}-\\U{end:08x}" for start, end in ranges)
+    return "".join(escaped)
+
+
+@functools.cache
+def _classes() -> dict[str, str]:
+    """Set bodies for the pattern classes, from the running Python's Unicode database."""
+    code_points = range(sys.maxunicode + 1)
+    categories = [unicodedata.category(chr(code_point)) for code_point in code_points]
+
+    def having(*wanted: str) -> str:
+        return _set_body(
+            code_point
+            for code_point, category in enumerate(categories)
+            if category in wanted or category[0] in wanted
+        )
+
+    return {
+        "L": having("L"),
+        "N": having("N"),
+        "S": _set_body(sorted(map(ord, WHITE_SPACE))),
+        "UPPER": having("Lu", "Lt", "Lm", "Lo", "M"),
+        "LOWER": having("Ll", "Lm", "Lo", "M"),
+    }
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    """tiktoken's pre-tokenization pattern for ``name``, in ``re`` syntax."""
+    c = _classes()
+    letter, number, space = c["L"], c["N"], c["S"]
+    if name == "cl100k_base":
+        alternatives = [
+            CONTRACTION,
+            f"[^\\r\\n{letter}{number}]?[{letter}]+",
+            f"[{number}]{{1,3}}",
+            f" ?[^{space}{letter}{number}]+[\\r\\n]*",
+            f"[{space}]+\\Z",
+            f"[{space}]*[\\r\\n]",
+            f"[{space}]+(?![^{space}])",
+            f"[{space}]",
+        ]
+    else:
+        upper, lower = c["UPPER"], c["LOWER"]
+        alternatives = [
+            f"[^\\r\\n{letter}{number}]?[{upper}]*[{lower}]+(?:{CONTRACTION})?",
+            f"[^\\r\\n{letter}{number}]?[{upper}]+[{lower}]*(?:{CONTRACTION})?",
+            f"[{number}]{{1,3}}",
+            f" ?[^{space}{letter}{number}]+[\\r\\n/]*",
+            f"[{space}]*[\\r\\n]+",
+            f"[{space}]+(?![^{space}])",
+            f"[{space}]+",
+        ]
+    return re.compile("|".join(alternatives))
+
+
+@dataclass
+class _Encoding:
+    """One loaded encoding: ranks, tokens by id, special tokens, pattern and piece cache."""
+
+    name: str
+    ranks: dict[bytes, int]
+    tokens: list[bytes]
+    special_tokens: dict[str, int]
+    pattern: re.Pattern[str]
+    special_pattern: re.Pattern[str]
+    piece_cache: dict[bytes, tuple[int, ...]] = field(default_factory=dict)
+
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, _Encoding] = {}
+
+
+def _load(name: str) -> _Encoding:
+    """The encoding called ``name``, loaded and verified on first use."""
+    loaded = _LOADED.get(name)
+    if loaded is not None:
+        return loaded
+    if name not in ENCODINGS:
+        raise ValueError(
+            f"unknown encoding {json.dumps(name)}; valid encodings are {', '.join(ENCODINGS)}"
+        )
+
+    with _LOCK:
+        if name not in _LOADED:
+            _LOADED[name] = _read_encoding(name)
+    return _LOADED[name]
+
+
+def _read_encoding(name: str) -> _Encoding:
+    path = VOCABULARY_DIR / f"{name}.tiktoken"
+    contents = path.read_bytes()
+    digest = hashlib.sha256(contents).hexdigest()
+    if digest != VOCABULARY_SHA256[name]:
+        raise RuntimeError(
+            f"vocabulary file {path} has SHA-256 {digest}, expected {VOCABULARY_SHA256[name]}; "
+            "reinstall shoal to restore the genuine file"
+        )
+
+    tokens: list[bytes] = []
+    for line in contents.splitlines():
+        if line:
+            # Ranks are 0, 1, 2, ... in file order (the SHA-256 check pins the file), so the
+            # list index is the id.
+            encoded, _rank = line.split()
+            tokens.append(base64.b64decode(encoded))
+
+    special_tokens = SPECIAL_TOKENS[name]
+    logger.debug("loaded %s: %d ranks from %s", name, len(tokens), path)
+    return _Encoding(
+        name=name,
+        ranks={token: rank for rank, token in enumerate(tokens)},
+        tokens=tokens,
+        special_tokens=special_tokens,
+        pattern=_pattern(name),
+        special_pattern=re.compile("|".join(map(re.escape, special_tokens))),
+    )
+
+
+def _check_text(text: object, what: str) -> str:
+    """``text`` itself, after checking it is a str with a UTF-8 form."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be str, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} has an unpaired surrogate at index {error.start}; text must be valid Unicode "
+            "(replace or drop lone surrogates, e.g. with str.encode('utf-8', 'replace'))"
+        ) from None
+    return text
+
+
+def _segments(encoding: _Encoding, text: str, allow_special: bool) -> Iterable[str | int]:
+    """Ordinary stretches of ``text`` (str) and, when allowed, special token ids (int).
+
+    tiktoken pre-tokenizes each ordinary stretch on its own, so ``$`` and the look-ahead see the
+    stretch's end at a special token.
+    """
+    if not allow_special:
+        yield text
+        return
+
+    start = 0
+    for match in encoding.special_pattern.finditer(text):
+        if match.start() > start:
+            yield text[start : match.start()]
+        yield encoding.special_tokens[match.group()]
+        start = match.end()
+    if start < len(text):
+        yield text[start:]
+
+
+def _encode_text(encoding: _Encoding, text: str, allow_special: bool) -> list[int]:
+    ids: list[int] = []
+    for segment in _segments(encoding, text, allow_special):
+        if isinstance(segment, int):
+            ids.append(segment)
+            continue
+        for piece in encoding.pattern.findall(segment):
+            ids.extend(_encode_piece(encoding, piece.encode("utf-8")))
+    return ids
+
+
+def _encode_piece(encoding: _Encoding, piece: bytes) -> tuple[int, ...]:
+    rank = encoding.ranks.get(piece)
+    if rank is not None:
+        return (rank,)
+
+    cached = encoding.piece_cache.get(piece)
+    if cached is not None:
+        return cached
+
+    boundaries = _merge(encoding.ranks, piece)
+    ids = tuple(encoding.ranks[piece[start:end]] for start, end in zip(boundaries, boundaries[1:]))
+    if len(encoding.piece_cache) >= PIECE_CACHE_LIMIT:
+        encoding.piece_cache.clear()
+    encoding.piece_cache[piece] = ids
+    return ids
+
+
+def _merge(ranks: dict[bytes, int], piece: bytes) -> list[int]:
+    """Byte-pair merge of one piece; returns the part boundaries (first 0, last ``len(piece)``)."""
+    if len(piece) < LARGE_PIECE:
+        return _merge_by_scan(ranks, piece)
+    return _merge_by_heap(ranks, piece)
+
+
+def _merge_by_scan(ranks: dict[bytes, int], piece: bytes) -> list[int]:
+    """Quadratic merge for short pieces: after each merge, rescan for the lowest-rank pair."""
+    starts = list(range(len(piece) + 1))
+
+    def pair_rank(index: int) -> int | None:
+        if index + 2 >= len(starts):
+            return None
+        return ranks.get(piece[starts[index] : starts[index + 2]])
+
+    pair_ranks = [pair_rank(index) for index in range(len(starts) - 1)]
+    while True:
+        lowest = None
+        for index, rank in enumerate(pair_ranks):
+            if rank is not None and (lowest is None or rank < pair_ranks[lowest]):
+                lowest = index
+        if lowest is None:
+            return starts
+
+        del starts[lowest + 1]
+        del pair_ranks[lowest + 1]
+        pair_ranks[lowest] = pair_rank(lowest)
+        if lowest > 0:
+            pair_ranks[lowest - 1] = pair_rank(lowest - 1)
+
+
+def _merge_by_heap(ranks: dict[bytes, int], piece: bytes) -> list[int]:
+    """O(n log n) merge for long pieces: a heap of (rank, start) over a linked list of parts.
+
+    Entries made stale by a neighbouring merge are skipped when popped; a pair's rank changes
+    whenever its bytes change, because a longer byte string is a different token.
+    """
+    length = len(piece)
+    following = list(range(1, length + 1))
+    preceding = list(range(-1, length - 1))
+    pair_ranks: list[int | None] = [ranks.get(piece[start : start + 2]) for start in range(length)]
+    pair_ranks[-1] = None
+    heap = [(rank, start) for start, rank in enumerate(pair_ranks) if rank is not None]
+    heapq.heapify(heap)
+
+    def update(start: int, end: int) -> None:
+        pair_ranks[start] = rank = ranks.get(piece[start:end])
+        if rank is not None:
+            heapq.heappush(heap, (rank, start))
+
+    while heap:
+        rank, start = heapq.heappop(heap)
+        if pair_ranks[start] != rank:
+            continue
+        absorbed = following[start]
+        after = following[absorbed]
+        following[start] = after
+        pair_ranks[absorbed] = None
+        if after < length:
+            preceding[after] = start
+            update(start, following[after])
+        else:
+            pair_ranks[start] = None
+        before = preceding[start]
+        if before >= 0:
+            update(before, after)
+
+    boundaries = [0]
+    while boundaries[-1] < length:
+        boundaries.append(following[boundaries[-1]])
+    return boundaries
+
+
+def encode(encoding: str, text: str, *, allow_special: bool = False) -> list[int]:
+    """Token ids of ``text`` in ``encoding``.
+
+    Args:
+        encoding: One of ``ENCODINGS``.
+        text: The text; special-token text such as ``<|endoftext|>`` is ordinary text unless
+            ``allow_special`` is set.
+        allow_special: Encode special-token text as the special token's id.
+
+    Returns:
+        The ids, identical to tiktoken 0.14's.
+
+    Raises:
+        ValueError: Unknown encoding, or text with an unpaired surrogate.
+    """
+    text = _check_text(text, "text")
+    return _encode_text(_load(encoding), text, allow_special)
+
+
+def count(encoding: str, text: str, *, allow_special: bool = False) -> int:
+    """Number of tokens of ``text`` in ``encoding`` (see ``encode``)."""
+    text = _check_text(text, "text")
+    return len(_encode_text(_load(encoding), text, allow_special))
+
+
+def count_many(encoding: str, texts: Sequence[str], *, allow_special: bool = False) -> list[int]:
+    """Number of tokens of each text, in order (see ``encode``)."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of str, not a str")
+    checked = [_check_text(text, f"texts[{index}]") for index, text in enumerate(texts)]
+    loaded = _load(encoding)
+    return [len(_encode_text(loaded, text, allow_special)) for text in checked]
+
+
+def decode(encoding: str, ids: Sequence[int]) -> bytes:
+    """The bytes of the token ``ids`` in ``encoding``, concatenated.
+
+    The result need not be valid UTF-8: a token may hold part of a character.
+
+    Raises:
+        ValueError: An id the encoding does not define (including the unused gaps).
+        TypeError: An id that is not an int.
+    """
+    checked: list[int] = []
+    for index, token in enumerate(ids):
+        if not isinstance(token, int):
+            raise TypeError(f"ids[{index}] must be int, not {type(token).__name__}")
+        if not -(2**63) <= token < 2**63:
+            raise ValueError(
+                f"token id {token} at ids[{index}] is not defined in encoding {encoding}"
+            )
+        checked.append(token)
+
+    loaded = _load(encoding)
+    special_bytes = {rank: text.encode("utf-8") for text, rank in loaded.special_tokens.items()}
+    parts: list[bytes] = []
+    for token in checked:
+        if 0 <= token < len(loaded.tokens):
+            parts.append(loaded.tokens[token])
+        elif token in special_bytes:
+            parts.append(special_bytes[token])
+        else:
+            raise ValueError(f"token id {token} is not defined in encoding {loaded.name}")
+    return b"".join(parts)
