@@ -1,0 +1,156 @@
+"""Short human-readable summaries of shoal's results.
+
+The MCP tools send these as their text content beside the structured result, and the CLI prints
+them. They state the answer first and keep to a few lines: an agent reads every token of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shoal.cost import CostComparison, CostEstimate
+from shoal.hardware import HardwareFit, PortedChip
+from shoal.router import RoutingDecision
+from shoal.tokens import TokenCount
+
+
+def usd(amount: float) -> str:
+    """A dollar amount with enough digits to tell small per-call costs apart."""
+    if amount == 0:
+        return "$0"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    return f"${amount:.3g}"
+
+
+def token_count(result: TokenCount) -> str:
+    """One line: the count, how exact it is, and what it was counted with."""
+    exactness = "exact" if result.exact else "estimate"
+    subject = f" for {result.model}" if result.model else ""
+    return (
+        f"{result.tokens:,} tokens{subject} ({exactness}, {result.encoding}; "
+        f"{result.characters:,} characters)"
+    )
+
+
+def cost_estimate(result: CostEstimate) -> str:
+    """The total, then one line per priced kind of token."""
+    lines = [f"{result.model}: {usd(result.total_usd)} (prices of {result.catalog_date})"]
+    for item in result.line_items:
+        lines.append(
+            f"  {item.kind}: {item.tokens:,} tokens x ${item.usd_per_mtok:g}/Mtok = {usd(item.usd)}"
+        )
+    lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
+def cost_comparison(results: Sequence[CostComparison]) -> str:
+    """One line per model, cheapest first, with savings against the baseline when there is one."""
+    lines = []
+    for row in results:
+        saving = ""
+        if row.savings_usd is not None:
+            share = f" ({row.savings_fraction:.0%})" if row.savings_fraction is not None else ""
+            saving = f", saves {usd(row.savings_usd)}{share} vs baseline"
+        lines.append(f"{row.model}: {usd(row.total_usd)}{saving}")
+    return "\n".join(lines)
+
+
+def routing_decision(result: RoutingDecision, *, alternatives: int = 3) -> str:
+    """The choice and its reason, then the next few eligible alternatives."""
+    lines = [f"Use {result.model}. {result.reason}"]
+    runners_up = [c for c in result.alternatives[1:] if c.eligible][:alternatives]
+    for candidate in runners_up:
+        quality = (
+            "no estimate"
+            if candidate.predicted_quality is None
+            else f"quality {candidate.predicted_quality:.3f}"
+        )
+        lines.append(f"  or {candidate.model}: {quality}, {usd(candidate.expected_cost_usd)}")
+    return "\n".join(lines)
+
+
+def hardware_fit(result: HardwareFit) -> str:
+    """Fit verdict with margin, then speed and energy with their ranges."""
+    verdict = "fits" if result.fits else "does NOT fit"
+    return "\n".join(
+        [
+            f"{result.model} {result.quantisation} on {result.device}: {verdict} "
+            f"({result.memory_needed_gb:.1f} of {result.memory_available_gb:.1f} GB, "
+            f"margin {result.margin_gb:+.1f} GB) at {result.context_tokens:,} tokens of context",
+            f"  decode {result.decode_tokens_per_s:.1f} tok/s "
+            f"({result.decode_tokens_per_s_low:.1f}-{result.decode_tokens_per_s_high:.1f}), "
+            f"bound by {result.decode_bound}",
+            f"  prefill {result.prefill_tokens_per_s:,.0f} tok/s, time to first token "
+            f"{result.time_to_first_token_s:.2f} s",
+            f"  energy {result.joules_per_token:.3g} J/token at about "
+            f"{result.average_power_w:.0f} W (estimate)",
+        ]
+    )
+
+
+def ported_chip(result: PortedChip) -> str:
+    """The node move and its power, performance, area and SRAM ratios."""
+    return "\n".join(
+        [
+            f"{result.name}: {result.from_node} -> {result.to_node} at {result.mode} "
+            f"({result.claim_type} figures)",
+            f"  power x{result.power_ratio:.2f} ({result.power_w:.1f} W), performance "
+            f"x{result.performance_ratio:.2f} ({result.performance_tflops:.1f} TFLOPS)",
+            f"  area x{result.area_ratio:.2f}, SRAM capacity x{result.sram_capacity_ratio:.2f}, "
+            f"performance per watt x{result.perf_per_watt_ratio:.2f}",
+        ]
+    )
+
+
+def routing_batch(prompts: Sequence[str], decisions: Sequence[RoutingDecision]) -> str:
+    """A table of choices, then the batch's cost against always using the strongest model.
+
+    The strongest model is the candidate with the highest mean predicted quality over the batch,
+    among those that were eligible for every prompt.
+    """
+    lines = [f"{'#':>4}  {'model':<30} {'quality':>7} {'cost':>10}  prompt"]
+    for number, (prompt, decision) in enumerate(zip(prompts, decisions), start=1):
+        chosen = decision.alternatives[0]
+        preview = " ".join(prompt.split())[:60]
+        quality = "-" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
+        lines.append(
+            f"{number:>4}  {decision.model:<30} {quality:>7} {usd(chosen.expected_cost_usd):>10}  {preview}"
+        )
+
+    routed_cost = sum(d.alternatives[0].expected_cost_usd for d in decisions)
+    routed_quality = _mean([d.alternatives[0].predicted_quality or 0.0 for d in decisions])
+    strongest, strongest_quality, strongest_cost = _strongest(decisions)
+    lines.append("")
+    lines.append(f"routed:   {len(decisions)} prompts, {usd(routed_cost)} in all, mean predicted quality {routed_quality:.3f}")
+    if strongest is not None:
+        saving = 1 - routed_cost / strongest_cost if strongest_cost > 0 else 0.0
+        lines.append(
+            f"always {strongest}: {usd(strongest_cost)}, mean predicted quality "
+            f"{strongest_quality:.3f}; routing saves {saving:.0%}"
+        )
+    return "\n".join(lines)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _strongest(decisions: Sequence[RoutingDecision]) -> tuple[str | None, float, float]:
+    """The model with the best mean predicted quality among those eligible for every prompt."""
+    totals: dict[str, list[float]] = {}
+    for decision in decisions:
+        for candidate in decision.alternatives:
+            if candidate.eligible and candidate.predicted_quality is not None:
+                quality, cost, seen = totals.get(candidate.model, [0.0, 0.0, 0.0])
+                totals[candidate.model] = [
+                    quality + candidate.predicted_quality,
+                    cost + candidate.expected_cost_usd,
+                    seen + 1,
+                ]
+    everywhere = {model: t for model, t in totals.items() if t[2] == len(decisions)}
+    if not everywhere:
+        return None, 0.0, 0.0
+    best = max(sorted(everywhere), key=lambda model: everywhere[model][0])
+    quality, cost, _ = everywhere[best]
+    return best, quality / len(decisions), cost

@@ -1,0 +1,120 @@
+"""The MCP server through real MCP clients: the SDK's in-memory client in both protocol eras, and
+one stdio subprocess session like the one a desktop host starts."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from shoal.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+# One real call per tool, with what its structured answer must say.
+CALLS: dict[str, dict[str, Any]] = {
+    "count_tokens": {"text": "The quick brown fox jumps over the lazy dog."},
+    "route_task": {"prompt": "Prove that the square root of 2 is irrational."},
+    "estimate_cost": {"model": "gpt-4.1-mini", "input_tokens": 1_000_000, "output_tokens": 500_000},
+    "check_hardware_fit": {"model": "llama-3.1-8b-instruct", "device": "apple-m4-pro"},
+    "port_chip": {"device": "iphone-16-pro", "to_node": "nanostack-claimed", "mode": "iso-power"},
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def server():  # type: ignore[no-untyped-def]
+    return build_server()
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_every_tool_is_described_typed_and_read_only(server, mode: str) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server, mode=mode) as client:
+        tools = (await client.list_tools()).tools
+
+    assert sorted(tool.name for tool in tools) == sorted(CALLS)
+    for tool in tools:
+        assert TOOL_NAME.match(tool.name)
+        assert tool.title and tool.description
+        assert len(tool.description.encode()) < 2048
+        assert tool.annotations is not None and tool.annotations.read_only_hint is True
+        assert tool.annotations.destructive_hint is False
+        assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+        for name, prop in tool.input_schema["properties"].items():
+            assert prop.get("description"), f"{tool.name}.{name} has no description"
+            assert "anyOf" not in prop, f"{tool.name}.{name} is a union some hosts reject"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_each_tool_answers_real_input_with_structured_content(server, mode: str) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server, mode=mode) as client:
+        results = {name: await client.call_tool(name, arguments) for name, arguments in CALLS.items()}
+
+    for name, result in results.items():
+        assert not result.is_error, f"{name}: {result.content}"
+        assert result.structured_content, name
+        assert result.content[0].type == "text" and result.content[0].text
+
+    assert results["count_tokens"].structured_content == {
+        "tokens": 10,
+        "encoding": "o200k_base",
+        "exact": True,
+        "model": None,
+        "characters": 44,
+    }
+    cost = results["estimate_cost"].structured_content
+    assert cost["model"] == "gpt-4.1-mini"
+    assert cost["total_usd"] == pytest.approx(0.4 + 0.5 * 1.6)
+    decision = results["route_task"].structured_content
+    assert decision["model"] == decision["alternatives"][0]["model"]
+    assert decision["router_version"]
+    fit = results["check_hardware_fit"].structured_content
+    assert fit["fits"] is True and fit["decode_tokens_per_s"] > 0
+    ported = results["port_chip"].structured_content
+    assert ported["performance_ratio"] > 1 and ported["to_node"] == "nanostack-claimed"
+
+
+async def test_domain_errors_reach_the_model_and_the_server_keeps_serving(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        unknown = await client.call_tool("estimate_cost", {"model": "gpt-4.1-mimi", "input_tokens": 5})
+        out_of_bounds = await client.call_tool("check_hardware_fit", {"model": "phi-4", "device": "rtx-4090", "batch": 0})
+        after = await client.call_tool("count_tokens", {"text": "still here"})
+
+    assert unknown.is_error and "gpt-4.1-mini" in unknown.content[0].text
+    assert out_of_bounds.is_error and "batch" in out_of_bounds.content[0].text
+    assert not after.is_error and after.structured_content["tokens"] == 2
+
+
+async def test_routing_is_deterministic_over_the_wire(server) -> None:  # type: ignore[no-untyped-def]
+    arguments = {"prompt": "Summarise the causes of the French Revolution.", "max_cost_usd": 0.01}
+    async with Client(server) as client:
+        first = await client.call_tool("route_task", arguments)
+        second = await client.call_tool("route_task", arguments)
+
+    assert json.dumps(first.structured_content, sort_keys=True) == json.dumps(
+        second.structured_content, sort_keys=True
+    )
+    assert first.content[0].text == second.content[0].text
+
+
+async def test_stdio_subprocess_session_lists_and_calls_every_tool() -> None:
+    parameters = StdioServerParameters(command=sys.executable, args=["-m", "shoal", "serve"])
+    async with Client(parameters, mode="legacy") as client:
+        names = sorted(tool.name for tool in (await client.list_tools()).tools)
+        results = {name: await client.call_tool(name, arguments) for name, arguments in CALLS.items()}
+
+    assert names == sorted(CALLS)
+    for name, result in results.items():
+        assert not result.is_error, f"{name}: {result.content}"
+        assert result.structured_content
+    assert results["count_tokens"].structured_content["tokens"] == 10
