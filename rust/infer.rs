@@ -407,6 +407,9 @@ pub struct SweepRow {
     pub estimate: Estimate,
 }
 
+/// Upper bound on the rows of one sweep (each row holds about 200 bytes).
+pub const MAX_SWEEP_ROWS: usize = 10_000_000;
+
 /// Every combination of models × devices × bits per weight × contexts, in that nesting order.
 ///
 /// All inputs are validated before any work, so a sweep either fails fast or returns every row.
@@ -425,9 +428,14 @@ pub fn sweep(
     for device in devices {
         device.validate()?;
     }
-    let mut rows = Vec::with_capacity(
-        models.len() * devices.len() * bits_per_weight.len() * context_tokens.len(),
-    );
+    let count = [devices.len(), bits_per_weight.len(), context_tokens.len()]
+        .iter()
+        .try_fold(models.len(), |product, &n| product.checked_mul(n))
+        .filter(|&n| n <= MAX_SWEEP_ROWS)
+        .ok_or_else(|| InferError::Inconsistent {
+            message: format!("a sweep may hold at most {MAX_SWEEP_ROWS} combinations"),
+        })?;
+    let mut rows = Vec::with_capacity(count);
     for (model_index, model) in models.iter().enumerate() {
         for (device_index, device) in devices.iter().enumerate() {
             for (bits_index, &bits) in bits_per_weight.iter().enumerate() {

@@ -152,9 +152,306 @@ mod tokens {
     }
 }
 
+// ---- hardware ----
+
+mod hardware {
+    //! Inference fit/speed/energy estimates and process-node scaling (`infer`, `ppa`).
+
+    use std::collections::HashMap;
+
+    use pyo3::exceptions::PyValueError;
+    use pyo3::prelude::*;
+    use pyo3::types::PyDict;
+
+    use crate::infer::{self, Device, Efficiency, Estimate, ModelShape, Workload};
+    use crate::ppa::{self, Mode, Node};
+
+    fn value_error(error: impl std::fmt::Display) -> PyErr {
+        PyValueError::new_err(error.to_string())
+    }
+
+    fn estimate_dict<'py>(py: Python<'py>, e: &Estimate) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item("weights_gb", e.weights_gb)?;
+        dict.set_item("weight_overhead_gb", e.weight_overhead_gb)?;
+        dict.set_item("kv_cache_gb", e.kv_cache_gb)?;
+        dict.set_item("runtime_overhead_gb", e.runtime_overhead_gb)?;
+        dict.set_item("memory_needed_gb", e.memory_needed_gb)?;
+        dict.set_item("memory_available_gb", e.memory_available_gb)?;
+        dict.set_item("margin_gb", e.margin_gb)?;
+        dict.set_item("fits", e.fits)?;
+        dict.set_item("bytes_per_step_gb", e.bytes_per_step_gb)?;
+        dict.set_item("decode_compute_bound", e.decode_compute_bound)?;
+        dict.set_item("decode_tokens_per_s", e.decode_tokens_per_s)?;
+        dict.set_item("decode_tokens_per_s_low", e.decode_tokens_per_s_low)?;
+        dict.set_item("decode_tokens_per_s_high", e.decode_tokens_per_s_high)?;
+        dict.set_item("decode_batch_tokens_per_s", e.decode_batch_tokens_per_s)?;
+        dict.set_item("prefill_tokens_per_s", e.prefill_tokens_per_s)?;
+        dict.set_item("prefill_tokens_per_s_low", e.prefill_tokens_per_s_low)?;
+        dict.set_item("prefill_tokens_per_s_high", e.prefill_tokens_per_s_high)?;
+        dict.set_item("time_to_first_token_s", e.time_to_first_token_s)?;
+        dict.set_item("time_to_first_token_s_low", e.time_to_first_token_s_low)?;
+        dict.set_item("time_to_first_token_s_high", e.time_to_first_token_s_high)?;
+        dict.set_item("average_power_w", e.average_power_w)?;
+        dict.set_item("joules_per_token", e.joules_per_token)?;
+        dict.set_item("joules_per_token_low", e.joules_per_token_low)?;
+        dict.set_item("joules_per_token_high", e.joules_per_token_high)?;
+        dict.set_item("dram_joules_per_token", e.dram_joules_per_token)?;
+        Ok(dict)
+    }
+
+    /// Memory fit, decode/prefill speed and energy of one model on one device.
+    #[pyfunction]
+    #[pyo3(signature = (
+        *, params_b, active_params_b, layers, attention_heads, kv_heads, head_dim,
+        sliding_window = 0.0, sliding_window_layers = 0.0,
+        bits_per_weight, kv_bits = 16.0, context_tokens, batch = 1.0,
+        weight_overhead_fraction = 0.1,
+        memory_gb, usable_fraction, bandwidth_gbs, tflops, power_w,
+        dram_pj_per_bit = 0.0, runtime_overhead_gb = 0.0,
+        decode_efficiency, decode_efficiency_low, decode_efficiency_high,
+        overhead_ms, overhead_ms_low, overhead_ms_high,
+        prefill_efficiency, prefill_efficiency_low, prefill_efficiency_high,
+        power_fraction,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn estimate_inference<'py>(
+        py: Python<'py>,
+        params_b: f64,
+        active_params_b: f64,
+        layers: f64,
+        attention_heads: f64,
+        kv_heads: f64,
+        head_dim: f64,
+        sliding_window: f64,
+        sliding_window_layers: f64,
+        bits_per_weight: f64,
+        kv_bits: f64,
+        context_tokens: f64,
+        batch: f64,
+        weight_overhead_fraction: f64,
+        memory_gb: f64,
+        usable_fraction: f64,
+        bandwidth_gbs: f64,
+        tflops: f64,
+        power_w: f64,
+        dram_pj_per_bit: f64,
+        runtime_overhead_gb: f64,
+        decode_efficiency: f64,
+        decode_efficiency_low: f64,
+        decode_efficiency_high: f64,
+        overhead_ms: f64,
+        overhead_ms_low: f64,
+        overhead_ms_high: f64,
+        prefill_efficiency: f64,
+        prefill_efficiency_low: f64,
+        prefill_efficiency_high: f64,
+        power_fraction: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let model = ModelShape {
+            params_b,
+            active_params_b,
+            layers,
+            attention_heads,
+            kv_heads,
+            head_dim,
+            sliding_window,
+            sliding_window_layers,
+        };
+        let device = Device {
+            memory_gb,
+            usable_fraction,
+            bandwidth_gbs,
+            tflops,
+            power_w,
+            dram_pj_per_bit,
+            runtime_overhead_gb,
+            efficiency: Efficiency {
+                decode: decode_efficiency,
+                decode_low: decode_efficiency_low,
+                decode_high: decode_efficiency_high,
+                overhead_ms,
+                overhead_ms_low,
+                overhead_ms_high,
+                prefill: prefill_efficiency,
+                prefill_low: prefill_efficiency_low,
+                prefill_high: prefill_efficiency_high,
+                power_fraction,
+            },
+        };
+        let workload =
+            Workload { bits_per_weight, kv_bits, context_tokens, batch, weight_overhead_fraction };
+        let estimate =
+            py.detach(|| infer::estimate(&model, &device, &workload)).map_err(value_error)?;
+        estimate_dict(py, &estimate)
+    }
+
+    fn field(
+        entry: &HashMap<String, f64>,
+        list: &str,
+        index: usize,
+        name: &str,
+        default: Option<f64>,
+    ) -> PyResult<f64> {
+        match (entry.get(name), default) {
+            (Some(&value), _) => Ok(value),
+            (None, Some(value)) => Ok(value),
+            (None, None) => {
+                Err(PyValueError::new_err(format!("{list}[{index}] is missing {name}")))
+            }
+        }
+    }
+
+    fn model_shape(entry: &HashMap<String, f64>, index: usize) -> PyResult<ModelShape> {
+        let get = |name: &str, default| field(entry, "models", index, name, default);
+        Ok(ModelShape {
+            params_b: get("params_b", None)?,
+            active_params_b: get("active_params_b", None)?,
+            layers: get("layers", None)?,
+            attention_heads: get("attention_heads", None)?,
+            kv_heads: get("kv_heads", None)?,
+            head_dim: get("head_dim", None)?,
+            sliding_window: get("sliding_window", Some(0.0))?,
+            sliding_window_layers: get("sliding_window_layers", Some(0.0))?,
+        })
+    }
+
+    fn device(entry: &HashMap<String, f64>, index: usize) -> PyResult<Device> {
+        let get = |name: &str, default| field(entry, "devices", index, name, default);
+        Ok(Device {
+            memory_gb: get("memory_gb", None)?,
+            usable_fraction: get("usable_fraction", None)?,
+            bandwidth_gbs: get("bandwidth_gbs", None)?,
+            tflops: get("tflops", None)?,
+            power_w: get("power_w", None)?,
+            dram_pj_per_bit: get("dram_pj_per_bit", Some(0.0))?,
+            runtime_overhead_gb: get("runtime_overhead_gb", Some(0.0))?,
+            efficiency: Efficiency {
+                decode: get("decode_efficiency", None)?,
+                decode_low: get("decode_efficiency_low", None)?,
+                decode_high: get("decode_efficiency_high", None)?,
+                overhead_ms: get("overhead_ms", None)?,
+                overhead_ms_low: get("overhead_ms_low", None)?,
+                overhead_ms_high: get("overhead_ms_high", None)?,
+                prefill: get("prefill_efficiency", None)?,
+                prefill_low: get("prefill_efficiency_low", None)?,
+                prefill_high: get("prefill_efficiency_high", None)?,
+                power_fraction: get("power_fraction", None)?,
+            },
+        })
+    }
+
+    /// Every combination of models × devices × bits per weight × contexts, as flat columns.
+    #[pyfunction]
+    #[pyo3(signature = (
+        *, models, devices, bits_per_weight, context_tokens,
+        kv_bits = 16.0, batch = 1.0, weight_overhead_fraction = 0.1,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn sweep_inference<'py>(
+        py: Python<'py>,
+        models: Vec<HashMap<String, f64>>,
+        devices: Vec<HashMap<String, f64>>,
+        bits_per_weight: Vec<f64>,
+        context_tokens: Vec<f64>,
+        kv_bits: f64,
+        batch: f64,
+        weight_overhead_fraction: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let shapes = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| model_shape(m, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        let profiles =
+            devices.iter().enumerate().map(|(i, d)| device(d, i)).collect::<PyResult<Vec<_>>>()?;
+        let rows = py
+            .detach(|| {
+                infer::sweep(
+                    &shapes,
+                    &profiles,
+                    &bits_per_weight,
+                    &context_tokens,
+                    kv_bits,
+                    batch,
+                    weight_overhead_fraction,
+                )
+            })
+            .map_err(value_error)?;
+
+        let columns = PyDict::new(py);
+        columns.set_item("model_index", rows.iter().map(|r| r.model_index).collect::<Vec<_>>())?;
+        columns
+            .set_item("device_index", rows.iter().map(|r| r.device_index).collect::<Vec<_>>())?;
+        columns.set_item("bits_index", rows.iter().map(|r| r.bits_index).collect::<Vec<_>>())?;
+        columns
+            .set_item("context_index", rows.iter().map(|r| r.context_index).collect::<Vec<_>>())?;
+        let column =
+            |pick: fn(&Estimate) -> f64| rows.iter().map(|r| pick(&r.estimate)).collect::<Vec<_>>();
+        columns.set_item("fits", rows.iter().map(|r| r.estimate.fits).collect::<Vec<_>>())?;
+        columns.set_item("memory_needed_gb", column(|e| e.memory_needed_gb))?;
+        columns.set_item("margin_gb", column(|e| e.margin_gb))?;
+        columns.set_item("decode_tokens_per_s", column(|e| e.decode_tokens_per_s))?;
+        columns.set_item("decode_tokens_per_s_low", column(|e| e.decode_tokens_per_s_low))?;
+        columns.set_item("decode_tokens_per_s_high", column(|e| e.decode_tokens_per_s_high))?;
+        columns.set_item("prefill_tokens_per_s", column(|e| e.prefill_tokens_per_s))?;
+        columns.set_item("time_to_first_token_s", column(|e| e.time_to_first_token_s))?;
+        columns.set_item("joules_per_token", column(|e| e.joules_per_token))?;
+        Ok(columns)
+    }
+
+    /// Ratios new/old of power, performance, area and SRAM capacity after a node change.
+    #[pyfunction]
+    #[pyo3(signature = (
+        *, mode, sram_area_fraction,
+        from_logic_density, from_sram_density, from_perf_iso_power, from_power_iso_perf,
+        to_logic_density, to_sram_density, to_perf_iso_power, to_power_iso_perf,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn scale_chip<'py>(
+        py: Python<'py>,
+        mode: &str,
+        sram_area_fraction: f64,
+        from_logic_density: f64,
+        from_sram_density: f64,
+        from_perf_iso_power: f64,
+        from_power_iso_perf: f64,
+        to_logic_density: f64,
+        to_sram_density: f64,
+        to_perf_iso_power: f64,
+        to_power_iso_perf: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mode = Mode::parse(mode).map_err(value_error)?;
+        let from = Node {
+            logic_density: from_logic_density,
+            sram_density: from_sram_density,
+            perf_iso_power: from_perf_iso_power,
+            power_iso_perf: from_power_iso_perf,
+        };
+        let to = Node {
+            logic_density: to_logic_density,
+            sram_density: to_sram_density,
+            perf_iso_power: to_perf_iso_power,
+            power_iso_perf: to_power_iso_perf,
+        };
+        let s =
+            py.detach(|| ppa::scale(&from, &to, mode, sram_area_fraction)).map_err(value_error)?;
+        let dict = PyDict::new(py);
+        dict.set_item("power_ratio", s.power_ratio)?;
+        dict.set_item("performance_ratio", s.performance_ratio)?;
+        dict.set_item("area_ratio", s.area_ratio)?;
+        dict.set_item("sram_capacity_ratio", s.sram_capacity_ratio)?;
+        dict.set_item("sram_capacity_ratio_iso_area", s.sram_capacity_ratio_iso_area)?;
+        dict.set_item("perf_per_watt_ratio", s.perf_per_watt_ratio)?;
+        Ok(dict)
+    }
+}
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(hardware::estimate_inference, module)?)?;
+    module.add_function(wrap_pyfunction!(hardware::sweep_inference, module)?)?;
+    module.add_function(wrap_pyfunction!(hardware::scale_chip, module)?)?;
     tokens::register(module)?;
     Ok(())
 }

@@ -1,8 +1,107 @@
 """Type stubs for the Rust extension ``shoal._core``."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __version__: str
+
+# ---- hardware ----
+
+def estimate_inference(
+    *,
+    params_b: float,
+    active_params_b: float,
+    layers: float,
+    attention_heads: float,
+    kv_heads: float,
+    head_dim: float,
+    sliding_window: float = 0.0,
+    sliding_window_layers: float = 0.0,
+    bits_per_weight: float,
+    kv_bits: float = 16.0,
+    context_tokens: float,
+    batch: float = 1.0,
+    weight_overhead_fraction: float = 0.1,
+    memory_gb: float,
+    usable_fraction: float,
+    bandwidth_gbs: float,
+    tflops: float,
+    power_w: float,
+    dram_pj_per_bit: float = 0.0,
+    runtime_overhead_gb: float = 0.0,
+    decode_efficiency: float,
+    decode_efficiency_low: float,
+    decode_efficiency_high: float,
+    overhead_ms: float,
+    overhead_ms_low: float,
+    overhead_ms_high: float,
+    prefill_efficiency: float,
+    prefill_efficiency_low: float,
+    prefill_efficiency_high: float,
+    power_fraction: float,
+) -> dict[str, float | bool]:
+    """Memory fit, decode/prefill speed and energy of one model on one device (estimates).
+
+    Units: billions of parameters, GB (1e9 bytes), GB/s, TFLOPS, W, ms for overheads.
+    Memory = weights (params_b x bits/8) x (1 + weight_overhead_fraction) + KV cache
+    (2 x kv_heads x head_dim x tokens held over all layers, sliding-window layers capped at
+    the window, x batch x kv_bits/8) + runtime_overhead_gb; available = memory_gb x
+    usable_fraction. A decode step reads active_params_b x bits/8 plus the KV cache and takes
+    max(bytes / (decode_efficiency x bandwidth), FLOPs / (prefill_efficiency x peak)) +
+    overhead_ms; the _low/_high factors give the range. Prefill tokens/s = prefill_efficiency x
+    peak / FLOPs per token (2 x active params + attention at half the context). Joules per token =
+    power_w x power_fraction x step time / batch.
+
+    Returns a dict with keys weights_gb, weight_overhead_gb, kv_cache_gb, runtime_overhead_gb,
+    memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb,
+    decode_compute_bound, decode_tokens_per_s(_low/_high), decode_batch_tokens_per_s,
+    prefill_tokens_per_s(_low/_high), time_to_first_token_s(_low/_high), average_power_w,
+    joules_per_token(_low/_high), dram_joules_per_token. Bit-identical to
+    ``shoal._pure.hardware``. Raises ValueError naming a NaN, infinite, negative or zero
+    parameter, or two that contradict; TypeError for a non-number.
+    """
+
+def sweep_inference(
+    *,
+    models: Sequence[Mapping[str, float]],
+    devices: Sequence[Mapping[str, float]],
+    bits_per_weight: Sequence[float],
+    context_tokens: Sequence[float],
+    kv_bits: float = 16.0,
+    batch: float = 1.0,
+    weight_overhead_fraction: float = 0.1,
+) -> dict[str, list[Any]]:
+    """``estimate_inference`` over models x devices x bits x contexts (context fastest).
+
+    Models carry the model-shape keywords, devices the device keywords (sliding_window,
+    sliding_window_layers, dram_pj_per_bit and runtime_overhead_gb default to 0). Returns flat
+    columns model_index, device_index, bits_index, context_index, fits, memory_needed_gb,
+    margin_gb, decode_tokens_per_s(_low/_high), prefill_tokens_per_s, time_to_first_token_s,
+    joules_per_token. Computed without the GIL; at most 10,000,000 combinations.
+    """
+
+def scale_chip(
+    *,
+    mode: str,
+    sram_area_fraction: float,
+    from_logic_density: float,
+    from_sram_density: float,
+    from_perf_iso_power: float,
+    from_power_iso_perf: float,
+    to_logic_density: float,
+    to_sram_density: float,
+    to_perf_iso_power: float,
+    to_power_iso_perf: float,
+) -> dict[str, float]:
+    """Ratios new/old after moving a chip between process nodes (figures on one baseline).
+
+    mode: "iso-power" (performance x perf ratio), "iso-performance" (power x power ratio) or
+    "iso-area" (performance x logic-density ratio, power x density ratio x power ratio, SRAM
+    capacity x SRAM-density ratio). Returns power_ratio, performance_ratio, area_ratio,
+    sram_capacity_ratio, sram_capacity_ratio_iso_area, perf_per_watt_ratio. Raises ValueError
+    for an unknown mode or a figure that is not finite and > 0, or sram_area_fraction outside
+    [0, 1).
+    """
 
 # ---- embedding ----
 

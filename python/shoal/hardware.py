@@ -1,0 +1,973 @@
+"""Can this model run on that machine, how fast, at what energy; and what a new node changes.
+
+Estimates come from a two-term roofline (see ``shoal._pure.hardware`` for the formulas) with
+efficiency factors per device class fitted on measured runs (``data/measured.json``). Every
+result is an estimate with a low-high range, never a measurement.
+
+Typical use::
+
+    fit = hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", quantisation="Q4_K_M")
+    chip = port_chip("h100-sxm", to_node="nanostack-claimed", mode="iso-power")
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from shoal._backend import core
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).parent / "data"
+
+PortMode = Literal["iso-power", "iso-performance", "iso-area"]
+
+DEFAULT_SRAM_AREA_FRACTION = 0.3
+"""Share of a die taken by SRAM when the chip does not say: TSMC's "typical SoC" mix (60 %
+logic / 30 % SRAM / 10 % analog) used for its N5 density claim."""
+
+DEFAULT_WEIGHT_OVERHEAD_FRACTION = 0.1
+"""Extra weight memory (allocator slack, tensors kept at higher precision): the low end of the
+1.10-1.15x runtime factor of mac-llm-calculator (``bagdaer1/mac-llm-calculator:maccalc/model.py``).
+"""
+
+
+class UnknownNameError(ValueError):
+    """A model, device, node or quantisation name is not in the tables."""
+
+
+class UnknownDeviceError(UnknownNameError):
+    """The device id is not in the device table."""
+
+
+class UnknownArchitectureError(UnknownNameError):
+    """The model id has no architecture entry."""
+
+
+class UnknownNodeError(UnknownNameError):
+    """The process-node id is not in the node table."""
+
+
+class UnknownQuantisationError(UnknownNameError):
+    """The weight or KV-cache format is not in the quantisation table."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Table rows
+
+
+@dataclass(frozen=True)
+class DeviceClass:
+    """Efficiency factors shared by a class of devices, fitted on measured runs."""
+
+    id: str
+    description: str
+    usable_fraction: float
+    runtime_overhead_gb: float
+    prefill_peak: Literal["int8", "fp16"]
+    decode_efficiency: float
+    decode_efficiency_low: float
+    decode_efficiency_high: float
+    overhead_ms: float
+    overhead_ms_low: float
+    overhead_ms_high: float
+    prefill_efficiency: float
+    prefill_efficiency_low: float
+    prefill_efficiency_high: float
+    power_fraction: float
+    source: str
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A device's peak specs, with where each figure comes from."""
+
+    id: str
+    name: str
+    device_class: str
+    memory_gb: float
+    memory_type: str
+    bandwidth_gbs: float
+    fp16_tflops: float
+    int8_tops: float | None
+    power_w: float
+    process: str
+    node: str | None
+    die_area_mm2: float | None
+    sram_mb: float | None
+    claim_type: Mapping[str, str]
+    source: str
+    as_of: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A model's shape, from its config.json and model card."""
+
+    id: str
+    hf_repo: str
+    layers: int
+    hidden_size: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    params_b: float
+    active_params_b: float
+    experts: int | None
+    active_experts: int | None
+    sliding_window: int
+    sliding_window_layers: int
+    max_context: int
+    vocab_size: int | None
+    source: str
+    notes: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        """True for mixture-of-experts models (fewer parameters read than stored)."""
+        return self.active_params_b < self.params_b
+
+
+@dataclass(frozen=True)
+class Quantisation:
+    """A weight format's effective bits per weight (block scales included)."""
+
+    id: str
+    bits_per_weight: float
+    int8_kernels: bool
+    derivation: str
+    source: str
+
+
+@dataclass(frozen=True)
+class NodeProfile:
+    """A process node, cumulative against TSMC N7 = 1 (``None`` where unknown)."""
+
+    id: str
+    name: str
+    logic_density: float | None
+    sram_density: float | None
+    perf_iso_power: float | None
+    power_iso_perf: float | None
+    sram_bitcell_um2: float | None
+    backside_power: bool
+    claim_type: str
+    confidence: str
+    source: str
+    notes: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Where the memory goes, in GB (1e9 bytes)."""
+
+    weights_gb: float
+    weight_overhead_gb: float
+    kv_cache_gb: float
+    runtime_overhead_gb: float
+
+
+@dataclass(frozen=True)
+class HardwareFit:
+    """Whether a model fits a device and how fast it runs there (estimates)."""
+
+    model: str
+    device: str
+    quantisation: str
+    kv_cache_type: str
+    context_tokens: int
+    batch: int
+    fits: bool
+    memory_needed_gb: float
+    memory_available_gb: float
+    margin_gb: float
+    breakdown: MemoryBreakdown
+    decode_tokens_per_s: float
+    decode_tokens_per_s_low: float
+    decode_tokens_per_s_high: float
+    decode_batch_tokens_per_s: float
+    decode_bound: Literal["memory bandwidth", "compute"]
+    prefill_tokens_per_s: float
+    prefill_tokens_per_s_low: float
+    prefill_tokens_per_s_high: float
+    time_to_first_token_s: float
+    time_to_first_token_s_low: float
+    time_to_first_token_s_high: float
+    joules_per_token: float
+    joules_per_token_low: float
+    joules_per_token_high: float
+    average_power_w: float
+    dram_joules_per_token: float | None
+    device_class: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A chip to port between nodes. Leave ``area_mm2``/``sram_mb`` as ``None`` if unknown."""
+
+    name: str
+    node: str
+    power_w: float
+    performance_tflops: float
+    area_mm2: float | None = None
+    sram_mb: float | None = None
+    sram_area_fraction: float = DEFAULT_SRAM_AREA_FRACTION
+
+
+@dataclass(frozen=True)
+class PortedChip:
+    """A chip after a node change: absolute figures where the input had them, and the ratios."""
+
+    name: str
+    from_node: str
+    to_node: str
+    mode: PortMode
+    power_w: float
+    performance_tflops: float
+    area_mm2: float | None
+    sram_mb: float | None
+    sram_mb_at_iso_area: float | None
+    power_ratio: float
+    performance_ratio: float
+    area_ratio: float
+    sram_capacity_ratio: float
+    perf_per_watt_ratio: float
+    claim_type: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def _read_json(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: expected a JSON object at the top level")  # noqa: TRY004
+    return document
+
+
+def _device_class(row: Mapping[str, Any]) -> DeviceClass:
+    return DeviceClass(**{name: row[name] for name in DeviceClass.__dataclass_fields__})
+
+
+def _device(row: Mapping[str, Any]) -> DeviceProfile:
+    values = {name: row.get(name) for name in DeviceProfile.__dataclass_fields__}
+    values["claim_type"] = dict(row.get("claim_type") or {})
+    values["notes"] = row.get("notes", "")
+    return DeviceProfile(**values)
+
+
+def _architecture(row: Mapping[str, Any]) -> Architecture:
+    values = {name: row.get(name) for name in Architecture.__dataclass_fields__}
+    values["active_params_b"] = row.get("active_params_b") or row["params_b"]
+    values["sliding_window"] = row.get("sliding_window") or 0
+    values["sliding_window_layers"] = row.get("sliding_window_layers") or 0
+    values["notes"] = row.get("notes", "")
+    return Architecture(**values)
+
+
+def _nodes(rows: Sequence[Mapping[str, Any]]) -> dict[str, NodeProfile]:
+    # Cumulative figures are products of step factors along the relative_to chain.
+    by_id = {row["id"]: row for row in rows}
+    keys = ("logic_density", "sram_density", "perf_iso_power", "power_iso_perf")
+
+    def cumulative(node_id: str, key: str, seen: frozenset[str]) -> float | None:
+        if node_id in seen:
+            raise ValueError(f"node table: relative_to forms a loop at {node_id!r}")
+        row = by_id[node_id]
+        step = row["step"][key]
+        if step is None:
+            return None
+        parent = row.get("relative_to")
+        if parent is None:
+            return float(step)
+        if parent not in by_id:
+            raise ValueError(f"node table: {node_id!r} is relative to unknown node {parent!r}")
+        base = cumulative(parent, key, seen | {node_id})
+        return None if base is None else base * step
+
+    nodes = {}
+    for row in rows:
+        figures = {key: cumulative(row["id"], key, frozenset()) for key in keys}
+        nodes[row["id"]] = NodeProfile(
+            id=row["id"],
+            name=row["name"],
+            sram_bitcell_um2=row.get("sram_bitcell_um2"),
+            backside_power=bool(row.get("backside_power")),
+            claim_type=row["claim_type"],
+            confidence=row["confidence"],
+            source=row["source"],
+            notes=row.get("notes", ""),
+            **figures,
+        )
+    return nodes
+
+
+@dataclass
+class _Tables:
+    device_classes: dict[str, DeviceClass]
+    devices: dict[str, DeviceProfile]
+    dram_pj_per_bit: dict[str, float]
+    architectures: dict[str, Architecture]
+    quantisations: dict[str, Quantisation]
+    quantisation_aliases: dict[str, str]
+    kv_cache_bits: dict[str, float]
+    nodes: dict[str, NodeProfile]
+
+
+@lru_cache(maxsize=1)
+def _tables() -> _Tables:
+    devices = _read_json(DATA_DIR / "devices.json")
+    architectures = _read_json(DATA_DIR / "architectures.json")
+    quantisations = _read_json(DATA_DIR / "quantisations.json")
+    nodes = _read_json(DATA_DIR / "nodes.json")
+    return _Tables(
+        device_classes={row["id"]: _device_class(row) for row in devices["device_classes"]},
+        devices={row["id"]: _device(row) for row in devices["devices"]},
+        dram_pj_per_bit={k: v["value"] for k, v in devices["dram_pj_per_bit"].items()},
+        architectures={row["id"]: _architecture(row) for row in architectures["architectures"]},
+        quantisations={
+            row["id"]: Quantisation(
+                id=row["id"],
+                bits_per_weight=row["bits_per_weight"],
+                int8_kernels=row["int8_kernels"],
+                derivation=row["derivation"],
+                source=row["source"],
+            )
+            for row in quantisations["weights"]
+        },
+        quantisation_aliases=dict(quantisations.get("aliases", {})),
+        kv_cache_bits={row["id"]: row["bits"] for row in quantisations["kv_cache"]},
+        nodes=_nodes(nodes["nodes"]),
+    )
+
+
+def load_devices(path: str | Path) -> tuple[DeviceProfile, ...]:
+    """Add or replace devices (and device classes) from a JSON file shaped like ``devices.json``.
+
+    The file needs a ``devices`` list and may have a ``device_classes`` list; entries replace
+    shipped ones with the same id. Returns the devices read.
+    """
+    document = _read_json(path)
+    tables = _tables()
+    for row in document.get("device_classes", []):
+        tables.device_classes[row["id"]] = _device_class(row)
+    added = tuple(_device(row) for row in document.get("devices", []))
+    for device in added:
+        if device.device_class not in tables.device_classes:
+            raise ValueError(
+                f"{path}: device {device.id!r} has unknown device_class "
+                f"{device.device_class!r}; known: {', '.join(sorted(tables.device_classes))}"
+            )
+        tables.devices[device.id] = device
+    logger.info("loaded %d devices from %s", len(added), path)
+    return added
+
+
+def load_architectures(path: str | Path) -> tuple[Architecture, ...]:
+    """Add or replace model architectures from a JSON file shaped like ``architectures.json``."""
+    document = _read_json(path)
+    added = tuple(_architecture(row) for row in document.get("architectures", []))
+    tables = _tables()
+    for architecture in added:
+        tables.architectures[architecture.id] = architecture
+    logger.info("loaded %d architectures from %s", len(added), path)
+    return added
+
+
+def reset_tables() -> None:
+    """Forget user additions and reload the shipped tables on next use."""
+    _tables.cache_clear()
+
+
+def list_devices() -> tuple[DeviceProfile, ...]:
+    """Every known device, in table order."""
+    return tuple(_tables().devices.values())
+
+
+def list_device_classes() -> tuple[DeviceClass, ...]:
+    """Every device class with its efficiency factors."""
+    return tuple(_tables().device_classes.values())
+
+
+def list_nodes() -> tuple[NodeProfile, ...]:
+    """Every known process node, cumulative against TSMC N7 = 1."""
+    return tuple(_tables().nodes.values())
+
+
+def list_architectures() -> tuple[Architecture, ...]:
+    """Every model with a known architecture."""
+    return tuple(_tables().architectures.values())
+
+
+def list_quantisations() -> tuple[Quantisation, ...]:
+    """Every known weight format."""
+    return tuple(_tables().quantisations.values())
+
+
+def _near(name: str, known: Mapping[str, str]) -> str:
+    """Up to five ids close to ``name``; ``known`` maps lowercased ids to ids."""
+    close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
+    close += [k for k in known if name and name in k and k not in close][: 5 - len(close)]
+    if not close:
+        return ", ".join(sorted(known.values())[:8]) + ", ..."
+    return ", ".join(known[k] for k in close)
+
+
+def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError]) -> Any:
+    # Ids match case-insensitively; the message suggests the closest ones.
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} must be a string id, got {type(name).__name__}")
+    lowered = {key.lower(): key for key in table}
+    key = name.strip().lower()
+    if key in lowered:
+        return table[lowered[key]]
+    raise error(f"unknown {kind} {name!r}; near matches: {_near(key, lowered)}")
+
+
+def get_device(device_id: str) -> DeviceProfile:
+    """The device with this id (``UnknownDeviceError`` lists near matches)."""
+    return _lookup(_tables().devices, device_id, "device", UnknownDeviceError)
+
+
+def get_architecture(model_id: str) -> Architecture:
+    """The architecture of this model id (``UnknownArchitectureError`` lists near matches)."""
+    return _lookup(_tables().architectures, model_id, "model", UnknownArchitectureError)
+
+
+def get_node(node_id: str) -> NodeProfile:
+    """The process node with this id (``UnknownNodeError`` lists near matches)."""
+    return _lookup(_tables().nodes, node_id, "process node", UnknownNodeError)
+
+
+def get_quantisation(name: str) -> Quantisation:
+    """The weight format with this name; common aliases (``Q4_K``, ``AWQ``) are accepted."""
+    tables = _tables()
+    if isinstance(name, str):
+        upper = name.strip().upper()
+        name = tables.quantisation_aliases.get(upper, upper)
+    return _lookup(tables.quantisations, name, "quantisation", UnknownQuantisationError)
+
+
+def kv_cache_bits(name: str) -> float:
+    """Bits per value of a KV-cache type (``F16``, ``Q8_0``, ``Q4_0``, ``FP8``, ``BF16``)."""
+    key = name.strip().upper() if isinstance(name, str) else name
+    return _lookup(_tables().kv_cache_bits, key, "KV-cache type", UnknownQuantisationError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference estimates
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def model_keywords(arch: Architecture) -> dict[str, float]:
+    """The model-shape keywords of ``core.estimate_inference`` for an architecture."""
+    return {
+        "params_b": arch.params_b,
+        "active_params_b": arch.active_params_b,
+        "layers": arch.layers,
+        "attention_heads": arch.attention_heads,
+        "kv_heads": arch.kv_heads,
+        "head_dim": arch.head_dim,
+        "sliding_window": arch.sliding_window,
+        "sliding_window_layers": arch.sliding_window_layers,
+    }
+
+
+def device_keywords(
+    profile: DeviceProfile, quant: Quantisation, klass: DeviceClass | None = None
+) -> dict[str, float]:
+    """The device keywords of ``core.estimate_inference`` for a device running a format.
+
+    The compute peak is the dense INT8 rate when the class's engines run integer kernels for
+    this format (llama.cpp's quantised matrix kernels on NVIDIA), else the dense FP16 rate.
+    """
+    tables = _tables()
+    klass = klass or tables.device_classes[profile.device_class]
+    use_int8 = klass.prefill_peak == "int8" and quant.int8_kernels and profile.int8_tops
+    return {
+        "memory_gb": profile.memory_gb,
+        "usable_fraction": klass.usable_fraction,
+        "bandwidth_gbs": profile.bandwidth_gbs,
+        "tflops": profile.int8_tops if use_int8 else profile.fp16_tflops,
+        "power_w": profile.power_w,
+        "dram_pj_per_bit": tables.dram_pj_per_bit.get(profile.memory_type, 0.0),
+        "runtime_overhead_gb": klass.runtime_overhead_gb,
+        "decode_efficiency": klass.decode_efficiency,
+        "decode_efficiency_low": klass.decode_efficiency_low,
+        "decode_efficiency_high": klass.decode_efficiency_high,
+        "overhead_ms": klass.overhead_ms,
+        "overhead_ms_low": klass.overhead_ms_low,
+        "overhead_ms_high": klass.overhead_ms_high,
+        "prefill_efficiency": klass.prefill_efficiency,
+        "prefill_efficiency_low": klass.prefill_efficiency_low,
+        "prefill_efficiency_high": klass.prefill_efficiency_high,
+        "power_fraction": klass.power_fraction,
+    }
+
+
+def _notes(
+    arch: Architecture, profile: DeviceProfile, raw: Mapping[str, Any], context: int
+) -> tuple[str, ...]:
+    notes = [
+        (
+            "estimate: two-term roofline with efficiency factors fitted per device class, not a "
+            "measurement"
+        ),
+        (
+            f"decode speed is at a context depth of {context} tokens; prefill assumes the whole "
+            "context is the prompt and excludes model load time"
+        ),
+        (
+            "energy is average decode power (a class fraction of the device's power) times the "
+            "step time"
+        ),
+    ]
+    if arch.is_moe:
+        notes.append(
+            f"MoE: memory holds all {arch.params_b:g} B parameters; each token reads the "
+            f"{arch.active_params_b:g} B active ones (batches >1 touch more experts than this)"
+        )
+    if arch.sliding_window_layers:
+        notes.append(
+            f"{arch.sliding_window_layers} of {arch.layers} layers cache at most "
+            f"{arch.sliding_window} tokens (sliding window)"
+        )
+    if context > arch.max_context:
+        notes.append(f"context {context} exceeds the model's maximum of {arch.max_context}")
+    if not raw["fits"]:
+        notes.append("does not fit: offloading to system memory would be far slower than shown")
+    if raw["decode_compute_bound"]:
+        notes.append("decode is compute-bound at this batch size")
+    if arch.notes:
+        notes.append(f"architecture: {arch.notes}")
+    if profile.notes:
+        notes.append(f"device: {profile.notes}")
+    return tuple(notes)
+
+
+def hardware_fit(
+    model: str,
+    device: str,
+    *,
+    quantisation: str = "Q4_K_M",
+    context_tokens: int = 4096,
+    batch: int = 1,
+    kv_cache_type: str = "F16",
+) -> HardwareFit:
+    """Whether ``model`` fits ``device`` and its decode/prefill speed and energy there.
+
+    Args:
+        model: an open-weight model id with an architecture entry (e.g. ``"qwen3-30b-a3b"``).
+        device: a device id from :func:`list_devices` (e.g. ``"apple-m4-pro"``).
+        quantisation: weight format (``Q4_0``, ``Q4_K_M``, ``Q5_K_M``, ``Q6_K``, ``Q8_0``,
+            ``MXFP4``, ``FP8``, ``BF16``, ``FP16``, ``INT4-AWQ``, ``INT4-GPTQ``).
+        context_tokens: context length held in the KV cache, and the decode depth.
+        batch: concurrent sequences.
+        kv_cache_type: KV-cache format (``F16``, ``BF16``, ``FP8``, ``Q8_0``, ``Q4_0``).
+
+    Raises:
+        UnknownNameError: an unknown model, device or format (the message lists near matches).
+        ValueError: a non-positive ``context_tokens`` or ``batch``.
+    """
+    context = _positive_int("context_tokens", context_tokens)
+    batch_size = _positive_int("batch", batch)
+    arch = get_architecture(model)
+    profile = get_device(device)
+    quant = get_quantisation(quantisation)
+    kv_bits = kv_cache_bits(kv_cache_type)
+    klass = _tables().device_classes[profile.device_class]
+
+    raw = core.estimate_inference(
+        **model_keywords(arch),
+        **device_keywords(profile, quant, klass),
+        bits_per_weight=quant.bits_per_weight,
+        kv_bits=kv_bits,
+        context_tokens=context,
+        batch=batch_size,
+        weight_overhead_fraction=DEFAULT_WEIGHT_OVERHEAD_FRACTION,
+    )
+    dram_known = profile.memory_type in _tables().dram_pj_per_bit
+    return HardwareFit(
+        model=arch.id,
+        device=profile.id,
+        quantisation=quant.id,
+        kv_cache_type=kv_cache_type.strip().upper(),
+        context_tokens=context,
+        batch=batch_size,
+        fits=raw["fits"],
+        memory_needed_gb=raw["memory_needed_gb"],
+        memory_available_gb=raw["memory_available_gb"],
+        margin_gb=raw["margin_gb"],
+        breakdown=MemoryBreakdown(
+            weights_gb=raw["weights_gb"],
+            weight_overhead_gb=raw["weight_overhead_gb"],
+            kv_cache_gb=raw["kv_cache_gb"],
+            runtime_overhead_gb=raw["runtime_overhead_gb"],
+        ),
+        decode_tokens_per_s=raw["decode_tokens_per_s"],
+        decode_tokens_per_s_low=raw["decode_tokens_per_s_low"],
+        decode_tokens_per_s_high=raw["decode_tokens_per_s_high"],
+        decode_batch_tokens_per_s=raw["decode_batch_tokens_per_s"],
+        decode_bound="compute" if raw["decode_compute_bound"] else "memory bandwidth",
+        prefill_tokens_per_s=raw["prefill_tokens_per_s"],
+        prefill_tokens_per_s_low=raw["prefill_tokens_per_s_low"],
+        prefill_tokens_per_s_high=raw["prefill_tokens_per_s_high"],
+        time_to_first_token_s=raw["time_to_first_token_s"],
+        time_to_first_token_s_low=raw["time_to_first_token_s_low"],
+        time_to_first_token_s_high=raw["time_to_first_token_s_high"],
+        joules_per_token=raw["joules_per_token"],
+        joules_per_token_low=raw["joules_per_token_low"],
+        joules_per_token_high=raw["joules_per_token_high"],
+        average_power_w=raw["average_power_w"],
+        dram_joules_per_token=raw["dram_joules_per_token"] if dram_known else None,
+        device_class=klass.id,
+        notes=_notes(arch, profile, raw, context),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Process nodes
+
+
+def _node_figures(profile: NodeProfile, side: str) -> dict[str, float]:
+    figures = {
+        "logic_density": profile.logic_density,
+        "sram_density": profile.sram_density,
+        "perf_iso_power": profile.perf_iso_power,
+        "power_iso_perf": profile.power_iso_perf,
+    }
+    missing = [name for name, value in figures.items() if value is None]
+    if missing:
+        raise ValueError(
+            f"process node {profile.id!r} has no {', '.join(missing)} figure against the N7 "
+            f"baseline ({profile.notes or profile.source}); pick another node"
+        )
+    return {f"{side}_{name}": value for name, value in figures.items() if value is not None}
+
+
+def _chip_from_device(profile: DeviceProfile, from_node: str | None) -> Chip:
+    node_id = from_node or profile.node
+    if node_id is None:
+        raise ValueError(
+            f"device {profile.id!r} ({profile.process}) has no node in the node table; "
+            "pass from_node=..."
+        )
+    return Chip(
+        name=profile.name,
+        node=node_id,
+        power_w=profile.power_w,
+        performance_tflops=profile.fp16_tflops,
+        area_mm2=profile.die_area_mm2,
+        sram_mb=profile.sram_mb,
+    )
+
+
+def port_chip(
+    device_or_chip: str | Chip,
+    *,
+    from_node: str | None = None,
+    to_node: str,
+    mode: PortMode = "iso-power",
+) -> PortedChip:
+    """Move a device's chip (or any :class:`Chip`) to another process node.
+
+    Args:
+        device_or_chip: a device id from :func:`list_devices`, or a :class:`Chip`.
+        from_node: the source node; defaults to the device's or chip's own node.
+        to_node: the target node id from :func:`list_nodes` (e.g. ``"nanostack-claimed"``).
+        mode: ``"iso-power"`` (same power, faster), ``"iso-performance"`` (same speed, less
+            power) or ``"iso-area"`` (same die area, more logic and SRAM).
+
+    Raises:
+        UnknownNameError: an unknown device or node (the message lists near matches).
+        ValueError: a node without the figures the port needs, or a bad mode.
+
+    Decode speed bound by DRAM bandwidth does not change with the node; prefill (compute), the
+    energy of arithmetic and SRAM, and how much SRAM fits beside the compute do.
+    """
+    if isinstance(device_or_chip, Chip):
+        chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
+    else:
+        chip = _chip_from_device(get_device(device_or_chip), from_node)
+    source = get_node(chip.node)
+    target = get_node(to_node)
+
+    ratios = core.scale_chip(
+        mode=mode,
+        sram_area_fraction=chip.sram_area_fraction,
+        **_node_figures(source, "from"),
+        **_node_figures(target, "to"),
+    )
+    notes = [
+        f"{target.name}: {target.claim_type} figures, confidence {target.confidence}",
+        (
+            "cumulative node figures chain claims from different vendors: use for relative "
+            "what-if comparisons"
+        ),
+        "DRAM-bound decode speed does not change with the node",
+    ]
+    if target.notes:
+        notes.append(target.notes)
+
+    def scaled(value: float | None, ratio: float) -> float | None:
+        return None if value is None else value * ratio
+
+    return PortedChip(
+        name=chip.name,
+        from_node=source.id,
+        to_node=target.id,
+        mode=mode,
+        power_w=chip.power_w * ratios["power_ratio"],
+        performance_tflops=chip.performance_tflops * ratios["performance_ratio"],
+        area_mm2=scaled(chip.area_mm2, ratios["area_ratio"]),
+        sram_mb=scaled(chip.sram_mb, ratios["sram_capacity_ratio"]),
+        sram_mb_at_iso_area=scaled(chip.sram_mb, ratios["sram_capacity_ratio_iso_area"]),
+        power_ratio=ratios["power_ratio"],
+        performance_ratio=ratios["performance_ratio"],
+        area_ratio=ratios["area_ratio"],
+        sram_capacity_ratio=ratios["sram_capacity_ratio"],
+        perf_per_watt_ratio=ratios["perf_per_watt_ratio"],
+        claim_type=target.claim_type,
+        notes=tuple(notes),
+    )
+
+
+def _replace_node(chip: Chip, node_id: str) -> Chip:
+    return Chip(
+        name=chip.name,
+        node=node_id,
+        power_w=chip.power_w,
+        performance_tflops=chip.performance_tflops,
+        area_mm2=chip.area_mm2,
+        sram_mb=chip.sram_mb,
+        sram_area_fraction=chip.sram_area_fraction,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Flat columns of a models × devices × formats × contexts sweep (one entry per row)."""
+
+    model: tuple[str, ...]
+    device: tuple[str, ...]
+    quantisation: tuple[str, ...]
+    context_tokens: tuple[int, ...]
+    fits: tuple[bool, ...]
+    memory_needed_gb: tuple[float, ...]
+    margin_gb: tuple[float, ...]
+    decode_tokens_per_s: tuple[float, ...]
+    decode_tokens_per_s_low: tuple[float, ...]
+    decode_tokens_per_s_high: tuple[float, ...]
+    prefill_tokens_per_s: tuple[float, ...]
+    time_to_first_token_s: tuple[float, ...]
+    joules_per_token: tuple[float, ...]
+
+
+def sweep(
+    models: Sequence[str],
+    devices: Sequence[str],
+    *,
+    quantisations: Sequence[str] = ("Q4_K_M",),
+    contexts: Sequence[int] = (4096,),
+    batch: int = 1,
+    kv_cache_type: str = "F16",
+) -> SweepResult:
+    """Estimate every combination of models × devices × formats × contexts in one core call.
+
+    The per-device compute peak depends on the format (INT8 vs FP16 kernels), so the core is
+    called once per format; rows come back nested model, device, format, context.
+    """
+    batch_size = _positive_int("batch", batch)
+    for index, context in enumerate(contexts):
+        _positive_int(f"contexts[{index}]", context)
+    archs = [get_architecture(m) for m in models]
+    profiles = [get_device(d) for d in devices]
+    quants = [get_quantisation(q) for q in quantisations]
+    kv_bits = kv_cache_bits(kv_cache_type)
+
+    per_quant = [
+        core.sweep_inference(
+            models=[model_keywords(a) for a in archs],
+            devices=[device_keywords(p, q) for p in profiles],
+            bits_per_weight=[q.bits_per_weight],
+            context_tokens=list(contexts),
+            kv_bits=kv_bits,
+            batch=batch_size,
+            weight_overhead_fraction=DEFAULT_WEIGHT_OVERHEAD_FRACTION,
+        )
+        for q in quants
+    ]
+    names = [n for n in SweepResult.__dataclass_fields__ if n not in _SWEEP_KEYS]
+    columns: dict[str, list[Any]] = {name: [] for name in SweepResult.__dataclass_fields__}
+    per_cell = len(contexts)
+    for m_index in range(len(archs)):
+        for d_index in range(len(profiles)):
+            start = (m_index * len(profiles) + d_index) * per_cell
+            for q_index, q in enumerate(quants):
+                result = per_quant[q_index]
+                for c_index in range(per_cell):
+                    row = start + c_index
+                    columns["model"].append(archs[m_index].id)
+                    columns["device"].append(profiles[d_index].id)
+                    columns["quantisation"].append(q.id)
+                    columns["context_tokens"].append(contexts[c_index])
+                    for name in names:
+                        columns[name].append(result[name][row])
+    return SweepResult(**{name: tuple(values) for name, values in columns.items()})
+
+
+_SWEEP_KEYS = ("model", "device", "quantisation", "context_tokens")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation against measured runs
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    """One measured run next to its estimate."""
+
+    id: str
+    device: str
+    device_class: str
+    model: str
+    quantisation: str
+    engine: str
+    measured_tokens_per_s: float
+    predicted_tokens_per_s: float
+    predicted_low: float
+    predicted_high: float
+    error_pct: float
+    within_range: bool
+    measured_prefill_tokens_per_s: float | None
+    predicted_prefill_tokens_per_s: float | None
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Decode (and prefill) error of the estimates against measured runs."""
+
+    rows: tuple[ValidationRow, ...]
+    excluded: tuple[tuple[str, str], ...]
+    decode_mdape: float
+    decode_mape: float
+    decode_mdape_by_class: Mapping[str, float]
+    within_range_fraction: float
+    prefill_mdape: float | None
+    leave_one_out: bool
+
+
+def measured_rows(path: str | Path | None = None) -> tuple[dict[str, Any], ...]:
+    """The measured runs shipped in ``data/measured.json`` (or read from ``path``)."""
+    return tuple(_read_json(path or DATA_DIR / "measured.json")["rows"])
+
+
+def _predict(row: Mapping[str, Any], klass: DeviceClass | None = None) -> tuple[dict, dict | None]:
+    arch = get_architecture(row["model"])
+    profile = get_device(row["device"])
+    quant = get_quantisation(row["quantisation"])
+    device_kw = device_keywords(profile, quant, klass)
+    common = {**model_keywords(arch), **device_kw, "bits_per_weight": quant.bits_per_weight}
+    decode = core.estimate_inference(**common, context_tokens=row["context_tokens"])
+    prefill = None
+    if row.get("prefill_tokens_per_s") and row.get("prompt_tokens"):
+        prefill = core.estimate_inference(**common, context_tokens=row["prompt_tokens"])
+    return decode, prefill
+
+
+def validate(
+    rows: Sequence[Mapping[str, Any]] | None = None, *, leave_one_out: bool = False
+) -> ValidationReport:
+    """Compare estimated with measured decode tokens/s and report the errors.
+
+    Args:
+        rows: measured runs shaped like ``data/measured.json`` rows; the shipped ones by default.
+            Rows with ``include`` false are listed in ``excluded`` with their reason.
+        leave_one_out: refit the row's device class without that row before predicting it
+            (an out-of-sample check of the calibration; see ``shoal.hardware_calibration``).
+
+    Returns:
+        Per-row errors, the median absolute percentage error (MdAPE) of decode speed overall and
+        per device class, and the share of measurements inside the predicted range.
+    """
+    from shoal import hardware_calibration
+
+    rows = measured_rows() if rows is None else tuple(rows)
+    included = [r for r in rows if r.get("include", True)]
+    excluded = tuple((r["id"], r.get("excluded_because", "")) for r in rows if r not in included)
+    results = []
+    for row in included:
+        klass = hardware_calibration.refit_without(row, included) if leave_one_out else None
+        decode, prefill = _predict(row, klass)
+        measured = float(row["decode_tokens_per_s"])
+        predicted = decode["decode_tokens_per_s"]
+        low, high = decode["decode_tokens_per_s_low"], decode["decode_tokens_per_s_high"]
+        results.append(
+            ValidationRow(
+                id=row["id"],
+                device=row["device"],
+                device_class=get_device(row["device"]).device_class,
+                model=row["model"],
+                quantisation=row["quantisation"],
+                engine=row.get("engine", ""),
+                measured_tokens_per_s=measured,
+                predicted_tokens_per_s=predicted,
+                predicted_low=low,
+                predicted_high=high,
+                error_pct=100.0 * (predicted - measured) / measured,
+                within_range=low <= measured <= high,
+                measured_prefill_tokens_per_s=row.get("prefill_tokens_per_s"),
+                predicted_prefill_tokens_per_s=prefill["prefill_tokens_per_s"] if prefill else None,
+            )
+        )
+    if not results:
+        raise ValueError("validate needs at least one included row")
+
+    by_class: dict[str, list[float]] = {}
+    for result in results:
+        by_class.setdefault(result.device_class, []).append(abs(result.error_pct))
+    errors = [abs(r.error_pct) for r in results]
+    prefill_errors = [
+        abs(100.0 * (r.predicted_prefill_tokens_per_s - r.measured_prefill_tokens_per_s))
+        / r.measured_prefill_tokens_per_s
+        for r in results
+        if r.predicted_prefill_tokens_per_s and r.measured_prefill_tokens_per_s
+    ]
+    return ValidationReport(
+        rows=tuple(results),
+        excluded=excluded,
+        decode_mdape=statistics.median(errors),
+        decode_mape=statistics.fmean(errors),
+        decode_mdape_by_class={k: statistics.median(v) for k, v in sorted(by_class.items())},
+        within_range_fraction=sum(r.within_range for r in results) / len(results),
+        prefill_mdape=statistics.median(prefill_errors) if prefill_errors else None,
+        leave_one_out=leave_one_out,
+    )

@@ -1,0 +1,504 @@
+"""Hardware fit, decode/prefill/energy estimates, node porting and validation against measurements."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict
+
+import pytest
+
+from shoal import _pure, hardware, hardware_calibration
+
+_core = pytest.importorskip("shoal._core")
+
+BACKENDS = [pytest.param(_core, id="rust"), pytest.param(_pure, id="python")]
+
+DEVICE_KW = {
+    "memory_gb": 24.0,
+    "usable_fraction": 0.75,
+    "bandwidth_gbs": 273.0,
+    "tflops": 9.2,
+    "power_w": 50.0,
+    "dram_pj_per_bit": 5.0,
+    "runtime_overhead_gb": 0.3,
+    "decode_efficiency": 0.9,
+    "decode_efficiency_low": 0.7,
+    "decode_efficiency_high": 1.1,
+    "overhead_ms": 3.5,
+    "overhead_ms_low": 2.0,
+    "overhead_ms_high": 5.0,
+    "prefill_efficiency": 0.7,
+    "prefill_efficiency_low": 0.5,
+    "prefill_efficiency_high": 0.9,
+    "power_fraction": 0.8,
+}
+LLAMA_8B_KW = {
+    "params_b": 8.03,
+    "active_params_b": 8.03,
+    "layers": 32,
+    "attention_heads": 32,
+    "kv_heads": 8,
+    "head_dim": 128,
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tables():
+    hardware.reset_tables()
+    yield
+    hardware.reset_tables()
+
+
+def _random_case(rng: random.Random) -> dict[str, float]:
+    params = rng.uniform(0.5, 700.0)
+    layers = rng.randint(8, 128)
+    window_layers = rng.choice([0, rng.randint(1, layers)])
+    low, high = sorted(rng.uniform(0.1, 1.2) for _ in range(2))
+    overhead_low, overhead_high = sorted(rng.uniform(0.0, 8.0) for _ in range(2))
+    prefill_low, prefill_high = sorted(rng.uniform(0.02, 0.9) for _ in range(2))
+    return {
+        "params_b": params,
+        "active_params_b": params * rng.choice([1.0, rng.uniform(0.02, 1.0)]),
+        "layers": layers,
+        "attention_heads": rng.choice([8, 16, 32, 64, 128]),
+        "kv_heads": rng.choice([1, 2, 4, 8, 16]),
+        "head_dim": rng.choice([64, 128, 256, 288]),
+        "sliding_window": rng.choice([128, 512, 1024, 4096]) if window_layers else 0,
+        "sliding_window_layers": window_layers,
+        "bits_per_weight": rng.choice([4.34, 4.55, 4.89, 5.69, 6.57, 8.5, 16.0]),
+        "kv_bits": rng.choice([4.5, 8.5, 16.0]),
+        "context_tokens": rng.choice([1, 128, 4096, 32768, 131072]),
+        "batch": rng.choice([1, 2, 8, 64, 512]),
+        "weight_overhead_fraction": rng.uniform(0.0, 0.2),
+        "memory_gb": rng.uniform(4.0, 512.0),
+        "usable_fraction": rng.uniform(0.4, 1.0),
+        "bandwidth_gbs": rng.uniform(50.0, 8000.0),
+        "tflops": rng.uniform(1.0, 4500.0),
+        "power_w": rng.uniform(5.0, 1000.0),
+        "dram_pj_per_bit": rng.uniform(0.0, 10.0),
+        "runtime_overhead_gb": rng.uniform(0.0, 2.0),
+        "decode_efficiency": (low + high) / 2,
+        "decode_efficiency_low": low,
+        "decode_efficiency_high": high,
+        "overhead_ms": (overhead_low + overhead_high) / 2,
+        "overhead_ms_low": overhead_low,
+        "overhead_ms_high": overhead_high,
+        "prefill_efficiency": (prefill_low + prefill_high) / 2,
+        "prefill_efficiency_low": prefill_low,
+        "prefill_efficiency_high": prefill_high,
+        "power_fraction": rng.uniform(0.1, 1.0),
+    }
+
+
+# --- Rust and pure Python agree exactly ------------------------------------------------------
+
+
+def test_estimate_parity_is_exact_on_random_cases():
+    rng = random.Random(20261204)
+    for _ in range(300):
+        case = _random_case(rng)
+        assert _core.estimate_inference(**case) == _pure.estimate_inference(**case), case
+
+
+def test_sweep_parity_is_exact_and_matches_single_estimates():
+    rng = random.Random(7)
+    cases = [_random_case(rng) for _ in range(4)]
+    models = [{k: c[k] for k in _pure.hardware.MODEL_FIELDS} for c in cases]
+    devices = [{k: c[k] for k in _pure.hardware.DEVICE_FIELDS} for c in cases[:3]]
+    kwargs = {
+        "models": models,
+        "devices": devices,
+        "bits_per_weight": [4.89, 8.5],
+        "context_tokens": [512, 32768],
+        "kv_bits": 8.5,
+        "batch": 4,
+    }
+    rust, python = _core.sweep_inference(**kwargs), _pure.sweep_inference(**kwargs)
+    assert rust == python
+    assert len(rust["decode_tokens_per_s"]) == 4 * 3 * 2 * 2
+
+    # Row 15 = ((model 1 x 3 devices + device 0) x 2 + bits 1) x 2 + context 1.
+    assert (rust["model_index"][15], rust["device_index"][15]) == (1, 0)
+    assert (rust["bits_index"][15], rust["context_index"][15]) == (1, 1)
+    single = _core.estimate_inference(
+        **models[1],
+        **devices[0],
+        bits_per_weight=8.5,
+        context_tokens=32768,
+        kv_bits=8.5,
+        batch=4,
+    )
+    assert rust["decode_tokens_per_s"][15] == single["decode_tokens_per_s"]
+    assert rust["joules_per_token"][15] == single["joules_per_token"]
+
+
+def test_scale_chip_parity_is_exact():
+    rng = random.Random(3)
+    for _ in range(200):
+        figures = {
+            f"{side}_{name}": rng.uniform(0.05, 8.0)
+            for side in ("from", "to")
+            for name in ("logic_density", "sram_density", "perf_iso_power", "power_iso_perf")
+        }
+        for mode in ("iso-power", "iso-performance", "iso-area"):
+            fraction = rng.uniform(0.0, 0.9)
+            assert _core.scale_chip(
+                mode=mode, sram_area_fraction=fraction, **figures
+            ) == _pure.scale_chip(mode=mode, sram_area_fraction=fraction, **figures)
+
+
+def test_public_results_are_identical_on_both_backends(monkeypatch):
+    rust = hardware.hardware_fit("gemma-3-27b-it", "rtx-5090", context_tokens=32768)
+    monkeypatch.setattr(hardware, "core", _pure)
+    python = hardware.hardware_fit("gemma-3-27b-it", "rtx-5090", context_tokens=32768)
+    assert asdict(rust) == asdict(python)
+
+
+# --- Hand-checked arithmetic ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_llama_8b_q4_k_m_on_an_m4_pro_class_device_by_hand(backend):
+    result = backend.estimate_inference(
+        **LLAMA_8B_KW, bits_per_weight=4.89, context_tokens=4096, **DEVICE_KW
+    )
+
+    # Weights 8.03e9 x 4.89 / 8 bytes; KV 2 x 32 layers x 8 heads x 128 x 4096 tokens x 2 bytes.
+    assert result["weights_gb"] == pytest.approx(4.9083375, rel=1e-12)
+    assert result["kv_cache_gb"] == pytest.approx(0.536870912, rel=1e-12)
+    assert result["memory_needed_gb"] == pytest.approx(4.9083375 * 1.1 + 0.536870912 + 0.3)
+    assert result["memory_available_gb"] == pytest.approx(18.0)
+    assert result["fits"] is True
+
+    # Step = 5.4452 GB / (0.9 x 273 GB/s) + 3.5 ms = 25.66 ms -> 38.97 tokens/s.
+    step = (4.9083375 + 0.536870912) / (0.9 * 273.0) + 0.0035
+    assert result["decode_tokens_per_s"] == pytest.approx(1.0 / step, rel=1e-12)
+    assert result["decode_tokens_per_s"] == pytest.approx(38.97, abs=0.01)
+
+    # Prefill: 2 x 8.03e9 + 4 x 32 x 128 x 32 layers x 2048 tokens FLOPs per token at 0.7 x 9.2T.
+    flops = 2 * 8.03e9 + 4 * 32 * 128 * 32 * 2048
+    assert result["prefill_tokens_per_s"] == pytest.approx(0.7 * 9.2e12 / flops, rel=1e-12)
+    assert result["time_to_first_token_s"] == pytest.approx(4096 * flops / (0.7 * 9.2e12))
+
+    # Energy: 50 W x 0.8 over one step; DRAM floor 5.4452 GB x 8 bits x 5 pJ = 0.218 J.
+    assert result["joules_per_token"] == pytest.approx(40.0 * step, rel=1e-12)
+    assert result["dram_joules_per_token"] == pytest.approx(5.445208412 * 8 * 5e-3, rel=1e-9)
+    assert result["decode_tokens_per_s_low"] < result["decode_tokens_per_s"]
+    assert result["decode_tokens_per_s"] < result["decode_tokens_per_s_high"]
+
+
+def test_public_fit_for_llama_8b_on_m4_pro_uses_the_class_factors():
+    fit = hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", context_tokens=4096)
+    klass = next(c for c in hardware.list_device_classes() if c.id == "apple_silicon")
+
+    kv = 2 * 32 * 8 * 128 * 4096 * 2 / 1e9
+    step = (8.03 * 4.89 / 8 + kv) / (klass.decode_efficiency * 273.0) + klass.overhead_ms / 1000
+    assert fit.fits
+    assert fit.breakdown.kv_cache_gb == pytest.approx(kv)
+    assert fit.memory_available_gb == pytest.approx(24 * 0.75)
+    assert fit.decode_tokens_per_s == pytest.approx(1 / step, rel=1e-12)
+    assert fit.decode_bound == "memory bandwidth"
+    # Measured on an M4 Pro (llmfit community run, shallow context): 47.25 tokens/s.
+    shallow = hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", context_tokens=128)
+    assert shallow.decode_tokens_per_s == pytest.approx(47.25, rel=0.15)
+    assert fit.decode_tokens_per_s < shallow.decode_tokens_per_s
+    assert any("estimate" in note for note in fit.notes)
+
+
+# --- Fit, MoE, GQA, sliding window -----------------------------------------------------------
+
+
+def test_70b_does_not_fit_a_24_gb_gpu_but_fits_an_h100():
+    small = hardware.hardware_fit("llama-3.1-70b-instruct", "rtx-4090")
+    big = hardware.hardware_fit("llama-3.1-70b-instruct", "h100-sxm")
+    assert not small.fits and small.margin_gb < -20
+    assert big.fits and big.margin_gb > 10
+    assert any("does not fit" in note for note in small.notes)
+
+
+def test_spilling_rows_in_the_measurements_are_predicted_not_to_fit():
+    for row in hardware.measured_rows():
+        if row["id"].endswith("-spill"):
+            assert not hardware.hardware_fit(
+                row["model"], row["device"], quantisation=row["quantisation"]
+            ).fits
+
+
+def test_moe_stores_total_but_reads_active_parameters():
+    moe = hardware.hardware_fit("qwen3-30b-a3b", "apple-m4-max")
+    dense = hardware.hardware_fit("qwen2.5-32b-instruct", "apple-m4-max")
+    assert moe.breakdown.weights_gb == pytest.approx(30.5 * 4.89 / 8)
+    assert moe.decode_tokens_per_s > 4 * dense.decode_tokens_per_s
+    assert any("MoE" in note for note in moe.notes)
+
+    raw = _core.estimate_inference(
+        **{**LLAMA_8B_KW, "params_b": 30.5, "active_params_b": 3.3},
+        bits_per_weight=4.89,
+        context_tokens=4096,
+        **DEVICE_KW,
+    )
+    assert raw["bytes_per_step_gb"] == pytest.approx(3.3 * 4.89 / 8 + raw["kv_cache_gb"])
+
+
+def test_gqa_kv_cache_scales_with_kv_heads_not_query_heads():
+    common = {"bits_per_weight": 4.89, "context_tokens": 32768, **DEVICE_KW}
+    gqa = _core.estimate_inference(**LLAMA_8B_KW, **common)
+    mha = _core.estimate_inference(**{**LLAMA_8B_KW, "kv_heads": 32}, **common)
+    assert mha["kv_cache_gb"] == pytest.approx(4 * gqa["kv_cache_gb"])
+    assert gqa["kv_cache_gb"] == pytest.approx(4.294967296)
+
+
+def test_sliding_window_and_quantised_kv_shrink_the_cache():
+    fit = hardware.hardware_fit("gemma-3-27b-it", "rtx-5090", context_tokens=131072)
+    # 10 global layers hold every token, 52 local layers hold 1,024.
+    expected = 2 * 16 * 128 * (10 * 131072 + 52 * 1024) * 2 / 1e9
+    assert fit.breakdown.kv_cache_gb == pytest.approx(expected)
+
+    q8 = hardware.hardware_fit(
+        "gemma-3-27b-it", "rtx-5090", context_tokens=131072, kv_cache_type="q8_0"
+    )
+    assert q8.breakdown.kv_cache_gb == pytest.approx(expected * 8.5 / 16)
+
+
+def test_long_context_slows_decode_and_batching_raises_throughput():
+    short = hardware.hardware_fit("qwen2.5-7b-instruct", "dgx-spark", context_tokens=512)
+    long = hardware.hardware_fit("qwen2.5-7b-instruct", "dgx-spark", context_tokens=32768)
+    assert long.decode_tokens_per_s < short.decode_tokens_per_s
+    batched = hardware.hardware_fit("qwen2.5-7b-instruct", "h100-sxm", batch=16, context_tokens=512)
+    assert batched.decode_batch_tokens_per_s > 8 * batched.decode_tokens_per_s
+    assert batched.joules_per_token < hardware.hardware_fit(
+        "qwen2.5-7b-instruct", "h100-sxm", context_tokens=512
+    ).joules_per_token
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("kv_heads", float("nan")),
+        ("bandwidth_gbs", -1.0),
+        ("context_tokens", 0),
+        ("tflops", float("inf")),
+        ("usable_fraction", 1.5),
+        ("overhead_ms", -0.1),
+    ],
+)
+def test_bad_numbers_raise_value_error_naming_the_parameter(backend, name, value):
+    kwargs = {**LLAMA_8B_KW, "bits_per_weight": 4.89, "context_tokens": 4096, **DEVICE_KW}
+    kwargs[name] = value
+    with pytest.raises(ValueError, match=f"^{name}"):
+        backend.estimate_inference(**kwargs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_contradictions_and_wrong_types_are_refused(backend):
+    base = {**LLAMA_8B_KW, "bits_per_weight": 4.89, "context_tokens": 4096, **DEVICE_KW}
+    with pytest.raises(ValueError, match="active_params_b must not exceed params_b"):
+        backend.estimate_inference(**{**base, "active_params_b": 9.0})
+    with pytest.raises(ValueError, match="low <= point <= high"):
+        backend.estimate_inference(**{**base, "decode_efficiency_low": 0.95})
+    with pytest.raises(TypeError):
+        backend.estimate_inference(**{**base, "layers": "32"})
+    with pytest.raises(ValueError, match="mode must be"):
+        backend.scale_chip(
+            mode="iso-volume",
+            sram_area_fraction=0.3,
+            **{f"{s}_{n}": 1.0 for s in ("from", "to") for n in _NODE_NAMES},
+        )
+    with pytest.raises(ValueError, match="missing layers"):
+        backend.sweep_inference(
+            models=[{k: v for k, v in LLAMA_8B_KW.items() if k != "layers"}],
+            devices=[DEVICE_KW],
+            bits_per_weight=[4.89],
+            context_tokens=[512],
+        )
+
+
+_NODE_NAMES = ("logic_density", "sram_density", "perf_iso_power", "power_iso_perf")
+
+
+def test_unknown_names_list_near_matches():
+    with pytest.raises(hardware.UnknownArchitectureError, match="llama-3.1-8b-instruct"):
+        hardware.hardware_fit("llama-3.1-8b", "apple-m4-pro")
+    with pytest.raises(hardware.UnknownDeviceError, match="apple-m4-pro"):
+        hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4pro")
+    with pytest.raises(hardware.UnknownQuantisationError, match="Q4_K_M"):
+        hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", quantisation="Q4_KM")
+    with pytest.raises(hardware.UnknownNodeError, match="nanostack-claimed"):
+        hardware.port_chip("h100-sxm", to_node="nanostack")
+    with pytest.raises(ValueError, match="context_tokens must be > 0"):
+        hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", context_tokens=0)
+    with pytest.raises(TypeError, match="batch must be an int"):
+        hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", batch=1.5)
+
+
+# --- Tables ---------------------------------------------------------------------------------
+
+BRIEF_MODELS = (
+    "llama-3.1-8b-instruct llama-3.1-70b-instruct llama-3.3-70b-instruct llama-3.2-1b-instruct "
+    "llama-3.2-3b-instruct qwen2.5-7b-instruct qwen2.5-14b-instruct qwen2.5-32b-instruct "
+    "qwen2.5-72b-instruct qwen3-8b qwen3-30b-a3b gemma-2-9b-it gemma-3-4b-it gemma-3-12b-it "
+    "gemma-3-27b-it mistral-7b-instruct-v0.3 mistral-nemo-12b-instruct mixtral-8x7b-instruct-v0.1 "
+    "mixtral-8x22b-instruct-v0.1 phi-4 gpt-oss-20b gpt-oss-120b deepseek-v3 codegemma-7b "
+    "llama3-chatqa-1.5-8b llama3-chatqa-1.5-70b llama-3.1-nemotron-51b-instruct "
+    "llama-3.3-nemotron-super-49b-v1"
+).split()
+
+
+def test_every_open_weight_model_has_a_sourced_architecture_and_runs_somewhere():
+    for model in BRIEF_MODELS:
+        arch = hardware.get_architecture(model)
+        assert arch.source and arch.layers > 0 and arch.kv_heads <= arch.attention_heads
+        assert arch.sliding_window_layers <= arch.layers
+        assert hardware.hardware_fit(model, "b200").decode_tokens_per_s > 0
+
+
+def test_tables_are_sourced_and_dated():
+    devices = hardware.list_devices()
+    assert len(devices) >= 15
+    assert {d.device_class for d in devices} >= {
+        "phone",
+        "apple_silicon",
+        "discrete_gpu",
+        "datacenter_gpu",
+    }
+    for profile in devices:
+        assert profile.source and profile.as_of and profile.claim_type
+    for quant in ("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "MXFP4", "FP8", "BF16", "INT4-AWQ"):
+        assert hardware.get_quantisation(quant).source
+    assert hardware.get_quantisation("awq").id == "INT4-AWQ"
+    node_ids = {n.id for n in hardware.list_nodes()}
+    assert {"n7", "n5", "n3e", "n2", "a16", "intel-18a", "nanostack-claimed"} <= node_ids
+
+
+def test_cumulative_node_figures_follow_the_chain():
+    n5, n2 = hardware.get_node("n5"), hardware.get_node("n2")
+    assert n5.perf_iso_power == pytest.approx(1.15)
+    assert n2.perf_iso_power == pytest.approx(1.15 * 1.18 * 1.125)
+    assert n2.power_iso_perf == pytest.approx(0.70 * 0.68 * 0.725)
+    assert n2.sram_density == pytest.approx(0.027 / 0.0175)
+
+
+# --- Porting chips ----------------------------------------------------------------------------
+
+
+def test_nanostack_vendor_preset_reproduces_the_claim_against_2nm():
+    chip = hardware.Chip(name="npu", node="n2", power_w=10.0, performance_tflops=40.0, sram_mb=64)
+    faster = hardware.port_chip(chip, to_node="nanostack-claimed", mode="iso-power")
+    assert faster.performance_ratio == pytest.approx(1.5)
+    assert faster.power_w == pytest.approx(10.0)
+    assert faster.performance_tflops == pytest.approx(60.0)
+
+    cooler = hardware.port_chip(chip, to_node="nanostack-claimed", mode="iso-performance")
+    assert cooler.power_ratio == pytest.approx(0.3)
+    assert cooler.area_ratio == pytest.approx(0.7 / 2.0 + 0.3 * 0.6)
+
+    filled = hardware.port_chip(chip, to_node="nanostack-claimed", mode="iso-area")
+    assert filled.sram_mb == pytest.approx(64 / 0.6)
+    assert filled.performance_ratio == pytest.approx(2.0)
+
+    conservative = hardware.port_chip(chip, to_node="nanostack-conservative", mode="iso-power")
+    assert 1.0 < conservative.performance_ratio < faster.performance_ratio
+
+
+def test_porting_a_device_uses_its_node_and_refuses_missing_figures():
+    h100 = hardware.port_chip("h100-sxm", to_node="n2", mode="iso-performance")
+    assert h100.from_node == "n5"
+    assert h100.power_w == pytest.approx(700 * 0.68 * 0.725)
+    assert h100.area_mm2 is not None and h100.area_mm2 < 814
+    assert h100.sram_mb == pytest.approx(50)
+    assert h100.sram_mb_at_iso_area > 50
+
+    with pytest.raises(ValueError, match="from_node"):
+        hardware.port_chip("rtx-3090", to_node="n2")
+    with pytest.raises(ValueError, match="perf_iso_power"):
+        hardware.port_chip("h100-sxm", to_node="intel-18a")
+    back = hardware.port_chip("rtx-3090", from_node="n7", to_node="n7", mode="iso-area")
+    assert (back.power_ratio, back.performance_ratio, back.area_ratio) == (1.0, 1.0, 1.0)
+
+
+# --- Sweeps and user files ---------------------------------------------------------------------
+
+
+def test_sweep_rows_equal_single_fits():
+    result = hardware.sweep(
+        ["llama-3.1-8b-instruct", "qwen3-30b-a3b"],
+        ["apple-m4-pro", "rtx-4090", "h100-sxm"],
+        quantisations=["Q4_K_M", "Q8_0"],
+        contexts=[512, 8192],
+    )
+    assert len(result.decode_tokens_per_s) == 2 * 3 * 2 * 2
+    for index in (0, 7, 23):
+        fit = hardware.hardware_fit(
+            result.model[index],
+            result.device[index],
+            quantisation=result.quantisation[index],
+            context_tokens=result.context_tokens[index],
+        )
+        assert result.decode_tokens_per_s[index] == fit.decode_tokens_per_s
+        assert result.fits[index] == fit.fits
+        assert result.joules_per_token[index] == fit.joules_per_token
+
+
+def test_user_files_add_devices_and_architectures(tmp_path):
+    devices = tmp_path / "devices.json"
+    profile = {**json.loads((hardware.DATA_DIR / "devices.json").read_text())["devices"][8]}
+    profile.update(id="my-mac", name="My Mac", memory_gb=64, bandwidth_gbs=300)
+    devices.write_text(json.dumps({"devices": [profile]}))
+    assert hardware.load_devices(devices)[0].id == "my-mac"
+
+    archs = tmp_path / "archs.json"
+    arch = {
+        "id": "tiny-moe",
+        "hf_repo": "example/tiny-moe",
+        "layers": 12,
+        "hidden_size": 1024,
+        "attention_heads": 16,
+        "kv_heads": 4,
+        "head_dim": 64,
+        "params_b": 4.0,
+        "active_params_b": 1.0,
+        "max_context": 8192,
+        "source": "test",
+    }
+    archs.write_text(json.dumps({"architectures": [arch]}))
+    hardware.load_architectures(archs)
+    fit = hardware.hardware_fit("tiny-moe", "my-mac")
+    assert fit.fits and fit.memory_available_gb == pytest.approx(48)
+
+
+# --- Validation against measured runs -------------------------------------------------------
+
+
+def test_shipped_class_factors_come_from_the_documented_fit():
+    fitted = hardware_calibration.calibrate()
+    for klass in hardware.list_device_classes():
+        again = fitted[klass.id]
+        for name in ("decode_efficiency", "overhead_ms", "prefill_efficiency"):
+            assert getattr(again, name) == pytest.approx(getattr(klass, name), abs=1e-4), name
+
+
+def test_validation_mdape_against_measured_decode():
+    report = hardware.validate()
+    out_of_sample = hardware.validate(leave_one_out=True)
+    print(
+        f"\ndecode MdAPE {report.decode_mdape:.1f} % in-sample, "
+        f"{out_of_sample.decode_mdape:.1f} % leave-one-out, over {len(report.rows)} rows; "
+        f"MAPE {report.decode_mape:.1f} %; prefill MdAPE {report.prefill_mdape:.1f} %; "
+        f"measured inside range {report.within_range_fraction:.0%}"
+    )
+    for klass, error in report.decode_mdape_by_class.items():
+        print(f"  {klass:15s} {error:5.1f} %")
+
+    assert len(report.rows) >= 40
+    assert report.excluded and all(reason for _, reason in report.excluded)
+    # Measured on 2026-12-04: 6.7 % in-sample, 8.4 % leave-one-out. Bounds leave a little room.
+    assert report.decode_mdape <= 8.0
+    assert out_of_sample.decode_mdape <= 10.0
+    assert report.within_range_fraction >= 0.7
+    assert all(math.isfinite(row.error_pct) for row in report.rows)
