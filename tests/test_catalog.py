@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from shoal._build.catalog import ARENA_REFERENCE, expected_win_rate, read_arena_elo
 from shoal.catalog import (
     REQUIRED_FIELDS,
     Catalog,
@@ -146,10 +148,79 @@ def test_known_prices_and_windows() -> None:
     assert opus_47.token_ratio > opus_46.token_ratio  # the Opus 4.7 tokenizer change
 
 
-def test_quality_prior_is_arena_hard_score() -> None:
-    assert CATALOG.model("gpt-4o-mini").quality == pytest.approx(0.7494)
-    assert CATALOG.model("llama-3.1-8b-instruct").quality == pytest.approx(0.2134)
-    assert CATALOG.model("gpt-5").quality is None
+# ---- quality priors: one lmarena snapshot, Elo mapped to the win rate against gpt-4o-2024-05-13
+
+
+ARENA = read_arena_elo()
+REFERENCE_ELO = 1301  # GPT-4o-2024-05-13 in the lmarena text leaderboard of 2025-07-14
+ELO_IN_SOURCE = re.compile(r"^lmarena text Elo (\d+) \+\d+/-\d+ \(([^,]+), snapshot 2025-07-14, ")
+
+
+def _win_rate(elo: int) -> float:
+    return 1 / (1 + 10 ** ((REFERENCE_ELO - elo) / 400))
+
+
+def test_quality_prior_by_hand() -> None:
+    # GPT-4.1-2025-04-14 has Elo 1384: 10^((1301 - 1384) / 400) = 10^-0.2075 = 0.62016, and
+    # 1 / 1.62016 = 0.61722.
+    gpt41 = CATALOG.model("gpt-4.1")
+    assert gpt41.quality == 0.6172
+    assert gpt41.quality_source.startswith("lmarena text Elo 1384 +3/-4 (GPT-4.1-2025-04-14, ")
+    assert "cherry-studio-docs@013d2e04c3225512630a307059cd5df975c4a8d5" in gpt41.quality_source
+
+    # gpt-4o is priced as gpt-4o-2024-08-06 (Elo 1281), not the dearer 2024-05-13 reference.
+    assert CATALOG.model("gpt-4o").quality == 0.4712
+    assert "GPT-4o-2024-08-06" in CATALOG.model("gpt-4o").quality_source
+
+
+def test_reference_model_scores_one_half() -> None:
+    assert ARENA[ARENA_REFERENCE].score == REFERENCE_ELO
+    assert expected_win_rate(ARENA[ARENA_REFERENCE].score, REFERENCE_ELO) == 0.5
+    # Ten Elo points either side of the reference stay close to a coin toss.
+    assert _win_rate(REFERENCE_ELO + 10) == pytest.approx(0.5144, abs=1e-4)
+
+
+def test_every_prior_is_the_win_rate_of_its_shipped_elo() -> None:
+    with_prior = [entry for entry in CATALOG if entry.quality is not None]
+    for entry in with_prior:
+        match = ELO_IN_SOURCE.match(entry.quality_source)
+        assert match, f"{entry.id}: {entry.quality_source!r}"
+        elo, arena_model = int(match.group(1)), match.group(2)
+        assert ARENA[arena_model].score == elo, entry.id
+        assert entry.quality == round(_win_rate(elo), 4), entry.id
+        assert 0 < entry.quality < 1
+
+
+def test_prior_coverage() -> None:
+    missing = {entry.id for entry in CATALOG if entry.quality is None}
+    assert len(CATALOG) - len(missing) == 30
+    # Released after the snapshot, or never ranked: these stay null rather than borrow a figure.
+    assert {"gpt-5", "claude-sonnet-4-5", "gemini-3.1-pro-preview", "gpt-oss-120b",
+            "mistral-7b-instruct-v0.3", "qwen2.5-7b-instruct"} <= missing
+    for entry in CATALOG:
+        if entry.quality is None:
+            assert "not on the lmarena text leaderboard of 2025-07-14" in entry.quality_source
+
+
+def test_priors_share_one_scale() -> None:
+    quality_sources = [key for key in RAW["sources"] if "arena" in key]
+    assert quality_sources == ["lmarena_text_2025_07_14"]
+    assert "win rate against gpt-4o-2024-05-13" in RAW["sources"]["lmarena_text_2025_07_14"]
+
+
+@pytest.mark.parametrize(
+    ("stronger", "weaker"),
+    [
+        ("gpt-4.1", "gpt-4.1-mini"), ("gpt-4.1-mini", "gpt-4.1-nano"), ("o3", "o4-mini"),
+        ("gemini-2.5-pro", "gemini-2.5-flash"), ("gemma-3-27b-it", "gemma-3-12b-it"),
+        ("gemma-3-12b-it", "gemma-3-4b-it"), ("llama-3.1-70b-instruct", "llama-3.1-8b-instruct"),
+        ("llama-3.2-3b-instruct", "llama-3.2-1b-instruct"),
+        ("mixtral-8x22b-instruct-v0.1", "mixtral-8x7b-instruct-v0.1"),
+        ("gpt-4-turbo", "gpt-4"), ("gpt-4", "gpt-3.5-turbo"),
+    ],
+)
+def test_priors_order_flagships_above_their_smaller_siblings(stronger: str, weaker: str) -> None:
+    assert CATALOG.model(stronger).quality > CATALOG.model(weaker).quality
 
 
 def test_order_is_stable() -> None:

@@ -4,9 +4,10 @@ Usage (maintainers only; nothing at run time imports this module)::
 
     python -m shoal._build.catalog \\
         --litellm model_prices_and_context_window.json \\
-        --arena-hard arena_hard_leaderboard_20240731.csv \\
         --llmrouter llm_candidates.json \\
         --as-of 2026-12-04 --out python/shoal/data/models.json
+
+The arena table (``--arena``) defaults to ``arena_elo_2025-07-14.csv`` beside this module.
 
 What comes from where:
 
@@ -23,8 +24,18 @@ What comes from where:
   separate input limit in ``max_input_tokens``.
 * ``reasoning`` is LiteLLM's ``supports_reasoning`` (hidden thinking billed as output tokens),
   set by hand for the open reasoning models whose host entry lacks the flag (gpt-oss, Qwen3).
-* Quality prior: Arena-Hard-Auto v0.1 score (win rate against gpt-4-0314, judged by GPT-4-Turbo,
-  leaderboard of 2024-07-31, Apache-2.0) divided by 100; null where the model is not on it.
+* Quality prior: one Chatbot Arena (lmarena) text leaderboard snapshot, 2025-07-14, for every
+  row, so all priors share one scale. The Elo score R becomes the expected win rate against a
+  fixed reference model of the same snapshot, gpt-4o-2024-05-13 (R_ref = 1301)::
+
+      quality = 1 / (1 + 10 ** ((R_ref - R) / 400))
+
+  This is the Elo model's own reading of a score difference: 0.5 is a coin toss against the
+  reference, and the scale keeps the leaderboard's order. The rows used are shipped beside this
+  module (``arena_elo_2025-07-14.csv``, with their source); each catalog row names its leaderboard
+  row in ``CURATED`` (``arena``), chosen as the checkpoint that the row's price applies to, with
+  the reason in ``arena_note`` where the match needs one. Models that are not on that snapshot
+  keep a null prior: no other benchmark is mixed in.
 * ``token_ratio``: tokens of the model per o200k_base token, per tokenizer generation
   (``TOKEN_RATIOS``), each with its source. Measured ratios came from
   ``shoal._build.token_ratios``; the rest are labelled estimates that lean towards over-counting.
@@ -36,6 +47,7 @@ import argparse
 import csv
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +60,19 @@ LITELLM_CITATION = (
     "LiteLLM model_prices_and_context_window.json as shipped in PyPI litellm==1.110.2 "
     "(BerriAI/litellm, MIT licence)"
 )
-ARENA_HARD_CITATION = (
-    "Arena-Hard-Auto v0.1 leaderboard 2024-07-31 (lmarena/arena-hard-auto, "
-    "leaderboard/arena_hard_leaderboard_20240731.csv, Apache-2.0): score = win rate (%) against "
-    "gpt-4-0314 judged by gpt-4-1106-preview; quality = score / 100"
+ARENA_SNAPSHOT = "2025-07-14"
+ARENA_COMMIT = "013d2e04c3225512630a307059cd5df975c4a8d5"
+ARENA_TABLE = Path(__file__).with_name(f"arena_elo_{ARENA_SNAPSHOT}.csv")
+ARENA_REFERENCE = "GPT-4o-2024-05-13"
+ARENA_CITATION = (
+    f"Chatbot Arena (lmarena.ai) text leaderboard, data update time {ARENA_SNAPSHOT} 11:44:01 "
+    "UTC, as published in CherryHQ/cherry-studio-docs "
+    f"i18n/english/other/model_rank/lmarena.md at commit {ARENA_COMMIT} (generated from "
+    "fboulnois/llm-leaderboard-csv); quality = expected win rate against gpt-4o-2024-05-13 "
+    "under the Elo model, 1 / (1 + 10^((R_ref - R) / 400)) with R_ref = that model's score in "
+    "the same snapshot"
 )
+ARENA_CITATION_KEY = f"lmarena_text_{ARENA_SNAPSHOT.replace('-', '_')}"
 LLMROUTER_CITATION = (
     "LLMRouter candidate table (ulab-uiuc/LLMRouter, data/example_data/llm_candidates, MIT): "
     "NVIDIA-hosted USD per million tokens"
@@ -131,7 +151,7 @@ class Curated:
     open_weights: bool = False
     params_b: float | None = None
     active_params_b: float | None = None
-    arena_hard: str | None = None
+    arena: str | None = None
     arena_note: str = ""
     context_window: int | None = None
     max_input_tokens: int | None = None
@@ -165,6 +185,7 @@ def _open(
     )
 
 
+GEMINI_STABLE = "the stable model, not the preview checkpoints ranked separately"
 GPT5_WINDOW = "OpenAI: 400,000-token window, of which at most 272,000 input (LiteLLM lists 272k)"
 
 CURATED: tuple[Curated, ...] = (
@@ -178,25 +199,29 @@ CURATED: tuple[Curated, ...] = (
             context_window=400_000, max_input_tokens=272_000, context_note=GPT5_WINDOW),
     Curated("gpt-5-nano", "openai", "GPT-5 nano", "gpt-5-nano", "o200k", "o200k_base",
             context_window=400_000, max_input_tokens=272_000, context_note=GPT5_WINDOW),
-    Curated("gpt-4.1", "openai", "GPT-4.1", "gpt-4.1", "o200k", "o200k_base"),
-    Curated("gpt-4.1-mini", "openai", "GPT-4.1 mini", "gpt-4.1-mini", "o200k", "o200k_base"),
-    Curated("gpt-4.1-nano", "openai", "GPT-4.1 nano", "gpt-4.1-nano", "o200k", "o200k_base"),
+    Curated("gpt-4.1", "openai", "GPT-4.1", "gpt-4.1", "o200k", "o200k_base",
+            arena="GPT-4.1-2025-04-14"),
+    Curated("gpt-4.1-mini", "openai", "GPT-4.1 mini", "gpt-4.1-mini", "o200k", "o200k_base",
+            arena="GPT-4.1-mini-2025-04-14"),
+    Curated("gpt-4.1-nano", "openai", "GPT-4.1 nano", "gpt-4.1-nano", "o200k", "o200k_base",
+            arena="GPT-4.1-nano-2025-04-14"),
     Curated("gpt-4o", "openai", "GPT-4o", "gpt-4o", "o200k", "o200k_base",
-            arena_hard="gpt-4o-2024-05-13",
-            arena_note="score of gpt-4o-2024-05-13, the gpt-4o alias when it was measured"),
+            arena="GPT-4o-2024-08-06",
+            arena_note="gpt-4o's $2.50/$10 price is gpt-4o-2024-08-06's (gpt-4o-2024-05-13, the "
+            "reference, costs $5/$15)"),
     Curated("gpt-4o-mini", "openai", "GPT-4o mini", "gpt-4o-mini", "o200k", "o200k_base",
-            arena_hard="gpt-4o-mini-2024-07-18"),
-    Curated("o3", "openai", "o3", "o3", "o200k", "o200k_base"),
-    Curated("o4-mini", "openai", "o4-mini", "o4-mini", "o200k", "o200k_base"),
+            arena="GPT-4o-mini-2024-07-18"),
+    Curated("o3", "openai", "o3", "o3", "o200k", "o200k_base", arena="o3-2025-04-16"),
+    Curated("o4-mini", "openai", "o4-mini", "o4-mini", "o200k", "o200k_base",
+            arena="o4-mini-2025-04-16"),
     Curated("gpt-4-turbo", "openai", "GPT-4 Turbo", "gpt-4-turbo", "cl100k", "cl100k_base",
-            arena_hard="gpt-4-turbo-2024-04-09",
-            arena_note="gpt-4-turbo is gpt-4-turbo-2024-04-09"),
+            arena="GPT-4-Turbo-2024-04-09", arena_note="gpt-4-turbo is gpt-4-turbo-2024-04-09"),
     Curated("gpt-4-1106-preview", "openai", "GPT-4 Turbo preview (1106)", "gpt-4-1106-preview",
-            "cl100k", "cl100k_base"),
+            "cl100k", "cl100k_base", arena="GPT-4-1106-preview"),
     Curated("gpt-4", "openai", "GPT-4", "gpt-4", "cl100k", "cl100k_base",
-            arena_hard="gpt-4-0613", arena_note="gpt-4 is gpt-4-0613"),
+            arena="GPT-4-0613", arena_note="gpt-4 is gpt-4-0613"),
     Curated("gpt-3.5-turbo", "openai", "GPT-3.5 Turbo", "gpt-3.5-turbo", "cl100k", "cl100k_base",
-            arena_hard="gpt-3.5-turbo-0125", arena_note="gpt-3.5-turbo is gpt-3.5-turbo-0125"),
+            arena="GPT-3.5-Turbo-0125", arena_note="gpt-3.5-turbo is gpt-3.5-turbo-0125"),
     # Anthropic
     Curated("claude-opus-4-7", "anthropic", "Claude Opus 4.7", "claude-opus-4-7", "claude-4.7"),
     Curated("claude-opus-4-6", "anthropic", "Claude Opus 4.6", "claude-opus-4-6", "claude"),
@@ -209,17 +234,20 @@ CURATED: tuple[Curated, ...] = (
             "gemini/gemini-3.1-pro-preview", "gemini"),
     Curated("gemini-3-flash-preview", "google", "Gemini 3 Flash (preview)",
             "gemini/gemini-3-flash-preview", "gemini"),
-    Curated("gemini-2.5-pro", "google", "Gemini 2.5 Pro", "gemini/gemini-2.5-pro", "gemini"),
-    Curated("gemini-2.5-flash", "google", "Gemini 2.5 Flash", "gemini/gemini-2.5-flash", "gemini"),
+    Curated("gemini-2.5-pro", "google", "Gemini 2.5 Pro", "gemini/gemini-2.5-pro", "gemini",
+            arena="Gemini-2.5-Pro", arena_note=GEMINI_STABLE),
+    Curated("gemini-2.5-flash", "google", "Gemini 2.5 Flash", "gemini/gemini-2.5-flash", "gemini",
+            arena="Gemini-2.5-Flash", arena_note=GEMINI_STABLE),
     Curated("gemini-2.5-flash-lite", "google", "Gemini 2.5 Flash-Lite",
             "gemini/gemini-2.5-flash-lite", "gemini"),
     # Mistral (API models use the Tekken tokenizer)
     Curated("mistral-large-3", "mistral", "Mistral Large 3", "mistral/mistral-large-3",
             "mistral-tekken"),
     Curated("mistral-medium-3.5", "mistral", "Mistral Medium 3.5", "mistral/mistral-medium-3.5",
-            "mistral-tekken"),
+            "mistral-tekken", arena_note="the ranked Mistral Medium 3 is an earlier model"),
     Curated("mistral-small-4", "mistral", "Mistral Small 4", "mistral/mistral-small-2603",
-            "mistral-tekken"),
+            "mistral-tekken",
+            arena_note="the ranked Mistral-Small-2506 (Small 3.2) is an earlier model"),
     Curated("codestral-2508", "mistral", "Codestral 25.08", "mistral/codestral-2508",
             "mistral-tekken"),
     # DeepSeek API (weights published: many hosts in the map serve deepseek-ai/DeepSeek-V4-*)
@@ -233,68 +261,90 @@ CURATED: tuple[Curated, ...] = (
     # Open-weight models, priced at one host each (see module docstring for the host rule).
     _open("llama-3.1-8b-instruct", "meta", "Llama 3.1 8B Instruct",
           "deepinfra/meta-llama/Meta-Llama-3.1-8B-Instruct", "deepinfra", "llama-3", 8.03,
-          arena_hard="llama-3.1-8b-instruct"),
+          arena="Meta-Llama-3.1-8B-Instruct"),
     _open("llama-3.1-70b-instruct", "meta", "Llama 3.1 70B Instruct",
           "deepinfra/meta-llama/Meta-Llama-3.1-70B-Instruct", "deepinfra", "llama-3", 70.6,
-          arena_hard="llama-3.1-70b-instruct"),
+          arena="Meta-Llama-3.1-70B-Instruct"),
     _open("llama-3.3-70b-instruct", "meta", "Llama 3.3 70B Instruct",
-          "deepinfra/meta-llama/Llama-3.3-70B-Instruct", "deepinfra", "llama-3", 70.6),
+          "deepinfra/meta-llama/Llama-3.3-70B-Instruct", "deepinfra", "llama-3", 70.6,
+          arena="Llama-3.3-70B-Instruct"),
     _open("llama-3.2-1b-instruct", "meta", "Llama 3.2 1B Instruct",
-          "together_ai/meta-llama/Llama-3.2-1B-Instruct", "together_ai", "llama-3", 1.24),
+          "together_ai/meta-llama/Llama-3.2-1B-Instruct", "together_ai", "llama-3", 1.24,
+          arena="Meta-Llama-3.2-1B-Instruct"),
     _open("llama-3.2-3b-instruct", "meta", "Llama 3.2 3B Instruct",
-          "deepinfra/meta-llama/Llama-3.2-3B-Instruct", "deepinfra", "llama-3", 3.21),
+          "deepinfra/meta-llama/Llama-3.2-3B-Instruct", "deepinfra", "llama-3", 3.21,
+          arena="Meta-Llama-3.2-3B-Instruct"),
     _open("qwen2.5-7b-instruct", "qwen", "Qwen2.5 7B Instruct",
           "deepinfra/Qwen/Qwen2.5-7B-Instruct", "deepinfra", "qwen", 7.61),
     _open("qwen2.5-14b-instruct", "qwen", "Qwen2.5 14B Instruct",
           "together_ai/Qwen/Qwen2.5-14B-Instruct", "together_ai", "qwen", 14.7),
     _open("qwen2.5-32b-instruct", "qwen", "Qwen2.5 32B Instruct",
-          "nebius/Qwen/Qwen2.5-32B-Instruct", "nebius", "qwen", 32.5),
+          "nebius/Qwen/Qwen2.5-32B-Instruct", "nebius", "qwen", 32.5,
+          arena_note="the ranked Qwen2.5-Coder-32B-Instruct is the code model"),
     _open("qwen2.5-72b-instruct", "qwen", "Qwen2.5 72B Instruct",
-          "deepinfra/Qwen/Qwen2.5-72B-Instruct", "deepinfra", "qwen", 72.7),
+          "deepinfra/Qwen/Qwen2.5-72B-Instruct", "deepinfra", "qwen", 72.7,
+          arena="Qwen2.5-72B-Instruct"),
     _open("qwen3-8b", "qwen", "Qwen3 8B", "fireworks_ai/accounts/fireworks/models/qwen3-8b",
           "fireworks_ai", "qwen", 8.2),
     _open("qwen3-30b-a3b", "qwen", "Qwen3 30B-A3B", "deepinfra/Qwen/Qwen3-30B-A3B", "deepinfra",
-          "qwen", 30.5, 3.3, reasoning=True),
+          "qwen", 30.5, 3.3, reasoning=True, arena="Qwen3-30B-A3B",
+          arena_note="the April 2025 hybrid-thinking release the host serves, not the 2507 "
+          "updates"),
     _open("gemma-2-9b-it", "google", "Gemma 2 9B IT",
-          "fireworks_ai/accounts/fireworks/models/gemma2-9b-it", "fireworks_ai", "gemma", 9.24),
+          "fireworks_ai/accounts/fireworks/models/gemma2-9b-it", "fireworks_ai", "gemma", 9.24,
+          arena="Gemma-2-9B-it"),
     _open("gemma-3-4b-it", "google", "Gemma 3 4B IT", "deepinfra/google/gemma-3-4b-it",
-          "deepinfra", "gemma", 4.3),
+          "deepinfra", "gemma", 4.3, arena="Gemma-3-4B-it"),
     _open("gemma-3-12b-it", "google", "Gemma 3 12B IT", "deepinfra/google/gemma-3-12b-it",
-          "deepinfra", "gemma", 12.2),
+          "deepinfra", "gemma", 12.2, arena="Gemma-3-12B-it"),
     _open("gemma-3-27b-it", "google", "Gemma 3 27B IT", "deepinfra/google/gemma-3-27b-it",
-          "deepinfra", "gemma", 27.4),
+          "deepinfra", "gemma", 27.4, arena="Gemma-3-27B-it"),
     _open("codegemma-7b", "google", "CodeGemma 7B",
           "fireworks_ai/accounts/fireworks/models/codegemma-7b", "fireworks_ai", "gemma", 8.54),
     _open("mistral-7b-instruct-v0.3", "mistral", "Mistral 7B Instruct v0.3",
           "together_ai/mistralai/Mistral-7B-Instruct-v0.3", "together_ai",
-          "mistral-sentencepiece", 7.25),
+          "mistral-sentencepiece", 7.25,
+          arena_note="only v0.1 and v0.2 are ranked"),
     _open("mistral-nemo-12b-instruct", "mistral", "Mistral NeMo 12B Instruct",
           "deepinfra/mistralai/Mistral-Nemo-Instruct-2407", "deepinfra", "mistral-tekken", 12.2),
     _open("mixtral-8x7b-instruct-v0.1", "mistral", "Mixtral 8x7B Instruct v0.1",
           "deepinfra/mistralai/Mixtral-8x7B-Instruct-v0.1", "deepinfra", "mistral-sentencepiece",
-          46.7, 12.9, arena_hard="mixtral-8x7b-instruct-v0.1"),
+          46.7, 12.9, arena="Mixtral-8x7B-Instruct-v0.1"),
     _open("mixtral-8x22b-instruct-v0.1", "mistral", "Mixtral 8x22B Instruct v0.1",
           "fireworks_ai/accounts/fireworks/models/mixtral-8x22b-instruct", "fireworks_ai",
-          "mistral-sentencepiece", 140.6, 39.1, arena_hard="mixtral-8x22b-instruct-v0.1"),
+          "mistral-sentencepiece", 140.6, 39.1, arena="Mixtral-8x22b-Instruct-v0.1"),
     _open("phi-4", "microsoft", "Phi-4", "deepinfra/microsoft/phi-4", "deepinfra", "cl100k",
-          14.7, encoding="cl100k_base"),
+          14.7, encoding="cl100k_base", arena="Phi-4"),
     _open("gpt-oss-20b", "openai", "gpt-oss-20b", "deepinfra/openai/gpt-oss-20b", "deepinfra",
           "o200k", 20.9, 3.6, encoding="o200k_base", reasoning=True),
     _open("gpt-oss-120b", "openai", "gpt-oss-120b", "deepinfra/openai/gpt-oss-120b", "deepinfra",
           "o200k", 116.8, 5.1, encoding="o200k_base", reasoning=True),
     _open("deepseek-v3", "deepseek", "DeepSeek-V3", "deepinfra/deepseek-ai/DeepSeek-V3",
-          "deepinfra", "deepseek", 671.0, 37.0),
+          "deepinfra", "deepseek", 671.0, 37.0, arena="DeepSeek-V3",
+          arena_note="the December 2024 weights the host serves, not DeepSeek-V3-0324"),
     _open("llama-3.3-nemotron-super-49b-v1", "nvidia", "Llama 3.3 Nemotron Super 49B v1",
-          "nebius/nvidia/Llama-3.3-Nemotron-Super-49B-v1", "nebius", "llama-3", 49.9),
+          "nebius/nvidia/Llama-3.3-Nemotron-Super-49B-v1", "nebius", "llama-3", 49.9,
+          arena="Llama-3.3-Nemotron-Super-49B-v1"),
     # Not listed by any preferred host in the map: NVIDIA's hosted price from LLMRouter.
     _open("llama-3.1-nemotron-51b-instruct", "nvidia", "Llama 3.1 Nemotron 51B Instruct", None,
-          "nvidia", "llama-3", 51.5, context_window=131_072,
+          "nvidia", "llama-3", 51.5, arena="Llama-3.1-Nemotron-51B-Instruct",
+          context_window=131_072,
           context_note="model card: 128k window inherited from Llama 3.1"),
     _open("llama3-chatqa-1.5-8b", "nvidia", "Llama3-ChatQA-1.5 8B", None, "nvidia", "llama-3",
           8.03, context_window=8192, context_note="model card: Llama 3 base, 8k window"),
     _open("llama3-chatqa-1.5-70b", "nvidia", "Llama3-ChatQA-1.5 70B", None, "nvidia", "llama-3",
           70.6, context_window=8192, context_note="model card: Llama 3 base, 8k window"),
 )
+
+@dataclass(frozen=True)
+class ArenaScore:
+    """One leaderboard row: Elo score, its published 95 % interval and the votes behind it."""
+
+    model: str
+    score: int
+    ci: str
+    votes: int
+
 
 # The encoding field holds the exact tokenizer for the generations where one is known.
 EXACT_ENCODINGS = {"o200k": "o200k_base", "cl100k": "cl100k_base"}
@@ -326,12 +376,27 @@ def _long_context(entry: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _quality(curated: Curated, arena: dict[str, float]) -> tuple[float | None, str]:
-    if curated.arena_hard is None:
-        return None, "no public figure in the shipped sources"
-    score = arena[curated.arena_hard]
+def expected_win_rate(score: float, reference: float) -> float:
+    """Elo expected score of a model rated ``score`` against one rated ``reference``."""
+    return 1 / (1 + 10 ** ((reference - score) / 400))
+
+
+def _quality(curated: Curated, arena: Mapping[str, ArenaScore]) -> tuple[float | None, str]:
     note = f"; {curated.arena_note}" if curated.arena_note else ""
-    return round(score / 100, 4), f"arena_hard_2024_07_31: {curated.arena_hard} {score}{note}"
+    if curated.arena is None:
+        absent = f"no public figure: not on the lmarena text leaderboard of {ARENA_SNAPSHOT}"
+        return None, absent + note
+    if curated.arena not in arena:
+        raise ValueError(f"{curated.id}: arena row {curated.arena!r} is not in the arena table")
+
+    row = arena[curated.arena]
+    reference = arena[ARENA_REFERENCE]
+    quality = round(expected_win_rate(row.score, reference.score), 4)
+    return quality, (
+        f"lmarena text Elo {row.score} {row.ci} ({row.model}, snapshot {ARENA_SNAPSHOT}, via "
+        f"CherryHQ/cherry-studio-docs@{ARENA_COMMIT}), win rate vs gpt-4o-2024-05-13 "
+        f"(Elo {reference.score}){note}"
+    )
 
 
 def _hosted_price(curated: Curated, litellm: dict[str, Any], nvidia: dict[str, Any]) -> dict:
@@ -388,7 +453,7 @@ def _aliases(curated: Curated, litellm: dict[str, Any]) -> list[str]:
 def build_row(
     curated: Curated,
     litellm: dict[str, Any],
-    arena: dict[str, float],
+    arena: Mapping[str, ArenaScore],
     nvidia: dict[str, Any],
     as_of: str,
 ) -> dict[str, Any]:
@@ -433,14 +498,21 @@ def build_row(
     return row
 
 
-def read_arena_hard(path: Path) -> dict[str, float]:
-    """Read the Arena-Hard-Auto leaderboard CSV into {model: score}."""
+def read_arena_elo(path: Path = ARENA_TABLE) -> dict[str, ArenaScore]:
+    """Read the shipped arena table (``#`` lines are its source note) into {model: row}."""
     with path.open(newline="", encoding="utf-8") as handle:
-        return {row["model"]: float(row["score"]) for row in csv.DictReader(handle)}
+        lines = [line for line in handle if not line.startswith("#")]
+    table = {
+        row["model"]: ArenaScore(row["model"], int(row["score"]), row["ci"], int(row["votes"]))
+        for row in csv.DictReader(lines)
+    }
+    if ARENA_REFERENCE not in table:
+        raise ValueError(f"{path.name}: the reference model {ARENA_REFERENCE} is missing")
+    return table
 
 
 def build_catalog(
-    litellm: dict[str, Any], arena: dict[str, float], nvidia: dict[str, Any], as_of: str
+    litellm: dict[str, Any], arena: Mapping[str, ArenaScore], nvidia: dict[str, Any], as_of: str
 ) -> dict[str, Any]:
     """Build the whole catalog document from loaded sources."""
     models = [build_row(curated, litellm, arena, nvidia, as_of) for curated in CURATED]
@@ -448,7 +520,7 @@ def build_catalog(
         "catalog_date": as_of,
         "sources": {
             "litellm_1.110.2": LITELLM_CITATION,
-            "arena_hard_2024_07_31": ARENA_HARD_CITATION,
+            ARENA_CITATION_KEY: ARENA_CITATION,
             "llmrouter": LLMROUTER_CITATION,
             "token_ratios": (
                 "tokens per o200k_base token by tokenizer generation; measured ones were counted "
@@ -469,7 +541,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry: read the sources, write models.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--litellm", type=Path, required=True)
-    parser.add_argument("--arena-hard", type=Path, required=True)
+    parser.add_argument("--arena", type=Path, default=ARENA_TABLE)
     parser.add_argument("--llmrouter", type=Path, required=True)
     parser.add_argument("--as-of", required=True, help="date the prices were taken, YYYY-MM-DD")
     parser.add_argument("--out", type=Path, required=True)
@@ -477,7 +549,7 @@ def main(argv: list[str] | None = None) -> None:
 
     litellm = json.loads(args.litellm.read_text(encoding="utf-8"))
     nvidia = json.loads(args.llmrouter.read_text(encoding="utf-8"))
-    catalog = build_catalog(litellm, read_arena_hard(args.arena_hard), nvidia, args.as_of)
+    catalog = build_catalog(litellm, read_arena_elo(args.arena), nvidia, args.as_of)
 
     args.out.write_text(json.dumps(catalog, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     logging.basicConfig(level=logging.INFO)
