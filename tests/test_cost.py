@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shoal.catalog import UnknownModelError, load_catalog
-from shoal.cost import CostEstimate, compare_costs, estimate_cost
+from shoal.cost import CostEstimate, compare_costs, estimate_cost, estimate_cost_for_text
 
 # Published rates used below, USD per million tokens (catalog of 2026-12-04):
 #   gpt-4.1-mini 0.40 in / 1.60 out; gpt-4o 2.50 / 10.00; gpt-4o-mini 0.15 / 0.60;
@@ -179,3 +179,86 @@ def test_prices_come_from_the_given_catalog(tmp_path: Path) -> None:
                     encoding="utf-8")
     estimate = estimate_cost("gpt-4o", input_tokens=1_000_000, catalog=load_catalog(path))
     assert estimate.total_usd == pytest.approx(1.0)
+
+
+# ---- pricing a prompt text -------------------------------------------------------------------
+
+# 10 tokens in both o200k_base and cl100k_base (checked against tiktoken in test_tokens).
+PANGRAM = "The quick brown fox jumps over the lazy dog."
+
+
+def test_text_estimate_counts_the_prompt_exactly_for_openai_models() -> None:
+    estimate = estimate_cost_for_text("gpt-4.1-mini", PANGRAM)
+    # 10 input tokens at $0.40 + 256 assumed output tokens at $1.60 = 0.000004 + 0.0004096.
+    assert _lines(estimate) == {
+        "input": (10, 0.4, pytest.approx(4e-6)),
+        "output": (256, 1.6, pytest.approx(4.096e-4)),
+    }
+    assert estimate.total_usd == pytest.approx(4.136e-4)
+    assert estimate.notes == ("output assumed to be 256 tokens per call",)
+
+    cl100k = estimate_cost_for_text("gpt-4", " ".join([PANGRAM] * 3), expected_output_tokens=0)
+    assert _lines(cl100k)["input"][0] == 30
+    assert not any("estimate" in note for note in cl100k.notes)
+
+
+def test_text_estimate_flags_an_estimated_count() -> None:
+    claude = estimate_cost_for_text("claude-sonnet-4-5", PANGRAM, expected_output_tokens=100)
+    # 10 o200k tokens x 1.3 = 13 input tokens at $3; 100 output at $15.
+    assert _lines(claude)["input"] == (13, 3.0, pytest.approx(3.9e-5))
+    assert claude.total_usd == pytest.approx(3.9e-5 + 1.5e-3)
+    assert claude.notes[1] == (
+        "prompt token count is an estimate (o200k_base count x 1.30, rounded up): "
+        "claude-sonnet-4-5 has no public tokenizer"
+    )
+
+    # 10 x 1.1 is 11 tokens: the ratio is applied as a decimal, not as binary 1.1000000000000001.
+    mistral = estimate_cost_for_text("mistral-large-3", PANGRAM)
+    assert _lines(mistral)["input"][0] == 11
+
+
+def test_text_estimate_passes_reasoning_and_calls_through() -> None:
+    estimate = estimate_cost_for_text(
+        "gpt-5-mini", PANGRAM, expected_output_tokens=50, reasoning_tokens=200, calls=4
+    )
+    # 40 input at $0.25; 200 output and 800 reasoning at $2.
+    assert _lines(estimate) == {
+        "input": (40, 0.25, pytest.approx(1e-5)),
+        "output": (200, 2.0, pytest.approx(4e-4)),
+        "reasoning": (800, 2.0, pytest.approx(1.6e-3)),
+    }
+    assert estimate.notes == ("output assumed to be 50 tokens per call",)
+
+
+def test_text_estimate_uses_the_given_catalogs_tokenizer_facts(tmp_path: Path) -> None:
+    row = {
+        "id": "my-finetune", "provider": "acme", "name": "My fine-tune", "input_per_mtok": 1.0,
+        "output_per_mtok": 2.0, "cached_input_per_mtok": None, "cache_write_per_mtok": None,
+        "context_window": 32768, "max_output_tokens": 4096, "encoding": None,
+        "token_ratio": 1.5, "open_weights": True, "params_b": 8.0, "active_params_b": 8.0,
+        "quality": None, "quality_source": "none yet", "price_source": "our invoice",
+        "as_of": "2026-11-30",
+    }
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps([row, {"id": "claude-sonnet-4-5", "token_ratio": 2.0}]),
+                    encoding="utf-8")
+    catalog = load_catalog(path)
+
+    added = estimate_cost_for_text("my-finetune", PANGRAM, catalog=catalog)
+    assert _lines(added)["input"] == (15, 1.0, pytest.approx(1.5e-5))
+    assert "x 1.50" in added.notes[1]
+    overridden = estimate_cost_for_text("claude-sonnet-4-5", PANGRAM, catalog=catalog)
+    assert _lines(overridden)["input"][0] == 20
+    exact = estimate_cost_for_text("gpt-4.1-mini", PANGRAM, catalog=catalog)
+    assert _lines(exact)["input"][0] == 10 and len(exact.notes) == 1
+
+
+def test_text_estimate_errors_name_the_parameter() -> None:
+    with pytest.raises(TypeError, match="prompt must be a string, got bytes"):
+        estimate_cost_for_text("gpt-4o", b"hello")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected_output_tokens must be at least 0, got -1"):
+        estimate_cost_for_text("gpt-4o", "hello", expected_output_tokens=-1)
+    with pytest.raises(ValueError, match="calls must be at least 1"):
+        estimate_cost_for_text("gpt-4o", "hello", calls=0)
+    with pytest.raises(UnknownModelError, match="did you mean 'gpt-4o-mini'"):
+        estimate_cost_for_text("gpt-4o-mimi", "hello")

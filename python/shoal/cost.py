@@ -6,11 +6,15 @@ each line is ``tokens * usd_per_mtok / 1_000_000``; the total is the sum of the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 
 from shoal.catalog import Catalog, ModelEntry, load_catalog
+from shoal.tokens import ESTIMATE_BASE_ENCODING, TokenCount, count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -185,8 +189,8 @@ def estimate_cost(
 
     Raises:
         TypeError: If a count is not an integer.
-        ValueError: If a count is negative or implausibly large, ``calls`` is below 1, or the cached and cache-write
-            parts add up to more than ``input_tokens``.
+        ValueError: If a count is negative or implausibly large, ``calls`` is below 1, or the
+            cached and cache-write parts add up to more than ``input_tokens``.
         UnknownModelError: If the model is not in the catalog.
     """
     for name, value in (
@@ -235,6 +239,80 @@ def estimate_cost(
         catalog_date=catalog.catalog_date,
         notes=tuple(notes),
     )
+
+
+def estimate_cost_for_text(
+    model: str,
+    prompt: str,
+    *,
+    expected_output_tokens: int = 256,
+    reasoning_tokens: int = 0,
+    calls: int = 1,
+    catalog: Catalog | None = None,
+) -> CostEstimate:
+    """Estimate the USD cost of sending ``prompt`` to a hosted model ``calls`` times.
+
+    The prompt is counted as plain text with the model's tokenizer (:func:`shoal.tokens.
+    count_tokens`): exactly for models with a public encoding, otherwise as an ``o200k_base``
+    count scaled by the model's ``token_ratio`` and rounded up, which ``notes`` then says. Chat
+    message framing (a few tokens per message) and tool definitions are not counted.
+
+    Args:
+        model: Catalog id, alias or ``provider/id``.
+        prompt: The whole prompt text.
+        expected_output_tokens: Visible completion tokens expected per call.
+        reasoning_tokens: Hidden reasoning tokens expected per call.
+        calls: Number of identical calls.
+        catalog: Catalog to count and price with; the shipped one when None.
+
+    Returns:
+        The itemised estimate; ``notes`` record the output assumption and any estimated count.
+
+    Raises:
+        TypeError: If ``prompt`` is not a string or a count is not an integer.
+        ValueError: For the reasons :func:`estimate_cost` gives, or a prompt with an unpaired
+            surrogate.
+        UnknownModelError: If the model is not in the catalog.
+    """
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+    _check_count("expected_output_tokens", expected_output_tokens, MAX_TOKENS_PER_CALL)
+
+    if catalog is None:
+        counted = count_tokens(prompt, model=model)
+        entry = load_catalog().model(model)
+    else:
+        entry = catalog.model(model)
+        counted = _count_with_entry(prompt, entry)
+
+    estimate = estimate_cost(
+        model, input_tokens=counted.tokens, output_tokens=expected_output_tokens,
+        reasoning_tokens=reasoning_tokens, calls=calls, catalog=catalog,
+    )
+    notes = [f"output assumed to be {expected_output_tokens:,} tokens per call"]
+    if not counted.exact:
+        notes.append(
+            f"prompt token count is an estimate ({ESTIMATE_BASE_ENCODING} count x "
+            f"{entry.token_ratio:.2f}, rounded up): {entry.id} has no public tokenizer"
+        )
+    return dataclasses.replace(estimate, notes=tuple(notes) + estimate.notes)
+
+
+def _count_with_entry(prompt: str, entry: ModelEntry) -> TokenCount:
+    """Count ``prompt`` with the tokenizer facts of a row from a caller's catalog.
+
+    Same rule as :func:`shoal.tokens.count_tokens`, which reads the shipped catalog: a user file
+    may add the model or change its ``token_ratio``.
+    """
+    if entry.encoding is not None:
+        exact = count_tokens(prompt, encoding=entry.encoding)
+        return dataclasses.replace(exact, model=entry.id)
+
+    base = count_tokens(prompt, encoding=ESTIMATE_BASE_ENCODING)
+    # The ratio's decimal value, so that 10 x 1.1 rounds up to 11, not 12.
+    tokens = math.ceil(base.tokens * Fraction(str(entry.token_ratio)))
+    label = f"estimate({ESTIMATE_BASE_ENCODING} x {entry.token_ratio:.2f})"
+    return TokenCount(tokens, label, False, entry.id, base.characters)
 
 
 def compare_costs(
