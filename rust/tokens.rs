@@ -29,8 +29,9 @@ pub type Rank = u32;
 /// Names of the encodings this module knows, in the order they are listed to users.
 pub const ENCODINGS: [&str; 2] = ["cl100k_base", "o200k_base"];
 
-/// Pieces at least this long are merged with the heap; shorter ones by a direct scan.
-const LARGE_PIECE: usize = 128;
+/// Pieces at least this long are merged with the heap; shorter ones by a direct scan. Measured on
+/// the CJK corpus (long letter runs), 16 is about 1.6x faster than tiktoken's threshold of 100.
+const LARGE_PIECE: usize = 16;
 
 /// Inputs below this many bytes in total are counted on the calling thread only.
 const PARALLEL_MIN_BYTES: usize = 1 << 16;
@@ -683,10 +684,10 @@ impl Encoding {
         let mut heap = BinaryHeap::with_capacity(length);
 
         let rank_of = |start: usize, end: usize| self.rank(&piece[start..end]).unwrap_or(Rank::MAX);
-        for start in 0..length - 1 {
-            pair_ranks[start] = rank_of(start, start + 2);
-            if pair_ranks[start] != Rank::MAX {
-                heap.push(Reverse((pair_ranks[start], start)));
+        for (start, pair_rank) in pair_ranks.iter_mut().enumerate().take(length - 1) {
+            *pair_rank = rank_of(start, start + 2);
+            if *pair_rank != Rank::MAX {
+                heap.push(Reverse((*pair_rank, start)));
             }
         }
 
@@ -843,8 +844,14 @@ mod tests {
     #[test]
     fn heap_merge_equals_scan_merge() {
         let o200k = encoding("o200k_base").unwrap();
-        let samples =
-            ["a".repeat(300), "ab-".repeat(77), "\u{e9}t\u{e9}".repeat(60), "-".repeat(129)];
+        let samples = [
+            "a".repeat(300),
+            "ab-".repeat(77),
+            "\u{e9}t\u{e9}".repeat(60),
+            "-".repeat(129),
+            " internationalization".to_owned(),
+            "\u{5982}\u{4f55}\u{5728}\u{4e2d}\u{4f7f}\u{7528}\u{65e2}\u{6709}".to_owned(),
+        ];
         for sample in samples {
             let piece = sample.as_bytes();
             assert_eq!(o200k.merge_by_heap(piece), o200k.merge_by_scan(piece));

@@ -63,7 +63,7 @@ SPECIAL_TOKENS = {
 }
 
 # Pieces at least this long are merged with the heap; shorter ones by a direct scan.
-LARGE_PIECE = 128
+LARGE_PIECE = 16
 
 # Merged pieces kept per encoding before the cache is emptied and refilled.
 PIECE_CACHE_LIMIT = 200_000
