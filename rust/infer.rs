@@ -6,6 +6,13 @@
 //! `flops_per_token / (prefill_efficiency * peak)`. Efficiencies and the per-token overhead
 //! belong to a device class and are fitted on measured runs (see the Python `hardware` module).
 //!
+//! On-die SRAM: a device may hold a share of the weights and KV cache in SRAM (`sram_gb`), read
+//! at `sram_bandwidth_gbs` and `sram_pj_per_bit`. The share is the SRAM capacity over the whole
+//! resident set (all weights, every expert, plus the KV cache), capped at 1, and decode reads that
+//! share of its bytes from SRAM. This assumes the runtime pins the share (as SRAM-first
+//! accelerators do); engines that stream weights through a cache get no reuse, so callers
+//! describing today's GPUs pass `sram_gb = 0`.
+//!
 //! Units: parameters in billions, memory in GB (1e9 bytes), bandwidth in GB/s, compute in
 //! TFLOPS, power in W, time in seconds unless a name says otherwise. Every formula uses only
 //! `+ - * /`, `min` and `max` so that the pure-Python fallback reproduces it bit for bit; the
@@ -20,6 +27,10 @@ pub struct ModelShape {
     pub params_b: f64,
     /// Parameters read per token (billions): equal to `params_b` for dense models.
     pub active_params_b: f64,
+    /// Of the active parameters, those every token reads whatever the routing (attention,
+    /// router, shared experts, output projection). Formats may store them at another precision
+    /// (`Workload::dense_bits_per_weight`); 0 when the distinction does not matter.
+    pub dense_params_b: f64,
     pub layers: f64,
     /// Query heads (for attention FLOPs).
     pub attention_heads: f64,
@@ -63,6 +74,11 @@ pub struct Device {
     pub dram_pj_per_bit: f64,
     /// Fixed runtime memory (driver context, compute buffers) in GB.
     pub runtime_overhead_gb: f64,
+    /// On-die SRAM that may hold pinned weights and KV cache, in GB (0: none is used).
+    pub sram_gb: f64,
+    /// Read bandwidth of that SRAM, GB/s (needed when `sram_gb` > 0).
+    pub sram_bandwidth_gbs: f64,
+    pub sram_pj_per_bit: f64,
     pub efficiency: Efficiency,
 }
 
@@ -71,6 +87,8 @@ pub struct Device {
 pub struct Workload {
     /// Effective bits per weight of the quantisation, including block scales.
     pub bits_per_weight: f64,
+    /// Bits per weight at which the format stores the model's `dense_params_b`.
+    pub dense_bits_per_weight: f64,
     pub kv_bits: f64,
     pub context_tokens: f64,
     pub batch: f64,
@@ -90,6 +108,10 @@ pub struct Estimate {
     pub margin_gb: f64,
     pub fits: bool,
     pub bytes_per_step_gb: f64,
+    /// Share of the resident set (weights and KV cache) held in on-die SRAM, in [0, 1].
+    pub sram_resident_fraction: f64,
+    /// Bytes of one decode step read from SRAM rather than DRAM.
+    pub sram_bytes_per_step_gb: f64,
     /// True when the decode step is limited by compute rather than memory bandwidth.
     pub decode_compute_bound: bool,
     /// Decode speed of one sequence at a context depth of `context_tokens`.
@@ -110,6 +132,13 @@ pub struct Estimate {
     pub joules_per_token_high: f64,
     /// Energy of the DRAM traffic alone: a floor under `joules_per_token`.
     pub dram_joules_per_token: f64,
+}
+
+impl Estimate {
+    /// Decode speed and energy as the Pareto sweep compares them.
+    pub fn decode_point(&self) -> (f64, f64) {
+        (self.decode_tokens_per_s, self.joules_per_token)
+    }
 }
 
 /// Why an input was refused.
@@ -195,6 +224,7 @@ impl ModelShape {
     pub fn validate(&self) -> Result<(), InferError> {
         positive("params_b", self.params_b)?;
         positive("active_params_b", self.active_params_b)?;
+        non_negative("dense_params_b", self.dense_params_b)?;
         positive("layers", self.layers)?;
         positive("attention_heads", self.attention_heads)?;
         positive("kv_heads", self.kv_heads)?;
@@ -204,6 +234,11 @@ impl ModelShape {
         if self.active_params_b > self.params_b {
             return Err(InferError::Inconsistent {
                 message: "active_params_b must not exceed params_b".to_string(),
+            });
+        }
+        if self.dense_params_b > self.active_params_b {
+            return Err(InferError::Inconsistent {
+                message: "dense_params_b must not exceed active_params_b".to_string(),
             });
         }
         if self.sliding_window_layers > self.layers {
@@ -281,6 +316,14 @@ impl Device {
         positive("power_w", self.power_w)?;
         non_negative("dram_pj_per_bit", self.dram_pj_per_bit)?;
         non_negative("runtime_overhead_gb", self.runtime_overhead_gb)?;
+        non_negative("sram_gb", self.sram_gb)?;
+        non_negative("sram_bandwidth_gbs", self.sram_bandwidth_gbs)?;
+        non_negative("sram_pj_per_bit", self.sram_pj_per_bit)?;
+        if self.sram_gb > 0.0 && self.sram_bandwidth_gbs == 0.0 {
+            return Err(InferError::Inconsistent {
+                message: "sram_gb > 0 needs a sram_bandwidth_gbs > 0".to_string(),
+            });
+        }
         self.efficiency.validate()
     }
 }
@@ -288,6 +331,7 @@ impl Device {
 impl Workload {
     pub fn validate(&self) -> Result<(), InferError> {
         positive("bits_per_weight", self.bits_per_weight)?;
+        positive("dense_bits_per_weight", self.dense_bits_per_weight)?;
         positive("kv_bits", self.kv_bits)?;
         positive("context_tokens", self.context_tokens)?;
         positive("batch", self.batch)?;
@@ -295,15 +339,28 @@ impl Workload {
     }
 }
 
+/// Bytes of one decode step split between DRAM and on-die SRAM.
+#[derive(Clone, Copy)]
+struct StepBytes {
+    dram_gb: f64,
+    sram_gb: f64,
+}
+
 /// Time of one decode step (all sequences of the batch advance one token).
 fn decode_step_s(
-    bytes_gb: f64,
+    bytes: StepBytes,
     flops: f64,
     device: &Device,
     efficiency: f64,
     overhead_ms: f64,
 ) -> (f64, bool) {
-    let memory_s = bytes_gb / (efficiency * device.bandwidth_gbs);
+    // SRAM is read at its own bandwidth; the fitted efficiency describes DRAM streaming only.
+    let sram_s = if bytes.sram_gb > 0.0 {
+        bytes.sram_gb / device.sram_bandwidth_gbs
+    } else {
+        0.0
+    };
+    let memory_s = bytes.dram_gb / (efficiency * device.bandwidth_gbs) + sram_s;
     let compute_s = flops / (device.efficiency.prefill * device.tflops * TERA);
     let bound_s = memory_s.max(compute_s);
     (bound_s + overhead_ms / 1000.0, compute_s > memory_s)
@@ -331,25 +388,42 @@ pub fn estimate(
     let memory_available_gb = device.memory_gb * device.usable_fraction;
     let margin_gb = memory_available_gb - memory_needed_gb;
 
-    // Decode: one step reads the active weights once and every sequence's KV cache.
-    let bytes_per_step_gb = model.active_params_b * workload.bits_per_weight / 8.0 + kv_cache_gb;
+    // Decode: one step reads the active weights once and every sequence's KV cache. Routed
+    // weights are at the format's average bits; always-read ones at the format's dense bits.
+    let routed_params_b = model.active_params_b - model.dense_params_b;
+    let read_weights_gb = routed_params_b * workload.bits_per_weight / 8.0
+        + model.dense_params_b * workload.dense_bits_per_weight / 8.0;
+    let bytes_per_step_gb = read_weights_gb + kv_cache_gb;
+
+    // SRAM holds a share of the resident set; decode reads that share of its bytes from it.
+    let sram_resident_fraction = if device.sram_gb > 0.0 {
+        (device.sram_gb / (weights_gb + kv_cache_gb)).min(1.0)
+    } else {
+        0.0
+    };
+    let sram_bytes_gb = bytes_per_step_gb * sram_resident_fraction;
+    let bytes = StepBytes {
+        dram_gb: bytes_per_step_gb - sram_bytes_gb,
+        sram_gb: sram_bytes_gb,
+    };
+
     let step_flops = workload.batch * model.flops_per_token(workload.context_tokens);
     let (step_s, compute_bound) = decode_step_s(
-        bytes_per_step_gb,
+        bytes,
         step_flops,
         device,
         eff.decode,
         eff.overhead_ms,
     );
     let (slow_s, _) = decode_step_s(
-        bytes_per_step_gb,
+        bytes,
         step_flops,
         device,
         eff.decode_low,
         eff.overhead_ms_high,
     );
     let (fast_s, _) = decode_step_s(
-        bytes_per_step_gb,
+        bytes,
         step_flops,
         device,
         eff.decode_high,
@@ -363,10 +437,19 @@ pub fn estimate(
     let prefill_low = eff.prefill_low * peak_flops / prefill_flops;
     let prefill_high = eff.prefill_high * peak_flops / prefill_flops;
 
-    // Energy: average power while decoding, spread over the tokens of the batch.
+    // Energy: average power while decoding, spread over the tokens of the batch. The class
+    // power fraction was fitted with every byte from DRAM, so bytes served by SRAM give back
+    // the difference in access energy; no estimate goes under the energy of the bytes moved.
     let average_power_w = device.power_w * eff.power_fraction;
     let dram_joules =
-        bytes_per_step_gb * GIGA * 8.0 * device.dram_pj_per_bit / TERA / workload.batch;
+        bytes.dram_gb * GIGA * 8.0 * device.dram_pj_per_bit / TERA / workload.batch;
+    let sram_joules =
+        bytes.sram_gb * GIGA * 8.0 * device.sram_pj_per_bit / TERA / workload.batch;
+    let sram_saving = bytes.sram_gb * GIGA * 8.0 * (device.dram_pj_per_bit - device.sram_pj_per_bit)
+        / TERA
+        / workload.batch;
+    let floor = dram_joules + sram_joules;
+    let joules = |step: f64| (average_power_w * step / workload.batch - sram_saving).max(floor);
 
     Ok(Estimate {
         weights_gb,
@@ -378,6 +461,8 @@ pub fn estimate(
         margin_gb,
         fits: margin_gb >= 0.0,
         bytes_per_step_gb,
+        sram_resident_fraction,
+        sram_bytes_per_step_gb: sram_bytes_gb,
         decode_compute_bound: compute_bound,
         decode_tokens_per_s: 1.0 / step_s,
         decode_tokens_per_s_low: 1.0 / slow_s,
@@ -390,9 +475,9 @@ pub fn estimate(
         time_to_first_token_s_low: workload.context_tokens / prefill_high,
         time_to_first_token_s_high: workload.context_tokens / prefill_low,
         average_power_w,
-        joules_per_token: average_power_w * step_s / workload.batch,
-        joules_per_token_low: average_power_w * fast_s / workload.batch,
-        joules_per_token_high: average_power_w * slow_s / workload.batch,
+        joules_per_token: joules(step_s),
+        joules_per_token_low: joules(fast_s),
+        joules_per_token_high: joules(slow_s),
         dram_joules_per_token: dram_joules,
     })
 }
@@ -412,12 +497,14 @@ pub const MAX_SWEEP_ROWS: usize = 10_000_000;
 
 /// Every combination of models × devices × bits per weight × contexts, in that nesting order.
 ///
+/// `dense_bits_per_weight` applies to every format of the call (default: each format's own bits).
 /// All inputs are validated before any work, so a sweep either fails fast or returns every row.
 pub fn sweep(
     models: &[ModelShape],
     devices: &[Device],
     bits_per_weight: &[f64],
     context_tokens: &[f64],
+    dense_bits_per_weight: Option<f64>,
     kv_bits: f64,
     batch: f64,
     weight_overhead_fraction: f64,
@@ -442,6 +529,7 @@ pub fn sweep(
                 for (context_index, &context) in context_tokens.iter().enumerate() {
                     let workload = Workload {
                         bits_per_weight: bits,
+                        dense_bits_per_weight: dense_bits_per_weight.unwrap_or(bits),
                         kv_bits,
                         context_tokens: context,
                         batch,
@@ -470,6 +558,7 @@ mod tests {
         ModelShape {
             params_b: 8.03,
             active_params_b: 8.03,
+            dense_params_b: 0.0,
             layers: 32.0,
             attention_heads: 32.0,
             kv_heads: 8.0,
@@ -488,6 +577,9 @@ mod tests {
             power_w: 60.0,
             dram_pj_per_bit: 5.0,
             runtime_overhead_gb: 0.5,
+            sram_gb: 0.0,
+            sram_bandwidth_gbs: 0.0,
+            sram_pj_per_bit: 0.0,
             efficiency: Efficiency {
                 decode: 0.8,
                 decode_low: 0.7,
@@ -506,6 +598,7 @@ mod tests {
     fn workload() -> Workload {
         Workload {
             bits_per_weight: 4.89,
+            dense_bits_per_weight: 4.89,
             kv_bits: 16.0,
             context_tokens: 4096.0,
             batch: 1.0,
@@ -559,6 +652,56 @@ mod tests {
     }
 
     #[test]
+    fn dense_parameters_are_read_at_their_own_precision() {
+        let mut model = llama_8b();
+        model.params_b = 116.8;
+        model.active_params_b = 5.1;
+        model.dense_params_b = 1.5;
+        let mut w = workload();
+        w.bits_per_weight = 4.25;
+        w.dense_bits_per_weight = 8.5;
+        let e = estimate(&model, &device(), &w).unwrap();
+        assert!(close(
+            e.bytes_per_step_gb,
+            3.6 * 4.25 / 8.0 + 1.5 * 8.5 / 8.0 + e.kv_cache_gb
+        ));
+        // Memory still holds every parameter at the format's average bits.
+        assert!(close(e.weights_gb, 116.8 * 4.25 / 8.0));
+    }
+
+    #[test]
+    fn sram_resident_share_is_read_at_sram_speed_and_energy() {
+        let mut d = device();
+        d.dram_pj_per_bit = 5.0;
+        d.sram_pj_per_bit = 0.2;
+        let base = estimate(&llama_8b(), &d, &workload()).unwrap();
+        assert_eq!(base.sram_resident_fraction, 0.0);
+
+        // Enough SRAM for a quarter of the weights and KV cache.
+        d.sram_gb = (base.weights_gb + base.kv_cache_gb) / 4.0;
+        d.sram_bandwidth_gbs = 4.0 * d.bandwidth_gbs;
+        let e = estimate(&llama_8b(), &d, &workload()).unwrap();
+        assert!(close(e.sram_resident_fraction, 0.25));
+        assert!(close(e.sram_bytes_per_step_gb, 0.25 * e.bytes_per_step_gb));
+        let step = 0.75 * e.bytes_per_step_gb / (0.8 * 273.0)
+            + 0.25 * e.bytes_per_step_gb / (4.0 * 273.0)
+            + 0.002;
+        assert!(close(e.decode_tokens_per_s, 1.0 / step));
+        assert!(e.joules_per_token < base.joules_per_token);
+        assert!(close(e.dram_joules_per_token, 0.75 * base.dram_joules_per_token));
+
+        // All of it resident: the share caps at 1 and DRAM traffic vanishes.
+        d.sram_gb = 1000.0;
+        let all = estimate(&llama_8b(), &d, &workload()).unwrap();
+        assert_eq!(all.sram_resident_fraction, 1.0);
+        assert_eq!(all.dram_joules_per_token, 0.0);
+        assert!(all.joules_per_token > 0.0);
+
+        d.sram_bandwidth_gbs = 0.0;
+        assert!(estimate(&llama_8b(), &d, &workload()).is_err());
+    }
+
+    #[test]
     fn too_big_does_not_fit() {
         let mut model = llama_8b();
         model.params_b = 70.0;
@@ -607,6 +750,7 @@ mod tests {
             &[device(), device()],
             &[4.89, 8.5],
             &[512.0, 4096.0, 8192.0],
+            None,
             16.0,
             1.0,
             0.1,

@@ -8,5 +8,6 @@
 mod python;
 
 pub mod infer;
+pub mod pareto;
 pub mod ppa;
 pub mod tokens;

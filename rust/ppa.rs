@@ -56,6 +56,9 @@ pub struct Scaling {
     /// SRAM capacity new/old had the die area been kept (whatever the mode).
     pub sram_capacity_ratio_iso_area: f64,
     pub perf_per_watt_ratio: f64,
+    /// Energy of one operation (logic or SRAM access) new/old: the power at iso-performance
+    /// ratio, whatever the mode.
+    pub energy_per_operation_ratio: f64,
 }
 
 /// Why an input was refused.
@@ -160,6 +163,7 @@ pub fn scale(
         sram_capacity_ratio: sram,
         sram_capacity_ratio_iso_area: sram_ratio,
         perf_per_watt_ratio: performance / power,
+        energy_per_operation_ratio: power_ratio,
     })
 }
 

@@ -164,6 +164,7 @@ mod hardware {
     use pyo3::types::PyDict;
 
     use crate::infer::{self, Device, Efficiency, Estimate, ModelShape, Workload};
+    use crate::pareto::{self, Candidate, Format};
     use crate::ppa::{self, Mode, Node};
 
     fn value_error(error: impl std::fmt::Display) -> PyErr {
@@ -181,6 +182,8 @@ mod hardware {
         dict.set_item("margin_gb", e.margin_gb)?;
         dict.set_item("fits", e.fits)?;
         dict.set_item("bytes_per_step_gb", e.bytes_per_step_gb)?;
+        dict.set_item("sram_resident_fraction", e.sram_resident_fraction)?;
+        dict.set_item("sram_bytes_per_step_gb", e.sram_bytes_per_step_gb)?;
         dict.set_item("decode_compute_bound", e.decode_compute_bound)?;
         dict.set_item("decode_tokens_per_s", e.decode_tokens_per_s)?;
         dict.set_item("decode_tokens_per_s_low", e.decode_tokens_per_s_low)?;
@@ -204,11 +207,12 @@ mod hardware {
     #[pyfunction]
     #[pyo3(signature = (
         *, params_b, active_params_b, layers, attention_heads, kv_heads, head_dim,
-        sliding_window = 0.0, sliding_window_layers = 0.0,
-        bits_per_weight, kv_bits = 16.0, context_tokens, batch = 1.0,
-        weight_overhead_fraction = 0.1,
+        sliding_window = 0.0, sliding_window_layers = 0.0, dense_params_b = 0.0,
+        bits_per_weight, dense_bits_per_weight = None, kv_bits = 16.0, context_tokens,
+        batch = 1.0, weight_overhead_fraction = 0.1,
         memory_gb, usable_fraction, bandwidth_gbs, tflops, power_w,
         dram_pj_per_bit = 0.0, runtime_overhead_gb = 0.0,
+        sram_gb = 0.0, sram_bandwidth_gbs = 0.0, sram_pj_per_bit = 0.0,
         decode_efficiency, decode_efficiency_low, decode_efficiency_high,
         overhead_ms, overhead_ms_low, overhead_ms_high,
         prefill_efficiency, prefill_efficiency_low, prefill_efficiency_high,
@@ -225,7 +229,9 @@ mod hardware {
         head_dim: f64,
         sliding_window: f64,
         sliding_window_layers: f64,
+        dense_params_b: f64,
         bits_per_weight: f64,
+        dense_bits_per_weight: Option<f64>,
         kv_bits: f64,
         context_tokens: f64,
         batch: f64,
@@ -237,6 +243,9 @@ mod hardware {
         power_w: f64,
         dram_pj_per_bit: f64,
         runtime_overhead_gb: f64,
+        sram_gb: f64,
+        sram_bandwidth_gbs: f64,
+        sram_pj_per_bit: f64,
         decode_efficiency: f64,
         decode_efficiency_low: f64,
         decode_efficiency_high: f64,
@@ -251,6 +260,7 @@ mod hardware {
         let model = ModelShape {
             params_b,
             active_params_b,
+            dense_params_b,
             layers,
             attention_heads,
             kv_heads,
@@ -266,6 +276,9 @@ mod hardware {
             power_w,
             dram_pj_per_bit,
             runtime_overhead_gb,
+            sram_gb,
+            sram_bandwidth_gbs,
+            sram_pj_per_bit,
             efficiency: Efficiency {
                 decode: decode_efficiency,
                 decode_low: decode_efficiency_low,
@@ -279,8 +292,14 @@ mod hardware {
                 power_fraction,
             },
         };
-        let workload =
-            Workload { bits_per_weight, kv_bits, context_tokens, batch, weight_overhead_fraction };
+        let workload = Workload {
+            bits_per_weight,
+            dense_bits_per_weight: dense_bits_per_weight.unwrap_or(bits_per_weight),
+            kv_bits,
+            context_tokens,
+            batch,
+            weight_overhead_fraction,
+        };
         let estimate =
             py.detach(|| infer::estimate(&model, &device, &workload)).map_err(value_error)?;
         estimate_dict(py, &estimate)
@@ -307,6 +326,7 @@ mod hardware {
         Ok(ModelShape {
             params_b: get("params_b", None)?,
             active_params_b: get("active_params_b", None)?,
+            dense_params_b: get("dense_params_b", Some(0.0))?,
             layers: get("layers", None)?,
             attention_heads: get("attention_heads", None)?,
             kv_heads: get("kv_heads", None)?,
@@ -326,6 +346,9 @@ mod hardware {
             power_w: get("power_w", None)?,
             dram_pj_per_bit: get("dram_pj_per_bit", Some(0.0))?,
             runtime_overhead_gb: get("runtime_overhead_gb", Some(0.0))?,
+            sram_gb: get("sram_gb", Some(0.0))?,
+            sram_bandwidth_gbs: get("sram_bandwidth_gbs", Some(0.0))?,
+            sram_pj_per_bit: get("sram_pj_per_bit", Some(0.0))?,
             efficiency: Efficiency {
                 decode: get("decode_efficiency", None)?,
                 decode_low: get("decode_efficiency_low", None)?,
@@ -344,7 +367,7 @@ mod hardware {
     /// Every combination of models × devices × bits per weight × contexts, as flat columns.
     #[pyfunction]
     #[pyo3(signature = (
-        *, models, devices, bits_per_weight, context_tokens,
+        *, models, devices, bits_per_weight, context_tokens, dense_bits_per_weight = None,
         kv_bits = 16.0, batch = 1.0, weight_overhead_fraction = 0.1,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -354,6 +377,7 @@ mod hardware {
         devices: Vec<HashMap<String, f64>>,
         bits_per_weight: Vec<f64>,
         context_tokens: Vec<f64>,
+        dense_bits_per_weight: Option<f64>,
         kv_bits: f64,
         batch: f64,
         weight_overhead_fraction: f64,
@@ -372,6 +396,7 @@ mod hardware {
                     &profiles,
                     &bits_per_weight,
                     &context_tokens,
+                    dense_bits_per_weight,
                     kv_bits,
                     batch,
                     weight_overhead_fraction,
@@ -443,15 +468,156 @@ mod hardware {
         dict.set_item("sram_capacity_ratio", s.sram_capacity_ratio)?;
         dict.set_item("sram_capacity_ratio_iso_area", s.sram_capacity_ratio_iso_area)?;
         dict.set_item("perf_per_watt_ratio", s.perf_per_watt_ratio)?;
+        dict.set_item("energy_per_operation_ratio", s.energy_per_operation_ratio)?;
         Ok(dict)
     }
+
+    const NODE_KEYS: [&str; 4] =
+        ["logic_density", "sram_density", "perf_iso_power", "power_iso_perf"];
+
+    /// A node from four named figures (`prefix` + key); `None` when none of them is given.
+    fn node(
+        entry: &HashMap<String, f64>,
+        list: &str,
+        index: usize,
+        prefix: &str,
+    ) -> PyResult<Option<Node>> {
+        let names = NODE_KEYS.map(|key| format!("{prefix}{key}"));
+        let given = names.iter().filter(|name| entry.contains_key(name.as_str())).count();
+        if given == 0 {
+            return Ok(None);
+        }
+        let get = |i: usize| field(entry, list, index, &names[i], None);
+        Ok(Some(Node {
+            logic_density: get(0)?,
+            sram_density: get(1)?,
+            perf_iso_power: get(2)?,
+            power_iso_perf: get(3)?,
+        }))
+    }
+
+    fn candidate(entry: &HashMap<String, f64>, index: usize) -> PyResult<Candidate> {
+        let profile = device(entry, index)?;
+        Ok(Candidate {
+            int8_tflops: field(entry, "devices", index, "int8_tflops", Some(profile.tflops))?,
+            node: node(entry, "devices", index, "node_")?,
+            sram_area_fraction: field(entry, "devices", index, "sram_area_fraction", Some(0.3))?,
+            device: profile,
+        })
+    }
+
+    fn weight_format(entry: &HashMap<String, f64>, index: usize) -> PyResult<Format> {
+        let bits = field(entry, "formats", index, "bits_per_weight", None)?;
+        Ok(Format {
+            bits_per_weight: bits,
+            dense_bits_per_weight: field(entry, "formats", index, "dense_bits_per_weight", Some(bits))?,
+            int8_kernels: field(entry, "formats", index, "int8_kernels", Some(0.0))? != 0.0,
+        })
+    }
+
+    /// The Pareto front of decode tokens/s against joules per token over models × devices ×
+    /// nodes × formats × contexts, as columns (see `rust/pareto.rs`).
+    #[pyfunction]
+    #[pyo3(signature = (
+        *, models, devices, formats, context_tokens, nodes, mode = "iso-power",
+        kv_bits = 16.0, batch = 1.0, weight_overhead_fraction = 0.1,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn pareto_sweep<'py>(
+        py: Python<'py>,
+        models: Vec<HashMap<String, f64>>,
+        devices: Vec<HashMap<String, f64>>,
+        formats: Vec<HashMap<String, f64>>,
+        context_tokens: Vec<f64>,
+        nodes: Vec<Option<HashMap<String, f64>>>,
+        mode: &str,
+        kv_bits: f64,
+        batch: f64,
+        weight_overhead_fraction: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let mode = Mode::parse(mode).map_err(value_error)?;
+        let shapes = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| model_shape(m, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        let candidates =
+            devices.iter().enumerate().map(|(i, d)| candidate(d, i)).collect::<PyResult<Vec<_>>>()?;
+        let formats =
+            formats.iter().enumerate().map(|(i, f)| weight_format(f, i)).collect::<PyResult<Vec<_>>>()?;
+        let targets = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match n {
+                None => Ok(None),
+                Some(entry) => node(entry, "nodes", i, "")?
+                    .map(Some)
+                    .ok_or_else(|| PyValueError::new_err(format!("nodes[{i}] has no figures"))),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let front = py
+            .detach(|| {
+                pareto::pareto_sweep(
+                    &shapes,
+                    &candidates,
+                    &formats,
+                    &context_tokens,
+                    &targets,
+                    mode,
+                    kv_bits,
+                    batch,
+                    weight_overhead_fraction,
+                )
+            })
+            .map_err(value_error)?;
+
+        let result = PyDict::new(py);
+        result.set_item("evaluated", front.evaluated)?;
+        result.set_item("fitting", front.fitting)?;
+        result.set_item("skipped", front.skipped)?;
+        let points = &front.points;
+        result.set_item("model_index", points.iter().map(|p| p.model_index).collect::<Vec<_>>())?;
+        result
+            .set_item("device_index", points.iter().map(|p| p.device_index).collect::<Vec<_>>())?;
+        result.set_item("node_index", points.iter().map(|p| p.node_index).collect::<Vec<_>>())?;
+        result
+            .set_item("format_index", points.iter().map(|p| p.format_index).collect::<Vec<_>>())?;
+        result.set_item(
+            "context_index",
+            points.iter().map(|p| p.context_index).collect::<Vec<_>>(),
+        )?;
+        let column = |pick: fn(&Estimate) -> f64| {
+            points.iter().map(|p| pick(&p.estimate)).collect::<Vec<_>>()
+        };
+        for (name, pick) in PARETO_COLUMNS {
+            result.set_item(name, column(pick))?;
+        }
+        Ok(result)
+    }
+
+    type Pick = fn(&Estimate) -> f64;
+
+    const PARETO_COLUMNS: [(&str, Pick); 10] = [
+        ("decode_tokens_per_s", |e| e.decode_tokens_per_s),
+        ("decode_tokens_per_s_low", |e| e.decode_tokens_per_s_low),
+        ("decode_tokens_per_s_high", |e| e.decode_tokens_per_s_high),
+        ("joules_per_token", |e| e.joules_per_token),
+        ("joules_per_token_low", |e| e.joules_per_token_low),
+        ("joules_per_token_high", |e| e.joules_per_token_high),
+        ("memory_needed_gb", |e| e.memory_needed_gb),
+        ("margin_gb", |e| e.margin_gb),
+        ("prefill_tokens_per_s", |e| e.prefill_tokens_per_s),
+        ("sram_resident_fraction", |e| e.sram_resident_fraction),
+    ];
 }
+
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(hardware::estimate_inference, module)?)?;
     module.add_function(wrap_pyfunction!(hardware::sweep_inference, module)?)?;
     module.add_function(wrap_pyfunction!(hardware::scale_chip, module)?)?;
+    module.add_function(wrap_pyfunction!(hardware::pareto_sweep, module)?)?;
     tokens::register(module)?;
     Ok(())
 }

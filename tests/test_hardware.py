@@ -58,9 +58,12 @@ def _random_case(rng: random.Random) -> dict[str, float]:
     low, high = sorted(rng.uniform(0.1, 1.2) for _ in range(2))
     overhead_low, overhead_high = sorted(rng.uniform(0.0, 8.0) for _ in range(2))
     prefill_low, prefill_high = sorted(rng.uniform(0.02, 0.9) for _ in range(2))
+    active = params * rng.choice([1.0, rng.uniform(0.02, 1.0)])
+    sram = rng.choice([0.0, rng.uniform(0.01, 4.0)])
     return {
         "params_b": params,
-        "active_params_b": params * rng.choice([1.0, rng.uniform(0.02, 1.0)]),
+        "active_params_b": active,
+        "dense_params_b": active * rng.choice([0.0, rng.uniform(0.0, 1.0)]),
         "layers": layers,
         "attention_heads": rng.choice([8, 16, 32, 64, 128]),
         "kv_heads": rng.choice([1, 2, 4, 8, 16]),
@@ -79,6 +82,9 @@ def _random_case(rng: random.Random) -> dict[str, float]:
         "power_w": rng.uniform(5.0, 1000.0),
         "dram_pj_per_bit": rng.uniform(0.0, 10.0),
         "runtime_overhead_gb": rng.uniform(0.0, 2.0),
+        "sram_gb": sram,
+        "sram_bandwidth_gbs": rng.uniform(100.0, 40000.0) if sram else 0.0,
+        "sram_pj_per_bit": rng.uniform(0.0, 1.0),
         "decode_efficiency": (low + high) / 2,
         "decode_efficiency_low": low,
         "decode_efficiency_high": high,
@@ -99,6 +105,7 @@ def test_estimate_parity_is_exact_on_random_cases():
     rng = random.Random(20261204)
     for _ in range(300):
         case = _random_case(rng)
+        case["dense_bits_per_weight"] = rng.choice([None, 8.5, 9.2, 16.0])
         assert _core.estimate_inference(**case) == _pure.estimate_inference(**case), case
 
 

@@ -130,6 +130,9 @@ class Architecture:
     vocab_size: int | None
     source: str
     notes: str = ""
+    dense_params_b: float = 0.0
+    """Active parameters every token reads whatever the routing (attention, router, shared
+    experts, output projection); formats such as MXFP4 store them at higher precision."""
 
     @property
     def is_moe(self) -> bool:
@@ -146,6 +149,8 @@ class Quantisation:
     int8_kernels: bool
     derivation: str
     source: str
+    dense_bits_per_weight: float | None = None
+    """Bits of a model's always-read parameters in this format (``None``: ``bits_per_weight``)."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +284,7 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
     values["sliding_window"] = row.get("sliding_window") or 0
     values["sliding_window_layers"] = row.get("sliding_window_layers") or 0
     values["notes"] = row.get("notes", "")
+    values["dense_params_b"] = row.get("dense_params_b") or 0.0
     return Architecture(**values)
 
 
@@ -349,6 +355,7 @@ def _tables() -> _Tables:
                 int8_kernels=row["int8_kernels"],
                 derivation=row["derivation"],
                 source=row["source"],
+                dense_bits_per_weight=row.get("dense_bits_per_weight"),
             )
             for row in quantisations["weights"]
         },
@@ -494,6 +501,16 @@ def model_keywords(arch: Architecture) -> dict[str, float]:
         "head_dim": arch.head_dim,
         "sliding_window": arch.sliding_window,
         "sliding_window_layers": arch.sliding_window_layers,
+        "dense_params_b": arch.dense_params_b,
+    }
+
+
+def format_keywords(quant: Quantisation) -> dict[str, float]:
+    """The weight-format keywords of ``core.estimate_inference`` for a quantisation."""
+    dense = quant.dense_bits_per_weight
+    return {
+        "bits_per_weight": quant.bits_per_weight,
+        "dense_bits_per_weight": quant.bits_per_weight if dense is None else dense,
     }
 
 
@@ -604,7 +621,7 @@ def hardware_fit(
     raw = core.estimate_inference(
         **model_keywords(arch),
         **device_keywords(profile, quant, klass),
-        bits_per_weight=quant.bits_per_weight,
+        **format_keywords(quant),
         kv_bits=kv_bits,
         context_tokens=context,
         batch=batch_size,
@@ -818,6 +835,7 @@ def sweep(
             models=[model_keywords(a) for a in archs],
             devices=[device_keywords(p, q) for p in profiles],
             bits_per_weight=[q.bits_per_weight],
+            dense_bits_per_weight=format_keywords(q)["dense_bits_per_weight"],
             context_tokens=list(contexts),
             kv_bits=kv_bits,
             batch=batch_size,
@@ -895,7 +913,7 @@ def _predict(row: Mapping[str, Any], klass: DeviceClass | None = None) -> tuple[
     profile = get_device(row["device"])
     quant = get_quantisation(row["quantisation"])
     device_kw = device_keywords(profile, quant, klass)
-    common = {**model_keywords(arch), **device_kw, "bits_per_weight": quant.bits_per_weight}
+    common = {**model_keywords(arch), **device_kw, **format_keywords(quant)}
     decode = core.estimate_inference(**common, context_tokens=row["context_tokens"])
     prefill = None
     if row.get("prefill_tokens_per_s") and row.get("prompt_tokens"):

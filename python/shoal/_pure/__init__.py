@@ -5,7 +5,12 @@ through both and require identical results.
 """
 
 from shoal._pure.embed import ExemplarIndex, embed
-from shoal._pure.hardware import estimate_inference, scale_chip, sweep_inference
+from shoal._pure.hardware import (
+    estimate_inference,
+    pareto_sweep,
+    scale_chip,
+    sweep_inference,
+)
 from shoal._pure.tokens import ENCODINGS, count, count_many, decode, encode
 
 __version__ = "0.1.0"

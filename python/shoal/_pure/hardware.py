@@ -7,6 +7,9 @@ bandwidth in GB/s, compute in TFLOPS, power in W, time in seconds unless a name 
 Decode is a two-term roofline: one step reads the active weights and the KV cache once, taking
 ``bytes / (decode_efficiency * bandwidth) + overhead`` (or the compute time when that is longer).
 Prefill is compute-bound. Energy per token is the average decode power times the step time.
+A device may pin a share of the weights and KV cache in on-die SRAM (``sram_gb``); decode reads
+that share at SRAM bandwidth and energy. :func:`pareto_sweep` ports devices between process nodes
+and keeps the Pareto front of decode tokens/s against joules per token (see ``rust/pareto.rs``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ MODEL_FIELDS = (
     "head_dim",
     "sliding_window",
     "sliding_window_layers",
+    "dense_params_b",
 )
 """Keys of a model mapping in :func:`sweep_inference` (the model-shape keywords of
 :func:`estimate_inference`)."""
@@ -43,6 +47,9 @@ DEVICE_FIELDS = (
     "power_w",
     "dram_pj_per_bit",
     "runtime_overhead_gb",
+    "sram_gb",
+    "sram_bandwidth_gbs",
+    "sram_pj_per_bit",
     "decode_efficiency",
     "decode_efficiency_low",
     "decode_efficiency_high",
@@ -78,6 +85,34 @@ _MODES = ("iso-power", "iso-performance", "iso-area")
 MAX_SWEEP_ROWS = 10_000_000
 """Upper bound on the combinations of one sweep (as in the Rust core)."""
 
+MAX_CONFIGURATIONS = 100_000_000
+"""Upper bound on the configurations of one Pareto sweep (as in the Rust core)."""
+
+MODEL_DEFAULTS = {"sliding_window": 0.0, "sliding_window_layers": 0.0, "dense_params_b": 0.0}
+DEVICE_DEFAULTS = {
+    "dram_pj_per_bit": 0.0,
+    "runtime_overhead_gb": 0.0,
+    "sram_gb": 0.0,
+    "sram_bandwidth_gbs": 0.0,
+    "sram_pj_per_bit": 0.0,
+}
+
+PARETO_COLUMNS = (
+    "decode_tokens_per_s",
+    "decode_tokens_per_s_low",
+    "decode_tokens_per_s_high",
+    "joules_per_token",
+    "joules_per_token_low",
+    "joules_per_token_high",
+    "memory_needed_gb",
+    "margin_gb",
+    "prefill_tokens_per_s",
+    "sram_resident_fraction",
+)
+"""Estimate columns of each front point in :func:`pareto_sweep` (after the index columns)."""
+
+NODE_KEYS = ("logic_density", "sram_density", "perf_iso_power", "power_iso_perf")
+
 
 def _number(name: str, value: Any) -> float:
     if not isinstance(value, Real):
@@ -109,10 +144,13 @@ def _model(values: Mapping[str, Any]) -> dict[str, float]:
     model = {name: _number(name, values[name]) for name in MODEL_FIELDS}
     for name in MODEL_FIELDS[:6]:
         _positive(name, model[name])
+    _non_negative("dense_params_b", model["dense_params_b"])
     _non_negative("sliding_window", model["sliding_window"])
     _non_negative("sliding_window_layers", model["sliding_window_layers"])
     if model["active_params_b"] > model["params_b"]:
         raise ValueError("active_params_b must not exceed params_b")
+    if model["dense_params_b"] > model["active_params_b"]:
+        raise ValueError("dense_params_b must not exceed active_params_b")
     if model["sliding_window_layers"] > model["layers"]:
         raise ValueError("sliding_window_layers must not exceed layers")
     if model["sliding_window_layers"] > 0.0 and model["sliding_window"] == 0.0:
@@ -129,6 +167,11 @@ def _device(values: Mapping[str, Any]) -> dict[str, float]:
     _positive("power_w", device["power_w"])
     _non_negative("dram_pj_per_bit", device["dram_pj_per_bit"])
     _non_negative("runtime_overhead_gb", device["runtime_overhead_gb"])
+    _non_negative("sram_gb", device["sram_gb"])
+    _non_negative("sram_bandwidth_gbs", device["sram_bandwidth_gbs"])
+    _non_negative("sram_pj_per_bit", device["sram_pj_per_bit"])
+    if device["sram_gb"] > 0.0 and device["sram_bandwidth_gbs"] == 0.0:
+        raise ValueError("sram_gb > 0 needs a sram_bandwidth_gbs > 0")
     for name in ("decode_efficiency", "decode_efficiency_low", "decode_efficiency_high"):
         _positive(name, device[name])
     for name in ("overhead_ms", "overhead_ms_low", "overhead_ms_high"):
@@ -163,15 +206,18 @@ def _workload(
     context_tokens: Any,
     batch: Any,
     weight_overhead_fraction: Any,
+    dense_bits_per_weight: Any = None,
 ) -> dict[str, float]:
+    dense_bits = bits_per_weight if dense_bits_per_weight is None else dense_bits_per_weight
     workload = {
         "bits_per_weight": _number("bits_per_weight", bits_per_weight),
+        "dense_bits_per_weight": _number("dense_bits_per_weight", dense_bits),
         "kv_bits": _number("kv_bits", kv_bits),
         "context_tokens": _number("context_tokens", context_tokens),
         "batch": _number("batch", batch),
         "weight_overhead_fraction": _number("weight_overhead_fraction", weight_overhead_fraction),
     }
-    for name in ("bits_per_weight", "kv_bits", "context_tokens", "batch"):
+    for name in ("bits_per_weight", "dense_bits_per_weight", "kv_bits", "context_tokens", "batch"):
         _positive(name, workload[name])
     _non_negative("weight_overhead_fraction", workload["weight_overhead_fraction"])
     return workload
@@ -191,13 +237,16 @@ def _flops_per_token(model: Mapping[str, float], depth: float) -> float:
 
 
 def _decode_step_s(
-    bytes_gb: float,
+    dram_gb: float,
+    sram_gb: float,
     flops: float,
     device: Mapping[str, float],
     efficiency: float,
     overhead_ms: float,
 ) -> tuple[float, bool]:
-    memory_s = bytes_gb / (efficiency * device["bandwidth_gbs"])
+    # SRAM is read at its own bandwidth; the fitted efficiency describes DRAM streaming only.
+    sram_s = sram_gb / device["sram_bandwidth_gbs"] if sram_gb > 0.0 else 0.0
+    memory_s = dram_gb / (efficiency * device["bandwidth_gbs"]) + sram_s
     compute_s = flops / (device["prefill_efficiency"] * device["tflops"] * TERA)
     bound_s = max(memory_s, compute_s)
     return bound_s + overhead_ms / 1000.0, compute_s > memory_s
@@ -220,21 +269,43 @@ def _estimate(
     memory_available_gb = device["memory_gb"] * device["usable_fraction"]
     margin_gb = memory_available_gb - memory_needed_gb
 
-    # Decode: one step reads the active weights once and every sequence's KV cache.
-    bytes_per_step_gb = model["active_params_b"] * bits / 8.0 + kv_cache_gb
+    # Decode: one step reads the active weights once and every sequence's KV cache. Routed
+    # weights are at the format's average bits; always-read ones at the format's dense bits.
+    routed_params_b = model["active_params_b"] - model["dense_params_b"]
+    read_weights_gb = (
+        routed_params_b * bits / 8.0
+        + model["dense_params_b"] * workload["dense_bits_per_weight"] / 8.0
+    )
+    bytes_per_step_gb = read_weights_gb + kv_cache_gb
+
+    # SRAM holds a share of the resident set; decode reads that share of its bytes from it.
+    if device["sram_gb"] > 0.0:
+        sram_resident_fraction = min(device["sram_gb"] / (weights_gb + kv_cache_gb), 1.0)
+    else:
+        sram_resident_fraction = 0.0
+    sram_gb = bytes_per_step_gb * sram_resident_fraction
+    dram_gb = bytes_per_step_gb - sram_gb
+
     step_flops = batch * _flops_per_token(model, context)
     step_s, compute_bound = _decode_step_s(
-        bytes_per_step_gb, step_flops, device, device["decode_efficiency"], device["overhead_ms"]
+        dram_gb,
+        sram_gb,
+        step_flops,
+        device,
+        device["decode_efficiency"],
+        device["overhead_ms"],
     )
     slow_s, _ = _decode_step_s(
-        bytes_per_step_gb,
+        dram_gb,
+        sram_gb,
         step_flops,
         device,
         device["decode_efficiency_low"],
         device["overhead_ms_high"],
     )
     fast_s, _ = _decode_step_s(
-        bytes_per_step_gb,
+        dram_gb,
+        sram_gb,
         step_flops,
         device,
         device["decode_efficiency_high"],
@@ -248,9 +319,19 @@ def _estimate(
     prefill_low = device["prefill_efficiency_low"] * peak_flops / prefill_flops
     prefill_high = device["prefill_efficiency_high"] * peak_flops / prefill_flops
 
-    # Energy: average power while decoding, spread over the tokens of the batch.
+    # Energy: average power while decoding, spread over the tokens of the batch. The class
+    # power fraction was fitted with every byte from DRAM, so bytes served by SRAM give back
+    # the difference in access energy; no estimate goes under the energy of the bytes moved.
     average_power_w = device["power_w"] * device["power_fraction"]
-    dram_joules = bytes_per_step_gb * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA / batch
+    dram_joules = dram_gb * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA / batch
+    sram_joules = sram_gb * GIGA * 8.0 * device["sram_pj_per_bit"] / TERA / batch
+    sram_saving = (
+        sram_gb * GIGA * 8.0 * (device["dram_pj_per_bit"] - device["sram_pj_per_bit"]) / TERA / batch
+    )
+    floor = dram_joules + sram_joules
+
+    def joules(step: float) -> float:
+        return max(average_power_w * step / batch - sram_saving, floor)
 
     return {
         "weights_gb": weights_gb,
@@ -262,6 +343,8 @@ def _estimate(
         "margin_gb": margin_gb,
         "fits": margin_gb >= 0.0,
         "bytes_per_step_gb": bytes_per_step_gb,
+        "sram_resident_fraction": sram_resident_fraction,
+        "sram_bytes_per_step_gb": sram_gb,
         "decode_compute_bound": compute_bound,
         "decode_tokens_per_s": 1.0 / step_s,
         "decode_tokens_per_s_low": 1.0 / slow_s,
@@ -274,9 +357,9 @@ def _estimate(
         "time_to_first_token_s_low": context / prefill_high,
         "time_to_first_token_s_high": context / prefill_low,
         "average_power_w": average_power_w,
-        "joules_per_token": average_power_w * step_s / batch,
-        "joules_per_token_low": average_power_w * fast_s / batch,
-        "joules_per_token_high": average_power_w * slow_s / batch,
+        "joules_per_token": joules(step_s),
+        "joules_per_token_low": joules(fast_s),
+        "joules_per_token_high": joules(slow_s),
         "dram_joules_per_token": dram_joules,
     }
 
@@ -291,7 +374,9 @@ def estimate_inference(
     head_dim: float,
     sliding_window: float = 0.0,
     sliding_window_layers: float = 0.0,
+    dense_params_b: float = 0.0,
     bits_per_weight: float,
+    dense_bits_per_weight: float | None = None,
     kv_bits: float = 16.0,
     context_tokens: float,
     batch: float = 1.0,
@@ -303,6 +388,9 @@ def estimate_inference(
     power_w: float,
     dram_pj_per_bit: float = 0.0,
     runtime_overhead_gb: float = 0.0,
+    sram_gb: float = 0.0,
+    sram_bandwidth_gbs: float = 0.0,
+    sram_pj_per_bit: float = 0.0,
     decode_efficiency: float,
     decode_efficiency_low: float,
     decode_efficiency_high: float,
@@ -329,7 +417,14 @@ def estimate_inference(
     local = locals()
     model = _model(local)
     device = _device(local)
-    workload = _workload(bits_per_weight, kv_bits, context_tokens, batch, weight_overhead_fraction)
+    workload = _workload(
+        bits_per_weight,
+        kv_bits,
+        context_tokens,
+        batch,
+        weight_overhead_fraction,
+        dense_bits_per_weight,
+    )
     return _estimate(model, device, workload)
 
 
@@ -359,6 +454,7 @@ def sweep_inference(
     devices: Sequence[Mapping[str, float]],
     bits_per_weight: Sequence[float],
     context_tokens: Sequence[float],
+    dense_bits_per_weight: float | None = None,
     kv_bits: float = 16.0,
     batch: float = 1.0,
     weight_overhead_fraction: float = 0.1,
@@ -366,18 +462,16 @@ def sweep_inference(
     """Estimate every combination of models × devices × bits per weight × contexts.
 
     Rows are nested in that order (the context index varies fastest). Each model is a mapping
-    with the keys of :data:`MODEL_FIELDS`, each device with :data:`DEVICE_FIELDS`
-    (``sliding_window``, ``sliding_window_layers``, ``dram_pj_per_bit`` and
-    ``runtime_overhead_gb`` default to 0).
+    with the keys of :data:`MODEL_FIELDS`, each device with :data:`DEVICE_FIELDS` (those of
+    :data:`MODEL_DEFAULTS` and :data:`DEVICE_DEFAULTS` default to 0). ``dense_bits_per_weight``
+    applies to every format of the call (default: each format's own bits).
 
     Returns:
         Flat columns, one list per name in :data:`SWEEP_COLUMNS`, all of the same length.
     """
-    model_defaults = {"sliding_window": 0.0, "sliding_window_layers": 0.0}
-    device_defaults = {"dram_pj_per_bit": 0.0, "runtime_overhead_gb": 0.0}
-    model_entries = [_model(m) for m in _entries("models", models, MODEL_FIELDS, model_defaults)]
+    model_entries = [_model(m) for m in _entries("models", models, MODEL_FIELDS, MODEL_DEFAULTS)]
     device_entries = [
-        _device(d) for d in _entries("devices", devices, DEVICE_FIELDS, device_defaults)
+        _device(d) for d in _entries("devices", devices, DEVICE_FIELDS, DEVICE_DEFAULTS)
     ]
     bits_list = _numbers("bits_per_weight", bits_per_weight)
     context_list = _numbers("context_tokens", context_tokens)
@@ -396,7 +490,9 @@ def sweep_inference(
         for device_index, device in enumerate(device_entries):
             for bits_index, bits in enumerate(bits_list):
                 for context_index, context in enumerate(context_list):
-                    workload = _workload(bits, kv, context, batch_size, overhead)
+                    workload = _workload(
+                        bits, kv, context, batch_size, overhead, dense_bits_per_weight
+                    )
                     estimate = _estimate(model, device, workload)
                     columns["model_index"].append(model_index)
                     columns["device_index"].append(device_index)
@@ -471,4 +567,246 @@ def scale_chip(
         "sram_capacity_ratio": sram,
         "sram_capacity_ratio_iso_area": sram_ratio,
         "perf_per_watt_ratio": performance / power,
+        "energy_per_operation_ratio": power_ratio,
     }
+
+
+def port_device(
+    device: Mapping[str, float], tflops: float, scaling: Mapping[str, float]
+) -> dict[str, float]:
+    """The device after a node change described by ``scaling``, with ``tflops`` as its peak.
+
+    Compute scales with the performance ratio; the DRAM interface's power (bandwidth × energy
+    per bit, at most the device power) stays and the rest scales with the power ratio; SRAM
+    capacity scales with the SRAM capacity ratio and SRAM energy per bit with the energy per
+    operation ratio. DRAM bandwidth and energy per bit belong to the memory, not the node.
+    """
+    dram_power_w = min(
+        device["bandwidth_gbs"] * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA, device["power_w"]
+    )
+    ported = dict(device)
+    ported["tflops"] = tflops * scaling["performance_ratio"]
+    ported["power_w"] = dram_power_w + (device["power_w"] - dram_power_w) * scaling["power_ratio"]
+    ported["sram_gb"] = device["sram_gb"] * scaling["sram_capacity_ratio"]
+    ported["sram_pj_per_bit"] = device["sram_pj_per_bit"] * scaling["energy_per_operation_ratio"]
+    return ported
+
+
+def _node(entry: Mapping[str, Any], name: str, prefix: str) -> dict[str, float] | None:
+    """Four node figures named ``prefix`` + key, or ``None`` when none is given."""
+    keys = [f"{prefix}{key}" for key in NODE_KEYS]
+    if not any(key in entry for key in keys):
+        return None
+    missing = [key for key in keys if key not in entry]
+    if missing:
+        raise ValueError(f"{name} is missing {missing[0]}")
+    return {key: _number(f"{prefix}{key}", entry[f"{prefix}{key}"]) for key in NODE_KEYS}
+
+
+def _scale(
+    source: Mapping[str, float], target: Mapping[str, float], mode: str, fraction: float
+) -> dict[str, float]:
+    return scale_chip(
+        mode=mode,
+        sram_area_fraction=fraction,
+        **{f"from_{key}": source[key] for key in NODE_KEYS},
+        **{f"to_{key}": target[key] for key in NODE_KEYS},
+    )
+
+
+def _candidates(devices: Any) -> list[dict[str, Any]]:
+    entries = _entries("devices", devices, DEVICE_FIELDS, DEVICE_DEFAULTS)
+    candidates = []
+    for index, (raw, entry) in enumerate(zip(devices, entries)):
+        device = _device(entry)
+        int8 = _number("int8_tflops", raw.get("int8_tflops", device["tflops"]))
+        _positive("int8_tflops", int8)
+        fraction = _number("sram_area_fraction", raw.get("sram_area_fraction", 0.3))
+        candidates.append(
+            {
+                "device": device,
+                "int8_tflops": int8,
+                "node": _node(raw, f"devices[{index}]", "node_"),
+                "sram_area_fraction": fraction,
+            }
+        )
+    return candidates
+
+
+def _formats(formats: Any) -> list[dict[str, Any]]:
+    entries = _entries(
+        "formats",
+        formats,
+        ("bits_per_weight", "dense_bits_per_weight", "int8_kernels"),
+        {"dense_bits_per_weight": None, "int8_kernels": 0.0},
+    )
+    result = []
+    for entry in entries:
+        bits = _number("bits_per_weight", entry["bits_per_weight"])
+        dense = entry["dense_bits_per_weight"]
+        dense = bits if dense is None else _number("dense_bits_per_weight", dense)
+        _positive("bits_per_weight", bits)
+        _positive("dense_bits_per_weight", dense)
+        kernels = _number("int8_kernels", entry["int8_kernels"]) != 0.0
+        result.append(
+            {"bits_per_weight": bits, "dense_bits_per_weight": dense, "int8_kernels": kernels}
+        )
+    return result
+
+
+def _targets(nodes: Any) -> list[dict[str, float] | None]:
+    if not isinstance(nodes, Sequence) or isinstance(nodes, (str, bytes)):
+        raise TypeError("nodes must be a list of dicts or None")
+    targets = []
+    for index, entry in enumerate(nodes):
+        if entry is None:
+            targets.append(None)
+            continue
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"nodes[{index}] must be a dict or None")
+        target = _node(entry, f"nodes[{index}]", "")
+        if target is None:
+            raise ValueError(f"nodes[{index}] has no figures")
+        targets.append(target)
+    return targets
+
+
+def _ported_devices(
+    candidates: Sequence[Mapping[str, Any]],
+    targets: Sequence[Mapping[str, float] | None],
+    formats: Sequence[Mapping[str, Any]],
+    mode: str,
+) -> list[dict[str, float] | None]:
+    """One device per (device, node, format); ``None`` where a device cannot be ported."""
+    devices: list[dict[str, float] | None] = []
+    for candidate in candidates:
+        device = candidate["device"]
+        for target in targets:
+            if target is not None and candidate["node"] is None:
+                devices.extend(None for _ in formats)
+                continue
+            scaling = None
+            if target is not None:
+                scaling = _scale(candidate["node"], target, mode, candidate["sram_area_fraction"])
+            for form in formats:
+                peak = candidate["int8_tflops"] if form["int8_kernels"] else device["tflops"]
+                if scaling is None:
+                    devices.append({**device, "tflops": peak})
+                else:
+                    devices.append(port_device(device, peak, scaling))
+    return devices
+
+
+def pareto_sweep(
+    *,
+    models: Sequence[Mapping[str, float]],
+    devices: Sequence[Mapping[str, float]],
+    formats: Sequence[Mapping[str, float]],
+    context_tokens: Sequence[float],
+    nodes: Sequence[Mapping[str, float] | None],
+    mode: str = "iso-power",
+    kv_bits: float = 16.0,
+    batch: float = 1.0,
+    weight_overhead_fraction: float = 0.1,
+) -> dict[str, Any]:
+    """The Pareto front of decode tokens/s against joules per token over a whole sweep.
+
+    Configurations are models × devices × nodes × formats × contexts, nested in that order.
+    A device mapping has :data:`DEVICE_FIELDS`, optionally ``int8_tflops`` (peak for formats on
+    integer kernels), ``node_<figure>`` for the four :data:`NODE_KEYS` (its own node) and
+    ``sram_area_fraction`` (default 0.3). A format has ``bits_per_weight`` and optionally
+    ``dense_bits_per_weight`` and ``int8_kernels`` (0 or 1). ``nodes`` lists the targets: a
+    mapping of the four figures, or ``None`` for the device as built; devices with no node of
+    their own are skipped for node targets.
+
+    Returns:
+        ``evaluated``, ``fitting`` and ``skipped`` counts and, for each front point sorted by
+        rising joules per token, its indices and the columns of :data:`PARETO_COLUMNS`. Among
+        equal points the first in sweep order is kept.
+    """
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a string, got {type(mode).__name__}")
+    if mode not in _MODES:
+        raise ValueError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got '{mode}'")
+    model_entries = [_model(m) for m in _entries("models", models, MODEL_FIELDS, MODEL_DEFAULTS)]
+    candidates = _candidates(devices)
+    form_entries = _formats(formats)
+    contexts = _numbers("context_tokens", context_tokens)
+    for context in contexts:
+        _positive("context_tokens", context)
+    targets = _targets(nodes)
+    for target in targets:
+        if target is not None:
+            _scale(target, target, "iso-power", 0.0)
+    for candidate in candidates:
+        if candidate["node"] is not None:
+            _scale(candidate["node"], candidate["node"], "iso-power", candidate["sram_area_fraction"])
+    total = len(model_entries) * len(candidates) * len(targets) * len(form_entries) * len(contexts)
+    if total > MAX_CONFIGURATIONS:
+        raise ValueError(f"a Pareto sweep may hold at most {MAX_CONFIGURATIONS} configurations")
+
+    kv = _number("kv_bits", kv_bits)
+    batch_size = _number("batch", batch)
+    overhead = _number("weight_overhead_fraction", weight_overhead_fraction)
+    ported = _ported_devices(candidates, targets, form_entries, mode)
+    workloads = [
+        [
+            _workload(
+                form["bits_per_weight"],
+                kv,
+                context,
+                batch_size,
+                overhead,
+                form["dense_bits_per_weight"],
+            )
+            for context in contexts
+        ]
+        for form in form_entries
+    ]
+
+    evaluated = skipped = 0
+    scored: list[tuple[float, float, int, tuple[int, int, int, int, int]]] = []
+    per_device = len(targets) * len(form_entries)
+    for m, model in enumerate(model_entries):
+        for slot, device in enumerate(ported):
+            d, n, f = slot // per_device, slot // len(form_entries) % len(targets), slot % len(
+                form_entries
+            )
+            if device is None:
+                skipped += len(contexts)
+                continue
+            for c in range(len(contexts)):
+                estimate = _estimate(model, device, workloads[f][c])
+                evaluated += 1
+                if estimate["fits"]:
+                    order = (
+                        ((m * len(candidates) + d) * len(targets) + n) * len(form_entries) + f
+                    ) * len(contexts) + c
+                    scored.append(
+                        (
+                            estimate["joules_per_token"],
+                            -estimate["decode_tokens_per_s"],
+                            order,
+                            (m, d, n, f, c),
+                        )
+                    )
+    fitting = len(scored)
+
+    # Walk by rising energy: a point joins the front when it is faster than all before it.
+    scored.sort()
+    columns: dict[str, Any] = {"evaluated": evaluated, "fitting": fitting, "skipped": skipped}
+    names = ("model_index", "device_index", "node_index", "format_index", "context_index")
+    for name in names + PARETO_COLUMNS:
+        columns[name] = []
+    fastest = -math.inf
+    for _, negative_speed, _, (m, d, n, f, c) in scored:
+        if -negative_speed > fastest:
+            fastest = -negative_speed
+            device = ported[(d * len(targets) + n) * len(form_entries) + f]
+            assert device is not None  # only estimated devices are scored
+            estimate = _estimate(model_entries[m], device, workloads[f][c])
+            for name, index in zip(names, (m, d, n, f, c)):
+                columns[name].append(index)
+            for name in PARETO_COLUMNS:
+                columns[name].append(estimate[name])
+    return columns
