@@ -7,6 +7,7 @@
 #[cfg(feature = "python")]
 mod python;
 
+pub mod embed;
 pub mod infer;
 pub mod pareto;
 pub mod ppa;

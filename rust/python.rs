@@ -611,6 +611,105 @@ mod hardware {
     ];
 }
 
+// ---- embedding ----
+
+fn embed_error(error: crate::embed::EmbedError) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(error.to_string())
+}
+
+fn embed_dim(dim: i64) -> PyResult<usize> {
+    let max = crate::embed::MAX_DIM as i64;
+    if !(1..=max).contains(&dim) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "dim must be between 1 and {max}, got {dim}"
+        )));
+    }
+    Ok(dim as usize)
+}
+
+/// Embed texts into unit vectors by feature hashing (see `rust/embed.rs`).
+#[pyfunction]
+#[pyo3(signature = (texts, *, dim))]
+fn embed(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<Vec<f64>>> {
+    let dim = embed_dim(dim)?;
+    py.detach(|| crate::embed::embed(&texts, dim)).map_err(embed_error)
+}
+
+/// Unit-normalised exemplar vectors searched by brute-force cosine similarity.
+#[pyclass(frozen, module = "shoal._core", name = "ExemplarIndex")]
+struct PyExemplarIndex {
+    inner: crate::embed::ExemplarIndex,
+}
+
+fn float32_values(raw: &[u8]) -> PyResult<Vec<f64>> {
+    if raw.len() % 4 != 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "vectors bytes length {} is not a multiple of 4 (float32)",
+            raw.len()
+        )));
+    }
+    let values = raw
+        .chunks_exact(4)
+        .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        .collect();
+    Ok(values)
+}
+
+fn flatten_rows(rows: Vec<Vec<f64>>, dim: usize) -> PyResult<Vec<f64>> {
+    let mut values = Vec::with_capacity(rows.len() * dim);
+    for (position, row) in rows.into_iter().enumerate() {
+        if row.len() != dim {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "vectors row {position} has {} values, expected dim={dim}",
+                row.len()
+            )));
+        }
+        values.extend(row);
+    }
+    Ok(values)
+}
+
+#[pymethods]
+impl PyExemplarIndex {
+    #[new]
+    fn new(py: Python<'_>, vectors: &Bound<'_, PyAny>, dim: i64) -> PyResult<Self> {
+        let dim = embed_dim(dim)?;
+        let values = if let Ok(raw) = vectors.cast::<pyo3::types::PyBytes>() {
+            float32_values(raw.as_bytes())?
+        } else {
+            flatten_rows(vectors.extract::<Vec<Vec<f64>>>()?, dim)?
+        };
+        let inner = py.detach(|| crate::embed::ExemplarIndex::new(values, dim));
+        Ok(Self { inner: inner.map_err(embed_error)? })
+    }
+
+    /// Number of values per vector.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Cosine similarity of `query` with every exemplar, in exemplar order.
+    fn scores(&self, py: Python<'_>, query: Vec<f64>) -> PyResult<Vec<f64>> {
+        py.detach(|| self.inner.scores(&query)).map_err(embed_error)
+    }
+
+    /// The `k` most similar exemplars as `(index, cosine)`, best first, ties by lower index.
+    fn top_k(&self, py: Python<'_>, query: Vec<f64>, k: i64) -> PyResult<Vec<(usize, f64)>> {
+        if k < 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "k must be >= 0, got {k}"
+            )));
+        }
+        let k = usize::try_from(k).unwrap_or(usize::MAX);
+        py.detach(|| self.inner.top_k(&query, k)).map_err(embed_error)
+    }
+}
+
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -619,5 +718,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(hardware::scale_chip, module)?)?;
     module.add_function(wrap_pyfunction!(hardware::pareto_sweep, module)?)?;
     tokens::register(module)?;
+    module.add_function(wrap_pyfunction!(embed, module)?)?;
+    module.add_class::<PyExemplarIndex>()?;
     Ok(())
 }

@@ -13,6 +13,9 @@ model download:
    finaliser; the hash modulo ``dim`` picks the bucket and its top bit the sign.
 5. Bucket sums (exact, the weights are dyadic) become ``sign * sqrt(|sum|)``; the vector is then
    L2-normalised with ``math.fsum``, a correctly rounded sum, which the Rust side reproduces.
+
+The exemplar index stores unit vectors in 24-bit fixed point and scores with exact integer dot
+products divided by 2**48: the same numbers in both languages, whatever the order of additions.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ _WORD_WEIGHT = 1.0
 _BIGRAM_WEIGHT = 1.0
 _CHARGRAM_WEIGHT = 0.5
 _CHARGRAM_SIZES = (3, 4, 5)
+
+_FIXED_POINT_SCALE = 16_777_216.0
+_DOT_SCALE = 1 << 48
 
 # Non-ASCII code point ranges (inclusive) that separate words.
 _SEPARATORS = (
@@ -127,6 +133,11 @@ def _l2_normalise(vector: list[float]) -> list[float]:
     return [x / norm for x in scaled]
 
 
+def _to_fixed_point(vector: list[float]) -> list[int]:
+    # round() on a float rounds half to even, as Rust's round_ties_even.
+    return [round(x * _FIXED_POINT_SCALE) for x in _l2_normalise(vector)]
+
+
 def _embed_one(text: str, dim: int) -> list[float]:
     vector = [0.0] * dim
     words = _split_words(text)
@@ -194,6 +205,9 @@ def _as_rows(vectors: bytes | Sequence[Sequence[float]], dim: int) -> list[list[
 class ExemplarIndex:
     """Unit-normalised exemplar vectors searched by brute-force cosine similarity.
 
+    Rows and queries are stored in 24-bit fixed point; scores are within about 1e-6 of the
+    float cosine.
+
     Args:
         vectors: Either a sequence of rows of ``dim`` floats, or ``bytes`` of little-endian
             float32 values laid out row after row.
@@ -211,7 +225,7 @@ class ExemplarIndex:
         for position, row in enumerate(rows):
             if not all(math.isfinite(x) for x in row):
                 raise ValueError(f"vectors row {position} has a NaN or infinite value")
-        self._rows = [_l2_normalise(row) for row in rows]
+        self._rows = [_to_fixed_point(row) for row in rows]
 
     @property
     def dim(self) -> int:
@@ -234,8 +248,9 @@ class ExemplarIndex:
             )
         if not all(math.isfinite(x) for x in values):
             raise ValueError("query has a NaN or infinite value")
-        unit = _l2_normalise(values)
-        return [math.fsum(map(mul, row, unit)) for row in self._rows]
+        unit = _to_fixed_point(values)
+        # Exact integer dot products; int / int is correctly rounded, as i64 -> f64 in Rust.
+        return [sum(map(mul, row, unit)) / _DOT_SCALE for row in self._rows]
 
     def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The ``k`` most similar exemplars as ``(index, cosine)``, best first.

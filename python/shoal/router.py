@@ -1,0 +1,558 @@
+"""Pick the model for a prompt: predicted quality against expected cost, under constraints.
+
+Quality per candidate comes from the router file (``shoal.router_model``): the prompt's nearest
+labelled exemplars for models that were labelled, and the catalog quality prior mapped onto the
+same ability scale for models that were not.
+
+Prior mapping. A labelled model's mean score on the router's exemplars and its catalog prior are
+two measures of one ability. Over the labelled models that have a prior, a least-squares line
+maps prior to mean score (two or more such models, and a positive slope); otherwise the line is
+a shift through their means, and with none the prior is taken as the mean score itself. The ability is then the one
+whose expected mean score over the exemplars' difficulty distribution equals the mapped value,
+and the per-prompt quality follows from the nearest exemplars' difficulties. These estimates
+carry half (line) or a quarter (shift or identity) of the confidence of labelled ones.
+
+Trade-off. ``willingness_to_pay`` is the USD one request may cost for a whole quality point
+(expected score 0 → 1); the choice maximises ``quality − cost / willingness_to_pay`` (RouterBench's
+λ). The default, 0.01, pays one cent for a full point, i.e. 0.1 cent per 0.1 of quality.
+With ``min_quality`` the choice is instead the cheapest candidate predicted to reach it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from shoal.catalog import Catalog, ModelEntry, load_catalog
+from shoal.router_model import (
+    Neighbour,
+    Router,
+    RouterFileError,
+    fit_router,
+    read_router,
+)
+from shoal.tokens import count_tokens
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CandidateEstimate",
+    "ConstraintCheck",
+    "NoEligibleModelError",
+    "Router",
+    "RouterFileError",
+    "RoutingDecision",
+    "RoutingError",
+    "fit_router",
+    "load_router",
+    "route",
+]
+
+DEFAULT_WILLINGNESS_TO_PAY = 0.01
+DEFAULT_ROUTER_FILE = "router_default.json"
+
+_LABELLED = "exemplars"
+_PRIOR = "catalog prior"
+
+
+class RoutingError(ValueError):
+    """A routing argument is invalid; the message names the parameter."""
+
+
+class NoEligibleModelError(RoutingError):
+    """Every candidate failed a hard constraint; the message lists why."""
+
+
+@dataclass(frozen=True)
+class ConstraintCheck:
+    """One constraint applied to one candidate.
+
+    Attributes:
+        name: ``allowed``, ``local_only``, ``context_window``, ``max_cost_usd``,
+            ``quality_estimate`` or ``min_quality``.
+        passed: Whether the candidate meets it.
+        detail: The numbers behind the verdict.
+    """
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class CandidateEstimate:
+    """A candidate model's predicted quality and expected cost for the prompt.
+
+    Attributes:
+        model: Catalog id.
+        predicted_quality: Expected score in [0, 1] on the router's label scale, or None.
+        confidence: 0-1; evidence from the neighbours times their mean similarity, reduced for
+            prior-based estimates (see the module docstring).
+        estimate_source: ``exemplars`` (labelled) or ``catalog prior``; ``none`` if neither.
+        input_tokens: Prompt tokens for this model.
+        output_tokens: Expected output tokens.
+        expected_cost_usd: Hosted price of the call; 0 when it runs locally.
+        runs_locally: True under ``local_only`` (open weights on the user's hardware).
+        objective: ``quality − cost / willingness_to_pay``, or None without an estimate.
+        eligible: True when every hard constraint holds.
+        constraints: Every check applied.
+    """
+
+    model: str
+    predicted_quality: float | None
+    confidence: float
+    estimate_source: str
+    input_tokens: int
+    output_tokens: int
+    expected_cost_usd: float
+    runs_locally: bool
+    objective: float | None
+    eligible: bool
+    constraints: tuple[ConstraintCheck, ...]
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """The chosen model and everything it was chosen over.
+
+    Attributes:
+        model: The chosen catalog id.
+        mode: ``trade_off`` (max quality − cost / willingness_to_pay) or ``min_quality``
+            (cheapest meeting it).
+        willingness_to_pay: USD per whole quality point used for the trade-off.
+        min_quality: The floor asked for, or None.
+        min_quality_met: Whether the chosen model is predicted to meet it (None without one).
+        alternatives: Every candidate, chosen first, then eligible ones by preference, then
+            ineligible ones.
+        neighbours: The nearest labelled exemplars the estimates rest on.
+        router_version: ``name@hash`` of the router file.
+        catalog_date: Date of the catalog prices.
+        reason: One paragraph explaining the choice.
+        notes: Assumptions and warnings.
+    """
+
+    model: str
+    mode: str
+    willingness_to_pay: float
+    min_quality: float | None
+    min_quality_met: bool | None
+    alternatives: tuple[CandidateEstimate, ...]
+    neighbours: tuple[Neighbour, ...]
+    router_version: str
+    catalog_date: str
+    reason: str
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form with floats rounded to 6 significant digits (stable bytes)."""
+        return _rounded(asdict(self))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {key: _rounded(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item) for item in value]
+    return value
+
+
+# ---- router files ----
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, modified_ns: int, size: int) -> Router:
+    return read_router(path)
+
+
+def load_router(path: str | Path | None = None) -> Router:
+    """Load a router file: the shipped default (``None``) or a user file from :func:`fit_router`.
+
+    Raises:
+        RouterFileError: If the file is missing or invalid; the message says what is wrong.
+    """
+    if path is None:
+        resource = resources.files("shoal") / "data" / DEFAULT_ROUTER_FILE
+        with resources.as_file(resource) as default_path:
+            return load_router(default_path)
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError:
+        raise RouterFileError(f"router file {file} does not exist") from None
+    return _load_cached(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+# ---- prior mapping ----
+
+
+@dataclass(frozen=True)
+class _PriorMap:
+    intercept: float
+    slope: float
+    anchors: int
+    confidence_factor: float
+
+    def describe(self) -> str:
+        if self.anchors == 0:
+            how = "identity (no labelled model has a prior)"
+        elif self.confidence_factor < 0.5:
+            how = f"shift through the mean of {self.anchors} labelled models"
+        else:
+            how = f"least-squares line over {self.anchors} labelled models"
+        return (f"prior → mean score: {how}, mean = {self.intercept:.3f} + "
+                f"{self.slope:.3f} × prior")
+
+
+@functools.lru_cache(maxsize=32)
+def _prior_map(anchors: tuple[tuple[float, float], ...]) -> _PriorMap:
+    if not anchors:
+        return _PriorMap(0.0, 1.0, 0, 0.25)
+    if len(anchors) == 1 or len({prior for prior, _ in anchors}) == 1:
+        prior_mean = math.fsum(p for p, _ in anchors) / len(anchors)
+        score_mean = math.fsum(s for _, s in anchors) / len(anchors)
+        return _PriorMap(score_mean - prior_mean, 1.0, len(anchors), 0.25)
+    count = len(anchors)
+    mean_prior = math.fsum(p for p, _ in anchors) / count
+    mean_score = math.fsum(s for _, s in anchors) / count
+    covariance = math.fsum((p - mean_prior) * (s - mean_score) for p, s in anchors)
+    variance = math.fsum((p - mean_prior) ** 2 for p, _ in anchors)
+    slope = covariance / variance
+    if slope <= 0:
+        # A better prior must never predict a worse model; fall back to the shift.
+        return _PriorMap(mean_score - mean_prior, 1.0, count, 0.25)
+    return _PriorMap(mean_score - slope * mean_prior, slope, count, 0.5)
+
+
+def _anchors(router: Router, catalog: Catalog) -> tuple[tuple[float, float], ...]:
+    pairs = []
+    for position, model_id in enumerate(router.models):
+        if model_id in catalog:
+            prior = catalog.model(model_id).quality
+            if prior is not None:
+                pairs.append((prior, router.mean_scores[position]))
+    return tuple(pairs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ability_from_prior(router: Router, mapped_mean: float) -> float:
+    return router.ability_for_mean_score(mapped_mean)
+
+
+# ---- argument checks ----
+
+
+def _check_number(name: str, value: object, *, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RoutingError(f"{name} must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not (math.isfinite(number) or number == high == math.inf) or not low <= number <= high:
+        raise RoutingError(f"{name} must be between {low} and {high}, got {value}")
+    return number
+
+
+def _check_models(name: str, value: object, catalog: Catalog) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise RoutingError(f"{name} must be a list of model ids, got {type(value).__name__}")
+    ids = []
+    for item in value:
+        if not isinstance(item, str):
+            raise RoutingError(f"{name} must hold model ids (str), got {type(item).__name__}")
+        try:
+            ids.append(catalog.model(item).id)
+        except ValueError as error:
+            raise RoutingError(f"{name}: {error}") from None
+    return tuple(dict.fromkeys(ids))
+
+
+# ---- costing ----
+
+
+def _count_tokens(prompt: str, entry: ModelEntry) -> int:
+    # Exact for the OpenAI encodings, a labelled token_ratio estimate for the others.
+    return count_tokens(prompt, model=entry.id).tokens
+
+
+def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
+    return (input_tokens * entry.input_per_mtok + output_tokens * entry.output_per_mtok) / 1e6
+
+
+# ---- estimating ----
+
+
+def _estimate_quality(
+    router: Router, catalog: Catalog, model_id: str, neighbours: Sequence[Neighbour],
+    closeness: float,
+) -> tuple[float | None, float, str]:
+    position = router.model_position(model_id)
+    if position is not None:
+        quality, evidence = router.predict_labelled(position, neighbours)
+        return quality, evidence * closeness, _LABELLED
+
+    prior = catalog.model(model_id).quality if model_id in catalog else None
+    if prior is None:
+        return None, 0.0, "none"
+    mapping = _prior_map(_anchors(router, catalog))
+    mapped = min(max(mapping.intercept + mapping.slope * prior, 0.001), 0.999)
+    ability = _ability_from_prior(router, round(mapped, 9))
+    quality, evidence = router.predict_from_ability(ability, neighbours)
+    return quality, evidence * closeness * mapping.confidence_factor, _PRIOR
+
+
+@dataclass(frozen=True)
+class _Settings:
+    willingness_to_pay: float
+    min_quality: float | None
+    max_cost_usd: float | None
+    local_only: bool
+    allowed: tuple[str, ...] | None
+    excluded: frozenset[str]
+    expected_output_tokens: int
+
+
+def _assess(
+    entry: ModelEntry, prompt: str, quality: tuple[float | None, float, str], settings: _Settings,
+) -> CandidateEstimate:
+    predicted, confidence, source = quality
+    input_tokens = _count_tokens(prompt, entry)
+    output_tokens = settings.expected_output_tokens
+    checks: list[ConstraintCheck] = []
+
+    if settings.allowed is not None or settings.excluded:
+        allowed = entry.id not in settings.excluded and (
+            settings.allowed is None or entry.id in settings.allowed
+        )
+        checks.append(ConstraintCheck("allowed", allowed, "excluded" if not allowed else "listed"))
+
+    runs_locally = settings.local_only and entry.open_weights
+    if settings.local_only:
+        detail = "open weights, runs locally" if entry.open_weights else "hosted only"
+        checks.append(ConstraintCheck("local_only", entry.open_weights, detail))
+
+    needed = input_tokens + output_tokens
+    fits = needed <= entry.context_window and input_tokens <= entry.input_limit
+    checks.append(ConstraintCheck(
+        "context_window", fits, f"{input_tokens} + {output_tokens} tokens of {entry.context_window}"
+    ))
+
+    cost = 0.0 if runs_locally else _hosted_cost(entry, input_tokens, output_tokens)
+    if settings.max_cost_usd is not None:
+        checks.append(ConstraintCheck(
+            "max_cost_usd", cost <= settings.max_cost_usd,
+            f"${cost:.6g} against ${settings.max_cost_usd:.6g}",
+        ))
+
+    checks.append(ConstraintCheck(
+        "quality_estimate", predicted is not None,
+        f"from {source}" if predicted is not None else "no labels and no catalog quality prior",
+    ))
+    if settings.min_quality is not None and predicted is not None:
+        checks.append(ConstraintCheck(
+            "min_quality", predicted >= settings.min_quality,
+            f"predicted {predicted:.3f} against {settings.min_quality:.3f}",
+        ))
+
+    hard = [c for c in checks if c.name != "min_quality"]
+    objective = None if predicted is None else predicted - cost / settings.willingness_to_pay
+    return CandidateEstimate(
+        model=entry.id, predicted_quality=predicted, confidence=confidence,
+        estimate_source=source, input_tokens=input_tokens, output_tokens=output_tokens,
+        expected_cost_usd=cost, runs_locally=runs_locally, objective=objective,
+        eligible=all(c.passed for c in hard), constraints=tuple(checks),
+    )
+
+
+def _rank(estimates: Sequence[CandidateEstimate], settings: _Settings) -> list[CandidateEstimate]:
+    eligible = [e for e in estimates if e.eligible]
+    others = sorted((e for e in estimates if not e.eligible), key=lambda e: e.model)
+    if settings.min_quality is None:
+        eligible.sort(key=lambda e: (-(e.objective or 0.0), e.expected_cost_usd, e.model))
+        return eligible + others
+
+    def meets(estimate: CandidateEstimate) -> bool:
+        return (estimate.predicted_quality or 0.0) >= (settings.min_quality or 0.0)
+
+    meeting = sorted(
+        (e for e in eligible if meets(e)),
+        key=lambda e: (e.expected_cost_usd, -(e.predicted_quality or 0.0), e.model),
+    )
+    short = sorted(
+        (e for e in eligible if not meets(e)),
+        key=lambda e: (-(e.predicted_quality or 0.0), e.expected_cost_usd, e.model),
+    )
+    return meeting + short + others
+
+
+def _default_candidates(router: Router, catalog: Catalog) -> tuple[str, ...]:
+    labelled = {m for m in router.models if m in catalog}
+    with_prior = {e.id for e in catalog.models if e.quality is not None}
+    return tuple(e.id for e in catalog.models if e.id in labelled | with_prior)
+
+
+def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode: str,
+            settings: _Settings, met: bool | None) -> str:
+    quality = f"{chosen.predicted_quality:.3f}" if chosen.predicted_quality is not None else "?"
+    where = "runs locally at no API cost" if chosen.runs_locally else (
+        f"costs about ${chosen.expected_cost_usd:.2g}"
+    )
+    basis = (
+        "its scores on the nearest labelled prompts" if chosen.estimate_source == _LABELLED
+        else "its catalog quality prior placed on the labelled models' ability scale"
+    )
+    eligible = [e for e in ranked if e.eligible]
+    if mode == "min_quality":
+        if met:
+            head = (f"{chosen.model} is the cheapest of {len(eligible)} eligible candidates "
+                    f"predicted to reach quality {settings.min_quality:.3f}")
+        else:
+            head = (f"No eligible candidate is predicted to reach quality "
+                    f"{settings.min_quality:.3f}; {chosen.model} is the best available")
+    else:
+        head = (f"{chosen.model} gives the best predicted quality minus cost among "
+                f"{len(eligible)} eligible candidates at a willingness to pay of "
+                f"${settings.willingness_to_pay:.4g} per quality point")
+    runner = next((e for e in eligible if e.model != chosen.model), None)
+    tail = ""
+    if runner is not None and runner.predicted_quality is not None:
+        tail = (f" The runner-up, {runner.model}, is predicted at "
+                f"{runner.predicted_quality:.3f} for ${runner.expected_cost_usd:.2g}.")
+    excluded = len(ranked) - len(eligible)
+    skipped = f" {excluded} candidates failed a hard constraint." if excluded else ""
+    return (f"{head}: predicted quality {quality} (confidence {chosen.confidence:.2f}, from "
+            f"{basis}); it {where}.{tail}{skipped}")
+
+
+def route(
+    prompt: str,
+    *,
+    candidates: Sequence[str] | None = None,
+    willingness_to_pay: float | None = None,
+    min_quality: float | None = None,
+    max_cost_usd: float | None = None,
+    local_only: bool = False,
+    excluded: Sequence[str] = (),
+    expected_output_tokens: int = 256,
+    router: Router | None = None,
+    catalog: Catalog | None = None,
+) -> RoutingDecision:
+    """Choose the model for ``prompt``.
+
+    Args:
+        prompt: The task text.
+        candidates: Catalog ids to choose among; default every model with labels in the router
+            or a catalog quality prior.
+        willingness_to_pay: USD per request for a whole quality point (0 → 1); default 0.01.
+        min_quality: Choose the cheapest candidate predicted to reach this (0-1) instead; if
+            none does, the best available, flagged.
+        max_cost_usd: Drop candidates whose expected cost exceeds this.
+        local_only: Only open-weight models, costed at 0 and noted as running locally.
+        excluded: Catalog ids never to choose.
+        expected_output_tokens: Output tokens assumed for cost and context fit.
+        router: A router from :func:`load_router` or :func:`fit_router`; default the shipped one.
+        catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.
+
+    Returns:
+        The decision with every candidate's estimate and the reason.
+
+    Raises:
+        RoutingError: If an argument is invalid (the message names it).
+        NoEligibleModelError: If no candidate passes the hard constraints.
+    """
+    if not isinstance(prompt, str):
+        raise RoutingError(f"prompt must be a str, got {type(prompt).__name__}")
+    catalog = catalog if catalog is not None else load_catalog()
+    router = router if router is not None else load_router()
+    settings = _settings(
+        catalog, candidates=candidates, willingness_to_pay=willingness_to_pay,
+        min_quality=min_quality, max_cost_usd=max_cost_usd, local_only=local_only,
+        excluded=excluded, expected_output_tokens=expected_output_tokens,
+    )
+
+    neighbours = router.neighbours(prompt)
+    closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / max(len(neighbours), 1)
+    pool = settings.allowed if settings.allowed is not None else _default_candidates(
+        router, catalog
+    )
+    estimates = [
+        _assess(
+            catalog.model(model_id), prompt,
+            _estimate_quality(router, catalog, model_id, neighbours, closeness), settings,
+        )
+        for model_id in pool
+    ]
+    ranked = _rank(estimates, settings)
+    if not ranked or not ranked[0].eligible:
+        raise NoEligibleModelError(_no_model_message(ranked))
+
+    chosen = ranked[0]
+    mode = "trade_off" if settings.min_quality is None else "min_quality"
+    met = None
+    if settings.min_quality is not None:
+        met = (chosen.predicted_quality or 0.0) >= settings.min_quality
+    notes = _notes(router, catalog, ranked, met, settings)
+    return RoutingDecision(
+        model=chosen.model, mode=mode, willingness_to_pay=settings.willingness_to_pay,
+        min_quality=settings.min_quality, min_quality_met=met, alternatives=tuple(ranked),
+        neighbours=neighbours, router_version=router.version, catalog_date=catalog.catalog_date,
+        reason=_reason(chosen, ranked, mode, settings, met), notes=tuple(notes),
+    )
+
+
+def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
+    willingness = arguments["willingness_to_pay"]
+    willingness = DEFAULT_WILLINGNESS_TO_PAY if willingness is None else _check_number(
+        "willingness_to_pay", willingness, low=1e-12, high=math.inf
+    )
+    min_quality = arguments["min_quality"]
+    if min_quality is not None:
+        min_quality = _check_number("min_quality", min_quality, low=0.0, high=1.0)
+    max_cost = arguments["max_cost_usd"]
+    if max_cost is not None:
+        max_cost = _check_number("max_cost_usd", max_cost, low=0.0)
+    output_tokens = arguments["expected_output_tokens"]
+    if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 0:
+        raise RoutingError(
+            f"expected_output_tokens must be an int >= 0, got {output_tokens!r}"
+        )
+    if not isinstance(arguments["local_only"], bool):
+        raise RoutingError("local_only must be True or False")
+    candidates = arguments["candidates"]
+    allowed = None if candidates is None else _check_models("candidates", candidates, catalog)
+    if allowed is not None and not allowed:
+        raise RoutingError("candidates is empty: list at least one model id, or pass None")
+    excluded = frozenset(_check_models("excluded", arguments["excluded"], catalog))
+    return _Settings(
+        willingness_to_pay=willingness, min_quality=min_quality, max_cost_usd=max_cost,
+        local_only=arguments["local_only"], allowed=allowed, excluded=excluded,
+        expected_output_tokens=output_tokens,
+    )
+
+
+def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:
+    reasons = []
+    for estimate in ranked[:12]:
+        failed = ", ".join(f"{c.name} ({c.detail})" for c in estimate.constraints if not c.passed)
+        reasons.append(f"{estimate.model}: {failed}")
+    more = f" and {len(ranked) - 12} more" if len(ranked) > 12 else ""
+    return ("no candidate passes the constraints; relax candidates, excluded, local_only, "
+            "max_cost_usd or expected_output_tokens. " + "; ".join(reasons) + more)
+
+
+def _notes(router: Router, catalog: Catalog, ranked: Sequence[CandidateEstimate],
+           met: bool | None, settings: _Settings) -> list[str]:
+    notes = ["prompt tokens: exact for models with a public encoding, else estimated from "
+             "o200k_base by the catalog token_ratio"]
+    if any(e.estimate_source == _PRIOR for e in ranked):
+        notes.append(_prior_map(_anchors(router, catalog)).describe())
+    if met is False:
+        notes.append("min_quality not met by any eligible candidate: returning the best available")
+    if settings.local_only:
+        notes.append("local_only: costs are 0 because open-weight models run locally")
+    return notes

@@ -1,0 +1,253 @@
+"""Routing: constraints, determinism, prior-based estimates, router files and the evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shoal._backend import BACKEND
+from shoal._build.router import llmrouter_rows
+from shoal.router import (
+    NoEligibleModelError,
+    RouterFileError,
+    RoutingError,
+    fit_router,
+    load_router,
+    route,
+)
+from shoal.router_eval import evaluate_router, read_llmrouter_rows
+
+DATA = Path(__file__).parent / "data" / "llmrouter"
+SHIPPED = Path(__file__).parents[1] / "python" / "shoal" / "data"
+CODE_PROMPT = "Write a Python function that checks whether a string is a palindrome."
+MATH_PROMPT = "Solve for x: 3x + 7 = 22. Show your steps."
+
+needs_rust = pytest.mark.skipif(
+    BACKEND != "rust", reason="slow on the pure path; the embedding parity tests cover it"
+)
+
+
+def small_rows() -> list[dict[str, object]]:
+    prompts = [
+        ("Solve 2x + 1 = 5 for x.", 1.0, 0.0),
+        ("What is 17 times 23?", 1.0, 1.0),
+        ("Write a haiku about autumn leaves.", 0.5, 1.0),
+        ("Compose a limerick about a cat.", 0.0, 1.0),
+        ("Compute the derivative of x^3.", 1.0, 0.0),
+    ]
+    rows = []
+    for prompt, math_score, poem_score in prompts:
+        rows.append({"prompt": prompt, "model": "qwen2.5-7b-instruct", "score": math_score})
+        rows.append({"prompt": prompt, "model": "gemma-2-9b-it", "score": poem_score})
+    return rows
+
+
+def test_shipped_router_loads_and_is_small() -> None:
+    router = load_router()
+
+    assert router.version.startswith("llmrouter-dcrouter@")
+    assert len(router) == 5608
+    assert "llama-3.1-nemotron-51b-instruct" in router.models
+    assert (SHIPPED / "router_default.json").stat().st_size < 5_000_000
+
+
+def test_decision_bytes_are_deterministic() -> None:
+    first = json.dumps(route(CODE_PROMPT).to_dict(), sort_keys=True)
+    second = json.dumps(route(CODE_PROMPT).to_dict(), sort_keys=True)
+
+    assert first == second
+    decision = json.loads(first)
+    assert decision["model"] == decision["alternatives"][0]["model"]
+    assert decision["neighbours"] and decision["reason"]
+    assert decision["router_version"] == load_router().version
+
+
+def test_local_only_routes_to_open_weights_at_zero_cost() -> None:
+    decision = route(MATH_PROMPT, local_only=True)
+
+    eligible = [a for a in decision.alternatives if a.eligible]
+    assert eligible and all(a.runs_locally and a.expected_cost_usd == 0.0 for a in eligible)
+    assert all(a.model in {e.model for e in eligible} for a in decision.alternatives[:1])
+    assert any("runs locally" in c.detail for c in decision.alternatives[0].constraints)
+    hosted = [a for a in decision.alternatives if not a.eligible]
+    assert any(c.name == "local_only" and not c.passed for a in hosted for c in a.constraints)
+
+
+def test_candidates_excluded_and_max_cost() -> None:
+    candidates = ["llama-3.1-nemotron-51b-instruct", "llama-3.1-8b-instruct", "gemma-2-9b-it"]
+
+    only = route(MATH_PROMPT, candidates=candidates)
+    without = route(MATH_PROMPT, candidates=candidates, excluded=[only.model])
+    capped = route(MATH_PROMPT, candidates=candidates, max_cost_usd=2e-5)
+
+    assert {a.model for a in only.alternatives} == set(candidates)
+    assert without.model != only.model
+    assert capped.alternatives[0].expected_cost_usd <= 2e-5
+    assert capped.model == "llama-3.1-8b-instruct"
+
+
+def test_context_window_must_fit_prompt_and_output() -> None:
+    long_prompt = "word " * 40_000  # 40k tokens
+
+    decision = route(long_prompt, candidates=["gemma-2-9b-it", "llama-3.1-8b-instruct"])
+
+    gemma = next(a for a in decision.alternatives if a.model == "gemma-2-9b-it")
+    assert decision.model == "llama-3.1-8b-instruct"
+    assert not gemma.eligible
+    assert any(c.name == "context_window" and not c.passed for c in gemma.constraints)
+
+
+def test_no_eligible_model_names_the_failed_constraint() -> None:
+    with pytest.raises(NoEligibleModelError, match="context_window"):
+        route("word " * 40_000, candidates=["gemma-2-9b-it"])
+
+
+def test_min_quality_picks_cheapest_meeting_it_or_flags_the_best() -> None:
+    reachable = route(MATH_PROMPT, min_quality=0.3)
+    unreachable = route(MATH_PROMPT, min_quality=0.999)
+
+    meeting = [a for a in reachable.alternatives
+               if a.eligible and a.predicted_quality is not None and a.predicted_quality >= 0.3]
+    assert reachable.min_quality_met is True
+    assert reachable.alternatives[0].expected_cost_usd == min(a.expected_cost_usd for a in meeting)
+    assert unreachable.min_quality_met is False
+    best = max(a.predicted_quality or 0.0 for a in unreachable.alternatives if a.eligible)
+    assert unreachable.alternatives[0].predicted_quality == best
+    assert any("min_quality not met" in note for note in unreachable.notes)
+
+
+def test_willingness_to_pay_trades_quality_for_cost() -> None:
+    generous = route(MATH_PROMPT, willingness_to_pay=1e3)
+    frugal = route(MATH_PROMPT, willingness_to_pay=1e-6)
+
+    assert frugal.alternatives[0].expected_cost_usd <= generous.alternatives[0].expected_cost_usd
+    eligible = [a for a in frugal.alternatives if a.eligible]
+    assert frugal.alternatives[0].expected_cost_usd == min(a.expected_cost_usd for a in eligible)
+
+
+def test_unlabelled_model_is_routable_from_its_prior() -> None:
+    decision = route(CODE_PROMPT, candidates=["gemma-3-27b-it", "gpt-4o-mini", "gemma-2-9b-it"])
+
+    by_model = {a.model: a for a in decision.alternatives}
+    assert by_model["gemma-3-27b-it"].estimate_source == "catalog prior"
+    assert by_model["gemma-2-9b-it"].estimate_source == "exemplars"
+    assert 0.0 < by_model["gpt-4o-mini"].predicted_quality < 1.0
+    assert by_model["gemma-3-27b-it"].confidence < by_model["gemma-2-9b-it"].confidence
+    assert any(note.startswith("prior → mean score") for note in decision.notes)
+
+
+def test_model_without_labels_or_prior_is_reported_not_chosen() -> None:
+    decision = route(CODE_PROMPT, candidates=["gpt-5.5", "llama-3.1-8b-instruct"])
+
+    unknown = next(a for a in decision.alternatives if a.model == "gpt-5.5")
+    assert decision.model == "llama-3.1-8b-instruct"
+    assert unknown.predicted_quality is None and not unknown.eligible
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter"),
+    [
+        ({"willingness_to_pay": 0}, "willingness_to_pay"),
+        ({"willingness_to_pay": "a lot"}, "willingness_to_pay"),
+        ({"min_quality": 1.5}, "min_quality"),
+        ({"max_cost_usd": -1.0}, "max_cost_usd"),
+        ({"expected_output_tokens": -5}, "expected_output_tokens"),
+        ({"candidates": "gpt-4o"}, "candidates"),
+        ({"candidates": []}, "candidates"),
+        ({"candidates": ["no-such-model-xyz"]}, "candidates: unknown model"),
+        ({"excluded": ["gpt-4o", 3]}, "excluded"),
+        ({"local_only": "yes"}, "local_only"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(arguments: dict[str, object], parameter: str) -> None:
+    with pytest.raises(RoutingError, match=parameter):
+        route(MATH_PROMPT, **arguments)
+
+
+def test_prompt_must_be_text() -> None:
+    with pytest.raises(RoutingError, match="prompt must be a str"):
+        route(None)  # type: ignore[arg-type]
+
+
+def test_fitted_router_round_trips_and_learns_abilities(tmp_path: Path) -> None:
+    router = fit_router(small_rows(), name="tiny", dim=64, k=3)
+    path = router.save(tmp_path / "tiny.json")
+
+    again = load_router(path)
+    assert again.version == router.version
+    assert fit_router(small_rows(), name="tiny", dim=64, k=3).to_json() == router.to_json()
+    assert len(again) == 5 and again.models == ("gemma-2-9b-it", "qwen2.5-7b-instruct")
+
+    decision = route("Solve 3x - 4 = 11 for x.", router=again,
+                     candidates=["gemma-2-9b-it", "qwen2.5-7b-instruct"], willingness_to_pay=1e3)
+    assert decision.model == "qwen2.5-7b-instruct"
+    assert decision.neighbours[0].preview.startswith("Solve")
+
+
+def test_tampered_or_wrong_router_files_are_refused(tmp_path: Path) -> None:
+    path = fit_router(small_rows(), dim=32, k=2).save(tmp_path / "router.json")
+    document = json.loads(path.read_text(encoding="utf-8"))
+
+    document["abilities"][0] += 1.0
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(RouterFileError, match="content hash"):
+        load_router(tampered)
+
+    other = tmp_path / "other.json"
+    other.write_text('{"format": "something-else"}', encoding="utf-8")
+    with pytest.raises(RouterFileError, match="not a router file"):
+        load_router(other)
+    with pytest.raises(RouterFileError, match="does not exist"):
+        load_router(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([], "rows is empty"),
+        ([{"prompt": "a", "model": "m", "score": 1.5}], r"rows\[0\].score must be in \[0, 1\]"),
+        ([{"prompt": "", "model": "m", "score": 1.0}], r"rows\[0\].prompt"),
+        ([{"prompt": "a", "model": "m", "score": 1}, {"prompt": "b", "score": 0}],
+         r"rows\[1\].model"),
+    ],
+)
+def test_bad_training_rows_name_the_row(rows: list[dict[str, object]], message: str) -> None:
+    with pytest.raises(RouterFileError, match=message):
+        fit_router(rows)
+
+
+def test_mt_bench_questions_are_shipped_and_routable() -> None:
+    lines = (SHIPPED / "mt_bench_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line) for line in lines]
+
+    assert len(questions) == 80
+    for question in questions[:10]:
+        assert route(question["turns"][0]).model
+
+
+@needs_rust
+def test_shipped_router_is_reproducible_from_its_training_data() -> None:
+    from shoal._build.router import DIM, K, ROUTER_NAME, SOURCE
+
+    items = json.loads((DATA / "train.json").read_text(encoding="utf-8"))
+    rebuilt = fit_router(llmrouter_rows(items), name=ROUTER_NAME, source=SOURCE, dim=DIM, k=K)
+
+    assert rebuilt.content_hash == load_router().content_hash
+
+
+@needs_rust
+def test_router_beats_the_best_single_model_on_held_out_prompts() -> None:
+    evaluation = evaluate_router(read_llmrouter_rows(DATA / "test.json"))
+
+    by_policy = {point.policy: point for point in evaluation.router_points}
+    best = evaluation.best_single
+    assert best.policy == "single:llama-3.1-nemotron-51b-instruct"
+    # Measured: quality 0.585 at $1.8e-4 and 0.579 at $1.5e-4 against 0.563 at $3.1e-4.
+    assert by_policy["router@inf"].quality >= best.quality + 0.015
+    assert by_policy["router@0.01"].quality >= best.quality + 0.008
+    assert by_policy["router@0.01"].cost_usd <= 0.6 * best.cost_usd
+    assert evaluation.oracle.quality > by_policy["router@inf"].quality
+    assert by_policy["router@0.0001"].cost_usd < by_policy["router@0.01"].cost_usd
