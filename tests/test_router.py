@@ -245,7 +245,8 @@ def test_router_beats_the_best_single_model_on_held_out_prompts() -> None:
     by_policy = {point.policy: point for point in evaluation.router_points}
     best = evaluation.best_single
     assert best.policy == "single:llama-3.1-nemotron-51b-instruct"
-    # Measured: quality 0.585 at $1.8e-4 and 0.579 at $1.5e-4 against 0.563 at $3.1e-4.
+    # Measured: 0.585 at $1.8e-4 and 0.579 at $1.5e-4 against 0.563 at $3.1e-4 (paired SE of
+    # the quality gain about 0.017: the cost saving is the robust part, the gain is a floor).
     assert by_policy["router@inf"].quality >= best.quality + 0.015
     assert by_policy["router@0.01"].quality >= best.quality + 0.008
     assert by_policy["router@0.01"].cost_usd <= 0.6 * best.cost_usd
