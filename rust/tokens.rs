@@ -70,19 +70,21 @@ const WHITESPACE: u8 = 4; // \s, the Unicode White_Space property
 const UPPER_RUN: u8 = 8; // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}], o200k's leading part of a word
 const LOWER_RUN: u8 = 16; // [\p{Ll}\p{Lm}\p{Lo}\p{M}], o200k's trailing part of a word
 
+/// The classes the two patterns use: (name in `unicode_classes.json`, definition, bit).
+const CLASS_DEFINITIONS: [(&str, &str, u8); 5] = [
+    ("L", r"\p{L}", LETTER),
+    ("N", r"\p{N}", NUMBER),
+    ("S", r"\s", WHITESPACE),
+    ("UPPER", r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPER_RUN),
+    ("LOWER", r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWER_RUN),
+];
+
 /// Class bits for every code point, indexed by scalar value.
 static CLASSES: LazyLock<Vec<u8>> = LazyLock::new(build_classes);
 
 fn build_classes() -> Vec<u8> {
     let mut classes = vec![0u8; 0x11_0000];
-    let definitions = [
-        (r"\p{L}", LETTER),
-        (r"\p{N}", NUMBER),
-        (r"\s", WHITESPACE),
-        (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPER_RUN),
-        (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWER_RUN),
-    ];
-    for (pattern, bit) in definitions {
+    for (_, pattern, bit) in CLASS_DEFINITIONS {
         for (start, end) in unicode_ranges(pattern) {
             for code_point in start..=end {
                 classes[code_point as usize] |= bit;
@@ -768,6 +770,47 @@ mod tests {
 
     fn split(text: &str, pattern: Pattern) -> Vec<&str> {
         pieces(text, pattern).map(|(start, end)| &text[start..end]).collect()
+    }
+
+    /// The class ranges as the pure-Python path reads them (`unicode_classes.json`).
+    fn unicode_classes_json() -> String {
+        let classes: Vec<String> = CLASS_DEFINITIONS
+            .iter()
+            .map(|(name, pattern, _)| {
+                let ranges: Vec<String> = unicode_ranges(pattern)
+                    .iter()
+                    .map(|(start, end)| format!("[{start},{end}]"))
+                    .collect();
+                format!("    \"{name}\": [{}]", ranges.join(","))
+            })
+            .collect();
+        let source = "regex-syntax 0.8 Unicode tables, written by rust/tokens.rs \
+                      (cargo test -- --ignored regenerate_unicode_classes)";
+        format!(
+            "{{\n  \"unicode_version\": \"16.0.0\",\n  \"source\": \"{source}\",\n  \
+             \"classes\": {{\n{}\n  }}\n}}\n",
+            classes.join(",\n")
+        )
+    }
+
+    fn unicode_classes_path() -> std::path::PathBuf {
+        let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        manifest_dir.join("python/shoal/data/vocab/unicode_classes.json")
+    }
+
+    #[test]
+    fn shipped_unicode_classes_match_the_rust_tables() {
+        let shipped = std::fs::read_to_string(unicode_classes_path()).expect("read classes");
+        assert!(
+            shipped == unicode_classes_json(),
+            "unicode_classes.json is stale: cargo test -- --ignored regenerate_unicode_classes"
+        );
+    }
+
+    #[test]
+    #[ignore = "writes python/shoal/data/vocab/unicode_classes.json"]
+    fn regenerate_unicode_classes() {
+        std::fs::write(unicode_classes_path(), unicode_classes_json()).expect("write classes");
     }
 
     #[test]

@@ -3,21 +3,18 @@
 This mirrors ``rust/tokens.rs`` and gives the ids of tiktoken 0.14. Encoding has two steps:
 
 1. Pre-tokenization splits the text into pieces with the encoding's pattern. The patterns below
-   are tiktoken's, rewritten for the standard-library ``re`` module: ``\\p{...}`` classes become
-   explicit character sets built from ``unicodedata``, ``\\s`` becomes the Unicode White_Space
-   set (``re``'s ``\\s`` differs), ``$`` becomes ``\\Z``, and possessive quantifiers become plain
+   are tiktoken's, rewritten for the standard-library ``re`` module: ``\\p{...}`` and ``\\s``
+   become explicit character sets, ``$`` becomes ``\\Z``, and possessive quantifiers become plain
    ones (nothing after them can fail, so the matches are the same).
 2. Each piece is merged by byte-pair encoding: the adjacent pair with the lowest rank merges
    first, the leftmost on ties. Long pieces use a heap so that a run of one character stays
    O(n log n). Merged pieces are cached per encoding.
 
-Unicode-version caveat: the character classes come from the running Python's ``unicodedata``
-(Unicode 14.0.0 on Python 3.11, 15.0.0 on 3.12, 15.1.0 on 3.13, 16.0.0 on 3.14), while tiktoken
-0.14 and the Rust core use Unicode 16.0.0. Code points assigned as letters, numbers or marks after
-the running Python's version (about 14,000 on Python 3.11, mostly CJK extensions and new
-scripts) count as unassigned here and can split differently, giving different ids. All other text
-gives identical ids; no category of an already-assigned code point changed between those
-versions.
+The character sets come from ``shoal/data/vocab/unicode_classes.json``: the Unicode 16.0.0 tables
+of ``regex-syntax``, which tiktoken 0.14 and the Rust core use, written out by the Rust tests
+(which also fail when the file and the Rust tables differ). Python's own ``unicodedata`` is not
+used because its Unicode version follows the interpreter (14.0.0 on Python 3.11, where 9,485
+letters, numbers and marks of Unicode 15 and 16 are unassigned and would split differently).
 
 The vocabularies are the rank files shipped in ``shoal/data/vocab``, verified by SHA-256 when
 first loaded.
@@ -32,9 +29,7 @@ import heapq
 import json
 import logging
 import re
-import sys
 import threading
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,48 +63,22 @@ LARGE_PIECE = 16
 # Merged pieces kept per encoding before the cache is emptied and refilled.
 PIECE_CACHE_LIMIT = 200_000
 
-# The Unicode White_Space property: what ``\s`` means in tiktoken's (Rust) regex engine.
-WHITE_SPACE = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-    "\u200a\u2028\u2029\u202f\u205f\u3000"
-)
+UNICODE_CLASSES_PATH = VOCABULARY_DIR / "unicode_classes.json"
 
 # (?i:'s|'t|'re|'ve|'m|'ll|'d) with the case folding spelled out: U+017F (long s) folds to s.
 CONTRACTION = "'(?:[sS\u017f]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD])"
 
 
-def _set_body(code_points: Iterable[int]) -> str:
-    """The inside of a ``[...]`` set matching exactly ``code_points`` (sorted ascending)."""
-    ranges: list[list[int]] = []
-    for code_point in code_points:
-        if ranges and ranges[-1][1] == code_point - 1:
-            ranges[-1][1] = code_point
-        else:
-            ranges.append([code_point, code_point])
-    escaped = (f"\\U{start:08x}-\\U{end:08x}" for start, end in ranges)
-    return "".join(escaped)
+def _set_body(ranges: Iterable[tuple[int, int]]) -> str:
+    """The inside of a ``[...]`` set matching the inclusive code point ``ranges``."""
+    return "".join(f"\\U{start:08x}-\\U{end:08x}" for start, end in ranges)
 
 
 @functools.cache
 def _classes() -> dict[str, str]:
-    """Set bodies for the pattern classes, from the running Python's Unicode database."""
-    code_points = range(sys.maxunicode + 1)
-    categories = [unicodedata.category(chr(code_point)) for code_point in code_points]
-
-    def having(*wanted: str) -> str:
-        return _set_body(
-            code_point
-            for code_point, category in enumerate(categories)
-            if category in wanted or category[0] in wanted
-        )
-
-    return {
-        "L": having("L"),
-        "N": having("N"),
-        "S": _set_body(sorted(map(ord, WHITE_SPACE))),
-        "UPPER": having("Lu", "Lt", "Lm", "Lo", "M"),
-        "LOWER": having("Ll", "Lm", "Lo", "M"),
-    }
+    """Set bodies for the pattern classes: L, N, S (white space), UPPER and LOWER (o200k)."""
+    document = json.loads(UNICODE_CLASSES_PATH.read_text(encoding="utf-8"))
+    return {name: _set_body(ranges) for name, ranges in document["classes"].items()}
 
 
 def _pattern(name: str) -> re.Pattern[str]:
