@@ -24,7 +24,7 @@ import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,26 @@ class RoutingDecision:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with floats rounded to 6 significant digits (stable bytes)."""
         return _rounded(asdict(self))
+
+    def shortened(self, *, alternatives: int, neighbours: int) -> RoutingDecision:
+        """The same decision keeping the chosen model, the next ``alternatives`` candidates and
+        the ``neighbours`` nearest exemplars; a note says how many of each were left out.
+
+        An agent reads every token of a tool result, and the full list runs to every routable
+        catalog model.
+        """
+        kept = self.alternatives[: alternatives + 1]
+        kept_neighbours = self.neighbours[:neighbours]
+        omitted = len(self.alternatives) - len(kept)
+        omitted_neighbours = len(self.neighbours) - len(kept_neighbours)
+        notes = self.notes
+        if omitted or omitted_neighbours:
+            notes = (
+                *notes,
+                f"shortened: {omitted} more candidates and {omitted_neighbours} more "
+                "exemplars not shown",
+            )
+        return replace(self, alternatives=kept, neighbours=kept_neighbours, notes=notes)
 
 
 def _rounded(value: Any) -> Any:

@@ -49,6 +49,7 @@ READ_ONLY = ToolAnnotations(
 
 MAX_TEXT_CHARACTERS = 20_000_000
 MAX_TOKENS = 100_000_000
+SHOWN_NEIGHBOURS = 5
 
 MODEL_FOR_COUNT = (
     "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-5'): count with its tokenizer, or "
@@ -164,6 +165,10 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
         expected_output_tokens: Annotated[
             int, Field(description="Expected answer length, for cost and context fit.", ge=1, le=1_000_000)
         ] = 256,
+        max_alternatives: Annotated[
+            int,
+            Field(description="How many runners-up to return after the chosen model.", ge=0, le=100),
+        ] = 5,
     ) -> Annotated[CallToolResult, RoutingDecision]:
         """Choose which model should answer a prompt: the best predicted quality per dollar.
 
@@ -183,9 +188,10 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             willingness_to_pay=willingness_to_pay,
             expected_output_tokens=expected_output_tokens,
         )
+        shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
         return CallToolResult(
             content=[TextContent(type="text", text=render.routing_decision(decision))],
-            structured_content=decision.to_dict(),
+            structured_content=shown.to_dict(),
         )
 
 
