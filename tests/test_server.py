@@ -58,7 +58,9 @@ async def test_every_tool_is_described_typed_and_read_only(server, mode: str) ->
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_each_tool_answers_real_input_with_structured_content(server, mode: str) -> None:  # type: ignore[no-untyped-def]
     async with Client(server, mode=mode) as client:
-        results = {name: await client.call_tool(name, arguments) for name, arguments in CALLS.items()}
+        results = {
+            name: await client.call_tool(name, arguments) for name, arguments in CALLS.items()
+        }
 
     for name, result in results.items():
         assert not result.is_error, f"{name}: {result.content}"
@@ -86,8 +88,12 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
 
 async def test_domain_errors_reach_the_model_and_the_server_keeps_serving(server) -> None:  # type: ignore[no-untyped-def]
     async with Client(server) as client:
-        unknown = await client.call_tool("estimate_cost", {"model": "gpt-4.1-mimi", "input_tokens": 5})
-        out_of_bounds = await client.call_tool("check_hardware_fit", {"model": "phi-4", "device": "rtx-4090", "batch": 0})
+        unknown = await client.call_tool(
+            "estimate_cost", {"model": "gpt-4.1-mimi", "input_tokens": 5}
+        )
+        out_of_bounds = await client.call_tool(
+            "check_hardware_fit", {"model": "phi-4", "device": "rtx-4090", "batch": 0}
+        )
         after = await client.call_tool("count_tokens", {"text": "still here"})
 
     assert unknown.is_error and "gpt-4.1-mini" in unknown.content[0].text
@@ -111,7 +117,9 @@ async def test_stdio_subprocess_session_lists_and_calls_every_tool() -> None:
     parameters = StdioServerParameters(command=sys.executable, args=["-m", "shoal", "serve"])
     async with Client(parameters, mode="legacy") as client:
         names = sorted(tool.name for tool in (await client.list_tools()).tools)
-        results = {name: await client.call_tool(name, arguments) for name, arguments in CALLS.items()}
+        results = {
+            name: await client.call_tool(name, arguments) for name, arguments in CALLS.items()
+        }
 
     assert names == sorted(CALLS)
     for name, result in results.items():

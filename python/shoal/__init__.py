@@ -36,7 +36,25 @@ _EXPORTS = {
     "list_nodes": "shoal.hardware",
 }
 
-__all__ = ["BACKEND", "__version__", *_EXPORTS]
+__all__ = [
+    "BACKEND",
+    "__version__",
+    "compare_costs",
+    "count_chat",
+    "count_tokens",
+    "decode",
+    "encode",
+    "estimate_cost",
+    "estimate_cost_for_text",
+    "fit_router",
+    "hardware_fit",
+    "list_devices",
+    "list_nodes",
+    "load_catalog",
+    "load_router",
+    "port_chip",
+    "route",
+]
 
 if TYPE_CHECKING:
     from shoal.catalog import load_catalog

@@ -27,12 +27,16 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "streamable HTTP on 127.0.0.1 for clients that connect by URL.",
     )
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind with --http (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8765, help="port with --http (default: %(default)s)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind with --http (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8765, help="port with --http (default: %(default)s)"
+    )
     serve.add_argument(
         "--stateless",
         action="store_true",
-        help="with --http: keep no session state, so several replicas can sit behind a load balancer",
+        help="with --http: keep no session state (for replicas behind a load balancer)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -49,20 +53,35 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--file",
         type=Path,
-        help="JSONL file of prompts: each row has 'prompt' (or 'question', or 'turns' as in MT-Bench)",
+        help="JSONL file of prompts: rows with 'prompt', 'question' or MT-Bench 'turns'",
     )
-    route.add_argument("--candidates", help="comma-separated model ids to choose among (default: catalog)")
+    route.add_argument(
+        "--candidates", help="comma-separated model ids to choose among (default: catalog)"
+    )
     route.add_argument("--exclude", default="", help="comma-separated model ids never to choose")
-    route.add_argument("--local-only", action="store_true", help="only open-weight models run locally")
+    route.add_argument(
+        "--local-only", action="store_true", help="only open-weight models run locally"
+    )
     route.add_argument("--max-cost", type=float, help="maximum expected cost per call, in USD")
-    route.add_argument("--min-quality", type=float, help="cheapest model with at least this predicted quality (0-1)")
+    route.add_argument(
+        "--min-quality",
+        type=float,
+        help="cheapest model with at least this predicted quality (0-1)",
+    )
     route.add_argument(
         "--willingness-to-pay",
         type=float,
         help="quality points (0-1 scale) you would give up to save one dollar per call",
     )
-    route.add_argument("--output-tokens", type=int, default=256, help="expected answer length (default: %(default)s)")
-    route.add_argument("--json", action="store_true", help="print structured JSON instead of a table")
+    route.add_argument(
+        "--output-tokens",
+        type=int,
+        default=256,
+        help="expected answer length (default: %(default)s)",
+    )
+    route.add_argument(
+        "--json", action="store_true", help="print structured JSON instead of a table"
+    )
     route.set_defaults(handler=_route)
 
 
@@ -74,8 +93,12 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "whose tokenizer is not public (the answer says which).",
     )
     count.add_argument("text", nargs="*", help="text to count (joined by spaces); '-' reads stdin")
-    count.add_argument("--file", type=Path, action="append", default=[], help="file to count (repeatable)")
-    count.add_argument("--encoding", default="o200k_base", help="o200k_base or cl100k_base (default: %(default)s)")
+    count.add_argument(
+        "--file", type=Path, action="append", default=[], help="file to count (repeatable)"
+    )
+    count.add_argument(
+        "--encoding", default="o200k_base", help="o200k_base or cl100k_base (default: %(default)s)"
+    )
     count.add_argument("--model", help="count with this catalog model's tokenizer instead")
     count.add_argument("--json", action="store_true", help="print structured JSON")
     count.set_defaults(handler=_count)
@@ -85,32 +108,51 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     cost = commands.add_parser(
         "cost",
         help="price a call from the dated catalog",
-        description="Price one call (or --calls of them) for a model, each kind of token separately.",
+        description="Price one call (or --calls of them), each kind of token separately.",
     )
     cost.add_argument("model", help="catalog model id, e.g. gpt-4.1-mini")
-    cost.add_argument("--input", type=int, default=0, dest="input_tokens", help="input tokens per call")
-    cost.add_argument("--output", type=int, default=0, dest="output_tokens", help="output tokens per call")
-    cost.add_argument("--cached", type=int, default=0, dest="cached_input_tokens", help="input tokens read from cache")
-    cost.add_argument("--cache-write", type=int, default=0, dest="cache_write_tokens", help="tokens written to cache")
-    cost.add_argument("--reasoning", type=int, default=0, dest="reasoning_tokens", help="hidden reasoning tokens")
-    cost.add_argument("--calls", type=int, default=1, help="number of identical calls (default: %(default)s)")
+    cost.add_argument(
+        "--input", type=int, default=0, dest="input_tokens", help="input tokens per call"
+    )
+    cost.add_argument(
+        "--output", type=int, default=0, dest="output_tokens", help="output tokens per call"
+    )
+    cost.add_argument(
+        "--cached",
+        type=int,
+        default=0,
+        dest="cached_input_tokens",
+        help="input tokens read from cache",
+    )
+    cost.add_argument(
+        "--cache-write",
+        type=int,
+        default=0,
+        dest="cache_write_tokens",
+        help="tokens written to cache",
+    )
+    cost.add_argument(
+        "--reasoning", type=int, default=0, dest="reasoning_tokens", help="hidden reasoning tokens"
+    )
+    cost.add_argument(
+        "--calls", type=int, default=1, help="number of identical calls (default: %(default)s)"
+    )
     cost.add_argument("--json", action="store_true", help="print structured JSON")
     cost.set_defaults(handler=_cost)
 
 
 def _add_hw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # The subcommands (fit, devices, models, nodes, validate, port, sweep) are parsed by
+    # shoal.hardware_cli, which also accepts `shoal hw MODEL DEVICE` as short for `fit`.
     hw = commands.add_parser(
         "hw",
-        help="can a model run on a device, and how fast",
-        description="Memory fit, decode and prefill speed and energy per token of an open-weight "
-        "model on a device. `shoal hw devices` lists the devices.",
+        help="can a model run on a device, how fast; what a new process node changes",
+        description="`shoal hw SUBCOMMAND --help` for fit, devices, models, nodes, validate, "
+        "port, sweep.",
+        add_help=False,
+        prefix_chars="\0",
     )
-    hw.add_argument("model", help="open-weight model id, e.g. llama-3.1-8b-instruct; or 'devices'")
-    hw.add_argument("device", nargs="?", help="device id, e.g. apple-m4-pro")
-    hw.add_argument("--quant", default="Q4_K_M", help="weight quantisation (default: %(default)s)")
-    hw.add_argument("--context", type=int, default=4096, help="context length in tokens (default: %(default)s)")
-    hw.add_argument("--batch", type=int, default=1, help="concurrent sequences (default: %(default)s)")
-    hw.add_argument("--json", action="store_true", help="print structured JSON")
+    hw.add_argument("words", nargs=argparse.REMAINDER, help="subcommand and its arguments")
     hw.set_defaults(handler=_hw)
 
 
@@ -157,8 +199,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning("binding %s: shoal's HTTP endpoint is reachable beyond this machine", args.host)
-    print(f"shoal: serving MCP over streamable HTTP at http://{args.host}:{args.port}/mcp", file=sys.stderr)
+        logger.warning(
+            "binding %s: shoal's HTTP endpoint is reachable beyond this machine", args.host
+        )
+    print(
+        f"shoal: serving MCP over streamable HTTP at http://{args.host}:{args.port}/mcp",
+        file=sys.stderr,
+    )
     server.run("streamable-http", host=args.host, port=args.port, stateless_http=args.stateless)
     return 0
 
@@ -246,7 +293,9 @@ def _count(args: argparse.Namespace) -> int:
     if not texts:
         raise ValueError("give text to count, '-' for stdin, or --file PATH")
 
-    results = [(name, count_tokens(text, encoding=args.encoding, model=args.model)) for name, text in texts]
+    results = [
+        (name, count_tokens(text, encoding=args.encoding, model=args.model)) for name, text in texts
+    ]
     if args.json:
         _print_json([{"source": name, **dataclasses.asdict(result)} for name, result in results])
         return 0
@@ -291,27 +340,9 @@ def _cost(args: argparse.Namespace) -> int:
 
 
 def _hw(args: argparse.Namespace) -> int:
-    from shoal import render
-    from shoal.hardware import hardware_fit, list_devices
+    from shoal.hardware_cli import run
 
-    if args.model == "devices":
-        for device in list_devices():
-            print(
-                f"{device.id:24} {device.memory_gb:6.0f} GB {device.bandwidth_gbs:7.0f} GB/s "
-                f"{device.fp16_tflops:8.1f} TFLOPS {device.power_w:6.0f} W  {device.name}"
-            )
-        return 0
-    if args.device is None:
-        raise ValueError("name a device, e.g. `shoal hw llama-3.1-8b-instruct apple-m4-pro`")
-
-    result = hardware_fit(
-        args.model, args.device, quantisation=args.quant, context_tokens=args.context, batch=args.batch
-    )
-    if args.json:
-        _print_json(dataclasses.asdict(result))
-    else:
-        print(render.hardware_fit(result))
-    return 0
+    return run(args.words)
 
 
 def _print_json(payload: object) -> None:

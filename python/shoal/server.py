@@ -9,7 +9,6 @@ a crash whose details stay in the server's log on stderr.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,8 +22,7 @@ from pydantic import Field, TypeAdapter
 from shoal import __version__, render
 from shoal.catalog import load_catalog
 from shoal.cost import CostEstimate, estimate_cost
-from shoal.hardware import HardwareFit, hardware_fit
-from shoal.hardware import PortedChip, port_chip
+from shoal.hardware import HardwareFit, PortedChip, hardware_fit, port_chip
 from shoal.router import DEFAULT_WILLINGNESS_TO_PAY, RoutingDecision, load_router, route
 from shoal.tokens import TokenCount, count_tokens
 
@@ -73,7 +71,9 @@ async def _warm_up(server: MCPServer[None]) -> AsyncIterator[None]:
 def _answer(result: Any, summary: str) -> CallToolResult:
     """Package a domain result as structured content plus a readable summary."""
     structured = TypeAdapter(type(result)).dump_python(result, mode="json")
-    return CallToolResult(content=[TextContent(type="text", text=summary)], structured_content=structured)
+    return CallToolResult(
+        content=[TextContent(type="text", text=summary)], structured_content=structured
+    )
 
 
 def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
@@ -89,7 +89,7 @@ def build_server() -> MCPServer[None]:
     server: MCPServer[None] = MCPServer(
         "shoal",
         title="shoal",
-        description="Model routing, token counts and costs, on-device inference fit, process nodes.",
+        description="Model routing, token counts and costs, inference fit, process nodes.",
         instructions=INSTRUCTIONS,
         version=__version__,
         lifespan=_warm_up,
@@ -104,7 +104,9 @@ def build_server() -> MCPServer[None]:
 def _add_token_tools(server: MCPServer[None]) -> None:
     @server.tool(name="count_tokens", title="Count tokens", annotations=READ_ONLY)
     def count_tokens_tool(
-        text: Annotated[str, Field(description="The text to count.", max_length=MAX_TEXT_CHARACTERS)],
+        text: Annotated[
+            str, Field(description="The text to count.", max_length=MAX_TEXT_CHARACTERS)
+        ],
         encoding: Annotated[
             Literal["o200k_base", "cl100k_base"],
             Field(description="Tokenizer to use when no model is named."),
@@ -126,11 +128,18 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
     def route_task(
         prompt: Annotated[
             str,
-            Field(description="The task or latest user turn to route.", min_length=1, max_length=MAX_TEXT_CHARACTERS),
+            Field(
+                description="The task or latest user turn to route.",
+                min_length=1,
+                max_length=MAX_TEXT_CHARACTERS,
+            ),
         ],
         candidates: Annotated[
             list[Annotated[str, Field(max_length=200)]],
-            Field(description="Catalog model ids to choose among; empty: every routable catalog model.", max_length=200),
+            Field(
+                description="Catalog model ids to choose among; empty: every routable model.",
+                max_length=200,
+            ),
         ] = [],  # noqa: B006 - pydantic copies defaults
         excluded: Annotated[
             list[Annotated[str, Field(max_length=200)]],
@@ -138,11 +147,15 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
         ] = [],  # noqa: B006
         local_only: Annotated[
             bool,
-            Field(description="Only open-weight models run on the user's own hardware (private data)."),
+            Field(
+                description="Only open-weight models run on the user's own hardware (private data)."
+            ),
         ] = False,
         max_cost_usd: Annotated[
             float,
-            Field(description="Most a single call may cost, in USD; 0 means no limit.", ge=0, le=1000),
+            Field(
+                description="Most a single call may cost, in USD; 0 means no limit.", ge=0, le=1000
+            ),
         ] = 0.0,
         min_quality: Annotated[
             float,
@@ -163,11 +176,16 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             ),
         ] = DEFAULT_WILLINGNESS_TO_PAY,
         expected_output_tokens: Annotated[
-            int, Field(description="Expected answer length, for cost and context fit.", ge=1, le=1_000_000)
+            int,
+            Field(
+                description="Expected answer length, for cost and context fit.", ge=1, le=1_000_000
+            ),
         ] = 256,
         max_alternatives: Annotated[
             int,
-            Field(description="How many runners-up to return after the chosen model.", ge=0, le=100),
+            Field(
+                description="How many runners-up to return after the chosen model.", ge=0, le=100
+            ),
         ] = 5,
     ) -> Annotated[CallToolResult, RoutingDecision]:
         """Choose which model should answer a prompt: the best predicted quality per dollar.
@@ -198,19 +216,42 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
 def _add_cost_tools(server: MCPServer[None]) -> None:
     @server.tool(name="estimate_cost", title="Estimate the cost of a call", annotations=READ_ONLY)
     def estimate_cost_tool(
-        model: Annotated[str, Field(description="Catalog model id, e.g. 'gpt-4.1-mini'.", min_length=1, max_length=200)],
-        input_tokens: Annotated[int, Field(description="Prompt tokens per call, cached part included.", ge=0, le=MAX_TOKENS)] = 0,
-        output_tokens: Annotated[int, Field(description="Visible output tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
+        model: Annotated[
+            str,
+            Field(
+                description="Catalog model id, e.g. 'gpt-4.1-mini'.", min_length=1, max_length=200
+            ),
+        ],
+        input_tokens: Annotated[
+            int,
+            Field(description="Prompt tokens per call, cached part included.", ge=0, le=MAX_TOKENS),
+        ] = 0,
+        output_tokens: Annotated[
+            int, Field(description="Visible output tokens per call.", ge=0, le=MAX_TOKENS)
+        ] = 0,
         cached_input_tokens: Annotated[
-            int, Field(description="Part of input_tokens read from the prompt cache.", ge=0, le=MAX_TOKENS)
+            int,
+            Field(
+                description="Part of input_tokens read from the prompt cache.", ge=0, le=MAX_TOKENS
+            ),
         ] = 0,
         cache_write_tokens: Annotated[
-            int, Field(description="Part of input_tokens written to the prompt cache.", ge=0, le=MAX_TOKENS)
+            int,
+            Field(
+                description="Part of input_tokens written to the prompt cache.", ge=0, le=MAX_TOKENS
+            ),
         ] = 0,
         reasoning_tokens: Annotated[
-            int, Field(description="Hidden reasoning tokens per call, billed as output.", ge=0, le=MAX_TOKENS)
+            int,
+            Field(
+                description="Hidden reasoning tokens per call, billed as output.",
+                ge=0,
+                le=MAX_TOKENS,
+            ),
         ] = 0,
-        calls: Annotated[int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)] = 1,
+        calls: Annotated[
+            int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)
+        ] = 1,
     ) -> Annotated[CallToolResult, CostEstimate]:
         """Price a model call (or many identical calls) from the dated catalog, item by item.
 
@@ -232,16 +273,37 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
 
 
 def _add_hardware_tools(server: MCPServer[None]) -> None:
-    @server.tool(name="check_hardware_fit", title="Check a model on a device", annotations=READ_ONLY)
+    @server.tool(
+        name="check_hardware_fit", title="Check a model on a device", annotations=READ_ONLY
+    )
     def check_hardware_fit(
         model: Annotated[
-            str, Field(description="Open-weight model id, e.g. 'llama-3.1-8b-instruct'.", min_length=1, max_length=200)
+            str,
+            Field(
+                description="Open-weight model id, e.g. 'llama-3.1-8b-instruct'.",
+                min_length=1,
+                max_length=200,
+            ),
         ],
-        device: Annotated[str, Field(description="Device id, e.g. 'apple-m4-pro', 'rtx-4090', 'iphone-16-pro'.", min_length=1, max_length=200)],
+        device: Annotated[
+            str,
+            Field(
+                description="Device id, e.g. 'apple-m4-pro', 'rtx-4090', 'iphone-16-pro'.",
+                min_length=1,
+                max_length=200,
+            ),
+        ],
         quantisation: Annotated[
-            str, Field(description="Weight format: Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, FP16, INT4-AWQ, INT4-GPTQ.", max_length=40)
+            str,
+            Field(
+                description="Weight format: Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, "
+                "FP16, INT4-AWQ, INT4-GPTQ.",
+                max_length=40,
+            ),
         ] = "Q4_K_M",
-        context_tokens: Annotated[int, Field(description="Context held in the KV cache.", ge=1, le=10_000_000)] = 4096,
+        context_tokens: Annotated[
+            int, Field(description="Context held in the KV cache.", ge=1, le=10_000_000)
+        ] = 4096,
         batch: Annotated[int, Field(description="Concurrent sequences.", ge=1, le=4096)] = 1,
     ) -> Annotated[CallToolResult, HardwareFit]:
         """Check whether an open-weight model fits a device's memory, and how fast it runs there.
@@ -251,19 +313,45 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
         All speeds and energies are estimates from a calibrated roofline model.
         """
         result = _call(
-            hardware_fit, model, device, quantisation=quantisation, context_tokens=context_tokens, batch=batch
+            hardware_fit,
+            model,
+            device,
+            quantisation=quantisation,
+            context_tokens=context_tokens,
+            batch=batch,
         )
         return _answer(result, render.hardware_fit(result))
 
-    @server.tool(name="port_chip", title="Move a chip to another process node", annotations=READ_ONLY)
+    @server.tool(
+        name="port_chip", title="Move a chip to another process node", annotations=READ_ONLY
+    )
     def port_chip_tool(
-        device: Annotated[str, Field(description="Device id whose chip to move, e.g. 'iphone-16-pro'.", min_length=1, max_length=200)],
-        to_node: Annotated[str, Field(description="Target node id, e.g. 'nanostack-claimed' or 'nanostack-conservative'.", min_length=1, max_length=100)],
+        device: Annotated[
+            str,
+            Field(
+                description="Device id whose chip to move, e.g. 'iphone-16-pro'.",
+                min_length=1,
+                max_length=200,
+            ),
+        ],
+        to_node: Annotated[
+            str,
+            Field(
+                description="Target node id, e.g. 'nanostack-claimed' or 'nanostack-conservative'.",
+                min_length=1,
+                max_length=100,
+            ),
+        ],
         mode: Annotated[
             Literal["iso-power", "iso-performance", "iso-area"],
-            Field(description="What to hold constant: power (go faster), performance (save power) or die area (more SRAM)."),
+            Field(
+                description="What to hold constant: power (go faster), performance (save "
+                "power) or die area (more SRAM)."
+            ),
         ] = "iso-power",
-        from_node: Annotated[str, Field(description="Source node id; empty: the device's own node.", max_length=100)] = "",
+        from_node: Annotated[
+            str, Field(description="Source node id; empty: the device's own node.", max_length=100)
+        ] = "",
     ) -> Annotated[CallToolResult, PortedChip]:
         """Estimate a chip's power, performance, area and on-die SRAM on another process node.
 
