@@ -408,13 +408,8 @@ pub fn estimate(
     };
 
     let step_flops = workload.batch * model.flops_per_token(workload.context_tokens);
-    let (step_s, compute_bound) = decode_step_s(
-        bytes,
-        step_flops,
-        device,
-        eff.decode,
-        eff.overhead_ms,
-    );
+    let (step_s, compute_bound) =
+        decode_step_s(bytes, step_flops, device, eff.decode, eff.overhead_ms);
     let (slow_s, _) = decode_step_s(
         bytes,
         step_flops,
@@ -441,13 +436,12 @@ pub fn estimate(
     // power fraction was fitted with every byte from DRAM, so bytes served by SRAM give back
     // the difference in access energy; no estimate goes under the energy of the bytes moved.
     let average_power_w = device.power_w * eff.power_fraction;
-    let dram_joules =
-        bytes.dram_gb * GIGA * 8.0 * device.dram_pj_per_bit / TERA / workload.batch;
-    let sram_joules =
-        bytes.sram_gb * GIGA * 8.0 * device.sram_pj_per_bit / TERA / workload.batch;
-    let sram_saving = bytes.sram_gb * GIGA * 8.0 * (device.dram_pj_per_bit - device.sram_pj_per_bit)
-        / TERA
-        / workload.batch;
+    let dram_joules = bytes.dram_gb * GIGA * 8.0 * device.dram_pj_per_bit / TERA / workload.batch;
+    let sram_joules = bytes.sram_gb * GIGA * 8.0 * device.sram_pj_per_bit / TERA / workload.batch;
+    let sram_saving =
+        bytes.sram_gb * GIGA * 8.0 * (device.dram_pj_per_bit - device.sram_pj_per_bit)
+            / TERA
+            / workload.batch;
     let floor = dram_joules + sram_joules;
     let joules = |step: f64| (average_power_w * step / workload.batch - sram_saving).max(floor);
 
@@ -499,6 +493,7 @@ pub const MAX_SWEEP_ROWS: usize = 10_000_000;
 ///
 /// `dense_bits_per_weight` applies to every format of the call (default: each format's own bits).
 /// All inputs are validated before any work, so a sweep either fails fast or returns every row.
+#[allow(clippy::too_many_arguments)]
 pub fn sweep(
     models: &[ModelShape],
     devices: &[Device],
@@ -688,7 +683,10 @@ mod tests {
             + 0.002;
         assert!(close(e.decode_tokens_per_s, 1.0 / step));
         assert!(e.joules_per_token < base.joules_per_token);
-        assert!(close(e.dram_joules_per_token, 0.75 * base.dram_joules_per_token));
+        assert!(close(
+            e.dram_joules_per_token,
+            0.75 * base.dram_joules_per_token
+        ));
 
         // All of it resident: the share caps at 1 and DRAM traffic vanishes.
         d.sram_gb = 1000.0;

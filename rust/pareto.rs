@@ -253,11 +253,16 @@ fn validate(
             ppa::scale(node, node, Mode::IsoPower, candidate.sram_area_fraction)?;
         }
     }
-    [candidates.len(), nodes.len(), formats.len(), context_tokens.len()]
-        .iter()
-        .try_fold(models.len(), |product, &n| product.checked_mul(n))
-        .filter(|&n| n <= MAX_CONFIGURATIONS)
-        .ok_or(SweepError::TooLarge)
+    [
+        candidates.len(),
+        nodes.len(),
+        formats.len(),
+        context_tokens.len(),
+    ]
+    .iter()
+    .try_fold(models.len(), |product, &n| product.checked_mul(n))
+    .filter(|&n| n <= MAX_CONFIGURATIONS)
+    .ok_or(SweepError::TooLarge)
 }
 
 /// Every configuration of models × devices × nodes × formats × contexts, reduced to its front.
@@ -333,8 +338,11 @@ pub fn pareto_sweep(
             let Some(device) = &devices[(d * shape.nodes + n) * shape.formats + f] else {
                 continue; // unreachable: only estimated devices are scored
             };
-            let estimate =
-                infer::estimate(&models[m], device, &workload(&formats[f], context_tokens[c]))?;
+            let estimate = infer::estimate(
+                &models[m],
+                device,
+                &workload(&formats[f], context_tokens[c]),
+            )?;
             points.push(FrontPoint {
                 model_index: m,
                 device_index: d,
@@ -521,8 +529,7 @@ mod tests {
                     || (s == speed && j == joules && other < order)
             })
         };
-        let expected: Vec<usize> =
-            all.iter().filter(|p| !dominated(p)).map(|p| p.0).collect();
+        let expected: Vec<usize> = all.iter().filter(|p| !dominated(p)).map(|p| p.0).collect();
         let shape = Shape {
             devices: 2,
             nodes: 2,

@@ -1,4 +1,4 @@
-"""Hardware fit, decode/prefill/energy estimates, node porting and validation against measurements."""
+"""Hardware fit, decode/prefill/energy estimates, node porting, Pareto sweeps and validation."""
 
 from __future__ import annotations
 
@@ -275,9 +275,12 @@ def test_long_context_slows_decode_and_batching_raises_throughput():
     assert long.decode_tokens_per_s < short.decode_tokens_per_s
     batched = hardware.hardware_fit("qwen2.5-7b-instruct", "h100-sxm", batch=16, context_tokens=512)
     assert batched.decode_batch_tokens_per_s > 8 * batched.decode_tokens_per_s
-    assert batched.joules_per_token < hardware.hardware_fit(
-        "qwen2.5-7b-instruct", "h100-sxm", context_tokens=512
-    ).joules_per_token
+    assert (
+        batched.joules_per_token
+        < hardware.hardware_fit(
+            "qwen2.5-7b-instruct", "h100-sxm", context_tokens=512
+        ).joules_per_token
+    )
 
 
 # --- Errors ---------------------------------------------------------------------------------
@@ -330,7 +333,7 @@ _NODE_NAMES = ("logic_density", "sram_density", "perf_iso_power", "power_iso_per
 
 
 def test_unknown_names_list_near_matches():
-    with pytest.raises(hardware.UnknownArchitectureError, match="llama-3.1-8b-instruct"):
+    with pytest.raises(hardware.UnknownArchitectureError, match=r"llama-3\.1-8b-instruct"):
         hardware.hardware_fit("llama-3.1-8b", "apple-m4-pro")
     with pytest.raises(hardware.UnknownDeviceError, match="apple-m4-pro"):
         hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4pro")
@@ -504,8 +507,298 @@ def test_validation_mdape_against_measured_decode():
 
     assert len(report.rows) >= 40
     assert report.excluded and all(reason for _, reason in report.excluded)
-    # Measured on 2026-12-04: 6.7 % in-sample, 8.4 % leave-one-out. Bounds leave a little room.
-    assert report.decode_mdape <= 8.0
-    assert out_of_sample.decode_mdape <= 10.0
-    assert report.within_range_fraction >= 0.7
+    # Measured on 2026-12-04: 5.3 % in-sample, 6.7 % leave-one-out, 88 % / 80 % of rows inside
+    # the range (6.7 %, 8.4 %, 82 %, 70 % before MXFP4's always-read tensors were modelled).
+    assert report.decode_mdape <= 6.0
+    assert out_of_sample.decode_mdape <= 7.5
+    assert report.within_range_fraction >= 0.85
+    assert out_of_sample.within_range_fraction >= 0.75
     assert all(math.isfinite(row.error_pct) for row in report.rows)
+
+
+def test_always_read_parameters_fix_the_moe_rows():
+    # gpt-oss keeps attention and the output projection (1.545 B of 5.13 B active) outside
+    # MXFP4; llama.cpp's file stores them at about 9.2 bits.
+    fit = hardware.hardware_fit("gpt-oss-120b", "dgx-spark", quantisation="MXFP4")
+    raw = _core.estimate_inference(
+        **hardware.model_keywords(hardware.get_architecture("gpt-oss-120b")),
+        **hardware.device_keywords(
+            hardware.get_device("dgx-spark"), hardware.get_quantisation("MXFP4")
+        ),
+        bits_per_weight=4.34,
+        dense_bits_per_weight=9.2,
+        context_tokens=4096,
+    )
+    assert raw["bytes_per_step_gb"] == pytest.approx(
+        (5.13 - 1.545) * 4.34 / 8 + 1.545 * 9.2 / 8 + raw["kv_cache_gb"]
+    )
+    assert fit.decode_tokens_per_s == raw["decode_tokens_per_s"]
+    moe_rows = [
+        row
+        for row in hardware.validate(leave_one_out=True).rows
+        if hardware.get_architecture(row.model).is_moe
+    ]
+    errors = sorted(abs(row.error_pct) for row in moe_rows)
+    assert errors[len(errors) // 2] < 12.0  # 17.8 % before the change
+
+
+# --- Pareto sweep -----------------------------------------------------------------------------
+
+
+def _random_pareto_inputs(rng: random.Random) -> dict:
+    cases = [_random_case(rng) for _ in range(5)]
+    models = [{k: c[k] for k in _pure.hardware.MODEL_FIELDS} for c in cases[:3]]
+    devices = []
+    for case in cases[:4]:
+        device = {k: case[k] for k in _pure.hardware.DEVICE_FIELDS}
+        device["int8_tflops"] = device["tflops"] * rng.choice([1.0, 2.0])
+        device["memory_gb"] = rng.uniform(16.0, 1500.0)  # so that some configurations fit
+        if rng.random() < 0.75:
+            device.update({f"node_{k}": rng.uniform(0.5, 4.0) for k in _NODE_NAMES})
+        devices.append(device)
+    return {
+        "models": models,
+        "devices": devices,
+        "formats": [
+            {"bits_per_weight": 4.89, "int8_kernels": 1.0},
+            {"bits_per_weight": 4.34, "dense_bits_per_weight": 9.2},
+            {"bits_per_weight": 16.0, "int8_kernels": 0.0},
+        ],
+        "context_tokens": [512.0, 8192.0, 65536.0],
+        "nodes": [None, {k: rng.uniform(0.5, 8.0) for k in _NODE_NAMES}],
+        "mode": rng.choice(["iso-power", "iso-performance", "iso-area"]),
+        "batch": rng.choice([1.0, 4.0]),
+    }
+
+
+def test_pareto_sweep_parity_is_exact():
+    rng = random.Random(11)
+    for _ in range(25):
+        kwargs = _random_pareto_inputs(rng)
+        rust, python = _core.pareto_sweep(**kwargs), _pure.pareto_sweep(**kwargs)
+        assert rust == python, kwargs
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pareto_front_is_exactly_the_non_dominated_fitting_configurations(backend):
+    rng = random.Random(5)
+    kwargs = _random_pareto_inputs(rng)
+    kwargs["mode"] = "iso-area"
+    result = backend.pareto_sweep(**kwargs)
+
+    # Brute force: port and estimate every configuration one by one.
+    everything = []
+    for m, model in enumerate(kwargs["models"]):
+        for d, device in enumerate(kwargs["devices"]):
+            for n, target in enumerate(kwargs["nodes"]):
+                own = {k: device[f"node_{k}"] for k in _NODE_NAMES if f"node_{k}" in device}
+                if target is not None and not own:
+                    continue
+                for f, form in enumerate(kwargs["formats"]):
+                    peak = device["int8_tflops"] if form.get("int8_kernels") else device["tflops"]
+                    plain = {k: device[k] for k in _pure.hardware.DEVICE_FIELDS}
+                    if target is None:
+                        ported = {**plain, "tflops": peak}
+                    else:
+                        scaling = _pure.scale_chip(
+                            mode="iso-area",
+                            sram_area_fraction=0.3,
+                            **{f"from_{k}": v for k, v in own.items()},
+                            **{f"to_{k}": v for k, v in target.items()},
+                        )
+                        ported = _pure.hardware.port_device(plain, peak, scaling)
+                    for c, context in enumerate(kwargs["context_tokens"]):
+                        e = _pure.estimate_inference(
+                            **model,
+                            **ported,
+                            bits_per_weight=form["bits_per_weight"],
+                            dense_bits_per_weight=form.get("dense_bits_per_weight"),
+                            context_tokens=context,
+                            batch=kwargs["batch"],
+                        )
+                        if e["fits"]:
+                            speed, joules = e["decode_tokens_per_s"], e["joules_per_token"]
+                            everything.append(((m, d, n, f, c), speed, joules))
+
+    def dominated(index, speed, joules):
+        return any(
+            (s >= speed and j <= joules and (s > speed or j < joules))
+            or (s == speed and j == joules and other < index)
+            for other, s, j in everything
+        )
+
+    expected = {index for index, s, j in everything if not dominated(index, s, j)}
+    columns = ("model_index", "device_index", "node_index", "format_index", "context_index")
+    got = set(zip(*(result[name] for name in columns), strict=True))
+    assert result["fitting"] == len(everything)
+    assert got == expected and expected
+    joules = result["joules_per_token"]
+    speeds = result["decode_tokens_per_s"]
+    assert joules == sorted(joules) and speeds == sorted(speeds)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pareto_sweep_refuses_bad_inputs(backend):
+    kwargs = _random_pareto_inputs(random.Random(2))
+    with pytest.raises(ValueError, match="mode must be"):
+        backend.pareto_sweep(**{**kwargs, "mode": "iso-cost"})
+    bad_node = {**kwargs["nodes"][1], "perf_iso_power": float("nan")}
+    with pytest.raises(ValueError, match="perf_iso_power"):
+        backend.pareto_sweep(**{**kwargs, "nodes": [None, bad_node]})
+    with pytest.raises(ValueError, match="context_tokens"):
+        backend.pareto_sweep(**{**kwargs, "context_tokens": [512.0, 0.0]})
+    with pytest.raises(ValueError, match="dense_bits_per_weight"):
+        backend.pareto_sweep(
+            **{**kwargs, "formats": [{"bits_per_weight": 4.0, "dense_bits_per_weight": -1.0}]}
+        )
+    partial = {**kwargs["devices"][0]}
+    partial.pop("node_sram_density", None)
+    partial["node_logic_density"] = 1.0
+    with pytest.raises(ValueError, match="node_sram_density"):
+        backend.pareto_sweep(**{**kwargs, "devices": [partial]})
+
+
+def test_public_pareto_front_as_built_matches_hardware_fit():
+    front = hardware.pareto_front(
+        ["llama-3.2-1b-instruct", "llama-3.1-8b-instruct", "llama-3.1-70b-instruct"],
+        ["iphone-16-pro", "apple-m4-pro", "rtx-4090", "h100-sxm"],
+        quantisations=["Q4_K_M", "Q8_0"],
+        contexts=[2048, 32768],
+    )
+    assert front.evaluated == 3 * 4 * 2 * 2 and front.skipped == 0
+    assert 0 < front.fitting < front.evaluated
+    assert front.points and all(p.margin_gb >= 0 for p in front.points)
+    for point in front.points:
+        fit = hardware.hardware_fit(
+            point.model,
+            point.device,
+            quantisation=point.quantisation,
+            context_tokens=point.context_tokens,
+        )
+        assert fit.fits
+        assert point.decode_tokens_per_s == fit.decode_tokens_per_s
+        assert point.joules_per_token == fit.joules_per_token
+        assert point.node == hardware.AS_BUILT
+
+
+def test_porting_on_the_front_saves_energy_and_skips_unknown_nodes():
+    models = ["llama-3.2-1b-instruct", "llama-3.1-8b-instruct"]
+    devices = ["apple-m4-pro", "rtx-3090", "h100-sxm"]  # the RTX 3090's node is not in the table
+    as_built = hardware.pareto_front(models, devices)
+    ported = hardware.pareto_front(
+        models, devices, nodes=[None, "nanostack-claimed"], mode="iso-performance"
+    )
+    assert ported.skipped == 2  # two models on the RTX 3090 at nanostack
+    assert ported.evaluated == 2 * 3 * 2 - 2
+    assert ported.points[0].joules_per_token < as_built.points[0].joules_per_token
+    assert ported.points[0].node == "nanostack-claimed"
+    assert any("rtx-3090" in note for note in ported.notes)
+
+    # iso-power spends the node on speed: DRAM-bound decode and its energy stay as they were.
+    same = hardware.pareto_front(models, ["apple-m4-pro"], nodes=["n2"], mode="iso-power")
+    before = hardware.pareto_front(models, ["apple-m4-pro"])
+    assert [p.decode_tokens_per_s for p in same.points] == pytest.approx(
+        [p.decode_tokens_per_s for p in before.points]
+    )
+
+    with pytest.raises(ValueError, match="perf_iso_power"):
+        hardware.pareto_front(models, devices, nodes=["intel-18a"])
+    with pytest.raises(hardware.UnknownNodeError, match="nanostack-claimed"):
+        hardware.pareto_front(models, devices, nodes=["nanostak"])
+    with pytest.raises(TypeError, match="list of ids"):
+        hardware.pareto_front("llama-3.1-8b-instruct", devices)
+    with pytest.raises(ValueError, match="must not be empty"):
+        hardware.pareto_front(models, [])
+
+
+def test_pareto_front_is_identical_on_both_backends(monkeypatch):
+    kwargs = {
+        "quantisations": ["Q4_K_M", "MXFP4", "BF16"],
+        "contexts": [4096, 65536],
+        "nodes": [None, "n2", "nanostack-conservative"],
+        "mode": "iso-area",
+        "pin_sram": True,
+    }
+    rust = hardware.pareto_front(["gpt-oss-20b", "gemma-3-4b-it"], None, **kwargs)
+    monkeypatch.setattr(hardware, "core", _pure)
+    python = hardware.pareto_front(["gpt-oss-20b", "gemma-3-4b-it"], None, **kwargs)
+    assert asdict(rust) == asdict(python)
+
+
+# --- What a node change does to inference ---------------------------------------------------
+
+
+def test_port_reports_sram_residency_speed_and_energy():
+    small = ["gemma-3-1b-it", "llama-3.2-1b-instruct", "llama-3.1-8b-instruct"]
+    chip = hardware.port_chip(
+        "iphone-16-pro", to_node="nanostack-claimed", mode="iso-area", sram_mb=400, models=small
+    )
+    assert chip.sram_mb == pytest.approx(400 * 2.571428571428571 / 1.2857142857142856)
+    rows = {row.model: row for row in chip.inference}
+    gemma = rows["gemma-3-1b-it"]
+    assert gemma.resident and gemma.sram_resident_fraction_after == 1.0
+    assert gemma.sram_resident_fraction_before == pytest.approx(0.4 / gemma.resident_set_gb)
+    assert gemma.decode_tokens_per_s_after > gemma.decode_tokens_per_s_before
+    assert gemma.joules_per_token_after < gemma.joules_per_token_before
+    assert not rows["llama-3.2-1b-instruct"].resident
+    assert not rows["llama-3.1-8b-instruct"].fits  # 8 GB phone
+
+    # The same configuration on the Pareto path gives the same figures.
+    front = hardware.pareto_front(
+        ["gemma-3-1b-it"], ["h100-sxm"], nodes=["nanostack-claimed"], mode="iso-area", pin_sram=True
+    )
+    h100 = hardware.port_chip(
+        "h100-sxm", to_node="nanostack-claimed", mode="iso-area", models=["gemma-3-1b-it"]
+    )
+    assert front.points[0].decode_tokens_per_s == h100.inference[0].decode_tokens_per_s_after
+    assert front.points[0].joules_per_token == h100.inference[0].joules_per_token_after
+
+
+def test_port_without_sram_changes_energy_not_dram_bound_speed():
+    chip = hardware.port_chip(
+        "apple-m4-pro", to_node="nanostack-claimed", mode="iso-performance", models=None
+    )
+    assert len(chip.inference) == len(hardware.list_architectures())
+    assert any("sram_mb" in note for note in chip.notes)
+    for row in chip.inference:
+        assert row.sram_resident_fraction_after == 0.0
+        assert row.decode_tokens_per_s_after == row.decode_tokens_per_s_before
+        assert row.joules_per_token_after < row.joules_per_token_before
+    described = hardware.port_chip(
+        hardware.Chip(name="npu", node="n3e", power_w=5.0, performance_tflops=20.0),
+        to_node="nanostack-claimed",
+    )
+    assert described.inference == ()
+    with pytest.raises(ValueError, match="sram_mb"):
+        hardware.port_chip("apple-m4-pro", to_node="n2", sram_mb=-1)
+
+
+# --- SVG plot -----------------------------------------------------------------------------------
+
+
+def test_pareto_svg_is_well_formed_and_deterministic():
+    import xml.etree.ElementTree as ElementTree
+
+    from shoal.hardware_plot import pareto_svg
+
+    front = hardware.pareto_front(
+        ["llama-3.2-1b-instruct", "gpt-oss-20b"],
+        ["apple-m4-pro", "rtx-4090", "h100-sxm", "iphone-16-pro"],
+        quantisations=["Q4_K_M", "MXFP4"],
+        nodes=[None, "nanostack-claimed"],
+        mode="iso-performance",
+    )
+    svg = pareto_svg(front)
+    assert svg == pareto_svg(front)
+    root = ElementTree.fromstring(svg)
+    namespace = "{http://www.w3.org/2000/svg}"
+    points = [c for c in root.iter(f"{namespace}circle") if c.find(f"{namespace}title") is not None]
+    assert len(points) == len(front.points)
+    # Speed rises along the front: higher points sit higher on the page (smaller y).
+    heights = [float(c.get("cy")) for c in points]
+    assert heights == sorted(heights, reverse=True)
+    assert "nanostack-claimed" in svg and "energy per token" in svg
+
+    empty = hardware.pareto_front(["llama-3.1-70b-instruct"], ["iphone-16-pro"])
+    with pytest.raises(ValueError, match="front is empty"):
+        pareto_svg(empty)

@@ -17,7 +17,9 @@ def estimate_inference(
     head_dim: float,
     sliding_window: float = 0.0,
     sliding_window_layers: float = 0.0,
+    dense_params_b: float = 0.0,
     bits_per_weight: float,
+    dense_bits_per_weight: float | None = None,
     kv_bits: float = 16.0,
     context_tokens: float,
     batch: float = 1.0,
@@ -29,6 +31,9 @@ def estimate_inference(
     power_w: float,
     dram_pj_per_bit: float = 0.0,
     runtime_overhead_gb: float = 0.0,
+    sram_gb: float = 0.0,
+    sram_bandwidth_gbs: float = 0.0,
+    sram_pj_per_bit: float = 0.0,
     decode_efficiency: float,
     decode_efficiency_low: float,
     decode_efficiency_high: float,
@@ -46,15 +51,19 @@ def estimate_inference(
     Memory = weights (params_b x bits/8) x (1 + weight_overhead_fraction) + KV cache
     (2 x kv_heads x head_dim x tokens held over all layers, sliding-window layers capped at
     the window, x batch x kv_bits/8) + runtime_overhead_gb; available = memory_gb x
-    usable_fraction. A decode step reads active_params_b x bits/8 plus the KV cache and takes
-    max(bytes / (decode_efficiency x bandwidth), FLOPs / (prefill_efficiency x peak)) +
-    overhead_ms; the _low/_high factors give the range. Prefill tokens/s = prefill_efficiency x
-    peak / FLOPs per token (2 x active params + attention at half the context). Joules per token =
-    power_w x power_fraction x step time / batch.
+    usable_fraction. A decode step reads (active_params_b - dense_params_b) x bits/8 +
+    dense_params_b x dense_bits_per_weight/8 (default: bits_per_weight) plus the KV cache; the
+    share sram_gb / (weights + KV cache), capped at 1, comes from SRAM at sram_bandwidth_gbs, the
+    rest from DRAM. The step takes max(DRAM bytes / (decode_efficiency x bandwidth) + SRAM bytes /
+    sram_bandwidth_gbs, FLOPs / (prefill_efficiency x peak)) + overhead_ms; the _low/_high
+    factors give the range. Prefill tokens/s = prefill_efficiency x peak / FLOPs per token (2 x
+    active params + attention at half the context). Joules per token = power_w x power_fraction
+    x step time / batch, less the DRAM-minus-SRAM access energy of the SRAM bytes, and never
+    under the access energy of the bytes moved.
 
     Returns a dict with keys weights_gb, weight_overhead_gb, kv_cache_gb, runtime_overhead_gb,
     memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb,
-    decode_compute_bound, decode_tokens_per_s(_low/_high), decode_batch_tokens_per_s,
+    sram_resident_fraction, sram_bytes_per_step_gb, decode_compute_bound, decode_tokens_per_s(_low/_high), decode_batch_tokens_per_s,
     prefill_tokens_per_s(_low/_high), time_to_first_token_s(_low/_high), average_power_w,
     joules_per_token(_low/_high), dram_joules_per_token. Bit-identical to
     ``shoal._pure.hardware``. Raises ValueError naming a NaN, infinite, negative or zero
@@ -67,6 +76,7 @@ def sweep_inference(
     devices: Sequence[Mapping[str, float]],
     bits_per_weight: Sequence[float],
     context_tokens: Sequence[float],
+    dense_bits_per_weight: float | None = None,
     kv_bits: float = 16.0,
     batch: float = 1.0,
     weight_overhead_fraction: float = 0.1,
@@ -98,9 +108,41 @@ def scale_chip(
     mode: "iso-power" (performance x perf ratio), "iso-performance" (power x power ratio) or
     "iso-area" (performance x logic-density ratio, power x density ratio x power ratio, SRAM
     capacity x SRAM-density ratio). Returns power_ratio, performance_ratio, area_ratio,
-    sram_capacity_ratio, sram_capacity_ratio_iso_area, perf_per_watt_ratio. Raises ValueError
-    for an unknown mode or a figure that is not finite and > 0, or sram_area_fraction outside
-    [0, 1).
+    sram_capacity_ratio, sram_capacity_ratio_iso_area, perf_per_watt_ratio,
+    energy_per_operation_ratio. Raises ValueError for an unknown mode or a figure that is not
+    finite and > 0, or sram_area_fraction outside [0, 1).
+    """
+
+def pareto_sweep(
+    *,
+    models: Sequence[Mapping[str, float]],
+    devices: Sequence[Mapping[str, float]],
+    formats: Sequence[Mapping[str, float]],
+    context_tokens: Sequence[float],
+    nodes: Sequence[Mapping[str, float] | None],
+    mode: str = "iso-power",
+    kv_bits: float = 16.0,
+    batch: float = 1.0,
+    weight_overhead_fraction: float = 0.1,
+) -> dict[str, Any]:
+    """Pareto front of decode tokens/s against joules per token over models x devices x nodes
+    x formats x contexts (that nesting order), computed without the GIL.
+
+    Devices carry the device keywords plus optional int8_tflops (peak for formats with
+    int8_kernels), node_logic_density / node_sram_density / node_perf_iso_power /
+    node_power_iso_perf (their own node) and sram_area_fraction (default 0.3). Formats carry
+    bits_per_weight and optional dense_bits_per_weight and int8_kernels (0/1). Each entry of
+    nodes is a mapping of logic_density, sram_density, perf_iso_power, power_iso_perf (port
+    every device there with ``mode``; devices with no node are skipped) or None (as built).
+    Porting scales compute by the performance ratio, the non-DRAM share of power by the power
+    ratio, SRAM capacity and SRAM energy per bit by their ratios; DRAM bandwidth and energy stay.
+
+    Returns evaluated, fitting and skipped counts and, per front point sorted by rising joules
+    per token, model_index, device_index, node_index, format_index, context_index,
+    decode_tokens_per_s(_low/_high), joules_per_token(_low/_high), memory_needed_gb, margin_gb,
+    prefill_tokens_per_s, sram_resident_fraction. Only fitting configurations count; equal points
+    keep the first in sweep order. At most 100,000,000 configurations. Identical to
+    ``shoal._pure.hardware.pareto_sweep``.
     """
 
 # ---- embedding ----

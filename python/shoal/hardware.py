@@ -7,7 +7,8 @@ result is an estimate with a low-high range, never a measurement.
 Typical use::
 
     fit = hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", quantisation="Q4_K_M")
-    chip = port_chip("h100-sxm", to_node="nanostack-claimed", mode="iso-power")
+    chip = port_chip("h100-sxm", to_node="nanostack-claimed", mode="iso-area")
+    front = pareto_front(devices=["apple-m4-pro", "rtx-4090"], nodes=[None, "nanostack-claimed"])
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import difflib
 import json
 import logging
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from shoal._backend import core
+from shoal._pure.hardware import port_device
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,20 @@ DEFAULT_WEIGHT_OVERHEAD_FRACTION = 0.1
 """Extra weight memory (allocator slack, tensors kept at higher precision): the low end of the
 1.10-1.15x runtime factor of mac-llm-calculator (``bagdaer1/mac-llm-calculator:maccalc/model.py``).
 """
+
+
+SRAM_BANDWIDTH_RATIO = 3.6
+"""On-die SRAM read bandwidth as a multiple of the device's DRAM bandwidth, for pinned weights:
+H100 SXM L2 at about 12 TB/s against 3.35 TB/s HBM3 (third-party profile,
+https://mikamirai.com/blog/gpu-memory-bandwidth/). An assumption for every device."""
+
+SRAM_PJ_PER_BIT = 0.16
+"""Energy of an SRAM read per bit: 5 pJ per 32-bit read of an 8 KB array at 45 nm (Han et al.
+2015, arXiv 1506.02626, after Horowitz ISSCC 2014). Large arrays cost more in wires and newer
+nodes less; against 5-8 pJ/bit of DRAM the term is small either way."""
+
+AS_BUILT = "as-built"
+"""Node name meaning "the device as built" in :func:`pareto_front` and the CLI."""
 
 
 class UnknownNameError(ValueError):
@@ -253,6 +269,37 @@ class PortedChip:
     perf_per_watt_ratio: float
     claim_type: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    inference: tuple[PortedInference, ...] = ()
+    """What the node change does to inference on the device, one entry per model."""
+
+
+@dataclass(frozen=True)
+class PortedInference:
+    """One model on a device before and after a node change (estimates).
+
+    Both sides assume the runtime pins as much of the weights and KV cache in on-die SRAM as
+    fits (see :data:`SRAM_BANDWIDTH_RATIO`); ``hardware_fit`` leaves SRAM out, as today's
+    engines stream weights through caches without reuse.
+    """
+
+    model: str
+    quantisation: str
+    context_tokens: int
+    fits: bool
+    resident_set_gb: float
+    sram_resident_fraction_before: float
+    sram_resident_fraction_after: float
+    decode_tokens_per_s_before: float
+    decode_tokens_per_s_after: float
+    joules_per_token_before: float
+    joules_per_token_after: float
+    prefill_tokens_per_s_before: float
+    prefill_tokens_per_s_after: float
+
+    @property
+    def resident(self) -> bool:
+        """True when the whole model and KV cache fit in the ported chip's SRAM."""
+        return self.sram_resident_fraction_after >= 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +310,7 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         document = json.load(handle)
     if not isinstance(document, dict):
-        raise ValueError(f"{path}: expected a JSON object at the top level")  # noqa: TRY004
+        raise ValueError(f"{path}: expected a JSON object at the top level")
     return document
 
 
@@ -686,7 +733,9 @@ def _node_figures(profile: NodeProfile, side: str) -> dict[str, float]:
     return {f"{side}_{name}": value for name, value in figures.items() if value is not None}
 
 
-def _chip_from_device(profile: DeviceProfile, from_node: str | None) -> Chip:
+def _chip_from_device(
+    profile: DeviceProfile, from_node: str | None, sram_mb: float | None = None
+) -> Chip:
     node_id = from_node or profile.node
     if node_id is None:
         raise ValueError(
@@ -699,8 +748,58 @@ def _chip_from_device(profile: DeviceProfile, from_node: str | None) -> Chip:
         power_w=profile.power_w,
         performance_tflops=profile.fp16_tflops,
         area_mm2=profile.die_area_mm2,
-        sram_mb=profile.sram_mb,
+        sram_mb=profile.sram_mb if sram_mb is None else sram_mb,
     )
+
+
+def _sram_keywords(sram_mb: float | None, bandwidth_gbs: float) -> dict[str, float]:
+    """SRAM keywords of ``core.estimate_inference`` for a chip whose runtime pins weights."""
+    return {
+        "sram_gb": 0.0 if sram_mb is None else sram_mb / 1000.0,
+        "sram_bandwidth_gbs": SRAM_BANDWIDTH_RATIO * bandwidth_gbs,
+        "sram_pj_per_bit": SRAM_PJ_PER_BIT,
+    }
+
+
+def _port_inference(
+    profile: DeviceProfile,
+    sram_mb: float | None,
+    ratios: Mapping[str, float],
+    models: Sequence[str],
+    quantisation: str,
+    context_tokens: int,
+) -> tuple[PortedInference, ...]:
+    quant = get_quantisation(quantisation)
+    context = _positive_int("context_tokens", context_tokens)
+    before_device = {
+        **device_keywords(profile, quant),
+        **_sram_keywords(sram_mb, profile.bandwidth_gbs),
+    }
+    after_device = port_device(before_device, before_device["tflops"], ratios)
+    results = []
+    for model in models:
+        arch = get_architecture(model)
+        common = {**model_keywords(arch), **format_keywords(quant), "context_tokens": context}
+        before = core.estimate_inference(**common, **before_device)
+        after = core.estimate_inference(**common, **after_device)
+        results.append(
+            PortedInference(
+                model=arch.id,
+                quantisation=quant.id,
+                context_tokens=context,
+                fits=before["fits"],
+                resident_set_gb=before["weights_gb"] + before["kv_cache_gb"],
+                sram_resident_fraction_before=before["sram_resident_fraction"],
+                sram_resident_fraction_after=after["sram_resident_fraction"],
+                decode_tokens_per_s_before=before["decode_tokens_per_s"],
+                decode_tokens_per_s_after=after["decode_tokens_per_s"],
+                joules_per_token_before=before["joules_per_token"],
+                joules_per_token_after=after["joules_per_token"],
+                prefill_tokens_per_s_before=before["prefill_tokens_per_s"],
+                prefill_tokens_per_s_after=after["prefill_tokens_per_s"],
+            )
+        )
+    return tuple(results)
 
 
 def port_chip(
@@ -709,6 +808,10 @@ def port_chip(
     from_node: str | None = None,
     to_node: str,
     mode: PortMode = "iso-power",
+    models: Sequence[str] | None = None,
+    quantisation: str = "Q4_K_M",
+    context_tokens: int = 4096,
+    sram_mb: float | None = None,
 ) -> PortedChip:
     """Move a device's chip (or any :class:`Chip`) to another process node.
 
@@ -718,18 +821,34 @@ def port_chip(
         to_node: the target node id from :func:`list_nodes` (e.g. ``"nanostack-claimed"``).
         mode: ``"iso-power"`` (same power, faster), ``"iso-performance"`` (same speed, less
             power) or ``"iso-area"`` (same die area, more logic and SRAM).
+        models: for a device, the models whose inference to compare before and after (default:
+            every model with an architecture); ignored for a :class:`Chip`, which has no memory
+            system to run them on.
+        quantisation: weight format of those models.
+        context_tokens: context held in the KV cache.
+        sram_mb: on-die SRAM of the device when its table entry has none, or a what-if value.
+
+    Returns:
+        The ported chip's power, performance, area and SRAM, and in ``inference`` what the
+        change does to each model: the share of weights and KV cache resident in SRAM, decode
+        tokens/s, joules per token and prefill tokens/s, before and after.
 
     Raises:
-        UnknownNameError: an unknown device or node (the message lists near matches).
+        UnknownNameError: an unknown device, node, model or format (the message lists near
+            matches).
         ValueError: a node without the figures the port needs, or a bad mode.
 
     Decode speed bound by DRAM bandwidth does not change with the node; prefill (compute), the
     energy of arithmetic and SRAM, and how much SRAM fits beside the compute do.
     """
+    if sram_mb is not None and not (isinstance(sram_mb, (int, float)) and sram_mb >= 0):
+        raise ValueError(f"sram_mb must be a number >= 0, got {sram_mb!r}")
+    profile = None
     if isinstance(device_or_chip, Chip):
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
     else:
-        chip = _chip_from_device(get_device(device_or_chip), from_node)
+        profile = get_device(device_or_chip)
+        chip = _chip_from_device(profile, from_node, sram_mb)
     source = get_node(chip.node)
     target = get_node(to_node)
 
@@ -753,6 +872,23 @@ def port_chip(
     def scaled(value: float | None, ratio: float) -> float | None:
         return None if value is None else value * ratio
 
+    inference: tuple[PortedInference, ...] = ()
+    if profile is not None:
+        names = [a.id for a in list_architectures()] if models is None else list(models)
+        inference = _port_inference(
+            profile, chip.sram_mb, ratios, names, quantisation, context_tokens
+        )
+        notes.append(
+            "inference before and after assumes the runtime pins what fits of the weights and "
+            f"KV cache in on-die SRAM, read at {SRAM_BANDWIDTH_RATIO:g}x DRAM bandwidth "
+            "(an assumption)"
+        )
+        if chip.sram_mb is None:
+            notes.append(
+                f"{profile.id} has no on-die SRAM figure in the device table: pass sram_mb=... "
+                "to see which models become resident"
+            )
+
     return PortedChip(
         name=chip.name,
         from_node=source.id,
@@ -770,6 +906,7 @@ def port_chip(
         perf_per_watt_ratio=ratios["perf_per_watt_ratio"],
         claim_type=target.claim_type,
         notes=tuple(notes),
+        inference=inference,
     )
 
 
@@ -863,6 +1000,235 @@ def sweep(
 
 
 _SWEEP_KEYS = ("model", "device", "quantisation", "context_tokens")
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """A configuration no other fitting one beats on both decode speed and energy per token."""
+
+    model: str
+    device: str
+    node: str
+    """The device's process node after porting, or :data:`AS_BUILT`."""
+    quantisation: str
+    context_tokens: int
+    decode_tokens_per_s: float
+    decode_tokens_per_s_low: float
+    decode_tokens_per_s_high: float
+    joules_per_token: float
+    joules_per_token_low: float
+    joules_per_token_high: float
+    memory_needed_gb: float
+    margin_gb: float
+    prefill_tokens_per_s: float
+    sram_resident_fraction: float
+
+
+@dataclass(frozen=True)
+class ParetoFront:
+    """The Pareto front of a sweep: decode tokens/s (higher) against joules per token (lower).
+
+    ``points`` are sorted by rising joules per token, so speed rises along the front too.
+    """
+
+    points: tuple[ParetoPoint, ...]
+    evaluated: int
+    """Configurations estimated."""
+    fitting: int
+    """Of those, the ones that fit in memory (only these can be on the front)."""
+    skipped: int
+    """Configurations not estimated: devices without a known node asked to be ported."""
+    models: tuple[str, ...]
+    devices: tuple[str, ...]
+    quantisations: tuple[str, ...]
+    contexts: tuple[int, ...]
+    nodes: tuple[str, ...]
+    mode: PortMode
+    batch: int
+    kv_cache_type: str
+    pin_sram: bool
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def node_keywords(profile: NodeProfile) -> dict[str, float]:
+    """The four figures of a node as ``core.pareto_sweep`` takes them (refuses missing ones)."""
+    return {key[len("to_") :]: value for key, value in _node_figures(profile, "to").items()}
+
+
+def pareto_device_keywords(profile: DeviceProfile, pin_sram: bool) -> dict[str, float]:
+    """A device mapping of ``core.pareto_sweep``: both compute peaks, SRAM, its own node.
+
+    With ``pin_sram`` the device's on-die SRAM (where the table knows it) may hold weights.
+    """
+    klass = _tables().device_classes[profile.device_class]
+    int8_tops = profile.int8_tops if klass.prefill_peak == "int8" else None
+    entry = {
+        **device_keywords(profile, _FP16_FORMAT, klass),
+        "int8_tflops": int8_tops or profile.fp16_tflops,
+        **_sram_keywords(profile.sram_mb if pin_sram else None, profile.bandwidth_gbs),
+    }
+    node = _tables().nodes.get(profile.node) if profile.node else None
+    if node is not None and None not in (
+        node.logic_density,
+        node.sram_density,
+        node.perf_iso_power,
+        node.power_iso_perf,
+    ):
+        entry.update({f"node_{key}": value for key, value in node_keywords(node).items()})
+    return entry
+
+
+_FP16_FORMAT = Quantisation(
+    id="FP16", bits_per_weight=16.0, int8_kernels=False, derivation="", source=""
+)
+
+
+def _names(values: Sequence[str] | str | None, kind: str, everything: Sequence[str]) -> list[str]:
+    if values is None:
+        return list(everything)
+    if isinstance(values, str):
+        raise TypeError(f"{kind} must be a list of ids, not one string")
+    if not values:
+        raise ValueError(f"{kind} must not be empty")
+    return list(values)
+
+
+def pareto_front(
+    models: Sequence[str] | None = None,
+    devices: Sequence[str] | None = None,
+    *,
+    quantisations: Sequence[str] = ("Q4_K_M",),
+    contexts: Sequence[int] = (4096,),
+    nodes: Sequence[str | None] = (None,),
+    mode: PortMode = "iso-power",
+    batch: int = 1,
+    kv_cache_type: str = "F16",
+    pin_sram: bool = False,
+) -> ParetoFront:
+    """The Pareto front of decode tokens/s against joules per token over a whole sweep.
+
+    Every combination of models × devices × nodes × quantisations × contexts is estimated in
+    the Rust core (without the GIL); the configurations that fit in memory and that no other
+    fitting one beats on both speed and energy form the front.
+
+    Args:
+        models: model ids with an architecture (default: all of them).
+        devices: device ids (default: all of them).
+        quantisations: weight formats.
+        contexts: context lengths (tokens), each also the decode depth.
+        nodes: process nodes to port each device to; ``None`` or ``"as-built"`` keeps the
+            device as it is. Porting uses the node ratios against the device's own node (see
+            :func:`port_chip`); devices whose node is unknown are skipped for node targets.
+        mode: how a node change is spent: ``"iso-power"``, ``"iso-performance"`` or
+            ``"iso-area"``.
+        batch: concurrent sequences (speed is per sequence; energy per generated token).
+        kv_cache_type: KV-cache format.
+        pin_sram: let the runtime pin what fits of the weights and KV cache in on-die SRAM
+            (where the device table knows its size); off by default, as in :func:`hardware_fit`.
+
+    Raises:
+        UnknownNameError: an unknown model, device, node or format (with near matches).
+        ValueError: an empty list, a non-positive context or batch, a node without figures.
+    """
+    batch_size = _positive_int("batch", batch)
+    model_ids = _names(models, "models", [a.id for a in list_architectures()])
+    device_ids = _names(devices, "devices", [d.id for d in list_devices()])
+    quant_ids = _names(quantisations, "quantisations", ())
+    context_list = [_positive_int(f"contexts[{i}]", c) for i, c in enumerate(contexts)]
+    if not context_list:
+        raise ValueError("contexts must not be empty")
+    if not nodes:
+        raise ValueError("nodes must not be empty (use [None] for the devices as built)")
+    if mode not in ("iso-power", "iso-performance", "iso-area"):
+        raise ValueError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
+
+    archs = [get_architecture(m) for m in model_ids]
+    profiles = [get_device(d) for d in device_ids]
+    quants = [get_quantisation(q) for q in quant_ids]
+    targets = [None if n in (None, AS_BUILT) else get_node(n) for n in nodes]
+    kv_bits = kv_cache_bits(kv_cache_type)
+
+    raw = core.pareto_sweep(
+        models=[model_keywords(a) for a in archs],
+        devices=[pareto_device_keywords(p, pin_sram) for p in profiles],
+        formats=[{**format_keywords(q), "int8_kernels": float(q.int8_kernels)} for q in quants],
+        context_tokens=[float(c) for c in context_list],
+        nodes=[None if t is None else node_keywords(t) for t in targets],
+        mode=mode,
+        kv_bits=kv_bits,
+        batch=float(batch_size),
+        weight_overhead_fraction=DEFAULT_WEIGHT_OVERHEAD_FRACTION,
+    )
+    node_names = [AS_BUILT if t is None else t.id for t in targets]
+    points = tuple(
+        ParetoPoint(
+            model=archs[raw["model_index"][i]].id,
+            device=profiles[raw["device_index"][i]].id,
+            node=node_names[raw["node_index"][i]],
+            quantisation=quants[raw["format_index"][i]].id,
+            context_tokens=context_list[raw["context_index"][i]],
+            **{name: raw[name][i] for name in _PARETO_VALUES},
+        )
+        for i in range(len(raw["model_index"]))
+    )
+    return ParetoFront(
+        points=points,
+        evaluated=raw["evaluated"],
+        fitting=raw["fitting"],
+        skipped=raw["skipped"],
+        models=tuple(a.id for a in archs),
+        devices=tuple(p.id for p in profiles),
+        quantisations=tuple(q.id for q in quants),
+        contexts=tuple(context_list),
+        nodes=tuple(node_names),
+        mode=mode,
+        batch=batch_size,
+        kv_cache_type=kv_cache_type.strip().upper(),
+        pin_sram=pin_sram,
+        notes=_pareto_notes(profiles, targets, pin_sram),
+    )
+
+
+_PARETO_VALUES = (
+    "decode_tokens_per_s",
+    "decode_tokens_per_s_low",
+    "decode_tokens_per_s_high",
+    "joules_per_token",
+    "joules_per_token_low",
+    "joules_per_token_high",
+    "memory_needed_gb",
+    "margin_gb",
+    "prefill_tokens_per_s",
+    "sram_resident_fraction",
+)
+
+
+def _pareto_notes(
+    profiles: Sequence[DeviceProfile], targets: Sequence[NodeProfile | None], pin_sram: bool
+) -> tuple[str, ...]:
+    notes = [
+        (
+            "estimates: decode speed per sequence at the context depth; energy is average decode "
+            "power times step time per generated token"
+        ),
+        "only configurations that fit in memory are on the front",
+    ]
+    ported = [t for t in targets if t is not None]
+    if ported:
+        notes.append(
+            "ported devices keep their DRAM bandwidth and DRAM power; compute, the rest of the "
+            "power and on-die SRAM follow the node ratios ("
+            + ", ".join(f"{t.id}: {t.claim_type}" for t in ported)
+            + ")"
+        )
+        unported = [p.id for p in profiles if p.node is None]
+        if unported:
+            notes.append(f"no node known, so only taken as built: {', '.join(unported)}")
+    if pin_sram:
+        notes.append(
+            "the runtime is assumed to pin what fits of the weights and KV cache in on-die SRAM"
+        )
+    return tuple(notes)
 
 
 # ---------------------------------------------------------------------------------------------

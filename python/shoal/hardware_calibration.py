@@ -68,24 +68,24 @@ def _weighted_fit(
     ws = [1.0 / (y * y) for y in ys]
 
     def slope_for(b: float) -> float:
-        numerator = sum(w * x * (y - b) for w, x, y in zip(ws, xs, ys))
-        return max(1.0, numerator / sum(w * x * x for w, x in zip(ws, xs)))
+        numerator = sum(w * x * (y - b) for w, x, y in zip(ws, xs, ys, strict=False))
+        return max(1.0, numerator / sum(w * x * x for w, x in zip(ws, xs, strict=False)))
 
     if fixed_b is not None:
         return slope_for(fixed_b), fixed_b
 
     sw = sum(ws)
-    swx = sum(w * x for w, x in zip(ws, xs))
-    swxx = sum(w * x * x for w, x in zip(ws, xs))
-    swy = sum(w * y for w, y in zip(ws, ys))
-    swxy = sum(w * x * y for w, x, y in zip(ws, xs, ys))
+    swx = sum(w * x for w, x in zip(ws, xs, strict=False))
+    swxx = sum(w * x * x for w, x in zip(ws, xs, strict=False))
+    swy = sum(w * y for w, y in zip(ws, ys, strict=False))
+    swxy = sum(w * x * y for w, x, y in zip(ws, xs, ys, strict=False))
     determinant = sw * swxx - swx * swx
     a = (sw * swxy - swx * swy) / determinant
     b = (swxx * swy - swx * swxy) / determinant
     if b < 0.0:
         return slope_for(0.0), 0.0
     if a < 1.0:
-        return 1.0, max(0.0, sum(w * (y - x) for w, x, y in zip(ws, xs, ys)) / sw)
+        return 1.0, max(0.0, sum(w * (y - x) for w, x, y in zip(ws, xs, ys, strict=False)) / sw)
     return a, b
 
 
@@ -120,15 +120,15 @@ def _fit_class(
 
     # Range: the spread of measured/predicted over the class, at least ±RANGE_FLOOR.
     ratios = [
-        (x / efficiency + overhead_s) / y for x, y in zip(xs, ys)
+        (x / efficiency + overhead_s) / y for x, y in zip(xs, ys, strict=False)
     ]  # predicted time / measured time = measured speed / predicted speed
-    low = min([1.0 - RANGE_FLOOR] + ratios)
-    high = max([1.0 + RANGE_FLOOR] + ratios)
+    low = min([1.0 - RANGE_FLOOR, *ratios])
+    high = max([1.0 + RANGE_FLOOR, *ratios])
 
     if prefill_ratios:
         prefill = statistics.median(prefill_ratios)
-        prefill_low = min([0.75 * prefill] + prefill_ratios)
-        prefill_high = max([1.25 * prefill] + prefill_ratios)
+        prefill_low = min([0.75 * prefill, *prefill_ratios])
+        prefill_high = max([1.25 * prefill, *prefill_ratios])
         how += f"; prefill from {len(prefill_ratios)} rows"
     else:
         prefill = config["prefill_efficiency_prior"]

@@ -89,18 +89,51 @@ def hardware_fit(result: HardwareFit) -> str:
     )
 
 
-def ported_chip(result: PortedChip) -> str:
-    """The node move and its power, performance, area and SRAM ratios."""
-    return "\n".join(
-        [
-            f"{result.name}: {result.from_node} -> {result.to_node} at {result.mode} "
-            f"({result.claim_type} figures)",
-            f"  power x{result.power_ratio:.2f} ({result.power_w:.1f} W), performance "
-            f"x{result.performance_ratio:.2f} ({result.performance_tflops:.1f} TFLOPS)",
-            f"  area x{result.area_ratio:.2f}, SRAM capacity x{result.sram_capacity_ratio:.2f}, "
-            f"performance per watt x{result.perf_per_watt_ratio:.2f}",
-        ]
-    )
+def ported_chip(result: PortedChip, *, models: int = 8) -> str:
+    """The node move and its power, performance, area and SRAM ratios, then what it does to
+    inference: models resident in SRAM, and decode speed and energy before and after."""
+    lines = [
+        f"{result.name}: {result.from_node} -> {result.to_node} at {result.mode} "
+        f"({result.claim_type} figures)",
+        f"  power x{result.power_ratio:.2f} ({result.power_w:.1f} W), performance "
+        f"x{result.performance_ratio:.2f} ({result.performance_tflops:.1f} TFLOPS)",
+        f"  area x{result.area_ratio:.2f}, SRAM capacity x{result.sram_capacity_ratio:.2f}"
+        + (f" ({result.sram_mb:.0f} MB)" if result.sram_mb is not None else "")
+        + f", performance per watt x{result.perf_per_watt_ratio:.2f}",
+    ]
+    if not result.inference:
+        return "\n".join(lines)
+
+    resident = [row.model for row in result.inference if row.resident]
+    fitting = [row for row in result.inference if row.fits]
+    if resident:
+        lines.append(f"  resident in on-die SRAM after the move: {', '.join(resident)}")
+    elif fitting:
+        best = max(fitting, key=lambda row: row.sram_resident_fraction_after)
+        lines.append(
+            f"  no model becomes resident in SRAM; the largest share is {best.model} at "
+            f"{best.sram_resident_fraction_after:.0%} of its weights and KV cache "
+            f"({best.resident_set_gb:.2f} GB)"
+        )
+    # The smallest models first: they are the ones SRAM can hold.
+    shown = sorted(fitting, key=lambda row: row.resident_set_gb)[:models]
+    if shown:
+        first = shown[0]
+        lines.append(
+            f"  {first.quantisation} at {first.context_tokens:,} tokens of context, "
+            "before -> after (estimates):"
+        )
+    for row in shown:
+        lines.append(
+            f"    {row.model}: SRAM {row.sram_resident_fraction_before:.0%} -> "
+            f"{row.sram_resident_fraction_after:.0%}, decode "
+            f"{row.decode_tokens_per_s_before:.1f} -> {row.decode_tokens_per_s_after:.1f} tok/s, "
+            f"{row.joules_per_token_before:.3g} -> {row.joules_per_token_after:.3g} J/token"
+        )
+    if len(fitting) > len(shown):
+        lines.append(f"    and {len(fitting) - len(shown)} more models that fit (see --json)")
+    lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines)
 
 
 def routing_batch(prompts: Sequence[str], decisions: Sequence[RoutingDecision]) -> str:
@@ -109,13 +142,13 @@ def routing_batch(prompts: Sequence[str], decisions: Sequence[RoutingDecision]) 
     The strongest model is the candidate with the highest mean predicted quality over the batch,
     among those that were eligible for every prompt.
     """
-    lines = [f"{'#':>4}  {'model':<30} {'quality':>7} {'cost':>10}  prompt"]
+    lines = [f"{'#':>4}  {'model':<32} {'quality':>7} {'cost':>10}  prompt"]
     for number, (prompt, decision) in enumerate(zip(prompts, decisions), start=1):
         chosen = decision.alternatives[0]
         preview = " ".join(prompt.split())[:60]
         quality = "-" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
         lines.append(
-            f"{number:>4}  {decision.model:<30} {quality:>7} {usd(chosen.expected_cost_usd):>10}  {preview}"
+            f"{number:>4}  {decision.model:<32} {quality:>7} {usd(chosen.expected_cost_usd):>10}  {preview}"
         )
 
     routed_cost = sum(d.alternatives[0].expected_cost_usd for d in decisions)

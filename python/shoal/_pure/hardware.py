@@ -326,7 +326,12 @@ def _estimate(
     dram_joules = dram_gb * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA / batch
     sram_joules = sram_gb * GIGA * 8.0 * device["sram_pj_per_bit"] / TERA / batch
     sram_saving = (
-        sram_gb * GIGA * 8.0 * (device["dram_pj_per_bit"] - device["sram_pj_per_bit"]) / TERA / batch
+        sram_gb
+        * GIGA
+        * 8.0
+        * (device["dram_pj_per_bit"] - device["sram_pj_per_bit"])
+        / TERA
+        / batch
     )
     floor = dram_joules + sram_joules
 
@@ -428,7 +433,9 @@ def estimate_inference(
     return _estimate(model, device, workload)
 
 
-def _entries(name: str, items: Any, fields: Sequence[str], defaults: Mapping[str, float]) -> list:
+def _entries(
+    name: str, items: Any, fields: Sequence[str], defaults: Mapping[str, float | None]
+) -> list:
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
         raise TypeError(f"{name} must be a list of dicts")
     entries = []
@@ -617,7 +624,7 @@ def _scale(
 def _candidates(devices: Any) -> list[dict[str, Any]]:
     entries = _entries("devices", devices, DEVICE_FIELDS, DEVICE_DEFAULTS)
     candidates = []
-    for index, (raw, entry) in enumerate(zip(devices, entries)):
+    for index, (raw, entry) in enumerate(zip(devices, entries, strict=True)):
         device = _device(entry)
         int8 = _number("int8_tflops", raw.get("int8_tflops", device["tflops"]))
         _positive("int8_tflops", int8)
@@ -657,7 +664,7 @@ def _formats(formats: Any) -> list[dict[str, Any]]:
 def _targets(nodes: Any) -> list[dict[str, float] | None]:
     if not isinstance(nodes, Sequence) or isinstance(nodes, (str, bytes)):
         raise TypeError("nodes must be a list of dicts or None")
-    targets = []
+    targets: list[dict[str, float] | None] = []
     for index, entry in enumerate(nodes):
         if entry is None:
             targets.append(None)
@@ -740,7 +747,9 @@ def pareto_sweep(
             _scale(target, target, "iso-power", 0.0)
     for candidate in candidates:
         if candidate["node"] is not None:
-            _scale(candidate["node"], candidate["node"], "iso-power", candidate["sram_area_fraction"])
+            _scale(
+                candidate["node"], candidate["node"], "iso-power", candidate["sram_area_fraction"]
+            )
     total = len(model_entries) * len(candidates) * len(targets) * len(form_entries) * len(contexts)
     if total > MAX_CONFIGURATIONS:
         raise ValueError(f"a Pareto sweep may hold at most {MAX_CONFIGURATIONS} configurations")
@@ -769,9 +778,9 @@ def pareto_sweep(
     per_device = len(targets) * len(form_entries)
     for m, model in enumerate(model_entries):
         for slot, device in enumerate(ported):
-            d, n, f = slot // per_device, slot // len(form_entries) % len(targets), slot % len(
-                form_entries
-            )
+            d = slot // per_device
+            n = slot // len(form_entries) % len(targets)
+            f = slot % len(form_entries)
             if device is None:
                 skipped += len(contexts)
                 continue
@@ -805,7 +814,7 @@ def pareto_sweep(
             device = ported[(d * len(targets) + n) * len(form_entries) + f]
             assert device is not None  # only estimated devices are scored
             estimate = _estimate(model_entries[m], device, workloads[f][c])
-            for name, index in zip(names, (m, d, n, f, c)):
+            for name, index in zip(names, (m, d, n, f, c), strict=True):
                 columns[name].append(index)
             for name in PARETO_COLUMNS:
                 columns[name].append(estimate[name])

@@ -1,0 +1,395 @@
+"""The `shoal hw` subcommands: fit, devices, models, nodes, validate, port and sweep.
+
+`shoal hw MODEL DEVICE` is kept as a shortcut for `shoal hw fit MODEL DEVICE`. Tables go to
+stdout; ``--json`` prints the structured result instead (the dataclasses of
+:mod:`shoal.hardware`, as dicts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from shoal import hardware
+
+logger = logging.getLogger(__name__)
+
+SUBCOMMANDS = ("fit", "devices", "models", "nodes", "validate", "port", "sweep")
+
+
+def _ids(values: Sequence[str] | None) -> list[str] | None:
+    """Ids given space- or comma-separated, or ``None`` when the option was not given."""
+    if values is None:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _contexts(values: Sequence[str] | None) -> list[int]:
+    items = _ids(values) or ["4096"]
+    try:
+        return [int(item.replace("_", "")) for item in items]
+    except ValueError:
+        raise ValueError(
+            f"--contexts takes whole numbers of tokens, got {' '.join(items)}"
+        ) from None
+
+
+def _print_json(payload: object) -> None:
+    print(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print structured JSON")
+
+
+def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fit = commands.add_parser(
+        "fit",
+        help="memory fit, decode/prefill speed and energy of a model on a device",
+        description="Whether MODEL fits DEVICE, with its decode and prefill speed and energy per "
+        "token (estimates with ranges). `shoal hw MODEL DEVICE` is the same.",
+    )
+    fit.add_argument("model", help="open-weight model id, e.g. llama-3.1-8b-instruct")
+    fit.add_argument("device", help="device id, e.g. apple-m4-pro (see `shoal hw devices`)")
+    fit.add_argument("--quant", default="Q4_K_M", help="weight format (default: %(default)s)")
+    fit.add_argument(
+        "--context", type=int, default=4096, help="context tokens (default: %(default)s)"
+    )
+    fit.add_argument(
+        "--batch", type=int, default=1, help="concurrent sequences (default: %(default)s)"
+    )
+    fit.add_argument(
+        "--kv-cache",
+        default="F16",
+        help="KV-cache format: F16, Q8_0, Q4_0, FP8 (default: %(default)s)",
+    )
+    _add_json(fit)
+    fit.set_defaults(run=_fit)
+
+
+def _add_lists(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, help_text, run in (
+        ("devices", "the device table (memory, bandwidth, compute, power, node)", _devices),
+        ("models", "models with an architecture (parameters, layers, KV heads, experts)", _models),
+        ("nodes", "process nodes against TSMC N7 = 1 (density, performance, power)", _nodes),
+    ):
+        command = commands.add_parser(name, help=help_text, description=f"List {help_text}.")
+        _add_json(command)
+        command.set_defaults(run=run)
+
+
+def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    validate = commands.add_parser(
+        "validate",
+        help="predicted against measured decode speed, per row, with the median error",
+        description="Run the estimate over the shipped measured runs and print each row's error, "
+        "the median absolute percentage error (MdAPE) of decode tokens/s and the share of "
+        "measurements inside the predicted range.",
+    )
+    validate.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="refit each row's device class without that row first (an out-of-sample check)",
+    )
+    _add_json(validate)
+    validate.set_defaults(run=_validate)
+
+
+def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    port = commands.add_parser(
+        "port",
+        help="move a device's chip to another process node, and what that does to inference",
+        description="Port DEVICE's chip to another process node at iso-power, iso-performance or "
+        "iso-area: new power, performance, area and on-die SRAM, then which models become "
+        "resident in SRAM and their decode speed and energy per token before and after.",
+    )
+    port.add_argument("device", help="device id, e.g. h100-sxm or iphone-16-pro")
+    port.add_argument(
+        "--to", required=True, dest="to_node", help="target node, e.g. nanostack-claimed"
+    )
+    port.add_argument("--from", dest="from_node", help="source node (default: the device's own)")
+    port.add_argument(
+        "--mode",
+        default="iso-power",
+        choices=("iso-power", "iso-performance", "iso-area"),
+        help="how the node change is spent (default: %(default)s)",
+    )
+    port.add_argument("--models", nargs="+", help="models to compare (default: every model)")
+    port.add_argument("--quant", default="Q4_K_M", help="weight format (default: %(default)s)")
+    port.add_argument(
+        "--context", type=int, default=4096, help="context tokens (default: %(default)s)"
+    )
+    port.add_argument(
+        "--sram-mb", type=float, help="on-die SRAM in MB when the table has none, or a what-if"
+    )
+    _add_json(port)
+    port.set_defaults(run=_port)
+
+
+def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="Pareto front of decode tokens/s against joules per token over a sweep",
+        description="Estimate every combination of models x devices x nodes x formats x "
+        "contexts (in Rust) and print the Pareto front: the configurations that fit and that "
+        "no other beats on both decode speed and energy per token. Lists take ids separated by "
+        "spaces or commas; models and devices default to every known one.",
+    )
+    sweep.add_argument("--models", nargs="+", help="model ids (default: all)")
+    sweep.add_argument("--devices", nargs="+", help="device ids (default: all)")
+    sweep.add_argument("--quants", nargs="+", help="weight formats (default: Q4_K_M)")
+    sweep.add_argument("--contexts", nargs="+", help="context lengths in tokens (default: 4096)")
+    sweep.add_argument(
+        "--nodes",
+        nargs="+",
+        help=f"process nodes to port each device to; '{hardware.AS_BUILT}' keeps it as built "
+        f"(default: {hardware.AS_BUILT})",
+    )
+    sweep.add_argument(
+        "--mode",
+        default="iso-power",
+        choices=("iso-power", "iso-performance", "iso-area"),
+        help="how a node change is spent (default: %(default)s)",
+    )
+    sweep.add_argument(
+        "--batch", type=int, default=1, help="concurrent sequences (default: %(default)s)"
+    )
+    sweep.add_argument("--kv-cache", default="F16", help="KV-cache format (default: %(default)s)")
+    sweep.add_argument(
+        "--pin-sram",
+        action="store_true",
+        help="let the runtime pin what fits of the weights and KV cache in on-die SRAM",
+    )
+    sweep.add_argument("--plot", type=Path, help="write an SVG plot of the front to this file")
+    _add_json(sweep)
+    sweep.set_defaults(run=_sweep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `shoal hw`'s subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="shoal hw",
+        description="Can a model run on a device, how fast and at what energy; what a new "
+        "process node changes. `shoal hw MODEL DEVICE` is short for `shoal hw fit MODEL DEVICE`.",
+    )
+    commands = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+    _add_fit(commands)
+    _add_lists(commands)
+    _add_validate(commands)
+    _add_port(commands)
+    _add_sweep(commands)
+    return parser
+
+
+def run(words: Sequence[str]) -> int:
+    """Parse and run one `shoal hw` command line (the words after ``hw``)."""
+    words = list(words)
+    if words and words[0] not in SUBCOMMANDS and not words[0].startswith("-"):
+        words.insert(0, "fit")
+    args = build_parser().parse_args(words)
+    handler: Callable[[argparse.Namespace], int] = args.run
+    return handler(args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from shoal import render
+
+    result = hardware.hardware_fit(
+        args.model,
+        args.device,
+        quantisation=args.quant,
+        context_tokens=args.context,
+        batch=args.batch,
+        kv_cache_type=args.kv_cache,
+    )
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        print(render.hardware_fit(result))
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    devices = hardware.list_devices()
+    if args.json:
+        _print_json([dataclasses.asdict(device) for device in devices])
+        return 0
+    print(
+        f"{'device':24} {'class':15} {'memory':>7} {'GB/s':>6} {'TFLOPS':>7} {'W':>5}  node   name"
+    )
+    for d in devices:
+        print(
+            f"{d.id:24} {d.device_class:15} {d.memory_gb:5.0f} GB {d.bandwidth_gbs:6.0f} "
+            f"{d.fp16_tflops:7.1f} {d.power_w:5.0f}  {d.node or '-':6} {d.name}"
+        )
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    archs = hardware.list_architectures()
+    if args.json:
+        _print_json([dataclasses.asdict(arch) for arch in archs])
+        return 0
+    print(
+        f"{'model':34} {'params B':>9} {'active B':>9} {'layers':>6} {'KV heads':>8} "
+        f"{'experts':>8}  context"
+    )
+    for a in archs:
+        experts = f"{a.active_experts}/{a.experts}" if a.experts else "-"
+        print(
+            f"{a.id:34} {a.params_b:9.2f} {a.active_params_b:9.2f} {a.layers:6d} "
+            f"{a.kv_heads:8d} {experts:>8}  {a.max_context:,}"
+        )
+    return 0
+
+
+def _figure(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    nodes = hardware.list_nodes()
+    if args.json:
+        _print_json([dataclasses.asdict(node) for node in nodes])
+        return 0
+    print("figures are cumulative against TSMC N7 = 1")
+    print(f"{'node':24} {'logic':>6} {'SRAM':>6} {'perf@P':>7} {'P@perf':>7}  claim")
+    for n in nodes:
+        print(
+            f"{n.id:24} {_figure(n.logic_density):>6} {_figure(n.sram_density):>6} "
+            f"{_figure(n.perf_iso_power):>7} {_figure(n.power_iso_perf, 3):>7}  "
+            f"{n.claim_type}, confidence {n.confidence}"
+        )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    report = hardware.validate(leave_one_out=args.leave_one_out)
+    if args.json:
+        _print_json(dataclasses.asdict(report))
+        return 0
+    print(
+        f"{'row':40} {'device':22} {'model':28} {'format':8} {'measured':>8} "
+        f"{'predicted':>9} {'range':>13} {'error':>7}"
+    )
+    for row in report.rows:
+        span = f"{row.predicted_low:.1f}-{row.predicted_high:.1f}"
+        mark = "" if row.within_range else "  outside"
+        print(
+            f"{row.id:40} {row.device:22} {row.model:28} {row.quantisation:8} "
+            f"{row.measured_tokens_per_s:8.1f} {row.predicted_tokens_per_s:9.1f} {span:>13} "
+            f"{row.error_pct:+6.1f}%{mark}"
+        )
+    how = "leave-one-out" if report.leave_one_out else "in-sample"
+    print()
+    print(
+        f"decode MdAPE {report.decode_mdape:.1f} % ({how}, {len(report.rows)} rows); "
+        f"MAPE {report.decode_mape:.1f} %; measured inside the predicted range for "
+        f"{report.within_range_fraction:.0%} of rows"
+    )
+    if report.prefill_mdape is not None:
+        print(f"prefill MdAPE {report.prefill_mdape:.1f} %")
+    by_class = ", ".join(f"{k} {v:.1f} %" for k, v in report.decode_mdape_by_class.items())
+    print(f"by device class: {by_class}")
+    for row_id, reason in report.excluded:
+        print(f"excluded {row_id}: {reason}")
+    return 0
+
+
+def _port(args: argparse.Namespace) -> int:
+    from shoal import render
+
+    result = hardware.port_chip(
+        args.device,
+        from_node=args.from_node,
+        to_node=args.to_node,
+        mode=args.mode,
+        models=_ids(args.models),
+        quantisation=args.quant,
+        context_tokens=args.context,
+        sram_mb=args.sram_mb,
+    )
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        print(render.ported_chip(result))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    nodes: list[str | None] = [None]
+    if args.nodes is not None:
+        nodes = [None if n == hardware.AS_BUILT else n for n in _ids(args.nodes) or []]
+    front = hardware.pareto_front(
+        _ids(args.models),
+        _ids(args.devices),
+        quantisations=_ids(args.quants) or ["Q4_K_M"],
+        contexts=_contexts(args.contexts),
+        nodes=nodes,
+        mode=args.mode,
+        batch=args.batch,
+        kv_cache_type=args.kv_cache,
+        pin_sram=args.pin_sram,
+    )
+    if args.plot is not None:
+        _write_plot(front, args.plot)
+    if args.json:
+        _print_json(dataclasses.asdict(front))
+    else:
+        print(_front_table(front))
+    return 0
+
+
+def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
+    from shoal.hardware_plot import pareto_svg
+
+    try:
+        path.write_text(pareto_svg(front), encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"cannot write {path}: {error.strerror}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _front_table(front: hardware.ParetoFront) -> str:
+    lines = [
+        (
+            f"{front.evaluated:,} configurations, {front.fitting:,} fit in memory, "
+            f"{len(front.points)} on the Pareto front (decode tokens/s against joules per token):"
+        ),
+        (
+            f"{'J/token':>9} {'tok/s':>8}  {'model':28} {'format':8} {'device':22} "
+            f"{'node':22} {'context':>7}"
+        ),
+    ]
+    for p in front.points:
+        lines.append(
+            f"{p.joules_per_token:9.4g} {p.decode_tokens_per_s:8.1f}  {p.model:28} "
+            f"{p.quantisation:8} {p.device:22} {p.node:22} {p.context_tokens:7d}"
+        )
+    if front.skipped:
+        lines.append(f"{front.skipped:,} configurations skipped (device node unknown)")
+    lines.extend(f"note: {note}" for note in front.notes)
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `shoal hw` on its own (``python -m shoal.hardware_cli ...``)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except ValueError as error:
+        print(f"shoal hw: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

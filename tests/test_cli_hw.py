@@ -1,0 +1,180 @@
+"""The `shoal hw` subcommands, through ``shoal.cli.main`` and once through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from shoal import hardware
+from shoal.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["hw", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_fit_and_its_shortcut_print_the_same(capsys):
+    code, explicit, _ = _run(capsys, "fit", "llama-3.1-8b-instruct", "apple-m4-pro")
+    assert code == 0
+    assert explicit.startswith("llama-3.1-8b-instruct Q4_K_M on apple-m4-pro: fits")
+    assert _run(capsys, "llama-3.1-8b-instruct", "apple-m4-pro")[1] == explicit
+
+
+def test_fit_options_and_json(capsys):
+    code, out, _ = _run(
+        capsys,
+        "fit",
+        "gemma-3-27b-it",
+        "rtx-5090",
+        "--quant",
+        "Q8_0",
+        "--context",
+        "32768",
+        "--batch",
+        "2",
+        "--kv-cache",
+        "q8_0",
+        "--json",
+    )
+    payload = json.loads(out)
+    expected = hardware.hardware_fit(
+        "gemma-3-27b-it",
+        "rtx-5090",
+        quantisation="Q8_0",
+        context_tokens=32768,
+        batch=2,
+        kv_cache_type="q8_0",
+    )
+    assert code == 0
+    assert payload["decode_tokens_per_s"] == expected.decode_tokens_per_s
+    assert payload["kv_cache_type"] == "Q8_0" and payload["batch"] == 2
+
+
+@pytest.mark.parametrize(
+    ("listing", "expected"),
+    [("devices", "h100-sxm"), ("models", "gpt-oss-120b"), ("nodes", "nanostack-claimed")],
+)
+def test_listings_as_tables_and_json(capsys, listing, expected):
+    code, out, _ = _run(capsys, listing)
+    assert code == 0 and expected in out
+    code, out, _ = _run(capsys, listing, "--json")
+    assert code == 0 and expected in {row["id"] for row in json.loads(out)}
+
+
+def test_validate_prints_rows_and_the_median_error(capsys):
+    code, out, _ = _run(capsys, "validate")
+    report = hardware.validate()
+    assert code == 0
+    assert f"decode MdAPE {report.decode_mdape:.1f} % (in-sample, {len(report.rows)} rows)" in out
+    assert f"inside the predicted range for {report.within_range_fraction:.0%}" in out
+    assert all(row.id in out for row in report.rows)
+    code, out, _ = _run(capsys, "validate", "--leave-one-out", "--json")
+    assert json.loads(out)["leave_one_out"] is True
+
+
+def test_port_reports_the_chip_and_the_inference_consequences(capsys):
+    code, out, _ = _run(
+        capsys,
+        "port",
+        "iphone-16-pro",
+        "--to",
+        "nanostack-claimed",
+        "--mode",
+        "iso-area",
+        "--sram-mb",
+        "400",
+        "--models",
+        "gemma-3-1b-it,llama-3.2-1b-instruct",
+    )
+    assert code == 0
+    assert "n3e -> nanostack-claimed at iso-area" in out
+    assert "resident in on-die SRAM after the move: gemma-3-1b-it" in out
+    assert "llama-3.2-1b-instruct: SRAM 45% -> 90%" in out
+
+    code, out, _ = _run(
+        capsys, "port", "h100-sxm", "--to", "n2", "--from", "n5", "--models", "qwen3-8b", "--json"
+    )
+    payload = json.loads(out)
+    assert payload["from_node"] == "n5" and payload["mode"] == "iso-power"
+    assert [row["model"] for row in payload["inference"]] == ["qwen3-8b"]
+
+
+def test_sweep_prints_the_front_writes_a_plot_and_json(capsys, tmp_path):
+    plot = tmp_path / "front.svg"
+    argv = [
+        "sweep",
+        "--models",
+        "llama-3.2-1b-instruct",
+        "gpt-oss-20b",
+        "--devices",
+        "apple-m4-pro,rtx-4090,h100-sxm",
+        "--quants",
+        "Q4_K_M",
+        "MXFP4",
+        "--contexts",
+        "4096,32768",
+        "--nodes",
+        "as-built",
+        "nanostack-claimed",
+        "--mode",
+        "iso-performance",
+    ]
+    code, out, err = _run(capsys, *argv, "--plot", str(plot))
+    assert code == 0
+    assert out.startswith("48 configurations, 48 fit in memory")
+    assert f"wrote {plot}" in err
+    assert ElementTree.parse(plot).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+
+    code, out, _ = _run(capsys, *argv, "--json")
+    payload = json.loads(out)
+    front = hardware.pareto_front(
+        ["llama-3.2-1b-instruct", "gpt-oss-20b"],
+        ["apple-m4-pro", "rtx-4090", "h100-sxm"],
+        quantisations=["Q4_K_M", "MXFP4"],
+        contexts=[4096, 32768],
+        nodes=[None, "nanostack-claimed"],
+        mode="iso-performance",
+    )
+    assert [p["joules_per_token"] for p in payload["points"]] == [
+        p.joules_per_token for p in front.points
+    ]
+    assert payload["nodes"] == ["as-built", "nanostack-claimed"]
+
+
+def test_user_errors_exit_2_with_a_message(capsys):
+    code, _, err = _run(capsys, "fit", "llama-3.1-8b", "apple-m4-pro")
+    assert code == 2 and "llama-3.1-8b-instruct" in err
+    code, _, err = _run(capsys, "sweep", "--nodes", "intel-18a", "--models", "qwen3-8b")
+    assert code == 2 and "pick another node" in err
+    code, _, err = _run(capsys, "sweep", "--contexts", "4k")
+    assert code == 2 and "--contexts" in err
+    with pytest.raises(SystemExit) as exit_info:
+        _run(capsys, "port", "h100-sxm")  # --to is required
+    assert exit_info.value.code == 2
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hw", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for name in ("fit", "devices", "models", "nodes", "validate", "port", "sweep"):
+        assert name in out
+
+
+def test_real_process_prints_json_on_stdout_only():
+    completed = subprocess.run(
+        [sys.executable, "-m", "shoal", "hw", "fit", "qwen3-30b-a3b", "apple-m4-max", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(completed.stdout)["model"] == "qwen3-30b-a3b"
+    assert completed.stderr == ""
