@@ -345,7 +345,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(dataclasses.asdict(front))
     else:
-        print(_front_table(front))
+        print(front_table(front))
     return 0
 
 
@@ -359,7 +359,8 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _front_table(front: hardware.ParetoFront) -> str:
+def front_table(front: hardware.ParetoFront) -> str:
+    """A readable summary of a front: counts, one line per point by rising energy, notes."""
     lines = [
         (
             f"{front.evaluated:,} configurations, {front.fitting:,} fit in memory, "
