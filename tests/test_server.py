@@ -24,6 +24,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "estimate_cost": {"model": "gpt-4.1-mini", "input_tokens": 1_000_000, "output_tokens": 500_000},
     "check_hardware_fit": {"model": "llama-3.1-8b-instruct", "device": "apple-m4-pro"},
     "port_chip": {"device": "iphone-16-pro", "to_node": "nanostack-claimed", "mode": "iso-power"},
+    "sweep_hardware": {"devices": ["apple-m4-pro", "rtx-4090"], "nodes": ["as-built", "n2"]},
 }
 
 

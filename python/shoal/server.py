@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
@@ -22,7 +23,15 @@ from pydantic import Field, TypeAdapter
 from shoal import __version__, render
 from shoal.catalog import load_catalog
 from shoal.cost import CostEstimate, estimate_cost
-from shoal.hardware import HardwareFit, PortedChip, hardware_fit, port_chip
+from shoal.hardware import (
+    HardwareFit,
+    ParetoFront,
+    PortedChip,
+    hardware_fit,
+    pareto_front,
+    port_chip,
+)
+from shoal.hardware_cli import front_table
 from shoal.router import DEFAULT_WILLINGNESS_TO_PAY, RoutingDecision, load_router, route
 from shoal.tokens import TokenCount, count_tokens
 
@@ -48,6 +57,7 @@ READ_ONLY = ToolAnnotations(
 MAX_TEXT_CHARACTERS = 20_000_000
 MAX_TOKENS = 100_000_000
 SHOWN_NEIGHBOURS = 5
+PORTED_MODELS_SHOWN = 8
 
 MODEL_FOR_COUNT = (
     "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-5'): count with its tokenizer, or "
@@ -352,14 +362,114 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
         from_node: Annotated[
             str, Field(description="Source node id; empty: the device's own node.", max_length=100)
         ] = "",
+        models: Annotated[
+            list[Annotated[str, Field(max_length=200)]],
+            Field(
+                description="Open-weight models whose inference to compare before and after; "
+                f"empty: the {PORTED_MODELS_SHOWN} smallest that fit.",
+                max_length=PORTED_MODELS_SHOWN,
+            ),
+        ] = [],  # noqa: B006 - pydantic copies defaults
+        quantisation: Annotated[
+            str, Field(description="Weight format for the inference comparison.", max_length=40)
+        ] = "Q4_K_M",
+        context_tokens: Annotated[
+            int, Field(description="Context for the inference comparison.", ge=1, le=10_000_000)
+        ] = 4096,
+        sram_mb: Annotated[
+            float,
+            Field(
+                description="On-die SRAM of the chip before the move, in MB, for devices whose "
+                "table row has none (phones, Apple); 0: use the table.",
+                ge=0,
+                le=1_000_000,
+            ),
+        ] = 0.0,
     ) -> Annotated[CallToolResult, PortedChip]:
-        """Estimate a chip's power, performance, area and on-die SRAM on another process node.
+        """Estimate a chip's power, performance, area and on-die SRAM on another process node,
+        and what that does to on-device inference (models resident in SRAM, decode speed, energy).
 
         Use it for what-if questions such as 'what does IBM's nanostack do for a phone chip?'.
         Node figures are labelled vendor claims or independent estimates.
         """
-        result = _call(port_chip, device, from_node=from_node or None, to_node=to_node, mode=mode)
+        result = _call(
+            port_chip,
+            device,
+            from_node=from_node or None,
+            to_node=to_node,
+            mode=mode,
+            models=models or None,
+            quantisation=quantisation,
+            context_tokens=context_tokens,
+            sram_mb=sram_mb or None,
+        )
+        if not models:
+            fitting = sorted(
+                (row for row in result.inference if row.fits), key=lambda row: row.resident_set_gb
+            )
+            result = replace(result, inference=tuple(fitting[:PORTED_MODELS_SHOWN]))
         return _answer(result, render.ported_chip(result))
+
+    @server.tool(
+        name="sweep_hardware", title="Pareto front of speed and energy", annotations=READ_ONLY
+    )
+    def sweep_hardware(
+        models: Annotated[
+            list[Annotated[str, Field(max_length=200)]],
+            Field(description="Open-weight model ids; empty: every model.", max_length=100),
+        ] = [],  # noqa: B006
+        devices: Annotated[
+            list[Annotated[str, Field(max_length=200)]],
+            Field(description="Device ids; empty: every device.", max_length=100),
+        ] = [],  # noqa: B006
+        quantisations: Annotated[
+            list[Annotated[str, Field(max_length=40)]],
+            Field(description="Weight formats to try.", min_length=1, max_length=20),
+        ] = ["Q4_K_M"],  # noqa: B006
+        contexts: Annotated[
+            list[Annotated[int, Field(ge=1, le=10_000_000)]],
+            Field(description="Context lengths to try, in tokens.", min_length=1, max_length=20),
+        ] = [4096],  # noqa: B006
+        nodes: Annotated[
+            list[Annotated[str, Field(max_length=100)]],
+            Field(
+                description="Process nodes to move each device to ('as-built' keeps it as it "
+                "is), e.g. ['as-built', 'nanostack-claimed'].",
+                min_length=1,
+                max_length=20,
+            ),
+        ] = ["as-built"],  # noqa: B006
+        mode: Annotated[
+            Literal["iso-power", "iso-performance", "iso-area"],
+            Field(description="How devices are moved to the nodes."),
+        ] = "iso-power",
+        max_points: Annotated[
+            int, Field(description="Most front points to return.", ge=1, le=500)
+        ] = 40,
+    ) -> Annotated[CallToolResult, ParetoFront]:
+        """Sweep models x devices x formats x contexts x process nodes and return the Pareto front
+        of decode tokens/s against joules per token (configurations that fit in memory).
+
+        Use it to find where to run a model, or which configurations are worth it on a new node.
+        Runs in the Rust core: a million configurations take a fraction of a second.
+        """
+        front = _call(
+            pareto_front,
+            models or None,
+            devices or None,
+            quantisations=quantisations,
+            contexts=contexts,
+            nodes=[None if node == "as-built" else node for node in nodes],
+            mode=mode,
+        )
+        if len(front.points) > max_points:
+            dropped = len(front.points) - max_points
+            front = replace(
+                front,
+                points=front.points[:max_points],
+                notes=(*front.notes, f"shortened: {dropped} more front points not shown"),
+            )
+        return _answer(front, front_table(front))
 
 
 def main_stdio() -> None:
