@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,20 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--stateless",
         action="store_true",
         help="with --http: keep no session state (for replicas behind a load balancer)",
+    )
+    serve.add_argument(
+        "--devices",
+        type=Path,
+        action="append",
+        default=[],
+        help="JSON file of extra devices, shaped like the shipped devices.json (repeatable)",
+    )
+    serve.add_argument(
+        "--architectures",
+        type=Path,
+        action="append",
+        default=[],
+        help="JSON file of extra model architectures, like architectures.json (repeatable)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -191,7 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from shoal import hardware
     from shoal.server import build_server
+
+    _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
+    _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
+    hardware.reset_tables()
+    hardware.list_devices()  # Read the user files now: a bad one stops the server at start-up.
 
     server = build_server()
     if not args.http:
@@ -208,6 +229,15 @@ def _serve(args: argparse.Namespace) -> int:
     )
     server.run("streamable-http", host=args.host, port=args.port, stateless_http=args.stateless)
     return 0
+
+
+def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
+    """Add files to an environment variable that names user data files, as PATH does."""
+    if paths:
+        existing = [part for part in os.environ.get(variable, "").split(os.pathsep) if part]
+        os.environ[variable] = os.pathsep.join(
+            [*existing, *(str(path.resolve()) for path in paths)]
+        )
 
 
 def _split_ids(value: str | None) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ DATA_DIR = Path(__file__).parent / "data"
 PortMode = Literal["iso-power", "iso-performance", "iso-area"]
 
 DEFAULT_SRAM_AREA_FRACTION = 0.3
+
+# User files that add or replace devices and architectures at start-up (os.pathsep-separated).
+DEVICES_ENVIRONMENT_VARIABLE = "SHOAL_DEVICES"
+ARCHITECTURES_ENVIRONMENT_VARIABLE = "SHOAL_ARCHITECTURES"
 """Share of a die taken by SRAM when the chip does not say: TSMC's "typical SoC" mix (60 %
 logic / 30 % SRAM / 10 % analog) used for its N5 density claim."""
 
@@ -307,8 +312,13 @@ class PortedInference:
 
 
 def _read_json(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        document = json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
     return document
@@ -318,7 +328,26 @@ def _device_class(row: Mapping[str, Any]) -> DeviceClass:
     return DeviceClass(**{name: row[name] for name in DeviceClass.__dataclass_fields__})
 
 
+def _require(row: Mapping[str, Any], texts: Sequence[str], positives: Sequence[str]) -> None:
+    """Refuse a row whose required text fields are missing or whose figures are not positive
+    numbers, before a bad value reaches the arithmetic."""
+    if not isinstance(row, Mapping):
+        raise TypeError("each row must be a JSON object")
+    for name in texts:
+        if not isinstance(row.get(name), str) or not row[name].strip():
+            raise ValueError(f"field '{name}' must be a non-empty string")
+    for name in positives:
+        value = row.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"field '{name}' must be a positive number, got {value!r}")
+
+
 def _device(row: Mapping[str, Any]) -> DeviceProfile:
+    _require(
+        row,
+        ("id", "name", "device_class"),
+        ("memory_gb", "bandwidth_gbs", "fp16_tflops", "power_w"),
+    )
     values = {name: row.get(name) for name in DeviceProfile.__dataclass_fields__}
     values["claim_type"] = dict(row.get("claim_type") or {})
     values["notes"] = row.get("notes", "")
@@ -326,6 +355,19 @@ def _device(row: Mapping[str, Any]) -> DeviceProfile:
 
 
 def _architecture(row: Mapping[str, Any]) -> Architecture:
+    _require(
+        row,
+        ("id",),
+        (
+            "layers",
+            "hidden_size",
+            "attention_heads",
+            "kv_heads",
+            "head_dim",
+            "params_b",
+            "max_context",
+        ),
+    )
     values = {name: row.get(name) for name in Architecture.__dataclass_fields__}
     values["active_params_b"] = row.get("active_params_b") or row["params_b"]
     values["sliding_window"] = row.get("sliding_window") or 0
@@ -390,7 +432,7 @@ def _tables() -> _Tables:
     architectures = _read_json(DATA_DIR / "architectures.json")
     quantisations = _read_json(DATA_DIR / "quantisations.json")
     nodes = _read_json(DATA_DIR / "nodes.json")
-    return _Tables(
+    tables = _Tables(
         device_classes={row["id"]: _device_class(row) for row in devices["device_classes"]},
         devices={row["id"]: _device(row) for row in devices["devices"]},
         dram_pj_per_bit={k: v["value"] for k, v in devices["dram_pj_per_bit"].items()},
@@ -411,34 +453,75 @@ def _tables() -> _Tables:
         nodes=_nodes(nodes["nodes"]),
     )
 
+    for path in _user_files(DEVICES_ENVIRONMENT_VARIABLE):
+        _add_devices(tables, path)
+    for path in _user_files(ARCHITECTURES_ENVIRONMENT_VARIABLE):
+        _add_architectures(tables, path)
+    return tables
+
+
+def _user_files(variable: str) -> list[str]:
+    """The user files an environment variable names, separated like PATH entries."""
+    return [part for part in os.environ.get(variable, "").split(os.pathsep) if part.strip()]
+
+
+def _rows(path: str | Path, document: dict[str, Any], key: str, build: Any) -> list[Any]:
+    """Build every row of ``document[key]``, naming the file, row and field of a bad one."""
+    rows = document.get(key, [])
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: '{key}' must be a list")
+    built = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            built.append(build(row))
+        except KeyError as error:
+            raise ValueError(f"{path}: {key} row {number} lacks the field {error}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"{path}: {key} row {number} is malformed: {error}") from None
+    return built
+
 
 def load_devices(path: str | Path) -> tuple[DeviceProfile, ...]:
     """Add or replace devices (and device classes) from a JSON file shaped like ``devices.json``.
 
     The file needs a ``devices`` list and may have a ``device_classes`` list; entries replace
-    shipped ones with the same id. Returns the devices read.
+    shipped ones with the same id. Returns the devices read. The environment variable
+    ``SHOAL_DEVICES`` names files to load this way at start-up (``shoal serve --devices``).
     """
+    return _add_devices(_tables(), path)
+
+
+def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]:
+    # Check the whole file before changing the tables, so a bad file changes nothing.
     document = _read_json(path)
-    tables = _tables()
-    for row in document.get("device_classes", []):
-        tables.device_classes[row["id"]] = _device_class(row)
-    added = tuple(_device(row) for row in document.get("devices", []))
+    classes = {row.id: row for row in _rows(path, document, "device_classes", _device_class)}
+    added = tuple(_rows(path, document, "devices", _device))
+    known = {**tables.device_classes, **classes}
     for device in added:
-        if device.device_class not in tables.device_classes:
+        if device.device_class not in known:
             raise ValueError(
                 f"{path}: device {device.id!r} has unknown device_class "
-                f"{device.device_class!r}; known: {', '.join(sorted(tables.device_classes))}"
+                f"{device.device_class!r}; known: {', '.join(sorted(known))}"
             )
-        tables.devices[device.id] = device
+
+    tables.device_classes.update(classes)
+    tables.devices.update((device.id, device) for device in added)
     logger.info("loaded %d devices from %s", len(added), path)
     return added
 
 
 def load_architectures(path: str | Path) -> tuple[Architecture, ...]:
-    """Add or replace model architectures from a JSON file shaped like ``architectures.json``."""
+    """Add or replace model architectures from a JSON file shaped like ``architectures.json``.
+
+    The environment variable ``SHOAL_ARCHITECTURES`` names files to load this way at start-up
+    (``shoal serve --architectures``).
+    """
+    return _add_architectures(_tables(), path)
+
+
+def _add_architectures(tables: _Tables, path: str | Path) -> tuple[Architecture, ...]:
     document = _read_json(path)
-    added = tuple(_architecture(row) for row in document.get("architectures", []))
-    tables = _tables()
+    added = tuple(_rows(path, document, "architectures", _architecture))
     for architecture in added:
         tables.architectures[architecture.id] = architecture
     logger.info("loaded %d architectures from %s", len(added), path)

@@ -1,0 +1,95 @@
+"""Users add devices and model architectures by file, through the API or the environment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal import hardware
+
+MY_BOX = {
+    "id": "my-box",
+    "name": "My box",
+    "device_class": "discrete_gpu",
+    "memory_gb": 48,
+    "memory_type": "GDDR6",
+    "bandwidth_gbs": 960,
+    "fp16_tflops": 150,
+    "int8_tops": 600,
+    "power_w": 300,
+    "process": "N4",
+    "node": "n5",
+    "die_area_mm2": None,
+    "sram_mb": None,
+    "source": "the user's own measurements",
+    "as_of": "2026-12-01",
+}
+
+
+@pytest.fixture(autouse=True)
+def fresh_tables() -> Iterator[None]:
+    hardware.reset_tables()
+    yield
+    hardware.reset_tables()
+
+
+def write(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_a_device_from_the_environment_is_usable_like_a_shipped_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "SHOAL_DEVICES", str(write(tmp_path / "devices.json", {"devices": [MY_BOX]}))
+    )
+
+    fit = hardware.hardware_fit("llama-3.1-8b-instruct", "my-box")
+
+    assert fit.device == "my-box"
+    assert fit.memory_available_gb < MY_BOX["memory_gb"]
+    assert fit.fits and fit.decode_tokens_per_s > 0
+
+
+def test_an_architecture_file_adds_a_model(tmp_path: Path) -> None:
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct")
+    row = {**shipped.__dict__, "id": "my-llama-8b-finetune"}
+    hardware.load_architectures(write(tmp_path / "arch.json", {"architectures": [row]}))
+
+    mine = hardware.hardware_fit("my-llama-8b-finetune", "apple-m4-pro")
+    theirs = hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro")
+
+    assert mine.decode_tokens_per_s == theirs.decode_tokens_per_s
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"devices": [{**MY_BOX, "memory_gb": -1}]}, "'memory_gb' must be a positive number"),
+        ({"devices": [{**MY_BOX, "bandwidth_gbs": "fast"}]}, "'bandwidth_gbs' must be a positive"),
+        ({"devices": [{key: MY_BOX[key] for key in ("id", "name")}]}, "'device_class' must be"),
+        ({"devices": [MY_BOX, {**MY_BOX, "device_class": "quantum"}]}, "unknown device_class"),
+        ({"devices": "my-box"}, "'devices' must be a list"),
+        ({"devices": ["my-box"]}, "row 1 is malformed"),
+    ],
+)
+def test_a_malformed_device_file_names_the_row_and_field(
+    tmp_path: Path, document: object, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        hardware.load_devices(write(tmp_path / "devices.json", document))
+
+    assert "my-box" not in {device.id for device in hardware.list_devices()}
+
+
+def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+
+    with pytest.raises(ValueError, match="not valid JSON"):
+        hardware.load_devices(tmp_path / "broken.json")
+    with pytest.raises(ValueError, match="cannot read"):
+        hardware.load_architectures(tmp_path / "missing.json")
