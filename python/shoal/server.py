@@ -9,14 +9,18 @@ a crash whose details stay in the server's log on stderr.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+import anyio.from_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, TypeAdapter
 
@@ -28,27 +32,42 @@ from shoal.hardware import (
     ParetoFront,
     PortedChip,
     hardware_fit,
+    list_devices,
+    list_nodes,
     pareto_front,
     port_chip,
 )
 from shoal.hardware_cli import front_table
 from shoal.router import DEFAULT_WILLINGNESS_TO_PAY, RoutingDecision, load_router, route
+from shoal.server_policy import (
+    MAX_RESULT_TOKENS,
+    TOOL_GROUPS,
+    ToolCallGuard,
+    registered_tools,
+    select_tools,
+    tool_group,
+)
 from shoal.tokens import TokenCount, count_tokens
 
 logger = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
-shoal answers four questions for an agent that wants to spend tokens well.
-- Which model should do this task? `route_task` picks the cheapest model that is good enough,
-  under budget, privacy (local-only), context-window and allowed-model constraints, and says why.
-- How many tokens is this? `count_tokens` gives exact counts for OpenAI encodings and labelled
-  estimates for other vendors.
-- What will it cost? `estimate_cost` prices input, cached, output and reasoning tokens from a
-  dated catalog.
-- Can this model run on that machine, and how fast? `check_hardware_fit` gives memory fit,
-  decode and prefill speed and energy per token.
-Answers are deterministic: the same input gives the same output.
+shoal helps an agent spend tokens well. Pick the tool by the question:
+{groups}
+Resources: shoal://catalog (models, prices, quality), shoal://models/{{id}} (one model),
+shoal://devices and shoal://nodes (hardware and process-node tables).
+Answers are deterministic and each stays under {cap:,} tokens; tools that can return long lists
+take a limit and say what they left out. A tool error says what to change in the arguments.
 """
+
+# What each tool group answers, for the instructions a host shows its model.
+GROUP_QUESTIONS = {
+    "tokens": "How many tokens is this text, chat or set of files; how to cut it to fit?",
+    "routing": "Which model should do this task; how did a routed call turn out?",
+    "cost": "What will a call cost?",
+    "budget": "What fits a token budget; what has a session spent and what is left?",
+    "hardware": "Can this model run on that machine, how fast; what would a new process node do?",
+}
 
 READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -94,13 +113,64 @@ def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
         raise ToolError(str(error)) from error
 
 
-def build_server() -> MCPServer[None]:
-    """Create the MCP server with all of shoal's tools registered."""
+class ProgressReporter:
+    """Progress notifications and cancellation for a long tool running in a worker thread.
+
+    A sync tool (the SDK runs it in a worker thread) declares ``ctx: Context``, makes one reporter
+    and passes it to its domain function as the progress callback::
+
+        progress = ProgressReporter(ctx, total=len(paths))
+        result = _call(count_files, paths, on_progress=progress)
+
+    Each call first stops the work if the client cancelled the request (it raises the
+    cancellation, so put cleanup in ``finally``), then sends ``notifications/progress`` when the
+    client asked for progress: at most one every `interval_s` seconds, plus the last one.
+
+    Args:
+        ctx: The tool's request context.
+        total: Units of work in all, when known.
+        interval_s: Least time between two notifications.
+    """
+
+    def __init__(self, ctx: Context, total: float | None = None, interval_s: float = 0.1) -> None:
+        self._ctx = ctx
+        self._total = total
+        self._interval_s = interval_s
+        self._last_sent = float("-inf")
+
+    def __call__(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Record that `done` units (of `total`, if given here) are finished."""
+        anyio.from_thread.check_cancelled()
+
+        total = self._total if total is None else total
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if not finished and now - self._last_sent < self._interval_s:
+            return
+        self._last_sent = now
+        anyio.from_thread.run(self._ctx.report_progress, done, total, message)
+
+
+def build_server(
+    *,
+    read_only: bool = False,
+    groups: Collection[str] | None = None,
+    max_result_tokens: int = MAX_RESULT_TOKENS,
+) -> MCPServer[None]:
+    """Create the MCP server with shoal's tools and resources registered.
+
+    Args:
+        read_only: Leave out every tool not annotated read-only (those that write a ledger).
+        groups: Keep only the tools of these groups (keys of `TOOL_GROUPS`); None keeps all.
+        max_result_tokens: Largest tool answer, in tokens; a larger one becomes a tool error.
+
+    Raises:
+        ValueError: A group name is unknown.
+    """
     server: MCPServer[None] = MCPServer(
         "shoal",
         title="shoal",
         description="Model routing, token counts and costs, inference fit, process nodes.",
-        instructions=INSTRUCTIONS,
         version=__version__,
         lifespan=_warm_up,
     )
@@ -108,7 +178,113 @@ def build_server() -> MCPServer[None]:
     _add_routing_tools(server)
     _add_cost_tools(server)
     _add_hardware_tools(server)
+    return _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
+
+
+def _finish(
+    server: MCPServer[None],
+    *,
+    read_only: bool,
+    groups: Collection[str] | None,
+    max_result_tokens: int,
+) -> MCPServer[None]:
+    """Apply the rules every tool obeys, then add the resources and the instructions."""
+    select_tools(server, read_only=read_only, groups=groups)
+    server.middleware.append(ToolCallGuard(server, max_result_tokens))
+    _add_resources(server)
+    server._lowlevel_server.instructions = server_instructions(server, max_result_tokens)
     return server
+
+
+def server_instructions(server: MCPServer[Any], max_result_tokens: int) -> str:
+    """Instructions that map each question to the tools that answer it, for the tools served."""
+    by_group: dict[str, list[str]] = {}
+    for tool in registered_tools(server):
+        by_group.setdefault(tool_group(tool.fn), []).append(tool.name)
+    lines = [
+        f"- {GROUP_QUESTIONS.get(group, group)} {', '.join(by_group[group])}"
+        for group in (*TOOL_GROUPS, *sorted(set(by_group) - set(TOOL_GROUPS)))
+        if group in by_group
+    ]
+    return INSTRUCTIONS.format(groups="\n".join(lines), cap=max_result_tokens)
+
+
+# The catalog resource lists every model with the fields that choose between them; the full entry
+# (sources, long-context rates, aliases) is one read away at shoal://models/{id}.
+CATALOG_SUMMARY_FIELDS = (
+    "id",
+    "provider",
+    "name",
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "context_window",
+    "max_output_tokens",
+    "encoding",
+    "open_weights",
+    "params_b",
+    "quality",
+)
+
+
+def _json(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _add_resources(server: MCPServer[None]) -> None:
+    @server.resource(
+        "shoal://catalog",
+        name="catalog",
+        title="Model catalog",
+        description="Every catalog model with its prices (USD per million tokens), context "
+        "window, tokenizer, open-weight size and quality prior; the catalog date and sources.",
+        mime_type="application/json",
+    )
+    def catalog() -> str:
+        loaded = load_catalog()
+        models = [
+            {field: getattr(entry, field) for field in CATALOG_SUMMARY_FIELDS}
+            for entry in loaded.models
+        ]
+        return _json(
+            {"catalog_date": loaded.catalog_date, "sources": dict(loaded.sources), "models": models}
+        )
+
+    @server.resource(
+        "shoal://models/{model_id}",
+        name="model",
+        title="One catalog model",
+        description="The full catalog entry of one model, with the source of each figure.",
+        mime_type="application/json",
+    )
+    def model(model_id: str) -> str:
+        try:
+            entry = load_catalog().model(model_id)
+        except ValueError as error:
+            raise ResourceNotFoundError(str(error)) from error
+        return _json(dataclasses.asdict(entry))
+
+    @server.resource(
+        "shoal://devices",
+        name="devices",
+        title="Device table",
+        description="Phones, laptops, workstations and datacenter GPUs: memory, bandwidth, "
+        "compute, power and process node, each figure with its source and date.",
+        mime_type="application/json",
+    )
+    def devices() -> str:
+        return _json([dataclasses.asdict(device) for device in list_devices()])
+
+    @server.resource(
+        "shoal://nodes",
+        name="nodes",
+        title="Process-node table",
+        description="Process nodes from 7 nm to IBM's nanostack: density, performance and power "
+        "relative to TSMC N7, each marked as a vendor claim or an independent estimate.",
+        mime_type="application/json",
+    )
+    def nodes() -> str:
+        return _json([dataclasses.asdict(node) for node in list_nodes()])
 
 
 def _add_token_tools(server: MCPServer[None]) -> None:

@@ -1,0 +1,142 @@
+"""Rules every tool of the MCP server obeys, whoever wrote it.
+
+They apply to the registered tools as a set, so a tool added later is covered without a line of its
+own: tools/call answers are capped in size (measured with shoal's own token counter), a call to a
+tool the server does not have is a protocol error, and the tool set can be narrowed to some groups
+or to read-only tools for hosts that should not write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Collection
+from typing import Any
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
+
+from shoal.tokens import count_tokens
+
+logger = logging.getLogger(__name__)
+
+# Claude Code warns above 10,000 tokens of tool output; one answer stays well below that so that a
+# few of them fit in a turn.
+MAX_RESULT_TOKENS = 6_000
+
+# Tool group -> the area names of the `_add_<area>_tools` functions in shoal.server that feed it.
+TOOL_GROUPS: dict[str, tuple[str, ...]] = {
+    "tokens": ("token", "tokens"),
+    "routing": ("routing", "router"),
+    "cost": ("cost", "costs"),
+    "budget": ("budget", "budgets"),
+    "hardware": ("hardware",),
+}
+
+_ADDER = re.compile(r"_add_(?P<area>[a-z0-9_]+?)_tools\.<locals>\.")
+
+
+def tool_group(function: Any) -> str:
+    """The group of a tool function, from the `_add_<area>_tools` function that declared it.
+
+    A tool declared elsewhere gets the group ``"other"``; an unknown area is returned as it is,
+    so that a test can name it.
+    """
+    match = _ADDER.match(getattr(function, "__qualname__", ""))
+    if match is None:
+        return "other"
+    area = match["area"]
+    for group, areas in TOOL_GROUPS.items():
+        if area in areas:
+            return group
+    return area
+
+
+def registered_tools(server: MCPServer[Any]) -> list[Any]:
+    """The server's tools in registration order (the order tools/list gives them)."""
+    return list(server._tool_manager.list_tools())
+
+
+def select_tools(
+    server: MCPServer[Any], *, read_only: bool = False, groups: Collection[str] | None = None
+) -> None:
+    """Drop the tools a host should not see: other groups, and writers in read-only mode.
+
+    Raises:
+        ValueError: A group name is not one of `TOOL_GROUPS`.
+    """
+    if groups is not None:
+        unknown = sorted(set(groups) - set(TOOL_GROUPS))
+        if unknown:
+            raise ValueError(
+                f"unknown tool group(s) {', '.join(unknown)}: choose among {', '.join(TOOL_GROUPS)}"
+            )
+
+    for tool in registered_tools(server):
+        writes = tool.annotations is None or tool.annotations.read_only_hint is not True
+        outside = groups is not None and tool_group(tool.fn) not in groups
+        if (read_only and writes) or outside:
+            server.remove_tool(tool.name)
+            logger.debug("tool %s left out (read_only=%s, groups=%s)", tool.name, read_only, groups)
+
+
+def answer_tokens(result: dict[str, Any]) -> int:
+    """Tokens a host reads from a tools/call answer: its text content plus its structured JSON."""
+    parts = [
+        str(block.get("text", "")) for block in result.get("content", []) if isinstance(block, dict)
+    ]
+    if result.get("structuredContent") is not None:
+        parts.append(json.dumps(result["structuredContent"], ensure_ascii=False))
+    return count_tokens("\n".join(parts), encoding="o200k_base").tokens
+
+
+class ToolCallGuard:
+    """Server middleware for tools/call: unknown tools are protocol errors, answers stay small.
+
+    Args:
+        server: The server whose tools are known.
+        max_result_tokens: Largest answer, in o200k_base tokens, a tool may return. A larger answer
+            is replaced by a tool error that tells the model to ask for less.
+    """
+
+    def __init__(self, server: MCPServer[Any], max_result_tokens: int = MAX_RESULT_TOKENS) -> None:
+        self._server = server
+        self._max_result_tokens = max_result_tokens
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.method != "tools/call" or not isinstance(ctx.params, dict):
+            return await call_next(ctx)
+
+        # Both protocol revisions list an unknown tool among the protocol errors (-32602); the
+        # SDK alone would answer with a tool error.
+        name = ctx.params.get("name")
+        if not isinstance(name, str) or self._server._tool_manager.get_tool(name) is None:
+            known = ", ".join(tool.name for tool in registered_tools(self._server))
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}. Tools: {known}")
+
+        result = await call_next(ctx)
+        if not isinstance(result, dict) or result.get("isError"):
+            return result
+        tokens = answer_tokens(result)
+        if tokens <= self._max_result_tokens:
+            return result
+
+        logger.warning(
+            "%s answered %d tokens, over the cap of %d", name, tokens, self._max_result_tokens
+        )
+        capped = {key: value for key, value in result.items() if key != "structuredContent"}
+        capped["isError"] = True
+        capped["content"] = [
+            {
+                "type": "text",
+                "text": f"The answer of {name} came to {tokens:,} tokens, over shoal's cap of "
+                f"{self._max_result_tokens:,} tokens for one result. Ask for less: a smaller "
+                "limit or max_* argument, or a narrower request.",
+            }
+        ]
+        return capped
