@@ -40,6 +40,30 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --http: keep no session state (for replicas behind a load balancer)",
     )
     serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="with --http: also accept this Host header, e.g. a reverse proxy's public name "
+        "(repeatable; loopback names are always accepted, any other gets 421)",
+    )
+    serve.add_argument(
+        "--token-file",
+        type=Path,
+        help="with --http: require 'Authorization: Bearer <token>' with the token in this file "
+        "(default: the SHOAL_HTTP_TOKEN environment variable, if set)",
+    )
+    serve.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve only read-only tools (leave out those that write a ledger)",
+    )
+    serve.add_argument(
+        "--tools",
+        metavar="GROUP,...",
+        help="serve only these tool groups: tokens, routing, cost, budget, hardware",
+    )
+    serve.add_argument(
         "--devices",
         type=Path,
         action="append",
@@ -207,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from shoal import hardware
+    from shoal.http_transport import read_token, serve_http
     from shoal.server import build_server
 
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
@@ -214,20 +239,26 @@ def _serve(args: argparse.Namespace) -> int:
     hardware.reset_tables()
     hardware.list_devices()  # Read the user files now: a bad one stops the server at start-up.
 
-    server = build_server()
+    groups = _split_ids(args.tools) if args.tools is not None else None
+    server = build_server(read_only=args.read_only, groups=groups)
     if not args.http:
         server.run()
         return 0
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning(
-            "binding %s: shoal's HTTP endpoint is reachable beyond this machine", args.host
-        )
+    token = read_token(args.token_file)
     print(
-        f"shoal: serving MCP over streamable HTTP at http://{args.host}:{args.port}/mcp",
+        f"shoal: serving MCP over streamable HTTP at http://{args.host}:{args.port}/mcp"
+        + (" (bearer token required)" if token else ""),
         file=sys.stderr,
     )
-    server.run("streamable-http", host=args.host, port=args.port, stateless_http=args.stateless)
+    serve_http(
+        server,
+        host=args.host,
+        port=args.port,
+        allowed_hosts=args.allow_host,
+        token=token,
+        stateless=args.stateless,
+    )
     return 0
 
 

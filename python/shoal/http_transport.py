@@ -1,0 +1,145 @@
+"""Serve the MCP server over streamable HTTP, safely by default.
+
+The endpoint binds the loopback address unless told otherwise. The SDK's DNS-rebinding protection
+is always on: a request whose Host header is not an allowed host gets 421, one whose Origin is not
+an allowed origin gets 403. Behind a reverse proxy, allow the proxy's public host name. With a
+bearer token (from ``SHOAL_HTTP_TOKEN`` or a file), every request must carry
+``Authorization: Bearer <token>``; the comparison takes constant time and the token is never
+logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENVIRONMENT_VARIABLE = "SHOAL_HTTP_TOKEN"
+MCP_PATH = "/mcp"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def read_token(token_file: Path | None = None) -> str | None:
+    """The bearer token clients must send: from `token_file` if given, else the environment.
+
+    Raises:
+        ValueError: The file cannot be read or holds no token.
+    """
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"cannot read the token file {token_file}: {error}") from None
+        if not token:
+            raise ValueError(f"the token file {token_file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENVIRONMENT_VARIABLE, "").strip() or None
+
+
+def transport_security(allowed_hosts: Sequence[str] = ()) -> TransportSecuritySettings:
+    """DNS-rebinding protection for the loopback names plus `allowed_hosts` (a proxy's names).
+
+    An allowed host is ``name`` (any port) or ``name:port``; browsers on it may send requests with
+    an ``http://`` or ``https://`` Origin of the same name.
+    """
+    hosts: list[str] = []
+    origins: list[str] = []
+    for name in (*LOOPBACK_HOSTS, *allowed_hosts):
+        has_port = name.rsplit(":", 1)[-1].isdigit() and not name.endswith("]")
+        hosts.extend([name] if has_port else [name, f"{name}:*"])
+        for scheme in ("http", "https"):
+            origins.extend(
+                [f"{scheme}://{name}"]
+                if has_port
+                else [f"{scheme}://{name}", f"{scheme}://{name}:*"]
+            )
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+class BearerTokenMiddleware:
+    """ASGI middleware: HTTP requests without the right bearer token get 401."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._authorised(scope):
+            await self._app(scope, receive, send)
+            return
+
+        # Only the fact of the refusal is logged, never what the client sent.
+        logger.warning(
+            "refused %s %s: missing or wrong bearer token", scope["method"], scope["path"]
+        )
+        body = b"missing or wrong bearer token\n"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"www-authenticate", b'Bearer realm="shoal"'),
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _authorised(self, scope: Scope) -> bool:
+        sent = [value for key, value in scope["headers"] if key == b"authorization"]
+        return len(sent) == 1 and hmac.compare_digest(sent[0], self._expected)
+
+
+def http_app(
+    server: MCPServer[Any],
+    *,
+    allowed_hosts: Sequence[str] = (),
+    token: str | None = None,
+    stateless: bool = False,
+) -> ASGIApp:
+    """The ASGI application serving `server` at ``/mcp``, both protocol eras.
+
+    Args:
+        server: The MCP server.
+        allowed_hosts: Host names besides the loopback ones that clients may address (a proxy's).
+        token: Bearer token every request must carry; None serves without authentication.
+        stateless: Keep no session between requests (replicas behind a load balancer).
+    """
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=stateless,
+        transport_security=transport_security(allowed_hosts),
+    )
+    if token is not None:
+        app = BearerTokenMiddleware(app, token)
+    return app
+
+
+def serve_http(
+    server: MCPServer[Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    allowed_hosts: Sequence[str] = (),
+    token: str | None = None,
+    stateless: bool = False,
+) -> None:
+    """Serve `server` over streamable HTTP with uvicorn until interrupted."""
+    import uvicorn
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("binding %s: shoal's HTTP endpoint is reachable beyond this machine", host)
+    app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
