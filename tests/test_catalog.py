@@ -96,7 +96,7 @@ def test_row_schema(row: dict) -> None:
     if row.get("max_input_tokens") is not None:
         assert row["max_input_tokens"] < row["context_window"]
 
-    assert row["encoding"] in (None, "o200k_base", "cl100k_base")
+    assert row["encoding"] in (None, "o200k_base", "cl100k_base", "tekken_240718")
     assert 0.5 <= row["token_ratio"] <= 2.0
     assert row.get("token_ratio_source")
     if row["encoding"] is None:

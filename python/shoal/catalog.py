@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -25,7 +26,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-ENCODINGS = ("o200k_base", "cl100k_base")
+# The exact encodings shoal.tokens can count with (the Rust core and shoal.vendor_tokens).
+ENCODINGS = ("o200k_base", "cl100k_base", "tekken_240718")
 
 # A ratio beyond this is a unit mistake (for example characters per token), not a tokenizer.
 MAX_TOKEN_RATIO = 10.0
@@ -483,3 +485,16 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     except OSError as error:
         raise CatalogError(f"cannot read catalog file {str(path)!r}: {error.strerror}") from None
     return _load_with_user_file(str(resolved), status.st_mtime_ns, status.st_size)
+
+
+PRICES_ENVIRONMENT_VARIABLE = "SHOAL_PRICES"
+
+
+def configured_catalog() -> Catalog:
+    """The catalog the user configured: the shipped one with ``SHOAL_PRICES`` applied when set.
+
+    ``SHOAL_PRICES`` names a user price file (see :func:`load_catalog`); ``shoal serve --prices``
+    and the CLI's ``--prices`` set it, so the MCP tools and the ledger price with the same file.
+    """
+    path = os.environ.get(PRICES_ENVIRONMENT_VARIABLE, "").strip()
+    return load_catalog(path or None)

@@ -1,25 +1,34 @@
-"""Token counts: exact for the OpenAI encodings, labelled estimates for other models.
+"""Token counts: exact for the encodings shoal ships, labelled estimates for other models.
 
 ``count_tokens`` counts a text exactly with ``cl100k_base`` or ``o200k_base`` (ids identical to
-tiktoken 0.14). Given a model, it uses the model's encoding from the catalog; a model without a
-public encoding gets an ``o200k_base`` count scaled by the catalog's ``token_ratio``, rounded up
-and marked ``exact=False``. ``count_chat`` adds OpenAI's published per-message overhead.
+tiktoken 0.14, in Rust) or Mistral's ``tekken_240718`` (ids identical to mistral-common, in pure
+Python: see ``shoal.vendor_tokens``). Given a model, it uses the model's encoding from the
+catalog; a model without a public encoding gets an ``o200k_base`` count scaled by the catalog's
+``token_ratio``, rounded up and marked ``exact=False``. ``count_chat`` adds OpenAI's published
+per-message and tool-definition overhead. ``tokenizer_for`` resolves an encoding or model once,
+for callers that count many texts (``shoal.token_budget``, ``shoal.files``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from types import ModuleType
+from typing import Any
 
+from shoal import vendor_tokens
 from shoal._backend import core
 from shoal.catalog import load_catalog
 
 logger = logging.getLogger(__name__)
 
-ENCODINGS: tuple[str, ...] = tuple(core.ENCODINGS)
+# Every encoding counted exactly: OpenAI's in the Rust core (or its pure twin), then the vendor
+# encodings of shoal.vendor_tokens.
+ENCODINGS: tuple[str, ...] = tuple(core.ENCODINGS) + vendor_tokens.ENCODINGS
 
 DEFAULT_ENCODING = "o200k_base"
 
@@ -35,13 +44,42 @@ REPLY_PRIMING_TOKENS = 3
 
 
 @dataclass(frozen=True)
+class ToolOverhead:
+    """Tokens OpenAI adds around function definitions (openai-cookbook, section 7).
+
+    Attributes:
+        function_start: Per function, before ``name:description``.
+        properties_start: Per function that has properties.
+        property_key: Per property, before ``key:type:description``.
+        enum_start: Per property with an enum (negative: the list replaces part of the line).
+        enum_item: Per enum item, besides the item's own tokens.
+        end: Once, after all functions.
+    """
+
+    function_start: int
+    properties_start: int = 3
+    property_key: int = 3
+    enum_start: int = -3
+    enum_item: int = 3
+    end: int = 12
+
+
+# gpt-3.5-turbo and gpt-4 (cl100k_base) open each function with 10 tokens; gpt-4o and
+# gpt-4o-mini (o200k_base) with 7. Later models are assumed to follow their encoding's family.
+TOOL_OVERHEAD = {"cl100k_base": ToolOverhead(function_start=10), "o200k_base": ToolOverhead(7)}
+
+# The models for which the cookbook checked these rules against the API's prompt_tokens.
+CHAT_RULES_VERIFIED = frozenset({"gpt-3.5-turbo", "gpt-4", "gpt-4o", "gpt-4o-mini"})
+
+
+@dataclass(frozen=True)
 class TokenCount:
     """How many tokens a text is, and how that number was obtained.
 
     Attributes:
         tokens: The count (an upper-rounded estimate when ``exact`` is False).
-        encoding: The encoding counted with, e.g. ``o200k_base``, or for an estimate a label such
-            as ``estimate(o200k_base x 1.20)``.
+        encoding: The encoding counted with, e.g. ``o200k_base`` or ``tekken_240718``, or for an
+            estimate a label such as ``estimate(o200k_base x 1.20)``.
         exact: True when the count is the model's (or encoding's) exact token count.
         model: The catalog id of the model asked about, or None when counting by encoding.
         characters: Length of the text in Unicode code points.
@@ -52,6 +90,75 @@ class TokenCount:
     exact: bool
     model: str | None
     characters: int
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """How the tokens of one encoding or model are counted: exactly, or as a scaled estimate.
+
+    Attributes:
+        encoding: The encoding that runs (for an estimate, the one whose count is scaled).
+        label: What answers report as their encoding: the encoding, or for an estimate
+            ``estimate(o200k_base x RATIO)``.
+        exact: True when ``encoding`` is the model's own tokenizer.
+        model: The catalog id, or None when counting by encoding.
+        ratio: Model tokens per ``encoding`` token for an estimate; 1 when exact.
+    """
+
+    encoding: str
+    label: str
+    exact: bool
+    model: str | None
+    ratio: float = 1.0
+
+    @property
+    def backend(self) -> ModuleType:
+        """The module that encodes ``encoding`` (the Rust core or ``shoal.vendor_tokens``)."""
+        return _backend_for(self.encoding)
+
+    def count(self, text: str, *, allow_special: bool = False) -> int:
+        """Tokens of ``text``: exact, or the scaled base count rounded up."""
+        return self.scale(self.backend.count(self.encoding, text, allow_special=allow_special))
+
+    def count_many(self, texts: Sequence[str], *, allow_special: bool = False) -> list[int]:
+        """Tokens of each text (see ``count``)."""
+        counts = self.backend.count_many(self.encoding, texts, allow_special=allow_special)
+        return [self.scale(tokens) for tokens in counts]
+
+    def scale(self, tokens: int) -> int:
+        """A count of ``encoding`` tokens in this tokenizer's tokens (rounded up)."""
+        return tokens if self.exact else _scaled(tokens, self.ratio)
+
+    def base_budget(self, tokens: int) -> int:
+        """The most ``encoding`` tokens whose scaled count stays within ``tokens``."""
+        if self.exact:
+            return tokens
+        return math.floor(tokens / Fraction(str(self.ratio)))
+
+
+def _backend_for(encoding: str) -> ModuleType:
+    if encoding in vendor_tokens.ENCODINGS:
+        return vendor_tokens
+    if encoding in core.ENCODINGS:
+        return core
+    raise ValueError(f"unknown encoding {encoding!r}; valid encodings are {', '.join(ENCODINGS)}")
+
+
+def tokenizer_for(*, encoding: str = DEFAULT_ENCODING, model: str | None = None) -> Tokenizer:
+    """Resolve what to count with: ``model``'s tokenizer when given, else ``encoding``.
+
+    Raises:
+        ValueError: Unknown encoding, or unknown model (the message lists near matches).
+    """
+    if model is None:
+        _backend_for(encoding)
+        return Tokenizer(encoding, encoding, True, None)
+
+    entry = load_catalog().model(model)
+    if entry.encoding is not None:
+        return Tokenizer(entry.encoding, entry.encoding, True, entry.id)
+    label = f"estimate({ESTIMATE_BASE_ENCODING} x {entry.token_ratio:.2f})"
+    return Tokenizer(ESTIMATE_BASE_ENCODING, label, False, entry.id, entry.token_ratio)
 
 
 def count_tokens(
@@ -65,8 +172,7 @@ def count_tokens(
 
     Args:
         text: The text to count.
-        encoding: The encoding to count with when no model is given (``cl100k_base`` or
-            ``o200k_base``).
+        encoding: The encoding to count with when no model is given (one of ``ENCODINGS``).
         model: A catalog model id; when given it decides the encoding, and ``encoding`` is
             ignored. A model whose tokenizer is not public gets an estimate.
         allow_special: Count special-token text such as ``<|endoftext|>`` as one special token;
@@ -79,18 +185,9 @@ def count_tokens(
         ValueError: Unknown encoding or model (the message lists valid names or near matches),
             or a text with an unpaired surrogate.
     """
-    if model is None:
-        tokens = core.count(encoding, text, allow_special=allow_special)
-        return TokenCount(tokens, encoding, True, None, len(text))
-
-    entry = load_catalog().model(model)
-    if entry.encoding is not None:
-        tokens = core.count(entry.encoding, text, allow_special=allow_special)
-        return TokenCount(tokens, entry.encoding, True, entry.id, len(text))
-
-    base = core.count(ESTIMATE_BASE_ENCODING, text, allow_special=allow_special)
-    label = f"estimate({ESTIMATE_BASE_ENCODING} x {entry.token_ratio:.2f})"
-    return TokenCount(_scaled(base, entry.token_ratio), label, False, entry.id, len(text))
+    tokenizer = tokenizer_for(encoding=encoding, model=model)
+    tokens = tokenizer.count(text, allow_special=allow_special)
+    return TokenCount(tokens, tokenizer.label, tokenizer.exact, tokenizer.model, len(text))
 
 
 def _scaled(tokens: int, ratio: float) -> int:
@@ -108,14 +205,14 @@ def encode(
 
     Args:
         text: The text to encode.
-        encoding: ``cl100k_base`` or ``o200k_base``.
+        encoding: One of ``ENCODINGS``.
         allow_special: Encode special-token text such as ``<|endoftext|>`` as its special id;
             by default it is ordinary text.
 
     Raises:
         ValueError: Unknown encoding, or a text with an unpaired surrogate.
     """
-    return core.encode(encoding, text, allow_special=allow_special)
+    return _backend_for(encoding).encode(encoding, text, allow_special=allow_special)
 
 
 def decode(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> str:
@@ -132,38 +229,112 @@ def decode(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> str:
 
 def decode_bytes(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> bytes:
     """The bytes of token ``ids``, concatenated (see ``decode``)."""
-    return core.decode(encoding, ids)
+    return _backend_for(encoding).decode(encoding, ids)
 
 
-def count_chat(messages: Sequence[Mapping[str, str]], *, model: str = "gpt-4o") -> int:
-    """Prompt tokens of a Chat Completions request's ``messages`` for an OpenAI model.
+@dataclass(frozen=True)
+class ChatTokenCount:
+    """Prompt tokens of a chat request, split into messages and tool definitions.
+
+    Attributes:
+        tokens: The whole prompt: ``message_tokens + tool_tokens``.
+        message_tokens: The messages, with per-message overhead and the reply priming.
+        tool_tokens: The function definitions, with their overhead (0 without tools).
+        messages: Number of messages.
+        tools: Number of function definitions.
+        encoding: The encoding (or estimate label) the texts were counted with.
+        exact: True when the model's own tokenizer counted the texts and the overhead rules were
+            checked against the API for the model (gpt-3.5-turbo, gpt-4, gpt-4o, gpt-4o-mini).
+        model: The catalog id.
+        method: Which rules produced the count.
+    """
+
+    tokens: int
+    message_tokens: int
+    tool_tokens: int
+    messages: int
+    tools: int
+    encoding: str
+    exact: bool
+    model: str
+    method: str
+
+
+def count_chat(
+    messages: Sequence[Mapping[str, str]],
+    *,
+    model: str = "gpt-4o",
+    tools: Sequence[Mapping[str, Any]] = (),
+) -> ChatTokenCount:
+    """Prompt tokens of a Chat Completions request's ``messages`` and ``tools``.
 
     Follows the rules OpenAI publishes in its cookbook: every value of every message (role,
     content, name) is encoded and summed, each message adds 3 tokens, a ``name`` adds 1, and the
-    reply priming adds 3. OpenAI calls these rules an estimate that can drift for new models;
-    they reproduce the API's counts for the gpt-3.5-turbo-0125, gpt-4 and gpt-4o families.
-    Tool definitions are not counted.
+    reply priming adds 3. Each function adds ``name:description`` and, per top-level property,
+    ``key:type:description`` plus each enum item (a trailing "." is dropped from descriptions),
+    with the constants in ``TOOL_OVERHEAD``; nested object properties are not counted, as in the
+    published rules. OpenAI calls these rules an estimate that can drift for new models; they
+    reproduce the API's counts for gpt-3.5-turbo, gpt-4, gpt-4o and gpt-4o-mini, and only there
+    is the answer ``exact``. For other OpenAI models they are assumed; for other vendors the
+    texts are counted with the model's tokenizer (or its labelled estimate) and the same
+    overhead is added as an approximation of their chat templates.
 
     Args:
         messages: Messages such as ``{"role": "user", "content": "Hi"}``; values must be str.
-        model: A catalog model id with a known encoding (an OpenAI model).
+        model: A catalog model id.
+        tools: Tool definitions as sent to the API, ``{"type": "function", "function": {...}}``
+            (a bare function object is accepted too).
 
     Returns:
-        The prompt token count.
+        The prompt token count, its parts, and how it was obtained.
 
     Raises:
-        ValueError: Unknown model, or a model whose tokenizer is not public (use
-            ``count_tokens(text, model=...)`` for a labelled estimate instead).
-        TypeError: A message that is not a mapping of str to str.
+        ValueError: Unknown model, or a tool definition without a name.
+        TypeError: A message that is not a mapping of str to str, or a malformed tool.
     """
-    entry = load_catalog().model(model)
-    if entry.encoding is None:
-        raise ValueError(
-            f"count_chat applies OpenAI's chat overhead rules and needs an exact encoding; "
-            f"model {entry.id!r} has none. Use count_tokens(text, model={entry.id!r}) for a "
-            "labelled estimate."
-        )
+    tokenizer = tokenizer_for(model=model)
+    texts, names = _message_texts(messages)
+    content_tokens = sum(tokenizer.count_many(texts))
+    message_tokens = (
+        content_tokens
+        + TOKENS_PER_MESSAGE * len(messages)
+        + TOKENS_PER_NAME * names
+        + REPLY_PRIMING_TOKENS
+    )
 
+    overhead = TOOL_OVERHEAD.get(tokenizer.encoding, TOOL_OVERHEAD["o200k_base"])
+    tool_tokens = _tool_tokens(tools, tokenizer, overhead)
+
+    entry = load_catalog().model(model)
+    verified = tokenizer.exact and (
+        entry.id in CHAT_RULES_VERIFIED or not CHAT_RULES_VERIFIED.isdisjoint(entry.aliases)
+    )
+    if verified:
+        method = "OpenAI cookbook chat and tool rules, checked there against the API"
+    elif entry.provider == "openai" and tokenizer.exact:
+        method = "OpenAI cookbook chat and tool rules, assumed for this model (checked for gpt-4o)"
+    else:
+        method = (
+            f"estimate: texts counted with {tokenizer.label}; chat and tool overhead by OpenAI's "
+            "rules, as an approximation of this vendor's template"
+        )
+    return ChatTokenCount(
+        tokens=message_tokens + tool_tokens,
+        message_tokens=message_tokens,
+        tool_tokens=tool_tokens,
+        messages=len(messages),
+        tools=len(tools),
+        encoding=tokenizer.label,
+        exact=verified,
+        model=entry.id,
+        method=method,
+    )
+
+
+def _message_texts(messages: Sequence[Mapping[str, str]]) -> tuple[list[str], int]:
+    """Every value of every message, and how many messages carry a ``name``."""
+    if isinstance(messages, (str, Mapping)):
+        raise TypeError("messages must be a list of message dicts")
     texts: list[str] = []
     names = 0
     for index, message in enumerate(messages):
@@ -176,7 +347,53 @@ def count_chat(messages: Sequence[Mapping[str, str]], *, model: str = "gpt-4o") 
                 )
             texts.append(value)
             names += key == "name"
+    return texts, names
 
-    content_tokens = sum(core.count_many(entry.encoding, texts))
-    overhead = TOKENS_PER_MESSAGE * len(messages) + TOKENS_PER_NAME * names + REPLY_PRIMING_TOKENS
-    return content_tokens + overhead
+
+def _tool_tokens(
+    tools: Sequence[Mapping[str, Any]], tokenizer: Tokenizer, overhead: ToolOverhead
+) -> int:
+    """Tokens of the function definitions under OpenAI's published rules (0 without tools)."""
+    if isinstance(tools, (str, Mapping)):
+        raise TypeError("tools must be a list of tool definitions")
+    if not tools:
+        return 0
+
+    lines: list[str] = []
+    fixed = overhead.end
+    for index, tool in enumerate(tools):
+        function = _function_of(tool, index)
+        fixed += overhead.function_start
+        lines.append(f"{function['name']}:{_without_final_period(function.get('description'))}")
+
+        properties = (function.get("parameters") or {}).get("properties") or {}
+        if not isinstance(properties, Mapping):
+            raise TypeError(f"tools[{index}] parameters.properties must be an object")
+        if properties:
+            fixed += overhead.properties_start
+        for key, schema in properties.items():
+            if not isinstance(schema, Mapping):
+                raise TypeError(f"tools[{index}] property {key!r} must be an object")
+            fixed += overhead.property_key
+            enum = schema.get("enum")
+            if enum:
+                fixed += overhead.enum_start + overhead.enum_item * len(enum)
+                lines.extend(item if isinstance(item, str) else json.dumps(item) for item in enum)
+            kind = schema.get("type", "")
+            description = _without_final_period(schema.get("description"))
+            lines.append(f"{key}:{kind}:{description}")
+    return fixed + sum(tokenizer.count_many(lines))
+
+
+def _function_of(tool: object, index: int) -> Mapping[str, Any]:
+    if not isinstance(tool, Mapping):
+        raise TypeError(f"tools[{index}] must be a dict, not {type(tool).__name__}")
+    function = tool.get("function", tool)
+    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+        raise ValueError(f"tools[{index}] has no function name; give {{'function': {{'name': ...}}}}")
+    return function
+
+
+def _without_final_period(text: object) -> str:
+    text = "" if text is None else str(text)
+    return text[:-1] if text.endswith(".") else text
