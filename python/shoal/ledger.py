@@ -1,0 +1,1012 @@
+"""The spend ledger: what each scope (a session, a project, a team) has spent, against its limit.
+
+Every call an agent makes is recorded with its token counts, priced at record time from the
+catalog; the row keeps the rates applied and the catalog's date, so later price changes never
+rewrite history. Amounts are stored as whole nano-dollars (USD x 10^9, rounded half to even once
+per record), so totals add up exactly whatever the order of the rows.
+
+A scope may have a limit, over its whole life or per calendar period (UTC ``hour``, ``day``,
+``week`` from Monday, ``month``). A hard limit refuses a record that would take the period's
+spend past it; a soft one records it and flags it. The check and the insert happen in one
+transaction that holds the scope's write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a
+transaction-scoped advisory lock on the scope), so concurrent writers from several processes or
+replicas can neither lose an update nor slip past a limit together. A ``request_id`` makes a
+record idempotent: the same id in the same scope records once, and a retry gets the first
+record back.
+
+Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` URL), else
+``ledger.sqlite3`` in the user's data directory (``$XDG_DATA_HOME/shoal`` or
+``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal`` on macOS,
+``%LOCALAPPDATA%\\shoal`` on Windows). PostgreSQL needs the ``postgres`` extra (psycopg 3).
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import json
+import logging
+import math
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shoal.catalog import Catalog, configured_catalog
+from shoal.cost import CostLine, estimate_cost
+
+logger = logging.getLogger(__name__)
+
+NANO_PER_USD = 1_000_000_000
+SCHEMA_VERSION = 1
+PERIODS = ("hour", "day", "week", "month")
+MAX_SCOPE_LENGTH = 200
+MAX_ID_LENGTH = 200
+# A writer waits this long for another writer's transaction before giving up.
+BUSY_TIMEOUT_S = 30.0
+# The burn rate is measured over at least this span, so one record a second ago is not read
+# as an hourly rate thousands of times its size.
+MIN_BURN_SPAN_S = 60.0
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS shoal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS shoal_usage (
+        id {serial} PRIMARY KEY,
+        scope TEXT NOT NULL,
+        recorded_at DOUBLE PRECISION NOT NULL,
+        model TEXT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cached_input_tokens BIGINT NOT NULL,
+        cache_write_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        cost_nanousd BIGINT NOT NULL,
+        line_items TEXT NOT NULL,
+        catalog_date TEXT NOT NULL,
+        decision_id TEXT,
+        request_id TEXT,
+        UNIQUE (scope, request_id))""",
+    """CREATE INDEX IF NOT EXISTS shoal_usage_scope_time ON shoal_usage (scope, recorded_at)""",
+    """CREATE TABLE IF NOT EXISTS shoal_limits (
+        scope TEXT PRIMARY KEY,
+        limit_nanousd BIGINT NOT NULL,
+        hard INTEGER NOT NULL,
+        period TEXT,
+        set_at DOUBLE PRECISION NOT NULL)""",
+)
+
+_USAGE_COLUMNS = (
+    "id, scope, recorded_at, model, input_tokens, output_tokens, cached_input_tokens, "
+    "cache_write_tokens, reasoning_tokens, cost_nanousd, line_items, catalog_date, decision_id, "
+    "request_id"
+)
+
+
+class LedgerError(ValueError):
+    """The ledger cannot be opened or used; the message says what to change."""
+
+
+class BudgetExceededError(LedgerError):
+    """A record would take a scope past its hard limit; nothing was recorded.
+
+    Attributes:
+        scope: The scope whose limit would be exceeded.
+        limit_usd: The hard limit.
+        spent_usd: Spend in the limit's period before this call.
+        cost_usd: What the refused call costs.
+    """
+
+    def __init__(self, scope: str, limit: BudgetLimit, spent_usd: float, cost_usd: float) -> None:
+        self.scope = scope
+        self.limit_usd = limit.usd
+        self.spent_usd = spent_usd
+        self.cost_usd = cost_usd
+        per = f" per {limit.period}" if limit.period else ""
+        left = max(limit.usd - spent_usd, 0.0)
+        super().__init__(
+            f"refused: scope {scope!r} has a hard limit of ${limit.usd:.6g}{per}; "
+            f"${spent_usd:.6g} is spent and this call costs ${cost_usd:.6g}, "
+            f"which leaves ${left:.6g} too little. Nothing was recorded. Raise the limit "
+            "(set_limit), make it soft (hard=False), or use a cheaper model."
+        )
+
+
+class RequestConflictError(LedgerError):
+    """A ``request_id`` was recorded before with different model or token counts."""
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One recorded call, priced when it was recorded.
+
+    Attributes:
+        id: Row id in the ledger.
+        scope: Scope the call is charged to.
+        model: Canonical catalog id of the model used.
+        recorded_at: When it was recorded, ISO 8601 UTC.
+        input_tokens: Prompt tokens, cached parts included.
+        output_tokens: Visible output tokens.
+        cached_input_tokens: Prompt tokens read from the cache.
+        cache_write_tokens: Prompt tokens written to the cache.
+        reasoning_tokens: Hidden reasoning tokens.
+        cost_usd: Price of the call (whole nano-dollars).
+        line_items: The priced lines, with the rates applied at record time.
+        catalog_date: Date of the catalog the rates come from.
+        decision_id: Routing decision the call followed, if given.
+        request_id: Idempotency key, if given.
+        duplicate: True when ``request_id`` had been recorded already and this is that record.
+        spent_usd: The scope's spend in its limit's period (or ever, without a period) after
+            this record.
+        limit_usd: The scope's limit, if any.
+        over_limit: True when the spend now exceeds a soft limit.
+    """
+
+    id: int
+    scope: str
+    model: str
+    recorded_at: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_usd: float
+    line_items: tuple[CostLine, ...]
+    catalog_date: str
+    decision_id: str | None
+    request_id: str | None
+    duplicate: bool
+    spent_usd: float
+    limit_usd: float | None
+    over_limit: bool
+
+
+@dataclass(frozen=True)
+class BudgetLimit:
+    """A scope's spending limit.
+
+    Attributes:
+        scope: The scope limited.
+        usd: Most the scope may spend per period (or ever, without a period).
+        hard: True: a record that would exceed it is refused. False: recorded and flagged.
+        period: ``hour``, ``day``, ``week`` or ``month`` (calendar, UTC), or None for ever.
+        set_at: When the limit was set, ISO 8601 UTC.
+    """
+
+    scope: str
+    usd: float
+    hard: bool
+    period: str | None
+    set_at: str
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """What a scope has spent, has left, and how fast it is spending.
+
+    Attributes:
+        scope: The scope.
+        as_of: Time of the status, ISO 8601 UTC.
+        spent_usd: Spend in the limit's current period, or ever without a period or limit.
+        lifetime_spent_usd: Spend over the scope's whole life.
+        records: Number of calls recorded in the scope, ever.
+        limit: The limit, if one is set.
+        period_start: Start of the current period (ISO 8601 UTC), or None.
+        period_end: End of the current period (ISO 8601 UTC), or None.
+        remaining_usd: Limit minus spend (negative past a soft limit), or None without a limit.
+        burn_rate_usd_per_hour: Spend in the last ``window_hours`` divided by the time it was
+            spent over: from the window's start, or from the scope's first record when that is
+            later (at least one minute).
+        window_hours: The burn-rate window.
+        hours_to_limit: ``remaining_usd / burn_rate``, or None without a limit or spending.
+        limit_reached_at: When the limit is reached at this burn rate (ISO 8601 UTC), or None
+            when it is not reached (no limit, no spending, or not before the period ends).
+        exceeded: True when the spend has reached the limit.
+    """
+
+    scope: str
+    as_of: str
+    spent_usd: float
+    lifetime_spent_usd: float
+    records: int
+    limit: BudgetLimit | None
+    period_start: str | None
+    period_end: str | None
+    remaining_usd: float | None
+    burn_rate_usd_per_hour: float
+    window_hours: float
+    hours_to_limit: float | None
+    limit_reached_at: str | None
+    exceeded: bool
+
+
+@dataclass(frozen=True)
+class StoredUsage:
+    """A ledger row as stored (used by reports)."""
+
+    id: int
+    scope: str
+    recorded_at: float
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanousd: int
+    line_items: tuple[CostLine, ...]
+    catalog_date: str
+    decision_id: str | None
+    request_id: str | None
+
+
+# ---- time -------------------------------------------------------------------------------------
+
+
+def iso(seconds: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with microseconds, e.g. ``2026-12-04T10:00:00.000000Z``."""
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_epoch(moment: datetime.datetime | float | str | None, name: str) -> float | None:
+    """Accept a timezone-aware datetime, epoch seconds or an ISO 8601 string; None stays None."""
+    if moment is None:
+        return None
+    if isinstance(moment, bool):
+        raise TypeError(f"{name} must be a datetime, epoch seconds or ISO 8601 text")
+    if isinstance(moment, (int, float)):
+        if not math.isfinite(moment):
+            raise ValueError(f"{name} must be finite, got {moment}")
+        return float(moment)
+    if isinstance(moment, str):
+        try:
+            moment = datetime.datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{name} must be ISO 8601 such as 2026-12-04 or 2026-12-04T10:00:00Z, got "
+                f"{moment!r}"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+    if not isinstance(moment, datetime.datetime):
+        raise TypeError(f"{name} must be a datetime, epoch seconds or ISO 8601 text")
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc))")
+    return moment.timestamp()
+
+
+def period_bounds(period: str, seconds: float) -> tuple[float, float]:
+    """Start and end (epoch seconds) of the calendar ``period`` in UTC that contains ``seconds``."""
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    if period == "hour":
+        start = moment.replace(minute=0, second=0, microsecond=0)
+        end = start + datetime.timedelta(hours=1)
+    elif period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = start + datetime.timedelta(days=1)
+    elif period == "week":
+        day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day - datetime.timedelta(days=day.weekday())
+        end = start + datetime.timedelta(days=7)
+    elif period == "month":
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        following = start.replace(year=start.year + (start.month == 12),
+                                  month=start.month % 12 + 1)
+        end = following
+    else:
+        raise ValueError(f"period must be one of {', '.join(PERIODS)} or None, got {period!r}")
+    return start.timestamp(), end.timestamp()
+
+
+# ---- where the ledger lives -------------------------------------------------------------------
+
+
+def data_directory() -> Path:
+    """The user's data directory for shoal, by platform convention."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "shoal"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "shoal"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shoal"
+
+
+def default_location() -> str:
+    """``SHOAL_LEDGER`` when set, else ``ledger.sqlite3`` in :func:`data_directory`."""
+    configured = os.environ.get("SHOAL_LEDGER", "").strip()
+    if configured:
+        return configured
+    return str(data_directory() / "ledger.sqlite3")
+
+
+def is_postgres_url(location: str) -> bool:
+    """Whether ``location`` names a PostgreSQL server rather than a SQLite file."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def describe_location(location: str) -> str:
+    """The location without a password, safe to log or show."""
+    if not is_postgres_url(location):
+        return location
+    scheme, _, rest = location.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return location
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+# ---- storage back ends ------------------------------------------------------------------------
+
+
+class _Store:
+    """SQL shared by both back ends; subclasses open connections and run transactions."""
+
+    placeholder = "?"
+    serial = "INTEGER"
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", self.placeholder)
+
+    @contextmanager
+    def write(self, scope: str) -> Iterator[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+        yield None
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+        yield None
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _SqliteStore(_Store):
+    """A SQLite file in WAL mode; writers serialise on ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        file = Path(path).expanduser()
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LedgerError(f"cannot create the ledger directory {file.parent}: "
+                              f"{error.strerror}") from None
+        # The lock serialises threads of one process on the one connection (MCP tools run on
+        # worker threads); other processes are serialised by SQLite's own locks.
+        self._lock = threading.Lock()
+        self._queue = _WriterQueue(file.with_name(file.name + ".writers"))
+        try:
+            self._connection = sqlite3.connect(
+                str(file), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self._configure()
+        except sqlite3.Error as error:
+            raise LedgerError(f"cannot open the ledger {file}: {error}") from None
+
+    def _configure(self) -> None:
+        connection = self._connection
+        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            logger.warning("ledger %s: journal mode is %s, not WAL", self.path, mode)
+        # FULL syncs the WAL at every commit: an acknowledged record survives power loss too.
+        connection.execute("PRAGMA synchronous = FULL")
+        with self.write("") as cursor:
+            for statement in _SCHEMA:
+                cursor.execute(statement.format(serial="INTEGER"))
+            cursor.execute(
+                "INSERT OR IGNORE INTO shoal_meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @contextmanager
+    def write(self, scope: str) -> Iterator[sqlite3.Cursor]:
+        del scope  # SQLite locks the whole database for a writer.
+        with self._lock, self._queue:
+            cursor = self._connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cursor = self._connection.cursor()
+            # One snapshot for all the reads of a status or report.
+            cursor.execute("BEGIN")
+            try:
+                yield cursor
+            finally:
+                cursor.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+            self._queue.close()
+
+
+class _WriterQueue:
+    """An advisory ``flock`` that writer processes queue on before ``BEGIN IMMEDIATE``.
+
+    Correctness rests on ``BEGIN IMMEDIATE`` alone; this only makes contention cheap. SQLite's
+    busy handler polls with sleeps of up to 100 ms, so eight busy writers spend most of their
+    time asleep; a blocked ``flock`` wakes as soon as the holder is done. The kernel releases it
+    when a holder dies, even by SIGKILL. Where ``fcntl`` is missing (Windows) or the lock file
+    cannot be opened, the busy handler does all the waiting.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._handle: Any = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            self._handle = open(path, "a+b")  # noqa: SIM115 - held open for the ledger's life
+        except OSError as error:
+            logger.debug("no writer queue at %s: %s", path, error.strerror)
+            return
+        self._flock = fcntl.flock
+        self._exclusive, self._unlock = fcntl.LOCK_EX, fcntl.LOCK_UN
+
+    def __enter__(self) -> None:
+        if self._handle is not None:
+            self._flock(self._handle.fileno(), self._exclusive)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            self._flock(self._handle.fileno(), self._unlock)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class _PostgresStore(_Store):
+    """PostgreSQL through psycopg 3; writers to one scope serialise on an advisory lock."""
+
+    placeholder = "%s"
+    serial = "BIGSERIAL"
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise LedgerError(
+                "a postgresql:// ledger needs psycopg 3: pip install 'shoal[postgres]'"
+            ) from None
+        self._psycopg = psycopg
+        self.url = url
+        self._lock = threading.Lock()
+        self._connection = self._connect()
+        with self.write(None) as cursor:
+            for statement in _SCHEMA:
+                cursor.execute(statement.format(serial="BIGSERIAL"))
+            cursor.execute(
+                "INSERT INTO shoal_meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _connect(self) -> Any:
+        try:
+            return self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except self._psycopg.Error as error:
+            raise LedgerError(
+                f"cannot connect to the ledger at {describe_location(self.url)}: "
+                f"{str(error).strip()}"
+            ) from None
+
+    @contextmanager
+    def write(self, scope: str | None) -> Iterator[Any]:
+        with self._lock:
+            if self._connection.closed:
+                self._connection = self._connect()
+            cursor = self._connection.cursor()
+            cursor.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            try:
+                # Writers to one scope take turns; each reads after the previous one committed,
+                # since READ COMMITTED takes a fresh snapshot per statement. Schema set-up
+                # (scope None) takes a lock of its own: concurrent CREATE TABLE IF NOT EXISTS
+                # can otherwise collide in the catalog.
+                key = "shoal-ledger-schema" if scope is None else f"shoal-ledger:{scope}"
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+                yield cursor
+            except BaseException:
+                if not self._connection.closed:
+                    cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        with self._lock:
+            if self._connection.closed:
+                self._connection = self._connect()
+            cursor = self._connection.cursor()
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield cursor
+            finally:
+                cursor.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+# ---- the ledger -------------------------------------------------------------------------------
+
+
+def _check_text(name: str, value: object, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    limit = MAX_SCOPE_LENGTH if name == "scope" else MAX_ID_LENGTH
+    if not value.strip() or len(value) > limit:
+        raise ValueError(f"{name} must be 1 to {limit} characters, got {len(value)}")
+    if any(ord(character) < 32 for character in value):
+        raise ValueError(f"{name} must not contain control characters")
+    return value
+
+
+def _usd(nano: int) -> float:
+    return nano / NANO_PER_USD
+
+
+def _nano(usd: float) -> int:
+    return round(usd * NANO_PER_USD)
+
+
+class Ledger:
+    """A ledger at one location (SQLite file or PostgreSQL URL). Safe to share between threads.
+
+    Use :func:`open_ledger` to get the process-wide instance for a location.
+    """
+
+    def __init__(self, location: str | Path) -> None:
+        self.location = str(location)
+        if is_postgres_url(self.location):
+            self._store: _Store = _PostgresStore(self.location)
+        else:
+            self._store = _SqliteStore(self.location)
+        logger.info("ledger at %s", describe_location(self.location))
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return "postgresql" if isinstance(self._store, _PostgresStore) else "sqlite"
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writing --
+
+    def record_usage(
+        self,
+        scope: str,
+        model: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        decision_id: str | None = None,
+        request_id: str | None = None,
+        at: datetime.datetime | float | str | None = None,
+        catalog: Catalog | None = None,
+    ) -> UsageRecord:
+        """Price one call and charge it to ``scope``; see :func:`record_usage`."""
+        _check_text("scope", scope)
+        _check_text("decision_id", decision_id, optional=True)
+        _check_text("request_id", request_id, optional=True)
+        recorded_at = to_epoch(at, "at")
+        if recorded_at is None:
+            recorded_at = time.time()
+
+        estimate = estimate_cost(
+            model, input_tokens=input_tokens, output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens, catalog=catalog or configured_catalog(),
+        )
+        cost = _nano(estimate.total_usd)
+        line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
+        counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
+                  reasoning_tokens)
+        sql = self._store.sql
+
+        with self._store.write(scope) as cursor:
+            if request_id is not None:
+                cursor.execute(sql(f"SELECT {_USAGE_COLUMNS} FROM shoal_usage "
+                                   "WHERE scope = ? AND request_id = ?"), (scope, request_id))
+                existing = cursor.fetchone()
+                if existing is not None:
+                    stored = _stored(existing)
+                    _check_same_request(stored, estimate.model, counts)
+                    limit = self._limit(cursor, scope)
+                    spent = self._spent(cursor, scope, limit, stored.recorded_at)
+                    return _record(stored, duplicate=True, spent=spent, limit=limit)
+
+            limit = self._limit(cursor, scope)
+            spent = self._spent(cursor, scope, limit, recorded_at)
+            if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
+                raise BudgetExceededError(scope, limit, _usd(spent), _usd(cost))
+
+            values = (scope, recorded_at, estimate.model, *counts, cost, line_items,
+                      estimate.catalog_date, decision_id, request_id)
+            cursor.execute(
+                sql("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
+                    "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
+                    "cost_nanousd, line_items, catalog_date, decision_id, request_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+                values,
+            )
+            row_id = int(cursor.fetchone()[0])
+
+        stored = StoredUsage(row_id, scope, recorded_at, estimate.model, *counts, cost,
+                             estimate.line_items, estimate.catalog_date, decision_id, request_id)
+        return _record(stored, duplicate=False, spent=spent + cost, limit=limit)
+
+    def set_limit(
+        self, scope: str, usd: float, *, hard: bool = True, period: str | None = None
+    ) -> BudgetLimit:
+        """Set (or replace) ``scope``'s limit; see :func:`set_limit`."""
+        _check_text("scope", scope)
+        if isinstance(usd, bool) or not isinstance(usd, (int, float)):
+            raise TypeError(f"usd must be a number, got {type(usd).__name__}")
+        if not math.isfinite(usd) or usd < 0:
+            raise ValueError(f"usd must be a finite amount of at least 0, got {usd}")
+        if _nano(usd) > 2**62:
+            raise ValueError(f"usd must be at most ${2**62 / NANO_PER_USD:,.0f}, got {usd:,}")
+        if period is not None:
+            period_bounds(period, 0.0)  # validates the name
+        set_at = time.time()
+
+        with self._store.write(scope) as cursor:
+            sql = self._store.sql
+            cursor.execute(sql("DELETE FROM shoal_limits WHERE scope = ?"), (scope,))
+            cursor.execute(
+                sql("INSERT INTO shoal_limits (scope, limit_nanousd, hard, period, set_at) "
+                    "VALUES (?, ?, ?, ?, ?)"),
+                (scope, _nano(usd), int(hard), period, set_at),
+            )
+        return BudgetLimit(scope, _usd(_nano(usd)), bool(hard), period, iso(set_at))
+
+    def remove_limit(self, scope: str) -> bool:
+        """Remove ``scope``'s limit; True when there was one."""
+        _check_text("scope", scope)
+        with self._store.write(scope) as cursor:
+            cursor.execute(self._store.sql("DELETE FROM shoal_limits WHERE scope = ?"), (scope,))
+            return bool(cursor.rowcount)
+
+    # -- reading --
+
+    def budget_status(
+        self,
+        scope: str,
+        *,
+        window_hours: float = 24.0,
+        now: datetime.datetime | float | str | None = None,
+    ) -> BudgetStatus:
+        """Spend, remaining budget, burn rate and projection; see :func:`budget_status`."""
+        _check_text("scope", scope)
+        if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
+            raise TypeError("window_hours must be a number")
+        if not 0 < window_hours <= 24 * 366:
+            raise ValueError(f"window_hours must be above 0 and at most a year, got {window_hours}")
+        moment = to_epoch(now, "now")
+        moment = time.time() if moment is None else moment
+        sql = self._store.sql
+
+        with self._store.read() as cursor:
+            limit = self._limit(cursor, scope)
+            cursor.execute(
+                sql("SELECT COUNT(*), COALESCE(SUM(cost_nanousd), 0), MIN(recorded_at) "
+                    "FROM shoal_usage WHERE scope = ? AND recorded_at <= ?"),
+                (scope, moment),
+            )
+            records, lifetime, first = cursor.fetchone()
+            spent = self._spent(cursor, scope, limit, moment)
+            window_start = moment - window_hours * 3600
+            cursor.execute(
+                sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
+                    "WHERE scope = ? AND recorded_at >= ? AND recorded_at <= ?"),
+                (scope, window_start, moment),
+            )
+            in_window = int(cursor.fetchone()[0])
+
+        span = moment - max(window_start, first if first is not None else moment)
+        burn = _usd(in_window) / (max(span, MIN_BURN_SPAN_S) / 3600) if in_window else 0.0
+        return _status(scope, moment, limit, int(records), int(lifetime), spent, burn,
+                       float(window_hours))
+
+    def usage(
+        self,
+        scope: str | None = None,
+        *,
+        since: datetime.datetime | float | str | None = None,
+        until: datetime.datetime | float | str | None = None,
+    ) -> list[StoredUsage]:
+        """Recorded rows in time order: one scope or all, from ``since`` (inclusive) to ``until``
+        (exclusive)."""
+        if scope is not None:
+            _check_text("scope", scope)
+        start = to_epoch(since, "since")
+        end = to_epoch(until, "until")
+        clauses, values = [], []
+        if scope is not None:
+            clauses.append("scope = ?")
+            values.append(scope)
+        if start is not None:
+            clauses.append("recorded_at >= ?")
+            values.append(start)
+        if end is not None:
+            clauses.append("recorded_at < ?")
+            values.append(end)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._store.read() as cursor:
+            cursor.execute(
+                self._store.sql(f"SELECT {_USAGE_COLUMNS} FROM shoal_usage{where} "
+                                "ORDER BY recorded_at, id"),
+                tuple(values),
+            )
+            return [_stored(row) for row in cursor.fetchall()]
+
+    def limit(self, scope: str) -> BudgetLimit | None:
+        """``scope``'s limit, or None."""
+        with self._store.read() as cursor:
+            return self._limit(cursor, scope)
+
+    # -- inside a transaction --
+
+    def _limit(self, cursor: Any, scope: str) -> BudgetLimit | None:
+        cursor.execute(
+            self._store.sql("SELECT limit_nanousd, hard, period, set_at FROM shoal_limits "
+                            "WHERE scope = ?"),
+            (scope,),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return BudgetLimit(scope, _usd(int(row[0])), bool(row[1]), row[2], iso(float(row[3])))
+
+    def _spent(self, cursor: Any, scope: str, limit: BudgetLimit | None, moment: float) -> int:
+        """Nano-dollars spent in the limit's period containing ``moment`` (or ever)."""
+        if limit is None or limit.period is None:
+            cursor.execute(
+                self._store.sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
+                                "WHERE scope = ?"),
+                (scope,),
+            )
+        else:
+            start, end = period_bounds(limit.period, moment)
+            cursor.execute(
+                self._store.sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
+                                "WHERE scope = ? AND recorded_at >= ? AND recorded_at < ?"),
+                (scope, start, end),
+            )
+        return int(cursor.fetchone()[0])
+
+
+def _line_dict(line: CostLine) -> dict[str, Any]:
+    return {"kind": line.kind, "tokens": line.tokens, "usd_per_mtok": line.usd_per_mtok,
+            "usd": line.usd}
+
+
+def _stored(row: Sequence[Any]) -> StoredUsage:
+    lines = tuple(CostLine(**item) for item in json.loads(row[10]))
+    return StoredUsage(
+        int(row[0]), row[1], float(row[2]), row[3], int(row[4]), int(row[5]), int(row[6]),
+        int(row[7]), int(row[8]), int(row[9]), lines, row[11], row[12], row[13],
+    )
+
+
+def _check_same_request(stored: StoredUsage, model: str, counts: tuple[int, ...]) -> None:
+    recorded = (stored.input_tokens, stored.output_tokens, stored.cached_input_tokens,
+                stored.cache_write_tokens, stored.reasoning_tokens)
+    if stored.model != model or recorded != counts:
+        raise RequestConflictError(
+            f"request_id {stored.request_id!r} was recorded in scope {stored.scope!r} at "
+            f"{iso(stored.recorded_at)} for {stored.model} with tokens (input, output, cached, "
+            f"cache write, reasoning) = {recorded}; this call says {model} with {counts}. "
+            "Use a new request_id for a different call."
+        )
+
+
+def _record(stored: StoredUsage, *, duplicate: bool, spent: int,
+            limit: BudgetLimit | None) -> UsageRecord:
+    return UsageRecord(
+        id=stored.id, scope=stored.scope, model=stored.model, recorded_at=iso(stored.recorded_at),
+        input_tokens=stored.input_tokens, output_tokens=stored.output_tokens,
+        cached_input_tokens=stored.cached_input_tokens,
+        cache_write_tokens=stored.cache_write_tokens, reasoning_tokens=stored.reasoning_tokens,
+        cost_usd=_usd(stored.cost_nanousd), line_items=stored.line_items,
+        catalog_date=stored.catalog_date, decision_id=stored.decision_id,
+        request_id=stored.request_id, duplicate=duplicate, spent_usd=_usd(spent),
+        limit_usd=None if limit is None else limit.usd,
+        over_limit=limit is not None and spent > _nano(limit.usd),
+    )
+
+
+def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, lifetime: int,
+            spent: int, burn: float, window_hours: float) -> BudgetStatus:
+    period_start = period_end = None
+    if limit is not None and limit.period is not None:
+        period_start, period_end = period_bounds(limit.period, moment)
+
+    remaining = hours = reached = None
+    if limit is not None:
+        remaining = _usd(_nano(limit.usd) - spent)
+        if remaining > 0 and burn > 0:
+            hours = remaining / burn
+            when = moment + hours * 3600
+            if period_end is None or when < period_end:
+                reached = iso(when)
+
+    return BudgetStatus(
+        scope=scope, as_of=iso(moment), spent_usd=_usd(spent), lifetime_spent_usd=_usd(lifetime),
+        records=records, limit=limit,
+        period_start=None if period_start is None else iso(period_start),
+        period_end=None if period_end is None else iso(period_end),
+        remaining_usd=remaining, burn_rate_usd_per_hour=burn, window_hours=window_hours,
+        hours_to_limit=hours, limit_reached_at=reached,
+        exceeded=limit is not None and spent >= _nano(limit.usd),
+    )
+
+
+# ---- module-level API over the configured ledger ----------------------------------------------
+
+_open: dict[tuple[str, int], Ledger] = {}
+_open_lock = threading.Lock()
+
+
+def open_ledger(location: str | Path | None = None) -> Ledger:
+    """The process's ledger at ``location`` (default :func:`default_location`), opened once.
+
+    A forked child opens its own connection rather than sharing its parent's.
+    """
+    key = (str(location) if location is not None else default_location(), os.getpid())
+    with _open_lock:
+        ledger = _open.get(key)
+        if ledger is None:
+            ledger = Ledger(key[0])
+            _open[key] = ledger
+        return ledger
+
+
+@atexit.register
+def close_ledgers() -> None:
+    """Close every ledger :func:`open_ledger` opened in this process."""
+    with _open_lock:
+        for key, ledger in list(_open.items()):
+            if key[1] == os.getpid():
+                ledger.close()
+            del _open[key]
+
+
+def record_usage(
+    scope: str,
+    model: str,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    decision_id: str | None = None,
+    request_id: str | None = None,
+    at: datetime.datetime | float | str | None = None,
+    ledger: str | Path | None = None,
+    catalog: Catalog | None = None,
+) -> UsageRecord:
+    """Charge one model call to ``scope``, priced now from the catalog.
+
+    Token counts follow :func:`shoal.cost.estimate_cost` (cached and cache-write tokens are
+    parts of ``input_tokens``; reasoning tokens come on top of ``output_tokens``). The row
+    stores the rates applied and the catalog date. If the scope has a hard limit and this call
+    would take the period's spend past it, nothing is recorded and
+    :class:`BudgetExceededError` says by how much.
+
+    Args:
+        scope: What the call is charged to, e.g. ``session:4f2a`` or ``project:docs``.
+        model: Catalog id of the model that answered.
+        input_tokens: Prompt tokens, cached parts included.
+        output_tokens: Visible output tokens.
+        cached_input_tokens: Prompt tokens read from the cache.
+        cache_write_tokens: Prompt tokens written to the cache.
+        reasoning_tokens: Hidden reasoning tokens.
+        decision_id: The routing decision the call followed (kept for savings reports).
+        request_id: Idempotency key: recording the same id in the same scope again returns the
+            first record (``duplicate=True``) and charges nothing.
+        at: When the call happened (timezone-aware datetime, epoch seconds or ISO 8601); now
+            when None. Limits are checked against the period containing it.
+        ledger: Ledger location; :func:`default_location` when None.
+        catalog: Catalog to price from; the shipped one (with ``SHOAL_PRICES`` applied) when
+            None.
+
+    Returns:
+        The record, with the scope's spend after it.
+
+    Raises:
+        BudgetExceededError: A hard limit would be exceeded; nothing was recorded.
+        RequestConflictError: ``request_id`` was recorded with a different model or counts.
+        UnknownModelError: The model is not in the catalog.
+        ValueError, TypeError: A count, scope or id is malformed (the message names it).
+    """
+    return open_ledger(ledger).record_usage(
+        scope, model, input_tokens=input_tokens, output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
+        reasoning_tokens=reasoning_tokens, decision_id=decision_id, request_id=request_id,
+        at=at, catalog=catalog,
+    )
+
+
+def set_limit(
+    scope: str,
+    usd: float,
+    *,
+    hard: bool = True,
+    period: str | None = None,
+    ledger: str | Path | None = None,
+) -> BudgetLimit:
+    """Set ``scope``'s spending limit, replacing any earlier one.
+
+    Args:
+        scope: The scope to limit.
+        usd: Most the scope may spend, in USD, per period or ever.
+        hard: Refuse records that would exceed it (True), or record and flag them (False).
+        period: ``hour``, ``day``, ``week`` (from Monday) or ``month``, calendar periods in UTC;
+            None limits the scope's whole life.
+        ledger: Ledger location; :func:`default_location` when None.
+
+    Returns:
+        The limit as stored.
+    """
+    return open_ledger(ledger).set_limit(scope, usd, hard=hard, period=period)
+
+
+def budget_status(
+    scope: str,
+    *,
+    window_hours: float = 24.0,
+    now: datetime.datetime | float | str | None = None,
+    ledger: str | Path | None = None,
+) -> BudgetStatus:
+    """What ``scope`` has spent, has left, how fast it spends, and when it hits its limit.
+
+    The burn rate is the spend of the last ``window_hours`` over the time it was spent in (from
+    the window's start, or from the scope's first record when that is later, and at least one
+    minute). The projection divides the remaining budget by that rate; with a periodic limit it
+    is reported only when it falls before the period ends.
+
+    Args:
+        scope: The scope.
+        window_hours: Burn-rate window in hours.
+        now: The moment to report at; now when None.
+        ledger: Ledger location; :func:`default_location` when None.
+    """
+    return open_ledger(ledger).budget_status(scope, window_hours=window_hours, now=now)

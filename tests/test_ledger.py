@@ -1,0 +1,357 @@
+"""The spend ledger on SQLite and on a real PostgreSQL server: pricing, limits, idempotency,
+burn rate, and writers in separate processes, concurrent or killed mid-write."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import ledger_support
+from shoal.cost import estimate_cost
+from shoal.ledger import (
+    BudgetExceededError,
+    Ledger,
+    LedgerError,
+    RequestConflictError,
+    default_location,
+    describe_location,
+    period_bounds,
+)
+
+WRITER = Path(__file__).with_name("ledger_writer.py")
+# What one writer call costs: gpt-4o-mini, 1,000 input tokens at $0.15/M + 100 output at $0.60/M.
+CALL_NANOUSD = 150_000 + 60_000
+UTC = datetime.timezone.utc
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    try:
+        yield from ledger_support.server_url()
+    except ledger_support.PostgresUnavailable as error:
+        pytest.skip(f"no PostgreSQL server: {error}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.sqlite3")
+        return
+    server = request.getfixturevalue("postgres_server")
+    yield from ledger_support.fresh_database(server)
+
+
+@pytest.fixture
+def ledger(location: str) -> Iterator[Ledger]:
+    opened = Ledger(location)
+    yield opened
+    opened.close()
+
+
+def at(hour: int, minute: int = 0, day: int = 4) -> datetime.datetime:
+    return datetime.datetime(2026, 12, day, hour, minute, tzinfo=UTC)
+
+
+# ---- recording and pricing -------------------------------------------------------------------
+
+
+def test_a_record_is_priced_from_the_catalog_and_keeps_its_rates(ledger: Ledger) -> None:
+    record = ledger.record_usage(
+        "session:a", "anthropic/claude-sonnet-4-5", input_tokens=10_000, cached_input_tokens=8_000,
+        cache_write_tokens=1_000, output_tokens=500, reasoning_tokens=1_000,
+        decision_id="decision-1", at=at(10),
+    )
+    estimate = estimate_cost("claude-sonnet-4-5", input_tokens=10_000, cached_input_tokens=8_000,
+                             cache_write_tokens=1_000, output_tokens=500, reasoning_tokens=1_000)
+    assert record.model == "claude-sonnet-4-5"
+    assert record.cost_usd == pytest.approx(0.03165, abs=1e-9) == estimate.total_usd
+    assert record.line_items == estimate.line_items
+    assert record.catalog_date == estimate.catalog_date
+    assert record.recorded_at == "2026-12-04T10:00:00.000000Z"
+    assert record.decision_id == "decision-1" and not record.duplicate
+
+    stored = ledger.usage("session:a")
+    assert len(stored) == 1 and stored[0].line_items == estimate.line_items
+    assert stored[0].cost_nanousd == 31_650_000
+
+
+def test_same_request_id_records_once_and_a_changed_retry_is_refused(ledger: Ledger) -> None:
+    first = ledger.record_usage("s", "gpt-4o", input_tokens=100, output_tokens=10, request_id="r1")
+    again = ledger.record_usage("s", "gpt-4o", input_tokens=100, output_tokens=10, request_id="r1")
+    assert again.duplicate and again.id == first.id and again.spent_usd == first.spent_usd
+    # The same id in another scope is another record.
+    other = ledger.record_usage("t", "gpt-4o", input_tokens=100, output_tokens=10, request_id="r1")
+    assert not other.duplicate
+
+    with pytest.raises(RequestConflictError, match="request_id 'r1' was recorded"):
+        ledger.record_usage("s", "gpt-4o", input_tokens=999, output_tokens=10, request_id="r1")
+    assert len(ledger.usage("s")) == 1
+
+
+def test_hard_limit_refuses_and_records_nothing_soft_limit_flags(ledger: Ledger) -> None:
+    ledger.set_limit("s", 0.01)
+    ledger.record_usage("s", "gpt-4o", input_tokens=2_000, output_tokens=100)  # $0.006
+    with pytest.raises(BudgetExceededError, match=r"hard limit of \$0.01; \$0.006 is spent and "
+                                                  r"this call costs \$0.006"):
+        ledger.record_usage("s", "gpt-4o", input_tokens=2_000, output_tokens=100)
+    assert len(ledger.usage("s")) == 1
+    # Exactly reaching the limit is allowed.
+    ledger.record_usage("s", "gpt-4o", input_tokens=1_200, output_tokens=100)  # $0.004
+    assert ledger.budget_status("s").exceeded
+
+    ledger.set_limit("s", 0.01, hard=False)
+    over = ledger.record_usage("s", "gpt-4o", input_tokens=1_000, output_tokens=0)
+    assert over.over_limit and over.limit_usd == 0.01
+    assert ledger.budget_status("s").remaining_usd == pytest.approx(-0.0025)
+
+
+def test_periodic_limit_counts_only_the_current_calendar_period(ledger: Ledger) -> None:
+    ledger.set_limit("s", 0.005, period="day")
+    ledger.record_usage("s", "gpt-4o", input_tokens=1_600, output_tokens=0, at=at(23, 30, day=3))
+    ledger.record_usage("s", "gpt-4o", input_tokens=1_600, output_tokens=0, at=at(9))  # next day
+    with pytest.raises(BudgetExceededError, match="per day"):
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, output_tokens=0, at=at(10))
+
+    status = ledger.budget_status("s", now=at(12))
+    assert status.spent_usd == pytest.approx(0.004)
+    assert status.lifetime_spent_usd == pytest.approx(0.008)
+    assert status.period_start == "2026-12-04T00:00:00.000000Z"
+    assert status.period_end == "2026-12-05T00:00:00.000000Z"
+
+
+def test_burn_rate_and_projection(ledger: Ledger) -> None:
+    ledger.set_limit("s", 1.0)
+    for hour in (8, 9, 10, 11):  # $0.10 an hour: 40,000 input tokens of gpt-4o each
+        ledger.record_usage("s", "gpt-4o", input_tokens=40_000, output_tokens=0, at=at(hour))
+
+    status = ledger.budget_status("s", now=at(12))
+    # $0.40 over the 4 hours since the first record.
+    assert status.burn_rate_usd_per_hour == pytest.approx(0.1)
+    assert status.remaining_usd == pytest.approx(0.6)
+    assert status.hours_to_limit == pytest.approx(6.0)
+    assert status.limit_reached_at == "2026-12-04T18:00:00.000000Z"
+
+    windowed = ledger.budget_status("s", now=at(12), window_hours=2)
+    assert windowed.burn_rate_usd_per_hour == pytest.approx(0.1)  # 10:00 and 11:00 in 2 hours
+    quiet = ledger.budget_status("s", now=at(12, day=6))
+    assert quiet.burn_rate_usd_per_hour == 0 and quiet.limit_reached_at is None
+
+
+def test_projection_past_the_period_end_is_not_reported(ledger: Ledger) -> None:
+    ledger.set_limit("s", 1.0, period="day")
+    ledger.record_usage("s", "gpt-4o", input_tokens=40_000, output_tokens=0, at=at(20))
+    status = ledger.budget_status("s", now=at(22))
+    assert status.hours_to_limit == pytest.approx(18.0)  # $0.90 left at $0.05 an hour
+    assert status.limit_reached_at is None  # the day ends first
+
+
+def test_period_bounds_are_calendar_periods_in_utc() -> None:
+    moment = at(15, 45, day=2).timestamp()  # Wednesday 2 December 2026
+    assert period_bounds("hour", moment) == (at(15, day=2).timestamp(), at(16, day=2).timestamp())
+    assert period_bounds("week", moment)[0] == at(0, day=30).replace(month=11).timestamp()
+    start, end = period_bounds("month", datetime.datetime(2026, 12, 31, tzinfo=UTC).timestamp())
+    assert (start, end) == (datetime.datetime(2026, 12, 1, tzinfo=UTC).timestamp(),
+                            datetime.datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+    with pytest.raises(ValueError, match="period must be one of hour, day, week, month"):
+        period_bounds("fortnight", moment)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda l: l.record_usage("", "gpt-4o", input_tokens=1, output_tokens=1), ValueError,
+         "scope must be 1 to 200 characters"),
+        (lambda l: l.record_usage("s", "gpt-4o-mimi", input_tokens=1, output_tokens=1),
+         ValueError, "did you mean 'gpt-4o-mini'"),
+        (lambda l: l.record_usage("s", "gpt-4o", input_tokens=-1, output_tokens=1), ValueError,
+         "input_tokens must be at least 0"),
+        (lambda l: l.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
+                                  at=datetime.datetime(2026, 1, 1)), ValueError,
+         "at must be timezone-aware"),
+        (lambda l: l.set_limit("s", -1), ValueError, "usd must be a finite amount"),
+        (lambda l: l.set_limit("s", 1, period="year"), ValueError, "period must be one of"),
+        (lambda l: l.budget_status("s", window_hours=0), ValueError, "window_hours must be"),
+    ],
+)
+def test_bad_input_names_the_parameter(tmp_path: Path, call, error: type, message: str) -> None:  # type: ignore[no-untyped-def]
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger, pytest.raises(error, match=message):
+        call(ledger)
+
+
+def test_location_comes_from_the_environment_or_the_data_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "here.sqlite3"))
+    assert default_location() == str(tmp_path / "here.sqlite3")
+    monkeypatch.delenv("SHOAL_LEDGER")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    if sys.platform.startswith("linux"):
+        assert default_location() == str(tmp_path / "data" / "shoal" / "ledger.sqlite3")
+    assert describe_location("postgresql://u:secret@h:5432/db") == "postgresql://u@h:5432/db"
+
+
+def test_sqlite_ledger_is_in_wal_mode(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1)
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_unreachable_postgres_is_a_clear_error() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(LedgerError, match=r"cannot connect to the ledger at "
+                                          r"postgresql://nobody@127.0.0.1:9/x"):
+        Ledger("postgresql://nobody:pw@127.0.0.1:9/x")
+
+
+# ---- separate processes ------------------------------------------------------------------------
+
+
+def _backend(location: str) -> str:
+    return "postgresql" if location.startswith("postgresql") else "sqlite"
+
+
+def _writer(location: str, scope: str, prefix: str, count: int, acks: Path,
+            shared_every: int = 0) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(WRITER), location, scope, prefix, str(count), str(acks),
+         str(shared_every)],
+        stderr=subprocess.PIPE,
+    )
+
+
+def _acks(path: Path) -> list[tuple[str, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [tuple(line.split(" ", 1)) for line in lines if line != "ready"]  # type: ignore[misc]
+
+
+def _wait(process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    _, stderr = process.communicate(timeout=seconds)
+    assert process.returncode == 0, stderr.decode()
+
+
+WRITERS = 8
+RECORDS_EACH = 200
+SHARED_EVERY = 20
+
+
+def test_concurrent_writer_processes_lose_no_update(location: str, tmp_path: Path) -> None:
+    Ledger(location).close()  # create the schema once, as a deployment would
+    started = time.perf_counter()
+    processes = [
+        _writer(location, "team", f"w{k}", RECORDS_EACH, tmp_path / f"acks{k}", SHARED_EVERY)
+        for k in range(WRITERS)
+    ]
+    for process in processes:
+        _wait(process)
+    elapsed = time.perf_counter() - started
+
+    acks = [ack for k in range(WRITERS) for ack in _acks(tmp_path / f"acks{k}")]
+    shared_ids = RECORDS_EACH // SHARED_EVERY
+    outcomes = Counter(kind for kind, _ in acks)
+    # Every writer sent every shared id; exactly one of them recorded each.
+    assert outcomes == {"ok": WRITERS * RECORDS_EACH + shared_ids,
+                        "dup": (WRITERS - 1) * shared_ids}
+
+    with Ledger(location) as ledger:
+        rows = ledger.usage("team")
+        status = ledger.budget_status("team")
+    expected = WRITERS * RECORDS_EACH + shared_ids
+    assert len(rows) == expected
+    assert len({row.request_id for row in rows}) == expected
+    assert sum(row.input_tokens for row in rows) == expected * 1_000
+    assert status.records == expected
+    assert round(status.spent_usd * 1e9) == expected * CALL_NANOUSD
+    print(f"\n{_backend(location)}: {WRITERS} processes x {RECORDS_EACH} records "
+          f"(+{shared_ids} shared ids) in {elapsed:.2f} s: {len(rows)} rows, exact total")
+
+
+def test_concurrent_writers_cannot_overrun_a_hard_limit(location: str, tmp_path: Path) -> None:
+    fits = 57
+    with Ledger(location) as ledger:
+        ledger.set_limit("capped", fits * CALL_NANOUSD / 1e9)
+    processes = [_writer(location, "capped", f"w{k}", 25, tmp_path / f"acks{k}")
+                 for k in range(4)]
+    for process in processes:
+        _wait(process)
+
+    outcomes = Counter(kind for k in range(4) for kind, _ in _acks(tmp_path / f"acks{k}"))
+    assert outcomes == {"ok": fits, "refused": 100 - fits}
+    with Ledger(location) as ledger:
+        status = ledger.budget_status("capped")
+    assert status.records == fits and status.remaining_usd == pytest.approx(0, abs=1e-12)
+
+
+def _kill_mid_write(location: str, acks: Path, scope: str, prefix: str, after: int) -> int:
+    """Start a writer in an endless insert loop; SIGKILL it after ``after`` acknowledgements."""
+    process = _writer(location, scope, prefix, 0, acks)
+    deadline = time.monotonic() + 30
+    while len(_acks(acks)) < after:
+        assert process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "writer made no progress"
+        time.sleep(0.002)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=10)  # reaps it and closes its stderr pipe
+    assert process.returncode == -signal.SIGKILL
+    return len(_acks(acks))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_kill_9_mid_write_keeps_every_acknowledged_record_exactly_once(
+    location: str, tmp_path: Path
+) -> None:
+    Ledger(location).close()
+    acknowledged: set[str] = set()
+    for round_number, after in enumerate((150, 400, 700)):
+        acks = tmp_path / f"acks{round_number}"
+        _kill_mid_write(location, acks, "crash", f"r{round_number}", after)
+        acknowledged |= {request_id for _, request_id in _acks(acks)}
+
+    if location.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(location) as connection:
+            total, distinct = connection.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM shoal_usage").fetchone()
+            assert total == distinct
+    else:
+        with sqlite3.connect(location) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+    with Ledger(location) as ledger:
+        rows = ledger.usage("crash")
+        spent = ledger.budget_status("crash").spent_usd
+        # The ledger still takes writes.
+        ledger.record_usage("crash", "gpt-4o-mini", input_tokens=1_000, output_tokens=100)
+    stored = Counter(row.request_id for row in rows)
+    assert all(stored[request_id] == 1 for request_id in acknowledged)
+    # At most one commit per killed writer can land between its commit and its acknowledgement.
+    assert len(acknowledged) <= len(rows) <= len(acknowledged) + 3
+    assert round(spent * 1e9) == len(rows) * CALL_NANOUSD
+    print(f"\n{_backend(location)}: 3 writers killed with SIGKILL after {len(acknowledged)} "
+          f"acknowledged records; {len(rows)} rows stored, none lost or doubled")
+
+
+def test_writers_share_a_ledger_through_the_environment(tmp_path: Path) -> None:
+    location = tmp_path / "env.sqlite3"
+    script = (
+        "from shoal.ledger import record_usage, budget_status\n"
+        "record_usage('s', 'gpt-4o', input_tokens=1000, output_tokens=0)\n"
+        "print(budget_status('s').records)\n"
+    )
+    environment = {**os.environ, "SHOAL_LEDGER": str(location)}
+    outputs = [subprocess.run([sys.executable, "-c", script], env=environment, check=True,
+                              capture_output=True, text=True).stdout for _ in range(2)]
+    assert [output.strip() for output in outputs] == ["1", "2"]
+    with Ledger(location) as ledger:
+        assert len(ledger.usage()) == 2
