@@ -1,8 +1,22 @@
 """Type stubs for the Rust extension ``shoal._core``."""
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, final
 
+__all__ = [
+    "ENCODINGS",
+    "ExemplarIndex",
+    "__version__",
+    "count",
+    "count_many",
+    "decode",
+    "embed",
+    "encode",
+    "estimate_inference",
+    "pareto_sweep",
+    "scale_chip",
+    "sweep_inference",
+]
 __version__: str
 
 # ---- hardware ----
@@ -155,17 +169,22 @@ def embed(texts: Sequence[str], *, dim: int) -> list[list[float]]:
     Raises ValueError if ``dim`` is not in 1..2**20, TypeError if ``texts`` is a str.
     """
 
+@final
 class ExemplarIndex:
     """Exemplar vectors searched by brute-force cosine similarity.
 
-    Rows and queries are L2-normalised and held in 24-bit fixed point; scores are exact integer
-    dot products / 2**48 (within about 1e-6 of the float cosine), identical in both backends.
+    Rows are held as int8 codes (largest magnitude 127) and queries as int16 codes (largest
+    magnitude 32767); a score is the cosine of the codes from exact integer dot products and
+    squared norms, identical in both backends.
 
     ``vectors`` is a sequence of rows of ``dim`` floats, or ``bytes`` of little-endian float32
     values laid out row after row. Raises ValueError on a ragged or non-finite input.
     """
 
-    def __init__(self, vectors: bytes | Sequence[Sequence[float]], dim: int) -> None: ...
+    def __new__(cls, vectors: bytes | Sequence[Sequence[float]], dim: int) -> ExemplarIndex: ...
+    @staticmethod
+    def from_int8(codes: bytes, dim: int) -> ExemplarIndex:
+        """An index over int8 codes (``bytes``, row after row), used as they are."""
     @property
     def dim(self) -> int: ...
     def __len__(self) -> int: ...
