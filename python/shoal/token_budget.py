@@ -1,0 +1,396 @@
+"""Fit text to a token budget: count until a limit, truncate, split into chunks.
+
+Every function takes an ``encoding`` or a catalog ``model`` as ``shoal.tokens.count_tokens``
+does, and says in its answer whether the numbers are exact. For a model whose tokenizer is not
+public, budgets are applied to the scaled ``o200k_base`` estimate, so that the estimate of what is
+kept never exceeds the budget.
+
+Cuts fall on token boundaries of the whole text's encoding that are also character boundaries, so
+a cut never splits a multi-byte character, and every result decodes to valid text. Encoding a
+piece of text on its own can merge bytes differently from encoding it inside the whole text, so
+each kept piece is counted again and the cut moved back until the piece fits; the counts returned
+are those of the pieces themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from shoal.tokens import DEFAULT_ENCODING, Tokenizer, tokenizer_for
+
+logger = logging.getLogger(__name__)
+
+# Characters counted per token of limit in the first block of count_till_limit: generous enough
+# that English, code and JSON (2.4-4.4 characters per token) rarely need a second block.
+FIRST_BLOCK_CHARACTERS_PER_TOKEN = 6
+MIN_BLOCK_CHARACTERS = 4096
+
+# Places where every encoding shoal knows must start a new pre-tokenization piece, whatever
+# follows: between a letter and a space that precedes a letter, and after a newline that follows
+# a letter or digit and precedes one. No pattern alternative of cl100k_base, o200k_base or Tekken
+# matches across either place, and matching after it does not depend on the text before it, so
+# the counts of the two sides add up to the count of the whole.
+SAFE_BREAK = re.compile(r"(?<=[^\W\d_])(?= [^\W\d_])|(?<=[^\W_]\n)(?=[^\W_])")
+
+
+class TokenBudgetError(ValueError):
+    """A budget that cannot be met, such as chunks smaller than one character's tokens."""
+
+
+@dataclass(frozen=True)
+class LimitCount:
+    """The result of counting until a limit.
+
+    Attributes:
+        tokens: Tokens counted: the whole text's count when ``exceeded`` is False, else the count
+            of the part read so far (more than ``limit``).
+        limit: The limit asked for.
+        exceeded: True when the text has more than ``limit`` tokens.
+        characters_read: How much of the text was counted before stopping.
+        characters: Length of the whole text.
+        encoding: The encoding, or the estimate label.
+        exact: True when ``tokens`` is the model's (or encoding's) exact count.
+        model: The catalog model id, or None.
+    """
+
+    tokens: int
+    limit: int
+    exceeded: bool
+    characters_read: int
+    characters: int
+    encoding: str
+    exact: bool
+    model: str | None
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """A text cut to a token budget.
+
+    Attributes:
+        text: The kept text: a prefix (``side="head"``) or suffix (``side="tail"``).
+        tokens: Tokens of the kept text, counted on its own.
+        original_tokens: Tokens of the whole text.
+        truncated: True when anything was cut.
+        side: Which end was kept.
+        characters: Length of the kept text.
+        original_characters: Length of the whole text.
+        encoding: The encoding, or the estimate label.
+        exact: True when the counts are exact.
+        model: The catalog model id, or None.
+    """
+
+    text: str
+    tokens: int
+    original_tokens: int
+    truncated: bool
+    side: str
+    characters: int
+    original_characters: int
+    encoding: str
+    exact: bool
+    model: str | None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a split text: ``text[start:end]`` and its token count."""
+
+    start: int
+    end: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """A text split into chunks of at most ``max_tokens`` tokens, in order, covering it exactly.
+
+    Attributes:
+        chunks: Character ranges and counts of the chunks; ``"".join(text[c.start:c.end] ...)``
+            is the original text.
+        texts: The chunks' text, in order.
+        max_tokens: The budget per chunk.
+        total_tokens: Tokens of the whole text.
+        encoding: The encoding, or the estimate label.
+        exact: True when the counts are exact.
+        model: The catalog model id, or None.
+    """
+
+    chunks: tuple[Chunk, ...]
+    texts: tuple[str, ...]
+    max_tokens: int
+    total_tokens: int
+    encoding: str
+    exact: bool
+    model: str | None
+
+
+def count_till_limit(
+    text: str,
+    limit: int,
+    *,
+    encoding: str = DEFAULT_ENCODING,
+    model: str | None = None,
+    allow_special: bool = False,
+) -> LimitCount:
+    """Count the tokens of ``text``, stopping as soon as the count passes ``limit``.
+
+    The text is counted in blocks that end at safe piece boundaries, the first sized for the
+    limit and each next one twice as long, so a huge text over the limit costs about as much as
+    counting a few times ``limit`` tokens. A text without safe boundaries (one long line without
+    spaces) is counted whole.
+
+    Args:
+        text: The text to count.
+        limit: The most tokens allowed (0 or more).
+        encoding: The encoding when no model is given.
+        model: A catalog model id; decides the tokenizer (estimate when not public).
+        allow_special: Count special-token text as special tokens.
+
+    Returns:
+        The count so far and whether the limit was passed.
+
+    Raises:
+        ValueError: A negative limit, an unknown encoding or model, or invalid text.
+    """
+    _check_budget(limit, "limit", minimum=0)
+    tokenizer = tokenizer_for(encoding=encoding, model=model)
+    base_limit = tokenizer.base_budget(limit)
+
+    base_tokens = 0
+    position = 0
+    for end in _block_ends(text, limit):
+        base_tokens += tokenizer.backend.count(
+            tokenizer.encoding, text[position:end], allow_special=allow_special
+        )
+        position = end
+        if base_tokens > base_limit:
+            break
+
+    tokens = tokenizer.scale(base_tokens)
+    return LimitCount(
+        tokens=tokens,
+        limit=limit,
+        exceeded=tokens > limit,
+        characters_read=position,
+        characters=len(text),
+        encoding=tokenizer.label,
+        exact=tokenizer.exact,
+        model=tokenizer.model,
+    )
+
+
+def _block_ends(text: str, limit: int) -> Iterator[int]:
+    """Ends of successive blocks of ``text``, each at a safe break (the last at the end)."""
+    size = max(MIN_BLOCK_CHARACTERS, FIRST_BLOCK_CHARACTERS_PER_TOKEN * limit)
+    position = 0
+    while position < len(text):
+        if position + size >= len(text):
+            yield len(text)
+            return
+        match = SAFE_BREAK.search(text, position + size)
+        end = match.end() if match else len(text)
+        yield end
+        position = end
+        size *= 2
+
+
+def truncate(
+    text: str,
+    max_tokens: int,
+    *,
+    side: Literal["head", "tail"] = "head",
+    encoding: str = DEFAULT_ENCODING,
+    model: str | None = None,
+    allow_special: bool = False,
+) -> Truncation:
+    """Keep the first (``head``) or last (``tail``) part of ``text`` within ``max_tokens``.
+
+    Args:
+        text: The text to cut.
+        max_tokens: The most tokens to keep (0 or more).
+        side: ``"head"`` keeps the beginning, ``"tail"`` the end.
+        encoding: The encoding when no model is given.
+        model: A catalog model id; decides the tokenizer (estimate when not public).
+        allow_special: Count special-token text as special tokens.
+
+    Returns:
+        The kept text with its count and the original's.
+
+    Raises:
+        ValueError: A negative budget, an unknown side, encoding or model, or invalid text.
+    """
+    _check_budget(max_tokens, "max_tokens", minimum=0)
+    if side not in ("head", "tail"):
+        raise ValueError(f"side must be 'head' or 'tail', not {side!r}")
+    tokenizer = tokenizer_for(encoding=encoding, model=model)
+    cuts = _TokenCuts(tokenizer, text, allow_special)
+    budget = tokenizer.base_budget(max_tokens)
+
+    if cuts.token_count <= budget:
+        kept, kept_tokens = text, cuts.token_count
+    elif side == "head":
+        kept, kept_tokens, _ = cuts.longest_from(0, budget)
+    else:
+        kept, kept_tokens = cuts.longest_to(cuts.token_count, budget)
+
+    return Truncation(
+        text=kept,
+        tokens=tokenizer.scale(kept_tokens),
+        original_tokens=tokenizer.scale(cuts.token_count),
+        truncated=len(kept) < len(text),
+        side=side,
+        characters=len(kept),
+        original_characters=len(text),
+        encoding=tokenizer.label,
+        exact=tokenizer.exact,
+        model=tokenizer.model,
+    )
+
+
+def split_chunks(
+    text: str,
+    max_tokens: int,
+    *,
+    encoding: str = DEFAULT_ENCODING,
+    model: str | None = None,
+    allow_special: bool = False,
+) -> Chunks:
+    """Split ``text`` into consecutive chunks of at most ``max_tokens`` tokens each.
+
+    Each chunk ends at the last token boundary within the budget that is also a character
+    boundary (moved back if the chunk counted on its own comes out larger), and the next starts
+    there; joined, the chunks are the original text.
+
+    Args:
+        text: The text to split.
+        max_tokens: The most tokens per chunk (1 or more).
+        encoding: The encoding when no model is given.
+        model: A catalog model id; decides the tokenizer (estimate when not public).
+        allow_special: Count special-token text as special tokens.
+
+    Returns:
+        The chunks with their character ranges and counts.
+
+    Raises:
+        TokenBudgetError: A budget too small for a single character at some place.
+        ValueError: An unknown encoding or model, or invalid text.
+    """
+    _check_budget(max_tokens, "max_tokens", minimum=1)
+    tokenizer = tokenizer_for(encoding=encoding, model=model)
+    cuts = _TokenCuts(tokenizer, text, allow_special)
+    budget = tokenizer.base_budget(max_tokens)
+    if budget < 1:
+        raise TokenBudgetError(
+            f"max_tokens={max_tokens} is under one {tokenizer.encoding} token once scaled by "
+            f"{tokenizer.ratio}; raise it"
+        )
+
+    chunks: list[Chunk] = []
+    texts: list[str] = []
+    token_index = 0
+    character = 0
+    while token_index < cuts.token_count:
+        piece, tokens, token_index = _next_chunk(cuts, token_index, budget, character)
+        chunks.append(Chunk(character, character + len(piece), tokenizer.scale(tokens)))
+        texts.append(piece)
+        character += len(piece)
+
+    return Chunks(
+        chunks=tuple(chunks),
+        texts=tuple(texts),
+        max_tokens=max_tokens,
+        total_tokens=tokenizer.scale(cuts.token_count),
+        encoding=tokenizer.label,
+        exact=tokenizer.exact,
+        model=tokenizer.model,
+    )
+
+
+def _next_chunk(cuts: _TokenCuts, start: int, budget: int, character: int) -> tuple[str, int, int]:
+    piece, tokens, end = cuts.longest_from(start, budget)
+    if end == start:
+        raise TokenBudgetError(
+            f"cannot cut a chunk of at most {budget} {cuts.tokenizer.encoding} tokens at "
+            f"character {character}: the next character alone takes more; raise max_tokens"
+        )
+    return piece, tokens, end
+
+
+def _check_budget(value: object, name: str, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+
+
+class _TokenCuts:
+    """The whole text's tokens and the byte offset where each token ends."""
+
+    def __init__(self, tokenizer: Tokenizer, text: str, allow_special: bool) -> None:
+        self.tokenizer = tokenizer
+        self.allow_special = allow_special
+        ids = tokenizer.backend.encode(tokenizer.encoding, text, allow_special=allow_special)
+        self.data = text.encode("utf-8")
+        self.byte_offsets = [0, *itertools.accumulate(_token_lengths(tokenizer, ids))]
+        self.token_count = len(ids)
+
+    def _is_character_boundary(self, token_index: int) -> bool:
+        offset = self.byte_offsets[token_index]
+        return offset == len(self.data) or (self.data[offset] & 0xC0) != 0x80
+
+    def _piece(self, start: int, end: int) -> tuple[str, int]:
+        """The text between two token boundaries (character boundaries) and its own count."""
+        piece = self.data[self.byte_offsets[start] : self.byte_offsets[end]].decode("utf-8")
+        tokens = self.tokenizer.backend.count(
+            self.tokenizer.encoding, piece, allow_special=self.allow_special
+        )
+        return piece, tokens
+
+    def longest_from(self, start: int, budget: int) -> tuple[str, int, int]:
+        """The longest text from token ``start`` that counts at most ``budget`` on its own.
+
+        Returns the text, its count and the token index where it ends (``start`` when not even
+        one character fits).
+        """
+        end = min(start + budget, self.token_count)
+        while end > start:
+            if not self._is_character_boundary(end):
+                end -= 1
+                continue
+            piece, tokens = self._piece(start, end)
+            if tokens <= budget:
+                return piece, tokens, end
+            end -= max(1, tokens - budget)
+        return "", 0, start
+
+    def longest_to(self, end: int, budget: int) -> tuple[str, int]:
+        """The longest text ending at token ``end`` that counts at most ``budget`` on its own."""
+        start = max(end - budget, 0)
+        while start < end:
+            if not self._is_character_boundary(start):
+                start += 1
+                continue
+            piece, tokens = self._piece(start, end)
+            if tokens <= budget:
+                return piece, tokens
+            start += max(1, tokens - budget)
+        return "", 0
+
+
+def _token_lengths(tokenizer: Tokenizer, ids: list[int]) -> list[int]:
+    """Byte length of each token id, decoding each distinct id once."""
+    cache = _LENGTHS.setdefault(tokenizer.encoding, {})
+    missing = set(ids).difference(cache)
+    for token in missing:
+        cache[token] = len(tokenizer.backend.decode(tokenizer.encoding, [token]))
+    return [cache[token] for token in ids]
+
+
+# Byte length of each token id seen so far, per encoding (ids never change length).
+_LENGTHS: dict[str, dict[int, int]] = {}

@@ -1,0 +1,275 @@
+"""Budget primitives (count until a limit, truncate, split) and chat/tool prompt counts."""
+
+from __future__ import annotations
+
+import math
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shoal import tokens
+from shoal.catalog import load_catalog
+from shoal.token_budget import (
+    SAFE_BREAK,
+    TokenBudgetError,
+    count_till_limit,
+    split_chunks,
+    truncate,
+)
+
+CORPUS = Path(__file__).parent / "data" / "corpus"
+ENCODINGS = ("o200k_base", "cl100k_base", "tekken_240718")
+
+# Letters, digits, spaces and newlines in the combinations the safe breaks look at, plus
+# characters that straddle token boundaries (CJK and emoji in cl100k_base) and marks.
+MIXED = st.text(
+    alphabet=st.sampled_from(list("ab Zé1 2\n\n  \t.'s/世界👍\u0301\u00a0-_Ⅻ")), max_size=120
+)
+
+
+@pytest.fixture(scope="module")
+def prose() -> str:
+    return (CORPUS / "prompts_en.txt").read_text(encoding="utf-8")[:60_000]
+
+
+def count(text: str, encoding: str) -> int:
+    return tokens.count_tokens(text, encoding=encoding).tokens
+
+
+# ---- count_till_limit ----
+
+
+def ids_by_safe_parts(text: str, encoding: str) -> list[int]:
+    cuts = [0, *(match.end() for match in SAFE_BREAK.finditer(text)), len(text)]
+    parts = [text[start:end] for start, end in zip(cuts, cuts[1:])]
+    return [token for part in parts for token in tokens.encode(part, encoding=encoding)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=MIXED, encoding=st.sampled_from(ENCODINGS))
+def test_encoding_the_parts_between_safe_breaks_gives_the_whole_ids(text: str, encoding: str) -> None:
+    assert ids_by_safe_parts(text, encoding) == tokens.encode(text, encoding=encoding)
+
+
+def test_safe_breaks_on_seeded_random_text() -> None:
+    # Includes the shapes a looser rule gets wrong, e.g. o200k's "?\n/" (one piece).
+    generator = random.Random(1)
+    alphabet = list("ab Zé1 2\n\n  \t.'s/世界👍\u0301\u00a0-_Ⅻ!?")
+    for _ in range(2500):
+        text = "".join(generator.choice(alphabet) for _ in range(generator.randint(1, 30)))
+        for encoding in ("o200k_base", "cl100k_base"):
+            assert ids_by_safe_parts(text, encoding) == tokens.encode(text, encoding=encoding)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_count_till_limit_equals_the_full_count_under_the_limit(prose: str, encoding: str) -> None:
+    text = prose[:20_000]
+    result = count_till_limit(text, 10**9, encoding=encoding)
+    assert result.tokens == count(text, encoding)
+    assert not result.exceeded and result.characters_read == len(text) and result.exact
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_count_till_limit_stops_early_with_an_exact_prefix_count(prose: str, encoding: str) -> None:
+    result = count_till_limit(prose, 300, encoding=encoding)
+    assert result.exceeded and result.tokens > 300
+    assert result.characters_read < len(prose) // 4
+    assert result.tokens == count(prose[: result.characters_read], encoding)
+    assert result.tokens <= count(prose, encoding)
+
+
+def test_count_till_limit_at_the_exact_count_is_not_exceeded() -> None:
+    text = "one two three four"
+    exact = count(text, "o200k_base")
+    assert not count_till_limit(text, exact).exceeded
+    assert count_till_limit(text, exact - 1).exceeded
+    assert count_till_limit("", 0) == count_till_limit("", 0)
+    assert not count_till_limit("", 0).exceeded
+
+
+def test_count_till_limit_for_an_estimated_model_scales_and_labels() -> None:
+    entry = load_catalog().model("claude-sonnet-4-5")
+    text = "Estimate me. " * 50
+    result = count_till_limit(text, 10_000, model=entry.id)
+    assert result.exact is False and result.encoding.startswith("estimate(")
+    assert result.tokens == tokens.count_tokens(text, model=entry.id).tokens
+    over = count_till_limit(text, 20, model=entry.id)
+    assert over.exceeded and over.tokens > 20
+
+
+# ---- truncate ----
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=MIXED,
+    budget=st.integers(min_value=0, max_value=40),
+    side=st.sampled_from(["head", "tail"]),
+    encoding=st.sampled_from(ENCODINGS),
+)
+def test_truncate_keeps_an_end_within_budget(text: str, budget: int, side: str, encoding: str) -> None:
+    result = truncate(text, budget, side=side, encoding=encoding)  # type: ignore[arg-type]
+    assert result.tokens == count(result.text, encoding) <= budget
+    assert result.original_tokens == count(text, encoding)
+    if side == "head":
+        assert text.startswith(result.text)
+    else:
+        assert text.endswith(result.text)
+    assert result.truncated == (result.text != text)
+    if result.original_tokens <= budget:
+        assert result.text == text
+
+
+def test_truncate_never_splits_a_character() -> None:
+    text = "世界" * 30 + "👨‍👩‍👧‍👦" * 5
+    for budget in range(0, 30):
+        for side in ("head", "tail"):
+            kept = truncate(text, budget, side=side, encoding="cl100k_base").text  # type: ignore[arg-type]
+            assert "\ufffd" not in kept
+            assert kept.encode("utf-8").decode("utf-8") == kept
+
+
+def test_truncate_keeps_close_to_the_budget_on_prose(prose: str) -> None:
+    head = truncate(prose, 1000)
+    tail = truncate(prose, 1000, side="tail")
+    assert 990 <= head.tokens <= 1000 and 990 <= tail.tokens <= 1000
+    assert head.truncated and prose.startswith(head.text) and prose.endswith(tail.text)
+
+
+def test_truncate_to_a_model_estimate_stays_within_the_budget() -> None:
+    entry = load_catalog().model("claude-opus-4-7")
+    text = "The budget applies to the scaled estimate. " * 30
+    result = truncate(text, 100, model=entry.id)
+    assert not result.exact and result.tokens <= 100
+    base = count(result.text, "o200k_base")
+    assert result.tokens == math.ceil(base * Fraction(str(entry.token_ratio)))
+
+
+# ---- split_chunks ----
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=MIXED, budget=st.integers(min_value=4, max_value=30), encoding=st.sampled_from(ENCODINGS))
+def test_split_chunks_cover_the_text_within_budget(text: str, budget: int, encoding: str) -> None:
+    result = split_chunks(text, budget, encoding=encoding)
+    assert "".join(result.texts) == text
+    position = 0
+    for chunk, piece in zip(result.chunks, result.texts):
+        assert chunk.start == position and text[chunk.start : chunk.end] == piece
+        assert piece and chunk.tokens == count(piece, encoding) <= budget
+        position = chunk.end
+    assert position == len(text)
+    assert result.total_tokens == count(text, encoding)
+
+
+def test_split_chunks_fill_the_budget_on_prose(prose: str) -> None:
+    result = split_chunks(prose, 512)
+    assert "".join(result.texts) == prose
+    assert all(chunk.tokens <= 512 for chunk in result.chunks)
+    assert all(chunk.tokens >= 500 for chunk in result.chunks[:-1])
+
+
+def test_split_chunks_refuses_a_budget_below_one_character() -> None:
+    with pytest.raises(TokenBudgetError, match="at character 0.*raise max_tokens"):
+        split_chunks("世", 1, encoding="cl100k_base")
+    assert split_chunks("", 5).chunks == ()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: count_till_limit("x", -1), ValueError, "limit must be at least 0"),
+        (lambda: truncate("x", 5, side="middle"), ValueError, "side must be 'head' or 'tail'"),  # type: ignore[arg-type]
+        (lambda: split_chunks("x", 0), ValueError, "max_tokens must be at least 1"),
+        (lambda: truncate("x", 1.5), TypeError, "max_tokens must be an int"),  # type: ignore[arg-type]
+        (lambda: truncate("x", 5, encoding="p50k_base"), ValueError, "valid encodings are"),
+        (lambda: truncate("ok\ud800", 5), ValueError, "unpaired surrogate"),
+    ],
+)
+def test_bad_budgets_are_clear_errors(call, error: type[Exception], message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_special_token_text_is_ordinary_unless_allowed() -> None:
+    text = "before <|endoftext|> after"
+    assert truncate(text, 100).tokens == count(text, "o200k_base")
+    allowed = truncate(text, 100, allow_special=True)
+    assert allowed.tokens == tokens.count_tokens(text, allow_special=True).tokens < count(text, "o200k_base")
+
+
+# ---- chat and tools ----
+
+WEATHER_TOOLS = [  # openai-cookbook, How_to_count_tokens_with_tiktoken, section 7
+    {
+        "type": "function",
+        "function": {
+            "name": "get_current_weather",
+            "description": "Get the current weather in a given location",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "location": {
+                        "type": "string",
+                        "description": "The city and state, e.g. San Francisco, CA",
+                    },
+                    "unit": {
+                        "type": "string",
+                        "description": "The unit of temperature to return",
+                        "enum": ["celsius", "fahrenheit"],
+                    },
+                },
+                "required": ["location"],
+            },
+        },
+    }
+]
+WEATHER_MESSAGES = [
+    {
+        "role": "system",
+        "content": "You are a helpful assistant that can answer to questions about the weather.",
+    },
+    {"role": "user", "content": "What's the weather like in San Francisco?"},
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101), ("gpt-4o-mini", 101)],
+)
+def test_count_chat_with_tools_reproduces_the_cookbook_api_counts(model: str, expected: int) -> None:
+    # The cookbook's prompt_tokens, checked there against the API.
+    result = tokens.count_chat(WEATHER_MESSAGES, model=model, tools=WEATHER_TOOLS)
+    assert result.tokens == expected
+    assert result.tokens == result.message_tokens + result.tool_tokens
+    assert result.exact and result.tools == 1 and result.messages == 2
+
+
+def test_tool_overhead_parts() -> None:
+    bare = [{"name": "ping"}]  # no description, no parameters, not wrapped in "function"
+    result = tokens.count_chat([], model="gpt-4o", tools=bare)
+    assert result.tool_tokens == 7 + count("ping:", "o200k_base") + 12
+    assert tokens.count_chat([], model="gpt-4o").tool_tokens == 0
+
+
+def test_count_chat_labels_assumed_rules_and_estimates() -> None:
+    newer = tokens.count_chat(WEATHER_MESSAGES, model="gpt-4.1", tools=WEATHER_TOOLS)
+    assert newer.tokens == 101 and newer.exact is False and "assumed" in newer.method
+    claude = tokens.count_chat(WEATHER_MESSAGES, model="claude-sonnet-4-5", tools=WEATHER_TOOLS)
+    assert claude.exact is False and claude.encoding.startswith("estimate(o200k_base x")
+    assert claude.tokens > newer.tokens
+    nemo = tokens.count_chat(WEATHER_MESSAGES, model="mistral-nemo-12b-instruct")
+    assert nemo.encoding == "tekken_240718" and not nemo.exact and nemo.method.startswith("estimate")
+
+
+def test_count_chat_refuses_malformed_tools() -> None:
+    with pytest.raises(ValueError, match=r"tools\[0\] has no function name"):
+        tokens.count_chat([], tools=[{"type": "function", "function": {}}])
+    with pytest.raises(TypeError, match="tools must be a list"):
+        tokens.count_chat([], tools={"name": "x"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="messages must be a list"):
+        tokens.count_chat({"role": "user"})  # type: ignore[arg-type]
