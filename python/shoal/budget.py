@@ -1,0 +1,650 @@
+"""Fitting context to a token budget: choose what goes into a prompt, and trim a chat history.
+
+``fit_budget`` packs items (texts or files, each with a priority) into a budget. Its rule:
+
+1. Tool calls and their results share a ``group`` id and are one unit: its tokens and its
+   priority are the sums of its members', it is required when any member is, and it goes in
+   whole or not at all (never truncated).
+2. Every required unit goes in. If they alone exceed the budget, that is an error.
+3. The optional units are ranked by priority per token, highest first; ties go to the higher
+   priority, then to fewer tokens, then to the earlier item. In that order each unit goes in if
+   it still fits; a unit that does not fit is skipped and smaller ones after it are still tried.
+   A unit of zero tokens costs nothing and always goes in.
+4. With ``truncate_last``, the highest-ranked single item that did not fit is cut at a token
+   boundary to fill what is left, when at least ``min_truncated_tokens`` of it fit.
+
+Each item is counted on its own with the model's tokenizer (:func:`shoal.tokens.count_tokens`),
+so joining the items may add or save a token or two at each seam; leave that margin.
+
+``trim_chat`` keeps a chat's system messages and its latest turns, and keeps each tool call
+together with its results (OpenAI ``tool_calls``/``tool`` messages, Anthropic ``tool_use``/
+``tool_result`` blocks), so the trimmed history never holds an orphan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shoal.catalog import configured_catalog
+from shoal.cost import CostEstimate, estimate_cost
+from shoal.tokens import REPLY_PRIMING_TOKENS, Tokenizer, count_chat, tokenizer_for
+
+logger = logging.getLogger(__name__)
+
+MAX_BUDGET_TOKENS = 100_000_000
+MAX_ITEMS = 10_000
+MAX_MESSAGES = 100_000
+MAX_FILE_BYTES = 20_000_000
+MAX_ID_LENGTH = 200
+ROOTS_ENVIRONMENT_VARIABLE = "SHOAL_ROOTS"
+
+FIT_RULE = (
+    "required items first; then optional items by priority per token, highest first (ties: "
+    "higher priority, fewer tokens, earlier item); a tool-call group is one unit with summed "
+    "priority and tokens, all in or all out; an item that does not fit is skipped and smaller "
+    "ones are still tried"
+)
+
+SYSTEM_ROLES = ("system", "developer")
+
+
+class BudgetTooSmallError(ValueError):
+    """What must go in does not fit the budget; the message gives both sizes."""
+
+
+@dataclass(frozen=True)
+class BudgetItem:
+    """One candidate for the context.
+
+    Attributes:
+        id: Unique name of the item.
+        text: The item's text; give either this or ``path``.
+        path: A UTF-8 file to read, inside one of the allowed roots.
+        priority: How much the item is worth (any scale, at least 0).
+        required: Whether the item must go in.
+        group: Items with the same group (a tool call and its results) go in together or not
+            at all.
+    """
+
+    id: str
+    text: str | None = None
+    path: str | None = None
+    priority: float = 1.0
+    required: bool = False
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """What the plan does with one item.
+
+    Attributes:
+        id: The item's id.
+        status: ``included``, ``truncated`` or ``dropped``.
+        tokens: Tokens of the whole item.
+        included_tokens: Tokens that go in: all, the truncated part, or 0.
+        priority: The item's priority.
+        required: Whether the item was required.
+        group: The item's group, if any.
+        rank: Position in the priority-per-token order among optional units (1 = first), or
+            None for required items.
+        source: ``text``, or the resolved path of the file read.
+        text: The truncated text, for a truncated item; None otherwise.
+        reason: Why the item has its status.
+    """
+
+    id: str
+    status: str
+    tokens: int
+    included_tokens: int
+    priority: float
+    required: bool
+    group: str | None
+    rank: int | None
+    source: str
+    text: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """A context plan: what goes in, what is cut, what is left out, and what it costs.
+
+    Attributes:
+        model: Canonical catalog id of the model counted and priced for.
+        budget_tokens: The budget.
+        total_tokens: Tokens of everything that goes in.
+        remaining_tokens: Budget left.
+        items: One entry per item, in the order given.
+        included: Ids that go in whole.
+        truncated: Ids that go in cut short.
+        dropped: Ids left out.
+        exact: Whether the counts are exact (False: the model's tokenizer is estimated).
+        encoding: What the items were counted with.
+        cost: Price of ``total_tokens`` input tokens (plus the expected output) on the model.
+        rule: The selection rule applied.
+    """
+
+    model: str
+    budget_tokens: int
+    total_tokens: int
+    remaining_tokens: int
+    items: tuple[PlannedItem, ...]
+    included: tuple[str, ...]
+    truncated: tuple[str, ...]
+    dropped: tuple[str, ...]
+    exact: bool
+    encoding: str
+    cost: CostEstimate
+    rule: str
+
+
+@dataclass(frozen=True)
+class TrimmedChat:
+    """A chat history cut to a budget.
+
+    Attributes:
+        model: Canonical catalog id the messages were counted for.
+        budget_tokens: The budget.
+        tokens: Prompt tokens of the kept messages and the tools, reply priming included.
+        messages: The kept messages, in order (orphaned tool-result blocks removed).
+        kept: Indices of the kept messages in the input.
+        dropped: Indices of the dropped messages in the input.
+        tool_tokens: Tokens of the tool definitions, counted against the budget.
+        exact: Whether the count follows rules checked against the model's API.
+        method: How the messages were counted.
+        notes: What was dropped for a reason other than age, and why.
+    """
+
+    model: str
+    budget_tokens: int
+    tokens: int
+    messages: tuple[dict[str, Any], ...]
+    kept: tuple[int, ...]
+    dropped: tuple[int, ...]
+    tool_tokens: int
+    exact: bool
+    method: str
+    notes: tuple[str, ...]
+
+
+# ---- reading items ----------------------------------------------------------------------------
+
+
+def configured_roots() -> tuple[Path, ...]:
+    """Directories named by ``SHOAL_ROOTS`` (separated by ``os.pathsep``)."""
+    value = os.environ.get(ROOTS_ENVIRONMENT_VARIABLE, "")
+    return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
+
+
+def _check_budget(budget_tokens: object) -> int:
+    if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
+        raise TypeError(f"budget_tokens must be a whole number, got {type(budget_tokens).__name__}")
+    if not 1 <= budget_tokens <= MAX_BUDGET_TOKENS:
+        raise ValueError(f"budget_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got {budget_tokens:,}")
+    return budget_tokens
+
+
+def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
+    if isinstance(raw, BudgetItem):
+        item = raw
+    elif isinstance(raw, Mapping):
+        unknown = set(raw) - {"id", "text", "path", "priority", "required", "group"}
+        if unknown:
+            raise ValueError(f"items[{index}] has unknown fields {sorted(unknown)}; use id, "
+                             "text or path, priority, required, group")
+        item = BudgetItem(**raw)
+    else:
+        raise TypeError(f"items[{index}] must be a BudgetItem or a dict, not "
+                        f"{type(raw).__name__}")
+
+    if not isinstance(item.id, str) or not item.id.strip() or len(item.id) > MAX_ID_LENGTH:
+        raise ValueError(f"items[{index}].id must be a non-empty string of at most "
+                         f"{MAX_ID_LENGTH} characters")
+    if (item.text is None) == (item.path is None):
+        raise ValueError(f"item {item.id!r} must give exactly one of text and path")
+    if item.text is not None and not isinstance(item.text, str):
+        raise TypeError(f"item {item.id!r}: text must be a string")
+    if item.path is not None and not isinstance(item.path, str):
+        raise TypeError(f"item {item.id!r}: path must be a string")
+    if isinstance(item.priority, bool) or not isinstance(item.priority, (int, float)):
+        raise TypeError(f"item {item.id!r}: priority must be a number")
+    if not math.isfinite(item.priority) or item.priority < 0:
+        raise ValueError(f"item {item.id!r}: priority must be finite and at least 0, got "
+                         f"{item.priority}")
+    if not isinstance(item.required, bool):
+        raise TypeError(f"item {item.id!r}: required must be true or false")
+    if item.group is not None and (not isinstance(item.group, str) or not item.group.strip()):
+        raise ValueError(f"item {item.id!r}: group must be a non-empty string or None")
+    return item
+
+
+def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
+    """The text of a file item and its resolved path, refusing anything outside ``roots``."""
+    assert item.path is not None
+    if not roots:
+        raise ValueError(
+            f"item {item.id!r} names a file, but no directories are allowed: pass roots=[...] "
+            f"(the MCP server reads {ROOTS_ENVIRONMENT_VARIABLE} or `shoal serve --root DIR`)"
+        )
+    resolved_roots = [root.expanduser().resolve() for root in roots]
+    candidate = Path(item.path).expanduser()
+    if not candidate.is_absolute():
+        candidate = resolved_roots[0] / candidate
+    try:
+        # strict: follows every symlink, so a link cannot lead out of the roots.
+        resolved = candidate.resolve(strict=True)
+    except OSError as error:
+        raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: "
+                         f"{error.strerror or error}") from None
+    if not any(resolved.is_relative_to(root) for root in resolved_roots):
+        raise ValueError(f"item {item.id!r}: {item.path!r} is outside the allowed directories "
+                         f"({', '.join(str(root) for root in resolved_roots)})")
+    if not resolved.is_file():
+        raise ValueError(f"item {item.id!r}: {item.path!r} is not a regular file")
+    size = resolved.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"item {item.id!r}: {item.path!r} is {size:,} bytes; at most "
+                         f"{MAX_FILE_BYTES:,} are read")
+    try:
+        return resolved.read_text(encoding="utf-8"), str(resolved)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"item {item.id!r}: {item.path!r} is not UTF-8 text (byte "
+                         f"{error.start} is invalid)") from None
+
+
+# ---- truncation -------------------------------------------------------------------------------
+
+
+def truncate_to_tokens(text: str, max_tokens: int, tokenizer: Tokenizer) -> tuple[str, int]:
+    """The longest prefix of ``text`` ending on a token boundary that counts at most
+    ``max_tokens``, and its count.
+
+    The prefix is decoded from the first token ids (scaled for an estimated tokenizer); a
+    character cut in half at the end is dropped. Re-encoding a prefix can merge differently at
+    its end, so it is counted again and shortened until it fits.
+    """
+    if max_tokens <= 0 or not text:
+        return "", 0
+    backend = tokenizer.backend
+    ids = backend.encode(tokenizer.encoding, text)
+    keep = min(len(ids), tokenizer.base_budget(max_tokens))
+    while keep > 0:
+        raw = bytes(backend.decode(tokenizer.encoding, ids[:keep]))
+        # Only the end of a prefix of valid UTF-8 can be invalid: a character cut in half.
+        prefix = raw.decode("utf-8", errors="ignore")
+        tokens = tokenizer.count(prefix)
+        if tokens <= max_tokens:
+            return prefix, tokens
+        keep -= max(1, tokens - max_tokens)
+    return "", 0
+
+
+# ---- fitting items ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Unit:
+    members: list[int]
+    tokens: int
+    priority: float
+    required: bool
+    first: int
+
+    def sort_key(self) -> tuple[float, float, int, int]:
+        density = math.inf if self.tokens == 0 else self.priority / self.tokens
+        return (-density, -self.priority, self.tokens, self.first)
+
+
+def _units(items: Sequence[BudgetItem], counts: Sequence[int]) -> list[_Unit]:
+    units: list[_Unit] = []
+    by_group: dict[str, _Unit] = {}
+    for index, item in enumerate(items):
+        unit = by_group.get(item.group) if item.group is not None else None
+        if unit is None:
+            unit = _Unit([], 0, 0.0, False, index)
+            units.append(unit)
+            if item.group is not None:
+                by_group[item.group] = unit
+        unit.members.append(index)
+        unit.tokens += counts[index]
+        unit.priority += item.priority
+        unit.required = unit.required or item.required
+    return units
+
+
+def fit_budget(
+    items: Iterable[BudgetItem | Mapping[str, Any]],
+    *,
+    budget_tokens: int,
+    model: str,
+    truncate_last: bool = False,
+    roots: Sequence[str | Path] | None = None,
+    min_truncated_tokens: int = 32,
+    expected_output_tokens: int = 0,
+) -> FitPlan:
+    """Choose which items go into a context of ``budget_tokens`` tokens for ``model``.
+
+    The rule is in this module's docstring (and in ``FitPlan.rule``): required items, then the
+    most priority per token, tool-call groups whole, optionally the next item cut to fill.
+
+    Args:
+        items: The candidates: :class:`BudgetItem` or dicts with the same fields.
+        budget_tokens: Most tokens the chosen items may take.
+        model: Catalog model id whose tokenizer counts and whose prices apply.
+        truncate_last: Cut the highest-ranked item that did not fit to fill what is left.
+        roots: Directories file items may be read from (symlinks resolved); a relative path is
+            taken from the first. None or empty: file items are refused.
+        min_truncated_tokens: Smallest cut worth including.
+        expected_output_tokens: Output tokens to price with the input.
+
+    Returns:
+        The plan, with per-item counts and the cost of the input.
+
+    Raises:
+        BudgetTooSmallError: The required items alone exceed the budget.
+        ValueError, TypeError: Malformed items (the message names the item and field), a file
+            outside the roots or unreadable, an unknown model.
+    """
+    budget_tokens = _check_budget(budget_tokens)
+    if isinstance(items, (str, bytes, Mapping)):
+        raise TypeError("items must be a list of items")
+    parsed = [_as_item(raw, index) for index, raw in enumerate(items)]
+    if len(parsed) > MAX_ITEMS:
+        raise ValueError(f"at most {MAX_ITEMS:,} items, got {len(parsed):,}")
+    seen: set[str] = set()
+    for item in parsed:
+        if item.id in seen:
+            raise ValueError(f"item ids must be unique; {item.id!r} appears twice")
+        seen.add(item.id)
+
+    tokenizer = tokenizer_for(model=model)
+    root_paths = [Path(root) for root in (roots or ())]
+    texts, sources = [], []
+    for item in parsed:
+        if item.text is not None:
+            texts.append(item.text)
+            sources.append("text")
+        else:
+            text, source = _read_file(item, root_paths)
+            texts.append(text)
+            sources.append(source)
+    counts = tokenizer.count_many(texts)
+
+    units = _units(parsed, counts)
+    required = [unit for unit in units if unit.required]
+    required_tokens = sum(unit.tokens for unit in required)
+    if required_tokens > budget_tokens:
+        names = ", ".join(repr(parsed[i].id) for unit in required for i in unit.members)
+        raise BudgetTooSmallError(
+            f"the required items ({names}) take {required_tokens:,} tokens but budget_tokens is "
+            f"{budget_tokens:,}; raise the budget or mark fewer items required"
+        )
+
+    status = ["dropped"] * len(parsed)
+    included_tokens = [0] * len(parsed)
+    reasons = [""] * len(parsed)
+    ranks: list[int | None] = [None] * len(parsed)
+    truncated_text: list[str | None] = [None] * len(parsed)
+    used = required_tokens
+    for unit in required:
+        for index in unit.members:
+            status[index], included_tokens[index] = "included", counts[index]
+            reasons[index] = "required" if parsed[index].required else "in a required group"
+
+    optional = sorted((unit for unit in units if not unit.required), key=_Unit.sort_key)
+    skipped: list[_Unit] = []
+    for rank, unit in enumerate(optional, start=1):
+        fits = used + unit.tokens <= budget_tokens
+        for index in unit.members:
+            ranks[index] = rank
+        if fits:
+            used += unit.tokens
+            for index in unit.members:
+                status[index], included_tokens[index] = "included", counts[index]
+                reasons[index] = f"rank {rank} by priority per token; fits"
+        else:
+            skipped.append(unit)
+            for index in unit.members:
+                reasons[index] = (f"rank {rank} by priority per token; {unit.tokens:,} tokens "
+                                  f"do not fit in the {budget_tokens - used:,} left")
+
+    if truncate_last:
+        used = _truncate_next(parsed, texts, skipped, tokenizer, budget_tokens - used,
+                              min_truncated_tokens, status, included_tokens, reasons,
+                              truncated_text) + used
+
+    planned = tuple(
+        PlannedItem(
+            id=item.id, status=status[i], tokens=counts[i], included_tokens=included_tokens[i],
+            priority=float(item.priority), required=item.required, group=item.group,
+            rank=ranks[i], source=sources[i], text=truncated_text[i], reason=reasons[i],
+        )
+        for i, item in enumerate(parsed)
+    )
+    cost = estimate_cost(model, input_tokens=used, output_tokens=expected_output_tokens,
+                         catalog=configured_catalog())
+    return FitPlan(
+        model=cost.model, budget_tokens=budget_tokens, total_tokens=used,
+        remaining_tokens=budget_tokens - used, items=planned,
+        included=tuple(p.id for p in planned if p.status == "included"),
+        truncated=tuple(p.id for p in planned if p.status == "truncated"),
+        dropped=tuple(p.id for p in planned if p.status == "dropped"),
+        exact=tokenizer.exact, encoding=tokenizer.label, cost=cost, rule=FIT_RULE,
+    )
+
+
+def _truncate_next(
+    items: Sequence[BudgetItem], texts: Sequence[str], skipped: Sequence[_Unit],
+    tokenizer: Tokenizer, left: int, minimum: int, status: list[str],
+    included_tokens: list[int], reasons: list[str], truncated_text: list[str | None],
+) -> int:
+    """Cut the highest-ranked skipped single item into the ``left`` tokens; returns tokens used."""
+    candidates = [unit for unit in skipped if items[unit.members[0]].group is None]
+    if not candidates or left < max(minimum, 1):
+        return 0
+    index = candidates[0].members[0]
+    text, tokens = truncate_to_tokens(texts[index], left, tokenizer)
+    if tokens < max(minimum, 1):
+        return 0
+    status[index], included_tokens[index], truncated_text[index] = "truncated", tokens, text
+    reasons[index] = (f"highest-ranked item that did not fit, cut at a token boundary to the "
+                      f"{left:,} tokens left")
+    return tokens
+
+
+# ---- trimming a chat --------------------------------------------------------------------------
+
+
+def _flat(message: Mapping[str, Any]) -> dict[str, str]:
+    """A message with every value as text, as :func:`count_chat` takes it.
+
+    Structured values (OpenAI ``tool_calls``, Anthropic content blocks) are counted as compact
+    JSON, an approximation: vendors do not publish how they serialise them.
+    """
+    flat: dict[str, str] = {}
+    for key, value in message.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            flat[key] = value
+        else:
+            flat[key] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return flat
+
+
+def _blocks(message: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, Mapping) and block.get("type") == kind]
+
+
+def _call_ids(message: Mapping[str, Any]) -> list[str]:
+    """Ids of the tool calls an assistant message makes, in either format."""
+    ids = []
+    for call in message.get("tool_calls") or []:
+        if isinstance(call, Mapping) and isinstance(call.get("id"), str):
+            ids.append(call["id"])
+    ids.extend(str(block.get("id")) for block in _blocks(message, "tool_use"))
+    return ids
+
+
+@dataclass
+class _Turn:
+    indices: list[int]
+    starts_with_user: bool
+
+
+def _group_turns(
+    messages: list[dict[str, Any]], notes: list[str]
+) -> tuple[list[int], list[_Turn], set[int]]:
+    """System message indices, the other messages as units, and orphan indices to drop.
+
+    A unit is one message, or an assistant message that calls tools together with every
+    message that answers those calls. Orphaned results are dropped (OpenAI) or have their
+    orphaned blocks removed (Anthropic), since providers reject them.
+    """
+    system: list[int] = []
+    turns: list[_Turn] = []
+    orphans: set[int] = set()
+    open_calls: dict[str, _Turn] = {}
+
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role in SYSTEM_ROLES:
+            system.append(index)
+            continue
+
+        if role == "tool":
+            turn = open_calls.get(str(message.get("tool_call_id")))
+            if turn is None:
+                orphans.add(index)
+                notes.append(f"message {index}: tool result {message.get('tool_call_id')!r} "
+                             "answers no earlier tool call; dropped")
+            else:
+                turn.indices.append(index)
+            continue
+
+        results = _blocks(message, "tool_result")
+        if results:
+            owners = {id(open_calls[str(b.get("tool_use_id"))]): open_calls[str(b.get("tool_use_id"))]
+                      for b in results if str(b.get("tool_use_id")) in open_calls}
+            unanswered = [b for b in results if str(b.get("tool_use_id")) not in open_calls]
+            if unanswered:
+                names = ", ".join(repr(b.get("tool_use_id")) for b in unanswered)
+                message["content"] = [b for b in message["content"] if b not in unanswered]
+                notes.append(f"message {index}: tool_result {names} answers no earlier tool_use; "
+                             "block removed")
+            if len(owners) == 1 and message["content"]:
+                next(iter(owners.values())).indices.append(index)
+                continue
+            if not message["content"]:
+                orphans.add(index)
+                continue
+
+        turn = _Turn([index], role == "user")
+        turns.append(turn)
+        if role == "assistant":
+            for call_id in _call_ids(message):
+                open_calls[call_id] = turn
+
+    for call_id, turn in open_calls.items():
+        answered = any(
+            messages[i].get("tool_call_id") == call_id
+            or any(str(b.get("tool_use_id")) == call_id for b in _blocks(messages[i], "tool_result"))
+            for i in turn.indices[1:]
+        )
+        if not answered:
+            notes.append(f"message {turn.indices[0]}: tool call {call_id!r} has no result yet")
+    return system, turns, orphans
+
+
+def trim_chat(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    budget_tokens: int,
+    model: str,
+    tools: Sequence[Mapping[str, Any]] = (),
+    start_on_user: bool = True,
+) -> TrimmedChat:
+    """Cut a chat history to ``budget_tokens``, keeping what a model needs to go on.
+
+    Kept: every system (or developer) message; then the latest turns, newest first, for as long
+    as they fit (stopping at the first that does not, so the history has no gap); a tool call
+    and all its results always together. With ``start_on_user`` the kept turns then begin at a
+    user message, as Anthropic's API requires. Orphaned tool results in the input are dropped.
+    Messages are counted with :func:`shoal.tokens.count_chat` (structured values as compact
+    JSON); the tool definitions and the reply priming count against the budget.
+
+    Args:
+        messages: Chat messages as dicts in OpenAI or Anthropic form.
+        budget_tokens: Most prompt tokens the kept history may take.
+        model: Catalog model id to count for.
+        tools: Tool definitions sent with the chat (OpenAI form).
+        start_on_user: Drop leading non-user turns from the kept history.
+
+    Returns:
+        The kept messages and their count, with the indices kept and dropped.
+
+    Raises:
+        BudgetTooSmallError: The system messages and tools alone exceed the budget.
+        ValueError, TypeError: A malformed message (the message names its index), an unknown
+            model.
+    """
+    budget_tokens = _check_budget(budget_tokens)
+    if isinstance(messages, (str, bytes, Mapping)):
+        raise TypeError("messages must be a list of message dicts")
+    copies: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
+        if not isinstance(message.get("role"), str):
+            raise ValueError(f"messages[{index}] has no 'role'")
+        copies.append(dict(message))
+    if len(copies) > MAX_MESSAGES:
+        raise ValueError(f"at most {MAX_MESSAGES:,} messages, got {len(copies):,}")
+
+    notes: list[str] = []
+    system, turns, orphans = _group_turns(copies, notes)
+    base = count_chat([], model=model, tools=list(tools))
+    costs = [count_chat([_flat(message)], model=model).message_tokens - REPLY_PRIMING_TOKENS
+             for message in copies]
+
+    fixed = base.tokens + sum(costs[i] for i in system)
+    if fixed > budget_tokens:
+        raise BudgetTooSmallError(
+            f"the system messages and tool definitions take {fixed:,} tokens but budget_tokens "
+            f"is {budget_tokens:,}; raise the budget"
+        )
+
+    kept_turns: list[_Turn] = []
+    used = fixed
+    for turn in reversed(turns):
+        size = sum(costs[i] for i in turn.indices)
+        if used + size > budget_tokens:
+            if not kept_turns:
+                notes.append(f"the latest turn alone takes {size:,} tokens, more than the "
+                             f"{budget_tokens - fixed:,} left after system messages and tools")
+            break
+        kept_turns.append(turn)
+        used += size
+    kept_turns.reverse()
+    while start_on_user and kept_turns and not kept_turns[0].starts_with_user:
+        used -= sum(costs[i] for i in kept_turns.pop(0).indices)
+
+    kept = sorted(system + [i for turn in kept_turns for i in turn.indices])
+    dropped = [i for i in range(len(copies)) if i not in set(kept)]
+    return TrimmedChat(
+        model=base.model, budget_tokens=budget_tokens, tokens=used,
+        messages=tuple(copies[i] for i in kept), kept=tuple(kept), dropped=tuple(dropped),
+        tool_tokens=base.tool_tokens, exact=base.exact, method=base.method,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,281 @@
+"""Context packing and chat trimming: the selection rule, tool-call pairs, truncation, files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from shoal.budget import (
+    BudgetItem,
+    BudgetTooSmallError,
+    fit_budget,
+    trim_chat,
+    truncate_to_tokens,
+)
+from shoal.cost import estimate_cost
+from shoal.tokens import count_chat, count_tokens, tokenizer_for
+
+
+def words(word: str, tokens: int) -> str:
+    """A text of exactly ``tokens`` o200k_base tokens (each " word" is one token)."""
+    text = word + f" {word}" * (tokens - 1)
+    assert count_tokens(text).tokens == tokens
+    return text
+
+
+def test_required_first_then_most_priority_per_token() -> None:
+    plan = fit_budget(
+        [
+            BudgetItem("task", words("do", 30), required=True),
+            BudgetItem("dense", words("cat", 20), priority=2),      # 0.1 per token
+            BudgetItem("sparse", words("dog", 100), priority=5),    # 0.05 per token
+            BudgetItem("cheap", words("cow", 10), priority=0.5),    # 0.05 per token, smaller
+        ],
+        budget_tokens=70, model="gpt-4o",
+    )
+    assert plan.included == ("task", "dense", "cheap")
+    assert plan.dropped == ("sparse",)
+    assert plan.total_tokens == 60 and plan.remaining_tokens == 10
+    ranks = {item.id: item.rank for item in plan.items}
+    # Equal density: the higher priority ranks first, then does not fit; smaller ones still go.
+    assert ranks == {"task": None, "dense": 1, "sparse": 2, "cheap": 3}
+    assert plan.cost == estimate_cost("gpt-4o", input_tokens=60)
+    assert plan.exact and plan.encoding == "o200k_base"
+
+
+def test_ties_are_broken_by_priority_then_size_then_order() -> None:
+    items = [BudgetItem(f"i{k}", words("x", 10), priority=1.0) for k in range(5)]
+    plan = fit_budget(items, budget_tokens=30, model="gpt-4o")
+    assert plan.included == ("i0", "i1", "i2")
+    again = fit_budget(list(reversed(items)), budget_tokens=30, model="gpt-4o")
+    assert again.included == ("i4", "i3", "i2")  # earlier item wins: order is the last tie-break
+
+
+def test_tool_call_and_result_go_together_or_not_at_all() -> None:
+    items = [
+        BudgetItem("question", words("why", 10), required=True),
+        BudgetItem("call", words("call", 10), priority=5, group="t1"),
+        BudgetItem("result", words("row", 50), priority=0, group="t1"),
+        BudgetItem("note", words("note", 15), priority=1),
+    ]
+    # The call alone is very dense, but with its result the unit is 60 tokens for priority 5.
+    tight = fit_budget(items, budget_tokens=40, model="gpt-4o", truncate_last=True,
+                       min_truncated_tokens=1)
+    assert tight.included == ("question", "note")
+    assert set(tight.dropped) == {"call", "result"}
+    assert tight.truncated == ()  # a group is never cut
+
+    roomy = fit_budget(items, budget_tokens=70, model="gpt-4o")
+    assert roomy.included == ("question", "call", "result")
+    assert roomy.dropped == ("note",)
+
+    required_group = fit_budget(
+        [BudgetItem("call", "x", group="g", required=True), BudgetItem("result", "y", group="g")],
+        budget_tokens=10, model="gpt-4o",
+    )
+    assert required_group.included == ("call", "result")
+    assert required_group.items[1].reason == "in a required group"
+
+
+def test_truncate_last_cuts_the_next_item_at_a_token_boundary() -> None:
+    long_text = "The quick brown fox jumps over the lazy dog. " * 40
+    plan = fit_budget(
+        [BudgetItem("head", words("a", 20), required=True), BudgetItem("doc", long_text)],
+        budget_tokens=120, model="gpt-4o", truncate_last=True,
+    )
+    doc = plan.items[1]
+    assert doc.status == "truncated" and plan.truncated == ("doc",)
+    assert doc.included_tokens == 100 == count_tokens(doc.text).tokens
+    assert long_text.startswith(doc.text)
+    assert plan.total_tokens == 120 and plan.remaining_tokens == 0
+
+    too_little = fit_budget(
+        [BudgetItem("head", words("a", 20), required=True), BudgetItem("doc", long_text)],
+        budget_tokens=30, model="gpt-4o", truncate_last=True,
+    )
+    assert too_little.dropped == ("doc",)  # 10 tokens left, below min_truncated_tokens
+
+
+def test_truncation_never_splits_a_character_and_respects_estimates() -> None:
+    text = "日本語のテキストを数える。" * 50 + "👨‍👩‍👧‍👦" * 20
+    for model in ("gpt-4o", "claude-sonnet-4-5"):
+        tokenizer = tokenizer_for(model=model)
+        for limit in (1, 7, 33, 150):
+            prefix, tokens = truncate_to_tokens(text, limit, tokenizer)
+            assert text.startswith(prefix) and "\ufffd" not in prefix
+            assert tokens == count_tokens(prefix, model=model).tokens <= limit
+    assert truncate_to_tokens("", 10, tokenizer_for(model="gpt-4o")) == ("", 0)
+
+
+def test_estimated_tokenizers_are_labelled() -> None:
+    plan = fit_budget([BudgetItem("a", "hello world")], budget_tokens=100,
+                      model="claude-sonnet-4-5")
+    assert not plan.exact and plan.encoding.startswith("estimate(")
+    assert plan.items[0].tokens == count_tokens("hello world", model="claude-sonnet-4-5").tokens
+
+
+def test_required_items_that_do_not_fit_are_an_error() -> None:
+    with pytest.raises(BudgetTooSmallError, match=r"\('big'\) take 50 tokens but budget_tokens "
+                                                  r"is 10"):
+        fit_budget([BudgetItem("big", words("z", 50), required=True)], budget_tokens=10,
+                   model="gpt-4o")
+
+
+def test_files_are_read_only_inside_the_roots(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "notes.md").write_text(words("note", 12), encoding="utf-8")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password", encoding="utf-8")
+    os.symlink(secret, root / "link.txt")
+
+    plan = fit_budget([{"id": "n", "path": "notes.md"}], budget_tokens=50, model="gpt-4o",
+                      roots=[root])
+    assert plan.items[0].tokens == 12 and plan.items[0].source == str(root / "notes.md")
+
+    with pytest.raises(ValueError, match="outside the allowed directories"):
+        fit_budget([{"id": "s", "path": str(secret)}], budget_tokens=50, model="gpt-4o",
+                   roots=[root])
+    with pytest.raises(ValueError, match="outside the allowed directories"):
+        fit_budget([{"id": "l", "path": "link.txt"}], budget_tokens=50, model="gpt-4o",
+                   roots=[root])
+    with pytest.raises(ValueError, match="../secret.txt' is outside"):
+        fit_budget([{"id": "u", "path": "../secret.txt"}], budget_tokens=50, model="gpt-4o",
+                   roots=[root])
+    with pytest.raises(ValueError, match="no directories are allowed"):
+        fit_budget([{"id": "n", "path": str(root / "notes.md")}], budget_tokens=50,
+                   model="gpt-4o")
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([{"id": "a"}], "exactly one of text and path"),
+        ([{"id": "a", "text": "x", "path": "y"}], "exactly one of text and path"),
+        ([{"id": "a", "text": "x"}, {"id": "a", "text": "y"}], "'a' appears twice"),
+        ([{"id": "a", "text": "x", "priority": -1}], "priority must be finite and at least 0"),
+        ([{"id": "a", "text": "x", "weight": 2}], r"unknown fields \['weight'\]"),
+        ([{"id": "", "text": "x"}], r"items\[0\].id must be a non-empty string"),
+    ],
+)
+def test_bad_items_name_the_problem(items: list, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fit_budget(items, budget_tokens=10, model="gpt-4o")
+
+
+def test_bad_budget_and_model() -> None:
+    with pytest.raises(ValueError, match="budget_tokens must be 1 to"):
+        fit_budget([], budget_tokens=0, model="gpt-4o")
+    with pytest.raises(ValueError, match="did you mean"):
+        fit_budget([], budget_tokens=10, model="gpt-4o-mimi")
+
+
+# ---- chats ------------------------------------------------------------------------------------
+
+OPENAI_CHAT = [
+    {"role": "system", "content": "You are a weather assistant."},
+    {"role": "user", "content": "What is the weather in Paris and Rome?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function",
+         "function": {"name": "weather", "arguments": '{"city":"Paris"}'}},
+        {"id": "c2", "type": "function",
+         "function": {"name": "weather", "arguments": '{"city":"Rome"}'}},
+    ]},
+    {"role": "tool", "tool_call_id": "c1", "content": "Paris: sunny, 21 C. " * 10},
+    {"role": "tool", "tool_call_id": "c2", "content": "Rome: cloudy, 18 C. " * 10},
+    {"role": "assistant", "content": "Paris is sunny; Rome is cloudy."},
+    {"role": "user", "content": "And tomorrow?"},
+]
+
+
+def _message_cost(message: dict) -> int:
+    flat = {k: (v if isinstance(v, str) else json.dumps(v, separators=(",", ":")))
+            for k, v in message.items() if v is not None}
+    return count_chat([flat], model="gpt-4o").message_tokens - 3
+
+
+def test_trim_keeps_system_latest_turns_and_whole_tool_exchanges() -> None:
+    costs = [_message_cost(m) for m in OPENAI_CHAT]
+    everything = 3 + sum(costs)
+    full = trim_chat(OPENAI_CHAT, budget_tokens=everything, model="gpt-4o")
+    assert full.kept == tuple(range(7)) and full.tokens == everything
+
+    # One token short: the oldest user turn goes, and the leading tool exchange with it
+    # (kept turns start on a user message), never the call without its results.
+    short = trim_chat(OPENAI_CHAT, budget_tokens=everything - 1, model="gpt-4o")
+    assert short.kept == (0, 6)
+    assert short.tokens <= everything - 1
+
+    exchange = sum(costs[2:5])
+    without_start = trim_chat(OPENAI_CHAT, budget_tokens=everything - costs[1],
+                              model="gpt-4o", start_on_user=False)
+    assert without_start.kept == (0, 2, 3, 4, 5, 6)
+    assert without_start.tokens == everything - costs[1]
+
+    # A budget that fits the results' call but not all of its results keeps none of them.
+    partial = trim_chat(OPENAI_CHAT, budget_tokens=3 + costs[0] + costs[5] + costs[6]
+                        + exchange - 1, model="gpt-4o", start_on_user=False)
+    assert partial.kept == (0, 5, 6)
+
+
+def test_trim_never_keeps_or_makes_an_orphan() -> None:
+    chat = [
+        {"role": "user", "content": "hi"},
+        {"role": "tool", "tool_call_id": "ghost", "content": "stale result"},
+        {"role": "assistant", "content": "hello"},
+    ]
+    trimmed = trim_chat(chat, budget_tokens=1000, model="gpt-4o")
+    assert trimmed.kept == (0, 2) and trimmed.dropped == (1,)
+    assert any("'ghost' answers no earlier tool call" in note for note in trimmed.notes)
+
+    for budget in range(20, 400, 7):
+        result = trim_chat(OPENAI_CHAT, budget_tokens=budget, model="gpt-4o",
+                           start_on_user=False)
+        kept = set(result.kept)
+        assert (2 in kept) == (3 in kept) == (4 in kept), budget
+        assert result.tokens <= budget
+
+
+ANTHROPIC_CHAT = [
+    {"role": "user", "content": "Look up the population of Lyon."},
+    {"role": "assistant", "content": [
+        {"type": "text", "text": "Let me look."},
+        {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "Lyon"}},
+    ]},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "522,250 (2021)"},
+    ]},
+    {"role": "assistant", "content": "Lyon had 522,250 inhabitants in 2021."},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_old", "content": "orphan"},
+        {"type": "text", "text": "Thanks! And Marseille?"},
+    ]},
+]
+
+
+def test_anthropic_tool_use_and_result_blocks_stay_paired() -> None:
+    full = trim_chat(ANTHROPIC_CHAT, budget_tokens=10_000, model="claude-sonnet-4-5")
+    assert full.kept == (0, 1, 2, 3, 4)
+    assert full.messages[4]["content"] == [{"type": "text", "text": "Thanks! And Marseille?"}]
+    assert ANTHROPIC_CHAT[4]["content"][0]["type"] == "tool_result"  # input left untouched
+    assert any("'toolu_old' answers no earlier tool_use" in note for note in full.notes)
+    assert not full.exact
+
+    for budget in range(5, 200, 5):
+        kept = set(trim_chat(ANTHROPIC_CHAT, budget_tokens=budget, model="claude-sonnet-4-5",
+                             start_on_user=False).kept)
+        assert (1 in kept) == (2 in kept), budget
+
+
+def test_trim_errors() -> None:
+    with pytest.raises(BudgetTooSmallError, match="system messages and tool definitions take"):
+        trim_chat([{"role": "system", "content": words("rule", 50)}], budget_tokens=20,
+                  model="gpt-4o")
+    with pytest.raises(ValueError, match=r"messages\[1\] has no 'role'"):
+        trim_chat([{"role": "user", "content": "a"}, {"content": "b"}], budget_tokens=20,
+                  model="gpt-4o")
+    with pytest.raises(TypeError, match="messages must be a list"):
+        trim_chat("hello", budget_tokens=20, model="gpt-4o")  # type: ignore[arg-type]
