@@ -1,0 +1,366 @@
+"""Count the tokens of files and folders, confined to allowed roots.
+
+``count_files`` walks the paths it is given, skips what ``.gitignore`` files exclude (see
+``shoal.gitignore``), the ``.git`` folder, binary files (a NUL byte in the first 8 KiB), files
+that are not UTF-8 and files over a size bound, and counts the rest on a thread pool: the Rust
+core releases the GIL while it counts, so files are counted in parallel.
+
+Confinement: every path must resolve, after following symbolic links, inside one of the
+``roots``. A relative path is taken from the first root; ``..``, absolute paths and links that
+lead outside are refused; links to folders are not followed; ``/proc``, ``/dev`` and ``/sys``
+are refused even inside a root; only regular files are opened (never a FIFO or a device), and
+they are opened without blocking and checked again after opening.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoal.gitignore import IgnoreMatcher
+from shoal.tokens import DEFAULT_ENCODING, Tokenizer, tokenizer_for
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_FILES = 100_000
+BINARY_SNIFF_BYTES = 8192
+REFUSED_PREFIXES = (Path("/proc"), Path("/dev"), Path("/sys"))
+SKIPPED_FOLDERS = frozenset({".git"})
+
+
+class PathNotAllowedError(ValueError):
+    """A path outside the allowed roots, or one shoal never reads (``/proc``, ``/dev``, ...)."""
+
+
+@dataclass(frozen=True)
+class FileCount:
+    """Tokens of one file. ``path`` is as the caller named it, or below a named folder."""
+
+    path: str
+    tokens: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was not counted, and why (binary, too large, not UTF-8, not a regular file)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FilesCount:
+    """Tokens of a set of files.
+
+    Attributes:
+        total_tokens: Sum over the counted files.
+        total_bytes: Bytes of the counted files.
+        files: One entry per counted file, sorted by path.
+        skipped: Files not counted, with the reason, sorted by path.
+        ignored: Paths left out by ``.gitignore`` rules (files and whole folders).
+        encoding: The encoding, or the estimate label.
+        exact: True when the counts are exact.
+        model: The catalog model id, or None.
+    """
+
+    total_tokens: int
+    total_bytes: int
+    files: tuple[FileCount, ...]
+    skipped: tuple[SkippedFile, ...]
+    ignored: int
+    encoding: str
+    exact: bool
+    model: str | None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    shown: str
+    real: Path
+
+
+def count_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    roots: Sequence[str | os.PathLike[str]] | None = None,
+    encoding: str = DEFAULT_ENCODING,
+    model: str | None = None,
+    allow_special: bool = False,
+    respect_gitignore: bool = True,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    max_files: int = DEFAULT_MAX_FILES,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    check_cancelled: Callable[[], None] | None = None,
+) -> FilesCount:
+    """Count the tokens of files and of the files in folders.
+
+    Args:
+        paths: Files and folders. Relative paths are taken from the first root.
+        roots: Folders every path must stay inside. None: each path is its own root (links
+            still may not lead out of it).
+        encoding: The encoding when no model is given.
+        model: A catalog model id; decides the tokenizer (estimate when not public).
+        allow_special: Count special-token text as special tokens.
+        respect_gitignore: Skip what ``.gitignore`` files exclude.
+        max_file_bytes: Larger files are skipped, with the reason.
+        max_files: More files than this is an error (narrow the paths).
+        workers: Threads counting at once; None: one per CPU.
+        progress: Called as ``progress(files_done, files_total)`` after each file.
+        check_cancelled: Called between files; it stops the count by raising.
+
+    Returns:
+        Per-file counts, the total, and what was skipped.
+
+    Raises:
+        PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys.
+        ValueError: A path that does not exist, too many files, bad encoding or model.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError("paths must be a list of paths, not a single path")
+    if not paths:
+        raise ValueError("paths is empty; give at least one file or folder")
+    if max_file_bytes < 1 or max_files < 1:
+        raise ValueError("max_file_bytes and max_files must be at least 1")
+    tokenizer = tokenizer_for(encoding=encoding, model=model)
+    allowed = [_real(Path(root)) for root in roots] if roots is not None else None
+
+    candidates: list[_Candidate] = []
+    skipped: list[SkippedFile] = []
+    ignored = 0
+    for path in paths:
+        found, found_skipped, found_ignored = _collect(Path(path), allowed, respect_gitignore)
+        candidates.extend(found)
+        skipped.extend(found_skipped)
+        ignored += found_ignored
+        if len(candidates) > max_files:
+            raise ValueError(
+                f"more than {max_files:,} files to count; name narrower paths or raise max_files"
+            )
+
+    counted, more_skipped = _count_all(
+        candidates, tokenizer, allow_special, max_file_bytes, workers, progress, check_cancelled
+    )
+    skipped.extend(more_skipped)
+    counted.sort(key=lambda item: item.path)
+    skipped.sort(key=lambda item: item.path)
+    return FilesCount(
+        total_tokens=sum(item.tokens for item in counted),
+        total_bytes=sum(item.bytes for item in counted),
+        files=tuple(counted),
+        skipped=tuple(skipped),
+        ignored=ignored,
+        encoding=tokenizer.label,
+        exact=tokenizer.exact,
+        model=tokenizer.model,
+    )
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
+    """The real path of a requested ``path`` and the roots it may not leave."""
+    if allowed is None:
+        real = _real(path)
+        roots = [real]
+    else:
+        if not allowed:
+            raise PathNotAllowedError("no root folders are allowed, so no path can be read")
+        requested = path if path.is_absolute() else allowed[0] / path
+        real = _real(requested)
+        roots = [root for root in allowed if _inside(real, root)]
+        if not roots:
+            listed = ", ".join(str(root) for root in allowed)
+            raise PathNotAllowedError(
+                f"{path} resolves to {real}, outside the allowed roots ({listed}); name a path "
+                "inside them, or start the server with another --root"
+            )
+
+    for refused in REFUSED_PREFIXES:
+        if _inside(real, refused):
+            raise PathNotAllowedError(f"{path} is under {refused}, which shoal never reads")
+    return real, roots
+
+
+def _collect(
+    path: Path, allowed: list[Path] | None, respect_gitignore: bool
+) -> tuple[list[_Candidate], list[SkippedFile], int]:
+    """Files to count under one requested path, files skipped, and how many paths were ignored."""
+    real, roots = _confine(path, allowed)
+    try:
+        info = os.stat(real)
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+
+    shown = str(path)
+    if stat.S_ISREG(info.st_mode):
+        return [_Candidate(shown, real)], [], 0
+    if not stat.S_ISDIR(info.st_mode):
+        return [], [SkippedFile(shown, "not a regular file")], 0
+
+    walk = _Walk(roots, respect_gitignore)
+    matcher = IgnoreMatcher().child(real, "") if respect_gitignore else IgnoreMatcher()
+    candidates = list(walk.files(real, "", shown, matcher))
+    return candidates, walk.skipped, walk.ignored
+
+
+class _Walk:
+    """A depth-first walk of one folder that never leaves ``roots``."""
+
+    def __init__(self, roots: list[Path], respect_gitignore: bool) -> None:
+        self.roots = roots
+        self.respect_gitignore = respect_gitignore
+        self.skipped: list[SkippedFile] = []
+        self.ignored = 0
+
+    def files(
+        self, folder: Path, relative: str, shown: str, matcher: IgnoreMatcher
+    ) -> Iterator[_Candidate]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            self.skipped.append(SkippedFile(shown, f"cannot list folder: {error.strerror}"))
+            return
+
+        for entry in entries:
+            child_relative = f"{relative}/{entry.name}" if relative else entry.name
+            child_shown = os.path.join(shown, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name in SKIPPED_FOLDERS:
+                    continue
+                if self.respect_gitignore and matcher.ignored(child_relative, True):
+                    self.ignored += 1
+                    continue
+                child_matcher = (
+                    matcher.child(Path(entry.path), child_relative)
+                    if self.respect_gitignore
+                    else matcher
+                )
+                yield from self.files(Path(entry.path), child_relative, child_shown, child_matcher)
+                continue
+
+            if self.respect_gitignore and matcher.ignored(child_relative, False):
+                self.ignored += 1
+                continue
+            candidate = self._file(entry, child_shown)
+            if candidate is not None:
+                yield candidate
+
+    def _file(self, entry: os.DirEntry[str], shown: str) -> _Candidate | None:
+        if not entry.is_symlink():
+            if entry.is_file(follow_symlinks=False):
+                return _Candidate(shown, Path(entry.path))
+            self.skipped.append(SkippedFile(shown, "not a regular file"))
+            return None
+
+        target = _real(Path(entry.path))
+        if not any(_inside(target, root) for root in self.roots):
+            self.skipped.append(SkippedFile(shown, "symbolic link out of the allowed roots"))
+            return None
+        if os.path.isdir(target):
+            self.skipped.append(SkippedFile(shown, "symbolic link to a folder (not followed)"))
+            return None
+        return _Candidate(shown, target)
+
+
+def _count_all(
+    candidates: list[_Candidate],
+    tokenizer: Tokenizer,
+    allow_special: bool,
+    max_file_bytes: int,
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+    check_cancelled: Callable[[], None] | None,
+) -> tuple[list[FileCount], list[SkippedFile]]:
+    """Count every candidate on a thread pool, keeping at most two files per thread in flight."""
+    counted: list[FileCount] = []
+    skipped: list[SkippedFile] = []
+    threads = workers or os.cpu_count() or 1
+    total = len(candidates)
+    pending: set[Future[FileCount | SkippedFile]] = set()
+    queue = iter(candidates)
+    done = 0
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shoal-count") as pool:
+        try:
+            while True:
+                if check_cancelled is not None:
+                    check_cancelled()
+                for candidate in queue:
+                    pending.add(
+                        pool.submit(_count_one, candidate, tokenizer, allow_special, max_file_bytes)
+                    )
+                    if len(pending) >= 2 * threads:
+                        break
+                if not pending:
+                    break
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    result = future.result()
+                    (counted if isinstance(result, FileCount) else skipped).append(result)
+                    done += 1
+                if progress is not None:
+                    progress(done, total)
+        finally:
+            for future in pending:
+                future.cancel()
+    return counted, skipped
+
+
+def _count_one(
+    candidate: _Candidate, tokenizer: Tokenizer, allow_special: bool, max_file_bytes: int
+) -> FileCount | SkippedFile:
+    """Read and count one file, or say why it was skipped."""
+    data_or_reason = _read(candidate.real, max_file_bytes)
+    if isinstance(data_or_reason, str):
+        return SkippedFile(candidate.shown, data_or_reason)
+
+    data = data_or_reason
+    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+        return SkippedFile(candidate.shown, "binary (NUL byte in the first 8 KiB)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return SkippedFile(candidate.shown, f"not UTF-8 text (byte {error.start} is invalid)")
+    tokens = tokenizer.count(text, allow_special=allow_special)
+    return FileCount(candidate.shown, tokens, len(data))
+
+
+def _read(path: Path, max_file_bytes: int) -> bytes | str:
+    """The bytes of a regular file, or the reason it cannot be counted.
+
+    Opening without blocking means a FIFO swapped in after the walk cannot hang the count; the
+    type and size are checked on the open file itself.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        return f"cannot open: {error.strerror}"
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if info.st_size > max_file_bytes:
+            return (
+                f"too large: {info.st_size:,} bytes, over the {max_file_bytes:,}-byte limit "
+                "(raise max_file_bytes, or count a part with truncate or split)"
+            )
+        data = handle.read(max_file_bytes + 1)
+    if len(data) > max_file_bytes:
+        return f"too large: grew past the {max_file_bytes:,}-byte limit while being read"
+    return data

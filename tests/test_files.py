@@ -1,0 +1,221 @@
+"""Counting files and folders: .gitignore rules, binary and size skips, confinement to roots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from shoal.files import PathNotAllowedError, count_files
+from shoal.gitignore import IgnoreMatcher, parse_gitignore
+from shoal.tokens import count_tokens
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> None:
+    for name, contents in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(contents, bytes):
+            path.write_bytes(contents)
+        else:
+            path.write_text(contents, encoding="utf-8")
+
+
+def counted(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [Path(item.path).as_posix() for item in result.files]
+
+
+# ---- gitignore rules ----
+
+
+def ignored(lines: str, path: str, is_directory: bool = False, base: str = "") -> bool:
+    return IgnoreMatcher(tuple(parse_gitignore(lines, base))).ignored(path, is_directory)
+
+
+@pytest.mark.parametrize(
+    ("lines", "path", "is_directory", "expected"),
+    [
+        ("*.log", "a/b/debug.log", False, True),  # no slash: any depth
+        ("*.log\n!keep.log", "x/keep.log", False, False),  # negation, last match wins
+        ("!keep.log\n*.log", "keep.log", False, True),
+        ("build/", "build", True, True),  # directory only
+        ("build/", "build", False, False),
+        ("/top.txt", "top.txt", False, True),  # anchored by a leading slash
+        ("/top.txt", "sub/top.txt", False, False),
+        ("doc/frotz", "doc/frotz", False, True),  # anchored by a middle slash
+        ("doc/frotz", "a/doc/frotz", False, False),
+        ("**/foo", "a/b/foo", False, True),
+        ("a/**/b", "a/b", False, True),
+        ("a/**/b", "a/x/y/b", False, True),
+        ("abc/**", "abc/x/y", False, True),
+        ("abc/**", "abc", True, False),
+        ("f?o.[ch]", "fxo.c", False, True),
+        ("f?o.[!ch]", "fxo.c", False, False),
+        ("*", "a/b", False, True),
+        ("a*", "x/a/b", False, False),  # * stops at a slash
+        ("# comment\n\n", "# comment", False, False),
+        ("\\#hash", "#hash", False, True),
+        ("\\!bang", "!bang", False, True),
+        ("trail\\ ", "trail ", False, True),
+        ("trail   ", "trail", False, True),
+    ],
+)
+def test_gitignore_patterns(lines: str, path: str, is_directory: bool, expected: bool) -> None:
+    assert ignored(lines, path, is_directory) is expected
+
+
+def test_nested_gitignore_is_relative_to_its_folder_and_overrides_parents(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            ".gitignore": "*.tmp\nsecret/\n",
+            "a.txt": "a",
+            "a.tmp": "ignored",
+            "secret/x.txt": "ignored folder",
+            "sub/.gitignore": "!keep.tmp\n/local.txt\n",
+            "sub/keep.tmp": "re-included by the nested file",
+            "sub/other.tmp": "still ignored",
+            "sub/local.txt": "anchored to sub",
+            "sub/deeper/local.txt": "not anchored here",
+        },
+    )
+    result = count_files([tmp_path])
+    names = [Path(path).relative_to(tmp_path).as_posix() for path in counted(result)]
+    assert names == [".gitignore", "a.txt", "sub/.gitignore", "sub/deeper/local.txt", "sub/keep.tmp"]
+    assert result.ignored == 4
+    assert len(count_files([tmp_path], respect_gitignore=False).files) == 9
+
+
+# ---- what is counted ----
+
+
+def test_counts_each_file_and_the_total(tmp_path: Path) -> None:
+    texts = {"one.md": "Hello, world.\n", "two.py": "def f(x):\n    return x * 2\n", "e.txt": ""}
+    write(tmp_path, texts)
+    result = count_files([tmp_path], workers=2)
+    by_name = {Path(item.path).name: item for item in result.files}
+    for name, text in texts.items():
+        assert by_name[name].tokens == count_tokens(text).tokens
+        assert by_name[name].bytes == len(text.encode())
+    assert result.total_tokens == sum(item.tokens for item in result.files)
+    assert result.exact and result.encoding == "o200k_base"
+    assert count_files([tmp_path], workers=1) == result
+
+
+def test_binary_undecodable_and_oversized_files_are_skipped_with_reasons(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"bin.dat": b"PK\x03\x04\x00\x00rest", "latin.txt": b"caf\xe9", "big.txt": "x" * 2000},
+    )
+    result = count_files([tmp_path], max_file_bytes=1000)
+    reasons = {Path(item.path).name: item.reason for item in result.skipped}
+    assert reasons["bin.dat"].startswith("binary")
+    assert reasons["latin.txt"] == "not UTF-8 text (byte 3 is invalid)"
+    assert "over the 1,000-byte limit" in reasons["big.txt"]
+    assert result.files == ()
+
+
+def test_model_estimates_are_labelled(tmp_path: Path) -> None:
+    write(tmp_path, {"a.txt": "Some words to estimate. " * 20})
+    result = count_files([tmp_path / "a.txt"], model="claude-sonnet-4-5")
+    assert not result.exact and result.encoding.startswith("estimate(")
+    assert result.total_tokens == count_tokens("Some words to estimate. " * 20, model="claude-sonnet-4-5").tokens
+
+
+def test_progress_is_reported_and_cancellation_stops_between_files(tmp_path: Path) -> None:
+    write(tmp_path, {f"f{index:02}.txt": f"file {index}" for index in range(20)})
+    seen: list[tuple[int, int]] = []
+    count_files([tmp_path], progress=lambda done, total: seen.append((done, total)), workers=1)
+    assert seen[-1] == (20, 20) and [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+    class Stop(Exception):
+        pass
+
+    calls = 0
+
+    def check() -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        count_files([tmp_path], check_cancelled=check, workers=1)
+    assert calls == 4
+
+
+# ---- confinement ----
+
+
+@pytest.fixture
+def fenced(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    write(root, {"inside.txt": "inside"})
+    write(outside, {"secret.txt": "secret"})
+    return root, outside
+
+
+def test_relative_paths_come_from_the_first_root(fenced: tuple[Path, Path]) -> None:
+    root, _ = fenced
+    assert counted(count_files(["inside.txt"], roots=[root])) == ["inside.txt"]
+    assert len(count_files(["."], roots=[root]).files) == 1
+
+
+@pytest.mark.parametrize("escape", ["../outside/secret.txt", "..", "sub/../../outside"])
+def test_dot_dot_cannot_leave_the_roots(fenced: tuple[Path, Path], escape: str) -> None:
+    root, _ = fenced
+    with pytest.raises(PathNotAllowedError, match="outside the allowed roots"):
+        count_files([escape], roots=[root])
+
+
+def test_absolute_paths_outside_the_roots_are_refused(fenced: tuple[Path, Path]) -> None:
+    root, outside = fenced
+    with pytest.raises(PathNotAllowedError, match="outside the allowed roots"):
+        count_files([outside / "secret.txt"], roots=[root])
+    assert count_files([outside / "secret.txt"], roots=[root, outside]).total_tokens > 0
+
+
+def test_symbolic_links_cannot_lead_out(fenced: tuple[Path, Path]) -> None:
+    root, outside = fenced
+    (root / "link_file").symlink_to(outside / "secret.txt")
+    (root / "link_dir").symlink_to(outside)
+    (root / "inner_link").symlink_to(root / "inside.txt")
+    with pytest.raises(PathNotAllowedError):
+        count_files(["link_file"], roots=[root])
+    with pytest.raises(PathNotAllowedError):
+        count_files(["link_dir/secret.txt"], roots=[root])
+
+    result = count_files([root])
+    reasons = {Path(item.path).name: item.reason for item in result.skipped}
+    assert reasons == {
+        "link_file": "symbolic link out of the allowed roots",
+        "link_dir": "symbolic link out of the allowed roots",
+    }
+    assert sorted(Path(path).name for path in counted(result)) == ["inner_link", "inside.txt"]
+
+
+def test_proc_dev_and_fifos_are_refused(tmp_path: Path) -> None:
+    for path in ("/proc/self/status", "/dev/zero"):
+        with pytest.raises(PathNotAllowedError, match="shoal never reads"):
+            count_files([path], roots=["/"])
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = count_files([tmp_path])
+    assert [(Path(item.path).name, item.reason) for item in result.skipped] == [
+        ("pipe", "not a regular file")
+    ]
+    assert count_files([fifo]).skipped[0].reason == "not a regular file"
+
+
+def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        count_files([tmp_path / "missing"])
+    with pytest.raises(ValueError, match="paths is empty"):
+        count_files([])
+    with pytest.raises(TypeError, match="not a single path"):
+        count_files(str(tmp_path))  # type: ignore[arg-type]
+    write(tmp_path, {"a.txt": "a", "b.txt": "b"})
+    with pytest.raises(ValueError, match="more than 1 files"):
+        count_files([tmp_path], max_files=1)
