@@ -13,10 +13,9 @@ from shoal.budget import (
     BudgetTooSmallError,
     fit_budget,
     trim_chat,
-    truncate_to_tokens,
 )
 from shoal.cost import estimate_cost
-from shoal.tokens import count_chat, count_tokens, tokenizer_for
+from shoal.tokens import count_chat, count_tokens
 
 
 def words(word: str, tokens: int) -> str:
@@ -99,15 +98,13 @@ def test_truncate_last_cuts_the_next_item_at_a_token_boundary() -> None:
     assert too_little.dropped == ("doc",)  # 10 tokens left, below min_truncated_tokens
 
 
-def test_truncation_never_splits_a_character_and_respects_estimates() -> None:
-    text = "日本語のテキストを数える。" * 50 + "👨‍👩‍👧‍👦" * 20
-    for model in ("gpt-4o", "claude-sonnet-4-5"):
-        tokenizer = tokenizer_for(model=model)
-        for limit in (1, 7, 33, 150):
-            prefix, tokens = truncate_to_tokens(text, limit, tokenizer)
-            assert text.startswith(prefix) and "\ufffd" not in prefix
-            assert tokens == count_tokens(prefix, model=model).tokens <= limit
-    assert truncate_to_tokens("", 10, tokenizer_for(model="gpt-4o")) == ("", 0)
+def test_truncation_of_an_estimated_model_stays_within_its_count() -> None:
+    text = "日本語のテキストを数える。" * 50
+    plan = fit_budget([BudgetItem("doc", text)], budget_tokens=77, model="claude-sonnet-4-5",
+                      truncate_last=True)
+    doc = plan.items[0]
+    assert doc.status == "truncated" and text.startswith(doc.text)
+    assert doc.included_tokens == count_tokens(doc.text, model="claude-sonnet-4-5").tokens <= 77
 
 
 def test_estimated_tokenizers_are_labelled() -> None:

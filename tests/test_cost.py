@@ -262,3 +262,42 @@ def test_text_estimate_errors_name_the_parameter() -> None:
         estimate_cost_for_text("gpt-4o", "hello", calls=0)
     with pytest.raises(UnknownModelError, match="did you mean 'gpt-4o-mini'"):
         estimate_cost_for_text("gpt-4o-mimi", "hello")
+
+
+# ---- planned sequences of calls ----------------------------------------------------------------
+
+
+def test_plan_prices_each_step_with_its_own_tier() -> None:
+    from shoal.cost import estimate_plan_cost
+
+    plan = [{"input_tokens": 250_000, "output_tokens": 1_000},
+            {"input_tokens": 10_000, "output_tokens": 1_000, "calls": 3}]
+    estimate = estimate_plan_cost("gemini-2.5-pro", plan)
+    # Step 1 at the long rates: 250,000 x $2.50 + 1,000 x $15; step 2 x3 at $1.25 / $10.
+    assert [(line.kind, line.tokens, line.usd_per_mtok) for line in estimate.line_items] == [
+        ("input", 250_000, 2.5), ("output", 1_000, 15.0),
+        ("input", 30_000, 1.25), ("output", 3_000, 10.0),
+    ]
+    assert estimate.total_usd == pytest.approx(0.625 + 0.015 + 0.0375 + 0.03)
+    assert estimate.notes == ("step 1: long-context rates apply: 250,000 input tokens per call "
+                              "exceed 200,000",)
+    single = estimate_cost("gpt-4o", input_tokens=500, output_tokens=50, calls=4)
+    assert estimate_plan_cost("gpt-4o", [{"input_tokens": 500, "output_tokens": 50, "calls": 4}]
+                              ).total_usd == single.total_usd
+
+
+def test_plan_comparison_and_errors() -> None:
+    from shoal.cost import compare_plan_costs, estimate_plan_cost
+
+    plan = [{"input_tokens": 1_000, "output_tokens": 100}, {"input_tokens": 3_000}]
+    rows = compare_plan_costs(["gpt-4o", "gpt-4.1-mini"], plan, baseline="gpt-4o")
+    assert [row.model for row in rows] == ["gpt-4.1-mini", "gpt-4o"]
+    # gpt-4o: 4,000 x $2.50 + 100 x $10 = $0.011; gpt-4.1-mini: 4,000 x $0.40 + 100 x $1.60.
+    assert rows[1].total_usd == pytest.approx(0.011) and rows[0].total_usd == pytest.approx(0.00176)
+    assert rows[0].savings_fraction == pytest.approx(0.84)
+    with pytest.raises(ValueError, match="plan step 2: input_tokens must be at least 0"):
+        estimate_plan_cost("gpt-4o", [{"input_tokens": 1}, {"input_tokens": -1}])
+    with pytest.raises(ValueError, match=r"plan step 1 has unknown keys \['prompt'\]"):
+        estimate_plan_cost("gpt-4o", [{"prompt": 1}])
+    with pytest.raises(ValueError, match="at least one step"):
+        estimate_plan_cost("gpt-4o", [])

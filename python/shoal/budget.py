@@ -11,7 +11,8 @@
    it still fits; a unit that does not fit is skipped and smaller ones after it are still tried.
    A unit of zero tokens costs nothing and always goes in.
 4. With ``truncate_last``, the highest-ranked single item that did not fit is cut at a token
-   boundary to fill what is left, when at least ``min_truncated_tokens`` of it fit.
+   boundary to fill what is left (:func:`shoal.token_budget.truncate`, keeping its head), when
+   at least ``min_truncated_tokens`` of it fit.
 
 Each item is counted on its own with the model's tokenizer (:func:`shoal.tokens.count_tokens`),
 so joining the items may add or save a token or two at each seam; leave that margin.
@@ -34,7 +35,8 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, estimate_cost
-from shoal.tokens import REPLY_PRIMING_TOKENS, Tokenizer, count_chat, tokenizer_for
+from shoal.token_budget import truncate
+from shoal.tokens import REPLY_PRIMING_TOKENS, count_chat, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -260,33 +262,6 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
                          f"{error.start} is invalid)") from None
 
 
-# ---- truncation -------------------------------------------------------------------------------
-
-
-def truncate_to_tokens(text: str, max_tokens: int, tokenizer: Tokenizer) -> tuple[str, int]:
-    """The longest prefix of ``text`` ending on a token boundary that counts at most
-    ``max_tokens``, and its count.
-
-    The prefix is decoded from the first token ids (scaled for an estimated tokenizer); a
-    character cut in half at the end is dropped. Re-encoding a prefix can merge differently at
-    its end, so it is counted again and shortened until it fits.
-    """
-    if max_tokens <= 0 or not text:
-        return "", 0
-    backend = tokenizer.backend
-    ids = backend.encode(tokenizer.encoding, text)
-    keep = min(len(ids), tokenizer.base_budget(max_tokens))
-    while keep > 0:
-        raw = bytes(backend.decode(tokenizer.encoding, ids[:keep]))
-        # Only the end of a prefix of valid UTF-8 can be invalid: a character cut in half.
-        prefix = raw.decode("utf-8", errors="ignore")
-        tokens = tokenizer.count(prefix)
-        if tokens <= max_tokens:
-            return prefix, tokens
-        keep -= max(1, tokens - max_tokens)
-    return "", 0
-
-
 # ---- fitting items ----------------------------------------------------------------------------
 
 
@@ -417,7 +392,7 @@ def fit_budget(
                                   f"do not fit in the {budget_tokens - used:,} left")
 
     if truncate_last:
-        used = _truncate_next(parsed, texts, skipped, tokenizer, budget_tokens - used,
+        used = _truncate_next(parsed, texts, skipped, model, budget_tokens - used,
                               min_truncated_tokens, status, included_tokens, reasons,
                               truncated_text) + used
 
@@ -443,7 +418,7 @@ def fit_budget(
 
 def _truncate_next(
     items: Sequence[BudgetItem], texts: Sequence[str], skipped: Sequence[_Unit],
-    tokenizer: Tokenizer, left: int, minimum: int, status: list[str],
+    model: str, left: int, minimum: int, status: list[str],
     included_tokens: list[int], reasons: list[str], truncated_text: list[str | None],
 ) -> int:
     """Cut the highest-ranked skipped single item into the ``left`` tokens; returns tokens used."""
@@ -451,13 +426,13 @@ def _truncate_next(
     if not candidates or left < max(minimum, 1):
         return 0
     index = candidates[0].members[0]
-    text, tokens = truncate_to_tokens(texts[index], left, tokenizer)
-    if tokens < max(minimum, 1):
+    cut = truncate(texts[index], left, model=model)
+    if cut.tokens < max(minimum, 1):
         return 0
-    status[index], included_tokens[index], truncated_text[index] = "truncated", tokens, text
+    status[index], included_tokens[index], truncated_text[index] = "truncated", cut.tokens, cut.text
     reasons[index] = (f"highest-ranked item that did not fit, cut at a token boundary to the "
                       f"{left:,} tokens left")
-    return tokens
+    return cut.tokens
 
 
 # ---- trimming a chat --------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from shoal.catalog import Catalog, ModelEntry, load_catalog
+from shoal.catalog import Catalog, ModelEntry, UnknownModelError, load_catalog
 from shoal.tokens import ESTIMATE_BASE_ENCODING, TokenCount, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -379,3 +379,99 @@ def _compare(estimate: CostEstimate, baseline_usd: float | None) -> CostComparis
         savings_fraction=fraction,
         estimate=estimate,
     )
+
+
+CALL_FIELDS = (
+    "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+    "reasoning_tokens", "calls",
+)
+MAX_PLANNED_CALLS = 10_000
+
+
+def estimate_plan_cost(
+    model: str,
+    plan: Sequence[Mapping[str, int]],
+    *,
+    catalog: Catalog | None = None,
+) -> CostEstimate:
+    """Estimate the USD cost of a planned sequence of different calls to one model.
+
+    Each step is priced on its own, as :func:`estimate_cost` prices one call (so a long-context
+    tier applies to exactly the steps whose prompt passes the threshold), and the lines of the
+    same kind and rate are added up, in the order they first appear.
+
+    Args:
+        model: Catalog id, alias or ``provider/id``.
+        plan: Steps such as ``{"input_tokens": 12000, "output_tokens": 800}``, with any of the
+            token keys of :func:`estimate_cost` and an optional ``calls`` repeat count.
+        catalog: Catalog to price from; the shipped one when None.
+
+    Returns:
+        One itemised estimate for the whole plan; ``notes`` says which steps they concern.
+
+    Raises:
+        ValueError: An empty plan, an unknown key, or any reason :func:`estimate_cost` gives
+            (the message names the step).
+    """
+    if isinstance(plan, (str, bytes, Mapping)) or not isinstance(plan, Sequence):
+        raise TypeError("plan must be a list of steps, each a dict of token counts")
+    if not plan:
+        raise ValueError("plan must have at least one step")
+    if len(plan) > MAX_PLANNED_CALLS:
+        raise ValueError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
+    catalog = catalog if catalog is not None else load_catalog()
+
+    totals: dict[tuple[str, float], int] = {}
+    notes: list[str] = []
+    for number, step in enumerate(plan, start=1):
+        if not isinstance(step, Mapping):
+            raise TypeError(f"plan step {number} must be a dict of token counts")
+        unknown = set(step) - set(CALL_FIELDS)
+        if unknown:
+            raise ValueError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
+                             f"{', '.join(CALL_FIELDS)}")
+        try:
+            estimate = estimate_cost(model, catalog=catalog, **step)
+        except (TypeError, ValueError) as error:
+            if isinstance(error, UnknownModelError):
+                raise
+            raise type(error)(f"plan step {number}: {error}") from None
+        for line in estimate.line_items:
+            key = (line.kind, line.usd_per_mtok)
+            totals[key] = totals.get(key, 0) + line.tokens
+        notes.extend(f"step {number}: {note}" for note in estimate.notes)
+
+    lines = [_line(kind, tokens, rate) for (kind, rate), tokens in totals.items()]
+    total = 0.0
+    for line in lines:
+        total += line.usd
+    return CostEstimate(
+        model=catalog.model(model).id, line_items=tuple(lines), total_usd=total,
+        catalog_date=catalog.catalog_date, notes=tuple(notes),
+    )
+
+
+def compare_plan_costs(
+    models: Iterable[str],
+    plan: Sequence[Mapping[str, int]],
+    *,
+    baseline: str | None = None,
+    catalog: Catalog | None = None,
+) -> list[CostComparison]:
+    """Price one planned sequence of calls on several models, cheapest first, with savings
+    against ``baseline`` (see :func:`compare_costs` and :func:`estimate_plan_cost`)."""
+    if isinstance(models, str):
+        raise TypeError("models must be a list of model ids, not a single string")
+    catalog = catalog if catalog is not None else load_catalog()
+    estimates: dict[str, CostEstimate] = {}
+    for model in models:
+        estimate = estimate_plan_cost(model, plan, catalog=catalog)
+        estimates.setdefault(estimate.model, estimate)
+    if not estimates:
+        raise ValueError("models must name at least one model")
+
+    baseline_usd = (None if baseline is None
+                    else estimate_plan_cost(baseline, plan, catalog=catalog).total_usd)
+    comparisons = [_compare(estimate, baseline_usd) for estimate in estimates.values()]
+    comparisons.sort(key=lambda item: (item.total_usd, item.model))
+    return comparisons
