@@ -11,4 +11,5 @@ pub mod embed;
 pub mod infer;
 pub mod pareto;
 pub mod ppa;
+pub mod privacy;
 pub mod tokens;

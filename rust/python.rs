@@ -6,149 +6,111 @@
 
 use pyo3::prelude::*;
 
-// ---- tokens ----
+// ---- embedding ----
 
-mod tokens {
-    //! Exact BPE token ids and counts for the OpenAI encodings (`crate::tokens`).
+fn embed_error(error: crate::embed::EmbedError) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(error.to_string())
+}
 
-    use std::panic::{catch_unwind, AssertUnwindSafe};
+fn embed_dim(dim: i64) -> PyResult<usize> {
+    let max = crate::embed::MAX_DIM as i64;
+    if !(1..=max).contains(&dim) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "dim must be between 1 and {max}, got {dim}"
+        )));
+    }
+    Ok(dim as usize)
+}
 
-    use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
-    use pyo3::prelude::*;
-    use pyo3::types::{PyBytes, PyInt, PyString};
+/// Embed texts into unit vectors by feature hashing (see `rust/embed.rs`).
+#[pyfunction]
+#[pyo3(signature = (texts, *, dim))]
+fn embed(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<Vec<f64>>> {
+    let dim = embed_dim(dim)?;
+    py.detach(|| crate::embed::embed(&texts, dim)).map_err(embed_error)
+}
 
-    use crate::tokens::{self, Encoding, Rank};
+/// Exemplar vectors (int8 codes) searched by brute-force cosine similarity.
+#[pyclass(frozen, module = "shoal._core", name = "ExemplarIndex")]
+struct PyExemplarIndex {
+    inner: crate::embed::ExemplarIndex,
+}
 
-    /// Runs `work` without the GIL on the encoding called `name`, turning an unknown name into
-    /// `ValueError` and a panic (a bug) into `RuntimeError` instead of letting it reach Python.
-    fn with_encoding<T: Send>(
-        py: Python<'_>,
-        name: &str,
-        work: impl FnOnce(&'static Encoding) -> T + Send,
-    ) -> PyResult<T> {
-        let outcome = py.detach(|| {
-            catch_unwind(AssertUnwindSafe(|| tokens::encoding(name).map(work)))
-        });
-        match outcome {
-            Ok(result) => result.map_err(|error| PyValueError::new_err(error.to_string())),
-            Err(_) => Err(PyRuntimeError::new_err(format!(
-                "internal error while tokenizing with {name}; please report it"
-            ))),
+fn float32_values(raw: &[u8]) -> PyResult<Vec<f64>> {
+    if raw.len() % 4 != 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "vectors bytes length {} is not a multiple of 4 (float32)",
+            raw.len()
+        )));
+    }
+    let values = raw
+        .chunks_exact(4)
+        .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        .collect();
+    Ok(values)
+}
+
+fn flatten_rows(rows: Vec<Vec<f64>>, dim: usize) -> PyResult<Vec<f64>> {
+    let mut values = Vec::with_capacity(rows.len() * dim);
+    for (position, row) in rows.into_iter().enumerate() {
+        if row.len() != dim {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "vectors row {position} has {} values, expected dim={dim}",
+                row.len()
+            )));
         }
+        values.extend(row);
+    }
+    Ok(values)
+}
+
+#[pymethods]
+impl PyExemplarIndex {
+    #[new]
+    fn new(py: Python<'_>, vectors: &Bound<'_, PyAny>, dim: i64) -> PyResult<Self> {
+        let dim = embed_dim(dim)?;
+        let values = if let Ok(raw) = vectors.cast::<pyo3::types::PyBytes>() {
+            float32_values(raw.as_bytes())?
+        } else {
+            flatten_rows(vectors.extract::<Vec<Vec<f64>>>()?, dim)?
+        };
+        let inner = py.detach(|| crate::embed::ExemplarIndex::new(values, dim));
+        Ok(Self { inner: inner.map_err(embed_error)? })
     }
 
-    /// The UTF-8 view of a Python string, or `ValueError` locating its first lone surrogate
-    /// (such a string has no UTF-8 form, so it cannot be tokenized).
-    fn utf8<'a>(text: &'a Bound<'_, PyString>, what: &str) -> PyResult<&'a str> {
-        text.to_str().map_err(|error| {
-            let index = error
-                .value(text.py())
-                .getattr("start")
-                .and_then(|start| start.extract::<usize>())
-                .map_or_else(|_| "unknown".to_owned(), |start| start.to_string());
-            PyValueError::new_err(format!(
-                "{what} has an unpaired surrogate at index {index}; text must be valid Unicode \
-                 (replace or drop lone surrogates, e.g. with str.encode('utf-8', 'replace'))"
-            ))
-        })
+    /// An index over int8 codes (`bytes`, row after row), used as they are.
+    #[staticmethod]
+    fn from_int8(py: Python<'_>, codes: &[u8], dim: i64) -> PyResult<Self> {
+        let dim = embed_dim(dim)?;
+        let codes: Vec<i8> = codes.iter().map(|&b| i8::from_ne_bytes([b])).collect();
+        let inner = py.detach(|| crate::embed::ExemplarIndex::from_codes(codes, dim));
+        Ok(Self { inner: inner.map_err(embed_error)? })
     }
 
-    /// Token ids of `text` in `encoding`.
-    #[pyfunction]
-    #[pyo3(signature = (encoding, text, *, allow_special = false))]
-    pub fn encode(
-        py: Python<'_>,
-        encoding: &str,
-        text: &Bound<'_, PyString>,
-        allow_special: bool,
-    ) -> PyResult<Vec<Rank>> {
-        let text = utf8(text, "text")?;
-        with_encoding(py, encoding, |encoding| encoding.encode(text, allow_special))
+    /// Number of values per vector.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
     }
 
-    /// Number of tokens of `text` in `encoding`.
-    #[pyfunction]
-    #[pyo3(signature = (encoding, text, *, allow_special = false))]
-    pub fn count(
-        py: Python<'_>,
-        encoding: &str,
-        text: &Bound<'_, PyString>,
-        allow_special: bool,
-    ) -> PyResult<usize> {
-        let text = utf8(text, "text")?;
-        with_encoding(py, encoding, |encoding| encoding.count(text, allow_special))
+    fn __len__(&self) -> usize {
+        self.inner.len()
     }
 
-    /// Number of tokens of each text, in order; large batches use every core.
-    #[pyfunction]
-    #[pyo3(signature = (encoding, texts, *, allow_special = false))]
-    pub fn count_many(
-        py: Python<'_>,
-        encoding: &str,
-        texts: &Bound<'_, PyAny>,
-        allow_special: bool,
-    ) -> PyResult<Vec<usize>> {
-        if texts.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err("texts must be a sequence of str, not a str"));
+    /// Cosine similarity of `query` with every exemplar, in exemplar order.
+    fn scores(&self, py: Python<'_>, query: Vec<f64>) -> PyResult<Vec<f64>> {
+        py.detach(|| self.inner.scores(&query)).map_err(embed_error)
+    }
+
+    /// The `k` most similar exemplars as `(index, cosine)`, best first, ties by lower index.
+    fn top_k(&self, py: Python<'_>, query: Vec<f64>, k: i64) -> PyResult<Vec<(usize, f64)>> {
+        if k < 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "k must be >= 0, got {k}"
+            )));
         }
-        let mut strings = Vec::new();
-        for (index, item) in texts.try_iter()?.enumerate() {
-            let item = item?;
-            let string = item.cast_into::<PyString>().map_err(|error| {
-                let type_name = error
-                    .into_inner()
-                    .get_type()
-                    .name()
-                    .map_or_else(|_| "?".to_owned(), |name| name.to_string());
-                PyTypeError::new_err(format!("texts[{index}] must be str, not {type_name}"))
-            })?;
-            strings.push(string);
-        }
-        let views = strings
-            .iter()
-            .enumerate()
-            .map(|(index, string)| utf8(string, &format!("texts[{index}]")))
-            .collect::<PyResult<Vec<&str>>>()?;
-        with_encoding(py, encoding, |encoding| encoding.count_many(&views, allow_special))
-    }
-
-    /// The bytes of the token `ids` in `encoding`, concatenated.
-    #[pyfunction]
-    #[pyo3(signature = (encoding, ids))]
-    pub fn decode<'py>(
-        py: Python<'py>,
-        encoding: &str,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let mut tokens = Vec::new();
-        for (index, item) in ids.try_iter()?.enumerate() {
-            let item = item?;
-            if !item.is_instance_of::<PyInt>() {
-                let type_name = item.get_type().name()?;
-                return Err(PyTypeError::new_err(format!(
-                    "ids[{index}] must be int, not {type_name}"
-                )));
-            }
-            let token = item.extract::<i64>().map_err(|_| {
-                PyValueError::new_err(format!(
-                    "token id {item} at ids[{index}] is not defined in encoding {encoding}"
-                ))
-            })?;
-            tokens.push(token);
-        }
-        let bytes = with_encoding(py, encoding, |encoding| encoding.decode(&tokens))?
-            .map_err(|error| PyValueError::new_err(error.to_string()))?;
-        Ok(PyBytes::new(py, &bytes))
-    }
-
-    /// Adds the functions and `ENCODINGS` to the module.
-    pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
-        module.add("ENCODINGS", pyo3::types::PyTuple::new(module.py(), tokens::ENCODINGS)?)?;
-        module.add_function(wrap_pyfunction!(encode, module)?)?;
-        module.add_function(wrap_pyfunction!(count, module)?)?;
-        module.add_function(wrap_pyfunction!(count_many, module)?)?;
-        module.add_function(wrap_pyfunction!(decode, module)?)?;
-        Ok(())
+        let k = usize::try_from(k).unwrap_or(usize::MAX);
+        py.detach(|| self.inner.top_k(&query, k)).map_err(embed_error)
     }
 }
 
@@ -611,102 +573,200 @@ mod hardware {
     ];
 }
 
-// ---- embedding ----
+// ---- tokens ----
 
-fn embed_error(error: crate::embed::EmbedError) -> PyErr {
-    pyo3::exceptions::PyValueError::new_err(error.to_string())
-}
+mod tokens {
+    //! Exact BPE token ids and counts for the OpenAI encodings (`crate::tokens`).
 
-fn embed_dim(dim: i64) -> PyResult<usize> {
-    let max = crate::embed::MAX_DIM as i64;
-    if !(1..=max).contains(&dim) {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "dim must be between 1 and {max}, got {dim}"
-        )));
-    }
-    Ok(dim as usize)
-}
+    use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Embed texts into unit vectors by feature hashing (see `rust/embed.rs`).
-#[pyfunction]
-#[pyo3(signature = (texts, *, dim))]
-fn embed(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<Vec<f64>>> {
-    let dim = embed_dim(dim)?;
-    py.detach(|| crate::embed::embed(&texts, dim)).map_err(embed_error)
-}
+    use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+    use pyo3::prelude::*;
+    use pyo3::types::{PyBytes, PyInt, PyString};
 
-/// Unit-normalised exemplar vectors searched by brute-force cosine similarity.
-#[pyclass(frozen, module = "shoal._core", name = "ExemplarIndex")]
-struct PyExemplarIndex {
-    inner: crate::embed::ExemplarIndex,
-}
+    use crate::tokens::{self, Encoding, Rank};
 
-fn float32_values(raw: &[u8]) -> PyResult<Vec<f64>> {
-    if raw.len() % 4 != 0 {
-        return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "vectors bytes length {} is not a multiple of 4 (float32)",
-            raw.len()
-        )));
-    }
-    let values = raw
-        .chunks_exact(4)
-        .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-        .collect();
-    Ok(values)
-}
-
-fn flatten_rows(rows: Vec<Vec<f64>>, dim: usize) -> PyResult<Vec<f64>> {
-    let mut values = Vec::with_capacity(rows.len() * dim);
-    for (position, row) in rows.into_iter().enumerate() {
-        if row.len() != dim {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "vectors row {position} has {} values, expected dim={dim}",
-                row.len()
-            )));
+    /// Runs `work` without the GIL on the encoding called `name`, turning an unknown name into
+    /// `ValueError` and a panic (a bug) into `RuntimeError` instead of letting it reach Python.
+    fn with_encoding<T: Send>(
+        py: Python<'_>,
+        name: &str,
+        work: impl FnOnce(&'static Encoding) -> T + Send,
+    ) -> PyResult<T> {
+        let outcome = py.detach(|| {
+            catch_unwind(AssertUnwindSafe(|| tokens::encoding(name).map(work)))
+        });
+        match outcome {
+            Ok(result) => result.map_err(|error| PyValueError::new_err(error.to_string())),
+            Err(_) => Err(PyRuntimeError::new_err(format!(
+                "internal error while tokenizing with {name}; please report it"
+            ))),
         }
-        values.extend(row);
     }
-    Ok(values)
+
+    /// The UTF-8 view of a Python string, or `ValueError` locating its first lone surrogate
+    /// (such a string has no UTF-8 form, so it cannot be tokenized).
+    fn utf8<'a>(text: &'a Bound<'_, PyString>, what: &str) -> PyResult<&'a str> {
+        text.to_str().map_err(|error| {
+            let index = error
+                .value(text.py())
+                .getattr("start")
+                .and_then(|start| start.extract::<usize>())
+                .map_or_else(|_| "unknown".to_owned(), |start| start.to_string());
+            PyValueError::new_err(format!(
+                "{what} has an unpaired surrogate at index {index}; text must be valid Unicode \
+                 (replace or drop lone surrogates, e.g. with str.encode('utf-8', 'replace'))"
+            ))
+        })
+    }
+
+    /// Token ids of `text` in `encoding`.
+    #[pyfunction]
+    #[pyo3(signature = (encoding, text, *, allow_special = false))]
+    pub fn encode(
+        py: Python<'_>,
+        encoding: &str,
+        text: &Bound<'_, PyString>,
+        allow_special: bool,
+    ) -> PyResult<Vec<Rank>> {
+        let text = utf8(text, "text")?;
+        with_encoding(py, encoding, |encoding| encoding.encode(text, allow_special))
+    }
+
+    /// Number of tokens of `text` in `encoding`.
+    #[pyfunction]
+    #[pyo3(signature = (encoding, text, *, allow_special = false))]
+    pub fn count(
+        py: Python<'_>,
+        encoding: &str,
+        text: &Bound<'_, PyString>,
+        allow_special: bool,
+    ) -> PyResult<usize> {
+        let text = utf8(text, "text")?;
+        with_encoding(py, encoding, |encoding| encoding.count(text, allow_special))
+    }
+
+    /// Number of tokens of each text, in order; large batches use every core.
+    #[pyfunction]
+    #[pyo3(signature = (encoding, texts, *, allow_special = false))]
+    pub fn count_many(
+        py: Python<'_>,
+        encoding: &str,
+        texts: &Bound<'_, PyAny>,
+        allow_special: bool,
+    ) -> PyResult<Vec<usize>> {
+        if texts.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err("texts must be a sequence of str, not a str"));
+        }
+        let mut strings = Vec::new();
+        for (index, item) in texts.try_iter()?.enumerate() {
+            let item = item?;
+            let string = item.cast_into::<PyString>().map_err(|error| {
+                let type_name = error
+                    .into_inner()
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_owned(), |name| name.to_string());
+                PyTypeError::new_err(format!("texts[{index}] must be str, not {type_name}"))
+            })?;
+            strings.push(string);
+        }
+        let views = strings
+            .iter()
+            .enumerate()
+            .map(|(index, string)| utf8(string, &format!("texts[{index}]")))
+            .collect::<PyResult<Vec<&str>>>()?;
+        with_encoding(py, encoding, |encoding| encoding.count_many(&views, allow_special))
+    }
+
+    /// The bytes of the token `ids` in `encoding`, concatenated.
+    #[pyfunction]
+    #[pyo3(signature = (encoding, ids))]
+    pub fn decode<'py>(
+        py: Python<'py>,
+        encoding: &str,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut tokens = Vec::new();
+        for (index, item) in ids.try_iter()?.enumerate() {
+            let item = item?;
+            if !item.is_instance_of::<PyInt>() {
+                let type_name = item.get_type().name()?;
+                return Err(PyTypeError::new_err(format!(
+                    "ids[{index}] must be int, not {type_name}"
+                )));
+            }
+            let token = item.extract::<i64>().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "token id {item} at ids[{index}] is not defined in encoding {encoding}"
+                ))
+            })?;
+            tokens.push(token);
+        }
+        let bytes = with_encoding(py, encoding, |encoding| encoding.decode(&tokens))?
+            .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Adds the functions and `ENCODINGS` to the module.
+    pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+        module.add("ENCODINGS", pyo3::types::PyTuple::new(module.py(), tokens::ENCODINGS)?)?;
+        module.add_function(wrap_pyfunction!(encode, module)?)?;
+        module.add_function(wrap_pyfunction!(count, module)?)?;
+        module.add_function(wrap_pyfunction!(count_many, module)?)?;
+        module.add_function(wrap_pyfunction!(decode, module)?)?;
+        Ok(())
+    }
 }
 
-#[pymethods]
-impl PyExemplarIndex {
-    #[new]
-    fn new(py: Python<'_>, vectors: &Bound<'_, PyAny>, dim: i64) -> PyResult<Self> {
-        let dim = embed_dim(dim)?;
-        let values = if let Ok(raw) = vectors.cast::<pyo3::types::PyBytes>() {
-            float32_values(raw.as_bytes())?
-        } else {
-            flatten_rows(vectors.extract::<Vec<Vec<f64>>>()?, dim)?
-        };
-        let inner = py.detach(|| crate::embed::ExemplarIndex::new(values, dim));
-        Ok(Self { inner: inner.map_err(embed_error)? })
-    }
+// ---- privacy ----
 
-    /// Number of values per vector.
-    #[getter]
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
+mod privacy {
+    //! Secrets and personal data in text (`crate::privacy`).
 
-    fn __len__(&self) -> usize {
-        self.inner.len()
-    }
+    use std::panic::{catch_unwind, AssertUnwindSafe};
 
-    /// Cosine similarity of `query` with every exemplar, in exemplar order.
-    fn scores(&self, py: Python<'_>, query: Vec<f64>) -> PyResult<Vec<f64>> {
-        py.detach(|| self.inner.scores(&query)).map_err(embed_error)
-    }
+    use pyo3::exceptions::{PyRuntimeError, PyValueError};
+    use pyo3::prelude::*;
+    use pyo3::types::{PyString, PyTuple};
 
-    /// The `k` most similar exemplars as `(index, cosine)`, best first, ties by lower index.
-    fn top_k(&self, py: Python<'_>, query: Vec<f64>, k: i64) -> PyResult<Vec<(usize, f64)>> {
-        if k < 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "k must be >= 0, got {k}"
-            )));
+    use crate::privacy;
+
+    /// Findings `(kind, category, start, end)` in `text`, offsets in characters, sorted by start.
+    #[pyfunction]
+    #[pyo3(signature = (text))]
+    pub fn scan_privacy(
+        py: Python<'_>,
+        text: &Bound<'_, PyString>,
+    ) -> PyResult<Vec<(&'static str, &'static str, usize, usize)>> {
+        let text = text.to_str().map_err(|error| {
+            let index = error
+                .value(py)
+                .getattr("start")
+                .and_then(|start| start.extract::<usize>())
+                .map_or_else(|_| "unknown".to_owned(), |start| start.to_string());
+            PyValueError::new_err(format!(
+                "text has an unpaired surrogate at index {index}; text must be valid Unicode \
+                 (replace or drop lone surrogates, e.g. with str.encode('utf-8', 'replace'))"
+            ))
+        })?;
+        let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| privacy::scan(text))));
+        match outcome {
+            Ok(Ok(findings)) => {
+                Ok(findings.into_iter().map(|f| (f.kind, f.category, f.start, f.end)).collect())
+            }
+            Ok(Err(error)) => Err(PyRuntimeError::new_err(error.to_string())),
+            Err(_) => Err(PyRuntimeError::new_err(
+                "internal error while scanning for private data; please report it",
+            )),
         }
-        let k = usize::try_from(k).unwrap_or(usize::MAX);
-        py.detach(|| self.inner.top_k(&query, k)).map_err(embed_error)
+    }
+
+    /// Adds `scan_privacy` and `PRIVACY_PATTERNS` to the module.
+    pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+        module.add("PRIVACY_PATTERNS", PyTuple::new(module.py(), privacy::PATTERNS)?)?;
+        module.add_function(wrap_pyfunction!(scan_privacy, module)?)?;
+        Ok(())
     }
 }
 
@@ -717,8 +777,9 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(hardware::sweep_inference, module)?)?;
     module.add_function(wrap_pyfunction!(hardware::scale_chip, module)?)?;
     module.add_function(wrap_pyfunction!(hardware::pareto_sweep, module)?)?;
-    tokens::register(module)?;
     module.add_function(wrap_pyfunction!(embed, module)?)?;
     module.add_class::<PyExemplarIndex>()?;
+    tokens::register(module)?;
+    privacy::register(module)?;
     Ok(())
 }

@@ -227,3 +227,16 @@ def decode(encoding: str, ids: Sequence[int]) -> bytes:
     """
 
 # ---- end tokens ----
+
+# ---- privacy ----
+
+PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...]
+"""``(kind, category, pattern)`` of every detector, in tie-breaking order."""
+
+def scan_privacy(text: str) -> list[tuple[str, str, int, int]]:
+    """Secrets and personal data in ``text``: ``(kind, category, start, end)`` sorted by start.
+
+    Offsets count characters (code points) of ``text``; the value itself is never returned.
+    Overlapping findings keep the earliest, then the longest, then the first detector. Identical
+    to ``shoal._pure.privacy.scan_privacy``. Raises ValueError for an unpaired surrogate.
+    """

@@ -11,6 +11,7 @@ from shoal._pure.hardware import (
     scale_chip,
     sweep_inference,
 )
+from shoal._pure.privacy import PRIVACY_PATTERNS, scan_privacy
 from shoal._pure.tokens import ENCODINGS, count, count_many, decode, encode
 
 __version__ = "0.1.0"

@@ -1,0 +1,624 @@
+"""Secrets and personal data in text, in pure Python.
+
+The reference for ``rust/privacy.rs``; both return the same findings. Each detector is a
+pattern for candidates plus a check that rejects look-alikes:
+
+* Patterns use only ASCII literals, positive ASCII classes and bounded repetition (no ``.``, no
+  negated classes, no look-around), so Python's ``re`` (with ``re.ASCII``) and Rust's ``regex``
+  crate (bytes, Unicode off) find the same leftmost-first matches, and every bounded pattern
+  costs at most a fixed number of steps per start position: linear time in both.
+* A non-ASCII character never belongs to a class, so it ends every candidate; Rust scans UTF-8
+  bytes, Python scans characters, and the candidates are the same.
+* Checks (boundaries, Luhn, mod 97, placeholders) are written the same way in both languages.
+
+Findings are ``(kind, category, start, end)`` with ``start``/``end`` character offsets into the
+Python ``str`` (``text[start:end]`` is the sensitive part); the matched value itself is never
+returned. Overlapping findings keep the earliest, then the longest, then the first detector.
+
+Documentation values are not findings: keys containing ``EXAMPLE`` or placeholders such as
+``xxxx`` or ``your_token``, a short list of values published in vendor documentation, masked or
+templated passwords, e-mail addresses at reserved domains (``example.com``/``.net``/``.org``,
+``.example``, ``.test``, ``.invalid``, ``.localhost``: RFC 2606 and 6761 reserve them, so no
+person receives mail there), telephone numbers reserved for fiction (North American
+``555-0100``-``555-0199``, UK Ofcom drama ranges) and published test card numbers and IBANs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+SECRET = "secret"
+PERSONAL = "personal"
+
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_DIGITS = frozenset("0123456789")
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_BASE64_DELETE = {ord(c): None for c in _BASE64}
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SCHEME = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-"
+_MAX_SCHEME = 32
+_USERINFO = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=-"
+_MAX_USERINFO = 132
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Lower-case fragments that mark a value as a placeholder, never a live credential.
+_PLACEHOLDERS = (
+    "example", "xxxx", "your", "placeholder", "redacted", "changeme", "dummy", "sample",
+    "****", "0000000", "1234567", "abcdefg",
+)
+
+# Values published in vendor documentation (keys, tokens, test cards, IBANs).
+_PUBLISHED_EXAMPLES = frozenset({
+    "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+    "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwia"
+    "WF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    "4111111111111111", "4242424242424242", "4012888888881881", "4000056655665556",
+    "5555555555554444", "5105105105105100", "5200828282828210", "2223003122003222",
+    "378282246310005", "371449635398431", "6011111111111117", "6011000990139424",
+    "3056930009020004", "36227206271667", "3530111333300000", "3566002020360505",
+    "6200000000000005", "4000000000000002", "4000000000009995",
+    "DE89370400440532013000", "GB82WEST12345698765432", "GB29NWBK60161331926819",
+    "FR1420041010050500013M02606", "NL91ABNA0417164300", "CH9300762011623852957",
+})
+
+_RESERVED_MAIL_DOMAINS = ("example.com", "example.net", "example.org")
+_RESERVED_MAIL_TLDS = ("example", "test", "invalid", "localhost")
+_FILE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif"})
+
+# IBAN length by country (ISO 13616 registry).
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+
+_ASSIGN = r"""["']?[ \t]{0,4}(?:=>|:=|=|:)[ \t]{0,4}["']?"""
+_PEM_LABEL = r"(?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+
+# (kind, category, pattern); the order breaks ties between overlapping findings.
+PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
+    ("private_key", SECRET, r"-----BEGIN " + _PEM_LABEL),
+    ("aws_access_key_id", SECRET, r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}"),
+    ("aws_secret_access_key", SECRET,
+     r"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)" + _ASSIGN
+     + r"([A-Za-z0-9/+]{40})"),
+    ("gcp_api_key", SECRET, r"AIza[A-Za-z0-9_-]{35}"),
+    ("azure_key", SECRET,
+     r"(?:AccountKey|SharedAccessKey|[?&]sig)=([A-Za-z0-9+/%]{40,100}(?:={1,2}|%3[Dd]){0,2})"),
+    ("github_token", SECRET, r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}"),
+    ("gitlab_token", SECRET, r"glpat-[A-Za-z0-9_-]{20}"),
+    ("slack_token", SECRET,
+     r"xox[abposr]-[A-Za-z0-9-]{10,100}|https://hooks\.slack\.com/services/"
+     r"T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32}"),
+    ("stripe_key", SECRET, r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99}"),
+    ("anthropic_key", SECRET, r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_-]{20,200}"),
+    ("openai_key", SECRET, r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}"),
+    ("huggingface_token", SECRET, r"hf_[A-Za-z0-9]{34}"),
+    ("jwt", SECRET,
+     r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{20,4096}"),
+    ("connection_string", SECRET,
+     r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:-]{1,256})@"
+     r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}|\[[0-9A-Fa-f:.]{2,64}\])"),
+    ("authorization_header", SECRET,
+     r"(?i:authorization)" + _ASSIGN
+     + r"(?:(?i:bearer|basic|token|digest|bot|apikey)[ \t]{1,4})?([A-Za-z0-9._~+/=-]{12,4096})"),
+    ("bearer_token", SECRET, r"(?i:bearer)[ \t]{1,4}([A-Za-z0-9._~+/-]{20,4096}=*)"),
+    ("password", SECRET,
+     r"(?i:password|passwd|passphrase|pwd|db_pass)" + _ASSIGN
+     + r"([A-Za-z0-9!#$%&*+,./:;?@^_|~-]{6,128})"),
+    ("api_key", SECRET,
+     r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|"
+     r"client[_-]?secret|private[_-]?token)" + _ASSIGN + r"([A-Za-z0-9_./+=-]{16,256})"),
+    ("email", PERSONAL,
+     r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"),
+    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
+    ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
+    ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
+)
+
+# Patterns anchored at a position inside the checks.
+PEM_BODY = r"[A-Za-z0-9+/=:,. \t\r\n\\]*(?:-[A-Za-z0-9][A-Za-z0-9+/=:,. \t\r\n\\]*)*"
+PEM_END = r"-----END " + _PEM_LABEL
+
+# A detector whose pattern starts with a case-insensitive keyword runs only when the lower-cased
+# text holds one of these; without them no match is possible (a shortcut, same results).
+_KEYWORDS = {
+    "aws_secret_access_key": ("secret",),
+    "authorization_header": ("authorization",),
+    "bearer_token": ("bearer",),
+    "password": ("passw", "pwd", "passphrase", "db_pass"),
+    "api_key": ("api", "secret", "token"),
+}
+
+_COMPILED = tuple(
+    (kind, category, re.compile(pattern, re.ASCII)) for kind, category, pattern in PRIVACY_PATTERNS
+)
+_PEM_BODY = re.compile(PEM_BODY, re.ASCII)
+_PEM_END = re.compile(PEM_END, re.ASCII)
+
+Span = tuple[int, int]
+Check = Callable[[str, "re.Match[str]"], "Span | None"]
+
+
+# ---- shared checks ----
+
+
+def _is_word(text: str, index: int) -> bool:
+    """Whether ``text[index]`` exists and is an ASCII letter, digit or underscore."""
+    return 0 <= index < len(text) and text[index] in _WORD
+
+
+def _is_alnum(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index] in _ALNUM
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return any(fragment in lowered for fragment in _PLACEHOLDERS)
+
+
+def _distinct_enough(value: str) -> bool:
+    return len(set(value)) >= min(8, len(value) // 2)
+
+
+def _prefixed_token(text: str, start: int, end: int, prefix_length: int) -> Span | None:
+    """A vendor-prefixed token: word boundaries, and a body that is not a placeholder."""
+    if _is_word(text, start - 1) or _is_word(text, end) or text[end : end + 1] == "-":
+        return None
+    value = text[start:end]
+    body = value[prefix_length:]
+    if value in _PUBLISHED_EXAMPLES or _is_placeholder(body) or not _distinct_enough(body):
+        return None
+    return start, end
+
+
+def _random_credential(value: str) -> bool:
+    """A credential without a vendor prefix: no placeholder, two character classes, varied."""
+    if value in _PUBLISHED_EXAMPLES or _is_placeholder(value):
+        return False
+    classes = (
+        any(c in _LOWER for c in value) + any(c in _UPPER for c in value)
+        + any(c in _DIGITS for c in value)
+    )
+    return classes >= 2 and len(set(value)) >= min(10, len(value) // 2)
+
+
+# ---- secrets ----
+
+
+def _check_private_key(text: str, match: re.Match[str]) -> Span | None:
+    body = _PEM_BODY.match(text, match.end())
+    if body is None:  # never: the body pattern matches the empty string
+        return None
+    content = body.group()
+    key_characters = len(content) - len(content.translate(_BASE64_DELETE))
+    if key_characters < 40 or len(set(content) & _BASE64) < 16:
+        return None
+    ending = _PEM_END.match(text, body.end())
+    if ending is not None:
+        return match.start(), ending.end()
+    return match.start(), match.end() + len(content.rstrip(" \t\r\n"))
+
+
+def _check_vendor(prefix_length: Callable[[str], int]) -> Check:
+    def check(text: str, match: re.Match[str]) -> Span | None:
+        return _prefixed_token(text, match.start(), match.end(), prefix_length(match.group()))
+
+    return check
+
+
+def _fixed(length: int) -> Callable[[str], int]:
+    return lambda value: length
+
+
+def _up_to(separator: str, occurrence: int) -> Callable[[str], int]:
+    def length(value: str) -> int:
+        position = -1
+        for _ in range(occurrence):
+            position = value.index(separator, position + 1)
+        return position + 1
+
+    return length
+
+
+def _check_openai(text: str, match: re.Match[str]) -> Span | None:
+    if match.group().startswith("sk-ant-"):
+        return None
+    return _prefixed_token(text, match.start(), match.end(), _up_to("-", 1)(match.group()))
+
+
+def _check_slack(text: str, match: re.Match[str]) -> Span | None:
+    prefix = 5 if match.group().startswith("xox") else len("https://hooks.slack.com/services/")
+    return _prefixed_token(text, match.start(), match.end(), prefix)
+
+
+def _check_jwt(text: str, match: re.Match[str]) -> Span | None:
+    start, end = match.start(), match.end()
+    if _is_word(text, start - 1) or _is_word(text, end) or text[end : end + 1] in ("-", "."):
+        return None
+    if match.group() in _PUBLISHED_EXAMPLES:
+        return None
+    return start, end
+
+
+def _check_assigned(group: int) -> Check:
+    """The value of ``keyword: value``: whole, random-looking, not a placeholder."""
+
+    def check(text: str, match: re.Match[str]) -> Span | None:
+        start, end = match.span(group)
+        # A value character right after the group means the value ran past the pattern's bound.
+        if _is_word(text, end) or text[end : end + 1] in ("-", "/", "+", "=", ".", "~"):
+            return None
+        value = text[start:end].rstrip(".")
+        return (start, start + len(value)) if _random_credential(value) else None
+
+    return check
+
+
+def _check_azure(text: str, match: re.Match[str]) -> Span | None:
+    start, end = match.span(1)
+    if _is_word(text, end) or not _random_credential(text[start:end]):
+        return None
+    return start, end
+
+
+def _check_connection_string(text: str, match: re.Match[str]) -> Span | None:
+    left = text[max(0, match.start() - _MAX_SCHEME) : match.start()]
+    scheme = left[len(left.rstrip(_SCHEME)) :]
+    if len(scheme) < 2 or scheme[0] not in _LOWER and scheme[0] not in _UPPER:
+        return None
+    if _is_word(text, match.end()):
+        return None
+    start, end = match.span(2)
+    password = text[start:end]
+    if _masked_password(password):
+        return None
+    return start, end
+
+
+def _masked_password(password: str) -> bool:
+    """Masked (``****``, ``xxx``), templated (``$VAR``, ``%s``) or naming the field itself."""
+    lowered = password.lower()
+    if all(c in "*xX." for c in password) or password[0] in "$%":
+        return True
+    return "passw" in lowered or _is_placeholder(password)
+
+
+def _check_password(text: str, match: re.Match[str]) -> Span | None:
+    start, end = match.span(1)
+    value = text[start:end].rstrip(".,;:")
+    end = start + len(value)
+    if len(value) < 6 or _masked_password(value) or len(set(value)) < 4:
+        return None
+    has_digit = any(c in _DIGITS for c in value)
+    has_symbol = any(c not in _ALNUM and c not in "._-" for c in value)
+    return (start, end) if has_digit or has_symbol else None
+
+
+# ---- personal data ----
+
+
+def _check_email(text: str, match: re.Match[str]) -> Span | None:
+    start, end = match.start(), match.end()
+    if text[start - 1 : start] in ("%", "+", "-", "_", ".") or _is_word(text, start - 1):
+        return None
+    if _in_url_userinfo(text, start):
+        return None
+    value = match.group()
+    local, domain = value.split("@", 1)
+    stripped = local.lstrip(".")
+    start += len(local) - len(stripped)
+    if not stripped or stripped.endswith(".") or ".." in stripped:
+        return None
+    if _is_word(text, end) or text[end : end + 1] == "-":
+        return None
+    domain = domain.lower()
+    tld = domain.rsplit(".", 1)[1]
+    if tld in _RESERVED_MAIL_TLDS or tld in _FILE_EXTENSIONS:
+        return None
+    if any(domain == d or domain.endswith("." + d) for d in _RESERVED_MAIL_DOMAINS):
+        return None
+    if stripped.lower() == "git":
+        return None  # ssh remotes such as git@github.com:owner/repo
+    return start, end
+
+
+def _in_url_userinfo(text: str, start: int) -> bool:
+    """Whether ``start`` follows ``scheme://`` or ``scheme://user:`` (a URL, not a mailbox)."""
+    before = text[max(0, start - _MAX_USERINFO) : start]
+    if before.endswith("://"):
+        return True
+    if not before.endswith(":"):
+        return False
+    user = before[:-1]
+    return user.rstrip(_USERINFO).endswith("://")
+
+
+def _phone_groups(value: str) -> tuple[list[str], set[str]] | None:
+    """Digit groups and separators of a phone-shaped string, or None if it is malformed."""
+    groups: list[str] = []
+    separators: set[str] = set()
+    position = 1 if value.startswith("+") else 0
+    while position < len(value):
+        opened = value[position] == "("
+        position += opened
+        digits_start = position
+        while position < len(value) and value[position] in _DIGITS:
+            position += 1
+        if position == digits_start:
+            return None
+        groups.append(value[digits_start:position])
+        if opened:
+            if value[position : position + 1] != ")":
+                return None
+            position += 1
+        if position == len(value):
+            break
+        separator = value[position]
+        if separator in " -.":
+            separators.add(separator)
+            position += 1
+            if value[position : position + 1] in (" ", "-", ".", ")"):
+                return None
+        elif not (opened or separator == "("):
+            return None
+    return groups, separators
+
+
+def _fictional_phone(digits: str) -> bool:
+    """North American 555-0100..0199 and the UK Ofcom drama ranges."""
+    national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    if len(national) == 10 and national[3:6] == "555" and national[6:8] == "01":
+        return True
+    uk = digits[2:] if digits.startswith("44") else digits[1:] if digits.startswith("0") else ""
+    return uk.startswith(("7700900", "2079460", "1134960", "1214960", "1314960", "1614960"))
+
+
+def _check_phone(text: str, match: re.Match[str]) -> Span | None:
+    start, end = match.start(), match.end()
+    if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$"):
+        return None
+    if _is_word(text, end) or (
+        text[end : end + 1] in (".", "-", "/", ",") and text[end + 1 : end + 2] in _DIGITS
+    ):
+        return None
+    value = match.group()
+    parsed = _phone_groups(value)
+    if parsed is None:
+        return None
+    groups, separators = parsed
+    digits = "".join(groups)
+    if "." in separators and len(separators) > 1:
+        return None
+    if value.startswith("+"):
+        valid = 8 <= len(digits) <= 15 and digits[0] != "0" and len(groups) <= 7
+    else:
+        valid = _north_american(groups, separators) or _national(groups, separators)
+    if not valid or _fictional_phone(digits):
+        return None
+    return start, end
+
+
+def _north_american(groups: list[str], separators: set[str]) -> bool:
+    if len(groups) == 4 and groups[0] == "1":
+        groups = groups[1:]
+    if [len(g) for g in groups] != [3, 3, 4]:
+        return False
+    return groups[0][0] in "23456789" and groups[1][0] in "23456789"
+
+
+def _national(groups: list[str], separators: set[str]) -> bool:
+    digits = "".join(groups)
+    return (
+        "." not in separators
+        and len(groups) >= 2
+        and 10 <= len(digits) <= 11
+        and groups[0][0] == "0"
+        and len(groups[0]) >= 2
+        and groups[0][1] != "0"
+        and all(len(g) >= 2 for g in groups)
+    )
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, character in enumerate(reversed(digits)):
+        value = ord(character) - 48
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _card_brand_length(digits: str) -> bool:
+    """Whether the issuer prefix allows this length (Visa, Mastercard, Amex, Discover, JCB,
+    Diners, UnionPay)."""
+    length = len(digits)
+    two, four, six = int(digits[:2]), int(digits[:4]), int(digits[:6])
+    if digits[0] == "4":
+        return length in (13, 16, 19)
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return length == 16
+    if two in (34, 37):
+        return length == 15
+    if four == 6011 or 644 <= int(digits[:3]) <= 649 or two == 65 or 622126 <= six <= 622925:
+        return 16 <= length <= 19
+    if 3528 <= four <= 3589:
+        return 16 <= length <= 19
+    if 300 <= int(digits[:3]) <= 305 or two in (36, 38, 39):
+        return 14 <= length <= 19
+    if two == 62:
+        return 16 <= length <= 19
+    return False
+
+
+def _check_card(text: str, match: re.Match[str]) -> Span | None:
+    start = match.start()
+    if _is_word(text, start - 1) or text[start - 1 : start] in (".", ",", "-", "+", "/"):
+        return None
+    value = match.group()
+    separators = {c for c in value if c in " -"}
+    pieces = value.replace("-", " ").split(" ")
+    if "" in pieces or len(separators) > 1:
+        return None
+    offsets = []
+    position = 0
+    for piece in pieces:
+        offsets.append((position, position + len(piece)))
+        position += len(piece) + 1
+
+    # The whole run first, then shorter runs of whole groups (a card next to other numbers):
+    # earliest first group, then the most groups. Several groups need 3-6 digits each.
+    for first in range(len(pieces)):
+        lasts = []
+        total = 0
+        for last in range(first, len(pieces)):
+            if last > first and not all(3 <= len(p) <= 6 for p in (pieces[first], pieces[last])):
+                break
+            total += len(pieces[last])
+            if total > 19:
+                break
+            if total >= 13:
+                lasts.append(last)
+        for last in reversed(lasts):
+            span = _card_in(text, start + offsets[first][0], start + offsets[last][1])
+            if span is not None:
+                return span
+    return None
+
+
+def _card_in(text: str, start: int, end: int) -> Span | None:
+    if _is_word(text, end) or (
+        text[end : end + 1] in (".", ",") and text[end + 1 : end + 2] in _DIGITS
+    ):
+        return None
+    digits = text[start:end].replace(" ", "").replace("-", "")
+    if not _card_brand_length(digits) or not _luhn(digits) or digits in _PUBLISHED_EXAMPLES:
+        return None
+    return start, end
+
+
+def _iban_checksum(compact: str) -> bool:
+    rearranged = compact[4:] + compact[:4]
+    remainder = 0
+    for character in rearranged:
+        value = ord(character) - 48 if character in _DIGITS else ord(character) - 55
+        remainder = (remainder * (100 if value > 9 else 10) + value) % 97
+    return remainder == 1
+
+
+def _check_iban(text: str, match: re.Match[str]) -> Span | None:
+    start = match.start()
+    if _is_word(text, start - 1):
+        return None
+    value = match.group()
+    length = _IBAN_LENGTHS.get(value[:2])
+    if length is None:
+        return None
+    grouped = value[4:5] == " "
+    count = 0
+    cut = 0
+    for position, character in enumerate(value):
+        if character == " ":
+            if not grouped or position % 5 != 4:
+                return None
+            continue
+        if grouped and position % 5 == 4:
+            return None
+        count += 1
+        if count == length:
+            cut = position + 1
+            break
+    if count < length or _is_alnum(text, start + cut):
+        return None
+    compact = value[:cut].replace(" ", "")
+    if compact in _PUBLISHED_EXAMPLES or not _iban_checksum(compact):
+        return None
+    return start, start + cut
+
+
+_CHECKS: dict[str, Check] = {
+    "private_key": _check_private_key,
+    "aws_access_key_id": _check_vendor(_fixed(4)),
+    "aws_secret_access_key": _check_assigned(1),
+    "gcp_api_key": _check_vendor(_fixed(4)),
+    "azure_key": _check_azure,
+    "github_token": _check_vendor(_up_to("_", 1)),
+    "gitlab_token": _check_vendor(_fixed(6)),
+    "slack_token": _check_slack,
+    "stripe_key": _check_vendor(_up_to("_", 2)),
+    "anthropic_key": _check_vendor(_up_to("-", 3)),
+    "openai_key": _check_openai,
+    "huggingface_token": _check_vendor(_fixed(3)),
+    "jwt": _check_jwt,
+    "connection_string": _check_connection_string,
+    "authorization_header": _check_assigned(1),
+    "bearer_token": _check_assigned(1),
+    "password": _check_password,
+    "api_key": _check_assigned(1),
+    "email": _check_email,
+    "phone": _check_phone,
+    "card_number": _check_card,
+    "iban": _check_iban,
+}
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        raise ValueError(
+            f"text has an unpaired surrogate at index {surrogate.start()}; text must be valid "
+            "Unicode (replace or drop lone surrogates, e.g. with str.encode('utf-8', 'replace'))"
+        )
+    return text
+
+
+def scan_privacy(text: str) -> list[tuple[str, str, int, int]]:
+    """Secrets and personal data in ``text``: ``(kind, category, start, end)`` sorted by start.
+
+    Offsets count characters of ``text``; overlapping findings keep the earliest, then the
+    longest, then the first detector in :data:`PRIVACY_PATTERNS`.
+
+    Raises:
+        TypeError: If ``text`` is not a str.
+        ValueError: If ``text`` holds an unpaired surrogate.
+    """
+    text = _check_text(text)
+    lowered: str | None = None
+    found: list[tuple[int, int, int, str, str]] = []
+    for order, (kind, category, pattern) in enumerate(_COMPILED):
+        keywords = _KEYWORDS.get(kind)
+        if keywords is not None:
+            lowered = text.lower() if lowered is None else lowered
+            if not any(keyword in lowered for keyword in keywords):
+                continue
+        check = _CHECKS[kind]
+        for match in pattern.finditer(text):
+            span = check(text, match)
+            if span is not None:
+                found.append((span[0], -(span[1] - span[0]), order, kind, category))
+
+    found.sort()
+    findings: list[tuple[str, str, int, int]] = []
+    covered = 0
+    for start, negative_length, _, kind, category in found:
+        if start >= covered:
+            findings.append((kind, category, start, start - negative_length))
+            covered = start - negative_length
+    return findings

@@ -1,0 +1,889 @@
+//! Secrets and personal data in text: cloud and API keys, private-key blocks, bearer tokens,
+//! passwords in connection strings; e-mail addresses, telephone numbers, card numbers (Luhn)
+//! and IBANs (mod 97).
+//!
+//! The pure-Python fallback (`shoal/_pure/privacy.py`) returns the same findings. Each detector
+//! is a candidate pattern plus a check that rejects look-alikes:
+//!
+//! * Patterns use only ASCII literals, positive ASCII classes and bounded repetition, compiled
+//!   with Unicode off over bytes. Python's `re` finds the same leftmost-first matches over
+//!   characters, because a non-ASCII character (or any byte of one) is never in a class.
+//! * The `regex` crate runs in linear time; the checks look at a bounded window around each
+//!   candidate, except the private-key body, which is read once.
+//! * Offsets are converted from UTF-8 bytes to characters (code points) before overlapping
+//!   findings are resolved, so the result is defined on the Python string.
+//!
+//! Documentation values are not findings: placeholders (`EXAMPLE`, `xxxx`, `your_token`), a
+//! short list of values published by vendors, masked or templated passwords, reserved mail
+//! domains (RFC 2606/6761), fictional telephone ranges, published test cards and IBANs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::OnceLock;
+
+use regex::bytes::{Regex, RegexBuilder};
+
+pub const SECRET: &str = "secret";
+pub const PERSONAL: &str = "personal";
+
+/// A finding: kind, category and the character offsets of the sensitive part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: &'static str,
+    pub category: &'static str,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// What can go wrong when scanning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivacyError {
+    /// A pattern failed to compile (a bug, reported rather than panicking).
+    Pattern(String),
+}
+
+impl fmt::Display for PrivacyError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pattern(message) => write!(formatter, "privacy pattern does not compile: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for PrivacyError {}
+
+macro_rules! assign {
+    () => {
+        r#"["']?[ \t]{0,4}(?:=>|:=|=|:)[ \t]{0,4}["']?"#
+    };
+}
+
+macro_rules! pem_label {
+    () => {
+        r"(?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+    };
+}
+
+/// `(kind, category, pattern)`; the order breaks ties between overlapping findings.
+pub const PATTERNS: [(&str, &str, &str); 22] = [
+    ("private_key", SECRET, concat!(r"-----BEGIN ", pem_label!())),
+    ("aws_access_key_id", SECRET, r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}"),
+    (
+        "aws_secret_access_key",
+        SECRET,
+        concat!(
+            r"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)",
+            assign!(),
+            r"([A-Za-z0-9/+]{40})"
+        ),
+    ),
+    ("gcp_api_key", SECRET, r"AIza[A-Za-z0-9_-]{35}"),
+    (
+        "azure_key",
+        SECRET,
+        r"(?:AccountKey|SharedAccessKey|[?&]sig)=([A-Za-z0-9+/%]{40,100}(?:={1,2}|%3[Dd]){0,2})",
+    ),
+    (
+        "github_token",
+        SECRET,
+        r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}",
+    ),
+    ("gitlab_token", SECRET, r"glpat-[A-Za-z0-9_-]{20}"),
+    (
+        "slack_token",
+        SECRET,
+        concat!(
+            r"xox[abposr]-[A-Za-z0-9-]{10,100}|https://hooks\.slack\.com/services/",
+            r"T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32}"
+        ),
+    ),
+    ("stripe_key", SECRET, r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99}"),
+    ("anthropic_key", SECRET, r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_-]{20,200}"),
+    ("openai_key", SECRET, r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}"),
+    ("huggingface_token", SECRET, r"hf_[A-Za-z0-9]{34}"),
+    (
+        "jwt",
+        SECRET,
+        r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{20,4096}",
+    ),
+    (
+        "connection_string",
+        SECRET,
+        concat!(
+            r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:-]{1,256})@",
+            r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}|\[[0-9A-Fa-f:.]{2,64}\])"
+        ),
+    ),
+    (
+        "authorization_header",
+        SECRET,
+        concat!(
+            r"(?i:authorization)",
+            assign!(),
+            r"(?:(?i:bearer|basic|token|digest|bot|apikey)[ \t]{1,4})?([A-Za-z0-9._~+/=-]{12,4096})"
+        ),
+    ),
+    ("bearer_token", SECRET, r"(?i:bearer)[ \t]{1,4}([A-Za-z0-9._~+/-]{20,4096}=*)"),
+    (
+        "password",
+        SECRET,
+        concat!(
+            r"(?i:password|passwd|passphrase|pwd|db_pass)",
+            assign!(),
+            r"([A-Za-z0-9!#$%&*+,./:;?@^_|~-]{6,128})"
+        ),
+    ),
+    (
+        "api_key",
+        SECRET,
+        concat!(
+            r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|",
+            r"client[_-]?secret|private[_-]?token)",
+            assign!(),
+            r"([A-Za-z0-9_./+=-]{16,256})"
+        ),
+    ),
+    (
+        "email",
+        PERSONAL,
+        concat!(
+            r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?",
+            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"
+        ),
+    ),
+    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
+    ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
+    ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
+];
+
+/// Private-key body and end marker, matched at a position.
+pub const PEM_BODY: &str =
+    r"[A-Za-z0-9+/=:,. \t\r\n\\]*(?:-[A-Za-z0-9][A-Za-z0-9+/=:,. \t\r\n\\]*)*";
+pub const PEM_END: &str = concat!(r"-----END ", pem_label!());
+
+const PLACEHOLDERS: [&str; 12] = [
+    "example", "xxxx", "your", "placeholder", "redacted", "changeme", "dummy", "sample", "****",
+    "0000000", "1234567", "abcdefg",
+];
+
+const PUBLISHED_EXAMPLES: [&str; 28] = [
+    "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+    "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
+    concat!(
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwia",
+        "WF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+    ),
+    "4111111111111111",
+    "4242424242424242",
+    "4012888888881881",
+    "4000056655665556",
+    "5555555555554444",
+    "5105105105105100",
+    "5200828282828210",
+    "2223003122003222",
+    "378282246310005",
+    "371449635398431",
+    "6011111111111117",
+    "6011000990139424",
+    "3056930009020004",
+    "36227206271667",
+    "3530111333300000",
+    "3566002020360505",
+    "6200000000000005",
+    "4000000000000002",
+    "4000000000009995",
+    "DE89370400440532013000",
+    "GB82WEST12345698765432",
+    "GB29NWBK60161331926819",
+    "FR1420041010050500013M02606",
+    "NL91ABNA0417164300",
+    "CH9300762011623852957",
+];
+
+const RESERVED_MAIL_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
+const RESERVED_MAIL_TLDS: [&str; 4] = ["example", "test", "invalid", "localhost"];
+const FILE_EXTENSIONS: [&str; 9] = ["png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif"];
+
+const SCHEME: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-";
+const MAX_SCHEME: usize = 32;
+const USERINFO: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=-";
+const MAX_USERINFO: usize = 132;
+
+/// IBAN length by country (ISO 13616 registry).
+const IBAN_LENGTHS: [(&[u8; 2], usize); 77] = [
+    (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20), (b"BE", 16),
+    (b"BG", 22), (b"BH", 22), (b"BR", 29), (b"BY", 28), (b"CH", 21), (b"CR", 22), (b"CY", 28),
+    (b"CZ", 24), (b"DE", 22), (b"DK", 18), (b"DO", 28), (b"EE", 20), (b"EG", 29), (b"ES", 24),
+    (b"FI", 18), (b"FO", 18), (b"FR", 27), (b"GB", 22), (b"GE", 22), (b"GI", 23), (b"GL", 18),
+    (b"GR", 27), (b"GT", 28), (b"HR", 21), (b"HU", 28), (b"IE", 22), (b"IL", 23), (b"IQ", 23),
+    (b"IS", 26), (b"IT", 27), (b"JO", 30), (b"KW", 30), (b"KZ", 20), (b"LB", 28), (b"LC", 32),
+    (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21), (b"MC", 27), (b"MD", 24), (b"ME", 22),
+    (b"MK", 19), (b"MR", 27), (b"MT", 31), (b"MU", 30), (b"NL", 18), (b"NO", 15), (b"PK", 24),
+    (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29), (b"RO", 24), (b"RS", 22), (b"SA", 24),
+    (b"SC", 31), (b"SE", 24), (b"SI", 19), (b"SK", 24), (b"SM", 27), (b"ST", 25), (b"SV", 28),
+    (b"TL", 23), (b"TN", 24), (b"TR", 26), (b"UA", 29), (b"VA", 22), (b"VG", 24), (b"XK", 20),
+];
+
+struct Compiled {
+    detectors: Vec<Regex>,
+    pem_body: Regex,
+    pem_end: Regex,
+}
+
+fn build(pattern: &str) -> Result<Regex, PrivacyError> {
+    RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .map_err(|error| PrivacyError::Pattern(error.to_string()))
+}
+
+fn compiled() -> Result<&'static Compiled, PrivacyError> {
+    static COMPILED: OnceLock<Result<Compiled, PrivacyError>> = OnceLock::new();
+    COMPILED
+        .get_or_init(|| {
+            let detectors = PATTERNS.iter().map(|(_, _, p)| build(p)).collect::<Result<_, _>>()?;
+            Ok(Compiled {
+                detectors,
+                pem_body: build(&format!("^(?:{PEM_BODY})"))?,
+                pem_end: build(&format!("^(?:{PEM_END})"))?,
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+type Span = (usize, usize);
+
+// ---- shared checks ----
+
+fn is_word_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_'
+}
+
+/// Whether the byte at `index` exists and is an ASCII letter, digit or underscore.
+fn word_at(text: &[u8], index: usize) -> bool {
+    text.get(index).is_some_and(|&b| is_word_byte(b))
+}
+
+fn word_before(text: &[u8], start: usize) -> bool {
+    start > 0 && is_word_byte(text[start - 1])
+}
+
+fn byte_at(text: &[u8], index: usize) -> Option<u8> {
+    text.get(index).copied()
+}
+
+fn byte_before(text: &[u8], start: usize) -> Option<u8> {
+    if start > 0 {
+        Some(text[start - 1])
+    } else {
+        None
+    }
+}
+
+fn is_in(byte: Option<u8>, set: &[u8]) -> bool {
+    byte.is_some_and(|b| set.contains(&b))
+}
+
+fn digit_at(text: &[u8], index: usize) -> bool {
+    text.get(index).is_some_and(u8::is_ascii_digit)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+fn is_placeholder(value: &[u8]) -> bool {
+    let lowered = value.to_ascii_lowercase();
+    PLACEHOLDERS.iter().any(|fragment| contains(&lowered, fragment.as_bytes()))
+}
+
+fn is_published_example(value: &[u8]) -> bool {
+    PUBLISHED_EXAMPLES.iter().any(|e| e.as_bytes() == value)
+}
+
+fn distinct(value: &[u8]) -> usize {
+    value.iter().collect::<HashSet<_>>().len()
+}
+
+fn distinct_enough(value: &[u8]) -> bool {
+    distinct(value) >= 8.min(value.len() / 2)
+}
+
+/// A vendor-prefixed token: word boundaries, and a body that is not a placeholder.
+fn prefixed_token(text: &[u8], start: usize, end: usize, prefix_length: usize) -> Option<Span> {
+    if word_before(text, start) || word_at(text, end) || byte_at(text, end) == Some(b'-') {
+        return None;
+    }
+    let value = &text[start..end];
+    let body = &value[prefix_length..];
+    if is_published_example(value) || is_placeholder(body) || !distinct_enough(body) {
+        return None;
+    }
+    Some((start, end))
+}
+
+/// A credential without a vendor prefix: no placeholder, two character classes, varied.
+fn random_credential(value: &[u8]) -> bool {
+    if is_published_example(value) || is_placeholder(value) {
+        return false;
+    }
+    let classes = usize::from(value.iter().any(u8::is_ascii_lowercase))
+        + usize::from(value.iter().any(u8::is_ascii_uppercase))
+        + usize::from(value.iter().any(u8::is_ascii_digit));
+    classes >= 2 && distinct(value) >= 10.min(value.len() / 2)
+}
+
+/// Length of the value up to and including the `occurrence`-th `separator`.
+fn up_to(value: &[u8], separator: u8, occurrence: usize) -> usize {
+    let mut seen = 0;
+    for (position, &byte) in value.iter().enumerate() {
+        if byte == separator {
+            seen += 1;
+            if seen == occurrence {
+                return position + 1;
+            }
+        }
+    }
+    value.len()
+}
+
+fn rstrip<'a>(value: &'a [u8], set: &[u8]) -> &'a [u8] {
+    let mut end = value.len();
+    while end > 0 && set.contains(&value[end - 1]) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+// ---- secrets ----
+
+fn check_private_key(text: &[u8], compiled: &Compiled, start: usize, end: usize) -> Option<Span> {
+    let body_end = end + compiled.pem_body.find(&text[end..]).map_or(0, |m| m.end());
+    let content = &text[end..body_end];
+    let key_characters = content.iter().filter(|&&b| is_base64(b)).count();
+    let key_distinct = content.iter().filter(|&&b| is_base64(b)).collect::<HashSet<_>>().len();
+    if key_characters < 40 || key_distinct < 16 {
+        return None;
+    }
+    if let Some(ending) = compiled.pem_end.find(&text[body_end..]) {
+        return Some((start, body_end + ending.end()));
+    }
+    Some((start, end + rstrip(content, b" \t\r\n").len()))
+}
+
+fn is_base64(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/'
+}
+
+fn check_assigned(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+    // A value character right after the group means the value ran past the pattern's bound.
+    if word_at(text, value_end) || is_in(byte_at(text, value_end), b"-/+=.~") {
+        return None;
+    }
+    let value = rstrip(&text[value_start..value_end], b".");
+    random_credential(value).then_some((value_start, value_start + value.len()))
+}
+
+fn check_azure(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+    if word_at(text, value_end) || !random_credential(&text[value_start..value_end]) {
+        return None;
+    }
+    Some((value_start, value_end))
+}
+
+fn check_jwt(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    if word_before(text, start) || word_at(text, end) || is_in(byte_at(text, end), b"-.") {
+        return None;
+    }
+    (!is_published_example(&text[start..end])).then_some((start, end))
+}
+
+fn check_connection_string(
+    text: &[u8],
+    start: usize,
+    end: usize,
+    password: Span,
+) -> Option<Span> {
+    let left = &text[start.saturating_sub(MAX_SCHEME)..start];
+    let scheme = &left[rstrip(left, SCHEME).len()..];
+    if scheme.len() < 2 || !scheme[0].is_ascii_alphabetic() || word_at(text, end) {
+        return None;
+    }
+    if masked_password(&text[password.0..password.1]) {
+        return None;
+    }
+    Some(password)
+}
+
+/// Masked (`****`, `xxx`), templated (`$VAR`, `%s`) or naming the field itself.
+fn masked_password(password: &[u8]) -> bool {
+    if password.iter().all(|b| b"*xX.".contains(b)) || b"$%".contains(&password[0]) {
+        return true;
+    }
+    contains(&password.to_ascii_lowercase(), b"passw") || is_placeholder(password)
+}
+
+fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+    let value = rstrip(&text[value_start..value_end], b".,;:");
+    if value.len() < 6 || masked_password(value) || distinct(value) < 4 {
+        return None;
+    }
+    let has_digit = value.iter().any(u8::is_ascii_digit);
+    let has_symbol = value.iter().any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
+    (has_digit || has_symbol).then_some((value_start, value_start + value.len()))
+}
+
+// ---- personal data ----
+
+/// Whether `start` follows `scheme://` or `scheme://user:` (a URL, not a mailbox).
+fn in_url_userinfo(text: &[u8], start: usize) -> bool {
+    let before = &text[start.saturating_sub(MAX_USERINFO)..start];
+    if before.ends_with(b"://") {
+        return true;
+    }
+    if !before.ends_with(b":") {
+        return false;
+    }
+    rstrip(&before[..before.len() - 1], USERINFO).ends_with(b"://")
+}
+
+fn check_email(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    if is_in(byte_before(text, start), b"%+-_.") || word_before(text, start) {
+        return None;
+    }
+    if in_url_userinfo(text, start) {
+        return None;
+    }
+    let value = &text[start..end];
+    let at = value.iter().position(|&b| b == b'@')?;
+    let (local, domain) = (&value[..at], &value[at + 1..]);
+    let leading_dots = local.iter().take_while(|&&b| b == b'.').count();
+    let stripped = &local[leading_dots..];
+    if stripped.is_empty() || stripped.ends_with(b".") || contains(stripped, b"..") {
+        return None;
+    }
+    if word_at(text, end) || byte_at(text, end) == Some(b'-') {
+        return None;
+    }
+    let domain = String::from_utf8_lossy(domain).to_ascii_lowercase();
+    let tld = domain.rsplit('.').next().unwrap_or("");
+    if RESERVED_MAIL_TLDS.contains(&tld) || FILE_EXTENSIONS.contains(&tld) {
+        return None;
+    }
+    let reserved = RESERVED_MAIL_DOMAINS
+        .iter()
+        .any(|d| domain == *d || domain.ends_with(&format!(".{d}")));
+    if reserved || stripped.eq_ignore_ascii_case(b"git") {
+        return None;
+    }
+    Some((start + leading_dots, end))
+}
+
+/// Digit groups and separators of a phone-shaped string, or None if it is malformed.
+fn phone_groups(value: &[u8]) -> Option<(Vec<&[u8]>, Vec<u8>)> {
+    let mut groups = Vec::new();
+    let mut separators = Vec::new();
+    let mut position = usize::from(value.first() == Some(&b'+'));
+    while position < value.len() {
+        let opened = value[position] == b'(';
+        position += usize::from(opened);
+        let digits_start = position;
+        while position < value.len() && value[position].is_ascii_digit() {
+            position += 1;
+        }
+        if position == digits_start {
+            return None;
+        }
+        groups.push(&value[digits_start..position]);
+        if opened {
+            if value.get(position) != Some(&b')') {
+                return None;
+            }
+            position += 1;
+        }
+        if position == value.len() {
+            break;
+        }
+        let separator = value[position];
+        if b" -.".contains(&separator) {
+            if !separators.contains(&separator) {
+                separators.push(separator);
+            }
+            position += 1;
+            if is_in(value.get(position).copied(), b" -.)") {
+                return None;
+            }
+        } else if !(opened || separator == b'(') {
+            return None;
+        }
+    }
+    Some((groups, separators))
+}
+
+/// North American 555-0100..0199 and the UK Ofcom drama ranges.
+fn fictional_phone(digits: &[u8]) -> bool {
+    let national = if digits.len() == 11 && digits[0] == b'1' { &digits[1..] } else { digits };
+    if national.len() == 10 && &national[3..6] == b"555" && &national[6..8] == b"01" {
+        return true;
+    }
+    let uk: &[u8] = if digits.starts_with(b"44") {
+        &digits[2..]
+    } else if digits.starts_with(b"0") {
+        &digits[1..]
+    } else {
+        b""
+    };
+    ["7700900", "2079460", "1134960", "1214960", "1314960", "1614960"]
+        .iter()
+        .any(|prefix| uk.starts_with(prefix.as_bytes()))
+}
+
+fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$") {
+        return None;
+    }
+    if word_at(text, end) || (is_in(byte_at(text, end), b".-/,") && digit_at(text, end + 1)) {
+        return None;
+    }
+    let value = &text[start..end];
+    let (groups, separators) = phone_groups(value)?;
+    let digits: Vec<u8> = groups.concat();
+    if separators.contains(&b'.') && separators.len() > 1 {
+        return None;
+    }
+    let valid = if value[0] == b'+' {
+        (8..=15).contains(&digits.len()) && digits[0] != b'0' && groups.len() <= 7
+    } else {
+        north_american(&groups) || national(&groups, &separators)
+    };
+    (valid && !fictional_phone(&digits)).then_some((start, end))
+}
+
+fn north_american(groups: &[&[u8]]) -> bool {
+    let groups = if groups.len() == 4 && groups[0] == b"1" { &groups[1..] } else { groups };
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lengths == [3, 3, 4] && (b'2'..=b'9').contains(&groups[0][0]) && (b'2'..=b'9').contains(&groups[1][0])
+}
+
+fn national(groups: &[&[u8]], separators: &[u8]) -> bool {
+    let digits: usize = groups.iter().map(|g| g.len()).sum();
+    !separators.contains(&b'.')
+        && groups.len() >= 2
+        && (10..=11).contains(&digits)
+        && groups[0][0] == b'0'
+        && groups[0].len() >= 2
+        && groups[0][1] != b'0'
+        && groups.iter().all(|g| g.len() >= 2)
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let mut total = 0u32;
+    for (position, &character) in digits.iter().rev().enumerate() {
+        let mut value = u32::from(character - b'0');
+        if position % 2 == 1 {
+            value *= 2;
+            if value > 9 {
+                value -= 9;
+            }
+        }
+        total += value;
+    }
+    total % 10 == 0
+}
+
+fn leading_number(digits: &[u8], count: usize) -> u32 {
+    digits[..count].iter().fold(0, |acc, &b| acc * 10 + u32::from(b - b'0'))
+}
+
+/// Whether the issuer prefix allows this length (Visa, Mastercard, Amex, Discover, JCB, Diners,
+/// UnionPay).
+fn card_brand_length(digits: &[u8]) -> bool {
+    let length = digits.len();
+    let (two, three) = (leading_number(digits, 2), leading_number(digits, 3));
+    let (four, six) = (leading_number(digits, 4), leading_number(digits, 6));
+    if digits[0] == b'4' {
+        return [13, 16, 19].contains(&length);
+    }
+    if (51..=55).contains(&two) || (2221..=2720).contains(&four) {
+        return length == 16;
+    }
+    if two == 34 || two == 37 {
+        return length == 15;
+    }
+    if four == 6011 || (644..=649).contains(&three) || two == 65 || (622_126..=622_925).contains(&six)
+    {
+        return (16..=19).contains(&length);
+    }
+    if (3528..=3589).contains(&four) {
+        return (16..=19).contains(&length);
+    }
+    if (300..=305).contains(&three) || [36, 38, 39].contains(&two) {
+        return (14..=19).contains(&length);
+    }
+    if two == 62 {
+        return (16..=19).contains(&length);
+    }
+    false
+}
+
+fn check_card(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    if word_before(text, start) || is_in(byte_before(text, start), b".,-+/") {
+        return None;
+    }
+    let value = &text[start..end];
+    let has_space = value.contains(&b' ');
+    let has_hyphen = value.contains(&b'-');
+    let pieces: Vec<&[u8]> = value.split(|&b| b == b' ' || b == b'-').collect();
+    if pieces.iter().any(|p| p.is_empty()) || (has_space && has_hyphen) {
+        return None;
+    }
+    let mut offsets = Vec::with_capacity(pieces.len());
+    let mut position = 0;
+    for piece in &pieces {
+        offsets.push((position, position + piece.len()));
+        position += piece.len() + 1;
+    }
+
+    // The whole run first, then shorter runs of whole groups (a card next to other numbers):
+    // earliest first group, then the most groups. Several groups need 3-6 digits each.
+    for first in 0..pieces.len() {
+        let mut lasts = Vec::new();
+        let mut total = 0;
+        for last in first..pieces.len() {
+            let grouped = |p: &[u8]| (3..=6).contains(&p.len());
+            if last > first && !(grouped(pieces[first]) && grouped(pieces[last])) {
+                break;
+            }
+            total += pieces[last].len();
+            if total > 19 {
+                break;
+            }
+            if total >= 13 {
+                lasts.push(last);
+            }
+        }
+        for &last in lasts.iter().rev() {
+            if let Some(span) = card_in(text, start + offsets[first].0, start + offsets[last].1) {
+                return Some(span);
+            }
+        }
+    }
+    None
+}
+
+fn card_in(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    if word_at(text, end) || (is_in(byte_at(text, end), b".,") && digit_at(text, end + 1)) {
+        return None;
+    }
+    let digits: Vec<u8> = text[start..end].iter().copied().filter(u8::is_ascii_digit).collect();
+    if !card_brand_length(&digits) || !luhn(&digits) || is_published_example(&digits) {
+        return None;
+    }
+    Some((start, end))
+}
+
+fn iban_checksum(compact: &[u8]) -> bool {
+    let mut remainder = 0u32;
+    for &character in compact[4..].iter().chain(&compact[..4]) {
+        let value = if character.is_ascii_digit() {
+            u32::from(character - b'0')
+        } else {
+            u32::from(character) - 55
+        };
+        remainder = (remainder * if value > 9 { 100 } else { 10 } + value) % 97;
+    }
+    remainder == 1
+}
+
+fn check_iban(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    if word_before(text, start) {
+        return None;
+    }
+    let value = &text[start..end];
+    let length = IBAN_LENGTHS.iter().find(|(code, _)| code[..] == value[..2])?.1;
+    let grouped = value.get(4) == Some(&b' ');
+    let mut count = 0;
+    let mut cut = 0;
+    for (position, &character) in value.iter().enumerate() {
+        if character == b' ' {
+            if !grouped || position % 5 != 4 {
+                return None;
+            }
+            continue;
+        }
+        if grouped && position % 5 == 4 {
+            return None;
+        }
+        count += 1;
+        if count == length {
+            cut = position + 1;
+            break;
+        }
+    }
+    if count < length || text.get(start + cut).is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    let compact: Vec<u8> = value[..cut].iter().copied().filter(|&b| b != b' ').collect();
+    if is_published_example(&compact) || !iban_checksum(&compact) {
+        return None;
+    }
+    Some((start, start + cut))
+}
+
+// ---- scanning ----
+
+/// Runs detector `order` over `text`, returning byte spans.
+fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span, usize)>) {
+    let (kind, _, _) = PATTERNS[order];
+    let regex = &compiled.detectors[order];
+    if regex.captures_len() > 1 {
+        for captures in regex.captures_iter(text) {
+            let whole = captures.get(0).map_or((0, 0), |m| (m.start(), m.end()));
+            let group = |index: usize| captures.get(index).map(|m| (m.start(), m.end()));
+            let span = match kind {
+                "connection_string" => group(2)
+                    .and_then(|password| check_connection_string(text, whole.0, whole.1, password)),
+                "azure_key" => group(1).and_then(|(s, e)| check_azure(text, s, e)),
+                "password" => group(1).and_then(|(s, e)| check_password(text, s, e)),
+                _ => group(1).and_then(|(s, e)| check_assigned(text, s, e)),
+            };
+            if let Some(span) = span {
+                spans.push((span, order));
+            }
+        }
+        return;
+    }
+    for found in regex.find_iter(text) {
+        let (start, end) = (found.start(), found.end());
+        let value = &text[start..end];
+        let span = match kind {
+            "private_key" => check_private_key(text, compiled, start, end),
+            "aws_access_key_id" | "gcp_api_key" => prefixed_token(text, start, end, 4),
+            "github_token" => prefixed_token(text, start, end, up_to(value, b'_', 1)),
+            "gitlab_token" => prefixed_token(text, start, end, 6),
+            "slack_token" => {
+                let prefix = if value.starts_with(b"xox") {
+                    5
+                } else {
+                    "https://hooks.slack.com/services/".len()
+                };
+                prefixed_token(text, start, end, prefix)
+            }
+            "stripe_key" => prefixed_token(text, start, end, up_to(value, b'_', 2)),
+            "anthropic_key" => prefixed_token(text, start, end, up_to(value, b'-', 3)),
+            "openai_key" if value.starts_with(b"sk-ant-") => None,
+            "openai_key" => prefixed_token(text, start, end, up_to(value, b'-', 1)),
+            "huggingface_token" => prefixed_token(text, start, end, 3),
+            "jwt" => check_jwt(text, start, end),
+            "email" => check_email(text, start, end),
+            "phone" => check_phone(text, start, end),
+            "card_number" => check_card(text, start, end),
+            "iban" => check_iban(text, start, end),
+            _ => None,
+        };
+        if let Some(span) = span {
+            spans.push((span, order));
+        }
+    }
+}
+
+/// Maps sorted-or-not byte offsets to character offsets in one pass over `text`.
+fn char_offsets(text: &[u8], byte_offsets: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..byte_offsets.len()).collect();
+    order.sort_by_key(|&i| byte_offsets[i]);
+    let mut result = vec![0; byte_offsets.len()];
+    let (mut byte, mut chars) = (0, 0);
+    for index in order {
+        let target = byte_offsets[index];
+        while byte < target {
+            if text[byte] & 0xC0 != 0x80 {
+                chars += 1;
+            }
+            byte += 1;
+        }
+        result[index] = chars;
+    }
+    result
+}
+
+/// Secrets and personal data in `text`, sorted by start; offsets count characters (code points).
+/// Overlapping findings keep the earliest, then the longest, then the first detector.
+pub fn scan(text: &str) -> Result<Vec<Finding>, PrivacyError> {
+    let compiled = compiled()?;
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    for order in 0..PATTERNS.len() {
+        detect(bytes, compiled, order, &mut spans);
+    }
+
+    let byte_offsets: Vec<usize> = spans.iter().flat_map(|((s, e), _)| [*s, *e]).collect();
+    let chars = char_offsets(bytes, &byte_offsets);
+    let mut found: Vec<(usize, usize, usize)> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, (_, order))| (chars[2 * i], chars[2 * i + 1], *order))
+        .collect();
+    found.sort_by_key(|&(start, end, order)| (start, std::cmp::Reverse(end - start), order));
+
+    let mut findings = Vec::new();
+    let mut covered = 0;
+    for (start, end, order) in found {
+        if start >= covered {
+            let (kind, category, _) = PATTERNS[order];
+            findings.push(Finding { kind, category, start, end });
+            covered = end;
+        }
+    }
+    Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(&'static str, String)> {
+        let chars: Vec<char> = text.chars().collect();
+        scan(text)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.kind, chars[f.start..f.end].iter().collect()))
+            .collect()
+    }
+
+    #[test]
+    fn patterns_compile() {
+        assert!(compiled().is_ok());
+    }
+
+    #[test]
+    fn finds_keys_and_skips_documentation_examples() {
+        let found = kinds("a AKIAQYLPMN5HHHFPZAM2 b AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(found, vec![("aws_access_key_id", "AKIAQYLPMN5HHHFPZAM2".to_owned())]);
+    }
+
+    #[test]
+    fn offsets_count_characters() {
+        let found = scan("héllo ✓ bob@mail.de").unwrap();
+        assert_eq!((found[0].start, found[0].end), (8, 19));
+    }
+
+    #[test]
+    fn luhn_and_iban_checks() {
+        assert!(luhn(b"4539148803436467"));
+        assert!(!luhn(b"4539148803436468"));
+        assert!(iban_checksum(b"DE89370400440532013000"));
+        assert!(!iban_checksum(b"DE89370400440532013001"));
+    }
+
+    #[test]
+    fn look_alikes_do_not_trigger() {
+        let text = "uuid 123e4567-e89b-12d3-a456-426614174000 on 2024-01-15, v1.2.3, \
+                    sha 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, \
+                    ip 192.168.1.100, test@example.com, 4111 1111 1111 1111";
+        assert!(scan(text).unwrap().is_empty());
+    }
+}
