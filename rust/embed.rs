@@ -14,8 +14,8 @@
 //! 5. Bucket sums (exact: dyadic weights) become `sign * sqrt(|sum|)` (sublinear term frequency),
 //!    then the vector is L2-normalised with a correctly rounded sum, as Python's `math.fsum`.
 //!
-//! The exemplar index scores cosine similarity on 24-bit fixed-point unit vectors with exact
-//! integer dot products, so the result does not depend on the order of additions either.
+//! The exemplar index scores cosine similarity on int8 exemplar codes and an int16 query with
+//! exact integer dot products, so the result does not depend on the order of additions either.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -290,37 +290,71 @@ pub fn embed(texts: &[String], dim: usize) -> Result<Vec<Vec<f64>>, EmbedError> 
     texts.iter().map(|text| embed_one(text, dim)).collect()
 }
 
-/// Fixed-point scale of unit vectors in the index: 24 fractional bits.
+/// Largest code of an exemplar component: rows are stored as int8, scaled by their largest
+/// magnitude.
+const ROW_CODE_MAX: f64 = 127.0;
+/// Largest code of a query component: the query is scaled by its largest magnitude to int16.
+const QUERY_CODE_MAX: f64 = 32_767.0;
+/// Components per block of the dot product, summed in `i32`.
 ///
-/// Integer dot products are exact and order-free, so Rust and Python agree without a
-/// correctly rounded float sum, and run at integer speed. By Cauchy-Schwarz the sum of
-/// `|a_i * b_i|` stays below `(2^24 + 2^10)^2 < 2^49`, so `i64` never overflows and the total
-/// converts to `f64` exactly.
-const FIXED_POINT_SCALE: f64 = 16_777_216.0;
-const DOT_SCALE: f64 = FIXED_POINT_SCALE * FIXED_POINT_SCALE;
+/// A product is at most `127 * 32767 < 2^22`, so 256 of them stay below `2^30`; blocks are then
+/// summed in `i64`. Integer sums are exact and order-free, so Rust and Python agree bit for bit,
+/// and the `i8 x i16` block loop compiles to packed multiply-adds.
+const DOT_BLOCK: usize = 256;
 
-/// L2-normalises `vector` and rounds it to 24-bit fixed point (ties to even).
-fn to_fixed_point(vector: &mut [f64]) -> Vec<i32> {
-    l2_normalise(vector);
+/// Rounds `vector` to integer codes, the largest magnitude becoming `code_max` (ties to even).
+///
+/// An all-zero vector gives all-zero codes.
+fn quantise(vector: &[f64], code_max: f64) -> Vec<f64> {
+    let largest = vector.iter().fold(0.0_f64, |acc, x| acc.max(x.abs()));
+    if largest == 0.0 {
+        return vec![0.0; vector.len()];
+    }
     vector
         .iter()
-        .map(|x| (x * FIXED_POINT_SCALE).round_ties_even() as i32)
+        .map(|x| (x / largest * code_max).round_ties_even())
         .collect()
 }
 
-/// Unit-normalised exemplar vectors searched by brute-force cosine similarity.
+fn sum_of_squares<T: Copy + Into<i64>>(codes: &[T]) -> i64 {
+    codes.iter().map(|&c| c.into() * c.into()).sum()
+}
+
+fn dot(row: &[i8], query: &[i16]) -> i64 {
+    row.chunks(DOT_BLOCK)
+        .zip(query.chunks(DOT_BLOCK))
+        .map(|(a, b)| {
+            let block: i32 = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            i64::from(block)
+        })
+        .sum()
+}
+
+/// Indexes with at least this many codes are scored on several threads (about 2 ms of work).
+const PARALLEL_MIN_CODES: usize = 1 << 22;
+/// Most threads one search uses.
+const MAX_WORKERS: usize = 4;
+
+/// Exemplar vectors searched by brute-force cosine similarity.
 ///
-/// Rows and queries are L2-normalised and stored in 24-bit fixed point; a score is the exact
-/// integer dot product divided by 2^48, within about 1e-6 of the float cosine.
+/// Rows are held as int8 codes (each scaled so its largest magnitude is 127) and the query as
+/// int16 codes (largest magnitude 32767). A score is the exact integer dot product divided by
+/// the product of the square roots of the exact integer squared norms, so it is the cosine of
+/// the quantised vectors, computed the same way by the pure-Python twin.
 #[derive(Debug, Clone)]
 pub struct ExemplarIndex {
     dim: usize,
-    vectors: Vec<i32>,
+    codes: Vec<i8>,
+    norms: Vec<f64>,
 }
 
 impl ExemplarIndex {
-    /// Builds an index from `rows * dim` values laid out row after row.
-    pub fn new(mut vectors: Vec<f64>, dim: usize) -> Result<Self, EmbedError> {
+    /// Builds an index from `rows * dim` values laid out row after row (quantised to int8).
+    pub fn new(vectors: Vec<f64>, dim: usize) -> Result<Self, EmbedError> {
         check_dim(dim)?;
         if vectors.len() % dim != 0 {
             return Err(EmbedError::RaggedVectors {
@@ -328,17 +362,30 @@ impl ExemplarIndex {
                 dim,
             });
         }
-        let mut fixed = Vec::with_capacity(vectors.len());
-        for (row, chunk) in vectors.chunks_mut(dim).enumerate() {
+        let mut codes = Vec::with_capacity(vectors.len());
+        for (row, chunk) in vectors.chunks(dim).enumerate() {
             if chunk.iter().any(|x| !x.is_finite()) {
                 return Err(EmbedError::NotFinite { row: Some(row) });
             }
-            fixed.extend(to_fixed_point(chunk));
+            codes.extend(quantise(chunk, ROW_CODE_MAX).into_iter().map(|c| c as i8));
         }
-        Ok(Self {
-            dim,
-            vectors: fixed,
-        })
+        Self::from_codes(codes, dim)
+    }
+
+    /// Builds an index from int8 codes laid out row after row, used as they are.
+    pub fn from_codes(codes: Vec<i8>, dim: usize) -> Result<Self, EmbedError> {
+        check_dim(dim)?;
+        if codes.len() % dim != 0 {
+            return Err(EmbedError::RaggedVectors {
+                len: codes.len(),
+                dim,
+            });
+        }
+        let norms = codes
+            .chunks(dim)
+            .map(|row| (sum_of_squares(row) as f64).sqrt())
+            .collect();
+        Ok(Self { dim, codes, norms })
     }
 
     /// Number of values per vector.
@@ -348,15 +395,15 @@ impl ExemplarIndex {
 
     /// Number of exemplars.
     pub fn len(&self) -> usize {
-        self.vectors.len() / self.dim
+        self.norms.len()
     }
 
     /// True when the index holds no exemplar.
     pub fn is_empty(&self) -> bool {
-        self.vectors.is_empty()
+        self.norms.is_empty()
     }
 
-    /// Cosine similarity of `query` with every exemplar, in exemplar order.
+    /// Cosine similarity of `query` with every exemplar, in exemplar order; 0 for a zero vector.
     pub fn scores(&self, query: &[f64]) -> Result<Vec<f64>, EmbedError> {
         if query.len() != self.dim {
             return Err(EmbedError::QueryLength {
@@ -367,20 +414,44 @@ impl ExemplarIndex {
         if query.iter().any(|x| !x.is_finite()) {
             return Err(EmbedError::NotFinite { row: None });
         }
-        let unit = to_fixed_point(&mut query.to_vec());
-        let scores = self
-            .vectors
-            .chunks(self.dim)
-            .map(|row| {
-                let dot: i64 = row
-                    .iter()
-                    .zip(&unit)
-                    .map(|(&a, &b)| i64::from(a) * i64::from(b))
-                    .sum();
-                dot as f64 / DOT_SCALE
-            })
+        let coded: Vec<i16> = quantise(query, QUERY_CODE_MAX)
+            .into_iter()
+            .map(|c| c as i16)
             .collect();
+        let query_norm = (sum_of_squares(&coded) as f64).sqrt();
+        let mut scores = vec![0.0; self.len()];
+        let workers = if self.codes.len() < PARALLEL_MIN_CODES {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
+        };
+        if workers == 1 {
+            self.score_rows(0, &coded, query_norm, &mut scores);
+            return Ok(scores);
+        }
+        // Each score depends on its own row only, so splitting the rows changes no bit.
+        let rows_per_worker = self.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            for (part, out) in scores.chunks_mut(rows_per_worker).enumerate() {
+                let coded = &coded;
+                scope.spawn(move || {
+                    self.score_rows(part * rows_per_worker, coded, query_norm, out);
+                });
+            }
+        });
         Ok(scores)
+    }
+
+    fn score_rows(&self, first: usize, coded: &[i16], query_norm: f64, out: &mut [f64]) {
+        let rows = self.codes[first * self.dim..].chunks(self.dim);
+        for ((score, row), &row_norm) in out.iter_mut().zip(rows).zip(&self.norms[first..]) {
+            let denominator = row_norm * query_norm;
+            *score = if denominator == 0.0 {
+                0.0
+            } else {
+                dot(row, coded) as f64 / denominator
+            };
+        }
     }
 
     /// The `k` most similar exemplars as `(index, cosine)`, best first; equal scores are
@@ -388,12 +459,21 @@ impl ExemplarIndex {
     pub fn top_k(&self, query: &[f64], k: usize) -> Result<Vec<(usize, f64)>, EmbedError> {
         let scores = self.scores(query)?;
         let mut ranked: Vec<(usize, f64)> = scores.into_iter().enumerate().collect();
-        ranked.sort_by(|a, b| {
+        let order = |a: &(usize, f64), b: &(usize, f64)| {
             b.1.partial_cmp(&a.1)
                 .unwrap_or(Ordering::Equal)
                 .then(a.0.cmp(&b.0))
-        });
-        ranked.truncate(k);
+        };
+        if k < ranked.len() {
+            if k == 0 {
+                return Ok(Vec::new());
+            }
+            // The order is total (scores are finite, indices distinct), so selecting the first
+            // k and sorting them gives the same answer as a full sort.
+            ranked.select_nth_unstable_by(k - 1, order);
+            ranked.truncate(k);
+        }
+        ranked.sort_by(order);
         Ok(ranked)
     }
 }
@@ -502,6 +582,68 @@ mod tests {
             index.top_k(&[f64::INFINITY, 0.0], 1).unwrap_err(),
             EmbedError::NotFinite { row: None }
         );
+    }
+
+    #[test]
+    fn scores_are_the_cosine_of_the_codes() {
+        let index = ExemplarIndex::from_codes(vec![3, -4, 0, 127, 0, 0], 3).unwrap();
+        let scores = index.scores(&[0.6, -0.8, 0.0]).unwrap();
+        // Query codes: [24575, -32767, 0] (24575.25 rounds down); cosine of the codes.
+        let query_norm = ((24575_i64 * 24575 + 32767 * 32767) as f64).sqrt();
+        let expected = (3 * 24575 + 4 * 32767) as f64 / (5.0 * query_norm);
+        assert_eq!(scores[0], expected);
+        assert_eq!(scores[1], 24575.0 * 127.0 / (127.0 * query_norm));
+    }
+
+    #[test]
+    fn long_rows_sum_in_blocks_without_overflow() {
+        let dim = 4096;
+        let index = ExemplarIndex::from_codes(vec![-127; dim], dim).unwrap();
+        let scores = index.scores(&vec![-1.0; dim]).unwrap();
+        assert_eq!(scores, vec![1.0]);
+        assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn top_k_selection_matches_a_full_sort() {
+        let dim = 8;
+        let values: Vec<f64> = (0..400)
+            .map(|i| f64::from((i * 37 % 23) as i32 - 11))
+            .collect();
+        let index = ExemplarIndex::new(values, dim).unwrap();
+        let query = [1.0, -2.0, 0.5, 3.0, 0.0, -1.0, 2.0, 1.0];
+        let full = index.top_k(&query, index.len()).unwrap();
+        for k in [1, 5, 17, 49] {
+            assert_eq!(index.top_k(&query, k).unwrap(), full[..k]);
+        }
+    }
+
+    #[test]
+    fn threaded_scores_equal_single_threaded_ones() {
+        let dim = 64;
+        let rows = PARALLEL_MIN_CODES / dim + 7;
+        let codes: Vec<i8> = (0..rows * dim)
+            .map(|i| {
+                i8::try_from((i * 7919) % 255)
+                    .unwrap_or(0)
+                    .wrapping_sub(100)
+            })
+            .collect();
+        let index = ExemplarIndex::from_codes(codes, dim).unwrap();
+        let query: Vec<f64> = (0..dim).map(|i| (i as f64).sin()).collect();
+        let threaded = index.scores(&query).unwrap();
+        let coded: Vec<i16> = quantise(&query, QUERY_CODE_MAX)
+            .into_iter()
+            .map(|c| c as i16)
+            .collect();
+        let mut single = vec![0.0; index.len()];
+        index.score_rows(
+            0,
+            &coded,
+            (sum_of_squares(&coded) as f64).sqrt(),
+            &mut single,
+        );
+        assert_eq!(threaded, single);
     }
 
     #[test]

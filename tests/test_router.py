@@ -17,7 +17,6 @@ from shoal.router import (
     load_router,
     route,
 )
-from shoal.router_eval import evaluate_router, read_llmrouter_rows
 
 DATA = Path(__file__).parent / "data" / "llmrouter"
 SHIPPED = Path(__file__).parents[1] / "python" / "shoal" / "data"
@@ -236,19 +235,3 @@ def test_shipped_router_is_reproducible_from_its_training_data() -> None:
     rebuilt = fit_router(llmrouter_rows(items), name=ROUTER_NAME, source=SOURCE, dim=DIM, k=K)
 
     assert rebuilt.content_hash == load_router().content_hash
-
-
-@needs_rust
-def test_router_beats_the_best_single_model_on_held_out_prompts() -> None:
-    evaluation = evaluate_router(read_llmrouter_rows(DATA / "test.json"))
-
-    by_policy = {point.policy: point for point in evaluation.router_points}
-    best = evaluation.best_single
-    assert best.policy == "single:llama-3.1-nemotron-51b-instruct"
-    # Measured: 0.585 at $1.8e-4 and 0.579 at $1.5e-4 against 0.563 at $3.1e-4 (paired SE of
-    # the quality gain about 0.017: the cost saving is the robust part, the gain is a floor).
-    assert by_policy["router@inf"].quality >= best.quality + 0.015
-    assert by_policy["router@0.01"].quality >= best.quality + 0.008
-    assert by_policy["router@0.01"].cost_usd <= 0.6 * best.cost_usd
-    assert evaluation.oracle.quality > by_policy["router@inf"].quality
-    assert by_policy["router@0.0001"].cost_usd < by_policy["router@0.01"].cost_usd

@@ -121,6 +121,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--json", action="store_true", help="print structured JSON instead of a table"
     )
+    route.add_argument("--router", type=Path, help="router file from `shoal fit` (default: shipped)")
     route.set_defaults(handler=_route)
 
 
@@ -207,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_serve, _add_route, _add_count, _add_cost, _add_hw):
         add(commands)
+    from shoal.router_cli import add_eval, add_fit
+
+    add_fit(commands)
+    add_eval(commands)
     return parser
 
 
@@ -323,6 +328,10 @@ def _route(args: argparse.Namespace) -> int:
         "willingness_to_pay": args.willingness_to_pay,
         "expected_output_tokens": args.output_tokens,
     }
+    if args.router is not None:
+        from shoal.router import load_router
+
+        options["router"] = load_router(args.router)
     if args.prompt is not None:
         decision = route(args.prompt, **options)
         if args.json:

@@ -1,194 +1,594 @@
-"""Measure a router on held-out labelled prompts: quality and cost against fixed baselines.
+"""Measure a router on held-out labelled prompts: the quality-vs-cost curve and its summaries.
 
-Each held-out row gives a prompt and the realised score of several models. For each trade-off
-point the router picks one model per prompt exactly as :func:`shoal.router.route` does (same
-estimates, costs and ranking), and the realised score and cost of that pick are averaged. The
-baselines use the same costs: every single model, the best single model (highest mean score),
-the cheapest, random choice (the mean over models) and the oracle (the best-scoring model per
-prompt, cheapest among ties).
+Each held-out prompt carries the realised score of several candidate models and a cost per
+model (observed, or price x tokens). The router predicts every candidate's quality once per
+prompt; each willingness to pay λ then picks, per prompt, the candidate maximising
+``quality − cost / λ`` exactly as :func:`shoal.router.route` ranks (ties: cheaper, then by id),
+and the realised score and cost of the picks are averaged into one point of the curve.
+
+Summaries:
+
+* AIQ (RouterBench): area under the non-decreasing convex hull of the curve's (cost, quality)
+  points, cost normalised so the cheapest single candidate sits at 0 and the most expensive at 1.
+  Points are clamped into [0, 1]; left of the hull's first point the area is 0, right of its
+  last point the hull stays flat. AIQ is therefore a mean quality over the cost range.
+* APGR and CPT (RouteLLM), for two candidates only: prompts are sent to the stronger (more
+  expensive) model in order of predicted gain over the weaker one; quality as a function of the
+  share of strong calls gives PGR = (quality − weak) / (strong − weak). APGR is its area over
+  shares 0 → 1 (trapezoids over every prompt count), CPT(x %) the smallest share of strong calls
+  reaching PGR ≥ x %.
+
+Baselines on the same prompts and costs: every single model, the best single model (highest
+mean score), the cheapest, random choice (mean over candidates) and the oracle (best realised
+score per prompt, cheapest among ties; its curve uses realised scores in place of predictions).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import sys
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, load_catalog
-from shoal.router import (
-    DEFAULT_WILLINGNESS_TO_PAY,
-    Router,
-    RoutingError,
-    _assess,
-    _estimate_quality,
-    _rank,
-    _Settings,
-    load_router,
-)
+from shoal.router import RoutingError, _estimate_quality
+from shoal.router_model import Router, RouterFileError, fit_router
+from shoal.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRADE_OFFS = (math.inf, 0.1, DEFAULT_WILLINGNESS_TO_PAY, 0.001, 0.0001)
+DEFAULT_OUTPUT_TOKENS = 256
+# Willingness to pay, USD per whole quality point: 10 per decade from 1e-8 to 1e2, then "any
+# price" (quality only). Spans per-call costs from fractions of a micro-dollar to dollars.
+TRADE_OFFS = (*(10.0 ** (e / 10) for e in range(-80, 21)), math.inf)
+CPT_LEVELS = (0.5, 0.8)
+
+
+class EvaluationError(ValueError):
+    """Evaluation data or options are unusable; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class LabelledPrompt:
+    """A held-out prompt with every candidate's realised score and cost of one call.
+
+    Attributes:
+        prompt: The prompt text.
+        scores: Realised score in [0, 1] per model.
+        costs_usd: Observed cost per model, where the data has one.
+        input_tokens: Prompt tokens per model, where the data has them.
+        task: Task or cluster label, where the data has one (for cross-task splits).
+    """
+
+    prompt: str
+    scores: Mapping[str, float]
+    costs_usd: Mapping[str, float]
+    input_tokens: Mapping[str, int]
+    task: str | None = None
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """Mean realised quality and cost of one policy over the held-out prompts.
+    """Mean realised quality and cost of one policy.
 
     Attributes:
-        policy: ``router@<willingness_to_pay>``, ``single:<model>``, ``oracle`` or ``random``.
+        policy: ``router``, ``single:<model>``, ``oracle``, ``random`` …
         quality: Mean realised score of the picks.
         cost_usd: Mean cost per prompt of the picks.
+        willingness_to_pay: λ of a curve point (None for fixed policies; inf = quality only).
         picks: How often each model was picked.
     """
 
     policy: str
     quality: float
     cost_usd: float
-    picks: Mapping[str, int]
+    willingness_to_pay: float | None = None
+    picks: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class PairMetrics:
+    """RouteLLM's two-model summaries of one policy (see the module docstring)."""
+
+    policy: str
+    apgr: float
+    cpt: Mapping[str, float | None]
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Router operating points and baselines on one held-out set."""
+    """The router's curve and summaries against the baselines on one held-out set."""
 
     prompts: int
     models: tuple[str, ...]
     router_version: str
-    router_points: tuple[OperatingPoint, ...]
+    router_curve: tuple[OperatingPoint, ...]
+    oracle_curve: tuple[OperatingPoint, ...]
     singles: tuple[OperatingPoint, ...]
     best_single: OperatingPoint
     cheapest: OperatingPoint
-    oracle: OperatingPoint
     random: OperatingPoint
+    oracle: OperatingPoint
+    aiq: Mapping[str, float]
+    pair: tuple[PairMetrics, ...]
+    notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+        """JSON-ready form (infinite λ written as the string "inf")."""
+        return _json_ready(asdict(self))
+
+    def best_quality_within(self, cost_usd: float) -> OperatingPoint | None:
+        """The router curve point of highest quality costing at most ``cost_usd``."""
+        within = [p for p in self.router_curve if p.cost_usd <= cost_usd]
+        return max(within, key=lambda p: (p.quality, -p.cost_usd), default=None)
 
 
-def _point(policy: str, picks: Sequence[str], rows: Sequence[Mapping[str, Any]],
-           costs: Sequence[Mapping[str, float]]) -> OperatingPoint:
-    quality = math.fsum(row["scores"][m] for row, m in zip(rows, picks)) / len(rows)
-    cost = math.fsum(cost[m] for cost, m in zip(costs, picks)) / len(rows)
-    counts: dict[str, int] = {}
-    for model in picks:
-        counts[model] = counts.get(model, 0) + 1
-    return OperatingPoint(policy, quality, cost, dict(sorted(counts.items())))
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
 
 
-def evaluate_router(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    router: Router | None = None,
-    catalog: Catalog | None = None,
-    trade_offs: Sequence[float] = DEFAULT_TRADE_OFFS,
-    expected_output_tokens: int = 256,
-) -> Evaluation:
-    """Evaluate ``router`` on held-out ``rows`` of ``{"prompt", "scores": {model: score}}``.
+# ---- metrics ----
 
-    Only models present in every row's scores and in the catalog are candidates.
+
+def non_decreasing_hull(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Upper convex hull of ``(cost, quality)`` points that never decreases with cost.
+
+    Points dominated by a cheaper one of at least the same quality are dropped first; what is
+    left rises in both coordinates and its upper hull is concave.
+    """
+    ordered = sorted(points, key=lambda p: (p[0], -p[1]))
+    rising: list[tuple[float, float]] = []
+    for point in ordered:
+        if not rising or point[1] > rising[-1][1]:
+            rising.append(point)
+    hull: list[tuple[float, float]] = []
+    for point in rising:
+        while len(hull) >= 2 and _turns_left_or_straight(hull[-2], hull[-1], point):
+            hull.pop()
+        hull.append(point)
+    return hull
+
+
+def _turns_left_or_straight(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]
+) -> bool:
+    # Cross product >= 0: b lies on or below the segment a-c, so it is not on the upper hull.
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]) >= 0
+
+
+def aiq(points: Iterable[tuple[float, float]], cost_low: float, cost_high: float) -> float:
+    """Area under the non-decreasing convex hull, cost normalised to [cost_low, cost_high].
 
     Raises:
-        RoutingError: If ``rows`` is empty or the rows share no catalog model.
+        EvaluationError: If ``cost_high`` is not above ``cost_low``.
     """
-    if not rows:
-        raise RoutingError("rows is empty: give held-out prompts with per-model scores")
-    router = router if router is not None else load_router()
-    catalog = catalog if catalog is not None else load_catalog()
-    shared = set.intersection(*(set(row["scores"]) for row in rows))
-    models = tuple(sorted(m for m in shared if m in catalog))
-    if not models:
-        raise RoutingError("rows share no model that the catalog knows")
+    if not cost_high > cost_low:
+        raise EvaluationError("AIQ needs candidates of different costs (cost_high > cost_low)")
+    span = cost_high - cost_low
+    clamped = [(min(max((c - cost_low) / span, 0.0), 1.0), q) for c, q in points]
+    hull = non_decreasing_hull(clamped)
+    if not hull:
+        return 0.0
+    area = math.fsum(
+        (b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(hull, hull[1:])
+    )
+    return area + (1.0 - hull[-1][0]) * hull[-1][1]
 
-    estimates = []
-    for row in rows:
-        neighbours = router.neighbours(row["prompt"])
-        closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / len(neighbours)
-        estimates.append({
-            m: _estimate_quality(router, catalog, m, neighbours, closeness) for m in models
-        })
 
-    router_points, costs = [], []
-    for willingness in trade_offs:
-        settings = _Settings(willingness, None, None, False, None, frozenset(),
-                             expected_output_tokens)
-        picks = []
-        for row, quality in zip(rows, estimates):
-            assessed = [_assess(catalog.model(m), row["prompt"], quality[m], settings)
-                        for m in models]
-            if not costs or len(costs) < len(rows):
-                costs.append({a.model: a.expected_cost_usd for a in assessed})
-            picks.append(_rank(assessed, settings)[0].model)
-        router_points.append(_point(f"router@{willingness:g}", picks, rows, costs))
+def pair_metrics(
+    policy: str, gains: Sequence[float], strong: Sequence[float], weak: Sequence[float],
+) -> PairMetrics:
+    """APGR and CPT of routing to the strong model in order of predicted ``gains``.
 
-    singles = tuple(_point(f"single:{m}", [m] * len(rows), rows, costs) for m in models)
-    oracle_picks = [
-        min(models, key=lambda m: (-row["scores"][m], cost[m], m))
-        for row, cost in zip(rows, costs)
-    ]
-    random_quality = math.fsum(s.quality for s in singles) / len(singles)
-    random_cost = math.fsum(s.cost_usd for s in singles) / len(singles)
-    return Evaluation(
-        prompts=len(rows),
-        models=models,
-        router_version=router.version,
-        router_points=tuple(router_points),
-        singles=singles,
-        best_single=max(singles, key=lambda s: (s.quality, -s.cost_usd)),
-        cheapest=min(singles, key=lambda s: (s.cost_usd, -s.quality)),
-        oracle=_point("oracle", oracle_picks, rows, costs),
-        random=OperatingPoint("random", random_quality, random_cost, {}),
+    Raises:
+        EvaluationError: If the strong and weak models have the same mean score.
+    """
+    count = len(gains)
+    gap = math.fsum(strong) / count - math.fsum(weak) / count
+    if gap == 0:
+        raise EvaluationError("APGR is undefined when both models have the same mean score")
+    order = sorted(range(count), key=lambda i: (-gains[i], i))
+    total = math.fsum(weak)
+    recovered = [0.0]
+    for i in order:
+        total += strong[i] - weak[i]
+        recovered.append((total / count - math.fsum(weak) / count) / gap)
+    apgr = math.fsum((a + b) / 2 for a, b in zip(recovered, recovered[1:])) / count
+    cpt: dict[str, float | None] = {}
+    for level in CPT_LEVELS:
+        reached = next((n for n, value in enumerate(recovered) if value >= level - 1e-12), None)
+        cpt[f"{round(level * 100)}%"] = None if reached is None else 100.0 * reached / count
+    return PairMetrics(policy, apgr, cpt)
+
+
+# ---- data ----
+
+
+def read_labelled(path: str | Path) -> list[LabelledPrompt]:
+    """Labelled prompts from a ``.jsonl`` of long rows or an LLMRouter ``.json`` list.
+
+    Long rows are ``{"prompt", "model", "score", optional "cost_usd", "input_tokens",
+    "task"}`` (the ``shoal fit`` format); LLMRouter items are ``{"question", "scores",
+    optional "cluster_id"}``.
+
+    Raises:
+        EvaluationError: If the file is missing or malformed.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise EvaluationError(f"cannot read {file}: {error}") from None
+    try:
+        if file.suffix == ".jsonl":
+            return _group_long_rows(json.loads(line) for line in text.splitlines() if line.strip())
+        return [_from_llmrouter(item) for item in json.loads(text)]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
+        raise EvaluationError(f"{file} is not labelled data: {error!r}") from None
+
+
+def _from_llmrouter(item: Mapping[str, Any]) -> LabelledPrompt:
+    task = item.get("cluster_id")
+    return LabelledPrompt(
+        prompt=item["question"], scores={m: float(s) for m, s in item["scores"].items()},
+        costs_usd={}, input_tokens={}, task=None if task is None else f"cluster {task}",
     )
 
 
-def with_prices(catalog: Catalog, prices: Mapping[str, tuple[float, float]]) -> Catalog:
-    """A copy of ``catalog`` with ``{model: (input, output) USD per Mtok}`` replaced."""
+def _group_long_rows(rows: Iterable[Mapping[str, Any]]) -> list[LabelledPrompt]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = grouped.setdefault(row["prompt"], {"scores": {}, "costs": {}, "tokens": {},
+                                                   "task": row.get("task")})
+        entry["scores"].setdefault(row["model"], []).append(float(row["score"]))
+        if row.get("cost_usd") is not None:
+            entry["costs"].setdefault(row["model"], []).append(float(row["cost_usd"]))
+        if row.get("input_tokens") is not None:
+            entry["tokens"][row["model"]] = int(row["input_tokens"])
+    return [
+        LabelledPrompt(
+            prompt=prompt,
+            scores={m: math.fsum(v) / len(v) for m, v in entry["scores"].items()},
+            costs_usd={m: math.fsum(v) / len(v) for m, v in entry["costs"].items()},
+            input_tokens=dict(entry["tokens"]),
+            task=entry["task"],
+        )
+        for prompt, entry in grouped.items()
+    ]
+
+
+def long_rows(prompts: Iterable[LabelledPrompt], *, without: Iterable[str] = ()) -> list[dict]:
+    """``shoal fit`` rows from labelled prompts, leaving out the models in ``without``."""
+    skipped = set(without)
+    rows = []
+    for item in prompts:
+        for model, score in item.scores.items():
+            if model not in skipped:
+                row: dict[str, Any] = {"prompt": item.prompt, "model": model, "score": score}
+                if model in item.costs_usd:
+                    row["cost_usd"] = item.costs_usd[model]
+                rows.append(row)
+    return rows
+
+
+def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
+    """``{model: (input, output) USD per Mtok}`` from a JSON price file.
+
+    Each entry is ``{"input_per_mtok", "output_per_mtok"}`` (LLMRouter's ``input_price`` and
+    ``output_price`` are accepted too).
+
+    Raises:
+        EvaluationError: If the file is missing or an entry has no usable prices.
+    """
+    file = Path(path)
+    try:
+        table = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise EvaluationError(f"cannot read price file {file}: {error}") from None
+    prices = {}
+    for model, entry in table.items():
+        if model.startswith("_"):
+            continue
+        values = [entry.get(k, entry.get(alt)) for k, alt in
+                  (("input_per_mtok", "input_price"), ("output_per_mtok", "output_price"))]
+        if not all(isinstance(v, (int, float)) and v >= 0 for v in values):
+            raise EvaluationError(f"price file {file}: {model!r} needs input_per_mtok and "
+                                  "output_per_mtok (numbers >= 0)")
+        prices[model] = (float(values[0]), float(values[1]))
+    return prices
+
+
+def with_priors(catalog: Catalog, priors: Mapping[str, float]) -> Catalog:
+    """A copy of ``catalog`` whose ``quality`` prior is replaced for the models in ``priors``."""
     entries = tuple(
-        replace(e, input_per_mtok=prices[e.id][0], output_per_mtok=prices[e.id][1])
-        if e.id in prices else e
+        replace(e, quality=priors[e.id], quality_source="evaluation prior") if e.id in priors
+        else e
         for e in catalog.models
     )
     return Catalog(catalog.catalog_date, entries, dict(catalog.sources))
 
 
-def read_llmrouter_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Rows ``{"prompt", "scores"}`` from an LLMRouter ``{question, scores}`` JSON list."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [{"prompt": item["question"], "scores": dict(item["scores"])} for item in data]
+# ---- costs and predictions ----
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the evaluation of a router on an LLMRouter-format test file as JSON (stderr logs)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("test_file", help="LLMRouter-format JSON list of {question, scores}")
-    parser.add_argument("--router", default=None, help="router file (default: the shipped one)")
-    parser.add_argument("--prices", default=None,
-                        help="JSON {model: {input_price, output_price}} overriding the catalog")
-    parser.add_argument("--exclude-prompts-from", default=None,
-                        help="LLMRouter-format file whose prompts are dropped from the test set")
-    arguments = parser.parse_args(argv)
-
-    rows = read_llmrouter_rows(arguments.test_file)
-    if arguments.exclude_prompts_from:
-        seen = {r["prompt"] for r in read_llmrouter_rows(arguments.exclude_prompts_from)}
-        rows = [r for r in rows if r["prompt"] not in seen]
-    catalog = load_catalog()
-    if arguments.prices:
-        table = json.loads(Path(arguments.prices).read_text(encoding="utf-8"))
-        catalog = with_prices(catalog, {
-            m: (float(v["input_price"]), float(v["output_price"])) for m, v in table.items()
-        })
-    evaluation = evaluate_router(rows, router=load_router(arguments.router), catalog=catalog)
-    sys.stdout.write(json.dumps(evaluation.to_dict(), indent=1, sort_keys=True) + "\n")
-    return 0
+def _input_tokens(item: LabelledPrompt, model: str, catalog: Catalog) -> int:
+    if model in item.input_tokens:
+        return item.input_tokens[model]
+    if model in catalog:
+        return count_tokens(item.prompt, model=model).tokens
+    return count_tokens(item.prompt).tokens
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def cost_table(
+    prompts: Sequence[LabelledPrompt], models: Sequence[str], *, catalog: Catalog,
+    prices: Mapping[str, tuple[float, float]] | None = None,
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> list[dict[str, float]]:
+    """Cost of one call per prompt and model: observed, else price x (input + output tokens).
+
+    Prices come from ``prices`` first, then the catalog.
+
+    Raises:
+        EvaluationError: If a model has neither an observed cost nor a price.
+    """
+    prices = prices or {}
+    table = []
+    for item in prompts:
+        row = {}
+        for model in models:
+            if model in item.costs_usd:
+                row[model] = item.costs_usd[model]
+                continue
+            if model in prices:
+                per_input, per_output = prices[model]
+            elif model in catalog:
+                entry = catalog.model(model)
+                per_input, per_output = entry.input_per_mtok, entry.output_per_mtok
+            else:
+                raise EvaluationError(
+                    f"no cost for {model!r}: give cost_usd in the data or a --prices entry"
+                )
+            tokens = _input_tokens(item, model, catalog)
+            row[model] = (tokens * per_input + output_tokens * per_output) / 1e6
+        table.append(row)
+    return table
+
+
+def predict(
+    router: Router, prompts: Sequence[LabelledPrompt], models: Sequence[str], catalog: Catalog,
+) -> list[dict[str, float]]:
+    """Predicted quality per prompt and model, as :func:`shoal.router.route` estimates it.
+
+    Raises:
+        EvaluationError: If a model has neither labels in the router nor a catalog prior.
+    """
+    predictions = []
+    for item in prompts:
+        neighbours = router.neighbours(item.prompt)
+        closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / len(neighbours)
+        row = {}
+        for model in models:
+            position = router.model_position(model)
+            if position is not None:
+                quality: float | None = router.predict_labelled(position, neighbours)[0]
+            elif model in catalog:
+                quality = _estimate_quality(router, catalog, model, neighbours, closeness)[0]
+            else:
+                quality = None
+            if quality is None:
+                raise EvaluationError(f"the router cannot estimate {model!r}: no labels, no prior")
+            row[model] = quality
+        predictions.append(row)
+    return predictions
+
+
+# ---- evaluation ----
+
+
+def _point(
+    policy: str, picks: Sequence[str], scores: Sequence[Mapping[str, float]],
+    costs: Sequence[Mapping[str, float]], willingness: float | None = None,
+) -> OperatingPoint:
+    count = len(picks)
+    quality = math.fsum(s[m] for s, m in zip(scores, picks)) / count
+    cost = math.fsum(c[m] for c, m in zip(costs, picks)) / count
+    tally: dict[str, int] = {}
+    for model in picks:
+        tally[model] = tally.get(model, 0) + 1
+    return OperatingPoint(policy, quality, cost, willingness, dict(sorted(tally.items())))
+
+
+def _pick(quality: Mapping[str, float], cost: Mapping[str, float], willingness: float) -> str:
+    def key(model: str) -> tuple[float, float, str]:
+        objective = quality[model] if math.isinf(willingness) else (
+            quality[model] - cost[model] / willingness
+        )
+        return (-objective, cost[model], model)
+
+    return min(quality, key=key)
+
+
+def _curve(
+    policy: str, estimates: Sequence[Mapping[str, float]], scores: Sequence[Mapping[str, float]],
+    costs: Sequence[Mapping[str, float]], trade_offs: Sequence[float],
+) -> tuple[OperatingPoint, ...]:
+    return tuple(
+        _point(policy, [_pick(e, c, w) for e, c in zip(estimates, costs)], scores, costs, w)
+        for w in trade_offs
+    )
+
+
+def evaluate_predictions(
+    prompts: Sequence[LabelledPrompt], predictions: Sequence[Mapping[str, float]],
+    costs: Sequence[Mapping[str, float]], *, router_version: str,
+    trade_offs: Sequence[float] = TRADE_OFFS, seed: int = 0, notes: Sequence[str] = (),
+) -> Evaluation:
+    """The curve, AIQ, APGR/CPT and baselines from predictions and costs already computed.
+
+    Raises:
+        EvaluationError: If there are no prompts or fewer than two candidates.
+    """
+    if not prompts:
+        raise EvaluationError("no held-out prompts")
+    models = tuple(sorted(predictions[0]))
+    if len(models) < 2:
+        raise EvaluationError("evaluation needs at least two candidate models")
+    scores = [item.scores for item in prompts]
+
+    router_curve = _curve("router", predictions, scores, costs, trade_offs)
+    oracle_curve = _curve("oracle", scores, scores, costs, trade_offs)
+    singles = tuple(_point(f"single:{m}", [m] * len(prompts), scores, costs) for m in models)
+    oracle = _point("oracle", [min(models, key=lambda m: (-s[m], c[m], m))
+                               for s, c in zip(scores, costs)], scores, costs)
+    generator = random.Random(seed)
+    uniform = _point("random", [generator.choice(models) for _ in prompts], scores, costs)
+
+    low = min(s.cost_usd for s in singles)
+    high = max(s.cost_usd for s in singles)
+    best = max(singles, key=lambda s: (s.quality, -s.cost_usd))
+    summary = {
+        "router": aiq([(p.cost_usd, p.quality) for p in router_curve], low, high),
+        "oracle": aiq([(p.cost_usd, p.quality) for p in oracle_curve], low, high),
+        "singles_hull": aiq([(p.cost_usd, p.quality) for p in singles], low, high),
+        "best_single": aiq([(best.cost_usd, best.quality)], low, high),
+        "random": aiq([(uniform.cost_usd, uniform.quality)], low, high),
+    }
+    return Evaluation(
+        prompts=len(prompts), models=models, router_version=router_version,
+        router_curve=router_curve, oracle_curve=oracle_curve, singles=singles,
+        best_single=best, cheapest=min(singles, key=lambda s: (s.cost_usd, -s.quality)),
+        random=uniform, oracle=oracle, aiq=summary,
+        pair=_pair_summaries(models, predictions, scores, singles, seed),
+        notes=tuple(notes),
+    )
+
+
+def _pair_summaries(
+    models: Sequence[str], predictions: Sequence[Mapping[str, float]],
+    scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint], seed: int,
+) -> tuple[PairMetrics, ...]:
+    if len(models) != 2:
+        return ()
+    weak, strong = sorted(singles, key=lambda s: (s.cost_usd, s.policy))
+    weak_id, strong_id = weak.policy.removeprefix("single:"), strong.policy.removeprefix("single:")
+    if strong.quality == weak.quality:
+        return ()
+    strong_scores = [s[strong_id] for s in scores]
+    weak_scores = [s[weak_id] for s in scores]
+    generator = random.Random(seed)
+    gains = {
+        "router": [p[strong_id] - p[weak_id] for p in predictions],
+        "random": [generator.random() for _ in scores],
+        "oracle": [s - w for s, w in zip(strong_scores, weak_scores)],
+    }
+    return tuple(pair_metrics(name, g, strong_scores, weak_scores) for name, g in gains.items())
+
+
+def evaluate_router(
+    prompts: Sequence[LabelledPrompt], *, router: Router, catalog: Catalog | None = None,
+    prices: Mapping[str, tuple[float, float]] | None = None,
+    models: Sequence[str] | None = None, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> Evaluation:
+    """Evaluate ``router`` on held-out ``prompts`` (candidates: models scored on every prompt).
+
+    Raises:
+        EvaluationError: If the prompts share fewer than two models or a model has no cost.
+    """
+    catalog = catalog if catalog is not None else load_catalog()
+    candidates = tuple(models) if models is not None else _shared_models(prompts)
+    costs = cost_table(prompts, candidates, catalog=catalog, prices=prices,
+                       output_tokens=output_tokens)
+    predictions = predict(router, prompts, candidates, catalog)
+    return evaluate_predictions(prompts, predictions, costs, router_version=router.version)
+
+
+def _shared_models(prompts: Sequence[LabelledPrompt]) -> tuple[str, ...]:
+    if not prompts:
+        raise EvaluationError("no held-out prompts")
+    shared = set.intersection(*(set(item.scores) for item in prompts))
+    if len(shared) < 2:
+        raise EvaluationError("the held-out prompts share fewer than two scored models")
+    return tuple(sorted(shared))
+
+
+def cross_validate(
+    prompts: Sequence[LabelledPrompt], *, folds: int | str, fit_options: Mapping[str, Any],
+    catalog: Catalog | None = None, prices: Mapping[str, tuple[float, float]] | None = None,
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS, seed: int = 0,
+) -> Evaluation:
+    """Pool the held-out predictions of ``folds`` routers, each fitted on the other folds.
+
+    ``folds`` is a number (prompts shuffled with ``seed``, then dealt round-robin) or ``"task"``
+    (one fold per task label: every prompt is predicted by a router that never saw its task).
+
+    Raises:
+        EvaluationError: If the folds cannot be formed.
+    """
+    catalog = catalog if catalog is not None else load_catalog()
+    assignment = _fold_assignment(prompts, folds, seed)
+    models = _shared_models(prompts)
+    predictions: list[dict[str, float] | None] = [None] * len(prompts)
+    for fold in sorted(set(assignment)):
+        train = [p for p, f in zip(prompts, assignment) if f != fold]
+        held = [i for i, f in enumerate(assignment) if f == fold]
+        router = fit_router(long_rows(train), name=f"fold-{fold}", **fit_options)
+        for i, row in zip(held, predict(router, [prompts[i] for i in held], models, catalog)):
+            predictions[i] = row
+        logger.info("fold %s: %d train, %d held out", fold, len(train), len(held))
+    costs = cost_table(prompts, models, catalog=catalog, prices=prices,
+                       output_tokens=output_tokens)
+    count = len(set(assignment))
+    return evaluate_predictions(
+        prompts, [p for p in predictions if p is not None], costs,
+        router_version=f"{count}-fold cross-validation", seed=seed,
+        notes=(f"folds: {folds} ({count}); each prompt predicted by a router that did not "
+               "see it",),
+    )
+
+
+def _fold_assignment(prompts: Sequence[LabelledPrompt], folds: int | str, seed: int) -> list:
+    if folds == "task":
+        if any(item.task is None for item in prompts):
+            raise EvaluationError("folds='task' needs a task (or cluster_id) on every prompt")
+        return [item.task for item in prompts]
+    if not isinstance(folds, int) or not 2 <= folds <= len(prompts):
+        raise EvaluationError(f"folds must be 'task' or an int in 2..{len(prompts)}, got {folds}")
+    order = list(range(len(prompts)))
+    random.Random(seed).shuffle(order)
+    assignment = [0] * len(prompts)
+    for rank, index in enumerate(order):
+        assignment[index] = rank % folds
+    return assignment
+
+
+__all__ = [
+    "Evaluation",
+    "EvaluationError",
+    "LabelledPrompt",
+    "OperatingPoint",
+    "PairMetrics",
+    "RouterFileError",
+    "RoutingError",
+    "aiq",
+    "cost_table",
+    "cross_validate",
+    "evaluate_predictions",
+    "evaluate_router",
+    "long_rows",
+    "non_decreasing_hull",
+    "pair_metrics",
+    "predict",
+    "read_labelled",
+    "read_prices",
+    "with_priors",
+]

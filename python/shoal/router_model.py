@@ -1,12 +1,15 @@
 """The learned part of routing: labelled exemplars, a one-parameter IRT fit and the router file.
 
-A router holds, for every exemplar prompt, its hashed embedding (int8, see ``shoal._pure.embed``),
-the scores in [0, 1] of the models that were labelled on it and its fitted difficulty. Models get
+A router holds, for every exemplar prompt, its hashed embedding minus the exemplars' mean
+embedding (centred, then stored as int8 codes, see ``shoal._pure.embed``), the scores in [0, 1]
+of the models that were labelled on it and its fitted difficulty. Centring removes the direction
+every prompt shares (frequent words), so cosine similarity compares what prompts do not share. Models get
 an ability on the same scale: score ≈ sigmoid(ability − difficulty) (one-parameter item response
 theory, fitted by alternating Newton steps with a small L2 penalty so that all-correct and
 all-wrong prompts stay finite).
 
-Prediction for a new prompt uses its ``k`` nearest exemplars by cosine similarity:
+Prediction for a new prompt uses its ``k`` nearest exemplars by cosine similarity of the centred
+embeddings, each weighted by ``max(cosine, 0) ** similarity_power``:
 
 * a labelled model's quality is the similarity-weighted mean of its scores on them, shrunk
   towards its mean score by ``shrinkage`` pseudo-weight;
@@ -35,7 +38,7 @@ from shoal._backend import core
 logger = logging.getLogger(__name__)
 
 ROUTER_FORMAT = "shoal-router"
-ROUTER_FORMAT_VERSION = 1
+ROUTER_FORMAT_VERSION = 2
 EMBEDDING_METHOD = "shoal-hash-v1"
 
 _MISSING_SCORE = 0xFFFF
@@ -92,11 +95,20 @@ class Router:
     scores: tuple[tuple[float | None, ...], ...]
     previews: tuple[str, ...]
     vectors_int8: bytes
+    centre: tuple[float, ...] = ()
+    costs_usd: tuple[float | None, ...] = ()
     content_hash: str = ""
     _index: Any = field(default=None, init=False, repr=False, compare=False)
     _difficulty_quantiles: tuple[float, ...] = field(default=(), init=False, repr=False)
+    _mean_score_cache: dict[float, float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
+        if not self.centre:
+            object.__setattr__(self, "centre", (0.0,) * self.dim)
+        if not self.costs_usd:
+            object.__setattr__(self, "costs_usd", (None,) * len(self.models))
         if not self.content_hash:
             object.__setattr__(self, "content_hash", _content_hash(self._document()))
         quantiles = _quantiles(self.difficulties, _QUANTILES)
@@ -113,17 +125,18 @@ class Router:
     def index(self) -> Any:
         """The exemplar index (built on first use; Rust or pure Python)."""
         if self._index is None:
-            floats = array.array("f", array.array("b", self.vectors_int8))
-            if floats.itemsize != 4:
-                raise RouterFileError("this platform has no 4-byte float for the exemplar index")
-            raw = floats.tobytes() if _LITTLE_ENDIAN else _swap32(floats)
-            object.__setattr__(self, "_index", core.ExemplarIndex(raw, self.dim))
+            index = core.ExemplarIndex.from_int8(self.vectors_int8, self.dim)
+            object.__setattr__(self, "_index", index)
         return self._index
+
+    def query_vector(self, prompt: str) -> list[float]:
+        """The prompt's embedding, centred like the exemplars."""
+        (vector,) = core.embed([prompt], dim=self.dim)
+        return [x - c for x, c in zip(vector, self.centre)]
 
     def neighbours(self, prompt: str) -> tuple[Neighbour, ...]:
         """The ``k`` exemplars nearest to ``prompt``, most similar first."""
-        (vector,) = core.embed([prompt], dim=self.dim)
-        ranked = self.index().top_k(vector, self.k)
+        ranked = self.index().top_k(self.query_vector(prompt), self.k)
         return tuple(Neighbour(i, s, self.previews[i]) for i, s in ranked)
 
     def model_position(self, model_id: str) -> int | None:
@@ -156,8 +169,13 @@ class Router:
 
     def expected_mean_score(self, ability: float) -> float:
         """Mean predicted score over the exemplars' difficulty distribution (quantiles)."""
-        values = [sigmoid(ability - b) for b in self._difficulty_quantiles]
-        return math.fsum(values) / len(values)
+        cached = self._mean_score_cache.get(ability)
+        if cached is None:
+            values = [sigmoid(ability - b) for b in self._difficulty_quantiles]
+            cached = math.fsum(values) / len(values)
+            if len(self._mean_score_cache) < 4096:
+                self._mean_score_cache[ability] = cached
+        return cached
 
     def ability_for_mean_score(self, target: float) -> float:
         """The ability whose expected mean score is ``target`` (bisection, deterministic)."""
@@ -189,13 +207,16 @@ class Router:
             "format_version": ROUTER_FORMAT_VERSION,
             "name": self.name,
             "source": self.source,
-            "embedding": {"method": EMBEDDING_METHOD, "dim": self.dim},
+            "embedding": {
+                "method": EMBEDDING_METHOD, "dim": self.dim, "centre": list(self.centre),
+            },
             "prediction": {
                 "k": self.k,
                 "similarity_power": self.similarity_power,
                 "shrinkage": self.shrinkage,
             },
             "models": list(self.models),
+            "costs_usd": list(self.costs_usd),
             "abilities": [round(a, 6) for a in self.abilities],
             "mean_scores": [round(m, 6) for m in self.mean_scores],
             "exemplars": {
@@ -221,12 +242,6 @@ class Router:
 
 
 _LITTLE_ENDIAN = array.array("H", [1]).tobytes() == b"\x01\x00"
-
-
-def _swap32(values: array.array) -> bytes:
-    swapped = array.array(values.typecode, values)
-    swapped.byteswap()
-    return swapped.tobytes()
 
 
 def _quantiles(values: Sequence[float], count: int) -> tuple[float, ...]:
@@ -267,8 +282,22 @@ def _decode_scores(text: str, rows: int, columns: int) -> tuple[tuple[float | No
 # ---- fitting ----
 
 
-def _validated_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[float]]]:
-    """Group rows by prompt (first-seen order) and model; duplicate labels are averaged later."""
+def _optional_number(row: Mapping[str, Any], name: str, position: int) -> float | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise RouterFileError(f"rows[{position}].{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _validated_rows(
+    rows: Iterable[Mapping[str, Any]], costs: dict[str, list[float]] | None = None,
+) -> dict[str, dict[str, list[float]]]:
+    """Group rows by prompt (first-seen order) and model; duplicate labels are averaged later.
+
+    Observed ``cost_usd`` values are collected per model into ``costs`` when it is given.
+    """
     grouped: dict[str, dict[str, list[float]]] = {}
     for position, row in enumerate(rows):
         if not isinstance(row, Mapping):
@@ -282,6 +311,11 @@ def _validated_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, li
             raise RouterFileError(f"rows[{position}].score must be a number in [0, 1]")
         if not 0.0 <= score <= 1.0:
             raise RouterFileError(f"rows[{position}].score must be in [0, 1], got {score}")
+        cost = _optional_number(row, "cost_usd", position)
+        for name in ("input_tokens", "output_tokens"):
+            _optional_number(row, name, position)
+        if cost is not None and costs is not None:
+            costs.setdefault(model, []).append(cost)
         grouped.setdefault(prompt, {}).setdefault(model, []).append(float(score))
     if not grouped:
         raise RouterFileError("rows is empty: a router needs labelled prompts")
@@ -330,12 +364,15 @@ def fit_router(
     source: str = "user-supplied labels",
     dim: int = 512,
     k: int = 40,
-    similarity_power: float = 1.0,
+    similarity_power: float = 2.0,
     shrinkage: float = 1.0,
     irt_iterations: int = 30,
     irt_penalty: float = 0.05,
 ) -> Router:
     """Fit a router from labelled rows ``{"prompt", "model", "score" in [0, 1]}``.
+
+    Rows may also carry ``cost_usd`` (the observed cost of that call; each model's mean is kept
+    in the file) and ``input_tokens``/``output_tokens``.
 
     Args:
         rows: Labels; several rows for the same prompt and model are averaged.
@@ -356,7 +393,8 @@ def fit_router(
             parameter is out of range.
     """
     _check_parameters(dim=dim, k=k, similarity_power=similarity_power, shrinkage=shrinkage)
-    grouped = _validated_rows(rows)
+    observed_costs: dict[str, list[float]] = {}
+    grouped = _validated_rows(rows, observed_costs)
     prompts = list(grouped)
     models = sorted({model for by_model in grouped.values() for model in by_model})
     position = {model: i for i, model in enumerate(models)}
@@ -379,6 +417,12 @@ def fit_router(
         mean_scores.append(math.fsum(observed) / len(observed))
 
     vectors = core.embed(prompts, dim=dim)
+    centre = _centre(vectors, dim)
+    costs = tuple(
+        round(math.fsum(observed_costs[m]) / len(observed_costs[m]), 12)
+        if m in observed_costs else None
+        for m in models
+    )
     logger.info("fitted router %r: %d exemplars, %d models", name, len(prompts), len(models))
     return Router(
         name=name,
@@ -393,8 +437,19 @@ def fit_router(
         difficulties=tuple(round(b, 6) for b in difficulties),
         scores=tuple(scores),
         previews=tuple(_preview(p) for p in prompts),
-        vectors_int8=b"".join(_quantise(v) for v in vectors),
+        vectors_int8=b"".join(
+            _quantise([x - c for x, c in zip(v, centre)]) for v in vectors
+        ),
+        centre=centre,
+        costs_usd=costs,
     )
+
+
+def _centre(vectors: Sequence[Sequence[float]], dim: int) -> tuple[float, ...]:
+    """Mean embedding, each value correctly rounded, then to 9 decimals (as the file holds it)."""
+    if not vectors:
+        return (0.0,) * dim
+    return tuple(round(math.fsum(column) / len(vectors), 9) for column in zip(*vectors))
 
 
 def _preview(prompt: str) -> str:
@@ -471,6 +526,12 @@ def _router_from_document(document: Any) -> Router:
     count = _field(exemplars, "count", int)
     dim = _field(embedding, "dim", int)
 
+    centre = tuple(float(c) for c in _field(embedding, "centre", list))
+    if len(centre) != dim:
+        raise RouterFileError(f"embedding.centre holds {len(centre)} values, not dim={dim}")
+    costs = tuple(None if c is None else float(c) for c in _field(document, "costs_usd", list))
+    if len(costs) != len(models):
+        raise RouterFileError("costs_usd needs one entry (a number or null) per model")
     vectors = base64.b64decode(_field(exemplars, "vectors_int8", str), validate=True)
     if len(vectors) != count * dim:
         raise RouterFileError(f"exemplars.vectors_int8 holds {len(vectors)} bytes, not {count}x{dim}")
@@ -497,6 +558,8 @@ def _router_from_document(document: Any) -> Router:
         scores=_decode_scores(_field(exemplars, "scores_uint16", str), count, len(models)),
         previews=previews,
         vectors_int8=vectors,
+        centre=centre,
+        costs_usd=costs,
         content_hash=stated_hash,
     )
     _check_parameters(

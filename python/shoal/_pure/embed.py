@@ -40,8 +40,9 @@ _BIGRAM_WEIGHT = 1.0
 _CHARGRAM_WEIGHT = 0.5
 _CHARGRAM_SIZES = (3, 4, 5)
 
-_FIXED_POINT_SCALE = 16_777_216.0
-_DOT_SCALE = 1 << 48
+# Exemplar rows are int8 codes (largest magnitude 127), queries int16 codes (32767).
+_ROW_CODE_MAX = 127.0
+_QUERY_CODE_MAX = 32_767.0
 
 # Non-ASCII code point ranges (inclusive) that separate words.
 _SEPARATORS = (
@@ -133,9 +134,12 @@ def _l2_normalise(vector: list[float]) -> list[float]:
     return [x / norm for x in scaled]
 
 
-def _to_fixed_point(vector: list[float]) -> list[int]:
+def _quantise(vector: Sequence[float], code_max: float) -> list[int]:
     # round() on a float rounds half to even, as Rust's round_ties_even.
-    return [round(x * _FIXED_POINT_SCALE) for x in _l2_normalise(vector)]
+    largest = max((abs(x) for x in vector), default=0.0)
+    if largest == 0.0:
+        return [0] * len(vector)
+    return [round(x / largest * code_max) for x in vector]
 
 
 def _embed_one(text: str, dim: int) -> list[float]:
@@ -203,10 +207,11 @@ def _as_rows(vectors: bytes | Sequence[Sequence[float]], dim: int) -> list[list[
 
 
 class ExemplarIndex:
-    """Unit-normalised exemplar vectors searched by brute-force cosine similarity.
+    """Exemplar vectors searched by brute-force cosine similarity.
 
-    Rows and queries are stored in 24-bit fixed point; scores are within about 1e-6 of the
-    float cosine.
+    Rows are held as int8 codes (each scaled so its largest magnitude is 127) and the query as
+    int16 codes (largest magnitude 32767); a score is the exact integer dot product over the
+    product of the square roots of the exact integer squared norms, as in ``rust/embed.rs``.
 
     Args:
         vectors: Either a sequence of rows of ``dim`` floats, or ``bytes`` of little-endian
@@ -225,7 +230,29 @@ class ExemplarIndex:
         for position, row in enumerate(rows):
             if not all(math.isfinite(x) for x in row):
                 raise ValueError(f"vectors row {position} has a NaN or infinite value")
-        self._rows = [_to_fixed_point(row) for row in rows]
+        self._set_rows([_quantise(row, _ROW_CODE_MAX) for row in rows])
+
+    @classmethod
+    def from_int8(cls, codes: bytes, dim: int) -> ExemplarIndex:
+        """An index over int8 codes (``bytes``, row after row), used as they are.
+
+        Raises:
+            ValueError: If ``dim`` is out of range or the codes are not whole rows.
+        """
+        dim = _check_dim(dim)
+        values = list(struct.unpack(f"{len(codes)}b", bytes(codes)))
+        if len(values) % dim:
+            raise ValueError(
+                f"vectors hold {len(values)} values, which is not a multiple of dim={dim}"
+            )
+        index = cls.__new__(cls)
+        index._dim = dim
+        index._set_rows([values[start : start + dim] for start in range(0, len(values), dim)])
+        return index
+
+    def _set_rows(self, rows: list[list[int]]) -> None:
+        self._rows = rows
+        self._norms = [math.sqrt(float(sum(x * x for x in row))) for row in rows]
 
     @property
     def dim(self) -> int:
@@ -248,9 +275,14 @@ class ExemplarIndex:
             )
         if not all(math.isfinite(x) for x in values):
             raise ValueError("query has a NaN or infinite value")
-        unit = _to_fixed_point(values)
-        # Exact integer dot products; int / int is correctly rounded, as i64 -> f64 in Rust.
-        return [sum(map(mul, row, unit)) / _DOT_SCALE for row in self._rows]
+        coded = _quantise(values, _QUERY_CODE_MAX)
+        query_norm = math.sqrt(float(sum(x * x for x in coded)))
+        # Exact integer dot products, converted once (exact below 2**53) as i64 -> f64 in Rust.
+        return [
+            0.0 if row_norm * query_norm == 0.0
+            else float(sum(map(mul, row, coded))) / (row_norm * query_norm)
+            for row, row_norm in zip(self._rows, self._norms)
+        ]
 
     def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The ``k`` most similar exemplars as ``(index, cosine)``, best first.

@@ -1,0 +1,204 @@
+"""The `shoal fit` and `shoal eval` subcommands: learn a router from labels, and measure one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from shoal.catalog import load_catalog
+from shoal.router_eval import (
+    Evaluation,
+    EvaluationError,
+    cross_validate,
+    evaluate_router,
+    long_rows,
+    read_labelled,
+    read_prices,
+    with_priors,
+)
+from shoal.router_model import fit_router
+
+logger = logging.getLogger(__name__)
+
+
+def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `shoal fit`."""
+    fit = commands.add_parser(
+        "fit",
+        help="learn a router file from your own labelled prompts",
+        description="Fit a router from JSONL rows {prompt, model, score in [0, 1], optional "
+        "cost_usd, input_tokens, output_tokens}. `shoal route --router FILE` then uses it.",
+    )
+    fit.add_argument("data", type=Path, help="labelled rows (.jsonl), or an LLMRouter .json list")
+    fit.add_argument("--out", type=Path, required=True, help="router file to write")
+    fit.add_argument("--name", default="custom", help="name recorded in the file and decisions")
+    fit.add_argument("--source", default="user-supplied labels",
+                     help="where the labels come from (recorded in the file)")
+    fit.add_argument("--prices", type=Path,
+                     help="JSON {model: {input_per_mtok, output_per_mtok}}: checked to cover "
+                     "every model without a catalog price or observed cost")
+    fit.add_argument("--k", type=int, default=40, help="neighbours per prediction (default 40)")
+    fit.set_defaults(handler=run_fit)
+
+
+def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `shoal eval`."""
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure a router: quality-vs-cost curve, AIQ, APGR/CPT, baselines",
+        description="Fit on --train (or load --router) and evaluate on --test; or "
+        "cross-validate on --data with --folds N or --folds task.",
+    )
+    evaluate.add_argument("--train", type=Path, help="labelled training data")
+    evaluate.add_argument("--router", type=Path, help="an existing router file instead of --train")
+    evaluate.add_argument("--test", type=Path, help="labelled held-out data")
+    evaluate.add_argument("--data", type=Path, help="labelled data to cross-validate on")
+    evaluate.add_argument("--folds", default=None,
+                          help="with --data: a number of folds, or 'task' (one fold per task)")
+    evaluate.add_argument("--prices", type=Path, help="JSON price file overriding the catalog")
+    evaluate.add_argument("--holdout-models", default="",
+                          help="comma-separated models whose training labels are dropped; every "
+                          "model gets its mean training score as its quality prior")
+    evaluate.add_argument("--output-tokens", type=int, default=256,
+                          help="output tokens per call when costing from prices (default 256)")
+    evaluate.add_argument("--json", type=Path, dest="json_out", help="write the evaluation here")
+    evaluate.add_argument("--plot", type=Path, help="write an SVG of the curves here")
+    evaluate.set_defaults(handler=run_eval)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Fit and save a router; print a one-line summary."""
+    rows = _fit_rows(args.data)
+    if args.prices is not None:
+        _check_prices(rows, read_prices(args.prices))
+    router = fit_router(rows, name=args.name, source=args.source, k=args.k)
+    router.save(args.out)
+    print(f"wrote {args.out}: {router.version}, {len(router)} exemplars, "
+          f"{len(router.models)} models ({', '.join(router.models)})")
+    return 0
+
+
+def _fit_rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".jsonl":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            return [json.loads(line) for line in lines if line.strip()]
+        except json.JSONDecodeError as error:
+            raise EvaluationError(f"{path} is not JSONL: {error}") from None
+    return long_rows(read_labelled(path))
+
+
+def _check_prices(rows: list[dict[str, Any]], prices: dict[str, tuple[float, float]]) -> None:
+    catalog = load_catalog()
+    costed = {row["model"] for row in rows if row.get("cost_usd") is not None}
+    missing = sorted({row["model"] for row in rows} - costed - set(prices) - {
+        e.id for e in catalog.models
+    })
+    if missing:
+        raise EvaluationError(f"no price for {', '.join(missing)}: add them to the price file")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate, print the summary table, and write JSON and SVG when asked."""
+    evaluation = _evaluate(args)
+    print(format_evaluation(evaluation))
+    if args.json_out is not None:
+        args.json_out.write_text(
+            json.dumps(evaluation.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    if args.plot is not None:
+        from shoal.router_plot import evaluation_svg
+
+        args.plot.write_text(evaluation_svg(evaluation), encoding="utf-8")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> Evaluation:
+    prices = read_prices(args.prices) if args.prices is not None else None
+    if args.data is not None:
+        if args.folds is None or args.test or args.train or args.router:
+            raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
+        folds = args.folds if args.folds == "task" else _int_folds(args.folds)
+        return cross_validate(read_labelled(args.data), folds=folds, fit_options={},
+                              prices=prices, output_tokens=args.output_tokens)
+    if args.test is None or (args.train is None) == (args.router is None):
+        raise EvaluationError("give --test with exactly one of --train or --router (or --data "
+                              "with --folds)")
+    test = read_labelled(args.test)
+    catalog = load_catalog()
+    held_out = [m for m in args.holdout_models.split(",") if m.strip()]
+    if args.router is not None:
+        from shoal.router import load_router
+
+        router = load_router(args.router)
+    else:
+        train = read_labelled(args.train)
+        if held_out:
+            catalog = with_priors(catalog, mean_scores(train))
+        router = fit_router(long_rows(train, without=held_out), name="eval")
+    evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
+                                 output_tokens=args.output_tokens)
+    if held_out:
+        note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
+                "prior is its mean training score")
+        evaluation = _with_note(evaluation, note)
+    return evaluation
+
+
+def _int_folds(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise EvaluationError(f"--folds must be a number or 'task', got {value!r}") from None
+
+
+def mean_scores(prompts: list[Any]) -> dict[str, float]:
+    """Each model's mean score over labelled prompts (the prior of the hold-out experiment)."""
+    totals: dict[str, list[float]] = {}
+    for item in prompts:
+        for model, score in item.scores.items():
+            totals.setdefault(model, []).append(score)
+    return {model: math.fsum(values) / len(values) for model, values in totals.items()}
+
+
+def _with_note(evaluation: Evaluation, note: str) -> Evaluation:
+    return replace(evaluation, notes=(*evaluation.notes, note))
+
+
+def format_evaluation(evaluation: Evaluation) -> str:
+    """A plain-text summary: baselines, router points at budget fractions, AIQ, APGR/CPT."""
+    best = evaluation.best_single
+    lines = [
+        f"{evaluation.prompts} held-out prompts, {len(evaluation.models)} candidates; router "
+        f"{evaluation.router_version}",
+        "",
+        f"{'policy':54} {'quality':>8} {'cost/prompt':>12}",
+    ]
+    fixed = [best, evaluation.cheapest, evaluation.random, evaluation.oracle]
+    for point in fixed:
+        label = point.policy + (" (best single)" if point is best else "")
+        lines.append(f"{label:54} {point.quality:8.4f} {point.cost_usd:12.3e}")
+    for fraction in (1.0, 0.5, 0.2):
+        point = evaluation.best_quality_within(best.cost_usd * fraction)
+        label = f"router, cost <= {fraction:.0%} of best single"
+        if point is None:
+            lines.append(f"{label:54} {'-':>8} {'-':>12}")
+        else:
+            lines.append(f"{label:54} {point.quality:8.4f} {point.cost_usd:12.3e}"
+                         f"  (wtp {point.willingness_to_pay:.3g})")
+    top = max(evaluation.router_curve, key=lambda p: (p.quality, -p.cost_usd))
+    lines.append(f"{'router, highest quality':44} {top.quality:8.4f} {top.cost_usd:12.3e}")
+    lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]
+    lines += [f"  {name:14} {value:.4f}" for name, value in evaluation.aiq.items()]
+    if evaluation.pair:
+        lines += ["", f"{'two-model':14} {'APGR':>7} {'CPT(50%)':>9} {'CPT(80%)':>9}"]
+        for pair in evaluation.pair:
+            cpt = [f"{v:8.1f}%" if v is not None else f"{'-':>9}" for v in pair.cpt.values()]
+            lines.append(f"{pair.policy:14} {pair.apgr:7.4f} {cpt[0]} {cpt[1]}")
+    lines += [f"note: {note}" for note in evaluation.notes]
+    return "\n".join(lines)
