@@ -8,6 +8,7 @@ or to read-only tools for hosts that should not write.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -83,6 +84,13 @@ def select_tools(
             logger.debug("tool %s left out (read_only=%s, groups=%s)", tool.name, read_only, groups)
 
 
+def tidy_descriptions(server: MCPServer[Any]) -> None:
+    """Strip docstring indentation from tool descriptions: a model reads (and pays for) every
+    space of them."""
+    for tool in registered_tools(server):
+        tool.description = inspect.cleandoc(tool.description or "")
+
+
 def answer_tokens(result: dict[str, Any]) -> int:
     """Tokens a host reads from a tools/call answer: its text content plus its structured JSON."""
     parts = [
@@ -94,7 +102,7 @@ def answer_tokens(result: dict[str, Any]) -> int:
 
 
 class ToolCallGuard:
-    """Server middleware for tools/call: unknown tools are protocol errors, answers stay small.
+    """Server middleware: unknown tools and prompts are protocol errors, tool answers stay small.
 
     Args:
         server: The server whose tools are known.
@@ -109,6 +117,14 @@ class ToolCallGuard:
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
+        if ctx.method == "prompts/get" and isinstance(ctx.params, dict):
+            # The SDK answers an unknown prompt with an internal error on 2026-07-28.
+            prompt = ctx.params.get("name")
+            if (
+                not isinstance(prompt, str)
+                or self._server._prompt_manager.get_prompt(prompt) is None
+            ):
+                raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {prompt}")
         if ctx.method != "tools/call" or not isinstance(ctx.params, dict):
             return await call_next(ctx)
 

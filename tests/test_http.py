@@ -1,0 +1,186 @@
+"""`shoal serve --http` as a real process on 127.0.0.1: both protocol eras through the SDK's HTTP
+client, DNS-rebinding refusals, bearer-token authentication and stateless mode."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from test_server import CALLS
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "shoal-test-token-7f3a9c1e5b"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+@dataclass
+class RunningServer:
+    url: str
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(log: Path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `shoal serve --http` on a free loopback port and wait until it accepts connections."""
+    port = free_port()
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shoal", "-v", "serve", "--http", "--port", str(port), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"shoal serve exited: {log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, f"http://127.0.0.1:{port}/mcp"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("shoal serve did not start listening within 60 s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    log = tmp_path_factory.mktemp("open") / "server.log"
+    process, url = start_server(log)
+    yield RunningServer(url, log)
+    stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    folder = tmp_path_factory.mktemp("guarded")
+    token_file = folder / "token"
+    token_file.write_text(TOKEN + "\n")
+    log = folder / "server.log"
+    process, url = start_server(log, "--token-file", str(token_file), "--stateless")
+    yield RunningServer(url, log)
+    stop_server(process)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_each_era_lists_and_calls_every_tool_over_http(
+    open_server: RunningServer, mode: str
+) -> None:
+    async with Client(open_server.url, mode=mode) as client:
+        version = client.session.protocol_version
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        results = {name: await client.call_tool(name, args) for name, args in CALLS.items()}
+
+    assert version == {"legacy": "2025-11-25", "2026-07-28": "2026-07-28"}[mode]
+    assert names == set(CALLS)
+    for name, result in results.items():
+        assert not result.is_error, f"{name}: {result.content}"
+        assert result.structured_content
+    assert results["count_tokens"].structured_content["tokens"] == 10
+
+
+def test_a_foreign_host_or_origin_is_refused(open_server: RunningServer) -> None:
+    with httpx2.Client(timeout=10) as http:
+        good = http.post(open_server.url, json=INITIALIZE, headers=MCP_HEADERS)
+        rebound_host = http.post(
+            open_server.url, json=INITIALIZE, headers={**MCP_HEADERS, "Host": "evil.example:80"}
+        )
+        foreign_origin = http.post(
+            open_server.url,
+            json=INITIALIZE,
+            headers={**MCP_HEADERS, "Origin": "http://evil.example"},
+        )
+        local_origin = http.post(
+            open_server.url,
+            json=INITIALIZE,
+            headers={**MCP_HEADERS, "Origin": "http://localhost:3000"},
+        )
+
+    assert good.status_code == 200
+    assert rebound_host.status_code == 421
+    assert foreign_origin.status_code == 403
+    assert local_origin.status_code == 200
+
+
+def test_requests_without_the_right_token_get_401(guarded_server: RunningServer) -> None:
+    with httpx2.Client(timeout=10) as http:
+        missing = http.post(guarded_server.url, json=INITIALIZE, headers=MCP_HEADERS)
+        wrong = http.post(
+            guarded_server.url,
+            json=INITIALIZE,
+            headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}x"},
+        )
+        not_bearer = http.post(
+            guarded_server.url,
+            json=INITIALIZE,
+            headers={**MCP_HEADERS, "Authorization": f"Basic {TOKEN}"},
+        )
+        right = http.post(
+            guarded_server.url,
+            json=INITIALIZE,
+            headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"},
+        )
+
+    for refused in (missing, wrong, not_bearer):
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert TOKEN not in refused.text
+    assert right.status_code == 200
+    assert "mcp-session-id" not in right.headers, "--stateless keeps no session"
+    assert TOKEN not in guarded_server.log.read_text()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_the_right_token_serves_both_eras_statelessly(
+    guarded_server: RunningServer, mode: str
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        transport = streamable_http_client(guarded_server.url, http_client=http)
+        async with Client(transport, mode=mode) as client:
+            counted = await client.call_tool("count_tokens", {"text": "hello world"})
+            names = {tool.name for tool in (await client.list_tools()).tools}
+
+    assert counted.structured_content["tokens"] == 2
+    assert names == set(CALLS)
+    log = guarded_server.log.read_text()
+    assert "missing or wrong bearer token" in log
+    assert TOKEN not in log
