@@ -20,12 +20,50 @@ TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # One real call per tool, with what its structured answer must say.
 CALLS: dict[str, dict[str, Any]] = {
     "count_tokens": {"text": "The quick brown fox jumps over the lazy dog."},
+    "count_chat_tokens": {
+        "messages": [{"role": "user", "content": "What's the weather like in Paris?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Now."}}],
+    },
+    "truncate_text": {"text": "The quick brown fox jumps over the lazy dog.", "max_tokens": 4},
+    "split_text": {"text": "The quick brown fox jumps over the lazy dog.", "max_tokens": 4},
+    "count_files": {"paths": ["tests/data/corpus"]},
     "route_task": {"prompt": "Prove that the square root of 2 is irrational."},
     "estimate_cost": {"model": "gpt-4.1-mini", "input_tokens": 1_000_000, "output_tokens": 500_000},
     "check_hardware_fit": {"model": "llama-3.1-8b-instruct", "device": "apple-m4-pro"},
     "port_chip": {"device": "iphone-16-pro", "to_node": "nanostack-claimed", "mode": "iso-power"},
     "sweep_hardware": {"devices": ["apple-m4-pro", "rtx-4090"], "nodes": ["as-built", "n2"]},
+    "compare_costs": {"models": ["gpt-4o", "gpt-4.1-mini"], "input_tokens": 10_000,
+                      "output_tokens": 1_000, "baseline": "gpt-4o"},
+    "fit_budget": {"items": [{"id": "task", "text": "Fix the failing test.", "required": True},
+                             {"id": "readme", "path": "README.md", "priority": 2}],
+                   "budget_tokens": 200, "model": "gpt-4o", "truncate_last": True},
+    "trim_chat": {"messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny " * 200},
+        {"role": "user", "content": "Thanks. And Rome?"}], "budget_tokens": 100, "model": "gpt-4o"},
+    "set_budget_limit": {"scope": "session:test", "usd": 1.0, "period": "day"},
+    "record_usage": {"scope": "session:test", "model": "gpt-4o", "request_id": "call-1",
+                     "input_tokens": 10_000, "output_tokens": 500},
+    "budget_status": {"scope": "session:test"},
+    "savings_report": {"scope": "session:test", "baseline": "claude-opus-4-5"},
 }
+
+# The tools that write the spend ledger, with their idempotent and destructive hints; every other
+# tool is read-only.
+LEDGER_WRITES = {"record_usage": (True, False), "set_budget_limit": (True, False)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ledger(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A ledger of the module's own, so no test writes to the user's data directory."""
+    path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SHOAL_LEDGER", str(path))
+        yield path
 
 
 @pytest.fixture
@@ -48,7 +86,14 @@ async def test_every_tool_is_described_typed_and_read_only(server, mode: str) ->
         assert TOOL_NAME.match(tool.name)
         assert tool.title and tool.description
         assert len(tool.description.encode()) < 2048
-        assert tool.annotations is not None and tool.annotations.read_only_hint is True
+        assert tool.annotations is not None
+        if tool.name in LEDGER_WRITES:
+            assert tool.annotations.read_only_hint is False
+            assert (tool.annotations.idempotent_hint, tool.annotations.destructive_hint) == (
+                LEDGER_WRITES[tool.name]
+            )
+            continue
+        assert tool.annotations.read_only_hint is True
         assert tool.annotations.destructive_hint is False
         assert tool.output_schema is not None and tool.output_schema["type"] == "object"
         for name, prop in tool.input_schema["properties"].items():
@@ -75,6 +120,14 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
         "model": None,
         "characters": 44,
     }
+    chat = results["count_chat_tokens"].structured_content
+    assert chat["exact"] is True and chat["tools"] == 1
+    assert chat["tokens"] == chat["message_tokens"] + chat["tool_tokens"]
+    assert results["truncate_text"].structured_content["text"] == "The quick brown fox"
+    split = results["split_text"].structured_content
+    assert split["chunk_count"] == 3 and split["chunks"][-1]["end"] == 44
+    files = results["count_files"].structured_content
+    assert files["files_counted"] == 5 and files["total_tokens"] > 1_000_000 and files["exact"]
     cost = results["estimate_cost"].structured_content
     assert cost["model"] == "gpt-4.1-mini"
     assert cost["total_usd"] == pytest.approx(0.4 + 0.5 * 1.6)
@@ -85,6 +138,21 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
     assert fit["fits"] is True and fit["decode_tokens_per_s"] > 0
     ported = results["port_chip"].structured_content
     assert ported["performance_ratio"] > 1 and ported["to_node"] == "nanostack-claimed"
+    compared = results["compare_costs"].structured_content["comparisons"]
+    assert [row["model"] for row in compared] == ["gpt-4.1-mini", "gpt-4o"]
+    assert compared[0]["savings_fraction"] == pytest.approx(0.84)
+    plan = results["fit_budget"].structured_content
+    assert plan["included"] == ["task"] and plan["truncated"] == ["readme"]
+    assert plan["total_tokens"] == 200
+    trimmed = results["trim_chat"].structured_content
+    assert trimmed["kept"] == [0, 4] and trimmed["tokens"] <= 100
+    record = results["record_usage"].structured_content
+    assert record["cost_usd"] == pytest.approx(0.03) and record["limit_usd"] == 1.0
+    status = results["budget_status"].structured_content
+    assert status["spent_usd"] == pytest.approx(0.03) and status["records"] == 1
+    report = results["savings_report"].structured_content
+    # 10,000 x $5 + 500 x $25 on claude-opus-4-5 = $0.0625 against $0.03 spent.
+    assert report["records"] == 1 and report["baseline_usd"] == pytest.approx(0.0625)
 
 
 async def test_domain_errors_reach_the_model_and_the_server_keeps_serving(server) -> None:  # type: ignore[no-untyped-def]
@@ -114,8 +182,10 @@ async def test_routing_is_deterministic_over_the_wire(server) -> None:  # type: 
     assert first.content[0].text == second.content[0].text
 
 
-async def test_stdio_subprocess_session_lists_and_calls_every_tool() -> None:
-    parameters = StdioServerParameters(command=sys.executable, args=["-m", "shoal", "serve"])
+async def test_stdio_subprocess_session_lists_and_calls_every_tool(ledger) -> None:  # type: ignore[no-untyped-def]
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "shoal", "serve", "--ledger", str(ledger)]
+    )
     async with Client(parameters, mode="legacy") as client:
         names = sorted(tool.name for tool in (await client.list_tools()).tools)
         results = {

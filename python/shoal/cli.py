@@ -12,8 +12,10 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from shoal import __version__
 
@@ -77,6 +79,23 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         help="JSON file of extra model architectures, like architectures.json (repeatable)",
     )
+    serve.add_argument(
+        "--root",
+        type=Path,
+        action="append",
+        default=[],
+        help="folder the file tools may read (repeatable; relative paths start at the first; "
+        "default: the current directory)",
+    )
+    serve.add_argument(
+        "--ledger",
+        metavar="PATH|URL",
+        help="spend ledger: a SQLite file or a postgresql:// URL (default: SHOAL_LEDGER, else "
+        "ledger.sqlite3 in the user's data directory)",
+    )
+    serve.add_argument(
+        "--prices", type=Path, help="user price file overriding or extending the catalog"
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -125,23 +144,102 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.set_defaults(handler=_route)
 
 
+def _add_token_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--encoding",
+        default="o200k_base",
+        help="o200k_base, cl100k_base or tekken_240718 (default: %(default)s)",
+    )
+    parser.add_argument("--model", help="count with this catalog model's tokenizer instead")
+    parser.add_argument(
+        "--allow-special",
+        action="store_true",
+        help="count special-token text such as <|endoftext|> as one special token "
+        "(default: ordinary text)",
+    )
+    parser.add_argument("--json", action="store_true", help="print structured JSON")
+
+
 def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     count = commands.add_parser(
         "count",
-        help="count tokens in text or files",
-        description="Count tokens exactly for OpenAI encodings, or estimate them for a named model "
-        "whose tokenizer is not public (the answer says which).",
+        help="count tokens in text, files, folders or a chat request",
+        description="Count tokens exactly for the OpenAI encodings and Mistral's Tekken, or "
+        "estimate them for a named model whose tokenizer is not public (the answer says which). "
+        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files are "
+        "skipped with the reason. A progress bar shows on stderr when counting files takes over "
+        "a second.",
     )
     count.add_argument("text", nargs="*", help="text to count (joined by spaces); '-' reads stdin")
     count.add_argument(
-        "--file", type=Path, action="append", default=[], help="file to count (repeatable)"
+        "--file",
+        type=Path,
+        action="append",
+        default=[],
+        help="file or folder to count (repeatable)",
     )
     count.add_argument(
-        "--encoding", default="o200k_base", help="o200k_base or cl100k_base (default: %(default)s)"
+        "--chat",
+        type=Path,
+        help="JSON file of a chat request: a list of messages, or {'messages': [...], "
+        "'tools': [...]}; counted by OpenAI's chat and tool rules",
     )
-    count.add_argument("--model", help="count with this catalog model's tokenizer instead")
-    count.add_argument("--json", action="store_true", help="print structured JSON")
+    count.add_argument(
+        "--limit",
+        type=int,
+        help="for text: stop counting once past this many tokens and say whether it fits",
+    )
+    count.add_argument(
+        "--no-gitignore", action="store_true", help="count files that .gitignore excludes too"
+    )
+    count.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=16 * 1024 * 1024,
+        help="skip larger files (default: %(default)s)",
+    )
+    count.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr: auto shows it on a terminal after one second",
+    )
+    _add_token_options(count)
     count.set_defaults(handler=_count)
+
+
+def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    truncate = commands.add_parser(
+        "truncate",
+        help="cut text to a token budget, keeping its beginning or end",
+        description="Print the longest beginning (or, with --tail, end) of the text that fits "
+        "MAX_TOKENS. Cuts fall between tokens, never inside a character; the summary goes to "
+        "stderr.",
+    )
+    truncate.add_argument("text", nargs="*", help="text to cut (joined by spaces); '-' or none: stdin")
+    truncate.add_argument("--file", type=Path, help="read the text from this file")
+    truncate.add_argument("--max-tokens", type=int, required=True, help="most tokens to keep")
+    truncate.add_argument("--tail", action="store_true", help="keep the end instead of the beginning")
+    _add_token_options(truncate)
+    truncate.set_defaults(handler=_truncate)
+
+
+def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    split = commands.add_parser(
+        "split",
+        help="split text into chunks of at most N tokens",
+        description="Split the text into consecutive chunks of at most MAX_TOKENS tokens each; "
+        "joined, the chunks are the text. Prints one line per chunk (character range and "
+        "tokens), or with --json the chunks and their text; --out-dir writes chunk files.",
+    )
+    split.add_argument("text", nargs="*", help="text to split (joined by spaces); '-' or none: stdin")
+    split.add_argument("--file", type=Path, help="read the text from this file")
+    split.add_argument("--max-tokens", type=int, required=True, help="most tokens per chunk")
+    split.add_argument(
+        "--out-dir", type=Path, help="write chunk_0001.txt, chunk_0002.txt, ... into this folder"
+    )
+    _add_token_options(split)
+    split.set_defaults(handler=_split)
 
 
 def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -150,7 +248,20 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="price a call from the dated catalog",
         description="Price one call (or --calls of them), each kind of token separately.",
     )
-    cost.add_argument("model", help="catalog model id, e.g. gpt-4.1-mini")
+    cost.add_argument("model", nargs="?", help="catalog model id, e.g. gpt-4.1-mini")
+    cost.add_argument(
+        "--compare", metavar="A,B,C", help="price the workload on these models, cheapest first"
+    )
+    cost.add_argument("--baseline", help="with --compare: the model to measure savings against")
+    cost.add_argument(
+        "--plan",
+        type=Path,
+        help="JSON list of calls, each {input_tokens, output_tokens, cached_input_tokens, "
+        "cache_write_tokens, reasoning_tokens, calls}, priced step by step",
+    )
+    cost.add_argument(
+        "--prices", type=Path, help="user price file overriding or extending the catalog"
+    )
     cost.add_argument(
         "--input", type=int, default=0, dest="input_tokens", help="input tokens per call"
     )
@@ -196,6 +307,117 @@ def _add_hw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     hw.set_defaults(handler=_hw)
 
 
+def _add_ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger",
+        metavar="PATH|URL",
+        help="SQLite file or postgresql:// URL (default: SHOAL_LEDGER, else ledger.sqlite3 in the "
+        "user's data directory)",
+    )
+    parser.add_argument(
+        "--prices", type=Path, help="user price file overriding or extending the catalog"
+    )
+    parser.add_argument("--json", action="store_true", help="print structured JSON")
+
+
+def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    budget = commands.add_parser(
+        "budget",
+        help="fit texts and files to a token budget, or trim a chat history",
+        description="`fit`: choose items for a context (required first, then priority per "
+        "token; tool-call groups whole). `trim`: cut a chat to a budget, keeping the system "
+        "message, the latest turns and whole tool-call/result pairs.",
+    )
+    actions = budget.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fit = actions.add_parser("fit", help="choose which items go into a context")
+    fit.add_argument(
+        "items",
+        nargs="?",
+        type=Path,
+        help="JSON list of items {id, text|path, priority, required, group}; '-' reads stdin",
+    )
+    fit.add_argument(
+        "--file", type=Path, action="append", default=[], help="add a file as an item (repeatable)"
+    )
+    fit.add_argument("--model", required=True, help="catalog model id to count and price for")
+    fit.add_argument("--budget", type=int, required=True, help="token budget")
+    fit.add_argument("--truncate-last", action="store_true", help="cut the next item to fill")
+    fit.add_argument(
+        "--root",
+        type=Path,
+        action="append",
+        default=[],
+        help="folder files may be read from (repeatable; default: the current folder)",
+    )
+    _add_ledger_option(fit)
+    trim = actions.add_parser("trim", help="trim a chat history to a budget")
+    trim.add_argument("messages", type=Path, help="JSON list of chat messages; '-' reads stdin")
+    trim.add_argument("--model", required=True, help="catalog model id to count for")
+    trim.add_argument("--budget", type=int, required=True, help="token budget")
+    trim.add_argument("--output", type=Path, help="write the kept messages to this JSON file")
+    _add_ledger_option(trim)
+    budget.set_defaults(handler=_budget)
+
+
+def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ledger = commands.add_parser(
+        "ledger",
+        help="record spend, set limits and see what a scope has left",
+        description="The spend ledger: `record` a call, `limit` a scope, `status` of a scope.",
+    )
+    actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
+    record = actions.add_parser("record", help="charge a model call to a scope")
+    record.add_argument("--scope", required=True, help="e.g. session:4f2a or project:docs")
+    record.add_argument("--model", required=True, help="catalog model id that answered")
+    record.add_argument("--input", type=int, default=0, dest="input_tokens", help="input tokens")
+    record.add_argument(
+        "--output", type=int, default=0, dest="output_tokens", help="output tokens"
+    )
+    record.add_argument("--cached", type=int, default=0, dest="cached_input_tokens",
+                        help="input tokens read from cache")
+    record.add_argument("--cache-write", type=int, default=0, dest="cache_write_tokens",
+                        help="input tokens written to cache")
+    record.add_argument("--reasoning", type=int, default=0, dest="reasoning_tokens",
+                        help="hidden reasoning tokens")
+    record.add_argument("--decision-id", help="routing decision the call followed")
+    record.add_argument("--request-id", help="idempotency key: the same id records once")
+    record.add_argument("--at", help="when the call happened (ISO 8601; default: now)")
+    _add_ledger_option(record)
+    status = actions.add_parser("status", help="spent, left, burn rate and projection")
+    status.add_argument("--scope", required=True, help="the scope")
+    status.add_argument("--window", type=float, default=24.0, help="burn-rate window in hours")
+    _add_ledger_option(status)
+    limit = actions.add_parser("limit", help="set a scope's spending limit")
+    limit.add_argument("--scope", required=True, help="the scope")
+    limit.add_argument("--usd", type=float, required=True, help="the limit in USD")
+    limit.add_argument(
+        "--soft", action="store_true", help="flag calls past it instead of refusing"
+    )
+    limit.add_argument("--period", choices=("hour", "day", "week", "month"),
+                       help="calendar period in UTC (default: the scope's whole life)")
+    _add_ledger_option(limit)
+    ledger.set_defaults(handler=_ledger)
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="spend with routing against always using the strongest model",
+        description="Savings report from the ledger: what the recorded calls cost against the "
+        "same tokens on a baseline model (default: the dearest model used), per scope, model "
+        "and period, with a chart.",
+    )
+    report.add_argument("--scope", help="one scope (default: all)")
+    report.add_argument("--since", help="from this date or time (ISO 8601, inclusive)")
+    report.add_argument("--until", help="to this date or time (ISO 8601, exclusive)")
+    report.add_argument("--baseline", help="model to compare with")
+    report.add_argument("--bucket", choices=("hour", "day", "week", "month"),
+                        help="chart bucket (default: chosen from the span)")
+    report.add_argument("--svg", type=Path, help="also write an SVG chart of spend over time")
+    _add_ledger_option(report)
+    report.set_defaults(handler=_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every `shoal` subcommand."""
     parser = argparse.ArgumentParser(
@@ -206,7 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shoal {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_serve, _add_route, _add_count, _add_cost, _add_hw):
+    for add in (_add_serve, _add_route, _add_count, _add_truncate, _add_split, _add_cost, _add_hw):
+        add(commands)
+    for add in (_add_budget, _add_ledger, _add_report):
         add(commands)
     from shoal.router_cli import add_eval, add_fit
 
@@ -239,13 +463,15 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.http_transport import read_token, serve_http
     from shoal.server import build_server
 
+    _use_ledger_and_prices(args)
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
     hardware.reset_tables()
     hardware.list_devices()  # Read the user files now: a bad one stops the server at start-up.
 
     groups = _split_ids(args.tools) if args.tools is not None else None
-    server = build_server(read_only=args.read_only, groups=groups)
+    roots = [str(root) for root in args.root] or None
+    server = build_server(read_only=args.read_only, groups=groups, roots=roots)
     if not args.http:
         server.run()
         return 0
@@ -264,6 +490,99 @@ def _serve(args: argparse.Namespace) -> int:
         token=token,
         stateless=args.stateless,
     )
+    return 0
+
+
+def _use_ledger_and_prices(args: argparse.Namespace) -> None:
+    """Point this process (and the server's tools) at the chosen ledger and price file."""
+    if getattr(args, "ledger", None):
+        os.environ["SHOAL_LEDGER"] = args.ledger
+    if getattr(args, "prices", None) is not None:
+        os.environ["SHOAL_PRICES"] = str(args.prices.resolve())
+
+
+def _read_json(path: Path, name: str) -> object:
+    text = sys.stdin.read() if str(path) == "-" else _read_text_file(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} {path}: not valid JSON ({error.msg} at line "
+                         f"{error.lineno})") from None
+
+
+def _budget(args: argparse.Namespace) -> int:
+    from shoal import spend_render
+    from shoal.budget import fit_budget, trim_chat
+
+    _use_ledger_and_prices(args)
+    if args.action == "trim":
+        messages = _read_json(args.messages, "messages")
+        if not isinstance(messages, list):
+            raise ValueError("the messages file must hold a JSON list of messages")
+        trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model)
+        if args.output is not None:
+            kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
+            args.output.write_text(kept + "\n", encoding="utf-8")
+        if args.json:
+            _print_json(dataclasses.asdict(trimmed))
+        else:
+            print(spend_render.trimmed_chat(trimmed))
+        return 0
+
+    items = _read_json(args.items, "items") if args.items is not None else []
+    if not isinstance(items, list):
+        raise ValueError("the items file must hold a JSON list of items")
+    items += [{"id": str(path), "path": str(path)} for path in args.file]
+    plan = fit_budget(items, budget_tokens=args.budget, model=args.model,
+                      truncate_last=args.truncate_last, roots=args.root or [Path.cwd()])
+    if args.json:
+        _print_json(dataclasses.asdict(plan))
+    else:
+        print(spend_render.fit_plan(plan))
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from shoal import spend_render
+    from shoal.ledger import budget_status, record_usage, set_limit
+
+    _use_ledger_and_prices(args)
+    result: Any
+    if args.action == "record":
+        result = record_usage(
+            args.scope, args.model, input_tokens=args.input_tokens,
+            output_tokens=args.output_tokens, cached_input_tokens=args.cached_input_tokens,
+            cache_write_tokens=args.cache_write_tokens, reasoning_tokens=args.reasoning_tokens,
+            decision_id=args.decision_id, request_id=args.request_id, at=args.at,
+        )
+        text = spend_render.usage_record(result)
+    elif args.action == "limit":
+        result = set_limit(args.scope, args.usd, hard=not args.soft, period=args.period)
+        text = spend_render.budget_limit(result)
+    else:
+        result = budget_status(args.scope, window_hours=args.window)
+        text = spend_render.budget_status(result)
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        print(text)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from shoal import spend_render
+    from shoal.report import savings_report, spend_svg
+
+    _use_ledger_and_prices(args)
+    report = savings_report(args.scope, since=args.since, until=args.until,
+                            baseline=args.baseline, bucket=args.bucket)
+    if args.svg is not None:
+        args.svg.write_text(spend_svg(report), encoding="utf-8")
+        print(f"shoal report: wrote {args.svg}", file=sys.stderr)
+    if args.json:
+        _print_json(dataclasses.asdict(report))
+    else:
+        print(spend_render.savings_report(report))
     return 0
 
 
@@ -349,32 +668,162 @@ def _route(args: argparse.Namespace) -> int:
     return 0
 
 
+# Seconds a file count runs before the progress bar appears.
+PROGRESS_DELAY_S = 1.0
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr that appears once a count has run for a while."""
+
+    def __init__(self, mode: str) -> None:
+        self.enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or time.monotonic() - self.started < PROGRESS_DELAY_S:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        print(f"\rcounting [{bar}] {done:,}/{total:,} files", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=sys.stderr, flush=True)
+
+
+def _token_options(args: argparse.Namespace) -> dict[str, object]:
+    return {"encoding": args.encoding, "model": args.model, "allow_special": args.allow_special}
+
+
 def _count(args: argparse.Namespace) -> int:
+    if args.chat is not None:
+        return _count_chat(args)
+    if args.text and args.file:
+        raise ValueError("give text or --file paths, not both")
+    if args.file:
+        if args.limit is not None:
+            raise ValueError("--limit applies to text; for files, compare the total yourself")
+        return _count_files(args)
+    if not args.text:
+        raise ValueError("give text to count, '-' for stdin, --file PATH or --chat FILE.json")
+
     from shoal import render
+    from shoal.token_budget import count_till_limit
     from shoal.tokens import count_tokens
 
-    texts: list[tuple[str, str]] = []
-    if args.text == ["-"]:
-        texts.append(("<stdin>", sys.stdin.read()))
-    elif args.text:
-        texts.append(("<text>", " ".join(args.text)))
-    for path in args.file:
-        texts.append((str(path), _read_text_file(path)))
-    if not texts:
-        raise ValueError("give text to count, '-' for stdin, or --file PATH")
+    text = sys.stdin.read() if args.text == ["-"] else " ".join(args.text)
+    if args.limit is not None:
+        limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
+        if args.json:
+            _print_json(dataclasses.asdict(limited))
+        else:
+            print(render.limit_count(limited))
+        return 1 if limited.exceeded else 0
 
-    results = [
-        (name, count_tokens(text, encoding=args.encoding, model=args.model)) for name, text in texts
-    ]
+    result = count_tokens(text, **_token_options(args))  # type: ignore[arg-type]
     if args.json:
-        _print_json([{"source": name, **dataclasses.asdict(result)} for name, result in results])
+        _print_json(dataclasses.asdict(result))
+    else:
+        print(render.token_count(result))
+    return 0
+
+
+def _count_files(args: argparse.Namespace) -> int:
+    from shoal.files import count_files
+
+    bar = _ProgressBar(args.progress)
+    try:
+        result = count_files(
+            args.file,
+            respect_gitignore=not args.no_gitignore,
+            max_file_bytes=args.max_file_bytes,
+            progress=bar,
+            **_token_options(args),  # type: ignore[arg-type]
+        )
+    finally:
+        bar.close()
+    if args.json:
+        _print_json(dataclasses.asdict(result))
         return 0
-    for name, result in results:
-        prefix = "" if name == "<text>" else f"{name}: "
-        print(prefix + render.token_count(result))
-    if len(results) > 1:
-        total = sum(result.tokens for _, result in results)
-        print(f"total: {total:,} tokens")
+
+    method = "exact" if result.exact else "estimate"
+    for item in result.files:
+        print(f"{item.tokens:>12,}  {item.path}")
+    for skipped in result.skipped:
+        print(f"{'skipped':>12}  {skipped.path}: {skipped.reason}")
+    print(
+        f"{result.total_tokens:>12,}  total: {len(result.files):,} files, "
+        f"{result.total_bytes:,} bytes ({method}, {result.encoding}); "
+        f"{len(result.skipped):,} skipped, {result.ignored:,} ignored by .gitignore"
+    )
+    return 0
+
+
+def _count_chat(args: argparse.Namespace) -> int:
+    from shoal import render
+    from shoal.tokens import count_chat
+
+    try:
+        request = json.loads(_read_text_file(args.chat))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{args.chat}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if isinstance(request, dict):
+        messages, tools = request.get("messages", []), request.get("tools", [])
+    else:
+        messages, tools = request, []
+    try:
+        result = count_chat(messages, model=args.model or "gpt-4o", tools=tools)
+    except TypeError as error:
+        raise ValueError(f"{args.chat}: {error}") from None
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        print(render.chat_token_count(result))
+    return 0
+
+
+def _input_text(args: argparse.Namespace) -> str:
+    if args.file is not None:
+        if args.text:
+            raise ValueError("give text or --file, not both")
+        return _read_text_file(args.file)
+    if not args.text or args.text == ["-"]:
+        return sys.stdin.read()
+    return " ".join(args.text)
+
+
+def _truncate(args: argparse.Namespace) -> int:
+    from shoal import render
+    from shoal.token_budget import truncate
+
+    side = "tail" if args.tail else "head"
+    result = truncate(_input_text(args), args.max_tokens, side=side, **_token_options(args))  # type: ignore[arg-type]
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+        return 0
+    sys.stdout.write(result.text)
+    print(render.truncation(result), file=sys.stderr)
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from shoal.token_budget import split_chunks
+
+    result = split_chunks(_input_text(args), args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
+    if args.out_dir is not None:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        for number, text in enumerate(result.texts, start=1):
+            (args.out_dir / f"chunk_{number:04}.txt").write_text(text, encoding="utf-8")
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+        return 0
+    for number, chunk in enumerate(result.chunks, start=1):
+        print(f"chunk {number}: characters {chunk.start:,}-{chunk.end:,}, {chunk.tokens:,} tokens")
+    method = "exact" if result.exact else "estimate"
+    print(f"{len(result.chunks)} chunks, {result.total_tokens:,} tokens ({method}, {result.encoding})")
     return 0
 
 
@@ -391,17 +840,38 @@ def _read_text_file(path: Path) -> str:
 
 def _cost(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.cost import estimate_cost
+    from shoal.catalog import configured_catalog
+    from shoal.cost import compare_costs, compare_plan_costs, estimate_cost, estimate_plan_cost
 
-    result = estimate_cost(
-        args.model,
-        input_tokens=args.input_tokens,
-        output_tokens=args.output_tokens,
-        cached_input_tokens=args.cached_input_tokens,
-        cache_write_tokens=args.cache_write_tokens,
-        reasoning_tokens=args.reasoning_tokens,
-        calls=args.calls,
-    )
+    _use_ledger_and_prices(args)
+    catalog = configured_catalog()
+    models = _split_ids(args.compare)
+    if (args.model is None) == (not models):
+        raise ValueError("give one MODEL, or --compare A,B,C")
+    if args.baseline and not models:
+        raise ValueError("--baseline goes with --compare")
+    plan = _read_json(args.plan, "--plan") if args.plan is not None else None
+    workload = {
+        "input_tokens": args.input_tokens, "output_tokens": args.output_tokens,
+        "cached_input_tokens": args.cached_input_tokens,
+        "cache_write_tokens": args.cache_write_tokens, "reasoning_tokens": args.reasoning_tokens,
+        "calls": args.calls,
+    }
+
+    if models:
+        rows = (compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
+                if plan is not None
+                else compare_costs(models, baseline=args.baseline, catalog=catalog, **workload))
+        if args.json:
+            _print_json([dataclasses.asdict(row) for row in rows])
+        else:
+            print(render.cost_comparison(rows))
+        return 0
+
+    if plan is not None:
+        result = estimate_plan_cost(args.model, plan, catalog=catalog)
+    else:
+        result = estimate_cost(args.model, catalog=catalog, **workload)
     if args.json:
         _print_json(dataclasses.asdict(result))
     else:

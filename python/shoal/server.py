@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,9 +23,21 @@ import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
-from shoal import __version__, render
+from shoal import __version__, render, spend_render
+from shoal.budget import BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
+from shoal.catalog import configured_catalog
+from shoal.cost import CostComparison, compare_costs
+from shoal.ledger import (
+    BudgetLimit,
+    BudgetStatus,
+    UsageRecord,
+    budget_status,
+    record_usage,
+    set_limit,
+)
+from shoal.report import SavingsReport, savings_report
 from shoal.catalog import load_catalog
 from shoal.cost import CostEstimate, estimate_cost
 from shoal.hardware import (
@@ -45,9 +58,12 @@ from shoal.server_policy import (
     ToolCallGuard,
     registered_tools,
     select_tools,
+    tidy_descriptions,
     tool_group,
 )
-from shoal.tokens import TokenCount, count_tokens
+from shoal.files import FilesSummary, count_files
+from shoal.token_budget import ChunkList, Truncation, split_chunks, truncate
+from shoal.tokens import ChatTokenCount, TokenCount, count_chat, count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -156,10 +172,13 @@ def build_server(
     read_only: bool = False,
     groups: Collection[str] | None = None,
     max_result_tokens: int = MAX_RESULT_TOKENS,
+    roots: Sequence[str | os.PathLike[str]] | None = None,
 ) -> MCPServer[None]:
     """Create the MCP server with shoal's tools and resources registered.
 
     Args:
+        roots: Folders the file tools may read (relative paths start at the first); None: the
+            current directory.
         read_only: Leave out every tool not annotated read-only (those that write a ledger).
         groups: Keep only the tools of these groups (keys of `TOOL_GROUPS`); None keeps all.
         max_result_tokens: Largest tool answer, in tokens; a larger one becomes a tool error.
@@ -174,9 +193,11 @@ def build_server(
         version=__version__,
         lifespan=_warm_up,
     )
-    _add_token_tools(server)
+    _add_token_tools(server, roots=[os.getcwd()] if roots is None else list(roots))
     _add_routing_tools(server)
     _add_cost_tools(server)
+    _add_costs_tools(server)
+    _add_budget_tools(server, roots=[os.getcwd()] if roots is None else list(roots))
     _add_hardware_tools(server)
     return _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
 
@@ -190,6 +211,7 @@ def _finish(
 ) -> MCPServer[None]:
     """Apply the rules every tool obeys, then add the resources and the instructions."""
     select_tools(server, read_only=read_only, groups=groups)
+    tidy_descriptions(server)
     server.middleware.append(ToolCallGuard(server, max_result_tokens))
     _add_resources(server)
     server._lowlevel_server.instructions = server_instructions(server, max_result_tokens)
@@ -287,26 +309,143 @@ def _add_resources(server: MCPServer[None]) -> None:
         return _json([dataclasses.asdict(node) for node in list_nodes()])
 
 
-def _add_token_tools(server: MCPServer[None]) -> None:
+ENCODING_NAMES = Literal["o200k_base", "cl100k_base", "tekken_240718"]
+ENCODING_FOR_COUNT = "Tokenizer when no model is named (tekken_240718: Mistral NeMo's)."
+ALLOW_SPECIAL = (
+    "Count special-token text such as '<|endoftext|>' as one special token. Default: plain text."
+)
+SHOWN_CHUNKS = 50
+SHOWN_FILES = 50
+
+
+def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[str]]) -> None:
     @server.tool(name="count_tokens", title="Count tokens", annotations=READ_ONLY)
     def count_tokens_tool(
         text: Annotated[
             str, Field(description="The text to count.", max_length=MAX_TEXT_CHARACTERS)
         ],
-        encoding: Annotated[
-            Literal["o200k_base", "cl100k_base"],
-            Field(description="Tokenizer to use when no model is named."),
-        ] = "o200k_base",
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
         model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
+        allow_special: Annotated[bool, Field(description=ALLOW_SPECIAL)] = False,
     ) -> Annotated[CallToolResult, TokenCount]:
-        """Count the tokens in a text: exact for OpenAI encodings (o200k_base, cl100k_base).
+        """Count the tokens in a text: exact for OpenAI encodings and Mistral's Tekken.
 
         Use it before sending a long prompt, file or tool result, to check that it fits a context
         window or budget. For models whose vendor tokenizer is not public (Claude, Gemini, ...)
         the count is a calibrated estimate and says so with `exact: false`.
         """
-        result = _call(count_tokens, text, encoding=encoding, model=model or None)
+        result = _call(
+            count_tokens, text, encoding=encoding, model=model or None, allow_special=allow_special
+        )
         return _answer(result, render.token_count(result))
+
+    @server.tool(name="count_chat_tokens", title="Count a chat prompt", annotations=READ_ONLY)
+    def count_chat_tokens(
+        messages: Annotated[
+            list[dict[str, Annotated[str, Field(max_length=MAX_TEXT_CHARACTERS)]]],
+            Field(description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}].", max_length=10_000),
+        ],
+        model: Annotated[
+            str, Field(description="Catalog model id, e.g. 'gpt-4o'.", min_length=1, max_length=200)
+        ] = "gpt-4o",
+        tools: Annotated[
+            list[dict[str, Any]],
+            Field(description="Tool definitions as sent to the API ({'type': 'function', "
+                  "'function': {...}}); empty: none.", max_length=1000),
+        ] = [],  # noqa: B006 - pydantic copies defaults
+    ) -> Annotated[CallToolResult, ChatTokenCount]:
+        """Count the prompt tokens of a chat request, messages and tool definitions apart.
+
+        Applies OpenAI's published chat and tool overhead rules (checked against the API for
+        gpt-3.5-turbo, gpt-4, gpt-4o, gpt-4o-mini); other models get a labelled estimate.
+        """
+        result = _call(count_chat, messages, model=model, tools=tools)
+        return _answer(result, render.chat_token_count(result))
+
+    @server.tool(name="truncate_text", title="Cut a text to a token budget", annotations=READ_ONLY)
+    def truncate_text(
+        text: Annotated[str, Field(description="The text to cut.", max_length=MAX_TEXT_CHARACTERS)],
+        max_tokens: Annotated[int, Field(description="Most tokens to keep.", ge=0, le=MAX_TOKENS)],
+        side: Annotated[
+            Literal["head", "tail"], Field(description="Keep the beginning (head) or the end (tail).")
+        ] = "head",
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
+        model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
+        allow_special: Annotated[bool, Field(description=ALLOW_SPECIAL)] = False,
+    ) -> Annotated[CallToolResult, Truncation]:
+        """Keep the first or last part of a text that fits a token budget.
+
+        Cuts at a token boundary and never inside a character; the kept text is counted again on
+        its own. For estimated models the budget applies to the estimate.
+        """
+        result = _call(
+            truncate, text, max_tokens, side=side, encoding=encoding, model=model or None,
+            allow_special=allow_special,
+        )
+        return _answer(result, render.truncation(result))
+
+    @server.tool(name="split_text", title="Split a text into token chunks", annotations=READ_ONLY)
+    def split_text(
+        text: Annotated[str, Field(description="The text to split.", max_length=MAX_TEXT_CHARACTERS)],
+        max_tokens: Annotated[int, Field(description="Most tokens per chunk.", ge=1, le=MAX_TOKENS)],
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
+        model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
+        include_text: Annotated[
+            bool, Field(description="Return each shown chunk's text, not only its character range.")
+        ] = False,
+        max_chunks: Annotated[
+            int, Field(description="Most chunks to list; the count covers all.", ge=1, le=1000)
+        ] = SHOWN_CHUNKS,
+    ) -> Annotated[CallToolResult, ChunkList]:
+        """Split a text into consecutive chunks of at most max_tokens tokens each.
+
+        Returns each chunk's character range [start, end) and token count; joined, the chunks
+        are the text. Chunk boundaries fall between tokens and never inside a character.
+        """
+        result = _call(split_chunks, text, max_tokens, encoding=encoding, model=model or None)
+        shown = result.summary(max_chunks=max_chunks, include_text=include_text)
+        return _answer(shown, render.chunk_list(shown))
+
+    @server.tool(name="count_files", title="Count tokens in files", annotations=READ_ONLY)
+    def count_files_tool(
+        paths: Annotated[
+            list[Annotated[str, Field(max_length=4096)]],
+            Field(
+                description="Files or folders inside the server's allowed roots; relative paths "
+                "start at the first root.",
+                min_length=1,
+                max_length=1000,
+            ),
+        ],
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
+        model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
+        respect_gitignore: Annotated[
+            bool, Field(description="Skip what .gitignore files exclude.")
+        ] = True,
+        max_files: Annotated[
+            int, Field(description="Most files to list (largest first); the total covers all.", ge=1, le=1000)
+        ] = SHOWN_FILES,
+        ctx: Context | None = None,
+    ) -> Annotated[CallToolResult, FilesSummary]:
+        """Count the tokens of files and folders: per file and in total.
+
+        Walks folders, skipping .gitignore'd paths, binary and non-UTF-8 files and files over
+        16 MiB, and counts in parallel. Paths must stay inside the roots the server was started
+        with. Reports progress and stops when the request is cancelled.
+        """
+        progress = ProgressReporter(ctx) if ctx is not None else None
+        result = _call(
+            count_files,
+            paths,
+            roots=roots,
+            encoding=encoding,
+            model=model or None,
+            respect_gitignore=respect_gitignore,
+            progress=progress,
+            check_cancelled=anyio.from_thread.check_cancelled,
+        )
+        shown = result.summary(max_files=max_files)
+        return _answer(shown, render.files_summary(shown))
 
 
 def _add_routing_tools(server: MCPServer[None]) -> None:
@@ -441,6 +580,7 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
     ) -> Annotated[CallToolResult, CostEstimate]:
         """Price a model call (or many identical calls) from the dated catalog, item by item.
 
+        Use it when choosing between models or checking what a job of known size will cost.
         Input, cached-read, cache-write, output and reasoning tokens are priced separately, with
         long-context rates where the provider has them. An unknown model is an error that lists
         near matches; no price is ever guessed.
@@ -454,6 +594,7 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
             calls=calls,
+            catalog=configured_catalog(),
         )
         return _answer(result, render.cost_estimate(result))
 
@@ -494,6 +635,7 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
     ) -> Annotated[CallToolResult, HardwareFit]:
         """Check whether an open-weight model fits a device's memory, and how fast it runs there.
 
+        Use it before running a model locally, or to choose a quantisation or context length.
         Gives the memory needed (weights, KV cache, overhead) against what the device has, decode
         and prefill tokens/s with a low-high range, time to first token, and energy per token.
         All speeds and energies are estimates from a calibrated roofline model.
@@ -646,6 +788,194 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
                 notes=(*front.notes, f"shortened: {dropped} more front points not shown"),
             )
         return _answer(front, front_table(front))
+
+
+# ---- budgets, the ledger and savings ----------------------------------------------------------
+
+# record_usage appends to the ledger (not read-only) but never removes anything; it requires a
+# request_id, so a retried call records once: that is what makes it idempotent.
+LEDGER_WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+# set_budget_limit writes a scope's limit (replacing its earlier one, which no record depends on:
+# spend is kept whatever the limit); setting the same limit twice changes nothing.
+LIMIT_WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+SCOPE_DESCRIPTION = "What the spend is charged to, e.g. 'session:4f2a' or 'project:docs'."
+
+
+@dataclasses.dataclass(frozen=True)
+class CostComparisons:
+    """Models priced for one workload, cheapest first.
+
+    Attributes:
+        comparisons: One row per model, with savings against the baseline when one was named.
+    """
+
+    comparisons: tuple[CostComparison, ...]
+
+
+class ContextItem(BaseModel):
+    """One candidate for the context, as the fit_budget tool takes it."""
+
+    id: str = Field(description="Unique name of the item.", min_length=1, max_length=200)
+    text: str = Field("", description="The item's text (give text or path).",
+                      max_length=MAX_TEXT_CHARACTERS)
+    path: str = Field("", description="A UTF-8 file inside the server's allowed folders.",
+                      max_length=4096)
+    priority: float = Field(1.0, description="How much the item is worth.", ge=0, le=1e9)
+    required: bool = Field(False, description="Whether the item must go in.")
+    group: str = Field("", description="Shared by a tool call and its results: all in or all out.",
+                       max_length=200)
+
+
+def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[str]]) -> None:
+    @server.tool(name="fit_budget", title="Fit context to a token budget", annotations=READ_ONLY)
+    def fit_budget_tool(
+        items: Annotated[
+            list[ContextItem],
+            Field(description="Candidates: text or file, priority, required, group.", max_length=10_000),
+        ],
+        budget_tokens: Annotated[int, Field(description="Most tokens the chosen items may take.", ge=1, le=MAX_TOKENS)],
+        model: Annotated[str, Field(description="Catalog model id to count and price for.", min_length=1, max_length=200)],
+        truncate_last: Annotated[
+            bool, Field(description="Cut the best item that did not fit to fill what is left.")
+        ] = False,
+    ) -> Annotated[CallToolResult, FitPlan]:
+        """Choose which texts and files go into a prompt of a given token budget.
+
+        Use it before assembling a long prompt from many candidates. Required items first, then the most priority per token; a tool call and its results
+        (same group) go in together or not at all; optionally the next item is cut at a token
+        boundary. Returns the plan with per-item counts, the total and its cost.
+        """
+        parsed = [
+            BudgetItem(id=item.id, text=item.text if not item.path else None,
+                       path=item.path or None, priority=item.priority, required=item.required,
+                       group=item.group or None)
+            for item in items
+        ]
+        result = _call(fit_budget, parsed, budget_tokens=budget_tokens, model=model,
+                       truncate_last=truncate_last, roots=roots)
+        return _answer(result, spend_render.fit_plan(result))
+
+    @server.tool(name="trim_chat", title="Trim a chat to a token budget", annotations=READ_ONLY)
+    def trim_chat_tool(
+        messages: Annotated[
+            list[Annotated[dict[str, Any], Field(max_length=50)]],
+            Field(description="Chat messages, OpenAI or Anthropic form, oldest first.", max_length=100_000),
+        ],
+        budget_tokens: Annotated[int, Field(description="Most prompt tokens the history may take.", ge=1, le=MAX_TOKENS)],
+        model: Annotated[str, Field(description="Catalog model id to count for.", min_length=1, max_length=200)],
+    ) -> Annotated[CallToolResult, TrimmedChat]:
+        """Cut a chat history to a token budget without breaking it.
+
+        Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
+        results, drops orphaned tool results, and starts the kept turns on a user message.
+        """
+        result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model)
+        return _answer(result, spend_render.trimmed_chat(result))
+
+    @server.tool(name="record_usage", title="Record a model call's spend", annotations=LEDGER_WRITE)
+    def record_usage_tool(
+        scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
+        model: Annotated[str, Field(description="Catalog model id that answered.", min_length=1, max_length=200)],
+        request_id: Annotated[
+            str,
+            Field(description="Unique id of this call; repeating it records nothing new.", min_length=1, max_length=200),
+        ],
+        input_tokens: Annotated[int, Field(description="Prompt tokens, cached part included.", ge=0, le=MAX_TOKENS)],
+        output_tokens: Annotated[int, Field(description="Visible output tokens.", ge=0, le=MAX_TOKENS)],
+        cached_input_tokens: Annotated[int, Field(description="Part of input read from the cache.", ge=0, le=MAX_TOKENS)] = 0,
+        cache_write_tokens: Annotated[int, Field(description="Part of input written to the cache.", ge=0, le=MAX_TOKENS)] = 0,
+        reasoning_tokens: Annotated[int, Field(description="Hidden reasoning tokens.", ge=0, le=MAX_TOKENS)] = 0,
+        decision_id: Annotated[str, Field(description="route_task decision id the call followed, if any.", max_length=200)] = "",
+    ) -> Annotated[CallToolResult, UsageRecord]:
+        """Charge a finished model call to a scope in the spend ledger, priced now.
+
+        Use it after every model call whose spend should count against a budget. A call that would take the scope past a hard limit is refused and nothing is recorded.
+        Idempotent: the same request_id in the same scope records once.
+        """
+        result = _call(
+            record_usage, scope, model, input_tokens=input_tokens, output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens, decision_id=decision_id or None,
+            request_id=request_id,
+        )
+        return _answer(result, spend_render.usage_record(result))
+
+    @server.tool(name="set_budget_limit", title="Set a scope's spending limit", annotations=LIMIT_WRITE)
+    def set_budget_limit_tool(
+        scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
+        usd: Annotated[float, Field(description="Most the scope may spend, in USD.", ge=0, le=1e9)],
+        hard: Annotated[bool, Field(description="Refuse calls past the limit (true) or only flag them.")] = True,
+        period: Annotated[
+            Literal["", "hour", "day", "week", "month"],
+            Field(description="Calendar period (UTC) the limit applies to; empty: ever."),
+        ] = "",
+    ) -> Annotated[CallToolResult, BudgetLimit]:
+        """Set or replace a scope's spending limit, stored in the ledger.
+
+        Use it when a session or project gets a budget. A hard limit refuses record_usage calls
+        that would exceed it; a soft one records them and flags the overrun.
+        """
+        result = _call(set_limit, scope, usd, hard=hard, period=period or None)
+        return _answer(result, spend_render.budget_limit(result))
+
+    @server.tool(name="budget_status", title="What a scope has spent and has left", annotations=READ_ONLY)
+    def budget_status_tool(
+        scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
+        window_hours: Annotated[float, Field(description="Burn-rate window in hours.", gt=0, le=8784)] = 24.0,
+    ) -> Annotated[CallToolResult, BudgetStatus]:
+        """Spend, remaining budget, burn rate (USD/hour) and when the limit will be reached.
+
+        Use it before an expensive step, to check that the scope can afford it.
+        """
+        result = _call(budget_status, scope, window_hours=window_hours)
+        return _answer(result, spend_render.budget_status(result))
+
+    @server.tool(name="savings_report", title="Savings from routing", annotations=READ_ONLY)
+    def savings_report_tool(
+        scope: Annotated[str, Field(description="Scope to report; empty: all scopes.", max_length=200)] = "",
+        since: Annotated[str, Field(description="ISO 8601 start (inclusive); empty: the first call.", max_length=40)] = "",
+        until: Annotated[str, Field(description="ISO 8601 end (exclusive); empty: the last call.", max_length=40)] = "",
+        baseline: Annotated[
+            str, Field(description="Model to compare with; empty: the dearest model used.", max_length=200)
+        ] = "",
+    ) -> Annotated[CallToolResult, SavingsReport]:
+        """What the recorded calls cost against always using one strong baseline model.
+
+        Use it to show what routing saved. Per scope, per model and per calendar period, with routed calls counted.
+        """
+        result = _call(savings_report, scope or None, since=since or None, until=until or None,
+                       baseline=baseline or None)
+        return _answer(result, spend_render.savings_report(result, chart=False))
+
+
+def _add_costs_tools(server: MCPServer[None]) -> None:
+    @server.tool(name="compare_costs", title="Compare a workload's cost across models", annotations=READ_ONLY)
+    def compare_costs_tool(
+        models: Annotated[
+            list[Annotated[str, Field(max_length=200)]],
+            Field(description="Catalog model ids to price.", min_length=1, max_length=200),
+        ],
+        input_tokens: Annotated[int, Field(description="Prompt tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
+        output_tokens: Annotated[int, Field(description="Visible output tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
+        cached_input_tokens: Annotated[int, Field(description="Part of input read from the cache.", ge=0, le=MAX_TOKENS)] = 0,
+        reasoning_tokens: Annotated[int, Field(description="Hidden reasoning tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
+        calls: Annotated[int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)] = 1,
+        baseline: Annotated[str, Field(description="Model to measure savings against; empty: none.", max_length=200)] = "",
+    ) -> Annotated[CallToolResult, CostComparisons]:
+        """Price the same workload on several models, cheapest first, with savings vs a baseline.
+
+        Use it when choosing between models for a job of known size.
+        """
+        rows = _call(
+            compare_costs, models, input_tokens=input_tokens, output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens, reasoning_tokens=reasoning_tokens,
+            calls=calls, baseline=baseline or None, catalog=configured_catalog(),
+        )
+        return _answer(CostComparisons(tuple(rows)), render.cost_comparison(rows))
 
 
 def main_stdio() -> None:

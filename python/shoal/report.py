@@ -1,0 +1,478 @@
+"""Savings report: what the ledger's calls cost against always using one strong baseline model.
+
+Each recorded call is priced twice: as recorded (the rates stored with the row) and as if the
+same tokens (input, cached, cache-write, output, reasoning; one call each, so long-context tiers
+apply per call) had gone to the baseline model at today's catalog prices. The baseline is the
+model the caller names, else ``SHOAL_BASELINE_MODEL``, else the dearest model used in the
+selected calls: the one whose price for all their tokens together is highest (ties: first id in
+alphabetical order). With that default a scope that used one model shows no savings, which is
+the honest answer.
+
+The series buckets spend by calendar ``hour``, ``day``, ``week`` or ``month`` in UTC (by default
+the finest of these that gives at most 60 buckets over the span).
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import logging
+import math
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoal.catalog import Catalog, configured_catalog
+from shoal.cost import estimate_cost
+from shoal.ledger import NANO_PER_USD, PERIODS, StoredUsage, iso, open_ledger, period_bounds, to_epoch
+
+logger = logging.getLogger(__name__)
+
+BASELINE_ENVIRONMENT_VARIABLE = "SHOAL_BASELINE_MODEL"
+MAX_AUTO_BUCKETS = 60
+MAX_BUCKETS = 2_000
+
+
+@dataclass(frozen=True)
+class SpendPoint:
+    """Spend in one calendar bucket.
+
+    Attributes:
+        start: Start of the bucket, ISO 8601 UTC.
+        records: Calls recorded in it.
+        spent_usd: What they cost as recorded.
+        baseline_usd: What they would have cost on the baseline model.
+    """
+
+    start: str
+    records: int
+    spent_usd: float
+    baseline_usd: float
+
+
+@dataclass(frozen=True)
+class ScopeSavings:
+    """One scope's spend against the baseline.
+
+    Attributes:
+        scope: The scope.
+        records: Calls recorded.
+        routed_records: Calls recorded with a routing decision id.
+        spent_usd: What they cost.
+        baseline_usd: What they would have cost on the baseline.
+        savings_usd: ``baseline_usd - spent_usd`` (negative when routing cost more).
+        savings_fraction: Savings over the baseline cost, or None when that is 0.
+    """
+
+    scope: str
+    records: int
+    routed_records: int
+    spent_usd: float
+    baseline_usd: float
+    savings_usd: float
+    savings_fraction: float | None
+
+
+@dataclass(frozen=True)
+class ModelSpend:
+    """Spend on one model.
+
+    Attributes:
+        model: Catalog id.
+        records: Calls.
+        input_tokens: Prompt tokens, cached parts included.
+        output_tokens: Visible output plus reasoning tokens.
+        spent_usd: What the calls cost.
+    """
+
+    model: str
+    records: int
+    input_tokens: int
+    output_tokens: int
+    spent_usd: float
+
+
+@dataclass(frozen=True)
+class SavingsReport:
+    """Spend with routing against the baseline model, per scope, per model and over time.
+
+    Attributes:
+        scope: The scope reported, or None for all scopes.
+        since: Start of the period reported (inclusive, ISO 8601 UTC), or None.
+        until: End of the period reported (exclusive), or None.
+        baseline: The baseline model's catalog id, or None when there are no records.
+        baseline_rule: How the baseline was chosen.
+        records: Calls reported.
+        routed_records: Of which recorded with a routing decision id.
+        spent_usd: What the calls cost as recorded.
+        baseline_usd: What they would have cost on the baseline.
+        savings_usd: ``baseline_usd - spent_usd``.
+        savings_fraction: Savings over the baseline cost, or None when that is 0.
+        by_scope: One entry per scope, by spend, largest first.
+        by_model: One entry per model, by spend, largest first.
+        bucket: The series' bucket: ``hour``, ``day``, ``week`` or ``month``.
+        series: Spend per bucket from the first call's bucket to the last's, empty ones included.
+        catalog_date: Date of the catalog the baseline is priced from.
+        notes: Caveats (baseline limits exceeded, prices of other dates).
+    """
+
+    scope: str | None
+    since: str | None
+    until: str | None
+    baseline: str | None
+    baseline_rule: str
+    records: int
+    routed_records: int
+    spent_usd: float
+    baseline_usd: float
+    savings_usd: float
+    savings_fraction: float | None
+    by_scope: tuple[ScopeSavings, ...]
+    by_model: tuple[ModelSpend, ...]
+    bucket: str
+    series: tuple[SpendPoint, ...]
+    catalog_date: str
+    notes: tuple[str, ...]
+
+
+def _baseline_cost(row: StoredUsage, baseline: str, catalog: Catalog) -> tuple[float, tuple[str, ...]]:
+    estimate = estimate_cost(
+        baseline, input_tokens=row.input_tokens, output_tokens=row.output_tokens,
+        cached_input_tokens=row.cached_input_tokens, cache_write_tokens=row.cache_write_tokens,
+        reasoning_tokens=row.reasoning_tokens, catalog=catalog,
+    )
+    return estimate.total_usd, estimate.notes
+
+
+def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
+    """The model used in ``rows`` that would charge most for all their tokens together."""
+    totals = {
+        "input_tokens": sum(row.input_tokens for row in rows),
+        "output_tokens": sum(row.output_tokens for row in rows),
+        "cached_input_tokens": sum(row.cached_input_tokens for row in rows),
+        "cache_write_tokens": sum(row.cache_write_tokens for row in rows),
+        "reasoning_tokens": sum(row.reasoning_tokens for row in rows),
+    }
+    prices = []
+    for model in sorted({row.model for row in rows}):
+        if model not in catalog:
+            continue  # a model recorded under a user price file since removed
+        # Price the sums as rates only: a workload of many calls may exceed per-call limits.
+        entry = catalog.model(model)
+        usd = (
+            (totals["input_tokens"] - totals["cached_input_tokens"] - totals["cache_write_tokens"])
+            * entry.input_per_mtok
+            + totals["cached_input_tokens"] * (entry.cached_input_per_mtok or entry.input_per_mtok)
+            + totals["cache_write_tokens"] * (entry.cache_write_per_mtok or entry.input_per_mtok)
+            + (totals["output_tokens"] + totals["reasoning_tokens"]) * entry.output_per_mtok
+        )
+        prices.append((-usd, entry.id))
+    if not prices:
+        raise ValueError("none of the recorded models is in the catalog; name a baseline model")
+    return min(prices)[1]
+
+
+def _pick_bucket(first: float, last: float) -> str:
+    for period in PERIODS:
+        if _bucket_starts(period, first, last, MAX_AUTO_BUCKETS + 1) is not None:
+            return period
+    return "month"
+
+
+def _bucket_starts(period: str, first: float, last: float, limit: int) -> list[float] | None:
+    """Bucket starts from ``first``'s bucket to ``last``'s, or None past ``limit`` buckets."""
+    starts = []
+    start, _ = period_bounds(period, first)
+    while start <= last:
+        starts.append(start)
+        if len(starts) > limit:
+            return None
+        start = period_bounds(period, start)[1]
+    return starts
+
+
+def savings_report(
+    scope: str | None = None,
+    *,
+    since: datetime.datetime | float | str | None = None,
+    until: datetime.datetime | float | str | None = None,
+    baseline: str | None = None,
+    bucket: str | None = None,
+    ledger: str | Path | None = None,
+    catalog: Catalog | None = None,
+) -> SavingsReport:
+    """Spend against always using a baseline model, for one scope (or all) over a period.
+
+    Args:
+        scope: The scope to report; None for every scope.
+        since: Report calls from this moment on (datetime, epoch seconds or ISO 8601 date or
+            time); None from the first.
+        until: Report calls before this moment; None to the last.
+        baseline: Model to compare with; None: ``SHOAL_BASELINE_MODEL``, else the dearest model
+            used (see the module docstring).
+        bucket: ``hour``, ``day``, ``week`` or ``month`` for the series; None picks one.
+        ledger: Ledger location; the default ledger when None.
+        catalog: Catalog to price the baseline from; the configured one when None.
+
+    Returns:
+        The report.
+
+    Raises:
+        UnknownModelError: The baseline is not in the catalog.
+        ValueError: A malformed scope, time or bucket.
+    """
+    if bucket is not None and bucket not in PERIODS:
+        raise ValueError(f"bucket must be one of {', '.join(PERIODS)} or None, got {bucket!r}")
+    catalog = catalog if catalog is not None else configured_catalog()
+    start, end = to_epoch(since, "since"), to_epoch(until, "until")
+    if start is not None and end is not None and end <= start:
+        raise ValueError("until must be later than since")
+    rows = open_ledger(ledger).usage(scope, since=start, until=end)
+
+    named = baseline or os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip() or None
+    if named is not None:
+        baseline_id = catalog.model(named).id
+        rule = "named" if baseline else f"from {BASELINE_ENVIRONMENT_VARIABLE}"
+    elif rows:
+        baseline_id = _dearest_model(rows, catalog)
+        rule = "dearest model used: highest price for all the reported tokens"
+    else:
+        baseline_id, rule = None, "no records"
+
+    notes: set[str] = set()
+    baseline_costs = []
+    for row in rows:
+        usd, row_notes = _baseline_cost(row, baseline_id, catalog) if baseline_id else (0.0, ())
+        baseline_costs.append(usd)
+        notes.update(note for note in row_notes if "limit" in note)
+    dates = sorted({row.catalog_date for row in rows} - {catalog.catalog_date})
+    if dates:
+        notes.add(f"recorded prices come from catalogs of {', '.join(dates)}; the baseline is "
+                  f"priced from the catalog of {catalog.catalog_date}")
+
+    spent = sum(row.cost_nanousd for row in rows)
+    total_baseline = sum(baseline_costs)
+    chosen_bucket = bucket or (_pick_bucket(rows[0].recorded_at, rows[-1].recorded_at)
+                               if rows else "day")
+    return SavingsReport(
+        scope=scope, since=None if start is None else iso(start),
+        until=None if end is None else iso(end), baseline=baseline_id, baseline_rule=rule,
+        records=len(rows), routed_records=sum(row.decision_id is not None for row in rows),
+        spent_usd=spent / NANO_PER_USD, baseline_usd=total_baseline,
+        savings_usd=total_baseline - spent / NANO_PER_USD,
+        savings_fraction=_fraction(total_baseline, spent),
+        by_scope=_by_scope(rows, baseline_costs), by_model=_by_model(rows),
+        bucket=chosen_bucket, series=_series(rows, baseline_costs, chosen_bucket),
+        catalog_date=catalog.catalog_date, notes=tuple(sorted(notes)),
+    )
+
+
+def _fraction(baseline_usd: float, spent_nano: int) -> float | None:
+    if baseline_usd == 0:
+        return None
+    return (baseline_usd - spent_nano / NANO_PER_USD) / baseline_usd
+
+
+def _by_scope(rows: Sequence[StoredUsage], baseline_costs: Sequence[float]) -> tuple[ScopeSavings, ...]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        groups[row.scope].append(index)
+    result = []
+    for scope, indices in groups.items():
+        spent = sum(rows[i].cost_nanousd for i in indices)
+        baseline = sum(baseline_costs[i] for i in indices)
+        result.append(ScopeSavings(
+            scope=scope, records=len(indices),
+            routed_records=sum(rows[i].decision_id is not None for i in indices),
+            spent_usd=spent / NANO_PER_USD, baseline_usd=baseline,
+            savings_usd=baseline - spent / NANO_PER_USD, savings_fraction=_fraction(baseline, spent),
+        ))
+    result.sort(key=lambda item: (-item.spent_usd, item.scope))
+    return tuple(result)
+
+
+def _by_model(rows: Sequence[StoredUsage]) -> tuple[ModelSpend, ...]:
+    groups: dict[str, list[StoredUsage]] = defaultdict(list)
+    for row in rows:
+        groups[row.model].append(row)
+    result = [
+        ModelSpend(
+            model=model, records=len(members),
+            input_tokens=sum(row.input_tokens for row in members),
+            output_tokens=sum(row.output_tokens + row.reasoning_tokens for row in members),
+            spent_usd=sum(row.cost_nanousd for row in members) / NANO_PER_USD,
+        )
+        for model, members in groups.items()
+    ]
+    result.sort(key=lambda item: (-item.spent_usd, item.model))
+    return tuple(result)
+
+
+def _series(rows: Sequence[StoredUsage], baseline_costs: Sequence[float],
+            bucket: str) -> tuple[SpendPoint, ...]:
+    if not rows:
+        return ()
+    starts = _bucket_starts(bucket, rows[0].recorded_at, rows[-1].recorded_at, MAX_BUCKETS)
+    if starts is None:
+        raise ValueError(f"more than {MAX_BUCKETS:,} {bucket}s in the period; choose a coarser "
+                         "bucket or a shorter period")
+    position = {start: index for index, start in enumerate(starts)}
+    records = [0] * len(starts)
+    spent = [0] * len(starts)
+    baseline = [0.0] * len(starts)
+    for row, usd in zip(rows, baseline_costs):
+        index = position[period_bounds(bucket, row.recorded_at)[0]]
+        records[index] += 1
+        spent[index] += row.cost_nanousd
+        baseline[index] += usd
+    return tuple(
+        SpendPoint(start=iso(start), records=records[i], spent_usd=spent[i] / NANO_PER_USD,
+                   baseline_usd=baseline[i])
+        for i, start in enumerate(starts)
+    )
+
+
+# ---- charts -----------------------------------------------------------------------------------
+
+
+def _label(start: str, bucket: str) -> str:
+    """A bucket's start as short text: ``2026-12-04 10h``, ``2026-12-04``, ``2026-12``."""
+    moment = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    if bucket == "hour":
+        return moment.strftime("%Y-%m-%d %Hh")
+    if bucket == "month":
+        return moment.strftime("%Y-%m")
+    return moment.strftime("%Y-%m-%d")
+
+
+def _usd(amount: float) -> str:
+    if amount == 0:
+        return "$0"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    return f"${amount:.3g}"
+
+
+def terminal_chart(report: SavingsReport, *, width: int = 40) -> str:
+    """One line per bucket: solid bar = spend, light bar = what the baseline would have cost.
+
+    Bars are scaled to the largest amount in the series, in eighths of a character.
+    """
+    if not report.series:
+        return "no spend recorded in this period"
+    largest = max(max(point.spent_usd, point.baseline_usd) for point in report.series) or 1.0
+    lines = [f"spend per {report.bucket} (█ with routing, ░ on {report.baseline})"]
+    for point in report.series:
+        spent = _bar(point.spent_usd / largest * width, "█")
+        rest = max(round(point.baseline_usd / largest * width) - len(spent), 0)
+        bar = (spent + "░" * rest).ljust(width)
+        lines.append(f"{_label(point.start, report.bucket):>13} {bar} "
+                     f"{_usd(point.spent_usd)} of {_usd(point.baseline_usd)}")
+    return "\n".join(lines)
+
+
+def _bar(length: float, full: str) -> str:
+    eighths = round(length * 8)
+    partial = " ▏▎▍▌▋▊▉"[eighths % 8].strip()
+    return full * (eighths // 8) + partial
+
+
+SVG_WIDTH, SVG_HEIGHT = 760, 360
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 78, 740, 56, 300
+
+
+def spend_svg(report: SavingsReport) -> str:
+    """A standalone SVG: cumulative spend with routing against the baseline over the period.
+
+    Two step lines over the buckets (spend accrues within a bucket), the savings shaded between
+    them, a dollar axis with round ticks and dated bucket labels.
+    """
+    title = html.escape(
+        f"Spend{' in ' + report.scope if report.scope else ''}: {_usd(report.spent_usd)} with "
+        f"routing vs {_usd(report.baseline_usd)} on {report.baseline or 'no baseline'}"
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" '
+        f'viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{SVG_WIDTH}" height="{SVG_HEIGHT}" fill="#ffffff"/>',
+        f'<text x="{PLOT_LEFT}" y="24" font-size="15" font-weight="bold">{title}</text>',
+    ]
+    if not report.series:
+        parts.append(f'<text x="{PLOT_LEFT}" y="{PLOT_TOP + 40}">no spend recorded</text></svg>')
+        return "\n".join(parts)
+
+    routed, baseline = [0.0], [0.0]
+    for point in report.series:
+        routed.append(routed[-1] + point.spent_usd)
+        baseline.append(baseline[-1] + point.baseline_usd)
+    top = _round_up(max(baseline[-1], routed[-1]))
+    steps = len(report.series)
+
+    def x(i: float) -> float:
+        return PLOT_LEFT + (PLOT_RIGHT - PLOT_LEFT) * i / steps
+
+    def y(usd: float) -> float:
+        return PLOT_BOTTOM - (PLOT_BOTTOM - PLOT_TOP) * usd / top
+
+    parts.extend(_axes(report, top, x, y))
+    routed_points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(routed))
+    baseline_points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(baseline))
+    back = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in reversed(list(enumerate(routed))))
+    parts += [
+        f'<polygon points="{baseline_points} {back}" fill="#2e7d32" fill-opacity="0.12"/>',
+        f'<polyline points="{baseline_points}" fill="none" stroke="#9e9e9e" stroke-width="2" '
+        'stroke-dasharray="6 4"/>',
+        f'<polyline points="{routed_points}" fill="none" stroke="#1565c0" stroke-width="2.5"/>',
+        f'<line x1="{PLOT_LEFT}" y1="40" x2="{PLOT_LEFT + 24}" y2="40" stroke="#1565c0" '
+        'stroke-width="2.5"/>',
+        f'<text x="{PLOT_LEFT + 30}" y="44">with routing (cumulative)</text>',
+        f'<line x1="{PLOT_LEFT + 220}" y1="40" x2="{PLOT_LEFT + 244}" y2="40" stroke="#9e9e9e" '
+        'stroke-width="2" stroke-dasharray="6 4"/>',
+        f'<text x="{PLOT_LEFT + 250}" y="44">always {html.escape(report.baseline or "")}</text>',
+    ]
+    if report.savings_fraction is not None:
+        middle = (y(routed[-1]) + y(baseline[-1])) / 2
+        parts.append(f'<text x="{PLOT_RIGHT - 6}" y="{middle + 4:.1f}" text-anchor="end" '
+                     f'fill="#2e7d32" font-weight="bold">saved {html.escape(_usd(report.savings_usd))} '
+                     f'({report.savings_fraction:.0%})</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _axes(report: SavingsReport, top: float, x, y) -> list[str]:  # type: ignore[no-untyped-def]
+    parts = [
+        f'<line x1="{PLOT_LEFT}" y1="{PLOT_BOTTOM}" x2="{PLOT_RIGHT}" y2="{PLOT_BOTTOM}" '
+        'stroke="#424242"/>',
+        f'<line x1="{PLOT_LEFT}" y1="{PLOT_TOP}" x2="{PLOT_LEFT}" y2="{PLOT_BOTTOM}" '
+        'stroke="#424242"/>',
+    ]
+    for tick in range(5):
+        usd = top * tick / 4
+        parts.append(f'<line x1="{PLOT_LEFT}" y1="{y(usd):.1f}" x2="{PLOT_RIGHT}" '
+                     f'y2="{y(usd):.1f}" stroke="#eeeeee"/>')
+        parts.append(f'<text x="{PLOT_LEFT - 6}" y="{y(usd) + 4:.1f}" text-anchor="end">'
+                     f'{html.escape(_usd(usd))}</text>')
+    steps = len(report.series)
+    every = max(1, -(-steps // 8))
+    for i in range(0, steps, every):
+        label = html.escape(_label(report.series[i].start, report.bucket))
+        parts.append(f'<text x="{x(i):.1f}" y="{PLOT_BOTTOM + 18}" text-anchor="middle">'
+                     f'{label}</text>')
+    parts.append(f'<text x="{(PLOT_LEFT + PLOT_RIGHT) / 2}" y="{PLOT_BOTTOM + 42}" '
+                 f'text-anchor="middle" fill="#616161">{steps} {report.bucket}{"s" * (steps != 1)}, UTC; '
+                 f'baseline priced from the catalog of {report.catalog_date}</text>')
+    return parts
+
+
+def _round_up(value: float) -> float:
+    """The next round axis top (1, 1.5, 2, 3, 4, 5, 6 or 8 times a power of ten) at or above
+    ``value`` (1e-6 for nothing)."""
+    if value <= 0:
+        return 1e-6
+    scale = 10.0 ** math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 3, 4, 5, 6, 8):
+        if step * scale >= value:
+            return step * scale
+    return 10 * scale

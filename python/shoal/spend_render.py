@@ -1,0 +1,119 @@
+"""Short readable summaries of context plans, trimmed chats, ledger records, budget status and
+savings reports, for the MCP tools' text content and the CLI. The answer comes first."""
+
+from __future__ import annotations
+
+from shoal.budget import FitPlan, TrimmedChat
+from shoal.ledger import BudgetLimit, BudgetStatus, UsageRecord
+from shoal.report import SavingsReport, terminal_chart
+
+
+def usd(amount: float) -> str:
+    """A dollar amount with enough digits to tell small per-call costs apart."""
+    if amount == 0:
+        return "$0"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    return f"${amount:.3g}"
+
+
+def fit_plan(plan: FitPlan) -> str:
+    """Totals, then one line per item in the order given."""
+    exactness = "exact" if plan.exact else f"estimated, {plan.encoding}"
+    lines = [
+        f"{plan.total_tokens:,} of {plan.budget_tokens:,} tokens used ({exactness}), "
+        f"{plan.remaining_tokens:,} left; input costs {usd(plan.cost.total_usd)} on {plan.model}",
+        f"  included {len(plan.included)}, truncated {len(plan.truncated)}, "
+        f"dropped {len(plan.dropped)}",
+    ]
+    for item in plan.items:
+        size = (f"{item.tokens:,}" if item.status != "truncated"
+                else f"{item.included_tokens:,} of {item.tokens:,}")
+        group = f" [group {item.group}]" if item.group else ""
+        lines.append(f"  {item.status:9} {item.id}{group}: {size} tokens; {item.reason}")
+    return "\n".join(lines)
+
+
+def trimmed_chat(result: TrimmedChat) -> str:
+    """What was kept, with any orphan notes."""
+    lines = [
+        f"kept {len(result.kept)} of {len(result.kept) + len(result.dropped)} messages: "
+        f"{result.tokens:,} of {result.budget_tokens:,} tokens for {result.model}"
+        f"{'' if result.exact else ' (estimate)'}"
+    ]
+    if result.dropped:
+        lines.append(f"  dropped messages {', '.join(str(i) for i in result.dropped)}")
+    lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
+def usage_record(record: UsageRecord) -> str:
+    """The charge, and where the scope now stands."""
+    verb = "already recorded" if record.duplicate else "recorded"
+    limit = ""
+    if record.limit_usd is not None:
+        limit = f" of {usd(record.limit_usd)}"
+        if record.over_limit:
+            limit += " (over the soft limit)"
+    return (
+        f"{verb}: {record.model} {usd(record.cost_usd)} to {record.scope} "
+        f"(prices of {record.catalog_date}); spent {usd(record.spent_usd)}{limit}"
+    )
+
+
+def budget_limit(limit: BudgetLimit) -> str:
+    """The limit in one line."""
+    kind = "hard" if limit.hard else "soft"
+    per = f" per {limit.period} (UTC)" if limit.period else ""
+    return f"{limit.scope}: {kind} limit {usd(limit.usd)}{per}"
+
+
+def budget_status(status: BudgetStatus) -> str:
+    """Spent, left, burn rate and projection."""
+    period = f" this {status.limit.period}" if status.limit and status.limit.period else ""
+    lines = [f"{status.scope}: spent {usd(status.spent_usd)}{period} in {status.records:,} calls "
+             f"recorded (lifetime {usd(status.lifetime_spent_usd)})"]
+    if status.limit is None:
+        lines.append("  no limit set")
+    else:
+        state = "EXCEEDED" if status.exceeded else f"{usd(status.remaining_usd or 0.0)} left"
+        lines.append(f"  {budget_limit(status.limit).split(': ', 1)[1]}: {state}")
+    lines.append(f"  burn rate {usd(status.burn_rate_usd_per_hour)}/hour over the last "
+                 f"{status.window_hours:g} h")
+    if status.limit_reached_at is not None:
+        lines.append(f"  at this rate the limit is reached in {status.hours_to_limit:,.1f} h "
+                     f"({status.limit_reached_at})")
+    elif status.limit is not None and not status.exceeded and status.hours_to_limit is not None:
+        lines.append(f"  at this rate the limit is not reached before the {status.limit.period} "
+                     "ends")
+    return "\n".join(lines)
+
+
+def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
+    """Totals against the baseline, per scope, per model, then the chart."""
+    where = report.scope or "all scopes"
+    if report.records == 0:
+        return f"{where}: no calls recorded in this period"
+    share = (f" ({report.savings_fraction:.0%})" if report.savings_fraction is not None else "")
+    lines = [
+        f"{where}: {usd(report.spent_usd)} spent on {report.records:,} calls "
+        f"({report.routed_records:,} routed); always {report.baseline} would have cost "
+        f"{usd(report.baseline_usd)}: saved {usd(report.savings_usd)}{share}",
+        f"  baseline: {report.baseline} ({report.baseline_rule}; prices of "
+        f"{report.catalog_date})",
+    ]
+    if len(report.by_scope) > 1:
+        lines.append("  by scope:")
+        for row in report.by_scope:
+            saved = f" ({row.savings_fraction:.0%})" if row.savings_fraction is not None else ""
+            lines.append(f"    {row.scope}: {usd(row.spent_usd)} vs {usd(row.baseline_usd)}, "
+                         f"saved {usd(row.savings_usd)}{saved}")
+    lines.append("  by model:")
+    for model in report.by_model:
+        lines.append(f"    {model.model}: {usd(model.spent_usd)} on {model.records:,} calls, "
+                     f"{model.input_tokens:,} in / {model.output_tokens:,} out")
+    lines.extend(f"  note: {note}" for note in report.notes)
+    if chart:
+        lines.append("")
+        lines.append(terminal_chart(report))
+    return "\n".join(lines)
