@@ -1,0 +1,144 @@
+"""Savings report, its charts, and the budget, ledger, report and cost commands."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from shoal.cli import main
+from shoal.ledger import record_usage
+from shoal.report import savings_report, spend_svg, terminal_chart
+
+UTC = datetime.timezone.utc
+
+
+def at(day: int, hour: int = 12) -> datetime.datetime:
+    return datetime.datetime(2026, 12, day, hour, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> str:
+    location = str(tmp_path / "ledger.sqlite3")
+    # Day 1: two cheap routed calls; day 3: one call on the strong model. Nothing on day 2.
+    record_usage("session:a", "gpt-4.1-mini", input_tokens=100_000, output_tokens=10_000,
+                 decision_id="d1", at=at(1), ledger=location)       # $0.04 + $0.016
+    record_usage("session:a", "gpt-4.1-mini", input_tokens=50_000, output_tokens=0,
+                 decision_id="d2", at=at(1, 15), ledger=location)   # $0.02
+    record_usage("session:b", "gpt-4o", input_tokens=10_000, output_tokens=1_000,
+                 at=at(3), ledger=location)                         # $0.025 + $0.01
+    return location
+
+
+def test_savings_against_a_named_baseline_per_scope_model_and_day(ledger: str) -> None:
+    report = savings_report(baseline="gpt-4o", bucket="day", ledger=ledger)
+    # On gpt-4o: 160,000 input x $2.50 + 11,000 output x $10 = $0.51.
+    assert report.records == 3 and report.routed_records == 2
+    assert report.spent_usd == pytest.approx(0.111)
+    assert report.baseline_usd == pytest.approx(0.51)
+    assert report.savings_usd == pytest.approx(0.399)
+    assert report.savings_fraction == pytest.approx(0.399 / 0.51)
+    assert report.baseline_rule == "named"
+
+    assert [(row.scope, row.records, row.routed_records) for row in report.by_scope] == [
+        ("session:a", 2, 2), ("session:b", 1, 0)]
+    assert report.by_scope[0].baseline_usd == pytest.approx(0.475)
+    assert report.by_scope[1].savings_usd == pytest.approx(0)
+    assert [(m.model, m.records, m.input_tokens) for m in report.by_model] == [
+        ("gpt-4.1-mini", 2, 150_000), ("gpt-4o", 1, 10_000)]
+
+    assert report.bucket == "day"
+    assert [(p.start[:10], p.records) for p in report.series] == [
+        ("2026-12-01", 2), ("2026-12-02", 0), ("2026-12-03", 1)]
+    assert report.series[0].spent_usd == pytest.approx(0.076)
+
+
+def test_default_baseline_is_the_dearest_model_used(ledger: str) -> None:
+    report = savings_report(ledger=ledger)
+    assert report.baseline == "gpt-4o"
+    assert report.baseline_rule.startswith("dearest model used")
+    one_model = savings_report("session:a", ledger=ledger)
+    assert one_model.baseline == "gpt-4.1-mini" and one_model.savings_usd == pytest.approx(0)
+
+
+def test_period_and_bucket_selection(ledger: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    later = savings_report(since="2026-12-02", ledger=ledger, baseline="gpt-4o")
+    assert later.records == 1 and later.since == "2026-12-02T00:00:00.000000Z"
+    hourly = savings_report("session:a", bucket="hour", ledger=ledger, baseline="gpt-4o")
+    assert len(hourly.series) == 4 and hourly.series[-1].start.endswith("T15:00:00.000000Z")
+    with pytest.raises(ValueError, match="until must be later than since"):
+        savings_report(since="2026-12-03", until="2026-12-01", ledger=ledger)
+    with pytest.raises(ValueError, match="did you mean"):
+        savings_report(baseline="gpt-4o-mimi", ledger=ledger)
+    empty = savings_report(since="2027-01-01", ledger=ledger)
+    assert empty.records == 0 and empty.baseline is None and empty.series == ()
+    # Unset, the finest bucket with at most 60 over the span: 49 hours from day 1 noon.
+    automatic = savings_report(ledger=ledger)
+    assert automatic.bucket == "hour" and len(automatic.series) == 49
+    monkeypatch.setenv("SHOAL_BASELINE_MODEL", "claude-opus-4-5")
+    assert savings_report(ledger=ledger).baseline == "claude-opus-4-5"
+
+
+def test_charts(ledger: str) -> None:
+    report = savings_report(baseline="gpt-4o", bucket="day", ledger=ledger)
+    lines = terminal_chart(report, width=20).splitlines()
+    assert lines[0] == "spend per day (█ with routing, ░ on gpt-4o)"
+    # Day 1: $0.076 of $0.475 (the largest amount, 20 cells): 3.2 cells (26 eighths) of spend.
+    assert lines[1] == "   2026-12-01 ███▎░░░░░░░░░░░░░░░░ $0.076 of $0.475"
+    assert lines[2].endswith("$0 of $0")
+
+    svg = spend_svg(report)
+    root = ElementTree.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "$0.111 with routing vs $0.51 on gpt-4o" in svg and "saved $0.399 (78%)" in svg
+    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2
+
+
+def test_cli_ledger_report_budget_and_cost(
+    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # --ledger and --prices set these for the process (and a server's tools); restore them.
+    monkeypatch.setenv("SHOAL_LEDGER", ledger)
+    monkeypatch.setenv("SHOAL_PRICES", "")
+    assert main(["ledger", "limit", "--scope", "session:c", "--usd", "0.05", "--period", "day",
+                 "--ledger", ledger]) == 0
+    assert main(["ledger", "record", "--scope", "session:c", "--model", "gpt-4o", "--input",
+                 "10000", "--output", "1000", "--request-id", "r1", "--ledger", ledger]) == 0
+    assert main(["ledger", "record", "--scope", "session:c", "--model", "gpt-4o", "--input",
+                 "10000", "--output", "1000", "--request-id", "r1", "--ledger", ledger]) == 0
+    out = capsys.readouterr().out
+    assert "session:c: hard limit $0.05 per day (UTC)" in out
+    assert "recorded: gpt-4o $0.035 to session:c" in out and "already recorded" in out
+    assert main(["ledger", "record", "--scope", "session:c", "--model", "gpt-4o", "--input",
+                 "10000", "--ledger", ledger]) == 2
+    assert "refused: scope 'session:c' has a hard limit" in capsys.readouterr().err
+    assert main(["ledger", "status", "--scope", "session:c", "--json", "--ledger", ledger]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["records"] == 1 and status["remaining_usd"] == pytest.approx(0.015)
+
+    svg = tmp_path / "spend.svg"
+    assert main(["report", "--baseline", "gpt-4o", "--bucket", "day", "--svg", str(svg),
+                 "--ledger", ledger]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("all scopes: $0.146 spent on 4 calls (2 routed)")
+    assert "spend per day" in out and svg.read_text(encoding="utf-8").startswith("<svg")
+
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([{"id": "a", "text": "hello world", "required": True}]),
+                     encoding="utf-8")
+    assert main(["budget", "fit", str(items), "--model", "gpt-4o", "--budget", "10"]) == 0
+    assert capsys.readouterr().out.startswith("2 of 10 tokens used (exact), 8 left")
+
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": 1.0}]}),
+                      encoding="utf-8")
+    assert main(["cost", "--compare", "gpt-4o,gpt-4.1-mini", "--baseline", "gpt-4o", "--input",
+                 "1000000", "--prices", str(prices)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs baseline",
+        "gpt-4o: $1.00, saves $0 (0%) vs baseline",
+    ]
