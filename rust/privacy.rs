@@ -331,10 +331,14 @@ fn random_credential(value: &[u8]) -> bool {
     if is_published_example(value) || is_placeholder(value) {
         return false;
     }
-    let classes = usize::from(value.iter().any(u8::is_ascii_lowercase))
+    character_classes(value) >= 2 && distinct(value) >= 10.min(value.len() / 2)
+}
+
+/// How many of lower-case letters, upper-case letters and digits `value` holds.
+fn character_classes(value: &[u8]) -> usize {
+    usize::from(value.iter().any(u8::is_ascii_lowercase))
         + usize::from(value.iter().any(u8::is_ascii_uppercase))
-        + usize::from(value.iter().any(u8::is_ascii_digit));
-    classes >= 2 && distinct(value) >= 10.min(value.len() / 2)
+        + usize::from(value.iter().any(u8::is_ascii_digit))
 }
 
 /// Length of the value up to and including the `occurrence`-th `separator`.
@@ -556,7 +560,10 @@ fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
         return None;
     }
     let valid = if value[0] == b'+' {
-        (8..=15).contains(&digits.len()) && digits[0] != b'0' && groups.len() <= 7
+        // Dots after a sign are a signed decimal (`+3.14159265`) unless they split 3+ groups.
+        let decimal = separators.contains(&b'.')
+            && (groups.len() < 3 || groups[1..].iter().any(|g| g.len() < 2));
+        (8..=15).contains(&digits.len()) && digits[0] != b'0' && groups.len() <= 7 && !decimal
     } else {
         north_american(&groups) || national(&groups, &separators)
     };
@@ -775,7 +782,10 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
             }
             "stripe_key" => prefixed_token(text, start, end, up_to(value, b'_', 2)),
             "anthropic_key" => prefixed_token(text, start, end, up_to(value, b'-', 3)),
-            "openai_key" if value.starts_with(b"sk-ant-") => None,
+            // A bare `sk-` prefix is common in prose (`sk-learn`): the body must mix classes.
+            "openai_key" if value.starts_with(b"sk-ant-") || character_classes(&value[3..]) < 2 => {
+                None
+            }
             "openai_key" => prefixed_token(text, start, end, up_to(value, b'-', 1)),
             "huggingface_token" => prefixed_token(text, start, end, 3),
             "jwt" => check_jwt(text, start, end),

@@ -188,11 +188,15 @@ def _random_credential(value: str) -> bool:
     """A credential without a vendor prefix: no placeholder, two character classes, varied."""
     if value in _PUBLISHED_EXAMPLES or _is_placeholder(value):
         return False
-    classes = (
+    return _character_classes(value) >= 2 and len(set(value)) >= min(10, len(value) // 2)
+
+
+def _character_classes(value: str) -> int:
+    """How many of lower-case letters, upper-case letters and digits ``value`` holds."""
+    return (
         any(c in _LOWER for c in value) + any(c in _UPPER for c in value)
         + any(c in _DIGITS for c in value)
     )
-    return classes >= 2 and len(set(value)) >= min(10, len(value) // 2)
 
 
 # ---- secrets ----
@@ -234,7 +238,9 @@ def _up_to(separator: str, occurrence: int) -> Callable[[str], int]:
 
 
 def _check_openai(text: str, match: re.Match[str]) -> Span | None:
-    if match.group().startswith("sk-ant-"):
+    # A bare ``sk-`` prefix is common in prose (``sk-learn``): the body must mix classes.
+    value = match.group()
+    if value.startswith("sk-ant-") or _character_classes(value[3:]) < 2:
         return None
     return _prefixed_token(text, match.start(), match.end(), _up_to("-", 1)(match.group()))
 
@@ -403,7 +409,9 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
     if "." in separators and len(separators) > 1:
         return None
     if value.startswith("+"):
-        valid = 8 <= len(digits) <= 15 and digits[0] != "0" and len(groups) <= 7
+        # Dots after a sign are a signed decimal (``+3.14159265``) unless they split 3+ groups.
+        decimal = "." in separators and (len(groups) < 3 or min(map(len, groups[1:])) < 2)
+        valid = 8 <= len(digits) <= 15 and digits[0] != "0" and len(groups) <= 7 and not decimal
     else:
         valid = _north_american(groups, separators) or _national(groups, separators)
     if not valid or _fictional_phone(digits):

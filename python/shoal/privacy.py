@@ -1,0 +1,273 @@
+"""Find secrets and personal data in prompts before they leave the machine.
+
+The scan runs in the Rust core (``shoal._core.scan_privacy``; the pure-Python twin gives the same
+findings). It finds:
+
+* secrets: AWS access key ids and secret keys, Google API keys, Azure storage/service-bus keys
+  and SAS signatures, GitHub, GitLab, Slack, Stripe, OpenAI, Anthropic and Hugging Face tokens,
+  private-key PEM blocks, JWTs, ``Authorization`` headers and bearer tokens, passwords in
+  connection strings (``postgres://user:pass@host``) and ``password=``/``api_key=`` assignments;
+* personal data: e-mail addresses, telephone numbers (E.164, North American and ``0``-prefixed
+  national formats), card numbers that pass the Luhn check with a valid issuer prefix and
+  length, and IBANs that pass the mod-97 check with their country's length.
+
+Offsets are **characters** (code points) of the Python string: ``text[start:end]`` is the
+sensitive part. Results carry the kind and the place, never the value.
+
+Documentation values do not trigger: keys containing ``EXAMPLE`` or placeholders (``xxxx``,
+``your_key``), values vendors publish in their docs (AWS, Stripe, jwt.io, test cards, example
+IBANs), masked or templated passwords (``****``, ``$VAR``, the word ``password``), addresses at
+domains reserved for documentation (``example.com``/``.net``/``.org``, ``.example``, ``.test``,
+``.invalid``, ``.localhost``) and telephone numbers reserved for fiction (``555-0100`` to
+``555-0199``, Ofcom drama ranges). Such values cannot reach a person or unlock anything, so they
+are treated alike: not findings.
+
+Not covered (measured as misses in the labelled set): bare 10-digit numbers without separators,
+lower-case IBANs, spelled-out addresses (``bob at gmail dot com``), passwords in prose and
+unprefixed vendor secrets without a keyword in front.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shoal._backend import core
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CATEGORIES",
+    "KINDS",
+    "CategoryScore",
+    "PrivacyEvaluation",
+    "PrivacyFinding",
+    "evaluate_labelled",
+    "redact",
+    "scan_conversation",
+    "scan_text",
+]
+
+SECRET = "secret"
+PERSONAL = "personal"
+CATEGORIES = (SECRET, PERSONAL)
+
+#: Every kind the scanner reports, with its category, in tie-breaking order.
+KINDS: dict[str, str] = {kind: category for kind, category, _ in core.PRIVACY_PATTERNS}
+
+
+@dataclass(frozen=True)
+class PrivacyFinding:
+    """Sensitive data found in a text; the value itself is never kept.
+
+    Attributes:
+        kind: What was found, e.g. ``aws_access_key_id``, ``email``, ``card_number``.
+        category: ``secret`` or ``personal``.
+        location: Which text: ``prompt`` or ``history[i]`` (the i-th turn of a conversation).
+        start: Character offset of the first sensitive character.
+        end: Character offset just past the last one (``text[start:end]``).
+    """
+
+    kind: str
+    category: str
+    location: str
+    start: int
+    end: int
+
+    def describe(self) -> str:
+        """``email in prompt[14:33]``: the kind and the place, without the value."""
+        return f"{self.kind} in {self.location}[{self.start}:{self.end}]"
+
+
+def scan_text(text: str, *, location: str = "prompt") -> tuple[PrivacyFinding, ...]:
+    """Secrets and personal data in ``text``, sorted by position (see the module docstring).
+
+    Args:
+        text: Any text; offsets in the result count its characters.
+        location: Label recorded in each finding (``prompt``, ``history[2]``, a file name).
+
+    Raises:
+        TypeError: If ``text`` is not a str.
+        ValueError: If ``text`` holds an unpaired surrogate (no UTF-8 form).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
+    return tuple(
+        PrivacyFinding(kind, category, location, start, end)
+        for kind, category, start, end in core.scan_privacy(text)
+    )
+
+
+def scan_conversation(
+    prompt: str, history: Sequence[Mapping[str, Any]] = ()
+) -> tuple[PrivacyFinding, ...]:
+    """Scan the history turns (``history[i]``, their ``content``) and the latest prompt."""
+    findings: list[PrivacyFinding] = []
+    for index, turn in enumerate(history):
+        content = turn.get("content", "")
+        if isinstance(content, str) and content:
+            findings.extend(scan_text(content, location=f"history[{index}]"))
+    findings.extend(scan_text(prompt, location="prompt"))
+    return tuple(findings)
+
+
+def redact(text: str, findings: Iterable[PrivacyFinding] | None = None) -> str:
+    """``text`` with every finding replaced by ``[kind]``; scans first when none are given."""
+    spans = sorted(scan_text(text) if findings is None else findings, key=lambda f: f.start)
+    pieces = []
+    position = 0
+    for finding in spans:
+        if finding.start < position:
+            continue
+        pieces.append(text[position : finding.start])
+        pieces.append(f"[{finding.kind}]")
+        position = finding.end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+# ---- evaluation on a labelled set ----
+
+
+@dataclass(frozen=True)
+class CategoryScore:
+    """Precision and recall of one category on a labelled set.
+
+    A found span counts as correct when it overlaps a labelled span of the same category; each
+    labelled span is matched at most once.
+    """
+
+    category: str
+    labelled: int
+    found: int
+    correct: int
+    matched_labels: int
+    same_kind: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.found if self.found else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched_labels / self.labelled if self.labelled else 1.0
+
+
+@dataclass(frozen=True)
+class PrivacyEvaluation:
+    """Per-category scores over a labelled set, and the rows the scanner got wrong."""
+
+    rows: int
+    scores: tuple[CategoryScore, ...]
+    false_positives: tuple[str, ...]
+    misses: tuple[str, ...]
+
+    def score(self, category: str) -> CategoryScore:
+        return next(s for s in self.scores if s.category == category)
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def evaluate_labelled(path: str | Path) -> PrivacyEvaluation:
+    """Precision and recall per category on a JSONL file of ``{"id", "text", "expected"}``.
+
+    ``expected`` lists ``{"kind", "category", "start", "end"}`` (character offsets). The
+    false-positive and miss lists name the row and kind, never the value.
+    """
+    counts = {c: {"labelled": 0, "found": 0, "correct": 0, "matched": 0, "same_kind": 0}
+              for c in CATEGORIES}
+    false_positives: list[str] = []
+    misses: list[str] = []
+    rows = 0
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            rows += 1
+            found = scan_text(row["text"])
+            labels = row["expected"]
+            used = [False] * len(labels)
+            for finding in found:
+                tally = counts[finding.category]
+                tally["found"] += 1
+                span = (finding.start, finding.end)
+                hit = next((i for i, label in enumerate(labels)
+                            if label["category"] == finding.category
+                            and _overlaps(span, (label["start"], label["end"]))), None)
+                if hit is None:
+                    false_positives.append(f"{row['id']}: {finding.describe()}")
+                    continue
+                tally["correct"] += 1
+                if not used[hit]:
+                    used[hit] = True
+                    tally["matched"] += 1
+                    tally["same_kind"] += labels[hit]["kind"] == finding.kind
+            for label, was_used in zip(labels, used):
+                counts[label["category"]]["labelled"] += 1
+                if not was_used:
+                    misses.append(f"{row['id']}: {label['kind']} at "
+                                  f"[{label['start']}:{label['end']}]")
+    scores = tuple(
+        CategoryScore(category, t["labelled"], t["found"], t["correct"], t["matched"],
+                      t["same_kind"])
+        for category, t in counts.items()
+    )
+    return PrivacyEvaluation(rows, scores, tuple(false_positives), tuple(misses))
+
+
+def render_evaluation(evaluation: PrivacyEvaluation) -> str:
+    """A small table of the scores, then the rows that went wrong."""
+    lines = [f"{evaluation.rows} labelled rows",
+             f"{'category':<10} {'labelled':>8} {'found':>6} {'precision':>9} {'recall':>7} "
+             f"{'same kind':>9}"]
+    for s in evaluation.scores:
+        lines.append(f"{s.category:<10} {s.labelled:>8} {s.found:>6} {s.precision:>9.3f} "
+                     f"{s.recall:>7.3f} {s.same_kind:>9}")
+    lines += [f"false positive  {item}" for item in evaluation.false_positives]
+    lines += [f"missed          {item}" for item in evaluation.misses]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m shoal.privacy --evaluate FILE`` or ``python -m shoal.privacy TEXT|-``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m shoal.privacy",
+        description="Find secrets and personal data in text (kinds and character offsets, "
+        "never the values), or measure precision and recall on a labelled JSONL file.",
+    )
+    parser.add_argument("text", nargs="?", help="text to scan; '-' reads stdin")
+    parser.add_argument("--evaluate", type=Path, help="labelled JSONL file to score")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    if args.evaluate is not None:
+        evaluation = evaluate_labelled(args.evaluate)
+        if args.json:
+            payload = {s.category: {"precision": s.precision, "recall": s.recall,
+                                    "labelled": s.labelled, "found": s.found}
+                       for s in evaluation.scores}
+            print(json.dumps(payload, indent=2, sort_keys=True))
+        else:
+            print(render_evaluation(evaluation))
+        return 0
+    if args.text is None:
+        parser.error("give TEXT, '-' for stdin, or --evaluate FILE")
+    text = sys.stdin.read() if args.text == "-" else args.text
+    findings = scan_text(text)
+    if args.json:
+        print(json.dumps([f.__dict__ for f in findings], indent=2, sort_keys=True))
+    else:
+        print("\n".join(f"{f.category:<8} {f.describe()}" for f in findings) or "nothing found")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
