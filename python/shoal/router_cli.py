@@ -192,7 +192,7 @@ def format_evaluation(evaluation: Evaluation) -> str:
             lines.append(f"{label:54} {point.quality:8.4f} {point.cost_usd:12.3e}"
                          f"  (wtp {point.willingness_to_pay:.3g})")
     top = max(evaluation.router_curve, key=lambda p: (p.quality, -p.cost_usd))
-    lines.append(f"{'router, highest quality':44} {top.quality:8.4f} {top.cost_usd:12.3e}")
+    lines.append(f"{'router, highest quality':54} {top.quality:8.4f} {top.cost_usd:12.3e}")
     lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]
     lines += [f"  {name:14} {value:.4f}" for name, value in evaluation.aiq.items()]
     if evaluation.pair:

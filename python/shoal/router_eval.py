@@ -219,7 +219,7 @@ def read_labelled(path: str | Path) -> list[LabelledPrompt]:
 
     Long rows are ``{"prompt", "model", "score", optional "cost_usd", "input_tokens",
     "task"}`` (the ``shoal fit`` format); LLMRouter items are ``{"question", "scores",
-    optional "cluster_id"}``.
+    optional "task" or "cluster_id"}``.
 
     Raises:
         EvaluationError: If the file is missing or malformed.
@@ -238,10 +238,12 @@ def read_labelled(path: str | Path) -> list[LabelledPrompt]:
 
 
 def _from_llmrouter(item: Mapping[str, Any]) -> LabelledPrompt:
-    task = item.get("cluster_id")
+    task = item.get("task")
+    if task is None and item.get("cluster_id") is not None:
+        task = f"cluster {item['cluster_id']}"
     return LabelledPrompt(
         prompt=item["question"], scores={m: float(s) for m, s in item["scores"].items()},
-        costs_usd={}, input_tokens={}, task=None if task is None else f"cluster {task}",
+        costs_usd={}, input_tokens={}, task=task,
     )
 
 

@@ -103,6 +103,9 @@ class Router:
     _mean_score_cache: dict[float, float] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _last_weights: tuple[Sequence[Neighbour], list[float]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.centre:
@@ -151,10 +154,10 @@ class Router:
     ) -> tuple[float, float]:
         """Quality and evidence weight (0-1) of labelled model ``position`` for a prompt."""
         weighted = []
-        for neighbour in neighbours:
+        for neighbour, weight in zip(neighbours, self._weights(neighbours)):
             score = self.scores[neighbour.index][position]
             if score is not None:
-                weighted.append((self._weight(neighbour.similarity), score))
+                weighted.append((weight, score))
         return self._shrunk_mean(weighted, self.mean_scores[position])
 
     def predict_from_ability(
@@ -162,10 +165,19 @@ class Router:
     ) -> tuple[float, float]:
         """Quality and evidence weight of a model known only by its ability."""
         weighted = [
-            (self._weight(n.similarity), sigmoid(ability - self.difficulties[n.index]))
-            for n in neighbours
+            (weight, sigmoid(ability - self.difficulties[n.index]))
+            for n, weight in zip(neighbours, self._weights(neighbours))
         ]
         return self._shrunk_mean(weighted, self.expected_mean_score(ability))
+
+    def _weights(self, neighbours: Sequence[Neighbour]) -> list[float]:
+        # One decision asks for every candidate with the same neighbours: keep the last list.
+        last = self._last_weights
+        if last is not None and last[0] is neighbours:
+            return last[1]
+        weights = [self._weight(n.similarity) for n in neighbours]
+        object.__setattr__(self, "_last_weights", (neighbours, weights))
+        return weights
 
     def expected_mean_score(self, ability: float) -> float:
         """Mean predicted score over the exemplars' difficulty distribution (quantiles)."""
