@@ -71,8 +71,9 @@ def budget_limit(limit: BudgetLimit) -> str:
 def budget_status(status: BudgetStatus) -> str:
     """Spent, left, burn rate and projection."""
     period = f" this {status.limit.period}" if status.limit and status.limit.period else ""
-    lines = [f"{status.scope}: spent {usd(status.spent_usd)}{period} in {status.records:,} calls "
-             f"recorded (lifetime {usd(status.lifetime_spent_usd)})"]
+    calls = f"{status.records:,} call{'s' * (status.records != 1)}"
+    lines = [f"{status.scope}: spent {usd(status.spent_usd)}{period}; {calls} recorded, "
+             f"{usd(status.lifetime_spent_usd)} in all"]
     if status.limit is None:
         lines.append("  no limit set")
     else:
