@@ -15,6 +15,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,9 @@ def test_inspector_lists_every_tool_over_stdio_and_http(
 
 
 def _call_every_tool(target: list[str], era: str) -> None:
-    for name, arguments in CALLS.items():
-        code, answer = inspect(
+    def call(name: str) -> tuple[int, dict[str, Any]]:
+        arguments = json.dumps(CALLS[name])
+        return inspect(
             "--protocol-era",
             era,
             "--method",
@@ -142,10 +144,15 @@ def _call_every_tool(target: list[str], era: str) -> None:
             "--tool-name",
             name,
             "--tool-args-json",
-            json.dumps(arguments),
+            arguments,
             target=target,
         )
 
+    # One Inspector (and, over stdio, one server) per call: run a few at a time.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = dict(zip(CALLS, pool.map(call, CALLS), strict=True))
+
+    for name, (code, answer) in answers.items():
         assert code == 0, f"{name}: {answer}"
         result = answer["result"]
         assert result["isError"] is False, f"{name}: {result['content']}"
