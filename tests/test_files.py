@@ -219,3 +219,60 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
     write(tmp_path, {"a.txt": "a", "b.txt": "b"})
     with pytest.raises(ValueError, match="more than 1 files"):
         count_files([tmp_path], max_files=1)
+
+
+def test_rules_of_the_enclosing_work_tree_apply_to_a_subfolder(tmp_path: Path) -> None:
+    write(tmp_path, {".git/HEAD": "ref", ".gitignore": "*.log\n", "src/a.py": "x = 1", "src/b.log": "log"})
+    assert [Path(path).name for path in counted(count_files([tmp_path / "src"]))] == ["a.py"]
+    # Confined to src, the work tree's top is out of reach, so its rules are not read.
+    confined = count_files(["."], roots=[tmp_path / "src"])
+    assert sorted(Path(path).name for path in counted(confined)) == ["a.py", "b.log"]
+
+
+# ---- the CLI and the MCP tool ----
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_cli_counts_a_folder_with_a_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shoal import cli
+
+    write(tmp_path, {"a.txt": "alpha beta", "b.bin": b"\0\0"})
+    monkeypatch.setattr(cli, "PROGRESS_DELAY_S", 0.0)
+    assert cli.main(["count", "--file", str(tmp_path), "--progress", "always"]) == 0
+    captured = capsys.readouterr()
+    assert "counting [" in captured.err and "2/2 files" in captured.err
+    assert "2  total: 1 files" in captured.out and "b.bin: binary" in captured.out
+
+
+@pytest.mark.anyio
+async def test_mcp_count_files_reports_progress_and_stays_in_its_roots(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    write(tmp_path / "root", {f"f{index:02}.txt": f"file {index}" for index in range(12)})
+    server = build_server(roots=[tmp_path / "root"])
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async with Client(server) as client:
+        result = await client.call_tool(
+            "count_files", {"paths": ["."], "max_files": 3}, progress_callback=on_progress
+        )
+        escaped = await client.call_tool("count_files", {"paths": ["../"]})
+
+    assert not result.is_error
+    content = result.structured_content
+    assert content["files_counted"] == 12 and len(content["largest_files"]) == 3
+    assert content["notes"] == ["9 smaller files not listed (their tokens are in the total); "
+                                "raise max_files to list them"]
+    assert seen and seen[-1] == (12, 12)
+    assert escaped.is_error and "outside the allowed roots" in escaped.content[0].text

@@ -28,6 +28,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "split_text": {"text": "The quick brown fox jumps over the lazy dog.", "max_tokens": 4},
     "count_files": {"paths": ["tests/data/corpus"]},
     "route_task": {"prompt": "Prove that the square root of 2 is irrational."},
+    "record_outcome": {"decision_id": "d-" + "0123456789abcdef01234567", "model": "gpt-4o",
+                       "score": 0.75, "prompt": "Prove that the square root of 2 is irrational."},
     "estimate_cost": {"model": "gpt-4.1-mini", "input_tokens": 1_000_000, "output_tokens": 500_000},
     "check_hardware_fit": {"model": "llama-3.1-8b-instruct", "device": "apple-m4-pro"},
     "port_chip": {"device": "iphone-16-pro", "to_node": "nanostack-claimed", "mode": "iso-power"},
@@ -54,7 +56,8 @@ CALLS: dict[str, dict[str, Any]] = {
 
 # The tools that write the spend ledger, with their idempotent and destructive hints; every other
 # tool is read-only.
-LEDGER_WRITES = {"record_usage": (True, False), "set_budget_limit": (True, False)}
+LEDGER_WRITES = {"record_usage": (True, False), "set_budget_limit": (True, False),
+                 "record_outcome": (True, False)}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,6 +66,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SHOAL_LEDGER", str(path))
+        patch.setenv("SHOAL_FEEDBACK_DB", str(path.parent / "feedback.sqlite3"))
         yield path
 
 
@@ -132,6 +136,9 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
     assert cost["model"] == "gpt-4.1-mini"
     assert cost["total_usd"] == pytest.approx(0.4 + 0.5 * 1.6)
     decision = results["route_task"].structured_content
+    outcome = results["record_outcome"].structured_content
+    assert outcome["status"] in ("recorded", "unchanged") and outcome["prompt_stored"] is True
+    assert decision["decision_id"].startswith("d-") and decision["privacy"]["action"] == "none"
     assert decision["model"] == decision["alternatives"][0]["model"]
     assert decision["router_version"]
     fit = results["check_hardware_fit"].structured_content

@@ -141,7 +141,48 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json", action="store_true", help="print structured JSON instead of a table"
     )
     route.add_argument("--router", type=Path, help="router file from `shoal fit` (default: shipped)")
+    route.add_argument(
+        "--privacy",
+        choices=("local", "block", "off"),
+        default="local",
+        help="when the prompt holds secrets or personal data: keep it on local open-weight "
+        "models, refuse it, or skip the scan (default: %(default)s)",
+    )
+    route.add_argument("--device", help="device id local models must fit, e.g. apple-m4-pro")
+    route.add_argument(
+        "--history",
+        type=Path,
+        help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first",
+    )
+    route.add_argument("--previous-model", help="model of the previous turn: stay on it unless a "
+                       "switch gains more than --stickiness-margin")
+    route.add_argument("--stickiness-margin", type=float, default=0.02,
+                       help="objective gain a switch must exceed (default: %(default)s)")
     route.set_defaults(handler=_route)
+
+
+def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feedback = commands.add_parser(
+        "feedback",
+        help="record how a routed model did, or export recorded outcomes for `shoal fit`",
+        description="Record an observed outcome for a routing decision (its decision id), or "
+        "export the recorded outcomes as JSONL training rows. The database is SHOAL_FEEDBACK_DB "
+        "or shoal/feedback.sqlite3 in the user data directory.",
+    )
+    actions = feedback.add_subparsers(dest="action", required=True, metavar="ACTION")
+    record = actions.add_parser("record", help="store an outcome")
+    record.add_argument("decision_id", help="decision id printed by `shoal route`")
+    record.add_argument("model", help="the model that did the task")
+    record.add_argument("score", type=float, help="observed quality, 0 to 1")
+    record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit)")
+    record.add_argument("--prompt-file", type=Path, help="read the task text from a file")
+    record.add_argument("--cost", type=float, help="what the call cost, USD")
+    record.add_argument("--note", default="", help="who judged and how")
+    export = actions.add_parser("export", help="print recorded outcomes as JSONL rows")
+    for parser in (record, export):
+        parser.add_argument("--db", type=Path, help="feedback database (default: see above)")
+        parser.add_argument("--json", action="store_true", help="print structured JSON")
+    feedback.set_defaults(handler=_feedback)
 
 
 def _add_token_options(parser: argparse.ArgumentParser) -> None:
@@ -430,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_serve, _add_route, _add_count, _add_truncate, _add_split, _add_cost, _add_hw):
         add(commands)
-    for add in (_add_budget, _add_ledger, _add_report):
+    for add in (_add_budget, _add_ledger, _add_report, _add_feedback):
         add(commands)
     from shoal.router_cli import add_eval, add_fit
 
@@ -646,7 +687,13 @@ def _route(args: argparse.Namespace) -> int:
         "min_quality": args.min_quality,
         "willingness_to_pay": args.willingness_to_pay,
         "expected_output_tokens": args.output_tokens,
+        "privacy": args.privacy,
+        "device": args.device,
+        "previous_model": args.previous_model,
+        "stickiness_margin": args.stickiness_margin,
     }
+    if args.history is not None:
+        options["history"] = _read_history(args.history)
     if args.router is not None:
         from shoal.router import load_router
 
@@ -665,6 +712,41 @@ def _route(args: argparse.Namespace) -> int:
         _print_json([decision.to_dict() for decision in decisions])
     else:
         print(render.routing_batch(prompts, decisions))
+    return 0
+
+
+def _read_history(path: Path) -> list[dict[str, str]]:
+    try:
+        turns = json.loads(_read_text_file(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error.msg})") from None
+    if not isinstance(turns, list):
+        raise ValueError(f"{path}: expected a JSON list of turns")
+    return turns
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from shoal import render
+    from shoal.feedback import outcomes_as_rows, record_outcome
+
+    if args.action == "export":
+        rows = outcomes_as_rows(args.db)
+        if args.json:
+            _print_json(rows)
+        else:
+            for row in rows:
+                print(json.dumps(row, sort_keys=True, ensure_ascii=False))
+        return 0
+
+    if args.prompt is not None and args.prompt_file is not None:
+        raise ValueError("give --prompt or --prompt-file, not both")
+    prompt = _read_text_file(args.prompt_file) if args.prompt_file is not None else args.prompt
+    result = record_outcome(args.decision_id, args.model, args.score, prompt=prompt,
+                            cost_usd=args.cost, note=args.note, db_path=args.db)
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        print(render.recorded_outcome(result))
     return 0
 
 

@@ -80,6 +80,64 @@ class FilesCount:
     model: str | None
 
 
+    def summary(self, *, max_files: int) -> FilesSummary:
+        """The largest ``max_files`` files and the first skipped ones, saying what is left out."""
+        largest = sorted(self.files, key=lambda item: (-item.tokens, item.path))[:max_files]
+        skipped = self.skipped[:max_files]
+        notes = []
+        if len(largest) < len(self.files):
+            notes.append(
+                f"{len(self.files) - len(largest)} smaller files not listed (their tokens are in "
+                "the total); raise max_files to list them"
+            )
+        if len(skipped) < len(self.skipped):
+            notes.append(f"{len(self.skipped) - len(skipped)} more skipped files not listed")
+        return FilesSummary(
+            total_tokens=self.total_tokens,
+            total_bytes=self.total_bytes,
+            files_counted=len(self.files),
+            files_skipped=len(self.skipped),
+            ignored=self.ignored,
+            largest_files=tuple(largest),
+            skipped=skipped,
+            encoding=self.encoding,
+            exact=self.exact,
+            model=self.model,
+            notes=tuple(notes),
+        )
+
+
+@dataclass(frozen=True)
+class FilesSummary:
+    """A files count shortened for a reply: totals, the largest files, the first skips.
+
+    Attributes:
+        total_tokens: Sum over all counted files.
+        total_bytes: Bytes of all counted files.
+        files_counted: How many files were counted.
+        files_skipped: How many were skipped (binary, too large, not UTF-8, ...).
+        ignored: Paths left out by ``.gitignore`` rules.
+        largest_files: The files with the most tokens, most first.
+        skipped: The first skipped files with the reason.
+        encoding: The encoding, or the estimate label.
+        exact: True when the counts are exact.
+        model: The catalog model id, or None.
+        notes: What was left out of the lists.
+    """
+
+    total_tokens: int
+    total_bytes: int
+    files_counted: int
+    files_skipped: int
+    ignored: int
+    largest_files: tuple[FileCount, ...]
+    skipped: tuple[SkippedFile, ...]
+    encoding: str
+    exact: bool
+    model: str | None
+    notes: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class _Candidate:
     shown: str
@@ -214,9 +272,35 @@ def _collect(
         return [], [SkippedFile(shown, "not a regular file")], 0
 
     walk = _Walk(roots, respect_gitignore)
-    matcher = IgnoreMatcher().child(real, "") if respect_gitignore else IgnoreMatcher()
-    candidates = list(walk.files(real, "", shown, matcher))
+    if not respect_gitignore:
+        return list(walk.files(real, "", shown, IgnoreMatcher())), walk.skipped, walk.ignored
+    # Unconfined, the rules of an enclosing work tree apply wherever it starts.
+    matcher, relative = _enclosing_rules(real, roots if allowed is not None else [Path("/")])
+    candidates = list(walk.files(real, relative, shown, matcher))
     return candidates, walk.skipped, walk.ignored
+
+
+def _enclosing_rules(folder: Path, roots: list[Path]) -> tuple[IgnoreMatcher, str]:
+    """The ``.gitignore`` rules in force at ``folder`` and its path from where they start.
+
+    When ``folder`` is inside a git work tree (an ancestor holds ``.git``) that is itself inside
+    the roots, the rules of every ``.gitignore`` from the work tree's top down to ``folder``
+    apply, as in git; otherwise only those from ``folder`` down.
+    """
+    top = folder
+    for ancestor in (folder, *folder.parents):
+        if not any(_inside(ancestor, root) for root in roots):
+            break
+        if (ancestor / ".git").exists():
+            top = ancestor
+            break
+
+    matcher = IgnoreMatcher().child(top, "")
+    relative = ""
+    for part in folder.relative_to(top).parts:
+        relative = f"{relative}/{part}" if relative else part
+        matcher = matcher.child(top / relative, relative)
+    return matcher, relative
 
 
 class _Walk:

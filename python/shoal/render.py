@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shoal.cost import CostComparison, CostEstimate
+from shoal.feedback import RecordedOutcome
 from shoal.hardware import HardwareFit, PortedChip
 from shoal.router import RoutingDecision
-from shoal.tokens import TokenCount
+from shoal.files import FilesSummary
+from shoal.token_budget import ChunkList, LimitCount, Truncation
+from shoal.tokens import ChatTokenCount, TokenCount
 
 
 def usd(amount: float) -> str:
@@ -31,6 +34,71 @@ def token_count(result: TokenCount) -> str:
         f"{result.tokens:,} tokens{subject} ({exactness}, {result.encoding}; "
         f"{result.characters:,} characters)"
     )
+
+
+def _method(exact: bool, encoding: str) -> str:
+    return f"{'exact' if exact else 'estimate'}, {encoding}"
+
+
+def chat_token_count(result: ChatTokenCount) -> str:
+    """The prompt total, then its parts and the rules used."""
+    return (
+        f"{result.tokens:,} prompt tokens for {result.model} ({_method(result.exact, result.encoding)}): "
+        f"{result.message_tokens:,} for {result.messages} messages, {result.tool_tokens:,} for "
+        f"{result.tools} tools\n  method: {result.method}"
+    )
+
+
+def limit_count(result: LimitCount) -> str:
+    """Whether the text passed the limit, and the count so far."""
+    if result.exceeded:
+        return (
+            f"over the limit: more than {result.limit:,} tokens (stopped at {result.tokens:,} after "
+            f"{result.characters_read:,} of {result.characters:,} characters; "
+            f"{_method(result.exact, result.encoding)})"
+        )
+    return (
+        f"within the limit: {result.tokens:,} of {result.limit:,} tokens "
+        f"({_method(result.exact, result.encoding)})"
+    )
+
+
+def truncation(result: Truncation) -> str:
+    """What was kept of the text."""
+    if not result.truncated:
+        return f"kept all {result.tokens:,} tokens ({_method(result.exact, result.encoding)})"
+    return (
+        f"kept the {result.side}: {result.tokens:,} of {result.original_tokens:,} tokens, "
+        f"{result.characters:,} of {result.original_characters:,} characters "
+        f"({_method(result.exact, result.encoding)})"
+    )
+
+
+def chunk_list(result: ChunkList) -> str:
+    """How many chunks, and the first few ranges."""
+    lines = [
+        f"{result.chunk_count} chunks of at most {result.max_tokens:,} tokens, "
+        f"{result.total_tokens:,} tokens in all ({_method(result.exact, result.encoding)})"
+    ]
+    lines.extend(
+        f"  [{chunk.start:,}:{chunk.end:,}] {chunk.tokens:,} tokens" for chunk in result.chunks[:5]
+    )
+    if result.note:
+        lines.append(f"  note: {result.note}")
+    return "\n".join(lines)
+
+
+def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
+    """The total, then the largest files and the skipped ones."""
+    lines = [
+        f"{result.total_tokens:,} tokens in {result.files_counted:,} files "
+        f"({result.total_bytes:,} bytes; {_method(result.exact, result.encoding)}); "
+        f"{result.files_skipped:,} skipped, {result.ignored:,} ignored by .gitignore"
+    ]
+    lines.extend(f"  {item.tokens:>10,}  {item.path}" for item in result.largest_files[:shown])
+    lines.extend(f"  skipped {item.path}: {item.reason}" for item in result.skipped[:shown])
+    lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines)
 
 
 def cost_estimate(result: CostEstimate) -> str:
@@ -67,7 +135,17 @@ def routing_decision(result: RoutingDecision, *, alternatives: int = 3) -> str:
             else f"quality {candidate.predicted_quality:.3f}"
         )
         lines.append(f"  or {candidate.model}: {quality}, {usd(candidate.expected_cost_usd)}")
+    if result.decision_id:
+        lines.append(f"decision {result.decision_id} (record_outcome takes it)")
     return "\n".join(lines)
+
+
+def recorded_outcome(result: RecordedOutcome) -> str:
+    """What was stored for a decision, and whether the prompt can teach a router."""
+    prompt = "prompt stored" if result.prompt_stored else "no prompt (not usable by shoal fit)"
+    redacted = f", {result.redactions} private items redacted" if result.redactions else ""
+    return (f"{result.status}: {result.model} scored {result.score:.3f} on decision "
+            f"{result.decision_id}; {prompt}{redacted}")
 
 
 def hardware_fit(result: HardwareFit) -> str:

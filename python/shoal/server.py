@@ -51,7 +51,9 @@ from shoal.hardware import (
     port_chip,
 )
 from shoal.hardware_cli import front_table
+from shoal.feedback import RecordedOutcome, record_outcome
 from shoal.router import DEFAULT_WILLINGNESS_TO_PAY, RoutingDecision, load_router, route
+from shoal.router_policy import DEFAULT_STICKINESS_MARGIN
 from shoal.server_policy import (
     MAX_RESULT_TOKENS,
     TOOL_GROUPS,
@@ -195,6 +197,7 @@ def build_server(
     )
     _add_token_tools(server, roots=[os.getcwd()] if roots is None else list(roots))
     _add_routing_tools(server)
+    _add_router_tools(server)
     _add_cost_tools(server)
     _add_costs_tools(server)
     _add_budget_tools(server, roots=[os.getcwd()] if roots is None else list(roots))
@@ -342,7 +345,12 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
     @server.tool(name="count_chat_tokens", title="Count a chat prompt", annotations=READ_ONLY)
     def count_chat_tokens(
         messages: Annotated[
-            list[dict[str, Annotated[str, Field(max_length=MAX_TEXT_CHARACTERS)]]],
+            list[
+                Annotated[
+                    dict[str, Annotated[str, Field(max_length=MAX_TEXT_CHARACTERS)]],
+                    Field(max_length=20),
+                ]
+            ],
             Field(description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}].", max_length=10_000),
         ],
         model: Annotated[
@@ -356,7 +364,8 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
     ) -> Annotated[CallToolResult, ChatTokenCount]:
         """Count the prompt tokens of a chat request, messages and tool definitions apart.
 
-        Applies OpenAI's published chat and tool overhead rules (checked against the API for
+        Use it to see what a conversation plus its tool schemas costs in context before sending
+        it. Applies OpenAI's published chat and tool overhead rules (checked against the API for
         gpt-3.5-turbo, gpt-4, gpt-4o, gpt-4o-mini); other models get a labelled estimate.
         """
         result = _call(count_chat, messages, model=model, tools=tools)
@@ -375,7 +384,8 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
     ) -> Annotated[CallToolResult, Truncation]:
         """Keep the first or last part of a text that fits a token budget.
 
-        Cuts at a token boundary and never inside a character; the kept text is counted again on
+        Use it when a document or tool result is too long for the context left. Cuts at a token
+        boundary and never inside a character; the kept text is counted again on
         its own. For estimated models the budget applies to the estimate.
         """
         result = _call(
@@ -399,7 +409,7 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
     ) -> Annotated[CallToolResult, ChunkList]:
         """Split a text into consecutive chunks of at most max_tokens tokens each.
 
-        Returns each chunk's character range [start, end) and token count; joined, the chunks
+        Use it to feed a long text to a model piece by piece. Returns each chunk's character range [start, end) and token count; joined, the chunks
         are the text. Chunk boundaries fall between tokens and never inside a character.
         """
         result = _call(split_chunks, text, max_tokens, encoding=encoding, model=model or None)
@@ -429,7 +439,7 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
     ) -> Annotated[CallToolResult, FilesSummary]:
         """Count the tokens of files and folders: per file and in total.
 
-        Walks folders, skipping .gitignore'd paths, binary and non-UTF-8 files and files over
+        Use it before reading a codebase or documents into context. Walks folders, skipping .gitignore'd paths, binary and non-UTF-8 files and files over
         16 MiB, and counts in parallel. Paths must stay inside the roots the server was started
         with. Reports progress and stops when the request is cancelled.
         """
@@ -512,6 +522,46 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
                 description="How many runners-up to return after the chosen model.", ge=0, le=100
             ),
         ] = 5,
+        history: Annotated[
+            list[ChatTurn],
+            Field(
+                description="Earlier turns of the conversation, oldest first; `prompt` is the "
+                "latest. Counted for the context window and cost, scanned for private data.",
+                max_length=1000,
+            ),
+        ] = [],  # noqa: B006
+        privacy: Annotated[
+            Literal["local", "block", "off"],
+            Field(
+                description="If the conversation holds secrets or personal data: 'local' keeps "
+                "it on local open-weight models, 'block' refuses, 'off' skips the scan."
+            ),
+        ] = "local",
+        device: Annotated[
+            str,
+            Field(
+                description="Device id (e.g. 'apple-m4-pro', 'rtx-4090') local models must fit; "
+                "empty: no hardware check.",
+                max_length=200,
+            ),
+        ] = "",
+        previous_model: Annotated[
+            str,
+            Field(
+                description="Model that answered the previous turn: stay on it unless a switch "
+                "gains more than stickiness_margin. Empty: none.",
+                max_length=200,
+            ),
+        ] = "",
+        stickiness_margin: Annotated[
+            float,
+            Field(
+                description="Gain in quality minus cost/willingness_to_pay a switch away from "
+                "previous_model must exceed.",
+                ge=0,
+                le=1,
+            ),
+        ] = DEFAULT_STICKINESS_MARGIN,
     ) -> Annotated[CallToolResult, RoutingDecision]:
         """Choose which model should answer a prompt: the best predicted quality per dollar.
 
@@ -530,12 +580,78 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             min_quality=min_quality or None,
             willingness_to_pay=willingness_to_pay,
             expected_output_tokens=expected_output_tokens,
+            history=[turn.model_dump() for turn in history],
+            privacy=privacy,
+            device=device or None,
+            previous_model=previous_model or None,
+            stickiness_margin=stickiness_margin,
         )
         shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
         return CallToolResult(
             content=[TextContent(type="text", text=render.routing_decision(decision))],
             structured_content=shown.to_dict(),
         )
+
+
+class ChatTurn(BaseModel):
+    """One earlier turn of a conversation."""
+
+    role: Literal["system", "user", "assistant", "tool"] = Field(description="Who spoke.")
+    content: str = Field(description="What was said.", max_length=MAX_TEXT_CHARACTERS)
+
+
+# record_outcome writes the feedback database (not read-only) but never removes anything; an
+# outcome is keyed by decision and model, so recording the same outcome again changes nothing.
+FEEDBACK_WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+
+def _add_router_tools(server: MCPServer[None]) -> None:
+    @server.tool(name="record_outcome", title="Record how a routed model did", annotations=FEEDBACK_WRITE)
+    def record_outcome_tool(
+        decision_id: Annotated[
+            str,
+            Field(description="decision_id from route_task ('d-' and 24 hex digits).",
+                  min_length=26, max_length=26),
+        ],
+        model: Annotated[
+            str, Field(description="The model that did the task.", min_length=1, max_length=200)
+        ],
+        score: Annotated[
+            float, Field(description="Observed quality, 0 (failed) to 1 (fully right).", ge=0, le=1)
+        ],
+        prompt: Annotated[
+            str,
+            Field(
+                description="The task text, so a later `shoal fit` can learn from it; stored with "
+                "secrets and personal data replaced by [kind]. Empty: not stored.",
+                max_length=1_000_000,
+            ),
+        ] = "",
+        cost_usd: Annotated[
+            float, Field(description="What the call cost in USD; -1: unknown.", ge=-1, le=1e6)
+        ] = -1.0,
+        note: Annotated[
+            str, Field(description="Who judged and how (free text).", max_length=1000)
+        ] = "",
+    ) -> Annotated[CallToolResult, RecordedOutcome]:
+        """Record how well a model did on a routed task, for the next router fit.
+
+        Call it after the task is judged (tests passed, user accepted, a grader's score).
+        Recording the same outcome twice changes nothing; a new score for the same decision
+        and model replaces the old one.
+        """
+        result = _call(
+            record_outcome,
+            decision_id,
+            model,
+            score,
+            prompt=prompt or None,
+            cost_usd=None if cost_usd < 0 else cost_usd,
+            note=note,
+        )
+        return _answer(result, render.recorded_outcome(result))
 
 
 def _add_cost_tools(server: MCPServer[None]) -> None:

@@ -130,6 +130,51 @@ class Chunks:
     model: str | None
 
 
+    def summary(self, *, max_chunks: int, include_text: bool) -> ChunkList:
+        """The first ``max_chunks`` chunks (with their text when asked), and what was left out."""
+        shown = self.chunks[:max_chunks]
+        left = len(self.chunks) - len(shown)
+        note = f"{left} more chunks not shown; raise max_chunks to see them" if left else ""
+        return ChunkList(
+            chunk_count=len(self.chunks),
+            chunks=shown,
+            texts=self.texts[: len(shown)] if include_text else (),
+            max_tokens=self.max_tokens,
+            total_tokens=self.total_tokens,
+            encoding=self.encoding,
+            exact=self.exact,
+            model=self.model,
+            note=note,
+        )
+
+
+@dataclass(frozen=True)
+class ChunkList:
+    """A split text, shortened for a reply: the first chunks' ranges and, if asked, their text.
+
+    Attributes:
+        chunk_count: How many chunks the text splits into.
+        chunks: The first chunks' character ranges and counts.
+        texts: Their text, or empty when not asked for.
+        max_tokens: The budget per chunk.
+        total_tokens: Tokens of the whole text.
+        encoding: The encoding, or the estimate label.
+        exact: True when the counts are exact.
+        model: The catalog model id, or None.
+        note: What was left out, if anything.
+    """
+
+    chunk_count: int
+    chunks: tuple[Chunk, ...]
+    texts: tuple[str, ...]
+    max_tokens: int
+    total_tokens: int
+    encoding: str
+    exact: bool
+    model: str | None
+    note: str
+
+
 def count_till_limit(
     text: str,
     limit: int,
