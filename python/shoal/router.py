@@ -30,6 +30,23 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, ModelEntry, load_catalog
+from shoal.hardware import get_device, hardware_fit
+from shoal.router_policy import (
+    DEFAULT_PRIVACY,
+    DEFAULT_STICKINESS_MARGIN,
+    LOCAL_QUANTISATION,
+    PrivacyPolicyError,
+    PrivacyReport,
+    StickinessReport,
+    check_history,
+    check_margin,
+    check_privacy_policy,
+    conversation_overhead,
+    decision_id,
+    embedding_text,
+    privacy_report,
+    stickiness,
+)
 from shoal.router_model import (
     Neighbour,
     Router,
@@ -45,6 +62,7 @@ __all__ = [
     "CandidateEstimate",
     "ConstraintCheck",
     "NoEligibleModelError",
+    "PrivacyBlockedError",
     "Router",
     "RouterFileError",
     "RoutingDecision",
@@ -69,13 +87,18 @@ class NoEligibleModelError(RoutingError):
     """Every candidate failed a hard constraint; the message lists why."""
 
 
+class PrivacyBlockedError(RoutingError, PrivacyPolicyError):
+    """``privacy="block"`` refused a prompt holding secrets or personal data (kinds and
+    offsets in the message, never the values)."""
+
+
 @dataclass(frozen=True)
 class ConstraintCheck:
     """One constraint applied to one candidate.
 
     Attributes:
-        name: ``allowed``, ``local_only``, ``context_window``, ``max_cost_usd``,
-            ``quality_estimate`` or ``min_quality``.
+        name: ``allowed``, ``local_only``, ``privacy``, ``hardware_fit``, ``context_window``,
+            ``max_cost_usd``, ``quality_estimate`` or ``min_quality``.
         passed: Whether the candidate meets it.
         detail: The numbers behind the verdict.
     """
@@ -135,6 +158,13 @@ class RoutingDecision:
         catalog_date: Date of the catalog prices.
         reason: One paragraph explaining the choice.
         notes: Assumptions and warnings.
+        decision_id: Hash of every input that shapes the decision and the router and catalog
+            versions (see :mod:`shoal.router_policy`); pass it to
+            :func:`shoal.feedback.record_outcome`.
+        privacy: What the privacy scan found (kinds and offsets) and what it did.
+        stickiness: With ``previous_model``: whether the conversation stayed on it, and why.
+        conversation_turns: Earlier turns counted (0 for a single prompt).
+        device: The device local candidates had to fit, or None.
     """
 
     model: str
@@ -148,6 +178,11 @@ class RoutingDecision:
     catalog_date: str
     reason: str
     notes: tuple[str, ...]
+    decision_id: str = ""
+    privacy: PrivacyReport | None = None
+    stickiness: StickinessReport | None = None
+    conversation_turns: int = 0
+    device: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with floats rounded to 6 significant digits (stable bytes)."""
@@ -251,7 +286,23 @@ def _prior_map(anchors: tuple[tuple[float, float], ...]) -> _PriorMap:
     return _PriorMap(mean_score - slope * mean_prior, slope, count, 0.5)
 
 
+_ANCHOR_CACHE: dict[tuple[int, int], tuple[Router, Catalog, tuple[tuple[float, float], ...]]] = {}
+
+
 def _anchors(router: Router, catalog: Catalog) -> tuple[tuple[float, float], ...]:
+    # Asked once per unlabelled candidate per decision; keyed by identity, holding the objects
+    # so their ids cannot be reused while cached.
+    cached = _ANCHOR_CACHE.get((id(router), id(catalog)))
+    if cached is not None and cached[0] is router and cached[1] is catalog:
+        return cached[2]
+    anchors = _compute_anchors(router, catalog)
+    if len(_ANCHOR_CACHE) >= 16:
+        _ANCHOR_CACHE.clear()
+    _ANCHOR_CACHE[(id(router), id(catalog))] = (router, catalog, anchors)
+    return anchors
+
+
+def _compute_anchors(router: Router, catalog: Catalog) -> tuple[tuple[float, float], ...]:
     pairs = []
     for position, model_id in enumerate(router.models):
         if model_id in catalog:
@@ -335,13 +386,37 @@ class _Settings:
     allowed: tuple[str, ...] | None
     excluded: frozenset[str]
     expected_output_tokens: int
+    privacy_local: bool = False
+    device: str | None = None
+    history: tuple[tuple[str, str], ...] = ()
+
+
+def _conversation_tokens(prompt: str, entry: ModelEntry, settings: _Settings) -> int:
+    """The latest prompt's tokens, plus every earlier turn and the chat framing."""
+    tokens = _count_tokens(prompt, entry)
+    for _, content in settings.history:
+        tokens += _count_tokens(content, entry)
+    return tokens + conversation_overhead(settings.history)
+
+
+def _device_check(entry: ModelEntry, device: str, context_tokens: int) -> ConstraintCheck:
+    try:
+        fit = hardware_fit(entry.id, device, quantisation=LOCAL_QUANTISATION,
+                           context_tokens=max(context_tokens, 1))
+    except ValueError:
+        return ConstraintCheck("hardware_fit", False, f"no architecture data for {entry.id}")
+    detail = (f"{LOCAL_QUANTISATION} needs {fit.memory_needed_gb:.1f} GB of "
+              f"{fit.memory_available_gb:.1f} GB on {device}")
+    if fit.fits:
+        detail += f", about {fit.decode_tokens_per_s:.0f} tokens/s"
+    return ConstraintCheck("hardware_fit", fit.fits, detail)
 
 
 def _assess(
     entry: ModelEntry, prompt: str, quality: tuple[float | None, float, str], settings: _Settings,
 ) -> CandidateEstimate:
     predicted, confidence, source = quality
-    input_tokens = _count_tokens(prompt, entry)
+    input_tokens = _conversation_tokens(prompt, entry, settings)
     output_tokens = settings.expected_output_tokens
     checks: list[ConstraintCheck] = []
 
@@ -351,10 +426,18 @@ def _assess(
         )
         checks.append(ConstraintCheck("allowed", allowed, "excluded" if not allowed else "listed"))
 
-    runs_locally = settings.local_only and entry.open_weights
+    runs_locally = (settings.local_only or settings.privacy_local) and entry.open_weights
     if settings.local_only:
         detail = "open weights, runs locally" if entry.open_weights else "hosted only"
         checks.append(ConstraintCheck("local_only", entry.open_weights, detail))
+    if settings.privacy_local:
+        detail = ("open weights, runs locally" if entry.open_weights
+                  else "hosted only: the prompt holds secrets or personal data")
+        checks.append(ConstraintCheck("privacy", entry.open_weights, detail))
+    if runs_locally and settings.device is not None:
+        checks.append(_device_check(
+            entry, settings.device, input_tokens + settings.expected_output_tokens
+        ))
 
     needed = input_tokens + output_tokens
     fits = needed <= entry.context_window and input_tokens <= entry.input_limit
@@ -461,6 +544,11 @@ def route(
     expected_output_tokens: int = 256,
     router: Router | None = None,
     catalog: Catalog | None = None,
+    history: Sequence[Mapping[str, Any]] | None = None,
+    device: str | None = None,
+    privacy: str = DEFAULT_PRIVACY,
+    previous_model: str | None = None,
+    stickiness_margin: float = DEFAULT_STICKINESS_MARGIN,
 ) -> RoutingDecision:
     """Choose the model for ``prompt``.
 
@@ -477,6 +565,18 @@ def route(
         expected_output_tokens: Output tokens assumed for cost and context fit.
         router: A router from :func:`load_router` or :func:`fit_router`; default the shipped one.
         catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.
+        history: Earlier turns of the conversation, oldest first, as ``{"role", "content"}``;
+            ``prompt`` is the latest turn. The embedding adds the last turns' tails as context;
+            the context window and cost count the whole conversation.
+        device: A device id (:func:`shoal.hardware.list_devices`): candidates that run
+            locally must fit it.
+        privacy: ``local`` (default): when the conversation holds secrets or personal data,
+            only open-weight models run locally qualify; ``block``: refuse such a task;
+            ``off``: no scan.
+        previous_model: The model that answered the previous turn; the decision stays on it
+            unless a switch gains more than ``stickiness_margin``.
+        stickiness_margin: Objective gain (quality − cost / willingness to pay) a switch away
+            from ``previous_model`` must exceed; default 0.02.
 
     Returns:
         The decision with every candidate's estimate and the reason.
@@ -484,6 +584,7 @@ def route(
     Raises:
         RoutingError: If an argument is invalid (the message names it).
         NoEligibleModelError: If no candidate passes the hard constraints.
+        PrivacyBlockedError: If ``privacy="block"`` and the scan found something.
     """
     if not isinstance(prompt, str):
         raise RoutingError(f"prompt must be a str, got {type(prompt).__name__}")
@@ -494,12 +595,17 @@ def route(
         min_quality=min_quality, max_cost_usd=max_cost_usd, local_only=local_only,
         excluded=excluded, expected_output_tokens=expected_output_tokens,
     )
+    settings, privacy_found = _conversation_settings(settings, prompt, history, device, privacy)
+    previous = _check_previous(previous_model, catalog)
+    margin = _checked(check_margin, stickiness_margin)
 
-    neighbours = router.neighbours(prompt)
+    neighbours = router.neighbours(embedding_text(prompt, settings.history))
     closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / max(len(neighbours), 1)
     pool = settings.allowed if settings.allowed is not None else _default_candidates(
         router, catalog
     )
+    if previous is not None and settings.allowed is None and previous not in pool:
+        pool = (*pool, previous)
     estimates = [
         _assess(
             catalog.model(model_id), prompt,
@@ -509,7 +615,14 @@ def route(
     ]
     ranked = _rank(estimates, settings)
     if not ranked or not ranked[0].eligible:
-        raise NoEligibleModelError(_no_model_message(ranked))
+        hint = ""
+        if settings.privacy_local:
+            hint = (f"privacy='local' keeps this task on local open-weight models because it "
+                    f"{privacy_found.summary.split(';')[0]}; ")
+        raise NoEligibleModelError(hint + _no_model_message(ranked))
+    sticky = None
+    if previous is not None:
+        ranked, sticky = _stick(ranked, previous, margin, settings)
 
     chosen = ranked[0]
     mode = "trade_off" if settings.min_quality is None else "min_quality"
@@ -517,12 +630,90 @@ def route(
     if settings.min_quality is not None:
         met = (chosen.predicted_quality or 0.0) >= settings.min_quality
     notes = _notes(router, catalog, ranked, met, settings)
+    reason = _reason(chosen, ranked, mode, settings, met)
+    if privacy_found.action == "kept_local":
+        reason += f" Privacy: {privacy_found.summary}."
+    if sticky is not None:
+        reason += f" Stickiness: {sticky.detail}."
+    identifier = decision_id({
+        "prompt": prompt, "history": [list(turn) for turn in settings.history],
+        "candidates": None if settings.allowed is None else list(settings.allowed),
+        "excluded": sorted(settings.excluded), "willingness_to_pay": settings.willingness_to_pay,
+        "min_quality": settings.min_quality, "max_cost_usd": settings.max_cost_usd,
+        "local_only": settings.local_only, "output_tokens": settings.expected_output_tokens,
+        "device": settings.device, "privacy": privacy_found.policy, "previous_model": previous,
+        "stickiness_margin": margin, "router": router.version, "catalog": catalog.catalog_date,
+    })
     return RoutingDecision(
         model=chosen.model, mode=mode, willingness_to_pay=settings.willingness_to_pay,
         min_quality=settings.min_quality, min_quality_met=met, alternatives=tuple(ranked),
         neighbours=neighbours, router_version=router.version, catalog_date=catalog.catalog_date,
-        reason=_reason(chosen, ranked, mode, settings, met), notes=tuple(notes),
+        reason=reason, notes=tuple(notes), decision_id=identifier, privacy=privacy_found,
+        stickiness=sticky, conversation_turns=len(settings.history), device=settings.device,
     )
+
+
+def _checked(check: Any, value: object) -> Any:
+    """Run a policy argument check, reporting its complaint as a :class:`RoutingError`."""
+    try:
+        return check(value)
+    except ValueError as error:
+        raise RoutingError(str(error)) from None
+
+
+def _conversation_settings(
+    settings: _Settings, prompt: str, history: object, device: object, privacy: object,
+) -> tuple[_Settings, PrivacyReport]:
+    """Add the history, the device and the privacy scan's verdict to the settings."""
+    turns = _checked(check_history, history)
+    if device is not None:
+        if not isinstance(device, str):
+            raise RoutingError(f"device must be a device id (str), got {type(device).__name__}")
+        try:
+            device = get_device(device).id
+        except ValueError as error:
+            raise RoutingError(f"device: {error}") from None
+    policy = _checked(check_privacy_policy, privacy)
+    try:
+        report = privacy_report(prompt, turns, policy)
+    except PrivacyPolicyError as error:
+        raise PrivacyBlockedError(str(error)) from None
+    settings = replace(settings, privacy_local=report.action == "kept_local", device=device,
+                       history=turns)
+    return settings, report
+
+
+def _check_previous(previous_model: object, catalog: Catalog) -> str | None:
+    if previous_model is None:
+        return None
+    if not isinstance(previous_model, str):
+        raise RoutingError(
+            f"previous_model must be a model id (str), got {type(previous_model).__name__}"
+        )
+    try:
+        return catalog.model(previous_model).id
+    except ValueError as error:
+        raise RoutingError(f"previous_model: {error}") from None
+
+
+def _stick(
+    ranked: list[CandidateEstimate], previous: str, margin: float, settings: _Settings,
+) -> tuple[list[CandidateEstimate], StickinessReport]:
+    """Keep ``previous`` first unless the best candidate beats it by more than ``margin``."""
+    best = ranked[0]
+    earlier = next((e for e in ranked if e.model == previous), None)
+    if earlier is None:
+        return ranked, StickinessReport(previous, margin, False, best.model, None,
+                                        f"{previous} is not among the candidates")
+    floor = settings.min_quality
+    meets = floor is None or (earlier.predicted_quality or 0.0) >= floor or (
+        (best.predicted_quality or 0.0) < floor
+    )
+    report = stickiness(best.model, best.objective, previous, earlier.objective,
+                        earlier.eligible, meets, margin)
+    if report.stayed and earlier is not best:
+        ranked = [earlier, *(e for e in ranked if e is not earlier)]
+    return ranked, report
 
 
 def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
@@ -573,6 +764,13 @@ def _notes(router: Router, catalog: Catalog, ranked: Sequence[CandidateEstimate]
         notes.append(_prior_map(_anchors(router, catalog)).describe())
     if met is False:
         notes.append("min_quality not met by any eligible candidate: returning the best available")
-    if settings.local_only:
-        notes.append("local_only: costs are 0 because open-weight models run locally")
+    if settings.local_only or settings.privacy_local:
+        notes.append("local runs: costs are 0 because open-weight models run locally")
+    if settings.device is not None:
+        notes.append(f"hardware_fit: local candidates checked on {settings.device} with "
+                     f"{LOCAL_QUANTISATION} weights, the conversation plus the expected "
+                     "output in the KV cache")
+    if settings.history:
+        notes.append(f"conversation: {len(settings.history)} earlier turns counted for the "
+                     "context window and cost; the embedding adds the last turns as context")
     return notes

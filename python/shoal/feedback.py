@@ -1,0 +1,276 @@
+"""Observed outcomes of routing decisions, kept in SQLite for the next ``shoal fit``.
+
+An outcome says how well a model did on the task of a decision: a score in [0, 1] (the scale
+of the router's labels), optionally the prompt, the cost paid and the tokens used. Outcomes are
+keyed by ``(decision_id, model)``: recording the same outcome again changes nothing, and a
+corrected score replaces the earlier one.
+
+The prompt is stored with every secret and personal datum replaced by ``[kind]``
+(:func:`shoal.privacy.redact`), so the database never holds what the privacy guard protects.
+Outcomes without a prompt are kept but cannot teach a router; :func:`outcomes_as_rows` skips
+them.
+
+Where: the file named by ``SHOAL_FEEDBACK_DB``, else ``shoal/feedback.sqlite3`` in the user
+data directory (``$XDG_DATA_HOME`` or ``~/.local/share`` on Linux, ``~/Library/Application
+Support`` on macOS, ``%LOCALAPPDATA%`` on Windows). The database runs in WAL mode and every
+write is one ``BEGIN IMMEDIATE`` transaction with a 30 s busy timeout, so several processes can
+record at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from shoal.privacy import redact, scan_text
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FeedbackError",
+    "RecordedOutcome",
+    "default_db_path",
+    "outcomes_as_rows",
+    "record_outcome",
+]
+
+DB_ENVIRONMENT = "SHOAL_FEEDBACK_DB"
+DB_FILE_NAME = "feedback.sqlite3"
+BUSY_TIMEOUT_S = 30.0
+MAX_PROMPT_CHARACTERS = 1_000_000
+FEEDBACK_SOURCE = "shoal feedback"
+
+_DECISION_ID = re.compile(r"d-[0-9a-f]{24}")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outcomes (
+    decision_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    score REAL NOT NULL,
+    prompt TEXT,
+    redactions INTEGER NOT NULL,
+    cost_usd REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    note TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (decision_id, model)
+)
+"""
+_FIELDS = ("score", "prompt", "redactions", "cost_usd", "input_tokens", "output_tokens", "note")
+
+
+class FeedbackError(ValueError):
+    """An outcome argument or the feedback database is unusable; the message says which."""
+
+
+@dataclass(frozen=True)
+class RecordedOutcome:
+    """What :func:`record_outcome` stored.
+
+    Attributes:
+        decision_id: The decision the outcome belongs to.
+        model: The model that did the task.
+        score: Observed quality in [0, 1].
+        prompt_stored: Whether a prompt was stored (so ``shoal fit`` can learn from it).
+        redactions: Secrets and personal data replaced by ``[kind]`` in the stored prompt.
+        status: ``recorded`` (new), ``unchanged`` (the same outcome was already there) or
+            ``replaced`` (an earlier outcome for this decision and model was corrected).
+        db_path: The database file.
+    """
+
+    decision_id: str
+    model: str
+    score: float
+    prompt_stored: bool
+    redactions: int
+    status: str
+    db_path: str
+
+
+def default_db_path() -> Path:
+    """``SHOAL_FEEDBACK_DB`` if set, else ``shoal/feedback.sqlite3`` in the user data dir."""
+    configured = os.environ.get(DB_ENVIRONMENT, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "shoal" / DB_FILE_NAME
+
+
+@contextmanager
+def _connection(path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except (OSError, sqlite3.Error) as error:
+        raise FeedbackError(f"cannot open the feedback database {path}: {error}") from None
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        yield connection
+    except sqlite3.DatabaseError as error:
+        raise FeedbackError(f"feedback database {path}: {error}") from None
+    finally:
+        connection.close()
+
+
+def _optional_number(name: str, value: object, *, integer: bool = False) -> float | int | None:
+    if value is None:
+        return None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise FeedbackError(f"{name} must be {'an int' if integer else 'a number'} or None")
+    if not math.isfinite(value) or value < 0:
+        raise FeedbackError(f"{name} must be finite and >= 0, got {value}")
+    return value
+
+
+def _validated(decision_id: object, model: object, score: object) -> tuple[str, str, float]:
+    if not isinstance(decision_id, str) or not _DECISION_ID.fullmatch(decision_id):
+        raise FeedbackError(
+            f"decision_id must be the id of a routing decision ('d-' and 24 hex digits), "
+            f"got {decision_id!r}"
+        )
+    if not isinstance(model, str) or not model.strip() or len(model) > 200:
+        raise FeedbackError("model must be a non-empty model id of at most 200 characters")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise FeedbackError(f"score must be a number in [0, 1], got {type(score).__name__}")
+    if not 0.0 <= score <= 1.0:
+        raise FeedbackError(f"score must be in [0, 1], got {score}")
+    return decision_id, model.strip(), float(score)
+
+
+def record_outcome(
+    decision_id: str,
+    model: str,
+    score: float,
+    *,
+    prompt: str | None = None,
+    cost_usd: float | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    note: str = "",
+    db_path: str | Path | None = None,
+) -> RecordedOutcome:
+    """Store how ``model`` did on the task of decision ``decision_id``.
+
+    Args:
+        decision_id: ``RoutingDecision.decision_id``.
+        model: The model that answered (usually the chosen one; any model may be scored).
+        score: Observed quality in [0, 1], on the scale of the router's labels.
+        prompt: The task text; stored redacted, needed for ``shoal fit`` to learn from it.
+        cost_usd: What the call cost, if known.
+        input_tokens: Prompt tokens used, if known.
+        output_tokens: Output tokens used, if known.
+        note: Free text (who judged, how); at most 1,000 characters.
+        db_path: Database file; default :func:`default_db_path`.
+
+    Raises:
+        FeedbackError: A malformed argument, or a database that cannot be opened or written.
+    """
+    decision_id, model, score = _validated(decision_id, model, score)
+    cost = _optional_number("cost_usd", cost_usd)
+    tokens_in = _optional_number("input_tokens", input_tokens, integer=True)
+    tokens_out = _optional_number("output_tokens", output_tokens, integer=True)
+    if not isinstance(note, str) or len(note) > 1000:
+        raise FeedbackError("note must be a str of at most 1,000 characters")
+    stored_prompt, redactions = None, 0
+    if prompt is not None:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise FeedbackError("prompt must be a non-empty str or None")
+        if len(prompt) > MAX_PROMPT_CHARACTERS:
+            raise FeedbackError(f"prompt is longer than {MAX_PROMPT_CHARACTERS:,} characters")
+        findings = scan_text(prompt)
+        stored_prompt, redactions = redact(prompt, findings), len(findings)
+
+    values = (score, stored_prompt, redactions, cost, tokens_in, tokens_out, note)
+    path = Path(db_path) if db_path is not None else default_db_path()
+    with _connection(path) as connection:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute(_SCHEMA)
+            earlier = connection.execute(
+                f"SELECT {', '.join(_FIELDS)} FROM outcomes WHERE decision_id = ? AND model = ?",
+                (decision_id, model),
+            ).fetchone()
+            status = _write(connection, decision_id, model, values, earlier)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    logger.info("feedback %s for %s on %s in %s", status, model, decision_id, path)
+    return RecordedOutcome(decision_id, model, score, stored_prompt is not None, redactions,
+                           status, str(path))
+
+
+def _write(
+    connection: sqlite3.Connection, decision_id: str, model: str, values: tuple[Any, ...],
+    earlier: tuple[Any, ...] | None,
+) -> str:
+    if earlier is None:
+        recorded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        connection.execute(
+            f"INSERT INTO outcomes (decision_id, model, {', '.join(_FIELDS)}, recorded_at) "
+            f"VALUES (?, ?, {', '.join('?' * len(_FIELDS))}, ?)",
+            (decision_id, model, *values, recorded_at),
+        )
+        return "recorded"
+    if tuple(earlier) == values:
+        return "unchanged"
+    assignments = ", ".join(f"{field} = ?" for field in _FIELDS)
+    connection.execute(
+        f"UPDATE outcomes SET {assignments} WHERE decision_id = ? AND model = ?",
+        (*values, decision_id, model),
+    )
+    return "replaced"
+
+
+def outcomes_as_rows(db_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Recorded outcomes that carry a prompt, as training rows for ``shoal fit``.
+
+    Each row is ``{"prompt", "model", "score"}`` plus ``cost_usd``, ``input_tokens`` and
+    ``output_tokens`` when recorded, and ``decision_id``, ``recorded_at`` and ``source``
+    (``"shoal feedback"``). Prompts are the redacted ones. Order: recording time, then
+    decision id and model, so the same database gives the same rows.
+
+    Raises:
+        FeedbackError: If the database cannot be read. A missing file gives no rows.
+    """
+    path = Path(db_path) if db_path is not None else default_db_path()
+    if not path.exists():
+        return []
+    with _connection(path) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outcomes'"
+        ).fetchone()
+        if exists is None:
+            return []
+        records = connection.execute(
+            "SELECT decision_id, model, score, prompt, cost_usd, input_tokens, output_tokens, "
+            "recorded_at FROM outcomes WHERE prompt IS NOT NULL "
+            "ORDER BY recorded_at, decision_id, model"
+        ).fetchall()
+    rows = []
+    for decision_id, model, score, prompt, cost, tokens_in, tokens_out, recorded_at in records:
+        row: dict[str, Any] = {"prompt": prompt, "model": model, "score": score}
+        for key, value in (("cost_usd", cost), ("input_tokens", tokens_in),
+                           ("output_tokens", tokens_out)):
+            if value is not None:
+                row[key] = value
+        row.update(decision_id=decision_id, recorded_at=recorded_at, source=FEEDBACK_SOURCE)
+        rows.append(row)
+    return rows

@@ -1,0 +1,220 @@
+"""Policies around a routing decision: privacy guard, conversation context, device fit,
+stickiness and decision ids.
+
+* Privacy. Before routing, the prompt and every history turn are scanned
+  (:mod:`shoal.privacy`). Policy ``local`` (the default) keeps a task that holds a secret or
+  personal data on open-weight models run locally; ``block`` refuses it; ``off`` skips the scan.
+  The decision names each finding's kind and place (``email in prompt[14:33]``), never the value.
+* Conversation. The router embeds the latest turn followed by the last
+  :data:`CONTEXT_TURNS` earlier turns, each cut to its last :data:`CONTEXT_CHARACTERS`
+  characters, so a terse follow-up (``and in Rust?``) lands near its topic. The context-window
+  check and the cost count the whole conversation: every turn's tokens plus OpenAI's published
+  chat overhead (3 tokens a message, 3 for the reply).
+* Device. With ``device``, a candidate that runs locally must fit that device's memory
+  (:func:`shoal.hardware.hardware_fit`, weights in :data:`LOCAL_QUANTISATION`, the
+  conversation plus the expected output held in the KV cache).
+* Stickiness. With ``previous_model``, the conversation stays on it unless another eligible
+  candidate's objective (quality − cost / willingness to pay) is higher by more than
+  ``stickiness_margin``; under ``min_quality`` the previous model must also still reach it.
+* Decision id. A SHA-256 over the canonical JSON of every input that shapes the decision and
+  the router and catalog versions: the same question asked again gets the same id, which
+  :mod:`shoal.feedback` uses to attach observed outcomes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.privacy import PrivacyFinding, scan_conversation
+
+logger = logging.getLogger(__name__)
+
+PRIVACY_POLICIES = ("local", "block", "off")
+DEFAULT_PRIVACY = "local"
+DEFAULT_STICKINESS_MARGIN = 0.02
+CONTEXT_TURNS = 2
+CONTEXT_CHARACTERS = 400
+LOCAL_QUANTISATION = "Q4_K_M"
+MESSAGE_OVERHEAD_TOKENS = 3
+REPLY_PRIMING_TOKENS = 3
+DECISION_ID_VERSION = "shoal-decision-v1"
+
+
+@dataclass(frozen=True)
+class PrivacyReport:
+    """What the privacy scan found and what it did to the decision.
+
+    Attributes:
+        policy: ``local``, ``block`` or ``off``.
+        action: ``none`` (nothing found or policy off), ``kept_local`` (hosted models were
+            excluded) or ``blocked``.
+        findings: Each finding's kind, category and character offsets in its text.
+        summary: One sentence for people: kinds and places, never values.
+    """
+
+    policy: str
+    action: str
+    findings: tuple[PrivacyFinding, ...]
+    summary: str
+
+
+@dataclass(frozen=True)
+class StickinessReport:
+    """Whether a conversation stayed on its previous model.
+
+    Attributes:
+        previous_model: The model that answered the previous turn.
+        margin: Objective gain a switch must exceed.
+        stayed: True when the decision kept ``previous_model``.
+        best_model: The candidate that would have been chosen without stickiness.
+        gain: Objective of ``best_model`` minus that of ``previous_model`` (None when the
+            previous model has no estimate or is ineligible).
+        detail: Why it stayed or switched.
+    """
+
+    previous_model: str
+    margin: float
+    stayed: bool
+    best_model: str
+    gain: float | None
+    detail: str
+
+
+class PrivacyPolicyError(ValueError):
+    """Privacy policy ``block`` refused a task holding secrets or personal data."""
+
+
+# ---- conversation ----
+
+
+def check_history(history: object) -> tuple[tuple[str, str], ...]:
+    """``(role, content)`` of each earlier turn; raises ValueError naming a malformed turn."""
+    if history is None:
+        return ()
+    if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+        raise ValueError(
+            f"history must be a list of turns like {{'role': 'user', 'content': '...'}}, "
+            f"got {type(history).__name__}"
+        )
+    turns = []
+    for index, turn in enumerate(history):
+        if not isinstance(turn, Mapping):
+            raise ValueError(f"history[{index}] must be a mapping with 'role' and 'content'")
+        role, content = turn.get("role", "user"), turn.get("content")
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise ValueError(f"history[{index}] needs str 'role' and str 'content'")
+        turns.append((role, content))
+    return tuple(turns)
+
+
+def embedding_text(prompt: str, turns: Sequence[tuple[str, str]]) -> str:
+    """The latest turn, then the tails of the last :data:`CONTEXT_TURNS` earlier turns."""
+    if not turns:
+        return prompt
+    context = [content[-CONTEXT_CHARACTERS:] for _, content in turns[-CONTEXT_TURNS:]]
+    return "\n".join([prompt, *reversed(context)])
+
+
+def conversation_overhead(turns: Sequence[tuple[str, str]]) -> int:
+    """Chat framing tokens of ``turns`` plus the latest prompt (0 without history)."""
+    if not turns:
+        return 0
+    return (len(turns) + 1) * MESSAGE_OVERHEAD_TOKENS + REPLY_PRIMING_TOKENS
+
+
+# ---- privacy ----
+
+
+def check_privacy_policy(policy: object) -> str:
+    if policy not in PRIVACY_POLICIES:
+        raise ValueError(f"privacy must be one of {', '.join(PRIVACY_POLICIES)}, got {policy!r}")
+    return str(policy)
+
+
+def privacy_report(
+    prompt: str, turns: Sequence[tuple[str, str]], policy: str
+) -> PrivacyReport:
+    """Scan the conversation under ``policy``; raises :class:`PrivacyPolicyError` for ``block``."""
+    if policy == "off":
+        return PrivacyReport(policy, "none", (), "privacy scan off")
+    history = [{"role": role, "content": content} for role, content in turns]
+    findings = scan_conversation(prompt, history)
+    if not findings:
+        return PrivacyReport(policy, "none", (), "no secrets or personal data found")
+    places = "; ".join(f.describe() for f in findings[:8])
+    more = f" and {len(findings) - 8} more" if len(findings) > 8 else ""
+    categories = " and ".join(sorted({f"{f.category}s" if f.category == "secret"
+                                      else "personal data" for f in findings}))
+    if policy == "block":
+        raise PrivacyPolicyError(
+            f"privacy='block' refused the task: found {categories} ({places}{more}). Remove "
+            "them, or use privacy='local' to keep the task on local open-weight models."
+        )
+    summary = (f"found {categories} ({places}{more}); hosted models excluded, the task stays "
+               "on open-weight models run locally")
+    return PrivacyReport(policy, "kept_local", findings, summary)
+
+
+# ---- decision ids ----
+
+
+def decision_id(inputs: Mapping[str, Any]) -> str:
+    """``d-`` and 24 hex digits of SHA-256 over the canonical JSON of ``inputs``."""
+    canonical = json.dumps(
+        {"format": DECISION_ID_VERSION, **inputs}, sort_keys=True, ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return "d-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+# ---- stickiness ----
+
+
+def check_margin(margin: object) -> float:
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+        raise ValueError(f"stickiness_margin must be a number, got {type(margin).__name__}")
+    if not 0.0 <= float(margin) <= 1.0:
+        raise ValueError(f"stickiness_margin must be between 0 and 1, got {margin}")
+    return float(margin)
+
+
+def stickiness(
+    best: str,
+    best_objective: float | None,
+    previous: str,
+    previous_objective: float | None,
+    previous_eligible: bool,
+    previous_meets_floor: bool,
+    margin: float,
+) -> StickinessReport:
+    """Whether to stay on ``previous`` rather than switch to ``best`` (see the module docstring).
+    """
+    if best == previous:
+        return StickinessReport(previous, margin, True, best, 0.0,
+                                f"{previous} is still the best candidate")
+    if not previous_eligible:
+        return StickinessReport(previous, margin, False, best, None,
+                                f"{previous} fails a hard constraint now; switched to {best}")
+    if previous_objective is None or best_objective is None:
+        return StickinessReport(previous, margin, False, best, None,
+                                f"{previous} has no quality estimate; switched to {best}")
+    gain = best_objective - previous_objective
+    if not previous_meets_floor:
+        return StickinessReport(previous, margin, False, best, gain,
+                                f"{previous} is not predicted to reach min_quality; switched")
+    if gain > margin:
+        return StickinessReport(
+            previous, margin, False, best, gain,
+            f"{best} beats {previous} by {gain:.4f} on quality − cost / willingness to pay, "
+            f"more than the margin {margin:g}; switched",
+        )
+    return StickinessReport(
+        previous, margin, True, best, gain,
+        f"stayed on {previous}: {best} would gain only {gain:.4f} on quality − cost / "
+        f"willingness to pay, within the margin {margin:g}",
+    )

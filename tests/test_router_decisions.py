@@ -1,0 +1,278 @@
+"""Routing decisions: privacy guard, conversation history, device fit, stickiness, feedback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoal.feedback import FeedbackError, outcomes_as_rows, record_outcome
+from shoal.router import (
+    NoEligibleModelError,
+    PrivacyBlockedError,
+    RoutingError,
+    route,
+)
+
+CODE_PROMPT = "Write a Python function that checks whether a string is a palindrome."
+MAIL = "maria.gonzalez@gmail.com"
+KEY = "AKIAQYLPMN5HHHFPZAM2"
+HOSTED_AND_LOCAL = ["gpt-4o", "gpt-4.1-mini", "llama-3.1-8b-instruct", "qwen2.5-72b-instruct"]
+
+
+# ---- privacy ----
+
+
+def test_private_data_keeps_the_task_local_and_says_where() -> None:
+    prompt = f"Reply to {MAIL} about the refactor. {CODE_PROMPT}"
+
+    decision = route(prompt, candidates=HOSTED_AND_LOCAL)
+
+    assert decision.privacy is not None and decision.privacy.action == "kept_local"
+    (finding,) = decision.privacy.findings
+    assert (finding.kind, finding.category, finding.location) == ("email", "personal", "prompt")
+    assert prompt[finding.start : finding.end] == MAIL
+    assert MAIL not in json.dumps(decision.to_dict()).replace(prompt, "")
+    assert f"email in prompt[{finding.start}:{finding.end}]" in decision.reason
+    eligible = [a for a in decision.alternatives if a.eligible]
+    assert {a.model for a in eligible} == {"llama-3.1-8b-instruct", "qwen2.5-72b-instruct"}
+    assert all(a.runs_locally and a.expected_cost_usd == 0.0 for a in eligible)
+    gpt = next(a for a in decision.alternatives if a.model == "gpt-4o")
+    assert any(c.name == "privacy" and not c.passed for c in gpt.constraints)
+
+
+def test_clean_prompt_is_not_restricted() -> None:
+    decision = route(CODE_PROMPT, candidates=HOSTED_AND_LOCAL)
+
+    assert decision.privacy is not None and decision.privacy.action == "none"
+    assert not any(a.runs_locally for a in decision.alternatives)
+
+
+def test_block_refuses_with_kind_and_offsets_but_not_the_value() -> None:
+    with pytest.raises(PrivacyBlockedError, match=r"aws_access_key_id in prompt\[4:24\]") as error:
+        route(f"key {KEY} leaked?", privacy="block")
+
+    assert KEY not in str(error.value)
+    assert isinstance(error.value, RoutingError)
+
+
+def test_privacy_off_skips_the_scan() -> None:
+    decision = route(f"key {KEY}", privacy="off", candidates=HOSTED_AND_LOCAL)
+
+    assert decision.privacy is not None and decision.privacy.action == "none"
+    assert decision.privacy.findings == () and decision.model in HOSTED_AND_LOCAL
+
+
+def test_private_data_with_only_hosted_candidates_explains_why_none_qualify() -> None:
+    with pytest.raises(NoEligibleModelError, match="privacy='local'"):
+        route(f"mail {MAIL}", candidates=["gpt-4o", "gpt-4.1-mini"])
+
+
+def test_history_is_scanned_too() -> None:
+    history = [{"role": "user", "content": f"my key is {KEY}"},
+               {"role": "assistant", "content": "Noted."}]
+
+    decision = route("Now write the deploy script.", history=history,
+                     candidates=HOSTED_AND_LOCAL)
+
+    assert decision.privacy is not None
+    assert [f.describe() for f in decision.privacy.findings] == [
+        "aws_access_key_id in history[0][10:30]"
+    ]
+    assert decision.model in {"llama-3.1-8b-instruct", "qwen2.5-72b-instruct"}
+
+
+def test_bad_privacy_policy_is_named() -> None:
+    with pytest.raises(RoutingError, match="privacy must be one of local, block, off"):
+        route(CODE_PROMPT, privacy="maybe")
+
+
+# ---- conversation history ----
+
+
+def test_history_counts_for_context_and_cost_and_changes_the_id() -> None:
+    history = [{"role": "user", "content": "word " * 3000},
+               {"role": "assistant", "content": "Sure."}]
+
+    alone = route("and in Rust?", candidates=["gpt-4o"])
+    with_history = route("and in Rust?", history=history, candidates=["gpt-4o"])
+
+    assert with_history.alternatives[0].input_tokens > alone.alternatives[0].input_tokens + 2900
+    assert with_history.alternatives[0].expected_cost_usd > alone.alternatives[0].expected_cost_usd
+    assert with_history.conversation_turns == 2 and alone.conversation_turns == 0
+    assert with_history.decision_id != alone.decision_id
+    assert with_history.neighbours != alone.neighbours  # the context moves the embedding
+
+
+def test_long_history_can_overflow_a_small_context_window() -> None:
+    history = [{"role": "user", "content": "token " * 140_000}]
+
+    decision = route("Summarise the above.", history=history,
+                     candidates=["gpt-4o", "gpt-4.1-mini"], privacy="off")
+
+    gpt4o = next(a for a in decision.alternatives if a.model == "gpt-4o")
+    assert not gpt4o.eligible and decision.model == "gpt-4.1-mini"
+    assert any(c.name == "context_window" and not c.passed for c in gpt4o.constraints)
+
+
+def test_malformed_history_is_named() -> None:
+    with pytest.raises(RoutingError, match=r"history\[1\] needs str 'role' and str 'content'"):
+        route(CODE_PROMPT, history=[{"role": "user", "content": "hi"}, {"role": "user"}])
+    with pytest.raises(RoutingError, match="history must be a list of turns"):
+        route(CODE_PROMPT, history="hi")  # type: ignore[arg-type]
+
+
+# ---- device ----
+
+
+def test_local_models_must_fit_the_device() -> None:
+    decision = route(CODE_PROMPT, local_only=True, device="iphone-16-pro")
+
+    assert decision.device == "iphone-16-pro"
+    fits = {}
+    for candidate in decision.alternatives:
+        check = next((c for c in candidate.constraints if c.name == "hardware_fit"), None)
+        if check is not None:
+            fits[candidate.model] = check.passed
+            assert "on iphone-16-pro" in check.detail or "no architecture" in check.detail
+    assert fits["llama-3.2-3b-instruct"] is True
+    assert fits["llama-3.1-70b-instruct"] is False
+    chosen = decision.alternatives[0]
+    assert any(c.name == "hardware_fit" and c.passed for c in chosen.constraints)
+    assert not any(a.eligible for a in decision.alternatives if fits.get(a.model) is False)
+
+
+def test_unknown_device_is_named() -> None:
+    with pytest.raises(RoutingError, match="device: "):
+        route(CODE_PROMPT, local_only=True, device="toaster-9000")
+
+
+# ---- stickiness ----
+
+
+def test_stays_on_the_previous_model_within_the_margin() -> None:
+    fresh = route(CODE_PROMPT)
+    runner_up = next(a for a in fresh.alternatives[1:] if a.eligible)
+    gap = (fresh.alternatives[0].objective or 0.0) - (runner_up.objective or 0.0)
+
+    sticky = route(CODE_PROMPT, previous_model=runner_up.model, stickiness_margin=gap + 0.01)
+    switched = route(CODE_PROMPT, previous_model=runner_up.model, stickiness_margin=gap / 2)
+
+    assert sticky.model == runner_up.model
+    assert sticky.stickiness is not None and sticky.stickiness.stayed
+    assert sticky.stickiness.best_model == fresh.model
+    assert sticky.stickiness.gain == pytest.approx(gap)
+    assert "stayed on" in sticky.reason
+    assert switched.model == fresh.model
+    assert switched.stickiness is not None and not switched.stickiness.stayed
+
+
+def test_previous_model_that_breaks_a_constraint_is_left() -> None:
+    decision = route(f"mail {MAIL}: {CODE_PROMPT}", previous_model="gpt-4o",
+                     stickiness_margin=1.0)
+
+    assert decision.model != "gpt-4o"
+    assert decision.stickiness is not None and not decision.stickiness.stayed
+    assert "fails a hard constraint" in decision.stickiness.detail
+
+
+def test_bad_stickiness_arguments_are_named() -> None:
+    with pytest.raises(RoutingError, match="stickiness_margin must be between 0 and 1"):
+        route(CODE_PROMPT, previous_model="gpt-4o", stickiness_margin=2.0)
+    with pytest.raises(RoutingError, match="previous_model: "):
+        route(CODE_PROMPT, previous_model="gpt-9000")
+
+
+# ---- decision ids and feedback ----
+
+
+def test_decision_id_is_deterministic_and_input_sensitive() -> None:
+    first = route(CODE_PROMPT)
+    again = route(CODE_PROMPT)
+    cheaper = route(CODE_PROMPT, willingness_to_pay=0.001)
+
+    assert first.decision_id == again.decision_id
+    assert first.decision_id != cheaper.decision_id
+    assert len(first.decision_id) == 26 and first.decision_id.startswith("d-")
+
+
+def test_feedback_round_trip_redacts_and_is_idempotent(tmp_path: Path) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    prompt = f"Email {MAIL} the fix. {CODE_PROMPT}"
+    decision = route(prompt, privacy="off")
+
+    first = record_outcome(decision.decision_id, decision.model, 0.8, prompt=prompt,
+                           cost_usd=0.0012, db_path=database)
+    again = record_outcome(decision.decision_id, decision.model, 0.8, prompt=prompt,
+                           cost_usd=0.0012, db_path=database)
+    corrected = record_outcome(decision.decision_id, decision.model, 0.6, prompt=prompt,
+                               cost_usd=0.0012, db_path=database)
+    record_outcome(decision.decision_id, "gpt-4o", 1.0, db_path=database)  # no prompt
+
+    assert (first.status, again.status, corrected.status) == ("recorded", "unchanged", "replaced")
+    assert first.redactions == 1
+    rows = outcomes_as_rows(database)
+    assert len(rows) == 1
+    (row,) = rows
+    assert row["prompt"] == f"Email [email] the fix. {CODE_PROMPT}"
+    assert (row["model"], row["score"], row["cost_usd"]) == (decision.model, 0.6, 0.0012)
+    assert row["decision_id"] == decision.decision_id and row["source"] == "shoal feedback"
+
+
+def test_feedback_rows_fit_a_router(tmp_path: Path) -> None:
+    from shoal.router import fit_router
+
+    database = tmp_path / "feedback.sqlite3"
+    for index, (prompt, score) in enumerate([("Solve 2x + 1 = 5.", 1.0),
+                                             ("Write a haiku about rain.", 0.0)]):
+        decision_id = f"d-{index:024x}"
+        record_outcome(decision_id, "qwen2.5-7b-instruct", score, prompt=prompt, db_path=database)
+        record_outcome(decision_id, "gemma-2-9b-it", 1.0 - score, prompt=prompt, db_path=database)
+
+    router = fit_router(outcomes_as_rows(database), name="feedback")
+
+    assert len(router) == 2 and set(router.models) == {"qwen2.5-7b-instruct", "gemma-2-9b-it"}
+
+
+def test_feedback_rejects_bad_arguments(tmp_path: Path) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    with pytest.raises(FeedbackError, match="decision_id must be the id of a routing decision"):
+        record_outcome("abc", "gpt-4o", 0.5, db_path=database)
+    with pytest.raises(FeedbackError, match=r"score must be in \[0, 1\]"):
+        record_outcome("d-" + "0" * 24, "gpt-4o", 1.5, db_path=database)
+    assert outcomes_as_rows(tmp_path / "missing.sqlite3") == []
+
+
+WRITER = """
+import sys
+from shoal.feedback import record_outcome
+worker, count, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for item in range(count):
+    record_outcome(f"d-{worker:012x}{item:012x}", "gpt-4o", item / count,
+                   prompt=f"task {worker}-{item}", db_path=path)
+"""
+
+
+def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    workers, per_worker = 4, 25
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(w), str(per_worker), str(database)],
+                         stderr=subprocess.PIPE)
+        for w in range(workers)
+    ]
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+
+    assert all(process.returncode == 0 for process in processes), errors
+    rows = outcomes_as_rows(database)
+    assert len(rows) == workers * per_worker
+    assert {row["prompt"] for row in rows} == {
+        f"task {w}-{i}" for w in range(workers) for i in range(per_worker)
+    }
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
