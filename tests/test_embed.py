@@ -127,3 +127,16 @@ def test_ties_go_to_the_lower_index(impl: object) -> None:
 def test_bad_input_names_the_parameter(impl: object, call, error, message: str) -> None:
     with pytest.raises(error, match=message):
         call(impl)
+
+
+def test_int8_indexes_are_identical() -> None:
+    rng = random.Random(11)
+    codes = bytes(rng.randrange(256) for _ in range(40 * 300)) + bytes(300)
+    query = [rng.gauss(0.0, 1.0) for _ in range(300)]
+    rust, pure = core.ExemplarIndex.from_int8(codes, 300), _pure.ExemplarIndex.from_int8(codes, 300)
+
+    assert rust.scores(query) == pure.scores(query)
+    assert rust.top_k(query, 7) == pure.top_k(query, 7)
+    assert rust.scores(query)[-1] == 0.0
+    with pytest.raises(ValueError, match="not a multiple of dim=7"):
+        core.ExemplarIndex.from_int8(b"\x01" * 10, 7)

@@ -184,13 +184,13 @@ def format_evaluation(evaluation: Evaluation) -> str:
         label = point.policy + (" (best single)" if point is best else "")
         lines.append(f"{label:54} {point.quality:8.4f} {point.cost_usd:12.3e}")
     for fraction in (1.0, 0.5, 0.2):
-        point = evaluation.best_quality_within(best.cost_usd * fraction)
+        within = evaluation.best_quality_within(best.cost_usd * fraction)
         label = f"router, cost <= {fraction:.0%} of best single"
-        if point is None:
+        if within is None:
             lines.append(f"{label:54} {'-':>8} {'-':>12}")
         else:
-            lines.append(f"{label:54} {point.quality:8.4f} {point.cost_usd:12.3e}"
-                         f"  (wtp {point.willingness_to_pay:.3g})")
+            lines.append(f"{label:54} {within.quality:8.4f} {within.cost_usd:12.3e}"
+                         f"  (wtp {within.willingness_to_pay:.3g})")
     top = max(evaluation.router_curve, key=lambda p: (p.quality, -p.cost_usd))
     lines.append(f"{'router, highest quality':54} {top.quality:8.4f} {top.cost_usd:12.3e}")
     lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]

@@ -25,6 +25,7 @@ score per prompt, cheapest among ties; its curve uses realised scores in place o
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -180,7 +181,7 @@ def aiq(points: Iterable[tuple[float, float]], cost_low: float, cost_high: float
     if not hull:
         return 0.0
     area = math.fsum(
-        (b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(hull, hull[1:])
+        (b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in itertools.pairwise(hull)
     )
     return area + (1.0 - hull[-1][0]) * hull[-1][1]
 
@@ -203,7 +204,7 @@ def pair_metrics(
     for i in order:
         total += strong[i] - weak[i]
         recovered.append((total / count - math.fsum(weak) / count) / gap)
-    apgr = math.fsum((a + b) / 2 for a, b in zip(recovered, recovered[1:])) / count
+    apgr = math.fsum((a + b) / 2 for a, b in itertools.pairwise(recovered)) / count
     cpt: dict[str, float | None] = {}
     for level in CPT_LEVELS:
         reached = next((n for n, value in enumerate(recovered) if value >= level - 1e-12), None)
@@ -402,8 +403,8 @@ def _point(
     costs: Sequence[Mapping[str, float]], willingness: float | None = None,
 ) -> OperatingPoint:
     count = len(picks)
-    quality = math.fsum(s[m] for s, m in zip(scores, picks)) / count
-    cost = math.fsum(c[m] for c, m in zip(costs, picks)) / count
+    quality = math.fsum(s[m] for s, m in zip(scores, picks, strict=False)) / count
+    cost = math.fsum(c[m] for c, m in zip(costs, picks, strict=False)) / count
     tally: dict[str, int] = {}
     for model in picks:
         tally[model] = tally.get(model, 0) + 1
@@ -425,7 +426,8 @@ def _curve(
     costs: Sequence[Mapping[str, float]], trade_offs: Sequence[float],
 ) -> tuple[OperatingPoint, ...]:
     return tuple(
-        _point(policy, [_pick(e, c, w) for e, c in zip(estimates, costs)], scores, costs, w)
+        _point(policy, [_pick(e, c, w) for e, c in zip(estimates, costs, strict=True)], scores,
+               costs, w)
         for w in trade_offs
     )
 
@@ -451,7 +453,7 @@ def evaluate_predictions(
     oracle_curve = _curve("oracle", scores, scores, costs, trade_offs)
     singles = tuple(_point(f"single:{m}", [m] * len(prompts), scores, costs) for m in models)
     oracle = _point("oracle", [min(models, key=lambda m: (-s[m], c[m], m))
-                               for s, c in zip(scores, costs)], scores, costs)
+                               for s, c in zip(scores, costs, strict=False)], scores, costs)
     generator = random.Random(seed)
     uniform = _point("random", [generator.choice(models) for _ in prompts], scores, costs)
 
@@ -491,7 +493,7 @@ def _pair_summaries(
     gains = {
         "router": [p[strong_id] - p[weak_id] for p in predictions],
         "random": [generator.random() for _ in scores],
-        "oracle": [s - w for s, w in zip(strong_scores, weak_scores)],
+        "oracle": [s - w for s, w in zip(strong_scores, weak_scores, strict=False)],
     }
     return tuple(pair_metrics(name, g, strong_scores, weak_scores) for name, g in gains.items())
 
@@ -541,10 +543,11 @@ def cross_validate(
     models = _shared_models(prompts)
     predictions: list[dict[str, float] | None] = [None] * len(prompts)
     for fold in sorted(set(assignment)):
-        train = [p for p, f in zip(prompts, assignment) if f != fold]
+        train = [p for p, f in zip(prompts, assignment, strict=False) if f != fold]
         held = [i for i, f in enumerate(assignment) if f == fold]
         router = fit_router(long_rows(train), name=f"fold-{fold}", **fit_options)
-        for i, row in zip(held, predict(router, [prompts[i] for i in held], models, catalog)):
+        rows = predict(router, [prompts[i] for i in held], models, catalog)
+        for i, row in zip(held, rows, strict=True):
             predictions[i] = row
         logger.info("fold %s: %d train, %d held out", fold, len(train), len(held))
     costs = cost_table(prompts, models, catalog=catalog, prices=prices,

@@ -3,10 +3,10 @@
 A router holds, for every exemplar prompt, its hashed embedding minus the exemplars' mean
 embedding (centred, then stored as int8 codes, see ``shoal._pure.embed``), the scores in [0, 1]
 of the models that were labelled on it and its fitted difficulty. Centring removes the direction
-every prompt shares (frequent words), so cosine similarity compares what prompts do not share. Models get
-an ability on the same scale: score ≈ sigmoid(ability − difficulty) (one-parameter item response
-theory, fitted by alternating Newton steps with a small L2 penalty so that all-correct and
-all-wrong prompts stay finite).
+every prompt shares (frequent words), so cosine similarity compares what prompts do not share.
+Models get an ability on the same scale: score ≈ sigmoid(ability − difficulty) (one-parameter
+item response theory, fitted by alternating Newton steps with a small L2 penalty so that
+all-correct and all-wrong prompts stay finite).
 
 Prediction for a new prompt uses its ``k`` nearest exemplars by cosine similarity of the centred
 embeddings, each weighted by ``max(cosine, 0) ** similarity_power``:
@@ -135,7 +135,7 @@ class Router:
     def query_vector(self, prompt: str) -> list[float]:
         """The prompt's embedding, centred like the exemplars."""
         (vector,) = core.embed([prompt], dim=self.dim)
-        return [x - c for x, c in zip(vector, self.centre)]
+        return [x - c for x, c in zip(vector, self.centre, strict=False)]
 
     def neighbours(self, prompt: str) -> tuple[Neighbour, ...]:
         """The ``k`` exemplars nearest to ``prompt``, most similar first."""
@@ -154,7 +154,7 @@ class Router:
     ) -> tuple[float, float]:
         """Quality and evidence weight (0-1) of labelled model ``position`` for a prompt."""
         weighted = []
-        for neighbour, weight in zip(neighbours, self._weights(neighbours)):
+        for neighbour, weight in zip(neighbours, self._weights(neighbours), strict=False):
             score = self.scores[neighbour.index][position]
             if score is not None:
                 weighted.append((weight, score))
@@ -166,7 +166,7 @@ class Router:
         """Quality and evidence weight of a model known only by its ability."""
         weighted = [
             (weight, sigmoid(ability - self.difficulties[n.index]))
-            for n, weight in zip(neighbours, self._weights(neighbours))
+            for n, weight in zip(neighbours, self._weights(neighbours), strict=False)
         ]
         return self._shrunk_mean(weighted, self.expected_mean_score(ability))
 
@@ -357,7 +357,7 @@ def _fit_irt(
                 p = sigmoid(abilities[model] - difficulties[item])
                 gradients[model] += p - score
                 curvatures[model] += p * (1 - p)
-        abilities = [a - g / c for a, g, c in zip(abilities, gradients, curvatures)]
+        abilities = [a - g / c for a, g, c in zip(abilities, gradients, curvatures, strict=False)]
     return abilities, difficulties
 
 
@@ -425,7 +425,7 @@ def fit_router(
     abilities, difficulties = _fit_irt(labels, len(models), irt_iterations, irt_penalty)
     mean_scores = []
     for m in range(len(models)):
-        observed = [row[m] for row in scores if row[m] is not None]
+        observed = [score for row in scores if (score := row[m]) is not None]
         mean_scores.append(math.fsum(observed) / len(observed))
 
     vectors = core.embed(prompts, dim=dim)
@@ -450,7 +450,7 @@ def fit_router(
         scores=tuple(scores),
         previews=tuple(_preview(p) for p in prompts),
         vectors_int8=b"".join(
-            _quantise([x - c for x, c in zip(v, centre)]) for v in vectors
+            _quantise([x - c for x, c in zip(v, centre, strict=False)]) for v in vectors
         ),
         centre=centre,
         costs_usd=costs,
@@ -461,7 +461,8 @@ def _centre(vectors: Sequence[Sequence[float]], dim: int) -> tuple[float, ...]:
     """Mean embedding, each value correctly rounded, then to 9 decimals (as the file holds it)."""
     if not vectors:
         return (0.0,) * dim
-    return tuple(round(math.fsum(column) / len(vectors), 9) for column in zip(*vectors))
+    columns = zip(*vectors, strict=True)
+    return tuple(round(math.fsum(column) / len(vectors), 9) for column in columns)
 
 
 def _preview(prompt: str) -> str:
@@ -505,7 +506,7 @@ def read_router(path: str | Path) -> Router:
 
 def _field(document: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     value = document.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RouterFileError(f"field {name!r} is missing or not {_kind_name(kind)}")
     return value
 
@@ -546,7 +547,9 @@ def _router_from_document(document: Any) -> Router:
         raise RouterFileError("costs_usd needs one entry (a number or null) per model")
     vectors = base64.b64decode(_field(exemplars, "vectors_int8", str), validate=True)
     if len(vectors) != count * dim:
-        raise RouterFileError(f"exemplars.vectors_int8 holds {len(vectors)} bytes, not {count}x{dim}")
+        raise RouterFileError(
+            f"exemplars.vectors_int8 holds {len(vectors)} bytes, not {count}x{dim}"
+        )
     difficulties = tuple(float(b) for b in _field(exemplars, "difficulties", list))
     previews = tuple(str(p) for p in _field(exemplars, "previews", list))
     abilities = tuple(float(a) for a in _field(document, "abilities", list))
