@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal._backend import BACKEND
 from shoal.feedback import FeedbackError, outcomes_as_rows, record_outcome
 from shoal.router import (
     NoEligibleModelError,
@@ -17,6 +18,7 @@ from shoal.router import (
     route,
 )
 
+DATA = Path(__file__).parent / "data" / "llmrouter"
 CODE_PROMPT = "Write a Python function that checks whether a string is a palindrome."
 MAIL = "maria.gonzalez@gmail.com"
 KEY = "AKIAQYLPMN5HHHFPZAM2"
@@ -276,3 +278,55 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
 
     with sqlite3.connect(database) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# ---- confidence calibration ----
+
+
+def test_calibration_belongs_to_the_shipped_router() -> None:
+    from shoal.router import _calibration_knots, load_router
+
+    version, knots = _calibration_knots()
+
+    assert version == load_router().version, (
+        "the default router changed: rerun python -m shoal._build.confidence "
+        "tests/data/llmrouter/train.json --out python/shoal/data/confidence_calibration.json"
+    )
+    assert [y for _, y in knots] == sorted(y for _, y in knots)  # isotonic
+
+
+@pytest.mark.skipif(BACKEND != "rust", reason="4,500 predictions; slow on the pure path")
+def test_calibrated_confidence_is_reliable_on_the_unseen_test_set() -> None:
+    import math
+
+    from shoal.catalog import load_catalog
+    from shoal.router import _confidence_calibration, _estimate_quality, load_router
+
+    router, catalog = load_router(), load_catalog()
+    calibrate = _confidence_calibration(router.version)
+    items = json.loads((DATA / "test.json").read_text(encoding="utf-8"))
+    raw, calibrated = [], []
+    for item in items:
+        neighbours = router.neighbours(item["question"])
+        closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / len(neighbours)
+        for model, observed in item["scores"].items():
+            quality = _estimate_quality(router, catalog, model, neighbours, closeness)
+            agreement = 1.0 - abs(observed - quality[0])
+            raw.append((quality[1], agreement))
+            calibrated.append((calibrate(quality)[1], agreement))
+
+    # Measured: raw 0.440, calibrated 0.039 (deciles of confidence against the mean
+    # agreement 1 - |observed - predicted|).
+    assert expected_calibration_error(raw) > 0.3
+    assert expected_calibration_error(calibrated) < 0.06
+
+
+def expected_calibration_error(pairs: list[tuple[float, float]], bins: int = 10) -> float:
+    ordered = sorted(pairs)
+    error = 0.0
+    for index in range(bins):
+        chunk = ordered[index * len(ordered) // bins : (index + 1) * len(ordered) // bins]
+        confidence = sum(c for c, _ in chunk) / len(chunk)
+        observed = sum(o for _, o in chunk) / len(chunk)
+        error += len(chunk) / len(ordered) * abs(confidence - observed)
+    return error

@@ -20,7 +20,9 @@ With ``min_quality`` the choice is instead the cheapest candidate predicted to r
 
 from __future__ import annotations
 
+import bisect
 import functools
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -115,8 +117,11 @@ class CandidateEstimate:
     Attributes:
         model: Catalog id.
         predicted_quality: Expected score in [0, 1] on the router's label scale, or None.
-        confidence: 0-1; evidence from the neighbours times their mean similarity, reduced for
-            prior-based estimates (see the module docstring).
+        confidence: 0-1; for the shipped router, the expected agreement
+            ``1 − |observed − predicted|`` (isotonic calibration of the raw confidence on
+            held-out training folds, ``data/confidence_calibration.json``); for other routers
+            the raw confidence: evidence from the neighbours times their mean similarity,
+            reduced for prior-based estimates (see the module docstring).
         estimate_source: ``exemplars`` (labelled) or ``catalog prior``; ``none`` if neither.
         input_tokens: Prompt tokens for this model.
         output_tokens: Expected output tokens.
@@ -606,10 +611,12 @@ def route(
     )
     if previous is not None and settings.allowed is None and previous not in pool:
         pool = (*pool, previous)
+    calibrate = _confidence_calibration(router.version)
     estimates = [
         _assess(
             catalog.model(model_id), prompt,
-            _estimate_quality(router, catalog, model_id, neighbours, closeness), settings,
+            calibrate(_estimate_quality(router, catalog, model_id, neighbours, closeness)),
+            settings,
         )
         for model_id in pool
     ]
@@ -651,6 +658,46 @@ def route(
         reason=reason, notes=tuple(notes), decision_id=identifier, privacy=privacy_found,
         stickiness=sticky, conversation_turns=len(settings.history), device=settings.device,
     )
+
+
+CONFIDENCE_CALIBRATION_FILE = "confidence_calibration.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _calibration_knots() -> tuple[str, tuple[tuple[float, float], ...]]:
+    resource = resources.files("shoal") / "data" / CONFIDENCE_CALIBRATION_FILE
+    document = json.loads(resource.read_text(encoding="utf-8"))
+    return document["router_version"], tuple((x, y) for x, y in document["knots"])
+
+
+def _identity(quality: tuple[float | None, float, str]) -> tuple[float | None, float, str]:
+    return quality
+
+
+@functools.lru_cache(maxsize=8)
+def _confidence_calibration(router_version: str) -> Any:
+    """The calibration map for ``router_version``: piecewise linear through the isotonic knots,
+    flat beyond them; the identity for routers it was not fitted for."""
+    version, knots = _calibration_knots()
+    if router_version != version or not knots:
+        return _identity
+    xs = [x for x, _ in knots]
+
+    def calibrate(quality: tuple[float | None, float, str]) -> tuple[float | None, float, str]:
+        predicted, raw, source = quality
+        if predicted is None:
+            return quality
+        position = bisect.bisect_left(xs, raw)
+        if position == 0:
+            value = knots[0][1]
+        elif position == len(knots):
+            value = knots[-1][1]
+        else:
+            (x0, y0), (x1, y1) = knots[position - 1], knots[position]
+            value = y0 + (y1 - y0) * (raw - x0) / (x1 - x0)
+        return predicted, value, source
+
+    return calibrate
 
 
 def _checked(check: Any, value: object) -> Any:
