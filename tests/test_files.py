@@ -82,7 +82,13 @@ def test_nested_gitignore_is_relative_to_its_folder_and_overrides_parents(tmp_pa
     )
     result = count_files([tmp_path])
     names = [Path(path).relative_to(tmp_path).as_posix() for path in counted(result)]
-    assert names == [".gitignore", "a.txt", "sub/.gitignore", "sub/deeper/local.txt", "sub/keep.tmp"]
+    assert names == [
+        ".gitignore",
+        "a.txt",
+        "sub/.gitignore",
+        "sub/deeper/local.txt",
+        "sub/keep.tmp",
+    ]
     assert result.ignored == 4
     assert len(count_files([tmp_path], respect_gitignore=False).files) == 9
 
@@ -120,7 +126,10 @@ def test_model_estimates_are_labelled(tmp_path: Path) -> None:
     write(tmp_path, {"a.txt": "Some words to estimate. " * 20})
     result = count_files([tmp_path / "a.txt"], model="claude-sonnet-4-5")
     assert not result.exact and result.encoding.startswith("estimate(")
-    assert result.total_tokens == count_tokens("Some words to estimate. " * 20, model="claude-sonnet-4-5").tokens
+    assert (
+        result.total_tokens
+        == count_tokens("Some words to estimate. " * 20, model="claude-sonnet-4-5").tokens
+    )
 
 
 def test_progress_is_reported_and_cancellation_stops_between_files(tmp_path: Path) -> None:
@@ -222,7 +231,10 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_rules_of_the_enclosing_work_tree_apply_to_a_subfolder(tmp_path: Path) -> None:
-    write(tmp_path, {".git/HEAD": "ref", ".gitignore": "*.log\n", "src/a.py": "x = 1", "src/b.log": "log"})
+    write(
+        tmp_path,
+        {".git/HEAD": "ref", ".gitignore": "*.log\n", "src/a.py": "x = 1", "src/b.log": "log"},
+    )
     assert [Path(path).name for path in counted(count_files([tmp_path / "src"]))] == ["a.py"]
     # Confined to src, the work tree's top is out of reach, so its rules are not read.
     confined = count_files(["."], roots=[tmp_path / "src"])
@@ -272,7 +284,8 @@ async def test_mcp_count_files_reports_progress_and_stays_in_its_roots(tmp_path:
     assert not result.is_error
     content = result.structured_content
     assert content["files_counted"] == 12 and len(content["largest_files"]) == 3
-    assert content["notes"] == ["9 smaller files not listed (their tokens are in the total); "
-                                "raise max_files to list them"]
+    assert content["notes"] == [
+        "9 smaller files not listed (their tokens are in the total); raise max_files to list them"
+    ]
     assert seen and seen[-1] == (12, 12)
     assert escaped.is_error and "outside the allowed roots" in escaped.content[0].text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from fractions import Fraction
@@ -45,13 +46,15 @@ def count(text: str, encoding: str) -> int:
 
 def ids_by_safe_parts(text: str, encoding: str) -> list[int]:
     cuts = [0, *(match.end() for match in SAFE_BREAK.finditer(text)), len(text)]
-    parts = [text[start:end] for start, end in zip(cuts, cuts[1:])]
+    parts = [text[start:end] for start, end in itertools.pairwise(cuts)]
     return [token for part in parts for token in tokens.encode(part, encoding=encoding)]
 
 
 @settings(max_examples=150, deadline=None)
 @given(text=MIXED, encoding=st.sampled_from(ENCODINGS))
-def test_encoding_the_parts_between_safe_breaks_gives_the_whole_ids(text: str, encoding: str) -> None:
+def test_encoding_the_parts_between_safe_breaks_gives_the_whole_ids(
+    text: str, encoding: str
+) -> None:
     assert ids_by_safe_parts(text, encoding) == tokens.encode(text, encoding=encoding)
 
 
@@ -111,7 +114,9 @@ def test_count_till_limit_for_an_estimated_model_scales_and_labels() -> None:
     side=st.sampled_from(["head", "tail"]),
     encoding=st.sampled_from(ENCODINGS),
 )
-def test_truncate_keeps_an_end_within_budget(text: str, budget: int, side: str, encoding: str) -> None:
+def test_truncate_keeps_an_end_within_budget(
+    text: str, budget: int, side: str, encoding: str
+) -> None:
     result = truncate(text, budget, side=side, encoding=encoding)  # type: ignore[arg-type]
     assert result.tokens == count(result.text, encoding) <= budget
     assert result.original_tokens == count(text, encoding)
@@ -153,12 +158,14 @@ def test_truncate_to_a_model_estimate_stays_within_the_budget() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(text=MIXED, budget=st.integers(min_value=4, max_value=30), encoding=st.sampled_from(ENCODINGS))
+@given(
+    text=MIXED, budget=st.integers(min_value=4, max_value=30), encoding=st.sampled_from(ENCODINGS)
+)
 def test_split_chunks_cover_the_text_within_budget(text: str, budget: int, encoding: str) -> None:
     result = split_chunks(text, budget, encoding=encoding)
     assert "".join(result.texts) == text
     position = 0
-    for chunk, piece in zip(result.chunks, result.texts):
+    for chunk, piece in zip(result.chunks, result.texts, strict=True):
         assert chunk.start == position and text[chunk.start : chunk.end] == piece
         assert piece and chunk.tokens == count(piece, encoding) <= budget
         position = chunk.end
@@ -174,7 +181,7 @@ def test_split_chunks_fill_the_budget_on_prose(prose: str) -> None:
 
 
 def test_split_chunks_refuses_a_budget_below_one_character() -> None:
-    with pytest.raises(TokenBudgetError, match="at character 0.*raise max_tokens"):
+    with pytest.raises(TokenBudgetError, match=r"at character 0.*raise max_tokens"):
         split_chunks("世", 1, encoding="cl100k_base")
     assert split_chunks("", 5).chunks == ()
 
@@ -199,7 +206,11 @@ def test_special_token_text_is_ordinary_unless_allowed() -> None:
     text = "before <|endoftext|> after"
     assert truncate(text, 100).tokens == count(text, "o200k_base")
     allowed = truncate(text, 100, allow_special=True)
-    assert allowed.tokens == tokens.count_tokens(text, allow_special=True).tokens < count(text, "o200k_base")
+    assert (
+        allowed.tokens
+        == tokens.count_tokens(text, allow_special=True).tokens
+        < count(text, "o200k_base")
+    )
 
 
 # ---- chat and tools ----
@@ -241,7 +252,9 @@ WEATHER_MESSAGES = [
     ("model", "expected"),
     [("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101), ("gpt-4o-mini", 101)],
 )
-def test_count_chat_with_tools_reproduces_the_cookbook_api_counts(model: str, expected: int) -> None:
+def test_count_chat_with_tools_reproduces_the_cookbook_api_counts(
+    model: str, expected: int
+) -> None:
     # The cookbook's prompt_tokens, checked there against the API.
     result = tokens.count_chat(WEATHER_MESSAGES, model=model, tools=WEATHER_TOOLS)
     assert result.tokens == expected
@@ -263,7 +276,9 @@ def test_count_chat_labels_assumed_rules_and_estimates() -> None:
     assert claude.exact is False and claude.encoding.startswith("estimate(o200k_base x")
     assert claude.tokens > newer.tokens
     nemo = tokens.count_chat(WEATHER_MESSAGES, model="mistral-nemo-12b-instruct")
-    assert nemo.encoding == "tekken_240718" and not nemo.exact and nemo.method.startswith("estimate")
+    assert (
+        nemo.encoding == "tekken_240718" and not nemo.exact and nemo.method.startswith("estimate")
+    )
 
 
 def test_count_chat_refuses_malformed_tools() -> None:

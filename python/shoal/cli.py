@@ -257,10 +257,14 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "MAX_TOKENS. Cuts fall between tokens, never inside a character; the summary goes to "
         "stderr.",
     )
-    truncate.add_argument("text", nargs="*", help="text to cut (joined by spaces); '-' or none: stdin")
+    truncate.add_argument(
+        "text", nargs="*", help="text to cut (joined by spaces); '-' or none: stdin"
+    )
     truncate.add_argument("--file", type=Path, help="read the text from this file")
     truncate.add_argument("--max-tokens", type=int, required=True, help="most tokens to keep")
-    truncate.add_argument("--tail", action="store_true", help="keep the end instead of the beginning")
+    truncate.add_argument(
+        "--tail", action="store_true", help="keep the end instead of the beginning"
+    )
     _add_token_options(truncate)
     truncate.set_defaults(handler=_truncate)
 
@@ -273,7 +277,9 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "joined, the chunks are the text. Prints one line per chunk (character range and "
         "tokens), or with --json the chunks and their text; --out-dir writes chunk files.",
     )
-    split.add_argument("text", nargs="*", help="text to split (joined by spaces); '-' or none: stdin")
+    split.add_argument(
+        "text", nargs="*", help="text to split (joined by spaces); '-' or none: stdin"
+    )
     split.add_argument("--file", type=Path, help="read the text from this file")
     split.add_argument("--max-tokens", type=int, required=True, help="most tokens per chunk")
     split.add_argument(
@@ -851,7 +857,9 @@ def _count_chat(args: argparse.Namespace) -> int:
     try:
         request = json.loads(_read_text_file(args.chat))
     except json.JSONDecodeError as error:
-        raise ValueError(f"{args.chat}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        raise ValueError(
+            f"{args.chat}: not valid JSON ({error.msg} at line {error.lineno})"
+        ) from None
     if isinstance(request, dict):
         messages, tools = request.get("messages", []), request.get("tools", [])
     else:
@@ -905,7 +913,9 @@ def _split(args: argparse.Namespace) -> int:
     for number, chunk in enumerate(result.chunks, start=1):
         print(f"chunk {number}: characters {chunk.start:,}-{chunk.end:,}, {chunk.tokens:,} tokens")
     method = "exact" if result.exact else "estimate"
-    print(f"{len(result.chunks)} chunks, {result.total_tokens:,} tokens ({method}, {result.encoding})")
+    print(
+        f"{len(result.chunks)} chunks, {result.total_tokens:,} tokens ({method}, {result.encoding})"
+    )
     return 0
 
 

@@ -79,7 +79,6 @@ class FilesCount:
     exact: bool
     model: str | None
 
-
     def summary(self, *, max_files: int) -> FilesSummary:
         """The largest ``max_files`` files and the first skipped ones, saying what is left out."""
         largest = sorted(self.files, key=lambda item: (-item.tokens, item.path))[:max_files]

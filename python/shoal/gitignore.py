@@ -90,8 +90,10 @@ def _glob_to_regex(pattern: str) -> str:
         if pattern.startswith("**/", index) and (index == 0 or pattern[index - 1] == "/"):
             parts.append("(?:.*/)?")
             index += 3
-        elif pattern.startswith("**", index) and index + 2 == len(pattern) and (
-            index == 0 or pattern[index - 1] == "/"
+        elif (
+            pattern.startswith("**", index)
+            and index + 2 == len(pattern)
+            and (index == 0 or pattern[index - 1] == "/")
         ):
             parts.append(".*")
             index += 2

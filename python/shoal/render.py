@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from shoal.cost import CostComparison, CostEstimate
 from shoal.feedback import RecordedOutcome
+from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
 from shoal.router import RoutingDecision
-from shoal.files import FilesSummary
 from shoal.token_budget import ChunkList, LimitCount, Truncation
 from shoal.tokens import ChatTokenCount, TokenCount
 
@@ -43,9 +43,10 @@ def _method(exact: bool, encoding: str) -> str:
 def chat_token_count(result: ChatTokenCount) -> str:
     """The prompt total, then its parts and the rules used."""
     return (
-        f"{result.tokens:,} prompt tokens for {result.model} ({_method(result.exact, result.encoding)}): "
-        f"{result.message_tokens:,} for {result.messages} messages, {result.tool_tokens:,} for "
-        f"{result.tools} tools\n  method: {result.method}"
+        f"{result.tokens:,} prompt tokens for {result.model} "
+        f"({_method(result.exact, result.encoding)}): {result.message_tokens:,} for "
+        f"{result.messages} messages, {result.tool_tokens:,} for {result.tools} tools\n"
+        f"  method: {result.method}"
     )
 
 
@@ -53,8 +54,8 @@ def limit_count(result: LimitCount) -> str:
     """Whether the text passed the limit, and the count so far."""
     if result.exceeded:
         return (
-            f"over the limit: more than {result.limit:,} tokens (stopped at {result.tokens:,} after "
-            f"{result.characters_read:,} of {result.characters:,} characters; "
+            f"over the limit: more than {result.limit:,} tokens (stopped at {result.tokens:,} "
+            f"after {result.characters_read:,} of {result.characters:,} characters; "
             f"{_method(result.exact, result.encoding)})"
         )
     return (

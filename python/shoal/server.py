@@ -351,7 +351,10 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
                     Field(max_length=20),
                 ]
             ],
-            Field(description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}].", max_length=10_000),
+            Field(
+                description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}].",
+                max_length=10_000,
+            ),
         ],
         model: Annotated[
             str, Field(description="Catalog model id, e.g. 'gpt-4o'.", min_length=1, max_length=200)
@@ -376,7 +379,8 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
         text: Annotated[str, Field(description="The text to cut.", max_length=MAX_TEXT_CHARACTERS)],
         max_tokens: Annotated[int, Field(description="Most tokens to keep.", ge=0, le=MAX_TOKENS)],
         side: Annotated[
-            Literal["head", "tail"], Field(description="Keep the beginning (head) or the end (tail).")
+            Literal["head", "tail"],
+            Field(description="Keep the beginning (head) or the end (tail)."),
         ] = "head",
         encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
         model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
@@ -396,8 +400,12 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
 
     @server.tool(name="split_text", title="Split a text into token chunks", annotations=READ_ONLY)
     def split_text(
-        text: Annotated[str, Field(description="The text to split.", max_length=MAX_TEXT_CHARACTERS)],
-        max_tokens: Annotated[int, Field(description="Most tokens per chunk.", ge=1, le=MAX_TOKENS)],
+        text: Annotated[
+            str, Field(description="The text to split.", max_length=MAX_TEXT_CHARACTERS)
+        ],
+        max_tokens: Annotated[
+            int, Field(description="Most tokens per chunk.", ge=1, le=MAX_TOKENS)
+        ],
         encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
         model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
         include_text: Annotated[
@@ -409,7 +417,8 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
     ) -> Annotated[CallToolResult, ChunkList]:
         """Split a text into consecutive chunks of at most max_tokens tokens each.
 
-        Use it to feed a long text to a model piece by piece. Returns each chunk's character range [start, end) and token count; joined, the chunks
+        Use it to feed a long text to a model piece by piece. Returns each chunk's character
+        range [start, end) and token count; joined, the chunks
         are the text. Chunk boundaries fall between tokens and never inside a character.
         """
         result = _call(split_chunks, text, max_tokens, encoding=encoding, model=model or None)
@@ -433,13 +442,19 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
             bool, Field(description="Skip what .gitignore files exclude.")
         ] = True,
         max_files: Annotated[
-            int, Field(description="Most files to list (largest first); the total covers all.", ge=1, le=1000)
+            int,
+            Field(
+                description="Most files to list (largest first); the total covers all.",
+                ge=1,
+                le=1000,
+            ),
         ] = SHOWN_FILES,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, FilesSummary]:
         """Count the tokens of files and folders: per file and in total.
 
-        Use it before reading a codebase or documents into context. Walks folders, skipping .gitignore'd paths, binary and non-UTF-8 files and files over
+        Use it before reading a codebase or documents into context. Walks folders, skipping
+        .gitignore'd paths, binary and non-UTF-8 files and files over
         16 MiB, and counts in parallel. Paths must stay inside the roots the server was started
         with. Reports progress and stops when the request is cancelled.
         """

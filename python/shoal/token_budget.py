@@ -129,7 +129,6 @@ class Chunks:
     exact: bool
     model: str | None
 
-
     def summary(self, *, max_chunks: int, include_text: bool) -> ChunkList:
         """The first ``max_chunks`` chunks (with their text when asked), and what was left out."""
         shown = self.chunks[:max_chunks]

@@ -390,7 +390,9 @@ def _function_of(tool: object, index: int) -> Mapping[str, Any]:
         raise TypeError(f"tools[{index}] must be a dict, not {type(tool).__name__}")
     function = tool.get("function", tool)
     if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-        raise ValueError(f"tools[{index}] has no function name; give {{'function': {{'name': ...}}}}")
+        raise ValueError(
+            f"tools[{index}] has no function name; give {{'function': {{'name': ...}}}}"
+        )
     return function
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -51,9 +52,25 @@ CONTROL_TOKEN_COUNT = 1_000
 # mistral-common's Tekkenizer.DEPRECATED_SPECIAL_TOKENS (ids 0-19); ids 20-999 are fillers
 # named <SPECIAL_id>.
 CONTROL_TOKENS: tuple[str, ...] = (
-    "<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
-    "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]",
-    "[IMG_END]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]",
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CALLS]",
+    "[IMG]",
+    "<pad>",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
     "[TOOL_CONTENT]",
 )
 
@@ -100,7 +117,8 @@ def _load(name: str) -> _Vocabulary:
         return loaded
     if name not in ENCODINGS:
         raise ValueError(
-            f"unknown encoding {json.dumps(name)}; valid vendor encodings are {', '.join(ENCODINGS)}"
+            f"unknown encoding {json.dumps(name)}; "
+            f"valid vendor encodings are {', '.join(ENCODINGS)}"
         )
 
     with _LOCK:
@@ -166,7 +184,7 @@ def _encode_piece(vocabulary: _Vocabulary, piece: bytes) -> tuple[int, ...]:
     boundaries = _merge(vocabulary.ranks, piece)
     ids = tuple(
         vocabulary.ranks[piece[start:end]] + CONTROL_TOKEN_COUNT
-        for start, end in zip(boundaries, boundaries[1:])
+        for start, end in itertools.pairwise(boundaries)
     )
     if len(vocabulary.piece_cache) >= PIECE_CACHE_LIMIT:
         vocabulary.piece_cache.clear()

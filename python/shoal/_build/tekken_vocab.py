@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
     args.out.write_bytes(gzip.compress(ranks, compresslevel=9, mtime=0))
     logger.info("source %s sha256 %s", args.tekken_json.name, hashlib.sha256(source).hexdigest())
-    logger.info("rank file sha256 %s, %d ranks", hashlib.sha256(ranks).hexdigest(),
-                ranks.count(b"\n"))
+    logger.info(
+        "rank file sha256 %s, %d ranks", hashlib.sha256(ranks).hexdigest(), ranks.count(b"\n")
+    )
     logger.info("wrote %s (%d bytes)", args.out, args.out.stat().st_size)
 
 
