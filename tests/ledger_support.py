@@ -2,7 +2,8 @@
 
 The server is the one named by SHOAL_TEST_POSTGRES_URL (.ci/run starts one); without it, a
 private server is started from the local PostgreSQL binaries for the test session when they
-exist (with fsync=off: the tests kill clients, never the server). Only when neither works are the PostgreSQL tests skipped, with the reason.
+exist (with fsync=off: the tests kill clients, never the server). Only when neither works are
+the PostgreSQL tests skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def server_url() -> Iterator[str]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        raise PostgresUnavailable("psycopg is not installed (pip install 'shoal[postgres]')")
+        raise PostgresUnavailable(
+            "psycopg is not installed (pip install 'shoal[postgres]')"
+        ) from None
 
     named = os.environ.get("SHOAL_TEST_POSTGRES_URL", "").strip()
     if named:

@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import ledger_support
 import pytest
 
-import ledger_support
 from shoal.cost import estimate_cost
 from shoal.ledger import (
     BudgetExceededError,
@@ -169,18 +169,20 @@ def test_period_bounds_are_calendar_periods_in_utc() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda l: l.record_usage("", "gpt-4o", input_tokens=1, output_tokens=1), ValueError,
-         "scope must be 1 to 200 characters"),
-        (lambda l: l.record_usage("s", "gpt-4o-mimi", input_tokens=1, output_tokens=1),
+        (lambda ledger: ledger.record_usage("", "gpt-4o", input_tokens=1, output_tokens=1),
+         ValueError, "scope must be 1 to 200 characters"),
+        (lambda ledger: ledger.record_usage("s", "gpt-4o-mimi", input_tokens=1, output_tokens=1),
          ValueError, "did you mean 'gpt-4o-mini'"),
-        (lambda l: l.record_usage("s", "gpt-4o", input_tokens=-1, output_tokens=1), ValueError,
-         "input_tokens must be at least 0"),
-        (lambda l: l.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
+        (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=-1, output_tokens=1),
+         ValueError, "input_tokens must be at least 0"),
+        (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
                                   at=datetime.datetime(2026, 1, 1)), ValueError,
          "at must be timezone-aware"),
-        (lambda l: l.set_limit("s", -1), ValueError, "usd must be a finite amount"),
-        (lambda l: l.set_limit("s", 1, period="year"), ValueError, "period must be one of"),
-        (lambda l: l.budget_status("s", window_hours=0), ValueError, "window_hours must be"),
+        (lambda ledger: ledger.set_limit("s", -1), ValueError, "usd must be a finite amount"),
+        (lambda ledger: ledger.set_limit("s", 1, period="year"), ValueError,
+         "period must be one of"),
+        (lambda ledger: ledger.budget_status("s", window_hours=0), ValueError,
+         "window_hours must be"),
     ],
 )
 def test_bad_input_names_the_parameter(tmp_path: Path, call, error: type, message: str) -> None:  # type: ignore[no-untyped-def]

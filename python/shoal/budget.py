@@ -510,8 +510,9 @@ def _group_turns(
 
         results = _blocks(message, "tool_result")
         if results:
-            owners = {id(open_calls[str(b.get("tool_use_id"))]): open_calls[str(b.get("tool_use_id"))]
-                      for b in results if str(b.get("tool_use_id")) in open_calls}
+            answered = [open_calls[str(b.get("tool_use_id"))] for b in results
+                        if str(b.get("tool_use_id")) in open_calls]
+            owners = {id(turn): turn for turn in answered}
             unanswered = [b for b in results if str(b.get("tool_use_id")) not in open_calls]
             if unanswered:
                 names = ", ".join(repr(b.get("tool_use_id")) for b in unanswered)
@@ -534,7 +535,8 @@ def _group_turns(
     for call_id, turn in open_calls.items():
         answered = any(
             messages[i].get("tool_call_id") == call_id
-            or any(str(b.get("tool_use_id")) == call_id for b in _blocks(messages[i], "tool_result"))
+            or any(str(block.get("tool_use_id")) == call_id
+                   for block in _blocks(messages[i], "tool_result"))
             for i in turn.indices[1:]
         )
         if not answered:
@@ -588,7 +590,7 @@ def trim_chat(
         raise ValueError(f"at most {MAX_MESSAGES:,} messages, got {len(copies):,}")
 
     notes: list[str] = []
-    system, turns, orphans = _group_turns(copies, notes)
+    system, turns, _orphans = _group_turns(copies, notes)
     base = count_chat([], model=model, tools=list(tools))
     costs = [count_chat([_flat(message)], model=model).message_tokens - REPLY_PRIMING_TOKENS
              for message in copies]

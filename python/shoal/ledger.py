@@ -456,7 +456,7 @@ class _WriterQueue:
         except ImportError:
             return
         try:
-            self._handle = open(path, "a+b")  # noqa: SIM115 - held open for the ledger's life
+            self._handle = open(path, "a+b")
         except OSError as error:
             logger.debug("no writer queue at %s: %s", path, error.strerror)
             return

@@ -26,7 +26,15 @@ from pathlib import Path
 
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import estimate_cost
-from shoal.ledger import NANO_PER_USD, PERIODS, StoredUsage, iso, open_ledger, period_bounds, to_epoch
+from shoal.ledger import (
+    NANO_PER_USD,
+    PERIODS,
+    StoredUsage,
+    iso,
+    open_ledger,
+    period_bounds,
+    to_epoch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +145,9 @@ class SavingsReport:
     notes: tuple[str, ...]
 
 
-def _baseline_cost(row: StoredUsage, baseline: str, catalog: Catalog) -> tuple[float, tuple[str, ...]]:
+def _baseline_cost(
+    row: StoredUsage, baseline: str, catalog: Catalog
+) -> tuple[float, tuple[str, ...]]:
     estimate = estimate_cost(
         baseline, input_tokens=row.input_tokens, output_tokens=row.output_tokens,
         cached_input_tokens=row.cached_input_tokens, cache_write_tokens=row.cache_write_tokens,
@@ -275,7 +285,9 @@ def _fraction(baseline_usd: float, spent_nano: int) -> float | None:
     return (baseline_usd - spent_nano / NANO_PER_USD) / baseline_usd
 
 
-def _by_scope(rows: Sequence[StoredUsage], baseline_costs: Sequence[float]) -> tuple[ScopeSavings, ...]:
+def _by_scope(
+    rows: Sequence[StoredUsage], baseline_costs: Sequence[float]
+) -> tuple[ScopeSavings, ...]:
     groups: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         groups[row.scope].append(index)
@@ -287,7 +299,8 @@ def _by_scope(rows: Sequence[StoredUsage], baseline_costs: Sequence[float]) -> t
             scope=scope, records=len(indices),
             routed_records=sum(rows[i].decision_id is not None for i in indices),
             spent_usd=spent / NANO_PER_USD, baseline_usd=baseline,
-            savings_usd=baseline - spent / NANO_PER_USD, savings_fraction=_fraction(baseline, spent),
+            savings_usd=baseline - spent / NANO_PER_USD,
+            savings_fraction=_fraction(baseline, spent),
         ))
     result.sort(key=lambda item: (-item.spent_usd, item.scope))
     return tuple(result)
@@ -322,7 +335,7 @@ def _series(rows: Sequence[StoredUsage], baseline_costs: Sequence[float],
     records = [0] * len(starts)
     spent = [0] * len(starts)
     baseline = [0.0] * len(starts)
-    for row, usd in zip(rows, baseline_costs):
+    for row, usd in zip(rows, baseline_costs, strict=True):
         index = position[period_bounds(bucket, row.recorded_at)[0]]
         records[index] += 1
         spent[index] += row.cost_nanousd
@@ -435,7 +448,8 @@ def spend_svg(report: SavingsReport) -> str:
     if report.savings_fraction is not None:
         middle = (y(routed[-1]) + y(baseline[-1])) / 2
         parts.append(f'<text x="{PLOT_RIGHT - 6}" y="{middle + 4:.1f}" text-anchor="end" '
-                     f'fill="#2e7d32" font-weight="bold">saved {html.escape(_usd(report.savings_usd))} '
+                     f'fill="#2e7d32" font-weight="bold">saved '
+                     f'{html.escape(_usd(report.savings_usd))} '
                      f'({report.savings_fraction:.0%})</text>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -461,7 +475,8 @@ def _axes(report: SavingsReport, top: float, x, y) -> list[str]:  # type: ignore
         parts.append(f'<text x="{x(i):.1f}" y="{PLOT_BOTTOM + 18}" text-anchor="middle">'
                      f'{label}</text>')
     parts.append(f'<text x="{(PLOT_LEFT + PLOT_RIGHT) / 2}" y="{PLOT_BOTTOM + 42}" '
-                 f'text-anchor="middle" fill="#616161">{steps} {report.bucket}{"s" * (steps != 1)}, UTC; '
+                 f'text-anchor="middle" fill="#616161">{steps} {report.bucket}'
+                 f'{"s" * (steps != 1)}, UTC; '
                  f'baseline priced from the catalog of {report.catalog_date}</text>')
     return parts
 
