@@ -6,6 +6,7 @@ from typing import Any, final
 __all__ = [
     "ENCODINGS",
     "ExemplarIndex",
+    "PRIVACY_PATTERNS",
     "__version__",
     "count",
     "count_many",
@@ -15,6 +16,7 @@ __all__ = [
     "estimate_inference",
     "pareto_sweep",
     "scale_chip",
+    "scan_privacy",
     "sweep_inference",
 ]
 __version__: str

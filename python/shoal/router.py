@@ -593,6 +593,8 @@ def route(
     """
     if not isinstance(prompt, str):
         raise RoutingError(f"prompt must be a str, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise RoutingError("prompt is empty: give the task to route")
     catalog = catalog if catalog is not None else load_catalog()
     router = router if router is not None else load_router()
     settings = _settings(
@@ -637,11 +639,17 @@ def route(
     if settings.min_quality is not None:
         met = (chosen.predicted_quality or 0.0) >= settings.min_quality
     notes = _notes(router, catalog, ranked, met, settings)
-    reason = _reason(chosen, ranked, mode, settings, met)
+    if sticky is not None and sticky.stayed and sticky.best_model != chosen.model:
+        quality = "?" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
+        reason = (f"{chosen.model} continues the conversation: {sticky.detail}. It is predicted "
+                  f"at {quality} (confidence {chosen.confidence:.2f}) for about "
+                  f"${chosen.expected_cost_usd:.2g}.")
+    else:
+        reason = _reason(chosen, ranked, mode, settings, met)
+        if sticky is not None:
+            reason += f" Stickiness: {sticky.detail}."
     if privacy_found.action == "kept_local":
         reason += f" Privacy: {privacy_found.summary}."
-    if sticky is not None:
-        reason += f" Stickiness: {sticky.detail}."
     identifier = decision_id({
         "prompt": prompt, "history": [list(turn) for turn in settings.history],
         "candidates": None if settings.allowed is None else list(settings.allowed),

@@ -210,11 +210,11 @@ def stickiness(
     if gain > margin:
         return StickinessReport(
             previous, margin, False, best, gain,
-            f"{best} beats {previous} by {gain:.4f} on quality − cost / willingness to pay, "
+            f"{best} beats {previous} by {gain:.4g} on quality − cost / willingness to pay, "
             f"more than the margin {margin:g}; switched",
         )
     return StickinessReport(
         previous, margin, True, best, gain,
-        f"stayed on {previous}: {best} would gain only {gain:.4f} on quality − cost / "
+        f"stayed on {previous}: {best} would gain only {gain:.4g} on quality − cost / "
         f"willingness to pay, within the margin {margin:g}",
     )
