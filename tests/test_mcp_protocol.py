@@ -32,7 +32,7 @@ pytestmark = pytest.mark.anyio
 
 ERAS = {"legacy": "2025-11-25", "2026-07-28": "2026-07-28"}
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-WHEN_TO_USE = re.compile(r"\b(use (it|this)|when)\b", re.IGNORECASE)
+WHEN_TO_USE = re.compile(r"\b(use (it|this)|call it|when)\b", re.IGNORECASE)
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools.json"
 UPDATE_SNAPSHOTS = os.environ.get("SHOAL_UPDATE_SNAPSHOTS") == "1"
 REGENERATE = "SHOAL_UPDATE_SNAPSHOTS=1 python3 -m pytest -q tests/test_mcp_protocol.py -k snapshot"

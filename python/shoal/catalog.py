@@ -58,7 +58,7 @@ class UnknownModelError(ValueError):
         if suggestions:
             hint = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
         else:
-            hint = "no close match; Catalog.models lists every id"
+            hint = "no close match; `shoal models` (MCP: shoal://catalog) lists every id"
         super().__init__(
             f"unknown model {model_id!r}: {hint} (the catalog has {model_count} models; "
             "add yours with a user catalog file)"

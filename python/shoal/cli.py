@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--host", default="127.0.0.1", help="address to bind with --http (default: %(default)s)"
     )
     serve.add_argument(
-        "--port", type=int, default=8765, help="port with --http (default: %(default)s)"
+        "--port", type=_port, default=8765, help="port with --http (default: %(default)s)"
     )
     serve.add_argument(
         "--stateless",
@@ -140,7 +141,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--json", action="store_true", help="print structured JSON instead of a table"
     )
-    route.add_argument("--router", type=Path, help="router file from `shoal fit` (default: shipped)")
+    route.add_argument(
+        "--router", type=Path, help="router file from `shoal fit` (default: shipped)"
+    )
     route.add_argument(
         "--privacy",
         choices=("local", "block", "off"),
@@ -154,10 +157,17 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first",
     )
-    route.add_argument("--previous-model", help="model of the previous turn: stay on it unless a "
-                       "switch gains more than --stickiness-margin")
-    route.add_argument("--stickiness-margin", type=float, default=0.02,
-                       help="objective gain a switch must exceed (default: %(default)s)")
+    route.add_argument(
+        "--previous-model",
+        help="model of the previous turn: stay on it unless a "
+        "switch gains more than --stickiness-margin",
+    )
+    route.add_argument(
+        "--stickiness-margin",
+        type=float,
+        default=0.02,
+        help="objective gain a switch must exceed (default: %(default)s)",
+    )
     route.set_defaults(handler=_route)
 
 
@@ -188,8 +198,7 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _add_token_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--encoding",
-        default="o200k_base",
-        help="o200k_base, cl100k_base or tekken_240718 (default: %(default)s)",
+        help="o200k_base, cl100k_base or tekken_240718 (default: o200k_base, or the --model's)",
     )
     parser.add_argument("--model", help="count with this catalog model's tokenizer instead")
     parser.add_argument(
@@ -417,15 +426,24 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     record.add_argument("--scope", required=True, help="e.g. session:4f2a or project:docs")
     record.add_argument("--model", required=True, help="catalog model id that answered")
     record.add_argument("--input", type=int, default=0, dest="input_tokens", help="input tokens")
+    record.add_argument("--output", type=int, default=0, dest="output_tokens", help="output tokens")
     record.add_argument(
-        "--output", type=int, default=0, dest="output_tokens", help="output tokens"
+        "--cached",
+        type=int,
+        default=0,
+        dest="cached_input_tokens",
+        help="input tokens read from cache",
     )
-    record.add_argument("--cached", type=int, default=0, dest="cached_input_tokens",
-                        help="input tokens read from cache")
-    record.add_argument("--cache-write", type=int, default=0, dest="cache_write_tokens",
-                        help="input tokens written to cache")
-    record.add_argument("--reasoning", type=int, default=0, dest="reasoning_tokens",
-                        help="hidden reasoning tokens")
+    record.add_argument(
+        "--cache-write",
+        type=int,
+        default=0,
+        dest="cache_write_tokens",
+        help="input tokens written to cache",
+    )
+    record.add_argument(
+        "--reasoning", type=int, default=0, dest="reasoning_tokens", help="hidden reasoning tokens"
+    )
     record.add_argument("--decision-id", help="routing decision the call followed")
     record.add_argument("--request-id", help="idempotency key: the same id records once")
     record.add_argument("--at", help="when the call happened (ISO 8601; default: now)")
@@ -437,11 +455,12 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     limit = actions.add_parser("limit", help="set a scope's spending limit")
     limit.add_argument("--scope", required=True, help="the scope")
     limit.add_argument("--usd", type=float, required=True, help="the limit in USD")
+    limit.add_argument("--soft", action="store_true", help="flag calls past it instead of refusing")
     limit.add_argument(
-        "--soft", action="store_true", help="flag calls past it instead of refusing"
+        "--period",
+        choices=("hour", "day", "week", "month"),
+        help="calendar period in UTC (default: the scope's whole life)",
     )
-    limit.add_argument("--period", choices=("hour", "day", "week", "month"),
-                       help="calendar period in UTC (default: the scope's whole life)")
     _add_ledger_option(limit)
     ledger.set_defaults(handler=_ledger)
 
@@ -458,11 +477,53 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("--since", help="from this date or time (ISO 8601, inclusive)")
     report.add_argument("--until", help="to this date or time (ISO 8601, exclusive)")
     report.add_argument("--baseline", help="model to compare with")
-    report.add_argument("--bucket", choices=("hour", "day", "week", "month"),
-                        help="chart bucket (default: chosen from the span)")
+    report.add_argument(
+        "--bucket",
+        choices=("hour", "day", "week", "month"),
+        help="chart bucket (default: chosen from the span)",
+    )
     report.add_argument("--svg", type=Path, help="also write an SVG chart of spend over time")
     _add_ledger_option(report)
     report.set_defaults(handler=_report)
+
+
+def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    models = commands.add_parser(
+        "models",
+        help="list the model catalog: prices, context windows, tokenizers, quality priors",
+        description="List the catalog's models (with --prices FILE applied), one per line.",
+    )
+    models.add_argument("--provider", help="only this provider's models, e.g. openai")
+    models.add_argument("--open-weights", action="store_true", help="only open-weight models")
+    models.add_argument("--prices", type=Path, help="user price file to apply")
+    models.add_argument("--json", action="store_true", help="print structured JSON")
+    models.set_defaults(handler=_models)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from shoal.catalog import configured_catalog
+
+    _use_ledger_and_prices(args)
+    catalog = configured_catalog()
+    rows = [
+        entry
+        for entry in catalog.models
+        if (args.provider is None or entry.provider == args.provider.lower())
+        and (not args.open_weights or entry.open_weights)
+    ]
+    if args.json:
+        _print_json({"catalog_date": catalog.catalog_date, "models": [vars(e) for e in rows]})
+        return 0
+
+    print(f"{'model':<34} {'provider':<10} {'in $/M':>7} {'out $/M':>8} {'context':>9}  quality")
+    for entry in rows:
+        quality = "-" if entry.quality is None else f"{entry.quality:.3f}"
+        print(
+            f"{entry.id:<34} {entry.provider:<10} {entry.input_per_mtok:>7g} "
+            f"{entry.output_per_mtok:>8g} {entry.context_window:>9,}  {quality}"
+        )
+    print(f"{len(rows)} models, prices of {catalog.catalog_date}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,7 +536,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shoal {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_serve, _add_route, _add_count, _add_truncate, _add_split, _add_cost, _add_hw):
+    for add in (
+        _add_serve,
+        _add_route,
+        _add_count,
+        _add_truncate,
+        _add_split,
+        _add_cost,
+        _add_models,
+        _add_hw,
+    ):
         add(commands)
     for add in (_add_budget, _add_ledger, _add_report, _add_feedback):
         add(commands)
@@ -510,6 +580,7 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.http_transport import read_token, serve_http
     from shoal.server import build_server
 
+    _check_transport_options(args)
     _use_ledger_and_prices(args)
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
@@ -517,6 +588,10 @@ def _serve(args: argparse.Namespace) -> int:
     hardware.list_devices()  # Read the user files now: a bad one stops the server at start-up.
 
     groups = _split_ids(args.tools) if args.tools is not None else None
+    if groups == []:
+        raise ValueError(
+            "--tools names no group; choose among tokens, routing, cost, budget, hardware"
+        )
     roots = [str(root) for root in args.root] or None
     server = build_server(read_only=args.read_only, groups=groups, roots=roots)
     if not args.http:
@@ -524,6 +599,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
 
     token = read_token(args.token_file)
+    _check_port_free(args.host, args.port)
     print(
         f"shoal: serving MCP over streamable HTTP at http://{args.host}:{args.port}/mcp"
         + (" (bearer token required)" if token else ""),
@@ -540,6 +616,46 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
+    return port
+
+
+def _check_transport_options(args: argparse.Namespace) -> None:
+    """Options that only mean something over HTTP are refused without --http, not ignored."""
+    if args.http:
+        return
+    given = [
+        flag
+        for flag, value in (
+            ("--stateless", args.stateless),
+            ("--allow-host", args.allow_host),
+            ("--token-file", args.token_file),
+            ("--host", args.host != "127.0.0.1"),
+            ("--port", args.port != 8765),
+        )
+        if value
+    ]
+    if given:
+        verb = "needs" if len(given) == 1 else "need"
+        raise ValueError(f"{', '.join(given)} {verb} --http (stdio has no address)")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with a clear message before announcing an address that is already taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ValueError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
 def _use_ledger_and_prices(args: argparse.Namespace) -> None:
     """Point this process (and the server's tools) at the chosen ledger and price file."""
     if getattr(args, "ledger", None):
@@ -549,12 +665,13 @@ def _use_ledger_and_prices(args: argparse.Namespace) -> None:
 
 
 def _read_json(path: Path, name: str) -> object:
-    text = sys.stdin.read() if str(path) == "-" else _read_text_file(path)
+    text = _read_stdin() if str(path) == "-" else _read_text_file(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{name} {path}: not valid JSON ({error.msg} at line "
-                         f"{error.lineno})") from None
+        raise ValueError(
+            f"{name} {path}: not valid JSON ({error.msg} at line {error.lineno})"
+        ) from None
 
 
 def _budget(args: argparse.Namespace) -> int:
@@ -580,8 +697,13 @@ def _budget(args: argparse.Namespace) -> int:
     if not isinstance(items, list):
         raise ValueError("the items file must hold a JSON list of items")
     items += [{"id": str(path), "path": str(path)} for path in args.file]
-    plan = fit_budget(items, budget_tokens=args.budget, model=args.model,
-                      truncate_last=args.truncate_last, roots=args.root or [Path.cwd()])
+    plan = fit_budget(
+        items,
+        budget_tokens=args.budget,
+        model=args.model,
+        truncate_last=args.truncate_last,
+        roots=args.root or [Path.cwd()],
+    )
     if args.json:
         _print_json(dataclasses.asdict(plan))
     else:
@@ -597,10 +719,16 @@ def _ledger(args: argparse.Namespace) -> int:
     result: Any
     if args.action == "record":
         result = record_usage(
-            args.scope, args.model, input_tokens=args.input_tokens,
-            output_tokens=args.output_tokens, cached_input_tokens=args.cached_input_tokens,
-            cache_write_tokens=args.cache_write_tokens, reasoning_tokens=args.reasoning_tokens,
-            decision_id=args.decision_id, request_id=args.request_id, at=args.at,
+            args.scope,
+            args.model,
+            input_tokens=args.input_tokens,
+            output_tokens=args.output_tokens,
+            cached_input_tokens=args.cached_input_tokens,
+            cache_write_tokens=args.cache_write_tokens,
+            reasoning_tokens=args.reasoning_tokens,
+            decision_id=args.decision_id,
+            request_id=args.request_id,
+            at=args.at,
         )
         text = spend_render.usage_record(result)
     elif args.action == "limit":
@@ -621,8 +749,9 @@ def _report(args: argparse.Namespace) -> int:
     from shoal.report import savings_report, spend_svg
 
     _use_ledger_and_prices(args)
-    report = savings_report(args.scope, since=args.since, until=args.until,
-                            baseline=args.baseline, bucket=args.bucket)
+    report = savings_report(
+        args.scope, since=args.since, until=args.until, baseline=args.baseline, bucket=args.bucket
+    )
     if args.svg is not None:
         args.svg.write_text(spend_svg(report), encoding="utf-8")
         print(f"shoal report: wrote {args.svg}", file=sys.stderr)
@@ -649,33 +778,44 @@ def _split_ids(value: str | None) -> list[str]:
 def _read_prompts(path: Path) -> list[str]:
     """Prompts from a JSONL file: 'prompt', 'question', or the first of MT-Bench's 'turns'."""
     prompts = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            prompt = _prompt_of(row)
-            if prompt is None:
-                raise ValueError(f"{path}:{number}: no 'prompt', 'question' or 'turns' field")
-            prompts.append(prompt)
+    for number, line in enumerate(_read_text_file(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        prompt = _prompt_of(row, f"{path}:{number}")
+        if _has_lone_surrogate(prompt):
+            raise ValueError(f"{path}:{number}: the prompt has an unpaired surrogate escape")
+        prompts.append(prompt)
     if not prompts:
         raise ValueError(f"{path}: no prompts")
     return prompts
 
 
-def _prompt_of(row: object) -> str | None:
+def _prompt_of(row: object, where: str) -> str:
     if not isinstance(row, dict):
-        return None
+        raise ValueError(f"{where}: each line must be a JSON object, got {type(row).__name__}")
     for key in ("prompt", "question"):
-        if isinstance(row.get(key), str):
+        if key in row:
+            if not isinstance(row[key], str) or not row[key].strip():
+                raise ValueError(f"{where}: '{key}' must be a non-empty string")
             return str(row[key])
-    turns = row.get("turns")
-    if isinstance(turns, list) and turns and isinstance(turns[0], str):
+    if "turns" in row:
+        turns = row["turns"]
+        if not isinstance(turns, list) or not turns or not isinstance(turns[0], str):
+            raise ValueError(f"{where}: 'turns' must be a non-empty list of strings")
         return turns[0]
-    return None
+    raise ValueError(f"{where}: no 'prompt', 'question' or 'turns' field")
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _route(args: argparse.Namespace) -> int:
@@ -712,12 +852,14 @@ def _route(args: argparse.Namespace) -> int:
             print(render.routing_decision(decision))
         return 0
 
+    from shoal.batch import route_batch
+
     prompts = _read_prompts(args.file)
-    decisions = [route(prompt, **options) for prompt in prompts]
+    result = route_batch(prompts, **options)
     if args.json:
-        _print_json([decision.to_dict() for decision in decisions])
+        _print_json(result.to_dict())
     else:
-        print(render.routing_batch(prompts, decisions))
+        print(render.routing_batch(prompts, result))
     return 0
 
 
@@ -747,8 +889,15 @@ def _feedback(args: argparse.Namespace) -> int:
     if args.prompt is not None and args.prompt_file is not None:
         raise ValueError("give --prompt or --prompt-file, not both")
     prompt = _read_text_file(args.prompt_file) if args.prompt_file is not None else args.prompt
-    result = record_outcome(args.decision_id, args.model, args.score, prompt=prompt,
-                            cost_usd=args.cost, note=args.note, db_path=args.db)
+    result = record_outcome(
+        args.decision_id,
+        args.model,
+        args.score,
+        prompt=prompt,
+        cost_usd=args.cost,
+        note=args.note,
+        db_path=args.db,
+    )
     if args.json:
         _print_json(dataclasses.asdict(result))
     else:
@@ -783,7 +932,21 @@ class _ProgressBar:
 
 
 def _token_options(args: argparse.Namespace) -> dict[str, object]:
-    return {"encoding": args.encoding, "model": args.model, "allow_special": args.allow_special}
+    if args.model and args.encoding:
+        raise ValueError("give --encoding or --model, not both: a model decides its own encoding")
+    encoding = args.encoding or "o200k_base"
+    return {"encoding": encoding, "model": args.model, "allow_special": args.allow_special}
+
+
+def _read_stdin() -> str:
+    """Standard input as UTF-8 text; other bytes are the user's mistake, named as such."""
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"standard input is not UTF-8 text (byte {error.start} is invalid)"
+        ) from None
 
 
 def _count(args: argparse.Namespace) -> int:
@@ -802,7 +965,7 @@ def _count(args: argparse.Namespace) -> int:
     from shoal.token_budget import count_till_limit
     from shoal.tokens import count_tokens
 
-    text = sys.stdin.read() if args.text == ["-"] else " ".join(args.text)
+    text = _read_stdin() if args.text == ["-"] else " ".join(args.text)
     if args.limit is not None:
         limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
         if args.json:
@@ -881,7 +1044,7 @@ def _input_text(args: argparse.Namespace) -> str:
             raise ValueError("give text or --file, not both")
         return _read_text_file(args.file)
     if not args.text or args.text == ["-"]:
-        return sys.stdin.read()
+        return _read_stdin()
     return " ".join(args.text)
 
 
@@ -922,6 +1085,8 @@ def _split(args: argparse.Namespace) -> int:
 def _read_text_file(path: Path) -> str:
     try:
         data = path.read_bytes()
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder; name a file") from None
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror}") from None
     try:
@@ -944,16 +1109,20 @@ def _cost(args: argparse.Namespace) -> int:
         raise ValueError("--baseline goes with --compare")
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
     workload = {
-        "input_tokens": args.input_tokens, "output_tokens": args.output_tokens,
+        "input_tokens": args.input_tokens,
+        "output_tokens": args.output_tokens,
         "cached_input_tokens": args.cached_input_tokens,
-        "cache_write_tokens": args.cache_write_tokens, "reasoning_tokens": args.reasoning_tokens,
+        "cache_write_tokens": args.cache_write_tokens,
+        "reasoning_tokens": args.reasoning_tokens,
         "calls": args.calls,
     }
 
     if models:
-        rows = (compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
-                if plan is not None
-                else compare_costs(models, baseline=args.baseline, catalog=catalog, **workload))
+        rows = (
+            compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
+            if plan is not None
+            else compare_costs(models, baseline=args.baseline, catalog=catalog, **workload)
+        )
         if args.json:
             _print_json([dataclasses.asdict(row) for row in rows])
         else:

@@ -558,13 +558,19 @@ def list_quantisations() -> tuple[Quantisation, ...]:
     return tuple(_tables().quantisations.values())
 
 
-def _near(name: str, known: Mapping[str, str]) -> str:
+# Where a user finds every id of a kind, for an unknown name with no close match.
+_LISTED_BY = {
+    "device": "`shoal hw devices`",
+    "model": "`shoal hw models`",
+    "node": "`shoal hw nodes`",
+}
+
+
+def _near(name: str, known: Mapping[str, str]) -> list[str]:
     """Up to five ids close to ``name``; ``known`` maps lowercased ids to ids."""
     close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
     close += [k for k in known if name and name in k and k not in close][: 5 - len(close)]
-    if not close:
-        return ", ".join(sorted(known.values())[:8]) + ", ..."
-    return ", ".join(known[k] for k in close)
+    return [known[k] for k in close]
 
 
 def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError]) -> Any:
@@ -575,7 +581,29 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownN
     key = name.strip().lower()
     if key in lowered:
         return table[lowered[key]]
-    raise error(f"unknown {kind} {name!r}; near matches: {_near(key, lowered)}")
+
+    near = _near(key, lowered)
+    listed_by = _LISTED_BY.get(kind, "the tables")
+    hint = f"near matches: {', '.join(near)}" if near else f"no close match; {listed_by} lists them"
+    if kind == "model":
+        hint = _closed_weights_hint(name) or hint
+    raise error(f"unknown {kind} {name!r}; {hint}")
+
+
+def _closed_weights_hint(name: str) -> str | None:
+    """For a catalog model without open weights, say so instead of suggesting look-alikes."""
+    from shoal.catalog import load_catalog
+
+    try:
+        entry = load_catalog().model(name)
+    except ValueError:
+        return None
+    if entry.open_weights:
+        return None
+    return (
+        f"{entry.id} has no open weights, so it cannot run on your own hardware; "
+        "`shoal hw models` lists the models that can"
+    )
 
 
 def get_device(device_id: str) -> DeviceProfile:
@@ -612,11 +640,20 @@ def kv_cache_bits(name: str) -> float:
 # Inference estimates
 
 
+# Beyond these the arithmetic still runs but describes no machine: refuse them instead.
+MAX_CONTEXT_TOKENS = 10_000_000
+MAX_BATCH = 65_536
+_LIMITS = {"context_tokens": MAX_CONTEXT_TOKENS, "batch": MAX_BATCH}
+
+
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
+    limit = _LIMITS.get(name)
+    if limit is not None and value > limit:
+        raise ValueError(f"{name} must be at most {limit:,}, got {value:,}")
     return value
 
 

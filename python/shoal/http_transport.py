@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 
 TOKEN_ENVIRONMENT_VARIABLE = "SHOAL_HTTP_TOKEN"
 MCP_PATH = "/mcp"
+
+# Large enough for the longest text a tool accepts (shoal.server.MAX_TEXT_CHARACTERS) even when a
+# client escapes every character as \uXXXX; the SDK's default (4 MiB) would refuse long texts with
+# a bare HTTP 413 that stdio clients never see.
+MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -121,6 +126,7 @@ def http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
         transport_security=transport_security(allowed_hosts),
+        max_request_body_size=MAX_REQUEST_BODY_BYTES,
     )
     if token is not None:
         app = BearerTokenMiddleware(app, token)

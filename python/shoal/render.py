@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shoal.batch import BatchResult
 from shoal.cost import CostComparison, CostEstimate
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
@@ -31,9 +32,14 @@ def token_count(result: TokenCount) -> str:
     exactness = "exact" if result.exact else "estimate"
     subject = f" for {result.model}" if result.model else ""
     return (
-        f"{result.tokens:,} tokens{subject} ({exactness}, {result.encoding}; "
-        f"{result.characters:,} characters)"
+        f"{plural(result.tokens, 'token')}{subject} ({exactness}, {result.encoding}; "
+        f"{plural(result.characters, 'character')})"
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 token``, ``2 tokens``, ``1,024 tokens``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _method(exact: bool, encoding: str) -> str:
@@ -145,8 +151,10 @@ def recorded_outcome(result: RecordedOutcome) -> str:
     """What was stored for a decision, and whether the prompt can teach a router."""
     prompt = "prompt stored" if result.prompt_stored else "no prompt (not usable by shoal fit)"
     redacted = f", {result.redactions} private items redacted" if result.redactions else ""
-    return (f"{result.status}: {result.model} scored {result.score:.3f} on decision "
-            f"{result.decision_id}; {prompt}{redacted}")
+    return (
+        f"{result.status}: {result.model} scored {result.score:.3f} on decision "
+        f"{result.decision_id}; {prompt}{redacted}"
+    )
 
 
 def hardware_fit(result: HardwareFit) -> str:
@@ -164,8 +172,14 @@ def hardware_fit(result: HardwareFit) -> str:
             f"{result.time_to_first_token_s:.2f} s",
             f"  energy {result.joules_per_token:.3g} J/token at about "
             f"{result.average_power_w:.0f} W (estimate)",
+            *(f"  warning: {note}" for note in result.notes if note.startswith(_FIT_WARNINGS)),
         ]
     )
+
+
+# The notes of a hardware fit that change what the numbers mean; the others are standing caveats
+# that the structured result carries.
+_FIT_WARNINGS = ("context ", "does not fit", "decode is compute-bound")
 
 
 def ported_chip(result: PortedChip, *, models: int = 8) -> str:
@@ -215,54 +229,35 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
     return "\n".join(lines)
 
 
-def routing_batch(prompts: Sequence[str], decisions: Sequence[RoutingDecision]) -> str:
-    """A table of choices, then the batch's cost against always using the strongest model.
-
-    The strongest model is the candidate with the highest mean predicted quality over the batch,
-    among those that were eligible for every prompt.
-    """
+def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
+    """A table of choices, then the batch's cost against always using the strongest model."""
     lines = [f"{'#':>4}  {'model':<32} {'quality':>7} {'cost':>10}  prompt"]
-    for number, (prompt, decision) in enumerate(zip(prompts, decisions), start=1):
+    for number, (prompt, decision) in enumerate(
+        zip(prompts, result.decisions, strict=True), start=1
+    ):
         chosen = decision.alternatives[0]
-        preview = " ".join(prompt.split())[:60]
         quality = "-" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
         lines.append(
-            f"{number:>4}  {decision.model:<32} {quality:>7} {usd(chosen.expected_cost_usd):>10}  {preview}"
+            f"{number:>4}  {decision.model:<32} {quality:>7} "
+            f"{usd(chosen.expected_cost_usd):>10}  {preview(prompt)}"
         )
 
-    routed_cost = sum(d.alternatives[0].expected_cost_usd for d in decisions)
-    routed_quality = _mean([d.alternatives[0].predicted_quality or 0.0 for d in decisions])
-    strongest, strongest_quality, strongest_cost = _strongest(decisions)
+    summary = result.summary
     lines.append("")
-    lines.append(f"routed:   {len(decisions)} prompts, {usd(routed_cost)} in all, mean predicted quality {routed_quality:.3f}")
-    if strongest is not None:
-        saving = 1 - routed_cost / strongest_cost if strongest_cost > 0 else 0.0
+    lines.append(
+        f"routed:   {summary.prompts} prompts, {usd(summary.routed_cost_usd)} in all, mean "
+        f"predicted quality {summary.routed_quality:.3f}"
+    )
+    if summary.strongest_model is not None:
+        saving = summary.savings_fraction or 0.0
         lines.append(
-            f"always {strongest}: {usd(strongest_cost)}, mean predicted quality "
-            f"{strongest_quality:.3f}; routing saves {saving:.0%}"
+            f"always {summary.strongest_model}: {usd(summary.strongest_cost_usd)}, mean "
+            f"predicted quality {summary.strongest_quality:.3f}; routing saves {saving:.0%}"
         )
     return "\n".join(lines)
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def _strongest(decisions: Sequence[RoutingDecision]) -> tuple[str | None, float, float]:
-    """The model with the best mean predicted quality among those eligible for every prompt."""
-    totals: dict[str, list[float]] = {}
-    for decision in decisions:
-        for candidate in decision.alternatives:
-            if candidate.eligible and candidate.predicted_quality is not None:
-                quality, cost, seen = totals.get(candidate.model, [0.0, 0.0, 0.0])
-                totals[candidate.model] = [
-                    quality + candidate.predicted_quality,
-                    cost + candidate.expected_cost_usd,
-                    seen + 1,
-                ]
-    everywhere = {model: t for model, t in totals.items() if t[2] == len(decisions)}
-    if not everywhere:
-        return None, 0.0, 0.0
-    best = max(sorted(everywhere), key=lambda model: everywhere[model][0])
-    quality, cost, _ = everywhere[best]
-    return best, quality / len(decisions), cost
+def preview(text: str, width: int = 60) -> str:
+    """The start of a text on one line, with control characters (terminal escapes) blanked."""
+    printable = "".join(character if character.isprintable() else " " for character in text)
+    return " ".join(printable.split())[:width]

@@ -91,9 +91,10 @@ READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
-MAX_TEXT_CHARACTERS = 20_000_000
+MAX_TEXT_CHARACTERS = 8_000_000
 MAX_TOKENS = 100_000_000
 SHOWN_NEIGHBOURS = 5
+NO_COST_LIMIT = -1.0
 PORTED_MODELS_SHOWN = 8
 
 MODEL_FOR_COUNT = (
@@ -504,14 +505,17 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
         max_cost_usd: Annotated[
             float,
             Field(
-                description="Most a single call may cost, in USD; 0 means no limit.", ge=0, le=1000
+                description="Most a single call may cost, in USD (0 allows only free, local "
+                "models); -1, the default, means no limit.",
+                ge=-1,
+                le=1000,
             ),
-        ] = 0.0,
+        ] = NO_COST_LIMIT,
         min_quality: Annotated[
             float,
             Field(
                 description="If above 0: choose the cheapest model predicted to reach this quality "
-                "(0-1) instead of trading quality against cost.",
+                "(0-1) instead of trading quality against cost; 0, the default, sets no floor.",
                 ge=0,
                 le=1,
             ),
@@ -591,7 +595,7 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             candidates=candidates or None,
             excluded=excluded,
             local_only=local_only,
-            max_cost_usd=max_cost_usd or None,
+            max_cost_usd=None if max_cost_usd < 0 else max_cost_usd,
             min_quality=min_quality or None,
             willingness_to_pay=willingness_to_pay,
             expected_output_tokens=expected_output_tokens,

@@ -8,9 +8,11 @@ or to read-only tools for hosts that should not write.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import logging
+import math
 import re
 from collections.abc import Collection
 from typing import Any
@@ -19,6 +21,8 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
 from shoal.tokens import count_tokens
 
@@ -101,6 +105,51 @@ def answer_tokens(result: dict[str, Any]) -> int:
     return count_tokens("\n".join(parts), encoding="o200k_base").tokens
 
 
+def argument_problem(tool: Any, params: dict[str, Any]) -> str | None:
+    """What is wrong with a call's arguments, in words a model can act on, or None.
+
+    The SDK's own validation ignores arguments the tool does not take (so a misspelt limit is
+    silently dropped), converts "yes" to true and "100" to 100, and answers in pydantic's
+    wording. Here an unknown argument names the close match, types are strict (an integer is
+    still a number), and each problem names its argument.
+    """
+    arguments = params.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        return "arguments must be a JSON object"
+
+    model = tool.fn_metadata.arg_model
+    accepted = [field.alias or name for name, field in model.model_fields.items()]
+    unknown = [key for key in arguments if key not in accepted]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        return f"unknown argument {', '.join(hints)}; this tool takes {', '.join(sorted(accepted))}"
+
+    try:
+        model.model_validate(arguments, strict=True)
+    except ValidationError as error:
+        return "; ".join(_describe(problem) for problem in error.errors()[:5])
+    return _not_finite(arguments)
+
+
+def _describe(problem: Any) -> str:
+    where = ".".join(str(part) for part in problem["loc"]) or "arguments"
+    shown = repr(problem.get("input"))
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"argument '{where}': {problem['msg'].lower()} (got {shown})"
+
+
+def _not_finite(arguments: dict[str, Any]) -> str | None:
+    """JSON has no NaN or infinity, but some clients send them; no shoal argument means them."""
+    for key, value in arguments.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"argument '{key}': must be a finite number (got {value!r})"
+    return None
+
+
 class ToolCallGuard:
     """Server middleware: unknown tools and prompts are protocol errors, tool answers stay small.
 
@@ -135,6 +184,10 @@ class ToolCallGuard:
             known = ", ".join(tool.name for tool in registered_tools(self._server))
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}. Tools: {known}")
 
+        problem = argument_problem(self._server._tool_manager.get_tool(name), ctx.params)
+        if problem is not None:
+            return self._tool_error(ctx, f"{name}: {problem}")
+
         result = await call_next(ctx)
         if not isinstance(result, dict) or result.get("isError"):
             return result
@@ -156,3 +209,17 @@ class ToolCallGuard:
             }
         ]
         return capped
+
+    def _tool_error(self, ctx: ServerRequestContext[Any, Any], message: str) -> dict[str, Any]:
+        """A tool error answered here, before the SDK's handler: this middleware then owns the
+        envelope, which the 2026-07-28 revision requires to carry resultType and serverInfo."""
+        result: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True}
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            result["resultType"] = "complete"
+            result["_meta"] = {
+                "io.modelcontextprotocol/serverInfo": {
+                    "name": self._server.name,
+                    "version": self._server.version or "",
+                }
+            }
+        return result

@@ -1,0 +1,102 @@
+"""Route a batch of prompts and weigh the batch against always using the strongest model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.router import RoutingDecision, route
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What routing a batch cost and gained, against one model used for every prompt.
+
+    Attributes:
+        prompts: Number of prompts routed.
+        routed_cost_usd: Expected cost of the chosen models, summed.
+        routed_quality: Mean predicted quality of the chosen models.
+        strongest_model: The candidate with the highest mean predicted quality among those
+            eligible for every prompt, or None when no candidate was.
+        strongest_cost_usd: Expected cost of sending every prompt to it.
+        strongest_quality: Its mean predicted quality.
+        savings_fraction: ``1 - routed / strongest`` cost, or None without a strongest model or
+            when it costs nothing.
+    """
+
+    prompts: int
+    routed_cost_usd: float
+    routed_quality: float
+    strongest_model: str | None
+    strongest_cost_usd: float
+    strongest_quality: float
+    savings_fraction: float | None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Every decision of a batch, in prompt order, and their summary."""
+
+    decisions: tuple[RoutingDecision, ...]
+    summary: BatchSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the decisions' own dictionaries and the summary."""
+        summary = {key: _rounded(value) for key, value in vars(self.summary).items()}
+        return {"decisions": [d.to_dict() for d in self.decisions], "summary": summary}
+
+
+def route_batch(prompts: Sequence[str], **options: Any) -> BatchResult:
+    """Route every prompt with the same options (those of :func:`shoal.router.route`)."""
+    decisions = tuple(route(prompt, **options) for prompt in prompts)
+    return BatchResult(decisions, summarise(decisions))
+
+
+def summarise(decisions: Sequence[RoutingDecision]) -> BatchSummary:
+    """The batch's cost and mean predicted quality, routed and on the strongest model."""
+    chosen = [decision.alternatives[0] for decision in decisions]
+    routed_cost = sum(candidate.expected_cost_usd for candidate in chosen)
+    routed_quality = _mean([candidate.predicted_quality or 0.0 for candidate in chosen])
+
+    strongest, quality, cost = _strongest(decisions)
+    savings = 1 - routed_cost / cost if strongest is not None and cost > 0 else None
+    return BatchSummary(
+        prompts=len(decisions),
+        routed_cost_usd=routed_cost,
+        routed_quality=routed_quality,
+        strongest_model=strongest,
+        strongest_cost_usd=cost,
+        strongest_quality=quality,
+        savings_fraction=savings,
+    )
+
+
+def _strongest(decisions: Sequence[RoutingDecision]) -> tuple[str | None, float, float]:
+    """The model with the best mean predicted quality among those eligible for every prompt,
+    with that mean and its total cost; ties go to the first id in sorted order."""
+    totals: dict[str, tuple[float, float, int]] = {}
+    for decision in decisions:
+        for candidate in decision.alternatives:
+            if candidate.eligible and candidate.predicted_quality is not None:
+                quality, cost, seen = totals.get(candidate.model, (0.0, 0.0, 0))
+                totals[candidate.model] = (
+                    quality + candidate.predicted_quality,
+                    cost + candidate.expected_cost_usd,
+                    seen + 1,
+                )
+
+    everywhere = {model: t for model, t in totals.items() if t[2] == len(decisions)}
+    if not everywhere:
+        return None, 0.0, 0.0
+    best = max(sorted(everywhere), key=lambda model: everywhere[model][0])
+    quality, cost, _ = everywhere[best]
+    return best, quality / len(decisions), cost
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _rounded(value: Any) -> Any:
+    return float(f"{value:.6g}") if isinstance(value, float) else value
