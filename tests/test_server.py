@@ -28,36 +28,71 @@ CALLS: dict[str, dict[str, Any]] = {
     "split_text": {"text": "The quick brown fox jumps over the lazy dog.", "max_tokens": 4},
     "count_files": {"paths": ["tests/data/corpus"]},
     "route_task": {"prompt": "Prove that the square root of 2 is irrational."},
-    "record_outcome": {"decision_id": "d-" + "0123456789abcdef01234567", "model": "gpt-4o",
-                       "score": 0.75, "prompt": "Prove that the square root of 2 is irrational."},
+    "record_outcome": {
+        "decision_id": "d-" + "0123456789abcdef01234567",
+        "model": "gpt-4o",
+        "score": 0.75,
+        "prompt": "Prove that the square root of 2 is irrational.",
+    },
     "estimate_cost": {"model": "gpt-4.1-mini", "input_tokens": 1_000_000, "output_tokens": 500_000},
     "check_hardware_fit": {"model": "llama-3.1-8b-instruct", "device": "apple-m4-pro"},
     "port_chip": {"device": "iphone-16-pro", "to_node": "nanostack-claimed", "mode": "iso-power"},
     "sweep_hardware": {"devices": ["apple-m4-pro", "rtx-4090"], "nodes": ["as-built", "n2"]},
-    "compare_costs": {"models": ["gpt-4o", "gpt-4.1-mini"], "input_tokens": 10_000,
-                      "output_tokens": 1_000, "baseline": "gpt-4o"},
-    "fit_budget": {"items": [{"id": "task", "text": "Fix the failing test.", "required": True},
-                             {"id": "readme", "path": "README.md", "priority": 2}],
-                   "budget_tokens": 200, "model": "gpt-4o", "truncate_last": True},
-    "trim_chat": {"messages": [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "c1", "type": "function",
-             "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "sunny " * 200},
-        {"role": "user", "content": "Thanks. And Rome?"}], "budget_tokens": 100, "model": "gpt-4o"},
+    "compare_costs": {
+        "models": ["gpt-4o", "gpt-4.1-mini"],
+        "input_tokens": 10_000,
+        "output_tokens": 1_000,
+        "baseline": "gpt-4o",
+    },
+    "fit_budget": {
+        "items": [
+            {"id": "task", "text": "Fix the failing test.", "required": True},
+            {"id": "readme", "path": "README.md", "priority": 2},
+        ],
+        "budget_tokens": 200,
+        "model": "gpt-4o",
+        "truncate_last": True,
+    },
+    "trim_chat": {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny " * 200},
+            {"role": "user", "content": "Thanks. And Rome?"},
+        ],
+        "budget_tokens": 100,
+        "model": "gpt-4o",
+    },
     "set_budget_limit": {"scope": "session:test", "usd": 1.0, "period": "day"},
-    "record_usage": {"scope": "session:test", "model": "gpt-4o", "request_id": "call-1",
-                     "input_tokens": 10_000, "output_tokens": 500},
+    "record_usage": {
+        "scope": "session:test",
+        "model": "gpt-4o",
+        "request_id": "call-1",
+        "input_tokens": 10_000,
+        "output_tokens": 500,
+    },
     "budget_status": {"scope": "session:test"},
     "savings_report": {"scope": "session:test", "baseline": "claude-opus-4-5"},
 }
 
 # The tools that write the spend ledger, with their idempotent and destructive hints; every other
 # tool is read-only.
-LEDGER_WRITES = {"record_usage": (True, False), "set_budget_limit": (True, False),
-                 "record_outcome": (True, False)}
+LEDGER_WRITES = {
+    "record_usage": (True, False),
+    "set_budget_limit": (True, False),
+    "record_outcome": (True, False),
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -204,3 +239,45 @@ async def test_stdio_subprocess_session_lists_and_calls_every_tool(ledger) -> No
         assert not result.is_error, f"{name}: {result.content}"
         assert result.structured_content
     assert results["count_tokens"].structured_content["tokens"] == 10
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        (
+            "route_task",
+            {"prompt": "Summarise this.", "max_cost": 0.001},
+            "unknown argument 'max_cost' (did you mean 'max_cost_usd'?)",
+        ),
+        ("count_tokens", {"text": "a", "bogus": 1}, "unknown argument 'bogus'"),
+        ("route_task", {"prompt": "x", "local_only": "yes"}, "argument 'local_only'"),
+        ("estimate_cost", {"model": "gpt-4.1", "input_tokens": "100"}, "argument 'input_tokens'"),
+        ("check_hardware_fit", {"model": "phi-4", "device": "rtx-4090", "batch": 0}, "'batch'"),
+    ],
+)
+async def test_argument_mistakes_are_named_and_nothing_is_silently_dropped(
+    server, mode: str, name: str, arguments: dict[str, Any], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server, mode=mode) as client:
+        wrong = await client.call_tool(name, arguments)
+        right = await client.call_tool("count_tokens", {"text": "still serving"})
+
+    assert wrong.is_error
+    assert message in wrong.content[0].text
+    assert "pydantic" not in wrong.content[0].text
+    assert not right.is_error
+
+
+async def test_a_zero_cost_limit_leaves_only_free_local_models(server) -> None:  # type: ignore[no-untyped-def]
+    prompt = "Refactor this function to remove its global state."
+    async with Client(server) as client:
+        free = await client.call_tool(
+            "route_task", {"prompt": prompt, "max_cost_usd": 0, "local_only": True}
+        )
+        unpaid = await client.call_tool("route_task", {"prompt": prompt, "max_cost_usd": 0})
+        unlimited = await client.call_tool("route_task", {"prompt": prompt})
+
+    assert not free.is_error and free.structured_content["alternatives"][0]["runs_locally"]
+    assert unpaid.is_error and "max_cost_usd" in unpaid.content[0].text
+    assert not unlimited.is_error

@@ -1,0 +1,175 @@
+"""The `shoal` command line: the main job on real input, and user mistakes answered with a clear
+message and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoal.cli import main
+
+MT_BENCH = Path(__file__).parents[1] / "python" / "shoal" / "data" / "mt_bench_questions.jsonl"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_routing_the_mt_bench_questions_prints_a_choice_per_question_and_the_saving(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(capsys, "route", "--file", str(MT_BENCH))
+
+    rows = [line for line in out.splitlines() if line[:4].strip().isdigit()]
+    assert status == 0
+    assert len(rows) == 80
+    assert "routed:   80 prompts" in out
+    assert "routing saves" in out
+
+
+def test_batch_json_carries_the_decisions_and_the_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(capsys, "route", "--file", str(MT_BENCH), "--json")
+
+    document = json.loads(out)
+    assert status == 0
+    assert len(document["decisions"]) == 80
+    summary = document["summary"]
+    assert summary["prompts"] == 80
+    assert summary["routed_cost_usd"] <= summary["strongest_cost_usd"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"prompt": 5}'], "'prompt' must be a non-empty string"),
+        (['{"turns": []}'], "'turns' must be a non-empty list of strings"),
+        (['"just a string"'], "each line must be a JSON object"),
+        (['{"text": "hi"}'], "no 'prompt', 'question' or 'turns' field"),
+        (['{"prompt": "ok"}', "{broken"], ":2: not valid JSON"),
+        (['{"prompt": "a\\ud800b"}'], "unpaired surrogate"),
+        ([], "no prompts"),
+    ],
+)
+def test_a_bad_prompt_file_names_the_line_and_the_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str], message: str
+) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    status, out, err = run(capsys, "route", "--file", str(path))
+
+    assert status == 2 and out == ""
+    assert message in err
+
+
+def test_missing_folder_and_binary_prompt_files_are_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    binary = tmp_path / "prompts.jsonl"
+    binary.write_bytes(b"\x00\xa6\xff")
+
+    assert run(capsys, "route", "--file", str(tmp_path / "absent.jsonl"))[2].endswith(
+        "No such file or directory\n"
+    )
+    assert "is a folder" in run(capsys, "route", "--file", str(tmp_path))[2]
+    assert "is not UTF-8 text" in run(capsys, "route", "--file", str(binary))[2]
+
+
+def test_an_empty_prompt_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "route", "   ")
+
+    assert status == 2 and "prompt is empty" in err
+
+
+def test_terminal_escapes_in_prompts_do_not_reach_the_table(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"prompt": "\x1b[31mred\x1b[0m text"}) + "\n", encoding="utf-8")
+
+    status, out, _ = run(capsys, "route", "--file", str(path))
+
+    assert status == 0 and "\x1b" not in out
+
+
+def test_encoding_and_model_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(
+        capsys, "count", "hello", "--encoding", "cl100k_base", "--model", "gpt-4.1"
+    )
+
+    assert status == 2 and "not both" in err
+    assert run(capsys, "count", "hello", "--model", "gpt-4.1")[1].startswith("1 token for gpt-4.1")
+
+
+def test_binary_standard_input_is_named_not_a_surrogate_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", "count", "-"],
+        input=b"ok\xa6\xff",
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert b"standard input is not UTF-8 text (byte 2 is invalid)" in result.stderr
+
+
+def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "models", "--provider", "anthropic")
+    assert status == 0
+    assert "claude-sonnet-4-5" in out and "gpt-4.1" not in out
+
+    status, out, _ = run(capsys, "models", "--open-weights", "--json")
+    document = json.loads(out)
+    assert status == 0
+    assert document["models"] and all(row["open_weights"] for row in document["models"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--http", "--port", "70000"], "port must be 1-65535"),
+        (["serve", "--http", "--port", "-1"], "port must be 1-65535"),
+        (["serve", "--stateless"], "--stateless needs --http"),
+        (["serve", "--port", "9000", "--stateless"], "--stateless, --port need --http"),
+        (["serve", "--tools", ""], "--tools names no group"),
+        (["serve", "--tools", "nope"], "unknown tool group"),
+    ],
+)
+def test_serve_refuses_options_it_cannot_honour(argv: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_says_when_the_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "shoal", "serve", "--http", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "serving" not in result.stderr
