@@ -1,17 +1,34 @@
-"""Token counting throughput: shoal against tiktoken 0.14, side by side per corpus file.
+"""Token counting speed: shoal against tiktoken, gigatoken, HF tokenizers and bpe-openai.
 
-Run with ``pytest bench/bench_tokens.py``. Each group is one corpus file and one encoding; in it
-shoal's ``count`` and ``encode`` (Rust core) and tiktoken's ``encode_ordinary`` each tokenize the
-whole file in one call on one thread. The ``all-cores`` groups tokenize the whole corpus as one
-batch of documents of about 64 KB (cut at line ends): shoal's ``count_many`` against tiktoken's
-``encode_ordinary_batch`` with one thread per core. ``extra_info["mb_per_s"]`` is UTF-8 input
-megabytes (1e6 bytes) per second at the mean time. Neither side caches results between calls.
-Ids (or counts, for batches) are checked equal before timing.
+Run ``pytest bench/bench_tokens.py --benchmark-json=tokens.json`` and then
+``python bench/bench_tokens.py tokens.json`` for the markdown tables in the README.
+
+Groups (all in one run, side by side):
+
+- ``one-thread <encoding> <file>``: each engine tokenizes one whole corpus file in one call on one
+  thread. shoal and gigatoken keep caches of merged pieces across calls, so each is timed warm
+  (the same text again, the figure a long-running agent sees) and cold (shoal: each round on a
+  fresh thread, whose piece cache is empty, thread start included; gigatoken: a fresh tokenizer
+  each round, built outside the timing). tiktoken, tokenizers and bpe-openai keep no such cache.
+- ``worst <encoding> <input>``: 1 MB and 10 MB of one repeated character, minified JSON, base64
+  and separator-free CJK; shoal ``count`` (tiktoken at 1 MB for scale).
+- ``all-cores <encoding>``: the corpus cut into documents of about 64 KB; shoal ``count_many``
+  against shoal ``count`` in a loop on one thread, and tiktoken's batch API on every core.
+- ``per-call``: one 20-character string.
+
+``extra_info`` holds ``bytes``, ``mb_per_s`` (UTF-8 megabytes of 1e6 bytes per second at the mean
+time) and ``ids_exact`` (ids equal to tiktoken's on that input, checked before timing). Other
+engines' throughput is reported even when their ids differ, marked as such.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import random
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,23 +46,10 @@ CORPUS_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "corpus
 CORPUS_FILES = sorted(path.name for path in CORPUS_DIR.glob("*.txt"))
 CORES = os.cpu_count() or 1
 DOCUMENT_BYTES = 64_000
+SHORT_TEXT = "Hello, how are you??"
 
 
-def _documents(corpus_dir: Path, size: int) -> list[str]:
-    """The corpus files cut into documents of about ``size`` bytes at line ends."""
-    documents: list[str] = []
-    for name in CORPUS_FILES:
-        current: list[str] = []
-        current_bytes = 0
-        for line in (corpus_dir / name).read_text(encoding="utf-8").splitlines(keepends=True):
-            current.append(line)
-            current_bytes += len(line.encode("utf-8"))
-            if current_bytes >= size:
-                documents.append("".join(current))
-                current, current_bytes = [], 0
-        if current:
-            documents.append("".join(current))
-    return documents
+# ---- engines ----
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +66,112 @@ def reference() -> dict[str, tiktoken.Encoding]:
         return {name: tiktoken.Encoding(**getattr(openai_public, name)()) for name in ENCODINGS}
 
 
-def _measure(benchmark: Any, group: str, size: int, work: Callable[[], object]) -> None:
+def _gigatoken(encoding: str) -> Any:
+    gigatoken = pytest.importorskip("gigatoken")
+    return gigatoken.Tokenizer.from_tiktoken(str(VOCABULARY_DIR / f"{encoding}.tiktoken"))
+
+
+_HF_CACHE: dict[str, Any] = {}
+
+
+def _hf_tokenizer(encoding: str, reference: tiktoken.Encoding) -> Any:
+    """An HF ``tokenizers`` byte-level BPE built from the rank file: every split of a token into
+    two tokens becomes a merge with the token's rank, the pattern is tiktoken's own."""
+    if encoding in _HF_CACHE:
+        return _HF_CACHE[encoding]
+    tokenizers = pytest.importorskip("tokenizers")
+    ranks = tiktoken.load.load_tiktoken_bpe(str(VOCABULARY_DIR / f"{encoding}.tiktoken"))
+    byte_chars = _bytes_to_unicode()
+
+    def spelled(token: bytes) -> str:
+        return "".join(byte_chars[byte] for byte in token)
+
+    merges = []
+    for token, rank in ranks.items():
+        for cut in range(1, len(token)):
+            left, right = token[:cut], token[cut:]
+            if left in ranks and right in ranks and max(ranks[left], ranks[right]) < rank:
+                merges.append((rank, spelled(left), spelled(right)))
+    merges.sort()
+    model = tokenizers.models.BPE(
+        {spelled(token): rank for token, rank in ranks.items()},
+        [(left, right) for _, left, right in merges],
+    )
+    hf = tokenizers.Tokenizer(model)
+    split = tokenizers.pre_tokenizers.Split(
+        tokenizers.Regex(reference._pat_str), behavior="isolated"
+    )
+    byte_level = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    hf.pre_tokenizer = tokenizers.pre_tokenizers.Sequence([split, byte_level])
+    _HF_CACHE[encoding] = hf
+    return hf
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's printable stand-in character for every byte (HF byte-level BPE spells tokens so)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    characters = list(printable)
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            characters.append(256 + extra)
+            extra += 1
+    return {byte: chr(character) for byte, character in zip(printable, characters)}
+
+
+def _bpe_openai(encoding: str) -> Any:
+    bpe_openai = pytest.importorskip("bpe_openai")
+    return bpe_openai.get_encoding(encoding)
+
+
+def _in_fresh_thread(work: Callable[[], object]) -> Callable[[], None]:
+    """``work`` run on a new thread: shoal's per-thread piece cache starts empty."""
+
+    def run() -> None:
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+
+    return run
+
+
+def _measure(
+    benchmark: Any,
+    group: str,
+    size: int,
+    work: Callable[[], object],
+    exact: bool,
+    rounds: int = 5,
+    setup: Callable[[], object] | None = None,
+) -> None:
     benchmark.group = group
     benchmark.extra_info["bytes"] = size
-    benchmark.pedantic(work, rounds=5, warmup_rounds=1, iterations=1)
+    benchmark.extra_info["ids_exact"] = exact
+    if setup is None:
+        benchmark.pedantic(work, rounds=rounds, warmup_rounds=1, iterations=1)
+    else:
+        benchmark.pedantic(
+            lambda _: work(), setup=lambda: ((setup(),), {}), rounds=rounds, iterations=1
+        )
     benchmark.extra_info["mb_per_s"] = round(size / benchmark.stats.stats.mean / 1e6, 2)
 
 
-ENGINES = ("shoal count", "shoal encode", "tiktoken encode_ordinary")
+# ---- one thread, per corpus file ----
+
+ONE_THREAD = (
+    "shoal count",
+    "shoal count cold",
+    "shoal encode",
+    "tiktoken encode_ordinary",
+    "gigatoken encode",
+    "gigatoken encode cold",
+    "tokenizers encode",
+    "bpe-openai encode_ordinary",
+)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ONE_THREAD)
 @pytest.mark.parametrize("name", CORPUS_FILES)
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_one_thread(
@@ -81,30 +180,218 @@ def test_one_thread(
     text = (CORPUS_DIR / name).read_text(encoding="utf-8")
     expected = reference[encoding].encode_ordinary(text)
     assert _core.encode(encoding, text) == expected
+    assert _core.count(encoding, text) == len(expected)
+    group = f"one-thread {encoding} {name}"
+    size = len(text.encode("utf-8"))
 
-    work = {
-        "shoal count": lambda: _core.count(encoding, text),
-        "shoal encode": lambda: _core.encode(encoding, text),
-        "tiktoken encode_ordinary": lambda: reference[encoding].encode_ordinary(text),
-    }[engine]
-    _measure(benchmark, f"{encoding} {name}", len(text.encode("utf-8")), work)
+    if engine.startswith("shoal"):
+        work = {
+            "shoal count": lambda: _core.count(encoding, text),
+            "shoal count cold": _in_fresh_thread(lambda: _core.count(encoding, text)),
+            "shoal encode": lambda: _core.encode(encoding, text),
+        }[engine]
+        _measure(benchmark, group, size, work, exact=True)
+    elif engine == "tiktoken encode_ordinary":
+        _measure(benchmark, group, size, lambda: reference[encoding].encode_ordinary(text), True)
+    elif engine.startswith("gigatoken"):
+        giga = _gigatoken(encoding)
+        exact = giga.encode(text).tolist() == expected
+        if engine == "gigatoken encode":
+            _measure(benchmark, group, size, lambda: giga.encode(text), exact)
+        else:
+            fresh: list[Any] = []
+            _measure(
+                benchmark, group, size, lambda: fresh[-1].encode(text), exact,
+                setup=lambda: fresh.append(_gigatoken(encoding)),
+            )
+    elif engine == "tokenizers encode":
+        hf = _hf_tokenizer(encoding, reference[encoding])
+        exact = hf.encode(text, add_special_tokens=False).ids == expected
+        _measure(benchmark, group, size, lambda: hf.encode(text, add_special_tokens=False), exact)
+    else:
+        bpe = _bpe_openai(encoding)
+        try:
+            exact = bpe.encode_ordinary(text) == expected
+        except ValueError as refused:  # it declines long inputs
+            pytest.skip(f"bpe-openai refused the input: {refused}")
+        _measure(benchmark, group, size, lambda: bpe.encode_ordinary(text), exact)
 
 
-@pytest.mark.parametrize("engine", ("shoal count_many", "tiktoken encode_ordinary_batch"))
+# ---- worst cases ----
+
+
+def _minified_json(size: int, seed: int = 7) -> str:
+    generator = random.Random(seed)
+    items: list[str] = []
+    length = 0
+    while length < size:
+        item = {
+            "id": generator.randrange(10**9),
+            "name": "".join(generator.choice("abcdefghij") for _ in range(8)),
+            "tags": ["x", "yy", "zzz"],
+            "score": generator.random(),
+        }
+        items.append(json.dumps(item, separators=(",", ":")))
+        length += len(items[-1]) + 1
+    return ("[" + ",".join(items) + "]")[:size]
+
+
+def _base64(size: int, seed: int = 7) -> str:
+    return base64.b64encode(random.Random(seed).randbytes(size * 3 // 4 + 3)).decode()[:size]
+
+
+def _cjk_run(size: int, seed: int = 7) -> str:
+    generator = random.Random(seed)
+    return "".join(chr(generator.randrange(0x4E00, 0x9FFF)) for _ in range(size // 3))
+
+
+WORST_CASES: dict[str, Callable[[int], str]] = {
+    **{
+        name: (lambda size, unit=unit: unit * (size // len(unit.encode("utf-8"))))
+        for name, unit in (
+            ("letter a", "a"), ("space", " "), ("tab", "\t"), ("nbsp", "\u00a0"), ("dash", "-"),
+        )
+    },
+    "minified json": _minified_json,
+    "base64": _base64,
+    "cjk without separators": _cjk_run,
+}
+MEGABYTES = (1, 10)
+
+
+@pytest.mark.parametrize("megabytes", MEGABYTES)
+@pytest.mark.parametrize("case", WORST_CASES)
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_worst_case_shoal(benchmark: Any, encoding: str, case: str, megabytes: int) -> None:
+    text = WORST_CASES[case](megabytes * 1_000_000)
+    _core.count(encoding, text[:100_000])  # build the encoding and any lazy tables first
+    size = len(text.encode("utf-8"))
+    _measure(
+        benchmark, f"worst {encoding} {case}", size,
+        _in_fresh_thread(lambda: _core.count(encoding, text)), exact=True, rounds=3,
+    )
+    benchmark.extra_info["ms_per_mb"] = round(benchmark.stats.stats.mean * 1e9 / size, 2)
+
+
+@pytest.mark.parametrize("case", WORST_CASES)
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_worst_case_tiktoken(
+    benchmark: Any, reference: dict[str, tiktoken.Encoding], encoding: str, case: str
+) -> None:
+    text = WORST_CASES[case](1_000_000)
+    try:
+        expected = reference[encoding].encode_ordinary(text)
+    except BaseException as error:  # tiktoken raises PanicException, a BaseException
+        if type(error).__name__ != "PanicException":
+            raise
+        pytest.skip("tiktoken panicked")
+    assert _core.count(encoding, text) == len(expected)
+    size = len(text.encode("utf-8"))
+    _measure(
+        benchmark, f"worst {encoding} {case}", size,
+        lambda: reference[encoding].encode_ordinary(text), exact=True, rounds=2,
+    )
+    benchmark.extra_info["ms_per_mb"] = round(benchmark.stats.stats.mean * 1e9 / size, 2)
+
+
+# ---- all cores ----
+
+
+def _documents(size: int) -> list[str]:
+    """The corpus files cut into documents of about ``size`` bytes at line ends."""
+    documents: list[str] = []
+    for name in CORPUS_FILES:
+        current: list[str] = []
+        current_bytes = 0
+        for line in (CORPUS_DIR / name).read_text(encoding="utf-8").splitlines(keepends=True):
+            current.append(line)
+            current_bytes += len(line.encode("utf-8"))
+            if current_bytes >= size:
+                documents.append("".join(current))
+                current, current_bytes = [], 0
+        if current:
+            documents.append("".join(current))
+    return documents
+
+
+ALL_CORES = ("shoal count_many", "shoal count one thread", "tiktoken encode_ordinary_batch")
+
+
+@pytest.mark.parametrize("engine", ALL_CORES)
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_all_cores(
     benchmark: Any, reference: dict[str, tiktoken.Encoding], encoding: str, engine: str
 ) -> None:
-    documents = _documents(CORPUS_DIR, DOCUMENT_BYTES)
+    documents = _documents(DOCUMENT_BYTES)
     expected = [len(ids) for ids in reference[encoding].encode_ordinary_batch(documents)]
     assert _core.count_many(encoding, documents) == expected
 
     tiktoken_encoding = reference[encoding]
     work = {
         "shoal count_many": lambda: _core.count_many(encoding, documents),
+        "shoal count one thread": lambda: [_core.count(encoding, text) for text in documents],
         "tiktoken encode_ordinary_batch": lambda: tiktoken_encoding.encode_ordinary_batch(
             documents, num_threads=CORES
         ),
     }[engine]
     size = sum(len(document.encode("utf-8")) for document in documents)
-    _measure(benchmark, f"{encoding} all-cores ({CORES}) corpus documents", size, work)
+    _measure(benchmark, f"all-cores {encoding} ({CORES} cores)", size, work, True, rounds=7)
+
+
+# ---- per call ----
+
+PER_CALL = ("shoal count", "shoal encode", "tiktoken encode_ordinary", "gigatoken encode")
+
+
+@pytest.mark.parametrize("engine", PER_CALL)
+def test_per_call(benchmark: Any, reference: dict[str, tiktoken.Encoding], engine: str) -> None:
+    expected = reference["o200k_base"].encode_ordinary(SHORT_TEXT)
+    if engine == "gigatoken encode":
+        giga = _gigatoken("o200k_base")
+        work: Callable[[], object] = lambda: giga.encode(SHORT_TEXT)
+    else:
+        work = {
+            "shoal count": lambda: _core.count("o200k_base", SHORT_TEXT),
+            "shoal encode": lambda: _core.encode("o200k_base", SHORT_TEXT),
+            "tiktoken encode_ordinary": lambda: reference["o200k_base"].encode_ordinary(
+                SHORT_TEXT
+            ),
+        }[engine]
+    assert _core.encode("o200k_base", SHORT_TEXT) == expected
+    benchmark.group = "per-call o200k_base 20 characters"
+    benchmark(work)
+    benchmark.extra_info["ns_per_call"] = round(benchmark.stats.stats.min * 1e9)
+
+
+# ---- README tables from a --benchmark-json file ----
+
+
+def _tables(results: dict[str, Any]) -> str:
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for bench in results["benchmarks"]:
+        engine = bench["params"].get("engine") or (
+            "shoal count" if "shoal" in bench["name"] else "tiktoken encode_ordinary"
+        )
+        group = bench["group"]
+        if "megabytes" in bench["params"]:
+            group += f" {bench['params']['megabytes']} MB"
+        rows.setdefault(group, {})[engine] = bench
+    lines = []
+    for group, engines in rows.items():
+        cells = []
+        for engine, bench in engines.items():
+            info = bench["extra_info"]
+            if "ns_per_call" in info:
+                figure = f"{info['ns_per_call']} ns"
+            elif group.startswith("worst"):
+                figure = f"{info['ms_per_mb']} ms/MB"
+            else:
+                figure = f"{info['mb_per_s']} MB/s"
+            marker = "" if info.get("ids_exact", True) else " (ids differ)"
+            cells.append(f"{engine} {figure}{marker}")
+        lines.append(f"| {group} | " + "; ".join(cells) + " |")
+    return "\n".join(["| group | engine: figure |", "|---|---|", *lines])
+
+
+if __name__ == "__main__":
+    print(_tables(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{mpsc, LazyLock, Mutex, OnceLock};
 
 use regex_syntax::hir::{Class, HirKind};
 use rustc_hash::FxHashMap;
@@ -30,9 +30,9 @@ pub type Rank = u32;
 /// Names of the encodings this module knows, in the order they are listed to users.
 pub const ENCODINGS: [&str; 2] = ["cl100k_base", "o200k_base"];
 
-/// Pieces at least this long are merged with the heap; shorter ones by a direct scan. Measured on
-/// the CJK corpus (long letter runs), 16 is about 1.6x faster than tiktoken's threshold of 100.
-const LARGE_PIECE: usize = 16;
+/// Non-token pieces shorter than this are merged by a scan in fixed arrays, longer ones by a heap
+/// (or the linear paths). Measured on the CJK corpus with a cold piece cache, 64 beat 16 and 32.
+const LARGE_PIECE: usize = 64;
 
 /// Inputs below this many bytes in total are counted on the calling thread only.
 const PARALLEL_MIN_BYTES: usize = 1 << 16;
@@ -723,8 +723,10 @@ impl std::ops::Deref for InlineRanks {
     }
 }
 
-/// Slots of the short-piece cache of one thread and encoding; it is emptied when half full.
+/// Most slots of the short-piece cache of one thread and encoding; it is emptied when half full.
 const CACHE_SLOTS: usize = 1 << 17;
+/// Slots of a new short-piece cache.
+const CACHE_FIRST_SLOTS: usize = 1 << 10;
 /// Bytes of long pieces (and their tokens) a cache holds before it is emptied.
 const CACHE_LONG_BYTES: usize = 4 << 20;
 /// Longest piece the cache keeps.
@@ -742,15 +744,17 @@ pub(crate) struct PieceCache {
 }
 
 impl PieceCache {
-    fn home(key: ShortKey) -> usize {
-        (key.hash() >> (64 - CACHE_SLOTS.trailing_zeros())) as usize
+    /// The slot where the search for `key` starts in a table of `slots` (a power of two).
+    fn home(key: ShortKey, slots: usize) -> usize {
+        (key.hash() >> (64 - slots.trailing_zeros())) as usize
     }
 
     fn short_get(&self, key: ShortKey) -> Option<PackedTokens> {
-        if self.short.is_empty() {
+        let slots = self.short.len();
+        if slots == 0 {
             return None;
         }
-        let mut index = Self::home(key);
+        let mut index = Self::home(key, slots);
         loop {
             let (slot_key, value) = self.short[index];
             if slot_key == key {
@@ -759,24 +763,36 @@ impl PieceCache {
             if slot_key == ShortKey::EMPTY {
                 return None;
             }
-            index = (index + 1) & (CACHE_SLOTS - 1);
+            index = (index + 1) & (slots - 1);
         }
     }
 
-    /// Stores `tokens` for a key that is not in the cache, and returns them.
+    /// Stores `tokens` for a key that is not in the cache, and returns them. The table starts
+    /// small (a short text should not pay for clearing megabytes) and doubles when half full,
+    /// up to [`CACHE_SLOTS`]; there, it is emptied instead.
     fn short_insert(&mut self, key: ShortKey, tokens: PackedTokens) -> PackedTokens {
-        if self.short.is_empty() || self.short_used >= CACHE_SLOTS / 2 {
-            self.short.clear();
-            self.short.resize(CACHE_SLOTS, (ShortKey::EMPTY, 0));
+        if self.short_used >= self.short.len() / 2 {
+            let slots = (self.short.len() * 2).clamp(CACHE_FIRST_SLOTS, CACHE_SLOTS);
+            let old = std::mem::replace(&mut self.short, vec![(ShortKey::EMPTY, 0); slots]);
             self.short_used = 0;
+            if slots > old.len() {
+                for (old_key, value) in old.into_iter().filter(|&(key, _)| key != ShortKey::EMPTY) {
+                    self.place(old_key, value);
+                }
+            }
         }
-        let mut index = Self::home(key);
-        while self.short[index].0 != ShortKey::EMPTY {
-            index = (index + 1) & (CACHE_SLOTS - 1);
-        }
-        self.short[index] = (key, tokens.0);
-        self.short_used += 1;
+        self.place(key, tokens.0);
         tokens
+    }
+
+    fn place(&mut self, key: ShortKey, value: u64) {
+        let slots = self.short.len();
+        let mut index = Self::home(key, slots);
+        while self.short[index].0 != ShortKey::EMPTY {
+            index = (index + 1) & (slots - 1);
+        }
+        self.short[index] = (key, value);
+        self.short_used += 1;
     }
 
     fn long_get(&self, piece: &[u8]) -> Option<&[Rank]> {
@@ -816,6 +832,8 @@ pub struct Encoding {
     pattern: Pattern,
     short_ranks: ShortTable,
     long_ranks: FxHashMap<&'static [u8], Rank>,
+    /// Built on the first long piece that needs it.
+    backtracker: OnceLock<Backtracker>,
     token_bytes: &'static [u8],
     token_offsets: Vec<u32>,
     special_tokens: &'static [(&'static str, Rank)],
@@ -890,6 +908,7 @@ impl Encoding {
             pattern,
             short_ranks,
             long_ranks,
+            backtracker: OnceLock::new(),
             token_bytes,
             token_offsets,
             special_tokens,
@@ -943,8 +962,12 @@ impl Encoding {
     }
 
     /// `count` of each text, spread over the available cores when the input is large enough to
-    /// pay for the threads. The result is in input order.
-    pub fn count_many(&self, texts: &[&str], allow_special: bool) -> Vec<usize> {
+    /// pay for it. The result is in input order.
+    ///
+    /// The calling thread counts the first share itself; the other shares go, copied, to
+    /// long-lived [`Workers`], whose piece caches stay warm from one batch to the next (fresh
+    /// threads would start cold and count at about half speed).
+    pub fn count_many(&'static self, texts: &[&str], allow_special: bool) -> Vec<usize> {
         let total_bytes: usize = texts.iter().map(|text| text.len()).sum();
         let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
         if threads < 2 || texts.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
@@ -952,22 +975,37 @@ impl Encoding {
         }
 
         let batches = balanced_batches(texts, threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = batches
-                .into_iter()
-                .map(|batch| {
-                    scope.spawn(move || {
-                        batch.iter().map(|text| self.count(text, allow_special)).collect::<Vec<_>>()
-                    })
+        let (results, replies) = mpsc::channel();
+        let mut sent = vec![false; batches.len()];
+        for (index, batch) in batches.iter().enumerate().skip(1) {
+            let owned: Vec<String> = batch.iter().map(|&text| text.to_owned()).collect();
+            let results = results.clone();
+            sent[index] = Workers::run(index - 1, move || {
+                let counts = owned.iter().map(|text| self.count(text, allow_special)).collect();
+                // The receiver outlives every job it waits for; a send can only fail after a
+                // panic on the calling thread, when nobody needs the counts.
+                let _ = results.send((index, counts));
+            });
+        }
+        drop(results);
+
+        let mut counts: Vec<Option<Vec<usize>>> = vec![None; batches.len()];
+        counts[0] = Some(batches[0].iter().map(|text| self.count(text, allow_special)).collect());
+        for _ in sent.iter().filter(|&&sent| sent) {
+            match replies.recv() {
+                Ok((index, batch_counts)) => counts[index] = Some(batch_counts),
+                Err(_) => break, // a worker died; its batch is counted here below
+            }
+        }
+        counts
+            .into_iter()
+            .zip(&batches)
+            .flat_map(|(batch_counts, batch)| {
+                batch_counts.unwrap_or_else(|| {
+                    batch.iter().map(|text| self.count(text, allow_special)).collect()
                 })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| {
-                    worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
+            })
+            .collect()
     }
 
     /// The bytes of `tokens` concatenated. The result need not be valid UTF-8: a token may hold
@@ -1070,11 +1108,9 @@ impl Encoding {
             tokens.push(rank);
         } else if let Some(cached) = cache.long_get(piece) {
             tokens.extend_from_slice(cached);
-        } else if let Some(periodic) = self.periodic_run(piece) {
-            periodic.append_to(tokens);
         } else {
             let start = tokens.len();
-            self.heap_tokens(piece, tokens);
+            self.long_piece_tokens(piece, tokens);
             cache.long_insert(piece, &tokens[start..]);
         }
     }
@@ -1099,7 +1135,8 @@ impl Encoding {
         if let Some(periodic) = self.periodic_run(piece) {
             return periodic.count();
         }
-        let tokens = self.heap_encode(piece);
+        let mut tokens = Vec::new();
+        self.merge_long(piece, &mut tokens);
         cache.long_insert(piece, &tokens);
         tokens.len()
     }
@@ -1141,8 +1178,8 @@ impl Encoding {
         // pair_ranks[i]: rank of parts i and i + 1 merged.
         let mut pair_ranks = [Rank::MAX; LARGE_PIECE];
         let mut parts = length;
-        for index in 0..parts.saturating_sub(1) {
-            pair_ranks[index] = pair_rank(&starts, index);
+        for (index, pair) in pair_ranks.iter_mut().enumerate().take(parts.saturating_sub(1)) {
+            *pair = pair_rank(&starts, index);
         }
 
         loop {
@@ -1172,7 +1209,8 @@ impl Encoding {
     fn merge_by_heap(&self, piece: &[u8]) -> Vec<usize> {
         let length = piece.len();
         let mut next: Vec<u32> = (1..=length as u32).collect();
-        let mut previous: Vec<u32> = (0..length as u32).map(|start| start.wrapping_sub(1)).collect();
+        let mut previous: Vec<u32> =
+            (0..length as u32).map(|start| start.wrapping_sub(1)).collect();
         let mut pair_ranks = vec![Rank::MAX; length];
         let mut heap = BinaryHeap::with_capacity(length);
 
@@ -1329,6 +1367,229 @@ impl Encoding {
     }
 }
 
+// ---- Linear-time merge for long pieces ----
+
+/// Non-token pieces at least this long that are not a periodic run are merged by
+/// [`Backtracker`] (linear time) instead of the heap. Below it the heap's log factor is bounded
+/// (at most 12), so counting stays linear in the text length, and the backtracker, which takes
+/// a noticeable fraction of a second to build, is only built for text that needs it.
+const BACKTRACK_MIN_BYTES: usize = 4096;
+
+/// Exact BPE in linear time for long pieces, after the "compatible pair" backtracking encoder
+/// of github/rust-gems `bpe` (reimplemented here over this module's tables).
+///
+/// A sequence of tokens is the BPE of its bytes exactly when every adjacent pair is
+/// compatible: merging the two tokens' own merge histories in rank order never forms a token
+/// across their boundary earlier than it was formed on either side. The encoder takes the
+/// longest token at the current position and, when it does not fit the previous token, the
+/// next shorter one; when none fits it backtracks one token and marks the position it
+/// returned from as a dead end. Built on first use, from the rank table alone.
+struct Backtracker {
+    /// For each token, the two tokens whose merge formed it last; `(t, t)` for single bytes.
+    splits: Vec<(Rank, Rank)>,
+    /// The token each pair in `splits` forms.
+    pairs: FxHashMap<(Rank, Rank), Rank>,
+    /// For each token, the longest token that is a proper prefix of it, or `Rank::MAX`.
+    shorter_prefix: Vec<Rank>,
+    /// Trie of the tokens: the child of a node by byte, keyed by [`trie_key`].
+    children: FxHashMap<u32, u32>,
+    /// The token that ends at each trie node, or `Rank::MAX`.
+    node_ranks: Vec<Rank>,
+}
+
+/// The key of a trie edge: the node number (below 2^24) and the byte.
+fn trie_key(node: u32, byte: u8) -> u32 {
+    (node << 8) | u32::from(byte)
+}
+
+impl Backtracker {
+    fn new(encoding: &Encoding) -> Self {
+        let token_count = encoding.token_offsets.len() - 1;
+        let token = |rank: usize| {
+            let (start, end) = (encoding.token_offsets[rank], encoding.token_offsets[rank + 1]);
+            &encoding.token_bytes[start as usize..end as usize]
+        };
+
+        // Shortest tokens first, so that every proper prefix of a token that is itself a token
+        // already has its rank on the trie when the token is inserted.
+        let mut by_length: Vec<usize> = (0..token_count).collect();
+        by_length.sort_by_key(|&rank| token(rank).len());
+
+        let mut children = FxHashMap::default();
+        children.reserve(encoding.token_bytes.len());
+        let mut node_ranks = vec![Rank::MAX];
+        let mut shorter_prefix = vec![Rank::MAX; token_count];
+        for rank in by_length {
+            let mut node = 0u32;
+            for &byte in token(rank) {
+                if node_ranks[node as usize] != Rank::MAX {
+                    shorter_prefix[rank] = node_ranks[node as usize];
+                }
+                node = *children.entry(trie_key(node, byte)).or_insert_with(|| {
+                    node_ranks.push(Rank::MAX);
+                    (node_ranks.len() - 1) as u32
+                });
+            }
+            node_ranks[node as usize] = rank as Rank;
+        }
+        assert!(node_ranks.len() < 1 << 24, "the trie keys hold 24-bit node numbers");
+        let mut backtracker = Self {
+            splits: Vec::with_capacity(token_count),
+            pairs: FxHashMap::default(),
+            shorter_prefix,
+            children,
+            node_ranks,
+        };
+
+        // In rank order, so the splits of every shorter part are known when a token is split.
+        backtracker.pairs.reserve(token_count);
+        for rank in 0..token_count as Rank {
+            let bytes = token(rank as usize);
+            let split = backtracker.split(encoding, rank, bytes).unwrap_or((rank, rank));
+            backtracker.splits.push(split);
+            if split.0 != rank {
+                backtracker.pairs.insert(split, rank);
+            }
+        }
+        backtracker
+    }
+
+    /// The last merge that forms the token `rank`: the longest prefix token whose remainder is
+    /// also a token, both of lower rank, that are compatible with each other.
+    fn split(&self, encoding: &Encoding, rank: Rank, bytes: &[u8]) -> Option<(Rank, Rank)> {
+        let mut left = self.shorter_prefix[rank as usize];
+        while left != Rank::MAX {
+            let right = encoding.rank(&bytes[encoding.token_length(left)..]);
+            if let Some(right) = right.filter(|&right| left < rank && right < rank) {
+                if self.compatible(left, right) {
+                    return Some((left, right));
+                }
+            }
+            left = self.shorter_prefix[left as usize];
+        }
+        None
+    }
+
+    /// The longest token that is a prefix of `text`.
+    fn longest_prefix(&self, text: &[u8]) -> Option<Rank> {
+        let mut node = 0u32;
+        let mut longest = None;
+        for &byte in text {
+            match self.children.get(&trie_key(node, byte)) {
+                Some(&child) => node = child,
+                None => break,
+            }
+            let rank = self.node_ranks[node as usize];
+            if rank != Rank::MAX {
+                longest = Some(rank);
+            }
+        }
+        longest
+    }
+
+    /// Whether BPE of the bytes of `left` followed by `right` gives exactly these two tokens.
+    /// Unwinds the merges that formed either token, latest first, and fails when a merge across
+    /// the boundary would have come before the unwound one.
+    fn compatible(&self, mut left: Rank, mut right: Rank) -> bool {
+        let mut limit = Rank::MAX;
+        loop {
+            if let Some(&combined) = self.pairs.get(&(left, right)) {
+                if combined < limit {
+                    return false;
+                }
+            }
+            if left > right {
+                limit = left;
+                left = self.splits[left as usize].1;
+                if left == limit {
+                    limit = right + 1;
+                    right = self.splits[right as usize].0;
+                    if right + 1 == limit {
+                        return true;
+                    }
+                }
+            } else {
+                limit = right + 1;
+                right = self.splits[right as usize].0;
+                if right + 1 == limit {
+                    limit = left;
+                    left = self.splits[left as usize].1;
+                    if left == limit {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The tokens of `piece`, or `None` if the search fails (not expected for these
+    /// vocabularies; the caller then uses the heap merge).
+    fn encode(&self, encoding: &Encoding, piece: &[u8]) -> Option<Vec<Rank>> {
+        let mut tokens: Vec<Rank> = Vec::with_capacity(piece.len() / 2);
+        let mut dead_ends = vec![false; piece.len() + 1];
+        let mut position = 0;
+        let mut candidate = self.longest_prefix(piece);
+        while let Some(mut token) = candidate {
+            let last = tokens.last().copied();
+            loop {
+                let end = position + encoding.token_length(token);
+                if !dead_ends[end] && last.map_or(true, |last| self.compatible(last, token)) {
+                    tokens.push(token);
+                    position = end;
+                    candidate = self.longest_prefix(&piece[end..]);
+                    break;
+                }
+                let shorter = self.shorter_prefix[token as usize];
+                if shorter != Rank::MAX {
+                    token = shorter;
+                    continue;
+                }
+                dead_ends[position] = true;
+                tokens.pop();
+                position -= last.map_or(0, |last| encoding.token_length(last));
+                candidate = last;
+                break;
+            }
+        }
+        (position == piece.len()).then_some(tokens)
+    }
+}
+
+impl Encoding {
+    fn backtracker(&self) -> &Backtracker {
+        self.backtracker.get_or_init(|| Backtracker::new(self))
+    }
+
+    /// Tokens of a long non-token piece: periodic run, linear backtracking, or (if that ever
+    /// fails) the heap merge.
+    fn long_piece_tokens(&self, piece: &[u8], tokens: &mut Vec<Rank>) {
+        if let Some(periodic) = self.periodic_run(piece) {
+            periodic.append_to(tokens);
+            return;
+        }
+        self.merge_long(piece, tokens);
+    }
+
+    /// The scan merge below [`LARGE_PIECE`], linear backtracking for long pieces, the heap merge
+    /// between them (and as a fallback).
+    fn merge_long(&self, piece: &[u8], tokens: &mut Vec<Rank>) {
+        if piece.len() < LARGE_PIECE {
+            let (starts, parts) = self.merge_short(piece);
+            for bounds in starts[..=parts].windows(2) {
+                tokens.push(self.part_rank(&piece[bounds[0] as usize..bounds[1] as usize]));
+            }
+            return;
+        }
+        if piece.len() >= BACKTRACK_MIN_BYTES {
+            if let Some(found) = self.backtracker().encode(self, piece) {
+                tokens.extend_from_slice(&found);
+                return;
+            }
+        }
+        self.heap_tokens(piece, tokens);
+    }
+}
+
 /// Pieces at least this long are tried as a repeated character ([`Encoding::periodic_run`]).
 const PERIODIC_MIN_BYTES: usize = 8 * 1024;
 /// Bytes of run merged to find the period; the inserted block is at least
@@ -1418,6 +1679,57 @@ fn lcm(a: usize, b: usize) -> usize {
 enum Segment<'a> {
     Ordinary(&'a str),
     Special(Rank),
+}
+
+/// A job for a [`Workers`] thread.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Long-lived threads for [`Encoding::count_many`], one per core after the first, started on
+/// first use. After a `fork` the child has none of the parent's threads, so the pool remembers
+/// the process it was started in and starts afresh in a new one.
+struct Workers {
+    process: u32,
+    queues: Vec<mpsc::Sender<Job>>,
+}
+
+static WORKERS: Mutex<Option<Workers>> = Mutex::new(None);
+
+impl Workers {
+    /// Queues `job` on worker `index` (modulo the pool size); `false` if it could not be queued,
+    /// so the caller does the work itself.
+    fn run(index: usize, job: impl FnOnce() + Send + 'static) -> bool {
+        let mut pool = WORKERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let process = std::process::id();
+        if pool.as_ref().map_or(true, |workers| workers.process != process) {
+            *pool = Some(Self::start(process));
+        }
+        let queues = &pool.as_ref().expect("started above").queues;
+        if queues.is_empty() {
+            return false;
+        }
+        queues[index % queues.len()].send(Box::new(job)).is_ok()
+    }
+
+    fn start(process: u32) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
+        let queues = (1..threads)
+            .filter_map(|number| {
+                let (queue, jobs) = mpsc::channel::<Job>();
+                std::thread::Builder::new()
+                    .name(format!("shoal-count-{number}"))
+                    .spawn(move || {
+                        for job in jobs {
+                            // A panicking job must not take the worker down with it; its
+                            // caller sees the missing reply and counts the batch itself.
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                    })
+                    .ok()
+                    .map(|_| queue)
+            })
+            .collect();
+        Self { process, queues }
+    }
 }
 
 /// Splits `texts` into at most `count` contiguous batches of about equal total bytes.
@@ -1567,12 +1879,15 @@ mod tests {
         let samples = [
             "aaaaaaaaaaaaaaa", "ab-ab-ab-ab-ab", "\u{e9}t\u{e9}\u{e9}t", "---------------",
             "\u{5982}\u{4f55}\u{5728}\u{4e2d}\u{4f7f}", " internationa", "xyzzyqwv", "zz", "q",
+            "\u{5982}\u{4f55}\u{5728}\u{4e2d}\u{4f7f}\u{7528}\u{65e2}\u{6709}\u{7684}\u{8ab2}",
+            " antidisestablishmentarianismically-supercalifragilistic", "----------------=====",
         ];
         for encoding in [o200k, cl100k] {
             for sample in samples {
                 let piece = sample.as_bytes();
                 let (starts, parts) = encoding.merge_short(piece);
-                let short: Vec<usize> = starts[..=parts].iter().map(|&at| usize::from(at)).collect();
+                let short: Vec<usize> =
+                    starts[..=parts].iter().map(|&at| usize::from(at)).collect();
                 assert_eq!(short, encoding.merge_by_heap(piece), "{sample:?}");
             }
         }
@@ -1607,11 +1922,73 @@ mod tests {
         assert_eq!(ShortKey::new(b"ab"), ShortKey::new(&b"xab"[1..]));
     }
 
+    /// A small deterministic generator for test inputs (no extra dependency).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % bound as u64) as usize
+        }
+    }
+
+    #[test]
+    fn every_token_is_its_own_merge() {
+        for encoding in [encoding("o200k_base").unwrap(), encoding("cl100k_base").unwrap()] {
+            let backtracker = encoding.backtracker();
+            let merged = (0..encoding.token_offsets.len() - 1)
+                .filter(|&rank| backtracker.splits[rank] != (rank as Rank, rank as Rank))
+                .count();
+            let multi_byte = (0..encoding.token_offsets.len() - 1)
+                .filter(|&rank| encoding.token_length(rank as Rank) > 1)
+                .count();
+            assert_eq!(merged, multi_byte, "{}", encoding.name());
+        }
+    }
+
+    /// The linear backtracking merge against the heap merge on long random pieces.
+    #[test]
+    fn backtracking_equals_heap_merge() {
+        let mut random = Lcg(7);
+        for encoding in [encoding("o200k_base").unwrap(), encoding("cl100k_base").unwrap()] {
+            let backtracker = encoding.backtracker();
+            let token_count = encoding.token_offsets.len() - 1;
+            for round in 0..120 {
+                let length = 256 + random.below(3000);
+                let mut piece = Vec::with_capacity(length + 128);
+                while piece.len() < length {
+                    match round % 4 {
+                        0 => {
+                            let rank = random.below(token_count);
+                            let (start, end) = (
+                                encoding.token_offsets[rank] as usize,
+                                encoding.token_offsets[rank + 1] as usize,
+                            );
+                            piece.extend_from_slice(&encoding.token_bytes[start..end]);
+                        }
+                        1 => {
+                            let han = char::from_u32(0x4E00 + random.below(0x5000) as u32).unwrap();
+                            piece.extend_from_slice(han.to_string().as_bytes());
+                        }
+                        2 => piece.push(b"ab "[random.below(3)]),
+                        _ => piece.push(random.below(256) as u8),
+                    }
+                }
+                let found = backtracker.encode(encoding, &piece).expect("backtracking finishes");
+                assert_eq!(found, encoding.heap_encode(&piece), "round {round}");
+            }
+        }
+    }
+
     /// The periodic path against the full heap merge on runs of many kinds of character, at
     /// lengths around its threshold and with short heads and tails.
     #[test]
     fn periodic_runs_equal_the_heap_merge() {
-        let units = ["a", " ", "\t", "\u{a0}", "-", "_", "=", "\n", "0", "\u{4e00}", "\u{1f642}", "é"];
+        let units =
+            ["a", " ", "\t", "\u{a0}", "-", "_", "=", "\n", "0", "\u{4e00}", "\u{1f642}", "é"];
         let edges = [("", ""), ("x", ""), ("", "b"), (" ", "!"), ("Hello", "world")];
         for encoding in [encoding("o200k_base").unwrap(), encoding("cl100k_base").unwrap()] {
             for unit in units {
