@@ -211,7 +211,7 @@ def evaluate_labelled(path: str | Path) -> PrivacyEvaluation:
                     used[hit] = True
                     tally["matched"] += 1
                     tally["same_kind"] += labels[hit]["kind"] == finding.kind
-            for label, was_used in zip(labels, used):
+            for label, was_used in zip(labels, used, strict=True):
                 counts[label["category"]]["labelled"] += 1
                 if not was_used:
                     misses.append(f"{row['id']}: {label['kind']} at "

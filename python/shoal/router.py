@@ -33,6 +33,13 @@ from typing import Any
 
 from shoal.catalog import Catalog, ModelEntry, load_catalog
 from shoal.hardware import get_device, hardware_fit
+from shoal.router_model import (
+    Neighbour,
+    Router,
+    RouterFileError,
+    fit_router,
+    read_router,
+)
 from shoal.router_policy import (
     DEFAULT_PRIVACY,
     DEFAULT_STICKINESS_MARGIN,
@@ -48,13 +55,6 @@ from shoal.router_policy import (
     embedding_text,
     privacy_report,
     stickiness,
-)
-from shoal.router_model import (
-    Neighbour,
-    Router,
-    RouterFileError,
-    fit_router,
-    read_router,
 )
 from shoal.tokens import count_tokens
 

@@ -33,8 +33,10 @@ def token(alphabet: str, length: int) -> str:
     while True:
         value = "".join(RNG.choice(alphabet) for _ in range(length))
         lowered = value.lower()
-        classes = sum(any(c in s for c in value) for s in (
-            string.ascii_lowercase, string.ascii_uppercase, string.digits))
+        classes = sum(
+            any(c in s for c in value)
+            for s in (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+        )
         # Keep generated secrets realistic: mixed classes and no accidental placeholder words.
         if classes >= 2 or alphabet in ("AWS", string.ascii_uppercase + "234567"):
             if not any(w in lowered for w in ("xxxx", "your", "1234567", "example")):
@@ -91,14 +93,21 @@ def row(group: str, template: str, **values: tuple[str, str, str] | str) -> None
         value = values[template[opening + 1 : closing]]
         if isinstance(value, tuple):
             kind, category, literal = value
-            expected.append({"kind": kind, "category": category, "start": len(text),
-                             "end": len(text) + len(literal)})
+            expected.append(
+                {
+                    "kind": kind,
+                    "category": category,
+                    "start": len(text),
+                    "end": len(text) + len(literal),
+                }
+            )
             text += literal
         else:
             text += value
         position = closing + 1
-    ROWS.append({"id": f"{group}-{len(ROWS):03d}", "group": group, "text": text,
-                 "expected": expected})
+    ROWS.append(
+        {"id": f"{group}-{len(ROWS):03d}", "group": group, "text": text, "expected": expected}
+    )
 
 
 def s(kind: str, value: str) -> tuple[str, str, str]:
@@ -111,107 +120,241 @@ def p(kind: str, value: str) -> tuple[str, str, str]:
 
 def pem(label: str, lines: int, newline: str = "\n") -> str:
     body = newline.join(token(BASE64, 64) for _ in range(lines)) + newline + token(BASE64, 24)
-    return (f"-----BEGIN {label}-----{newline}{body}=={newline}-----END {label}-----")
+    return f"-----BEGIN {label}-----{newline}{body}=={newline}-----END {label}-----"
 
 
 def secrets() -> None:
     aws = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     for prefix in ("AKIA", "ASIA", "AKIA", "AKIA"):
-        row("secret", "export AWS_ACCESS_KEY_ID={k}", k=s("aws_access_key_id", prefix + token(aws, 16)))
-    row("secret", "[default]\naws_access_key_id = {k}\naws_secret_access_key = {v}\n",
+        row(
+            "secret",
+            "export AWS_ACCESS_KEY_ID={k}",
+            k=s("aws_access_key_id", prefix + token(aws, 16)),
+        )
+    row(
+        "secret",
+        "[default]\naws_access_key_id = {k}\naws_secret_access_key = {v}\n",
         k=s("aws_access_key_id", "AKIA" + token(aws, 16)),
-        v=s("aws_secret_access_key", token(BASE64, 40)))
-    row("secret", 'AWS_SECRET_ACCESS_KEY="{v}" ./deploy.sh',
-        v=s("aws_secret_access_key", token(BASE64, 40)))
-    row("secret", "Why does boto3 reject my key {k}? It worked yesterday.",
-        k=s("aws_access_key_id", "AKIA" + token(aws, 16)))
+        v=s("aws_secret_access_key", token(BASE64, 40)),
+    )
+    row(
+        "secret",
+        'AWS_SECRET_ACCESS_KEY="{v}" ./deploy.sh',
+        v=s("aws_secret_access_key", token(BASE64, 40)),
+    )
+    row(
+        "secret",
+        "Why does boto3 reject my key {k}? It worked yesterday.",
+        k=s("aws_access_key_id", "AKIA" + token(aws, 16)),
+    )
     for _ in range(3):
-        row("secret", "const loader = new Loader(apiKey='{k}');",
-            k=s("gcp_api_key", "AIza" + token(URLSAFE, 35)))
-    row("secret", "curl 'https://maps.googleapis.com/maps/api/geocode/json?address=x&key={k}'",
-        k=s("gcp_api_key", "AIza" + token(URLSAFE, 35)))
-    row("secret", "DefaultEndpointsProtocol=https;AccountName=prodlogs;AccountKey={k};"
-        "EndpointSuffix=core.windows.net", k=s("azure_key", token(BASE64, 86) + "=="))
-    row("secret", "Endpoint=sb://bus.servicebus.windows.net/;SharedAccessKeyName=Root;"
-        "SharedAccessKey={k}", k=s("azure_key", token(BASE64, 43) + "="))
+        row(
+            "secret",
+            "const loader = new Loader(apiKey='{k}');",
+            k=s("gcp_api_key", "AIza" + token(URLSAFE, 35)),
+        )
+    row(
+        "secret",
+        "curl 'https://maps.googleapis.com/maps/api/geocode/json?address=x&key={k}'",
+        k=s("gcp_api_key", "AIza" + token(URLSAFE, 35)),
+    )
+    row(
+        "secret",
+        "DefaultEndpointsProtocol=https;AccountName=prodlogs;AccountKey={k};"
+        "EndpointSuffix=core.windows.net",
+        k=s("azure_key", token(BASE64, 86) + "=="),
+    )
+    row(
+        "secret",
+        "Endpoint=sb://bus.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey={k}",
+        k=s("azure_key", token(BASE64, 43) + "="),
+    )
     for prefix in ("ghp_", "gho_", "ghs_"):
-        row("secret", "git clone https://{k}@github.com/acme/private.git",
-            k=s("github_token", prefix + token(BASE62, 36)))
+        row(
+            "secret",
+            "git clone https://{k}@github.com/acme/private.git",
+            k=s("github_token", prefix + token(BASE62, 36)),
+        )
     row("secret", "GITHUB_TOKEN: {k}", k=s("github_token", "github_pat_" + token(BASE62 + "_", 82)))
-    row("secret", "Token in CI logs: {k} (rotate it!)", k=s("gitlab_token", "glpat-" + token(URLSAFE, 20)))
-    row("secret", "slack_bot_token = '{k}'", k=s("slack_token", "xoxb-" + digits(12, "2") + "-"
-                                                 + digits(13, "4") + "-" + token(BASE62, 24)))
-    row("secret", "post to {k} when the job fails", k=s("slack_token",
-        "https://hooks.slack.com/services/T" + token(string.ascii_uppercase + string.digits, 8)
-        + "/B" + token(string.ascii_uppercase + string.digits, 10) + "/" + token(BASE62, 24)))
+    row(
+        "secret",
+        "Token in CI logs: {k} (rotate it!)",
+        k=s("gitlab_token", "glpat-" + token(URLSAFE, 20)),
+    )
+    row(
+        "secret",
+        "slack_bot_token = '{k}'",
+        k=s(
+            "slack_token",
+            "xoxb-" + digits(12, "2") + "-" + digits(13, "4") + "-" + token(BASE62, 24),
+        ),
+    )
+    row(
+        "secret",
+        "post to {k} when the job fails",
+        k=s(
+            "slack_token",
+            "https://hooks.slack.com/services/T"
+            + token(string.ascii_uppercase + string.digits, 8)
+            + "/B"
+            + token(string.ascii_uppercase + string.digits, 10)
+            + "/"
+            + token(BASE62, 24),
+        ),
+    )
     for prefix in ("sk_live_", "rk_live_", "sk_test_"):
-        row("secret", "stripe.api_key = \"{k}\"", k=s("stripe_key", prefix + token(BASE62, 24)))
+        row("secret", 'stripe.api_key = "{k}"', k=s("stripe_key", prefix + token(BASE62, 24)))
     row("secret", "OPENAI_API_KEY={k}", k=s("openai_key", "sk-proj-" + token(URLSAFE, 120)))
     row("secret", "client = OpenAI(api_key='{k}')", k=s("openai_key", "sk-" + token(BASE62, 48)))
-    row("secret", "export ANTHROPIC_API_KEY={k}", k=s("anthropic_key", "sk-ant-api03-" + token(URLSAFE, 95)))
-    row("secret", "huggingface-cli login --token {k}", k=s("huggingface_token", "hf_" + token(BASE62, 34)))
+    row(
+        "secret",
+        "export ANTHROPIC_API_KEY={k}",
+        k=s("anthropic_key", "sk-ant-api03-" + token(URLSAFE, 95)),
+    )
+    row(
+        "secret",
+        "huggingface-cli login --token {k}",
+        k=s("huggingface_token", "hf_" + token(BASE62, 34)),
+    )
     for label in ("RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY"):
-        row("secret", "Here is my key, why does ssh fail?\n{k}\nThanks", k=s("private_key", pem(label, 6)))
-    row("secret", '"type": "service_account", "private_key": "{k}",',
-        k=s("private_key", pem("PRIVATE KEY", 4, "\\n")))
+        row(
+            "secret",
+            "Here is my key, why does ssh fail?\n{k}\nThanks",
+            k=s("private_key", pem(label, 6)),
+        )
+    row(
+        "secret",
+        '"type": "service_account", "private_key": "{k}",',
+        k=s("private_key", pem("PRIVATE KEY", 4, "\\n")),
+    )
     row("secret", "{k}", k=s("private_key", pem("PGP PRIVATE KEY BLOCK", 5)))
-    jwt = ("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9." + "eyJ" + token(URLSAFE, 120) + "."
-           + token(URLSAFE, 86))
-    row("secret", "curl -H 'Authorization: Bearer {k}' https://api.internal/v1/users", k=s("jwt", jwt))
-    row("secret", "The cookie session={k} expired", k=s("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJ"
-                                                         + token(URLSAFE, 60) + "." + token(URLSAFE, 43)))
+    jwt = (
+        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."
+        + "eyJ"
+        + token(URLSAFE, 120)
+        + "."
+        + token(URLSAFE, 86)
+    )
+    row(
+        "secret",
+        "curl -H 'Authorization: Bearer {k}' https://api.internal/v1/users",
+        k=s("jwt", jwt),
+    )
+    row(
+        "secret",
+        "The cookie session={k} expired",
+        k=s("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJ" + token(URLSAFE, 60) + "." + token(URLSAFE, 43)),
+    )
     row("secret", "Authorization: Bearer {k}", k=s("bearer_token", token(URLSAFE + ".", 40)))
-    row("secret", "requests.get(url, headers=dict(Authorization='token {k}'))",
-        k=s("authorization_header", token(BASE62, 40)))
+    row(
+        "secret",
+        "requests.get(url, headers=dict(Authorization='token {k}'))",
+        k=s("authorization_header", token(BASE62, 40)),
+    )
     row("secret", "Authorization: Basic {k}", k=s("authorization_header", token(BASE64, 28) + "=="))
-    for scheme, host in (("postgres", "db.prod.acme.io:5432/app"), ("mysql", "10.0.4.12/orders"),
-                         ("mongodb+srv", "cluster0.ab1cd.mongodb.net/test"),
-                         ("redis", "cache.internal:6379/0"), ("amqp", "mq.acme.io:5672/")):
+    for scheme, host in (
+        ("postgres", "db.prod.acme.io:5432/app"),
+        ("mysql", "10.0.4.12/orders"),
+        ("mongodb+srv", "cluster0.ab1cd.mongodb.net/test"),
+        ("redis", "cache.internal:6379/0"),
+        ("amqp", "mq.acme.io:5672/"),
+    ):
         password = token(BASE62 + "!*", 14)
-        row("secret", "DATABASE_URL=" + scheme + "://svc_app:{k}@" + host, k=s("connection_string", password))
-    row("secret", "conn = psycopg.connect('postgresql://admin:{k}@localhost/analytics')",
-        k=s("connection_string", "Winter2024!x"))
+        row(
+            "secret",
+            "DATABASE_URL=" + scheme + "://svc_app:{k}@" + host,
+            k=s("connection_string", password),
+        )
+    row(
+        "secret",
+        "conn = psycopg.connect('postgresql://admin:{k}@localhost/analytics')",
+        k=s("connection_string", "Winter2024!x"),
+    )
     row("secret", "DB_PASSWORD={k}", k=s("password", "Tr0ub4dor&3x"))
     row("secret", 'password: "{k}"', k=s("password", token(BASE62 + "!@#", 16)))
     row("secret", "api_key = '{k}'", k=s("api_key", token(BASE62, 32)))
     row("secret", "X-API-Key: {k}", k=s("api_key", token(BASE62, 40)))
-    row("secret", "client_secret={k}&grant_type=client_credentials", k=s("api_key", token(URLSAFE, 34)))
+    row(
+        "secret",
+        "client_secret={k}&grant_type=client_credentials",
+        k=s("api_key", token(URLSAFE, 34)),
+    )
 
 
 def personal() -> None:
-    for address in ("maria.gonzalez@gmail.com", "j.smith+billing@acme-corp.co.uk",
-                    "li_wei@tsinghua.edu.cn", "Pat.O'Brien@hotmail.com".replace("'", ""),
-                    "anna-lena.mueller@web.de", "ops.oncall@internal.acme.io"):
+    for address in (
+        "maria.gonzalez@gmail.com",
+        "j.smith+billing@acme-corp.co.uk",
+        "li_wei@tsinghua.edu.cn",
+        "Pat.O'Brien@hotmail.com".replace("'", ""),
+        "anna-lena.mueller@web.de",
+        "ops.oncall@internal.acme.io",
+    ):
         row("personal", "Please forward the invoice to {e} by Friday.", e=p("email", address))
     row("personal", "From: Jürgen Groß <{e}>", e=p("email", "juergen.gross@posteo.de"))
     row("personal", "mailto:{e}", e=p("email", "hr@northwind.com"))
     row("personal", "Contact {e}.", e=p("email", "x9@foo.museum"))
     row("personal", "用户邮箱：{e}，请回复。", e=p("email", "wang.fang@163.com"))
-    nanp = [f"({digits(3, '4')}) {digits(3, '8')}-{digits(4)}", f"{digits(3, '6')}-{digits(3, '3')}-{digits(4)}",
-            f"{digits(3, '2')}.{digits(3, '7')}.{digits(4)}", f"+1 {digits(3, '9')} {digits(3, '4')} {digits(4)}",
-            f"1-{digits(3, '8')}-{digits(3, '2')}-{digits(4)}"]
+    nanp = [
+        f"({digits(3, '4')}) {digits(3, '8')}-{digits(4)}",
+        f"{digits(3, '6')}-{digits(3, '3')}-{digits(4)}",
+        f"{digits(3, '2')}.{digits(3, '7')}.{digits(4)}",
+        f"+1 {digits(3, '9')} {digits(3, '4')} {digits(4)}",
+        f"1-{digits(3, '8')}-{digits(3, '2')}-{digits(4)}",
+    ]
     for number in nanp:
         row("personal", "Call me at {t} after 5pm.", t=p("phone", number))
-    for number in (f"+44 20 {digits(4, '7')} {digits(4)}", f"+44 7{digits(3)} {digits(6)}",
-                   f"+49 30 {digits(8)}", f"+33 6 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
-                   f"+81-3-{digits(4)}-{digits(4)}", f"+91 {digits(5, '9')} {digits(5)}",
-                   f"+61 4{digits(2)} {digits(3)} {digits(3)}", "+1" + digits(10, "4")):
+    for number in (
+        f"+44 20 {digits(4, '7')} {digits(4)}",
+        f"+44 7{digits(3)} {digits(6)}",
+        f"+49 30 {digits(8)}",
+        f"+33 6 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
+        f"+81-3-{digits(4)}-{digits(4)}",
+        f"+91 {digits(5, '9')} {digits(5)}",
+        f"+61 4{digits(2)} {digits(3)} {digits(3)}",
+        "+1" + digits(10, "4"),
+    ):
         row("personal", "WhatsApp: {t}", t=p("phone", number))
-    for number in (f"020 {digits(4, '8')} {digits(4)}", f"07{digits(3)} {digits(6)}",
-                   f"030 {digits(8, '2')}", f"06 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
-                   f"(030) {digits(7, '4')}"):
+    for number in (
+        f"020 {digits(4, '8')} {digits(4)}",
+        f"07{digits(3)} {digits(6)}",
+        f"030 {digits(8, '2')}",
+        f"06 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
+        f"(030) {digits(7, '4')}",
+    ):
         row("personal", "Tel. {t}", t=p("phone", number))
-    cards = [luhn_complete("4", 16), luhn_complete("51", 16), luhn_complete("2720", 16),
-             luhn_complete("37", 15), luhn_complete("6011", 16), luhn_complete("3530", 16),
-             luhn_complete("4", 16), luhn_complete("55", 16)]
-    formats = [lambda c: grouped(c), lambda c: grouped(c, sep="-"), lambda c: c,
-               lambda c: f"{c[:4]} {c[4:10]} {c[10:]}", lambda c: grouped(c), lambda c: c,
-               lambda c: grouped(c, sep="-"), lambda c: grouped(c)]
-    for card, shape in zip(cards, formats):
+    cards = [
+        luhn_complete("4", 16),
+        luhn_complete("51", 16),
+        luhn_complete("2720", 16),
+        luhn_complete("37", 15),
+        luhn_complete("6011", 16),
+        luhn_complete("3530", 16),
+        luhn_complete("4", 16),
+        luhn_complete("55", 16),
+    ]
+    formats = [
+        lambda c: grouped(c),
+        lambda c: grouped(c, sep="-"),
+        lambda c: c,
+        lambda c: f"{c[:4]} {c[4:10]} {c[10:]}",
+        lambda c: grouped(c),
+        lambda c: c,
+        lambda c: grouped(c, sep="-"),
+        lambda c: grouped(c),
+    ]
+    for card, shape in zip(cards, formats, strict=True):
         row("personal", "Card number: {c} exp 09/27", c=p("card_number", shape(card)))
-    for country, bban in (("DE", digits(18)), ("GB", "NWBK" + digits(14)), ("FR", digits(23)),
-                          ("NL", "RABO" + digits(10)), ("ES", digits(20)), ("IT", "X" + digits(22)),
-                          ("BE", digits(12)), ("CH", digits(17))):
+    for country, bban in (
+        ("DE", digits(18)),
+        ("GB", "NWBK" + digits(14)),
+        ("FR", digits(23)),
+        ("NL", "RABO" + digits(10)),
+        ("ES", digits(20)),
+        ("IT", "X" + digits(22)),
+        ("BE", digits(12)),
+        ("CH", digits(17)),
+    ):
         value = iban(country, bban)
         shape = grouped(value) if len(ROWS) % 2 else value
         row("personal", "Bitte überweisen Sie auf {i} (Verwendungszweck 4471).", i=p("iban", shape))
@@ -224,7 +367,8 @@ def look_alikes() -> None:
         "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 fixed it (short 9fceb02).",
         "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "md5 d41d8cd98f00b204e9800998ecf8427e and sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
-        "The image is data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
+        "The image is data:image/png;base64,"
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
         "Upgrade from 1.2.3 to 10.11.12-rc.1 (build 2024.06.15.1234).",
         "The meeting is on 2024-01-15 at 10:30, or 15/01/2024, or 01.15.2024.",
         "Servers 192.168.100.200 and 10.0.0.1:8080 and fe80::1ff:fe23:4567:890a.",
@@ -239,11 +383,13 @@ def look_alikes() -> None:
         "Authorization: Bearer $ACCESS_TOKEN",
         "headers = {'Authorization': f'Bearer {token}'}",
         "The bearer of this letter is entitled to one free coffee.",
-        "Decoded example: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6Ikp"
+        "Decoded example: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+        "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6Ikp"
         "vaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
         "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
         "Paste the key between -----BEGIN RSA PRIVATE KEY----- and -----END RSA PRIVATE KEY-----.",
-        "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n"
+        "-----BEGIN CERTIFICATE-----\n"
+        "MIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n"
         "-----END CERTIFICATE-----",
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGi5cQ0yKa2y0k3Zf0xkG7lqXa8c7d3xQ5l0gRk5gM1 me@laptop",
         "DATABASE_URL=postgres://user:password@localhost:5432/mydb",
@@ -283,36 +429,59 @@ def look_alikes() -> None:
         "base64 of hello world: aGVsbG8gd29ybGQ= and of json: eyJrZXkiOiAidmFsdWUifQ==",
     ]
     for text in texts:
-        ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
-                     "expected": []})
+        ROWS.append(
+            {
+                "id": f"look_alike-{len(ROWS):03d}",
+                "group": "look_alike",
+                "text": text,
+                "expected": [],
+            }
+        )
 
 
 def mixed() -> None:
     aws = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     for _ in range(6):
-        row("mixed", "Hi, I'm {n}. My card {c} was charged twice; reach me at {e} or {t}. "
+        row(
+            "mixed",
+            "Hi, I'm {n}. My card {c} was charged twice; reach me at {e} or {t}. "
             "Request id 123e4567-e89b-12d3-a456-426614174000.",
-            n="Dana Whitfield", c=p("card_number", grouped(luhn_complete("4", 16))),
+            n="Dana Whitfield",
+            c=p("card_number", grouped(luhn_complete("4", 16))),
             e=p("email", f"dana.w{digits(2)}@outlook.com"),
-            t=p("phone", f"+44 7{digits(3)} {digits(6)}"))
+            t=p("phone", f"+44 7{digits(3)} {digits(6)}"),
+        )
     for _ in range(4):
-        row("mixed", "config:\n  aws_access_key_id: {k}\n  region: eu-west-1\n  owner: {e}\n"
+        row(
+            "mixed",
+            "config:\n  aws_access_key_id: {k}\n  region: eu-west-1\n  owner: {e}\n"
             "  version: 1.4.2\n  commit: 9fceb02d0ae598e95dc970b74767f19372d61af8\n",
             k=s("aws_access_key_id", "AKIA" + token(aws, 16)),
-            e=p("email", f"platform{digits(2)}@acme.io"))
+            e=p("email", f"platform{digits(2)}@acme.io"),
+        )
     for _ in range(3):
-        row("mixed", "Refund to {i}, not the example DE89 3704 0044 0532 0130 00. "
+        row(
+            "mixed",
+            "Refund to {i}, not the example DE89 3704 0044 0532 0130 00. "
             "Ticket 2024-03-11. Ping {g} in CI.",
             i=p("iban", grouped(iban("DE", digits(18)))),
-            g=s("github_token", "ghp_" + token(BASE62, 36)))
+            g=s("github_token", "ghp_" + token(BASE62, 36)),
+        )
     for _ in range(3):
-        row("mixed", "Stack trace mentions postgres://svc:{k}@10.1.2.3:5432/db and user {e} "
+        row(
+            "mixed",
+            "Stack trace mentions postgres://svc:{k}@10.1.2.3:5432/db and user {e} "
             "at 2024-05-01T12:00:00Z; docs key AKIAIOSFODNN7EXAMPLE.",
             k=s("connection_string", token(BASE62, 16)),
-            e=p("email", f"k.tanaka{digits(2)}@docomo.ne.jp"))
+            e=p("email", f"k.tanaka{digits(2)}@docomo.ne.jp"),
+        )
     for _ in range(3):
-        row("mixed", "Ünïcödé prefix — ☃ — then {t} and {a}, ✓ done 🎉",
-            t=p("phone", f"+49 151 {digits(8)}"), a=s("stripe_key", "sk_live_" + token(BASE62, 24)))
+        row(
+            "mixed",
+            "Ünïcödé prefix — ☃ — then {t} and {a}, ✓ done 🎉",
+            t=p("phone", f"+49 151 {digits(8)}"),
+            a=s("stripe_key", "sk_live_" + token(BASE62, 24)),
+        )
 
 
 def hard() -> None:
@@ -320,11 +489,18 @@ def hard() -> None:
     row("hard", "my email is {e}", e=p("email", "bob dot smith at gmail dot com"))
     row("hard", "IBAN (lower case): {i}", i=p("iban", iban("DE", digits(18)).lower()))
     row("hard", "the prod db password is {k}, don't share", k=s("password", "hunter2hunter2"))
-    row("hard", "Azure AD app secret {k} expires in June", k=s("api_key", token(BASE62 + "~._-", 40)))
+    row(
+        "hard",
+        "Azure AD app secret {k} expires in June",
+        k=s("api_key", token(BASE62 + "~._-", 40)),
+    )
     row("hard", "Twilio auth token {k}", k=s("api_key", token("0123456789abcdef", 32)))
     row("hard", "international call {t}", t=p("phone", f"0044 20 {digits(4, '7')} {digits(4)}"))
-    row("hard", "card no. {c}", c=p("card_number", " ".join(luhn_complete("4", 16)[i : i + 2]
-                                                              for i in range(0, 16, 2))))
+    row(
+        "hard",
+        "card no. {c}",
+        c=p("card_number", " ".join(luhn_complete("4", 16)[i : i + 2] for i in range(0, 16, 2))),
+    )
 
 
 def main() -> None:

@@ -96,7 +96,8 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("gcp_api_key", SECRET, r"AIza[A-Za-z0-9_-]{35}"),
     ("azure_key", SECRET,
      r"(?:AccountKey|SharedAccessKey|[?&]sig)=([A-Za-z0-9+/%]{40,100}(?:={1,2}|%3[Dd]){0,2})"),
-    ("github_token", SECRET, r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}"),
+    ("github_token", SECRET,
+     r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82}"),
     ("gitlab_token", SECRET, r"glpat-[A-Za-z0-9_-]{20}"),
     ("slack_token", SECRET,
      r"xox[abposr]-[A-Za-z0-9-]{10,100}|https://hooks\.slack\.com/services/"
@@ -283,7 +284,7 @@ def _check_azure(text: str, match: re.Match[str]) -> Span | None:
 def _check_connection_string(text: str, match: re.Match[str]) -> Span | None:
     left = text[max(0, match.start() - _MAX_SCHEME) : match.start()]
     scheme = left[len(left.rstrip(_SCHEME)) :]
-    if len(scheme) < 2 or scheme[0] not in _LOWER and scheme[0] not in _UPPER:
+    if len(scheme) < 2 or (scheme[0] not in _LOWER and scheme[0] not in _UPPER):
         return None
     if _is_word(text, match.end()):
         return None
