@@ -117,7 +117,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             printable.append(byte)
             characters.append(256 + extra)
             extra += 1
-    return {byte: chr(character) for byte, character in zip(printable, characters)}
+    return {byte: chr(code) for byte, code in zip(printable, characters, strict=True)}
 
 
 def _bpe_openai(encoding: str) -> Any:
@@ -348,9 +348,12 @@ def test_per_call(benchmark: Any, reference: dict[str, tiktoken.Encoding], engin
     expected = reference["o200k_base"].encode_ordinary(SHORT_TEXT)
     if engine == "gigatoken encode":
         giga = _gigatoken("o200k_base")
-        work: Callable[[], object] = lambda: giga.encode(SHORT_TEXT)
+
+        def work() -> object:
+            return giga.encode(SHORT_TEXT)
+
     else:
-        work = {
+        work = {  # type: ignore[assignment]
             "shoal count": lambda: _core.count("o200k_base", SHORT_TEXT),
             "shoal encode": lambda: _core.encode("o200k_base", SHORT_TEXT),
             "tiktoken encode_ordinary": lambda: reference["o200k_base"].encode_ordinary(
