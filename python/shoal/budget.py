@@ -35,6 +35,7 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, estimate_cost
+from shoal.files import read_regular_file, refused_prefix
 from shoal.token_budget import truncate
 from shoal.tokens import REPLY_PRIMING_TOKENS, count_chat, tokenizer_for
 
@@ -44,6 +45,8 @@ MAX_BUDGET_TOKENS = 100_000_000
 MAX_ITEMS = 10_000
 MAX_MESSAGES = 100_000
 MAX_FILE_BYTES = 20_000_000
+# Items can name the same large file many times; what all file items hold together is bounded.
+MAX_TOTAL_FILE_CHARACTERS = 4 * MAX_FILE_BYTES
 MAX_ID_LENGTH = 200
 ROOTS_ENVIRONMENT_VARIABLE = "SHOAL_ROOTS"
 
@@ -237,26 +240,27 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
             f"(the MCP server reads {ROOTS_ENVIRONMENT_VARIABLE} or `shoal serve --root DIR`)"
         )
     resolved_roots = [root.expanduser().resolve() for root in roots]
+    if "\0" in item.path:
+        raise ValueError(f"item {item.id!r}: path {item.path!r} contains a NUL character; no "
+                         "file name can")
     candidate = Path(item.path).expanduser()
     if not candidate.is_absolute():
         candidate = resolved_roots[0] / candidate
-    try:
-        # strict: follows every symlink, so a link cannot lead out of the roots.
-        resolved = candidate.resolve(strict=True)
-    except OSError as error:
-        raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: "
-                         f"{error.strerror or error}") from None
+    # Every link followed, so none can lead out; checked before existence, so a refusal says
+    # nothing about what exists outside the roots.
+    resolved = Path(os.path.realpath(candidate))
     if not any(resolved.is_relative_to(root) for root in resolved_roots):
         raise ValueError(f"item {item.id!r}: {item.path!r} is outside the allowed directories "
                          f"({', '.join(str(root) for root in resolved_roots)})")
-    if not resolved.is_file():
-        raise ValueError(f"item {item.id!r}: {item.path!r} is not a regular file")
-    size = resolved.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"item {item.id!r}: {item.path!r} is {size:,} bytes; at most "
-                         f"{MAX_FILE_BYTES:,} are read")
+    refused = refused_prefix(resolved)
+    if refused is not None:
+        raise ValueError(f"item {item.id!r}: {item.path!r} is under {refused}, which shoal "
+                         "never reads")
+    data = read_regular_file(resolved, MAX_FILE_BYTES)
+    if isinstance(data, str):
+        raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: {data}")
     try:
-        return resolved.read_text(encoding="utf-8"), str(resolved)
+        return data.decode("utf-8"), str(resolved)
     except UnicodeDecodeError as error:
         raise ValueError(f"item {item.id!r}: {item.path!r} is not UTF-8 text (byte "
                          f"{error.start} is invalid)") from None
@@ -343,12 +347,18 @@ def fit_budget(
     tokenizer = tokenizer_for(model=model)
     root_paths = [Path(root) for root in (roots or ())]
     texts, sources = [], []
+    file_characters = 0
     for item in parsed:
         if item.text is not None:
             texts.append(item.text)
             sources.append("text")
         else:
             text, source = _read_file(item, root_paths)
+            file_characters += len(text)
+            if file_characters > MAX_TOTAL_FILE_CHARACTERS:
+                raise ValueError(f"the file items hold more than {MAX_TOTAL_FILE_CHARACTERS:,} "
+                                 f"characters in all (at item {item.id!r}); name fewer or "
+                                 "smaller files")
             texts.append(text)
             sources.append(source)
     counts = tokenizer.count_many(texts)

@@ -8,12 +8,15 @@ core releases the GIL while it counts, so files are counted in parallel.
 Confinement: every path must resolve, after following symbolic links, inside one of the
 ``roots``. A relative path is taken from the first root; ``..``, absolute paths and links that
 lead outside are refused; links to folders are not followed; ``/proc``, ``/dev`` and ``/sys``
-are refused even inside a root; only regular files are opened (never a FIFO or a device), and
-they are opened without blocking and checked again after opening.
+are refused even inside a root and never walked into; only regular files are opened (never a
+FIFO or a device), without blocking and without following a link swapped in at the last
+moment, and their type and size are checked again on the open file. The walk checks for
+cancellation at every folder and stops as soon as it has found more than ``max_files`` files.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import stat
@@ -32,6 +35,9 @@ DEFAULT_MAX_FILES = 100_000
 BINARY_SNIFF_BYTES = 8192
 REFUSED_PREFIXES = (Path("/proc"), Path("/dev"), Path("/sys"))
 SKIPPED_FOLDERS = frozenset({".git"})
+# Folders nested deeper than this are not walked: far past any real source tree, and well short
+# of Python's recursion limit.
+MAX_FOLDER_DEPTH = 200
 
 
 class PathNotAllowedError(ValueError):
@@ -193,7 +199,9 @@ def count_files(
     skipped: list[SkippedFile] = []
     ignored = 0
     for path in paths:
-        found, found_skipped, found_ignored = _collect(Path(path), allowed, respect_gitignore)
+        found, found_skipped, found_ignored = _collect(
+            Path(path), allowed, respect_gitignore, max_files - len(candidates), check_cancelled
+        )
         candidates.extend(found)
         skipped.extend(found_skipped)
         ignored += found_ignored
@@ -224,12 +232,22 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def refused_prefix(path: Path) -> Path | None:
+    """The folder among ``/proc``, ``/dev`` and ``/sys`` that holds the real ``path``, or None."""
+    for refused in REFUSED_PREFIXES:
+        if _inside(path, refused):
+            return refused
+    return None
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
 def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
     """The real path of a requested ``path`` and the roots it may not leave."""
+    if "\0" in str(path):
+        raise ValueError(f"path {str(path)!r} contains a NUL character; no file name can")
     if allowed is None:
         real = _real(path)
         roots = [real]
@@ -246,16 +264,24 @@ def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
                 "inside them, or start the server with another --root"
             )
 
-    for refused in REFUSED_PREFIXES:
-        if _inside(real, refused):
-            raise PathNotAllowedError(f"{path} is under {refused}, which shoal never reads")
+    refused = refused_prefix(real)
+    if refused is not None:
+        raise PathNotAllowedError(f"{path} is under {refused}, which shoal never reads")
     return real, roots
 
 
 def _collect(
-    path: Path, allowed: list[Path] | None, respect_gitignore: bool
+    path: Path,
+    allowed: list[Path] | None,
+    respect_gitignore: bool,
+    room: int,
+    check_cancelled: Callable[[], None] | None,
 ) -> tuple[list[_Candidate], list[SkippedFile], int]:
-    """Files to count under one requested path, files skipped, and how many paths were ignored."""
+    """Files to count under one requested path, files skipped, and how many paths were ignored.
+
+    The walk stops after ``room + 1`` files (one more than can be counted, so that the caller
+    can tell), rather than listing a whole disk before refusing it.
+    """
     real, roots = _confine(path, allowed)
     try:
         info = os.stat(real)
@@ -270,12 +296,14 @@ def _collect(
     if not stat.S_ISDIR(info.st_mode):
         return [], [SkippedFile(shown, "not a regular file")], 0
 
-    walk = _Walk(roots, respect_gitignore)
+    walk = _Walk(roots, respect_gitignore, check_cancelled)
     if not respect_gitignore:
-        return list(walk.files(real, "", shown, IgnoreMatcher())), walk.skipped, walk.ignored
-    # Unconfined, the rules of an enclosing work tree apply wherever it starts.
-    matcher, relative = _enclosing_rules(real, roots if allowed is not None else [Path("/")])
-    candidates = list(walk.files(real, relative, shown, matcher))
+        found = walk.files(real, "", shown, IgnoreMatcher())
+    else:
+        # Unconfined, the rules of an enclosing work tree apply wherever it starts.
+        matcher, relative = _enclosing_rules(real, roots if allowed is not None else [Path("/")])
+        found = walk.files(real, relative, shown, matcher)
+    candidates = list(itertools.islice(found, max(room, 0) + 1))
     return candidates, walk.skipped, walk.ignored
 
 
@@ -305,15 +333,28 @@ def _enclosing_rules(folder: Path, roots: list[Path]) -> tuple[IgnoreMatcher, st
 class _Walk:
     """A depth-first walk of one folder that never leaves ``roots``."""
 
-    def __init__(self, roots: list[Path], respect_gitignore: bool) -> None:
+    def __init__(
+        self,
+        roots: list[Path],
+        respect_gitignore: bool,
+        check_cancelled: Callable[[], None] | None = None,
+    ) -> None:
         self.roots = roots
         self.respect_gitignore = respect_gitignore
+        self.check_cancelled = check_cancelled
         self.skipped: list[SkippedFile] = []
         self.ignored = 0
 
     def files(
-        self, folder: Path, relative: str, shown: str, matcher: IgnoreMatcher
+        self, folder: Path, relative: str, shown: str, matcher: IgnoreMatcher, depth: int = 0
     ) -> Iterator[_Candidate]:
+        if self.check_cancelled is not None:
+            self.check_cancelled()
+        if depth > MAX_FOLDER_DEPTH:
+            self.skipped.append(
+                SkippedFile(shown, f"folder nested more than {MAX_FOLDER_DEPTH} levels deep")
+            )
+            return
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as error:
@@ -326,6 +367,10 @@ class _Walk:
             if entry.is_dir(follow_symlinks=False):
                 if entry.name in SKIPPED_FOLDERS:
                     continue
+                if refused_prefix(Path(entry.path)) is not None:
+                    # Only reached when a root holds /proc, /dev or /sys (a root of "/").
+                    self.skipped.append(SkippedFile(child_shown, "system folder shoal never reads"))
+                    continue
                 if self.respect_gitignore and matcher.ignored(child_relative, True):
                     self.ignored += 1
                     continue
@@ -334,7 +379,9 @@ class _Walk:
                     if self.respect_gitignore
                     else matcher
                 )
-                yield from self.files(Path(entry.path), child_relative, child_shown, child_matcher)
+                yield from self.files(
+                    Path(entry.path), child_relative, child_shown, child_matcher, depth + 1
+                )
                 continue
 
             if self.respect_gitignore and matcher.ignored(child_relative, False):
@@ -354,6 +401,11 @@ class _Walk:
         target = _real(Path(entry.path))
         if not any(_inside(target, root) for root in self.roots):
             self.skipped.append(SkippedFile(shown, "symbolic link out of the allowed roots"))
+            return None
+        if refused_prefix(target) is not None:
+            self.skipped.append(
+                SkippedFile(shown, "symbolic link to a system file shoal never reads")
+            )
             return None
         if os.path.isdir(target):
             self.skipped.append(SkippedFile(shown, "symbolic link to a folder (not followed)"))
@@ -409,7 +461,7 @@ def _count_one(
     candidate: _Candidate, tokenizer: Tokenizer, allow_special: bool, max_file_bytes: int
 ) -> FileCount | SkippedFile:
     """Read and count one file, or say why it was skipped."""
-    data_or_reason = _read(candidate.real, max_file_bytes)
+    data_or_reason = read_regular_file(candidate.real, max_file_bytes)
     if isinstance(data_or_reason, str):
         return SkippedFile(candidate.shown, data_or_reason)
 
@@ -424,14 +476,17 @@ def _count_one(
     return FileCount(candidate.shown, tokens, len(data))
 
 
-def _read(path: Path, max_file_bytes: int) -> bytes | str:
-    """The bytes of a regular file, or the reason it cannot be counted.
+def read_regular_file(path: Path, max_file_bytes: int) -> bytes | str:
+    """The bytes of a regular file, or the reason it cannot be read.
 
-    Opening without blocking means a FIFO swapped in after the walk cannot hang the count; the
-    type and size are checked on the open file itself.
+    Opening without blocking means a FIFO swapped in after the walk cannot hang the count, and
+    not following a link at the last step means a link swapped in cannot lead elsewhere (the
+    caller passes a real path); the type and size are checked on the open file itself, and a
+    file that grows while it is read is read no further than the limit.
     """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        descriptor = os.open(path, flags)
     except OSError as error:
         return f"cannot open: {error.strerror}"
     with os.fdopen(descriptor, "rb") as handle:

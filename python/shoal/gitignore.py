@@ -8,16 +8,24 @@ makes a pattern relative to its ``.gitignore``'s folder; otherwise it matches at
 pattern wins, and patterns of a deeper ``.gitignore`` come after those of its parents. A file
 inside an ignored folder stays ignored whatever the patterns say, as in git, because the walk
 does not enter that folder. Not read: ``.git/info/exclude`` and the user's global excludes file.
+
+A ``.gitignore`` is read as git 2.32 and later read it: never through a symbolic link (a link
+could lead out of the folders the walk may read), and only when it is a regular file (a FIFO
+would block the walk); one over ``MAX_GITIGNORE_BYTES`` is not applied, with a warning.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+MAX_GITIGNORE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,28 @@ class IgnoreRule:
     regex: re.Pattern[str]
     negated: bool
     directory_only: bool
+
+
+def _read_rules(path: Path) -> str | None:
+    """The text of a ``.gitignore`` that is a regular file, not a link, of bounded size."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        # A symbolic link fails here with ELOOP, as in git.
+        logger.warning("%s not applied: %s", path, error.strerror)
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            logger.warning("%s not applied: not a regular file", path)
+            return None
+        data = handle.read(MAX_GITIGNORE_BYTES + 1)
+    if len(data) > MAX_GITIGNORE_BYTES:
+        logger.warning("%s not applied: over %d bytes", path, MAX_GITIGNORE_BYTES)
+        return None
+    return data.decode("utf-8", errors="replace")
 
 
 def parse_gitignore(text: str, base: str = "") -> list[IgnoreRule]:
@@ -143,13 +173,8 @@ class IgnoreMatcher:
 
     def child(self, folder: Path, relative: str) -> IgnoreMatcher:
         """The matcher for ``folder`` (at ``relative`` in the walk), adding its ``.gitignore``."""
-        path = folder / ".gitignore"
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return self
-        except OSError as error:
-            logger.warning("cannot read %s: %s", path, error)
+        text = _read_rules(folder / ".gitignore")
+        if text is None:
             return self
         return IgnoreMatcher(self.rules + tuple(parse_gitignore(text, relative)))
 
