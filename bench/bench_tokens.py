@@ -370,30 +370,37 @@ def test_per_call(benchmark: Any, reference: dict[str, tiktoken.Encoding], engin
 
 
 def _tables(results: dict[str, Any]) -> str:
-    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    """Markdown tables of one run: throughput per corpus file, worst cases, batch, per call."""
+    one_thread: dict[str, dict[str, str]] = {}
+    worst: dict[str, dict[str, str]] = {}
+    other: list[str] = []
     for bench in results["benchmarks"]:
-        engine = bench["params"].get("engine") or (
-            "shoal count" if "shoal" in bench["name"] else "tiktoken encode_ordinary"
-        )
-        group = bench["group"]
-        if "megabytes" in bench["params"]:
-            group += f" {bench['params']['megabytes']} MB"
-        rows.setdefault(group, {})[engine] = bench
-    lines = []
-    for group, engines in rows.items():
-        cells = []
-        for engine, bench in engines.items():
-            info = bench["extra_info"]
-            if "ns_per_call" in info:
-                figure = f"{info['ns_per_call']} ns"
-            elif group.startswith("worst"):
-                figure = f"{info['ms_per_mb']} ms/MB"
-            else:
-                figure = f"{info['mb_per_s']} MB/s"
-            marker = "" if info.get("ids_exact", True) else " (ids differ)"
-            cells.append(f"{engine} {figure}{marker}")
-        lines.append(f"| {group} | " + "; ".join(cells) + " |")
-    return "\n".join(["| group | engine: figure |", "|---|---|", *lines])
+        info, params = bench["extra_info"], bench["params"]
+        test = bench["name"].split("[")[0]
+        if test == "test_one_thread":
+            row = one_thread.setdefault(f"{params['encoding']} {params['name']}", {})
+            marker = "" if info["ids_exact"] else " (ids differ)"
+            row[params["engine"]] = f"{info['mb_per_s']:.0f}{marker}"
+        elif test.startswith("test_worst_case"):
+            row = worst.setdefault(f"{params['encoding']} {params['case']}", {})
+            column = f"shoal {params['megabytes']} MB" if "megabytes" in params else "tiktoken 1 MB"
+            row[column] = f"{info['ms_per_mb']:.1f}"
+        elif test == "test_all_cores":
+            other.append(f"| {bench['group']} | {params['engine']} | {info['mb_per_s']:.0f} MB/s |")
+        else:
+            other.append(f"| {bench['group']} | {params['engine']} | {info['ns_per_call']} ns |")
+
+    engines = [engine for engine in ONE_THREAD if any(engine in row for row in one_thread.values())]
+    lines = ["| encoding, file | " + " | ".join(engines) + " |", "|---" * (len(engines) + 1) + "|"]
+    for key, row in one_thread.items():
+        lines.append(f"| {key} | " + " | ".join(row.get(engine, "-") for engine in engines) + " |")
+    columns = ["shoal 1 MB", "shoal 10 MB", "tiktoken 1 MB"]
+    lines += ["", "| encoding, input (ms per MB) | " + " | ".join(columns) + " |"]
+    lines.append("|---" * (len(columns) + 1) + "|")
+    for key, row in worst.items():
+        lines.append(f"| {key} | " + " | ".join(row.get(column, "-") for column in columns) + " |")
+    lines += ["", "| group | engine | figure |", "|---|---|---|", *other]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
