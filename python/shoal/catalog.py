@@ -377,6 +377,12 @@ def _read_document(path: Path) -> tuple[dict[str, Any], list[Any]]:
         raise CatalogError(
             f"{path.name}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
+    except UnicodeDecodeError as error:
+        raise CatalogError(
+            f"{path.name}: not UTF-8 text (byte {error.start} is invalid); save it as UTF-8"
+        ) from None
+    except RecursionError:
+        raise CatalogError(f"{path.name}: JSON nested too deeply to be a catalog") from None
 
     if isinstance(document, list):
         return {}, document

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import os
 import statistics
 from collections.abc import Mapping, Sequence
@@ -319,6 +320,8 @@ def _read_json(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"cannot read {path}: {error.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to be a table") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
     return document
@@ -328,18 +331,42 @@ def _device_class(row: Mapping[str, Any]) -> DeviceClass:
     return DeviceClass(**{name: row[name] for name in DeviceClass.__dataclass_fields__})
 
 
-def _require(row: Mapping[str, Any], texts: Sequence[str], positives: Sequence[str]) -> None:
-    """Refuse a row whose required text fields are missing or whose figures are not positive
-    numbers, before a bad value reaches the arithmetic."""
+def _require(
+    row: Mapping[str, Any],
+    texts: Sequence[str],
+    positives: Sequence[str],
+    *,
+    optional_texts: Sequence[str] = (),
+    optional_numbers: Sequence[str] = (),
+) -> None:
+    """Refuse a row whose required text fields are missing, whose figures are not positive
+    finite numbers, or whose optional fields (absent or null allowed) have the wrong type,
+    before a bad value reaches the arithmetic."""
     if not isinstance(row, Mapping):
         raise TypeError("each row must be a JSON object")
     for name in texts:
         if not isinstance(row.get(name), str) or not row[name].strip():
             raise ValueError(f"field '{name}' must be a non-empty string")
     for name in positives:
+        if not _positive(row.get(name)):
+            raise ValueError(f"field '{name}' must be a positive number, got {row.get(name)!r}")
+    for name in optional_texts:
         value = row.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"field '{name}' must be a positive number, got {value!r}")
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"field '{name}' must be a string or null, got {value!r}")
+    for name in optional_numbers:
+        value = row.get(name)
+        if value is not None and not (_positive(value) or value == 0):
+            raise ValueError(f"field '{name}' must be a number >= 0 or null, got {value!r}")
+
+
+def _positive(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def _device(row: Mapping[str, Any]) -> DeviceProfile:
@@ -347,7 +374,11 @@ def _device(row: Mapping[str, Any]) -> DeviceProfile:
         row,
         ("id", "name", "device_class"),
         ("memory_gb", "bandwidth_gbs", "fp16_tflops", "power_w"),
+        optional_texts=("memory_type", "process", "node", "source", "as_of", "notes"),
+        optional_numbers=("int8_tops", "die_area_mm2", "sram_mb"),
     )
+    if not isinstance(row.get("claim_type") or {}, Mapping):
+        raise ValueError(f"field 'claim_type' must be an object, got {row['claim_type']!r}")
     values = {name: row.get(name) for name in DeviceProfile.__dataclass_fields__}
     values["claim_type"] = dict(row.get("claim_type") or {})
     values["notes"] = row.get("notes", "")
@@ -366,6 +397,16 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
             "head_dim",
             "params_b",
             "max_context",
+        ),
+        optional_texts=("hf_repo", "source", "notes", "dense_params_source"),
+        optional_numbers=(
+            "active_params_b",
+            "experts",
+            "active_experts",
+            "sliding_window",
+            "sliding_window_layers",
+            "vocab_size",
+            "dense_params_b",
         ),
     )
     values = {name: row.get(name) for name in Architecture.__dataclass_fields__}
@@ -494,6 +535,8 @@ def load_devices(path: str | Path) -> tuple[DeviceProfile, ...]:
 def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]:
     # Check the whole file before changing the tables, so a bad file changes nothing.
     document = _read_json(path)
+    if "devices" not in document and "device_classes" not in document:
+        raise ValueError(f"{path}: no 'devices' list (nor 'device_classes'); see devices.json")
     classes = {row.id: row for row in _rows(path, document, "device_classes", _device_class)}
     added = tuple(_rows(path, document, "devices", _device))
     known = {**tables.device_classes, **classes}
@@ -521,6 +564,8 @@ def load_architectures(path: str | Path) -> tuple[Architecture, ...]:
 
 def _add_architectures(tables: _Tables, path: str | Path) -> tuple[Architecture, ...]:
     document = _read_json(path)
+    if "architectures" not in document:
+        raise ValueError(f"{path}: no 'architectures' list; see architectures.json")
     added = tuple(_rows(path, document, "architectures", _architecture))
     for architecture in added:
         tables.architectures[architecture.id] = architecture
@@ -562,7 +607,7 @@ def list_quantisations() -> tuple[Quantisation, ...]:
 _LISTED_BY = {
     "device": "`shoal hw devices`",
     "model": "`shoal hw models`",
-    "node": "`shoal hw nodes`",
+    "process node": "`shoal hw nodes`",
 }
 
 
@@ -583,8 +628,12 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownN
         return table[lowered[key]]
 
     near = _near(key, lowered)
-    listed_by = _LISTED_BY.get(kind, "the tables")
-    hint = f"near matches: {', '.join(near)}" if near else f"no close match; {listed_by} lists them"
+    if near:
+        hint = f"near matches: {', '.join(near)}"
+    elif kind in _LISTED_BY:
+        hint = f"no close match; {_LISTED_BY[kind]} lists them"
+    else:
+        hint = f"no close match; choose among {', '.join(sorted(table))}"
     if kind == "model":
         hint = _closed_weights_hint(name) or hint
     raise error(f"unknown {kind} {name!r}; {hint}")

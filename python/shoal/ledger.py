@@ -385,12 +385,18 @@ class _SqliteStore(_Store):
         # worker threads); other processes are serialised by SQLite's own locks.
         self._lock = threading.Lock()
         self._queue = _WriterQueue(file.with_name(file.name + ".writers"))
+        connection = None
         try:
-            self._connection = sqlite3.connect(
+            connection = sqlite3.connect(
                 str(file), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
+            self._connection = connection
             self._configure()
         except sqlite3.Error as error:
+            # Not a database (or not a file): release what was opened before saying so.
+            if connection is not None:
+                connection.close()
+            self._queue.close()
             raise LedgerError(f"cannot open the ledger {file}: {error}") from None
 
     def _configure(self) -> None:

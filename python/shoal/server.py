@@ -23,7 +23,7 @@ import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shoal import __version__, render, spend_render
 from shoal.budget import BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
@@ -125,10 +125,14 @@ def _answer(result: Any, summary: str) -> CallToolResult:
 
 
 def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
-    """Run a domain function, turning the user's mistakes into errors the model can act on."""
+    """Run a domain function, turning the user's mistakes into errors the model can act on.
+
+    Domain functions raise ValueError for a bad value and TypeError for a wrong type inside a
+    free-form argument (a tool definition, a chat message); both name what to change.
+    """
     try:
         return function(*args, **kwargs)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise ToolError(str(error)) from error
 
 
@@ -615,6 +619,8 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
 class ChatTurn(BaseModel):
     """One earlier turn of a conversation."""
 
+    model_config = ConfigDict(extra="forbid")
+
     role: Literal["system", "user", "assistant", "tool"] = Field(description="Who spoke.")
     content: str = Field(description="What was said.", max_length=MAX_TEXT_CHARACTERS)
 
@@ -954,6 +960,8 @@ class CostComparisons:
 class ContextItem(BaseModel):
     """One candidate for the context, as the fit_budget tool takes it."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: str = Field(description="Unique name of the item.", min_length=1, max_length=200)
     text: str = Field("", description="The item's text (give text or path).",
                       max_length=MAX_TEXT_CHARACTERS)
@@ -985,7 +993,7 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         boundary. Returns the plan with per-item counts, the total and its cost.
         """
         parsed = [
-            BudgetItem(id=item.id, text=item.text if not item.path else None,
+            BudgetItem(id=item.id, text=item.text if item.text or not item.path else None,
                        path=item.path or None, priority=item.priority, required=item.required,
                        group=item.group or None)
             for item in items

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import re
+import reprlib
 from collections.abc import Collection
 from typing import Any
 
@@ -42,6 +43,18 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 _ADDER = re.compile(r"_add_(?P<area>[a-z0-9_]+?)_tools\.<locals>\.")
+
+# Deepest nesting an argument may have: the free-form ones (tool definitions, chat messages) are
+# JSON a few levels deep; thousands of levels would only exhaust the stack of whoever reads them.
+MAX_ARGUMENT_DEPTH = 64
+
+# Arguments are echoed in errors through this: a 100 MB string or a million-item list is shown
+# in a few dozen characters, and shown fast.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = 40
+_SHOWN.maxother = 40
+_SHOWN.maxlist = _SHOWN.maxdict = _SHOWN.maxtuple = 3
+_SHOWN.maxlevel = 2
 
 
 def tool_group(function: Any) -> str:
@@ -111,7 +124,10 @@ def argument_problem(tool: Any, params: dict[str, Any]) -> str | None:
     The SDK's own validation ignores arguments the tool does not take (so a misspelt limit is
     silently dropped), converts "yes" to true and "100" to 100, and answers in pydantic's
     wording. Here an unknown argument names the close match, types are strict (an integer is
-    still a number), and each problem names its argument.
+    still a number), and each problem names its argument. Sizes are checked against the input
+    schema before anything else, so an oversized argument (a 100 MB string, a million items) is
+    refused without being read through; NaN, infinities and absurd nesting are refused anywhere
+    in an argument.
     """
     arguments = params.get("arguments") or {}
     if not isinstance(arguments, dict):
@@ -127,27 +143,110 @@ def argument_problem(tool: Any, params: dict[str, Any]) -> str | None:
             hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         return f"unknown argument {', '.join(hints)}; this tool takes {', '.join(sorted(accepted))}"
 
+    schema = tool.parameters
+    for key, value in arguments.items():
+        prop = schema.get("properties", {}).get(key, {})
+        problem = _oversized(value, prop, schema.get("$defs", {}), key) or _malformed(value, key)
+        if problem is not None:
+            return problem
+
     try:
         model.model_validate(arguments, strict=True)
     except ValidationError as error:
         return "; ".join(_describe(problem) for problem in error.errors()[:5])
-    return _not_finite(arguments)
+    return None
 
 
 def _describe(problem: Any) -> str:
     where = ".".join(str(part) for part in problem["loc"]) or "arguments"
-    shown = repr(problem.get("input"))
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
+    shown = _SHOWN.repr(problem.get("input"))
+    if problem.get("type") == "string_unicode":
+        return (
+            f"argument '{where}': must be valid Unicode text, but it holds an unpaired surrogate "
+            f"(got {shown})"
+        )
     return f"argument '{where}': {problem['msg'].lower()} (got {shown})"
 
 
-def _not_finite(arguments: dict[str, Any]) -> str | None:
-    """JSON has no NaN or infinity, but some clients send them; no shoal argument means them."""
-    for key, value in arguments.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"argument '{key}': must be a finite number (got {value!r})"
+def _oversized(value: Any, schema: dict[str, Any], defs: dict[str, Any], where: str) -> str | None:
+    """The first string, list or object in ``value`` longer than its schema allows, or None.
+
+    Only containers already within their bound are looked into, so the work is bounded by the
+    schema, whatever the size of the argument.
+    """
+    if "$ref" in schema:
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if isinstance(value, str):
+        limit = schema.get("maxLength")
+        if limit is not None and len(value) > limit:
+            return f"argument '{where}': at most {limit:,} characters, got {len(value):,}"
+    elif isinstance(value, list):
+        limit = schema.get("maxItems")
+        if limit is not None and len(value) > limit:
+            return f"argument '{where}': at most {limit:,} items, got {len(value):,}"
+        if limit is not None and isinstance(schema.get("items"), dict):
+            for index, item in enumerate(value):
+                problem = _oversized(item, schema["items"], defs, f"{where}.{index}")
+                if problem is not None:
+                    return problem
+    elif isinstance(value, dict):
+        limit = schema.get("maxProperties")
+        if limit is not None and len(value) > limit:
+            return f"argument '{where}': at most {limit:,} fields, got {len(value):,}"
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        bounded = limit is not None or not isinstance(extra, dict)
+        for key, item in value.items() if bounded else ():
+            inner = properties.get(key, extra if isinstance(extra, dict) else {})
+            problem = _oversized(item, inner, defs, f"{where}.{key}")
+            if problem is not None:
+                return problem
     return None
+
+
+def _malformed(value: Any, where: str) -> str | None:
+    """A NaN or infinite number anywhere in ``value``, or nesting deeper than
+    `MAX_ARGUMENT_DEPTH`. JSON has no NaN or infinity, but some clients send them; no shoal
+    argument means them."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"argument '{path}': must be a finite number (got {item!r})"
+        if not isinstance(item, (list, dict)):
+            continue
+        if depth > MAX_ARGUMENT_DEPTH:
+            return f"argument '{where}': nested more than {MAX_ARGUMENT_DEPTH} levels deep"
+        pairs = enumerate(item) if isinstance(item, list) else item.items()
+        stack.extend((inner, f"{path}.{key}", depth + 1) for key, inner in pairs)
+    return None
+
+
+def name_the_argument(message: str, arguments: dict[str, Any]) -> str:
+    """A domain error's message, led by the argument it is about when it does not say so.
+
+    Domain functions word their errors for a Python caller ("unknown process node 'x'"); over
+    MCP two arguments may take the same kind of value (from_node and to_node, models and
+    baseline), so the argument whose value the message quotes is named first. The message is
+    returned as it is when it already starts with an argument's name, or when no single
+    argument's value appears in it.
+    """
+    if any(re.match(rf"\W*{re.escape(key)}\b", message) for key in arguments):
+        return message
+    quoted = [key for key, value in arguments.items() if _quotes(message, value)]
+    if len(quoted) != 1:
+        return message
+    return f"argument '{quoted[0]}': {message}"
+
+
+def _quotes(message: str, value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_quotes(message, item) for item in value[:1000])
+    if not isinstance(value, str) or not value:
+        return False
+    # Case-blind: id lookups are, and some messages show the id normalised.
+    message, value = message.casefold(), value.casefold()
+    return repr(value) in message or (len(value) >= 4 and value in message)
 
 
 class ToolCallGuard:
@@ -189,8 +288,10 @@ class ToolCallGuard:
             return self._tool_error(ctx, f"{name}: {problem}")
 
         result = await call_next(ctx)
-        if not isinstance(result, dict) or result.get("isError"):
+        if not isinstance(result, dict):
             return result
+        if result.get("isError"):
+            return _named_error(result, name, ctx.params.get("arguments") or {})
         tokens = answer_tokens(result)
         if tokens <= self._max_result_tokens:
             return result
@@ -223,3 +324,17 @@ class ToolCallGuard:
                 }
             }
         return result
+
+
+def _named_error(result: dict[str, Any], tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A tool error whose text names the argument it is about (see `name_the_argument`)."""
+    content = result.get("content") or []
+    if not content or not isinstance(content[0], dict) or not isinstance(arguments, dict):
+        return result
+    text = str(content[0].get("text", ""))
+    prefix = f"Error executing tool {tool}: "
+    head, body = (prefix, text[len(prefix) :]) if text.startswith(prefix) else ("", text)
+    named = name_the_argument(body, arguments)
+    if named == body:
+        return result
+    return {**result, "content": [{**content[0], "text": head + named}, *content[1:]]}

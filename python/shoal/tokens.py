@@ -366,7 +366,10 @@ def _tool_tokens(
         fixed += overhead.function_start
         lines.append(f"{function['name']}:{_without_final_period(function.get('description'))}")
 
-        properties = (function.get("parameters") or {}).get("properties") or {}
+        parameters = function.get("parameters") or {}
+        if not isinstance(parameters, Mapping):
+            raise TypeError(f"tools[{index}] function.parameters must be an object (a JSON schema)")
+        properties = parameters.get("properties") or {}
         if not isinstance(properties, Mapping):
             raise TypeError(f"tools[{index}] parameters.properties must be an object")
         if properties:
@@ -376,6 +379,8 @@ def _tool_tokens(
                 raise TypeError(f"tools[{index}] property {key!r} must be an object")
             fixed += overhead.property_key
             enum = schema.get("enum")
+            if enum is not None and not isinstance(enum, list):
+                raise TypeError(f"tools[{index}] property {key!r}: enum must be a list")
             if enum:
                 fixed += overhead.enum_start + overhead.enum_item * len(enum)
                 lines.extend(item if isinstance(item, str) else json.dumps(item) for item in enum)
