@@ -109,21 +109,21 @@ class HttpSession:
     def __init__(self, http: httpx2.AsyncClient, url: str, headers: dict[str, str]) -> None:
         self._http = http
         self._url = url
-        self._headers = {"Accept": ACCEPT, **headers}
+        self.headers = {"Accept": ACCEPT, **headers}
         self._next_id = 1
 
     async def open(self) -> None:
-        response = await self._http.post(self._url, json=_initialize(0), headers=self._headers)
+        response = await self._http.post(self._url, json=_initialize(0), headers=self.headers)
         if response.status_code != 200:
             raise CallFailed(f"initialize: HTTP {response.status_code}")
         session = response.headers.get("mcp-session-id")
         if session:
-            self._headers["mcp-session-id"] = session
-        self._headers["mcp-protocol-version"] = PROTOCOL_VERSION
+            self.headers["mcp-session-id"] = session
+        self.headers["mcp-protocol-version"] = PROTOCOL_VERSION
         await self._http.post(
             self._url,
             json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-            headers=self._headers,
+            headers=self.headers,
         )
 
     async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +134,7 @@ class HttpSession:
             "method": "tools/call",
             "params": {"name": name, "arguments": arguments},
         }
-        response = await self._http.post(self._url, json=request, headers=self._headers)
+        response = await self._http.post(self._url, json=request, headers=self.headers)
         if response.status_code != 200:
             raise CallFailed(f"{name}: HTTP {response.status_code} {response.text[:200]}")
         return _result(_message(response, request_id), name)

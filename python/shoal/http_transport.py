@@ -6,11 +6,16 @@ an allowed origin gets 403. Behind a reverse proxy, allow the proxy's public hos
 bearer token (from ``SHOAL_HTTP_TOKEN`` or a file), every request must carry
 ``Authorization: Bearer <token>``; the comparison takes constant time and the token is never
 logged or echoed.
+
+A client that disconnects in the middle of a call is taken to have cancelled it: the tool stops
+at its next cancellation check, as if the client had sent ``notifications/cancelled``, rather
+than running to the end for an answer no one will read.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -19,7 +24,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +112,90 @@ class BearerTokenMiddleware:
         return len(sent) == 1 and hmac.compare_digest(sent[0], self._expected)
 
 
+class CancelOnDisconnect:
+    """ASGI middleware: a session's request whose client hangs up before the answer is cancelled.
+
+    The SDK keeps serving such a request (a client could reconnect and replay, but only with an
+    event store, which shoal does not keep), so a long count would run on for nobody. Here, once
+    the client has gone and the response is unfinished, the app receives the protocol's own
+    ``notifications/cancelled`` for that request id in that session. Stateless requests need
+    none of this: their per-request server ends with the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", ())) if scope["type"] == "http" else {}
+        if scope["type"] != "http" or scope["method"] != "POST" or b"mcp-session-id" not in headers:
+            await self._app(scope, receive, send)
+            return
+
+        body: list[bytes] = []
+        state = {"disconnected": False, "answered": False}
+
+        async def watched_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+            elif message["type"] == "http.disconnect":
+                state["disconnected"] = True
+            return message
+
+        async def watched_send(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                state["answered"] = True
+            await send(message)
+
+        await self._app(scope, watched_receive, watched_send)
+        if state["disconnected"] and not state["answered"]:
+            request_id = _request_id(b"".join(body))
+            if request_id is not None:
+                await self._cancel(scope, headers, request_id)
+
+    async def _cancel(self, scope: Scope, headers: dict[bytes, bytes], request_id: Any) -> None:
+        logger.debug("client left before the answer to request %r: cancelling it", request_id)
+        notice = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": request_id, "reason": "the client disconnected"},
+            }
+        ).encode()
+        kept = (b"host", b"origin", b"mcp-session-id", b"mcp-protocol-version")
+        notice_headers = [(name, value) for name, value in headers.items() if name in kept]
+        notice_headers += [
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json, text/event-stream"),
+            (b"content-length", str(len(notice)).encode()),
+        ]
+        sent = False
+
+        async def notice_receive() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": notice, "more_body": False}
+
+        async def discard(message: Message) -> None:
+            del message
+
+        await self._app({**scope, "headers": notice_headers}, notice_receive, discard)
+
+
+def _request_id(body: bytes) -> Any:
+    """The id of the JSON-RPC request in `body`, or None (a notification, not JSON, ...)."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or "method" not in message:
+        return None
+    request_id = message.get("id")
+    return request_id if isinstance(request_id, (str, int)) else None
+
+
 def http_app(
     server: MCPServer[Any],
     *,
@@ -128,6 +217,7 @@ def http_app(
         transport_security=transport_security(allowed_hosts),
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
     )
+    app = CancelOnDisconnect(app)
     if token is not None:
         app = BearerTokenMiddleware(app, token)
     return app

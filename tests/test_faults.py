@@ -1,0 +1,357 @@
+"""Faults: the server killed with SIGKILL in the middle of ledger writes and of a long count, and
+clients that hang up in the middle of a call.
+
+After a kill and a restart, every record the server acknowledged is in the ledger exactly once,
+nothing is recorded twice when clients retry what was in flight, the totals are exact and the
+database passes ``PRAGMA integrity_check``. A client that disconnects mid-call leaves no work
+running: the server goes idle, its thread count does not grow, and the next call is prompt.
+
+The long count runs on the pure-Python core (``SHOAL_PURE_PYTHON=1`` in the server's
+environment) over 2,000 small files, so that it lasts many seconds and a kill or a disconnect
+lands in the middle of it whatever the machine's speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp_load import (
+    ACCEPT,
+    RECORD_MODEL,
+    CallFailed,
+    http_session,
+    start_http_server,
+    stop_process,
+)
+
+from shoal.cost import estimate_cost
+from shoal.ledger import NANO_PER_USD
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(signal, "SIGKILL") or not Path("/proc/self/stat").exists(),
+    reason="needs POSIX signals and /proc",
+)
+
+WRITERS = 8
+ACKS_BEFORE_KILL = 60
+KILL_ROUNDS = 3
+TREE_FILES = 2_000
+# A process is idle when it uses less CPU than this over IDLE_WINDOW_S.
+IDLE_CPU_S = 0.1
+IDLE_WINDOW_S = 0.5
+SETTLE_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 files of 3,000 random CJK characters each: about 20 s of pure-Python counting."""
+    root = tmp_path_factory.mktemp("tree")
+    generator = random.Random(2026)
+    for folder in range(TREE_FILES // 100):
+        (root / f"d{folder:02}").mkdir()
+        for number in range(100):
+            text = "".join(chr(generator.randrange(0x4E00, 0x9FFF)) for _ in range(3000))
+            (root / f"d{folder:02}" / f"f{number:03}.txt").write_text(text, encoding="utf-8")
+    return root
+
+
+@dataclass
+class Server:
+    """A `shoal serve --http` subprocess and how to start it again on the same ledger."""
+
+    ledger: Path
+    log: Path
+    options: tuple[str, ...] = ()
+    pure: bool = False
+    process: subprocess.Popen[bytes] | None = None
+    url: str = ""
+
+    def start(self) -> None:
+        env = {**os.environ, "SHOAL_LEDGER": str(self.ledger)}
+        if self.pure:
+            env["SHOAL_PURE_PYTHON"] = "1"
+        self.process, self.url = start_http_server(self.log, *self.options, env=env)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        assert self.process.wait(timeout=10) == -signal.SIGKILL
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(ledger=tmp_path / "ledger.sqlite3", log=tmp_path / "server.log")
+    yield running
+    running.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def wait_until_idle(pid: int, within_s: float = SETTLE_S) -> float:
+    """Seconds until the process used less than IDLE_CPU_S of CPU over IDLE_WINDOW_S; fails the
+    test if that does not happen within `within_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        before = cpu_seconds(pid)
+        time.sleep(IDLE_WINDOW_S)
+        if cpu_seconds(pid) - before < IDLE_CPU_S:
+            return time.monotonic() - started
+    raise AssertionError(f"the server was still busy {within_s} s later")
+
+
+def record_arguments(request_id: str, number: int) -> dict:  # type: ignore[type-arg]
+    return {"scope": "faults", "model": RECORD_MODEL, "request_id": request_id,
+            "input_tokens": 1_000 + number, "output_tokens": 100 + number % 7}
+
+
+def nano(arguments: dict) -> int:  # type: ignore[type-arg]
+    estimate = estimate_cost(RECORD_MODEL, input_tokens=arguments["input_tokens"],
+                             output_tokens=arguments["output_tokens"])
+    return round(estimate.total_usd * NANO_PER_USD)
+
+
+@dataclass
+class Writes:
+    """What the writers sent and what the server acknowledged (request id -> row id)."""
+
+    sent: dict[str, dict] = field(default_factory=dict)  # type: ignore[type-arg]
+    acknowledged: dict[str, int] = field(default_factory=dict)
+
+
+async def write_until_killed(server: Server, prefix: str, writes: Writes,
+                             kill_after: int) -> None:
+    """WRITERS clients record usage with unique ids until the server dies; the server is killed
+    with SIGKILL once `kill_after` records of this round are acknowledged."""
+    acknowledged_here = 0
+
+    async def writer(client: int) -> None:
+        nonlocal acknowledged_here
+        try:
+            async with http_session(server.url, timeout_s=30) as session:
+                for number in range(10_000):
+                    request_id = f"{prefix}-{client}-{number}"
+                    arguments = record_arguments(request_id, number)
+                    writes.sent[request_id] = arguments
+                    result = await session.call("record_usage", arguments)
+                    record = result["structuredContent"]
+                    assert not record["duplicate"]
+                    writes.acknowledged[request_id] = record["id"]
+                    acknowledged_here += 1
+                    if acknowledged_here == kill_after:
+                        server.kill()
+        except (httpx2.HTTPError, CallFailed):
+            return  # the server is gone
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as group:
+            for client in range(WRITERS):
+                group.start_soon(writer, client)
+
+
+def ledger_rows(path: Path) -> dict[str, tuple[int, int]]:
+    """request id -> (row id, cost) of every row, after checking integrity and uniqueness."""
+    with sqlite3.connect(path) as database:  # read-write: recovers the WAL as a restart would
+        assert database.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = database.execute(
+            "SELECT request_id, id, cost_nanousd FROM shoal_usage WHERE scope = 'faults'"
+        ).fetchall()
+    ids = [row[0] for row in rows]
+    assert len(ids) == len(set(ids)), "a request id was recorded twice"
+    return {request_id: (row_id, cost) for request_id, row_id, cost in rows}
+
+
+def test_kill_9_during_ledger_writes_loses_and_duplicates_nothing(server: Server) -> None:
+    writes = Writes()
+    for round_number in range(KILL_ROUNDS):
+        server.start()
+        anyio.run(write_until_killed, server, f"r{round_number}", writes, ACKS_BEFORE_KILL)
+
+        rows = ledger_rows(server.ledger)
+        for request_id, row_id in writes.acknowledged.items():
+            assert rows[request_id][0] == row_id, f"acknowledged {request_id} is missing"
+        assert set(rows) <= set(writes.sent)
+
+    # What was in flight at each kill is at most one call per writer; retrying all of it
+    # records each once, whether or not it had landed before the kill.
+    in_flight = sorted(set(writes.sent) - set(writes.acknowledged))
+    assert len(in_flight) <= WRITERS * KILL_ROUNDS
+    landed_before = set(ledger_rows(server.ledger))
+    server.start()
+
+    async def retry() -> list[dict]:  # type: ignore[type-arg]
+        async with http_session(server.url) as session:
+            return [
+                (await session.call("record_usage", writes.sent[request_id]))["structuredContent"]
+                for request_id in in_flight
+            ]
+
+    for request_id, record in zip(in_flight, anyio.run(retry), strict=True):
+        assert record["duplicate"] == (request_id in landed_before)
+
+    rows = ledger_rows(server.ledger)
+    assert set(rows) == set(writes.sent)
+    assert sum(cost for _, cost in rows.values()) == sum(map(nano, writes.sent.values()))
+    print(f"\n{KILL_ROUNDS} SIGKILLs; {len(writes.acknowledged)} acknowledged records all kept "
+          f"once; {len(in_flight)} in flight, {len(set(in_flight) & landed_before)} of them had "
+          "landed; retries recorded the rest once")
+
+
+async def start_count(url: str, headers: dict[str, str], paths: list[str]) -> tuple[
+        httpx2.AsyncClient, httpx2.Response, AsyncIterator[str]]:
+    """Send a count_files call asking for progress; return once the first progress arrives,
+    with the streaming response still open and its remaining lines."""
+    http = httpx2.AsyncClient(timeout=60)
+    request = {
+        "jsonrpc": "2.0", "id": 77, "method": "tools/call",
+        "params": {"name": "count_files", "arguments": {"paths": paths},
+                   "_meta": {"progressToken": "count"}},
+    }
+    response = await http.send(
+        http.build_request("POST", url, json=request, headers={**headers, "Accept": ACCEPT}),
+        stream=True,
+    )
+    lines = response.aiter_lines()
+    async for line in lines:
+        if line.startswith("data:") and "notifications/progress" in line:
+            progress = json.loads(line[5:])["params"]
+            assert progress["progress"] < progress["total"] == TREE_FILES
+            return http, response, lines
+    raise AssertionError("the count ended without a progress notification")
+
+
+def test_kill_9_during_a_long_count_then_restart(server: Server, tree: Path) -> None:
+    server.options = ("--root", str(tree))
+    server.pure = True
+    server.start()
+    writes = Writes()
+
+    async def count_and_write() -> None:
+        async with http_session(server.url) as session:
+            for number in range(20):
+                arguments = record_arguments(f"before-{number}", number)
+                writes.sent[arguments["request_id"]] = arguments
+                record = (await session.call("record_usage", arguments))["structuredContent"]
+                writes.acknowledged[arguments["request_id"]] = record["id"]
+            http, _, lines = await start_count(server.url, session.headers, ["."])
+            server.kill()  # in the middle of the count
+            with pytest.raises(httpx2.HTTPError):
+                async for _ in lines:
+                    pass
+            await http.aclose()
+
+    anyio.run(count_and_write)
+    rows = ledger_rows(server.ledger)
+    assert {request_id: rows[request_id][0] for request_id in writes.acknowledged} == (
+        writes.acknowledged
+    )
+
+    # The restarted server (same ledger, same roots) counts and records at once.
+    server.pure = False
+    server.start()
+
+    async def after_restart() -> tuple[dict, dict, float]:  # type: ignore[type-arg]
+        async with http_session(server.url) as session:
+            started = time.monotonic()
+            counted = await session.call("count_files", {"paths": ["d00"]})
+            recorded = await session.call("record_usage", record_arguments("after", 1))
+            return counted["structuredContent"], recorded["structuredContent"], (
+                time.monotonic() - started)
+
+    counted, recorded, seconds = anyio.run(after_restart)
+    assert counted["files_counted"] == 100 and not recorded["duplicate"]
+    assert seconds < 10
+    assert len(ledger_rows(server.ledger)) == len(writes.acknowledged) + 1
+
+
+@pytest.mark.parametrize("stateless", [False, True], ids=["session", "stateless"])
+def test_a_client_that_hangs_up_mid_count_leaves_no_work_running(
+    server: Server, tree: Path, stateless: bool
+) -> None:
+    server.options = ("--root", str(tree), *(("--stateless",) if stateless else ()))
+    server.pure = True
+    server.start()
+    thread_counts = []
+
+    async def hang_up_three_times() -> float:
+        async with http_session(server.url) as session:
+            await session.call("count_tokens", {"text": "warm"})
+            for _ in range(3):
+                http, response, _ = await start_count(server.url, session.headers, ["."])
+                await response.aclose()  # hang up after the first progress notification
+                await http.aclose()
+                settled = await anyio.to_thread.run_sync(wait_until_idle, server.pid)
+                assert settled < SETTLE_S
+                thread_counts.append(threads(server.pid))
+            started = time.monotonic()
+            answer = await session.call("count_files", {"paths": ["d00/f000.txt"]})
+            assert answer["structuredContent"]["files_counted"] == 1
+            return time.monotonic() - started
+
+    next_call_s = anyio.run(hang_up_three_times)
+    assert next_call_s < 5
+    assert thread_counts[-1] <= thread_counts[0], f"threads grew: {thread_counts}"
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_stdio_client_that_closes_its_pipe_mid_count_stops_the_server(
+    tmp_path: Path, tree: Path
+) -> None:
+    env = {**os.environ, "SHOAL_LEDGER": str(tmp_path / "ledger.sqlite3"),
+           "SHOAL_PURE_PYTHON": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shoal", "serve", "--root", str(tree)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        messages = [
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+             "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "faults", "version": "1"}}},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+             "params": {"name": "count_files", "arguments": {"paths": ["."]},
+                        "_meta": {"progressToken": "count"}}},
+        ]
+        process.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+        process.stdin.flush()
+        while b"notifications/progress" not in process.stdout.readline():
+            pass
+        process.stdin.close()  # the host goes away in the middle of the count
+        started = time.monotonic()
+        process.wait(timeout=SETTLE_S)
+        assert time.monotonic() - started < SETTLE_S
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
