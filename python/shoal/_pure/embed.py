@@ -176,12 +176,13 @@ def embed(texts: Sequence[str], *, dim: int) -> list[list[float]]:
         TypeError: If ``texts`` is a str or holds a non-str, or ``dim`` is not an int.
         ValueError: If ``dim`` is out of range.
     """
-    dim = _check_dim(dim)
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of str, not a single str")
+    # The texts are checked before dim, in the order the Rust binding reads its arguments.
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise TypeError(f"texts must be a list of str, not {type(texts).__name__}")
     for position, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{position}] must be a str, got {type(text).__name__}")
+    dim = _check_dim(dim)
     return [_embed_one(text, dim) for text in texts]
 
 

@@ -420,6 +420,11 @@ def estimate_inference(
         TypeError: a parameter is not a number.
     """
     local = locals()
+    # Every argument is type-checked before any value is, as the Rust binding converts them all
+    # to f64 first: a wrong type is a TypeError whatever else is wrong.
+    for name, value in local.items():
+        if value is not None or name != "dense_bits_per_weight":
+            _number(name, value)
     model = _model(local)
     device = _device(local)
     workload = _workload(
@@ -455,6 +460,45 @@ def _numbers(name: str, values: Any) -> list[float]:
     return [_number(f"{name}[{index}]", value) for index, value in enumerate(values)]
 
 
+def _check_types(
+    *,
+    numbers: Mapping[str, Any] = {},
+    optional_numbers: Mapping[str, Any] = {},
+    number_lists: Mapping[str, Any] = {},
+    dict_lists: Mapping[str, Any] = {},
+    texts: Mapping[str, Any] = {},
+) -> None:
+    """Raise TypeError for any argument of the wrong type, before any value is checked.
+
+    The Rust binding converts every argument (numbers to f64, lists of dicts to maps of f64)
+    before it looks at a value, so a wrong type anywhere is a TypeError there whatever else is
+    wrong; checking types first here keeps the two alike. None is allowed where Rust takes an
+    Option: ``optional_numbers`` and the entries of ``nodes``.
+    """
+    for name, value in texts.items():
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    for name, value in numbers.items():
+        _number(name, value)
+    for name, value in optional_numbers.items():
+        if value is not None:
+            _number(name, value)
+    for name, values in number_lists.items():
+        _numbers(name, values)
+    for name, values in dict_lists.items():
+        if not isinstance(values, Sequence) or isinstance(values, (str, bytes)):
+            raise TypeError(f"{name} must be a list of dicts")
+        for index, entry in enumerate(values):
+            if entry is None and name == "nodes":
+                continue
+            if not isinstance(entry, Mapping):
+                raise TypeError(f"{name}[{index}] must be a dict")
+            for key, value in entry.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"{name}[{index}] keys must be strings")
+                _number(f"{name}[{index}][{key!r}]", value)
+
+
 def sweep_inference(
     *,
     models: Sequence[Mapping[str, float]],
@@ -476,6 +520,16 @@ def sweep_inference(
     Returns:
         Flat columns, one list per name in :data:`SWEEP_COLUMNS`, all of the same length.
     """
+    _check_types(
+        dict_lists={"models": models, "devices": devices},
+        number_lists={"bits_per_weight": bits_per_weight, "context_tokens": context_tokens},
+        optional_numbers={"dense_bits_per_weight": dense_bits_per_weight},
+        numbers={
+            "kv_bits": kv_bits,
+            "batch": batch,
+            "weight_overhead_fraction": weight_overhead_fraction,
+        },
+    )
     model_entries = [_model(m) for m in _entries("models", models, MODEL_FIELDS, MODEL_DEFAULTS)]
     device_entries = [
         _device(d) for d in _entries("devices", devices, DEVICE_FIELDS, DEVICE_DEFAULTS)
@@ -533,8 +587,10 @@ def scale_chip(
     Raises:
         ValueError: an unknown mode, or a figure that is not a finite positive number.
     """
-    if not isinstance(mode, str):
-        raise TypeError(f"mode must be a string, got {type(mode).__name__}")
+    _check_types(
+        texts={"mode": mode},
+        numbers={name: value for name, value in locals().items() if name != "mode"},
+    )
     if mode not in _MODES:
         raise ValueError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got '{mode}'")
     local = locals()
@@ -731,8 +787,16 @@ def pareto_sweep(
         rising joules per token, its indices and the columns of :data:`PARETO_COLUMNS`. Among
         equal points the first in sweep order is kept.
     """
-    if not isinstance(mode, str):
-        raise TypeError(f"mode must be a string, got {type(mode).__name__}")
+    _check_types(
+        dict_lists={"models": models, "devices": devices, "formats": formats, "nodes": nodes},
+        number_lists={"context_tokens": context_tokens},
+        numbers={
+            "kv_bits": kv_bits,
+            "batch": batch,
+            "weight_overhead_fraction": weight_overhead_fraction,
+        },
+        texts={"mode": mode},
+    )
     if mode not in _MODES:
         raise ValueError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got '{mode}'")
     model_entries = [_model(m) for m in _entries("models", models, MODEL_FIELDS, MODEL_DEFAULTS)]
