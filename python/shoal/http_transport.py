@@ -82,7 +82,7 @@ class BearerTokenMiddleware:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self._app = app
-        self._expected = f"Bearer {token}".encode()
+        self._token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._authorised(scope):
@@ -109,7 +109,14 @@ class BearerTokenMiddleware:
 
     def _authorised(self, scope: Scope) -> bool:
         sent = [value for key, value in scope["headers"] if key == b"authorization"]
-        return len(sent) == 1 and hmac.compare_digest(sent[0], self._expected)
+        if len(sent) != 1:
+            return False
+        # The scheme name is case-insensitive (RFC 9110, 11.1); the token is compared in
+        # constant time, whatever its length.
+        scheme, _, credentials = sent[0].strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(
+            credentials.strip(), self._token
+        )
 
 
 class CancelOnDisconnect:
@@ -237,5 +244,8 @@ def serve_http(
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("binding %s: shoal's HTTP endpoint is reachable beyond this machine", host)
+    # At DEBUG, sse-starlette logs every response chunk whole: the user's texts and whatever a
+    # tool echoes. Even a verbose log keeps only what shoal itself chooses to say.
+    logging.getLogger("sse_starlette").setLevel(logging.INFO)
     app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
