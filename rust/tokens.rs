@@ -263,6 +263,9 @@ impl<'a> Scanner<'a> {
         if first & KIND_DIGIT != 0 {
             return self.ascii_digits_end(start);
         }
+        if first & KIND_NEWLINE != 0 {
+            return self.ascii_whitespace_end(start, first, self.kind(start + 1));
+        }
         if first & (KIND_SYMBOL | KIND_SPACE) == 0 {
             return None;
         }
@@ -271,6 +274,7 @@ impl<'a> Scanner<'a> {
             return self.ascii_run_end(start + 1, KIND_LETTER);
         }
         self.ascii_symbols_end(start, first, next, b"\r\n")
+            .or_else(|| self.ascii_whitespace_end(start, first, next))
     }
 
     /// o200k's piece at `start` when every byte that decides it is ASCII; see
@@ -283,6 +287,9 @@ impl<'a> Scanner<'a> {
         if first & KIND_DIGIT != 0 {
             return self.ascii_digits_end(start);
         }
+        if first & KIND_NEWLINE != 0 {
+            return self.ascii_whitespace_end(start, first, self.kind(start + 1));
+        }
         if first & (KIND_SYMBOL | KIND_SPACE) == 0 {
             return None;
         }
@@ -291,6 +298,44 @@ impl<'a> Scanner<'a> {
             return self.o200k_ascii_word_end(start + 1);
         }
         self.ascii_symbols_end(start, first, next, b"\r\n/")
+            .or_else(|| self.ascii_whitespace_end(start, first, next))
+    }
+
+    /// The white-space piece at `start` when the run of white space and the byte after it are
+    /// ASCII, given the kinds of the first two bytes. Only called once the earlier
+    /// alternatives have failed or cannot match: a word needs a letter right after `start`
+    /// (a newline cannot lead one), a symbol run needs a symbol right after a space. A
+    /// non-ASCII byte next to or after the run may be a letter, a symbol or more white space,
+    /// so it leaves the piece to the Unicode path.
+    fn ascii_whitespace_end(&self, start: usize, first: u8, next: u8) -> Option<usize> {
+        const BLANK: u8 = KIND_SPACE | KIND_NEWLINE;
+        if first & BLANK == 0 || next & KIND_OTHER != 0 {
+            return None;
+        }
+        let leads_word = first & KIND_NEWLINE == 0 && next & KIND_LETTER != 0;
+        let leads_symbols = self.text[start] == b' ' && next & KIND_SYMBOL != 0;
+        if leads_word || leads_symbols {
+            return None;
+        }
+        let mut run = WhitespaceRun { end: start, last_start: start, last_newline_end: None };
+        loop {
+            let kind = self.kind(run.end);
+            if kind & BLANK == 0 {
+                if kind & KIND_OTHER != 0 {
+                    return None;
+                }
+                break;
+            }
+            run.last_start = run.end;
+            run.end += 1;
+            if kind & KIND_NEWLINE != 0 {
+                run.last_newline_end = Some(run.end);
+            }
+        }
+        Some(match self.pattern {
+            Pattern::Cl100k => self.cl100k_whitespace_choice(start, &run),
+            Pattern::O200k => self.o200k_whitespace_choice(start, &run),
+        })
     }
 
     /// o200k's word from `start` in ASCII: upper-case letters then lower-case ones (no ASCII
@@ -500,7 +545,11 @@ impl<'a> Scanner<'a> {
 
     /// `\s++$|\s*[\r\n]|\s+(?!\S)|\s`.
     fn cl100k_whitespace_end(&self, start: usize) -> usize {
-        let run = self.whitespace_run(start);
+        self.cl100k_whitespace_choice(start, &self.whitespace_run(start))
+    }
+
+    /// Where cl100k's white-space alternatives end the piece at `start`, given its run.
+    fn cl100k_whitespace_choice(&self, start: usize, run: &WhitespaceRun) -> usize {
         if run.end == self.text.len() {
             return run.end;
         }
@@ -515,7 +564,11 @@ impl<'a> Scanner<'a> {
 
     /// `\s*[\r\n]+|\s+(?!\S)|\s+`.
     fn o200k_whitespace_end(&self, start: usize) -> usize {
-        let run = self.whitespace_run(start);
+        self.o200k_whitespace_choice(start, &self.whitespace_run(start))
+    }
+
+    /// Where o200k's white-space alternatives end the piece at `start`, given its run.
+    fn o200k_whitespace_choice(&self, start: usize, run: &WhitespaceRun) -> usize {
         if let Some(end) = run.last_newline_end {
             return end;
         }
@@ -622,9 +675,28 @@ impl ShortKey {
         Self { low, high: high | ((length as u64) << 56) }
     }
 
+    /// The key of `text[start..start + length]` (1 to [`SHORT_MAX`] bytes), equal to
+    /// [`Self::new`] of those bytes: two word loads and masks when 16 bytes are readable from
+    /// `start`, no loop over the bytes.
+    fn within(text: &[u8], start: usize, length: usize) -> Self {
+        debug_assert!((1..=SHORT_MAX).contains(&length));
+        let Some(window) = text.get(start..start + 16) else {
+            return Self::new(&text[start..start + length]);
+        };
+        let word = |at: usize| u64::from_le_bytes(window[at..at + 8].try_into().expect("8 bytes"));
+        let low_mask = u64::MAX >> (8 * (8 - length.min(8)));
+        let high_mask = (1u64 << (8 * length.saturating_sub(8))) - 1;
+        Self { low: word(0) & low_mask, high: (word(8) & high_mask) | ((length as u64) << 56) }
+    }
+
     fn hash(self) -> u64 {
         let mixed = self.low ^ self.high.rotate_left(29).wrapping_mul(0xA076_1D64_78BD_642F);
         mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// A cheaper hash for the small count cache: one multiply, the top bits taken.
+    fn quick_hash(self) -> u64 {
+        (self.low ^ self.high.rotate_left(5)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
@@ -737,6 +809,7 @@ const CACHE_LONG_MAX: usize = 1024;
 /// one look-up instead of a merge. Bounded: emptied when full.
 #[derive(Default)]
 pub(crate) struct PieceCache {
+    counts: CountCache,
     short: Vec<(ShortKey, u64)>,
     short_used: usize,
     long: FxHashMap<Box<[u8]>, Box<[Rank]>>,
@@ -810,6 +883,31 @@ impl PieceCache {
         }
         self.long.insert(piece.into(), tokens.into());
         self.long_bytes += bytes;
+    }
+}
+
+/// Slots of the count cache: 16 bytes each, 1 MiB, within a core's L2 cache.
+const COUNT_CACHE_SLOTS: usize = 1 << 16;
+
+/// Token counts of every short piece seen, tokens included, keyed by the whole piece: the
+/// vocabulary table is megabytes, so most of its look-ups miss the processor caches, while the
+/// pieces of a text repeat (words, indentation, punctuation) and fit here. Direct-mapped: a
+/// slot holds the last piece that hashed to it, so a collision only costs a recount. The count
+/// (at most [`SHORT_MAX`]) sits in the top four bits of the key's second word, above the length.
+#[derive(Default)]
+struct CountCache {
+    slots: Vec<(u64, u64)>,
+}
+
+const COUNT_SHIFT: u32 = 60;
+
+impl CountCache {
+    fn slot(&mut self, key: ShortKey) -> &mut (u64, u64) {
+        if self.slots.is_empty() {
+            self.slots = vec![(0, 0); COUNT_CACHE_SLOTS];
+        }
+        let index = (key.quick_hash() >> (64 - COUNT_CACHE_SLOTS.trailing_zeros())) as usize;
+        &mut self.slots[index]
     }
 }
 
@@ -950,11 +1048,7 @@ impl Encoding {
         let mut count = 0;
         with_piece_cache(self.index, |cache| {
             self.for_each_segment(text, allow_special, |segment| match segment {
-                Segment::Ordinary(ordinary) => {
-                    for (start, end) in pieces(ordinary, self.pattern) {
-                        count += self.count_piece(&ordinary.as_bytes()[start..end], cache);
-                    }
-                }
+                Segment::Ordinary(ordinary) => count += self.count_ordinary(ordinary, cache),
                 Segment::Special(_) => count += 1,
             });
         });
@@ -1115,17 +1209,42 @@ impl Encoding {
         }
     }
 
-    fn count_piece(&self, piece: &[u8], cache: &mut PieceCache) -> usize {
-        if piece.len() <= SHORT_MAX {
-            let key = ShortKey::new(piece);
-            if self.short_ranks.get(key).is_some() {
-                return 1;
+    /// Tokens of a stretch of ordinary text: short pieces through the count cache.
+    fn count_ordinary(&self, text: &str, cache: &mut PieceCache) -> usize {
+        let bytes = text.as_bytes();
+        let mut count = 0;
+        for (start, end) in pieces(text, self.pattern) {
+            let length = end - start;
+            if length > SHORT_MAX {
+                count += self.count_long_piece(&bytes[start..end], cache);
+                continue;
             }
-            return match cache.short_get(key) {
-                Some(packed) => packed.count(),
-                None => cache.short_insert(key, self.merge_short_packed(piece)).count(),
-            };
+            let key = ShortKey::within(bytes, start, length);
+            let (low, high) = *cache.counts.slot(key);
+            if low == key.low && high & ((1 << COUNT_SHIFT) - 1) == key.high {
+                count += (high >> COUNT_SHIFT) as usize;
+                continue;
+            }
+            let pieces = self.count_short_piece(&bytes[start..end], key, cache);
+            *cache.counts.slot(key) = (key.low, key.high | ((pieces as u64) << COUNT_SHIFT));
+            count += pieces;
         }
+        count
+    }
+
+    /// Tokens of a piece of at most [`SHORT_MAX`] bytes whose key is `key`.
+    fn count_short_piece(&self, piece: &[u8], key: ShortKey, cache: &mut PieceCache) -> usize {
+        if self.short_ranks.get(key).is_some() {
+            return 1;
+        }
+        match cache.short_get(key) {
+            Some(packed) => packed.count(),
+            None => cache.short_insert(key, self.merge_short_packed(piece)).count(),
+        }
+    }
+
+    /// Tokens of a piece longer than [`SHORT_MAX`] bytes.
+    fn count_long_piece(&self, piece: &[u8], cache: &mut PieceCache) -> usize {
         if self.long_ranks.contains_key(piece) {
             return 1;
         }
