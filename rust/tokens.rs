@@ -744,6 +744,16 @@ impl ShortTable {
     }
 }
 
+/// The slot of a string of one or two bytes in [`Encoding::two_byte_ranks`]: a pair is both
+/// bytes, little-endian; single bytes follow the 2^16 pairs.
+fn two_byte_index(bytes: &[u8]) -> usize {
+    match bytes {
+        [byte] => (1 << 16) + usize::from(*byte),
+        [first, second] => usize::from(*first) | (usize::from(*second) << 8),
+        _ => unreachable!("one or two bytes"),
+    }
+}
+
 // ---- Piece cache ----
 
 /// The tokens of a short piece in one word: the count in the low 4 bits, then up to three
@@ -929,6 +939,9 @@ pub struct Encoding {
     index: usize,
     pattern: Pattern,
     short_ranks: ShortTable,
+    /// Ranks of the strings of one and two bytes, indexed by the bytes (`Rank::MAX`: none):
+    /// 256 KiB that stay in the processor caches, where the first look-ups of every merge go.
+    two_byte_ranks: Vec<Rank>,
     long_ranks: FxHashMap<&'static [u8], Rank>,
     /// Built on the first long piece that needs it.
     backtracker: OnceLock<Backtracker>,
@@ -998,6 +1011,10 @@ impl Encoding {
             .map(|(token, rank)| (ShortKey::new(token), rank))
             .collect();
         let short_ranks = ShortTable::new(short.into_iter());
+        let mut two_byte_ranks = vec![Rank::MAX; (1 << 16) + 256];
+        for (token, rank) in tokens().filter(|(token, _)| token.len() <= 2) {
+            two_byte_ranks[two_byte_index(token)] = rank;
+        }
         let long_ranks = tokens().filter(|(token, _)| token.len() > SHORT_MAX).collect();
 
         Self {
@@ -1005,6 +1022,7 @@ impl Encoding {
             index,
             pattern,
             short_ranks,
+            two_byte_ranks,
             long_ranks,
             backtracker: OnceLock::new(),
             token_bytes,
@@ -1172,7 +1190,10 @@ impl Encoding {
     fn rank(&self, bytes: &[u8]) -> Option<Rank> {
         match bytes.len() {
             0 => None,
-            1..=SHORT_MAX => self.short_ranks.get(ShortKey::new(bytes)),
+            1 | 2 => {
+                Some(self.two_byte_ranks[two_byte_index(bytes)]).filter(|&rank| rank != Rank::MAX)
+            }
+            3..=SHORT_MAX => self.short_ranks.get(ShortKey::new(bytes)),
             _ => self.long_ranks.get(bytes).copied(),
         }
     }
