@@ -57,13 +57,16 @@ SETTLE_S = 10.0
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2,000 files of 3,000 random CJK characters each: about 20 s of pure-Python counting."""
+    """2,000 files of 3,000 CJK characters each, cut from a random text at random places:
+    many seconds of pure-Python counting."""
     root = tmp_path_factory.mktemp("tree")
     generator = random.Random(2026)
+    pool = "".join(chr(generator.randrange(0x4E00, 0x9FFF)) for _ in range(40_000))
     for folder in range(TREE_FILES // 100):
         (root / f"d{folder:02}").mkdir()
         for number in range(100):
-            text = "".join(chr(generator.randrange(0x4E00, 0x9FFF)) for _ in range(3000))
+            start = generator.randrange(len(pool) - 3000)
+            text = pool[start : start + 3000]
             (root / f"d{folder:02}" / f"f{number:03}.txt").write_text(text, encoding="utf-8")
     return root
 
