@@ -48,7 +48,6 @@ MAX_FILE_BYTES = 20_000_000
 # Items can name the same large file many times; what all file items hold together is bounded.
 MAX_TOTAL_FILE_CHARACTERS = 4 * MAX_FILE_BYTES
 MAX_ID_LENGTH = 200
-ROOTS_ENVIRONMENT_VARIABLE = "SHOAL_ROOTS"
 
 FIT_RULE = (
     "required items first; then optional items by priority per token, highest first (ties: "
@@ -183,12 +182,6 @@ class TrimmedChat:
 # ---- reading items ----------------------------------------------------------------------------
 
 
-def configured_roots() -> tuple[Path, ...]:
-    """Directories named by ``SHOAL_ROOTS`` (separated by ``os.pathsep``)."""
-    value = os.environ.get(ROOTS_ENVIRONMENT_VARIABLE, "")
-    return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
-
-
 def _check_budget(budget_tokens: object) -> int:
     if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
         raise TypeError(f"budget_tokens must be a whole number, got {type(budget_tokens).__name__}")
@@ -237,7 +230,7 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     if not roots:
         raise ValueError(
             f"item {item.id!r} names a file, but no directories are allowed: pass roots=[...] "
-            f"(the MCP server reads {ROOTS_ENVIRONMENT_VARIABLE} or `shoal serve --root DIR`)"
+            "(the MCP server allows the folders of `shoal serve --root DIR`)"
         )
     resolved_roots = [root.expanduser().resolve() for root in roots]
     if "\0" in item.path:
