@@ -8,6 +8,7 @@
 mod python;
 
 pub mod embed;
+pub mod estimate;
 pub mod infer;
 pub mod pareto;
 pub mod ppa;

@@ -114,6 +114,106 @@ impl PyExemplarIndex {
     }
 }
 
+// ---- routing estimates ----
+
+fn estimate_error(error: crate::estimate::EstimateError) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(error.to_string())
+}
+
+/// Quality estimates for every candidate from the nearest exemplars (see `rust/estimate.rs`).
+#[pyclass(frozen, module = "shoal._core", name = "NeighbourEstimator")]
+struct PyNeighbourEstimator {
+    inner: crate::estimate::Estimator,
+}
+
+#[pymethods]
+impl PyNeighbourEstimator {
+    #[new]
+    #[pyo3(signature = (scores, difficulties, abilities, mean_scores, calibration, *,
+                        similarity_power, shrinkage))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        scores: Vec<Vec<Option<f64>>>,
+        difficulties: Vec<f64>,
+        abilities: Vec<f64>,
+        mean_scores: Vec<f64>,
+        calibration: Vec<Vec<(f64, f64)>>,
+        similarity_power: f64,
+        shrinkage: f64,
+    ) -> PyResult<Self> {
+        let models = abilities.len();
+        if scores.len() != difficulties.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "scores has {} rows but difficulties has {} exemplars",
+                scores.len(),
+                difficulties.len()
+            )));
+        }
+        if let Some(row) = scores.iter().position(|row| row.len() != models) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "scores row {row} has {} values, expected one per model ({models})",
+                scores[row].len()
+            )));
+        }
+        let vote = crate::estimate::Vote {
+            similarity_power,
+            shrinkage,
+        };
+        let inner = py.detach(|| {
+            let flat = scores.into_iter().flatten().collect();
+            crate::estimate::Estimator::new(
+                flat,
+                difficulties,
+                abilities,
+                mean_scores,
+                calibration,
+                vote,
+            )
+        });
+        Ok(Self {
+            inner: inner.map_err(estimate_error)?,
+        })
+    }
+
+    /// Number of labelled models.
+    #[getter]
+    fn models(&self) -> usize {
+        self.inner.models()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// `(quality, evidence)` for every labelled model, then for every prior-only model.
+    #[pyo3(signature = (neighbours, prior_abilities = Vec::new(), prior_means = Vec::new()))]
+    fn estimate(
+        &self,
+        py: Python<'_>,
+        neighbours: Vec<(i64, f64)>,
+        prior_abilities: Vec<f64>,
+        prior_means: Vec<f64>,
+    ) -> PyResult<Vec<(f64, f64)>> {
+        let count = self.inner.len();
+        let mut pairs = Vec::with_capacity(neighbours.len());
+        for (index, similarity) in neighbours {
+            let Ok(index) = usize::try_from(index) else {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "neighbour index {index} is outside 0..{count}"
+                )));
+            };
+            pairs.push((index, similarity));
+        }
+        let estimates = py.detach(|| self.inner.estimate(&pairs, &prior_abilities, &prior_means));
+        Ok(estimates
+            .map_err(estimate_error)?
+            .into_iter()
+            .map(|e| (e.quality, e.evidence))
+            .collect())
+    }
+}
+
 // ---- hardware ----
 
 mod hardware {
@@ -779,6 +879,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(hardware::pareto_sweep, module)?)?;
     module.add_function(wrap_pyfunction!(embed, module)?)?;
     module.add_class::<PyExemplarIndex>()?;
+    module.add_class::<PyNeighbourEstimator>()?;
     tokens::register(module)?;
     privacy::register(module)?;
     Ok(())

@@ -205,11 +205,12 @@ def test_router_beats_the_best_single_model_at_a_fraction_of_its_cost(llmrouter:
     assert best.policy == "single:llama-3.1-nemotron-51b-instruct"
     half = evaluation.best_quality_within(best.cost_usd / 2)
     fifth = evaluation.best_quality_within(best.cost_usd / 5)
-    # Measured 0.596 at 49 % and 0.567 at 16 % of the best single model's cost (0.563); the
-    # paired standard error of a difference on 500 prompts is about 0.017.
-    assert half is not None and half.quality >= 0.580
-    assert fifth is not None and fifth.quality >= 0.555
-    # Measured AIQ 0.594 against 0.528 for the hull of the single models.
+    # Measured 0.579 at 34 % and 0.555 at 19 % of the best single model's cost (0.563) with the
+    # calibrated router (0.596 and 0.567 before calibration, chosen by cross-validation on
+    # train.json only); the paired standard error of a difference on 500 prompts is about 0.017.
+    assert half is not None and half.quality >= 0.570
+    assert fifth is not None and fifth.quality >= 0.545
+    # Measured AIQ 0.590 against 0.528 for the hull of the single models.
     assert evaluation.aiq["router"] >= evaluation.aiq["singles_hull"] + 0.04
     assert evaluation.oracle.quality > half.quality
 

@@ -6,6 +6,7 @@ from typing import Any, final
 __all__ = [
     "ENCODINGS",
     "ExemplarIndex",
+    "NeighbourEstimator",
     "PRIVACY_PATTERNS",
     "__version__",
     "count",
@@ -194,6 +195,41 @@ class ExemplarIndex:
         """Cosine similarity of ``query`` with every exemplar, in exemplar order."""
     def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The ``k`` most similar exemplars as ``(index, cosine)``; ties go to the lower index."""
+
+# ---- routing estimates ----
+
+@final
+class NeighbourEstimator:
+    """Quality estimates for every candidate model from a prompt's nearest labelled exemplars.
+
+    ``scores`` has one row per exemplar and one score (None: not labelled) per model; a labelled
+    model's quality is its neighbour-weighted score shrunk towards the neighbours' item-response
+    expectation, then mapped through its ``calibration`` knots (piecewise linear, flat beyond the
+    ends; empty: identity). Identical to ``shoal._pure.estimate.NeighbourEstimator``. Raises
+    ValueError when sizes disagree, a value is not finite or knots do not rise strictly in x.
+    """
+
+    def __new__(
+        cls,
+        scores: Sequence[Sequence[float | None]],
+        difficulties: Sequence[float],
+        abilities: Sequence[float],
+        mean_scores: Sequence[float],
+        calibration: Sequence[Sequence[tuple[float, float]]],
+        *,
+        similarity_power: float,
+        shrinkage: float,
+    ) -> NeighbourEstimator: ...
+    @property
+    def models(self) -> int: ...
+    def __len__(self) -> int: ...
+    def estimate(
+        self,
+        neighbours: Sequence[tuple[int, float]],
+        prior_abilities: Sequence[float] = ...,
+        prior_means: Sequence[float] = ...,
+    ) -> list[tuple[float, float]]:
+        """``(quality, evidence)`` for every labelled model, then every prior-only model."""
 
 # ---- tokens ----
 

@@ -7,10 +7,11 @@ same ability scale for models that were not.
 Prior mapping. A labelled model's mean score on the router's exemplars and its catalog prior are
 two measures of one ability. Over the labelled models that have a prior, a least-squares line
 maps prior to mean score (two or more such models, and a positive slope); otherwise the line is
-a shift through their means, and with none the prior is taken as the mean score itself. The ability is then the one
-whose expected mean score over the exemplars' difficulty distribution equals the mapped value,
-and the per-prompt quality follows from the nearest exemplars' difficulties. These estimates
-carry half (line) or a quarter (shift or identity) of the confidence of labelled ones.
+a shift through their means, and with none the prior is taken as the mean score itself. The
+ability is then the one whose expected mean score over the exemplars' difficulty distribution
+equals the mapped value, and the per-prompt quality follows from the nearest exemplars'
+difficulties. These estimates carry half (line) or a quarter (shift or identity) of the
+confidence of labelled ones.
 
 Trade-off. ``willingness_to_pay`` is the USD one request may cost for a whole quality point
 (expected score 0 → 1); the choice maximises ``quality − cost / willingness_to_pay`` (RouterBench's
@@ -27,6 +28,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,7 @@ from shoal.router_policy import (
     privacy_report,
     stickiness,
 )
-from shoal.tokens import count_tokens
+from shoal.tokens import ESTIMATE_BASE_ENCODING, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -348,12 +350,109 @@ def _check_models(name: str, value: object, catalog: Catalog) -> tuple[str, ...]
     return tuple(dict.fromkeys(ids))
 
 
+# ---- candidate tables ----
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """What a decision needs of one candidate that does not depend on the prompt.
+
+    ``slot`` is the candidate's place in the estimator's answer (a labelled model's position,
+    or after them its place among the prior-only models); ``encoding`` is what its prompt
+    tokens are counted with and ``ratio`` the ``(numerator, denominator)`` of its catalog
+    token_ratio when the count is an estimate (None when exact).
+    """
+
+    entry: ModelEntry
+    slot: int | None
+    source: str
+    confidence_factor: float
+    encoding: str
+    ratio: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class _CandidateTable:
+    candidates: tuple[_Candidate, ...]
+    prior_abilities: tuple[float, ...]
+    prior_means: tuple[float, ...]
+    encodings: tuple[str, ...]
+
+
+_TABLE_CACHE: dict[tuple[int, int, tuple[str, ...]], tuple[Router, Catalog, _CandidateTable]] = {}
+
+
+def _candidate_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _CandidateTable:
+    """The candidates' prompt-independent parts, built once per router, catalog and pool.
+
+    Keyed by identity and holding the objects, so their ids cannot be reused while cached.
+    """
+    key = (id(router), id(catalog), pool)
+    cached = _TABLE_CACHE.get(key)
+    if cached is not None and cached[0] is router and cached[1] is catalog:
+        return cached[2]
+    table = _build_table(router, catalog, pool)
+    if len(_TABLE_CACHE) >= 64:
+        _TABLE_CACHE.clear()
+    _TABLE_CACHE[key] = (router, catalog, table)
+    return table
+
+
+def _build_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _CandidateTable:
+    candidates, prior_abilities = [], []
+    for model_id in pool:
+        entry = catalog.model(model_id)
+        position = router.model_position(model_id)
+        if position is not None:
+            slot, source, factor = position, _LABELLED, 1.0
+        elif entry.quality is not None:
+            mapping = _prior_map(_anchors(router, catalog))
+            mapped = min(max(mapping.intercept + mapping.slope * entry.quality, 0.001), 0.999)
+            slot = len(router.models) + len(prior_abilities)
+            prior_abilities.append(_ability_from_prior(router, round(mapped, 9)))
+            source, factor = _PRIOR, mapping.confidence_factor
+        else:
+            slot, source, factor = None, "none", 0.0
+        # Exact for the models with a public encoding, a labelled token_ratio estimate from
+        # o200k_base for the others (as shoal.tokens.count_tokens).
+        if entry.encoding is not None:
+            encoding, ratio = entry.encoding, None
+        else:
+            exact_ratio = Fraction(str(entry.token_ratio))
+            encoding = ESTIMATE_BASE_ENCODING
+            ratio = (exact_ratio.numerator, exact_ratio.denominator)
+        candidates.append(_Candidate(entry, slot, source, factor, encoding, ratio))
+    return _CandidateTable(
+        candidates=tuple(candidates),
+        prior_abilities=tuple(prior_abilities),
+        prior_means=tuple(router.expected_mean_score(a) for a in prior_abilities),
+        encodings=tuple(dict.fromkeys(c.encoding for c in candidates)),
+    )
+
+
 # ---- costing ----
 
 
-def _count_tokens(prompt: str, entry: ModelEntry) -> int:
-    # Exact for the OpenAI encodings, a labelled token_ratio estimate for the others.
-    return count_tokens(prompt, model=entry.id).tokens
+def _input_tokens(prompt: str, settings: _Settings, table: _CandidateTable) -> list[int]:
+    """Each candidate's tokens for the prompt, every earlier turn and the chat framing.
+
+    Each text is counted once per encoding; an estimate scales each text's count by the
+    model's token_ratio and rounds it up, as :func:`shoal.tokens.count_tokens` does.
+    """
+    texts = [prompt, *(content for _, content in settings.history)]
+    counted = {}
+    for encoding in table.encodings:
+        tokenizer = tokenizer_for(encoding=encoding)
+        counted[encoding] = [tokenizer.count(text) for text in texts]
+    overhead = conversation_overhead(settings.history)
+    totals = []
+    for candidate in table.candidates:
+        counts = counted[candidate.encoding]
+        if candidate.ratio is not None:
+            numerator, denominator = candidate.ratio
+            counts = [-(-tokens * numerator // denominator) for tokens in counts]
+        totals.append(sum(counts) + overhead)
+    return totals
 
 
 def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
@@ -363,23 +462,48 @@ def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> fl
 # ---- estimating ----
 
 
+def _closeness(neighbours: Sequence[Neighbour]) -> float:
+    """Mean positive similarity of the neighbours: how familiar the prompt looks."""
+    return math.fsum(max(n.similarity, 0.0) for n in neighbours) / max(len(neighbours), 1)
+
+
+def _table_estimates(
+    router: Router, table: _CandidateTable, neighbours: Sequence[Neighbour], closeness: float,
+) -> list[tuple[float | None, float, str]]:
+    """``(quality, raw confidence, source)`` per candidate, from one core estimator call."""
+    pairs = [(n.index, n.similarity) for n in neighbours]
+    answers = router.estimator().estimate(pairs, table.prior_abilities, table.prior_means)
+    estimates: list[tuple[float | None, float, str]] = []
+    for candidate in table.candidates:
+        if candidate.slot is None:
+            estimates.append((None, 0.0, "none"))
+            continue
+        quality, evidence = answers[candidate.slot]
+        if candidate.source == _LABELLED:
+            estimates.append((quality, evidence * closeness, _LABELLED))
+        else:
+            confidence = evidence * closeness * candidate.confidence_factor
+            estimates.append((quality, confidence, _PRIOR))
+    return estimates
+
+
+def estimate_qualities(
+    router: Router, catalog: Catalog, model_ids: Sequence[str], neighbours: Sequence[Neighbour],
+) -> list[tuple[float | None, float, str]]:
+    """``(predicted quality, raw confidence, source)`` of each catalog model for a prompt whose
+    nearest exemplars are ``neighbours``, as :func:`route` estimates them (before the
+    confidence calibration). A model with neither labels nor a prior gets ``(None, 0, "none")``.
+    """
+    table = _candidate_table(router, catalog, tuple(model_ids))
+    return _table_estimates(router, table, neighbours, _closeness(neighbours))
+
+
 def _estimate_quality(
     router: Router, catalog: Catalog, model_id: str, neighbours: Sequence[Neighbour],
     closeness: float,
 ) -> tuple[float | None, float, str]:
-    position = router.model_position(model_id)
-    if position is not None:
-        quality, evidence = router.predict_labelled(position, neighbours)
-        return quality, evidence * closeness, _LABELLED
-
-    prior = catalog.model(model_id).quality if model_id in catalog else None
-    if prior is None:
-        return None, 0.0, "none"
-    mapping = _prior_map(_anchors(router, catalog))
-    mapped = min(max(mapping.intercept + mapping.slope * prior, 0.001), 0.999)
-    ability = _ability_from_prior(router, round(mapped, 9))
-    quality, evidence = router.predict_from_ability(ability, neighbours)
-    return quality, evidence * closeness * mapping.confidence_factor, _PRIOR
+    table = _candidate_table(router, catalog, (model_id,))
+    return _table_estimates(router, table, neighbours, closeness)[0]
 
 
 @dataclass(frozen=True)
@@ -396,14 +520,6 @@ class _Settings:
     history: tuple[tuple[str, str], ...] = ()
 
 
-def _conversation_tokens(prompt: str, entry: ModelEntry, settings: _Settings) -> int:
-    """The latest prompt's tokens, plus every earlier turn and the chat framing."""
-    tokens = _count_tokens(prompt, entry)
-    for _, content in settings.history:
-        tokens += _count_tokens(content, entry)
-    return tokens + conversation_overhead(settings.history)
-
-
 def _device_check(entry: ModelEntry, device: str, context_tokens: int) -> ConstraintCheck:
     try:
         fit = hardware_fit(entry.id, device, quantisation=LOCAL_QUANTISATION,
@@ -418,10 +534,10 @@ def _device_check(entry: ModelEntry, device: str, context_tokens: int) -> Constr
 
 
 def _assess(
-    entry: ModelEntry, prompt: str, quality: tuple[float | None, float, str], settings: _Settings,
+    entry: ModelEntry, input_tokens: int, quality: tuple[float | None, float, str],
+    settings: _Settings,
 ) -> CandidateEstimate:
     predicted, confidence, source = quality
-    input_tokens = _conversation_tokens(prompt, entry, settings)
     output_tokens = settings.expected_output_tokens
     checks: list[ConstraintCheck] = []
 
@@ -607,20 +723,19 @@ def route(
     margin = _checked(check_margin, stickiness_margin)
 
     neighbours = router.neighbours(embedding_text(prompt, settings.history))
-    closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / max(len(neighbours), 1)
     pool = settings.allowed if settings.allowed is not None else _default_candidates(
         router, catalog
     )
     if previous is not None and settings.allowed is None and previous not in pool:
         pool = (*pool, previous)
+    table = _candidate_table(router, catalog, pool)
+    qualities = _table_estimates(router, table, neighbours, _closeness(neighbours))
+    tokens = _input_tokens(prompt, settings, table)
     calibrate = _confidence_calibration(router.version)
     estimates = [
-        _assess(
-            catalog.model(model_id), prompt,
-            calibrate(_estimate_quality(router, catalog, model_id, neighbours, closeness)),
-            settings,
-        )
-        for model_id in pool
+        _assess(candidate.entry, input_count, calibrate(quality), settings)
+        for candidate, input_count, quality in zip(table.candidates, tokens, qualities,
+                                                   strict=True)
     ]
     ranked = _rank(estimates, settings)
     if not ranked or not ranked[0].eligible:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, load_catalog
-from shoal.router import RoutingError, _estimate_quality
+from shoal.router import RoutingError, estimate_qualities
 from shoal.router_model import Router, RouterFileError, fit_router
 from shoal.tokens import count_tokens
 
@@ -375,23 +375,28 @@ def predict(
     Raises:
         EvaluationError: If a model has neither labels in the router nor a catalog prior.
     """
+    positions = {model: router.model_position(model) for model in models}
+    from_priors = [m for m in models if positions[m] is None and m in catalog]
+    for model in models:
+        if positions[model] is None and model not in catalog:
+            raise EvaluationError(f"the router cannot estimate {model!r}: no labels, no prior")
     predictions = []
     for item in prompts:
         neighbours = router.neighbours(item.prompt)
-        closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / len(neighbours)
-        row = {}
-        for model in models:
-            position = router.model_position(model)
-            if position is not None:
-                quality: float | None = router.predict_labelled(position, neighbours)[0]
-            elif model in catalog:
-                quality = _estimate_quality(router, catalog, model, neighbours, closeness)[0]
-            else:
-                quality = None
+        labelled = router.predict(neighbours)
+        row: dict[str, float] = {}
+        for model, (quality, _, _) in zip(
+            from_priors, estimate_qualities(router, catalog, from_priors, neighbours),
+            strict=True,
+        ):
             if quality is None:
                 raise EvaluationError(f"the router cannot estimate {model!r}: no labels, no prior")
             row[model] = quality
-        predictions.append(row)
+        for model in models:
+            position = positions[model]
+            if position is not None:
+                row[model] = labelled[position][0]
+        predictions.append({model: row[model] for model in models})
     return predictions
 
 

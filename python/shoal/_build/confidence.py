@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 from shoal._build.router import llmrouter_rows
 from shoal.catalog import load_catalog
-from shoal.router import _estimate_quality, fit_router, load_router
+from shoal.router import estimate_qualities, fit_router, load_router
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +48,11 @@ def held_out_pairs(items: Sequence[dict[str, Any]]) -> list[tuple[float, float]]
                             shrinkage=shipped.shrinkage)
         for item in held:
             neighbours = router.neighbours(item["question"])
-            closeness = math.fsum(max(n.similarity, 0.0) for n in neighbours) / max(
-                len(neighbours), 1)
-            for model, observed in item["scores"].items():
-                predicted, confidence, _ = _estimate_quality(
-                    router, catalog, model, neighbours, closeness)
+            models = list(item["scores"])
+            estimates = estimate_qualities(router, catalog, models, neighbours)
+            for model, (predicted, confidence, _) in zip(models, estimates, strict=True):
                 if predicted is not None:
+                    observed = item["scores"][model]
                     pairs.append((confidence, 1.0 - abs(observed - predicted)))
         logger.info("fold %d: %d pairs so far", fold, len(pairs))
     return pairs

@@ -5,6 +5,7 @@ through both and require identical results.
 """
 
 from shoal._pure.embed import ExemplarIndex, embed
+from shoal._pure.estimate import NeighbourEstimator
 from shoal._pure.hardware import (
     estimate_inference,
     pareto_sweep,
