@@ -583,13 +583,13 @@ def _assess(
             f"predicted {predicted:.3f} against {settings.min_quality:.3f}",
         ))
 
-    hard = [c for c in checks if c.name != "min_quality"]
+    eligible = all(c.passed for c in checks if c.name != "min_quality")
     objective = None if predicted is None else predicted - cost / settings.willingness_to_pay
     return CandidateEstimate(
         model=entry.id, predicted_quality=predicted, confidence=confidence,
         estimate_source=source, input_tokens=input_tokens, output_tokens=output_tokens,
         expected_cost_usd=cost, runs_locally=runs_locally, objective=objective,
-        eligible=all(c.passed for c in hard), constraints=tuple(checks),
+        eligible=eligible, constraints=tuple(checks),
     )
 
 
@@ -614,10 +614,21 @@ def _rank(estimates: Sequence[CandidateEstimate], settings: _Settings) -> list[C
     return meeting + short + others
 
 
+_POOL_CACHE: dict[tuple[int, int], tuple[Router, Catalog, tuple[str, ...]]] = {}
+
+
 def _default_candidates(router: Router, catalog: Catalog) -> tuple[str, ...]:
-    labelled = {m for m in router.models if m in catalog}
-    with_prior = {e.id for e in catalog.models if e.quality is not None}
-    return tuple(e.id for e in catalog.models if e.id in labelled | with_prior)
+    """Every catalog model with labels in the router or a quality prior, in catalog order."""
+    cached = _POOL_CACHE.get((id(router), id(catalog)))
+    if cached is not None and cached[0] is router and cached[1] is catalog:
+        return cached[2]
+    routable = {m for m in router.models if m in catalog}
+    routable.update(e.id for e in catalog.models if e.quality is not None)
+    pool = tuple(e.id for e in catalog.models if e.id in routable)
+    if len(_POOL_CACHE) >= 16:
+        _POOL_CACHE.clear()
+    _POOL_CACHE[(id(router), id(catalog))] = (router, catalog, pool)
+    return pool
 
 
 def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode: str,

@@ -25,6 +25,9 @@ from shoal.router_model import fit_router
 
 logger = logging.getLogger(__name__)
 
+# Stands for "the default feedback database" when --outcomes is given without a path.
+DEFAULT_OUTCOMES = Path("-")
+
 
 def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `shoal fit`."""
@@ -32,9 +35,19 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "fit",
         help="learn a router file from your own labelled prompts",
         description="Fit a router from JSONL rows {prompt, model, score in [0, 1], optional "
-        "cost_usd, input_tokens, output_tokens}. `shoal route --router FILE` then uses it.",
+        "cost_usd, input_tokens, output_tokens}, and with --outcomes the outcomes recorded by "
+        "`shoal feedback record`. `shoal route --router FILE` then uses it.",
     )
-    fit.add_argument("data", type=Path, help="labelled rows (.jsonl), or an LLMRouter .json list")
+    fit.add_argument("data", type=Path, nargs="?",
+                     help="labelled rows (.jsonl), or an LLMRouter .json list; optional with "
+                     "--outcomes")
+    fit.add_argument("--outcomes", type=Path, nargs="?", const=DEFAULT_OUTCOMES, default=None,
+                     metavar="DB",
+                     help="also learn from recorded outcomes that carry a prompt: the feedback "
+                     "database DB, or SHOAL_FEEDBACK_DB / the default one when DB is omitted "
+                     "(put DATA first: `shoal fit labels.jsonl --outcomes --out r.json`)")
+    fit.add_argument("--no-calibration", dest="calibrate", action="store_false",
+                     help="skip the per-model isotonic calibration of predicted quality")
     fit.add_argument("--out", type=Path, required=True, help="router file to write")
     fit.add_argument("--name", default="custom", help="name recorded in the file and decisions")
     fit.add_argument("--source", default="user-supplied labels",
@@ -73,14 +86,36 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit and save a router; print a one-line summary."""
-    rows = _fit_rows(args.data)
+    if args.data is None and args.outcomes is None:
+        raise EvaluationError("give labelled data, --outcomes, or both")
+    rows = _fit_rows(args.data) if args.data is not None else []
+    source = args.source
+    folded = ""
+    if args.outcomes is not None:
+        outcomes, where = _outcome_rows(args.outcomes)
+        rows += outcomes
+        source = f"{source}; {len(outcomes)} recorded outcomes from {where}"
+        folded = f", {len(outcomes)} recorded outcomes folded in"
     if args.prices is not None:
         _check_prices(rows, read_prices(args.prices))
-    router = fit_router(rows, name=args.name, source=args.source, k=args.k)
+    router = fit_router(rows, name=args.name, source=source, k=args.k, calibrate=args.calibrate)
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {len(router)} exemplars, "
-          f"{len(router.models)} models ({', '.join(router.models)})")
+          f"{len(router.models)} models ({', '.join(router.models)}){folded}")
     return 0
+
+
+def _outcome_rows(db: Path) -> tuple[list[dict[str, Any]], str]:
+    """Training rows from the feedback database (redacted prompts) and where they came from."""
+    from shoal.feedback import default_db_path, outcomes_as_rows
+
+    path = default_db_path() if db == DEFAULT_OUTCOMES else db
+    if not path.exists():
+        raise EvaluationError(f"no feedback database at {path}: record outcomes with "
+                              "`shoal feedback record` first, or name the database")
+    rows = outcomes_as_rows(path)
+    logger.info("%d recorded outcomes with a prompt in %s", len(rows), path)
+    return rows, str(path)
 
 
 def _fit_rows(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,118 @@
+"""Feedback folding end to end: route, record outcomes, `shoal fit --outcomes`, route again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shoal import route
+from shoal.cli import main
+from shoal.feedback import outcomes_as_rows, record_outcome
+from shoal.router import load_router
+
+MATHS, POEMS = "qwen2.5-7b-instruct", "gemma-2-9b-it"
+CANDIDATES = f"{POEMS},{MATHS}"
+
+TASKS = [
+    ("Solve 2x + 1 = 5 for x.", True),
+    ("What is 17 times 23?", True),
+    ("Compute the derivative of x^3 + 2x.", True),
+    ("Factor x^2 - 9 completely.", True),
+    ("Write a haiku about autumn leaves.", False),
+    ("Compose a limerick about a cat named Max.", False),
+    ("Write a sonnet about the sea at night.", False),
+    ("Write a short poem for maria.gonzalez@gmail.com about spring.", False),
+]
+
+
+def record_all(database: Path, capsys: pytest.CaptureFixture) -> None:
+    """Route each task, then record how both models did: through the CLI for the first half,
+    through the API for the rest."""
+    for number, (prompt, is_maths) in enumerate(TASKS):
+        decision = route(prompt, candidates=CANDIDATES.split(","), privacy="off")
+        scores = {MATHS: 1.0 if is_maths else 0.0, POEMS: 0.0 if is_maths else 1.0}
+        for model, score in scores.items():
+            if number % 2 == 0:
+                arguments = ["feedback", "record", decision.decision_id, model, str(score),
+                             "--prompt", prompt, "--db", str(database)]
+                assert main(arguments) == 0
+            else:
+                record_outcome(decision.decision_id, model, score, prompt=prompt,
+                               cost_usd=1e-5, db_path=database)
+    capsys.readouterr()
+
+
+def test_fit_from_recorded_outcomes_routes_by_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    database, router_file = tmp_path / "feedback.sqlite3", tmp_path / "router.json"
+    record_all(database, capsys)
+
+    assert main(["fit", "--outcomes", str(database), "--out", str(router_file), "--k", "2",
+                 "--name", "from-feedback"]) == 0
+
+    printed = capsys.readouterr().out
+    assert "8 exemplars, 2 models" in printed and "16 recorded outcomes folded in" in printed
+    router = load_router(router_file)
+    assert router.name == "from-feedback" and len(router) == 8
+    assert "16 recorded outcomes from" in router.source
+    # The stored prompts are the redacted ones: the e-mail address never reaches the router.
+    assert not any("maria" in preview for preview in router.previews)
+    assert any("[email]" in preview for preview in router.previews)
+    for prompt, model in [("Solve 7x - 3 = 11 for x.", MATHS),
+                          ("Write a haiku about winter snow.", POEMS)]:
+        assert main(["route", prompt, "--router", str(router_file), "--candidates", CANDIDATES,
+                     "--willingness-to-pay", "1000", "--json"]) == 0
+        decision = json.loads(capsys.readouterr().out)
+        assert decision["model"] == model
+        assert decision["router_version"] == router.version
+
+
+def test_outcomes_join_labelled_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    database, data = tmp_path / "feedback.sqlite3", tmp_path / "labels.jsonl"
+    record_all(database, capsys)
+    rows = [{"prompt": "Integrate x^2 from 0 to 3.", "model": MATHS, "score": 1.0},
+            {"prompt": "Integrate x^2 from 0 to 3.", "model": POEMS, "score": 0.0},
+            # The same task as a recorded outcome: its labels are averaged, not duplicated.
+            {"prompt": "Solve 2x + 1 = 5 for x.", "model": POEMS, "score": 1.0}]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    router_file = tmp_path / "router.json"
+
+    assert main(["fit", str(data), "--outcomes", str(database), "--out", str(router_file),
+                 "--k", "2"]) == 0
+
+    router = load_router(router_file)
+    assert len(router) == 9
+    solved = router.previews.index("Solve 2x + 1 = 5 for x.")
+    assert router.scores[solved][router.models.index(POEMS)] == 0.5
+    assert router.costs_usd[router.models.index(MATHS)] == 1e-5
+
+
+def test_outcomes_default_to_the_configured_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "default.sqlite3"
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(database))
+    record_all(database, capsys)
+    router_file = tmp_path / "router.json"
+
+    assert main(["fit", "--outcomes", "--out", str(router_file), "--k", "2"]) == 0
+
+    assert len(load_router(router_file)) == len(outcomes_as_rows(database)) // 2
+
+
+def test_fit_names_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = str(tmp_path / "router.json")
+
+    assert main(["fit", "--out", out]) == 2
+    assert "give labelled data, --outcomes, or both" in capsys.readouterr().err
+    assert main(["fit", "--outcomes", str(tmp_path / "none.sqlite3"), "--out", out]) == 2
+    assert "no feedback database at" in capsys.readouterr().err
+    empty = tmp_path / "empty.sqlite3"
+    record_outcome("d-" + "0" * 24, MATHS, 1.0, db_path=empty)  # no prompt: cannot teach
+    assert main(["fit", "--outcomes", str(empty), "--out", out]) == 2
+    assert "rows is empty" in capsys.readouterr().err
