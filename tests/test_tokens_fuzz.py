@@ -3,8 +3,8 @@
 Differential tests against tiktoken 0.14 (built offline from the shipped vocabularies, as in
 ``test_tokens.py``): a seeded generator of long random mixed-script strings, hypothesis runs of
 one repeated character around the lengths where the Rust core changes merge strategy (scan,
-heap, linear backtracking, periodic runs), and each worst case of the token-counting brief. Time
-limits here are loose sanity bounds; ``bench/bench_tokens.py`` measures speed.
+heap, linear backtracking, periodic runs), and each pathological input tokenizers are known to
+choke on. Time limits here are loose sanity bounds; ``bench/bench_tokens.py`` measures speed.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def test_runs_of_one_character(
         assert _core.count(encoding, text) == len(expected)
 
 
-# ---- worst cases of the brief ----
+# ---- known worst cases ----
 
 
 def _minified_json(size: int) -> str:

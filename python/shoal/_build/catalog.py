@@ -88,13 +88,14 @@ TOKEN_RATIOS: dict[str, tuple[float, str]] = {
     ),
     "claude": (
         1.3,
-        "estimate: no local Claude tokenizer exists; pr-agent uses tiktoken x1.3 and "
-        "copilot-api found o200k x1.15 under-counts (tokens brief section 3.2)",
+        "estimate: no local Claude tokenizer exists; pr-agent uses tiktoken x1.3 "
+        "(qodo-ai/pr-agent#3612) and o200k x1.15 under-counted (caozhiyuan/copilot-api PR#134)",
     ),
     "claude-4.7": (
         1.75,
         "estimate: Claude 1.3 x Anthropic's 'up to ~35% more tokens' for the Opus 4.7 "
-        "tokenizer (measured 1.15-1.47x on prose, code and docs; tokens brief section 3.2)",
+        "tokenizer (measured 1.15-1.47x on prose, code and docs: "
+        "sol.ava.dev/writings/2026-04-17-opus-4-7-tokenizer.html)",
     ),
     "gemini": (
         1.0,
