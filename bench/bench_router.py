@@ -6,6 +6,9 @@ Run with ``pytest bench/bench_router.py``. Groups:
   routable catalog model as a candidate), warm; and the same with a router of 50,000 exemplars
   (the shipped ones repeated: the search cost depends on the count, not on the content).
 * ``neighbours``: embedding plus the top-k search only, for both sizes.
+* ``estimate``: every candidate's quality for one decision (the shipped router's 9 labelled
+  models plus the catalog's 26 prior-only ones) in one ``NeighbourEstimator`` call, Rust core
+  against its pure-Python twin.
 * ``embedding``: shoal's hashed embedding (Rust core, 512 buckets) against WordLlama 0.4
   (``l2_supercat``, 256 dimensions, the weights in its wheel) on the same 500 LLMRouter test
   prompts in one batch; ``extra_info`` has prompts/s and MB/s of UTF-8 input at the mean time.
@@ -23,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from shoal import route
+from shoal import _pure, route
 from shoal._backend import core
 from shoal.router import load_router
 from shoal.router_model import Router
@@ -83,6 +86,24 @@ def test_neighbours(benchmark: Any, routers: dict[str, Router], size: str) -> No
 
     assert len(found) == router.k
     benchmark.extra_info["exemplars"] = len(router)
+
+
+@pytest.mark.benchmark(group="estimate")
+@pytest.mark.parametrize("backend", ["rust", "pure"])
+def test_estimate(benchmark: Any, routers: dict[str, Router], backend: str) -> None:
+    router = routers["shipped"]
+    module = pytest.importorskip("shoal._core") if backend == "rust" else _pure
+    estimator = module.NeighbourEstimator(
+        router.scores, router.difficulties, router.abilities, router.mean_scores,
+        router.calibration, similarity_power=router.similarity_power, shrinkage=router.shrinkage,
+    )
+    pairs = [(n.index, n.similarity) for n in router.neighbours(PROMPT)]
+    abilities = [-1.0 + i / 13 for i in range(26)]
+    means = [router.expected_mean_score(a) for a in abilities]
+
+    estimates = benchmark(estimator.estimate, pairs, abilities, means)
+
+    assert len(estimates) == len(router.models) + len(abilities)
 
 
 def _throughput(benchmark: Any, texts: list[str]) -> None:

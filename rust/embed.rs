@@ -426,29 +426,9 @@ impl ExemplarIndex {
 
     /// Cosine similarity of `query` with every exemplar, in exemplar order; 0 for a zero vector.
     pub fn scores(&self, query: &[f64]) -> Result<Vec<f64>, EmbedError> {
-        if query.len() != self.dim {
-            return Err(EmbedError::QueryLength {
-                len: query.len(),
-                dim: self.dim,
-            });
-        }
-        if query.iter().any(|x| !x.is_finite()) {
-            return Err(EmbedError::NotFinite { row: None });
-        }
-        let coded: Vec<i16> = quantise(query, QUERY_CODE_MAX)
-            .into_iter()
-            .map(|c| c as i16)
-            .collect();
-        let query_norm = (sum_of_squares(&coded) as f64).sqrt();
+        let (coded, query_norm) = self.code_query(query)?;
         let mut scores = vec![0.0; self.len()];
-        let workers = if self.codes.len() < PARALLEL_MIN_CODES {
-            1
-        } else {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            cores
-                .min(MAX_WORKERS)
-                .min(self.codes.len() / CODES_PER_WORKER)
-        };
+        let workers = self.workers();
         if workers == 1 {
             self.score_rows(0, &coded, query_norm, &mut scores);
             return Ok(scores);
@@ -466,39 +446,131 @@ impl ExemplarIndex {
         Ok(scores)
     }
 
+    /// The query as int16 codes and the square root of their exact squared norm.
+    fn code_query(&self, query: &[f64]) -> Result<(Vec<i16>, f64), EmbedError> {
+        if query.len() != self.dim {
+            return Err(EmbedError::QueryLength {
+                len: query.len(),
+                dim: self.dim,
+            });
+        }
+        if query.iter().any(|x| !x.is_finite()) {
+            return Err(EmbedError::NotFinite { row: None });
+        }
+        let coded: Vec<i16> = quantise(query, QUERY_CODE_MAX)
+            .into_iter()
+            .map(|c| c as i16)
+            .collect();
+        let query_norm = (sum_of_squares(&coded) as f64).sqrt();
+        Ok((coded, query_norm))
+    }
+
+    /// Threads one search uses: one below [`PARALLEL_MIN_CODES`], else one per
+    /// [`CODES_PER_WORKER`] codes up to the cores (at most [`MAX_WORKERS`]).
+    fn workers(&self) -> usize {
+        if self.codes.len() < PARALLEL_MIN_CODES {
+            return 1;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores
+            .min(MAX_WORKERS)
+            .min(self.codes.len() / CODES_PER_WORKER)
+            .max(1)
+    }
+
+    fn score_row(&self, index: usize, coded: &[i16], query_norm: f64) -> f64 {
+        let denominator = self.norms[index] * query_norm;
+        if denominator == 0.0 {
+            return 0.0;
+        }
+        let row = &self.codes[index * self.dim..(index + 1) * self.dim];
+        dot(row, coded) as f64 / denominator
+    }
+
     fn score_rows(&self, first: usize, coded: &[i16], query_norm: f64, out: &mut [f64]) {
-        let rows = self.codes[first * self.dim..].chunks(self.dim);
-        for ((score, row), &row_norm) in out.iter_mut().zip(rows).zip(&self.norms[first..]) {
-            let denominator = row_norm * query_norm;
-            *score = if denominator == 0.0 {
-                0.0
-            } else {
-                dot(row, coded) as f64 / denominator
-            };
+        for (offset, score) in out.iter_mut().enumerate() {
+            *score = self.score_row(first + offset, coded, query_norm);
         }
     }
 
     /// The `k` most similar exemplars as `(index, cosine)`, best first; equal scores are
     /// ordered by lower index so the answer never depends on sorting internals.
     pub fn top_k(&self, query: &[f64], k: usize) -> Result<Vec<(usize, f64)>, EmbedError> {
-        let scores = self.scores(query)?;
-        let mut ranked: Vec<(usize, f64)> = scores.into_iter().enumerate().collect();
-        let order = |a: &(usize, f64), b: &(usize, f64)| {
-            b.1.partial_cmp(&a.1)
-                .unwrap_or(Ordering::Equal)
-                .then(a.0.cmp(&b.0))
-        };
-        if k < ranked.len() {
-            if k == 0 {
-                return Ok(Vec::new());
-            }
-            // The order is total (scores are finite, indices distinct), so selecting the first
-            // k and sorting them gives the same answer as a full sort.
-            ranked.select_nth_unstable_by(k - 1, order);
-            ranked.truncate(k);
+        let (coded, query_norm) = self.code_query(query)?;
+        if k == 0 {
+            return Ok(Vec::new());
         }
-        ranked.sort_by(order);
-        Ok(ranked)
+        let workers = self.workers();
+        let mut best = if workers == 1 {
+            self.best_rows(0, self.len(), &coded, query_norm, k)
+        } else {
+            let rows_per_worker = self.len().div_ceil(workers);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|part| {
+                        let first = (part * rows_per_worker).min(self.len());
+                        let last = (first + rows_per_worker).min(self.len());
+                        let coded = &coded;
+                        scope.spawn(move || self.best_rows(first, last, coded, query_norm, k))
+                    })
+                    .collect();
+                let mut merged = Vec::new();
+                for handle in handles {
+                    match handle.join() {
+                        Ok(part) => merged.extend(part),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                merged
+            })
+        };
+        keep_best(&mut best, k);
+        best.sort_by(rank_order);
+        Ok(best)
+    }
+
+    /// The `k` best of rows `first..last` (unsorted). Rows come in index order, so once `k`
+    /// are kept a row must score strictly above the worst kept one to displace it: an equal
+    /// score has a higher index and ranks below. The result is exact, not approximate.
+    fn best_rows(
+        &self,
+        first: usize,
+        last: usize,
+        coded: &[i16],
+        query_norm: f64,
+        k: usize,
+    ) -> Vec<(usize, f64)> {
+        let batch = k.saturating_mul(2);
+        let mut kept = Vec::with_capacity(batch.min(last - first));
+        let mut threshold = None;
+        for index in first..last {
+            let score = self.score_row(index, coded, query_norm);
+            if threshold.is_some_and(|worst| score <= worst) {
+                continue;
+            }
+            kept.push((index, score));
+            if kept.len() >= batch {
+                keep_best(&mut kept, k);
+                threshold = kept.last().map(|&(_, worst)| worst);
+            }
+        }
+        keep_best(&mut kept, k);
+        kept
+    }
+}
+
+/// Best first: higher score, then lower index. Scores are finite, so the order is total.
+fn rank_order(a: &(usize, f64), b: &(usize, f64)) -> Ordering {
+    b.1.partial_cmp(&a.1)
+        .unwrap_or(Ordering::Equal)
+        .then(a.0.cmp(&b.0))
+}
+
+/// Keeps the `k` best of `ranked` (in any order) with the worst of them last.
+fn keep_best(ranked: &mut Vec<(usize, f64)>, k: usize) {
+    if k < ranked.len() {
+        ranked.select_nth_unstable_by(k - 1, rank_order);
+        ranked.truncate(k);
     }
 }
 
@@ -692,6 +764,34 @@ mod tests {
             &mut single,
         );
         assert_eq!(threaded, single);
+    }
+
+    #[test]
+    fn bounded_and_threaded_top_k_equals_a_full_sort_with_ties() {
+        // Rows repeat every 97, so equal scores abound; the index is large enough for threads.
+        let dim = 64;
+        let rows = PARALLEL_MIN_CODES / dim + 13;
+        let codes: Vec<i8> = (0..rows * dim)
+            .map(|i| {
+                let (row, column) = (i / dim % 97, i % dim);
+                i8::try_from((row * 31 + column * 7) % 255)
+                    .unwrap_or(0)
+                    .wrapping_sub(100)
+            })
+            .collect();
+        let index = ExemplarIndex::from_codes(codes, dim).unwrap();
+        let query: Vec<f64> = (0..dim).map(|i| (i as f64 * 0.37).cos()).collect();
+        let mut full: Vec<(usize, f64)> = index
+            .scores(&query)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .collect();
+        full.sort_by(rank_order);
+        for k in [1, 2, 40, 97, 1000] {
+            assert_eq!(index.top_k(&query, k).unwrap(), full[..k], "k {k}");
+        }
+        assert!(index.workers() > 1 || std::thread::available_parallelism().unwrap().get() == 1);
     }
 
     #[test]

@@ -226,8 +226,8 @@ def test_two_unlabelled_models_routed_from_their_priors_keep_the_aiq(llmrouter: 
     from_priors = evaluate_router(llmrouter["test"], router=partial, **options)
 
     assert not set(held_out) & set(partial.models)
-    # Measured 0.5762 / 0.5939 = 0.970 for the two strongest models, the worst of all 36 pairs
-    # (mean ratio 0.990).
+    # Measured 0.5558 / 0.5902 = 0.942 for the two strongest models, the worst of all 36 pairs
+    # (mean ratio 0.977).
     assert from_priors.aiq["router"] >= 0.9 * with_labels.aiq["router"]
 
 
