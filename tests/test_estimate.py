@@ -6,6 +6,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def random_estimator_inputs(seed: int, exemplars: int = 60, models: int = 5) -> 
         [None if generator.random() < 0.2 else round(generator.random(), 4) for _ in range(models)]
         for _ in range(exemplars)
     ]
-    calibration = []
+    calibration: list[list[tuple[float, float]]] = []
     for model in range(models):
         if model % 2:
             calibration.append([])
@@ -67,7 +68,7 @@ def test_rust_and_pure_estimates_are_identical(seed: int, power: float, shrinkag
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_estimate_follows_the_documented_formula(impl: object) -> None:
+def test_estimate_follows_the_documented_formula(impl: Any) -> None:
     estimator = impl.NeighbourEstimator(
         [[1.0, 0.0], [0.0, None], [1.0, 1.0]], [0.0, 1.0, -1.0], [0.5, -0.5], [0.6, 0.4],
         [[], [(0.0, 0.1), (1.0, 0.9)]], similarity_power=2.0, shrinkage=1.0,
@@ -90,7 +91,7 @@ def test_estimate_follows_the_documented_formula(impl: object) -> None:
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_no_positive_weight_leaves_the_prior(impl: object) -> None:
+def test_no_positive_weight_leaves_the_prior(impl: Any) -> None:
     estimator = impl.NeighbourEstimator(
         [[1.0]], [0.0], [0.0], [0.3], [[]], similarity_power=2.0, shrinkage=0.0
     )
@@ -111,7 +112,7 @@ def test_no_positive_weight_leaves_the_prior(impl: object) -> None:
         ({"shrinkage": -1.0}, "shrinkage is out of range"),
     ],
 )
-def test_bad_estimator_input_is_named(impl: object, arguments: dict, message: str) -> None:
+def test_bad_estimator_input_is_named(impl: Any, arguments: dict, message: str) -> None:
     inputs = {"scores": [[1.0]], "difficulties": [0.0], "abilities": [0.0],
               "mean_scores": [0.5], "calibration": [[]], "similarity_power": 2.0,
               "shrinkage": 1.0}
@@ -122,7 +123,7 @@ def test_bad_estimator_input_is_named(impl: object, arguments: dict, message: st
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-def test_bad_neighbours_are_named(impl: object) -> None:
+def test_bad_neighbours_are_named(impl: Any) -> None:
     estimator = impl.NeighbourEstimator(
         [[1.0]], [0.0], [0.0], [0.5], [[]], similarity_power=2.0, shrinkage=1.0
     )

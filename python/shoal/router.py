@@ -399,7 +399,8 @@ def _candidate_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) ->
 
 
 def _build_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _CandidateTable:
-    candidates, prior_abilities = [], []
+    candidates: list[_Candidate] = []
+    prior_abilities: list[float] = []
     for model_id in pool:
         entry = catalog.model(model_id)
         position = router.model_position(model_id)

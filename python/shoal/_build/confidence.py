@@ -97,17 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     items = json.loads(arguments.train_file.read_text(encoding="utf-8"))
     pairs = held_out_pairs(items)
-    document = {
+    fitted = knots(isotonic(pairs))
+    document: dict[str, object] = {
         "router_version": load_router().version,
         "method": f"isotonic regression (pool adjacent violators) of 1 - |observed - predicted| "
         f"on raw confidence, {FOLDS}-fold held-out predictions over the training file",
         "source": "ulab-uiuc/LLMRouter@4e7a7969 data/dcrouter_preprocessed/train.json (MIT)",
         "pairs": len(pairs),
-        "knots": knots(isotonic(pairs)),
+        "knots": fitted,
     }
     arguments.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     logger.info("wrote %s with %d knots from %d pairs", arguments.out,
-                len(document["knots"]), len(pairs))
+                len(fitted), len(pairs))
     return 0
 
 
