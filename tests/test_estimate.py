@@ -198,3 +198,39 @@ def test_router_file_with_falling_knots_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(RouterFileError, match=r"calibration\[0\] needs strictly rising x"):
         read_router(path)
+
+
+PARITY_SCRIPT = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_estimate import synthetic_rows
+from shoal import route
+from shoal._backend import BACKEND
+from shoal.router_model import fit_router
+decisions = [route(p, privacy="off").to_dict() for p in {prompts!r}]
+router = fit_router(synthetic_rows(240), name="synthetic", dim=64, k=10)
+print(json.dumps({{"backend": BACKEND, "decisions": decisions, "router": router.content_hash}},
+                 sort_keys=True))
+"""
+
+
+def test_decisions_and_calibrated_fits_are_identical_on_both_paths() -> None:
+    import os
+    import subprocess
+    import sys
+
+    prompts = ["Write a Python function that checks whether a string is a palindrome.",
+               "Solve for x: 3x + 7 = 22. Show your steps."]
+    script = PARITY_SCRIPT.format(tests=str(Path(__file__).parent), prompts=prompts)
+    answers = []
+    for pure in ("0", "1"):
+        environment = {**os.environ, "SHOAL_PURE_PYTHON": pure}
+        if pure == "0":
+            environment.pop("SHOAL_PURE_PYTHON")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=environment, timeout=300, check=True)
+        answers.append(json.loads(done.stdout))
+
+    assert [a["backend"] for a in answers] == ["rust", "python"]
+    assert answers[0]["decisions"] == answers[1]["decisions"]
+    assert answers[0]["router"] == answers[1]["router"]
