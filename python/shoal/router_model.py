@@ -26,7 +26,7 @@ exemplars, fits an isotonic (pool-adjacent-violators) map from predicted to obse
 keeps it as at most :data:`CALIBRATION_KNOTS` knots; a prediction is mapped piecewise linearly
 through them (flat beyond the ends). Both choices, the item-response shrinkage target and the
 calibration, were selected by 5-fold cross-validation on LLMRouter's training prompts (Brier
-score 0.178 → 0.171, mid-range bias from up to +0.07 to within ±0.02).
+score 0.178 → 0.171, mid-range bias from up to +0.07 to within ±0.015).
 
 The router file is JSON with a format version and a SHA-256 content hash over its canonical
 form, so an edited or truncated file is refused rather than silently misused.
