@@ -4,6 +4,7 @@ message and exit status 2, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -173,3 +174,53 @@ def test_serve_says_when_the_port_is_taken() -> None:
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "serving" not in result.stderr
+
+
+def test_an_empty_http_token_stops_the_server_instead_of_disabling_auth() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", "serve", "--http", "--port", "1"],
+        env={**os.environ, "SHOAL_HTTP_TOKEN": "  "},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "SHOAL_HTTP_TOKEN is set but empty" in result.stderr
+
+
+def test_files_that_cannot_be_written_and_deep_json_are_errors_not_tracebacks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+
+    assert "nested too deeply" in run(capsys, "count", "--chat", str(deep))[2]
+    assert "nested too deeply" in run(capsys, "route", "--file", str(deep))[2]
+    status, _, err = run(capsys, "report", "--svg", str(tmp_path / "absent" / "x.svg"))
+    assert status == 2 and "No such file or directory" in err
+
+
+def test_split_refuses_a_folder_that_already_holds_chunks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = "The quick brown fox jumps over the lazy dog."
+    assert run(capsys, "split", "--max-tokens", "4", "--out-dir", str(tmp_path), text)[0] == 0
+
+    status, _, err = run(capsys, "split", "--max-tokens", "40", "--out-dir", str(tmp_path), text)
+
+    assert status == 2 and "already holds chunk files" in err
+    assert "".join(p.read_text() for p in sorted(tmp_path.glob("chunk_*.txt"))) == text
+
+
+def test_a_ledger_url_of_another_database_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOAL_LEDGER", "mysql://db/ledger")
+
+    status, _, err = run(capsys, "ledger", "status", "--scope", "a")
+
+    assert status == 2 and "only postgresql:// URLs or SQLite file paths" in err
+    assert not any(tmp_path.iterdir())

@@ -573,6 +573,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as error:
+        # A file the user named cannot be written or read: their mistake, not a crash.
+        where = f" {error.filename}" if error.filename else ""
+        print(f"shoal {args.command}: error:{where}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"shoal {args.command}: error: the input is nested too deeply", file=sys.stderr)
+        return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -1068,6 +1076,13 @@ def _split(args: argparse.Namespace) -> int:
     result = split_chunks(_input_text(args), args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
+        stale = sorted(args.out_dir.glob("chunk_*.txt"))
+        if stale:
+            # Old chunks beside new ones would no longer join to the text.
+            raise ValueError(
+                f"{args.out_dir} already holds chunk files ({stale[0].name}, ...); choose an "
+                "empty folder or remove them"
+            )
         for number, text in enumerate(result.texts, start=1):
             (args.out_dir / f"chunk_{number:04}.txt").write_text(text, encoding="utf-8")
     if args.json:

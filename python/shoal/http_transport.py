@@ -42,7 +42,8 @@ def read_token(token_file: Path | None = None) -> str | None:
     """The bearer token clients must send: from `token_file` if given, else the environment.
 
     Raises:
-        ValueError: The file cannot be read or holds no token.
+        ValueError: The file cannot be read or holds no token, or the environment variable is
+            set but empty.
     """
     if token_file is not None:
         try:
@@ -52,7 +53,17 @@ def read_token(token_file: Path | None = None) -> str | None:
         if not token:
             raise ValueError(f"the token file {token_file} is empty")
         return token
-    return os.environ.get(TOKEN_ENVIRONMENT_VARIABLE, "").strip() or None
+    if TOKEN_ENVIRONMENT_VARIABLE not in os.environ:
+        return None
+    token = os.environ[TOKEN_ENVIRONMENT_VARIABLE].strip()
+    if not token:
+        # Set but empty is a deployment mistake (e.g. an unset variable expanded); serving without
+        # authentication then would be the silent opposite of what was asked.
+        raise ValueError(
+            f"{TOKEN_ENVIRONMENT_VARIABLE} is set but empty: give it a token, or unset it to "
+            "serve without authentication"
+        )
+    return token
 
 
 def transport_security(allowed_hosts: Sequence[str] = ()) -> TransportSecuritySettings:

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -590,6 +591,13 @@ class Ledger:
         self.location = str(location)
         if is_postgres_url(self.location):
             self._store: _Store = _PostgresStore(self.location)
+        elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.location):
+            # Any other URL would otherwise become a SQLite file under a folder named "scheme:".
+            scheme = self.location.split("://", 1)[0]
+            raise ValueError(
+                f"ledger location {scheme}://...: only postgresql:// URLs or SQLite file paths "
+                "are supported"
+            )
         else:
             self._store = _SqliteStore(self.location)
         logger.info("ledger at %s", describe_location(self.location))
