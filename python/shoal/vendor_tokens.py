@@ -21,16 +21,14 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import itertools
 import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
-from shoal._pure.tokens import _check_text, _classes, _merge
+from shoal._pure.tokens import _check_text, _classes, _count_many, _encode_text, _Encoding
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +72,6 @@ CONTROL_TOKENS: tuple[str, ...] = (
     "[TOOL_CONTENT]",
 )
 
-PIECE_CACHE_LIMIT = 200_000
-
 
 def _tekken_pattern() -> re.Pattern[str]:
     """Tekken's pre-tokenization pattern (from ``tekken_240718.json``), in ``re`` syntax."""
@@ -93,24 +89,11 @@ def _tekken_pattern() -> re.Pattern[str]:
     return re.compile("|".join(alternatives))
 
 
-@dataclass
-class _Vocabulary:
-    """One loaded vendor encoding: ranks, tokens by rank, control tokens, pattern, piece cache."""
-
-    name: str
-    ranks: dict[bytes, int]
-    tokens: list[bytes]
-    control_tokens: dict[str, int]
-    pattern: re.Pattern[str]
-    control_pattern: re.Pattern[str]
-    piece_cache: dict[bytes, tuple[int, ...]] = field(default_factory=dict)
-
-
 _LOCK = threading.Lock()
-_LOADED: dict[str, _Vocabulary] = {}
+_LOADED: dict[str, _Encoding] = {}
 
 
-def _load(name: str) -> _Vocabulary:
+def _load(name: str) -> _Encoding:
     """The encoding called ``name``, loaded and verified on first use."""
     loaded = _LOADED.get(name)
     if loaded is not None:
@@ -127,7 +110,7 @@ def _load(name: str) -> _Vocabulary:
     return _LOADED[name]
 
 
-def _read_vocabulary(name: str) -> _Vocabulary:
+def _read_vocabulary(name: str) -> _Encoding:
     path = VOCABULARY_DIR / f"{name}.tiktoken.gz"
     contents = gzip.decompress(path.read_bytes())
     digest = hashlib.sha256(contents).hexdigest()
@@ -143,64 +126,18 @@ def _read_vocabulary(name: str) -> _Vocabulary:
     for index in range(len(CONTROL_TOKENS), CONTROL_TOKEN_COUNT):
         control_tokens[f"<SPECIAL_{index}>"] = index
     logger.debug("loaded %s: %d ranks from %s", name, len(tokens), path)
-    return _Vocabulary(
+    return _Encoding(
         name=name,
         ranks={token: rank for rank, token in enumerate(tokens)},
         tokens=tokens,
-        control_tokens=control_tokens,
+        special_tokens=control_tokens,
         pattern=_tekken_pattern(),
         # Longest first, so that no control token is cut short by another that prefixes it.
-        control_pattern=re.compile(
+        special_pattern=re.compile(
             "|".join(map(re.escape, sorted(control_tokens, key=len, reverse=True)))
         ),
+        id_offset=CONTROL_TOKEN_COUNT,
     )
-
-
-def _segments(vocabulary: _Vocabulary, text: str, allow_special: bool) -> Iterable[str | int]:
-    """Ordinary stretches of ``text`` (str) and, when allowed, control token ids (int)."""
-    if not allow_special:
-        yield text
-        return
-
-    start = 0
-    for match in vocabulary.control_pattern.finditer(text):
-        if match.start() > start:
-            yield text[start : match.start()]
-        yield vocabulary.control_tokens[match.group()]
-        start = match.end()
-    if start < len(text):
-        yield text[start:]
-
-
-def _encode_piece(vocabulary: _Vocabulary, piece: bytes) -> tuple[int, ...]:
-    rank = vocabulary.ranks.get(piece)
-    if rank is not None:
-        return (rank + CONTROL_TOKEN_COUNT,)
-
-    cached = vocabulary.piece_cache.get(piece)
-    if cached is not None:
-        return cached
-
-    boundaries = _merge(vocabulary.ranks, piece)
-    ids = tuple(
-        vocabulary.ranks[piece[start:end]] + CONTROL_TOKEN_COUNT
-        for start, end in itertools.pairwise(boundaries)
-    )
-    if len(vocabulary.piece_cache) >= PIECE_CACHE_LIMIT:
-        vocabulary.piece_cache.clear()
-    vocabulary.piece_cache[piece] = ids
-    return ids
-
-
-def _encode_text(vocabulary: _Vocabulary, text: str, allow_special: bool) -> list[int]:
-    ids: list[int] = []
-    for segment in _segments(vocabulary, text, allow_special):
-        if isinstance(segment, int):
-            ids.append(segment)
-            continue
-        for piece in vocabulary.pattern.findall(segment):
-            ids.extend(_encode_piece(vocabulary, piece.encode("utf-8")))
-    return ids
 
 
 def encode(encoding: str, text: str, *, allow_special: bool = False) -> list[int]:
@@ -231,11 +168,7 @@ def count(encoding: str, text: str, *, allow_special: bool = False) -> int:
 
 def count_many(encoding: str, texts: Sequence[str], *, allow_special: bool = False) -> list[int]:
     """Number of tokens of each text, in order (see ``encode``)."""
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of str, not a str")
-    checked = [_check_text(text, f"texts[{index}]") for index, text in enumerate(texts)]
-    loaded = _load(encoding)
-    return [len(_encode_text(loaded, text, allow_special)) for text in checked]
+    return _count_many(_load, encoding, texts, allow_special)
 
 
 def decode(encoding: str, ids: Sequence[int]) -> bytes:
@@ -246,7 +179,7 @@ def decode(encoding: str, ids: Sequence[int]) -> bytes:
         TypeError: An id that is not an int.
     """
     loaded = _load(encoding)
-    control_text = {index: text.encode("utf-8") for text, index in loaded.control_tokens.items()}
+    control_text = {index: text.encode("utf-8") for text, index in loaded.special_tokens.items()}
     parts: list[bytes] = []
     for index, token in enumerate(ids):
         if not isinstance(token, int):

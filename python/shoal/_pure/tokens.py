@@ -26,11 +26,12 @@ import base64
 import functools
 import hashlib
 import heapq
+import itertools
 import json
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,7 +113,11 @@ def _pattern(name: str) -> re.Pattern[str]:
 
 @dataclass
 class _Encoding:
-    """One loaded encoding: ranks, tokens by id, special tokens, pattern and piece cache."""
+    """One loaded encoding: ranks, tokens by rank, special tokens, pattern and piece cache.
+
+    ``id_offset`` is added to every rank to make its id: 0 for OpenAI's encodings, where ranks
+    are ids; Tekken numbers its ranks after 1,000 control tokens (``shoal.vendor_tokens``).
+    """
 
     name: str
     ranks: dict[bytes, int]
@@ -120,6 +125,7 @@ class _Encoding:
     special_tokens: dict[str, int]
     pattern: re.Pattern[str]
     special_pattern: re.Pattern[str]
+    id_offset: int = 0
     piece_cache: dict[bytes, tuple[int, ...]] = field(default_factory=dict)
 
 
@@ -221,14 +227,17 @@ def _encode_text(encoding: _Encoding, text: str, allow_special: bool) -> list[in
 def _encode_piece(encoding: _Encoding, piece: bytes) -> tuple[int, ...]:
     rank = encoding.ranks.get(piece)
     if rank is not None:
-        return (rank,)
+        return (rank + encoding.id_offset,)
 
     cached = encoding.piece_cache.get(piece)
     if cached is not None:
         return cached
 
     boundaries = _merge(encoding.ranks, piece)
-    ids = tuple(encoding.ranks[piece[start:end]] for start, end in zip(boundaries, boundaries[1:]))
+    ids = tuple(
+        encoding.ranks[piece[start:end]] + encoding.id_offset
+        for start, end in itertools.pairwise(boundaries)
+    )
     if len(encoding.piece_cache) >= PIECE_CACHE_LIMIT:
         encoding.piece_cache.clear()
     encoding.piece_cache[piece] = ids
@@ -336,10 +345,17 @@ def count(encoding: str, text: str, *, allow_special: bool = False) -> int:
 
 def count_many(encoding: str, texts: Sequence[str], *, allow_special: bool = False) -> list[int]:
     """Number of tokens of each text, in order (see ``encode``)."""
+    return _count_many(_load, encoding, texts, allow_special)
+
+
+def _count_many(
+    load: Callable[[str], _Encoding], encoding: str, texts: Sequence[str], allow_special: bool
+) -> list[int]:
+    """``count_many`` for the encodings ``load`` knows; every text is checked before any count."""
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of str, not a str")
     checked = [_check_text(text, f"texts[{index}]") for index, text in enumerate(texts)]
-    loaded = _load(encoding)
+    loaded = load(encoding)
     return [len(_encode_text(loaded, text, allow_special)) for text in checked]
 
 
