@@ -354,6 +354,11 @@ def _count_many(
     """``count_many`` for the encodings ``load`` knows; every text is checked before any count."""
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of str, not a str")
+    # Types first, then Unicode, as the binding does: it converts the whole list before looking
+    # for unpaired surrogates, so a non-str anywhere is a TypeError even after a bad str.
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] must be str, not {type(text).__name__}")
     checked = [_check_text(text, f"texts[{index}]") for index, text in enumerate(texts)]
     loaded = load(encoding)
     return [len(_encode_text(loaded, text, allow_special)) for text in checked]
