@@ -12,5 +12,6 @@ pub mod estimate;
 pub mod infer;
 pub mod pareto;
 pub mod ppa;
+mod pretokenize;
 pub mod privacy;
 pub mod tokens;

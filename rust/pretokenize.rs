@@ -1,0 +1,687 @@
+//! Pre-tokenization for OpenAI's `cl100k_base` and `o200k_base` encodings: the split of a text
+//! into the pieces that byte-pair encoding then merges one by one.
+//!
+//! tiktoken does this with a backtracking regex (one per encoding). Here a hand-written scanner
+//! reproduces the leftmost-first semantics of each pattern alternative by alternative, in one
+//! forward pass with bounded look-back, so no input can make it backtrack or overflow a stack
+//! (tiktoken panics on about a million spaces). The Unicode classes (`\p{L}`, `\p{N}`, `\p{M}`,
+//! `\s`, ...) come from `regex-syntax`, the tables tiktoken's regex engine itself uses.
+
+use std::sync::LazyLock;
+
+use regex_syntax::hir::{Class, HirKind};
+
+// ---- Unicode classes ----
+
+const LETTER: u8 = 1; // \p{L}
+const NUMBER: u8 = 2; // \p{N}
+const WHITESPACE: u8 = 4; // \s, the Unicode White_Space property
+const UPPER_RUN: u8 = 8; // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}], o200k's leading part of a word
+const LOWER_RUN: u8 = 16; // [\p{Ll}\p{Lm}\p{Lo}\p{M}], o200k's trailing part of a word
+
+/// The classes the two patterns use: (name in `unicode_classes.json`, definition, bit).
+const CLASS_DEFINITIONS: [(&str, &str, u8); 5] = [
+    ("L", r"\p{L}", LETTER),
+    ("N", r"\p{N}", NUMBER),
+    ("S", r"\s", WHITESPACE),
+    ("UPPER", r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPER_RUN),
+    ("LOWER", r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWER_RUN),
+];
+
+/// Class bits for every code point, indexed by scalar value.
+static CLASSES: LazyLock<Vec<u8>> = LazyLock::new(build_classes);
+
+/// [`CLASSES`] of the ASCII code points, as a constant so the common case needs no table look-up
+/// behind a lazy initialiser (a test checks it against the Unicode tables).
+const ASCII_CLASSES: [u8; 128] = ascii_classes();
+
+const fn ascii_classes() -> [u8; 128] {
+    let mut classes = [0u8; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        classes[byte] = match byte as u8 {
+            b'A'..=b'Z' => LETTER | UPPER_RUN,
+            b'a'..=b'z' => LETTER | LOWER_RUN,
+            b'0'..=b'9' => NUMBER,
+            b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ' => WHITESPACE,
+            _ => 0,
+        };
+        byte += 1;
+    }
+    classes
+}
+
+// Byte kinds for the ASCII fast path of the scanner: one table look-up per byte decides most
+// pieces of ordinary text. `OTHER` (a byte of a multi-byte character) sends the piece to the
+// Unicode path; past the end of the text the kind is 0, which ends every run.
+const KIND_UPPER: u8 = 1;
+const KIND_LOWER: u8 = 2;
+const KIND_DIGIT: u8 = 4;
+const KIND_SPACE: u8 = 8; // ASCII white space other than \r and \n
+const KIND_NEWLINE: u8 = 16; // \r, \n
+const KIND_SYMBOL: u8 = 32; // [^\s\p{L}\p{N}] in ASCII
+const KIND_OTHER: u8 = 64;
+const KIND_LETTER: u8 = KIND_UPPER | KIND_LOWER;
+
+const BYTE_KINDS: [u8; 256] = byte_kinds();
+
+const fn byte_kinds() -> [u8; 256] {
+    let mut kinds = [KIND_OTHER; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        let class = ASCII_CLASSES[byte];
+        kinds[byte] = if class & UPPER_RUN != 0 {
+            KIND_UPPER
+        } else if class & LOWER_RUN != 0 {
+            KIND_LOWER
+        } else if class & NUMBER != 0 {
+            KIND_DIGIT
+        } else if byte == b'\r' as usize || byte == b'\n' as usize {
+            KIND_NEWLINE
+        } else if class & WHITESPACE != 0 {
+            KIND_SPACE
+        } else {
+            KIND_SYMBOL
+        };
+        byte += 1;
+    }
+    kinds
+}
+
+fn build_classes() -> Vec<u8> {
+    let mut classes = vec![0u8; 0x11_0000];
+    for (_, pattern, bit) in CLASS_DEFINITIONS {
+        for (start, end) in unicode_ranges(pattern) {
+            for code_point in start..=end {
+                classes[code_point as usize] |= bit;
+            }
+        }
+    }
+    classes
+}
+
+/// The code point ranges of a one-class pattern, as `regex-syntax` defines them.
+fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
+    // The patterns are constants of this module; a parse failure is a bug caught by the tests.
+    let hir = regex_syntax::Parser::new().parse(pattern).expect("constant class pattern");
+    match hir.kind() {
+        HirKind::Class(Class::Unicode(class)) => class
+            .ranges()
+            .iter()
+            .map(|range| (u32::from(range.start()), u32::from(range.end())))
+            .collect(),
+        _ => unreachable!("{pattern} is a single Unicode class"),
+    }
+}
+
+// ---- Pre-tokenization ----
+
+/// Which tiktoken pattern to reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    /// `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+|
+    /// ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`
+    Cl100k,
+    /// `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|
+    /// 've|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}
+    /// \p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|
+    /// \s+(?!\S)|\s+`
+    O200k,
+}
+
+/// Splits one text into pieces. Every character starts a match of some alternative in both
+/// patterns, so pieces are contiguous and cover the text.
+struct Scanner<'a> {
+    text: &'a [u8],
+    classes: &'a [u8],
+    pattern: Pattern,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str, pattern: Pattern) -> Self {
+        Self { text: text.as_bytes(), classes: &CLASSES, pattern }
+    }
+
+    /// The code point at byte `position` (a char boundary) and its length in bytes.
+    fn char_at(&self, position: usize) -> Option<(u32, usize)> {
+        let lead = *self.text.get(position)?;
+        let continuation = |offset: usize| u32::from(self.text[position + offset] & 0x3F);
+        Some(if lead < 0x80 {
+            (u32::from(lead), 1)
+        } else if lead < 0xE0 {
+            ((u32::from(lead & 0x1F) << 6) | continuation(1), 2)
+        } else if lead < 0xF0 {
+            ((u32::from(lead & 0x0F) << 12) | (continuation(1) << 6) | continuation(2), 3)
+        } else {
+            let high = (u32::from(lead & 0x07) << 18) | (continuation(1) << 12);
+            (high | (continuation(2) << 6) | continuation(3), 4)
+        })
+    }
+
+    /// The class bits of the character at `position` and its length in bytes.
+    fn class_at(&self, position: usize) -> Option<(u8, usize)> {
+        let lead = *self.text.get(position)?;
+        if lead < 0x80 {
+            return Some((ASCII_CLASSES[usize::from(lead)], 1));
+        }
+        let (code_point, length) = self.char_at(position)?;
+        Some((self.classes[code_point as usize], length))
+    }
+
+    /// The fast-path kind of the byte at `position`; 0 past the end.
+    fn kind(&self, position: usize) -> u8 {
+        self.text.get(position).map_or(0, |&byte| BYTE_KINDS[usize::from(byte)])
+    }
+
+    fn has_class(&self, position: usize, bits: u8) -> bool {
+        self.class_at(position).is_some_and(|(class, _)| class & bits != 0)
+    }
+
+    /// `[^\s\p{L}\p{N}]`: punctuation, symbols, marks, controls.
+    fn is_symbol(&self, position: usize) -> bool {
+        self.class_at(position)
+            .is_some_and(|(class, _)| class & (LETTER | NUMBER | WHITESPACE) == 0)
+    }
+
+    /// The end of the piece starting at `start` (which is below the text length).
+    fn piece_end(&self, start: usize) -> usize {
+        match self.pattern {
+            Pattern::Cl100k => {
+                self.cl100k_ascii_end(start).unwrap_or_else(|| self.cl100k_piece_end(start))
+            }
+            Pattern::O200k => {
+                self.o200k_ascii_end(start).unwrap_or_else(|| self.o200k_piece_end(start))
+            }
+        }
+    }
+
+    /// cl100k's piece at `start` when every byte that decides it is ASCII (the bytes of the piece
+    /// and the one after it); `None` leaves the piece to [`Self::cl100k_piece_end`]. White space
+    /// always takes that path: its look-ahead rules are not worth a second copy.
+    fn cl100k_ascii_end(&self, start: usize) -> Option<usize> {
+        let first = self.kind(start);
+        if self.text[start] == b'\'' {
+            if let Some(end) = self.contraction_end(start) {
+                return Some(end);
+            }
+        }
+        if first & KIND_LETTER != 0 {
+            return self.ascii_run_end(start, KIND_LETTER);
+        }
+        if first & KIND_DIGIT != 0 {
+            return self.ascii_digits_end(start);
+        }
+        if first & KIND_NEWLINE != 0 {
+            return self.ascii_whitespace_end(start, first, self.kind(start + 1));
+        }
+        if first & (KIND_SYMBOL | KIND_SPACE) == 0 {
+            return None;
+        }
+        let next = self.kind(start + 1);
+        if next & KIND_LETTER != 0 {
+            return self.ascii_run_end(start + 1, KIND_LETTER);
+        }
+        self.ascii_symbols_end(start, first, next, b"\r\n")
+            .or_else(|| self.ascii_whitespace_end(start, first, next))
+    }
+
+    /// o200k's piece at `start` when every byte that decides it is ASCII; see
+    /// [`Self::cl100k_ascii_end`].
+    fn o200k_ascii_end(&self, start: usize) -> Option<usize> {
+        let first = self.kind(start);
+        if first & KIND_LETTER != 0 {
+            return self.o200k_ascii_word_end(start);
+        }
+        if first & KIND_DIGIT != 0 {
+            return self.ascii_digits_end(start);
+        }
+        if first & KIND_NEWLINE != 0 {
+            return self.ascii_whitespace_end(start, first, self.kind(start + 1));
+        }
+        if first & (KIND_SYMBOL | KIND_SPACE) == 0 {
+            return None;
+        }
+        let next = self.kind(start + 1);
+        if next & KIND_LETTER != 0 {
+            return self.o200k_ascii_word_end(start + 1);
+        }
+        self.ascii_symbols_end(start, first, next, b"\r\n/")
+            .or_else(|| self.ascii_whitespace_end(start, first, next))
+    }
+
+    /// The white-space piece at `start` when the run of white space and the byte after it are
+    /// ASCII, given the kinds of the first two bytes. Only called once the earlier
+    /// alternatives have failed or cannot match: a word needs a letter right after `start`
+    /// (a newline cannot lead one), a symbol run needs a symbol right after a space. A
+    /// non-ASCII byte next to or after the run may be a letter, a symbol or more white space,
+    /// so it leaves the piece to the Unicode path.
+    fn ascii_whitespace_end(&self, start: usize, first: u8, next: u8) -> Option<usize> {
+        const BLANK: u8 = KIND_SPACE | KIND_NEWLINE;
+        if first & BLANK == 0 || next & KIND_OTHER != 0 {
+            return None;
+        }
+        let leads_word = first & KIND_NEWLINE == 0 && next & KIND_LETTER != 0;
+        let leads_symbols = self.text[start] == b' ' && next & KIND_SYMBOL != 0;
+        if leads_word || leads_symbols {
+            return None;
+        }
+        let mut run = WhitespaceRun { end: start, last_start: start, last_newline_end: None };
+        loop {
+            let kind = self.kind(run.end);
+            if kind & BLANK == 0 {
+                if kind & KIND_OTHER != 0 {
+                    return None;
+                }
+                break;
+            }
+            run.last_start = run.end;
+            run.end += 1;
+            if kind & KIND_NEWLINE != 0 {
+                run.last_newline_end = Some(run.end);
+            }
+        }
+        Some(match self.pattern {
+            Pattern::Cl100k => self.cl100k_whitespace_choice(start, &run),
+            Pattern::O200k => self.o200k_whitespace_choice(start, &run),
+        })
+    }
+
+    /// o200k's word from `start` in ASCII: upper-case letters then lower-case ones (no ASCII
+    /// letter is in both of the pattern's classes, so the regex never gives any back), then an
+    /// optional contraction.
+    fn o200k_ascii_word_end(&self, start: usize) -> Option<usize> {
+        let upper_end = self.ascii_run_end(start, KIND_UPPER)?;
+        let end = self.ascii_run_end(upper_end, KIND_LOWER)?;
+        if self.text.get(end) != Some(&b'\'') {
+            return Some(end);
+        }
+        Some(self.contraction_end(end).unwrap_or(end))
+    }
+
+    /// The end of the run of bytes of `kinds` from `start`; `None` when a non-ASCII byte ends it
+    /// (it might continue the run).
+    fn ascii_run_end(&self, start: usize, kinds: u8) -> Option<usize> {
+        let mut position = start;
+        while self.kind(position) & kinds != 0 {
+            position += 1;
+        }
+        (self.kind(position) & KIND_OTHER == 0).then_some(position)
+    }
+
+    /// `\p{N}{1,3}` in ASCII.
+    fn ascii_digits_end(&self, start: usize) -> Option<usize> {
+        let mut position = start + 1;
+        while position < start + 3 && self.kind(position) & KIND_DIGIT != 0 {
+            position += 1;
+        }
+        let stopped_early = position < start + 3;
+        (!stopped_early || self.kind(position) & KIND_OTHER == 0).then_some(position)
+    }
+
+    /// ` ?[^\s\p{L}\p{N}]+[<trailing>]*` in ASCII, given the kinds of the first two bytes (the
+    /// second is not a letter); `None` for white space and non-ASCII bytes.
+    fn ascii_symbols_end(
+        &self,
+        start: usize,
+        first: u8,
+        next: u8,
+        trailing: &[u8],
+    ) -> Option<usize> {
+        let symbols_start = if first & KIND_SYMBOL != 0 {
+            start
+        } else if self.text[start] == b' ' && next & KIND_SYMBOL != 0 {
+            start + 1
+        } else {
+            return None;
+        };
+        let mut position = self.ascii_run_end(symbols_start, KIND_SYMBOL)?;
+        while self.text.get(position).is_some_and(|byte| trailing.contains(byte)) {
+            position += 1;
+        }
+        Some(position)
+    }
+
+    fn cl100k_piece_end(&self, start: usize) -> usize {
+        let (code_point, length) = self.char_at(start).expect("start is inside the text");
+        let class = self.classes[code_point as usize];
+
+        if code_point == u32::from(b'\'') {
+            if let Some(end) = self.contraction_end(start) {
+                return end;
+            }
+        }
+        let prefix = may_lead_word(code_point, class);
+        if let Some(end) = self.optional_prefix(start, length, prefix, Self::letters_end) {
+            return end;
+        }
+        if class & NUMBER != 0 {
+            return self.digits_end(start);
+        }
+        if let Some(end) = self.symbols_end(start, code_point, b"\r\n") {
+            return end;
+        }
+        self.cl100k_whitespace_end(start)
+    }
+
+    fn o200k_piece_end(&self, start: usize) -> usize {
+        let (code_point, length) = self.char_at(start).expect("start is inside the text");
+        let class = self.classes[code_point as usize];
+
+        let prefix = may_lead_word(code_point, class);
+        for word_end in [Self::upper_then_lower_end, Self::upper_lower_optional_end] {
+            if let Some(end) = self.optional_prefix(start, length, prefix, word_end) {
+                return self.contraction_end(end).unwrap_or(end);
+            }
+        }
+        if class & NUMBER != 0 {
+            return self.digits_end(start);
+        }
+        if let Some(end) = self.symbols_end(start, code_point, b"\r\n/") {
+            return end;
+        }
+        self.o200k_whitespace_end(start)
+    }
+
+    /// `X?WORD`: tries the word after the optional leading character first, then without it
+    /// (the backtracking order of a greedy `?`).
+    fn optional_prefix(
+        &self,
+        start: usize,
+        length: usize,
+        prefix: bool,
+        word_end: fn(&Self, usize) -> Option<usize>,
+    ) -> Option<usize> {
+        if prefix {
+            if let Some(end) = word_end(self, start + length) {
+                return Some(end);
+            }
+        }
+        word_end(self, start)
+    }
+
+    /// cl100k's `\p{L}+`.
+    fn letters_end(&self, start: usize) -> Option<usize> {
+        let end = self.run_end(start, LETTER);
+        (end > start).then_some(end)
+    }
+
+    /// o200k's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+`.
+    ///
+    /// The leading run is greedy; when no lower-case character follows it, a backtracking engine
+    /// gives characters back until the last one of the run that is also in the trailing class,
+    /// so the match ends right after that character.
+    fn upper_then_lower_end(&self, start: usize) -> Option<usize> {
+        let mut position = start;
+        let mut last_lower_end = None;
+        while let Some((class, length)) = self.class_at(position) {
+            if class & UPPER_RUN == 0 {
+                break;
+            }
+            position += length;
+            if class & LOWER_RUN != 0 {
+                last_lower_end = Some(position);
+            }
+        }
+        if self.has_class(position, LOWER_RUN) {
+            return Some(self.run_end(position, LOWER_RUN));
+        }
+        last_lower_end
+    }
+
+    /// o200k's `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*`.
+    fn upper_lower_optional_end(&self, start: usize) -> Option<usize> {
+        let upper_end = self.run_end(start, UPPER_RUN);
+        (upper_end > start).then(|| self.run_end(upper_end, LOWER_RUN))
+    }
+
+    /// The end of the run of characters having any of `bits`, from `start`.
+    fn run_end(&self, start: usize, bits: u8) -> usize {
+        let mut position = start;
+        while let Some((class, length)) = self.class_at(position) {
+            if class & bits == 0 {
+                break;
+            }
+            position += length;
+        }
+        position
+    }
+
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)` at `start`, under Unicode simple case folding.
+    fn contraction_end(&self, start: usize) -> Option<usize> {
+        if self.text.get(start) != Some(&b'\'') {
+            return None;
+        }
+        let (first, first_length) = self.char_at(start + 1)?;
+        let first = fold_ascii_letter(first)?;
+        if matches!(first, b's' | b't' | b'm' | b'd') {
+            return Some(start + 1 + first_length);
+        }
+        let (second, second_length) = self.char_at(start + 1 + first_length)?;
+        let second = fold_ascii_letter(second)?;
+        matches!((first, second), (b'r', b'e') | (b'v', b'e') | (b'l', b'l'))
+            .then_some(start + 1 + first_length + second_length)
+    }
+
+    /// `\p{N}{1,3}`.
+    fn digits_end(&self, start: usize) -> usize {
+        let mut position = start;
+        for _ in 0..3 {
+            match self.class_at(position) {
+                Some((class, length)) if class & NUMBER != 0 => position += length,
+                _ => break,
+            }
+        }
+        position
+    }
+
+    /// ` ?[^\s\p{L}\p{N}]+[<trailing>]*`.
+    fn symbols_end(&self, start: usize, code_point: u32, trailing: &[u8]) -> Option<usize> {
+        let mut position = start;
+        if code_point == u32::from(b' ') && self.is_symbol(start + 1) {
+            position += 1;
+        } else if !self.is_symbol(start) {
+            return None;
+        }
+        while self.is_symbol(position) {
+            position += self.char_at(position).map_or(1, |(_, length)| length);
+        }
+        while self.text.get(position).is_some_and(|byte| trailing.contains(byte)) {
+            position += 1;
+        }
+        Some(position)
+    }
+
+    /// `\s++$|\s*[\r\n]|\s+(?!\S)|\s`.
+    fn cl100k_whitespace_end(&self, start: usize) -> usize {
+        self.cl100k_whitespace_choice(start, &self.whitespace_run(start))
+    }
+
+    /// Where cl100k's white-space alternatives end the piece at `start`, given its run.
+    fn cl100k_whitespace_choice(&self, start: usize, run: &WhitespaceRun) -> usize {
+        if run.end == self.text.len() {
+            return run.end;
+        }
+        if let Some(end) = run.last_newline_end {
+            return end;
+        }
+        if run.last_start > start {
+            return run.last_start;
+        }
+        run.end
+    }
+
+    /// `\s*[\r\n]+|\s+(?!\S)|\s+`.
+    fn o200k_whitespace_end(&self, start: usize) -> usize {
+        self.o200k_whitespace_choice(start, &self.whitespace_run(start))
+    }
+
+    /// Where o200k's white-space alternatives end the piece at `start`, given its run.
+    fn o200k_whitespace_choice(&self, start: usize, run: &WhitespaceRun) -> usize {
+        if let Some(end) = run.last_newline_end {
+            return end;
+        }
+        if run.end == self.text.len() || run.last_start == start {
+            return run.end;
+        }
+        run.last_start
+    }
+
+    fn whitespace_run(&self, start: usize) -> WhitespaceRun {
+        let mut run = WhitespaceRun { end: start, last_start: start, last_newline_end: None };
+        while let Some((class, length)) = self.class_at(run.end) {
+            if class & WHITESPACE == 0 {
+                break;
+            }
+            run.last_start = run.end;
+            run.end += length;
+            if matches!(self.text[run.last_start], b'\r' | b'\n') {
+                run.last_newline_end = Some(run.end);
+            }
+        }
+        run
+    }
+}
+
+/// A maximal run of white space: where it ends, where its last character starts, and where
+/// its last `\r` or `\n` ends (a backtracking `\s*[\r\n]` stops there).
+struct WhitespaceRun {
+    end: usize,
+    last_start: usize,
+    last_newline_end: Option<usize>,
+}
+
+/// `[^\r\n\p{L}\p{N}]`: the one character that may lead a word.
+fn may_lead_word(code_point: u32, class: u8) -> bool {
+    class & (LETTER | NUMBER) == 0
+        && code_point != u32::from(b'\r')
+        && code_point != u32::from(b'\n')
+}
+
+/// The lower-case ASCII letter a code point folds to, when it is one of the contraction letters.
+/// Under Unicode simple case folding U+017F LATIN SMALL LETTER LONG S also folds to `s`.
+fn fold_ascii_letter(code_point: u32) -> Option<u8> {
+    if code_point == 0x017F {
+        return Some(b's');
+    }
+    let byte = u8::try_from(code_point).ok()?;
+    byte.is_ascii_alphabetic().then_some(byte.to_ascii_lowercase())
+}
+
+/// Pieces of `text` under `pattern`, as byte ranges.
+pub(crate) fn pieces(text: &str, pattern: Pattern) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let scanner = Scanner::new(text, pattern);
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= scanner.text.len() {
+            return None;
+        }
+        let end = scanner.piece_end(start);
+        let piece = (start, end);
+        start = end;
+        Some(piece)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str, pattern: Pattern) -> Vec<&str> {
+        pieces(text, pattern).map(|(start, end)| &text[start..end]).collect()
+    }
+
+    /// The class ranges as the pure-Python path reads them (`unicode_classes.json`).
+    fn unicode_classes_json() -> String {
+        let classes: Vec<String> = CLASS_DEFINITIONS
+            .iter()
+            .map(|(name, pattern, _)| {
+                let ranges: Vec<String> = unicode_ranges(pattern)
+                    .iter()
+                    .map(|(start, end)| format!("[{start},{end}]"))
+                    .collect();
+                format!("    \"{name}\": [{}]", ranges.join(","))
+            })
+            .collect();
+        let source = "regex-syntax 0.8 Unicode tables, written by rust/tokens.rs \
+                      (cargo test -- --ignored regenerate_unicode_classes)";
+        format!(
+            "{{\n  \"unicode_version\": \"16.0.0\",\n  \"source\": \"{source}\",\n  \
+             \"classes\": {{\n{}\n  }}\n}}\n",
+            classes.join(",\n")
+        )
+    }
+
+    fn unicode_classes_path() -> std::path::PathBuf {
+        let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        manifest_dir.join("python/shoal/data/vocab/unicode_classes.json")
+    }
+
+    #[test]
+    fn shipped_unicode_classes_match_the_rust_tables() {
+        let shipped = std::fs::read_to_string(unicode_classes_path()).expect("read classes");
+        assert!(
+            shipped == unicode_classes_json(),
+            "unicode_classes.json is stale: cargo test -- --ignored regenerate_unicode_classes"
+        );
+    }
+
+    #[test]
+    #[ignore = "writes python/shoal/data/vocab/unicode_classes.json"]
+    fn regenerate_unicode_classes() {
+        std::fs::write(unicode_classes_path(), unicode_classes_json()).expect("write classes");
+    }
+
+    #[test]
+    fn cl100k_pieces() {
+        let text = "Hello world's  tests\n\n  123456 !!?\r\n  end  ";
+        let expected = [
+            "Hello", " world", "'s", " ", " tests", "\n\n", " ", " ", "123", "456", " !!?\r\n",
+            " ", " end", "  ",
+        ];
+        assert_eq!(split(text, Pattern::Cl100k), expected);
+    }
+
+    #[test]
+    fn o200k_pieces() {
+        let text = "CamelCase HTTPServer don't ab/cd\n x  ";
+        let expected = ["Camel", "Case", " HTTPServer", " don't", " ab", "/cd", "\n", " x", "  "];
+        assert_eq!(split(text, Pattern::O200k), expected);
+    }
+
+    #[test]
+    fn o200k_backtracks_to_last_lower_class_character() {
+        // U+02B0 (Lm) is in both word classes: "AʰB" ends the first alternative after "ʰ".
+        assert_eq!(split("AʰB", Pattern::O200k), ["Aʰ", "B"]);
+        // A combining mark (Mn) may lead a word and is itself a word character.
+        assert_eq!(split("\u{301}x", Pattern::O200k), ["\u{301}x"]);
+    }
+
+    #[test]
+    fn contraction_letters_match_regex_syntax_case_folding() {
+        for letter in ['s', 't', 'r', 'e', 'v', 'm', 'l', 'd'] {
+            for (start, end) in unicode_ranges(&format!("(?i:{letter})")) {
+                for code_point in start..=end {
+                    assert_eq!(fold_ascii_letter(code_point), Some(letter as u8), "{code_point:X}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_cover_the_text() {
+        let text = "a\u{a0}\u{a0}b \t\r\n\u{3000}x—y 12345 ʼn 漢字 🙂\u{200d}🙂";
+        for pattern in [Pattern::Cl100k, Pattern::O200k] {
+            assert_eq!(split(text, pattern).concat(), text);
+        }
+    }
+
+    #[test]
+    fn ascii_tables_match_the_unicode_tables() {
+        for byte in 0..128u8 {
+            assert_eq!(ASCII_CLASSES[usize::from(byte)], CLASSES[usize::from(byte)], "{byte}");
+        }
+        for byte in 128..=255u8 {
+            assert_eq!(BYTE_KINDS[usize::from(byte)], KIND_OTHER);
+        }
+    }
+}
