@@ -88,6 +88,104 @@ const fn byte_kinds() -> [u8; 256] {
     kinds
 }
 
+// Eight bytes of text at a time (SWAR): each byte is a lane of a 64-bit word, and a class test
+// sets the high bit of the lanes in the class. A run of a class then ends at the first lane
+// outside it, found by one trailing-zero count instead of a branch per byte. Plain integer code:
+// portable, and no `unsafe`.
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Eight consecutive bytes of a text, as the lanes of a little-endian word.
+#[derive(Clone, Copy)]
+struct Lanes {
+    word: u64,
+    /// High bits of the lanes inside the text; lanes past its end hold 0.
+    inside: u64,
+}
+
+impl Lanes {
+    #[inline(always)]
+    fn at(text: &[u8], at: usize) -> Self {
+        if let Some(bytes) = text.get(at..at + 8) {
+            let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+            return Self { word, inside: HIGH_BITS };
+        }
+        let rest = text.get(at..).unwrap_or_default();
+        let mut bytes = [0u8; 8];
+        bytes[..rest.len()].copy_from_slice(rest);
+        let inside = HIGH_BITS & !(u64::MAX << (8 * rest.len()));
+        Self { word: u64::from_le_bytes(bytes), inside }
+    }
+
+    /// High bits of the ASCII lanes whose byte is in `low..=high`. The high bits are cleared
+    /// before adding, so every sum stays below 256 and no carry crosses into the next lane.
+    #[inline(always)]
+    fn between(self, low: u8, high: u8) -> u64 {
+        let ascii = self.word & !HIGH_BITS;
+        let at_least_low = ascii + LOW_BITS * u64::from(0x80 - low);
+        let above_high = ascii + LOW_BITS * u64::from(0x7F - high);
+        at_least_low & !above_high & !self.word & HIGH_BITS
+    }
+
+    /// ASCII letters: with bit 5 set, upper and lower case both fall in `a..=z`.
+    #[inline(always)]
+    fn letters(self) -> u64 {
+        Self { word: self.word | (LOW_BITS * 0x20), ..self }.between(b'a', b'z')
+    }
+
+    /// Lower-case ASCII letters: bit 5 of each lane, shifted up to the lane's high bit.
+    #[inline(always)]
+    fn lower(self) -> u64 {
+        self.letters() & (self.word << 2)
+    }
+
+    #[inline(always)]
+    fn upper(self) -> u64 {
+        self.letters() & !(self.word << 2)
+    }
+
+    #[inline(always)]
+    fn digits(self) -> u64 {
+        self.between(b'0', b'9')
+    }
+
+    /// `\r` and `\n`.
+    #[inline(always)]
+    fn newlines(self) -> u64 {
+        self.between(b'\n', b'\n') | self.between(b'\r', b'\r')
+    }
+
+    /// ASCII white space: `\t` to `\r`, and the space.
+    #[inline(always)]
+    fn whitespace(self) -> u64 {
+        self.between(b'\t', b'\r') | self.between(b' ', b' ')
+    }
+
+    /// `[^\s\p{L}\p{N}]` in ASCII.
+    #[inline(always)]
+    fn symbols(self) -> u64 {
+        self.inside & !(self.word | self.letters() | self.digits() | self.whitespace())
+    }
+
+    /// Bytes of multi-byte characters.
+    #[inline(always)]
+    fn non_ascii(self) -> u64 {
+        self.word & self.inside
+    }
+}
+
+/// The index of the first lane set in `lanes` (8 when none is).
+#[inline(always)]
+fn first_lane(lanes: u64) -> usize {
+    (lanes.trailing_zeros() / 8) as usize
+}
+
+/// High bits of the lanes after `lane`.
+#[inline(always)]
+fn lanes_after(lane: usize) -> u64 {
+    HIGH_BITS & (u64::MAX << (8 * lane + 8))
+}
+
 fn build_classes() -> Vec<u8> {
     let mut classes = vec![0u8; 0x11_0000];
     for (_, pattern, bit) in CLASS_DEFINITIONS {
@@ -184,6 +282,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The end of the piece starting at `start` (which is below the text length).
+    #[inline(always)]
     fn piece_end(&self, start: usize) -> usize {
         match self.pattern {
             Pattern::Cl100k => {
@@ -196,8 +295,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// cl100k's piece at `start` when every byte that decides it is ASCII (the bytes of the piece
-    /// and the one after it); `None` leaves the piece to [`Self::cl100k_piece_end`]. White space
-    /// always takes that path: its look-ahead rules are not worth a second copy.
+    /// and the one after it); `None` leaves the piece to [`Self::cl100k_piece_end`].
+    #[inline(always)]
     fn cl100k_ascii_end(&self, start: usize) -> Option<usize> {
         let first = self.kind(start);
         if self.text[start] == b'\'' {
@@ -206,7 +305,7 @@ impl<'a> Scanner<'a> {
             }
         }
         if first & KIND_LETTER != 0 {
-            return self.ascii_run_end(start, KIND_LETTER);
+            return self.ascii_run_end(start, 0, |lanes| !lanes.letters());
         }
         if first & KIND_DIGIT != 0 {
             return self.ascii_digits_end(start);
@@ -219,7 +318,7 @@ impl<'a> Scanner<'a> {
         }
         let next = self.kind(start + 1);
         if next & KIND_LETTER != 0 {
-            return self.ascii_run_end(start + 1, KIND_LETTER);
+            return self.ascii_run_end(start, 1, |lanes| !lanes.letters());
         }
         self.ascii_symbols_end(start, first, next, b"\r\n")
             .or_else(|| self.ascii_whitespace_end(start, first, next))
@@ -227,10 +326,11 @@ impl<'a> Scanner<'a> {
 
     /// o200k's piece at `start` when every byte that decides it is ASCII; see
     /// [`Self::cl100k_ascii_end`].
+    #[inline(always)]
     fn o200k_ascii_end(&self, start: usize) -> Option<usize> {
         let first = self.kind(start);
         if first & KIND_LETTER != 0 {
-            return self.o200k_ascii_word_end(start);
+            return self.o200k_ascii_word_end(start, 0);
         }
         if first & KIND_DIGIT != 0 {
             return self.ascii_digits_end(start);
@@ -243,7 +343,7 @@ impl<'a> Scanner<'a> {
         }
         let next = self.kind(start + 1);
         if next & KIND_LETTER != 0 {
-            return self.o200k_ascii_word_end(start + 1);
+            return self.o200k_ascii_word_end(start, 1);
         }
         self.ascii_symbols_end(start, first, next, b"\r\n/")
             .or_else(|| self.ascii_whitespace_end(start, first, next))
@@ -255,6 +355,7 @@ impl<'a> Scanner<'a> {
     /// (a newline cannot lead one), a symbol run needs a symbol right after a space. A
     /// non-ASCII byte next to or after the run may be a letter, a symbol or more white space,
     /// so it leaves the piece to the Unicode path.
+    #[inline(always)]
     fn ascii_whitespace_end(&self, start: usize, first: u8, next: u8) -> Option<usize> {
         const BLANK: u8 = KIND_SPACE | KIND_NEWLINE;
         if first & BLANK == 0 || next & KIND_OTHER != 0 {
@@ -265,61 +366,93 @@ impl<'a> Scanner<'a> {
         if leads_word || leads_symbols {
             return None;
         }
-        let mut run = WhitespaceRun { end: start, last_start: start, last_newline_end: None };
-        loop {
-            let kind = self.kind(run.end);
-            if kind & BLANK == 0 {
-                if kind & KIND_OTHER != 0 {
+
+        let mut last_newline_end = None;
+        let mut at = start;
+        let end = loop {
+            let lanes = Lanes::at(self.text, at);
+            let stops = !lanes.whitespace() & HIGH_BITS;
+            let run = if stops == 0 {
+                HIGH_BITS
+            } else {
+                HIGH_BITS & !(u64::MAX << stops.trailing_zeros())
+            };
+            let newlines = lanes.newlines() & run;
+            if newlines != 0 {
+                last_newline_end = Some(at + 8 - (newlines.leading_zeros() / 8) as usize);
+            }
+            if stops != 0 {
+                let end = at + first_lane(stops);
+                if lanes.non_ascii() & stops & stops.wrapping_neg() != 0 {
                     return None;
                 }
-                break;
+                break end;
             }
-            run.last_start = run.end;
-            run.end += 1;
-            if kind & KIND_NEWLINE != 0 {
-                run.last_newline_end = Some(run.end);
-            }
-        }
+            at += 8;
+        };
+        let run = WhitespaceRun { end, last_start: end - 1, last_newline_end };
         Some(match self.pattern {
             Pattern::Cl100k => self.cl100k_whitespace_choice(start, &run),
             Pattern::O200k => self.o200k_whitespace_choice(start, &run),
         })
     }
 
-    /// o200k's word from `start` in ASCII: upper-case letters then lower-case ones (no ASCII
-    /// letter is in both of the pattern's classes, so the regex never gives any back), then an
-    /// optional contraction.
-    fn o200k_ascii_word_end(&self, start: usize) -> Option<usize> {
-        let upper_end = self.ascii_run_end(start, KIND_UPPER)?;
-        let end = self.ascii_run_end(upper_end, KIND_LOWER)?;
+    /// o200k's word in ASCII, starting at lane `lane` of the bytes from `start`: upper-case
+    /// letters then lower-case ones (no ASCII letter is in both of the pattern's classes, so the
+    /// regex never gives any back), then an optional contraction. The word stops at the first
+    /// byte that is not a letter, or at an upper-case letter right after a lower-case one.
+    #[inline(always)]
+    fn o200k_ascii_word_end(&self, start: usize, lane: usize) -> Option<usize> {
+        let end = self.ascii_run_end(start, lane, |lanes| {
+            !lanes.letters() | (lanes.upper() & (lanes.lower() << 8))
+        })?;
         if self.text.get(end) != Some(&b'\'') {
             return Some(end);
         }
         Some(self.contraction_end(end).unwrap_or(end))
     }
 
-    /// The end of the run of bytes of `kinds` from `start`; `None` when a non-ASCII byte ends it
-    /// (it might continue the run).
-    fn ascii_run_end(&self, start: usize, kinds: u8) -> Option<usize> {
-        let mut position = start;
-        while self.kind(position) & kinds != 0 {
-            position += 1;
+    /// The end of a run that starts at lane `lane` of the bytes from `start`, where `stops` sets
+    /// the lanes that end it (given eight bytes whose first lane is inside the run, it is only
+    /// asked about the later ones). `None` when a non-ASCII byte ends it: that byte might
+    /// continue the run.
+    #[inline(always)]
+    fn ascii_run_end(
+        &self,
+        start: usize,
+        lane: usize,
+        stops: impl Fn(Lanes) -> u64,
+    ) -> Option<usize> {
+        let (mut at, mut lane) = (start, lane);
+        loop {
+            let lanes = Lanes::at(self.text, at);
+            let found = stops(lanes) & lanes_after(lane);
+            if found != 0 {
+                let first = found & found.wrapping_neg();
+                return (lanes.non_ascii() & first == 0).then_some(at + first_lane(found));
+            }
+            // The last lane is inside the run: the next eight bytes start with it, so a stop
+            // that depends on the byte before (o200k's case change) sees it.
+            at += 7;
+            lane = 0;
         }
-        (self.kind(position) & KIND_OTHER == 0).then_some(position)
     }
 
     /// `\p{N}{1,3}` in ASCII.
+    #[inline(always)]
     fn ascii_digits_end(&self, start: usize) -> Option<usize> {
-        let mut position = start + 1;
-        while position < start + 3 && self.kind(position) & KIND_DIGIT != 0 {
-            position += 1;
+        let lanes = Lanes::at(self.text, start);
+        let stops = !lanes.digits() & HIGH_BITS;
+        let digits = first_lane(stops);
+        if digits >= 3 {
+            return Some(start + 3);
         }
-        let stopped_early = position < start + 3;
-        (!stopped_early || self.kind(position) & KIND_OTHER == 0).then_some(position)
+        (lanes.non_ascii() & stops & stops.wrapping_neg() == 0).then_some(start + digits)
     }
 
     /// ` ?[^\s\p{L}\p{N}]+[<trailing>]*` in ASCII, given the kinds of the first two bytes (the
     /// second is not a letter); `None` for white space and non-ASCII bytes.
+    #[inline(always)]
     fn ascii_symbols_end(
         &self,
         start: usize,
@@ -327,20 +460,21 @@ impl<'a> Scanner<'a> {
         next: u8,
         trailing: &[u8],
     ) -> Option<usize> {
-        let symbols_start = if first & KIND_SYMBOL != 0 {
-            start
+        let lane = if first & KIND_SYMBOL != 0 {
+            0
         } else if self.text[start] == b' ' && next & KIND_SYMBOL != 0 {
-            start + 1
+            1
         } else {
             return None;
         };
-        let mut position = self.ascii_run_end(symbols_start, KIND_SYMBOL)?;
+        let mut position = self.ascii_run_end(start, lane, |lanes| !lanes.symbols())?;
         while self.text.get(position).is_some_and(|byte| trailing.contains(byte)) {
             position += 1;
         }
         Some(position)
     }
 
+    #[inline(never)]
     fn cl100k_piece_end(&self, start: usize) -> usize {
         let (code_point, length) = self.char_at(start).expect("start is inside the text");
         let class = self.classes[code_point as usize];
@@ -363,6 +497,7 @@ impl<'a> Scanner<'a> {
         self.cl100k_whitespace_end(start)
     }
 
+    #[inline(never)]
     fn o200k_piece_end(&self, start: usize) -> usize {
         let (code_point, length) = self.char_at(start).expect("start is inside the text");
         let class = self.classes[code_point as usize];
@@ -568,6 +703,7 @@ fn fold_ascii_letter(code_point: u32) -> Option<u8> {
 }
 
 /// Pieces of `text` under `pattern`, as byte ranges.
+#[inline(always)]
 pub(crate) fn pieces(text: &str, pattern: Pattern) -> impl Iterator<Item = (usize, usize)> + '_ {
     let scanner = Scanner::new(text, pattern);
     let mut start = 0;
@@ -672,6 +808,93 @@ mod tests {
         let text = "a\u{a0}\u{a0}b \t\r\n\u{3000}x—y 12345 ʼn 漢字 🙂\u{200d}🙂";
         for pattern in [Pattern::Cl100k, Pattern::O200k] {
             assert_eq!(split(text, pattern).concat(), text);
+        }
+    }
+
+    /// Pieces found by the Unicode path alone, which follows the pattern alternative by
+    /// alternative: the reference for the ASCII fast paths.
+    fn split_by_unicode_path(text: &str, pattern: Pattern) -> Vec<&str> {
+        let scanner = Scanner::new(text, pattern);
+        let mut found = Vec::new();
+        let mut start = 0;
+        while start < text.len() {
+            let end = match pattern {
+                Pattern::Cl100k => scanner.cl100k_piece_end(start),
+                Pattern::O200k => scanner.o200k_piece_end(start),
+            };
+            found.push(&text[start..end]);
+            start = end;
+        }
+        found
+    }
+
+    /// A small deterministic generator for test inputs (no extra dependency).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % bound as u64) as usize
+        }
+    }
+
+    /// Random texts mixing every ASCII class the fast paths tell apart, the characters that
+    /// decide contractions, and non-ASCII letters, marks, digits and white space, at lengths
+    /// that put pieces across the eight-byte words the fast paths read.
+    fn mixed_texts(seed: u64, count: usize) -> Vec<String> {
+        const UNITS: [&str; 40] = [
+            "a", "b", "s", "t", "E", "L", "R", "V", "D", "M", "x", "Q", "0", "7", " ", " ", "\t",
+            "\n", "\r", "\x0b", "\x0c", "'", "'", "/", ".", "-", "\"", "{", "é", "É", "ʰ",
+            "\u{301}", "漢", "٣", "\u{a0}", "\u{3000}", "\u{17f}", "🙂", "\u{85}", "\u{2028}",
+        ];
+        let mut random = Lcg(seed);
+        (0..count)
+            .map(|_| {
+                let length = random.below(200);
+                let mut text = String::new();
+                while text.len() < length {
+                    // Runs of one unit make long words, numbers and white space.
+                    let unit = UNITS[random.below(UNITS.len())];
+                    for _ in 0..1 + random.below(4) * random.below(6) {
+                        text.push_str(unit);
+                    }
+                }
+                text
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fast_paths_split_as_the_unicode_path() {
+        for pattern in [Pattern::Cl100k, Pattern::O200k] {
+            for text in mixed_texts(11, 20_000) {
+                assert_eq!(
+                    split(&text, pattern),
+                    split_by_unicode_path(&text, pattern),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fast_paths_split_long_ascii_runs_as_the_unicode_path() {
+        let units =
+            ["word", "Word", "WORD", "wORD", "123", " ", "\n", " \n", "\t", "!?", "'s", "/"];
+        for pattern in [Pattern::Cl100k, Pattern::O200k] {
+            for unit in units {
+                for repeats in [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65] {
+                    for (head, tail) in [("", ""), (" ", "x"), ("x", " "), (".", "\n"), ("é", "漢")]
+                    {
+                        let text = format!("{head}{}{tail}", unit.repeat(repeats));
+                        let expected = split_by_unicode_path(&text, pattern);
+                        assert_eq!(split(&text, pattern), expected, "{text:?}");
+                    }
+                }
+            }
         }
     }
 
