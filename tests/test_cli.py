@@ -111,6 +111,24 @@ def test_encoding_and_model_are_exclusive(capsys: pytest.CaptureFixture[str]) ->
     assert run(capsys, "count", "hello", "--model", "gpt-4.1")[1].startswith("1 token for gpt-4.1")
 
 
+@pytest.mark.parametrize(
+    ("argv", "unknown"),
+    [
+        (["eval", "--data", "x.json", "--out", "y.json"], "--out"),
+        (["hw", "sweep", "--mod", "llama-3.1-8b"], "--mod"),
+    ],
+)
+def test_option_prefixes_are_refused_instead_of_guessed(
+    capsys: pytest.CaptureFixture[str], argv: list[str], unknown: str,
+) -> None:
+    # argparse would otherwise read "--out" as "--output-tokens", and fail on its value.
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+
+    assert stopped.value.code == 2
+    assert f"unrecognized arguments: {unknown}" in capsys.readouterr().err
+
+
 def test_binary_standard_input_is_named_not_a_surrogate_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "shoal", "count", "-"],

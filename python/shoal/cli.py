@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal import __version__
+from shoal._cli_parser import CommandParser
 
 logger = logging.getLogger(__name__)
 
@@ -528,7 +529,7 @@ def _models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every `shoal` subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="shoal",
         description="Which model should do this task, how many tokens it is, what it costs, and "
         "whether it runs on your machine. `shoal serve` runs the MCP server.",

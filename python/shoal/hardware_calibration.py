@@ -17,7 +17,6 @@ Re-fit after changing the measured rows with::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import statistics
@@ -25,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shoal import hardware
+from shoal._cli_parser import CommandParser
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def write(classes: Mapping[str, hardware.DeviceClass], as_of: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Fit the classes on the shipped rows; print them to stderr, and store them with --write."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CommandParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="store the fit in devices.json")
     parser.add_argument("--as-of", default="2026-12-04", help="date recorded with the fit")
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shoal import hardware
+from shoal._cli_parser import CommandParser
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `shoal hw`'s subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="shoal hw",
         description="Can a model run on a device, how fast and at what energy; what a new "
         "process node changes. `shoal hw MODEL DEVICE` is short for `shoal hw fit MODEL DEVICE`.",

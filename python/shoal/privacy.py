@@ -29,7 +29,6 @@ unprefixed vendor secrets without a keyword in front.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal._backend import core
+from shoal._cli_parser import CommandParser
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def render_evaluation(evaluation: PrivacyEvaluation) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m shoal.privacy --evaluate FILE`` or ``python -m shoal.privacy TEXT|-``."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m shoal.privacy",
         description="Find secrets and personal data in text (kinds and character offsets, "
         "never the values), or measure precision and recall on a labelled JSONL file.",
