@@ -1321,6 +1321,7 @@ fn balanced_batches<'t>(texts: &'t [&'t str], count: usize) -> Vec<&'t [&'t str]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pretokenize::tests::Lcg;
 
     #[test]
     fn unknown_encoding_names_the_valid_ones() {
@@ -1387,19 +1388,6 @@ mod tests {
         unique.dedup();
         assert_eq!(keys.len(), unique.len());
         assert_eq!(ShortKey::new(b"ab"), ShortKey::new(&b"xab"[1..]));
-    }
-
-    /// A small deterministic generator for test inputs (no extra dependency).
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn below(&mut self, bound: usize) -> usize {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((self.0 >> 33) % bound as u64) as usize
-        }
     }
 
     #[test]
