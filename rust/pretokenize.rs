@@ -717,7 +717,6 @@ impl<'a> Scanner<'a> {
         Some(position)
     }
 
-    #[inline(never)]
     fn cl100k_piece_end(&self, start: usize) -> usize {
         let (code_point, length) = self.char_at(start).expect("start is inside the text");
         let class = self.classes[code_point as usize];
@@ -740,7 +739,6 @@ impl<'a> Scanner<'a> {
         self.cl100k_whitespace_end(start)
     }
 
-    #[inline(never)]
     fn o200k_piece_end(&self, start: usize) -> usize {
         let (code_point, length) = self.char_at(start).expect("start is inside the text");
         let class = self.classes[code_point as usize];
@@ -962,22 +960,25 @@ pub(crate) struct Pieces<'a> {
     window_ends: u64,
 }
 
-impl Pieces<'_> {
-    /// Splits the 64 bytes from `start` when they are there and begin with ASCII.
-    fn scan_window(&mut self) {
-        if self.scanner.pattern != Pattern::O200k {
-            return;
+impl Scanner<'_> {
+    /// Ends of the o200k pieces that the 64 bytes from `start` decide, as bits from `start`;
+    /// 0 when the bytes are not there or do not begin with enough ASCII.
+    fn window_ends(&self, start: usize) -> u64 {
+        if self.pattern != Pattern::O200k {
+            return 0;
         }
-        let Some(window) = self.scanner.text.get(self.start..self.start + WINDOW) else {
-            return;
+        let Some(window) = self.text.get(start..start + WINDOW) else {
+            return 0;
         };
         let window: &[u8; WINDOW] = window.try_into().expect("64 bytes");
-        if Lanes::at(window, 0).non_ascii() | Lanes::at(window, 8).non_ascii() != 0 {
-            return; // too little ASCII ahead to pay for the window
+        if window[0] >= 0x80 {
+            return 0;
         }
-        let starts = o200k_window_starts(window, &WindowClasses::of(window));
-        self.window_start = self.start;
-        self.window_ends = starts & !1;
+        let ahead = (0..32).step_by(8).fold(0, |high, at| high | Lanes::at(window, at).non_ascii());
+        if ahead != 0 {
+            return 0; // too little ASCII ahead to pay for the window
+        }
+        o200k_window_starts(window, &WindowClasses::of(window)) & !1
     }
 }
 
@@ -990,7 +991,8 @@ impl Iterator for Pieces<'_> {
             if self.start >= self.scanner.text.len() {
                 return None;
             }
-            self.scan_window();
+            self.window_start = self.start;
+            self.window_ends = self.scanner.window_ends(self.start);
         }
         let start = self.start;
         let end = if self.window_ends != 0 {

@@ -110,8 +110,7 @@ impl ShortKey {
             return Self::new(&text[start..start + length]);
         };
         let word = |at: usize| u64::from_le_bytes(window[at..at + 8].try_into().expect("8 bytes"));
-        let low_mask = u64::MAX >> (8 * (8 - length.min(8)));
-        let high_mask = (1u64 << (8 * length.saturating_sub(8))) - 1;
+        let (low_mask, high_mask) = KEY_MASKS[length];
         Self { low: word(0) & low_mask, high: (word(8) & high_mask) | ((length as u64) << 56) }
     }
 
@@ -124,6 +123,23 @@ impl ShortKey {
     fn quick_hash(self) -> u64 {
         (self.low ^ self.high.rotate_left(5)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
+}
+
+/// For each length up to 15, the masks that keep that many bytes of two little-endian words.
+const KEY_MASKS: [(u64, u64); SHORT_MAX + 1] = key_masks();
+
+const fn key_masks() -> [(u64, u64); SHORT_MAX + 1] {
+    let mut masks = [(0, 0); SHORT_MAX + 1];
+    let mut length = 1;
+    while length <= SHORT_MAX {
+        masks[length] = if length < 8 {
+            ((1 << (8 * length)) - 1, 0)
+        } else {
+            (u64::MAX, (1 << (8 * (length - 8))) - 1)
+        };
+        length += 1;
+    }
+    masks
 }
 
 /// Open-addressing map from short token bytes to ranks, at most half full. A slot is one
