@@ -192,7 +192,7 @@ fn lanes_after(lane: usize) -> u64 {
 // one 64-bit mask per class (bit i for byte i), and each rule of the pattern becomes a few
 // shifts and boolean operations on the masks, giving the set of piece starts. No branch depends
 // on the bytes except for the rare contractions, so the processor does not mispredict at every
-// piece as the piece-by-piece scanner does. Only o200k uses it so far.
+// piece as the piece-by-piece scanner does.
 //
 // A window starts at a piece start, and the patterns have no look-behind, so the window can be
 // split as if it were a whole text. Near its end a piece may depend on bytes beyond it (a word
@@ -321,9 +321,14 @@ fn fill_down(seeds: u64, runs: u64) -> u64 {
     filled
 }
 
-/// Piece starts of o200k in `window` (whose byte 0 starts a piece), as bits: only those the
-/// window decides, so all lie before its first non-ASCII byte and before its last run.
-fn o200k_window_starts(window: &[u8; WINDOW], classes: &WindowClasses) -> u64 {
+/// Piece starts in `window` (whose byte 0 starts a piece), as bits: only those the window
+/// decides, so all lie before its first non-ASCII byte and before its last run.
+///
+/// The two patterns split ASCII alike but for three rules: o200k ends a word where an
+/// upper-case letter follows a lower-case one, lets a symbol run take slashes after its
+/// newlines (`[\r\n/]*`), and lets a word take a contraction, which cl100k makes a piece of
+/// its own.
+fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasses) -> u64 {
     let known_bytes = classes.non_ascii.trailing_zeros();
     let known = if known_bytes == 64 { u64::MAX } else { (1u64 << known_bytes) - 1 };
     let letters = (classes.upper | classes.lower) & known;
@@ -352,12 +357,14 @@ fn o200k_window_starts(window: &[u8; WINDOW], classes: &WindowClasses) -> u64 {
     // (`[^\r\n\p{L}\p{N}]?`), as does the last blank before a letter.
     let lone_symbols = symbols & !after(symbols) & !before(symbols) & !after(spaces);
     let word_leads = lone_symbols | blanks;
-    // Words: a run of letters starts a piece unless led; an upper-case letter right after a
-    // lower-case one starts the next word.
+    // Words: a run of letters starts a piece unless led; in o200k, an upper-case letter right
+    // after a lower-case one starts the next word.
     starts |= letters & !after(letters) & !after(word_leads);
-    starts |= classes.upper & after(classes.lower);
+    if pattern == Pattern::O200k {
+        starts |= classes.upper & after(classes.lower);
+    }
 
-    // A symbol run takes the newlines right after it (`[\r\n/]*`).
+    // A symbol run takes the newlines right after it (`[\r\n]*`).
     let taken_newline_runs = newlines & !after(newlines) & after(symbols);
     let after_taken = newlines.wrapping_add(taken_newline_runs) & !newlines;
     // White space: a run starts a piece (unless a symbol run took its first newlines; then
@@ -382,16 +389,20 @@ fn o200k_window_starts(window: &[u8; WINDOW], classes: &WindowClasses) -> u64 {
     let last_known = known_bytes - 1;
     let mut limit = 63 - (run_starts & (u64::MAX >> (63 - last_known))).leading_zeros();
 
-    // `[\r\n/]*` may also take a slash after those newlines, and with it part of a symbol run:
-    // left to the scanner, from the newlines on.
+    // o200k's `[\r\n/]*` may also take a slash after those newlines, and with it part of a
+    // symbol run: left to the scanner, from the newlines on.
     let taken_slashes = after_taken & classes.slashes;
-    if taken_slashes != 0 {
+    if pattern == Pattern::O200k && taken_slashes != 0 {
         let below = (1u64 << taken_slashes.trailing_zeros()) - 1;
         limit = limit.min(63 - (taken_newline_runs & below).leading_zeros());
     }
 
-    // Contractions (`'s`, `'re`, ...) right after a word: the word takes them.
-    let mut contractions = classes.apostrophes & after(letters) & known;
+    // Contractions (`'s`, `'re`, ...): in o200k, right after a word, which takes them; in
+    // cl100k, wherever an apostrophe starts a piece, as a piece of their own.
+    let mut contractions = match pattern {
+        Pattern::O200k => classes.apostrophes & after(letters) & known,
+        Pattern::Cl100k => classes.apostrophes & starts,
+    };
     let mut taken_until = 0;
     while contractions != 0 {
         let apostrophe = contractions.trailing_zeros();
@@ -401,14 +412,20 @@ fn o200k_window_starts(window: &[u8; WINDOW], classes: &WindowClasses) -> u64 {
             break;
         }
         if apostrophe < taken_until {
-            continue; // the letter before is part of a contraction, not the end of a word
+            continue; // o200k: the letter before is part of a contraction, not a word's end
         }
         let at = apostrophe as usize;
         let length = contraction_length(window[at + 1], window[at + 2]);
         if length > 0 {
-            starts &= !(((1u64 << length) - 1) << apostrophe);
-            starts |= 1u64 << (apostrophe + length);
-            taken_until = apostrophe + length + 1;
+            let inside = ((1u64 << (length - 1)) - 1) << (apostrophe + 1);
+            let taken = match pattern {
+                Pattern::O200k => inside | (1u64 << apostrophe),
+                Pattern::Cl100k => inside,
+            };
+            starts = (starts & !taken) | (1u64 << (apostrophe + length));
+            if pattern == Pattern::O200k {
+                taken_until = apostrophe + length + 1;
+            }
         }
     }
 
@@ -961,24 +978,24 @@ pub(crate) struct Pieces<'a> {
 }
 
 impl Scanner<'_> {
-    /// Ends of the o200k pieces that the 64 bytes from `start` decide, as bits from `start`;
-    /// 0 when the bytes are not there or do not begin with enough ASCII.
+    /// Ends of the pieces that the 64 bytes from `start` decide, as bits from `start`; 0 when
+    /// the bytes are not there or do not begin with enough ASCII to pay for the window.
+    #[inline(always)]
     fn window_ends(&self, start: usize) -> u64 {
-        if self.pattern != Pattern::O200k {
-            return 0;
-        }
         let Some(window) = self.text.get(start..start + WINDOW) else {
             return 0;
         };
         let window: &[u8; WINDOW] = window.try_into().expect("64 bytes");
-        if window[0] >= 0x80 {
-            return 0;
-        }
         let ahead = (0..32).step_by(8).fold(0, |high, at| high | Lanes::at(window, at).non_ascii());
         if ahead != 0 {
-            return 0; // too little ASCII ahead to pay for the window
+            return 0;
         }
-        o200k_window_starts(window, &WindowClasses::of(window)) & !1
+        self.split_window(window)
+    }
+
+    #[inline(never)]
+    fn split_window(&self, window: &[u8; WINDOW]) -> u64 {
+        window_starts(self.pattern, window, &WindowClasses::of(window)) & !1
     }
 }
 
@@ -988,11 +1005,11 @@ impl Iterator for Pieces<'_> {
     #[inline(always)]
     fn next(&mut self) -> Option<(usize, usize)> {
         if self.window_ends == 0 {
-            if self.start >= self.scanner.text.len() {
-                return None;
+            let &first = self.scanner.text.get(self.start)?;
+            if first < 0x80 {
+                self.window_start = self.start;
+                self.window_ends = self.scanner.window_ends(self.start);
             }
-            self.window_start = self.start;
-            self.window_ends = self.scanner.window_ends(self.start);
         }
         let start = self.start;
         let end = if self.window_ends != 0 {
@@ -1214,6 +1231,12 @@ pub(crate) mod tests {
             "x\n;\n",
             "é's",
             "x'é",
+            "'sx",
+            " 's",
+            "x''s",
+            "'ll've",
+            "'S'T",
+            ";\n'd",
         ];
         for pattern in [Pattern::Cl100k, Pattern::O200k] {
             for case in cases {
