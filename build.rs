@@ -1,8 +1,9 @@
 //! Build step for the token vocabularies.
 //!
 //! The BPE rank files ship with the Python package under `python/shoal/data/vocab/`. This script
-//! checks each file's SHA-256 against the published value (the one tiktoken pins) and refuses to
-//! build on a mismatch, so the compiled core can only ever count with the genuine vocabularies.
+//! checks each file's SHA-256 against the published value (the one tiktoken pins; for Tekken, the
+//! one `shoal.vendor_tokens` pins, of the file once decompressed) and refuses to build on a
+//! mismatch, so the compiled core can only ever count with the genuine vocabularies.
 //! It then pre-serializes each file into two blobs in `OUT_DIR` that `rust/tokens.rs` embeds:
 //! `<name>.bytes` (the token byte strings concatenated in rank order) and `<name>.offsets`
 //! (little-endian u32 start offsets, one per rank plus a final end offset). Decoding base64 here
@@ -12,27 +13,54 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::io::Read;
+
+use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
 
-/// (encoding name, SHA-256 of its `.tiktoken` rank file, number of mergeable ranks).
-const VOCABULARIES: [(&str, &str, usize); 2] = [
-    ("cl100k_base", "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7", 100_256),
-    ("o200k_base", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d", 199_998),
+/// (encoding name, rank file name, SHA-256 of the rank file's contents, number of mergeable
+/// ranks). A `.gz` file is decompressed first; the SHA-256 is that of the decompressed contents.
+const VOCABULARIES: [(&str, &str, &str, usize); 3] = [
+    (
+        "cl100k_base",
+        "cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        100_256,
+    ),
+    (
+        "o200k_base",
+        "o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        199_998,
+    ),
+    (
+        "tekken_240718",
+        "tekken_240718.tiktoken.gz",
+        "64a081edb3cbb8639a4eea9a7135ab9a0467c50676c672b217ba655f4d50e127",
+        130_072,
+    ),
 ];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    let vocab_dir = manifest_dir.join("python").join("shoal").join("data").join("vocab");
+    let vocab_dir = manifest_dir
+        .join("python")
+        .join("shoal")
+        .join("data")
+        .join("vocab");
 
-    for (name, expected_sha256, rank_count) in VOCABULARIES {
-        let path = vocab_dir.join(format!("{name}.tiktoken"));
+    for (name, file_name, expected_sha256, rank_count) in VOCABULARIES {
+        let path = vocab_dir.join(file_name);
         println!("cargo:rerun-if-changed={}", path.display());
 
         let contents = read_verified(&path, expected_sha256);
         let tokens = parse_ranks(&path, &contents);
         if tokens.len() != rank_count {
-            fail(&path, &format!("expected {rank_count} ranks, found {}", tokens.len()));
+            fail(
+                &path,
+                &format!("expected {rank_count} ranks, found {}", tokens.len()),
+            );
         }
 
         write_blobs(&out_dir, name, &tokens);
@@ -48,15 +76,25 @@ fn fail(path: &Path, problem: &str) -> ! {
 }
 
 fn read_verified(path: &Path, expected_sha256: &str) -> Vec<u8> {
-    let contents = match fs::read(path) {
+    let mut contents = match fs::read(path) {
         Ok(contents) => contents,
         Err(error) => fail(path, &format!("cannot read it ({error})")),
     };
+    if path.extension().is_some_and(|extension| extension == "gz") {
+        let mut inflated = Vec::new();
+        if let Err(error) = GzDecoder::new(&contents[..]).read_to_end(&mut inflated) {
+            fail(path, &format!("cannot decompress it ({error})"));
+        }
+        contents = inflated;
+    }
 
     let digest = Sha256::digest(&contents);
     let actual: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
     if actual != expected_sha256 {
-        fail(path, &format!("SHA-256 is {actual}, expected {expected_sha256}"));
+        fail(
+            path,
+            &format!("SHA-256 is {actual}, expected {expected_sha256}"),
+        );
     }
     contents
 }
@@ -79,7 +117,13 @@ fn parse_ranks(path: &Path, contents: &[u8]) -> Vec<Vec<u8>> {
             .parse()
             .unwrap_or_else(|_| fail(path, &format!("line {line_number} has a bad rank")));
         if rank != tokens.len() {
-            fail(path, &format!("line {line_number} has rank {rank}, expected {}", tokens.len()));
+            fail(
+                path,
+                &format!(
+                    "line {line_number} has rank {rank}, expected {}",
+                    tokens.len()
+                ),
+            );
         }
         let token = decode_base64(encoded.as_bytes())
             .unwrap_or_else(|| fail(path, &format!("line {line_number} is not base64")));
@@ -105,7 +149,11 @@ fn decode_base64(encoded: &[u8]) -> Option<Vec<u8>> {
     }
     let mut decoded = Vec::with_capacity(encoded.len() / 4 * 3);
     for quad in encoded.chunks(4) {
-        let padding = quad.iter().rev().take_while(|&&symbol| symbol == b'=').count();
+        let padding = quad
+            .iter()
+            .rev()
+            .take_while(|&&symbol| symbol == b'=')
+            .count();
         let mut bits = 0u32;
         for &symbol in &quad[..4 - padding] {
             bits = (bits << 6) | sextet(symbol)?;

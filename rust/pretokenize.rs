@@ -1,7 +1,9 @@
-//! Pre-tokenization for OpenAI's `cl100k_base` and `o200k_base` encodings: the split of a text
-//! into the pieces that byte-pair encoding then merges one by one.
+//! Pre-tokenization for OpenAI's `cl100k_base` and `o200k_base` encodings and Mistral's
+//! `tekken_240718`: the split of a text into the pieces that byte-pair encoding then merges one
+//! by one.
 //!
-//! tiktoken does this with a backtracking regex (one per encoding). Here a hand-written scanner
+//! tiktoken does this with a backtracking regex (one per encoding; mistral-common runs Tekken's
+//! through tiktoken too). Here a hand-written scanner
 //! reproduces the leftmost-first semantics of each pattern alternative by alternative, in one
 //! forward pass with bounded look-back, so no input can make it backtrack or overflow a stack
 //! (tiktoken panics on about a million spaces). The Unicode classes (`\p{L}`, `\p{N}`, `\p{M}`,
@@ -329,10 +331,11 @@ fn fill_down(seeds: u64, runs: u64) -> u64 {
 /// Piece starts in `window` (whose byte 0 starts a piece), as bits: only those the window
 /// decides, so all lie before its first non-ASCII byte and before its last run.
 ///
-/// The two patterns split ASCII alike but for three rules: o200k ends a word where an
-/// upper-case letter follows a lower-case one, lets a symbol run take slashes after its
-/// newlines (`[\r\n/]*`), and lets a word take a contraction, which cl100k makes a piece of
-/// its own.
+/// The patterns split ASCII alike but for four rules: o200k and Tekken end a word where an
+/// upper-case letter follows a lower-case one and let a symbol run take slashes after its
+/// newlines (`[\r\n/]*`); o200k lets a word take a contraction, which cl100k makes a piece of
+/// its own and Tekken does not know (its apostrophe is a symbol like any other); Tekken makes
+/// each digit a piece, the others up to three.
 fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasses) -> u64 {
     let known_bytes = classes.non_ascii.trailing_zeros();
     let known = if known_bytes == 64 { u64::MAX } else { (1u64 << known_bytes) - 1 };
@@ -345,15 +348,20 @@ fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasse
     let symbols = known & !(letters | digits | whitespace);
     let not_whitespace = known & !whitespace;
 
-    // `\p{N}{1,3}`: a start at each run of digits, then every third digit.
+    // `\p{N}{1,3}`: a start at each run of digits, then every third digit; Tekken's `\p{N}`: a
+    // start at every digit.
     let mut starts = digits & !after(digits);
-    let mut digit_starts = starts;
-    loop {
-        digit_starts = (digit_starts << 3) & digits & (digits << 1) & (digits << 2);
-        if digit_starts == 0 {
-            break;
+    if pattern == Pattern::Tekken {
+        starts = digits;
+    } else {
+        let mut digit_starts = starts;
+        loop {
+            digit_starts = (digit_starts << 3) & digits & (digits << 1) & (digits << 2);
+            if digit_starts == 0 {
+                break;
+            }
+            starts |= digit_starts;
         }
-        starts |= digit_starts;
     }
 
     // Symbols: a run starts a piece unless a space leads it (` ?[^\s\p{L}\p{N}]+`).
@@ -362,10 +370,10 @@ fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasse
     // (`[^\r\n\p{L}\p{N}]?`), as does the last blank before a letter.
     let lone_symbols = symbols & !after(symbols) & !before(symbols) & !after(spaces);
     let word_leads = lone_symbols | blanks;
-    // Words: a run of letters starts a piece unless led; in o200k, an upper-case letter right
-    // after a lower-case one starts the next word.
+    // Words: a run of letters starts a piece unless led; in o200k and Tekken, an upper-case
+    // letter right after a lower-case one starts the next word.
     starts |= letters & !after(letters) & !after(word_leads);
-    if pattern == Pattern::O200k {
+    if pattern != Pattern::Cl100k {
         starts |= classes.upper & after(classes.lower);
     }
 
@@ -394,19 +402,20 @@ fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasse
     let last_known = known_bytes - 1;
     let mut limit = 63 - (run_starts & (u64::MAX >> (63 - last_known))).leading_zeros();
 
-    // o200k's `[\r\n/]*` may also take a slash after those newlines, and with it part of a
-    // symbol run: left to the scanner, from the newlines on.
+    // o200k's and Tekken's `[\r\n/]*` may also take a slash after those newlines, and with it
+    // part of a symbol run: left to the scanner, from the newlines on.
     let taken_slashes = after_taken & classes.slashes;
-    if pattern == Pattern::O200k && taken_slashes != 0 {
+    if pattern != Pattern::Cl100k && taken_slashes != 0 {
         let below = (1u64 << taken_slashes.trailing_zeros()) - 1;
         limit = limit.min(63 - (taken_newline_runs & below).leading_zeros());
     }
 
     // Contractions (`'s`, `'re`, ...): in o200k, right after a word, which takes them; in
-    // cl100k, wherever an apostrophe starts a piece, as a piece of their own.
+    // cl100k, wherever an apostrophe starts a piece, as a piece of their own; Tekken has none.
     let mut contractions = match pattern {
         Pattern::O200k => classes.apostrophes & after(letters) & known,
         Pattern::Cl100k => classes.apostrophes & starts,
+        Pattern::Tekken => 0,
     };
     let mut taken_until = 0;
     while contractions != 0 {
@@ -424,7 +433,7 @@ fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasse
         if length > 0 {
             let inside = ((1u64 << (length - 1)) - 1) << (apostrophe + 1);
             let taken = match pattern {
-                Pattern::O200k => inside | (1u64 << apostrophe),
+                Pattern::O200k | Pattern::Tekken => inside | (1u64 << apostrophe),
                 Pattern::Cl100k => inside,
             };
             starts = (starts & !taken) | (1u64 << (apostrophe + length));
@@ -490,6 +499,10 @@ pub(crate) enum Pattern {
     /// \p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|
     /// \s+(?!\S)|\s+`
     O200k,
+    /// `[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}
+    /// \p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+
+    /// [\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`: o200k's without the contractions, one digit a piece.
+    Tekken,
 }
 
 /// Splits one text into pieces. Every character starts a match of some alternative in both
@@ -556,6 +569,9 @@ impl<'a> Scanner<'a> {
             Pattern::O200k => {
                 self.o200k_ascii_end(start).unwrap_or_else(|| self.o200k_piece_end(start))
             }
+            Pattern::Tekken => {
+                self.tekken_ascii_end(start).unwrap_or_else(|| self.tekken_piece_end(start))
+            }
         }
     }
 
@@ -593,12 +609,27 @@ impl<'a> Scanner<'a> {
     /// [`Self::cl100k_ascii_end`].
     #[inline(always)]
     fn o200k_ascii_end(&self, start: usize) -> Option<usize> {
+        self.cased_ascii_end::<true>(start)
+    }
+
+    /// Tekken's piece at `start` when every byte that decides it is ASCII: o200k's without
+    /// contractions, and a digit is a piece of its own.
+    #[inline(always)]
+    fn tekken_ascii_end(&self, start: usize) -> Option<usize> {
+        self.cased_ascii_end::<false>(start)
+    }
+
+    /// The ASCII piece of o200k (with `CONTRACTIONS`) or Tekken (without): the two patterns
+    /// differ only there and in digits per piece. A constant parameter, so each gets its own
+    /// copy with no test of the pattern per piece.
+    #[inline(always)]
+    fn cased_ascii_end<const CONTRACTIONS: bool>(&self, start: usize) -> Option<usize> {
         let first = self.kind(start);
         if first & KIND_LETTER != 0 {
-            return self.o200k_ascii_word_end(start, 0);
+            return self.cased_ascii_word_end::<CONTRACTIONS>(start, 0);
         }
         if first & KIND_DIGIT != 0 {
-            return self.ascii_digits_end(start);
+            return if CONTRACTIONS { self.ascii_digits_end(start) } else { Some(start + 1) };
         }
         if first & KIND_NEWLINE != 0 {
             return self.ascii_whitespace_end(start, first, self.kind(start + 1));
@@ -608,7 +639,7 @@ impl<'a> Scanner<'a> {
         }
         let next = self.kind(start + 1);
         if next & KIND_LETTER != 0 {
-            return self.o200k_ascii_word_end(start, 1);
+            return self.cased_ascii_word_end::<CONTRACTIONS>(start, 1);
         }
         self.ascii_symbols_end(start, first, next, b"\r\n/")
             .or_else(|| self.ascii_whitespace_end(start, first, next))
@@ -658,20 +689,25 @@ impl<'a> Scanner<'a> {
         let run = WhitespaceRun { end, last_start: end - 1, last_newline_end };
         Some(match self.pattern {
             Pattern::Cl100k => self.cl100k_whitespace_choice(start, &run),
-            Pattern::O200k => self.o200k_whitespace_choice(start, &run),
+            Pattern::O200k | Pattern::Tekken => self.o200k_whitespace_choice(start, &run),
         })
     }
 
-    /// o200k's word in ASCII, starting at lane `lane` of the bytes from `start`: upper-case
-    /// letters then lower-case ones (no ASCII letter is in both of the pattern's classes, so the
-    /// regex never gives any back), then an optional contraction. The word stops at the first
-    /// byte that is not a letter, or at an upper-case letter right after a lower-case one.
+    /// o200k's or Tekken's word in ASCII, starting at lane `lane` of the bytes from `start`:
+    /// upper-case letters then lower-case ones (no ASCII letter is in both of the pattern's
+    /// classes, so the regex never gives any back), then in o200k an optional contraction. The
+    /// word stops at the first byte that is not a letter, or at an upper-case letter right
+    /// after a lower-case one.
     #[inline(always)]
-    fn o200k_ascii_word_end(&self, start: usize, lane: usize) -> Option<usize> {
+    fn cased_ascii_word_end<const CONTRACTIONS: bool>(
+        &self,
+        start: usize,
+        lane: usize,
+    ) -> Option<usize> {
         let end = self.ascii_run_end(start, lane, |lanes| {
             !lanes.letters() | (lanes.upper() & (lanes.lower() << 8))
         })?;
-        if self.text.get(end) != Some(&b'\'') {
+        if !CONTRACTIONS || self.text.get(end) != Some(&b'\'') {
             return Some(end);
         }
         Some(self.contraction_end(end).unwrap_or(end))
@@ -762,17 +798,30 @@ impl<'a> Scanner<'a> {
     }
 
     fn o200k_piece_end(&self, start: usize) -> usize {
+        self.cased_piece_end::<true>(start)
+    }
+
+    fn tekken_piece_end(&self, start: usize) -> usize {
+        self.cased_piece_end::<false>(start)
+    }
+
+    /// The piece of o200k (with `CONTRACTIONS`, up to three digits) or Tekken (without, one
+    /// digit), alternative by alternative.
+    fn cased_piece_end<const CONTRACTIONS: bool>(&self, start: usize) -> usize {
         let (code_point, length) = self.char_at(start).expect("start is inside the text");
         let class = self.classes[code_point as usize];
 
         let prefix = may_lead_word(code_point, class);
         for word_end in [Self::upper_then_lower_end, Self::upper_lower_optional_end] {
             if let Some(end) = self.optional_prefix(start, length, prefix, word_end) {
+                if !CONTRACTIONS {
+                    return end;
+                }
                 return self.contraction_end(end).unwrap_or(end);
             }
         }
         if class & NUMBER != 0 {
-            return self.digits_end(start);
+            return if CONTRACTIONS { self.digits_end(start) } else { start + length };
         }
         if let Some(end) = self.symbols_end(start, code_point, b"\r\n/") {
             return end;
@@ -1033,6 +1082,8 @@ impl Iterator for Pieces<'_> {
 pub(crate) mod tests {
     use super::*;
 
+    const PATTERNS: [Pattern; 3] = [Pattern::Cl100k, Pattern::O200k, Pattern::Tekken];
+
     fn split(text: &str, pattern: Pattern) -> Vec<&str> {
         pieces(text, pattern).map(|(start, end)| &text[start..end]).collect()
     }
@@ -1096,6 +1147,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn tekken_pieces() {
+        // As o200k, but every digit is a piece and an apostrophe never joins the word before it.
+        let text = "CamelCase HTTPServer don't I'LL 2024-12 ab/cd\n x  ";
+        let expected = [
+            "Camel",
+            "Case",
+            " HTTPServer",
+            " don",
+            "'t",
+            " I",
+            "'LL",
+            " ",
+            "2",
+            "0",
+            "2",
+            "4",
+            "-",
+            "1",
+            "2",
+            " ab",
+            "/cd",
+            "\n",
+            " x",
+            "  ",
+        ];
+        assert_eq!(split(text, Pattern::Tekken), expected);
+        // Digits of any script are one a piece, and a piece never takes more than one.
+        assert_eq!(split("٣٤5x", Pattern::Tekken), ["٣", "٤", "5", "x"]);
+        assert_eq!(split("we've", Pattern::Tekken), ["we", "'ve"]);
+        assert_eq!(split("x'é", Pattern::Tekken), ["x", "'é"]);
+    }
+
+    #[test]
     fn o200k_backtracks_to_last_lower_class_character() {
         // U+02B0 (Lm) is in both word classes: "AʰB" ends the first alternative after "ʰ".
         assert_eq!(split("AʰB", Pattern::O200k), ["Aʰ", "B"]);
@@ -1117,7 +1201,7 @@ pub(crate) mod tests {
     #[test]
     fn pieces_cover_the_text() {
         let text = "a\u{a0}\u{a0}b \t\r\n\u{3000}x—y 12345 ʼn 漢字 🙂\u{200d}🙂";
-        for pattern in [Pattern::Cl100k, Pattern::O200k] {
+        for pattern in PATTERNS {
             assert_eq!(split(text, pattern).concat(), text);
         }
     }
@@ -1132,6 +1216,7 @@ pub(crate) mod tests {
             let end = match pattern {
                 Pattern::Cl100k => scanner.cl100k_piece_end(start),
                 Pattern::O200k => scanner.o200k_piece_end(start),
+                Pattern::Tekken => scanner.tekken_piece_end(start),
             };
             found.push(&text[start..end]);
             start = end;
@@ -1191,7 +1276,7 @@ pub(crate) mod tests {
         let mixed = [&ASCII_UNITS[..], &OTHER_UNITS[..]].concat();
         let ascii_mostly =
             [&ASCII_UNITS[..], &ASCII_UNITS[..], &ASCII_UNITS[..], &["é", "\u{a0}"]].concat();
-        for pattern in [Pattern::Cl100k, Pattern::O200k] {
+        for pattern in PATTERNS {
             for units in [&mixed, &ascii_mostly, &ASCII_UNITS.to_vec()] {
                 for text in random_texts(units, 11, 10_000, 300) {
                     let expected = split_by_unicode_path(&text, pattern);
@@ -1243,7 +1328,7 @@ pub(crate) mod tests {
             "'S'T",
             ";\n'd",
         ];
-        for pattern in [Pattern::Cl100k, Pattern::O200k] {
+        for pattern in PATTERNS {
             for case in cases {
                 for offset in 0..80 {
                     let text = format!(
@@ -1280,7 +1365,7 @@ pub(crate) mod tests {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus");
         for entry in std::fs::read_dir(corpus).expect("corpus folder") {
             let text = std::fs::read_to_string(entry.expect("corpus file").path()).expect("text");
-            for pattern in [Pattern::Cl100k, Pattern::O200k] {
+            for pattern in PATTERNS {
                 assert!(split(&text, pattern) == split_by_unicode_path(&text, pattern));
             }
         }
@@ -1290,7 +1375,7 @@ pub(crate) mod tests {
     fn fast_paths_split_long_ascii_runs_as_the_unicode_path() {
         let units =
             ["word", "Word", "WORD", "wORD", "123", " ", "\n", " \n", "\t", "!?", "'s", "/"];
-        for pattern in [Pattern::Cl100k, Pattern::O200k] {
+        for pattern in PATTERNS {
             for unit in units {
                 for repeats in [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65] {
                     for (head, tail) in [("", ""), (" ", "x"), ("x", " "), (".", "\n"), ("é", "漢")]

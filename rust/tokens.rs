@@ -1,6 +1,10 @@
-//! Exact byte-pair encoding for OpenAI's `cl100k_base` and `o200k_base` encodings.
+//! Exact byte-pair encoding for OpenAI's `cl100k_base` and `o200k_base` encodings and Mistral's
+//! `tekken_240718`.
 //!
-//! The ids are those of tiktoken 0.14. Encoding has two steps, as in tiktoken:
+//! The ids are those of tiktoken 0.14, and for Tekken those of mistral-common's
+//! `Tekkenizer.encode(text, bos=False, eos=False)`, which runs tiktoken's algorithm with Tekken's
+//! pattern and ranks; its ids are the ranks plus 1,000 (the control tokens come first). Encoding
+//! has two steps, as in tiktoken:
 //!
 //! 1. Pre-tokenization splits the text into pieces, as tiktoken's regex does (module
 //!    `pretokenize`, a scanner that cannot backtrack).
@@ -10,6 +14,8 @@
 //!
 //! The vocabularies are the rank files shipped in `python/shoal/data/vocab/`, verified by SHA-256
 //! and pre-serialized by `build.rs`, then embedded here. Each encoding is built once, on first use.
+//! Inside this module a rank is always the index of a token in its rank file; only `encode`,
+//! `decode` and the special tokens deal in ids.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -21,11 +27,39 @@ use rustc_hash::FxHashMap;
 
 use crate::pretokenize::{pieces, Pattern};
 
-/// A token id.
+/// A token's rank in its encoding's rank file, or a token id (see [`Encoding::encode`]).
 pub type Rank = u32;
 
 /// Names of the encodings this module knows, in the order they are listed to users.
-pub const ENCODINGS: [&str; 2] = ["cl100k_base", "o200k_base"];
+pub const ENCODINGS: [&str; 3] = ["cl100k_base", "o200k_base", "tekken_240718"];
+
+/// Tekken's control tokens take ids 0 to 999; the ranks of its rank file follow.
+const TEKKEN_CONTROL_TOKENS: usize = 1_000;
+
+/// The named control tokens of Tekken, ids 0 to 19 (mistral-common's
+/// `Tekkenizer.DEPRECATED_SPECIAL_TOKENS`); ids 20 to 999 are fillers named `<SPECIAL_id>`.
+const TEKKEN_NAMED_CONTROL_TOKENS: [&str; 20] = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CALLS]",
+    "[IMG]",
+    "<pad>",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[TOOL_CONTENT]",
+];
 
 /// Non-token pieces shorter than this are merged by a scan in fixed arrays, longer ones by a heap
 /// (or the linear paths). Measured on the CJK corpus with a cold piece cache, 64 beat 16 and 32.
@@ -395,7 +429,7 @@ impl CountCache {
 }
 
 thread_local! {
-    static PIECE_CACHES: RefCell<[PieceCache; 2]> = RefCell::default();
+    static PIECE_CACHES: RefCell<[PieceCache; ENCODINGS.len()]> = RefCell::default();
 }
 
 /// Runs `work` with this thread's piece cache for the encoding at `index` of [`ENCODINGS`].
@@ -420,7 +454,77 @@ pub struct Encoding {
     backtracker: OnceLock<Backtracker>,
     token_bytes: &'static [u8],
     token_offsets: Vec<u32>,
-    special_tokens: &'static [(&'static str, Rank)],
+    /// Added to a rank to make its id: 0 but for Tekken, whose control tokens come first.
+    id_offset: Rank,
+    special_tokens: SpecialTokens,
+}
+
+/// The special tokens of an encoding (Tekken's control tokens), by text and by id.
+struct SpecialTokens {
+    /// (text, id), in id order.
+    by_id: Vec<(String, Rank)>,
+    by_text: FxHashMap<Box<[u8]>, Rank>,
+    /// The lengths of the texts, longest first, so that the longest text found at an offset wins.
+    lengths: Vec<usize>,
+    /// Whether some text starts with the byte.
+    first_bytes: [bool; 256],
+}
+
+impl SpecialTokens {
+    fn new(mut by_id: Vec<(String, Rank)>) -> Self {
+        by_id.sort_by_key(|&(_, id)| id);
+        let by_text = by_id.iter().map(|(text, id)| (text.as_bytes().into(), *id)).collect();
+        let mut lengths: Vec<usize> = by_id.iter().map(|(text, _)| text.len()).collect();
+        lengths.sort_unstable_by(|a, b| b.cmp(a));
+        lengths.dedup();
+        let mut first_bytes = [false; 256];
+        for (text, _) in &by_id {
+            first_bytes[usize::from(text.as_bytes()[0])] = true;
+        }
+        Self { by_id, by_text, lengths, first_bytes }
+    }
+
+    /// OpenAI's special tokens, given as (text, id).
+    fn listed(tokens: &[(&str, Rank)]) -> Self {
+        Self::new(tokens.iter().map(|&(text, id)| (text.to_owned(), id)).collect())
+    }
+
+    /// Tekken's 1,000 control tokens.
+    fn tekken() -> Self {
+        let named = TEKKEN_NAMED_CONTROL_TOKENS.iter().map(|&text| text.to_owned());
+        let fillers = (TEKKEN_NAMED_CONTROL_TOKENS.len()..TEKKEN_CONTROL_TOKENS)
+            .map(|id| format!("<SPECIAL_{id}>"));
+        Self::new(named.chain(fillers).zip(0..).collect())
+    }
+
+    /// The first special token in `text`, the longest at its offset: (offset, length, id).
+    /// Every special text is ASCII, so a match starts and ends on character boundaries.
+    fn find(&self, text: &str) -> Option<(usize, usize, Rank)> {
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while let Some(found) =
+            bytes[from..].iter().position(|&byte| self.first_bytes[usize::from(byte)])
+        {
+            let offset = from + found;
+            for &length in &self.lengths {
+                let id = bytes.get(offset..offset + length).and_then(|text| self.by_text.get(text));
+                if let Some(&id) = id {
+                    return Some((offset, length, id));
+                }
+            }
+            from = offset + 1;
+        }
+        None
+    }
+
+    /// The text of the special token `id`.
+    fn text(&self, id: Rank) -> Option<&str> {
+        self.by_id.iter().find(|&&(_, special)| special == id).map(|(text, _)| text.as_str())
+    }
+
+    fn largest_id(&self) -> Option<Rank> {
+        self.by_id.last().map(|&(_, id)| id)
+    }
 }
 
 static CL100K_BASE: LazyLock<Encoding> = LazyLock::new(|| {
@@ -430,13 +534,14 @@ static CL100K_BASE: LazyLock<Encoding> = LazyLock::new(|| {
         Pattern::Cl100k,
         include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.bytes")),
         include_bytes!(concat!(env!("OUT_DIR"), "/cl100k_base.offsets")),
-        &[
+        0,
+        SpecialTokens::listed(&[
             ("<|endoftext|>", 100_257),
             ("<|fim_prefix|>", 100_258),
             ("<|fim_middle|>", 100_259),
             ("<|fim_suffix|>", 100_260),
             ("<|endofprompt|>", 100_276),
-        ],
+        ]),
     )
 });
 
@@ -447,7 +552,20 @@ static O200K_BASE: LazyLock<Encoding> = LazyLock::new(|| {
         Pattern::O200k,
         include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.bytes")),
         include_bytes!(concat!(env!("OUT_DIR"), "/o200k_base.offsets")),
-        &[("<|endoftext|>", 199_999), ("<|endofprompt|>", 200_018)],
+        0,
+        SpecialTokens::listed(&[("<|endoftext|>", 199_999), ("<|endofprompt|>", 200_018)]),
+    )
+});
+
+static TEKKEN_240718: LazyLock<Encoding> = LazyLock::new(|| {
+    Encoding::from_blobs(
+        "tekken_240718",
+        2,
+        Pattern::Tekken,
+        include_bytes!(concat!(env!("OUT_DIR"), "/tekken_240718.bytes")),
+        include_bytes!(concat!(env!("OUT_DIR"), "/tekken_240718.offsets")),
+        TEKKEN_CONTROL_TOKENS as Rank,
+        SpecialTokens::tekken(),
     )
 });
 
@@ -456,6 +574,7 @@ pub fn encoding(name: &str) -> Result<&'static Encoding, TokensError> {
     match name {
         "cl100k_base" => Ok(&CL100K_BASE),
         "o200k_base" => Ok(&O200K_BASE),
+        "tekken_240718" => Ok(&TEKKEN_240718),
         _ => Err(TokensError::UnknownEncoding(name.to_owned())),
     }
 }
@@ -467,7 +586,8 @@ impl Encoding {
         pattern: Pattern,
         token_bytes: &'static [u8],
         offsets: &'static [u8],
-        special_tokens: &'static [(&'static str, Rank)],
+        id_offset: Rank,
+        special_tokens: SpecialTokens,
     ) -> Self {
         let token_offsets: Vec<u32> = offsets
             .chunks_exact(4)
@@ -500,6 +620,7 @@ impl Encoding {
             backtracker: OnceLock::new(),
             token_bytes,
             token_offsets,
+            id_offset,
             special_tokens,
         }
     }
@@ -512,20 +633,25 @@ impl Encoding {
     /// Number of ids the encoding can produce: mergeable ranks plus special tokens, counting the
     /// unused ids between them (tiktoken's `n_vocab`).
     pub fn vocabulary_size(&self) -> usize {
-        let largest_special = self.special_tokens.iter().map(|&(_, rank)| rank).max();
-        let mergeable = self.token_offsets.len() - 1;
-        largest_special.map_or(mergeable, |rank| mergeable.max(rank as usize + 1))
+        let mergeable = self.token_offsets.len() - 1 + self.id_offset as usize;
+        let largest_special = self.special_tokens.largest_id();
+        largest_special.map_or(mergeable, |id| mergeable.max(id as usize + 1))
     }
 
-    /// Token ids of `text`. With `allow_special`, special-token text such as `<|endoftext|>`
-    /// becomes its special id; otherwise it is encoded as ordinary text.
+    /// Token ids of `text`: each token's rank plus the encoding's id offset. With
+    /// `allow_special`, special-token text such as `<|endoftext|>` or Tekken's `[INST]` becomes
+    /// its special id; otherwise it is encoded as ordinary text.
     pub fn encode(&self, text: &str, allow_special: bool) -> Vec<Rank> {
         let mut tokens = Vec::with_capacity(text.len() / 3 + 1);
         with_piece_cache(self.index, |cache| {
             self.for_each_segment(text, allow_special, |segment| match segment {
                 Segment::Ordinary(ordinary) => {
+                    let first = tokens.len();
                     for (start, end) in pieces(ordinary, self.pattern) {
                         self.encode_piece(&ordinary.as_bytes()[start..end], cache, &mut tokens);
+                    }
+                    if self.id_offset != 0 {
+                        tokens[first..].iter_mut().for_each(|rank| *rank += self.id_offset);
                     }
                 }
                 Segment::Special(rank) => tokens.push(rank),
@@ -593,8 +719,8 @@ impl Encoding {
             .collect()
     }
 
-    /// The bytes of `tokens` concatenated. The result need not be valid UTF-8: a token may hold
-    /// part of a character.
+    /// The bytes of the token ids `tokens` concatenated. The result need not be valid UTF-8: a
+    /// token may hold part of a character.
     pub fn decode(&self, tokens: &[i64]) -> Result<Vec<u8>, TokensError> {
         let mut bytes = Vec::with_capacity(tokens.len() * 4);
         for &token in tokens {
@@ -603,17 +729,21 @@ impl Encoding {
         Ok(bytes)
     }
 
+    /// The bytes of the token id `token`.
     fn token(&self, token: i64) -> Result<&[u8], TokensError> {
         let unknown = || TokensError::UnknownToken { encoding: self.name, token };
-        let rank = usize::try_from(token).map_err(|_| unknown())?;
-        if rank + 1 < self.token_offsets.len() {
+        let rank = token
+            .checked_sub(i64::from(self.id_offset))
+            .and_then(|rank| usize::try_from(rank).ok())
+            .filter(|&rank| rank + 1 < self.token_offsets.len());
+        if let Some(rank) = rank {
             let (start, end) = (self.token_offsets[rank], self.token_offsets[rank + 1]);
             return Ok(&self.token_bytes[start as usize..end as usize]);
         }
-        self.special_tokens
-            .iter()
-            .find(|&&(_, special)| special as usize == rank)
-            .map(|&(text, _)| text.as_bytes())
+        Rank::try_from(token)
+            .ok()
+            .and_then(|id| self.special_tokens.text(id))
+            .map(str::as_bytes)
             .ok_or_else(unknown)
     }
 
@@ -632,32 +762,16 @@ impl Encoding {
         }
 
         let mut rest = text;
-        while let Some((offset, special, rank)) = self.find_special(rest) {
+        while let Some((offset, length, id)) = self.special_tokens.find(rest) {
             if offset > 0 {
                 visit(Segment::Ordinary(&rest[..offset]));
             }
-            visit(Segment::Special(rank));
-            rest = &rest[offset + special.len()..];
+            visit(Segment::Special(id));
+            rest = &rest[offset + length..];
         }
         if !rest.is_empty() {
             visit(Segment::Ordinary(rest));
         }
-    }
-
-    /// The first special token in `text`: its byte offset, text and id.
-    fn find_special(&self, text: &str) -> Option<(usize, &'static str, Rank)> {
-        let mut search_from = 0;
-        while let Some(found) = text[search_from..].find("<|") {
-            let offset = search_from + found;
-            let candidate = &text[offset..];
-            if let Some(&(special, rank)) =
-                self.special_tokens.iter().find(|(special, _)| candidate.starts_with(special))
-            {
-                return Some((offset, special, rank));
-            }
-            search_from = offset + 1;
-        }
-        None
     }
 
     fn rank(&self, bytes: &[u8]) -> Option<Rank> {
@@ -1374,8 +1488,13 @@ mod tests {
         let error = encoding("p50k_base").err().expect("unknown");
         assert_eq!(
             error.to_string(),
-            "unknown encoding \"p50k_base\"; valid encodings are cl100k_base, o200k_base"
+            "unknown encoding \"p50k_base\"; valid encodings are cl100k_base, o200k_base, \
+             tekken_240718"
         );
+    }
+
+    fn all_encodings() -> [&'static Encoding; 3] {
+        ENCODINGS.map(|name| encoding(name).unwrap())
     }
 
     #[test]
@@ -1385,6 +1504,39 @@ mod tests {
         assert_eq!(o200k.encode("hello world", false), vec![24912, 2375]);
         let cl100k = encoding("cl100k_base").unwrap();
         assert_eq!(cl100k.encode("hello world", false), vec![15339, 1917]);
+    }
+
+    #[test]
+    fn tekken_ids_match_mistral_common() {
+        // Ids printed by mistral-common 1.12's Tekkenizer.encode(text, bos=False, eos=False):
+        // ranks plus 1,000, one digit a token, no contraction piece.
+        let tekken = encoding("tekken_240718").unwrap();
+        assert_eq!(tekken.encode("hello world", false), vec![29706, 4304]);
+        let ids = vec![20110, 1032, 1050, 1048, 1050, 1052, 1044, 2607, 2405, 1033];
+        assert_eq!(tekken.encode("Year 2024, don't!", false), ids);
+        assert_eq!(tekken.count("Year 2024, don't!", false), ids.len());
+        assert_eq!(tekken.vocabulary_size(), 131_072);
+    }
+
+    #[test]
+    fn tekken_control_tokens_only_when_allowed() {
+        let tekken = encoding("tekken_240718").unwrap();
+        let text = "[INST] hi [/INST]</s>";
+        let allowed = tekken.encode(text, true);
+        assert_eq!((allowed[0], &allowed[allowed.len() - 2..]), (3, &[4, 2][..]));
+        assert!(tekken.encode(text, false).iter().all(|&id| id >= 1_000));
+        assert_eq!(tekken.encode("<SPECIAL_999>", true), vec![999]);
+        assert_eq!(tekken.encode("x<SPECIAL_20><unk>", true)[1..], [20, 0]);
+        // Not a control token: no such filler, and brackets that only look alike.
+        assert!(tekken.encode("<SPECIAL_1000>[INST ]", true).iter().all(|&id| id >= 1_000));
+        assert_eq!(tekken.count(text, true), allowed.len());
+
+        let ids: Vec<i64> = allowed.iter().map(|&id| i64::from(id)).collect();
+        assert_eq!(tekken.decode(&ids).unwrap(), text.as_bytes());
+        assert_eq!(tekken.decode(&[5, 999]).unwrap(), b"[AVAILABLE_TOOLS]<SPECIAL_999>");
+        for unknown in [-1, 131_072, i64::MAX] {
+            assert!(tekken.decode(&[unknown]).is_err(), "{unknown}");
+        }
     }
 
     #[test]
@@ -1438,7 +1590,7 @@ mod tests {
 
     #[test]
     fn every_token_is_its_own_merge() {
-        for encoding in [encoding("o200k_base").unwrap(), encoding("cl100k_base").unwrap()] {
+        for encoding in all_encodings() {
             let backtracker = encoding.backtracker();
             let merged = (0..encoding.token_offsets.len() - 1)
                 .filter(|&rank| backtracker.splits[rank] != (rank as Rank, rank as Rank))
@@ -1454,7 +1606,7 @@ mod tests {
     #[test]
     fn backtracking_equals_heap_merge() {
         let mut random = Lcg(7);
-        for encoding in [encoding("o200k_base").unwrap(), encoding("cl100k_base").unwrap()] {
+        for encoding in all_encodings() {
             let backtracker = encoding.backtracker();
             let token_count = encoding.token_offsets.len() - 1;
             for round in 0..120 {
@@ -1491,7 +1643,7 @@ mod tests {
         let units =
             ["a", " ", "\t", "\u{a0}", "-", "_", "=", "\n", "0", "\u{4e00}", "\u{1f642}", "é"];
         let edges = [("", ""), ("x", ""), ("", "b"), (" ", "!"), ("Hello", "world")];
-        for encoding in [encoding("o200k_base").unwrap(), encoding("cl100k_base").unwrap()] {
+        for encoding in all_encodings() {
             for unit in units {
                 for (index, (head, tail)) in edges.iter().enumerate() {
                     let units = PERIODIC_MIN_BYTES / unit.len() + 97 * index + 13;

@@ -237,10 +237,11 @@ ENCODINGS: tuple[str, ...]
 """Names of the BPE encodings ``encode``/``count``/``decode`` accept: cl100k_base, o200k_base."""
 
 def encode(encoding: str, text: str, *, allow_special: bool = False) -> list[int]:
-    """Token ids of ``text`` in ``encoding``, identical to tiktoken 0.14's.
+    """Token ids of ``text`` in ``encoding``, identical to tiktoken 0.14's (to mistral-common's
+    ``Tekkenizer.encode(text, bos=False, eos=False)`` for ``tekken_240718``).
 
-    Special-token text such as ``<|endoftext|>`` is ordinary text unless ``allow_special`` is
-    set, when it becomes the special token's id. Raises ValueError for an unknown encoding (the
+    Special-token text such as ``<|endoftext|>`` or Tekken's ``[INST]`` is ordinary text unless
+    ``allow_special`` is set, when it becomes the special token's id. Raises ValueError for an unknown encoding (the
     message lists the valid ones) or a text with an unpaired surrogate (the message gives its
     index).
     """

@@ -1,12 +1,12 @@
 """Token counts: exact for the encodings shoal ships, labelled estimates for other models.
 
 ``count_tokens`` counts a text exactly with ``cl100k_base`` or ``o200k_base`` (ids identical to
-tiktoken 0.14, in Rust) or Mistral's ``tekken_240718`` (ids identical to mistral-common, in pure
-Python: see ``shoal.vendor_tokens``). Given a model, it uses the model's encoding from the
-catalog; a model without a public encoding gets an ``o200k_base`` count scaled by the catalog's
-``token_ratio``, rounded up and marked ``exact=False``. ``count_chat`` adds OpenAI's published
-per-message and tool-definition overhead. ``tokenizer_for`` resolves an encoding or model once,
-for callers that count many texts (``shoal.token_budget``, ``shoal.files``).
+tiktoken 0.14) or Mistral's ``tekken_240718`` (ids identical to mistral-common: see
+``shoal.vendor_tokens``), all in the Rust core (or its pure twin). Given a model, it uses the
+model's encoding from the catalog; a model without a public encoding gets an ``o200k_base`` count
+scaled by the catalog's ``token_ratio``, rounded up and marked ``exact=False``. ``count_chat`` adds
+OpenAI's published per-message and tool-definition overhead. ``tokenizer_for`` resolves an encoding
+or model once, for callers that count many texts (``shoal.token_budget``, ``shoal.files``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from fractions import Fraction
 from types import ModuleType
 from typing import Any
 
-from shoal import vendor_tokens
 from shoal._backend import core
 from shoal.catalog import load_catalog
 
 logger = logging.getLogger(__name__)
 
-# Every encoding counted exactly: OpenAI's in the Rust core (or its pure twin), then the vendor
-# encodings of shoal.vendor_tokens.
-ENCODINGS: tuple[str, ...] = tuple(core.ENCODINGS) + vendor_tokens.ENCODINGS
+# Every encoding counted exactly, OpenAI's then the vendors', all in the Rust core (or its pure
+# twin).
+ENCODINGS: tuple[str, ...] = tuple(core.ENCODINGS)
 
 DEFAULT_ENCODING = "o200k_base"
 
@@ -113,7 +112,7 @@ class Tokenizer:
 
     @property
     def backend(self) -> ModuleType:
-        """The module that encodes ``encoding`` (the Rust core or ``shoal.vendor_tokens``)."""
+        """The module that encodes ``encoding``: the Rust core, or its pure twin."""
         return _backend_for(self.encoding)
 
     def count(self, text: str, *, allow_special: bool = False) -> int:
@@ -137,8 +136,6 @@ class Tokenizer:
 
 
 def _backend_for(encoding: str) -> ModuleType:
-    if encoding in vendor_tokens.ENCODINGS:
-        return vendor_tokens
     if encoding in core.ENCODINGS:
         return core
     raise ValueError(f"unknown encoding {encoding!r}; valid encodings are {', '.join(ENCODINGS)}")

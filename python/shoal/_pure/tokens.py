@@ -1,6 +1,9 @@
-"""Exact BPE token ids and counts for OpenAI's ``cl100k_base`` and ``o200k_base``, in pure Python.
+"""Exact BPE token ids and counts for OpenAI's ``cl100k_base`` and ``o200k_base`` and Mistral's
+``tekken_240718``, in pure Python.
 
-This mirrors ``rust/tokens.rs`` and gives the ids of tiktoken 0.14. Encoding has two steps:
+This mirrors ``rust/tokens.rs`` and gives the ids of tiktoken 0.14, and for Tekken those of
+mistral-common's ``Tekkenizer.encode(text, bos=False, eos=False)`` (see ``shoal.vendor_tokens``).
+Encoding has two steps:
 
 1. Pre-tokenization splits the text into pieces with the encoding's pattern. The patterns below
    are tiktoken's, rewritten for the standard-library ``re`` module: ``\\p{...}`` and ``\\s``
@@ -17,13 +20,14 @@ used because its Unicode version follows the interpreter (14.0.0 on Python 3.11,
 letters, numbers and marks of Unicode 15 and 16 are unassigned and would split differently).
 
 The vocabularies are the rank files shipped in ``shoal/data/vocab``, verified by SHA-256 when
-first loaded.
+first loaded (Tekken's is gzip-compressed; its SHA-256 is that of the decompressed file).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import hashlib
 import heapq
 import itertools
@@ -37,15 +41,51 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-ENCODINGS: tuple[str, ...] = ("cl100k_base", "o200k_base")
+ENCODINGS: tuple[str, ...] = ("cl100k_base", "o200k_base", "tekken_240718")
 
 VOCABULARY_DIR = Path(__file__).resolve().parent.parent / "data" / "vocab"
 
-# SHA-256 of each shipped rank file: the values tiktoken pins for the published files.
+# The rank file of each encoding in VOCABULARY_DIR; a .gz file is decompressed when read.
+VOCABULARY_FILES = {
+    "cl100k_base": "cl100k_base.tiktoken",
+    "o200k_base": "o200k_base.tiktoken",
+    "tekken_240718": "tekken_240718.tiktoken.gz",
+}
+
+# SHA-256 of each shipped rank file's contents: the values tiktoken pins for the published
+# files; for Tekken, that of the file shoal._build.tekken_vocab writes from mistral-common's.
 VOCABULARY_SHA256 = {
     "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
     "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "tekken_240718": "64a081edb3cbb8639a4eea9a7135ab9a0467c50676c672b217ba655f4d50e127",
 }
+
+# Tekken's control tokens take ids 0-999 and its ranks follow, so rank r is id r + 1000. The
+# first 20 are mistral-common's Tekkenizer.DEPRECATED_SPECIAL_TOKENS; ids 20-999 are fillers
+# named <SPECIAL_id>.
+TEKKEN_CONTROL_TOKEN_COUNT = 1_000
+TEKKEN_NAMED_CONTROL_TOKENS: tuple[str, ...] = (
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CALLS]",
+    "[IMG]",
+    "<pad>",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[TOOL_CONTENT]",
+)
 
 SPECIAL_TOKENS = {
     "cl100k_base": {
@@ -56,7 +96,17 @@ SPECIAL_TOKENS = {
         "<|endofprompt|>": 100276,
     },
     "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+    "tekken_240718": {
+        **{text: index for index, text in enumerate(TEKKEN_NAMED_CONTROL_TOKENS)},
+        **{
+            f"<SPECIAL_{index}>": index
+            for index in range(len(TEKKEN_NAMED_CONTROL_TOKENS), TEKKEN_CONTROL_TOKEN_COUNT)
+        },
+    },
 }
+
+# Added to a rank to make its id.
+ID_OFFSETS = {"tekken_240718": TEKKEN_CONTROL_TOKEN_COUNT}
 
 # Pieces at least this long are merged with the heap; shorter ones by a direct scan.
 LARGE_PIECE = 16
@@ -83,7 +133,8 @@ def _classes() -> dict[str, str]:
 
 
 def _pattern(name: str) -> re.Pattern[str]:
-    """tiktoken's pre-tokenization pattern for ``name``, in ``re`` syntax."""
+    """tiktoken's pre-tokenization pattern for ``name`` (Tekken's from ``tekken_240718.json``), in
+    ``re`` syntax."""
     c = _classes()
     letter, number, space = c["L"], c["N"], c["S"]
     if name == "cl100k_base":
@@ -98,11 +149,15 @@ def _pattern(name: str) -> re.Pattern[str]:
             f"[{space}]",
         ]
     else:
+        # Tekken's is o200k's without the contractions, and one digit a piece.
         upper, lower = c["UPPER"], c["LOWER"]
+        tekken = name == "tekken_240718"
+        contraction = "" if tekken else f"(?:{CONTRACTION})?"
+        digits = f"[{number}]" if tekken else f"[{number}]{{1,3}}"
         alternatives = [
-            f"[^\\r\\n{letter}{number}]?[{upper}]*[{lower}]+(?:{CONTRACTION})?",
-            f"[^\\r\\n{letter}{number}]?[{upper}]+[{lower}]*(?:{CONTRACTION})?",
-            f"[{number}]{{1,3}}",
+            f"[^\\r\\n{letter}{number}]?[{upper}]*[{lower}]+{contraction}",
+            f"[^\\r\\n{letter}{number}]?[{upper}]+[{lower}]*{contraction}",
+            digits,
             f" ?[^{space}{letter}{number}]+[\\r\\n/]*",
             f"[{space}]*[\\r\\n]+",
             f"[{space}]+(?![^{space}])",
@@ -116,7 +171,7 @@ class _Encoding:
     """One loaded encoding: ranks, tokens by rank, special tokens, pattern and piece cache.
 
     ``id_offset`` is added to every rank to make its id: 0 for OpenAI's encodings, where ranks
-    are ids; Tekken numbers its ranks after 1,000 control tokens (``shoal.vendor_tokens``).
+    are ids; Tekken numbers its ranks after its 1,000 control tokens.
     """
 
     name: str
@@ -149,14 +204,22 @@ def _load(name: str) -> _Encoding:
     return _LOADED[name]
 
 
-def _read_encoding(name: str) -> _Encoding:
-    path = VOCABULARY_DIR / f"{name}.tiktoken"
+def vocabulary_contents(name: str) -> bytes:
+    """The contents of the rank file of ``name``, decompressed, before any check."""
+    path = VOCABULARY_DIR / VOCABULARY_FILES[name]
     contents = path.read_bytes()
+    return gzip.decompress(contents) if path.suffix == ".gz" else contents
+
+
+def _read_encoding(name: str) -> _Encoding:
+    path = VOCABULARY_DIR / VOCABULARY_FILES[name]
+    contents = vocabulary_contents(name)
     digest = hashlib.sha256(contents).hexdigest()
     if digest != VOCABULARY_SHA256[name]:
         raise RuntimeError(
-            f"vocabulary file {path} has SHA-256 {digest}, expected {VOCABULARY_SHA256[name]}; "
-            "reinstall shoal to restore the genuine file"
+            f"vocabulary file {path} has SHA-256 {digest}"
+            f"{' once decompressed' if path.suffix == '.gz' else ''}, expected "
+            f"{VOCABULARY_SHA256[name]}; reinstall shoal to restore the genuine file"
         )
 
     tokens: list[bytes] = []
@@ -175,7 +238,11 @@ def _read_encoding(name: str) -> _Encoding:
         tokens=tokens,
         special_tokens=special_tokens,
         pattern=_pattern(name),
-        special_pattern=re.compile("|".join(map(re.escape, special_tokens))),
+        # Longest first, so that no special token is cut short by another that prefixes it.
+        special_pattern=re.compile(
+            "|".join(map(re.escape, sorted(special_tokens, key=len, reverse=True)))
+        ),
+        id_offset=ID_OFFSETS.get(name, 0),
     )
 
 
@@ -323,12 +390,12 @@ def encode(encoding: str, text: str, *, allow_special: bool = False) -> list[int
 
     Args:
         encoding: One of ``ENCODINGS``.
-        text: The text; special-token text such as ``<|endoftext|>`` is ordinary text unless
-            ``allow_special`` is set.
+        text: The text; special-token text such as ``<|endoftext|>`` (Tekken's control tokens
+            such as ``[INST]``) is ordinary text unless ``allow_special`` is set.
         allow_special: Encode special-token text as the special token's id.
 
     Returns:
-        The ids, identical to tiktoken 0.14's.
+        The ids, identical to tiktoken 0.14's (to mistral-common's for Tekken).
 
     Raises:
         ValueError: Unknown encoding, or text with an unpaired surrogate.
@@ -387,8 +454,9 @@ def decode(encoding: str, ids: Sequence[int]) -> bytes:
     special_bytes = {rank: text.encode("utf-8") for text, rank in loaded.special_tokens.items()}
     parts: list[bytes] = []
     for token in checked:
-        if 0 <= token < len(loaded.tokens):
-            parts.append(loaded.tokens[token])
+        rank = token - loaded.id_offset
+        if 0 <= rank < len(loaded.tokens):
+            parts.append(loaded.tokens[rank])
         elif token in special_bytes:
             parts.append(special_bytes[token])
         else:
