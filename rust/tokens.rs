@@ -466,8 +466,8 @@ struct SpecialTokens {
     by_text: FxHashMap<Box<[u8]>, Rank>,
     /// The lengths of the texts, longest first, so that the longest text found at an offset wins.
     lengths: Vec<usize>,
-    /// Whether some text starts with the byte.
-    first_bytes: [bool; 256],
+    /// The bytes the texts start with, each once.
+    first_bytes: Vec<u8>,
 }
 
 impl SpecialTokens {
@@ -477,10 +477,9 @@ impl SpecialTokens {
         let mut lengths: Vec<usize> = by_id.iter().map(|(text, _)| text.len()).collect();
         lengths.sort_unstable_by(|a, b| b.cmp(a));
         lengths.dedup();
-        let mut first_bytes = [false; 256];
-        for (text, _) in &by_id {
-            first_bytes[usize::from(text.as_bytes()[0])] = true;
-        }
+        let mut first_bytes: Vec<u8> = by_id.iter().map(|(text, _)| text.as_bytes()[0]).collect();
+        first_bytes.sort_unstable();
+        first_bytes.dedup();
         Self { by_id, by_text, lengths, first_bytes }
     }
 
@@ -499,13 +498,27 @@ impl SpecialTokens {
 
     /// The first special token in `text`, the longest at its offset: (offset, length, id).
     /// Every special text is ASCII, so a match starts and ends on character boundaries.
+    ///
+    /// Candidates are the occurrences of the texts' first bytes, found by `memchr` (`str::find`
+    /// of an ASCII character). The next occurrence of each first byte is kept until passed, so
+    /// the text is read once per first byte however many candidates fail.
     fn find(&self, text: &str) -> Option<(usize, usize, Rank)> {
         let bytes = text.as_bytes();
+        let mut next: Vec<Option<usize>> = vec![None; self.first_bytes.len()];
         let mut from = 0;
-        while let Some(found) =
-            bytes[from..].iter().position(|&byte| self.first_bytes[usize::from(byte)])
-        {
-            let offset = from + found;
+        loop {
+            let mut offset = usize::MAX;
+            for (slot, &byte) in next.iter_mut().zip(&self.first_bytes) {
+                if slot.map_or(true, |at| at < from) {
+                    let found = text[from..].find(char::from(byte));
+                    *slot = Some(found.map_or(usize::MAX, |at| from + at));
+                }
+                offset = offset.min(slot.unwrap_or(usize::MAX));
+            }
+            if offset == usize::MAX {
+                return None;
+            }
+
             for &length in &self.lengths {
                 let id = bytes.get(offset..offset + length).and_then(|text| self.by_text.get(text));
                 if let Some(&id) = id {
@@ -514,7 +527,6 @@ impl SpecialTokens {
             }
             from = offset + 1;
         }
-        None
     }
 
     /// The text of the special token `id`.
@@ -1530,6 +1542,9 @@ mod tests {
         // Not a control token: no such filler, and brackets that only look alike.
         assert!(tekken.encode("<SPECIAL_1000>[INST ]", true).iter().all(|&id| id >= 1_000));
         assert_eq!(tekken.count(text, true), allowed.len());
+        // Many candidates that fail, far from the next `[`: the scan stays linear.
+        let candidates = format!("{}[INST]", "<".repeat(200_000));
+        assert_eq!(tekken.encode(&candidates, true).last(), Some(&3));
 
         let ids: Vec<i64> = allowed.iter().map(|&id| i64::from(id)).collect();
         assert_eq!(tekken.decode(&ids).unwrap(), text.as_bytes());
