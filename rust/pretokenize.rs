@@ -1100,7 +1100,7 @@ pub(crate) mod tests {
                 format!("    \"{name}\": [{}]", ranges.join(","))
             })
             .collect();
-        let source = "regex-syntax 0.8 Unicode tables, written by rust/tokens.rs \
+        let source = "regex-syntax 0.8 Unicode tables, written by rust/pretokenize.rs \
                       (cargo test -- --ignored regenerate_unicode_classes)";
         format!(
             "{{\n  \"unicode_version\": \"16.0.0\",\n  \"source\": \"{source}\",\n  \

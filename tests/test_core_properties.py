@@ -136,7 +136,7 @@ TEXTS = st.one_of(
     st.builds(lambda char, n: char * n, st.sampled_from(" a.\n0é日"), st.integers(0, 300)),
 )
 ENCODING_NAMES = st.sampled_from(_pure.ENCODINGS) | st.sampled_from(
-    ["", "gpt2", "O200K_BASE", "tekken_240718", "cl100k_base "]
+    ["", "gpt2", "O200K_BASE", "tekken_240911", "cl100k_base "]
 )
 NOT_TEXT = st.sampled_from([None, 5, 2.5, b"bytes", ["a"], {"a": 1}])
 

@@ -26,7 +26,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# The exact encodings shoal.tokens can count with (the Rust core and shoal.vendor_tokens).
+# The exact encodings shoal.tokens can count with (those of the Rust core and its pure twin).
 ENCODINGS = ("o200k_base", "cl100k_base", "tekken_240718")
 
 # A ratio beyond this is a unit mistake (for example characters per token), not a tokenizer.
