@@ -15,6 +15,8 @@ Groups (all in one run, side by side):
 - ``all-cores <encoding>``: the corpus cut into documents of about 64 KB; shoal ``count_many``
   against shoal ``count`` in a loop on one thread, and tiktoken's batch API on every core.
 - ``per-call``: one 20-character string.
+- ``tekken <file>``: Mistral's ``tekken_240718`` on one thread, shoal's warm count and encode
+  against mistral-common's ``Tekkenizer.encode`` (ids checked equal before timing).
 
 ``extra_info`` holds ``bytes``, ``mb_per_s`` (UTF-8 megabytes of 1e6 bytes per second at the mean
 time) and ``ids_exact`` (ids equal to tiktoken's on that input, checked before timing). Other
@@ -366,12 +368,35 @@ def test_per_call(benchmark: Any, reference: dict[str, tiktoken.Encoding], engin
     benchmark.extra_info["ns_per_call"] = round(benchmark.stats.stats.min * 1e9)
 
 
+# ---- Tekken ----
+
+TEKKEN = ("shoal count", "shoal encode", "mistral-common encode")
+
+
+@pytest.mark.parametrize("engine", TEKKEN)
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_tekken(benchmark: Any, name: str, engine: str) -> None:
+    mistral = pytest.importorskip("mistral_common.tokens.tokenizers.mistral")
+    tekkenizer = mistral.MistralTokenizer.v3(is_tekken=True).instruct_tokenizer.tokenizer
+    text = (CORPUS_DIR / name).read_text(encoding="utf-8")
+    expected = tekkenizer.encode(text, bos=False, eos=False)
+    assert _core.encode("tekken_240718", text) == expected
+
+    work = {
+        "shoal count": lambda: _core.count("tekken_240718", text),
+        "shoal encode": lambda: _core.encode("tekken_240718", text),
+        "mistral-common encode": lambda: tekkenizer.encode(text, bos=False, eos=False),
+    }[engine]
+    _measure(benchmark, f"tekken {name}", len(text.encode("utf-8")), work, exact=True)
+
+
 # ---- README tables from a --benchmark-json file ----
 
 
 def _tables(results: dict[str, Any]) -> str:
     """Markdown tables of one run: throughput per corpus file, worst cases, batch, per call."""
     one_thread: dict[str, dict[str, str]] = {}
+    tekken: dict[str, dict[str, str]] = {}
     worst: dict[str, dict[str, str]] = {}
     other: list[str] = []
     for bench in results["benchmarks"]:
@@ -381,6 +406,8 @@ def _tables(results: dict[str, Any]) -> str:
             row = one_thread.setdefault(f"{params['encoding']} {params['name']}", {})
             marker = "" if info["ids_exact"] else " (ids differ)"
             row[params["engine"]] = f"{info['mb_per_s']:.0f}{marker}"
+        elif test == "test_tekken":
+            tekken.setdefault(params["name"], {})[params["engine"]] = f"{info['mb_per_s']:.0f}"
         elif test.startswith("test_worst_case"):
             row = worst.setdefault(f"{params['encoding']} {params['case']}", {})
             column = f"shoal {params['megabytes']} MB" if "megabytes" in params else "tiktoken 1 MB"
@@ -400,6 +427,11 @@ def _tables(results: dict[str, Any]) -> str:
     for key, row in worst.items():
         lines.append(f"| {key} | " + " | ".join(row.get(column, "-") for column in columns) + " |")
     lines += ["", "| group | engine | figure |", "|---|---|---|", *other]
+    if tekken:
+        lines += ["", "| tekken_240718, file | " + " | ".join(TEKKEN) + " |"]
+        lines.append("|---" * (len(TEKKEN) + 1) + "|")
+        for key, row in tekken.items():
+            lines.append(f"| {key} | " + " | ".join(row.get(e, "-") for e in TEKKEN) + " |")
     return "\n".join(lines)
 
 
