@@ -496,37 +496,10 @@ impl SpecialTokens {
         Self::new(named.chain(fillers).zip(0..).collect())
     }
 
-    /// The first special token in `text`, the longest at its offset: (offset, length, id).
-    /// Every special text is ASCII, so a match starts and ends on character boundaries.
-    ///
-    /// Candidates are the occurrences of the texts' first bytes, found by `memchr` (`str::find`
-    /// of an ASCII character). The next occurrence of each first byte is kept until passed, so
-    /// the text is read once per first byte however many candidates fail.
-    fn find(&self, text: &str) -> Option<(usize, usize, Rank)> {
-        let bytes = text.as_bytes();
-        let mut next: Vec<Option<usize>> = vec![None; self.first_bytes.len()];
-        let mut from = 0;
-        loop {
-            let mut offset = usize::MAX;
-            for (slot, &byte) in next.iter_mut().zip(&self.first_bytes) {
-                if slot.map_or(true, |at| at < from) {
-                    let found = text[from..].find(char::from(byte));
-                    *slot = Some(found.map_or(usize::MAX, |at| from + at));
-                }
-                offset = offset.min(slot.unwrap_or(usize::MAX));
-            }
-            if offset == usize::MAX {
-                return None;
-            }
-
-            for &length in &self.lengths {
-                let id = bytes.get(offset..offset + length).and_then(|text| self.by_text.get(text));
-                if let Some(&id) = id {
-                    return Some((offset, length, id));
-                }
-            }
-            from = offset + 1;
-        }
+    /// The special tokens in `text`, in order, each the longest at its offset; see
+    /// [`SpecialMatches`].
+    fn matches<'a>(&'a self, text: &'a str) -> SpecialMatches<'a> {
+        SpecialMatches { tokens: self, text, from: 0, next: vec![None; self.first_bytes.len()] }
     }
 
     /// The text of the special token `id`.
@@ -536,6 +509,57 @@ impl SpecialTokens {
 
     fn largest_id(&self) -> Option<Rank> {
         self.by_id.last().map(|&(_, id)| id)
+    }
+}
+
+/// The special tokens of a text, left to right, as (offset, length, id); matches do not overlap.
+/// Every special text is ASCII, so a match starts and ends on character boundaries.
+///
+/// Candidates are the occurrences of the texts' first bytes, found by `memchr` (`str::find` of
+/// an ASCII character). The next occurrence of each first byte is kept until passed, for the
+/// whole text, so the text is read once per first byte however many candidates fail or match:
+/// a first byte that does not occur is searched for once, not once per match.
+struct SpecialMatches<'a> {
+    tokens: &'a SpecialTokens,
+    text: &'a str,
+    /// Where the search goes on.
+    from: usize,
+    /// Per first byte: its next occurrence at or after some earlier `from`, `usize::MAX` when
+    /// there is none; `None` before the first search.
+    next: Vec<Option<usize>>,
+}
+
+impl SpecialMatches<'_> {
+    /// The nearest occurrence, at or after `from`, of any first byte.
+    fn next_candidate(&mut self) -> Option<usize> {
+        let mut offset = usize::MAX;
+        for (slot, &byte) in self.next.iter_mut().zip(&self.tokens.first_bytes) {
+            if slot.map_or(true, |at| at < self.from) {
+                let found = self.text[self.from..].find(char::from(byte));
+                *slot = Some(found.map_or(usize::MAX, |at| self.from + at));
+            }
+            offset = offset.min(slot.unwrap_or(usize::MAX));
+        }
+        (offset != usize::MAX).then_some(offset)
+    }
+}
+
+impl Iterator for SpecialMatches<'_> {
+    type Item = (usize, usize, Rank);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        loop {
+            let offset = self.next_candidate()?;
+            for &length in &self.tokens.lengths {
+                let candidate = bytes.get(offset..offset + length);
+                if let Some(&id) = candidate.and_then(|text| self.tokens.by_text.get(text)) {
+                    self.from = offset + length;
+                    return Some((offset, length, id));
+                }
+            }
+            self.from = offset + 1;
+        }
     }
 }
 
@@ -773,16 +797,16 @@ impl Encoding {
             return;
         }
 
-        let mut rest = text;
-        while let Some((offset, length, id)) = self.special_tokens.find(rest) {
-            if offset > 0 {
-                visit(Segment::Ordinary(&rest[..offset]));
+        let mut done = 0;
+        for (offset, length, id) in self.special_tokens.matches(text) {
+            if offset > done {
+                visit(Segment::Ordinary(&text[done..offset]));
             }
             visit(Segment::Special(id));
-            rest = &rest[offset + length..];
+            done = offset + length;
         }
-        if !rest.is_empty() {
-            visit(Segment::Ordinary(rest));
+        if done < text.len() {
+            visit(Segment::Ordinary(&text[done..]));
         }
     }
 
@@ -1545,6 +1569,11 @@ mod tests {
         // Many candidates that fail, far from the next `[`: the scan stays linear.
         let candidates = format!("{}[INST]", "<".repeat(200_000));
         assert_eq!(tekken.encode(&candidates, true).last(), Some(&3));
+        // Many matches while one first byte (`<`) never occurs: that byte is searched for once
+        // for the whole text, not once per match.
+        let matches = "[INST]".repeat(100_000);
+        assert_eq!(tekken.count(&matches, true), 100_000);
+        assert!(tekken.encode(&matches, true).iter().all(|&id| id == 3));
 
         let ids: Vec<i64> = allowed.iter().map(|&id| i64::from(id)).collect();
         assert_eq!(tekken.decode(&ids).unwrap(), text.as_bytes());

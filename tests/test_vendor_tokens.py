@@ -188,6 +188,19 @@ def test_control_tokens_are_text_unless_allowed(backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("unit", ["[INST]", "<s>", "</s>x"])
+def test_a_text_made_of_control_tokens_counts_every_one(backend: str, unit: str) -> None:
+    # Each unit holds one control token and only one of Tekken's two first bytes ('[', '<'):
+    # the search for the absent one must not restart at every match (that was quadratic).
+    text = unit * 50_000
+    ids_per_unit = len(BACKENDS[backend].encode(TEKKEN, unit, allow_special=True))
+
+    assert BACKENDS[backend].count(TEKKEN, text, allow_special=True) == (
+        50_000 * ids_per_unit
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_decode_round_trips_and_rejects_unknown_ids(backend: str) -> None:
     core = BACKENDS[backend]
     text = "Grüße, 世界 👨‍👩‍👧 [INST]"
