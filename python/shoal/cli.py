@@ -529,7 +529,7 @@ def _models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every `shoal` subcommand."""
-    parser = CommandParser(
+    parser: argparse.ArgumentParser = CommandParser(
         prog="shoal",
         description="Which model should do this task, how many tokens it is, what it costs, and "
         "whether it runs on your machine. `shoal serve` runs the MCP server.",
@@ -588,6 +588,7 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal import hardware
     from shoal.http_transport import read_token, serve_http
     from shoal.server import build_server
+    from shoal.stdio_transport import serve_stdio
 
     _check_transport_options(args)
     _use_ledger_and_prices(args)
@@ -604,7 +605,7 @@ def _serve(args: argparse.Namespace) -> int:
     roots = [str(root) for root in args.root] or None
     server = build_server(read_only=args.read_only, groups=groups, roots=roots)
     if not args.http:
-        server.run()
+        serve_stdio(server)
         return 0
 
     token = read_token(args.token_file)

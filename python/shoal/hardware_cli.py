@@ -173,7 +173,7 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `shoal hw`'s subcommands."""
-    parser = CommandParser(
+    parser: argparse.ArgumentParser = CommandParser(
         prog="shoal hw",
         description="Can a model run on a device, how fast and at what energy; what a new "
         "process node changes. `shoal hw MODEL DEVICE` is short for `shoal hw fit MODEL DEVICE`.",

@@ -1120,7 +1120,3 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
         )
         return _answer(CostComparisons(tuple(rows)), render.cost_comparison(rows))
 
-
-def main_stdio() -> None:
-    """Serve over stdio (both protocol eras)."""
-    build_server().run()

@@ -1,0 +1,153 @@
+"""Serving MCP over stdio with an answer for every line a host sends.
+
+The SDK's stdio transport hands a line it cannot read to the session as an exception, which the
+session logs at DEBUG and drops: a host that sent a request then waits for its own timeout. Some
+such lines are ordinary JSON to a host: an escaped lone surrogate (``"\\ud800"``, which
+JavaScript's ``JSON.stringify`` writes for a broken string), an integer of thousands of digits,
+arrays nested a few hundred deep. Here each unreadable line is answered as the HTTP transport
+answers the same body: ``-32700`` (parse error) when it is not JSON the SDK reads, ``-32600``
+(invalid request) when it is JSON but not a JSON-RPC message, with the request's id whenever
+the line still yields one (Python's own JSON reader is tried), so the host's call fails at once.
+The server keeps serving either way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+import mcp.types as types
+from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
+from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+# Python refuses to turn longer digit strings into int (sys.get_int_max_str_digits); such a
+# number is read as a placeholder while the line is searched for its id.
+_MAX_INT_DIGITS = 4300
+
+
+class _TooLongNumber:
+    """An integer too long for Python to read; never a valid id."""
+
+
+def serve_stdio(server: MCPServer) -> None:
+    """Serve ``server`` over this process's stdin and stdout until stdin closes."""
+    anyio.run(_serve, server)
+
+
+async def _serve(server: MCPServer) -> None:
+    # The SDK runs a server on given streams only through its low-level server.
+    lowlevel = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        answering = AnsweringReadStream(read_stream, write_stream)
+        await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())
+
+
+class AnsweringReadStream:
+    """A read stream that answers unreadable lines itself and passes every message on."""
+
+    def __init__(self, inner: Any, write_stream: Any) -> None:
+        self._inner = inner
+        self._write_stream = write_stream
+
+    @property
+    def last_context(self) -> Any:
+        """The sender's context of the last message, as the SDK's own stream keeps it."""
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            item = await self._inner.receive()
+            if not isinstance(item, Exception):
+                return item
+            reply = error_reply(item)
+            if reply is None:
+                return item
+            logger.info("answered an unreadable line: %s", reply.error.message)
+            await self._write_stream.send(SessionMessage(reply))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def error_reply(error: Exception) -> types.JSONRPCError | None:
+    """The JSON-RPC error answering the line behind ``error``, or None for a line that needs no
+    answer (a notification or a response, which JSON-RPC never answers) or another failure."""
+    if not isinstance(error, ValidationError) or not error.errors():
+        return None
+    details = error.errors()
+    first = details[0]
+    # Unreadable JSON carries the whole line; a message of the wrong shape carries itself in
+    # some of the errors (a missing field's), the offending field's value in others.
+    message = next(
+        (found for detail in details if (found := _readable(detail.get("input"))) is not None),
+        None,
+    )
+    if message is not None and ("method" not in message or "id" not in message):
+        return None
+
+    request_id = _request_id(message)
+    if first["type"] == "json_invalid":
+        code, text = types.PARSE_ERROR, f"Parse error: {first['msg']}"
+    else:
+        location = ".".join(str(part) for part in first.get("loc", ()))
+        code, text = types.INVALID_REQUEST, f"Invalid request: {location}: {first['msg']}"
+    return types.JSONRPCError(
+        jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=text)
+    )
+
+
+def _readable(line: Any) -> Mapping[str, Any] | None:
+    """The line as a JSON object, read by Python's JSON reader, or None when it is none."""
+    if isinstance(line, Mapping):
+        return line
+    if not isinstance(line, str | bytes):
+        return None
+    try:
+        value = json.loads(line, parse_int=_integer)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, Mapping) else None
+
+
+def _integer(digits: str) -> int | _TooLongNumber:
+    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _TooLongNumber()
+
+
+def _request_id(message: Mapping[str, Any] | None) -> int | str | None:
+    """The id to answer with: the request's own when it is a valid JSON-RPC id, else null."""
+    if message is None:
+        return None
+    request_id = message.get("id")
+    valid = isinstance(request_id, str) or (
+        isinstance(request_id, int) and not isinstance(request_id, bool)
+    )
+    return request_id if valid else None

@@ -1,0 +1,130 @@
+"""stdio: every request line gets an answer, even one the SDK's JSON reader refuses.
+
+A real ``shoal serve`` subprocess is driven over its pipes with raw lines, as a host that is not
+the Python SDK (which cannot even send some of them) would write them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from queue import Empty, Queue
+from typing import Any
+
+import mcp.types as types
+import pytest
+from pydantic import ValidationError
+
+from shoal.stdio_transport import error_reply
+
+INITIALIZE = {
+    "jsonrpc": "2.0", "id": 0, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+               "clientInfo": {"name": "raw", "version": "0"}},
+}
+
+
+class RawHost:
+    """A host writing raw lines to ``shoal serve`` and reading its answers."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shoal", "serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        self.answers: Queue[dict[str, Any]] = Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.answers.put(json.loads(line))
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode("utf-8") + b"\n")
+        self.process.stdin.flush()
+
+    def answer(self, timeout: float = 30.0) -> dict[str, Any]:
+        return self.answers.get(timeout=timeout)
+
+    def close(self) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        status = self.process.wait(timeout=30)
+        self.reader.join(timeout=30)
+        self.process.stdout.close()
+        return status
+
+
+@pytest.fixture(scope="module")
+def host() -> Any:
+    raw = RawHost()
+    raw.send(json.dumps(INITIALIZE))
+    assert raw.answer()["id"] == 0
+    raw.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
+    yield raw
+    assert raw.close() == 0
+
+
+CALL_WITH_LONE_SURROGATE = (
+    '{"jsonrpc":"2.0","id":11,"method":"tools/call",'
+    '"params":{"name":"count_tokens","arguments":{"text":"a\\ud800b"}}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "request_id", "code"),
+    [
+        (CALL_WITH_LONE_SURROGATE, 11, types.PARSE_ERROR),
+        ('{"jsonrpc":"2.0","id":12,"method":"ping","params":{"n":' + "9" * 5000 + "}}",
+         12, types.PARSE_ERROR),
+        ('{"jsonrpc":"2.0","id":"deep","method":"ping","params":{"n":'
+         + "[" * 300 + "]" * 300 + "}}", "deep", types.PARSE_ERROR),
+        ('{"jsonrpc":"2.0","id":14,"method":"ping"} trailing', None, types.PARSE_ERROR),
+        ("not json", None, types.PARSE_ERROR),
+        ('{"jsonrpc":"1.0","id":15,"method":"ping"}', 15, types.INVALID_REQUEST),
+    ],
+)
+def test_an_unreadable_request_is_answered_and_the_server_keeps_serving(
+    host: RawHost, line: str, request_id: Any, code: int,
+) -> None:
+    host.send(line)
+    answer = host.answer()
+
+    assert answer["id"] == request_id
+    assert answer["error"]["code"] == code
+
+    host.send('{"jsonrpc":"2.0","id":99,"method":"ping"}')
+    assert host.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}
+
+
+def test_unreadable_notifications_and_responses_get_no_answer(host: RawHost) -> None:
+    # JSON-RPC answers neither; the ping after them is the next thing on the wire.
+    host.send('{"jsonrpc":"2.0","method":"notifications/x","params":{"a":"\\udc00"}}')
+    host.send('{"jsonrpc":"2.0","id":21}')
+    host.send('{"jsonrpc":"2.0","id":22,"method":"ping"}')
+
+    assert host.answer()["id"] == 22
+    with pytest.raises(Empty):
+        host.answers.get(timeout=0.5)
+
+
+def _validation_error(line: str) -> ValidationError:
+    try:
+        types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+    except ValidationError as error:
+        return error
+    raise AssertionError(f"{line!r} was read")
+
+
+def test_the_reply_keeps_only_a_valid_json_rpc_id() -> None:
+    boolean_id = _validation_error('{"jsonrpc":"2.0","id":true,"method":"ping"} x')
+    huge_id = _validation_error('{"jsonrpc":"2.0","id":' + "7" * 5000 + ',"method":"ping"}')
+
+    assert error_reply(boolean_id).id is None  # type: ignore[union-attr]
+    assert error_reply(huge_id).id is None  # type: ignore[union-attr]
+    assert error_reply(ValueError("not from the transport")) is None
