@@ -129,6 +129,31 @@ def test_option_prefixes_are_refused_instead_of_guessed(
     assert f"unrecognized arguments: {unknown}" in capsys.readouterr().err
 
 
+def test_a_chat_is_counted_by_a_model_not_an_encoding(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps([{"role": "user", "content": "Hello"}]), encoding="utf-8")
+
+    status, _, err = run(capsys, "count", "--chat", str(chat), "--encoding", "tekken_240718")
+
+    assert status == 2 and "name the model with --model" in err
+    assert run(capsys, "count", "--chat", str(chat), "--model", "gpt-4o")[0] == 0
+
+
+def test_serve_refuses_a_root_that_is_not_a_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x", encoding="utf-8")
+
+    missing = run(capsys, "serve", "--root", str(tmp_path / "missing"))
+    not_a_folder = run(capsys, "serve", "--root", str(a_file))
+
+    assert missing[0] == 2 and "does not exist" in missing[2]
+    assert not_a_folder[0] == 2 and "is not a folder" in not_a_folder[2]
+
+
 def test_binary_standard_input_is_named_not_a_surrogate_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "shoal", "count", "-"],

@@ -259,7 +259,7 @@ def test_cli_counts_a_folder_with_a_progress_bar(
     assert cli.main(["count", "--file", str(tmp_path), "--progress", "always"]) == 0
     captured = capsys.readouterr()
     assert "counting [" in captured.err and "2/2 files" in captured.err
-    assert "2  total: 1 files" in captured.out and "b.bin: binary" in captured.out
+    assert "2  total: 1 file," in captured.out and "b.bin: binary" in captured.out
 
 
 @pytest.mark.anyio

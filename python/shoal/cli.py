@@ -469,7 +469,7 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = commands.add_parser(
         "report",
-        help="spend with routing against always using the strongest model",
+        help="spend with routing against a baseline model (default: the dearest used)",
         description="Savings report from the ledger: what the recorded calls cost against the "
         "same tokens on a baseline model (default: the dearest model used), per scope, model "
         "and period, with a chart.",
@@ -602,6 +602,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError(
             "--tools names no group; choose among tokens, routing, cost, budget, hardware"
         )
+    for root in args.root:
+        if not root.is_dir():
+            problem = "is not a folder" if root.exists() else "does not exist"
+            raise ValueError(f"--root {root} {problem}: the file tools could read nothing there")
     roots = [str(root) for root in args.root] or None
     server = build_server(read_only=args.read_only, groups=groups, roots=roots)
     if not args.http:
@@ -993,6 +997,7 @@ def _count(args: argparse.Namespace) -> int:
 
 
 def _count_files(args: argparse.Namespace) -> int:
+    from shoal import render
     from shoal.files import count_files
 
     bar = _ProgressBar(args.progress)
@@ -1016,7 +1021,7 @@ def _count_files(args: argparse.Namespace) -> int:
     for skipped in result.skipped:
         print(f"{'skipped':>12}  {skipped.path}: {skipped.reason}")
     print(
-        f"{result.total_tokens:>12,}  total: {len(result.files):,} files, "
+        f"{result.total_tokens:>12,}  total: {render.plural(len(result.files), 'file')}, "
         f"{result.total_bytes:,} bytes ({method}, {result.encoding}); "
         f"{len(result.skipped):,} skipped, {result.ignored:,} ignored by .gitignore"
     )
@@ -1027,6 +1032,11 @@ def _count_chat(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.tokens import count_chat
 
+    if args.encoding is not None:
+        raise ValueError(
+            "--chat counts by a model's chat rules: name the model with --model (default "
+            "gpt-4o), not an --encoding"
+        )
     try:
         request = json.loads(_read_text_file(args.chat))
     except json.JSONDecodeError as error:

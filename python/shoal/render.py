@@ -51,7 +51,8 @@ def chat_token_count(result: ChatTokenCount) -> str:
     return (
         f"{result.tokens:,} prompt tokens for {result.model} "
         f"({_method(result.exact, result.encoding)}): {result.message_tokens:,} for "
-        f"{result.messages} messages, {result.tool_tokens:,} for {result.tools} tools\n"
+        f"{plural(result.messages, 'message')}, {result.tool_tokens:,} for "
+        f"{plural(result.tools, 'tool')}\n"
         f"  method: {result.method}"
     )
 
@@ -84,7 +85,7 @@ def truncation(result: Truncation) -> str:
 def chunk_list(result: ChunkList) -> str:
     """How many chunks, and the first few ranges."""
     lines = [
-        f"{result.chunk_count} chunks of at most {result.max_tokens:,} tokens, "
+        f"{plural(result.chunk_count, 'chunk')} of at most {plural(result.max_tokens, 'token')}, "
         f"{result.total_tokens:,} tokens in all ({_method(result.exact, result.encoding)})"
     ]
     lines.extend(
@@ -98,7 +99,7 @@ def chunk_list(result: ChunkList) -> str:
 def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
     """The total, then the largest files and the skipped ones."""
     lines = [
-        f"{result.total_tokens:,} tokens in {result.files_counted:,} files "
+        f"{plural(result.total_tokens, 'token')} in {plural(result.files_counted, 'file')} "
         f"({result.total_bytes:,} bytes; {_method(result.exact, result.encoding)}); "
         f"{result.files_skipped:,} skipped, {result.ignored:,} ignored by .gitignore"
     ]
