@@ -116,3 +116,20 @@ def test_fit_names_what_is_missing(
     record_outcome("d-" + "0" * 24, MATHS, 1.0, db_path=empty)  # no prompt: cannot teach
     assert main(["fit", "--outcomes", str(empty), "--out", out]) == 2
     assert "rows is empty" in capsys.readouterr().err
+
+
+def test_fit_notes_models_that_route_cannot_consider(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    data = tmp_path / "labels.jsonl"
+    rows = [
+        {"prompt": "Sort a list in Python.", "model": "no-such-model-x", "score": 1.0},
+        {"prompt": "Sort a list in Python.", "model": "gpt-4o", "score": 0.5},
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "1"]) == 0
+
+    err = capsys.readouterr().err
+    assert "no-such-model-x not in the catalog" in err and "gpt-4o" not in err

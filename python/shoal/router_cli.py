@@ -6,11 +6,13 @@ import argparse
 import json
 import logging
 import math
+import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shoal.catalog import load_catalog
+from shoal.catalog import configured_catalog, load_catalog
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
@@ -102,7 +104,21 @@ def run_fit(args: argparse.Namespace) -> int:
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {len(router)} exemplars, "
           f"{len(router.models)} models ({', '.join(router.models)}){folded}")
+    unknown = _not_in_catalog(router.models, args.prices)
+    if unknown:
+        print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
+              "only when the catalog or a price file (--prices, SHOAL_PRICES) knows it",
+              file=sys.stderr)
     return 0
+
+
+def _not_in_catalog(models: Sequence[str], prices: Path | None) -> list[str]:
+    catalog = configured_catalog()
+    known = {entry.id for entry in catalog.models}
+    known |= {alias for entry in catalog.models for alias in entry.aliases}
+    if prices is not None:
+        known |= set(read_prices(prices))
+    return [model for model in models if model not in known]
 
 
 def _outcome_rows(db: Path) -> tuple[list[dict[str, Any]], str]:
