@@ -87,6 +87,8 @@ CALL_WITH_LONE_SURROGATE = (
         ('{"jsonrpc":"2.0","id":14,"method":"ping"} trailing', None, types.PARSE_ERROR),
         ("not json", None, types.PARSE_ERROR),
         ('{"jsonrpc":"1.0","id":15,"method":"ping"}', 15, types.INVALID_REQUEST),
+        # An id no UTF-8 answer can carry is answered with a null id.
+        ('{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}', None, types.PARSE_ERROR),
     ],
 )
 def test_an_unreadable_request_is_answered_and_the_server_keeps_serving(

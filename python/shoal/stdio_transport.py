@@ -147,7 +147,16 @@ def _request_id(message: Mapping[str, Any] | None) -> int | str | None:
     if message is None:
         return None
     request_id = message.get("id")
-    valid = isinstance(request_id, str) or (
-        isinstance(request_id, int) and not isinstance(request_id, bool)
-    )
+    if isinstance(request_id, str):
+        # Python's reader takes an escaped lone surrogate that no UTF-8 answer could carry.
+        return request_id if _encodable(request_id) else None
+    valid = isinstance(request_id, int) and not isinstance(request_id, bool)
     return request_id if valid else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
