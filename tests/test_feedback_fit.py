@@ -133,3 +133,37 @@ def test_fit_notes_models_that_route_cannot_consider(
 
     err = capsys.readouterr().err
     assert "no-such-model-x not in the catalog" in err and "gpt-4o" not in err
+
+
+def test_route_considers_a_model_a_price_file_adds(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    own_model = {
+        "id": "my-finetune", "provider": "acme", "name": "My fine-tune",
+        "input_per_mtok": 0.01, "output_per_mtok": 0.02, "cached_input_per_mtok": None,
+        "cache_write_per_mtok": None, "context_window": 32768, "max_output_tokens": 4096,
+        "encoding": None, "token_ratio": 1.1, "open_weights": False, "params_b": None,
+        "active_params_b": None, "quality": None, "quality_source": "none yet",
+        "price_source": "our invoice", "as_of": "2026-11-30",
+    }
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": [own_model]}), encoding="utf-8")
+    data = tmp_path / "labels.jsonl"
+    rows = [
+        {"prompt": f"Sort a list of {n} numbers in Python.", "model": model, "score": score}
+        for n in range(4) for model, score in (("my-finetune", 0.9), ("gpt-4o", 0.8))
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    router_file = tmp_path / "router.json"
+    assert main(["fit", str(data), "--out", str(router_file), "--k", "2"]) == 0
+    capsys.readouterr()
+
+    argv = ["route", "Sort these numbers in Python.", "--router", str(router_file),
+            "--candidates", "my-finetune,gpt-4o", "--json"]
+    assert main([*argv, "--prices", str(prices)]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "my-finetune"
+
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "my-finetune"

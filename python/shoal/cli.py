@@ -146,6 +146,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--router", type=Path, help="router file from `shoal fit` (default: shipped)"
     )
     route.add_argument(
+        "--prices", type=Path, help="user price file overriding or extending the catalog"
+    )
+    route.add_argument(
         "--privacy",
         choices=("local", "block", "off"),
         default="local",
@@ -834,12 +837,15 @@ def _has_lone_surrogate(text: str) -> bool:
 
 def _route(args: argparse.Namespace) -> int:
     from shoal import render
+    from shoal.catalog import configured_catalog
     from shoal.router import route
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
 
+    _use_ledger_and_prices(args)
     options = {
+        "catalog": configured_catalog(),
         "candidates": _split_ids(args.candidates) or None,
         "excluded": _split_ids(args.exclude),
         "local_only": args.local_only,

@@ -608,6 +608,7 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             device=device or None,
             previous_model=previous_model or None,
             stickiness_margin=stickiness_margin,
+            catalog=configured_catalog(),
         )
         shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
         return CallToolResult(
