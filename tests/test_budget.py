@@ -267,6 +267,24 @@ def test_anthropic_tool_use_and_result_blocks_stay_paired() -> None:
         assert (1 in kept) == (2 in kept), budget
 
 
+def test_trim_counts_text_parts_as_count_chat_does_and_says_what_it_approximated() -> None:
+    parts = [{"role": "user", "content": [{"type": "text", "text": "What is the weather?"}]}]
+    call = [
+        {"role": "user", "content": "Weather in Boston?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    ]
+
+    trimmed = trim_chat(parts, budget_tokens=1_000, model="gpt-4o")
+    with_call = trim_chat(call, budget_tokens=1_000, model="gpt-4o")
+
+    assert trimmed.tokens == count_chat(parts).tokens
+    assert trimmed.exact is False and "content parts" in trimmed.method
+    assert with_call.exact is False and "compact JSON" in with_call.method
+    assert trim_chat(call[:1], budget_tokens=1_000, model="gpt-4o").exact is True
+
+
 def test_trim_errors() -> None:
     with pytest.raises(BudgetTooSmallError, match="system messages and tool definitions take"):
         trim_chat([{"role": "system", "content": words("rule", 50)}], budget_tokens=20,

@@ -12,6 +12,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from shoal.server import build_server
+from shoal.tokens import count_chat
 
 pytestmark = pytest.mark.anyio
 
@@ -195,6 +196,26 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
     report = results["savings_report"].structured_content
     # 10,000 x $5 + 500 x $25 on claude-opus-4-5 = $0.0625 against $0.03 spent.
     assert report["records"] == 1 and report["baseline_usd"] == pytest.approx(0.0625)
+
+
+async def test_chat_content_may_come_as_text_parts(server) -> None:  # type: ignore[no-untyped-def]
+    parts = [{"type": "text", "text": "Hi"},
+             {"type": "text", "text": " there", "cache_control": {"type": "ephemeral"}}]
+    async with Client(server) as client:
+        counted = await client.call_tool(
+            "count_chat_tokens", {"messages": [{"role": "user", "content": parts}]}
+        )
+        image = await client.call_tool(
+            "count_chat_tokens",
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+        )
+
+    assert not counted.is_error and counted.structured_content["exact"] is False
+    assert counted.structured_content["message_tokens"] == count_chat(
+        [{"role": "user", "content": [{"type": "text", "text": "Hi"},
+                                      {"type": "text", "text": " there"}]}]
+    ).message_tokens
+    assert image.is_error and "'image_url' part" in image.content[0].text
 
 
 async def test_domain_errors_reach_the_model_and_the_server_keeps_serving(server) -> None:  # type: ignore[no-untyped-def]

@@ -366,6 +366,29 @@ def test_count_chat_refuses_bad_input() -> None:
         tokens.count_chat([{"role": "user", "content": None}])  # type: ignore[dict-item]
 
 
+def test_count_chat_counts_text_parts_as_separate_texts() -> None:
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Hi"},
+                                          {"type": "text", "text": " there"}]}]
+    as_text = [{"role": "user", "content": "Hi"}]
+
+    counted = tokens.count_chat(parts)
+    expected = tokens.count_chat(as_text).tokens + tokens.count_tokens(" there").tokens
+
+    assert counted.tokens == expected
+    assert counted.exact is False and tokens.CONTENT_PARTS_NOTE in counted.method
+    assert tokens.count_chat(as_text).exact is True
+
+
+def test_count_chat_refuses_parts_it_cannot_count() -> None:
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is a 'image_url' part"):
+        tokens.count_chat(image)
+    with pytest.raises(TypeError, match=r"\[0\]\['text'\] must be str"):
+        tokens.count_chat([{"role": "user", "content": [{"type": "text", "text": 5}]}])
+    with pytest.raises(TypeError, match=r"messages\[0\]\['name'\] must be str"):
+        tokens.count_chat([{"role": "user", "name": [{"type": "text", "text": "a"}]}])
+
+
 def test_count_tokens_exact_by_encoding_and_model(corpus: dict[str, str]) -> None:
     text = corpus["prompts_en.txt"][:5000]
     by_encoding = tokens.count_tokens(text, encoding="cl100k_base")

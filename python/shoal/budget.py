@@ -37,7 +37,7 @@ from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, estimate_cost
 from shoal.files import read_regular_file, refused_prefix
 from shoal.token_budget import truncate
-from shoal.tokens import REPLY_PRIMING_TOKENS, count_chat, tokenizer_for
+from shoal.tokens import CONTENT_PARTS_NOTE, REPLY_PRIMING_TOKENS, count_chat, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -441,21 +441,41 @@ def _truncate_next(
 # ---- trimming a chat --------------------------------------------------------------------------
 
 
-def _flat(message: Mapping[str, Any]) -> dict[str, str]:
-    """A message with every value as text, as :func:`count_chat` takes it.
+def _flat(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as :func:`count_chat` takes it: text values, and text parts as they are.
 
-    Structured values (OpenAI ``tool_calls``, Anthropic content blocks) are counted as compact
-    JSON, an approximation: vendors do not publish how they serialise them.
+    Other structured values (OpenAI ``tool_calls``, Anthropic content blocks) are counted as
+    compact JSON, an approximation: vendors do not publish how they serialise them.
     """
-    flat: dict[str, str] = {}
+    flat: dict[str, Any] = {}
     for key, value in message.items():
         if value is None:
             continue
-        if isinstance(value, str):
+        if isinstance(value, str) or (key == "content" and _text_parts(value)):
             flat[key] = value
         else:
             flat[key] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return flat
+
+
+STRUCTURED_AS_JSON = "structured values (tool calls, content blocks) counted as compact JSON"
+
+
+def _has_structured_values(message: Mapping[str, Any]) -> bool:
+    return any(
+        value is not None and not isinstance(value, str)
+        and not (key == "content" and _text_parts(value))
+        for key, value in message.items()
+    )
+
+
+def _text_parts(value: Any) -> bool:
+    """Whether ``value`` is a list of ``{"type": "text", "text": str}`` content parts."""
+    return isinstance(value, list) and all(
+        isinstance(part, Mapping) and part.get("type") == "text"
+        and isinstance(part.get("text"), str)
+        for part in value
+    )
 
 
 def _blocks(message: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
@@ -595,8 +615,14 @@ def trim_chat(
     notes: list[str] = []
     system, turns, _orphans = _group_turns(copies, notes)
     base = count_chat([], model=model, tools=list(tools))
-    costs = [count_chat([_flat(message)], model=model).message_tokens - REPLY_PRIMING_TOKENS
-             for message in copies]
+    counts = [count_chat([_flat(message)], model=model) for message in copies]
+    costs = [count.message_tokens - REPLY_PRIMING_TOKENS for count in counts]
+    approximations = [
+        note for note, applies in (
+            (CONTENT_PARTS_NOTE, any(CONTENT_PARTS_NOTE in count.method for count in counts)),
+            (STRUCTURED_AS_JSON, any(map(_has_structured_values, copies))),
+        ) if applies
+    ]
 
     fixed = base.tokens + sum(costs[i] for i in system)
     if fixed > budget_tokens:
@@ -625,6 +651,7 @@ def trim_chat(
     return TrimmedChat(
         model=base.model, budget_tokens=budget_tokens, tokens=used,
         messages=tuple(copies[i] for i in kept), kept=tuple(kept), dropped=tuple(dropped),
-        tool_tokens=base.tool_tokens, exact=base.exact, method=base.method,
+        tool_tokens=base.tool_tokens, exact=base.exact and not approximations,
+        method="; ".join([base.method, *approximations]),
         notes=tuple(notes),
     )

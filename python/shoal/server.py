@@ -350,14 +350,10 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
     @server.tool(name="count_chat_tokens", title="Count a chat prompt", annotations=READ_ONLY)
     def count_chat_tokens(
         messages: Annotated[
-            list[
-                Annotated[
-                    dict[str, Annotated[str, Field(max_length=MAX_TEXT_CHARACTERS)]],
-                    Field(max_length=20),
-                ]
-            ],
+            list[Annotated[dict[str, Any], Field(max_length=20)]],
             Field(
-                description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}].",
+                description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}]; values are "
+                "text, and a content may be a list of text parts [{'type': 'text', 'text': 'Hi'}].",
                 max_length=10_000,
             ),
         ],

@@ -257,8 +257,12 @@ class ChatTokenCount:
     method: str
 
 
+# How a chat whose contents come as lists of text parts is counted, appended to its method.
+CONTENT_PARTS_NOTE = "content parts counted as separate texts (OpenAI publishes no rule for parts)"
+
+
 def count_chat(
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping[str, Any]],
     *,
     model: str = "gpt-4o",
     tools: Sequence[Mapping[str, Any]] = (),
@@ -277,7 +281,10 @@ def count_chat(
     overhead is added as an approximation of their chat templates.
 
     Args:
-        messages: Messages such as ``{"role": "user", "content": "Hi"}``; values must be str.
+        messages: Messages such as ``{"role": "user", "content": "Hi"}``; values must be str,
+            except that ``content`` may be a list of text parts
+            (``[{"type": "text", "text": "Hi"}]``), each counted as one value. OpenAI publishes
+            no rule for parts, so a chat with parts is never ``exact``.
         model: A catalog model id.
         tools: Tool definitions as sent to the API, ``{"type": "function", "function": {...}}``
             (a bare function object is accepted too).
@@ -286,11 +293,12 @@ def count_chat(
         The prompt token count, its parts, and how it was obtained.
 
     Raises:
-        ValueError: Unknown model, or a tool definition without a name.
+        ValueError: Unknown model, a tool definition without a name, or a content part that
+            is not text (an image is priced by its size, not by text).
         TypeError: A message that is not a mapping of str to str, or a malformed tool.
     """
     tokenizer = tokenizer_for(model=model)
-    texts, names = _message_texts(messages)
+    texts, names, has_parts = _message_texts(messages)
     content_tokens = sum(tokenizer.count_many(texts))
     message_tokens = (
         content_tokens
@@ -303,10 +311,10 @@ def count_chat(
     tool_tokens = _tool_tokens(tools, tokenizer, overhead)
 
     entry = load_catalog().model(model)
-    verified = tokenizer.exact and (
+    rules_checked = tokenizer.exact and (
         entry.id in CHAT_RULES_VERIFIED or not CHAT_RULES_VERIFIED.isdisjoint(entry.aliases)
     )
-    if verified:
+    if rules_checked:
         method = "OpenAI cookbook chat and tool rules, checked there against the API"
     elif entry.provider == "openai" and tokenizer.exact:
         method = "OpenAI cookbook chat and tool rules, assumed for this model (checked for gpt-4o)"
@@ -315,6 +323,8 @@ def count_chat(
             f"estimate: texts counted with {tokenizer.label}; chat and tool overhead by OpenAI's "
             "rules, as an approximation of this vendor's template"
         )
+    if has_parts:
+        method += f"; {CONTENT_PARTS_NOTE}"
     return ChatTokenCount(
         tokens=message_tokens + tool_tokens,
         message_tokens=message_tokens,
@@ -322,29 +332,55 @@ def count_chat(
         messages=len(messages),
         tools=len(tools),
         encoding=tokenizer.label,
-        exact=verified,
+        exact=rules_checked and not has_parts,
         model=entry.id,
         method=method,
     )
 
 
-def _message_texts(messages: Sequence[Mapping[str, str]]) -> tuple[list[str], int]:
-    """Every value of every message, and how many messages carry a ``name``."""
+def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], int, bool]:
+    """Every text of every message, how many messages carry a ``name``, and whether any
+    ``content`` came as a list of parts."""
     if isinstance(messages, (str, Mapping)):
         raise TypeError("messages must be a list of message dicts")
     texts: list[str] = []
     names = 0
+    has_parts = False
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
         for key, value in message.items():
+            where = f"messages[{index}][{key!r}]"
+            if key == "content" and isinstance(value, list):
+                texts.extend(_part_texts(value, where))
+                has_parts = True
+                continue
             if not isinstance(value, str):
-                raise TypeError(
-                    f"messages[{index}][{key!r}] must be str, not {type(value).__name__}"
-                )
+                raise TypeError(f"{where} must be str, not {type(value).__name__}")
             texts.append(value)
             names += key == "name"
-    return texts, names
+    return texts, names, has_parts
+
+
+def _part_texts(parts: list[Any], where: str) -> list[str]:
+    """The texts of a list of content parts ``{"type": "text", "text": ...}``."""
+    texts = []
+    for position, part in enumerate(parts):
+        if not isinstance(part, Mapping):
+            raise TypeError(f"{where}[{position}] must be a dict, not {type(part).__name__}")
+        kind = part.get("type")
+        if kind != "text":
+            raise ValueError(
+                f"{where}[{position}] is a {kind!r} part: only text parts can be counted "
+                "(images and audio are billed by size or length, not by text)"
+            )
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{where}[{position}]['text'] must be str, not {type(text).__name__}"
+            )
+        texts.append(text)
+    return texts
 
 
 def _tool_tokens(
