@@ -504,7 +504,8 @@ impl SpecialTokens {
 
     /// The text of the special token `id`.
     fn text(&self, id: Rank) -> Option<&str> {
-        self.by_id.iter().find(|&&(_, special)| special == id).map(|(text, _)| text.as_str())
+        let found = self.by_id.binary_search_by_key(&id, |&(_, special)| special).ok()?;
+        Some(self.by_id[found].0.as_str())
     }
 
     fn largest_id(&self) -> Option<Rank> {

@@ -234,16 +234,17 @@ class NeighbourEstimator:
 # ---- tokens ----
 
 ENCODINGS: tuple[str, ...]
-"""Names of the BPE encodings ``encode``/``count``/``decode`` accept: cl100k_base, o200k_base."""
+"""Names of the BPE encodings ``encode``/``count``/``decode`` accept: cl100k_base, o200k_base,
+tekken_240718."""
 
 def encode(encoding: str, text: str, *, allow_special: bool = False) -> list[int]:
     """Token ids of ``text`` in ``encoding``, identical to tiktoken 0.14's (to mistral-common's
     ``Tekkenizer.encode(text, bos=False, eos=False)`` for ``tekken_240718``).
 
     Special-token text such as ``<|endoftext|>`` or Tekken's ``[INST]`` is ordinary text unless
-    ``allow_special`` is set, when it becomes the special token's id. Raises ValueError for an unknown encoding (the
-    message lists the valid ones) or a text with an unpaired surrogate (the message gives its
-    index).
+    ``allow_special`` is set, when it becomes the special token's id. Raises ValueError for an
+    unknown encoding (the message lists the valid ones) or a text with an unpaired surrogate (the
+    message gives its index).
     """
 
 def count(encoding: str, text: str, *, allow_special: bool = False) -> int:

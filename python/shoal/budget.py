@@ -451,7 +451,7 @@ def _flat(message: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in message.items():
         if value is None:
             continue
-        if isinstance(value, str) or (key == "content" and _text_parts(value)):
+        if _counted_as_text(key, value):
             flat[key] = value
         else:
             flat[key] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -463,15 +463,16 @@ STRUCTURED_AS_JSON = "structured values (tool calls, content blocks) counted as 
 
 def _has_structured_values(message: Mapping[str, Any]) -> bool:
     return any(
-        value is not None and not isinstance(value, str)
-        and not (key == "content" and _text_parts(value))
-        for key, value in message.items()
+        value is not None and not _counted_as_text(key, value) for key, value in message.items()
     )
 
 
-def _text_parts(value: Any) -> bool:
-    """Whether ``value`` is a list of ``{"type": "text", "text": str}`` content parts."""
-    return isinstance(value, list) and all(
+def _counted_as_text(key: str, value: Any) -> bool:
+    """Whether :func:`count_chat` counts ``value`` as it is: a str, or a ``content`` that is a
+    list of ``{"type": "text", "text": str}`` parts."""
+    if isinstance(value, str):
+        return True
+    return key == "content" and isinstance(value, list) and all(
         isinstance(part, Mapping) and part.get("type") == "text"
         and isinstance(part.get("text"), str)
         for part in value

@@ -7,7 +7,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -98,13 +98,14 @@ def run_fit(args: argparse.Namespace) -> int:
         rows += outcomes
         source = f"{source}; {len(outcomes)} recorded outcomes from {where}"
         folded = f", {len(outcomes)} recorded outcomes folded in"
+    prices = read_prices(args.prices) if args.prices is not None else {}
     if args.prices is not None:
-        _check_prices(rows, read_prices(args.prices))
+        _check_prices(rows, prices)
     router = fit_router(rows, name=args.name, source=source, k=args.k, calibrate=args.calibrate)
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {len(router)} exemplars, "
           f"{len(router.models)} models ({', '.join(router.models)}){folded}")
-    unknown = _not_in_catalog(router.models, args.prices)
+    unknown = _not_in_catalog(router.models, prices)
     if unknown:
         print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
               "only when the catalog or a price file (--prices, SHOAL_PRICES) knows it",
@@ -112,12 +113,10 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_in_catalog(models: Sequence[str], prices: Path | None) -> list[str]:
+def _not_in_catalog(models: Sequence[str], prices: Mapping[str, Any]) -> list[str]:
     catalog = configured_catalog()
-    known = {entry.id for entry in catalog.models}
+    known = {entry.id for entry in catalog.models} | set(prices)
     known |= {alias for entry in catalog.models for alias in entry.aliases}
-    if prices is not None:
-        known |= set(read_prices(prices))
     return [model for model in models if model not in known]
 
 

@@ -178,6 +178,7 @@ class _Encoding:
     ranks: dict[bytes, int]
     tokens: list[bytes]
     special_tokens: dict[str, int]
+    special_bytes: dict[int, bytes]
     pattern: re.Pattern[str]
     special_pattern: re.Pattern[str]
     id_offset: int = 0
@@ -237,6 +238,7 @@ def _read_encoding(name: str) -> _Encoding:
         ranks={token: rank for rank, token in enumerate(tokens)},
         tokens=tokens,
         special_tokens=special_tokens,
+        special_bytes={special: text.encode("utf-8") for text, special in special_tokens.items()},
         pattern=_pattern(name),
         # Longest first, so that no special token is cut short by another that prefixes it.
         special_pattern=re.compile(
@@ -451,14 +453,13 @@ def decode(encoding: str, ids: Sequence[int]) -> bytes:
         checked.append(token)
 
     loaded = _load(encoding)
-    special_bytes = {rank: text.encode("utf-8") for text, rank in loaded.special_tokens.items()}
     parts: list[bytes] = []
     for token in checked:
         rank = token - loaded.id_offset
         if 0 <= rank < len(loaded.tokens):
             parts.append(loaded.tokens[rank])
-        elif token in special_bytes:
-            parts.append(special_bytes[token])
+        elif token in loaded.special_bytes:
+            parts.append(loaded.special_bytes[token])
         else:
             raise ValueError(f"token id {token} is not defined in encoding {loaded.name}")
     return b"".join(parts)
