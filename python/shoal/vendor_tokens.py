@@ -9,9 +9,9 @@ follow 1,000 control tokens, so rank ``r`` is id ``r + 1000``.
 
 The encoding is one of the core's (``shoal._core``, in Rust, or its pure-Python twin
 ``shoal._pure`` under ``SHOAL_PURE_PYTHON=1``), so these functions are the core's token
-functions for this encoding. In Rust it runs as fast as ``o200k_base``: on one core, warm,
-counting 650-900 MB/s and encoding 150-210 MB/s on English prose, code and JSON (mistral-common
-encodes 11-13 MB/s); the pure twin runs about 3-4 MB/s. Both read
+functions for this encoding. In Rust it runs about as fast as ``o200k_base``, 44-76x
+mistral-common's ``encode`` when counting the test corpus (``pytest bench/bench_tokens.py -k
+tekken``). Both read
 ``data/vocab/tekken_240718.tiktoken.gz``, written by ``shoal._build.tekken_vocab`` and verified
 by SHA-256: at build time for Rust, when first loaded in Python.
 
