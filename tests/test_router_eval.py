@@ -133,6 +133,39 @@ def test_price_files_accept_both_spellings(tmp_path: Path) -> None:
         read_prices(bad)
 
 
+def test_price_files_in_the_catalog_shape_price_fit_and_eval(tmp_path: Path) -> None:
+    # The file `--prices` takes everywhere else: known models may give only their prices.
+    path = tmp_path / "catalog.json"
+    own_model = {**load_catalog().model("gemma-2-9b-it").__dict__, "id": "my-finetune",
+                 "aliases": [], "input_per_mtok": 0.5, "output_per_mtok": 1.5}
+    path.write_text(json.dumps({"models": [
+        {"id": "gpt-4o", "input_per_mtok": 1.0, "output_per_mtok": 4.0}, own_model,
+    ]}), encoding="utf-8")
+
+    prices = read_prices(path)
+
+    assert prices["gpt-4o"] == (1.0, 4.0)
+    assert prices["my-finetune"] == (0.5, 1.5)
+    assert set(prices) == {"gpt-4o", "my-finetune"}
+    path.write_text(json.dumps([{"id": "gpt-4o", "input_per_mtok": -3}]), encoding="utf-8")
+    with pytest.raises(EvaluationError, match="price file .*input_per_mtok"):
+        read_prices(path)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("[1, 2", "cannot read price file"),
+    ('"prices"', "expected a JSON object"),
+    ('{"m": [0.1, 0.2]}', "'m' needs input_per_mtok"),
+    ('{"m": {"input_per_mtok": NaN, "output_per_mtok": 1}}', "'m' needs input_per_mtok"),
+    ('{"m": {"input_per_mtok": true, "output_per_mtok": 1}}', "'m' needs input_per_mtok"),
+])
+def test_unreadable_price_files_are_named(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(EvaluationError, match=problem):
+        read_prices(path)
+
+
 def _write_rows(path: Path) -> None:
     rows = []
     for prompt, maths, poems in [
@@ -172,6 +205,34 @@ def test_fit_and_eval_commands_round_trip(tmp_path: Path, capsys: pytest.Capture
     written = json.loads(report.read_text(encoding="utf-8"))
     assert written["prompts"] == 7 and written["router_curve"][-1]["willingness_to_pay"] == "inf"
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
+
+
+def test_eval_prices_with_the_catalog_file_given_or_configured(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, router_file = tmp_path / "labels.jsonl", tmp_path / "router.json"
+    _write_rows(data)
+    assert main(["fit", str(data), "--out", str(router_file), "--k", "2"]) == 0
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps([
+        {"id": "gemma-2-9b-it", "input_per_mtok": 100.0, "output_per_mtok": 100.0},
+    ]), encoding="utf-8")
+
+    def gemma_cost(*options: str) -> float:
+        report = tmp_path / "eval.json"
+        assert main(["eval", "--router", str(router_file), "--test", str(data),
+                     "--json", str(report), *options]) == 0
+        singles = json.loads(report.read_text(encoding="utf-8"))["singles"]
+        return next(s["cost_usd"] for s in singles if s["policy"] == "single:gemma-2-9b-it")
+
+    shipped = gemma_cost()
+    given = gemma_cost("--prices", str(prices))
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    configured = gemma_cost()
+    capsys.readouterr()
+
+    # Each call is at least 256 output tokens at $100 per Mtok.
+    assert shipped < 1e-4 < 256 * 100 / 1e6 <= given == configured
 
 
 def test_eval_command_names_what_is_missing(capsys: pytest.CaptureFixture) -> None:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shoal.catalog import configured_catalog, load_catalog
+from shoal.catalog import configured_catalog
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
@@ -55,8 +55,9 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fit.add_argument("--source", default="user-supplied labels",
                      help="where the labels come from (recorded in the file)")
     fit.add_argument("--prices", type=Path,
-                     help="JSON {model: {input_per_mtok, output_per_mtok}}: checked to cover "
-                     "every model without a catalog price or observed cost")
+                     help="price file (a catalog file as elsewhere, or JSON {model: "
+                     "{input_per_mtok, output_per_mtok}}): checked to cover every model "
+                     "without a catalog price or observed cost")
     fit.add_argument("--k", type=int, default=40, help="neighbours per prediction (default 40)")
     fit.set_defaults(handler=run_fit)
 
@@ -75,7 +76,9 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.add_argument("--data", type=Path, help="labelled data to cross-validate on")
     evaluate.add_argument("--folds", default=None,
                           help="with --data: a number of folds, or 'task' (one fold per task)")
-    evaluate.add_argument("--prices", type=Path, help="JSON price file overriding the catalog")
+    evaluate.add_argument("--prices", type=Path,
+                          help="price file overriding the catalog (a catalog file as elsewhere, "
+                          "or JSON {model: {input_per_mtok, output_per_mtok}})")
     evaluate.add_argument("--holdout-models", default="",
                           help="comma-separated models whose training labels are dropped; every "
                           "model gets its mean training score as its quality prior")
@@ -144,7 +147,7 @@ def _fit_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _check_prices(rows: list[dict[str, Any]], prices: dict[str, tuple[float, float]]) -> None:
-    catalog = load_catalog()
+    catalog = configured_catalog()
     costed = {row["model"] for row in rows if row.get("cost_usd") is not None}
     missing = sorted({row["model"] for row in rows} - costed - set(prices) - {
         e.id for e in catalog.models
@@ -175,12 +178,13 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
             raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
         folds = args.folds if args.folds == "task" else _int_folds(args.folds)
         return cross_validate(read_labelled(args.data), folds=folds, fit_options={},
-                              prices=prices, output_tokens=args.output_tokens)
+                              catalog=configured_catalog(), prices=prices,
+                              output_tokens=args.output_tokens)
     if args.test is None or (args.train is None) == (args.router is None):
         raise EvaluationError("give --test with exactly one of --train or --router (or --data "
                               "with --folds)")
     test = read_labelled(args.test)
-    catalog = load_catalog()
+    catalog = configured_catalog()
     held_out = [m for m in args.holdout_models.split(",") if m.strip()]
     if args.router is not None:
         from shoal.router import load_router

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from shoal.catalog import Catalog, load_catalog
+from shoal.catalog import Catalog, CatalogError, load_catalog
 from shoal.router import RoutingError, estimate_qualities
 from shoal.router_model import Router, RouterFileError, fit_router
 from shoal.tokens import count_tokens
@@ -287,27 +287,63 @@ def long_rows(prompts: Iterable[LabelledPrompt], *, without: Iterable[str] = ())
 def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     """``{model: (input, output) USD per Mtok}`` from a JSON price file.
 
-    Each entry is ``{"input_per_mtok", "output_per_mtok"}`` (LLMRouter's ``input_price`` and
-    ``output_price`` are accepted too).
+    Two shapes are read, so the file given to ``--prices`` elsewhere works here too:
+
+    * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}`` (LLMRouter's
+      ``input_price`` and ``output_price`` are accepted too); keys starting with ``_`` are
+      comments;
+    * a catalog file (a list of model rows, or ``{"models": [...]}``, see
+      :func:`shoal.catalog.load_catalog`): each row's model at the prices the shipped catalog
+      has after the file is applied, so a row may give only the prices of a known model.
 
     Raises:
-        EvaluationError: If the file is missing or an entry has no usable prices.
+        EvaluationError: If the file cannot be read or an entry has no usable prices.
     """
     file = Path(path)
     try:
-        table = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise EvaluationError(f"cannot read price file {file}: {error}") from None
+    if isinstance(document, list) or (
+        isinstance(document, dict) and isinstance(document.get("models"), list)
+    ):
+        return _catalog_file_prices(file, document)
+    if not isinstance(document, dict):
+        raise EvaluationError(
+            f"price file {file}: expected a JSON object {{model: {{input_per_mtok, "
+            f"output_per_mtok}}}} or a catalog file, got {type(document).__name__}"
+        )
+
     prices = {}
-    for model, entry in table.items():
+    for model, entry in document.items():
         if model.startswith("_"):
             continue
-        values = [entry.get(k, entry.get(alt)) for k, alt in
+        fields = entry if isinstance(entry, dict) else {}
+        values = [fields.get(name, fields.get(alternative)) for name, alternative in
                   (("input_per_mtok", "input_price"), ("output_per_mtok", "output_price"))]
-        if not all(isinstance(v, (int, float)) and v >= 0 for v in values):
+        if not all(_is_price(value) for value in values):
             raise EvaluationError(f"price file {file}: {model!r} needs input_per_mtok and "
-                                  "output_per_mtok (numbers >= 0)")
+                                  "output_per_mtok (finite numbers >= 0)")
         prices[model] = (float(values[0]), float(values[1]))
+    return prices
+
+
+def _is_price(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
+
+
+def _catalog_file_prices(file: Path, document: Any) -> dict[str, tuple[float, float]]:
+    """Prices of the models a catalog-shaped file names, read through the catalog loader."""
+    try:
+        catalog = load_catalog(file)
+    except CatalogError as error:
+        raise EvaluationError(f"price file {file}: {error}") from None
+    rows = document if isinstance(document, list) else document["models"]
+    prices = {}
+    for row in rows:
+        entry = catalog.model(row["id"])
+        prices[row["id"]] = prices[entry.id] = (entry.input_per_mtok, entry.output_per_mtok)
     return prices
 
 
