@@ -126,7 +126,10 @@ def test_option_prefixes_are_refused_instead_of_guessed(
         main(argv)
 
     assert stopped.value.code == 2
-    assert f"unrecognized arguments: {unknown}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {unknown}" in err
+    # Reported under the subcommand's own usage, which lists the options it does take.
+    assert err.startswith(f"usage: shoal {' '.join(argv[:2 if argv[0] == 'hw' else 1])} ")
 
 
 def test_a_chat_is_counted_by_a_model_not_an_encoding(

@@ -17,3 +17,17 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse, and reject arguments this parser does not know with its own usage line.
+
+        Left to argparse, an unknown option of a subcommand travels up and is reported under
+        the top-level usage (``shoal [-h] ... COMMAND``), which does not show the options the
+        subcommand has. No shoal command passes arguments through, so nothing is lost.
+        """
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
