@@ -557,13 +557,13 @@ def _group_turns(
                 open_calls[call_id] = turn
 
     for call_id, turn in open_calls.items():
-        answered = any(
+        has_result = any(
             messages[i].get("tool_call_id") == call_id
             or any(str(block.get("tool_use_id")) == call_id
                    for block in _blocks(messages[i], "tool_result"))
             for i in turn.indices[1:]
         )
-        if not answered:
+        if not has_result:
             notes.append(f"message {turn.indices[0]}: tool call {call_id!r} has no result yet")
     return system, turns, orphans
 

@@ -242,8 +242,11 @@ class _Row:
         value = self.raw.get(name)
         if value is None and optional:
             return None
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not is_number or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise self.fail(name, "must be a finite number")
         if value < 0 or (positive and value == 0):
             raise self.fail(name, "must be positive" if positive else "must not be negative")

@@ -350,20 +350,22 @@ def compare_costs(
     if isinstance(models, str):
         raise TypeError("models must be a list of model ids, not a single string")
     catalog = catalog if catalog is not None else load_catalog()
-    workload = {
-        "input_tokens": input_tokens, "output_tokens": output_tokens,
-        "cached_input_tokens": cached_input_tokens, "cache_write_tokens": cache_write_tokens,
-        "reasoning_tokens": reasoning_tokens, "calls": calls, "catalog": catalog,
-    }
+
+    def price_workload(model: str) -> CostEstimate:
+        return estimate_cost(
+            model, input_tokens=input_tokens, output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens, calls=calls, catalog=catalog,
+        )
 
     estimates: dict[str, CostEstimate] = {}
     for model in models:
-        estimate = estimate_cost(model, **workload)
+        estimate = price_workload(model)
         estimates.setdefault(estimate.model, estimate)
     if not estimates:
         raise ValueError("models must name at least one model")
 
-    baseline_usd = None if baseline is None else estimate_cost(baseline, **workload).total_usd
+    baseline_usd = None if baseline is None else price_workload(baseline).total_usd
     comparisons = [_compare(estimate, baseline_usd) for estimate in estimates.values()]
     comparisons.sort(key=lambda item: (item.total_usd, item.model))
     return comparisons

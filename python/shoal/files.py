@@ -447,7 +447,10 @@ def _count_all(
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     result = future.result()
-                    (counted if isinstance(result, FileCount) else skipped).append(result)
+                    if isinstance(result, FileCount):
+                        counted.append(result)
+                    else:
+                        skipped.append(result)
                     done += 1
                 if progress is not None:
                     progress(done, total)

@@ -771,7 +771,8 @@ class Ledger:
             _check_text("scope", scope)
         start = to_epoch(since, "since")
         end = to_epoch(until, "until")
-        clauses, values = [], []
+        clauses: list[str] = []
+        values: list[str | float] = []
         if scope is not None:
             clauses.append("scope = ?")
             values.append(scope)

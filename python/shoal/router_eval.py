@@ -33,7 +33,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, load_catalog
 from shoal.router import RoutingError, estimate_qualities
@@ -319,16 +319,17 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
         if model.startswith("_"):
             continue
         fields = entry if isinstance(entry, dict) else {}
-        values = [fields.get(name, fields.get(alternative)) for name, alternative in
-                  (("input_per_mtok", "input_price"), ("output_per_mtok", "output_price"))]
-        if not all(_is_price(value) for value in values):
+        input_price, output_price = [
+            fields.get(name, fields.get(alternative)) for name, alternative in
+            (("input_per_mtok", "input_price"), ("output_per_mtok", "output_price"))]
+        if not (_is_price(input_price) and _is_price(output_price)):
             raise EvaluationError(f"price file {file}: {model!r} needs input_per_mtok and "
                                   "output_per_mtok (finite numbers >= 0)")
-        prices[model] = (float(values[0]), float(values[1]))
+        prices[model] = (float(input_price), float(output_price))
     return prices
 
 
-def _is_price(value: object) -> bool:
+def _is_price(value: object) -> TypeGuard[float]:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value) and value >= 0)
 

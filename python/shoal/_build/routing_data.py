@@ -85,10 +85,11 @@ def build_arena_hard(source: Path, out: Path) -> None:
     items = []
     for question_id, prompt in questions.items():
         by_model = scores.get(question_id, {})
-        if any(by_model.get(m) is None for m in models):
+        judged_scores = {m: score for m in models if (score := by_model.get(m)) is not None}
+        if len(judged_scores) < len(models):
             continue
         items.append({"question": prompt, "task": "arena-bench-v1",
-                      "scores": {m: round(by_model[m], 6) for m in models}})
+                      "scores": {m: round(score, 6) for m, score in judged_scores.items()}})
     out.mkdir(parents=True, exist_ok=True)
     logger.info("arena hard: %d prompts", _write(items, out / "arena_hard.json"))
 

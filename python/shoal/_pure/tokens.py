@@ -332,9 +332,10 @@ def _merge_by_scan(ranks: dict[bytes, int], piece: bytes) -> list[int]:
     pair_ranks = [pair_rank(index) for index in range(len(starts) - 1)]
     while True:
         lowest = None
+        lowest_rank = 0
         for index, rank in enumerate(pair_ranks):
-            if rank is not None and (lowest is None or rank < pair_ranks[lowest]):
-                lowest = index
+            if rank is not None and (lowest is None or rank < lowest_rank):
+                lowest, lowest_rank = index, rank
         if lowest is None:
             return starts
 
