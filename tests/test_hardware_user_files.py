@@ -55,6 +55,18 @@ def test_a_device_from_the_environment_is_usable_like_a_shipped_one(
     assert fit.fits and fit.decode_tokens_per_s > 0
 
 
+def test_a_device_without_its_optional_texts_loads_with_them_unknown(tmp_path: Path) -> None:
+    optional_texts = ("memory_type", "process", "node", "source", "as_of")
+    bare = {key: value for key, value in MY_BOX.items() if key not in optional_texts}
+    (device,) = hardware.load_devices(
+        write(tmp_path / "devices.json", {"devices": [{**bare, "notes": None}]})
+    )
+
+    assert all(getattr(device, name) is None for name in optional_texts)
+    assert device.notes == ""  # null notes read as no notes, like absent ones
+    assert hardware.hardware_fit("llama-3.1-8b-instruct", "my-box").fits
+
+
 def test_an_architecture_file_adds_a_model(tmp_path: Path) -> None:
     shipped = hardware.get_architecture("llama-3.1-8b-instruct")
     row = {**shipped.__dict__, "id": "my-llama-8b-finetune"}

@@ -116,18 +116,18 @@ class DeviceProfile:
     name: str
     device_class: str
     memory_gb: float
-    memory_type: str
+    memory_type: str | None
     bandwidth_gbs: float
     fp16_tflops: float
     int8_tops: float | None
     power_w: float
-    process: str
+    process: str | None
     node: str | None
     die_area_mm2: float | None
     sram_mb: float | None
     claim_type: Mapping[str, str]
-    source: str
-    as_of: str
+    source: str | None
+    as_of: str | None
     notes: str = ""
 
 
@@ -136,7 +136,7 @@ class Architecture:
     """A model's shape, from its config.json and model card."""
 
     id: str
-    hf_repo: str
+    hf_repo: str | None
     layers: int
     hidden_size: int
     attention_heads: int
@@ -150,7 +150,7 @@ class Architecture:
     sliding_window_layers: int
     max_context: int
     vocab_size: int | None
-    source: str
+    source: str | None
     notes: str = ""
     dense_params_b: float = 0.0
     """Active parameters every token reads whatever the routing (attention, router, shared
@@ -377,12 +377,28 @@ def _device(row: Mapping[str, Any]) -> DeviceProfile:
         optional_texts=("memory_type", "process", "node", "source", "as_of", "notes"),
         optional_numbers=("int8_tops", "die_area_mm2", "sram_mb"),
     )
-    if not isinstance(row.get("claim_type") or {}, Mapping):
-        raise ValueError(f"field 'claim_type' must be an object, got {row['claim_type']!r}")
-    values = {name: row.get(name) for name in DeviceProfile.__dataclass_fields__}
-    values["claim_type"] = dict(row.get("claim_type") or {})
-    values["notes"] = row.get("notes", "")
-    return DeviceProfile(**values)
+    claim_type = row.get("claim_type") or {}
+    if not isinstance(claim_type, Mapping):
+        raise ValueError(f"field 'claim_type' must be an object, got {claim_type!r}")
+    return DeviceProfile(
+        id=row["id"],
+        name=row["name"],
+        device_class=row["device_class"],
+        memory_gb=row["memory_gb"],
+        memory_type=row.get("memory_type"),
+        bandwidth_gbs=row["bandwidth_gbs"],
+        fp16_tflops=row["fp16_tflops"],
+        int8_tops=row.get("int8_tops"),
+        power_w=row["power_w"],
+        process=row.get("process"),
+        node=row.get("node"),
+        die_area_mm2=row.get("die_area_mm2"),
+        sram_mb=row.get("sram_mb"),
+        claim_type=dict(claim_type),
+        source=row.get("source"),
+        as_of=row.get("as_of"),
+        notes=row.get("notes") or "",
+    )
 
 
 def _architecture(row: Mapping[str, Any]) -> Architecture:
@@ -409,13 +425,26 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
             "dense_params_b",
         ),
     )
-    values = {name: row.get(name) for name in Architecture.__dataclass_fields__}
-    values["active_params_b"] = row.get("active_params_b") or row["params_b"]
-    values["sliding_window"] = row.get("sliding_window") or 0
-    values["sliding_window_layers"] = row.get("sliding_window_layers") or 0
-    values["notes"] = row.get("notes", "")
-    values["dense_params_b"] = row.get("dense_params_b") or 0.0
-    return Architecture(**values)
+    return Architecture(
+        id=row["id"],
+        hf_repo=row.get("hf_repo"),
+        layers=row["layers"],
+        hidden_size=row["hidden_size"],
+        attention_heads=row["attention_heads"],
+        kv_heads=row["kv_heads"],
+        head_dim=row["head_dim"],
+        params_b=row["params_b"],
+        active_params_b=row.get("active_params_b") or row["params_b"],
+        experts=row.get("experts"),
+        active_experts=row.get("active_experts"),
+        sliding_window=row.get("sliding_window") or 0,
+        sliding_window_layers=row.get("sliding_window_layers") or 0,
+        max_context=row["max_context"],
+        vocab_size=row.get("vocab_size"),
+        source=row.get("source"),
+        notes=row.get("notes") or "",
+        dense_params_b=row.get("dense_params_b") or 0.0,
+    )
 
 
 def _nodes(rows: Sequence[Mapping[str, Any]]) -> dict[str, NodeProfile]:
@@ -740,14 +769,18 @@ def device_keywords(
     """
     tables = _tables()
     klass = klass or tables.device_classes[profile.device_class]
-    use_int8 = klass.prefill_peak == "int8" and quant.int8_kernels and profile.int8_tops
+    runs_int8 = klass.prefill_peak == "int8" and quant.int8_kernels
+    compute_peak = profile.int8_tops if runs_int8 and profile.int8_tops else profile.fp16_tflops
+    dram_pj_per_bit = (
+        0.0 if profile.memory_type is None else tables.dram_pj_per_bit.get(profile.memory_type, 0.0)
+    )
     return {
         "memory_gb": profile.memory_gb,
         "usable_fraction": klass.usable_fraction,
         "bandwidth_gbs": profile.bandwidth_gbs,
-        "tflops": profile.int8_tops if use_int8 else profile.fp16_tflops,
+        "tflops": compute_peak,
         "power_w": profile.power_w,
-        "dram_pj_per_bit": tables.dram_pj_per_bit.get(profile.memory_type, 0.0),
+        "dram_pj_per_bit": dram_pj_per_bit,
         "runtime_overhead_gb": klass.runtime_overhead_gb,
         "decode_efficiency": klass.decode_efficiency,
         "decode_efficiency_low": klass.decode_efficiency_low,
