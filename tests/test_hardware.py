@@ -493,6 +493,16 @@ def test_shipped_class_factors_come_from_the_documented_fit():
             assert getattr(again, name) == pytest.approx(getattr(klass, name), abs=1e-4), name
 
 
+def test_a_class_without_an_overhead_prior_is_refused_by_name_when_it_needs_one():
+    config = dict(hardware_calibration._class_configs()["datacenter_gpu"])
+    config.pop("overhead_prior_ms", None)
+    config.pop("overhead_prior_from", None)
+
+    # No measured rows: the overhead can only come from a prior, and there is none.
+    with pytest.raises(ValueError, match="'datacenter_gpu' needs an overhead prior"):
+        hardware_calibration._fit_class(config, [], None)
+
+
 def test_validation_mdape_against_measured_decode():
     report = hardware.validate()
     out_of_sample = hardware.validate(leave_one_out=True)

@@ -105,15 +105,15 @@ def _fit_class(
                 float(row["prefill_tokens_per_s"]) / prefill["prefill_tokens_per_s"]
             )
 
-    prior_ms = config.get("overhead_prior_ms")
-    prior_ms = borrowed_overhead_ms if prior_ms is None else prior_ms
     if not xs:
-        efficiency, overhead_s = config["decode_efficiency_prior"], prior_ms / 1000.0
+        efficiency = config["decode_efficiency_prior"]
+        overhead_s = _overhead_prior_s(config, borrowed_overhead_ms)
         how = "prior (no measured rows)"
     else:
         spread = max(xs) / min(xs)
         two_terms = len(xs) >= MIN_ROWS_FOR_TWO_TERMS and spread >= MIN_SPREAD_FOR_TWO_TERMS
-        a, overhead_s = _weighted_fit(xs, ys, None if two_terms else prior_ms / 1000.0)
+        fixed_overhead_s = None if two_terms else _overhead_prior_s(config, borrowed_overhead_ms)
+        a, overhead_s = _weighted_fit(xs, ys, fixed_overhead_s)
         efficiency = 1.0 / a
         fitted = "efficiency and overhead" if two_terms else "efficiency; overhead fixed"
         how = f"fitted on {len(xs)} rows ({fitted})"
@@ -154,6 +154,23 @@ def _fit_class(
         power_fraction=config["power_fraction"],
         source=how,
     )
+
+
+def _overhead_prior_s(config: Mapping[str, Any], borrowed_overhead_ms: float | None) -> float:
+    """The overhead a class falls back on: its own prior, else the fit of the class it borrows from.
+
+    Only a class whose rows cannot separate overhead from efficiency needs one, so a class with
+    neither is refused here, when the prior is wanted, rather than in the arithmetic.
+    """
+    prior_ms = config.get("overhead_prior_ms")
+    if prior_ms is None:
+        prior_ms = borrowed_overhead_ms
+    if prior_ms is None:
+        raise ValueError(
+            f"device class {config['id']!r} needs an overhead prior (too few measured rows to fit "
+            "one): give it overhead_prior_ms or overhead_prior_from"
+        )
+    return prior_ms / 1000.0
 
 
 def _class_of(row: Mapping[str, Any]) -> str:
