@@ -142,3 +142,23 @@ def test_cli_ledger_report_budget_and_cost(
         "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs baseline",
         "gpt-4o: $1.00, saves $0 (0%) vs baseline",
     ]
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ({"input_tokens": 500}, "the plan must be a JSON list of steps"),
+        ([500], "plan step 1 must be a dict of token counts"),
+        ([{"input_tokens": "500"}], "plan step 1: input_tokens must be a whole number, got str"),
+    ],
+)
+@pytest.mark.parametrize("models", [["gpt-4o"], ["--compare", "gpt-4o,gpt-4.1-mini"]])
+def test_cli_cost_names_a_plan_file_of_the_wrong_shape(
+    plan: object, message: str, models: list[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+
+    assert main(["cost", *models, "--plan", str(path)]) == 2
+    assert f"shoal cost: error: --plan {path}: {message}" in capsys.readouterr().err

@@ -14,7 +14,8 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -1141,6 +1142,9 @@ def _cost(args: argparse.Namespace) -> int:
     if args.baseline and not models:
         raise ValueError("--baseline goes with --compare")
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
+    if plan is not None and not isinstance(plan, list):
+        raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
+                         "each an object of token counts")
     workload = {
         "input_tokens": args.input_tokens,
         "output_tokens": args.output_tokens,
@@ -1151,26 +1155,37 @@ def _cost(args: argparse.Namespace) -> int:
     }
 
     if models:
-        rows = (
-            compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
-            if plan is not None
-            else compare_costs(models, baseline=args.baseline, catalog=catalog, **workload)
-        )
+        if plan is None:
+            rows = compare_costs(models, baseline=args.baseline, catalog=catalog, **workload)
+        else:
+            with _plan_step_errors(args.plan):
+                rows = compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
         if args.json:
             _print_json([dataclasses.asdict(row) for row in rows])
         else:
             print(render.cost_comparison(rows))
         return 0
 
-    if plan is not None:
-        result = estimate_plan_cost(args.model, plan, catalog=catalog)
-    else:
+    if plan is None:
         result = estimate_cost(args.model, catalog=catalog, **workload)
+    else:
+        with _plan_step_errors(args.plan):
+            result = estimate_plan_cost(args.model, plan, catalog=catalog)
     if args.json:
         _print_json(dataclasses.asdict(result))
     else:
         print(render.cost_estimate(result))
     return 0
+
+
+@contextmanager
+def _plan_step_errors(path: Path) -> Iterator[None]:
+    # The pricing checks each step and raises TypeError for a wrong shape; from a file that is the
+    # user's mistake, so it is reported under the file's name instead of as a traceback.
+    try:
+        yield
+    except TypeError as error:
+        raise ValueError(f"--plan {path}: {error}") from None
 
 
 def _hw(args: argparse.Namespace) -> int:
