@@ -27,6 +27,20 @@ TASKS = [
 ]
 
 
+def write_own_catalog(path: Path) -> Path:
+    """A user catalog file adding the hosted model ``my-finetune`` (no quality prior)."""
+    own_model = {
+        "id": "my-finetune", "provider": "acme", "name": "My fine-tune",
+        "input_per_mtok": 0.01, "output_per_mtok": 0.02, "cached_input_per_mtok": None,
+        "cache_write_per_mtok": None, "context_window": 32768, "max_output_tokens": 4096,
+        "encoding": None, "token_ratio": 1.1, "open_weights": False, "params_b": None,
+        "active_params_b": None, "quality": None, "quality_source": "none yet",
+        "price_source": "our invoice", "as_of": "2026-11-30",
+    }
+    path.write_text(json.dumps({"models": [own_model]}), encoding="utf-8")
+    return path
+
+
 def record_all(database: Path, capsys: pytest.CaptureFixture) -> None:
     """Route each task, then record how both models did: through the CLI for the first half,
     through the API for the rest."""
@@ -57,7 +71,7 @@ def test_fit_from_recorded_outcomes_routes_by_them(
     assert "8 exemplars, 2 models" in printed and "16 recorded outcomes folded in" in printed
     router = load_router(router_file)
     assert router.name == "from-feedback" and len(router) == 8
-    assert "16 recorded outcomes from" in router.source
+    assert router.source.endswith("16 recorded outcomes from feedback.sqlite3")
     # The stored prompts are the redacted ones: the e-mail address never reaches the router.
     assert not any("maria" in preview for preview in router.previews)
     assert any("[email]" in preview for preview in router.previews)
@@ -139,16 +153,7 @@ def test_route_considers_a_model_a_price_file_adds(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("SHOAL_PRICES", raising=False)
-    own_model = {
-        "id": "my-finetune", "provider": "acme", "name": "My fine-tune",
-        "input_per_mtok": 0.01, "output_per_mtok": 0.02, "cached_input_per_mtok": None,
-        "cache_write_per_mtok": None, "context_window": 32768, "max_output_tokens": 4096,
-        "encoding": None, "token_ratio": 1.1, "open_weights": False, "params_b": None,
-        "active_params_b": None, "quality": None, "quality_source": "none yet",
-        "price_source": "our invoice", "as_of": "2026-11-30",
-    }
-    prices = tmp_path / "prices.json"
-    prices.write_text(json.dumps({"models": [own_model]}), encoding="utf-8")
+    prices = write_own_catalog(tmp_path / "prices.json")
     data = tmp_path / "labels.jsonl"
     rows = [
         {"prompt": f"Sort a list of {n} numbers in Python.", "model": model, "score": score}

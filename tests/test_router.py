@@ -207,10 +207,16 @@ def test_tampered_or_wrong_router_files_are_refused(tmp_path: Path) -> None:
     ("rows", "message"),
     [
         ([], "rows is empty"),
-        ([{"prompt": "a", "model": "m", "score": 1.5}], r"rows\[0\].score must be in \[0, 1\]"),
-        ([{"prompt": "", "model": "m", "score": 1.0}], r"rows\[0\].prompt"),
+        ([{"prompt": "a", "model": "m", "score": 1.5}], r"rows\[0\]: score must be in \[0, 1\]"),
+        ([{"prompt": "", "model": "m", "score": 1.0}], r"rows\[0\]: prompt"),
         ([{"prompt": "a", "model": "m", "score": 1}, {"prompt": "b", "score": 0}],
-         r"rows\[1\].model"),
+         r"rows\[1\]: model"),
+        ([{"prompt": "a", "model": "m", "scroe": 1}],
+         r"rows\[0\]: unknown field 'scroe' \(did you mean 'score'\?\)"),
+        ([{"prompt": "a", "model": "m", "score": 1, "cost_usd": float("inf")}],
+         r"rows\[0\]: cost_usd must be a finite number"),
+        ([{"prompt": "a", "model": "m", "score": 1, "input_tokens": 2.5}],
+         r"rows\[0\]: input_tokens must be a whole number"),
     ],
 )
 def test_bad_training_rows_name_the_row(rows: list[dict[str, object]], message: str) -> None:

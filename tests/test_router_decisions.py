@@ -121,7 +121,7 @@ def test_long_history_can_overflow_a_small_context_window() -> None:
 
 
 def test_malformed_history_is_named() -> None:
-    with pytest.raises(RoutingError, match=r"history\[1\] needs str 'role' and str 'content'"):
+    with pytest.raises(RoutingError, match=r"history\[1\]: content must be a str or a list of"):
         route(CODE_PROMPT, history=[{"role": "user", "content": "hi"}, {"role": "user"}])
     with pytest.raises(RoutingError, match="history must be a list of turns"):
         route(CODE_PROMPT, history="hi")  # type: ignore[arg-type]
@@ -245,7 +245,8 @@ def test_feedback_rejects_bad_arguments(tmp_path: Path) -> None:
         record_outcome("abc", "gpt-4o", 0.5, db_path=database)
     with pytest.raises(FeedbackError, match=r"score must be in \[0, 1\]"):
         record_outcome("d-" + "0" * 24, "gpt-4o", 1.5, db_path=database)
-    assert outcomes_as_rows(tmp_path / "missing.sqlite3") == []
+    with pytest.raises(FeedbackError, match=r"no feedback database at .*missing\.sqlite3"):
+        outcomes_as_rows(tmp_path / "missing.sqlite3")
 
 
 WRITER = """

@@ -110,14 +110,17 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "dollar among the candidates that meet the constraints. With --file, route a batch and "
         "compare its total cost with always using the strongest candidate.",
     )
-    route.add_argument("prompt", nargs="?", help="the prompt to route")
+    route.add_argument("prompt", nargs="?", help="the prompt to route ('-' reads stdin)")
     route.add_argument(
         "--file",
         type=Path,
-        help="JSONL file of prompts: rows with 'prompt', 'question' or MT-Bench 'turns'",
+        help="JSONL file of prompts ('-' reads stdin): rows with 'prompt', 'question' or "
+        "MT-Bench 'turns'",
     )
     route.add_argument(
-        "--candidates", help="comma-separated model ids to choose among (default: catalog)"
+        "--candidates",
+        help="comma-separated model ids to choose among (default: every routable model; an "
+        "empty list is an error)",
     )
     route.add_argument("--exclude", default="", help="comma-separated model ids never to choose")
     route.add_argument(
@@ -160,7 +163,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--history",
         type=Path,
-        help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first",
+        help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first; "
+        "role is system, user, assistant or tool, content a string or a list of text parts",
     )
     route.add_argument(
         "--previous-model",
@@ -185,14 +189,25 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "or shoal/feedback.sqlite3 in the user data directory.",
     )
     actions = feedback.add_subparsers(dest="action", required=True, metavar="ACTION")
-    record = actions.add_parser("record", help="store an outcome")
+    record = actions.add_parser(
+        "record",
+        help="store an outcome",
+        description="Store how a model did on a routed task. Recording again for the same "
+        "decision and model corrects the outcome: the score is replaced, and so is each option "
+        "given; an option left out (--prompt, --cost, --note) keeps the value recorded before.",
+    )
     record.add_argument("decision_id", help="decision id printed by `shoal route`")
-    record.add_argument("model", help="the model that did the task")
+    record.add_argument("model", help="the model that did the task (a catalog id; add your own "
+                        "with --prices)")
     record.add_argument("score", type=float, help="observed quality, 0 to 1")
-    record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit)")
+    record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit); "
+                        "left out, an earlier recorded prompt is kept")
     record.add_argument("--prompt-file", type=Path, help="read the task text from a file")
     record.add_argument("--cost", type=float, help="what the call cost, USD")
     record.add_argument("--note", default="", help="who judged and how")
+    record.add_argument(
+        "--prices", type=Path, help="user catalog file that adds models (as SHOAL_PRICES)"
+    )
     export = actions.add_parser("export", help="print recorded outcomes as JSONL rows")
     for parser in (record, export):
         parser.add_argument("--db", type=Path, help="feedback database (default: see above)")
@@ -794,9 +809,11 @@ def _split_ids(value: str | None) -> list[str]:
 
 
 def _read_prompts(path: Path) -> list[str]:
-    """Prompts from a JSONL file: 'prompt', 'question', or the first of MT-Bench's 'turns'."""
+    """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns'.
+    """
+    text = _read_stdin() if str(path) == "-" else _read_text_file(path)
     prompts = []
-    for number, line in enumerate(_read_text_file(path).splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -843,11 +860,17 @@ def _route(args: argparse.Namespace) -> int:
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
+    candidates = None if args.candidates is None else _split_ids(args.candidates)
+    if candidates == []:
+        # Most likely an empty shell variable: routing to the whole catalog instead could pick
+        # a model the caller meant to leave out.
+        raise ValueError("--candidates is empty: list at least one model id, or leave the "
+                         "option out to choose among every routable model")
 
     _use_ledger_and_prices(args)
     options = {
         "catalog": configured_catalog(),
-        "candidates": _split_ids(args.candidates) or None,
+        "candidates": candidates,
         "excluded": _split_ids(args.exclude),
         "local_only": args.local_only,
         "max_cost_usd": args.max_cost,
@@ -866,7 +889,8 @@ def _route(args: argparse.Namespace) -> int:
 
         options["router"] = load_router(args.router)
     if args.prompt is not None:
-        decision = route(args.prompt, **options)
+        prompt = _read_stdin() if args.prompt == "-" else args.prompt
+        decision = route(prompt, **options)
         if args.json:
             _print_json(decision.to_dict())
         else:
@@ -891,6 +915,12 @@ def _read_history(path: Path) -> list[dict[str, str]]:
         raise ValueError(f"{path}: not valid JSON ({error.msg})") from None
     if not isinstance(turns, list):
         raise ValueError(f"{path}: expected a JSON list of turns")
+    from shoal.router_policy import check_history
+
+    try:
+        check_history(turns)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     return turns
 
 
@@ -898,6 +928,7 @@ def _feedback(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.feedback import outcomes_as_rows, record_outcome
 
+    _use_ledger_and_prices(args)
     if args.action == "export":
         rows = outcomes_as_rows(args.db)
         if args.json:

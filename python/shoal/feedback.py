@@ -3,7 +3,13 @@
 An outcome says how well a model did on the task of a decision: a score in [0, 1] (the scale
 of the router's labels), optionally the prompt, the cost paid and the tokens used. Outcomes are
 keyed by ``(decision_id, model)``: recording the same outcome again changes nothing, and a
-corrected score replaces the earlier one.
+corrected score replaces the earlier one. What a new record leaves out (no prompt, no cost, no
+tokens, an empty note) keeps the earlier record's value, so correcting a score does not drop the
+prompt ``shoal fit`` learns from.
+
+The model must be one the catalog knows (``SHOAL_PRICES`` applied, so a user catalog file adds
+custom models) or one the shipped router has labels for; an unknown id is refused with the
+nearest known ids, as a misspelt id would otherwise become a model of its own in the next fit.
 
 The prompt is stored with every secret and personal datum replaced by ``[kind]``
 (:func:`shoal.privacy.redact`), so the database never holds what the privacy guard protects.
@@ -32,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from shoal.catalog import Catalog, UnknownModelError, configured_catalog
 from shoal.privacy import redact, scan_text
 
 logger = logging.getLogger(__name__)
@@ -139,7 +146,9 @@ def _optional_number(name: str, value: object, *, integer: bool = False) -> floa
     return value
 
 
-def _validated(decision_id: object, model: object, score: object) -> tuple[str, str, float]:
+def _validated(
+    decision_id: object, model: object, score: object, catalog: Catalog | None,
+) -> tuple[str, str, float]:
     if not isinstance(decision_id, str) or not _DECISION_ID.fullmatch(decision_id):
         raise FeedbackError(
             f"decision_id must be the id of a routing decision ('d-' and 24 hex digits), "
@@ -151,7 +160,22 @@ def _validated(decision_id: object, model: object, score: object) -> tuple[str, 
         raise FeedbackError(f"score must be a number in [0, 1], got {type(score).__name__}")
     if not 0.0 <= score <= 1.0:
         raise FeedbackError(f"score must be in [0, 1], got {score}")
-    return decision_id, model.strip(), float(score)
+    return decision_id, _known_model(model.strip(), catalog), float(score)
+
+
+def _known_model(model: str, catalog: Catalog | None) -> str:
+    """The catalog id of ``model`` (aliases resolved), or a model the shipped router labels."""
+    catalog = catalog if catalog is not None else configured_catalog()
+    try:
+        return catalog.model(model).id
+    except UnknownModelError as error:
+        from shoal.router import load_router
+
+        if model in load_router().models:
+            return model
+        raise FeedbackError(
+            f"model: {error}; --prices or SHOAL_PRICES applies such a file"
+        ) from None
 
 
 def record_outcome(
@@ -165,12 +189,18 @@ def record_outcome(
     output_tokens: int | None = None,
     note: str = "",
     db_path: str | Path | None = None,
+    catalog: Catalog | None = None,
 ) -> RecordedOutcome:
     """Store how ``model`` did on the task of decision ``decision_id``.
 
+    An outcome already recorded for this decision and model is corrected: the score is
+    replaced, and so is every other value given here; a value left out (None, or an empty
+    note) keeps what was recorded before.
+
     Args:
         decision_id: ``RoutingDecision.decision_id``.
-        model: The model that answered (usually the chosen one; any model may be scored).
+        model: The model that answered (usually the chosen one; any model the catalog knows or
+            the shipped router labels may be scored); aliases are stored as the catalog id.
         score: Observed quality in [0, 1], on the scale of the router's labels.
         prompt: The task text; stored redacted, needed for ``shoal fit`` to learn from it.
         cost_usd: What the call cost, if known.
@@ -178,11 +208,14 @@ def record_outcome(
         output_tokens: Output tokens used, if known.
         note: Free text (who judged, how); at most 1,000 characters.
         db_path: Database file; default :func:`default_db_path`.
+        catalog: The catalog that knows ``model``; default the configured one
+            (:func:`shoal.catalog.configured_catalog`, ``SHOAL_PRICES`` applied).
 
     Raises:
-        FeedbackError: A malformed argument, or a database that cannot be opened or written.
+        FeedbackError: A malformed argument, an unknown model (the message lists the nearest
+            ids), or a database that cannot be opened or written.
     """
-    decision_id, model, score = _validated(decision_id, model, score)
+    decision_id, model, score = _validated(decision_id, model, score, catalog)
     cost = _optional_number("cost_usd", cost_usd)
     tokens_in = _optional_number("input_tokens", input_tokens, integer=True)
     tokens_out = _optional_number("output_tokens", output_tokens, integer=True)
@@ -207,20 +240,39 @@ def record_outcome(
                 f"SELECT {', '.join(_FIELDS)} FROM outcomes WHERE decision_id = ? AND model = ?",
                 (decision_id, model),
             ).fetchone()
-            status = _write(connection, decision_id, model, values, earlier)
+            status, stored = _write(connection, decision_id, model, values, earlier)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
     logger.info("feedback %s for %s on %s in %s", status, model, decision_id, path)
-    return RecordedOutcome(decision_id, model, score, stored_prompt is not None, redactions,
-                           status, str(path))
+    kept = dict(zip(_FIELDS, stored, strict=True))
+    return RecordedOutcome(decision_id, model, score, kept["prompt"] is not None,
+                           kept["redactions"], status, str(path))
+
+
+def _merged(values: tuple[Any, ...], earlier: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``values`` with what they leave out (None, an empty note) taken from ``earlier``.
+
+    The prompt and its redaction count travel together: a new prompt brings its own count.
+    """
+    given = dict(zip(_FIELDS, values, strict=True))
+    before = dict(zip(_FIELDS, earlier, strict=True))
+    if given["prompt"] is None:
+        given["prompt"], given["redactions"] = before["prompt"], before["redactions"]
+    for name in ("cost_usd", "input_tokens", "output_tokens"):
+        if given[name] is None:
+            given[name] = before[name]
+    if not given["note"]:
+        given["note"] = before["note"]
+    return tuple(given[name] for name in _FIELDS)
 
 
 def _write(
     connection: sqlite3.Connection, decision_id: str, model: str, values: tuple[Any, ...],
     earlier: tuple[Any, ...] | None,
-) -> str:
+) -> tuple[str, tuple[Any, ...]]:
+    """Insert or correct the outcome; its status and the values now stored."""
     if earlier is None:
         recorded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         connection.execute(
@@ -228,15 +280,16 @@ def _write(
             f"VALUES (?, ?, {', '.join('?' * len(_FIELDS))}, ?)",
             (decision_id, model, *values, recorded_at),
         )
-        return "recorded"
+        return "recorded", values
+    values = _merged(values, tuple(earlier))
     if tuple(earlier) == values:
-        return "unchanged"
+        return "unchanged", values
     assignments = ", ".join(f"{field} = ?" for field in _FIELDS)
     connection.execute(
         f"UPDATE outcomes SET {assignments} WHERE decision_id = ? AND model = ?",
         (*values, decision_id, model),
     )
-    return "replaced"
+    return "replaced", values
 
 
 def outcomes_as_rows(db_path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -248,11 +301,16 @@ def outcomes_as_rows(db_path: str | Path | None = None) -> list[dict[str, Any]]:
     decision id and model, so the same database gives the same rows.
 
     Raises:
-        FeedbackError: If the database cannot be read. A missing file gives no rows.
+        FeedbackError: If the database does not exist or cannot be read.
     """
     path = Path(db_path) if db_path is not None else default_db_path()
+    if path.is_dir():
+        raise FeedbackError(f"{path} is a folder, not a feedback database: name the file")
     if not path.exists():
-        return []
+        raise FeedbackError(
+            f"no feedback database at {path}: record outcomes with `shoal feedback record` "
+            "first, or name the database (SHOAL_FEEDBACK_DB sets the default)"
+        )
     with _connection(path) as connection:
         exists = connection.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outcomes'"

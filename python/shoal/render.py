@@ -151,7 +151,9 @@ def routing_decision(result: RoutingDecision, *, alternatives: int = 3) -> str:
 def recorded_outcome(result: RecordedOutcome) -> str:
     """What was stored for a decision, and whether the prompt can teach a router."""
     prompt = "prompt stored" if result.prompt_stored else "no prompt (not usable by shoal fit)"
-    redacted = f", {result.redactions} private items redacted" if result.redactions else ""
+    redacted = ""
+    if result.redactions:
+        redacted = f", {plural(result.redactions, 'private item')} redacted"
     return (
         f"{result.status}: {result.model} scored {result.score:.3f} on decision "
         f"{result.decision_id}; {prompt}{redacted}"

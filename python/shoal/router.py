@@ -210,8 +210,8 @@ class RoutingDecision:
         if omitted or omitted_neighbours:
             notes = (
                 *notes,
-                f"shortened: {omitted} more candidates and {omitted_neighbours} more "
-                "exemplars not shown",
+                f"shortened: {omitted} more {_plural(omitted, 'candidate')} and "
+                f"{omitted_neighbours} more {_plural(omitted_neighbours, 'exemplar')} not shown",
             )
         return replace(self, alternatives=kept, neighbours=kept_neighbours, notes=notes)
 
@@ -643,16 +643,17 @@ def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode
         else "its catalog quality prior placed on the labelled models' ability scale"
     )
     eligible = [e for e in ranked if e.eligible]
+    among = _count(len(eligible), "eligible candidate")
     if mode == "min_quality":
         if met:
-            head = (f"{chosen.model} is the cheapest of {len(eligible)} eligible candidates "
+            head = (f"{chosen.model} is the cheapest of {among} "
                     f"predicted to reach quality {settings.min_quality:.3f}")
         else:
             head = (f"No eligible candidate is predicted to reach quality "
                     f"{settings.min_quality:.3f}; {chosen.model} is the best available")
     else:
         head = (f"{chosen.model} gives the best predicted quality minus cost among "
-                f"{len(eligible)} eligible candidates at a willingness to pay of "
+                f"{among} at a willingness to pay of "
                 f"${settings.willingness_to_pay:.4g} per quality point")
     runner = next((e for e in eligible if e.model != chosen.model), None)
     tail = ""
@@ -660,7 +661,7 @@ def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode
         tail = (f" The runner-up, {runner.model}, is predicted at "
                 f"{runner.predicted_quality:.3f} for ${runner.expected_cost_usd:.2g}.")
     excluded = len(ranked) - len(eligible)
-    skipped = f" {excluded} candidates failed a hard constraint." if excluded else ""
+    skipped = f" {_count(excluded, 'candidate')} failed a hard constraint." if excluded else ""
     return (f"{head}: predicted quality {quality} (confidence {chosen.confidence:.2f}, from "
             f"{basis}); it {where}.{tail}{skipped}")
 
@@ -919,7 +920,9 @@ def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     candidates = arguments["candidates"]
     allowed = None if candidates is None else _check_models("candidates", candidates, catalog)
     if allowed is not None and not allowed:
-        raise RoutingError("candidates is empty: list at least one model id, or pass None")
+        # An empty list is more likely a filter that left nothing than a wish for every model.
+        raise RoutingError("candidates is empty: list at least one model id, or leave "
+                           "candidates out (None) to choose among every routable model")
     excluded = frozenset(_check_models("excluded", arguments["excluded"], catalog))
     return _Settings(
         willingness_to_pay=willingness, min_quality=min_quality, max_cost_usd=max_cost,
@@ -934,8 +937,22 @@ def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:
         failed = ", ".join(f"{c.name} ({c.detail})" for c in estimate.constraints if not c.passed)
         reasons.append(f"{estimate.model}: {failed}")
     more = f" and {len(ranked) - 12} more" if len(ranked) > 12 else ""
-    return ("no candidate passes the constraints; relax candidates, excluded, local_only, "
-            "max_cost_usd or expected_output_tokens. " + "; ".join(reasons) + more)
+    message = ("no candidate passes the constraints; relax candidates, excluded, local_only, "
+               "max_cost_usd or expected_output_tokens. " + "; ".join(reasons) + more)
+    if any(e.estimate_source == "none" for e in ranked):
+        message += (". A model with no labels in the router and no catalog quality prior "
+                    "cannot be estimated: give it a `quality` (0-1) in a user catalog file "
+                    "(--prices or SHOAL_PRICES)")
+    return message
+
+
+def _plural(count: int, noun: str) -> str:
+    return noun if count == 1 else f"{noun}s"
+
+
+def _count(count: int, noun: str) -> str:
+    """``1 candidate``, ``3 candidates``."""
+    return f"{count} {_plural(count, noun)}"
 
 
 def _notes(router: Router, catalog: Catalog, ranked: Sequence[CandidateEstimate],
@@ -953,6 +970,7 @@ def _notes(router: Router, catalog: Catalog, ranked: Sequence[CandidateEstimate]
                      f"{LOCAL_QUANTISATION} weights, the conversation plus the expected "
                      "output in the KV cache")
     if settings.history:
-        notes.append(f"conversation: {len(settings.history)} earlier turns counted for the "
-                     "context window and cost; the embedding adds the last turns as context")
+        notes.append(f"conversation: {_count(len(settings.history), 'earlier turn')} counted "
+                     "for the context window and cost; the embedding adds the last turns as "
+                     "context")
     return notes

@@ -19,6 +19,7 @@ from shoal.router_eval import (
     cross_validate,
     evaluate_router,
     long_rows,
+    read_label_rows,
     read_labelled,
     read_prices,
     with_priors,
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Stands for "the default feedback database" when --outcomes is given without a path.
 DEFAULT_OUTCOMES = Path("-")
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +39,8 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "fit",
         help="learn a router file from your own labelled prompts",
         description="Fit a router from JSONL rows {prompt, model, score in [0, 1], optional "
-        "cost_usd, input_tokens, output_tokens}, and with --outcomes the outcomes recorded by "
+        "cost_usd, input_tokens, output_tokens, task} (the rows `shoal feedback export` prints "
+        "also pass; any other field is an error), and with --outcomes the outcomes recorded by "
         "`shoal feedback record`. `shoal route --router FILE` then uses it.",
     )
     fit.add_argument("data", type=Path, nargs="?",
@@ -50,8 +53,11 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      "(put DATA first: `shoal fit labels.jsonl --outcomes --out r.json`)")
     fit.add_argument("--no-calibration", dest="calibrate", action="store_false",
                      help="skip the per-model isotonic calibration of predicted quality")
-    fit.add_argument("--out", type=Path, required=True, help="router file to write")
-    fit.add_argument("--name", default="custom", help="name recorded in the file and decisions")
+    fit.add_argument("--out", type=Path, required=True,
+                     help="router file to write (not one of the input files)")
+    fit.add_argument("--name", default="custom",
+                     help="name recorded in the file and in each decision's router version "
+                     "(non-empty)")
     fit.add_argument("--source", default="user-supplied labels",
                      help="where the labels come from (recorded in the file)")
     fit.add_argument("--prices", type=Path,
@@ -93,13 +99,19 @@ def run_fit(args: argparse.Namespace) -> int:
     """Fit and save a router; print a one-line summary."""
     if args.data is None and args.outcomes is None:
         raise EvaluationError("give labelled data, --outcomes, or both")
+    if not args.name.strip():
+        raise EvaluationError("--name must not be empty: it names the router in every decision")
+    database = _outcomes_database(args.outcomes) if args.outcomes is not None else None
+    _check_out_is_new(args.out, [path for path in (args.data, database) if path is not None])
     rows = _fit_rows(args.data) if args.data is not None else []
     source = args.source
     folded = ""
-    if args.outcomes is not None:
-        outcomes, where = _outcome_rows(args.outcomes)
+    if database is not None:
+        outcomes = _outcome_rows(database)
         rows += outcomes
-        source = f"{source}; {len(outcomes)} recorded outcomes from {where}"
+        # The file name only: the router's content hash (its version) must not depend on how
+        # the path was spelt, and the file must not carry a local folder.
+        source = f"{source}; {len(outcomes)} recorded outcomes from {database.name}"
         folded = f", {len(outcomes)} recorded outcomes folded in"
     prices = read_prices(args.prices) if args.prices is not None else {}
     if args.prices is not None:
@@ -123,26 +135,54 @@ def _not_in_catalog(models: Sequence[str], prices: Mapping[str, Any]) -> list[st
     return [model for model in models if model not in known]
 
 
-def _outcome_rows(db: Path) -> tuple[list[dict[str, Any]], str]:
-    """Training rows from the feedback database (redacted prompts) and where they came from."""
-    from shoal.feedback import default_db_path, outcomes_as_rows
+def _outcomes_database(db: Path) -> Path:
+    """The feedback database --outcomes names (the default one when no path was given)."""
+    from shoal.feedback import default_db_path
 
-    path = default_db_path() if db == DEFAULT_OUTCOMES else db
-    if not path.exists():
-        raise EvaluationError(f"no feedback database at {path}: record outcomes with "
-                              "`shoal feedback record` first, or name the database")
+    if db == DEFAULT_OUTCOMES:
+        return default_db_path()
+    if not _may_be_sqlite(db):
+        # `fit --outcomes labels.jsonl --out r.json` hands the labels to --outcomes.
+        raise EvaluationError(
+            f"--outcomes {db}: not a feedback database (SQLite); if it holds labelled rows, "
+            f"put DATA first: `shoal fit {db} --outcomes --out ROUTER`"
+        )
+    return db
+
+
+def _may_be_sqlite(path: Path) -> bool:
+    """False for an existing file that does not start like an SQLite database (an empty file
+    becomes one)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return True  # missing or unreadable: the feedback module names that problem
+    return not header or header == SQLITE_HEADER
+
+
+def _outcome_rows(path: Path) -> list[dict[str, Any]]:
+    """Training rows from the feedback database (redacted prompts)."""
+    from shoal.feedback import outcomes_as_rows
+
     rows = outcomes_as_rows(path)
     logger.info("%d recorded outcomes with a prompt in %s", len(rows), path)
-    return rows, str(path)
+    return rows
+
+
+def _check_out_is_new(out: Path, inputs: Sequence[Path]) -> None:
+    """Refuse an --out that is one of the inputs: writing the router would destroy it."""
+    target = out.resolve()
+    for path in inputs:
+        if path.resolve() == target or (out.exists() and path.exists()
+                                        and out.samefile(path)):
+            raise EvaluationError(f"--out {out} is the input {path}: writing the router there "
+                                  "would overwrite it; name another file")
 
 
 def _fit_rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        try:
-            return [json.loads(line) for line in lines if line.strip()]
-        except json.JSONDecodeError as error:
-            raise EvaluationError(f"{path} is not JSONL: {error}") from None
+        return read_label_rows(path)
     return long_rows(read_labelled(path))
 
 
@@ -173,6 +213,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
+    held_out = [m.strip() for m in args.holdout_models.split(",") if m.strip()]
+    if held_out and args.train is None:
+        raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
+                              "models' labels from the training data")
     if args.data is not None:
         if args.folds is None or args.test or args.train or args.router:
             raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
@@ -180,12 +224,13 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         return cross_validate(read_labelled(args.data), folds=folds, fit_options={},
                               catalog=configured_catalog(), prices=prices,
                               output_tokens=args.output_tokens)
+    if args.folds is not None:
+        raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
         raise EvaluationError("give --test with exactly one of --train or --router (or --data "
                               "with --folds)")
     test = read_labelled(args.test)
     catalog = configured_catalog()
-    held_out = [m for m in args.holdout_models.split(",") if m.strip()]
     if args.router is not None:
         from shoal.router import load_router
 
@@ -193,6 +238,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     else:
         train = read_labelled(args.train)
         if held_out:
+            _check_held_out(held_out, train)
             catalog = with_priors(catalog, mean_scores(train))
         router = fit_router(long_rows(train, without=held_out), name="eval")
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
@@ -202,6 +248,18 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
     return evaluation
+
+
+def _check_held_out(held_out: Sequence[str], train: Sequence[Any]) -> None:
+    """Every held-out model must be labelled in the training data, and one must stay labelled."""
+    labelled = sorted({model for item in train for model in item.scores})
+    unknown = [model for model in held_out if model not in labelled]
+    if unknown:
+        raise EvaluationError(f"--holdout-models: {', '.join(unknown)} not in the training data; "
+                              f"its models are {', '.join(labelled)}")
+    if set(labelled) <= set(held_out):
+        raise EvaluationError("--holdout-models names every model of the training data: at "
+                              "least one model must keep its labels to train the router on")
 
 
 def _int_folds(value: str) -> int:

@@ -37,7 +37,14 @@ from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, load_catalog
 from shoal.router import RoutingError, estimate_qualities
-from shoal.router_model import Router, RouterFileError, fit_router
+from shoal.router_model import (
+    LabelRow,
+    Router,
+    RouterFileError,
+    check_label_row,
+    fit_router,
+    unknown_field,
+)
 from shoal.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
@@ -215,49 +222,133 @@ def pair_metrics(
 # ---- data ----
 
 
+# The fields of an LLMRouter item; anything else is refused by name (a misspelling would
+# otherwise drop labels or a task silently).
+LLMROUTER_FIELDS = ("question", "scores", "task", "cluster_id")
+
+
 def read_labelled(path: str | Path) -> list[LabelledPrompt]:
     """Labelled prompts from a ``.jsonl`` of long rows or an LLMRouter ``.json`` list.
 
     Long rows are ``{"prompt", "model", "score", optional "cost_usd", "input_tokens",
-    "task"}`` (the ``shoal fit`` format); LLMRouter items are ``{"question", "scores",
-    optional "task" or "cluster_id"}``.
+    "output_tokens", "task"}`` (the ``shoal fit`` format, see
+    :func:`shoal.router_model.check_label_row`); LLMRouter items are ``{"question", "scores",
+    optional "task" or "cluster_id"}``. Every row is checked before any is used, and an error
+    names the row: ``FILE:LINE`` (from 1) in a ``.jsonl`` file, the item's index (from 0) in a
+    JSON list.
 
     Raises:
-        EvaluationError: If the file is missing or malformed.
+        EvaluationError: If the file is missing or a row is malformed.
     """
     file = Path(path)
+    if file.suffix == ".jsonl":
+        prompts = _group_long_rows(label for _, label in _checked_lines(file))
+    else:
+        prompts = [_from_llmrouter(item, f"{file}: list item {index} (counting from 0)")
+                   for index, item in enumerate(_json_list(file))]
+    if not prompts:
+        raise EvaluationError(f"{file} holds no labelled prompts")
+    return prompts
+
+
+def read_label_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``.jsonl`` label file as written, each checked (errors name FILE:LINE).
+
+    Raises:
+        EvaluationError: If the file cannot be read or a row is malformed.
+    """
+    return [row for row, _ in _checked_lines(Path(path))]
+
+
+def _read_text(file: Path) -> str:
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EvaluationError(f"{file} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
         raise EvaluationError(f"cannot read {file}: {error}") from None
+
+
+def _checked_lines(file: Path) -> list[tuple[dict[str, Any], LabelRow]]:
+    checked = []
+    for number, line in enumerate(_read_text(file).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{file}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise EvaluationError(f"{where}: not valid JSON ({error.msg})") from None
+        except RecursionError:
+            raise EvaluationError(f"{where}: JSON nested too deeply") from None
+        try:
+            checked.append((row, check_label_row(row, where)))
+        except RouterFileError as error:
+            raise EvaluationError(str(error)) from None
+    return checked
+
+
+def _json_list(file: Path) -> list[Any]:
     try:
-        if file.suffix == ".jsonl":
-            return _group_long_rows(json.loads(line) for line in text.splitlines() if line.strip())
-        return [_from_llmrouter(item) for item in json.loads(text)]
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
-        raise EvaluationError(f"{file} is not labelled data: {error!r}") from None
+        items = json.loads(_read_text(file))
+    except json.JSONDecodeError as error:
+        raise EvaluationError(f"{file}: not valid JSON ({error.msg} at line {error.lineno}, "
+                              f"column {error.colno})") from None
+    except RecursionError:
+        raise EvaluationError(f"{file}: JSON nested too deeply") from None
+    if not isinstance(items, list):
+        raise EvaluationError(f"{file}: expected a JSON list of LLMRouter items "
+                              "{question, scores}, or name a .jsonl file of rows "
+                              "{prompt, model, score}")
+    return items
 
 
-def _from_llmrouter(item: Mapping[str, Any]) -> LabelledPrompt:
+def _from_llmrouter(item: object, where: str) -> LabelledPrompt:
+    if not isinstance(item, Mapping):
+        raise EvaluationError(f"{where}: an item must be a JSON object, got {type(item).__name__}")
+    unknown = unknown_field(item, LLMROUTER_FIELDS)
+    if unknown is not None:
+        raise EvaluationError(
+            f"{where}: {unknown}; an LLMRouter item has question, scores and optionally task or "
+            "cluster_id (rows {prompt, model, score} go in a .jsonl file, one a line)"
+        )
+    question = item.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise EvaluationError(f"{where}: question must be a non-empty string")
     task = item.get("task")
-    if task is None and item.get("cluster_id") is not None:
-        task = f"cluster {item['cluster_id']}"
-    return LabelledPrompt(
-        prompt=item["question"], scores={m: float(s) for m, s in item["scores"].items()},
-        costs_usd={}, input_tokens={}, task=task,
-    )
+    if task is not None and not isinstance(task, str):
+        raise EvaluationError(f"{where}: task must be a string, got {task!r}")
+    cluster = item.get("cluster_id")
+    if task is None and cluster is not None:
+        task = f"cluster {cluster}"
+    return LabelledPrompt(prompt=question, scores=_item_scores(item.get("scores"), where),
+                          costs_usd={}, input_tokens={}, task=task)
 
 
-def _group_long_rows(rows: Iterable[Mapping[str, Any]]) -> list[LabelledPrompt]:
+def _item_scores(scores: object, where: str) -> dict[str, float]:
+    if not isinstance(scores, Mapping) or not scores:
+        raise EvaluationError(f"{where}: scores must be a non-empty object {{model: score}}")
+    checked = {}
+    for model, score in scores.items():
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not (
+            0.0 <= score <= 1.0
+        ):
+            raise EvaluationError(f"{where}: scores[{model!r}] must be a number in [0, 1], "
+                                  f"got {score!r}")
+        checked[model] = float(score)
+    return checked
+
+
+def _group_long_rows(rows: Iterable[LabelRow]) -> list[LabelledPrompt]:
     grouped: dict[str, dict[str, Any]] = {}
     for row in rows:
-        entry = grouped.setdefault(row["prompt"], {"scores": {}, "costs": {}, "tokens": {},
-                                                   "task": row.get("task")})
-        entry["scores"].setdefault(row["model"], []).append(float(row["score"]))
-        if row.get("cost_usd") is not None:
-            entry["costs"].setdefault(row["model"], []).append(float(row["cost_usd"]))
-        if row.get("input_tokens") is not None:
-            entry["tokens"][row["model"]] = int(row["input_tokens"])
+        entry = grouped.setdefault(row.prompt, {"scores": {}, "costs": {}, "tokens": {},
+                                                "task": row.task})
+        entry["scores"].setdefault(row.model, []).append(row.score)
+        if row.cost_usd is not None:
+            entry["costs"].setdefault(row.model, []).append(row.cost_usd)
+        if row.input_tokens is not None:
+            entry["tokens"][row.model] = row.input_tokens
     return [
         LabelledPrompt(
             prompt=prompt,
@@ -595,11 +686,15 @@ def cross_validate(
     costs = cost_table(prompts, models, catalog=catalog, prices=prices,
                        output_tokens=output_tokens)
     count = len(set(assignment))
+    if folds == "task":
+        note = (f"{count} folds, one per task: each prompt predicted by a router that saw no "
+                "prompt of its task")
+    else:
+        note = (f"{count} folds of shuffled prompts (seed {seed}): each prompt predicted by a "
+                "router that did not see it")
     return evaluate_predictions(
         prompts, [p for p in predictions if p is not None], costs,
-        router_version=f"{count}-fold cross-validation", seed=seed,
-        notes=(f"folds: {folds} ({count}); each prompt predicted by a router that did not "
-               "see it",),
+        router_version=f"{count}-fold cross-validation", seed=seed, notes=(note,),
     )
 
 
@@ -607,9 +702,18 @@ def _fold_assignment(prompts: Sequence[LabelledPrompt], folds: int | str, seed: 
     if folds == "task":
         if any(item.task is None for item in prompts):
             raise EvaluationError("folds='task' needs a task (or cluster_id) on every prompt")
+        tasks = sorted({str(item.task) for item in prompts})
+        if len(tasks) < 2:
+            raise EvaluationError(f"folds='task' needs prompts of at least two tasks to train "
+                                  f"on one and test on another; every prompt has task "
+                                  f"{tasks[0]!r}")
         return [item.task for item in prompts]
-    if not isinstance(folds, int) or not 2 <= folds <= len(prompts):
-        raise EvaluationError(f"folds must be 'task' or an int in 2..{len(prompts)}, got {folds}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise EvaluationError(f"folds must be 'task' or a number of folds >= 2, got {folds!r}")
+    if folds > len(prompts):
+        have = f"{len(prompts)} distinct prompt" + ("" if len(prompts) == 1 else "s")
+        raise EvaluationError(f"too few prompts for {folds} folds: the data has {have}, and "
+                              "each fold needs one")
     order = list(range(len(prompts)))
     random.Random(seed).shuffle(order)
     assignment = [0] * len(prompts)
@@ -635,6 +739,7 @@ __all__ = [
     "non_decreasing_hull",
     "pair_metrics",
     "predict",
+    "read_label_rows",
     "read_labelled",
     "read_prices",
     "with_priors",

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import array
 import base64
+import difflib
 import hashlib
 import itertools
 import json
@@ -306,13 +307,93 @@ def _decode_scores(text: str, rows: int, columns: int) -> tuple[tuple[float | No
 # ---- fitting ----
 
 
-def _optional_number(row: Mapping[str, Any], name: str, position: int) -> float | None:
+# The fields a labelled row may carry: what `shoal fit` learns from, what `shoal eval` reads
+# (task), and what `shoal feedback export` adds for provenance (decision_id, recorded_at,
+# source). Anything else is refused by name, so a misspelt "scroe" is not silently dropped.
+ROW_REQUIRED_FIELDS = ("prompt", "model", "score")
+ROW_OPTIONAL_FIELDS = ("cost_usd", "input_tokens", "output_tokens", "task", "decision_id",
+                      "recorded_at", "source")
+_ROW_TEXT_FIELDS = ("task", "decision_id", "recorded_at", "source")
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One checked label: how ``model`` scored on ``prompt``, and what the call cost."""
+
+    prompt: str
+    model: str
+    score: float
+    cost_usd: float | None
+    input_tokens: int | None
+    task: str | None
+
+
+def check_label_row(row: object, where: str) -> LabelRow:
+    """Check one labelled row; ``where`` names it in the error (``rows[3]``, ``labels.jsonl:4``).
+
+    Raises:
+        RouterFileError: If the row is not a mapping, lacks or mistypes a field, or has a field
+            no row may carry (the message suggests the nearest known name).
+    """
+    if not isinstance(row, Mapping):
+        raise RouterFileError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+    _refuse_unknown_fields(row, where)
+    prompt, model, score = row.get("prompt"), row.get("model"), row.get("score")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise RouterFileError(f"{where}: prompt must be a non-empty string")
+    if not isinstance(model, str) or not model.strip():
+        raise RouterFileError(f"{where}: model must be a non-empty string")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise RouterFileError(f"{where}: score must be a number in [0, 1], got {score!r}")
+    if not 0.0 <= score <= 1.0:
+        raise RouterFileError(f"{where}: score must be in [0, 1], got {score}")
+    cost = _optional_number(row, "cost_usd", where)
+    input_tokens = _optional_count(row, "input_tokens", where)
+    _optional_count(row, "output_tokens", where)
+    for name in _ROW_TEXT_FIELDS:
+        value = row.get(name)
+        if value is not None and not isinstance(value, str):
+            raise RouterFileError(f"{where}: {name} must be a string, got {value!r}")
+    return LabelRow(prompt, model, float(score), cost, input_tokens, row.get("task"))
+
+
+def _refuse_unknown_fields(row: Mapping[Any, Any], where: str) -> None:
+    unknown = unknown_field(row, (*ROW_REQUIRED_FIELDS, *ROW_OPTIONAL_FIELDS))
+    if unknown is not None:
+        raise RouterFileError(
+            f"{where}: {unknown}; a row has {', '.join(ROW_REQUIRED_FIELDS)} and optionally "
+            f"{', '.join(ROW_OPTIONAL_FIELDS)}"
+        )
+
+
+def unknown_field(row: Mapping[Any, Any], known: Sequence[str]) -> str | None:
+    """``unknown field 'scroe' (did you mean 'score'?)`` for the first field of ``row`` not in
+    ``known``, or None when every field is known."""
+    for name in row:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"unknown field {name!r}{hint}"
+    return None
+
+
+def _optional_number(row: Mapping[str, Any], name: str, where: str) -> float | None:
     value = row.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise RouterFileError(f"rows[{position}].{name} must be a number >= 0, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value < 0):
+        raise RouterFileError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def _optional_count(row: Mapping[str, Any], name: str, where: str) -> int | None:
+    number = _optional_number(row, name, where)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise RouterFileError(f"{where}: {name} must be a whole number >= 0, got {number!r}")
+    return int(number)
 
 
 def _validated_rows(
@@ -324,23 +405,10 @@ def _validated_rows(
     """
     grouped: dict[str, dict[str, list[float]]] = {}
     for position, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise RouterFileError(f"rows[{position}] must be a mapping, got {type(row).__name__}")
-        prompt, model, score = row.get("prompt"), row.get("model"), row.get("score")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise RouterFileError(f"rows[{position}].prompt must be a non-empty str")
-        if not isinstance(model, str) or not model.strip():
-            raise RouterFileError(f"rows[{position}].model must be a non-empty str")
-        if isinstance(score, bool) or not isinstance(score, (int, float)):
-            raise RouterFileError(f"rows[{position}].score must be a number in [0, 1]")
-        if not 0.0 <= score <= 1.0:
-            raise RouterFileError(f"rows[{position}].score must be in [0, 1], got {score}")
-        cost = _optional_number(row, "cost_usd", position)
-        for name in ("input_tokens", "output_tokens"):
-            _optional_number(row, name, position)
-        if cost is not None and costs is not None:
-            costs.setdefault(model, []).append(cost)
-        grouped.setdefault(prompt, {}).setdefault(model, []).append(float(score))
+        label = check_label_row(row, f"rows[{position}]")
+        if label.cost_usd is not None and costs is not None:
+            costs.setdefault(label.model, []).append(label.cost_usd)
+        grouped.setdefault(label.prompt, {}).setdefault(label.model, []).append(label.score)
     if not grouped:
         raise RouterFileError("rows is empty: a router needs labelled prompts")
     return grouped
@@ -420,6 +488,7 @@ def fit_router(
             parameter is out of range.
     """
     _check_parameters(dim=dim, k=k, similarity_power=similarity_power, shrinkage=shrinkage)
+    _check_labels(name=name, source=source)
     observed_costs: dict[str, list[float]] = {}
     grouped = _validated_rows(rows, observed_costs)
     prompts = list(grouped)
@@ -553,6 +622,14 @@ def _centre(vectors: Sequence[Sequence[float]], dim: int) -> tuple[float, ...]:
 def _preview(prompt: str) -> str:
     flat = " ".join(prompt.split())
     return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
+
+
+def _check_labels(*, name: object, source: object) -> None:
+    # The name is the first half of every decision's router version (``name@hash``).
+    if not isinstance(name, str) or not name.strip() or "@" in name:
+        raise RouterFileError(f"name must be a non-empty string without '@', got {name!r}")
+    if not isinstance(source, str):
+        raise RouterFileError(f"source must be a string, got {type(source).__name__}")
 
 
 def _check_parameters(*, dim: int, k: int, similarity_power: float, shrinkage: float) -> None:

@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.privacy import PrivacyFinding, scan_conversation
+from shoal.tokens import _part_texts
 
 logger = logging.getLogger(__name__)
 
 PRIVACY_POLICIES = ("local", "block", "off")
+HISTORY_ROLES = ("system", "user", "assistant", "tool")
 DEFAULT_PRIVACY = "local"
 DEFAULT_STICKINESS_MARGIN = 0.02
 CONTEXT_TURNS = 2
@@ -93,7 +95,12 @@ class PrivacyPolicyError(ValueError):
 
 
 def check_history(history: object) -> tuple[tuple[str, str], ...]:
-    """``(role, content)`` of each earlier turn; raises ValueError naming a malformed turn."""
+    """``(role, content)`` of each earlier turn; raises ValueError naming a malformed turn.
+
+    A turn's role is one of :data:`HISTORY_ROLES` (``user`` when left out); its content is a
+    str or, as chat APIs send it, a list of text parts ``{"type": "text", "text": ...}``,
+    which are joined by newlines.
+    """
     if history is None:
         return ()
     if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
@@ -105,11 +112,24 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
     for index, turn in enumerate(history):
         if not isinstance(turn, Mapping):
             raise ValueError(f"history[{index}] must be a mapping with 'role' and 'content'")
-        role, content = turn.get("role", "user"), turn.get("content")
-        if not isinstance(role, str) or not isinstance(content, str):
-            raise ValueError(f"history[{index}] needs str 'role' and str 'content'")
-        turns.append((role, content))
+        role = turn.get("role", "user")
+        if role not in HISTORY_ROLES:
+            raise ValueError(f"history[{index}]: role must be one of "
+                             f"{', '.join(HISTORY_ROLES)}, got {role!r}")
+        turns.append((str(role), _turn_text(turn.get("content"), f"history[{index}]")))
     return tuple(turns)
+
+
+def _turn_text(content: object, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ValueError(f"{where}: content must be a str or a list of text parts "
+                         f"{{'type': 'text', 'text': '...'}}, got {type(content).__name__}")
+    try:
+        return "\n".join(_part_texts(content, f"{where}['content']"))
+    except TypeError as error:
+        raise ValueError(str(error)) from None
 
 
 def embedding_text(prompt: str, turns: Sequence[tuple[str, str]]) -> str:

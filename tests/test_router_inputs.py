@@ -1,0 +1,346 @@
+"""What `shoal fit`, `shoal eval` and `shoal route` refuse, and how the refusal names the input."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from shoal.catalog import load_catalog
+from shoal.cli import main
+from shoal.feedback import record_outcome
+from shoal.router import NoEligibleModelError, RoutingError, load_router, route
+from shoal.router_eval import EvaluationError, LabelledPrompt, cross_validate, read_labelled
+
+MATHS, POEMS = "qwen2.5-7b-instruct", "gemma-2-9b-it"
+README = Path(__file__).parents[1] / "README.md"
+TASKS = [
+    ("Solve 2x + 1 = 5 for x.", 1.0, 0.0), ("What is 17 times 23?", 1.0, 0.0),
+    ("Write a haiku about autumn leaves.", 0.0, 1.0), ("Compose a limerick about a cat.", 0.0, 1.0),
+    ("Compute the derivative of x^3.", 1.0, 0.0), ("Write a sonnet about the sea.", 0.0, 1.0),
+]
+
+
+def label_rows() -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for prompt, maths, poems in TASKS:
+        rows.append({"prompt": prompt, "model": MATHS, "score": maths})
+        rows.append({"prompt": prompt, "model": POEMS, "score": poems})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]], *, blank_after: int = -1) -> Path:
+    lines = [json.dumps(row) for row in rows]
+    if blank_after >= 0:
+        lines.insert(blank_after, "")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def error_of(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 2
+    return capsys.readouterr().err
+
+
+# ---- labelled rows are checked once, up front, and named by FILE:LINE ----
+
+
+@pytest.mark.parametrize(
+    ("score", "problem"),
+    [(1.5, "score must be in [0, 1], got 1.5"), (-3, "score must be in [0, 1], got -3"),
+     ("x", "score must be a number in [0, 1], got 'x'")],
+)
+def test_eval_checks_the_held_out_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], score: object, problem: str,
+) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", label_rows())
+    rows = label_rows()
+    rows[3]["score"] = score
+    test = write_jsonl(tmp_path / "test.jsonl", rows)
+
+    err = error_of(capsys, "eval", "--train", str(train), "--test", str(test))
+
+    assert f"{test}:4: {problem}" in err
+
+
+def test_fit_names_the_file_line_of_a_bad_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = label_rows()
+    rows[9]["score"] = 1.5
+    # A blank line after the fifth row: the bad row is the eleventh line of the file.
+    data = write_jsonl(tmp_path / "labels.jsonl", rows, blank_after=5)
+
+    err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json"))
+
+    assert f"{data}:11: score must be in [0, 1], got 1.5" in err
+    assert "rows[" not in err
+
+
+@pytest.mark.parametrize("folds", ["2", "3", "5"])
+def test_cross_validation_names_the_same_line_whatever_the_folds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], folds: str,
+) -> None:
+    rows = label_rows()
+    rows[8]["score"] = 7
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+
+    err = error_of(capsys, "eval", "--data", str(data), "--folds", folds)
+
+    assert f"{data}:9: score must be in [0, 1], got 7" in err
+
+
+def test_a_json_list_names_the_item_by_its_index(tmp_path: Path) -> None:
+    items = [{"question": prompt, "scores": {MATHS: maths, POEMS: poems}}
+             for prompt, maths, poems in TASKS]
+    items[2]["scores"][POEMS] = "high"  # type: ignore[index]
+    data = tmp_path / "items.json"
+    data.write_text(json.dumps(items), encoding="utf-8")
+
+    with pytest.raises(EvaluationError, match=re.escape(
+        f"{data}: list item 2 (counting from 0): scores['{POEMS}'] must be a number in [0, 1]"
+    )):
+        read_labelled(data)
+
+
+def test_misspelt_fields_are_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = label_rows()
+    rows[2] = {"prompt": "Say hi.", "model": MATHS, "scroe": 1.0}
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([{"question": "Say hi.", "scores": {MATHS: 1.0},
+                                  "clustr_id": 3}]), encoding="utf-8")
+
+    err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json"))
+    assert f"{data}:3: unknown field 'scroe' (did you mean 'score'?)" in err
+    err = error_of(capsys, "fit", str(items), "--out", str(tmp_path / "router.json"))
+    assert "list item 0 (counting from 0): unknown field 'clustr_id' (did you mean " \
+           "'cluster_id'?)" in err
+
+
+def test_rows_from_feedback_export_and_llmrouter_items_still_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    for number, (prompt, maths, poems) in enumerate(TASKS):
+        for model, score in ((MATHS, maths), (POEMS, poems)):
+            record_outcome(f"d-{number:024x}", model, score, prompt=prompt, cost_usd=1e-5,
+                           input_tokens=12, db_path=database)
+    assert main(["feedback", "export", "--db", str(database)]) == 0
+    exported = tmp_path / "exported.jsonl"
+    exported.write_text(capsys.readouterr().out, encoding="utf-8")
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([{"question": p, "scores": {MATHS: m, POEMS: s}, "cluster_id": 1}
+                                 for p, m, s in TASKS]), encoding="utf-8")
+
+    for data in (exported, items):
+        assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "2"]) == 0
+        assert "6 exemplars, 2 models" in capsys.readouterr().out
+
+
+# ---- eval options ----
+
+
+def test_held_out_models_must_be_in_the_training_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    argv = ["eval", "--train", str(data), "--test", str(data), "--holdout-models"]
+
+    err = error_of(capsys, *argv, "nosuch")
+    assert f"--holdout-models: nosuch not in the training data; its models are {POEMS}, " \
+           f"{MATHS}" in err
+    err = error_of(capsys, *argv, f"{MATHS},{POEMS}")
+    assert "at least one model must keep its labels" in err
+    err = error_of(capsys, "eval", "--data", str(data), "--folds", "2", "--holdout-models", MATHS)
+    assert "--holdout-models goes with --train" in err
+
+
+def test_folds_say_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = write_jsonl(tmp_path / "one.jsonl", label_rows()[:2])
+
+    err = error_of(capsys, "eval", "--data", str(one), "--folds", "2")
+    assert "too few prompts for 2 folds: the data has 1 distinct prompt," in err
+    assert "in 2..1" not in err
+    err = error_of(capsys, "eval", "--data", str(one), "--folds", "1")
+    assert "a number of folds >= 2, got 1" in err
+
+
+def test_task_folds_need_two_tasks() -> None:
+    prompts = [LabelledPrompt(p, {MATHS: m, POEMS: s}, {}, {}, task="only")
+               for p, m, s in TASKS]
+
+    with pytest.raises(EvaluationError, match=r"at least two tasks.*every prompt has task 'only'"):
+        cross_validate(prompts, folds="task", fit_options={})
+
+
+def test_the_cross_validation_note_reads_as_a_sentence() -> None:
+    prompts = [LabelledPrompt(p, {MATHS: m, POEMS: s}, {MATHS: 1e-5, POEMS: 2e-5}, {},
+                              task="maths" if m else "poems") for p, m, s in TASKS]
+
+    shuffled = cross_validate(prompts, folds=3, fit_options={"k": 2})
+    by_task = cross_validate(prompts, folds="task", fit_options={"k": 2})
+
+    assert shuffled.notes == ("3 folds of shuffled prompts (seed 0): each prompt predicted by a "
+                              "router that did not see it",)
+    assert by_task.notes == ("2 folds, one per task: each prompt predicted by a router that saw "
+                             "no prompt of its task",)
+
+
+# ---- fit options ----
+
+
+def test_the_router_version_does_not_depend_on_how_the_database_is_spelt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    for number, (prompt, maths, poems) in enumerate(TASKS):
+        record_outcome(f"d-{number:024x}", MATHS, maths, prompt=prompt, db_path=database)
+        record_outcome(f"d-{number:024x}", POEMS, poems, prompt=prompt, db_path=database)
+    monkeypatch.chdir(tmp_path)
+
+    versions = set()
+    for spelling in ("feedback.sqlite3", f"./../{tmp_path.name}/feedback.sqlite3", str(database)):
+        out = tmp_path / "router.json"
+        assert main(["fit", "--outcomes", spelling, "--out", str(out), "--k", "2"]) == 0
+        router = load_router(out)
+        versions.add(router.version)
+        assert str(tmp_path) not in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+
+    assert len(versions) == 1
+    assert router.source.endswith("12 recorded outcomes from feedback.sqlite3")
+
+
+def test_fit_refuses_to_overwrite_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    before = data.read_bytes()
+    database = tmp_path / "feedback.sqlite3"
+    record_outcome("d-" + "0" * 24, MATHS, 1.0, prompt="Add 2 and 2.", db_path=database)
+    monkeypatch.chdir(tmp_path)
+
+    err = error_of(capsys, "fit", str(data), "--out", "labels.jsonl")
+    assert "--out labels.jsonl is the input" in err and "would overwrite it" in err
+    assert data.read_bytes() == before
+    err = error_of(capsys, "fit", "--outcomes", str(database), "--out", str(database))
+    assert "would overwrite it" in err
+
+
+def test_fit_refuses_an_empty_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    for name in ("", "  "):
+        err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "r.json"), "--name", name)
+        assert "--name must not be empty" in err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_labels_given_to_outcomes_get_a_hint_to_put_data_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    err = error_of(capsys, "fit", "--outcomes", str(data), "--out", str(tmp_path / "r.json"))
+
+    assert "not a feedback database (SQLite)" in err
+    assert f"put DATA first: `shoal fit {data} --outcomes --out ROUTER`" in err
+    assert "file is not a database" not in err
+
+
+# ---- models without an estimate ----
+
+
+def unestimated_models() -> list[str]:
+    """Catalog models with neither a quality prior nor labels in the shipped router."""
+    labelled = set(load_router().models)
+    return [e.id for e in load_catalog().models if e.quality is None and e.id not in labelled]
+
+
+def test_readme_counts_the_models_without_a_quality_estimate() -> None:
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    stated = re.search(r"(\d+) catalog models with neither an Arena score in the shipped "
+                       r"snapshot nor labels in the shipped router", text)
+
+    assert stated is not None
+    assert int(stated.group(1)) == len(unestimated_models())
+
+
+def test_candidates_without_an_estimate_say_how_to_give_one() -> None:
+    without = unestimated_models()[:2]
+
+    with pytest.raises(NoEligibleModelError) as refused:
+        route("Write a haiku about rain.", candidates=without)
+
+    message = str(refused.value)
+    assert "give it a `quality` (0-1) in a user catalog file (--prices or SHOAL_PRICES)" in message
+
+
+# ---- route inputs ----
+
+
+def test_empty_candidates_are_an_error_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    for value in ("", " , "):
+        err = error_of(capsys, "route", "Write a haiku.", "--candidates", value)
+        assert "--candidates is empty" in err
+    with pytest.raises(RoutingError, match="candidates is empty"):
+        route("Write a haiku.", candidates=[])
+
+
+def test_history_roles_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([{"role": "alien", "content": "hi"}]), encoding="utf-8")
+
+    err = error_of(capsys, "route", "and in Rust?", "--history", str(history))
+
+    assert f"{history}: history[0]: role must be one of system, user, assistant, tool, got " \
+           "'alien'" in err
+    with pytest.raises(RoutingError, match="role must be one of"):
+        route("and in Rust?", history=[{"role": "alien", "content": "hi"}])
+
+
+def test_history_content_may_be_text_parts() -> None:
+    parts = [{"type": "text", "text": "How do I sort a list"},
+             {"type": "text", "text": "in Python?"}]
+
+    with_parts = route("and in Rust?", history=[{"role": "user", "content": parts}])
+    joined = route("and in Rust?",
+                   history=[{"role": "user", "content": "How do I sort a list\nin Python?"}])
+
+    assert with_parts.decision_id == joined.decision_id
+    with pytest.raises(RoutingError, match=r"history\[0\]\['content'\]\[0\] is a 'image_url' part"):
+        route("and in Rust?", history=[{"role": "user", "content": [{"type": "image_url"}]}])
+
+
+def test_a_dash_reads_the_prompt_or_the_batch_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prompt = "Prove that there are infinitely many primes."
+
+    def routed(stdin: str, *argv: str) -> dict[str, object]:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8"))))
+        assert main(["route", *argv, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert routed(prompt, "-")["decision_id"] == route(prompt).decision_id
+    batch = routed(json.dumps({"prompt": prompt}) + "\n", "--file", "-")
+    assert batch["decisions"][0]["decision_id"] == route(prompt).decision_id
+
+
+def test_counts_of_one_are_singular() -> None:
+    hosted, local = unestimated_models()[0], "llama-3.1-8b-instruct"
+
+    decision = route("Write a haiku.", candidates=[hosted, local], local_only=True,
+                     history=[{"role": "user", "content": "Hello."}])
+
+    assert "among 1 eligible candidate at" in decision.reason
+    assert decision.reason.endswith("1 candidate failed a hard constraint.")
+    assert any(note.startswith("conversation: 1 earlier turn counted") for note in decision.notes)
+    shortened = decision.shortened(alternatives=0, neighbours=39)
+    assert "shortened: 1 more candidate and 1 more exemplar not shown" in shortened.notes
