@@ -395,14 +395,26 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "items",
         nargs="?",
         type=Path,
-        help="JSON list of items {id, text|path, priority, required, group}; '-' reads stdin",
+        metavar="ITEMS_FILE",
+        help="a file holding a JSON list of items {id, text|path, priority, required, group}; "
+        "'-' reads the list from stdin",
     )
     fit.add_argument(
         "--file", type=Path, action="append", default=[], help="add a file as an item (repeatable)"
     )
     fit.add_argument("--model", required=True, help="catalog model id to count and price for")
     fit.add_argument("--budget", type=int, required=True, help="token budget")
-    fit.add_argument("--truncate-last", action="store_true", help="cut the next item to fill")
+    fit.add_argument(
+        "--truncate-last",
+        action="store_true",
+        help="after the whole items, cut the best item that did not fit to fill what is left",
+    )
+    fit.add_argument(
+        "--min-truncated-tokens",
+        type=int,
+        metavar="N",
+        help="with --truncate-last: cut only when at least N tokens of the item fit (default: 32)",
+    )
     fit.add_argument(
         "--root",
         type=Path,
@@ -410,13 +422,22 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=[],
         help="folder files may be read from (repeatable; default: the current folder)",
     )
-    _add_ledger_option(fit)
     trim = actions.add_parser("trim", help="trim a chat history to a budget")
-    trim.add_argument("messages", type=Path, help="JSON list of chat messages; '-' reads stdin")
+    trim.add_argument(
+        "messages",
+        type=Path,
+        metavar="CHAT_FILE",
+        help="a file holding a JSON list of chat messages; '-' reads the list from stdin",
+    )
     trim.add_argument("--model", required=True, help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
     trim.add_argument("--output", type=Path, help="write the kept messages to this JSON file")
-    _add_ledger_option(trim)
+    for action in (fit, trim):
+        # No --ledger: fitting and trimming price with the catalog but record nothing.
+        action.add_argument(
+            "--prices", type=Path, help="user price file overriding or extending the catalog"
+        )
+        action.add_argument("--json", action="store_true", help="print structured JSON")
     budget.set_defaults(handler=_budget)
 
 
@@ -694,13 +715,21 @@ def _read_json(path: Path, name: str) -> object:
 
 def _budget(args: argparse.Namespace) -> int:
     from shoal import spend_render
-    from shoal.budget import fit_budget, trim_chat
+    from shoal.budget import (
+        DEFAULT_MIN_TRUNCATED_TOKENS,
+        fit_budget,
+        parse_items,
+        parse_messages,
+        trim_chat,
+    )
 
     _use_ledger_and_prices(args)
     if args.action == "trim":
-        messages = _read_json(args.messages, "messages")
-        if not isinstance(messages, list):
-            raise ValueError("the messages file must hold a JSON list of messages")
+        messages = _read_json(args.messages, "messages file")
+        with _errors_in_file("messages file", args.messages):
+            if not isinstance(messages, list):
+                raise ValueError("must hold a JSON list of messages")
+            messages = parse_messages(messages)
         trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model)
         if args.output is not None:
             kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
@@ -711,22 +740,41 @@ def _budget(args: argparse.Namespace) -> int:
             print(spend_render.trimmed_chat(trimmed))
         return 0
 
-    items = _read_json(args.items, "items") if args.items is not None else []
-    if not isinstance(items, list):
-        raise ValueError("the items file must hold a JSON list of items")
-    items += [{"id": str(path), "path": str(path)} for path in args.file]
+    items = _read_json(args.items, "items file") if args.items is not None else []
+    with _errors_in_file("items file", args.items):
+        if not isinstance(items, list):
+            raise ValueError("must hold a JSON list of items")
+        parsed = parse_items(items)
+    parsed += parse_items({"id": str(path), "path": str(path)} for path in args.file)
+    min_truncated_tokens = args.min_truncated_tokens
+    if min_truncated_tokens is None:
+        min_truncated_tokens = DEFAULT_MIN_TRUNCATED_TOKENS
+    elif not args.truncate_last:
+        raise ValueError("--min-truncated-tokens goes with --truncate-last")
     plan = fit_budget(
-        items,
+        parsed,
         budget_tokens=args.budget,
         model=args.model,
         truncate_last=args.truncate_last,
         roots=args.root or [Path.cwd()],
+        min_truncated_tokens=min_truncated_tokens,
     )
     if args.json:
         _print_json(dataclasses.asdict(plan))
     else:
         print(spend_render.fit_plan(plan))
     return 0
+
+
+@contextmanager
+def _errors_in_file(name: str, path: Path | None) -> Iterator[None]:
+    # What is wrong inside a file the user gave is reported under the file's name: the library's
+    # message names the item, this names where it came from.
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        where = "from stdin" if str(path) == "-" else str(path)
+        raise ValueError(f"{name} {where}: {error}") from None
 
 
 def _ledger(args: argparse.Namespace) -> int:
