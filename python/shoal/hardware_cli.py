@@ -56,22 +56,21 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print structured JSON")
 
 
-def _add_context(parser: argparse.ArgumentParser) -> None:
+def _add_count(
+    parser: argparse.ArgumentParser, option: str, what: str, limit: int, default: int
+) -> None:
+    """A whole-number option whose help gives the range the library accepts."""
     parser.add_argument(
-        "--context",
-        type=int,
-        default=4096,
-        help=f"context tokens, 1 to {hardware.MAX_CONTEXT_TOKENS:,} (default: %(default)s)",
+        option, type=int, default=default, help=f"{what}, 1 to {limit:,} (default: %(default)s)"
     )
+
+
+def _add_context(parser: argparse.ArgumentParser) -> None:
+    _add_count(parser, "--context", "context tokens", hardware.MAX_CONTEXT_TOKENS, 4096)
 
 
 def _add_batch(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--batch",
-        type=int,
-        default=1,
-        help=f"concurrent sequences, 1 to {hardware.MAX_BATCH:,} (default: %(default)s)",
-    )
+    _add_count(parser, "--batch", "concurrent sequences", hardware.MAX_BATCH, 1)
 
 
 def _add_kv_cache(parser: argparse.ArgumentParser) -> None:
