@@ -317,38 +317,27 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     cost.add_argument(
         "--plan",
         type=Path,
-        help="JSON list of calls, each {input_tokens, output_tokens, cached_input_tokens, "
-        "cache_write_tokens, reasoning_tokens, calls}, priced step by step",
+        metavar="FILE",
+        help="a file holding a JSON list of calls, each {input_tokens, output_tokens, "
+        "cached_input_tokens, cache_write_tokens, reasoning_tokens, calls}, priced step by step "
+        "(instead of --input, --output, ... and --calls); '-' reads stdin",
     )
     cost.add_argument(
         "--prices", type=Path, help="user price file overriding or extending the catalog"
     )
+    # The per-call options default to None so that giving one with --plan can be refused.
+    cost.add_argument("--input", type=int, dest="input_tokens", help="input tokens per call")
+    cost.add_argument("--output", type=int, dest="output_tokens", help="output tokens per call")
     cost.add_argument(
-        "--input", type=int, default=0, dest="input_tokens", help="input tokens per call"
+        "--cached", type=int, dest="cached_input_tokens", help="input tokens read from cache"
     )
     cost.add_argument(
-        "--output", type=int, default=0, dest="output_tokens", help="output tokens per call"
+        "--cache-write", type=int, dest="cache_write_tokens", help="tokens written to cache"
     )
     cost.add_argument(
-        "--cached",
-        type=int,
-        default=0,
-        dest="cached_input_tokens",
-        help="input tokens read from cache",
+        "--reasoning", type=int, dest="reasoning_tokens", help="hidden reasoning tokens"
     )
-    cost.add_argument(
-        "--cache-write",
-        type=int,
-        default=0,
-        dest="cache_write_tokens",
-        help="tokens written to cache",
-    )
-    cost.add_argument(
-        "--reasoning", type=int, default=0, dest="reasoning_tokens", help="hidden reasoning tokens"
-    )
-    cost.add_argument(
-        "--calls", type=int, default=1, help="number of identical calls (default: %(default)s)"
-    )
+    cost.add_argument("--calls", type=int, help="number of identical calls (default: 1)")
     cost.add_argument("--json", action="store_true", help="print structured JSON")
     cost.set_defaults(handler=_cost)
 
@@ -531,6 +520,10 @@ def _models(args: argparse.Namespace) -> int:
 
     _use_ledger_and_prices(args)
     catalog = configured_catalog()
+    providers = sorted({entry.provider for entry in catalog.models})
+    if args.provider is not None and args.provider.lower() not in providers:
+        raise ValueError(f"no provider {args.provider!r} in the catalog; the providers are "
+                         f"{', '.join(providers)}")
     rows = [
         entry
         for entry in catalog.models
@@ -606,6 +599,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RecursionError:
         print(f"shoal {args.command}: error: the input is nested too deeply", file=sys.stderr)
+        return 2
+    except (TypeError, OverflowError) as error:
+        # A value of the wrong type or size that no check above caught: still the input's
+        # fault far more often than the code's, so an error, with the traceback under -v.
+        logger.debug("shoal %s failed", args.command, exc_info=True)
+        print(f"shoal {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 
@@ -1189,18 +1188,20 @@ def _cost(args: argparse.Namespace) -> int:
         raise ValueError("give one MODEL, or --compare A,B,C")
     if args.baseline and not models:
         raise ValueError("--baseline goes with --compare")
+    per_call = {flag: getattr(args, name) for flag, name in _PER_CALL_OPTIONS.items()}
+    given = [flag for flag, value in per_call.items() if value is not None]
+    if args.plan is not None and given:
+        raise ValueError(f"--plan gives every call's tokens; drop {', '.join(given)}")
+    if args.plan is None and not set(given) - {"--calls"}:
+        raise ValueError("give the tokens to price: --input, --output, --cached, "
+                         "--cache-write or --reasoning (or --plan FILE)")
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
     if plan is not None and not isinstance(plan, list):
         raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
                          "each an object of token counts")
-    workload = {
-        "input_tokens": args.input_tokens,
-        "output_tokens": args.output_tokens,
-        "cached_input_tokens": args.cached_input_tokens,
-        "cache_write_tokens": args.cache_write_tokens,
-        "reasoning_tokens": args.reasoning_tokens,
-        "calls": args.calls,
-    }
+    workload = {name: per_call[flag] or 0 for flag, name in _PER_CALL_OPTIONS.items()}
+    if per_call["--calls"] is None:
+        workload["calls"] = 1
 
     if models:
         if plan is None:
@@ -1224,6 +1225,17 @@ def _cost(args: argparse.Namespace) -> int:
     else:
         print(render.cost_estimate(result))
     return 0
+
+
+# The options of `shoal cost` that describe one call, and the estimate_cost argument of each.
+_PER_CALL_OPTIONS = {
+    "--input": "input_tokens",
+    "--output": "output_tokens",
+    "--cached": "cached_input_tokens",
+    "--cache-write": "cache_write_tokens",
+    "--reasoning": "reasoning_tokens",
+    "--calls": "calls",
+}
 
 
 @contextmanager
