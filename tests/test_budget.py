@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from shoal.budget import (
+    CHAT_ROLES,
     BudgetItem,
     BudgetTooSmallError,
     fit_budget,
+    parse_items,
+    parse_messages,
     trim_chat,
 )
 from shoal.cost import estimate_cost
@@ -96,6 +99,43 @@ def test_truncate_last_cuts_the_next_item_at_a_token_boundary() -> None:
         budget_tokens=30, model="gpt-4o", truncate_last=True,
     )
     assert too_little.dropped == ("doc",)  # 10 tokens left, below min_truncated_tokens
+    assert too_little.items[1].reason.endswith(
+        "; not cut: 10 tokens of it would fit, fewer than min_truncated_tokens (32)"
+    )
+
+
+def test_truncate_last_places_whole_items_first_and_cuts_only_past_the_minimum(
+    tmp_path: Path,
+) -> None:
+    # The best item (10 tokens) does not fit 8; the lower-ranked 2-token file does, and goes in
+    # whole first. What is left (6 tokens) is below the default minimum cut, so nothing is cut.
+    (tmp_path / "small.txt").write_text(words("b", 2), encoding="utf-8")
+    items = [{"id": "best", "text": words("a", 10), "priority": 5},
+             {"id": "file", "path": "small.txt", "priority": 1}]
+
+    default = fit_budget(items, budget_tokens=8, model="gpt-4o", truncate_last=True,
+                         roots=[tmp_path])
+    assert default.included == ("file",) and default.dropped == ("best",)
+    assert "not cut: 6 tokens of it would fit, fewer than min_truncated_tokens (32)" in (
+        default.items[0].reason
+    )
+    assert default.rule.endswith("cut at a token boundary to what is left, if at least 32 "
+                                 "tokens of it fit")
+
+    small_cuts = fit_budget(items, budget_tokens=8, model="gpt-4o", truncate_last=True,
+                            roots=[tmp_path], min_truncated_tokens=4)
+    assert small_cuts.truncated == ("best",) and small_cuts.included == ("file",)
+    assert small_cuts.items[0].included_tokens == 6 and small_cuts.total_tokens == 8
+    assert small_cuts.rule.endswith("if at least 4 tokens of it fit")
+    assert "cut at a token boundary" not in fit_budget(items, budget_tokens=8, model="gpt-4o",
+                                                       roots=[tmp_path]).rule
+
+
+@pytest.mark.parametrize("minimum", [0, -1, 10**9, 2.5, True])
+def test_min_truncated_tokens_must_be_a_positive_whole_number(minimum: object) -> None:
+    with pytest.raises((ValueError, TypeError), match="min_truncated_tokens must be"):
+        fit_budget([BudgetItem("a", "x")], budget_tokens=10, model="gpt-4o",
+                   truncate_last=True, min_truncated_tokens=minimum)  # type: ignore[arg-type]
 
 
 def test_truncation_of_an_estimated_model_stays_within_its_count() -> None:
@@ -156,10 +196,30 @@ def test_files_are_read_only_inside_the_roots(tmp_path: Path) -> None:
         ([{"id": "a", "text": "x", "priority": -1}], "priority must be finite and at least 0"),
         ([{"id": "a", "text": "x", "weight": 2}], r"unknown fields \['weight'\]"),
         ([{"id": "", "text": "x"}], r"items\[0\].id must be a non-empty string"),
+        ([{"text": "x"}], r"items\[0\] has no 'id'; every item needs a unique id"),
     ],
 )
 def test_bad_items_name_the_problem(items: list, message: str) -> None:
     with pytest.raises(ValueError, match=message):
+        fit_budget(items, budget_tokens=10, model="gpt-4o")
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([1, 2], r"items\[0\] must be an object with an id and a text or path \(a dict or "
+                 r"BudgetItem\), got int 1"),
+        ([{"id": "a", "text": "x", "priority": "high"}],
+         r"item 'a': priority must be a number, got 'high'"),
+        ([{"id": "a", "text": 7}], r"item 'a': text must be a string, not int"),
+        ([{"id": "a", "text": "x", "required": "yes"}],
+         r"item 'a': required must be true or false, got 'yes'"),
+    ],
+)
+def test_items_of_the_wrong_type_name_the_item_and_the_value(items: list, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        parse_items(items)
+    with pytest.raises(TypeError, match=message):
         fit_budget(items, budget_tokens=10, model="gpt-4o")
 
 
@@ -294,3 +354,22 @@ def test_trim_errors() -> None:
                   model="gpt-4o")
     with pytest.raises(TypeError, match="messages must be a list"):
         trim_chat("hello", budget_tokens=20, model="gpt-4o")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"messages\[0\] must be an object with a role, got int 1"):
+        trim_chat([1, "x", None], budget_tokens=20, model="gpt-4o")  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("role", ["wizard", "System", "human", "model"])
+def test_an_unknown_role_is_refused_by_name_not_dropped(role: str) -> None:
+    messages = [{"role": "user", "content": "hi"}, {"role": role, "content": "x"}]
+    with pytest.raises(ValueError, match=rf"messages\[1\] has the unknown role '{role}'; the "
+                                         "roles are system, developer, user, assistant, tool, "
+                                         "function"):
+        trim_chat(messages, budget_tokens=100, model="gpt-4o")
+
+
+def test_every_known_role_is_accepted() -> None:
+    # A tool result that answers no call is dropped as an orphan; every other role is kept.
+    messages = [{"role": role, "content": "x"} for role in CHAT_ROLES]
+    trimmed = trim_chat(messages, budget_tokens=1_000, model="gpt-4o", start_on_user=False)
+    assert [messages[i]["role"] for i in trimmed.dropped] == ["tool"]
+    assert [message["role"] for message in parse_messages(messages)] == list(CHAT_ROLES)

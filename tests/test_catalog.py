@@ -13,6 +13,7 @@ import pytest
 
 from shoal._build.catalog import ARENA_REFERENCE, expected_win_rate, read_arena_elo
 from shoal.catalog import (
+    MAX_USD_PER_MTOK,
     REQUIRED_FIELDS,
     Catalog,
     CatalogError,
@@ -327,6 +328,11 @@ MALFORMED_ROWS = [
      r"#1 \(id 'gpt-4o'\): field 'input_per_mtok' must not be negative"),
     ([{"id": "gpt-4o", "input_per_mtok": "cheap"}],
      r"field 'input_per_mtok' must be a finite number, got 'cheap'"),
+    ([{"id": "gpt-4o", "output_per_mtok": 1e308}],
+     r"field 'output_per_mtok' must be at most 1,000,000 USD per million tokens, got 1e\+308"),
+    ([dict(NEW_ROW, cache_write_per_mtok=2e6)], r"field 'cache_write_per_mtok' must be at most"),
+    ([{"id": "gpt-4o", "long_context_threshold": 100000, "input_per_mtok_long": 5.0,
+       "output_per_mtok_long": 1e7}], r"field 'output_per_mtok_long' must be at most"),
     ([{"id": "gpt-4o", "context_window": 1000, "max_output_tokens": 16384}],
      r"field 'max_output_tokens' must not exceed context_window 1000"),
     ([{"id": "gpt-4o", "quality": 79.2}], r"field 'quality' must be between 0 and 1"),
@@ -352,6 +358,51 @@ def test_malformed_user_rows_name_row_and_field(tmp_path: Path, rows: list, expe
     with pytest.raises(CatalogError, match=expected) as caught:
         load_catalog(path)
     assert str(caught.value).startswith("mine.json model #")
+
+
+def test_the_dearest_accepted_price_gives_a_finite_cost(tmp_path: Path) -> None:
+    from shoal.cost import estimate_cost
+
+    catalog = load_catalog(_write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": MAX_USD_PER_MTOK}]))
+    cost = estimate_cost("gpt-4o", input_tokens=100_000_000, calls=1_000_000_000, catalog=catalog)
+    assert math.isfinite(cost.total_usd)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_price_paragraph() -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("**Your own prices and models.**")
+    return text[start:text.index("```", text.index("```json", start) + 1)]
+
+
+def test_the_readme_lists_the_required_fields_and_its_example_loads(tmp_path: Path) -> None:
+    paragraph = _readme_price_paragraph()
+    prose, example = paragraph.split("```json")
+    listed = prose[prose.index("every required field"):prose.index("(YYYY-MM-DD)")]
+    assert re.findall(r"`(\w+)`", listed) == list(REQUIRED_FIELDS)
+    assert f"0 to {MAX_USD_PER_MTOK:,.0f}" in prose
+
+    catalog = load_catalog(_write(tmp_path, json.loads(example)))
+    assert catalog.model("gpt-4o").input_per_mtok == 2.0
+    assert catalog.model("gpt-4o").price_source == "user file mine.json"
+    assert catalog.ids[-1] == "my-finetune"
+
+    added = next(row for row in json.loads(example)["models"] if row["id"] == "my-finetune")
+    for name in REQUIRED_FIELDS[1:]:  # each is needed: leaving one out is an error (id aside,
+        # which decides whether a row overrides or adds)
+        with pytest.raises(CatalogError, match=f"missing field\\(s\\) '{name}'"):
+            load_catalog(_write(tmp_path, [{k: v for k, v in added.items() if k != name}],
+                                name=f"without-{name}.json"))
+
+
+def test_an_unknown_model_points_to_the_readme_on_price_files() -> None:
+    with pytest.raises(UnknownModelError) as caught:
+        CATALOG.model("zzzzzz")
+    assert "add yours with a user price file, --prices FILE or SHOAL_PRICES: see 'Your own " \
+           "prices and models' in shoal's README" in str(caught.value)
+    assert _readme_price_paragraph()
 
 
 def test_malformed_user_files(tmp_path: Path) -> None:

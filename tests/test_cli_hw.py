@@ -159,6 +159,45 @@ def test_user_errors_exit_2_with_a_message(capsys):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1e300"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1e+300"),
+        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "inf"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got inf"),
+        (["port", "iphone-16-pro", "--to", "n2", "--context", "0"], "--context must be > 0"),
+        (["fit", "qwen3-8b", "rtx-4090", "--batch", "65536"],
+         "--batch must be at most 4,096, got 65,536"),
+        (["fit", "qwen3-8b", "rtx-4090", "--context", "20000000"],
+         "--context must be at most 10,000,000"),
+        (["sweep", "--models", "qwen3-8b", "--contexts", "4096,100000000000"],
+         "--contexts must be at most 10,000,000, got 100,000,000,000"),
+        (["sweep", "--models", "qwen3-8b", "--batch", "5000"], "--batch must be at most 4,096"),
+    ],
+)
+def test_out_of_range_numbers_name_the_option(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"shoal hw: error: {message}")
+
+
+def test_port_says_how_to_give_the_sram_on_each_surface(capsys):
+    code, out, _ = _run(capsys, "port", "iphone-16-pro", "--to", "n2", "--models", "qwen3-8b")
+    assert code == 0
+    assert ("no on-die SRAM figure in the device table: give one (sram_mb in Python and over "
+            "MCP, --sram-mb on the command line)") in out
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "sweep"])
+def test_kv_cache_help_lists_every_accepted_format(capsys, subcommand):
+    with pytest.raises(SystemExit):
+        main(["hw", subcommand, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"KV-cache format: {', '.join(hardware.list_kv_cache_types())}, any case" in text
+    assert "BF16" in text
+
+
 def test_help_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["hw", "--help"])

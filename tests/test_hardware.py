@@ -347,6 +347,50 @@ def test_unknown_names_list_near_matches():
         hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", batch=1.5)
 
 
+@pytest.mark.parametrize(
+    ("call", "parameter", "problem"),
+    [
+        (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", batch=4097), "batch",
+         "must be at most 4,096, got 4,097"),
+        (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", context_tokens=10_000_001),
+         "context_tokens", "must be at most 10,000,000, got 10,000,001"),
+        (lambda: hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], contexts=[4096, 10**11]),
+         "contexts[1]", "must be at most 10,000,000, got 100,000,000,000"),
+        (lambda: hardware.sweep(["qwen3-8b"], ["rtx-4090"], contexts=[10**11]),
+         "contexts[0]", "must be at most 10,000,000, got 100,000,000,000"),
+        (lambda: hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], batch=5000), "batch",
+         "must be at most 4,096, got 5,000"),
+        (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=1e300), "sram_mb",
+         "must be a number of MB from 0 to 1,000,000, got 1e+300"),
+        (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=math.inf), "sram_mb",
+         "must be a number of MB from 0 to 1,000,000, got inf"),
+        (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=math.nan), "sram_mb",
+         "must be a number of MB from 0 to 1,000,000, got nan"),
+        (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=-1), "sram_mb",
+         "must be a number of MB from 0 to 1,000,000, got -1"),
+    ],
+)
+def test_numeric_arguments_have_the_mcp_bounds_and_name_the_parameter(call, parameter, problem):
+    with pytest.raises(hardware.ParameterError) as caught:
+        call()
+    assert (caught.value.parameter, caught.value.problem) == (parameter, problem)
+    assert str(caught.value) == f"{parameter} {problem}"
+
+
+def test_the_largest_accepted_values_run():
+    assert hardware.hardware_fit("qwen3-8b", "h100-sxm", batch=hardware.MAX_BATCH).batch == 4096
+    ported = hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=hardware.MAX_SRAM_MB,
+                                models=["gemma-3-1b-it"])
+    assert math.isfinite(ported.sram_mb) and ported.inference[0].resident
+
+
+def test_the_kv_cache_types_listed_are_the_ones_accepted():
+    types = hardware.list_kv_cache_types()
+    assert set(types) == {"F16", "BF16", "FP8", "Q8_0", "Q4_0"}
+    for name in types:
+        assert hardware.kv_cache_bits(name.lower()) > 0
+
+
 # --- Tables ---------------------------------------------------------------------------------
 
 BRIEF_MODELS = (

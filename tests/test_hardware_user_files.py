@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +88,10 @@ def test_an_architecture_file_adds_a_model(tmp_path: Path) -> None:
         ({"devices": [MY_BOX, {**MY_BOX, "device_class": "quantum"}]}, "unknown device_class"),
         ({"devices": "my-box"}, "'devices' must be a list"),
         ({"devices": ["my-box"]}, "row 1 is malformed"),
+        ({"devices": [{**MY_BOX, "fp16_tflops": 1e308}]},
+         r"'fp16_tflops' must be at most 1,000,000, got 1e\+308"),
+        ({"devices": [{**MY_BOX, "bandwidth_gbs": 1e9}]}, "'bandwidth_gbs' must be at most"),
+        ({"devices": [{**MY_BOX, "sram_mb": 2e6}]}, "'sram_mb' must be at most 1,000,000,"),
     ],
 )
 def test_a_malformed_device_file_names_the_row_and_field(
@@ -96,6 +101,17 @@ def test_a_malformed_device_file_names_the_row_and_field(
         hardware.load_devices(write(tmp_path / "devices.json", document))
 
     assert "my-box" not in {device.id for device in hardware.list_devices()}
+
+
+def test_a_device_of_the_largest_accepted_figures_gives_finite_estimates(tmp_path: Path) -> None:
+    hardware.load_devices(write(tmp_path / "devices.json", {
+        "devices": [{**MY_BOX, **hardware.DEVICE_FIELD_LIMITS}]
+    }))
+
+    fit = hardware.hardware_fit("llama-3.1-8b-instruct", "my-box")
+
+    assert math.isfinite(fit.prefill_tokens_per_s) and math.isfinite(fit.decode_tokens_per_s)
+    assert math.isfinite(fit.joules_per_token)
 
 
 def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@
    priority, then to fewer tokens, then to the earlier item. In that order each unit goes in if
    it still fits; a unit that does not fit is skipped and smaller ones after it are still tried.
    A unit of zero tokens costs nothing and always goes in.
-4. With ``truncate_last``, the highest-ranked single item that did not fit is cut at a token
-   boundary to fill what is left (:func:`shoal.token_budget.truncate`, keeping its head), when
-   at least ``min_truncated_tokens`` of it fit.
+4. With ``truncate_last``, after step 3 (so whole items, lower-ranked ones included, go in
+   first), the highest-ranked single item that did not fit is cut at a token boundary to fill
+   what is left (:func:`shoal.token_budget.truncate`, keeping its head). It is cut only when at
+   least ``min_truncated_tokens`` (default 32) of it fit; otherwise it stays dropped and its
+   reason says so. Groups are never cut.
 
 Each item is counted on its own with the model's tokenizer (:func:`shoal.tokens.count_tokens`),
 so joining the items may add or save a token or two at each seam; leave that margin.
@@ -56,7 +58,17 @@ FIT_RULE = (
     "ones are still tried"
 )
 
+# What the plan's rule adds with truncate_last; {minimum} is min_truncated_tokens.
+TRUNCATION_RULE = (
+    "; then the highest-ranked single item that did not fit is cut at a token boundary to what "
+    "is left, if at least {minimum} tokens of it fit"
+)
+DEFAULT_MIN_TRUNCATED_TOKENS = 32
+
 SYSTEM_ROLES = ("system", "developer")
+# OpenAI's chat roles; Anthropic's (user, assistant) are among them. count_chat counts a role as
+# text whatever it says, so an unknown role is refused here, where it decides what is kept.
+CHAT_ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool", "function")
 
 
 class BudgetTooSmallError(ValueError):
@@ -190,6 +202,16 @@ def _check_budget(budget_tokens: object) -> int:
     return budget_tokens
 
 
+def _check_min_truncated(min_truncated_tokens: object) -> int:
+    if isinstance(min_truncated_tokens, bool) or not isinstance(min_truncated_tokens, int):
+        raise TypeError("min_truncated_tokens must be a whole number, got "
+                        f"{type(min_truncated_tokens).__name__}")
+    if not 1 <= min_truncated_tokens <= MAX_BUDGET_TOKENS:
+        raise ValueError(f"min_truncated_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got "
+                         f"{min_truncated_tokens:,}")
+    return min_truncated_tokens
+
+
 def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
     if isinstance(raw, BudgetItem):
         item = raw
@@ -198,10 +220,12 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
         if unknown:
             raise ValueError(f"items[{index}] has unknown fields {sorted(unknown)}; use id, "
                              "text or path, priority, required, group")
+        if "id" not in raw:
+            raise ValueError(f"items[{index}] has no 'id'; every item needs a unique id")
         item = BudgetItem(**raw)
     else:
-        raise TypeError(f"items[{index}] must be a BudgetItem or a dict, not "
-                        f"{type(raw).__name__}")
+        raise TypeError(f"items[{index}] must be an object with an id and a text or path (a "
+                        f"dict or BudgetItem), got {type(raw).__name__} {raw!r:.40}")
 
     if not isinstance(item.id, str) or not item.id.strip() or len(item.id) > MAX_ID_LENGTH:
         raise ValueError(f"items[{index}].id must be a non-empty string of at most "
@@ -209,19 +233,44 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
     if (item.text is None) == (item.path is None):
         raise ValueError(f"item {item.id!r} must give exactly one of text and path")
     if item.text is not None and not isinstance(item.text, str):
-        raise TypeError(f"item {item.id!r}: text must be a string")
+        raise TypeError(f"item {item.id!r}: text must be a string, not "
+                        f"{type(item.text).__name__}")
     if item.path is not None and not isinstance(item.path, str):
-        raise TypeError(f"item {item.id!r}: path must be a string")
+        raise TypeError(f"item {item.id!r}: path must be a string, not "
+                        f"{type(item.path).__name__}")
     if isinstance(item.priority, bool) or not isinstance(item.priority, (int, float)):
-        raise TypeError(f"item {item.id!r}: priority must be a number")
+        raise TypeError(f"item {item.id!r}: priority must be a number, got "
+                        f"{item.priority!r:.40}")
     if not math.isfinite(item.priority) or item.priority < 0:
         raise ValueError(f"item {item.id!r}: priority must be finite and at least 0, got "
                          f"{item.priority}")
     if not isinstance(item.required, bool):
-        raise TypeError(f"item {item.id!r}: required must be true or false")
+        raise TypeError(f"item {item.id!r}: required must be true or false, got "
+                        f"{item.required!r:.40}")
     if item.group is not None and (not isinstance(item.group, str) or not item.group.strip()):
         raise ValueError(f"item {item.id!r}: group must be a non-empty string or None")
     return item
+
+
+def parse_items(items: Iterable[BudgetItem | Mapping[str, Any]]) -> list[BudgetItem]:
+    """Check the candidates of :func:`fit_budget` and return them as :class:`BudgetItem`.
+
+    Raises:
+        ValueError, TypeError: A malformed item (the message names it by index or id), too
+            many items, or an id given twice.
+    """
+    if isinstance(items, (str, bytes, Mapping)):
+        raise TypeError("items must be a list of items")
+    parsed = [_as_item(raw, index) for index, raw in enumerate(items)]
+    if len(parsed) > MAX_ITEMS:
+        raise ValueError(f"at most {MAX_ITEMS:,} items, got {len(parsed):,}")
+
+    seen: set[str] = set()
+    for item in parsed:
+        if item.id in seen:
+            raise ValueError(f"item ids must be unique; {item.id!r} appears twice")
+        seen.add(item.id)
+    return parsed
 
 
 def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
@@ -299,7 +348,7 @@ def fit_budget(
     model: str,
     truncate_last: bool = False,
     roots: Sequence[str | Path] | None = None,
-    min_truncated_tokens: int = 32,
+    min_truncated_tokens: int = DEFAULT_MIN_TRUNCATED_TOKENS,
     expected_output_tokens: int = 0,
 ) -> FitPlan:
     """Choose which items go into a context of ``budget_tokens`` tokens for ``model``.
@@ -311,10 +360,12 @@ def fit_budget(
         items: The candidates: :class:`BudgetItem` or dicts with the same fields.
         budget_tokens: Most tokens the chosen items may take.
         model: Catalog model id whose tokenizer counts and whose prices apply.
-        truncate_last: Cut the highest-ranked item that did not fit to fill what is left.
+        truncate_last: After the whole items, cut the highest-ranked single item that did not
+            fit to fill what is left.
         roots: Directories file items may be read from (symlinks resolved); a relative path is
             taken from the first. None or empty: file items are refused.
-        min_truncated_tokens: Smallest cut worth including.
+        min_truncated_tokens: Smallest cut worth including, in tokens (at least 1); with fewer
+            tokens left the item is not cut.
         expected_output_tokens: Output tokens to price with the input.
 
     Returns:
@@ -326,16 +377,8 @@ def fit_budget(
             outside the roots or unreadable, an unknown model.
     """
     budget_tokens = _check_budget(budget_tokens)
-    if isinstance(items, (str, bytes, Mapping)):
-        raise TypeError("items must be a list of items")
-    parsed = [_as_item(raw, index) for index, raw in enumerate(items)]
-    if len(parsed) > MAX_ITEMS:
-        raise ValueError(f"at most {MAX_ITEMS:,} items, got {len(parsed):,}")
-    seen: set[str] = set()
-    for item in parsed:
-        if item.id in seen:
-            raise ValueError(f"item ids must be unique; {item.id!r} appears twice")
-        seen.add(item.id)
+    min_truncated_tokens = _check_min_truncated(min_truncated_tokens)
+    parsed = parse_items(items)
 
     tokenizer = tokenizer_for(model=model)
     root_paths = [Path(root) for root in (roots or ())]
@@ -394,10 +437,12 @@ def fit_budget(
                 reasons[index] = (f"rank {rank} by priority per token; {unit.tokens:,} tokens "
                                   f"do not fit in the {budget_tokens - used:,} left")
 
+    rule = FIT_RULE
     if truncate_last:
         used = _truncate_next(parsed, texts, skipped, model, budget_tokens - used,
                               min_truncated_tokens, status, included_tokens, reasons,
                               truncated_text) + used
+        rule += TRUNCATION_RULE.format(minimum=min_truncated_tokens)
 
     planned = tuple(
         PlannedItem(
@@ -415,7 +460,7 @@ def fit_budget(
         included=tuple(p.id for p in planned if p.status == "included"),
         truncated=tuple(p.id for p in planned if p.status == "truncated"),
         dropped=tuple(p.id for p in planned if p.status == "dropped"),
-        exact=tokenizer.exact, encoding=tokenizer.label, cost=cost, rule=FIT_RULE,
+        exact=tokenizer.exact, encoding=tokenizer.label, cost=cost, rule=rule,
     )
 
 
@@ -424,13 +469,20 @@ def _truncate_next(
     model: str, left: int, minimum: int, status: list[str],
     included_tokens: list[int], reasons: list[str], truncated_text: list[str | None],
 ) -> int:
-    """Cut the highest-ranked skipped single item into the ``left`` tokens; returns tokens used."""
+    """Cut the highest-ranked skipped single item into the ``left`` tokens; returns tokens used.
+
+    When the cut would be smaller than ``minimum``, the item stays dropped and its reason says
+    why, so a plan that cut nothing explains itself.
+    """
     candidates = [unit for unit in skipped if items[unit.members[0]].group is None]
-    if not candidates or left < max(minimum, 1):
+    if not candidates:
         return 0
     index = candidates[0].members[0]
-    cut = truncate(texts[index], left, model=model)
-    if cut.tokens < max(minimum, 1):
+    cut = truncate(texts[index], left, model=model) if left >= minimum else None
+    if cut is None or cut.tokens < minimum:
+        fitting = left if cut is None else cut.tokens
+        reasons[index] += (f"; not cut: {fitting:,} tokens of it would fit, fewer than "
+                           f"min_truncated_tokens ({minimum:,})")
         return 0
     status[index], included_tokens[index], truncated_text[index] = "truncated", cut.tokens, cut.text
     reasons[index] = (f"highest-ranked item that did not fit, cut at a token boundary to the "
@@ -568,6 +620,32 @@ def _group_turns(
     return system, turns, orphans
 
 
+def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Check the messages of :func:`trim_chat` and return copies of them as dicts.
+
+    Raises:
+        ValueError, TypeError: A message that is not an object, or whose role is missing or
+            not one of ``CHAT_ROLES`` (the message names its index), or too many messages.
+    """
+    if isinstance(messages, (str, bytes, Mapping)):
+        raise TypeError("messages must be a list of message dicts")
+    copies: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(f"messages[{index}] must be an object with a role, got "
+                            f"{type(message).__name__} {message!r:.40}")
+        role = message.get("role")
+        if not isinstance(role, str):
+            raise ValueError(f"messages[{index}] has no 'role'")
+        if role not in CHAT_ROLES:
+            raise ValueError(f"messages[{index}] has the unknown role {role!r:.40}; the roles "
+                             f"are {', '.join(CHAT_ROLES)}")
+        copies.append(dict(message))
+    if len(copies) > MAX_MESSAGES:
+        raise ValueError(f"at most {MAX_MESSAGES:,} messages, got {len(copies):,}")
+    return copies
+
+
 def trim_chat(
     messages: Sequence[Mapping[str, Any]],
     *,
@@ -597,21 +675,11 @@ def trim_chat(
 
     Raises:
         BudgetTooSmallError: The system messages and tools alone exceed the budget.
-        ValueError, TypeError: A malformed message (the message names its index), an unknown
-            model.
+        ValueError, TypeError: A malformed message or an unknown role (the message names its
+            index), an unknown model.
     """
     budget_tokens = _check_budget(budget_tokens)
-    if isinstance(messages, (str, bytes, Mapping)):
-        raise TypeError("messages must be a list of message dicts")
-    copies: list[dict[str, Any]] = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
-        if not isinstance(message.get("role"), str):
-            raise ValueError(f"messages[{index}] has no 'role'")
-        copies.append(dict(message))
-    if len(copies) > MAX_MESSAGES:
-        raise ValueError(f"at most {MAX_MESSAGES:,} messages, got {len(copies):,}")
+    copies = parse_messages(messages)
 
     notes: list[str] = []
     system, turns, _orphans = _group_turns(copies, notes)

@@ -43,6 +43,9 @@ PRICE_FIELDS = (
     "input_per_mtok_long", "output_per_mtok_long", "cached_input_per_mtok_long",
 )
 LONG_CONTEXT_FIELDS = ("long_context_threshold", "input_per_mtok_long", "output_per_mtok_long")
+# Thousands of times the dearest model's rate: a larger price is a unit slip, and one near the
+# float limit would make every cost inf.
+MAX_USD_PER_MTOK = 1_000_000.0
 
 
 class CatalogError(ValueError):
@@ -61,7 +64,8 @@ class UnknownModelError(ValueError):
             hint = "no close match; `shoal models` (MCP: shoal://catalog) lists every id"
         super().__init__(
             f"unknown model {model_id!r}: {hint} (the catalog has {model_count} models; "
-            "add yours with a user catalog file)"
+            "add yours with a user price file, --prices FILE or SHOAL_PRICES: see 'Your own "
+            "prices and models' in shoal's README)"
         )
 
 
@@ -239,6 +243,8 @@ class _Row:
         return value
 
     def number(self, name: str, *, optional: bool = False, positive: bool = False) -> float | None:
+        """A finite number, at least 0 (above 0 with ``positive``); a price at most
+        :data:`MAX_USD_PER_MTOK`."""
         value = self.raw.get(name)
         if value is None and optional:
             return None
@@ -250,6 +256,9 @@ class _Row:
             raise self.fail(name, "must be a finite number")
         if value < 0 or (positive and value == 0):
             raise self.fail(name, "must be positive" if positive else "must not be negative")
+        if name in PRICE_FIELDS and value > MAX_USD_PER_MTOK:
+            raise self.fail(name, f"must be at most {MAX_USD_PER_MTOK:,.0f} USD per million "
+                            "tokens")
         return float(value)
 
     def count(self, name: str, *, optional: bool = False) -> int | None:

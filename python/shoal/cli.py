@@ -332,38 +332,27 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     cost.add_argument(
         "--plan",
         type=Path,
-        help="JSON list of calls, each {input_tokens, output_tokens, cached_input_tokens, "
-        "cache_write_tokens, reasoning_tokens, calls}, priced step by step",
+        metavar="FILE",
+        help="a file holding a JSON list of calls, each {input_tokens, output_tokens, "
+        "cached_input_tokens, cache_write_tokens, reasoning_tokens, calls}, priced step by step "
+        "(instead of --input, --output, ... and --calls); '-' reads stdin",
     )
     cost.add_argument(
         "--prices", type=Path, help="user price file overriding or extending the catalog"
     )
+    # The per-call options default to None so that giving one with --plan can be refused.
+    cost.add_argument("--input", type=int, dest="input_tokens", help="input tokens per call")
+    cost.add_argument("--output", type=int, dest="output_tokens", help="output tokens per call")
     cost.add_argument(
-        "--input", type=int, default=0, dest="input_tokens", help="input tokens per call"
+        "--cached", type=int, dest="cached_input_tokens", help="input tokens read from cache"
     )
     cost.add_argument(
-        "--output", type=int, default=0, dest="output_tokens", help="output tokens per call"
+        "--cache-write", type=int, dest="cache_write_tokens", help="tokens written to cache"
     )
     cost.add_argument(
-        "--cached",
-        type=int,
-        default=0,
-        dest="cached_input_tokens",
-        help="input tokens read from cache",
+        "--reasoning", type=int, dest="reasoning_tokens", help="hidden reasoning tokens"
     )
-    cost.add_argument(
-        "--cache-write",
-        type=int,
-        default=0,
-        dest="cache_write_tokens",
-        help="tokens written to cache",
-    )
-    cost.add_argument(
-        "--reasoning", type=int, default=0, dest="reasoning_tokens", help="hidden reasoning tokens"
-    )
-    cost.add_argument(
-        "--calls", type=int, default=1, help="number of identical calls (default: %(default)s)"
-    )
+    cost.add_argument("--calls", type=int, help="number of identical calls (default: 1)")
     cost.add_argument("--json", action="store_true", help="print structured JSON")
     cost.set_defaults(handler=_cost)
 
@@ -410,14 +399,26 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "items",
         nargs="?",
         type=Path,
-        help="JSON list of items {id, text|path, priority, required, group}; '-' reads stdin",
+        metavar="ITEMS_FILE",
+        help="a file holding a JSON list of items {id, text|path, priority, required, group}; "
+        "'-' reads the list from stdin",
     )
     fit.add_argument(
         "--file", type=Path, action="append", default=[], help="add a file as an item (repeatable)"
     )
     fit.add_argument("--model", required=True, help="catalog model id to count and price for")
     fit.add_argument("--budget", type=int, required=True, help="token budget")
-    fit.add_argument("--truncate-last", action="store_true", help="cut the next item to fill")
+    fit.add_argument(
+        "--truncate-last",
+        action="store_true",
+        help="after the whole items, cut the best item that did not fit to fill what is left",
+    )
+    fit.add_argument(
+        "--min-truncated-tokens",
+        type=int,
+        metavar="N",
+        help="with --truncate-last: cut only when at least N tokens of the item fit (default: 32)",
+    )
     fit.add_argument(
         "--root",
         type=Path,
@@ -425,13 +426,22 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=[],
         help="folder files may be read from (repeatable; default: the current folder)",
     )
-    _add_ledger_option(fit)
     trim = actions.add_parser("trim", help="trim a chat history to a budget")
-    trim.add_argument("messages", type=Path, help="JSON list of chat messages; '-' reads stdin")
+    trim.add_argument(
+        "messages",
+        type=Path,
+        metavar="CHAT_FILE",
+        help="a file holding a JSON list of chat messages; '-' reads the list from stdin",
+    )
     trim.add_argument("--model", required=True, help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
     trim.add_argument("--output", type=Path, help="write the kept messages to this JSON file")
-    _add_ledger_option(trim)
+    for action in (fit, trim):
+        # No --ledger: fitting and trimming price with the catalog but record nothing.
+        action.add_argument(
+            "--prices", type=Path, help="user price file overriding or extending the catalog"
+        )
+        action.add_argument("--json", action="store_true", help="print structured JSON")
     budget.set_defaults(handler=_budget)
 
 
@@ -525,6 +535,10 @@ def _models(args: argparse.Namespace) -> int:
 
     _use_ledger_and_prices(args)
     catalog = configured_catalog()
+    providers = sorted({entry.provider for entry in catalog.models})
+    if args.provider is not None and args.provider.lower() not in providers:
+        raise ValueError(f"no provider {args.provider!r} in the catalog; the providers are "
+                         f"{', '.join(providers)}")
     rows = [
         entry
         for entry in catalog.models
@@ -600,6 +614,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RecursionError:
         print(f"shoal {args.command}: error: the input is nested too deeply", file=sys.stderr)
+        return 2
+    except (TypeError, OverflowError) as error:
+        # A value of the wrong type or size that no check above caught: still the input's
+        # fault far more often than the code's, so an error, with the traceback under -v.
+        logger.debug("shoal %s failed", args.command, exc_info=True)
+        print(f"shoal {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 
@@ -709,13 +729,21 @@ def _read_json(path: Path, name: str) -> object:
 
 def _budget(args: argparse.Namespace) -> int:
     from shoal import spend_render
-    from shoal.budget import fit_budget, trim_chat
+    from shoal.budget import (
+        DEFAULT_MIN_TRUNCATED_TOKENS,
+        fit_budget,
+        parse_items,
+        parse_messages,
+        trim_chat,
+    )
 
     _use_ledger_and_prices(args)
     if args.action == "trim":
-        messages = _read_json(args.messages, "messages")
-        if not isinstance(messages, list):
-            raise ValueError("the messages file must hold a JSON list of messages")
+        messages = _read_json(args.messages, "messages file")
+        with _errors_in_file("messages file", args.messages):
+            if not isinstance(messages, list):
+                raise ValueError("must hold a JSON list of messages")
+            messages = parse_messages(messages)
         trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model)
         if args.output is not None:
             kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
@@ -726,22 +754,41 @@ def _budget(args: argparse.Namespace) -> int:
             print(spend_render.trimmed_chat(trimmed))
         return 0
 
-    items = _read_json(args.items, "items") if args.items is not None else []
-    if not isinstance(items, list):
-        raise ValueError("the items file must hold a JSON list of items")
-    items += [{"id": str(path), "path": str(path)} for path in args.file]
+    items = _read_json(args.items, "items file") if args.items is not None else []
+    with _errors_in_file("items file", args.items):
+        if not isinstance(items, list):
+            raise ValueError("must hold a JSON list of items")
+        parsed = parse_items(items)
+    parsed += parse_items({"id": str(path), "path": str(path)} for path in args.file)
+    min_truncated_tokens = args.min_truncated_tokens
+    if min_truncated_tokens is None:
+        min_truncated_tokens = DEFAULT_MIN_TRUNCATED_TOKENS
+    elif not args.truncate_last:
+        raise ValueError("--min-truncated-tokens goes with --truncate-last")
     plan = fit_budget(
-        items,
+        parsed,
         budget_tokens=args.budget,
         model=args.model,
         truncate_last=args.truncate_last,
         roots=args.root or [Path.cwd()],
+        min_truncated_tokens=min_truncated_tokens,
     )
     if args.json:
         _print_json(dataclasses.asdict(plan))
     else:
         print(spend_render.fit_plan(plan))
     return 0
+
+
+@contextmanager
+def _errors_in_file(name: str, path: Path | None) -> Iterator[None]:
+    # What is wrong inside a file the user gave is reported under the file's name: the library's
+    # message names the item, this names where it came from.
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        where = "from stdin" if str(path) == "-" else str(path)
+        raise ValueError(f"{name} {where}: {error}") from None
 
 
 def _ledger(args: argparse.Namespace) -> int:
@@ -1172,18 +1219,20 @@ def _cost(args: argparse.Namespace) -> int:
         raise ValueError("give one MODEL, or --compare A,B,C")
     if args.baseline and not models:
         raise ValueError("--baseline goes with --compare")
+    per_call = {flag: getattr(args, name) for flag, name in _PER_CALL_OPTIONS.items()}
+    given = [flag for flag, value in per_call.items() if value is not None]
+    if args.plan is not None and given:
+        raise ValueError(f"--plan gives every call's tokens; drop {', '.join(given)}")
+    if args.plan is None and not set(given) - {"--calls"}:
+        raise ValueError("give the tokens to price: --input, --output, --cached, "
+                         "--cache-write or --reasoning (or --plan FILE)")
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
     if plan is not None and not isinstance(plan, list):
         raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
                          "each an object of token counts")
-    workload = {
-        "input_tokens": args.input_tokens,
-        "output_tokens": args.output_tokens,
-        "cached_input_tokens": args.cached_input_tokens,
-        "cache_write_tokens": args.cache_write_tokens,
-        "reasoning_tokens": args.reasoning_tokens,
-        "calls": args.calls,
-    }
+    workload = {name: per_call[flag] or 0 for flag, name in _PER_CALL_OPTIONS.items()}
+    if per_call["--calls"] is None:
+        workload["calls"] = 1
 
     if models:
         if plan is None:
@@ -1207,6 +1256,17 @@ def _cost(args: argparse.Namespace) -> int:
     else:
         print(render.cost_estimate(result))
     return 0
+
+
+# The options of `shoal cost` that describe one call, and the estimate_cost argument of each.
+_PER_CALL_OPTIONS = {
+    "--input": "input_tokens",
+    "--output": "output_tokens",
+    "--cached": "cached_input_tokens",
+    "--cache-write": "cache_write_tokens",
+    "--reasoning": "reasoning_tokens",
+    "--calls": "calls",
+}
 
 
 @contextmanager

@@ -61,6 +61,12 @@ nodes less; against 5-8 pJ/bit of DRAM the term is small either way."""
 AS_BUILT = "as-built"
 """Node name meaning "the device as built" in :func:`pareto_front` and the CLI."""
 
+# Beyond these the arithmetic still runs but describes no machine: refuse them instead. The MCP
+# tools declare the same bounds in their schemas.
+MAX_CONTEXT_TOKENS = 10_000_000
+MAX_BATCH = 4_096
+MAX_SRAM_MB = 1_000_000
+
 
 class UnknownNameError(ValueError):
     """A model, device, node or quantisation name is not in the tables."""
@@ -80,6 +86,21 @@ class UnknownNodeError(UnknownNameError):
 
 class UnknownQuantisationError(UnknownNameError):
     """The weight or KV-cache format is not in the quantisation table."""
+
+
+class ParameterError(ValueError):
+    """A numeric argument is out of its range.
+
+    Attributes:
+        parameter: The argument's name in Python and over MCP (``sram_mb``, ``batch``), so a
+            command line can name its own option instead.
+        problem: What is wrong, without the name.
+    """
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter} {problem}")
+        self.parameter = parameter
+        self.problem = problem
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,10 +359,11 @@ def _require(
     *,
     optional_texts: Sequence[str] = (),
     optional_numbers: Sequence[str] = (),
+    limits: Mapping[str, float] | None = None,
 ) -> None:
     """Refuse a row whose required text fields are missing, whose figures are not positive
-    finite numbers, or whose optional fields (absent or null allowed) have the wrong type,
-    before a bad value reaches the arithmetic."""
+    finite numbers (nor above their ``limits``), or whose optional fields (absent or null
+    allowed) have the wrong type, before a bad value reaches the arithmetic."""
     if not isinstance(row, Mapping):
         raise TypeError("each row must be a JSON object")
     for name in texts:
@@ -358,6 +380,10 @@ def _require(
         value = row.get(name)
         if value is not None and not (_positive(value) or value == 0):
             raise ValueError(f"field '{name}' must be a number >= 0 or null, got {value!r}")
+    for name, limit in (limits or {}).items():
+        value = row.get(name)
+        if value is not None and value > limit:
+            raise ValueError(f"field '{name}' must be at most {limit:,.0f}, got {value!r}")
 
 
 def _positive(value: object) -> bool:
@@ -369,6 +395,20 @@ def _positive(value: object) -> bool:
     )
 
 
+# Far above any machine a device row describes (a wafer-scale system: 44 GB of SRAM read at
+# 21 PB/s, 125 PFLOPS, 46,000 mm2, 23 kW); a larger figure is a unit slip, and one near the
+# float limit turns every estimate into inf.
+DEVICE_FIELD_LIMITS = {
+    "memory_gb": 1e6,
+    "bandwidth_gbs": 1e8,
+    "fp16_tflops": 1e6,
+    "int8_tops": 1e7,
+    "power_w": 1e6,
+    "die_area_mm2": 1e5,
+    "sram_mb": MAX_SRAM_MB,
+}
+
+
 def _device(row: Mapping[str, Any]) -> DeviceProfile:
     _require(
         row,
@@ -376,6 +416,7 @@ def _device(row: Mapping[str, Any]) -> DeviceProfile:
         ("memory_gb", "bandwidth_gbs", "fp16_tflops", "power_w"),
         optional_texts=("memory_type", "process", "node", "source", "as_of", "notes"),
         optional_numbers=("int8_tops", "die_area_mm2", "sram_mb"),
+        limits=DEVICE_FIELD_LIMITS,
     )
     claim_type = row.get("claim_type") or {}
     if not isinstance(claim_type, Mapping):
@@ -708,8 +749,13 @@ def get_quantisation(name: str) -> Quantisation:
     return _lookup(tables.quantisations, name, "quantisation", UnknownQuantisationError)
 
 
+def list_kv_cache_types() -> tuple[str, ...]:
+    """The KV-cache formats :func:`kv_cache_bits` knows, in table order."""
+    return tuple(_tables().kv_cache_bits)
+
+
 def kv_cache_bits(name: str) -> float:
-    """Bits per value of a KV-cache type (``F16``, ``Q8_0``, ``Q4_0``, ``FP8``, ``BF16``)."""
+    """Bits per value of a KV-cache type, one of :func:`list_kv_cache_types` (any case)."""
     key = name.strip().upper() if isinstance(name, str) else name
     return _lookup(_tables().kv_cache_bits, key, "KV-cache type", UnknownQuantisationError)
 
@@ -718,21 +764,26 @@ def kv_cache_bits(name: str) -> float:
 # Inference estimates
 
 
-# Beyond these the arithmetic still runs but describes no machine: refuse them instead.
-MAX_CONTEXT_TOKENS = 10_000_000
-MAX_BATCH = 65_536
-_LIMITS = {"context_tokens": MAX_CONTEXT_TOKENS, "batch": MAX_BATCH}
-
-
-def _positive_int(name: str, value: Any) -> int:
+def _positive_int(name: str, value: Any, limit: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    limit = _LIMITS.get(name)
-    if limit is not None and value > limit:
-        raise ValueError(f"{name} must be at most {limit:,}, got {value:,}")
+        raise ParameterError(name, f"must be > 0, got {value}")
+    if value > limit:
+        raise ParameterError(name, f"must be at most {limit:,}, got {value:,}")
     return value
+
+
+def _checked_sram_mb(sram_mb: Any) -> float | None:
+    """``sram_mb`` when it is None or a finite number of MB from 0 to :data:`MAX_SRAM_MB`."""
+    if sram_mb is None:
+        return None
+    if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
+        raise TypeError(f"sram_mb must be a number, got {type(sram_mb).__name__}")
+    if not (math.isfinite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
+        raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
+                             f"got {sram_mb:g}")
+    return float(sram_mb)
 
 
 def model_keywords(arch: Architecture) -> dict[str, float]:
@@ -851,16 +902,17 @@ def hardware_fit(
         device: a device id from :func:`list_devices` (e.g. ``"apple-m4-pro"``).
         quantisation: weight format (``Q4_0``, ``Q4_K_M``, ``Q5_K_M``, ``Q6_K``, ``Q8_0``,
             ``MXFP4``, ``FP8``, ``BF16``, ``FP16``, ``INT4-AWQ``, ``INT4-GPTQ``).
-        context_tokens: context length held in the KV cache, and the decode depth.
-        batch: concurrent sequences.
-        kv_cache_type: KV-cache format (``F16``, ``BF16``, ``FP8``, ``Q8_0``, ``Q4_0``).
+        context_tokens: context length held in the KV cache, and the decode depth (1 to
+            :data:`MAX_CONTEXT_TOKENS`).
+        batch: concurrent sequences (1 to :data:`MAX_BATCH`).
+        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
 
     Raises:
         UnknownNameError: an unknown model, device or format (the message lists near matches).
-        ValueError: a non-positive ``context_tokens`` or ``batch``.
+        ParameterError: ``context_tokens`` or ``batch`` out of range.
     """
-    context = _positive_int("context_tokens", context_tokens)
-    batch_size = _positive_int("batch", batch)
+    context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
+    batch_size = _positive_int("batch", batch, MAX_BATCH)
     arch = get_architecture(model)
     profile = get_device(device)
     quant = get_quantisation(quantisation)
@@ -972,7 +1024,7 @@ def _port_inference(
     context_tokens: int,
 ) -> tuple[PortedInference, ...]:
     quant = get_quantisation(quantisation)
-    context = _positive_int("context_tokens", context_tokens)
+    context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
     before_device = {
         **device_keywords(profile, quant),
         **_sram_keywords(sram_mb, profile.bandwidth_gbs),
@@ -1028,7 +1080,8 @@ def port_chip(
             system to run them on.
         quantisation: weight format of those models.
         context_tokens: context held in the KV cache.
-        sram_mb: on-die SRAM of the device when its table entry has none, or a what-if value.
+        sram_mb: on-die SRAM of the device in MB (0 to :data:`MAX_SRAM_MB`) when its table
+            entry has none, or a what-if value.
 
     Returns:
         The ported chip's power, performance, area and SRAM, and in ``inference`` what the
@@ -1038,13 +1091,13 @@ def port_chip(
     Raises:
         UnknownNameError: an unknown device, node, model or format (the message lists near
             matches).
+        ParameterError: ``sram_mb`` or ``context_tokens`` out of range.
         ValueError: a node without the figures the port needs, or a bad mode.
 
     Decode speed bound by DRAM bandwidth does not change with the node; prefill (compute), the
     energy of arithmetic and SRAM, and how much SRAM fits beside the compute do.
     """
-    if sram_mb is not None and not (isinstance(sram_mb, (int, float)) and sram_mb >= 0):
-        raise ValueError(f"sram_mb must be a number >= 0, got {sram_mb!r}")
+    sram_mb = _checked_sram_mb(sram_mb)
     profile = None
     if isinstance(device_or_chip, Chip):
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
@@ -1087,8 +1140,9 @@ def port_chip(
         )
         if chip.sram_mb is None:
             notes.append(
-                f"{profile.id} has no on-die SRAM figure in the device table: pass sram_mb=... "
-                "to see which models become resident"
+                f"{profile.id} has no on-die SRAM figure in the device table: give one (sram_mb "
+                "in Python and over MCP, --sram-mb on the command line) to see which models "
+                "become resident"
             )
 
     return PortedChip(
@@ -1161,9 +1215,9 @@ def sweep(
     The per-device compute peak depends on the format (INT8 vs FP16 kernels), so the core is
     called once per format; rows come back nested model, device, format, context.
     """
-    batch_size = _positive_int("batch", batch)
+    batch_size = _positive_int("batch", batch, MAX_BATCH)
     for index, context in enumerate(contexts):
-        _positive_int(f"contexts[{index}]", context)
+        _positive_int(f"contexts[{index}]", context, MAX_CONTEXT_TOKENS)
     archs = [get_architecture(m) for m in models]
     profiles = [get_device(d) for d in devices]
     quants = [get_quantisation(q) for q in quantisations]
@@ -1323,20 +1377,24 @@ def pareto_front(
             :func:`port_chip`); devices whose node is unknown are skipped for node targets.
         mode: how a node change is spent: ``"iso-power"``, ``"iso-performance"`` or
             ``"iso-area"``.
-        batch: concurrent sequences (speed is per sequence; energy per generated token).
-        kv_cache_type: KV-cache format.
+        batch: concurrent sequences (speed is per sequence; energy per generated token), 1 to
+            :data:`MAX_BATCH`.
+        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
         pin_sram: let the runtime pin what fits of the weights and KV cache in on-die SRAM
             (where the device table knows its size); off by default, as in :func:`hardware_fit`.
 
     Raises:
         UnknownNameError: an unknown model, device, node or format (with near matches).
-        ValueError: an empty list, a non-positive context or batch, a node without figures.
+        ParameterError: a context or the batch out of range.
+        ValueError: an empty list, a node without figures.
     """
-    batch_size = _positive_int("batch", batch)
+    batch_size = _positive_int("batch", batch, MAX_BATCH)
     model_ids = _names(models, "models", [a.id for a in list_architectures()])
     device_ids = _names(devices, "devices", [d.id for d in list_devices()])
     quant_ids = _names(quantisations, "quantisations", ())
-    context_list = [_positive_int(f"contexts[{i}]", c) for i, c in enumerate(contexts)]
+    context_list = [
+        _positive_int(f"contexts[{i}]", c, MAX_CONTEXT_TOKENS) for i, c in enumerate(contexts)
+    ]
     if not context_list:
         raise ValueError("contexts must not be empty")
     if not nodes:

@@ -22,6 +22,14 @@ logger = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("fit", "devices", "models", "nodes", "validate", "port", "sweep")
 
+# The library's name of each numeric argument, and the option that sets it here.
+OPTION_OF_PARAMETER = {
+    "context_tokens": "--context",
+    "contexts": "--contexts",
+    "batch": "--batch",
+    "sram_mb": "--sram-mb",
+}
+
 
 def _ids(values: Sequence[str] | None) -> list[str] | None:
     """Ids given space- or comma-separated, or ``None`` when the option was not given."""
@@ -48,6 +56,32 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print structured JSON")
 
 
+def _add_count(
+    parser: argparse.ArgumentParser, option: str, what: str, limit: int, default: int
+) -> None:
+    """A whole-number option whose help gives the range the library accepts."""
+    parser.add_argument(
+        option, type=int, default=default, help=f"{what}, 1 to {limit:,} (default: %(default)s)"
+    )
+
+
+def _add_context(parser: argparse.ArgumentParser) -> None:
+    _add_count(parser, "--context", "context tokens", hardware.MAX_CONTEXT_TOKENS, 4096)
+
+
+def _add_batch(parser: argparse.ArgumentParser) -> None:
+    _add_count(parser, "--batch", "concurrent sequences", hardware.MAX_BATCH, 1)
+
+
+def _add_kv_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kv-cache",
+        default="F16",
+        help=f"KV-cache format: {', '.join(hardware.list_kv_cache_types())}, any case "
+        "(default: %(default)s)",
+    )
+
+
 def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fit = commands.add_parser(
         "fit",
@@ -58,17 +92,9 @@ def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     fit.add_argument("model", help="open-weight model id, e.g. llama-3.1-8b-instruct")
     fit.add_argument("device", help="device id, e.g. apple-m4-pro (see `shoal hw devices`)")
     fit.add_argument("--quant", default="Q4_K_M", help="weight format (default: %(default)s)")
-    fit.add_argument(
-        "--context", type=int, default=4096, help="context tokens (default: %(default)s)"
-    )
-    fit.add_argument(
-        "--batch", type=int, default=1, help="concurrent sequences (default: %(default)s)"
-    )
-    fit.add_argument(
-        "--kv-cache",
-        default="F16",
-        help="KV-cache format: F16, Q8_0, Q4_0, FP8 (default: %(default)s)",
-    )
+    _add_context(fit)
+    _add_batch(fit)
+    _add_kv_cache(fit)
     _add_json(fit)
     fit.set_defaults(run=_fit)
 
@@ -122,11 +148,12 @@ def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     port.add_argument("--models", nargs="+", help="models to compare (default: every model)")
     port.add_argument("--quant", default="Q4_K_M", help="weight format (default: %(default)s)")
+    _add_context(port)
     port.add_argument(
-        "--context", type=int, default=4096, help="context tokens (default: %(default)s)"
-    )
-    port.add_argument(
-        "--sram-mb", type=float, help="on-die SRAM in MB when the table has none, or a what-if"
+        "--sram-mb",
+        type=float,
+        help=f"on-die SRAM in MB (0 to {hardware.MAX_SRAM_MB:,}) when the table has none, or a "
+        "what-if",
     )
     _add_json(port)
     port.set_defaults(run=_port)
@@ -157,10 +184,8 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("iso-power", "iso-performance", "iso-area"),
         help="how a node change is spent (default: %(default)s)",
     )
-    sweep.add_argument(
-        "--batch", type=int, default=1, help="concurrent sequences (default: %(default)s)"
-    )
-    sweep.add_argument("--kv-cache", default="F16", help="KV-cache format (default: %(default)s)")
+    _add_batch(sweep)
+    _add_kv_cache(sweep)
     sweep.add_argument(
         "--pin-sram",
         action="store_true",
@@ -194,7 +219,14 @@ def run(words: Sequence[str]) -> int:
         words.insert(0, "fit")
     args = build_parser().parse_args(words)
     handler: Callable[[argparse.Namespace], int] = args.run
-    return handler(args)
+    try:
+        return handler(args)
+    except hardware.ParameterError as error:
+        # The library names its arguments (sram_mb, contexts[2]); here the user typed options.
+        option = OPTION_OF_PARAMETER.get(error.parameter.split("[")[0])
+        if option is None:
+            raise
+        raise ValueError(f"{option} {error.problem}") from None
 
 
 # ---------------------------------------------------------------------------------------------

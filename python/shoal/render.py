@@ -126,8 +126,13 @@ def cost_comparison(results: Sequence[CostComparison]) -> str:
     for row in results:
         saving = ""
         if row.savings_usd is not None:
-            share = f" ({row.savings_fraction:.0%})" if row.savings_fraction is not None else ""
-            saving = f", saves {usd(row.savings_usd)}{share} vs baseline"
+            # A dearer model is said to cost more, never to save a negative amount.
+            fraction = row.savings_fraction
+            share = f" ({abs(fraction):.0%})" if fraction is not None else ""
+            if row.savings_usd < 0:
+                saving = f", costs {usd(-row.savings_usd)}{share} more than baseline"
+            else:
+                saving = f", saves {usd(row.savings_usd)}{share} vs baseline"
         lines.append(f"{row.model}: {usd(row.total_usd)}{saving}")
     return "\n".join(lines)
 

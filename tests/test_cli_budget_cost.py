@@ -1,0 +1,222 @@
+"""`shoal budget`, `shoal cost` and `shoal models` through ``shoal.cli.main``: what they refuse,
+how they word it, and that the README shows what they print."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from shoal import budget, cli
+from shoal.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _write(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+# ---- shoal budget -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "document", "message"),
+    [
+        ("fit", [1, 2], "items file {path}: items[0] must be an object with an id and a text or "
+                        "path (a dict or BudgetItem), got int 1"),
+        ("fit", [{"text": "x"}], "items file {path}: items[0] has no 'id'; every item needs a "
+                                 "unique id"),
+        ("fit", [{"id": "a", "text": "x", "priority": "high"}],
+         "items file {path}: item 'a': priority must be a number, got 'high'"),
+        ("fit", {"id": "a", "text": "x"}, "items file {path}: must hold a JSON list of items"),
+        ("trim", [1, "x", None],
+         "messages file {path}: messages[0] must be an object with a role, got int 1"),
+        ("trim", [{"role": "wizard", "content": "x"}],
+         "messages file {path}: messages[0] has the unknown role 'wizard'; the roles are system, "
+         "developer, user, assistant, tool, function"),
+        ("trim", {"role": "user"}, "messages file {path}: must hold a JSON list of messages"),
+    ],
+)
+def test_budget_names_the_file_and_the_item_of_a_malformed_file(
+    action: str, document: object, message: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = _write(tmp_path / "input.json", document)
+
+    code, out, err = _run(capsys, "budget", action, str(path), "--model", "gpt-4o",
+                          "--budget", "100")
+
+    assert (code, out) == (2, "")
+    assert err == f"shoal budget: error: {message.format(path=path)}\n"
+
+
+def test_budget_fit_reads_items_from_stdin_and_names_stdin_in_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'[{"id": "a", "text": 5}]')))
+
+    code, _, err = _run(capsys, "budget", "fit", "-", "--model", "gpt-4o", "--budget", "100")
+
+    assert code == 2
+    assert err == ("shoal budget: error: items file from stdin: item 'a': text must be a string, "
+                   "not int\n")
+
+
+def test_budget_fit_cuts_below_the_default_minimum_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "small.txt").write_text("hello world", encoding="utf-8")
+    path = _write(tmp_path / "items.json", [
+        {"id": "best", "text": "The quick brown fox jumps over the lazy dog again", "priority": 5},
+        {"id": "file", "path": "small.txt", "priority": 1},
+    ])
+    argv = ["budget", "fit", str(path), "--model", "gpt-4o", "--budget", "8", "--truncate-last",
+            "--root", str(tmp_path)]
+
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0
+    assert ("dropped   best: 10 tokens; rank 1 by priority per token; 10 tokens do not fit in "
+            "the 8 left; not cut: 6 tokens of it would fit, fewer than min_truncated_tokens "
+            "(32)") in out
+
+    code, out, _ = _run(capsys, *argv, "--min-truncated-tokens", "4")
+    assert code == 0 and "truncated best: 6 of 10 tokens" in out
+
+    code, _, err = _run(capsys, *[word for word in argv if word != "--truncate-last"],
+                        "--min-truncated-tokens", "4")
+    assert code == 2 and "--min-truncated-tokens goes with --truncate-last" in err
+
+
+def test_budget_help_says_file_and_the_default_minimum_cut(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["budget", "fit", "--help"])
+    fit_help = " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        main(["budget", "trim", "--help"])
+    trim_help = " ".join(capsys.readouterr().out.split())
+
+    assert "ITEMS_FILE a file holding a JSON list of items" in fit_help
+    assert "CHAT_FILE a file holding a JSON list of chat messages" in trim_help
+    assert f"(default: {budget.DEFAULT_MIN_TRUNCATED_TOKENS})" in fit_help
+    assert "--ledger" not in fit_help and "--ledger" not in trim_help
+
+
+@pytest.mark.parametrize("action", ["fit", "trim"])
+def test_budget_refuses_a_ledger_it_would_not_use(
+    action: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path / "in.json", [])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["budget", action, str(path), "--model", "gpt-4o", "--budget", "10",
+              "--ledger", str(tmp_path / "ledger.sqlite3")])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --ledger" in capsys.readouterr().err
+
+
+# ---- the safety net in main -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [TypeError("a list, not an int"), OverflowError("too large")])
+def test_a_type_or_overflow_error_from_a_handler_is_an_error_with_the_traceback_in_the_log(
+    error: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def failing(args: object) -> int:
+        raise error
+
+    monkeypatch.setattr(cli, "_models", failing)
+    caplog.set_level(logging.DEBUG, logger="shoal.cli")
+
+    code, out, err = _run(capsys, "-v", "models")
+
+    assert (code, out, err) == (2, "", f"shoal models: error: {error}\n")
+    [record] = [r for r in caplog.records if r.name == "shoal.cli" and r.exc_info]
+    assert record.levelno == logging.DEBUG and record.exc_info[1] is error
+
+
+# ---- shoal models -----------------------------------------------------------------------------
+
+
+def test_models_refuses_an_unknown_provider_and_lists_the_known_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = _run(capsys, "models", "--provider", "nope")
+
+    assert (code, out) == (2, "")
+    assert err.startswith("shoal models: error: no provider 'nope' in the catalog; the providers "
+                          "are anthropic, ")
+    assert "openai" in err
+    assert _run(capsys, "models", "--provider", "OpenAI")[0] == 0
+
+
+# ---- shoal cost -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("models", [["gpt-4o"], ["--compare", "gpt-4o,gpt-4.1-mini"]])
+@pytest.mark.parametrize("extra", [[], ["--calls", "3"]])
+def test_cost_without_token_counts_is_refused(
+    models: list[str], extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "cost", *models, *extra)
+
+    assert (code, out) == (2, "")
+    assert err == ("shoal cost: error: give the tokens to price: --input, --output, --cached, "
+                   "--cache-write or --reasoning (or --plan FILE)\n")
+
+
+def test_cost_with_an_explicit_zero_count_still_prices(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "cost", "gpt-4o", "--output", "0")
+    assert code == 0 and out.startswith("gpt-4o: $0 ")
+
+
+def test_cost_refuses_per_call_options_with_a_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _write(tmp_path / "plan.json", [{"input_tokens": 500}])
+
+    code, out, err = _run(capsys, "cost", "gpt-4o", "--plan", str(plan), "--input", "5",
+                          "--calls", "2")
+
+    assert (code, out) == (2, "")
+    assert err == "shoal cost: error: --plan gives every call's tokens; drop --input, --calls\n"
+    assert _run(capsys, "cost", "gpt-4o", "--plan", str(plan))[0] == 0
+
+
+def test_a_dearer_model_costs_more_instead_of_saving_a_negative_amount(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _run(capsys, "cost", "--compare", "gpt-4o,claude-sonnet-4-5", "--baseline",
+                        "gpt-4o", "--input", "12000", "--output", "800")
+
+    assert code == 0
+    assert out.splitlines() == [
+        "gpt-4o: $0.038, saves $0 (0%) vs baseline",
+        "claude-sonnet-4-5: $0.048, costs $0.01 (26%) more than baseline",
+    ]
+
+
+def test_the_readme_cost_comparison_is_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    block = re.search(r"```\n\$ shoal (cost --compare .*?)\n(.*?)```", README.read_text("utf-8"),
+                      re.DOTALL)
+    assert block is not None
+    command, printed = block.group(1).split(), block.group(2)
+
+    code, out, _ = _run(capsys, *command)
+
+    assert code == 0 and out == printed
