@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from shoal.cli import main
+from shoal.ledger import open_ledger
 
 MT_BENCH = Path(__file__).parents[1] / "python" / "shoal" / "data" / "mt_bench_questions.jsonl"
 
@@ -244,6 +245,7 @@ def test_files_that_cannot_be_written_and_deep_json_are_errors_not_tracebacks(
 
     assert "nested too deeply" in run(capsys, "count", "--chat", str(deep))[2]
     assert "nested too deeply" in run(capsys, "route", "--file", str(deep))[2]
+    open_ledger()  # the session's ledger: report reads only a ledger that exists
     status, _, err = run(capsys, "report", "--svg", str(tmp_path / "absent" / "x.svg"))
     assert status == 2 and "No such file or directory" in err
 

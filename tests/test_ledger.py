@@ -69,7 +69,7 @@ def test_a_record_is_priced_from_the_catalog_and_keeps_its_rates(ledger: Ledger)
     record = ledger.record_usage(
         "session:a", "anthropic/claude-sonnet-4-5", input_tokens=10_000, cached_input_tokens=8_000,
         cache_write_tokens=1_000, output_tokens=500, reasoning_tokens=1_000,
-        decision_id="decision-1", at=at(10),
+        decision_id="d-5043454e0a5b9611a94eb31d", at=at(10),
     )
     estimate = estimate_cost("claude-sonnet-4-5", input_tokens=10_000, cached_input_tokens=8_000,
                              cache_write_tokens=1_000, output_tokens=500, reasoning_tokens=1_000)
@@ -78,7 +78,7 @@ def test_a_record_is_priced_from_the_catalog_and_keeps_its_rates(ledger: Ledger)
     assert record.line_items == estimate.line_items
     assert record.catalog_date == estimate.catalog_date
     assert record.recorded_at == "2026-12-04T10:00:00.000000Z"
-    assert record.decision_id == "decision-1" and not record.duplicate
+    assert record.decision_id == "d-5043454e0a5b9611a94eb31d" and not record.duplicate
 
     stored = ledger.usage("session:a")
     assert len(stored) == 1 and stored[0].line_items == estimate.line_items
@@ -101,18 +101,20 @@ def test_same_request_id_records_once_and_a_changed_retry_is_refused(ledger: Led
 def test_hard_limit_refuses_and_records_nothing_soft_limit_flags(ledger: Ledger) -> None:
     ledger.set_limit("s", 0.01)
     ledger.record_usage("s", "gpt-4o", input_tokens=2_000, output_tokens=100)  # $0.006
-    with pytest.raises(BudgetExceededError, match=r"hard limit of \$0.01; \$0.006 is spent and "
-                                                  r"this call costs \$0.006"):
+    with pytest.raises(BudgetExceededError, match=r"hard limit of \$0.01; \$0.006 is spent, so "
+                                                  r"\$0.004 is left, and this call costs \$0.006"):
         ledger.record_usage("s", "gpt-4o", input_tokens=2_000, output_tokens=100)
     assert len(ledger.usage("s")) == 1
-    # Exactly reaching the limit is allowed.
+    # Exactly reaching the limit is allowed, and so it is reached, not exceeded.
     ledger.record_usage("s", "gpt-4o", input_tokens=1_200, output_tokens=100)  # $0.004
-    assert ledger.budget_status("s").exceeded
+    reached = ledger.budget_status("s")
+    assert reached.remaining_usd == 0 and not reached.exceeded
 
     ledger.set_limit("s", 0.01, hard=False)
     over = ledger.record_usage("s", "gpt-4o", input_tokens=1_000, output_tokens=0)
     assert over.over_limit and over.limit_usd == 0.01
-    assert ledger.budget_status("s").remaining_usd == pytest.approx(-0.0025)
+    past = ledger.budget_status("s")
+    assert past.remaining_usd == pytest.approx(-0.0025) and past.exceeded
 
 
 def test_periodic_limit_counts_only_the_current_calendar_period(ledger: Ledger) -> None:
@@ -183,11 +185,94 @@ def test_period_bounds_are_calendar_periods_in_utc() -> None:
          "period must be one of"),
         (lambda ledger: ledger.budget_status("s", window_hours=0), ValueError,
          "window_hours must be"),
+        (lambda ledger: ledger.set_limit("s", 1e300), ValueError,
+         r"usd must be at most \$4,611,686,018, got 1e\+300"),
+        (lambda ledger: ledger.set_limit("s", 1e-10), ValueError,
+         r"usd 1e-10 rounds to \$0: the ledger keeps whole nano-dollars"),
+        (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
+                                            at="9999-12-31"), ValueError,
+         r"at must not be more than 5 minutes in the future \(now is .*\), got 9999-12-31T"),
+        (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
+                                            at=1e20), ValueError,
+         r"in the future .*got 1e\+20 seconds from 1970"),
+        (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
+                                            at="1970-01-01"), ValueError,
+         "at must be 2020-01-01 or later, got 1970-01-01T00:00:00"),
+        (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
+                                            decision_id="nonexistent"), ValueError,
+         r"decision_id must be a route_task decision id \('d-' and 24 hex digits\), "
+         "got 'nonexistent'"),
     ],
 )
 def test_bad_input_names_the_parameter(tmp_path: Path, call, error: type, message: str) -> None:  # type: ignore[no-untyped-def]
     with Ledger(tmp_path / "ledger.sqlite3") as ledger, pytest.raises(error, match=message):
         call(ledger)
+
+
+def test_refused_input_records_nothing(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        with pytest.raises(ValueError):
+            ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1, at="9999-12-31")
+        with pytest.raises(ValueError):
+            ledger.set_limit("s", 1e-10)
+        assert ledger.usage("s") == [] and ledger.limit("s") is None
+
+
+def test_limits_from_zero_to_one_nano_dollar_are_kept(ledger: Ledger) -> None:
+    assert ledger.set_limit("s", 0).usd == 0
+    assert ledger.set_limit("s", 1e-9).usd == 1e-9
+    assert ledger.set_limit("s", 4_611_686_018).usd == 4_611_686_018
+
+
+def test_a_call_recorded_a_few_minutes_ahead_is_accepted(ledger: Ledger) -> None:
+    # Clocks of machines sharing a ledger differ a little.
+    ahead = time.time() + 120
+    assert ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1, at=ahead)
+
+
+def test_status_counts_only_what_was_recorded_by_its_moment(ledger: Ledger) -> None:
+    ledger.record_usage("s", "gpt-4o", input_tokens=1_000, output_tokens=0, at=at(9))  # $0.0025
+    ledger.record_usage("s", "gpt-4o", input_tokens=2_000, output_tokens=0, at=at(11))  # $0.005
+
+    unlimited = ledger.budget_status("s", now=at(10))
+    ledger.set_limit("s", 1.0, period="day")
+    daily = ledger.budget_status("s", now=at(10))
+
+    for status in (unlimited, daily):
+        assert status.records == 1
+        assert status.spent_usd == status.lifetime_spent_usd == pytest.approx(0.0025)
+    assert ledger.budget_status("s", now=at(12)).spent_usd == pytest.approx(0.0075)
+
+
+def test_a_cost_the_ledger_cannot_hold_is_named(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": 1e300},'
+                      ' {"id": "gpt-4o-mini", "input_per_mtok": 3e9}]}', encoding="utf-8")
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+
+    with pytest.raises(LedgerError, match=r"this call costs \$1e\+295 on gpt-4o, more than the "
+                                          r"ledger can hold \(at most \$4,611,686,018 a record\)"):
+        ledger.record_usage("s", "gpt-4o", input_tokens=10, output_tokens=0)
+    ledger.record_usage("s", "gpt-4o-mini", input_tokens=1_000_000, output_tokens=0)  # $3e9
+    with pytest.raises(LedgerError, match=r"scope 's' has spent \$3,000,000,000.00; this call "
+                                          r"\(\$3,000,000,000.00\) would take it past"):
+        ledger.record_usage("s", "gpt-4o-mini", input_tokens=1_000_000, output_tokens=0)
+    assert len(ledger.usage("s")) == 1
+
+
+def test_a_refusal_names_the_way_to_raise_the_limit_on_every_surface(ledger: Ledger) -> None:
+    ledger.set_limit("s", 0.001)
+
+    with pytest.raises(BudgetExceededError) as refused:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, output_tokens=0)
+
+    message = str(refused.value)
+    assert "shoal ledger limit --scope SCOPE --usd AMOUNT [--soft]" in message
+    assert "MCP set_budget_limit with hard: false" in message
+    assert "Python set_limit(scope, usd, hard=False)" in message
+    assert "too little" not in message
 
 
 def test_location_comes_from_the_environment_or_the_data_directory(

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from shoal import spend_render
 from shoal.cli import main
-from shoal.ledger import record_usage
+from shoal.ledger import BudgetLimit, BudgetStatus, record_usage
 from shoal.report import savings_report, spend_svg, terminal_chart
 
 UTC = datetime.timezone.utc
@@ -25,11 +26,11 @@ def ledger(tmp_path: Path) -> str:
     location = str(tmp_path / "ledger.sqlite3")
     # Day 1: two cheap routed calls; day 3: one call on the strong model. Nothing on day 2.
     record_usage("session:a", "gpt-4.1-mini", input_tokens=100_000, output_tokens=10_000,
-                 decision_id="d1", at=at(1), ledger=location)       # $0.04 + $0.016
+                 decision_id="d-" + "1" * 24, at=at(1), ledger=location)  # $0.04 + $0.016
     record_usage("session:a", "gpt-4.1-mini", input_tokens=50_000, output_tokens=0,
-                 decision_id="d2", at=at(1, 15), ledger=location)   # $0.02
+                 decision_id="d-" + "2" * 24, at=at(1, 15), ledger=location)  # $0.02
     record_usage("session:b", "gpt-4o", input_tokens=10_000, output_tokens=1_000,
-                 at=at(3), ledger=location)                         # $0.025 + $0.01
+                 at=at(3), ledger=location)  # $0.025 + $0.01
     return location
 
 
@@ -61,7 +62,7 @@ def test_default_baseline_is_the_dearest_model_used(ledger: str) -> None:
     assert report.baseline == "gpt-4o"
     assert report.baseline_rule.startswith("dearest model used")
     one_model = savings_report("session:a", ledger=ledger)
-    assert one_model.baseline == "gpt-4.1-mini" and one_model.savings_usd == pytest.approx(0)
+    assert one_model.baseline == "gpt-4.1-mini" and one_model.savings_usd == 0
 
 
 def test_period_and_bucket_selection(ledger: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,3 +163,102 @@ def test_cli_cost_names_a_plan_file_of_the_wrong_shape(
 
     assert main(["cost", *models, "--plan", str(path)]) == 2
     assert f"shoal cost: error: --plan {path}: {message}" in capsys.readouterr().err
+
+
+def test_a_scope_on_the_baseline_alone_saves_exactly_nothing(tmp_path: Path) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    # $0.10 and $0.20 on gpt-4o: as floats they add up to 0.30000000000000004.
+    for tokens in (40_000, 80_000):
+        record_usage("s", "gpt-4o", input_tokens=tokens, output_tokens=0, at=at(1),
+                     ledger=location)
+
+    report = savings_report(ledger=location)
+
+    assert report.baseline == "gpt-4o"
+    assert report.savings_usd == 0 and report.savings_fraction == 0
+    assert report.baseline_usd == report.spent_usd == 0.3
+    assert report.by_scope[0].savings_usd == 0 and report.series[0].baseline_usd == 0.3
+    assert "saved $0 (0%)" in spend_render.savings_report(report, chart=False)
+
+
+def test_report_text_counts_one_call_in_the_singular(tmp_path: Path) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    record_usage("s", "gpt-4.1-mini", input_tokens=1_000, output_tokens=0, at=at(1),
+                 ledger=location)
+
+    text = spend_render.savings_report(savings_report(baseline="gpt-4o", ledger=location))
+
+    assert "spent on 1 call (0 routed)" in text and "on 1 call, 1,000 in" in text
+    assert "1 calls" not in text
+
+
+def status(spent: float, limit: float | None, *, records: int = 1,
+           hours_to_limit: float | None = None) -> BudgetStatus:
+    remaining = None if limit is None else round(limit - spent, 9)
+    return BudgetStatus(
+        scope="s", as_of="2026-12-04T12:00:00.000000Z", spent_usd=spent,
+        lifetime_spent_usd=spent, records=records,
+        limit=None if limit is None else BudgetLimit("s", limit, True, None, "2026-12-04"),
+        period_start=None, period_end=None, remaining_usd=remaining,
+        burn_rate_usd_per_hour=0.5 if hours_to_limit else 0.0, window_hours=24.0,
+        hours_to_limit=hours_to_limit,
+        limit_reached_at="2026-12-04T12:30:00.000000Z" if hours_to_limit else None,
+        exceeded=limit is not None and spent > limit,
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (status(0.5, 0.5), "  hard limit $0.5: reached, $0 left"),
+        (status(0.75, 0.5), "  hard limit $0.5: EXCEEDED by $0.25"),
+        (status(0.25, 0.5), "  hard limit $0.5: $0.25 left"),
+        (status(0.25, 0.5, hours_to_limit=0.5),
+         "  at this rate the limit is reached in 30 minutes (2026-12-04T12:30:00.000000Z)"),
+        (status(0.25, 0.5, hours_to_limit=0.01), "the limit is reached in under a minute"),
+        (status(0.25, 0.5, hours_to_limit=1 / 60), "the limit is reached in 1 minute ("),
+        (status(0.25, 0.5, hours_to_limit=3.25), "the limit is reached in 3.2 h"),
+        (status(0.0025, None), "s: spent $0.0025; 1 call recorded, $0.0025 in all"),
+        (status(0.005, None, records=2), "s: spent $0.005; 2 calls recorded"),
+    ],
+)
+def test_status_text(case: BudgetStatus, expected: str) -> None:
+    assert expected in spend_render.budget_status(case)
+
+
+def test_cli_refuses_out_of_range_amounts_and_times_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "session.sqlite3"))
+    monkeypatch.setenv("SHOAL_PRICES", "")
+    location = str(tmp_path / "ledger.sqlite3")
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": 1e300}]}),
+                      encoding="utf-8")
+    record = ["ledger", "record", "--scope", "x", "--model", "gpt-4o", "--input", "10",
+              "--ledger", location]
+
+    assert main(["ledger", "limit", "--scope", "x", "--usd", "1e300", "--ledger", location]) == 2
+    assert "usd must be at most $4,611,686,018" in capsys.readouterr().err
+    assert main([*record, "--prices", str(prices)]) == 2
+    assert "more than the ledger can hold" in capsys.readouterr().err
+    assert main([*record, "--at", "9999-12-31"]) == 2
+    assert "at must not be more than 5 minutes in the future" in capsys.readouterr().err
+    assert main([*record, "--decision-id", "nonexistent"]) == 2
+    assert "decision_id must be a route_task decision id" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit):
+        main(["ledger", "record", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "from 2020-01-01 to at most 5 minutes from now" in help_text
+
+
+@pytest.mark.parametrize(
+    ("fraction", "text"),
+    [(0.77, " (77%)"), (0.0, " (0%)"), (-0.004, " (-0.4%)"), (0.0001234, " (0.012%)"),
+     (None, "")],
+)
+def test_a_share_under_one_percent_keeps_its_sign_and_digits(
+    fraction: float | None, text: str
+) -> None:
+    assert spend_render._share(fraction) == text

@@ -372,9 +372,17 @@ def _add_hw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     hw.set_defaults(handler=_hw)
 
 
+def _ledger_location(value: str) -> str:
+    # An empty value would silently mean the default ledger.
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty: give a SQLite file path or a postgresql:// URL")
+    return value
+
+
 def _add_ledger_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ledger",
+        type=_ledger_location,
         metavar="PATH|URL",
         help="SQLite file or postgresql:// URL (default: SHOAL_LEDGER, else ledger.sqlite3 in the "
         "user's data directory)",
@@ -474,11 +482,24 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     record.add_argument(
         "--reasoning", type=int, default=0, dest="reasoning_tokens", help="hidden reasoning tokens"
     )
-    record.add_argument("--decision-id", help="routing decision the call followed")
+    record.add_argument(
+        "--decision-id",
+        help="decision id printed by `shoal route` (d- and 24 hex digits) that the call followed; "
+        "the report counts such calls as routed",
+    )
     record.add_argument("--request-id", help="idempotency key: the same id records once")
-    record.add_argument("--at", help="when the call happened (ISO 8601; default: now)")
+    record.add_argument(
+        "--at",
+        help="when the call happened (ISO 8601, UTC unless it says; default: now): from "
+        "2020-01-01 to at most 5 minutes from now",
+    )
     _add_ledger_option(record)
-    status = actions.add_parser("status", help="spent, left, burn rate and projection")
+    status = actions.add_parser(
+        "status",
+        help="spent, left, burn rate and projection",
+        description="What a scope has spent and has left. The ledger must exist: a path that "
+        "names no file is an error, not a scope with nothing spent.",
+    )
     status.add_argument("--scope", required=True, help="the scope")
     status.add_argument("--window", type=float, default=24.0, help="burn-rate window in hours")
     _add_ledger_option(status)
@@ -501,7 +522,8 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="spend with routing against a baseline model (default: the dearest used)",
         description="Savings report from the ledger: what the recorded calls cost against the "
         "same tokens on a baseline model (default: the dearest model used), per scope, model "
-        "and period, with a chart.",
+        "and period, with a chart. Routed calls are those recorded with a --decision-id. The "
+        "ledger must exist: a path that names no file is an error.",
     )
     report.add_argument("--scope", help="one scope (default: all)")
     report.add_argument("--since", help="from this date or time (ISO 8601, inclusive)")
@@ -793,7 +815,7 @@ def _errors_in_file(name: str, path: Path | None) -> Iterator[None]:
 
 def _ledger(args: argparse.Namespace) -> int:
     from shoal import spend_render
-    from shoal.ledger import budget_status, record_usage, set_limit
+    from shoal.ledger import open_ledger, record_usage, set_limit
 
     _use_ledger_and_prices(args)
     result: Any
@@ -815,7 +837,9 @@ def _ledger(args: argparse.Namespace) -> int:
         result = set_limit(args.scope, args.usd, hard=not args.soft, period=args.period)
         text = spend_render.budget_limit(result)
     else:
-        result = budget_status(args.scope, window_hours=args.window)
+        # Reading: a ledger file that is not there is a mistyped path, not one with no spend.
+        ledger = open_ledger(must_exist=True)
+        result = ledger.budget_status(args.scope, window_hours=args.window)
         text = spend_render.budget_status(result)
     if args.json:
         _print_json(dataclasses.asdict(result))
@@ -826,9 +850,12 @@ def _ledger(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from shoal import spend_render
+    from shoal.ledger import open_ledger
     from shoal.report import savings_report, spend_svg
 
     _use_ledger_and_prices(args)
+    # A ledger file that is not there is a mistyped path; opened here, the report reuses it.
+    open_ledger(must_exist=True)
     report = savings_report(
         args.scope, since=args.since, until=args.until, baseline=args.baseline, bucket=args.bucket
     )

@@ -17,7 +17,10 @@ record back.
 Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` URL), else
 ``ledger.sqlite3`` in the user's data directory (``$XDG_DATA_HOME/shoal`` or
 ``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal`` on macOS,
-``%LOCALAPPDATA%\\shoal`` on Windows). PostgreSQL needs the ``postgres`` extra (psycopg 3).
+``%LOCALAPPDATA%\\shoal`` on Windows). Only that data directory is created when missing: a
+folder in a path the user gives must exist, so a mistyped path is an error rather than a new,
+empty ledger. A SQLite file that holds other tables and none of shoal's is refused, not added
+to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from shoal.cost import CostLine, estimate_cost
 logger = logging.getLogger(__name__)
 
 NANO_PER_USD = 1_000_000_000
+# Most nano-dollars one limit, one record or one scope's total may hold: half of a signed 64-bit
+# integer, so sums of many rows stay inside SQLite's INTEGER and PostgreSQL's BIGINT.
+MAX_NANOUSD = 2**62
 SCHEMA_VERSION = 1
 PERIODS = ("hour", "day", "week", "month")
 MAX_SCOPE_LENGTH = 200
@@ -54,6 +60,15 @@ BUSY_TIMEOUT_S = 30.0
 # The burn rate is measured over at least this span, so one record a second ago is not read
 # as an hourly rate thousands of times its size.
 MIN_BURN_SPAN_S = 60.0
+# Records are refused from before this date (no priced model API calls precede it) ...
+EARLIEST_RECORD = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+# ... and from more than this far in the future: clocks of machines sharing a ledger may differ
+# a little, but a record dated later would count in a period that has not begun.
+MAX_FUTURE_S = 300.0
+# route_task's decision ids: "d-" and 24 hex digits of a hash over the decision's inputs.
+DECISION_ID = re.compile(r"d-[0-9a-f]{24}")
+# The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
+SHOAL_TABLES = frozenset({"shoal_meta", "shoal_usage", "shoal_limits"})
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS shoal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -110,11 +125,13 @@ class BudgetExceededError(LedgerError):
         self.cost_usd = cost_usd
         per = f" per {limit.period}" if limit.period else ""
         left = max(limit.usd - spent_usd, 0.0)
+        # The agent reading this may be on the CLI, MCP or Python: name the way on each.
         super().__init__(
             f"refused: scope {scope!r} has a hard limit of ${limit.usd:.6g}{per}; "
-            f"${spent_usd:.6g} is spent and this call costs ${cost_usd:.6g}, "
-            f"which leaves ${left:.6g} too little. Nothing was recorded. Raise the limit "
-            "(set_limit), make it soft (hard=False), or use a cheaper model."
+            f"${spent_usd:.6g} is spent, so ${left:.6g} is left, and this call costs "
+            f"${cost_usd:.6g}. Nothing was recorded. To go on, use a cheaper model, or raise the "
+            "limit or make it soft: `shoal ledger limit --scope SCOPE --usd AMOUNT [--soft]`, "
+            "MCP set_budget_limit with hard: false, or Python set_limit(scope, usd, hard=False)."
         )
 
 
@@ -191,6 +208,8 @@ class BudgetLimit:
 class BudgetStatus:
     """What a scope has spent, has left, and how fast it is spending.
 
+    Every amount and count is of the calls recorded at or before ``as_of``.
+
     Attributes:
         scope: The scope.
         as_of: Time of the status, ISO 8601 UTC.
@@ -208,7 +227,9 @@ class BudgetStatus:
         hours_to_limit: ``remaining_usd / burn_rate``, or None without a limit or spending.
         limit_reached_at: When the limit is reached at this burn rate (ISO 8601 UTC), or None
             when it is not reached (no limit, no spending, or not before the period ends).
-        exceeded: True when the spend has reached the limit.
+        exceeded: True when the spend is past the limit, which only a soft limit allows;
+            spend exactly at the limit has reached it (``remaining_usd`` 0) without
+            exceeding it.
     """
 
     scope: str
@@ -374,30 +395,42 @@ class _Store:
 class _SqliteStore(_Store):
     """A SQLite file in WAL mode; writers serialise on ``BEGIN IMMEDIATE``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, must_exist: bool = False) -> None:
         self.path = path
         file = Path(path).expanduser()
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise LedgerError(f"cannot create the ledger directory {file.parent}: "
-                              f"{error.strerror}") from None
+        _check_folder(file)
+        if must_exist and not file.exists():
+            raise LedgerError(
+                f"no ledger at {file}: nothing has been recorded there. Check the path; a ledger "
+                "file is made by the first record or limit written to it"
+            )
         # The lock serialises threads of one process on the one connection (MCP tools run on
         # worker threads); other processes are serialised by SQLite's own locks.
         self._lock = threading.Lock()
-        self._queue = _WriterQueue(file.with_name(file.name + ".writers"))
-        connection = None
+        writers = file.with_name(file.name + ".writers")
+        writers_existed = writers.exists()
+        connection: sqlite3.Connection | None = None
+        queue: _WriterQueue | None = None
         try:
             connection = sqlite3.connect(
                 str(file), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             self._connection = connection
+            # Before anything is written: another program's database is left as it was.
+            _refuse_foreign_database(connection, file)
+            self._queue = queue = _WriterQueue(writers)
             self._configure()
-        except sqlite3.Error as error:
-            # Not a database (or not a file): release what was opened before saying so.
+        except (sqlite3.Error, LedgerError) as error:
+            # Not a database, not a file, or not ours: release and remove what this opening
+            # made before saying so.
             if connection is not None:
                 connection.close()
-            self._queue.close()
+            if queue is not None:
+                queue.close()
+            if not writers_existed:
+                writers.unlink(missing_ok=True)
+            if isinstance(error, LedgerError):
+                raise
             raise LedgerError(f"cannot open the ledger {file}: {error}") from None
 
     def _configure(self) -> None:
@@ -444,6 +477,37 @@ class _SqliteStore(_Store):
         with self._lock:
             self._connection.close()
             self._queue.close()
+
+
+def _check_folder(file: Path) -> None:
+    """Create shoal's own data directory when missing; any other folder must exist already."""
+    folder = file.parent
+    if folder.is_dir():
+        return
+    if folder != data_directory():
+        # A folder in a path the user gave: creating it would turn a typo into a new ledger.
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise LedgerError(f"cannot open the ledger {file}: the folder {folder} {problem}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LedgerError(f"cannot create the ledger directory {folder}: "
+                          f"{error.strerror}") from None
+
+
+def _refuse_foreign_database(connection: sqlite3.Connection, file: Path) -> None:
+    """Refuse a database that has tables, none of them shoal's: it belongs to another program."""
+    rows = connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' "
+        "ESCAPE '!' ORDER BY name"
+    ).fetchall()
+    tables = [row[0] for row in rows]
+    if tables and SHOAL_TABLES.isdisjoint(tables):
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise LedgerError(
+            f"cannot use {file} as a ledger: it is a database of something else (tables: "
+            f"{shown}) with no shoal tables. Give the ledger a file of its own"
+        )
 
 
 class _WriterQueue:
@@ -573,6 +637,52 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
     return value
 
 
+def _check_decision_id(decision_id: str | None) -> None:
+    # Decisions are not stored anywhere (an id is a hash of the decision's inputs), so the id's
+    # form is what can be checked: a typo or a made-up id is refused, not counted as routed.
+    _check_text("decision_id", decision_id, optional=True)
+    if decision_id is not None and not DECISION_ID.fullmatch(decision_id):
+        raise ValueError(
+            "decision_id must be a route_task decision id ('d-' and 24 hex digits), got "
+            f"{decision_id!r}"
+        )
+
+
+def _record_time(at: datetime.datetime | float | str | None) -> float:
+    """When a call happened: now, or ``at`` between ``EARLIEST_RECORD`` and a few minutes on."""
+    now = time.time()
+    moment = to_epoch(at, "at")
+    if moment is None:
+        return now
+    if moment < EARLIEST_RECORD.timestamp():
+        raise ValueError(f"at must be {EARLIEST_RECORD.date()} or later, got "
+                         f"{_moment_text(moment)}")
+    if moment > now + MAX_FUTURE_S:
+        raise ValueError(
+            f"at must not be more than {MAX_FUTURE_S / 60:g} minutes in the future (now is "
+            f"{iso(now)}), got {_moment_text(moment)}"
+        )
+    return moment
+
+
+def _moment_text(seconds: float) -> str:
+    try:
+        return iso(seconds)
+    except (OverflowError, OSError, ValueError):  # beyond the years datetime can show
+        return f"{seconds:g} seconds from 1970"
+
+
+def _cost_nanousd(usd: float, model: str) -> int:
+    """A call's price in whole nano-dollars, refused when the ledger cannot hold it."""
+    # Compared in dollars: an absurd price (a price file's typo) would overflow the conversion.
+    if not usd <= _usd(MAX_NANOUSD):
+        raise LedgerError(
+            f"this call costs ${usd:.6g} on {model}, more than the ledger can hold (at most "
+            f"${_usd(MAX_NANOUSD):,.0f} a record); check the model's prices"
+        )
+    return _nano(usd)
+
+
 def _usd(nano: int) -> float:
     return nano / NANO_PER_USD
 
@@ -587,10 +697,26 @@ class Ledger:
     Use :func:`open_ledger` to get the process-wide instance for a location.
     """
 
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, *, must_exist: bool = False) -> None:
+        """Open the ledger at ``location``, creating its tables when they are missing.
+
+        Args:
+            location: A SQLite file path or a ``postgresql://`` URL.
+            must_exist: Refuse a SQLite file that does not exist yet (for reading: a missing
+                file means a mistyped path, not a ledger with nothing in it).
+        """
         self.location = str(location)
+        if not self.location.strip():
+            raise LedgerError("the ledger location is empty: give a SQLite file path or a "
+                              "postgresql:// URL")
         if is_postgres_url(self.location):
             self._store: _Store = _PostgresStore(self.location)
+        elif self.location[:5].lower() == "file:":
+            # SQLite reads such a name as a URI whose options (mode=ro, immutable) would leave
+            # the ledger unwritable; the lock file beside it would land in a folder "file:".
+            raise LedgerError(
+                f"ledger location {self.location}: give the SQLite file's path, not a file: URI"
+            )
         elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.location):
             # Any other URL would otherwise become a SQLite file under a folder named "scheme:".
             scheme = self.location.split("://", 1)[0]
@@ -599,7 +725,7 @@ class Ledger:
                 "are supported"
             )
         else:
-            self._store = _SqliteStore(self.location)
+            self._store = _SqliteStore(self.location, must_exist=must_exist)
         logger.info("ledger at %s", describe_location(self.location))
 
     @property
@@ -636,18 +762,16 @@ class Ledger:
     ) -> UsageRecord:
         """Price one call and charge it to ``scope``; see :func:`record_usage`."""
         _check_text("scope", scope)
-        _check_text("decision_id", decision_id, optional=True)
+        _check_decision_id(decision_id)
         _check_text("request_id", request_id, optional=True)
-        recorded_at = to_epoch(at, "at")
-        if recorded_at is None:
-            recorded_at = time.time()
+        recorded_at = _record_time(at)
 
         estimate = estimate_cost(
             model, input_tokens=input_tokens, output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens, catalog=catalog or configured_catalog(),
         )
-        cost = _nano(estimate.total_usd)
+        cost = _cost_nanousd(estimate.total_usd, estimate.model)
         line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
         counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
                   reasoning_tokens)
@@ -669,6 +793,12 @@ class Ledger:
             spent = self._spent(cursor, scope, limit, recorded_at)
             if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
                 raise BudgetExceededError(scope, limit, _usd(spent), _usd(cost))
+            if spent + cost > MAX_NANOUSD:
+                raise LedgerError(
+                    f"scope {scope!r} has spent ${_usd(spent):,.2f}; this call "
+                    f"(${_usd(cost):,.2f}) would take it past ${_usd(MAX_NANOUSD):,.0f}, the "
+                    "most the ledger holds"
+                )
 
             values = (scope, recorded_at, estimate.model, *counts, cost, line_items,
                       estimate.catalog_date, decision_id, request_id)
@@ -694,8 +824,14 @@ class Ledger:
             raise TypeError(f"usd must be a number, got {type(usd).__name__}")
         if not math.isfinite(usd) or usd < 0:
             raise ValueError(f"usd must be a finite amount of at least 0, got {usd}")
-        if _nano(usd) > 2**62:
-            raise ValueError(f"usd must be at most ${2**62 / NANO_PER_USD:,.0f}, got {usd:,}")
+        # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
+        if usd > _usd(MAX_NANOUSD):
+            raise ValueError(f"usd must be at most ${_usd(MAX_NANOUSD):,.0f}, got {usd:.6g}")
+        if usd > 0 and _nano(usd) == 0:
+            raise ValueError(
+                f"usd {usd:g} rounds to $0: the ledger keeps whole nano-dollars, so give at "
+                "least 0.000000001 (or 0 for a limit that refuses every paid call)"
+            )
         if period is not None:
             period_bounds(period, 0.0)  # validates the name
         set_at = time.time()
@@ -744,7 +880,7 @@ class Ledger:
                 (scope, moment),
             )
             records, lifetime, first = cursor.fetchone()
-            spent = self._spent(cursor, scope, limit, moment)
+            spent = self._spent(cursor, scope, limit, moment, through=moment)
             window_start = moment - window_hours * 3600
             cursor.execute(
                 sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
@@ -809,21 +945,24 @@ class Ledger:
             return None
         return BudgetLimit(scope, _usd(int(row[0])), bool(row[1]), row[2], iso(float(row[3])))
 
-    def _spent(self, cursor: Any, scope: str, limit: BudgetLimit | None, moment: float) -> int:
-        """Nano-dollars spent in the limit's period containing ``moment`` (or ever)."""
-        if limit is None or limit.period is None:
-            cursor.execute(
-                self._store.sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
-                                "WHERE scope = ?"),
-                (scope,),
-            )
-        else:
+    def _spent(self, cursor: Any, scope: str, limit: BudgetLimit | None, moment: float, *,
+               through: float | None = None) -> int:
+        """Nano-dollars spent in the limit's period containing ``moment`` (or ever); with
+        ``through``, only by calls recorded at or before it."""
+        clauses: list[str] = ["scope = ?"]
+        values: list[str | float] = [scope]
+        if limit is not None and limit.period is not None:
             start, end = period_bounds(limit.period, moment)
-            cursor.execute(
-                self._store.sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
-                                "WHERE scope = ? AND recorded_at >= ? AND recorded_at < ?"),
-                (scope, start, end),
-            )
+            clauses += ["recorded_at >= ?", "recorded_at < ?"]
+            values += [start, end]
+        if through is not None:
+            clauses.append("recorded_at <= ?")
+            values.append(through)
+        cursor.execute(
+            self._store.sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
+                            f"WHERE {' AND '.join(clauses)}"),
+            tuple(values),
+        )
         return int(cursor.fetchone()[0])
 
 
@@ -889,7 +1028,8 @@ def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, 
         period_end=None if period_end is None else iso(period_end),
         remaining_usd=remaining, burn_rate_usd_per_hour=burn, window_hours=window_hours,
         hours_to_limit=hours, limit_reached_at=reached,
-        exceeded=limit is not None and spent >= _nano(limit.usd),
+        # Reaching a limit is allowed (a hard limit refuses only what would pass it).
+        exceeded=limit is not None and spent > _nano(limit.usd),
     )
 
 
@@ -899,16 +1039,17 @@ _open: dict[tuple[str, int], Ledger] = {}
 _open_lock = threading.Lock()
 
 
-def open_ledger(location: str | Path | None = None) -> Ledger:
+def open_ledger(location: str | Path | None = None, *, must_exist: bool = False) -> Ledger:
     """The process's ledger at ``location`` (default :func:`default_location`), opened once.
 
-    A forked child opens its own connection rather than sharing its parent's.
+    A forked child opens its own connection rather than sharing its parent's. With
+    ``must_exist``, a SQLite file that does not exist yet is an error (see :class:`Ledger`).
     """
     key = (str(location) if location is not None else default_location(), os.getpid())
     with _open_lock:
         ledger = _open.get(key)
         if ledger is None:
-            ledger = Ledger(key[0])
+            ledger = Ledger(key[0], must_exist=must_exist)
             _open[key] = ledger
         return ledger
 
@@ -954,11 +1095,14 @@ def record_usage(
         cached_input_tokens: Prompt tokens read from the cache.
         cache_write_tokens: Prompt tokens written to the cache.
         reasoning_tokens: Hidden reasoning tokens.
-        decision_id: The routing decision the call followed (kept for savings reports).
+        decision_id: The route_task decision the call followed (``d-`` and 24 hex digits),
+            kept for savings reports. Decisions are not stored, so the form is checked, not
+            that the decision was made.
         request_id: Idempotency key: recording the same id in the same scope again returns the
             first record (``duplicate=True``) and charges nothing.
         at: When the call happened (timezone-aware datetime, epoch seconds or ISO 8601); now
-            when None. Limits are checked against the period containing it.
+            when None. From 2020-01-01 (UTC) to at most five minutes from now. Limits are
+            checked against the period containing it.
         ledger: Ledger location; :func:`default_location` when None.
         catalog: Catalog to price from; the shipped one (with ``SHOAL_PRICES`` applied) when
             None.
@@ -968,6 +1112,8 @@ def record_usage(
 
     Raises:
         BudgetExceededError: A hard limit would be exceeded; nothing was recorded.
+        LedgerError: The call's cost, or the scope's spend with it, is more than the ledger
+            can hold (see ``MAX_NANOUSD``).
         RequestConflictError: ``request_id`` was recorded with a different model or counts.
         UnknownModelError: The model is not in the catalog.
         ValueError, TypeError: A count, scope or id is malformed (the message names it).
@@ -992,7 +1138,8 @@ def set_limit(
 
     Args:
         scope: The scope to limit.
-        usd: Most the scope may spend, in USD, per period or ever.
+        usd: Most the scope may spend, in USD, per period or ever: 0, or from $0.000000001
+            (the ledger keeps whole nano-dollars) to ``MAX_NANOUSD`` nano-dollars.
         hard: Refuse records that would exceed it (True), or record and flag them (False).
         period: ``hour``, ``day``, ``week`` (from Monday) or ``month``, calendar periods in UTC;
             None limits the scope's whole life.

@@ -2,7 +2,9 @@
 
 Each recorded call is priced twice: as recorded (the rates stored with the row) and as if the
 same tokens (input, cached, cache-write, output, reasoning; one call each, so long-context tiers
-apply per call) had gone to the baseline model at today's catalog prices. The baseline is the
+apply per call) had gone to the baseline model at today's catalog prices, rounded to whole
+nano-dollars per call as the ledger rounds a recorded one, so sums and savings are exact (a
+scope that used only the baseline saves exactly $0). The baseline is the
 model the caller names, else ``SHOAL_BASELINE_MODEL``, else the dearest model used in the
 selected calls: the one whose price for all their tokens together is highest (ties: first id in
 alphabetical order). With that default a scope that used one model shows no savings, which is
@@ -67,7 +69,8 @@ class ScopeSavings:
     Attributes:
         scope: The scope.
         records: Calls recorded.
-        routed_records: Calls recorded with a routing decision id.
+        routed_records: Calls recorded with a route_task decision id (see
+            ``SavingsReport.routed_records``).
         spent_usd: What they cost.
         baseline_usd: What they would have cost on the baseline.
         savings_usd: ``baseline_usd - spent_usd`` (negative when routing cost more).
@@ -113,7 +116,9 @@ class SavingsReport:
         baseline: The baseline model's catalog id, or None when there are no records.
         baseline_rule: How the baseline was chosen.
         records: Calls reported.
-        routed_records: Of which recorded with a routing decision id.
+        routed_records: Of which recorded with a route_task decision id: the caller says
+            the call followed that decision. Decisions are not stored (an id is a hash of the
+            decision's inputs), so the ledger checks the id's form, not that it was made.
         spent_usd: What the calls cost as recorded.
         baseline_usd: What they would have cost on the baseline.
         savings_usd: ``baseline_usd - spent_usd``.
@@ -147,13 +152,14 @@ class SavingsReport:
 
 def _baseline_cost(
     row: StoredUsage, baseline: str, catalog: Catalog
-) -> tuple[float, tuple[str, ...]]:
+) -> tuple[int, tuple[str, ...]]:
+    """What ``row``'s tokens cost on ``baseline``, in whole nano-dollars as the ledger rounds."""
     estimate = estimate_cost(
         baseline, input_tokens=row.input_tokens, output_tokens=row.output_tokens,
         cached_input_tokens=row.cached_input_tokens, cache_write_tokens=row.cache_write_tokens,
         reasoning_tokens=row.reasoning_tokens, catalog=catalog,
     )
-    return estimate.total_usd, estimate.notes
+    return round(estimate.total_usd * NANO_PER_USD), estimate.notes
 
 
 def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
@@ -252,10 +258,10 @@ def savings_report(
         baseline_id, rule = None, "no records"
 
     notes: set[str] = set()
-    baseline_costs = []
+    baseline_costs: list[int] = []
     for row in rows:
-        usd, row_notes = _baseline_cost(row, baseline_id, catalog) if baseline_id else (0.0, ())
-        baseline_costs.append(usd)
+        nano, row_notes = _baseline_cost(row, baseline_id, catalog) if baseline_id else (0, ())
+        baseline_costs.append(nano)
         notes.update(note for note in row_notes if "limit" in note)
     dates = sorted({row.catalog_date for row in rows} - {catalog.catalog_date})
     if dates:
@@ -270,8 +276,8 @@ def savings_report(
         scope=scope, since=None if start is None else iso(start),
         until=None if end is None else iso(end), baseline=baseline_id, baseline_rule=rule,
         records=len(rows), routed_records=sum(row.decision_id is not None for row in rows),
-        spent_usd=spent / NANO_PER_USD, baseline_usd=total_baseline,
-        savings_usd=total_baseline - spent / NANO_PER_USD,
+        spent_usd=spent / NANO_PER_USD, baseline_usd=total_baseline / NANO_PER_USD,
+        savings_usd=(total_baseline - spent) / NANO_PER_USD,
         savings_fraction=_fraction(total_baseline, spent),
         by_scope=_by_scope(rows, baseline_costs), by_model=_by_model(rows),
         bucket=chosen_bucket, series=_series(rows, baseline_costs, chosen_bucket),
@@ -279,14 +285,14 @@ def savings_report(
     )
 
 
-def _fraction(baseline_usd: float, spent_nano: int) -> float | None:
-    if baseline_usd == 0:
+def _fraction(baseline_nano: int, spent_nano: int) -> float | None:
+    if baseline_nano == 0:
         return None
-    return (baseline_usd - spent_nano / NANO_PER_USD) / baseline_usd
+    return (baseline_nano - spent_nano) / baseline_nano
 
 
 def _by_scope(
-    rows: Sequence[StoredUsage], baseline_costs: Sequence[float]
+    rows: Sequence[StoredUsage], baseline_costs: Sequence[int]
 ) -> tuple[ScopeSavings, ...]:
     groups: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
@@ -298,8 +304,8 @@ def _by_scope(
         result.append(ScopeSavings(
             scope=scope, records=len(indices),
             routed_records=sum(rows[i].decision_id is not None for i in indices),
-            spent_usd=spent / NANO_PER_USD, baseline_usd=baseline,
-            savings_usd=baseline - spent / NANO_PER_USD,
+            spent_usd=spent / NANO_PER_USD, baseline_usd=baseline / NANO_PER_USD,
+            savings_usd=(baseline - spent) / NANO_PER_USD,
             savings_fraction=_fraction(baseline, spent),
         ))
     result.sort(key=lambda item: (-item.spent_usd, item.scope))
@@ -323,7 +329,7 @@ def _by_model(rows: Sequence[StoredUsage]) -> tuple[ModelSpend, ...]:
     return tuple(result)
 
 
-def _series(rows: Sequence[StoredUsage], baseline_costs: Sequence[float],
+def _series(rows: Sequence[StoredUsage], baseline_costs: Sequence[int],
             bucket: str) -> tuple[SpendPoint, ...]:
     if not rows:
         return ()
@@ -334,15 +340,15 @@ def _series(rows: Sequence[StoredUsage], baseline_costs: Sequence[float],
     position = {start: index for index, start in enumerate(starts)}
     records = [0] * len(starts)
     spent = [0] * len(starts)
-    baseline = [0.0] * len(starts)
-    for row, usd in zip(rows, baseline_costs, strict=True):
+    baseline = [0] * len(starts)
+    for row, nano in zip(rows, baseline_costs, strict=True):
         index = position[period_bounds(bucket, row.recorded_at)[0]]
         records[index] += 1
         spent[index] += row.cost_nanousd
-        baseline[index] += usd
+        baseline[index] += nano
     return tuple(
         SpendPoint(start=iso(start), records=records[i], spent_usd=spent[i] / NANO_PER_USD,
-                   baseline_usd=baseline[i])
+                   baseline_usd=baseline[i] / NANO_PER_USD)
         for i, start in enumerate(starts)
     )
 

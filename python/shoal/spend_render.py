@@ -3,18 +3,12 @@ savings reports, for the MCP tools' text content and the CLI. The answer comes f
 
 from __future__ import annotations
 
+import math
+
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.ledger import BudgetLimit, BudgetStatus, UsageRecord
+from shoal.render import plural, usd
 from shoal.report import SavingsReport, terminal_chart
-
-
-def usd(amount: float) -> str:
-    """A dollar amount with enough digits to tell small per-call costs apart."""
-    if amount == 0:
-        return "$0"
-    if abs(amount) >= 1:
-        return f"${amount:,.2f}"
-    return f"${amount:.3g}"
 
 
 def fit_plan(plan: FitPlan) -> str:
@@ -71,18 +65,17 @@ def budget_limit(limit: BudgetLimit) -> str:
 def budget_status(status: BudgetStatus) -> str:
     """Spent, left, burn rate and projection."""
     period = f" this {status.limit.period}" if status.limit and status.limit.period else ""
-    calls = f"{status.records:,} call{'s' * (status.records != 1)}"
-    lines = [f"{status.scope}: spent {usd(status.spent_usd)}{period}; {calls} recorded, "
+    lines = [f"{status.scope}: spent {usd(status.spent_usd)}{period}; "
+             f"{plural(status.records, 'call')} recorded, "
              f"{usd(status.lifetime_spent_usd)} in all"]
     if status.limit is None:
         lines.append("  no limit set")
     else:
-        state = "EXCEEDED" if status.exceeded else f"{usd(status.remaining_usd or 0.0)} left"
-        lines.append(f"  {budget_limit(status.limit).split(': ', 1)[1]}: {state}")
+        lines.append(f"  {budget_limit(status.limit).split(': ', 1)[1]}: {_limit_state(status)}")
     lines.append(f"  burn rate {usd(status.burn_rate_usd_per_hour)}/hour over the last "
                  f"{status.window_hours:g} h")
-    if status.limit_reached_at is not None:
-        lines.append(f"  at this rate the limit is reached in {status.hours_to_limit:,.1f} h "
+    if status.limit_reached_at is not None and status.hours_to_limit is not None:
+        lines.append(f"  at this rate the limit is reached in {_duration(status.hours_to_limit)} "
                      f"({status.limit_reached_at})")
     elif status.limit is not None and not status.exceeded and status.hours_to_limit is not None:
         lines.append(f"  at this rate the limit is not reached before the {status.limit.period} "
@@ -90,28 +83,55 @@ def budget_status(status: BudgetStatus) -> str:
     return "\n".join(lines)
 
 
+def _limit_state(status: BudgetStatus) -> str:
+    """Past the limit, exactly at it (a hard limit allows that much), or what is left."""
+    remaining = status.remaining_usd or 0.0
+    if status.exceeded:
+        return f"EXCEEDED by {usd(-remaining)}"
+    if remaining == 0:
+        return "reached, $0 left"
+    return f"{usd(remaining)} left"
+
+
+def _duration(hours: float) -> str:
+    """``under a minute``, ``12 minutes`` (rounded down: the limit comes no later), ``3.5 h``."""
+    if hours < 1:
+        minutes = math.floor(hours * 60)
+        return "under a minute" if minutes < 1 else plural(minutes, "minute")
+    return f"{hours:,.1f} h"
+
+
+def _share(fraction: float | None) -> str:
+    """`` (77%)``; a share under 1% keeps two digits, so a small loss does not read ``-0%``."""
+    if fraction is None:
+        return ""
+    if fraction != 0 and abs(fraction) < 0.01:
+        return f" ({fraction * 100:.2g}%)"
+    return f" ({fraction:.0%})"
+
+
 def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
     """Totals against the baseline, per scope, per model, then the chart."""
     where = report.scope or "all scopes"
     if report.records == 0:
         return f"{where}: no calls recorded in this period"
-    share = (f" ({report.savings_fraction:.0%})" if report.savings_fraction is not None else "")
     lines = [
-        f"{where}: {usd(report.spent_usd)} spent on {report.records:,} calls "
+        f"{where}: {usd(report.spent_usd)} spent on {plural(report.records, 'call')} "
         f"({report.routed_records:,} routed); always {report.baseline} would have cost "
-        f"{usd(report.baseline_usd)}: saved {usd(report.savings_usd)}{share}",
+        f"{usd(report.baseline_usd)}: saved {usd(report.savings_usd)}"
+        f"{_share(report.savings_fraction)}",
         f"  baseline: {report.baseline} ({report.baseline_rule}; prices of "
         f"{report.catalog_date})",
     ]
     if len(report.by_scope) > 1:
         lines.append("  by scope:")
         for row in report.by_scope:
-            saved = f" ({row.savings_fraction:.0%})" if row.savings_fraction is not None else ""
             lines.append(f"    {row.scope}: {usd(row.spent_usd)} vs {usd(row.baseline_usd)}, "
-                         f"saved {usd(row.savings_usd)}{saved}")
+                         f"saved {usd(row.savings_usd)}{_share(row.savings_fraction)}")
     lines.append("  by model:")
     for model in report.by_model:
-        lines.append(f"    {model.model}: {usd(model.spent_usd)} on {model.records:,} calls, "
+        lines.append(f"    {model.model}: {usd(model.spent_usd)} on "
+                     f"{plural(model.records, 'call')}, "
                      f"{model.input_tokens:,} in / {model.output_tokens:,} out")
     lines.extend(f"  note: {note}" for note in report.notes)
     if chart:

@@ -1,0 +1,180 @@
+"""Where a SQLite ledger may be opened: a mistyped path is an error that creates nothing, reading
+needs a ledger that exists, and another program's database is left alone."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoal.cli import main
+from shoal.ledger import Ledger, LedgerError, budget_status, default_location, open_ledger
+from shoal.report import savings_report
+
+
+@pytest.fixture(autouse=True)
+def restored_ledger_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--ledger`` sets ``SHOAL_LEDGER`` for the process; put it back after each test."""
+    monkeypatch.setenv("SHOAL_LEDGER", os.environ.get("SHOAL_LEDGER", ""))
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+def test_a_folder_that_does_not_exist_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    location = tmp_path / "nonexistent" / "dir" / "ledger.sqlite3"
+
+    with pytest.raises(LedgerError, match=r"the folder .*nonexistent/dir does not exist"):
+        Ledger(location)
+
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+def test_the_default_location_in_the_data_directory_is_created(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SHOAL_LEDGER")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    with Ledger(default_location()) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1)
+
+    assert (tmp_path / "data" / "shoal" / "ledger.sqlite3").is_file()
+
+
+def test_reading_with_must_exist_refuses_a_missing_file_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    location = tmp_path / "typo.sqlite3"
+
+    with pytest.raises(LedgerError, match=r"no ledger at .*typo\.sqlite3: nothing has been "
+                                          "recorded there"):
+        Ledger(location, must_exist=True)
+
+    assert files_under(tmp_path) == []
+
+
+def test_a_new_ledger_in_an_existing_folder_answers_zero(tmp_path: Path) -> None:
+    # What the MCP budget_status and savings_report tools do on a server's first day.
+    location = str(tmp_path / "new.sqlite3")
+
+    status = budget_status("session:a", ledger=location)
+    report = savings_report(ledger=location)
+
+    assert status.spent_usd == 0 and status.records == 0 and report.records == 0
+
+
+def test_an_empty_location_and_a_file_uri_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(LedgerError, match="the ledger location is empty"):
+        Ledger("  ")
+    with pytest.raises(LedgerError, match="give the SQLite file's path, not a file: URI"):
+        Ledger("file:ledger.sqlite3?mode=ro")
+    with pytest.raises(LedgerError, match="not a file: URI"):
+        Ledger(f"file:{tmp_path}/ledger.sqlite3?mode=ro")
+
+    assert files_under(tmp_path) == []
+
+
+def test_a_failed_open_leaves_no_writer_lock_file(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"not a database " * 100)
+
+    with pytest.raises(LedgerError, match=r"cannot open the ledger .*garbage\.sqlite3"):
+        Ledger(garbage)
+    with pytest.raises(LedgerError, match="cannot open the ledger"):
+        Ledger(tmp_path)  # a folder
+
+    assert files_under(tmp_path) == ["garbage.sqlite3"]
+
+
+def test_a_database_of_another_program_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+        connection.execute("CREATE TABLE orders (id INTEGER)")
+    connection.close()
+    before = other.read_bytes()
+
+    with pytest.raises(LedgerError, match=r"cannot use .*app\.db as a ledger: it is a database "
+                                          r"of something else \(tables: customers, orders\)"):
+        Ledger(other)
+
+    assert other.read_bytes() == before
+    assert files_under(tmp_path) == ["app.db"]
+
+
+def test_a_ledger_with_a_table_added_beside_shoals_still_opens(tmp_path: Path) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    with Ledger(location) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, output_tokens=0)
+    with sqlite3.connect(location) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    connection.close()
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+
+    with Ledger(location) as ledger, Ledger(empty) as fresh:
+        assert ledger.budget_status("s").records == 1
+        assert fresh.budget_status("s").records == 0
+
+
+# ---- the commands ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["ledger", "status", "--scope", "a"], ["report"]])
+def test_reading_commands_refuse_a_ledger_that_is_not_there(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "ledgr.sqlite3"
+    missing_folder = tmp_path / "nonexistent" / "dir" / "l.db"
+
+    assert main([*command, "--ledger", str(typo)]) == 2
+    assert f"no ledger at {typo}: nothing has been recorded there" in capsys.readouterr().err
+    assert main([*command, "--ledger", str(missing_folder)]) == 2
+    assert "the folder" in capsys.readouterr().err
+
+    assert files_under(tmp_path) == []
+
+
+def test_writing_commands_refuse_a_missing_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "nonexistent" / "l.db")
+
+    assert main(["ledger", "record", "--scope", "a", "--model", "gpt-4o", "--input", "10",
+                 "--ledger", location]) == 2
+    assert "nonexistent does not exist" in capsys.readouterr().err
+    assert main(["ledger", "limit", "--scope", "a", "--usd", "1", "--ledger", location]) == 2
+
+    assert files_under(tmp_path) == []
+
+
+def test_an_empty_ledger_option_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["ledger", "status", "--scope", "a", "--ledger", ""])
+
+    assert stopped.value.code == 2
+    assert "argument --ledger: empty" in capsys.readouterr().err
+    assert files_under(tmp_path) == []
+
+
+def test_status_of_an_existing_ledger_still_works_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    open_ledger(location).record_usage("a", "gpt-4o", input_tokens=1_000, output_tokens=0)
+
+    assert main(["ledger", "status", "--scope", "a", "--ledger", location]) == 0
+    assert capsys.readouterr().out.startswith("a: spent $0.0025; 1 call recorded")
