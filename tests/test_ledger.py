@@ -248,18 +248,19 @@ def test_a_cost_the_ledger_cannot_hold_is_named(
     ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prices = tmp_path / "prices.json"
-    prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": 1e300},'
-                      ' {"id": "gpt-4o-mini", "input_per_mtok": 3e9}]}', encoding="utf-8")
+    # The dearest prices a catalog file may give, on the largest call: $200,000,000 a call, so
+    # the 24th call would take the scope past what the ledger can hold.
+    prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": 1e6,'
+                      ' "output_per_mtok": 1e6}]}', encoding="utf-8")
     monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    largest = {"input_tokens": 100_000_000, "output_tokens": 100_000_000}
 
-    with pytest.raises(LedgerError, match=r"this call costs \$1e\+295 on gpt-4o, more than the "
-                                          r"ledger can hold \(at most \$4,611,686,018 a record\)"):
-        ledger.record_usage("s", "gpt-4o", input_tokens=10, output_tokens=0)
-    ledger.record_usage("s", "gpt-4o-mini", input_tokens=1_000_000, output_tokens=0)  # $3e9
-    with pytest.raises(LedgerError, match=r"scope 's' has spent \$3,000,000,000.00; this call "
-                                          r"\(\$3,000,000,000.00\) would take it past"):
-        ledger.record_usage("s", "gpt-4o-mini", input_tokens=1_000_000, output_tokens=0)
-    assert len(ledger.usage("s")) == 1
+    for _ in range(23):
+        ledger.record_usage("s", "gpt-4o", **largest)
+    with pytest.raises(LedgerError, match=r"scope 's' has spent \$4,600,000,000.00; this call "
+                                          r"\(\$200,000,000.00\) would take it past"):
+        ledger.record_usage("s", "gpt-4o", **largest)
+    assert len(ledger.usage("s")) == 23
 
 
 def test_a_refusal_names_the_way_to_raise_the_limit_on_every_surface(ledger: Ledger) -> None:

@@ -241,7 +241,7 @@ def test_cli_refuses_out_of_range_amounts_and_times_by_name(
     assert main(["ledger", "limit", "--scope", "x", "--usd", "1e300", "--ledger", location]) == 2
     assert "usd must be at most $4,611,686,018" in capsys.readouterr().err
     assert main([*record, "--prices", str(prices)]) == 2
-    assert "more than the ledger can hold" in capsys.readouterr().err
+    assert "must be at most 1,000,000 USD per million tokens" in capsys.readouterr().err
     assert main([*record, "--at", "9999-12-31"]) == 2
     assert "at must not be more than 5 minutes in the future" in capsys.readouterr().err
     assert main([*record, "--decision-id", "nonexistent"]) == 2
