@@ -31,7 +31,9 @@ def _environment(home: Path | None = None) -> dict[str, str]:
     return environment
 
 
-def _serve(*arguments: str, cwd: Path, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _serve(
+    *arguments: str, cwd: Path, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """`shoal serve` as a host starts it, fed one initialize request, then end of input."""
     return subprocess.run(
         [sys.executable, "-m", "shoal", "serve", *arguments],

@@ -233,7 +233,7 @@ def build_server(
         version=__version__,
         lifespan=_warm_up,
     )
-    allowed = [os.getcwd()] if roots is None else list(roots)
+    allowed: list[str | os.PathLike[str]] = [os.getcwd()] if roots is None else list(roots)
     _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
     _add_routing_tools(server)
     _add_router_tools(server)
@@ -518,11 +518,13 @@ def _add_token_tools(
             )
         result = _call(split_chunks, text, max_tokens, **_tokenizer(encoding, model))
         shown = result.summary(max_chunks=max_chunks, include_text=include_text)
-        if include_text:
-            _check_chunk_text_fits(shown, text_limit, max_result_tokens)
+        if not include_text:
+            return _answer(shown, render.chunk_list(shown))
+
+        _check_chunk_text_fits(shown, text_limit, max_result_tokens)
         chunks = [
             (f"chunk {number} [{chunk.start:,}:{chunk.end:,}], {chunk.tokens:,} tokens:", text)
-            for number, (chunk, text) in enumerate(zip(shown.chunks, shown.texts), start=1)
+            for number, (chunk, text) in enumerate(zip(shown.chunks, shown.texts, strict=True), 1)
         ]
         return _answer(shown, _with_text(render.chunk_list(shown), chunks))
 
@@ -776,7 +778,7 @@ class RoutedTask(RoutingDecision):
 
     @classmethod
     def of(cls, decision: RoutingDecision) -> RoutedTask:
-        fields = {field.name: getattr(decision, field.name) for field in dataclasses.fields(decision)}
+        fields = {field.name: getattr(decision, field.name) for field in dataclasses.fields(cls)}
         if decision.privacy is not None:
             fields["privacy"] = ShownPrivacyReport.of(decision.privacy)
         return cls(**fields)

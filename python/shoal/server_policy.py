@@ -108,7 +108,9 @@ def tidy_descriptions(server: MCPServer[Any]) -> None:
         tool.description = inspect.cleandoc(tool.description or "")
 
 
-def state_answer_cap(server: MCPServer[Any], how_to_ask_for_less: Mapping[str, str], cap: int) -> None:
+def state_answer_cap(
+    server: MCPServer[Any], how_to_ask_for_less: Mapping[str, str], cap: int
+) -> None:
     """End the description of each tool whose answer can grow past ``cap`` with the cap and how
     to stay under it, so a model sizes its request before calling rather than after a refusal.
 
