@@ -1,8 +1,9 @@
 """The host configurations in README.md: every JSON snippet is valid and starts a working server.
 
-Each snippet names `/absolute/path/to/shoal`; the test puts the installed script's absolute path
-there, starts the server as the host would (command, args, env; no shell, no PATH lookup) and
-runs a real initialize and tools/list over stdio.
+Each snippet names `/absolute/path/to/shoal` and `--root /absolute/path/to/your/project`; the
+test puts the installed script's absolute path and a real folder there, starts the server as the
+host would (command, args, env; no shell, no PATH lookup) and runs a real initialize and
+tools/list over stdio.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.anyio
 
 README = Path(__file__).parent.parent / "README.md"
 PLACEHOLDER = "/absolute/path/to/shoal"
+ROOT_PLACEHOLDER = "/absolute/path/to/your/project"
 
 
 @pytest.fixture
@@ -46,6 +48,12 @@ def shoal_script() -> Path:
     return script
 
 
+def with_root(arguments: list[str], root: Path) -> list[str]:
+    """The snippet's arguments with its placeholder folder replaced by a real one."""
+    assert arguments[arguments.index("--root") + 1] == ROOT_PLACEHOLDER, arguments
+    return [str(root) if argument == ROOT_PLACEHOLDER else argument for argument in arguments]
+
+
 def servers_of(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The server entries of a host file: `mcpServers` (Claude, Cursor) or `servers` (VS Code)."""
     servers = config.get("mcpServers", config.get("servers"))
@@ -62,7 +70,9 @@ def test_the_section_has_a_snippet_for_each_host() -> None:
 
 
 @pytest.mark.parametrize("number", range(len(json_snippets())))
-async def test_each_snippet_is_valid_json_and_starts_the_server_it_names(number: int) -> None:
+async def test_each_snippet_is_valid_json_and_starts_the_server_it_names(
+    number: int, tmp_path: Path
+) -> None:
     config = json.loads(json_snippets()[number])
 
     for name, entry in servers_of(config).items():
@@ -70,7 +80,8 @@ async def test_each_snippet_is_valid_json_and_starts_the_server_it_names(number:
         assert entry["command"] == PLACEHOLDER, "a host needs the script's absolute path"
         assert entry.get("type", "stdio") == "stdio"
         parameters = StdioServerParameters(
-            command=str(shoal_script()), args=entry["args"], env=entry.get("env")
+            command=str(shoal_script()), args=with_root(entry["args"], tmp_path),
+            env=entry.get("env"),
         )
         async with Client(parameters, mode="legacy") as client:
             tools = (await client.list_tools()).tools
@@ -79,7 +90,7 @@ async def test_each_snippet_is_valid_json_and_starts_the_server_it_names(number:
         assert counted.structured_content["tokens"] == 2
 
 
-async def test_the_claude_code_command_starts_the_server() -> None:
+async def test_the_claude_code_command_starts_the_server(tmp_path: Path) -> None:
     line = next(
         line
         for line in host_section().splitlines()
@@ -87,7 +98,9 @@ async def test_the_claude_code_command_starts_the_server() -> None:
     )
     command = line.split(" -- ", 1)[1].split()
     assert command[0] == PLACEHOLDER
-    parameters = StdioServerParameters(command=str(shoal_script()), args=command[1:])
+    parameters = StdioServerParameters(
+        command=str(shoal_script()), args=with_root(command[1:], tmp_path)
+    )
     async with Client(parameters, mode="legacy") as client:
         assert (await client.list_tools()).tools
 

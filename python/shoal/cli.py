@@ -88,7 +88,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         help="folder the file tools may read (repeatable; relative paths start at the first; "
-        "default: the current directory)",
+        "default: the current directory, refused when that is / or your home folder)",
     )
     serve.add_argument(
         "--ledger",
@@ -663,11 +663,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise ValueError(
             "--tools names no group; choose among tokens, routing, cost, budget, hardware"
         )
-    for root in args.root:
-        if not root.is_dir():
-            problem = "is not a folder" if root.exists() else "does not exist"
-            raise ValueError(f"--root {root} {problem}: the file tools could read nothing there")
-    roots = [str(root) for root in args.root] or None
+    roots = _file_tool_roots(args.root)
+    if not args.verbose:
+        # Start-up facts (the folders the file tools may read, readiness) are INFO; a host shows
+        # the server's stderr as its log.
+        logging.getLogger("shoal").setLevel(logging.INFO)
     server = build_server(read_only=args.read_only, groups=groups, roots=roots)
     if not args.http:
         serve_stdio(server)
@@ -689,6 +689,31 @@ def _serve(args: argparse.Namespace) -> int:
         stateless=args.stateless,
     )
     return 0
+
+
+def _file_tool_roots(roots: Sequence[Path]) -> list[str]:
+    """The folders the file tools may read: each --root, else the current directory.
+
+    A desktop host may start the server in / or the user's home folder; serving either by
+    default would let a model read every file the user can, so the user must name the folder.
+    """
+    for root in roots:
+        if not root.is_dir():
+            problem = "is not a folder" if root.exists() else "does not exist"
+            raise ValueError(f"--root {root} {problem}: the file tools could read nothing there")
+    if roots:
+        return [str(root) for root in roots]
+
+    current = Path.cwd()
+    home = Path(os.path.expanduser("~")).resolve()
+    if current == Path(current.anchor) or current == home:
+        where = "the filesystem root" if current == Path(current.anchor) else "your home folder"
+        raise ValueError(
+            f"no --root given and the current directory {current} is {where}: the file tools "
+            "would read every file there. Pass --root /absolute/path/to/project with the folder "
+            "they may read (repeatable)"
+        )
+    return [str(current)]
 
 
 def _port(value: str) -> int:

@@ -14,9 +14,11 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio.from_thread
@@ -53,19 +55,22 @@ from shoal.hardware import (
 from shoal.hardware_cli import front_table
 from shoal.feedback import RecordedOutcome, record_outcome
 from shoal.router import DEFAULT_WILLINGNESS_TO_PAY, RoutingDecision, load_router, route
-from shoal.router_policy import DEFAULT_STICKINESS_MARGIN
+from shoal.router_policy import DEFAULT_STICKINESS_MARGIN, PrivacyReport
 from shoal.server_policy import (
     MAX_RESULT_TOKENS,
     TOOL_GROUPS,
     ToolCallGuard,
     registered_tools,
+    returned_text_limit,
     select_tools,
+    state_answer_cap,
     tidy_descriptions,
+    too_long_for_an_answer,
     tool_group,
 )
 from shoal.files import FilesSummary, count_files
 from shoal.token_budget import ChunkList, Truncation, split_chunks, truncate
-from shoal.tokens import ChatTokenCount, TokenCount, count_chat, count_tokens
+from shoal.tokens import DEFAULT_ENCODING, ChatTokenCount, TokenCount, count_chat, count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +99,11 @@ READ_ONLY = ToolAnnotations(
 MAX_TEXT_CHARACTERS = 8_000_000
 MAX_TOKENS = 100_000_000
 SHOWN_NEIGHBOURS = 5
+# The one negative each cost argument takes; other negatives are refused, not read as it.
 NO_COST_LIMIT = -1.0
+UNKNOWN_COST = -1.0
 PORTED_MODELS_SHOWN = 8
+SHOWN_FINDINGS = 20
 
 MODEL_FOR_COUNT = (
     "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-5'): count with its tokenizer, or "
@@ -103,6 +111,31 @@ MODEL_FOR_COUNT = (
 )
 
 Result = TypeVar("Result")
+
+# The tools that read files, confined to the server's roots.
+FILE_TOOLS = ("count_files", "fit_budget")
+
+# Tools whose answer grows with their arguments, and how to keep it under the cap; each one's
+# description ends with this ({cap} and {text_limit} filled in, see state_answer_cap).
+LONG_ANSWERS = {
+    "truncate_text": "the kept text comes back as text and as structured content, so max_tokens "
+    "may be at most {text_limit:,}. Cut longer texts with the command line (shoal truncate) or "
+    "the Python API.",
+    "split_text": "with include_text the shown chunks' text comes back as text and as structured "
+    "content, so max_tokens may be at most {text_limit:,} and the shown chunks together no "
+    "more; lower max_chunks, or split long texts with the command line (shoal split --out-dir) "
+    "or the Python API.",
+    "count_files": "lower max_files (the totals still cover every file).",
+    "route_task": "lower max_alternatives.",
+    "sweep_hardware": "lower max_points.",
+    "compare_costs": "price fewer models per call.",
+    "fit_budget": "with truncate_last the cut item's text comes back, so keep budget_tokens "
+    "under about {text_limit:,} or leave truncate_last off; give fewer items per call. For "
+    "larger prompts use the command line (shoal budget fit) or the Python API.",
+    "trim_chat": "the kept messages come back whole, so keep budget_tokens under about "
+    "{text_limit:,}; trim long chats with the command line (shoal budget trim) or the Python API.",
+    "savings_report": "narrow it to one scope or a shorter since/until window.",
+}
 
 
 @asynccontextmanager
@@ -200,14 +233,26 @@ def build_server(
         version=__version__,
         lifespan=_warm_up,
     )
-    _add_token_tools(server, roots=[os.getcwd()] if roots is None else list(roots))
+    allowed: list[str | os.PathLike[str]] = [os.getcwd()] if roots is None else list(roots)
+    _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
     _add_routing_tools(server)
     _add_router_tools(server)
     _add_cost_tools(server)
     _add_costs_tools(server)
-    _add_budget_tools(server, roots=[os.getcwd()] if roots is None else list(roots))
+    _add_budget_tools(server, roots=allowed)
     _add_hardware_tools(server)
-    return _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
+    _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
+    _log_file_access(server, allowed)
+    return server
+
+
+def _log_file_access(server: MCPServer[None], roots: Sequence[str | os.PathLike[str]]) -> None:
+    """Say in the log which folders the served file tools may read, so a user can check them."""
+    served = [tool.name for tool in registered_tools(server) if tool.name in FILE_TOOLS]
+    if not served:
+        return
+    folders = ", ".join(str(Path(root).resolve()) for root in roots)
+    logger.info("file tools (%s) may read only inside: %s", ", ".join(served), folders)
 
 
 def _finish(
@@ -216,14 +261,14 @@ def _finish(
     read_only: bool,
     groups: Collection[str] | None,
     max_result_tokens: int,
-) -> MCPServer[None]:
+) -> None:
     """Apply the rules every tool obeys, then add the resources and the instructions."""
     select_tools(server, read_only=read_only, groups=groups)
     tidy_descriptions(server)
+    state_answer_cap(server, LONG_ANSWERS, max_result_tokens)
     server.middleware.append(ToolCallGuard(server, max_result_tokens))
     _add_resources(server)
     server._lowlevel_server.instructions = server_instructions(server, max_result_tokens)
-    return server
 
 
 def server_instructions(server: MCPServer[Any], max_result_tokens: int) -> str:
@@ -317,8 +362,12 @@ def _add_resources(server: MCPServer[None]) -> None:
         return _json([dataclasses.asdict(node) for node in list_nodes()])
 
 
-ENCODING_NAMES = Literal["o200k_base", "cl100k_base", "tekken_240718"]
-ENCODING_FOR_COUNT = "Tokenizer when no model is named (tekken_240718: Mistral NeMo's)."
+# Empty means "not given", so that an encoding given beside a model can be refused.
+ENCODING_NAMES = Literal["", "o200k_base", "cl100k_base", "tekken_240718"]
+ENCODING_FOR_COUNT = (
+    "Tokenizer when no model is named: o200k_base (empty, the default), cl100k_base or "
+    "tekken_240718 (Mistral NeMo's). Give encoding or model, not both."
+)
 ALLOW_SPECIAL = (
     "Count special-token text such as '<|endoftext|>' as one special token. Default: plain text."
 )
@@ -326,13 +375,41 @@ SHOWN_CHUNKS = 50
 SHOWN_FILES = 50
 
 
-def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[str]]) -> None:
+def _tokenizer(encoding: str, model: str) -> dict[str, Any]:
+    """The domain functions' `encoding` and `model` from the tool arguments (empty: not given).
+
+    A model decides its own encoding, so naming both is refused rather than one silently ignored.
+    """
+    if encoding and model:
+        raise ToolError(
+            f"arguments 'encoding' and 'model': give one, not both (got '{encoding}' and "
+            f"'{model}'); a model decides its own encoding"
+        )
+    return {"encoding": encoding or DEFAULT_ENCODING, "model": model or None}
+
+
+def _with_text(summary: str, texts: Sequence[tuple[str, str]]) -> str:
+    """A summary followed by the texts a tool produced, each under its heading.
+
+    Hosts that show the model only the text content must still show it what the tool made.
+    """
+    parts = [summary]
+    for heading, text in texts:
+        parts.append(f"{heading}\n{text}" if heading else text)
+    return "\n\n".join(parts)
+
+
+def _add_token_tools(
+    server: MCPServer[None], *, roots: list[str | os.PathLike[str]], max_result_tokens: int
+) -> None:
+    text_limit = returned_text_limit(max_result_tokens)
+
     @server.tool(name="count_tokens", title="Count tokens", annotations=READ_ONLY)
     def count_tokens_tool(
         text: Annotated[
             str, Field(description="The text to count.", max_length=MAX_TEXT_CHARACTERS)
         ],
-        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "",
         model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
         allow_special: Annotated[bool, Field(description=ALLOW_SPECIAL)] = False,
     ) -> Annotated[CallToolResult, TokenCount]:
@@ -343,7 +420,7 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
         the count is a calibrated estimate and says so with `exact: false`.
         """
         result = _call(
-            count_tokens, text, encoding=encoding, model=model or None, allow_special=allow_special
+            count_tokens, text, **_tokenizer(encoding, model), allow_special=allow_special
         )
         return _answer(result, render.token_count(result))
 
@@ -383,7 +460,7 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
             Literal["head", "tail"],
             Field(description="Keep the beginning (head) or the end (tail)."),
         ] = "head",
-        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "",
         model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
         allow_special: Annotated[bool, Field(description=ALLOW_SPECIAL)] = False,
     ) -> Annotated[CallToolResult, Truncation]:
@@ -391,13 +468,21 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
 
         Use it when a document or tool result is too long for the context left. Cuts at a token
         boundary and never inside a character; the kept text is counted again on
-        its own. For estimated models the budget applies to the estimate.
+        its own. For estimated models the budget applies to the estimate. The answer's text is
+        the summary line, a blank line, then the kept text.
         """
-        result = _call(
-            truncate, text, max_tokens, side=side, encoding=encoding, model=model or None,
-            allow_special=allow_special,
-        )
-        return _answer(result, render.truncation(result))
+        if max_tokens > text_limit:
+            raise ToolError(
+                f"argument 'max_tokens': {max_tokens:,} is more than one answer can carry: "
+                f"{too_long_for_an_answer(max_result_tokens)}. Ask for at most "
+                f"{text_limit:,}, or cut long texts with the command line (shoal truncate) or "
+                "the Python API (shoal.token_budget.truncate)"
+            )
+        tokenizer = _tokenizer(encoding, model)
+        result = _call(truncate, text, max_tokens, side=side, **tokenizer,
+                       allow_special=allow_special)
+        kept = [("", result.text)] if result.text else []
+        return _answer(result, _with_text(render.truncation(result), kept))
 
     @server.tool(name="split_text", title="Split a text into token chunks", annotations=READ_ONLY)
     def split_text(
@@ -407,7 +492,7 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
         max_tokens: Annotated[
             int, Field(description="Most tokens per chunk.", ge=1, le=MAX_TOKENS)
         ],
-        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "",
         model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
         include_text: Annotated[
             bool, Field(description="Return each shown chunk's text, not only its character range.")
@@ -420,11 +505,28 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
 
         Use it to feed a long text to a model piece by piece. Returns each chunk's character
         range [start, end) and token count; joined, the chunks
-        are the text. Chunk boundaries fall between tokens and never inside a character.
+        are the text. Chunk boundaries fall between tokens and never inside a character. With
+        include_text, the answer's text is the summary, then each shown chunk under its range.
         """
-        result = _call(split_chunks, text, max_tokens, encoding=encoding, model=model or None)
+        if include_text and max_tokens > text_limit:
+            raise ToolError(
+                f"argument 'max_tokens': chunks of {max_tokens:,} tokens with include_text are "
+                f"more than one answer can carry: {too_long_for_an_answer(max_result_tokens)}. "
+                f"Ask for at most {text_limit:,}, leave include_text off, or split long texts "
+                "with the command line (shoal split --out-dir) or the Python API "
+                "(shoal.token_budget.split_chunks)"
+            )
+        result = _call(split_chunks, text, max_tokens, **_tokenizer(encoding, model))
         shown = result.summary(max_chunks=max_chunks, include_text=include_text)
-        return _answer(shown, render.chunk_list(shown))
+        if not include_text:
+            return _answer(shown, render.chunk_list(shown))
+
+        _check_chunk_text_fits(shown, text_limit, max_result_tokens)
+        chunks = [
+            (f"chunk {number} [{chunk.start:,}:{chunk.end:,}], {chunk.tokens:,} tokens:", text)
+            for number, (chunk, text) in enumerate(zip(shown.chunks, shown.texts, strict=True), 1)
+        ]
+        return _answer(shown, _with_text(render.chunk_list(shown), chunks))
 
     @server.tool(name="count_files", title="Count tokens in files", annotations=READ_ONLY)
     def count_files_tool(
@@ -437,7 +539,7 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
                 max_length=1000,
             ),
         ],
-        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "o200k_base",
+        encoding: Annotated[ENCODING_NAMES, Field(description=ENCODING_FOR_COUNT)] = "",
         model: Annotated[str, Field(description=MODEL_FOR_COUNT, max_length=200)] = "",
         respect_gitignore: Annotated[
             bool, Field(description="Skip what .gitignore files exclude.")
@@ -464,14 +566,32 @@ def _add_token_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[s
             count_files,
             paths,
             roots=roots,
-            encoding=encoding,
-            model=model or None,
+            **_tokenizer(encoding, model),
             respect_gitignore=respect_gitignore,
             progress=progress,
             check_cancelled=anyio.from_thread.check_cancelled,
         )
         shown = result.summary(max_files=max_files)
         return _answer(shown, render.files_summary(shown))
+
+
+def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens: int) -> None:
+    """Refuse, before the answer is built, shown chunks whose text one answer cannot carry."""
+    fitting, tokens = 0, 0
+    for chunk in shown.chunks:
+        if tokens + chunk.tokens > text_limit:
+            break
+        fitting, tokens = fitting + 1, tokens + chunk.tokens
+    if fitting == len(shown.chunks):
+        return
+    total = sum(chunk.tokens for chunk in shown.chunks)
+    raise ToolError(
+        f"argument 'max_chunks': the {len(shown.chunks):,} chunks to show hold {total:,} "
+        f"tokens of text, more than one answer can carry: "
+        f"{too_long_for_an_answer(max_result_tokens)}. Ask for max_chunks={max(fitting, 1)}, "
+        "leave include_text off, or split long texts with the command line (shoal split "
+        "--out-dir) or the Python API (shoal.token_budget.split_chunks)"
+    )
 
 
 def _add_routing_tools(server: MCPServer[None]) -> None:
@@ -505,8 +625,10 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
         max_cost_usd: Annotated[
             float,
             Field(
-                description="Most a single call may cost, in USD (0 allows only free, local "
-                "models); -1, the default, means no limit.",
+                description="Most a single call may cost, in USD; -1, the default, means no "
+                "limit. Models cost 0 only when they run locally (local_only, or privacy keeps "
+                "the task local); otherwise open-weight models are priced as hosted, so 0 alone "
+                "leaves no candidate.",
                 ge=-1,
                 le=1000,
             ),
@@ -581,21 +703,27 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
                 le=1,
             ),
         ] = DEFAULT_STICKINESS_MARGIN,
-    ) -> Annotated[CallToolResult, RoutingDecision]:
+    ) -> Annotated[CallToolResult, RoutedTask]:
         """Choose which model should answer a prompt: the best predicted quality per dollar.
 
         Use it before delegating a task to a model. It predicts each candidate's quality from
         the nearest labelled example prompts (or the model's catalog quality prior), prices the
         call, drops candidates that break a constraint (excluded, local-only, context window,
-        max cost) and explains the choice, with ranked alternatives. Deterministic.
+        max cost) and explains the choice, with ranked alternatives. Deterministic. Privacy
+        findings are listed up to 20, with counts per kind and the number left out.
         """
+        if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
+            raise ToolError(
+                f"argument 'max_cost_usd': {max_cost_usd:g} is not a cost; give 0 or more USD, "
+                "or -1 for no limit"
+            )
         decision = _call(
             route,
             prompt,
             candidates=candidates or None,
             excluded=excluded,
             local_only=local_only,
-            max_cost_usd=None if max_cost_usd < 0 else max_cost_usd,
+            max_cost_usd=None if max_cost_usd == NO_COST_LIMIT else max_cost_usd,
             min_quality=min_quality or None,
             willingness_to_pay=willingness_to_pay,
             expected_output_tokens=expected_output_tokens,
@@ -609,8 +737,51 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
         shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
         return CallToolResult(
             content=[TextContent(type="text", text=render.routing_decision(decision))],
-            structured_content=shown.to_dict(),
+            structured_content=RoutedTask.of(shown).to_dict(),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ShownPrivacyReport(PrivacyReport):
+    """What the privacy scan found: the first 20 findings, and every finding counted by kind.
+
+    A prompt with thousands of e-mail addresses is exactly what the guard is for; listing every
+    finding would take its routing decision past the answer cap.
+
+    Attributes:
+        finding_counts: Findings of each kind, over the whole conversation.
+        findings_omitted: Findings not listed in ``findings``.
+    """
+
+    finding_counts: dict[str, int]
+    findings_omitted: int
+
+    @classmethod
+    def of(cls, report: PrivacyReport) -> ShownPrivacyReport:
+        counts = Counter(finding.kind for finding in report.findings)
+        shown = report.findings[:SHOWN_FINDINGS]
+        return cls(
+            policy=report.policy,
+            action=report.action,
+            findings=shown,
+            summary=report.summary,
+            finding_counts=dict(sorted(counts.items())),
+            findings_omitted=len(report.findings) - len(shown),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutedTask(RoutingDecision):
+    """A routing decision as route_task answers it: privacy findings listed up to a bound."""
+
+    privacy: ShownPrivacyReport | None = None
+
+    @classmethod
+    def of(cls, decision: RoutingDecision) -> RoutedTask:
+        fields = {field.name: getattr(decision, field.name) for field in dataclasses.fields(cls)}
+        if decision.privacy is not None:
+            fields["privacy"] = ShownPrivacyReport.of(decision.privacy)
+        return cls(**fields)
 
 
 class ChatTurn(BaseModel):
@@ -653,7 +824,7 @@ def _add_router_tools(server: MCPServer[None]) -> None:
         ] = "",
         cost_usd: Annotated[
             float, Field(description="What the call cost in USD; -1: unknown.", ge=-1, le=1e6)
-        ] = -1.0,
+        ] = UNKNOWN_COST,
         note: Annotated[
             str, Field(description="Who judged and how (free text).", max_length=1000)
         ] = "",
@@ -664,13 +835,18 @@ def _add_router_tools(server: MCPServer[None]) -> None:
         Recording the same outcome twice changes nothing; a new score for the same decision
         and model replaces the old one.
         """
+        if cost_usd < 0 and cost_usd != UNKNOWN_COST:
+            raise ToolError(
+                f"argument 'cost_usd': {cost_usd:g} is not a cost; give 0 or more USD, or -1 "
+                "when it is unknown"
+            )
         result = _call(
             record_outcome,
             decision_id,
             model,
             score,
             prompt=prompt or None,
-            cost_usd=None if cost_usd < 0 else cost_usd,
+            cost_usd=None if cost_usd == UNKNOWN_COST else cost_usd,
             note=note,
         )
         return _answer(result, render.recorded_outcome(result))

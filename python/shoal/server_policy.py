@@ -15,7 +15,7 @@ import logging
 import math
 import re
 import reprlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -106,6 +106,45 @@ def tidy_descriptions(server: MCPServer[Any]) -> None:
     space of them."""
     for tool in registered_tools(server):
         tool.description = inspect.cleandoc(tool.description or "")
+
+
+def state_answer_cap(
+    server: MCPServer[Any], how_to_ask_for_less: Mapping[str, str], cap: int
+) -> None:
+    """End the description of each tool whose answer can grow past ``cap`` with the cap and how
+    to stay under it, so a model sizes its request before calling rather than after a refusal.
+
+    Args:
+        server: The server whose tools to describe.
+        how_to_ask_for_less: Tool name -> what to change; ``{cap}`` and ``{text_limit}`` (see
+            `returned_text_limit`) are filled in.
+        cap: Largest answer, in tokens.
+    """
+    text_limit = returned_text_limit(cap)
+    for tool in registered_tools(server):
+        advice = how_to_ask_for_less.get(tool.name)
+        if advice is not None:
+            tool.description = (
+                f"{tool.description}\n\nAnswers over {cap:,} tokens are refused: "
+                + advice.format(cap=cap, text_limit=text_limit)
+            )
+
+
+def returned_text_limit(cap: int) -> int:
+    """Most tokens of produced text (a kept text, chunks) one answer under ``cap`` can carry.
+
+    The text comes back twice, in the text content and in the structured content, JSON escapes
+    make the second copy a little longer, and the rest of the answer needs room.
+    """
+    return cap * 2 // 5
+
+
+def too_long_for_an_answer(cap: int) -> str:
+    """Why produced text has a limit, for the error that refuses a request over it."""
+    return (
+        f"shoal's cap is {cap:,} tokens per answer and the text comes back twice (as text and as "
+        f"structured content), so at most {returned_text_limit(cap):,} tokens of it"
+    )
 
 
 def answer_tokens(result: dict[str, Any]) -> int:
@@ -306,7 +345,8 @@ class ToolCallGuard:
                 "type": "text",
                 "text": f"The answer of {name} came to {tokens:,} tokens, over shoal's cap of "
                 f"{self._max_result_tokens:,} tokens for one result. Ask for less: a smaller "
-                "limit or max_* argument, or a narrower request.",
+                "limit or max_* argument, or a narrower request; for long outputs use shoal's "
+                "command line or Python API, which have no cap.",
             }
         ]
         return capped

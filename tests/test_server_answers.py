@@ -1,0 +1,301 @@
+"""What the tools answer, through the SDK's client: produced text in the text content, the answer
+cap stated and enforced before the work, bounded privacy findings, and arguments that mean one
+thing only (a cost limit, an encoding beside a model)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from shoal.server import LONG_ANSWERS, SHOWN_FINDINGS, build_server
+from shoal.server_policy import MAX_RESULT_TOKENS, answer_tokens, returned_text_limit
+from shoal.token_budget import truncate
+
+pytestmark = pytest.mark.anyio
+
+README = Path(__file__).parent.parent / "README.md"
+PACKAGE = Path(__file__).parent.parent / "python"
+FOX = "The quick brown fox jumps over the lazy dog."
+# 20,000 distinct addresses at a domain that is not reserved for documentation, short enough that
+# the prompt (about 119,000 tokens) fits the context window of local models.
+ADDRESSES = "Mail: " + " ".join(f"a{number}@b.co" for number in range(20_000))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def own_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger and feedback database of the test's own, never the user's."""
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+
+
+@pytest.fixture(scope="module")
+def server():  # type: ignore[no-untyped-def]
+    return build_server()
+
+
+def _wire(result: Any) -> dict[str, Any]:
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+# ---- produced text in the text content ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_truncate_text_puts_the_kept_text_in_the_text_content(server, mode: str) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server, mode=mode) as client:
+        head = await client.call_tool("truncate_text", {"text": FOX, "max_tokens": 4})
+        tail = await client.call_tool(
+            "truncate_text", {"text": FOX, "max_tokens": 3, "side": "tail"}
+        )
+
+    summary, kept = head.content[0].text.split("\n\n", 1)
+    assert summary.startswith("kept the head: 4 of 10 tokens")
+    assert kept == "The quick brown fox" == head.structured_content["text"]
+    assert tail.content[0].text.endswith("\n\n" + tail.structured_content["text"])
+    assert tail.structured_content["text"].endswith("lazy dog.")
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_split_text_with_include_text_puts_each_chunk_in_the_text_content(
+    server, mode: str
+) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server, mode=mode) as client:
+        with_text = await client.call_tool(
+            "split_text", {"text": FOX, "max_tokens": 4, "include_text": True}
+        )
+        ranges_only = await client.call_tool("split_text", {"text": FOX, "max_tokens": 4})
+
+    text = with_text.content[0].text
+    assert text.startswith("3 chunks of at most 4 tokens")
+    for number, chunk in enumerate(with_text.structured_content["texts"], start=1):
+        assert f"chunk {number} [" in text and f"\n{chunk}" in text
+    assert "chunk 1 [0:19], 4 tokens:\nThe quick brown fox" in text
+    assert "The quick brown fox" not in ranges_only.content[0].text
+
+
+# ---- the answer cap -----------------------------------------------------------------------------
+
+
+async def test_tools_whose_answer_grows_state_the_cap_and_what_to_lower(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    assert set(LONG_ANSWERS) <= set(tools)
+    for name in LONG_ANSWERS:
+        assert f"Answers over {MAX_RESULT_TOKENS:,} tokens are refused" in tools[name].description
+    limit = f"{returned_text_limit(MAX_RESULT_TOKENS):,}"
+    for name in ("truncate_text", "split_text"):
+        assert f"max_tokens may be at most {limit}" in tools[name].description
+        assert "command line" in tools[name].description
+    assert f"{SHOWN_FINDINGS}" in tools["route_task"].description
+
+
+async def test_a_smaller_cap_is_the_one_described_and_enforced() -> None:
+    async with Client(build_server(max_result_tokens=1000)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        refused = await client.call_tool("truncate_text", {"text": FOX, "max_tokens": 401})
+        allowed = await client.call_tool("truncate_text", {"text": FOX, "max_tokens": 400})
+
+    assert "Answers over 1,000 tokens are refused" in tools["truncate_text"].description
+    assert "max_tokens may be at most 400" in tools["truncate_text"].description
+    assert refused.is_error and "cap is 1,000 tokens" in refused.content[0].text
+    assert not allowed.is_error
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_request_the_cap_cannot_carry_is_refused_before_the_work(
+    server, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    calls: list[int] = []
+
+    def counting_truncate(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return truncate(*args, **kwargs)
+
+    monkeypatch.setattr("shoal.server.truncate", counting_truncate)
+    long_text = "word " * 200_000
+    async with Client(server, mode=mode) as client:
+        truncated = await client.call_tool(
+            "truncate_text", {"text": long_text, "max_tokens": 100_000}
+        )
+        split = await client.call_tool(
+            "split_text", {"text": long_text, "max_tokens": 50_000, "include_text": True}
+        )
+        ranges = await client.call_tool("split_text", {"text": long_text, "max_tokens": 50_000})
+
+    assert calls == []
+    for refused in (truncated, split):
+        message = refused.content[0].text
+        assert refused.is_error and "argument 'max_tokens'" in message
+        assert f"shoal's cap is {MAX_RESULT_TOKENS:,} tokens per answer" in message
+        assert "command line" in message and "Python API" in message
+    assert not ranges.is_error and ranges.structured_content["chunk_count"] == 5
+
+
+async def test_the_largest_text_a_description_allows_fits_the_cap(server) -> None:  # type: ignore[no-untyped-def]
+    limit = returned_text_limit(MAX_RESULT_TOKENS)
+    readme = README.read_text(encoding="utf-8")
+    async with Client(server) as client:
+        kept = await client.call_tool("truncate_text", {"text": readme, "max_tokens": limit})
+        chunks = await client.call_tool(
+            "split_text",
+            {"text": readme, "max_tokens": limit // 4, "include_text": True, "max_chunks": 4},
+        )
+
+    for answer in (kept, chunks):
+        assert not answer.is_error, answer.content[0].text
+        assert answer_tokens(_wire(answer)) <= MAX_RESULT_TOKENS
+    assert kept.structured_content["tokens"] == limit
+
+
+async def test_too_many_chunks_with_text_name_the_max_chunks_that_fits(server) -> None:  # type: ignore[no-untyped-def]
+    readme = README.read_text(encoding="utf-8")
+    async with Client(server) as client:
+        refused = await client.call_tool(
+            "split_text", {"text": readme, "max_tokens": 600, "include_text": True}
+        )
+        advised = await client.call_tool(
+            "split_text",
+            {"text": readme, "max_tokens": 600, "include_text": True, "max_chunks": 4},
+        )
+
+    message = refused.content[0].text
+    assert refused.is_error and "argument 'max_chunks'" in message
+    assert "Ask for max_chunks=4" in message and "shoal split --out-dir" in message
+    assert not advised.is_error
+
+
+# ---- privacy findings ---------------------------------------------------------------------------
+
+
+def _check_bounded_privacy(result: Any) -> None:
+    assert not result.is_error, result.content[0].text
+    privacy = result.structured_content["privacy"]
+    assert privacy["action"] == "kept_local"
+    assert len(privacy["findings"]) == SHOWN_FINDINGS
+    assert privacy["finding_counts"] == {"email": 20_000}
+    assert privacy["findings_omitted"] == 20_000 - SHOWN_FINDINGS
+    assert result.structured_content["alternatives"][0]["runs_locally"] is True
+    assert answer_tokens(_wire(result)) <= MAX_RESULT_TOKENS
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_route_task_lists_a_bounded_number_of_findings_with_counts(
+    server, mode: str
+) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server, mode=mode) as client:
+        routed = await client.call_tool("route_task", {"prompt": ADDRESSES})
+        few = await client.call_tool(
+            "route_task", {"prompt": "Write to ann@acme-mail.com and bob@acme-mail.com."}
+        )
+
+    _check_bounded_privacy(routed)
+    assert few.structured_content["privacy"]["findings_omitted"] == 0
+    assert few.structured_content["privacy"]["finding_counts"] == {"email": 2}
+    assert len(few.structured_content["privacy"]["findings"]) == 2
+
+
+async def test_route_task_with_20000_addresses_over_stdio(tmp_path: Path) -> None:
+    # This checkout's package, whichever shoal is installed.
+    path = os.pathsep.join(filter(None, [str(PACKAGE), os.environ.get("PYTHONPATH")]))
+    parameters = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "shoal", "serve", "--root", str(tmp_path), "--tools", "routing"],
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    async with Client(parameters, mode="legacy") as client:
+        routed = await client.call_tool("route_task", {"prompt": ADDRESSES})
+
+    _check_bounded_privacy(routed)
+
+
+# ---- arguments that mean one thing ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("count_tokens", {"text": FOX}),
+        ("truncate_text", {"text": FOX, "max_tokens": 4}),
+        ("split_text", {"text": FOX, "max_tokens": 4}),
+        ("count_files", {"paths": ["README.md"]}),
+    ],
+)
+async def test_an_encoding_beside_a_model_is_refused_by_name(
+    server, name: str, arguments: dict[str, Any]
+) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        both = await client.call_tool(
+            name, {**arguments, "encoding": "cl100k_base", "model": "gpt-4.1"}
+        )
+        same = await client.call_tool(
+            name, {**arguments, "encoding": "o200k_base", "model": "gpt-4.1"}
+        )
+        model = await client.call_tool(name, {**arguments, "model": "gpt-4.1"})
+        encoding = await client.call_tool(name, {**arguments, "encoding": "cl100k_base"})
+        default = await client.call_tool(name, arguments)
+
+    for refused in (both, same):
+        assert refused.is_error
+        assert "arguments 'encoding' and 'model': give one, not both" in refused.content[0].text
+    assert model.structured_content["model"] == "gpt-4.1"
+    assert encoding.structured_content["encoding"] == "cl100k_base"
+    assert default.structured_content["encoding"] == "o200k_base"
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        (
+            "route_task",
+            {"prompt": "Summarise this.", "max_cost_usd": -0.5},
+            "argument 'max_cost_usd': -0.5 is not a cost; give 0 or more USD, or -1 for no limit",
+        ),
+        (
+            "route_task",
+            {"prompt": "Summarise this.", "max_cost_usd": -2},
+            "argument 'max_cost_usd': input should be greater than or equal to -1",
+        ),
+        (
+            "record_outcome",
+            {"decision_id": "d-" + "0" * 24, "model": "gpt-4o", "score": 1, "cost_usd": -0.5},
+            "argument 'cost_usd': -0.5 is not a cost; give 0 or more USD, or -1 when it is unknown",
+        ),
+    ],
+)
+async def test_a_negative_cost_other_than_minus_one_is_refused(
+    server, name: str, arguments: dict[str, Any], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        refused = await client.call_tool(name, arguments)
+
+    assert refused.is_error and message in refused.content[0].text
+
+
+async def test_the_cost_limit_does_what_its_description_says(server) -> None:  # type: ignore[no-untyped-def]
+    prompt = "Refactor this function to remove its global state."
+    async with Client(server) as client:
+        described = {tool.name: tool for tool in (await client.list_tools()).tools}
+        unlimited = await client.call_tool("route_task", {"prompt": prompt, "max_cost_usd": -1})
+        zero_alone = await client.call_tool("route_task", {"prompt": prompt, "max_cost_usd": 0})
+        zero_local = await client.call_tool(
+            "route_task", {"prompt": prompt, "max_cost_usd": 0, "local_only": True}
+        )
+
+    description = described["route_task"].input_schema["properties"]["max_cost_usd"]["description"]
+    assert "-1, the default, means no limit" in description
+    assert "0 alone leaves no candidate" in description
+    assert not unlimited.is_error
+    assert zero_alone.is_error and "max_cost_usd" in zero_alone.content[0].text
+    assert not zero_local.is_error
+    assert zero_local.structured_content["alternatives"][0]["expected_cost_usd"] == 0
