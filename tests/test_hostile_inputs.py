@@ -55,9 +55,8 @@ ID_PARAMETERS = {
     "quantisations",
     "nodes",
 }
-# record_outcome scores any model, catalogued or not: outcomes are kept for a later fit, and a
-# model may join the catalog after its outcomes were recorded.
-FREE_IDS = {("record_outcome", "model")}
+# Id parameters that take any string (none today: record_outcome checks its model too).
+FREE_IDS: set[tuple[str, str]] = set()
 
 Case = tuple[str, str, Any, bool]  # (where, label, value, must be refused)
 

@@ -809,7 +809,8 @@ def _add_router_tools(server: MCPServer[None]) -> None:
                   min_length=26, max_length=26),
         ],
         model: Annotated[
-            str, Field(description="The model that did the task.", min_length=1, max_length=200)
+            str, Field(description="The model that did the task: a catalog model id, or one the "
+                      "router has labels for.", min_length=1, max_length=200)
         ],
         score: Annotated[
             float, Field(description="Observed quality, 0 (failed) to 1 (fully right).", ge=0, le=1)
@@ -1205,7 +1206,9 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         cached_input_tokens: Annotated[int, Field(description="Part of input read from the cache.", ge=0, le=MAX_TOKENS)] = 0,
         cache_write_tokens: Annotated[int, Field(description="Part of input written to the cache.", ge=0, le=MAX_TOKENS)] = 0,
         reasoning_tokens: Annotated[int, Field(description="Hidden reasoning tokens.", ge=0, le=MAX_TOKENS)] = 0,
-        decision_id: Annotated[str, Field(description="route_task decision id the call followed, if any.", max_length=200)] = "",
+        decision_id: Annotated[str, Field(
+            description="route_task decision id ('d-' and 24 hex digits) the call followed, if "
+            "any; such calls count as routed in savings_report.", max_length=200)] = "",
     ) -> Annotated[CallToolResult, UsageRecord]:
         """Charge a finished model call to a scope in the spend ledger, priced now.
 
