@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from fractions import Fraction
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
