@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.files import PathNotAllowedError, count_files
+from shoal.files import MAX_FILE_BYTES_LIMIT, PathNotAllowedError, count_files
 from shoal.gitignore import IgnoreMatcher, parse_gitignore
 from shoal.tokens import count_tokens
 
@@ -226,8 +226,43 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="not a single path"):
         count_files(str(tmp_path))  # type: ignore[arg-type]
     write(tmp_path, {"a.txt": "a", "b.txt": "b"})
-    with pytest.raises(ValueError, match="more than 1 files"):
+    with pytest.raises(ValueError, match="more than 1 file to count"):
         count_files([tmp_path], max_files=1)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_file_bytes": -1}, r"^max_file_bytes must be at least 1, not -1$"),
+        ({"max_file_bytes": 0}, r"^max_file_bytes must be at least 1, not 0$"),
+        ({"max_file_bytes": 2**30 + 1}, r"^max_file_bytes must be at most 1,073,741,824 \(1 GiB\)"),
+        ({"max_file_bytes": 2**63 - 1}, r"^max_file_bytes must be at most 1,073,741,824"),
+        ({"max_file_bytes": 10**20}, r"^max_file_bytes must be at most 1,073,741,824"),
+        ({"max_files": 0}, r"^max_files must be at least 1, not 0$"),
+    ],
+)
+def test_limits_out_of_range_name_the_limit_at_fault(
+    tmp_path: Path, limits: dict[str, int], message: str
+) -> None:
+    write(tmp_path, {"a.txt": "a"})
+    with pytest.raises(ValueError, match=message):
+        count_files([tmp_path / "a.txt"], **limits)  # type: ignore[arg-type]
+
+
+def test_the_largest_limit_is_accepted(tmp_path: Path) -> None:
+    write(tmp_path, {"a.txt": "alpha"})
+    assert count_files([tmp_path / "a.txt"], max_file_bytes=MAX_FILE_BYTES_LIMIT).total_bytes == 5
+
+
+def test_summary_notes_count_in_the_singular_and_plural(tmp_path: Path) -> None:
+    write(tmp_path, {"a.txt": "a", "b.txt": "b b", "x.bin": b"\0", "y.bin": b"\0"})
+    result = count_files([tmp_path])
+
+    assert result.summary(max_files=1).notes == (
+        "1 smaller file not listed (their tokens are in the total); raise max_files to list them",
+        "1 more skipped file not listed",
+    )
+    assert result.summary(max_files=2).notes == ()
 
 
 def test_rules_of_the_enclosing_work_tree_apply_to_a_subfolder(tmp_path: Path) -> None:

@@ -7,13 +7,17 @@ import math
 import random
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mcp import Client
 
 from shoal import tokens
 from shoal.catalog import load_catalog
+from shoal.server import build_server
 from shoal.token_budget import (
     SAFE_BREAK,
     TokenBudgetError,
@@ -181,9 +185,39 @@ def test_split_chunks_fill_the_budget_on_prose(prose: str) -> None:
 
 
 def test_split_chunks_refuses_a_budget_below_one_character() -> None:
-    with pytest.raises(TokenBudgetError, match=r"at character 0.*raise max_tokens"):
-        split_chunks("世", 1, encoding="cl100k_base")
+    with pytest.raises(
+        TokenBudgetError,
+        match=r"^max_tokens=1 is too small: the character at index 2 alone takes more than 1 "
+        r"cl100k_base token; raise max_tokens$",
+    ):
+        split_chunks("ab世", 1, encoding="cl100k_base")
     assert split_chunks("", 5).chunks == ()
+
+
+def test_split_text_over_mcp_blames_max_tokens_not_the_encoding() -> None:
+    async def call() -> Any:
+        async with Client(build_server()) as client:
+            return await client.call_tool("split_text", {"text": "🦜", "max_tokens": 1})
+
+    result = anyio.run(call)
+
+    assert result.is_error
+    assert result.content[0].text.startswith(
+        "Error executing tool split_text: max_tokens=1 is too small"
+    )
+
+
+def test_a_chunk_summary_says_how_many_chunks_it_left_out() -> None:
+    chunks = split_chunks("word" * 3000, 1)
+    assert len(chunks.chunks) == 3000
+
+    assert chunks.summary(max_chunks=2999, include_text=False).note == (
+        "1 more chunk not shown; raise max_chunks to see them"
+    )
+    assert chunks.summary(max_chunks=1, include_text=False).note == (
+        "2,999 more chunks not shown; raise max_chunks to see them"
+    )
+    assert chunks.summary(max_chunks=3000, include_text=False).note == ""
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,11 @@ from the local path (and tiktoken's download cache disabled), so nothing is ever
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from fractions import Fraction
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -363,7 +364,44 @@ def test_count_chat_overhead_rules() -> None:
 
 def test_count_chat_refuses_bad_input() -> None:
     with pytest.raises(TypeError, match=r"messages\[0\]\['content'\] must be str"):
-        tokens.count_chat([{"role": "user", "content": None}])  # type: ignore[dict-item]
+        tokens.count_chat([{"role": "user", "content": 5}])  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="messages must be a list of message dicts, not int"):
+        tokens.count_chat(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tools must be a list of tool definitions, not int"):
+        tokens.count_chat([], tools=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        ([{"role": "user"}], r"messages\[0\] has no 'content'"),
+        ([{"role": "user", "content": "a"}, {"role": "user", "content": None}],
+         r"messages\[1\] has no 'content' \(or it is null\); only an assistant message with "
+         "'tool_calls' may leave it out"),
+        ([{"role": "assistant"}], r"messages\[0\] has no 'content'"),
+        ([{"role": "user", "content": None, "tool_calls": [{"id": "c1"}]}],
+         r"messages\[0\] has no 'content'"),
+        ([{"content": "Hi"}], r"messages\[0\] has no 'role'"),
+    ],
+)
+def test_count_chat_refuses_a_message_the_api_would_refuse(
+    messages: list[dict[str, object]], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        tokens.count_chat(messages)
+
+
+def test_count_chat_counts_an_assistant_tool_call_without_content_as_compact_json() -> None:
+    calls = [{"id": "c1", "type": "function",
+              "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]
+    compact = json.dumps(calls, separators=(",", ":"))
+    expected = (tokens.count_tokens("assistant").tokens + tokens.count_tokens(compact).tokens
+                + tokens.TOKENS_PER_MESSAGE + tokens.REPLY_PRIMING_TOKENS)
+
+    for content in ({}, {"content": None}):
+        counted = tokens.count_chat([{"role": "assistant", **content, "tool_calls": calls}])
+        assert counted.tokens == expected
+        assert counted.exact is False and tokens.TOOL_CALLS_NOTE in counted.method
 
 
 def test_count_chat_counts_text_parts_as_separate_texts() -> None:
@@ -386,7 +424,9 @@ def test_count_chat_refuses_parts_it_cannot_count() -> None:
     with pytest.raises(TypeError, match=r"\[0\]\['text'\] must be str"):
         tokens.count_chat([{"role": "user", "content": [{"type": "text", "text": 5}]}])
     with pytest.raises(TypeError, match=r"messages\[0\]\['name'\] must be str"):
-        tokens.count_chat([{"role": "user", "name": [{"type": "text", "text": "a"}]}])
+        tokens.count_chat(
+            [{"role": "user", "name": [{"type": "text", "text": "a"}], "content": "b"}]
+        )
 
 
 def test_count_tokens_exact_by_encoding_and_model(corpus: dict[str, str]) -> None:

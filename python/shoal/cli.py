@@ -240,7 +240,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "skipped with the reason. A progress bar shows on stderr when counting files takes over "
         "a second.",
     )
-    count.add_argument("text", nargs="*", help="text to count (joined by spaces); '-' reads stdin")
+    count.add_argument(
+        "text", nargs="*", help="text to count (joined by spaces); '-' alone reads stdin"
+    )
     count.add_argument(
         "--file",
         type=Path,
@@ -251,8 +253,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     count.add_argument(
         "--chat",
         type=Path,
-        help="JSON file of a chat request: a list of messages, or {'messages': [...], "
-        "'tools': [...]}; counted by OpenAI's chat and tool rules",
+        help="JSON file of a chat request ('-': stdin): a list of messages, or {'messages': "
+        "[...], 'tools': [...]}; counted by OpenAI's chat and tool rules, and takes no TEXT, "
+        "--file, --limit, --encoding, --allow-special or --no-gitignore",
     )
     count.add_argument(
         "--limit",
@@ -262,12 +265,7 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     count.add_argument(
         "--no-gitignore", action="store_true", help="count files that .gitignore excludes too"
     )
-    count.add_argument(
-        "--max-file-bytes",
-        type=int,
-        default=16 * 1024 * 1024,
-        help="skip larger files (default: %(default)s)",
-    )
+    _add_max_file_bytes(count, "skip larger files, and refuse a larger --chat file")
     count.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -276,6 +274,41 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _add_token_options(count)
     count.set_defaults(handler=_count)
+
+
+INPUT_FILE_HELP = (
+    "read the text from this regular file ('-': stdin); as for count, nothing under /proc, /dev "
+    "or /sys, and nothing over --max-file-bytes"
+)
+
+# The default of --max-file-bytes: shoal.files.DEFAULT_MAX_FILE_BYTES, which is not imported
+# while the parser is built.
+DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+def _add_max_file_bytes(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--max-file-bytes",
+        type=_max_file_bytes,
+        metavar="N",
+        default=DEFAULT_MAX_FILE_BYTES,
+        help=f"{what} (default: %(default)s; at most 1073741824, 1 GiB)",
+    )
+
+
+def _max_file_bytes(value: str) -> int:
+    from shoal.files import check_max_file_bytes
+
+    try:
+        limit = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {value!r}") from None
+    try:
+        check_max_file_bytes(limit)
+    except ValueError as error:
+        # argparse names the option already; the library's message leads with its own name.
+        raise argparse.ArgumentTypeError(str(error).removeprefix("max_file_bytes ")) from None
+    return limit
 
 
 def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -287,9 +320,12 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "stderr.",
     )
     truncate.add_argument(
-        "text", nargs="*", help="text to cut (joined by spaces); '-' or none: stdin"
+        "text",
+        nargs="*",
+        help="text to cut (joined by spaces); '-' alone, or no TEXT and no --file, reads stdin",
     )
-    truncate.add_argument("--file", type=Path, help="read the text from this file")
+    truncate.add_argument("--file", type=Path, help=INPUT_FILE_HELP)
+    _add_max_file_bytes(truncate, "refuse a larger --file")
     truncate.add_argument("--max-tokens", type=int, required=True, help="most tokens to keep")
     truncate.add_argument(
         "--tail", action="store_true", help="keep the end instead of the beginning"
@@ -307,9 +343,12 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "tokens), or with --json the chunks and their text; --out-dir writes chunk files.",
     )
     split.add_argument(
-        "text", nargs="*", help="text to split (joined by spaces); '-' or none: stdin"
+        "text",
+        nargs="*",
+        help="text to split (joined by spaces); '-' alone, or no TEXT and no --file, reads stdin",
     )
-    split.add_argument("--file", type=Path, help="read the text from this file")
+    split.add_argument("--file", type=Path, help=INPUT_FILE_HELP)
+    _add_max_file_bytes(split, "refuse a larger --file")
     split.add_argument("--max-tokens", type=int, required=True, help="most tokens per chunk")
     split.add_argument(
         "--out-dir", type=Path, help="write chunk_0001.txt, chunk_0002.txt, ... into this folder"
@@ -1116,7 +1155,7 @@ def _count(args: argparse.Namespace) -> int:
     from shoal.token_budget import count_till_limit
     from shoal.tokens import count_tokens
 
-    text = _read_stdin() if args.text == ["-"] else " ".join(args.text)
+    text = _read_stdin() if args.text == ["-"] else _text_arguments(args.text)
     if args.limit is not None:
         limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
         if args.json:
@@ -1131,6 +1170,26 @@ def _count(args: argparse.Namespace) -> int:
     else:
         print(render.token_count(result))
     return 0
+
+
+def _text_arguments(words: list[str]) -> str:
+    """The TEXT arguments joined by spaces; one that is not valid UTF-8 is named.
+
+    Python hands over the bytes of such an argument as lone surrogates, which no encoding can
+    count.
+    """
+    for number, word in enumerate(words, start=1):
+        invalid = next((index for index, char in enumerate(word) if _is_surrogate(char)), None)
+        if invalid is not None:
+            raise ValueError(
+                f"TEXT argument {number} is not valid UTF-8 (an undecodable byte at character "
+                f"{invalid}); convert it to UTF-8 first"
+            )
+    return " ".join(words)
+
+
+def _is_surrogate(char: str) -> bool:
+    return "\ud800" <= char <= "\udfff"
 
 
 def _count_files(args: argparse.Namespace) -> int:
@@ -1167,27 +1226,19 @@ def _count_files(args: argparse.Namespace) -> int:
 
 def _count_chat(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.tokens import count_chat
+    from shoal.tokens import count_chat, tokenizer_for
 
-    if args.encoding is not None:
-        raise ValueError(
-            "--chat counts by a model's chat rules: name the model with --model (default "
-            "gpt-4o), not an --encoding"
-        )
+    _refuse_beside_chat(args)
+    model = args.model or "gpt-4o"
+    # Resolved first, so that an unknown model is not reported as a fault of the file.
+    tokenizer_for(model=model)
+
+    source = "standard input" if str(args.chat) == "-" else str(args.chat)
+    messages, tools = _chat_request(_read_input_file(args.chat, args.max_file_bytes), source)
     try:
-        request = json.loads(_read_text_file(args.chat))
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{args.chat}: not valid JSON ({error.msg} at line {error.lineno})"
-        ) from None
-    if isinstance(request, dict):
-        messages, tools = request.get("messages", []), request.get("tools", [])
-    else:
-        messages, tools = request, []
-    try:
-        result = count_chat(messages, model=args.model or "gpt-4o", tools=tools)
-    except TypeError as error:
-        raise ValueError(f"{args.chat}: {error}") from None
+        result = count_chat(messages, model=model, tools=tools)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: {error}") from None
     if args.json:
         _print_json(dataclasses.asdict(result))
     else:
@@ -1195,14 +1246,90 @@ def _count_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_beside_chat(args: argparse.Namespace) -> None:
+    """Options that mean nothing for a chat request are refused, not ignored."""
+    if args.encoding is not None:
+        raise ValueError(
+            "--chat counts by a model's chat rules: name the model with --model (default "
+            "gpt-4o), not an --encoding"
+        )
+    refusals = [
+        reason
+        for given, reason in (
+            (args.text, "TEXT does not go with --chat: count text or a chat request, not both"),
+            (args.file, "--file does not go with --chat: count files or a chat request, not both"),
+            (args.limit is not None, "--limit applies to text, not --chat"),
+            (
+                args.allow_special,
+                "--allow-special does not apply to --chat: the API reads special-token text in "
+                "messages as ordinary text",
+            ),
+            (args.no_gitignore, "--no-gitignore applies to --file folders, not --chat"),
+        )
+        if given
+    ]
+    if refusals:
+        raise ValueError("; ".join(refusals))
+
+
+def _chat_request(text: str, source: str) -> tuple[list[Any], list[Any]]:
+    """The messages and tools of a chat request: a list of messages or {'messages': [...]}."""
+    try:
+        request = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{source}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if isinstance(request, list):
+        return request, []
+    if not isinstance(request, dict):
+        raise ValueError(
+            f"{source}: a chat request is a list of messages or an object with a 'messages' "
+            f"list, not {_json_kind(request)}"
+        )
+    if "messages" not in request:
+        keys = ", ".join(repr(key) for key in list(request)[:5])
+        found = f"its keys are {keys}" if keys else "it is an empty object"
+        raise ValueError(f"{source}: a chat request needs a 'messages' list, and {found}")
+
+    messages, tools = request["messages"], request.get("tools", [])
+    for key, value in (("messages", messages), ("tools", tools)):
+        if not isinstance(value, list):
+            raise ValueError(f"{source}: '{key}' must be a list, not {_json_kind(value)}")
+    return messages, tools
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else "an object"
+
+
 def _input_text(args: argparse.Namespace) -> str:
     if args.file is not None:
         if args.text:
             raise ValueError("give text or --file, not both")
-        return _read_text_file(args.file)
+        return _read_input_file(args.file, args.max_file_bytes)
     if not args.text or args.text == ["-"]:
         return _read_stdin()
-    return " ".join(args.text)
+    return _text_arguments(args.text)
+
+
+def _read_input_file(path: Path, max_file_bytes: int) -> str:
+    """A named file's text under the rules count applies to files, or stdin for '-'."""
+    from shoal.files import FileTooLargeError, read_text_file
+
+    if str(path) == "-":
+        return _read_stdin()
+    try:
+        return read_text_file(path, max_file_bytes=max_file_bytes)
+    except FileTooLargeError as error:
+        raise ValueError(f"{error.reason}; raise --max-file-bytes to read it") from None
 
 
 def _truncate(args: argparse.Namespace) -> int:
@@ -1220,8 +1347,11 @@ def _truncate(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
+    from shoal import render
     from shoal.token_budget import split_chunks
 
+    if args.out_dir is not None:
+        _check_out_dir(args.out_dir)
     result = split_chunks(_input_text(args), args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -1238,12 +1368,26 @@ def _split(args: argparse.Namespace) -> int:
         _print_json(dataclasses.asdict(result))
         return 0
     for number, chunk in enumerate(result.chunks, start=1):
-        print(f"chunk {number}: characters {chunk.start:,}-{chunk.end:,}, {chunk.tokens:,} tokens")
+        print(
+            f"chunk {number}: characters {chunk.start:,}-{chunk.end:,}, "
+            f"{render.plural(chunk.tokens, 'token')}"
+        )
     method = "exact" if result.exact else "estimate"
     print(
-        f"{len(result.chunks)} chunks, {result.total_tokens:,} tokens ({method}, {result.encoding})"
+        f"{render.plural(len(result.chunks), 'chunk')}, "
+        f"{render.plural(result.total_tokens, 'token')} ({method}, {result.encoding})"
     )
     return 0
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an --out-dir that is a file, or lies under one, before any splitting."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                place = "is a file" if folder == out_dir else f"lies under {folder}, a file"
+                raise ValueError(f"--out-dir {out_dir} {place}, not a folder; name a folder")
+            return
 
 
 def _read_text_file(path: Path) -> str:

@@ -12,6 +12,9 @@ are refused even inside a root and never walked into; only regular files are ope
 FIFO or a device), without blocking and without following a link swapped in at the last
 moment, and their type and size are checked again on the open file. The walk checks for
 cancellation at every folder and stops as soon as it has found more than ``max_files`` files.
+
+``read_text_file`` reads one named file under the same rules, for commands that take a single
+file's text (truncate, split, a chat request): it refuses what ``count_files`` would skip.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from shoal.tokens import DEFAULT_ENCODING, Tokenizer, tokenizer_for
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# The largest max_file_bytes accepted: a file is read whole into memory, and cutting or splitting
+# it holds its token ids too (a 1 GiB text is some 250 million ids).
+MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 DEFAULT_MAX_FILES = 100_000
 BINARY_SNIFF_BYTES = 8192
 REFUSED_PREFIXES = (Path("/proc"), Path("/dev"), Path("/sys"))
@@ -42,6 +48,27 @@ MAX_FOLDER_DEPTH = 200
 
 class PathNotAllowedError(ValueError):
     """A path outside the allowed roots, or one shoal never reads (``/proc``, ``/dev``, ...)."""
+
+
+class FileTooLargeError(ValueError):
+    """A file over the size limit it was to be read with.
+
+    Attributes:
+        path: The file as the caller named it.
+        size: Its size in bytes.
+        limit: The limit in bytes.
+    """
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        self.path = path
+        self.size = size
+        self.limit = limit
+        super().__init__(f"{self.reason}; raise max_file_bytes to read it")
+
+    @property
+    def reason(self) -> str:
+        """What is too large and by how much, without the remedy (callers name their own knob)."""
+        return f"{self.path} is {self.size:,} bytes, over the {self.limit:,}-byte limit"
 
 
 @dataclass(frozen=True)
@@ -87,16 +114,20 @@ class FilesCount:
 
     def summary(self, *, max_files: int) -> FilesSummary:
         """The largest ``max_files`` files and the first skipped ones, saying what is left out."""
+        from shoal.render import plural  # render imports this module, so not at the top
+
         largest = sorted(self.files, key=lambda item: (-item.tokens, item.path))[:max_files]
         skipped = self.skipped[:max_files]
         notes = []
         if len(largest) < len(self.files):
+            unlisted = plural(len(self.files) - len(largest), "smaller file")
             notes.append(
-                f"{len(self.files) - len(largest)} smaller files not listed (their tokens are in "
-                "the total); raise max_files to list them"
+                f"{unlisted} not listed (their tokens are in the total); raise max_files to list "
+                "them"
             )
         if len(skipped) < len(self.skipped):
-            notes.append(f"{len(self.skipped) - len(skipped)} more skipped files not listed")
+            unlisted = plural(len(self.skipped) - len(skipped), "more skipped file")
+            notes.append(f"{unlisted} not listed")
         return FilesSummary(
             total_tokens=self.total_tokens,
             total_bytes=self.total_bytes,
@@ -173,7 +204,8 @@ def count_files(
         model: A catalog model id; decides the tokenizer (estimate when not public).
         allow_special: Count special-token text as special tokens.
         respect_gitignore: Skip what ``.gitignore`` files exclude.
-        max_file_bytes: Larger files are skipped, with the reason.
+        max_file_bytes: Larger files are skipped, with the reason (1 to
+            ``MAX_FILE_BYTES_LIMIT``, 1 GiB).
         max_files: More files than this is an error (narrow the paths).
         workers: Threads counting at once; None: one per CPU.
         progress: Called as ``progress(files_done, files_total)`` after each file.
@@ -184,14 +216,16 @@ def count_files(
 
     Raises:
         PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys.
-        ValueError: A path that does not exist, too many files, bad encoding or model.
+        ValueError: A path that does not exist, too many files, a limit out of its range, bad
+            encoding or model.
     """
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("paths must be a list of paths, not a single path")
     if not paths:
         raise ValueError("paths is empty; give at least one file or folder")
-    if max_file_bytes < 1 or max_files < 1:
-        raise ValueError("max_file_bytes and max_files must be at least 1")
+    check_max_file_bytes(max_file_bytes)
+    if max_files < 1:
+        raise ValueError(f"max_files must be at least 1, not {max_files}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     allowed = [_real(Path(root)) for root in roots] if roots is not None else None
 
@@ -206,8 +240,11 @@ def count_files(
         skipped.extend(found_skipped)
         ignored += found_ignored
         if len(candidates) > max_files:
+            from shoal.render import plural  # render imports this module, so not at the top
+
             raise ValueError(
-                f"more than {max_files:,} files to count; name narrower paths or raise max_files"
+                f"more than {plural(max_files, 'file')} to count; name narrower paths or raise "
+                "max_files"
             )
 
     counted, more_skipped = _count_all(
@@ -226,6 +263,65 @@ def count_files(
         exact=tokenizer.exact,
         model=tokenizer.model,
     )
+
+
+def check_max_file_bytes(max_file_bytes: int) -> None:
+    """Refuse a file size limit below 1 byte or over ``MAX_FILE_BYTES_LIMIT``."""
+    if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int):
+        raise TypeError(f"max_file_bytes must be an int, not {type(max_file_bytes).__name__}")
+    if max_file_bytes < 1:
+        raise ValueError(f"max_file_bytes must be at least 1, not {max_file_bytes}")
+    if max_file_bytes > MAX_FILE_BYTES_LIMIT:
+        # The value itself is not echoed: it may have more digits than Python will print.
+        raise ValueError(
+            f"max_file_bytes must be at most {MAX_FILE_BYTES_LIMIT:,} (1 GiB), since a file is "
+            "read whole into memory"
+        )
+
+
+def read_text_file(
+    path: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> str:
+    """The UTF-8 text of one regular file, read under the rules ``count_files`` applies.
+
+    Args:
+        path: The file.
+        max_file_bytes: A larger file is refused (1 to ``MAX_FILE_BYTES_LIMIT``, 1 GiB).
+
+    Raises:
+        PathNotAllowedError: A path under /proc, /dev or /sys (after following links).
+        FileTooLargeError: A file over ``max_file_bytes``.
+        ValueError: A path that does not exist, a folder, a FIFO, device or socket, a file
+            that cannot be opened, or one that is not UTF-8 text.
+    """
+    check_max_file_bytes(max_file_bytes)
+    shown = os.fspath(path)
+    real, _ = _confine(Path(path), None)
+    try:
+        info = os.stat(real)
+    except FileNotFoundError:
+        raise ValueError(f"{shown} does not exist") from None
+    except OSError as error:
+        raise ValueError(f"cannot read {shown}: {error.strerror}") from None
+
+    # Checked before opening for a precise message; read_regular_file checks the open file again.
+    if stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"{shown} is a folder; name a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(
+            f"{shown} is not a regular file (a pipe, device or socket), which shoal never reads; "
+            "send its text on standard input instead"
+        )
+    if info.st_size > max_file_bytes:
+        raise FileTooLargeError(shown, info.st_size, max_file_bytes)
+
+    data = read_regular_file(real, max_file_bytes)
+    if isinstance(data, str):
+        raise ValueError(f"cannot read {shown}: {data}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{shown} is not UTF-8 text (byte {error.start} is invalid)") from None
 
 
 def _real(path: Path) -> Path:

@@ -131,9 +131,13 @@ class Chunks:
 
     def summary(self, *, max_chunks: int, include_text: bool) -> ChunkList:
         """The first ``max_chunks`` chunks (with their text when asked), and what was left out."""
+        from shoal.render import plural  # render imports this module, so not at the top
+
         shown = self.chunks[:max_chunks]
         left = len(self.chunks) - len(shown)
-        note = f"{left} more chunks not shown; raise max_chunks to see them" if left else ""
+        note = (
+            f"{plural(left, 'more chunk')} not shown; raise max_chunks to see them" if left else ""
+        )
         return ChunkList(
             chunk_count=len(self.chunks),
             chunks=shown,
@@ -340,7 +344,7 @@ def split_chunks(
     token_index = 0
     character = 0
     while token_index < cuts.token_count:
-        piece, tokens, token_index = _next_chunk(cuts, token_index, budget, character)
+        piece, tokens, token_index = _next_chunk(cuts, token_index, budget, character, max_tokens)
         chunks.append(Chunk(character, character + len(piece), tokenizer.scale(tokens)))
         texts.append(piece)
         character += len(piece)
@@ -356,12 +360,18 @@ def split_chunks(
     )
 
 
-def _next_chunk(cuts: _TokenCuts, start: int, budget: int, character: int) -> tuple[str, int, int]:
+def _next_chunk(
+    cuts: _TokenCuts, start: int, budget: int, character: int, max_tokens: int
+) -> tuple[str, int, int]:
     piece, tokens, end = cuts.longest_from(start, budget)
     if end == start:
+        from shoal.render import plural  # render imports this module, so not at the top
+
+        # Led by the argument to change: the encoding the message names is not at fault.
         raise TokenBudgetError(
-            f"cannot cut a chunk of at most {budget} {cuts.tokenizer.encoding} tokens at "
-            f"character {character}: the next character alone takes more; raise max_tokens"
+            f"max_tokens={max_tokens} is too small: the character at index {character} alone "
+            f"takes more than {plural(budget, cuts.tokenizer.encoding + ' token')}; raise "
+            "max_tokens"
         )
     return piece, tokens, end
 

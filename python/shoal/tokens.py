@@ -260,6 +260,12 @@ class ChatTokenCount:
 # How a chat whose contents come as lists of text parts is counted, appended to its method.
 CONTENT_PARTS_NOTE = "content parts counted as separate texts (OpenAI publishes no rule for parts)"
 
+# How an assistant message's tool calls are counted, appended to the method of a chat that has any.
+TOOL_CALLS_NOTE = "tool calls counted as compact JSON (OpenAI publishes no rule for them)"
+
+# The keys of an assistant message that may stand in for its content, as the API allows.
+CALL_KEYS = ("tool_calls", "function_call")
+
 
 def count_chat(
     messages: Sequence[Mapping[str, Any]],
@@ -283,8 +289,11 @@ def count_chat(
     Args:
         messages: Messages such as ``{"role": "user", "content": "Hi"}``; values must be str,
             except that ``content`` may be a list of text parts
-            (``[{"type": "text", "text": "Hi"}]``), each counted as one value. OpenAI publishes
-            no rule for parts, so a chat with parts is never ``exact``.
+            (``[{"type": "text", "text": "Hi"}]``), each counted as one value. As in the API,
+            every message needs a ``role`` and a ``content``, except that an assistant message
+            with ``tool_calls`` (or the older ``function_call``) may leave its content out or
+            null; those calls are counted as compact JSON. OpenAI publishes no rule for parts or
+            calls, so a chat with either is never ``exact``.
         model: A catalog model id.
         tools: Tool definitions as sent to the API, ``{"type": "function", "function": {...}}``
             (a bare function object is accepted too).
@@ -293,12 +302,14 @@ def count_chat(
         The prompt token count, its parts, and how it was obtained.
 
     Raises:
-        ValueError: Unknown model, a tool definition without a name, or a content part that
-            is not text (an image is priced by its size, not by text).
-        TypeError: A message that is not a mapping of str to str, or a malformed tool.
+        ValueError: Unknown model, a message without a role or content, a tool definition
+            without a name, or a content part that is not text (an image is priced by its
+            size, not by text).
+        TypeError: Messages or tools that are not lists, a message that is not a mapping of
+            str to str, or a malformed tool.
     """
     tokenizer = tokenizer_for(model=model)
-    texts, names, has_parts = _message_texts(messages)
+    texts, names, has_parts, has_calls = _message_texts(messages)
     content_tokens = sum(tokenizer.count_many(texts))
     message_tokens = (
         content_tokens
@@ -325,6 +336,8 @@ def count_chat(
         )
     if has_parts:
         method += f"; {CONTENT_PARTS_NOTE}"
+    if has_calls:
+        method += f"; {TOOL_CALLS_NOTE}"
     return ChatTokenCount(
         tokens=message_tokens + tool_tokens,
         message_tokens=message_tokens,
@@ -332,25 +345,35 @@ def count_chat(
         messages=len(messages),
         tools=len(tools),
         encoding=tokenizer.label,
-        exact=rules_checked and not has_parts,
+        exact=rules_checked and not has_parts and not has_calls,
         model=entry.id,
         method=method,
     )
 
 
-def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], int, bool]:
+def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], int, bool, bool]:
     """Every text of every message, how many messages carry a ``name``, and whether any
-    ``content`` came as a list of parts."""
-    if isinstance(messages, (str, Mapping)):
-        raise TypeError("messages must be a list of message dicts")
+    ``content`` came as a list of parts and any message made tool calls."""
+    _check_list(messages, "messages", "message dicts")
     texts: list[str] = []
     names = 0
     has_parts = False
+    has_calls = False
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
+        calls = _check_role_and_content(message, index)
         for key, value in message.items():
             where = f"messages[{index}][{key!r}]"
+            if key in calls:
+                # A caller that serialised the calls already has chosen their text.
+                if not isinstance(value, str):
+                    value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+                texts.append(value)
+                has_calls = True
+                continue
+            if key == "content" and value is None and calls:
+                continue
             if key == "content" and isinstance(value, list):
                 texts.extend(_part_texts(value, where))
                 has_parts = True
@@ -359,7 +382,29 @@ def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], in
                 raise TypeError(f"{where} must be str, not {type(value).__name__}")
             texts.append(value)
             names += key == "name"
-    return texts, names, has_parts
+    return texts, names, has_parts, has_calls
+
+
+def _check_list(value: object, name: str, items: str) -> None:
+    """Refuse anything but a list (or tuple) where the API takes an array."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of {items}, not {type(value).__name__}")
+
+
+def _check_role_and_content(message: Mapping[str, Any], index: int) -> tuple[str, ...]:
+    """Refuse a message the API would refuse for a missing role or content; return the keys of
+    the tool calls that stand in for its content (empty when it has content)."""
+    if "role" not in message:
+        raise ValueError(f"messages[{index}] has no 'role'; every message needs one")
+    calls = tuple(key for key in CALL_KEYS if message.get(key) is not None)
+    if message.get("role") == "assistant" and calls:
+        return calls
+    if message.get("content") is None:
+        raise ValueError(
+            f"messages[{index}] has no 'content' (or it is null); only an assistant message "
+            "with 'tool_calls' may leave it out"
+        )
+    return ()
 
 
 def _part_texts(parts: list[Any], where: str) -> list[str]:
@@ -387,8 +432,7 @@ def _tool_tokens(
     tools: Sequence[Mapping[str, Any]], tokenizer: Tokenizer, overhead: ToolOverhead
 ) -> int:
     """Tokens of the function definitions under OpenAI's published rules (0 without tools)."""
-    if isinstance(tools, (str, Mapping)):
-        raise TypeError("tools must be a list of tool definitions")
+    _check_list(tools, "tools", "tool definitions")
     if not tools:
         return 0
 

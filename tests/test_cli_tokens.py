@@ -1,0 +1,265 @@
+"""`shoal count`, `truncate` and `split`: their input read under one set of rules, options that do
+not apply refused by name, and answers worded for the numbers they carry."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.cli import main
+
+# Far longer than a refusal takes, far shorter than reading a device or waiting on a pipe.
+PROMPT_S = 20.0
+# Address space for a command under test: ample for shoal, far short of reading /dev/zero whole.
+MEMORY_LIMIT_BYTES = 2 * 1024**3
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def run_promptly(*argv: str) -> subprocess.CompletedProcess[str]:
+    """The command in its own process, which a hang or a runaway read cannot take the tests
+    (or the machine's memory) down with."""
+    return subprocess.run(
+        [sys.executable, "-m", "shoal", *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=PROMPT_S,
+        preexec_fn=limit_memory,
+    )
+
+
+def limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+
+
+def use_stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8"))))
+
+
+# ---- truncate and split read --file as count reads files ----
+
+
+@pytest.mark.parametrize("command", ["truncate", "split"])
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_as_file_is_refused_at_once(command: str, device: str) -> None:
+    result = run_promptly(command, "--max-tokens", "5", "--file", device)
+
+    assert result.returncode == 2
+    assert f"shoal {command}: error: {device} is under /dev, which shoal never reads" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("command", ["truncate", "split"])
+def test_a_named_pipe_as_file_is_refused_without_waiting(command: str, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # no writer ever opens it: a reader that opened it would wait forever
+
+    result = run_promptly(command, "--max-tokens", "5", "--file", str(fifo))
+
+    assert result.returncode == 2
+    assert f"{fifo} is not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["truncate", "split"])
+def test_a_file_over_the_limit_names_the_option_that_raises_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text("word " * 20, encoding="utf-8")
+
+    status, _, err = run(
+        capsys, command, "--max-tokens", "5", "--file", str(path), "--max-file-bytes", "50"
+    )
+    raised = run(
+        capsys, command, "--max-tokens", "5", "--file", str(path), "--max-file-bytes", "100"
+    )
+
+    assert status == 2
+    assert f"{path} is 100 bytes, over the 50-byte limit; raise --max-file-bytes to read it" in err
+    assert raised[0] == 0
+
+
+def test_truncate_reads_stdin_for_a_dash_or_no_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for argv in ((), ("-",), ("--file", "-")):
+        use_stdin(monkeypatch, "The quick brown fox")
+        status, out, _ = run(capsys, "truncate", "--max-tokens", "2", *argv)
+        assert (status, out) == (0, "The quick"), argv
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "argument --max-file-bytes: must be at least 1, not -1"),
+        ("0", "argument --max-file-bytes: must be at least 1, not 0"),
+        ("9223372036854775807", "argument --max-file-bytes: must be at most 1,073,741,824 (1 GiB)"),
+        ("99999999999999999999", "argument --max-file-bytes: must be at most 1,073,741,824"),
+        ("lots", "argument --max-file-bytes: not a whole number of bytes: 'lots'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["count", "truncate", "split"])
+def test_a_file_size_limit_out_of_range_names_only_the_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, value: str, message: str
+) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text("a", encoding="utf-8")
+    budget = [] if command == "count" else ["--max-tokens", "5"]
+
+    with pytest.raises(SystemExit) as stopped:
+        main([command, *budget, "--file", str(path), "--max-file-bytes", value])
+
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert message in err and "max_files" not in err
+
+
+# ---- count --chat ----
+
+
+def write_chat(tmp_path: Path, request: Any) -> str:
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps(request), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["hello"], "TEXT does not go with --chat"),
+        (["--file", "a.txt"], "--file does not go with --chat"),
+        (["--limit", "5"], "--limit applies to text, not --chat"),
+        (["--allow-special"], "--allow-special does not apply to --chat"),
+        (["--no-gitignore"], "--no-gitignore applies to --file folders, not --chat"),
+    ],
+)
+def test_options_that_do_not_apply_to_a_chat_are_refused_by_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], message: str
+) -> None:
+    chat = write_chat(tmp_path, [{"role": "user", "content": "Hi"}])
+
+    status, out, err = run(capsys, "count", "--chat", chat, *extra)
+
+    assert status == 2 and out == ""
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        ({"mesages": []}, "a chat request needs a 'messages' list, and its keys are 'mesages'"),
+        ({}, "a chat request needs a 'messages' list, and it is an empty object"),
+        ({"messages": 5}, "'messages' must be a list, not a number"),
+        ({"messages": [], "tools": {"name": "f"}}, "'tools' must be a list, not an object"),
+        ("hello", "a chat request is a list of messages or an object with a 'messages' list, "
+                  "not a string"),
+        ([{"role": "user"}], "messages[0] has no 'content'"),
+        ([{"content": "Hi"}], "messages[0] has no 'role'"),
+    ],
+)
+def test_a_malformed_chat_file_is_named_with_its_fault(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, request_: Any, message: str
+) -> None:
+    chat = write_chat(tmp_path, request_)
+
+    status, out, err = run(capsys, "count", "--chat", chat)
+
+    assert status == 2 and out == ""
+    assert f"shoal count: error: {chat}: {message}" in err
+
+
+def test_an_unknown_model_for_a_chat_is_not_blamed_on_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chat = write_chat(tmp_path, [{"role": "user", "content": "Hi"}])
+
+    status, _, err = run(capsys, "count", "--chat", chat, "--model", "no-such-model")
+
+    assert status == 2
+    assert err.startswith("shoal count: error: unknown model 'no-such-model'")
+
+
+def test_a_chat_is_read_from_stdin_for_a_dash(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    request = [{"role": "user", "content": "Hello there"}]
+    use_stdin(monkeypatch, json.dumps(request))
+
+    from_stdin = run(capsys, "count", "--chat", "-", "--json")
+    from_file = run(capsys, "count", "--chat", write_chat(tmp_path, request), "--json")
+
+    assert from_stdin[0] == 0
+    assert json.loads(from_stdin[1]) == json.loads(from_file[1])
+
+
+def test_a_chat_file_is_read_under_the_file_rules() -> None:
+    result = run_promptly("count", "--chat", "/dev/zero")
+
+    assert result.returncode == 2
+    assert "/dev/zero is under /dev, which shoal never reads" in result.stderr
+
+
+# ---- wording ----
+
+
+def test_split_counts_in_the_singular_and_plural(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "split", "--max-tokens", "100", "hi")
+
+    assert status == 0
+    assert out.splitlines() == [
+        "chunk 1: characters 0-2, 1 token",
+        "1 chunk, 1 token (exact, o200k_base)",
+    ]
+
+
+def test_split_refuses_an_out_dir_that_is_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    a_file = tmp_path / "a.txt"
+    a_file.write_text("keep me", encoding="utf-8")
+
+    status, _, err = run(capsys, "split", "--max-tokens", "5", "--out-dir", str(a_file), "hi")
+    under, _, under_err = run(
+        capsys, "split", "--max-tokens", "5", "--out-dir", str(a_file / "sub"), "hi"
+    )
+
+    assert status == 2 and f"--out-dir {a_file} is a file, not a folder" in err
+    assert under == 2 and f"lies under {a_file}, a file" in under_err
+    assert a_file.read_text(encoding="utf-8") == "keep me"
+
+
+@pytest.mark.parametrize("command", [["count"], ["truncate", "--max-tokens", "5"],
+                                     ["split", "--max-tokens", "5"]])
+def test_text_that_is_not_utf8_on_the_command_line_is_named(command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", *command, "fine", b"caf\xe9"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert b"TEXT argument 2 is not valid UTF-8 (an undecodable byte at character 3)" in (
+        result.stderr
+    )
+    assert b"surrogate" not in result.stderr
+
+
+def test_the_command_line_default_file_size_limit_is_the_library_default() -> None:
+    from shoal import cli, files
+
+    assert cli.DEFAULT_MAX_FILE_BYTES == files.DEFAULT_MAX_FILE_BYTES
