@@ -59,11 +59,17 @@ def chat_token_count(result: ChatTokenCount) -> str:
 
 def limit_count(result: LimitCount) -> str:
     """Whether the text passed the limit, and the count so far."""
-    if result.exceeded:
+    if result.exceeded and result.characters_read < result.characters:
         return (
             f"over the limit: more than {result.limit:,} tokens (stopped at {result.tokens:,} "
             f"after {result.characters_read:,} of {result.characters:,} characters; "
             f"{_method(result.exact, result.encoding)})"
+        )
+    if result.exceeded:
+        # A text with no safe place to stop early (one long line without spaces) is read whole.
+        return (
+            f"over the limit: {result.tokens:,} tokens, more than {result.limit:,} (counted all "
+            f"{plural(result.characters, 'character')}; {_method(result.exact, result.encoding)})"
         )
     return (
         f"within the limit: {result.tokens:,} of {result.limit:,} tokens "
@@ -74,7 +80,8 @@ def limit_count(result: LimitCount) -> str:
 def truncation(result: Truncation) -> str:
     """What was kept of the text."""
     if not result.truncated:
-        return f"kept all {result.tokens:,} tokens ({_method(result.exact, result.encoding)})"
+        method = _method(result.exact, result.encoding)
+        return f"kept all {plural(result.tokens, 'token')} ({method})"
     return (
         f"kept the {result.side}: {result.tokens:,} of {result.original_tokens:,} tokens, "
         f"{result.characters:,} of {result.original_characters:,} characters "
@@ -89,7 +96,8 @@ def chunk_list(result: ChunkList) -> str:
         f"{result.total_tokens:,} tokens in all ({_method(result.exact, result.encoding)})"
     ]
     lines.extend(
-        f"  [{chunk.start:,}:{chunk.end:,}] {chunk.tokens:,} tokens" for chunk in result.chunks[:5]
+        f"  [{chunk.start:,}:{chunk.end:,}] {plural(chunk.tokens, 'token')}"
+        for chunk in result.chunks[:5]
     )
     if result.note:
         lines.append(f"  note: {result.note}")
