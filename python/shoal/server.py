@@ -429,8 +429,9 @@ def _add_token_tools(
         messages: Annotated[
             list[Annotated[dict[str, Any], Field(max_length=20)]],
             Field(
-                description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}]; values are "
-                "text, and a content may be a list of text parts [{'type': 'text', 'text': 'Hi'}].",
+                description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}]; each needs a "
+                "role and a content (text, or a list of text parts [{'type': 'text', 'text': "
+                "'Hi'}]); an assistant message with tool_calls may leave content out.",
                 max_length=10_000,
             ),
         ],
