@@ -4,6 +4,7 @@ thing only (a cost limit, an encoding beside a model)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -299,3 +300,27 @@ async def test_the_cost_limit_does_what_its_description_says(server) -> None:  #
     assert zero_alone.is_error and "max_cost_usd" in zero_alone.content[0].text
     assert not zero_local.is_error
     assert zero_local.structured_content["alternatives"][0]["expected_cost_usd"] == 0
+
+
+async def test_trim_chat_and_fit_budget_put_what_they_made_in_the_text_content(server) -> None:  # type: ignore[no-untyped-def]
+    history = [{"role": "system", "content": "Be brief."}] + [
+        {"role": role, "content": f"{role} turn {n}: {FOX}"}
+        for n in range(6) for role in ("user", "assistant")
+    ]
+    items = [{"id": "fox", "text": FOX * 20, "priority": 1}]
+    async with Client(server) as client:
+        trimmed = await client.call_tool(
+            "trim_chat", {"messages": history, "budget_tokens": 60, "model": "gpt-4o"}
+        )
+        planned = await client.call_tool(
+            "fit_budget",
+            {"items": items, "budget_tokens": 50, "model": "gpt-4o", "truncate_last": True},
+        )
+
+    kept = trimmed.content[0].text.rsplit("\n\n", 1)[1]
+    assert kept.startswith("kept messages (JSON):\n")
+    assert json.loads(kept.split("\n", 1)[1]) == trimmed.structured_content["messages"]
+    assert 0 < len(trimmed.structured_content["messages"]) < len(history)
+    cut_item = planned.structured_content["items"][0]
+    assert cut_item["status"] == "truncated"
+    assert planned.content[0].text.endswith("cut text of fox:\n" + cut_item["text"])

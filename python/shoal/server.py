@@ -1165,7 +1165,8 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
 
         Use it before assembling a long prompt from many candidates. Required items first, then the most priority per token; a tool call and its results
         (same group) go in together or not at all; optionally the next item is cut at a token
-        boundary. Returns the plan with per-item counts, the total and its cost.
+        boundary. Returns the plan with per-item counts, the total and its cost; the answer's
+        text ends with the cut item's text.
         """
         parsed = [
             BudgetItem(id=item.id, text=item.text if item.text or not item.path else None,
@@ -1175,7 +1176,8 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         ]
         result = _call(fit_budget, parsed, budget_tokens=budget_tokens, model=model,
                        truncate_last=truncate_last, roots=roots)
-        return _answer(result, spend_render.fit_plan(result))
+        cut = [(f"cut text of {item.id}:", item.text) for item in result.items if item.text]
+        return _answer(result, _with_text(spend_render.fit_plan(result), cut))
 
     @server.tool(name="trim_chat", title="Trim a chat to a token budget", annotations=READ_ONLY)
     def trim_chat_tool(
@@ -1189,10 +1191,13 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         """Cut a chat history to a token budget without breaking it.
 
         Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
-        results, drops orphaned tool results, and starts the kept turns on a user message.
+        results, drops orphaned tool results, and starts the kept turns on a user message. The
+        answer's text ends with the kept messages as JSON.
         """
         result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model)
-        return _answer(result, spend_render.trimmed_chat(result))
+        kept = json.dumps(list(result.messages), ensure_ascii=False, separators=(",", ":"))
+        return _answer(result, _with_text(spend_render.trimmed_chat(result),
+                                          [("kept messages (JSON):", kept)]))
 
     @server.tool(name="record_usage", title="Record a model call's spend", annotations=LEDGER_WRITE)
     def record_usage_tool(
