@@ -188,7 +188,7 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
     assert plan["included"] == ["task"] and plan["truncated"] == ["readme"]
     assert plan["total_tokens"] == 200
     trimmed = results["trim_chat"].structured_content
-    assert trimmed["kept"] == [0, 4] and trimmed["tokens"] <= 100
+    assert trimmed["kept"] == [[0, 0], [4, 4]] and trimmed["tokens"] <= 100
     record = results["record_usage"].structured_content
     assert record["cost_usd"] == pytest.approx(0.03) and record["limit_usd"] == 1.0
     status = results["budget_status"].structured_content

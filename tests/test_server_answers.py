@@ -324,3 +324,29 @@ async def test_trim_chat_and_fit_budget_put_what_they_made_in_the_text_content(s
     cut_item = planned.structured_content["items"][0]
     assert cut_item["status"] == "truncated"
     assert planned.content[0].text.endswith("cut text of fox:\n" + cut_item["text"])
+
+
+async def test_trim_chat_of_a_long_agent_chat_fits_the_answer(server) -> None:  # type: ignore[no-untyped-def]
+    # Thousands of dropped turns are written as index runs, not one number each.
+    turns: list[dict[str, Any]] = [{"role": "system", "content": "You are a coding agent."}]
+    for n in range(1_000):
+        call = {"id": f"call_{n}", "type": "function",
+                "function": {"name": "read_file", "arguments": f'{{"path": "src/{n}.py"}}'}}
+        turns += [
+            {"role": "user", "content": f"Step {n}: look at the next file."},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": f"call_{n}", "content": FOX * 3},
+            {"role": "assistant", "content": f"File {n} looks fine."},
+        ]
+    async with Client(server) as client:
+        result = await client.call_tool(
+            "trim_chat", {"messages": turns, "budget_tokens": 2_000, "model": "gpt-4o"}
+        )
+
+    assert not result.is_error, result.content[0].text
+    answer = result.structured_content
+    kept = [i for first, last in answer["kept"] for i in range(first, last + 1)]
+    dropped = [i for first, last in answer["dropped"] for i in range(first, last + 1)]
+    assert sorted(kept + dropped) == list(range(len(turns)))
+    assert kept[0] == 0 and kept[-1] == len(turns) - 1 and len(answer["messages"]) == len(kept)
+    assert f"dropped messages 1-{kept[1] - 1}" in result.content[0].text

@@ -42,6 +42,22 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
+def index_ranges(indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Rising indices as inclusive runs: ``[0, 1, 2, 5]`` -> ``[(0, 2), (5, 5)]``."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
+
+
+def ranges_text(indices: Sequence[int]) -> str:
+    """``0-2, 5``: indices written as runs, so thousands of dropped messages take one line."""
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in index_ranges(indices))
+
+
 def _method(exact: bool, encoding: str) -> str:
     return f"{'exact' if exact else 'estimate'}, {encoding}"
 

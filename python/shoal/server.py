@@ -785,6 +785,45 @@ class RoutedTask(RoutingDecision):
         return cls(**fields)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrimmedChatAnswer:
+    """A trimmed chat as trim_chat answers it: kept and dropped messages as index runs.
+
+    Listing every dropped index would take a long chat's answer past the cap, though the kept
+    messages fit the budget.
+
+    Attributes:
+        model: Canonical catalog id the messages were counted for.
+        budget_tokens: The budget.
+        tokens: Prompt tokens of the kept messages and the tools, reply priming included.
+        messages: The kept messages, in order (orphaned tool-result blocks removed).
+        kept: Indices of the kept messages in the input, as inclusive [first, last] runs.
+        dropped: Indices of the dropped messages, as inclusive [first, last] runs.
+        tool_tokens: Tokens of the tool definitions, counted against the budget.
+        exact: Whether the count follows rules checked against the model's API.
+        method: How the messages were counted.
+        notes: What was dropped for a reason other than age, and why.
+    """
+
+    model: str
+    budget_tokens: int
+    tokens: int
+    messages: tuple[dict[str, Any], ...]
+    kept: tuple[tuple[int, int], ...]
+    dropped: tuple[tuple[int, int], ...]
+    tool_tokens: int
+    exact: bool
+    method: str
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, trimmed: TrimmedChat) -> TrimmedChatAnswer:
+        fields = dataclasses.asdict(trimmed)
+        fields["kept"] = tuple(render.index_ranges(trimmed.kept))
+        fields["dropped"] = tuple(render.index_ranges(trimmed.dropped))
+        return cls(**fields)
+
+
 class ChatTurn(BaseModel):
     """One earlier turn of a conversation."""
 
@@ -1187,7 +1226,7 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         ],
         budget_tokens: Annotated[int, Field(description="Most prompt tokens the history may take.", ge=1, le=MAX_TOKENS)],
         model: Annotated[str, Field(description="Catalog model id to count for.", min_length=1, max_length=200)],
-    ) -> Annotated[CallToolResult, TrimmedChat]:
+    ) -> Annotated[CallToolResult, TrimmedChatAnswer]:
         """Cut a chat history to a token budget without breaking it.
 
         Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
@@ -1196,8 +1235,9 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         """
         result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model)
         kept = json.dumps(list(result.messages), ensure_ascii=False, separators=(",", ":"))
-        return _answer(result, _with_text(spend_render.trimmed_chat(result),
-                                          [("kept messages (JSON):", kept)]))
+        return _answer(TrimmedChatAnswer.of(result), _with_text(
+            spend_render.trimmed_chat(result), [("kept messages (JSON):", kept)]
+        ))
 
     @server.tool(name="record_usage", title="Record a model call's spend", annotations=LEDGER_WRITE)
     def record_usage_tool(

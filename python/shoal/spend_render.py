@@ -7,7 +7,7 @@ import math
 
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.ledger import BudgetLimit, BudgetStatus, UsageRecord
-from shoal.render import plural, usd
+from shoal.render import plural, ranges_text, usd
 from shoal.report import SavingsReport, terminal_chart
 
 
@@ -36,7 +36,7 @@ def trimmed_chat(result: TrimmedChat) -> str:
         f"{'' if result.exact else ' (estimate)'}"
     ]
     if result.dropped:
-        lines.append(f"  dropped messages {', '.join(str(i) for i in result.dropped)}")
+        lines.append(f"  dropped messages {ranges_text(result.dropped)}")
     lines.extend(f"  note: {note}" for note in result.notes)
     return "\n".join(lines)
 
