@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -89,7 +89,7 @@ class UnknownQuantisationError(UnknownNameError):
 
 
 class ParameterError(ValueError):
-    """A numeric argument is out of its range.
+    """An argument is out of its range: a number too small or too large, or an empty list.
 
     Attributes:
         parameter: The argument's name in Python and over MCP (``sram_mb``, ``batch``), so a
@@ -781,8 +781,9 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
     if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
         raise TypeError(f"sram_mb must be a number, got {type(sram_mb).__name__}")
     if not (math.isfinite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
+        # The value as given: a rounded one (1e+06 for 1,000,001) would look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
-                             f"got {sram_mb:g}")
+                             f"got {sram_mb}")
     return float(sram_mb)
 
 
@@ -1098,6 +1099,7 @@ def port_chip(
     energy of arithmetic and SRAM, and how much SRAM fits beside the compute do.
     """
     sram_mb = _checked_sram_mb(sram_mb)
+    model_ids = None if models is None else _id_list(models, "models")
     profile = None
     if isinstance(device_or_chip, Chip):
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
@@ -1129,7 +1131,7 @@ def port_chip(
 
     inference: tuple[PortedInference, ...] = ()
     if profile is not None:
-        names = [a.id for a in list_architectures()] if models is None else list(models)
+        names = [a.id for a in list_architectures()] if model_ids is None else model_ids
         inference = _port_inference(
             profile, chip.sram_mb, ratios, names, quantisation, context_tokens
         )
@@ -1216,11 +1218,11 @@ def sweep(
     called once per format; rows come back nested model, device, format, context.
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
-    for index, context in enumerate(contexts):
+    for index, context in enumerate(_id_list(contexts, "contexts", "token counts")):
         _positive_int(f"contexts[{index}]", context, MAX_CONTEXT_TOKENS)
-    archs = [get_architecture(m) for m in models]
-    profiles = [get_device(d) for d in devices]
-    quants = [get_quantisation(q) for q in quantisations]
+    archs = [get_architecture(m) for m in _id_list(models, "models")]
+    profiles = [get_device(d) for d in _id_list(devices, "devices")]
+    quants = [get_quantisation(q) for q in _id_list(quantisations, "quantisations")]
     kv_bits = kv_cache_bits(kv_cache_type)
 
     per_quant = [
@@ -1339,14 +1341,23 @@ _FP16_FORMAT = Quantisation(
 )
 
 
+def _id_list(values: Any, name: str, items: str = "ids") -> list[Any]:
+    """``values`` as a list; one string is refused, as iterating it would read each letter as
+    an id ("unknown model 'g'")."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list of {items}, not one string ({values!r})")
+    if not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a list of {items}, got {type(values).__name__}")
+    return list(values)
+
+
 def _names(values: Sequence[str] | str | None, kind: str, everything: Sequence[str]) -> list[str]:
     if values is None:
         return list(everything)
-    if isinstance(values, str):
-        raise TypeError(f"{kind} must be a list of ids, not one string")
-    if not values:
-        raise ValueError(f"{kind} must not be empty")
-    return list(values)
+    names = _id_list(values, kind)
+    if not names:
+        raise ParameterError(kind, "must not be empty")
+    return names
 
 
 def pareto_front(
@@ -1393,12 +1404,14 @@ def pareto_front(
     device_ids = _names(devices, "devices", [d.id for d in list_devices()])
     quant_ids = _names(quantisations, "quantisations", ())
     context_list = [
-        _positive_int(f"contexts[{i}]", c, MAX_CONTEXT_TOKENS) for i, c in enumerate(contexts)
+        _positive_int(f"contexts[{i}]", c, MAX_CONTEXT_TOKENS)
+        for i, c in enumerate(_id_list(contexts, "contexts", "token counts"))
     ]
     if not context_list:
-        raise ValueError("contexts must not be empty")
+        raise ParameterError("contexts", "must not be empty")
+    nodes = _id_list(nodes, "nodes")
     if not nodes:
-        raise ValueError("nodes must not be empty (use [None] for the devices as built)")
+        raise ParameterError("nodes", "must not be empty (use [None] for the devices as built)")
     if mode not in ("iso-power", "iso-performance", "iso-area"):
         raise ValueError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
 

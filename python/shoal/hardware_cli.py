@@ -28,6 +28,10 @@ OPTION_OF_PARAMETER = {
     "contexts": "--contexts",
     "batch": "--batch",
     "sram_mb": "--sram-mb",
+    "models": "--models",
+    "devices": "--devices",
+    "quantisations": "--quants",
+    "nodes": "--nodes",
 }
 
 
@@ -46,6 +50,19 @@ def _contexts(values: Sequence[str] | None) -> list[int]:
         raise ValueError(
             f"--contexts takes whole numbers of tokens, got {' '.join(items)}"
         ) from None
+
+
+def _megabytes(value: str) -> float:
+    """A number of MB as typed: a whole number stays an int, so that a refusal quotes it as
+    given (1000001, not 1e+06)."""
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of MB: {value!r}") from None
 
 
 def _print_json(payload: object) -> None:
@@ -151,7 +168,7 @@ def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     _add_context(port)
     port.add_argument(
         "--sram-mb",
-        type=float,
+        type=_megabytes,
         help=f"on-die SRAM in MB (0 to {hardware.MAX_SRAM_MB:,}) when the table has none, or a "
         "what-if",
     )
@@ -178,11 +195,12 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"process nodes to port each device to; '{hardware.AS_BUILT}' keeps it as built "
         f"(default: {hardware.AS_BUILT})",
     )
+    # No default here, so that a --mode given without a node to port to can be refused.
     sweep.add_argument(
         "--mode",
-        default="iso-power",
         choices=("iso-power", "iso-performance", "iso-area"),
-        help="how a node change is spent (default: %(default)s)",
+        help="how a node change is spent; needs --nodes naming a node to port to (default: "
+        "iso-power)",
     )
     _add_batch(sweep)
     _add_kv_cache(sweep)
@@ -341,12 +359,17 @@ def _validate(args: argparse.Namespace) -> int:
 def _port(args: argparse.Namespace) -> int:
     from shoal import render
 
+    models = _ids(args.models)
+    if models == []:
+        # Most likely an empty shell variable: comparing no model would look like a result.
+        raise ValueError("--models names no model: list model ids, or leave the option out to "
+                         "compare every model")
     result = hardware.port_chip(
         args.device,
         from_node=args.from_node,
         to_node=args.to_node,
         mode=args.mode,
-        models=_ids(args.models),
+        models=models,
         quantisation=args.quant,
         context_tokens=args.context,
         sram_mb=args.sram_mb,
@@ -362,13 +385,19 @@ def _sweep(args: argparse.Namespace) -> int:
     nodes: list[str | None] = [None]
     if args.nodes is not None:
         nodes = [None if n == hardware.AS_BUILT else n for n in _ids(args.nodes) or []]
+        if not nodes:
+            raise ValueError(f"--nodes names no node: list nodes ({hardware.AS_BUILT} keeps a "
+                             "device as built), or leave the option out")
+    if args.mode is not None and all(node is None for node in nodes):
+        raise ValueError(f"--mode {args.mode} is how a node change is spent, and no node is "
+                         f"changed ({hardware.AS_BUILT} only): add --nodes NODE, or drop --mode")
     front = hardware.pareto_front(
         _ids(args.models),
         _ids(args.devices),
         quantisations=_ids(args.quants) or ["Q4_K_M"],
         contexts=_contexts(args.contexts),
         nodes=nodes,
-        mode=args.mode,
+        mode=args.mode or "iso-power",
         batch=args.batch,
         kv_cache_type=args.kv_cache,
         pin_sram=args.pin_sram,
@@ -394,10 +423,13 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
 
 def front_table(front: hardware.ParetoFront) -> str:
     """A readable summary of a front: counts, one line per point by rising energy, notes."""
+    from shoal.render import plural
+
     lines = [
         (
-            f"{front.evaluated:,} configurations, {front.fitting:,} fit in memory, "
-            f"{len(front.points)} on the Pareto front (decode tokens/s against joules per token):"
+            f"{plural(front.evaluated, 'configuration')}, {front.fitting:,} fit in memory, "
+            f"{len(front.points):,} on the Pareto front (decode tokens/s against joules per "
+            "token):"
         ),
         (
             f"{'J/token':>9} {'tok/s':>8}  {'model':28} {'format':8} {'device':22} "
@@ -410,7 +442,9 @@ def front_table(front: hardware.ParetoFront) -> str:
             f"{p.quantisation:8} {p.device:22} {p.node:22} {p.context_tokens:7d}"
         )
     if front.skipped:
-        lines.append(f"{front.skipped:,} configurations skipped (device node unknown)")
+        lines.append(
+            f"{plural(front.skipped, 'configuration')} skipped (device node unknown)"
+        )
     lines.extend(f"note: {note}" for note in front.notes)
     return "\n".join(lines)
 
