@@ -91,6 +91,16 @@ class _Rates:
 
 
 def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
+    if isinstance(value, float):
+        # A float comes from a JSON plan (NaN, 1e400 read as inf, 2.5): say what is wrong
+        # with the number, which its type alone does not.
+        if not math.isfinite(value):
+            problem = ", which is not finite"
+        elif value.is_integer():
+            problem = f"; write it as {int(value)}, without the decimal point"
+        else:
+            problem = ", which is not whole"
+        raise TypeError(f"{name} must be a whole number, got float {value!r}{problem}")
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
     if value < minimum:

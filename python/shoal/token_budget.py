@@ -204,8 +204,10 @@ def count_till_limit(
         The count so far and whether the limit was passed.
 
     Raises:
+        TypeError: ``text`` not a str, or ``limit`` not an int.
         ValueError: A negative limit, an unknown encoding or model, or invalid text.
     """
+    _check_text(text)
     _check_budget(limit, "limit", minimum=0)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     base_limit = tokenizer.base_budget(limit)
@@ -271,8 +273,10 @@ def truncate(
         The kept text with its count and the original's.
 
     Raises:
+        TypeError: ``text`` not a str, or ``max_tokens`` not an int.
         ValueError: A negative budget, an unknown side, encoding or model, or invalid text.
     """
+    _check_text(text)
     _check_budget(max_tokens, "max_tokens", minimum=0)
     if side not in ("head", "tail"):
         raise ValueError(f"side must be 'head' or 'tail', not {side!r}")
@@ -326,9 +330,11 @@ def split_chunks(
         The chunks with their character ranges and counts.
 
     Raises:
+        TypeError: ``text`` not a str, or ``max_tokens`` not an int.
         TokenBudgetError: A budget too small for a single character at some place.
         ValueError: An unknown encoding or model, or invalid text.
     """
+    _check_text(text)
     _check_budget(max_tokens, "max_tokens", minimum=1)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     cuts = _TokenCuts(tokenizer, text, allow_special)
@@ -374,6 +380,13 @@ def _next_chunk(
             "max_tokens"
         )
     return piece, tokens, end
+
+
+def _check_text(text: object) -> None:
+    # Checked first: the encoder's own complaint ("object of type 'NoneType' has no len()")
+    # names no argument.
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
 
 
 def _check_budget(value: object, name: str, *, minimum: int) -> None:

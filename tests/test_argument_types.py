@@ -1,0 +1,50 @@
+"""Python API: an argument of the wrong type is a TypeError that names the parameter, never an
+error about one letter of a string or a message from deep inside."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shoal import hardware
+from shoal.token_budget import count_till_limit, split_chunks, truncate
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", models="gemma-3-1b-it"),
+         "models must be a list of ids, not one string ('gemma-3-1b-it')"),
+        (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], nodes="n2"),
+         "nodes must be a list of ids, not one string ('n2')"),
+        (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], contexts=4096),  # type: ignore[arg-type]
+         "contexts must be a list of token counts, got int"),
+        (lambda: hardware.sweep("gemma-3-1b-it", ["apple-m4-pro"]),
+         "models must be a list of ids, not one string"),
+        (lambda: hardware.sweep(["gemma-3-1b-it"], "apple-m4-pro"),
+         "devices must be a list of ids, not one string"),
+        (lambda: hardware.sweep(["gemma-3-1b-it"], ["apple-m4-pro"], quantisations="Q8_0"),
+         "quantisations must be a list of ids, not one string"),
+        (lambda: count_till_limit(None, 5), "text must be a str, not NoneType"),  # type: ignore[arg-type]
+        (lambda: truncate(b"bytes", 5), "text must be a str, not bytes"),  # type: ignore[arg-type]
+        (lambda: split_chunks(["a"], 5), "text must be a str, not list"),  # type: ignore[arg-type]
+    ],
+)
+def test_a_wrong_type_names_the_parameter(call: Callable[[], Any], message: str) -> None:
+    with pytest.raises(TypeError) as raised:
+        call()
+    assert str(raised.value).startswith(message)
+
+
+def test_an_empty_list_is_a_range_error_a_command_line_can_name() -> None:
+    with pytest.raises(hardware.ParameterError) as raised:
+        hardware.pareto_front(["gemma-3-1b-it"], [])
+    assert (raised.value.parameter, raised.value.problem) == ("devices", "must not be empty")
+
+
+def test_an_out_of_range_sram_is_quoted_unrounded() -> None:
+    with pytest.raises(hardware.ParameterError) as raised:
+        hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=1_000_001)
+    assert str(raised.value).endswith(", got 1000001")
