@@ -304,3 +304,65 @@ def test_svg_plot_has_every_series() -> None:
     root = ElementTree.fromstring(svg)
     assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 3
     assert "router (AIQ" in svg and "single models" in svg and ">small<" in svg
+
+
+@pytest.mark.parametrize("output", ["--json", "--plot"])
+@pytest.mark.parametrize("input_option", ["--train", "--test", "--prices"])
+def test_eval_never_writes_over_an_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture, output: str, input_option: str
+) -> None:
+    data, prices = tmp_path / "labels.jsonl", tmp_path / "prices.json"
+    _write_rows(data)
+    prices.write_text('{"gemma-2-9b-it": {"input_per_mtok": 1, "output_per_mtok": 1}}',
+                      encoding="utf-8")
+    inputs = {"--train": data, "--test": data, "--prices": prices}
+    before = {path: path.read_bytes() for path in inputs.values()}
+    target = inputs[input_option]
+
+    assert main(["eval", "--train", str(data), "--test", str(data), "--prices", str(prices),
+                 output, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {output} {target} is the input {target}: writing" in err
+    assert {path: path.read_bytes() for path in inputs.values()} == before
+
+
+def test_eval_never_writes_over_its_router_or_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data, router_file = tmp_path / "labels.jsonl", tmp_path / "router.json"
+    _write_rows(data)
+    assert main(["fit", str(data), "--out", str(router_file), "--k", "2"]) == 0
+    saved = router_file.read_bytes()
+
+    assert main(["eval", "--router", str(router_file), "--test", str(data),
+                 "--plot", str(router_file)]) == 2
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert f"--plot {router_file} is the input {router_file}" in err
+    assert f"--json {data} is the input {data}" in err
+    assert router_file.read_bytes() == saved
+
+
+def test_eval_json_and_plot_need_two_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data, report = tmp_path / "labels.jsonl", tmp_path / "out"
+    _write_rows(data)
+    assert main(["eval", "--train", str(data), "--test", str(data), "--json", str(report),
+                 "--plot", str(report)]) == 2
+    assert f"--json and --plot both name {report}" in capsys.readouterr().err
+    assert not report.exists()
+
+
+def test_eval_refuses_a_negative_output_length(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--train", "x.jsonl", "--test", "x.jsonl", "--output-tokens", "-100000"])
+    assert exit_info.value.code == 2
+    assert "argument --output-tokens: must be 0 or more, got -100000" in capsys.readouterr().err
+
+
+def test_fit_summary_counts_one_in_the_singular(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "one.jsonl"
+    data.write_text('{"prompt": "Add 2 and 2.", "model": "gpt-4o", "score": 1}\n',
+                    encoding="utf-8")
+    assert main(["fit", str(data), "--out", str(tmp_path / "r.json")]) == 0
+    assert ", 1 exemplar, 1 model (gpt-4o)" in capsys.readouterr().out

@@ -88,21 +88,38 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.add_argument("--holdout-models", default="",
                           help="comma-separated models whose training labels are dropped; every "
                           "model gets its mean training score as its quality prior")
-    evaluate.add_argument("--output-tokens", type=int, default=256,
-                          help="output tokens per call when costing from prices (default 256)")
-    evaluate.add_argument("--json", type=Path, dest="json_out", help="write the evaluation here")
-    evaluate.add_argument("--plot", type=Path, help="write an SVG of the curves here")
+    evaluate.add_argument("--output-tokens", type=_output_tokens, default=256,
+                          help="output tokens per call when costing from prices, 0 or more "
+                          "(default 256)")
+    evaluate.add_argument("--json", type=Path, dest="json_out",
+                          help="write the evaluation here (not one of the input files)")
+    evaluate.add_argument("--plot", type=Path,
+                          help="write an SVG of the curves here (not one of the input files)")
     evaluate.set_defaults(handler=run_eval)
+
+
+def _output_tokens(value: str) -> int:
+    # A negative count would price every call below nothing and print negative costs.
+    try:
+        tokens = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of tokens: {value!r}") from None
+    if tokens < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {tokens}")
+    return tokens
 
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit and save a router; print a one-line summary."""
+    from shoal.render import plural
+
     if args.data is None and args.outcomes is None:
         raise EvaluationError("give labelled data, --outcomes, or both")
     if not args.name.strip():
         raise EvaluationError("--name must not be empty: it names the router in every decision")
     database = _outcomes_database(args.outcomes) if args.outcomes is not None else None
-    _check_out_is_new(args.out, [path for path in (args.data, database) if path is not None])
+    _check_out_is_new(args.out, [path for path in (args.data, database, args.prices)
+                                 if path is not None])
     rows = _fit_rows(args.data) if args.data is not None else []
     source = args.source
     folded = ""
@@ -111,15 +128,15 @@ def run_fit(args: argparse.Namespace) -> int:
         rows += outcomes
         # The file name only: the router's content hash (its version) must not depend on how
         # the path was spelt, and the file must not carry a local folder.
-        source = f"{source}; {len(outcomes)} recorded outcomes from {database.name}"
-        folded = f", {len(outcomes)} recorded outcomes folded in"
+        source = f"{source}; {plural(len(outcomes), 'recorded outcome')} from {database.name}"
+        folded = f", {plural(len(outcomes), 'recorded outcome')} folded in"
     prices = read_prices(args.prices) if args.prices is not None else {}
     if args.prices is not None:
         _check_prices(rows, prices)
     router = fit_router(rows, name=args.name, source=source, k=args.k, calibrate=args.calibrate)
     router.save(args.out)
-    print(f"wrote {args.out}: {router.version}, {len(router)} exemplars, "
-          f"{len(router.models)} models ({', '.join(router.models)}){folded}")
+    print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
+          f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
     unknown = _not_in_catalog(router.models, prices)
     if unknown:
         print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
@@ -170,14 +187,28 @@ def _outcome_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _check_out_is_new(out: Path, inputs: Sequence[Path]) -> None:
-    """Refuse an --out that is one of the inputs: writing the router would destroy it."""
+def _check_out_is_new(out: Path, inputs: Sequence[Path], option: str = "--out",
+                      what: str = "the router") -> None:
+    """Refuse an output file that is one of the inputs: writing ``what`` would destroy it."""
     target = out.resolve()
     for path in inputs:
         if path.resolve() == target or (out.exists() and path.exists()
                                         and out.samefile(path)):
-            raise EvaluationError(f"--out {out} is the input {path}: writing the router there "
+            raise EvaluationError(f"{option} {out} is the input {path}: writing {what} there "
                                   "would overwrite it; name another file")
+
+
+def _check_eval_outputs(args: argparse.Namespace) -> None:
+    """Refuse --json or --plot files that are inputs, or the same file for both."""
+    inputs = [path for path in (args.train, args.test, args.data, args.router, args.prices)
+              if path is not None]
+    if args.json_out is not None:
+        _check_out_is_new(args.json_out, inputs, "--json", "the evaluation")
+    if args.plot is not None:
+        _check_out_is_new(args.plot, inputs, "--plot", "the plot")
+        if args.json_out is not None and args.plot.resolve() == args.json_out.resolve():
+            raise EvaluationError(f"--json and --plot both name {args.plot}: the plot would "
+                                  "overwrite the evaluation; give each its own file")
 
 
 def _fit_rows(path: Path) -> list[dict[str, Any]]:
@@ -198,6 +229,7 @@ def _check_prices(rows: list[dict[str, Any]], prices: dict[str, tuple[float, flo
 
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, print the summary table, and write JSON and SVG when asked."""
+    _check_eval_outputs(args)
     evaluation = _evaluate(args)
     print(format_evaluation(evaluation))
     if args.json_out is not None:
