@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from shoal._backend import core
-from shoal.catalog import load_catalog
+from shoal.catalog import configured_catalog
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,9 @@ def _backend_for(encoding: str) -> ModuleType:
 def tokenizer_for(*, encoding: str = DEFAULT_ENCODING, model: str | None = None) -> Tokenizer:
     """Resolve what to count with: ``model``'s tokenizer when given, else ``encoding``.
 
+    The model is looked up in the configured catalog (the user price file named by
+    ``SHOAL_PRICES`` applied), so a model a user file adds or changes counts as it says.
+
     Raises:
         ValueError: Unknown encoding, or unknown model (the message lists near matches).
     """
@@ -151,7 +154,7 @@ def tokenizer_for(*, encoding: str = DEFAULT_ENCODING, model: str | None = None)
         _backend_for(encoding)
         return Tokenizer(encoding, encoding, True, None)
 
-    entry = load_catalog().model(model)
+    entry = configured_catalog().model(model)
     if entry.encoding is not None:
         return Tokenizer(entry.encoding, entry.encoding, True, entry.id)
     label = f"estimate({ESTIMATE_BASE_ENCODING} x {entry.token_ratio:.2f})"
@@ -321,7 +324,7 @@ def count_chat(
     overhead = TOOL_OVERHEAD.get(tokenizer.encoding, TOOL_OVERHEAD["o200k_base"])
     tool_tokens = _tool_tokens(tools, tokenizer, overhead)
 
-    entry = load_catalog().model(model)
+    entry = configured_catalog().model(model)
     rules_checked = tokenizer.exact and (
         entry.id in CHAT_RULES_VERIFIED or not CHAT_RULES_VERIFIED.isdisjoint(entry.aliases)
     )
