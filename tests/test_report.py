@@ -245,7 +245,7 @@ def test_cli_refuses_out_of_range_amounts_and_times_by_name(
     assert main([*record, "--at", "9999-12-31"]) == 2
     assert "at must not be more than 5 minutes in the future" in capsys.readouterr().err
     assert main([*record, "--decision-id", "nonexistent"]) == 2
-    assert "decision_id must be a route_task decision id" in capsys.readouterr().err
+    assert "--decision-id must be a route_task decision id" in capsys.readouterr().err
 
     with pytest.raises(SystemExit):
         main(["ledger", "record", "--help"])

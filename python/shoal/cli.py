@@ -11,10 +11,11 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--willingness-to-pay",
         type=float,
-        help="quality points (0-1 scale) you would give up to save one dollar per call",
+        help="quality points (0-1 scale) you would give up to save one dollar per call; with "
+        "--min-quality it only weighs a switch from --previous-model, and without that it is "
+        "refused",
     )
     route.add_argument(
         "--output-tokens",
@@ -222,6 +225,11 @@ def _add_token_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", help="count with this catalog model's tokenizer instead")
     parser.add_argument(
+        "--prices",
+        type=Path,
+        help="user price file that adds or overrides catalog models for --model (as SHOAL_PRICES)",
+    )
+    parser.add_argument(
         "--allow-special",
         action="store_true",
         help="count special-token text such as <|endoftext|> as one special token "
@@ -287,12 +295,13 @@ DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 def _add_max_file_bytes(parser: argparse.ArgumentParser, what: str) -> None:
+    # No default here: given without a file to read, the option would do nothing, so it is
+    # refused, and only an absent option may fall back to the default.
     parser.add_argument(
         "--max-file-bytes",
         type=_max_file_bytes,
         metavar="N",
-        default=DEFAULT_MAX_FILE_BYTES,
-        help=f"{what} (default: %(default)s; at most 1073741824, 1 GiB)",
+        help=f"{what} (default: {DEFAULT_MAX_FILE_BYTES}; at most 1073741824, 1 GiB)",
     )
 
 
@@ -317,7 +326,8 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="cut text to a token budget, keeping its beginning or end",
         description="Print the longest beginning (or, with --tail, end) of the text that fits "
         "MAX_TOKENS. Cuts fall between tokens, never inside a character; the summary goes to "
-        "stderr.",
+        "stderr. Into a pipe or file the kept text is written byte for byte; on a terminal a "
+        "newline ends it, so that the summary starts a line of its own.",
     )
     truncate.add_argument(
         "text",
@@ -418,6 +428,13 @@ def _ledger_location(value: str) -> str:
     return value
 
 
+def _scope(value: str) -> str:
+    # The ledger would call a blank scope too short by its length; the user sees spaces.
+    if not value.strip():
+        raise argparse.ArgumentTypeError("blank: name the scope, e.g. session:4f2a")
+    return value
+
+
 def _add_ledger_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ledger",
@@ -499,27 +516,28 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="The spend ledger: `record` a call, `limit` a scope, `status` of a scope.",
     )
     actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
-    record = actions.add_parser("record", help="charge a model call to a scope")
-    record.add_argument("--scope", required=True, help="e.g. session:4f2a or project:docs")
+    record = actions.add_parser(
+        "record",
+        help="charge a model call to a scope",
+        description="Charge one model call to a scope, priced from the catalog. Give at least "
+        "one token count (--input, --output, --cached, --cache-write or --reasoning); the others "
+        "are 0.",
+    )
+    record.add_argument(
+        "--scope", required=True, type=_scope, help="e.g. session:4f2a or project:docs"
+    )
     record.add_argument("--model", required=True, help="catalog model id that answered")
-    record.add_argument("--input", type=int, default=0, dest="input_tokens", help="input tokens")
-    record.add_argument("--output", type=int, default=0, dest="output_tokens", help="output tokens")
+    # The token counts default to None so that a call given none can be refused, not charged $0.
+    record.add_argument("--input", type=int, dest="input_tokens", help="input tokens")
+    record.add_argument("--output", type=int, dest="output_tokens", help="output tokens")
     record.add_argument(
-        "--cached",
-        type=int,
-        default=0,
-        dest="cached_input_tokens",
-        help="input tokens read from cache",
+        "--cached", type=int, dest="cached_input_tokens", help="input tokens read from cache"
     )
     record.add_argument(
-        "--cache-write",
-        type=int,
-        default=0,
-        dest="cache_write_tokens",
-        help="input tokens written to cache",
+        "--cache-write", type=int, dest="cache_write_tokens", help="input tokens written to cache"
     )
     record.add_argument(
-        "--reasoning", type=int, default=0, dest="reasoning_tokens", help="hidden reasoning tokens"
+        "--reasoning", type=int, dest="reasoning_tokens", help="hidden reasoning tokens"
     )
     record.add_argument(
         "--decision-id",
@@ -539,11 +557,11 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="What a scope has spent and has left. The ledger must exist: a path that "
         "names no file is an error, not a scope with nothing spent.",
     )
-    status.add_argument("--scope", required=True, help="the scope")
+    status.add_argument("--scope", required=True, type=_scope, help="the scope")
     status.add_argument("--window", type=float, default=24.0, help="burn-rate window in hours")
     _add_ledger_option(status)
     limit = actions.add_parser("limit", help="set a scope's spending limit")
-    limit.add_argument("--scope", required=True, help="the scope")
+    limit.add_argument("--scope", required=True, type=_scope, help="the scope")
     limit.add_argument("--usd", type=float, required=True, help="the limit in USD")
     limit.add_argument("--soft", action="store_true", help="flag calls past it instead of refusing")
     limit.add_argument(
@@ -830,7 +848,8 @@ def _budget(args: argparse.Namespace) -> int:
             if not isinstance(messages, list):
                 raise ValueError("must hold a JSON list of messages")
             messages = parse_messages(messages)
-        trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model)
+        with _options_named(BUDGET_OPTIONS):
+            trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model)
         if args.output is not None:
             kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
             args.output.write_text(kept + "\n", encoding="utf-8")
@@ -846,24 +865,41 @@ def _budget(args: argparse.Namespace) -> int:
             raise ValueError("must hold a JSON list of items")
         parsed = parse_items(items)
     parsed += parse_items({"id": str(path), "path": str(path)} for path in args.file)
+    if not parsed:
+        # An empty plan would read as "everything fits" when nothing was asked.
+        if args.items is None:
+            raise ValueError("no items to fit: give ITEMS_FILE (a JSON list of items) or --file "
+                             "PATH")
+        raise ValueError(f"items file {args.items} holds no items and no --file is given: "
+                         "nothing to fit")
     min_truncated_tokens = args.min_truncated_tokens
     if min_truncated_tokens is None:
         min_truncated_tokens = DEFAULT_MIN_TRUNCATED_TOKENS
     elif not args.truncate_last:
         raise ValueError("--min-truncated-tokens goes with --truncate-last")
-    plan = fit_budget(
-        parsed,
-        budget_tokens=args.budget,
-        model=args.model,
-        truncate_last=args.truncate_last,
-        roots=args.root or [Path.cwd()],
-        min_truncated_tokens=min_truncated_tokens,
-    )
+    with _options_named(BUDGET_OPTIONS):
+        plan = fit_budget(
+            parsed,
+            budget_tokens=args.budget,
+            model=args.model,
+            truncate_last=args.truncate_last,
+            roots=args.root or [Path.cwd()],
+            min_truncated_tokens=min_truncated_tokens,
+        )
     if args.json:
         _print_json(dataclasses.asdict(plan))
     else:
         print(spend_render.fit_plan(plan))
     return 0
+
+
+# The parameters of fit_budget and trim_chat, and the options of `shoal budget` that set them.
+BUDGET_OPTIONS = {
+    "budget_tokens": "--budget",
+    "min_truncated_tokens": "--min-truncated-tokens",
+    "model": "--model",
+    "roots": "--root",
+}
 
 
 @contextmanager
@@ -884,32 +920,59 @@ def _ledger(args: argparse.Namespace) -> int:
     _use_ledger_and_prices(args)
     result: Any
     if args.action == "record":
-        result = record_usage(
-            args.scope,
-            args.model,
-            input_tokens=args.input_tokens,
-            output_tokens=args.output_tokens,
-            cached_input_tokens=args.cached_input_tokens,
-            cache_write_tokens=args.cache_write_tokens,
-            reasoning_tokens=args.reasoning_tokens,
-            decision_id=args.decision_id,
-            request_id=args.request_id,
-            at=args.at,
-        )
+        if all(getattr(args, name) is None for name in LEDGER_TOKEN_OPTIONS):
+            raise ValueError("give the call's tokens: --input, --output, --cached, --cache-write "
+                             "or --reasoning (a call with none would be charged $0)")
+        with _options_named(LEDGER_OPTIONS):
+            result = record_usage(
+                args.scope,
+                args.model,
+                input_tokens=args.input_tokens or 0,
+                output_tokens=args.output_tokens or 0,
+                cached_input_tokens=args.cached_input_tokens or 0,
+                cache_write_tokens=args.cache_write_tokens or 0,
+                reasoning_tokens=args.reasoning_tokens or 0,
+                decision_id=args.decision_id,
+                request_id=args.request_id,
+                at=args.at,
+            )
         text = spend_render.usage_record(result)
     elif args.action == "limit":
-        result = set_limit(args.scope, args.usd, hard=not args.soft, period=args.period)
+        with _options_named(LEDGER_OPTIONS):
+            result = set_limit(args.scope, args.usd, hard=not args.soft, period=args.period)
         text = spend_render.budget_limit(result)
     else:
         # Reading: a ledger file that is not there is a mistyped path, not one with no spend.
         ledger = open_ledger(must_exist=True)
-        result = ledger.budget_status(args.scope, window_hours=args.window)
+        with _options_named(LEDGER_OPTIONS):
+            result = ledger.budget_status(args.scope, window_hours=args.window)
         text = spend_render.budget_status(result)
     if args.json:
         _print_json(dataclasses.asdict(result))
     else:
         print(text)
     return 0
+
+
+# The token counts of `shoal ledger record`, as record_usage names them, and their options.
+LEDGER_TOKEN_OPTIONS = {
+    "input_tokens": "--input",
+    "output_tokens": "--output",
+    "cached_input_tokens": "--cached",
+    "cache_write_tokens": "--cache-write",
+    "reasoning_tokens": "--reasoning",
+}
+LEDGER_OPTIONS = {
+    **LEDGER_TOKEN_OPTIONS,
+    "scope": "--scope",
+    "model": "--model",
+    "decision_id": "--decision-id",
+    "request_id": "--request-id",
+    "at": "--at",
+    "usd": "--usd",
+    "period": "--period",
+    "window_hours": "--window",
+}
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -946,11 +1009,12 @@ def _split_ids(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
-def _read_prompts(path: Path) -> list[str]:
-    """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns'.
+def _read_prompts(path: Path) -> dict[str, str]:
+    """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns',
+    each under its place in the file (``prompts.jsonl:3``), in file order.
     """
     text = _read_stdin() if str(path) == "-" else _read_text_file(path)
-    prompts = []
+    prompts = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -961,7 +1025,7 @@ def _read_prompts(path: Path) -> list[str]:
         prompt = _prompt_of(row, f"{path}:{number}")
         if _has_lone_surrogate(prompt):
             raise ValueError(f"{path}:{number}: the prompt has an unpaired surrogate escape")
-        prompts.append(prompt)
+        prompts[f"{path}:{number}"] = prompt
     if not prompts:
         raise ValueError(f"{path}: no prompts")
     return prompts
@@ -998,12 +1062,16 @@ def _route(args: argparse.Namespace) -> int:
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
-    candidates = None if args.candidates is None else _split_ids(args.candidates)
-    if candidates == []:
-        # Most likely an empty shell variable: routing to the whole catalog instead could pick
-        # a model the caller meant to leave out.
-        raise ValueError("--candidates is empty: list at least one model id, or leave the "
-                         "option out to choose among every routable model")
+    candidates = None if args.candidates is None else _candidate_ids(args.candidates)
+    if args.min_quality is not None and args.willingness_to_pay is not None:
+        if args.previous_model is None:
+            # Under a quality floor the cheapest candidate that reaches it wins; the willingness
+            # to pay only weighs a switch away from the previous turn's model.
+            raise ValueError(
+                "--willingness-to-pay does nothing with --min-quality (the cheapest candidate "
+                "predicted to reach it is chosen) unless --previous-model is given; give one "
+                "of the two"
+            )
 
     _use_ledger_and_prices(args)
     options = {
@@ -1028,22 +1096,68 @@ def _route(args: argparse.Namespace) -> int:
         options["router"] = load_router(args.router)
     if args.prompt is not None:
         prompt = _read_stdin() if args.prompt == "-" else args.prompt
-        decision = route(prompt, **options)
+        with _options_named(ROUTE_OPTIONS):
+            decision = route(prompt, **options)
         if args.json:
             _print_json(decision.to_dict())
         else:
             print(render.routing_decision(decision))
         return 0
 
-    from shoal.batch import route_batch
+    from shoal.batch import BatchResult, summarise
+    from shoal.router import NoEligibleModelError, PrivacyBlockedError
 
     prompts = _read_prompts(args.file)
-    result = route_batch(prompts, **options)
+    decisions = []
+    with _options_named(ROUTE_OPTIONS):
+        for where, prompt in prompts.items():
+            try:
+                decisions.append(route(prompt, **options))
+            except (NoEligibleModelError, PrivacyBlockedError) as error:
+                # What one prompt holds stops the batch; the user must find that prompt.
+                raise ValueError(f"{where}: {error}") from None
+    result = BatchResult(tuple(decisions), summarise(decisions))
     if args.json:
         _print_json(result.to_dict())
     else:
-        print(render.routing_batch(prompts, result))
+        print(render.routing_batch(list(prompts.values()), result))
     return 0
+
+
+# The parameters of shoal.router.route and the options of `shoal route` that set them.
+ROUTE_OPTIONS = {
+    "candidates, excluded": "--candidates, --exclude",
+    "privacy='block'": "--privacy block",
+    "privacy='local'": "--privacy local",
+    "candidates": "--candidates",
+    "excluded": "--exclude",
+    "local_only": "--local-only",
+    "max_cost_usd": "--max-cost",
+    "min_quality": "--min-quality",
+    "willingness_to_pay": "--willingness-to-pay",
+    "expected_output_tokens": "--output-tokens",
+    "privacy": "--privacy",
+    "device": "--device",
+    "history": "--history",
+    "previous_model": "--previous-model",
+    "stickiness_margin": "--stickiness-margin",
+}
+
+
+def _candidate_ids(value: str) -> list[str]:
+    """The --candidates ids, refused when empty or when one is named twice."""
+    candidates = _split_ids(value)
+    if not candidates:
+        # Most likely an empty shell variable: routing to the whole catalog instead could pick
+        # a model the caller meant to leave out.
+        raise ValueError("--candidates is empty: list at least one model id, or leave the "
+                         "option out to choose among every routable model")
+    repeated = sorted({model for model in candidates if candidates.count(model) > 1})
+    if repeated:
+        # A repeat is more often a slip for another model than a wish to weigh one twice.
+        raise ValueError(f"--candidates names {', '.join(repeated)} more than once; list each "
+                         "model once")
+    return candidates
 
 
 def _read_history(path: Path) -> list[dict[str, str]]:
@@ -1078,16 +1192,22 @@ def _feedback(args: argparse.Namespace) -> int:
 
     if args.prompt is not None and args.prompt_file is not None:
         raise ValueError("give --prompt or --prompt-file, not both")
+    given = "--prompt" if args.prompt_file is None else f"--prompt-file {args.prompt_file}"
     prompt = _read_text_file(args.prompt_file) if args.prompt_file is not None else args.prompt
-    result = record_outcome(
-        args.decision_id,
-        args.model,
-        args.score,
-        prompt=prompt,
-        cost_usd=args.cost,
-        note=args.note,
-        db_path=args.db,
-    )
+    if prompt is not None and not prompt.strip():
+        raise ValueError(f"{given} has no text: give the task text, or leave the option out "
+                         "to keep the prompt recorded before")
+    options = {"prompt": given, "cost_usd": "--cost", "note": "--note", "db_path": "--db"}
+    with _options_named(options):
+        result = record_outcome(
+            args.decision_id,
+            args.model,
+            args.score,
+            prompt=prompt,
+            cost_usd=args.cost,
+            note=args.note,
+            db_path=args.db,
+        )
     if args.json:
         _print_json(dataclasses.asdict(result))
     else:
@@ -1139,7 +1259,36 @@ def _read_stdin() -> str:
         ) from None
 
 
+@contextmanager
+def _options_named(options: Mapping[str, str]) -> Iterator[None]:
+    """Report a library error under the options the user typed, not the parameters they set.
+
+    The library names its parameters (``max_tokens must be at least 0``), as Python callers and
+    MCP clients know them; on the command line the user typed ``--max-tokens``.
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        message = _with_option_names(str(error), options)
+        if message == str(error):
+            raise
+        raise (ValueError if isinstance(error, ValueError) else TypeError)(message) from None
+
+
+def _with_option_names(message: str, options: Mapping[str, str]) -> str:
+    """``message`` with each library parameter named by its option.
+
+    A plain word (``limit``, ``scope``) is a parameter only where it leads the message or
+    follows "raise"; an identifier with an underscore, or a phrase, wherever it stands.
+    """
+    for parameter, option in options.items():
+        place = r"(?:^|(?<=raise ))" if parameter.isalpha() else r"(?<![\w-])"
+        message = re.sub(place + re.escape(parameter) + r"(?![\w-])", option, message)
+    return message
+
+
 def _count(args: argparse.Namespace) -> int:
+    _use_ledger_and_prices(args)
     if args.chat is not None:
         return _count_chat(args)
     if args.text and args.file:
@@ -1150,6 +1299,7 @@ def _count(args: argparse.Namespace) -> int:
         return _count_files(args)
     if not args.text:
         raise ValueError("give text to count, '-' for stdin, --file PATH or --chat FILE.json")
+    _file_size_limit(args, reads_file=False, files="--file and --chat files")
 
     from shoal import render
     from shoal.token_budget import count_till_limit
@@ -1157,7 +1307,8 @@ def _count(args: argparse.Namespace) -> int:
 
     text = _read_stdin() if args.text == ["-"] else _text_arguments(args.text)
     if args.limit is not None:
-        limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
+        with _options_named(COUNT_OPTIONS):
+            limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
         if args.json:
             _print_json(dataclasses.asdict(limited))
         else:
@@ -1192,6 +1343,26 @@ def _is_surrogate(char: str) -> bool:
     return "\ud800" <= char <= "\udfff"
 
 
+def _file_size_limit(args: argparse.Namespace, *, reads_file: bool, files: str) -> int:
+    """The --max-file-bytes for the named file the command reads (or the default).
+
+    Given when no named file is read (TEXT, standard input), the option would change nothing,
+    which the user should hear rather than believe it applied.
+    """
+    if args.max_file_bytes is None:
+        return DEFAULT_MAX_FILE_BYTES
+    if not reads_file:
+        raise ValueError(
+            f"--max-file-bytes limits {files}; it does not apply to TEXT or standard input"
+        )
+    return int(args.max_file_bytes)
+
+
+# The library parameters of count, truncate and split, and the options that set them.
+COUNT_OPTIONS = {"limit": "--limit", "max_file_bytes": "--max-file-bytes"}
+CUT_OPTIONS = {"max_tokens": "--max-tokens", "max_file_bytes": "--max-file-bytes"}
+
+
 def _count_files(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.files import count_files
@@ -1201,12 +1372,18 @@ def _count_files(args: argparse.Namespace) -> int:
         result = count_files(
             args.file,
             respect_gitignore=not args.no_gitignore,
-            max_file_bytes=args.max_file_bytes,
+            max_file_bytes=_file_size_limit(args, reads_file=True, files="--file"),
             progress=bar,
             **_token_options(args),  # type: ignore[arg-type]
         )
     finally:
         bar.close()
+    # A skip reason may advise raising the limit by its library name; here it is an option.
+    reworded = tuple(
+        dataclasses.replace(item, reason=_with_option_names(item.reason, COUNT_OPTIONS))
+        for item in result.skipped
+    )
+    result = dataclasses.replace(result, skipped=reworded)
     if args.json:
         _print_json(dataclasses.asdict(result))
         return 0
@@ -1233,8 +1410,10 @@ def _count_chat(args: argparse.Namespace) -> int:
     # Resolved first, so that an unknown model is not reported as a fault of the file.
     tokenizer_for(model=model)
 
-    source = "standard input" if str(args.chat) == "-" else str(args.chat)
-    messages, tools = _chat_request(_read_input_file(args.chat, args.max_file_bytes), source)
+    from_stdin = str(args.chat) == "-"
+    limit = _file_size_limit(args, reads_file=not from_stdin, files="the --chat file")
+    source = "standard input" if from_stdin else str(args.chat)
+    messages, tools = _chat_request(_read_input_file(args.chat, limit), source)
     try:
         result = count_chat(messages, model=model, tools=tools)
     except (TypeError, ValueError) as error:
@@ -1311,10 +1490,12 @@ def _json_kind(value: object) -> str:
 
 
 def _input_text(args: argparse.Namespace) -> str:
+    reads_file = args.file is not None and str(args.file) != "-"
+    limit = _file_size_limit(args, reads_file=reads_file, files="the --file it reads")
     if args.file is not None:
         if args.text:
             raise ValueError("give text or --file, not both")
-        return _read_input_file(args.file, args.max_file_bytes)
+        return _read_input_file(args.file, limit)
     if not args.text or args.text == ["-"]:
         return _read_stdin()
     return _text_arguments(args.text)
@@ -1336,12 +1517,20 @@ def _truncate(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.token_budget import truncate
 
+    _use_ledger_and_prices(args)
     side = "tail" if args.tail else "head"
-    result = truncate(_input_text(args), args.max_tokens, side=side, **_token_options(args))  # type: ignore[arg-type]
+    text = _input_text(args)
+    with _options_named(CUT_OPTIONS):
+        result = truncate(text, args.max_tokens, side=side, **_token_options(args))  # type: ignore[arg-type]
     if args.json:
         _print_json(dataclasses.asdict(result))
         return 0
     sys.stdout.write(result.text)
+    if sys.stdout.isatty() and not result.text.endswith("\n"):
+        # On a terminal the summary (stderr) would run on from the kept text's last line; into
+        # a pipe or file the kept text goes byte for byte.
+        sys.stdout.write("\n")
+    sys.stdout.flush()
     print(render.truncation(result), file=sys.stderr)
     return 0
 
@@ -1350,9 +1539,12 @@ def _split(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.token_budget import split_chunks
 
+    _use_ledger_and_prices(args)
     if args.out_dir is not None:
         _check_out_dir(args.out_dir)
-    result = split_chunks(_input_text(args), args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
+    text = _input_text(args)
+    with _options_named(CUT_OPTIONS):
+        result = split_chunks(text, args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         stale = sorted(args.out_dir.glob("chunk_*.txt"))

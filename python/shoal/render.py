@@ -75,22 +75,20 @@ def chat_token_count(result: ChatTokenCount) -> str:
 
 def limit_count(result: LimitCount) -> str:
     """Whether the text passed the limit, and the count so far."""
+    method = _method(result.exact, result.encoding)
     if result.exceeded and result.characters_read < result.characters:
         return (
-            f"over the limit: more than {result.limit:,} tokens (stopped at {result.tokens:,} "
-            f"after {result.characters_read:,} of {result.characters:,} characters; "
-            f"{_method(result.exact, result.encoding)})"
+            f"over the limit: more than {plural(result.limit, 'token')} (stopped at "
+            f"{result.tokens:,} after {result.characters_read:,} of {result.characters:,} "
+            f"characters; {method})"
         )
     if result.exceeded:
         # A text with no safe place to stop early (one long line without spaces) is read whole.
         return (
-            f"over the limit: {result.tokens:,} tokens, more than {result.limit:,} (counted all "
-            f"{plural(result.characters, 'character')}; {_method(result.exact, result.encoding)})"
+            f"over the limit: {plural(result.tokens, 'token')}, more than {result.limit:,} "
+            f"(counted all {plural(result.characters, 'character')}; {method})"
         )
-    return (
-        f"within the limit: {result.tokens:,} of {result.limit:,} tokens "
-        f"({_method(result.exact, result.encoding)})"
-    )
+    return f"within the limit: {result.tokens:,} of {plural(result.limit, 'token')} ({method})"
 
 
 def truncation(result: Truncation) -> str:
@@ -277,8 +275,8 @@ def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
     summary = result.summary
     lines.append("")
     lines.append(
-        f"routed:   {summary.prompts} prompts, {usd(summary.routed_cost_usd)} in all, mean "
-        f"predicted quality {summary.routed_quality:.3f}"
+        f"routed:   {plural(summary.prompts, 'prompt')}, {usd(summary.routed_cost_usd)} in all, "
+        f"mean predicted quality {summary.routed_quality:.3f}"
     )
     if summary.strongest_model is not None:
         saving = summary.savings_fraction or 0.0

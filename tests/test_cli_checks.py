@@ -1,0 +1,308 @@
+"""Command-line checks: options that would do nothing are refused by name, errors name the
+options typed rather than the library's parameters, --prices reaches the token commands, and
+counts are worded in the singular for one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoal.cli import main
+
+USER_MODEL = {
+    "id": "my-model",
+    "provider": "me",
+    "name": "My Model",
+    "input_per_mtok": 1.0,
+    "output_per_mtok": 2.0,
+    "cached_input_per_mtok": None,
+    "cache_write_per_mtok": None,
+    "context_window": 8192,
+    "max_output_tokens": 1024,
+    "encoding": None,
+    "token_ratio": 2.0,
+    "open_weights": False,
+    "params_b": None,
+    "active_params_b": None,
+    "quality": None,
+    "quality_source": "none",
+    "price_source": "me",
+    "as_of": "2025-01-01",
+}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def prices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user price file adding my-model (o200k_base x 2); --prices sets SHOAL_PRICES, which
+    this restores afterwards."""
+    monkeypatch.setenv("SHOAL_PRICES", "")
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": [USER_MODEL]}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "other.sqlite3"))
+    return str(tmp_path / "ledger.sqlite3")
+
+
+# ---- --prices reaches count, truncate and split ----
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["count", "--model", "my-model", "hello", "world"],
+         "4 tokens for my-model (estimate, estimate(o200k_base x 2.00)"),
+        (["count", "--model", "my-model", "--limit", "3", "hello", "world"],
+         "over the limit: 4 tokens, more than 3"),
+        (["truncate", "--model", "my-model", "--max-tokens", "2", "hello", "world"], "hello"),
+        (["split", "--model", "my-model", "--max-tokens", "2", "hello", "world"],
+         "2 chunks, 4 tokens (estimate, estimate(o200k_base x 2.00))"),
+    ],
+)
+def test_token_commands_count_a_model_of_the_price_file(capsys, prices, argv, expected):
+    assert run(capsys, *argv)[0] == 2  # unknown to the shipped catalog
+    code, out, _ = run(capsys, *argv, "--prices", str(prices))
+    assert expected in out
+    assert code == (1 if "--limit" in argv else 0)
+
+
+def test_a_chat_is_counted_for_a_model_of_the_price_file(capsys, prices, tmp_path):
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps([{"role": "user", "content": "hi"}]), encoding="utf-8")
+    code, out, _ = run(capsys, "count", "--chat", str(chat), "--model", "my-model",
+                       "--prices", str(prices))
+    assert code == 0
+    assert out.startswith("10 prompt tokens for my-model (estimate, estimate(o200k_base x 2.00))")
+
+
+# ---- options that would change nothing are refused ----
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["truncate", "--max-tokens", "3", "--max-file-bytes", "5", "text"],
+         "--max-file-bytes limits the --file it reads; it does not apply to TEXT or standard "
+         "input"),
+        (["split", "--max-tokens", "3", "--max-file-bytes", "5", "--file", "-"],
+         "--max-file-bytes limits the --file it reads"),
+        (["count", "--max-file-bytes", "5", "text"],
+         "--max-file-bytes limits --file and --chat files; it does not apply to TEXT"),
+        (["count", "--chat", "-", "--max-file-bytes", "5"], "--max-file-bytes limits the --chat "
+         "file"),
+        (["route", "--min-quality", "0.5", "--willingness-to-pay", "0.1", "hello"],
+         "--willingness-to-pay does nothing with --min-quality (the cheapest candidate predicted "
+         "to reach it is chosen) unless --previous-model is given"),
+        (["route", "--candidates", "gpt-4o,o3,gpt-4o", "hello"],
+         "--candidates names gpt-4o more than once; list each model once"),
+        (["budget", "fit", "--model", "gpt-4o", "--budget", "100"],
+         "no items to fit: give ITEMS_FILE (a JSON list of items) or --file PATH"),
+        (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--models", ""],
+         "--models names no model: list model ids, or leave the option out"),
+        (["hw", "sweep", "--mode", "iso-area", "--models", "gemma-3-1b-it", "--devices",
+          "apple-m4-pro"],
+         "--mode iso-area is how a node change is spent, and no node is changed (as-built only)"),
+        (["hw", "sweep", "--mode", "iso-power", "--nodes", "as-built", "--models",
+          "gemma-3-1b-it"], "--mode iso-power is how a node change is spent"),
+        (["hw", "sweep", "--nodes", ","], "--nodes names no node"),
+        (["hw", "sweep", "--devices", ""], "--devices must not be empty"),
+    ],
+)
+def test_options_that_would_do_nothing_are_refused(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"shoal {argv[0]}: error: {message}")
+
+
+def test_a_ledger_record_without_tokens_is_refused(capsys, ledger):
+    record = ["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--ledger", ledger]
+    code, _, err = run(capsys, *record)
+    assert code == 2
+    assert "give the call's tokens: --input, --output, --cached, --cache-write or --reasoning" in (
+        err
+    )
+    assert not Path(ledger).exists()
+
+    code, out, _ = run(capsys, *record, "--output", "10")
+    assert code == 0 and out.startswith("recorded: gpt-4o $0.0001 to s")
+
+
+def test_an_empty_items_file_is_named(capsys, tmp_path):
+    items = tmp_path / "items.json"
+    items.write_text("[]", encoding="utf-8")
+    code, _, err = run(capsys, "budget", "fit", str(items), "--model", "gpt-4o", "--budget", "9")
+    assert code == 2
+    assert f"items file {items} holds no items and no --file is given: nothing to fit" in err
+
+
+def test_a_mode_with_a_node_to_port_to_is_used(capsys):
+    code, out, _ = run(capsys, "hw", "sweep", "--mode", "iso-area", "--nodes",
+                       "as-built,nanostack-claimed", "--models", "gemma-3-1b-it", "--devices",
+                       "apple-m4-pro", "--json")
+    assert code == 0
+    assert {point["node"] for point in json.loads(out)["points"]} <= {
+        "as-built", "nanostack-claimed"
+    }
+
+
+def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
+    code, out, _ = run(capsys, "route", "--min-quality", "0.5", "--willingness-to-pay", "0.1",
+                       "--previous-model", "gpt-4o", "hello", "--json")
+    assert code == 0
+    assert json.loads(out)["stickiness"]["previous_model"] == "gpt-4o"
+
+
+# ---- errors name the options typed ----
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["count", "--limit", "-1", "hi"], "--limit must be at least 0, not -1"),
+        (["truncate", "--max-tokens", "-1", "hi"], "--max-tokens must be at least 0, not -1"),
+        (["split", "--max-tokens", "0", "hi"], "--max-tokens must be at least 1, not 0"),
+        (["split", "--max-tokens", "1", "--model", "claude-sonnet-4-5", "hi"],
+         "--max-tokens=1 is under one o200k_base token once scaled by 1.3"),
+        (["route", "--max-cost", "-1", "hi"], "--max-cost must be between 0.0 and inf, got -1.0"),
+        (["route", "--output-tokens", "-1", "hi"], "--output-tokens must be an int >= 0, got -1"),
+        (["route", "--stickiness-margin", "5", "hi"],
+         "--stickiness-margin must be between 0 and 1"),
+        (["route", "--exclude", "gpt-4o-nope", "hi"], "--exclude: unknown model 'gpt-4o-nope'"),
+        (["route", "--privacy", "block", "mail ada@lovelace.org"],
+         "--privacy block refused the task: found personal data (email in prompt[5:21]). Remove "
+         "them, or use --privacy local"),
+        (["route", "--local-only", "--candidates", "gpt-4o", "hi"],
+         "no candidate passes the constraints; relax --candidates, --exclude, --local-only, "
+         "--max-cost or --output-tokens. gpt-4o: --local-only (hosted only)"),
+        (["budget", "fit", "--model", "gpt-4o", "--budget", "0", "--file", __file__],
+         "--budget must be 1 to 100,000,000, got 0"),
+        (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb", "1000001"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1000001"),
+    ],
+)
+def test_errors_name_the_option(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"shoal {argv[0]}: error: {message}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["record", "--scope", "s", "--model", "gpt-4o", "--input", "-1"],
+         "--input must be at least 0, got -1"),
+        (["record", "--scope", "s", "--model", "gpt-4o", "--input", "1", "--cached", "5"],
+         "--cached (5) plus --cache-write (0) must not exceed --input (1)"),
+        (["limit", "--scope", "s", "--usd", "-1"], "--usd must be a finite amount of at least 0"),
+        (["status", "--scope", "s", "--window", "-1"],
+         "--window must be above 0 and at most a year, got -1.0"),
+    ],
+)
+def test_ledger_errors_name_the_option(capsys, ledger, argv, message):
+    run(capsys, "ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "1",
+        "--ledger", ledger)
+    code, _, err = run(capsys, "ledger", *argv, "--ledger", ledger)
+    assert code == 2
+    assert err.startswith(f"shoal ledger: error: {message}")
+
+
+@pytest.mark.parametrize("action", ["record", "status", "limit"])
+def test_a_blank_scope_is_called_blank(capsys, ledger, action):
+    extra = {"record": ["--model", "gpt-4o", "--input", "1"], "limit": ["--usd", "1"]}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ledger", action, "--scope", "   ", *extra.get(action, []), "--ledger", ledger])
+    assert exit_info.value.code == 2
+    assert "argument --scope: blank: name the scope, e.g. session:4f2a" in capsys.readouterr().err
+
+
+def test_a_skipped_file_advises_the_option(capsys, tmp_path):
+    large = tmp_path / "large.txt"
+    large.write_text("word " * 400, encoding="utf-8")
+    code, out, _ = run(capsys, "count", "--file", str(large), "--max-file-bytes", "1000")
+    assert code == 0
+    assert ("too large: 2,000 bytes, over the 1,000-byte limit (raise --max-file-bytes, or count "
+            "a part with truncate or split)") in out
+
+
+@pytest.mark.parametrize(("content", "what"), [("", "empty"), (" \n", "blank")])
+def test_a_prompt_file_without_text_is_named(capsys, tmp_path, content, what):
+    prompt = tmp_path / f"{what}.txt"
+    prompt.write_text(content, encoding="utf-8")
+    code, _, err = run(capsys, "feedback", "record", "d-0123456789abcdef01234567", "gpt-4o",
+                       "0.5", "--prompt-file", str(prompt), "--db", str(tmp_path / "f.sqlite3"))
+    assert code == 2
+    assert f"--prompt-file {prompt} has no text: give the task text" in err
+
+
+def test_a_feedback_cost_names_the_option(capsys, tmp_path):
+    code, _, err = run(capsys, "feedback", "record", "d-0123456789abcdef01234567", "gpt-4o",
+                       "0.5", "--cost", "-1", "--db", str(tmp_path / "f.sqlite3"))
+    assert code == 2
+    assert err.startswith("shoal feedback: error: --cost must be finite and >= 0")
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ('{"input_tokens": NaN}', "got float nan, which is not finite"),
+        ('{"input_tokens": 1e400}', "got float inf, which is not finite"),
+        ('{"input_tokens": 2.5}', "got float 2.5, which is not whole"),
+        ('{"input_tokens": 5.0}', "got float 5.0; write it as 5, without the decimal point"),
+    ],
+)
+def test_a_plan_step_says_what_is_wrong_with_its_number(capsys, tmp_path, step, problem):
+    plan = tmp_path / "plan.json"
+    plan.write_text(f"[{step}]", encoding="utf-8")
+    code, _, err = run(capsys, "cost", "gpt-4o", "--plan", str(plan))
+    assert code == 2
+    assert f"plan step 1: input_tokens must be a whole number, {problem}" in err
+
+
+# ---- batches, plurals and the terminal ----
+
+
+def test_a_refused_prompt_of_a_batch_is_named_by_its_line(capsys, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "hello"}\n\n{"prompt": "mail ada@lovelace.org"}\n',
+                       encoding="utf-8")
+    code, out, err = run(capsys, "route", "--file", str(prompts), "--privacy", "block")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"shoal route: error: {prompts}:3: --privacy block refused the task")
+
+
+def test_one_of_a_kind_is_singular(capsys, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "hello"}\n', encoding="utf-8")
+    assert "\nrouted:   1 prompt, " in run(capsys, "route", "--file", str(prompts))[1]
+
+    code, out, _ = run(capsys, "count", "--limit", "0", "a")
+    assert (code, out) == (1, "over the limit: 1 token, more than 0 (counted all 1 character; "
+                              "exact, o200k_base)\n")
+    assert run(capsys, "count", "--limit", "1", "a")[1].startswith(
+        "within the limit: 1 of 1 token (exact")
+
+    code, out, _ = run(capsys, "hw", "sweep", "--models", "gemma-3-1b-it", "--devices",
+                       "apple-m4-pro")
+    assert code == 0 and out.startswith("1 configuration, 1 fit in memory, 1 on the Pareto front")
+
+
+@pytest.mark.parametrize(("terminal", "expected"), [(True, "hello\n"), (False, "hello")])
+def test_truncate_ends_its_text_with_a_newline_on_a_terminal(
+    capsys, monkeypatch, terminal, expected
+):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+    code, out, err = run(capsys, "truncate", "--max-tokens", "1", "hello world")
+    assert (code, out) == (0, expected)
+    assert err.startswith("kept the head: 1 of 2 tokens")
