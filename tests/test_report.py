@@ -140,8 +140,8 @@ def test_cli_ledger_report_budget_and_cost(
     assert main(["cost", "--compare", "gpt-4o,gpt-4.1-mini", "--baseline", "gpt-4o", "--input",
                  "1000000", "--prices", str(prices)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs baseline",
-        "gpt-4o: $1.00, saves $0 (0%) vs baseline",
+        "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs gpt-4o",
+        "gpt-4o: $1.00 (the baseline)",
     ]
 
 

@@ -1333,12 +1333,13 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
     ) -> Annotated[CallToolResult, CostComparisons]:
         """Price the same workload on several models, cheapest first, with savings vs a baseline.
 
-        Use it when choosing between models for a job of known size.
+        Use it when choosing between models for a job of known size. Each row names the
+        baseline and gives the saving in USD and as a fraction of the baseline's cost.
         """
         rows = _call(
             compare_costs, models, input_tokens=input_tokens, output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens, reasoning_tokens=reasoning_tokens,
-            calls=calls, baseline=baseline or None, catalog=configured_catalog(),
+            calls=calls, baseline=baseline or None, catalog=_call(configured_catalog),
         )
         return _answer(CostComparisons(tuple(rows)), render.cost_comparison(rows))
 
