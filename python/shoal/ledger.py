@@ -57,9 +57,10 @@ MAX_SCOPE_LENGTH = 200
 MAX_ID_LENGTH = 200
 # A writer waits this long for another writer's transaction before giving up.
 BUSY_TIMEOUT_S = 30.0
-# The burn rate is measured over at least this span, so one record a second ago is not read
-# as an hourly rate thousands of times its size.
-MIN_BURN_SPAN_S = 60.0
+# The least history a burn rate is measured over: over a shorter span the rate is mostly the
+# size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
+# rate and no projection until the scope's spend in the window spans this long.
+MIN_BURN_SPAN_S = 600.0
 # Records are refused from before this date (no priced model API calls precede it) ...
 EARLIEST_RECORD = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
 # ... and from more than this far in the future: clocks of machines sharing a ledger may differ
@@ -220,13 +221,18 @@ class BudgetStatus:
         period_start: Start of the current period (ISO 8601 UTC), or None.
         period_end: End of the current period (ISO 8601 UTC), or None.
         remaining_usd: Limit minus spend (negative past a soft limit), or None without a limit.
-        burn_rate_usd_per_hour: Spend in the last ``window_hours`` divided by the time it was
-            spent over: from the window's start, or from the scope's first record when that is
-            later (at least one minute).
-        window_hours: The burn-rate window.
-        hours_to_limit: ``remaining_usd / burn_rate``, or None without a limit or spending.
+        window_hours: The burn-rate window asked for.
+        window_spent_usd: Spend recorded in the last ``window_hours``.
+        burn_span_hours: The time ``window_spent_usd`` was spent over: from the window's start,
+            or from the scope's first record when that is later, to ``as_of`` (0 without
+            records).
+        burn_rate_usd_per_hour: ``window_spent_usd / burn_span_hours``, or None when the span is
+            under ``MIN_BURN_SPAN_S`` (ten minutes): too little history for a rate.
+        hours_to_limit: ``remaining_usd / burn_rate``, or None without a limit, a burn rate or
+            spending.
         limit_reached_at: When the limit is reached at this burn rate (ISO 8601 UTC), or None
-            when it is not reached (no limit, no spending, or not before the period ends).
+            when it is not reached (no limit, no burn rate or spending, or not before the
+            period ends).
         exceeded: True when the spend is past the limit, which only a soft limit allows;
             spend exactly at the limit has reached it (``remaining_usd`` 0) without
             exceeding it.
@@ -241,8 +247,10 @@ class BudgetStatus:
     period_start: str | None
     period_end: str | None
     remaining_usd: float | None
-    burn_rate_usd_per_hour: float
     window_hours: float
+    window_spent_usd: float
+    burn_span_hours: float
+    burn_rate_usd_per_hour: float | None
     hours_to_limit: float | None
     limit_reached_at: str | None
     exceeded: bool
@@ -889,10 +897,15 @@ class Ledger:
             )
             in_window = int(cursor.fetchone()[0])
 
-        span = moment - max(window_start, first if first is not None else moment)
-        burn = _usd(in_window) / (max(span, MIN_BURN_SPAN_S) / 3600) if in_window else 0.0
-        return _status(scope, moment, limit, int(records), int(lifetime), spent, burn,
-                       float(window_hours))
+        # The spend of the window was spent over the whole window, or since the first record.
+        if first is None:
+            span_hours = 0.0
+        elif first <= window_start:
+            span_hours = float(window_hours)
+        else:
+            span_hours = (moment - first) / 3600
+        burn = _Burn(float(window_hours), _usd(in_window), span_hours)
+        return _status(scope, moment, limit, int(records), int(lifetime), spent, burn)
 
     def usage(
         self,
@@ -1006,17 +1019,34 @@ def _record(stored: StoredUsage, *, duplicate: bool, spent: int,
     )
 
 
+@dataclass(frozen=True)
+class _Burn:
+    """What a scope spent in the burn-rate window, and over how long."""
+
+    window_hours: float
+    spent_usd: float
+    span_hours: float
+
+    @property
+    def rate(self) -> float | None:
+        """USD per hour, or None over less than ``MIN_BURN_SPAN_S`` of history."""
+        if self.span_hours * 3600 < MIN_BURN_SPAN_S:
+            return None
+        return self.spent_usd / self.span_hours
+
+
 def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, lifetime: int,
-            spent: int, burn: float, window_hours: float) -> BudgetStatus:
+            spent: int, burn: _Burn) -> BudgetStatus:
     period_start = period_end = None
     if limit is not None and limit.period is not None:
         period_start, period_end = period_bounds(limit.period, moment)
 
     remaining = hours = reached = None
+    rate = burn.rate
     if limit is not None:
         remaining = _usd(_nano(limit.usd) - spent)
-        if remaining > 0 and burn > 0:
-            hours = remaining / burn
+        if remaining > 0 and rate:
+            hours = remaining / rate
             when = moment + hours * 3600
             if period_end is None or when < period_end:
                 reached = iso(when)
@@ -1026,8 +1056,9 @@ def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, 
         records=records, limit=limit,
         period_start=None if period_start is None else iso(period_start),
         period_end=None if period_end is None else iso(period_end),
-        remaining_usd=remaining, burn_rate_usd_per_hour=burn, window_hours=window_hours,
-        hours_to_limit=hours, limit_reached_at=reached,
+        remaining_usd=remaining, window_hours=burn.window_hours,
+        window_spent_usd=burn.spent_usd, burn_span_hours=burn.span_hours,
+        burn_rate_usd_per_hour=rate, hours_to_limit=hours, limit_reached_at=reached,
         # Reaching a limit is allowed (a hard limit refuses only what would pass it).
         exceeded=limit is not None and spent > _nano(limit.usd),
     )
@@ -1160,10 +1191,12 @@ def budget_status(
 ) -> BudgetStatus:
     """What ``scope`` has spent, has left, how fast it spends, and when it hits its limit.
 
-    The burn rate is the spend of the last ``window_hours`` over the time it was spent in (from
-    the window's start, or from the scope's first record when that is later, and at least one
-    minute). The projection divides the remaining budget by that rate; with a periodic limit it
-    is reported only when it falls before the period ends.
+    The burn rate is the spend of the last ``window_hours`` over the time it was spent in: from
+    the window's start, or from the scope's first record when that is later. Over less than
+    ``MIN_BURN_SPAN_S`` (ten minutes) of history there is no rate and no projection: a rate from
+    seconds of data is the size of the last call, not a pace. The projection divides the
+    remaining budget by the rate; with a periodic limit it is reported only when it falls
+    before the period ends.
 
     Args:
         scope: The scope.
