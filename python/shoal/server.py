@@ -28,7 +28,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shoal import __version__, render, spend_render
-from shoal.budget import BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
+from shoal.budget import CHAT_ROLES, BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
 from shoal.catalog import configured_catalog
 from shoal.cost import CostComparison, compare_costs
 from shoal.ledger import (
@@ -430,8 +430,11 @@ def _add_token_tools(
             list[Annotated[dict[str, Any], Field(max_length=20)]],
             Field(
                 description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}]; each needs a "
-                "role and a content (text, or a list of text parts [{'type': 'text', 'text': "
-                "'Hi'}]); an assistant message with tool_calls may leave content out.",
+                f"role ({', '.join(CHAT_ROLES)}) and a content: "
+                "text, or a list of text parts [{'type': 'text', 'text': 'Hi'}] that may hold "
+                "Anthropic tool_use and tool_result blocks (counted as compact JSON); images "
+                "and audio are refused. An assistant message with tool_calls may leave content "
+                "out.",
                 max_length=10_000,
             ),
         ],
