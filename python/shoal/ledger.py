@@ -19,8 +19,9 @@ Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` UR
 ``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal`` on macOS,
 ``%LOCALAPPDATA%\\shoal`` on Windows). Only that data directory is created when missing: a
 folder in a path the user gives must exist, so a mistyped path is an error rather than a new,
-empty ledger. A SQLite file that holds other tables and none of shoal's is refused, not added
-to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
+empty ledger. Anything but a regular file is refused, and reading (``must_exist``) refuses a
+file that is missing or empty before opening it. A SQLite file that holds other tables and none
+of shoal's is refused, not added to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 import sys
 import threading
 import time
@@ -70,6 +72,8 @@ MAX_FUTURE_S = 300.0
 DECISION_ID = re.compile(r"d-[0-9a-f]{24}")
 # The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
 SHOAL_TABLES = frozenset({"shoal_meta", "shoal_usage", "shoal_limits"})
+# What a reader is told when the file it names holds no ledger.
+CHECK_PATH = "Check the path; a ledger file is made by the first record or limit written to it"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS shoal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -407,11 +411,10 @@ class _SqliteStore(_Store):
         self.path = path
         file = Path(path).expanduser()
         _check_folder(file)
-        if must_exist and not file.exists():
-            raise LedgerError(
-                f"no ledger at {file}: nothing has been recorded there. Check the path; a ledger "
-                "file is made by the first record or limit written to it"
-            )
+        size = _file_size(file)
+        if must_exist:
+            # Reading: refused before anything is opened, so no side file is left behind.
+            _refuse_missing_or_empty(file, size)
         # The lock serialises threads of one process on the one connection (MCP tools run on
         # worker threads); other processes are serialised by SQLite's own locks.
         self._lock = threading.Lock()
@@ -425,7 +428,7 @@ class _SqliteStore(_Store):
             )
             self._connection = connection
             # Before anything is written: another program's database is left as it was.
-            _refuse_foreign_database(connection, file)
+            _refuse_foreign_database(connection, file, must_exist=must_exist)
             self._queue = queue = _WriterQueue(writers)
             self._configure()
         except (sqlite3.Error, LedgerError) as error:
@@ -487,8 +490,9 @@ class _SqliteStore(_Store):
             self._queue.close()
 
 
-def _check_folder(file: Path) -> None:
-    """Create shoal's own data directory when missing; any other folder must exist already."""
+def _check_folder(file: Path, *, create: bool = True) -> None:
+    """Create shoal's own data directory when missing (with ``create``); any other folder must
+    exist already."""
     folder = file.parent
     if folder.is_dir():
         return
@@ -496,6 +500,8 @@ def _check_folder(file: Path) -> None:
         # A folder in a path the user gave: creating it would turn a typo into a new ledger.
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise LedgerError(f"cannot open the ledger {file}: the folder {folder} {problem}")
+    if not create:
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -503,8 +509,37 @@ def _check_folder(file: Path) -> None:
                           f"{error.strerror}") from None
 
 
-def _refuse_foreign_database(connection: sqlite3.Connection, file: Path) -> None:
-    """Refuse a database that has tables, none of them shoal's: it belongs to another program."""
+def _file_size(file: Path) -> int | None:
+    """Bytes in the ledger file, or None when there is none; anything but a regular file (a
+    folder, a device such as /dev/zero, a pipe) is refused, since SQLite would write beside it."""
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise LedgerError(f"cannot open the ledger {file}: {error.strerror}") from None
+    if not stat.S_ISREG(status.st_mode):
+        kind = "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+        raise LedgerError(f"cannot open the ledger {file}: it is {kind}; give a SQLite file's "
+                          "path")
+    return status.st_size
+
+
+def _refuse_missing_or_empty(file: Path, size: int | None) -> None:
+    """For reading: refuse a ledger file that is missing or empty (a mistyped path)."""
+    if size is None:
+        raise LedgerError(f"no ledger at {file}: nothing has been recorded there. {CHECK_PATH}")
+    # A database's first page reaches the file when it is made; an empty file beside a write-
+    # ahead log with pages in it is a ledger whose pages are all still in the log.
+    log = file.with_name(file.name + "-wal")
+    if size == 0 and not (log.is_file() and log.stat().st_size > 0):
+        raise LedgerError(f"{file} holds no ledger: the file is empty. {CHECK_PATH}")
+
+
+def _refuse_foreign_database(connection: sqlite3.Connection, file: Path, *,
+                             must_exist: bool = False) -> None:
+    """Refuse a database that has tables, none of them shoal's: it belongs to another program.
+    With ``must_exist`` (reading), refuse one without tables too: it holds no ledger."""
     rows = connection.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' "
         "ESCAPE '!' ORDER BY name"
@@ -516,6 +551,8 @@ def _refuse_foreign_database(connection: sqlite3.Connection, file: Path) -> None
             f"cannot use {file} as a ledger: it is a database of something else (tables: "
             f"{shown}) with no shoal tables. Give the ledger a file of its own"
         )
+    if not tables and must_exist:
+        raise LedgerError(f"{file} holds no ledger: it is a database with no tables. {CHECK_PATH}")
 
 
 class _WriterQueue:
@@ -699,6 +736,28 @@ def _nano(usd: float) -> int:
     return round(usd * NANO_PER_USD)
 
 
+def _check_location_form(location: str) -> None:
+    """Refuse a location that is neither a PostgreSQL URL nor a plain SQLite file path."""
+    if not location.strip():
+        raise LedgerError("the ledger location is empty: give a SQLite file path or a "
+                          "postgresql:// URL")
+    if is_postgres_url(location):
+        return
+    if location[:5].lower() == "file:":
+        # SQLite reads such a name as a URI whose options (mode=ro, immutable) would leave
+        # the ledger unwritable; the lock file beside it would land in a folder "file:".
+        raise LedgerError(
+            f"ledger location {location}: give the SQLite file's path, not a file: URI"
+        )
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", location):
+        # Any other URL would otherwise become a SQLite file under a folder named "scheme:".
+        scheme = location.split("://", 1)[0]
+        raise ValueError(
+            f"ledger location {scheme}://...: only postgresql:// URLs or SQLite file paths "
+            "are supported"
+        )
+
+
 class Ledger:
     """A ledger at one location (SQLite file or PostgreSQL URL). Safe to share between threads.
 
@@ -714,24 +773,9 @@ class Ledger:
                 file means a mistyped path, not a ledger with nothing in it).
         """
         self.location = str(location)
-        if not self.location.strip():
-            raise LedgerError("the ledger location is empty: give a SQLite file path or a "
-                              "postgresql:// URL")
+        _check_location_form(self.location)
         if is_postgres_url(self.location):
             self._store: _Store = _PostgresStore(self.location)
-        elif self.location[:5].lower() == "file:":
-            # SQLite reads such a name as a URI whose options (mode=ro, immutable) would leave
-            # the ledger unwritable; the lock file beside it would land in a folder "file:".
-            raise LedgerError(
-                f"ledger location {self.location}: give the SQLite file's path, not a file: URI"
-            )
-        elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.location):
-            # Any other URL would otherwise become a SQLite file under a folder named "scheme:".
-            scheme = self.location.split("://", 1)[0]
-            raise ValueError(
-                f"ledger location {scheme}://...: only postgresql:// URLs or SQLite file paths "
-                "are supported"
-            )
         else:
             self._store = _SqliteStore(self.location, must_exist=must_exist)
         logger.info("ledger at %s", describe_location(self.location))
@@ -1083,6 +1127,30 @@ def open_ledger(location: str | Path | None = None, *, must_exist: bool = False)
             ledger = Ledger(key[0], must_exist=must_exist)
             _open[key] = ledger
         return ledger
+
+
+def check_location(location: str | Path | None = None) -> None:
+    """Refuse, before a server starts, a ledger location that its first use would refuse.
+
+    A SQLite file that is missing or empty is accepted and not created (the first record or
+    limit makes it), but its folder must exist unless it is shoal's own data directory; a file
+    that exists must be a regular file, and when it has content it is opened, so one that is
+    not a shoal ledger is refused now. A PostgreSQL URL is connected to.
+
+    Args:
+        location: Ledger location; :func:`default_location` when None.
+
+    Raises:
+        LedgerError, ValueError: The message says what is wrong with the location.
+    """
+    location = str(location) if location is not None else default_location()
+    _check_location_form(location)
+    if not is_postgres_url(location):
+        file = Path(location).expanduser()
+        _check_folder(file, create=False)
+        if not _file_size(file):
+            return
+    open_ledger(location)
 
 
 @atexit.register

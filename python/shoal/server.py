@@ -140,8 +140,9 @@ LONG_ANSWERS = {
 
 @asynccontextmanager
 async def _warm_up(server: MCPServer[None]) -> AsyncIterator[None]:
-    """Load the catalog, the router and both encodings once, before the first call needs them."""
-    load_catalog()
+    """Load the catalog (with the user's price file), the router and both encodings once,
+    before the first call needs them; a price file that cannot be read stops the start."""
+    configured_catalog()
     load_router()
     count_tokens("warm up", encoding="o200k_base")
     count_tokens("warm up", encoding="cl100k_base")
@@ -161,7 +162,9 @@ def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
     """Run a domain function, turning the user's mistakes into errors the model can act on.
 
     Domain functions raise ValueError for a bad value and TypeError for a wrong type inside a
-    free-form argument (a tool definition, a chat message); both name what to change.
+    free-form argument (a tool definition, a chat message); both name what to change. Reading
+    the configured catalog goes through here too: a price file edited into a bad state while
+    the server runs is a ValueError (CatalogError) that names the file, not a crash.
     """
     try:
         return function(*args, **kwargs)
@@ -736,7 +739,7 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             device=device or None,
             previous_model=previous_model or None,
             stickiness_margin=stickiness_margin,
-            catalog=configured_catalog(),
+            catalog=_call(configured_catalog),
         )
         shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
         return CallToolResult(
@@ -952,7 +955,7 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
             calls=calls,
-            catalog=configured_catalog(),
+            catalog=_call(configured_catalog),
         )
         return _answer(result, render.cost_estimate(result))
 
