@@ -204,8 +204,8 @@ def test_a_dearer_model_costs_more_instead_of_saving_a_negative_amount(
 
     assert code == 0
     assert out.splitlines() == [
-        "gpt-4o: $0.038, saves $0 (0%) vs baseline",
-        "claude-sonnet-4-5: $0.048, costs $0.01 (26%) more than baseline",
+        "gpt-4o: $0.038 (the baseline)",
+        "claude-sonnet-4-5: $0.048, costs $0.01 (26%) more than gpt-4o",
     ]
 
 

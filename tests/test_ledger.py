@@ -17,6 +17,7 @@ from pathlib import Path
 import ledger_support
 import pytest
 
+from shoal import spend_render
 from shoal.cost import estimate_cost
 from shoal.ledger import (
     BudgetExceededError,
@@ -155,6 +156,52 @@ def test_projection_past_the_period_end_is_not_reported(ledger: Ledger) -> None:
     status = ledger.budget_status("s", now=at(22))
     assert status.hours_to_limit == pytest.approx(18.0)  # $0.90 left at $0.05 an hour
     assert status.limit_reached_at is None  # the day ends first
+
+
+def test_seconds_of_history_give_no_burn_rate_and_no_projection(ledger: Ledger) -> None:
+    ledger.set_limit("s", 1.0)
+    ledger.record_usage("s", "gpt-4o", input_tokens=10_000, output_tokens=300, at=at(12))
+
+    status = ledger.budget_status("s", now=at(12).timestamp() + 12)
+
+    # One $0.028 call 12 s ago is not a pace of $8.40 an hour (nor $1.68 over a minute).
+    assert status.window_spent_usd == pytest.approx(0.028)
+    assert status.burn_span_hours == pytest.approx(12 / 3600)
+    assert status.burn_rate_usd_per_hour is None
+    assert status.hours_to_limit is None and status.limit_reached_at is None
+    text = spend_render.budget_status(status)
+    assert ("$0.028 spent in the last 24 h (first call 12 s ago); too little history for a "
+            "burn rate or a projection (they need 10 minutes)") in text
+    assert "/hour" not in text and "limit is reached" not in text
+
+
+def test_the_burn_rate_is_the_window_spend_over_the_time_it_was_spent_in(ledger: Ledger) -> None:
+    ledger.set_limit("s", 1.0)
+    ledger.record_usage("s", "gpt-4o", input_tokens=10_000, output_tokens=300, at=at(12))
+    ledger.record_usage("s", "gpt-4o", input_tokens=10_000, output_tokens=300, at=at(12, 20))
+
+    since_first = ledger.budget_status("s", now=at(12, 30))
+    whole_window = ledger.budget_status("s", now=at(12, 30), window_hours=0.25)
+
+    assert since_first.burn_span_hours == pytest.approx(0.5)
+    assert since_first.burn_rate_usd_per_hour == pytest.approx(0.056 / 0.5)
+    assert ("$0.056 spent in the last 24 h (first call 30 minutes ago): burn rate "
+            "$0.112/hour") in spend_render.budget_status(since_first)
+    assert whole_window.burn_span_hours == 0.25
+    assert whole_window.burn_rate_usd_per_hour == pytest.approx(0.028 / 0.25)
+    assert ("$0.028 spent in the last 0.25 h: burn rate $0.112/hour"
+            in spend_render.budget_status(whole_window))
+
+
+def test_status_text_of_a_scope_with_no_calls_says_so(ledger: Ledger) -> None:
+    fresh = ledger.budget_status("new")
+    assert fresh.burn_rate_usd_per_hour is None and fresh.burn_span_hours == 0
+    assert "nothing spent in the last 24 h: no calls recorded yet" in spend_render.budget_status(
+        fresh)
+
+    ledger.record_usage("old", "gpt-4o", input_tokens=1_000, output_tokens=0, at=at(9))
+    quiet = ledger.budget_status("old", now=at(12, day=6))
+    assert "nothing spent in the last 24 h: burn rate $0/hour" in spend_render.budget_status(quiet)
 
 
 def test_period_bounds_are_calendar_periods_in_utc() -> None:

@@ -178,3 +178,95 @@ def test_status_of_an_existing_ledger_still_works_from_the_cli(
 
     assert main(["ledger", "status", "--scope", "a", "--ledger", location]) == 0
     assert capsys.readouterr().out.startswith("a: spent $0.0025; 1 call recorded")
+
+
+# ---- reading needs a ledger; a server checks its ledger at start --------------------------------
+
+
+@pytest.mark.parametrize("command", [["ledger", "status", "--scope", "a"], ["report"]])
+def test_reading_commands_refuse_an_empty_file_and_leave_it_as_it_was(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+
+    assert main([*command, "--ledger", str(empty)]) == 2
+
+    assert f"{empty} holds no ledger: the file is empty" in capsys.readouterr().err
+    assert empty.read_bytes() == b""
+    assert files_under(tmp_path) == ["empty.txt"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("must_exist", [True, False])
+def test_a_device_is_refused_before_sqlite_writes_beside_it(must_exist: bool) -> None:
+    side_files = ["/dev/zero-journal", "/dev/zero.writers"]
+    before = [os.path.exists(path) for path in side_files]
+
+    with pytest.raises(LedgerError, match="cannot open the ledger /dev/zero: it is not a "
+                                          "regular file"):
+        Ledger("/dev/zero", must_exist=must_exist)
+
+    assert [os.path.exists(path) for path in side_files] == before
+
+
+def test_reading_refuses_a_database_without_tables_and_adds_none(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.db"
+    with sqlite3.connect(bare) as connection:
+        connection.execute("PRAGMA user_version = 7")  # a valid database file with no tables
+    connection.close()
+    before = bare.read_bytes()
+
+    with pytest.raises(LedgerError, match=r"bare\.db holds no ledger: it is a database with no "
+                                          "tables"):
+        Ledger(bare, must_exist=True)
+
+    assert bare.read_bytes() == before
+    assert files_under(tmp_path) == ["bare.db"]
+
+
+def test_check_location_accepts_what_the_first_write_would_make_and_creates_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shoal.ledger import check_location
+
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    check_location(tmp_path / "new.sqlite3")
+    check_location(empty)
+    if sys.platform.startswith("linux"):
+        check_location(tmp_path / "data" / "shoal" / "ledger.sqlite3")  # shoal's own folder
+
+    assert files_under(tmp_path) == ["empty.sqlite3"]
+    assert empty.read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda folder: folder / "missing" / "l.sqlite3", r"the folder .*missing does not exist"),
+        (lambda folder: folder, "it is a folder"),
+        (lambda folder: folder / "notes.txt", "file is not a database"),
+        (lambda folder: folder / "app.db", "it is a database of something else"),
+        (lambda folder: "file:l.sqlite3", "not a file: URI"),
+        (lambda folder: "https://example.org/ledger", "only postgresql:// URLs or SQLite"),
+        (lambda folder: " ", "the ledger location is empty"),
+    ],
+)
+def test_check_location_refuses_what_the_first_use_would_refuse(
+    make: object, message: str, tmp_path: Path
+) -> None:
+    from shoal.ledger import check_location
+
+    (tmp_path / "notes.txt").write_text("shopping list\n" * 100, encoding="utf-8")
+    with sqlite3.connect(tmp_path / "app.db") as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+    connection.close()
+    before = files_under(tmp_path)
+
+    with pytest.raises(ValueError, match=message):
+        check_location(make(tmp_path))  # type: ignore[operator]
+
+    assert files_under(tmp_path) == before

@@ -140,8 +140,8 @@ def test_cli_ledger_report_budget_and_cost(
     assert main(["cost", "--compare", "gpt-4o,gpt-4.1-mini", "--baseline", "gpt-4o", "--input",
                  "1000000", "--prices", str(prices)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs baseline",
-        "gpt-4o: $1.00, saves $0 (0%) vs baseline",
+        "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs gpt-4o",
+        "gpt-4o: $1.00 (the baseline)",
     ]
 
 
@@ -200,7 +200,8 @@ def status(spent: float, limit: float | None, *, records: int = 1,
         lifetime_spent_usd=spent, records=records,
         limit=None if limit is None else BudgetLimit("s", limit, True, None, "2026-12-04"),
         period_start=None, period_end=None, remaining_usd=remaining,
-        burn_rate_usd_per_hour=0.5 if hours_to_limit else 0.0, window_hours=24.0,
+        window_hours=24.0, window_spent_usd=spent, burn_span_hours=24.0,
+        burn_rate_usd_per_hour=0.5 if hours_to_limit else 0.0,
         hours_to_limit=hours_to_limit,
         limit_reached_at="2026-12-04T12:30:00.000000Z" if hours_to_limit else None,
         exceeded=limit is not None and spent > limit,

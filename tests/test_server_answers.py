@@ -1,6 +1,8 @@
 """What the tools answer, through the SDK's client: produced text in the text content, the answer
 cap stated and enforced before the work, bounded privacy findings, and arguments that mean one
-thing only (a cost limit, an encoding beside a model)."""
+thing only (a cost limit, an encoding beside a model). A price file that breaks while serving is a
+tool error naming the file; compare_costs, check_hardware_fit and budget_status say what they
+computed."""
 
 from __future__ import annotations
 
@@ -350,3 +352,117 @@ async def test_trim_chat_of_a_long_agent_chat_fits_the_answer(server) -> None:  
     assert sorted(kept + dropped) == list(range(len(turns)))
     assert kept[0] == 0 and kept[-1] == len(turns) - 1 and len(answer["messages"]) == len(kept)
     assert f"dropped messages 1-{kept[1] - 1}" in result.content[0].text
+
+
+# ---- the configured price file, and answers that say what was computed -------------------------
+
+
+BROKEN_PRICES = {"models": [{"id": "gpt-4o", "input_per_mtok": "cheap"}]}
+BROKEN_MESSAGE = "field 'input_per_mtok' must be a finite number, got 'cheap'"
+
+# One priced call per tool that reads the configured catalog.
+PRICED_CALLS = {
+    "estimate_cost": {"model": "gpt-4o", "input_tokens": 1_000},
+    "compare_costs": {"models": ["gpt-4o", "gpt-4.1-mini"], "input_tokens": 1_000},
+    "route_task": {"prompt": "Summarise this paragraph in one line."},
+    "record_usage": {"scope": "s", "model": "gpt-4o", "request_id": "r1", "input_tokens": 1_000,
+                     "output_tokens": 10},
+}
+
+
+async def test_a_price_file_broken_while_serving_is_a_tool_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps(BROKEN_PRICES), encoding="utf-8")
+
+    async with Client(build_server()) as client:
+        monkeypatch.setenv("SHOAL_PRICES", str(prices))
+        results = {name: await client.call_tool(name, arguments)
+                   for name, arguments in PRICED_CALLS.items()}
+
+    # Not the bare "Error executing tool estimate_cost" of a crash: the file and what is wrong.
+    for name, result in results.items():
+        text = result.content[0].text
+        assert result.is_error, name
+        assert "prices.json" in text and BROKEN_MESSAGE in text, f"{name}: {text}"
+
+
+async def test_a_price_file_that_cannot_be_read_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal.catalog import CatalogError
+
+    monkeypatch.setenv("SHOAL_PRICES", str(tmp_path / "missing.json"))
+
+    with pytest.raises(CatalogError, match=r"cannot read catalog file .*missing\.json"):
+        async with Client(build_server()):
+            pass
+
+
+async def test_count_chat_tokens_counts_anthropic_tool_blocks() -> None:
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]},
+    ]
+
+    async with Client(build_server()) as client:
+        counted = await client.call_tool("count_chat_tokens", {"messages": messages})
+        robot = await client.call_tool(
+            "count_chat_tokens", {"messages": [{"role": "robot", "content": "Hi"}]}
+        )
+
+    assert not counted.is_error, counted.content[0].text
+    assert counted.structured_content["exact"] is False
+    assert "tool_use and tool_result blocks" in counted.structured_content["method"]
+    assert robot.is_error and "unknown role 'robot'" in robot.content[0].text
+
+
+async def test_compare_costs_names_the_baseline_and_rounds_the_fraction() -> None:
+    arguments = {"models": ["gpt-4o", "gpt-4.1-mini", "claude-sonnet-4-5"],
+                 "input_tokens": 10_000, "output_tokens": 1_000, "baseline": "openai/gpt-4o"}
+
+    async with Client(build_server()) as client:
+        result = await client.call_tool("compare_costs", arguments)
+
+    rows = {row["model"]: row for row in result.structured_content["comparisons"]}
+    # $0.0056 against $0.035: 0.84 exactly, not 0.8400000000000001 or the like.
+    assert rows["gpt-4.1-mini"]["savings_fraction"] == 0.84
+    assert {row["baseline"] for row in rows.values()} == {"gpt-4o"}
+    assert result.content[0].text.splitlines() == [
+        "gpt-4.1-mini: $0.0056, saves $0.0294 (84%) vs gpt-4o",
+        "gpt-4o: $0.035 (the baseline)",
+        "claude-sonnet-4-5: $0.045, costs $0.01 (29%) more than gpt-4o",
+    ]
+
+
+async def test_check_hardware_fit_at_a_huge_context_prints_readable_numbers() -> None:
+    arguments = {"model": "llama-3.1-405b-instruct", "device": "rtx-4090",
+                 "context_tokens": 10_000_000}
+
+    async with Client(build_server()) as client:
+        result = await client.call_tool("check_hardware_fit", arguments)
+
+    fit = result.structured_content
+    text = result.content[0].text
+    assert fit["memory_needed_gb"] > 1_000 and fit["decode_tokens_per_s"] < 1
+    assert f"{fit['memory_needed_gb']:,.1f} of 22.8 GB, margin {fit['margin_gb']:+,.1f} GB" in text
+    assert f"decode {fit['decode_tokens_per_s']:.2g} tok/s" in text
+    assert "decode 0.0 tok/s" not in text and "e+" not in text
+
+
+async def test_budget_status_right_after_a_call_gives_no_rate() -> None:
+    call = PRICED_CALLS["record_usage"]
+
+    async with Client(build_server()) as client:
+        await client.call_tool("record_usage", call)
+        result = await client.call_tool("budget_status", {"scope": "s"})
+
+    status = result.structured_content
+    assert status["burn_rate_usd_per_hour"] is None and status["hours_to_limit"] is None
+    assert status["window_spent_usd"] == pytest.approx(0.0026)
+    assert "too little history for a burn rate" in result.content[0].text

@@ -478,3 +478,56 @@ def test_public_encode_decode() -> None:
     assert tokens.decode(ids[:1], encoding="cl100k_base").endswith("\ufffd")
     assert tokens.decode_bytes(ids, encoding="cl100k_base") == "世".encode()
 
+
+
+ANTHROPIC_TOOL_CHAT = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": [
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Paris"}},
+    ]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]},
+]
+
+
+def test_count_chat_counts_anthropic_tool_blocks_as_trim_chat_does() -> None:
+    from shoal.budget import trim_chat
+
+    counted = tokens.count_chat(ANTHROPIC_TOOL_CHAT, model="claude-sonnet-4-5")
+    trimmed = trim_chat(ANTHROPIC_TOOL_CHAT, budget_tokens=10_000, model="claude-sonnet-4-5")
+
+    assert counted.tokens == trimmed.tokens
+    assert counted.exact is False and tokens.TOOL_BLOCKS_NOTE in counted.method
+    call = ANTHROPIC_TOOL_CHAT[1]
+    compact = json.dumps(call["content"], separators=(",", ":"))
+    assert tokens.count_chat([call]).tokens == (
+        tokens.count_tokens("assistant").tokens + tokens.count_tokens(compact).tokens
+        + tokens.TOKENS_PER_MESSAGE + tokens.REPLY_PRIMING_TOKENS
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "where", "kind"),
+    [
+        ([{"type": "tool_result", "tool_use_id": "t1", "content": "x"},
+          {"type": "image", "source": {"type": "base64", "data": "..."}}], r"\[1\]", "image"),
+        ([{"type": "tool_result", "tool_use_id": "t1",
+           "content": [{"type": "text", "text": "chart:"}, {"type": "image", "source": {}}]}],
+         r"\[0\]\['content'\]\[1\]", "image"),
+        ([{"type": "tool_use", "id": "t1", "name": "say", "input": {}},
+          {"type": "input_audio", "input_audio": {"data": "..."}}], r"\[1\]", "input_audio"),
+    ],
+)
+def test_count_chat_still_refuses_images_and_audio_beside_tool_blocks(
+    content: list[dict[str, object]], where: str, kind: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"messages\[0\]\['content'\]{where} is a '{kind}' part"):
+        tokens.count_chat([{"role": "user", "content": content}])
+
+
+def test_count_chat_refuses_an_unknown_role_by_name() -> None:
+    from shoal.budget import CHAT_ROLES
+
+    with pytest.raises(ValueError, match=r"messages\[1\] has the unknown role 'robot'; the roles "
+                                         f"are {', '.join(CHAT_ROLES)}"):
+        tokens.count_chat([{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Hi"}])

@@ -93,12 +93,16 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--ledger",
+        type=_ledger_location,
         metavar="PATH|URL",
         help="spend ledger: a SQLite file or a postgresql:// URL (default: SHOAL_LEDGER, else "
-        "ledger.sqlite3 in the user's data directory)",
+        "ledger.sqlite3 in the user's data directory); checked at start",
     )
     serve.add_argument(
-        "--prices", type=Path, help="user price file overriding or extending the catalog"
+        "--prices",
+        type=Path,
+        help="user price file overriding or extending the catalog (default: SHOAL_PRICES, if "
+        "set); checked at start",
     )
     serve.set_defaults(handler=_serve)
 
@@ -709,17 +713,15 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.stdio_transport import serve_stdio
 
     _check_transport_options(args)
-    _use_ledger_and_prices(args)
-    _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
-    _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
-    hardware.reset_tables()
-    hardware.list_devices()  # Read the user files now: a bad one stops the server at start-up.
-
     groups = _split_ids(args.tools) if args.tools is not None else None
     if groups == []:
         raise ValueError(
             "--tools names no group; choose among tokens, routing, cost, budget, hardware"
         )
+    _use_ledger_and_prices(args)
+    _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
+    _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
+    _check_serving_files(groups)
     roots = _file_tool_roots(args.root)
     if not args.verbose:
         # Start-up facts (the folders the file tools may read, readiness) are INFO; a host shows
@@ -746,6 +748,22 @@ def _serve(args: argparse.Namespace) -> int:
         stateless=args.stateless,
     )
     return 0
+
+
+def _check_serving_files(groups: Sequence[str] | None) -> None:
+    """Read the user's files now, so a bad one stops the server at start-up with its error
+    rather than failing every tool call that needs it: the price file (--prices or
+    SHOAL_PRICES), the device and architecture files, and, when the budget tools are served,
+    the ledger's location."""
+    from shoal import hardware
+    from shoal.catalog import configured_catalog
+    from shoal.ledger import check_location
+
+    configured_catalog()
+    hardware.reset_tables()
+    hardware.list_devices()
+    if groups is None or "budget" in groups:
+        check_location()
 
 
 def _file_tool_roots(roots: Sequence[Path]) -> list[str]:

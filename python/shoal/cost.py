@@ -23,6 +23,8 @@ PER_MILLION = 1_000_000
 # Far beyond any context window (the largest is about 1M tokens): such a figure is a unit slip.
 MAX_TOKENS_PER_CALL = 100_000_000
 MAX_CALLS = 1_000_000_000
+# Decimals a savings fraction keeps: a millionth of a percent point is more than any use needs.
+FRACTION_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,17 @@ class CostComparison:
     Attributes:
         model: Canonical catalog id.
         total_usd: Cost of the workload on this model.
+        baseline: Canonical catalog id of the baseline model, or None without a baseline.
         savings_usd: Baseline cost minus this cost (negative when dearer), or None without a
             baseline.
-        savings_fraction: ``savings_usd`` over the baseline cost, or None without a baseline or
-            when the baseline costs nothing.
+        savings_fraction: ``savings_usd`` over the baseline cost, rounded to 6 decimals, or None
+            without a baseline or when the baseline costs nothing.
         estimate: The full itemised estimate.
     """
 
     model: str
     total_usd: float
+    baseline: str | None
     savings_usd: float | None
     savings_fraction: float | None
     estimate: CostEstimate
@@ -375,18 +379,25 @@ def compare_costs(
     if not estimates:
         raise ValueError("models must name at least one model")
 
-    baseline_usd = None if baseline is None else price_workload(baseline).total_usd
-    comparisons = [_compare(estimate, baseline_usd) for estimate in estimates.values()]
+    baseline_estimate = None if baseline is None else price_workload(baseline)
+    comparisons = [_compare(estimate, baseline_estimate) for estimate in estimates.values()]
     comparisons.sort(key=lambda item: (item.total_usd, item.model))
     return comparisons
 
 
-def _compare(estimate: CostEstimate, baseline_usd: float | None) -> CostComparison:
-    savings = None if baseline_usd is None else baseline_usd - estimate.total_usd
-    fraction = None if savings is None or not baseline_usd else savings / baseline_usd
+def _compare(estimate: CostEstimate, baseline: CostEstimate | None) -> CostComparison:
+    if baseline is None:
+        return CostComparison(model=estimate.model, total_usd=estimate.total_usd, baseline=None,
+                              savings_usd=None, savings_fraction=None, estimate=estimate)
+    savings = baseline.total_usd - estimate.total_usd
+    fraction = None
+    if baseline.total_usd:
+        # The last bits of a float quotient (0.7999999999999999) are noise, not precision.
+        fraction = round(savings / baseline.total_usd, FRACTION_DIGITS)
     return CostComparison(
         model=estimate.model,
         total_usd=estimate.total_usd,
+        baseline=baseline.model,
         savings_usd=savings,
         savings_fraction=fraction,
         estimate=estimate,
@@ -482,8 +493,8 @@ def compare_plan_costs(
     if not estimates:
         raise ValueError("models must name at least one model")
 
-    baseline_usd = (None if baseline is None
-                    else estimate_plan_cost(baseline, plan, catalog=catalog).total_usd)
-    comparisons = [_compare(estimate, baseline_usd) for estimate in estimates.values()]
+    baseline_estimate = (None if baseline is None
+                         else estimate_plan_cost(baseline, plan, catalog=catalog))
+    comparisons = [_compare(estimate, baseline_estimate) for estimate in estimates.values()]
     comparisons.sort(key=lambda item: (item.total_usd, item.model))
     return comparisons

@@ -19,8 +19,9 @@ Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` UR
 ``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal`` on macOS,
 ``%LOCALAPPDATA%\\shoal`` on Windows). Only that data directory is created when missing: a
 folder in a path the user gives must exist, so a mistyped path is an error rather than a new,
-empty ledger. A SQLite file that holds other tables and none of shoal's is refused, not added
-to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
+empty ledger. Anything but a regular file is refused, and reading (``must_exist``) refuses a
+file that is missing or empty before opening it. A SQLite file that holds other tables and none
+of shoal's is refused, not added to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 import sys
 import threading
 import time
@@ -57,9 +59,10 @@ MAX_SCOPE_LENGTH = 200
 MAX_ID_LENGTH = 200
 # A writer waits this long for another writer's transaction before giving up.
 BUSY_TIMEOUT_S = 30.0
-# The burn rate is measured over at least this span, so one record a second ago is not read
-# as an hourly rate thousands of times its size.
-MIN_BURN_SPAN_S = 60.0
+# The least history a burn rate is measured over: over a shorter span the rate is mostly the
+# size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
+# rate and no projection until the scope's spend in the window spans this long.
+MIN_BURN_SPAN_S = 600.0
 # Records are refused from before this date (no priced model API calls precede it) ...
 EARLIEST_RECORD = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
 # ... and from more than this far in the future: clocks of machines sharing a ledger may differ
@@ -69,6 +72,8 @@ MAX_FUTURE_S = 300.0
 DECISION_ID = re.compile(r"d-[0-9a-f]{24}")
 # The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
 SHOAL_TABLES = frozenset({"shoal_meta", "shoal_usage", "shoal_limits"})
+# What a reader is told when the file it names holds no ledger.
+CHECK_PATH = "Check the path; a ledger file is made by the first record or limit written to it"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS shoal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -220,13 +225,18 @@ class BudgetStatus:
         period_start: Start of the current period (ISO 8601 UTC), or None.
         period_end: End of the current period (ISO 8601 UTC), or None.
         remaining_usd: Limit minus spend (negative past a soft limit), or None without a limit.
-        burn_rate_usd_per_hour: Spend in the last ``window_hours`` divided by the time it was
-            spent over: from the window's start, or from the scope's first record when that is
-            later (at least one minute).
-        window_hours: The burn-rate window.
-        hours_to_limit: ``remaining_usd / burn_rate``, or None without a limit or spending.
+        window_hours: The burn-rate window asked for.
+        window_spent_usd: Spend recorded in the last ``window_hours``.
+        burn_span_hours: The time ``window_spent_usd`` was spent over: from the window's start,
+            or from the scope's first record when that is later, to ``as_of`` (0 without
+            records).
+        burn_rate_usd_per_hour: ``window_spent_usd / burn_span_hours``, or None when the span is
+            under ``MIN_BURN_SPAN_S`` (ten minutes): too little history for a rate.
+        hours_to_limit: ``remaining_usd / burn_rate``, or None without a limit, a burn rate or
+            spending.
         limit_reached_at: When the limit is reached at this burn rate (ISO 8601 UTC), or None
-            when it is not reached (no limit, no spending, or not before the period ends).
+            when it is not reached (no limit, no burn rate or spending, or not before the
+            period ends).
         exceeded: True when the spend is past the limit, which only a soft limit allows;
             spend exactly at the limit has reached it (``remaining_usd`` 0) without
             exceeding it.
@@ -241,8 +251,10 @@ class BudgetStatus:
     period_start: str | None
     period_end: str | None
     remaining_usd: float | None
-    burn_rate_usd_per_hour: float
     window_hours: float
+    window_spent_usd: float
+    burn_span_hours: float
+    burn_rate_usd_per_hour: float | None
     hours_to_limit: float | None
     limit_reached_at: str | None
     exceeded: bool
@@ -399,11 +411,10 @@ class _SqliteStore(_Store):
         self.path = path
         file = Path(path).expanduser()
         _check_folder(file)
-        if must_exist and not file.exists():
-            raise LedgerError(
-                f"no ledger at {file}: nothing has been recorded there. Check the path; a ledger "
-                "file is made by the first record or limit written to it"
-            )
+        size = _file_size(file)
+        if must_exist:
+            # Reading: refused before anything is opened, so no side file is left behind.
+            _refuse_missing_or_empty(file, size)
         # The lock serialises threads of one process on the one connection (MCP tools run on
         # worker threads); other processes are serialised by SQLite's own locks.
         self._lock = threading.Lock()
@@ -417,7 +428,7 @@ class _SqliteStore(_Store):
             )
             self._connection = connection
             # Before anything is written: another program's database is left as it was.
-            _refuse_foreign_database(connection, file)
+            _refuse_foreign_database(connection, file, must_exist=must_exist)
             self._queue = queue = _WriterQueue(writers)
             self._configure()
         except (sqlite3.Error, LedgerError) as error:
@@ -479,8 +490,9 @@ class _SqliteStore(_Store):
             self._queue.close()
 
 
-def _check_folder(file: Path) -> None:
-    """Create shoal's own data directory when missing; any other folder must exist already."""
+def _check_folder(file: Path, *, create: bool = True) -> None:
+    """Create shoal's own data directory when missing (with ``create``); any other folder must
+    exist already."""
     folder = file.parent
     if folder.is_dir():
         return
@@ -488,6 +500,8 @@ def _check_folder(file: Path) -> None:
         # A folder in a path the user gave: creating it would turn a typo into a new ledger.
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise LedgerError(f"cannot open the ledger {file}: the folder {folder} {problem}")
+    if not create:
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -495,8 +509,37 @@ def _check_folder(file: Path) -> None:
                           f"{error.strerror}") from None
 
 
-def _refuse_foreign_database(connection: sqlite3.Connection, file: Path) -> None:
-    """Refuse a database that has tables, none of them shoal's: it belongs to another program."""
+def _file_size(file: Path) -> int | None:
+    """Bytes in the ledger file, or None when there is none; anything but a regular file (a
+    folder, a device such as /dev/zero, a pipe) is refused, since SQLite would write beside it."""
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise LedgerError(f"cannot open the ledger {file}: {error.strerror}") from None
+    if not stat.S_ISREG(status.st_mode):
+        kind = "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+        raise LedgerError(f"cannot open the ledger {file}: it is {kind}; give a SQLite file's "
+                          "path")
+    return status.st_size
+
+
+def _refuse_missing_or_empty(file: Path, size: int | None) -> None:
+    """For reading: refuse a ledger file that is missing or empty (a mistyped path)."""
+    if size is None:
+        raise LedgerError(f"no ledger at {file}: nothing has been recorded there. {CHECK_PATH}")
+    # A database's first page reaches the file when it is made; an empty file beside a write-
+    # ahead log with pages in it is a ledger whose pages are all still in the log.
+    log = file.with_name(file.name + "-wal")
+    if size == 0 and not (log.is_file() and log.stat().st_size > 0):
+        raise LedgerError(f"{file} holds no ledger: the file is empty. {CHECK_PATH}")
+
+
+def _refuse_foreign_database(connection: sqlite3.Connection, file: Path, *,
+                             must_exist: bool = False) -> None:
+    """Refuse a database that has tables, none of them shoal's: it belongs to another program.
+    With ``must_exist`` (reading), refuse one without tables too: it holds no ledger."""
     rows = connection.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' "
         "ESCAPE '!' ORDER BY name"
@@ -508,6 +551,8 @@ def _refuse_foreign_database(connection: sqlite3.Connection, file: Path) -> None
             f"cannot use {file} as a ledger: it is a database of something else (tables: "
             f"{shown}) with no shoal tables. Give the ledger a file of its own"
         )
+    if not tables and must_exist:
+        raise LedgerError(f"{file} holds no ledger: it is a database with no tables. {CHECK_PATH}")
 
 
 class _WriterQueue:
@@ -691,6 +736,28 @@ def _nano(usd: float) -> int:
     return round(usd * NANO_PER_USD)
 
 
+def _check_location_form(location: str) -> None:
+    """Refuse a location that is neither a PostgreSQL URL nor a plain SQLite file path."""
+    if not location.strip():
+        raise LedgerError("the ledger location is empty: give a SQLite file path or a "
+                          "postgresql:// URL")
+    if is_postgres_url(location):
+        return
+    if location[:5].lower() == "file:":
+        # SQLite reads such a name as a URI whose options (mode=ro, immutable) would leave
+        # the ledger unwritable; the lock file beside it would land in a folder "file:".
+        raise LedgerError(
+            f"ledger location {location}: give the SQLite file's path, not a file: URI"
+        )
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", location):
+        # Any other URL would otherwise become a SQLite file under a folder named "scheme:".
+        scheme = location.split("://", 1)[0]
+        raise ValueError(
+            f"ledger location {scheme}://...: only postgresql:// URLs or SQLite file paths "
+            "are supported"
+        )
+
+
 class Ledger:
     """A ledger at one location (SQLite file or PostgreSQL URL). Safe to share between threads.
 
@@ -706,24 +773,9 @@ class Ledger:
                 file means a mistyped path, not a ledger with nothing in it).
         """
         self.location = str(location)
-        if not self.location.strip():
-            raise LedgerError("the ledger location is empty: give a SQLite file path or a "
-                              "postgresql:// URL")
+        _check_location_form(self.location)
         if is_postgres_url(self.location):
             self._store: _Store = _PostgresStore(self.location)
-        elif self.location[:5].lower() == "file:":
-            # SQLite reads such a name as a URI whose options (mode=ro, immutable) would leave
-            # the ledger unwritable; the lock file beside it would land in a folder "file:".
-            raise LedgerError(
-                f"ledger location {self.location}: give the SQLite file's path, not a file: URI"
-            )
-        elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.location):
-            # Any other URL would otherwise become a SQLite file under a folder named "scheme:".
-            scheme = self.location.split("://", 1)[0]
-            raise ValueError(
-                f"ledger location {scheme}://...: only postgresql:// URLs or SQLite file paths "
-                "are supported"
-            )
         else:
             self._store = _SqliteStore(self.location, must_exist=must_exist)
         logger.info("ledger at %s", describe_location(self.location))
@@ -889,10 +941,15 @@ class Ledger:
             )
             in_window = int(cursor.fetchone()[0])
 
-        span = moment - max(window_start, first if first is not None else moment)
-        burn = _usd(in_window) / (max(span, MIN_BURN_SPAN_S) / 3600) if in_window else 0.0
-        return _status(scope, moment, limit, int(records), int(lifetime), spent, burn,
-                       float(window_hours))
+        # The spend of the window was spent over the whole window, or since the first record.
+        if first is None:
+            span_hours = 0.0
+        elif first <= window_start:
+            span_hours = float(window_hours)
+        else:
+            span_hours = (moment - first) / 3600
+        burn = _Burn(float(window_hours), _usd(in_window), span_hours)
+        return _status(scope, moment, limit, int(records), int(lifetime), spent, burn)
 
     def usage(
         self,
@@ -1006,17 +1063,34 @@ def _record(stored: StoredUsage, *, duplicate: bool, spent: int,
     )
 
 
+@dataclass(frozen=True)
+class _Burn:
+    """What a scope spent in the burn-rate window, and over how long."""
+
+    window_hours: float
+    spent_usd: float
+    span_hours: float
+
+    @property
+    def rate(self) -> float | None:
+        """USD per hour, or None over less than ``MIN_BURN_SPAN_S`` of history."""
+        if self.span_hours * 3600 < MIN_BURN_SPAN_S:
+            return None
+        return self.spent_usd / self.span_hours
+
+
 def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, lifetime: int,
-            spent: int, burn: float, window_hours: float) -> BudgetStatus:
+            spent: int, burn: _Burn) -> BudgetStatus:
     period_start = period_end = None
     if limit is not None and limit.period is not None:
         period_start, period_end = period_bounds(limit.period, moment)
 
     remaining = hours = reached = None
+    rate = burn.rate
     if limit is not None:
         remaining = _usd(_nano(limit.usd) - spent)
-        if remaining > 0 and burn > 0:
-            hours = remaining / burn
+        if remaining > 0 and rate:
+            hours = remaining / rate
             when = moment + hours * 3600
             if period_end is None or when < period_end:
                 reached = iso(when)
@@ -1026,8 +1100,9 @@ def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, 
         records=records, limit=limit,
         period_start=None if period_start is None else iso(period_start),
         period_end=None if period_end is None else iso(period_end),
-        remaining_usd=remaining, burn_rate_usd_per_hour=burn, window_hours=window_hours,
-        hours_to_limit=hours, limit_reached_at=reached,
+        remaining_usd=remaining, window_hours=burn.window_hours,
+        window_spent_usd=burn.spent_usd, burn_span_hours=burn.span_hours,
+        burn_rate_usd_per_hour=rate, hours_to_limit=hours, limit_reached_at=reached,
         # Reaching a limit is allowed (a hard limit refuses only what would pass it).
         exceeded=limit is not None and spent > _nano(limit.usd),
     )
@@ -1052,6 +1127,30 @@ def open_ledger(location: str | Path | None = None, *, must_exist: bool = False)
             ledger = Ledger(key[0], must_exist=must_exist)
             _open[key] = ledger
         return ledger
+
+
+def check_location(location: str | Path | None = None) -> None:
+    """Refuse, before a server starts, a ledger location that its first use would refuse.
+
+    A SQLite file that is missing or empty is accepted and not created (the first record or
+    limit makes it), but its folder must exist unless it is shoal's own data directory; a file
+    that exists must be a regular file, and when it has content it is opened, so one that is
+    not a shoal ledger is refused now. A PostgreSQL URL is connected to.
+
+    Args:
+        location: Ledger location; :func:`default_location` when None.
+
+    Raises:
+        LedgerError, ValueError: The message says what is wrong with the location.
+    """
+    location = str(location) if location is not None else default_location()
+    _check_location_form(location)
+    if not is_postgres_url(location):
+        file = Path(location).expanduser()
+        _check_folder(file, create=False)
+        if not _file_size(file):
+            return
+    open_ledger(location)
 
 
 @atexit.register
@@ -1160,10 +1259,12 @@ def budget_status(
 ) -> BudgetStatus:
     """What ``scope`` has spent, has left, how fast it spends, and when it hits its limit.
 
-    The burn rate is the spend of the last ``window_hours`` over the time it was spent in (from
-    the window's start, or from the scope's first record when that is later, and at least one
-    minute). The projection divides the remaining budget by that rate; with a periodic limit it
-    is reported only when it falls before the period ends.
+    The burn rate is the spend of the last ``window_hours`` over the time it was spent in: from
+    the window's start, or from the scope's first record when that is later. Over less than
+    ``MIN_BURN_SPAN_S`` (ten minutes) of history there is no rate and no projection: a rate from
+    seconds of data is the size of the last call, not a pace. The projection divides the
+    remaining budget by the rate; with a periodic limit it is reported only when it falls
+    before the period ends.
 
     Args:
         scope: The scope.

@@ -143,20 +143,26 @@ def cost_estimate(result: CostEstimate) -> str:
 
 
 def cost_comparison(results: Sequence[CostComparison]) -> str:
-    """One line per model, cheapest first, with savings against the baseline when there is one."""
+    """One line per model, cheapest first, with savings against the named baseline when there is
+    one."""
     lines = []
     for row in results:
-        saving = ""
-        if row.savings_usd is not None:
-            # A dearer model is said to cost more, never to save a negative amount.
-            fraction = row.savings_fraction
-            share = f" ({abs(fraction):.0%})" if fraction is not None else ""
-            if row.savings_usd < 0:
-                saving = f", costs {usd(-row.savings_usd)}{share} more than baseline"
-            else:
-                saving = f", saves {usd(row.savings_usd)}{share} vs baseline"
-        lines.append(f"{row.model}: {usd(row.total_usd)}{saving}")
+        lines.append(f"{row.model}: {usd(row.total_usd)}{_saving(row)}")
     return "\n".join(lines)
+
+
+def _saving(row: CostComparison) -> str:
+    """``, saves $x (y%) vs BASELINE``; a dearer model is said to cost more, never to save a
+    negative amount."""
+    if row.savings_usd is None:
+        return ""
+    if row.model == row.baseline:
+        return " (the baseline)"
+    fraction = row.savings_fraction
+    share = f" ({abs(fraction):.0%})" if fraction is not None else ""
+    if row.savings_usd < 0:
+        return f", costs {usd(-row.savings_usd)}{share} more than {row.baseline}"
+    return f", saves {usd(row.savings_usd)}{share} vs {row.baseline}"
 
 
 def routing_decision(result: RoutingDecision, *, alternatives: int = 3) -> str:
@@ -193,18 +199,32 @@ def hardware_fit(result: HardwareFit) -> str:
     return "\n".join(
         [
             f"{result.model} {result.quantisation} on {result.device}: {verdict} "
-            f"({result.memory_needed_gb:.1f} of {result.memory_available_gb:.1f} GB, "
-            f"margin {result.margin_gb:+.1f} GB) at {result.context_tokens:,} tokens of context",
-            f"  decode {result.decode_tokens_per_s:.1f} tok/s "
-            f"({result.decode_tokens_per_s_low:.1f}-{result.decode_tokens_per_s_high:.1f}), "
-            f"bound by {result.decode_bound}",
-            f"  prefill {result.prefill_tokens_per_s:,.0f} tok/s, time to first token "
-            f"{result.time_to_first_token_s:.2f} s",
-            f"  energy {result.joules_per_token:.3g} J/token at about "
+            f"({result.memory_needed_gb:,.1f} of {result.memory_available_gb:,.1f} GB, "
+            f"margin {result.margin_gb:+,.1f} GB) at {result.context_tokens:,} tokens of context",
+            f"  decode {_speed(result.decode_tokens_per_s)} tok/s "
+            f"({_speed(result.decode_tokens_per_s_low)}-"
+            f"{_speed(result.decode_tokens_per_s_high)}), bound by {result.decode_bound}",
+            f"  prefill {_speed(result.prefill_tokens_per_s, decimals=0)} tok/s, time to first "
+            f"token {result.time_to_first_token_s:,.2f} s",
+            f"  energy {_energy(result.joules_per_token)} J/token at about "
             f"{result.average_power_w:.0f} W (estimate)",
             *(f"  warning: {note}" for note in result.notes if note.startswith(_FIT_WARNINGS)),
         ]
     )
+
+
+def _speed(tokens_per_s: float, *, decimals: int = 1) -> str:
+    """``135.6``, ``9,566``; under 1 token/s two significant digits (``0.0031``), so a crawl
+    does not read as a standstill."""
+    if tokens_per_s == 0 or tokens_per_s >= 1:
+        return f"{tokens_per_s:,.{decimals}f}"
+    return f"{tokens_per_s:.2g}"
+
+
+def _energy(joules: float) -> str:
+    """Three significant digits (``2.32``), and whole joules with separators from 1,000 up
+    rather than ``2.06e+03``."""
+    return f"{joules:,.0f}" if joules >= 1000 else f"{joules:.3g}"
 
 
 # The notes of a hardware fit that change what the numbers mean; the others are standing caveats

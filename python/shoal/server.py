@@ -28,7 +28,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shoal import __version__, render, spend_render
-from shoal.budget import BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
+from shoal.budget import CHAT_ROLES, BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
 from shoal.catalog import configured_catalog
 from shoal.cost import CostComparison, compare_costs
 from shoal.ledger import (
@@ -140,8 +140,9 @@ LONG_ANSWERS = {
 
 @asynccontextmanager
 async def _warm_up(server: MCPServer[None]) -> AsyncIterator[None]:
-    """Load the catalog, the router and both encodings once, before the first call needs them."""
-    load_catalog()
+    """Load the catalog (with the user's price file), the router and both encodings once,
+    before the first call needs them; a price file that cannot be read stops the start."""
+    configured_catalog()
     load_router()
     count_tokens("warm up", encoding="o200k_base")
     count_tokens("warm up", encoding="cl100k_base")
@@ -161,7 +162,9 @@ def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
     """Run a domain function, turning the user's mistakes into errors the model can act on.
 
     Domain functions raise ValueError for a bad value and TypeError for a wrong type inside a
-    free-form argument (a tool definition, a chat message); both name what to change.
+    free-form argument (a tool definition, a chat message); both name what to change. Reading
+    the configured catalog goes through here too: a price file edited into a bad state while
+    the server runs is a ValueError (CatalogError) that names the file, not a crash.
     """
     try:
         return function(*args, **kwargs)
@@ -430,8 +433,11 @@ def _add_token_tools(
             list[Annotated[dict[str, Any], Field(max_length=20)]],
             Field(
                 description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}]; each needs a "
-                "role and a content (text, or a list of text parts [{'type': 'text', 'text': "
-                "'Hi'}]); an assistant message with tool_calls may leave content out.",
+                f"role ({', '.join(CHAT_ROLES)}) and a content: "
+                "text, or a list of text parts [{'type': 'text', 'text': 'Hi'}] that may hold "
+                "Anthropic tool_use and tool_result blocks (counted as compact JSON); images "
+                "and audio are refused. An assistant message with tool_calls may leave content "
+                "out.",
                 max_length=10_000,
             ),
         ],
@@ -733,7 +739,7 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             device=device or None,
             previous_model=previous_model or None,
             stickiness_margin=stickiness_margin,
-            catalog=configured_catalog(),
+            catalog=_call(configured_catalog),
         )
         shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
         return CallToolResult(
@@ -949,7 +955,7 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
             calls=calls,
-            catalog=configured_catalog(),
+            catalog=_call(configured_catalog),
         )
         return _answer(result, render.cost_estimate(result))
 
@@ -1333,12 +1339,13 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
     ) -> Annotated[CallToolResult, CostComparisons]:
         """Price the same workload on several models, cheapest first, with savings vs a baseline.
 
-        Use it when choosing between models for a job of known size.
+        Use it when choosing between models for a job of known size. Each row names the
+        baseline and gives the saving in USD and as a fraction of the baseline's cost.
         """
         rows = _call(
             compare_costs, models, input_tokens=input_tokens, output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens, reasoning_tokens=reasoning_tokens,
-            calls=calls, baseline=baseline or None, catalog=configured_catalog(),
+            calls=calls, baseline=baseline or None, catalog=_call(configured_catalog),
         )
         return _answer(CostComparisons(tuple(rows)), render.cost_comparison(rows))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from shoal.budget import FitPlan, TrimmedChat
-from shoal.ledger import BudgetLimit, BudgetStatus, UsageRecord
+from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
 from shoal.render import plural, ranges_text, usd
 from shoal.report import SavingsReport, terminal_chart
 
@@ -72,8 +72,7 @@ def budget_status(status: BudgetStatus) -> str:
         lines.append("  no limit set")
     else:
         lines.append(f"  {budget_limit(status.limit).split(': ', 1)[1]}: {_limit_state(status)}")
-    lines.append(f"  burn rate {usd(status.burn_rate_usd_per_hour)}/hour over the last "
-                 f"{status.window_hours:g} h")
+    lines.append(f"  {_burn(status)}")
     if status.limit_reached_at is not None and status.hours_to_limit is not None:
         lines.append(f"  at this rate the limit is reached in {_duration(status.hours_to_limit)} "
                      f"({status.limit_reached_at})")
@@ -81,6 +80,31 @@ def budget_status(status: BudgetStatus) -> str:
         lines.append(f"  at this rate the limit is not reached before the {status.limit.period} "
                      "ends")
     return "\n".join(lines)
+
+
+def _burn(status: BudgetStatus) -> str:
+    """What the window's spend is and what it spans, then the rate or why there is none."""
+    window = f"the last {status.window_hours:g} h"
+    if status.records == 0:
+        return f"nothing spent in {window}: no calls recorded yet"
+    if status.window_spent_usd == 0 and status.burn_rate_usd_per_hour is not None:
+        return f"nothing spent in {window}: burn rate $0/hour"
+    spent = f"{usd(status.window_spent_usd)} spent in {window}"
+    if status.burn_span_hours < status.window_hours:
+        spent += f" (first call {_age(status.burn_span_hours)} ago)"
+    if status.burn_rate_usd_per_hour is None:
+        return (f"{spent}; too little history for a burn rate or a projection (they need "
+                f"{_age(MIN_BURN_SPAN_S / 3600)})")
+    return f"{spent}: burn rate {usd(status.burn_rate_usd_per_hour)}/hour"
+
+
+def _age(hours: float) -> str:
+    """``12 s``, ``7 minutes``, ``3.5 h``: how long ago, rounded down."""
+    if hours < 1 / 60:
+        return f"{math.floor(hours * 3600)} s"
+    if hours < 1:
+        return plural(math.floor(hours * 60), "minute")
+    return f"{hours:,.1f} h"
 
 
 def _limit_state(status: BudgetStatus) -> str:

@@ -266,8 +266,17 @@ CONTENT_PARTS_NOTE = "content parts counted as separate texts (OpenAI publishes 
 # How an assistant message's tool calls are counted, appended to the method of a chat that has any.
 TOOL_CALLS_NOTE = "tool calls counted as compact JSON (OpenAI publishes no rule for them)"
 
+# How Anthropic tool_use and tool_result content blocks are counted, appended to the method.
+TOOL_BLOCKS_NOTE = (
+    "tool_use and tool_result blocks counted with their message's content as compact JSON "
+    "(no vendor publishes a rule for them)"
+)
+
 # The keys of an assistant message that may stand in for its content, as the API allows.
 CALL_KEYS = ("tool_calls", "function_call")
+
+# Anthropic's content blocks of a tool call and its result: text a model reads, counted as JSON.
+TOOL_BLOCK_TYPES = ("tool_use", "tool_result")
 
 
 def count_chat(
@@ -293,10 +302,13 @@ def count_chat(
         messages: Messages such as ``{"role": "user", "content": "Hi"}``; values must be str,
             except that ``content`` may be a list of text parts
             (``[{"type": "text", "text": "Hi"}]``), each counted as one value. As in the API,
-            every message needs a ``role`` and a ``content``, except that an assistant message
-            with ``tool_calls`` (or the older ``function_call``) may leave its content out or
-            null; those calls are counted as compact JSON. OpenAI publishes no rule for parts or
-            calls, so a chat with either is never ``exact``.
+            every message needs a ``role`` (one of :data:`shoal.budget.CHAT_ROLES`) and a
+            ``content``, except that an assistant message with ``tool_calls`` (or the older
+            ``function_call``) may leave its content out or null; those calls are counted as
+            compact JSON. A content list with Anthropic ``tool_use`` or ``tool_result`` blocks
+            is counted whole as compact JSON, as :func:`shoal.budget.trim_chat` counts it. No
+            vendor publishes a rule for parts, calls or blocks, so a chat with any is never
+            ``exact``.
         model: A catalog model id.
         tools: Tool definitions as sent to the API, ``{"type": "function", "function": {...}}``
             (a bare function object is accepted too).
@@ -305,14 +317,14 @@ def count_chat(
         The prompt token count, its parts, and how it was obtained.
 
     Raises:
-        ValueError: Unknown model, a message without a role or content, a tool definition
-            without a name, or a content part that is not text (an image is priced by its
-            size, not by text).
+        ValueError: Unknown model, a message without a role or content or with an unknown
+            role, a tool definition without a name, or a content part that is neither text nor
+            a tool block (an image is priced by its size, not by text).
         TypeError: Messages or tools that are not lists, a message that is not a mapping of
             str to str, or a malformed tool.
     """
     tokenizer = tokenizer_for(model=model)
-    texts, names, has_parts, has_calls = _message_texts(messages)
+    texts, names, notes = _message_texts(messages)
     content_tokens = sum(tokenizer.count_many(texts))
     message_tokens = (
         content_tokens
@@ -337,10 +349,7 @@ def count_chat(
             f"estimate: texts counted with {tokenizer.label}; chat and tool overhead by OpenAI's "
             "rules, as an approximation of this vendor's template"
         )
-    if has_parts:
-        method += f"; {CONTENT_PARTS_NOTE}"
-    if has_calls:
-        method += f"; {TOOL_CALLS_NOTE}"
+    method = "; ".join([method, *notes])
     return ChatTokenCount(
         tokens=message_tokens + tool_tokens,
         message_tokens=message_tokens,
@@ -348,20 +357,20 @@ def count_chat(
         messages=len(messages),
         tools=len(tools),
         encoding=tokenizer.label,
-        exact=rules_checked and not has_parts and not has_calls,
+        exact=rules_checked and not notes,
         model=entry.id,
         method=method,
     )
 
 
-def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], int, bool, bool]:
-    """Every text of every message, how many messages carry a ``name``, and whether any
-    ``content`` came as a list of parts and any message made tool calls."""
+def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], int, list[str]]:
+    """Every text of every message, how many messages carry a ``name``, and the notes on what
+    was counted by a rule of shoal's rather than a published one (content parts, tool calls,
+    tool blocks), in that order."""
     _check_list(messages, "messages", "message dicts")
     texts: list[str] = []
     names = 0
-    has_parts = False
-    has_calls = False
+    found: set[str] = set()
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping):
             raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
@@ -370,22 +379,51 @@ def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], in
             where = f"messages[{index}][{key!r}]"
             if key in calls:
                 # A caller that serialised the calls already has chosen their text.
-                if not isinstance(value, str):
-                    value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-                texts.append(value)
-                has_calls = True
+                texts.append(value if isinstance(value, str) else _compact_json(value))
+                found.add(TOOL_CALLS_NOTE)
                 continue
             if key == "content" and value is None and calls:
                 continue
             if key == "content" and isinstance(value, list):
-                texts.extend(_part_texts(value, where))
-                has_parts = True
+                content_texts, note = _content_texts(value, where)
+                texts.extend(content_texts)
+                found.add(note)
                 continue
             if not isinstance(value, str):
                 raise TypeError(f"{where} must be str, not {type(value).__name__}")
             texts.append(value)
             names += key == "name"
-    return texts, names, has_parts, has_calls
+    order = (CONTENT_PARTS_NOTE, TOOL_CALLS_NOTE, TOOL_BLOCKS_NOTE)
+    return texts, names, [note for note in order if note in found]
+
+
+def _compact_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _content_texts(parts: list[Any], where: str) -> tuple[list[str], str]:
+    """The texts of a content list and the note on how they were counted: each text part on its
+    own, or, as :func:`shoal.budget.trim_chat` counts any other list, the whole list as compact
+    JSON, once every block in it is text or an Anthropic tool block."""
+    # budget imports this module, so its rule for what it flattens is imported when used.
+    from shoal.budget import _counted_as_text
+
+    if _counted_as_text("content", parts):
+        return _part_texts(parts, where), CONTENT_PARTS_NOTE
+    for position, part in enumerate(parts):
+        _check_block(part, f"{where}[{position}]")
+    return [_compact_json(parts)], TOOL_BLOCKS_NOTE
+
+
+def _check_block(block: object, where: str) -> None:
+    """Refuse a block that is neither text nor a tool block, looking into a tool result's own
+    content list too: an image there is billed by its size as anywhere else."""
+    if isinstance(block, Mapping) and block.get("type") in TOOL_BLOCK_TYPES:
+        inner = block.get("content")
+        for position, part in enumerate(inner if isinstance(inner, list) else []):
+            _check_block(part, f"{where}['content'][{position}]")
+        return
+    _part_texts([block], where, numbered=False)
 
 
 def _check_list(value: object, name: str, items: str) -> None:
@@ -395,10 +433,18 @@ def _check_list(value: object, name: str, items: str) -> None:
 
 
 def _check_role_and_content(message: Mapping[str, Any], index: int) -> tuple[str, ...]:
-    """Refuse a message the API would refuse for a missing role or content; return the keys of
-    the tool calls that stand in for its content (empty when it has content)."""
+    """Refuse a message the API would refuse for a missing or unknown role or a missing
+    content; return the keys of the tool calls that stand in for its content (empty when it
+    has content)."""
+    # budget imports this module, so the roles it keeps are imported when used.
+    from shoal.budget import CHAT_ROLES
+
     if "role" not in message:
         raise ValueError(f"messages[{index}] has no 'role'; every message needs one")
+    role = message["role"]
+    if isinstance(role, str) and role not in CHAT_ROLES:
+        raise ValueError(f"messages[{index}] has the unknown role {role!r:.40}; the roles are "
+                         f"{', '.join(CHAT_ROLES)}")
     calls = tuple(key for key in CALL_KEYS if message.get(key) is not None)
     if message.get("role") == "assistant" and calls:
         return calls
@@ -410,23 +456,23 @@ def _check_role_and_content(message: Mapping[str, Any], index: int) -> tuple[str
     return ()
 
 
-def _part_texts(parts: list[Any], where: str) -> list[str]:
-    """The texts of a list of content parts ``{"type": "text", "text": ...}``."""
+def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[str]:
+    """The texts of a list of content parts ``{"type": "text", "text": ...}`` (with
+    ``numbered`` False, ``where`` already names the one part given)."""
     texts = []
     for position, part in enumerate(parts):
+        here = f"{where}[{position}]" if numbered else where
         if not isinstance(part, Mapping):
-            raise TypeError(f"{where}[{position}] must be a dict, not {type(part).__name__}")
+            raise TypeError(f"{here} must be a dict, not {type(part).__name__}")
         kind = part.get("type")
         if kind != "text":
             raise ValueError(
-                f"{where}[{position}] is a {kind!r} part: only text parts can be counted "
-                "(images and audio are billed by size or length, not by text)"
+                f"{here} is a {kind!r} part: only text parts and tool_use/tool_result blocks "
+                "can be counted (images and audio are billed by size or length, not by text)"
             )
         text = part.get("text")
         if not isinstance(text, str):
-            raise TypeError(
-                f"{where}[{position}]['text'] must be str, not {type(text).__name__}"
-            )
+            raise TypeError(f"{here}['text'] must be str, not {type(text).__name__}")
         texts.append(text)
     return texts
 

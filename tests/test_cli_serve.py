@@ -1,0 +1,132 @@
+"""`shoal serve` reads the files it is given before it serves: a bad price file or ledger location
+stops it with the file's error (exit 2) instead of a server that is ready and fails every call."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoal.cli import main
+
+
+@pytest.fixture(autouse=True)
+def restored_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`serve` points SHOAL_PRICES and SHOAL_LEDGER at what it is given; put them back after."""
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("SHOAL_PRICES", "")
+
+
+def serve(capsys: pytest.CaptureFixture[str], root: Path, *options: str) -> tuple[int, str]:
+    """Run `shoal serve` in this process: every case here stops before serving."""
+    status = main(["serve", "--root", str(root), *options])
+    return status, capsys.readouterr().err
+
+
+def serve_process(root: Path, *options: str, env: dict[str, str] | None = None) -> (
+    subprocess.CompletedProcess[str]
+):
+    """Run `shoal serve` as a host does; with no input, a server that starts ends at once."""
+    return subprocess.run(
+        [sys.executable, "-m", "shoal", "serve", "--root", str(root), *options],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_a_missing_price_file_stops_the_server_before_it_is_ready(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+
+    given = serve_process(tmp_path, "--prices", str(missing))
+    from_environment = serve_process(tmp_path, env={"SHOAL_PRICES": str(missing)})
+
+    for result in (given, from_environment):
+        assert result.returncode == 2
+        assert (f"shoal serve: error: cannot read catalog file '{missing}': No such file or "
+                "directory") in result.stderr
+        assert "ready" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "prices.json: not valid JSON"),
+        (json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": "cheap"}]}),
+         "field 'input_per_mtok' must be a finite number, got 'cheap'"),
+    ],
+)
+def test_a_malformed_price_file_stops_the_server_with_its_error(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(text, encoding="utf-8")
+
+    status, err = serve(capsys, tmp_path, "--prices", str(prices))
+
+    assert status == 2 and message in err
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("missing/ledger.sqlite3", r"the folder .*missing does not exist"),
+        (".", "it is a folder"),
+        ("notes.txt", "file is not a database"),
+        ("app.db", "it is a database of something else"),
+        ("file:ledger.sqlite3", "not a file: URI"),
+    ],
+)
+def test_a_ledger_location_the_first_call_would_refuse_stops_the_server(
+    location: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("shopping list\n" * 100, encoding="utf-8")
+    with sqlite3.connect(tmp_path / "app.db") as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+    connection.close()
+
+    status, err = serve(capsys, tmp_path, "--ledger", location)
+
+    assert status == 2 and err.startswith("shoal serve: error: ")
+    assert re.search(message, err), err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["app.db", "notes.txt"]
+
+
+def test_an_empty_ledger_option_is_refused_not_read_as_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        serve(capsys, tmp_path, "--ledger", "")
+
+    assert stopped.value.code == 2
+    assert "argument --ledger: empty" in capsys.readouterr().err
+
+
+def test_an_empty_ledger_file_is_served_and_left_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+
+    result = serve_process(tmp_path, "--ledger", str(empty))
+
+    assert result.returncode == 0, result.stderr
+    assert "ready" in result.stderr
+    assert empty.read_bytes() == b""
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["empty.sqlite3"]
+
+
+def test_without_the_budget_tools_the_ledger_is_not_checked(tmp_path: Path) -> None:
+    result = serve_process(tmp_path, "--tools", "tokens,cost", "--ledger",
+                           str(tmp_path / "missing" / "ledger.sqlite3"))
+
+    assert result.returncode == 0, result.stderr
+    assert "ready" in result.stderr
