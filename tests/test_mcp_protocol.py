@@ -323,6 +323,22 @@ async def test_a_long_list_is_shortened_by_default_and_says_so(server) -> None: 
 # ---- resources ----------------------------------------------------------------------------------
 
 
+async def test_catalog_resources_include_the_price_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('[{"id": "gpt-4.1", "input_per_mtok": 0.5}]', encoding="utf-8")
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+
+    async with Client(build_server()) as client:
+        catalog = json.loads((await client.read_resource("shoal://catalog")).contents[0].text)
+        model = json.loads((await client.read_resource("shoal://models/gpt-4.1")).contents[0].text)
+
+    listed = next(row for row in catalog["models"] if row["id"] == "gpt-4.1")
+    assert listed["input_per_mtok"] == model["input_per_mtok"] == 0.5
+    assert model["price_source"] == "user file prices.json"
+
+
 @pytest.mark.parametrize("mode", ERAS)
 async def test_resources_carry_the_dated_tables(server, mode: str) -> None:  # type: ignore[no-untyped-def]
     async with Client(server, mode=mode) as client:

@@ -40,7 +40,6 @@ from shoal.ledger import (
     set_limit,
 )
 from shoal.report import SavingsReport, savings_report
-from shoal.catalog import load_catalog
 from shoal.cost import CostEstimate, estimate_cost
 from shoal.hardware import (
     HardwareFit,
@@ -315,11 +314,12 @@ def _add_resources(server: MCPServer[None]) -> None:
         name="catalog",
         title="Model catalog",
         description="Every catalog model with its prices (USD per million tokens), context "
-        "window, tokenizer, open-weight size and quality prior; the catalog date and sources.",
+        "window, tokenizer, open-weight size and quality prior; the catalog date and sources. "
+        "Includes the rows of the server's price file (--prices, SHOAL_PRICES).",
         mime_type="application/json",
     )
     def catalog() -> str:
-        loaded = load_catalog()
+        loaded = configured_catalog()
         models = [
             {field: getattr(entry, field) for field in CATALOG_SUMMARY_FIELDS}
             for entry in loaded.models
@@ -337,7 +337,7 @@ def _add_resources(server: MCPServer[None]) -> None:
     )
     def model(model_id: str) -> str:
         try:
-            entry = load_catalog().model(model_id)
+            entry = configured_catalog().model(model_id)
         except ValueError as error:
             raise ResourceNotFoundError(str(error)) from error
         return _json(dataclasses.asdict(entry))
