@@ -202,7 +202,9 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     record.add_argument("score", type=float, help="observed quality, 0 to 1")
     record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit); "
                         "left out, an earlier recorded prompt is kept")
-    record.add_argument("--prompt-file", type=Path, help="read the task text from a file")
+    record.add_argument(
+        "--prompt-file", type=Path, help="read the task text from a file ('-': stdin)"
+    )
     record.add_argument("--cost", type=float, help="what the call cost, USD")
     record.add_argument("--note", default="", help="who judged and how")
     record.add_argument(
@@ -265,7 +267,7 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     count.add_argument(
         "--no-gitignore", action="store_true", help="count files that .gitignore excludes too"
     )
-    _add_max_file_bytes(count, "skip larger files, and refuse a larger --chat file")
+    add_max_file_bytes(count, "skip larger files; refuse a larger --chat file or stdin")
     count.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -286,12 +288,15 @@ INPUT_FILE_HELP = (
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
-def _add_max_file_bytes(parser: argparse.ArgumentParser, what: str) -> None:
+def add_max_file_bytes(
+    parser: argparse.ArgumentParser, what: str, default: int = DEFAULT_MAX_FILE_BYTES
+) -> None:
+    """Add --max-file-bytes, the size limit of what the command reads (at most 1 GiB)."""
     parser.add_argument(
         "--max-file-bytes",
         type=_max_file_bytes,
         metavar="N",
-        default=DEFAULT_MAX_FILE_BYTES,
+        default=default,
         help=f"{what} (default: %(default)s; at most 1073741824, 1 GiB)",
     )
 
@@ -325,7 +330,7 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="text to cut (joined by spaces); '-' alone, or no TEXT and no --file, reads stdin",
     )
     truncate.add_argument("--file", type=Path, help=INPUT_FILE_HELP)
-    _add_max_file_bytes(truncate, "refuse a larger --file")
+    add_max_file_bytes(truncate, "refuse a larger --file or stdin")
     truncate.add_argument("--max-tokens", type=int, required=True, help="most tokens to keep")
     truncate.add_argument(
         "--tail", action="store_true", help="keep the end instead of the beginning"
@@ -348,7 +353,7 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="text to split (joined by spaces); '-' alone, or no TEXT and no --file, reads stdin",
     )
     split.add_argument("--file", type=Path, help=INPUT_FILE_HELP)
-    _add_max_file_bytes(split, "refuse a larger --file")
+    add_max_file_bytes(split, "refuse a larger --file or stdin")
     split.add_argument("--max-tokens", type=int, required=True, help="most tokens per chunk")
     split.add_argument(
         "--out-dir", type=Path, help="write chunk_0001.txt, chunk_0002.txt, ... into this folder"
@@ -804,13 +809,16 @@ def _use_ledger_and_prices(args: argparse.Namespace) -> None:
 
 
 def _read_json(path: Path, name: str) -> object:
-    text = _read_stdin() if str(path) == "-" else _read_text_file(path)
+    """The JSON document in a file the user named (standard input for '-'), under the file rules.
+    """
+    from shoal.files import parse_json
+
+    text = _read_input(path, name)
+    where = "standard input" if str(path) == "-" else str(path)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{name} {path}: not valid JSON ({error.msg} at line {error.lineno})"
-        ) from None
+        return parse_json(text, where)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 def _budget(args: argparse.Namespace) -> int:
@@ -949,7 +957,9 @@ def _split_ids(value: str | None) -> list[str]:
 def _read_prompts(path: Path) -> list[str]:
     """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns'.
     """
-    text = _read_stdin() if str(path) == "-" else _read_text_file(path)
+    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
+
+    text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
     prompts = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -1047,10 +1057,7 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _read_history(path: Path) -> list[dict[str, str]]:
-    try:
-        turns = json.loads(_read_text_file(path))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg})") from None
+    turns = _read_json(path, "--history")
     if not isinstance(turns, list):
         raise ValueError(f"{path}: expected a JSON list of turns")
     from shoal.router_policy import check_history
@@ -1078,7 +1085,9 @@ def _feedback(args: argparse.Namespace) -> int:
 
     if args.prompt is not None and args.prompt_file is not None:
         raise ValueError("give --prompt or --prompt-file, not both")
-    prompt = _read_text_file(args.prompt_file) if args.prompt_file is not None else args.prompt
+    prompt = args.prompt
+    if args.prompt_file is not None:
+        prompt = _read_input(args.prompt_file, "--prompt-file")
     result = record_outcome(
         args.decision_id,
         args.model,
@@ -1128,15 +1137,38 @@ def _token_options(args: argparse.Namespace) -> dict[str, object]:
     return {"encoding": encoding, "model": args.model, "allow_special": args.allow_special}
 
 
-def _read_stdin() -> str:
-    """Standard input as UTF-8 text; other bytes are the user's mistake, named as such."""
-    data = sys.stdin.buffer.read()
+def _read_input(
+    path: Path,
+    what: str | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    raise_with: str | None = None,
+) -> str:
+    """The text of a file the user named, or of standard input for '-'.
+
+    Both are read under shoal.files' rules: a regular file only, nothing under /proc, /dev or
+    /sys, nothing over ``max_bytes``. ``what`` (the option or file kind) leads an error's
+    message; ``raise_with`` is the option that raises the limit, None where it is fixed.
+    """
+    from shoal.files import read_text_file
+
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"standard input is not UTF-8 text (byte {error.start} is invalid)"
-        ) from None
+        if str(path) == "-":
+            return _read_stdin(max_bytes=max_bytes, raise_with=raise_with)
+        return read_text_file(path, max_file_bytes=max_bytes, raise_with=raise_with)
+    except ValueError as error:
+        if what is None:
+            raise
+        raise ValueError(f"{what}: {error}") from None
+
+
+def _read_stdin(
+    *, max_bytes: int = DEFAULT_MAX_FILE_BYTES, raise_with: str | None = None
+) -> str:
+    """Standard input as UTF-8 text, read no further than ``max_bytes`` (and one byte more)."""
+    from shoal.files import read_text_stream
+
+    return read_text_stream(sys.stdin.buffer, max_bytes=max_bytes, raise_with=raise_with)
 
 
 def _count(args: argparse.Namespace) -> int:
@@ -1155,7 +1187,10 @@ def _count(args: argparse.Namespace) -> int:
     from shoal.token_budget import count_till_limit
     from shoal.tokens import count_tokens
 
-    text = _read_stdin() if args.text == ["-"] else _text_arguments(args.text)
+    if args.text == ["-"]:
+        text = _read_stdin(max_bytes=args.max_file_bytes, raise_with="--max-file-bytes")
+    else:
+        text = _text_arguments(args.text)
     if args.limit is not None:
         limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
         if args.json:
@@ -1194,7 +1229,7 @@ def _is_surrogate(char: str) -> bool:
 
 def _count_files(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.files import count_files
+    from shoal.files import count_files, repeats_note
 
     bar = _ProgressBar(args.progress)
     try:
@@ -1221,6 +1256,8 @@ def _count_files(args: argparse.Namespace) -> int:
         f"{result.total_bytes:,} bytes ({method}, {result.encoding}); "
         f"{len(result.skipped):,} skipped, {result.ignored:,} ignored by .gitignore"
     )
+    if result.repeats_merged:
+        print(f"note: {repeats_note(result.repeats_merged)}")
     return 0
 
 
@@ -1234,7 +1271,8 @@ def _count_chat(args: argparse.Namespace) -> int:
     tokenizer_for(model=model)
 
     source = "standard input" if str(args.chat) == "-" else str(args.chat)
-    messages, tools = _chat_request(_read_input_file(args.chat, args.max_file_bytes), source)
+    text = _read_input(args.chat, max_bytes=args.max_file_bytes, raise_with="--max-file-bytes")
+    messages, tools = _chat_request(text, source)
     try:
         result = count_chat(messages, model=model, tools=tools)
     except (TypeError, ValueError) as error:
@@ -1314,22 +1352,12 @@ def _input_text(args: argparse.Namespace) -> str:
     if args.file is not None:
         if args.text:
             raise ValueError("give text or --file, not both")
-        return _read_input_file(args.file, args.max_file_bytes)
+        return _read_input(
+            args.file, max_bytes=args.max_file_bytes, raise_with="--max-file-bytes"
+        )
     if not args.text or args.text == ["-"]:
-        return _read_stdin()
+        return _read_stdin(max_bytes=args.max_file_bytes, raise_with="--max-file-bytes")
     return _text_arguments(args.text)
-
-
-def _read_input_file(path: Path, max_file_bytes: int) -> str:
-    """A named file's text under the rules count applies to files, or stdin for '-'."""
-    from shoal.files import FileTooLargeError, read_text_file
-
-    if str(path) == "-":
-        return _read_stdin()
-    try:
-        return read_text_file(path, max_file_bytes=max_file_bytes)
-    except FileTooLargeError as error:
-        raise ValueError(f"{error.reason}; raise --max-file-bytes to read it") from None
 
 
 def _truncate(args: argparse.Namespace) -> int:
@@ -1354,7 +1382,7 @@ def _split(args: argparse.Namespace) -> int:
         _check_out_dir(args.out_dir)
     result = split_chunks(_input_text(args), args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
     if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
+        args.out_dir.mkdir(exist_ok=True)
         stale = sorted(args.out_dir.glob("chunk_*.txt"))
         if stale:
             # Old chunks beside new ones would no longer join to the text.
@@ -1364,6 +1392,8 @@ def _split(args: argparse.Namespace) -> int:
             )
         for number, text in enumerate(result.texts, start=1):
             (args.out_dir / f"chunk_{number:04}.txt").write_text(text, encoding="utf-8")
+        files = render.plural(len(result.texts), "chunk file")
+        print(f"shoal split: wrote {files} to {args.out_dir}", file=sys.stderr)
     if args.json:
         _print_json(dataclasses.asdict(result))
         return 0
@@ -1381,26 +1411,19 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    """Refuse an --out-dir that is a file, or lies under one, before any splitting."""
+    """Refuse an --out-dir that is a file, lies under one, or whose parent folder is missing,
+    before any splitting: the folder itself may be created, a mistyped path above it may not."""
     for folder in (out_dir, *out_dir.parents):
         if folder.exists():
             if not folder.is_dir():
                 place = "is a file" if folder == out_dir else f"lies under {folder}, a file"
                 raise ValueError(f"--out-dir {out_dir} {place}, not a folder; name a folder")
-            return
-
-
-def _read_text_file(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a folder; name a file") from None
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start} is invalid)") from None
+            break
+    if not out_dir.exists() and not out_dir.parent.is_dir():
+        raise ValueError(
+            f"--out-dir {out_dir}: the folder {out_dir.parent} does not exist; create it first "
+            "(only the --out-dir folder itself is created)"
+        )
 
 
 def _cost(args: argparse.Namespace) -> int:
