@@ -80,7 +80,7 @@ def test_missing_folder_and_binary_prompt_files_are_named(
     binary.write_bytes(b"\x00\xa6\xff")
 
     assert run(capsys, "route", "--file", str(tmp_path / "absent.jsonl"))[2].endswith(
-        "No such file or directory\n"
+        "absent.jsonl does not exist\n"
     )
     assert "is a folder" in run(capsys, "route", "--file", str(tmp_path))[2]
     assert "is not UTF-8 text" in run(capsys, "route", "--file", str(binary))[2]

@@ -94,14 +94,11 @@ def test_a_chat_is_counted_for_a_model_of_the_price_file(capsys, prices, tmp_pat
     ("argv", "message"),
     [
         (["truncate", "--max-tokens", "3", "--max-file-bytes", "5", "text"],
-         "--max-file-bytes limits the --file it reads; it does not apply to TEXT or standard "
-         "input"),
-        (["split", "--max-tokens", "3", "--max-file-bytes", "5", "--file", "-"],
-         "--max-file-bytes limits the --file it reads"),
+         "--max-file-bytes limits the --file it reads or standard input; it does not apply to "
+         "TEXT on the command line"),
         (["count", "--max-file-bytes", "5", "text"],
-         "--max-file-bytes limits --file and --chat files; it does not apply to TEXT"),
-        (["count", "--chat", "-", "--max-file-bytes", "5"], "--max-file-bytes limits the --chat "
-         "file"),
+         "--max-file-bytes limits --file and --chat files, and standard input; it does not "
+         "apply to TEXT"),
         (["route", "--min-quality", "0.5", "--willingness-to-pay", "0.1", "hello"],
          "--willingness-to-pay does nothing with --min-quality (the cheapest candidate predicted "
          "to reach it is chosen) unless --previous-model is given"),

@@ -202,7 +202,10 @@ def test_symbolic_links_cannot_lead_out(fenced: tuple[Path, Path]) -> None:
         "link_file": "symbolic link out of the allowed roots",
         "link_dir": "symbolic link out of the allowed roots",
     }
-    assert sorted(Path(path).name for path in counted(result)) == ["inner_link", "inside.txt"]
+    # The link inside the root is the same file as inside.txt: counted once, under the first
+    # path the walk reached it by.
+    assert sorted(Path(path).name for path in counted(result)) == ["inner_link"]
+    assert result.repeats_merged == 1
 
 
 def test_proc_dev_and_fifos_are_refused(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) ->
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
 
-    with pytest.raises(ValueError, match=r"pipe is not a regular file .*standard input"):
+    with pytest.raises(ValueError, match=r"pipe is not a regular file .*which shoal never reads"):
         promptly(lambda: read_text_file(fifo))
 
 

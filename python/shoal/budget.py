@@ -298,6 +298,8 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     if refused is not None:
         raise ValueError(f"item {item.id!r}: {item.path!r} is under {refused}, which shoal "
                          "never reads")
+    if resolved.is_dir():
+        raise ValueError(f"item {item.id!r}: {item.path!r} is a folder; name a file")
     data = read_regular_file(resolved, MAX_FILE_BYTES)
     if isinstance(data, str):
         raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: {data}")

@@ -381,20 +381,14 @@ def _check_consistency(row: _Row, entry: ModelEntry) -> None:
 
 def _read_document(path: Path) -> tuple[dict[str, Any], list[Any]]:
     """Read a catalog file: an object with a ``models`` list, or a bare list of rows."""
+    # Imported here: shoal.files imports shoal.tokens, which imports this module.
+    from shoal.files import read_json_file
+
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise CatalogError(f"cannot read catalog file {str(path)!r}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise CatalogError(
-            f"{path.name}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
-    except UnicodeDecodeError as error:
-        raise CatalogError(
-            f"{path.name}: not UTF-8 text (byte {error.start} is invalid); save it as UTF-8"
-        ) from None
-    except RecursionError:
-        raise CatalogError(f"{path.name}: JSON nested too deeply to be a catalog") from None
+        # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
+        document = read_json_file(path)
+    except ValueError as error:
+        raise CatalogError(f"cannot read catalog file: {error}") from None
 
     if isinstance(document, list):
         return {}, document

@@ -209,7 +209,9 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     record.add_argument("score", type=float, help="observed quality, 0 to 1")
     record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit); "
                         "left out, an earlier recorded prompt is kept")
-    record.add_argument("--prompt-file", type=Path, help="read the task text from a file")
+    record.add_argument(
+        "--prompt-file", type=Path, help="read the task text from a file ('-': stdin)"
+    )
     record.add_argument("--cost", type=float, help="what the call cost, USD")
     record.add_argument("--note", default="", help="who judged and how")
     record.add_argument(
@@ -277,7 +279,7 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     count.add_argument(
         "--no-gitignore", action="store_true", help="count files that .gitignore excludes too"
     )
-    _add_max_file_bytes(count, "skip larger files, and refuse a larger --chat file")
+    add_max_file_bytes(count, "skip larger files; refuse a larger --chat file or stdin")
     count.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -298,14 +300,20 @@ INPUT_FILE_HELP = (
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
-def _add_max_file_bytes(parser: argparse.ArgumentParser, what: str) -> None:
-    # No default here: given without a file to read, the option would do nothing, so it is
-    # refused, and only an absent option may fall back to the default.
+def add_max_file_bytes(
+    parser: argparse.ArgumentParser, what: str, default: int | None = None
+) -> None:
+    """Add --max-file-bytes, the size limit of what the command reads (at most 1 GiB).
+
+    Without a ``default`` the option stays None when absent, so a command can refuse it where
+    it would change nothing (see ``_file_size_limit``) and fall back to the usual limit.
+    """
     parser.add_argument(
         "--max-file-bytes",
         type=_max_file_bytes,
         metavar="N",
-        help=f"{what} (default: {DEFAULT_MAX_FILE_BYTES}; at most 1073741824, 1 GiB)",
+        default=default,
+        help=f"{what} (default: {default or DEFAULT_MAX_FILE_BYTES}; at most 1073741824, 1 GiB)",
     )
 
 
@@ -339,7 +347,7 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="text to cut (joined by spaces); '-' alone, or no TEXT and no --file, reads stdin",
     )
     truncate.add_argument("--file", type=Path, help=INPUT_FILE_HELP)
-    _add_max_file_bytes(truncate, "refuse a larger --file")
+    add_max_file_bytes(truncate, "refuse a larger --file or stdin")
     truncate.add_argument("--max-tokens", type=int, required=True, help="most tokens to keep")
     truncate.add_argument(
         "--tail", action="store_true", help="keep the end instead of the beginning"
@@ -362,7 +370,7 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="text to split (joined by spaces); '-' alone, or no TEXT and no --file, reads stdin",
     )
     split.add_argument("--file", type=Path, help=INPUT_FILE_HELP)
-    _add_max_file_bytes(split, "refuse a larger --file")
+    add_max_file_bytes(split, "refuse a larger --file or stdin")
     split.add_argument("--max-tokens", type=int, required=True, help="most tokens per chunk")
     split.add_argument(
         "--out-dir", type=Path, help="write chunk_0001.txt, chunk_0002.txt, ... into this folder"
@@ -840,13 +848,16 @@ def _use_ledger_and_prices(args: argparse.Namespace) -> None:
 
 
 def _read_json(path: Path, name: str) -> object:
-    text = _read_stdin() if str(path) == "-" else _read_text_file(path)
+    """The JSON document in a file the user named (standard input for '-'), under the file rules.
+    """
+    from shoal.files import parse_json
+
+    text = _read_input(path, name)
+    where = "standard input" if str(path) == "-" else str(path)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{name} {path}: not valid JSON ({error.msg} at line {error.lineno})"
-        ) from None
+        return parse_json(text, where)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 def _budget(args: argparse.Namespace) -> int:
@@ -1031,7 +1042,9 @@ def _read_prompts(path: Path) -> dict[str, str]:
     """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns',
     each under its place in the file (``prompts.jsonl:3``), in file order.
     """
-    text = _read_stdin() if str(path) == "-" else _read_text_file(path)
+    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
+
+    text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
     prompts = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -1179,10 +1192,7 @@ def _candidate_ids(value: str) -> list[str]:
 
 
 def _read_history(path: Path) -> list[dict[str, str]]:
-    try:
-        turns = json.loads(_read_text_file(path))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg})") from None
+    turns = _read_json(path, "--history")
     if not isinstance(turns, list):
         raise ValueError(f"{path}: expected a JSON list of turns")
     from shoal.router_policy import check_history
@@ -1211,7 +1221,9 @@ def _feedback(args: argparse.Namespace) -> int:
     if args.prompt is not None and args.prompt_file is not None:
         raise ValueError("give --prompt or --prompt-file, not both")
     given = "--prompt" if args.prompt_file is None else f"--prompt-file {args.prompt_file}"
-    prompt = _read_text_file(args.prompt_file) if args.prompt_file is not None else args.prompt
+    prompt = args.prompt
+    if args.prompt_file is not None:
+        prompt = _read_input(args.prompt_file, "--prompt-file")
     if prompt is not None and not prompt.strip():
         raise ValueError(f"{given} has no text: give the task text, or leave the option out "
                          "to keep the prompt recorded before")
@@ -1266,15 +1278,38 @@ def _token_options(args: argparse.Namespace) -> dict[str, object]:
     return {"encoding": encoding, "model": args.model, "allow_special": args.allow_special}
 
 
-def _read_stdin() -> str:
-    """Standard input as UTF-8 text; other bytes are the user's mistake, named as such."""
-    data = sys.stdin.buffer.read()
+def _read_input(
+    path: Path,
+    what: str | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    raise_with: str | None = None,
+) -> str:
+    """The text of a file the user named, or of standard input for '-'.
+
+    Both are read under shoal.files' rules: a regular file only, nothing under /proc, /dev or
+    /sys, nothing over ``max_bytes``. ``what`` (the option or file kind) leads an error's
+    message; ``raise_with`` is the option that raises the limit, None where it is fixed.
+    """
+    from shoal.files import read_text_file
+
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"standard input is not UTF-8 text (byte {error.start} is invalid)"
-        ) from None
+        if str(path) == "-":
+            return _read_stdin(max_bytes=max_bytes, raise_with=raise_with)
+        return read_text_file(path, max_file_bytes=max_bytes, raise_with=raise_with)
+    except ValueError as error:
+        if what is None:
+            raise
+        raise ValueError(f"{what}: {error}") from None
+
+
+def _read_stdin(
+    *, max_bytes: int = DEFAULT_MAX_FILE_BYTES, raise_with: str | None = None
+) -> str:
+    """Standard input as UTF-8 text, read no further than ``max_bytes`` (and one byte more)."""
+    from shoal.files import read_text_stream
+
+    return read_text_stream(sys.stdin.buffer, max_bytes=max_bytes, raise_with=raise_with)
 
 
 @contextmanager
@@ -1317,13 +1352,18 @@ def _count(args: argparse.Namespace) -> int:
         return _count_files(args)
     if not args.text:
         raise ValueError("give text to count, '-' for stdin, --file PATH or --chat FILE.json")
-    _file_size_limit(args, reads_file=False, files="--file and --chat files")
+    from_stdin = args.text == ["-"]
+    limit = _file_size_limit(args, reads_file=from_stdin,
+                             files="--file and --chat files, and standard input")
 
     from shoal import render
     from shoal.token_budget import count_till_limit
     from shoal.tokens import count_tokens
 
-    text = _read_stdin() if args.text == ["-"] else _text_arguments(args.text)
+    if from_stdin:
+        text = _read_stdin(max_bytes=limit, raise_with="--max-file-bytes")
+    else:
+        text = _text_arguments(args.text)
     if args.limit is not None:
         with _options_named(COUNT_OPTIONS):
             limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
@@ -1371,7 +1411,7 @@ def _file_size_limit(args: argparse.Namespace, *, reads_file: bool, files: str) 
         return DEFAULT_MAX_FILE_BYTES
     if not reads_file:
         raise ValueError(
-            f"--max-file-bytes limits {files}; it does not apply to TEXT or standard input"
+            f"--max-file-bytes limits {files}; it does not apply to TEXT on the command line"
         )
     return int(args.max_file_bytes)
 
@@ -1383,7 +1423,7 @@ CUT_OPTIONS = {"max_tokens": "--max-tokens", "max_file_bytes": "--max-file-bytes
 
 def _count_files(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.files import count_files
+    from shoal.files import count_files, repeats_note
 
     bar = _ProgressBar(args.progress)
     try:
@@ -1416,6 +1456,8 @@ def _count_files(args: argparse.Namespace) -> int:
         f"{result.total_bytes:,} bytes ({method}, {result.encoding}); "
         f"{len(result.skipped):,} skipped, {result.ignored:,} ignored by .gitignore"
     )
+    if result.repeats_merged:
+        print(f"note: {repeats_note(result.repeats_merged)}")
     return 0
 
 
@@ -1429,9 +1471,10 @@ def _count_chat(args: argparse.Namespace) -> int:
     tokenizer_for(model=model)
 
     from_stdin = str(args.chat) == "-"
-    limit = _file_size_limit(args, reads_file=not from_stdin, files="the --chat file")
+    limit = _file_size_limit(args, reads_file=True, files="the --chat file or standard input")
     source = "standard input" if from_stdin else str(args.chat)
-    messages, tools = _chat_request(_read_input_file(args.chat, limit), source)
+    text = _read_input(args.chat, max_bytes=limit, raise_with="--max-file-bytes")
+    messages, tools = _chat_request(text, source)
     try:
         result = count_chat(messages, model=model, tools=tools)
     except (TypeError, ValueError) as error:
@@ -1508,27 +1551,16 @@ def _json_kind(value: object) -> str:
 
 
 def _input_text(args: argparse.Namespace) -> str:
-    reads_file = args.file is not None and str(args.file) != "-"
-    limit = _file_size_limit(args, reads_file=reads_file, files="the --file it reads")
+    reads_input = args.file is not None or not args.text or args.text == ["-"]
+    limit = _file_size_limit(args, reads_file=reads_input,
+                             files="the --file it reads or standard input")
     if args.file is not None:
         if args.text:
             raise ValueError("give text or --file, not both")
-        return _read_input_file(args.file, limit)
+        return _read_input(args.file, max_bytes=limit, raise_with="--max-file-bytes")
     if not args.text or args.text == ["-"]:
-        return _read_stdin()
+        return _read_stdin(max_bytes=limit, raise_with="--max-file-bytes")
     return _text_arguments(args.text)
-
-
-def _read_input_file(path: Path, max_file_bytes: int) -> str:
-    """A named file's text under the rules count applies to files, or stdin for '-'."""
-    from shoal.files import FileTooLargeError, read_text_file
-
-    if str(path) == "-":
-        return _read_stdin()
-    try:
-        return read_text_file(path, max_file_bytes=max_file_bytes)
-    except FileTooLargeError as error:
-        raise ValueError(f"{error.reason}; raise --max-file-bytes to read it") from None
 
 
 def _truncate(args: argparse.Namespace) -> int:
@@ -1564,7 +1596,7 @@ def _split(args: argparse.Namespace) -> int:
     with _options_named(CUT_OPTIONS):
         result = split_chunks(text, args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
     if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
+        args.out_dir.mkdir(exist_ok=True)
         stale = sorted(args.out_dir.glob("chunk_*.txt"))
         if stale:
             # Old chunks beside new ones would no longer join to the text.
@@ -1574,6 +1606,8 @@ def _split(args: argparse.Namespace) -> int:
             )
         for number, text in enumerate(result.texts, start=1):
             (args.out_dir / f"chunk_{number:04}.txt").write_text(text, encoding="utf-8")
+        files = render.plural(len(result.texts), "chunk file")
+        print(f"shoal split: wrote {files} to {args.out_dir}", file=sys.stderr)
     if args.json:
         _print_json(dataclasses.asdict(result))
         return 0
@@ -1591,26 +1625,19 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    """Refuse an --out-dir that is a file, or lies under one, before any splitting."""
+    """Refuse an --out-dir that is a file, lies under one, or whose parent folder is missing,
+    before any splitting: the folder itself may be created, a mistyped path above it may not."""
     for folder in (out_dir, *out_dir.parents):
         if folder.exists():
             if not folder.is_dir():
                 place = "is a file" if folder == out_dir else f"lies under {folder}, a file"
                 raise ValueError(f"--out-dir {out_dir} {place}, not a folder; name a folder")
-            return
-
-
-def _read_text_file(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a folder; name a file") from None
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start} is invalid)") from None
+            break
+    if not out_dir.exists() and not out_dir.parent.is_dir():
+        raise ValueError(
+            f"--out-dir {out_dir}: the folder {out_dir.parent} does not exist; create it first "
+            "(only the --out-dir folder itself is created)"
+        )
 
 
 def _cost(args: argparse.Namespace) -> int:

@@ -18,9 +18,11 @@ them.
 
 Where: the file named by ``SHOAL_FEEDBACK_DB``, else ``shoal/feedback.sqlite3`` in the user
 data directory (``$XDG_DATA_HOME`` or ``~/.local/share`` on Linux, ``~/Library/Application
-Support`` on macOS, ``%LOCALAPPDATA%`` on Windows). The database runs in WAL mode and every
-write is one ``BEGIN IMMEDIATE`` transaction with a 30 s busy timeout, so several processes can
-record at once.
+Support`` on macOS, ``%LOCALAPPDATA%`` on Windows), the folder the ledger uses. As for the
+ledger, only that data directory is created when missing: the folder of a path the user gives
+must exist, so a mistyped path is an error rather than a new, empty database. The database runs
+in WAL mode and every write is one ``BEGIN IMMEDIATE`` transaction with a 30 s busy timeout, so
+several processes can record at once.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import math
 import os
 import re
 import sqlite3
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, UnknownModelError, configured_catalog
+from shoal.ledger import data_directory
 from shoal.privacy import redact, scan_text
 
 logger = logging.getLogger(__name__)
@@ -109,19 +111,32 @@ def default_db_path() -> Path:
     configured = os.environ.get(DB_ENVIRONMENT, "").strip()
     if configured:
         return Path(configured).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "shoal" / DB_FILE_NAME
+    return data_directory() / DB_FILE_NAME
+
+
+def _check_folder(path: Path) -> None:
+    """Create shoal's own data directory when missing; any other folder must exist already."""
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if folder != data_directory():
+        # A folder in a path the user gave: creating it would turn a typo into a new database.
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise FeedbackError(
+            f"cannot open the feedback database {path}: the folder {folder} {problem}"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FeedbackError(
+            f"cannot create the feedback database's folder {folder}: {error.strerror}"
+        ) from None
 
 
 @contextmanager
 def _connection(path: Path) -> Iterator[sqlite3.Connection]:
+    _check_folder(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except (OSError, sqlite3.Error) as error:
         raise FeedbackError(f"cannot open the feedback database {path}: {error}") from None

@@ -13,13 +13,26 @@ FIFO or a device), without blocking and without following a link swapped in at t
 moment, and their type and size are checked again on the open file. The walk checks for
 cancellation at every folder and stops as soon as it has found more than ``max_files`` files.
 
-``read_text_file`` reads one named file under the same rules, for commands that take a single
-file's text (truncate, split, a chat request): it refuses what ``count_files`` would skip.
+A path reached more than once (named twice, or a file inside a folder also named) is counted
+once, under the first path that reached it; the result says how many repeats were merged.
+
+``read_text_file`` reads one named file under the same rules, for every command that takes a
+file (text to cut or split, a chat request, a catalog or price file, a router, labelled data, a
+plan, ...): it refuses what ``count_files`` would skip, and a file over the limit for its kind.
+``read_text_stream`` reads standard input up to the same limits. The limits:
+
+* ``DEFAULT_MAX_FILE_BYTES`` (16 MiB): text to count, cut or split and chat requests (raised up to
+  1 GiB with ``max_file_bytes``), and every settings file: catalog and price files, device and
+  architecture tables, histories, plans, budget items, chats to trim, a prompt to record;
+* ``MAX_ROUTER_FILE_BYTES`` (256 MiB): a router file, some 50 times the shipped one;
+* ``DEFAULT_MAX_DATA_FILE_BYTES`` (256 MiB): labelled data to fit or evaluate a router on (raised
+  up to 1 GiB with ``max_file_bytes``) and a batch of prompts to route.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import stat
@@ -27,6 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from shoal.gitignore import IgnoreMatcher
 from shoal.tokens import DEFAULT_ENCODING, Tokenizer, tokenizer_for
@@ -34,6 +48,10 @@ from shoal.tokens import DEFAULT_ENCODING, Tokenizer, tokenizer_for
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# A router holds about 800 bytes per exemplar: this is some 300,000 exemplars.
+MAX_ROUTER_FILE_BYTES = 256 * 1024 * 1024
+# Labelled data may run to hundreds of MB; past the default, a user raises max_file_bytes.
+DEFAULT_MAX_DATA_FILE_BYTES = 256 * 1024 * 1024
 # The largest max_file_bytes accepted: a file is read whole into memory, and cutting or splitting
 # it holds its token ids too (a 1 GiB text is some 250 million ids).
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
@@ -51,23 +69,30 @@ class PathNotAllowedError(ValueError):
 
 
 class FileTooLargeError(ValueError):
-    """A file over the size limit it was to be read with.
+    """A file, or standard input, over the size limit it was to be read with.
 
     Attributes:
-        path: The file as the caller named it.
-        size: Its size in bytes.
+        path: The file as the caller named it, or "standard input".
+        size: Its size in bytes; None for a stream, which is read no further than the limit.
         limit: The limit in bytes.
+        raise_with: The option or argument that raises the limit; None when it is fixed.
     """
 
-    def __init__(self, path: str, size: int, limit: int) -> None:
+    def __init__(
+        self, path: str, size: int | None, limit: int, raise_with: str | None = "max_file_bytes"
+    ) -> None:
         self.path = path
         self.size = size
         self.limit = limit
-        super().__init__(f"{self.reason}; raise max_file_bytes to read it")
+        self.raise_with = raise_with
+        remedy = f"; raise {raise_with} to read it" if raise_with else ""
+        super().__init__(f"{self.reason}{remedy}")
 
     @property
     def reason(self) -> str:
-        """What is too large and by how much, without the remedy (callers name their own knob)."""
+        """What is too large and by how much, without the remedy."""
+        if self.size is None:
+            return f"{self.path} is over the {self.limit:,}-byte limit"
         return f"{self.path} is {self.size:,} bytes, over the {self.limit:,}-byte limit"
 
 
@@ -98,6 +123,8 @@ class FilesCount:
         files: One entry per counted file, sorted by path.
         skipped: Files not counted, with the reason, sorted by path.
         ignored: Paths left out by ``.gitignore`` rules (files and whole folders).
+        repeats_merged: Times a file was reached again by another of the paths (named twice,
+            or inside a folder also named); each file is counted once, under its first path.
         encoding: The encoding, or the estimate label.
         exact: True when the counts are exact.
         model: The catalog model id, or None.
@@ -108,6 +135,7 @@ class FilesCount:
     files: tuple[FileCount, ...]
     skipped: tuple[SkippedFile, ...]
     ignored: int
+    repeats_merged: int
     encoding: str
     exact: bool
     model: str | None
@@ -128,12 +156,15 @@ class FilesCount:
         if len(skipped) < len(self.skipped):
             unlisted = plural(len(self.skipped) - len(skipped), "more skipped file")
             notes.append(f"{unlisted} not listed")
+        if self.repeats_merged:
+            notes.append(repeats_note(self.repeats_merged))
         return FilesSummary(
             total_tokens=self.total_tokens,
             total_bytes=self.total_bytes,
             files_counted=len(self.files),
             files_skipped=len(self.skipped),
             ignored=self.ignored,
+            repeats_merged=self.repeats_merged,
             largest_files=tuple(largest),
             skipped=skipped,
             encoding=self.encoding,
@@ -153,6 +184,7 @@ class FilesSummary:
         files_counted: How many files were counted.
         files_skipped: How many were skipped (binary, too large, not UTF-8, ...).
         ignored: Paths left out by ``.gitignore`` rules.
+        repeats_merged: Times a file was reached again by another of the paths; counted once.
         largest_files: The files with the most tokens, most first.
         skipped: The first skipped files with the reason.
         encoding: The encoding, or the estimate label.
@@ -166,6 +198,7 @@ class FilesSummary:
     files_counted: int
     files_skipped: int
     ignored: int
+    repeats_merged: int
     largest_files: tuple[FileCount, ...]
     skipped: tuple[SkippedFile, ...]
     encoding: str
@@ -174,10 +207,37 @@ class FilesSummary:
     notes: tuple[str, ...]
 
 
+def repeats_note(repeats: int) -> str:
+    """What merging files reached by more than one path did, for a summary."""
+    from shoal.render import plural  # render imports this module, so not at the top
+
+    return (
+        f"{plural(repeats, 'repeat')} merged: files reached by more than one of the paths are "
+        "counted once, under the first path that reached them"
+    )
+
+
 @dataclass(frozen=True)
 class _Candidate:
     shown: str
     real: Path
+
+
+class _Reached:
+    """The real paths of the files reached so far, so that each is counted or skipped once."""
+
+    def __init__(self) -> None:
+        self.seen: set[Path] = set()
+        self.reaches = 0
+        self.repeats = 0
+
+    def first_time(self, real: Path) -> bool:
+        self.reaches += 1
+        if real in self.seen:
+            self.repeats += 1
+            return False
+        self.seen.add(real)
+        return True
 
 
 def count_files(
@@ -232,10 +292,26 @@ def count_files(
     candidates: list[_Candidate] = []
     skipped: list[SkippedFile] = []
     ignored = 0
+    reached = _Reached()
+    # Files each requested path reached, by its real path: the same path again, however it is
+    # spelt, would reach the same files, so it is not walked again.
+    walked: dict[Path, int] = {}
     for path in paths:
+        real, path_roots = _confine(Path(path), allowed)
+        if real in walked:
+            reached.repeats += walked[real]
+            continue
+        reaches_before = reached.reaches
         found, found_skipped, found_ignored = _collect(
-            Path(path), allowed, respect_gitignore, max_files - len(candidates), check_cancelled
+            Path(path),
+            real,
+            path_roots if allowed is not None else None,
+            respect_gitignore,
+            max_files - len(candidates),
+            reached,
+            check_cancelled,
         )
+        walked[real] = reached.reaches - reaches_before
         candidates.extend(found)
         skipped.extend(found_skipped)
         ignored += found_ignored
@@ -259,6 +335,7 @@ def count_files(
         files=tuple(counted),
         skipped=tuple(skipped),
         ignored=ignored,
+        repeats_merged=reached.repeats,
         encoding=tokenizer.label,
         exact=tokenizer.exact,
         model=tokenizer.model,
@@ -280,13 +357,18 @@ def check_max_file_bytes(max_file_bytes: int) -> None:
 
 
 def read_text_file(
-    path: str | os.PathLike[str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    path: str | os.PathLike[str],
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    raise_with: str | None = "max_file_bytes",
 ) -> str:
     """The UTF-8 text of one regular file, read under the rules ``count_files`` applies.
 
     Args:
         path: The file.
         max_file_bytes: A larger file is refused (1 to ``MAX_FILE_BYTES_LIMIT``, 1 GiB).
+        raise_with: What the refusal of a larger file tells the user to raise (an option of
+            theirs); None when the limit is fixed for this kind of file.
 
     Raises:
         PathNotAllowedError: A path under /proc, /dev or /sys (after following links).
@@ -309,15 +391,81 @@ def read_text_file(
         raise ValueError(f"{shown} is a folder; name a file")
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(
-            f"{shown} is not a regular file (a pipe, device or socket), which shoal never reads; "
-            "send its text on standard input instead"
+            f"{shown} is not a regular file (a pipe, device or socket), which shoal never reads"
         )
     if info.st_size > max_file_bytes:
-        raise FileTooLargeError(shown, info.st_size, max_file_bytes)
+        raise FileTooLargeError(shown, info.st_size, max_file_bytes, raise_with)
 
     data = read_regular_file(real, max_file_bytes)
     if isinstance(data, str):
         raise ValueError(f"cannot read {shown}: {data}")
+    return _decoded(data, shown)
+
+
+def read_json_file(
+    path: str | os.PathLike[str],
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    raise_with: str | None = None,
+) -> Any:
+    """The JSON document in one file, read as :func:`read_text_file` reads it.
+
+    The limit is fixed by default (settings files); ``raise_with`` names what raises it.
+
+    Raises:
+        ValueError: What :func:`read_text_file` raises, and a file that is not JSON or is
+            nested too deeply to parse; the message names the file.
+    """
+    text = read_text_file(path, max_file_bytes=max_file_bytes, raise_with=raise_with)
+    return parse_json(text, os.fspath(path))
+
+
+def parse_json(text: str, shown: str) -> Any:
+    """The JSON document in ``text``, read from ``shown`` (a file, or standard input).
+
+    Raises:
+        ValueError: Text that is not JSON, or JSON nested too deeply to parse, named by where.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{shown}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from None
+    except RecursionError:
+        raise ValueError(f"{shown}: JSON nested too deeply") from None
+
+
+def read_text_stream(
+    stream: BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    raise_with: str | None = "max_file_bytes",
+    name: str = "standard input",
+) -> str:
+    """The UTF-8 text of a byte stream such as standard input, read no further than the limit.
+
+    One byte past ``max_bytes`` is read to tell a stream that ends at the limit from one that
+    goes on (``/dev/zero`` never ends), so memory stays bounded by the limit.
+
+    Args:
+        stream: An open binary stream, read to its end.
+        max_bytes: A longer stream is refused (1 to ``MAX_FILE_BYTES_LIMIT``, 1 GiB).
+        raise_with: What the refusal tells the user to raise; None when the limit is fixed.
+        name: The stream in messages.
+
+    Raises:
+        FileTooLargeError: A stream longer than ``max_bytes``.
+        ValueError: A stream that is not UTF-8 text.
+    """
+    check_max_file_bytes(max_bytes)
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FileTooLargeError(name, None, max_bytes, raise_with)
+    return _decoded(data, name)
+
+
+def _decoded(data: bytes, shown: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -368,17 +516,20 @@ def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
 
 def _collect(
     path: Path,
-    allowed: list[Path] | None,
+    real: Path,
+    roots: list[Path] | None,
     respect_gitignore: bool,
     room: int,
+    reached: _Reached,
     check_cancelled: Callable[[], None] | None,
 ) -> tuple[list[_Candidate], list[SkippedFile], int]:
     """Files to count under one requested path, files skipped, and how many paths were ignored.
 
-    The walk stops after ``room + 1`` files (one more than can be counted, so that the caller
-    can tell), rather than listing a whole disk before refusing it.
+    ``real`` is the path confined, and ``roots`` the allowed roots it lies in (None when
+    unconfined: it is its own root). Files ``reached`` already are left out. The walk stops
+    after ``room + 1`` new files (one more than can be counted, so that the caller can tell),
+    rather than listing a whole disk before refusing it.
     """
-    real, roots = _confine(path, allowed)
     try:
         info = os.stat(real)
     except FileNotFoundError:
@@ -388,18 +539,20 @@ def _collect(
 
     shown = str(path)
     if stat.S_ISREG(info.st_mode):
-        return [_Candidate(shown, real)], [], 0
+        return ([_Candidate(shown, real)] if reached.first_time(real) else []), [], 0
     if not stat.S_ISDIR(info.st_mode):
-        return [], [SkippedFile(shown, "not a regular file")], 0
+        skip = SkippedFile(shown, "not a regular file")
+        return [], ([skip] if reached.first_time(real) else []), 0
 
-    walk = _Walk(roots, respect_gitignore, check_cancelled)
+    walk = _Walk(roots or [real], respect_gitignore, reached, check_cancelled)
     if not respect_gitignore:
         found = walk.files(real, "", shown, IgnoreMatcher())
     else:
         # Unconfined, the rules of an enclosing work tree apply wherever it starts.
-        matcher, relative = _enclosing_rules(real, roots if allowed is not None else [Path("/")])
+        matcher, relative = _enclosing_rules(real, roots or [Path("/")])
         found = walk.files(real, relative, shown, matcher)
-    candidates = list(itertools.islice(found, max(room, 0) + 1))
+    new = (candidate for candidate in found if reached.first_time(candidate.real))
+    candidates = list(itertools.islice(new, max(room, 0) + 1))
     return candidates, walk.skipped, walk.ignored
 
 
@@ -433,13 +586,20 @@ class _Walk:
         self,
         roots: list[Path],
         respect_gitignore: bool,
+        reached: _Reached,
         check_cancelled: Callable[[], None] | None = None,
     ) -> None:
         self.roots = roots
         self.respect_gitignore = respect_gitignore
+        self.reached = reached
         self.check_cancelled = check_cancelled
         self.skipped: list[SkippedFile] = []
         self.ignored = 0
+
+    def skip(self, real: Path, shown: str, reason: str) -> None:
+        """Note a path not counted, unless another of the paths reached it first."""
+        if self.reached.first_time(real):
+            self.skipped.append(SkippedFile(shown, reason))
 
     def files(
         self, folder: Path, relative: str, shown: str, matcher: IgnoreMatcher, depth: int = 0
@@ -447,14 +607,12 @@ class _Walk:
         if self.check_cancelled is not None:
             self.check_cancelled()
         if depth > MAX_FOLDER_DEPTH:
-            self.skipped.append(
-                SkippedFile(shown, f"folder nested more than {MAX_FOLDER_DEPTH} levels deep")
-            )
+            self.skip(folder, shown, f"folder nested more than {MAX_FOLDER_DEPTH} levels deep")
             return
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as error:
-            self.skipped.append(SkippedFile(shown, f"cannot list folder: {error.strerror}"))
+            self.skip(folder, shown, f"cannot list folder: {error.strerror}")
             return
 
         for entry in entries:
@@ -465,7 +623,7 @@ class _Walk:
                     continue
                 if refused_prefix(Path(entry.path)) is not None:
                     # Only reached when a root holds /proc, /dev or /sys (a root of "/").
-                    self.skipped.append(SkippedFile(child_shown, "system folder shoal never reads"))
+                    self.skip(Path(entry.path), child_shown, "system folder shoal never reads")
                     continue
                 if self.respect_gitignore and matcher.ignored(child_relative, True):
                     self.ignored += 1
@@ -488,23 +646,23 @@ class _Walk:
                 yield candidate
 
     def _file(self, entry: os.DirEntry[str], shown: str) -> _Candidate | None:
+        # The walk lists real folders, so an entry's own path is real up to its last part.
+        path = Path(entry.path)
         if not entry.is_symlink():
             if entry.is_file(follow_symlinks=False):
-                return _Candidate(shown, Path(entry.path))
-            self.skipped.append(SkippedFile(shown, "not a regular file"))
+                return _Candidate(shown, path)
+            self.skip(path, shown, "not a regular file")
             return None
 
-        target = _real(Path(entry.path))
+        target = _real(path)
         if not any(_inside(target, root) for root in self.roots):
-            self.skipped.append(SkippedFile(shown, "symbolic link out of the allowed roots"))
+            self.skip(path, shown, "symbolic link out of the allowed roots")
             return None
         if refused_prefix(target) is not None:
-            self.skipped.append(
-                SkippedFile(shown, "symbolic link to a system file shoal never reads")
-            )
+            self.skip(path, shown, "symbolic link to a system file shoal never reads")
             return None
         if os.path.isdir(target):
-            self.skipped.append(SkippedFile(shown, "symbolic link to a folder (not followed)"))
+            self.skip(path, shown, "symbolic link to a folder (not followed)")
             return None
         return _Candidate(shown, target)
 
@@ -588,10 +746,13 @@ def read_regular_file(path: Path, max_file_bytes: int) -> bytes | str:
         descriptor = os.open(path, flags)
     except OSError as error:
         return f"cannot open: {error.strerror}"
+    # The type is checked on the descriptor before it becomes a file object, which refuses a
+    # folder with an exception of its own.
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        return "a folder, not a file" if stat.S_ISDIR(info.st_mode) else "not a regular file"
     with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            return "not a regular file"
         if info.st_size > max_file_bytes:
             return (
                 f"too large: {info.st_size:,} bytes, over the {max_file_bytes:,}-byte limit "

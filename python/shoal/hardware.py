@@ -14,7 +14,6 @@ Typical use::
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import math
 import os
@@ -27,6 +26,7 @@ from typing import Any, Literal
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
+from shoal.files import read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -334,15 +334,12 @@ class PortedInference:
 
 
 def _read_json(path: str | Path) -> dict[str, Any]:
+    # A table, shipped or the user's, is a settings file: a regular one, nothing under /proc,
+    # /dev or /sys, at most 16 MiB.
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    except RecursionError:
-        raise ValueError(f"{path}: JSON nested too deeply to be a table") from None
+        document = read_json_file(path)
+    except ValueError as error:
+        raise ValueError(f"cannot read table file: {error}") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
     return document

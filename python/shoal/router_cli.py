@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import configured_catalog
+from shoal.cli import add_max_file_bytes
+from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
@@ -65,6 +67,7 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      "{input_per_mtok, output_per_mtok}}): checked to cover every model "
                      "without a catalog price or observed cost")
     fit.add_argument("--k", type=int, default=40, help="neighbours per prediction (default 40)")
+    add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
     fit.set_defaults(handler=run_fit)
 
 
@@ -95,6 +98,8 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           help="write the evaluation here (not one of the input files)")
     evaluate.add_argument("--plot", type=Path,
                           help="write an SVG of the curves here (not one of the input files)")
+    add_max_file_bytes(evaluate, "refuse a larger --train, --test or --data file",
+                       DEFAULT_MAX_DATA_FILE_BYTES)
     evaluate.set_defaults(handler=run_eval)
 
 
@@ -120,7 +125,7 @@ def run_fit(args: argparse.Namespace) -> int:
     database = _outcomes_database(args.outcomes) if args.outcomes is not None else None
     _check_out_is_new(args.out, [path for path in (args.data, database, args.prices)
                                  if path is not None])
-    rows = _fit_rows(args.data) if args.data is not None else []
+    rows = _fit_rows(args.data, args.max_file_bytes) if args.data is not None else []
     source = args.source
     folded = ""
     if database is not None:
@@ -211,10 +216,10 @@ def _check_eval_outputs(args: argparse.Namespace) -> None:
                                   "overwrite the evaluation; give each its own file")
 
 
-def _fit_rows(path: Path) -> list[dict[str, Any]]:
+def _fit_rows(path: Path, max_file_bytes: int) -> list[dict[str, Any]]:
     if path.suffix == ".jsonl":
-        return read_label_rows(path)
-    return long_rows(read_labelled(path))
+        return read_label_rows(path, max_file_bytes=max_file_bytes)
+    return long_rows(read_labelled(path, max_file_bytes=max_file_bytes))
 
 
 def _check_prices(rows: list[dict[str, Any]], prices: dict[str, tuple[float, float]]) -> None:
@@ -253,7 +258,8 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         if args.folds is None or args.test or args.train or args.router:
             raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
         folds = args.folds if args.folds == "task" else _int_folds(args.folds)
-        return cross_validate(read_labelled(args.data), folds=folds, fit_options={},
+        return cross_validate(read_labelled(args.data, max_file_bytes=args.max_file_bytes),
+                              folds=folds, fit_options={},
                               catalog=configured_catalog(), prices=prices,
                               output_tokens=args.output_tokens)
     if args.folds is not None:
@@ -261,14 +267,14 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     if args.test is None or (args.train is None) == (args.router is None):
         raise EvaluationError("give --test with exactly one of --train or --router (or --data "
                               "with --folds)")
-    test = read_labelled(args.test)
+    test = read_labelled(args.test, max_file_bytes=args.max_file_bytes)
     catalog = configured_catalog()
     if args.router is not None:
         from shoal.router import load_router
 
         router = load_router(args.router)
     else:
-        train = read_labelled(args.train)
+        train = read_labelled(args.train, max_file_bytes=args.max_file_bytes)
         if held_out:
             _check_held_out(held_out, train)
             catalog = with_priors(catalog, mean_scores(train))

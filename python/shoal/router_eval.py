@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, load_catalog
+from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, read_json_file, read_text_file
 from shoal.router import RoutingError, estimate_qualities
 from shoal.router_model import (
     LabelRow,
@@ -227,7 +228,9 @@ def pair_metrics(
 LLMROUTER_FIELDS = ("question", "scores", "task", "cluster_id")
 
 
-def read_labelled(path: str | Path) -> list[LabelledPrompt]:
+def read_labelled(
+    path: str | Path, *, max_file_bytes: int = DEFAULT_MAX_DATA_FILE_BYTES
+) -> list[LabelledPrompt]:
     """Labelled prompts from a ``.jsonl`` of long rows or an LLMRouter ``.json`` list.
 
     Long rows are ``{"prompt", "model", "score", optional "cost_usd", "input_tokens",
@@ -235,43 +238,52 @@ def read_labelled(path: str | Path) -> list[LabelledPrompt]:
     :func:`shoal.router_model.check_label_row`); LLMRouter items are ``{"question", "scores",
     optional "task" or "cluster_id"}``. Every row is checked before any is used, and an error
     names the row: ``FILE:LINE`` (from 1) in a ``.jsonl`` file, the item's index (from 0) in a
-    JSON list.
+    JSON list. The file is read whole, so it must be a regular file of at most
+    ``max_file_bytes`` (256 MiB by default, at most 1 GiB).
 
     Raises:
-        EvaluationError: If the file is missing or a row is malformed.
+        EvaluationError: If the file is missing, not a regular file, too large, or a row is
+            malformed.
     """
     file = Path(path)
     if file.suffix == ".jsonl":
-        prompts = _group_long_rows(label for _, label in _checked_lines(file))
+        prompts = _group_long_rows(label for _, label in _checked_lines(file, max_file_bytes))
     else:
         prompts = [_from_llmrouter(item, f"{file}: list item {index} (counting from 0)")
-                   for index, item in enumerate(_json_list(file))]
+                   for index, item in enumerate(_json_list(file, max_file_bytes))]
     if not prompts:
         raise EvaluationError(f"{file} holds no labelled prompts")
     return prompts
 
 
-def read_label_rows(path: str | Path) -> list[dict[str, Any]]:
+def read_label_rows(
+    path: str | Path, *, max_file_bytes: int = DEFAULT_MAX_DATA_FILE_BYTES
+) -> list[dict[str, Any]]:
     """The rows of a ``.jsonl`` label file as written, each checked (errors name FILE:LINE).
+
+    The file must be a regular file of at most ``max_file_bytes`` (as for :func:`read_labelled`).
 
     Raises:
         EvaluationError: If the file cannot be read or a row is malformed.
     """
-    return [row for row, _ in _checked_lines(Path(path))]
+    return [row for row, _ in _checked_lines(Path(path), max_file_bytes)]
 
 
-def _read_text(file: Path) -> str:
+# What raises the limit of labelled data: the command line's option is named too, as these files
+# are mostly given to `shoal fit` and `shoal eval`.
+RAISE_DATA_LIMIT_WITH = "max_file_bytes (--max-file-bytes)"
+
+
+def _read_text(file: Path, max_file_bytes: int) -> str:
     try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EvaluationError(f"{file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvaluationError(f"cannot read {file}: {error}") from None
+        return read_text_file(file, max_file_bytes=max_file_bytes, raise_with=RAISE_DATA_LIMIT_WITH)
+    except ValueError as error:
+        raise EvaluationError(str(error)) from None
 
 
-def _checked_lines(file: Path) -> list[tuple[dict[str, Any], LabelRow]]:
+def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any], LabelRow]]:
     checked = []
-    for number, line in enumerate(_read_text(file).splitlines(), start=1):
+    for number, line in enumerate(_read_text(file, max_file_bytes).splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{file}:{number}"
@@ -288,14 +300,13 @@ def _checked_lines(file: Path) -> list[tuple[dict[str, Any], LabelRow]]:
     return checked
 
 
-def _json_list(file: Path) -> list[Any]:
+def _json_list(file: Path, max_file_bytes: int) -> list[Any]:
     try:
-        items = json.loads(_read_text(file))
-    except json.JSONDecodeError as error:
-        raise EvaluationError(f"{file}: not valid JSON ({error.msg} at line {error.lineno}, "
-                              f"column {error.colno})") from None
-    except RecursionError:
-        raise EvaluationError(f"{file}: JSON nested too deeply") from None
+        items = read_json_file(
+            file, max_file_bytes=max_file_bytes, raise_with=RAISE_DATA_LIMIT_WITH
+        )
+    except ValueError as error:
+        raise EvaluationError(str(error)) from None
     if not isinstance(items, list):
         raise EvaluationError(f"{file}: expected a JSON list of LLMRouter items "
                               "{question, scores}, or name a .jsonl file of rows "
@@ -392,9 +403,10 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     """
     file = Path(path)
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EvaluationError(f"cannot read price file {file}: {error}") from None
+        # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
+        document = read_json_file(file)
+    except ValueError as error:
+        raise EvaluationError(f"cannot read price file: {error}") from None
     if isinstance(document, list) or (
         isinstance(document, dict) and isinstance(document.get("models"), list)
     ):

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal._backend import core
+from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -647,21 +648,18 @@ def _check_parameters(*, dim: int, k: int, similarity_power: float, shrinkage: f
 
 
 def read_router(path: str | Path) -> Router:
-    """Read and validate a router file.
+    """Read and validate a router file (a regular file of at most ``MAX_ROUTER_FILE_BYTES``).
 
     Raises:
-        RouterFileError: If the file is missing, not JSON, of another format or version, fails
-            its content hash, or has inconsistent sizes; the message names the file and field.
+        RouterFileError: If the file is missing, not a regular file, too large, not JSON, of
+            another format or version, fails its content hash, or has inconsistent sizes; the
+            message names the file and field.
     """
     file = Path(path)
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RouterFileError(f"router file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RouterFileError(f"router file {file} is not readable JSON: {error}") from None
-    except RecursionError:
-        raise RouterFileError(f"router file {file}: JSON nested too deeply") from None
+        document = read_json_file(file, max_file_bytes=MAX_ROUTER_FILE_BYTES)
+    except ValueError as error:
+        raise RouterFileError(f"cannot read router file: {error}") from None
     try:
         return _router_from_document(document)
     except RouterFileError as error:
