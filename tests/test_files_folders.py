@@ -114,6 +114,19 @@ def test_shoals_own_data_directory_is_created_for_the_default_database(
 # ---- a folder where a budget item's file belongs ----
 
 
+def test_a_budget_item_naming_a_binary_file_is_refused_like_count_files_skips_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "blob.bin").write_bytes(b"PK\x03\x04\x00\x00 archive")
+
+    with pytest.raises(ValueError) as caught:
+        fit_budget([{"id": "a", "path": "blob.bin"}], budget_tokens=100, model="gpt-4o",
+                   roots=[tmp_path])
+
+    assert str(caught.value) == ("item 'a': 'blob.bin' is binary (a NUL byte in the first "
+                                 "8 KiB); name a text file")
+
+
 def test_a_budget_item_naming_a_folder_is_a_named_error(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
 

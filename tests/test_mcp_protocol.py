@@ -304,7 +304,7 @@ async def test_an_answer_over_the_cap_becomes_a_tool_error_that_says_what_to_do(
 
     assert capped.is_error and capped.structured_content is None
     assert re.search(r"came to [\d,]+ tokens, over shoal's cap of 300", capped.content[0].text)
-    assert "limit or max_" in capped.content[0].text
+    assert "Ask for less: lower max_alternatives." in capped.content[0].text
     assert not small.is_error
 
 

@@ -344,3 +344,18 @@ def test_counts_of_one_are_singular() -> None:
     assert any(note.startswith("conversation: 1 earlier turn counted") for note in decision.notes)
     shortened = decision.shortened(alternatives=0, neighbours=39)
     assert "shortened: 1 more candidate and 1 more exemplar not shown" in shortened.notes
+
+
+def test_a_task_kept_local_that_no_local_model_can_take_says_what_was_found() -> None:
+    # Thousands of addresses: the prompt outgrows every local model's context window.
+    prompt = "Mail: " + " ".join(f"user{n}.name@example-corp{n % 7}.com" for n in range(20_000))
+
+    with pytest.raises(NoEligibleModelError) as refused:
+        route(prompt, local_only=False)
+
+    message = str(refused.value)
+    assert message.startswith(
+        "privacy='local' keeps this task on local open-weight models because it found 20,000 "
+        "private items (email): remove them, or set privacy='off' if a hosted model may see "
+        "them; no candidate passes the constraints"
+    )

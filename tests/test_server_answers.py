@@ -466,3 +466,19 @@ async def test_budget_status_right_after_a_call_gives_no_rate() -> None:
     assert status["burn_rate_usd_per_hour"] is None and status["hours_to_limit"] is None
     assert status["window_spent_usd"] == pytest.approx(0.0026)
     assert "too little history for a burn rate" in result.content[0].text
+
+
+async def test_an_answer_over_the_cap_is_refused_with_the_tool_s_own_advice(server) -> None:  # type: ignore[no-untyped-def]
+    items = [{"id": f"doc{n}", "text": f"Document {n}: " + "word " * 30, "priority": n % 7 + 1}
+             for n in range(200)]
+    async with Client(server) as client:
+        refused = await client.call_tool(
+            "fit_budget", {"items": items, "budget_tokens": 2_000, "model": "gpt-4o"}
+        )
+
+    assert refused.is_error
+    text = refused.content[0].text
+    assert "over shoal's cap of 6,000 tokens" in text
+    assert "give fewer items per call (each item's line takes about 100 tokens, so about 50 " \
+        "items)" in text
+    assert "max_*" not in text

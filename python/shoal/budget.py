@@ -37,7 +37,7 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, estimate_cost
-from shoal.files import read_regular_file, refused_prefix
+from shoal.files import BINARY_SNIFF_BYTES, read_regular_file, refused_prefix
 from shoal.token_budget import truncate
 from shoal.tokens import CONTENT_PARTS_NOTE, REPLY_PRIMING_TOKENS, count_chat, tokenizer_for
 
@@ -303,6 +303,10 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     data = read_regular_file(resolved, MAX_FILE_BYTES)
     if isinstance(data, str):
         raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: {data}")
+    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+        # The rule count_files skips binary files by, so the two tools agree on a file.
+        raise ValueError(f"item {item.id!r}: {item.path!r} is binary (a NUL byte in the first "
+                         "8 KiB); name a text file")
     try:
         return data.decode("utf-8"), str(resolved)
     except UnicodeDecodeError as error:

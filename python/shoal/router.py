@@ -754,8 +754,12 @@ def route(
     if not ranked or not ranked[0].eligible:
         hint = ""
         if settings.privacy_local:
+            found = privacy_found.findings
+            kinds = ", ".join(sorted({finding.kind for finding in found}))
             hint = (f"privacy='local' keeps this task on local open-weight models because it "
-                    f"{privacy_found.summary.split(';')[0]}; ")
+                    f"found {len(found):,} private {'item' if len(found) == 1 else 'items'} "
+                    f"({kinds}): remove them, or set privacy='off' if a hosted model may see "
+                    "them; ")
         raise NoEligibleModelError(hint + _no_model_message(ranked))
     sticky = None
     if previous is not None:

@@ -129,10 +129,12 @@ LONG_ANSWERS = {
     "sweep_hardware": "lower max_points.",
     "compare_costs": "price fewer models per call.",
     "fit_budget": "with truncate_last the cut item's text comes back, so keep budget_tokens "
-    "under about {text_limit:,} or leave truncate_last off; give fewer items per call. For "
+    "under about {text_limit:,} or leave truncate_last off; give fewer items per call (each "
+    "item's line takes about 100 tokens, so about {item_limit:,} items). For "
     "larger prompts use the command line (shoal budget fit) or the Python API.",
-    "trim_chat": "the kept messages come back whole, so keep budget_tokens under about "
-    "{text_limit:,}; trim long chats with the command line (shoal budget trim) or the Python API.",
+    "trim_chat": "the kept messages come back whole, as text and as structured content (where "
+    "JSON quoting takes more tokens than the prompt does), so keep budget_tokens under about "
+    "{chat_limit:,}; trim long chats with the command line (shoal budget trim) or the Python API.",
     "savings_report": "narrow it to one scope or a shorter since/until window.",
 }
 
@@ -268,7 +270,7 @@ def _finish(
     select_tools(server, read_only=read_only, groups=groups)
     tidy_descriptions(server)
     state_answer_cap(server, LONG_ANSWERS, max_result_tokens)
-    server.middleware.append(ToolCallGuard(server, max_result_tokens))
+    server.middleware.append(ToolCallGuard(server, max_result_tokens, LONG_ANSWERS))
     _add_resources(server)
     server._lowlevel_server.instructions = server_instructions(server, max_result_tokens)
 

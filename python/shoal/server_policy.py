@@ -116,17 +116,16 @@ def state_answer_cap(
 
     Args:
         server: The server whose tools to describe.
-        how_to_ask_for_less: Tool name -> what to change; ``{cap}`` and ``{text_limit}`` (see
-            `returned_text_limit`) are filled in.
+        how_to_ask_for_less: Tool name -> what to change, its limits filled in by
+            `fill_advice`.
         cap: Largest answer, in tokens.
     """
-    text_limit = returned_text_limit(cap)
     for tool in registered_tools(server):
         advice = how_to_ask_for_less.get(tool.name)
         if advice is not None:
             tool.description = (
                 f"{tool.description}\n\nAnswers over {cap:,} tokens are refused: "
-                + advice.format(cap=cap, text_limit=text_limit)
+                + fill_advice(advice, cap)
             )
 
 
@@ -137,6 +136,16 @@ def returned_text_limit(cap: int) -> int:
     make the second copy a little longer, and the rest of the answer needs room.
     """
     return cap * 2 // 5
+
+
+def fill_advice(advice: str, cap: int) -> str:
+    """A tool's advice with its limits filled in: ``{cap}``, ``{text_limit}`` (see
+    `returned_text_limit`), ``{chat_limit}`` (budget tokens of kept chat messages, which come
+    back as JSON, costlier than the prompt they were counted as) and ``{item_limit}`` (lines of
+    about 100 tokens)."""
+    text_limit = returned_text_limit(cap)
+    return advice.format(cap=cap, text_limit=text_limit, chat_limit=text_limit * 5 // 6,
+                         item_limit=cap // 120)
 
 
 def too_long_for_an_answer(cap: int) -> str:
@@ -295,11 +304,17 @@ class ToolCallGuard:
         server: The server whose tools are known.
         max_result_tokens: Largest answer, in o200k_base tokens, a tool may return. A larger answer
             is replaced by a tool error that tells the model to ask for less.
+        how_to_ask_for_less: Tool name -> what to change (as for `state_answer_cap`), quoted in
+            that tool's refusal; other tools get general advice.
     """
 
-    def __init__(self, server: MCPServer[Any], max_result_tokens: int = MAX_RESULT_TOKENS) -> None:
+    def __init__(
+        self, server: MCPServer[Any], max_result_tokens: int = MAX_RESULT_TOKENS,
+        how_to_ask_for_less: Mapping[str, str] | None = None,
+    ) -> None:
         self._server = server
         self._max_result_tokens = max_result_tokens
+        self._how_to_ask_for_less = dict(how_to_ask_for_less or {})
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -344,12 +359,18 @@ class ToolCallGuard:
             {
                 "type": "text",
                 "text": f"The answer of {name} came to {tokens:,} tokens, over shoal's cap of "
-                f"{self._max_result_tokens:,} tokens for one result. Ask for less: a smaller "
-                "limit or max_* argument, or a narrower request; for long outputs use shoal's "
-                "command line or Python API, which have no cap.",
+                f"{self._max_result_tokens:,} tokens for one result. Ask for less: "
+                f"{self._advice(name)} For long outputs use shoal's command line or Python "
+                "API, which have no cap.",
             }
         ]
         return capped
+
+    def _advice(self, name: str) -> str:
+        advice = self._how_to_ask_for_less.get(name)
+        if advice is None:
+            return "a smaller limit or max_* argument, or a narrower request."
+        return fill_advice(advice, self._max_result_tokens)
 
     def _tool_error(self, ctx: ServerRequestContext[Any, Any], message: str) -> dict[str, Any]:
         """A tool error answered here, before the SDK's handler: this middleware then owns the
