@@ -174,7 +174,7 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
          "--max-tokens=1 is under one o200k_base token once scaled by 1.3"),
         (["route", "--max-cost", "-1", "hi"], "--max-cost must be between 0.0 and inf, got -1.0"),
         (["route", "--output-tokens", "-1", "hi"], "--output-tokens must be an int >= 0, got -1"),
-        (["route", "--stickiness-margin", "5", "hi"],
+        (["route", "--stickiness-margin", "5", "--previous-model", "gpt-4o", "hi"],
          "--stickiness-margin must be between 0 and 1"),
         (["route", "--exclude", "gpt-4o-nope", "hi"], "--exclude: unknown model 'gpt-4o-nope'"),
         (["route", "--privacy", "block", "mail ada@lovelace.org"],
@@ -303,3 +303,29 @@ def test_truncate_ends_its_text_with_a_newline_on_a_terminal(
     code, out, err = run(capsys, "truncate", "--max-tokens", "1", "hello world")
     assert (code, out) == (0, expected)
     assert err.startswith("kept the head: 1 of 2 tokens")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["route", "hello", "--stickiness-margin", "0.1"],
+         "shoal route: error: --stickiness-margin weighs a switch from --previous-model"),
+        (["budget", "fit", "--model", "gpt-4o", "--budget", "100", "--file", "README.md",
+          "--root", "/nonexistent-folder"],
+         "shoal budget: error: --root /nonexistent-folder does not exist"),
+    ],
+)
+def test_options_that_would_be_misread_are_refused(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert message in err
+
+
+@pytest.mark.parametrize("command", [["split", "--max-tokens", "3", "hi", "--out-dir", ""],
+                                     ["serve", "--root", ""]])
+def test_an_empty_folder_path_is_refused_not_read_as_the_current_folder(capsys, command):
+    with pytest.raises(SystemExit) as stopped:
+        main(command)
+
+    assert stopped.value.code == 2
+    assert "an empty path names no folder" in capsys.readouterr().err

@@ -85,7 +85,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--root",
-        type=Path,
+        type=_folder,
         action="append",
         default=[],
         help="folder the file tools may read (repeatable; relative paths start at the first; "
@@ -181,8 +181,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--stickiness-margin",
         type=float,
-        default=0.02,
-        help="objective gain a switch must exceed (default: %(default)s)",
+        help="with --previous-model: objective gain a switch must exceed (default: 0.02)",
     )
     route.set_defaults(handler=_route)
 
@@ -373,7 +372,8 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_max_file_bytes(split, "refuse a larger --file or stdin")
     split.add_argument("--max-tokens", type=int, required=True, help="most tokens per chunk")
     split.add_argument(
-        "--out-dir", type=Path, help="write chunk_0001.txt, chunk_0002.txt, ... into this folder"
+        "--out-dir", type=_folder,
+        help="write chunk_0001.txt, chunk_0002.txt, ... into this folder"
     )
     _add_token_options(split)
     split.set_defaults(handler=_split)
@@ -497,7 +497,7 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     fit.add_argument(
         "--root",
-        type=Path,
+        type=_folder,
         action="append",
         default=[],
         help="folder files may be read from (repeatable; default: the current folder)",
@@ -799,6 +799,13 @@ def _file_tool_roots(roots: Sequence[Path]) -> list[str]:
     return [str(current)]
 
 
+def _folder(value: str) -> Path:
+    """A folder option's path; an empty one would silently mean the current folder."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path names no folder")
+    return Path(value)
+
+
 def _port(value: str) -> int:
     try:
         port = int(value)
@@ -906,6 +913,10 @@ def _budget(args: argparse.Namespace) -> int:
         min_truncated_tokens = DEFAULT_MIN_TRUNCATED_TOKENS
     elif not args.truncate_last:
         raise ValueError("--min-truncated-tokens goes with --truncate-last")
+    for root in args.root:
+        if not root.is_dir():
+            problem = "is not a folder" if root.exists() else "does not exist"
+            raise ValueError(f"--root {root} {problem}: files are read only from folders")
     with _options_named(BUDGET_OPTIONS):
         plan = fit_budget(
             parsed,
@@ -1089,7 +1100,7 @@ def _has_lone_surrogate(text: str) -> bool:
 def _route(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.catalog import configured_catalog
-    from shoal.router import route
+    from shoal.router import DEFAULT_STICKINESS_MARGIN, route
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
@@ -1104,6 +1115,10 @@ def _route(args: argparse.Namespace) -> int:
                 "of the two"
             )
 
+    if args.stickiness_margin is not None and args.previous_model is None:
+        raise ValueError("--stickiness-margin weighs a switch from --previous-model; give both, "
+                         "or neither")
+
     _use_ledger_and_prices(args)
     options = {
         "catalog": configured_catalog(),
@@ -1117,7 +1132,8 @@ def _route(args: argparse.Namespace) -> int:
         "privacy": args.privacy,
         "device": args.device,
         "previous_model": args.previous_model,
-        "stickiness_margin": args.stickiness_margin,
+        "stickiness_margin": (DEFAULT_STICKINESS_MARGIN if args.stickiness_margin is None
+                              else args.stickiness_margin),
     }
     if args.history is not None:
         options["history"] = _read_history(args.history)

@@ -136,6 +136,9 @@ def _check_folder(path: Path) -> None:
 @contextmanager
 def _connection(path: Path) -> Iterator[sqlite3.Connection]:
     _check_folder(path)
+    if path.exists() and not path.is_file():
+        # SQLite would block on a pipe, or fail on a device with a message about transactions.
+        raise FeedbackError(f"cannot open the feedback database {path}: it is not a regular file")
     try:
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except (OSError, sqlite3.Error) as error:
@@ -321,10 +324,12 @@ def outcomes_as_rows(db_path: str | Path | None = None) -> list[dict[str, Any]]:
     path = Path(db_path) if db_path is not None else default_db_path()
     if path.is_dir():
         raise FeedbackError(f"{path} is a folder, not a feedback database: name the file")
-    if not path.exists():
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        # Reading must not turn an empty file (or a mistyped name) into a database.
+        where = "no feedback database at" if not path.exists() else "an empty file, no outcomes, at"
         raise FeedbackError(
-            f"no feedback database at {path}: record outcomes with `shoal feedback record` "
-            "first, or name the database (SHOAL_FEEDBACK_DB sets the default)"
+            f"{where} {path}: record outcomes with `shoal feedback record` first, or name the "
+            "database (SHOAL_FEEDBACK_DB sets the default)"
         )
     with _connection(path) as connection:
         exists = connection.execute(

@@ -38,6 +38,10 @@ MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
+# A bearer token is a line; a token file far larger is a wrong path, not a token.
+MAX_TOKEN_FILE_BYTES = 64 * 1024
+
+
 def read_token(token_file: Path | None = None) -> str | None:
     """The bearer token clients must send: from `token_file` if given, else the environment.
 
@@ -46,10 +50,14 @@ def read_token(token_file: Path | None = None) -> str | None:
             set but empty.
     """
     if token_file is not None:
+        from shoal.files import read_text_file
+
         try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            raise ValueError(f"cannot read the token file {token_file}: {error}") from None
+            # Read as any file shoal reads: a pipe or /dev/zero is refused, not waited on.
+            token = read_text_file(token_file, max_file_bytes=MAX_TOKEN_FILE_BYTES,
+                                   raise_with=None).strip()
+        except ValueError as error:
+            raise ValueError(f"the token file: {error}") from None
         if not token:
             raise ValueError(f"the token file {token_file} is empty")
         return token

@@ -175,11 +175,13 @@ def _outcomes_database(db: Path) -> Path:
 def _may_be_sqlite(path: Path) -> bool:
     """False for an existing file that does not start like an SQLite database (an empty file
     becomes one)."""
+    if not path.is_file():
+        return True  # missing, a folder, a pipe or a device: the feedback module names that
     try:
         with path.open("rb") as file:
             header = file.read(len(SQLITE_HEADER))
     except OSError:
-        return True  # missing or unreadable: the feedback module names that problem
+        return True  # unreadable: the feedback module names that problem
     return not header or header == SQLITE_HEADER
 
 
