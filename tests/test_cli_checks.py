@@ -329,3 +329,35 @@ def test_an_empty_folder_path_is_refused_not_read_as_the_current_folder(capsys, 
 
     assert stopped.value.code == 2
     assert "an empty path names no folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["cost", "gpt-4o", "--input", "-5"], "shoal cost: error: --input must be at least 0"),
+        (["cost", "gpt-4o", "--input", "10", "--calls", "0"],
+         "shoal cost: error: --calls must be at least 1"),
+        (["cost", "--compare", "gpt-4o,gpt-4o", "--input", "10"],
+         "shoal cost: error: --compare names gpt-4o more than once"),
+        (["eval", "--data", "x.jsonl", "--folds", "1"],
+         "shoal eval: error: --folds must be 2 or more (or 'task'), got 1"),
+        (["report", "--since", "garbage"], "shoal report: error: --since must be ISO 8601"),
+    ],
+)
+def test_more_errors_name_the_option_typed(capsys, ledger, monkeypatch, argv, message):
+    monkeypatch.setenv("SHOAL_LEDGER", ledger)
+    assert run(capsys, "ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input",
+               "10")[0] == 0
+    capsys.readouterr()
+
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(message)
+
+
+def test_fit_names_its_neighbour_count(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", "x.jsonl", "--out", "y.json", "--k", "0"])
+
+    assert stopped.value.code == 2
+    assert "argument --k: must be 1 to 1000, got 0" in capsys.readouterr().err

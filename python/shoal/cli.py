@@ -1023,9 +1023,11 @@ def _report(args: argparse.Namespace) -> int:
     _use_ledger_and_prices(args)
     # A ledger file that is not there is a mistyped path; opened here, the report reuses it.
     open_ledger(must_exist=True)
-    report = savings_report(
-        args.scope, since=args.since, until=args.until, baseline=args.baseline, bucket=args.bucket
-    )
+    options = {"since": "--since", "until": "--until", "scope": "--scope",
+               "baseline": "--baseline", "bucket": "--bucket"}
+    with _options_named(options):
+        report = savings_report(args.scope, since=args.since, until=args.until,
+                                baseline=args.baseline, bucket=args.bucket)
     if args.svg is not None:
         args.svg.write_text(spend_svg(report), encoding="utf-8")
         print(f"shoal report: wrote {args.svg}", file=sys.stderr)
@@ -1683,9 +1685,17 @@ def _cost(args: argparse.Namespace) -> int:
     if per_call["--calls"] is None:
         workload["calls"] = 1
 
+    if len(set(models)) != len(models):
+        repeated = sorted({model for model in models if models.count(model) > 1})
+        raise ValueError(f"--compare names {', '.join(repeated)} more than once; list each "
+                         "model once")
+    named = {name: flag for flag, name in _PER_CALL_OPTIONS.items()}
+
     if models:
         if plan is None:
-            rows = compare_costs(models, baseline=args.baseline, catalog=catalog, **workload)
+            with _options_named(named):
+                rows = compare_costs(models, baseline=args.baseline, catalog=catalog,
+                                     **workload)
         else:
             with _plan_step_errors(args.plan):
                 rows = compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
@@ -1696,7 +1706,8 @@ def _cost(args: argparse.Namespace) -> int:
         return 0
 
     if plan is None:
-        result = estimate_cost(args.model, catalog=catalog, **workload)
+        with _options_named(named):
+            result = estimate_cost(args.model, catalog=catalog, **workload)
     else:
         with _plan_step_errors(args.plan):
             result = estimate_plan_cost(args.model, plan, catalog=catalog)

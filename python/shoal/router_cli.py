@@ -66,7 +66,8 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      help="price file (a catalog file as elsewhere, or JSON {model: "
                      "{input_per_mtok, output_per_mtok}}): checked to cover every model "
                      "without a catalog price or observed cost")
-    fit.add_argument("--k", type=int, default=40, help="neighbours per prediction (default 40)")
+    fit.add_argument("--k", type=_neighbours, default=40,
+                     help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
     fit.set_defaults(handler=run_fit)
 
@@ -304,9 +305,22 @@ def _check_held_out(held_out: Sequence[str], train: Sequence[Any]) -> None:
 
 def _int_folds(value: str) -> int:
     try:
-        return int(value)
+        folds = int(value)
     except ValueError:
         raise EvaluationError(f"--folds must be a number or 'task', got {value!r}") from None
+    if folds < 2:
+        raise EvaluationError(f"--folds must be 2 or more (or 'task'), got {folds}")
+    return folds
+
+
+def _neighbours(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= k <= 1000:
+        raise argparse.ArgumentTypeError(f"must be 1 to 1000, got {k}")
+    return k
 
 
 def mean_scores(prompts: list[Any]) -> dict[str, float]:
