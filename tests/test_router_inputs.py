@@ -168,7 +168,7 @@ def test_folds_say_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "too few prompts for 2 folds: the data has 1 distinct prompt," in err
     assert "in 2..1" not in err
     err = error_of(capsys, "eval", "--data", str(one), "--folds", "1")
-    assert "a number of folds >= 2, got 1" in err
+    assert "--folds must be 2 or more (or 'task'), got 1" in err
 
 
 def test_task_folds_need_two_tasks() -> None:

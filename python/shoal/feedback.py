@@ -32,6 +32,7 @@ import math
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -250,23 +251,48 @@ def record_outcome(
 
     values = (score, stored_prompt, redactions, cost, tokens_in, tokens_out, note)
     path = Path(db_path) if db_path is not None else default_db_path()
-    with _connection(path) as connection:
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.execute(_SCHEMA)
-            earlier = connection.execute(
-                f"SELECT {', '.join(_FIELDS)} FROM outcomes WHERE decision_id = ? AND model = ?",
-                (decision_id, model),
-            ).fetchone()
-            status, stored = _write(connection, decision_id, model, values, earlier)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+    status, stored = _store(path, decision_id, model, values)
     logger.info("feedback %s for %s on %s in %s", status, model, decision_id, path)
     kept = dict(zip(_FIELDS, stored, strict=True))
     return RecordedOutcome(decision_id, model, score, kept["prompt"] is not None,
                            kept["redactions"], status, str(path))
+
+
+def _store(
+    path: Path, decision_id: str, model: str, values: tuple[Any, ...]
+) -> tuple[str, tuple[Any, ...]]:
+    """Write one outcome in its own transaction, trying again while another writer holds the
+    database.
+
+    The busy timeout covers waiting for a writer's lock, but "database is locked" has also
+    reached a writer at once under load (four processes opening one new database in CI); a
+    rolled-back transaction changes nothing, so it is simply tried again until the timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.01
+    while True:
+        try:
+            with _connection(path) as connection:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    connection.execute(_SCHEMA)
+                    earlier = connection.execute(
+                        f"SELECT {', '.join(_FIELDS)} FROM outcomes "
+                        "WHERE decision_id = ? AND model = ?",
+                        (decision_id, model),
+                    ).fetchone()
+                    stored = _write(connection, decision_id, model, values, earlier)
+                    connection.execute("COMMIT")
+                    return stored
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+        except FeedbackError as error:
+            if "database is locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _merged(values: tuple[Any, ...], earlier: tuple[Any, ...]) -> tuple[Any, ...]:
