@@ -103,7 +103,7 @@ def test_a_chat_is_counted_for_a_model_of_the_price_file(capsys, prices, tmp_pat
          "--willingness-to-pay does nothing with --min-quality (the cheapest candidate predicted "
          "to reach it is chosen) unless --previous-model is given"),
         (["route", "--candidates", "gpt-4o,o3,gpt-4o", "hello"],
-         "--candidates names gpt-4o more than once; list each model once"),
+         "--candidates names gpt-4o more than once; list each once"),
         (["budget", "fit", "--model", "gpt-4o", "--budget", "100"],
          "no items to fit: give ITEMS_FILE (a JSON list of items) or --file PATH"),
         (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--models", ""],
@@ -361,3 +361,24 @@ def test_fit_names_its_neighbour_count(capsys):
 
     assert stopped.value.code == 2
     assert "argument --k: must be 1 to 1000, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["route", "hello", "--exclude", "gpt-4o,gpt-4o"], "shoal route: error: --exclude"),
+        (["hw", "sweep", "--models", "gemma-3-1b-it,gemma-3-1b-it", "--devices", "apple-m4-pro"],
+         "shoal hw: error: --models"),
+        (["hw", "sweep", "--models", "gemma-3-1b-it", "--devices", "apple-m4-pro,apple-m4-pro"],
+         "shoal hw: error: --devices"),
+        (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--models", "a,a"],
+         "shoal hw: error: --models"),
+        (["eval", "--train", "a.json", "--test", "b.json", "--holdout-models", "x,x"],
+         "shoal eval: error: --holdout-models"),
+    ],
+)
+def test_an_id_named_twice_is_refused_by_every_list_option(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+
+    assert (code, out) == (2, "")
+    assert err.startswith(message) and "more than once; list each once" in err

@@ -31,3 +31,12 @@ class CommandParser(argparse.ArgumentParser):
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+
+def once_each(ids: list[str], option: str) -> list[str]:
+    """``ids`` as given, refused when one is named twice: a repeat is more often a slip for
+    another id than a wish to count one twice (a sweep would run it twice)."""
+    repeated = sorted({item for item in ids if ids.count(item) > 1})
+    if repeated:
+        raise ValueError(f"{option} names {', '.join(repeated)} more than once; list each once")
+    return ids

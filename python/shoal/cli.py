@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal import __version__
-from shoal._cli_parser import CommandParser
+from shoal._cli_parser import CommandParser, once_each
 
 logger = logging.getLogger(__name__)
 
@@ -1125,7 +1125,7 @@ def _route(args: argparse.Namespace) -> int:
     options = {
         "catalog": configured_catalog(),
         "candidates": candidates,
-        "excluded": _split_ids(args.exclude),
+        "excluded": once_each(_split_ids(args.exclude), "--exclude"),
         "local_only": args.local_only,
         "max_cost_usd": args.max_cost,
         "min_quality": args.min_quality,
@@ -1201,12 +1201,7 @@ def _candidate_ids(value: str) -> list[str]:
         # a model the caller meant to leave out.
         raise ValueError("--candidates is empty: list at least one model id, or leave the "
                          "option out to choose among every routable model")
-    repeated = sorted({model for model in candidates if candidates.count(model) > 1})
-    if repeated:
-        # A repeat is more often a slip for another model than a wish to weigh one twice.
-        raise ValueError(f"--candidates names {', '.join(repeated)} more than once; list each "
-                         "model once")
-    return candidates
+    return once_each(candidates, "--candidates")
 
 
 def _read_history(path: Path) -> list[dict[str, str]]:
@@ -1685,10 +1680,7 @@ def _cost(args: argparse.Namespace) -> int:
     if per_call["--calls"] is None:
         workload["calls"] = 1
 
-    if len(set(models)) != len(models):
-        repeated = sorted({model for model in models if models.count(model) > 1})
-        raise ValueError(f"--compare names {', '.join(repeated)} more than once; list each "
-                         "model once")
+    once_each(models, "--compare")
     named = {name: flag for flag, name in _PER_CALL_OPTIONS.items()}
 
     if models:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shoal import hardware
-from shoal._cli_parser import CommandParser
+from shoal._cli_parser import CommandParser, once_each
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ OPTION_OF_PARAMETER = {
     "quantisations": "--quants",
     "nodes": "--nodes",
 }
+
+
+def _once(ids: list[str] | None, option: str) -> list[str] | None:
+    return None if ids is None else once_each(ids, option)
 
 
 def _ids(values: Sequence[str] | None) -> list[str] | None:
@@ -360,6 +364,8 @@ def _port(args: argparse.Namespace) -> int:
     from shoal import render
 
     models = _ids(args.models)
+    if models is not None:
+        once_each(models, "--models")
     if models == []:
         # Most likely an empty shell variable: comparing no model would look like a result.
         raise ValueError("--models names no model: list model ids, or leave the option out to "
@@ -392,8 +398,8 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(f"--mode {args.mode} is how a node change is spent, and no node is "
                          f"changed ({hardware.AS_BUILT} only): add --nodes NODE, or drop --mode")
     front = hardware.pareto_front(
-        _ids(args.models),
-        _ids(args.devices),
+        _once(_ids(args.models), "--models"),
+        _once(_ids(args.devices), "--devices"),
         quantisations=_ids(args.quants) or ["Q4_K_M"],
         contexts=_contexts(args.contexts),
         nodes=nodes,

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from shoal._cli_parser import once_each
 from shoal.catalog import configured_catalog
 from shoal.cli import add_max_file_bytes
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
@@ -253,7 +254,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
-    held_out = [m.strip() for m in args.holdout_models.split(",") if m.strip()]
+    held_out = once_each([m.strip() for m in args.holdout_models.split(",") if m.strip()],
+                         "--holdout-models")
     if held_out and args.train is None:
         raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
                               "models' labels from the training data")
