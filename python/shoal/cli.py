@@ -774,16 +774,21 @@ def _check_serving_files(groups: Sequence[str] | None) -> None:
         check_location()
 
 
+def _check_root_folders(roots: Sequence[Path], why: str) -> None:
+    """Refuse a --root that is missing or not a folder, saying ``why`` it must be one."""
+    for root in roots:
+        if not root.is_dir():
+            problem = "is not a folder" if root.exists() else "does not exist"
+            raise ValueError(f"--root {root} {problem}: {why}")
+
+
 def _file_tool_roots(roots: Sequence[Path]) -> list[str]:
     """The folders the file tools may read: each --root, else the current directory.
 
     A desktop host may start the server in / or the user's home folder; serving either by
     default would let a model read every file the user can, so the user must name the folder.
     """
-    for root in roots:
-        if not root.is_dir():
-            problem = "is not a folder" if root.exists() else "does not exist"
-            raise ValueError(f"--root {root} {problem}: the file tools could read nothing there")
+    _check_root_folders(roots, "the file tools could read nothing there")
     if roots:
         return [str(root) for root in roots]
 
@@ -913,10 +918,7 @@ def _budget(args: argparse.Namespace) -> int:
         min_truncated_tokens = DEFAULT_MIN_TRUNCATED_TOKENS
     elif not args.truncate_last:
         raise ValueError("--min-truncated-tokens goes with --truncate-last")
-    for root in args.root:
-        if not root.is_dir():
-            problem = "is not a folder" if root.exists() else "does not exist"
-            raise ValueError(f"--root {root} {problem}: files are read only from folders")
+    _check_root_folders(args.root, "files are read only from folders")
     with _options_named(BUDGET_OPTIONS):
         plan = fit_budget(
             parsed,

@@ -356,6 +356,16 @@ def check_max_file_bytes(max_file_bytes: int) -> None:
         )
 
 
+def _stat(real: str | os.PathLike[str], shown: object) -> os.stat_result:
+    """The status of a path the user named (shown as ``shown``), or why it cannot be read."""
+    try:
+        return os.stat(real)
+    except FileNotFoundError:
+        raise ValueError(f"{shown} does not exist") from None
+    except OSError as error:
+        raise ValueError(f"cannot read {shown}: {error.strerror}") from None
+
+
 def read_text_file(
     path: str | os.PathLike[str],
     *,
@@ -379,12 +389,7 @@ def read_text_file(
     check_max_file_bytes(max_file_bytes)
     shown = os.fspath(path)
     real, _ = _confine(Path(path), None)
-    try:
-        info = os.stat(real)
-    except FileNotFoundError:
-        raise ValueError(f"{shown} does not exist") from None
-    except OSError as error:
-        raise ValueError(f"cannot read {shown}: {error.strerror}") from None
+    info = _stat(real, shown)
 
     # Checked before opening for a precise message; read_regular_file checks the open file again.
     if stat.S_ISDIR(info.st_mode):
@@ -530,12 +535,7 @@ def _collect(
     after ``room + 1`` new files (one more than can be counted, so that the caller can tell),
     rather than listing a whole disk before refusing it.
     """
-    try:
-        info = os.stat(real)
-    except FileNotFoundError:
-        raise ValueError(f"{path} does not exist") from None
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    info = _stat(real, path)
 
     shown = str(path)
     if stat.S_ISREG(info.st_mode):

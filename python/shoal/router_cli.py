@@ -7,7 +7,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -105,15 +105,25 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.set_defaults(handler=run_eval)
 
 
-def _output_tokens(value: str) -> int:
-    # A negative count would price every call below nothing and print negative costs.
-    try:
-        tokens = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of tokens: {value!r}") from None
-    if tokens < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {tokens}")
-    return tokens
+def _whole_number(low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (no upper end when None)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number{unit}: {value!r}") from None
+        if number < low or (high is not None and number > high):
+            bound = f"{low} or more" if high is None else f"{low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {number}")
+        return number
+
+    return parse
+
+
+# A negative count would price every call below nothing and print negative costs.
+_output_tokens = _whole_number(0, unit=" of tokens")
+_neighbours = _whole_number(1, 1000)
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -313,16 +323,6 @@ def _int_folds(value: str) -> int:
     if folds < 2:
         raise EvaluationError(f"--folds must be 2 or more (or 'task'), got {folds}")
     return folds
-
-
-def _neighbours(value: str) -> int:
-    try:
-        k = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if not 1 <= k <= 1000:
-        raise argparse.ArgumentTypeError(f"must be 1 to 1000, got {k}")
-    return k
 
 
 def mean_scores(prompts: list[Any]) -> dict[str, float]:
