@@ -674,10 +674,12 @@ def build_parser() -> argparse.ArgumentParser:
         add(commands)
     for add in (_add_budget, _add_ledger, _add_report, _add_feedback):
         add(commands)
+    from shoal.privacy_cli import add_privacy
     from shoal.router_cli import add_eval, add_fit
 
     add_fit(commands)
     add_eval(commands)
+    add_privacy(commands)
     return parser
 
 

@@ -35,10 +35,10 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from shoal._backend import core
-from shoal._cli_parser import CommandParser
+from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -176,52 +176,91 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def evaluate_labelled(path: str | Path) -> PrivacyEvaluation:
+def evaluate_labelled(
+    path: str | Path, *, max_file_bytes: int = DEFAULT_MAX_DATA_FILE_BYTES
+) -> PrivacyEvaluation:
     """Precision and recall per category on a JSONL file of ``{"id", "text", "expected"}``.
 
     ``expected`` lists ``{"kind", "category", "start", "end"}`` (character offsets). The
     false-positive and miss lists name the row and kind, never the value.
+
+    Raises:
+        ValueError: A file that cannot be read as text (see ``shoal.files.read_text_file``), or
+            a row that is not such an object; the message names FILE:LINE.
     """
     counts = {c: {"labelled": 0, "found": 0, "correct": 0, "matched": 0, "same_kind": 0}
               for c in CATEGORIES}
     false_positives: list[str] = []
     misses: list[str] = []
     rows = 0
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
+    text = read_text_file(path, max_file_bytes=max_file_bytes)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        row_id, row_text, labels = _labelled_row(line, f"{path}:{number}")
+        rows += 1
+        found = scan_text(row_text)
+        used = [False] * len(labels)
+        for finding in found:
+            tally = counts[finding.category]
+            tally["found"] += 1
+            span = (finding.start, finding.end)
+            hit = next((i for i, label in enumerate(labels)
+                        if label["category"] == finding.category
+                        and _overlaps(span, (label["start"], label["end"]))), None)
+            if hit is None:
+                false_positives.append(f"{row_id}: {finding.describe()}")
                 continue
-            row = json.loads(line)
-            rows += 1
-            found = scan_text(row["text"])
-            labels = row["expected"]
-            used = [False] * len(labels)
-            for finding in found:
-                tally = counts[finding.category]
-                tally["found"] += 1
-                span = (finding.start, finding.end)
-                hit = next((i for i, label in enumerate(labels)
-                            if label["category"] == finding.category
-                            and _overlaps(span, (label["start"], label["end"]))), None)
-                if hit is None:
-                    false_positives.append(f"{row['id']}: {finding.describe()}")
-                    continue
-                tally["correct"] += 1
-                if not used[hit]:
-                    used[hit] = True
-                    tally["matched"] += 1
-                    tally["same_kind"] += labels[hit]["kind"] == finding.kind
-            for label, was_used in zip(labels, used, strict=True):
-                counts[label["category"]]["labelled"] += 1
-                if not was_used:
-                    misses.append(f"{row['id']}: {label['kind']} at "
-                                  f"[{label['start']}:{label['end']}]")
+            tally["correct"] += 1
+            if not used[hit]:
+                used[hit] = True
+                tally["matched"] += 1
+                tally["same_kind"] += labels[hit]["kind"] == finding.kind
+        for label, was_used in zip(labels, used, strict=True):
+            counts[label["category"]]["labelled"] += 1
+            if not was_used:
+                misses.append(f"{row_id}: {label['kind']} at [{label['start']}:{label['end']}]")
+    if rows == 0:
+        raise ValueError(f"{path}: no labelled rows")
     scores = tuple(
         CategoryScore(category, t["labelled"], t["found"], t["correct"], t["matched"],
                       t["same_kind"])
         for category, t in counts.items()
     )
     return PrivacyEvaluation(rows, scores, tuple(false_positives), tuple(misses))
+
+
+def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]]:
+    """The id, text and expected spans of one labelled row, checked; errors name ``where``."""
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as error:
+        reason = getattr(error, "msg", "nested too deeply")
+        raise ValueError(f"{where}: not valid JSON ({reason})") from None
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str) \
+            or not isinstance(row.get("expected"), list) or "id" not in row:
+        raise ValueError(f"{where}: expected an object with id, text (a string) and expected "
+                         "(a list of spans)")
+    for label in row["expected"]:
+        _check_label(label, len(row["text"]), where)
+    return str(row["id"]), row["text"], row["expected"]
+
+
+def _is_offset(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_label(label: Any, text_length: int, where: str) -> None:
+    if not isinstance(label, dict) or not isinstance(label.get("kind"), str):
+        raise ValueError(f"{where}: each expected span is an object {{kind, category, start, "
+                         "end}}")
+    if label.get("category") not in CATEGORIES:
+        raise ValueError(f"{where}: span category {label.get('category')!r} is not one of "
+                         f"{', '.join(CATEGORIES)}")
+    start, end = label.get("start"), label.get("end")
+    if not _is_offset(start) or not _is_offset(end) or not 0 <= start < end <= text_length:
+        raise ValueError(f"{where}: span [{start}:{end}] is not inside the text "
+                         f"({text_length} characters; 0 <= start < end)")
 
 
 def render_evaluation(evaluation: PrivacyEvaluation) -> str:
@@ -238,35 +277,10 @@ def render_evaluation(evaluation: PrivacyEvaluation) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m shoal.privacy --evaluate FILE`` or ``python -m shoal.privacy TEXT|-``."""
-    parser = CommandParser(
-        prog="python -m shoal.privacy",
-        description="Find secrets and personal data in text (kinds and character offsets, "
-        "never the values), or measure precision and recall on a labelled JSONL file.",
-    )
-    parser.add_argument("text", nargs="?", help="text to scan; '-' reads stdin")
-    parser.add_argument("--evaluate", type=Path, help="labelled JSONL file to score")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    args = parser.parse_args(argv)
-    if args.evaluate is not None:
-        evaluation = evaluate_labelled(args.evaluate)
-        if args.json:
-            payload = {s.category: {"precision": s.precision, "recall": s.recall,
-                                    "labelled": s.labelled, "found": s.found}
-                       for s in evaluation.scores}
-            print(json.dumps(payload, indent=2, sort_keys=True))
-        else:
-            print(render_evaluation(evaluation))
-        return 0
-    if args.text is None:
-        parser.error("give TEXT, '-' for stdin, or --evaluate FILE")
-    text = sys.stdin.read() if args.text == "-" else args.text
-    findings = scan_text(text)
-    if args.json:
-        print(json.dumps([f.__dict__ for f in findings], indent=2, sort_keys=True))
-    else:
-        print("\n".join(f"{f.category:<8} {f.describe()}" for f in findings) or "nothing found")
-    return 0
+    """``python -m shoal.privacy ...``: the same as ``shoal privacy ...``."""
+    from shoal.cli import main as shoal_main
+
+    return shoal_main(["privacy", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

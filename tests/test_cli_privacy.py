@@ -1,0 +1,165 @@
+"""`shoal privacy`: scan, redact and evaluate through ``shoal.cli.main``, and once as a module."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shoal.cli import main
+
+LABELLED = Path(__file__).parent / "data" / "privacy_labelled.jsonl"
+KEY = "AKIAQYLPMN5HHHFPZAM2"
+TEXT = f"mail maria.gonzalez@gmail.com, key {KEY}; docs key AKIAIOSFODNN7EXAMPLE"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["privacy", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _with_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_scan_names_kind_and_offsets_never_the_value(capsys):
+    code, out, _ = _run(capsys, TEXT)
+
+    assert code == 0
+    assert out.splitlines() == [
+        "personal email in text[5:29]",
+        "secret   aws_access_key_id in text[35:55]",
+    ]
+    assert "maria" not in out and KEY not in out
+
+
+def test_clean_text_says_so_and_fail_on_findings_sets_the_status(capsys):
+    assert _run(capsys, "nothing to see, uuid 123e4567-e89b-12d3-a456-426614174000") == (
+        0, "nothing found\n", "")
+    assert _run(capsys, "--fail-on-findings", "nothing here")[0] == 0
+    assert _run(capsys, "--fail-on-findings", TEXT)[0] == 1
+
+
+def test_redact_replaces_each_finding_with_its_kind(capsys):
+    code, out, _ = _run(capsys, "--redact", TEXT)
+
+    assert code == 0
+    assert out == "mail [email], key [aws_access_key_id]; docs key AKIAIOSFODNN7EXAMPLE\n"
+
+
+def test_redact_json_carries_text_and_findings(capsys):
+    code, out, _ = _run(capsys, "--redact", "--json", TEXT)
+    payload = json.loads(out)
+
+    assert code == 0
+    assert payload["redacted"].startswith("mail [email], key [aws_access_key_id];")
+    assert [(f["kind"], f["start"], f["end"]) for f in payload["findings"]] == [
+        ("email", 5, 29), ("aws_access_key_id", 35, 55)]
+
+
+def test_redacting_a_stream_changes_nothing_but_the_findings(capsys, monkeypatch):
+    _with_stdin(monkeypatch, f"line one\n{TEXT}\n\n".encode())
+
+    code, out, _ = _run(capsys, "--redact", "-")
+
+    assert code == 0
+    assert out == ("line one\nmail [email], key [aws_access_key_id]; docs key "
+                   "AKIAIOSFODNN7EXAMPLE\n\n")
+
+
+def test_file_findings_are_placed_in_the_file(capsys, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text(f"hello\n{KEY}\n", encoding="utf-8")
+
+    code, out, _ = _run(capsys, "--file", str(notes))
+
+    assert code == 0
+    assert out == f"secret   aws_access_key_id in {notes}[6:26]\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ((), "give TEXT, '-' for standard input, or --file FILE"),
+        (("a", "--file", "b.txt"), "give TEXT, '-' for standard input, or --file FILE"),
+        (("--file", "/dev/zero"), "--file: /dev/zero is under /dev"),
+        (("--file", "missing.txt"), "--file: missing.txt does not exist"),
+        (("--max-file-bytes", "5", "text"), "--max-file-bytes limits a file or standard input"),
+        (("--evaluate", str(LABELLED), "--redact"), "it takes no --redact"),
+        (("--evaluate", "missing.jsonl"), "missing.jsonl does not exist"),
+    ],
+)
+def test_bad_usage_is_a_named_error(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+
+    code, out, err = _run(capsys, *argv)
+
+    assert code == 2
+    assert out == ""
+    assert err.startswith("shoal privacy: error: ") and message in err
+
+
+def test_standard_input_is_bounded_and_must_be_text(capsys, monkeypatch):
+    _with_stdin(monkeypatch, b"bob@corp.io " * 10)
+    code, _, err = _run(capsys, "--max-file-bytes", "64", "-")
+    assert code == 2 and "over the 64-byte limit; raise --max-file-bytes" in err
+
+    _with_stdin(monkeypatch, b"\xff")
+    code, _, err = _run(capsys, "-")
+    assert code == 2 and "not UTF-8 text" in err
+
+
+def test_evaluate_prints_the_measured_scores(capsys):
+    code, out, _ = _run(capsys, "--evaluate", str(LABELLED), "--json")
+    scores = json.loads(out)
+
+    assert code == 0
+    assert set(scores) == {"secret", "personal"}
+    assert scores["secret"]["labelled"] == 66 and scores["personal"]["labelled"] == 80
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("not json", ":2: not valid JSON"),
+        ('["a list"]', ":2: expected an object with id, text"),
+        ('{"id": 1, "text": "abc", "expected": [{"kind": "email", "category": "secret", '
+         '"start": 2, "end": 9}]}', ":2: span [2:9] is not inside the text (3 characters"),
+        ('{"id": 1, "text": "abc", "expected": [{"kind": "email", "category": "private", '
+         '"start": 0, "end": 1}]}', ":2: span category 'private' is not one of secret, personal"),
+        ('{"id": 1, "text": "abc", "expected": ["email"]}', ":2: each expected span is an object"),
+    ],
+)
+def test_evaluate_names_the_bad_row(capsys, tmp_path, row, message):
+    labelled = tmp_path / "labelled.jsonl"
+    good = '{"id": 0, "text": "x", "expected": []}'
+    labelled.write_text(f"{good}\n{row}\n", encoding="utf-8")
+
+    code, _, err = _run(capsys, "--evaluate", str(labelled))
+
+    assert code == 2
+    assert f"{labelled}{message}" in err
+
+
+def test_evaluate_refuses_a_file_without_rows(capsys, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n", encoding="utf-8")
+
+    code, _, err = _run(capsys, "--evaluate", str(empty))
+
+    assert code == 2 and "no labelled rows" in err
+
+
+def test_module_entry_point_is_the_same_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal.privacy", "--redact", f"key {KEY}"],
+        capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "key [aws_access_key_id]\n"
