@@ -1,6 +1,6 @@
 //! Secrets and personal data in text: cloud and API keys, private-key blocks, bearer tokens,
-//! passwords in connection strings; e-mail addresses, telephone numbers, card numbers (Luhn)
-//! and IBANs (mod 97).
+//! passwords in connection strings; e-mail addresses, telephone numbers, card numbers (Luhn),
+//! IBANs (mod 97) and US Social Security numbers.
 //!
 //! The pure-Python fallback (`shoal/_pure/privacy.py`) returns the same findings. Each detector
 //! is a candidate pattern plus a check that rejects look-alikes:
@@ -15,7 +15,8 @@
 //!
 //! Documentation values are not findings: placeholders (`EXAMPLE`, `xxxx`, `your_token`), a
 //! short list of values published by vendors, masked or templated passwords, reserved mail
-//! domains (RFC 2606/6761), fictional telephone ranges, published test cards and IBANs.
+//! domains (RFC 2606/6761), fictional telephone ranges, published test cards, IBANs and Social
+//! Security numbers.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -67,7 +68,7 @@ macro_rules! pem_label {
 }
 
 /// `(kind, category, pattern)`; the order breaks ties between overlapping findings.
-pub const PATTERNS: [(&str, &str, &str); 22] = [
+pub const PATTERNS: [(&str, &str, &str); 23] = [
     ("private_key", SECRET, concat!(r"-----BEGIN ", pem_label!())),
     ("aws_access_key_id", SECRET, r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}"),
     (
@@ -156,6 +157,7 @@ pub const PATTERNS: [(&str, &str, &str); 22] = [
     ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
+    ("us_ssn", PERSONAL, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
 ];
 
 /// Private-key body and end marker, matched at a position.
@@ -550,11 +552,16 @@ fn fictional_phone(digits: &[u8]) -> bool {
         .any(|prefix| uk.starts_with(prefix.as_bytes()))
 }
 
+/// Whether a number ending at `end` runs on: a word character, or a separator and a digit.
+fn number_goes_on(text: &[u8], end: usize) -> bool {
+    word_at(text, end) || (is_in(byte_at(text, end), b".-/,") && digit_at(text, end + 1))
+}
+
 fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$") {
         return None;
     }
-    if word_at(text, end) || (is_in(byte_at(text, end), b".-/,") && digit_at(text, end + 1)) {
+    if number_goes_on(text, end) {
         return None;
     }
     let value = &text[start..end];
@@ -590,6 +597,26 @@ fn national(groups: &[&[u8]], separators: &[u8]) -> bool {
         && groups[0].len() >= 2
         && groups[0][1] != b'0'
         && groups.iter().all(|g| g.len() >= 2)
+}
+
+/// Social Security numbers printed in advertising and on sample cards (SSA), and the
+/// `123-45-6789` of forms and tutorials.
+const PUBLISHED_SSNS: [&[u8]; 3] = [b"078-05-1120", b"219-09-9999", b"123-45-6789"];
+
+/// A dashed `AAA-GG-SSSS` the SSA could have issued: area 001-899 except 666, group and serial
+/// not all zeros, standing alone (not inside a longer run of digits and dashes).
+fn check_ssn(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    if word_before(text, start) || is_in(byte_before(text, start), b".-/+#$") {
+        return None;
+    }
+    if number_goes_on(text, end) {
+        return None;
+    }
+    let value = &text[start..end];
+    let (area, group, serial) = (&value[0..3], &value[4..6], &value[7..11]);
+    let issuable = area != b"000" && area != b"666" && area[0] != b'9';
+    let valid = issuable && group != b"00" && serial != b"0000";
+    (valid && !PUBLISHED_SSNS.contains(&value)).then_some((start, end))
 }
 
 fn luhn(digits: &[u8]) -> bool {
@@ -798,6 +825,7 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
             "phone" => check_phone(text, start, end),
             "card_number" => check_card(text, start, end),
             "iban" => check_iban(text, start, end),
+            "us_ssn" => check_ssn(text, start, end),
             _ => None,
         };
         if let Some(span) = span {
@@ -892,6 +920,13 @@ mod tests {
         assert!(!luhn(b"4539148803436468"));
         assert!(iban_checksum(b"DE89370400440532013000"));
         assert!(!iban_checksum(b"DE89370400440532013001"));
+    }
+
+    #[test]
+    fn social_security_numbers_must_be_issuable() {
+        let found = kinds("ssn 536-90-4399, part 666-12-3456, 900-12-3456, 536-00-4399");
+        assert_eq!(found, vec![("us_ssn", "536-90-4399".to_owned())]);
+        assert!(kinds("sample 078-05-1120, isbn 1-536-90-4399-2, 536-90-43991").is_empty());
     }
 
     #[test]

@@ -120,7 +120,7 @@ def test_evaluate_prints_the_measured_scores(capsys):
 
     assert code == 0
     assert set(scores) == {"secret", "personal"}
-    assert scores["secret"]["labelled"] == 66 and scores["personal"]["labelled"] == 80
+    assert scores["secret"]["labelled"] == 66 and scores["personal"]["labelled"] == 88
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ PIECES = [
     "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi+Qv8yPmt2ZkFB9bo7WDxQcL+p",
     "-----END RSA PRIVATE KEY-----", "é", "✓", "日本", "😀", " ", "\n", "-", ".", "@", ":", "/",
     "0", "7", "12", "(", ")", "+", "password=", "api_key: ", "ghp_", "sk-", "xoxb-", "a", "Z",
-    "020 7123 4567", "4111111111111111", "_", "=", "'", '"', "AccountKey=", "://", "%",
+    "020 7123 4567", "4111111111111111", "536-90-", "-4399", "_", "=", "'", '"', "AccountKey=",
+    "://", "%",
 ]
 
 
@@ -91,12 +92,31 @@ def test_precision_and_recall_per_category() -> None:
     for category in CATEGORIES:
         score = evaluation.score(category)
         assert score.labelled >= 60
-        # Measured 1.000 precision, 0.955 (secret) and 0.938 (personal) recall; the margin
+        # Measured 1.000 precision, 0.955 (secret) and 0.920 (personal) recall; the margin
         # leaves room for new hard rows, not for regressions of the covered formats.
         assert score.precision >= 0.98, (category, evaluation.false_positives)
         assert score.recall >= 0.90, (category, evaluation.misses)
     # Every miss is a row labelled as a format the scanner does not claim to cover.
     assert all(miss.startswith("hard-") for miss in evaluation.misses)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("SSN 536-90-4399.", ["536-90-4399"]),
+        ("ssn,name\n001-01-0001,Lee", ["001-01-0001"]),
+        ("area 000-12-3456, 666-12-3456 and 900-12-3456 are never issued", []),
+        ("group 536-00-4399 and serial 536-90-0000 are never issued", []),
+        ("the SSA's samples 078-05-1120, 219-09-9999 and forms' 123-45-6789", []),
+        ("inside longer runs: 1-536-90-4399, 536-90-4399-1, 536-90-43991, a536-90-4399", []),
+        ("bare 536904399 and spaced 536 90 4399 are not claimed", []),
+    ],
+)
+def test_social_security_numbers(text: str, found: list[str]) -> None:
+    findings = scan_text(text)
+
+    assert [text[f.start : f.end] for f in findings] == found
+    assert all(f.kind == "us_ssn" and f.category == "personal" for f in findings)
 
 
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:

@@ -9,22 +9,25 @@ findings). It finds:
   connection strings (``postgres://user:pass@host``) and ``password=``/``api_key=`` assignments;
 * personal data: e-mail addresses, telephone numbers (E.164, North American and ``0``-prefixed
   national formats), card numbers that pass the Luhn check with a valid issuer prefix and
-  length, and IBANs that pass the mod-97 check with their country's length.
+  length, IBANs that pass the mod-97 check with their country's length, and US Social Security
+  numbers written ``AAA-GG-SSSS`` with an area, group and serial the SSA issues.
 
 Offsets are **characters** (code points) of the Python string: ``text[start:end]`` is the
 sensitive part. Results carry the kind and the place, never the value.
 
 Documentation values do not trigger: keys containing ``EXAMPLE`` or placeholders (``xxxx``,
 ``your_key``), values vendors publish in their docs (AWS, Stripe, jwt.io, test cards, example
-IBANs), masked or templated passwords (``****``, ``$VAR``, the word ``password``), addresses at
-domains reserved for documentation (``example.com``/``.net``/``.org``, ``.example``, ``.test``,
-``.invalid``, ``.localhost``) and telephone numbers reserved for fiction (``555-0100`` to
-``555-0199``, Ofcom drama ranges). Such values cannot reach a person or unlock anything, so they
+IBANs, the SSA's sample Social Security numbers and ``123-45-6789``), masked or templated
+passwords (``****``, ``$VAR``, the word ``password``), addresses at domains reserved for
+documentation (``example.com``/``.net``/``.org``, ``.example``, ``.test``, ``.invalid``,
+``.localhost``) and telephone numbers reserved for fiction (``555-0100`` to ``555-0199``, Ofcom
+drama ranges). Such values cannot reach a person or unlock anything, so they
 are treated alike: not findings.
 
 Not covered (measured as misses in the labelled set): bare 10-digit numbers without separators,
-lower-case IBANs, spelled-out addresses (``bob at gmail dot com``), passwords in prose and
-unprefixed vendor secrets without a keyword in front.
+lower-case IBANs, spelled-out addresses (``bob at gmail dot com``), passwords in prose,
+unprefixed vendor secrets without a keyword in front, and Social Security numbers without dashes
+or with spaces (nine bare digits are too often something else).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Write ``privacy_labelled.jsonl``: texts labelled with the secrets and personal data in them.
 
 Run ``python tests/data/build_privacy_labelled.py`` from the repository root; the output is the
-same on every run (fixed seed). Every credential, card number, IBAN and telephone number here is
-synthetic: random characters in the vendor's published format, card numbers and IBANs given a
+same on every run (fixed seed). Every credential, card number, IBAN, telephone and Social Security
+number here is synthetic: random characters in the vendor's published format, card numbers and IBANs given a
 valid check digit, telephone numbers random digits in national formats. Labels say what a
 careful reviewer would call sensitive, independent of what shoal's scanner finds; some rows are
 expected misses (hard cases), which keeps the measured recall honest.
@@ -503,12 +503,44 @@ def hard() -> None:
     )
 
 
+def social_security_number() -> str:
+    """A dashed US SSN the SSA could issue: area 001-899 but 666, group 01-99, serial 0001+."""
+    area = RNG.choice([a for a in range(1, 900) if a != 666])
+    return f"{area:03d}-{RNG.randint(1, 99):02d}-{RNG.randint(1, 9999):04d}"
+
+
+def social_security() -> None:
+    """US Social Security numbers, added after the other groups so their rows stay as they were."""
+    templates = [
+        "Employee SSN: {n}, start date 2024-02-01.",
+        "W-2 for Dana Whitfield, social security number {n}.",
+        "Please verify my identity, my SSN is {n} and DOB 04/12/1988.",
+        "ssn,name\n{n},Jordan Lee",
+        "Tax form: {n} (taxpayer), filing status single.",
+        "Fix the form validation: it rejected {n} although the number is mine.",
+    ]
+    for template in templates:
+        row("personal", template, n=p("us_ssn", social_security_number()))
+    for text in (
+        "The Woolworth wallet card printed 078-05-1120; the SSA example is 219-09-9999.",
+        "Placeholder in the form: 123-45-6789 (format AAA-GG-SSSS).",
+        "Never issued: 000-12-3456, 666-12-3456, 536-00-4399, 536-90-0000, 912-34-5678.",
+        "Ticket 2024-11-0042 and ISBN 1-536-90-4399-2 and build 10-4321-0001.",
+        "Serial 536-90-43991 and code 536-90-4399.7 are not numbers on a card.",
+    ):
+        ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                     "expected": []})
+    row("hard", "SSN without dashes: {n}", n=p("us_ssn", social_security_number().replace("-", "")))
+    row("hard", "social security no. {n}", n=p("us_ssn", social_security_number().replace("-", " ")))
+
+
 def main() -> None:
     secrets()
     personal()
     look_alikes()
     mixed()
     hard()
+    social_security()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

@@ -20,7 +20,8 @@ Documentation values are not findings: keys containing ``EXAMPLE`` or placeholde
 templated passwords, e-mail addresses at reserved domains (``example.com``/``.net``/``.org``,
 ``.example``, ``.test``, ``.invalid``, ``.localhost``: RFC 2606 and 6761 reserve them, so no
 person receives mail there), telephone numbers reserved for fiction (North American
-``555-0100``-``555-0199``, UK Ofcom drama ranges) and published test card numbers and IBANs.
+``555-0100``-``555-0199``, UK Ofcom drama ranges), published test card numbers and IBANs,
+and the Social Security numbers the SSA printed on sample cards.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
+    ("us_ssn", PERSONAL, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
 )
 
 # Patterns anchored at a position inside the checks.
@@ -393,13 +395,18 @@ def _fictional_phone(digits: str) -> bool:
     return uk.startswith(("7700900", "2079460", "1134960", "1214960", "1314960", "1614960"))
 
 
+def _number_goes_on(text: str, end: int) -> bool:
+    """Whether a number ending at ``end`` runs on: a word character, or a separator and a digit."""
+    return _is_word(text, end) or (
+        text[end : end + 1] in (".", "-", "/", ",") and text[end + 1 : end + 2] in _DIGITS
+    )
+
+
 def _check_phone(text: str, match: re.Match[str]) -> Span | None:
     start, end = match.start(), match.end()
     if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$"):
         return None
-    if _is_word(text, end) or (
-        text[end : end + 1] in (".", "-", "/", ",") and text[end + 1 : end + 2] in _DIGITS
-    ):
+    if _number_goes_on(text, end):
         return None
     value = match.group()
     parsed = _phone_groups(value)
@@ -439,6 +446,26 @@ def _national(groups: list[str], separators: set[str]) -> bool:
         and groups[0][1] != "0"
         and all(len(g) >= 2 for g in groups)
     )
+
+
+# Social Security numbers printed in advertising and on sample cards (SSA), and the
+# ``123-45-6789`` of forms and tutorials.
+_PUBLISHED_SSNS = frozenset({"078-05-1120", "219-09-9999", "123-45-6789"})
+
+
+def _check_ssn(text: str, match: re.Match[str]) -> Span | None:
+    """A dashed ``AAA-GG-SSSS`` the SSA could have issued: area 001-899 except 666, group and
+    serial not all zeros, standing alone (not inside a longer run of digits and dashes)."""
+    start, end = match.start(), match.end()
+    if _is_word(text, start - 1) or text[start - 1 : start] in (".", "-", "/", "+", "#", "$"):
+        return None
+    if _number_goes_on(text, end):
+        return None
+    value = match.group()
+    area, group, serial = value[0:3], value[4:6], value[7:11]
+    issuable = area not in ("000", "666") and area[0] != "9"
+    valid = issuable and group != "00" and serial != "0000"
+    return (start, end) if valid and value not in _PUBLISHED_SSNS else None
 
 
 def _luhn(digits: str) -> bool:
@@ -583,6 +610,7 @@ _CHECKS: dict[str, Check] = {
     "phone": _check_phone,
     "card_number": _check_card,
     "iban": _check_iban,
+    "us_ssn": _check_ssn,
 }
 
 
