@@ -29,6 +29,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "split_text": {"text": "The quick brown fox jumps over the lazy dog.", "max_tokens": 4},
     "count_files": {"paths": ["tests/data/corpus"]},
     "route_task": {"prompt": "Prove that the square root of 2 is irrational."},
+    "scan_private_data": {"text": "Ping ada@lovelace.org about the outage.", "redact": True},
     "record_outcome": {
         "decision_id": "d-" + "0123456789abcdef01234567",
         "model": "gpt-4o",
@@ -177,6 +178,9 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
     assert decision["decision_id"].startswith("d-") and decision["privacy"]["action"] == "none"
     assert decision["model"] == decision["alternatives"][0]["model"]
     assert decision["router_version"]
+    scan = results["scan_private_data"].structured_content
+    assert scan["finding_counts"] == {"email": 1}
+    assert scan["redacted"] == "Ping [email] about the outage."
     fit = results["check_hardware_fit"].structured_content
     assert fit["fits"] is True and fit["decode_tokens_per_s"] > 0
     ported = results["port_chip"].structured_content

@@ -482,3 +482,60 @@ async def test_an_answer_over_the_cap_is_refused_with_the_tool_s_own_advice(serv
     assert "give fewer items per call (each item's line takes about 100 tokens, so about 50 " \
         "items)" in text
     assert "max_*" not in text
+
+
+# ---- scan_private_data ---------------------------------------------------------------------------
+
+KEY = "AKIAQYLPMN5HHHFPZAM2"
+LEAKY = f"deploy with {KEY}, mail maria.gonzalez@gmail.com; docs key AKIAIOSFODNN7EXAMPLE"
+
+
+async def test_scan_private_data_names_kinds_and_offsets_never_values(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        result = await client.call_tool("scan_private_data", {"text": LEAKY})
+
+    assert not result.is_error
+    structured = result.structured_content
+    assert [(f["kind"], f["start"], f["end"]) for f in structured["findings"]] == [
+        ("aws_access_key_id", 12, 32), ("email", 39, 63)]
+    assert structured["finding_counts"] == {"aws_access_key_id": 1, "email": 1}
+    assert structured["redacted"] is None
+    text = result.content[0].text
+    assert text.startswith("found 2: 1 aws_access_key_id, 1 email")
+    assert KEY not in text + json.dumps(structured) and "maria" not in text
+
+
+async def test_scan_private_data_redacts_in_both_contents(server) -> None:  # type: ignore[no-untyped-def]
+    redacted = "deploy with [aws_access_key_id], mail [email]; docs key AKIAIOSFODNN7EXAMPLE"
+    async with Client(server) as client:
+        result = await client.call_tool("scan_private_data", {"text": LEAKY, "redact": True})
+        clean = await client.call_tool("scan_private_data", {"text": FOX, "redact": True})
+
+    assert result.structured_content["redacted"] == redacted
+    assert result.content[0].text.endswith(f"Redacted text:\n{redacted}")
+    assert clean.content[0].text == f"nothing found\n\nRedacted text:\n{FOX}"
+    assert clean.structured_content["findings"] == []
+
+
+async def test_scan_private_data_lists_a_bounded_number_of_findings(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        result = await client.call_tool("scan_private_data", {"text": ADDRESSES})
+
+    structured = result.structured_content
+    assert not result.is_error
+    assert len(structured["findings"]) == SHOWN_FINDINGS
+    assert structured["finding_counts"] == {"email": 20_000}
+    assert structured["findings_omitted"] == 20_000 - SHOWN_FINDINGS
+    assert f"and {20_000 - SHOWN_FINDINGS:,} more findings" in result.content[0].text
+    assert answer_tokens(_wire(result)) <= MAX_RESULT_TOKENS
+
+
+async def test_scan_private_data_refuses_to_redact_more_than_an_answer_carries(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        refused = await client.call_tool("scan_private_data", {"text": ADDRESSES, "redact": True})
+        still_serving = await client.call_tool("scan_private_data", {"text": FOX})
+
+    assert refused.is_error
+    message = refused.content[0].text
+    assert "argument 'text'" in message and "shoal privacy --redact" in message
+    assert not still_serving.is_error

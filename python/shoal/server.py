@@ -54,6 +54,8 @@ from shoal.hardware import (
 from shoal.hardware_cli import front_table
 from shoal.feedback import RecordedOutcome, record_outcome
 from shoal.router import DEFAULT_WILLINGNESS_TO_PAY, RoutingDecision, load_router, route
+from shoal.privacy import PrivacyFinding, scan_text
+from shoal.privacy import redact as redact_findings
 from shoal.router_policy import DEFAULT_STICKINESS_MARGIN, PrivacyReport
 from shoal.server_policy import (
     MAX_RESULT_TOKENS,
@@ -85,7 +87,8 @@ take a limit and say what they left out. A tool error says what to change in the
 # What each tool group answers, for the instructions a host shows its model.
 GROUP_QUESTIONS = {
     "tokens": "How many tokens is this text, chat or set of files; how to cut it to fit?",
-    "routing": "Which model should do this task; how did a routed call turn out?",
+    "routing": "Which model should do this task; does a text hold secrets or personal data; how "
+    "did a routed call turn out?",
     "cost": "What will a call cost?",
     "budget": "What fits a token budget; what has a session spent and what is left?",
     "hardware": "Can this model run on that machine, how fast; what would a new process node do?",
@@ -136,6 +139,9 @@ LONG_ANSWERS = {
     "JSON quoting takes more tokens than the prompt does), so keep budget_tokens under about "
     "{chat_limit:,}; trim long chats with the command line (shoal budget trim) or the Python API.",
     "savings_report": "narrow it to one scope or a shorter since/until window.",
+    "scan_private_data": "with redact the redacted text comes back as text and as structured "
+    "content, so give at most {text_limit:,} tokens of text per call; redact longer texts with "
+    "the command line (shoal privacy --redact) or the Python API (shoal.privacy.redact).",
 }
 
 
@@ -239,7 +245,7 @@ def build_server(
     )
     allowed: list[str | os.PathLike[str]] = [os.getcwd()] if roots is None else list(roots)
     _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
-    _add_routing_tools(server)
+    _add_routing_tools(server, max_result_tokens=max_result_tokens)
     _add_router_tools(server)
     _add_cost_tools(server)
     _add_costs_tools(server)
@@ -604,7 +610,9 @@ def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens:
     )
 
 
-def _add_routing_tools(server: MCPServer[None]) -> None:
+def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> None:
+    text_limit = returned_text_limit(max_result_tokens)
+
     @server.tool(name="route_task", title="Choose a model for a task", annotations=READ_ONLY)
     def route_task(
         prompt: Annotated[
@@ -749,6 +757,78 @@ def _add_routing_tools(server: MCPServer[None]) -> None:
             content=[TextContent(type="text", text=render.routing_decision(decision))],
             structured_content=RoutedTask.of(shown).to_dict(),
         )
+
+
+    @server.tool(
+        name="scan_private_data", title="Find secrets and personal data", annotations=READ_ONLY
+    )
+    def scan_private_data(
+        text: Annotated[
+            str, Field(description="The text to scan.", max_length=MAX_TEXT_CHARACTERS)
+        ],
+        redact: Annotated[
+            bool,
+            Field(description="Also return the text with each finding replaced by [kind]."),
+        ] = False,
+    ) -> Annotated[CallToolResult, PrivacyScan]:
+        """Find secrets and personal data in a text: kinds and character offsets, never values.
+
+        Use it before a text (a log, a file, a user's message) goes to a hosted model, an issue
+        or a shared document. The same scan route_task runs: cloud and API keys, tokens,
+        private keys, passwords in connection strings and assignments, e-mail addresses,
+        telephone numbers, card numbers (Luhn), IBANs (mod 97), dashed US Social Security
+        numbers; documentation examples and placeholders are not findings. Findings are listed
+        up to 20, with counts per kind.
+        """
+        findings = _call(scan_text, text, location="text")
+        if redact:
+            tokens = count_tokens(text).tokens
+            if tokens > text_limit:
+                raise ToolError(
+                    f"argument 'text': {tokens:,} tokens is more than one answer can carry "
+                    f"redacted: {too_long_for_an_answer(max_result_tokens)}. Scan it without "
+                    "redact, or redact long texts with the command line (shoal privacy --redact) "
+                    "or the Python API (shoal.privacy.redact)"
+                )
+        scan = PrivacyScan.of(findings, redact_findings(text, findings) if redact else None)
+        shown = [("Redacted text:", scan.redacted)] if scan.redacted is not None else []
+        return _answer(scan, _with_text(scan.describe(), shown))
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivacyScan:
+    """What scan_private_data found in a text.
+
+    Attributes:
+        findings: The first 20 findings: kind, category, location ``text`` and character
+            offsets (``text[start:end]``).
+        finding_counts: Findings of each kind, over the whole text.
+        findings_omitted: Findings not listed in ``findings``.
+        redacted: With ``redact``: the text with each finding replaced by ``[kind]``; else None.
+    """
+
+    findings: tuple[PrivacyFinding, ...]
+    finding_counts: dict[str, int]
+    findings_omitted: int
+    redacted: str | None
+
+    @classmethod
+    def of(cls, findings: Sequence[PrivacyFinding], redacted: str | None) -> PrivacyScan:
+        shown = tuple(findings[:SHOWN_FINDINGS])
+        counts = Counter(finding.kind for finding in findings)
+        return cls(shown, dict(sorted(counts.items())), len(findings) - len(shown), redacted)
+
+    def describe(self) -> str:
+        """``found 2: 1 aws_access_key_id, 1 email``, then one line per listed finding."""
+        if not self.finding_counts:
+            return "nothing found"
+        total = sum(self.finding_counts.values())
+        kinds = ", ".join(f"{count} {kind}" for kind, count in self.finding_counts.items())
+        lines = [f"found {total}: {kinds}"]
+        lines += [f"  {f.category} {f.describe()}" for f in self.findings]
+        if self.findings_omitted:
+            lines.append(f"  and {render.plural(self.findings_omitted, 'more finding')}")
+        return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
