@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from shoal import _core, _pure, tokens
 from shoal._pure import tokens as pure_tokens
+from shoal.token_budget import count_till_limit, split_chunks, truncate
 
 ENCODINGS = ("cl100k_base", "o200k_base")
 BACKENDS = {"rust": _core, "pure": _pure}
@@ -435,9 +436,23 @@ def test_count_tokens_exact_by_encoding_and_model(corpus: dict[str, str]) -> Non
     assert by_encoding == tokens.TokenCount(
         _core.count("cl100k_base", text), "cl100k_base", True, None, len(text)
     )
-    by_model = tokens.count_tokens(text, model="gpt-4o", encoding="cl100k_base")
+    by_model = tokens.count_tokens(text, model="gpt-4o")
     assert by_model.exact and by_model.encoding == "o200k_base" and by_model.model == "gpt-4o"
     assert by_model.tokens == _core.count("o200k_base", text)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: tokens.count_tokens("hi", encoding="cl100k_base", model="gpt-4o"),
+        lambda: truncate("hi", 1, encoding="o200k_base", model="gpt-4o"),
+        lambda: split_chunks("hi", 1, encoding="o200k_base", model="gpt-4o"),
+        lambda: count_till_limit("hi", 1, encoding="o200k_base", model="gpt-4o"),
+    ],
+)
+def test_encoding_and_model_together_are_refused_not_one_ignored(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="give encoding or model, not both"):
+        call()
 
 
 def test_count_tokens_estimate_for_model_without_public_tokenizer() -> None:

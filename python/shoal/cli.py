@@ -1291,8 +1291,7 @@ class _ProgressBar:
 def _token_options(args: argparse.Namespace) -> dict[str, object]:
     if args.model and args.encoding:
         raise ValueError("give --encoding or --model, not both: a model decides its own encoding")
-    encoding = args.encoding or "o200k_base"
-    return {"encoding": encoding, "model": args.model, "allow_special": args.allow_special}
+    return {"encoding": args.encoding, "model": args.model, "allow_special": args.allow_special}
 
 
 def _read_input(

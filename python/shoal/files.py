@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shoal.gitignore import IgnoreMatcher
-from shoal.tokens import DEFAULT_ENCODING, Tokenizer, tokenizer_for
+from shoal.tokens import Tokenizer, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def count_files(
     paths: Sequence[str | os.PathLike[str]],
     *,
     roots: Sequence[str | os.PathLike[str]] | None = None,
-    encoding: str = DEFAULT_ENCODING,
+    encoding: str | None = None,
     model: str | None = None,
     allow_special: bool = False,
     respect_gitignore: bool = True,
@@ -260,7 +260,7 @@ def count_files(
         paths: Files and folders. Relative paths are taken from the first root.
         roots: Folders every path must stay inside. None: each path is its own root (links
             still may not lead out of it).
-        encoding: The encoding when no model is given.
+        encoding: The encoding (default ``DEFAULT_ENCODING``); not together with ``model``.
         model: A catalog model id; decides the tokenizer (estimate when not public).
         allow_special: Count special-token text as special tokens.
         respect_gitignore: Skip what ``.gitignore`` files exclude.

@@ -71,7 +71,7 @@ from shoal.server_policy import (
 )
 from shoal.files import FilesSummary, count_files
 from shoal.token_budget import ChunkList, Truncation, split_chunks, truncate
-from shoal.tokens import DEFAULT_ENCODING, ChatTokenCount, TokenCount, count_chat, count_tokens
+from shoal.tokens import ChatTokenCount, TokenCount, count_chat, count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ def _tokenizer(encoding: str, model: str) -> dict[str, Any]:
             f"arguments 'encoding' and 'model': give one, not both (got '{encoding}' and "
             f"'{model}'); a model decides its own encoding"
         )
-    return {"encoding": encoding or DEFAULT_ENCODING, "model": model or None}
+    return {"encoding": encoding or None, "model": model or None}
 
 
 def _with_text(summary: str, texts: Sequence[tuple[str, str]]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from shoal.tokens import DEFAULT_ENCODING, Tokenizer, tokenizer_for
+from shoal.tokens import Tokenizer, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def count_till_limit(
     text: str,
     limit: int,
     *,
-    encoding: str = DEFAULT_ENCODING,
+    encoding: str | None = None,
     model: str | None = None,
     allow_special: bool = False,
 ) -> LimitCount:
@@ -196,7 +196,7 @@ def count_till_limit(
     Args:
         text: The text to count.
         limit: The most tokens allowed (0 or more).
-        encoding: The encoding when no model is given.
+        encoding: The encoding (default ``DEFAULT_ENCODING``); not together with ``model``.
         model: A catalog model id; decides the tokenizer (estimate when not public).
         allow_special: Count special-token text as special tokens.
 
@@ -255,7 +255,7 @@ def truncate(
     max_tokens: int,
     *,
     side: Literal["head", "tail"] = "head",
-    encoding: str = DEFAULT_ENCODING,
+    encoding: str | None = None,
     model: str | None = None,
     allow_special: bool = False,
 ) -> Truncation:
@@ -265,7 +265,7 @@ def truncate(
         text: The text to cut.
         max_tokens: The most tokens to keep (0 or more).
         side: ``"head"`` keeps the beginning, ``"tail"`` the end.
-        encoding: The encoding when no model is given.
+        encoding: The encoding (default ``DEFAULT_ENCODING``); not together with ``model``.
         model: A catalog model id; decides the tokenizer (estimate when not public).
         allow_special: Count special-token text as special tokens.
 
@@ -309,7 +309,7 @@ def split_chunks(
     text: str,
     max_tokens: int,
     *,
-    encoding: str = DEFAULT_ENCODING,
+    encoding: str | None = None,
     model: str | None = None,
     allow_special: bool = False,
 ) -> Chunks:
@@ -322,7 +322,7 @@ def split_chunks(
     Args:
         text: The text to split.
         max_tokens: The most tokens per chunk (1 or more).
-        encoding: The encoding when no model is given.
+        encoding: The encoding (default ``DEFAULT_ENCODING``); not together with ``model``.
         model: A catalog model id; decides the tokenizer (estimate when not public).
         allow_special: Count special-token text as special tokens.
 

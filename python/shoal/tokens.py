@@ -141,16 +141,24 @@ def _backend_for(encoding: str) -> ModuleType:
     raise ValueError(f"unknown encoding {encoding!r}; valid encodings are {', '.join(ENCODINGS)}")
 
 
-def tokenizer_for(*, encoding: str = DEFAULT_ENCODING, model: str | None = None) -> Tokenizer:
-    """Resolve what to count with: ``model``'s tokenizer when given, else ``encoding``.
+def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> Tokenizer:
+    """Resolve what to count with: ``model``'s tokenizer when given, else ``encoding``
+    (``DEFAULT_ENCODING`` when neither is given).
 
     The model is looked up in the configured catalog (the user price file named by
     ``SHOAL_PRICES`` applied), so a model a user file adds or changes counts as it says.
 
     Raises:
-        ValueError: Unknown encoding, or unknown model (the message lists near matches).
+        ValueError: Unknown encoding, unknown model (the message lists near matches), or both
+            given: a model decides its own encoding, so one of them would be ignored.
     """
+    if model is not None and encoding is not None:
+        raise ValueError(
+            f"give encoding or model, not both (got {encoding!r} and {model!r}): a model "
+            "decides its own encoding"
+        )
     if model is None:
+        encoding = DEFAULT_ENCODING if encoding is None else encoding
         _backend_for(encoding)
         return Tokenizer(encoding, encoding, True, None)
 
@@ -164,7 +172,7 @@ def tokenizer_for(*, encoding: str = DEFAULT_ENCODING, model: str | None = None)
 def count_tokens(
     text: str,
     *,
-    encoding: str = DEFAULT_ENCODING,
+    encoding: str | None = None,
     model: str | None = None,
     allow_special: bool = False,
 ) -> TokenCount:
@@ -172,9 +180,10 @@ def count_tokens(
 
     Args:
         text: The text to count.
-        encoding: The encoding to count with when no model is given (one of ``ENCODINGS``).
-        model: A catalog model id; when given it decides the encoding, and ``encoding`` is
-            ignored. A model whose tokenizer is not public gets an estimate.
+        encoding: The encoding to count with (one of ``ENCODINGS``; default
+            ``DEFAULT_ENCODING``). Not together with ``model``.
+        model: A catalog model id; it decides the encoding. A model whose tokenizer is not
+            public gets an estimate.
         allow_special: Count special-token text such as ``<|endoftext|>`` as one special token;
             by default it is ordinary text.
 
@@ -183,7 +192,7 @@ def count_tokens(
 
     Raises:
         ValueError: Unknown encoding or model (the message lists valid names or near matches),
-            or a text with an unpaired surrogate.
+            both given, or a text with an unpaired surrogate.
     """
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     tokens = tokenizer.count(text, allow_special=allow_special)
