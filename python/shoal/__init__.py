@@ -1,9 +1,9 @@
 """shoal: which model should do a task, how many tokens it is, what it costs, and whether it runs
 on a given machine.
 
-The public functions are importable from here::
+The function behind every MCP tool is importable from here::
 
-    from shoal import count_tokens, route, estimate_cost, hardware_fit, port_chip
+    from shoal import count_tokens, route, estimate_cost, fit_budget, hardware_fit, port_chip
 
 They are loaded on first use, so ``import shoal`` stays cheap for the command line and the server.
 """
@@ -17,21 +17,36 @@ from shoal._backend import BACKEND
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it.
+# Public name -> module that defines it: every MCP tool's function, and a few helpers.
 _EXPORTS = {
     "count_tokens": "shoal.tokens",
     "count_chat": "shoal.tokens",
     "encode": "shoal.tokens",
     "decode": "shoal.tokens",
+    "truncate": "shoal.token_budget",
+    "split_chunks": "shoal.token_budget",
+    "count_till_limit": "shoal.token_budget",
+    "count_files": "shoal.files",
     "route": "shoal.router",
     "load_router": "shoal.router",
     "fit_router": "shoal.router",
+    "scan_text": "shoal.privacy",
+    "scan_conversation": "shoal.privacy",
+    "redact": "shoal.privacy",
+    "record_outcome": "shoal.feedback",
     "estimate_cost": "shoal.cost",
     "estimate_cost_for_text": "shoal.cost",
     "compare_costs": "shoal.cost",
     "load_catalog": "shoal.catalog",
+    "fit_budget": "shoal.budget",
+    "trim_chat": "shoal.budget",
+    "record_usage": "shoal.ledger",
+    "set_limit": "shoal.ledger",
+    "budget_status": "shoal.ledger",
+    "savings_report": "shoal.report",
     "hardware_fit": "shoal.hardware",
     "port_chip": "shoal.hardware",
+    "sweep": "shoal.hardware",
     "list_devices": "shoal.hardware",
     "list_nodes": "shoal.hardware",
 }
@@ -39,13 +54,17 @@ _EXPORTS = {
 __all__ = [
     "BACKEND",
     "__version__",
+    "budget_status",
     "compare_costs",
     "count_chat",
+    "count_files",
+    "count_till_limit",
     "count_tokens",
     "decode",
     "encode",
     "estimate_cost",
     "estimate_cost_for_text",
+    "fit_budget",
     "fit_router",
     "hardware_fit",
     "list_devices",
@@ -53,16 +72,33 @@ __all__ = [
     "load_catalog",
     "load_router",
     "port_chip",
+    "record_outcome",
+    "record_usage",
+    "redact",
     "route",
+    "savings_report",
+    "scan_conversation",
+    "scan_text",
+    "set_limit",
+    "split_chunks",
+    "sweep",
+    "trim_chat",
+    "truncate",
 ]
 
 if TYPE_CHECKING:
+    from shoal.budget import fit_budget, trim_chat
     from shoal.catalog import load_catalog
     from shoal.cost import compare_costs, estimate_cost, estimate_cost_for_text
-    from shoal.hardware import hardware_fit, list_devices, list_nodes, port_chip
+    from shoal.feedback import record_outcome
+    from shoal.files import count_files
+    from shoal.hardware import hardware_fit, list_devices, list_nodes, port_chip, sweep
+    from shoal.ledger import budget_status, record_usage, set_limit
+    from shoal.privacy import redact, scan_conversation, scan_text
+    from shoal.report import savings_report
     from shoal.router import fit_router, load_router, route
+    from shoal.token_budget import count_till_limit, split_chunks, truncate
     from shoal.tokens import count_chat, count_tokens, decode, encode
-
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)

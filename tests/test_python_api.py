@@ -1,0 +1,74 @@
+"""The Python API: every MCP tool's function importable from ``shoal``, and the README's examples
+run as doctests so that they cannot drift from what the code prints."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+from pathlib import Path
+
+import pytest
+
+import shoal
+from shoal.server import build_server
+from shoal.server_policy import registered_tools
+
+README = Path(__file__).parent.parent / "README.md"
+
+# MCP tool -> the function in `shoal` that does its work.
+TOOL_FUNCTIONS = {
+    "count_tokens": "count_tokens",
+    "count_chat_tokens": "count_chat",
+    "truncate_text": "truncate",
+    "split_text": "split_chunks",
+    "count_files": "count_files",
+    "route_task": "route",
+    "scan_private_data": "scan_text",
+    "record_outcome": "record_outcome",
+    "estimate_cost": "estimate_cost",
+    "compare_costs": "compare_costs",
+    "check_hardware_fit": "hardware_fit",
+    "port_chip": "port_chip",
+    "sweep_hardware": "sweep",
+    "fit_budget": "fit_budget",
+    "trim_chat": "trim_chat",
+    "record_usage": "record_usage",
+    "set_budget_limit": "set_limit",
+    "budget_status": "budget_status",
+    "savings_report": "savings_report",
+}
+
+
+def test_every_tool_has_a_function_importable_from_shoal() -> None:
+    tools = {tool.name for tool in registered_tools(build_server())}
+
+    assert tools == set(TOOL_FUNCTIONS)
+    for name in TOOL_FUNCTIONS.values():
+        assert name in shoal.__all__
+        function = getattr(shoal, name)
+        assert inspect.isfunction(function) and function.__doc__, name
+
+
+def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -> None:
+    for name in shoal.__all__:
+        assert getattr(shoal, name) is not None
+
+    with pytest.raises(AttributeError, match="no attribute 'fit_budgets'"):
+        shoal.fit_budgets  # noqa: B018 - the lookup is the test
+
+
+def test_readme_python_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    text = README.read_text(encoding="utf-8")
+    examples = "\n".join(
+        block.split("\n", 1)[1] for block in text.split("```python")[1:] if ">>> " in block
+    )
+    examples = examples.replace("```", "")
+    test = doctest.DocTestParser().get_doctest(examples, {}, "README", str(README), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+
+    runner.run(test)
+
+    assert len(test.examples) >= 10
+    assert runner.failures == 0
