@@ -912,6 +912,9 @@ def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     if min_quality is not None:
         min_quality = _check_number("min_quality", min_quality, low=0.0, high=1.0)
     max_cost = arguments["max_cost_usd"]
+    if isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool) and max_cost < 0:
+        # The MCP tool spells "no limit" -1; a script that copies it gets the Python spelling.
+        raise RoutingError(f"max_cost_usd must be 0 or more, got {max_cost}; None sets no limit")
     if max_cost is not None:
         max_cost = _check_number("max_cost_usd", max_cost, low=0.0)
     output_tokens = arguments["expected_output_tokens"]
