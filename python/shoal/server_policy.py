@@ -44,6 +44,10 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
 
 _ADDER = re.compile(r"_add_(?P<area>[a-z0-9_]+?)_tools\.<locals>\.")
 
+# How a domain error starts when the call was well-formed but is refused all the same (a hard
+# spending limit): such an error is not led by the name of an argument it happens to quote.
+_REFUSAL = re.compile(r"\W*refused\b", re.IGNORECASE)
+
 # Deepest nesting an argument may have: the free-form ones (tool definitions, chat messages) are
 # JSON a few levels deep; thousands of levels would only exhaust the stack of whoever reads them.
 MAX_ARGUMENT_DEPTH = 64
@@ -276,9 +280,13 @@ def name_the_argument(message: str, arguments: dict[str, Any]) -> str:
     Domain functions word their errors for a Python caller ("unknown process node 'x'"); over
     MCP two arguments may take the same kind of value (from_node and to_node, models and
     baseline), so the argument whose value the message quotes is named first. The message is
-    returned as it is when it already starts with an argument's name, or when no single
-    argument's value appears in it.
+    returned as it is when it already starts with an argument's name, when no single
+    argument's value appears in it, or when it is a refusal ("refused: ..."): the answer to a
+    call whose arguments are all valid but which the state of things forbids, such as a record
+    past a scope's hard spending limit, is no argument's fault even when it quotes one.
     """
+    if _REFUSAL.match(message):
+        return message
     if any(re.match(rf"\W*{re.escape(key)}\b", message) for key in arguments):
         return message
     quoted = [key for key, value in arguments.items() if _quotes(message, value)]
