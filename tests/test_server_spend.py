@@ -1,5 +1,6 @@
 """The spend tools through the SDK's client: reading a ledger not made yet leaves nothing behind,
-pricing needs tokens and each model once, and a hard limit's refusal blames no argument."""
+pricing needs tokens and each model once, a hard limit's refusal blames no argument, and a tool
+this server leaves out says why."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 
 from shoal.server import build_server
 from shoal.server_policy import name_the_argument
@@ -170,3 +173,37 @@ def test_a_refusal_is_left_alone_while_a_quoted_value_still_names_its_argument()
     assert name_the_argument("no prices for 'gpt-4o', so it is refused", arguments).startswith(
         "argument 'model'"
     )
+
+
+# ---- tools a server leaves out ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("server_options", "tool", "why"),
+    [
+        ({"read_only": True}, "record_usage", "it writes and the server is read-only "
+                                              "(shoal serve --read-only)"),
+        ({"read_only": True}, "set_budget_limit", "shoal serve --read-only"),
+        ({"groups": ["tokens", "cost"]}, "budget_status",
+         "its group, budget, is not among the groups served (tokens, cost; shoal serve --tools)"),
+    ],
+)
+async def test_calling_a_left_out_tool_says_why_it_is_not_served(
+    server_options: dict[str, Any], tool: str, why: str
+) -> None:
+    async with Client(build_server(**server_options)) as client:
+        with pytest.raises(MCPError) as left_out:
+            await client.call_tool(tool, {"scope": "s"})
+
+    message = left_out.value.error.message
+    assert left_out.value.error.code == INVALID_PARAMS
+    assert message.startswith(f"Unknown tool: {tool}: shoal has it, but this server leaves it out")
+    assert why in message
+
+
+async def test_a_tool_shoal_does_not_have_is_still_just_unknown() -> None:
+    async with Client(build_server(read_only=True)) as client:
+        with pytest.raises(MCPError) as unknown:
+            await client.call_tool("record_usages", {})
+
+    assert unknown.value.error.message.startswith("Unknown tool: record_usages. Tools: ")

@@ -274,10 +274,10 @@ def _finish(
     max_result_tokens: int,
 ) -> None:
     """Apply the rules every tool obeys, then add the resources and the instructions."""
-    select_tools(server, read_only=read_only, groups=groups)
+    left_out = select_tools(server, read_only=read_only, groups=groups)
     tidy_descriptions(server)
     state_answer_cap(server, LONG_ANSWERS, max_result_tokens)
-    server.middleware.append(ToolCallGuard(server, max_result_tokens, LONG_ANSWERS))
+    server.middleware.append(ToolCallGuard(server, max_result_tokens, LONG_ANSWERS, left_out))
     _add_resources(server)
     server._lowlevel_server.instructions = server_instructions(server, max_result_tokens)
 
