@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from shoal.cli import main
-from shoal.ledger import Ledger, LedgerError, budget_status, default_location, open_ledger
+from shoal.ledger import (
+    Ledger,
+    LedgerError,
+    budget_status,
+    default_location,
+    no_ledger_note,
+    open_ledger,
+    unmade_ledger,
+)
 from shoal.report import savings_report
 
 
@@ -59,14 +67,46 @@ def test_reading_with_must_exist_refuses_a_missing_file_and_creates_nothing(
     assert files_under(tmp_path) == []
 
 
-def test_a_new_ledger_in_an_existing_folder_answers_zero(tmp_path: Path) -> None:
+def test_a_new_ledger_in_an_existing_folder_answers_zero_and_is_not_made(tmp_path: Path) -> None:
     # What the MCP budget_status and savings_report tools do on a server's first day.
-    location = str(tmp_path / "new.sqlite3")
+    location = tmp_path / "new.sqlite3"
 
     status = budget_status("session:a", ledger=location)
     report = savings_report(ledger=location)
 
-    assert status.spent_usd == 0 and status.records == 0 and report.records == 0
+    assert status.spent_usd == 0 and status.records == 0 and status.limit is None
+    assert report.records == 0 and report.baseline is None
+    assert status.notes == report.notes == (no_ledger_note(location),)
+    assert str(location) in status.notes[0]
+    assert files_under(tmp_path) == []
+
+
+def test_reading_a_ledger_not_made_yet_still_checks_its_arguments(tmp_path: Path) -> None:
+    location = tmp_path / "new.sqlite3"
+
+    with pytest.raises(ValueError, match="scope must be 1 to 200 characters"):
+        budget_status(" ", ledger=location)
+    with pytest.raises(ValueError, match="window_hours must be above 0"):
+        budget_status("s", window_hours=0, ledger=location)
+    with pytest.raises(ValueError, match="scope must not contain control characters"):
+        savings_report("a\nb", ledger=location)
+    with pytest.raises(LedgerError, match=r"the folder .*nonexistent does not exist"):
+        budget_status("s", ledger=tmp_path / "nonexistent" / "l.db")
+
+    assert files_under(tmp_path) == []
+
+
+def test_which_ledgers_are_not_made_yet(tmp_path: Path) -> None:
+    empty, made = tmp_path / "empty.sqlite3", tmp_path / "made.sqlite3"
+    empty.write_bytes(b"")
+    with Ledger(made) as ledger:
+        ledger.set_limit("s", 1.0)
+
+    assert unmade_ledger(tmp_path / "missing.sqlite3") == tmp_path / "missing.sqlite3"
+    assert unmade_ledger(empty) == empty
+    assert unmade_ledger(made) is None
+    # A PostgreSQL ledger makes its tables when connected to; nothing is connected to here.
+    assert unmade_ledger("postgresql://shoal@127.0.0.1:1/none") is None
 
 
 def test_an_empty_location_and_a_file_uri_are_refused(

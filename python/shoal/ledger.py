@@ -20,8 +20,10 @@ Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` UR
 ``%LOCALAPPDATA%\\shoal`` on Windows). Only that data directory is created when missing: a
 folder in a path the user gives must exist, so a mistyped path is an error rather than a new,
 empty ledger. Anything but a regular file is refused, and reading (``must_exist``) refuses a
-file that is missing or empty before opening it. A SQLite file that holds other tables and none
-of shoal's is refused, not added to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
+file that is missing or empty before opening it; the module's :func:`budget_status` (and
+:func:`shoal.report.savings_report`) read such a file as an empty ledger and create no file or
+folder for it. A SQLite file that holds other tables and none of shoal's is refused, not added
+to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
 """
 
 from __future__ import annotations
@@ -240,6 +242,7 @@ class BudgetStatus:
         exceeded: True when the spend is past the limit, which only a soft limit allows;
             spend exactly at the limit has reached it (``remaining_usd`` 0) without
             exceeding it.
+        notes: Caveats: that no ledger has been made yet where the status was read.
     """
 
     scope: str
@@ -258,6 +261,7 @@ class BudgetStatus:
     hours_to_limit: float | None
     limit_reached_at: str | None
     exceeded: bool
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -529,11 +533,18 @@ def _refuse_missing_or_empty(file: Path, size: int | None) -> None:
     """For reading: refuse a ledger file that is missing or empty (a mistyped path)."""
     if size is None:
         raise LedgerError(f"no ledger at {file}: nothing has been recorded there. {CHECK_PATH}")
+    if _not_made(file, size):
+        raise LedgerError(f"{file} holds no ledger: the file is empty. {CHECK_PATH}")
+
+
+def _not_made(file: Path, size: int | None) -> bool:
+    """Whether no ledger has been made in ``file`` (of ``size`` bytes, None when missing)."""
+    if size is None:
+        return True
     # A database's first page reaches the file when it is made; an empty file beside a write-
     # ahead log with pages in it is a ledger whose pages are all still in the log.
     log = file.with_name(file.name + "-wal")
-    if size == 0 and not (log.is_file() and log.stat().st_size > 0):
-        raise LedgerError(f"{file} holds no ledger: the file is empty. {CHECK_PATH}")
+    return size == 0 and not (log.is_file() and log.stat().st_size > 0)
 
 
 def _refuse_foreign_database(connection: sqlite3.Connection, file: Path, *,
@@ -915,13 +926,7 @@ class Ledger:
         now: datetime.datetime | float | str | None = None,
     ) -> BudgetStatus:
         """Spend, remaining budget, burn rate and projection; see :func:`budget_status`."""
-        _check_text("scope", scope)
-        if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
-            raise TypeError("window_hours must be a number")
-        if not 0 < window_hours <= 24 * 366:
-            raise ValueError(f"window_hours must be above 0 and at most a year, got {window_hours}")
-        moment = to_epoch(now, "now")
-        moment = time.time() if moment is None else moment
+        moment = _status_moment(scope, window_hours, now)
         sql = self._store.sql
 
         with self._store.read() as cursor:
@@ -1023,6 +1028,18 @@ class Ledger:
         return int(cursor.fetchone()[0])
 
 
+def _status_moment(scope: str, window_hours: float,
+                   now: datetime.datetime | float | str | None) -> float:
+    """The moment a status is asked for (now when None), once its arguments are checked."""
+    _check_text("scope", scope)
+    if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
+        raise TypeError("window_hours must be a number")
+    if not 0 < window_hours <= 24 * 366:
+        raise ValueError(f"window_hours must be above 0 and at most a year, got {window_hours}")
+    moment = to_epoch(now, "now")
+    return time.time() if moment is None else moment
+
+
 def _line_dict(line: CostLine) -> dict[str, Any]:
     return {"kind": line.kind, "tokens": line.tokens, "usd_per_mtok": line.usd_per_mtok,
             "usd": line.usd}
@@ -1080,7 +1097,7 @@ class _Burn:
 
 
 def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, lifetime: int,
-            spent: int, burn: _Burn) -> BudgetStatus:
+            spent: int, burn: _Burn, notes: tuple[str, ...] = ()) -> BudgetStatus:
     period_start = period_end = None
     if limit is not None and limit.period is not None:
         period_start, period_end = period_bounds(limit.period, moment)
@@ -1104,7 +1121,7 @@ def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, 
         window_spent_usd=burn.spent_usd, burn_span_hours=burn.span_hours,
         burn_rate_usd_per_hour=rate, hours_to_limit=hours, limit_reached_at=reached,
         # Reaching a limit is allowed (a hard limit refuses only what would pass it).
-        exceeded=limit is not None and spent > _nano(limit.usd),
+        exceeded=limit is not None and spent > _nano(limit.usd), notes=notes,
     )
 
 
@@ -1151,6 +1168,47 @@ def check_location(location: str | Path | None = None) -> None:
         if not _file_size(file):
             return
     open_ledger(location)
+
+
+def unmade_ledger(location: str | Path | None = None) -> Path | None:
+    """The SQLite file at ``location`` when no ledger has been made in it yet, else None.
+
+    A SQLite ledger is made by its first record or limit; until then its file is missing, or
+    empty with nothing in a write-ahead log. Opening it would make it (the file, its log, the
+    writer lock, and shoal's data directory when that is missing), so a reader that must leave
+    nothing behind asks here first and reads "nothing recorded" instead. Nothing is created
+    here. A PostgreSQL location gives None: its tables are made when it is connected to.
+
+    Args:
+        location: Ledger location; :func:`default_location` when None.
+
+    Raises:
+        LedgerError, ValueError: The location is malformed, its folder (other than shoal's
+            data directory) does not exist, or it is not a regular file.
+    """
+    location = str(location) if location is not None else default_location()
+    _check_location_form(location)
+    if is_postgres_url(location):
+        return None
+    file = Path(location).expanduser()
+    _check_folder(file, create=False)
+    return file if _not_made(file, _file_size(file)) else None
+
+
+def no_ledger_note(file: Path) -> str:
+    """What a read of a ledger not made yet (see :func:`unmade_ledger`) says about it."""
+    return (f"no ledger yet at {file}: nothing has been recorded there and no limit set (the "
+            "first record or limit makes it)")
+
+
+def check_scope(scope: object) -> None:
+    """Refuse what the ledger does not take as a scope name.
+
+    Raises:
+        TypeError, ValueError: It is not text, is blank, longer than ``MAX_SCOPE_LENGTH`` or holds
+            a control character.
+    """
+    _check_text("scope", scope)
 
 
 @atexit.register
@@ -1264,7 +1322,8 @@ def budget_status(
     ``MIN_BURN_SPAN_S`` (ten minutes) of history there is no rate and no projection: a rate from
     seconds of data is the size of the last call, not a pace. The projection divides the
     remaining budget by the rate; with a periodic limit it is reported only when it falls
-    before the period ends.
+    before the period ends. A SQLite ledger not made yet (see :func:`unmade_ledger`) reads as
+    empty (nothing spent, no limit, no records, and a note that says so) and is left unmade.
 
     Args:
         scope: The scope.
@@ -1272,4 +1331,9 @@ def budget_status(
         now: The moment to report at; now when None.
         ledger: Ledger location; :func:`default_location` when None.
     """
-    return open_ledger(ledger).budget_status(scope, window_hours=window_hours, now=now)
+    unmade = unmade_ledger(ledger)
+    if unmade is None:
+        return open_ledger(ledger).budget_status(scope, window_hours=window_hours, now=now)
+    moment = _status_moment(scope, window_hours, now)
+    nothing = _Burn(float(window_hours), 0.0, 0.0)
+    return _status(scope, moment, None, 0, 0, 0, nothing, notes=(no_ledger_note(unmade),))

@@ -32,10 +32,13 @@ from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
     StoredUsage,
+    check_scope,
     iso,
+    no_ledger_note,
     open_ledger,
     period_bounds,
     to_epoch,
+    unmade_ledger,
 )
 
 logger = logging.getLogger(__name__)
@@ -233,7 +236,8 @@ def savings_report(
         catalog: Catalog to price the baseline from; the configured one when None.
 
     Returns:
-        The report.
+        The report. A SQLite ledger not made yet (see :func:`shoal.ledger.unmade_ledger`) reads
+        as empty, with a note that says so, and is left unmade.
 
     Raises:
         UnknownModelError: The baseline is not in the catalog.
@@ -245,7 +249,16 @@ def savings_report(
     start, end = to_epoch(since, "since"), to_epoch(until, "until")
     if start is not None and end is not None and end <= start:
         raise ValueError("until must be later than since")
-    rows = open_ledger(ledger).usage(scope, since=start, until=end)
+    notes: set[str] = set()
+    # A ledger not made yet has nothing in it; opening it to find that out would make it.
+    unmade = unmade_ledger(ledger)
+    if unmade is None:
+        rows = open_ledger(ledger).usage(scope, since=start, until=end)
+    else:
+        if scope is not None:
+            check_scope(scope)
+        rows = []
+        notes.add(no_ledger_note(unmade))
 
     named = baseline or os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip() or None
     if named is not None:
@@ -257,7 +270,6 @@ def savings_report(
     else:
         baseline_id, rule = None, "no records"
 
-    notes: set[str] = set()
     baseline_costs: list[int] = []
     for row in rows:
         nano, row_notes = _baseline_cost(row, baseline_id, catalog) if baseline_id else (0, ())

@@ -28,6 +28,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shoal import __version__, render, spend_render
+from shoal._cli_parser import once_each
 from shoal.budget import CHAT_ROLES, BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
 from shoal.catalog import configured_catalog
 from shoal.cost import CostComparison, compare_costs
@@ -273,10 +274,10 @@ def _finish(
     max_result_tokens: int,
 ) -> None:
     """Apply the rules every tool obeys, then add the resources and the instructions."""
-    select_tools(server, read_only=read_only, groups=groups)
+    left_out = select_tools(server, read_only=read_only, groups=groups)
     tidy_descriptions(server)
     state_answer_cap(server, LONG_ANSWERS, max_result_tokens)
-    server.middleware.append(ToolCallGuard(server, max_result_tokens, LONG_ANSWERS))
+    server.middleware.append(ToolCallGuard(server, max_result_tokens, LONG_ANSWERS, left_out))
     _add_resources(server)
     server._lowlevel_server.instructions = server_instructions(server, max_result_tokens)
 
@@ -1027,20 +1028,24 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
         Use it when choosing between models or checking what a job of known size will cost.
         Input, cached-read, cache-write, output and reasoning tokens are priced separately, with
         long-context rates where the provider has them. An unknown model is an error that lists
-        near matches; no price is ever guessed.
+        near matches; no price is ever guessed. Give at least one token count.
         """
-        result = _call(
-            estimate_cost,
-            model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_input_tokens=cached_input_tokens,
-            cache_write_tokens=cache_write_tokens,
-            reasoning_tokens=reasoning_tokens,
-            calls=calls,
-            catalog=_call(configured_catalog),
-        )
+        tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                  "cached_input_tokens": cached_input_tokens,
+                  "cache_write_tokens": cache_write_tokens, "reasoning_tokens": reasoning_tokens}
+        result = _call(estimate_cost, model, calls=calls, catalog=_call(configured_catalog),
+                       **tokens)
+        _check_some_tokens(tokens)
         return _answer(result, render.cost_estimate(result))
+
+
+def _check_some_tokens(tokens: dict[str, int]) -> None:
+    """Refuse a workload of no tokens, as `shoal cost` does: it would be priced $0, which says
+    nothing about any model. Checked after pricing, so that a mistyped model is named first."""
+    if not any(tokens.values()):
+        *others, last = tokens
+        raise ToolError(f"give the tokens to price: {', '.join(others)} and {last} are all 0, so "
+                        "every call would be priced $0")
 
 
 def _add_hardware_tools(server: MCPServer[None]) -> None:
@@ -1386,7 +1391,7 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         Use it before an expensive step, to check that the scope can afford it.
         """
         result = _call(budget_status, scope, window_hours=window_hours)
-        return _answer(result, spend_render.budget_status(result))
+        return _answer(result, _with_notes(spend_render.budget_status(result), result.notes))
 
     @server.tool(name="savings_report", title="Savings from routing", annotations=READ_ONLY)
     def savings_report_tool(
@@ -1403,7 +1408,14 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         """
         result = _call(savings_report, scope or None, since=since or None, until=until or None,
                        baseline=baseline or None)
-        return _answer(result, spend_render.savings_report(result, chart=False))
+        text = spend_render.savings_report(result, chart=False)
+        # Without records the summary is one line that leaves the notes out (no ledger yet).
+        return _answer(result, _with_notes(text, result.notes) if not result.records else text)
+
+
+def _with_notes(summary: str, notes: Sequence[str]) -> str:
+    """A summary followed by notes its renderer leaves out, such as that no ledger exists yet."""
+    return "\n".join([summary, *(f"  note: {note}" for note in notes)])
 
 
 def _add_costs_tools(server: MCPServer[None]) -> None:
@@ -1423,12 +1435,15 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
         """Price the same workload on several models, cheapest first, with savings vs a baseline.
 
         Use it when choosing between models for a job of known size. Each row names the
-        baseline and gives the saving in USD and as a fraction of the baseline's cost.
+        baseline and gives the saving in USD and as a fraction of the baseline's cost. List each
+        model once and give at least one token count.
         """
-        rows = _call(
-            compare_costs, models, input_tokens=input_tokens, output_tokens=output_tokens,
-            cached_input_tokens=cached_input_tokens, reasoning_tokens=reasoning_tokens,
-            calls=calls, baseline=baseline or None, catalog=_call(configured_catalog),
-        )
+        # As `shoal cost --compare`: a repeat is more often a slip for another model.
+        _call(once_each, models, "models")
+        tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                  "cached_input_tokens": cached_input_tokens, "reasoning_tokens": reasoning_tokens}
+        rows = _call(compare_costs, models, calls=calls, baseline=baseline or None,
+                     catalog=_call(configured_catalog), **tokens)
+        _check_some_tokens(tokens)
         return _answer(CostComparisons(tuple(rows)), render.cost_comparison(rows))
 

@@ -44,6 +44,10 @@ TOOL_GROUPS: dict[str, tuple[str, ...]] = {
 
 _ADDER = re.compile(r"_add_(?P<area>[a-z0-9_]+?)_tools\.<locals>\.")
 
+# How a domain error starts when the call was well-formed but is refused all the same (a hard
+# spending limit): such an error is not led by the name of an argument it happens to quote.
+_REFUSAL = re.compile(r"\W*refused\b", re.IGNORECASE)
+
 # Deepest nesting an argument may have: the free-form ones (tool definitions, chat messages) are
 # JSON a few levels deep; thousands of levels would only exhaust the stack of whoever reads them.
 MAX_ARGUMENT_DEPTH = 64
@@ -80,8 +84,11 @@ def registered_tools(server: MCPServer[Any]) -> list[Any]:
 
 def select_tools(
     server: MCPServer[Any], *, read_only: bool = False, groups: Collection[str] | None = None
-) -> None:
+) -> dict[str, str]:
     """Drop the tools a host should not see: other groups, and writers in read-only mode.
+
+    Returns:
+        Each tool left out -> why, for the error that answers a call to it.
 
     Raises:
         ValueError: A group name is not one of `TOOL_GROUPS`.
@@ -93,12 +100,22 @@ def select_tools(
                 f"unknown tool group(s) {', '.join(unknown)}: choose among {', '.join(TOOL_GROUPS)}"
             )
 
+    left_out: dict[str, str] = {}
     for tool in registered_tools(server):
         writes = tool.annotations is None or tool.annotations.read_only_hint is not True
-        outside = groups is not None and tool_group(tool.fn) not in groups
-        if (read_only and writes) or outside:
-            server.remove_tool(tool.name)
-            logger.debug("tool %s left out (read_only=%s, groups=%s)", tool.name, read_only, groups)
+        group = tool_group(tool.fn)
+        if groups is not None and group not in groups:
+            left_out[tool.name] = (
+                f"its group, {group}, is not among the groups served ({', '.join(groups)}; "
+                "shoal serve --tools)"
+            )
+        elif read_only and writes:
+            left_out[tool.name] = "it writes and the server is read-only (shoal serve --read-only)"
+        else:
+            continue
+        server.remove_tool(tool.name)
+        logger.debug("tool %s left out: %s", tool.name, left_out[tool.name])
+    return left_out
 
 
 def tidy_descriptions(server: MCPServer[Any]) -> None:
@@ -276,9 +293,13 @@ def name_the_argument(message: str, arguments: dict[str, Any]) -> str:
     Domain functions word their errors for a Python caller ("unknown process node 'x'"); over
     MCP two arguments may take the same kind of value (from_node and to_node, models and
     baseline), so the argument whose value the message quotes is named first. The message is
-    returned as it is when it already starts with an argument's name, or when no single
-    argument's value appears in it.
+    returned as it is when it already starts with an argument's name, when no single
+    argument's value appears in it, or when it is a refusal ("refused: ..."): the answer to a
+    call whose arguments are all valid but which the state of things forbids, such as a record
+    past a scope's hard spending limit, is no argument's fault even when it quotes one.
     """
+    if _REFUSAL.match(message):
+        return message
     if any(re.match(rf"\W*{re.escape(key)}\b", message) for key in arguments):
         return message
     quoted = [key for key, value in arguments.items() if _quotes(message, value)]
@@ -306,15 +327,19 @@ class ToolCallGuard:
             is replaced by a tool error that tells the model to ask for less.
         how_to_ask_for_less: Tool name -> what to change (as for `state_answer_cap`), quoted in
             that tool's refusal; other tools get general advice.
+        left_out: Tool name -> why this server leaves it out (as `select_tools` returns), said
+            when such a tool is called.
     """
 
     def __init__(
         self, server: MCPServer[Any], max_result_tokens: int = MAX_RESULT_TOKENS,
         how_to_ask_for_less: Mapping[str, str] | None = None,
+        left_out: Mapping[str, str] | None = None,
     ) -> None:
         self._server = server
         self._max_result_tokens = max_result_tokens
         self._how_to_ask_for_less = dict(how_to_ask_for_less or {})
+        self._left_out = dict(left_out or {})
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -335,6 +360,14 @@ class ToolCallGuard:
         name = ctx.params.get("name")
         if not isinstance(name, str) or self._server._tool_manager.get_tool(name) is None:
             known = ", ".join(tool.name for tool in registered_tools(self._server))
+            why = self._left_out.get(name) if isinstance(name, str) else None
+            if why is not None:
+                # Not a misspelling: say so, or the model goes looking for the right name.
+                raise MCPError(
+                    code=INVALID_PARAMS,
+                    message=f"Unknown tool: {name}: shoal has it, but this server leaves it out "
+                    f"because {why}. Tools: {known}",
+                )
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}. Tools: {known}")
 
         problem = argument_problem(self._server._tool_manager.get_tool(name), ctx.params)

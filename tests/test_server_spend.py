@@ -1,0 +1,209 @@
+"""The spend tools through the SDK's client: reading a ledger not made yet leaves nothing behind,
+pricing needs tokens and each model once, a hard limit's refusal blames no argument, and a tool
+this server leaves out says why."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
+
+from shoal.server import build_server
+from shoal.server_policy import name_the_argument
+
+pytestmark = pytest.mark.anyio
+
+RECORD = {"scope": "session:capped", "model": "gpt-4o", "request_id": "r-1",
+          "input_tokens": 100_000, "output_tokens": 10_000}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+Answers = tuple[dict[str, Any], str, dict[str, Any], str]
+
+
+async def read_both(server_options: dict[str, Any]) -> Answers:
+    """budget_status and savings_report answers of a server of these options, each structured
+    content then text."""
+    async with Client(build_server(**server_options)) as client:
+        status = await client.call_tool("budget_status", {"scope": "session:a"})
+        report = await client.call_tool("savings_report", {})
+    assert not status.is_error and not report.is_error
+    return (status.structured_content, status.content[0].text,
+            report.structured_content, report.content[0].text)
+
+
+# ---- a ledger not made yet ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server_options", [{"read_only": True}, {}])
+async def test_read_tools_answer_a_missing_ledger_as_empty_and_make_no_file(
+    server_options: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(location))
+
+    status, status_text, report, report_text = await read_both(server_options)
+
+    assert files_under(tmp_path) == []
+    note = f"no ledger yet at {location}"
+    assert status["records"] == 0 and status["spent_usd"] == 0 and status["limit"] is None
+    assert status["notes"] and status["notes"][0].startswith(note)
+    assert report["records"] == 0 and report["notes"][0].startswith(note)
+    assert note in status_text and note in report_text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+async def test_read_tools_do_not_make_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHOAL_LEDGER")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+    _, status_text, _, _ = await read_both({"read_only": True})
+
+    assert files_under(tmp_path) == []
+    assert f"no ledger yet at {tmp_path / 'data' / 'shoal' / 'ledger.sqlite3'}" in status_text
+
+
+async def test_an_empty_ledger_file_is_read_as_empty_and_left_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    location.write_bytes(b"")
+    monkeypatch.setenv("SHOAL_LEDGER", str(location))
+
+    status, _, _, _ = await read_both({"read_only": True})
+
+    assert files_under(tmp_path) == ["ledger.sqlite3"] and location.stat().st_size == 0
+    assert status["records"] == 0 and status["notes"]
+
+
+async def test_a_ledger_with_records_is_read_without_the_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+
+    async with Client(build_server()) as client:
+        await client.call_tool("record_usage", {**RECORD, "scope": "session:a"})
+    status, status_text, report, report_text = await read_both({"read_only": True})
+
+    assert status["records"] == 1 and status["notes"] == []
+    assert report["records"] == 1 and report["notes"] == []
+    assert "no ledger yet" not in status_text + report_text
+
+
+# ---- pricing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("estimate_cost", {"model": "gpt-4o"}),
+        ("estimate_cost", {"model": "gpt-4o", "input_tokens": 0, "calls": 5}),
+        ("compare_costs", {"models": ["gpt-4o", "gpt-4.1-mini"]}),
+    ],
+)
+async def test_pricing_no_tokens_is_refused_naming_the_token_arguments(
+    tool: str, arguments: dict[str, object]
+) -> None:
+    async with Client(build_server()) as client:
+        result = await client.call_tool(tool, arguments)
+
+    text = result.content[0].text
+    assert result.is_error
+    assert "give the tokens to price: input_tokens, output_tokens, cached_input_tokens" in text
+    assert "reasoning_tokens are all 0" in text
+
+
+async def test_pricing_no_tokens_on_an_unknown_model_names_the_model_first() -> None:
+    async with Client(build_server()) as client:
+        result = await client.call_tool("compare_costs", {"models": ["gpt-4o", "gpt-4.1-mimi"]})
+
+    assert result.is_error and "unknown model 'gpt-4.1-mimi'" in result.content[0].text
+
+
+async def test_compare_costs_refuses_a_model_listed_twice() -> None:
+    arguments = {"models": ["gpt-4o", "gpt-4.1-mini", "gpt-4o"], "input_tokens": 1_000}
+
+    async with Client(build_server()) as client:
+        result = await client.call_tool("compare_costs", arguments)
+
+    assert result.is_error
+    assert "models names gpt-4o more than once" in result.content[0].text
+
+
+# ---- a hard limit's refusal --------------------------------------------------------------------
+
+
+async def test_a_hard_limit_refusal_is_not_blamed_on_the_scope_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+
+    async with Client(build_server()) as client:
+        await client.call_tool("set_budget_limit", {"scope": "session:capped", "usd": 0.01})
+        refused = await client.call_tool("record_usage", RECORD)
+
+    text = refused.content[0].text
+    assert refused.is_error
+    assert "refused: scope 'session:capped' has a hard limit of $0.01" in text
+    assert "argument '" not in text
+
+
+def test_a_refusal_is_left_alone_while_a_quoted_value_still_names_its_argument() -> None:
+    arguments = {"scope": "session:a", "model": "gpt-4o"}
+    refusal = "refused: scope 'session:a' has a hard limit of $1"
+
+    assert name_the_argument(refusal, arguments) == refusal
+    assert name_the_argument("unknown model 'gpt-4o'", arguments).startswith("argument 'model'")
+    # Only a message that starts as a refusal is one.
+    assert name_the_argument("no prices for 'gpt-4o', so it is refused", arguments).startswith(
+        "argument 'model'"
+    )
+
+
+# ---- tools a server leaves out ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("server_options", "tool", "why"),
+    [
+        ({"read_only": True}, "record_usage", "it writes and the server is read-only "
+                                              "(shoal serve --read-only)"),
+        ({"read_only": True}, "set_budget_limit", "shoal serve --read-only"),
+        ({"groups": ["tokens", "cost"]}, "budget_status",
+         "its group, budget, is not among the groups served (tokens, cost; shoal serve --tools)"),
+    ],
+)
+async def test_calling_a_left_out_tool_says_why_it_is_not_served(
+    server_options: dict[str, Any], tool: str, why: str
+) -> None:
+    async with Client(build_server(**server_options)) as client:
+        with pytest.raises(MCPError) as left_out:
+            await client.call_tool(tool, {"scope": "s"})
+
+    message = left_out.value.error.message
+    assert left_out.value.error.code == INVALID_PARAMS
+    assert message.startswith(f"Unknown tool: {tool}: shoal has it, but this server leaves it out")
+    assert why in message
+
+
+async def test_a_tool_shoal_does_not_have_is_still_just_unknown() -> None:
+    async with Client(build_server(read_only=True)) as client:
+        with pytest.raises(MCPError) as unknown:
+            await client.call_tool("record_usages", {})
+
+    assert unknown.value.error.message.startswith("Unknown tool: record_usages. Tools: ")
