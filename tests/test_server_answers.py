@@ -382,10 +382,11 @@ async def test_a_price_file_broken_while_serving_is_a_tool_error_naming_it(
         results = {name: await client.call_tool(name, arguments)
                    for name, arguments in PRICED_CALLS.items()}
 
-    # Not the bare "Error executing tool estimate_cost" of a crash: the file and what is wrong.
+    # Not the SDK's "Error executing tool estimate_cost" of a crash: the file and what is wrong.
     for name, result in results.items():
         text = result.content[0].text
         assert result.is_error, name
+        assert text.startswith(f"{name}: ") and "Error executing" not in text, text
         assert "prices.json" in text and BROKEN_MESSAGE in text, f"{name}: {text}"
 
 

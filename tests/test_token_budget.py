@@ -203,7 +203,7 @@ def test_split_text_over_mcp_blames_max_tokens_not_the_encoding() -> None:
 
     assert result.is_error
     assert result.content[0].text.startswith(
-        "Error executing tool split_text: max_tokens=1 is too small"
+        "split_text: max_tokens=1 is too small"
     )
 
 

@@ -421,14 +421,19 @@ class ToolCallGuard:
 
 
 def _named_error(result: dict[str, Any], tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """A tool error whose text names the argument it is about (see `name_the_argument`)."""
+    """A tool error that starts ``tool: `` and names the argument it is about (see
+    `name_the_argument`), as the errors of the argument check do.
+
+    The SDK starts a failed call's text with "Error executing tool X: ", which reads like a crash
+    though the model only has to change an argument.
+    """
     content = result.get("content") or []
-    if not content or not isinstance(content[0], dict) or not isinstance(arguments, dict):
+    if not content or not isinstance(content[0], dict):
         return result
     text = str(content[0].get("text", ""))
     prefix = f"Error executing tool {tool}: "
-    head, body = (prefix, text[len(prefix) :]) if text.startswith(prefix) else ("", text)
-    named = name_the_argument(body, arguments)
-    if named == body:
-        return result
-    return {**result, "content": [{**content[0], "text": head + named}, *content[1:]]}
+    if text.startswith(prefix):
+        text = text[len(prefix) :]
+    if isinstance(arguments, dict):
+        text = name_the_argument(text, arguments)
+    return {**result, "content": [{**content[0], "text": f"{tool}: {text}"}, *content[1:]]}
