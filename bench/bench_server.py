@@ -2,9 +2,11 @@
 
 Run ``python bench/bench_server.py`` for the table in the README, or
 ``pytest bench/bench_server.py`` for the same figures in pytest-benchmark's ``extra_info``.
+``--port N`` serves the HTTP rows on port N of 127.0.0.1 instead of any free one (for a
+firewall rule or a packet capture, say); a port already in use is refused before the run.
 
 Each row starts a fresh ``shoal serve`` subprocess on a private ledger (HTTP on a free port of
-127.0.0.1) and sends the load test's mix of calls (tests/mcp_load.py): a quarter
+127.0.0.1, or ``--port``) and sends the load test's mix of calls (tests/mcp_load.py): a quarter
 ``record_usage`` with unique request ids (each a SQLite commit with a full sync), the rest
 ``count_tokens``, ``estimate_cost``, ``check_hardware_fit``, ``compare_costs`` and
 ``budget_status``. Rows:
@@ -21,7 +23,9 @@ the figures measure the server.
 
 from __future__ import annotations
 
+import argparse
 import os
+import socket
 import sys
 import tempfile
 import uuid
@@ -52,8 +56,8 @@ DEADLINE_S = 600.0
 ROWS = (("stdio", 1), ("stdio", 50), ("http", 1), ("http", 50))
 
 
-def measure(transport: str, clients: int) -> LoadReport:
-    """Run one row of the table against a fresh server."""
+def measure(transport: str, clients: int, port: int | None = None) -> LoadReport:
+    """Run one row of the table against a fresh server (HTTP on ``port``, else a free one)."""
     per_client = CALLS_ONE_CLIENT if clients == 1 else CALLS_PER_CLIENT
     run = uuid.uuid4().hex[:8]
     scope = f"bench:{run}"
@@ -68,7 +72,7 @@ def measure(transport: str, clients: int) -> LoadReport:
         env = {**os.environ, "SHOAL_LEDGER": str(Path(folder) / "ledger.sqlite3")}
         if transport == "stdio":
             return anyio.run(_stdio, env, calls_of, warm_up, clients)
-        process, url = start_http_server(Path(folder) / "server.log", env=env)
+        process, url = start_http_server(Path(folder) / "server.log", env=env, port=port)
         try:
             anyio.run(run_clients, lambda: http_session(url), warm_up, 1, DEADLINE_S)
             return anyio.run(run_clients, lambda: http_session(url), calls_of, clients,
@@ -97,11 +101,54 @@ def row(transport: str, clients: int, report: LoadReport) -> str:
             f"{report.percentile_ms(0.99):.1f} |")
 
 
-def main() -> None:
+def port_number(text: str) -> int:
+    """A TCP port from 1 to 65535, as typed after --port."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a whole number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {port}")
+    return port
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` of 127.0.0.1 now.
+
+    The bench waits for the port to accept connections, so a port some other program listens
+    on would have it measure that program instead of shoal.
+    """
+    with socket.socket() as probe:
+        # As the server does, so that connections of an earlier row in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        help="serve the HTTP rows on this port of 127.0.0.1 (default: any free port)",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.port is not None and not port_is_free(arguments.port):
+        parser.error(f"--port {arguments.port}: 127.0.0.1:{arguments.port} is in use; "
+                     "choose another port, or leave --port out for any free one")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
     print("| transport | calls | errors | calls/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for transport, clients in ROWS:
-        print(row(transport, clients, measure(transport, clients)), flush=True)
+        report = measure(transport, clients, port=arguments.port)
+        print(row(transport, clients, report), flush=True)
     print(f"\n{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -611,8 +611,12 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = commands.add_parser(
         "models",
-        help="list the model catalog: prices, context windows, tokenizers, quality priors",
-        description="List the catalog's models (with --prices FILE applied), one per line.",
+        help="list the model catalog: prices, context windows, quality priors (--json: every "
+        "field, tokenizers included)",
+        description="List the catalog's models (with --prices FILE applied), one per line: id, "
+        "provider, input and output price per million tokens, context window and quality prior. "
+        "--json prints every field of each model, its tokenizer (encoding, token_ratio) "
+        "included.",
     )
     models.add_argument("--provider", help="only this provider's models, e.g. openai")
     models.add_argument("--open-weights", action="store_true", help="only open-weight models")

@@ -167,7 +167,12 @@ def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         choices=("iso-power", "iso-performance", "iso-area"),
         help="how the node change is spent (default: %(default)s)",
     )
-    port.add_argument("--models", nargs="+", help="models to compare (default: every model)")
+    port.add_argument(
+        "--models",
+        nargs="+",
+        metavar="MODEL",
+        help="models to compare, space- or comma-separated (a b, or a,b; default: every model)",
+    )
     port.add_argument("--quant", default="Q4_K_M", help="weight format (default: %(default)s)")
     _add_context(port)
     port.add_argument(
@@ -187,17 +192,32 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Estimate every combination of models x devices x nodes x formats x "
         "contexts (in Rust) and print the Pareto front: the configurations that fit and that "
         "no other beats on both decode speed and energy per token. Lists take ids separated by "
-        "spaces or commas; models and devices default to every known one.",
+        "spaces or commas (--models a b, or --models a,b); models and devices default to every "
+        "known one.",
     )
-    sweep.add_argument("--models", nargs="+", help="model ids (default: all)")
-    sweep.add_argument("--devices", nargs="+", help="device ids (default: all)")
-    sweep.add_argument("--quants", nargs="+", help="weight formats (default: Q4_K_M)")
-    sweep.add_argument("--contexts", nargs="+", help="context lengths in tokens (default: 4096)")
+    # The metavar names one item: argparse's "MODEL [MODEL ...]" shows only the spaced form.
+    sweep.add_argument(
+        "--models", nargs="+", metavar="MODEL",
+        help="model ids, space- or comma-separated (default: all)",
+    )
+    sweep.add_argument(
+        "--devices", nargs="+", metavar="DEVICE",
+        help="device ids, space- or comma-separated (default: all)",
+    )
+    sweep.add_argument(
+        "--quants", nargs="+", metavar="FORMAT",
+        help="weight formats, space- or comma-separated (default: Q4_K_M)",
+    )
+    sweep.add_argument(
+        "--contexts", nargs="+", metavar="TOKENS",
+        help="context lengths in tokens, space- or comma-separated (default: 4096)",
+    )
     sweep.add_argument(
         "--nodes",
         nargs="+",
-        help=f"process nodes to port each device to; '{hardware.AS_BUILT}' keeps it as built "
-        f"(default: {hardware.AS_BUILT})",
+        metavar="NODE",
+        help=f"process nodes to port each device to, space- or comma-separated; "
+        f"'{hardware.AS_BUILT}' keeps it as built (default: {hardware.AS_BUILT})",
     )
     # No default here, so that a --mode given without a node to port to can be refused.
     sweep.add_argument(

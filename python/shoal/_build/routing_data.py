@@ -38,6 +38,18 @@ ROUTELLM_MODELS = {
 }
 MMLU_EVERY = 5
 
+# The upstream files each kind of source folder must hold, and where they come from.
+SOURCES = {
+    "routellm": (
+        ("gsm8k_correct.csv", "mmlu_correct.csv"),
+        "the routellm/evals caches of lm-sys/RouteLLM (commit 0b64fdaf, Apache-2.0)",
+    ),
+    "arena-hard": (
+        ("questions.jsonl", "scores.csv"),
+        "data/arena-bench-v1 of lmarena/arena-hard-auto (commit 4a705dd, Apache-2.0)",
+    ),
+}
+
 
 def _write(items: Sequence[dict[str, Any]], path: Path) -> int:
     lines = [json.dumps(item, ensure_ascii=False, sort_keys=True) for item in items]
@@ -94,16 +106,52 @@ def build_arena_hard(source: Path, out: Path) -> None:
     logger.info("arena hard: %d prompts", _write(items, out / "arena_hard.json"))
 
 
+class SourceError(ValueError):
+    """A source file is missing or cannot be read."""
+
+
+def check_sources(kind: str, source: Path) -> None:
+    """Refuse a source folder that lacks a readable upstream file, naming it and its origin.
+
+    Checked before anything is written, so that a wrong folder leaves no half-built output.
+    """
+    names, origin = SOURCES[kind]
+    for name in names:
+        path = source / name
+        try:
+            with path.open("rb") as handle:
+                handle.read(1)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise SourceError(
+                f"cannot read {path} ({reason}): the {kind} source folder must hold "
+                f"{' and '.join(names)} from {origin}; see python/shoal/data/NOTICE.md"
+            ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Convert one source folder."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["routellm", "arena-hard"])
+    parser = argparse.ArgumentParser(
+        prog="python -m shoal._build.routing_data", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("kind", choices=sorted(SOURCES))
     parser.add_argument("source", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     build = build_routellm if arguments.kind == "routellm" else build_arena_hard
-    build(arguments.source, arguments.out)
+    try:
+        check_sources(arguments.kind, arguments.source)
+        build(arguments.source, arguments.out)
+    except SourceError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # A file that vanished or turned unreadable after the check, or an --out that cannot
+        # be written: name it rather than print a traceback.
+        print(f"{parser.prog}: error: {error.filename}: {error.strerror or error}",
+              file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,0 +1,403 @@
+"""The README's examples print what it shows, and what it says about commands holds.
+
+Console examples that read `tests/data/examples/` (and the `shoal hw port` and `shoal hw sweep`
+examples) run from a copy of that folder, through ``shoal.cli.main``, and their stdout must equal
+the README's block line for line. The MCP examples (a tool call in backticks, then its text) are
+called through the SDK's in-memory client. The README is parsed on every run, so an edit to
+either side that makes them disagree fails here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import shlex
+import shutil
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.types import TextContent
+
+from shoal import cli, hardware_cli
+from shoal._build import routing_data
+from shoal.server import build_server
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+README = REPOSITORY / "README.md"
+EXAMPLES = Path("tests/data/examples")
+# Examples run for the shape of their output even though they read no example file.
+CHECKED_WITHOUT_EXAMPLE_FILES = ("shoal hw port ", "shoal hw sweep ")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One `$ command` of a README block and the lines the README shows under it."""
+
+    line: int
+    command: str
+    printed: str
+
+
+def _blocks(text: str) -> Iterator[tuple[int, str]]:
+    """Each fenced block's first line number (1-based) and body."""
+    for match in re.finditer(r"^```[a-z]*\n(.*?)^```$", text, re.MULTILINE | re.DOTALL):
+        yield text.count("\n", 0, match.start()) + 2, match.group(1)
+
+
+def _examples(body: str, first_line: int) -> list[Example]:
+    examples: list[Example] = []
+    for offset, line in enumerate(body.splitlines()):
+        if line.startswith("$ "):
+            examples.append(Example(first_line + offset, line[2:], ""))
+        elif examples:
+            last = examples[-1]
+            examples[-1] = Example(last.line, last.command, last.printed + line + "\n")
+    return examples
+
+
+def readme_examples() -> list[Example]:
+    """The checked console examples, in README order."""
+    chosen = []
+    for first_line, body in _blocks(README.read_text(encoding="utf-8")):
+        examples = _examples(body, first_line)
+        if any(str(EXAMPLES) in example.command
+               or example.command.startswith(CHECKED_WITHOUT_EXAMPLE_FILES)
+               for example in examples):
+            chosen.extend(examples)
+    return chosen
+
+
+@pytest.fixture
+def example_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder laid out as the repository root, so the README's relative paths resolve
+    and the files the examples write (router.json, a ledger, SVGs) land in it."""
+    shutil.copytree(REPOSITORY / EXAMPLES, tmp_path / EXAMPLES)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "default-ledger.sqlite3"))
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    return tmp_path
+
+
+def _load_script(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _commands(line: str) -> list[list[str]]:
+    """The words of each command of a shell line (commands joined by ';', comments dropped)."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=";")
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for word in lexer:
+        if word == ";":
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return [words for words in commands if words]
+
+
+def _run(example: Example, capsys: pytest.CaptureFixture[str]) -> str:
+    printed = ""
+    for words in _commands(example.command):
+        if words[0] == "shoal":
+            code = cli.main(words[1:])
+        elif words[0] == "python" and words[1].startswith(str(EXAMPLES)):
+            code = _load_script(Path(words[1])).main(words[2:])
+        else:
+            raise AssertionError(f"README.md:{example.line}: no way to run {example.command!r}")
+        captured = capsys.readouterr()
+        assert code == 0, f"README.md:{example.line}: {example.command}\n{captured.err}"
+        printed += captured.out
+    return printed
+
+
+def test_the_readme_examples_print_what_the_readme_shows(
+    example_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = readme_examples()
+    commands = " ".join(example.command for example in examples)
+    # The examples this file exists for; one missing means the README lost it or the parser did.
+    for needed in ("count --chat", "budget fit", "budget trim", "--plan", "example_ledger.py",
+                   "shoal report", "shoal fit", "--router router.json", "hw port", "hw sweep"):
+        assert needed in commands, needed
+
+    for example in examples:
+        printed = _run(example, capsys)
+        assert printed == example.printed, f"README.md:{example.line}: {example.command}"
+
+
+def test_every_example_file_is_used_by_the_readme() -> None:
+    text = README.read_text(encoding="utf-8")
+    for path in sorted((REPOSITORY / EXAMPLES).iterdir()):
+        assert f"{EXAMPLES}/{path.name}" in text, path.name
+
+
+# ---- MCP examples -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def mcp_examples() -> list[tuple[str, dict[str, Any], str]]:
+    """Each README line `` `tool {arguments}` `` and the first block after it: the tool's text."""
+    text = README.read_text(encoding="utf-8")
+    pattern = r"^`([a-z_]+) (\{[^\n]*\})`\n\n```\n(.*?)```$"
+    return [(name, json.loads(arguments), printed)
+            for name, arguments, printed in re.findall(pattern, text, re.MULTILINE | re.DOTALL)]
+
+
+@pytest.mark.anyio
+async def test_the_readme_mcp_examples_answer_what_the_readme_shows(
+    example_folder: Path,
+) -> None:
+    examples = mcp_examples()
+    assert "check_hardware_fit" in [name for name, _, _ in examples]
+
+    async with Client(build_server()) as client:
+        for name, arguments, printed in examples:
+            answer = await client.call_tool(name, arguments)
+            text = answer.content[0]
+            assert isinstance(text, TextContent)
+            assert not answer.is_error, text.text
+            assert text.text + "\n" == printed, name
+
+
+@pytest.mark.anyio
+async def test_route_task_alternatives_are_as_the_readme_describes(example_folder: Path) -> None:
+    async with Client(build_server()) as client:
+        answer = await client.call_tool(
+            "route_task", {"prompt": "Prove that there are infinitely many primes.",
+                           "local_only": True, "max_alternatives": 2},
+        )
+
+    alternatives = answer.structured_content["alternatives"]
+    assert alternatives[0]["model"] == answer.structured_content["model"]
+    assert len(alternatives) == 3
+    described = " ".join(README.read_text(encoding="utf-8").split())
+    assert "`alternatives`: the chosen model first, then up to `max_alternatives`" in described
+
+
+# ---- what the README says about commands --------------------------------------------------------
+
+
+def _leaves(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every runnable command under ``parser``, by its words (``budget fit``)."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.update(_leaves(child, f"{prefix}{name} "))
+    return found or {prefix.strip(): parser}
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def test_the_readme_names_exactly_the_commands_that_take_prices() -> None:
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    sentence = re.search(r"applies your own price file to the commands that price or look up "
+                         r"catalog models: (.*?);", text)
+    assert sentence is not None
+    named = re.findall(r"`([a-z ]+)`", sentence.group(1))
+    commands = {name: parser for name, parser in _leaves(cli.build_parser()).items()
+                if name != "hw"}
+
+    def covered(command: str) -> bool:
+        return any(command == name or command.startswith(name + " ") for name in named)
+
+    for command, parser in commands.items():
+        assert ("--prices" in _options(parser)) == covered(command), command
+    for command, parser in _leaves(hardware_cli.build_parser()).items():
+        assert "--prices" not in _options(parser), f"hw {command}"
+    assert "`shoal hw` takes no price file" in text and "`SHOAL_DEVICES`" in text
+
+
+def test_shoal_hw_reads_devices_from_shoal_devices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README sends `shoal hw` users to SHOAL_DEVICES, as it has no --devices FILE option.
+    shipped = json.loads((REPOSITORY / "python/shoal/data/devices.json").read_text("utf-8"))
+    device = {**next(d for d in shipped["devices"] if d["id"] == "rtx-4090"), "id": "my-box"}
+    (tmp_path / "devices.json").write_text(json.dumps({"devices": [device]}), "utf-8")
+    monkeypatch.setenv("SHOAL_DEVICES", str(tmp_path / "devices.json"))
+    from shoal import hardware
+
+    hardware.reset_tables()
+    try:
+        code = cli.main(["hw", "fit", "llama-3.1-8b-instruct", "my-box"])
+    finally:
+        monkeypatch.delenv("SHOAL_DEVICES")
+        hardware.reset_tables()
+
+    assert code == 0
+    assert capsys.readouterr().out.startswith("llama-3.1-8b-instruct Q4_K_M on my-box: fits")
+
+
+def _help(capsys: pytest.CaptureFixture[str], *words: str) -> str:
+    with pytest.raises(SystemExit):
+        cli.main([*words, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_the_models_help_names_only_the_table_columns_and_json_the_rest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["models"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    summary = re.search(r"models (list the model catalog: .*?) hw ", _help(capsys))
+    description = _help(capsys, "models")
+
+    assert summary is not None and "tokenizer" not in header
+    for text in (summary.group(1), description):
+        # The tokenizer shows only under --json: the help may name it only after that.
+        assert "tokenizer" in text
+        assert text.index("--json") < text.index("tokenizer"), text
+
+
+@pytest.mark.parametrize("command", ["port", "sweep"])
+def test_hw_models_help_says_spaces_and_commas_both_work(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _help(capsys, "hw", command)
+    models = re.search(r"--models MODEL \[MODEL \.\.\.\] (.*?) --", text)
+    assert models is not None and "space- or comma-separated" in models.group(1)
+
+    arguments = {"port": ["iphone-16-pro", "--to", "nanostack-claimed", "--sram-mb", "400"],
+                 "sweep": ["--devices", "rtx-4090"]}[command]
+    models_given = ["gemma-3-1b-it", "llama-3.2-1b-instruct"]
+    assert cli.main(["hw", command, *arguments, "--models", *models_given]) == 0
+    spaced = capsys.readouterr().out
+    assert cli.main(["hw", command, *arguments, "--models", ",".join(models_given)]) == 0
+    assert capsys.readouterr().out == spaced
+    if command == "port":
+        assert all(model in spaced for model in models_given)
+    else:
+        assert spaced.startswith("2 configurations")
+
+
+def test_every_shoal_serve_command_line_of_the_host_section_passes_a_root() -> None:
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Add shoal to your host")
+    section = text[start:text.index("\n## ", start + 1)]
+    lines = [line for _, body in _blocks(section) for line in body.splitlines()
+             if re.search(r"/shoal serve\b", line)]
+
+    assert any("inspector" in line for line in lines)
+    for line in lines:
+        assert "--root /absolute/path/to/your/project" in line, line
+
+
+# ---- python -m shoal._build.routing_data --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "first_file"), [("routellm", "gsm8k_correct.csv"),
+                                                  ("arena-hard", "questions.jsonl")])
+def test_routing_data_names_a_missing_source_file_and_where_it_comes_from(
+    kind: str, first_file: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = routing_data.main([kind, str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
+
+    error = capsys.readouterr().err
+    assert code == 2 and len(error.splitlines()) == 1
+    assert error.startswith("python -m shoal._build.routing_data: error: cannot read "
+                            f"{tmp_path / 'nowhere' / first_file} (No such file or directory)")
+    assert ("lm-sys/RouteLLM" if kind == "routellm" else "lmarena/arena-hard-auto") in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_routing_data_refuses_a_folder_in_place_of_a_source_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "questions.jsonl").mkdir()
+
+    code = routing_data.main(["arena-hard", str(tmp_path), "--out", str(tmp_path / "out")])
+
+    assert code == 2 and "questions.jsonl (Is a directory)" in capsys.readouterr().err
+
+
+def test_routing_data_still_converts_a_complete_source(tmp_path: Path) -> None:
+    header = "prompt,gpt-4-1106-preview,mistralai/Mixtral-8x7B-Instruct-v0.1"
+    (tmp_path / "gsm8k_correct.csv").write_text(f"{header}\nAdd 2 and 3.,True,False\n", "utf-8")
+    (tmp_path / "mmlu_correct.csv").write_text(
+        f"{header},subject\nName a prime.,True,True,maths\n", "utf-8"
+    )
+
+    assert routing_data.main(["routellm", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads((tmp_path / "out" / "gsm8k.json").read_text("utf-8"))
+    assert rows == [{"question": "Add 2 and 3.", "task": "gsm8k",
+                     "scores": {"gpt-4-1106-preview": 1.0, "mixtral-8x7b-instruct-v0.1": 0.0}}]
+
+
+# ---- bench/bench_server.py --port ---------------------------------------------------------------
+
+
+@pytest.fixture
+def bench_server() -> ModuleType:
+    sys.path.insert(0, str(REPOSITORY / "tests"))
+    try:
+        return _load_script(REPOSITORY / "bench" / "bench_server.py")
+    finally:
+        sys.path.remove(str(REPOSITORY / "tests"))
+
+
+def test_bench_server_serves_the_http_rows_on_the_port_given(
+    bench_server: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ports: list[int | None] = []
+
+    def measure(transport: str, clients: int, port: int | None = None) -> Any:
+        ports.append(port)
+        return bench_server.LoadReport()
+
+    monkeypatch.setattr(bench_server, "measure", measure)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+
+    bench_server.main(["--port", str(free)])
+    bench_server.main([])
+
+    assert ports == [free] * 4 + [None] * 4
+    assert "--port" in README.read_text(encoding="utf-8").split("bench/bench_server.py")[1]
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_bench_server_refuses_a_port_out_of_range(
+    bench_server: ModuleType, port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        bench_server.main(["--port", port])
+
+    assert stopped.value.code == 2 and "argument --port: a port is" in capsys.readouterr().err
+
+
+def test_bench_server_refuses_a_port_in_use(
+    bench_server: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(SystemExit) as stopped:
+            bench_server.main(["--port", str(port)])
+
+    assert stopped.value.code == 2
+    assert f"127.0.0.1:{port} is in use" in capsys.readouterr().err
