@@ -99,6 +99,35 @@ def test_budget_fit_cuts_below_the_default_minimum_only_when_asked(
     assert code == 2 and "--min-truncated-tokens goes with --truncate-last" in err
 
 
+def test_budget_fit_takes_a_relative_file_from_the_current_folder_not_the_first_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.md").write_text("a guide", encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.md").write_text("some notes", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("password", encoding="utf-8")
+    monkeypatch.chdir(work)
+    fit = ["budget", "fit", "--model", "gpt-4o", "--budget", "100", "--json"]
+
+    code, out, err = _run(capsys, *fit, "--file", "../docs/guide.md", "--file", "notes.md",
+                          "--root", "..")
+
+    assert (code, err) == (0, "")
+    items = json.loads(out)["items"]
+    assert [(item["id"], item["source"]) for item in items] == [
+        ("../docs/guide.md", str(tmp_path / "docs" / "guide.md")),
+        ("notes.md", str(work / "notes.md")),
+    ]
+
+    # Inside no --root: the error gives the path as typed and where it leads.
+    code, out, err = _run(capsys, *fit, "--file", "../secret.txt", "--root", ".")
+    assert (code, out) == (2, "")
+    assert err == (f"shoal budget: error: item '../secret.txt': '{tmp_path / 'secret.txt'}' is "
+                   f"outside the allowed directories ({work})\n")
+
+
 def test_budget_help_says_file_and_the_default_minimum_cut(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -110,6 +139,8 @@ def test_budget_help_says_file_and_the_default_minimum_cut(
     trim_help = " ".join(capsys.readouterr().out.split())
 
     assert "ITEMS_FILE a file holding a JSON list of items" in fit_help
+    assert "a relative path starts at the current folder, as in the shell" in fit_help
+    assert "a relative path in ITEMS_FILE starts at the first" in fit_help
     assert "CHAT_FILE a file holding a JSON list of chat messages" in trim_help
     assert f"(default: {budget.DEFAULT_MIN_TRUNCATED_TOKENS})" in fit_help
     assert "--ledger" not in fit_help and "--ledger" not in trim_help

@@ -480,7 +480,12 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "'-' reads the list from stdin",
     )
     fit.add_argument(
-        "--file", type=Path, action="append", default=[], help="add a file as an item (repeatable)"
+        "--file",
+        type=Path,
+        action="append",
+        default=[],
+        help="add a file as an item (repeatable); a relative path starts at the current folder, "
+        "as in the shell, and the file must lie inside a --root",
     )
     fit.add_argument("--model", required=True, help="catalog model id to count and price for")
     fit.add_argument("--budget", type=int, required=True, help="token budget")
@@ -500,7 +505,8 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=_folder,
         action="append",
         default=[],
-        help="folder files may be read from (repeatable; default: the current folder)",
+        help="folder files may be read from (repeatable; default: the current folder); a "
+        "relative path in ITEMS_FILE starts at the first",
     )
     trim = actions.add_parser("trim", help="trim a chat history to a budget")
     trim.add_argument(
@@ -907,7 +913,10 @@ def _budget(args: argparse.Namespace) -> int:
         if not isinstance(items, list):
             raise ValueError("must hold a JSON list of items")
         parsed = parse_items(items)
-    parsed += parse_items({"id": str(path), "path": str(path)} for path in args.file)
+    # A --file path means what it means to the user's shell: resolved from the current folder,
+    # not from the first --root as a path inside the items file is. The item keeps the path as
+    # typed for its id, so an error names both.
+    parsed += parse_items({"id": str(path), "path": os.path.realpath(path)} for path in args.file)
     if not parsed:
         # An empty plan would read as "everything fits" when nothing was asked.
         if args.items is None:
