@@ -88,8 +88,12 @@ def test_budget_fit_cuts_below_the_default_minimum_only_when_asked(
     code, out, _ = _run(capsys, *argv)
     assert code == 0
     assert ("dropped   best: 10 tokens; rank 1 by priority per token; 10 tokens do not fit in "
-            "the 8 left; not cut: 6 tokens of it would fit, fewer than min_truncated_tokens "
+            "the 8 left; not cut: 6 tokens of it would fit, fewer than --min-truncated-tokens "
             "(32)") in out
+
+    code, out, _ = _run(capsys, *argv, "--min-truncated-tokens", "7", "--json")
+    reasons = [item["reason"] for item in json.loads(out)["items"]]
+    assert code == 0 and "fewer than --min-truncated-tokens (7)" in reasons[0]
 
     code, out, _ = _run(capsys, *argv, "--min-truncated-tokens", "4")
     assert code == 0 and "truncated best: 6 of 10 tokens" in out

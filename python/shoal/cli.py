@@ -939,6 +939,13 @@ def _budget(args: argparse.Namespace) -> int:
             roots=args.root or [Path.cwd()],
             min_truncated_tokens=min_truncated_tokens,
         )
+    # A reason can cite a parameter ("fewer than min_truncated_tokens (32)"): it names the
+    # option typed, as the errors do.
+    items = tuple(
+        dataclasses.replace(item, reason=_with_option_names(item.reason, BUDGET_OPTIONS))
+        for item in plan.items
+    )
+    plan = dataclasses.replace(plan, items=items)
     if args.json:
         _print_json(dataclasses.asdict(plan))
     else:
