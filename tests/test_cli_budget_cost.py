@@ -231,6 +231,35 @@ def test_cost_refuses_per_call_options_with_a_plan(
     assert _run(capsys, "cost", "gpt-4o", "--plan", str(plan))[0] == 0
 
 
+def test_cost_gives_the_date_and_file_of_prices_a_user_file_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHOAL_PRICES", "")  # --prices sets it; put it back after
+    prices = _write(tmp_path / "prices.json", {"models": [
+        {"id": "gpt-4o", "input_per_mtok": 2.0, "output_per_mtok": 8.0, "as_of": "2026-11-30"},
+    ]})
+    plan = _write(tmp_path / "plan.json", [{"input_tokens": 1000}])
+    priced = ["--prices", str(prices)]
+
+    code, out, _ = _run(capsys, "cost", "gpt-4o", "--input", "1000", *priced)
+    assert code == 0
+    assert out.splitlines()[0] == "gpt-4o: $0.002 (prices of 2026-11-30 from user file prices.json)"
+
+    code, out, _ = _run(capsys, "cost", "gpt-4o", "--plan", str(plan), *priced, "--json")
+    estimate = json.loads(out)
+    assert code == 0
+    assert (estimate["prices_as_of"], estimate["price_file"]) == ("2026-11-30", "prices.json")
+    assert estimate["catalog_date"] == "2026-12-04"
+
+    code, out, _ = _run(capsys, "cost", "--compare", "gpt-4o,gpt-4.1-mini", "--input", "1000",
+                        *priced, "--json")
+    dates = {row["model"]: (row["estimate"]["prices_as_of"], row["estimate"]["price_file"])
+             for row in json.loads(out)}
+    assert code == 0
+    assert dates == {"gpt-4o": ("2026-11-30", "prices.json"),
+                     "gpt-4.1-mini": ("2026-12-04", None)}
+
+
 def test_a_dearer_model_costs_more_instead_of_saving_a_negative_amount(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -133,7 +133,8 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
 
 def cost_estimate(result: CostEstimate) -> str:
     """The total, then one line per priced kind of token."""
-    lines = [f"{result.model}: {usd(result.total_usd)} (prices of {result.catalog_date})"]
+    source = f" from user file {result.price_file}" if result.price_file else ""
+    lines = [f"{result.model}: {usd(result.total_usd)} (prices of {result.prices_as_of}{source})"]
     for item in result.line_items:
         lines.append(
             f"  {item.kind}: {item.tokens:,} tokens x ${item.usd_per_mtok:g}/Mtok = {usd(item.usd)}"
