@@ -188,6 +188,11 @@ def recorded_outcome(result: RecordedOutcome) -> str:
     redacted = ""
     if result.redactions:
         redacted = f", {plural(result.redactions, 'private item')} redacted"
+    if result.prompt_kept:
+        # No prompt this time: nothing was redacted now, the earlier prompt stands.
+        prompt = "the prompt recorded before is kept"
+        if result.redactions:
+            redacted = f" ({plural(result.redactions, 'private item')} redacted then)"
     return (
         f"{result.status}: {result.model} scored {result.score:.3f} on decision "
         f"{result.decision_id}; {prompt}{redacted}"
