@@ -255,7 +255,14 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
 
     resident = [row.model for row in result.inference if row.resident]
     fitting = [row for row in result.inference if row.fits]
-    if resident:
+    # Without an SRAM figure every share is 0% by default, not by estimate: say what is missing.
+    known_sram = result.sram_mb is not None
+    if not known_sram:
+        lines.append(
+            "  SRAM residency not estimated: the device table has no on-die SRAM figure for "
+            f"{result.name}; give one with --sram-mb (sram_mb in Python and over MCP)"
+        )
+    elif resident:
         lines.append(f"  resident in on-die SRAM after the move: {', '.join(resident)}")
     elif fitting:
         best = max(fitting, key=lambda row: row.sram_resident_fraction_after)
@@ -273,9 +280,10 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
             "before -> after (estimates):"
         )
     for row in shown:
+        sram = (f"SRAM {row.sram_resident_fraction_before:.0%} -> "
+                f"{row.sram_resident_fraction_after:.0%}, " if known_sram else "")
         lines.append(
-            f"    {row.model}: SRAM {row.sram_resident_fraction_before:.0%} -> "
-            f"{row.sram_resident_fraction_after:.0%}, decode "
+            f"    {row.model}: {sram}decode "
             f"{row.decode_tokens_per_s_before:.1f} -> {row.decode_tokens_per_s_after:.1f} tok/s, "
             f"{row.joules_per_token_before:.3g} -> {row.joules_per_token_after:.3g} J/token"
         )
