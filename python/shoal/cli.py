@@ -95,8 +95,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--ledger",
         type=_ledger_location,
         metavar="PATH|URL",
-        help="spend ledger: a SQLite file or a postgresql:// URL (default: SHOAL_LEDGER, else "
-        "ledger.sqlite3 in the user's data directory); checked at start",
+        help="spend ledger: a SQLite file or a postgresql:// URL (default: SHOAL_LEDGER if set "
+        "and not empty, else ledger.sqlite3 in the user's data directory); checked at start",
     )
     serve.add_argument(
         "--prices",
@@ -434,9 +434,14 @@ def _add_hw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _ledger_location(value: str) -> str:
-    # An empty value would silently mean the default ledger.
+    # An empty value would silently mean the default ledger. An empty SHOAL_LEDGER does mean it,
+    # as an empty shell variable commonly means unset; the message says so, since the two differ.
     if not value.strip():
-        raise argparse.ArgumentTypeError("empty: give a SQLite file path or a postgresql:// URL")
+        raise argparse.ArgumentTypeError(
+            "empty: give a SQLite file path or a postgresql:// URL, or leave --ledger out for "
+            "the default (SHOAL_LEDGER, which counts as unset when empty, else ledger.sqlite3 "
+            "in the user's data directory)"
+        )
     return value
 
 
@@ -452,8 +457,8 @@ def _add_ledger_option(parser: argparse.ArgumentParser) -> None:
         "--ledger",
         type=_ledger_location,
         metavar="PATH|URL",
-        help="SQLite file or postgresql:// URL (default: SHOAL_LEDGER, else ledger.sqlite3 in the "
-        "user's data directory)",
+        help="SQLite file or postgresql:// URL (default: SHOAL_LEDGER if set and not empty, else "
+        "ledger.sqlite3 in the user's data directory)",
     )
     parser.add_argument(
         "--prices", type=Path, help="user price file overriding or extending the catalog"
