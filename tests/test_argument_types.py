@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shoal import hardware
+from shoal import count_tokens, encode, hardware
 from shoal.token_budget import count_till_limit, split_chunks, truncate
 
 
@@ -27,6 +27,9 @@ from shoal.token_budget import count_till_limit, split_chunks, truncate
          "devices must be a list of ids, not one string"),
         (lambda: hardware.sweep(["gemma-3-1b-it"], ["apple-m4-pro"], quantisations="Q8_0"),
          "quantisations must be a list of ids, not one string"),
+        (lambda: count_tokens(None), "text must be str, not NoneType"),  # type: ignore[arg-type]
+        (lambda: count_tokens(5, model="claude-sonnet-4-5"), "text must be str, not int"),  # type: ignore[arg-type]
+        (lambda: encode(b"bytes"), "text must be str, not bytes"),  # type: ignore[arg-type]
         (lambda: count_till_limit(None, 5), "text must be a str, not NoneType"),  # type: ignore[arg-type]
         (lambda: truncate(b"bytes", 5), "text must be a str, not bytes"),  # type: ignore[arg-type]
         (lambda: split_chunks(["a"], 5), "text must be a str, not list"),  # type: ignore[arg-type]

@@ -314,6 +314,24 @@ def test_user_file_overrides_fields_and_adds_rows(tmp_path: Path) -> None:
     assert CATALOG.model("gpt-4o").input_per_mtok == 2.5  # the shipped catalog is untouched
 
 
+def test_the_catalog_names_the_user_file_of_each_row_it_prices_or_dates(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"models": [
+        {"id": "gpt-4o", "input_per_mtok": 2.0},
+        {"id": "gpt-4.1", "as_of": "2026-11-30"},
+        {"id": "gpt-4.1-mini", "context_window": 100_000},
+        NEW_ROW,
+    ]})
+
+    catalog = load_catalog(path)
+
+    # A row that changes neither prices nor their date is still priced as shipped.
+    assert dict(catalog.price_files) == {
+        "gpt-4o": "mine.json", "gpt-4.1": "mine.json", "my-finetune": "mine.json"
+    }
+    assert catalog.model("gpt-4.1").as_of == "2026-11-30"
+    assert dict(CATALOG.price_files) == {}
+
+
 def test_user_file_is_cached_until_it_changes(tmp_path: Path) -> None:
     path = _write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": 2.0}])
     first = load_catalog(path)

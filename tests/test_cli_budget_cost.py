@@ -88,8 +88,12 @@ def test_budget_fit_cuts_below_the_default_minimum_only_when_asked(
     code, out, _ = _run(capsys, *argv)
     assert code == 0
     assert ("dropped   best: 10 tokens; rank 1 by priority per token; 10 tokens do not fit in "
-            "the 8 left; not cut: 6 tokens of it would fit, fewer than min_truncated_tokens "
+            "the 8 left; not cut: 6 tokens of it would fit, fewer than --min-truncated-tokens "
             "(32)") in out
+
+    code, out, _ = _run(capsys, *argv, "--min-truncated-tokens", "7", "--json")
+    reasons = [item["reason"] for item in json.loads(out)["items"]]
+    assert code == 0 and "fewer than --min-truncated-tokens (7)" in reasons[0]
 
     code, out, _ = _run(capsys, *argv, "--min-truncated-tokens", "4")
     assert code == 0 and "truncated best: 6 of 10 tokens" in out
@@ -97,6 +101,35 @@ def test_budget_fit_cuts_below_the_default_minimum_only_when_asked(
     code, _, err = _run(capsys, *[word for word in argv if word != "--truncate-last"],
                         "--min-truncated-tokens", "4")
     assert code == 2 and "--min-truncated-tokens goes with --truncate-last" in err
+
+
+def test_budget_fit_takes_a_relative_file_from_the_current_folder_not_the_first_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.md").write_text("a guide", encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.md").write_text("some notes", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("password", encoding="utf-8")
+    monkeypatch.chdir(work)
+    fit = ["budget", "fit", "--model", "gpt-4o", "--budget", "100", "--json"]
+
+    code, out, err = _run(capsys, *fit, "--file", "../docs/guide.md", "--file", "notes.md",
+                          "--root", "..")
+
+    assert (code, err) == (0, "")
+    items = json.loads(out)["items"]
+    assert [(item["id"], item["source"]) for item in items] == [
+        ("../docs/guide.md", str(tmp_path / "docs" / "guide.md")),
+        ("notes.md", str(work / "notes.md")),
+    ]
+
+    # Inside no --root: the error gives the path as typed and where it leads.
+    code, out, err = _run(capsys, *fit, "--file", "../secret.txt", "--root", ".")
+    assert (code, out) == (2, "")
+    assert err == (f"shoal budget: error: item '../secret.txt': '{tmp_path / 'secret.txt'}' is "
+                   f"outside the allowed directories ({work})\n")
 
 
 def test_budget_help_says_file_and_the_default_minimum_cut(
@@ -110,6 +143,8 @@ def test_budget_help_says_file_and_the_default_minimum_cut(
     trim_help = " ".join(capsys.readouterr().out.split())
 
     assert "ITEMS_FILE a file holding a JSON list of items" in fit_help
+    assert "a relative path starts at the current folder, as in the shell" in fit_help
+    assert "a relative path in ITEMS_FILE starts at the first" in fit_help
     assert "CHAT_FILE a file holding a JSON list of chat messages" in trim_help
     assert f"(default: {budget.DEFAULT_MIN_TRUNCATED_TOKENS})" in fit_help
     assert "--ledger" not in fit_help and "--ledger" not in trim_help
@@ -194,6 +229,35 @@ def test_cost_refuses_per_call_options_with_a_plan(
     assert (code, out) == (2, "")
     assert err == "shoal cost: error: --plan gives every call's tokens; drop --input, --calls\n"
     assert _run(capsys, "cost", "gpt-4o", "--plan", str(plan))[0] == 0
+
+
+def test_cost_gives_the_date_and_file_of_prices_a_user_file_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHOAL_PRICES", "")  # --prices sets it; put it back after
+    prices = _write(tmp_path / "prices.json", {"models": [
+        {"id": "gpt-4o", "input_per_mtok": 2.0, "output_per_mtok": 8.0, "as_of": "2026-11-30"},
+    ]})
+    plan = _write(tmp_path / "plan.json", [{"input_tokens": 1000}])
+    priced = ["--prices", str(prices)]
+
+    code, out, _ = _run(capsys, "cost", "gpt-4o", "--input", "1000", *priced)
+    assert code == 0
+    assert out.splitlines()[0] == "gpt-4o: $0.002 (prices of 2026-11-30 from user file prices.json)"
+
+    code, out, _ = _run(capsys, "cost", "gpt-4o", "--plan", str(plan), *priced, "--json")
+    estimate = json.loads(out)
+    assert code == 0
+    assert (estimate["prices_as_of"], estimate["price_file"]) == ("2026-11-30", "prices.json")
+    assert estimate["catalog_date"] == "2026-12-04"
+
+    code, out, _ = _run(capsys, "cost", "--compare", "gpt-4o,gpt-4.1-mini", "--input", "1000",
+                        *priced, "--json")
+    dates = {row["model"]: (row["estimate"]["prices_as_of"], row["estimate"]["price_file"])
+             for row in json.loads(out)}
+    assert code == 0
+    assert dates == {"gpt-4o": ("2026-11-30", "prices.json"),
+                     "gpt-4.1-mini": ("2026-12-04", None)}
 
 
 def test_a_dearer_model_costs_more_instead_of_saving_a_negative_amount(

@@ -189,6 +189,17 @@ def test_port_says_how_to_give_the_sram_on_each_surface(capsys):
             "MCP, --sram-mb on the command line)") in out
 
 
+def test_port_without_an_sram_figure_says_it_is_missing_not_that_shares_are_zero(capsys):
+    code, out, _ = _run(capsys, "port", "iphone-16-pro", "--to", "nanostack-claimed")
+
+    assert code == 0
+    assert ("  SRAM residency not estimated: the device table has no on-die SRAM figure for "
+            "iPhone 16 Pro (A18 Pro); give one with --sram-mb (sram_mb in Python and over MCP)"
+            ) in out.splitlines()
+    assert "largest share" not in out and "SRAM 0% -> 0%" not in out
+    assert "    gemma-3-1b-it: decode " in out
+
+
 @pytest.mark.parametrize("subcommand", ["fit", "sweep"])
 def test_kv_cache_help_lists_every_accepted_format(capsys, subcommand):
     with pytest.raises(SystemExit):

@@ -29,6 +29,7 @@ def test_a_correction_without_a_prompt_keeps_the_recorded_one(tmp_path: Path) ->
 
     assert (first.status, corrected.status, again.status) == ("recorded", "replaced", "unchanged")
     assert corrected.prompt_stored and corrected.redactions == 1
+    assert corrected.prompt_kept and again.prompt_kept and not first.prompt_kept
     (row,) = outcomes_as_rows(database)
     assert row["score"] == 0.7 and row["prompt"] == PROMPT.replace(
         "maria.gonzalez@gmail.com", "[email]"
@@ -43,6 +44,8 @@ def test_a_new_prompt_replaces_the_recorded_one(tmp_path: Path) -> None:
     replaced = record_outcome(DECISION, "gpt-4o", 0.5, prompt="Write a haiku.", db_path=database)
 
     assert replaced.status == "replaced" and replaced.redactions == 0
+    assert not replaced.prompt_kept
+    assert recorded_outcome(replaced).endswith("; prompt stored")
     assert [row["prompt"] for row in outcomes_as_rows(database)] == ["Write a haiku."]
 
 
@@ -57,7 +60,9 @@ def test_the_command_line_keeps_the_prompt_too(
 
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].endswith("prompt stored, 1 private item redacted")
-    assert printed[1].startswith("replaced: gpt-4o scored 0.900")
+    # No --prompt this time: nothing was redacted now; the earlier prompt stands.
+    assert printed[1] == (f"replaced: gpt-4o scored 0.900 on decision {DECISION}; the prompt "
+                          "recorded before is kept (1 private item redacted then)")
     assert json.loads(printed[2])["prompt"].startswith("Write a short poem for [email]")
 
 

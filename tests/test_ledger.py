@@ -154,8 +154,11 @@ def test_projection_past_the_period_end_is_not_reported(ledger: Ledger) -> None:
     ledger.set_limit("s", 1.0, period="day")
     ledger.record_usage("s", "gpt-4o", input_tokens=40_000, output_tokens=0, at=at(20))
     status = ledger.budget_status("s", now=at(22))
-    assert status.hours_to_limit == pytest.approx(18.0)  # $0.90 left at $0.05 an hour
-    assert status.limit_reached_at is None  # the day ends first
+    # $0.90 left at $0.05 an hour would take 18 hours; the day ends in 2, and its spend with it.
+    assert status.burn_rate_usd_per_hour == pytest.approx(0.05)
+    assert status.hours_to_limit is None and status.limit_reached_at is None
+    assert spend_render.budget_status(status).endswith(
+        "at this rate the limit is not reached before the day ends")
 
 
 def test_seconds_of_history_give_no_burn_rate_and_no_projection(ledger: Ledger) -> None:

@@ -206,8 +206,26 @@ def test_an_empty_ledger_option_is_an_error(
         main(["ledger", "status", "--scope", "a", "--ledger", ""])
 
     assert stopped.value.code == 2
-    assert "argument --ledger: empty" in capsys.readouterr().err
+    assert ("argument --ledger: empty: give a SQLite file path or a postgresql:// URL, or leave "
+            "--ledger out for the default (SHOAL_LEDGER, which counts as unset when empty, else "
+            "ledger.sqlite3 in the user's data directory)") in capsys.readouterr().err
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_location_variable_counts_as_unset(
+    blank: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal.catalog import configured_catalog, default_catalog
+    from shoal.feedback import default_db_path
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    for variable in ("SHOAL_LEDGER", "SHOAL_FEEDBACK_DB", "SHOAL_PRICES"):
+        monkeypatch.setenv(variable, blank)
+
+    assert default_location() == str(tmp_path / "shoal" / "ledger.sqlite3")
+    assert default_db_path() == tmp_path / "shoal" / "feedback.sqlite3"
+    assert configured_catalog() is default_catalog()
 
 
 def test_status_of_an_existing_ledger_still_works_from_the_cli(

@@ -148,11 +148,16 @@ ENTRY_FIELDS = tuple(f.name for f in fields(ModelEntry))
 
 @dataclass(frozen=True)
 class Catalog:
-    """A validated set of models in a stable order, with lookup by id, alias or provider/id."""
+    """A validated set of models in a stable order, with lookup by id, alias or provider/id.
+
+    ``price_files`` maps the id of each row whose prices or ``as_of`` date a user price file
+    gave (or which that file added) to the file's name; the other rows are priced as shipped.
+    """
 
     catalog_date: str
     models: tuple[ModelEntry, ...]
     sources: Mapping[str, str] = field(default_factory=dict)
+    price_files: Mapping[str, str] = field(default_factory=dict)
     _index: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -163,6 +168,7 @@ class Catalog:
             for alias in entry.aliases:
                 index.setdefault(alias, entry)
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+        object.__setattr__(self, "price_files", MappingProxyType(dict(self.price_files)))
         object.__setattr__(self, "_index", MappingProxyType(index))
 
     @property
@@ -426,6 +432,7 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
     document, rows = _read_document(path)
     by_id = {entry.id: entry for entry in base.models}
     added: list[ModelEntry] = []
+    price_files = dict(base.price_files)
 
     for position, raw in enumerate(rows, start=1):
         where = _where(path.name, position, raw)
@@ -438,6 +445,7 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
             if any(entry.id == other.id for other in added):
                 raise CatalogError(f"{where}: duplicate id {entry.id!r}")
             added.append(entry)
+            price_files[entry.id] = path.name
             continue
 
         merged = _entry_as_dict(target) | dict(raw)
@@ -446,12 +454,15 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
         if changes_price and "price_source" not in raw:
             merged["price_source"] = f"user file {path.name}"
         by_id[target.id] = _parse_entry(merged, where)
+        if changes_price or "as_of" in raw:
+            price_files[target.id] = path.name
 
     logger.info("%s: %d rows overridden or added", path.name, len(rows))
     sources = dict(base.sources) | {f"user:{path.name}": str(path)}
     sources |= {k: v for k, v in document.get("sources", {}).items() if isinstance(v, str)}
     models = tuple(by_id[entry.id] for entry in base.models) + tuple(added)
-    return Catalog(catalog_date=base.catalog_date, models=models, sources=sources)
+    return Catalog(catalog_date=base.catalog_date, models=models, sources=sources,
+                   price_files=price_files)
 
 
 @functools.lru_cache(maxsize=1)

@@ -95,8 +95,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--ledger",
         type=_ledger_location,
         metavar="PATH|URL",
-        help="spend ledger: a SQLite file or a postgresql:// URL (default: SHOAL_LEDGER, else "
-        "ledger.sqlite3 in the user's data directory); checked at start",
+        help="spend ledger: a SQLite file or a postgresql:// URL (default: SHOAL_LEDGER if set "
+        "and not empty, else ledger.sqlite3 in the user's data directory); checked at start",
     )
     serve.add_argument(
         "--prices",
@@ -434,9 +434,14 @@ def _add_hw(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _ledger_location(value: str) -> str:
-    # An empty value would silently mean the default ledger.
+    # An empty value would silently mean the default ledger. An empty SHOAL_LEDGER does mean it,
+    # as an empty shell variable commonly means unset; the message says so, since the two differ.
     if not value.strip():
-        raise argparse.ArgumentTypeError("empty: give a SQLite file path or a postgresql:// URL")
+        raise argparse.ArgumentTypeError(
+            "empty: give a SQLite file path or a postgresql:// URL, or leave --ledger out for "
+            "the default (SHOAL_LEDGER, which counts as unset when empty, else ledger.sqlite3 "
+            "in the user's data directory)"
+        )
     return value
 
 
@@ -452,8 +457,8 @@ def _add_ledger_option(parser: argparse.ArgumentParser) -> None:
         "--ledger",
         type=_ledger_location,
         metavar="PATH|URL",
-        help="SQLite file or postgresql:// URL (default: SHOAL_LEDGER, else ledger.sqlite3 in the "
-        "user's data directory)",
+        help="SQLite file or postgresql:// URL (default: SHOAL_LEDGER if set and not empty, else "
+        "ledger.sqlite3 in the user's data directory)",
     )
     parser.add_argument(
         "--prices", type=Path, help="user price file overriding or extending the catalog"
@@ -480,7 +485,12 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "'-' reads the list from stdin",
     )
     fit.add_argument(
-        "--file", type=Path, action="append", default=[], help="add a file as an item (repeatable)"
+        "--file",
+        type=Path,
+        action="append",
+        default=[],
+        help="add a file as an item (repeatable); a relative path starts at the current folder, "
+        "as in the shell, and the file must lie inside a --root",
     )
     fit.add_argument("--model", required=True, help="catalog model id to count and price for")
     fit.add_argument("--budget", type=int, required=True, help="token budget")
@@ -500,7 +510,8 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=_folder,
         action="append",
         default=[],
-        help="folder files may be read from (repeatable; default: the current folder)",
+        help="folder files may be read from (repeatable; default: the current folder); a "
+        "relative path in ITEMS_FILE starts at the first",
     )
     trim = actions.add_parser("trim", help="trim a chat history to a budget")
     trim.add_argument(
@@ -911,7 +922,10 @@ def _budget(args: argparse.Namespace) -> int:
         if not isinstance(items, list):
             raise ValueError("must hold a JSON list of items")
         parsed = parse_items(items)
-    parsed += parse_items({"id": str(path), "path": str(path)} for path in args.file)
+    # A --file path means what it means to the user's shell: resolved from the current folder,
+    # not from the first --root as a path inside the items file is. The item keeps the path as
+    # typed for its id, so an error names both.
+    parsed += parse_items({"id": str(path), "path": os.path.realpath(path)} for path in args.file)
     if not parsed:
         # An empty plan would read as "everything fits" when nothing was asked.
         if args.items is None:
@@ -934,6 +948,13 @@ def _budget(args: argparse.Namespace) -> int:
             roots=args.root or [Path.cwd()],
             min_truncated_tokens=min_truncated_tokens,
         )
+    # A reason can cite a parameter ("fewer than min_truncated_tokens (32)"): it names the
+    # option typed, as the errors do.
+    items = tuple(
+        dataclasses.replace(item, reason=_with_option_names(item.reason, BUDGET_OPTIONS))
+        for item in plan.items
+    )
+    plan = dataclasses.replace(plan, items=items)
     if args.json:
         _print_json(dataclasses.asdict(plan))
     else:

@@ -52,7 +52,11 @@ class CostEstimate:
         model: Canonical catalog id of the model priced.
         line_items: Priced parts; ``input`` and ``output`` always, the others when non-zero.
         total_usd: Sum of the line items in USD.
-        catalog_date: Date of the catalog the prices come from.
+        catalog_date: Date of the shipped catalog (which a user price file does not change).
+        prices_as_of: Date the model's prices were taken: its catalog row's ``as_of``, which a
+            user price file may set.
+        price_file: Name of the user price file the model's prices or date come from, or None
+            when they are the shipped catalog's.
         notes: Assumptions the figure rests on (fallback rates, long-context tier, limits).
     """
 
@@ -60,6 +64,8 @@ class CostEstimate:
     line_items: tuple[CostLine, ...]
     total_usd: float
     catalog_date: str
+    prices_as_of: str
+    price_file: str | None
     notes: tuple[str, ...]
 
 
@@ -251,6 +257,8 @@ def estimate_cost(
         line_items=tuple(lines),
         total_usd=total,
         catalog_date=catalog.catalog_date,
+        prices_as_of=entry.as_of,
+        price_file=catalog.price_files.get(entry.id),
         notes=tuple(notes),
     )
 
@@ -468,9 +476,11 @@ def estimate_plan_cost(
     total = 0.0
     for line in lines:
         total += line.usd
+    entry = catalog.model(model)
     return CostEstimate(
-        model=catalog.model(model).id, line_items=tuple(lines), total_usd=total,
-        catalog_date=catalog.catalog_date, notes=tuple(notes),
+        model=entry.id, line_items=tuple(lines), total_usd=total,
+        catalog_date=catalog.catalog_date, prices_as_of=entry.as_of,
+        price_file=catalog.price_files.get(entry.id), notes=tuple(notes),
     )
 
 

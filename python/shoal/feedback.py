@@ -93,6 +93,8 @@ class RecordedOutcome:
         score: Observed quality in [0, 1].
         prompt_stored: Whether a prompt was stored (so ``shoal fit`` can learn from it).
         redactions: Secrets and personal data replaced by ``[kind]`` in the stored prompt.
+        prompt_kept: Whether the stored prompt is the one recorded before, kept because no
+            prompt was given this time (its redactions were made when it was recorded).
         status: ``recorded`` (new), ``unchanged`` (the same outcome was already there) or
             ``replaced`` (an earlier outcome for this decision and model was corrected).
         db_path: The database file.
@@ -103,6 +105,7 @@ class RecordedOutcome:
     score: float
     prompt_stored: bool
     redactions: int
+    prompt_kept: bool
     status: str
     db_path: str
 
@@ -254,8 +257,12 @@ def record_outcome(
     status, stored = _store(path, decision_id, model, values)
     logger.info("feedback %s for %s on %s in %s", status, model, decision_id, path)
     kept = dict(zip(_FIELDS, stored, strict=True))
-    return RecordedOutcome(decision_id, model, score, kept["prompt"] is not None,
-                           kept["redactions"], status, str(path))
+    prompt_stored = kept["prompt"] is not None
+    return RecordedOutcome(
+        decision_id=decision_id, model=model, score=score, prompt_stored=prompt_stored,
+        redactions=kept["redactions"], prompt_kept=prompt_stored and prompt is None,
+        status=status, db_path=str(path),
+    )
 
 
 def _store(

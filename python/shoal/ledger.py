@@ -234,8 +234,9 @@ class BudgetStatus:
             records).
         burn_rate_usd_per_hour: ``window_spent_usd / burn_span_hours``, or None when the span is
             under ``MIN_BURN_SPAN_S`` (ten minutes): too little history for a rate.
-        hours_to_limit: ``remaining_usd / burn_rate``, or None without a limit, a burn rate or
-            spending.
+        hours_to_limit: ``remaining_usd / burn_rate``, the hours until ``limit_reached_at``,
+            or None when that is None: no limit, no burn rate or spending, or a periodic limit
+            not reached before its period ends (and its spend starts again from $0).
         limit_reached_at: When the limit is reached at this burn rate (ISO 8601 UTC), or None
             when it is not reached (no limit, no burn rate or spending, or not before the
             period ends).
@@ -1107,10 +1108,10 @@ def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, 
     if limit is not None:
         remaining = _usd(_nano(limit.usd) - spent)
         if remaining > 0 and rate:
-            hours = remaining / rate
-            when = moment + hours * 3600
+            when = moment + remaining / rate * 3600
+            # Past its period's end the limit is not reached: the period's spend starts again.
             if period_end is None or when < period_end:
-                reached = iso(when)
+                hours, reached = remaining / rate, iso(when)
 
     return BudgetStatus(
         scope=scope, as_of=iso(moment), spent_usd=_usd(spent), lifetime_spent_usd=_usd(lifetime),

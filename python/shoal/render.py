@@ -133,7 +133,8 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
 
 def cost_estimate(result: CostEstimate) -> str:
     """The total, then one line per priced kind of token."""
-    lines = [f"{result.model}: {usd(result.total_usd)} (prices of {result.catalog_date})"]
+    source = f" from user file {result.price_file}" if result.price_file else ""
+    lines = [f"{result.model}: {usd(result.total_usd)} (prices of {result.prices_as_of}{source})"]
     for item in result.line_items:
         lines.append(
             f"  {item.kind}: {item.tokens:,} tokens x ${item.usd_per_mtok:g}/Mtok = {usd(item.usd)}"
@@ -187,6 +188,11 @@ def recorded_outcome(result: RecordedOutcome) -> str:
     redacted = ""
     if result.redactions:
         redacted = f", {plural(result.redactions, 'private item')} redacted"
+    if result.prompt_kept:
+        # No prompt this time: nothing was redacted now, the earlier prompt stands.
+        prompt = "the prompt recorded before is kept"
+        if result.redactions:
+            redacted = f" ({plural(result.redactions, 'private item')} redacted then)"
     return (
         f"{result.status}: {result.model} scored {result.score:.3f} on decision "
         f"{result.decision_id}; {prompt}{redacted}"
@@ -249,7 +255,14 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
 
     resident = [row.model for row in result.inference if row.resident]
     fitting = [row for row in result.inference if row.fits]
-    if resident:
+    # Without an SRAM figure every share is 0% by default, not by estimate: say what is missing.
+    known_sram = result.sram_mb is not None
+    if not known_sram:
+        lines.append(
+            "  SRAM residency not estimated: the device table has no on-die SRAM figure for "
+            f"{result.name}; give one with --sram-mb (sram_mb in Python and over MCP)"
+        )
+    elif resident:
         lines.append(f"  resident in on-die SRAM after the move: {', '.join(resident)}")
     elif fitting:
         best = max(fitting, key=lambda row: row.sram_resident_fraction_after)
@@ -267,9 +280,10 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
             "before -> after (estimates):"
         )
     for row in shown:
+        sram = (f"SRAM {row.sram_resident_fraction_before:.0%} -> "
+                f"{row.sram_resident_fraction_after:.0%}, " if known_sram else "")
         lines.append(
-            f"    {row.model}: SRAM {row.sram_resident_fraction_before:.0%} -> "
-            f"{row.sram_resident_fraction_after:.0%}, decode "
+            f"    {row.model}: {sram}decode "
             f"{row.decode_tokens_per_s_before:.1f} -> {row.decode_tokens_per_s_after:.1f} tok/s, "
             f"{row.joules_per_token_before:.3g} -> {row.joules_per_token_after:.3g} J/token"
         )

@@ -76,7 +76,9 @@ def budget_status(status: BudgetStatus) -> str:
     if status.limit_reached_at is not None and status.hours_to_limit is not None:
         lines.append(f"  at this rate the limit is reached in {_duration(status.hours_to_limit)} "
                      f"({status.limit_reached_at})")
-    elif status.limit is not None and not status.exceeded and status.hours_to_limit is not None:
+    elif (status.limit is not None and status.remaining_usd is not None
+          and status.remaining_usd > 0 and status.burn_rate_usd_per_hour):
+        # A rate and money left, yet no time the limit is reached: the period ends first.
         lines.append(f"  at this rate the limit is not reached before the {status.limit.period} "
                      "ends")
     return "\n".join(lines)

@@ -194,9 +194,17 @@ def count_tokens(
         ValueError: Unknown encoding or model (the message lists valid names or near matches),
             both given, or a text with an unpaired surrogate.
     """
+    _check_text(text)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     tokens = tokenizer.count(text, allow_special=allow_special)
     return TokenCount(tokens, tokenizer.label, tokenizer.exact, tokenizer.model, len(text))
+
+
+def _check_text(text: object) -> None:
+    # The Rust core's own refusal ("'None' is not an instance of 'str'") names no parameter;
+    # the pure twin's does, and both paths must say the same.
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
 
 
 def _scaled(tokens: int, ratio: float) -> int:
@@ -221,6 +229,7 @@ def encode(
     Raises:
         ValueError: Unknown encoding, or a text with an unpaired surrogate.
     """
+    _check_text(text)
     return _backend_for(encoding).encode(encoding, text, allow_special=allow_special)
 
 
