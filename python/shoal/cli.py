@@ -1149,6 +1149,9 @@ def _route(args: argparse.Namespace) -> int:
     if args.stickiness_margin is not None and args.previous_model is None:
         raise ValueError("--stickiness-margin weighs a switch from --previous-model; give both, "
                          "or neither")
+    if args.max_cost is not None and args.max_cost < 0:
+        raise ValueError(f"--max-cost must be 0 or more, got {args.max_cost:g}; leave it out for "
+                         "no limit")
 
     _use_ledger_and_prices(args)
     options = {
