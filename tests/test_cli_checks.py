@@ -333,6 +333,32 @@ def test_an_empty_folder_path_is_refused_not_read_as_the_current_folder(capsys, 
 
 
 @pytest.mark.parametrize(
+    "command",
+    [
+        ["cost", "gpt-4o", "--input", "5", "--prices", ""],
+        ["count", "--file", ""],
+        ["fit", "", "--out", "router.json"],
+        ["eval", "--data", "", "--folds", "2"],
+        ["privacy", "--file", ""],
+        ["budget", "trim", ""],
+    ],
+)
+def test_an_empty_file_path_is_refused_not_read_as_the_current_folder(capsys, command):
+    with pytest.raises(SystemExit) as stopped:
+        main(command)
+
+    assert stopped.value.code == 2
+    assert "an empty path names no file" in capsys.readouterr().err
+
+
+def test_count_file_dash_points_to_standard_input(capsys):
+    code, out, err = run(capsys, "count", "--file", "-")
+
+    assert (code, out) == (2, "")
+    assert "`shoal count -` counts standard input" in err
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["cost", "gpt-4o", "--input", "-5"], "shoal cost: error: --input must be at least 0"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -17,6 +18,9 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        # Every `type=Path` option goes through `named_path`, so '' is an error, not the
+        # current folder.
+        self.register("type", Path, named_path)
 
     def parse_known_args(  # type: ignore[override]
         self, args: Any = None, namespace: Any = None
@@ -31,6 +35,14 @@ class CommandParser(argparse.ArgumentParser):
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+
+def named_path(value: str) -> Path:
+    """A path typed on the command line. ``Path('')`` is ``.``, so an empty value (a shell
+    variable that was never set) would quietly name the current folder."""
+    if not value:
+        raise argparse.ArgumentTypeError("an empty path names no file")
+    return Path(value)
 
 
 def once_each(ids: list[str], option: str) -> list[str]:

@@ -1393,6 +1393,9 @@ def _count(args: argparse.Namespace) -> int:
     if args.file:
         if args.limit is not None:
             raise ValueError("--limit applies to text; for files, compare the total yourself")
+        if Path("-") in args.file:
+            raise ValueError("--file takes files and folders; `shoal count -` counts standard "
+                             "input")
         return _count_files(args)
     if not args.text:
         raise ValueError("give text to count, '-' for stdin, --file PATH or --chat FILE.json")
