@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from shoal.server import LONG_ANSWERS, SHOWN_FINDINGS, build_server
+from shoal.server import LONG_ANSWERS, SHOWN_FINDINGS, TrimmedChatAnswer, build_server
 from shoal.server_policy import MAX_RESULT_TOKENS, answer_tokens, returned_text_limit
 from shoal.token_budget import truncate
 
@@ -101,6 +102,8 @@ async def test_tools_whose_answer_grows_state_the_cap_and_what_to_lower(server) 
         assert f"max_tokens may be at most {limit}" in tools[name].description
         assert "command line" in tools[name].description
     assert f"{SHOWN_FINDINGS}" in tools["route_task"].description
+    assert "include_messages to false" in tools["trim_chat"].description
+    assert "include_items to false" in tools["fit_budget"].description
 
 
 async def test_a_smaller_cap_is_the_one_described_and_enforced() -> None:
@@ -352,6 +355,187 @@ async def test_trim_chat_of_a_long_agent_chat_fits_the_answer(server) -> None:  
     assert sorted(kept + dropped) == list(range(len(turns)))
     assert kept[0] == 0 and kept[-1] == len(turns) - 1 and len(answer["messages"]) == len(kept)
     assert f"dropped messages 1-{kept[1] - 1}" in result.content[0].text
+
+
+def _long_chat(messages: int) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": "word " * 80}] * messages
+
+
+async def test_trim_chat_refuses_kept_messages_past_the_cap_before_building_the_answer(
+    server, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    built: list[int] = []
+    answer_of = TrimmedChatAnswer.of
+
+    def counting_of(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return answer_of(*args, **kwargs)
+
+    monkeypatch.setattr(TrimmedChatAnswer, "of", counting_of)
+    arguments = {"messages": _long_chat(10_000), "budget_tokens": 100_000_000, "model": "gpt-4o"}
+    async with Client(server) as client:
+        refused = await client.call_tool("trim_chat", arguments)
+
+    message = refused.content[0].text
+    assert refused.is_error and built == []
+    assert "argument 'budget_tokens': the kept messages take 850,003 of the 100,000,000 " \
+        "budget tokens" in message
+    assert f"shoal's cap of {MAX_RESULT_TOKENS:,} tokens" in message
+    assert "include_messages to false" in message and "shoal budget trim" in message
+
+
+async def test_trim_chat_without_messages_answers_for_a_long_chat(server) -> None:  # type: ignore[no-untyped-def]
+    chat = [{"role": "system", "content": "Be brief."}, *_long_chat(10_000)]
+    async with Client(server) as client:
+        whole = await client.call_tool("trim_chat", {
+            "messages": chat, "budget_tokens": 100_000_000, "model": "gpt-4o",
+            "include_messages": False,
+        })
+        latest = await client.call_tool("trim_chat", {
+            "messages": chat, "budget_tokens": 50_000, "model": "gpt-4o",
+            "include_messages": False,
+        })
+
+    assert not whole.is_error, whole.content[0].text
+    assert whole.structured_content["messages"] is None
+    assert whole.structured_content["kept"] == [[0, 10_000]]
+    # 85 tokens a message (80 words, the role, 3 of overhead), 7 for the system message, 3 of
+    # reply priming.
+    assert whole.structured_content["tokens"] == 10_000 * 85 + 7 + 3
+    assert "kept messages (JSON)" not in whole.content[0].text
+    assert not latest.is_error, latest.content[0].text
+    kept = latest.structured_content["kept"]
+    assert kept[0] == [0, 0] and kept[1][1] == 10_000
+    assert latest.structured_content["tokens"] <= 50_000
+    assert f"dropped messages 1-{kept[1][0] - 1}" in latest.content[0].text
+
+
+async def test_trim_chat_of_50000_messages_without_them_is_quick(server) -> None:  # type: ignore[no-untyped-def]
+    # Listing the dropped messages once took the square of the chat's length (over 30 s here,
+    # where it now takes under a second).
+    turn = [{"role": "user", "content": "Next?"}, {"role": "assistant", "content": "Done."}]
+    chat = turn * 25_000
+    async with Client(server) as client:
+        started = time.monotonic()
+        trimmed = await client.call_tool("trim_chat", {
+            "messages": chat, "budget_tokens": 100_000_000, "model": "gpt-4o",
+            "include_messages": False,
+        })
+        elapsed = time.monotonic() - started
+
+    assert not trimmed.is_error, trimmed.content[0].text
+    assert trimmed.structured_content["kept"] == [[0, 49_999]]
+    assert trimmed.structured_content["dropped"] == []
+    assert elapsed < 10, f"{elapsed:.1f} s"
+
+
+async def test_trim_chat_of_one_call_with_many_results_is_quick(server) -> None:  # type: ignore[no-untyped-def]
+    # One assistant message with 8,000 tool calls, each answered; then 30,000 tool_result blocks
+    # that answer nothing. Matching the calls, and removing the blocks, each took the square of
+    # their number (over 15 s here); both now take a second or two on the pure-Python path.
+    calls = [{"id": f"c{n}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+             for n in range(8_000)]
+    chat: list[dict[str, Any]] = [
+        {"role": "user", "content": "Read every file."},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        *({"role": "tool", "tool_call_id": f"c{n}", "content": "ok"} for n in range(8_000)),
+    ]
+    orphans = [{"type": "tool_result", "tool_use_id": f"x{n}", "content": "ok"}
+               for n in range(30_000)]
+    arguments = {"budget_tokens": 100_000_000, "model": "gpt-4o", "include_messages": False}
+    async with Client(server) as client:
+        started = time.monotonic()
+        answered = await client.call_tool("trim_chat", {"messages": chat, **arguments})
+        noted = await client.call_tool("trim_chat", {"messages": [
+            *chat, {"role": "user", "content": [*orphans, {"type": "text", "text": "Done?"}]},
+        ], **arguments})
+        elapsed = time.monotonic() - started
+
+    assert not answered.is_error, answered.content[0].text
+    assert answered.structured_content["kept"] == [[0, 8_001]]
+    assert answered.structured_content["notes"] == []
+    assert noted.is_error and "notes on orphaned tool results" in noted.content[0].text
+    assert elapsed < 10, f"{elapsed:.1f} s"
+
+
+async def test_fit_budget_without_items_lists_the_ids_by_status(server) -> None:  # type: ignore[no-untyped-def]
+    items = [{"id": f"doc{n}", "text": f"Document {n}: " + "word " * 30, "priority": n % 7 + 1}
+             for n in range(200)]
+    items.append({"id": "long", "text": "word " * 5_000, "priority": 1_000})
+    async with Client(server) as client:
+        plan = await client.call_tool("fit_budget", {
+            "items": items, "budget_tokens": 2_000, "model": "gpt-4o", "include_items": False,
+        })
+        cut = await client.call_tool("fit_budget", {
+            "items": items[-31:], "budget_tokens": 2_000, "model": "gpt-4o",
+            "include_items": False, "truncate_last": True,
+        })
+
+    assert not plan.is_error, plan.content[0].text
+    answer = plan.structured_content
+    assert answer["items"] == [] and len(answer["included"]) + len(answer["dropped"]) == 201
+    assert f"  included: {', '.join(answer['included'])}" in plan.content[0].text
+    assert f"  dropped: {', '.join(answer['dropped'])}" in plan.content[0].text
+    assert not cut.is_error, cut.content[0].text
+    [cut_item] = cut.structured_content["items"]
+    assert cut_item["id"] == "long" and cut_item["status"] == "truncated"
+    assert cut.content[0].text.endswith("cut text of long:\n" + cut_item["text"])
+
+
+async def test_fit_budget_advice_fits_the_request(server) -> None:  # type: ignore[no-untyped-def]
+    many = [{"id": f"doc{n}", "text": f"Document {n}: " + "word " * 30} for n in range(200)]
+    long = [{"id": "long", "text": "word " * 20_000}]
+    async with Client(server) as client:
+        items_off = await client.call_tool(
+            "fit_budget", {"items": many, "budget_tokens": 2_000, "model": "gpt-4o"}
+        )
+        ids_only = await client.call_tool("fit_budget", {
+            "items": [{"id": f"{n}-" + "x" * 150, "text": "word"} for n in range(1_000)],
+            "budget_tokens": 2_000, "model": "gpt-4o", "include_items": False,
+        })
+        cut_text = await client.call_tool("fit_budget", {
+            "items": long, "budget_tokens": 10_000, "model": "gpt-4o", "truncate_last": True,
+        })
+
+    advice = items_off.content[0].text
+    assert items_off.is_error and "include_items to false" in advice
+    assert "truncate_last" not in advice
+    assert ids_only.is_error and "shorter ids" in ids_only.content[0].text
+    assert "include_items" not in ids_only.content[0].text
+    advice = cut_text.content[0].text
+    assert cut_text.is_error and "leave truncate_last off" in advice
+    assert "fewer items" not in advice
+
+
+@pytest.mark.parametrize("max_alternatives", [0, 1, 10])
+async def test_route_task_text_shows_the_runners_up_it_returns(
+    server, max_alternatives: int
+) -> None:  # type: ignore[no-untyped-def]
+    arguments = {"prompt": "Prove that there are infinitely many primes.",
+                 "max_alternatives": max_alternatives}
+    async with Client(server) as client:
+        routed = await client.call_tool("route_task", arguments)
+
+    returned = [candidate["model"] for candidate in routed.structured_content["alternatives"][1:]]
+    shown = [line.split()[1].rstrip(":") for line in routed.content[0].text.splitlines()
+             if line.startswith(("  or ", "  not "))]
+    assert len(returned) == max_alternatives and shown == returned
+
+
+async def test_route_task_text_counts_the_runners_up_the_cap_leaves_no_room_for(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        routed = await client.call_tool(
+            "route_task", {"prompt": "Prove that there are infinitely many primes.",
+                           "max_alternatives": 100}
+        )
+
+    assert not routed.is_error, routed.content[0].text
+    runners_up = len(routed.structured_content["alternatives"]) - 1
+    lines = routed.content[0].text.splitlines()
+    detailed = sum(line.startswith(("  or ", "  not ")) for line in lines)
+    assert 3 < detailed < runners_up
+    assert f"  and {runners_up - detailed} more runners-up (see alternatives)" in lines
+    assert answer_tokens(_wire(routed)) <= MAX_RESULT_TOKENS
 
 
 # ---- the configured price file, and answers that say what was computed -------------------------

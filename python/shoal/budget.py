@@ -39,7 +39,14 @@ from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, estimate_cost
 from shoal.files import BINARY_SNIFF_BYTES, read_regular_file, refused_prefix
 from shoal.token_budget import truncate
-from shoal.tokens import CONTENT_PARTS_NOTE, REPLY_PRIMING_TOKENS, count_chat, tokenizer_for
+from shoal.tokens import (
+    CONTENT_PARTS_NOTE,
+    TOKENS_PER_MESSAGE,
+    TOKENS_PER_NAME,
+    _message_texts,
+    count_chat,
+    tokenizer_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -598,7 +605,8 @@ def _group_turns(
             unanswered = [b for b in results if str(b.get("tool_use_id")) not in open_calls]
             if unanswered:
                 names = ", ".join(repr(b.get("tool_use_id")) for b in unanswered)
-                message["content"] = [b for b in message["content"] if b not in unanswered]
+                removed = {id(block) for block in unanswered}
+                message["content"] = [b for b in message["content"] if id(b) not in removed]
                 notes.append(f"message {index}: tool_result {names} answers no earlier tool_use; "
                              "block removed")
             if len(owners) == 1 and message["content"]:
@@ -614,16 +622,54 @@ def _group_turns(
             for call_id in _call_ids(message):
                 open_calls[call_id] = turn
 
+    # Each turn's answered call ids are gathered once: one assistant message may make tens of
+    # thousands of calls, and looking for each among all its results would take their square.
+    answered_in: dict[int, set[str]] = {}
     for call_id, turn in open_calls.items():
-        has_result = any(
-            messages[i].get("tool_call_id") == call_id
-            or any(str(block.get("tool_use_id")) == call_id
-                   for block in _blocks(messages[i], "tool_result"))
-            for i in turn.indices[1:]
-        )
-        if not has_result:
+        if id(turn) not in answered_in:
+            answered_in[id(turn)] = _answered_ids(messages, turn.indices[1:])
+        if call_id not in answered_in[id(turn)]:
             notes.append(f"message {turn.indices[0]}: tool call {call_id!r} has no result yet")
     return system, turns, orphans
+
+
+def _answered_ids(messages: Sequence[Mapping[str, Any]], indices: Iterable[int]) -> set[str]:
+    """The call ids the messages at ``indices`` answer, as tool messages or tool_result blocks."""
+    ids: set[str] = set()
+    for index in indices:
+        call_id = messages[index].get("tool_call_id")
+        if isinstance(call_id, str):
+            ids.add(call_id)
+        blocks = _blocks(messages[index], "tool_result")
+        ids.update(str(block.get("tool_use_id")) for block in blocks)
+    return ids
+
+
+def _message_costs(messages: Sequence[Mapping[str, Any]], model: str) -> tuple[list[int], bool]:
+    """Each message's prompt tokens as :func:`count_chat` counts it alone, less the reply
+    priming, and whether any message has content parts.
+
+    The texts of all messages are counted in one call: counting message by message spent most
+    of a long chat's time looking up the model and its tokenizer again.
+    """
+    tokenizer = tokenizer_for(model=model)
+    texts: list[str] = []
+    ends: list[int] = []
+    overheads: list[int] = []
+    has_parts = False
+    for message in messages:
+        message_texts, names, notes = _message_texts([_flat(message)])
+        texts.extend(message_texts)
+        ends.append(len(texts))
+        overheads.append(TOKENS_PER_MESSAGE + TOKENS_PER_NAME * names)
+        has_parts = has_parts or CONTENT_PARTS_NOTE in notes
+
+    counts = tokenizer.count_many(texts)
+    costs, start = [], 0
+    for end, overhead in zip(ends, overheads, strict=True):
+        costs.append(sum(counts[start:end]) + overhead)
+        start = end
+    return costs, has_parts
 
 
 def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -690,11 +736,10 @@ def trim_chat(
     notes: list[str] = []
     system, turns, _orphans = _group_turns(copies, notes)
     base = count_chat([], model=model, tools=list(tools))
-    counts = [count_chat([_flat(message)], model=model) for message in copies]
-    costs = [count.message_tokens - REPLY_PRIMING_TOKENS for count in counts]
+    costs, has_parts = _message_costs(copies, model)
     approximations = [
         note for note, applies in (
-            (CONTENT_PARTS_NOTE, any(CONTENT_PARTS_NOTE in count.method for count in counts)),
+            (CONTENT_PARTS_NOTE, has_parts),
             (STRUCTURED_AS_JSON, any(map(_has_structured_values, copies))),
         ) if applies
     ]
@@ -722,7 +767,8 @@ def trim_chat(
         used -= sum(costs[i] for i in kept_turns.pop(0).indices)
 
     kept = sorted(system + [i for turn in kept_turns for i in turn.indices])
-    dropped = [i for i in range(len(copies)) if i not in set(kept)]
+    kept_set = set(kept)
+    dropped = [i for i in range(len(copies)) if i not in kept_set]
     return TrimmedChat(
         model=base.model, budget_tokens=budget_tokens, tokens=used,
         messages=tuple(copies[i] for i in kept), kept=tuple(kept), dropped=tuple(dropped),

@@ -13,7 +13,7 @@ from shoal.cost import CostComparison, CostEstimate
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
-from shoal.router import RoutingDecision
+from shoal.router import CandidateEstimate, RoutingDecision
 from shoal.token_budget import ChunkList, LimitCount, Truncation
 from shoal.tokens import ChatTokenCount, TokenCount
 
@@ -166,20 +166,38 @@ def _saving(row: CostComparison) -> str:
     return f", saves {usd(row.savings_usd)}{share} vs {row.baseline}"
 
 
-def routing_decision(result: RoutingDecision, *, alternatives: int = 3) -> str:
-    """The choice and its reason, then the next few eligible alternatives."""
+def routing_decision(
+    result: RoutingDecision, *, alternatives: int = 3, detailed: int | None = None
+) -> str:
+    """The choice and its reason, then the next ``alternatives`` candidates in the decision's
+    order: eligible ones with quality and cost, then any that break a constraint, named with
+    the constraints they break. Past the first ``detailed`` of them (default: all), only how
+    many more there are."""
     lines = [f"Use {result.model}. {result.reason}"]
-    runners_up = [c for c in result.alternatives[1:] if c.eligible][:alternatives]
-    for candidate in runners_up:
-        quality = (
-            "no estimate"
-            if candidate.predicted_quality is None
-            else f"quality {candidate.predicted_quality:.3f}"
-        )
-        lines.append(f"  or {candidate.model}: {quality}, {usd(candidate.expected_cost_usd)}")
+    runners_up = result.alternatives[1 : alternatives + 1]
+    shown = runners_up if detailed is None else runners_up[:detailed]
+    lines.extend(_runner_up(candidate) for candidate in shown)
+    left_out = len(runners_up) - len(shown)
+    if left_out:
+        noun = "runner-up" if left_out == 1 else "runners-up"
+        lines.append(f"  and {left_out} more {noun} (see alternatives)")
     if result.decision_id:
         lines.append(f"decision {result.decision_id} (record_outcome takes it)")
     return "\n".join(lines)
+
+
+def _runner_up(candidate: CandidateEstimate) -> str:
+    """``  or MODEL: quality 0.703, $2.6e-05``, or for a candidate that breaks a constraint,
+    ``  not MODEL: breaks max_cost_usd``."""
+    if not candidate.eligible:
+        broken = ", ".join(check.name for check in candidate.constraints if not check.passed)
+        return f"  not {candidate.model}: breaks {broken}"
+    quality = (
+        "no estimate"
+        if candidate.predicted_quality is None
+        else f"quality {candidate.predicted_quality:.3f}"
+    )
+    return f"  or {candidate.model}: {quality}, {usd(candidate.expected_cost_usd)}"
 
 
 def recorded_outcome(result: RecordedOutcome) -> str:

@@ -62,6 +62,8 @@ from shoal.server_policy import (
     MAX_RESULT_TOKENS,
     TOOL_GROUPS,
     ToolCallGuard,
+    answer_tokens,
+    fill_advice,
     registered_tools,
     returned_text_limit,
     select_tools,
@@ -118,6 +120,22 @@ Result = TypeVar("Result")
 # The tools that read files, confined to the server's roots.
 FILE_TOOLS = ("count_files", "fit_budget")
 
+# What makes a fit_budget answer long, and what to change; a refusal names the parts that apply.
+FIT_CUT_ADVICE = (
+    "with truncate_last the cut item's text comes back as text and as structured content, so "
+    "keep budget_tokens under about {text_limit:,} or leave truncate_last off"
+)
+FIT_ITEMS_ADVICE = (
+    "give fewer items per call (each item's line takes about 100 tokens, so about "
+    "{item_limit:,} items), or set include_items to false to get the ids by status without a "
+    "line per item"
+)
+FIT_IDS_ADVICE = (
+    "give fewer items per call (each id comes back as text and as structured content) or "
+    "shorter ids"
+)
+FIT_ELSEWHERE = "For larger prompts use the command line (shoal budget fit) or the Python API."
+
 # Tools whose answer grows with their arguments, and how to keep it under the cap; each one's
 # description ends with this ({cap} and {text_limit} filled in, see state_answer_cap).
 LONG_ANSWERS = {
@@ -132,13 +150,12 @@ LONG_ANSWERS = {
     "route_task": "lower max_alternatives.",
     "sweep_hardware": "lower max_points.",
     "compare_costs": "price fewer models per call.",
-    "fit_budget": "with truncate_last the cut item's text comes back, so keep budget_tokens "
-    "under about {text_limit:,} or leave truncate_last off; give fewer items per call (each "
-    "item's line takes about 100 tokens, so about {item_limit:,} items). For "
-    "larger prompts use the command line (shoal budget fit) or the Python API.",
+    "fit_budget": f"{FIT_CUT_ADVICE}; {FIT_ITEMS_ADVICE}. {FIT_ELSEWHERE}",
     "trim_chat": "the kept messages come back whole, as text and as structured content (where "
     "JSON quoting takes more tokens than the prompt does), so keep budget_tokens under about "
-    "{chat_limit:,}; trim long chats with the command line (shoal budget trim) or the Python API.",
+    "{chat_limit:,}, or set include_messages to false to get the kept and dropped index runs "
+    "without the messages; trim long chats with the command line (shoal budget trim) or the "
+    "Python API.",
     "savings_report": "narrow it to one scope or a shorter since/until window.",
     "scan_private_data": "with redact the redacted text comes back as text and as structured "
     "content, so give at most {text_limit:,} tokens of text per call; redact longer texts with "
@@ -250,7 +267,7 @@ def build_server(
     _add_router_tools(server)
     _add_cost_tools(server)
     _add_costs_tools(server)
-    _add_budget_tools(server, roots=allowed)
+    _add_budget_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
     _add_hardware_tools(server)
     _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
     _log_file_access(server, allowed)
@@ -409,6 +426,31 @@ def _with_text(summary: str, texts: Sequence[tuple[str, str]]) -> str:
     for heading, text in texts:
         parts.append(f"{heading}\n{text}" if heading else text)
     return "\n\n".join(parts)
+
+
+def _tokens_of(answer: CallToolResult) -> int:
+    """Tokens of an answer as the cap measures them (see `answer_tokens`)."""
+    return answer_tokens(answer.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+def _over_the_cap(tokens: int, cap: int, advice: str) -> str:
+    """The refusal of an answer measured before it is sent, with advice that fits the request."""
+    return (
+        f"the answer came to {tokens:,} tokens, over shoal's cap of {cap:,} tokens for one "
+        f"result. Ask for less: {advice}"
+    )
+
+
+def _fit_plan_advice(plan: FitPlan, tokens: int, include_items: bool, cap: int) -> str:
+    """What to change in a fit_budget request whose answer came to ``tokens``: the cut text when
+    one came back, the items when the answer is too long without it."""
+    cut_tokens = sum(item.included_tokens for item in plan.items if item.status == "truncated")
+    parts = []
+    if cut_tokens:
+        parts.append(FIT_CUT_ADVICE)
+    if not cut_tokens or tokens - 2 * cut_tokens > cap:
+        parts.append(FIT_ITEMS_ADVICE if include_items else FIT_IDS_ADVICE)
+    return fill_advice("; ".join(parts) + f". {FIT_ELSEWHERE}", cap)
 
 
 def _add_token_tools(
@@ -754,10 +796,26 @@ def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> No
             catalog=_call(configured_catalog),
         )
         shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
-        return CallToolResult(
-            content=[TextContent(type="text", text=render.routing_decision(decision))],
-            structured_content=RoutedTask.of(shown).to_dict(),
-        )
+        structured = RoutedTask.of(shown).to_dict()
+
+        def answer(detailed: int) -> CallToolResult:
+            text = render.routing_decision(shown, alternatives=max_alternatives, detailed=detailed)
+            return CallToolResult(
+                content=[TextContent(type="text", text=text)], structured_content=structured
+            )
+
+        # A hundred runners-up fill the structured content nearly to the cap: the text then
+        # details as many as still fit and counts the rest.
+        if _tokens_of(answer(max_alternatives)) <= max_result_tokens:
+            return answer(max_alternatives)
+        fitting, too_many = 0, max_alternatives
+        while too_many - fitting > 1:
+            middle = (fitting + too_many) // 2
+            if _tokens_of(answer(middle)) <= max_result_tokens:
+                fitting = middle
+            else:
+                too_many = middle
+        return answer(fitting)
 
 
     @server.tool(
@@ -886,7 +944,8 @@ class TrimmedChatAnswer:
         model: Canonical catalog id the messages were counted for.
         budget_tokens: The budget.
         tokens: Prompt tokens of the kept messages and the tools, reply priming included.
-        messages: The kept messages, in order (orphaned tool-result blocks removed).
+        messages: The kept messages, in order (orphaned tool-result blocks removed); None when
+            include_messages is false.
         kept: Indices of the kept messages in the input, as inclusive [first, last] runs.
         dropped: Indices of the dropped messages, as inclusive [first, last] runs.
         tool_tokens: Tokens of the tool definitions, counted against the budget.
@@ -898,7 +957,7 @@ class TrimmedChatAnswer:
     model: str
     budget_tokens: int
     tokens: int
-    messages: tuple[dict[str, Any], ...]
+    messages: tuple[dict[str, Any], ...] | None
     kept: tuple[tuple[int, int], ...]
     dropped: tuple[tuple[int, int], ...]
     tool_tokens: int
@@ -907,8 +966,10 @@ class TrimmedChatAnswer:
     notes: tuple[str, ...]
 
     @classmethod
-    def of(cls, trimmed: TrimmedChat) -> TrimmedChatAnswer:
-        fields = dataclasses.asdict(trimmed)
+    def of(cls, trimmed: TrimmedChat, include_messages: bool = True) -> TrimmedChatAnswer:
+        fields = {field.name: getattr(trimmed, field.name) for field in dataclasses.fields(trimmed)}
+        if not include_messages:
+            fields["messages"] = None
         fields["kept"] = tuple(render.index_ranges(trimmed.kept))
         fields["dropped"] = tuple(render.index_ranges(trimmed.dropped))
         return cls(**fields)
@@ -1281,7 +1342,9 @@ class ContextItem(BaseModel):
                        max_length=200)
 
 
-def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[str]]) -> None:
+def _add_budget_tools(
+    server: MCPServer[None], *, roots: list[str | os.PathLike[str]], max_result_tokens: int
+) -> None:
     @server.tool(name="fit_budget", title="Fit context to a token budget", annotations=READ_ONLY)
     def fit_budget_tool(
         items: Annotated[
@@ -1293,13 +1356,19 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         truncate_last: Annotated[
             bool, Field(description="Cut the best item that did not fit to fill what is left.")
         ] = False,
+        include_items: Annotated[
+            bool,
+            Field(description="Return a line per item (counts, rank, reason); false: only the "
+                  "ids by status, the totals and the cut item, so many items fit one answer."),
+        ] = True,
     ) -> Annotated[CallToolResult, FitPlan]:
         """Choose which texts and files go into a prompt of a given token budget.
 
         Use it before assembling a long prompt from many candidates. Required items first, then the most priority per token; a tool call and its results
         (same group) go in together or not at all; optionally the next item is cut at a token
-        boundary. Returns the plan with per-item counts, the total and its cost; the answer's
-        text ends with the cut item's text.
+        boundary. Returns the plan with per-item counts (with include_items false, only the
+        included, truncated and dropped ids and the cut item's entry), the total and its cost;
+        the answer's text ends with the cut item's text.
         """
         parsed = [
             BudgetItem(id=item.id, text=item.text if item.text or not item.path else None,
@@ -1309,8 +1378,17 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         ]
         result = _call(fit_budget, parsed, budget_tokens=budget_tokens, model=model,
                        truncate_last=truncate_last, roots=roots)
+        if not include_items:
+            cut_only = tuple(item for item in result.items if item.status == "truncated")
+            result = replace(result, items=cut_only)
         cut = [(f"cut text of {item.id}:", item.text) for item in result.items if item.text]
-        return _answer(result, _with_text(spend_render.fit_plan(result), cut))
+        summary = spend_render.fit_plan(result, per_item=include_items)
+        answer = _answer(result, _with_text(summary, cut))
+        tokens = _tokens_of(answer)
+        if tokens > max_result_tokens:
+            advice = _fit_plan_advice(result, tokens, include_items, max_result_tokens)
+            raise ToolError(_over_the_cap(tokens, max_result_tokens, advice))
+        return answer
 
     @server.tool(name="trim_chat", title="Trim a chat to a token budget", annotations=READ_ONLY)
     def trim_chat_tool(
@@ -1320,18 +1398,49 @@ def _add_budget_tools(server: MCPServer[None], *, roots: list[str | os.PathLike[
         ],
         budget_tokens: Annotated[int, Field(description="Most prompt tokens the history may take.", ge=1, le=MAX_TOKENS)],
         model: Annotated[str, Field(description="Catalog model id to count for.", min_length=1, max_length=200)],
+        include_messages: Annotated[
+            bool,
+            Field(description="Return the kept messages; false: only the kept and dropped index "
+                  "runs, counts and notes (you have the messages), so long chats fit one answer."),
+        ] = True,
     ) -> Annotated[CallToolResult, TrimmedChatAnswer]:
         """Cut a chat history to a token budget without breaking it.
 
         Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
         results, drops orphaned tool results, and starts the kept turns on a user message. The
-        answer's text ends with the kept messages as JSON.
+        answer's text ends with the kept messages as JSON, unless include_messages is false.
         """
         result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model)
-        kept = json.dumps(list(result.messages), ensure_ascii=False, separators=(",", ":"))
-        return _answer(TrimmedChatAnswer.of(result), _with_text(
-            spend_render.trimmed_chat(result), [("kept messages (JSON):", kept)]
-        ))
+
+        # The kept messages come back twice; past the cap in prompt tokens they cannot fit, and
+        # a long chat's answer would take longer to build and measure than the trim itself.
+        message_tokens = result.tokens - result.tool_tokens
+        if include_messages and message_tokens > max_result_tokens:
+            raise ToolError(
+                f"argument 'budget_tokens': the kept messages take {message_tokens:,} of the "
+                f"{budget_tokens:,} budget tokens, more than fits shoal's cap of "
+                f"{max_result_tokens:,} tokens per answer: "
+                + fill_advice(LONG_ANSWERS["trim_chat"], max_result_tokens)
+            )
+
+        trimmed = TrimmedChatAnswer.of(result, include_messages)
+        shown = []
+        if include_messages:
+            kept = json.dumps(list(result.messages), ensure_ascii=False, separators=(",", ":"))
+            shown = [("kept messages (JSON):", kept)]
+        answer = _answer(trimmed, _with_text(spend_render.trimmed_chat(result), shown))
+        tokens = _tokens_of(answer)
+        if tokens > max_result_tokens:
+            advice = fill_advice(LONG_ANSWERS["trim_chat"], max_result_tokens)
+            if not include_messages:
+                advice = (
+                    f"without the messages, the index runs ({len(trimmed.kept):,} kept, "
+                    f"{len(trimmed.dropped):,} dropped) and the {len(trimmed.notes):,} notes "
+                    "on orphaned tool results and unanswered calls are this long alone; trim "
+                    "such a chat with the command line (shoal budget trim) or the Python API."
+                )
+            raise ToolError(_over_the_cap(tokens, max_result_tokens, advice))
+        return answer
 
     @server.tool(name="record_usage", title="Record a model call's spend", annotations=LEDGER_WRITE)
     def record_usage_tool(

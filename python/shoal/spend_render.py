@@ -11,8 +11,9 @@ from shoal.render import plural, ranges_text, usd
 from shoal.report import SavingsReport, terminal_chart
 
 
-def fit_plan(plan: FitPlan) -> str:
-    """Totals, then one line per item in the order given."""
+def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
+    """Totals, then one line per item in the order given; without ``per_item``, the ids of each
+    status on one line instead, and the cut item's line."""
     exactness = "exact" if plan.exact else f"estimated, {plan.encoding}"
     lines = [
         f"{plan.total_tokens:,} of {plan.budget_tokens:,} tokens used ({exactness}), "
@@ -20,7 +21,13 @@ def fit_plan(plan: FitPlan) -> str:
         f"  included {len(plan.included)}, truncated {len(plan.truncated)}, "
         f"dropped {len(plan.dropped)}",
     ]
-    for item in plan.items:
+    shown = plan.items
+    if not per_item:
+        lines.extend(f"  {status}: {', '.join(ids)}"
+                     for status, ids in (("included", plan.included), ("dropped", plan.dropped))
+                     if ids)
+        shown = tuple(item for item in plan.items if item.status == "truncated")
+    for item in shown:
         size = (f"{item.tokens:,}" if item.status != "truncated"
                 else f"{item.included_tokens:,} of {item.tokens:,}")
         group = f" [group {item.group}]" if item.group else ""
