@@ -724,3 +724,18 @@ async def test_scan_private_data_refuses_to_redact_more_than_an_answer_carries(s
     message = refused.content[0].text
     assert "argument 'text'" in message and "shoal privacy --redact" in message
     assert not still_serving.is_error
+
+
+async def test_fit_budget_takes_the_min_truncated_tokens_its_reasons_name(server) -> None:  # type: ignore[no-untyped-def]
+    items = [{"id": "big", "text": "word " * 400}]
+    arguments = {"items": items, "budget_tokens": 40, "model": "gpt-4o", "truncate_last": True}
+    async with Client(server) as client:
+        cut = await client.call_tool("fit_budget", arguments)
+        not_cut = await client.call_tool("fit_budget", {**arguments, "min_truncated_tokens": 50})
+        alone = await client.call_tool(
+            "fit_budget", {**arguments, "truncate_last": False, "min_truncated_tokens": 50})
+
+    assert cut.structured_content["truncated"] == ["big"]
+    assert not_cut.structured_content["truncated"] == []
+    assert "fewer than min_truncated_tokens (50)" in not_cut.structured_content["items"][0]["reason"]
+    assert alone.is_error and "set truncate_last too" in alone.content[0].text

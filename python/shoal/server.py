@@ -29,7 +29,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shoal import __version__, render, spend_render
 from shoal._cli_parser import once_each
-from shoal.budget import CHAT_ROLES, BudgetItem, FitPlan, TrimmedChat, fit_budget, trim_chat
+from shoal.budget import (
+    CHAT_ROLES,
+    DEFAULT_MIN_TRUNCATED_TOKENS,
+    BudgetItem,
+    FitPlan,
+    TrimmedChat,
+    fit_budget,
+    trim_chat,
+)
 from shoal.catalog import configured_catalog
 from shoal.cost import CostComparison, compare_costs
 from shoal.ledger import (
@@ -1356,6 +1364,11 @@ def _add_budget_tools(
         truncate_last: Annotated[
             bool, Field(description="Cut the best item that did not fit to fill what is left.")
         ] = False,
+        min_truncated_tokens: Annotated[
+            int,
+            Field(description="With truncate_last: the fewest tokens a cut item may keep; less "
+                  "is not worth a cut, and the item is dropped instead.", ge=1, le=MAX_TOKENS),
+        ] = DEFAULT_MIN_TRUNCATED_TOKENS,
         include_items: Annotated[
             bool,
             Field(description="Return a line per item (counts, rank, reason); false: only the "
@@ -1370,6 +1383,9 @@ def _add_budget_tools(
         included, truncated and dropped ids and the cut item's entry), the total and its cost;
         the answer's text ends with the cut item's text.
         """
+        if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
+            raise ToolError("argument 'min_truncated_tokens': it limits the cut truncate_last "
+                            "makes; set truncate_last too, or leave it at its default")
         parsed = [
             BudgetItem(id=item.id, text=item.text if item.text or not item.path else None,
                        path=item.path or None, priority=item.priority, required=item.required,
@@ -1377,7 +1393,8 @@ def _add_budget_tools(
             for item in items
         ]
         result = _call(fit_budget, parsed, budget_tokens=budget_tokens, model=model,
-                       truncate_last=truncate_last, roots=roots)
+                       truncate_last=truncate_last, roots=roots,
+                       min_truncated_tokens=min_truncated_tokens)
         if not include_items:
             cut_only = tuple(item for item in result.items if item.status == "truncated")
             result = replace(result, items=cut_only)
