@@ -553,8 +553,10 @@ fn fictional_phone(digits: &[u8]) -> bool {
 }
 
 /// Whether a number ending at `end` runs on: a word character, or a separator and a digit.
+/// A comma is not one: `536-90-4399,1985` is a field of a CSV row far more often than a number
+/// with a decimal comma.
 fn number_goes_on(text: &[u8], end: usize) -> bool {
-    word_at(text, end) || (is_in(byte_at(text, end), b".-/,") && digit_at(text, end + 1))
+    word_at(text, end) || (is_in(byte_at(text, end), b".-/") && digit_at(text, end + 1))
 }
 
 fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
@@ -670,7 +672,7 @@ fn card_brand_length(digits: &[u8]) -> bool {
 }
 
 fn check_card(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if word_before(text, start) || is_in(byte_before(text, start), b".,-+/") {
+    if word_before(text, start) || is_in(byte_before(text, start), b".-+/") {
         return None;
     }
     let value = &text[start..end];
@@ -715,7 +717,7 @@ fn check_card(text: &[u8], start: usize, end: usize) -> Option<Span> {
 }
 
 fn card_in(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if word_at(text, end) || (is_in(byte_at(text, end), b".,") && digit_at(text, end + 1)) {
+    if word_at(text, end) || (byte_at(text, end) == Some(b'.') && digit_at(text, end + 1)) {
         return None;
     }
     let digits: Vec<u8> = text[start..end].iter().copied().filter(u8::is_ascii_digit).collect();

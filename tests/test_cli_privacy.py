@@ -116,34 +116,56 @@ def test_standard_input_is_bounded_and_must_be_text(capsys, monkeypatch):
 
 def test_evaluate_prints_the_measured_scores(capsys):
     code, out, _ = _run(capsys, "--evaluate", str(LABELLED), "--json")
-    scores = json.loads(out)
+    evaluation = json.loads(out)
+    scores = evaluation["scores"]
 
     assert code == 0
     assert set(scores) == {"secret", "personal"}
-    assert scores["secret"]["labelled"] == 66 and scores["personal"]["labelled"] == 88
+    assert scores["secret"]["labelled"] == 66 and scores["personal"]["labelled"] == 93
+    assert evaluation["rows"] == 197 and evaluation["false_positives"] == []
+    assert all(miss.startswith("hard-") for miss in evaluation["misses"])
+    assert scores["personal"]["same_kind"] <= scores["personal"]["found"]
+
+
+def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatch):
+    row = b'{"id": "a", "text": "mail bob@corp.io", "expected": []}\n'
+    _with_stdin(monkeypatch, row)
+    code, out, _ = _run(capsys, "--evaluate", "-")
+    assert code == 0 and out.startswith("1 labelled row\n")
+    assert "false positive  a: email in prompt[5:16]" in out
+
+    _with_stdin(monkeypatch, row)
+    code, _, err = _run(capsys, "--evaluate", "-", "--max-file-bytes", "10")
+    assert code == 2 and "raise --max-file-bytes to read it" in err
 
 
 @pytest.mark.parametrize(
     ("row", "message"),
     [
         ("not json", ":2: not valid JSON"),
-        ('["a list"]', ":2: expected an object with id, text"),
-        ('{"id": 1, "text": "abc", "expected": [{"kind": "email", "category": "secret", '
+        ('["a list"]', ":2: expected an object with id and text"),
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "secret", '
          '"start": 2, "end": 9}]}', ":2: span [2:9] is not inside the text (3 characters"),
-        ('{"id": 1, "text": "abc", "expected": [{"kind": "email", "category": "private", '
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "private", '
          '"start": 0, "end": 1}]}', ":2: span category 'private' is not one of secret, personal"),
-        ('{"id": 1, "text": "abc", "expected": ["email"]}', ":2: each expected span is an object"),
+        ('{"id": "1", "text": "abc", "expected": ["email"]}', ":2: each expected span is an object"),
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "personal", '
+         '"start": true, "end": 1}]}', ":2: span start and end must be whole numbers"),
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "nonsense", "category": "personal", '
+         '"start": 0, "end": 1}]}', ":2: span kind 'nonsense' is not one the scanner reports"),
+        ('{"id": "0", "text": "abc", "expected": []}', ":2: id '0' is used before, at "),
+        ('{"id": 7, "text": "abc", "expected": []}', ":2: expected an object with id and text"),
     ],
 )
 def test_evaluate_names_the_bad_row(capsys, tmp_path, row, message):
     labelled = tmp_path / "labelled.jsonl"
-    good = '{"id": 0, "text": "x", "expected": []}'
+    good = '{"id": "0", "text": "x", "expected": []}'
     labelled.write_text(f"{good}\n{row}\n", encoding="utf-8")
 
     code, _, err = _run(capsys, "--evaluate", str(labelled))
 
     assert code == 2
-    assert f"{labelled}{message}" in err
+    assert f"--evaluate: {labelled}{message}" in err
 
 
 def test_evaluate_refuses_a_file_without_rows(capsys, tmp_path):

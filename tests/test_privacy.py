@@ -92,7 +92,7 @@ def test_precision_and_recall_per_category() -> None:
     for category in CATEGORIES:
         score = evaluation.score(category)
         assert score.labelled >= 60
-        # Measured 1.000 precision, 0.955 (secret) and 0.920 (personal) recall; the margin
+        # Measured 1.000 precision, 0.955 (secret) and 0.925 (personal) recall; the margin
         # leaves room for new hard rows, not for regressions of the covered formats.
         assert score.precision >= 0.98, (category, evaluation.false_positives)
         assert score.recall >= 0.90, (category, evaluation.misses)
@@ -110,6 +110,8 @@ def test_precision_and_recall_per_category() -> None:
         ("the SSA's samples 078-05-1120, 219-09-9999 and forms' 123-45-6789", []),
         ("inside longer runs: 1-536-90-4399, 536-90-4399-1, 536-90-43991, a536-90-4399", []),
         ("bare 536904399 and spaced 536 90 4399 are not claimed", []),
+        ("a CSV row: Jordan,536-90-4399,1985", ["536-90-4399"]),
+        ("536-90-4399,536-90-4398", ["536-90-4399", "536-90-4398"]),
     ],
 )
 def test_social_security_numbers(text: str, found: list[str]) -> None:
@@ -117,6 +119,20 @@ def test_social_security_numbers(text: str, found: list[str]) -> None:
 
     assert [text[f.start : f.end] for f in findings] == found
     assert all(f.kind == "us_ssn" and f.category == "personal" for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Dana,+1 415 867 5309,2019", ["+1 415 867 5309"]),
+        ("Dana,(415) 867-5309,2019", ["(415) 867-5309"]),
+        ("1042,4539 1488 0343 6467,123", ["4539 1488 0343 6467"]),
+        ("1042,4539148803436467,12", ["4539148803436467"]),
+        ("a decimal point still continues: 4539148803436467.5 and 415-867-5309.25", []),
+    ],
+)
+def test_a_comma_and_a_digit_around_a_number_is_a_field_boundary(text: str, found: list[str]) -> None:
+    assert [text[f.start : f.end] for f in scan_text(text)] == found
 
 
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:

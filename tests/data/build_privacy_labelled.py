@@ -534,6 +534,21 @@ def social_security() -> None:
     row("hard", "social security no. {n}", n=p("us_ssn", social_security_number().replace("-", " ")))
 
 
+def csv_rows() -> None:
+    """Values as fields of comma-separated rows, where a comma and a digit follow or precede them."""
+    row("personal", "name,ssn,born\nJordan Lee,{n},1985-03-02",
+        n=p("us_ssn", social_security_number()))
+    row("personal", "name,phone,since\nDana W,{t},2019", t=p("phone", f"+1 415 {digits(3, '8')} "
+                                                                    f"{digits(4)}"))
+    row("personal", "customer,card,cvc\n1042,{c},123",
+        c=p("card_number", grouped(luhn_complete("4", 16))))
+    row("personal", "{a},{b}", a=p("us_ssn", social_security_number()),
+        b=p("us_ssn", social_security_number()))
+    ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike",
+                 "text": "id,amount,qty\n4111111111111112,1234567,12\n20240115,99.50,3",
+                 "expected": []})
+
+
 def main() -> None:
     secrets()
     personal()
@@ -541,6 +556,7 @@ def main() -> None:
     mixed()
     hard()
     social_security()
+    csv_rows()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")
