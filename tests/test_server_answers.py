@@ -711,6 +711,7 @@ async def test_scan_private_data_lists_a_bounded_number_of_findings(server) -> N
     assert len(structured["findings"]) == SHOWN_FINDINGS
     assert structured["finding_counts"] == {"email": 20_000}
     assert structured["findings_omitted"] == 20_000 - SHOWN_FINDINGS
+    assert result.content[0].text.startswith("found 20,000: 20,000 email\n")
     assert f"and {20_000 - SHOWN_FINDINGS:,} more findings" in result.content[0].text
     assert answer_tokens(_wire(result)) <= MAX_RESULT_TOKENS
 

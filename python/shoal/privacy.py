@@ -52,6 +52,7 @@ __all__ = [
     "PrivacyEvaluation",
     "PrivacyFinding",
     "evaluate_labelled",
+    "evaluate_labelled_text",
     "redact",
     "scan_conversation",
     "scan_text",
@@ -189,19 +190,32 @@ def evaluate_labelled(
 
     Raises:
         ValueError: A file that cannot be read as text (see ``shoal.files.read_text_file``), or
-            a row that is not such an object; the message names FILE:LINE.
+            a bad row (see `evaluate_labelled_text`).
+    """
+    return evaluate_labelled_text(read_text_file(path, max_file_bytes=max_file_bytes), str(path))
+
+
+def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
+    """`evaluate_labelled` on the JSONL text itself; ``source`` names it in errors.
+
+    Raises:
+        ValueError: No rows, or a row that is not ``{"id": str, "text": str, "expected": [...]}``
+            with spans of known kinds inside its text, or an id used twice; the message names
+            SOURCE:LINE.
     """
     counts = {c: {"labelled": 0, "found": 0, "correct": 0, "matched": 0, "same_kind": 0}
               for c in CATEGORIES}
     false_positives: list[str] = []
     misses: list[str] = []
-    rows = 0
-    text = read_text_file(path, max_file_bytes=max_file_bytes)
+    seen: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        row_id, row_text, labels = _labelled_row(line, f"{path}:{number}")
-        rows += 1
+        where = f"{source}:{number}"
+        row_id, row_text, labels = _labelled_row(line, where)
+        if row_id in seen:
+            raise ValueError(f"{where}: id {row_id!r} is used before, at {seen[row_id]}")
+        seen[row_id] = where
         found = scan_text(row_text)
         used = [False] * len(labels)
         for finding in found:
@@ -223,14 +237,14 @@ def evaluate_labelled(
             counts[label["category"]]["labelled"] += 1
             if not was_used:
                 misses.append(f"{row_id}: {label['kind']} at [{label['start']}:{label['end']}]")
-    if rows == 0:
-        raise ValueError(f"{path}: no labelled rows")
+    if not seen:
+        raise ValueError(f"{source}: no labelled rows")
     scores = tuple(
         CategoryScore(category, t["labelled"], t["found"], t["correct"], t["matched"],
                       t["same_kind"])
         for category, t in counts.items()
     )
-    return PrivacyEvaluation(rows, scores, tuple(false_positives), tuple(misses))
+    return PrivacyEvaluation(len(seen), scores, tuple(false_positives), tuple(misses))
 
 
 def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]]:
@@ -240,13 +254,13 @@ def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]
     except (json.JSONDecodeError, RecursionError) as error:
         reason = getattr(error, "msg", "nested too deeply")
         raise ValueError(f"{where}: not valid JSON ({reason})") from None
-    if not isinstance(row, dict) or not isinstance(row.get("text"), str) \
-            or not isinstance(row.get("expected"), list) or "id" not in row:
-        raise ValueError(f"{where}: expected an object with id, text (a string) and expected "
+    if not isinstance(row, dict) or not isinstance(row.get("id"), str) \
+            or not isinstance(row.get("text"), str) or not isinstance(row.get("expected"), list):
+        raise ValueError(f"{where}: expected an object with id and text (strings) and expected "
                          "(a list of spans)")
     for label in row["expected"]:
         _check_label(label, len(row["text"]), where)
-    return str(row["id"]), row["text"], row["expected"]
+    return row["id"], row["text"], row["expected"]
 
 
 def _is_offset(value: Any) -> TypeGuard[int]:
@@ -257,18 +271,24 @@ def _check_label(label: Any, text_length: int, where: str) -> None:
     if not isinstance(label, dict) or not isinstance(label.get("kind"), str):
         raise ValueError(f"{where}: each expected span is an object {{kind, category, start, "
                          "end}}")
+    if label["kind"] not in KINDS:
+        raise ValueError(f"{where}: span kind {label['kind']!r} is not one the scanner reports "
+                         f"(one of {', '.join(sorted(KINDS))})")
     if label.get("category") not in CATEGORIES:
         raise ValueError(f"{where}: span category {label.get('category')!r} is not one of "
                          f"{', '.join(CATEGORIES)}")
     start, end = label.get("start"), label.get("end")
-    if not _is_offset(start) or not _is_offset(end) or not 0 <= start < end <= text_length:
+    if not _is_offset(start) or not _is_offset(end):
+        raise ValueError(f"{where}: span start and end must be whole numbers (character "
+                         f"offsets), got {json.dumps(start)} and {json.dumps(end)}")
+    if not 0 <= start < end <= text_length:
         raise ValueError(f"{where}: span [{start}:{end}] is not inside the text "
                          f"({text_length} characters; 0 <= start < end)")
 
 
 def render_evaluation(evaluation: PrivacyEvaluation) -> str:
     """A small table of the scores, then the rows that went wrong."""
-    lines = [f"{evaluation.rows} labelled rows",
+    lines = [f"{evaluation.rows} labelled row{'' if evaluation.rows == 1 else 's'}",
              f"{'category':<10} {'labelled':>8} {'found':>6} {'precision':>9} {'recall':>7} "
              f"{'same kind':>9}"]
     for s in evaluation.scores:

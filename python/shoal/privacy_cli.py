@@ -9,7 +9,7 @@ from pathlib import Path
 
 from shoal.cli import _read_input, add_max_file_bytes
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, DEFAULT_MAX_FILE_BYTES
-from shoal.privacy import evaluate_labelled, redact, render_evaluation, scan_text
+from shoal.privacy import evaluate_labelled_text, redact, render_evaluation, scan_text
 
 # Exit status of --fail-on-findings when something was found, as grep -q's "match" inverted:
 # a pre-commit hook or CI step stops on it.
@@ -46,7 +46,8 @@ def add_privacy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "measure precision and recall on",
     )
     privacy.add_argument("--json", action="store_true", help="print JSON")
-    add_max_file_bytes(privacy, "the text file, standard input or --evaluate file")
+    add_max_file_bytes(privacy, f"refuse a larger --file, stdin or --evaluate file (for --evaluate "
+                       f"the default is {DEFAULT_MAX_DATA_FILE_BYTES})")
     privacy.set_defaults(handler=_privacy)
 
 
@@ -95,13 +96,24 @@ def _evaluate(args: argparse.Namespace) -> int:
              if value]
     if given:
         raise ValueError(f"--evaluate scores a labelled file; it takes no {', '.join(given)}")
-    evaluation = evaluate_labelled(
-        args.evaluate, max_file_bytes=args.max_file_bytes or DEFAULT_MAX_DATA_FILE_BYTES
-    )
+    where = "standard input" if str(args.evaluate) == "-" else str(args.evaluate)
+    text = _read_input(args.evaluate, "--evaluate",
+                       max_bytes=args.max_file_bytes or DEFAULT_MAX_DATA_FILE_BYTES,
+                       raise_with="--max-file-bytes")
+    try:
+        evaluation = evaluate_labelled_text(text, where)
+    except ValueError as error:
+        raise ValueError(f"--evaluate: {error}") from None
     if args.json:
-        _print_json({s.category: {"precision": s.precision, "recall": s.recall,
-                                  "labelled": s.labelled, "found": s.found}
-                     for s in evaluation.scores})
+        _print_json({
+            "rows": evaluation.rows,
+            "scores": {s.category: {"precision": s.precision, "recall": s.recall,
+                                    "labelled": s.labelled, "found": s.found,
+                                    "same_kind": s.same_kind}
+                       for s in evaluation.scores},
+            "false_positives": list(evaluation.false_positives),
+            "misses": list(evaluation.misses),
+        })
     else:
         print(render_evaluation(evaluation))
     return 0

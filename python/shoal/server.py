@@ -890,8 +890,8 @@ class PrivacyScan:
         if not self.finding_counts:
             return "nothing found"
         total = sum(self.finding_counts.values())
-        kinds = ", ".join(f"{count} {kind}" for kind, count in self.finding_counts.items())
-        lines = [f"found {total}: {kinds}"]
+        kinds = ", ".join(f"{count:,} {kind}" for kind, count in self.finding_counts.items())
+        lines = [f"found {total:,}: {kinds}"]
         lines += [f"  {f.category} {f.describe()}" for f in self.findings]
         if self.findings_omitted:
             lines.append(f"  and {render.plural(self.findings_omitted, 'more finding')}")
