@@ -738,15 +738,17 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.stdio_transport import serve_stdio
 
     _check_transport_options(args)
-    groups = _split_ids(args.tools) if args.tools is not None else None
-    if groups == []:
-        raise ValueError(
-            "--tools names no group; choose among tokens, routing, cost, budget, hardware"
-        )
+    groups = None if args.tools is None else _served_groups(args.tools)
     _use_ledger_and_prices(args)
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
-    _check_serving_files(groups)
+    # A ledger's error names the option or variable that set it, as a --root's error does.
+    ledger_source = None
+    if args.ledger:
+        ledger_source = "--ledger"
+    elif os.environ.get("SHOAL_LEDGER"):
+        ledger_source = "SHOAL_LEDGER"
+    _check_serving_files(groups, ledger_source)
     roots = _file_tool_roots(args.root)
     if not args.verbose:
         # Start-up facts (the folders the file tools may read, readiness) are INFO; a host shows
@@ -775,11 +777,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_serving_files(groups: Sequence[str] | None) -> None:
+def _served_groups(value: str) -> list[str]:
+    """The --tools groups, refused when none or an unknown one is named."""
+    from shoal.server_policy import TOOL_GROUPS
+
+    groups = _split_ids(value)
+    unknown = sorted(set(groups) - set(TOOL_GROUPS))
+    if groups and not unknown:
+        return groups
+    problem = f"unknown group(s) {', '.join(unknown)}" if unknown else "no group"
+    raise ValueError(f"--tools names {problem}; choose among {', '.join(TOOL_GROUPS)}")
+
+
+def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None) -> None:
     """Read the user's files now, so a bad one stops the server at start-up with its error
     rather than failing every tool call that needs it: the price file (--prices or
     SHOAL_PRICES), the device and architecture files, and, when the budget tools are served,
-    the ledger's location."""
+    the ledger's location, whose error leads with ``ledger_source`` (--ledger or SHOAL_LEDGER)
+    when one set it."""
     from shoal import hardware
     from shoal.catalog import configured_catalog
     from shoal.ledger import check_location
@@ -788,7 +803,12 @@ def _check_serving_files(groups: Sequence[str] | None) -> None:
     hardware.reset_tables()
     hardware.list_devices()
     if groups is None or "budget" in groups:
-        check_location()
+        try:
+            check_location()
+        except ValueError as error:
+            if ledger_source is None:
+                raise
+            raise ValueError(f"{ledger_source}: {error}") from None
 
 
 def _check_root_folders(roots: Sequence[Path], why: str) -> None:
