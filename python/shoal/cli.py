@@ -1723,9 +1723,8 @@ def _cost(args: argparse.Namespace) -> int:
     given = [flag for flag, value in per_call.items() if value is not None]
     if args.plan is not None and given:
         raise ValueError(f"--plan gives every call's tokens; drop {', '.join(given)}")
-    if args.plan is None and not set(given) - {"--calls"}:
-        raise ValueError("give the tokens to price: --input, --output, --cached, "
-                         "--cache-write or --reasoning (or --plan FILE)")
+    if args.plan is None:
+        _check_some_tokens(per_call)
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
     if plan is not None and not isinstance(plan, list):
         raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
@@ -1738,12 +1737,15 @@ def _cost(args: argparse.Namespace) -> int:
     named = {name: flag for flag, name in _PER_CALL_OPTIONS.items()}
 
     if models:
+        # A model named twice by two spellings (gpt-4o, openai/gpt-4o) is refused by the pricing.
+        compared = {"models": "--compare"}
         if plan is None:
-            with _options_named(named):
+            with _options_named({**named, **compared}):
                 rows = compare_costs(models, baseline=args.baseline, catalog=catalog,
                                      **workload)
         else:
-            with _plan_step_errors(args.plan):
+            # A plan step's keys are the library's names, so only --compare is renamed.
+            with _plan_step_errors(args.plan), _options_named(compared):
                 rows = compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
         if args.json:
             _print_json([dataclasses.asdict(row) for row in rows])
@@ -1773,6 +1775,22 @@ _PER_CALL_OPTIONS = {
     "--reasoning": "reasoning_tokens",
     "--calls": "calls",
 }
+
+
+def _check_some_tokens(per_call: Mapping[str, int | None]) -> None:
+    """Refuse a call of no tokens, as the MCP pricing tools do: it is priced $0, which says
+    nothing about any model. ``per_call`` maps each option to its value (None: not given)."""
+    token_options = [flag for flag in per_call if flag != "--calls"]
+    if any(per_call[flag] for flag in token_options):
+        return
+    choices = f"{', '.join(token_options[:-1])} or {token_options[-1]}"
+    zeros = [flag for flag in token_options if per_call[flag] is not None]
+    if not zeros:
+        raise ValueError(f"give the tokens to price: {choices} (or --plan FILE)")
+    given = (f"{zeros[0]} is" if len(zeros) == 1
+             else f"{', '.join(zeros[:-1])} and {zeros[-1]} are")
+    raise ValueError(f"give the tokens to price: {given} 0, so every call would be priced $0; "
+                     f"set {choices} above 0 (or use --plan FILE)")
 
 
 @contextmanager
