@@ -223,6 +223,17 @@ def test_items_of_the_wrong_type_name_the_item_and_the_value(items: list, messag
         fit_budget(items, budget_tokens=10, model="gpt-4o")
 
 
+def test_min_truncated_tokens_without_truncate_last_is_refused() -> None:
+    # The limit only bounds the cut truncate_last makes: alone it would change nothing.
+    with pytest.raises(ValueError, match="min_truncated_tokens limits the cut truncate_last "
+                                         "makes; set truncate_last=True too"):
+        fit_budget([BudgetItem("a", "x")], budget_tokens=10, model="gpt-4o",
+                   min_truncated_tokens=5)
+
+    assert fit_budget([BudgetItem("a", "x")], budget_tokens=10, model="gpt-4o",
+                      min_truncated_tokens=32).included == ("a",)
+
+
 def test_bad_budget_and_model() -> None:
     with pytest.raises(ValueError, match="budget_tokens must be 1 to"):
         fit_budget([], budget_tokens=0, model="gpt-4o")

@@ -189,7 +189,9 @@ def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str
         (["serve", "--stateless"], "--stateless needs --http"),
         (["serve", "--port", "9000", "--stateless"], "--stateless, --port need --http"),
         (["serve", "--tools", ""], "--tools names no group"),
-        (["serve", "--tools", "nope"], "unknown tool group"),
+        (["serve", "--tools", "tokens,nope"],
+         "shoal serve: error: --tools names unknown group(s) nope; choose among tokens, routing, "
+         "cost, budget, hardware"),
     ],
 )
 def test_serve_refuses_options_it_cannot_honour(argv: list[str], message: str) -> None:

@@ -213,9 +213,43 @@ def test_cost_without_token_counts_is_refused(
                    "--cache-write or --reasoning (or --plan FILE)\n")
 
 
-def test_cost_with_an_explicit_zero_count_still_prices(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "cost", "gpt-4o", "--output", "0")
-    assert code == 0 and out.startswith("gpt-4o: $0 ")
+@pytest.mark.parametrize(
+    ("argv", "zeros"),
+    [
+        (["gpt-4o", "--output", "0"], "--output is 0"),
+        (["--compare", "gpt-4o,gpt-4.1", "--input", "0"], "--input is 0"),
+        (["gpt-4o", "--input", "0", "--reasoning", "0", "--calls", "3"],
+         "--input and --reasoning are 0"),
+    ],
+)
+def test_cost_with_only_zero_token_counts_is_refused(
+    argv: list[str], zeros: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "cost", *argv)
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal cost: error: give the tokens to price: {zeros}, so every call would "
+                   "be priced $0; set --input, --output, --cached, --cache-write or --reasoning "
+                   "above 0 (or use --plan FILE)\n")
+
+
+def test_cost_with_one_count_above_zero_prices(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "cost", "gpt-4o", "--input", "0", "--output", "1")
+    assert code == 0 and out.startswith("gpt-4o: $1e-05")
+
+
+@pytest.mark.parametrize("plan", [False, True])
+def test_cost_compare_refuses_a_model_named_twice_by_two_spellings(
+    plan: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workload = (["--plan", str(_write(tmp_path / "plan.json", [{"input_tokens": 10}]))] if plan
+                else ["--input", "10"])
+
+    code, out, err = _run(capsys, "cost", "--compare", "gpt-4o,openai/gpt-4o", *workload)
+
+    assert (code, out) == (2, "")
+    assert err == ("shoal cost: error: --compare names gpt-4o (as 'gpt-4o' and 'openai/gpt-4o') "
+                   "more than once; list each model once\n")
 
 
 def test_cost_refuses_per_call_options_with_a_plan(

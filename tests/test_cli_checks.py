@@ -409,3 +409,17 @@ def test_an_id_named_twice_is_refused_by_every_list_option(capsys, argv, message
 
     assert (code, out) == (2, "")
     assert err.startswith(message) and "more than once; list each once" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "models"),
+    [("--candidates", "gpt-4o,openai/gpt-4o"), ("--exclude", "gpt-4o,GPT-4o")],
+)
+def test_route_refuses_a_model_named_twice_by_two_spellings(capsys, option, models):
+    first, second = models.split(",")
+
+    code, out, err = run(capsys, "route", "hello", option, models)
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal route: error: {option} names gpt-4o (as '{first}' and '{second}') "
+                   "more than once; list each model once\n")

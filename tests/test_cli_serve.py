@@ -97,9 +97,21 @@ def test_a_ledger_location_the_first_call_would_refuse_stops_the_server(
 
     status, err = serve(capsys, tmp_path, "--ledger", location)
 
-    assert status == 2 and err.startswith("shoal serve: error: ")
+    assert status == 2 and err.startswith("shoal serve: error: --ledger: ")
     assert re.search(message, err), err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["app.db", "notes.txt"]
+
+
+def test_a_ledger_location_from_the_environment_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path))
+
+    status, err = serve(capsys, tmp_path)
+
+    assert status == 2
+    assert err.startswith(f"shoal serve: error: SHOAL_LEDGER: cannot open the ledger {tmp_path}: "
+                          "it is a folder")
 
 
 def test_an_empty_ledger_option_is_refused_not_read_as_the_default(

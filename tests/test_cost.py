@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from shoal.catalog import UnknownModelError, load_catalog
-from shoal.cost import CostEstimate, compare_costs, estimate_cost, estimate_cost_for_text
+from shoal.cost import (
+    CostEstimate,
+    compare_costs,
+    compare_plan_costs,
+    estimate_cost,
+    estimate_cost_for_text,
+)
 
 # Published rates used below, USD per million tokens (catalog of 2026-12-04):
 #   gpt-4.1-mini 0.40 in / 1.60 out; gpt-4o 2.50 / 10.00; gpt-4o-mini 0.15 / 0.60;
@@ -135,7 +141,7 @@ def test_unknown_model_is_reported_with_suggestions() -> None:
 
 def test_compare_costs_sorts_cheapest_first_with_savings() -> None:
     comparisons = compare_costs(
-        ["gpt-4o", "gpt-4o-mini", "meta-llama/Meta-Llama-3.1-8B-Instruct", "openai/gpt-4o"],
+        ["openai/gpt-4o", "gpt-4o-mini", "meta-llama/Meta-Llama-3.1-8B-Instruct"],
         input_tokens=2_000, output_tokens=500, baseline="gpt-4o",
     )
     # gpt-4o: 0.005 + 0.005; mini: 0.0003 + 0.0003; llama: 0.00006 + 0.000025.
@@ -171,6 +177,32 @@ def test_compare_costs_errors() -> None:
         compare_costs(["gpt-4o"], input_tokens=1, baseline="no-such-model")
     with pytest.raises(ValueError, match="input_tokens must be at least 0"):
         compare_costs(["gpt-4o"], input_tokens=-1)
+
+
+@pytest.mark.parametrize(
+    ("models", "repeat"),
+    [
+        (["gpt-4o", "gpt-4.1", "gpt-4o"], "models names gpt-4o more than once"),
+        (["gpt-4o", "gpt-4o", "GPT-4o"], "models names gpt-4o (as 'gpt-4o' and 'GPT-4o') more "
+         "than once"),
+        (["gpt-4o", "openai/gpt-4o"], "models names gpt-4o (as 'gpt-4o' and 'openai/gpt-4o') "
+         "more than once"),
+        (["GPT-4o", "gpt-4.1", "gpt-4.1", "OpenAI/gpt-4o"],
+         "models names gpt-4o (as 'GPT-4o' and 'OpenAI/gpt-4o'), gpt-4.1 more than once"),
+    ],
+)
+def test_compare_costs_refuses_a_model_named_twice_by_any_spelling(
+    models: list[str], repeat: str
+) -> None:
+    plan = [{"input_tokens": 1_000}]
+
+    with pytest.raises(ValueError) as priced:
+        compare_costs(models, input_tokens=1_000)
+    with pytest.raises(ValueError) as planned:
+        compare_plan_costs(models, plan)
+
+    for refusal in (priced, planned):
+        assert str(refusal.value) == f"{repeat}; list each model once"
 
 
 def test_prices_come_from_the_given_catalog(tmp_path: Path) -> None:

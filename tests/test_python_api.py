@@ -3,8 +3,11 @@ run as doctests so that they cannot drift from what the code prints."""
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import inspect
+import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -47,6 +50,22 @@ def test_every_tool_has_a_function_importable_from_shoal() -> None:
         assert name in shoal.__all__
         function = getattr(shoal, name)
         assert inspect.isfunction(function) and function.__doc__, name
+
+
+def test_the_readme_names_every_tool_function_that_returns_no_frozen_dataclass() -> None:
+    text = README.read_text(encoding="utf-8")
+    opening = " ".join(text.split("## Python API\n", 1)[1].strip().split("\n\n", 1)[0].split())
+    functions = {*TOOL_FUNCTIONS.values(), "redact"}
+
+    others = set()
+    for name in functions:
+        returned = typing.get_type_hints(getattr(shoal, name))["return"]
+        if not (dataclasses.is_dataclass(returned) and returned.__dataclass_params__.frozen):
+            others.add(name)
+
+    assert others
+    assert "Each returns a frozen dataclass except" in opening
+    assert set(re.findall(r"`(\w+)` \(", opening)) == others
 
 
 def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -> None:

@@ -157,6 +157,12 @@ def test_model_without_labels_or_prior_is_reported_not_chosen() -> None:
         ({"candidates": []}, "candidates"),
         ({"candidates": ["no-such-model-xyz"]}, "candidates: unknown model"),
         ({"excluded": ["gpt-4o", 3]}, "excluded"),
+        ({"candidates": ["gpt-4o", "gpt-4.1", "gpt-4o"]},
+         "^candidates names gpt-4o more than once; list each model once$"),
+        ({"candidates": ["gpt-4o", "openai/gpt-4o"]},
+         r"^candidates names gpt-4o \(as 'gpt-4o' and 'openai/gpt-4o'\) more than once"),
+        ({"excluded": ["GPT-4o", "gpt-4o"]},
+         r"^excluded names gpt-4o \(as 'GPT-4o' and 'gpt-4o'\) more than once"),
         ({"local_only": "yes"}, "local_only"),
     ],
 )

@@ -145,6 +145,52 @@ async def test_compare_costs_refuses_a_model_listed_twice() -> None:
     assert "models names gpt-4o more than once" in result.content[0].text
 
 
+@pytest.mark.parametrize(
+    ("models", "spellings"),
+    [(["gpt-4o", "GPT-4o"], "'gpt-4o' and 'GPT-4o'"),
+     (["gpt-4o", "openai/gpt-4o"], "'gpt-4o' and 'openai/gpt-4o'")],
+)
+async def test_compare_costs_refuses_a_model_listed_twice_under_two_spellings(
+    models: list[str], spellings: str
+) -> None:
+    async with Client(build_server()) as client:
+        result = await client.call_tool("compare_costs", {"models": models, "input_tokens": 1_000})
+
+    assert result.is_error
+    assert result.content[0].text == (f"compare_costs: models names gpt-4o (as {spellings}) more "
+                                      "than once; list each model once")
+
+
+async def test_compare_costs_prices_cache_writes_as_estimate_cost_does() -> None:
+    workload = {"input_tokens": 10_000, "cache_write_tokens": 8_000, "output_tokens": 100}
+
+    async with Client(build_server()) as client:
+        compared = await client.call_tool("compare_costs", {"models": ["claude-sonnet-4-5"],
+                                                            **workload})
+        estimated = await client.call_tool("estimate_cost", {"model": "claude-sonnet-4-5",
+                                                             **workload})
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    row = compared.structured_content["comparisons"][0]
+    assert not compared.is_error and row["estimate"] == estimated.structured_content
+    assert "cache_write" in [line["kind"] for line in row["estimate"]["line_items"]]
+    schemas = [tools[name].input_schema["properties"]["cache_write_tokens"]
+               for name in ("compare_costs", "estimate_cost")]
+    assert schemas[0] == schemas[1]
+
+
+@pytest.mark.parametrize("models", [["gpt-4o"], ["claude-sonnet-4-5"]])
+async def test_compare_costs_names_an_unknown_baseline_argument(models: list[str]) -> None:
+    arguments = {"models": models, "baseline": "gpt-4.1-mimi", "input_tokens": 1_000}
+
+    async with Client(build_server()) as client:
+        result = await client.call_tool("compare_costs", arguments)
+
+    assert result.is_error
+    assert result.content[0].text.startswith(
+        "compare_costs: argument 'baseline': unknown model 'gpt-4.1-mimi': did you mean")
+
+
 # ---- a hard limit's refusal --------------------------------------------------------------------
 
 

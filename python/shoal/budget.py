@@ -378,7 +378,7 @@ def fit_budget(
         roots: Directories file items may be read from (symlinks resolved); a relative path is
             taken from the first. None or empty: file items are refused.
         min_truncated_tokens: Smallest cut worth including, in tokens (at least 1); with fewer
-            tokens left the item is not cut.
+            tokens left the item is not cut. Only with ``truncate_last``.
         expected_output_tokens: Output tokens to price with the input.
 
     Returns:
@@ -387,10 +387,17 @@ def fit_budget(
     Raises:
         BudgetTooSmallError: The required items alone exceed the budget.
         ValueError, TypeError: Malformed items (the message names the item and field), a file
-            outside the roots or unreadable, an unknown model.
+            outside the roots or unreadable, an unknown model, or ``min_truncated_tokens`` set
+            without ``truncate_last``.
     """
     budget_tokens = _check_budget(budget_tokens)
     min_truncated_tokens = _check_min_truncated(min_truncated_tokens)
+    if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
+        # Without a cut the limit changes nothing, so setting it alone is most likely a
+        # forgotten truncate_last.
+        raise ValueError("min_truncated_tokens limits the cut truncate_last makes; set "
+                         "truncate_last=True too, or leave min_truncated_tokens at its default "
+                         f"({DEFAULT_MIN_TRUNCATED_TOKENS})")
     parsed = parse_items(items)
 
     tokenizer = tokenizer_for(model=model)

@@ -738,15 +738,17 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.stdio_transport import serve_stdio
 
     _check_transport_options(args)
-    groups = _split_ids(args.tools) if args.tools is not None else None
-    if groups == []:
-        raise ValueError(
-            "--tools names no group; choose among tokens, routing, cost, budget, hardware"
-        )
+    groups = None if args.tools is None else _served_groups(args.tools)
     _use_ledger_and_prices(args)
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
-    _check_serving_files(groups)
+    # A ledger's error names the option or variable that set it, as a --root's error does.
+    ledger_source = None
+    if args.ledger:
+        ledger_source = "--ledger"
+    elif os.environ.get("SHOAL_LEDGER"):
+        ledger_source = "SHOAL_LEDGER"
+    _check_serving_files(groups, ledger_source)
     roots = _file_tool_roots(args.root)
     if not args.verbose:
         # Start-up facts (the folders the file tools may read, readiness) are INFO; a host shows
@@ -775,11 +777,24 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_serving_files(groups: Sequence[str] | None) -> None:
+def _served_groups(value: str) -> list[str]:
+    """The --tools groups, refused when none or an unknown one is named."""
+    from shoal.server_policy import TOOL_GROUPS
+
+    groups = _split_ids(value)
+    unknown = sorted(set(groups) - set(TOOL_GROUPS))
+    if groups and not unknown:
+        return groups
+    problem = f"unknown group(s) {', '.join(unknown)}" if unknown else "no group"
+    raise ValueError(f"--tools names {problem}; choose among {', '.join(TOOL_GROUPS)}")
+
+
+def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None) -> None:
     """Read the user's files now, so a bad one stops the server at start-up with its error
     rather than failing every tool call that needs it: the price file (--prices or
     SHOAL_PRICES), the device and architecture files, and, when the budget tools are served,
-    the ledger's location."""
+    the ledger's location, whose error leads with ``ledger_source`` (--ledger or SHOAL_LEDGER)
+    when one set it."""
     from shoal import hardware
     from shoal.catalog import configured_catalog
     from shoal.ledger import check_location
@@ -788,7 +803,12 @@ def _check_serving_files(groups: Sequence[str] | None) -> None:
     hardware.reset_tables()
     hardware.list_devices()
     if groups is None or "budget" in groups:
-        check_location()
+        try:
+            check_location()
+        except ValueError as error:
+            if ledger_source is None:
+                raise
+            raise ValueError(f"{ledger_source}: {error}") from None
 
 
 def _check_root_folders(roots: Sequence[Path], why: str) -> None:
@@ -1703,9 +1723,8 @@ def _cost(args: argparse.Namespace) -> int:
     given = [flag for flag, value in per_call.items() if value is not None]
     if args.plan is not None and given:
         raise ValueError(f"--plan gives every call's tokens; drop {', '.join(given)}")
-    if args.plan is None and not set(given) - {"--calls"}:
-        raise ValueError("give the tokens to price: --input, --output, --cached, "
-                         "--cache-write or --reasoning (or --plan FILE)")
+    if args.plan is None:
+        _check_some_tokens(per_call)
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
     if plan is not None and not isinstance(plan, list):
         raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
@@ -1718,12 +1737,15 @@ def _cost(args: argparse.Namespace) -> int:
     named = {name: flag for flag, name in _PER_CALL_OPTIONS.items()}
 
     if models:
+        # A model named twice by two spellings (gpt-4o, openai/gpt-4o) is refused by the pricing.
+        compared = {"models": "--compare"}
         if plan is None:
-            with _options_named(named):
+            with _options_named({**named, **compared}):
                 rows = compare_costs(models, baseline=args.baseline, catalog=catalog,
                                      **workload)
         else:
-            with _plan_step_errors(args.plan):
+            # A plan step's keys are the library's names, so only --compare is renamed.
+            with _plan_step_errors(args.plan), _options_named(compared):
                 rows = compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
         if args.json:
             _print_json([dataclasses.asdict(row) for row in rows])
@@ -1753,6 +1775,22 @@ _PER_CALL_OPTIONS = {
     "--reasoning": "reasoning_tokens",
     "--calls": "calls",
 }
+
+
+def _check_some_tokens(per_call: Mapping[str, int | None]) -> None:
+    """Refuse a call of no tokens, as the MCP pricing tools do: it is priced $0, which says
+    nothing about any model. ``per_call`` maps each option to its value (None: not given)."""
+    token_options = [flag for flag in per_call if flag != "--calls"]
+    if any(per_call[flag] for flag in token_options):
+        return
+    choices = f"{', '.join(token_options[:-1])} or {token_options[-1]}"
+    zeros = [flag for flag in token_options if per_call[flag] is not None]
+    if not zeros:
+        raise ValueError(f"give the tokens to price: {choices} (or --plan FILE)")
+    given = (f"{zeros[0]} is" if len(zeros) == 1
+             else f"{', '.join(zeros[:-1])} and {zeros[-1]} are")
+    raise ValueError(f"give the tokens to price: {given} 0, so every call would be priced $0; "
+                     f"set {choices} above 0 (or use --plan FILE)")
 
 
 @contextmanager

@@ -120,6 +120,49 @@ def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     return value
 
 
+def check_each_model_once(argument: str, named: Sequence[tuple[str, str]]) -> None:
+    """Refuse a model that ``argument`` names more than once, by any of its spellings.
+
+    A repeat, even as an alias, another case or a ``provider/id`` form, is more often a slip for
+    another model than a wish to price or weigh one twice, so it is refused rather than merged.
+
+    Args:
+        argument: The parameter the ids came in, which the message leads with.
+        named: Each id as the caller spelled it, with the catalog id it resolves to.
+
+    Raises:
+        ValueError: Naming each repeated model's catalog id and the spellings it came as.
+    """
+    spellings: dict[str, list[str]] = {}
+    for spelling, model_id in named:
+        spellings.setdefault(model_id, []).append(spelling)
+    repeats = [_repeat(model_id, given) for model_id, given in spellings.items() if len(given) > 1]
+    if repeats:
+        raise ValueError(f"{argument} names {', '.join(repeats)} more than once; list each model "
+                         "once")
+
+
+def _repeat(model_id: str, spellings: list[str]) -> str:
+    """``gpt-4o (as 'gpt-4o' and 'openai/gpt-4o')``; the id alone when it is every spelling."""
+    distinct = list(dict.fromkeys(spellings))
+    if distinct == [model_id]:
+        return model_id
+    shown = [repr(spelling) for spelling in distinct]
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    return f"{model_id} (as {listed})"
+
+
+def _distinct_models(models: Iterable[str], catalog: Catalog) -> list[str]:
+    """The catalog ids of ``models``, in order, refused when empty or when one is a repeat."""
+    if isinstance(models, str):
+        raise TypeError("models must be a list of model ids, not a single string")
+    named = [(model, catalog.model(model).id) for model in models]
+    if not named:
+        raise ValueError("models must name at least one model")
+    check_each_model_once("models", named)
+    return [model_id for _, model_id in named]
+
+
 def _rates(entry: ModelEntry, input_tokens: int, notes: list[str]) -> _Rates:
     """Pick the rates for one call, applying the long-context tier and noting fallbacks."""
     input_rate = entry.input_per_mtok
@@ -192,7 +235,8 @@ def estimate_cost(
 
     When a call's input exceeds the model's ``long_context_threshold`` the long-context rates
     apply to the whole call. A model with no listed cached or cache-write rate is charged its
-    input rate for those tokens, and the estimate says so in ``notes``.
+    input rate for those tokens, and the estimate says so in ``notes``. Every count defaults to
+    0, and a call of no tokens is priced $0 (``shoal cost`` and the MCP tools refuse one).
 
     Args:
         model: Catalog id, alias or ``provider/id``.
@@ -352,7 +396,7 @@ def compare_costs(
     """Price one workload on several models, cheapest first, with savings against a baseline.
 
     Args:
-        models: Catalog ids (aliases and ``provider/id`` forms allowed); repeats are priced once.
+        models: Catalog ids (aliases and ``provider/id`` forms allowed), each model once.
         input_tokens: As for :func:`estimate_cost`; the same workload for every model.
         output_tokens: As for :func:`estimate_cost`.
         cached_input_tokens: As for :func:`estimate_cost`.
@@ -364,14 +408,14 @@ def compare_costs(
         catalog: Catalog to price from; the shipped one when None.
 
     Returns:
-        One comparison per distinct model, sorted by cost, then by id for equal costs.
+        One comparison per model, sorted by cost, then by id for equal costs.
 
     Raises:
-        ValueError: If ``models`` is empty, or for any reason :func:`estimate_cost` gives.
+        ValueError: If ``models`` is empty or names a model twice (by any spelling), or for any
+            reason :func:`estimate_cost` gives.
     """
-    if isinstance(models, str):
-        raise TypeError("models must be a list of model ids, not a single string")
     catalog = catalog if catalog is not None else load_catalog()
+    model_ids = _distinct_models(models, catalog)
 
     def price_workload(model: str) -> CostEstimate:
         return estimate_cost(
@@ -380,15 +424,9 @@ def compare_costs(
             reasoning_tokens=reasoning_tokens, calls=calls, catalog=catalog,
         )
 
-    estimates: dict[str, CostEstimate] = {}
-    for model in models:
-        estimate = price_workload(model)
-        estimates.setdefault(estimate.model, estimate)
-    if not estimates:
-        raise ValueError("models must name at least one model")
-
+    estimates = [price_workload(model_id) for model_id in model_ids]
     baseline_estimate = None if baseline is None else price_workload(baseline)
-    comparisons = [_compare(estimate, baseline_estimate) for estimate in estimates.values()]
+    comparisons = [_compare(estimate, baseline_estimate) for estimate in estimates]
     comparisons.sort(key=lambda item: (item.total_usd, item.model))
     return comparisons
 
@@ -493,18 +531,11 @@ def compare_plan_costs(
 ) -> list[CostComparison]:
     """Price one planned sequence of calls on several models, cheapest first, with savings
     against ``baseline`` (see :func:`compare_costs` and :func:`estimate_plan_cost`)."""
-    if isinstance(models, str):
-        raise TypeError("models must be a list of model ids, not a single string")
     catalog = catalog if catalog is not None else load_catalog()
-    estimates: dict[str, CostEstimate] = {}
-    for model in models:
-        estimate = estimate_plan_cost(model, plan, catalog=catalog)
-        estimates.setdefault(estimate.model, estimate)
-    if not estimates:
-        raise ValueError("models must name at least one model")
-
+    model_ids = _distinct_models(models, catalog)
+    estimates = [estimate_plan_cost(model_id, plan, catalog=catalog) for model_id in model_ids]
     baseline_estimate = (None if baseline is None
                          else estimate_plan_cost(baseline, plan, catalog=catalog))
-    comparisons = [_compare(estimate, baseline_estimate) for estimate in estimates.values()]
+    comparisons = [_compare(estimate, baseline_estimate) for estimate in estimates]
     comparisons.sort(key=lambda item: (item.total_usd, item.model))
     return comparisons

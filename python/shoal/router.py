@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, ModelEntry, load_catalog
+from shoal.cost import check_each_model_once
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     Neighbour,
@@ -339,15 +340,19 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
 def _check_models(name: str, value: object, catalog: Catalog) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise RoutingError(f"{name} must be a list of model ids, got {type(value).__name__}")
-    ids = []
+    named = []
     for item in value:
         if not isinstance(item, str):
             raise RoutingError(f"{name} must hold model ids (str), got {type(item).__name__}")
         try:
-            ids.append(catalog.model(item).id)
+            named.append((item, catalog.model(item).id))
         except ValueError as error:
             raise RoutingError(f"{name}: {error}") from None
-    return tuple(dict.fromkeys(ids))
+    try:
+        check_each_model_once(name, named)
+    except ValueError as error:
+        raise RoutingError(str(error)) from None
+    return tuple(model_id for _, model_id in named)
 
 
 # ---- candidate tables ----
@@ -688,14 +693,14 @@ def route(
 
     Args:
         prompt: The task text.
-        candidates: Catalog ids to choose among; default every model with labels in the router
-            or a catalog quality prior.
+        candidates: Catalog ids to choose among, each model once (by any spelling); default
+            every model with labels in the router or a catalog quality prior.
         willingness_to_pay: USD per request for a whole quality point (0 → 1); default 0.01.
         min_quality: Choose the cheapest candidate predicted to reach this (0-1) instead; if
             none does, the best available, flagged.
         max_cost_usd: Drop candidates whose expected cost exceeds this.
         local_only: Only open-weight models, costed at 0 and noted as running locally.
-        excluded: Catalog ids never to choose.
+        excluded: Catalog ids never to choose, each model once.
         expected_output_tokens: Output tokens assumed for cost and context fit.
         router: A router from :func:`load_router` or :func:`fit_router`; default the shipped one.
         catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.

@@ -28,7 +28,6 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shoal import __version__, render, spend_render
-from shoal._cli_parser import once_each
 from shoal.budget import (
     CHAT_ROLES,
     DEFAULT_MIN_TRUNCATED_TOKENS,
@@ -38,7 +37,7 @@ from shoal.budget import (
     fit_budget,
     trim_chat,
 )
-from shoal.catalog import configured_catalog
+from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import CostComparison, compare_costs
 from shoal.ledger import (
     BudgetLimit,
@@ -1554,6 +1553,12 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
         input_tokens: Annotated[int, Field(description="Prompt tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
         output_tokens: Annotated[int, Field(description="Visible output tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
         cached_input_tokens: Annotated[int, Field(description="Part of input read from the cache.", ge=0, le=MAX_TOKENS)] = 0,
+        cache_write_tokens: Annotated[
+            int,
+            Field(
+                description="Part of input_tokens written to the prompt cache.", ge=0, le=MAX_TOKENS
+            ),
+        ] = 0,
         reasoning_tokens: Annotated[int, Field(description="Hidden reasoning tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
         calls: Annotated[int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)] = 1,
         baseline: Annotated[str, Field(description="Model to measure savings against; empty: none.", max_length=200)] = "",
@@ -1562,14 +1567,26 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
 
         Use it when choosing between models for a job of known size. Each row names the
         baseline and gives the saving in USD and as a fraction of the baseline's cost. List each
-        model once and give at least one token count.
+        model once (an alias or provider/id form of a listed model is a repeat) and give at least
+        one token count.
         """
-        # As `shoal cost --compare`: a repeat is more often a slip for another model.
-        _call(once_each, models, "models")
         tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                  "cached_input_tokens": cached_input_tokens, "reasoning_tokens": reasoning_tokens}
+                  "cached_input_tokens": cached_input_tokens,
+                  "cache_write_tokens": cache_write_tokens, "reasoning_tokens": reasoning_tokens}
+        catalog = _call(configured_catalog)
+        if baseline:
+            _check_baseline(catalog, baseline)
         rows = _call(compare_costs, models, calls=calls, baseline=baseline or None,
-                     catalog=_call(configured_catalog), **tokens)
+                     catalog=catalog, **tokens)
         _check_some_tokens(tokens)
         return _answer(CostComparisons(tuple(rows)), render.cost_comparison(rows))
+
+
+def _check_baseline(catalog: Catalog, baseline: str) -> None:
+    """Refuse an unknown baseline under its argument's name: its near matches may quote a model
+    listed in ``models``, which would leave the error's argument unclear."""
+    try:
+        catalog.model(baseline)
+    except ValueError as error:
+        raise ToolError(f"argument 'baseline': {error}") from error
 

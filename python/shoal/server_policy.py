@@ -300,7 +300,8 @@ def name_the_argument(message: str, arguments: dict[str, Any]) -> str:
     """
     if _REFUSAL.match(message):
         return message
-    if any(re.match(rf"\W*{re.escape(key)}\b", message) for key in arguments):
+    # A tool may lead with its argument itself ("argument 'baseline': ..."), where only it knows.
+    if any(re.match(rf"\W*(?:argument ')?{re.escape(key)}\b", message) for key in arguments):
         return message
     quoted = [key for key, value in arguments.items() if _quotes(message, value)]
     if len(quoted) != 1:
