@@ -362,6 +362,10 @@ def test_count_file_dash_points_to_standard_input(capsys):
     ("argv", "message"),
     [
         (["cost", "gpt-4o", "--input", "-5"], "shoal cost: error: --input must be at least 0"),
+        (["cost", "--compare", "gpt-4o,gpt-4.1", "--input", "5", "--baseline", "gpt-4.1-mimi"],
+         "shoal cost: error: --baseline: unknown model 'gpt-4.1-mimi'"),
+        (["report", "--baseline", "gpt-4.1-mimi"],
+         "shoal report: error: --baseline: unknown model 'gpt-4.1-mimi'"),
         (["cost", "gpt-4o", "--input", "10", "--calls", "0"],
          "shoal cost: error: --calls must be at least 1"),
         (["cost", "--compare", "gpt-4o,gpt-4o", "--input", "10"],

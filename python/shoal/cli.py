@@ -18,10 +18,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoal import __version__
 from shoal._cli_parser import CommandParser, once_each
+
+if TYPE_CHECKING:
+    from shoal.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 
@@ -896,6 +899,14 @@ def _use_ledger_and_prices(args: argparse.Namespace) -> None:
         os.environ["SHOAL_PRICES"] = str(args.prices.resolve())
 
 
+def _known_model(catalog: Catalog, model: str, option: str) -> None:
+    """Refuse an unknown model under the option that named it."""
+    try:
+        catalog.model(model)
+    except ValueError as error:
+        raise ValueError(f"{option}: {error}") from None
+
+
 def _read_json(path: Path, name: str) -> object:
     """The JSON document in a file the user named (standard input for '-'), under the file rules.
     """
@@ -1066,10 +1077,13 @@ LEDGER_OPTIONS = {
 
 def _report(args: argparse.Namespace) -> int:
     from shoal import spend_render
+    from shoal.catalog import configured_catalog
     from shoal.ledger import open_ledger
     from shoal.report import savings_report, spend_svg
 
     _use_ledger_and_prices(args)
+    if args.baseline:
+        _known_model(configured_catalog(), args.baseline, "--baseline")
     # A ledger file that is not there is a mistyped path; opened here, the report reuses it.
     open_ledger(must_exist=True)
     options = {"since": "--since", "until": "--until", "scope": "--scope",
@@ -1719,6 +1733,8 @@ def _cost(args: argparse.Namespace) -> int:
         raise ValueError("give one MODEL, or --compare A,B,C")
     if args.baseline and not models:
         raise ValueError("--baseline goes with --compare")
+    if args.baseline:
+        _known_model(catalog, args.baseline, "--baseline")
     per_call = {flag: getattr(args, name) for flag, name in _PER_CALL_OPTIONS.items()}
     given = [flag for flag, value in per_call.items() if value is not None]
     if args.plan is not None and given:
