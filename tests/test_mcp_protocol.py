@@ -293,19 +293,50 @@ async def test_unknown_tool_is_a_protocol_error_and_bad_arguments_a_tool_error(
     assert domain.is_error and "did you mean 'gpt-4.1-mini'" in domain.content[0].text
 
 
+@pytest.mark.parametrize("mode", ERAS)
+async def test_a_tool_left_out_is_a_protocol_error_that_says_it_is_not_served_here(
+    mode: str,
+) -> None:
+    async with Client(build_server(read_only=True), mode=mode) as client:
+        with pytest.raises(MCPError) as left_out:
+            await client.call_tool("record_usage", {"scope": "s"})
+
+    message = left_out.value.error.message
+    assert left_out.value.error.code == INVALID_PARAMS
+    assert message.startswith(
+        "Tool record_usage is not served here: this server leaves it out because it writes and "
+        "the server is read-only (shoal serve --read-only). Tools: "
+    )
+    assert "Unknown tool" not in message and "count_tokens" in message
+
+
 # ---- answer size --------------------------------------------------------------------------------
 
 
 async def test_an_answer_over_the_cap_becomes_a_tool_error_that_says_what_to_do() -> None:
-    arguments = {"prompt": "Prove that the square root of 2 is irrational.", "max_alternatives": 50}
+    arguments = {"models": ["llama-3.1-8b-instruct"], "max_points": 500}
     async with Client(build_server(max_result_tokens=300)) as client:
-        capped = await client.call_tool("route_task", arguments)
+        capped = await client.call_tool("sweep_hardware", arguments)
         small = await client.call_tool("count_tokens", {"text": "fits"})
 
     assert capped.is_error and capped.structured_content is None
     assert re.search(r"came to [\d,]+ tokens, over shoal's cap of 300", capped.content[0].text)
-    assert "Ask for less: lower max_alternatives." in capped.content[0].text
+    assert "Ask for less: lower max_points." in capped.content[0].text
     assert not small.is_error
+
+
+async def test_route_task_fits_a_smaller_cap_by_returning_fewer_runners_up() -> None:
+    arguments = {"prompt": "Prove that the square root of 2 is irrational.", "max_alternatives": 50}
+    async with Client(build_server(max_result_tokens=2_000)) as client:
+        routed = await client.call_tool("route_task", arguments)
+
+    assert not routed.is_error, routed.content[0].text
+    assert answer_tokens(routed.model_dump(by_alias=True, mode="json", exclude_none=True)) <= 2_000
+    decision = routed.structured_content
+    returned = len(decision["alternatives"]) - 1
+    [shortened] = [note for note in decision["notes"] if note.startswith("shortened: ")]
+    runners_up = min(50, returned + int(shortened.split()[1]))
+    assert decision["alternatives_omitted"] == runners_up - returned > 0
 
 
 async def test_a_long_list_is_shortened_by_default_and_says_so(server) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from shoal.server import LONG_ANSWERS, SHOWN_FINDINGS, TrimmedChatAnswer, build_server
+from shoal.budget import trim_chat
+from shoal.render import index_ranges
+from shoal.server import (
+    LONG_ANSWERS,
+    SHOWN_FINDINGS,
+    SHOWN_NOTES,
+    TrimmedChatAnswer,
+    build_server,
+)
 from shoal.server_policy import MAX_RESULT_TOKENS, answer_tokens, returned_text_limit
 from shoal.token_budget import truncate
 
@@ -102,6 +110,8 @@ async def test_tools_whose_answer_grows_state_the_cap_and_what_to_lower(server) 
         assert f"max_tokens may be at most {limit}" in tools[name].description
         assert "command line" in tools[name].description
     assert f"{SHOWN_FINDINGS}" in tools["route_task"].description
+    assert "alternatives_omitted" in tools["route_task"].description
+    assert "refused" not in tools["route_task"].description
     assert "include_messages to false" in tools["trim_chat"].description
     assert "include_items to false" in tools["fit_budget"].description
 
@@ -454,8 +464,74 @@ async def test_trim_chat_of_one_call_with_many_results_is_quick(server) -> None:
     assert not answered.is_error, answered.content[0].text
     assert answered.structured_content["kept"] == [[0, 8_001]]
     assert answered.structured_content["notes"] == []
-    assert noted.is_error and "notes on orphaned tool results" in noted.content[0].text
+    assert not noted.is_error, noted.content[0].text
+    assert noted.structured_content["notes"] == [
+        "message 8002: 30,000 tool_result blocks ('x0', 'x1', 'x2' and 29,997 more) answer no "
+        "earlier tool_use; removed"
+    ]
     assert elapsed < 10, f"{elapsed:.1f} s"
+
+
+def _orphaned_chat(orphans: int) -> list[dict[str, Any]]:
+    """Turns of four messages whose third is a tool result that answers no call."""
+    chat: list[dict[str, Any]] = []
+    for n in range(orphans):
+        chat += [
+            {"role": "user", "content": f"Step {n}: go on."},
+            {"role": "assistant", "content": "Working on it."},
+            {"role": "tool", "tool_call_id": f"call_{n}", "content": "stale result"},
+            {"role": "assistant", "content": f"Step {n} done."},
+        ]
+    return chat
+
+
+@pytest.mark.parametrize("budget_tokens", [100_000_000, 2_000])
+async def test_trim_chat_without_messages_fits_a_chat_of_thousands_of_orphaned_results(
+    server, budget_tokens: int
+) -> None:  # type: ignore[no-untyped-def]
+    # 12,000 messages, 3,000 of them orphaned results: 3,000 notes, and with the whole chat
+    # kept, 3,000 dropped runs between 3,001 kept ones. Neither list fits one answer whole.
+    chat = _orphaned_chat(3_000)
+    async with Client(server) as client:
+        trimmed = await client.call_tool("trim_chat", {
+            "messages": chat, "budget_tokens": budget_tokens, "model": "gpt-4o",
+            "include_messages": False,
+        })
+
+    assert not trimmed.is_error, trimmed.content[0].text
+    assert answer_tokens(_wire(trimmed)) <= MAX_RESULT_TOKENS
+    answer, text = trimmed.structured_content, trimmed.content[0].text
+    whole = trim_chat(chat, budget_tokens=budget_tokens, model="gpt-4o")
+    assert len(answer["notes"]) == SHOWN_NOTES
+    assert answer["notes"] == list(whole.notes[:SHOWN_NOTES])
+    assert answer["notes_omitted"] == 3_000 - SHOWN_NOTES
+    assert f"  and {3_000 - SHOWN_NOTES:,} more notes (notes_omitted)" in text
+    for runs, indices in (("kept", whole.kept), ("dropped", whole.dropped)):
+        every_run = [list(run) for run in index_ranges(indices)]
+        assert answer[runs] == every_run[: len(answer[runs])]
+        assert len(answer[runs]) + answer[f"{runs}_runs_omitted"] == len(every_run)
+    if budget_tokens == 100_000_000:
+        assert answer["dropped_runs_omitted"] > 0
+    if answer["dropped_runs_omitted"]:
+        assert f"  and {answer['dropped_runs_omitted']:,} more dropped runs left out" in text
+
+
+async def test_trim_chat_lists_first_why_nothing_but_the_system_messages_was_kept(server) -> None:  # type: ignore[no-untyped-def]
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        *({"role": "tool", "tool_call_id": f"old_{n}", "content": "stale"} for n in range(50)),
+        {"role": "user", "content": "word " * 5_000},
+    ]
+    async with Client(server) as client:
+        trimmed = await client.call_tool("trim_chat", {
+            "messages": chat, "budget_tokens": 1_000, "model": "gpt-4o",
+            "include_messages": False,
+        })
+
+    assert not trimmed.is_error, trimmed.content[0].text
+    notes = trimmed.structured_content["notes"]
+    assert notes[0].startswith("the latest turn alone takes ")
+    assert trimmed.structured_content["notes_omitted"] == 51 - SHOWN_NOTES
 
 
 async def test_fit_budget_without_items_lists_the_ids_by_status(server) -> None:  # type: ignore[no-untyped-def]
@@ -520,6 +596,70 @@ async def test_route_task_text_shows_the_runners_up_it_returns(
     shown = [line.split()[1].rstrip(":") for line in routed.content[0].text.splitlines()
              if line.startswith(("  or ", "  not "))]
     assert len(returned) == max_alternatives and shown == returned
+
+
+PRIMES = "Prove that there are infinitely many primes."
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"prompt": PRIMES, "local_only": True, "max_alternatives": 34},
+        {"prompt": PRIMES, "local_only": True, "max_alternatives": 100},
+        {"prompt": "Send the proof that there are infinitely many primes to ann@acme-mail.com.",
+         "max_alternatives": 100},
+        {"prompt": PRIMES, "max_cost_usd": 1e-05, "max_alternatives": 100},
+        {"prompt": PRIMES, "min_quality": 0.99, "max_alternatives": 100},
+    ],
+    ids=["local_only-34", "local_only-100", "kept-local", "max_cost_usd", "min_quality"],
+)
+async def test_route_task_returns_the_runners_up_that_fit_and_counts_the_rest(
+    server, arguments: dict[str, Any]
+) -> None:  # type: ignore[no-untyped-def]
+    # Runners-up that break constraints carry every check: these lists once took the answer
+    # past the cap and the call was refused.
+    async with Client(server) as client:
+        routed = await client.call_tool("route_task", arguments)
+
+    assert not routed.is_error, routed.content[0].text
+    assert answer_tokens(_wire(routed)) <= MAX_RESULT_TOKENS
+    decision, lines = routed.structured_content, routed.content[0].text.splitlines()
+    returned = len(decision["alternatives"]) - 1
+    [shortened] = [note for note in decision["notes"] if note.startswith("shortened: ")]
+    not_returned = int(shortened.split()[1])
+    omitted = min(arguments["max_alternatives"], returned + not_returned) - returned
+    assert omitted > 0 and decision["alternatives_omitted"] == omitted
+    assert any(line.startswith(f"  {omitted} more runners-up asked for left out to keep the "
+                               "answer under the cap") for line in lines)
+    detailed = sum(line.startswith(("  or ", "  not ")) for line in lines)
+    assert detailed == returned or f"  and {returned - detailed} more runners-up (see " \
+        "alternatives)" in lines
+    if "ann@" in arguments["prompt"]:
+        assert decision["privacy"]["action"] == "kept_local"
+
+
+async def test_route_task_without_runners_up_names_none(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        alone = await client.call_tool("route_task", {"prompt": PRIMES, "max_alternatives": 0})
+        one = await client.call_tool("route_task", {"prompt": PRIMES, "max_alternatives": 1})
+
+    assert [c["model"] for c in alone.structured_content["alternatives"]] == [
+        alone.structured_content["model"]
+    ]
+    assert "runner-up" not in alone.content[0].text
+    assert "runner-up" not in alone.structured_content["reason"]
+    runner_up = one.structured_content["alternatives"][1]["model"]
+    assert f"The runner-up, {runner_up}, is predicted at" in one.structured_content["reason"]
+    assert one.content[0].text.startswith(f"Use {one.structured_content['model']}. "
+                                          f"{one.structured_content['reason']}\n")
+
+
+async def test_a_truncation_of_one_character_says_character(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        cut = await client.call_tool("truncate_text", {"text": "a", "max_tokens": 0})
+
+    summary = "kept the head: 0 of 1 token, 0 of 1 character (exact, o200k_base)"
+    assert cut.content[0].text == summary
 
 
 async def test_route_task_text_counts_the_runners_up_the_cap_leaves_no_room_for(server) -> None:  # type: ignore[no-untyped-def]

@@ -243,7 +243,7 @@ async def test_calling_a_left_out_tool_says_why_it_is_not_served(
 
     message = left_out.value.error.message
     assert left_out.value.error.code == INVALID_PARAMS
-    assert message.startswith(f"Unknown tool: {tool}: shoal has it, but this server leaves it out")
+    assert message.startswith(f"Tool {tool} is not served here: this server leaves it out because")
     assert why in message
 
 

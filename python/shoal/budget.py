@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,12 @@ TRUNCATION_RULE = (
     "is left, if at least {minimum} tokens of it fit"
 )
 DEFAULT_MIN_TRUNCATED_TOKENS = 32
+
+# Call ids quoted in a note: a few, each cut short, so that a message with thousands of orphaned
+# blocks, or an id a megabyte long, still gives a note of one line.
+QUOTED_IDS = 3
+_QUOTED_ID = reprlib.Repr()
+_QUOTED_ID.maxstring = _QUOTED_ID.maxother = 40
 
 SYSTEM_ROLES = ("system", "developer")
 # OpenAI's chat roles; Anthropic's (user, assistant) are among them. count_chat counts a role as
@@ -598,8 +605,9 @@ def _group_turns(
             turn = open_calls.get(str(message.get("tool_call_id")))
             if turn is None:
                 orphans.add(index)
-                notes.append(f"message {index}: tool result {message.get('tool_call_id')!r} "
-                             "answers no earlier tool call; dropped")
+                notes.append(f"message {index}: tool result "
+                             f"{_quoted_ids([message.get('tool_call_id')])} answers no earlier "
+                             "tool call; dropped")
             else:
                 turn.indices.append(index)
             continue
@@ -611,11 +619,10 @@ def _group_turns(
             owners = {id(turn): turn for turn in answered}
             unanswered = [b for b in results if str(b.get("tool_use_id")) not in open_calls]
             if unanswered:
-                names = ", ".join(repr(b.get("tool_use_id")) for b in unanswered)
                 removed = {id(block) for block in unanswered}
                 message["content"] = [b for b in message["content"] if id(b) not in removed]
-                notes.append(f"message {index}: tool_result {names} answers no earlier tool_use; "
-                             "block removed")
+                notes.append(_unanswered_blocks_note(index, [b.get("tool_use_id")
+                                                             for b in unanswered]))
             if len(owners) == 1 and message["content"]:
                 next(iter(owners.values())).indices.append(index)
                 continue
@@ -636,8 +643,25 @@ def _group_turns(
         if id(turn) not in answered_in:
             answered_in[id(turn)] = _answered_ids(messages, turn.indices[1:])
         if call_id not in answered_in[id(turn)]:
-            notes.append(f"message {turn.indices[0]}: tool call {call_id!r} has no result yet")
+            notes.append(f"message {turn.indices[0]}: tool call {_quoted_ids([call_id])} has no "
+                         "result yet")
     return system, turns, orphans
+
+
+def _quoted_ids(ids: Sequence[object]) -> str:
+    """``'c1'``, or ``'c1', 'c2', 'c3' and 7 more``: the first few ids, each cut short."""
+    quoted = ", ".join(_QUOTED_ID.repr(call_id) for call_id in ids[:QUOTED_IDS])
+    more = len(ids) - QUOTED_IDS
+    return f"{quoted} and {more:,} more" if more > 0 else quoted
+
+
+def _unanswered_blocks_note(index: int, ids: Sequence[object]) -> str:
+    """The note on the tool_result blocks of message `index` that answer no earlier tool_use."""
+    if len(ids) == 1:
+        return (f"message {index}: tool_result {_quoted_ids(ids)} answers no earlier tool_use; "
+                "block removed")
+    return (f"message {index}: {len(ids):,} tool_result blocks ({_quoted_ids(ids)}) answer no "
+            "earlier tool_use; removed")
 
 
 def _answered_ids(messages: Sequence[Mapping[str, Any]], indices: Iterable[int]) -> set[str]:
@@ -764,8 +788,10 @@ def trim_chat(
         size = sum(costs[i] for i in turn.indices)
         if used + size > budget_tokens:
             if not kept_turns:
-                notes.append(f"the latest turn alone takes {size:,} tokens, more than the "
-                             f"{budget_tokens - fixed:,} left after system messages and tools")
+                # First: it says why nothing but the system messages was kept, and a caller
+                # that lists only the first notes of a long chat must not lose it.
+                notes.insert(0, f"the latest turn alone takes {size:,} tokens, more than the "
+                                f"{budget_tokens - fixed:,} left after system messages and tools")
             break
         kept_turns.append(turn)
         used += size

@@ -53,9 +53,10 @@ def index_ranges(indices: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def ranges_text(indices: Sequence[int]) -> str:
-    """``0-2, 5``: indices written as runs, so thousands of dropped messages take one line."""
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in index_ranges(indices))
+def runs_text(runs: Sequence[tuple[int, int]]) -> str:
+    """``0-2, 5``: inclusive runs of indices (see `index_ranges`), so thousands of dropped
+    messages take one line."""
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _method(exact: bool, encoding: str) -> str:
@@ -79,8 +80,8 @@ def limit_count(result: LimitCount) -> str:
     if result.exceeded and result.characters_read < result.characters:
         return (
             f"over the limit: more than {plural(result.limit, 'token')} (stopped at "
-            f"{result.tokens:,} after {result.characters_read:,} of {result.characters:,} "
-            f"characters; {method})"
+            f"{result.tokens:,} after {result.characters_read:,} of "
+            f"{plural(result.characters, 'character')}; {method})"
         )
     if result.exceeded:
         # A text with no safe place to stop early (one long line without spaces) is read whole.
@@ -97,8 +98,8 @@ def truncation(result: Truncation) -> str:
         method = _method(result.exact, result.encoding)
         return f"kept all {plural(result.tokens, 'token')} ({method})"
     return (
-        f"kept the {result.side}: {result.tokens:,} of {result.original_tokens:,} tokens, "
-        f"{result.characters:,} of {result.original_characters:,} characters "
+        f"kept the {result.side}: {result.tokens:,} of {plural(result.original_tokens, 'token')}, "
+        f"{result.characters:,} of {plural(result.original_characters, 'character')} "
         f"({_method(result.exact, result.encoding)})"
     )
 
@@ -167,23 +168,37 @@ def _saving(row: CostComparison) -> str:
 
 
 def routing_decision(
-    result: RoutingDecision, *, alternatives: int = 3, detailed: int | None = None
+    result: RoutingDecision,
+    *,
+    alternatives: int = 3,
+    detailed: int | None = None,
+    omitted: int = 0,
 ) -> str:
     """The choice and its reason, then the next ``alternatives`` candidates in the decision's
     order: eligible ones with quality and cost, then any that break a constraint, named with
     the constraints they break. Past the first ``detailed`` of them (default: all), only how
-    many more there are."""
+    many more there are; then how many runners-up asked for were ``omitted`` from the result
+    for want of room."""
     lines = [f"Use {result.model}. {result.reason}"]
     runners_up = result.alternatives[1 : alternatives + 1]
     shown = runners_up if detailed is None else runners_up[:detailed]
     lines.extend(_runner_up(candidate) for candidate in shown)
     left_out = len(runners_up) - len(shown)
     if left_out:
-        noun = "runner-up" if left_out == 1 else "runners-up"
-        lines.append(f"  and {left_out} more {noun} (see alternatives)")
+        lines.append(f"  and {_more_runners_up(left_out)} (see alternatives)")
+    if omitted:
+        lines.append(
+            f"  {_more_runners_up(omitted)} asked for left out to keep the answer under the cap "
+            "(alternatives_omitted); shoal route --json lists every candidate"
+        )
     if result.decision_id:
         lines.append(f"decision {result.decision_id} (record_outcome takes it)")
     return "\n".join(lines)
+
+
+def _more_runners_up(count: int) -> str:
+    """``1 more runner-up``, ``14 more runners-up``."""
+    return f"{count:,} more {'runner-up' if count == 1 else 'runners-up'}"
 
 
 def _runner_up(candidate: CandidateEstimate) -> str:

@@ -660,15 +660,22 @@ def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode
         head = (f"{chosen.model} gives the best predicted quality minus cost among "
                 f"{among} at a willingness to pay of "
                 f"${settings.willingness_to_pay:.4g} per quality point")
-    runner = next((e for e in eligible if e.model != chosen.model), None)
-    tail = ""
-    if runner is not None and runner.predicted_quality is not None:
-        tail = (f" The runner-up, {runner.model}, is predicted at "
-                f"{runner.predicted_quality:.3f} for ${runner.expected_cost_usd:.2g}.")
     excluded = len(ranked) - len(eligible)
     skipped = f" {_count(excluded, 'candidate')} failed a hard constraint." if excluded else ""
     return (f"{head}: predicted quality {quality} (confidence {chosen.confidence:.2f}, from "
-            f"{basis}); it {where}.{tail}{skipped}")
+            f"{basis}); it {where}.{runner_up_sentence(chosen, ranked)}{skipped}")
+
+
+def runner_up_sentence(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate]) -> str:
+    """`` The runner-up, MODEL, is predicted at 0.663 for $0.00024.``: the sentence of a
+    decision's reason that names the best eligible candidate after ``chosen``; empty when there
+    is none or it has no estimate. A caller that returns no runner-up leaves it out of the
+    reason, which would otherwise name a model the answer does not list."""
+    runner = next((e for e in ranked if e.eligible and e.model != chosen.model), None)
+    if runner is None or runner.predicted_quality is None:
+        return ""
+    return (f" The runner-up, {runner.model}, is predicted at {runner.predicted_quality:.3f} "
+            f"for ${runner.expected_cost_usd:.2g}.")
 
 
 def route(

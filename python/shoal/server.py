@@ -61,7 +61,13 @@ from shoal.hardware import (
 )
 from shoal.hardware_cli import front_table
 from shoal.feedback import RecordedOutcome, record_outcome
-from shoal.router import DEFAULT_WILLINGNESS_TO_PAY, RoutingDecision, load_router, route
+from shoal.router import (
+    DEFAULT_WILLINGNESS_TO_PAY,
+    RoutingDecision,
+    load_router,
+    route,
+    runner_up_sentence,
+)
 from shoal.privacy import PrivacyFinding, scan_text
 from shoal.privacy import redact as redact_findings
 from shoal.router_policy import DEFAULT_STICKINESS_MARGIN, PrivacyReport
@@ -116,6 +122,7 @@ NO_COST_LIMIT = -1.0
 UNKNOWN_COST = -1.0
 PORTED_MODELS_SHOWN = 8
 SHOWN_FINDINGS = 20
+SHOWN_NOTES = 20
 
 MODEL_FOR_COUNT = (
     "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-5'): count with its tokenizer, or "
@@ -154,7 +161,6 @@ LONG_ANSWERS = {
     "more; lower max_chunks, or split long texts with the command line (shoal split --out-dir) "
     "or the Python API.",
     "count_files": "lower max_files (the totals still cover every file).",
-    "route_task": "lower max_alternatives.",
     "sweep_hardware": "lower max_points.",
     "compare_costs": "price fewer models per call.",
     "fit_budget": f"{FIT_CUT_ADVICE}; {FIT_ITEMS_ADVICE}. {FIT_ELSEWHERE}",
@@ -446,6 +452,22 @@ def _over_the_cap(tokens: int, cap: int, advice: str) -> str:
         f"the answer came to {tokens:,} tokens, over shoal's cap of {cap:,} tokens for one "
         f"result. Ask for less: {advice}"
     )
+
+
+def _most_that_fit(answer_for: Callable[[int], CallToolResult], most: int, cap: int) -> int:
+    """The largest count from 0 to `most` whose answer stays within `cap` tokens (0 when none
+    does), for an answer that grows with the count: a bisection, so a long list is measured a
+    few times rather than once per entry."""
+    if _tokens_of(answer_for(most)) <= cap:
+        return most
+    fitting, too_many = 0, most
+    while too_many - fitting > 1:
+        middle = (fitting + too_many) // 2
+        if _tokens_of(answer_for(middle)) <= cap:
+            fitting = middle
+        else:
+            too_many = middle
+    return fitting
 
 
 def _fit_plan_advice(plan: FitPlan, tokens: int, include_items: bool, cap: int) -> str:
@@ -778,7 +800,8 @@ def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> No
         the nearest labelled example prompts (or the model's catalog quality prior), prices the
         call, drops candidates that break a constraint (excluded, local-only, context window,
         max cost) and explains the choice, with ranked alternatives. Deterministic. Privacy
-        findings are listed up to 20, with counts per kind and the number left out.
+        findings are listed up to 20, with counts per kind and the number left out. Runners-up
+        past what one answer holds are left out and counted in alternatives_omitted.
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
             raise ToolError(
@@ -802,28 +825,24 @@ def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> No
             stickiness_margin=stickiness_margin,
             catalog=_call(configured_catalog),
         )
-        shown = decision.shortened(alternatives=max_alternatives, neighbours=SHOWN_NEIGHBOURS)
-        structured = RoutedTask.of(shown).to_dict()
+        runners_up = min(max_alternatives, len(decision.alternatives) - 1)
 
-        def answer(detailed: int) -> CallToolResult:
-            text = render.routing_decision(shown, alternatives=max_alternatives, detailed=detailed)
+        def answer(returned: int, detailed: int) -> CallToolResult:
+            task = RoutedTask.of(decision, alternatives=returned,
+                                 alternatives_omitted=runners_up - returned)
+            text = render.routing_decision(task, alternatives=returned, detailed=detailed,
+                                           omitted=task.alternatives_omitted)
             return CallToolResult(
-                content=[TextContent(type="text", text=text)], structured_content=structured
+                content=[TextContent(type="text", text=text)], structured_content=task.to_dict()
             )
 
-        # A hundred runners-up fill the structured content nearly to the cap: the text then
-        # details as many as still fit and counts the rest.
-        if _tokens_of(answer(max_alternatives)) <= max_result_tokens:
-            return answer(max_alternatives)
-        fitting, too_many = 0, max_alternatives
-        while too_many - fitting > 1:
-            middle = (fitting + too_many) // 2
-            if _tokens_of(answer(middle)) <= max_result_tokens:
-                fitting = middle
-            else:
-                too_many = middle
-        return answer(fitting)
-
+        # A runner-up that breaks constraints carries every check with its numbers, so a long
+        # list can take the structured content past the cap: return as many runners-up as fit
+        # and count the rest, then detail in the text as many of those as still fit.
+        returned = _most_that_fit(lambda count: answer(count, 0), runners_up, max_result_tokens)
+        detailed = _most_that_fit(lambda count: answer(returned, count), returned,
+                                  max_result_tokens)
+        return answer(returned, detailed)
 
     @server.tool(
         name="scan_private_data", title="Find secrets and personal data", annotations=READ_ONLY
@@ -928,24 +947,44 @@ class ShownPrivacyReport(PrivacyReport):
 
 @dataclasses.dataclass(frozen=True)
 class RoutedTask(RoutingDecision):
-    """A routing decision as route_task answers it: privacy findings listed up to a bound."""
+    """A routing decision as route_task answers it: the chosen model and the runners-up that
+    fit the answer, privacy findings listed up to a bound.
+
+    Attributes:
+        alternatives_omitted: Runners-up within max_alternatives left out because the answer
+            had no room for them (their constraint checks make long lists long).
+    """
 
     privacy: ShownPrivacyReport | None = None
+    alternatives_omitted: int = 0
 
     @classmethod
-    def of(cls, decision: RoutingDecision) -> RoutedTask:
-        fields = {field.name: getattr(decision, field.name) for field in dataclasses.fields(cls)}
-        if decision.privacy is not None:
-            fields["privacy"] = ShownPrivacyReport.of(decision.privacy)
-        return cls(**fields)
+    def of(
+        cls, decision: RoutingDecision, *, alternatives: int, alternatives_omitted: int = 0
+    ) -> RoutedTask:
+        """The decision with its chosen model, the next `alternatives` candidates and the
+        nearest exemplars; `alternatives_omitted` counts the runners-up asked for but left out."""
+        shown = decision.shortened(alternatives=alternatives, neighbours=SHOWN_NEIGHBOURS)
+        fields = {field.name: getattr(shown, field.name)
+                  for field in dataclasses.fields(RoutingDecision)}
+        if shown.privacy is not None:
+            fields["privacy"] = ShownPrivacyReport.of(shown.privacy)
+        if len(shown.alternatives) == 1:
+            # The reason names the runner-up: with none returned it would name a model that
+            # neither the alternatives nor the text list.
+            runner_up = runner_up_sentence(decision.alternatives[0], decision.alternatives)
+            fields["reason"] = shown.reason.replace(runner_up, "", 1)
+        return cls(**fields, alternatives_omitted=alternatives_omitted)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrimmedChatAnswer:
-    """A trimmed chat as trim_chat answers it: kept and dropped messages as index runs.
+    """A trimmed chat as trim_chat answers it: kept and dropped messages as index runs, and
+    as many runs and notes as one answer holds.
 
     Listing every dropped index would take a long chat's answer past the cap, though the kept
-    messages fit the budget.
+    messages fit the budget; a chat with thousands of orphaned tool results has thousands of
+    notes, and as many runs when they are scattered through it.
 
     Attributes:
         model: Canonical catalog id the messages were counted for.
@@ -958,7 +997,10 @@ class TrimmedChatAnswer:
         tool_tokens: Tokens of the tool definitions, counted against the budget.
         exact: Whether the count follows rules checked against the model's API.
         method: How the messages were counted.
-        notes: What was dropped for a reason other than age, and why.
+        notes: What was dropped for a reason other than age, and why: the first 20 at most.
+        kept_runs_omitted: Runs of kept messages after the last listed in ``kept``.
+        dropped_runs_omitted: Runs of dropped messages after the last listed in ``dropped``.
+        notes_omitted: Notes not listed in ``notes``.
     """
 
     model: str
@@ -971,15 +1013,33 @@ class TrimmedChatAnswer:
     exact: bool
     method: str
     notes: tuple[str, ...]
+    kept_runs_omitted: int
+    dropped_runs_omitted: int
+    notes_omitted: int
 
     @classmethod
     def of(cls, trimmed: TrimmedChat, include_messages: bool = True) -> TrimmedChatAnswer:
+        """Every run, and the first `SHOWN_NOTES` notes."""
         fields = {field.name: getattr(trimmed, field.name) for field in dataclasses.fields(trimmed)}
         if not include_messages:
             fields["messages"] = None
         fields["kept"] = tuple(render.index_ranges(trimmed.kept))
         fields["dropped"] = tuple(render.index_ranges(trimmed.dropped))
-        return cls(**fields)
+        fields["notes"] = trimmed.notes[:SHOWN_NOTES]
+        return cls(**fields, kept_runs_omitted=0, dropped_runs_omitted=0,
+                   notes_omitted=len(trimmed.notes) - len(fields["notes"]))
+
+    def shortened(self, count: int) -> TrimmedChatAnswer:
+        """The first `count` runs of each list and at most `count` notes, the rest counted."""
+        return replace(
+            self,
+            kept=self.kept[:count],
+            dropped=self.dropped[:count],
+            notes=self.notes[:count],
+            kept_runs_omitted=self.kept_runs_omitted + len(self.kept[count:]),
+            dropped_runs_omitted=self.dropped_runs_omitted + len(self.dropped[count:]),
+            notes_omitted=self.notes_omitted + len(self.notes[count:]),
+        )
 
 
 class ChatTurn(BaseModel):
@@ -1425,6 +1485,8 @@ def _add_budget_tools(
         Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
         results, drops orphaned tool results, and starts the kept turns on a user message. The
         answer's text ends with the kept messages as JSON, unless include_messages is false.
+        Notes are listed up to 20; index runs and notes past what one answer holds are left out
+        and counted (kept_runs_omitted, dropped_runs_omitted, notes_omitted).
         """
         result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model)
 
@@ -1439,24 +1501,27 @@ def _add_budget_tools(
                 + fill_advice(LONG_ANSWERS["trim_chat"], max_result_tokens)
             )
 
-        trimmed = TrimmedChatAnswer.of(result, include_messages)
+        full = TrimmedChatAnswer.of(result, include_messages)
         shown = []
         if include_messages:
             kept = json.dumps(list(result.messages), ensure_ascii=False, separators=(",", ":"))
             shown = [("kept messages (JSON):", kept)]
-        answer = _answer(trimmed, _with_text(spend_render.trimmed_chat(result), shown))
-        tokens = _tokens_of(answer)
+
+        def answer(count: int) -> CallToolResult:
+            trimmed = full.shortened(count)
+            summary = spend_render.trimmed_chat(result, runs=count, notes=len(trimmed.notes))
+            return _answer(trimmed, _with_text(summary, shown))
+
+        # Orphaned results and system messages scattered through a long chat give thousands of
+        # index runs and notes: list as many of each as fit and count the rest. A run takes
+        # tokens, so more runs than the cap has tokens can never fit.
+        most = min(max(len(full.kept), len(full.dropped), len(full.notes)), max_result_tokens)
+        fitted = answer(_most_that_fit(answer, most, max_result_tokens))
+        tokens = _tokens_of(fitted)
         if tokens > max_result_tokens:
             advice = fill_advice(LONG_ANSWERS["trim_chat"], max_result_tokens)
-            if not include_messages:
-                advice = (
-                    f"without the messages, the index runs ({len(trimmed.kept):,} kept, "
-                    f"{len(trimmed.dropped):,} dropped) and the {len(trimmed.notes):,} notes "
-                    "on orphaned tool results and unanswered calls are this long alone; trim "
-                    "such a chat with the command line (shoal budget trim) or the Python API."
-                )
             raise ToolError(_over_the_cap(tokens, max_result_tokens, advice))
-        return answer
+        return fitted
 
     @server.tool(name="record_usage", title="Record a model call's spend", annotations=LEDGER_WRITE)
     def record_usage_tool(

@@ -366,7 +366,7 @@ class ToolCallGuard:
                 # Not a misspelling: say so, or the model goes looking for the right name.
                 raise MCPError(
                     code=INVALID_PARAMS,
-                    message=f"Unknown tool: {name}: shoal has it, but this server leaves it out "
+                    message=f"Tool {name} is not served here: this server leaves it out "
                     f"because {why}. Tools: {known}",
                 )
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}. Tools: {known}")

@@ -7,7 +7,7 @@ import math
 
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
-from shoal.render import plural, ranges_text, usd
+from shoal.render import index_ranges, plural, runs_text, usd
 from shoal.report import SavingsReport, terminal_chart
 
 
@@ -35,16 +35,30 @@ def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
     return "\n".join(lines)
 
 
-def trimmed_chat(result: TrimmedChat) -> str:
-    """What was kept, with any orphan notes."""
+def trimmed_chat(
+    result: TrimmedChat, *, runs: int | None = None, notes: int | None = None
+) -> str:
+    """What was kept, the dropped messages as index runs, and any orphan notes; with `runs` or
+    `notes`, only the first so many of them and how many more there are."""
     lines = [
         f"kept {len(result.kept)} of {len(result.kept) + len(result.dropped)} messages: "
         f"{result.tokens:,} of {result.budget_tokens:,} tokens for {result.model}"
         f"{'' if result.exact else ' (estimate)'}"
     ]
-    if result.dropped:
-        lines.append(f"  dropped messages {ranges_text(result.dropped)}")
-    lines.extend(f"  note: {note}" for note in result.notes)
+    dropped = index_ranges(result.dropped)
+    shown = dropped[:runs]
+    if shown:
+        lines.append(f"  dropped messages {runs_text(shown)}")
+    if len(dropped) > len(shown):
+        lines.append(
+            f"  and {plural(len(dropped) - len(shown), 'more dropped run')} left out to keep the "
+            "answer under the cap (dropped_runs_omitted); shoal budget trim --json lists every "
+            "index"
+        )
+    lines.extend(f"  note: {note}" for note in result.notes[:notes])
+    notes_omitted = len(result.notes[notes:]) if notes is not None else 0
+    if notes_omitted:
+        lines.append(f"  and {plural(notes_omitted, 'more note')} (notes_omitted)")
     return "\n".join(lines)
 
 
