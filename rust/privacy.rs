@@ -559,10 +559,22 @@ fn number_goes_on(text: &[u8], end: usize) -> bool {
     word_at(text, end) || (is_in(byte_at(text, end), b".-/") && digit_at(text, end + 1))
 }
 
+/// A telephone number at `start`: the whole candidate, or else a number written with `-`, `(`
+/// or `.` that a space and more digits follow (`(212) 867-5309 9am`, `212-867-5309 1985`), cut
+/// before that space. Numbers spaced alone are not cut: spaces also part a table's columns.
 fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$") {
         return None;
     }
+    phone_at(text, start, end).or_else(|| {
+        (start + 1..end)
+            .rev()
+            .filter(|&cut| text[cut] == b' ' && text[start..cut].iter().any(|b| b"-(.".contains(b)))
+            .find_map(|cut| phone_at(text, start, cut))
+    })
+}
+
+fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if number_goes_on(text, end) {
         return None;
     }
@@ -798,7 +810,8 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
         }
         return;
     }
-    for found in regex.find_iter(text) {
+    let mut position = 0;
+    while let Some(found) = regex.find_at(text, position) {
         let (start, end) = (found.start(), found.end());
         let value = &text[start..end];
         let span = match kind {
@@ -830,11 +843,20 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
             "us_ssn" => check_ssn(text, start, end),
             _ => None,
         };
+        // A number found short of its candidate's end (a phone before ` 9am`, the first of two
+        // cards) leaves the rest of the candidate to be searched again.
+        position = match span {
+            Some((_, found_end)) if CUT_SHORT.contains(&kind) && found_end < end => found_end,
+            _ => end,
+        };
         if let Some(span) = span {
             spans.push((span, order));
         }
     }
 }
+
+/// Detectors whose check can find a number in the first part of a candidate only.
+const CUT_SHORT: [&str; 2] = ["phone", "card_number"];
 
 /// Maps sorted-or-not byte offsets to character offsets in one pass over `text`.
 fn char_offsets(text: &[u8], byte_offsets: &[usize]) -> Vec<usize> {
@@ -929,6 +951,18 @@ mod tests {
         let found = kinds("ssn 536-90-4399, part 666-12-3456, 900-12-3456, 536-00-4399");
         assert_eq!(found, vec![("us_ssn", "536-90-4399".to_owned())]);
         assert!(kinds("sample 078-05-1120, isbn 1-536-90-4399-2, 536-90-43991").is_empty());
+    }
+
+    #[test]
+    fn numbers_cut_short_leave_the_rest_to_search() {
+        let found = kinds("Call (212) 867-5309 9am or 212-867-5310 2pm");
+        assert_eq!(
+            found,
+            vec![("phone", "(212) 867-5309".to_owned()), ("phone", "212-867-5310".to_owned())]
+        );
+        let cards = kinds("cards 4539341672110681 5425341672110685 ok");
+        assert_eq!(cards.len(), 2);
+        assert!(kinds("table 212 867 5309 1985").is_empty());
     }
 
     #[test]

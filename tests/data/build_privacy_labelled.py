@@ -549,6 +549,17 @@ def csv_rows() -> None:
                  "expected": []})
 
 
+def numbers_in_a_run() -> None:
+    """A number that more digits follow after a space, and two cards side by side."""
+    row("personal", "Call {t} 9am-5pm, Mon-Fri.", t=p("phone", f"({digits(3, '4')}) "
+                                                        f"{digits(3, '6')}-{digits(4)}"))
+    row("personal", "cards on file: {a} {b}", a=p("card_number", luhn_complete("4", 16)),
+        b=p("card_number", luhn_complete("55", 16)))
+    ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike",
+                 "text": "columns: 212 867 5309 1985 and 2024-11-05 10:30 and 3.14159 2.71828",
+                 "expected": []})
+
+
 def main() -> None:
     secrets()
     personal()
@@ -557,6 +568,7 @@ def main() -> None:
     hard()
     social_security()
     csv_rows()
+    numbers_in_a_run()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

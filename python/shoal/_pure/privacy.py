@@ -407,12 +407,27 @@ def _number_goes_on(text: str, end: int) -> bool:
 
 
 def _check_phone(text: str, match: re.Match[str]) -> Span | None:
+    """A telephone number at the match's start: the whole match, or else a number written with
+    ``-``, ``(`` or ``.`` that a space and more digits follow (``(212) 867-5309 9am``), cut before
+    that space. Numbers spaced alone are not cut: spaces also part a table's columns."""
     start, end = match.start(), match.end()
     if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$"):
         return None
+    whole = _phone_at(text, start, end)
+    if whole is not None:
+        return whole
+    for cut in range(end - 1, start, -1):
+        if text[cut] == " " and any(c in "-(." for c in text[start:cut]):
+            span = _phone_at(text, start, cut)
+            if span is not None:
+                return span
+    return None
+
+
+def _phone_at(text: str, start: int, end: int) -> Span | None:
     if _number_goes_on(text, end):
         return None
-    value = match.group()
+    value = text[start:end]
     parsed = _phone_groups(value)
     if parsed is None:
         return None
@@ -630,6 +645,10 @@ def _check_text(text: object) -> str:
     return text
 
 
+# Detectors whose check can find a number in the first part of a match only.
+_CUT_SHORT = frozenset({"phone", "card_number"})
+
+
 def scan_privacy(text: str) -> list[tuple[str, str, int, int]]:
     """Secrets and personal data in ``text``: ``(kind, category, start, end)`` sorted by start.
 
@@ -650,8 +669,13 @@ def scan_privacy(text: str) -> list[tuple[str, str, int, int]]:
             if not any(keyword in lowered for keyword in keywords):
                 continue
         check = _CHECKS[kind]
-        for match in pattern.finditer(text):
+        position = 0
+        while (match := pattern.search(text, position)) is not None:
             span = check(text, match)
+            # A number found short of its match's end (a phone before " 9am", the first of two
+            # cards) leaves the rest of the match to be searched again.
+            cut_short = span is not None and kind in _CUT_SHORT and span[1] < match.end()
+            position = span[1] if span is not None and cut_short else match.end()
             if span is not None:
                 found.append((span[0], -(span[1] - span[0]), order, kind, category))
 
