@@ -880,3 +880,24 @@ async def test_fit_budget_takes_the_min_truncated_tokens_its_reasons_name(server
     assert not_cut.structured_content["truncated"] == []
     assert "fewer than min_truncated_tokens (50)" in not_cut.structured_content["items"][0]["reason"]
     assert alone.is_error and "set truncate_last too" in alone.content[0].text
+
+
+async def test_trim_chat_names_the_kept_messages_it_changed(server) -> None:  # type: ignore[no-untyped-def]
+    # Anthropic form: each user turn carries answers to calls that were never made.
+    messages: list[dict[str, Any]] = []
+    for turn in range(30):
+        orphans = [{"type": "tool_result", "tool_use_id": f"t{turn}-{k}", "content": "x"}
+                   for k in range(5)]
+        messages.append({"role": "user", "content": [*orphans, {"type": "text", "text": "q"}]})
+        messages.append({"role": "assistant", "content": "a"})
+    arguments = {"messages": messages, "budget_tokens": 60, "model": "claude-sonnet-4-5",
+                 "include_messages": False}
+    async with Client(server) as client:
+        result = await client.call_tool("trim_chat", arguments)
+
+    answer = result.structured_content
+    kept = [i for first, last in answer["kept"] for i in range(first, last + 1)]
+    changed = [i for first, last in answer["changed"] for i in range(first, last + 1)]
+    assert kept and answer["notes_omitted"] > 0
+    assert changed == [i for i in kept if i % 2 == 0]
+    assert "changed (orphaned tool results removed" in result.content[0].text

@@ -187,6 +187,9 @@ class TrimmedChat:
         messages: The kept messages, in order (orphaned tool-result blocks removed).
         kept: Indices of the kept messages in the input.
         dropped: Indices of the dropped messages in the input.
+        changed: Indices of kept messages whose content differs from the input's (orphaned
+            tool-result blocks removed): a caller that resends its own messages by ``kept``
+            must take these from ``messages``.
         tool_tokens: Tokens of the tool definitions, counted against the budget.
         exact: Whether the count follows rules checked against the model's API.
         method: How the messages were counted.
@@ -203,6 +206,7 @@ class TrimmedChat:
     exact: bool
     method: str
     notes: tuple[str, ...]
+    changed: tuple[int, ...] = ()
 
 
 # ---- reading items ----------------------------------------------------------------------------
@@ -582,9 +586,10 @@ class _Turn:
 
 
 def _group_turns(
-    messages: list[dict[str, Any]], notes: list[str]
+    messages: list[dict[str, Any]], notes: list[str], changed: set[int]
 ) -> tuple[list[int], list[_Turn], set[int]]:
-    """System message indices, the other messages as units, and orphan indices to drop.
+    """System message indices, the other messages as units, and orphan indices to drop; the
+    indices of messages whose blocks were removed go into ``changed``.
 
     A unit is one message, or an assistant message that calls tools together with every
     message that answers those calls. Orphaned results are dropped (OpenAI) or have their
@@ -621,6 +626,7 @@ def _group_turns(
             if unanswered:
                 removed = {id(block) for block in unanswered}
                 message["content"] = [b for b in message["content"] if id(b) not in removed]
+                changed.add(index)
                 notes.append(_unanswered_blocks_note(index, [b.get("tool_use_id")
                                                              for b in unanswered]))
             if len(owners) == 1 and message["content"]:
@@ -765,7 +771,8 @@ def trim_chat(
     copies = parse_messages(messages)
 
     notes: list[str] = []
-    system, turns, _orphans = _group_turns(copies, notes)
+    edited: set[int] = set()
+    system, turns, _orphans = _group_turns(copies, notes, edited)
     base = count_chat([], model=model, tools=list(tools))
     costs, has_parts = _message_costs(copies, model)
     approximations = [
@@ -807,5 +814,5 @@ def trim_chat(
         messages=tuple(copies[i] for i in kept), kept=tuple(kept), dropped=tuple(dropped),
         tool_tokens=base.tool_tokens, exact=base.exact and not approximations,
         method="; ".join([base.method, *approximations]),
-        notes=tuple(notes),
+        notes=tuple(notes), changed=tuple(i for i in kept if i in edited),
     )

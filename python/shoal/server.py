@@ -994,6 +994,8 @@ class TrimmedChatAnswer:
             include_messages is false.
         kept: Indices of the kept messages in the input, as inclusive [first, last] runs.
         dropped: Indices of the dropped messages, as inclusive [first, last] runs.
+        changed: Kept messages whose content shoal changed (orphaned tool-result blocks
+            removed), as runs: resend these from ``messages``, not from the input.
         tool_tokens: Tokens of the tool definitions, counted against the budget.
         exact: Whether the count follows rules checked against the model's API.
         method: How the messages were counted.
@@ -1001,6 +1003,7 @@ class TrimmedChatAnswer:
         kept_runs_omitted: Runs of kept messages after the last listed in ``kept``.
         dropped_runs_omitted: Runs of dropped messages after the last listed in ``dropped``.
         notes_omitted: Notes not listed in ``notes``.
+        changed_runs_omitted: Runs of changed messages after the last listed in ``changed``.
     """
 
     model: str
@@ -1016,6 +1019,8 @@ class TrimmedChatAnswer:
     kept_runs_omitted: int
     dropped_runs_omitted: int
     notes_omitted: int
+    changed: tuple[tuple[int, int], ...] = ()
+    changed_runs_omitted: int = 0
 
     @classmethod
     def of(cls, trimmed: TrimmedChat, include_messages: bool = True) -> TrimmedChatAnswer:
@@ -1025,6 +1030,7 @@ class TrimmedChatAnswer:
             fields["messages"] = None
         fields["kept"] = tuple(render.index_ranges(trimmed.kept))
         fields["dropped"] = tuple(render.index_ranges(trimmed.dropped))
+        fields["changed"] = tuple(render.index_ranges(trimmed.changed))
         fields["notes"] = trimmed.notes[:SHOWN_NOTES]
         return cls(**fields, kept_runs_omitted=0, dropped_runs_omitted=0,
                    notes_omitted=len(trimmed.notes) - len(fields["notes"]))
@@ -1035,10 +1041,12 @@ class TrimmedChatAnswer:
             self,
             kept=self.kept[:count],
             dropped=self.dropped[:count],
+            changed=self.changed[:count],
             notes=self.notes[:count],
             kept_runs_omitted=self.kept_runs_omitted + len(self.kept[count:]),
             dropped_runs_omitted=self.dropped_runs_omitted + len(self.dropped[count:]),
             notes_omitted=self.notes_omitted + len(self.notes[count:]),
+            changed_runs_omitted=self.changed_runs_omitted + len(self.changed[count:]),
         )
 
 
@@ -1485,8 +1493,10 @@ def _add_budget_tools(
         Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
         results, drops orphaned tool results, and starts the kept turns on a user message. The
         answer's text ends with the kept messages as JSON, unless include_messages is false.
-        Notes are listed up to 20; index runs and notes past what one answer holds are left out
-        and counted (kept_runs_omitted, dropped_runs_omitted, notes_omitted).
+        Kept messages whose orphaned tool-result blocks were removed are listed in changed:
+        resend those as returned. Notes are listed up to 20; index runs and notes past what one
+        answer holds are left out and counted (kept_runs_omitted, dropped_runs_omitted,
+        changed_runs_omitted, notes_omitted).
         """
         result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model)
 
@@ -1515,7 +1525,8 @@ def _add_budget_tools(
         # Orphaned results and system messages scattered through a long chat give thousands of
         # index runs and notes: list as many of each as fit and count the rest. A run takes
         # tokens, so more runs than the cap has tokens can never fit.
-        most = min(max(len(full.kept), len(full.dropped), len(full.notes)), max_result_tokens)
+        most = min(max(len(full.kept), len(full.dropped), len(full.changed), len(full.notes)),
+                   max_result_tokens)
         fitted = answer(_most_that_fit(answer, most, max_result_tokens))
         tokens = _tokens_of(fitted)
         if tokens > max_result_tokens:

@@ -55,6 +55,12 @@ def trimmed_chat(
             "answer under the cap (dropped_runs_omitted); shoal budget trim --json lists every "
             "index"
         )
+    changed = index_ranges(result.changed)
+    if changed:
+        listed = changed[:runs]
+        more = len(changed) - len(listed)
+        lines.append(f"  changed (orphaned tool results removed; resend these as returned): "
+                     f"{runs_text(listed)}{f' and {more:,} more runs' if more else ''}")
     lines.extend(f"  note: {note}" for note in result.notes[:notes])
     notes_omitted = len(result.notes[notes:]) if notes is not None else 0
     if notes_omitted:
