@@ -49,10 +49,10 @@ def test_a_missing_price_file_stops_the_server_before_it_is_ready(tmp_path: Path
     given = serve_process(tmp_path, "--prices", str(missing))
     from_environment = serve_process(tmp_path, env={"SHOAL_PRICES": str(missing)})
 
-    for result in (given, from_environment):
+    for result, named in ((given, "--prices"), (from_environment, "SHOAL_PRICES")):
         assert result.returncode == 2
-        assert (f"shoal serve: error: cannot read catalog file '{missing}': No such file or "
-                "directory") in result.stderr
+        assert (f"shoal serve: error: {named}: cannot read catalog file '{missing}': No such "
+                "file or directory") in result.stderr
         assert "ready" not in result.stderr and "Traceback" not in result.stderr
 
 

@@ -892,15 +892,34 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _use_ledger_and_prices(args: argparse.Namespace) -> None:
-    """Point this process (and the server's tools) at the chosen ledger and price file."""
+    """Point this process (and the server's tools) at the chosen ledger and price file.
+
+    A price file that cannot be used is refused here, under the name the user gave it
+    (--prices, or SHOAL_PRICES from the environment, perhaps set long ago in a profile).
+    """
+    from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, load_catalog
+
     if getattr(args, "ledger", None):
         os.environ["SHOAL_LEDGER"] = args.ledger
+    given = os.environ.get(PRICES_ENVIRONMENT_VARIABLE, "").strip()
+    named = PRICES_ENVIRONMENT_VARIABLE
     if getattr(args, "prices", None) is not None:
-        os.environ["SHOAL_PRICES"] = str(args.prices.resolve())
+        given, named = str(args.prices.resolve()), "--prices"
+    if not given:
+        return
+    # Checked before it is set, so that a refused file is not left in the environment.
+    try:
+        load_catalog(given)
+    except ValueError as error:
+        raise ValueError(f"{named}: {error}") from None
+    os.environ[PRICES_ENVIRONMENT_VARIABLE] = given
 
 
 def _known_model(catalog: Catalog, model: str, option: str) -> None:
     """Refuse an unknown model under the option that named it."""
+    if not model.strip():
+        raise ValueError(f"{option} names no model; give a catalog model id, or leave {option} "
+                         "out")
     try:
         catalog.model(model)
     except ValueError as error:
@@ -1082,7 +1101,7 @@ def _report(args: argparse.Namespace) -> int:
     from shoal.report import savings_report, spend_svg
 
     _use_ledger_and_prices(args)
-    if args.baseline:
+    if args.baseline is not None:
         _known_model(configured_catalog(), args.baseline, "--baseline")
     # A ledger file that is not there is a mistyped path; opened here, the report reuses it.
     open_ledger(must_exist=True)
@@ -1731,9 +1750,9 @@ def _cost(args: argparse.Namespace) -> int:
     models = _split_ids(args.compare)
     if (args.model is None) == (not models):
         raise ValueError("give one MODEL, or --compare A,B,C")
-    if args.baseline and not models:
+    if args.baseline is not None and not models:
         raise ValueError("--baseline goes with --compare")
-    if args.baseline:
+    if args.baseline is not None:
         _known_model(catalog, args.baseline, "--baseline")
     per_call = {flag: getattr(args, name) for flag, name in _PER_CALL_OPTIONS.items()}
     given = [flag for flag, value in per_call.items() if value is not None]
