@@ -180,7 +180,10 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
         (["route", "--exclude", "gpt-4o-nope", "hi"], "--exclude: unknown model 'gpt-4o-nope'"),
         (["route", "--privacy", "block", "mail ada@lovelace.org"],
          "--privacy block refused the task: found personal data (email in prompt[5:21]). Remove "
-         "them, or use --privacy local"),
+         "it, or use --privacy local"),
+        (["route", "--privacy", "block", "keys AKIAQYLPMN5HHHFPZAM2 AKIAQYLPMN5HHHFPZAM3"],
+         "--privacy block refused the task: found secrets (aws_access_key_id in prompt[5:25]; "
+         "aws_access_key_id in prompt[26:46]). Remove them, or"),
         (["route", "--local-only", "--candidates", "gpt-4o", "hi"],
          "no candidate passes the constraints; relax --candidates, --exclude, --local-only, "
          "--max-cost or --output-tokens. gpt-4o: --local-only (hosted only)"),
@@ -367,6 +370,12 @@ def test_count_file_dash_points_to_standard_input(capsys):
         (["report", "--baseline", "gpt-4.1-mimi"],
          "shoal report: error: --baseline: unknown model 'gpt-4.1-mimi'"),
         (["report", "--baseline", ""], "shoal report: error: --baseline names no model"),
+        (["cost", "--compare", "gpt-4o,,gpt-4.1", "--input", "5"],
+         "shoal cost: error: --compare has an empty entry between commas"),
+        (["route", "--exclude", "gpt-4o,,gpt-4.1", "hi"],
+         "shoal route: error: --exclude has an empty entry between commas"),
+        (["serve", "--tools", "tokens,tokens"], "shoal serve: error: --tools names tokens more "
+         "than once"),
         (["cost", "--compare", "gpt-4o,gpt-4.1", "--input", "5", "--baseline", ""],
          "shoal cost: error: --baseline names no model"),
         (["cost", "gpt-4o", "--input", "5", "--prices", "/nonexistent/prices.json"],

@@ -132,7 +132,7 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
     _with_stdin(monkeypatch, row)
     code, out, _ = _run(capsys, "--evaluate", "-")
     assert code == 0 and out.startswith("1 labelled row\n")
-    assert "false positive  a: email in prompt[5:16]" in out
+    assert "false positive  a: email in text[5:16]" in out
 
     _with_stdin(monkeypatch, row)
     code, _, err = _run(capsys, "--evaluate", "-", "--max-file-bytes", "10")
@@ -144,7 +144,7 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
     [
         ("not json", ":2: not valid JSON"),
         ('["a list"]', ":2: expected an object with id and text"),
-        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "secret", '
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "personal", '
          '"start": 2, "end": 9}]}', ":2: span [2:9] is not inside the text (3 characters"),
         ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "private", '
          '"start": 0, "end": 1}]}', ":2: span category 'private' is not one of secret, personal"),
@@ -154,6 +154,11 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
         ('{"id": "1", "text": "abc", "expected": [{"kind": "nonsense", "category": "personal", '
          '"start": 0, "end": 1}]}', ":2: span kind 'nonsense' is not one the scanner reports"),
         ('{"id": "0", "text": "abc", "expected": []}', ":2: id '0' is used before, at "),
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "secret", '
+         '"start": 0, "end": 1}]}', ":2: span kind email is personal data, not secret"),
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "personal", '
+         '"start": 0, "end": 1}, {"kind": "email", "category": "personal", "start": 0, '
+         '"end": 1}]}', ":2: span email [0:1] is listed twice"),
         ('{"id": 7, "text": "abc", "expected": []}', ":2: expected an object with id and text"),
     ],
 )
@@ -166,6 +171,15 @@ def test_evaluate_names_the_bad_row(capsys, tmp_path, row, message):
 
     assert code == 2
     assert f"--evaluate: {labelled}{message}" in err
+
+
+def test_evaluate_reads_past_a_byte_order_mark(capsys, tmp_path):
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text('\ufeff{"id": "0", "text": "x", "expected": []}\n', encoding="utf-8")
+
+    code, out, _ = _run(capsys, "--evaluate", str(labelled))
+
+    assert code == 0 and out.startswith("1 labelled row\n")
 
 
 def test_evaluate_refuses_a_file_without_rows(capsys, tmp_path):

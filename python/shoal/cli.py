@@ -784,7 +784,7 @@ def _served_groups(value: str) -> list[str]:
     """The --tools groups, refused when none or an unknown one is named."""
     from shoal.server_policy import TOOL_GROUPS
 
-    groups = _split_ids(value)
+    groups = once_each(_split_ids(value, "--tools"), "--tools")
     unknown = sorted(set(groups) - set(TOOL_GROUPS))
     if groups and not unknown:
         return groups
@@ -1129,8 +1129,14 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
         )
 
 
-def _split_ids(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
+def _split_ids(value: str | None, option: str) -> list[str]:
+    """The comma-separated ids of ``option``; an empty one between commas (``a,,b``) is
+    refused, as an id lost in editing more often than a wish for none."""
+    items = [item.strip() for item in (value or "").split(",")]
+    if any(items) and not all(items[:-1]):
+        raise ValueError(f"{option} has an empty entry between commas ({value!r}); list ids "
+                         "separated by single commas")
+    return [item for item in items if item]
 
 
 def _read_prompts(path: Path) -> dict[str, str]:
@@ -1210,7 +1216,7 @@ def _route(args: argparse.Namespace) -> int:
     options = {
         "catalog": configured_catalog(),
         "candidates": candidates,
-        "excluded": once_each(_split_ids(args.exclude), "--exclude"),
+        "excluded": once_each(_split_ids(args.exclude, "--exclude"), "--exclude"),
         "local_only": args.local_only,
         "max_cost_usd": args.max_cost,
         "min_quality": args.min_quality,
@@ -1280,7 +1286,7 @@ ROUTE_OPTIONS = {
 
 def _candidate_ids(value: str) -> list[str]:
     """The --candidates ids, refused when empty or when one is named twice."""
-    candidates = _split_ids(value)
+    candidates = _split_ids(value, "--candidates")
     if not candidates:
         # Most likely an empty shell variable: routing to the whole catalog instead could pick
         # a model the caller meant to leave out.
@@ -1747,7 +1753,7 @@ def _cost(args: argparse.Namespace) -> int:
 
     _use_ledger_and_prices(args)
     catalog = configured_catalog()
-    models = _split_ids(args.compare)
+    models = _split_ids(args.compare, "--compare")
     if (args.model is None) == (not models):
         raise ValueError("give one MODEL, or --compare A,B,C")
     if args.baseline is not None and not models:

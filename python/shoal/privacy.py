@@ -208,6 +208,8 @@ def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
     false_positives: list[str] = []
     misses: list[str] = []
     seen: dict[str, str] = {}
+    # A byte-order mark some editors put first is not part of the first row.
+    text = text.removeprefix("\ufeff")
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -216,7 +218,7 @@ def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
         if row_id in seen:
             raise ValueError(f"{where}: id {row_id!r} is used before, at {seen[row_id]}")
         seen[row_id] = where
-        found = scan_text(row_text)
+        found = scan_text(row_text, location="text")
         used = [False] * len(labels)
         for finding in found:
             tally = counts[finding.category]
@@ -258,8 +260,14 @@ def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]
             or not isinstance(row.get("text"), str) or not isinstance(row.get("expected"), list):
         raise ValueError(f"{where}: expected an object with id and text (strings) and expected "
                          "(a list of spans)")
+    spans = set()
     for label in row["expected"]:
         _check_label(label, len(row["text"]), where)
+        span = (label["kind"], label["start"], label["end"])
+        if span in spans:
+            raise ValueError(f"{where}: span {label['kind']} [{label['start']}:{label['end']}] "
+                             "is listed twice")
+        spans.add(span)
     return row["id"], row["text"], row["expected"]
 
 
@@ -277,13 +285,17 @@ def _check_label(label: Any, text_length: int, where: str) -> None:
     if label.get("category") not in CATEGORIES:
         raise ValueError(f"{where}: span category {label.get('category')!r} is not one of "
                          f"{', '.join(CATEGORIES)}")
+    if label["category"] != KINDS[label["kind"]]:
+        raise ValueError(f"{where}: span kind {label['kind']} is {KINDS[label['kind']]} data, "
+                         f"not {label['category']}")
     start, end = label.get("start"), label.get("end")
     if not _is_offset(start) or not _is_offset(end):
         raise ValueError(f"{where}: span start and end must be whole numbers (character "
                          f"offsets), got {json.dumps(start)} and {json.dumps(end)}")
     if not 0 <= start < end <= text_length:
+        characters = "character" if text_length == 1 else "characters"
         raise ValueError(f"{where}: span [{start}:{end}] is not inside the text "
-                         f"({text_length} characters; 0 <= start < end)")
+                         f"({text_length} {characters}; 0 <= start < end)")
 
 
 def render_evaluation(evaluation: PrivacyEvaluation) -> str:

@@ -168,12 +168,15 @@ def privacy_report(
         return PrivacyReport(policy, "none", (), "no secrets or personal data found")
     places = "; ".join(f.describe() for f in findings[:8])
     more = f" and {len(findings) - 8} more" if len(findings) > 8 else ""
-    categories = " and ".join(sorted({f"{f.category}s" if f.category == "secret"
-                                      else "personal data" for f in findings}))
+    secrets = sum(f.category == "secret" for f in findings)
+    kinds = [("a secret" if secrets == 1 else "secrets") if secrets else "",
+             "personal data" if secrets < len(findings) else ""]
+    categories = " and ".join(kind for kind in kinds if kind)
     if policy == "block":
+        them = "it" if len(findings) == 1 else "them"
         raise PrivacyPolicyError(
             f"privacy='block' refused the task: found {categories} ({places}{more}). Remove "
-            "them, or use privacy='local' to keep the task on local open-weight models."
+            f"{them}, or use privacy='local' to keep the task on local open-weight models."
         )
     summary = (f"found {categories} ({places}{more}); hosted models excluded, the task stays "
                "on open-weight models run locally")
