@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from promptly_support import promptly as promptly_within
 
 from shoal.files import (
     MAX_FILE_BYTES_LIMIT,
@@ -23,22 +23,7 @@ PROMPT_S = 5.0
 
 
 def promptly(call: Callable[[], Any]) -> Any:
-    """Run ``call`` on a daemon thread; fail if it has not returned within PROMPT_S seconds."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as error:  # re-raised on the test's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(PROMPT_S)
-    assert not worker.is_alive(), f"still running after {PROMPT_S} s (blocked on a read?)"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return promptly_within(call, PROMPT_S)
 
 
 def test_a_regular_file_is_read_as_text(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from promptly_support import promptly as promptly_within
 
 from shoal import budget, files, gitignore
 from shoal.budget import fit_budget
@@ -37,22 +38,7 @@ INSIDE = "inside the root"
 
 
 def promptly(call: Callable[[], Any], seconds: float = PROMPT_S) -> Any:
-    """Run `call` on a daemon thread; fail the test if it has not returned within `seconds`."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as error:  # re-raised on the test's thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), f"still running after {seconds} s (blocked on a read?)"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return promptly_within(call, seconds)
 
 
 @dataclass

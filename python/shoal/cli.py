@@ -794,15 +794,13 @@ def _served_groups(value: str) -> list[str]:
 
 def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None) -> None:
     """Read the user's files now, so a bad one stops the server at start-up with its error
-    rather than failing every tool call that needs it: the price file (--prices or
-    SHOAL_PRICES), the device and architecture files, and, when the budget tools are served,
-    the ledger's location, whose error leads with ``ledger_source`` (--ledger or SHOAL_LEDGER)
-    when one set it."""
+    rather than failing every tool call that needs it: the device and architecture files, and,
+    when the budget tools are served, the ledger's location, whose error leads with
+    ``ledger_source`` (--ledger or SHOAL_LEDGER) when one set it. The price file was checked
+    by `_use_ledger_and_prices`."""
     from shoal import hardware
-    from shoal.catalog import configured_catalog
     from shoal.ledger import check_location
 
-    configured_catalog()
     hardware.reset_tables()
     hardware.list_devices()
     if groups is None or "budget" in groups:

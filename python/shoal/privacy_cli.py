@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from shoal.cli import _read_input, add_max_file_bytes
+from shoal.cli import _print_json, _read_input, add_max_file_bytes
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, DEFAULT_MAX_FILE_BYTES
 from shoal.privacy import evaluate_labelled_text, redact, render_evaluation, scan_text
 
@@ -117,7 +116,3 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(render_evaluation(evaluation))
     return 0
-
-
-def _print_json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))

@@ -899,9 +899,7 @@ class PrivacyScan:
 
     @classmethod
     def of(cls, findings: Sequence[PrivacyFinding], redacted: str | None) -> PrivacyScan:
-        shown = tuple(findings[:SHOWN_FINDINGS])
-        counts = Counter(finding.kind for finding in findings)
-        return cls(shown, dict(sorted(counts.items())), len(findings) - len(shown), redacted)
+        return cls(*_shown_findings(findings), redacted)
 
     def describe(self) -> str:
         """``found 2: 1 aws_access_key_id, 1 email``, then one line per listed finding."""
@@ -933,16 +931,19 @@ class ShownPrivacyReport(PrivacyReport):
 
     @classmethod
     def of(cls, report: PrivacyReport) -> ShownPrivacyReport:
-        counts = Counter(finding.kind for finding in report.findings)
-        shown = report.findings[:SHOWN_FINDINGS]
-        return cls(
-            policy=report.policy,
-            action=report.action,
-            findings=shown,
-            summary=report.summary,
-            finding_counts=dict(sorted(counts.items())),
-            findings_omitted=len(report.findings) - len(shown),
-        )
+        shown, counts, omitted = _shown_findings(report.findings)
+        return cls(policy=report.policy, action=report.action, findings=shown,
+                   summary=report.summary, finding_counts=counts, findings_omitted=omitted)
+
+
+def _shown_findings(
+    findings: Sequence[PrivacyFinding],
+) -> tuple[tuple[PrivacyFinding, ...], dict[str, int], int]:
+    """The first `SHOWN_FINDINGS` findings, every finding counted by kind, and how many are not
+    listed: one answer holds that much whatever the text held."""
+    shown = tuple(findings[:SHOWN_FINDINGS])
+    counts = Counter(finding.kind for finding in findings)
+    return shown, dict(sorted(counts.items())), len(findings) - len(shown)
 
 
 @dataclasses.dataclass(frozen=True)
