@@ -289,6 +289,22 @@ def test_trim_keeps_system_latest_turns_and_whole_tool_exchanges() -> None:
     assert partial.kept == (0, 5, 6)
 
 
+def test_trim_drops_every_leading_non_user_turn_and_its_tokens() -> None:
+    system = {"role": "system", "content": "Be brief."}
+    replies = [{"role": "assistant", "content": f"note {n}"} for n in range(2_000)]
+    question = {"role": "user", "content": "Which note was last?"}
+    answer = {"role": "assistant", "content": "Note 1999."}
+
+    only_replies = trim_chat([system, *replies], budget_tokens=100_000_000, model="gpt-4o")
+    assert only_replies.kept == (0,)
+    assert only_replies.tokens == count_chat([system], model="gpt-4o").tokens
+
+    chat = [system, *replies, question, answer]
+    trimmed = trim_chat(chat, budget_tokens=100_000_000, model="gpt-4o")
+    assert trimmed.kept == (0, len(chat) - 2, len(chat) - 1)
+    assert trimmed.tokens == count_chat([system, question, answer], model="gpt-4o").tokens
+
+
 def test_trim_never_keeps_or_makes_an_orphan() -> None:
     chat = [
         {"role": "user", "content": "hi"},

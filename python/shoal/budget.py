@@ -803,8 +803,14 @@ def trim_chat(
         kept_turns.append(turn)
         used += size
     kept_turns.reverse()
-    while start_on_user and kept_turns and not kept_turns[0].starts_with_user:
-        used -= sum(costs[i] for i in kept_turns.pop(0).indices)
+    if start_on_user:
+        first_user = next(
+            (n for n, turn in enumerate(kept_turns) if turn.starts_with_user), len(kept_turns)
+        )
+        # One slice, not one pop(0) per turn: a long run of non-user turns stays linear.
+        for turn in kept_turns[:first_user]:
+            used -= sum(costs[i] for i in turn.indices)
+        kept_turns = kept_turns[first_user:]
 
     kept = sorted(system + [i for turn in kept_turns for i in turn.indices])
     kept_set = set(kept)
