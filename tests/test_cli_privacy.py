@@ -148,6 +148,8 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
          '"start": 2, "end": 9}]}', ":2: span [2:9] is not inside the text (3 characters"),
         ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "private", '
          '"start": 0, "end": 1}]}', ":2: span category 'private' is not one of secret, personal"),
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "start": 0, "end": 1}]}',
+         ":2: span email has no category (kind email is personal data)"),
         ('{"id": "1", "text": "abc", "expected": ["email"]}', ":2: each expected span is an object"),
         ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "personal", '
          '"start": true, "end": 1}]}', ":2: span start and end must be whole numbers"),
@@ -171,6 +173,22 @@ def test_evaluate_names_the_bad_row(capsys, tmp_path, row, message):
 
     assert code == 2
     assert f"--evaluate: {labelled}{message}" in err
+
+
+def test_evaluate_calls_a_share_of_nothing_undefined(capsys, tmp_path):
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text('{"id": "a", "text": "mail bob@corp.io", "expected": '
+                        '[{"kind": "email", "category": "personal", "start": 5, "end": 16}]}\n', encoding="utf-8")
+
+    code, out, _ = _run(capsys, "--evaluate", str(labelled))
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:4]}
+    assert code == 0
+    assert rows["personal"] == ["1", "1", "1.000", "1.000", "1"]
+    assert rows["secret"] == ["0", "0", "n/a", "n/a", "0"]
+
+    code, out, _ = _run(capsys, "--evaluate", str(labelled), "--json")
+    secret = json.loads(out)["scores"]["secret"]
+    assert secret["precision"] is None and secret["recall"] is None
 
 
 def test_evaluate_reads_past_a_byte_order_mark(capsys, tmp_path):

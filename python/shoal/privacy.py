@@ -155,12 +155,14 @@ class CategoryScore:
     same_kind: int
 
     @property
-    def precision(self) -> float:
-        return self.correct / self.found if self.found else 1.0
+    def precision(self) -> float | None:
+        """Share of found spans that were labelled; None when nothing was found (undefined)."""
+        return self.correct / self.found if self.found else None
 
     @property
-    def recall(self) -> float:
-        return self.matched_labels / self.labelled if self.labelled else 1.0
+    def recall(self) -> float | None:
+        """Share of labelled spans that were found; None when nothing was labelled (undefined)."""
+        return self.matched_labels / self.labelled if self.labelled else None
 
 
 @dataclass(frozen=True)
@@ -282,7 +284,10 @@ def _check_label(label: Any, text_length: int, where: str) -> None:
     if label["kind"] not in KINDS:
         raise ValueError(f"{where}: span kind {label['kind']!r} is not one the scanner reports "
                          f"(one of {', '.join(sorted(KINDS))})")
-    if label.get("category") not in CATEGORIES:
+    if "category" not in label:
+        raise ValueError(f"{where}: span {label['kind']} has no category (kind {label['kind']} is "
+                         f"{KINDS[label['kind']]} data)")
+    if label["category"] not in CATEGORIES:
         raise ValueError(f"{where}: span category {label.get('category')!r} is not one of "
                          f"{', '.join(CATEGORIES)}")
     if label["category"] != KINDS[label["kind"]]:
@@ -298,14 +303,20 @@ def _check_label(label: Any, text_length: int, where: str) -> None:
                          f"({text_length} {characters}; 0 <= start < end)")
 
 
+def _share(value: float | None) -> str:
+    # A share of nothing is undefined, not perfect: a category with no labels and no findings
+    # must not read as 1.000 precision and recall.
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def render_evaluation(evaluation: PrivacyEvaluation) -> str:
     """A small table of the scores, then the rows that went wrong."""
     lines = [f"{evaluation.rows} labelled row{'' if evaluation.rows == 1 else 's'}",
              f"{'category':<10} {'labelled':>8} {'found':>6} {'precision':>9} {'recall':>7} "
              f"{'same kind':>9}"]
     for s in evaluation.scores:
-        lines.append(f"{s.category:<10} {s.labelled:>8} {s.found:>6} {s.precision:>9.3f} "
-                     f"{s.recall:>7.3f} {s.same_kind:>9}")
+        lines.append(f"{s.category:<10} {s.labelled:>8} {s.found:>6} {_share(s.precision):>9} "
+                     f"{_share(s.recall):>7} {s.same_kind:>9}")
     lines += [f"false positive  {item}" for item in evaluation.false_positives]
     lines += [f"missed          {item}" for item in evaluation.misses]
     return "\n".join(lines)
