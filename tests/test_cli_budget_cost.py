@@ -318,3 +318,18 @@ def test_the_readme_cost_comparison_is_what_the_command_prints(
     code, out, _ = _run(capsys, *command)
 
     assert code == 0 and out == printed
+
+
+def test_a_comparison_carries_each_model_s_notes_and_a_baseline_not_compared(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _run(capsys, "cost", "--compare", "gpt-4o,claude-sonnet-4-5", "--baseline",
+                        "gemini-2.5-pro", "--input", "1000", "--cache-write", "500")
+
+    assert code == 0
+    assert out.splitlines() == [
+        "gpt-4o: $0.0025, costs $0.00125 (100%) more than gemini-2.5-pro",
+        "  note: gpt-4o lists no cache-write rate; cache writes priced as input",
+        "claude-sonnet-4-5: $0.00337, costs $0.00213 (170%) more than gemini-2.5-pro",
+        "baseline gemini-2.5-pro: $0.00125 (not one of the compared models)",
+    ]

@@ -150,7 +150,21 @@ def cost_comparison(results: Sequence[CostComparison]) -> str:
     lines = []
     for row in results:
         lines.append(f"{row.model}: {usd(row.total_usd)}{_saving(row)}")
+        lines.extend(f"  note: {note}" for note in row.estimate.notes)
+    lines.extend(_baseline_outside(results))
     return "\n".join(lines)
+
+
+def _baseline_outside(results: Sequence[CostComparison]) -> list[str]:
+    """The baseline's own cost when it is not one of the compared models, so the savings can
+    be checked; it is the cost every saving was taken from."""
+    first = results[0] if results else None
+    if first is None or first.baseline is None or first.savings_usd is None:
+        return []
+    if any(row.model == first.baseline for row in results):
+        return []
+    return [f"baseline {first.baseline}: {usd(first.total_usd + first.savings_usd)} "
+            "(not one of the compared models)"]
 
 
 def _saving(row: CostComparison) -> str:
