@@ -293,6 +293,21 @@ def test_empty_candidates_are_an_error_everywhere(capsys: pytest.CaptureFixture[
         route("Write a haiku.", candidates=[])
 
 
+def test_a_trade_off_next_to_a_quality_floor_needs_a_previous_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(RoutingError, match="willingness_to_pay does nothing with min_quality"):
+        route("Write a haiku.", min_quality=0.6, willingness_to_pay=5.0)
+    err = error_of(capsys, "route", "Write a haiku.", "--min-quality", "0.6",
+                   "--willingness-to-pay", "5")
+    assert "--willingness-to-pay does nothing with --min-quality" in err
+
+    # With the previous turn's model, the trade-off weighs a switch away from it.
+    kept = route("Write a haiku.", min_quality=0.6, willingness_to_pay=5.0,
+                 previous_model="gpt-4o")
+    assert kept.model
+
+
 def test_history_roles_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     history = tmp_path / "history.json"
     history.write_text(json.dumps([{"role": "alien", "content": "hi"}]), encoding="utf-8")

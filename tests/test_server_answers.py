@@ -204,6 +204,19 @@ def _check_bounded_privacy(result: Any) -> None:
     assert result.structured_content["alternatives"][0]["runs_locally"] is True
     assert answer_tokens(_wire(result)) <= MAX_RESULT_TOKENS
 
+async def test_route_task_refuses_a_trade_off_it_would_ignore(server) -> None:  # type: ignore[no-untyped-def]
+    floor = {"prompt": FOX, "min_quality": 0.6}
+    async with Client(server) as client:
+        ignored = await client.call_tool("route_task", {**floor, "willingness_to_pay": 5})
+        default = await client.call_tool("route_task", floor)
+        weighed = await client.call_tool(
+            "route_task", {**floor, "willingness_to_pay": 5, "previous_model": "gpt-4o"}
+        )
+
+    assert ignored.is_error
+    assert "route_task: willingness_to_pay does nothing with min_quality" in ignored.content[0].text
+    assert not default.is_error and not weighed.is_error
+
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_route_task_lists_a_bounded_number_of_findings_with_counts(

@@ -51,6 +51,18 @@ def test_without_root_the_server_refuses_the_filesystem_root() -> None:
     assert started.stdout == ""
 
 
+def test_a_server_without_file_tools_needs_no_root(tmp_path: Path) -> None:
+    started = _serve("--tools", "cost,hardware,routing", cwd=Path("/"), home=tmp_path)
+
+    assert started.returncode == 0, started.stderr
+    assert "may read only inside" not in started.stderr
+    assert [json.loads(line)["id"] for line in started.stdout.splitlines()] == [0]
+
+    for group in ("tokens", "budget"):
+        started = _serve("--tools", f"cost,{group}", cwd=Path("/"), home=tmp_path)
+        assert started.returncode == 2 and "no --root given" in started.stderr
+
+
 def test_without_root_the_server_refuses_the_home_folder(tmp_path: Path) -> None:
     started = _serve(cwd=tmp_path, home=tmp_path)
 

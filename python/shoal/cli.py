@@ -752,7 +752,8 @@ def _serve(args: argparse.Namespace) -> int:
     elif os.environ.get("SHOAL_LEDGER"):
         ledger_source = "SHOAL_LEDGER"
     _check_serving_files(groups, ledger_source)
-    roots = _file_tool_roots(args.root)
+    # Without a file tool there is no folder to guard, so a host may start it anywhere.
+    roots = _file_tool_roots(args.root) if args.root or _serves_file_tools(groups) else []
     if not args.verbose:
         # Start-up facts (the folders the file tools may read, readiness) are INFO; a host shows
         # the server's stderr as its log.
@@ -790,6 +791,13 @@ def _served_groups(value: str) -> list[str]:
         return groups
     problem = f"unknown group(s) {', '.join(unknown)}" if unknown else "no group"
     raise ValueError(f"--tools names {problem}; choose among {', '.join(TOOL_GROUPS)}")
+
+
+def _serves_file_tools(groups: Sequence[str] | None) -> bool:
+    """Whether the served --tools groups (None: all) include a tool that reads files."""
+    from shoal.server import FILE_TOOL_GROUPS
+
+    return groups is None or any(group in FILE_TOOL_GROUPS for group in groups)
 
 
 def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None) -> None:

@@ -745,6 +745,13 @@ def route(
     )
     settings, privacy_found = _conversation_settings(settings, prompt, history, device, privacy)
     previous = _check_previous(previous_model, catalog)
+    if min_quality is not None and willingness_to_pay is not None and previous is None:
+        # Under a quality floor the cheapest candidate that reaches it wins; the willingness to
+        # pay only weighs a switch away from the previous turn's model.
+        raise RoutingError(
+            "willingness_to_pay does nothing with min_quality (the cheapest candidate predicted "
+            "to reach it is chosen) unless previous_model is given; give one of the two"
+        )
     margin = _checked(check_margin, stickiness_margin)
 
     neighbours = router.neighbours(embedding_text(prompt, settings.history))

@@ -131,8 +131,10 @@ MODEL_FOR_COUNT = (
 
 Result = TypeVar("Result")
 
-# The tools that read files, confined to the server's roots.
+# The tools that read files, confined to the server's roots, and the --tools groups that hold
+# them: a server of other groups reads no file and needs no root.
 FILE_TOOLS = ("count_files", "fit_budget")
+FILE_TOOL_GROUPS = ("tokens", "budget")
 
 # What makes a fit_budget answer long, and what to change; a refusal names the parts that apply.
 FIT_CUT_ADVICE = (
@@ -736,7 +738,8 @@ def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> No
             float,
             Field(
                 description="USD one call may cost for a whole quality point (0 to 1): larger "
-                "favours stronger, dearer models.",
+                "favours stronger, dearer models. With min_quality it only weighs a switch away "
+                "from previous_model, so it needs one.",
                 gt=0,
                 le=1000,
             ),
@@ -816,7 +819,11 @@ def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> No
             local_only=local_only,
             max_cost_usd=None if max_cost_usd == NO_COST_LIMIT else max_cost_usd,
             min_quality=min_quality or None,
-            willingness_to_pay=willingness_to_pay,
+            # The default stands for "not given", so a floor with a changed trade-off and no
+            # previous model is refused as in Python and the CLI, not silently ignored.
+            willingness_to_pay=(
+                None if willingness_to_pay == DEFAULT_WILLINGNESS_TO_PAY else willingness_to_pay
+            ),
             expected_output_tokens=expected_output_tokens,
             history=[turn.model_dump() for turn in history],
             privacy=privacy,
