@@ -170,6 +170,16 @@ const PLACEHOLDERS: [&str; 12] = [
     "0000000", "1234567", "abcdefg",
 ];
 
+/// Fragments that mark a password value as a mask or a template wherever they appear.
+const MASKS: [&str; 8] =
+    ["example", "xxxx", "placeholder", "redacted", "changeme", "****", "0000000", "1234567"];
+
+/// Words documentation writes where a password goes; a value whose letters are only one of
+/// them (`password123`, `Secret!`) stands in for a password rather than being one.
+const STAND_IN_PASSWORDS: [&str; 10] = [
+    "password", "passwd", "passphrase", "pass", "pwd", "secret", "dummy", "sample", "test", "pw",
+];
+
 const PUBLISHED_EXAMPLES: [&str; 28] = [
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
     "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
@@ -429,12 +439,18 @@ fn check_connection_string(
     Some(password)
 }
 
-/// Masked (`****`, `xxx`), templated (`$VAR`, `%s`) or naming the field itself.
+/// Masked (`****`, `xxx`), templated (`$VAR`, `%s`, `<pw>`, `{pw}`), a stand-in word with
+/// digits or symbols added (`password123`, `secret!`), or a fill-in (`your_password_here`).
+/// Only the whole value decides: a real password may contain `Passw0rd` or `sample`.
 fn masked_password(password: &[u8]) -> bool {
-    if password.iter().all(|b| b"*xX.".contains(b)) || b"$%".contains(&password[0]) {
+    if password.iter().all(|b| b"*xX.".contains(b)) || b"$%<{".contains(&password[0]) {
         return true;
     }
-    contains(&password.to_ascii_lowercase(), b"passw") || is_placeholder(password)
+    let lowered = password.to_ascii_lowercase();
+    let letters: Vec<u8> = lowered.iter().copied().filter(u8::is_ascii_alphabetic).collect();
+    STAND_IN_PASSWORDS.iter().any(|word| word.as_bytes() == letters.as_slice())
+        || lowered.starts_with(b"your")
+        || MASKS.iter().any(|fragment| contains(&lowered, fragment.as_bytes()))
 }
 
 fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {

@@ -18,7 +18,8 @@ sensitive part. Results carry the kind and the place, never the value.
 Documentation values do not trigger: keys containing ``EXAMPLE`` or placeholders (``xxxx``,
 ``your_key``), values vendors publish in their docs (AWS, Stripe, jwt.io, test cards, example
 IBANs, the SSA's sample Social Security numbers and ``123-45-6789``), masked or templated
-passwords (``****``, ``$VAR``, the word ``password``), addresses at domains reserved for
+passwords (``****``, ``$VAR``, ``<password>``, ``your_password_here``) and stand-ins whose
+letters are only a word such as ``password`` (``password123``), addresses at domains reserved for
 documentation (``example.com``/``.net``/``.org``, ``.example``, ``.test``, ``.invalid``,
 ``.localhost``) and telephone numbers reserved for fiction (``555-0100`` to ``555-0199``, Ofcom
 drama ranges). Such values cannot reach a person or unlock anything, so they

@@ -560,6 +560,19 @@ def numbers_in_a_run() -> None:
                  "expected": []})
 
 
+def passwords_with_words() -> None:
+    """Real passwords that contain a word documentation uses, and stand-ins that are only one."""
+    row("secret", "postgres://admin:{k}@db.internal:5432/prod",
+        k=s("connection_string", "S3cr3tPassw0rd"))
+    row("secret", "password={k}", k=s("password", "Passw0rd!2024"))
+    row("secret", "DB_PASSWORD={k}", k=s("password", "MyPassword99"))
+    row("secret", "password={k}", k=s("password", "sample123XYZ"))
+    for text in ("password=password123", "DB_PASSWORD=changeme", "password: your_password_here",
+                 "PGPASSWORD=<password>", "password={password}", "password=Password1!"):
+        ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                     "expected": []})
+
+
 def main() -> None:
     secrets()
     personal()
@@ -569,6 +582,7 @@ def main() -> None:
     social_security()
     csv_rows()
     numbers_in_a_run()
+    passwords_with_words()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

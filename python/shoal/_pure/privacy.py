@@ -27,6 +27,7 @@ and the Social Security numbers the SSA printed on sample cards.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 
 SECRET = "secret"
@@ -47,6 +48,15 @@ _MAX_USERINFO = 132
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Lower-case fragments that mark a value as a placeholder, never a live credential.
+# Fragments that mark a password value as a mask or a template wherever they appear.
+_MASKS = ("example", "xxxx", "placeholder", "redacted", "changeme", "****", "0000000", "1234567")
+
+# Words documentation writes where a password goes; a value whose letters are only one of them
+# (``password123``, ``Secret!``) stands in for a password rather than being one.
+_STAND_IN_PASSWORDS = frozenset((
+    "password", "passwd", "passphrase", "pass", "pwd", "secret", "dummy", "sample", "test", "pw",
+))
+
 _PLACEHOLDERS = (
     "example", "xxxx", "your", "placeholder", "redacted", "changeme", "dummy", "sample",
     "****", "0000000", "1234567", "abcdefg",
@@ -167,8 +177,12 @@ def _is_alnum(text: str, index: int) -> bool:
     return 0 <= index < len(text) and text[index] in _ALNUM
 
 
+# Rust lowers ASCII letters only; str.lower() would also turn the Kelvin sign into "k".
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
 def _is_placeholder(value: str) -> bool:
-    lowered = value.lower()
+    lowered = value.translate(_ASCII_LOWER)
     return any(fragment in lowered for fragment in _PLACEHOLDERS)
 
 
@@ -298,11 +312,18 @@ def _check_connection_string(text: str, match: re.Match[str]) -> Span | None:
 
 
 def _masked_password(password: str) -> bool:
-    """Masked (``****``, ``xxx``), templated (``$VAR``, ``%s``) or naming the field itself."""
-    lowered = password.lower()
-    if all(c in "*xX." for c in password) or password[0] in "$%":
+    """Masked (``****``, ``xxx``), templated (``$VAR``, ``%s``, ``<pw>``, ``{pw}``), a stand-in
+    word with digits or symbols added (``password123``), or a fill-in (``your_password_here``).
+    Only the whole value decides: a real password may contain ``Passw0rd`` or ``sample``."""
+    if all(c in "*xX." for c in password) or password[0] in "$%<{":
         return True
-    return "passw" in lowered or _is_placeholder(password)
+    lowered = password.translate(_ASCII_LOWER)
+    letters = "".join(c for c in lowered if "a" <= c <= "z")
+    return (
+        letters in _STAND_IN_PASSWORDS
+        or lowered.startswith("your")
+        or any(fragment in lowered for fragment in _MASKS)
+    )
 
 
 def _check_password(text: str, match: re.Match[str]) -> Span | None:
