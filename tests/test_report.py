@@ -142,6 +142,8 @@ def test_cli_ledger_report_budget_and_cost(
     assert capsys.readouterr().out.splitlines() == [
         "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs gpt-4o",
         "gpt-4o: $1.00 (the baseline)",
+        "  note: 1,000,000 input tokens per call exceed gpt-4o's input limit of 128,000; the API "
+        "would reject the call",
     ]
 
 
