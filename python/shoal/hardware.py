@@ -573,6 +573,16 @@ def _user_files(variable: str) -> list[str]:
     return [part for part in os.environ.get(variable, "").split(os.pathsep) if part.strip()]
 
 
+def user_data_files() -> list[tuple[str, str]]:
+    """The user device and architecture files the environment names, each with its variable
+    (the files a command reads besides the shipped tables)."""
+    return [
+        (variable, path)
+        for variable in (DEVICES_ENVIRONMENT_VARIABLE, ARCHITECTURES_ENVIRONMENT_VARIABLE)
+        for path in _user_files(variable)
+    ]
+
+
 def _rows(path: str | Path, document: dict[str, Any], key: str, build: Any) -> list[Any]:
     """Build every row of ``document[key]``, naming the file, row and field of a bad one."""
     rows = document.get(key, [])
