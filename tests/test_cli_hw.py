@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -180,6 +181,16 @@ def test_out_of_range_numbers_name_the_option(capsys, argv, message):
     code, out, err = _run(capsys, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(f"shoal hw: error: {message}")
+
+
+def test_port_writes_large_figures_with_thousands_separators(capsys):
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
+                        "1e6", "--models", "llama-3.2-1b-instruct")
+
+    assert code == 0 and "SRAM capacity x1.00 (1,000,000 MB)" in out
+    figures = re.findall(r"\(([\d.,]+) (?:W|TFLOPS|MB)\)", out)
+    assert len(figures) == 3
+    assert all(re.fullmatch(r"\d{1,3}(,\d{3})*(\.\d+)?", figure) for figure in figures)
 
 
 def test_port_says_how_to_give_the_sram_on_each_surface(capsys):

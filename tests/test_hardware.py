@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -710,6 +712,27 @@ def test_pareto_sweep_refuses_bad_inputs(backend):
     partial["node_logic_density"] = 1.0
     with pytest.raises(ValueError, match="node_sram_density"):
         backend.pareto_sweep(**{**kwargs, "devices": [partial]})
+
+
+@pytest.mark.parametrize("empty", ["models", "devices", "quantisations", "contexts"])
+def test_sweep_refuses_an_empty_list_naming_it(empty):
+    # An empty list would give zero rows, as if nothing fitted.
+    lists = {"models": ["llama-3.2-1b-instruct"], "devices": ["rtx-4090"],
+             "quantisations": ["Q4_K_M"], "contexts": [4096]}
+
+    with pytest.raises(hardware.ParameterError, match=f"^{empty} must not be empty$"):
+        hardware.sweep(**{**lists, empty: []})
+
+
+def test_the_python_api_table_names_what_the_sweep_hardware_tool_calls():
+    import shoal
+    from shoal import server
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    named = re.search(r"\| `sweep_hardware` \| `(\w+)` \|", readme)
+
+    assert named is not None and named.group(1) in shoal.__all__
+    assert getattr(shoal, named.group(1)) is server.pareto_front
 
 
 def test_public_pareto_front_as_built_matches_hardware_fit():

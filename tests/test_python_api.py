@@ -32,7 +32,7 @@ TOOL_FUNCTIONS = {
     "compare_costs": "compare_costs",
     "check_hardware_fit": "hardware_fit",
     "port_chip": "port_chip",
-    "sweep_hardware": "sweep",
+    "sweep_hardware": "pareto_front",
     "fit_budget": "fit_budget",
     "trim_chat": "trim_chat",
     "record_usage": "record_usage",

@@ -46,6 +46,7 @@ _EXPORTS = {
     "savings_report": "shoal.report",
     "hardware_fit": "shoal.hardware",
     "port_chip": "shoal.hardware",
+    "pareto_front": "shoal.hardware",
     "sweep": "shoal.hardware",
     "list_devices": "shoal.hardware",
     "list_nodes": "shoal.hardware",
@@ -71,6 +72,7 @@ __all__ = [
     "list_nodes",
     "load_catalog",
     "load_router",
+    "pareto_front",
     "port_chip",
     "record_outcome",
     "record_usage",
@@ -92,7 +94,14 @@ if TYPE_CHECKING:
     from shoal.cost import compare_costs, estimate_cost, estimate_cost_for_text
     from shoal.feedback import record_outcome
     from shoal.files import count_files
-    from shoal.hardware import hardware_fit, list_devices, list_nodes, port_chip, sweep
+    from shoal.hardware import (
+        hardware_fit,
+        list_devices,
+        list_nodes,
+        pareto_front,
+        port_chip,
+        sweep,
+    )
     from shoal.ledger import budget_status, record_usage, set_limit
     from shoal.privacy import redact, scan_conversation, scan_text
     from shoal.report import savings_report

@@ -525,7 +525,9 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     trim.add_argument("--model", required=True, help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
-    trim.add_argument("--output", type=Path, help="write the kept messages to this JSON file")
+    trim.add_argument("--output", type=Path,
+                      help="write the kept messages to this JSON file (a new file, or a JSON "
+                      "document to replace; not CHAT_FILE)")
     for action in (fit, trim):
         # No --ledger: fitting and trimming price with the catalog but record nothing.
         action.add_argument(
@@ -617,7 +619,9 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         choices=("hour", "day", "week", "month"),
         help="chart bucket (default: chosen from the span)",
     )
-    report.add_argument("--svg", type=Path, help="also write an SVG chart of spend over time")
+    report.add_argument("--svg", type=Path,
+                        help="also write an SVG chart of spend over time (a new file, or an SVG "
+                        "to replace; not the ledger or the price file)")
     _add_ledger_option(report)
     report.set_defaults(handler=_report)
 
@@ -957,6 +961,9 @@ def _budget(args: argparse.Namespace) -> int:
 
     _use_ledger_and_prices(args)
     if args.action == "trim":
+        if args.output is not None:
+            check_output_file(args.output, "--output", "the kept messages", kind="json",
+                              inputs=[(None, args.messages), *price_file_input(args.prices)])
         messages = _read_json(args.messages, "messages file")
         with _errors_in_file("messages file", args.messages):
             if not isinstance(messages, list):
@@ -1106,6 +1113,8 @@ def _report(args: argparse.Namespace) -> int:
     from shoal.ledger import open_ledger
     from shoal.report import savings_report, spend_svg
 
+    if args.svg is not None:
+        _check_report_svg(args)
     _use_ledger_and_prices(args)
     if args.baseline is not None:
         _known_model(configured_catalog(), args.baseline, "--baseline")
@@ -1124,6 +1133,17 @@ def _report(args: argparse.Namespace) -> int:
     else:
         print(spend_render.savings_report(report))
     return 0
+
+
+def _check_report_svg(args: argparse.Namespace) -> None:
+    """Refuse a --svg path that is the ledger or the price file, or a file other than an SVG."""
+    from shoal.ledger import default_location, is_postgres_url
+
+    ledger = (None, args.ledger) if args.ledger else ("the ledger", default_location())
+    inputs = [*price_file_input(args.prices)]
+    if not is_postgres_url(str(ledger[1])):
+        inputs.append(ledger)
+    check_output_file(args.svg, "--svg", "the chart", kind="svg", inputs=inputs)
 
 
 def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
@@ -1750,6 +1770,87 @@ def _check_out_dir(out_dir: Path) -> None:
             f"--out-dir {out_dir}: the folder {out_dir.parent} does not exist; create it first "
             "(only the --out-dir folder itself is created)"
         )
+
+
+# ---- files an option writes --------------------------------------------------------------------
+
+# A file an output option may replace: blank, or of the kind it writes. An SVG is recognised by
+# its first non-blank bytes; a JSON output by parsing, since a labels file in JSON Lines begins
+# like one. Only the head of a larger file is read (a ledger given by mistake may be gigabytes).
+OUTPUT_KINDS = {"svg": "an SVG", "json": "a JSON document"}
+SVG_OPENINGS = (b"<svg", b"<?xml")
+JSON_OPENINGS = (b"{", b"[")
+UTF8_BOM = b"\xef\xbb\xbf"
+HEAD_BYTES = 64 * 1024
+MOST_JSON_BYTES_PARSED = 64 * 1024 * 1024
+
+# An input a command reads: how it was named when not typed as this path on the command line
+# (an environment variable or a default: the message says so), and its path.
+InputFile = tuple[str | None, Path | str | None]
+
+
+def check_output_file(
+    out: Path, option: str, what: str, *, kind: str, inputs: Sequence[InputFile] = ()
+) -> None:
+    """Refuse, before any work, an output path whose writing would destroy something.
+
+    Refused: one of the command's ``inputs`` (by resolved path, or the same file by another
+    name), a folder, and an existing non-empty file that is not of ``kind`` ('svg' or 'json').
+    A previous output of the same kind may be overwritten. ``what`` names what is written, for
+    the message ("the chart").
+    """
+    for named_by, path in inputs:
+        if path is not None and str(path) != "-" and _same_file(out, Path(path)):
+            source = f" ({named_by})" if named_by else ""
+            raise ValueError(f"{option} {out} is the input {path}{source}: writing {what} there "
+                             "would overwrite it; name another file")
+
+    if out.is_dir():
+        raise ValueError(f"{option} {out} is a folder; name a file to write {what} to")
+    if out.is_file() and not _holds_kind(out, kind):
+        raise ValueError(f"{option} {out} exists and is not {OUTPUT_KINDS[kind]}; remove it or "
+                         "choose another name")
+
+
+def price_file_input(prices: Path | None) -> list[InputFile]:
+    """The price file a command reads: --prices, else the one SHOAL_PRICES names, if any."""
+    from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE
+
+    if prices is not None:
+        return [(None, prices)]
+    return [(PRICES_ENVIRONMENT_VARIABLE,
+             os.environ.get(PRICES_ENVIRONMENT_VARIABLE, "").strip() or None)]
+
+
+def _same_file(out: Path, path: Path) -> bool:
+    if out.resolve() == path.resolve():
+        return True
+    # A hard link, or a path the resolution above could not see through.
+    return out.exists() and path.exists() and out.samefile(path)
+
+
+def _holds_kind(path: Path, kind: str) -> bool:
+    """Whether an existing file is blank or of ``kind``; unreadable counts as yes, for the
+    write to report the real problem."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(HEAD_BYTES).removeprefix(UTF8_BOM).lstrip()
+        size = path.stat().st_size
+    except OSError:
+        return True
+    if not head:
+        return True
+    if kind == "svg":
+        return head.startswith(SVG_OPENINGS)
+    if not head.startswith(JSON_OPENINGS):
+        return False
+    if size > MOST_JSON_BYTES_PARSED:
+        return True  # begins like a JSON output; too large to parse only to check
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def _cost(args: argparse.Namespace) -> int:

@@ -573,6 +573,16 @@ def _user_files(variable: str) -> list[str]:
     return [part for part in os.environ.get(variable, "").split(os.pathsep) if part.strip()]
 
 
+def user_data_files() -> list[tuple[str, str]]:
+    """The user device and architecture files the environment names, each with its variable
+    (the files a command reads besides the shipped tables)."""
+    return [
+        (variable, path)
+        for variable in (DEVICES_ENVIRONMENT_VARIABLE, ARCHITECTURES_ENVIRONMENT_VARIABLE)
+        for path in _user_files(variable)
+    ]
+
+
 def _rows(path: str | Path, document: dict[str, Any], key: str, build: Any) -> list[Any]:
     """Build every row of ``document[key]``, naming the file, row and field of a bad one."""
     rows = document.get(key, [])
@@ -1211,15 +1221,22 @@ def sweep(
 ) -> SweepResult:
     """Estimate every combination of models × devices × formats × contexts in one core call.
 
+    The raw rows of every configuration, fitting or not; :func:`pareto_front` (what the MCP tool
+    ``sweep_hardware`` calls) adds process nodes and SRAM pinning and keeps only the front.
     The per-device compute peak depends on the format (INT8 vs FP16 kernels), so the core is
     called once per format; rows come back nested model, device, format, context.
+
+    Raises:
+        UnknownNameError: an unknown model, device or format (with near matches).
+        ParameterError: an empty list, a context or the batch out of range.
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
-    for index, context in enumerate(_id_list(contexts, "contexts", "token counts")):
+    # An empty list would return no rows, which reads as "nothing fits" rather than "not asked".
+    for index, context in enumerate(_non_empty(contexts, "contexts", "token counts")):
         _positive_int(f"contexts[{index}]", context, MAX_CONTEXT_TOKENS)
-    archs = [get_architecture(m) for m in _id_list(models, "models")]
-    profiles = [get_device(d) for d in _id_list(devices, "devices")]
-    quants = [get_quantisation(q) for q in _id_list(quantisations, "quantisations")]
+    archs = [get_architecture(m) for m in _non_empty(models, "models")]
+    profiles = [get_device(d) for d in _non_empty(devices, "devices")]
+    quants = [get_quantisation(q) for q in _non_empty(quantisations, "quantisations")]
     kv_bits = kv_cache_bits(kv_cache_type)
 
     per_quant = [
@@ -1348,13 +1365,18 @@ def _id_list(values: Any, name: str, items: str = "ids") -> list[Any]:
     return list(values)
 
 
+def _non_empty(values: Any, name: str, items: str = "ids") -> list[Any]:
+    """``values`` as a list (see :func:`_id_list`), refused when empty."""
+    listed = _id_list(values, name, items)
+    if not listed:
+        raise ParameterError(name, "must not be empty")
+    return listed
+
+
 def _names(values: Sequence[str] | str | None, kind: str, everything: Sequence[str]) -> list[str]:
     if values is None:
         return list(everything)
-    names = _id_list(values, kind)
-    if not names:
-        raise ParameterError(kind, "must not be empty")
-    return names
+    return _non_empty(values, kind)
 
 
 def pareto_front(

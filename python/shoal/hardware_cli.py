@@ -233,7 +233,10 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="let the runtime pin what fits of the weights and KV cache in on-die SRAM",
     )
-    sweep.add_argument("--plot", type=Path, help="write an SVG plot of the front to this file")
+    sweep.add_argument(
+        "--plot", type=Path,
+        help="write an SVG plot of the front to this file (a new file, or an SVG to replace)",
+    )
     _add_json(sweep)
     sweep.set_defaults(run=_sweep)
 
@@ -417,6 +420,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.mode is not None and all(node is None for node in nodes):
         raise ValueError(f"--mode {args.mode} is how a node change is spent, and no node is "
                          f"changed ({hardware.AS_BUILT} only): add --nodes NODE, or drop --mode")
+    if args.plot is not None:
+        _check_plot(args.plot)
     front = hardware.pareto_front(
         _once(_ids(args.models), "--models"),
         _once(_ids(args.devices), "--devices"),
@@ -435,6 +440,13 @@ def _sweep(args: argparse.Namespace) -> int:
     else:
         print(front_table(front))
     return 0
+
+
+def _check_plot(path: Path) -> None:
+    """Refuse, before the sweep, a --plot path that is a user data file or holds no SVG."""
+    from shoal.cli import check_output_file
+
+    check_output_file(path, "--plot", "the plot", kind="svg", inputs=hardware.user_data_files())
 
 
 def _write_plot(front: hardware.ParetoFront, path: Path) -> None:

@@ -291,10 +291,10 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
     lines = [
         f"{result.name}: {result.from_node} -> {result.to_node} at {result.mode} "
         f"({result.claim_type} figures)",
-        f"  power x{result.power_ratio:.2f} ({result.power_w:.1f} W), performance "
-        f"x{result.performance_ratio:.2f} ({result.performance_tflops:.1f} TFLOPS)",
+        f"  power x{result.power_ratio:.2f} ({result.power_w:,.1f} W), performance "
+        f"x{result.performance_ratio:.2f} ({result.performance_tflops:,.1f} TFLOPS)",
         f"  area x{result.area_ratio:.2f}, SRAM capacity x{result.sram_capacity_ratio:.2f}"
-        + (f" ({result.sram_mb:.0f} MB)" if result.sram_mb is not None else "")
+        + (f" ({result.sram_mb:,.0f} MB)" if result.sram_mb is not None else "")
         + f", performance per watt x{result.perf_per_watt_ratio:.2f}",
     ]
     if not result.inference:

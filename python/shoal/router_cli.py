@@ -14,7 +14,7 @@ from typing import Any
 
 from shoal._cli_parser import once_each
 from shoal.catalog import configured_catalog
-from shoal.cli import add_max_file_bytes
+from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.router_eval import (
     Evaluation,
@@ -57,7 +57,8 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fit.add_argument("--no-calibration", dest="calibrate", action="store_false",
                      help="skip the per-model isotonic calibration of predicted quality")
     fit.add_argument("--out", type=Path, required=True,
-                     help="router file to write (not one of the input files)")
+                     help="router file to write (a new file, or a JSON document to replace; not "
+                     "one of the input files)")
     fit.add_argument("--name", default="custom",
                      help="name recorded in the file and in each decision's router version "
                      "(non-empty)")
@@ -97,9 +98,11 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           help="output tokens per call when costing from prices, 0 or more "
                           "(default 256)")
     evaluate.add_argument("--json", type=Path, dest="json_out",
-                          help="write the evaluation here (not one of the input files)")
+                          help="write the evaluation here (a new file, or a JSON document to "
+                          "replace; not one of the input files)")
     evaluate.add_argument("--plot", type=Path,
-                          help="write an SVG of the curves here (not one of the input files)")
+                          help="write an SVG of the curves here (a new file, or an SVG to "
+                          "replace; not one of the input files)")
     add_max_file_bytes(evaluate, "refuse a larger --train, --test or --data file",
                        DEFAULT_MAX_DATA_FILE_BYTES)
     evaluate.set_defaults(handler=run_eval)
@@ -135,8 +138,10 @@ def run_fit(args: argparse.Namespace) -> int:
     if not args.name.strip():
         raise EvaluationError("--name must not be empty: it names the router in every decision")
     database = _outcomes_database(args.outcomes) if args.outcomes is not None else None
-    _check_out_is_new(args.out, [path for path in (args.data, database, args.prices)
-                                 if path is not None])
+    named_database = "the feedback database" if args.outcomes == DEFAULT_OUTCOMES else None
+    check_output_file(args.out, "--out", "the router", kind="json",
+                      inputs=[(None, args.data), (named_database, database),
+                              *price_file_input(args.prices)])
     rows = _fit_rows(args.data, args.max_file_bytes) if args.data is not None else []
     source = args.source
     folded = ""
@@ -206,25 +211,15 @@ def _outcome_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _check_out_is_new(out: Path, inputs: Sequence[Path], option: str = "--out",
-                      what: str = "the router") -> None:
-    """Refuse an output file that is one of the inputs: writing ``what`` would destroy it."""
-    target = out.resolve()
-    for path in inputs:
-        if path.resolve() == target or (out.exists() and path.exists()
-                                        and out.samefile(path)):
-            raise EvaluationError(f"{option} {out} is the input {path}: writing {what} there "
-                                  "would overwrite it; name another file")
-
-
 def _check_eval_outputs(args: argparse.Namespace) -> None:
-    """Refuse --json or --plot files that are inputs, or the same file for both."""
-    inputs = [path for path in (args.train, args.test, args.data, args.router, args.prices)
-              if path is not None]
+    """Refuse --json or --plot files that are inputs or hold something else, or the same file
+    for both."""
+    inputs = [*((None, path) for path in (args.train, args.test, args.data, args.router)),
+              *price_file_input(args.prices)]
     if args.json_out is not None:
-        _check_out_is_new(args.json_out, inputs, "--json", "the evaluation")
+        check_output_file(args.json_out, "--json", "the evaluation", kind="json", inputs=inputs)
     if args.plot is not None:
-        _check_out_is_new(args.plot, inputs, "--plot", "the plot")
+        check_output_file(args.plot, "--plot", "the plot", kind="svg", inputs=inputs)
         if args.json_out is not None and args.plot.resolve() == args.json_out.resolve():
             raise EvaluationError(f"--json and --plot both name {args.plot}: the plot would "
                                   "overwrite the evaluation; give each its own file")

@@ -1,0 +1,232 @@
+"""Options that write a file never replace an input of their command, nor a file of another
+kind, and refuse before the command does its work."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from shoal import hardware
+from shoal.cli import main
+
+PRICES = {"models": [{"id": "gpt-4o", "input_per_mtok": 2.5, "output_per_mtok": 10}]}
+NOTES = "# My notes\n"
+CHAT = [{"role": "user", "content": "Hello there."}, {"role": "assistant", "content": "Hi."}]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ledger with one call; --ledger and --prices set these variables for the process."""
+    path = tmp_path / "spend.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+    monkeypatch.setenv("SHOAL_PRICES", "")
+    assert main(["ledger", "record", "--scope", "session:a", "--model", "gpt-4o", "--input",
+                 "1000", "--ledger", str(path)]) == 0
+    return path
+
+
+@pytest.fixture
+def prices(tmp_path: Path) -> Path:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(PRICES), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    """A file of another kind than any output: a user's own notes."""
+    path = tmp_path / "README.md"
+    path.write_text(NOTES, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def labels(tmp_path: Path) -> Path:
+    rows = []
+    for prompt, maths in [("Solve 2x + 1 = 5.", 1.0), ("Write a haiku about rain.", 0.0),
+                          ("What is 17 times 23?", 1.0), ("Compose a limerick.", 0.0)]:
+        rows.append({"prompt": prompt, "model": "qwen2.5-7b-instruct", "score": maths})
+        rows.append({"prompt": prompt, "model": "gemma-2-9b-it", "score": 1.0 - maths})
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_report_svg_never_replaces_its_ledger(
+    ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = ledger.read_bytes()
+
+    code, err = run(capsys, "report", "--ledger", str(ledger), "--svg", str(ledger))
+
+    assert code == 2
+    assert f"--svg {ledger} is the input {ledger}: writing the chart there would overwrite" in err
+    assert ledger.read_bytes() == before
+
+
+def test_report_svg_never_replaces_the_ledger_it_finds_in_the_environment(
+    ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = ledger.read_bytes()
+
+    code, err = run(capsys, "report", "--svg", str(ledger))
+
+    assert code == 2 and f"is the input {ledger} (the ledger)" in err
+    assert ledger.read_bytes() == before
+
+
+def test_report_svg_never_replaces_its_price_file(
+    ledger: Path, prices: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = prices.read_bytes()
+
+    code, err = run(capsys, "report", "--ledger", str(ledger), "--prices", str(prices), "--svg",
+                    str(prices))
+    assert code == 2 and f"--svg {prices} is the input {prices}:" in err
+
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    code, err = run(capsys, "report", "--ledger", str(ledger), "--svg", str(prices))
+    assert code == 2 and f"is the input {prices} (SHOAL_PRICES)" in err
+    assert prices.read_bytes() == before
+
+
+def test_report_svg_refuses_another_name_of_the_ledger(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other_name = tmp_path / "chart.svg"
+    os.link(ledger, other_name)
+
+    code, err = run(capsys, "report", "--ledger", str(ledger), "--svg", str(other_name))
+
+    assert code == 2 and f"--svg {other_name} is the input {ledger}" in err
+
+
+def test_report_svg_replaces_an_svg_but_not_a_file_of_another_kind(
+    ledger: Path, notes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chart = tmp_path / "chart.svg"
+    chart.write_text('\n<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>',
+                     encoding="utf-8")
+    empty = tmp_path / "empty.svg"
+    empty.touch()
+
+    code, err = run(capsys, "report", "--ledger", str(ledger), "--svg", str(notes))
+    assert code == 2
+    assert f"--svg {notes} exists and is not an SVG; remove it or choose another name" in err
+    assert notes.read_text(encoding="utf-8") == NOTES
+
+    for replaced in (chart, empty):
+        assert run(capsys, "report", "--ledger", str(ledger), "--svg", str(replaced))[0] == 0
+        assert replaced.read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_an_output_that_is_a_folder_is_refused(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run(capsys, "report", "--ledger", str(ledger), "--svg", str(tmp_path))
+
+    assert code == 2 and f"--svg {tmp_path} is a folder; name a file" in err
+
+
+def test_hw_sweep_plot_refuses_before_the_sweep(
+    notes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_sweep(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sweep ran before the --plot file was checked")
+
+    monkeypatch.setattr(hardware, "pareto_front", no_sweep)
+    database = tmp_path / "some.sqlite3"
+    database.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    sweep = ["hw", "sweep", "--models", "llama-3.2-1b-instruct", "--devices", "rtx-4090"]
+
+    for target in (database, notes):
+        before = target.read_bytes()
+        code, err = run(capsys, *sweep, "--plot", str(target))
+        assert code == 2
+        assert f"--plot {target} exists and is not an SVG; remove it or choose another" in err
+        assert target.read_bytes() == before
+
+
+def test_hw_sweep_plot_never_replaces_a_user_device_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Empty, the file passes the kind check: only its being an input refuses it.
+    devices = tmp_path / "devices.json"
+    devices.touch()
+    monkeypatch.setenv("SHOAL_DEVICES", str(devices))
+
+    code, err = run(capsys, "hw", "sweep", "--plot", str(devices))
+
+    assert code == 2 and f"--plot {devices} is the input {devices} (SHOAL_DEVICES)" in err
+    assert devices.read_bytes() == b""
+
+
+def test_eval_outputs_refuse_files_of_another_kind(
+    labels: Path, notes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other_labels = tmp_path / "more-labels.jsonl"
+    other_labels.write_bytes(labels.read_bytes())
+    evaluate = ["eval", "--train", str(labels), "--test", str(labels)]
+
+    code, err = run(capsys, *evaluate, "--plot", str(notes))
+    assert code == 2 and f"--plot {notes} exists and is not an SVG" in err
+    code, err = run(capsys, *evaluate, "--json", str(other_labels))
+    assert code == 2 and f"--json {other_labels} exists and is not a JSON document" in err
+    assert notes.read_text(encoding="utf-8") == NOTES
+    assert other_labels.read_bytes() == labels.read_bytes()
+
+
+def test_eval_and_fit_never_replace_the_price_file_of_the_environment(
+    labels: Path, prices: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    before = prices.read_bytes()
+
+    code, err = run(capsys, "eval", "--train", str(labels), "--test", str(labels), "--json",
+                    str(prices))
+    assert code == 2 and f"--json {prices} is the input {prices} (SHOAL_PRICES)" in err
+    code, err = run(capsys, "fit", str(labels), "--out", str(prices))
+    assert code == 2 and f"--out {prices} is the input {prices} (SHOAL_PRICES)" in err
+    assert prices.read_bytes() == before
+
+
+def test_fit_out_replaces_a_router_but_not_a_labels_file(
+    labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other_labels, router = tmp_path / "more-labels.jsonl", tmp_path / "router.json"
+    other_labels.write_bytes(labels.read_bytes())
+
+    code, err = run(capsys, "fit", str(labels), "--out", str(other_labels), "--k", "2")
+    assert code == 2 and f"--out {other_labels} exists and is not a JSON document" in err
+    assert other_labels.read_bytes() == labels.read_bytes()
+
+    assert run(capsys, "fit", str(labels), "--out", str(router), "--k", "2")[0] == 0
+    assert run(capsys, "fit", str(labels), "--out", str(router), "--k", "3")[0] == 0
+    assert json.loads(router.read_text(encoding="utf-8"))
+
+
+def test_budget_trim_output_never_replaces_the_chat_or_another_kind_of_file(
+    notes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps(CHAT), encoding="utf-8")
+    trim = ["budget", "trim", str(chat), "--model", "gpt-4o", "--budget", "100"]
+    before = chat.read_bytes()
+
+    code, err = run(capsys, *trim, "--output", str(chat))
+    assert code == 2 and f"--output {chat} is the input {chat}: writing the kept messages" in err
+    code, err = run(capsys, *trim, "--output", str(notes))
+    assert code == 2 and f"--output {notes} exists and is not a JSON document" in err
+    assert chat.read_bytes() == before
+    assert notes.read_text(encoding="utf-8") == NOTES
