@@ -129,7 +129,10 @@ def test_fit_names_what_is_missing(
     empty = tmp_path / "empty.sqlite3"
     record_outcome("d-" + "0" * 24, MATHS, 1.0, db_path=empty)  # no prompt: cannot teach
     assert main(["fit", "--outcomes", str(empty), "--out", out]) == 2
-    assert "rows is empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"nothing to fit: no outcome recorded in {empty} carries a prompt" in err
+    assert "--prompt" in err
+    assert "rows is empty" not in err
 
 
 def test_fit_notes_models_that_route_cannot_consider(

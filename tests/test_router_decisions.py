@@ -14,6 +14,7 @@ from shoal.feedback import FeedbackError, outcomes_as_rows, record_outcome
 from shoal.router import (
     NoEligibleModelError,
     PrivacyBlockedError,
+    RouterFileError,
     RoutingError,
     route,
 )
@@ -331,3 +332,139 @@ def expected_calibration_error(pairs: list[tuple[float, float]], bins: int = 10)
         observed = sum(o for _, o in chunk) / len(chunk)
         error += len(chunk) / len(ordered) * abs(confidence - observed)
     return error
+
+
+# ---- what fitted routers and batch tables repeat of a prompt ----
+
+
+def _labels_with_private_data() -> list[dict[str, object]]:
+    """Labels whose prompts hold an address, a key, and a key that straddles the 80-character
+    cut of a preview (scanning the cut preview would miss it)."""
+    prompts = [
+        f"Email {MAIL} the quarterly maths results.",
+        f"Rotate {KEY} and write a haiku about it.",
+        "Summarise this paragraph about sorting algorithms in detail, please, " + KEY,
+        "Solve 2x + 1 = 5 for x.",
+    ]
+    return [{"prompt": prompt, "model": model, "score": score}
+            for prompt in prompts for model, score in (("gemma-2-9b-it", 0.4),
+                                                       ("qwen2.5-7b-instruct", 0.8))]
+
+
+def test_fitted_previews_are_redacted_and_decisions_do_not_repeat_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(row) + "\n" for row in _labels_with_private_data()),
+                      encoding="utf-8")
+    router_file = tmp_path / "router.json"
+    assert main(["fit", str(labels), "--out", str(router_file), "--k", "4"]) == 0
+    capsys.readouterr()
+
+    written = router_file.read_text(encoding="utf-8")
+    assert MAIL not in written and KEY[:8] not in written
+    assert "Email [email] the quarterly" in written
+    assert "Rotate [aws_access_key_id] and" in written
+    assert "in detail, please, [aws_acces…" in written
+
+    assert main(["route", "What is 17 times 23?", "--router", str(router_file), "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    previews = [neighbour["preview"] for neighbour in decision["neighbours"]]
+    assert len(previews) == 4
+    assert not any(MAIL in preview or KEY[:8] in preview for preview in previews)
+
+
+def test_fitted_router_bytes_stay_deterministic_with_redaction(tmp_path: Path) -> None:
+    from shoal.router_model import fit_router
+
+    first = fit_router(_labels_with_private_data(), k=4).to_json()
+    second = fit_router(_labels_with_private_data(), k=4).to_json()
+
+    assert first == second
+
+
+def test_the_batch_table_shows_prompts_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    batch = tmp_path / "prompts.jsonl"
+    batch.write_text(json.dumps({"prompt": f"Key {KEY} for {MAIL}"}) + "\n"
+                     + json.dumps({"prompt": CODE_PROMPT}) + "\n", encoding="utf-8")
+
+    assert main(["route", "--file", str(batch), "--privacy", "off"]) == 0
+    table = capsys.readouterr().out
+
+    assert KEY not in table and MAIL not in table
+    assert "Key [aws_access_key_id] for [email]" in table
+    assert "Write a Python function" in table
+
+
+def test_a_batch_that_costs_more_routed_says_so() -> None:
+    from shoal import render
+    from shoal.batch import BatchResult, BatchSummary
+
+    def summary_line(routed: float, strongest: float, fraction: float | None) -> str:
+        summary = BatchSummary(prompts=3, routed_cost_usd=routed, routed_quality=0.7,
+                               strongest_model="llama-3.1-8b-instruct",
+                               strongest_cost_usd=strongest, strongest_quality=0.6,
+                               savings_fraction=fraction)
+        return render.routing_batch([], BatchResult((), summary)).splitlines()[-1]
+
+    assert summary_line(0.0123, 0.001, 1 - 0.0123 / 0.001).endswith("routing costs 1130% more")
+    assert summary_line(0.01, 0.2, 0.95).endswith("routing saves 95%")
+    assert summary_line(0.01, 0.0, None).endswith("routing costs $0.01 more")
+    assert summary_line(0.0, 0.0, None).endswith("routing costs the same")
+
+
+# ---- arguments and messages of decisions ----
+
+
+def test_route_takes_a_router_file_path(tmp_path: Path) -> None:
+    from shoal.router_model import fit_router
+
+    path = fit_router(_labels_with_private_data(), k=4).save(tmp_path / "r1.json")
+
+    by_text = route(CODE_PROMPT, router=str(path), candidates=["gemma-2-9b-it"])
+    by_path = route(CODE_PROMPT, router=path, candidates=["gemma-2-9b-it"])
+
+    assert by_text.router_version == by_path.router_version
+    assert by_text.router_version.startswith("custom@")
+    with pytest.raises(RouterFileError, match=r"router file .*missing\.json does not exist"):
+        route(CODE_PROMPT, router=str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize("router", [5, {"k": 4}, ["r1.json"]])
+def test_a_router_of_the_wrong_type_is_named(router: object) -> None:
+    with pytest.raises(RoutingError, match=r"^router must be a Router .* got "
+                       + type(router).__name__):
+        route(CODE_PROMPT, router=router)  # type: ignore[arg-type]
+
+
+def test_when_no_local_model_fits_the_device_the_message_names_the_device(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    with pytest.raises(NoEligibleModelError, match="expected_output_tokens or device "):
+        route(CODE_PROMPT, local_only=True, device="iphone-16-pro",
+              candidates=["llama-3.1-70b-instruct"])
+    assert main(["route", CODE_PROMPT, "--local-only", "--device", "iphone-16-pro",
+                 "--candidates", "llama-3.1-70b-instruct"]) == 2
+    assert "--output-tokens or --device (one with more memory" in capsys.readouterr().err
+    with pytest.raises(NoEligibleModelError) as refused:
+        route(CODE_PROMPT, candidates=["gpt-4o"], max_cost_usd=0.0)
+    assert "device" not in str(refused.value)
+
+
+def test_an_excluded_runner_up_reads_excluded(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
+
+    assert main(["route", CODE_PROMPT, "--candidates", "gpt-4o,gpt-4.1-mini",
+                 "--exclude", "gpt-4o", "--max-cost", "1"]) == 0
+    out = capsys.readouterr().out
+
+    assert "  not gpt-4o: excluded\n" in out
+    assert "breaks allowed" not in out

@@ -31,6 +31,7 @@ from shoal.router_eval import (
 )
 from shoal.router_model import fit_router
 from shoal.router_plot import evaluation_svg
+from shoal.tokens import count_tokens
 
 DATA = Path(__file__).parent / "data"
 LLMROUTER = DATA / "llmrouter"
@@ -366,3 +367,32 @@ def test_fit_summary_counts_one_in_the_singular(tmp_path: Path,
                     encoding="utf-8")
     assert main(["fit", str(data), "--out", str(tmp_path / "r.json")]) == 0
     assert ", 1 exemplar, 1 model (gpt-4o)" in capsys.readouterr().out
+
+
+def test_a_rows_own_tokens_cost_its_call_before_the_assumed_output_length(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        {"prompt": "Solve 2x + 1 = 5 for x.", "model": "gpt-4o", "score": 1.0,
+         "input_tokens": 40, "output_tokens": 3000},
+        {"prompt": "Solve 2x + 1 = 5 for x.", "model": "gpt-4.1-mini", "score": 0.5},
+    ]
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    catalog = load_catalog()
+
+    (prompt,) = read_labelled(data)
+    (costs,) = cost_table([prompt], ["gpt-4o", "gpt-4.1-mini"], catalog=catalog,
+                          output_tokens=10)
+
+    assert prompt.output_tokens == {"gpt-4o": 3000}
+    own, assumed = catalog.model("gpt-4o"), catalog.model("gpt-4.1-mini")
+    assert math.isclose(costs["gpt-4o"],
+                        (40 * own.input_per_mtok + 3000 * own.output_per_mtok) / 1e6)
+    counted = count_tokens("Solve 2x + 1 = 5 for x.", model="gpt-4.1-mini").tokens
+    assert math.isclose(costs["gpt-4.1-mini"],
+                        (counted * assumed.input_per_mtok + 10 * assumed.output_per_mtok) / 1e6)
+    evaluation = evaluate_router([prompt], router=load_router(), catalog=catalog,
+                                 output_tokens=10)
+    single = next(s for s in evaluation.singles if s.policy == "single:gpt-4o")
+    assert math.isclose(single.cost_usd, costs["gpt-4o"])

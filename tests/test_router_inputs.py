@@ -374,3 +374,125 @@ def test_a_task_kept_local_that_no_local_model_can_take_says_what_was_found() ->
         "private items (email): remove them, or set privacy='off' if a hosted model may see "
         "them; no candidate passes the constraints"
     )
+
+
+# ---- what fit and eval read, and what they say about it ----
+
+
+def test_fit_and_eval_read_past_a_byte_order_mark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = tmp_path / "labels.jsonl"
+    rows.write_text("\ufeff" + "".join(json.dumps(row) + "\n" for row in label_rows()),
+                    encoding="utf-8")
+    items = tmp_path / "labels.json"
+    items.write_text("\ufeff" + json.dumps([{"question": p, "scores": {MATHS: m, POEMS: s}}
+                                              for p, m, s in TASKS]), encoding="utf-8")
+
+    for data in (rows, items):
+        assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "2"]) == 0
+        assert "6 exemplars, 2 models" in capsys.readouterr().out
+    assert main(["eval", "--train", str(rows), "--test", str(items)]) == 0
+
+
+def test_eval_on_sparse_labels_says_what_it_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", label_rows())
+    # The poems model is scored on the first three prompts only.
+    sparse = [row for row in label_rows()
+              if row["model"] == MATHS or row["prompt"] in [p for p, _, _ in TASKS[:3]]]
+    test = write_jsonl(tmp_path / "test.jsonl", sparse)
+
+    err = error_of(capsys, "eval", "--train", str(train), "--test", str(test))
+
+    assert (f"evaluation needs at least two models scored on every held-out prompt, and 1 is "
+            f"({MATHS}): of 6 prompts, each model is scored on {POEMS} 3, {MATHS} 6. Score two "
+            "or more models on every prompt, or leave out the prompts that lack a model's "
+            "score") in err
+    err = error_of(capsys, "eval", "--data", str(test), "--folds", "2")
+    assert "of 6 prompts, each model is scored on" in err
+
+
+def test_the_eval_help_states_what_evaluation_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "The models evaluated are those scored on every held-out prompt" in text
+    assert "a row's own output_tokens (and input_tokens) take precedence" in text
+
+
+def test_fit_with_nothing_to_learn_says_which_input_was_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+
+    err = error_of(capsys, "fit", str(empty), "--out", str(tmp_path / "router.json"))
+
+    assert f"nothing to fit: {empty} holds no labelled rows" in err
+    assert "rows is empty" not in err
+
+
+def test_fit_notes_conflicting_duplicate_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = label_rows()
+    # Two conflicting repeats of one pair, and one repeat that agrees (nothing to average).
+    rows += [{**rows[0], "score": 0.0}, {**rows[0], "score": 0.5}, dict(rows[3])]
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "2"]) == 0
+    err = capsys.readouterr().err
+
+    assert ("note: 1 prompt-model pair labelled more than once with different scores; each "
+            "pair's scores were averaged") in err
+    assert main(["fit", str(write_jsonl(tmp_path / "clean.jsonl", label_rows())), "--out",
+                 str(tmp_path / "clean.json"), "--k", "2"]) == 0
+    assert "labelled more than once" not in capsys.readouterr().err
+
+
+def test_eval_warns_when_the_test_prompts_were_trained_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    apart = write_jsonl(tmp_path / "first.jsonl", label_rows()[:8])
+
+    assert main(["eval", "--train", str(data), "--test", str(data)]) == 0
+    assert ("note: 6 of the 6 held-out prompts also occur in --train: the router was fitted on "
+            "them") in capsys.readouterr().out
+    assert main(["eval", "--train", str(apart), "--test", str(data)]) == 0
+    assert "note: 4 of the 6 held-out prompts also occur in --train" in capsys.readouterr().out
+    assert main(["eval", "--router", str(fitted_router(tmp_path, data)), "--test",
+                 str(data)]) == 0
+    assert "also occur in --train" not in capsys.readouterr().out
+
+
+def fitted_router(tmp_path: Path, data: Path) -> Path:
+    out = tmp_path / "router.json"
+    assert main(["fit", str(data), "--out", str(out), "--k", "2"]) == 0
+    return out
+
+
+def test_an_old_format_version_names_shoal_fit(tmp_path: Path) -> None:
+    document = json.loads(fitted_router(tmp_path, write_jsonl(tmp_path / "l.jsonl",
+                                                                label_rows())).read_text())
+    document["format_version"] = 2
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(document), encoding="utf-8")
+
+    with pytest.raises(ValueError, match=r"format_version 2 is not supported .* rebuild it from "
+                       r"its labelled rows with `shoal fit LABELS --out ROUTER`"):
+        load_router(old)
+
+
+def test_route_help_says_what_willingness_to_pay_means(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["route", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "USD you would pay per call for a whole quality point" in text
+    assert "give up" not in text

@@ -143,7 +143,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--willingness-to-pay",
         type=float,
-        help="quality points (0-1 scale) you would give up to save one dollar per call; with "
+        help="USD you would pay per call for a whole quality point (predicted quality 0 -> 1); "
+        "the choice maximises quality - cost / this (default: 0.01, one cent per point); with "
         "--min-quality it only weighs a switch from --previous-model, and without that it is "
         "refused",
     )
@@ -1295,6 +1296,7 @@ ROUTE_OPTIONS = {
     "candidates, excluded": "--candidates, --exclude",
     "privacy='block'": "--privacy block",
     "privacy='local'": "--privacy local",
+    "or device": "or --device",
     "candidates": "--candidates",
     "excluded": "--exclude",
     "local_only": "--local-only",

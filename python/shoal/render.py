@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shoal.batch import BatchResult
+from shoal.batch import BatchResult, BatchSummary
 from shoal.cost import CostComparison, CostEstimate
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
+from shoal.privacy import redact
 from shoal.router import CandidateEstimate, RoutingDecision
 from shoal.token_budget import ChunkList, LimitCount, Truncation
 from shoal.tokens import ChatTokenCount, TokenCount
@@ -217,10 +218,17 @@ def _more_runners_up(count: int) -> str:
 
 def _runner_up(candidate: CandidateEstimate) -> str:
     """``  or MODEL: quality 0.703, $2.6e-05``, or for a candidate that breaks a constraint,
-    ``  not MODEL: breaks max_cost_usd``."""
+    ``  not MODEL: breaks max_cost_usd``; one the caller excluded reads ``  not MODEL:
+    excluded``."""
     if not candidate.eligible:
-        broken = ", ".join(check.name for check in candidate.constraints if not check.passed)
-        return f"  not {candidate.model}: breaks {broken}"
+        failed = [check.name for check in candidate.constraints if not check.passed]
+        # The "allowed" check fails only for a model the caller excluded: say that, not that
+        # the model broke something.
+        reasons = ["excluded"] if "allowed" in failed else []
+        broken = [name for name in failed if name != "allowed"]
+        if broken:
+            reasons.append(f"breaks {', '.join(broken)}")
+        return f"  not {candidate.model}: {'; '.join(reasons)}"
     quality = (
         "no estimate"
         if candidate.predicted_quality is None
@@ -341,7 +349,11 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
 
 
 def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
-    """A table of choices, then the batch's cost against always using the strongest model."""
+    """A table of choices, then the batch's cost against always using the strongest model.
+
+    Each prompt is shown redacted (secrets and personal data as ``[kind]``): the table lands in
+    terminals, logs and CI output that the prompt itself was never meant for.
+    """
     lines = [f"{'#':>4}  {'model':<32} {'quality':>7} {'cost':>10}  prompt"]
     for number, (prompt, decision) in enumerate(
         zip(prompts, result.decisions, strict=True), start=1
@@ -350,7 +362,7 @@ def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
         quality = "-" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
         lines.append(
             f"{number:>4}  {decision.model:<32} {quality:>7} "
-            f"{usd(chosen.expected_cost_usd):>10}  {preview(prompt)}"
+            f"{usd(chosen.expected_cost_usd):>10}  {preview(redact(prompt))}"
         )
 
     summary = result.summary
@@ -360,12 +372,26 @@ def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
         f"mean predicted quality {summary.routed_quality:.3f}"
     )
     if summary.strongest_model is not None:
-        saving = summary.savings_fraction or 0.0
         lines.append(
             f"always {summary.strongest_model}: {usd(summary.strongest_cost_usd)}, mean "
-            f"predicted quality {summary.strongest_quality:.3f}; routing saves {saving:.0%}"
+            f"predicted quality {summary.strongest_quality:.3f}; {_routing_saving(summary)}"
         )
     return "\n".join(lines)
+
+
+def _routing_saving(summary: BatchSummary) -> str:
+    """``routing saves 94%``, or ``routing costs 12% more`` when the routed picks cost more than
+    the strongest model (under privacy 'local' that model must be open-weight, as it has to be
+    eligible for every prompt, and can be cheap); never a negative saving."""
+    fraction = summary.savings_fraction
+    if fraction is None:
+        # The strongest model costs nothing here, so there is no share to give.
+        if summary.routed_cost_usd > 0:
+            return f"routing costs {usd(summary.routed_cost_usd)} more"
+        return "routing costs the same"
+    if fraction < 0:
+        return f"routing costs {-fraction:.0%} more"
+    return f"routing saves {fraction:.0%}"
 
 
 def preview(text: str, width: int = 60) -> str:

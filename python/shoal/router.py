@@ -26,6 +26,7 @@ import functools
 import json
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
@@ -235,7 +236,7 @@ def _load_cached(path: str, modified_ns: int, size: int) -> Router:
     return read_router(path)
 
 
-def load_router(path: str | Path | None = None) -> Router:
+def load_router(path: str | os.PathLike[str] | None = None) -> Router:
     """Load a router file: the shipped default (``None``) or a user file from :func:`fit_router`.
 
     Raises:
@@ -688,7 +689,7 @@ def route(
     local_only: bool = False,
     excluded: Sequence[str] = (),
     expected_output_tokens: int = 256,
-    router: Router | None = None,
+    router: Router | str | os.PathLike[str] | None = None,
     catalog: Catalog | None = None,
     history: Sequence[Mapping[str, Any]] | None = None,
     device: str | None = None,
@@ -709,7 +710,8 @@ def route(
         local_only: Only open-weight models, costed at 0 and noted as running locally.
         excluded: Catalog ids never to choose, each model once.
         expected_output_tokens: Output tokens assumed for cost and context fit.
-        router: A router from :func:`load_router` or :func:`fit_router`; default the shipped one.
+        router: A router from :func:`load_router` or :func:`fit_router`, or the path of a
+            router file (loaded as :func:`load_router` loads it); default the shipped one.
         catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.
         history: Earlier turns of the conversation, oldest first, as ``{"role", "content"}``;
             ``prompt`` is the latest turn. The embedding adds the last turns' tails as context;
@@ -737,7 +739,7 @@ def route(
     if not prompt.strip():
         raise RoutingError("prompt is empty: give the task to route")
     catalog = catalog if catalog is not None else load_catalog()
-    router = router if router is not None else load_router()
+    router = _router_argument(router)
     settings = _settings(
         catalog, candidates=candidates, willingness_to_pay=willingness_to_pay,
         min_quality=min_quality, max_cost_usd=max_cost_usd, local_only=local_only,
@@ -859,6 +861,20 @@ def _confidence_calibration(router_version: str) -> Any:
     return calibrate
 
 
+def _router_argument(router: object) -> Router:
+    """The router ``route`` was given: the shipped one for None, a loaded file for a path."""
+    if router is None:
+        return load_router()
+    if isinstance(router, Router):
+        return router
+    if isinstance(router, (str, os.PathLike)):
+        return load_router(router)
+    raise RoutingError(
+        f"router must be a Router (from load_router or fit_router) or the path of a router "
+        f"file, got {type(router).__name__}"
+    )
+
+
 def _checked(check: Any, value: object) -> Any:
     """Run a policy argument check, reporting its complaint as a :class:`RoutingError`."""
     try:
@@ -963,8 +979,13 @@ def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:
         failed = ", ".join(f"{c.name} ({c.detail})" for c in estimate.constraints if not c.passed)
         reasons.append(f"{estimate.model}: {failed}")
     more = f" and {len(ranked) - 12} more" if len(ranked) > 12 else ""
-    message = ("no candidate passes the constraints; relax candidates, excluded, local_only, "
-               "max_cost_usd or expected_output_tokens. " + "; ".join(reasons) + more)
+    relax = "candidates, excluded, local_only, max_cost_usd or expected_output_tokens"
+    if any(c.name == "hardware_fit" and not c.passed for e in ranked for c in e.constraints):
+        # The local models did not fit the device: another device is as much a way out.
+        relax = ("candidates, excluded, local_only, max_cost_usd, expected_output_tokens or "
+                 "device (one with more memory, or none)")
+    message = (f"no candidate passes the constraints; relax {relax}. " + "; ".join(reasons)
+               + more)
     if any(e.estimate_source == "none" for e in ranked):
         message += (". A model with no labels in the router and no catalog quality prior "
                     "cannot be estimated: give it a `quality` (0-1) in a user catalog file "

@@ -27,7 +27,7 @@ from shoal.router_eval import (
     read_prices,
     with_priors,
 )
-from shoal.router_model import fit_router
+from shoal.router_model import conflicting_labels, fit_router
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,9 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "eval",
         help="measure a router: quality-vs-cost curve, AIQ, APGR/CPT, baselines",
         description="Fit on --train (or load --router) and evaluate on --test; or "
-        "cross-validate on --data with --folds N or --folds task.",
+        "cross-validate on --data with --folds N or --folds task. The models evaluated are "
+        "those scored on every held-out prompt (every prompt of --data), and there must be at "
+        "least two: every policy is compared on the same prompts.",
     )
     evaluate.add_argument("--train", type=Path, help="labelled training data")
     evaluate.add_argument("--router", type=Path, help="an existing router file instead of --train")
@@ -96,7 +98,8 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           "model gets its mean training score as its quality prior")
     evaluate.add_argument("--output-tokens", type=_output_tokens, default=256,
                           help="output tokens per call when costing from prices, 0 or more "
-                          "(default 256)")
+                          "(default 256); a row's own output_tokens (and input_tokens) take "
+                          "precedence for its prompt and model, and its cost_usd over both")
     evaluate.add_argument("--json", type=Path, dest="json_out",
                           help="write the evaluation here (a new file, or a JSON document to "
                           "replace; not one of the input files)")
@@ -152,6 +155,8 @@ def run_fit(args: argparse.Namespace) -> int:
         # the path was spelt, and the file must not carry a local folder.
         source = f"{source}; {plural(len(outcomes), 'recorded outcome')} from {database.name}"
         folded = f", {plural(len(outcomes), 'recorded outcome')} folded in"
+    if not rows:
+        raise EvaluationError(_no_rows_message(args.data, database))
     prices = read_prices(args.prices) if args.prices is not None else {}
     if args.prices is not None:
         _check_prices(rows, prices)
@@ -159,12 +164,28 @@ def run_fit(args: argparse.Namespace) -> int:
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
+    conflicts = conflicting_labels(rows)
+    if conflicts:
+        print(f"note: {plural(conflicts, 'prompt-model pair')} labelled more than once with "
+              "different scores; each pair's scores were averaged", file=sys.stderr)
     unknown = _not_in_catalog(router.models, prices)
     if unknown:
         print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
               "only when the catalog or a price file (--prices, SHOAL_PRICES) knows it",
               file=sys.stderr)
     return 0
+
+
+def _no_rows_message(data: Path | None, database: Path | None) -> str:
+    """What held no training rows: the DATA file, the feedback database, or both."""
+    empty = []
+    if data is not None:
+        empty.append(f"{data} holds no labelled rows")
+    if database is not None:
+        # Outcomes recorded without --prompt cannot teach a router and are not read.
+        empty.append(f"no outcome recorded in {database} carries a prompt (record outcomes "
+                     "with --prompt or --prompt-file to learn from them)")
+    return "nothing to fit: " + "; ".join(empty)
 
 
 def _not_in_catalog(models: Sequence[str], prices: Mapping[str, Any]) -> list[str]:
@@ -279,6 +300,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
                               "with --folds)")
     test = read_labelled(args.test, max_file_bytes=args.max_file_bytes)
     catalog = configured_catalog()
+    train: list[Any] = []
     if args.router is not None:
         from shoal.router import load_router
 
@@ -291,11 +313,24 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         router = fit_router(long_rows(train, without=held_out), name="eval")
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
                                  output_tokens=args.output_tokens)
+    seen = _seen_in_training(test, train)
+    if seen:
+        evaluation = _with_note(evaluation, (
+            f"{seen:,} of the {len(test):,} held-out prompts also occur in --train: the router "
+            "was fitted on them, so these figures flatter it; test on prompts the training data "
+            "lacks"
+        ))
     if held_out:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
     return evaluation
+
+
+def _seen_in_training(test: Sequence[Any], train: Sequence[Any]) -> int:
+    """How many held-out prompts (the same text) are also training prompts."""
+    trained = {item.prompt for item in train}
+    return sum(item.prompt in trained for item in test)
 
 
 def _check_held_out(held_out: Sequence[str], train: Sequence[Any]) -> None:

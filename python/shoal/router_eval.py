@@ -31,12 +31,17 @@ import logging
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, load_catalog
-from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, read_json_file, read_text_file
+from shoal.files import (
+    DEFAULT_MAX_DATA_FILE_BYTES,
+    parse_json,
+    read_json_file,
+    read_text_file,
+)
 from shoal.router import RoutingError, estimate_qualities
 from shoal.router_model import (
     LabelRow,
@@ -71,6 +76,8 @@ class LabelledPrompt:
         costs_usd: Observed cost per model, where the data has one.
         input_tokens: Prompt tokens per model, where the data has them.
         task: Task or cluster label, where the data has one (for cross-task splits).
+        output_tokens: Output tokens per model, where the data has them; they cost that
+            model's call in place of the evaluation's assumed output length.
     """
 
     prompt: str
@@ -78,6 +85,7 @@ class LabelledPrompt:
     costs_usd: Mapping[str, float]
     input_tokens: Mapping[str, int]
     task: str | None = None
+    output_tokens: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -276,9 +284,11 @@ RAISE_DATA_LIMIT_WITH = "max_file_bytes (--max-file-bytes)"
 
 def _read_text(file: Path, max_file_bytes: int) -> str:
     try:
-        return read_text_file(file, max_file_bytes=max_file_bytes, raise_with=RAISE_DATA_LIMIT_WITH)
+        text = read_text_file(file, max_file_bytes=max_file_bytes, raise_with=RAISE_DATA_LIMIT_WITH)
     except ValueError as error:
         raise EvaluationError(str(error)) from None
+    # A byte-order mark some editors put first is not part of the first row.
+    return text.removeprefix("\ufeff")
 
 
 def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any], LabelRow]]:
@@ -302,9 +312,7 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
 
 def _json_list(file: Path, max_file_bytes: int) -> list[Any]:
     try:
-        items = read_json_file(
-            file, max_file_bytes=max_file_bytes, raise_with=RAISE_DATA_LIMIT_WITH
-        )
+        items = parse_json(_read_text(file, max_file_bytes), str(file))
     except ValueError as error:
         raise EvaluationError(str(error)) from None
     if not isinstance(items, list):
@@ -354,12 +362,14 @@ def _group_long_rows(rows: Iterable[LabelRow]) -> list[LabelledPrompt]:
     grouped: dict[str, dict[str, Any]] = {}
     for row in rows:
         entry = grouped.setdefault(row.prompt, {"scores": {}, "costs": {}, "tokens": {},
-                                                "task": row.task})
+                                                "output_tokens": {}, "task": row.task})
         entry["scores"].setdefault(row.model, []).append(row.score)
         if row.cost_usd is not None:
             entry["costs"].setdefault(row.model, []).append(row.cost_usd)
         if row.input_tokens is not None:
             entry["tokens"][row.model] = row.input_tokens
+        if row.output_tokens is not None:
+            entry["output_tokens"][row.model] = row.output_tokens
     return [
         LabelledPrompt(
             prompt=prompt,
@@ -367,6 +377,7 @@ def _group_long_rows(rows: Iterable[LabelRow]) -> list[LabelledPrompt]:
             costs_usd={m: math.fsum(v) / len(v) for m, v in entry["costs"].items()},
             input_tokens=dict(entry["tokens"]),
             task=entry["task"],
+            output_tokens=dict(entry["output_tokens"]),
         )
         for prompt, entry in grouped.items()
     ]
@@ -382,6 +393,10 @@ def long_rows(prompts: Iterable[LabelledPrompt], *, without: Iterable[str] = ())
                 row: dict[str, Any] = {"prompt": item.prompt, "model": model, "score": score}
                 if model in item.costs_usd:
                     row["cost_usd"] = item.costs_usd[model]
+                if model in item.input_tokens:
+                    row["input_tokens"] = item.input_tokens[model]
+                if model in item.output_tokens:
+                    row["output_tokens"] = item.output_tokens[model]
                 rows.append(row)
     return rows
 
@@ -479,7 +494,8 @@ def cost_table(
 ) -> list[dict[str, float]]:
     """Cost of one call per prompt and model: observed, else price x (input + output tokens).
 
-    Prices come from ``prices`` first, then the catalog.
+    Prices come from ``prices`` first, then the catalog. A prompt's own ``input_tokens`` and
+    ``output_tokens`` for a model take precedence over the counted prompt and ``output_tokens``.
 
     Raises:
         EvaluationError: If a model has neither an observed cost nor a price.
@@ -502,7 +518,8 @@ def cost_table(
                     f"no cost for {model!r}: give cost_usd in the data or a --prices entry"
                 )
             tokens = _input_tokens(item, model, catalog)
-            row[model] = (tokens * per_input + output_tokens * per_output) / 1e6
+            answer_tokens = item.output_tokens.get(model, output_tokens)
+            row[model] = (tokens * per_input + answer_tokens * per_output) / 1e6
         table.append(row)
     return table
 
@@ -662,12 +679,30 @@ def evaluate_router(
 
 
 def _shared_models(prompts: Sequence[LabelledPrompt]) -> tuple[str, ...]:
+    """The models scored on every prompt: each policy is compared on the same prompts, so a
+    model missing a score on one prompt cannot be evaluated."""
     if not prompts:
         raise EvaluationError("no held-out prompts")
     shared = set.intersection(*(set(item.scores) for item in prompts))
     if len(shared) < 2:
-        raise EvaluationError("the held-out prompts share fewer than two scored models")
+        raise EvaluationError(_too_few_shared_models(prompts, shared))
     return tuple(sorted(shared))
+
+
+def _too_few_shared_models(prompts: Sequence[LabelledPrompt], shared: set[str]) -> str:
+    """What evaluation needs, what the data has (prompts scored per model), and what to do."""
+    scored: dict[str, int] = {}
+    for item in prompts:
+        for model in item.scores:
+            scored[model] = scored.get(model, 0) + 1
+    counts = ", ".join(f"{model} {count:,}" for model, count in sorted(scored.items()))
+    everywhere = ", ".join(sorted(shared)) if shared else "none"
+    return (
+        f"evaluation needs at least two models scored on every held-out prompt, and "
+        f"{len(shared)} {'is' if len(shared) == 1 else 'are'} ({everywhere}): of "
+        f"{len(prompts):,} prompts, each model is scored on {counts}. Score two or more models "
+        "on every prompt, or leave out the prompts that lack a model's score"
+    )
 
 
 def cross_validate(

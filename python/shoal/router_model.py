@@ -49,6 +49,7 @@ from typing import Any
 
 from shoal._backend import core
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
+from shoal.privacy import redact
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class Neighbour:
     Attributes:
         index: Position of the exemplar in the router file.
         similarity: Cosine similarity of the hashed embeddings, in [-1, 1].
-        preview: The exemplar prompt's first characters.
+        preview: The exemplar prompt's first characters, each secret or personal item
+            replaced by ``[kind]`` when the router was fitted.
     """
 
     index: int
@@ -326,6 +328,7 @@ class LabelRow:
     score: float
     cost_usd: float | None
     input_tokens: int | None
+    output_tokens: int | None
     task: str | None
 
 
@@ -350,12 +353,13 @@ def check_label_row(row: object, where: str) -> LabelRow:
         raise RouterFileError(f"{where}: score must be in [0, 1], got {score}")
     cost = _optional_number(row, "cost_usd", where)
     input_tokens = _optional_count(row, "input_tokens", where)
-    _optional_count(row, "output_tokens", where)
+    output_tokens = _optional_count(row, "output_tokens", where)
     for name in _ROW_TEXT_FIELDS:
         value = row.get(name)
         if value is not None and not isinstance(value, str):
             raise RouterFileError(f"{where}: {name} must be a string, got {value!r}")
-    return LabelRow(prompt, model, float(score), cost, input_tokens, row.get("task"))
+    return LabelRow(prompt, model, float(score), cost, input_tokens, output_tokens,
+                    row.get("task"))
 
 
 def _refuse_unknown_fields(row: Mapping[Any, Any], where: str) -> None:
@@ -413,6 +417,19 @@ def _validated_rows(
     if not grouped:
         raise RouterFileError("rows is empty: a router needs labelled prompts")
     return grouped
+
+
+def conflicting_labels(rows: Iterable[Mapping[str, Any]]) -> int:
+    """How many prompt-model pairs the rows label more than once with different scores
+    (:func:`fit_router` averages each such pair's scores).
+
+    Raises:
+        RouterFileError: If a row is malformed, as :func:`fit_router` raises.
+    """
+    grouped = _validated_rows(rows)
+    return sum(
+        len(set(scores)) > 1 for by_model in grouped.values() for scores in by_model.values()
+    )
 
 
 def _fit_irt(
@@ -621,7 +638,10 @@ def _centre(vectors: Sequence[Sequence[float]], dim: int) -> tuple[float, ...]:
 
 
 def _preview(prompt: str) -> str:
-    flat = " ".join(prompt.split())
+    """The prompt's start on one line, redacted as recorded outcomes are: a router file and
+    every decision's neighbours repeat it. The whole prompt is scanned before it is cut, so a
+    secret that straddles the cut is still found."""
+    flat = " ".join(redact(prompt).split())
     return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
 
 
@@ -723,7 +743,8 @@ def _router_from_document(document: Any) -> Router:
     if version != ROUTER_FORMAT_VERSION:
         raise RouterFileError(
             f"format_version {version!r} is not supported (this shoal reads "
-            f"{ROUTER_FORMAT_VERSION}); rebuild the file with shoal.router.fit_router"
+            f"{ROUTER_FORMAT_VERSION}); rebuild it from its labelled rows with `shoal fit "
+            "LABELS --out ROUTER` (in Python, shoal.router.fit_router)"
         )
     stated_hash = _field(document, "content_hash", str)
     body = {key: value for key, value in document.items() if key != "content_hash"}
