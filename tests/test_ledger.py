@@ -18,6 +18,8 @@ import ledger_support
 import pytest
 
 from shoal import spend_render
+from shoal.catalog import load_catalog
+from shoal.cli import main
 from shoal.cost import estimate_cost
 from shoal.ledger import (
     BudgetExceededError,
@@ -27,6 +29,7 @@ from shoal.ledger import (
     default_location,
     describe_location,
     period_bounds,
+    record_usage,
 )
 
 WRITER = Path(__file__).with_name("ledger_writer.py")
@@ -64,6 +67,103 @@ def at(hour: int, minute: int = 0, day: int = 4) -> datetime.datetime:
 
 
 # ---- recording and pricing -------------------------------------------------------------------
+
+
+def test_token_counts_left_out_are_zero_and_a_call_of_none_is_refused_unopened(
+    tmp_path: Path,
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+
+    with pytest.raises(ValueError, match=r"give the call's tokens: input_tokens, output_tokens, "
+                                         r"cached_input_tokens, cache_write_tokens or "
+                                         r"reasoning_tokens above 0"):
+        record_usage("s", "gpt-4o", ledger=location)
+    assert not location.exists()
+
+    record = record_usage("s", "gpt-4o", output_tokens=1_000, ledger=location)
+    assert (record.input_tokens, record.output_tokens) == (0, 1_000)
+    assert record.cost_usd == pytest.approx(0.01)
+
+
+def test_a_record_names_the_price_file_its_prices_came_from_and_a_retry_too(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": 1.25}]}', encoding="utf-8")
+    catalog = load_catalog(prices)
+
+    first = ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1",
+                                catalog=catalog)
+    retried = ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1")
+
+    assert (first.prices_as_of, first.price_file) == ("2026-12-04", "prices.json")
+    assert retried.duplicate and retried.price_file == "prices.json"
+    assert spend_render.usage_record(first) == (
+        "recorded: gpt-4o $0.00125 to s (prices of 2026-12-04 from user file prices.json); "
+        "spent $0.00125")
+    assert "(prices of 2026-12-04 from user file prices.json)" in spend_render.usage_record(retried)
+
+
+def test_a_ledger_of_schema_version_1_gains_the_price_basis_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(location) as connection:
+        connection.executescript("""
+            CREATE TABLE shoal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO shoal_meta VALUES ('schema_version', '1');
+            CREATE TABLE shoal_usage (id INTEGER PRIMARY KEY, scope TEXT NOT NULL,
+                recorded_at DOUBLE PRECISION NOT NULL, model TEXT NOT NULL,
+                input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
+                cached_input_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL,
+                reasoning_tokens BIGINT NOT NULL, cost_nanousd BIGINT NOT NULL,
+                line_items TEXT NOT NULL, catalog_date TEXT NOT NULL, decision_id TEXT,
+                request_id TEXT, UNIQUE (scope, request_id));
+            INSERT INTO shoal_usage VALUES (1, 's', 1796385600.0, 'gpt-4o', 1000, 0, 0, 0, 0,
+                2500, '[]', '2026-11-01', NULL, 'old');
+        """)
+    connection.close()
+
+    with Ledger(location) as ledger:
+        retried = ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="old")
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="new")
+        rows = ledger.usage("s")
+
+    assert retried.duplicate and (retried.prices_as_of, retried.price_file) == ("2026-11-01", None)
+    assert [(row.request_id, row.prices_as_of) for row in rows] == [
+        ("old", "2026-11-01"), ("new", "2026-12-04")]
+    with sqlite3.connect(location) as connection:
+        version = connection.execute(
+            "SELECT value FROM shoal_meta WHERE key = 'schema_version'").fetchone()
+    connection.close()
+    assert version == ("2",)
+
+
+@pytest.mark.parametrize("name", ["scope", "request_id"])
+def test_text_that_is_not_valid_utf8_is_refused_by_name(ledger: Ledger, name: str) -> None:
+    arguments = {"scope": "s", "request_id": "r-1", name: "caf\udce9"}
+
+    with pytest.raises(ValueError, match=rf"^{name} is not valid UTF-8 \(an undecodable byte or "
+                                         r"lone surrogate at character 3\)"):
+        ledger.record_usage(arguments["scope"], "gpt-4o", input_tokens=10,
+                            request_id=arguments["request_id"])
+
+
+def test_the_cli_names_the_option_that_is_not_valid_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    # How Python hands over an argument holding the Latin-1 byte 0xE9 on a UTF-8 system.
+    scope = b"caf\xe9".decode("utf-8", "surrogateescape")
+
+    code = main(["ledger", "record", "--scope", scope, "--model", "gpt-4o", "--input", "10",
+                 "--ledger", str(location)])
+
+    assert code == 2
+    assert capsys.readouterr().err == ("shoal ledger: error: --scope is not valid UTF-8 (an "
+                                       "undecodable byte or lone surrogate at character 3)\n")
+    assert not location.exists()
+
 
 
 def test_a_record_is_priced_from_the_catalog_and_keeps_its_rates(ledger: Ledger) -> None:

@@ -55,6 +55,27 @@ def test_the_default_location_in_the_data_directory_is_created(
     assert (tmp_path / "data" / "shoal" / "ledger.sqlite3").is_file()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+def test_a_relative_xdg_data_home_is_ignored_for_the_ledger_and_the_feedback_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shoal.feedback import default_db_path
+
+    monkeypatch.delenv("SHOAL_LEDGER")
+    monkeypatch.delenv("SHOAL_FEEDBACK_DB", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/path")
+    monkeypatch.chdir(tmp_path)
+
+    with Ledger(default_location()) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1)
+
+    data = tmp_path / "home" / ".local" / "share" / "shoal"
+    assert default_location() == str(data / "ledger.sqlite3")
+    assert default_db_path() == data / "feedback.sqlite3"
+    assert (data / "ledger.sqlite3").is_file() and not (tmp_path / "relative").exists()
+
+
 def test_reading_with_must_exist_refuses_a_missing_file_and_creates_nothing(
     tmp_path: Path,
 ) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from shoal import report as report_module
 from shoal import spend_render
+from shoal.catalog import load_catalog
 from shoal.cli import main
 from shoal.ledger import BudgetLimit, BudgetStatus, record_usage
 from shoal.report import savings_report, spend_svg, terminal_chart
@@ -183,6 +185,63 @@ def test_a_scope_on_the_baseline_alone_saves_exactly_nothing(tmp_path: Path) -> 
     assert "saved $0 (0%)" in spend_render.savings_report(report, chart=False)
 
 
+def cheap_gpt_4o(tmp_path: Path) -> Path:
+    """A price file that halves gpt-4o's prices and gives no as_of: the dates stay the same."""
+    prices = tmp_path / "half.json"
+    prices.write_text(json.dumps({"models": [
+        {"id": "gpt-4o", "input_per_mtok": 1.25, "output_per_mtok": 5.0}]}), encoding="utf-8")
+    return prices
+
+
+def test_calls_on_the_baseline_save_nothing_whatever_prices_they_were_recorded_at(
+    tmp_path: Path,
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    half = load_catalog(cheap_gpt_4o(tmp_path))
+    for _ in range(3):  # $0.125 + $0.025 each at the halved prices
+        record_usage("team", "gpt-4o", input_tokens=100_000, output_tokens=5_000, at=at(1),
+                     ledger=location, catalog=half)
+
+    report = savings_report("team", ledger=location)
+
+    assert report.baseline == "gpt-4o"
+    assert report.spent_usd == report.baseline_usd == 0.45
+    assert report.savings_usd == 0 and report.series[0].baseline_usd == 0.45
+    [note] = report.notes
+    assert note.startswith("3 calls on gpt-4o were recorded at other prices than this report's "
+                           "(recorded: prices of 2026-12-04 from user file half.json; this "
+                           "report: prices of 2026-12-04)")
+
+
+def test_other_calls_recorded_at_other_prices_are_noted(tmp_path: Path) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    half = load_catalog(cheap_gpt_4o(tmp_path))
+    record_usage("s", "gpt-4o", input_tokens=100_000, output_tokens=0, at=at(1),
+                 ledger=location, catalog=half)
+    record_usage("s", "gpt-4.1-mini", input_tokens=100_000, output_tokens=0, at=at(1),
+                 ledger=location)
+
+    noted = savings_report(baseline="gpt-4.1-mini", ledger=location)
+    same_prices = savings_report(baseline="gpt-4.1-mini", ledger=location, catalog=half)
+
+    [note] = noted.notes
+    assert note.startswith("1 call on gpt-4o was recorded at other prices than this report's")
+    assert same_prices.notes == ()
+
+
+def test_a_baseline_cheaper_than_the_spend_reads_as_costing_more(ledger: str) -> None:
+    report = savings_report(baseline="gpt-4.1-mini", ledger=ledger)
+    # On gpt-4.1-mini: 160,000 input x $0.40 + 11,000 output x $1.60 = $0.0816; spent $0.111.
+    text = spend_render.savings_report(report, chart=False)
+    svg = spend_svg(report)
+
+    assert report.savings_usd == pytest.approx(-0.0294)
+    assert "would have cost $0.0816: cost $0.0294 (36%) more" in text
+    assert "session:b: $0.035 vs $0.0056, cost $0.0294 (525%) more" in text
+    assert "cost $0.0294 (36%) more" in svg
+    assert "-" not in text.split(": ", 2)[2].split("\n")[0] and "saved $-" not in svg
+
+
 def test_report_text_counts_one_call_in_the_singular(tmp_path: Path) -> None:
     location = str(tmp_path / "ledger.sqlite3")
     record_usage("s", "gpt-4.1-mini", input_tokens=1_000, output_tokens=0, at=at(1),
@@ -264,4 +323,4 @@ def test_cli_refuses_out_of_range_amounts_and_times_by_name(
 def test_a_share_under_one_percent_keeps_its_sign_and_digits(
     fraction: float | None, text: str
 ) -> None:
-    assert spend_render._share(fraction) == text
+    assert report_module._share(fraction) == text

@@ -128,6 +128,23 @@ async def test_pricing_no_tokens_is_refused_naming_the_token_arguments(
     assert "reasoning_tokens are all 0" in text
 
 
+async def test_record_usage_takes_left_out_counts_as_zero_and_refuses_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    call = {"scope": "s", "model": "gpt-4o", "request_id": "r-1"}
+
+    async with Client(build_server()) as client:
+        refused = await client.call_tool("record_usage", call)
+        recorded = await client.call_tool("record_usage", {**call, "output_tokens": 1_000})
+
+    assert refused.is_error and "give the call's tokens: input_tokens, output_tokens" in (
+        refused.content[0].text)
+    assert not recorded.is_error
+    assert recorded.structured_content["input_tokens"] == 0
+    assert recorded.structured_content["cost_usd"] == pytest.approx(0.01)
+
+
 async def test_pricing_no_tokens_on_an_unknown_model_names_the_model_first() -> None:
     async with Client(build_server()) as client:
         result = await client.call_tool("compare_costs", {"models": ["gpt-4o", "gpt-4.1-mimi"]})

@@ -549,25 +549,23 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "record",
         help="charge a model call to a scope",
         description="Charge one model call to a scope, priced from the catalog. Give at least "
-        "one token count (--input, --output, --cached, --cache-write or --reasoning); the others "
-        "are 0.",
+        "one token count above 0 (--input, --output, --cached, --cache-write or --reasoning); "
+        "the others are 0.",
     )
     record.add_argument(
         "--scope", required=True, type=_scope, help="e.g. session:4f2a or project:docs"
     )
     record.add_argument("--model", required=True, help="catalog model id that answered")
-    # The token counts default to None so that a call given none can be refused, not charged $0.
-    record.add_argument("--input", type=int, dest="input_tokens", help="input tokens")
-    record.add_argument("--output", type=int, dest="output_tokens", help="output tokens")
+    record.add_argument("--input", type=int, default=0, dest="input_tokens", help="input tokens")
     record.add_argument(
-        "--cached", type=int, dest="cached_input_tokens", help="input tokens read from cache"
+        "--output", type=int, default=0, dest="output_tokens", help="output tokens"
     )
-    record.add_argument(
-        "--cache-write", type=int, dest="cache_write_tokens", help="input tokens written to cache"
-    )
-    record.add_argument(
-        "--reasoning", type=int, dest="reasoning_tokens", help="hidden reasoning tokens"
-    )
+    record.add_argument("--cached", type=int, default=0, dest="cached_input_tokens",
+                        help="input tokens read from cache")
+    record.add_argument("--cache-write", type=int, default=0, dest="cache_write_tokens",
+                        help="input tokens written to cache")
+    record.add_argument("--reasoning", type=int, default=0, dest="reasoning_tokens",
+                        help="hidden reasoning tokens")
     record.add_argument(
         "--decision-id",
         help="decision id printed by `shoal route` (d- and 24 hex digits) that the call followed; "
@@ -1053,18 +1051,16 @@ def _ledger(args: argparse.Namespace) -> int:
     _use_ledger_and_prices(args)
     result: Any
     if args.action == "record":
-        if all(getattr(args, name) is None for name in LEDGER_TOKEN_OPTIONS):
-            raise ValueError("give the call's tokens: --input, --output, --cached, --cache-write "
-                             "or --reasoning (a call with none would be charged $0)")
+        # A count left out is 0, as in Python and MCP; record_usage refuses a call of no tokens.
         with _options_named(LEDGER_OPTIONS):
             result = record_usage(
                 args.scope,
                 args.model,
-                input_tokens=args.input_tokens or 0,
-                output_tokens=args.output_tokens or 0,
-                cached_input_tokens=args.cached_input_tokens or 0,
-                cache_write_tokens=args.cache_write_tokens or 0,
-                reasoning_tokens=args.reasoning_tokens or 0,
+                input_tokens=args.input_tokens,
+                output_tokens=args.output_tokens,
+                cached_input_tokens=args.cached_input_tokens,
+                cache_write_tokens=args.cache_write_tokens,
+                reasoning_tokens=args.reasoning_tokens,
                 decision_id=args.decision_id,
                 request_id=args.request_id,
                 at=args.at,

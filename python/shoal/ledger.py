@@ -1,8 +1,8 @@
 """The spend ledger: what each scope (a session, a project, a team) has spent, against its limit.
 
 Every call an agent makes is recorded with its token counts, priced at record time from the
-catalog; the row keeps the rates applied and the catalog's date, so later price changes never
-rewrite history. Amounts are stored as whole nano-dollars (USD x 10^9, rounded half to even once
+catalog; the row keeps the rates applied, the catalog's date, the date of the model's prices and
+the user price file they came from (if any), so later price changes never rewrite history. Amounts are stored as whole nano-dollars (USD x 10^9, rounded half to even once
 per record), so totals add up exactly whatever the order of the rows.
 
 A scope may have a limit, over its whole life or per calendar period (UTC ``hour``, ``day``,
@@ -15,8 +15,8 @@ record idempotent: the same id in the same scope records once, and a retry gets 
 record back.
 
 Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` URL), else
-``ledger.sqlite3`` in the user's data directory (``$XDG_DATA_HOME/shoal`` or
-``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal`` on macOS,
+``ledger.sqlite3`` in the user's data directory (``$XDG_DATA_HOME/shoal`` when that is an
+absolute path, else ``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal`` on macOS,
 ``%LOCALAPPDATA%\\shoal`` on Windows). Only that data directory is created when missing: a
 folder in a path the user gives must exist, so a mistyped path is an error rather than a new,
 empty ledger. Anything but a regular file is refused, and reading (``must_exist``) refuses a
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import functools
 import json
 import logging
 import math
@@ -55,7 +56,9 @@ NANO_PER_USD = 1_000_000_000
 # Most nano-dollars one limit, one record or one scope's total may hold: half of a signed 64-bit
 # integer, so sums of many rows stay inside SQLite's INTEGER and PostgreSQL's BIGINT.
 MAX_NANOUSD = 2**62
-SCHEMA_VERSION = 1
+# Version 2 added the price basis of each row (prices_as_of, price_file); opening a version 1
+# ledger adds those columns, empty in its earlier rows.
+SCHEMA_VERSION = 2
 PERIODS = ("hour", "day", "week", "month")
 MAX_SCOPE_LENGTH = 200
 MAX_ID_LENGTH = 200
@@ -94,6 +97,8 @@ _SCHEMA = (
         catalog_date TEXT NOT NULL,
         decision_id TEXT,
         request_id TEXT,
+        prices_as_of TEXT,
+        price_file TEXT,
         UNIQUE (scope, request_id))""",
     """CREATE INDEX IF NOT EXISTS shoal_usage_scope_time ON shoal_usage (scope, recorded_at)""",
     """CREATE TABLE IF NOT EXISTS shoal_limits (
@@ -107,8 +112,17 @@ _SCHEMA = (
 _USAGE_COLUMNS = (
     "id, scope, recorded_at, model, input_tokens, output_tokens, cached_input_tokens, "
     "cache_write_tokens, reasoning_tokens, cost_nanousd, line_items, catalog_date, decision_id, "
-    "request_id"
+    "request_id, prices_as_of, price_file"
 )
+# Columns added to shoal_usage after schema version 1, which opening an older ledger adds.
+_ADDED_USAGE_COLUMNS = ("prices_as_of", "price_file")
+# A ledger's recorded version only goes up: an older shoal opening a newer ledger leaves it be.
+_RAISE_SCHEMA_VERSION = (
+    "UPDATE shoal_meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?"
+)
+# The token counts of a call, as record_usage names them.
+TOKEN_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+                "reasoning_tokens")
 
 
 class LedgerError(ValueError):
@@ -163,6 +177,10 @@ class UsageRecord:
         cost_usd: Price of the call (whole nano-dollars).
         line_items: The priced lines, with the rates applied at record time.
         catalog_date: Date of the catalog the rates come from.
+        prices_as_of: Date of the model's prices: its catalog row's ``as_of``, which a user price
+            file may set (the catalog date for rows recorded before the ledger kept it).
+        price_file: Name of the user price file the model's prices or date came from, or None
+            when they were the shipped catalog's (or the row predates the ledger keeping it).
         decision_id: Routing decision the call followed, if given.
         request_id: Idempotency key, if given.
         duplicate: True when ``request_id`` had been recorded already and this is that record.
@@ -184,6 +202,8 @@ class UsageRecord:
     cost_usd: float
     line_items: tuple[CostLine, ...]
     catalog_date: str
+    prices_as_of: str
+    price_file: str | None
     decision_id: str | None
     request_id: str | None
     duplicate: bool
@@ -267,7 +287,7 @@ class BudgetStatus:
 
 @dataclass(frozen=True)
 class StoredUsage:
-    """A ledger row as stored (used by reports)."""
+    """A ledger row as stored (used by reports); see :class:`UsageRecord` for the fields."""
 
     id: int
     scope: str
@@ -283,6 +303,8 @@ class StoredUsage:
     catalog_date: str
     decision_id: str | None
     request_id: str | None
+    prices_as_of: str
+    price_file: str | None
 
 
 # ---- time -------------------------------------------------------------------------------------
@@ -354,8 +376,29 @@ def data_directory() -> Path:
         return Path(base) / "shoal"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "shoal"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "shoal"
+    return (_xdg_data_home() or Path.home() / ".local" / "share") / "shoal"
+
+
+def _xdg_data_home() -> Path | None:
+    """``XDG_DATA_HOME`` when it is an absolute path, else None (the default applies).
+
+    The XDG Base Directory spec makes a relative value invalid, to be ignored: honoured, it would
+    put the ledger under whatever folder a command runs in, splitting one user's spend and limits
+    across as many ledgers.
+    """
+    value = os.environ.get("XDG_DATA_HOME", "")
+    if not value:
+        return None
+    if not os.path.isabs(value):
+        _warn_relative_xdg_data_home(value)
+        return None
+    return Path(value)
+
+
+@functools.lru_cache(maxsize=4)
+def _warn_relative_xdg_data_home(value: str) -> None:
+    # Once per value: the data directory is looked up several times per command.
+    logger.warning("XDG_DATA_HOME=%s is ignored: it is not an absolute path", value)
 
 
 def default_location() -> str:
@@ -460,10 +503,15 @@ class _SqliteStore(_Store):
         with self.write("") as cursor:
             for statement in _SCHEMA:
                 cursor.execute(statement.format(serial="INTEGER"))
+            present = {row[1] for row in cursor.execute("PRAGMA table_info(shoal_usage)")}
+            for column in _ADDED_USAGE_COLUMNS:
+                if column not in present:
+                    cursor.execute(f"ALTER TABLE shoal_usage ADD COLUMN {column} TEXT")
             cursor.execute(
                 "INSERT OR IGNORE INTO shoal_meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            cursor.execute(_RAISE_SCHEMA_VERSION, (str(SCHEMA_VERSION), SCHEMA_VERSION))
 
     @contextmanager
     def write(self, scope: str) -> Iterator[sqlite3.Cursor]:
@@ -625,11 +673,20 @@ class _PostgresStore(_Store):
         with self.write(None) as cursor:
             for statement in _SCHEMA:
                 cursor.execute(statement.format(serial="BIGSERIAL"))
+            # Looked up first: ALTER TABLE locks the table even when the column is there, and
+            # would deadlock with writers already inserting.
+            cursor.execute("SELECT column_name FROM information_schema.columns "
+                           "WHERE table_schema = current_schema() AND table_name = 'shoal_usage'")
+            present = {row[0] for row in cursor.fetchall()}
+            for column in _ADDED_USAGE_COLUMNS:
+                if column not in present:
+                    cursor.execute(f"ALTER TABLE shoal_usage ADD COLUMN {column} TEXT")
             cursor.execute(
                 "INSERT INTO shoal_meta (key, value) VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO NOTHING",
                 (str(SCHEMA_VERSION),),
             )
+            cursor.execute(self.sql(_RAISE_SCHEMA_VERSION), (str(SCHEMA_VERSION), SCHEMA_VERSION))
 
     def _connect(self) -> Any:
         try:
@@ -691,7 +748,33 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
         raise ValueError(f"{name} must be 1 to {limit} characters, got {len(value)}")
     if any(ord(character) < 32 for character in value):
         raise ValueError(f"{name} must not contain control characters")
+    undecodable = next((index for index, character in enumerate(value)
+                        if "\ud800" <= character <= "\udfff"), None)
+    if undecodable is not None:
+        # What Python makes of a command-line argument's undecodable bytes: lone surrogates,
+        # which no database can store as text.
+        raise ValueError(f"{name} is not valid UTF-8 (an undecodable byte or lone surrogate at "
+                         f"character {undecodable})")
     return value
+
+
+def _check_some_tokens(counts: Sequence[object]) -> None:
+    """Refuse a call whose token counts are all 0: it would be recorded at $0."""
+    if all(isinstance(count, int) and not isinstance(count, bool) and count == 0
+           for count in counts):
+        raise ValueError(
+            f"give the call's tokens: {', '.join(TOKEN_COUNTS[:-1])} or {TOKEN_COUNTS[-1]} "
+            "above 0 (a call with none would be charged $0)"
+        )
+
+
+def _check_call(scope: str, counts: Sequence[object], decision_id: str | None,
+                request_id: str | None) -> None:
+    """Refuse a call to record whose scope, token counts or ids are malformed."""
+    _check_text("scope", scope)
+    _check_some_tokens(counts)
+    _check_decision_id(decision_id)
+    _check_text("request_id", request_id, optional=True)
 
 
 def _check_decision_id(decision_id: str | None) -> None:
@@ -814,8 +897,8 @@ class Ledger:
         scope: str,
         model: str,
         *,
-        input_tokens: int,
-        output_tokens: int,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
         cached_input_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
@@ -825,9 +908,9 @@ class Ledger:
         catalog: Catalog | None = None,
     ) -> UsageRecord:
         """Price one call and charge it to ``scope``; see :func:`record_usage`."""
-        _check_text("scope", scope)
-        _check_decision_id(decision_id)
-        _check_text("request_id", request_id, optional=True)
+        counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
+                  reasoning_tokens)
+        _check_call(scope, counts, decision_id, request_id)
         recorded_at = _record_time(at)
 
         estimate = estimate_cost(
@@ -837,8 +920,6 @@ class Ledger:
         )
         cost = _cost_nanousd(estimate.total_usd, estimate.model)
         line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
-        counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
-                  reasoning_tokens)
         sql = self._store.sql
 
         with self._store.write(scope) as cursor:
@@ -865,18 +946,21 @@ class Ledger:
                 )
 
             values = (scope, recorded_at, estimate.model, *counts, cost, line_items,
-                      estimate.catalog_date, decision_id, request_id)
+                      estimate.catalog_date, decision_id, request_id, estimate.prices_as_of,
+                      estimate.price_file)
             cursor.execute(
                 sql("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
                     "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
-                    "cost_nanousd, line_items, catalog_date, decision_id, request_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+                    "cost_nanousd, line_items, catalog_date, decision_id, request_id, "
+                    "prices_as_of, price_file) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
                 values,
             )
             row_id = int(cursor.fetchone()[0])
 
         stored = StoredUsage(row_id, scope, recorded_at, estimate.model, *counts, cost,
-                             estimate.line_items, estimate.catalog_date, decision_id, request_id)
+                             estimate.line_items, estimate.catalog_date, decision_id, request_id,
+                             estimate.prices_as_of, estimate.price_file)
         return _record(stored, duplicate=False, spent=spent + cost, limit=limit)
 
     def set_limit(
@@ -1048,9 +1132,12 @@ def _line_dict(line: CostLine) -> dict[str, Any]:
 
 def _stored(row: Sequence[Any]) -> StoredUsage:
     lines = tuple(CostLine(**item) for item in json.loads(row[10]))
+    # Rows recorded before the ledger kept the price basis were priced as of the catalog date.
+    prices_as_of = row[14] if row[14] is not None else row[11]
     return StoredUsage(
         int(row[0]), row[1], float(row[2]), row[3], int(row[4]), int(row[5]), int(row[6]),
-        int(row[7]), int(row[8]), int(row[9]), lines, row[11], row[12], row[13],
+        int(row[7]), int(row[8]), int(row[9]), lines, row[11], row[12], row[13], prices_as_of,
+        row[15],
     )
 
 
@@ -1074,7 +1161,8 @@ def _record(stored: StoredUsage, *, duplicate: bool, spent: int,
         cached_input_tokens=stored.cached_input_tokens,
         cache_write_tokens=stored.cache_write_tokens, reasoning_tokens=stored.reasoning_tokens,
         cost_usd=_usd(stored.cost_nanousd), line_items=stored.line_items,
-        catalog_date=stored.catalog_date, decision_id=stored.decision_id,
+        catalog_date=stored.catalog_date, prices_as_of=stored.prices_as_of,
+        price_file=stored.price_file, decision_id=stored.decision_id,
         request_id=stored.request_id, duplicate=duplicate, spent_usd=_usd(spent),
         limit_usd=None if limit is None else limit.usd,
         over_limit=limit is not None and spent > _nano(limit.usd),
@@ -1226,8 +1314,8 @@ def record_usage(
     scope: str,
     model: str,
     *,
-    input_tokens: int,
-    output_tokens: int,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
     cached_input_tokens: int = 0,
     cache_write_tokens: int = 0,
     reasoning_tokens: int = 0,
@@ -1241,7 +1329,8 @@ def record_usage(
 
     Token counts follow :func:`shoal.cost.estimate_cost` (cached and cache-write tokens are
     parts of ``input_tokens``; reasoning tokens come on top of ``output_tokens``). The row
-    stores the rates applied and the catalog date. If the scope has a hard limit and this call
+    stores the rates applied, the catalog date and the price basis (the model's ``as_of`` date,
+    and the user price file it came from, if any). If the scope has a hard limit and this call
     would take the period's spend past it, nothing is recorded and
     :class:`BudgetExceededError` says by how much.
 
@@ -1252,7 +1341,8 @@ def record_usage(
         output_tokens: Visible output tokens.
         cached_input_tokens: Prompt tokens read from the cache.
         cache_write_tokens: Prompt tokens written to the cache.
-        reasoning_tokens: Hidden reasoning tokens.
+        reasoning_tokens: Hidden reasoning tokens. Each count is 0 when left out; at least one
+            must be above 0.
         decision_id: The route_task decision the call followed (``d-`` and 24 hex digits),
             kept for savings reports. Decisions are not stored, so the form is checked, not
             that the decision was made.
@@ -1274,8 +1364,13 @@ def record_usage(
             can hold (see ``MAX_NANOUSD``).
         RequestConflictError: ``request_id`` was recorded with a different model or counts.
         UnknownModelError: The model is not in the catalog.
-        ValueError, TypeError: A count, scope or id is malformed (the message names it).
+        ValueError, TypeError: A count, scope or id is malformed, or every count is 0 (the
+            message names it).
     """
+    # Checked before the ledger is opened: opening a new one would make its file.
+    counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
+              reasoning_tokens)
+    _check_call(scope, counts, decision_id, request_id)
     return open_ledger(ledger).record_usage(
         scope, model, input_tokens=input_tokens, output_tokens=output_tokens,
         cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,

@@ -3,8 +3,11 @@
 Each recorded call is priced twice: as recorded (the rates stored with the row) and as if the
 same tokens (input, cached, cache-write, output, reasoning; one call each, so long-context tiers
 apply per call) had gone to the baseline model at today's catalog prices, rounded to whole
-nano-dollars per call as the ledger rounds a recorded one, so sums and savings are exact (a
-scope that used only the baseline saves exactly $0). The baseline is the
+nano-dollars per call as the ledger rounds a recorded one, so sums and savings are exact. A call
+made on the baseline model is the baseline: it counts at its recorded cost on both sides, so a
+scope that used only the baseline saves exactly $0, whatever prices it was recorded at. When a
+call's recorded prices are not the ones the report would charge for its model today (an older
+catalog, another price file), a note says how many calls and which models. The baseline is the
 model the caller names, else ``SHOAL_BASELINE_MODEL``, else the dearest model used in the
 selected calls: the one whose price for all their tokens together is highest (ties: first id in
 alphabetical order). With that default a scope that used one model shows no savings, which is
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import estimate_cost
+from shoal.cost import CostEstimate, estimate_cost
 from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
@@ -156,13 +159,56 @@ class SavingsReport:
 def _baseline_cost(
     row: StoredUsage, baseline: str, catalog: Catalog
 ) -> tuple[int, tuple[str, ...]]:
-    """What ``row``'s tokens cost on ``baseline``, in whole nano-dollars as the ledger rounds."""
-    estimate = estimate_cost(
-        baseline, input_tokens=row.input_tokens, output_tokens=row.output_tokens,
+    """What ``row``'s tokens cost on ``baseline``, in whole nano-dollars as the ledger rounds.
+
+    A call made on the baseline is the baseline: its recorded cost, not a repricing that would
+    count a price change (another catalog, another price file) as a saving.
+    """
+    if row.model == baseline:
+        return row.cost_nanousd, ()
+    estimate = _priced(row, baseline, catalog)
+    return round(estimate.total_usd * NANO_PER_USD), estimate.notes
+
+
+def _priced(row: StoredUsage, model: str, catalog: Catalog) -> CostEstimate:
+    return estimate_cost(
+        model, input_tokens=row.input_tokens, output_tokens=row.output_tokens,
         cached_input_tokens=row.cached_input_tokens, cache_write_tokens=row.cache_write_tokens,
         reasoning_tokens=row.reasoning_tokens, catalog=catalog,
     )
-    return round(estimate.total_usd * NANO_PER_USD), estimate.notes
+
+
+def _recorded_at_other_prices(rows: Sequence[StoredUsage],
+                              catalog: Catalog) -> list[StoredUsage]:
+    """The rows whose recorded cost is not what ``catalog`` charges their model for their tokens
+    (or whose model it no longer has): their spend and the baseline rest on different prices."""
+    different = []
+    for row in rows:
+        if row.model not in catalog:
+            different.append(row)
+        elif round(_priced(row, row.model, catalog).total_usd * NANO_PER_USD) != row.cost_nanousd:
+            different.append(row)
+    return different
+
+
+def _other_prices_note(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
+    """Which calls were recorded at other prices than the report's, and at which."""
+    models = sorted({row.model for row in rows})
+    recorded = sorted({price_basis(row.prices_as_of, row.price_file) for row in rows})
+    today = sorted({price_basis(catalog.model(model).as_of, catalog.price_files.get(model))
+                    for model in models if model in catalog})
+    calls = "1 call" if len(rows) == 1 else f"{len(rows):,} calls"
+    were = "was" if len(rows) == 1 else "were"
+    now = ", ".join(today) or "none: not in its catalog"
+    return (f"{calls} on {', '.join(models)} {were} recorded at other prices than this "
+            f"report's (recorded: {', '.join(recorded)}; this report: {now}); their spend counts "
+            "as recorded, and the baseline is priced at this report's prices")
+
+
+def price_basis(prices_as_of: str, price_file: str | None) -> str:
+    """``prices of 2026-12-04``, with ``from user file NAME`` when a price file gave them."""
+    source = f" from user file {price_file}" if price_file else ""
+    return f"prices of {prices_as_of}{source}"
 
 
 def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
@@ -275,10 +321,9 @@ def savings_report(
         nano, row_notes = _baseline_cost(row, baseline_id, catalog) if baseline_id else (0, ())
         baseline_costs.append(nano)
         notes.update(note for note in row_notes if "limit" in note)
-    dates = sorted({row.catalog_date for row in rows} - {catalog.catalog_date})
-    if dates:
-        notes.add(f"recorded prices come from catalogs of {', '.join(dates)}; the baseline is "
-                  f"priced from the catalog of {catalog.catalog_date}")
+    repriced = _recorded_at_other_prices(rows, catalog)
+    if repriced:
+        notes.add(_other_prices_note(repriced, catalog))
 
     spent = sum(row.cost_nanousd for row in rows)
     total_baseline = sum(baseline_costs)
@@ -386,6 +431,22 @@ def _usd(amount: float) -> str:
     return f"${amount:.3g}"
 
 
+def savings_phrase(savings_usd: float, fraction: float | None) -> str:
+    """``saved $0.399 (78%)``, or ``cost $0.45 (50%) more`` when the baseline was cheaper."""
+    if savings_usd < 0:
+        return f"cost {_usd(-savings_usd)}{_share(None if fraction is None else -fraction)} more"
+    return f"saved {_usd(savings_usd)}{_share(fraction)}"
+
+
+def _share(fraction: float | None) -> str:
+    """`` (77%)``; a share under 1% keeps two digits, so a small loss does not read ``-0%``."""
+    if fraction is None:
+        return ""
+    if fraction != 0 and abs(fraction) < 0.01:
+        return f" ({fraction * 100:.2g}%)"
+    return f" ({fraction:,.0%})"
+
+
 def terminal_chart(report: SavingsReport, *, width: int = 40) -> str:
     """One line per bucket: solid bar = spend, light bar = what the baseline would have cost.
 
@@ -465,10 +526,10 @@ def spend_svg(report: SavingsReport) -> str:
     ]
     if report.savings_fraction is not None:
         middle = (y(routed[-1]) + y(baseline[-1])) / 2
+        colour = "#c62828" if report.savings_usd < 0 else "#2e7d32"
+        phrase = savings_phrase(report.savings_usd, report.savings_fraction)
         parts.append(f'<text x="{PLOT_RIGHT - 6}" y="{middle + 4:.1f}" text-anchor="end" '
-                     f'fill="#2e7d32" font-weight="bold">saved '
-                     f'{html.escape(_usd(report.savings_usd))} '
-                     f'({report.savings_fraction:.0%})</text>')
+                     f'fill="{colour}" font-weight="bold">{html.escape(phrase)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 

@@ -1550,8 +1550,8 @@ def _add_budget_tools(
             str,
             Field(description="Unique id of this call; repeating it records nothing new.", min_length=1, max_length=200),
         ],
-        input_tokens: Annotated[int, Field(description="Prompt tokens, cached part included.", ge=0, le=MAX_TOKENS)],
-        output_tokens: Annotated[int, Field(description="Visible output tokens.", ge=0, le=MAX_TOKENS)],
+        input_tokens: Annotated[int, Field(description="Prompt tokens, cached part included.", ge=0, le=MAX_TOKENS)] = 0,
+        output_tokens: Annotated[int, Field(description="Visible output tokens.", ge=0, le=MAX_TOKENS)] = 0,
         cached_input_tokens: Annotated[int, Field(description="Part of input read from the cache.", ge=0, le=MAX_TOKENS)] = 0,
         cache_write_tokens: Annotated[int, Field(description="Part of input written to the cache.", ge=0, le=MAX_TOKENS)] = 0,
         reasoning_tokens: Annotated[int, Field(description="Hidden reasoning tokens.", ge=0, le=MAX_TOKENS)] = 0,
@@ -1561,7 +1561,7 @@ def _add_budget_tools(
     ) -> Annotated[CallToolResult, UsageRecord]:
         """Charge a finished model call to a scope in the spend ledger, priced now.
 
-        Use it after every model call whose spend should count against a budget. A call that would take the scope past a hard limit is refused and nothing is recorded.
+        Use it after every model call whose spend should count against a budget. A token count left out is 0; at least one must be above 0. A call that would take the scope past a hard limit is refused and nothing is recorded.
         Idempotent: the same request_id in the same scope records once.
         """
         result = _call(

@@ -8,7 +8,7 @@ import math
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
 from shoal.render import index_ranges, plural, runs_text, usd
-from shoal.report import SavingsReport, terminal_chart
+from shoal.report import SavingsReport, price_basis, savings_phrase, terminal_chart
 
 
 def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
@@ -78,7 +78,8 @@ def usage_record(record: UsageRecord) -> str:
             limit += " (over the soft limit)"
     return (
         f"{verb}: {record.model} {usd(record.cost_usd)} to {record.scope} "
-        f"(prices of {record.catalog_date}); spent {usd(record.spent_usd)}{limit}"
+        f"({price_basis(record.prices_as_of, record.price_file)}); "
+        f"spent {usd(record.spent_usd)}{limit}"
     )
 
 
@@ -154,15 +155,6 @@ def _duration(hours: float) -> str:
     return f"{hours:,.1f} h"
 
 
-def _share(fraction: float | None) -> str:
-    """`` (77%)``; a share under 1% keeps two digits, so a small loss does not read ``-0%``."""
-    if fraction is None:
-        return ""
-    if fraction != 0 and abs(fraction) < 0.01:
-        return f" ({fraction * 100:.2g}%)"
-    return f" ({fraction:.0%})"
-
-
 def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
     """Totals against the baseline, per scope, per model, then the chart."""
     where = report.scope or "all scopes"
@@ -171,8 +163,8 @@ def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
     lines = [
         f"{where}: {usd(report.spent_usd)} spent on {plural(report.records, 'call')} "
         f"({report.routed_records:,} routed); always {report.baseline} would have cost "
-        f"{usd(report.baseline_usd)}: saved {usd(report.savings_usd)}"
-        f"{_share(report.savings_fraction)}",
+        f"{usd(report.baseline_usd)}: "
+        f"{savings_phrase(report.savings_usd, report.savings_fraction)}",
         f"  baseline: {report.baseline} ({report.baseline_rule}; prices of "
         f"{report.catalog_date})",
     ]
@@ -180,7 +172,7 @@ def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
         lines.append("  by scope:")
         for row in report.by_scope:
             lines.append(f"    {row.scope}: {usd(row.spent_usd)} vs {usd(row.baseline_usd)}, "
-                         f"saved {usd(row.savings_usd)}{_share(row.savings_fraction)}")
+                         f"{savings_phrase(row.savings_usd, row.savings_fraction)}")
     lines.append("  by model:")
     for model in report.by_model:
         lines.append(f"    {model.model}: {usd(model.spent_usd)} on "
