@@ -214,23 +214,32 @@ def test_cost_without_token_counts_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("argv", "zeros"),
+    "argv",
     [
-        (["gpt-4o", "--output", "0"], "--output is 0"),
-        (["--compare", "gpt-4o,gpt-4.1", "--input", "0"], "--input is 0"),
-        (["gpt-4o", "--input", "0", "--reasoning", "0", "--calls", "3"],
-         "--input and --reasoning are 0"),
+        ["gpt-4o", "--output", "0"],
+        ["--compare", "gpt-4o,gpt-4.1", "--input", "0"],
+        ["gpt-4o", "--input", "0", "--reasoning", "0", "--calls", "3"],
     ],
 )
-def test_cost_with_only_zero_token_counts_is_refused(
-    argv: list[str], zeros: str, capsys: pytest.CaptureFixture[str]
+def test_cost_with_only_zero_token_counts_is_refused_by_the_pricing_under_the_options(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = _run(capsys, "cost", *argv)
 
     assert (code, out) == (2, "")
-    assert err == (f"shoal cost: error: give the tokens to price: {zeros}, so every call would "
-                   "be priced $0; set --input, --output, --cached, --cache-write or --reasoning "
-                   "above 0 (or use --plan FILE)\n")
+    assert err == ("shoal cost: error: give the tokens to price: --input, --output, --cached, "
+                   "--cache-write and --reasoning are all 0, so every call would be priced $0\n")
+
+
+def test_cost_of_a_plan_of_no_tokens_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _write(tmp_path / "plan.json", [{"input_tokens": 0}, {"calls": 2}])
+
+    code, out, err = _run(capsys, "cost", "gpt-4o", "--plan", str(plan))
+
+    assert (code, out) == (2, "")
+    assert err.endswith("are all 0 in every step, so the plan would be priced $0\n")
 
 
 def test_cost_with_one_count_above_zero_prices(capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import configured_catalog
-from shoal.cost import CostEstimate, estimate_cost
+from shoal.cost import CostEstimate, price_usage
 from shoal.files import BINARY_SNIFF_BYTES, read_regular_file, refused_prefix
 from shoal.token_budget import truncate
 from shoal.tokens import (
@@ -483,8 +483,9 @@ def fit_budget(
         )
         for i, item in enumerate(parsed)
     )
-    cost = estimate_cost(model, input_tokens=used, output_tokens=expected_output_tokens,
-                         catalog=configured_catalog())
+    # A plan may fit nothing in; its cost is then $0, not a refusal.
+    cost = price_usage(model, input_tokens=used, output_tokens=expected_output_tokens,
+                       catalog=configured_catalog())
     return FitPlan(
         model=cost.model, budget_tokens=budget_tokens, total_tokens=used,
         remaining_tokens=budget_tokens - used, items=planned,

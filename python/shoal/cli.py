@@ -1771,7 +1771,7 @@ def _cost(args: argparse.Namespace) -> int:
     if args.plan is not None and given:
         raise ValueError(f"--plan gives every call's tokens; drop {', '.join(given)}")
     if args.plan is None:
-        _check_some_tokens(per_call)
+        _check_tokens_given(per_call)
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
     if plan is not None and not isinstance(plan, list):
         raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
@@ -1824,20 +1824,14 @@ _PER_CALL_OPTIONS = {
 }
 
 
-def _check_some_tokens(per_call: Mapping[str, int | None]) -> None:
-    """Refuse a call of no tokens, as the MCP pricing tools do: it is priced $0, which says
-    nothing about any model. ``per_call`` maps each option to its value (None: not given)."""
+def _check_tokens_given(per_call: Mapping[str, int | None]) -> None:
+    """Refuse a call whose token options are all left out. ``per_call`` maps each option to its
+    value (None: not given); counts given as 0 are refused by the pricing itself, which the
+    MCP tools and Python share."""
     token_options = [flag for flag in per_call if flag != "--calls"]
-    if any(per_call[flag] for flag in token_options):
-        return
-    choices = f"{', '.join(token_options[:-1])} or {token_options[-1]}"
-    zeros = [flag for flag in token_options if per_call[flag] is not None]
-    if not zeros:
+    if all(per_call[flag] is None for flag in token_options):
+        choices = f"{', '.join(token_options[:-1])} or {token_options[-1]}"
         raise ValueError(f"give the tokens to price: {choices} (or --plan FILE)")
-    given = (f"{zeros[0]} is" if len(zeros) == 1
-             else f"{', '.join(zeros[:-1])} and {zeros[-1]} are")
-    raise ValueError(f"give the tokens to price: {given} 0, so every call would be priced $0; "
-                     f"set {choices} above 0 (or use --plan FILE)")
 
 
 @contextmanager
