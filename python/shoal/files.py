@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,11 +276,14 @@ def count_files(
 
     Raises:
         PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys.
+        TypeError: ``paths`` not a list (None, or one path alone).
         ValueError: A path that does not exist, too many files, a limit out of its range, bad
             encoding or model.
     """
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("paths must be a list of paths, not a single path")
+    if not isinstance(paths, Iterable):
+        raise TypeError(f"paths must be a list of paths, not {type(paths).__name__}")
     if not paths:
         raise ValueError("paths is empty; give at least one file or folder")
     check_max_file_bytes(max_file_bytes)
