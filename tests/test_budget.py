@@ -385,6 +385,42 @@ def test_trim_errors() -> None:
         trim_chat([1, "x", None], budget_tokens=20, model="gpt-4o")  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize("content", [5, 2.5, {"text": "hi"}, True])
+def test_trim_refuses_the_content_count_chat_refuses_with_its_words(content: object) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]
+    with pytest.raises(TypeError) as counting:
+        count_chat(messages, model="gpt-4o")
+
+    with pytest.raises(TypeError) as trimming:
+        trim_chat(messages, budget_tokens=100, model="gpt-4o")
+
+    assert str(trimming.value) == str(counting.value) == (
+        f"messages[1]['content'] must be str, not {type(content).__name__}"
+    )
+
+
+def test_trim_refuses_an_image_part_and_a_null_field_as_count_chat_does() -> None:
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is a 'image_url' part"):
+        trim_chat(image, budget_tokens=100, model="gpt-4o")
+    refusal = [{"role": "assistant", "content": "ok", "refusal": None}]
+    with pytest.raises(TypeError, match=r"messages\[0\]\['refusal'\] must be str, not NoneType"):
+        trim_chat(refusal, budget_tokens=100, model="gpt-4o")
+
+
+@pytest.mark.parametrize(
+    ("call", "parameter"),
+    [
+        (lambda: trim_chat(None, budget_tokens=100, model="gpt-4o"), "messages"),
+        (lambda: fit_budget(None, budget_tokens=100, model="gpt-4o"), "items"),
+        (lambda: parse_items(5), "items"),
+    ],
+)
+def test_none_for_the_list_is_a_type_error_naming_the_parameter(call, parameter: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{parameter} must be a list of .*, not (NoneType|int)$"):
+        call()
+
+
 @pytest.mark.parametrize("role", ["wizard", "System", "human", "model"])
 def test_an_unknown_role_is_refused_by_name_not_dropped(role: str) -> None:
     messages = [{"role": "user", "content": "hi"}, {"role": role, "content": "x"}]

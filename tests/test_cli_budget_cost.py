@@ -46,7 +46,10 @@ def _write(path: Path, document: object) -> Path:
         ("trim", [{"role": "wizard", "content": "x"}],
          "messages file {path}: messages[0] has the unknown role 'wizard'; the roles are system, "
          "developer, user, assistant, tool, function"),
-        ("trim", {"role": "user"}, "messages file {path}: must hold a JSON list of messages"),
+        ("trim", {"role": "user"}, "messages file {path}: a chat request needs a 'messages' "
+                                   "list, and its keys are 'role'"),
+        ("trim", [{"role": "user", "content": 5}],
+         "messages file {path}: messages[0]['content'] must be str, not int"),
     ],
 )
 def test_budget_names_the_file_and_the_item_of_a_malformed_file(
@@ -60,6 +63,32 @@ def test_budget_names_the_file_and_the_item_of_a_malformed_file(
 
     assert (code, out) == (2, "")
     assert err == f"shoal budget: error: {message.format(path=path)}\n"
+
+
+def test_budget_trim_reads_a_chat_request_as_count_chat_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "Find a fact."}}]
+    request = _write(tmp_path / "request.json", {"messages": messages, "tools": tools})
+    bare = _write(tmp_path / "bare.json", messages)
+
+    code, out, err = _run(capsys, "count", "--chat", str(request), "--json")
+    assert (code, err) == (0, "")
+    counted = json.loads(out)
+
+    code, out, err = _run(capsys, "budget", "trim", str(request), "--model", "gpt-4o",
+                          "--budget", "1000", "--json")
+    assert (code, err) == (0, "")
+    trimmed = json.loads(out)
+    assert trimmed["kept"] == [0, 1]
+    assert (trimmed["tokens"], trimmed["tool_tokens"]) == (counted["tokens"],
+                                                          counted["tool_tokens"])
+
+    code, out, _ = _run(capsys, "budget", "trim", str(bare), "--model", "gpt-4o",
+                        "--budget", "1000", "--json")
+    assert code == 0
+    assert json.loads(out)["tokens"] == counted["tokens"] - counted["tool_tokens"]
 
 
 def test_budget_fit_reads_items_from_stdin_and_names_stdin_in_errors(

@@ -521,7 +521,9 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "messages",
         type=Path,
         metavar="CHAT_FILE",
-        help="a file holding a JSON list of chat messages; '-' reads the list from stdin",
+        help="a file holding a JSON list of chat messages, or a chat request {'messages': "
+        "[...], 'tools': [...]} as `count --chat` reads it (the tools count against the "
+        "budget); '-' reads it from stdin",
     )
     trim.add_argument("--model", required=True, help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
@@ -957,13 +959,14 @@ def _budget(args: argparse.Namespace) -> int:
 
     _use_ledger_and_prices(args)
     if args.action == "trim":
-        messages = _read_json(args.messages, "messages file")
+        # Read as `shoal count --chat` reads a chat request, so that the two take the same files.
+        text = _read_input(args.messages, "messages file")
         with _errors_in_file("messages file", args.messages):
-            if not isinstance(messages, list):
-                raise ValueError("must hold a JSON list of messages")
+            messages, tools = _chat_request(text)
             messages = parse_messages(messages)
         with _options_named(BUDGET_OPTIONS):
-            trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model)
+            trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model,
+                                tools=tools)
         if args.output is not None:
             kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
             args.output.write_text(kept + "\n", encoding="utf-8")
@@ -1586,8 +1589,8 @@ def _count_chat(args: argparse.Namespace) -> int:
     limit = _file_size_limit(args, reads_file=True, files="the --chat file or standard input")
     source = "standard input" if from_stdin else str(args.chat)
     text = _read_input(args.chat, max_bytes=limit, raise_with="--max-file-bytes")
-    messages, tools = _chat_request(text, source)
     try:
+        messages, tools = _chat_request(text)
         result = count_chat(messages, model=model, tools=tools)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: {error}") from None
@@ -1624,28 +1627,29 @@ def _refuse_beside_chat(args: argparse.Namespace) -> None:
         raise ValueError("; ".join(refusals))
 
 
-def _chat_request(text: str, source: str) -> tuple[list[Any], list[Any]]:
-    """The messages and tools of a chat request: a list of messages or {'messages': [...]}."""
+def _chat_request(text: str) -> tuple[list[Any], list[Any]]:
+    """The messages and tools of a chat request: a list of messages, or {'messages': [...],
+    'tools': [...]}. The caller names the file in an error."""
     try:
         request = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{source}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno})") from None
     if isinstance(request, list):
         return request, []
     if not isinstance(request, dict):
         raise ValueError(
-            f"{source}: a chat request is a list of messages or an object with a 'messages' "
-            f"list, not {_json_kind(request)}"
+            "a chat request is a list of messages or an object with a 'messages' list, not "
+            f"{_json_kind(request)}"
         )
     if "messages" not in request:
         keys = ", ".join(repr(key) for key in list(request)[:5])
         found = f"its keys are {keys}" if keys else "it is an empty object"
-        raise ValueError(f"{source}: a chat request needs a 'messages' list, and {found}")
+        raise ValueError(f"a chat request needs a 'messages' list, and {found}")
 
     messages, tools = request["messages"], request.get("tools", [])
     for key, value in (("messages", messages), ("tools", tools)):
         if not isinstance(value, list):
-            raise ValueError(f"{source}: '{key}' must be a list, not {_json_kind(value)}")
+            raise ValueError(f"'{key}' must be a list, not {_json_kind(value)}")
     return messages, tools
 
 
