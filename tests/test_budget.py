@@ -372,8 +372,27 @@ def test_trim_counts_text_parts_as_count_chat_does_and_says_what_it_approximated
     assert trim_chat(call[:1], budget_tokens=1_000, model="gpt-4o").exact is True
 
 
+def test_too_small_a_budget_names_only_the_parts_the_chat_has() -> None:
+    chat = [{"role": "user", "content": "hi"}]
+    tools = [{"type": "function", "function": {"name": "lookup"}}]
+    tool_tokens = count_chat([], model="gpt-4o", tools=tools).tool_tokens
+
+    with pytest.raises(BudgetTooSmallError) as priming_only:
+        trim_chat(chat, budget_tokens=1, model="gpt-4o")
+    with pytest.raises(BudgetTooSmallError) as with_tools:
+        trim_chat(chat, budget_tokens=5, model="gpt-4o", tools=tools)
+
+    assert str(priming_only.value) == ("the reply priming every prompt ends with takes 3 tokens "
+                                       "but budget_tokens is 1; raise the budget")
+    assert str(with_tools.value) == (
+        f"the tool definitions ({tool_tokens} tokens) and the reply priming (3 tokens) take "
+        f"{tool_tokens + 3} tokens but budget_tokens is 5; raise the budget"
+    )
+
+
 def test_trim_errors() -> None:
-    with pytest.raises(BudgetTooSmallError, match="system messages and tool definitions take"):
+    with pytest.raises(BudgetTooSmallError, match=r"^the system messages \(54 tokens\) and the "
+                                                  r"reply priming \(3 tokens\) take 57 tokens"):
         trim_chat([{"role": "system", "content": words("rule", 50)}], budget_tokens=20,
                   model="gpt-4o")
     with pytest.raises(ValueError, match=r"messages\[1\] has no 'role'"):

@@ -41,6 +41,7 @@ from shoal.files import BINARY_SNIFF_BYTES, read_regular_file, refused_prefix
 from shoal.token_budget import truncate
 from shoal.tokens import (
     NOTE_ORDER,
+    REPLY_PRIMING_TOKENS,
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,
     _check_list,
@@ -692,6 +693,22 @@ def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return [dict(message) for message in messages]
 
 
+def _fixed_parts(system_tokens: int, tool_tokens: int) -> str:
+    """What every trimmed prompt holds, with each part's tokens: the subject of "take N tokens".
+
+    The reply priming is named even alone: a budget below it is refused for a chat that has
+    no system message and no tools, and the message must not blame parts that are not there.
+    """
+    parts = [
+        f"the {name} ({tokens:,} tokens)"
+        for name, tokens in (("system messages", system_tokens), ("tool definitions", tool_tokens))
+        if tokens
+    ]
+    if not parts:
+        return "the reply priming every prompt ends with takes"
+    return f"{', '.join(parts)} and the reply priming ({REPLY_PRIMING_TOKENS} tokens) take"
+
+
 def trim_chat(
     messages: Sequence[Mapping[str, Any]],
     *,
@@ -720,7 +737,8 @@ def trim_chat(
         The kept messages and their count, with the indices kept and dropped.
 
     Raises:
-        BudgetTooSmallError: The system messages and tools alone exceed the budget.
+        BudgetTooSmallError: The system messages, tools and reply priming alone exceed the
+            budget (the message gives each part's tokens).
         ValueError, TypeError: A malformed message or an unknown role (the message names its
             index), an unknown model.
     """
@@ -733,11 +751,12 @@ def trim_chat(
     base = count_chat([], model=model, tools=list(tools))
     costs, approximations = _message_costs(copies, model)
 
-    fixed = base.tokens + sum(costs[i] for i in system)
+    system_tokens = sum(costs[i] for i in system)
+    fixed = base.tokens + system_tokens
     if fixed > budget_tokens:
         raise BudgetTooSmallError(
-            f"the system messages and tool definitions take {fixed:,} tokens but budget_tokens "
-            f"is {budget_tokens:,}; raise the budget"
+            f"{_fixed_parts(system_tokens, base.tool_tokens)} {fixed:,} tokens but "
+            f"budget_tokens is {budget_tokens:,}; raise the budget"
         )
 
     kept_turns: list[_Turn] = []
