@@ -161,6 +161,23 @@ def test_budget_fit_takes_a_relative_file_from_the_current_folder_not_the_first_
                    f"outside the allowed directories ({work})\n")
 
 
+def test_budget_fit_says_the_file_limit_is_fixed_rather_than_name_an_option_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as sparse:
+        sparse.truncate(budget.MAX_FILE_BYTES + 1)
+
+    code, out, err = _run(capsys, "budget", "fit", "--file", str(huge), "--model", "gpt-4o",
+                          "--budget", "100", "--root", str(tmp_path))
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal budget: error: item '{huge}': cannot read '{huge}': too large: "
+                   "20,000,001 bytes, over the 20,000,000-byte limit (a fixed limit for file "
+                   "items: split the file into parts with shoal split --out-dir and name those, "
+                   "or give a part of it as a text item)\n")
+
+
 def test_budget_help_says_file_and_the_default_minimum_cut(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -56,6 +56,11 @@ MAX_BUDGET_TOKENS = 100_000_000
 MAX_ITEMS = 10_000
 MAX_MESSAGES = 100_000
 MAX_FILE_BYTES = 20_000_000
+# No option raises MAX_FILE_BYTES: the total below bounds what all file items hold together.
+FILE_ITEM_REMEDY = (
+    "a fixed limit for file items: split the file into parts with shoal split --out-dir and "
+    "name those, or give a part of it as a text item"
+)
 # Items can name the same large file many times; what all file items hold together is bounded.
 MAX_TOTAL_FILE_CHARACTERS = 4 * MAX_FILE_BYTES
 MAX_ID_LENGTH = 200
@@ -319,7 +324,7 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
                          "never reads")
     if resolved.is_dir():
         raise ValueError(f"item {item.id!r}: {item.path!r} is a folder; name a file")
-    data = read_regular_file(resolved, MAX_FILE_BYTES)
+    data = read_regular_file(resolved, MAX_FILE_BYTES, remedy=FILE_ITEM_REMEDY)
     if isinstance(data, str):
         raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: {data}")
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
