@@ -25,6 +25,7 @@ from shoal._cli_parser import CommandParser, once_each
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
+    from shoal.files import SkippedFile
 
 logger = logging.getLogger(__name__)
 
@@ -252,9 +253,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="count tokens in text, files, folders or a chat request",
         description="Count tokens exactly for the OpenAI encodings and Mistral's Tekken, or "
         "estimate them for a named model whose tokenizer is not public (the answer says which). "
-        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files are "
-        "skipped with the reason. A progress bar shows on stderr when counting files takes over "
-        "a second.",
+        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files in them "
+        "are skipped with the reason, while such a file named by --file is an error. A progress "
+        "bar shows on stderr when counting files takes over a second.",
     )
     count.add_argument(
         "text", nargs="*", help="text to count (joined by spaces); '-' alone reads stdin"
@@ -281,7 +282,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     count.add_argument(
         "--no-gitignore", action="store_true", help="count files that .gitignore excludes too"
     )
-    add_max_file_bytes(count, "skip larger files; refuse a larger --chat file or stdin")
+    add_max_file_bytes(
+        count, "skip larger files in folders; refuse a larger named --file, --chat file or stdin"
+    )
     count.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -1557,6 +1560,7 @@ def _count_files(args: argparse.Namespace) -> int:
         for item in result.skipped
     )
     result = dataclasses.replace(result, skipped=reworded)
+    _refuse_named_skips(args.file, result.skipped)
     if args.json:
         _print_json(dataclasses.asdict(result))
         return 0
@@ -1574,6 +1578,18 @@ def _count_files(args: argparse.Namespace) -> int:
     if result.repeats_merged:
         print(f"note: {repeats_note(result.repeats_merged)}")
     return 0
+
+
+def _refuse_named_skips(named: Sequence[Path], skipped: Sequence[SkippedFile]) -> None:
+    """Refuse a count that skipped a path the user named: a folder walk skips what it cannot
+    count, but a total that silently leaves out the very file asked about would mislead."""
+    # count_files gives a named path as str(Path(...)), and anything below a folder longer.
+    names = {str(path) for path in named}
+    refused = [item for item in skipped if item.path in names]
+    if refused:
+        reasons = "; ".join(f"--file {item.path} cannot be counted: {item.reason}"
+                            for item in refused)
+        raise ValueError(reasons)
 
 
 def _count_chat(args: argparse.Namespace) -> int:
