@@ -213,6 +213,21 @@ def test_a_chat_file_is_read_under_the_file_rules() -> None:
     assert "/dev/zero is under /dev, which shoal never reads" in result.stderr
 
 
+def test_split_refuses_too_many_chunks_promptly_and_names_the_option(tmp_path: Path) -> None:
+    # 2,000,001 tokens: at --max-tokens 1, millions of chunks; refused before any is cut.
+    text = tmp_path / "words.txt"
+    text.write_text("word " * 2_000_000, encoding="utf-8")
+
+    result = run_promptly("split", "--max-tokens", "1", "--file", str(text), "--json")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "shoal split: error: --max-tokens=1 would split the text's 2,000,001 tokens into more "
+        "than 100,000 chunks, the most one split makes; raise --max-tokens to at least 21, or "
+        "split a part of the text\n"
+    )
+
+
 # ---- count --file: a named file that cannot be counted is an error ----
 
 

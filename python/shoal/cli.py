@@ -367,7 +367,9 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="split text into chunks of at most N tokens",
         description="Split the text into consecutive chunks of at most MAX_TOKENS tokens each; "
         "joined, the chunks are the text. Prints one line per chunk (character range and "
-        "tokens), or with --json the chunks and their text; --out-dir writes chunk files.",
+        "tokens), or with --json the chunks and their text; --out-dir writes chunk files. A "
+        "split makes at most 100,000 chunks: a MAX_TOKENS that would make more is refused, "
+        "naming the smallest that would do.",
     )
     split.add_argument(
         "text",
