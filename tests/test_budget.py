@@ -372,8 +372,27 @@ def test_trim_counts_text_parts_as_count_chat_does_and_says_what_it_approximated
     assert trim_chat(call[:1], budget_tokens=1_000, model="gpt-4o").exact is True
 
 
+def test_too_small_a_budget_names_only_the_parts_the_chat_has() -> None:
+    chat = [{"role": "user", "content": "hi"}]
+    tools = [{"type": "function", "function": {"name": "lookup"}}]
+    tool_tokens = count_chat([], model="gpt-4o", tools=tools).tool_tokens
+
+    with pytest.raises(BudgetTooSmallError) as priming_only:
+        trim_chat(chat, budget_tokens=1, model="gpt-4o")
+    with pytest.raises(BudgetTooSmallError) as with_tools:
+        trim_chat(chat, budget_tokens=5, model="gpt-4o", tools=tools)
+
+    assert str(priming_only.value) == ("the reply priming every prompt ends with takes 3 tokens "
+                                       "but budget_tokens is 1; raise the budget")
+    assert str(with_tools.value) == (
+        f"the tool definitions ({tool_tokens} tokens) and the reply priming (3 tokens) take "
+        f"{tool_tokens + 3} tokens but budget_tokens is 5; raise the budget"
+    )
+
+
 def test_trim_errors() -> None:
-    with pytest.raises(BudgetTooSmallError, match="system messages and tool definitions take"):
+    with pytest.raises(BudgetTooSmallError, match=r"^the system messages \(54 tokens\) and the "
+                                                  r"reply priming \(3 tokens\) take 57 tokens"):
         trim_chat([{"role": "system", "content": words("rule", 50)}], budget_tokens=20,
                   model="gpt-4o")
     with pytest.raises(ValueError, match=r"messages\[1\] has no 'role'"):
@@ -383,6 +402,42 @@ def test_trim_errors() -> None:
         trim_chat("hello", budget_tokens=20, model="gpt-4o")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"messages\[0\] must be an object with a role, got int 1"):
         trim_chat([1, "x", None], budget_tokens=20, model="gpt-4o")  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("content", [5, 2.5, {"text": "hi"}, True])
+def test_trim_refuses_the_content_count_chat_refuses_with_its_words(content: object) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]
+    with pytest.raises(TypeError) as counting:
+        count_chat(messages, model="gpt-4o")
+
+    with pytest.raises(TypeError) as trimming:
+        trim_chat(messages, budget_tokens=100, model="gpt-4o")
+
+    assert str(trimming.value) == str(counting.value) == (
+        f"messages[1]['content'] must be str, not {type(content).__name__}"
+    )
+
+
+def test_trim_refuses_an_image_part_and_a_null_field_as_count_chat_does() -> None:
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is a 'image_url' part"):
+        trim_chat(image, budget_tokens=100, model="gpt-4o")
+    refusal = [{"role": "assistant", "content": "ok", "refusal": None}]
+    with pytest.raises(TypeError, match=r"messages\[0\]\['refusal'\] must be str, not NoneType"):
+        trim_chat(refusal, budget_tokens=100, model="gpt-4o")
+
+
+@pytest.mark.parametrize(
+    ("call", "parameter"),
+    [
+        (lambda: trim_chat(None, budget_tokens=100, model="gpt-4o"), "messages"),
+        (lambda: fit_budget(None, budget_tokens=100, model="gpt-4o"), "items"),
+        (lambda: parse_items(5), "items"),
+    ],
+)
+def test_none_for_the_list_is_a_type_error_naming_the_parameter(call, parameter: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{parameter} must be a list of .*, not (NoneType|int)$"):
+        call()
 
 
 @pytest.mark.parametrize("role", ["wizard", "System", "human", "model"])

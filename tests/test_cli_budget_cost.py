@@ -46,7 +46,10 @@ def _write(path: Path, document: object) -> Path:
         ("trim", [{"role": "wizard", "content": "x"}],
          "messages file {path}: messages[0] has the unknown role 'wizard'; the roles are system, "
          "developer, user, assistant, tool, function"),
-        ("trim", {"role": "user"}, "messages file {path}: must hold a JSON list of messages"),
+        ("trim", {"role": "user"}, "messages file {path}: a chat request needs a 'messages' "
+                                   "list, and its keys are 'role'"),
+        ("trim", [{"role": "user", "content": 5}],
+         "messages file {path}: messages[0]['content'] must be str, not int"),
     ],
 )
 def test_budget_names_the_file_and_the_item_of_a_malformed_file(
@@ -60,6 +63,32 @@ def test_budget_names_the_file_and_the_item_of_a_malformed_file(
 
     assert (code, out) == (2, "")
     assert err == f"shoal budget: error: {message.format(path=path)}\n"
+
+
+def test_budget_trim_reads_a_chat_request_as_count_chat_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "Find a fact."}}]
+    request = _write(tmp_path / "request.json", {"messages": messages, "tools": tools})
+    bare = _write(tmp_path / "bare.json", messages)
+
+    code, out, err = _run(capsys, "count", "--chat", str(request), "--json")
+    assert (code, err) == (0, "")
+    counted = json.loads(out)
+
+    code, out, err = _run(capsys, "budget", "trim", str(request), "--model", "gpt-4o",
+                          "--budget", "1000", "--json")
+    assert (code, err) == (0, "")
+    trimmed = json.loads(out)
+    assert trimmed["kept"] == [0, 1]
+    assert (trimmed["tokens"], trimmed["tool_tokens"]) == (counted["tokens"],
+                                                          counted["tool_tokens"])
+
+    code, out, _ = _run(capsys, "budget", "trim", str(bare), "--model", "gpt-4o",
+                        "--budget", "1000", "--json")
+    assert code == 0
+    assert json.loads(out)["tokens"] == counted["tokens"] - counted["tool_tokens"]
 
 
 def test_budget_fit_reads_items_from_stdin_and_names_stdin_in_errors(
@@ -130,6 +159,23 @@ def test_budget_fit_takes_a_relative_file_from_the_current_folder_not_the_first_
     assert (code, out) == (2, "")
     assert err == (f"shoal budget: error: item '../secret.txt': '{tmp_path / 'secret.txt'}' is "
                    f"outside the allowed directories ({work})\n")
+
+
+def test_budget_fit_says_the_file_limit_is_fixed_rather_than_name_an_option_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as sparse:
+        sparse.truncate(budget.MAX_FILE_BYTES + 1)
+
+    code, out, err = _run(capsys, "budget", "fit", "--file", str(huge), "--model", "gpt-4o",
+                          "--budget", "100", "--root", str(tmp_path))
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal budget: error: item '{huge}': cannot read '{huge}': too large: "
+                   "20,000,001 bytes, over the 20,000,000-byte limit (a fixed limit for file "
+                   "items: split the file into parts with shoal split --out-dir and name those, "
+                   "or give a part of it as a text item)\n")
 
 
 def test_budget_help_says_file_and_the_default_minimum_cut(
@@ -214,23 +260,32 @@ def test_cost_without_token_counts_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("argv", "zeros"),
+    "argv",
     [
-        (["gpt-4o", "--output", "0"], "--output is 0"),
-        (["--compare", "gpt-4o,gpt-4.1", "--input", "0"], "--input is 0"),
-        (["gpt-4o", "--input", "0", "--reasoning", "0", "--calls", "3"],
-         "--input and --reasoning are 0"),
+        ["gpt-4o", "--output", "0"],
+        ["--compare", "gpt-4o,gpt-4.1", "--input", "0"],
+        ["gpt-4o", "--input", "0", "--reasoning", "0", "--calls", "3"],
     ],
 )
-def test_cost_with_only_zero_token_counts_is_refused(
-    argv: list[str], zeros: str, capsys: pytest.CaptureFixture[str]
+def test_cost_with_only_zero_token_counts_is_refused_by_the_pricing_under_the_options(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = _run(capsys, "cost", *argv)
 
     assert (code, out) == (2, "")
-    assert err == (f"shoal cost: error: give the tokens to price: {zeros}, so every call would "
-                   "be priced $0; set --input, --output, --cached, --cache-write or --reasoning "
-                   "above 0 (or use --plan FILE)\n")
+    assert err == ("shoal cost: error: give the tokens to price: --input, --output, --cached, "
+                   "--cache-write and --reasoning are all 0, so every call would be priced $0\n")
+
+
+def test_cost_of_a_plan_of_no_tokens_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _write(tmp_path / "plan.json", [{"input_tokens": 0}, {"calls": 2}])
+
+    code, out, err = _run(capsys, "cost", "gpt-4o", "--plan", str(plan))
+
+    assert (code, out) == (2, "")
+    assert err.endswith("are all 0 in every step, so the plan would be priced $0\n")
 
 
 def test_cost_with_one_count_above_zero_prices(capsys: pytest.CaptureFixture[str]) -> None:

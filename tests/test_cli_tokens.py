@@ -213,6 +213,75 @@ def test_a_chat_file_is_read_under_the_file_rules() -> None:
     assert "/dev/zero is under /dev, which shoal never reads" in result.stderr
 
 
+def test_split_refuses_too_many_chunks_promptly_and_names_the_option(tmp_path: Path) -> None:
+    # 2,000,001 tokens: at --max-tokens 1, millions of chunks; refused before any is cut.
+    text = tmp_path / "words.txt"
+    text.write_text("word " * 2_000_000, encoding="utf-8")
+
+    result = run_promptly("split", "--max-tokens", "1", "--file", str(text), "--json")
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "shoal split: error: --max-tokens=1 would split the text's 2,000,001 tokens into more "
+        "than 100,000 chunks, the most one split makes; raise --max-tokens to at least 21, or "
+        "split a part of the text\n"
+    )
+
+
+# ---- count --file: a named file that cannot be counted is an error ----
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("binary.dat", "binary (NUL byte in the first 8 KiB)"),
+        ("latin1.txt", "not UTF-8 text (byte 3 is invalid)"),
+        ("pipe", "not a regular file"),
+        ("large.txt", "too large: 2,000 bytes, over the 1,000-byte limit (raise --max-file-bytes, "
+                      "or count a part with truncate or split)"),
+    ],
+)
+def test_a_named_file_that_cannot_be_counted_is_an_error_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, reason: str
+) -> None:
+    folder = unreadable_files(tmp_path)
+    path = folder / name
+
+    status, out, err = run(capsys, "count", "--file", str(path), "--file", str(folder / "ok.txt"),
+                           "--max-file-bytes", "1000")
+
+    assert (status, out) == (2, "")
+    assert err == f"shoal count: error: --file {path} cannot be counted: {reason}\n"
+
+
+def test_a_folder_walk_still_skips_what_it_cannot_count(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = unreadable_files(tmp_path)
+
+    status, out, _ = run(capsys, "count", "--file", str(folder), "--max-file-bytes", "1000",
+                         "--json")
+
+    assert status == 0
+    result = json.loads(out)
+    assert [Path(item["path"]).name for item in result["files"]] == ["ok.txt"]
+    assert [Path(item["path"]).name for item in result["skipped"]] == [
+        "binary.dat", "large.txt", "latin1.txt", "pipe"
+    ]
+
+
+def unreadable_files(tmp_path: Path) -> Path:
+    """A folder of one countable file and one of each kind a count skips."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("hello", encoding="utf-8")
+    (folder / "binary.dat").write_bytes(b"a\0b")
+    (folder / "latin1.txt").write_bytes(b"caf\xe9")
+    (folder / "large.txt").write_text("word " * 400, encoding="utf-8")
+    os.mkfifo(folder / "pipe")
+    return folder
+
+
 # ---- wording ----
 
 

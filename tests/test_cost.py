@@ -10,10 +10,13 @@ import pytest
 from shoal.catalog import UnknownModelError, load_catalog
 from shoal.cost import (
     CostEstimate,
+    NoTokensError,
     compare_costs,
     compare_plan_costs,
     estimate_cost,
     estimate_cost_for_text,
+    estimate_plan_cost,
+    price_usage,
 )
 
 # Published rates used below, USD per million tokens (catalog of 2026-12-04):
@@ -108,8 +111,45 @@ def test_notes_flag_limits_and_non_reasoning_models() -> None:
     assert any("not listed as a reasoning model" in note for note in thinking.notes)
 
 
-def test_empty_workload_costs_nothing() -> None:
-    estimate = estimate_cost("gpt-4o")
+NO_TOKENS = ("give the tokens to price: input_tokens, output_tokens, cached_input_tokens, "
+             "cache_write_tokens and reasoning_tokens are all 0")
+
+
+@pytest.mark.parametrize(
+    "price",
+    [
+        lambda: estimate_cost("gpt-4o"),
+        lambda: estimate_cost("gpt-4o", input_tokens=0, output_tokens=0, calls=5),
+        lambda: compare_costs(["gpt-4o", "gpt-4.1-mini"], output_tokens=0),
+        lambda: estimate_cost_for_text("gpt-4o", "", expected_output_tokens=0),
+    ],
+)
+def test_a_workload_of_no_tokens_is_refused_as_the_cli_and_mcp_refuse_it(price) -> None:
+    with pytest.raises(NoTokensError) as refused:
+        price()
+
+    assert str(refused.value) == f"{NO_TOKENS}, so every call would be priced $0"
+
+
+def test_a_plan_of_no_tokens_is_refused_but_an_empty_step_beside_others_is_priced() -> None:
+    with pytest.raises(NoTokensError) as refused:
+        estimate_plan_cost("gpt-4o", [{"input_tokens": 0}, {"calls": 3}])
+    assert str(refused.value) == f"{NO_TOKENS} in every step, so the plan would be priced $0"
+    with pytest.raises(NoTokensError):
+        compare_plan_costs(["gpt-4o", "gpt-4.1-mini"], [{}])
+
+    # gpt-4o input at $2.50/Mtok: 4 tokens, the empty step adding nothing.
+    plan = estimate_plan_cost("gpt-4o", [{}, {"input_tokens": 4}])
+    assert plan.total_usd == pytest.approx(4 * 2.5 / 1_000_000)
+
+
+def test_a_mistyped_model_is_named_before_the_missing_tokens() -> None:
+    with pytest.raises(UnknownModelError):
+        estimate_cost("gpt-4o-mimi")
+
+
+def test_usage_of_no_tokens_is_priced_nothing() -> None:
+    estimate = price_usage("gpt-4o")
     assert estimate.total_usd == 0.0
     assert [line.kind for line in estimate.line_items] == ["input", "output"]
 
@@ -157,14 +197,19 @@ def test_compare_costs_sorts_cheapest_first_with_savings() -> None:
     assert comparisons[1].estimate.model == "gpt-4o-mini"
 
 
-def test_compare_costs_without_baseline_and_with_outside_baseline() -> None:
+def test_compare_costs_without_baseline_and_with_outside_baseline(tmp_path: Path) -> None:
     plain = compare_costs(["gpt-4o", "gpt-4o-mini"], input_tokens=1_000)
     assert all(item.savings_usd is None and item.savings_fraction is None for item in plain)
 
     dearer = compare_costs(["gpt-4o-mini"], input_tokens=1_000_000, baseline="gpt-4.1-mini")
     assert dearer[0].savings_usd == pytest.approx(0.25)  # $0.40 - $0.15
 
-    free = compare_costs(["gpt-4o"], baseline="gpt-4o-mini")
+    # A baseline that costs nothing (a user price file's free model) has no savings fraction.
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": [
+        {"id": "gpt-4o-mini", "input_per_mtok": 0.0, "output_per_mtok": 0.0}]}), encoding="utf-8")
+    free = compare_costs(["gpt-4o-mini"], input_tokens=1_000, baseline="gpt-4o-mini",
+                         catalog=load_catalog(prices))
     assert free[0].savings_usd == 0.0 and free[0].savings_fraction is None
 
 

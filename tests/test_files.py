@@ -228,6 +228,8 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
         count_files([])
     with pytest.raises(TypeError, match="not a single path"):
         count_files(str(tmp_path))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^paths must be a list of paths, not NoneType$"):
+        count_files(None)  # type: ignore[arg-type]
     write(tmp_path, {"a.txt": "a", "b.txt": "b"})
     with pytest.raises(ValueError, match="more than 1 file to count"):
         count_files([tmp_path], max_files=1)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from shoal import tokens
+from shoal import token_budget, tokens
 from shoal.catalog import load_catalog
 from shoal.server import build_server
 from shoal.token_budget import (
@@ -322,3 +322,39 @@ def test_count_chat_refuses_malformed_tools() -> None:
         tokens.count_chat([], tools={"name": "x"})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="messages must be a list"):
         tokens.count_chat({"role": "user"})  # type: ignore[arg-type]
+
+
+def test_a_split_into_more_than_max_chunks_is_refused_before_any_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "word " * 200_000  # 200,001 tokens
+
+    with pytest.raises(TokenBudgetError) as refused:
+        split_chunks(text, 1)
+
+    assert str(refused.value) == (
+        "max_tokens=1 would split the text's 200,001 tokens into more than 100,000 chunks, the "
+        "most one split makes; raise max_tokens to at least 3, or split a part of the text"
+    )
+    assert len(split_chunks(text, 3).chunks) == 66_667
+
+    # Not one chunk is cut: the refusal comes from the text's count alone.
+    def no_cut(*args: object) -> None:
+        raise AssertionError("a chunk was cut")
+
+    monkeypatch.setattr(token_budget, "_next_chunk", no_cut)
+    with pytest.raises(TokenBudgetError, match="more than 100,000 chunks"):
+        split_chunks(text, 2)
+
+
+def test_chunks_cut_back_to_whole_characters_are_bounded_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each of these characters is 3 o200k_base tokens, so chunks of 4 hold 3: 6 chunks where the
+    # token count alone promises at least 5.
+    text = "\U0001d518" * 6
+    monkeypatch.setattr(token_budget, "MAX_CHUNKS", 5)
+
+    with pytest.raises(TokenBudgetError, match="more than 5 chunks"):
+        split_chunks(text, 4)
+    assert len(split_chunks(text, 6).chunks) == 3

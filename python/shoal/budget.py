@@ -26,7 +26,6 @@ together with its results (OpenAI ``tool_calls``/``tool`` messages, Anthropic ``
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -37,15 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import configured_catalog
-from shoal.cost import CostEstimate, estimate_cost
+from shoal.cost import CostEstimate, price_usage
 from shoal.files import BINARY_SNIFF_BYTES, read_regular_file, refused_prefix
 from shoal.token_budget import truncate
 from shoal.tokens import (
-    CONTENT_PARTS_NOTE,
+    NOTE_ORDER,
+    REPLY_PRIMING_TOKENS,
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,
-    _message_texts,
+    _check_list,
     count_chat,
+    message_texts_of,
     tokenizer_for,
 )
 
@@ -55,6 +56,11 @@ MAX_BUDGET_TOKENS = 100_000_000
 MAX_ITEMS = 10_000
 MAX_MESSAGES = 100_000
 MAX_FILE_BYTES = 20_000_000
+# No option raises MAX_FILE_BYTES: the total below bounds what all file items hold together.
+FILE_ITEM_REMEDY = (
+    "a fixed limit for file items: split the file into parts with shoal split --out-dir and "
+    "name those, or give a part of it as a text item"
+)
 # Items can name the same large file many times; what all file items hold together is bounded.
 MAX_TOTAL_FILE_CHARACTERS = 4 * MAX_FILE_BYTES
 MAX_ID_LENGTH = 200
@@ -277,8 +283,8 @@ def parse_items(items: Iterable[BudgetItem | Mapping[str, Any]]) -> list[BudgetI
         ValueError, TypeError: A malformed item (the message names it by index or id), too
             many items, or an id given twice.
     """
-    if isinstance(items, (str, bytes, Mapping)):
-        raise TypeError("items must be a list of items")
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise TypeError(f"items must be a list of items, not {type(items).__name__}")
     parsed = [_as_item(raw, index) for index, raw in enumerate(items)]
     if len(parsed) > MAX_ITEMS:
         raise ValueError(f"at most {MAX_ITEMS:,} items, got {len(parsed):,}")
@@ -318,7 +324,7 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
                          "never reads")
     if resolved.is_dir():
         raise ValueError(f"item {item.id!r}: {item.path!r} is a folder; name a file")
-    data = read_regular_file(resolved, MAX_FILE_BYTES)
+    data = read_regular_file(resolved, MAX_FILE_BYTES, remedy=FILE_ITEM_REMEDY)
     if isinstance(data, str):
         raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: {data}")
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
@@ -483,8 +489,9 @@ def fit_budget(
         )
         for i, item in enumerate(parsed)
     )
-    cost = estimate_cost(model, input_tokens=used, output_tokens=expected_output_tokens,
-                         catalog=configured_catalog())
+    # A plan may fit nothing in; its cost is then $0, not a refusal.
+    cost = price_usage(model, input_tokens=used, output_tokens=expected_output_tokens,
+                       catalog=configured_catalog())
     return FitPlan(
         model=cost.model, budget_tokens=budget_tokens, total_tokens=used,
         remaining_tokens=budget_tokens - used, items=planned,
@@ -522,44 +529,6 @@ def _truncate_next(
 
 
 # ---- trimming a chat --------------------------------------------------------------------------
-
-
-def _flat(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A message as :func:`count_chat` takes it: text values, and text parts as they are.
-
-    Other structured values (OpenAI ``tool_calls``, Anthropic content blocks) are counted as
-    compact JSON, an approximation: vendors do not publish how they serialise them.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in message.items():
-        if value is None:
-            continue
-        if _counted_as_text(key, value):
-            flat[key] = value
-        else:
-            flat[key] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return flat
-
-
-STRUCTURED_AS_JSON = "structured values (tool calls, content blocks) counted as compact JSON"
-
-
-def _has_structured_values(message: Mapping[str, Any]) -> bool:
-    return any(
-        value is not None and not _counted_as_text(key, value) for key, value in message.items()
-    )
-
-
-def _counted_as_text(key: str, value: Any) -> bool:
-    """Whether :func:`count_chat` counts ``value`` as it is: a str, or a ``content`` that is a
-    list of ``{"type": "text", "text": str}`` parts."""
-    if isinstance(value, str):
-        return True
-    return key == "content" and isinstance(value, list) and all(
-        isinstance(part, Mapping) and part.get("type") == "text"
-        and isinstance(part.get("text"), str)
-        for part in value
-    )
 
 
 def _blocks(message: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
@@ -682,9 +651,12 @@ def _answered_ids(messages: Sequence[Mapping[str, Any]], indices: Iterable[int])
     return ids
 
 
-def _message_costs(messages: Sequence[Mapping[str, Any]], model: str) -> tuple[list[int], bool]:
+def _message_costs(
+    messages: Sequence[Mapping[str, Any]], model: str
+) -> tuple[list[int], list[str]]:
     """Each message's prompt tokens as :func:`count_chat` counts it alone, less the reply
-    priming, and whether any message has content parts.
+    priming, and the notes on what was counted by a rule of shoal's (content parts, tool calls
+    and blocks as compact JSON), as count_chat's method gives them.
 
     The texts of all messages are counted in one call: counting message by message spent most
     of a long chat's time looking up the model and its tokenizer again.
@@ -693,46 +665,53 @@ def _message_costs(messages: Sequence[Mapping[str, Any]], model: str) -> tuple[l
     texts: list[str] = []
     ends: list[int] = []
     overheads: list[int] = []
-    has_parts = False
-    for message in messages:
-        message_texts, names, notes = _message_texts([_flat(message)])
+    found: set[str] = set()
+    for index, message in enumerate(messages):
+        message_texts, names, notes = message_texts_of(message, index)
         texts.extend(message_texts)
         ends.append(len(texts))
         overheads.append(TOKENS_PER_MESSAGE + TOKENS_PER_NAME * names)
-        has_parts = has_parts or CONTENT_PARTS_NOTE in notes
+        found.update(notes)
 
     counts = tokenizer.count_many(texts)
     costs, start = [], 0
     for end, overhead in zip(ends, overheads, strict=True):
         costs.append(sum(counts[start:end]) + overhead)
         start = end
-    return costs, has_parts
+    return costs, [note for note in NOTE_ORDER if note in found]
 
 
 def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Check the messages of :func:`trim_chat` and return copies of them as dicts.
+    """Check the messages of :func:`trim_chat` as :func:`count_chat` checks them, and return
+    copies of them as dicts.
 
     Raises:
-        ValueError, TypeError: A message that is not an object, or whose role is missing or
-            not one of ``CHAT_ROLES`` (the message names its index), or too many messages.
+        ValueError, TypeError: ``messages`` not a list, too many messages, or a message that
+            count_chat refuses: not an object, a role missing or not one of ``CHAT_ROLES``, no
+            content, a value that is not text (the message names its index and field).
     """
-    if isinstance(messages, (str, bytes, Mapping)):
-        raise TypeError("messages must be a list of message dicts")
-    copies: list[dict[str, Any]] = []
+    _check_list(messages, "messages", "message dicts")
+    if len(messages) > MAX_MESSAGES:
+        raise ValueError(f"at most {MAX_MESSAGES:,} messages, got {len(messages):,}")
     for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise TypeError(f"messages[{index}] must be an object with a role, got "
-                            f"{type(message).__name__} {message!r:.40}")
-        role = message.get("role")
-        if not isinstance(role, str):
-            raise ValueError(f"messages[{index}] has no 'role'")
-        if role not in CHAT_ROLES:
-            raise ValueError(f"messages[{index}] has the unknown role {role!r:.40}; the roles "
-                             f"are {', '.join(CHAT_ROLES)}")
-        copies.append(dict(message))
-    if len(copies) > MAX_MESSAGES:
-        raise ValueError(f"at most {MAX_MESSAGES:,} messages, got {len(copies):,}")
-    return copies
+        message_texts_of(message, index)
+    return [dict(message) for message in messages]
+
+
+def _fixed_parts(system_tokens: int, tool_tokens: int) -> str:
+    """What every trimmed prompt holds, with each part's tokens: the subject of "take N tokens".
+
+    The reply priming is named even alone: a budget below it is refused for a chat that has
+    no system message and no tools, and the message must not blame parts that are not there.
+    """
+    parts = [
+        f"the {name} ({tokens:,} tokens)"
+        for name, tokens in (("system messages", system_tokens), ("tool definitions", tool_tokens))
+        if tokens
+    ]
+    if not parts:
+        return "the reply priming every prompt ends with takes"
+    return f"{', '.join(parts)} and the reply priming ({REPLY_PRIMING_TOKENS} tokens) take"
 
 
 def trim_chat(
@@ -763,7 +742,8 @@ def trim_chat(
         The kept messages and their count, with the indices kept and dropped.
 
     Raises:
-        BudgetTooSmallError: The system messages and tools alone exceed the budget.
+        BudgetTooSmallError: The system messages, tools and reply priming alone exceed the
+            budget (the message gives each part's tokens).
         ValueError, TypeError: A malformed message or an unknown role (the message names its
             index), an unknown model.
     """
@@ -774,19 +754,14 @@ def trim_chat(
     edited: set[int] = set()
     system, turns, _orphans = _group_turns(copies, notes, edited)
     base = count_chat([], model=model, tools=list(tools))
-    costs, has_parts = _message_costs(copies, model)
-    approximations = [
-        note for note, applies in (
-            (CONTENT_PARTS_NOTE, has_parts),
-            (STRUCTURED_AS_JSON, any(map(_has_structured_values, copies))),
-        ) if applies
-    ]
+    costs, approximations = _message_costs(copies, model)
 
-    fixed = base.tokens + sum(costs[i] for i in system)
+    system_tokens = sum(costs[i] for i in system)
+    fixed = base.tokens + system_tokens
     if fixed > budget_tokens:
         raise BudgetTooSmallError(
-            f"the system messages and tool definitions take {fixed:,} tokens but budget_tokens "
-            f"is {budget_tokens:,}; raise the budget"
+            f"{_fixed_parts(system_tokens, base.tool_tokens)} {fixed:,} tokens but "
+            f"budget_tokens is {budget_tokens:,}; raise the budget"
         )
 
     kept_turns: list[_Turn] = []

@@ -25,6 +25,7 @@ from shoal._cli_parser import CommandParser, once_each
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
+    from shoal.files import SkippedFile
 
 logger = logging.getLogger(__name__)
 
@@ -253,9 +254,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="count tokens in text, files, folders or a chat request",
         description="Count tokens exactly for the OpenAI encodings and Mistral's Tekken, or "
         "estimate them for a named model whose tokenizer is not public (the answer says which). "
-        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files are "
-        "skipped with the reason. A progress bar shows on stderr when counting files takes over "
-        "a second.",
+        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files in them "
+        "are skipped with the reason, while such a file named by --file is an error. A progress "
+        "bar shows on stderr when counting files takes over a second.",
     )
     count.add_argument(
         "text", nargs="*", help="text to count (joined by spaces); '-' alone reads stdin"
@@ -282,7 +283,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     count.add_argument(
         "--no-gitignore", action="store_true", help="count files that .gitignore excludes too"
     )
-    add_max_file_bytes(count, "skip larger files; refuse a larger --chat file or stdin")
+    add_max_file_bytes(
+        count, "skip larger files in folders; refuse a larger named --file, --chat file or stdin"
+    )
     count.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -365,7 +368,9 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="split text into chunks of at most N tokens",
         description="Split the text into consecutive chunks of at most MAX_TOKENS tokens each; "
         "joined, the chunks are the text. Prints one line per chunk (character range and "
-        "tokens), or with --json the chunks and their text; --out-dir writes chunk files.",
+        "tokens), or with --json the chunks and their text; --out-dir writes chunk files. A "
+        "split makes at most 100,000 chunks: a MAX_TOKENS that would make more is refused, "
+        "naming the smallest that would do.",
     )
     split.add_argument(
         "text",
@@ -522,7 +527,9 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "messages",
         type=Path,
         metavar="CHAT_FILE",
-        help="a file holding a JSON list of chat messages; '-' reads the list from stdin",
+        help="a file holding a JSON list of chat messages, or a chat request {'messages': "
+        "[...], 'tools': [...]} as `count --chat` reads it (the tools count against the "
+        "budget); '-' reads it from stdin",
     )
     trim.add_argument("--model", required=True, help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
@@ -963,13 +970,14 @@ def _budget(args: argparse.Namespace) -> int:
         if args.output is not None:
             check_output_file(args.output, "--output", "the kept messages", kind="json",
                               inputs=[(None, args.messages), *price_file_input(args.prices)])
-        messages = _read_json(args.messages, "messages file")
+        # Read as `shoal count --chat` reads a chat request, so that the two take the same files.
+        text = _read_input(args.messages, "messages file")
         with _errors_in_file("messages file", args.messages):
-            if not isinstance(messages, list):
-                raise ValueError("must hold a JSON list of messages")
+            messages, tools = _chat_request(text)
             messages = parse_messages(messages)
         with _options_named(BUDGET_OPTIONS):
-            trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model)
+            trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model,
+                                tools=tools)
         if args.output is not None:
             kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
             args.output.write_text(kept + "\n", encoding="utf-8")
@@ -1572,6 +1580,7 @@ def _count_files(args: argparse.Namespace) -> int:
         for item in result.skipped
     )
     result = dataclasses.replace(result, skipped=reworded)
+    _refuse_named_skips(args.file, result.skipped)
     if args.json:
         _print_json(dataclasses.asdict(result))
         return 0
@@ -1591,6 +1600,18 @@ def _count_files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_named_skips(named: Sequence[Path], skipped: Sequence[SkippedFile]) -> None:
+    """Refuse a count that skipped a path the user named: a folder walk skips what it cannot
+    count, but a total that silently leaves out the very file asked about would mislead."""
+    # count_files gives a named path as str(Path(...)), and anything below a folder longer.
+    names = {str(path) for path in named}
+    refused = [item for item in skipped if item.path in names]
+    if refused:
+        reasons = "; ".join(f"--file {item.path} cannot be counted: {item.reason}"
+                            for item in refused)
+        raise ValueError(reasons)
+
+
 def _count_chat(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.tokens import count_chat, tokenizer_for
@@ -1604,8 +1625,8 @@ def _count_chat(args: argparse.Namespace) -> int:
     limit = _file_size_limit(args, reads_file=True, files="the --chat file or standard input")
     source = "standard input" if from_stdin else str(args.chat)
     text = _read_input(args.chat, max_bytes=limit, raise_with="--max-file-bytes")
-    messages, tools = _chat_request(text, source)
     try:
+        messages, tools = _chat_request(text)
         result = count_chat(messages, model=model, tools=tools)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: {error}") from None
@@ -1642,28 +1663,29 @@ def _refuse_beside_chat(args: argparse.Namespace) -> None:
         raise ValueError("; ".join(refusals))
 
 
-def _chat_request(text: str, source: str) -> tuple[list[Any], list[Any]]:
-    """The messages and tools of a chat request: a list of messages or {'messages': [...]}."""
+def _chat_request(text: str) -> tuple[list[Any], list[Any]]:
+    """The messages and tools of a chat request: a list of messages, or {'messages': [...],
+    'tools': [...]}. The caller names the file in an error."""
     try:
         request = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{source}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno})") from None
     if isinstance(request, list):
         return request, []
     if not isinstance(request, dict):
         raise ValueError(
-            f"{source}: a chat request is a list of messages or an object with a 'messages' "
-            f"list, not {_json_kind(request)}"
+            "a chat request is a list of messages or an object with a 'messages' list, not "
+            f"{_json_kind(request)}"
         )
     if "messages" not in request:
         keys = ", ".join(repr(key) for key in list(request)[:5])
         found = f"its keys are {keys}" if keys else "it is an empty object"
-        raise ValueError(f"{source}: a chat request needs a 'messages' list, and {found}")
+        raise ValueError(f"a chat request needs a 'messages' list, and {found}")
 
     messages, tools = request["messages"], request.get("tools", [])
     for key, value in (("messages", messages), ("tools", tools)):
         if not isinstance(value, list):
-            raise ValueError(f"{source}: '{key}' must be a list, not {_json_kind(value)}")
+            raise ValueError(f"'{key}' must be a list, not {_json_kind(value)}")
     return messages, tools
 
 
@@ -1870,7 +1892,7 @@ def _cost(args: argparse.Namespace) -> int:
     if args.plan is not None and given:
         raise ValueError(f"--plan gives every call's tokens; drop {', '.join(given)}")
     if args.plan is None:
-        _check_some_tokens(per_call)
+        _check_tokens_given(per_call)
     plan = _read_json(args.plan, "--plan") if args.plan is not None else None
     if plan is not None and not isinstance(plan, list):
         raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
@@ -1923,20 +1945,14 @@ _PER_CALL_OPTIONS = {
 }
 
 
-def _check_some_tokens(per_call: Mapping[str, int | None]) -> None:
-    """Refuse a call of no tokens, as the MCP pricing tools do: it is priced $0, which says
-    nothing about any model. ``per_call`` maps each option to its value (None: not given)."""
+def _check_tokens_given(per_call: Mapping[str, int | None]) -> None:
+    """Refuse a call whose token options are all left out. ``per_call`` maps each option to its
+    value (None: not given); counts given as 0 are refused by the pricing itself, which the
+    MCP tools and Python share."""
     token_options = [flag for flag in per_call if flag != "--calls"]
-    if any(per_call[flag] for flag in token_options):
-        return
-    choices = f"{', '.join(token_options[:-1])} or {token_options[-1]}"
-    zeros = [flag for flag in token_options if per_call[flag] is not None]
-    if not zeros:
+    if all(per_call[flag] is None for flag in token_options):
+        choices = f"{', '.join(token_options[:-1])} or {token_options[-1]}"
         raise ValueError(f"give the tokens to price: {choices} (or --plan FILE)")
-    given = (f"{zeros[0]} is" if len(zeros) == 1
-             else f"{', '.join(zeros[:-1])} and {zeros[-1]} are")
-    raise ValueError(f"give the tokens to price: {given} 0, so every call would be priced $0; "
-                     f"set {choices} above 0 (or use --plan FILE)")
 
 
 @contextmanager

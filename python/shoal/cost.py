@@ -100,6 +100,35 @@ class _Rates:
     output: float
 
 
+class NoTokensError(ValueError):
+    """A workload whose token counts are all 0: it would be priced $0, which says nothing."""
+
+
+TOKEN_FIELDS = (
+    "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+    "reasoning_tokens",
+)
+
+
+def check_some_tokens(tokens: Mapping[str, int], *, plan: bool = False) -> None:
+    """Refuse a workload of no tokens, whose $0 would say nothing about any model.
+
+    Args:
+        tokens: Each token count by its name (the counts of :func:`estimate_cost`); for a plan,
+            each summed over the steps.
+        plan: Whether the counts are a plan's, for the message.
+
+    Raises:
+        NoTokensError: Every count is 0; the message names them all.
+    """
+    if any(tokens.values()):
+        return
+    *others, last = tokens
+    where = " in every step, so the plan" if plan else ", so every call"
+    raise NoTokensError(f"give the tokens to price: {', '.join(others)} and {last} are all "
+                        f"0{where} would be priced $0")
+
+
 def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     if isinstance(value, float):
         # A float comes from a JSON plan (NaN, 1e400 read as inf, 2.5): say what is wrong
@@ -236,7 +265,8 @@ def estimate_cost(
     When a call's input exceeds the model's ``long_context_threshold`` the long-context rates
     apply to the whole call. A model with no listed cached or cache-write rate is charged its
     input rate for those tokens, and the estimate says so in ``notes``. Every count defaults to
-    0, and a call of no tokens is priced $0 (``shoal cost`` and the MCP tools refuse one).
+    0, but at least one must be above 0: a workload of no tokens would be priced $0, which says
+    nothing about any model (:func:`price_usage` prices a call that was made, whatever it used).
 
     Args:
         model: Catalog id, alias or ``provider/id``.
@@ -253,9 +283,41 @@ def estimate_cost(
 
     Raises:
         TypeError: If a count is not an integer.
+        NoTokensError: If every token count is 0.
         ValueError: If a count is negative or implausibly large, ``calls`` is below 1, or the
             cached and cache-write parts add up to more than ``input_tokens``.
         UnknownModelError: If the model is not in the catalog.
+    """
+    tokens = {
+        "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "cached_input_tokens": cached_input_tokens, "cache_write_tokens": cache_write_tokens,
+        "reasoning_tokens": reasoning_tokens,
+    }
+    # Priced first, so that a malformed count or a mistyped model is named before the zeros.
+    estimate = price_usage(model, calls=calls, catalog=catalog, **tokens)
+    check_some_tokens(tokens)
+    return estimate
+
+
+def price_usage(
+    model: str,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    calls: int = 1,
+    catalog: Catalog | None = None,
+) -> CostEstimate:
+    """What ``calls`` identical calls cost, priced as :func:`estimate_cost` prices them, except
+    that a call of no tokens is priced $0 rather than refused.
+
+    For tokens that were really used or chosen, where none is a valid answer: a recorded call
+    that billed nothing, or a context plan that fits nothing in.
+
+    Raises:
+        TypeError, ValueError, UnknownModelError: As :func:`estimate_cost`, bar the zeros.
     """
     for name, value in (
         ("input_tokens", input_tokens), ("output_tokens", output_tokens),
@@ -450,10 +512,7 @@ def _compare(estimate: CostEstimate, baseline: CostEstimate | None) -> CostCompa
     )
 
 
-CALL_FIELDS = (
-    "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
-    "reasoning_tokens", "calls",
-)
+CALL_FIELDS = (*TOKEN_FIELDS, "calls")
 MAX_PLANNED_CALLS = 10_000
 
 
@@ -479,6 +538,8 @@ def estimate_plan_cost(
         One itemised estimate for the whole plan; ``notes`` says which steps they concern.
 
     Raises:
+        NoTokensError: Every step's token counts are all 0 (a step of no tokens beside others
+            is priced $0).
         ValueError: An empty plan, an unknown key, or any reason :func:`estimate_cost` gives
             (the message names the step).
     """
@@ -492,6 +553,9 @@ def estimate_plan_cost(
 
     totals: dict[tuple[str, float], int] = {}
     notes: list[str] = []
+    # Each step's tokens summed, to refuse a plan that prices nothing; a step of its own may be
+    # empty (a placeholder beside real ones).
+    planned_tokens = dict.fromkeys(TOKEN_FIELDS, 0)
     for number, step in enumerate(plan, start=1):
         if not isinstance(step, Mapping):
             raise TypeError(f"plan step {number} must be a dict of token counts")
@@ -500,15 +564,19 @@ def estimate_plan_cost(
             raise ValueError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
                              f"{', '.join(CALL_FIELDS)}")
         try:
-            estimate = estimate_cost(model, catalog=catalog, **step)
+            estimate = price_usage(model, catalog=catalog, **step)
         except (TypeError, ValueError) as error:
             if isinstance(error, UnknownModelError):
                 raise
             raise type(error)(f"plan step {number}: {error}") from None
+        for name in TOKEN_FIELDS:
+            planned_tokens[name] += step.get(name, 0)
         for line in estimate.line_items:
             key = (line.kind, line.usd_per_mtok)
             totals[key] = totals.get(key, 0) + line.tokens
         notes.extend(f"step {number}: {note}" for note in estimate.notes)
+
+    check_some_tokens(planned_tokens, plan=True)
 
     lines = [_line(kind, tokens, rate) for (kind, rate), tokens in totals.items()]
     total = 0.0

@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,11 +276,14 @@ def count_files(
 
     Raises:
         PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys.
+        TypeError: ``paths`` not a list (None, or one path alone).
         ValueError: A path that does not exist, too many files, a limit out of its range, bad
             encoding or model.
     """
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("paths must be a list of paths, not a single path")
+    if not isinstance(paths, Iterable):
+        raise TypeError(f"paths must be a list of paths, not {type(paths).__name__}")
     if not paths:
         raise ValueError("paths is empty; give at least one file or folder")
     check_max_file_bytes(max_file_bytes)
@@ -733,13 +736,21 @@ def _count_one(
     return FileCount(candidate.shown, tokens, len(data))
 
 
-def read_regular_file(path: Path, max_file_bytes: int) -> bytes | str:
+# What a count that skips a file as too large advises.
+COUNT_REMEDY = "raise max_file_bytes, or count a part with truncate or split"
+
+
+def read_regular_file(
+    path: Path, max_file_bytes: int, *, remedy: str = COUNT_REMEDY
+) -> bytes | str:
     """The bytes of a regular file, or the reason it cannot be read.
 
     Opening without blocking means a FIFO swapped in after the walk cannot hang the count, and
     not following a link at the last step means a link swapped in cannot lead elsewhere (the
     caller passes a real path); the type and size are checked on the open file itself, and a
-    file that grows while it is read is read no further than the limit.
+    file that grows while it is read is read no further than the limit. ``remedy`` is what the
+    reason for a file over the limit advises, which depends on whether the caller's limit can
+    be raised.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -756,7 +767,7 @@ def read_regular_file(path: Path, max_file_bytes: int) -> bytes | str:
         if info.st_size > max_file_bytes:
             return (
                 f"too large: {info.st_size:,} bytes, over the {max_file_bytes:,}-byte limit "
-                "(raise max_file_bytes, or count a part with truncate or split)"
+                f"({remedy})"
             )
         data = handle.read(max_file_bytes + 1)
     if len(data) > max_file_bytes:

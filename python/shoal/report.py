@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import CostEstimate, estimate_cost
+from shoal.cost import CostEstimate, price_usage
 from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
@@ -171,7 +171,8 @@ def _baseline_cost(
 
 
 def _priced(row: StoredUsage, model: str, catalog: Catalog) -> CostEstimate:
-    return estimate_cost(
+    # A ledger made before calls of no tokens were refused may hold one; it cost nothing.
+    return price_usage(
         model, input_tokens=row.input_tokens, output_tokens=row.output_tokens,
         cached_input_tokens=row.cached_input_tokens, cache_write_tokens=row.cache_write_tokens,
         reasoning_tokens=row.reasoning_tokens, catalog=catalog,

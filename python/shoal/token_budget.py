@@ -30,6 +30,11 @@ logger = logging.getLogger(__name__)
 FIRST_BLOCK_CHARACTERS_PER_TOKEN = 6
 MIN_BLOCK_CHARACTERS = 4096
 
+# Most chunks one split makes. Each chunk is counted on its own and kept as text and as a range,
+# so a split into millions (a 20 MB file at max_tokens=1) took gigabytes and most of a minute;
+# this many is a book in chunks of 10 tokens.
+MAX_CHUNKS = 100_000
+
 # Places where every encoding shoal knows must start a new pre-tokenization piece, whatever
 # follows: between a letter and a space that precedes a letter, and after a newline that follows
 # a letter or digit and precedes one. No pattern alternative of cl100k_base, o200k_base or Tekken
@@ -331,7 +336,10 @@ def split_chunks(
 
     Raises:
         TypeError: ``text`` not a str, or ``max_tokens`` not an int.
-        TokenBudgetError: A budget too small for a single character at some place.
+        TokenBudgetError: A budget too small for a single character at some place, or one that
+            would make more than ``MAX_CHUNKS`` chunks (refused before any chunk is cut, when
+            the text's token count shows it; the message gives the smallest max_tokens that
+            would do).
         ValueError: An unknown encoding or model, or invalid text.
     """
     _check_text(text)
@@ -344,12 +352,18 @@ def split_chunks(
             f"max_tokens={max_tokens} is under one {tokenizer.encoding} token once scaled by "
             f"{tokenizer.ratio}; raise it"
         )
+    # Every chunk holds at most `budget` tokens, so this many at least: known before any cut.
+    if -(-cuts.token_count // budget) > MAX_CHUNKS:
+        raise _too_many_chunks(cuts, max_tokens)
 
     chunks: list[Chunk] = []
     texts: list[str] = []
     token_index = 0
     character = 0
     while token_index < cuts.token_count:
+        if len(chunks) == MAX_CHUNKS:
+            # Chunks cut back to a character boundary can hold far fewer tokens than the budget.
+            raise _too_many_chunks(cuts, max_tokens)
         piece, tokens, token_index = _next_chunk(cuts, token_index, budget, character, max_tokens)
         chunks.append(Chunk(character, character + len(piece), tokenizer.scale(tokens)))
         texts.append(piece)
@@ -363,6 +377,18 @@ def split_chunks(
         encoding=tokenizer.label,
         exact=tokenizer.exact,
         model=tokenizer.model,
+    )
+
+
+def _too_many_chunks(cuts: _TokenCuts, max_tokens: int) -> TokenBudgetError:
+    """The refusal of a split into more than ``MAX_CHUNKS`` chunks, with the smallest
+    max_tokens that the text's token count allows."""
+    tokenizer = cuts.tokenizer
+    smallest = tokenizer.scale(-(-cuts.token_count // MAX_CHUNKS))
+    return TokenBudgetError(
+        f"max_tokens={max_tokens:,} would split the text's {tokenizer.scale(cuts.token_count):,} "
+        f"tokens into more than {MAX_CHUNKS:,} chunks, the most one split makes; raise "
+        f"max_tokens to at least {smallest:,}, or split a part of the text"
     )
 
 

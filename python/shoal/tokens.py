@@ -390,29 +390,54 @@ def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], in
     names = 0
     found: set[str] = set()
     for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise TypeError(f"messages[{index}] must be a dict, not {type(message).__name__}")
-        calls = _check_role_and_content(message, index)
-        for key, value in message.items():
-            where = f"messages[{index}][{key!r}]"
-            if key in calls:
-                # A caller that serialised the calls already has chosen their text.
-                texts.append(value if isinstance(value, str) else _compact_json(value))
-                found.add(TOOL_CALLS_NOTE)
-                continue
-            if key == "content" and value is None and calls:
-                continue
-            if key == "content" and isinstance(value, list):
-                content_texts, note = _content_texts(value, where)
-                texts.extend(content_texts)
-                found.add(note)
-                continue
-            if not isinstance(value, str):
-                raise TypeError(f"{where} must be str, not {type(value).__name__}")
-            texts.append(value)
-            names += key == "name"
-    order = (CONTENT_PARTS_NOTE, TOOL_CALLS_NOTE, TOOL_BLOCKS_NOTE)
-    return texts, names, [note for note in order if note in found]
+        message_texts, message_names, notes = message_texts_of(message, index)
+        texts.extend(message_texts)
+        names += message_names
+        found.update(notes)
+    return texts, names, [note for note in NOTE_ORDER if note in found]
+
+
+# The notes of a count, in the order its method lists them.
+NOTE_ORDER = (CONTENT_PARTS_NOTE, TOOL_CALLS_NOTE, TOOL_BLOCKS_NOTE)
+
+
+def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[str]]:
+    """The texts of ``messages[index]``, whether it carries a ``name`` (0 or 1), and the notes
+    on what shoal counted by a rule of its own.
+
+    This is the check of a message that :func:`count_chat` and :func:`shoal.budget.trim_chat`
+    share, so that neither counts what the other refuses.
+
+    Raises:
+        ValueError, TypeError: A message the API would refuse or that cannot be counted as
+            text; the message names ``messages[index]`` and the field.
+    """
+    if not isinstance(message, Mapping):
+        raise TypeError(f"messages[{index}] must be an object with a role, got "
+                        f"{type(message).__name__} {message!r:.40}")
+    calls = _check_role_and_content(message, index)
+    texts: list[str] = []
+    names = 0
+    found: set[str] = set()
+    for key, value in message.items():
+        where = f"messages[{index}][{key!r}]"
+        if key in calls:
+            # A caller that serialised the calls already has chosen their text.
+            texts.append(value if isinstance(value, str) else _compact_json(value))
+            found.add(TOOL_CALLS_NOTE)
+            continue
+        if key == "content" and value is None and calls:
+            continue
+        if key == "content" and isinstance(value, list):
+            content_texts, note = _content_texts(value, where)
+            texts.extend(content_texts)
+            found.add(note)
+            continue
+        if not isinstance(value, str):
+            raise TypeError(f"{where} must be str, not {type(value).__name__}")
+        texts.append(value)
+        names += key == "name"
+    return texts, names, [note for note in NOTE_ORDER if note in found]
 
 
 def _compact_json(value: object) -> str:
@@ -421,16 +446,19 @@ def _compact_json(value: object) -> str:
 
 def _content_texts(parts: list[Any], where: str) -> tuple[list[str], str]:
     """The texts of a content list and the note on how they were counted: each text part on its
-    own, or, as :func:`shoal.budget.trim_chat` counts any other list, the whole list as compact
-    JSON, once every block in it is text or an Anthropic tool block."""
-    # budget imports this module, so its rule for what it flattens is imported when used.
-    from shoal.budget import _counted_as_text
-
-    if _counted_as_text("content", parts):
+    own, or any other list whole as compact JSON, once every block in it is text or an
+    Anthropic tool block."""
+    if all(_is_text_part(part) for part in parts):
         return _part_texts(parts, where), CONTENT_PARTS_NOTE
     for position, part in enumerate(parts):
         _check_block(part, f"{where}[{position}]")
     return [_compact_json(parts)], TOOL_BLOCKS_NOTE
+
+
+def _is_text_part(part: object) -> bool:
+    """Whether ``part`` is ``{"type": "text", "text": str}``."""
+    return (isinstance(part, Mapping) and part.get("type") == "text"
+            and isinstance(part.get("text"), str))
 
 
 def _check_block(block: object, where: str) -> None:
