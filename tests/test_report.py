@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sqlite3
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -251,6 +252,19 @@ def test_report_text_counts_one_call_in_the_singular(tmp_path: Path) -> None:
 
     assert "spent on 1 call (0 routed)" in text and "on 1 call, 1,000 in" in text
     assert "1 calls" not in text
+
+
+def test_a_call_of_no_tokens_from_an_older_ledger_is_reported_at_nothing(tmp_path: Path) -> None:
+    # Ledgers written before calls of no tokens were refused may hold one.
+    location = tmp_path / "ledger.sqlite3"
+    record_usage("s", "gpt-4.1-mini", input_tokens=1_000, output_tokens=0, at=at(1),
+                 ledger=str(location))
+    with sqlite3.connect(location) as connection:
+        connection.execute("UPDATE shoal_usage SET input_tokens = 0, cost_nanousd = 0")
+
+    report = savings_report(baseline="gpt-4o", ledger=str(location))
+
+    assert report.spent_usd == 0 and report.baseline_usd == 0
 
 
 def status(spent: float, limit: float | None, *, records: int = 1,
