@@ -167,7 +167,7 @@ def test_binary_standard_input_is_named_not_a_surrogate_error() -> None:
     )
 
     assert result.returncode == 2
-    assert b"standard input is not UTF-8 text (byte 2 is invalid)" in result.stderr
+    assert b"standard input is not UTF-8 text (byte 0xA6 at offset 2)" in result.stderr
 
 
 def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str]) -> None:

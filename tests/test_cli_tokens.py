@@ -235,7 +235,7 @@ def test_split_refuses_too_many_chunks_promptly_and_names_the_option(tmp_path: P
     ("name", "reason"),
     [
         ("binary.dat", "binary (NUL byte in the first 8 KiB)"),
-        ("latin1.txt", "not UTF-8 text (byte 3 is invalid)"),
+        ("latin1.txt", "not UTF-8 text (byte 0xE9 at offset 3)"),
         ("pipe", "not a regular file"),
         ("large.txt", "too large: 2,000 bytes, over the 1,000-byte limit (raise --max-file-bytes, "
                       "or count a part with truncate or split)"),

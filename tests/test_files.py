@@ -117,7 +117,7 @@ def test_binary_undecodable_and_oversized_files_are_skipped_with_reasons(tmp_pat
     result = count_files([tmp_path], max_file_bytes=1000)
     reasons = {Path(item.path).name: item.reason for item in result.skipped}
     assert reasons["bin.dat"].startswith("binary")
-    assert reasons["latin.txt"] == "not UTF-8 text (byte 3 is invalid)"
+    assert reasons["latin.txt"] == "not UTF-8 text (byte 0xE9 at offset 3)"
     assert "over the 1,000-byte limit" in reasons["big.txt"]
     assert result.files == ()
 

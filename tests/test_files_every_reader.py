@@ -202,7 +202,8 @@ def test_a_stream_is_read_up_to_its_limit_and_one_byte_further() -> None:
     assert str(caught.value) == (
         "standard input is over the 10-byte limit; raise max_file_bytes to read it"
     )
-    with pytest.raises(ValueError, match=r"standard input is not UTF-8 text \(byte 1"):
+    with pytest.raises(ValueError,
+                       match=r"standard input is not UTF-8 text \(byte 0xFF at offset 1\)"):
         read_text_stream(io.BytesIO(b"a\xff"))
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, price_usage
-from shoal.files import BINARY_SNIFF_BYTES, read_regular_file, refused_prefix
+from shoal.files import BINARY_SNIFF_BYTES, not_utf8, read_regular_file, refused_prefix
 from shoal.token_budget import truncate
 from shoal.tokens import (
     NOTE_ORDER,
@@ -334,8 +334,7 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     try:
         return data.decode("utf-8"), str(resolved)
     except UnicodeDecodeError as error:
-        raise ValueError(f"item {item.id!r}: {item.path!r} is not UTF-8 text (byte "
-                         f"{error.start} is invalid)") from None
+        raise ValueError(f"item {item.id!r}: {item.path!r} is {not_utf8(error)}") from None
 
 
 # ---- fitting items ----------------------------------------------------------------------------

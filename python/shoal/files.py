@@ -477,7 +477,13 @@ def _decoded(data: bytes, shown: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{shown} is not UTF-8 text (byte {error.start} is invalid)") from None
+        raise ValueError(f"{shown} is {not_utf8(error)}") from None
+
+
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """Why bytes are not text: the first bad byte's value and its offset, so that a user can
+    find it (`xxd -s OFFSET`) and tell Latin-1 (0xE9 for é) from a binary file."""
+    return f"not UTF-8 text (byte 0x{error.object[error.start]:02X} at offset {error.start})"
 
 
 def _real(path: Path) -> Path:
@@ -731,7 +737,7 @@ def _count_one(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        return SkippedFile(candidate.shown, f"not UTF-8 text (byte {error.start} is invalid)")
+        return SkippedFile(candidate.shown, not_utf8(error))
     tokens = tokenizer.count(text, allow_special=allow_special)
     return FileCount(candidate.shown, tokens, len(data))
 
