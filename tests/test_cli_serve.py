@@ -1,5 +1,6 @@
-"""`shoal serve` reads the files it is given before it serves: a bad price file or ledger location
-stops it with the file's error (exit 2) instead of a server that is ready and fails every call."""
+"""`shoal serve` reads the files it is given before it serves: a bad price file, router file or
+ledger location stops it with the file's error (exit 2) instead of a server that is ready and fails
+every call; its log says where spend and outcomes are kept."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from shoal.cli import main
 
 @pytest.fixture(autouse=True)
 def restored_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """`serve` points SHOAL_PRICES and SHOAL_LEDGER at what it is given; put them back after."""
+    """`serve` points SHOAL_PRICES and SHOAL_LEDGER at what it is given; put them back after.
+    A SHOAL_ROUTER of the user's own is not the one a test serves."""
     monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
     monkeypatch.setenv("SHOAL_PRICES", "")
+    monkeypatch.setenv("SHOAL_ROUTER", "")
 
 
 def serve(capsys: pytest.CaptureFixture[str], root: Path, *options: str) -> tuple[int, str]:
@@ -142,3 +145,90 @@ def test_without_the_budget_tools_the_ledger_is_not_checked(tmp_path: Path) -> N
 
     assert result.returncode == 0, result.stderr
     assert "ready" in result.stderr
+
+
+def team_router(folder: Path) -> Path:
+    """A router fitted from a few labels, as a team's `shoal fit` makes one."""
+    from shoal.router import fit_router
+
+    rows = [{"prompt": prompt, "model": model, "score": score}
+            for prompt, scores in (("Solve 2x + 1 = 5 for x.", (1.0, 0.0)),
+                                   ("Write a haiku about autumn leaves.", (0.0, 1.0)))
+            for model, score in zip(("qwen2.5-7b-instruct", "gemma-2-9b-it"), scores, strict=True)]
+    return fit_router(rows, name="team", dim=32, k=2).save(folder / "team.json")
+
+
+def test_a_router_file_is_served_from_the_option_or_the_environment(tmp_path: Path) -> None:
+    from shoal.router import load_router
+
+    team = team_router(tmp_path)
+    version = load_router(team).version
+
+    given = serve_process(tmp_path, "--router", str(team))
+    from_environment = serve_process(tmp_path, env={"SHOAL_ROUTER": str(team)})
+
+    for result in (given, from_environment):
+        assert result.returncode == 0, result.stderr
+        assert f"route_task chooses with router {version} from {team}" in result.stderr
+        assert "ready" in result.stderr
+
+
+def test_an_empty_router_variable_means_the_shipped_router(tmp_path: Path) -> None:
+    result = serve_process(tmp_path, env={"SHOAL_ROUTER": " "})
+
+    assert result.returncode == 0, result.stderr
+    assert "ready" in result.stderr and "chooses with router" not in result.stderr
+
+
+@pytest.mark.parametrize("source", ["--router", "SHOAL_ROUTER"])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "router file {file} does not exist"), ("{not json", "cannot read router file")],
+)
+def test_a_bad_router_file_stops_the_server_under_the_name_that_gave_it(
+    source: str, content: str | None, message: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    file = tmp_path / "router.json"
+    if content is not None:
+        file.write_text(content, encoding="utf-8")
+    options = ["--router", str(file)] if source == "--router" else []
+    if source == "SHOAL_ROUTER":
+        monkeypatch.setenv("SHOAL_ROUTER", str(file))
+
+    status, err = serve(capsys, tmp_path, *options)
+
+    assert status == 2
+    assert err.startswith(f"shoal serve: error: {source}: {message.format(file=file)}"), err
+
+
+def test_a_router_option_without_the_routing_tools_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = serve(capsys, tmp_path, "--tools", "tokens", "--router",
+                        str(team_router(tmp_path)))
+
+    assert status == 2
+    assert "--router sets the router of route_task, which --tools leaves out" in err
+
+
+def test_the_log_says_where_spend_and_outcomes_are_kept_without_making_them(
+    tmp_path: Path,
+) -> None:
+    ledger, feedback = tmp_path / "spend.sqlite3", tmp_path / "outcomes.sqlite3"
+    feedback.write_bytes(b"")
+    env = {"SHOAL_LEDGER": str(ledger), "SHOAL_FEEDBACK_DB": str(feedback)}
+
+    result = serve_process(tmp_path, env=env)
+    read_only = serve_process(tmp_path, "--read-only", env=env)
+    neither = serve_process(tmp_path, "--tools", "tokens,hardware", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert (f"INFO shoal.server: spend ledger of record_usage, set_budget_limit, budget_status, "
+            f"savings_report: {ledger} (not made yet; the first write makes it)") in result.stderr
+    assert f"INFO shoal.server: feedback database of record_outcome: {feedback} (exists)" \
+        in result.stderr
+    assert f"spend ledger of budget_status, savings_report: {ledger}" in read_only.stderr
+    assert "feedback database" not in read_only.stderr
+    assert "spend ledger" not in neither.stderr and "feedback database" not in neither.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["outcomes.sqlite3"]

@@ -122,7 +122,7 @@ async def test_the_record_outcome_tool_refuses_an_unknown_model(
         )
 
     assert result.is_error
-    assert "model: unknown model 'gpt-99': did you mean" in result.content[0].text
+    assert "argument 'model': unknown model 'gpt-99': did you mean" in result.content[0].text
 
 
 def test_one_redaction_is_singular(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,39 @@ async def test_too_many_chunks_with_text_name_the_max_chunks_that_fits(server) -
     assert refused.is_error and "argument 'max_chunks'" in message
     assert "Ask for max_chunks=4" in message and "shoal split --out-dir" in message
     assert not advised.is_error
+
+
+@pytest.mark.parametrize("include_text", [False, True])
+async def test_split_text_lists_the_chunks_that_fit_and_counts_the_rest(
+    server, include_text: bool, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    arguments = {"text": "abc " * 100_000, "max_tokens": 1, "max_chunks": 1000,
+                 "include_text": include_text}
+    async with Client(server) as client:
+        result = await client.call_tool("split_text", arguments)
+
+    assert not result.is_error, result.content[0].text
+    assert answer_tokens(_wire(result)) <= MAX_RESULT_TOKENS
+    split = result.structured_content
+    listed = len(split["chunks"])
+    assert 0 < listed < 1000 and split["chunk_count"] == 100_001
+    assert split["chunks_omitted"] == 100_001 - listed
+    assert len(split["texts"]) == (listed if include_text else 0)
+    assert f"{100_001 - listed:,} more chunks not shown: one answer holds no more" in split["note"]
+    assert split["note"] in result.content[0].text
+    # Fitted before it is sent, not refused by the cap after the work.
+    assert "over the cap" not in caplog.text
+
+
+async def test_split_text_counts_the_chunks_past_max_chunks(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        result = await client.call_tool("split_text", {"text": FOX, "max_tokens": 1,
+                                                       "max_chunks": 3, "include_text": True})
+
+    split = result.structured_content
+    assert len(split["chunks"]) == 3 and split["chunks_omitted"] == split["chunk_count"] - 3
+    assert split["note"].endswith("not shown; raise max_chunks to see them")
+    assert "chunk 1 [0:3], 1 token:\nThe" in result.content[0].text
 
 
 # ---- privacy findings ---------------------------------------------------------------------------
@@ -776,6 +810,72 @@ async def test_compare_costs_names_the_baseline_and_rounds_the_fraction() -> Non
         "gpt-4o: $0.035 (the baseline)",
         "claude-sonnet-4-5: $0.045, costs $0.01 (29%) more than gpt-4o",
     ]
+
+
+def _unit_figures(content: Any, unit_field: bool = False) -> list[float]:
+    """Every float of structured content under a key naming USD or GB."""
+    if isinstance(content, dict):
+        return [figure for key, item in content.items()
+                for figure in _unit_figures(item, bool({"usd", "gb"} & set(key.split("_"))))]
+    if isinstance(content, list):
+        return [figure for item in content for figure in _unit_figures(item, unit_field)]
+    return [content] if unit_field and isinstance(content, float) else []
+
+
+async def test_money_and_gigabytes_come_back_without_float_noise(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        compared = await client.call_tool(
+            "compare_costs",
+            {"models": ["gpt-4.1-mini", "gpt-4o"], "input_tokens": 1200, "output_tokens": 3500},
+        )
+        fit = await client.call_tool(
+            "check_hardware_fit",
+            {"model": "qwen3-30b-a3b", "device": "rtx-4090", "context_tokens": 32768},
+        )
+
+    rows = {row["model"]: row for row in compared.structured_content["comparisons"]}
+    # The sums are 0.0060799999999999995, 0.038000000000000006 and 22.799999999999997 in floats.
+    assert rows["gpt-4.1-mini"]["total_usd"] == 0.00608
+    assert rows["gpt-4o"]["estimate"]["total_usd"] == 0.038
+    assert fit.structured_content["memory_available_gb"] == 22.8
+    figures = _unit_figures(compared.structured_content) + _unit_figures(fit.structured_content)
+    assert len(figures) > 10
+    for figure in figures:
+        assert len(Decimal(repr(figure)).normalize().as_tuple().digits) <= 12, figure
+
+
+async def test_record_outcome_names_the_model_argument_and_advises_once(server) -> None:  # type: ignore[no-untyped-def]
+    arguments = {"decision_id": "d-" + "0" * 24, "model": "gpt-4.1-mimi", "score": 0.5}
+    async with Client(server) as client:
+        refused = await client.call_tool("record_outcome", arguments)
+
+    text = refused.content[0].text
+    assert refused.is_error
+    assert text.startswith("record_outcome: argument 'model': unknown model 'gpt-4.1-mimi': did "
+                           "you mean 'gpt-4.1-mini'")
+    assert text.count("SHOAL_PRICES") == 1 and text.endswith("in shoal's README)")
+
+
+async def test_route_task_chooses_with_the_router_the_server_was_given(tmp_path: Path) -> None:
+    from shoal.router import fit_router, load_router
+
+    rows = [{"prompt": prompt, "model": model, "score": score}
+            for prompt, scores in (("Solve 2x + 1 = 5 for x.", (1.0, 0.0)),
+                                   ("Write a haiku about autumn leaves.", (0.0, 1.0)),
+                                   ("What is 17 times 23?", (1.0, 0.0)))
+            for model, score in zip(("qwen2.5-7b-instruct", "gemma-2-9b-it"), scores, strict=True)]
+    team = fit_router(rows, name="team", dim=32, k=2).save(tmp_path / "team.json")
+    arguments = {"prompt": "Solve 3x - 4 = 11 for x.", "local_only": True}
+
+    async with Client(build_server(router=team)) as client:
+        routed = await client.call_tool("route_task", arguments)
+    async with Client(build_server()) as client:
+        shipped = await client.call_tool("route_task", arguments)
+
+    assert not routed.is_error, routed.content[0].text
+    version = routed.structured_content["router_version"]
+    assert version == load_router(team).version and version.startswith("team@")
+    assert shipped.structured_content["router_version"] == load_router().version != version
 
 
 async def test_check_hardware_fit_at_a_huge_context_prints_readable_numbers() -> None:

@@ -108,6 +108,12 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="user price file overriding or extending the catalog (default: SHOAL_PRICES, if "
         "set); checked at start",
     )
+    serve.add_argument(
+        "--router",
+        type=Path,
+        help="router file from `shoal fit` that route_task chooses with (default: SHOAL_ROUTER "
+        "if set and not empty, else the shipped router); checked at start",
+    )
     serve.set_defaults(handler=_serve)
 
 
@@ -762,13 +768,14 @@ def _serve(args: argparse.Namespace) -> int:
     elif os.environ.get("SHOAL_LEDGER"):
         ledger_source = "SHOAL_LEDGER"
     _check_serving_files(groups, ledger_source)
+    router = _served_router(args.router, groups)
     # Without a file tool there is no folder to guard, so a host may start it anywhere.
     roots = _file_tool_roots(args.root) if args.root or _serves_file_tools(groups) else []
     if not args.verbose:
-        # Start-up facts (the folders the file tools may read, readiness) are INFO; a host shows
-        # the server's stderr as its log.
+        # Start-up facts (the folders the file tools may read, where spend and outcomes are
+        # kept, readiness) are INFO; a host shows the server's stderr as its log.
         logging.getLogger("shoal").setLevel(logging.INFO)
-    server = build_server(read_only=args.read_only, groups=groups, roots=roots)
+    server = build_server(read_only=args.read_only, groups=groups, roots=roots, router=router)
     if not args.http:
         serve_stdio(server)
         return 0
@@ -828,6 +835,34 @@ def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None
             if ledger_source is None:
                 raise
             raise ValueError(f"{ledger_source}: {error}") from None
+
+
+def _served_router(given: Path | None, groups: Sequence[str] | None) -> str | None:
+    """The router file route_task chooses with: --router, else SHOAL_ROUTER (empty: not set),
+    else None for the shipped router. It is read now, so a bad file stops the server at
+    start-up with its error led by the option or variable that named it."""
+    from shoal.router import load_router
+    from shoal.server import ROUTER_ENVIRONMENT_VARIABLE
+
+    routing = groups is None or "routing" in groups
+    if given is not None and not routing:
+        raise ValueError("--router sets the router of route_task, which --tools leaves out: "
+                         "add routing to --tools, or leave --router out")
+    named, path = "--router", given
+    if path is None:
+        named = ROUTER_ENVIRONMENT_VARIABLE
+        configured = os.environ.get(ROUTER_ENVIRONMENT_VARIABLE, "").strip()
+        path = Path(configured).expanduser() if configured else None
+    if path is None or not routing:
+        return None
+
+    # Resolved now: a later change of directory must not change the file.
+    file = str(path.resolve())
+    try:
+        load_router(file)
+    except ValueError as error:
+        raise ValueError(f"{named}: {error}") from None
+    return file
 
 
 def _check_root_folders(roots: Sequence[Path], why: str) -> None:

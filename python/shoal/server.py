@@ -10,8 +10,10 @@ a crash whose details stay in the server's log on stderr.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -44,6 +46,9 @@ from shoal.ledger import (
     BudgetStatus,
     UsageRecord,
     budget_status,
+    default_location,
+    describe_location,
+    is_postgres_url,
     record_usage,
     set_limit,
 )
@@ -60,7 +65,7 @@ from shoal.hardware import (
     port_chip,
 )
 from shoal.hardware_cli import front_table
-from shoal.feedback import RecordedOutcome, record_outcome
+from shoal.feedback import RecordedOutcome, default_db_path, record_outcome
 from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
     RoutingDecision,
@@ -136,6 +141,13 @@ Result = TypeVar("Result")
 FILE_TOOLS = ("count_files", "fit_budget")
 FILE_TOOL_GROUPS = ("tokens", "budget")
 
+# What names the router file of `shoal serve` when --router does not; empty means not set.
+ROUTER_ENVIRONMENT_VARIABLE = "SHOAL_ROUTER"
+
+# The tools that read or write the spend ledger, and the one that writes the feedback database.
+LEDGER_TOOLS = ("record_usage", "set_budget_limit", "budget_status", "savings_report")
+FEEDBACK_TOOLS = ("record_outcome",)
+
 # What makes a fit_budget answer long, and what to change; a refusal names the parts that apply.
 FIT_CUT_ADVICE = (
     "with truncate_last the cut item's text comes back as text and as structured content, so "
@@ -160,8 +172,9 @@ LONG_ANSWERS = {
     "the Python API.",
     "split_text": "with include_text the shown chunks' text comes back as text and as structured "
     "content, so max_tokens may be at most {text_limit:,} and the shown chunks together no "
-    "more; lower max_chunks, or split long texts with the command line (shoal split --out-dir) "
-    "or the Python API.",
+    "more: lower max_chunks, or split long texts with the command line (shoal split --out-dir) "
+    "or the Python API. Chunk ranges past what one answer holds are left out and counted in "
+    "chunks_omitted.",
     "count_files": "lower max_files (the totals still cover every file).",
     "sweep_hardware": "lower max_points.",
     "compare_costs": "price fewer models per call.",
@@ -179,11 +192,16 @@ LONG_ANSWERS = {
 
 
 @asynccontextmanager
-async def _warm_up(server: MCPServer[None]) -> AsyncIterator[None]:
+async def _warm_up(
+    server: MCPServer[None], router_file: str | Path | None = None
+) -> AsyncIterator[None]:
     """Load the catalog (with the user's price file), the router and both encodings once,
-    before the first call needs them; a price file that cannot be read stops the start."""
+    before the first call needs them; a price file or router file that cannot be read stops
+    the start."""
     configured_catalog()
-    load_router()
+    router = load_router(router_file)
+    if router_file is not None:
+        logger.info("route_task chooses with router %s from %s", router.version, router_file)
     count_tokens("warm up", encoding="o200k_base")
     count_tokens("warm up", encoding="cl100k_base")
     logger.info("shoal %s ready", __version__)
@@ -192,10 +210,30 @@ async def _warm_up(server: MCPServer[None]) -> AsyncIterator[None]:
 
 def _answer(result: Any, summary: str) -> CallToolResult:
     """Package a domain result as structured content plus a readable summary."""
-    structured = TypeAdapter(type(result)).dump_python(result, mode="json")
+    structured = _rounded(TypeAdapter(type(result)).dump_python(result, mode="json"))
     return CallToolResult(
         content=[TextContent(type="text", text=summary)], structured_content=structured
     )
+
+
+# Fields named with these units are money (USD) and memory (GB) figures: sums and products of
+# prices and sizes, whose last bits are float noise (0.0060799999999999995 for 0.00608).
+ROUNDED_UNITS = frozenset({"usd", "gb"})
+# Enough digits for a nano-dollar up to $1,000, far more than any price or size is known to.
+ROUNDED_DIGITS = 12
+
+
+def _rounded(value: Any, unit_field: bool = False) -> Any:
+    """Structured content with its money and GB figures to `ROUNDED_DIGITS` significant
+    digits; every other value as it is."""
+    if isinstance(value, dict):
+        return {key: _rounded(item, not ROUNDED_UNITS.isdisjoint(key.split("_")))
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item, unit_field) for item in value]
+    if unit_field and isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{ROUNDED_DIGITS}g}")
+    return value
 
 
 def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
@@ -256,12 +294,14 @@ def build_server(
     groups: Collection[str] | None = None,
     max_result_tokens: int = MAX_RESULT_TOKENS,
     roots: Sequence[str | os.PathLike[str]] | None = None,
+    router: str | Path | None = None,
 ) -> MCPServer[None]:
     """Create the MCP server with shoal's tools and resources registered.
 
     Args:
         roots: Folders the file tools may read (relative paths start at the first); None: the
             current directory.
+        router: Router file (from `shoal fit`) route_task chooses with; None: the shipped one.
         read_only: Leave out every tool not annotated read-only (those that write a ledger).
         groups: Keep only the tools of these groups (keys of `TOOL_GROUPS`); None keeps all.
         max_result_tokens: Largest tool answer, in tokens; a larger one becomes a tool error.
@@ -274,11 +314,11 @@ def build_server(
         title="shoal",
         description="Model routing, token counts and costs, inference fit, process nodes.",
         version=__version__,
-        lifespan=_warm_up,
+        lifespan=functools.partial(_warm_up, router_file=router),
     )
     allowed: list[str | os.PathLike[str]] = [os.getcwd()] if roots is None else list(roots)
     _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
-    _add_routing_tools(server, max_result_tokens=max_result_tokens)
+    _add_routing_tools(server, max_result_tokens=max_result_tokens, router_file=router)
     _add_router_tools(server)
     _add_cost_tools(server)
     _add_costs_tools(server)
@@ -286,6 +326,7 @@ def build_server(
     _add_hardware_tools(server)
     _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
     _log_file_access(server, allowed)
+    _log_data_files(server)
     return server
 
 
@@ -296,6 +337,29 @@ def _log_file_access(server: MCPServer[None], roots: Sequence[str | os.PathLike[
         return
     folders = ", ".join(str(Path(root).resolve()) for root in roots)
     logger.info("file tools (%s) may read only inside: %s", ", ".join(served), folders)
+
+
+def _log_data_files(server: MCPServer[None]) -> None:
+    """Say in the log where the served tools keep spend and outcomes, and whether those files
+    exist yet: a host starts the server without the shell's environment, so a SHOAL_LEDGER or
+    SHOAL_FEEDBACK_DB set in a profile may not apply. Nothing is created or connected to here."""
+    served = [tool.name for tool in registered_tools(server)]
+    ledger_tools = [name for name in served if name in LEDGER_TOOLS]
+    if ledger_tools:
+        location = default_location()
+        state = "PostgreSQL" if is_postgres_url(location) else _made_yet(Path(location))
+        logger.info("spend ledger of %s: %s (%s)", ", ".join(ledger_tools),
+                    describe_location(location), state)
+    feedback_tools = [name for name in served if name in FEEDBACK_TOOLS]
+    if feedback_tools:
+        database = default_db_path()
+        logger.info("feedback database of %s: %s (%s)", ", ".join(feedback_tools), database,
+                    _made_yet(database))
+
+
+def _made_yet(file: Path) -> str:
+    """Whether a SQLite file the tools write exists yet; their first write makes it."""
+    return "exists" if file.expanduser().exists() else "not made yet; the first write makes it"
 
 
 def _finish(
@@ -589,13 +653,14 @@ def _add_token_tools(
         max_chunks: Annotated[
             int, Field(description="Most chunks to list; the count covers all.", ge=1, le=1000)
         ] = SHOWN_CHUNKS,
-    ) -> Annotated[CallToolResult, ChunkList]:
+    ) -> Annotated[CallToolResult, ShownChunks]:
         """Split a text into consecutive chunks of at most max_tokens tokens each.
 
         Use it to feed a long text to a model piece by piece. Returns each chunk's character
         range [start, end) and token count; joined, the chunks
         are the text. Chunk boundaries fall between tokens and never inside a character. With
         include_text, the answer's text is the summary, then each shown chunk under its range.
+        Chunks past max_chunks are left out and counted in chunks_omitted.
         """
         if include_text and max_tokens > text_limit:
             raise ToolError(
@@ -606,16 +671,23 @@ def _add_token_tools(
                 "(shoal.token_budget.split_chunks)"
             )
         result = _call(split_chunks, text, max_tokens, **_tokenizer(encoding, model))
-        shown = result.summary(max_chunks=max_chunks, include_text=include_text)
-        if not include_text:
-            return _answer(shown, render.chunk_list(shown))
+        listed = result.summary(max_chunks=max_chunks, include_text=include_text)
+        if include_text:
+            _check_chunk_text_fits(listed, text_limit, max_result_tokens)
 
-        _check_chunk_text_fits(shown, text_limit, max_result_tokens)
-        chunks = [
-            (f"chunk {number} [{chunk.start:,}:{chunk.end:,}], {chunk.tokens:,} tokens:", text)
-            for number, (chunk, text) in enumerate(zip(shown.chunks, shown.texts, strict=True), 1)
-        ]
-        return _answer(shown, _with_text(render.chunk_list(shown), chunks))
+        def answer(count: int) -> CallToolResult:
+            shown = ShownChunks.first(listed, count)
+            texts = zip(shown.chunks, shown.texts, strict=True) if include_text else ()
+            chunks = [
+                (f"chunk {number} [{chunk.start:,}:{chunk.end:,}], "
+                 f"{render.plural(chunk.tokens, 'token')}:", text)
+                for number, (chunk, text) in enumerate(texts, 1)
+            ]
+            return _answer(shown, _with_text(render.chunk_list(shown), chunks))
+
+        # Each listed range takes about 20 tokens, so a thousand of them (the most max_chunks
+        # allows) are past the cap: list as many as fit and count the rest.
+        return answer(_most_that_fit(answer, len(listed.chunks), max_result_tokens))
 
     @server.tool(name="count_files", title="Count tokens in files", annotations=READ_ONLY)
     def count_files_tool(
@@ -665,6 +737,32 @@ def _add_token_tools(
         return _answer(shown, render.files_summary(shown))
 
 
+@dataclasses.dataclass(frozen=True)
+class ShownChunks(ChunkList):
+    """A split as split_text answers it: the first chunks asked for that fit one answer.
+
+    Attributes:
+        chunks_omitted: Chunks not listed in ``chunks``: past max_chunks, or past what one
+            answer holds.
+    """
+
+    chunks_omitted: int = 0
+
+    @classmethod
+    def first(cls, listed: ChunkList, count: int) -> ShownChunks:
+        """The first `count` of the chunks `listed` (with their text, if it has them)."""
+        fields = {field.name: getattr(listed, field.name) for field in dataclasses.fields(listed)}
+        omitted = listed.chunk_count - count
+        if count < len(listed.chunks):
+            fields["note"] = (
+                f"{render.plural(omitted, 'more chunk')} not shown: one answer holds no more; "
+                "the command line (shoal split) and the Python API list them all"
+            )
+        fields["chunks"] = listed.chunks[:count]
+        fields["texts"] = listed.texts[:count]
+        return cls(**fields, chunks_omitted=omitted)
+
+
 def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens: int) -> None:
     """Refuse, before the answer is built, shown chunks whose text one answer cannot carry."""
     fitting, tokens = 0, 0
@@ -684,7 +782,10 @@ def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens:
     )
 
 
-def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> None:
+def _add_routing_tools(
+    server: MCPServer[None], *, max_result_tokens: int,
+    router_file: str | Path | None = None,
+) -> None:
     text_limit = returned_text_limit(max_result_tokens)
 
     @server.tool(name="route_task", title="Choose a model for a task", annotations=READ_ONLY)
@@ -831,6 +932,9 @@ def _add_routing_tools(server: MCPServer[None], *, max_result_tokens: int) -> No
             previous_model=previous_model or None,
             stickiness_margin=stickiness_margin,
             catalog=_call(configured_catalog),
+            # Read again only when the file changes, so a refitted router is used without a
+            # restart, as an edited price file is.
+            router=_call(load_router, router_file),
         )
         runners_up = min(max_alternatives, len(decision.alternatives) - 1)
 
@@ -1115,6 +1219,10 @@ def _add_router_tools(server: MCPServer[None]) -> None:
                 f"argument 'cost_usd': {cost_usd:g} is not a cost; give 0 or more USD, or -1 "
                 "when it is unknown"
             )
+        # The shipped router's own models need no catalog row; any other model is checked
+        # here, where the error can name its argument and give the catalog's advice once.
+        if model.strip() not in load_router().models:
+            _check_model_argument(_call(configured_catalog), model.strip(), "model")
         result = _call(
             record_outcome,
             decision_id,
@@ -1659,18 +1767,19 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
                   "cache_write_tokens": cache_write_tokens, "reasoning_tokens": reasoning_tokens}
         catalog = _call(configured_catalog)
         if baseline:
-            _check_baseline(catalog, baseline)
+            _check_model_argument(catalog, baseline, "baseline")
         rows = _call(compare_costs, models, calls=calls, baseline=baseline or None,
                      catalog=catalog, **tokens)
         _check_some_tokens(tokens)
         return _answer(CostComparisons(tuple(rows)), render.cost_comparison(rows))
 
 
-def _check_baseline(catalog: Catalog, baseline: str) -> None:
-    """Refuse an unknown baseline under its argument's name: its near matches may quote a model
-    listed in ``models``, which would leave the error's argument unclear."""
+def _check_model_argument(catalog: Catalog, model: str, argument: str) -> None:
+    """Refuse an unknown model under its argument's name, with the catalog's advice: the near
+    matches may quote a model another argument lists (compare_costs' ``models`` beside its
+    ``baseline``), which would leave the error's argument unclear."""
     try:
-        catalog.model(baseline)
+        catalog.model(model)
     except ValueError as error:
-        raise ToolError(f"argument 'baseline': {error}") from error
+        raise ToolError(f"argument '{argument}': {error}") from error
 
