@@ -442,7 +442,7 @@ async def test_files_with_invalid_utf8_are_skipped_or_refused_by_name(tmp_path: 
     assert summary["files_counted"] == 1 and summary["files_skipped"] == 3
     reasons = {item["path"]: item["reason"] for item in summary["skipped"]}
     assert all("not UTF-8" in reason for reason in reasons.values()), reasons
-    assert "byte 2 is invalid" in reasons["./surrogate.txt"]
+    assert "byte 0xED at offset 2" in reasons["./surrogate.txt"]
     assert fitted.is_error and "'doc'" in _text(fitted) and "not UTF-8" in _text(fitted)
     assert not after.is_error and after.structured_content["total_tokens"] == 2
 
