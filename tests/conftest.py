@@ -15,4 +15,11 @@ def private_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("session-ledger") / "ledger.sqlite3"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SHOAL_LEDGER", str(path))
+        # The user's own files would change what the tests expect; a test sets what it needs.
+        for variable in USER_FILE_VARIABLES:
+            patch.delenv(variable, raising=False)
         yield path
+
+
+USER_FILE_VARIABLES = ("SHOAL_PRICES", "SHOAL_ROUTER", "SHOAL_DEVICES", "SHOAL_ARCHITECTURES",
+                       "SHOAL_FEEDBACK_DB")

@@ -388,3 +388,13 @@ def test_a_comparison_carries_each_model_s_notes_and_a_baseline_not_compared(
         "claude-sonnet-4-5: $0.00337, costs $0.00213 (170%) more than gemini-2.5-pro",
         "baseline gemini-2.5-pro: $0.00125 (not one of the compared models)",
     ]
+
+
+def test_json_money_figures_carry_no_float_noise(capsys: pytest.CaptureFixture[str]) -> None:
+    # 1,000 x $2.5/Mtok + 200 x $10/Mtok sums to 0.0045000000000000005 in binary floating point.
+    code, out, _ = _run(capsys, "cost", "gpt-4o", "--input", "1000", "--output", "200", "--json")
+
+    estimate = json.loads(out)
+    assert code == 0
+    assert estimate["total_usd"] == 0.0045 and '"total_usd": 0.0045\n' in out
+    assert [line["usd"] for line in estimate["line_items"]] == [0.0025, 0.002]

@@ -88,7 +88,9 @@ def test_unknown_models_are_refused_with_near_matches(
         record_outcome(DECISION, "gpt-99", 0.5, db_path=database)
     assert main(["feedback", "record", DECISION, "gpt-4.1-mimi", "0.5", "--db",
                  str(database)]) == 2
-    assert "did you mean 'gpt-4.1-mini'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "did you mean 'gpt-4.1-mini'" in err
+    assert err.count("SHOAL_PRICES") == 1  # how to add a model, said once
     assert not database.exists()
 
 

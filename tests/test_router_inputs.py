@@ -293,6 +293,24 @@ def test_empty_candidates_are_an_error_everywhere(capsys: pytest.CaptureFixture[
         route("Write a haiku.", candidates=[])
 
 
+def test_route_reads_the_router_shoal_router_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = tmp_path / "team.json"
+    labels = Path(__file__).parent / "data" / "examples" / "labels.jsonl"
+    assert main(["fit", str(labels), "--out", str(team)]) == 0
+    capsys.readouterr()
+    asked = ["route", "Prove that there are infinitely many primes.", "--candidates",
+             "gpt-4.1-mini,gpt-5-mini", "--json"]
+
+    monkeypatch.setenv("SHOAL_ROUTER", str(team))
+    assert main(asked) == 0
+    assert json.loads(capsys.readouterr().out)["router_version"].startswith("custom@")
+
+    monkeypatch.setenv("SHOAL_ROUTER", str(tmp_path / "missing.json"))
+    assert error_of(capsys, *asked).startswith("shoal route: error: SHOAL_ROUTER: ")
+
+
 def test_a_trade_off_next_to_a_quality_floor_needs_a_previous_model(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -165,7 +165,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json", action="store_true", help="print structured JSON instead of a table"
     )
     route.add_argument(
-        "--router", type=Path, help="router file from `shoal fit` (default: shipped)"
+        "--router", type=Path, help="router file from `shoal fit` (default: SHOAL_ROUTER if "
+        "set and not empty, else the shipped router)"
     )
     route.add_argument(
         "--prices", type=Path, help="user price file overriding or extending the catalog"
@@ -838,22 +839,28 @@ def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None
 
 
 def _served_router(given: Path | None, groups: Sequence[str] | None) -> str | None:
-    """The router file route_task chooses with: --router, else SHOAL_ROUTER (empty: not set),
-    else None for the shipped router. It is read now, so a bad file stops the server at
-    start-up with its error led by the option or variable that named it."""
-    from shoal.router import load_router
-    from shoal.server import ROUTER_ENVIRONMENT_VARIABLE
-
+    """The router file route_task chooses with: see `_configured_router`; None when the
+    routing tools are not served."""
     routing = groups is None or "routing" in groups
     if given is not None and not routing:
         raise ValueError("--router sets the router of route_task, which --tools leaves out: "
                          "add routing to --tools, or leave --router out")
+    return _configured_router(given) if routing else None
+
+
+def _configured_router(given: Path | None) -> str | None:
+    """--router, else SHOAL_ROUTER (empty: not set), else None for the shipped router, as an
+    absolute path. It is read now, so a bad file stops the command with its error led by the
+    option or variable that named it."""
+    from shoal.router import load_router
+    from shoal.server import ROUTER_ENVIRONMENT_VARIABLE
+
     named, path = "--router", given
     if path is None:
         named = ROUTER_ENVIRONMENT_VARIABLE
         configured = os.environ.get(ROUTER_ENVIRONMENT_VARIABLE, "").strip()
         path = Path(configured).expanduser() if configured else None
-    if path is None or not routing:
+    if path is None:
         return None
 
     # Resolved now: a later change of directory must not change the file.
@@ -1296,10 +1303,11 @@ def _route(args: argparse.Namespace) -> int:
     }
     if args.history is not None:
         options["history"] = _read_history(args.history)
-    if args.router is not None:
+    router_file = _configured_router(args.router)
+    if router_file is not None:
         from shoal.router import load_router
 
-        options["router"] = load_router(args.router)
+        options["router"] = load_router(router_file)
     if args.prompt is not None:
         prompt = _read_stdin() if args.prompt == "-" else args.prompt
         with _options_named(ROUTE_OPTIONS):
@@ -2007,7 +2015,9 @@ def _hw(args: argparse.Namespace) -> int:
 
 
 def _print_json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
+    from shoal.json_output import json_text
+
+    print(json_text(payload))
 
 
 if __name__ == "__main__":

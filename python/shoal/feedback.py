@@ -195,9 +195,8 @@ def _known_model(model: str, catalog: Catalog | None) -> str:
 
         if model in load_router().models:
             return model
-        raise FeedbackError(
-            f"model: {error}; --prices or SHOAL_PRICES applies such a file"
-        ) from None
+        # The catalog's message already says how to add a model (a user price file).
+        raise FeedbackError(f"model: {error}") from None
 
 
 def record_outcome(

@@ -70,7 +70,9 @@ def _megabytes(value: str) -> float:
 
 
 def _print_json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
+    from shoal.json_output import json_text
+
+    print(json_text(payload))
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:

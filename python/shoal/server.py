@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import json
 import logging
-import math
 import os
 import time
 from collections import Counter
@@ -40,20 +39,9 @@ from shoal.budget import (
     trim_chat,
 )
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import CostComparison, compare_costs
-from shoal.ledger import (
-    BudgetLimit,
-    BudgetStatus,
-    UsageRecord,
-    budget_status,
-    default_location,
-    describe_location,
-    is_postgres_url,
-    record_usage,
-    set_limit,
-)
-from shoal.report import SavingsReport, savings_report
-from shoal.cost import CostEstimate, estimate_cost
+from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
+from shoal.feedback import RecordedOutcome, default_db_path, record_outcome
+from shoal.files import FilesSummary, count_files
 from shoal.hardware import (
     HardwareFit,
     ParetoFront,
@@ -65,7 +53,21 @@ from shoal.hardware import (
     port_chip,
 )
 from shoal.hardware_cli import front_table
-from shoal.feedback import RecordedOutcome, default_db_path, record_outcome
+from shoal.json_output import rounded_figures
+from shoal.ledger import (
+    BudgetLimit,
+    BudgetStatus,
+    UsageRecord,
+    budget_status,
+    default_location,
+    describe_location,
+    is_postgres_url,
+    record_usage,
+    set_limit,
+)
+from shoal.privacy import PrivacyFinding, scan_text
+from shoal.privacy import redact as redact_findings
+from shoal.report import SavingsReport, savings_report
 from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
     RoutingDecision,
@@ -73,8 +75,6 @@ from shoal.router import (
     route,
     runner_up_sentence,
 )
-from shoal.privacy import PrivacyFinding, scan_text
-from shoal.privacy import redact as redact_findings
 from shoal.router_policy import DEFAULT_STICKINESS_MARGIN, PrivacyReport
 from shoal.server_policy import (
     MAX_RESULT_TOKENS,
@@ -90,7 +90,6 @@ from shoal.server_policy import (
     too_long_for_an_answer,
     tool_group,
 )
-from shoal.files import FilesSummary, count_files
 from shoal.token_budget import ChunkList, Truncation, split_chunks, truncate
 from shoal.tokens import ChatTokenCount, TokenCount, count_chat, count_tokens
 
@@ -210,30 +209,10 @@ async def _warm_up(
 
 def _answer(result: Any, summary: str) -> CallToolResult:
     """Package a domain result as structured content plus a readable summary."""
-    structured = _rounded(TypeAdapter(type(result)).dump_python(result, mode="json"))
+    structured = rounded_figures(TypeAdapter(type(result)).dump_python(result, mode="json"))
     return CallToolResult(
         content=[TextContent(type="text", text=summary)], structured_content=structured
     )
-
-
-# Fields named with these units are money (USD) and memory (GB) figures: sums and products of
-# prices and sizes, whose last bits are float noise (0.0060799999999999995 for 0.00608).
-ROUNDED_UNITS = frozenset({"usd", "gb"})
-# Enough digits for a nano-dollar up to $1,000, far more than any price or size is known to.
-ROUNDED_DIGITS = 12
-
-
-def _rounded(value: Any, unit_field: bool = False) -> Any:
-    """Structured content with its money and GB figures to `ROUNDED_DIGITS` significant
-    digits; every other value as it is."""
-    if isinstance(value, dict):
-        return {key: _rounded(item, not ROUNDED_UNITS.isdisjoint(key.split("_")))
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [_rounded(item, unit_field) for item in value]
-    if unit_field and isinstance(value, float) and math.isfinite(value):
-        return float(f"{value:.{ROUNDED_DIGITS}g}")
-    return value
 
 
 def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
