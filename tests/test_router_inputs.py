@@ -13,7 +13,13 @@ from shoal.catalog import load_catalog
 from shoal.cli import main
 from shoal.feedback import record_outcome
 from shoal.router import NoEligibleModelError, RoutingError, load_router, route
-from shoal.router_eval import EvaluationError, LabelledPrompt, cross_validate, read_labelled
+from shoal.router_eval import (
+    EvaluationError,
+    LabelledPrompt,
+    cross_validate,
+    evaluate_router,
+    read_labelled,
+)
 
 MATHS, POEMS = "qwen2.5-7b-instruct", "gemma-2-9b-it"
 README = Path(__file__).parents[1] / "README.md"
@@ -311,6 +317,15 @@ def test_route_reads_the_router_shoal_router_names(
     assert error_of(capsys, *asked).startswith("shoal route: error: SHOAL_ROUTER: ")
 
 
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_router_path_is_named_as_empty(empty: str) -> None:
+    with pytest.raises(RoutingError) as raised:
+        route("Prove that there are infinitely many primes.", router=empty)
+
+    assert str(raised.value) == ("router is an empty path: give the path of a router file, or "
+                                 "leave it out for the shipped router")
+
+
 def test_a_trade_off_next_to_a_quality_floor_needs_a_previous_model(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -432,12 +447,65 @@ def test_eval_on_sparse_labels_says_what_it_needs(
     assert "of 6 prompts, each model is scored on" in err
 
 
+THIRD = "gpt-4o-mini"
+MATHS_PROMPTS = [prompt for prompt, maths, _ in TASKS if maths]
+
+
+def partly_scored_rows() -> list[dict[str, object]]:
+    """The two models on every prompt, a third on the first three only; a task on each."""
+    rows = [{**row, "task": "maths" if row["prompt"] in MATHS_PROMPTS else "poems"}
+            for row in label_rows()]
+    third = [{"prompt": prompt, "model": THIRD, "score": 0.5,
+              "task": "maths" if prompt in MATHS_PROMPTS else "poems"}
+             for prompt, _, _ in TASKS[:3]]
+    return rows + third
+
+
+@pytest.mark.parametrize("split", [["--data", "{data}", "--folds", "2"],
+                                   ["--data", "{data}", "--folds", "task"],
+                                   ["--train", "{data}", "--test", "{data}"]])
+def test_eval_leaves_out_a_model_scored_on_some_prompts_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], split: list[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", partly_scored_rows())
+    report = tmp_path / "eval.json"
+
+    argv = [part.format(data=data) for part in split]
+    assert main(["eval", *argv, "--json", str(report)]) == 0
+
+    printed = capsys.readouterr().out
+    assert (f"note: not evaluated: {THIRD} (scored on 3 of the 6 held-out prompts); every "
+            "policy is compared on the same prompts, so only models scored on every held-out "
+            "prompt are candidates") in printed
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert written["models"] == [POEMS, MATHS]
+    # Neither a baseline nor the oracle may pick the model left out.
+    points = [*written["router_curve"], *written["oracle_curve"], written["oracle"],
+              written["random"], *written["singles"]]
+    assert all(THIRD not in (point["picks"] or {}) for point in points)
+    assert f"single:{THIRD}" not in {point["policy"] for point in written["singles"]}
+
+
+def test_a_named_candidate_without_a_score_on_a_prompt_is_an_error() -> None:
+    prompts = [LabelledPrompt(p, {MATHS: m, POEMS: s}, {MATHS: 1e-5, POEMS: 2e-5}, {})
+               for p, m, s in TASKS]
+    router = load_router()
+    prompts[4] = LabelledPrompt(TASKS[4][0], {MATHS: 1.0}, {MATHS: 1e-5, POEMS: 2e-5}, {})
+
+    with pytest.raises(EvaluationError, match=(
+        f"held-out prompt 4 \\(counting from 0\\) has no score for {POEMS}: every candidate "
+        "needs a score on every held-out prompt"
+    )):
+        evaluate_router(prompts, router=router, models=[MATHS, POEMS])
+
+
 def test_the_eval_help_states_what_evaluation_needs(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     text = " ".join(capsys.readouterr().out.split())
 
     assert "The models evaluated are those scored on every held-out prompt" in text
+    assert "a model scored on only some of them is left out, with a note saying so" in text
     assert "a row's own output_tokens (and input_tokens) take precedence" in text
 
 

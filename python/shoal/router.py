@@ -867,6 +867,10 @@ def _router_argument(router: object) -> Router:
         return load_router()
     if isinstance(router, Router):
         return router
+    if isinstance(router, str) and not router.strip():
+        # An empty path would be read as the current folder and reported as one.
+        raise RoutingError("router is an empty path: give the path of a router file, or leave "
+                           "it out for the shipped router")
     if isinstance(router, (str, os.PathLike)):
         return load_router(router)
     raise RoutingError(

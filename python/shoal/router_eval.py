@@ -144,6 +144,17 @@ class Evaluation:
         return max(within, key=lambda p: (p.quality, -p.cost_usd), default=None)
 
 
+# The top-level keys by which an evaluation written by `shoal eval --json` is recognised.
+EVALUATION_KEYS = frozenset(
+    {"prompts", "models", "router_version", "router_curve", "oracle_curve", "aiq"}
+)
+
+
+def is_evaluation_document(document: object) -> bool:
+    """Whether a parsed JSON document is an evaluation as :meth:`Evaluation.to_dict` writes it."""
+    return isinstance(document, dict) and EVALUATION_KEYS <= document.keys()
+
+
 def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and math.isinf(value):
         return "inf"
@@ -609,7 +620,9 @@ def evaluate_predictions(
     models = tuple(sorted(predictions[0]))
     if len(models) < 2:
         raise EvaluationError("evaluation needs at least two candidate models")
-    scores = [item.scores for item in prompts]
+    # Only the candidates' scores: the oracle and the baselines pick among the same models as
+    # the router, not among every model the data happens to score.
+    scores = [_candidate_scores(item, models, index) for index, item in enumerate(prompts)]
 
     router_curve = _curve("router", predictions, scores, costs, trade_offs)
     oracle_curve = _curve("oracle", scores, scores, costs, trade_offs)
@@ -639,6 +652,19 @@ def evaluate_predictions(
     )
 
 
+def _candidate_scores(
+    item: LabelledPrompt, models: Sequence[str], index: int
+) -> dict[str, float]:
+    """The realised scores of the candidates on one held-out prompt."""
+    missing = [model for model in models if model not in item.scores]
+    if missing:
+        raise EvaluationError(
+            f"held-out prompt {index} (counting from 0) has no score for {', '.join(missing)}: "
+            "every candidate needs a score on every held-out prompt"
+        )
+    return {model: item.scores[model] for model in models}
+
+
 def _pair_summaries(
     models: Sequence[str], predictions: Sequence[Mapping[str, float]],
     scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint], seed: int,
@@ -665,7 +691,8 @@ def evaluate_router(
     prices: Mapping[str, tuple[float, float]] | None = None,
     models: Sequence[str] | None = None, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
 ) -> Evaluation:
-    """Evaluate ``router`` on held-out ``prompts`` (candidates: models scored on every prompt).
+    """Evaluate ``router`` on held-out ``prompts`` (candidates: models scored on every prompt;
+    a note names the models scored on only some of them, which are left out).
 
     Raises:
         EvaluationError: If the prompts share fewer than two models or a model has no cost.
@@ -675,7 +702,8 @@ def evaluate_router(
     costs = cost_table(prompts, candidates, catalog=catalog, prices=prices,
                        output_tokens=output_tokens)
     predictions = predict(router, prompts, candidates, catalog)
-    return evaluate_predictions(prompts, predictions, costs, router_version=router.version)
+    return evaluate_predictions(prompts, predictions, costs, router_version=router.version,
+                                notes=_left_out_notes(prompts))
 
 
 def _shared_models(prompts: Sequence[LabelledPrompt]) -> tuple[str, ...]:
@@ -689,12 +717,31 @@ def _shared_models(prompts: Sequence[LabelledPrompt]) -> tuple[str, ...]:
     return tuple(sorted(shared))
 
 
-def _too_few_shared_models(prompts: Sequence[LabelledPrompt], shared: set[str]) -> str:
-    """What evaluation needs, what the data has (prompts scored per model), and what to do."""
+def _scored_counts(prompts: Sequence[LabelledPrompt]) -> dict[str, int]:
+    """How many of the prompts each model is scored on."""
     scored: dict[str, int] = {}
     for item in prompts:
         for model in item.scores:
             scored[model] = scored.get(model, 0) + 1
+    return scored
+
+
+def _left_out_notes(prompts: Sequence[LabelledPrompt]) -> tuple[str, ...]:
+    """A note naming the models scored on some held-out prompts but not all, which are not
+    evaluated (none when every scored model is evaluated)."""
+    scored = _scored_counts(prompts)
+    partial = [model for model in sorted(scored) if scored[model] < len(prompts)]
+    if not partial:
+        return ()
+    counts = ", ".join(f"{model} (scored on {scored[model]:,} of the {len(prompts):,} held-out "
+                       "prompts)" for model in partial)
+    return (f"not evaluated: {counts}; every policy is compared on the same prompts, so only "
+            "models scored on every held-out prompt are candidates",)
+
+
+def _too_few_shared_models(prompts: Sequence[LabelledPrompt], shared: set[str]) -> str:
+    """What evaluation needs, what the data has (prompts scored per model), and what to do."""
+    scored = _scored_counts(prompts)
     counts = ", ".join(f"{model} {count:,}" for model, count in sorted(scored.items()))
     everywhere = ", ".join(sorted(shared)) if shared else "none"
     return (
@@ -741,7 +788,8 @@ def cross_validate(
                 "router that did not see it")
     return evaluate_predictions(
         prompts, [p for p in predictions if p is not None], costs,
-        router_version=f"{count}-fold cross-validation", seed=seed, notes=(note,),
+        router_version=f"{count}-fold cross-validation", seed=seed,
+        notes=(note, *_left_out_notes(prompts)),
     )
 
 
@@ -782,6 +830,7 @@ __all__ = [
     "cross_validate",
     "evaluate_predictions",
     "evaluate_router",
+    "is_evaluation_document",
     "long_rows",
     "non_decreasing_hull",
     "pair_metrics",
