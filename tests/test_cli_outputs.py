@@ -79,8 +79,20 @@ def test_report_svg_never_replaces_the_ledger_it_finds_in_the_environment(
 
     code, err = run(capsys, "report", "--svg", str(ledger))
 
-    assert code == 2 and f"is the input {ledger} (the ledger)" in err
+    assert code == 2 and f"is the input {ledger} (SHOAL_LEDGER)" in err
     assert ledger.read_bytes() == before
+
+
+def test_report_svg_names_the_default_ledger_as_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHOAL_LEDGER", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    default = tmp_path / "shoal" / "ledger.sqlite3"
+
+    code, err = run(capsys, "report", "--svg", str(default))
+
+    assert code == 2 and f"is the input {default} (the default ledger)" in err
 
 
 def test_report_svg_never_replaces_its_price_file(
@@ -181,7 +193,7 @@ def test_eval_outputs_refuse_files_of_another_kind(
     code, err = run(capsys, *evaluate, "--plot", str(notes))
     assert code == 2 and f"--plot {notes} exists and is not an SVG" in err
     code, err = run(capsys, *evaluate, "--json", str(other_labels))
-    assert code == 2 and f"--json {other_labels} exists and is not a JSON document" in err
+    assert code == 2 and f"--json {other_labels} exists and is not a shoal eval result" in err
     assert notes.read_text(encoding="utf-8") == NOTES
     assert other_labels.read_bytes() == labels.read_bytes()
 
@@ -208,7 +220,7 @@ def test_fit_out_replaces_a_router_but_not_a_labels_file(
     other_labels.write_bytes(labels.read_bytes())
 
     code, err = run(capsys, "fit", str(labels), "--out", str(other_labels), "--k", "2")
-    assert code == 2 and f"--out {other_labels} exists and is not a JSON document" in err
+    assert code == 2 and f"--out {other_labels} exists and is not a shoal router file" in err
     assert other_labels.read_bytes() == labels.read_bytes()
 
     assert run(capsys, "fit", str(labels), "--out", str(router), "--k", "2")[0] == 0
@@ -227,6 +239,158 @@ def test_budget_trim_output_never_replaces_the_chat_or_another_kind_of_file(
     code, err = run(capsys, *trim, "--output", str(chat))
     assert code == 2 and f"--output {chat} is the input {chat}: writing the kept messages" in err
     code, err = run(capsys, *trim, "--output", str(notes))
-    assert code == 2 and f"--output {notes} exists and is not a JSON document" in err
+    assert code == 2 and f"--output {notes} exists and is not a JSON list of chat messages" in err
     assert chat.read_bytes() == before
     assert notes.read_text(encoding="utf-8") == NOTES
+
+
+# ---- an existing file is replaced only by an output of its own kind ----
+
+
+def test_eval_json_replaces_an_evaluation_but_not_a_router(
+    labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router, report = tmp_path / "router.json", tmp_path / "eval.json"
+    evaluate = ["eval", "--train", str(labels), "--test", str(labels)]
+    assert run(capsys, "fit", str(labels), "--out", str(router), "--k", "2")[0] == 0
+    saved = router.read_bytes()
+
+    code, err = run(capsys, *evaluate, "--json", str(router))
+    assert code == 2 and f"--json {router} exists and is not a shoal eval result" in err
+    assert router.read_bytes() == saved
+
+    assert run(capsys, *evaluate, "--json", str(report))[0] == 0
+    report.write_text(report.read_text(encoding="utf-8").replace('"prompts": 4', '"prompts": 0'),
+                      encoding="utf-8")
+    assert run(capsys, *evaluate, "--json", str(report))[0] == 0
+    assert json.loads(report.read_text(encoding="utf-8"))["prompts"] == 4
+
+
+def test_fit_out_refuses_a_price_file_and_an_evaluation_it_does_not_read(
+    labels: Path, prices: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "eval.json"
+    assert run(capsys, "eval", "--train", str(labels), "--test", str(labels), "--json",
+               str(report))[0] == 0
+    before = {path: path.read_bytes() for path in (prices, report)}
+
+    for target in (prices, report):
+        code, err = run(capsys, "fit", str(labels), "--out", str(target), "--k", "2")
+        assert code == 2 and f"--out {target} exists and is not a shoal router file" in err
+    assert {path: path.read_bytes() for path in (prices, report)} == before
+
+
+def test_budget_trim_output_replaces_kept_messages_but_not_a_price_file(
+    prices: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat, kept = tmp_path / "chat.json", tmp_path / "kept.json"
+    chat.write_text(json.dumps(CHAT), encoding="utf-8")
+    kept.write_text(json.dumps(CHAT[:1]), encoding="utf-8")
+    trim = ["budget", "trim", str(chat), "--model", "gpt-4o", "--budget", "100"]
+    before = prices.read_bytes()
+
+    code, err = run(capsys, *trim, "--output", str(prices))
+    assert code == 2
+    assert f"--output {prices} exists and is not a JSON list of chat messages" in err
+    assert prices.read_bytes() == before
+
+    assert run(capsys, *trim, "--output", str(kept))[0] == 0
+    assert json.loads(kept.read_text(encoding="utf-8")) == CHAT
+
+
+# ---- paths that name no file to write ----
+
+
+def every_output_option(ledger: Path, labels: Path, tmp_path: Path) -> dict[str, list[str]]:
+    """A command line per output option, each ending with the option, to which a path is added."""
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps(CHAT), encoding="utf-8")
+    return {
+        "--out": ["fit", str(labels), "--k", "2", "--out"],
+        "--json": ["eval", "--train", str(labels), "--test", str(labels), "--json"],
+        "--plot": ["eval", "--train", str(labels), "--test", str(labels), "--plot"],
+        "--svg": ["report", "--ledger", str(ledger), "--svg"],
+        "--output": ["budget", "trim", str(chat), "--model", "gpt-4o", "--budget", "100",
+                     "--output"],
+    }
+
+
+def test_a_dash_is_refused_as_an_output_path(
+    ledger: Path, labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    commands = every_output_option(ledger, labels, tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    for option, command in commands.items():
+        code, err = run(capsys, *command, "-")
+        assert code == 2 and f"{option} -: output goes to a file; name one" in err
+    assert not (tmp_path / "-").exists()
+
+
+def test_an_output_in_a_missing_folder_is_refused_before_the_evaluation(
+    ledger: Path, labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_evaluation(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the evaluation ran before the output file was checked")
+
+    monkeypatch.setattr("shoal.router_cli.evaluate_router", no_evaluation)
+    missing = tmp_path / "nosuch"
+
+    for option, command in every_output_option(ledger, labels, tmp_path).items():
+        target = missing / "out"
+        code, err = run(capsys, *command, str(target))
+        assert code == 2
+        assert f"{option} {target}: the folder {missing} does not exist; create it first" in err
+    assert not missing.exists()
+
+    inside_a_file = labels / "router.json"
+    code, err = run(capsys, "fit", str(labels), "--out", str(inside_a_file))
+    assert code == 2 and f"--out {inside_a_file}: {labels} is not a folder" in err
+
+
+def test_an_output_that_is_a_named_pipe_is_refused(
+    ledger: Path, labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    # A reader keeps a write from blocking, so that without the check the command would
+    # finish (and the test fail) rather than hang: every output here fits in the pipe's buffer.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        for option, command in every_output_option(ledger, labels, tmp_path).items():
+            code, err = run(capsys, *command, str(fifo))
+            assert code == 2 and f"{option} {fifo} is a named pipe, not a regular file" in err
+            assert os.read(reader, 1 << 16) == b""
+    finally:
+        os.close(reader)
+
+
+def test_dev_null_may_take_an_output(labels: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "fit", str(labels), "--k", "2", "--out", os.devnull)[0] == 0
+    assert run(capsys, "eval", "--train", str(labels), "--test", str(labels), "--json",
+               os.devnull)[0] == 0
+
+
+class ClosedStdout:
+    """Standard output whose reader has gone, as under `| true`."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError
+
+    def flush(self) -> None:
+        raise BrokenPipeError
+
+
+def test_eval_writes_its_files_even_when_the_table_cannot_be_printed(
+    labels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report, plot = tmp_path / "eval.json", tmp_path / "eval.svg"
+    monkeypatch.setattr("sys.stdout", ClosedStdout())
+
+    assert main(["eval", "--train", str(labels), "--test", str(labels), "--json", str(report),
+                 "--plot", str(plot)]) == 0
+
+    assert json.loads(report.read_text(encoding="utf-8"))["prompts"] == 4
+    assert plot.read_text(encoding="utf-8").startswith("<svg")

@@ -149,7 +149,7 @@ def test_price_files_in_the_catalog_shape_price_fit_and_eval(tmp_path: Path) -> 
     assert prices["my-finetune"] == (0.5, 1.5)
     assert set(prices) == {"gpt-4o", "my-finetune"}
     path.write_text(json.dumps([{"id": "gpt-4o", "input_per_mtok": -3}]), encoding="utf-8")
-    with pytest.raises(EvaluationError, match="price file .*input_per_mtok"):
+    with pytest.raises(EvaluationError, match=r"price file .*input_per_mtok"):
         read_prices(path)
 
 

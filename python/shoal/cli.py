@@ -542,7 +542,7 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     trim.add_argument("--budget", type=int, required=True, help="token budget")
     trim.add_argument("--output", type=Path,
                       help="write the kept messages to this JSON file (a new file, or a JSON "
-                      "document to replace; not CHAT_FILE)")
+                      "list of chat messages to replace; not CHAT_FILE, not '-')")
     for action in (fit, trim):
         # No --ledger: fitting and trimming price with the catalog but record nothing.
         action.add_argument(
@@ -634,7 +634,7 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     report.add_argument("--svg", type=Path,
                         help="also write an SVG chart of spend over time (a new file, or an SVG "
-                        "to replace; not the ledger or the price file)")
+                        "to replace; not the ledger or the price file, not '-')")
     _add_ledger_option(report)
     report.set_defaults(handler=_report)
 
@@ -1010,7 +1010,7 @@ def _budget(args: argparse.Namespace) -> int:
     _use_ledger_and_prices(args)
     if args.action == "trim":
         if args.output is not None:
-            check_output_file(args.output, "--output", "the kept messages", kind="json",
+            check_output_file(args.output, "--output", "the kept messages", kind="chat",
                               inputs=[(None, args.messages), *price_file_input(args.prices)])
         # Read as `shoal count --chat` reads a chat request, so that the two take the same files.
         text = _read_input(args.messages, "messages file")
@@ -1186,11 +1186,18 @@ def _check_report_svg(args: argparse.Namespace) -> None:
     """Refuse a --svg path that is the ledger or the price file, or a file other than an SVG."""
     from shoal.ledger import default_location, is_postgres_url
 
-    ledger = (None, args.ledger) if args.ledger else ("the ledger", default_location())
+    ledger = (None, args.ledger) if args.ledger else (_ledger_named_by(), default_location())
     inputs = [*price_file_input(args.prices)]
     if not is_postgres_url(str(ledger[1])):
         inputs.append(ledger)
     check_output_file(args.svg, "--svg", "the chart", kind="svg", inputs=inputs)
+
+
+def _ledger_named_by() -> str:
+    """How the ledger was named when --ledger was not given: SHOAL_LEDGER, or the default."""
+    if os.environ.get("SHOAL_LEDGER", "").strip():
+        return "SHOAL_LEDGER"
+    return "the default ledger"
 
 
 def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
@@ -1837,10 +1844,17 @@ def _check_out_dir(out_dir: Path) -> None:
 
 # ---- files an option writes --------------------------------------------------------------------
 
-# A file an output option may replace: blank, or of the kind it writes. An SVG is recognised by
-# its first non-blank bytes; a JSON output by parsing, since a labels file in JSON Lines begins
-# like one. Only the head of a larger file is read (a ledger given by mistake may be gigabytes).
-OUTPUT_KINDS = {"svg": "an SVG", "json": "a JSON document"}
+# What an output option writes, as its message names it. An existing file may be replaced only by
+# an output of its own kind, so that a mistyped path cannot turn a router into an evaluation, or
+# a price file into a chat. An SVG is recognised by its first non-blank bytes; a JSON output by
+# parsing, since a labels file in JSON Lines begins like one. Only the head of a file too large
+# for its kind is read (a ledger given by mistake may be gigabytes).
+OUTPUT_KINDS = {
+    "svg": "an SVG",
+    "router": "a shoal router file",
+    "evaluation": "a shoal eval result",
+    "chat": "a JSON list of chat messages",
+}
 SVG_OPENINGS = (b"<svg", b"<?xml")
 JSON_OPENINGS = (b"{", b"[")
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -1855,24 +1869,66 @@ InputFile = tuple[str | None, Path | str | None]
 def check_output_file(
     out: Path, option: str, what: str, *, kind: str, inputs: Sequence[InputFile] = ()
 ) -> None:
-    """Refuse, before any work, an output path whose writing would destroy something.
+    """Refuse, before any work, an output path that cannot be written or whose writing would
+    destroy something.
 
-    Refused: one of the command's ``inputs`` (by resolved path, or the same file by another
-    name), a folder, and an existing non-empty file that is not of ``kind`` ('svg' or 'json').
-    A previous output of the same kind may be overwritten. ``what`` names what is written, for
-    the message ("the chart").
+    Refused: ``-`` (which reads stdin everywhere else), one of the command's ``inputs`` (by
+    resolved path, or the same file by another name), a folder, a path whose folder does not
+    exist, an existing path that is neither a regular file nor a character device such as
+    /dev/null (a named pipe would block the write forever), and an existing non-blank file that
+    is not of ``kind`` (a key of OUTPUT_KINDS). A previous output of the same kind may be
+    overwritten. ``what`` names what is written, for the message ("the chart").
     """
+    if str(out) == "-":
+        raise ValueError(f"{option} -: output goes to a file; name one")
+
     for named_by, path in inputs:
         if path is not None and str(path) != "-" and _same_file(out, Path(path)):
             source = f" ({named_by})" if named_by else ""
             raise ValueError(f"{option} {out} is the input {path}{source}: writing {what} there "
                              "would overwrite it; name another file")
 
-    if out.is_dir():
-        raise ValueError(f"{option} {out} is a folder; name a file to write {what} to")
+    _check_writable_path(out, option, what)
     if out.is_file() and not _holds_kind(out, kind):
         raise ValueError(f"{option} {out} exists and is not {OUTPUT_KINDS[kind]}; remove it or "
                          "choose another name")
+
+
+def _check_writable_path(out: Path, option: str, what: str) -> None:
+    """Refuse a folder, a path in a missing folder, and what is neither a file nor a device."""
+    import stat
+
+    if out.is_dir():
+        raise ValueError(f"{option} {out} is a folder; name a file to write {what} to")
+
+    try:
+        mode = out.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+        raise ValueError(f"{option} {out} is {_file_type(mode)}, not a regular file; name a "
+                         f"file to write {what} to")
+
+    # Checked now, the missing folder is named before the work rather than by the write after it.
+    folder = out.parent
+    if mode is None and folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {out}: {folder} is not a folder; name a file in a folder")
+    if mode is None and not folder.is_dir():
+        raise ValueError(f"{option} {out}: the folder {folder} does not exist; create it first or "
+                         "name another file")
+
+
+def _file_type(mode: int) -> str:
+    """What an existing path that is neither a regular file nor a folder is, for a message."""
+    import stat
+
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return "a special file"
 
 
 def price_file_input(prices: Path | None) -> list[InputFile]:
@@ -1893,8 +1949,8 @@ def _same_file(out: Path, path: Path) -> bool:
 
 
 def _holds_kind(path: Path, kind: str) -> bool:
-    """Whether an existing file is blank or of ``kind``; unreadable counts as yes, for the
-    write to report the real problem."""
+    """Whether an existing regular file is blank or of ``kind``; unreadable counts as yes, for
+    the write to report the real problem."""
     try:
         with path.open("rb") as file:
             head = file.read(HEAD_BYTES).removeprefix(UTF8_BOM).lstrip()
@@ -1905,15 +1961,37 @@ def _holds_kind(path: Path, kind: str) -> bool:
         return True
     if kind == "svg":
         return head.startswith(SVG_OPENINGS)
-    if not head.startswith(JSON_OPENINGS):
+    if not head.startswith(JSON_OPENINGS) or size > _most_bytes_parsed(kind):
         return False
-    if size > MOST_JSON_BYTES_PARSED:
-        return True  # begins like a JSON output; too large to parse only to check
     try:
-        json.loads(path.read_bytes())
+        document = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
         return False
-    return True
+    return _is_json_output(document, kind)
+
+
+def _most_bytes_parsed(kind: str) -> int:
+    """The largest file parsed to recognise ``kind``: a router file may be as large as the
+    router reader accepts; an evaluation or a chat is far smaller than the general cap."""
+    from shoal.files import MAX_ROUTER_FILE_BYTES
+
+    return MAX_ROUTER_FILE_BYTES if kind == "router" else MOST_JSON_BYTES_PARSED
+
+
+def _is_json_output(document: object, kind: str) -> bool:
+    """Whether a parsed JSON document is an output of ``kind`` (router, evaluation or chat)."""
+    if kind == "router":
+        from shoal.router_model import ROUTER_FORMAT
+
+        return isinstance(document, dict) and document.get("format") == ROUTER_FORMAT
+    if kind == "evaluation":
+        from shoal.router_eval import is_evaluation_document
+
+        return is_evaluation_document(document)
+    # A chat: what `budget trim --output` writes, messages that each carry a role.
+    return isinstance(document, list) and all(
+        isinstance(message, dict) and "role" in message for message in document
+    )
 
 
 def _cost(args: argparse.Namespace) -> int:

@@ -57,8 +57,8 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fit.add_argument("--no-calibration", dest="calibrate", action="store_false",
                      help="skip the per-model isotonic calibration of predicted quality")
     fit.add_argument("--out", type=Path, required=True,
-                     help="router file to write (a new file, or a JSON document to replace; not "
-                     "one of the input files)")
+                     help="router file to write (a new file, or a shoal router file to replace; "
+                     "not one of the input files, not '-')")
     fit.add_argument("--name", default="custom",
                      help="name recorded in the file and in each decision's router version "
                      "(non-empty)")
@@ -82,7 +82,8 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Fit on --train (or load --router) and evaluate on --test; or "
         "cross-validate on --data with --folds N or --folds task. The models evaluated are "
         "those scored on every held-out prompt (every prompt of --data), and there must be at "
-        "least two: every policy is compared on the same prompts.",
+        "least two: every policy is compared on the same prompts, so a model scored on only "
+        "some of them is left out, with a note saying so.",
     )
     evaluate.add_argument("--train", type=Path, help="labelled training data")
     evaluate.add_argument("--router", type=Path, help="an existing router file instead of --train")
@@ -101,11 +102,12 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           "(default 256); a row's own output_tokens (and input_tokens) take "
                           "precedence for its prompt and model, and its cost_usd over both")
     evaluate.add_argument("--json", type=Path, dest="json_out",
-                          help="write the evaluation here (a new file, or a JSON document to "
-                          "replace; not one of the input files)")
+                          help="write the evaluation here as JSON (a new file, or an earlier "
+                          "`shoal eval --json` result to replace; not one of the input files, "
+                          "not '-')")
     evaluate.add_argument("--plot", type=Path,
                           help="write an SVG of the curves here (a new file, or an SVG to "
-                          "replace; not one of the input files)")
+                          "replace; not one of the input files, not '-')")
     add_max_file_bytes(evaluate, "refuse a larger --train, --test or --data file",
                        DEFAULT_MAX_DATA_FILE_BYTES)
     evaluate.set_defaults(handler=run_eval)
@@ -142,7 +144,7 @@ def run_fit(args: argparse.Namespace) -> int:
         raise EvaluationError("--name must not be empty: it names the router in every decision")
     database = _outcomes_database(args.outcomes) if args.outcomes is not None else None
     named_database = "the feedback database" if args.outcomes == DEFAULT_OUTCOMES else None
-    check_output_file(args.out, "--out", "the router", kind="json",
+    check_output_file(args.out, "--out", "the router", kind="router",
                       inputs=[(None, args.data), (named_database, database),
                               *price_file_input(args.prices)])
     rows = _fit_rows(args.data, args.max_file_bytes) if args.data is not None else []
@@ -238,7 +240,8 @@ def _check_eval_outputs(args: argparse.Namespace) -> None:
     inputs = [*((None, path) for path in (args.train, args.test, args.data, args.router)),
               *price_file_input(args.prices)]
     if args.json_out is not None:
-        check_output_file(args.json_out, "--json", "the evaluation", kind="json", inputs=inputs)
+        check_output_file(args.json_out, "--json", "the evaluation", kind="evaluation",
+                          inputs=inputs)
     if args.plot is not None:
         check_output_file(args.plot, "--plot", "the plot", kind="svg", inputs=inputs)
         if args.json_out is not None and args.plot.resolve() == args.json_out.resolve():
@@ -263,10 +266,11 @@ def _check_prices(rows: list[dict[str, Any]], prices: dict[str, tuple[float, flo
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """Evaluate, print the summary table, and write JSON and SVG when asked."""
+    """Evaluate, write JSON and SVG when asked, then print the summary table."""
     _check_eval_outputs(args)
     evaluation = _evaluate(args)
-    print(format_evaluation(evaluation))
+
+    # The files first: a reader that closes stdout early (`| head`) must not cost them.
     if args.json_out is not None:
         args.json_out.write_text(
             json.dumps(evaluation.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
@@ -275,6 +279,8 @@ def run_eval(args: argparse.Namespace) -> int:
         from shoal.router_plot import evaluation_svg
 
         args.plot.write_text(evaluation_svg(evaluation), encoding="utf-8")
+
+    print(format_evaluation(evaluation))
     return 0
 
 
