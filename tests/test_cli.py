@@ -249,7 +249,7 @@ def test_files_that_cannot_be_written_and_deep_json_are_errors_not_tracebacks(
     assert "nested too deeply" in run(capsys, "route", "--file", str(deep))[2]
     open_ledger()  # the session's ledger: report reads only a ledger that exists
     status, _, err = run(capsys, "report", "--svg", str(tmp_path / "absent" / "x.svg"))
-    assert status == 2 and "No such file or directory" in err
+    assert status == 2 and "the folder" in err and "does not exist" in err
 
 
 def test_split_refuses_a_folder_that_already_holds_chunks(

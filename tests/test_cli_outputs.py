@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -365,6 +367,16 @@ def test_an_output_that_is_a_named_pipe_is_refused(
             assert os.read(reader, 1 << 16) == b""
     finally:
         os.close(reader)
+
+
+def test_standard_output_named_as_a_path_takes_an_output(labels: Path) -> None:
+    # Piped, /dev/stdout is a pipe; naming it is how `--out /dev/stdout | jq` is written.
+    fitted = subprocess.run([sys.executable, "-m", "shoal", "fit", str(labels), "--k", "2",
+                             "--out", "/dev/stdout"], capture_output=True, text=True, timeout=60,
+                            check=False)
+
+    assert fitted.returncode == 0, fitted.stderr
+    assert json.loads(fitted.stdout.splitlines()[0])["format"] == "shoal-router"
 
 
 def test_dev_null_may_take_an_output(labels: Path, capsys: pytest.CaptureFixture[str]) -> None:

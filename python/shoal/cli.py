@@ -1894,10 +1894,17 @@ def check_output_file(
                          "choose another name")
 
 
+# This process's own output streams, named as paths: `--json /dev/stdout | jq` has a reader
+# by construction, whatever a pipe or a terminal stdout is.
+OWN_OUTPUT_STREAMS = frozenset({"/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2"})
+
+
 def _check_writable_path(out: Path, option: str, what: str) -> None:
     """Refuse a folder, a path in a missing folder, and what is neither a file nor a device."""
     import stat
 
+    if str(out) in OWN_OUTPUT_STREAMS:
+        return
     if out.is_dir():
         raise ValueError(f"{option} {out} is a folder; name a file to write {what} to")
 
