@@ -209,8 +209,18 @@ async def test_split_text_lists_the_chunks_that_fit_and_counts_the_rest(
     assert 0 < listed < 1000 and split["chunk_count"] == 50_001
     assert split["chunks_omitted"] == 50_001 - listed
     assert len(split["texts"]) == (listed if include_text else 0)
-    assert f"{50_001 - listed:,} more chunks not shown: one answer holds no more" in split["note"]
-    assert split["note"] in result.content[0].text
+    assert split["note"].startswith(
+        f"chunks {listed + 1:,}-50,001 not listed: one answer holds no more"
+    )
+    # The text shows only the first ranges, so it says which ones the structured content lists.
+    text = result.content[0].text
+    if include_text:
+        assert f"\n  note: {split['note']}\n" in text
+        assert f"chunk {listed:,} [" in text and f"chunk {listed + 1:,} [" not in text
+    else:
+        assert text.endswith(
+            f"\n  note: the structured content lists chunks 1-{listed:,}; {split['note']}"
+        )
     # Fitted before it is sent, not refused by the cap after the work.
     assert "over the cap" not in caplog.text
 
@@ -222,7 +232,9 @@ async def test_split_text_counts_the_chunks_past_max_chunks(server) -> None:  # 
 
     split = result.structured_content
     assert len(split["chunks"]) == 3 and split["chunks_omitted"] == split["chunk_count"] - 3
-    assert split["note"].endswith("not shown; raise max_chunks to see them")
+    assert split["note"] == (
+        f"chunks 4-{split['chunk_count']:,} not listed; raise max_chunks to see them"
+    )
     assert "chunk 1 [0:3], 1 token:\nThe" in result.content[0].text
 
 

@@ -90,7 +90,7 @@ from shoal.server_policy import (
     too_long_for_an_answer,
     tool_group,
 )
-from shoal.token_budget import ChunkList, Truncation, split_chunks, truncate
+from shoal.token_budget import ChunkList, Truncation, chunk_numbers, split_chunks, truncate
 from shoal.tokens import ChatTokenCount, TokenCount, count_chat, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -662,7 +662,9 @@ def _add_token_tools(
                  f"{render.plural(chunk.tokens, 'token')}:", text)
                 for number, (chunk, text) in enumerate(texts, 1)
             ]
-            return _answer(shown, _with_text(render.chunk_list(shown), chunks))
+            # With include_text the text shows every listed chunk; without, only the first few.
+            summary = render.chunk_list(shown if include_text else _with_text_note(shown))
+            return _answer(shown, _with_text(summary, chunks))
 
         # Each listed range takes about 20 tokens, so a thousand of them (the most max_chunks
         # allows) are past the cap: list as many as fit and count the rest.
@@ -734,12 +736,23 @@ class ShownChunks(ChunkList):
         omitted = listed.chunk_count - count
         if count < len(listed.chunks):
             fields["note"] = (
-                f"{render.plural(omitted, 'more chunk')} not shown: one answer holds no more; "
-                "the command line (shoal split) and the Python API list them all"
+                f"{chunk_numbers(count + 1, listed.chunk_count)} not listed: one answer holds "
+                "no more; the command line (shoal split) and the Python API list them all"
             )
         fields["chunks"] = listed.chunks[:count]
         fields["texts"] = listed.texts[:count]
         return cls(**fields, chunks_omitted=omitted)
+
+
+def _with_text_note(shown: ShownChunks) -> ShownChunks:
+    """The split as a text of only the first few ranges reads it: a note on chunks left out
+    says which ones the structured content lists."""
+    if not shown.note or not shown.chunks:
+        return shown
+    listed = chunk_numbers(1, len(shown.chunks))
+    return dataclasses.replace(
+        shown, note=f"the structured content lists {listed}; {shown.note}"
+    )
 
 
 def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens: int) -> None:
