@@ -369,17 +369,22 @@ def period_bounds(period: str, seconds: float) -> tuple[float, float]:
 # ---- where the ledger lives -------------------------------------------------------------------
 
 
-def data_directory() -> Path:
-    """The user's data directory for shoal, by platform convention."""
+def data_directory(*, log: logging.Logger = logger) -> Path:
+    """The user's data directory for shoal, by platform convention.
+
+    Args:
+        log: Where a relative ``XDG_DATA_HOME`` is reported (once per logger): the logger of
+            the module whose file is being placed, so the warning names what it affects.
+    """
     if sys.platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
         return Path(base) / "shoal"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "shoal"
-    return (_xdg_data_home() or Path.home() / ".local" / "share") / "shoal"
+    return (_xdg_data_home(log) or Path.home() / ".local" / "share") / "shoal"
 
 
-def _xdg_data_home() -> Path | None:
+def _xdg_data_home(log: logging.Logger) -> Path | None:
     """``XDG_DATA_HOME`` when it is an absolute path, else None (the default applies).
 
     The XDG Base Directory spec makes a relative value invalid, to be ignored: honoured, it would
@@ -390,15 +395,15 @@ def _xdg_data_home() -> Path | None:
     if not value:
         return None
     if not os.path.isabs(value):
-        _warn_relative_xdg_data_home(value)
+        _warn_relative_xdg_data_home(log, value)
         return None
     return Path(value)
 
 
-@functools.lru_cache(maxsize=4)
-def _warn_relative_xdg_data_home(value: str) -> None:
-    # Once per value: the data directory is looked up several times per command.
-    logger.warning("XDG_DATA_HOME=%s is ignored: it is not an absolute path", value)
+@functools.lru_cache(maxsize=8)
+def _warn_relative_xdg_data_home(log: logging.Logger, value: str) -> None:
+    # Once per logger and value: the data directory is looked up several times per command.
+    log.warning("XDG_DATA_HOME=%s is ignored: it is not an absolute path", value)
 
 
 def default_location() -> str:
