@@ -891,6 +891,32 @@ async def test_route_task_chooses_with_the_router_the_server_was_given(tmp_path:
     assert shipped.structured_content["router_version"] == load_router().version != version
 
 
+@pytest.mark.parametrize("source", ["--router", "SHOAL_ROUTER"])
+async def test_a_router_file_broken_while_serving_is_named_by_what_set_it(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal.router import fit_router
+
+    rows = [{"prompt": prompt, "model": model, "score": score}
+            for prompt, scores in (("Solve 2x + 1 = 5 for x.", (1.0, 0.0)),
+                                   ("Write a haiku about autumn leaves.", (0.0, 1.0)))
+            for model, score in zip(("qwen2.5-7b-instruct", "gemma-2-9b-it"), scores, strict=True)]
+    live = fit_router(rows, name="live", dim=32, k=1).save(tmp_path / "live.json")
+    monkeypatch.setenv("SHOAL_ROUTER", str(live) if source == "SHOAL_ROUTER" else "")
+    arguments = {"prompt": "Solve 3x - 4 = 11 for x.", "local_only": True}
+
+    async with Client(build_server(router=live)) as client:
+        before = await client.call_tool("route_task", arguments)
+        Path(live).write_text("{not json", encoding="utf-8")
+        broken = await client.call_tool("route_task", arguments)
+
+    assert not before.is_error, before.content[0].text
+    assert broken.is_error
+    assert broken.content[0].text.startswith(
+        f"route_task: {source}: cannot read router file: {live}: "
+    ), broken.content[0].text
+
+
 async def test_check_hardware_fit_at_a_huge_context_prints_readable_numbers() -> None:
     arguments = {"model": "llama-3.1-405b-instruct", "device": "rtx-4090",
                  "context_tokens": 10_000_000}

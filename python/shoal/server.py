@@ -75,6 +75,7 @@ from shoal.router import (
     route,
     runner_up_sentence,
 )
+from shoal.router_model import Router
 from shoal.router_policy import DEFAULT_STICKINESS_MARGIN, PrivacyReport
 from shoal.server_policy import (
     MAX_RESULT_TOKENS,
@@ -774,11 +775,34 @@ def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens:
     )
 
 
+def _router_source(router_file: str | Path | None) -> str | None:
+    """What named the server's router file: SHOAL_ROUTER when it names that file, else the
+    --router option through which `shoal serve` passes any other; None for the shipped one."""
+    if router_file is None:
+        return None
+    configured = os.environ.get(ROUTER_ENVIRONMENT_VARIABLE, "").strip()
+    if configured and Path(configured).expanduser().resolve() == Path(router_file).resolve():
+        return ROUTER_ENVIRONMENT_VARIABLE
+    return "--router"
+
+
+def _served_router(router_file: str | Path | None, source: str | None) -> Router:
+    """The router route_task chooses with, read again when its file changes; a file broken
+    while the server runs is named as the start-up error names it, led by what set it."""
+    try:
+        return load_router(router_file)
+    except ValueError as error:
+        if source is None:
+            raise
+        raise ValueError(f"{source}: {error}") from None
+
+
 def _add_routing_tools(
     server: MCPServer[None], *, max_result_tokens: int,
     router_file: str | Path | None = None,
 ) -> None:
     text_limit = returned_text_limit(max_result_tokens)
+    router_source = _router_source(router_file)
 
     @server.tool(name="route_task", title="Choose a model for a task", annotations=READ_ONLY)
     def route_task(
@@ -926,7 +950,7 @@ def _add_routing_tools(
             catalog=_call(configured_catalog),
             # Read again only when the file changes, so a refitted router is used without a
             # restart, as an edited price file is.
-            router=_call(load_router, router_file),
+            router=_call(_served_router, router_file, router_source),
         )
         runners_up = min(max_alternatives, len(decision.alternatives) - 1)
 
