@@ -114,6 +114,22 @@ def test_standard_input_is_bounded_and_must_be_text(capsys, monkeypatch):
     assert code == 2 and "not UTF-8 text" in err
 
 
+def test_a_binary_file_is_refused_in_the_words_count_uses(capsys, tmp_path):
+    # Invalid UTF-8 after the NUL bytes: the decoder alone would name byte 0xD0 instead.
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes(b"header" + b"\0" * 18 + b"\xd0\x01 key AKIAQYLPMN5HHHFPZAM2")
+
+    code, out, err = _run(capsys, "--file", str(binary))
+    assert main(["count", "--file", str(binary)]) == 2
+    count_err = capsys.readouterr().err
+
+    assert code == 2 and out == ""
+    assert err == (
+        f"shoal privacy: error: --file: {binary} is binary (NUL byte in the first 8 KiB)\n"
+    )
+    assert count_err.endswith(": binary (NUL byte in the first 8 KiB)\n")
+
+
 def test_evaluate_prints_the_measured_scores(capsys):
     code, out, _ = _run(capsys, "--evaluate", str(LABELLED), "--json")
     evaluation = json.loads(out)

@@ -85,6 +85,42 @@ def test_token_counts_left_out_are_zero_and_a_call_of_none_is_refused_unopened(
     assert record.cost_usd == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"output_tokens": -5}, "output_tokens must be at least 0, got -5"),
+        ({"output_tokens": True}, "output_tokens must be a whole number, got bool"),
+        ({"input_tokens": 2.5}, "input_tokens must be a whole number, got float 2.5"),
+        ({"reasoning_tokens": 10**11}, "reasoning_tokens must be at most 100,000,000"),
+        ({"output_tokens": 5, "model": "no-such-model"}, "no-such-model"),
+        ({"output_tokens": 5, "at": "1999-01-01T00:00:00Z"}, "at must be 2020-01-01 or later"),
+    ],
+)
+def test_a_refused_call_leaves_no_ledger_file_behind(
+    tmp_path: Path, arguments: dict[str, object], problem: str
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    model = arguments.pop("model", "gpt-4o")
+
+    with pytest.raises((TypeError, ValueError), match=problem):
+        record_usage("s", model, ledger=location, **arguments)  # type: ignore[arg-type]
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_refuses_a_negative_count_before_it_makes_the_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = tmp_path / "l5.sqlite3"
+
+    code = main(["ledger", "record", "--scope", "a", "--model", "gpt-4o", "--output", "-5",
+                 "--ledger", str(location)])
+
+    assert code == 2
+    assert capsys.readouterr().err == "shoal ledger: error: --output must be at least 0, got -5\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_record_names_the_price_file_its_prices_came_from_and_a_retry_too(
     ledger: Ledger, tmp_path: Path
 ) -> None:

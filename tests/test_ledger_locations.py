@@ -76,6 +76,29 @@ def test_a_relative_xdg_data_home_is_ignored_for_the_ledger_and_the_feedback_dat
     assert (data / "ledger.sqlite3").is_file() and not (tmp_path / "relative").exists()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+def test_a_relative_xdg_data_home_is_reported_once_by_the_module_whose_file_it_moves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shoal.feedback import default_db_path
+
+    monkeypatch.delenv("SHOAL_LEDGER")
+    monkeypatch.delenv("SHOAL_FEEDBACK_DB", raising=False)
+    # A value of this test's own: each logger reports a value once per process.
+    monkeypatch.setenv("XDG_DATA_HOME", f"relative/{tmp_path.name}")
+
+    default_db_path()
+    default_db_path()
+    feedback_warnings = [(record.name, record.levelname) for record in caplog.records]
+    default_location()
+
+    assert feedback_warnings == [("shoal.feedback", "WARNING")]
+    assert [record.name for record in caplog.records] == ["shoal.feedback", "shoal.ledger"]
+    assert caplog.records[0].getMessage() == (
+        f"XDG_DATA_HOME=relative/{tmp_path.name} is ignored: it is not an absolute path"
+    )
+
+
 def test_reading_with_must_exist_refuses_a_missing_file_and_creates_nothing(
     tmp_path: Path,
 ) -> None:

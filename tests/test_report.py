@@ -214,6 +214,32 @@ def test_calls_on_the_baseline_save_nothing_whatever_prices_they_were_recorded_a
                            "report: prices of 2026-12-04)")
 
 
+def test_report_names_the_baseline_prices_a_user_file_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_PRICES", "")  # --prices sets it; put it back after
+    monkeypatch.setenv("SHOAL_LEDGER", "")  # --ledger sets it too
+    location = str(tmp_path / "ledger.sqlite3")
+    record_usage("t", "gpt-4.1-mini", input_tokens=100_000, at=at(1), ledger=location)
+    prices = tmp_path / "p.json"
+    prices.write_text(json.dumps({"models": [
+        {"id": "gpt-4o", "input_per_mtok": 2.0, "output_per_mtok": 8.0, "as_of": "2026-11-30"}]}),
+        encoding="utf-8")
+    arguments = ["report", "--scope", "t", "--baseline", "gpt-4o", "--prices", str(prices),
+                 "--ledger", location]
+
+    assert main(arguments) == 0
+    text = capsys.readouterr().out
+    assert main([*arguments, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    assert "  baseline: gpt-4o (named; prices of 2026-11-30 from user file p.json)\n" in text
+    assert (report["baseline_prices_as_of"], report["baseline_price_file"]) == (
+        "2026-11-30", "p.json"
+    )
+    assert report["baseline_usd"] == 0.2  # 100,000 input tokens at the file's $2 per million
+
+
 def test_other_calls_recorded_at_other_prices_are_noted(tmp_path: Path) -> None:
     location = str(tmp_path / "ledger.sqlite3")
     half = load_catalog(cheap_gpt_4o(tmp_path))

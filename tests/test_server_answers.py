@@ -209,8 +209,18 @@ async def test_split_text_lists_the_chunks_that_fit_and_counts_the_rest(
     assert 0 < listed < 1000 and split["chunk_count"] == 50_001
     assert split["chunks_omitted"] == 50_001 - listed
     assert len(split["texts"]) == (listed if include_text else 0)
-    assert f"{50_001 - listed:,} more chunks not shown: one answer holds no more" in split["note"]
-    assert split["note"] in result.content[0].text
+    assert split["note"].startswith(
+        f"chunks {listed + 1:,}-50,001 not listed: one answer holds no more"
+    )
+    # The text shows only the first ranges, so it says which ones the structured content lists.
+    text = result.content[0].text
+    if include_text:
+        assert f"\n  note: {split['note']}\n" in text
+        assert f"chunk {listed:,} [" in text and f"chunk {listed + 1:,} [" not in text
+    else:
+        assert text.endswith(
+            f"\n  note: the structured content lists chunks 1-{listed:,}; {split['note']}"
+        )
     # Fitted before it is sent, not refused by the cap after the work.
     assert "over the cap" not in caplog.text
 
@@ -222,7 +232,9 @@ async def test_split_text_counts_the_chunks_past_max_chunks(server) -> None:  # 
 
     split = result.structured_content
     assert len(split["chunks"]) == 3 and split["chunks_omitted"] == split["chunk_count"] - 3
-    assert split["note"].endswith("not shown; raise max_chunks to see them")
+    assert split["note"] == (
+        f"chunks 4-{split['chunk_count']:,} not listed; raise max_chunks to see them"
+    )
     assert "chunk 1 [0:3], 1 token:\nThe" in result.content[0].text
 
 
@@ -877,6 +889,32 @@ async def test_route_task_chooses_with_the_router_the_server_was_given(tmp_path:
     version = routed.structured_content["router_version"]
     assert version == load_router(team).version and version.startswith("team@")
     assert shipped.structured_content["router_version"] == load_router().version != version
+
+
+@pytest.mark.parametrize("source", ["--router", "SHOAL_ROUTER"])
+async def test_a_router_file_broken_while_serving_is_named_by_what_set_it(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal.router import fit_router
+
+    rows = [{"prompt": prompt, "model": model, "score": score}
+            for prompt, scores in (("Solve 2x + 1 = 5 for x.", (1.0, 0.0)),
+                                   ("Write a haiku about autumn leaves.", (0.0, 1.0)))
+            for model, score in zip(("qwen2.5-7b-instruct", "gemma-2-9b-it"), scores, strict=True)]
+    live = fit_router(rows, name="live", dim=32, k=1).save(tmp_path / "live.json")
+    monkeypatch.setenv("SHOAL_ROUTER", str(live) if source == "SHOAL_ROUTER" else "")
+    arguments = {"prompt": "Solve 3x - 4 = 11 for x.", "local_only": True}
+
+    async with Client(build_server(router=live)) as client:
+        before = await client.call_tool("route_task", arguments)
+        Path(live).write_text("{not json", encoding="utf-8")
+        broken = await client.call_tool("route_task", arguments)
+
+    assert not before.is_error, before.content[0].text
+    assert broken.is_error
+    assert broken.content[0].text.startswith(
+        f"route_task: {source}: cannot read router file: {live}: "
+    ), broken.content[0].text
 
 
 async def test_check_hardware_fit_at_a_huge_context_prints_readable_numbers() -> None:

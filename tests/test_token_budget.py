@@ -212,10 +212,10 @@ def test_a_chunk_summary_says_how_many_chunks_it_left_out() -> None:
     assert len(chunks.chunks) == 3000
 
     assert chunks.summary(max_chunks=2999, include_text=False).note == (
-        "1 more chunk not shown; raise max_chunks to see them"
+        "chunk 3,000 not listed; raise max_chunks to see them"
     )
     assert chunks.summary(max_chunks=1, include_text=False).note == (
-        "2,999 more chunks not shown; raise max_chunks to see them"
+        "chunks 2-3,000 not listed; raise max_chunks to see them"
     )
     assert chunks.summary(max_chunks=3000, include_text=False).note == ""
 
@@ -345,6 +345,17 @@ def test_a_split_into_more_than_max_chunks_is_refused_before_any_cut(
     monkeypatch.setattr(token_budget, "_next_chunk", no_cut)
     with pytest.raises(TokenBudgetError, match="more than 100,000 chunks"):
         split_chunks(text, 2)
+
+
+def test_the_advised_max_tokens_splits_text_of_unsplittable_characters() -> None:
+    # Each parrot is 3 o200k_base tokens that no cut may separate: at max_tokens=5 a chunk holds
+    # one parrot, 150,000 chunks, although 450,000 tokens / 100,000 chunks rounds up to 5.
+    parrots = "\U0001f99c" * 150_000
+
+    for too_small in (1, 5):
+        with pytest.raises(TokenBudgetError, match="raise max_tokens to at least 6,"):
+            split_chunks(parrots, too_small)
+    assert len(split_chunks(parrots, 6).chunks) == 75_000
 
 
 def test_chunks_cut_back_to_whole_characters_are_bounded_too(

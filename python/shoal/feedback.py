@@ -115,7 +115,7 @@ def default_db_path() -> Path:
     configured = os.environ.get(DB_ENVIRONMENT, "").strip()
     if configured:
         return Path(configured).expanduser()
-    return data_directory() / DB_FILE_NAME
+    return data_directory(log=logger) / DB_FILE_NAME
 
 
 def _check_folder(path: Path) -> None:
@@ -123,7 +123,7 @@ def _check_folder(path: Path) -> None:
     folder = path.parent
     if folder.is_dir():
         return
-    if folder != data_directory():
+    if folder != data_directory(log=logger):
         # A folder in a path the user gave: creating it would turn a typo into a new database.
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise FeedbackError(

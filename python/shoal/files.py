@@ -57,6 +57,7 @@ DEFAULT_MAX_DATA_FILE_BYTES = 256 * 1024 * 1024
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 DEFAULT_MAX_FILES = 100_000
 BINARY_SNIFF_BYTES = 8192
+BINARY_REASON = "binary (NUL byte in the first 8 KiB)"
 REFUSED_PREFIXES = (Path("/proc"), Path("/dev"), Path("/sys"))
 SKIPPED_FOLDERS = frozenset({".git"})
 # Folders nested deeper than this are not walked: far past any real source tree, and well short
@@ -374,6 +375,7 @@ def read_text_file(
     *,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     raise_with: str | None = "max_file_bytes",
+    refuse_binary: bool = False,
 ) -> str:
     """The UTF-8 text of one regular file, read under the rules ``count_files`` applies.
 
@@ -382,12 +384,15 @@ def read_text_file(
         max_file_bytes: A larger file is refused (1 to ``MAX_FILE_BYTES_LIMIT``, 1 GiB).
         raise_with: What the refusal of a larger file tells the user to raise (an option of
             theirs); None when the limit is fixed for this kind of file.
+        refuse_binary: Refuse a binary file as ``count_files`` skips one (a NUL byte in the
+            first 8 KiB), before it is decoded, so the two name the same file alike.
 
     Raises:
         PathNotAllowedError: A path under /proc, /dev or /sys (after following links).
         FileTooLargeError: A file over ``max_file_bytes``.
         ValueError: A path that does not exist, a folder, a FIFO, device or socket, a file
-            that cannot be opened, or one that is not UTF-8 text.
+            that cannot be opened, a binary one (with ``refuse_binary``), or one that is not
+            UTF-8 text.
     """
     check_max_file_bytes(max_file_bytes)
     shown = os.fspath(path)
@@ -407,6 +412,8 @@ def read_text_file(
     data = read_regular_file(real, max_file_bytes)
     if isinstance(data, str):
         raise ValueError(f"cannot read {shown}: {data}")
+    if refuse_binary and is_binary(data):
+        raise ValueError(f"{shown} is {BINARY_REASON}")
     return _decoded(data, shown)
 
 
@@ -471,6 +478,11 @@ def read_text_stream(
     if len(data) > max_bytes:
         raise FileTooLargeError(name, None, max_bytes, raise_with)
     return _decoded(data, name)
+
+
+def is_binary(data: bytes) -> bool:
+    """Whether a file's bytes are binary by the rule ``count_files`` skips them by."""
+    return b"\0" in data[:BINARY_SNIFF_BYTES]
 
 
 def _decoded(data: bytes, shown: str) -> str:
@@ -732,8 +744,8 @@ def _count_one(
         return SkippedFile(candidate.shown, data_or_reason)
 
     data = data_or_reason
-    if b"\0" in data[:BINARY_SNIFF_BYTES]:
-        return SkippedFile(candidate.shown, "binary (NUL byte in the first 8 KiB)")
+    if is_binary(data):
+        return SkippedFile(candidate.shown, BINARY_REASON)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import CostLine, estimate_cost
+from shoal.cost import CostEstimate, CostLine, estimate_cost
 
 logger = logging.getLogger(__name__)
 
@@ -369,17 +369,22 @@ def period_bounds(period: str, seconds: float) -> tuple[float, float]:
 # ---- where the ledger lives -------------------------------------------------------------------
 
 
-def data_directory() -> Path:
-    """The user's data directory for shoal, by platform convention."""
+def data_directory(*, log: logging.Logger = logger) -> Path:
+    """The user's data directory for shoal, by platform convention.
+
+    Args:
+        log: Where a relative ``XDG_DATA_HOME`` is reported (once per logger): the logger of
+            the module whose file is being placed, so the warning names what it affects.
+    """
     if sys.platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
         return Path(base) / "shoal"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "shoal"
-    return (_xdg_data_home() or Path.home() / ".local" / "share") / "shoal"
+    return (_xdg_data_home(log) or Path.home() / ".local" / "share") / "shoal"
 
 
-def _xdg_data_home() -> Path | None:
+def _xdg_data_home(log: logging.Logger) -> Path | None:
     """``XDG_DATA_HOME`` when it is an absolute path, else None (the default applies).
 
     The XDG Base Directory spec makes a relative value invalid, to be ignored: honoured, it would
@@ -390,15 +395,15 @@ def _xdg_data_home() -> Path | None:
     if not value:
         return None
     if not os.path.isabs(value):
-        _warn_relative_xdg_data_home(value)
+        _warn_relative_xdg_data_home(log, value)
         return None
     return Path(value)
 
 
-@functools.lru_cache(maxsize=4)
-def _warn_relative_xdg_data_home(value: str) -> None:
-    # Once per value: the data directory is looked up several times per command.
-    logger.warning("XDG_DATA_HOME=%s is ignored: it is not an absolute path", value)
+@functools.lru_cache(maxsize=8)
+def _warn_relative_xdg_data_home(log: logging.Logger, value: str) -> None:
+    # Once per logger and value: the data directory is looked up several times per command.
+    log.warning("XDG_DATA_HOME=%s is ignored: it is not an absolute path", value)
 
 
 def default_location() -> str:
@@ -777,6 +782,49 @@ def _check_call(scope: str, counts: Sequence[object], decision_id: str | None,
     _check_text("request_id", request_id, optional=True)
 
 
+@dataclass(frozen=True)
+class _PricedCall:
+    """A call to record, its arguments checked and its price known: what is left needs the
+    ledger."""
+
+    scope: str
+    estimate: CostEstimate
+    counts: tuple[int, int, int, int, int]
+    cost_nanousd: int
+    decision_id: str | None
+    request_id: str | None
+    recorded_at: float
+
+
+def _priced_call(
+    scope: str,
+    model: str,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int,
+    cache_write_tokens: int,
+    reasoning_tokens: int,
+    decision_id: str | None,
+    request_id: str | None,
+    at: datetime.datetime | float | str | None,
+    catalog: Catalog | None,
+) -> _PricedCall:
+    """Check a call's arguments and price it, as :func:`record_usage` does before it writes."""
+    counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
+              reasoning_tokens)
+    _check_call(scope, counts, decision_id, request_id)
+    recorded_at = _record_time(at)
+
+    estimate = estimate_cost(
+        model, input_tokens=input_tokens, output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
+        reasoning_tokens=reasoning_tokens, catalog=catalog or configured_catalog(),
+    )
+    cost = _cost_nanousd(estimate.total_usd, estimate.model)
+    return _PricedCall(scope, estimate, counts, cost, decision_id, request_id, recorded_at)
+
+
 def _check_decision_id(decision_id: str | None) -> None:
     # Decisions are not stored anywhere (an id is a hash of the decision's inputs), so the id's
     # form is what can be checked: a typo or a made-up id is refused, not counted as routed.
@@ -908,17 +956,19 @@ class Ledger:
         catalog: Catalog | None = None,
     ) -> UsageRecord:
         """Price one call and charge it to ``scope``; see :func:`record_usage`."""
-        counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
-                  reasoning_tokens)
-        _check_call(scope, counts, decision_id, request_id)
-        recorded_at = _record_time(at)
-
-        estimate = estimate_cost(
-            model, input_tokens=input_tokens, output_tokens=output_tokens,
+        call = _priced_call(
+            scope, model, input_tokens=input_tokens, output_tokens=output_tokens,
             cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
-            reasoning_tokens=reasoning_tokens, catalog=catalog or configured_catalog(),
+            reasoning_tokens=reasoning_tokens, decision_id=decision_id, request_id=request_id,
+            at=at, catalog=catalog,
         )
-        cost = _cost_nanousd(estimate.total_usd, estimate.model)
+        return self._record_call(call)
+
+    def _record_call(self, call: _PricedCall) -> UsageRecord:
+        """Charge a checked, priced call to its scope (or return the earlier record of its
+        request id)."""
+        scope, estimate, counts, cost = call.scope, call.estimate, call.counts, call.cost_nanousd
+        decision_id, request_id, recorded_at = call.decision_id, call.request_id, call.recorded_at
         line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
         sql = self._store.sql
 
@@ -1367,16 +1417,15 @@ def record_usage(
         ValueError, TypeError: A count, scope or id is malformed, or every count is 0 (the
             message names it).
     """
-    # Checked before the ledger is opened: opening a new one would make its file.
-    counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
-              reasoning_tokens)
-    _check_call(scope, counts, decision_id, request_id)
-    return open_ledger(ledger).record_usage(
+    # Every argument is checked, and the call priced, before the ledger is opened: opening a
+    # new one would make its file for a call that is then refused.
+    call = _priced_call(
         scope, model, input_tokens=input_tokens, output_tokens=output_tokens,
         cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
         reasoning_tokens=reasoning_tokens, decision_id=decision_id, request_id=request_id,
         at=at, catalog=catalog,
     )
+    return open_ledger(ledger)._record_call(call)
 
 
 def set_limit(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from shoal.cli import _print_json, _read_input, add_max_file_bytes
-from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, DEFAULT_MAX_FILE_BYTES
+from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, DEFAULT_MAX_FILE_BYTES, read_text_file
 from shoal.privacy import evaluate_labelled_text, redact, render_evaluation, scan_text
 
 # Exit status of --fail-on-findings when something was found, as grep -q's "match" inverted:
@@ -26,7 +26,10 @@ def add_privacy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "(--evaluate).",
     )
     privacy.add_argument("text", nargs="?", help="text to scan; '-' reads standard input")
-    privacy.add_argument("--file", type=Path, help="scan this file instead of TEXT")
+    privacy.add_argument(
+        "--file", type=Path, help="scan this text file instead of TEXT (a binary one, with a "
+        "NUL byte in its first 8 KiB, is refused as count skips it)"
+    )
     privacy.add_argument(
         "--redact",
         action="store_true",
@@ -79,13 +82,24 @@ def _text_to_scan(args: argparse.Namespace) -> tuple[str, str]:
         raise ValueError("give TEXT, '-' for standard input, or --file FILE (one of them)")
     limit = args.max_file_bytes or DEFAULT_MAX_FILE_BYTES
     if args.file is not None:
-        return _read_input(args.file, "--file", max_bytes=limit, raise_with="--max-file-bytes"), \
-            str(args.file)
+        return _read_file(args.file, limit), str(args.file)
     if args.text == "-":
         return _read_input(Path("-"), max_bytes=limit, raise_with="--max-file-bytes"), "stdin"
     if args.max_file_bytes is not None:
         raise ValueError("--max-file-bytes limits a file or standard input, not TEXT")
     return args.text, "text"
+
+
+def _read_file(path: Path, limit: int) -> str:
+    """The text of --file ('-': standard input); a binary file is refused as `shoal count
+    --file` skips it, so the two commands name the same file alike."""
+    if str(path) == "-":
+        return _read_input(path, "--file", max_bytes=limit, raise_with="--max-file-bytes")
+    try:
+        return read_text_file(path, max_file_bytes=limit, raise_with="--max-file-bytes",
+                              refuse_binary=True)
+    except ValueError as error:
+        raise ValueError(f"--file: {error}") from None
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -121,6 +121,10 @@ class SavingsReport:
         until: End of the period reported (exclusive), or None.
         baseline: The baseline model's catalog id, or None when there are no records.
         baseline_rule: How the baseline was chosen.
+        baseline_prices_as_of: Date of the baseline's prices (its catalog row's ``as_of``, which
+            a price file may set), or None without a baseline.
+        baseline_price_file: Name of the user price file the baseline's prices come from, or
+            None when they are the shipped catalog's.
         records: Calls reported.
         routed_records: Of which recorded with a route_task decision id: the caller says
             the call followed that decision. Decisions are not stored (an id is a hash of the
@@ -142,6 +146,8 @@ class SavingsReport:
     until: str | None
     baseline: str | None
     baseline_rule: str
+    baseline_prices_as_of: str | None
+    baseline_price_file: str | None
     records: int
     routed_records: int
     spent_usd: float
@@ -333,6 +339,8 @@ def savings_report(
     return SavingsReport(
         scope=scope, since=None if start is None else iso(start),
         until=None if end is None else iso(end), baseline=baseline_id, baseline_rule=rule,
+        baseline_prices_as_of=catalog.model(baseline_id).as_of if baseline_id else None,
+        baseline_price_file=catalog.price_files.get(baseline_id) if baseline_id else None,
         records=len(rows), routed_records=sum(row.decision_id is not None for row in rows),
         spent_usd=spent / NANO_PER_USD, baseline_usd=total_baseline / NANO_PER_USD,
         savings_usd=(total_baseline - spent) / NANO_PER_USD,

@@ -75,6 +75,7 @@ from shoal.router import (
     route,
     runner_up_sentence,
 )
+from shoal.router_model import Router
 from shoal.router_policy import DEFAULT_STICKINESS_MARGIN, PrivacyReport
 from shoal.server_policy import (
     MAX_RESULT_TOKENS,
@@ -90,7 +91,7 @@ from shoal.server_policy import (
     too_long_for_an_answer,
     tool_group,
 )
-from shoal.token_budget import ChunkList, Truncation, split_chunks, truncate
+from shoal.token_budget import ChunkList, Truncation, chunk_numbers, split_chunks, truncate
 from shoal.tokens import ChatTokenCount, TokenCount, count_chat, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -662,7 +663,9 @@ def _add_token_tools(
                  f"{render.plural(chunk.tokens, 'token')}:", text)
                 for number, (chunk, text) in enumerate(texts, 1)
             ]
-            return _answer(shown, _with_text(render.chunk_list(shown), chunks))
+            # With include_text the text shows every listed chunk; without, only the first few.
+            summary = render.chunk_list(shown if include_text else _with_text_note(shown))
+            return _answer(shown, _with_text(summary, chunks))
 
         # Each listed range takes about 20 tokens, so a thousand of them (the most max_chunks
         # allows) are past the cap: list as many as fit and count the rest.
@@ -734,12 +737,23 @@ class ShownChunks(ChunkList):
         omitted = listed.chunk_count - count
         if count < len(listed.chunks):
             fields["note"] = (
-                f"{render.plural(omitted, 'more chunk')} not shown: one answer holds no more; "
-                "the command line (shoal split) and the Python API list them all"
+                f"{chunk_numbers(count + 1, listed.chunk_count)} not listed: one answer holds "
+                "no more; the command line (shoal split) and the Python API list them all"
             )
         fields["chunks"] = listed.chunks[:count]
         fields["texts"] = listed.texts[:count]
         return cls(**fields, chunks_omitted=omitted)
+
+
+def _with_text_note(shown: ShownChunks) -> ShownChunks:
+    """The split as a text of only the first few ranges reads it: a note on chunks left out
+    says which ones the structured content lists."""
+    if not shown.note or not shown.chunks:
+        return shown
+    listed = chunk_numbers(1, len(shown.chunks))
+    return dataclasses.replace(
+        shown, note=f"the structured content lists {listed}; {shown.note}"
+    )
 
 
 def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens: int) -> None:
@@ -761,11 +775,34 @@ def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens:
     )
 
 
+def _router_source(router_file: str | Path | None) -> str | None:
+    """What named the server's router file: SHOAL_ROUTER when it names that file, else the
+    --router option through which `shoal serve` passes any other; None for the shipped one."""
+    if router_file is None:
+        return None
+    configured = os.environ.get(ROUTER_ENVIRONMENT_VARIABLE, "").strip()
+    if configured and Path(configured).expanduser().resolve() == Path(router_file).resolve():
+        return ROUTER_ENVIRONMENT_VARIABLE
+    return "--router"
+
+
+def _served_router(router_file: str | Path | None, source: str | None) -> Router:
+    """The router route_task chooses with, read again when its file changes; a file broken
+    while the server runs is named as the start-up error names it, led by what set it."""
+    try:
+        return load_router(router_file)
+    except ValueError as error:
+        if source is None:
+            raise
+        raise ValueError(f"{source}: {error}") from None
+
+
 def _add_routing_tools(
     server: MCPServer[None], *, max_result_tokens: int,
     router_file: str | Path | None = None,
 ) -> None:
     text_limit = returned_text_limit(max_result_tokens)
+    router_source = _router_source(router_file)
 
     @server.tool(name="route_task", title="Choose a model for a task", annotations=READ_ONLY)
     def route_task(
@@ -913,7 +950,7 @@ def _add_routing_tools(
             catalog=_call(configured_catalog),
             # Read again only when the file changes, so a refitted router is used without a
             # restart, as an edited price file is.
-            router=_call(load_router, router_file),
+            router=_call(_served_router, router_file, router_source),
         )
         runners_up = min(max_alternatives, len(decision.alternatives) - 1)
 

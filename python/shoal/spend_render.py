@@ -160,13 +160,16 @@ def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
     where = report.scope or "all scopes"
     if report.records == 0:
         return f"{where}: no calls recorded in this period"
+    # Named as shoal cost names a model's prices: a price file may date them otherwise.
+    baseline_prices = price_basis(
+        report.baseline_prices_as_of or report.catalog_date, report.baseline_price_file
+    )
     lines = [
         f"{where}: {usd(report.spent_usd)} spent on {plural(report.records, 'call')} "
         f"({report.routed_records:,} routed); always {report.baseline} would have cost "
         f"{usd(report.baseline_usd)}: "
         f"{savings_phrase(report.savings_usd, report.savings_fraction)}",
-        f"  baseline: {report.baseline} ({report.baseline_rule}; prices of "
-        f"{report.catalog_date})",
+        f"  baseline: {report.baseline} ({report.baseline_rule}; {baseline_prices})",
     ]
     if len(report.by_scope) > 1:
         lines.append("  by scope:")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -136,13 +136,11 @@ class Chunks:
 
     def summary(self, *, max_chunks: int, include_text: bool) -> ChunkList:
         """The first ``max_chunks`` chunks (with their text when asked), and what was left out."""
-        from shoal.render import plural  # render imports this module, so not at the top
-
         shown = self.chunks[:max_chunks]
-        left = len(self.chunks) - len(shown)
-        note = (
-            f"{plural(left, 'more chunk')} not shown; raise max_chunks to see them" if left else ""
-        )
+        note = ""
+        if len(shown) < len(self.chunks):
+            unlisted = chunk_numbers(len(shown) + 1, len(self.chunks))
+            note = f"{unlisted} not listed; raise max_chunks to see them"
         return ChunkList(
             chunk_count=len(self.chunks),
             chunks=shown,
@@ -181,6 +179,13 @@ class ChunkList:
     exact: bool
     model: str | None
     note: str
+
+
+def chunk_numbers(first: int, last: int) -> str:
+    """Chunks ``first`` to ``last`` (numbered from 1), as a note names them."""
+    if first == last:
+        return f"chunk {first:,}"
+    return f"chunks {first:,}-{last:,}"
 
 
 def count_till_limit(
@@ -382,14 +387,67 @@ def split_chunks(
 
 def _too_many_chunks(cuts: _TokenCuts, max_tokens: int) -> TokenBudgetError:
     """The refusal of a split into more than ``MAX_CHUNKS`` chunks, with the smallest
-    max_tokens that the text's token count allows."""
+    max_tokens whose split makes few enough."""
     tokenizer = cuts.tokenizer
-    smallest = tokenizer.scale(-(-cuts.token_count // MAX_CHUNKS))
+    smallest = tokenizer.scale(_smallest_budget_within_max_chunks(cuts))
     return TokenBudgetError(
         f"max_tokens={max_tokens:,} would split the text's {tokenizer.scale(cuts.token_count):,} "
         f"tokens into more than {MAX_CHUNKS:,} chunks, the most one split makes; raise "
         f"max_tokens to at least {smallest:,}, or split a part of the text"
     )
+
+
+def _smallest_budget_within_max_chunks(cuts: _TokenCuts) -> int:
+    """The smallest budget (in ``encoding`` tokens) that splits the text into at most
+    ``MAX_CHUNKS`` chunks.
+
+    The token count alone gives a floor that can be too low: a chunk cannot end inside a
+    character, so one of 3-token characters at a budget of 5 holds 3 tokens. Chunks of whole
+    characters give a higher floor cheaply (no counting); splitting for real from there, with
+    every piece counted again, gives a budget that is known to work.
+    """
+    floor = max(1, -(-cuts.token_count // MAX_CHUNKS))
+    whole_characters = _smallest_passing(
+        floor, lambda budget: _within_max_chunks(cuts, budget, recount=False)
+    )
+    return _smallest_passing(
+        whole_characters, lambda budget: _within_max_chunks(cuts, budget, recount=True)
+    )
+
+
+def _within_max_chunks(cuts: _TokenCuts, budget: int, *, recount: bool) -> bool:
+    """Whether a split at ``budget`` makes at most ``MAX_CHUNKS`` chunks, stopping once it
+    makes more; without ``recount`` chunks end at the last whole character within the budget."""
+    token_index = 0
+    for _ in range(MAX_CHUNKS):
+        if token_index == cuts.token_count:
+            return True
+        if recount:
+            end = cuts.longest_from(token_index, budget)[2]
+        else:
+            end = cuts.last_character_boundary(token_index, budget)
+        if end == token_index:
+            return False  # a character alone takes more than the budget
+        token_index = end
+    return token_index == cuts.token_count
+
+
+def _smallest_passing(lowest: int, passes: Callable[[int], bool]) -> int:
+    """The smallest budget from ``lowest`` up that ``passes``, for a test that larger budgets
+    pass once one does: steps up doubling until one passes, then halves the gap back."""
+    failing = lowest - 1
+    step = 1
+    while not passes(failing + step):
+        failing += step
+        step *= 2
+    passing = failing + step
+    while passing - failing > 1:
+        middle = (failing + passing) // 2
+        if passes(middle):
+            passing = middle
+        else:
+            failing = middle
+    return passing
 
 
 def _next_chunk(
@@ -451,16 +509,21 @@ class _TokenCuts:
         Returns the text, its count and the token index where it ends (``start`` when not even
         one character fits).
         """
-        end = min(start + budget, self.token_count)
+        end = self.last_character_boundary(start, budget)
         while end > start:
-            if not self._is_character_boundary(end):
-                end -= 1
-                continue
             piece, tokens = self._piece(start, end)
             if tokens <= budget:
                 return piece, tokens, end
-            end -= max(1, tokens - budget)
+            end = self.last_character_boundary(start, end - start - max(1, tokens - budget))
         return "", 0, start
+
+    def last_character_boundary(self, start: int, budget: int) -> int:
+        """The last token index at most ``budget`` tokens after ``start`` that ends a whole
+        character (``start`` when there is none)."""
+        end = max(start, min(start + budget, self.token_count))
+        while end > start and not self._is_character_boundary(end):
+            end -= 1
+        return end
 
     def longest_to(self, end: int, budget: int) -> tuple[str, int]:
         """The longest text ending at token ``end`` that counts at most ``budget`` on its own."""
