@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,9 @@ def test_relative_paths_come_from_the_first_root(fenced: tuple[Path, Path]) -> N
     root, _ = fenced
     assert counted(count_files(["inside.txt"], roots=[root])) == ["inside.txt"]
     assert len(count_files(["."], roots=[root]).files) == 1
+    # A missing relative path is named with where it was looked for.
+    with pytest.raises(ValueError, match=re.escape(f"gone.txt ({root / 'gone.txt'}) does not")):
+        count_files(["gone.txt"], roots=[root])
 
 
 @pytest.mark.parametrize("escape", ["../outside/secret.txt", "..", "sub/../../outside"])

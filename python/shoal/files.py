@@ -556,7 +556,8 @@ def _collect(
     after ``room + 1`` new files (one more than can be counted, so that the caller can tell),
     rather than listing a whole disk before refusing it.
     """
-    info = _stat(real, path)
+    # A relative path starts at the first root, not the current folder: name where it looked.
+    info = _stat(real, path if roots is None or path.is_absolute() else f"{path} ({real})")
 
     shown = str(path)
     if stat.S_ISREG(info.st_mode):
