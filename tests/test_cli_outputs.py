@@ -369,14 +369,31 @@ def test_an_output_that_is_a_named_pipe_is_refused(
         os.close(reader)
 
 
-def test_standard_output_named_as_a_path_takes_an_output(labels: Path) -> None:
-    # Piped, /dev/stdout is a pipe; naming it is how `--out /dev/stdout | jq` is written.
-    fitted = subprocess.run([sys.executable, "-m", "shoal", "fit", str(labels), "--k", "2",
-                             "--out", "/dev/stdout"], capture_output=True, text=True, timeout=60,
-                            check=False)
+def test_standard_output_named_as_a_path_takes_the_data_alone(
+    labels: Path, tmp_path: Path
+) -> None:
+    # Piped, /dev/stdout is a pipe; naming it is how `--out /dev/stdout | jq` is written, and
+    # what the command says about the file goes to stderr so as not to corrupt the data.
+    def shoal(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "shoal", *argv], capture_output=True,
+                              text=True, timeout=60, check=False)
 
+    fitted = shoal("fit", str(labels), "--k", "2", "--out", "/dev/stdout")
     assert fitted.returncode == 0, fitted.stderr
-    assert json.loads(fitted.stdout.splitlines()[0])["format"] == "shoal-router"
+    assert json.loads(fitted.stdout)["format"] == "shoal-router"
+    assert "wrote /dev/stdout" in fitted.stderr
+
+    evaluated = shoal("eval", "--train", str(labels), "--test", str(labels), "--json",
+                      "/dev/stdout")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "aiq" in json.loads(evaluated.stdout) and "AIQ" in evaluated.stderr
+
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps([{"role": "user", "content": "hi"}]), encoding="utf-8")
+    trimmed = shoal("budget", "trim", str(chat), "--model", "gpt-4o", "--budget", "100",
+                    "--output", "/dev/stdout")
+    assert trimmed.returncode == 0, trimmed.stderr
+    assert json.loads(trimmed.stdout) == [{"role": "user", "content": "hi"}]
 
 
 def test_dev_null_may_take_an_output(labels: Path, capsys: pytest.CaptureFixture[str]) -> None:

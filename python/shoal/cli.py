@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -729,7 +729,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     try:
-        return int(args.handler(args) or 0)
+        with _summaries_kept_off_stdout(args):
+            return int(args.handler(args) or 0)
     except ValueError as error:
         print(f"shoal {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -749,6 +750,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("shoal %s failed", args.command, exc_info=True)
         print(f"shoal {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+# Paths that name this process's standard output. An output option given one carries the
+# command's data there (`fit --out /dev/stdout | jq`), so what the command prints about it goes
+# to stderr instead of into the data.
+STDOUT_PATHS = frozenset({"/dev/stdout", "/dev/fd/1"})
+
+
+def _summaries_kept_off_stdout(args: argparse.Namespace) -> AbstractContextManager[object]:
+    named = [value for value in vars(args).values()
+             if isinstance(value, Path) and str(value) in STDOUT_PATHS]
+    return redirect_stdout(sys.stderr) if named else nullcontext()
 
 
 def _serve(args: argparse.Namespace) -> int:
