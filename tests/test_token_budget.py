@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,26 @@ def test_split_chunks_refuses_a_budget_below_one_character() -> None:
     with pytest.raises(
         TokenBudgetError,
         match=r"^max_tokens=1 is too small: the character at index 2 alone takes more than 1 "
-        r"cl100k_base token; raise max_tokens$",
+        r"cl100k_base token; raise max_tokens to at least 2, what the text's widest character "
+        r"takes$",
     ):
         split_chunks("ab世", 1, encoding="cl100k_base")
     assert split_chunks("", 5).chunks == ()
+
+
+@pytest.mark.parametrize("model", [None, "claude-sonnet-4-5"])
+def test_the_advised_max_tokens_is_the_least_that_splits(model: str | None) -> None:
+    # A 2-token character comes first, the widest (3 tokens) later: advice from the first alone
+    # would fail again at the second.
+    text = "仮" * 50 + "abc" + "🦜" * 5
+    too_small = 1 if model is None else 2  # 1 is under one base token once scaled by 1.3
+    with pytest.raises(TokenBudgetError, match=r"raise max_tokens to at least (\d+),") as refused:
+        split_chunks(text, too_small, model=model)
+    least = int(re.search(r"at least (\d+),", str(refused.value)).group(1))
+
+    assert "".join(split_chunks(text, least, model=model).texts) == text
+    with pytest.raises(TokenBudgetError):
+        split_chunks(text, least - 1, model=model)
 
 
 def test_split_text_over_mcp_blames_max_tokens_not_the_encoding() -> None:

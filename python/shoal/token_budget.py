@@ -355,7 +355,7 @@ def split_chunks(
     if budget < 1:
         raise TokenBudgetError(
             f"max_tokens={max_tokens} is under one {tokenizer.encoding} token once scaled by "
-            f"{tokenizer.ratio}; raise it"
+            f"{tokenizer.ratio}; raise it to at least {tokenizer.scale(1)}"
         )
     # Every chunk holds at most `budget` tokens, so this many at least: known before any cut.
     if -(-cuts.token_count // budget) > MAX_CHUNKS:
@@ -457,11 +457,14 @@ def _next_chunk(
     if end == start:
         from shoal.render import plural  # render imports this module, so not at the top
 
-        # Led by the argument to change: the encoding the message names is not at fault.
+        # Led by the argument to change: the encoding the message names is not at fault. The
+        # least that works is what the text's widest character needs, not this one's: raising
+        # to this one's would fail again at the next wider one.
+        needed = cuts.tokenizer.scale(cuts.widest_character_tokens())
         raise TokenBudgetError(
             f"max_tokens={max_tokens} is too small: the character at index {character} alone "
             f"takes more than {plural(budget, cuts.tokenizer.encoding + ' token')}; raise "
-            "max_tokens"
+            f"max_tokens to at least {needed:,}, what the text's widest character takes"
         )
     return piece, tokens, end
 
@@ -516,6 +519,27 @@ class _TokenCuts:
                 return piece, tokens, end
             end = self.last_character_boundary(start, end - start - max(1, tokens - budget))
         return "", 0, start
+
+    def widest_character_tokens(self) -> int:
+        """The most tokens one unsplittable run takes counted alone: the text between two
+        consecutive token boundaries that are also character boundaries (one character, or a
+        few when a token joins the end of one to the start of the next).
+
+        Each distinct run is counted once, so a long text of a few scripts costs little.
+        """
+        runs = set()
+        run_start = 0
+        for index in range(1, self.token_count + 1):
+            if self._is_character_boundary(index):
+                if index - run_start > 1:
+                    runs.add(self.data[self.byte_offsets[run_start] : self.byte_offsets[index]])
+                run_start = index
+        counts = (
+            self.tokenizer.backend.count(self.tokenizer.encoding, run.decode("utf-8"),
+                                         allow_special=self.allow_special)
+            for run in runs
+        )
+        return max(counts, default=1)
 
     def last_character_boundary(self, start: int, budget: int) -> int:
         """The last token index at most ``budget`` tokens after ``start`` that ends a whole
