@@ -299,6 +299,30 @@ def test_empty_candidates_are_an_error_everywhere(capsys: pytest.CaptureFixture[
         route("Write a haiku.", candidates=[])
 
 
+def test_eval_takes_the_quality_prior_of_its_prices_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test data scores a model the training data lacks; only a prior can route it.
+    train = write_jsonl(tmp_path / "train.jsonl", label_rows())
+    newcomer = [{"prompt": prompt, "model": "claude-sonnet-4-5", "score": 0.9}
+                for prompt, _, _ in TASKS]
+    test = write_jsonl(tmp_path / "test.jsonl", [*label_rows(), *newcomer])
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": [{"id": "claude-sonnet-4-5", "quality": 0.8}]}),
+                      encoding="utf-8")
+    asked = ["eval", "--train", str(train), "--test", str(test), "--json", str(tmp_path / "e.json")]
+
+    unknown = error_of(capsys, *asked)
+    assert "cannot estimate 'claude-sonnet-4-5'" in unknown and "give it a `quality`" in unknown
+
+    assert main([*asked, "--prices", str(prices)]) == 0
+    from_option = capsys.readouterr().out
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    assert main(asked) == 0
+    assert capsys.readouterr().out == from_option
+    assert "3 candidates" in from_option
+
+
 def test_route_reads_the_router_shoal_router_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from shoal.router_eval import (
     cross_validate,
     evaluate_router,
     long_rows,
+    price_file_catalog,
     read_label_rows,
     read_labelled,
     read_prices,
@@ -286,6 +287,11 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
+    # A catalog-shaped --prices applies as SHOAL_PRICES would: its quality priors route the
+    # models the training data lacks, not only its prices.
+    catalog = (price_file_catalog(args.prices) if args.prices is not None else None) or (
+        configured_catalog()
+    )
     held_out = once_each([m.strip() for m in args.holdout_models.split(",") if m.strip()],
                          "--holdout-models")
     if held_out and args.train is None:
@@ -297,7 +303,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         folds = args.folds if args.folds == "task" else _int_folds(args.folds)
         return cross_validate(read_labelled(args.data, max_file_bytes=args.max_file_bytes),
                               folds=folds, fit_options={},
-                              catalog=configured_catalog(), prices=prices,
+                              catalog=catalog, prices=prices,
                               output_tokens=args.output_tokens)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
@@ -305,7 +311,6 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         raise EvaluationError("give --test with exactly one of --train or --router (or --data "
                               "with --folds)")
     test = read_labelled(args.test, max_file_bytes=args.max_file_bytes)
-    catalog = configured_catalog()
     train: list[Any] = []
     if args.router is not None:
         from shoal.router import load_router

@@ -463,6 +463,31 @@ def _is_price(value: object) -> TypeGuard[float]:
             and math.isfinite(value) and value >= 0)
 
 
+# What to do about a scored model the router knows nothing of.
+NO_ESTIMATE_ADVICE = (
+    "; give it a `quality` (0-1) in a catalog-shaped price file (--prices or SHOAL_PRICES), "
+    "label it in the training data, or drop its rows from the test data"
+)
+
+
+def price_file_catalog(path: str | Path) -> Catalog | None:
+    """The catalog with a catalog-shaped price file applied (its quality priors as well as its
+    prices), or None for a file of the ``{model: prices}`` shape, which carries prices only."""
+    file = Path(path)
+    try:
+        document = read_json_file(file)
+    except ValueError as error:
+        raise EvaluationError(f"cannot read price file: {error}") from None
+    if not (isinstance(document, list) or (
+        isinstance(document, dict) and isinstance(document.get("models"), list)
+    )):
+        return None
+    try:
+        return load_catalog(file)
+    except CatalogError as error:
+        raise EvaluationError(f"price file {file}: {error}") from None
+
+
 def _catalog_file_prices(file: Path, document: Any) -> dict[str, tuple[float, float]]:
     """Prices of the models a catalog-shaped file names, read through the catalog loader."""
     try:
@@ -547,7 +572,9 @@ def predict(
     from_priors = [m for m in models if positions[m] is None and m in catalog]
     for model in models:
         if positions[model] is None and model not in catalog:
-            raise EvaluationError(f"the router cannot estimate {model!r}: no labels, no prior")
+            raise EvaluationError(
+                f"the router cannot estimate {model!r}: no labels, no prior{NO_ESTIMATE_ADVICE}"
+            )
     predictions = []
     for item in prompts:
         neighbours = router.neighbours(item.prompt)
@@ -558,7 +585,10 @@ def predict(
             strict=True,
         ):
             if quality is None:
-                raise EvaluationError(f"the router cannot estimate {model!r}: no labels, no prior")
+                raise EvaluationError(
+                    f"the router cannot estimate {model!r}: no labels, no prior"
+                    f"{NO_ESTIMATE_ADVICE}"
+                )
             row[model] = quality
         for model in models:
             position = positions[model]
