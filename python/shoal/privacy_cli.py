@@ -48,8 +48,8 @@ def add_privacy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "measure precision and recall on",
     )
     privacy.add_argument("--json", action="store_true", help="print JSON")
-    add_max_file_bytes(privacy, f"refuse a larger --file, stdin or --evaluate file (for --evaluate "
-                       f"the default is {DEFAULT_MAX_DATA_FILE_BYTES})")
+    add_max_file_bytes(privacy, f"refuse a larger --file, stdin or --evaluate file; for --evaluate "
+                       f"the default is {DEFAULT_MAX_DATA_FILE_BYTES}, otherwise")
     privacy.set_defaults(handler=_privacy)
 
 
