@@ -196,6 +196,14 @@ def test_split_chunks_refuses_a_budget_below_one_character() -> None:
     assert split_chunks("", 5).chunks == ()
 
 
+def test_an_estimate_says_how_few_base_tokens_a_chunk_holds() -> None:
+    # 2 estimated tokens at 1.3 hold one o200k_base token, so 120,001 base tokens (156,002
+    # estimated) make more than 100,000 chunks although 156,002 / 2 would not.
+    with pytest.raises(TokenBudgetError, match=r"more than 100,000 chunks \(each chunk holds at "
+                       r"most 1 o200k_base token, scaled by 1.3\)"):
+        split_chunks("word " * 120_000, 2, model="claude-sonnet-4-5")
+
+
 @pytest.mark.parametrize("model", [None, "claude-sonnet-4-5"])
 def test_the_advised_max_tokens_is_the_least_that_splits(model: str | None) -> None:
     # A 2-token character comes first, the widest (3 tokens) later: advice from the first alone

@@ -390,9 +390,17 @@ def _too_many_chunks(cuts: _TokenCuts, max_tokens: int) -> TokenBudgetError:
     max_tokens whose split makes few enough."""
     tokenizer = cuts.tokenizer
     smallest = tokenizer.scale(_smallest_budget_within_max_chunks(cuts))
+    # An estimate cuts in base tokens: max_tokens=2 at 1.3 holds one, so 155,483 estimated
+    # tokens (119,602 base) make more than 100,000 chunks although 155,483 / 2 does not.
+    from shoal.render import plural  # render imports this module, so not at the top
+
+    held = plural(tokenizer.base_budget(max_tokens), f"{tokenizer.encoding} token")
+    scaled = "" if tokenizer.exact else (
+        f" (each chunk holds at most {held}, scaled by {tokenizer.ratio})"
+    )
     return TokenBudgetError(
         f"max_tokens={max_tokens:,} would split the text's {tokenizer.scale(cuts.token_count):,} "
-        f"tokens into more than {MAX_CHUNKS:,} chunks, the most one split makes; raise "
+        f"tokens into more than {MAX_CHUNKS:,} chunks{scaled}, the most one split makes; raise "
         f"max_tokens to at least {smallest:,}, or split a part of the text"
     )
 
