@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from decimal import Decimal
@@ -190,6 +191,26 @@ async def test_too_many_chunks_with_text_name_the_max_chunks_that_fits(server) -
     assert refused.is_error and "argument 'max_chunks'" in message
     assert "Ask for max_chunks=4" in message and "shoal split --out-dir" in message
     assert not advised.is_error
+
+
+async def test_the_advised_max_chunks_is_answered_in_full(server) -> None:  # type: ignore[no-untyped-def]
+    # Short chunks: their ranges and headings, not only their texts, fill the answer.
+    text = "Short words here. " * 3_000
+    async with Client(server) as client:
+        refused = await client.call_tool(
+            "split_text", {"text": text, "max_tokens": 8, "include_text": True, "max_chunks": 1000}
+        )
+        advice = re.search(r"Ask for max_chunks=(\d+)", refused.content[0].text)
+        assert refused.is_error and advice is not None
+        advised = await client.call_tool("split_text", {
+            "text": text, "max_tokens": 8, "include_text": True, "max_chunks": int(advice[1]),
+        })
+
+    assert not advised.is_error, advised.content[0].text
+    assert len(advised.structured_content["chunks"]) == int(advice[1])
+    assert advised.structured_content["chunks_omitted"] == (
+        advised.structured_content["chunk_count"] - int(advice[1])
+    )
 
 
 @pytest.mark.parametrize("include_text", [False, True])

@@ -652,8 +652,6 @@ def _add_token_tools(
             )
         result = _call(split_chunks, text, max_tokens, **_tokenizer(encoding, model))
         listed = result.summary(max_chunks=max_chunks, include_text=include_text)
-        if include_text:
-            _check_chunk_text_fits(listed, text_limit, max_result_tokens)
 
         def answer(count: int) -> CallToolResult:
             shown = ShownChunks.first(listed, count)
@@ -666,6 +664,15 @@ def _add_token_tools(
             # With include_text the text shows every listed chunk; without, only the first few.
             summary = render.chunk_list(shown if include_text else _with_text_note(shown))
             return _answer(shown, _with_text(summary, chunks))
+
+        if include_text:
+            # Texts that alone are past what one answer carries: refuse, naming the max_chunks
+            # whose whole answer (ranges and texts) fits, so that asking for it is answered in
+            # full. The texts' own tokens bound it from above, cheaply.
+            most = _chunks_whose_text_fits(listed, text_limit)
+            if most < len(listed.chunks):
+                fitting = _most_that_fit(answer, most, max_result_tokens)
+                raise _chunk_text_too_long(listed, fitting, max_result_tokens)
 
         # Each listed range takes about 20 tokens, so a thousand of them (the most max_chunks
         # allows) are past the cap: list as many as fit and count the rest.
@@ -756,17 +763,21 @@ def _with_text_note(shown: ShownChunks) -> ShownChunks:
     )
 
 
-def _check_chunk_text_fits(shown: ChunkList, text_limit: int, max_result_tokens: int) -> None:
-    """Refuse, before the answer is built, shown chunks whose text one answer cannot carry."""
+def _chunks_whose_text_fits(shown: ChunkList, text_limit: int) -> int:
+    """How many of the first shown chunks have text within ``text_limit`` tokens together."""
     fitting, tokens = 0, 0
     for chunk in shown.chunks:
         if tokens + chunk.tokens > text_limit:
             break
         fitting, tokens = fitting + 1, tokens + chunk.tokens
-    if fitting == len(shown.chunks):
-        return
+    return fitting
+
+
+def _chunk_text_too_long(shown: ChunkList, fitting: int, max_result_tokens: int) -> ToolError:
+    """The refusal of shown chunks whose text one answer cannot carry, with the max_chunks
+    whose answer does."""
     total = sum(chunk.tokens for chunk in shown.chunks)
-    raise ToolError(
+    return ToolError(
         f"argument 'max_chunks': the {len(shown.chunks):,} chunks to show hold {total:,} "
         f"tokens of text, more than one answer can carry: "
         f"{too_long_for_an_answer(max_result_tokens)}. Ask for max_chunks={max(fitting, 1)}, "
