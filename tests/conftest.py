@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,3 +24,16 @@ def private_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 USER_FILE_VARIABLES = ("SHOAL_PRICES", "SHOAL_ROUTER", "SHOAL_DEVICES", "SHOAL_ARCHITECTURES",
                        "SHOAL_FEEDBACK_DB")
+
+
+@pytest.fixture(autouse=True)
+def shoal_environment_restored() -> Iterator[None]:
+    """Put the SHOAL_* variables back after each test: a command run in-process sets
+    SHOAL_PRICES and SHOAL_LEDGER from its options, as the CLI does for its one process."""
+    saved = {name: value for name, value in os.environ.items() if name.startswith("SHOAL_")}
+    yield
+    for name in [name for name in os.environ if name.startswith("SHOAL_")]:
+        if name not in saved:
+            del os.environ[name]
+    os.environ.update(saved)
+

@@ -395,6 +395,38 @@ def test_standard_output_named_as_a_path_takes_the_data_alone(
     assert trimmed.returncode == 0, trimmed.stderr
     assert json.loads(trimmed.stdout) == [{"role": "user", "content": "hi"}]
 
+    swept = shoal("hw", "sweep", "--models", "llama-3.1-8b-instruct", "--devices",
+                  "apple-m4-max", "--plot", "/dev/stdout")
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stdout.startswith("<svg") and swept.stdout.rstrip().endswith("</svg>")
+    assert "configurations" in swept.stderr
+
+
+def test_standard_output_appended_to_a_file_of_another_kind_says_to_redirect(
+    labels: Path, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n", encoding="utf-8")
+    with notes.open("a", encoding="utf-8") as appended:
+        fitted = subprocess.run([sys.executable, "-m", "shoal", "fit", str(labels), "--out",
+                                 "/dev/stdout"], stdout=appended, stderr=subprocess.PIPE,
+                                text=True, timeout=60, check=False)
+
+    assert fitted.returncode == 2
+    assert ("--out /dev/stdout goes to an existing file that is not a shoal router file; "
+            "redirect it to a new file") in fitted.stderr
+    assert notes.read_text(encoding="utf-8") == "hello\n"
+
+
+def test_a_full_standard_output_is_one_clean_error() -> None:
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        costed = subprocess.run([sys.executable, "-m", "shoal", "cost", "gpt-4o", "--input", "5"],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                                check=False)
+
+    assert costed.returncode == 2
+    assert costed.stderr.strip().endswith("shoal cost: error: No space left on device")
+
 
 def test_dev_null_may_take_an_output(labels: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "fit", str(labels), "--k", "2", "--out", os.devnull)[0] == 0

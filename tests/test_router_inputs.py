@@ -299,21 +299,33 @@ def test_empty_candidates_are_an_error_everywhere(capsys: pytest.CaptureFixture[
         route("Write a haiku.", candidates=[])
 
 
-def test_eval_takes_the_quality_prior_of_its_prices_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+NEW_MODEL_ROW = {
+    "id": "my-finetune", "provider": "acme", "name": "My fine-tune", "input_per_mtok": 0.5,
+    "output_per_mtok": 1.5, "cached_input_per_mtok": None, "cache_write_per_mtok": None,
+    "context_window": 32768, "max_output_tokens": 4096, "encoding": None, "token_ratio": 1.1,
+    "open_weights": False, "params_b": None, "active_params_b": None, "quality": 0.8,
+    "quality_source": "our tests", "price_source": "our invoice", "as_of": "2026-11-30",
+}
+
+
+@pytest.mark.parametrize("row", [{"id": "claude-sonnet-4-5", "quality": 0.8}, NEW_MODEL_ROW],
+                         ids=["catalog model", "model the file adds"])
+def test_eval_takes_the_models_and_priors_of_its_prices_file(
+    row: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The test data scores a model the training data lacks; only a prior can route it.
     train = write_jsonl(tmp_path / "train.jsonl", label_rows())
-    newcomer = [{"prompt": prompt, "model": "claude-sonnet-4-5", "score": 0.9}
-                for prompt, _, _ in TASKS]
+    newcomer = [{"prompt": prompt, "model": row["id"], "score": 0.9} for prompt, _, _ in TASKS]
     test = write_jsonl(tmp_path / "test.jsonl", [*label_rows(), *newcomer])
     prices = tmp_path / "prices.json"
-    prices.write_text(json.dumps({"models": [{"id": "claude-sonnet-4-5", "quality": 0.8}]}),
-                      encoding="utf-8")
+    prices.write_text(json.dumps({"models": [row]}), encoding="utf-8")
     asked = ["eval", "--train", str(train), "--test", str(test), "--json", str(tmp_path / "e.json")]
 
-    unknown = error_of(capsys, *asked)
-    assert "cannot estimate 'claude-sonnet-4-5'" in unknown and "give it a `quality`" in unknown
+    if row["id"] == "claude-sonnet-4-5":
+        unknown = error_of(capsys, *asked)
+        assert "cannot estimate 'claude-sonnet-4-5'" in unknown
+        assert "give it a `quality`" in unknown
 
     assert main([*asked, "--prices", str(prices)]) == 0
     from_option = capsys.readouterr().out

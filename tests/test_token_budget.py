@@ -209,9 +209,11 @@ def test_the_advised_max_tokens_is_the_least_that_splits(model: str | None) -> N
     # A 2-token character comes first, the widest (3 tokens) later: advice from the first alone
     # would fail again at the second.
     text = "仮" * 50 + "abc" + "🦜" * 5
-    too_small = 1 if model is None else 2  # 1 is under one base token once scaled by 1.3
-    with pytest.raises(TokenBudgetError, match=r"raise max_tokens to at least (\d+),") as refused:
-        split_chunks(text, too_small, model=model)
+    # Under an estimate, 1 is under one base token once scaled by 1.3: refused before the
+    # characters are looked at, it must still name what the widest one needs.
+    widest = r"to at least (\d+), what the text's widest"
+    with pytest.raises(TokenBudgetError, match=widest) as refused:
+        split_chunks(text, 1, model=model)
     least = int(re.search(r"at least (\d+),", str(refused.value)).group(1))
 
     assert "".join(split_chunks(text, least, model=model).texts) == text

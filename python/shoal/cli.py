@@ -729,7 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     try:
-        with _summaries_kept_off_stdout(args):
+        with summaries_kept_off_stdout(args):
             return int(args.handler(args) or 0)
     except ValueError as error:
         print(f"shoal {args.command}: error: {error}", file=sys.stderr)
@@ -738,8 +738,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as error:
         # A file the user named cannot be written or read: their mistake, not a crash.
-        where = f" {error.filename}" if error.filename else ""
-        print(f"shoal {args.command}: error:{where}: {error.strerror or error}", file=sys.stderr)
+        where = f" {error.filename}:" if error.filename else ""
+        print(f"shoal {args.command}: error:{where} {error.strerror or error}", file=sys.stderr)
         return 2
     except RecursionError:
         print(f"shoal {args.command}: error: the input is nested too deeply", file=sys.stderr)
@@ -758,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 STDOUT_PATHS = frozenset({"/dev/stdout", "/dev/fd/1"})
 
 
-def _summaries_kept_off_stdout(args: argparse.Namespace) -> AbstractContextManager[object]:
+def summaries_kept_off_stdout(args: argparse.Namespace) -> AbstractContextManager[object]:
     named = [value for value in vars(args).values()
              if isinstance(value, Path) and str(value) in STDOUT_PATHS]
     return redirect_stdout(sys.stderr) if named else nullcontext()
@@ -1903,6 +1903,11 @@ def check_output_file(
 
     _check_writable_path(out, option, what)
     if out.is_file() and not _holds_kind(out, kind):
+        if str(out) in OWN_OUTPUT_STREAMS:
+            # Redirected (>>) to a file that holds something else: the file, not the stream
+            # name, is what to change.
+            raise ValueError(f"{option} {out} goes to an existing file that is not "
+                             f"{OUTPUT_KINDS[kind]}; redirect it to a new file")
         raise ValueError(f"{option} {out} exists and is not {OUTPUT_KINDS[kind]}; remove it or "
                          "choose another name")
 

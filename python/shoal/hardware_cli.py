@@ -261,13 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(words: Sequence[str]) -> int:
     """Parse and run one `shoal hw` command line (the words after ``hw``)."""
+    from shoal.cli import summaries_kept_off_stdout  # shoal.cli imports this module
+
     words = list(words)
     if words and words[0] not in SUBCOMMANDS and not words[0].startswith("-"):
         words.insert(0, "fit")
     args = build_parser().parse_args(words)
     handler: Callable[[argparse.Namespace], int] = args.run
     try:
-        return handler(args)
+        with summaries_kept_off_stdout(args):
+            return handler(args)
     except hardware.ParameterError as error:
         # The library names its arguments (sram_mb, contexts[2]); here the user typed options.
         option = OPTION_OF_PARAMETER.get(error.parameter.split("[")[0])

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal._cli_parser import once_each
-from shoal.catalog import configured_catalog
+from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.router_eval import (
@@ -162,6 +163,7 @@ def run_fit(args: argparse.Namespace) -> int:
         raise EvaluationError(_no_rows_message(args.data, database))
     prices = read_prices(args.prices) if args.prices is not None else {}
     if args.prices is not None:
+        _use_catalog_prices(args.prices)
         _check_prices(rows, prices)
     router = fit_router(rows, name=args.name, source=source, k=args.k, calibrate=args.calibrate)
     router.save(args.out)
@@ -285,13 +287,18 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_catalog_prices(path: Path | None) -> None:
+    """A catalog-shaped --prices applies as SHOAL_PRICES would, for the whole command: its
+    models are known to the token counter and its quality priors route the models the training
+    data lacks, not only its prices. A ``{model: prices}`` file carries prices only."""
+    if path is not None and price_file_catalog(path) is not None:
+        os.environ[PRICES_ENVIRONMENT_VARIABLE] = str(path.resolve())
+
+
 def _evaluate(args: argparse.Namespace) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
-    # A catalog-shaped --prices applies as SHOAL_PRICES would: its quality priors route the
-    # models the training data lacks, not only its prices.
-    catalog = (price_file_catalog(args.prices) if args.prices is not None else None) or (
-        configured_catalog()
-    )
+    _use_catalog_prices(args.prices)
+    catalog = configured_catalog()
     held_out = once_each([m.strip() for m in args.holdout_models.split(",") if m.strip()],
                          "--holdout-models")
     if held_out and args.train is None:

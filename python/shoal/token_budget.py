@@ -355,7 +355,9 @@ def split_chunks(
     if budget < 1:
         raise TokenBudgetError(
             f"max_tokens={max_tokens} is under one {tokenizer.encoding} token once scaled by "
-            f"{tokenizer.ratio}; raise it to at least {tokenizer.scale(1)}"
+            f"{tokenizer.ratio}; raise it to at least "
+            f"{tokenizer.scale(cuts.widest_character_tokens()):,}, what the text's widest "
+            "character takes"
         )
     # Every chunk holds at most `budget` tokens, so this many at least: known before any cut.
     if -(-cuts.token_count // budget) > MAX_CHUNKS:
