@@ -123,7 +123,7 @@ def test_a_budget_item_naming_a_binary_file_is_refused_like_count_files_skips_it
         fit_budget([{"id": "a", "path": "blob.bin"}], budget_tokens=100, model="gpt-4o",
                    roots=[tmp_path])
 
-    assert str(caught.value) == ("item 'a': 'blob.bin' is binary (a NUL byte in the first "
+    assert str(caught.value) == ("item 'a': 'blob.bin' is binary (NUL byte in the first "
                                  "8 KiB); name a text file")
 
 

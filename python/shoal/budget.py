@@ -37,7 +37,7 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, price_usage
-from shoal.files import BINARY_SNIFF_BYTES, not_utf8, read_regular_file, refused_prefix
+from shoal.files import BINARY_REASON, is_binary, not_utf8, read_regular_file, refused_prefix
 from shoal.token_budget import truncate
 from shoal.tokens import (
     NOTE_ORDER,
@@ -327,10 +327,9 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     data = read_regular_file(resolved, MAX_FILE_BYTES, remedy=FILE_ITEM_REMEDY)
     if isinstance(data, str):
         raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: {data}")
-    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+    if is_binary(data):
         # The rule count_files skips binary files by, so the two tools agree on a file.
-        raise ValueError(f"item {item.id!r}: {item.path!r} is binary (a NUL byte in the first "
-                         "8 KiB); name a text file")
+        raise ValueError(f"item {item.id!r}: {item.path!r} is {BINARY_REASON}; name a text file")
     try:
         return data.decode("utf-8"), str(resolved)
     except UnicodeDecodeError as error:
