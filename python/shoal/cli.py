@@ -776,12 +776,7 @@ def _serve(args: argparse.Namespace) -> int:
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
     # A ledger's error names the option or variable that set it, as a --root's error does.
-    ledger_source = None
-    if args.ledger:
-        ledger_source = "--ledger"
-    elif os.environ.get("SHOAL_LEDGER"):
-        ledger_source = "SHOAL_LEDGER"
-    _check_serving_files(groups, ledger_source)
+    _check_serving_files(groups, "--ledger" if args.ledger else _ledger_variable())
     router = _served_router(args.router, groups)
     # Without a file tool there is no folder to guard, so a host may start it anywhere.
     roots = _file_tool_roots(args.root) if args.root or _serves_file_tools(groups) else []
@@ -1199,18 +1194,17 @@ def _check_report_svg(args: argparse.Namespace) -> None:
     """Refuse a --svg path that is the ledger or the price file, or a file other than an SVG."""
     from shoal.ledger import default_location, is_postgres_url
 
-    ledger = (None, args.ledger) if args.ledger else (_ledger_named_by(), default_location())
+    named_by = _ledger_variable() or "the default ledger"
+    ledger = (None, args.ledger) if args.ledger else (named_by, default_location())
     inputs = [*price_file_input(args.prices)]
     if not is_postgres_url(str(ledger[1])):
         inputs.append(ledger)
     check_output_file(args.svg, "--svg", "the chart", kind="svg", inputs=inputs)
 
 
-def _ledger_named_by() -> str:
-    """How the ledger was named when --ledger was not given: SHOAL_LEDGER, or the default."""
-    if os.environ.get("SHOAL_LEDGER", "").strip():
-        return "SHOAL_LEDGER"
-    return "the default ledger"
+def _ledger_variable() -> str | None:
+    """SHOAL_LEDGER when it names the ledger (an empty value counts as unset), else None."""
+    return "SHOAL_LEDGER" if os.environ.get("SHOAL_LEDGER", "").strip() else None
 
 
 def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
@@ -1914,7 +1908,7 @@ def check_output_file(
 
 # This process's own output streams, named as paths: `--json /dev/stdout | jq` has a reader
 # by construction, whatever a pipe or a terminal stdout is.
-OWN_OUTPUT_STREAMS = frozenset({"/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2"})
+OWN_OUTPUT_STREAMS = STDOUT_PATHS | {"/dev/stderr", "/dev/fd/2"}
 
 
 def _check_writable_path(out: Path, option: str, what: str) -> None:

@@ -241,6 +241,12 @@ def _limit_notes(
     return notes
 
 
+def price_basis(prices_as_of: str, price_file: str | None) -> str:
+    """``prices of 2026-12-04``, with ``from user file NAME`` when a price file gave them."""
+    source = f" from user file {price_file}" if price_file else ""
+    return f"prices of {prices_as_of}{source}"
+
+
 def estimate_cost(
     model: str,
     *,
@@ -288,11 +294,8 @@ def estimate_cost(
             cached and cache-write parts add up to more than ``input_tokens``.
         UnknownModelError: If the model is not in the catalog.
     """
-    tokens = {
-        "input_tokens": input_tokens, "output_tokens": output_tokens,
-        "cached_input_tokens": cached_input_tokens, "cache_write_tokens": cache_write_tokens,
-        "reasoning_tokens": reasoning_tokens,
-    }
+    tokens = dict(zip(TOKEN_FIELDS, (input_tokens, output_tokens, cached_input_tokens,
+                                     cache_write_tokens, reasoning_tokens), strict=True))
     # Priced first, so that a malformed count or a mistyped model is named before the zeros.
     estimate = price_usage(model, calls=calls, catalog=catalog, **tokens)
     check_some_tokens(tokens)
@@ -319,11 +322,9 @@ def price_usage(
     Raises:
         TypeError, ValueError, UnknownModelError: As :func:`estimate_cost`, bar the zeros.
     """
-    for name, value in (
-        ("input_tokens", input_tokens), ("output_tokens", output_tokens),
-        ("cached_input_tokens", cached_input_tokens), ("cache_write_tokens", cache_write_tokens),
-        ("reasoning_tokens", reasoning_tokens),
-    ):
+    counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
+              reasoning_tokens)
+    for name, value in zip(TOKEN_FIELDS, counts, strict=True):
         _check_count(name, value, MAX_TOKENS_PER_CALL)
     _check_count("calls", calls, MAX_CALLS, minimum=1)
     if cached_input_tokens + cache_write_tokens > input_tokens:

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import CostEstimate, CostLine, estimate_cost
+from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +120,13 @@ _ADDED_USAGE_COLUMNS = ("prices_as_of", "price_file")
 _RAISE_SCHEMA_VERSION = (
     "UPDATE shoal_meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?"
 )
-# The token counts of a call, as record_usage names them.
-TOKEN_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
-                "reasoning_tokens")
+
+
+def _add_missing_usage_columns(cursor: Any, present: set[str]) -> None:
+    """Migrate an older ledger: add the usage columns its schema version lacked."""
+    for column in _ADDED_USAGE_COLUMNS:
+        if column not in present:
+            cursor.execute(f"ALTER TABLE shoal_usage ADD COLUMN {column} TEXT")
 
 
 class LedgerError(ValueError):
@@ -509,9 +513,7 @@ class _SqliteStore(_Store):
             for statement in _SCHEMA:
                 cursor.execute(statement.format(serial="INTEGER"))
             present = {row[1] for row in cursor.execute("PRAGMA table_info(shoal_usage)")}
-            for column in _ADDED_USAGE_COLUMNS:
-                if column not in present:
-                    cursor.execute(f"ALTER TABLE shoal_usage ADD COLUMN {column} TEXT")
+            _add_missing_usage_columns(cursor, present)
             cursor.execute(
                 "INSERT OR IGNORE INTO shoal_meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -682,10 +684,7 @@ class _PostgresStore(_Store):
             # would deadlock with writers already inserting.
             cursor.execute("SELECT column_name FROM information_schema.columns "
                            "WHERE table_schema = current_schema() AND table_name = 'shoal_usage'")
-            present = {row[0] for row in cursor.fetchall()}
-            for column in _ADDED_USAGE_COLUMNS:
-                if column not in present:
-                    cursor.execute(f"ALTER TABLE shoal_usage ADD COLUMN {column} TEXT")
+            _add_missing_usage_columns(cursor, {row[0] for row in cursor.fetchall()})
             cursor.execute(
                 "INSERT INTO shoal_meta (key, value) VALUES ('schema_version', %s) "
                 "ON CONFLICT (key) DO NOTHING",
@@ -768,7 +767,7 @@ def _check_some_tokens(counts: Sequence[object]) -> None:
     if all(isinstance(count, int) and not isinstance(count, bool) and count == 0
            for count in counts):
         raise ValueError(
-            f"give the call's tokens: {', '.join(TOKEN_COUNTS[:-1])} or {TOKEN_COUNTS[-1]} "
+            f"give the call's tokens: {', '.join(TOKEN_FIELDS[:-1])} or {TOKEN_FIELDS[-1]} "
             "above 0 (a call with none would be charged $0)"
         )
 

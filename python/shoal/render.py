@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shoal.batch import BatchResult, BatchSummary
-from shoal.cost import CostComparison, CostEstimate
+from shoal.cost import CostComparison, CostEstimate, price_basis
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
@@ -135,8 +135,8 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
 
 def cost_estimate(result: CostEstimate) -> str:
     """The total, then one line per priced kind of token."""
-    source = f" from user file {result.price_file}" if result.price_file else ""
-    lines = [f"{result.model}: {usd(result.total_usd)} (prices of {result.prices_as_of}{source})"]
+    basis = price_basis(result.prices_as_of, result.price_file)
+    lines = [f"{result.model}: {usd(result.total_usd)} ({basis})"]
     for item in result.line_items:
         lines.append(
             f"  {item.kind}: {item.tokens:,} tokens x ${item.usd_per_mtok:g}/Mtok = {usd(item.usd)}"

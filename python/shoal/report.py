@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import CostEstimate, price_usage
+from shoal.cost import CostEstimate, price_basis, price_usage
 from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
@@ -210,12 +210,6 @@ def _other_prices_note(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
     return (f"{calls} on {', '.join(models)} {were} recorded at other prices than this "
             f"report's (recorded: {', '.join(recorded)}; this report: {now}); their spend counts "
             "as recorded, and the baseline is priced at this report's prices")
-
-
-def price_basis(prices_as_of: str, price_file: str | None) -> str:
-    """``prices of 2026-12-04``, with ``from user file NAME`` when a price file gave them."""
-    source = f" from user file {price_file}" if price_file else ""
-    return f"prices of {prices_as_of}{source}"
 
 
 def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> str:

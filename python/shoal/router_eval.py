@@ -429,14 +429,8 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
         EvaluationError: If the file cannot be read or an entry has no usable prices.
     """
     file = Path(path)
-    try:
-        # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
-        document = read_json_file(file)
-    except ValueError as error:
-        raise EvaluationError(f"cannot read price file: {error}") from None
-    if isinstance(document, list) or (
-        isinstance(document, dict) and isinstance(document.get("models"), list)
-    ):
+    document = _price_document(file)
+    if _is_catalog_document(document):
         return _catalog_file_prices(file, document)
     if not isinstance(document, dict):
         raise EvaluationError(
@@ -475,14 +469,26 @@ def price_file_catalog(path: str | Path) -> Catalog | None:
     """The catalog with a catalog-shaped price file applied (its quality priors as well as its
     prices), or None for a file of the ``{model: prices}`` shape, which carries prices only."""
     file = Path(path)
+    return _price_catalog(file) if _is_catalog_document(_price_document(file)) else None
+
+
+def _price_document(file: Path) -> Any:
     try:
-        document = read_json_file(file)
+        # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
+        return read_json_file(file)
     except ValueError as error:
         raise EvaluationError(f"cannot read price file: {error}") from None
-    if not (isinstance(document, list) or (
+
+
+def _is_catalog_document(document: Any) -> bool:
+    """Whether a price file is catalog-shaped: a list of model rows, or ``{"models": [...]}``."""
+    return isinstance(document, list) or (
         isinstance(document, dict) and isinstance(document.get("models"), list)
-    )):
-        return None
+    )
+
+
+def _price_catalog(file: Path) -> Catalog:
+    """The shipped catalog with a catalog-shaped price file applied."""
     try:
         return load_catalog(file)
     except CatalogError as error:
@@ -491,10 +497,7 @@ def price_file_catalog(path: str | Path) -> Catalog | None:
 
 def _catalog_file_prices(file: Path, document: Any) -> dict[str, tuple[float, float]]:
     """Prices of the models a catalog-shaped file names, read through the catalog loader."""
-    try:
-        catalog = load_catalog(file)
-    except CatalogError as error:
-        raise EvaluationError(f"price file {file}: {error}") from None
+    catalog = _price_catalog(file)
     rows = document if isinstance(document, list) else document["models"]
     prices = {}
     for row in rows:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 
 from shoal.budget import FitPlan, TrimmedChat
+from shoal.cost import price_basis
 from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
 from shoal.render import index_ranges, plural, runs_text, usd
-from shoal.report import SavingsReport, price_basis, savings_phrase, terminal_chart
+from shoal.report import SavingsReport, savings_phrase, terminal_chart
 
 
 def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
