@@ -83,7 +83,29 @@ def test_missing_folder_and_binary_prompt_files_are_named(
         "absent.jsonl does not exist\n"
     )
     assert "is a folder" in run(capsys, "route", "--file", str(tmp_path))[2]
-    assert "is not UTF-8 text" in run(capsys, "route", "--file", str(binary))[2]
+    assert "is binary (NUL byte in the first 8 KiB)" in run(
+        capsys, "route", "--file", str(binary)
+    )[2]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["truncate", "--max-tokens", "5"], ["split", "--max-tokens", "5"],
+     ["budget", "trim", "--model", "gpt-4o", "--budget", "50"], ["privacy"]],
+)
+def test_a_named_binary_file_is_refused_in_the_words_count_uses(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    # Valid UTF-8 with a NUL: read as text it was cut and split as if it were prose.
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"ab\x00cd")
+    where = [str(binary)] if command[0] == "budget" else ["--file", str(binary)]
+
+    status, out, err = run(capsys, *command, *where)
+
+    assert status == 2 and out == ""
+    assert f"{binary} is binary (NUL byte in the first 8 KiB)" in err
+    assert "cannot be counted" in run(capsys, "count", "--file", str(binary))[2]
 
 
 def test_an_empty_prompt_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

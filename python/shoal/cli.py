@@ -1480,15 +1480,18 @@ def _read_input(
     """The text of a file the user named, or of standard input for '-'.
 
     Both are read under shoal.files' rules: a regular file only, nothing under /proc, /dev or
-    /sys, nothing over ``max_bytes``. ``what`` (the option or file kind) leads an error's
-    message; ``raise_with`` is the option that raises the limit, None where it is fixed.
+    /sys, nothing over ``max_bytes``, and a named file that is binary by count_files' rule is
+    refused in its words (standard input may carry NUL characters as text). ``what`` (the
+    option or file kind) leads an error's message; ``raise_with`` is the option that raises
+    the limit, None where it is fixed.
     """
     from shoal.files import read_text_file
 
     try:
         if str(path) == "-":
             return _read_stdin(max_bytes=max_bytes, raise_with=raise_with)
-        return read_text_file(path, max_file_bytes=max_bytes, raise_with=raise_with)
+        return read_text_file(path, max_file_bytes=max_bytes, raise_with=raise_with,
+                              refuse_binary=True)
     except ValueError as error:
         if what is None:
             raise
