@@ -228,6 +228,8 @@ def test_proc_dev_and_fifos_are_refused(tmp_path: Path) -> None:
 def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         count_files([tmp_path / "missing"])
+    with pytest.raises(ValueError, match=r"^2 paths do not exist: \./gone/ \(.*gone\), lost \("):
+        count_files([".", "./gone/", "lost"], roots=[tmp_path])
     with pytest.raises(ValueError, match="paths is empty"):
         count_files([])
     with pytest.raises(TypeError, match="not a single path"):
@@ -333,3 +335,22 @@ async def test_mcp_count_files_reports_progress_and_stays_in_its_roots(tmp_path:
     ]
     assert seen and seen[-1] == (12, 12)
     assert escaped.is_error and "outside the allowed roots" in escaped.content[0].text
+
+
+@pytest.mark.anyio
+async def test_mcp_names_every_missing_path_as_spelt_under_its_argument(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    write(tmp_path, {"a.txt": "alpha"})
+    async with Client(build_server(roots=[tmp_path])) as client:
+        one = await client.call_tool("count_files", {"paths": ["./missing"]})
+        several = await client.call_tool("count_files", {"paths": ["a.txt", "gone/", "lost"]})
+
+    assert one.is_error and one.content[0].text == (
+        f"count_files: argument 'paths': ./missing ({tmp_path / 'missing'}) does not exist"
+    )
+    assert several.is_error and several.content[0].text.startswith(
+        "count_files: argument 'paths': 2 paths do not exist: gone/ ("
+    )

@@ -300,8 +300,9 @@ def count_files(
     # Files each requested path reached, by its real path: the same path again, however it is
     # spelt, would reach the same files, so it is not walked again.
     walked: dict[Path, int] = {}
-    for path in paths:
-        real, path_roots = _confine(Path(path), allowed)
+    confined = [(path, *_confine(Path(path), allowed)) for path in paths]
+    _check_all_exist([(path, real) for path, real, _ in confined], allowed is not None)
+    for path, real, path_roots in confined:
         if real in walked:
             reached.repeats += walked[real]
             continue
@@ -344,6 +345,29 @@ def count_files(
         exact=tokenizer.exact,
         model=tokenizer.model,
     )
+
+
+def _check_all_exist(
+    requested: Sequence[tuple[str | os.PathLike[str], Path]], confined: bool
+) -> None:
+    """Name every requested path that does not exist in one error, each as the caller spelt it
+    (``./notes/`` stays ``./notes/``), so that one call tells a user every path to correct."""
+    missing = [
+        _as_requested(path, real, confined) for path, real in requested if not os.path.exists(real)
+    ]
+    if len(missing) == 1:
+        raise ValueError(f"{missing[0]} does not exist")
+    if missing:
+        raise ValueError(f"{len(missing)} paths do not exist: {', '.join(missing)}")
+
+
+def _as_requested(path: str | os.PathLike[str], real: Path, confined: bool) -> str:
+    """A path as the caller spelt it; a relative one confined to roots also says where it was
+    looked for, since it starts at the first root, not the current folder."""
+    spelt = os.fspath(path)
+    if not confined or Path(spelt).is_absolute():
+        return spelt
+    return f"{spelt} ({real})"
 
 
 def check_max_file_bytes(max_file_bytes: int) -> None:
