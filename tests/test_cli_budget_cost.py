@@ -62,7 +62,7 @@ def test_budget_names_the_file_and_the_item_of_a_malformed_file(
                           "--budget", "100")
 
     assert (code, out) == (2, "")
-    assert err == f"shoal budget: error: {message.format(path=path)}\n"
+    assert err == f"shoal budget {action}: error: {message.format(path=path)}\n"
 
 
 def test_budget_trim_reads_a_chat_request_as_count_chat_does(
@@ -99,7 +99,7 @@ def test_budget_fit_reads_items_from_stdin_and_names_stdin_in_errors(
     code, _, err = _run(capsys, "budget", "fit", "-", "--model", "gpt-4o", "--budget", "100")
 
     assert code == 2
-    assert err == ("shoal budget: error: items file from stdin: item 'a': text must be a string, "
+    assert err == ("shoal budget fit: error: items file from stdin: item 'a': text must be a string, "
                    "not int\n")
 
 
@@ -157,7 +157,7 @@ def test_budget_fit_takes_a_relative_file_from_the_current_folder_not_the_first_
     # Inside no --root: the error gives the path as typed and where it leads.
     code, out, err = _run(capsys, *fit, "--file", "../secret.txt", "--root", ".")
     assert (code, out) == (2, "")
-    assert err == (f"shoal budget: error: item '../secret.txt': '{tmp_path / 'secret.txt'}' is "
+    assert err == (f"shoal budget fit: error: item '../secret.txt': '{tmp_path / 'secret.txt'}' is "
                    f"outside the allowed directories ({work})\n")
 
 
@@ -172,7 +172,7 @@ def test_budget_fit_says_the_file_limit_is_fixed_rather_than_name_an_option_it_l
                           "--budget", "100", "--root", str(tmp_path))
 
     assert (code, out) == (2, "")
-    assert err == (f"shoal budget: error: item '{huge}': cannot read '{huge}': too large: "
+    assert err == (f"shoal budget fit: error: item '{huge}': cannot read '{huge}': too large: "
                    "20,000,001 bytes, over the 20,000,000-byte limit (a fixed limit for file "
                    "items: split the file into parts with shoal split --out-dir and name those, "
                    "or give a part of it as a text item)\n")

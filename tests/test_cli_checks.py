@@ -59,6 +59,11 @@ def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 # ---- --prices reaches count, truncate and split ----
 
 
+
+def _command(argv: list[str]) -> str:
+    """The command an error leads with: with its action for commands that have them."""
+    return " ".join(argv[:2] if argv[0] in {"budget", "feedback", "hw", "ledger"} else argv[:1])
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -120,7 +125,7 @@ def test_a_chat_is_counted_for_a_model_of_the_price_file(capsys, prices, tmp_pat
 def test_options_that_would_do_nothing_are_refused(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
-    assert err.startswith(f"shoal {argv[0]}: error: {message}")
+    assert err.startswith(f"shoal {_command(argv)}: error: {message}")
 
 
 def test_a_ledger_record_without_tokens_is_refused(capsys, ledger):
@@ -196,7 +201,7 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
 def test_errors_name_the_option(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
-    assert err.startswith(f"shoal {argv[0]}: error: {message}")
+    assert err.startswith(f"shoal {_command(argv)}: error: {message}")
 
 
 @pytest.mark.parametrize(
@@ -216,7 +221,7 @@ def test_ledger_errors_name_the_option(capsys, ledger, argv, message):
         "--ledger", ledger)
     code, _, err = run(capsys, "ledger", *argv, "--ledger", ledger)
     assert code == 2
-    assert err.startswith(f"shoal ledger: error: {message}")
+    assert err.startswith(f"shoal ledger {argv[0]}: error: {message}")
 
 
 @pytest.mark.parametrize("action", ["record", "status", "limit"])
@@ -252,7 +257,7 @@ def test_a_feedback_cost_names_the_option(capsys, tmp_path):
     code, _, err = run(capsys, "feedback", "record", "d-0123456789abcdef01234567", "gpt-4o",
                        "0.5", "--cost", "-1", "--db", str(tmp_path / "f.sqlite3"))
     assert code == 2
-    assert err.startswith("shoal feedback: error: --cost must be finite and >= 0")
+    assert err.startswith("shoal feedback record: error: --cost must be finite and >= 0")
 
 
 @pytest.mark.parametrize(
@@ -317,7 +322,7 @@ def test_truncate_ends_its_text_with_a_newline_on_a_terminal(
          "shoal route: error: --stickiness-margin weighs a switch from --previous-model"),
         (["budget", "fit", "--model", "gpt-4o", "--budget", "100", "--file", "README.md",
           "--root", "/nonexistent-folder"],
-         "shoal budget: error: --root /nonexistent-folder does not exist"),
+         "shoal budget fit: error: --root /nonexistent-folder does not exist"),
     ],
 )
 def test_options_that_would_be_misread_are_refused(capsys, argv, message):
@@ -414,11 +419,11 @@ def test_fit_names_its_neighbour_count(capsys):
     [
         (["route", "hello", "--exclude", "gpt-4o,gpt-4o"], "shoal route: error: --exclude"),
         (["hw", "sweep", "--models", "gemma-3-1b-it,gemma-3-1b-it", "--devices", "apple-m4-pro"],
-         "shoal hw: error: --models"),
+         "shoal hw sweep: error: --models"),
         (["hw", "sweep", "--models", "gemma-3-1b-it", "--devices", "apple-m4-pro,apple-m4-pro"],
-         "shoal hw: error: --devices"),
+         "shoal hw sweep: error: --devices"),
         (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--models", "a,a"],
-         "shoal hw: error: --models"),
+         "shoal hw port: error: --models"),
         (["eval", "--train", "a.json", "--test", "b.json", "--holdout-models", "x,x"],
          "shoal eval: error: --holdout-models"),
     ],

@@ -180,7 +180,7 @@ def test_user_errors_exit_2_with_a_message(capsys):
 def test_out_of_range_numbers_name_the_option(capsys, argv, message):
     code, out, err = _run(capsys, *argv)
     assert (code, out) == (2, "")
-    assert err.startswith(f"shoal hw: error: {message}")
+    assert err.startswith(f"shoal hw {argv[0]}: error: {message}")
 
 
 def test_port_writes_large_figures_with_thousands_separators(capsys):

@@ -117,7 +117,7 @@ def test_the_cli_refuses_a_negative_count_before_it_makes_the_ledger(
                  "--ledger", str(location)])
 
     assert code == 2
-    assert capsys.readouterr().err == "shoal ledger: error: --output must be at least 0, got -5\n"
+    assert capsys.readouterr().err == "shoal ledger record: error: --output must be at least 0, got -5\n"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,7 +196,7 @@ def test_the_cli_names_the_option_that_is_not_valid_utf8(
                  "--ledger", str(location)])
 
     assert code == 2
-    assert capsys.readouterr().err == ("shoal ledger: error: --scope is not valid UTF-8 (an "
+    assert capsys.readouterr().err == ("shoal ledger record: error: --scope is not valid UTF-8 (an "
                                        "undecodable byte or lone surrogate at character 3)\n")
     assert not location.exists()
 

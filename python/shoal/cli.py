@@ -728,27 +728,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
 
+    # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
+    command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
     try:
         with summaries_kept_off_stdout(args):
             return int(args.handler(args) or 0)
     except ValueError as error:
-        print(f"shoal {args.command}: error: {error}", file=sys.stderr)
+        subcommand = getattr(error, "subcommand", None)  # `shoal hw` parses its own words
+        print(f"{command}{f' {subcommand}' if subcommand else ''}: error: {error}",
+              file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
     except OSError as error:
         # A file the user named cannot be written or read: their mistake, not a crash.
         where = f" {error.filename}:" if error.filename else ""
-        print(f"shoal {args.command}: error:{where} {error.strerror or error}", file=sys.stderr)
+        print(f"{command}: error:{where} {error.strerror or error}", file=sys.stderr)
         return 2
     except RecursionError:
-        print(f"shoal {args.command}: error: the input is nested too deeply", file=sys.stderr)
+        print(f"{command}: error: the input is nested too deeply", file=sys.stderr)
         return 2
     except (TypeError, OverflowError) as error:
         # A value of the wrong type or size that no check above caught: still the input's
         # fault far more often than the code's, so an error, with the traceback under -v.
-        logger.debug("shoal %s failed", args.command, exc_info=True)
-        print(f"shoal {args.command}: error: {error}", file=sys.stderr)
+        logger.debug("%s failed", command, exc_info=True)
+        print(f"{command}: error: {error}", file=sys.stderr)
         return 2
 
 

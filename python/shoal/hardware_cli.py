@@ -275,8 +275,19 @@ def run(words: Sequence[str]) -> int:
         # The library names its arguments (sram_mb, contexts[2]); here the user typed options.
         option = OPTION_OF_PARAMETER.get(error.parameter.split("[")[0])
         if option is None:
-            raise
-        raise ValueError(f"{option} {error.problem}") from None
+            raise SubcommandError(args.subcommand, str(error)) from None
+        raise SubcommandError(args.subcommand, f"{option} {error.problem}") from None
+    except ValueError as error:
+        raise SubcommandError(args.subcommand, str(error)) from None
+
+
+class SubcommandError(ValueError):
+    """A refused `shoal hw` command line; its error leads with the subcommand, as argparse's
+    own errors do (``shoal hw port: error: ...``)."""
+
+    def __init__(self, subcommand: str, message: str) -> None:
+        super().__init__(message)
+        self.subcommand = subcommand
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,8 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except ValueError as error:
-        print(f"shoal hw: error: {error}", file=sys.stderr)
+    except SubcommandError as error:
+        print(f"shoal hw {error.subcommand}: error: {error}", file=sys.stderr)
         return 2
 
 
