@@ -1,6 +1,7 @@
 //! Inference arithmetic: memory fit, decode and prefill speed, energy per token.
 //!
-//! The model is a two-term roofline. Decode of one step reads the active weights and the KV
+//! The model is a two-term roofline. Decode of one step reads the weights its tokens route to
+//! (the active weights; for a mixture of experts, the union of a batch's experts) and the KV
 //! cache once, so its time is `bytes / (decode_efficiency * bandwidth) + per_token_overhead`,
 //! or the compute time when that is longer (large batches). Prefill is compute-bound:
 //! `flops_per_token / (prefill_efficiency * peak)`. Efficiencies and the per-token overhead
@@ -92,7 +93,9 @@ pub struct Workload {
     pub kv_bits: f64,
     pub context_tokens: f64,
     pub batch: f64,
-    /// Extra weight memory as a fraction of the weights (allocator slack, unquantised tensors).
+    /// Extra weight memory as a fraction of the weights, for bits-per-weight figures that
+    /// count only the block format; 0 for whole-file figures, which include the tensors
+    /// kept at higher precision (shoal's tables give whole-file figures).
     pub weight_overhead_fraction: f64,
 }
 
@@ -108,6 +111,8 @@ pub struct Estimate {
     pub margin_gb: f64,
     pub fits: bool,
     pub bytes_per_step_gb: f64,
+    /// Weights one decode step reads (the rest of `bytes_per_step_gb` is KV cache).
+    pub weights_read_gb: f64,
     /// Share of the resident set (weights and KV cache) held in on-die SRAM, in [0, 1].
     pub sram_resident_fraction: f64,
     /// Bytes of one decode step read from SRAM rather than DRAM.
@@ -221,6 +226,23 @@ fn ordered(names: &str, low: f64, point: f64, high: f64) -> Result<(), InferErro
 }
 
 impl ModelShape {
+    /// Routed (expert) parameters one decode step reads for a batch of sequences, in billions.
+    ///
+    /// One token reads `active - dense` of the `params - dense` routed parameters, a share `f`.
+    /// A batch reads the union of its tokens' experts: with each token choosing independently
+    /// and uniformly, `1 - (1 - f)^batch` of them (64 tokens choosing 8 of 128 experts read
+    /// 98 %). Real routers favour some experts, so large batches read somewhat less than this.
+    /// A dense model, or a batch of one, reads the active parameters.
+    pub fn routed_params_read_b(&self, batch: f64) -> f64 {
+        let per_token = self.active_params_b - self.dense_params_b;
+        let resident = self.params_b - self.dense_params_b;
+        if batch <= 1.0 || per_token >= resident {
+            return per_token;
+        }
+        let missed_by_each = 1.0 - per_token / resident;
+        resident * (1.0 - integer_power(missed_by_each, batch.ceil() as u64))
+    }
+
     pub fn validate(&self) -> Result<(), InferError> {
         positive("params_b", self.params_b)?;
         positive("active_params_b", self.active_params_b)?;
@@ -346,6 +368,22 @@ struct StepBytes {
     sram_gb: f64,
 }
 
+/// `base` to a whole power by repeated squaring: only multiplications, in an order the
+/// pure-Python twin repeats, so both give the same bits.
+fn integer_power(base: f64, exponent: u64) -> f64 {
+    let mut result = 1.0;
+    let mut square = base;
+    let mut remaining = exponent;
+    while remaining > 0 {
+        if remaining & 1 == 1 {
+            result *= square;
+        }
+        square *= square;
+        remaining >>= 1;
+    }
+    result
+}
+
 /// Time of one decode step (all sequences of the batch advance one token).
 fn decode_step_s(
     bytes: StepBytes,
@@ -388,10 +426,11 @@ pub fn estimate(
     let memory_available_gb = device.memory_gb * device.usable_fraction;
     let margin_gb = memory_available_gb - memory_needed_gb;
 
-    // Decode: one step reads the active weights once and every sequence's KV cache. Routed
-    // weights are at the format's average bits; always-read ones at the format's dense bits.
-    let routed_params_b = model.active_params_b - model.dense_params_b;
-    let read_weights_gb = routed_params_b * workload.bits_per_weight / 8.0
+    // Decode: one step reads the weights its tokens route to once and every sequence's KV
+    // cache. Routed weights are at the format's average bits; always-read ones at the format's
+    // dense bits.
+    let read_weights_gb = model.routed_params_read_b(workload.batch) * workload.bits_per_weight
+        / 8.0
         + model.dense_params_b * workload.dense_bits_per_weight / 8.0;
     let bytes_per_step_gb = read_weights_gb + kv_cache_gb;
 
@@ -455,6 +494,7 @@ pub fn estimate(
         margin_gb,
         fits: margin_gb >= 0.0,
         bytes_per_step_gb,
+        weights_read_gb: read_weights_gb,
         sram_resident_fraction,
         sram_bytes_per_step_gb: sram_bytes_gb,
         decode_compute_bound: compute_bound,

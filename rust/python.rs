@@ -244,6 +244,7 @@ mod hardware {
         dict.set_item("margin_gb", e.margin_gb)?;
         dict.set_item("fits", e.fits)?;
         dict.set_item("bytes_per_step_gb", e.bytes_per_step_gb)?;
+        dict.set_item("weights_read_gb", e.weights_read_gb)?;
         dict.set_item("sram_resident_fraction", e.sram_resident_fraction)?;
         dict.set_item("sram_bytes_per_step_gb", e.sram_bytes_per_step_gb)?;
         dict.set_item("decode_compute_bound", e.decode_compute_bound)?;
@@ -271,7 +272,7 @@ mod hardware {
         *, params_b, active_params_b, layers, attention_heads, kv_heads, head_dim,
         sliding_window = 0.0, sliding_window_layers = 0.0, dense_params_b = 0.0,
         bits_per_weight, dense_bits_per_weight = None, kv_bits = 16.0, context_tokens,
-        batch = 1.0, weight_overhead_fraction = 0.1,
+        batch = 1.0, weight_overhead_fraction = 0.0,
         memory_gb, usable_fraction, bandwidth_gbs, tflops, power_w,
         dram_pj_per_bit = 0.0, runtime_overhead_gb = 0.0,
         sram_gb = 0.0, sram_bandwidth_gbs = 0.0, sram_pj_per_bit = 0.0,
@@ -430,7 +431,7 @@ mod hardware {
     #[pyfunction]
     #[pyo3(signature = (
         *, models, devices, bits_per_weight, context_tokens, dense_bits_per_weight = None,
-        kv_bits = 16.0, batch = 1.0, weight_overhead_fraction = 0.1,
+        kv_bits = 16.0, batch = 1.0, weight_overhead_fraction = 0.0,
     ))]
     #[allow(clippy::too_many_arguments)]
     pub fn sweep_inference<'py>(
@@ -582,7 +583,7 @@ mod hardware {
     #[pyfunction]
     #[pyo3(signature = (
         *, models, devices, formats, context_tokens, nodes, mode = "iso-power",
-        kv_bits = 16.0, batch = 1.0, weight_overhead_fraction = 0.1,
+        kv_bits = 16.0, batch = 1.0, weight_overhead_fraction = 0.0,
     ))]
     #[allow(clippy::too_many_arguments)]
     pub fn pareto_sweep<'py>(

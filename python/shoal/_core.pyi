@@ -40,7 +40,7 @@ def estimate_inference(
     kv_bits: float = 16.0,
     context_tokens: float,
     batch: float = 1.0,
-    weight_overhead_fraction: float = 0.1,
+    weight_overhead_fraction: float = 0.0,
     memory_gb: float,
     usable_fraction: float,
     bandwidth_gbs: float,
@@ -65,11 +65,14 @@ def estimate_inference(
     """Memory fit, decode/prefill speed and energy of one model on one device (estimates).
 
     Units: billions of parameters, GB (1e9 bytes), GB/s, TFLOPS, W, ms for overheads.
-    Memory = weights (params_b x bits/8) x (1 + weight_overhead_fraction) + KV cache
+    Memory = weights (params_b x bits/8) x (1 + weight_overhead_fraction; 0 by default, as
+    whole-file bits per weight already count tensors kept at higher precision) + KV cache
     (2 x kv_heads x head_dim x tokens held over all layers, sliding-window layers capped at
     the window, x batch x kv_bits/8) + runtime_overhead_gb; available = memory_gb x
-    usable_fraction. A decode step reads (active_params_b - dense_params_b) x bits/8 +
-    dense_params_b x dense_bits_per_weight/8 (default: bits_per_weight) plus the KV cache; the
+    usable_fraction. A decode step reads the routed parameters its batch touches (for one
+    token active_params_b - dense_params_b; for a batch of B, the routed total x
+    (1 - (1 - f)^B), f the share one token reads) x bits/8 + dense_params_b x
+    dense_bits_per_weight/8 (default: bits_per_weight) plus the KV cache; the
     share sram_gb / (weights + KV cache), capped at 1, comes from SRAM at sram_bandwidth_gbs, the
     rest from DRAM. The step takes max(DRAM bytes / (decode_efficiency x bandwidth) + SRAM bytes /
     sram_bandwidth_gbs, FLOPs / (prefill_efficiency x peak)) + overhead_ms; the _low/_high
@@ -79,7 +82,7 @@ def estimate_inference(
     under the access energy of the bytes moved.
 
     Returns a dict with keys weights_gb, weight_overhead_gb, kv_cache_gb, runtime_overhead_gb,
-    memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb,
+    memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb, weights_read_gb,
     sram_resident_fraction, sram_bytes_per_step_gb, decode_compute_bound, decode_tokens_per_s(_low/_high), decode_batch_tokens_per_s,
     prefill_tokens_per_s(_low/_high), time_to_first_token_s(_low/_high), average_power_w,
     joules_per_token(_low/_high), dram_joules_per_token. Bit-identical to
@@ -96,7 +99,7 @@ def sweep_inference(
     dense_bits_per_weight: float | None = None,
     kv_bits: float = 16.0,
     batch: float = 1.0,
-    weight_overhead_fraction: float = 0.1,
+    weight_overhead_fraction: float = 0.0,
 ) -> dict[str, list[Any]]:
     """``estimate_inference`` over models x devices x bits x contexts (context fastest).
 
@@ -140,7 +143,7 @@ def pareto_sweep(
     mode: str = "iso-power",
     kv_bits: float = 16.0,
     batch: float = 1.0,
-    weight_overhead_fraction: float = 0.1,
+    weight_overhead_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """Pareto front of decode tokens/s against joules per token over models x devices x nodes
     x formats x contexts (that nesting order), computed without the GIL.

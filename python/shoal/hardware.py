@@ -35,17 +35,12 @@ DATA_DIR = Path(__file__).parent / "data"
 PortMode = Literal["iso-power", "iso-performance", "iso-area"]
 
 DEFAULT_SRAM_AREA_FRACTION = 0.3
+"""Share of a die taken by SRAM when the chip does not say: TSMC's "typical SoC" mix (60 %
+logic / 30 % SRAM / 10 % analog) used for its N5 density claim."""
 
 # User files that add or replace devices and architectures at start-up (os.pathsep-separated).
 DEVICES_ENVIRONMENT_VARIABLE = "SHOAL_DEVICES"
 ARCHITECTURES_ENVIRONMENT_VARIABLE = "SHOAL_ARCHITECTURES"
-"""Share of a die taken by SRAM when the chip does not say: TSMC's "typical SoC" mix (60 %
-logic / 30 % SRAM / 10 % analog) used for its N5 density claim."""
-
-DEFAULT_WEIGHT_OVERHEAD_FRACTION = 0.1
-"""Extra weight memory (allocator slack, tensors kept at higher precision): the low end of the
-1.10-1.15x runtime factor of mac-llm-calculator (``bagdaer1/mac-llm-calculator:maccalc/model.py``).
-"""
 
 
 SRAM_BANDWIDTH_RATIO = 3.6
@@ -223,7 +218,6 @@ class MemoryBreakdown:
     """Where the memory goes, in GB (1e9 bytes)."""
 
     weights_gb: float
-    weight_overhead_gb: float
     kv_cache_gb: float
     runtime_overhead_gb: float
 
@@ -481,8 +475,23 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
         vocab_size=row.get("vocab_size"),
         source=row.get("source"),
         notes=row.get("notes") or "",
-        dense_params_b=row.get("dense_params_b") or 0.0,
+        dense_params_b=row.get("dense_params_b") or _dense_params_b(row),
     )
+
+
+def _dense_params_b(row: Mapping[str, Any]) -> float:
+    """Always-read parameters of a mixture of experts whose row does not give them, from its
+    expert counts: one token reads the dense part and a share ``f = active_experts / experts``
+    of the rest, so ``active = dense + f (params - dense)``. Qwen3-30B-A3B: 1.49 B (attention
+    0.91 B plus untied embeddings 0.62 B by its config); 0 for a dense model. Needed for the
+    experts a batch reads (see ``rust/infer.rs``), where attention must not count as experts.
+    """
+    experts, chosen = row.get("experts"), row.get("active_experts")
+    params, active = row["params_b"], row.get("active_params_b") or row["params_b"]
+    if not experts or not chosen or chosen >= experts or active >= params:
+        return 0.0
+    share = chosen / experts
+    return max(0.0, (active - share * params) / (1.0 - share))
 
 
 def _nodes(rows: Sequence[Mapping[str, Any]]) -> dict[str, NodeProfile]:
@@ -854,8 +863,21 @@ def device_keywords(
     }
 
 
+def _moe_note(arch: Architecture, raw: Mapping[str, Any], batch: int) -> str:
+    held = f"MoE: memory holds all {arch.params_b:g} B parameters; "
+    if batch == 1:
+        return held + f"each token reads the {arch.active_params_b:g} B active ones"
+    # The core counts the union of the batch's experts (uniform routing, see rust/infer.rs).
+    return held + (
+        f"a step of {batch} sequences reads {raw['weights_read_gb']:.3g} of the "
+        f"{raw['weights_gb']:.3g} GB of weights, as its tokens route to different experts "
+        "(routing assumed uniform; real routers favour some experts, so somewhat less)"
+    )
+
+
 def _notes(
-    arch: Architecture, profile: DeviceProfile, raw: Mapping[str, Any], context: int
+    arch: Architecture, profile: DeviceProfile, raw: Mapping[str, Any], context: int,
+    batch: int,
 ) -> tuple[str, ...]:
     notes = [
         (
@@ -872,10 +894,7 @@ def _notes(
         ),
     ]
     if arch.is_moe:
-        notes.append(
-            f"MoE: memory holds all {arch.params_b:g} B parameters; each token reads the "
-            f"{arch.active_params_b:g} B active ones (batches >1 touch more experts than this)"
-        )
+        notes.append(_moe_note(arch, raw, batch))
     if arch.sliding_window_layers:
         notes.append(
             f"{arch.sliding_window_layers} of {arch.layers} layers cache at most "
@@ -934,7 +953,6 @@ def hardware_fit(
         kv_bits=kv_bits,
         context_tokens=context,
         batch=batch_size,
-        weight_overhead_fraction=DEFAULT_WEIGHT_OVERHEAD_FRACTION,
     )
     dram_known = profile.memory_type in _tables().dram_pj_per_bit
     return HardwareFit(
@@ -950,7 +968,6 @@ def hardware_fit(
         margin_gb=raw["margin_gb"],
         breakdown=MemoryBreakdown(
             weights_gb=raw["weights_gb"],
-            weight_overhead_gb=raw["weight_overhead_gb"],
             kv_cache_gb=raw["kv_cache_gb"],
             runtime_overhead_gb=raw["runtime_overhead_gb"],
         ),
@@ -971,7 +988,7 @@ def hardware_fit(
         average_power_w=raw["average_power_w"],
         dram_joules_per_token=raw["dram_joules_per_token"] if dram_known else None,
         device_class=klass.id,
-        notes=_notes(arch, profile, raw, context),
+        notes=_notes(arch, profile, raw, context, batch_size),
     )
 
 
@@ -1248,8 +1265,7 @@ def sweep(
             context_tokens=list(contexts),
             kv_bits=kv_bits,
             batch=batch_size,
-            weight_overhead_fraction=DEFAULT_WEIGHT_OVERHEAD_FRACTION,
-        )
+            )
         for q in quants
     ]
     names = [n for n in SweepResult.__dataclass_fields__ if n not in _SWEEP_KEYS]
@@ -1449,7 +1465,6 @@ def pareto_front(
         mode=mode,
         kv_bits=kv_bits,
         batch=float(batch_size),
-        weight_overhead_fraction=DEFAULT_WEIGHT_OVERHEAD_FRACTION,
     )
     node_names = [AS_BUILT if t is None else t.id for t in targets]
     points = tuple(

@@ -252,6 +252,31 @@ def _decode_step_s(
     return bound_s + overhead_ms / 1000.0, compute_s > memory_s
 
 
+def _routed_params_read_b(model: Mapping[str, float], batch: float) -> float:
+    """Routed (expert) parameters one decode step reads for a batch, in billions: the union of
+    the batch's experts, ``1 - (1 - f)^batch`` of them under uniform independent routing (see
+    ``rust/infer.rs``); the active parameters for a dense model or a batch of one."""
+    per_token = model["active_params_b"] - model["dense_params_b"]
+    resident = model["params_b"] - model["dense_params_b"]
+    if batch <= 1.0 or per_token >= resident:
+        return per_token
+    missed_by_each = 1.0 - per_token / resident
+    return resident * (1.0 - _integer_power(missed_by_each, math.ceil(batch)))
+
+
+def _integer_power(base: float, exponent: int) -> float:
+    """``base`` to a whole power by repeated squaring, multiplying in the Rust twin's order."""
+    result = 1.0
+    square = base
+    remaining = exponent
+    while remaining > 0:
+        if remaining & 1:
+            result *= square
+        square *= square
+        remaining >>= 1
+    return result
+
+
 def _estimate(
     model: Mapping[str, float], device: Mapping[str, float], workload: Mapping[str, float]
 ) -> dict[str, Any]:
@@ -269,11 +294,11 @@ def _estimate(
     memory_available_gb = device["memory_gb"] * device["usable_fraction"]
     margin_gb = memory_available_gb - memory_needed_gb
 
-    # Decode: one step reads the active weights once and every sequence's KV cache. Routed
-    # weights are at the format's average bits; always-read ones at the format's dense bits.
-    routed_params_b = model["active_params_b"] - model["dense_params_b"]
+    # Decode: one step reads the weights its tokens route to once and every sequence's KV
+    # cache. Routed weights are at the format's average bits; always-read ones at the format's
+    # dense bits.
     read_weights_gb = (
-        routed_params_b * bits / 8.0
+        _routed_params_read_b(model, batch) * bits / 8.0
         + model["dense_params_b"] * workload["dense_bits_per_weight"] / 8.0
     )
     bytes_per_step_gb = read_weights_gb + kv_cache_gb
@@ -348,6 +373,7 @@ def _estimate(
         "margin_gb": margin_gb,
         "fits": margin_gb >= 0.0,
         "bytes_per_step_gb": bytes_per_step_gb,
+        "weights_read_gb": read_weights_gb,
         "sram_resident_fraction": sram_resident_fraction,
         "sram_bytes_per_step_gb": sram_gb,
         "decode_compute_bound": compute_bound,
@@ -385,7 +411,7 @@ def estimate_inference(
     kv_bits: float = 16.0,
     context_tokens: float,
     batch: float = 1.0,
-    weight_overhead_fraction: float = 0.1,
+    weight_overhead_fraction: float = 0.0,
     memory_gb: float,
     usable_fraction: float,
     bandwidth_gbs: float,
@@ -508,7 +534,7 @@ def sweep_inference(
     dense_bits_per_weight: float | None = None,
     kv_bits: float = 16.0,
     batch: float = 1.0,
-    weight_overhead_fraction: float = 0.1,
+    weight_overhead_fraction: float = 0.0,
 ) -> dict[str, list[Any]]:
     """Estimate every combination of models × devices × bits per weight × contexts.
 
@@ -770,7 +796,7 @@ def pareto_sweep(
     mode: str = "iso-power",
     kv_bits: float = 16.0,
     batch: float = 1.0,
-    weight_overhead_fraction: float = 0.1,
+    weight_overhead_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """The Pareto front of decode tokens/s against joules per token over a whole sweep.
 
