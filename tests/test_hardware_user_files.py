@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 import math
 from collections.abc import Iterator
@@ -77,6 +79,35 @@ def test_an_architecture_file_adds_a_model(tmp_path: Path) -> None:
     theirs = hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro")
 
     assert mine.decode_tokens_per_s == theirs.decode_tokens_per_s
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kv_heads": 64, "attention_heads": 32},
+         "field 'kv_heads' (64) must not exceed 'attention_heads' (32)"),
+        ({"active_params_b": 9.0}, "field 'active_params_b' (9) must not exceed 'params_b'"),
+        ({"experts": 8, "active_experts": 16},
+         "field 'active_experts' (16) must not exceed 'experts' (8)"),
+        ({"active_experts": 2, "experts": None}, "field 'active_experts' needs field 'experts'"),
+        ({"sliding_window_layers": 40, "sliding_window": 4096},
+         "field 'sliding_window_layers' (40) must not exceed 'layers' (32)"),
+        ({"params_b": 8.03e9}, "field 'params_b' must be at most 100,000"),
+    ],
+)
+def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
+    tmp_path: Path, change: dict, message: str
+) -> None:
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct")
+    row = {**shipped.__dict__, "id": "my-model", **change}
+    path = write(tmp_path / "arch.json", {"architectures": [row]})
+
+    with pytest.raises(ValueError, match=re.escape(message)) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value).startswith(f"{path}: architectures row 1")
+    with pytest.raises(hardware.UnknownNameError):
+        hardware.get_architecture("my-model")
 
 
 @pytest.mark.parametrize(

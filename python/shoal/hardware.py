@@ -433,6 +433,29 @@ def _device(row: Mapping[str, Any]) -> DeviceProfile:
     )
 
 
+# Far above any published model (the largest open ones hold about 2,000 B parameters in about
+# 100 layers); a larger figure is a unit slip, such as parameters given in units, not billions.
+ARCHITECTURE_FIELD_LIMITS = {
+    "params_b": 100_000,
+    "layers": 10_000,
+    "hidden_size": 1_000_000,
+    "attention_heads": 10_000,
+    "kv_heads": 10_000,
+    "head_dim": 100_000,
+    "experts": 100_000,
+    "max_context": MAX_CONTEXT_TOKENS,
+}
+
+# Pairs (part, whole) where the part cannot exceed the whole.
+_ARCHITECTURE_PARTS = (
+    ("kv_heads", "attention_heads"),
+    ("active_params_b", "params_b"),
+    ("dense_params_b", "active_params_b"),
+    ("active_experts", "experts"),
+    ("sliding_window_layers", "layers"),
+)
+
+
 def _architecture(row: Mapping[str, Any]) -> Architecture:
     _require(
         row,
@@ -456,7 +479,9 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
             "vocab_size",
             "dense_params_b",
         ),
+        limits=ARCHITECTURE_FIELD_LIMITS,
     )
+    _check_parts(row)
     return Architecture(
         id=row["id"],
         hf_repo=row.get("hf_repo"),
@@ -477,6 +502,22 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
         notes=row.get("notes") or "",
         dense_params_b=row.get("dense_params_b") or _dense_params_b(row),
     )
+
+
+def _check_parts(row: Mapping[str, Any]) -> None:
+    """Refuse a row whose part exceeds its whole (8 KV heads of 4 query heads), naming both
+    fields, before the arithmetic meets it."""
+    for part, whole in _ARCHITECTURE_PARTS:
+        value = row.get(part)
+        if not value:
+            continue
+        limit = row.get(whole) if whole != "active_params_b" else (
+            row.get("active_params_b") or row["params_b"]
+        )
+        if whole == "experts" and not limit:
+            raise ValueError(f"field '{part}' needs field 'experts' beside it")
+        if limit is not None and value > limit:
+            raise ValueError(f"field '{part}' ({value:g}) must not exceed '{whole}' ({limit:g})")
 
 
 def _dense_params_b(row: Mapping[str, Any]) -> float:
