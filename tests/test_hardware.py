@@ -921,3 +921,12 @@ def test_pareto_svg_is_well_formed_and_deterministic():
     empty = hardware.pareto_front(["llama-3.1-70b-instruct"], ["iphone-16-pro"])
     with pytest.raises(ValueError, match="front is empty"):
         pareto_svg(empty)
+
+
+def test_a_hugging_face_repository_names_its_architecture():
+    by_repo = hardware.get_architecture("meta-llama/Llama-3.1-8B-Instruct")
+
+    assert by_repo is hardware.get_architecture("llama-3.1-8b-instruct")
+    assert hardware.get_architecture(" META-LLAMA/llama-3.1-8b-instruct ") is by_repo
+    with pytest.raises(hardware.UnknownNameError, match="unknown model 'meta-llama/nope'"):
+        hardware.get_architecture("meta-llama/nope")

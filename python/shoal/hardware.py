@@ -788,8 +788,16 @@ def get_device(device_id: str) -> DeviceProfile:
 
 
 def get_architecture(model_id: str) -> Architecture:
-    """The architecture of this model id (``UnknownArchitectureError`` lists near matches)."""
-    return _lookup(_tables().architectures, model_id, "model", UnknownArchitectureError)
+    """The architecture of this model id, or of its Hugging Face repository
+    (``meta-llama/Llama-3.1-8B-Instruct``, any case); ``UnknownArchitectureError`` lists near
+    matches."""
+    architectures = _tables().architectures
+    if isinstance(model_id, str) and "/" in model_id:
+        wanted = model_id.strip().lower()
+        for architecture in architectures.values():
+            if architecture.hf_repo and architecture.hf_repo.lower() == wanted:
+                return architecture
+    return _lookup(architectures, model_id, "model", UnknownArchitectureError)
 
 
 def get_node(node_id: str) -> NodeProfile:
