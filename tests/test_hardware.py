@@ -930,3 +930,13 @@ def test_a_hugging_face_repository_names_its_architecture():
     assert hardware.get_architecture(" META-LLAMA/llama-3.1-8b-instruct ") is by_repo
     with pytest.raises(hardware.UnknownNameError, match="unknown model 'meta-llama/nope'"):
         hardware.get_architecture("meta-llama/nope")
+
+
+def test_a_batch_says_its_summed_speed_and_what_time_to_first_token_means():
+    fit = hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm", batch=16)
+    notes = " ".join(fit.notes)
+
+    assert f"({fit.decode_batch_tokens_per_s:,.0f} tok/s summed)" in notes
+    assert "16 prompts arriving together take up to 16x as long to prefill" in notes
+    single = hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm")
+    assert "batch of" not in " ".join(single.notes)
