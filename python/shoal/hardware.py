@@ -956,9 +956,10 @@ def _notes(
     if batch > 1:
         notes.append(
             f"batch of {batch}: decode speed is per sequence "
-            f"({raw['decode_batch_tokens_per_s']:,.0f} tok/s summed); time to first token is one prompt's alone ({batch} prompts arriving "
-            f"together take up to {batch}x as long to prefill); the class factors were fitted on "
-            "single-sequence runs, so batched serving engines may differ"
+            f"({raw['decode_batch_tokens_per_s']:,.0f} tok/s summed); time to first token is one "
+            f"prompt's alone ({batch} prompts arriving together take up to {batch}x as long to "
+            "prefill); the class factors were fitted on single-sequence runs, so batched serving "
+            "engines may differ"
         )
     if raw["decode_compute_bound"]:
         notes.append("decode is compute-bound at this batch size")
