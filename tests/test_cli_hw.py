@@ -183,6 +183,14 @@ def test_out_of_range_numbers_name_the_option(capsys, argv, message):
     assert err.startswith(f"shoal hw {argv[0]}: error: {message}")
 
 
+def test_port_of_a_device_without_a_node_asks_for_the_from_option(capsys):
+    code, out, err = _run(capsys, "port", "rtx-3090", "--to", "n2")
+
+    assert (code, out) == (2, "")
+    assert err == ("shoal hw port: error: --from is needed: the device's process (Samsung 8N) "
+                   "has no node in the node table to port from\n")
+
+
 def test_port_writes_large_figures_with_thousands_separators(capsys):
     code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
                         "1e6", "--models", "llama-3.2-1b-instruct")

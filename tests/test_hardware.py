@@ -470,12 +470,32 @@ def test_porting_a_device_uses_its_node_and_refuses_missing_figures():
     assert h100.sram_mb == pytest.approx(50)
     assert h100.sram_mb_at_iso_area > 50
 
-    with pytest.raises(ValueError, match="from_node"):
+    with pytest.raises(hardware.ParameterError, match=r"^from_node is needed: .*\(Samsung 8N\)"):
         hardware.port_chip("rtx-3090", to_node="n2")
     with pytest.raises(ValueError, match="perf_iso_power"):
         hardware.port_chip("h100-sxm", to_node="intel-18a")
     back = hardware.port_chip("rtx-3090", from_node="n7", to_node="n7", mode="iso-area")
     assert (back.power_ratio, back.performance_ratio, back.area_ratio) == (1.0, 1.0, 1.0)
+
+
+def test_porting_a_device_without_a_node_asks_for_from_node_over_mcp(tmp_path, monkeypatch):
+    import anyio
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+
+    async def port_without_a_node():  # type: ignore[no-untyped-def]
+        async with Client(build_server()) as client:
+            return await client.call_tool("port_chip", {"device": "rtx-3090", "to_node": "n2"})
+
+    result = anyio.run(port_without_a_node)
+    assert result.is_error
+    assert result.content[0].text == (
+        "port_chip: from_node is needed: the device's process (Samsung 8N) has no node in the "
+        "node table to port from"
+    )
 
 
 # --- Sweeps and user files ---------------------------------------------------------------------

@@ -1000,9 +1000,12 @@ def _chip_from_device(
 ) -> Chip:
     node_id = from_node or profile.node
     if node_id is None:
-        raise ValueError(
-            f"device {profile.id!r} ({profile.process}) has no node in the node table; "
-            "pass from_node=..."
+        # A ParameterError, so that each surface names its own option (--from on the CLI). The
+        # device id stays out: over MCP a quoted argument value would be blamed for the error.
+        raise ParameterError(
+            "from_node",
+            f"is needed: the device's process ({profile.process or 'not given'}) has no node "
+            "in the node table to port from",
         )
     return Chip(
         name=profile.name,
@@ -1099,7 +1102,8 @@ def port_chip(
     Raises:
         UnknownNameError: an unknown device, node, model or format (the message lists near
             matches).
-        ParameterError: ``sram_mb`` or ``context_tokens`` out of range.
+        ParameterError: ``sram_mb`` or ``context_tokens`` out of range, or no ``from_node`` for
+            a device whose node is not in the node table.
         ValueError: a node without the figures the port needs, or a bad mode.
 
     Decode speed bound by DRAM bandwidth does not change with the node; prefill (compute), the
