@@ -183,6 +183,23 @@ def test_out_of_range_numbers_name_the_option(capsys, argv, message):
     assert err.startswith(f"shoal hw {argv[0]}: error: {message}")
 
 
+def test_port_names_the_models_that_do_not_fit(capsys):
+    code, out, _ = _run(capsys, "port", "rtx-4090", "--to", "nanostack-claimed", "--models",
+                        "llama-3.1-8b-instruct,llama-3.1-70b-instruct")
+
+    assert code == 0
+    assert "    llama-3.1-8b-instruct: SRAM 1% -> 1%, decode" in out
+    assert ("  too large for the 22.8 GB of usable memory at Q4_K_M and 4,096 tokens of "
+            "context: llama-3.1-70b-instruct needs 49.3 GB") in out.splitlines()
+
+    # Resident in a huge SRAM is no use to a model the device's memory cannot load.
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
+                        "1e6", "--models", "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
+    resident = next(line for line in out.splitlines() if "resident in on-die SRAM" in line)
+    assert resident.endswith(": llama-3.2-1b-instruct")
+    assert "llama-3.1-405b-instruct needs 276.0 GB" in out
+
+
 def test_port_of_a_device_without_a_node_asks_for_the_from_option(capsys):
     code, out, err = _run(capsys, "port", "rtx-3090", "--to", "n2")
 

@@ -498,6 +498,18 @@ def test_porting_a_device_without_a_node_asks_for_from_node_over_mcp(tmp_path, m
     )
 
 
+def test_ported_inference_says_what_memory_a_model_needs():
+    chip = hardware.port_chip(
+        "rtx-4090", to_node="nanostack-claimed",
+        models=["llama-3.1-8b-instruct", "llama-3.1-70b-instruct"],
+    )
+    small, large = chip.inference
+    assert small.fits and not large.fits
+    assert large.memory_needed_gb > large.memory_available_gb == small.memory_available_gb
+    fit = hardware.hardware_fit("llama-3.1-70b-instruct", "rtx-4090")
+    assert large.memory_needed_gb == fit.memory_needed_gb
+
+
 # --- Sweeps and user files ---------------------------------------------------------------------
 
 

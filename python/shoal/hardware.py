@@ -313,6 +313,8 @@ class PortedInference:
     quantisation: str
     context_tokens: int
     fits: bool
+    memory_needed_gb: float
+    memory_available_gb: float
     resident_set_gb: float
     sram_resident_fraction_before: float
     sram_resident_fraction_after: float
@@ -1053,6 +1055,8 @@ def _port_inference(
                 quantisation=quant.id,
                 context_tokens=context,
                 fits=before["fits"],
+                memory_needed_gb=before["memory_needed_gb"],
+                memory_available_gb=before["memory_available_gb"],
                 resident_set_gb=before["weights_gb"] + before["kv_cache_gb"],
                 sram_resident_fraction_before=before["sram_resident_fraction"],
                 sram_resident_fraction_after=after["sram_resident_fraction"],

@@ -308,8 +308,8 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
     if not result.inference:
         return "\n".join(lines)
 
-    resident = [row.model for row in result.inference if row.resident]
     fitting = [row for row in result.inference if row.fits]
+    resident = [row.model for row in fitting if row.resident]
     # Without an SRAM figure every share is 0% by default, not by estimate: say what is missing.
     known_sram = result.sram_mb is not None
     if not known_sram:
@@ -344,8 +344,29 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
         )
     if len(fitting) > len(shown):
         lines.append(f"    and {len(fitting) - len(shown)} more models that fit (see --json)")
+    lines.extend(_not_fitting(result, models))
     lines.extend(f"  note: {note}" for note in result.notes)
     return "\n".join(lines)
+
+
+def _not_fitting(result: PortedChip, models: int) -> list[str]:
+    """A line naming the compared models that do not fit the device's memory, with the GB each
+    needs, so that none drops out of the comparison unseen."""
+    too_large = sorted(
+        (row for row in result.inference if not row.fits), key=lambda row: row.memory_needed_gb
+    )
+    if not too_large:
+        return []
+    first = too_large[0]
+    named = ", ".join(
+        f"{row.model} needs {row.memory_needed_gb:,.1f} GB" for row in too_large[:models]
+    )
+    more = len(too_large) - models
+    return [
+        f"  too large for the {first.memory_available_gb:,.1f} GB of usable memory at "
+        f"{first.quantisation} and {first.context_tokens:,} tokens of context: {named}"
+        + (f", and {more} more models (see --json)" if more > 0 else "")
+    ]
 
 
 def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
