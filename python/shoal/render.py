@@ -301,10 +301,26 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
         f"({result.claim_type} figures)",
         f"  power x{result.power_ratio:.2f} ({result.power_w:,.1f} W), performance "
         f"x{result.performance_ratio:.2f} ({result.performance_tflops:,.1f} TFLOPS)",
+    ]
+    # A device's memory interface keeps its power: show the two parts behind the total. None is
+    # a bare chip and 0 a memory without an energy figure (a note says so): all die power.
+    if result.memory_interface_power_w:
+        lines.append(
+            f"    die {result.die_power_w_before:,.1f} -> {result.die_power_w:,.1f} W "
+            f"(x{result.die_power_ratio:.2f}), memory interface "
+            f"{result.memory_interface_power_w:,.1f} W (unchanged)"
+        )
+    lines.append(
         f"  area x{result.area_ratio:.2f}, SRAM capacity x{result.sram_capacity_ratio:.2f}"
         + (f" ({result.sram_mb:,.0f} MB)" if result.sram_mb is not None else "")
-        + f", performance per watt x{result.perf_per_watt_ratio:.2f}",
-    ]
+        + f", performance per watt x{result.perf_per_watt_ratio:.2f}"
+    )
+    before, after = result.power_density_w_per_mm2_before, result.power_density_w_per_mm2
+    # No die power (all of it the memory interface's) has no density to compare.
+    if before and after is not None:
+        lines.append(
+            f"  die power density {before:.2f} -> {after:.2f} W/mm2 (x{after / before:.2f})"
+        )
     if not result.inference:
         return "\n".join(lines)
 
