@@ -183,6 +183,50 @@ def test_out_of_range_numbers_name_the_option(capsys, argv, message):
     assert err.startswith(f"shoal hw {argv[0]}: error: {message}")
 
 
+def test_port_splits_a_device_power_and_shows_the_die_power_density(capsys):
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--mode",
+                        "iso-performance", "--models", "llama-3.1-8b-instruct")
+
+    assert code == 0
+    lines = out.splitlines()
+    assert "  power x0.41 (286.2 W), performance x1.00 (989.4 TFLOPS)" in lines
+    assert "    die 485.6 -> 71.8 W (x0.15), memory interface 214.4 W (unchanged)" in lines
+    assert "  die power density 0.60 -> 0.26 W/mm2 (x0.43)" in lines
+    assert "2.18 -> 0.888 J/token" in out
+
+    # At iso-power the die keeps its power on a third of the area.
+    out = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--models",
+               "llama-3.1-8b-instruct")[1]
+    assert "  die power density 0.60 -> 1.75 W/mm2 (x2.94)" in out.splitlines()
+    assert "note: die power density rises x2.94" in out
+    assert "so DRAM-bound decode keeps its J/token" in out
+
+
+def test_port_names_the_models_that_do_not_fit(capsys):
+    code, out, _ = _run(capsys, "port", "rtx-4090", "--to", "nanostack-claimed", "--models",
+                        "llama-3.1-8b-instruct,llama-3.1-70b-instruct")
+
+    assert code == 0
+    assert "    llama-3.1-8b-instruct: SRAM 1% -> 1%, decode" in out
+    assert ("  too large for the 22.8 GB of usable memory at Q4_K_M and 4,096 tokens of "
+            "context: llama-3.1-70b-instruct needs 49.3 GB") in out.splitlines()
+
+    # Resident in a huge SRAM is no use to a model the device's memory cannot load.
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
+                        "1e6", "--models", "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
+    resident = next(line for line in out.splitlines() if "resident in on-die SRAM" in line)
+    assert resident.endswith(": llama-3.2-1b-instruct")
+    assert "llama-3.1-405b-instruct needs 276.0 GB" in out
+
+
+def test_port_of_a_device_without_a_node_asks_for_the_from_option(capsys):
+    code, out, err = _run(capsys, "port", "rtx-3090", "--to", "n2")
+
+    assert (code, out) == (2, "")
+    assert err == ("shoal hw port: error: --from is needed: the device's process (Samsung 8N) "
+                   "has no node in the node table to port from\n")
+
+
 def test_port_writes_large_figures_with_thousands_separators(capsys):
     code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
                         "1e6", "--models", "llama-3.2-1b-instruct")

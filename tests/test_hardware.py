@@ -503,21 +503,113 @@ def test_nanostack_vendor_preset_reproduces_the_claim_against_2nm():
     conservative = hardware.port_chip(chip, to_node="nanostack-conservative", mode="iso-power")
     assert 1.0 < conservative.performance_ratio < faster.performance_ratio
 
+    # A chip has no memory system: all its power is the die's and follows the node.
+    assert cooler.memory_interface_power_w is None
+    assert cooler.power_w == cooler.die_power_w == pytest.approx(10.0 * 0.3)
+    assert cooler.perf_per_watt_ratio == pytest.approx(1 / 0.3)
+
 
 def test_porting_a_device_uses_its_node_and_refuses_missing_figures():
     h100 = hardware.port_chip("h100-sxm", to_node="n2", mode="iso-performance")
+    hbm3_w = 3350 * 8 * 8.0 / 1000  # GB/s x bits x pJ/bit
     assert h100.from_node == "n5"
-    assert h100.power_w == pytest.approx(700 * 0.68 * 0.725)
+    assert h100.power_w == pytest.approx(hbm3_w + (700 - hbm3_w) * 0.68 * 0.725)
     assert h100.area_mm2 is not None and h100.area_mm2 < 814
     assert h100.sram_mb == pytest.approx(50)
     assert h100.sram_mb_at_iso_area > 50
 
-    with pytest.raises(ValueError, match="from_node"):
+    with pytest.raises(hardware.ParameterError, match=r"^from_node is needed: .*\(Samsung 8N\)"):
         hardware.port_chip("rtx-3090", to_node="n2")
     with pytest.raises(ValueError, match="perf_iso_power"):
         hardware.port_chip("h100-sxm", to_node="intel-18a")
     back = hardware.port_chip("rtx-3090", from_node="n7", to_node="n7", mode="iso-area")
     assert (back.power_ratio, back.performance_ratio, back.area_ratio) == (1.0, 1.0, 1.0)
+
+
+def test_porting_a_device_without_a_node_asks_for_from_node_over_mcp(tmp_path, monkeypatch):
+    import anyio
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+
+    async def port_without_a_node():  # type: ignore[no-untyped-def]
+        async with Client(build_server()) as client:
+            return await client.call_tool("port_chip", {"device": "rtx-3090", "to_node": "n2"})
+
+    result = anyio.run(port_without_a_node)
+    assert result.is_error
+    assert result.content[0].text == (
+        "port_chip: from_node is needed: the device's process (Samsung 8N) has no node in the "
+        "node table to port from"
+    )
+
+
+def test_porting_a_device_keeps_its_memory_interface_power_and_scales_the_die():
+    h100 = hardware.port_chip(
+        "h100-sxm",
+        to_node="nanostack-claimed",
+        mode="iso-performance",
+        models=["llama-3.1-8b-instruct"],
+    )
+    hbm3_w = 3350 * 8 * 8.0 / 1000  # 3.35 TB/s of HBM3 at 8 pJ/bit: about 214 W
+    assert h100.memory_interface_power_w == pytest.approx(hbm3_w)
+    assert h100.power_w_before == 700.0
+    assert h100.die_power_w_before == pytest.approx(700 - hbm3_w)
+    assert h100.die_power_w == pytest.approx((700 - hbm3_w) * h100.die_power_ratio)
+    assert h100.power_w == pytest.approx(hbm3_w + h100.die_power_w)
+    assert h100.power_ratio == pytest.approx(h100.power_w / 700)
+    assert h100.die_power_ratio < 0.2 and h100.power_ratio > 0.4
+    assert h100.perf_per_watt_ratio == pytest.approx(1 / h100.power_ratio)
+    assert any("214.4 W at full bandwidth (3,350 GB/s x 8 pJ/bit of HBM3)" in note
+               for note in h100.notes)
+
+    # The headline agrees with the rows under it: decode draws the class's share of that power.
+    row = h100.inference[0]
+    decode_w = row.joules_per_token_after * row.decode_tokens_per_s_after
+    datacenter = {k.id: k for k in hardware.list_device_classes()}["datacenter_gpu"]
+    assert decode_w == pytest.approx(datacenter.power_fraction * h100.power_w, rel=0.01)
+
+
+def test_porting_a_device_without_a_dram_energy_figure_scales_all_its_power():
+    m4 = hardware.port_chip("apple-m4-pro", to_node="nanostack-claimed", mode="iso-performance")
+    assert m4.memory_interface_power_w == 0.0
+    assert m4.power_w == pytest.approx(50.0 * m4.die_power_ratio)
+    assert any("no DRAM energy per bit for LPDDR5X" in note for note in m4.notes)
+
+
+def test_iso_power_reports_the_die_power_density_and_the_fixed_decode_power():
+    h100 = hardware.port_chip(
+        "h100-sxm", to_node="nanostack-claimed", models=["llama-3.1-8b-instruct"]
+    )
+    before = (700 - 3350 * 8 * 8.0 / 1000) / 814
+    assert h100.power_density_w_per_mm2_before == pytest.approx(before)
+    assert h100.power_density_w_per_mm2 == pytest.approx(before / h100.area_ratio)
+    assert h100.power_density_w_per_mm2 / before > 2.9  # the same die power on a third of it
+    assert any(note.startswith("die power density rises x2.94") for note in h100.notes)
+    assert any("decode power is a fixed share" in note for note in h100.notes)
+
+    # What the note says: a DRAM-bound decode without SRAM keeps its energy per token.
+    m4 = hardware.port_chip("apple-m4-pro", to_node="nanostack-claimed", models=["qwen3-8b"])
+    assert m4.inference[0].joules_per_token_after == m4.inference[0].joules_per_token_before
+    assert m4.power_density_w_per_mm2 is None  # no die area in the table
+
+    cooler = hardware.port_chip("h100-sxm", to_node="nanostack-claimed", mode="iso-performance")
+    assert cooler.power_density_w_per_mm2 < cooler.power_density_w_per_mm2_before
+    assert not any("density rises" in note or "fixed share" in note for note in cooler.notes)
+
+
+def test_ported_inference_says_what_memory_a_model_needs():
+    chip = hardware.port_chip(
+        "rtx-4090", to_node="nanostack-claimed",
+        models=["llama-3.1-8b-instruct", "llama-3.1-70b-instruct"],
+    )
+    small, large = chip.inference
+    assert small.fits and not large.fits
+    assert large.memory_needed_gb > large.memory_available_gb == small.memory_available_gb
+    fit = hardware.hardware_fit("llama-3.1-70b-instruct", "rtx-4090")
+    assert large.memory_needed_gb == fit.memory_needed_gb
 
 
 # --- Sweeps and user files ---------------------------------------------------------------------

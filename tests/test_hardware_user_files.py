@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal import hardware
+from shoal import hardware, render
 
 MY_BOX = {
     "id": "my-box",
@@ -143,6 +143,20 @@ def test_a_device_of_the_largest_accepted_figures_gives_finite_estimates(tmp_pat
 
     assert math.isfinite(fit.prefill_tokens_per_s) and math.isfinite(fit.decode_tokens_per_s)
     assert math.isfinite(fit.joules_per_token)
+
+
+def test_a_memory_interface_above_the_device_power_is_capped_at_it(tmp_path: Path) -> None:
+    # 960 GB/s of GDDR6 at 7.5 pJ/bit is 57.6 W, more than this whole box draws.
+    small_box = {**MY_BOX, "power_w": 30, "die_area_mm2": 300}
+    hardware.load_devices(write(tmp_path / "d.json", {"devices": [small_box]}))
+
+    chip = hardware.port_chip("my-box", to_node="nanostack-claimed", mode="iso-performance")
+
+    assert chip.memory_interface_power_w == 30.0
+    assert chip.die_power_w == 0.0 and chip.power_w == 30.0
+    assert any("would draw more than the device's 30.0 W" in note for note in chip.notes)
+    assert chip.power_density_w_per_mm2_before == 0.0
+    assert "power density" not in render.ported_chip(chip)  # nothing to compare
 
 
 def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:

@@ -284,11 +284,26 @@ class PortedChip:
     sram_mb: float | None
     sram_mb_at_iso_area: float | None
     power_ratio: float
+    """Total power after over before: the die's, which follows the node, and for a device the
+    memory interface's, which does not."""
     performance_ratio: float
     area_ratio: float
     sram_capacity_ratio: float
     perf_per_watt_ratio: float
     claim_type: str
+    power_w_before: float
+    die_power_w_before: float
+    die_power_w: float
+    """The die's power after the move: the power that scales with the node. For a
+    :class:`Chip` the whole power; for a device its power less the memory interface's."""
+    die_power_ratio: float
+    memory_interface_power_w: float | None
+    """A device's DRAM interface at full bandwidth (bandwidth x DRAM energy per bit, at most
+    the device power), the same before and after: it belongs to the memory, not the node.
+    ``None`` for a :class:`Chip`, which has no memory system."""
+    power_density_w_per_mm2_before: float | None
+    power_density_w_per_mm2: float | None
+    """Die power over die area after the move (``None`` when the area is unknown)."""
     notes: tuple[str, ...] = field(default_factory=tuple)
     inference: tuple[PortedInference, ...] = ()
     """What the node change does to inference on the device, one entry per model."""
@@ -307,6 +322,8 @@ class PortedInference:
     quantisation: str
     context_tokens: int
     fits: bool
+    memory_needed_gb: float
+    memory_available_gb: float
     resident_set_gb: float
     sram_resident_fraction_before: float
     sram_resident_fraction_after: float
@@ -1074,9 +1091,12 @@ def _chip_from_device(
 ) -> Chip:
     node_id = from_node or profile.node
     if node_id is None:
-        raise ValueError(
-            f"device {profile.id!r} ({profile.process}) has no node in the node table; "
-            "pass from_node=..."
+        # A ParameterError, so that each surface names its own option (--from on the CLI). The
+        # device id stays out: over MCP a quoted argument value would be blamed for the error.
+        raise ParameterError(
+            "from_node",
+            f"is needed: the device's process ({profile.process or 'not given'}) has no node "
+            "in the node table to port from",
         )
     return Chip(
         name=profile.name,
@@ -1124,6 +1144,8 @@ def _port_inference(
                 quantisation=quant.id,
                 context_tokens=context,
                 fits=before["fits"],
+                memory_needed_gb=before["memory_needed_gb"],
+                memory_available_gb=before["memory_available_gb"],
                 resident_set_gb=before["weights_gb"] + before["kv_cache_gb"],
                 sram_resident_fraction_before=before["sram_resident_fraction"],
                 sram_resident_fraction_after=after["sram_resident_fraction"],
@@ -1168,12 +1190,15 @@ def port_chip(
     Returns:
         The ported chip's power, performance, area and SRAM, and in ``inference`` what the
         change does to each model: the share of weights and KV cache resident in SRAM, decode
-        tokens/s, joules per token and prefill tokens/s, before and after.
+        tokens/s, joules per token and prefill tokens/s, before and after. A device's power is
+        split into its memory interface's (bandwidth x DRAM energy per bit), which stays, and
+        the die's, which scales with the node; a :class:`Chip`'s power is all die power.
 
     Raises:
         UnknownNameError: an unknown device, node, model or format (the message lists near
             matches).
-        ParameterError: ``sram_mb`` or ``context_tokens`` out of range.
+        ParameterError: ``sram_mb`` or ``context_tokens`` out of range, or no ``from_node`` for
+            a device whose node is not in the node table.
         ValueError: a node without the figures the port needs, or a bad mode.
 
     Decode speed bound by DRAM bandwidth does not change with the node; prefill (compute), the
@@ -1207,8 +1232,27 @@ def port_chip(
     if target.notes:
         notes.append(target.notes)
 
+    # The memory interface's power stays with the memory; only the die's follows the node.
+    interface_w = None
+    if profile is not None:
+        device = device_keywords(profile, get_quantisation(quantisation))
+        interface_w = _memory_interface_power_w(device)
+        notes.append(_power_split_note(profile, device, interface_w))
+    die_w_before = chip.power_w - (interface_w or 0.0)
+    die_w = die_w_before * ratios["power_ratio"]
+    power_w = (interface_w or 0.0) + die_w
+
     def scaled(value: float | None, ratio: float) -> float | None:
         return None if value is None else value * ratio
+
+    area_mm2 = scaled(chip.area_mm2, ratios["area_ratio"])
+    density_before = None if chip.area_mm2 is None else die_w_before / chip.area_mm2
+    density_after = None if area_mm2 is None else die_w / area_mm2
+    if density_before is not None and density_after is not None and density_after > density_before:
+        notes.append(
+            f"die power density rises x{density_after / density_before:.2f}: the estimate "
+            "assumes the cooling removes the extra heat per mm2 (no thermal limit on the clock)"
+        )
 
     inference: tuple[PortedInference, ...] = ()
     if profile is not None:
@@ -1216,37 +1260,93 @@ def port_chip(
         inference = _port_inference(
             profile, chip.sram_mb, ratios, names, quantisation, context_tokens
         )
-        notes.append(
-            "inference before and after assumes the runtime pins what fits of the weights and "
-            f"KV cache in on-die SRAM, read at {SRAM_BANDWIDTH_RATIO:g}x DRAM bandwidth "
-            "(an assumption)"
-        )
-        if chip.sram_mb is None:
-            notes.append(
-                f"{profile.id} has no on-die SRAM figure in the device table: give one (sram_mb "
-                "in Python and over MCP, --sram-mb on the command line) to see which models "
-                "become resident"
-            )
+        notes.extend(_inference_notes(profile, chip.sram_mb, mode))
 
+    power_ratio = power_w / chip.power_w
     return PortedChip(
         name=chip.name,
         from_node=source.id,
         to_node=target.id,
         mode=mode,
-        power_w=chip.power_w * ratios["power_ratio"],
+        power_w=power_w,
         performance_tflops=chip.performance_tflops * ratios["performance_ratio"],
-        area_mm2=scaled(chip.area_mm2, ratios["area_ratio"]),
+        area_mm2=area_mm2,
         sram_mb=scaled(chip.sram_mb, ratios["sram_capacity_ratio"]),
         sram_mb_at_iso_area=scaled(chip.sram_mb, ratios["sram_capacity_ratio_iso_area"]),
-        power_ratio=ratios["power_ratio"],
+        power_ratio=power_ratio,
         performance_ratio=ratios["performance_ratio"],
         area_ratio=ratios["area_ratio"],
         sram_capacity_ratio=ratios["sram_capacity_ratio"],
-        perf_per_watt_ratio=ratios["perf_per_watt_ratio"],
+        perf_per_watt_ratio=ratios["performance_ratio"] / power_ratio,
         claim_type=target.claim_type,
+        power_w_before=chip.power_w,
+        die_power_w_before=die_w_before,
+        die_power_w=die_w,
+        die_power_ratio=ratios["power_ratio"],
+        memory_interface_power_w=interface_w,
+        power_density_w_per_mm2_before=density_before,
+        power_density_w_per_mm2=density_after,
         notes=tuple(notes),
         inference=inference,
     )
+
+
+def _memory_interface_power_w(device: Mapping[str, float]) -> float:
+    """A device's DRAM interface power at full bandwidth: bandwidth x DRAM energy per bit, at
+    most the device power. ``port_device`` keeps the same share, in the same arithmetic, for
+    the inference estimates, so the ported power agrees with their energy per token."""
+    interface_w = device["bandwidth_gbs"] * 1e9 * 8.0 * device["dram_pj_per_bit"] / 1e12
+    return min(interface_w, device["power_w"])
+
+
+def _power_split_note(
+    profile: DeviceProfile, device: Mapping[str, float], interface_w: float
+) -> str:
+    """How a device's power was split between its memory interface and its die."""
+    memory = profile.memory_type or "its memory"
+    if interface_w == 0.0:
+        return (
+            f"power: the device table has no DRAM energy per bit for {memory}, so all "
+            f"{profile.power_w:,.1f} W count as die power and scale with the node"
+        )
+    interface = (
+        f"{device['bandwidth_gbs']:,g} GB/s x {device['dram_pj_per_bit']:g} pJ/bit of {memory}"
+    )
+    if interface_w == profile.power_w:
+        return (
+            f"power: the memory interface at full bandwidth ({interface}) would draw more than "
+            f"the device's {profile.power_w:,.1f} W, so all of it counts as memory-interface "
+            "power and none scales with the node"
+        )
+    return (
+        f"power split: the memory interface draws {interface_w:,.1f} W at full bandwidth "
+        f"({interface}) and stays with the memory; the remaining "
+        f"{profile.power_w - interface_w:,.1f} W is the die's and scales with the node"
+    )
+
+
+def _inference_notes(profile: DeviceProfile, sram_mb: float | None, mode: PortMode) -> list[str]:
+    """The assumptions behind a device's before-and-after inference estimates."""
+    notes = [
+        "inference before and after assumes the runtime pins what fits of the weights and "
+        f"KV cache in on-die SRAM, read at {SRAM_BANDWIDTH_RATIO:g}x DRAM bandwidth "
+        "(an assumption)"
+    ]
+    if sram_mb is None:
+        notes.append(
+            f"{profile.id} has no on-die SRAM figure in the device table: give one (sram_mb "
+            "in Python and over MCP, --sram-mb on the command line) to see which models "
+            "become resident"
+        )
+    if mode == "iso-power":
+        # Decode power is the class power fraction of the device power, which iso-power keeps.
+        notes.append(
+            "at iso-power the device power is unchanged and decode power is a fixed share of "
+            "it (the device class's power fraction), so DRAM-bound decode keeps its J/token "
+            "apart from cheaper SRAM reads; a faster die waiting on DRAM is not credited with "
+            "drawing less"
+        )
+    return notes
 
 
 def _replace_node(chip: Chip, node_id: str) -> Chip:

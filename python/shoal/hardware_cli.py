@@ -28,6 +28,7 @@ OPTION_OF_PARAMETER = {
     "contexts": "--contexts",
     "batch": "--batch",
     "sram_mb": "--sram-mb",
+    "from_node": "--from",
     "models": "--models",
     "devices": "--devices",
     "quantisations": "--quants",

@@ -301,15 +301,31 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
         f"({result.claim_type} figures)",
         f"  power x{result.power_ratio:.2f} ({result.power_w:,.1f} W), performance "
         f"x{result.performance_ratio:.2f} ({result.performance_tflops:,.1f} TFLOPS)",
+    ]
+    # A device's memory interface keeps its power: show the two parts behind the total. None is
+    # a bare chip and 0 a memory without an energy figure (a note says so): all die power.
+    if result.memory_interface_power_w:
+        lines.append(
+            f"    die {result.die_power_w_before:,.1f} -> {result.die_power_w:,.1f} W "
+            f"(x{result.die_power_ratio:.2f}), memory interface "
+            f"{result.memory_interface_power_w:,.1f} W (unchanged)"
+        )
+    lines.append(
         f"  area x{result.area_ratio:.2f}, SRAM capacity x{result.sram_capacity_ratio:.2f}"
         + (f" ({result.sram_mb:,.0f} MB)" if result.sram_mb is not None else "")
-        + f", performance per watt x{result.perf_per_watt_ratio:.2f}",
-    ]
+        + f", performance per watt x{result.perf_per_watt_ratio:.2f}"
+    )
+    before, after = result.power_density_w_per_mm2_before, result.power_density_w_per_mm2
+    # No die power (all of it the memory interface's) has no density to compare.
+    if before and after is not None:
+        lines.append(
+            f"  die power density {before:.2f} -> {after:.2f} W/mm2 (x{after / before:.2f})"
+        )
     if not result.inference:
         return "\n".join(lines)
 
-    resident = [row.model for row in result.inference if row.resident]
     fitting = [row for row in result.inference if row.fits]
+    resident = [row.model for row in fitting if row.resident]
     # Without an SRAM figure every share is 0% by default, not by estimate: say what is missing.
     known_sram = result.sram_mb is not None
     if not known_sram:
@@ -344,8 +360,29 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
         )
     if len(fitting) > len(shown):
         lines.append(f"    and {len(fitting) - len(shown)} more models that fit (see --json)")
+    lines.extend(_not_fitting(result, models))
     lines.extend(f"  note: {note}" for note in result.notes)
     return "\n".join(lines)
+
+
+def _not_fitting(result: PortedChip, models: int) -> list[str]:
+    """A line naming the compared models that do not fit the device's memory, with the GB each
+    needs, so that none drops out of the comparison unseen."""
+    too_large = sorted(
+        (row for row in result.inference if not row.fits), key=lambda row: row.memory_needed_gb
+    )
+    if not too_large:
+        return []
+    first = too_large[0]
+    named = ", ".join(
+        f"{row.model} needs {row.memory_needed_gb:,.1f} GB" for row in too_large[:models]
+    )
+    more = len(too_large) - models
+    return [
+        f"  too large for the {first.memory_available_gb:,.1f} GB of usable memory at "
+        f"{first.quantisation} and {first.context_tokens:,} tokens of context: {named}"
+        + (f", and {more} more models (see --json)" if more > 0 else "")
+    ]
 
 
 def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
