@@ -216,7 +216,7 @@ def test_port_names_the_models_that_do_not_fit(capsys):
                         "1e6", "--models", "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
     resident = next(line for line in out.splitlines() if "resident in on-die SRAM" in line)
     assert resident.endswith(": llama-3.2-1b-instruct")
-    assert "llama-3.1-405b-instruct needs 276.0 GB" in out
+    assert "llama-3.1-405b-instruct needs 251.2 GB" in out
 
 
 def test_port_of_a_device_without_a_node_asks_for_the_from_option(capsys):
