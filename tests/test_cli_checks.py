@@ -68,12 +68,12 @@ def _command(argv: list[str]) -> str:
     ("argv", "expected"),
     [
         (["count", "--model", "my-model", "hello", "world"],
-         "4 tokens for my-model (estimate, estimate(o200k_base x 2.00)"),
+         "4 tokens for my-model (estimate: o200k_base count x 2.00, rounded up"),
         (["count", "--model", "my-model", "--limit", "3", "hello", "world"],
          "over the limit: 4 tokens, more than 3"),
         (["truncate", "--model", "my-model", "--max-tokens", "2", "hello", "world"], "hello"),
         (["split", "--model", "my-model", "--max-tokens", "2", "hello", "world"],
-         "2 chunks, 4 tokens (estimate, estimate(o200k_base x 2.00))"),
+         "2 chunks, 4 tokens (estimate: o200k_base x 2.00)"),
     ],
 )
 def test_token_commands_count_a_model_of_the_price_file(capsys, prices, argv, expected):
@@ -89,7 +89,7 @@ def test_a_chat_is_counted_for_a_model_of_the_price_file(capsys, prices, tmp_pat
     code, out, _ = run(capsys, "count", "--chat", str(chat), "--model", "my-model",
                        "--prices", str(prices))
     assert code == 0
-    assert out.startswith("10 prompt tokens for my-model (estimate, estimate(o200k_base x 2.00))")
+    assert out.startswith("10 prompt tokens for my-model (estimate: o200k_base x 2.00)")
 
 
 # ---- options that would change nothing are refused ----

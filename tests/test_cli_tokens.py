@@ -332,3 +332,87 @@ def test_the_command_line_default_file_size_limit_is_the_library_default() -> No
     from shoal import cli, files
 
     assert cli.DEFAULT_MAX_FILE_BYTES == files.DEFAULT_MAX_FILE_BYTES
+
+
+# ---- estimates, refusals and help worded for what they are ----
+
+
+def test_an_estimate_says_so_once_with_its_encoding_ratio_and_source(capsys) -> None:
+    code, out, _ = run(capsys, "count", "--model", "claude-sonnet-4-5", "Hello world")
+    first, ratio = out.splitlines()
+    assert code == 0
+    assert first == ("3 tokens for claude-sonnet-4-5 (estimate: o200k_base count x 1.30, "
+                     "rounded up; 11 characters)")
+    assert ratio.startswith("  ratio 1.30: no local Claude tokenizer exists; pr-agent uses")
+    assert out.count("estimate") == 1
+
+
+def test_a_measured_ratio_shows_its_measured_figures(capsys) -> None:
+    _, out, _ = run(capsys, "count", "--model", "mistral-large-3", "Hello world")
+    assert out.splitlines()[1] == (
+        "  ratio 1.10: measured: Tekken (tekken_240718, mistral-common 1.12.0) per o200k "
+        "token = 1.04 English prose, 1.05 Python, 1.14 JSON, 1.07 CJK"
+    )
+
+
+def test_an_estimate_in_json_names_an_encoding_that_count_takes_back(capsys) -> None:
+    _, out, _ = run(capsys, "count", "--json", "--model", "claude-sonnet-4-5", "Hello world")
+    estimate = json.loads(out)
+    assert (estimate["encoding"], estimate["exact"], estimate["token_ratio"]) == (
+        "o200k_base", False, 1.3)
+    assert estimate["ratio_source"].startswith("estimate: no local Claude tokenizer")
+
+    code, out, _ = run(capsys, "count", "--json", "--encoding", estimate["encoding"],
+                       "Hello world")
+    exact = json.loads(out)
+    assert code == 0 and exact["token_ratio"] is None and exact["ratio_source"] is None
+    assert estimate["tokens"] == -(-exact["tokens"] * 13 // 10)
+
+
+def test_a_split_with_no_cut_names_the_token_that_spans_characters(capsys, monkeypatch) -> None:
+    # Tekken encodes ' \xa0' as b' \xc2' + b'\xa0', though each character alone is 1 token.
+    use_stdin(monkeypatch, " \xa0")
+    code, _, err = run(capsys, "split", "--max-tokens", "1", "--encoding", "tekken_240718")
+    assert code == 2
+    assert ("no cut at or below 1 tekken_240718 token follows character 0: characters 0-1 (a "
+            "token spans more than one of them, so no cut falls between them) take 2 "
+            "tekken_240718 tokens in the text; raise --max-tokens to at least 2") in err
+    assert "alone takes" not in err
+
+    use_stdin(monkeypatch, " \xa0")
+    code, out, _ = run(capsys, "split", "--max-tokens", "2", "--encoding", "tekken_240718")
+    assert code == 0 and out.startswith("chunk 1: characters 0-2, 2 tokens")
+
+
+def test_a_lone_surrogate_in_a_chat_file_names_the_message(capsys, tmp_path) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text('[{"role": "user", "content": "abc\\ud800"}]', encoding="utf-8")
+    code, _, err = run(capsys, "count", "--chat", str(chat))
+    assert code == 2
+    assert f"{chat}: messages[0]['content'] has an unpaired surrogate at index 3" in err
+    assert "texts[" not in err
+
+
+def test_a_lone_surrogate_in_a_budget_item_names_the_item(capsys, tmp_path) -> None:
+    items = tmp_path / "items.json"
+    items.write_text('[{"id": "a", "text": "ok"}, {"id": "b", "text": "x\\udc00"}]',
+                     encoding="utf-8")
+    code, _, err = run(capsys, "budget", "fit", str(items), "--model", "gpt-4o",
+                       "--budget", "100")
+    assert code == 2
+    assert "item 'b': text has an unpaired surrogate at index 1" in err
+    assert "texts[" not in err
+
+
+def test_truncate_help_describes_the_cut_it_makes(capsys, monkeypatch) -> None:
+    with pytest.raises(SystemExit):
+        main(["truncate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "longest" not in help_text
+    assert "the whole text is encoded and its first (or last) MAX_TOKENS tokens are kept" in (
+        help_text)
+
+    # What the help says: the text's own tokens, though two tabs alone are 1 token.
+    use_stdin(monkeypatch, "\t\t1")
+    code, out, _ = run(capsys, "truncate", "--max-tokens", "1", "--encoding", "cl100k_base")
+    assert code == 0 and out == "\t"

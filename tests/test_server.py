@@ -160,6 +160,8 @@ async def test_each_tool_answers_real_input_with_structured_content(server, mode
         "exact": True,
         "model": None,
         "characters": 44,
+        "token_ratio": None,
+        "ratio_source": None,
     }
     chat = results["count_chat_tokens"].structured_content
     assert chat["exact"] is True and chat["tools"] == 1

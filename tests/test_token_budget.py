@@ -103,7 +103,8 @@ def test_count_till_limit_for_an_estimated_model_scales_and_labels() -> None:
     entry = load_catalog().model("claude-sonnet-4-5")
     text = "Estimate me. " * 50
     result = count_till_limit(text, 10_000, model=entry.id)
-    assert result.exact is False and result.encoding.startswith("estimate(")
+    assert result.exact is False and result.encoding == "o200k_base"
+    assert result.token_ratio == entry.token_ratio
     assert result.tokens == tokens.count_tokens(text, model=entry.id).tokens
     over = count_till_limit(text, 20, model=entry.id)
     assert over.exceeded and over.tokens > 20
@@ -188,9 +189,9 @@ def test_split_chunks_fill_the_budget_on_prose(prose: str) -> None:
 def test_split_chunks_refuses_a_budget_below_one_character() -> None:
     with pytest.raises(
         TokenBudgetError,
-        match=r"^max_tokens=1 is too small: the character at index 2 alone takes more than 1 "
-        r"cl100k_base token; raise max_tokens to at least 2, what the text's widest character "
-        r"takes$",
+        match=r"^max_tokens=1 is too small: no cut at or below 1 cl100k_base token follows "
+        r"character 2: character 2 takes 2 cl100k_base tokens in the text; raise max_tokens to "
+        r"at least 2, what the text's widest such run takes$",
     ):
         split_chunks("ab世", 1, encoding="cl100k_base")
     assert split_chunks("", 5).chunks == ()
@@ -334,7 +335,9 @@ def test_count_chat_labels_assumed_rules_and_estimates() -> None:
     newer = tokens.count_chat(WEATHER_MESSAGES, model="gpt-4.1", tools=WEATHER_TOOLS)
     assert newer.tokens == 101 and newer.exact is False and "assumed" in newer.method
     claude = tokens.count_chat(WEATHER_MESSAGES, model="claude-sonnet-4-5", tools=WEATHER_TOOLS)
-    assert claude.exact is False and claude.encoding.startswith("estimate(o200k_base x")
+    assert claude.exact is False and claude.encoding == "o200k_base"
+    assert claude.token_ratio == 1.3 and claude.ratio_source.startswith("estimate: no local")
+    assert claude.method.startswith("estimate: texts counted as o200k_base tokens x 1.30, rounded")
     assert claude.tokens > newer.tokens
     nemo = tokens.count_chat(WEATHER_MESSAGES, model="mistral-nemo-12b-instruct")
     assert (
@@ -396,3 +399,23 @@ def test_chunks_cut_back_to_whole_characters_are_bounded_too(
     with pytest.raises(TokenBudgetError, match="more than 5 chunks"):
         split_chunks(text, 4)
     assert len(split_chunks(text, 6).chunks) == 3
+
+
+def test_a_split_refusal_names_the_least_max_tokens_that_splits_the_text() -> None:
+    # Mixed scripts, marks and spaces make runs of characters that a token spans.
+    alphabet = [" ", "\xa0", "\t", "a", "1", "é", "中", "😀", "👍🏽", "\u0301", "'", "\u200d"]
+    rng = random.Random(7)
+    refusals = 0
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        for encoding in ("cl100k_base", "o200k_base", "tekken_240718"):
+            for budget in range(1, 5):
+                try:
+                    split_chunks(text, budget, encoding=encoding)
+                except TokenBudgetError as error:
+                    refusals += 1
+                    least = int(re.search(r"at least (\d+)", str(error)).group(1))
+                    split_chunks(text, least, encoding=encoding)
+                    with pytest.raises(TokenBudgetError):
+                        split_chunks(text, least - 1, encoding=encoding)
+    assert refusals > 100

@@ -464,7 +464,10 @@ def test_count_tokens_estimate_for_model_without_public_tokenizer() -> None:
     estimate = tokens.count_tokens(text, model="claude-opus-4-7")
     base = _core.count("o200k_base", text)
     assert estimate.exact is False
-    assert estimate.encoding == f"estimate(o200k_base x {entry.token_ratio:.2f})"
+    # The encoding that ran, a name --encoding takes back; the scale and its source beside it.
+    assert estimate.encoding == "o200k_base"
+    assert estimate.token_ratio == entry.token_ratio
+    assert estimate.ratio_source == entry.token_ratio_source
     assert estimate.tokens == math.ceil(base * Fraction(str(entry.token_ratio)))
     assert estimate.tokens >= base * entry.token_ratio
     assert estimate.characters == len(text)

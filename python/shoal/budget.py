@@ -45,6 +45,7 @@ from shoal.tokens import (
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,
     _check_list,
+    check_unicode,
     count_chat,
     message_texts_of,
     tokenizer_for,
@@ -259,6 +260,8 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
     if item.text is not None and not isinstance(item.text, str):
         raise TypeError(f"item {item.id!r}: text must be a string, not "
                         f"{type(item.text).__name__}")
+    if item.text is not None:
+        check_unicode(item.text, f"item {item.id!r}: text")
     if item.path is not None and not isinstance(item.path, str):
         raise TypeError(f"item {item.id!r}: path must be a string, not "
                         f"{type(item.path).__name__}")

@@ -349,10 +349,14 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     truncate = commands.add_parser(
         "truncate",
         help="cut text to a token budget, keeping its beginning or end",
-        description="Print the longest beginning (or, with --tail, end) of the text that fits "
-        "MAX_TOKENS. Cuts fall between tokens, never inside a character; the summary goes to "
-        "stderr. Into a pipe or file the kept text is written byte for byte; on a terminal a "
-        "newline ends it, so that the summary starts a line of its own.",
+        description="Print a beginning (or, with --tail, an end) of the text within "
+        "MAX_TOKENS: the whole text is encoded and its first (or last) MAX_TOKENS tokens are "
+        "kept, whole, cut back to a character boundary and further until the kept part "
+        "counted on its own fits. The cut falls only between the text's own tokens, so a "
+        "part that would take fewer tokens alone is not looked for: '\\t\\t1' at 1 token "
+        "keeps '\\t', though '\\t\\t' alone is 1 token. The summary goes to stderr. Into a "
+        "pipe or file the kept text is written byte for byte; on a terminal a newline ends it, "
+        "so that the summary starts a line of its own.",
     )
     truncate.add_argument(
         "text",
@@ -1832,10 +1836,10 @@ def _split(args: argparse.Namespace) -> int:
             f"chunk {number}: characters {chunk.start:,}-{chunk.end:,}, "
             f"{render.plural(chunk.tokens, 'token')}"
         )
-    method = "exact" if result.exact else "estimate"
+    method = render.counting_method(result.exact, result.encoding, result.token_ratio)
     print(
         f"{render.plural(len(result.chunks), 'chunk')}, "
-        f"{render.plural(result.total_tokens, 'token')} ({method}, {result.encoding})"
+        f"{render.plural(result.total_tokens, 'token')} ({method})"
     )
     return 0
 

@@ -6,6 +6,7 @@ them. They state the answer first and keep to a few lines: an agent reads every 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from shoal.batch import BatchResult, BatchSummary
@@ -29,13 +30,36 @@ def usd(amount: float) -> str:
 
 
 def token_count(result: TokenCount) -> str:
-    """One line: the count, how exact it is, and what it was counted with."""
-    exactness = "exact" if result.exact else "estimate"
+    """The count, how exact it is and what it was counted with; for an estimate, a second line
+    with where its ratio comes from."""
     subject = f" for {result.model}" if result.model else ""
-    return (
-        f"{plural(result.tokens, 'token')}{subject} ({exactness}, {result.encoding}; "
-        f"{plural(result.characters, 'character')})"
-    )
+    if result.token_ratio is None:
+        method = counting_method(result.exact, result.encoding)
+    else:
+        method = f"estimate: {result.encoding} count x {result.token_ratio:.2f}, rounded up"
+    lines = [
+        f"{plural(result.tokens, 'token')}{subject} ({method}; "
+        f"{plural(result.characters, 'character')})",
+        *_ratio_source_lines(result.token_ratio, result.ratio_source),
+    ]
+    return "\n".join(lines)
+
+
+def _ratio_source_lines(token_ratio: float | None, ratio_source: str | None) -> list[str]:
+    """``  ratio 1.30: <where it comes from>`` for an estimate, nothing for an exact count.
+
+    The catalog's source text opens with "estimate" or "measured"; the first line has said it
+    is an estimate, so only "measured" (or "not measured") is kept of that opening. Measured
+    figures in the source are the only error range shoal has for a ratio.
+    """
+    if token_ratio is None:
+        return []
+    source = ratio_source or "the price file gives no source for it"
+    return [f"  ratio {token_ratio:.2f}: {_ESTIMATE_OPENING.sub('', source)}"]
+
+
+# "estimate: " or "estimate, " at the start of a catalog ratio source.
+_ESTIMATE_OPENING = re.compile(r"^estimate[:,]\s*")
 
 
 def plural(count: int, noun: str) -> str:
@@ -60,24 +84,30 @@ def runs_text(runs: Sequence[tuple[int, int]]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
-def _method(exact: bool, encoding: str) -> str:
+def counting_method(exact: bool, encoding: str, token_ratio: float | None = None) -> str:
+    """``exact, o200k_base``, or ``estimate: o200k_base x 1.30`` for a scaled count."""
+    if token_ratio is not None:
+        return f"estimate: {encoding} x {token_ratio:.2f}"
     return f"{'exact' if exact else 'estimate'}, {encoding}"
 
 
 def chat_token_count(result: ChatTokenCount) -> str:
-    """The prompt total, then its parts and the rules used."""
-    return (
+    """The prompt total, then its parts, the rules used and where an estimate's ratio comes
+    from."""
+    lines = [
         f"{result.tokens:,} prompt tokens for {result.model} "
-        f"({_method(result.exact, result.encoding)}): {result.message_tokens:,} for "
-        f"{plural(result.messages, 'message')}, {result.tool_tokens:,} for "
-        f"{plural(result.tools, 'tool')}\n"
-        f"  method: {result.method}"
-    )
+        f"({counting_method(result.exact, result.encoding, result.token_ratio)}): "
+        f"{result.message_tokens:,} for {plural(result.messages, 'message')}, "
+        f"{result.tool_tokens:,} for {plural(result.tools, 'tool')}",
+        f"  method: {result.method}",
+        *_ratio_source_lines(result.token_ratio, result.ratio_source),
+    ]
+    return "\n".join(lines)
 
 
 def limit_count(result: LimitCount) -> str:
     """Whether the text passed the limit, and the count so far."""
-    method = _method(result.exact, result.encoding)
+    method = counting_method(result.exact, result.encoding, result.token_ratio)
     if result.exceeded and result.characters_read < result.characters:
         return (
             f"over the limit: more than {plural(result.limit, 'token')} (stopped at "
@@ -96,12 +126,12 @@ def limit_count(result: LimitCount) -> str:
 def truncation(result: Truncation) -> str:
     """What was kept of the text."""
     if not result.truncated:
-        method = _method(result.exact, result.encoding)
+        method = counting_method(result.exact, result.encoding, result.token_ratio)
         return f"kept all {plural(result.tokens, 'token')} ({method})"
     return (
         f"kept the {result.side}: {result.tokens:,} of {plural(result.original_tokens, 'token')}, "
         f"{result.characters:,} of {plural(result.original_characters, 'character')} "
-        f"({_method(result.exact, result.encoding)})"
+        f"({counting_method(result.exact, result.encoding, result.token_ratio)})"
     )
 
 
@@ -109,7 +139,8 @@ def chunk_list(result: ChunkList) -> str:
     """How many chunks, and the first few ranges."""
     lines = [
         f"{plural(result.chunk_count, 'chunk')} of at most {plural(result.max_tokens, 'token')}, "
-        f"{result.total_tokens:,} tokens in all ({_method(result.exact, result.encoding)})"
+        f"{result.total_tokens:,} tokens in all "
+        f"({counting_method(result.exact, result.encoding, result.token_ratio)})"
     ]
     lines.extend(
         f"  [{chunk.start:,}:{chunk.end:,}] {plural(chunk.tokens, 'token')}"
@@ -124,7 +155,7 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
     """The total, then the largest files and the skipped ones."""
     lines = [
         f"{plural(result.total_tokens, 'token')} in {plural(result.files_counted, 'file')} "
-        f"({result.total_bytes:,} bytes; {_method(result.exact, result.encoding)}); "
+        f"({result.total_bytes:,} bytes; {counting_method(result.exact, result.encoding)}); "
         f"{result.files_skipped:,} skipped, {result.ignored:,} ignored by .gitignore"
     ]
     lines.extend(f"  {item.tokens:>10,}  {item.path}" for item in result.largest_files[:shown])

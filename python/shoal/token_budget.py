@@ -3,7 +3,8 @@
 Every function takes an ``encoding`` or a catalog ``model`` as ``shoal.tokens.count_tokens``
 does, and says in its answer whether the numbers are exact. For a model whose tokenizer is not
 public, budgets are applied to the scaled ``o200k_base`` estimate, so that the estimate of what is
-kept never exceeds the budget.
+kept never exceeds the budget; the answer's ``encoding`` is then ``o200k_base`` and its
+``token_ratio`` the scale.
 
 Cuts fall on token boundaries of the whole text's encoding that are also character boundaries, so
 a cut never splits a multi-byte character, and every result decodes to valid text. Encoding a
@@ -58,9 +59,11 @@ class LimitCount:
         exceeded: True when the text has more than ``limit`` tokens.
         characters_read: How much of the text was counted before stopping.
         characters: Length of the whole text.
-        encoding: The encoding, or the estimate label.
+        encoding: The encoding that counted (for an estimate, the one whose counts were scaled).
         exact: True when ``tokens`` is the model's (or encoding's) exact count.
         model: The catalog model id, or None.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token; None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from; None when exact.
     """
 
     tokens: int
@@ -71,6 +74,8 @@ class LimitCount:
     encoding: str
     exact: bool
     model: str | None
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,11 @@ class Truncation:
         side: Which end was kept.
         characters: Length of the kept text.
         original_characters: Length of the whole text.
-        encoding: The encoding, or the estimate label.
+        encoding: The encoding that counted (for an estimate, the one whose counts were scaled).
         exact: True when the counts are exact.
         model: The catalog model id, or None.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token; None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from; None when exact.
     """
 
     text: str
@@ -100,6 +107,8 @@ class Truncation:
     encoding: str
     exact: bool
     model: str | None
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,9 +130,11 @@ class Chunks:
         texts: The chunks' text, in order.
         max_tokens: The budget per chunk.
         total_tokens: Tokens of the whole text.
-        encoding: The encoding, or the estimate label.
+        encoding: The encoding that counted (for an estimate, the one whose counts were scaled).
         exact: True when the counts are exact.
         model: The catalog model id, or None.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token; None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from; None when exact.
     """
 
     chunks: tuple[Chunk, ...]
@@ -133,6 +144,8 @@ class Chunks:
     encoding: str
     exact: bool
     model: str | None
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
     def summary(self, *, max_chunks: int, include_text: bool) -> ChunkList:
         """The first ``max_chunks`` chunks (with their text when asked), and what was left out."""
@@ -151,6 +164,8 @@ class Chunks:
             exact=self.exact,
             model=self.model,
             note=note,
+            token_ratio=self.token_ratio,
+            ratio_source=self.ratio_source,
         )
 
 
@@ -164,10 +179,12 @@ class ChunkList:
         texts: Their text, or empty when not asked for.
         max_tokens: The budget per chunk.
         total_tokens: Tokens of the whole text.
-        encoding: The encoding, or the estimate label.
+        encoding: The encoding that counted (for an estimate, the one whose counts were scaled).
         exact: True when the counts are exact.
         model: The catalog model id, or None.
         note: What was left out, if anything.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token; None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from; None when exact.
     """
 
     chunk_count: int
@@ -179,6 +196,8 @@ class ChunkList:
     exact: bool
     model: str | None
     note: str
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
 
 def chunk_numbers(first: int, last: int) -> str:
@@ -239,9 +258,11 @@ def count_till_limit(
         exceeded=tokens > limit,
         characters_read=position,
         characters=len(text),
-        encoding=tokenizer.label,
+        encoding=tokenizer.encoding,
         exact=tokenizer.exact,
         model=tokenizer.model,
+        token_ratio=tokenizer.token_ratio,
+        ratio_source=tokenizer.ratio_source,
     )
 
 
@@ -270,6 +291,12 @@ def truncate(
     allow_special: bool = False,
 ) -> Truncation:
     """Keep the first (``head``) or last (``tail``) part of ``text`` within ``max_tokens``.
+
+    The whole text is encoded and its first (or last) ``max_tokens`` tokens kept whole, cut
+    back to a character boundary and then further while the kept part, counted on its own,
+    exceeds the budget. Only the text's own token boundaries are tried, so this is not always
+    the longest part that fits: a part encoded alone can merge into fewer tokens (two tabs and
+    a "1" at 1 token keep one tab, though two tabs alone are 1 cl100k_base token).
 
     Args:
         text: The text to cut.
@@ -309,9 +336,11 @@ def truncate(
         side=side,
         characters=len(kept),
         original_characters=len(text),
-        encoding=tokenizer.label,
+        encoding=tokenizer.encoding,
         exact=tokenizer.exact,
         model=tokenizer.model,
+        token_ratio=tokenizer.token_ratio,
+        ratio_source=tokenizer.ratio_source,
     )
 
 
@@ -381,9 +410,11 @@ def split_chunks(
         texts=tuple(texts),
         max_tokens=max_tokens,
         total_tokens=tokenizer.scale(cuts.token_count),
-        encoding=tokenizer.label,
+        encoding=tokenizer.encoding,
         exact=tokenizer.exact,
         model=tokenizer.model,
+        token_ratio=tokenizer.token_ratio,
+        ratio_source=tokenizer.ratio_source,
     )
 
 
@@ -465,18 +496,44 @@ def _next_chunk(
 ) -> tuple[str, int, int]:
     piece, tokens, end = cuts.longest_from(start, budget)
     if end == start:
-        from shoal.render import plural  # render imports this module, so not at the top
-
-        # Led by the argument to change: the encoding the message names is not at fault. The
-        # least that works is what the text's widest character needs, not this one's: raising
-        # to this one's would fail again at the next wider one.
-        needed = cuts.tokenizer.scale(cuts.widest_character_tokens())
-        raise TokenBudgetError(
-            f"max_tokens={max_tokens} is too small: the character at index {character} alone "
-            f"takes more than {plural(budget, cuts.tokenizer.encoding + ' token')}; raise "
-            f"max_tokens to at least {needed:,}, what the text's widest character takes"
-        )
+        raise _no_cut(cuts, start, budget, character, max_tokens)
     return piece, tokens, end
+
+
+def _no_cut(
+    cuts: _TokenCuts, start: int, budget: int, character: int, max_tokens: int
+) -> TokenBudgetError:
+    """The refusal of a split that finds no cut within the budget after ``character``.
+
+    A chunk ends only where a token of the whole text ends between two characters. The text up
+    to the first such place (one character, or several when a token joins the bytes of one to
+    the next) is named with its tokens in the text and counted alone: the larger of the two
+    exceeds the budget.
+    """
+    from shoal.render import plural  # render imports this module, so not at the top
+
+    tokenizer = cuts.tokenizer
+    run, in_text = cuts.unsplittable_run(start)
+    alone = tokenizer.backend.count(tokenizer.encoding, run, allow_special=cuts.allow_special)
+    last = character + len(run) - 1
+    if last == character:
+        what = f"character {character:,} takes"
+    else:
+        what = (f"characters {character:,}-{last:,} (a token spans more than one of them, so "
+                "no cut falls between them) take")
+    taken = plural(in_text, f"{tokenizer.encoding} token") + " in the text"
+    if alone != in_text:
+        taken += f" and {alone:,} counted alone"
+    # Led by the argument to change: the encoding the message names is not at fault. The
+    # least that works is what the text's widest run needs, not this one's: raising to this
+    # one's would fail again at the next wider one.
+    needed = tokenizer.scale(cuts.widest_character_tokens())
+    return TokenBudgetError(
+        f"max_tokens={max_tokens} is too small: no cut at or below "
+        f"{plural(budget, tokenizer.encoding + ' token')} follows character {character:,}: "
+        f"{what} {taken}; raise max_tokens to at least {needed:,}, what the text's widest "
+        "such run takes"
+    )
 
 
 def _check_text(text: object) -> None:
@@ -517,7 +574,8 @@ class _TokenCuts:
         return piece, tokens
 
     def longest_from(self, start: int, budget: int) -> tuple[str, int, int]:
-        """The longest text from token ``start`` that counts at most ``budget`` on its own.
+        """The longest text from token ``start`` to a later token boundary of the whole text
+        that counts at most ``budget`` on its own.
 
         Returns the text, its count and the token index where it ends (``start`` when not even
         one character fits).
@@ -551,6 +609,15 @@ class _TokenCuts:
         )
         return max(counts, default=1)
 
+    def unsplittable_run(self, start: int) -> tuple[str, int]:
+        """The text from token ``start`` (a character boundary) to the next token boundary that
+        is also a character boundary, and how many of the whole text's tokens it spans."""
+        end = start + 1
+        while end < self.token_count and not self._is_character_boundary(end):
+            end += 1
+        run = self.data[self.byte_offsets[start] : self.byte_offsets[end]].decode("utf-8")
+        return run, end - start
+
     def last_character_boundary(self, start: int, budget: int) -> int:
         """The last token index at most ``budget`` tokens after ``start`` that ends a whole
         character (``start`` when there is none)."""
@@ -560,7 +627,8 @@ class _TokenCuts:
         return end
 
     def longest_to(self, end: int, budget: int) -> tuple[str, int]:
-        """The longest text ending at token ``end`` that counts at most ``budget`` on its own."""
+        """The longest text from a token boundary of the whole text to token ``end`` that
+        counts at most ``budget`` on its own."""
         start = max(end - budget, 0)
         while start < end:
             if not self._is_character_boundary(start):

@@ -4,7 +4,9 @@
 tiktoken 0.14) or Mistral's ``tekken_240718`` (ids identical to mistral-common: see
 ``shoal.vendor_tokens``), all in the Rust core (or its pure twin). Given a model, it uses the
 model's encoding from the catalog; a model without a public encoding gets an ``o200k_base`` count
-scaled by the catalog's ``token_ratio``, rounded up and marked ``exact=False``. ``count_chat`` adds
+scaled by the catalog's ``token_ratio``, rounded up and marked ``exact=False``; the answer's
+``encoding`` is then the encoding that ran, and ``token_ratio`` and ``ratio_source`` say how the
+count was scaled and where the ratio comes from. ``count_chat`` adds
 OpenAI's published per-message and tool-definition overhead. ``tokenizer_for`` resolves an encoding
 or model once, for callers that count many texts (``shoal.token_budget``, ``shoal.files``).
 """
@@ -77,11 +79,15 @@ class TokenCount:
 
     Attributes:
         tokens: The count (an upper-rounded estimate when ``exact`` is False).
-        encoding: The encoding counted with, e.g. ``o200k_base`` or ``tekken_240718``, or for an
-            estimate a label such as ``estimate(o200k_base x 1.20)``.
+        encoding: The encoding that counted the text, e.g. ``o200k_base`` or ``tekken_240718``;
+            for an estimate, the one whose count was scaled.
         exact: True when the count is the model's (or encoding's) exact token count.
         model: The catalog id of the model asked about, or None when counting by encoding.
         characters: Length of the text in Unicode code points.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token that scaled the
+            count (rounded up); None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from (with the measured
+            figures, where there are any); None when exact.
     """
 
     tokens: int
@@ -89,6 +95,8 @@ class TokenCount:
     exact: bool
     model: str | None
     characters: int
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,11 +105,12 @@ class Tokenizer:
 
     Attributes:
         encoding: The encoding that runs (for an estimate, the one whose count is scaled).
-        label: What answers report as their encoding: the encoding, or for an estimate
-            ``estimate(o200k_base x RATIO)``.
+        label: The encoding, or for an estimate ``estimate(o200k_base x RATIO)``: one string
+            for answers that name their method in a single field.
         exact: True when ``encoding`` is the model's own tokenizer.
         model: The catalog id, or None when counting by encoding.
         ratio: Model tokens per ``encoding`` token for an estimate; 1 when exact.
+        ratio_source: Where the catalog's ratio comes from, for an estimate.
     """
 
     encoding: str
@@ -109,6 +118,12 @@ class Tokenizer:
     exact: bool
     model: str | None
     ratio: float = 1.0
+    ratio_source: str | None = None
+
+    @property
+    def token_ratio(self) -> float | None:
+        """The ratio an answer reports: None when the count is exact, as nothing was scaled."""
+        return None if self.exact else self.ratio
 
     @property
     def backend(self) -> ModuleType:
@@ -166,7 +181,8 @@ def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> T
     if entry.encoding is not None:
         return Tokenizer(entry.encoding, entry.encoding, True, entry.id)
     label = f"estimate({ESTIMATE_BASE_ENCODING} x {entry.token_ratio:.2f})"
-    return Tokenizer(ESTIMATE_BASE_ENCODING, label, False, entry.id, entry.token_ratio)
+    return Tokenizer(ESTIMATE_BASE_ENCODING, label, False, entry.id, entry.token_ratio,
+                     entry.token_ratio_source)
 
 
 def count_tokens(
@@ -197,7 +213,15 @@ def count_tokens(
     _check_text(text)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     tokens = tokenizer.count(text, allow_special=allow_special)
-    return TokenCount(tokens, tokenizer.label, tokenizer.exact, tokenizer.model, len(text))
+    return TokenCount(
+        tokens=tokens,
+        encoding=tokenizer.encoding,
+        exact=tokenizer.exact,
+        model=tokenizer.model,
+        characters=len(text),
+        token_ratio=tokenizer.token_ratio,
+        ratio_source=tokenizer.ratio_source,
+    )
 
 
 def _check_text(text: object) -> None:
@@ -205,6 +229,29 @@ def _check_text(text: object) -> None:
     # the pure twin's does, and both paths must say the same.
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
+
+
+def check_unicode(text: str, where: str, *, serialised: bool = False) -> None:
+    """Refuse a text with an unpaired surrogate, naming it by ``where`` (``messages[0]['content']``,
+    ``item 'a'``).
+
+    The core refuses such a text too, but by its place in the flat list of texts it was handed,
+    which the caller never wrote. With ``serialised``, ``text`` is shoal's JSON of the value at
+    ``where``, so an index into it would point at nothing the caller wrote and is left out.
+
+    Raises:
+        ValueError: ``text`` holds an unpaired surrogate (it has no UTF-8 form).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        place = "a string with an unpaired surrogate" if serialised else (
+            f"an unpaired surrogate at index {error.start}"
+        )
+        raise ValueError(
+            f"{where} has {place}; text must be valid Unicode (replace or drop lone "
+            "surrogates, e.g. with str.encode('utf-8', 'replace'))"
+        ) from None
 
 
 def _scaled(tokens: int, ratio: float) -> int:
@@ -260,11 +307,15 @@ class ChatTokenCount:
         tool_tokens: The function definitions, with their overhead (0 without tools).
         messages: Number of messages.
         tools: Number of function definitions.
-        encoding: The encoding (or estimate label) the texts were counted with.
+        encoding: The encoding that counted the texts (for an estimate, the one whose counts
+            were scaled).
         exact: True when the model's own tokenizer counted the texts and the overhead rules were
             checked against the API for the model (gpt-3.5-turbo, gpt-4, gpt-4o, gpt-4o-mini).
         model: The catalog id.
         method: Which rules produced the count.
+        token_ratio: For a model without a public tokenizer, its tokens per ``encoding`` token
+            that scaled each text's count (rounded up); None when the texts were counted exactly.
+        ratio_source: Where that ratio comes from; None when the texts were counted exactly.
     """
 
     tokens: int
@@ -276,6 +327,8 @@ class ChatTokenCount:
     exact: bool
     model: str
     method: str
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
 
 # How a chat whose contents come as lists of text parts is counted, appended to its method.
@@ -364,8 +417,8 @@ def count_chat(
         method = "OpenAI cookbook chat and tool rules, assumed for this model (checked for gpt-4o)"
     else:
         method = (
-            f"estimate: texts counted with {tokenizer.label}; chat and tool overhead by OpenAI's "
-            "rules, as an approximation of this vendor's template"
+            f"estimate: texts counted {texts_counted(tokenizer)}; chat and tool overhead by "
+            "OpenAI's rules, as an approximation of this vendor's template"
         )
     method = "; ".join([method, *notes])
     return ChatTokenCount(
@@ -374,11 +427,21 @@ def count_chat(
         tool_tokens=tool_tokens,
         messages=len(messages),
         tools=len(tools),
-        encoding=tokenizer.label,
+        encoding=tokenizer.encoding,
         exact=rules_checked and not notes,
         model=entry.id,
         method=method,
+        token_ratio=tokenizer.token_ratio,
+        ratio_source=tokenizer.ratio_source,
     )
+
+
+def texts_counted(tokenizer: Tokenizer) -> str:
+    """How a tokenizer counts a text, to follow "texts counted": ``with o200k_base``, or for an
+    estimate ``as o200k_base tokens x 1.30, rounded up``."""
+    if tokenizer.exact:
+        return f"with {tokenizer.encoding}"
+    return f"as {tokenizer.encoding} tokens x {tokenizer.ratio:.2f}, rounded up"
 
 
 def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], int, list[str]]:
@@ -424,6 +487,7 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
         if key in calls:
             # A caller that serialised the calls already has chosen their text.
             texts.append(value if isinstance(value, str) else _compact_json(value))
+            check_unicode(texts[-1], where, serialised=not isinstance(value, str))
             found.add(TOOL_CALLS_NOTE)
             continue
         if key == "content" and value is None and calls:
@@ -435,6 +499,7 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
             continue
         if not isinstance(value, str):
             raise TypeError(f"{where} must be str, not {type(value).__name__}")
+        check_unicode(value, where)
         texts.append(value)
         names += key == "name"
     return texts, names, [note for note in NOTE_ORDER if note in found]
@@ -452,7 +517,9 @@ def _content_texts(parts: list[Any], where: str) -> tuple[list[str], str]:
         return _part_texts(parts, where), CONTENT_PARTS_NOTE
     for position, part in enumerate(parts):
         _check_block(part, f"{where}[{position}]")
-    return [_compact_json(parts)], TOOL_BLOCKS_NOTE
+    blocks = _compact_json(parts)
+    check_unicode(blocks, where, serialised=True)
+    return [blocks], TOOL_BLOCKS_NOTE
 
 
 def _is_text_part(part: object) -> bool:
@@ -519,6 +586,7 @@ def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[
         text = part.get("text")
         if not isinstance(text, str):
             raise TypeError(f"{here}['text'] must be str, not {type(text).__name__}")
+        check_unicode(text, f"{here}['text']")
         texts.append(text)
     return texts
 
