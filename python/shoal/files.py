@@ -352,13 +352,23 @@ def _check_all_exist(
 ) -> None:
     """Name every requested path that does not exist in one error, each as the caller spelt it
     (``./notes/`` stays ``./notes/``), so that one call tells a user every path to correct."""
-    missing = [
-        _as_requested(path, real, confined) for path, real in requested if not os.path.exists(real)
-    ]
+    missing = [_as_requested(path, real, confined) for path, real in requested if _absent(real)]
     if len(missing) == 1:
         raise ValueError(f"{missing[0]} does not exist")
     if missing:
         raise ValueError(f"{len(missing)} paths do not exist: {', '.join(missing)}")
+
+
+def _absent(real: Path) -> bool:
+    """Whether nothing is at a path; one that cannot be read for another reason (a looping
+    link, no permission) is present, and the walk names why it cannot be read."""
+    try:
+        os.stat(real)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _as_requested(path: str | os.PathLike[str], real: Path, confined: bool) -> str:
