@@ -12,6 +12,21 @@ import pytest
 
 from shoal import hardware
 from shoal.cli import main
+from shoal.json_output import ROUNDED_DIGITS
+
+
+def rounded(value: float) -> float:
+    """A figure as --json prints it (and the MCP hardware tools send it)."""
+    return float(f"{value:.{ROUNDED_DIGITS}g}")
+
+
+def floats_in(value: object) -> list[float]:
+    """Every float in a JSON-shaped value."""
+    if isinstance(value, dict):
+        return [number for item in value.values() for number in floats_in(item)]
+    if isinstance(value, list):
+        return [number for item in value for number in floats_in(item)]
+    return [value] if isinstance(value, float) else []
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -53,8 +68,40 @@ def test_fit_options_and_json(capsys):
         kv_cache_type="q8_0",
     )
     assert code == 0
-    assert payload["decode_tokens_per_s"] == expected.decode_tokens_per_s
+    assert payload["decode_tokens_per_s"] == rounded(expected.decode_tokens_per_s)
     assert payload["kv_cache_type"] == "Q8_0" and payload["batch"] == 2
+
+
+def test_a_model_that_does_not_fit_leads_with_the_memory_it_lacks(capsys):
+    code, out, _ = _run(capsys, "fit", "llama-3.3-70b-instruct", "rtx-4090")
+    fit = hardware.hardware_fit("llama-3.3-70b-instruct", "rtx-4090")
+    lines = out.splitlines()
+
+    assert code == 0 and not fit.fits
+    assert lines[0] == (
+        f"llama-3.3-70b-instruct Q4_K_M on rtx-4090: does NOT fit: needs "
+        f"{fit.memory_needed_gb:.1f} GB, {fit.memory_available_gb:.1f} GB available "
+        f"({-fit.margin_gb:.1f} GB short) at 4,096 tokens of context"
+    )
+    assert lines[1].startswith("  if it fitted ")
+    # Speed and energy come only under that label, never as headline lines of their own.
+    assert [line[:11] for line in lines[2:5]] == ["    decode ", "    prefill", "    energy "]
+    assert not any(line.startswith(("  decode", "  energy")) for line in lines)
+
+    code, out, _ = _run(capsys, "fit", "llama-3.3-70b-instruct", "rtx-4090", "--json")
+    assert code == 0 and json.loads(out)["fits"] is False
+
+
+def test_json_figures_carry_no_float_noise(capsys):
+    # The A18 Pro's 8 W at iso-area: the arithmetic gives 4.001999999999999 W.
+    code, out, _ = _run(capsys, "port", "iphone-16-pro", "--to", "nanostack-claimed", "--mode",
+                        "iso-area", "--sram-mb", "400", "--models", "gemma-3-1b-it", "--json")
+    port = json.loads(out)
+    assert code == 0 and port["power_w"] == 4.002 and port["power_ratio"] == 0.50025
+
+    code, out, _ = _run(capsys, "fit", "gemma-3-27b-it", "rtx-5090", "--json")
+    figures = floats_in(json.loads(out))
+    assert figures and all(figure == rounded(figure) for figure in figures)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +190,7 @@ def test_sweep_prints_the_front_writes_a_plot_and_json(capsys, tmp_path):
         mode="iso-performance",
     )
     assert [p["joules_per_token"] for p in payload["points"]] == [
-        p.joules_per_token for p in front.points
+        rounded(p.joules_per_token) for p in front.points
     ]
     assert payload["nodes"] == ["as-built", "nanostack-claimed"]
 
@@ -158,6 +205,74 @@ def test_user_errors_exit_2_with_a_message(capsys):
     with pytest.raises(SystemExit) as exit_info:
         _run(capsys, "port", "h100-sxm")  # --to is required
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "values", "repeated"),
+    [
+        ("--models", ["qwen3-8b", "gemma-3-1b-it,qwen3-8b"], "qwen3-8b"),
+        ("--devices", ["rtx-4090", "RTX-4090"], "rtx-4090 (as rtx-4090, RTX-4090)"),
+        ("--quants", ["Q4_K_M,q4_k"], "Q4_K_M (as Q4_K_M, q4_k)"),
+        ("--contexts", ["4096,4096"], "4096"),
+        ("--nodes", ["as-built", "n2,as-built"], "as-built"),
+    ],
+)
+def test_sweep_refuses_an_id_named_twice_in_any_list(capsys, option, values, repeated):
+    lists = {"--models": ["qwen3-8b"], "--devices": ["rtx-4090"], option: values}
+    argv = ["sweep", *(word for name, given in lists.items() for word in (name, *given))]
+
+    code, out, err = _run(capsys, *argv)
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal hw sweep: error: {option} names {repeated} more than once; "
+                   "list each once\n")
+
+
+def test_sweep_that_ports_only_devices_without_a_node_says_why(capsys):
+    code, out, err = _run(capsys, "sweep", "--devices", "rtx-3090", "--nodes", "nanostack-claimed")
+
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        "shoal hw sweep: error: --nodes name only nodes to port to (nanostack-claimed), and "
+        "rtx-3090 has no known process node to port from, so nothing was estimated: add "
+        "as-built to the nodes"
+    )
+
+
+@pytest.mark.parametrize(("word", "near"), [("fitt", "fit"), ("sweeep", "sweep"),
+                                            ("model", "models"), ("devics", "devices")])
+def test_a_mistyped_subcommand_is_named_with_its_near_match(capsys, word, near):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hw", word, "llama-3.1-8b-instruct", "rtx-4090"])
+
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.endswith(f"shoal hw: error: unknown hw command '{word}'; did you mean {near}?\n")
+
+
+def test_a_model_id_near_a_subcommand_is_still_the_fit_shortcut(capsys, tmp_path, monkeypatch):
+    row = json.loads((hardware.DATA_DIR / "architectures.json").read_text())["architectures"][0]
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps({"architectures": [{**row, "id": "sweeps"}]}))
+    monkeypatch.setenv(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, str(archs))
+    hardware.reset_tables()
+    try:
+        code, out, _ = _run(capsys, "sweeps", "rtx-4090")
+    finally:
+        monkeypatch.delenv(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE)
+        hardware.reset_tables()
+
+    assert code == 0 and out.startswith("sweeps Q4_K_M on rtx-4090: fits")
+
+
+@pytest.mark.parametrize(("subcommand", "option"), [("fit", "--quant"), ("sweep", "--quants")])
+def test_weight_format_help_lists_every_format(capsys, subcommand, option):
+    with pytest.raises(SystemExit):
+        main(["hw", subcommand, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    formats = ", ".join(q.id for q in hardware.list_quantisations())
+
+    assert re.search(rf"{option} FORMAT.*{re.escape(formats)}, any case", text), text
 
 
 @pytest.mark.parametrize(

@@ -858,6 +858,61 @@ def test_sweep_refuses_an_empty_list_naming_it(empty):
         hardware.sweep(**{**lists, empty: []})
 
 
+@pytest.mark.parametrize(
+    ("repeated", "message"),
+    [
+        ({"models": ["qwen3-8b", "Qwen3-8B"]}, "models names qwen3-8b (as qwen3-8b, Qwen3-8B)"),
+        ({"devices": ["rtx-4090", "rtx-4090"]}, "devices names rtx-4090 more"),
+        ({"quantisations": ["Q4_K_M", "q4_k"]}, "quantisations names Q4_K_M (as Q4_K_M, q4_k)"),
+        ({"contexts": [4096, 8192, 4096]}, "contexts names 4096 more"),
+    ],
+)
+def test_sweeps_refuse_an_item_named_twice_by_its_canonical_id(repeated, message):
+    # A repeat would be estimated twice; it is more often a slip for another id.
+    lists = {"models": ["qwen3-8b"], "devices": ["rtx-4090"], "quantisations": ["Q4_K_M"],
+             "contexts": [4096], **repeated}
+
+    with pytest.raises(hardware.ParameterError, match=re.escape(message)):
+        hardware.sweep(**lists)
+    with pytest.raises(hardware.ParameterError, match=re.escape(message)):
+        hardware.pareto_front(**lists)
+
+
+def test_pareto_front_refuses_a_node_named_twice_as_built_or_not():
+    with pytest.raises(hardware.ParameterError, match=r"^nodes names as-built more than once"):
+        hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], nodes=[None, "n2", hardware.AS_BUILT])
+    with pytest.raises(hardware.ParameterError, match=r"^nodes names n2 \(as n2, N2\) more"):
+        hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], nodes=["n2", "N2"])
+
+
+def test_pareto_front_refuses_a_mode_with_no_node_to_port_to():
+    with pytest.raises(hardware.ParameterError) as refused:
+        hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], mode="iso-area")
+
+    assert str(refused.value) == (
+        "mode iso-area is how a node change is spent, and no node is changed (as-built only): "
+        "add a node to nodes, or leave mode out"
+    )
+    # Left out, the mode is iso-power, with or without a node change.
+    assert hardware.pareto_front(["qwen3-8b"], ["rtx-4090"]).mode == "iso-power"
+    ported = hardware.pareto_front(["qwen3-8b"], ["apple-m4-pro"], nodes=["n2"])
+    assert ported.mode == "iso-power" and ported.evaluated == 1
+
+
+def test_pareto_front_that_can_port_no_device_says_why():
+    with pytest.raises(hardware.ParameterError) as refused:
+        hardware.pareto_front(["qwen3-8b"], ["rtx-3090"], nodes=["nanostack-claimed"])
+
+    assert refused.value.parameter == "nodes"
+    assert str(refused.value).startswith(
+        "nodes name only nodes to port to (nanostack-claimed), and rtx-3090 has no known process "
+        "node to port from, so nothing was estimated: add as-built to the nodes"
+    )
+    # One device with a node is enough for an answer; the other is skipped and counted.
+    front = hardware.pareto_front(["qwen3-8b"], ["rtx-3090", "apple-m4-pro"], nodes=["n2"])
+    assert (front.evaluated, front.skipped) == (1, 1)
+
+
 def test_the_python_api_table_names_what_the_sweep_hardware_tool_calls():
     import shoal
     from shoal import server

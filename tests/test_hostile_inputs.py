@@ -54,6 +54,7 @@ ID_PARAMETERS = {
     "excluded",
     "quantisations",
     "nodes",
+    "kv_cache_type",
 }
 # Id parameters that take any string (none today: record_outcome checks its model too).
 FREE_IDS: set[tuple[str, str]] = set()

@@ -948,7 +948,8 @@ async def test_check_hardware_fit_at_a_huge_context_prints_readable_numbers() ->
     fit = result.structured_content
     text = result.content[0].text
     assert fit["memory_needed_gb"] > 1_000 and fit["decode_tokens_per_s"] < 1
-    assert f"{fit['memory_needed_gb']:,.1f} of 22.8 GB, margin {fit['margin_gb']:+,.1f} GB" in text
+    assert (f"needs {fit['memory_needed_gb']:,.1f} GB, 22.8 GB available "
+            f"({-fit['margin_gb']:,.1f} GB short)") in text
     assert f"decode {fit['decode_tokens_per_s']:.2g} tok/s" in text
     assert "decode 0.0 tok/s" not in text and "e+" not in text
 

@@ -84,7 +84,8 @@ class UnknownQuantisationError(UnknownNameError):
 
 
 class ParameterError(ValueError):
-    """An argument is out of its range: a number too small or too large, or an empty list.
+    """An argument is out of its range or does not go with the others: a number too small or
+    too large, an empty list, a list naming one item twice, a port mode with no node to port to.
 
     Attributes:
         parameter: The argument's name in Python and over MCP (``sram_mb``, ``batch``), so a
@@ -1402,16 +1403,21 @@ def sweep(
 
     Raises:
         UnknownNameError: an unknown model, device or format (with near matches).
-        ParameterError: an empty list, a context or the batch out of range.
+        ParameterError: an empty list, a list naming one item twice, a context or the batch
+            out of range.
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
     # An empty list would return no rows, which reads as "nothing fits" rather than "not asked".
     for index, context in enumerate(_non_empty(contexts, "contexts", "token counts")):
         _positive_int(f"contexts[{index}]", context, MAX_CONTEXT_TOKENS)
-    archs = [get_architecture(m) for m in _non_empty(models, "models")]
-    profiles = [get_device(d) for d in _non_empty(devices, "devices")]
-    quants = [get_quantisation(q) for q in _non_empty(quantisations, "quantisations")]
+    model_ids = _non_empty(models, "models")
+    device_ids = _non_empty(devices, "devices")
+    quant_ids = _non_empty(quantisations, "quantisations")
+    archs = [get_architecture(m) for m in model_ids]
+    profiles = [get_device(d) for d in device_ids]
+    quants = [get_quantisation(q) for q in quant_ids]
     kv_bits = kv_cache_bits(kv_cache_type)
+    _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, list(contexts))
 
     per_quant = [
         core.sweep_inference(
@@ -1552,6 +1558,24 @@ def _names(values: Sequence[str] | str | None, kind: str, everything: Sequence[s
     return _non_empty(values, kind)
 
 
+def _each_once(ids: Sequence[Any], given: Sequence[Any], name: str) -> None:
+    """Refuse a list that names one item twice. ``ids`` are the items' canonical ids (Q4_K_M for
+    ``q4_k``), ``given`` the items as the caller wrote them: a sweep would estimate a repeated
+    item twice, and a repeat is more often a slip for another id than a wish."""
+    spellings: dict[Any, list[str]] = {}
+    for canonical, written in zip(ids, given, strict=True):
+        spellings.setdefault(canonical, []).append(str(written))
+    repeated = [
+        # Name the canonical id, and how it was written when that differs ("Q4_K_M (as q4_k)").
+        str(canonical) if set(written) == {str(canonical)} else
+        f"{canonical} (as {', '.join(written)})"
+        for canonical, written in spellings.items()
+        if len(written) > 1
+    ]
+    if repeated:
+        raise ParameterError(name, f"names {', '.join(repeated)} more than once; list each once")
+
+
 def pareto_front(
     models: Sequence[str] | None = None,
     devices: Sequence[str] | None = None,
@@ -1559,7 +1583,7 @@ def pareto_front(
     quantisations: Sequence[str] = ("Q4_K_M",),
     contexts: Sequence[int] = (4096,),
     nodes: Sequence[str | None] = (None,),
-    mode: PortMode = "iso-power",
+    mode: PortMode | None = None,
     batch: int = 1,
     kv_cache_type: str = "F16",
     pin_sram: bool = False,
@@ -1578,8 +1602,8 @@ def pareto_front(
         nodes: process nodes to port each device to; ``None`` or ``"as-built"`` keeps the
             device as it is. Porting uses the node ratios against the device's own node (see
             :func:`port_chip`); devices whose node is unknown are skipped for node targets.
-        mode: how a node change is spent: ``"iso-power"``, ``"iso-performance"`` or
-            ``"iso-area"``.
+        mode: how a node change is spent: ``"iso-power"`` (when left out),
+            ``"iso-performance"`` or ``"iso-area"``; refused when ``nodes`` change no node.
         batch: concurrent sequences (speed is per sequence; energy per generated token), 1 to
             :data:`MAX_BATCH`.
         kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
@@ -1588,8 +1612,10 @@ def pareto_front(
 
     Raises:
         UnknownNameError: an unknown model, device, node or format (with near matches).
-        ParameterError: a context or the batch out of range.
-        ValueError: an empty list, a node without figures.
+        ParameterError: a context or the batch out of range, an empty list, a list naming one
+            item twice, a mode with no node to port to, or nodes that only port devices
+            without a known node (nothing to estimate).
+        ValueError: a node without figures.
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
     model_ids = _names(models, "models", [a.id for a in list_architectures()])
@@ -1604,7 +1630,7 @@ def pareto_front(
     nodes = _id_list(nodes, "nodes")
     if not nodes:
         raise ParameterError("nodes", "must not be empty (use [None] for the devices as built)")
-    if mode not in ("iso-power", "iso-performance", "iso-area"):
+    if mode not in (None, "iso-power", "iso-performance", "iso-area"):
         raise ValueError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
 
     archs = [get_architecture(m) for m in model_ids]
@@ -1612,6 +1638,13 @@ def pareto_front(
     quants = [get_quantisation(q) for q in quant_ids]
     targets = [None if n in (None, AS_BUILT) else get_node(n) for n in nodes]
     kv_bits = kv_cache_bits(kv_cache_type)
+    _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
+    node_names = [AS_BUILT if t is None else t.id for t in targets]
+    _each_once(node_names, [AS_BUILT if n is None else n for n in nodes], "nodes")
+    if mode is not None and all(t is None for t in targets):
+        # A mode says how a node change is spent; given with none, it would be ignored unseen.
+        raise ParameterError("mode", f"{mode} is how a node change is spent, and no node is "
+                             f"changed ({AS_BUILT} only): add a node to nodes, or leave mode out")
 
     raw = core.pareto_sweep(
         models=[model_keywords(a) for a in archs],
@@ -1619,11 +1652,12 @@ def pareto_front(
         formats=[{**format_keywords(q), "int8_kernels": float(q.int8_kernels)} for q in quants],
         context_tokens=[float(c) for c in context_list],
         nodes=[None if t is None else node_keywords(t) for t in targets],
-        mode=mode,
+        mode=mode or "iso-power",
         kv_bits=kv_bits,
         batch=float(batch_size),
     )
-    node_names = [AS_BUILT if t is None else t.id for t in targets]
+    if raw["evaluated"] == 0:
+        _refuse_nothing_to_port(profiles, node_names)
     points = tuple(
         ParetoPoint(
             model=archs[raw["model_index"][i]].id,
@@ -1645,11 +1679,41 @@ def pareto_front(
         quantisations=tuple(q.id for q in quants),
         contexts=tuple(context_list),
         nodes=tuple(node_names),
-        mode=mode,
+        mode=mode or "iso-power",
         batch=batch_size,
         kv_cache_type=kv_cache_type.strip().upper(),
         pin_sram=pin_sram,
         notes=_pareto_notes(profiles, targets, pin_sram),
+    )
+
+
+def _check_sweep_lists(
+    model_ids: Sequence[str],
+    archs: Sequence[Architecture],
+    device_ids: Sequence[str],
+    profiles: Sequence[DeviceProfile],
+    quant_ids: Sequence[str],
+    quants: Sequence[Quantisation],
+    contexts: Sequence[int],
+) -> None:
+    """Refuse a sweep list naming one item twice, by canonical id."""
+    _each_once([a.id for a in archs], model_ids, "models")
+    _each_once([p.id for p in profiles], device_ids, "devices")
+    _each_once([q.id for q in quants], quant_ids, "quantisations")
+    _each_once(contexts, contexts, "contexts")
+
+
+def _refuse_nothing_to_port(profiles: Sequence[DeviceProfile], node_names: Sequence[str]) -> None:
+    """Every configuration was skipped: the nodes only port, and no device has a known node to
+    port from. An empty front would read as "nothing fits"; say what to change instead."""
+    unported = ", ".join(p.id for p in profiles)
+    has = "has" if len(profiles) == 1 else "have"
+    raise ParameterError(
+        "nodes",
+        f"name only nodes to port to ({', '.join(node_names)}), and {unported} {has} no known "
+        f"process node to port from, so nothing was estimated: add {AS_BUILT} to the nodes to "
+        "take the devices as built, or choose devices with a node (`shoal hw devices` shows "
+        "each one's node)",
     )
 
 

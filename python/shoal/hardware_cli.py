@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import difflib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -34,10 +34,6 @@ OPTION_OF_PARAMETER = {
     "quantisations": "--quants",
     "nodes": "--nodes",
 }
-
-
-def _once(ids: list[str] | None, option: str) -> list[str] | None:
-    return None if ids is None else once_each(ids, option)
 
 
 def _ids(values: Sequence[str] | None) -> list[str] | None:
@@ -73,7 +69,8 @@ def _megabytes(value: str) -> float:
 def _print_json(payload: object) -> None:
     from shoal.json_output import json_text
 
-    print(json_text(payload))
+    # Every figure here is an estimate or a table figure: rounded as the MCP tools round them.
+    print(json_text(payload, every_float=True))
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +94,11 @@ def _add_batch(parser: argparse.ArgumentParser) -> None:
     _add_count(parser, "--batch", "concurrent sequences", hardware.MAX_BATCH, 1)
 
 
+def _weight_formats() -> str:
+    """The weight formats the estimates know, as a help text lists them."""
+    return ", ".join(quantisation.id for quantisation in hardware.list_quantisations())
+
+
 def _add_kv_cache(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kv-cache",
@@ -115,7 +117,12 @@ def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     fit.add_argument("model", help="open-weight model id, e.g. llama-3.1-8b-instruct")
     fit.add_argument("device", help="device id, e.g. apple-m4-pro (see `shoal hw devices`)")
-    fit.add_argument("--quant", default="Q4_K_M", help="weight format (default: %(default)s)")
+    fit.add_argument(
+        "--quant",
+        default="Q4_K_M",
+        metavar="FORMAT",
+        help=f"weight format: {_weight_formats()}, any case (default: %(default)s)",
+    )
     _add_context(fit)
     _add_batch(fit)
     _add_kv_cache(fit)
@@ -209,7 +216,8 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     sweep.add_argument(
         "--quants", nargs="+", metavar="FORMAT",
-        help="weight formats, space- or comma-separated (default: Q4_K_M)",
+        help=f"weight formats, space- or comma-separated: {_weight_formats()}, any case "
+        "(default: Q4_K_M)",
     )
     sweep.add_argument(
         "--contexts", nargs="+", metavar="TOKENS",
@@ -265,9 +273,11 @@ def run(words: Sequence[str]) -> int:
     from shoal.cli import summaries_kept_off_stdout  # shoal.cli imports this module
 
     words = list(words)
+    parser = build_parser()
     if words and words[0] not in SUBCOMMANDS and not words[0].startswith("-"):
+        _refuse_mistyped_subcommand(parser, words[0])
         words.insert(0, "fit")
-    args = build_parser().parse_args(words)
+    args = parser.parse_args(words)
     handler: Callable[[argparse.Namespace], int] = args.run
     try:
         with summaries_kept_off_stdout(args):
@@ -280,6 +290,22 @@ def run(words: Sequence[str]) -> int:
         raise SubcommandError(args.subcommand, f"{option} {error.problem}") from None
     except ValueError as error:
         raise SubcommandError(args.subcommand, str(error)) from None
+
+
+def _refuse_mistyped_subcommand(parser: argparse.ArgumentParser, word: str) -> None:
+    """Refuse a first word that is a near miss of a subcommand (``fitt``) and no model id.
+
+    Any other first word is a model of the `shoal hw MODEL DEVICE` shortcut; taken as one, a
+    mistyped subcommand would be reported as an extra argument ("unrecognized arguments:
+    rtx-4090") instead of as the slip it is.
+    """
+    near = difflib.get_close_matches(word.lower(), SUBCOMMANDS, n=3, cutoff=0.75)
+    if not near:
+        return
+    try:
+        hardware.get_architecture(word)
+    except hardware.UnknownNameError:
+        parser.error(f"unknown hw command {word!r}; did you mean {' or '.join(near)}?")
 
 
 class SubcommandError(ValueError):
@@ -439,13 +465,14 @@ def _sweep(args: argparse.Namespace) -> int:
                          f"changed ({hardware.AS_BUILT} only): add --nodes NODE, or drop --mode")
     if args.plot is not None:
         _check_plot(args.plot)
+    # The library refuses an id named twice (by its canonical id: Q4_K_M and q4_k are one).
     front = hardware.pareto_front(
-        _once(_ids(args.models), "--models"),
-        _once(_ids(args.devices), "--devices"),
+        _ids(args.models),
+        _ids(args.devices),
         quantisations=_ids(args.quants) or ["Q4_K_M"],
         contexts=_contexts(args.contexts),
         nodes=nodes,
-        mode=args.mode or "iso-power",
+        mode=args.mode,
         batch=args.batch,
         kv_cache_type=args.kv_cache,
         pin_sram=args.pin_sram,

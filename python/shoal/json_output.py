@@ -2,7 +2,9 @@
 
 Costs and sizes are sums and products of prices and byte counts, whose last bits are noise
 (0.0060799999999999995 for 0.00608). The CLI's ``--json`` and the MCP structured content round
-them the same way, so the two give the same figure for the same question.
+them the same way, so the two give the same figure for the same question. Hardware estimates
+(``shoal hw``) are rounded in every figure, as their watts, joules, tokens/s and ratios are the
+same kind of arithmetic (4.001999999999999 W for 4.002 W).
 """
 
 from __future__ import annotations
@@ -18,19 +20,26 @@ ROUNDED_UNITS = frozenset({"usd", "gb"})
 ROUNDED_DIGITS = 12
 
 
-def rounded_figures(value: Any, unit_field: bool = False) -> Any:
+def rounded_figures(value: Any, unit_field: bool = False, *, every_float: bool = False) -> Any:
     """``value`` (JSON-shaped) with its money and GB figures to `ROUNDED_DIGITS` significant
-    digits; every other value as it is."""
+    digits; every other value as it is. With ``every_float``, every float is rounded: for
+    estimates, in which no float is an exact quantity (a timestamp would lose its digits)."""
     if isinstance(value, dict):
-        return {key: rounded_figures(item, not ROUNDED_UNITS.isdisjoint(str(key).split("_")))
-                for key, item in value.items()}
+        return {
+            key: rounded_figures(
+                item, not ROUNDED_UNITS.isdisjoint(str(key).split("_")), every_float=every_float
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [rounded_figures(item, unit_field) for item in value]
-    if unit_field and isinstance(value, float) and math.isfinite(value):
+        return [rounded_figures(item, unit_field, every_float=every_float) for item in value]
+    if (unit_field or every_float) and isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.{ROUNDED_DIGITS}g}")
     return value
 
 
-def json_text(payload: object) -> str:
-    """The CLI's ``--json`` output: indented, keys sorted, figures rounded."""
-    return json.dumps(rounded_figures(payload), indent=2, sort_keys=True, ensure_ascii=False)
+def json_text(payload: object, *, every_float: bool = False) -> str:
+    """The CLI's ``--json`` output: indented, keys sorted, figures rounded (see
+    `rounded_figures`)."""
+    rounded = rounded_figures(payload, every_float=every_float)
+    return json.dumps(rounded, indent=2, sort_keys=True, ensure_ascii=False)

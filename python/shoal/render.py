@@ -286,23 +286,41 @@ def recorded_outcome(result: RecordedOutcome) -> str:
 
 
 def hardware_fit(result: HardwareFit) -> str:
-    """Fit verdict with margin, then speed and energy with their ranges."""
-    verdict = "fits" if result.fits else "does NOT fit"
-    return "\n".join(
-        [
-            f"{result.model} {result.quantisation} on {result.device}: {verdict} "
+    """Fit verdict with margin, then speed and energy with their ranges.
+
+    A model that does not fit leads with the memory it lacks, and its speed and energy are
+    labelled as what it would do if it fitted: headlined alone they read as a way to run it.
+    """
+    warnings = [f"  warning: {note}" for note in result.notes if note.startswith(_FIT_WARNINGS)]
+    if result.fits:
+        return "\n".join([
+            f"{result.model} {result.quantisation} on {result.device}: fits "
             f"({result.memory_needed_gb:,.1f} of {result.memory_available_gb:,.1f} GB, "
             f"margin {result.margin_gb:+,.1f} GB) at {result.context_tokens:,} tokens of context",
-            f"  decode {_speed(result.decode_tokens_per_s)} tok/s "
-            f"({_speed(result.decode_tokens_per_s_low)}-"
-            f"{_speed(result.decode_tokens_per_s_high)}), bound by {result.decode_bound}",
-            f"  prefill {_speed(result.prefill_tokens_per_s, decimals=0)} tok/s, time to first "
-            f"token {result.time_to_first_token_s:,.2f} s",
-            f"  energy {_energy(result.joules_per_token)} J/token at about "
-            f"{result.average_power_w:.0f} W (estimate)",
-            *(f"  warning: {note}" for note in result.notes if note.startswith(_FIT_WARNINGS)),
-        ]
-    )
+            *(f"  {line}" for line in _speed_and_energy(result)),
+            *warnings,
+        ])
+    return "\n".join([
+        f"{result.model} {result.quantisation} on {result.device}: does NOT fit: needs "
+        f"{result.memory_needed_gb:,.1f} GB, {result.memory_available_gb:,.1f} GB available "
+        f"({-result.margin_gb:,.1f} GB short) at {result.context_tokens:,} tokens of context",
+        "  if it fitted (offloading to system memory would be far slower than this):",
+        *(f"    {line}" for line in _speed_and_energy(result)),
+        *warnings,
+    ])
+
+
+def _speed_and_energy(result: HardwareFit) -> list[str]:
+    """Decode, prefill and energy lines of a fit, with their ranges."""
+    return [
+        f"decode {_speed(result.decode_tokens_per_s)} tok/s "
+        f"({_speed(result.decode_tokens_per_s_low)}-{_speed(result.decode_tokens_per_s_high)}), "
+        f"bound by {result.decode_bound}",
+        f"prefill {_speed(result.prefill_tokens_per_s, decimals=0)} tok/s, time to first "
+        f"token {result.time_to_first_token_s:,.2f} s",
+        f"energy {_energy(result.joules_per_token)} J/token at about "
+        f"{result.average_power_w:.0f} W (estimate)",
+    ]
 
 
 def _speed(tokens_per_s: float, *, decimals: int = 1) -> str:
@@ -320,8 +338,8 @@ def _energy(joules: float) -> str:
 
 
 # The notes of a hardware fit that change what the numbers mean; the others are standing caveats
-# that the structured result carries.
-_FIT_WARNINGS = ("context ", "does not fit", "decode is compute-bound")
+# that the structured result carries. "does not fit" is not among them: the verdict says it.
+_FIT_WARNINGS = ("context ", "decode is compute-bound")
 
 
 def ported_chip(result: PortedChip, *, models: int = 8) -> str:

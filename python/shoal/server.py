@@ -26,7 +26,8 @@ import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.json_schema import SkipJsonSchema
 
 from shoal import __version__, render, spend_render
 from shoal.budget import (
@@ -43,9 +44,13 @@ from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cos
 from shoal.feedback import RecordedOutcome, default_db_path, record_outcome
 from shoal.files import FilesSummary, count_files
 from shoal.hardware import (
+    AS_BUILT,
+    MAX_BATCH,
+    MAX_CONTEXT_TOKENS,
     HardwareFit,
     ParetoFront,
     PortedChip,
+    PortMode,
     hardware_fit,
     list_devices,
     list_nodes,
@@ -208,9 +213,11 @@ async def _warm_up(
     yield None
 
 
-def _answer(result: Any, summary: str) -> CallToolResult:
-    """Package a domain result as structured content plus a readable summary."""
-    structured = rounded_figures(TypeAdapter(type(result)).dump_python(result, mode="json"))
+def _answer(result: Any, summary: str, *, every_float: bool = False) -> CallToolResult:
+    """Package a domain result as structured content plus a readable summary; ``every_float``
+    rounds every figure of an estimate, not only its money and GB (see `rounded_figures`)."""
+    payload = TypeAdapter(type(result)).dump_python(result, mode="json")
+    structured = rounded_figures(payload, every_float=every_float)
     return CallToolResult(
         content=[TextContent(type="text", text=summary)], structured_content=structured
     )
@@ -1327,6 +1334,34 @@ def _check_some_tokens(tokens: dict[str, int]) -> None:
                         "every call would be priced $0")
 
 
+# Written out rather than read from the tables, which would load the user's device files while
+# the server is built; a test holds them to shoal.hardware's lists.
+WEIGHT_FORMATS = (
+    "Q4_0, Q4_1, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, FP16, INT4-AWQ, INT4-GPTQ, any case"
+)
+KV_CACHE_DESCRIPTION = "KV-cache format: F16, BF16, FP8, Q8_0, Q4_0, any case."
+BATCH_DESCRIPTION = "Concurrent sequences (speed is per sequence, energy per generated token)."
+SweepIds = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=100)]
+
+
+def _not_null(value: Any) -> Any:
+    """Refuse an explicit null for an argument whose absence has a meaning (every model, the
+    default mode): only leaving it out means that."""
+    if value is None:
+        raise ValueError("leave the argument out rather than sending null")
+    return value
+
+
+def _no_default_shown(schema: dict[str, Any]) -> None:
+    # The None that stands for "left out" is no value a caller may send: show no default.
+    schema.pop("default", None)
+
+
+# An argument that may be left out but, given, must be a value: None inside the tool when left
+# out, hidden from the schema (hosts reject null unions) and refused when sent.
+LEFT_OUT_OR_GIVEN = (AfterValidator(_not_null), Field(json_schema_extra=_no_default_shown))
+
+
 def _add_hardware_tools(server: MCPServer[None]) -> None:
     @server.tool(
         name="check_hardware_fit", title="Check a model on a device", annotations=READ_ONLY
@@ -1349,24 +1384,24 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             ),
         ],
         quantisation: Annotated[
-            str,
-            Field(
-                description="Weight format: Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, "
-                "FP16, INT4-AWQ, INT4-GPTQ.",
-                max_length=40,
-            ),
+            str, Field(description=f"Weight format: {WEIGHT_FORMATS}.", max_length=40)
         ] = "Q4_K_M",
         context_tokens: Annotated[
-            int, Field(description="Context held in the KV cache.", ge=1, le=10_000_000)
+            int,
+            Field(description="Context held in the KV cache.", ge=1, le=MAX_CONTEXT_TOKENS),
         ] = 4096,
-        batch: Annotated[int, Field(description="Concurrent sequences.", ge=1, le=4096)] = 1,
+        batch: Annotated[int, Field(description=BATCH_DESCRIPTION, ge=1, le=MAX_BATCH)] = 1,
+        kv_cache_type: Annotated[
+            str, Field(description=KV_CACHE_DESCRIPTION, min_length=1, max_length=40)
+        ] = "F16",
     ) -> Annotated[CallToolResult, HardwareFit]:
         """Check whether an open-weight model fits a device's memory, and how fast it runs there.
 
-        Use it before running a model locally, or to choose a quantisation or context length.
-        Gives the memory needed (weights, KV cache, overhead) against what the device has, decode
-        and prefill tokens/s with a low-high range, time to first token, and energy per token.
-        All speeds and energies are estimates from a calibrated roofline model.
+        Use it before running a model locally, or to choose a quantisation, KV-cache format or
+        context length. Gives the memory needed (weights, KV cache, overhead) against what the
+        device has, decode and prefill tokens/s with a low-high range, time to first token, and
+        energy per token; for a model that does not fit (fits: false), speed and energy are what
+        it would do if it fitted. All are estimates from a calibrated roofline model.
         """
         result = _call(
             hardware_fit,
@@ -1375,8 +1410,9 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             quantisation=quantisation,
             context_tokens=context_tokens,
             batch=batch,
+            kv_cache_type=kv_cache_type,
         )
-        return _answer(result, render.hardware_fit(result))
+        return _answer(result, render.hardware_fit(result), every_float=True)
 
     @server.tool(
         name="port_chip", title="Move a chip to another process node", annotations=READ_ONLY
@@ -1454,41 +1490,64 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
                 (row for row in result.inference if row.fits), key=lambda row: row.resident_set_gb
             )
             result = replace(result, inference=tuple(fitting[:PORTED_MODELS_SHOWN]))
-        return _answer(result, render.ported_chip(result))
+        return _answer(result, render.ported_chip(result), every_float=True)
 
     @server.tool(
         name="sweep_hardware", title="Pareto front of speed and energy", annotations=READ_ONLY
     )
     def sweep_hardware(
         models: Annotated[
-            list[Annotated[str, Field(max_length=200)]],
-            Field(description="Open-weight model ids; empty: every model.", max_length=100),
-        ] = [],  # noqa: B006
+            SweepIds | SkipJsonSchema[None],
+            *LEFT_OUT_OR_GIVEN,
+            Field(description="Open-weight model ids; leave out for every model (an empty list "
+                  "is refused)."),
+        ] = None,
         devices: Annotated[
-            list[Annotated[str, Field(max_length=200)]],
-            Field(description="Device ids; empty: every device.", max_length=100),
-        ] = [],  # noqa: B006
+            SweepIds | SkipJsonSchema[None],
+            *LEFT_OUT_OR_GIVEN,
+            Field(description="Device ids; leave out for every device (an empty list is "
+                  "refused)."),
+        ] = None,
         quantisations: Annotated[
             list[Annotated[str, Field(max_length=40)]],
-            Field(description="Weight formats to try.", min_length=1, max_length=20),
+            Field(
+                description=f"Weight formats to try: {WEIGHT_FORMATS}.",
+                min_length=1,
+                max_length=20,
+            ),
         ] = ["Q4_K_M"],  # noqa: B006
         contexts: Annotated[
-            list[Annotated[int, Field(ge=1, le=10_000_000)]],
+            list[Annotated[int, Field(ge=1, le=MAX_CONTEXT_TOKENS)]],
             Field(description="Context lengths to try, in tokens.", min_length=1, max_length=20),
         ] = [4096],  # noqa: B006
         nodes: Annotated[
             list[Annotated[str, Field(max_length=100)]],
             Field(
-                description="Process nodes to move each device to ('as-built' keeps it as it "
-                "is), e.g. ['as-built', 'nanostack-claimed'].",
+                description=f"Process nodes to move each device to ('{AS_BUILT}' keeps it as it "
+                f"is), e.g. ['{AS_BUILT}', 'nanostack-claimed'].",
                 min_length=1,
                 max_length=20,
             ),
-        ] = ["as-built"],  # noqa: B006
+        ] = [AS_BUILT],  # noqa: B006
         mode: Annotated[
-            Literal["iso-power", "iso-performance", "iso-area"],
-            Field(description="How devices are moved to the nodes."),
-        ] = "iso-power",
+            PortMode | SkipJsonSchema[None],
+            *LEFT_OUT_OR_GIVEN,
+            Field(
+                description="How devices are moved to the nodes; leave out for iso-power. "
+                f"Refused when nodes name no node to port to ('{AS_BUILT}' only)."
+            ),
+        ] = None,
+        batch: Annotated[int, Field(description=BATCH_DESCRIPTION, ge=1, le=MAX_BATCH)] = 1,
+        kv_cache_type: Annotated[
+            str, Field(description=KV_CACHE_DESCRIPTION, min_length=1, max_length=40)
+        ] = "F16",
+        pin_sram: Annotated[
+            bool,
+            Field(
+                description="Let the runtime pin what fits of the weights and KV cache in on-die "
+                "SRAM (where the device table knows its size)."
+            ),
+        ] = False,
         max_points: Annotated[
             int, Field(description="Most front points to return.", ge=1, le=500)
         ] = 40,
@@ -1497,16 +1556,20 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
         of decode tokens/s against joules per token (configurations that fit in memory).
 
         Use it to find where to run a model, or which configurations are worth it on a new node.
-        Runs in the Rust core: a million configurations take a fraction of a second.
+        Runs in the Rust core: a million configurations take a fraction of a second. Every list
+        names each item once.
         """
         front = _call(
             pareto_front,
-            models or None,
-            devices or None,
+            models,
+            devices,
             quantisations=quantisations,
             contexts=contexts,
-            nodes=[None if node == "as-built" else node for node in nodes],
+            nodes=[None if node == AS_BUILT else node for node in nodes],
             mode=mode,
+            batch=batch,
+            kv_cache_type=kv_cache_type,
+            pin_sram=pin_sram,
         )
         if len(front.points) > max_points:
             dropped = len(front.points) - max_points
@@ -1515,7 +1578,7 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
                 points=front.points[:max_points],
                 notes=(*front.notes, f"shortened: {dropped} more front points not shown"),
             )
-        return _answer(front, front_table(front))
+        return _answer(front, front_table(front), every_float=True)
 
 
 # ---- budgets, the ledger and savings ----------------------------------------------------------

@@ -1,0 +1,120 @@
+"""The hardware tools over MCP answer as `shoal hw` and the Python functions do: the same
+arguments, the same refusals, a verdict that leads when a model does not fit, and figures
+without float noise."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+from mcp import Client
+from test_cli_hw import floats_in, rounded
+
+from shoal import hardware
+from shoal.json_output import rounded_figures
+from shoal.server import KV_CACHE_DESCRIPTION, WEIGHT_FORMATS, build_server
+
+pytestmark = pytest.mark.anyio
+
+SMALL_SWEEP = {"models": ["llama-3.2-1b-instruct", "qwen3-8b"], "devices": ["rtx-4090", "h100-sxm"]}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _call(tool: str, arguments: dict[str, Any]) -> Any:
+    async with Client(build_server()) as client:
+        return await client.call_tool(tool, arguments)
+
+
+async def test_a_model_that_does_not_fit_leads_with_the_memory_it_lacks() -> None:
+    result = await _call("check_hardware_fit",
+                         {"model": "llama-3.3-70b-instruct", "device": "rtx-4090"})
+    lines = result.content[0].text.splitlines()
+
+    assert result.structured_content["fits"] is False
+    assert " does NOT fit: needs 49.3 GB, 22.8 GB available (26.5 GB short) " in lines[0]
+    assert lines[1].startswith("  if it fitted ") and lines[2].startswith("    decode ")
+
+
+async def test_check_hardware_fit_takes_the_kv_cache_format() -> None:
+    arguments = {"model": "gemma-3-27b-it", "device": "rtx-5090", "context_tokens": 32768}
+    result = await _call("check_hardware_fit", {**arguments, "kv_cache_type": "q8_0"})
+    expected = hardware.hardware_fit("gemma-3-27b-it", "rtx-5090", context_tokens=32768,
+                                     kv_cache_type="Q8_0")
+
+    assert not result.is_error
+    assert result.structured_content == rounded_figures(asdict(expected), every_float=True)
+    assert result.structured_content["kv_cache_type"] == "Q8_0"
+    f16 = hardware.hardware_fit("gemma-3-27b-it", "rtx-5090", context_tokens=32768)
+    assert expected.breakdown.kv_cache_gb < f16.breakdown.kv_cache_gb
+
+
+async def test_sweep_hardware_takes_batch_kv_cache_and_sram_pinning() -> None:
+    options = {"batch": 4, "kv_cache_type": "Q8_0", "pin_sram": True}
+    result = await _call("sweep_hardware", {**SMALL_SWEEP, **options})
+    expected = hardware.pareto_front(SMALL_SWEEP["models"], SMALL_SWEEP["devices"], **options)
+
+    assert not result.is_error
+    assert result.structured_content == rounded_figures(asdict(expected), every_float=True)
+    front = result.structured_content
+    assert (front["batch"], front["kv_cache_type"], front["pin_sram"]) == (4, "Q8_0", True)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"mode": "iso-area"}, "mode iso-area is how a node change is spent, and no node is "
+                               "changed (as-built only): add a node to nodes, or leave mode out"),
+        ({"models": []}, "models must not be empty"),
+        ({"devices": []}, "devices must not be empty"),
+        ({"quantisations": ["Q4_K_M", "q4_k"]},
+         "quantisations names Q4_K_M (as Q4_K_M, q4_k) more than once; list each once"),
+        ({"contexts": [4096, 4096]}, "contexts names 4096 more than once; list each once"),
+        ({"devices": ["rtx-3090"], "nodes": ["nanostack-claimed"]},
+         "nodes name only nodes to port to (nanostack-claimed), and rtx-3090 has no known "
+         "process node to port from"),
+    ],
+)
+async def test_sweep_hardware_refuses_as_python_and_the_cli_do(
+    arguments: dict[str, Any], message: str
+) -> None:
+    result = await _call("sweep_hardware", {**SMALL_SWEEP, **arguments})
+
+    assert result.is_error
+    assert message in result.content[0].text
+
+
+async def test_sweep_hardware_left_without_models_sweeps_every_model() -> None:
+    result = await _call("sweep_hardware", {"devices": ["rtx-4090"]})
+    refused = await _call("sweep_hardware", {"devices": ["rtx-4090"], "models": None})
+
+    assert not result.is_error
+    assert len(result.structured_content["models"]) == len(hardware.list_architectures())
+    # Null is not "left out": a host that sends it is told to leave the argument out.
+    assert refused.is_error and "models" in refused.content[0].text
+
+
+async def test_hardware_answers_carry_no_float_noise() -> None:
+    # The A18 Pro's 8 W at iso-area: the arithmetic gives 4.001999999999999 W.
+    port = await _call("port_chip", {"device": "iphone-16-pro", "mode": "iso-area",
+                                             "to_node": "nanostack-claimed", "sram_mb": 400})
+    fit = await _call("check_hardware_fit",
+                      {"model": "gemma-3-27b-it", "device": "rtx-5090"})
+    sweep = await _call("sweep_hardware", {**SMALL_SWEEP, "nodes": ["as-built", "n2"]})
+
+    assert port.structured_content["power_w"] == 4.002
+    for result in (port, fit, sweep):
+        figures = floats_in(result.structured_content)
+        assert figures and all(figure == rounded(figure) for figure in figures)
+
+
+def test_the_format_descriptions_list_every_format_the_estimates_know() -> None:
+    weights = ", ".join(quantisation.id for quantisation in hardware.list_quantisations())
+    kv_caches = ", ".join(hardware.list_kv_cache_types())
+
+    assert WEIGHT_FORMATS == f"{weights}, any case"
+    assert KV_CACHE_DESCRIPTION == f"KV-cache format: {kv_caches}, any case."
