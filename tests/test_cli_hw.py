@@ -398,3 +398,13 @@ def test_real_process_prints_json_on_stdout_only():
     )
     assert json.loads(completed.stdout)["model"] == "qwen3-30b-a3b"
     assert completed.stderr == ""
+
+
+@pytest.mark.parametrize("option", ["--quants", "--contexts"])
+def test_a_sweep_option_that_names_nothing_is_refused_not_defaulted(capsys, option):
+    # `--quants ,` ran the Q4_K_M default as if the option had been left out.
+    code, out, err = _run(capsys, "sweep", "--models", "qwen3-8b", "--devices", "rtx-4090",
+                          option, ",")
+
+    assert (code, out) == (2, "")
+    assert err == f"shoal hw sweep: error: {option} must not be empty\n"

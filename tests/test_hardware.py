@@ -1087,3 +1087,19 @@ def test_a_batch_says_its_summed_speed_and_what_time_to_first_token_means():
     assert "16 prompts arriving together take up to 16x as long to prefill" in notes
     single = hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm")
     assert "batch of" not in " ".join(single.notes)
+
+
+def test_a_sweep_says_whether_devices_without_a_node_were_taken_as_built_or_left_out():
+    def note(nodes: list[str]) -> str:
+        front = hardware.pareto_front(
+            ["llama-3.1-8b-instruct"], ["rtx-3090", "rtx-4090"], nodes=nodes
+        )
+        (line,) = [n for n in front.notes if n.startswith("no node known")]
+        return line
+
+    assert note(["as-built", "nanostack-claimed"]) == (
+        "no node known, so only taken as built: rtx-3090"
+    )
+    assert note(["nanostack-claimed"]) == (
+        "no node known, so left out (as-built not swept): rtx-3090"
+    )

@@ -1751,7 +1751,8 @@ def _pareto_notes(
         )
         unported = [p.id for p in profiles if p.node is None]
         if unported:
-            notes.append(f"no node known, so only taken as built: {', '.join(unported)}")
+            fate = "only taken as built" if None in targets else "left out (as-built not swept)"
+            notes.append(f"no node known, so {fate}: {', '.join(unported)}")
     if pin_sram:
         notes.append(
             "the runtime is assumed to pin what fits of the weights and KV cache in on-die SRAM"

@@ -44,7 +44,7 @@ def _ids(values: Sequence[str] | None) -> list[str] | None:
 
 
 def _contexts(values: Sequence[str] | None) -> list[int]:
-    items = _ids(values) or ["4096"]
+    items = ["4096"] if values is None else _ids(values) or []
     try:
         return [int(item.replace("_", "")) for item in items]
     except ValueError:
@@ -469,7 +469,7 @@ def _sweep(args: argparse.Namespace) -> int:
     front = hardware.pareto_front(
         _ids(args.models),
         _ids(args.devices),
-        quantisations=_ids(args.quants) or ["Q4_K_M"],
+        quantisations=["Q4_K_M"] if args.quants is None else _ids(args.quants),
         contexts=_contexts(args.contexts),
         nodes=nodes,
         mode=args.mode,
