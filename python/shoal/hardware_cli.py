@@ -469,7 +469,7 @@ def _sweep(args: argparse.Namespace) -> int:
     front = hardware.pareto_front(
         _ids(args.models),
         _ids(args.devices),
-        quantisations=["Q4_K_M"] if args.quants is None else _ids(args.quants),
+        quantisations=["Q4_K_M"] if args.quants is None else _ids(args.quants) or [],
         contexts=_contexts(args.contexts),
         nodes=nodes,
         mode=args.mode,
