@@ -1370,7 +1370,8 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
         model: Annotated[
             str,
             Field(
-                description="Open-weight model id, e.g. 'llama-3.1-8b-instruct'.",
+                description=("Open-weight model id, e.g. 'llama-3.1-8b-instruct', or its "
+                             "Hugging Face repository ('meta-llama/Llama-3.1-8B-Instruct')."),
                 min_length=1,
                 max_length=200,
             ),
