@@ -80,6 +80,7 @@ async def test_each_era_negotiates_its_version_and_serves_tools_and_resources(
     assert [str(resource.uri) for resource in resources] == [
         "shoal://catalog",
         "shoal://devices",
+        "shoal://architectures",
         "shoal://nodes",
     ]
     assert [template.uri_template for template in templates] == ["shoal://models/{model_id}"]
@@ -377,6 +378,10 @@ async def test_resources_carry_the_dated_tables(server, mode: str) -> None:  # t
         model = json.loads((await client.read_resource("shoal://models/gpt-4.1")).contents[0].text)
         devices = json.loads((await client.read_resource("shoal://devices")).contents[0].text)
         nodes = json.loads((await client.read_resource("shoal://nodes")).contents[0].text)
+        models = json.loads((await client.read_resource("shoal://architectures")).contents[0].text)
+        no_such_device = await client.call_tool(
+            "check_hardware_fit", {"model": "qwen3-8b", "device": "zzzz-9000"}
+        )
         with pytest.raises(MCPError) as unknown:
             await client.read_resource("shoal://models/gpt-4.1x")
 
@@ -385,6 +390,10 @@ async def test_resources_carry_the_dated_tables(server, mode: str) -> None:  # t
     assert model["id"] == "gpt-4.1" and model["price_source"]
     assert {"apple-m4-pro", "rtx-4090", "iphone-16-pro"} <= {device["id"] for device in devices}
     assert any(node["id"].startswith("nanostack") for node in nodes)
+    assert {"qwen3-30b-a3b", "llama-3.1-8b-instruct"} <= {model["id"] for model in models}
+    # A model cannot run `shoal hw devices`: the error points it at the resource instead.
+    assert no_such_device.is_error
+    assert "the resource shoal://devices lists them" in no_such_device.content[0].text
     assert unknown.value.error.code == INVALID_PARAMS
     assert "did you mean 'gpt-4.1'" in unknown.value.error.message
 

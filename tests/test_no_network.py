@@ -41,7 +41,7 @@ async def main():
         for name, arguments in CALLS.items():
             result = await client.call_tool(name, arguments)
             results[name] = bool(result.is_error)
-        for uri in ("shoal://catalog", "shoal://devices", "shoal://nodes"):
+        for uri in ("shoal://catalog", "shoal://devices", "shoal://architectures", "shoal://nodes"):
             await client.read_resource(uri)
     return results
 

@@ -52,6 +52,7 @@ from shoal.hardware import (
     PortedChip,
     PortMode,
     hardware_fit,
+    list_architectures,
     list_devices,
     list_nodes,
     pareto_front,
@@ -234,7 +235,23 @@ def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
     try:
         return function(*args, **kwargs)
     except (ValueError, TypeError) as error:
-        raise ToolError(str(error)) from error
+        raise ToolError(_pointed_at_resources(str(error))) from error
+
+
+# The command-line listings a domain error points to, and what a model can read instead.
+_LISTINGS_AS_RESOURCES = {
+    "`shoal hw devices` lists them": "the resource shoal://devices lists them",
+    "`shoal hw models` lists them": "the resource shoal://architectures lists them",
+    "`shoal hw nodes` lists them": "the resource shoal://nodes lists them",
+}
+
+
+def _pointed_at_resources(message: str) -> str:
+    """A domain error's advice to run a `shoal hw` listing, turned to the resource with the
+    same table: a model talking to the server cannot run the command."""
+    for listing, resource in _LISTINGS_AS_RESOURCES.items():
+        message = message.replace(listing, resource)
+    return message
 
 
 class ProgressReporter:
@@ -444,6 +461,18 @@ def _add_resources(server: MCPServer[None]) -> None:
     )
     def devices() -> str:
         return _json([dataclasses.asdict(device) for device in list_devices()])
+
+    @server.resource(
+        "shoal://architectures",
+        name="architectures",
+        title="Open-weight model architectures",
+        description="The open-weight models check_hardware_fit, sweep_hardware and port_chip "
+        "know: parameters (total, active, always-read), layers, attention and KV heads, experts, "
+        "sliding windows and context, each row with its source.",
+        mime_type="application/json",
+    )
+    def architectures() -> str:
+        return _json([dataclasses.asdict(entry) for entry in list_architectures()])
 
     @server.resource(
         "shoal://nodes",
