@@ -416,3 +416,26 @@ def test_truncate_help_describes_the_cut_it_makes(capsys, monkeypatch) -> None:
     use_stdin(monkeypatch, "\t\t1")
     code, out, _ = run(capsys, "truncate", "--max-tokens", "1", "--encoding", "cl100k_base")
     assert code == 0 and out == "\t"
+
+
+def test_a_files_count_and_a_budget_plan_name_an_estimate_as_a_single_count_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Both said "estimate, estimate(o200k_base x 1.30)": the word twice and a label that
+    # --encoding would not take back.
+    from shoal import count_files, fit_budget
+
+    (tmp_path / "a.txt").write_text("hello world", encoding="utf-8")
+    files = count_files([tmp_path / "a.txt"], model="claude-sonnet-4-5")
+    plan = fit_budget([{"id": "a", "text": "hello world"}], model="claude-sonnet-4-5",
+                      budget_tokens=100)
+
+    for answer in (files, plan):
+        assert (answer.encoding, answer.token_ratio) == ("o200k_base", 1.3)
+        assert answer.ratio_source and "Claude" in answer.ratio_source
+    assert (count_files([tmp_path / "a.txt"]).token_ratio, files.exact) == (None, False)
+
+    status, out, _ = run(capsys, "count", "--model", "claude-sonnet-4-5", "--file",
+                         str(tmp_path / "a.txt"))
+    assert status == 0 and "(estimate: o200k_base x 1.30)" in out and "estimate(" not in out
+    assert "\n  ratio 1.30: " in out

@@ -164,9 +164,12 @@ class FitPlan:
         truncated: Ids that go in cut short.
         dropped: Ids left out.
         exact: Whether the counts are exact (False: the model's tokenizer is estimated).
-        encoding: What the items were counted with.
+        encoding: The encoding that counted the items; for an estimate, the one whose counts
+            were scaled.
         cost: Price of ``total_tokens`` input tokens (plus the expected output) on the model.
         rule: The selection rule applied.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token; None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from; None when exact.
     """
 
     model: str
@@ -181,6 +184,8 @@ class FitPlan:
     encoding: str
     cost: CostEstimate
     rule: str
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -499,7 +504,8 @@ def fit_budget(
         included=tuple(p.id for p in planned if p.status == "included"),
         truncated=tuple(p.id for p in planned if p.status == "truncated"),
         dropped=tuple(p.id for p in planned if p.status == "dropped"),
-        exact=tokenizer.exact, encoding=tokenizer.label, cost=cost, rule=rule,
+        exact=tokenizer.exact, encoding=tokenizer.encoding, cost=cost, rule=rule,
+        token_ratio=tokenizer.token_ratio, ratio_source=tokenizer.ratio_source,
     )
 
 

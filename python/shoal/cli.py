@@ -1653,16 +1653,18 @@ def _count_files(args: argparse.Namespace) -> int:
         _print_json(dataclasses.asdict(result))
         return 0
 
-    method = "exact" if result.exact else "estimate"
+    method = render.counting_method(result.exact, result.encoding, result.token_ratio)
     for item in result.files:
         print(f"{item.tokens:>12,}  {item.path}")
     for skipped in result.skipped:
         print(f"{'skipped':>12}  {skipped.path}: {skipped.reason}")
     print(
         f"{result.total_tokens:>12,}  total: {render.plural(len(result.files), 'file')}, "
-        f"{result.total_bytes:,} bytes ({method}, {result.encoding}); "
+        f"{result.total_bytes:,} bytes ({method}); "
         f"{len(result.skipped):,} skipped, {result.ignored:,} ignored by .gitignore"
     )
+    for line in render.ratio_source_lines(result.token_ratio, result.ratio_source):
+        print(line)
     if result.repeats_merged:
         print(f"note: {repeats_note(result.repeats_merged)}")
     return 0

@@ -126,9 +126,12 @@ class FilesCount:
         ignored: Paths left out by ``.gitignore`` rules (files and whole folders).
         repeats_merged: Times a file was reached again by another of the paths (named twice,
             or inside a folder also named); each file is counted once, under its first path.
-        encoding: The encoding, or the estimate label.
+        encoding: The encoding that counted the files; for an estimate, the one whose counts
+            were scaled.
         exact: True when the counts are exact.
         model: The catalog model id, or None.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token; None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from; None when exact.
     """
 
     total_tokens: int
@@ -140,6 +143,8 @@ class FilesCount:
     encoding: str
     exact: bool
     model: str | None
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
     def summary(self, *, max_files: int) -> FilesSummary:
         """The largest ``max_files`` files and the first skipped ones, saying what is left out."""
@@ -172,6 +177,8 @@ class FilesCount:
             exact=self.exact,
             model=self.model,
             notes=tuple(notes),
+            token_ratio=self.token_ratio,
+            ratio_source=self.ratio_source,
         )
 
 
@@ -188,10 +195,13 @@ class FilesSummary:
         repeats_merged: Times a file was reached again by another of the paths; counted once.
         largest_files: The files with the most tokens, most first.
         skipped: The first skipped files with the reason.
-        encoding: The encoding, or the estimate label.
+        encoding: The encoding that counted the files; for an estimate, the one whose counts
+            were scaled.
         exact: True when the counts are exact.
         model: The catalog model id, or None.
         notes: What was left out of the lists.
+        token_ratio: For an estimate, the model's tokens per ``encoding`` token; None when exact.
+        ratio_source: For an estimate, where the catalog's ratio comes from; None when exact.
     """
 
     total_tokens: int
@@ -206,6 +216,8 @@ class FilesSummary:
     exact: bool
     model: str | None
     notes: tuple[str, ...]
+    token_ratio: float | None = None
+    ratio_source: str | None = None
 
 
 def repeats_note(repeats: int) -> str:
@@ -341,9 +353,11 @@ def count_files(
         skipped=tuple(skipped),
         ignored=ignored,
         repeats_merged=reached.repeats,
-        encoding=tokenizer.label,
+        encoding=tokenizer.encoding,
         exact=tokenizer.exact,
         model=tokenizer.model,
+        token_ratio=tokenizer.token_ratio,
+        ratio_source=tokenizer.ratio_source,
     )
 
 

@@ -40,12 +40,12 @@ def token_count(result: TokenCount) -> str:
     lines = [
         f"{plural(result.tokens, 'token')}{subject} ({method}; "
         f"{plural(result.characters, 'character')})",
-        *_ratio_source_lines(result.token_ratio, result.ratio_source),
+        *ratio_source_lines(result.token_ratio, result.ratio_source),
     ]
     return "\n".join(lines)
 
 
-def _ratio_source_lines(token_ratio: float | None, ratio_source: str | None) -> list[str]:
+def ratio_source_lines(token_ratio: float | None, ratio_source: str | None) -> list[str]:
     """``  ratio 1.30: <where it comes from>`` for an estimate, nothing for an exact count.
 
     The catalog's source text opens with "estimate" or "measured"; the first line has said it
@@ -100,7 +100,7 @@ def chat_token_count(result: ChatTokenCount) -> str:
         f"{result.message_tokens:,} for {plural(result.messages, 'message')}, "
         f"{result.tool_tokens:,} for {plural(result.tools, 'tool')}",
         f"  method: {result.method}",
-        *_ratio_source_lines(result.token_ratio, result.ratio_source),
+        *ratio_source_lines(result.token_ratio, result.ratio_source),
     ]
     return "\n".join(lines)
 
@@ -155,8 +155,10 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
     """The total, then the largest files and the skipped ones."""
     lines = [
         f"{plural(result.total_tokens, 'token')} in {plural(result.files_counted, 'file')} "
-        f"({result.total_bytes:,} bytes; {counting_method(result.exact, result.encoding)}); "
-        f"{result.files_skipped:,} skipped, {result.ignored:,} ignored by .gitignore"
+        f"({result.total_bytes:,} bytes; "
+        f"{counting_method(result.exact, result.encoding, result.token_ratio)}); "
+        f"{result.files_skipped:,} skipped, {result.ignored:,} ignored by .gitignore",
+        *ratio_source_lines(result.token_ratio, result.ratio_source),
     ]
     lines.extend(f"  {item.tokens:>10,}  {item.path}" for item in result.largest_files[:shown])
     lines.extend(f"  skipped {item.path}: {item.reason}" for item in result.skipped[:shown])

@@ -8,17 +8,25 @@ import math
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.cost import price_basis
 from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
-from shoal.render import index_ranges, plural, runs_text, usd
+from shoal.render import (
+    counting_method,
+    index_ranges,
+    plural,
+    ratio_source_lines,
+    runs_text,
+    usd,
+)
 from shoal.report import SavingsReport, savings_phrase, terminal_chart
 
 
 def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
     """Totals, then one line per item in the order given; without ``per_item``, the ids of each
     status on one line instead, and the cut item's line."""
-    exactness = "exact" if plan.exact else f"estimated, {plan.encoding}"
+    exactness = counting_method(plan.exact, plan.encoding, plan.token_ratio)
     lines = [
         f"{plan.total_tokens:,} of {plan.budget_tokens:,} tokens used ({exactness}), "
         f"{plan.remaining_tokens:,} left; input costs {usd(plan.cost.total_usd)} on {plan.model}",
+        *ratio_source_lines(plan.token_ratio, plan.ratio_source),
         f"  included {len(plan.included)}, truncated {len(plan.truncated)}, "
         f"dropped {len(plan.dropped)}",
     ]
