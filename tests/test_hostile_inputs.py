@@ -333,7 +333,7 @@ async def test_domain_errors_name_the_argument_whose_value_they_quote(server) ->
 
     assert "argument 'to_node': unknown process node" in _text(to_node)
     assert "argument 'from_node': unknown process node" in _text(from_node)
-    assert "`shoal hw nodes` lists them" in _text(to_node)
+    assert "the resource shoal://nodes lists them" in _text(to_node)
     assert "argument 'baseline': unknown model" in _text(baseline)
     assert "argument 'quantisations'" in _text(quantisation)
     assert "choose among" in _text(quantisation) and "Q4_K_M" in _text(quantisation)
