@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,3 +38,17 @@ def shoal_environment_restored() -> Iterator[None]:
             del os.environ[name]
     os.environ.update(saved)
 
+
+
+# The date the catalog's retirements and price dates are judged against in every test: the
+# catalog's models retire on dates of their own, and no result may change with the wall clock.
+TEST_TODAY = datetime.date(2026, 12, 5)
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch: pytest.MonkeyPatch) -> datetime.date:
+    """Fix :func:`shoal.catalog.today`; a test that needs another date patches it again."""
+    from shoal import catalog
+
+    monkeypatch.setattr(catalog, "today", lambda: TEST_TODAY)
+    return TEST_TODAY

@@ -364,7 +364,9 @@ MALFORMED_ROWS = [
      r"#1 \(id 'my-finetune'\): field 'context_window' must be a positive whole number"),
     ([{k: v for k, v in NEW_ROW.items() if k != "price_source"}],
      r"#1 \(id 'my-finetune'\): missing field\(s\) 'price_source'"),
-    ([NEW_ROW, NEW_ROW], r"#2 \(id 'my-finetune'\): duplicate id"),
+    ([NEW_ROW, NEW_ROW],
+     r"#2 \(id 'my-finetune'\): names my-finetune, as mine.json model #1 \(id 'my-finetune'\) "
+     "does; give each model one row"),
     ([{"input_per_mtok": 1.0}], r"#1: each model needs a string 'id'"),
     (["gpt-4o"], r"#1: each model needs a string 'id'"),
 ]
@@ -443,3 +445,46 @@ def test_catalog_can_be_built_directly() -> None:
     assert catalog.model("acme/ft") is entry
     assert catalog.model("x/my-finetune") is entry
     assert len(catalog) == 1 and list(catalog) == [entry]
+
+
+def test_a_model_named_twice_by_two_spellings_is_refused_naming_both_rows(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, {"models": [{"id": "gpt-4o", "input_per_mtok": 2.0},
+                                        {"id": "gpt-4o-2024-08-06", "input_per_mtok": 9.0}]})
+
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+
+    assert str(caught.value) == (
+        "mine.json model #2 (id 'gpt-4o-2024-08-06'): names gpt-4o, as mine.json model #1 "
+        "(id 'gpt-4o') does; give each model one row"
+    )
+
+
+def test_a_price_date_after_tomorrow_is_refused_naming_the_field(tmp_path: Path) -> None:
+    future = _write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": 2.0, "as_of": "2030-01-01"}])
+    tomorrow = _write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": 2.0, "as_of": "2026-12-06"}],
+                      name="tomorrow.json")
+
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(future)
+
+    assert str(caught.value) == (
+        "mine.json model #1 (id 'gpt-4o'): field 'as_of' must not be later than 2026-12-06 "
+        "(prices are taken on a day that has come), got '2030-01-01'"
+    )
+    # A day's leeway: the file may come from where the date has already changed.
+    assert load_catalog(tomorrow).model("gpt-4o").as_of == "2026-12-06"
+
+
+def test_a_model_is_retired_from_its_deprecation_date_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal import catalog
+
+    sonnet = load_catalog().model("claude-sonnet-4-5")  # deprecation_date 2026-11-30
+    for day, expected in ((datetime.date(2026, 11, 29), None),
+                          (datetime.date(2026, 11, 30), "claude-sonnet-4-5 was retired on "
+                           "2026-11-30 per the catalog; its prices may no longer apply")):
+        monkeypatch.setattr(catalog, "today", lambda day=day: day)
+        assert catalog.retirement_note(sonnet) == expected
+    assert catalog.retirement_note(load_catalog().model("gpt-5.5")) is None  # none announced

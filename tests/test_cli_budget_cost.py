@@ -15,6 +15,9 @@ from shoal import budget, cli
 from shoal.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+# The catalog lists claude-sonnet-4-5 as retired on the tests' date (conftest.TEST_TODAY).
+SONNET_4_5_RETIRED = ("claude-sonnet-4-5 was retired on 2026-11-30 per the catalog; its prices "
+                      "may no longer apply")
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -290,7 +293,8 @@ def test_cost_of_a_plan_of_no_tokens_is_refused(
 
 def test_cost_with_one_count_above_zero_prices(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "cost", "gpt-4o", "--input", "0", "--output", "1")
-    assert code == 0 and out.startswith("gpt-4o: $1e-05")
+    # A hundred-thousandth of a dollar, in figures rather than scientific notation ($1e-05).
+    assert code == 0 and out.startswith("gpt-4o: $0.00001 (")
 
 
 @pytest.mark.parametrize("plan", [False, True])
@@ -359,6 +363,7 @@ def test_a_dearer_model_costs_more_instead_of_saving_a_negative_amount(
     assert out.splitlines() == [
         "gpt-4o: $0.038 (the baseline)",
         "claude-sonnet-4-5: $0.048, costs $0.01 (26%) more than gpt-4o",
+        f"  note: {SONNET_4_5_RETIRED}",
     ]
 
 
@@ -386,7 +391,11 @@ def test_a_comparison_carries_each_model_s_notes_and_a_baseline_not_compared(
         "gpt-4o: $0.0025, costs $0.00125 (100%) more than gemini-2.5-pro",
         "  note: gpt-4o lists no cache-write rate; cache writes priced as input",
         "claude-sonnet-4-5: $0.00337, costs $0.00213 (170%) more than gemini-2.5-pro",
+        f"  note: {SONNET_4_5_RETIRED}",
         "baseline gemini-2.5-pro: $0.00125 (not one of the compared models)",
+        "  note: gemini-2.5-pro was retired on 2026-12-01 per the catalog; its prices may no "
+        "longer apply",
+        "  note: gemini-2.5-pro lists no cache-write rate; cache writes priced as input",
     ]
 
 
@@ -398,3 +407,17 @@ def test_json_money_figures_carry_no_float_noise(capsys: pytest.CaptureFixture[s
     assert code == 0
     assert estimate["total_usd"] == 0.0045 and '"total_usd": 0.0045\n' in out
     assert [line["usd"] for line in estimate["line_items"]] == [0.0025, 0.002]
+
+
+@pytest.mark.parametrize("command", [("cost",), ("ledger", "record")])
+def test_the_help_says_reasoning_is_charged_on_top_of_output(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert ("--reasoning is charged on top, so from an OpenAI usage report give "
+            "completion_tokens minus reasoning_tokens") in text
+    assert "charged at the output rate on top of --output" in text
+    assert text.count("counted in --input too") == 2  # --cached and --cache-write

@@ -377,9 +377,14 @@ def test_count_file_dash_points_to_standard_input(capsys):
          "shoal report: error: --baseline: unknown model 'gpt-4.1-mimi'"),
         (["report", "--baseline", ""], "shoal report: error: --baseline names no model"),
         (["cost", "--compare", "gpt-4o,,gpt-4.1", "--input", "5"],
-         "shoal cost: error: --compare has an empty entry between commas"),
+         "shoal cost: error: --compare has an empty entry ('gpt-4o,,gpt-4.1')"),
+        (["cost", "--compare", "gpt-4o,", "--input", "5"],
+         "shoal cost: error: --compare has an empty entry ('gpt-4o,'); list ids separated by "
+         "single commas, with no comma before the first or after the last"),
+        (["route", "--candidates", ",gpt-4o", "hi"],
+         "shoal route: error: --candidates has an empty entry (',gpt-4o')"),
         (["route", "--exclude", "gpt-4o,,gpt-4.1", "hi"],
-         "shoal route: error: --exclude has an empty entry between commas"),
+         "shoal route: error: --exclude has an empty entry ('gpt-4o,,gpt-4.1')"),
         (["serve", "--tools", "tokens,tokens"], "shoal serve: error: --tools names tokens more "
          "than once"),
         (["cost", "--compare", "gpt-4o,gpt-4.1", "--input", "5", "--baseline", ""],

@@ -24,6 +24,11 @@ from shoal.cost import (
 #   llama-3.1-8b-instruct (DeepInfra) 0.03 / 0.05; gpt-4 30 / 60, no cached rate;
 #   claude-sonnet-4-5 3 / 15, cached read 0.30, cache write 3.75;
 #   gemini-2.5-pro 1.25 / 10, cached 0.125; above 200k input: 2.50 / 15, cached 0.25.
+# On the tests' date (conftest.TEST_TODAY) the catalog lists these two as retired:
+SONNET_4_5_RETIRED = ("claude-sonnet-4-5 was retired on 2026-11-30 per the catalog; its prices "
+                      "may no longer apply")
+GEMINI_2_5_PRO_RETIRED = ("gemini-2.5-pro was retired on 2026-12-01 per the catalog; its prices "
+                          "may no longer apply")
 
 
 def _lines(estimate: CostEstimate) -> dict[str, tuple[int, float, float]]:
@@ -59,7 +64,7 @@ def test_cache_reads_writes_reasoning_and_calls() -> None:
     assert lines["output"] == (1_500, 15.0, pytest.approx(0.0225))
     assert lines["reasoning"] == (3_000, 15.0, pytest.approx(0.045))
     assert estimate.total_usd == pytest.approx(0.09495, rel=1e-12)
-    assert estimate.notes == ()
+    assert estimate.notes == (SONNET_4_5_RETIRED,)
 
 
 def test_caching_saves_against_the_same_prompt_uncached() -> None:
@@ -82,7 +87,7 @@ def test_long_context_tier_applies_above_the_threshold() -> None:
 
     at_threshold = estimate_cost("gemini-2.5-pro", input_tokens=200_000, output_tokens=1_000)
     assert at_threshold.total_usd == pytest.approx(0.26)  # 200,000 x $1.25 + 1,000 x $10
-    assert at_threshold.notes == ()
+    assert at_threshold.notes == (GEMINI_2_5_PRO_RETIRED,)
 
 
 def test_long_context_is_judged_per_call_not_per_workload() -> None:
@@ -356,8 +361,10 @@ def test_plan_prices_each_step_with_its_own_tier() -> None:
         ("input", 30_000, 1.25), ("output", 3_000, 10.0),
     ]
     assert estimate.total_usd == pytest.approx(0.625 + 0.015 + 0.0375 + 0.03)
-    assert estimate.notes == ("step 1: long-context rates apply: 250,000 input tokens per call "
-                              "exceed 200,000",)
+    # The retirement is said once for the plan, not once a step.
+    assert estimate.notes == (GEMINI_2_5_PRO_RETIRED,
+                              "step 1: long-context rates apply: 250,000 input tokens per call "
+                              "exceed 200,000")
     single = estimate_cost("gpt-4o", input_tokens=500, output_tokens=50, calls=4)
     assert estimate_plan_cost("gpt-4o", [{"input_tokens": 500, "output_tokens": 50, "calls": 4}]
                               ).total_usd == single.total_usd
@@ -378,3 +385,49 @@ def test_plan_comparison_and_errors() -> None:
         estimate_plan_cost("gpt-4o", [{"prompt": 1}])
     with pytest.raises(ValueError, match="at least one step"):
         estimate_plan_cost("gpt-4o", [])
+
+
+def test_a_retired_model_is_priced_with_a_note_naming_the_date() -> None:
+    workload = {"input_tokens": 1_000, "output_tokens": 100}
+
+    estimate = estimate_cost("claude-sonnet-4-5", **workload)
+    (compared,) = compare_costs(["gpt-4o"], baseline="gemini-2.5-pro", **workload)
+    plan = estimate_plan_cost("gemini-2.5-pro", [workload, workload])
+
+    assert estimate.notes == (SONNET_4_5_RETIRED,)
+    assert estimate.total_usd == pytest.approx(0.0045)  # priced all the same
+    assert compared.estimate.notes == () and compared.baseline_notes == (GEMINI_2_5_PRO_RETIRED,)
+    assert plan.notes == (GEMINI_2_5_PRO_RETIRED,)  # once for the plan, not once a step
+
+
+def test_a_model_is_priced_without_the_note_before_its_retirement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime
+
+    from shoal import catalog
+
+    monkeypatch.setattr(catalog, "today", lambda: datetime.date(2026, 11, 29))
+
+    assert estimate_cost("claude-sonnet-4-5", input_tokens=1_000).notes == ()
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(0, "$0"), (1e-07, "$0.0000001"), (1e-303, "< $0.000000001"), (0.4, "$0.40"),
+     (2, "$2.00"), (0.4532, "$0.453"), (0.0468, "$0.0468"), (0.05, "$0.05"),
+     (1.35e-05, "$0.0000135"), (0.9996, "$1.00"), (1234.567, "$1,234.57"), (-0.4, "-$0.40")],
+)
+def test_money_in_text_is_never_in_scientific_notation(amount: float, shown: str) -> None:
+    from shoal.render import usd
+
+    assert usd(amount) == shown
+
+
+def test_a_cost_line_of_one_token_says_token() -> None:
+    from shoal.render import cost_estimate
+
+    text = cost_estimate(estimate_cost("gpt-4.1-nano", input_tokens=1, output_tokens=2))
+
+    assert "  input: 1 token x $0.10/Mtok = $0.0000001" in text.splitlines()
+    assert "  output: 2 tokens x $0.40/Mtok = $0.0000008" in text.splitlines()

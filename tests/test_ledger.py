@@ -372,7 +372,7 @@ def test_period_bounds_are_calendar_periods_in_utc() -> None:
         (lambda ledger: ledger.budget_status("s", window_hours=0), ValueError,
          "window_hours must be"),
         (lambda ledger: ledger.set_limit("s", 1e300), ValueError,
-         r"usd must be at most \$4,611,686,018, got 1e\+300"),
+         r"usd must be at most \$4,611,686,018\.43, got 1e\+300"),
         (lambda ledger: ledger.set_limit("s", 1e-10), ValueError,
          r"usd 1e-10 rounds to \$0: the ledger keeps whole nano-dollars"),
         (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
@@ -629,3 +629,46 @@ def test_writers_share_a_ledger_through_the_environment(tmp_path: Path) -> None:
     assert [output.strip() for output in outputs] == ["1", "2"]
     with Ledger(location) as ledger:
         assert len(ledger.usage()) == 2
+
+
+def test_a_refusal_gives_the_amounts_as_the_status_shows_them(ledger: Ledger) -> None:
+    ledger.set_limit("s", 0.5, period="day")
+    ledger.record_usage("s", "claude-sonnet-4-5", input_tokens=42_000, cached_input_tokens=36_000,
+                        output_tokens=1_200)  # $0.0468
+
+    with pytest.raises(BudgetExceededError) as caught:
+        ledger.record_usage("s", "gpt-5", input_tokens=200_000, output_tokens=30_000,
+                            reasoning_tokens=8_000)
+    status = spend_render.budget_status(ledger.budget_status("s"))
+
+    assert ("hard limit of $0.50 per day; $0.0468 is spent, so $0.453 is left, and this call "
+            "costs $0.63.") in str(caught.value)
+    assert "  hard limit $0.50 per day (UTC): $0.453 left" in status.splitlines()
+
+
+def test_a_limit_below_the_spend_is_set_with_a_note_saying_so(ledger: Ledger) -> None:
+    ledger.record_usage("s", "gpt-4o", input_tokens=2_000, output_tokens=100)  # $0.006
+
+    hard = ledger.set_limit("s", 0.005)
+    soft = ledger.set_limit("s", 0.005, hard=False)
+    above = ledger.set_limit("s", 0.006)
+
+    assert hard.notes == ("s has already spent $0.006, over this limit of $0.005: every call "
+                          "that costs anything is refused until the limit is raised",)
+    assert soft.notes == ("s has already spent $0.006, over this limit of $0.005: every call "
+                          "recorded is flagged as over it",)
+    assert above.notes == ()  # reaching a limit exactly is allowed
+    assert spend_render.budget_limit(hard).splitlines() == [
+        "s: hard limit $0.005", f"  note: {hard.notes[0]}"
+    ]
+
+
+def test_a_record_of_a_retired_model_carries_the_note_a_retry_too(ledger: Ledger) -> None:
+    note = ("claude-sonnet-4-5 was retired on 2026-11-30 per the catalog; its prices may no "
+            "longer apply")
+
+    first = ledger.record_usage("s", "claude-sonnet-4-5", input_tokens=1_000, request_id="r")
+    retried = ledger.record_usage("s", "claude-sonnet-4-5", input_tokens=1_000, request_id="r")
+
+    assert first.notes == retried.notes == (note,)
+    assert spend_render.usage_record(first).splitlines()[1] == f"  note: {note}"

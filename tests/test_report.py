@@ -143,7 +143,7 @@ def test_cli_ledger_report_budget_and_cost(
     assert main(["cost", "--compare", "gpt-4o,gpt-4.1-mini", "--baseline", "gpt-4o", "--input",
                  "1000000", "--prices", str(prices)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "gpt-4.1-mini: $0.4, saves $0.6 (60%) vs gpt-4o",
+        "gpt-4.1-mini: $0.40, saves $0.60 (60%) vs gpt-4o",
         "gpt-4o: $1.00 (the baseline)",
         "  note: 1,000,000 input tokens per call exceed gpt-4o's input limit of 128,000; the API "
         "would reject the call",
@@ -312,9 +312,9 @@ def status(spent: float, limit: float | None, *, records: int = 1,
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        (status(0.5, 0.5), "  hard limit $0.5: reached, $0 left"),
-        (status(0.75, 0.5), "  hard limit $0.5: EXCEEDED by $0.25"),
-        (status(0.25, 0.5), "  hard limit $0.5: $0.25 left"),
+        (status(0.5, 0.5), "  hard limit $0.50: reached, $0 left"),
+        (status(0.75, 0.5), "  hard limit $0.50: EXCEEDED by $0.25"),
+        (status(0.25, 0.5), "  hard limit $0.50: $0.25 left"),
         (status(0.25, 0.5, hours_to_limit=0.5),
          "  at this rate the limit is reached in 30 minutes (2026-12-04T12:30:00.000000Z)"),
         (status(0.25, 0.5, hours_to_limit=0.01), "the limit is reached in under a minute"),

@@ -247,3 +247,44 @@ def test_shipped_router_is_reproducible_from_its_training_data() -> None:
     rebuilt = fit_router(llmrouter_rows(items), name=ROUTER_NAME, source=SOURCE, dim=DIM, k=K)
 
     assert rebuilt.content_hash == load_router().content_hash
+
+
+RETIRED_BY_THE_TEST_DATE = ("gpt-4.1-nano", "o4-mini", "gpt-4-turbo", "gpt-4-1106-preview",
+                            "gpt-4", "gpt-3.5-turbo", "gemini-2.5-pro", "gemini-2.5-flash")
+
+
+def test_the_default_candidates_leave_out_retired_models_and_say_which() -> None:
+    decision = route("Prove that there are infinitely many primes.")
+
+    considered = {candidate.model for candidate in decision.alternatives}
+    assert considered.isdisjoint(RETIRED_BY_THE_TEST_DATE)
+    assert "o3" in considered  # retires on 2026-12-11, after the test date
+    (note,) = [note for note in decision.notes if note.startswith("left out as retired")]
+    assert note.startswith("left out as retired per the catalog: gpt-4.1-nano (2026-10-23), ")
+    assert "gemini-2.5-pro (2026-12-01)" in note
+
+
+def test_a_retired_model_named_as_a_candidate_is_considered_with_a_note() -> None:
+    decision = route("Prove that there are infinitely many primes.",
+                     candidates=["gemini-2.5-pro", "gpt-4o"])
+
+    assert {candidate.model for candidate in decision.alternatives} == {"gemini-2.5-pro",
+                                                                        "gpt-4o"}
+    assert ("gemini-2.5-pro was retired on 2026-12-01 per the catalog; its prices may no longer "
+            "apply; considered because it was named") in decision.notes
+    assert not any(note.startswith("left out as retired") for note in decision.notes)
+
+
+def test_a_model_is_a_default_candidate_until_its_retirement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime
+
+    from shoal import catalog
+
+    monkeypatch.setattr(catalog, "today", lambda: datetime.date(2026, 10, 22))
+    decision = route("Prove that there are infinitely many primes.")
+
+    considered = {candidate.model for candidate in decision.alternatives}
+    assert set(RETIRED_BY_THE_TEST_DATE) <= considered
+    assert not any("retired" in note for note in decision.notes)

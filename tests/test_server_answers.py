@@ -682,6 +682,17 @@ async def test_route_task_text_shows_the_runners_up_it_returns(
 PRIMES = "Prove that there are infinitely many primes."
 
 
+@pytest.fixture
+def every_model_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A date before any catalog model retired, so that every routable model is a candidate
+    and the full list of runners-up is longer than one answer holds."""
+    import datetime
+
+    from shoal import catalog
+
+    monkeypatch.setattr(catalog, "today", lambda: datetime.date(2026, 10, 1))
+
+
 @pytest.mark.parametrize(
     "arguments",
     [
@@ -694,6 +705,7 @@ PRIMES = "Prove that there are infinitely many primes."
     ],
     ids=["local_only-34", "local_only-100", "kept-local", "max_cost_usd", "min_quality"],
 )
+@pytest.mark.usefixtures("every_model_offered")
 async def test_route_task_returns_the_runners_up_that_fit_and_counts_the_rest(
     server, arguments: dict[str, Any]
 ) -> None:  # type: ignore[no-untyped-def]
@@ -743,6 +755,7 @@ async def test_a_truncation_of_one_character_says_character(server) -> None:  # 
     assert cut.content[0].text == summary
 
 
+@pytest.mark.usefixtures("every_model_offered")
 async def test_route_task_text_counts_the_runners_up_the_cap_leaves_no_room_for(server) -> None:  # type: ignore[no-untyped-def]
     async with Client(server) as client:
         routed = await client.call_tool(
@@ -843,6 +856,8 @@ async def test_compare_costs_names_the_baseline_and_rounds_the_fraction() -> Non
         "gpt-4.1-mini: $0.0056, saves $0.0294 (84%) vs gpt-4o",
         "gpt-4o: $0.035 (the baseline)",
         "claude-sonnet-4-5: $0.045, costs $0.01 (29%) more than gpt-4o",
+        "  note: claude-sonnet-4-5 was retired on 2026-11-30 per the catalog; its prices may no "
+        "longer apply",
     ]
 
 

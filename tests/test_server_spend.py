@@ -270,3 +270,77 @@ async def test_a_tool_shoal_does_not_have_is_still_just_unknown() -> None:
             await client.call_tool("record_usages", {})
 
     assert unknown.value.error.message.startswith("Unknown tool: record_usages. Tools: ")
+
+
+async def test_set_budget_limit_takes_the_bound_set_limit_takes_and_no_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal.ledger import MAX_LIMIT_USD
+
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server()) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        largest = await client.call_tool("set_budget_limit", {"scope": "s", "usd": MAX_LIMIT_USD})
+        two_billion = await client.call_tool("set_budget_limit", {"scope": "s", "usd": 2e9})
+        beyond = await client.call_tool("set_budget_limit", {"scope": "s", "usd": 5e9})
+
+    assert tools["set_budget_limit"].input_schema["properties"]["usd"]["maximum"] == MAX_LIMIT_USD
+    assert not largest.is_error and not two_billion.is_error
+    assert two_billion.structured_content["usd"] == 2e9
+    assert beyond.is_error
+
+
+async def test_a_limit_below_the_scope_s_spend_is_set_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server()) as client:
+        await client.call_tool("record_usage", RECORD)  # $0.35 on gpt-4o
+        below = await client.call_tool(
+            "set_budget_limit", {"scope": RECORD["scope"], "usd": 0.1, "period": "day"}
+        )
+        above = await client.call_tool("set_budget_limit", {"scope": RECORD["scope"], "usd": 1.0})
+
+    assert not below.is_error
+    assert below.structured_content["notes"] == [
+        "session:capped has already spent $0.35 this day, over this limit of $0.10: every call "
+        "that costs anything is refused until the day ends or the limit is raised"
+    ]
+    assert below.content[0].text.splitlines()[1].startswith("  note: session:capped has already")
+    assert above.structured_content["notes"] == []
+
+
+async def test_pricing_a_retired_model_over_mcp_carries_the_retirement_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    retired = ("claude-sonnet-4-5 was retired on 2026-11-30 per the catalog; its prices may no "
+               "longer apply")
+    workload = {"input_tokens": 1_000, "output_tokens": 100}
+    async with Client(build_server()) as client:
+        estimated = await client.call_tool("estimate_cost", {"model": "claude-sonnet-4-5",
+                                                             **workload})
+        compared = await client.call_tool("compare_costs", {"models": ["gpt-4o"],
+                                                            "baseline": "claude-sonnet-4-5",
+                                                            **workload})
+        recorded = await client.call_tool("record_usage", {**RECORD, "model": "claude-sonnet-4-5"})
+
+    assert estimated.structured_content["notes"] == [retired]
+    assert f"note: {retired}" in estimated.content[0].text
+    assert compared.structured_content["comparisons"][0]["baseline_notes"] == [retired]
+    assert f"note: {retired}" in compared.content[0].text
+    assert recorded.structured_content["notes"] == [retired]
+    assert f"note: {retired}" in recorded.content[0].text
+
+
+async def test_the_token_descriptions_say_reasoning_comes_on_top_of_output() -> None:
+    async with Client(build_server()) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    for name in ("estimate_cost", "compare_costs", "record_usage"):
+        properties = tools[name].input_schema["properties"]
+        assert "completion_tokens minus reasoning_tokens" in properties["output_tokens"][
+            "description"]
+        assert "on top of output_tokens" in properties["reasoning_tokens"]["description"]
+        for part in ("cached_input_tokens", "cache_write_tokens"):
+            assert "counted in input_tokens too" in properties[part]["description"]

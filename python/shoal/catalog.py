@@ -46,6 +46,9 @@ LONG_CONTEXT_FIELDS = ("long_context_threshold", "input_per_mtok_long", "output_
 # Thousands of times the dearest model's rate: a larger price is a unit slip, and one near the
 # float limit would make every cost inf.
 MAX_USD_PER_MTOK = 1_000_000.0
+# A price file's as_of may be a day ahead of today in UTC: it may have been written where the
+# date has already changed.
+AS_OF_LEEWAY = datetime.timedelta(days=1)
 
 
 class CatalogError(ValueError):
@@ -225,6 +228,30 @@ class Catalog:
 
 def _normalise(model_id: str) -> str:
     return model_id.strip().lower()
+
+
+# ---- retirement -------------------------------------------------------------------------------
+
+
+def today() -> datetime.date:
+    """The date retirements and price dates are judged against: today in UTC, as the ledger
+    keeps time. Tests replace this function to fix the date."""
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def retired(entry: ModelEntry) -> bool:
+    """Whether ``entry``'s ``deprecation_date`` has come (the model is retired on that day)."""
+    return (entry.deprecation_date is not None
+            and datetime.date.fromisoformat(entry.deprecation_date) <= today())
+
+
+def retirement_note(entry: ModelEntry) -> str | None:
+    """``claude-sonnet-4-5 was retired on 2026-11-30 per the catalog; its prices may no longer
+    apply``, or None for a model not retired."""
+    if not retired(entry):
+        return None
+    return (f"{entry.id} was retired on {entry.deprecation_date} per the catalog; its prices may "
+            "no longer apply")
 
 
 # ---- validation -------------------------------------------------------------------------------
@@ -421,6 +448,19 @@ def _parse_models(file_name: str, rows: list[Any]) -> list[ModelEntry]:
     return entries
 
 
+def _check_not_future(raw: Mapping[str, Any], where: str) -> None:
+    """Refuse a price file row dated after tomorrow: prices are taken on a day that has come."""
+    as_of = raw.get("as_of")
+    try:
+        taken = datetime.date.fromisoformat(as_of) if isinstance(as_of, str) else None
+    except ValueError:
+        return  # the row's own check names the malformed date
+    latest = today() + AS_OF_LEEWAY
+    if taken is not None and taken > latest:
+        raise CatalogError(f"{where}: field 'as_of' must not be later than {latest.isoformat()} "
+                           f"(prices are taken on a day that has come), got {as_of!r}")
+
+
 def _entry_as_dict(entry: ModelEntry) -> dict[str, Any]:
     values = {name: getattr(entry, name) for name in ENTRY_FIELDS}
     values["aliases"] = list(entry.aliases)
@@ -433,17 +473,24 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
     by_id = {entry.id: entry for entry in base.models}
     added: list[ModelEntry] = []
     price_files = dict(base.price_files)
+    # Where each model was first named, by its catalog id: a second row for it, by any spelling,
+    # would silently replace the first.
+    named_at: dict[str, str] = {}
 
     for position, raw in enumerate(rows, start=1):
         where = _where(path.name, position, raw)
         if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
             raise CatalogError(f"{where}: each model needs a string 'id'")
+        _check_not_future(raw, where)
 
         target = base._find(raw["id"])
+        model_id = _normalise(raw["id"]) if target is None else target.id
+        if model_id in named_at:
+            raise CatalogError(f"{where}: names {model_id}, as {named_at[model_id]} does; give "
+                               "each model one row")
+        named_at[model_id] = where
         if target is None:
             entry = _parse_entry(raw, where)
-            if any(entry.id == other.id for other in added):
-                raise CatalogError(f"{where}: duplicate id {entry.id!r}")
             added.append(entry)
             price_files[entry.id] = path.name
             continue

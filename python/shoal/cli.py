@@ -399,6 +399,17 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     split.set_defaults(handler=_split)
 
 
+# How the token counts of `shoal cost` and `shoal ledger record` add up: a usage report pasted
+# as it is would bill reasoning or cached tokens twice.
+INPUT_PARTS_HELP = ("cached and cache-write parts included (Anthropic: input + cache_creation + "
+                    "cache_read; OpenAI: prompt_tokens)")
+PART_HELP = "counted in --input too, priced at the cache rate instead of the input rate"
+OUTPUT_HELP = ("--reasoning is charged on top, so from an OpenAI usage report give "
+               "completion_tokens minus reasoning_tokens")
+REASONING_HELP = ("charged at the output rate on top of --output (OpenAI's completion_tokens "
+                  "already include them)")
+
+
 def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cost = commands.add_parser(
         "cost",
@@ -422,17 +433,16 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--prices", type=Path, help="user price file overriding or extending the catalog"
     )
     # The per-call options default to None so that giving one with --plan can be refused.
-    cost.add_argument("--input", type=int, dest="input_tokens", help="input tokens per call")
-    cost.add_argument("--output", type=int, dest="output_tokens", help="output tokens per call")
-    cost.add_argument(
-        "--cached", type=int, dest="cached_input_tokens", help="input tokens read from cache"
-    )
-    cost.add_argument(
-        "--cache-write", type=int, dest="cache_write_tokens", help="tokens written to cache"
-    )
-    cost.add_argument(
-        "--reasoning", type=int, dest="reasoning_tokens", help="hidden reasoning tokens"
-    )
+    cost.add_argument("--input", type=int, dest="input_tokens",
+                      help=f"input tokens per call, {INPUT_PARTS_HELP}")
+    cost.add_argument("--output", type=int, dest="output_tokens",
+                      help=f"visible output tokens per call; {OUTPUT_HELP}")
+    cost.add_argument("--cached", type=int, dest="cached_input_tokens",
+                      help=f"the part of --input read from the cache per call; {PART_HELP}")
+    cost.add_argument("--cache-write", type=int, dest="cache_write_tokens",
+                      help=f"the part of --input written to the cache per call; {PART_HELP}")
+    cost.add_argument("--reasoning", type=int, dest="reasoning_tokens",
+                      help=f"hidden reasoning tokens per call, {REASONING_HELP}")
     cost.add_argument("--calls", type=int, help="number of identical calls (default: 1)")
     cost.add_argument("--json", action="store_true", help="print structured JSON")
     cost.set_defaults(handler=_cost)
@@ -574,16 +584,16 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--scope", required=True, type=_scope, help="e.g. session:4f2a or project:docs"
     )
     record.add_argument("--model", required=True, help="catalog model id that answered")
-    record.add_argument("--input", type=int, default=0, dest="input_tokens", help="input tokens")
-    record.add_argument(
-        "--output", type=int, default=0, dest="output_tokens", help="output tokens"
-    )
+    record.add_argument("--input", type=int, default=0, dest="input_tokens",
+                        help=f"input tokens, {INPUT_PARTS_HELP}")
+    record.add_argument("--output", type=int, default=0, dest="output_tokens",
+                        help=f"visible output tokens; {OUTPUT_HELP}")
     record.add_argument("--cached", type=int, default=0, dest="cached_input_tokens",
-                        help="input tokens read from cache")
+                        help=f"the part of --input read from the cache; {PART_HELP}")
     record.add_argument("--cache-write", type=int, default=0, dest="cache_write_tokens",
-                        help="input tokens written to cache")
+                        help=f"the part of --input written to the cache; {PART_HELP}")
     record.add_argument("--reasoning", type=int, default=0, dest="reasoning_tokens",
-                        help="hidden reasoning tokens")
+                        help=f"hidden reasoning tokens, {REASONING_HELP}")
     record.add_argument(
         "--decision-id",
         help="decision id printed by `shoal route` (d- and 24 hex digits) that the call followed; "
@@ -1225,12 +1235,12 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
 
 
 def _split_ids(value: str | None, option: str) -> list[str]:
-    """The comma-separated ids of ``option``; an empty one between commas (``a,,b``) is
+    """The comma-separated ids of ``option``; an empty one (``a,,b``, ``a,``, ``,a``) is
     refused, as an id lost in editing more often than a wish for none."""
     items = [item.strip() for item in (value or "").split(",")]
-    if any(items) and not all(items[:-1]):
-        raise ValueError(f"{option} has an empty entry between commas ({value!r}); list ids "
-                         "separated by single commas")
+    if any(items) and not all(items):
+        raise ValueError(f"{option} has an empty entry ({value!r}); list ids separated by "
+                         "single commas, with no comma before the first or after the last")
     return [item for item in items if item]
 
 

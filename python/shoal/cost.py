@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from shoal.catalog import Catalog, ModelEntry, UnknownModelError, load_catalog
+from shoal.catalog import Catalog, ModelEntry, UnknownModelError, load_catalog, retirement_note
 from shoal.tokens import ESTIMATE_BASE_ENCODING, TokenCount, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,9 @@ MAX_TOKENS_PER_CALL = 100_000_000
 MAX_CALLS = 1_000_000_000
 # Decimals a savings fraction keeps: a millionth of a percent point is more than any use needs.
 FRACTION_DIGITS = 6
+# The smallest amount shown as a figure: the ledger keeps whole nano-dollars.
+SMALLEST_USD_SHOWN = 1e-9
+USD_SIGNIFICANT_DIGITS = 3
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class CostComparison:
         savings_fraction: ``savings_usd`` over the baseline cost, rounded to 6 decimals, or None
             without a baseline or when the baseline costs nothing.
         estimate: The full itemised estimate.
+        baseline_notes: The baseline's own notes, such as that the catalog lists it as retired
+            (empty without a baseline).
     """
 
     model: str
@@ -90,6 +95,7 @@ class CostComparison:
     savings_usd: float | None
     savings_fraction: float | None
     estimate: CostEstimate
+    baseline_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,36 @@ def _limit_notes(
     return notes
 
 
+def format_usd(amount: float) -> str:
+    """A dollar amount for text, never in scientific notation.
+
+    ``$1,234.57`` from a dollar up; below, three significant digits and at least cents
+    (``$0.40``, ``$0.0468``, ``$0.0000001``); below a nano-dollar, ``< $0.000000001``.
+    """
+    if amount == 0:
+        return "$0"
+    if amount < 0:
+        return "-" + format_usd(-amount)
+    if amount >= 1:
+        return f"${amount:,.2f}"
+    if amount < SMALLEST_USD_SHOWN:
+        return f"< ${SMALLEST_USD_SHOWN:.9f}"
+    decimals = max(2, USD_SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(amount)))
+    return _to_the_cent(f"{amount:.{decimals}f}")
+
+
+def format_usd_per_mtok(rate: float) -> str:
+    """A catalog rate as listed, at least to the cent: ``$0.40``, ``$1.375``, ``$0.075``."""
+    return _to_the_cent(f"{rate:,.6f}")
+
+
+def _to_the_cent(figure: str) -> str:
+    """``$`` and a fixed-point figure without the zeros past the cents, which only pad it
+    (``0.0500`` is ``$0.05``)."""
+    whole, fraction = figure.split(".")
+    return f"${whole}.{fraction[:2]}{fraction[2:].rstrip('0')}"
+
+
 def price_basis(prices_as_of: str, price_file: str | None) -> str:
     """``prices of 2026-12-04``, with ``from user file NAME`` when a price file gave them."""
     source = f" from user file {price_file}" if price_file else ""
@@ -317,16 +353,38 @@ def price_usage(
     that a call of no tokens is priced $0 rather than refused.
 
     For tokens that were really used or chosen, where none is a valid answer: a recorded call
-    that billed nothing, or a context plan that fits nothing in.
+    that billed nothing, or a context plan that fits nothing in. A model retired by its
+    catalog ``deprecation_date`` is priced all the same, with a note that names the date.
 
     Raises:
         TypeError, ValueError, UnknownModelError: As :func:`estimate_cost`, bar the zeros.
     """
     counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
               reasoning_tokens)
-    for name, value in zip(TOKEN_FIELDS, counts, strict=True):
-        _check_count(name, value, MAX_TOKENS_PER_CALL)
+    estimate = _price_calls(model, dict(zip(TOKEN_FIELDS, counts, strict=True)), calls, catalog)
+    return _with_retirement(estimate, catalog)
+
+
+def _with_retirement(estimate: CostEstimate, catalog: Catalog | None) -> CostEstimate:
+    """``estimate`` with a first note naming the day its model was retired, if it was."""
+    catalog = catalog if catalog is not None else load_catalog()
+    note = retirement_note(catalog.model(estimate.model))
+    if note is None:
+        return estimate
+    return dataclasses.replace(estimate, notes=(note, *estimate.notes))
+
+
+def _price_calls(
+    model: str, tokens: Mapping[str, int], calls: int, catalog: Catalog | None
+) -> CostEstimate:
+    """:func:`price_usage` of the counts in ``tokens`` (by :data:`TOKEN_FIELDS` name), without
+    the retirement note, which a plan gives once, not once a step."""
+    for name in TOKEN_FIELDS:
+        _check_count(name, tokens[name], MAX_TOKENS_PER_CALL)
     _check_count("calls", calls, MAX_CALLS, minimum=1)
+    input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens = (
+        tokens[name] for name in TOKEN_FIELDS
+    )
     if cached_input_tokens + cache_write_tokens > input_tokens:
         raise ValueError(
             f"cached_input_tokens ({cached_input_tokens:,}) plus cache_write_tokens "
@@ -510,6 +568,7 @@ def _compare(estimate: CostEstimate, baseline: CostEstimate | None) -> CostCompa
         savings_usd=savings,
         savings_fraction=fraction,
         estimate=estimate,
+        baseline_notes=baseline.notes,
     )
 
 
@@ -564,14 +623,15 @@ def estimate_plan_cost(
         if unknown:
             raise ValueError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
                              f"{', '.join(CALL_FIELDS)}")
+        counts = {name: step.get(name, 0) for name in TOKEN_FIELDS}
         try:
-            estimate = price_usage(model, catalog=catalog, **step)
+            estimate = _price_calls(model, counts, step.get("calls", 1), catalog)
         except (TypeError, ValueError) as error:
             if isinstance(error, UnknownModelError):
                 raise
             raise type(error)(f"plan step {number}: {error}") from None
         for name in TOKEN_FIELDS:
-            planned_tokens[name] += step.get(name, 0)
+            planned_tokens[name] += counts[name]
         for line in estimate.line_items:
             key = (line.kind, line.usd_per_mtok)
             totals[key] = totals.get(key, 0) + line.tokens
@@ -584,11 +644,13 @@ def estimate_plan_cost(
     for line in lines:
         total += line.usd
     entry = catalog.model(model)
-    return CostEstimate(
+    estimate = CostEstimate(
         model=entry.id, line_items=tuple(lines), total_usd=total,
         catalog_date=catalog.catalog_date, prices_as_of=entry.as_of,
         price_file=catalog.price_files.get(entry.id), notes=tuple(notes),
     )
+    return _with_retirement(estimate, catalog)
+
 
 
 def compare_plan_costs(

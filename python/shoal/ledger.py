@@ -43,12 +43,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost
+from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost, format_usd
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ NANO_PER_USD = 1_000_000_000
 # Most nano-dollars one limit, one record or one scope's total may hold: half of a signed 64-bit
 # integer, so sums of many rows stay inside SQLite's INTEGER and PostgreSQL's BIGINT.
 MAX_NANOUSD = 2**62
+# The largest limit, in USD: $4,611,686,018.43. The MCP tool's bound is this same figure.
+MAX_LIMIT_USD = MAX_NANOUSD / NANO_PER_USD
 # Version 2 added the price basis of each row (prices_as_of, price_file); opening a version 1
 # ledger adds those columns, empty in its earlier rows.
 SCHEMA_VERSION = 2
@@ -150,12 +152,14 @@ class BudgetExceededError(LedgerError):
         self.cost_usd = cost_usd
         per = f" per {limit.period}" if limit.period else ""
         left = max(limit.usd - spent_usd, 0.0)
-        # The agent reading this may be on the CLI, MCP or Python: name the way on each.
+        # The agent reading this may be on the CLI, MCP or Python: name the way on each. The
+        # amounts read as budget_status shows them, so the two can be set side by side.
         super().__init__(
-            f"refused: scope {scope!r} has a hard limit of ${limit.usd:.6g}{per}; "
-            f"${spent_usd:.6g} is spent, so ${left:.6g} is left, and this call costs "
-            f"${cost_usd:.6g}. Nothing was recorded. To go on, use a cheaper model, or raise the "
-            "limit or make it soft: `shoal ledger limit --scope SCOPE --usd AMOUNT [--soft]`, "
+            f"refused: scope {scope!r} has a hard limit of {format_usd(limit.usd)}{per}; "
+            f"{format_usd(spent_usd)} is spent, so {format_usd(left)} is left, and this call "
+            f"costs {format_usd(cost_usd)}. Nothing was recorded. To go on, use a cheaper model, "
+            "or raise the limit or make it soft: `shoal ledger limit --scope SCOPE --usd AMOUNT "
+            "[--soft]`, "
             "MCP set_budget_limit with hard: false, or Python set_limit(scope, usd, hard=False)."
         )
 
@@ -192,6 +196,8 @@ class UsageRecord:
             this record.
         limit_usd: The scope's limit, if any.
         over_limit: True when the spend now exceeds a soft limit.
+        notes: What the price rests on, as :class:`shoal.cost.CostEstimate` says it (a model
+            the catalog lists as retired, a prompt past the model's limits).
     """
 
     id: int
@@ -214,6 +220,7 @@ class UsageRecord:
     spent_usd: float
     limit_usd: float | None
     over_limit: bool
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,7 @@ class BudgetLimit:
         hard: True: a record that would exceed it is refused. False: recorded and flagged.
         period: ``hour``, ``day``, ``week`` or ``month`` (calendar, UTC), or None for ever.
         set_at: When the limit was set, ISO 8601 UTC.
+        notes: Warnings given when it was set: the scope has already spent more than it.
     """
 
     scope: str
@@ -233,6 +241,7 @@ class BudgetLimit:
     hard: bool
     period: str | None
     set_at: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -981,7 +990,8 @@ class Ledger:
                     _check_same_request(stored, estimate.model, counts)
                     limit = self._limit(cursor, scope)
                     spent = self._spent(cursor, scope, limit, stored.recorded_at)
-                    return _record(stored, duplicate=True, spent=spent, limit=limit)
+                    return _record(stored, duplicate=True, spent=spent, limit=limit,
+                                   notes=estimate.notes)
 
             limit = self._limit(cursor, scope)
             spent = self._spent(cursor, scope, limit, recorded_at)
@@ -1010,7 +1020,8 @@ class Ledger:
         stored = StoredUsage(row_id, scope, recorded_at, estimate.model, *counts, cost,
                              estimate.line_items, estimate.catalog_date, decision_id, request_id,
                              estimate.prices_as_of, estimate.price_file)
-        return _record(stored, duplicate=False, spent=spent + cost, limit=limit)
+        return _record(stored, duplicate=False, spent=spent + cost, limit=limit,
+                       notes=estimate.notes)
 
     def set_limit(
         self, scope: str, usd: float, *, hard: bool = True, period: str | None = None
@@ -1022,8 +1033,8 @@ class Ledger:
         if not math.isfinite(usd) or usd < 0:
             raise ValueError(f"usd must be a finite amount of at least 0, got {usd}")
         # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
-        if usd > _usd(MAX_NANOUSD):
-            raise ValueError(f"usd must be at most ${_usd(MAX_NANOUSD):,.0f}, got {usd:.6g}")
+        if usd > MAX_LIMIT_USD:
+            raise ValueError(f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {usd!r}")
         if usd > 0 and _nano(usd) == 0:
             raise ValueError(
                 f"usd {usd:g} rounds to $0: the ledger keeps whole nano-dollars, so give at "
@@ -1041,7 +1052,9 @@ class Ledger:
                     "VALUES (?, ?, ?, ?, ?)"),
                 (scope, _nano(usd), int(hard), period, set_at),
             )
-        return BudgetLimit(scope, _usd(_nano(usd)), bool(hard), period, iso(set_at))
+            limit = BudgetLimit(scope, _usd(_nano(usd)), bool(hard), period, iso(set_at))
+            spent = self._spent(cursor, scope, limit, set_at)
+        return replace(limit, notes=_over_limit_notes(limit, _usd(spent)))
 
     def remove_limit(self, scope: str) -> bool:
         """Remove ``scope``'s limit; True when there was one."""
@@ -1202,8 +1215,20 @@ def _check_same_request(stored: StoredUsage, model: str, counts: tuple[int, ...]
         )
 
 
+def _over_limit_notes(limit: BudgetLimit, spent_usd: float) -> tuple[str, ...]:
+    """A warning when a scope has already spent more than the limit just set on it."""
+    if spent_usd <= limit.usd:
+        return ()
+    period = f" this {limit.period}" if limit.period else ""
+    until = f"the {limit.period} ends or the limit" if limit.period else "the limit"
+    outcome = (f"every call that costs anything is refused until {until} is raised" if limit.hard
+               else "every call recorded is flagged as over it")
+    return (f"{limit.scope} has already spent {format_usd(spent_usd)}{period}, over this limit "
+            f"of {format_usd(limit.usd)}: {outcome}",)
+
+
 def _record(stored: StoredUsage, *, duplicate: bool, spent: int,
-            limit: BudgetLimit | None) -> UsageRecord:
+            limit: BudgetLimit | None, notes: tuple[str, ...] = ()) -> UsageRecord:
     return UsageRecord(
         id=stored.id, scope=stored.scope, model=stored.model, recorded_at=iso(stored.recorded_at),
         input_tokens=stored.input_tokens, output_tokens=stored.output_tokens,
@@ -1214,7 +1239,7 @@ def _record(stored: StoredUsage, *, duplicate: bool, spent: int,
         price_file=stored.price_file, decision_id=stored.decision_id,
         request_id=stored.request_id, duplicate=duplicate, spent_usd=_usd(spent),
         limit_usd=None if limit is None else limit.usd,
-        over_limit=limit is not None and spent > _nano(limit.usd),
+        over_limit=limit is not None and spent > _nano(limit.usd), notes=notes,
     )
 
 

@@ -10,7 +10,13 @@ import re
 from collections.abc import Sequence
 
 from shoal.batch import BatchResult, BatchSummary
-from shoal.cost import CostComparison, CostEstimate, price_basis
+from shoal.cost import (
+    CostComparison,
+    CostEstimate,
+    format_usd,
+    format_usd_per_mtok,
+    price_basis,
+)
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
@@ -21,12 +27,9 @@ from shoal.tokens import ChatTokenCount, TokenCount
 
 
 def usd(amount: float) -> str:
-    """A dollar amount with enough digits to tell small per-call costs apart."""
-    if amount == 0:
-        return "$0"
-    if abs(amount) >= 1:
-        return f"${amount:,.2f}"
-    return f"${amount:.3g}"
+    """A dollar amount with enough digits to tell small per-call costs apart, never in
+    scientific notation (see :func:`shoal.cost.format_usd`)."""
+    return format_usd(amount)
 
 
 def token_count(result: TokenCount) -> str:
@@ -171,9 +174,9 @@ def cost_estimate(result: CostEstimate) -> str:
     basis = price_basis(result.prices_as_of, result.price_file)
     lines = [f"{result.model}: {usd(result.total_usd)} ({basis})"]
     for item in result.line_items:
-        lines.append(
-            f"  {item.kind}: {item.tokens:,} tokens x ${item.usd_per_mtok:g}/Mtok = {usd(item.usd)}"
-        )
+        rate = format_usd_per_mtok(item.usd_per_mtok)
+        tokens = plural(item.tokens, "token")
+        lines.append(f"  {item.kind}: {tokens} x {rate}/Mtok = {usd(item.usd)}")
     lines.extend(f"  note: {note}" for note in result.notes)
     return "\n".join(lines)
 
@@ -198,7 +201,8 @@ def _baseline_outside(results: Sequence[CostComparison]) -> list[str]:
     if any(row.model == first.baseline for row in results):
         return []
     return [f"baseline {first.baseline}: {usd(first.total_usd + first.savings_usd)} "
-            "(not one of the compared models)"]
+            "(not one of the compared models)",
+            *(f"  note: {note}" for note in first.baseline_notes)]
 
 
 def _saving(row: CostComparison) -> str:

@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from shoal.catalog import Catalog, ModelEntry, load_catalog
+from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
 from shoal.cost import check_each_model_once
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
@@ -638,6 +638,34 @@ def _default_candidates(router: Router, catalog: Catalog) -> tuple[str, ...]:
     return pool
 
 
+def _current_models(
+    pool: tuple[str, ...], catalog: Catalog
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``pool`` split into the models still offered and those the catalog lists as retired by
+    today: a retired model would be refused by its API, however well it scores."""
+    current = tuple(model for model in pool if not retired(catalog.model(model)))
+    left_out = tuple(model for model in pool if model not in current)
+    return current, left_out
+
+
+def _retirement_notes(
+    catalog: Catalog, pool: Sequence[str], left_out: Sequence[str]
+) -> list[str]:
+    """Which default candidates were left out as retired, and which retired models were kept
+    because the caller named them."""
+    notes = []
+    if left_out:
+        retired_on = ", ".join(f"{model} ({catalog.model(model).deprecation_date})"
+                               for model in left_out)
+        notes.append(f"left out as retired per the catalog: {retired_on}; name one in "
+                     "candidates to consider it anyway")
+    for model in pool:
+        note = retirement_note(catalog.model(model))
+        if note is not None:
+            notes.append(f"{note}; considered because it was named")
+    return notes
+
+
 def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode: str,
             settings: _Settings, met: bool | None) -> str:
     quality = f"{chosen.predicted_quality:.3f}" if chosen.predicted_quality is not None else "?"
@@ -757,9 +785,11 @@ def route(
     margin = _checked(check_margin, stickiness_margin)
 
     neighbours = router.neighbours(embedding_text(prompt, settings.history))
-    pool = settings.allowed if settings.allowed is not None else _default_candidates(
-        router, catalog
-    )
+    left_out: tuple[str, ...] = ()
+    if settings.allowed is not None:
+        pool = settings.allowed
+    else:
+        pool, left_out = _current_models(_default_candidates(router, catalog), catalog)
     if previous is not None and settings.allowed is None and previous not in pool:
         pool = (*pool, previous)
     table = _candidate_table(router, catalog, pool)
@@ -791,7 +821,9 @@ def route(
     met = None
     if settings.min_quality is not None:
         met = (chosen.predicted_quality or 0.0) >= settings.min_quality
-    notes = _notes(router, catalog, ranked, met, settings)
+    notes = _notes(router, catalog, ranked, met, settings) + _retirement_notes(
+        catalog, pool, left_out
+    )
     if sticky is not None and sticky.stayed and sticky.best_model != chosen.model:
         quality = "?" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
         reason = (f"{chosen.model} continues the conversation: {sticky.detail}. It is predicted "
@@ -811,6 +843,8 @@ def route(
         "local_only": settings.local_only, "output_tokens": settings.expected_output_tokens,
         "device": settings.device, "privacy": privacy_found.policy, "previous_model": previous,
         "stickiness_margin": margin, "router": router.version, "catalog": catalog.catalog_date,
+        # Only when some were: the ids of decisions that left none out stay as they were.
+        **({"retired": list(left_out)} if left_out else {}),
     })
     return RoutingDecision(
         model=chosen.model, mode=mode, willingness_to_pay=settings.willingness_to_pay,

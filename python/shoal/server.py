@@ -61,6 +61,7 @@ from shoal.hardware import (
 from shoal.hardware_cli import front_table
 from shoal.json_output import rounded_figures
 from shoal.ledger import (
+    MAX_LIMIT_USD,
     BudgetLimit,
     BudgetStatus,
     UsageRecord,
@@ -127,6 +128,17 @@ READ_ONLY = ToolAnnotations(
 
 MAX_TEXT_CHARACTERS = 8_000_000
 MAX_TOKENS = 100_000_000
+# How the token counts of estimate_cost, compare_costs and record_usage add up: a usage report
+# passed as it is would bill reasoning or cached tokens twice.
+_OUTPUT = ("Visible output tokens{}; reasoning_tokens are charged on top, so from an OpenAI usage "
+           "report pass completion_tokens minus reasoning_tokens.")
+_REASONING = ("Hidden reasoning tokens{}, billed at the output rate on top of output_tokens "
+              "(OpenAI's completion_tokens already include them).")
+_CACHE_PART = ("Part of input_tokens {} the prompt cache: counted in input_tokens too, priced at "
+               "the cache rate instead of the input rate.")
+OUTPUT_PER_CALL, OUTPUT_OF_THE_CALL = _OUTPUT.format(" per call"), _OUTPUT.format("")
+REASONING_PER_CALL, REASONING_OF_THE_CALL = _REASONING.format(" per call"), _REASONING.format("")
+CACHE_READ, CACHE_WRITE = _CACHE_PART.format("read from"), _CACHE_PART.format("written to")
 SHOWN_NEIGHBOURS = 5
 # The one negative each cost argument takes; other negatives are refused, not read as it.
 NO_COST_LIMIT = -1.0
@@ -864,7 +876,8 @@ def _add_routing_tools(
         candidates: Annotated[
             list[Annotated[str, Field(max_length=200)]],
             Field(
-                description="Catalog model ids to choose among; empty: every routable model.",
+                description="Catalog model ids to choose among; empty: every routable model the "
+                "catalog does not list as retired.",
                 max_length=200,
             ),
         ] = [],  # noqa: B006 - pydantic copies defaults
@@ -966,8 +979,9 @@ def _add_routing_tools(
         Use it before delegating a task to a model. It predicts each candidate's quality from
         the nearest labelled example prompts (or the model's catalog quality prior), prices the
         call, drops candidates that break a constraint (excluded, local-only, context window,
-        max cost) and explains the choice, with ranked alternatives. Deterministic. Privacy
-        findings are listed up to 20, with counts per kind and the number left out. Runners-up
+        max cost) and explains the choice, with ranked alternatives. Deterministic. Models the
+        catalog lists as retired by today are left out unless named in candidates, and the
+        notes say so. Privacy findings are listed up to 20, with counts per kind and the number left out. Runners-up
         past what one answer holds are left out and counted in alternatives_omitted.
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
@@ -1312,27 +1326,20 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
             Field(description="Prompt tokens per call, cached part included.", ge=0, le=MAX_TOKENS),
         ] = 0,
         output_tokens: Annotated[
-            int, Field(description="Visible output tokens per call.", ge=0, le=MAX_TOKENS)
+            int,
+            Field(description=OUTPUT_PER_CALL, ge=0, le=MAX_TOKENS),
         ] = 0,
         cached_input_tokens: Annotated[
             int,
-            Field(
-                description="Part of input_tokens read from the prompt cache.", ge=0, le=MAX_TOKENS
-            ),
+            Field(description=CACHE_READ, ge=0, le=MAX_TOKENS),
         ] = 0,
         cache_write_tokens: Annotated[
             int,
-            Field(
-                description="Part of input_tokens written to the prompt cache.", ge=0, le=MAX_TOKENS
-            ),
+            Field(description=CACHE_WRITE, ge=0, le=MAX_TOKENS),
         ] = 0,
         reasoning_tokens: Annotated[
             int,
-            Field(
-                description="Hidden reasoning tokens per call, billed as output.",
-                ge=0,
-                le=MAX_TOKENS,
-            ),
+            Field(description=REASONING_PER_CALL, ge=0, le=MAX_TOKENS),
         ] = 0,
         calls: Annotated[
             int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)
@@ -1342,8 +1349,10 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
 
         Use it when choosing between models or checking what a job of known size will cost.
         Input, cached-read, cache-write, output and reasoning tokens are priced separately, with
-        long-context rates where the provider has them. An unknown model is an error that lists
-        near matches; no price is ever guessed. Give at least one token count.
+        long-context rates where the provider has them; cached and cache-write tokens are parts
+        of input_tokens, reasoning tokens come on top of output_tokens. An unknown model is an
+        error that lists near matches; no price is ever guessed. A model the catalog lists as
+        retired is priced with a note naming the date. Give at least one token count.
         """
         tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                   "cached_input_tokens": cached_input_tokens,
@@ -1779,10 +1788,10 @@ def _add_budget_tools(
             Field(description="Unique id of this call; repeating it records nothing new.", min_length=1, max_length=200),
         ],
         input_tokens: Annotated[int, Field(description="Prompt tokens, cached part included.", ge=0, le=MAX_TOKENS)] = 0,
-        output_tokens: Annotated[int, Field(description="Visible output tokens.", ge=0, le=MAX_TOKENS)] = 0,
-        cached_input_tokens: Annotated[int, Field(description="Part of input read from the cache.", ge=0, le=MAX_TOKENS)] = 0,
-        cache_write_tokens: Annotated[int, Field(description="Part of input written to the cache.", ge=0, le=MAX_TOKENS)] = 0,
-        reasoning_tokens: Annotated[int, Field(description="Hidden reasoning tokens.", ge=0, le=MAX_TOKENS)] = 0,
+        output_tokens: Annotated[int, Field(description=OUTPUT_OF_THE_CALL, ge=0, le=MAX_TOKENS)] = 0,
+        cached_input_tokens: Annotated[int, Field(description=CACHE_READ, ge=0, le=MAX_TOKENS)] = 0,
+        cache_write_tokens: Annotated[int, Field(description=CACHE_WRITE, ge=0, le=MAX_TOKENS)] = 0,
+        reasoning_tokens: Annotated[int, Field(description=REASONING_OF_THE_CALL, ge=0, le=MAX_TOKENS)] = 0,
         decision_id: Annotated[str, Field(
             description="route_task decision id ('d-' and 24 hex digits) the call followed, if "
             "any; such calls count as routed in savings_report.", max_length=200)] = "",
@@ -1803,7 +1812,7 @@ def _add_budget_tools(
     @server.tool(name="set_budget_limit", title="Set a scope's spending limit", annotations=LIMIT_WRITE)
     def set_budget_limit_tool(
         scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
-        usd: Annotated[float, Field(description="Most the scope may spend, in USD.", ge=0, le=1e9)],
+        usd: Annotated[float, Field(description="Most the scope may spend, in USD.", ge=0, le=MAX_LIMIT_USD)],
         hard: Annotated[bool, Field(description="Refuse calls past the limit (true) or only flag them.")] = True,
         period: Annotated[
             Literal["", "hour", "day", "week", "month"],
@@ -1863,15 +1872,10 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
             Field(description="Catalog model ids to price.", min_length=1, max_length=200),
         ],
         input_tokens: Annotated[int, Field(description="Prompt tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
-        output_tokens: Annotated[int, Field(description="Visible output tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
-        cached_input_tokens: Annotated[int, Field(description="Part of input read from the cache.", ge=0, le=MAX_TOKENS)] = 0,
-        cache_write_tokens: Annotated[
-            int,
-            Field(
-                description="Part of input_tokens written to the prompt cache.", ge=0, le=MAX_TOKENS
-            ),
-        ] = 0,
-        reasoning_tokens: Annotated[int, Field(description="Hidden reasoning tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
+        output_tokens: Annotated[int, Field(description=OUTPUT_PER_CALL, ge=0, le=MAX_TOKENS)] = 0,
+        cached_input_tokens: Annotated[int, Field(description=CACHE_READ, ge=0, le=MAX_TOKENS)] = 0,
+        cache_write_tokens: Annotated[int, Field(description=CACHE_WRITE, ge=0, le=MAX_TOKENS)] = 0,
+        reasoning_tokens: Annotated[int, Field(description=REASONING_PER_CALL, ge=0, le=MAX_TOKENS)] = 0,
         calls: Annotated[int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)] = 1,
         baseline: Annotated[str, Field(description="Model to measure savings against; empty: none.", max_length=200)] = "",
     ) -> Annotated[CallToolResult, CostComparisons]:
@@ -1880,7 +1884,8 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
         Use it when choosing between models for a job of known size. Each row names the
         baseline and gives the saving in USD and as a fraction of the baseline's cost. List each
         model once (an alias or provider/id form of a listed model is a repeat) and give at least
-        one token count.
+        one token count. A model the catalog lists as retired is priced with a note naming the
+        date.
         """
         tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                   "cached_input_tokens": cached_input_tokens,

@@ -85,18 +85,20 @@ def usage_record(record: UsageRecord) -> str:
         limit = f" of {usd(record.limit_usd)}"
         if record.over_limit:
             limit += " (over the soft limit)"
-    return (
+    charge = (
         f"{verb}: {record.model} {usd(record.cost_usd)} to {record.scope} "
         f"({price_basis(record.prices_as_of, record.price_file)}); "
         f"spent {usd(record.spent_usd)}{limit}"
     )
+    return "\n".join([charge, *(f"  note: {note}" for note in record.notes)])
 
 
 def budget_limit(limit: BudgetLimit) -> str:
-    """The limit in one line."""
+    """The limit in one line, then any warning it was set with."""
     kind = "hard" if limit.hard else "soft"
     per = f" per {limit.period} (UTC)" if limit.period else ""
-    return f"{limit.scope}: {kind} limit {usd(limit.usd)}{per}"
+    line = f"{limit.scope}: {kind} limit {usd(limit.usd)}{per}"
+    return "\n".join([line, *(f"  note: {note}" for note in limit.notes)])
 
 
 def budget_status(status: BudgetStatus) -> str:
