@@ -20,6 +20,8 @@ def private_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         # The user's own files would change what the tests expect; a test sets what it needs.
         for variable in USER_FILE_VARIABLES:
             patch.delenv(variable, raising=False)
+        # Server subprocesses judge retirements on the same fixed date as in-process calls.
+        patch.setenv("SHOAL_TODAY", TEST_TODAY.isoformat())
         yield path
 
 
@@ -46,8 +48,15 @@ TEST_TODAY = datetime.date(2026, 12, 5)
 
 
 @pytest.fixture(autouse=True)
-def fixed_today(monkeypatch: pytest.MonkeyPatch) -> datetime.date:
-    """Fix :func:`shoal.catalog.today`; a test that needs another date patches it again."""
+def fixed_today(
+    shoal_environment_restored: None, monkeypatch: pytest.MonkeyPatch
+) -> datetime.date:
+    """Fix :func:`shoal.catalog.today` (SHOAL_TODAY, set for the session, fixes it for server
+    subprocesses too); a test that needs another date patches it again.
+
+    It asks for the environment fixture so that the shared monkeypatch is undone before the
+    SHOAL_* variables are put back: undone after, it would restore a variable that a command
+    run in-process set before the test's own setenv."""
     from shoal import catalog
 
     monkeypatch.setattr(catalog, "today", lambda: TEST_TODAY)

@@ -488,3 +488,21 @@ def test_a_model_is_retired_from_its_deprecation_date_on(monkeypatch: pytest.Mon
         monkeypatch.setattr(catalog, "today", lambda day=day: day)
         assert catalog.retirement_note(sonnet) == expected
     assert catalog.retirement_note(load_catalog().model("gpt-5.5")) is None  # none announced
+
+
+def test_shoal_today_fixes_the_date_retirements_are_judged_on(monkeypatch):
+    from shoal import catalog
+
+    monkeypatch.undo()  # the suite's fixed today() stands aside; SHOAL_TODAY decides
+    monkeypatch.setenv("SHOAL_TODAY", "2026-11-01")
+    assert catalog.today() == datetime.date(2026, 11, 1)
+    assert catalog.retirement_note(catalog.load_catalog().model("claude-sonnet-4-5")) is None
+
+    monkeypatch.setenv("SHOAL_TODAY", "2026-12-01")
+    assert "retired on 2026-11-30" in catalog.retirement_note(
+        catalog.load_catalog().model("claude-sonnet-4-5")
+    )
+
+    monkeypatch.setenv("SHOAL_TODAY", "soon")
+    with pytest.raises(catalog.CatalogError, match="SHOAL_TODAY must be a date like 2026-12-05"):
+        catalog.today()

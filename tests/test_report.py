@@ -135,7 +135,7 @@ def test_cli_ledger_report_budget_and_cost(
     items.write_text(json.dumps([{"id": "a", "text": "hello world", "required": True}]),
                      encoding="utf-8")
     assert main(["budget", "fit", str(items), "--model", "gpt-4o", "--budget", "10"]) == 0
-    assert capsys.readouterr().out.startswith("2 of 10 tokens used (exact), 8 left")
+    assert capsys.readouterr().out.startswith("2 of 10 tokens used (exact, o200k_base), 8 left")
 
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": 1.0}]}),

@@ -233,10 +233,27 @@ def _normalise(model_id: str) -> str:
 # ---- retirement -------------------------------------------------------------------------------
 
 
+TODAY_ENVIRONMENT_VARIABLE = "SHOAL_TODAY"
+
+
 def today() -> datetime.date:
     """The date retirements and price dates are judged against: today in UTC, as the ledger
-    keeps time. Tests replace this function to fix the date."""
-    return datetime.datetime.now(datetime.timezone.utc).date()
+    keeps time, or the ISO date in ``SHOAL_TODAY`` (empty means unset), which replays routing
+    decisions as of that day and fixes the date for tests.
+
+    Raises:
+        CatalogError: If ``SHOAL_TODAY`` is not a date like 2026-12-05.
+    """
+    fixed = os.environ.get(TODAY_ENVIRONMENT_VARIABLE, "").strip()
+    if not fixed:
+        return datetime.datetime.now(datetime.timezone.utc).date()
+    try:
+        return datetime.date.fromisoformat(fixed)
+    except ValueError:
+        raise CatalogError(
+            f"{TODAY_ENVIRONMENT_VARIABLE} must be a date like 2026-12-05, got {fixed!r}; unset "
+            "it to use today's"
+        ) from None
 
 
 def retired(entry: ModelEntry) -> bool:

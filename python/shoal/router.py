@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
-from shoal.cost import check_each_model_once
+from shoal.cost import check_each_model_once, format_usd
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     Neighbour,
@@ -670,7 +670,7 @@ def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode
             settings: _Settings, met: bool | None) -> str:
     quality = f"{chosen.predicted_quality:.3f}" if chosen.predicted_quality is not None else "?"
     where = "runs locally at no API cost" if chosen.runs_locally else (
-        f"costs about ${chosen.expected_cost_usd:.2g}"
+        f"costs about {format_usd(chosen.expected_cost_usd)}"
     )
     basis = (
         "its scores on the nearest labelled prompts" if chosen.estimate_source == _LABELLED
@@ -704,7 +704,7 @@ def runner_up_sentence(chosen: CandidateEstimate, ranked: Sequence[CandidateEsti
     if runner is None or runner.predicted_quality is None:
         return ""
     return (f" The runner-up, {runner.model}, is predicted at {runner.predicted_quality:.3f} "
-            f"for ${runner.expected_cost_usd:.2g}.")
+            f"for {format_usd(runner.expected_cost_usd)}.")
 
 
 def route(
@@ -828,7 +828,7 @@ def route(
         quality = "?" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
         reason = (f"{chosen.model} continues the conversation: {sticky.detail}. It is predicted "
                   f"at {quality} (confidence {chosen.confidence:.2f}) for about "
-                  f"${chosen.expected_cost_usd:.2g}.")
+                  f"{format_usd(chosen.expected_cost_usd)}.")
     else:
         reason = _reason(chosen, ranked, mode, settings, met)
         if sticky is not None:
