@@ -408,3 +408,17 @@ def test_a_sweep_option_that_names_nothing_is_refused_not_defaulted(capsys, opti
 
     assert (code, out) == (2, "")
     assert err == f"shoal hw sweep: error: {option} must not be empty\n"
+
+
+def test_fit_text_names_the_batch_and_kv_cache_and_says_decode_is_per_sequence(capsys):
+    # The text said "decode 32.6 tok/s" at batch 64 with no batch in sight: read as batching
+    # making decode twelve times slower.
+    code, out, _ = _run(capsys, "fit", "qwen3-30b-a3b", "h100-sxm", "--batch", "64",
+                        "--kv-cache", "q8_0")
+    first, decode = out.splitlines()[:2]
+
+    assert code == 0
+    assert first.endswith("at 4,096 tokens of context, a batch of 64 sequences, a Q8_0 KV cache")
+    assert " per sequence, " in decode and " tok/s summed, bound by " in decode
+    single = _run(capsys, "fit", "qwen3-30b-a3b", "h100-sxm")[1].splitlines()
+    assert single[0].endswith("at 4,096 tokens of context") and "summed" not in single[1]

@@ -296,32 +296,49 @@ def hardware_fit(result: HardwareFit) -> str:
 
     A model that does not fit leads with the memory it lacks, and its speed and energy are
     labelled as what it would do if it fitted: headlined alone they read as a way to run it.
+    A batch, or a KV cache other than F16, is named where the context is: either changes every
+    figure below it.
     """
     warnings = [f"  warning: {note}" for note in result.notes if note.startswith(_FIT_WARNINGS)]
     if result.fits:
         return "\n".join([
             f"{result.model} {result.quantisation} on {result.device}: fits "
             f"({result.memory_needed_gb:,.1f} of {result.memory_available_gb:,.1f} GB, "
-            f"margin {result.margin_gb:+,.1f} GB) at {result.context_tokens:,} tokens of context",
+            f"margin {result.margin_gb:+,.1f} GB) at {_workload(result)}",
             *(f"  {line}" for line in _speed_and_energy(result)),
             *warnings,
         ])
     return "\n".join([
         f"{result.model} {result.quantisation} on {result.device}: does NOT fit: needs "
         f"{result.memory_needed_gb:,.1f} GB, {result.memory_available_gb:,.1f} GB available "
-        f"({-result.margin_gb:,.1f} GB short) at {result.context_tokens:,} tokens of context",
+        f"({-result.margin_gb:,.1f} GB short) at {_workload(result)}",
         "  if it fitted (offloading to system memory would be far slower than this):",
         *(f"    {line}" for line in _speed_and_energy(result)),
         *warnings,
     ])
 
 
+def _workload(result: HardwareFit) -> str:
+    """``4,096 tokens of context``, with the batch and a KV format other than F16."""
+    parts = [f"{result.context_tokens:,} tokens of context"]
+    if result.batch > 1:
+        parts.append(f"a batch of {result.batch:,} sequences")
+    if result.kv_cache_type != "F16":
+        parts.append(f"a {result.kv_cache_type} KV cache")
+    return ", ".join(parts)
+
+
 def _speed_and_energy(result: HardwareFit) -> list[str]:
-    """Decode, prefill and energy lines of a fit, with their ranges."""
+    """Decode, prefill and energy lines of a fit, with their ranges; at a batch above one,
+    decode is per sequence and its sum is given beside it."""
+    decode = (f"decode {_speed(result.decode_tokens_per_s)} tok/s "
+              f"({_speed(result.decode_tokens_per_s_low)}-"
+              f"{_speed(result.decode_tokens_per_s_high)})")
+    if result.batch > 1:
+        decode += (f" per sequence, {_speed(result.decode_batch_tokens_per_s, decimals=0)} "
+                   "tok/s summed")
     return [
-        f"decode {_speed(result.decode_tokens_per_s)} tok/s "
-        f"({_speed(result.decode_tokens_per_s_low)}-{_speed(result.decode_tokens_per_s_high)}), "
-        f"bound by {result.decode_bound}",
+        f"{decode}, bound by {result.decode_bound}",
         f"prefill {_speed(result.prefill_tokens_per_s, decimals=0)} tok/s, time to first "
         f"token {result.time_to_first_token_s:,.2f} s",
         f"energy {_energy(result.joules_per_token)} J/token at about "
