@@ -296,3 +296,16 @@ def test_a_ledger_url_of_another_database_is_refused(
 
     assert status == 2 and "only postgresql:// URLs or SQLite file paths" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_named_retired_model_is_noted_in_the_decision_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The note was only in --json; the text recommended a retired model without a word.
+    status, out, _ = run(capsys, "route", "Summarise the plot of Hamlet.", "--candidates",
+                         "gemini-2.5-pro,gpt-4o")
+
+    assert status == 0
+    assert ("  note: gemini-2.5-pro was retired on 2026-12-01 per the catalog; its prices may no "
+            "longer apply; considered because it was named") in out.splitlines()
+    assert "note:" not in run(capsys, "route", "Summarise the plot of Hamlet.")[1]

@@ -21,7 +21,7 @@ from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
 from shoal.privacy import redact
-from shoal.router import CandidateEstimate, RoutingDecision
+from shoal.router import NAMED_THOUGH_RETIRED, CandidateEstimate, RoutingDecision
 from shoal.token_budget import ChunkList, LimitCount, Truncation
 from shoal.tokens import ChatTokenCount, TokenCount
 
@@ -243,6 +243,8 @@ def routing_decision(
             f"  {_more_runners_up(omitted)} asked for left out to keep the answer under the cap "
             "(alternatives_omitted); shoal route --json lists every candidate"
         )
+    lines.extend(f"  note: {note}" for note in result.notes
+                 if note.endswith(NAMED_THOUGH_RETIRED))
     if result.decision_id:
         lines.append(f"decision {result.decision_id} (record_outcome takes it)")
     return "\n".join(lines)

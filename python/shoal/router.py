@@ -662,8 +662,13 @@ def _retirement_notes(
     for model in pool:
         note = retirement_note(catalog.model(model))
         if note is not None:
-            notes.append(f"{note}; considered because it was named")
+            notes.append(f"{note}{NAMED_THOUGH_RETIRED}")
     return notes
+
+
+# Ends the note on a retired model the caller named: the decision's text repeats such notes,
+# since the choice may be a model its API no longer serves.
+NAMED_THOUGH_RETIRED = "; considered because it was named"
 
 
 def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode: str,
