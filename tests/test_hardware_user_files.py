@@ -93,6 +93,15 @@ def test_an_architecture_file_adds_a_model(tmp_path: Path) -> None:
         ({"sliding_window_layers": 40, "sliding_window": 4096},
          "field 'sliding_window_layers' (40) must not exceed 'layers' (32)"),
         ({"params_b": 8.03e9}, "field 'params_b' must be at most 100,000"),
+        ({"layers": 32.5}, "field 'layers' must be a whole number, got 32.5"),
+        ({"attention_heads": 30, "kv_heads": 4},
+         "field 'attention_heads' (30) must be a multiple of 'kv_heads' (4)"),
+        ({"sliding_window_layers": 8, "sliding_window": 0},
+         "field 'sliding_window_layers' needs a 'sliding_window' above 0"),
+        ({"experts": 0, "active_params_b": 2.0},
+         "field 'experts' is 0 (a dense model) but 'active_params_b' (2) is below 'params_b'"),
+        ({"experts": 8, "active_experts": 8, "active_params_b": 2.0},
+         "field 'active_experts' (8) reads every expert, so 'active_params_b' (2) must equal"),
     ],
 )
 def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
@@ -166,3 +175,24 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
         hardware.load_devices(tmp_path / "broken.json")
     with pytest.raises(ValueError, match="cannot read"):
         hardware.load_architectures(tmp_path / "missing.json")
+
+
+def test_a_file_naming_one_model_twice_is_refused_and_a_repository_resolves_to_the_users_row(
+    tmp_path: Path,
+) -> None:
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct")
+    row = {**shipped.__dict__, "id": "my-model", "hf_repo": "me/my-model"}
+    twice = write(tmp_path / "twice.json",
+                  {"architectures": [row, {**row, "id": "My-Model", "hf_repo": None}]})
+    same_repo = write(tmp_path / "repo.json",
+                      {"architectures": [row, {**row, "id": "other"}]})
+
+    with pytest.raises(ValueError, match=r"rows 1 and 2 have the same id \('My-Model', in any"):
+        hardware.load_architectures(twice)
+    with pytest.raises(ValueError, match=r"rows 1 and 2 have the same hf_repo"):
+        hardware.load_architectures(same_repo)
+
+    # A user's row for a shipped repository is the one that repository names from then on.
+    mine = {**shipped.__dict__, "id": "my-llama", "layers": 40}
+    hardware.load_architectures(write(tmp_path / "mine.json", {"architectures": [mine]}))
+    assert hardware.get_architecture(shipped.hf_repo).id == "my-llama"

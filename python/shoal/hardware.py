@@ -522,9 +522,21 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
     )
 
 
+# Counts of things: a fraction of a layer or head is a typing slip.
+_ARCHITECTURE_COUNTS = (
+    "layers", "hidden_size", "attention_heads", "kv_heads", "head_dim", "max_context",
+    "experts", "active_experts", "sliding_window", "sliding_window_layers", "vocab_size",
+)
+
+
 def _check_parts(row: Mapping[str, Any]) -> None:
-    """Refuse a row whose part exceeds its whole (8 KV heads of 4 query heads), naming both
-    fields, before the arithmetic meets it."""
+    """Refuse a row whose counts are not whole, whose part exceeds its whole (8 KV heads of 4
+    query heads), or whose fields contradict each other, naming the fields, before the
+    arithmetic meets it."""
+    for name in _ARCHITECTURE_COUNTS:
+        value = row.get(name)
+        if value is not None and value != int(value):
+            raise ValueError(f"field '{name}' must be a whole number, got {value!r}")
     for part, whole in _ARCHITECTURE_PARTS:
         value = row.get(part)
         if not value:
@@ -536,6 +548,26 @@ def _check_parts(row: Mapping[str, Any]) -> None:
             raise ValueError(f"field '{part}' needs field 'experts' beside it")
         if limit is not None and value > limit:
             raise ValueError(f"field '{part}' ({value:g}) must not exceed '{whole}' ({limit:g})")
+    heads, kv_heads = row["attention_heads"], row["kv_heads"]
+    if heads % kv_heads:
+        raise ValueError(f"field 'attention_heads' ({heads:g}) must be a multiple of 'kv_heads' "
+                         f"({kv_heads:g}): each KV head serves a whole group of query heads")
+    if row.get("sliding_window_layers") and not row.get("sliding_window"):
+        raise ValueError("field 'sliding_window_layers' needs a 'sliding_window' above 0")
+    _check_experts(row)
+
+
+def _check_experts(row: Mapping[str, Any]) -> None:
+    """Refuse expert counts that contradict the parameter counts: a model that reads fewer
+    parameters than it holds routes among experts, and one that reads every expert reads all."""
+    params, active = row["params_b"], row.get("active_params_b") or row["params_b"]
+    experts, chosen = row.get("experts"), row.get("active_experts")
+    if experts == 0 and active < params:
+        raise ValueError(f"field 'experts' is 0 (a dense model) but 'active_params_b' "
+                         f"({active:g}) is below 'params_b' ({params:g})")
+    if experts and chosen and chosen >= experts and active < params:
+        raise ValueError(f"field 'active_experts' ({chosen:g}) reads every expert, so "
+                         f"'active_params_b' ({active:g}) must equal 'params_b' ({params:g})")
 
 
 def _dense_params_b(row: Mapping[str, Any]) -> float:
@@ -712,10 +744,34 @@ def _add_architectures(tables: _Tables, path: str | Path) -> tuple[Architecture,
     if "architectures" not in document:
         raise ValueError(f"{path}: no 'architectures' list; see architectures.json")
     added = tuple(_rows(path, document, "architectures", _architecture))
+    _check_one_row_each(path, added)
     for architecture in added:
+        # Ids match in any case, so a row replaces the shipped one however it spells the id.
+        for existing in [key for key in tables.architectures
+                         if key.lower() == architecture.id.lower()]:
+            del tables.architectures[existing]
         tables.architectures[architecture.id] = architecture
     logger.info("loaded %d architectures from %s", len(added), path)
     return added
+
+
+def _check_one_row_each(path: str | Path, added: Sequence[Architecture]) -> None:
+    """Refuse a file that names one model twice, by id (in any case) or by Hugging Face
+    repository: the later row would silently win, or lookups by repository would pick one."""
+    for field, key in (("id", lambda a: a.id.lower()),
+                       ("hf_repo", lambda a: (a.hf_repo or "").lower())):
+        first: dict[str, int] = {}
+        for number, architecture in enumerate(added, start=1):
+            value = key(architecture)
+            if not value:
+                continue
+            if value in first:
+                raise ValueError(
+                    f"{path}: architectures rows {first[value]} and {number} have the same "
+                    f"{field} ({getattr(architecture, field)!r}, in any case); give each model "
+                    "one row"
+                )
+            first[value] = number
 
 
 def reset_tables() -> None:
@@ -812,7 +868,8 @@ def get_architecture(model_id: str) -> Architecture:
     architectures = _tables().architectures
     if isinstance(model_id, str) and "/" in model_id:
         wanted = model_id.strip().lower()
-        for architecture in architectures.values():
+        # The latest loaded first: a user file's row for a repository overrides the shipped one.
+        for architecture in reversed(list(architectures.values())):
             if architecture.hf_repo and architecture.hf_repo.lower() == wanted:
                 return architecture
     return _lookup(architectures, model_id, "model", UnknownArchitectureError)
