@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -455,3 +456,14 @@ def test_every_known_role_is_accepted() -> None:
     trimmed = trim_chat(messages, budget_tokens=1_000, model="gpt-4o", start_on_user=False)
     assert [messages[i]["role"] for i in trimmed.dropped] == ["tool"]
     assert [message["role"] for message in parse_messages(messages)] == list(CHAT_ROLES)
+
+
+@pytest.mark.parametrize(
+    ("item", "where"),
+    [({"id": "a\ud800", "text": "hi"}, "items[0].id"),
+     ({"id": "a", "text": "hi", "group": "g\ud800"}, "item 'a': group")],
+)
+def test_a_lone_surrogate_in_an_id_or_group_is_named_by_its_field(item, where):
+    # It surfaced as "'utf-8' codec can't encode character '\\ud800' in position 314".
+    with pytest.raises(ValueError, match=rf"^{re.escape(where)} has an unpaired surrogate at"):
+        fit_budget([item], model="gpt-4o", budget_tokens=10)

@@ -260,6 +260,8 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
     if not isinstance(item.id, str) or not item.id.strip() or len(item.id) > MAX_ID_LENGTH:
         raise ValueError(f"items[{index}].id must be a non-empty string of at most "
                          f"{MAX_ID_LENGTH} characters")
+    # The id is repeated in every message below and in the answer: it must have a UTF-8 form.
+    check_unicode(item.id, f"items[{index}].id")
     if (item.text is None) == (item.path is None):
         raise ValueError(f"item {item.id!r} must give exactly one of text and path")
     if item.text is not None and not isinstance(item.text, str):
@@ -281,6 +283,10 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
                         f"{item.required!r:.40}")
     if item.group is not None and (not isinstance(item.group, str) or not item.group.strip()):
         raise ValueError(f"item {item.id!r}: group must be a non-empty string or None")
+    if item.group is not None:
+        check_unicode(item.group, f"item {item.id!r}: group")
+    if item.path is not None:
+        check_unicode(item.path, f"item {item.id!r}: path")
     return item
 
 
