@@ -462,7 +462,12 @@ def test_a_model_named_twice_by_two_spellings_is_refused_naming_both_rows(
     )
 
 
-def test_a_price_date_after_tomorrow_is_refused_naming_the_field(tmp_path: Path) -> None:
+def test_a_price_date_after_tomorrow_is_refused_naming_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal import catalog
+
+    monkeypatch.setattr(catalog, "_wall_clock_today", lambda: datetime.date(2026, 12, 5))
     future = _write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": 2.0, "as_of": "2030-01-01"}])
     tomorrow = _write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": 2.0, "as_of": "2026-12-06"}],
                       name="tomorrow.json")
@@ -476,6 +481,11 @@ def test_a_price_date_after_tomorrow_is_refused_naming_the_field(tmp_path: Path)
     )
     # A day's leeway: the file may come from where the date has already changed.
     assert load_catalog(tomorrow).model("gpt-4o").as_of == "2026-12-06"
+    # Replaying an earlier day judges retirements then, but a file dated now is still valid.
+    monkeypatch.setattr(catalog, "today", lambda: datetime.date(2026, 11, 1))
+    replayed = _write(tmp_path, [{"id": "gpt-4o", "input_per_mtok": 2.0, "as_of": "2026-12-06"}],
+                      name="replayed.json")
+    assert load_catalog(replayed).model("gpt-4o").as_of == "2026-12-06"
 
 
 def test_a_model_is_retired_from_its_deprecation_date_on(monkeypatch: pytest.MonkeyPatch) -> None:

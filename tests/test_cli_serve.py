@@ -59,6 +59,16 @@ def test_a_missing_price_file_stops_the_server_before_it_is_ready(tmp_path: Path
         assert "ready" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_malformed_shoal_today_stops_the_server_before_it_is_ready(tmp_path: Path) -> None:
+    # It started and said ready, then failed every priced tool call.
+    result = serve_process(tmp_path, env={"SHOAL_TODAY": "next tuesday"})
+
+    assert result.returncode == 2
+    assert ("shoal serve: error: SHOAL_TODAY must be a date like 2026-12-05, got 'next tuesday'"
+            in result.stderr)
+    assert "ready" not in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

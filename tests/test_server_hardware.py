@@ -118,3 +118,13 @@ def test_the_format_descriptions_list_every_format_the_estimates_know() -> None:
 
     assert WEIGHT_FORMATS == f"{weights}, any case"
     assert KV_CACHE_DESCRIPTION == f"KV-cache format: {kv_caches}, any case."
+
+
+
+async def test_a_sweep_with_no_device_to_port_points_the_model_at_the_devices_resource() -> None:
+    result = await _call("sweep_hardware", {"models": ["qwen3-8b"], "devices": ["rtx-3090"],
+                                            "nodes": ["nanostack-claimed"]})
+
+    assert result.is_error
+    assert "the resource shoal://devices shows each one's node" in result.content[0].text
+    assert "shoal hw" not in result.content[0].text

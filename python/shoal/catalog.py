@@ -236,6 +236,10 @@ def _normalise(model_id: str) -> str:
 TODAY_ENVIRONMENT_VARIABLE = "SHOAL_TODAY"
 
 
+def _wall_clock_today() -> datetime.date:
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
 def today() -> datetime.date:
     """The date retirements and price dates are judged against: today in UTC, as the ledger
     keeps time, or the ISO date in ``SHOAL_TODAY`` (empty means unset), which replays routing
@@ -246,7 +250,7 @@ def today() -> datetime.date:
     """
     fixed = os.environ.get(TODAY_ENVIRONMENT_VARIABLE, "").strip()
     if not fixed:
-        return datetime.datetime.now(datetime.timezone.utc).date()
+        return _wall_clock_today()
     try:
         return datetime.date.fromisoformat(fixed)
     except ValueError:
@@ -472,7 +476,8 @@ def _check_not_future(raw: Mapping[str, Any], where: str) -> None:
         taken = datetime.date.fromisoformat(as_of) if isinstance(as_of, str) else None
     except ValueError:
         return  # the row's own check names the malformed date
-    latest = today() + AS_OF_LEEWAY
+    # The wall clock, not SHOAL_TODAY: replaying an earlier day must not refuse a file valid now.
+    latest = _wall_clock_today() + AS_OF_LEEWAY
     if taken is not None and taken > latest:
         raise CatalogError(f"{where}: field 'as_of' must not be later than {latest.isoformat()} "
                            f"(prices are taken on a day that has come), got {as_of!r}")

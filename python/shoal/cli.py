@@ -849,10 +849,13 @@ def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None
     rather than failing every tool call that needs it: the device and architecture files, and,
     when the budget tools are served, the ledger's location, whose error leads with
     ``ledger_source`` (--ledger or SHOAL_LEDGER) when one set it. The price file was checked
-    by `_use_ledger_and_prices`."""
+    by `_use_ledger_and_prices`; SHOAL_TODAY, which every priced answer reads, is checked
+    here too."""
     from shoal import hardware
+    from shoal.catalog import today
     from shoal.ledger import check_location
 
+    today()
     hardware.reset_tables()
     hardware.list_devices()
     if groups is None or "budget" in groups:

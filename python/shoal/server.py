@@ -255,6 +255,8 @@ _LISTINGS_AS_RESOURCES = {
     "`shoal hw devices` lists them": "the resource shoal://devices lists them",
     "`shoal hw models` lists them": "the resource shoal://architectures lists them",
     "`shoal hw nodes` lists them": "the resource shoal://nodes lists them",
+    "`shoal hw devices` shows each one's node":
+        "the resource shoal://devices shows each one's node",
 }
 
 
