@@ -422,3 +422,14 @@ def test_fit_text_names_the_batch_and_kv_cache_and_says_decode_is_per_sequence(c
     assert " per sequence, " in decode and " tok/s summed, bound by " in decode
     single = _run(capsys, "fit", "qwen3-30b-a3b", "h100-sxm")[1].splitlines()
     assert single[0].endswith("at 4,096 tokens of context") and "summed" not in single[1]
+
+
+def test_port_refuses_a_model_named_twice_and_an_empty_entry(capsys):
+    # Port listed the repeat twice, and 'a,,b' read as the unknown model 'a'.
+    port = ["port", "rtx-4090", "--to", "nanostack-claimed", "--models"]
+
+    twice = _run(capsys, *port, "qwen3-30b-a3b,Qwen/Qwen3-30B-A3B")
+    gap = _run(capsys, *port, "qwen3-8b,,qwen3-4b")
+
+    assert twice[0] == 2 and "--models names qwen3-30b-a3b (as qwen3-30b-a3b, " in twice[2]
+    assert gap[0] == 2 and "--models has an empty entry between commas" in gap[2]

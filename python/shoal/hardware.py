@@ -1264,6 +1264,9 @@ def port_chip(
     """
     sram_mb = _checked_sram_mb(sram_mb)
     model_ids = None if models is None else _id_list(models, "models")
+    if model_ids:
+        # A repeat (by any spelling) would be estimated and listed twice.
+        _each_once([get_architecture(m).id for m in model_ids], model_ids, "models")
     profile = None
     if isinstance(device_or_chip, Chip):
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)

@@ -36,15 +36,24 @@ OPTION_OF_PARAMETER = {
 }
 
 
-def _ids(values: Sequence[str] | None) -> list[str] | None:
-    """Ids given space- or comma-separated, or ``None`` when the option was not given."""
+def _ids(values: Sequence[str] | None, option: str) -> list[str] | None:
+    """Ids given space- or comma-separated, or ``None`` when the option was not given. An empty
+    entry between ids (``a,,b``, ``a,``) is refused, as an id lost in editing more often than a
+    wish for none; an option of nothing but commas names nothing, which its command refuses."""
     if values is None:
         return None
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+    ids = []
+    for value in values:
+        items = [item.strip() for item in value.split(",")]
+        if any(items) and not all(items):
+            raise ValueError(f"{option} has an empty entry between commas ({value!r}); list "
+                             "ids separated by single commas")
+        ids.extend(item for item in items if item)
+    return ids
 
 
 def _contexts(values: Sequence[str] | None) -> list[int]:
-    items = ["4096"] if values is None else _ids(values) or []
+    items = ["4096"] if values is None else _ids(values, "--contexts") or []
     try:
         return [int(item.replace("_", "")) for item in items]
     except ValueError:
@@ -430,7 +439,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _port(args: argparse.Namespace) -> int:
     from shoal import render
 
-    models = _ids(args.models)
+    models = _ids(args.models, "--models")
     if models is not None:
         once_each(models, "--models")
     if models == []:
@@ -457,7 +466,7 @@ def _port(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     nodes: list[str | None] = [None]
     if args.nodes is not None:
-        nodes = [None if n == hardware.AS_BUILT else n for n in _ids(args.nodes) or []]
+        nodes = [None if n == hardware.AS_BUILT else n for n in _ids(args.nodes, "--nodes") or []]
         if not nodes:
             raise ValueError(f"--nodes names no node: list nodes ({hardware.AS_BUILT} keeps a "
                              "device as built), or leave the option out")
@@ -468,9 +477,9 @@ def _sweep(args: argparse.Namespace) -> int:
         _check_plot(args.plot)
     # The library refuses an id named twice (by its canonical id: Q4_K_M and q4_k are one).
     front = hardware.pareto_front(
-        _ids(args.models),
-        _ids(args.devices),
-        quantisations=["Q4_K_M"] if args.quants is None else _ids(args.quants) or [],
+        _ids(args.models, "--models"),
+        _ids(args.devices, "--devices"),
+        quantisations=["Q4_K_M"] if args.quants is None else _ids(args.quants, "--quants") or [],
         contexts=_contexts(args.contexts),
         nodes=nodes,
         mode=args.mode,
