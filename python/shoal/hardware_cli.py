@@ -42,7 +42,7 @@ def _ids(values: Sequence[str] | None, option: str) -> list[str] | None:
     wish for none; an option of nothing but commas names nothing, which its command refuses."""
     if values is None:
         return None
-    ids = []
+    ids: list[str] = []
     for value in values:
         items = [item.strip() for item in value.split(",")]
         if any(items) and not all(items):
