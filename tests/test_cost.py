@@ -431,3 +431,12 @@ def test_a_cost_line_of_one_token_says_token() -> None:
 
     assert "  input: 1 token x $0.10/Mtok = $0.0000001" in text.splitlines()
     assert "  output: 2 tokens x $0.40/Mtok = $0.0000008" in text.splitlines()
+
+
+def test_a_tiny_rate_keeps_its_significant_digits():
+    from shoal.cost import format_usd_per_mtok
+
+    # 1e-7 $/Mtok read "$0.00/Mtok" beside a line of "< $0.000000001".
+    assert format_usd_per_mtok(1e-7) == "$0.0000001"
+    assert format_usd_per_mtok(2.5e-9) == "$0.0000000025"
+    assert (format_usd_per_mtok(0.4), format_usd_per_mtok(1.375)) == ("$0.40", "$1.375")

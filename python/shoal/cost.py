@@ -266,8 +266,13 @@ def format_usd(amount: float) -> str:
 
 
 def format_usd_per_mtok(rate: float) -> str:
-    """A catalog rate as listed, at least to the cent: ``$0.40``, ``$1.375``, ``$0.075``."""
-    return _to_the_cent(f"{rate:,.6f}")
+    """A catalog rate as listed, at least to the cent: ``$0.40``, ``$1.375``, ``$0.075``; a rate
+    below a millionth of a dollar keeps three significant digits (``$0.0000001``), not ``$0.00``
+    beside a line that is not zero."""
+    decimals = 6
+    if 0 < rate < 1e-6:
+        decimals = min(15, USD_SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(rate)))
+    return _to_the_cent(f"{rate:,.{decimals}f}")
 
 
 def _to_the_cent(figure: str) -> str:
