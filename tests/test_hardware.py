@@ -1103,3 +1103,19 @@ def test_a_sweep_says_whether_devices_without_a_node_were_taken_as_built_or_left
     assert note(["nanostack-claimed"]) == (
         "no node known, so left out (as-built not swept): rtx-3090"
     )
+
+
+def test_a_sweep_where_nothing_fits_says_what_even_its_likeliest_fit_needs():
+    front = hardware.pareto_front(["deepseek-v3", "llama-3.1-70b-instruct"],
+                                  ["rtx-4090", "iphone-16-pro"], quantisations=["Q8_0", "Q4_K_M"])
+    need = hardware.hardware_fit("llama-3.1-70b-instruct", "rtx-4090", quantisation="Q4_K_M")
+
+    assert front.fitting == 0 and front.points == ()
+    assert front.notes[-1] == (
+        "nothing fits in memory: even llama-3.1-70b-instruct at Q4_K_M with 4,096 tokens of "
+        f"context on rtx-4090 needs {need.memory_needed_gb:,.1f} GB of "
+        f"{need.memory_available_gb:,.1f} GB; try smaller models or formats, shorter contexts "
+        "or devices with more memory"
+    )
+    fitting = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"])
+    assert not any(note.startswith("nothing fits") for note in fitting.notes)

@@ -1743,7 +1743,30 @@ def pareto_front(
         batch=batch_size,
         kv_cache_type=kv_cache_type.strip().upper(),
         pin_sram=pin_sram,
-        notes=_pareto_notes(profiles, targets, pin_sram),
+        notes=_pareto_notes(profiles, targets, pin_sram) + (
+            () if raw["fitting"] else _nothing_fits_note(
+                archs, profiles, quants, min(context_list), batch_size, kv_cache_type
+            )
+        ),
+    )
+
+
+def _nothing_fits_note(
+    archs: Sequence[Architecture], profiles: Sequence[DeviceProfile],
+    quants: Sequence[Quantisation], context: int, batch: int, kv_cache_type: str,
+) -> tuple[str]:
+    """Why a sweep's front is empty, by its likeliest fit: the smallest model in the smallest
+    format at the shortest context on the device with the most usable memory."""
+    model = min(archs, key=lambda a: (a.params_b, a.id))
+    device = max(profiles, key=lambda p: (p.memory_gb, p.id))
+    quant = min(quants, key=lambda q: (q.bits_per_weight, q.id))
+    fit = hardware_fit(model.id, device.id, quantisation=quant.id, context_tokens=context,
+                       batch=batch, kv_cache_type=kv_cache_type)
+    return (
+        f"nothing fits in memory: even {model.id} at {quant.id} with {context:,} tokens of "
+        f"context on {device.id} needs {fit.memory_needed_gb:,.1f} GB of "
+        f"{fit.memory_available_gb:,.1f} GB; try smaller models or formats, shorter contexts or "
+        "devices with more memory",
     )
 
 
