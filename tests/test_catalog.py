@@ -516,3 +516,18 @@ def test_shoal_today_fixes_the_date_retirements_are_judged_on(monkeypatch):
     monkeypatch.setenv("SHOAL_TODAY", "soon")
     with pytest.raises(catalog.CatalogError, match="SHOAL_TODAY must be a date like 2026-12-05"):
         catalog.today()
+
+
+def test_a_retirement_date_from_a_price_file_is_credited_to_it(tmp_path: Path) -> None:
+    # The note said "per the catalog" for a date only the user's file gave.
+    path = tmp_path / "dates.json"
+    path.write_text(json.dumps({"models": [{"id": "gpt-4o", "deprecation_date": "2026-12-01"}]}),
+                    encoding="utf-8")
+    from shoal.catalog import retirement_note
+
+    mine = load_catalog(path)
+
+    assert retirement_note(mine.model("gpt-4o")) == (
+        "gpt-4o was retired on 2026-12-01 per the user price file; its prices may no longer apply"
+    )
+    assert "per the catalog" in retirement_note(mine.model("claude-sonnet-4-5"))

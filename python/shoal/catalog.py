@@ -271,8 +271,17 @@ def retirement_note(entry: ModelEntry) -> str | None:
     apply``, or None for a model not retired."""
     if not retired(entry):
         return None
-    return (f"{entry.id} was retired on {entry.deprecation_date} per the catalog; its prices may "
-            "no longer apply")
+    return (f"{entry.id} was retired on {entry.deprecation_date} per {_retirement_source(entry)}; "
+            "its prices may no longer apply")
+
+
+def _retirement_source(entry: ModelEntry) -> str:
+    """``the catalog`` when the shipped catalog gives the date, else ``the user price file``
+    that set it."""
+    shipped = load_catalog()._find(entry.id)
+    if shipped is not None and shipped.deprecation_date == entry.deprecation_date:
+        return "the catalog"
+    return "the user price file"
 
 
 # ---- validation -------------------------------------------------------------------------------
