@@ -421,3 +421,17 @@ def test_the_help_says_reasoning_is_charged_on_top_of_output(
             "completion_tokens minus reasoning_tokens") in text
     assert "charged at the output rate on top of --output" in text
     assert text.count("counted in --input too") == 2  # --cached and --cache-write
+
+
+def test_a_budget_plan_on_a_retired_model_says_so_in_its_text(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    # The note was in --json's cost.notes only.
+    path = _write(tmp_path / "items.json", [{"id": "a", "text": "hello there"}])
+
+    code, out, _ = _run(capsys, "budget", "fit", str(path), "--model", "claude-sonnet-4-5",
+                        "--budget", "100")
+
+    assert code == 0
+    assert out.splitlines()[-1] == ("  note: claude-sonnet-4-5 was retired on 2026-11-30 per the "
+                                    "catalog; its prices may no longer apply")

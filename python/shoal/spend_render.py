@@ -41,6 +41,8 @@ def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
                 else f"{item.included_tokens:,} of {item.tokens:,}")
         group = f" [group {item.group}]" if item.group else ""
         lines.append(f"  {item.status:9} {item.id}{group}: {size} tokens; {item.reason}")
+    # The price's own notes (a retired model, a long-context tier) apply to the plan's cost.
+    lines.extend(f"  note: {note}" for note in plan.cost.notes)
     return "\n".join(lines)
 
 
