@@ -433,3 +433,11 @@ def test_port_refuses_a_model_named_twice_and_an_empty_entry(capsys):
 
     assert twice[0] == 2 and "--models names qwen3-30b-a3b (as qwen3-30b-a3b, " in twice[2]
     assert gap[0] == 2 and "--models has an empty entry between commas" in gap[2]
+
+
+def test_a_context_that_is_not_a_number_is_named_alone(capsys):
+    code, _, err = _run(capsys, "sweep", "--models", "qwen3-8b", "--devices", "rtx-4090",
+                        "--contexts", "4096,4k")
+
+    assert code == 2
+    assert err == "shoal hw sweep: error: --contexts takes whole numbers of tokens, got '4k'\n"

@@ -54,12 +54,15 @@ def _ids(values: Sequence[str] | None, option: str) -> list[str] | None:
 
 def _contexts(values: Sequence[str] | None) -> list[int]:
     items = ["4096"] if values is None else _ids(values, "--contexts") or []
-    try:
-        return [int(item.replace("_", "")) for item in items]
-    except ValueError:
-        raise ValueError(
-            f"--contexts takes whole numbers of tokens, got {' '.join(items)}"
-        ) from None
+    contexts = []
+    for item in items:
+        try:
+            contexts.append(int(item.replace("_", "")))
+        except ValueError:
+            raise ValueError(
+                f"--contexts takes whole numbers of tokens, got {item!r}"
+            ) from None
+    return contexts
 
 
 def _megabytes(value: str) -> float:
