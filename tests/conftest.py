@@ -10,6 +10,13 @@ from pathlib import Path
 import pytest
 
 
+# The date the catalog's retirements are judged against in every test (SHOAL_TODAY, set for the
+# session, so server subprocesses see it too): the catalog's models retire on dates of their own,
+# and no result may change with the wall clock. A test that needs another date sets SHOAL_TODAY
+# or patches shoal.catalog.today.
+TEST_TODAY = datetime.date(2026, 12, 5)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point every ledger write of the session, in-process or in a server subprocess that
@@ -20,7 +27,7 @@ def private_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         # The user's own files would change what the tests expect; a test sets what it needs.
         for variable in USER_FILE_VARIABLES:
             patch.delenv(variable, raising=False)
-        # Server subprocesses judge retirements on the same fixed date as in-process calls.
+        # Every test, in-process or in a server subprocess, judges retirements on TEST_TODAY.
         patch.setenv("SHOAL_TODAY", TEST_TODAY.isoformat())
         yield path
 
@@ -39,25 +46,3 @@ def shoal_environment_restored() -> Iterator[None]:
         if name not in saved:
             del os.environ[name]
     os.environ.update(saved)
-
-
-
-# The date the catalog's retirements and price dates are judged against in every test: the
-# catalog's models retire on dates of their own, and no result may change with the wall clock.
-TEST_TODAY = datetime.date(2026, 12, 5)
-
-
-@pytest.fixture(autouse=True)
-def fixed_today(
-    shoal_environment_restored: None, monkeypatch: pytest.MonkeyPatch
-) -> datetime.date:
-    """Fix :func:`shoal.catalog.today` (SHOAL_TODAY, set for the session, fixes it for server
-    subprocesses too); a test that needs another date patches it again.
-
-    It asks for the environment fixture so that the shared monkeypatch is undone before the
-    SHOAL_* variables are put back: undone after, it would restore a variable that a command
-    run in-process set before the test's own setenv."""
-    from shoal import catalog
-
-    monkeypatch.setattr(catalog, "today", lambda: TEST_TODAY)
-    return TEST_TODAY

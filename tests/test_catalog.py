@@ -503,7 +503,6 @@ def test_a_model_is_retired_from_its_deprecation_date_on(monkeypatch: pytest.Mon
 def test_shoal_today_fixes_the_date_retirements_are_judged_on(monkeypatch):
     from shoal import catalog
 
-    monkeypatch.undo()  # the suite's fixed today() stands aside; SHOAL_TODAY decides
     monkeypatch.setenv("SHOAL_TODAY", "2026-11-01")
     assert catalog.today() == datetime.date(2026, 11, 1)
     assert catalog.retirement_note(catalog.load_catalog().model("claude-sonnet-4-5")) is None

@@ -505,13 +505,12 @@ def fit_budget(
     cost = price_usage(model, input_tokens=used, output_tokens=expected_output_tokens,
                        catalog=configured_catalog())
     return FitPlan(
-        model=cost.model, budget_tokens=budget_tokens, total_tokens=used,
+        budget_tokens=budget_tokens, total_tokens=used,
         remaining_tokens=budget_tokens - used, items=planned,
         included=tuple(p.id for p in planned if p.status == "included"),
         truncated=tuple(p.id for p in planned if p.status == "truncated"),
         dropped=tuple(p.id for p in planned if p.status == "dropped"),
-        exact=tokenizer.exact, encoding=tokenizer.encoding, cost=cost, rule=rule,
-        token_ratio=tokenizer.token_ratio, ratio_source=tokenizer.ratio_source,
+        cost=cost, rule=rule, **tokenizer.method(),
     )
 
 

@@ -11,10 +11,15 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 from shoal.catalog import Catalog, ModelEntry, UnknownModelError, load_catalog, retirement_note
-from shoal.tokens import ESTIMATE_BASE_ENCODING, TokenCount, count_tokens
+from shoal.tokens import (
+    ESTIMATE_BASE_ENCODING,
+    TokenCount,
+    count_tokens,
+    counted_by,
+    tokenizer_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -493,18 +498,10 @@ def estimate_cost_for_text(
 def _count_with_entry(prompt: str, entry: ModelEntry) -> TokenCount:
     """Count ``prompt`` with the tokenizer facts of a row from a caller's catalog.
 
-    Same rule as :func:`shoal.tokens.count_tokens`, which reads the shipped catalog: a user file
-    may add the model or change its ``token_ratio``.
+    Same rule as :func:`shoal.tokens.count_tokens`, which reads the configured catalog: a user
+    file may add the model or change its ``token_ratio``.
     """
-    if entry.encoding is not None:
-        exact = count_tokens(prompt, encoding=entry.encoding)
-        return dataclasses.replace(exact, model=entry.id)
-
-    base = count_tokens(prompt, encoding=ESTIMATE_BASE_ENCODING)
-    # The ratio's decimal value, so that 10 x 1.1 rounds up to 11, not 12.
-    tokens = math.ceil(base.tokens * Fraction(str(entry.token_ratio)))
-    label = f"estimate({ESTIMATE_BASE_ENCODING} x {entry.token_ratio:.2f})"
-    return TokenCount(tokens, label, False, entry.id, base.characters)
+    return counted_by(tokenizer_of(entry), prompt)
 
 
 def compare_costs(

@@ -353,11 +353,7 @@ def count_files(
         skipped=tuple(skipped),
         ignored=ignored,
         repeats_merged=reached.repeats,
-        encoding=tokenizer.encoding,
-        exact=tokenizer.exact,
-        model=tokenizer.model,
-        token_ratio=tokenizer.token_ratio,
-        ratio_source=tokenizer.ratio_source,
+        **tokenizer.method(),
     )
 
 

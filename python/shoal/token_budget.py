@@ -258,11 +258,7 @@ def count_till_limit(
         exceeded=tokens > limit,
         characters_read=position,
         characters=len(text),
-        encoding=tokenizer.encoding,
-        exact=tokenizer.exact,
-        model=tokenizer.model,
-        token_ratio=tokenizer.token_ratio,
-        ratio_source=tokenizer.ratio_source,
+        **tokenizer.method(),
     )
 
 
@@ -336,11 +332,7 @@ def truncate(
         side=side,
         characters=len(kept),
         original_characters=len(text),
-        encoding=tokenizer.encoding,
-        exact=tokenizer.exact,
-        model=tokenizer.model,
-        token_ratio=tokenizer.token_ratio,
-        ratio_source=tokenizer.ratio_source,
+        **tokenizer.method(),
     )
 
 
@@ -410,11 +402,7 @@ def split_chunks(
         texts=tuple(texts),
         max_tokens=max_tokens,
         total_tokens=tokenizer.scale(cuts.token_count),
-        encoding=tokenizer.encoding,
-        exact=tokenizer.exact,
-        model=tokenizer.model,
-        token_ratio=tokenizer.token_ratio,
-        ratio_source=tokenizer.ratio_source,
+        **tokenizer.method(),
     )
 
 

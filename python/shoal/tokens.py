@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from shoal._backend import core
-from shoal.catalog import configured_catalog
+from shoal.catalog import ModelEntry, configured_catalog
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,6 @@ class Tokenizer:
 
     Attributes:
         encoding: The encoding that runs (for an estimate, the one whose count is scaled).
-        label: The encoding, or for an estimate ``estimate(o200k_base x RATIO)``: one string
-            for answers that name their method in a single field.
         exact: True when ``encoding`` is the model's own tokenizer.
         model: The catalog id, or None when counting by encoding.
         ratio: Model tokens per ``encoding`` token for an estimate; 1 when exact.
@@ -114,7 +112,6 @@ class Tokenizer:
     """
 
     encoding: str
-    label: str
     exact: bool
     model: str | None
     ratio: float = 1.0
@@ -124,6 +121,12 @@ class Tokenizer:
     def token_ratio(self) -> float | None:
         """The ratio an answer reports: None when the count is exact, as nothing was scaled."""
         return None if self.exact else self.ratio
+
+    def method(self) -> dict[str, Any]:
+        """How an answer's counts were made, as the fields every counting answer carries:
+        ``encoding``, ``exact``, ``model``, ``token_ratio`` and ``ratio_source``."""
+        return {"encoding": self.encoding, "exact": self.exact, "model": self.model,
+                "token_ratio": self.token_ratio, "ratio_source": self.ratio_source}
 
     @property
     def backend(self) -> ModuleType:
@@ -175,13 +178,16 @@ def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> T
     if model is None:
         encoding = DEFAULT_ENCODING if encoding is None else encoding
         _backend_for(encoding)
-        return Tokenizer(encoding, encoding, True, None)
+        return Tokenizer(encoding, True, None)
+    return tokenizer_of(configured_catalog().model(model))
 
-    entry = configured_catalog().model(model)
+
+def tokenizer_of(entry: ModelEntry) -> Tokenizer:
+    """How a catalog row's tokens are counted: with its own encoding, or as the
+    ``ESTIMATE_BASE_ENCODING`` count scaled by its ``token_ratio``."""
     if entry.encoding is not None:
-        return Tokenizer(entry.encoding, entry.encoding, True, entry.id)
-    label = f"estimate({ESTIMATE_BASE_ENCODING} x {entry.token_ratio:.2f})"
-    return Tokenizer(ESTIMATE_BASE_ENCODING, label, False, entry.id, entry.token_ratio,
+        return Tokenizer(entry.encoding, True, entry.id)
+    return Tokenizer(ESTIMATE_BASE_ENCODING, False, entry.id, entry.token_ratio,
                      entry.token_ratio_source)
 
 
@@ -211,17 +217,14 @@ def count_tokens(
             both given, or a text with an unpaired surrogate.
     """
     _check_text(text)
-    tokenizer = tokenizer_for(encoding=encoding, model=model)
-    tokens = tokenizer.count(text, allow_special=allow_special)
-    return TokenCount(
-        tokens=tokens,
-        encoding=tokenizer.encoding,
-        exact=tokenizer.exact,
-        model=tokenizer.model,
-        characters=len(text),
-        token_ratio=tokenizer.token_ratio,
-        ratio_source=tokenizer.ratio_source,
-    )
+    return counted_by(tokenizer_for(encoding=encoding, model=model), text,
+                      allow_special=allow_special)
+
+
+def counted_by(tokenizer: Tokenizer, text: str, *, allow_special: bool = False) -> TokenCount:
+    """The :class:`TokenCount` of ``text`` by ``tokenizer``."""
+    return TokenCount(tokens=tokenizer.count(text, allow_special=allow_special),
+                      characters=len(text), **tokenizer.method())
 
 
 def _check_text(text: object) -> None:
