@@ -85,6 +85,8 @@ async def test_each_era_negotiates_its_version_and_serves_tools_and_resources(
     ]
     assert [template.uri_template for template in templates] == ["shoal://models/{model_id}"]
     assert counted.structured_content["tokens"] == 2
+    for uri in [*(str(resource.uri) for resource in resources), "shoal://models/{id}"]:
+        assert uri in server.instructions, f"the instructions should point a host to {uri}"
 
 
 async def test_tools_list_order_is_deterministic(server) -> None:  # type: ignore[no-untyped-def]

@@ -107,7 +107,8 @@ INSTRUCTIONS = """\
 shoal helps an agent spend tokens well. Pick the tool by the question:
 {groups}
 Resources: shoal://catalog (models, prices, quality), shoal://models/{{id}} (one model),
-shoal://devices and shoal://nodes (hardware and process-node tables).
+shoal://devices, shoal://architectures and shoal://nodes (devices, open-weight model shapes and
+process nodes for the hardware tools).
 Answers are deterministic and each stays under {cap:,} tokens; tools that can return long lists
 take a limit and say what they left out. A tool error says what to change in the arguments.
 """
