@@ -1079,6 +1079,25 @@ def test_a_hugging_face_repository_names_its_architecture():
         hardware.get_architecture("meta-llama/nope")
 
 
+@pytest.mark.parametrize("address", [
+    "https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct",
+    "huggingface.co/meta-llama/Llama-3.1-8B-Instruct/tree/main",
+    "https://hf.co/meta-llama/Llama-3.1-8B-Instruct?library=transformers",
+    "https://www.huggingface.co/meta-llama/llama-3.1-8b-instruct/",
+])
+def test_a_hugging_face_page_address_names_its_architecture(address):
+    assert hardware.get_architecture(address).id == "llama-3.1-8b-instruct"
+
+
+@pytest.mark.parametrize("address", [
+    "https://huggingface.co/meta-llama",
+    "https://example.com/meta-llama/Llama-3.1-8B-Instruct",
+])
+def test_an_address_that_is_not_a_model_page_stays_unknown(address):
+    with pytest.raises(hardware.UnknownNameError, match="unknown model"):
+        hardware.get_architecture(address)
+
+
 def test_a_batch_says_its_summed_speed_and_what_time_to_first_token_means():
     fit = hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm", batch=16)
     notes = " ".join(fit.notes)

@@ -17,6 +17,7 @@ import difflib
 import logging
 import math
 import os
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -863,16 +864,27 @@ def get_device(device_id: str) -> DeviceProfile:
 
 def get_architecture(model_id: str) -> Architecture:
     """The architecture of this model id, or of its Hugging Face repository
-    (``meta-llama/Llama-3.1-8B-Instruct``, any case); ``UnknownArchitectureError`` lists near
-    matches."""
+    (``meta-llama/Llama-3.1-8B-Instruct``, any case, or the address of its page on
+    huggingface.co); ``UnknownArchitectureError`` lists near matches."""
     architectures = _tables().architectures
     if isinstance(model_id, str) and "/" in model_id:
-        wanted = model_id.strip().lower()
+        wanted = _repository_id(model_id).lower()
         # The latest loaded first: a user file's row for a repository overrides the shipped one.
         for architecture in reversed(list(architectures.values())):
             if architecture.hf_repo and architecture.hf_repo.lower() == wanted:
                 return architecture
     return _lookup(architectures, model_id, "model", UnknownArchitectureError)
+
+
+# A model page's address as a browser shows it: https://huggingface.co/<owner>/<name>[/tree/main...]
+_HUB_ADDRESS = re.compile(r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/([^/?#\s]+/[^/?#\s]+)")
+
+
+def _repository_id(text: str) -> str:
+    """``owner/name`` from a repository id or the address of its Hugging Face page."""
+    text = text.strip()
+    address = _HUB_ADDRESS.match(text)
+    return address.group(1) if address else text
 
 
 def get_node(node_id: str) -> NodeProfile:

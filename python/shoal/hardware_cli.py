@@ -128,7 +128,7 @@ def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "token (estimates with ranges). `shoal hw MODEL DEVICE` is the same.",
     )
     fit.add_argument("model", help="open-weight model id, e.g. llama-3.1-8b-instruct, or its "
-                     "Hugging Face repository (meta-llama/Llama-3.1-8B-Instruct)")
+                     "Hugging Face repository (meta-llama/Llama-3.1-8B-Instruct) or its page address")
     fit.add_argument("device", help="device id, e.g. apple-m4-pro (see `shoal hw devices`)")
     fit.add_argument(
         "--quant",

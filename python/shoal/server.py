@@ -1412,7 +1412,7 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             str,
             Field(
                 description=("Open-weight model id, e.g. 'llama-3.1-8b-instruct', or its "
-                             "Hugging Face repository ('meta-llama/Llama-3.1-8B-Instruct')."),
+                             "Hugging Face repository ('meta-llama/Llama-3.1-8B-Instruct') or its page address."),
                 min_length=1,
                 max_length=200,
             ),
