@@ -45,6 +45,17 @@ def named_path(value: str) -> Path:
     return Path(value)
 
 
+def split_ids(value: str | None, option: str) -> list[str]:
+    """The comma-separated ids of ``option``; an empty one (``a,,b``, ``a,``, ``,a``) is
+    refused, as an id lost in editing more often than a wish for none. A value of nothing but
+    commas names nothing, which each command refuses or reads as its default."""
+    items = [item.strip() for item in (value or "").split(",")]
+    if any(items) and not all(items):
+        raise ValueError(f"{option} has an empty entry ({value!r}); list ids separated by "
+                         "single commas, with no comma before the first or after the last")
+    return [item for item in items if item]
+
+
 def once_each(ids: list[str], option: str) -> list[str]:
     """``ids`` as given, refused when one is named twice: a repeat is more often a slip for
     another id than a wish to count one twice (a sweep would run it twice)."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoal import __version__
-from shoal._cli_parser import CommandParser, once_each
+from shoal._cli_parser import CommandParser, once_each, split_ids
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
@@ -829,7 +829,7 @@ def _served_groups(value: str) -> list[str]:
     """The --tools groups, refused when none or an unknown one is named."""
     from shoal.server_policy import TOOL_GROUPS
 
-    groups = once_each(_split_ids(value, "--tools"), "--tools")
+    groups = once_each(split_ids(value, "--tools"), "--tools")
     unknown = sorted(set(groups) - set(TOOL_GROUPS))
     if groups and not unknown:
         return groups
@@ -1237,16 +1237,6 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
         )
 
 
-def _split_ids(value: str | None, option: str) -> list[str]:
-    """The comma-separated ids of ``option``; an empty one (``a,,b``, ``a,``, ``,a``) is
-    refused, as an id lost in editing more often than a wish for none."""
-    items = [item.strip() for item in (value or "").split(",")]
-    if any(items) and not all(items):
-        raise ValueError(f"{option} has an empty entry ({value!r}); list ids separated by "
-                         "single commas, with no comma before the first or after the last")
-    return [item for item in items if item]
-
-
 def _read_prompts(path: Path) -> dict[str, str]:
     """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns',
     each under its place in the file (``prompts.jsonl:3``), in file order.
@@ -1324,7 +1314,7 @@ def _route(args: argparse.Namespace) -> int:
     options = {
         "catalog": configured_catalog(),
         "candidates": candidates,
-        "excluded": once_each(_split_ids(args.exclude, "--exclude"), "--exclude"),
+        "excluded": once_each(split_ids(args.exclude, "--exclude"), "--exclude"),
         "local_only": args.local_only,
         "max_cost_usd": args.max_cost,
         "min_quality": args.min_quality,
@@ -1396,7 +1386,7 @@ ROUTE_OPTIONS = {
 
 def _candidate_ids(value: str) -> list[str]:
     """The --candidates ids, refused when empty or when one is named twice."""
-    candidates = _split_ids(value, "--candidates")
+    candidates = split_ids(value, "--candidates")
     if not candidates:
         # Most likely an empty shell variable: routing to the whole catalog instead could pick
         # a model the caller meant to leave out.
@@ -2046,7 +2036,7 @@ def _cost(args: argparse.Namespace) -> int:
 
     _use_ledger_and_prices(args)
     catalog = configured_catalog()
-    models = _split_ids(args.compare, "--compare")
+    models = split_ids(args.compare, "--compare")
     if (args.model is None) == (not models):
         raise ValueError("give one MODEL, or --compare A,B,C")
     if args.baseline is not None and not models:

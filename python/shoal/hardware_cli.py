@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shoal import hardware
-from shoal._cli_parser import CommandParser, once_each
+from shoal._cli_parser import CommandParser, once_each, split_ids
 
 logger = logging.getLogger(__name__)
 
@@ -37,19 +37,11 @@ OPTION_OF_PARAMETER = {
 
 
 def _ids(values: Sequence[str] | None, option: str) -> list[str] | None:
-    """Ids given space- or comma-separated, or ``None`` when the option was not given. An empty
-    entry between ids (``a,,b``, ``a,``) is refused, as an id lost in editing more often than a
-    wish for none; an option of nothing but commas names nothing, which its command refuses."""
+    """Ids given space- or comma-separated, or ``None`` when the option was not given (see
+    :func:`split_ids` for empty entries)."""
     if values is None:
         return None
-    ids: list[str] = []
-    for value in values:
-        items = [item.strip() for item in value.split(",")]
-        if any(items) and not all(items):
-            raise ValueError(f"{option} has an empty entry between commas ({value!r}); list "
-                             "ids separated by single commas")
-        ids.extend(item for item in items if item)
-    return ids
+    return [item for value in values for item in split_ids(value, option)]
 
 
 def _contexts(values: Sequence[str] | None) -> list[int]:
