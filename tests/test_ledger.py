@@ -140,6 +140,18 @@ def test_a_record_names_the_price_file_its_prices_came_from_and_a_retry_too(
     assert "(prices of 2026-12-04 from user file prices.json)" in spend_render.usage_record(retried)
 
 
+def test_a_retry_over_a_hard_limit_set_below_the_spend_does_not_call_it_soft(
+    ledger: Ledger,
+) -> None:
+    ledger.record_usage("s", "gpt-4o", input_tokens=10_000, request_id="r-1")
+    ledger.set_limit("s", 0.001, hard=True)
+
+    retried = ledger.record_usage("s", "gpt-4o", input_tokens=10_000, request_id="r-1")
+
+    assert retried.duplicate and retried.over_limit
+    assert spend_render.usage_record(retried).endswith("spent $0.025 of $0.001 (over the limit)")
+
+
 def test_a_ledger_of_schema_version_1_gains_the_price_basis_and_keeps_its_rows(
     tmp_path: Path,
 ) -> None:

@@ -195,7 +195,8 @@ class UsageRecord:
         spent_usd: The scope's spend in its limit's period (or ever, without a period) after
             this record.
         limit_usd: The scope's limit, if any.
-        over_limit: True when the spend now exceeds a soft limit.
+        over_limit: True when the spend now exceeds the limit: a soft limit lets calls past
+            it, and a hard one set below what was already spent leaves the scope over it.
         notes: What the price rests on, as :class:`shoal.cost.CostEstimate` says it (a model
             the catalog lists as retired, a prompt past the model's limits).
     """

@@ -86,7 +86,7 @@ def usage_record(record: UsageRecord) -> str:
     if record.limit_usd is not None:
         limit = f" of {usd(record.limit_usd)}"
         if record.over_limit:
-            limit += " (over the soft limit)"
+            limit += " (over the limit)"
     charge = (
         f"{verb}: {record.model} {usd(record.cost_usd)} to {record.scope} "
         f"({price_basis(record.prices_as_of, record.price_file)}); "
