@@ -398,6 +398,14 @@ def test_count_file_dash_points_to_standard_input(capsys):
         (["eval", "--data", "x.jsonl", "--folds", "1"],
          "shoal eval: error: --folds must be 2 or more (or 'task'), got 1"),
         (["report", "--since", "garbage"], "shoal report: error: --since must be ISO 8601"),
+        # Beyond these bounds --json would write Infinity, which is not JSON.
+        (["route", "--json", "--willingness-to-pay", "inf", "hi"],
+         "shoal route: error: --willingness-to-pay must be between 1e-12 and 1000, got inf"),
+        (["route", "--max-cost", "inf", "hi"],
+         "shoal route: error: --max-cost must be between 0 and 1000, got inf"),
+        (["route", "--candidates", "gpt-4.1", "mail bob@corp.com"],
+         "shoal route: error: --privacy local keeps this task on local open-weight models "
+         "because it found 1 private item (email): remove them, or set --privacy off if"),
     ],
 )
 def test_more_errors_name_the_option_typed(capsys, ledger, monkeypatch, argv, message):
@@ -452,3 +460,19 @@ def test_route_refuses_a_model_named_twice_by_two_spellings(capsys, option, mode
     assert (code, out) == (2, "")
     assert err == (f"shoal route: error: {option} names gpt-4o (as '{first}' and '{second}') "
                    "more than once; list each model once\n")
+
+
+def test_route_text_states_costs_without_scientific_notation(capsys):
+    code, out, err = run(capsys, "route", "--max-cost", "0", "--candidates",
+                         "llama-3.1-8b-instruct,gpt-4.1", "hello world")
+
+    assert code == 2
+    assert "--max-cost ($0.0000129 against $0)" in err
+    assert "e-0" not in err
+
+
+def test_route_text_states_the_willingness_to_pay_in_dollars(capsys):
+    code, out, err = run(capsys, "route", "--willingness-to-pay", "0.00005", "hello world")
+
+    assert code == 0
+    assert "at a willingness to pay of $0.00005 per quality point" in out

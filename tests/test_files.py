@@ -354,3 +354,36 @@ async def test_mcp_names_every_missing_path_as_spelt_under_its_argument(tmp_path
     assert several.is_error and several.content[0].text.startswith(
         "count_files: argument 'paths': 2 paths do not exist: gone/ ("
     )
+
+
+@pytest.mark.anyio
+async def test_a_space_around_a_missing_path_is_shown_quoted(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    async with Client(build_server(roots=[tmp_path])) as client:
+        spaced = await client.call_tool("count_files", {"paths": [".", " ."]})
+
+    assert spaced.is_error and spaced.content[0].text == (
+        f"count_files: argument 'paths': ' .' ({tmp_path / ' .'}) does not exist"
+    )
+
+
+@pytest.mark.anyio
+async def test_count_files_lists_as_many_files_as_one_answer_holds(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    write(tmp_path, {f"a_rather_long_file_name_number_{n:03}.txt": "word " * n for n in range(400)})
+    async with Client(build_server(roots=[tmp_path])) as client:
+        answer = await client.call_tool("count_files", {"paths": ["."], "max_files": 1000})
+
+    listed = answer.structured_content["largest_files"]
+    assert not answer.is_error and 50 < len(listed) < 400
+    assert answer.structured_content["files_counted"] == 400
+    assert answer.structured_content["notes"] == [
+        f"{400 - len(listed)} smaller files not listed (their tokens are in the total); one "
+        f"answer holds {len(listed)} files; shoal count --file lists every one"
+    ]

@@ -1368,6 +1368,7 @@ ROUTE_OPTIONS = {
     "candidates, excluded": "--candidates, --exclude",
     "privacy='block'": "--privacy block",
     "privacy='local'": "--privacy local",
+    "privacy='off'": "--privacy off",
     "or device": "or --device",
     "candidates": "--candidates",
     "excluded": "--exclude",

@@ -146,19 +146,25 @@ class FilesCount:
     token_ratio: float | None = None
     ratio_source: str | None = None
 
-    def summary(self, *, max_files: int) -> FilesSummary:
-        """The largest ``max_files`` files and the first skipped ones, saying what is left out."""
+    def summary(self, *, max_files: int, answer_holds: int | None = None) -> FilesSummary:
+        """The largest ``max_files`` files and the first skipped ones, saying what is left out.
+
+        ``answer_holds``: when a capped answer can list no more than this many (fewer than
+        ``max_files``), the list stops there and the note says so instead of advising a larger
+        max_files.
+        """
         from shoal.render import plural  # render imports this module, so not at the top
 
+        if answer_holds is not None:
+            max_files = min(max_files, answer_holds)
         largest = sorted(self.files, key=lambda item: (-item.tokens, item.path))[:max_files]
         skipped = self.skipped[:max_files]
         notes = []
         if len(largest) < len(self.files):
             unlisted = plural(len(self.files) - len(largest), "smaller file")
-            notes.append(
-                f"{unlisted} not listed (their tokens are in the total); raise max_files to list "
-                "them"
-            )
+            advice = ("raise max_files to list them" if answer_holds is None else
+                      f"one answer holds {answer_holds:,} files; shoal count --file lists every one")
+            notes.append(f"{unlisted} not listed (their tokens are in the total); {advice}")
         if len(skipped) < len(self.skipped):
             unlisted = plural(len(self.skipped) - len(skipped), "more skipped file")
             notes.append(f"{unlisted} not listed")
@@ -385,7 +391,10 @@ def _as_requested(path: str | os.PathLike[str], real: Path, confined: bool) -> s
     """A path as the caller spelt it; a relative one confined to roots also says where it was
     looked for, since it starts at the first root, not the current folder."""
     spelt = os.fspath(path)
-    if not confined or Path(spelt).is_absolute():
+    if spelt != spelt.strip():
+        # A space before or after a name is invisible unless quoted, and is the likely slip.
+        spelt = repr(spelt)
+    if not confined or Path(os.fspath(path)).is_absolute():
         return spelt
     return f"{spelt} ({real})"
 

@@ -79,6 +79,10 @@ __all__ = [
 ]
 
 DEFAULT_WILLINGNESS_TO_PAY = 0.01
+# Bounds far above any real call (a thousand dollars for one answer, or for one quality point),
+# so a larger figure is a slip; they also keep every figure a decision echoes finite JSON.
+MAX_WILLINGNESS_TO_PAY = 1000.0
+MAX_CALL_COST_USD = 1000.0
 DEFAULT_ROUTER_FILE = "router_default.json"
 
 _LABELLED = "exemplars"
@@ -334,7 +338,7 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
         raise RoutingError(f"{name} must be a number, got {type(value).__name__}")
     number = float(value)
     if not (math.isfinite(number) or number == high == math.inf) or not low <= number <= high:
-        raise RoutingError(f"{name} must be between {low} and {high}, got {value}")
+        raise RoutingError(f"{name} must be between {low:g} and {high:g}, got {value}")
     return number
 
 
@@ -577,7 +581,7 @@ def _assess(
     if settings.max_cost_usd is not None:
         checks.append(ConstraintCheck(
             "max_cost_usd", cost <= settings.max_cost_usd,
-            f"${cost:.6g} against ${settings.max_cost_usd:.6g}",
+            f"{format_usd(cost)} against {format_usd(settings.max_cost_usd)}",
         ))
 
     checks.append(ConstraintCheck(
@@ -693,7 +697,7 @@ def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode
     else:
         head = (f"{chosen.model} gives the best predicted quality minus cost among "
                 f"{among} at a willingness to pay of "
-                f"${settings.willingness_to_pay:.4g} per quality point")
+                f"{format_usd(settings.willingness_to_pay)} per quality point")
     excluded = len(ranked) - len(eligible)
     skipped = f" {_count(excluded, 'candidate')} failed a hard constraint." if excluded else ""
     return (f"{head}: predicted quality {quality} (confidence {chosen.confidence:.2f}, from "
@@ -984,7 +988,7 @@ def _stick(
 def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     willingness = arguments["willingness_to_pay"]
     willingness = DEFAULT_WILLINGNESS_TO_PAY if willingness is None else _check_number(
-        "willingness_to_pay", willingness, low=1e-12, high=math.inf
+        "willingness_to_pay", willingness, low=1e-12, high=MAX_WILLINGNESS_TO_PAY
     )
     min_quality = arguments["min_quality"]
     if min_quality is not None:
@@ -994,7 +998,7 @@ def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
         # The MCP tool spells "no limit" -1; a script that copies it gets the Python spelling.
         raise RoutingError(f"max_cost_usd must be 0 or more, got {max_cost}; None sets no limit")
     if max_cost is not None:
-        max_cost = _check_number("max_cost_usd", max_cost, low=0.0)
+        max_cost = _check_number("max_cost_usd", max_cost, low=0.0, high=MAX_CALL_COST_USD)
     output_tokens = arguments["expected_output_tokens"]
     if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 0:
         raise RoutingError(

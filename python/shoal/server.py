@@ -77,6 +77,8 @@ from shoal.privacy import redact as redact_findings
 from shoal.report import SavingsReport, savings_report
 from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
+    MAX_CALL_COST_USD,
+    MAX_WILLINGNESS_TO_PAY,
     RoutingDecision,
     load_router,
     route,
@@ -194,9 +196,9 @@ LONG_ANSWERS = {
     "more: lower max_chunks, or split long texts with the command line (shoal split --out-dir) "
     "or the Python API. Chunk ranges past what one answer holds are left out and counted in "
     "chunks_omitted.",
-    "count_files": "lower max_files (the totals still cover every file).",
     "sweep_hardware": "lower max_points.",
-    "compare_costs": "price fewer models per call.",
+    "compare_costs": "price fewer models per call: each takes about 200 tokens of the answer "
+    "(more with notes), so about 25 fit.",
     "fit_budget": f"{FIT_CUT_ADVICE}; {FIT_ITEMS_ADVICE}. {FIT_ELSEWHERE}",
     "trim_chat": "the kept messages come back whole, as text and as structured content (where "
     "JSON quoting takes more tokens than the prompt does), so keep budget_tokens under about "
@@ -748,7 +750,8 @@ def _add_token_tools(
         max_files: Annotated[
             int,
             Field(
-                description="Most files to list (largest first); the total covers all.",
+                description="Most files to list (largest first); the total covers all. "
+                "Files past what one answer holds are left out, and a note says so.",
                 ge=1,
                 le=1000,
             ),
@@ -773,8 +776,15 @@ def _add_token_tools(
             progress=progress,
             check_cancelled=anyio.from_thread.check_cancelled,
         )
-        shown = result.summary(max_files=max_files)
-        return _answer(shown, render.files_summary(shown))
+
+        def answer(count: int) -> CallToolResult:
+            held = count if count < max_files else None
+            shown = result.summary(max_files=max_files, answer_holds=held)
+            return _answer(shown, render.files_summary(shown))
+
+        # Each listed file takes about 25 tokens, so a thousand of them (the most max_files
+        # allows) are past the cap: list as many as fit and say so.
+        return answer(_most_that_fit(answer, max_files, max_result_tokens))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -902,7 +912,7 @@ def _add_routing_tools(
                 "the task local); otherwise open-weight models are priced as hosted, so 0 alone "
                 "leaves no candidate.",
                 ge=-1,
-                le=1000,
+                le=MAX_CALL_COST_USD,
             ),
         ] = NO_COST_LIMIT,
         min_quality: Annotated[
@@ -921,7 +931,7 @@ def _add_routing_tools(
                 "favours stronger, dearer models. With min_quality it only weighs a switch away "
                 "from previous_model, so it needs one.",
                 gt=0,
-                le=1000,
+                le=MAX_WILLINGNESS_TO_PAY,
             ),
         ] = DEFAULT_WILLINGNESS_TO_PAY,
         expected_output_tokens: Annotated[
