@@ -84,6 +84,11 @@ CALL_WITH_LONE_SURROGATE = (
          12, types.PARSE_ERROR),
         ('{"jsonrpc":"2.0","id":"deep","method":"ping","params":{"n":'
          + "[" * 300 + "]" * 300 + "}}", "deep", types.PARSE_ERROR),
+        # Past Python's own reader's depth: the id is read from the top-level members.
+        ('{"jsonrpc":"2.0","id":"deeper","method":"ping","params":{"n":'
+         + "[" * 5000 + "]" * 5000 + "}}", "deeper", types.PARSE_ERROR),
+        ('{"jsonrpc":"2.0","params":' + "[" * 5000 + '"]"' + "]" * 5000 + ',"id":13,'
+         '"method":"ping"}', 13, types.PARSE_ERROR),
         ('{"jsonrpc":"2.0","id":14,"method":"ping"} trailing', None, types.PARSE_ERROR),
         ("not json", None, types.PARSE_ERROR),
         ('{"jsonrpc":"1.0","id":15,"method":"ping"}', 15, types.INVALID_REQUEST),

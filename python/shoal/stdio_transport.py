@@ -133,13 +133,80 @@ def _readable(line: Any) -> Mapping[str, Any] | None:
         return None
     try:
         value = json.loads(line, parse_int=_integer)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        # Nested past what Python's reader takes (about a thousand levels): the id and method
+        # are top-level members, so read those and skip the deep ones.
+        return _shallow_members(line if isinstance(line, str) else line.decode(errors="replace"))
+    except ValueError:
         return None
     return value if isinstance(value, Mapping) else None
 
 
+def _shallow_members(line: str) -> dict[str, Any] | None:
+    """The top-level members of a JSON object whose values Python's reader takes; a member
+    nested too deep is skipped. None when the line is not a well-formed object."""
+    members: dict[str, Any] = {}
+    position = _after_space(line, 0)
+    if not line.startswith("{", position):
+        return None
+    position = _after_space(line, position + 1)
+    try:
+        while not line.startswith("}", position):
+            key, position = _DECODER.raw_decode(line, position)
+            position = _after_space(line, position)
+            if not isinstance(key, str) or not line.startswith(":", position):
+                return None
+            position = _after_space(line, position + 1)
+            try:
+                members[key], position = _DECODER.raw_decode(line, position)
+            except RecursionError:
+                position = _past_value(line, position)
+            position = _after_space(line, position)
+            if line.startswith(",", position):
+                position = _after_space(line, position + 1)
+            elif not line.startswith("}", position):
+                return None
+    except ValueError:
+        return None
+    return members
+
+
+def _after_space(line: str, position: int) -> int:
+    while position < len(line) and line[position] in _SPACE:
+        position += 1
+    return position
+
+
+def _past_value(line: str, position: int) -> int:
+    """The position after the array or object starting at ``position``: brackets are counted
+    outside strings, so only the brackets' balance is checked, not what lies between."""
+    depth, in_string, escaped = 0, False, False
+    for index in range(position, len(line)):
+        character = line[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif character == "\\":
+                escaped = True
+            elif character == '"':
+                in_string = False
+        elif character == '"':
+            in_string = True
+        elif character in "[{":
+            depth += 1
+        elif character in "]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    raise ValueError("unbalanced brackets")
+
+
 def _integer(digits: str) -> int | _TooLongNumber:
     return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _TooLongNumber()
+
+
+_DECODER = json.JSONDecoder(parse_int=_integer)
+_SPACE = " \t\n\r"
 
 
 def _request_id(message: Mapping[str, Any] | None) -> int | str | None:
