@@ -44,7 +44,8 @@ def test_savings_against_a_named_baseline_per_scope_model_and_day(ledger: str) -
     assert report.spent_usd == pytest.approx(0.111)
     assert report.baseline_usd == pytest.approx(0.51)
     assert report.savings_usd == pytest.approx(0.399)
-    assert report.savings_fraction == pytest.approx(0.399 / 0.51)
+    assert report.savings_fraction == round(0.399 / 0.51, 6) == 0.782353  # as compare_costs
+    assert report.by_scope[0].savings_fraction == round((0.475 - 0.076) / 0.475, 6)
     assert report.baseline_rule == "named"
 
     assert [(row.scope, row.records, row.routed_records) for row in report.by_scope] == [

@@ -5,6 +5,7 @@ this server leaves out says why."""
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +345,19 @@ async def test_the_token_descriptions_say_reasoning_comes_on_top_of_output() -> 
         assert "on top of output_tokens" in properties["reasoning_tokens"]["description"]
         for part in ("cached_input_tokens", "cache_write_tokens"):
             assert "counted in input_tokens too" in properties[part]["description"]
+
+
+async def test_hours_and_fractions_come_back_without_float_noise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server()) as client:
+        for request, model in (("r-1", "gpt-4o"), ("r-2", "gpt-4.1-mini"), ("r-3", "gpt-4.1-mini")):
+            await client.call_tool("record_usage", {**RECORD, "request_id": request, "model": model})
+        status = await client.call_tool("budget_status", {"scope": RECORD["scope"]})
+        report = await client.call_tool("savings_report", {"baseline": "gpt-4o"})
+
+    span = status.structured_content["burn_span_hours"]
+    assert 0 < span and len(Decimal(repr(span)).normalize().as_tuple().digits) <= 12
+    fraction = report.structured_content["savings_fraction"]
+    assert 0 < fraction < 1 and fraction == round(fraction, 6)

@@ -13,15 +13,15 @@ import json
 import math
 from typing import Any
 
-# Fields whose name has one of these words (``total_usd``, ``memory_available_gb``) are money
-# (USD) and memory (GB) figures.
-ROUNDED_UNITS = frozenset({"usd", "gb"})
+# Fields whose name has one of these words (``total_usd``, ``memory_available_gb``,
+# ``burn_span_hours``) are money (USD), memory (GB) and time (hours) figures.
+ROUNDED_UNITS = frozenset({"usd", "gb", "hours"})
 # Enough digits for a nano-dollar up to $1,000, far more than any price or size is known to.
 ROUNDED_DIGITS = 12
 
 
 def rounded_figures(value: Any, unit_field: bool = False, *, every_float: bool = False) -> Any:
-    """``value`` (JSON-shaped) with its money and GB figures to `ROUNDED_DIGITS` significant
+    """``value`` (JSON-shaped) with its money, GB and hour figures to `ROUNDED_DIGITS` significant
     digits; every other value as it is. With ``every_float``, every float is rounded: for
     estimates, in which no float is an exact quantity (a timestamp would lose its digits)."""
     if isinstance(value, dict):

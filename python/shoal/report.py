@@ -80,7 +80,7 @@ class ScopeSavings:
         spent_usd: What they cost.
         baseline_usd: What they would have cost on the baseline.
         savings_usd: ``baseline_usd - spent_usd`` (negative when routing cost more).
-        savings_fraction: Savings over the baseline cost, or None when that is 0.
+        savings_fraction: Savings over the baseline cost, to 6 decimals, or None when that is 0.
     """
 
     scope: str
@@ -132,7 +132,7 @@ class SavingsReport:
         spent_usd: What the calls cost as recorded.
         baseline_usd: What they would have cost on the baseline.
         savings_usd: ``baseline_usd - spent_usd``.
-        savings_fraction: Savings over the baseline cost, or None when that is 0.
+        savings_fraction: Savings over the baseline cost, to 6 decimals, or None when that is 0.
         by_scope: One entry per scope, by spend, largest first.
         by_model: One entry per model, by spend, largest first.
         bucket: The series' bucket: ``hour``, ``day``, ``week`` or ``month``.
@@ -348,7 +348,8 @@ def savings_report(
 def _fraction(baseline_nano: int, spent_nano: int) -> float | None:
     if baseline_nano == 0:
         return None
-    return (baseline_nano - spent_nano) / baseline_nano
+    # Six decimals, as compare_costs gives its fractions: 0.417778, not 0.4177777777777778.
+    return round((baseline_nano - spent_nano) / baseline_nano, 6)
 
 
 def _by_scope(
