@@ -91,3 +91,20 @@ def test_readme_python_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
     assert len(test.examples) >= 10
     assert runner.failures == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"prompt": "\ud800 hi"}, r"^prompt has an unpaired surrogate at index 0;"),
+        ({"prompt": "hi", "history": [{"role": "user", "content": "ok \udc00"}]},
+         r"^history\[0\]\['content'\] has an unpaired surrogate at index 3;"),
+    ],
+)
+def test_route_names_a_lone_surrogate_as_a_routing_error(
+    arguments: dict[str, object], message: str
+) -> None:
+    from shoal.router import RoutingError
+
+    with pytest.raises(RoutingError, match=message):
+        shoal.route(**arguments)  # type: ignore[arg-type]

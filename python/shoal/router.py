@@ -60,7 +60,7 @@ from shoal.router_policy import (
     privacy_report,
     stickiness,
 )
-from shoal.tokens import ESTIMATE_BASE_ENCODING, tokenizer_for
+from shoal.tokens import ESTIMATE_BASE_ENCODING, check_unicode, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -775,6 +775,7 @@ def route(
         raise RoutingError(f"prompt must be a str, got {type(prompt).__name__}")
     if not prompt.strip():
         raise RoutingError("prompt is empty: give the task to route")
+    _checked(lambda text: check_unicode(text, "prompt"), prompt)
     catalog = catalog if catalog is not None else load_catalog()
     router = _router_argument(router)
     settings = _settings(

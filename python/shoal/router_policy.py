@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.privacy import PrivacyFinding, scan_conversation
-from shoal.tokens import _part_texts
+from shoal.tokens import _part_texts, check_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,9 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
         if role not in HISTORY_ROLES:
             raise ValueError(f"history[{index}]: role must be one of "
                              f"{', '.join(HISTORY_ROLES)}, got {role!r}")
-        turns.append((str(role), _turn_text(turn.get("content"), f"history[{index}]")))
+        content = _turn_text(turn.get("content"), f"history[{index}]")
+        check_unicode(content, f"history[{index}]['content']")
+        turns.append((str(role), content))
     return tuple(turns)
 
 
