@@ -476,3 +476,17 @@ def test_route_text_states_the_willingness_to_pay_in_dollars(capsys):
 
     assert code == 0
     assert "at a willingness to pay of $0.00005 per quality point" in out
+
+
+def test_route_lists_may_be_given_over_several_options(capsys):
+    code, out, err = run(capsys, "route", "--json", "--candidates", "gpt-4.1",
+                         "--candidates", "gpt-4.1-mini,gpt-4o", "--exclude", "gpt-4o",
+                         "--exclude", "gpt-4.1", "hello")
+
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["model"] == "gpt-4.1-mini"
+    considered = {decision["model"], *(item["model"] for item in decision["alternatives"])}
+    assert considered == {"gpt-4.1", "gpt-4.1-mini", "gpt-4o"}
+    refused = {item["model"] for item in decision["alternatives"] if not item["eligible"]}
+    assert refused == {"gpt-4.1", "gpt-4o"}

@@ -134,10 +134,12 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     route.add_argument(
         "--candidates",
-        help="comma-separated model ids to choose among (default: every routable model; an "
-        "empty list is an error)",
+        action="append",
+        help="comma-separated model ids to choose among, repeatable (default: every routable "
+        "model; an empty list is an error)",
     )
-    route.add_argument("--exclude", default="", help="comma-separated model ids never to choose")
+    route.add_argument("--exclude", action="append",
+                       help="comma-separated model ids never to choose, repeatable")
     route.add_argument(
         "--local-only", action="store_true", help="only open-weight models run locally"
     )
@@ -1292,7 +1294,7 @@ def _route(args: argparse.Namespace) -> int:
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
-    candidates = None if args.candidates is None else _candidate_ids(args.candidates)
+    candidates = None if args.candidates is None else _candidate_ids(",".join(args.candidates))
     if args.min_quality is not None and args.willingness_to_pay is not None:
         if args.previous_model is None:
             # Under a quality floor the cheapest candidate that reaches it wins; the willingness
@@ -1314,7 +1316,8 @@ def _route(args: argparse.Namespace) -> int:
     options = {
         "catalog": configured_catalog(),
         "candidates": candidates,
-        "excluded": once_each(split_ids(args.exclude, "--exclude"), "--exclude"),
+        "excluded": once_each(split_ids(",".join(args.exclude or []), "--exclude"),
+                              "--exclude"),
         "local_only": args.local_only,
         "max_cost_usd": args.max_cost,
         "min_quality": args.min_quality,
