@@ -125,6 +125,8 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
 def _turn_text(content: object, where: str) -> str:
     if isinstance(content, str):
         return content
+    if content is None:
+        raise ValueError(f"{where}: content is missing; give the turn's text")
     if not isinstance(content, list):
         raise ValueError(f"{where}: content must be a str or a list of text parts "
                          f"{{'type': 'text', 'text': '...'}}, got {type(content).__name__}")
