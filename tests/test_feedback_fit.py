@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shoal import route
+from shoal.catalog import load_catalog
 from shoal.cli import main
 from shoal.feedback import outcomes_as_rows, record_outcome
 from shoal.router import load_router
@@ -27,10 +28,12 @@ TASKS = [
 ]
 
 
-def write_own_catalog(path: Path) -> Path:
-    """A user catalog file adding the hosted model ``my-finetune`` (no quality prior)."""
+def write_own_catalog(
+    path: Path, model: str = "my-finetune", aliases: tuple[str, ...] = (),
+) -> Path:
+    """A user catalog file adding the hosted model ``model`` (no quality prior)."""
     own_model = {
-        "id": "my-finetune", "provider": "acme", "name": "My fine-tune",
+        "id": model, "aliases": list(aliases), "provider": "acme", "name": "My fine-tune",
         "input_per_mtok": 0.01, "output_per_mtok": 0.02, "cached_input_per_mtok": None,
         "cache_write_per_mtok": None, "context_window": 32768, "max_output_tokens": 4096,
         "encoding": None, "token_ratio": 1.1, "open_weights": False, "params_b": None,
@@ -175,3 +178,31 @@ def test_route_considers_a_model_a_price_file_adds(
     monkeypatch.setenv("SHOAL_PRICES", str(prices))
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "my-finetune"
+
+
+def test_outcomes_and_labels_meet_under_the_catalog_id_fit_prices_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Outcomes recorded while the team's price file called its model acme-ft; it has since been
+    # renamed my-finetune, with acme-ft kept as an alias, and the labels use a third spelling.
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    database = tmp_path / "feedback.sqlite3"
+    before = load_catalog(write_own_catalog(tmp_path / "before.json", "acme-ft"))
+    for prompt, is_maths in TASKS[:4]:
+        decision = route(prompt, candidates=[MATHS], privacy="off")
+        record_outcome(decision.decision_id, "acme-ft", 1.0 if is_maths else 0.0, prompt=prompt,
+                       db_path=database, catalog=before)
+    prices = write_own_catalog(tmp_path / "prices.json", "my-finetune", ("acme-ft",))
+    data = tmp_path / "labels.jsonl"
+    rows = [{"prompt": prompt, "model": model, "score": score} for prompt, _ in TASKS[4:]
+            for model, score in (("ACME/My-Finetune", 0.0), (MATHS, 1.0))]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    router_file = tmp_path / "router.json"
+
+    assert main(["fit", str(data), "--outcomes", str(database), "--out", str(router_file),
+                 "--k", "2", "--prices", str(prices)]) == 0
+
+    printed = capsys.readouterr().out
+    assert load_router(router_file).models == ("my-finetune", MATHS)
+    assert "labels for ACME/My-Finetune and acme-ft counted as my-finetune" in printed
+    assert f"add --candidates my-finetune,{MATHS} to keep to the labelled ones" in printed

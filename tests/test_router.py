@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from shoal.router import (
     load_router,
     route,
 )
+from shoal.router_model import MAX_ROUTER_NAME_CHARS, _content_hash
 
 DATA = Path(__file__).parent / "data" / "llmrouter"
 SHIPPED = Path(__file__).parents[1] / "python" / "shoal" / "data"
@@ -223,6 +226,14 @@ def test_tampered_or_wrong_router_files_are_refused(tmp_path: Path) -> None:
          r"rows\[0\]: cost_usd must be a finite number"),
         ([{"prompt": "a", "model": "m", "score": 1, "input_tokens": 2.5}],
          r"rows\[0\]: input_tokens must be a whole number"),
+        # A lone surrogate (what a JSON "\ud800" escape decodes to) has no UTF-8 form.
+        ([{"prompt": "a", "model": "m", "score": 1}, {"prompt": "\ud800 hi", "model": "m",
+                                                       "score": 1}],
+         r"rows\[1\]: prompt has an unpaired surrogate at index 0; text must be valid Unicode"),
+        ([{"prompt": "a", "model": "m\udfff", "score": 1}],
+         r"rows\[0\]: model has an unpaired surrogate at index 1"),
+        ([{"prompt": "a", "model": "m", "score": 1, "task": "\udc80"}],
+         r"rows\[0\]: task has an unpaired surrogate"),
     ],
 )
 def test_bad_training_rows_name_the_row(rows: list[dict[str, object]], message: str) -> None:
@@ -288,3 +299,100 @@ def test_a_model_is_a_default_candidate_until_its_retirement(
     considered = {candidate.model for candidate in decision.alternatives}
     assert set(RETIRED_BY_THE_TEST_DATE) <= considered
     assert not any("retired" in note for note in decision.notes)
+
+
+# ---- a router file with a valid hash is still checked field by field ----
+
+
+def edited_router_file(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A fitted router's file changed by ``edit``, its content hash computed again (as someone
+    editing it by hand would), so only the field checks stand between it and routing."""
+    document = json.loads(fit_router(small_rows(), dim=32, k=2).to_json())
+    edit(document)
+    body = {key: value for key, value in document.items() if key != "content_hash"}
+    document["content_hash"] = _content_hash(body)
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(document: dict[str, Any]) -> None:
+        for key in keys[:-1]:
+            document = document[key]
+        document[keys[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("models", 1, value="gemma-2-9b-it"),
+         r"models\[1\] repeats 'gemma-2-9b-it': list each model once"),
+        (_set("models", 0, value=" "), r"models\[0\] must be a non-empty model id"),
+        (_set("name", value=""), r"name must be a non-empty string without '@'"),
+        (_set("name", value="x" * (MAX_ROUTER_NAME_CHARS + 1)),
+         rf"name must be at most {MAX_ROUTER_NAME_CHARS} characters, got 101"),
+        (_set("mean_scores", 1, value=1.5),
+         r"mean_scores\[1\] must be a finite number in \[0, 1\], got 1.5"),
+        (_set("mean_scores", 0, value=-0.01), r"mean_scores\[0\] must be a finite number in"),
+        (_set("costs_usd", value=[-0.001, None]),
+         r"costs_usd\[0\] must be a finite number or null \(0 or more\), got -0.001"),
+        (_set("costs_usd", value=[0.001, 1e999]), r"costs_usd\[1\] must be a finite number"),
+        (_set("abilities", 0, value=1e6),
+         r"abilities\[0\] must be a finite number in \[-100, 100\], got 1000000.0"),
+        (_set("exemplars", "difficulties", 2, value=-101),
+         r"exemplars\.difficulties\[2\] must be a finite number in \[-100, 100\]"),
+    ],
+)
+def test_an_edited_router_file_is_refused_by_the_field_at_fault(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], None], message: str,
+) -> None:
+    path = edited_router_file(tmp_path / "router.json", edit)
+
+    with pytest.raises(RouterFileError, match=rf"router file .*router\.json: {message}"):
+        load_router(path)
+
+
+def test_a_router_file_with_a_lone_surrogate_is_refused_in_words(tmp_path: Path) -> None:
+    document = json.loads(fit_router(small_rows(), dim=32, k=2).to_json())
+    document["source"] = "labels \ud800"  # json.dumps writes it as the escape "\ud800"
+    path = tmp_path / "router.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    with pytest.raises(RouterFileError, match=r"router\.json: the file holds an escaped lone "
+                       r"surrogate \(such as \\ud800\), which no encoding can take"):
+        load_router(path)
+
+
+def test_a_router_name_is_as_long_as_fit_allows(tmp_path: Path) -> None:
+    longest = "n" * MAX_ROUTER_NAME_CHARS
+    assert load_router(edited_router_file(tmp_path / "r.json", _set("name", value=longest)))
+    with pytest.raises(RouterFileError, match=f"at most {MAX_ROUTER_NAME_CHARS} characters"):
+        fit_router(small_rows(), name=longest + "n")
+
+
+def test_previews_are_redacted_again_when_a_router_file_is_read(tmp_path: Path) -> None:
+    secret = "AKIAQYLPMN5HHHFPZAM2"
+    path = edited_router_file(
+        tmp_path / "router.json", _set("exemplars", "previews", 0, value=f"Deploy with {secret}"),
+    )
+
+    router = load_router(path)
+    decision = route("Solve 2x + 1 = 5 for x.", router=router,
+                     candidates=["gemma-2-9b-it", "qwen2.5-7b-instruct"])
+
+    assert router.previews[0] == "Deploy with [aws_access_key_id]"
+    assert secret not in json.dumps(decision.to_dict())
+    # The version names the redacted router it routes with, so saving it gives a readable file.
+    assert router.content_hash != json.loads(path.read_text())["content_hash"]
+    assert load_router(router.save(tmp_path / "again.json")).version == router.version
+
+
+def test_the_shipped_router_reads_as_it_is_stored() -> None:
+    stored = json.loads((SHIPPED / "router_default.json").read_text(encoding="utf-8"))
+    router = load_router()
+
+    assert router.previews == tuple(stored["exemplars"]["previews"])
+    assert router.models == tuple(stored["models"])
+    assert router.content_hash == stored["content_hash"]

@@ -20,6 +20,7 @@ from shoal.router_eval import (
     evaluate_router,
     read_labelled,
 )
+from shoal.router_model import MAX_ROUTER_NAME_CHARS
 
 MATHS, POEMS = "qwen2.5-7b-instruct", "gemma-2-9b-it"
 README = Path(__file__).parents[1] / "README.md"
@@ -246,6 +247,37 @@ def test_fit_refuses_an_empty_name(tmp_path: Path, capsys: pytest.CaptureFixture
         err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "r.json"), "--name", name)
         assert "--name must not be empty" in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_fit_refuses_a_name_longer_than_a_router_file_may_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    out = tmp_path / "r.json"
+
+    err = error_of(capsys, "fit", str(data), "--out", str(out), "--name",
+                   "n" * (MAX_ROUTER_NAME_CHARS + 1))
+
+    assert f"--name must be at most {MAX_ROUTER_NAME_CHARS} characters" in err
+    assert not out.exists()
+    assert main(["fit", str(data), "--out", str(out), "--name", "n" * MAX_ROUTER_NAME_CHARS,
+                 "--k", "2"]) == 0
+    assert load_router(out).name == "n" * MAX_ROUTER_NAME_CHARS
+
+
+@pytest.mark.parametrize("field", ["prompt", "model", "task"])
+def test_fit_names_the_line_and_field_of_a_lone_surrogate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str,
+) -> None:
+    rows = label_rows()
+    rows[4][field] = "\ud800 hi"  # json.dumps writes the escape "\ud800", as a user's file may
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+
+    err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "r.json"))
+
+    assert (f"shoal fit: error: {data}:5: {field} has an unpaired surrogate at index 0; text "
+            "must be valid Unicode") in err
+    assert "codec" not in err
 
 
 def test_labels_given_to_outcomes_get_a_hint_to_put_data_first(
@@ -618,3 +650,75 @@ def test_route_help_says_what_willingness_to_pay_means(
 
     assert "USD you would pay per call for a whole quality point" in text
     assert "give up" not in text
+
+
+# ---- model names: read through the catalog, and which models routing then considers ----
+
+
+def spelt_rows() -> list[dict[str, object]]:
+    """gpt-4.1 labelled under three spellings (one of them twice on the same prompt, disagreeing),
+    and gpt-4.1-mini under its id."""
+    rows: list[dict[str, object]] = []
+    for number, (prompt, maths, poems) in enumerate(TASKS):
+        spelling = ("openai/gpt-4.1", "GPT-4.1", "gpt-4.1")[number % 3]
+        rows.append({"prompt": prompt, "model": spelling, "score": maths})
+        rows.append({"prompt": prompt, "model": "gpt-4.1-mini", "score": poems})
+    rows.append({"prompt": TASKS[0][0], "model": "GPT-4.1", "score": 0.0})
+    return rows
+
+
+def estimate_sources(
+    capsys: pytest.CaptureFixture[str], router_file: Path, *options: str,
+) -> dict[str, str]:
+    """Where `shoal route` took each candidate's quality from (exemplars or catalog prior)."""
+    assert main(["route", "Solve 3x - 4 = 11 for x.", "--router", str(router_file), *options,
+                 "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    return {item["model"]: item["estimate_source"] for item in decision["alternatives"]}
+
+
+def test_fit_counts_a_models_spellings_as_its_catalog_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", spelt_rows())
+    out = tmp_path / "router.json"
+
+    assert main(["fit", str(data), "--out", str(out), "--k", "2"]) == 0
+
+    captured = capsys.readouterr()
+    router = load_router(out)
+    assert router.models == ("gpt-4.1", "gpt-4.1-mini")
+    assert captured.out.count("labels for openai/gpt-4.1 and GPT-4.1 counted as gpt-4.1\n") == 1
+    assert "not in the catalog" not in captured.err
+    # The merged duplicate is averaged like any repeated label, and noted the same way.
+    assert router.scores[0][0] == 0.5
+    assert "note: 1 prompt-model pair labelled more than once with different scores" in captured.err
+
+    sources = estimate_sources(capsys, out, "--candidates", "openai/gpt-4.1,gpt-4.1-mini")
+    assert sources == {"gpt-4.1": "exemplars", "gpt-4.1-mini": "exemplars"}
+
+
+def test_fit_says_which_models_route_chooses_among(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    out = tmp_path / "router.json"
+
+    assert main(["fit", str(data), "--out", str(out), "--k", "2"]) == 0
+
+    assert (f"`shoal route --router {out}` still chooses among every catalog model not retired, "
+            "placing the ones without labels by their catalog quality prior; add --candidates "
+            f"{POEMS},{MATHS} to keep to the labelled ones\n") in capsys.readouterr().out
+    # What the sentence says: by default an unlabelled model is a candidate, by its prior.
+    sources = estimate_sources(capsys, out)
+    assert sources[MATHS] == sources[POEMS] == "exemplars"
+    assert "catalog prior" in set(sources.values())
+    assert estimate_sources(capsys, out, "--candidates", f"{POEMS},{MATHS}") == {
+        POEMS: "exemplars", MATHS: "exemplars"}
+
+
+def test_the_readme_says_which_models_a_fitted_router_chooses_among() -> None:
+    text = " ".join(README.read_text(encoding="utf-8").split())
+
+    assert ("still chooses among every catalog model not retired, placing the ones without "
+            "labels by their catalog quality prior; add --candidates") in text

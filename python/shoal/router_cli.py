@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -29,7 +30,13 @@ from shoal.router_eval import (
     read_prices,
     with_priors,
 )
-from shoal.router_model import conflicting_labels, fit_router
+from shoal.router_model import (
+    MAX_ROUTER_NAME_CHARS,
+    Router,
+    canonical_model_rows,
+    conflicting_labels,
+    fit_router,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +53,10 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Fit a router from JSONL rows {prompt, model, score in [0, 1], optional "
         "cost_usd, input_tokens, output_tokens, task} (the rows `shoal feedback export` prints "
         "also pass; any other field is an error), and with --outcomes the outcomes recorded by "
-        "`shoal feedback record`. `shoal route --router FILE` then uses it.",
+        "`shoal feedback record`. Model names are read through the catalog as elsewhere "
+        "(openai/gpt-4.1 and GPT-4.1 are gpt-4.1). `shoal route --router FILE` then uses it, "
+        "still among every catalog model not retired unless --candidates names the labelled "
+        "ones.",
     )
     fit.add_argument("data", type=Path, nargs="?",
                      help="labelled rows (.jsonl), or an LLMRouter .json list; optional with "
@@ -63,7 +73,7 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      "not one of the input files, not '-')")
     fit.add_argument("--name", default="custom",
                      help="name recorded in the file and in each decision's router version "
-                     "(non-empty)")
+                     f"(non-empty, at most {MAX_ROUTER_NAME_CHARS} characters, no '@')")
     fit.add_argument("--source", default="user-supplied labels",
                      help="where the labels come from (recorded in the file)")
     fit.add_argument("--prices", type=Path,
@@ -144,6 +154,9 @@ def run_fit(args: argparse.Namespace) -> int:
         raise EvaluationError("give labelled data, --outcomes, or both")
     if not args.name.strip():
         raise EvaluationError("--name must not be empty: it names the router in every decision")
+    if len(args.name) > MAX_ROUTER_NAME_CHARS:
+        raise EvaluationError(f"--name must be at most {MAX_ROUTER_NAME_CHARS} characters (it "
+                              f"names the router in every decision), got {len(args.name):,}")
     database = _outcomes_database(args.outcomes) if args.outcomes is not None else None
     named_database = "the feedback database" if args.outcomes == DEFAULT_OUTCOMES else None
     check_output_file(args.out, "--out", "the router", kind="router",
@@ -162,23 +175,49 @@ def run_fit(args: argparse.Namespace) -> int:
     if not rows:
         raise EvaluationError(_no_rows_message(args.data, database))
     prices = read_prices(args.prices) if args.prices is not None else {}
+    _use_catalog_prices(args.prices)
+    # Names as every other command reads them, through the catalog the command prices with.
+    labels, spellings = canonical_model_rows(rows, configured_catalog())
     if args.prices is not None:
-        _use_catalog_prices(args.prices)
-        _check_prices(rows, prices)
-    router = fit_router(rows, name=args.name, source=source, k=args.k, calibrate=args.calibrate)
+        _check_prices(labels, prices)
+    router = fit_router(labels, name=args.name, source=source, k=args.k,
+                        calibrate=args.calibrate)
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
+    _print_fit_notes(router, args.out, labels, spellings, prices)
+    return 0
+
+
+def _print_fit_notes(
+    router: Router, out: Path, rows: Sequence[Mapping[str, Any]],
+    spellings: Mapping[str, Sequence[str]], prices: Mapping[str, Any],
+) -> None:
+    """What the summary line leaves out: spellings counted as one model, which models `shoal
+    route` chooses among with this router, and (on stderr) labels averaged or not routable."""
+    from shoal.render import plural
+
+    if spellings:
+        print("; ".join(f"labels for {' and '.join(names)} counted as {model}"
+                        for model, names in spellings.items()))
+    unknown = _not_in_catalog(router.models, prices)
+    labelled = [model for model in router.models if model not in unknown]
+    # New models stay routable by their catalog prior (by design), which a team fitting on its
+    # own few models does not expect.
+    keep_to = (f"; add --candidates {','.join(labelled)} to keep to the labelled ones"
+               if labelled else "")
+    print(f"`shoal route --router {shlex.quote(str(out))}` still chooses among every catalog "
+          f"model not retired, placing the ones without labels by their catalog quality "
+          f"prior{keep_to}")
+
     conflicts = conflicting_labels(rows)
     if conflicts:
         print(f"note: {plural(conflicts, 'prompt-model pair')} labelled more than once with "
               "different scores; each pair's scores were averaged", file=sys.stderr)
-    unknown = _not_in_catalog(router.models, prices)
     if unknown:
         print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
               "only when the catalog or a price file (--prices, SHOAL_PRICES) knows it",
               file=sys.stderr)
-    return 0
 
 
 def _no_rows_message(data: Path | None, database: Path | None) -> str:
@@ -195,9 +234,7 @@ def _no_rows_message(data: Path | None, database: Path | None) -> str:
 
 def _not_in_catalog(models: Sequence[str], prices: Mapping[str, Any]) -> list[str]:
     catalog = configured_catalog()
-    known = {entry.id for entry in catalog.models} | set(prices)
-    known |= {alias for entry in catalog.models for alias in entry.aliases}
-    return [model for model in models if model not in known]
+    return [model for model in models if model not in catalog and model not in prices]
 
 
 def _outcomes_database(db: Path) -> Path:
@@ -258,7 +295,9 @@ def _fit_rows(path: Path, max_file_bytes: int) -> list[dict[str, Any]]:
     return long_rows(read_labelled(path, max_file_bytes=max_file_bytes))
 
 
-def _check_prices(rows: list[dict[str, Any]], prices: dict[str, tuple[float, float]]) -> None:
+def _check_prices(
+    rows: Sequence[Mapping[str, Any]], prices: dict[str, tuple[float, float]],
+) -> None:
     catalog = configured_catalog()
     costed = {row["model"] for row in rows if row.get("cost_usd") is not None}
     missing = sorted({row["model"] for row in rows} - costed - set(prices) - {

@@ -29,7 +29,9 @@ calibration, were selected by 5-fold cross-validation on LLMRouter's training pr
 score 0.178 → 0.171, mid-range bias from up to +0.07 to within ±0.015).
 
 The router file is JSON with a format version and a SHA-256 content hash over its canonical
-form, so an edited or truncated file is refused rather than silently misused.
+form, so an edited or truncated file is refused rather than silently misused. A file whose hash
+was recomputed after an edit is still checked field by field, and its previews are redacted
+again as it is read.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ from pathlib import Path
 from typing import Any
 
 from shoal._backend import core
+from shoal.catalog import Catalog
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.privacy import redact
+from shoal.tokens import check_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,15 @@ _MISSING_SCORE = 0xFFFF
 _SCORE_STEPS = 0xFFFE
 _PREVIEW_CHARS = 80
 _QUANTILES = 101
+
+# A router's name opens every decision's router version (``name@hash``), which decisions, the
+# ledger and recorded outcomes repeat: a short label (where the labels come from is ``source``).
+MAX_ROUTER_NAME_CHARS = 100
+
+# The largest ability or difficulty a router file may hold. The fit's L2 penalty keeps fitted
+# values within a few units (the shipped router's lie in [-4.3, 3.3]), and sigmoid(x) is 1.0
+# in double precision from x = 37 on, so a value beyond 100 means nothing but an edit.
+MAX_FITTED_MAGNITUDE = 100.0
 
 MIN_CALIBRATION_LABELS = 100
 CALIBRATION_SAMPLE = 8192
@@ -358,8 +371,21 @@ def check_label_row(row: object, where: str) -> LabelRow:
         value = row.get(name)
         if value is not None and not isinstance(value, str):
             raise RouterFileError(f"{where}: {name} must be a string, got {value!r}")
+    _refuse_lone_surrogates(row, where)
     return LabelRow(prompt, model, float(score), cost, input_tokens, output_tokens,
                     row.get("task"))
+
+
+def _refuse_lone_surrogates(row: Mapping[str, Any], where: str) -> None:
+    """Refuse a text field holding a lone surrogate (a JSON escape such as ``"\\ud800"``): no
+    encoding can take one, so the embedding, the router file and every output would fail."""
+    for name in ("prompt", "model", *_ROW_TEXT_FIELDS):
+        value = row.get(name)
+        if isinstance(value, str):
+            try:
+                check_unicode(value, f"{where}: {name}")
+            except ValueError as error:
+                raise RouterFileError(str(error)) from None
 
 
 def _refuse_unknown_fields(row: Mapping[Any, Any], where: str) -> None:
@@ -417,6 +443,36 @@ def _validated_rows(
     if not grouped:
         raise RouterFileError("rows is empty: a router needs labelled prompts")
     return grouped
+
+
+def canonical_model_rows(
+    rows: Iterable[Mapping[str, Any]], catalog: Catalog,
+) -> tuple[list[Mapping[str, Any]], dict[str, tuple[str, ...]]]:
+    """``rows`` with each model the catalog knows under its catalog id, read as every other
+    command reads a model name (``openai/gpt-4.1`` and ``GPT-4.1`` are ``gpt-4.1``), so routing
+    finds their labels and the spellings of one model become one router model.
+
+    Names the catalog does not know are kept as written. A row that is not a mapping or whose
+    model is not a string is kept as it is, for :func:`fit_router` to refuse by name.
+
+    Returns:
+        The rows, and for each catalog id that other spellings were counted as, those spellings
+        in the order first seen.
+    """
+    canonical: dict[str, str] = {}
+    spellings: dict[str, list[str]] = {}
+    resolved: list[Mapping[str, Any]] = []
+    for row in rows:
+        model = row.get("model") if isinstance(row, Mapping) else None
+        if not isinstance(model, str):
+            resolved.append(row)
+            continue
+        if model not in canonical:
+            canonical[model] = catalog.model(model).id if model in catalog else model
+            if canonical[model] != model:
+                spellings.setdefault(canonical[model], []).append(model)
+        resolved.append({**row, "model": canonical[model]})
+    return resolved, {model: tuple(names) for model, names in spellings.items()}
 
 
 def conflicting_labels(rows: Iterable[Mapping[str, Any]]) -> int:
@@ -483,7 +539,9 @@ def fit_router(
     """Fit a router from labelled rows ``{"prompt", "model", "score" in [0, 1]}``.
 
     Rows may also carry ``cost_usd`` (the observed cost of that call; each model's mean is kept
-    in the file) and ``input_tokens``/``output_tokens``.
+    in the file) and ``input_tokens``/``output_tokens``. Model names are kept as written;
+    :func:`canonical_model_rows` first gives them the catalog ids routing looks labels up by
+    (``shoal fit`` does).
 
     Args:
         rows: Labels; several rows for the same prompt and model are averaged.
@@ -648,7 +706,11 @@ def _preview(prompt: str) -> str:
 def _check_labels(*, name: object, source: object) -> None:
     # The name is the first half of every decision's router version (``name@hash``).
     if not isinstance(name, str) or not name.strip() or "@" in name:
-        raise RouterFileError(f"name must be a non-empty string without '@', got {name!r}")
+        raise RouterFileError(f"name must be a non-empty string without '@', got {name!r:.80}")
+    if len(name) > MAX_ROUTER_NAME_CHARS:
+        raise RouterFileError(
+            f"name must be at most {MAX_ROUTER_NAME_CHARS} characters, got {len(name):,}"
+        )
     if not isinstance(source, str):
         raise RouterFileError(f"source must be a string, got {type(source).__name__}")
 
@@ -694,10 +756,11 @@ def _field(document: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
 
 
 def _numbers(
-    document: Mapping[str, Any], name: str, where: str, *, nullable: bool = False
+    document: Mapping[str, Any], name: str, where: str, *, nullable: bool = False,
+    low: float = -math.inf, high: float = math.inf,
 ) -> tuple[Any, ...]:
-    """The list field ``name`` as finite floats (None kept when ``nullable``), naming the first
-    entry that is not one."""
+    """The list field ``name`` as finite floats from ``low`` to ``high`` (None kept when
+    ``nullable``), naming the first entry that is not one."""
     numbers: list[float | None] = []
     for index, value in enumerate(_field(document, name, list)):
         if value is None and nullable:
@@ -709,11 +772,34 @@ def _numbers(
                 number = float(value)
             except OverflowError:
                 number = math.inf
-        if not math.isfinite(number):
+        if not (math.isfinite(number) and low <= number <= high):
             kind = "a finite number or null" if nullable else "a finite number"
-            raise RouterFileError(f"{where}{name}[{index}] must be {kind}, got {value!r}")
+            raise RouterFileError(
+                f"{where}{name}[{index}] must be {kind}{_bounds(low, high)}, got {value!r}"
+            )
         numbers.append(number)
     return tuple(numbers)
+
+
+def _bounds(low: float, high: float) -> str:
+    """`` in [0, 1]``, `` (0 or more)``, or nothing for numbers without bounds."""
+    if math.isinf(high):
+        return "" if math.isinf(low) else f" ({low:g} or more)"
+    return f" in [{low:g}, {high:g}]"
+
+
+def _model_ids(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``models`` field: non-empty ids, each once (a repeated id would split one model's
+    labels over two columns, and routing would read only the first)."""
+    models = _strings(document, "models", "")
+    seen: set[str] = set()
+    for index, model in enumerate(models):
+        if not model.strip():
+            raise RouterFileError(f"models[{index}] must be a non-empty model id")
+        if model in seen:
+            raise RouterFileError(f"models[{index}] repeats {model!r}: list each model once")
+        seen.add(model)
+    return models
 
 
 def _strings(document: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
@@ -748,7 +834,14 @@ def _router_from_document(document: Any) -> Router:
         )
     stated_hash = _field(document, "content_hash", str)
     body = {key: value for key, value in document.items() if key != "content_hash"}
-    if _content_hash(body) != stated_hash:
+    try:
+        computed_hash = _content_hash(body)
+    except UnicodeEncodeError:
+        raise RouterFileError(
+            "the file holds an escaped lone surrogate (such as \\ud800), which no encoding can "
+            "take: it was edited or damaged"
+        ) from None
+    if computed_hash != stated_hash:
         raise RouterFileError("content hash does not match: the file was edited or truncated")
 
     embedding = _field(document, "embedding", dict)
@@ -756,14 +849,14 @@ def _router_from_document(document: Any) -> Router:
         raise RouterFileError(f"embedding.method must be {EMBEDDING_METHOD!r}")
     prediction = _field(document, "prediction", dict)
     exemplars = _field(document, "exemplars", dict)
-    models = _strings(document, "models", "")
+    models = _model_ids(document)
     count = _field(exemplars, "count", int)
     dim = _field(embedding, "dim", int)
 
     centre = _numbers(embedding, "centre", "embedding.")
     if len(centre) != dim:
         raise RouterFileError(f"embedding.centre holds {len(centre)} values, not dim={dim}")
-    costs = _numbers(document, "costs_usd", "", nullable=True)
+    costs = _numbers(document, "costs_usd", "", nullable=True, low=0.0)
     calibration = _read_calibration(prediction, len(models))
     if len(costs) != len(models):
         raise RouterFileError("costs_usd needs one entry (a number or null) per model")
@@ -772,18 +865,22 @@ def _router_from_document(document: Any) -> Router:
         raise RouterFileError(
             f"exemplars.vectors_int8 holds {len(vectors)} bytes, not {count}x{dim}"
         )
-    difficulties = _numbers(exemplars, "difficulties", "exemplars.")
-    previews = _strings(exemplars, "previews", "exemplars.")
-    abilities = _numbers(document, "abilities", "")
-    mean_scores = _numbers(document, "mean_scores", "")
+    low, high = -MAX_FITTED_MAGNITUDE, MAX_FITTED_MAGNITUDE
+    difficulties = _numbers(exemplars, "difficulties", "exemplars.", low=low, high=high)
+    stored_previews = _strings(exemplars, "previews", "exemplars.")
+    previews = _redacted_previews(stored_previews)
+    abilities = _numbers(document, "abilities", "", low=low, high=high)
+    mean_scores = _numbers(document, "mean_scores", "", low=0.0, high=1.0)
     if len(difficulties) != count or len(previews) != count:
         raise RouterFileError("exemplars.difficulties and exemplars.previews need count entries")
     if len(abilities) != len(models) or len(mean_scores) != len(models):
         raise RouterFileError("abilities and mean_scores need one entry per model")
 
+    name, source = _field(document, "name", str), _field(document, "source", str)
+    _check_labels(name=name, source=source)
     router = Router(
-        name=_field(document, "name", str),
-        source=_field(document, "source", str),
+        name=name,
+        source=source,
         dim=dim,
         k=_field(prediction, "k", int),
         similarity_power=float(_field(prediction, "similarity_power", (int, float))),
@@ -798,13 +895,31 @@ def _router_from_document(document: Any) -> Router:
         centre=centre,
         costs_usd=costs,
         calibration=calibration,
-        content_hash=stated_hash,
+        # Previews redacted as read make the router differ from the file: its hash, and so its
+        # version, then names what it serves (and a save writes a file that reads back).
+        content_hash=stated_hash if previews == stored_previews else "",
     )
     _check_parameters(
         dim=router.dim, k=router.k, similarity_power=router.similarity_power,
         shrinkage=router.shrinkage,
     )
     return router
+
+
+def _redacted_previews(previews: tuple[str, ...]) -> tuple[str, ...]:
+    """The previews made again as a fit makes them (redacted, one line, cut to length).
+
+    A fit already redacts them; doing it again as the file is read keeps a secret out of every
+    decision's neighbours when the file was edited by hand or written before previews were
+    redacted. Reading is cached, and this costs less than reading the file.
+    """
+    redacted = tuple(_preview(preview) for preview in previews)
+    changed = sum(a != b for a, b in zip(previews, redacted, strict=True))
+    if changed:
+        logger.warning("%d exemplar previews in the router file are not as a fit writes them "
+                       "(a secret or personal data, several lines, or too long); they are "
+                       "redacted and cut as read", changed)
+    return redacted
 
 
 def _read_calibration(
