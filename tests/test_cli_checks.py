@@ -398,6 +398,9 @@ def test_count_file_dash_points_to_standard_input(capsys):
         (["eval", "--data", "x.jsonl", "--folds", "1"],
          "shoal eval: error: --folds must be 2 or more (or 'task'), got 1"),
         (["report", "--since", "garbage"], "shoal report: error: --since must be ISO 8601"),
+        (["route", "--file", "prompts.jsonl", "--previous-model", "gpt-4.1"],
+         "shoal route: error: --file routes independent prompts and takes no --previous-model, "
+         "which is about one conversation"),
         # Beyond these bounds --json would write Infinity, which is not JSON.
         (["route", "--json", "--willingness-to-pay", "inf", "hi"],
          "shoal route: error: --willingness-to-pay must be between 1e-12 and 1000, got inf"),

@@ -185,12 +185,13 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--history",
         type=Path,
         help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first; "
-        "role is system, user, assistant or tool, content a string or a list of text parts",
+        "role is system, user, assistant or tool, content a string or a list of text parts "
+        "(one PROMPT only, not --file)",
     )
     route.add_argument(
         "--previous-model",
         help="model of the previous turn: stay on it unless a "
-        "switch gains more than --stickiness-margin",
+        "switch gains more than --stickiness-margin (one PROMPT only, not --file)",
     )
     route.add_argument(
         "--stickiness-margin",
@@ -1294,6 +1295,15 @@ def _route(args: argparse.Namespace) -> int:
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
+    conversation = [option for option, value in (("--history", args.history),
+                                                 ("--previous-model", args.previous_model))
+                    if value is not None]
+    if args.file is not None and conversation:
+        # A batch holds independent prompts; one conversation's turns or model would be applied
+        # to every one of them.
+        raise ValueError(f"--file routes independent prompts and takes no "
+                         f"{' or '.join(conversation)}, which is about one conversation; route "
+                         "that conversation's PROMPT alone")
     candidates = None if args.candidates is None else _candidate_ids(",".join(args.candidates))
     if args.min_quality is not None and args.willingness_to_pay is not None:
         if args.previous_model is None:
