@@ -75,8 +75,10 @@ class PrivacyFinding:
         kind: What was found, e.g. ``aws_access_key_id``, ``email``, ``card_number``.
         category: ``secret`` or ``personal``.
         location: Which text: ``prompt`` or ``history[i]`` (the i-th turn of a conversation).
-        start: Character offset of the first sensitive character.
-        end: Character offset just past the last one (``text[start:end]``).
+        start: Offset of the first sensitive character, in code points (as Python counts a
+            string; a host counting UTF-16 units, as JavaScript does, must convert: an emoji is
+            one code point and two units).
+        end: Offset just past the last one, in code points (``text[start:end]``).
     """
 
     kind: str

@@ -1057,14 +1057,14 @@ def _add_routing_tools(
             Field(description="Also return the text with each finding replaced by [kind]."),
         ] = False,
     ) -> Annotated[CallToolResult, PrivacyScan]:
-        """Find secrets and personal data in a text: kinds and character offsets, never values.
+        """Find secrets and personal data in a text: kinds and code-point offsets, never values.
 
         Use it before a text (a log, a file, a user's message) goes to a hosted model, an issue
         or a shared document. The same scan route_task runs: cloud and API keys, tokens,
         private keys, passwords in connection strings and assignments, e-mail addresses,
         telephone numbers, card numbers (Luhn), IBANs (mod 97), dashed US Social Security
         numbers; documentation examples and placeholders are not findings. Findings are listed
-        up to 20, with counts per kind.
+        up to 20, with counts per kind. Offsets count code points, not UTF-16 units.
         """
         findings = _call(scan_text, text, location="text")
         if redact:
@@ -1086,7 +1086,7 @@ class PrivacyScan:
     """What scan_private_data found in a text.
 
     Attributes:
-        findings: The first 20 findings: kind, category, location ``text`` and character
+        findings: The first 20 findings: kind, category, location ``text`` and code-point
             offsets (``text[start:end]``).
         finding_counts: Findings of each kind, over the whole text.
         findings_omitted: Findings not listed in ``findings``.
