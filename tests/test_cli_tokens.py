@@ -132,6 +132,7 @@ def test_a_file_size_limit_out_of_range_names_only_the_option(
 
 
 def write_chat(tmp_path: Path, request: Any) -> str:
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "chat.json"
     path.write_text(json.dumps(request), encoding="utf-8")
     return str(path)
@@ -439,3 +440,62 @@ def test_a_files_count_and_a_budget_plan_name_an_estimate_as_a_single_count_does
                          str(tmp_path / "a.txt"))
     assert status == 0 and "(estimate: o200k_base x 1.30)" in out and "estimate(" not in out
     assert "\n  ratio 1.30: " in out
+
+
+WEATHER_SCHEMA = {"type": "object", "properties": {
+    "city": {"type": "string", "description": "City name"},
+    "unit": {"type": "string", "enum": ["c", "f"]}}}
+WEATHER = {"name": "get_weather", "description": "Get the weather for a city."}
+
+
+@pytest.mark.parametrize("tool", [
+    {**WEATHER, "input_schema": WEATHER_SCHEMA},   # Anthropic
+    {**WEATHER, "inputSchema": WEATHER_SCHEMA},    # MCP
+])
+def test_tools_in_anthropic_and_mcp_shape_count_their_schema(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tool: dict[str, Any]
+) -> None:
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    openai = {"type": "function", "function": {**WEATHER, "parameters": WEATHER_SCHEMA}}
+    counted = {}
+    for name, definition in (("openai", openai), ("other", tool)):
+        chat = write_chat(tmp_path, {"messages": messages, "tools": [definition]})
+        status, out, err = run(capsys, "count", "--chat", chat, "--json")
+        assert status == 0, err
+        counted[name] = json.loads(out)
+
+    assert counted["other"]["tool_tokens"] == counted["openai"]["tool_tokens"]
+    assert counted["openai"]["exact"] and not counted["other"]["exact"]
+    assert "input_schema or inputSchema" in counted["other"]["method"]
+
+
+def test_a_tool_with_two_schemas_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tool = {**WEATHER, "parameters": WEATHER_SCHEMA, "input_schema": WEATHER_SCHEMA}
+    chat = write_chat(tmp_path, {"messages": [{"role": "user", "content": "Hi"}], "tools": [tool]})
+
+    status, _, err = run(capsys, "count", "--chat", chat)
+
+    assert status == 2
+    assert "tools[0] gives its parameters twice (parameters and input_schema)" in err
+
+
+def test_an_anthropic_system_field_is_counted_as_a_system_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    system = "You are a terse assistant who answers in French."
+    user = {"role": "user", "content": "Hello there"}
+    as_field = write_chat(tmp_path, {"model": "claude-sonnet-4-5", "max_tokens": 100,
+                                     "system": system, "messages": [user]})
+    field_count = json.loads(run(capsys, "count", "--chat", as_field, "--json")[1])
+    as_message = write_chat(tmp_path / "other", [{"role": "system", "content": system}, user])
+    message_count = json.loads(run(capsys, "count", "--chat", as_message, "--json")[1])
+
+    assert field_count["tokens"] == message_count["tokens"] > 20
+    assert field_count["messages"] == 2
+
+    status, _, err = run(capsys, "budget", "trim", as_field, "--model", "gpt-4o",
+                         "--budget", "100")
+    assert status == 2
+    assert "top-level 'system' (Anthropic's form), which trim would leave out" in err

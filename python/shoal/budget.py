@@ -747,7 +747,8 @@ def trim_chat(
         messages: Chat messages as dicts in OpenAI or Anthropic form.
         budget_tokens: Most prompt tokens the kept history may take.
         model: Catalog model id to count for.
-        tools: Tool definitions sent with the chat (OpenAI form).
+        tools: Tool definitions sent with the chat (OpenAI, Anthropic or MCP shape, as
+            :func:`shoal.tokens.count_chat` takes them).
         start_on_user: Drop leading non-user turns from the kept history.
 
     Returns:

@@ -282,7 +282,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--chat",
         type=Path,
         help="JSON file of a chat request ('-': stdin): a list of messages, or {'messages': "
-        "[...], 'tools': [...]}; counted by OpenAI's chat and tool rules, and takes no TEXT, "
+        "[...], 'tools': [...]} (Anthropic's top-level 'system' counts as a system message; "
+        "tools in OpenAI, Anthropic or MCP shape); counted by OpenAI's chat and tool rules, "
+        "and takes no TEXT, "
         "--file, --limit, --encoding, --allow-special or --no-gitignore",
     )
     count.add_argument(
@@ -1047,7 +1049,7 @@ def _budget(args: argparse.Namespace) -> int:
         # Read as `shoal count --chat` reads a chat request, so that the two take the same files.
         text = _read_input(args.messages, "messages file")
         with _errors_in_file("messages file", args.messages):
-            messages, tools = _chat_request(text)
+            messages, tools = _chat_request(text, system_as_message=False)
             messages = parse_messages(messages)
         with _options_named(BUDGET_OPTIONS):
             trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model,
@@ -1750,9 +1752,12 @@ def _refuse_beside_chat(args: argparse.Namespace) -> None:
         raise ValueError("; ".join(refusals))
 
 
-def _chat_request(text: str) -> tuple[list[Any], list[Any]]:
+def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[Any], list[Any]]:
     """The messages and tools of a chat request: a list of messages, or {'messages': [...],
-    'tools': [...]}. The caller names the file in an error."""
+    'tools': [...]}, where an Anthropic request's top-level 'system' becomes a leading system
+    message (the same text, counted the same way), or is refused without
+    ``system_as_message``. Other request keys (model, max_tokens) hold no prompt text. The
+    caller names the file in an error."""
     try:
         request = json.loads(text)
     except json.JSONDecodeError as error:
@@ -1773,7 +1778,18 @@ def _chat_request(text: str) -> tuple[list[Any], list[Any]]:
     for key, value in (("messages", messages), ("tools", tools)):
         if not isinstance(value, list):
             raise ValueError(f"'{key}' must be a list, not {_json_kind(value)}")
-    return messages, tools
+    system = request.get("system")
+    if system is None:
+        return messages, tools
+    if not isinstance(system, (str, list)):
+        raise ValueError(f"'system' must be a string or a list of text blocks, not "
+                         f"{_json_kind(system)}")
+    if not system_as_message:
+        # The kept messages are written back as a list, where a top-level field has no place.
+        raise ValueError("the request has a top-level 'system' (Anthropic's form), which trim "
+                         "would leave out of the kept messages: move it into 'messages' as "
+                         "{'role': 'system', 'content': ...}, which is always kept")
+    return [{"role": "system", "content": system}, *messages], tools
 
 
 def _json_kind(value: object) -> str:

@@ -626,7 +626,8 @@ def _add_token_tools(
         tools: Annotated[
             list[dict[str, Any]],
             Field(description="Tool definitions as sent to the API ({'type': 'function', "
-                  "'function': {...}}); empty: none.", max_length=1000),
+                  "'function': {...}}, or Anthropic's and MCP's shape with input_schema or "
+                  "inputSchema); empty: none.", max_length=1000),
         ] = [],  # noqa: B006 - pydantic copies defaults
     ) -> Annotated[CallToolResult, ChatTokenCount]:
         """Count the prompt tokens of a chat request, messages and tool definitions apart.

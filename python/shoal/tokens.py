@@ -346,6 +346,15 @@ TOOL_BLOCKS_NOTE = (
     "(no vendor publishes a rule for them)"
 )
 
+# How tools defined in Anthropic's or MCP's shape are counted, appended to the method.
+TOOL_SCHEMA_NOTE = (
+    "tools given with input_schema or inputSchema (Anthropic, MCP) counted by OpenAI's function "
+    "rules (their vendors publish none)"
+)
+
+# The keys a tool definition's parameter schema comes under: OpenAI's, Anthropic's, MCP's.
+SCHEMA_KEYS = ("parameters", "input_schema", "inputSchema")
+
 # The keys of an assistant message that may stand in for its content, as the API allows.
 CALL_KEYS = ("tool_calls", "function_call")
 
@@ -385,7 +394,9 @@ def count_chat(
             ``exact``.
         model: A catalog model id.
         tools: Tool definitions as sent to the API, ``{"type": "function", "function": {...}}``
-            (a bare function object is accepted too).
+            (a bare function object is accepted too, and Anthropic's and MCP's shapes, whose
+            schema is ``input_schema`` or ``inputSchema``; those are counted by the same rules,
+            so such a count is not ``exact``).
 
     Returns:
         The prompt token count, its parts, and how it was obtained.
@@ -408,7 +419,8 @@ def count_chat(
     )
 
     overhead = TOOL_OVERHEAD.get(tokenizer.encoding, TOOL_OVERHEAD["o200k_base"])
-    tool_tokens = _tool_tokens(tools, tokenizer, overhead)
+    tool_tokens, schema_notes = _tool_tokens(tools, tokenizer, overhead)
+    notes.extend(schema_notes)
 
     entry = configured_catalog().model(model)
     rules_checked = tokenizer.exact and (
@@ -596,25 +608,26 @@ def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[
 
 def _tool_tokens(
     tools: Sequence[Mapping[str, Any]], tokenizer: Tokenizer, overhead: ToolOverhead
-) -> int:
-    """Tokens of the function definitions under OpenAI's published rules (0 without tools)."""
+) -> tuple[int, list[str]]:
+    """Tokens of the function definitions under OpenAI's published rules (0 without tools),
+    and the note on tools given in another vendor's shape."""
     _check_list(tools, "tools", "tool definitions")
     if not tools:
-        return 0
+        return 0, []
 
     lines: list[str] = []
     fixed = overhead.end
+    other_shapes = False
     for index, tool in enumerate(tools):
         function = _function_of(tool, index)
         fixed += overhead.function_start
         lines.append(f"{function['name']}:{_without_final_period(function.get('description'))}")
 
-        parameters = function.get("parameters") or {}
-        if not isinstance(parameters, Mapping):
-            raise TypeError(f"tools[{index}] function.parameters must be an object (a JSON schema)")
+        schema_key, parameters = _parameters_of(function, index)
+        other_shapes = other_shapes or schema_key != "parameters"
         properties = parameters.get("properties") or {}
         if not isinstance(properties, Mapping):
-            raise TypeError(f"tools[{index}] parameters.properties must be an object")
+            raise TypeError(f"tools[{index}] {schema_key}.properties must be an object")
         if properties:
             fixed += overhead.properties_start
         for key, schema in properties.items():
@@ -630,7 +643,22 @@ def _tool_tokens(
             kind = schema.get("type", "")
             description = _without_final_period(schema.get("description"))
             lines.append(f"{key}:{kind}:{description}")
-    return fixed + sum(tokenizer.count_many(lines))
+    return fixed + sum(tokenizer.count_many(lines)), [TOOL_SCHEMA_NOTE] if other_shapes else []
+
+
+def _parameters_of(function: Mapping[str, Any], index: int) -> tuple[str, Mapping[str, Any]]:
+    """The key a tool's parameter schema came under and the schema ({} when it has none).
+    Anthropic names it input_schema and MCP inputSchema; counting only the name and
+    description of such a tool would leave out most of its tokens."""
+    given = [key for key in SCHEMA_KEYS if function.get(key) is not None]
+    if len(given) > 1:
+        raise ValueError(f"tools[{index}] gives its parameters twice ({' and '.join(given)}); "
+                         "keep one")
+    key = given[0] if given else "parameters"
+    schema = function.get(key) or {}
+    if not isinstance(schema, Mapping):
+        raise TypeError(f"tools[{index}] {key} must be an object (a JSON schema)")
+    return key, schema
 
 
 def _function_of(tool: object, index: int) -> Mapping[str, Any]:
