@@ -467,3 +467,20 @@ def test_a_lone_surrogate_in_an_id_or_group_is_named_by_its_field(item, where):
     # It surfaced as "'utf-8' codec can't encode character '\\ud800' in position 314".
     with pytest.raises(ValueError, match=rf"^{re.escape(where)} has an unpaired surrogate at"):
         fit_budget([item], model="gpt-4o", budget_tokens=10)
+
+
+def test_a_trim_past_the_model_input_limit_says_the_api_would_reject_it() -> None:
+    messages = [{"role": "system", "content": "be brief"}] + [
+        {"role": "user" if n % 2 == 0 else "assistant", "content": "word " * 5000}
+        for n in range(30)
+    ]
+
+    past = trim_chat(messages, budget_tokens=1_000_000, model="gpt-4o")
+    within = trim_chat(messages, budget_tokens=100_000, model="gpt-4o")
+
+    assert past.tokens > 128_000
+    assert past.notes[0] == (
+        f"the kept messages take {past.tokens:,} tokens, more than gpt-4o's input limit of "
+        "128,000: the API would reject them; give a budget within the limit, less the answer's "
+        "tokens")
+    assert not any("input limit" in note for note in within.notes)

@@ -800,6 +800,12 @@ def trim_chat(
             used -= sum(costs[i] for i in turn.indices)
         kept_turns = kept_turns[first_user:]
 
+    limit = configured_catalog().model(base.model).input_limit
+    if used > limit:
+        # The budget is the caller's; the model's window is the API's, and it refuses past it.
+        notes.insert(0, f"the kept messages take {used:,} tokens, more than {base.model}'s input "
+                        f"limit of {limit:,}: the API would reject them; give a budget within "
+                        "the limit, less the answer's tokens")
     kept = sorted(system + [i for turn in kept_turns for i in turn.indices])
     kept_set = set(kept)
     dropped = [i for i in range(len(copies)) if i not in kept_set]
