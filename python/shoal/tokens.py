@@ -657,7 +657,8 @@ def _parameters_of(function: Mapping[str, Any], index: int) -> tuple[str, Mappin
     key = given[0] if given else "parameters"
     schema = function.get(key) or {}
     if not isinstance(schema, Mapping):
-        raise TypeError(f"tools[{index}] {key} must be an object (a JSON schema)")
+        field = "function.parameters" if key == "parameters" else key
+        raise TypeError(f"tools[{index}] {field} must be an object (a JSON schema)")
     return key, schema
 
 
