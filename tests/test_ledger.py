@@ -384,7 +384,7 @@ def test_period_bounds_are_calendar_periods_in_utc() -> None:
         (lambda ledger: ledger.budget_status("s", window_hours=0), ValueError,
          "window_hours must be"),
         (lambda ledger: ledger.set_limit("s", 1e300), ValueError,
-         r"usd must be at most \$4,611,686,018\.43, got 1e\+300"),
+         r"usd must be at most \$4,611,686,018\.42, got 1e\+300"),
         (lambda ledger: ledger.set_limit("s", 1e-10), ValueError,
          r"usd 1e-10 rounds to \$0: the ledger keeps whole nano-dollars"),
         (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
@@ -667,9 +667,11 @@ def test_a_limit_below_the_spend_is_set_with_a_note_saying_so(ledger: Ledger) ->
 
     assert hard.notes == ("s has already spent $0.006, over this limit of $0.005: every call "
                           "that costs anything is refused until the limit is raised",)
-    assert soft.notes == ("s has already spent $0.006, over this limit of $0.005: every call "
-                          "recorded is flagged as over it",)
-    assert above.notes == ()  # reaching a limit exactly is allowed
+    assert soft.notes == ("replaces the earlier hard limit of $0.005: a scope has one limit",
+                          "s has already spent $0.006, over this limit of $0.005: every call "
+                          "recorded is flagged as over it")
+    # Reaching a limit exactly is allowed: only the replacement is noted.
+    assert above.notes == ("replaces the earlier soft limit of $0.005: a scope has one limit",)
     assert spend_render.budget_limit(hard).splitlines() == [
         "s: hard limit $0.005", f"  note: {hard.notes[0]}"
     ]
@@ -684,3 +686,23 @@ def test_a_record_of_a_retired_model_carries_the_note_a_retry_too(ledger: Ledger
 
     assert first.notes == retried.notes == (note,)
     assert spend_render.usage_record(first).splitlines()[1] == f"  note: {note}"
+
+
+def test_a_limit_that_replaces_another_says_so(ledger: Ledger) -> None:
+    first = ledger.set_limit("s", 0.10, period="day")
+    same = ledger.set_limit("s", 0.10, period="day")
+    softer = ledger.set_limit("s", 0.05, hard=False, period="day")
+
+    assert first.notes == () and same.notes == ()
+    assert softer.notes == ("replaces the earlier hard limit of $0.10 per day: a scope has one "
+                            "limit",)
+    assert ledger.set_limit("s", 1).notes == (
+        "replaces the earlier soft limit of $0.05 per day: a scope has one limit",)
+
+
+def test_the_largest_limit_stated_is_the_largest_taken(ledger: Ledger) -> None:
+    from shoal.ledger import MAX_LIMIT_USD
+
+    assert ledger.set_limit("s", MAX_LIMIT_USD).usd == 4_611_686_018.42
+    with pytest.raises(ValueError, match=r"at most \$4,611,686,018\.42, got 4611686018\.43"):
+        ledger.set_limit("s", 4_611_686_018.43)

@@ -308,7 +308,8 @@ async def test_a_limit_below_the_scope_s_spend_is_set_with_a_warning(
         "that costs anything is refused until the day ends or the limit is raised"
     ]
     assert below.content[0].text.splitlines()[1].startswith("  note: session:capped has already")
-    assert above.structured_content["notes"] == []
+    assert above.structured_content["notes"] == [
+        "replaces the earlier hard limit of $0.10 per day: a scope has one limit"]
 
 
 async def test_pricing_a_retired_model_over_mcp_carries_the_retirement_date(

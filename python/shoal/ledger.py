@@ -56,8 +56,9 @@ NANO_PER_USD = 1_000_000_000
 # Most nano-dollars one limit, one record or one scope's total may hold: half of a signed 64-bit
 # integer, so sums of many rows stay inside SQLite's INTEGER and PostgreSQL's BIGINT.
 MAX_NANOUSD = 2**62
-# The largest limit, in USD: $4,611,686,018.43. The MCP tool's bound is this same figure.
-MAX_LIMIT_USD = MAX_NANOUSD / NANO_PER_USD
+# The largest limit, in USD: the last whole cent within MAX_NANOUSD, $4,611,686,018.42, so that
+# the figure errors and the README state is one that is taken. The MCP tool's bound is the same.
+MAX_LIMIT_USD = math.floor(MAX_NANOUSD / NANO_PER_USD * 100) / 100
 # Version 2 added the price basis of each row (prices_as_of, price_file); opening a version 1
 # ledger adds those columns, empty in its earlier rows.
 SCHEMA_VERSION = 2
@@ -1047,6 +1048,9 @@ class Ledger:
 
         with self._store.write(scope) as cursor:
             sql = self._store.sql
+            cursor.execute(sql("SELECT limit_nanousd, hard, period FROM shoal_limits "
+                               "WHERE scope = ?"), (scope,))
+            earlier = cursor.fetchone()
             cursor.execute(sql("DELETE FROM shoal_limits WHERE scope = ?"), (scope,))
             cursor.execute(
                 sql("INSERT INTO shoal_limits (scope, limit_nanousd, hard, period, set_at) "
@@ -1055,7 +1059,11 @@ class Ledger:
             )
             limit = BudgetLimit(scope, _usd(_nano(usd)), bool(hard), period, iso(set_at))
             spent = self._spent(cursor, scope, limit, set_at)
-        return replace(limit, notes=_over_limit_notes(limit, _usd(spent)))
+        notes = _over_limit_notes(limit, _usd(spent))
+        if earlier is not None:
+            replaced = BudgetLimit(scope, _usd(int(earlier[0])), bool(earlier[1]), earlier[2], "")
+            notes = (*_replaced_limit_note(replaced, limit), *notes)
+        return replace(limit, notes=notes)
 
     def remove_limit(self, scope: str) -> bool:
         """Remove ``scope``'s limit; True when there was one."""
@@ -1226,6 +1234,19 @@ def _over_limit_notes(limit: BudgetLimit, spent_usd: float) -> tuple[str, ...]:
                else "every call recorded is flagged as over it")
     return (f"{limit.scope} has already spent {format_usd(spent_usd)}{period}, over this limit "
             f"of {format_usd(limit.usd)}: {outcome}",)
+
+
+def _replaced_limit_note(earlier: BudgetLimit, limit: BudgetLimit) -> tuple[str, ...]:
+    """A note when a new limit replaces a different one: a scope holds one limit, so a daily cap
+    and a lifetime one cannot stand side by side, which a caller setting both may not expect."""
+    if (earlier.usd, earlier.hard, earlier.period) == (limit.usd, limit.hard, limit.period):
+        return ()
+    return (f"replaces the earlier {_limit_words(earlier)}: a scope has one limit",)
+
+
+def _limit_words(limit: BudgetLimit) -> str:
+    per = f" per {limit.period}" if limit.period else ""
+    return f"{'hard' if limit.hard else 'soft'} limit of {format_usd(limit.usd)}{per}"
 
 
 def _record(stored: StoredUsage, *, duplicate: bool, spent: int,
@@ -1466,7 +1487,7 @@ def set_limit(
     Args:
         scope: The scope to limit.
         usd: Most the scope may spend, in USD, per period or ever: 0, or from $0.000000001
-            (the ledger keeps whole nano-dollars) to ``MAX_NANOUSD`` nano-dollars.
+            (the ledger keeps whole nano-dollars) to ``MAX_LIMIT_USD`` ($4,611,686,018.42).
         hard: Refuse records that would exceed it (True), or record and flag them (False).
         period: ``hour``, ``day``, ``week`` (from Monday) or ``month``, calendar periods in UTC;
             None limits the scope's whole life.
