@@ -389,6 +389,13 @@ async def test_resources_carry_the_dated_tables(server, mode: str) -> None:  # t
 
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", catalog["catalog_date"]) and catalog["sources"]
     assert len(catalog["models"]) >= 60
+    listed = {row["id"]: row for row in catalog["models"]}
+    # What a host needs to choose and budget without reading every model: the input limit, the
+    # cache-write rate, where long-context rates start and the retirement date.
+    assert listed["gpt-5"]["max_input_tokens"] == 272_000
+    assert listed["claude-sonnet-4-5"]["cache_write_per_mtok"] == 3.75
+    assert listed["gemini-2.5-pro"]["long_context_threshold"] == 200_000
+    assert listed["gemini-2.5-pro"]["deprecation_date"] == "2026-12-01"
     assert model["id"] == "gpt-4.1" and model["price_source"]
     assert {"apple-m4-pro", "rtx-4090", "iphone-16-pro"} <= {device["id"] for device in devices}
     assert any(node["id"].startswith("nanostack") for node in nodes)

@@ -409,6 +409,8 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 INPUT_PARTS_HELP = ("cached and cache-write parts included (Anthropic: input + cache_creation + "
                     "cache_read; OpenAI: prompt_tokens)")
 PART_HELP = "counted in --input too, priced at the cache rate instead of the input rate"
+CACHE_WRITE_HELP = ("counted in --input too, priced at the cache-write rate instead of the input "
+                    "rate")
 OUTPUT_HELP = ("--reasoning is charged on top, so from an OpenAI usage report give "
                "completion_tokens minus reasoning_tokens")
 REASONING_HELP = ("charged at the output rate on top of --output (OpenAI's completion_tokens "
@@ -445,7 +447,7 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     cost.add_argument("--cached", type=int, dest="cached_input_tokens",
                       help=f"the part of --input read from the cache per call; {PART_HELP}")
     cost.add_argument("--cache-write", type=int, dest="cache_write_tokens",
-                      help=f"the part of --input written to the cache per call; {PART_HELP}")
+                      help=f"the part of --input written to the cache per call; {CACHE_WRITE_HELP}")
     cost.add_argument("--reasoning", type=int, dest="reasoning_tokens",
                       help=f"hidden reasoning tokens per call, {REASONING_HELP}")
     cost.add_argument("--calls", type=int, help="number of identical calls (default: 1)")
@@ -596,7 +598,7 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     record.add_argument("--cached", type=int, default=0, dest="cached_input_tokens",
                         help=f"the part of --input read from the cache; {PART_HELP}")
     record.add_argument("--cache-write", type=int, default=0, dest="cache_write_tokens",
-                        help=f"the part of --input written to the cache; {PART_HELP}")
+                        help=f"the part of --input written to the cache; {CACHE_WRITE_HELP}")
     record.add_argument("--reasoning", type=int, default=0, dest="reasoning_tokens",
                         help=f"hidden reasoning tokens, {REASONING_HELP}")
     record.add_argument(

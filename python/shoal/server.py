@@ -421,12 +421,16 @@ CATALOG_SUMMARY_FIELDS = (
     "input_per_mtok",
     "output_per_mtok",
     "cached_input_per_mtok",
+    "cache_write_per_mtok",
     "context_window",
+    "max_input_tokens",
     "max_output_tokens",
+    "long_context_threshold",
     "encoding",
     "open_weights",
     "params_b",
     "quality",
+    "deprecation_date",
 )
 
 
@@ -440,7 +444,9 @@ def _add_resources(server: MCPServer[None]) -> None:
         name="catalog",
         title="Model catalog",
         description="Every catalog model with its prices (USD per million tokens), context "
-        "window, tokenizer, open-weight size and quality prior; the catalog date and sources. "
+        "window and input limit, the prompt length past which long-context rates apply, "
+        "tokenizer, open-weight size, quality prior and retirement date; the catalog date and "
+        "sources. "
         "Includes the rows of the server's price file (--prices, SHOAL_PRICES).",
         mime_type="application/json",
     )
