@@ -1091,3 +1091,21 @@ async def test_trim_chat_names_the_kept_messages_it_changed(server) -> None:  # 
     assert kept and answer["notes_omitted"] > 0
     assert changed == [i for i in kept if i % 2 == 0]
     assert "changed (orphaned tool results removed" in result.content[0].text
+
+
+async def test_trim_chat_counts_the_tools_sent_with_the_chat(server) -> None:  # type: ignore[no-untyped-def]
+    from shoal.budget import trim_chat
+
+    chat = [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "And the weather?"}]
+    tool = {"name": "get_weather", "description": "Get the weather for a city.",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    arguments = {"messages": chat, "budget_tokens": 230, "model": "gpt-4o"}
+    async with Client(server) as client:
+        bare = await client.call_tool("trim_chat", arguments)
+        with_tools = await client.call_tool("trim_chat", {**arguments, "tools": [tool]})
+
+    expected = trim_chat(chat, budget_tokens=230, model="gpt-4o", tools=[tool])
+    assert with_tools.structured_content["tool_tokens"] == expected.tool_tokens > 0
+    assert with_tools.structured_content["tokens"] == expected.tokens <= 230
+    assert bare.structured_content["kept"] != with_tools.structured_content["kept"]

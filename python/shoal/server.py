@@ -1752,6 +1752,11 @@ def _add_budget_tools(
             Field(description="Return the kept messages; false: only the kept and dropped index "
                   "runs, counts and notes (you have the messages), so long chats fit one answer."),
         ] = True,
+        tools: Annotated[
+            list[dict[str, Any]],
+            Field(description="Tool definitions sent with the chat (OpenAI, Anthropic or MCP "
+                  "shape), which count against the budget; empty: none.", max_length=1000),
+        ] = [],  # noqa: B006 - pydantic copies defaults
     ) -> Annotated[CallToolResult, TrimmedChatAnswer]:
         """Cut a chat history to a token budget without breaking it.
 
@@ -1763,7 +1768,7 @@ def _add_budget_tools(
         answer holds are left out and counted (kept_runs_omitted, dropped_runs_omitted,
         changed_runs_omitted, notes_omitted).
         """
-        result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model)
+        result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model, tools=tools)
 
         # The kept messages come back twice; past the cap in prompt tokens they cannot fit, and
         # a long chat's answer would take longer to build and measure than the trim itself.
