@@ -484,3 +484,21 @@ def test_a_trim_past_the_model_input_limit_says_the_api_would_reject_it() -> Non
         "128,000: the API would reject them; give a budget within the limit, less the answer's "
         "tokens")
     assert not any("input limit" in note for note in within.notes)
+
+
+def _call(call_id: str) -> dict[str, object]:
+    return {"id": call_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+
+
+def test_an_unanswered_call_is_pending_only_when_nothing_follows_it() -> None:
+    asked = [{"role": "user", "content": "Look both up."},
+             {"role": "assistant", "content": None, "tool_calls": [_call("p1"), _call("p2")]},
+             {"role": "tool", "tool_call_id": "p1", "content": "ok"}]
+    later = [*asked, {"role": "user", "content": "Thanks."}]
+
+    pending = trim_chat(asked, budget_tokens=1_000, model="gpt-4o")
+    broken = trim_chat(later, budget_tokens=1_000, model="gpt-4o")
+
+    assert pending.notes == ("message 1: tool call 'p2' has no result yet",)
+    assert broken.notes == ("message 1: tool call 'p2' has no result, though later turns "
+                            "follow: the API refuses a chat with an unanswered call",)

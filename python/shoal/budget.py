@@ -630,8 +630,12 @@ def _group_turns(
         if id(turn) not in answered_in:
             answered_in[id(turn)] = _answered_ids(messages, turn.indices[1:])
         if call_id not in answered_in[id(turn)]:
+            # The latest call may await its result; one with turns after it is a chat the API
+            # refuses, which trimming keeps as it was given.
+            pending = turn is turns[-1]
             notes.append(f"message {turn.indices[0]}: tool call {_quoted_ids([call_id])} has no "
-                         "result yet")
+                         + ("result yet" if pending else "result, though later turns follow: "
+                            "the API refuses a chat with an unanswered call"))
     return system, turns, orphans
 
 
