@@ -502,3 +502,11 @@ def test_an_unanswered_call_is_pending_only_when_nothing_follows_it() -> None:
     assert pending.notes == ("message 1: tool call 'p2' has no result yet",)
     assert broken.notes == ("message 1: tool call 'p2' has no result, though later turns "
                             "follow: the API refuses a chat with an unanswered call",)
+
+
+def test_a_one_token_item_reads_one_token() -> None:
+    from shoal import spend_render
+
+    plan = fit_budget([{"id": "a", "text": "hi"}], budget_tokens=1, model="gpt-4o")
+
+    assert "  included  a: 1 token; rank 1" in spend_render.fit_plan(plan)

@@ -37,10 +37,10 @@ def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
                      if ids)
         shown = tuple(item for item in plan.items if item.status == "truncated")
     for item in shown:
-        size = (f"{item.tokens:,}" if item.status != "truncated"
-                else f"{item.included_tokens:,} of {item.tokens:,}")
+        size = (plural(item.tokens, "token") if item.status != "truncated"
+                else f"{item.included_tokens:,} of {plural(item.tokens, 'token')}")
         group = f" [group {item.group}]" if item.group else ""
-        lines.append(f"  {item.status:9} {item.id}{group}: {size} tokens; {item.reason}")
+        lines.append(f"  {item.status:9} {item.id}{group}: {size}; {item.reason}")
     # The price's own notes (a retired model, a long-context tier) apply to the plan's cost.
     lines.extend(f"  note: {note}" for note in plan.cost.notes)
     return "\n".join(lines)
