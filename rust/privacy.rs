@@ -113,7 +113,7 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
         "connection_string",
         SECRET,
         concat!(
-            r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:-]{1,256})@",
+            r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:#-]{1,256})@",
             r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}|\[[0-9A-Fa-f:.]{2,64}\])"
         ),
     ),
@@ -176,11 +176,12 @@ const MASKS: [&str; 8] =
 
 /// Words documentation writes where a password goes; a value whose letters are only one of
 /// them (`password123`, `Secret!`) stands in for a password rather than being one.
-const STAND_IN_PASSWORDS: [&str; 10] = [
+const STAND_IN_PASSWORDS: [&str; 11] = [
     "password", "passwd", "passphrase", "pass", "pwd", "secret", "dummy", "sample", "test", "pw",
+    "guest",
 ];
 
-const PUBLISHED_EXAMPLES: [&str; 28] = [
+const PUBLISHED_EXAMPLES: [&str; 29] = [
     "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
     "sk_test_BQokikJOvBiI2HlWgH4olfQ2",
     concat!(
@@ -213,6 +214,7 @@ const PUBLISHED_EXAMPLES: [&str; 28] = [
     "FR1420041010050500013M02606",
     "NL91ABNA0417164300",
     "CH9300762011623852957",
+    "GB33BUKB20201555555555",
 ];
 
 const RESERVED_MAIL_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
@@ -399,13 +401,102 @@ fn is_base64(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/'
 }
 
+/// How far an assigned value may run past the end of its pattern's group, in characters.
+const MAX_VALUE_TAIL: usize = 256;
+
+/// Closing brackets and their openers.
+const BRACKETS: [(u8, u8); 3] = [(b')', b'('), (b']', b'['), (b'}', b'{')];
+
+/// Printable ASCII except quotes, backticks and angle brackets, which close a value in shell,
+/// Markdown and HTML. Not other scripts: prose written without spaces (Chinese, Japanese) would
+/// run on into the value.
+fn continues_unquoted_value(byte: u8) -> bool {
+    byte.is_ascii_graphic() && !b"'\"`<>".contains(&byte)
+}
+
+/// Where the value assigned to a keyword ends, or None to keep the pattern's end.
+///
+/// A value class stops at the first character outside it, so without this the rest of a secret
+/// such as `'Xk9#mP2$vL(8)qR'` would survive redaction. A quoted value runs to its closing quote
+/// on the same line; an unquoted one over the bytes that can continue it, less sentence
+/// punctuation and closing brackets it does not open. The bound (in characters, as in the
+/// pure-Python twin) keeps the work per candidate fixed; a value that passes it, or a quote not
+/// closed within it, keeps the pattern's end.
+///
+/// Only the span grows: the checks still judge the value as the pattern read it. Judged whole, a
+/// quoted message (`"password": "Password is too short"`) would pass as a password with symbols,
+/// and an unquoted tail (`api_key=...&redirect=https://example.com`) would turn a key into a
+/// placeholder.
+fn assigned_value_end(text: &[u8], value_start: usize, value_end: usize) -> Option<usize> {
+    let quote = byte_before(text, value_start).filter(|b| b"'\"".contains(b));
+    if let Some(quote) = quote {
+        return closing_quote(text, value_end, quote);
+    }
+
+    let limit = text.len().min(value_end + MAX_VALUE_TAIL);
+    let mut end = value_end;
+    while end < limit && continues_unquoted_value(text[end]) {
+        end += 1;
+    }
+    if text.get(end).is_some_and(|&b| continues_unquoted_value(b)) {
+        return None;
+    }
+    Some(trim_value(text, value_start, end))
+}
+
+/// The position of `quote` within `MAX_VALUE_TAIL` characters of `from`, on the same line.
+fn closing_quote(text: &[u8], from: usize, quote: u8) -> Option<usize> {
+    let mut characters = 0;
+    for (position, &byte) in text.iter().enumerate().skip(from) {
+        if byte & 0xC0 != 0x80 {
+            if characters == MAX_VALUE_TAIL {
+                return None;
+            }
+            characters += 1;
+        }
+        if byte == quote {
+            return Some(position);
+        }
+        if byte == b'\r' || byte == b'\n' {
+            return None;
+        }
+    }
+    None
+}
+
+/// `end` less trailing `.,;:` and closing brackets the value does not open: they end the
+/// sentence or the bracket around the assignment (`(password=...)`), not the value.
+fn trim_value(text: &[u8], start: usize, mut end: usize) -> usize {
+    let count = |byte: u8, end: usize| text[start..end].iter().filter(|&&b| b == byte).count();
+    let mut unopened =
+        BRACKETS.map(|(closer, opener)| count(closer, end).saturating_sub(count(opener, end)));
+    while end > start {
+        let last = text[end - 1];
+        let bracket = BRACKETS.iter().position(|&(closer, _)| closer == last);
+        if b".,;:".contains(&last) {
+            end -= 1;
+        } else if let Some(index) = bracket.filter(|&index| unopened[index] > 0) {
+            unopened[index] -= 1;
+            end -= 1;
+        } else {
+            break;
+        }
+    }
+    end
+}
+
 fn check_assigned(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+    let assigned_end = assigned_value_end(text, value_start, value_end);
     // A value character right after the group means the value ran past the pattern's bound.
-    if word_at(text, value_end) || is_in(byte_at(text, value_end), b"-/+=.~") {
+    let runs_on = word_at(text, value_end) || is_in(byte_at(text, value_end), b"-/+=.~");
+    if assigned_end.is_none() && runs_on {
         return None;
     }
     let value = rstrip(&text[value_start..value_end], b".");
-    random_credential(value).then_some((value_start, value_start + value.len()))
+    if !random_credential(value) {
+        return None;
+    }
+    Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
 }
 
 fn check_azure(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
@@ -460,7 +551,11 @@ fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<S
     }
     let has_digit = value.iter().any(u8::is_ascii_digit);
     let has_symbol = value.iter().any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
-    (has_digit || has_symbol).then_some((value_start, value_start + value.len()))
+    if !(has_digit || has_symbol) {
+        return None;
+    }
+    let assigned_end = assigned_value_end(text, value_start, value_end);
+    Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
 }
 
 // ---- personal data ----
@@ -601,14 +696,34 @@ fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
         return None;
     }
     let valid = if value[0] == b'+' {
-        // Dots after a sign are a signed decimal (`+3.14159265`) unless they split 3+ groups.
-        let decimal = separators.contains(&b'.')
-            && (groups.len() < 3 || groups[1..].iter().any(|g| g.len() < 2));
-        (8..=15).contains(&digits.len()) && digits[0] != b'0' && groups.len() <= 7 && !decimal
+        international(&groups, &separators)
     } else {
         north_american(&groups) || national(&groups, &separators)
     };
     (valid && !fictional_phone(&digits)).then_some((start, end))
+}
+
+/// An E.164 number after `+`: at most 15 digits, a country code that does not start with 0.
+///
+/// Dots after a sign are a signed decimal (`+3.14159265`) unless they split 3+ groups. Digits
+/// with no separator at all are a signed integer (`+12500000`) unless there are 10 or more,
+/// which leaves out only the shortest plans written unspaced. Country code 1 is the North
+/// American Numbering Plan: 10 national digits whose area code and exchange start with 2-9.
+fn international(groups: &[&[u8]], separators: &[u8]) -> bool {
+    let digits: Vec<u8> = groups.concat();
+    let decimal = separators.contains(&b'.')
+        && (groups.len() < 3 || groups[1..].iter().any(|g| g.len() < 2));
+    if !(8..=15).contains(&digits.len()) || digits[0] == b'0' || groups.len() > 7 || decimal {
+        return false;
+    }
+    if groups.len() == 1 && digits.len() < 10 {
+        return false;
+    }
+    if digits[0] == b'1' {
+        let leading = |digit: u8| (b'2'..=b'9').contains(&digit);
+        return digits.len() == 11 && leading(digits[1]) && leading(digits[4]);
+    }
+    true
 }
 
 fn north_american(groups: &[&[u8]]) -> bool {
@@ -826,7 +941,7 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
         }
         return;
     }
-    let mut position = 0;
+    let (mut position, mut resumed_end) = (0, None);
     while let Some(found) = regex.find_at(text, position) {
         let (start, end) = (found.start(), found.end());
         let value = &text[start..end];
@@ -859,12 +974,7 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
             "us_ssn" => check_ssn(text, start, end),
             _ => None,
         };
-        // A number found short of its candidate's end (a phone before ` 9am`, the first of two
-        // cards) leaves the rest of the candidate to be searched again.
-        position = match span {
-            Some((_, found_end)) if CUT_SHORT.contains(&kind) && found_end < end => found_end,
-            _ => end,
-        };
+        (position, resumed_end) = next_search(text, kind, (start, end), span, resumed_end);
         if let Some(span) = span {
             spans.push((span, order));
         }
@@ -873,6 +983,37 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
 
 /// Detectors whose check can find a number in the first part of a candidate only.
 const CUT_SHORT: [&str; 2] = ["phone", "card_number"];
+
+/// Where to search after a candidate, and the end of the rejected candidate that search resumes
+/// inside (`resumed_end` is the one the search that found `candidate` resumed inside).
+///
+/// A number found short of its candidate's end (a phone before ` 9am`, the first of two cards)
+/// leaves the rest of the candidate to be searched again. A rejected candidate may be a short
+/// number run into a real one (`Ticket 7 415-867-5309`): the search resumes after its first
+/// space, not at its next byte. Once only: when that search is rejected too, more numbers lie
+/// ahead in the same run (an IBAN's groups, a table's columns), and the search moves past them.
+fn next_search(
+    text: &[u8],
+    kind: &str,
+    candidate: Span,
+    span: Option<Span>,
+    resumed_end: Option<usize>,
+) -> (usize, Option<usize>) {
+    let (start, end) = candidate;
+    if !CUT_SHORT.contains(&kind) {
+        return (end, None);
+    }
+    if let Some((_, found_end)) = span {
+        return (found_end, None);
+    }
+    if resumed_end.is_some_and(|resumed_end| start < resumed_end) {
+        return (end, None);
+    }
+    match text[start..end].iter().position(|&b| b == b' ') {
+        Some(space) => (start + space + 1, Some(end)),
+        None => (end, None),
+    }
+}
 
 /// Maps sorted-or-not byte offsets to character offsets in one pass over `text`.
 fn char_offsets(text: &[u8], byte_offsets: &[usize]) -> Vec<usize> {
@@ -979,6 +1120,42 @@ mod tests {
         let cards = kinds("cards 4539341672110681 5425341672110685 ok");
         assert_eq!(cards.len(), 2);
         assert!(kinds("table 212 867 5309 1985").is_empty());
+    }
+
+    #[test]
+    fn assigned_values_are_found_whole() {
+        let found = kinds("password: 'Xk9#mP2$vL(8)qR' and (api_key=Zq8vL2mN5pR7tW9yB3dF$6h).");
+        assert_eq!(
+            found,
+            vec![
+                ("password", "Xk9#mP2$vL(8)qR".to_owned()),
+                ("api_key", "Zq8vL2mN5pR7tW9yB3dF$6h".to_owned())
+            ]
+        );
+        let within = format!("Xk9mP2vL({})", "ü".repeat(200));
+        assert_eq!(kinds(&format!("password: '{within}'")), vec![("password", within)]);
+        let past_the_bound = format!("password: 'Xk9mP2vL({})'", "ü".repeat(300));
+        assert_eq!(kinds(&past_the_bound), vec![("password", "Xk9mP2vL".to_owned())]);
+    }
+
+    #[test]
+    fn a_hash_belongs_to_a_connection_string_password() {
+        let found = kinds("postgres://app:Xk9#mP2vL8@db.acme.io/prod");
+        assert_eq!(found, vec![("connection_string", "Xk9#mP2vL8".to_owned())]);
+    }
+
+    #[test]
+    fn a_short_number_in_front_is_skipped_once() {
+        assert_eq!(kinds("Ticket 7 415-867-5309"), vec![("phone", "415-867-5309".to_owned())]);
+        let card = kinds("2024-05-01 4565102275210493");
+        assert_eq!(card, vec![("card_number", "4565102275210493".to_owned())]);
+        assert!(kinds("DE00 3704 0044 0532 0130 00").is_empty());
+    }
+
+    #[test]
+    fn signed_integers_are_not_telephone_numbers() {
+        assert!(kinds("+12500000, +1234567890, +31415926, +1 234 5678").is_empty());
+        assert_eq!(kinds("+14158675309").len(), 1);
     }
 
     #[test]

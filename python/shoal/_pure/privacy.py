@@ -55,6 +55,7 @@ _MASKS = ("example", "xxxx", "placeholder", "redacted", "changeme", "****", "000
 # (``password123``, ``Secret!``) stands in for a password rather than being one.
 _STAND_IN_PASSWORDS = frozenset((
     "password", "passwd", "passphrase", "pass", "pwd", "secret", "dummy", "sample", "test", "pw",
+    "guest",
 ))
 
 _PLACEHOLDERS = (
@@ -75,6 +76,7 @@ _PUBLISHED_EXAMPLES = frozenset({
     "6200000000000005", "4000000000000002", "4000000000009995",
     "DE89370400440532013000", "GB82WEST12345698765432", "GB29NWBK60161331926819",
     "FR1420041010050500013M02606", "NL91ABNA0417164300", "CH9300762011623852957",
+    "GB33BUKB20201555555555",
 })
 
 _RESERVED_MAIL_DOMAINS = ("example.com", "example.net", "example.org")
@@ -120,7 +122,7 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("jwt", SECRET,
      r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{20,4096}"),
     ("connection_string", SECRET,
-     r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:-]{1,256})@"
+     r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:#-]{1,256})@"
      r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}|\[[0-9A-Fa-f:.]{2,64}\])"),
     ("authorization_header", SECRET,
      r"(?i:authorization)" + _ASSIGN
@@ -276,16 +278,81 @@ def _check_jwt(text: str, match: re.Match[str]) -> Span | None:
     return start, end
 
 
+# How far an assigned value may run past the end of its pattern's group.
+_MAX_VALUE_TAIL = 256
+
+# Characters that continue an unquoted value: printable ASCII except quotes, backticks and angle
+# brackets, which close a value in shell, Markdown and HTML. Not other scripts: prose written
+# without spaces (Chinese, Japanese) would run on into the value.
+_UNQUOTED_VALUE = frozenset(map(chr, range(0x21, 0x7F))) - frozenset("'\"`<>")
+
+_OPENERS = {")": "(", "]": "[", "}": "{"}
+
+
+def _assigned_value_end(text: str, start: int, end: int) -> int | None:
+    """Where the value assigned to a keyword ends, or None to keep the pattern's end.
+
+    A value class stops at the first character outside it, so without this the rest of a
+    secret such as ``'Xk9#mP2$vL(8)qR'`` would survive redaction. A quoted value runs to its
+    closing quote on the same line; an unquoted one over the characters that can continue it,
+    less sentence punctuation and closing brackets it does not open. The bound (in characters)
+    keeps the work per candidate fixed; a value that passes it, or a quote not closed within it,
+    keeps the pattern's end.
+
+    Only the span grows: the checks still judge the value as the pattern read it. Judged whole,
+    a quoted message (``"password": "Password is too short"``) would pass as a password with
+    symbols, and an unquoted tail (``api_key=...&redirect=https://example.com``) would turn a key
+    into a placeholder.
+    """
+    limit = min(len(text), end + _MAX_VALUE_TAIL)
+    quote = text[start - 1 : start]
+    if quote in ("'", '"'):
+        for position in range(end, limit):
+            if text[position] == quote:
+                return position
+            if text[position] in "\r\n":
+                return None
+        return None
+
+    position = end
+    while position < limit and text[position] in _UNQUOTED_VALUE:
+        position += 1
+    if position < len(text) and text[position] in _UNQUOTED_VALUE:
+        return None
+    return _trim_value(text, start, position)
+
+
+def _trim_value(text: str, start: int, end: int) -> int:
+    """``end`` less trailing ``.,;:`` and closing brackets the value does not open: they end the
+    sentence or the bracket around the assignment (``(password=...)``), not the value."""
+    closers = {closer: text.count(closer, start, end) for closer in _OPENERS}
+    openers = {closer: text.count(opener, start, end) for closer, opener in _OPENERS.items()}
+    while end > start:
+        last = text[end - 1]
+        if last in ".,;:":
+            end -= 1
+        elif last in _OPENERS and openers[last] < closers[last]:
+            closers[last] -= 1
+            end -= 1
+        else:
+            break
+    return end
+
+
 def _check_assigned(group: int) -> Check:
     """The value of ``keyword: value``: whole, random-looking, not a placeholder."""
 
     def check(text: str, match: re.Match[str]) -> Span | None:
         start, end = match.span(group)
-        # A value character right after the group means the value ran past the pattern's bound.
-        if _is_word(text, end) or text[end : end + 1] in ("-", "/", "+", "=", ".", "~"):
+        value_end = _assigned_value_end(text, start, end)
+        # A value character right after the group means the value ran past the bound.
+        runs_on = _is_word(text, end) or text[end : end + 1] in ("-", "/", "+", "=", ".", "~")
+        if value_end is None and runs_on:
             return None
         value = text[start:end].rstrip(".")
-        return (start, start + len(value)) if _random_credential(value) else None
+        if not _random_credential(value):
+            return None
+        return start, (start + len(value) if value_end is None else value_end)
 
     return check
 
@@ -329,12 +396,14 @@ def _masked_password(password: str) -> bool:
 def _check_password(text: str, match: re.Match[str]) -> Span | None:
     start, end = match.span(1)
     value = text[start:end].rstrip(".,;:")
-    end = start + len(value)
     if len(value) < 6 or _masked_password(value) or len(set(value)) < 4:
         return None
     has_digit = any(c in _DIGITS for c in value)
     has_symbol = any(c not in _ALNUM and c not in "._-" for c in value)
-    return (start, end) if has_digit or has_symbol else None
+    if not (has_digit or has_symbol):
+        return None
+    value_end = _assigned_value_end(text, start, end)
+    return start, (start + len(value) if value_end is None else value_end)
 
 
 # ---- personal data ----
@@ -457,14 +526,31 @@ def _phone_at(text: str, start: int, end: int) -> Span | None:
     if "." in separators and len(separators) > 1:
         return None
     if value.startswith("+"):
-        # Dots after a sign are a signed decimal (``+3.14159265``) unless they split 3+ groups.
-        decimal = "." in separators and (len(groups) < 3 or min(map(len, groups[1:])) < 2)
-        valid = 8 <= len(digits) <= 15 and digits[0] != "0" and len(groups) <= 7 and not decimal
+        valid = _international(groups, separators)
     else:
         valid = _north_american(groups, separators) or _national(groups, separators)
     if not valid or _fictional_phone(digits):
         return None
     return start, end
+
+
+def _international(groups: list[str], separators: set[str]) -> bool:
+    """An E.164 number after ``+``: at most 15 digits, a country code that does not start with 0.
+
+    Dots after a sign are a signed decimal (``+3.14159265``) unless they split 3+ groups. Digits
+    with no separator at all are a signed integer (``+12500000``) unless there are 10 or more,
+    which leaves out only the shortest plans written unspaced. Country code 1 is the North
+    American Numbering Plan: 10 national digits whose area code and exchange start with 2-9.
+    """
+    digits = "".join(groups)
+    decimal = "." in separators and (len(groups) < 3 or min(map(len, groups[1:])) < 2)
+    if not 8 <= len(digits) <= 15 or digits[0] == "0" or len(groups) > 7 or decimal:
+        return False
+    if len(groups) == 1 and len(digits) < 10:
+        return False
+    if digits[0] == "1":
+        return len(digits) == 11 and digits[1] in "23456789" and digits[4] in "23456789"
+    return True
 
 
 def _north_american(groups: list[str], separators: set[str]) -> bool:
@@ -670,6 +756,29 @@ def _check_text(text: object) -> str:
 _CUT_SHORT = frozenset({"phone", "card_number"})
 
 
+def _next_search(
+    text: str, kind: str, match: re.Match[str], span: Span | None, resumed_end: int | None
+) -> tuple[int, int | None]:
+    """Where to search after ``match``, and the end of the rejected match that search resumes
+    inside (``resumed_end`` is the one the search that found ``match`` resumed inside).
+
+    A number found short of its match's end (a phone before " 9am", the first of two cards)
+    leaves the rest of the match to be searched again. A rejected match may be a short number
+    run into a real one (``Ticket 7 415-867-5309``): the search resumes after its first space,
+    not at its next character. Once only: when that search is rejected too, more numbers lie
+    ahead in the same run (an IBAN's groups, a table's columns), and the search moves past them.
+    """
+    if kind not in _CUT_SHORT:
+        return match.end(), None
+    if span is not None:
+        return span[1], None
+    resumed = resumed_end is not None and match.start() < resumed_end
+    space = -1 if resumed else text.find(" ", match.start(), match.end())
+    if space == -1:
+        return match.end(), None
+    return space + 1, match.end()
+
+
 def scan_privacy(text: str) -> list[tuple[str, str, int, int]]:
     """Secrets and personal data in ``text``: ``(kind, category, start, end)`` sorted by start.
 
@@ -691,12 +800,10 @@ def scan_privacy(text: str) -> list[tuple[str, str, int, int]]:
                 continue
         check = _CHECKS[kind]
         position = 0
+        resumed_end = None
         while (match := pattern.search(text, position)) is not None:
             span = check(text, match)
-            # A number found short of its match's end (a phone before " 9am", the first of two
-            # cards) leaves the rest of the match to be searched again.
-            cut_short = span is not None and kind in _CUT_SHORT and span[1] < match.end()
-            position = span[1] if span is not None and cut_short else match.end()
+            position, resumed_end = _next_search(text, kind, match, span, resumed_end)
             if span is not None:
                 found.append((span[0], -(span[1] - span[0]), order, kind, category))
 
