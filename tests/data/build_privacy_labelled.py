@@ -573,6 +573,38 @@ def passwords_with_words() -> None:
                      "expected": []})
 
 
+def values_past_the_value_class() -> None:
+    """Assigned secrets holding a character the value pattern stops at: the label is the whole
+    value, up to its closing quote, so a redaction leaves none of it."""
+    row("secret", "password: '{k}'", k=s("password", "Xk9#mP2$vL(8)qR"))
+    row("secret", 'password="{k}"', k=s("password", "Xk9mP2vL[8]qR7"))
+    row("secret", "DB_PASSWORD='{k}'", k=s("password", "hunter2{Xk9mP}vL"))
+    row("secret", "secret_key: '{k}'",
+        k=s("api_key", "django-insecure-8f$k2!x@9z#q&v^w0m*1l%3n(7p)b+c=d"))
+    row("secret", "postgres://app:{k}@db.acme.io/prod", k=s("connection_string", "Xk9#mP2vL8"))
+
+
+def numbers_after_a_short_number() -> None:
+    """A short number and a space in front of a telephone or card number."""
+    for template, number in (("Ticket 7 {t}", "415-867-5309"),
+                             ("Alice Smith 34 {t}", "415-867-5309"),
+                             ("Apt 5 {t}", "(415) 867-5309"),
+                             ("call 2 {t}", "415 867 5309"),
+                             ("2024-05-01 {t}", "(415) 867-5309")):
+        row("personal", template, t=p("phone", number))
+    row("personal", "2024-05-01 {c}", c=p("card_number", "4565102275210493"))
+
+
+def signed_integers_and_documentation_values() -> None:
+    """A signed integer is no telephone number; a published IBAN and a stand-in password are
+    documentation."""
+    for text in ("Revenue change: +12500000 USD", "Offsets +1234567890 and +31415926 in the log.",
+                 "The IBAN GB33BUKB20201555555555 is the example in most bank docs.",
+                 "ftp://anonymous:guest@ftp.example.org/pub"):
+        ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                     "expected": []})
+
+
 def main() -> None:
     secrets()
     personal()
@@ -583,6 +615,9 @@ def main() -> None:
     csv_rows()
     numbers_in_a_run()
     passwords_with_words()
+    values_past_the_value_class()
+    numbers_after_a_short_number()
+    signed_integers_and_documentation_values()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")
