@@ -480,8 +480,8 @@ def test_a_trim_past_the_model_input_limit_says_the_api_would_reject_it() -> Non
 
     assert past.tokens > 128_000
     assert past.notes[0] == (
-        f"the kept messages take {past.tokens:,} tokens, more than gpt-4o's input limit of "
-        "128,000: the API would reject them; give a budget within the limit, less the answer's "
+        f"the kept prompt takes {past.tokens:,} tokens, more than gpt-4o's input limit of "
+        "128,000: the API would reject it; give a budget within the limit, less the answer's "
         "tokens")
     assert not any("input limit" in note for note in within.notes)
 

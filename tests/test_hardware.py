@@ -1084,6 +1084,9 @@ def test_a_hugging_face_repository_names_its_architecture():
     "huggingface.co/meta-llama/Llama-3.1-8B-Instruct/tree/main",
     "https://hf.co/meta-llama/Llama-3.1-8B-Instruct?library=transformers",
     "https://www.huggingface.co/meta-llama/llama-3.1-8b-instruct/",
+    "HTTPS://HuggingFace.co/meta-llama/Llama-3.1-8B-Instruct",
+    "https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct.git",
+    "hf.co/meta-llama/Llama-3.1-8B-Instruct:Q4_K_M",  # as Ollama names it
 ])
 def test_a_hugging_face_page_address_names_its_architecture(address):
     assert hardware.get_architecture(address).id == "llama-3.1-8b-instruct"
@@ -1138,3 +1141,9 @@ def test_a_sweep_where_nothing_fits_says_what_even_its_likeliest_fit_needs():
     )
     fitting = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"])
     assert not any(note.startswith("nothing fits") for note in fitting.notes)
+
+
+def test_an_unknown_page_address_gets_the_near_matches_of_its_repository():
+    with pytest.raises(hardware.UnknownNameError,
+                       match=r"unknown model 'Qwen/Qwen3-8B-GGUF'; near matches: qwen3-8b"):
+        hardware.get_architecture("https://huggingface.co/Qwen/Qwen3-8B-GGUF")

@@ -329,8 +329,14 @@ def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
     [
         (_set("models", 1, value="gemma-2-9b-it"),
          r"models\[1\] repeats 'gemma-2-9b-it': list each model once"),
+        (_set("models", 1, value="GEMMA-2-9b-it"),
+         r"models\[1\] repeats 'gemma-2-9b-it' \(as 'GEMMA-2-9b-it'\): list each model once"),
         (_set("models", 0, value=" "), r"models\[0\] must be a non-empty model id"),
         (_set("name", value=""), r"name must be a non-empty string without '@'"),
+        (_set("name", value="team\nrouter"), r"name must be a non-empty string without '@' or "
+         r"control characters, got 'team\\nrouter'"),
+        (_set("prediction", "calibration", value=[[[0.2, 0.1], [0.5, 2.0]], []]),
+         r"prediction\.calibration\[0\] must hold scores from 0 to 1"),
         (_set("name", value="x" * (MAX_ROUTER_NAME_CHARS + 1)),
          rf"name must be at most {MAX_ROUTER_NAME_CHARS} characters, got 101"),
         (_set("mean_scores", 1, value=1.5),

@@ -807,8 +807,8 @@ def trim_chat(
     limit = configured_catalog().model(base.model).input_limit
     if used > limit:
         # The budget is the caller's; the model's window is the API's, and it refuses past it.
-        notes.insert(0, f"the kept messages take {used:,} tokens, more than {base.model}'s input "
-                        f"limit of {limit:,}: the API would reject them; give a budget within "
+        notes.insert(0, f"the kept prompt takes {used:,} tokens, more than {base.model}'s input "
+                        f"limit of {limit:,}: the API would reject it; give a budget within "
                         "the limit, less the answer's tokens")
     kept = sorted(system + [i for turn in kept_turns for i in turn.indices])
     kept_set = set(kept)

@@ -868,7 +868,9 @@ def get_architecture(model_id: str) -> Architecture:
     huggingface.co); ``UnknownArchitectureError`` lists near matches."""
     architectures = _tables().architectures
     if isinstance(model_id, str) and "/" in model_id:
-        wanted = _repository_id(model_id).lower()
+        # An address is looked up, and its near matches found, by the repository it names.
+        model_id = _repository_id(model_id)
+        wanted = model_id.lower()
         # The latest loaded first: a user file's row for a repository overrides the shipped one.
         for architecture in reversed(list(architectures.values())):
             if architecture.hf_repo and architecture.hf_repo.lower() == wanted:
@@ -876,8 +878,13 @@ def get_architecture(model_id: str) -> Architecture:
     return _lookup(architectures, model_id, "model", UnknownArchitectureError)
 
 
-# A model page's address as a browser shows it: https://huggingface.co/<owner>/<name>[/tree/main...]
-_HUB_ADDRESS = re.compile(r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/([^/?#\s]+/[^/?#\s]+)")
+# A model page's address as a browser shows it, https://huggingface.co/<owner>/<name>[/tree/main],
+# a clone URL (<name>.git) or Ollama's hf.co/<owner>/<name>:<quantisation>.
+_HUB_ADDRESS = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/([^/?#:\s]+/[^/?#:\s]+?)(?:\.git)?"
+    r"(?=$|[/?#:])",
+    re.IGNORECASE,
+)
 
 
 def _repository_id(text: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal._cli_parser import once_each
-from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog
+from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.router_eval import (
@@ -198,14 +198,21 @@ def _print_fit_notes(
     from shoal.render import plural
 
     if spellings:
-        print("; ".join(f"labels for {' and '.join(names)} counted as {model}"
-                        for model, names in spellings.items()))
+        # repr only where a space around a spelling would otherwise be invisible.
+        print("; ".join(f"labels for {' and '.join(_shown(name) for name in names)} counted "
+                        f"as {model}" for model, names in spellings.items()))
     unknown = _not_in_catalog(router.models, prices)
+    catalog = configured_catalog()
     labelled = [model for model in router.models if model not in unknown]
+    gone = [model for model in labelled if model in catalog and retired(catalog.model(model))]
+    current = [model for model in labelled if model not in gone]
     # New models stay routable by their catalog prior (by design), which a team fitting on its
     # own few models does not expect.
-    keep_to = (f"; add --candidates {','.join(labelled)} to keep to the labelled ones"
-               if labelled else "")
+    keep_to = (f"; add --candidates {','.join(current)} to keep to the labelled ones"
+               if current else "")
+    if gone:
+        keep_to += (f" ({', '.join(gone)}, labelled too, {'is' if len(gone) == 1 else 'are'} "
+                    "retired per the catalog)")
     print(f"`shoal route --router {shlex.quote(str(out))}` still chooses among every catalog "
           f"model not retired, placing the ones without labels by their catalog quality "
           f"prior{keep_to}")
@@ -218,6 +225,10 @@ def _print_fit_notes(
         print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
               "only when the catalog or a price file (--prices, SHOAL_PRICES) knows it",
               file=sys.stderr)
+
+
+def _shown(name: str) -> str:
+    return repr(name) if name != name.strip() else name
 
 
 def _no_rows_message(data: Path | None, database: Path | None) -> str:

@@ -705,8 +705,11 @@ def _preview(prompt: str) -> str:
 
 def _check_labels(*, name: object, source: object) -> None:
     # The name is the first half of every decision's router version (``name@hash``).
-    if not isinstance(name, str) or not name.strip() or "@" in name:
-        raise RouterFileError(f"name must be a non-empty string without '@', got {name!r:.80}")
+    # A control character (a newline) would break the one-line summaries that quote the name.
+    if (not isinstance(name, str) or not name.strip() or "@" in name
+            or any(not character.isprintable() for character in name)):
+        raise RouterFileError("name must be a non-empty string without '@' or control "
+                              f"characters, got {name!r:.80}")
     if len(name) > MAX_ROUTER_NAME_CHARS:
         raise RouterFileError(
             f"name must be at most {MAX_ROUTER_NAME_CHARS} characters, got {len(name):,}"
@@ -792,13 +795,17 @@ def _model_ids(document: Mapping[str, Any]) -> tuple[str, ...]:
     """The ``models`` field: non-empty ids, each once (a repeated id would split one model's
     labels over two columns, and routing would read only the first)."""
     models = _strings(document, "models", "")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for index, model in enumerate(models):
         if not model.strip():
             raise RouterFileError(f"models[{index}] must be a non-empty model id")
-        if model in seen:
-            raise RouterFileError(f"models[{index}] repeats {model!r}: list each model once")
-        seen.add(model)
+        # Catalog ids are matched in any case, so GPT-4.1 beside gpt-4.1 is one model twice.
+        earlier = seen.get(model.casefold())
+        if earlier is not None:
+            spelt = f" (as {model!r})" if model != earlier else ""
+            raise RouterFileError(f"models[{index}] repeats {earlier!r}{spelt}: list each model "
+                                  "once")
+        seen[model.casefold()] = model
     return models
 
 
@@ -943,6 +950,9 @@ def _read_calibration(
             knot_pairs = ((math.inf, math.inf),)
         if not all(math.isfinite(x) and math.isfinite(y) for x, y in knot_pairs):
             raise RouterFileError(f"{where} must hold finite numbers")
+        # Both ends are scores: a knot outside [0, 1] would predict a quality no label can have.
+        if not all(0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in knot_pairs):
+            raise RouterFileError(f"{where} must hold scores from 0 to 1")
         if any(a[0] >= b[0] for a, b in itertools.pairwise(knot_pairs)):
             raise RouterFileError(f"{where} needs strictly rising x")
         calibration.append(knot_pairs)
