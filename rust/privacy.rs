@@ -447,6 +447,8 @@ fn assigned_value_end(text: &[u8], value_start: usize, value_end: usize) -> Opti
 /// The position of `quote` within `MAX_VALUE_TAIL` characters of `from`, on the same line.
 fn closing_quote(text: &[u8], from: usize, quote: u8) -> Option<usize> {
     let mut characters = 0;
+    // A quote after a backslash is part of the value, as JSON and most languages escape it.
+    let mut escaped = false;
     for (position, &byte) in text.iter().enumerate().skip(from) {
         if byte & 0xC0 != 0x80 {
             if characters == MAX_VALUE_TAIL {
@@ -454,12 +456,13 @@ fn closing_quote(text: &[u8], from: usize, quote: u8) -> Option<usize> {
             }
             characters += 1;
         }
-        if byte == quote {
+        if byte == quote && !escaped {
             return Some(position);
         }
         if byte == b'\r' || byte == b'\n' {
             return None;
         }
+        escaped = byte == b'\\' && !escaped;
     }
     None
 }
@@ -1010,9 +1013,18 @@ fn next_search(
         return (end, None);
     }
     match text[start..end].iter().position(|&b| b == b' ') {
-        Some(space) => (start + space + 1, Some(end)),
-        None => (end, None),
+        Some(space) if kind != "phone" || marked_as_phone(&text[start + space + 1..end]) => {
+            (start + space + 1, Some(end))
+        }
+        _ => (end, None),
     }
+}
+
+/// Whether the rest of a rejected phone candidate holds a mark of a telephone number (`-`, `(`,
+/// `.`): digits parted by spaces alone after a short number are a row of figures (`channels 128
+/// 256 512 1024`) far more often than a number.
+fn marked_as_phone(rest: &[u8]) -> bool {
+    rest.iter().any(|b| b"-(.".contains(b))
 }
 
 /// Maps sorted-or-not byte offsets to character offsets in one pass over `text`.

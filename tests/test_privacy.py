@@ -92,7 +92,7 @@ def test_precision_and_recall_per_category() -> None:
     for category in CATEGORIES:
         score = evaluation.score(category)
         assert score.labelled >= 60
-        # Measured 1.000 precision, 0.960 (secret) and 0.931 (personal) recall; the margin
+        # Measured 1.000 precision, 0.961 (secret) and 0.922 (personal) recall; the margin
         # leaves room for new hard rows, not for regressions of the covered formats.
         assert score.precision >= 0.98, (category, evaluation.false_positives)
         assert score.recall >= 0.90, (category, evaluation.misses)
@@ -223,13 +223,31 @@ def test_a_reserved_host_does_not_make_a_connection_string_documentation() -> No
         ("Ticket 7 415-867-5309", "415-867-5309"),
         ("Alice Smith 34 415-867-5309", "415-867-5309"),
         ("Apt 5 (415) 867-5309", "(415) 867-5309"),
-        ("call 2 415 867 5309", "415 867 5309"),
         ("2024-05-01 (415) 867-5309", "(415) 867-5309"),
         ("2024-05-01 4565102275210493", "4565102275210493"),
     ],
 )
 def test_a_number_after_a_short_number_is_found(text: str, found: str) -> None:
     assert [text[f.start : f.end] for f in scan_text(text)] == [found]
+
+
+@pytest.mark.parametrize("text", ["channels 128 256 512 1024", "epoch 12 step 3 200 300 4000",
+                                  "call 2 415 867 5309"])
+def test_figures_parted_by_spaces_after_a_number_are_no_telephone_number(text: str) -> None:
+    # Without a '-', '(' or '.' the groups are a row of figures far more often than a number
+    # (the last is one, a limit the README states).
+    assert scan_text(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"api_key": "q7ZfR2mXw9LpT4vB\\"kD8s"}', 'q7ZfR2mXw9LpT4vB\\"kD8s'),
+        ("password='Xk9mP2\\'vL8qR7' # set", "Xk9mP2\\'vL8qR7"),
+    ],
+)
+def test_a_quoted_value_runs_past_an_escaped_quote(text: str, value: str) -> None:
+    assert [text[f.start : f.end] for f in scan_text(text)] == [value]
 
 
 def test_the_groups_of_a_rejected_iban_are_not_read_as_a_phone() -> None:

@@ -591,7 +591,9 @@ def numbers_after_a_short_number() -> None:
                              ("Apt 5 {t}", "(415) 867-5309"),
                              ("call 2 {t}", "415 867 5309"),
                              ("2024-05-01 {t}", "(415) 867-5309")):
-        row("personal", template, t=p("phone", number))
+        # Parted by spaces alone after a number, a phone number reads as a row of figures.
+        group = "hard" if "-" not in number and "(" not in number else "personal"
+        row(group, template, t=p("phone", number))
     row("personal", "2024-05-01 {c}", c=p("card_number", "4565102275210493"))
 
 
@@ -603,6 +605,19 @@ def signed_integers_and_documentation_values() -> None:
                  "ftp://anonymous:guest@ftp.example.org/pub"):
         ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
                      "expected": []})
+
+
+def figures_and_escaped_quotes() -> None:
+    """Rows of figures after a short number are no telephone numbers; a quoted secret with an
+    escaped quote inside runs to the closing quote."""
+    for text in ("channels 128 256 512 1024", "epoch 12 step 3 200 300 4000"):
+        ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                     "expected": []})
+    value = 'q7ZfR2mXw9LpT4vB\\"kD8s'  # a JSON string holding an escaped quote
+    text = '{"api_key": "' + value + '"}'
+    start = text.index(value)
+    ROWS.append({"id": f"secret-{len(ROWS):03d}", "group": "secret", "text": text, "expected": [
+        {"kind": "api_key", "category": SECRET, "start": start, "end": start + len(value)}]})
 
 
 def main() -> None:
@@ -618,6 +633,7 @@ def main() -> None:
     values_past_the_value_class()
     numbers_after_a_short_number()
     signed_integers_and_documentation_values()
+    figures_and_escaped_quotes()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

@@ -307,11 +307,15 @@ def _assigned_value_end(text: str, start: int, end: int) -> int | None:
     limit = min(len(text), end + _MAX_VALUE_TAIL)
     quote = text[start - 1 : start]
     if quote in ("'", '"'):
+        # A quote after a backslash is part of the value, as JSON and most languages escape it.
+        escaped = False
         for position in range(end, limit):
-            if text[position] == quote:
+            character = text[position]
+            if character == quote and not escaped:
                 return position
-            if text[position] in "\r\n":
+            if character in "\r\n":
                 return None
+            escaped = character == "\\" and not escaped
         return None
 
     position = end
@@ -774,9 +778,16 @@ def _next_search(
         return span[1], None
     resumed = resumed_end is not None and match.start() < resumed_end
     space = -1 if resumed else text.find(" ", match.start(), match.end())
-    if space == -1:
+    if space == -1 or (kind == "phone" and not _marked_as_phone(text, space + 1, match.end())):
         return match.end(), None
     return space + 1, match.end()
+
+
+def _marked_as_phone(text: str, start: int, end: int) -> bool:
+    """Whether the rest of a rejected phone match holds a mark of a telephone number (``-``,
+    ``(``, ``.``): digits parted by spaces alone after a short number are a row of figures
+    (``channels 128 256 512 1024``) far more often than a number."""
+    return any(mark in text[start:end] for mark in "-(.")
 
 
 def scan_privacy(text: str) -> list[tuple[str, str, int, int]]:
