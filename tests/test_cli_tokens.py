@@ -499,3 +499,17 @@ def test_an_anthropic_system_field_is_counted_as_a_system_message(
                          "--budget", "100")
     assert status == 2
     assert "top-level 'system' (Anthropic's form), which trim would leave out" in err
+
+
+def test_a_vendor_defined_tool_is_counted_by_name_and_not_called_exact(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chat = write_chat(tmp_path, {"messages": [{"role": "user", "content": "hi"}],
+                                 "tools": [{"type": "web_search_20250305", "name": "web_search"}]})
+
+    status, out, err = run(capsys, "count", "--chat", chat, "--json")
+
+    assert status == 0, err
+    counted = json.loads(out)
+    assert not counted["exact"] and counted["tool_tokens"] > 0
+    assert "tools of a vendor-defined type counted by their name alone" in counted["method"]

@@ -352,6 +352,11 @@ TOOL_SCHEMA_NOTE = (
     "rules (their vendors publish none)"
 )
 
+# How a vendor's own tool (Anthropic's web_search_20250305, bash_20250124) is counted: by name,
+# since its definition is the vendor's and its token cost is not published as text.
+VENDOR_TOOL_NOTE = ("tools of a vendor-defined type counted by their name alone (their definition "
+                    "is the vendor's)")
+
 # The keys a tool definition's parameter schema comes under: OpenAI's, Anthropic's, MCP's.
 SCHEMA_KEYS = ("parameters", "input_schema", "inputSchema")
 
@@ -617,9 +622,10 @@ def _tool_tokens(
 
     lines: list[str] = []
     fixed = overhead.end
-    other_shapes = False
+    other_shapes = vendor_tools = False
     for index, tool in enumerate(tools):
         function = _function_of(tool, index)
+        vendor_tools = vendor_tools or tool.get("type") not in (None, "function", "custom")
         fixed += overhead.function_start
         lines.append(f"{function['name']}:{_without_final_period(function.get('description'))}")
 
@@ -643,7 +649,9 @@ def _tool_tokens(
             kind = schema.get("type", "")
             description = _without_final_period(schema.get("description"))
             lines.append(f"{key}:{kind}:{description}")
-    return fixed + sum(tokenizer.count_many(lines)), [TOOL_SCHEMA_NOTE] if other_shapes else []
+    notes = [note for note, found in ((TOOL_SCHEMA_NOTE, other_shapes),
+                                      (VENDOR_TOOL_NOTE, vendor_tools)) if found]
+    return fixed + sum(tokenizer.count_many(lines)), notes
 
 
 def _parameters_of(function: Mapping[str, Any], index: int) -> tuple[str, Mapping[str, Any]]:
