@@ -89,6 +89,9 @@ CALL_WITH_LONE_SURROGATE = (
          + "[" * 5000 + "]" * 5000 + "}}", "deeper", types.PARSE_ERROR),
         ('{"jsonrpc":"2.0","params":' + "[" * 5000 + '"]"' + "]" * 5000 + ',"id":13,'
          '"method":"ping"}', 13, types.PARSE_ERROR),
+        # An id nested that deep is no valid id, but the line is still a request to answer.
+        ('{"jsonrpc":"2.0","id":' + "[" * 5000 + "]" * 5000 + ',"method":"ping"}', None,
+         types.PARSE_ERROR),
         ('{"jsonrpc":"2.0","id":14,"method":"ping"} trailing', None, types.PARSE_ERROR),
         ("not json", None, types.PARSE_ERROR),
         ('{"jsonrpc":"1.0","id":15,"method":"ping"}', 15, types.INVALID_REQUEST),

@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 _MAX_INT_DIGITS = 4300
 
 
-class _TooLongNumber:
-    """An integer too long for Python to read; never a valid id."""
+class _Unreadable:
+    """An integer too long for Python to read, or a value nested too deep; never a valid id."""
 
 
 def serve_stdio(server: MCPServer) -> None:
@@ -160,6 +160,9 @@ def _shallow_members(line: str) -> dict[str, Any] | None:
             try:
                 members[key], position = _DECODER.raw_decode(line, position)
             except RecursionError:
+                # Kept as present: a request whose id is too deep is still a request, answered
+                # with a null id, not a notification left unanswered.
+                members[key] = _Unreadable()
                 position = _past_value(line, position)
             position = _after_space(line, position)
             if line.startswith(",", position):
@@ -201,8 +204,8 @@ def _past_value(line: str, position: int) -> int:
     raise ValueError("unbalanced brackets")
 
 
-def _integer(digits: str) -> int | _TooLongNumber:
-    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _TooLongNumber()
+def _integer(digits: str) -> int | _Unreadable:
+    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _Unreadable()
 
 
 _DECODER = json.JSONDecoder(parse_int=_integer)
