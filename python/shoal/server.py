@@ -1416,8 +1416,10 @@ def _no_default_shown(schema: dict[str, Any]) -> None:
 
 
 # An argument that may be left out but, given, must be a value: None inside the tool when left
-# out, hidden from the schema (hosts reject null unions) and refused when sent.
-LEFT_OUT_OR_GIVEN = (AfterValidator(_not_null), Field(json_schema_extra=_no_default_shown))
+# out, hidden from the schema (hosts reject null unions) and refused when sent. Two names, not
+# one tuple unpacked into Annotated[...]: that unpacking is Python 3.11 syntax.
+NOT_NULL = AfterValidator(_not_null)
+NO_DEFAULT_SHOWN = Field(json_schema_extra=_no_default_shown)
 
 
 def _add_hardware_tools(server: MCPServer[None]) -> None:
@@ -1557,13 +1559,15 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
     def sweep_hardware(
         models: Annotated[
             SweepIds | SkipJsonSchema[None],
-            *LEFT_OUT_OR_GIVEN,
+            NOT_NULL,
+            NO_DEFAULT_SHOWN,
             Field(description="Open-weight model ids; leave out for every model (an empty list "
                   "is refused)."),
         ] = None,
         devices: Annotated[
             SweepIds | SkipJsonSchema[None],
-            *LEFT_OUT_OR_GIVEN,
+            NOT_NULL,
+            NO_DEFAULT_SHOWN,
             Field(description="Device ids; leave out for every device (an empty list is "
                   "refused)."),
         ] = None,
@@ -1590,7 +1594,8 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
         ] = [AS_BUILT],  # noqa: B006
         mode: Annotated[
             PortMode | SkipJsonSchema[None],
-            *LEFT_OUT_OR_GIVEN,
+            NOT_NULL,
+            NO_DEFAULT_SHOWN,
             Field(
                 description="How devices are moved to the nodes; leave out for iso-power. "
                 f"Refused when nodes name no node to port to ('{AS_BUILT}' only)."
