@@ -387,3 +387,24 @@ async def test_count_files_lists_as_many_files_as_one_answer_holds(tmp_path: Pat
         f"{400 - len(listed)} smaller files not listed (their tokens are in the total); one "
         f"answer holds {len(listed)} files; shoal count --file lists every one"
     ]
+
+
+@pytest.mark.parametrize("roots", ["proj", Path("proj"), b"proj"])
+def test_a_single_path_as_roots_is_refused_not_read_letter_by_letter(
+    tmp_path: Path, roots: object
+) -> None:
+    # Taken as a sequence, "proj" would be the roots p, r, o, j, and "/proj" would allow "/".
+    from shoal.budget import fit_budget
+    from shoal.server import build_server
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours", encoding="utf-8")
+    message = "roots must be a list of folders, not a single path"
+
+    with pytest.raises(TypeError, match=message):
+        count_files([str(outside)], roots=roots)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        fit_budget([{"id": "a", "path": str(outside)}], budget_tokens=100, model="gpt-4o",
+                   roots=roots)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        build_server(roots=roots)  # type: ignore[arg-type]

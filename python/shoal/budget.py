@@ -37,7 +37,14 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, price_usage
-from shoal.files import BINARY_REASON, is_binary, not_utf8, read_regular_file, refused_prefix
+from shoal.files import (
+    BINARY_REASON,
+    checked_roots,
+    is_binary,
+    not_utf8,
+    read_regular_file,
+    refused_prefix,
+)
 from shoal.token_budget import truncate
 from shoal.tokens import (
     NOTE_ORDER,
@@ -430,7 +437,7 @@ def fit_budget(
     parsed = parse_items(items)
 
     tokenizer = tokenizer_for(model=model)
-    root_paths = [Path(root) for root in (roots or ())]
+    root_paths = checked_roots(roots) if roots is not None else []
     texts, sources = [], []
     file_characters = 0
     for item in parsed:

@@ -309,7 +309,7 @@ def count_files(
     if max_files < 1:
         raise ValueError(f"max_files must be at least 1, not {max_files}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
-    allowed = [_real(Path(root)) for root in roots] if roots is not None else None
+    allowed = [_real(root) for root in checked_roots(roots)] if roots is not None else None
 
     candidates: list[_Candidate] = []
     skipped: list[SkippedFile] = []
@@ -549,6 +549,21 @@ def not_utf8(error: UnicodeDecodeError) -> str:
     """Why bytes are not text: the first bad byte's value and its offset, so that a user can
     find it (`xxd -s OFFSET`) and tell Latin-1 (0xE9 for é) from a binary file."""
     return f"not UTF-8 text (byte 0x{error.object[error.start]:02X} at offset {error.start})"
+
+
+def checked_roots(roots: object) -> list[Path]:
+    """``roots`` as paths, refused unless it is a list of them: a single path given as ``roots``
+    would be taken letter by letter, and the root ``/`` among the letters would allow every
+    file."""
+    if isinstance(roots, (str, bytes, os.PathLike)):
+        raise TypeError("roots must be a list of folders, not a single path; wrap it in a list")
+    if not isinstance(roots, Iterable):
+        raise TypeError(f"roots must be a list of folders, not {type(roots).__name__}")
+    folders = list(roots)
+    for index, root in enumerate(folders):
+        if not isinstance(root, (str, os.PathLike)) or not os.fspath(root):
+            raise TypeError(f"roots[{index}] must be a non-empty path, got {root!r:.60}")
+    return [Path(root) for root in folders]
 
 
 def _real(path: Path) -> Path:

@@ -42,7 +42,7 @@ from shoal.budget import (
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
 from shoal.feedback import RecordedOutcome, default_db_path, record_outcome
-from shoal.files import FilesSummary, count_files
+from shoal.files import FilesSummary, checked_roots, count_files
 from shoal.hardware import (
     AS_BUILT,
     MAX_BATCH,
@@ -337,7 +337,9 @@ def build_server(
         version=__version__,
         lifespan=functools.partial(_warm_up, router_file=router),
     )
-    allowed: list[str | os.PathLike[str]] = [os.getcwd()] if roots is None else list(roots)
+    allowed: list[str | os.PathLike[str]] = (
+        [os.getcwd()] if roots is None else list(checked_roots(roots))
+    )
     _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
     _add_routing_tools(server, max_result_tokens=max_result_tokens, router_file=router)
     _add_router_tools(server)
