@@ -303,7 +303,7 @@ def test_pure_path_refuses_a_tampered_vocabulary(
     (tmp_path / "cl100k_base.tiktoken").write_bytes(tampered)
     monkeypatch.setattr(pure_tokens, "VOCABULARY_DIR", tmp_path)
     monkeypatch.setattr(pure_tokens, "_LOADED", {})
-    with pytest.raises(RuntimeError, match="SHA-256"):
+    with pytest.raises(OSError, match="SHA-256"):
         pure_tokens.count("cl100k_base", "x")
 
 

@@ -288,7 +288,7 @@ def test_tampered_rank_file_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / f"{TEKKEN}.tiktoken.gz").write_bytes(gzip.compress(tampered))
     monkeypatch.setattr(pure_tokens, "VOCABULARY_DIR", tmp_path)
     monkeypatch.setattr(pure_tokens, "_LOADED", {})
-    with pytest.raises(RuntimeError, match=r"SHA-256 \w+ once decompressed"):
+    with pytest.raises(OSError, match=r"SHA-256 \w+ once decompressed"):
         _pure.count(TEKKEN, "x")
 
 

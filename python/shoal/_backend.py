@@ -7,6 +7,7 @@ environment variable ``SHOAL_PURE_PYTHON`` is set to ``1`` (the tests use it to 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from types import ModuleType
@@ -23,14 +24,26 @@ def _load() -> tuple[ModuleType, str]:
         return _pure, "python"
 
     try:
-        from shoal import _core
+        # By its full name: `from shoal import _core` while shoal is still importing words a
+        # missing file as a "partially initialized module (most likely due to a circular import)".
+        _core = importlib.import_module("shoal._core")
+    except ModuleNotFoundError:
+        logger.warning("Rust extension shoal._core is not installed (no compiled module in %s); "
+                       "using the pure-Python fallback, same answers, often 10-100x slower",
+                       os.path.dirname(__file__))
+        return _pure_module(), "python"
     except ImportError as error:
-        logger.warning("Rust extension unavailable (%s); using the pure-Python fallback", error)
-        from shoal import _pure
-
-        return _pure, "python"
+        logger.warning("Rust extension shoal._core cannot be loaded (%s); using the pure-Python "
+                       "fallback, same answers, often 10-100x slower", error)
+        return _pure_module(), "python"
 
     return _core, "rust"
+
+
+def _pure_module() -> ModuleType:
+    from shoal import _pure
+
+    return _pure
 
 
 core, BACKEND = _load()

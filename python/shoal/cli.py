@@ -809,6 +809,12 @@ def _serve(args: argparse.Namespace) -> int:
         # Start-up facts (the folders the file tools may read, where spend and outcomes are
         # kept, readiness) are INFO; a host shows the server's stderr as its log.
         logging.getLogger("shoal").setLevel(logging.INFO)
+    # The vocabularies load here, before the server's task group, so that a damaged install
+    # stops the start with one line rather than a traceback from inside it.
+    from shoal.tokens import count_tokens
+
+    for encoding in ("o200k_base", "cl100k_base"):
+        count_tokens("warm up", encoding=encoding)
     server = build_server(read_only=args.read_only, groups=groups, roots=roots, router=router)
     if not args.http:
         serve_stdio(server)

@@ -115,6 +115,14 @@ LARGE_PIECE = 16
 PIECE_CACHE_LIMIT = 200_000
 
 UNICODE_CLASSES_PATH = VOCABULARY_DIR / "unicode_classes.json"
+# SHA-256 of the shipped classes, which rust/pretokenize.rs's tests write from the Rust tables
+# (update it with them): an edited file would change counts that still say "exact".
+UNICODE_CLASSES_SHA256 = "365d73286b11911f44fd8c2e168fac6445d31a29bc3e0531d7cab70d10077ceb"
+
+
+class VocabularyError(OSError):
+    """A shipped vocabulary or class file is not the genuine one (a damaged or edited install);
+    an OSError, as a file that cannot be read is, so callers handle the two alike."""
 
 # (?i:'s|'t|'re|'ve|'m|'ll|'d) with the case folding spelled out: U+017F (long s) folds to s.
 CONTRACTION = "'(?:[sS\u017f]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD])"
@@ -128,8 +136,20 @@ def _set_body(ranges: Iterable[tuple[int, int]]) -> str:
 @functools.cache
 def _classes() -> dict[str, str]:
     """Set bodies for the pattern classes: L, N, S (white space), UPPER and LOWER (o200k)."""
-    document = json.loads(UNICODE_CLASSES_PATH.read_text(encoding="utf-8"))
+    contents = UNICODE_CLASSES_PATH.read_bytes()
+    _check_digest(UNICODE_CLASSES_PATH, contents, UNICODE_CLASSES_SHA256)
+    document = json.loads(contents)
     return {name: _set_body(ranges) for name, ranges in document["classes"].items()}
+
+
+def _check_digest(path: Path, contents: bytes, expected: str, *, decompressed: bool = False) -> None:
+    digest = hashlib.sha256(contents).hexdigest()
+    if digest != expected:
+        raise VocabularyError(
+            f"vocabulary file {path} has SHA-256 {digest}"
+            f"{' once decompressed' if decompressed else ''}, expected {expected}; reinstall "
+            "shoal to restore the genuine file"
+        )
 
 
 def _pattern(name: str) -> re.Pattern[str]:
@@ -214,14 +234,13 @@ def vocabulary_contents(name: str) -> bytes:
 
 def _read_encoding(name: str) -> _Encoding:
     path = VOCABULARY_DIR / VOCABULARY_FILES[name]
-    contents = vocabulary_contents(name)
-    digest = hashlib.sha256(contents).hexdigest()
-    if digest != VOCABULARY_SHA256[name]:
-        raise RuntimeError(
-            f"vocabulary file {path} has SHA-256 {digest}"
-            f"{' once decompressed' if path.suffix == '.gz' else ''}, expected "
-            f"{VOCABULARY_SHA256[name]}; reinstall shoal to restore the genuine file"
-        )
+    try:
+        contents = vocabulary_contents(name)
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        # A truncated .gz ends in EOFError, which names no file.
+        raise VocabularyError(f"vocabulary file {path} cannot be read ({error}); reinstall "
+                              "shoal to restore it") from None
+    _check_digest(path, contents, VOCABULARY_SHA256[name], decompressed=path.suffix == ".gz")
 
     tokens: list[bytes] = []
     for line in contents.splitlines():
