@@ -419,3 +419,17 @@ def test_a_split_refusal_names_the_least_max_tokens_that_splits_the_text() -> No
                     with pytest.raises(TokenBudgetError):
                         split_chunks(text, least - 1, encoding=encoding)
     assert refusals > 100
+
+
+def test_the_safe_break_search_finds_what_a_plain_scan_finds() -> None:
+    # _safe_break skips ahead with str.find; every break it can report is the one a scan of the
+    # pattern as first written, one place after another, reports.
+    from shoal.token_budget import _safe_break
+
+    written = re.compile(r"(?<=[^\W\d_])(?= [^\W\d_])|(?<=[^\W_]\n)(?=[^\W_])")
+    generator = random.Random(5)
+    for _ in range(5_000):
+        text = "".join(generator.choice("a1 _\n\u00e9.Z") for _ in range(generator.randint(0, 30)))
+        for start in range(len(text) + 1):
+            scanned, skipped = written.search(text, start), _safe_break(text, start)
+            assert (scanned and scanned.start()) == (skipped and skipped.start()), (text, start)
