@@ -427,6 +427,8 @@ def fit_budget(
             without ``truncate_last``.
     """
     budget_tokens = _check_budget(budget_tokens)
+    if not isinstance(truncate_last, bool):
+        raise TypeError(f"truncate_last must be True or False, not {type(truncate_last).__name__}")
     min_truncated_tokens = _check_min_truncated(min_truncated_tokens)
     if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
         # Without a cut the limit changes nothing, so setting it alone is most likely a
@@ -772,6 +774,9 @@ def trim_chat(
             index), an unknown model.
     """
     budget_tokens = _check_budget(budget_tokens)
+    if not isinstance(start_on_user, bool):
+        # Any other value would be taken by its truth: "no" would mean yes.
+        raise TypeError(f"start_on_user must be True or False, not {type(start_on_user).__name__}")
     copies = parse_messages(messages)
 
     notes: list[str] = []

@@ -140,6 +140,17 @@ def check_some_tokens(tokens: Mapping[str, int], *, plan: bool = False) -> None:
                         f"0{where} would be priced $0")
 
 
+def check_catalog(catalog: object) -> None:
+    """Refuse a ``catalog`` argument that is neither None nor a :class:`Catalog`.
+
+    Raises:
+        TypeError: Naming the parameter and where a catalog comes from.
+    """
+    if catalog is not None and not isinstance(catalog, Catalog):
+        raise TypeError(f"catalog must be a Catalog (shoal.catalog.load_catalog()) or None, got "
+                        f"{type(catalog).__name__}")
+
+
 def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     if isinstance(value, float):
         # A float comes from a JSON plan (NaN, 1e400 read as inf, 2.5): say what is wrong
@@ -369,6 +380,7 @@ def price_usage(
     Raises:
         TypeError, ValueError, UnknownModelError: As :func:`estimate_cost`, bar the zeros.
     """
+    check_catalog(catalog)
     counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
               reasoning_tokens)
     estimate = _price_calls(model, dict(zip(TOKEN_FIELDS, counts, strict=True)), calls, catalog)
@@ -474,6 +486,7 @@ def estimate_cost_for_text(
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     _check_count("expected_output_tokens", expected_output_tokens, MAX_TOKENS_PER_CALL)
+    check_catalog(catalog)
 
     if catalog is None:
         counted = count_tokens(prompt, model=model)
@@ -537,6 +550,7 @@ def compare_costs(
         ValueError: If ``models`` is empty or names a model twice (by any spelling), or for any
             reason :func:`estimate_cost` gives.
     """
+    check_catalog(catalog)
     catalog = catalog if catalog is not None else load_catalog()
     model_ids = _distinct_models(models, catalog)
 
@@ -611,6 +625,7 @@ def estimate_plan_cost(
         raise ValueError("plan must have at least one step")
     if len(plan) > MAX_PLANNED_CALLS:
         raise ValueError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
+    check_catalog(catalog)
     catalog = catalog if catalog is not None else load_catalog()
 
     totals: dict[tuple[str, float], int] = {}
@@ -664,6 +679,7 @@ def compare_plan_costs(
 ) -> list[CostComparison]:
     """Price one planned sequence of calls on several models, cheapest first, with savings
     against ``baseline`` (see :func:`compare_costs` and :func:`estimate_plan_cost`)."""
+    check_catalog(catalog)
     catalog = catalog if catalog is not None else load_catalog()
     model_ids = _distinct_models(models, catalog)
     estimates = [estimate_plan_cost(model_id, plan, catalog=catalog) for model_id in model_ids]

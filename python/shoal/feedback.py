@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import Catalog, UnknownModelError, configured_catalog
-from shoal.ledger import data_directory
+from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
+from shoal.ledger import MAX_LIMIT_USD, data_directory
 from shoal.privacy import redact, scan_text
 
 logger = logging.getLogger(__name__)
@@ -163,8 +164,14 @@ def _optional_number(name: str, value: object, *, integer: bool = False) -> floa
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise FeedbackError(f"{name} must be {'an int' if integer else 'a number'} or None")
-    if not math.isfinite(value) or value < 0:
+    # An int is always finite, and math.isfinite would overflow on one beyond a float.
+    if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
         raise FeedbackError(f"{name} must be finite and >= 0, got {value}")
+    # The bounds record_usage keeps for a call; SQLite's INTEGER would overflow far above them.
+    limit = MAX_TOKENS_PER_CALL if integer else MAX_LIMIT_USD
+    if value > limit:
+        shown = f"{value:,}" if isinstance(value, float) or value < 10**100 else "more than 10**100"
+        raise FeedbackError(f"{name} must be at most {limit:,}, got {shown}; check the units")
     return value
 
 
@@ -187,6 +194,7 @@ def _validated(
 
 def _known_model(model: str, catalog: Catalog | None) -> str:
     """The catalog id of ``model`` (aliases resolved), or a model the shipped router labels."""
+    check_catalog(catalog)
     catalog = catalog if catalog is not None else configured_catalog()
     try:
         return catalog.model(model).id
@@ -235,6 +243,7 @@ def record_outcome(
     Raises:
         FeedbackError: A malformed argument, an unknown model (the message lists the nearest
             ids), or a database that cannot be opened or written.
+        TypeError: ``catalog`` is not a :class:`~shoal.catalog.Catalog`.
     """
     decision_id, model, score = _validated(decision_id, model, score, catalog)
     cost = _optional_number("cost_usd", cost_usd)

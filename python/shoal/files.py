@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shoal.gitignore import IgnoreMatcher
-from shoal.tokens import Tokenizer, tokenizer_for
+from shoal.tokens import Tokenizer, check_allow_special, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ DEFAULT_MAX_DATA_FILE_BYTES = 256 * 1024 * 1024
 # it holds its token ids too (a 1 GiB text is some 250 million ids).
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 DEFAULT_MAX_FILES = 100_000
+# Most threads count_files runs: each holds up to two files in flight, and far more threads
+# than CPUs only wait for one.
+MAX_WORKERS = 1024
 BINARY_SNIFF_BYTES = 8192
 BINARY_REASON = "binary (NUL byte in the first 8 KiB)"
 REFUSED_PREFIXES = (Path("/proc"), Path("/dev"), Path("/sys"))
@@ -286,7 +289,7 @@ def count_files(
         max_file_bytes: Larger files are skipped, with the reason (1 to
             ``MAX_FILE_BYTES_LIMIT``, 1 GiB).
         max_files: More files than this is an error (narrow the paths).
-        workers: Threads counting at once; None: one per CPU.
+        workers: Threads counting at once, 1 to ``MAX_WORKERS`` (1,024); None: one per CPU.
         progress: Called as ``progress(files_done, files_total)`` after each file.
         check_cancelled: Called between files; it stops the count by raising.
 
@@ -295,19 +298,32 @@ def count_files(
 
     Raises:
         PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys.
-        TypeError: ``paths`` not a list (None, or one path alone).
-        ValueError: A path that does not exist, too many files, a limit out of its range, bad
-            encoding or model.
+        TypeError: ``paths`` not a list (None, or one path alone), a path or limit of the wrong
+            type.
+        ValueError: A path that is empty, holds a lone surrogate or does not exist, too many
+            files, a limit or ``workers`` out of its range, bad encoding or model.
     """
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("paths must be a list of paths, not a single path")
     if not isinstance(paths, Iterable):
         raise TypeError(f"paths must be a list of paths, not {type(paths).__name__}")
+    paths = list(paths)  # read twice below: checked, then walked
     if not paths:
         raise ValueError("paths is empty; give at least one file or folder")
+    for index, path in enumerate(paths):
+        _check_path(f"paths[{index}]", path)
+    check_allow_special(allow_special)
     check_max_file_bytes(max_file_bytes)
+    if isinstance(max_files, bool) or not isinstance(max_files, int):
+        raise TypeError(f"max_files must be an int, not {type(max_files).__name__}")
     if max_files < 1:
         raise ValueError(f"max_files must be at least 1, not {max_files}")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int):
+            raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be 1 to {MAX_WORKERS:,} (None: one per CPU), not "
+                             f"{workers}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     allowed = [_real(root) for root in checked_roots(roots)] if roots is not None else None
 
@@ -397,6 +413,25 @@ def _as_requested(path: str | os.PathLike[str], real: Path, confined: bool) -> s
     if not confined or Path(os.fspath(path)).is_absolute():
         return spelt
     return f"{spelt} ({real})"
+
+
+def _check_path(name: str, path: object) -> None:
+    """Refuse a path to count that is not text, is empty, or no file name can hold."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"{name} must be a str or os.PathLike, not {type(path).__name__}")
+    text = os.fspath(path)
+    if not text:
+        # Path("") is the current folder: an empty string is a missing value, not "here".
+        raise ValueError(f"{name} is empty; give a file or folder ('.' for the current folder)")
+    try:
+        # Not check_unicode: a name's undecodable bytes arrive as surrogates os.fsencode takes
+        # back (surrogateescape), and those files exist; only other surrogates name nothing.
+        os.fsencode(text)
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{name} has an unpaired surrogate at index {error.start}, which no file name "
+            "holds; text must be valid Unicode"
+        ) from None
 
 
 def check_max_file_bytes(max_file_bytes: int) -> None:

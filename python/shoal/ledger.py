@@ -76,6 +76,10 @@ EARLIEST_RECORD = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
 # ... and from more than this far in the future: clocks of machines sharing a ledger may differ
 # a little, but a record dated later would count in a period that has not begun.
 MAX_FUTURE_S = 300.0
+# The moments a status or a report may be asked at: dates before 1970 or from 9999 on cannot be
+# shown as ISO 8601 text or have their calendar periods (up to a month on) computed everywhere.
+EARLIEST_MOMENT = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+LATEST_MOMENT = datetime.datetime(9999, 1, 1, tzinfo=datetime.timezone.utc)
 # route_task's decision ids: "d-" and 24 hex digits of a hash over the decision's inputs.
 DECISION_ID = re.compile(r"d-[0-9a-f]{24}")
 # The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
@@ -270,11 +274,12 @@ class BudgetStatus:
         burn_rate_usd_per_hour: ``window_spent_usd / burn_span_hours``, or None when the span is
             under ``MIN_BURN_SPAN_S`` (ten minutes): too little history for a rate.
         hours_to_limit: ``remaining_usd / burn_rate``, the hours until ``limit_reached_at``,
-            or None when that is None: no limit, no burn rate or spending, or a periodic limit
-            not reached before its period ends (and its spend starts again from $0).
+            or None when that is None: no limit, no burn rate or spending, a periodic limit
+            not reached before its period ends (and its spend starts again from $0), or a
+            limit not reached before ``LATEST_MOMENT`` (9999-01-01).
         limit_reached_at: When the limit is reached at this burn rate (ISO 8601 UTC), or None
             when it is not reached (no limit, no burn rate or spending, or not before the
-            period ends).
+            period ends or 9999-01-01).
         exceeded: True when the spend is past the limit, which only a soft limit allows;
             spend exactly at the limit has reached it (``remaining_usd`` 0) without
             exceeding it.
@@ -328,15 +333,35 @@ class StoredUsage:
 def iso(seconds: float) -> str:
     """Epoch seconds as ISO 8601 UTC with microseconds, e.g. ``2026-12-04T10:00:00.000000Z``."""
     moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: its %Y leaves years before 1000 unpadded on some platforms.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def to_epoch(moment: datetime.datetime | float | str | None, name: str) -> float | None:
-    """Accept a timezone-aware datetime, epoch seconds or an ISO 8601 string; None stays None."""
+    """Accept a timezone-aware datetime, epoch seconds or an ISO 8601 string; None stays None.
+
+    The moment must lie from ``EARLIEST_MOMENT`` up to ``LATEST_MOMENT`` (1970-01-01 to
+    9999-01-01 UTC): outside it, dates cannot be shown or their calendar periods reached.
+    """
+    seconds = _seconds(moment, name)
+    if seconds is None:
+        return None
+    if not EARLIEST_MOMENT.timestamp() <= seconds < LATEST_MOMENT.timestamp():
+        raise ValueError(f"{name} must be from {EARLIEST_MOMENT.date()} to before "
+                         f"{LATEST_MOMENT.date()} (UTC), got {_moment_text(seconds)}")
+    return seconds
+
+
+def _seconds(moment: datetime.datetime | float | str | None, name: str) -> float | None:
+    """:func:`to_epoch` without its range: the caller bounds the moment itself."""
     if moment is None:
         return None
     if isinstance(moment, bool):
         raise TypeError(f"{name} must be a datetime, epoch seconds or ISO 8601 text")
+    if isinstance(moment, int) and abs(moment) > sys.float_info.max:
+        # float() would overflow, and showing every digit says nothing.
+        raise ValueError(f"{name} must be a time, got an integer of seconds too large for any "
+                         "date")
     if isinstance(moment, (int, float)):
         if not math.isfinite(moment):
             raise ValueError(f"{name} must be finite, got {moment}")
@@ -849,7 +874,7 @@ def _check_decision_id(decision_id: str | None) -> None:
 def _record_time(at: datetime.datetime | float | str | None) -> float:
     """When a call happened: now, or ``at`` between ``EARLIEST_RECORD`` and a few minutes on."""
     now = time.time()
-    moment = to_epoch(at, "at")
+    moment = _seconds(at, "at")
     if moment is None:
         return now
     if moment < EARLIEST_RECORD.timestamp():
@@ -889,6 +914,17 @@ def _nano(usd: float) -> int:
     return round(usd * NANO_PER_USD)
 
 
+def _location_text(location: object) -> str:
+    """The ledger location as text: :func:`default_location` for None, else a path or a URL."""
+    if location is None:
+        return default_location()
+    if not isinstance(location, (str, os.PathLike)) or isinstance(os.fspath(location), bytes):
+        # str() of anything else would name a SQLite file: ledger=5 would make a file "5".
+        raise TypeError(f"ledger must be a SQLite file path (str or os.PathLike) or a "
+                        f"postgresql:// URL, got {type(location).__name__}")
+    return str(os.fspath(location))
+
+
 def _check_location_form(location: str) -> None:
     """Refuse a location that is neither a PostgreSQL URL nor a plain SQLite file path."""
     if not location.strip():
@@ -925,7 +961,7 @@ class Ledger:
             must_exist: Refuse a SQLite file that does not exist yet (for reading: a missing
                 file means a mistyped path, not a ledger with nothing in it).
         """
-        self.location = str(location)
+        self.location = _location_text(location)
         _check_location_form(self.location)
         if is_postgres_url(self.location):
             self._store: _Store = _PostgresStore(self.location)
@@ -1029,21 +1065,7 @@ class Ledger:
         self, scope: str, usd: float, *, hard: bool = True, period: str | None = None
     ) -> BudgetLimit:
         """Set (or replace) ``scope``'s limit; see :func:`set_limit`."""
-        _check_text("scope", scope)
-        if isinstance(usd, bool) or not isinstance(usd, (int, float)):
-            raise TypeError(f"usd must be a number, got {type(usd).__name__}")
-        if not math.isfinite(usd) or usd < 0:
-            raise ValueError(f"usd must be a finite amount of at least 0, got {usd}")
-        # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
-        if usd > MAX_LIMIT_USD:
-            raise ValueError(f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {usd!r}")
-        if usd > 0 and _nano(usd) == 0:
-            raise ValueError(
-                f"usd {usd:g} rounds to $0: the ledger keeps whole nano-dollars, so give at "
-                "least 0.000000001 (or 0 for a limit that refuses every paid call)"
-            )
-        if period is not None:
-            period_bounds(period, 0.0)  # validates the name
+        _check_limit(scope, usd, hard, period)
         set_at = time.time()
 
         with self._store.write(scope) as cursor:
@@ -1184,6 +1206,30 @@ class Ledger:
         return int(cursor.fetchone()[0])
 
 
+def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None:
+    """Refuse a limit whose scope, amount, hardness or period is malformed."""
+    _check_text("scope", scope)
+    if isinstance(usd, bool) or not isinstance(usd, (int, float)):
+        raise TypeError(f"usd must be a number, got {type(usd).__name__}")
+    # An int is always finite, and math.isfinite would overflow on one beyond a float.
+    if (isinstance(usd, float) and not math.isfinite(usd)) or usd < 0:
+        raise ValueError(f"usd must be a finite amount of at least 0, got {usd}")
+    # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
+    if usd > MAX_LIMIT_USD:
+        shown = repr(usd) if isinstance(usd, float) or usd < 10**100 else "more than 10**100"
+        raise ValueError(f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {shown}")
+    if usd > 0 and _nano(usd) == 0:
+        raise ValueError(
+            f"usd {usd:g} rounds to $0: the ledger keeps whole nano-dollars, so give at "
+            "least 0.000000001 (or 0 for a limit that refuses every paid call)"
+        )
+    if not isinstance(hard, bool):
+        # Stored as an integer: 0.5 would read back as a soft limit, "no" as an error.
+        raise TypeError(f"hard must be True or False, got {type(hard).__name__}")
+    if period is not None:
+        period_bounds(period, 0.0)  # validates the name
+
+
 def _status_moment(scope: str, window_hours: float,
                    now: datetime.datetime | float | str | None) -> float:
     """The moment a status is asked for (now when None), once its arguments are checked."""
@@ -1294,7 +1340,8 @@ def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, 
         if remaining > 0 and rate:
             when = moment + remaining / rate * 3600
             # Past its period's end the limit is not reached: the period's spend starts again.
-            if period_end is None or when < period_end:
+            # A date from 9999 on (a slow burn of a large limit) has no ISO 8601 form.
+            if when < (LATEST_MOMENT.timestamp() if period_end is None else period_end):
                 hours, reached = remaining / rate, iso(when)
 
     return BudgetStatus(
@@ -1322,7 +1369,7 @@ def open_ledger(location: str | Path | None = None, *, must_exist: bool = False)
     A forked child opens its own connection rather than sharing its parent's. With
     ``must_exist``, a SQLite file that does not exist yet is an error (see :class:`Ledger`).
     """
-    key = (str(location) if location is not None else default_location(), os.getpid())
+    key = (_location_text(location), os.getpid())
     with _open_lock:
         ledger = _open.get(key)
         if ledger is None:
@@ -1345,7 +1392,7 @@ def check_location(location: str | Path | None = None) -> None:
     Raises:
         LedgerError, ValueError: The message says what is wrong with the location.
     """
-    location = str(location) if location is not None else default_location()
+    location = _location_text(location)
     _check_location_form(location)
     if not is_postgres_url(location):
         file = Path(location).expanduser()
@@ -1371,7 +1418,7 @@ def unmade_ledger(location: str | Path | None = None) -> Path | None:
         LedgerError, ValueError: The location is malformed, its folder (other than shoal's
             data directory) does not exist, or it is not a regular file.
     """
-    location = str(location) if location is not None else default_location()
+    location = _location_text(location)
     _check_location_form(location)
     if is_postgres_url(location):
         return None
@@ -1495,7 +1542,13 @@ def set_limit(
 
     Returns:
         The limit as stored.
+
+    Raises:
+        TypeError: ``usd`` is not a number, ``hard`` not a bool, or ``ledger`` not a path.
+        ValueError: A malformed scope, amount or period (the message names it).
     """
+    # Checked before the ledger is opened: opening a new one would make its file.
+    _check_limit(scope, usd, hard, period)
     return open_ledger(ledger).set_limit(scope, usd, hard=hard, period=period)
 
 
@@ -1519,7 +1572,8 @@ def budget_status(
     Args:
         scope: The scope.
         window_hours: Burn-rate window in hours.
-        now: The moment to report at; now when None.
+        now: The moment to report at (timezone-aware datetime, epoch seconds or ISO 8601), from
+            1970-01-01 to before 9999-01-01 UTC; now when None.
         ledger: Ledger location; :func:`default_location` when None.
     """
     unmade = unmade_ledger(ledger)

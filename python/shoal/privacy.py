@@ -100,23 +100,41 @@ def scan_text(text: str, *, location: str = "prompt") -> tuple[PrivacyFinding, .
         location: Label recorded in each finding (``prompt``, ``history[2]``, a file name).
 
     Raises:
-        TypeError: If ``text`` is not a str.
+        TypeError: If ``text`` or ``location`` is not a str.
         ValueError: If ``text`` holds an unpaired surrogate (no UTF-8 form).
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be str, not {type(text).__name__}")
+    _check_str("text", text)
+    _check_str("location", location)
     return tuple(
         PrivacyFinding(kind, category, location, start, end)
         for kind, category, start, end in core.scan_privacy(text)
     )
 
 
+def _check_str(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+
+
 def scan_conversation(
     prompt: str, history: Sequence[Mapping[str, Any]] = ()
 ) -> tuple[PrivacyFinding, ...]:
-    """Scan the history turns (``history[i]``, their ``content``) and the latest prompt."""
+    """Scan the history turns (``history[i]``, their ``content``) and the latest prompt.
+
+    Raises:
+        TypeError: If ``prompt`` is not a str, ``history`` not a list of dicts.
+        ValueError: If a text holds an unpaired surrogate (no UTF-8 form).
+    """
+    _check_str("prompt", prompt)
+    if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
+        # A string would be read as turns of one letter each.
+        raise TypeError(f"history must be a list of turns (dicts with 'content'), not "
+                        f"{type(history).__name__}")
     findings: list[PrivacyFinding] = []
     for index, turn in enumerate(history):
+        if not isinstance(turn, Mapping):
+            raise TypeError(f"history[{index}] must be a dict with 'content', not "
+                            f"{type(turn).__name__}")
         content = turn.get("content", "")
         if isinstance(content, str) and content:
             findings.extend(scan_text(content, location=f"history[{index}]"))
@@ -125,8 +143,17 @@ def scan_conversation(
 
 
 def redact(text: str, findings: Iterable[PrivacyFinding] | None = None) -> str:
-    """``text`` with every finding replaced by ``[kind]``; scans first when none are given."""
-    spans = sorted(scan_text(text) if findings is None else findings, key=lambda f: f.start)
+    """``text`` with every finding replaced by ``[kind]``; scans first when none are given.
+
+    Raises:
+        TypeError: If ``text`` is not a str, or ``findings`` not a list of
+            :class:`PrivacyFinding`.
+        ValueError: If a finding lies outside ``text`` (it was found in another text), or
+            ``text`` holds an unpaired surrogate when it is scanned.
+    """
+    _check_str("text", text)
+    spans = sorted(scan_text(text) if findings is None else _checked_findings(text, findings),
+                   key=lambda f: f.start)
     pieces = []
     position = 0
     for finding in spans:
@@ -137,6 +164,25 @@ def redact(text: str, findings: Iterable[PrivacyFinding] | None = None) -> str:
         position = finding.end
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+def _checked_findings(text: str, findings: object) -> list[PrivacyFinding]:
+    """``findings`` as a list, refused unless each is a finding whose span lies in ``text``."""
+    if isinstance(findings, (str, bytes, Mapping)) or not isinstance(findings, Iterable):
+        raise TypeError(f"findings must be a list of PrivacyFinding (from scan_text), not "
+                        f"{type(findings).__name__}")
+    checked = list(findings)
+    for index, finding in enumerate(checked):
+        if not isinstance(finding, PrivacyFinding):
+            raise TypeError(f"findings[{index}] must be a PrivacyFinding (from scan_text), not "
+                            f"{type(finding).__name__}")
+        if not 0 <= finding.start <= finding.end <= len(text):
+            # Cutting outside the text would redact nothing, or the wrong characters.
+            raise ValueError(
+                f"findings[{index}] ({finding.describe()}) lies outside the text of "
+                f"{len(text):,} characters: give the findings scan_text found in this text"
+            )
+    return checked
 
 
 # ---- evaluation on a labelled set ----

@@ -776,6 +776,9 @@ def route(
     if not prompt.strip():
         raise RoutingError("prompt is empty: give the task to route")
     _checked(lambda text: check_unicode(text, "prompt"), prompt)
+    if catalog is not None and not isinstance(catalog, Catalog):
+        raise RoutingError(f"catalog must be a Catalog (shoal.catalog.load_catalog()) or None, "
+                           f"got {type(catalog).__name__}")
     catalog = catalog if catalog is not None else load_catalog()
     router = _router_argument(router)
     settings = _settings(

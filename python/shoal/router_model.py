@@ -75,6 +75,9 @@ MAX_ROUTER_NAME_CHARS = 100
 # in double precision from x = 37 on, so a value beyond 100 means nothing but an edit.
 MAX_FITTED_MAGNITUDE = 100.0
 
+# Newton rounds of the IRT fit: it settles in tens (30 by default); far more only costs time.
+MAX_IRT_ITERATIONS = 1_000
+
 MIN_CALIBRATION_LABELS = 100
 CALIBRATION_SAMPLE = 8192
 CALIBRATION_KNOTS = 32
@@ -551,8 +554,9 @@ def fit_router(
         k: Neighbours used per prediction.
         similarity_power: Neighbour weight is ``max(cosine, 0) ** similarity_power``.
         shrinkage: Pseudo-weight of a model's mean score in each prediction.
-        irt_iterations: Alternating Newton rounds of the IRT fit.
-        irt_penalty: L2 penalty on abilities and difficulties.
+        irt_iterations: Alternating Newton rounds of the IRT fit, 1 to ``MAX_IRT_ITERATIONS``
+            (1,000).
+        irt_penalty: L2 penalty on abilities and difficulties, above 0 and at most 1e6.
         calibrate: Fit each well-labelled model's isotonic calibration on leave-one-out
             predictions of the exemplars (see the module docstring).
 
@@ -564,6 +568,7 @@ def fit_router(
             parameter is out of range.
     """
     _check_parameters(dim=dim, k=k, similarity_power=similarity_power, shrinkage=shrinkage)
+    _check_irt(irt_iterations, irt_penalty)
     _check_labels(name=name, source=source)
     observed_costs: dict[str, list[float]] = {}
     grouped = _validated_rows(rows, observed_costs)
@@ -727,6 +732,23 @@ def _check_parameters(*, dim: int, k: int, similarity_power: float, shrinkage: f
         raise RouterFileError(f"similarity_power must be in [0, 64], got {similarity_power!r}")
     if not (isinstance(shrinkage, (int, float)) and 0 <= shrinkage <= 1e6):
         raise RouterFileError(f"shrinkage must be in [0, 1e6], got {shrinkage!r}")
+
+
+def _check_irt(iterations: int, penalty: float) -> None:
+    # Newton's steps converge in tens of rounds (30 by default); a billion ran for hours.
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or not (
+        1 <= iterations <= MAX_IRT_ITERATIONS
+    ):
+        raise RouterFileError(
+            f"irt_iterations must be an int between 1 and {MAX_IRT_ITERATIONS:,}, got "
+            f"{iterations!r}"
+        )
+    # Without a penalty an item every model got right has no finite difficulty (the step
+    # divides by zero); a negative one rewards large parameters, and NaN spreads to all.
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not (
+        0 < penalty <= 1e6
+    ):
+        raise RouterFileError(f"irt_penalty must be above 0 and at most 1e6, got {penalty!r}")
 
 
 # ---- reading ----

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import ModuleType
@@ -135,10 +135,12 @@ class Tokenizer:
 
     def count(self, text: str, *, allow_special: bool = False) -> int:
         """Tokens of ``text``: exact, or the scaled base count rounded up."""
+        check_allow_special(allow_special)
         return self.scale(self.backend.count(self.encoding, text, allow_special=allow_special))
 
     def count_many(self, texts: Sequence[str], *, allow_special: bool = False) -> list[int]:
         """Tokens of each text (see ``count``)."""
+        check_allow_special(allow_special)
         counts = self.backend.count_many(self.encoding, texts, allow_special=allow_special)
         return [self.scale(tokens) for tokens in counts]
 
@@ -154,6 +156,8 @@ class Tokenizer:
 
 
 def _backend_for(encoding: str) -> ModuleType:
+    if not isinstance(encoding, str):
+        raise TypeError(f"encoding must be str, not {type(encoding).__name__}")
     if encoding in core.ENCODINGS:
         return core
     raise ValueError(f"unknown encoding {encoding!r}; valid encodings are {', '.join(ENCODINGS)}")
@@ -227,6 +231,12 @@ def counted_by(tokenizer: Tokenizer, text: str, *, allow_special: bool = False) 
                       characters=len(text), **tokenizer.method())
 
 
+def check_allow_special(allow_special: object) -> None:
+    """Refuse an ``allow_special`` that is not a bool, naming it (the Rust core does not)."""
+    if not isinstance(allow_special, bool):
+        raise TypeError(f"allow_special must be bool, not {type(allow_special).__name__}")
+
+
 def _check_text(text: object) -> None:
     # The Rust core's own refusal ("'None' is not an instance of 'str'") names no parameter;
     # the pure twin's does, and both paths must say the same.
@@ -280,6 +290,7 @@ def encode(
         ValueError: Unknown encoding, or a text with an unpaired surrogate.
     """
     _check_text(text)
+    check_allow_special(allow_special)
     return _backend_for(encoding).encode(encoding, text, allow_special=allow_special)
 
 
@@ -297,6 +308,13 @@ def decode(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> str:
 
 def decode_bytes(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> bytes:
     """The bytes of token ``ids``, concatenated (see ``decode``)."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(f"ids must be a list of int, not {type(ids).__name__}")
+    ids = list(ids)
+    for index, token in enumerate(ids):
+        # Both cores take True as id 1, as Python's int does.
+        if isinstance(token, bool):
+            raise TypeError(f"ids[{index}] must be int, not bool")
     return _backend_for(encoding).decode(encoding, ids)
 
 
@@ -362,6 +380,10 @@ SCHEMA_KEYS = ("parameters", "input_schema", "inputSchema")
 
 # The keys of an assistant message that may stand in for its content, as the API allows.
 CALL_KEYS = ("tool_calls", "function_call")
+
+# Deepest nesting a tool call or tool block may have to be counted as JSON, the depth the MCP
+# server allows an argument: real ones are a few levels deep.
+MAX_JSON_DEPTH = 64
 
 # Anthropic's content blocks of a tool call and its result: text a model reads, counted as JSON.
 TOOL_BLOCK_TYPES = ("tool_use", "tool_result")
@@ -504,9 +526,13 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
     found: set[str] = set()
     for key, value in message.items():
         where = f"messages[{index}][{key!r}]"
+        if not isinstance(key, str):
+            # No API takes such a key; its value would be counted as if it were a field.
+            raise TypeError(f"messages[{index}] keys must be str, not {type(key).__name__} "
+                            f"({key!r:.40})")
         if key in calls:
             # A caller that serialised the calls already has chosen their text.
-            texts.append(value if isinstance(value, str) else _compact_json(value))
+            texts.append(value if isinstance(value, str) else _compact_json(value, where))
             check_unicode(texts[-1], where, serialised=not isinstance(value, str))
             found.add(TOOL_CALLS_NOTE)
             continue
@@ -525,7 +551,18 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
     return texts, names, [note for note in NOTE_ORDER if note in found]
 
 
-def _compact_json(value: object) -> str:
+def _compact_json(value: object, where: str) -> str:
+    """``value`` as compact JSON, refused when nested deeper than ``MAX_JSON_DEPTH``."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (Mapping, list, tuple)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            # The encoder recurses: a thousand levels would exhaust Python's stack.
+            raise ValueError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
+        stack.extend((inner, depth + 1) for inner in
+                     (item.values() if isinstance(item, Mapping) else item))
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -535,9 +572,10 @@ def _content_texts(parts: list[Any], where: str) -> tuple[list[str], str]:
     Anthropic tool block."""
     if all(_is_text_part(part) for part in parts):
         return _part_texts(parts, where), CONTENT_PARTS_NOTE
+    # Serialised first: it bounds the depth the block check then walks.
+    blocks = _compact_json(parts, where)
     for position, part in enumerate(parts):
         _check_block(part, f"{where}[{position}]")
-    blocks = _compact_json(parts)
     check_unicode(blocks, where, serialised=True)
     return [blocks], TOOL_BLOCKS_NOTE
 

@@ -423,12 +423,14 @@ def encode(encoding: str, text: str, *, allow_special: bool = False) -> list[int
         ValueError: Unknown encoding, or text with an unpaired surrogate.
     """
     text = _check_text(text, "text")
+    _check_allow_special(allow_special)
     return _encode_text(_load(encoding), text, allow_special)
 
 
 def count(encoding: str, text: str, *, allow_special: bool = False) -> int:
     """Number of tokens of ``text`` in ``encoding`` (see ``encode``)."""
     text = _check_text(text, "text")
+    _check_allow_special(allow_special)
     return len(_encode_text(_load(encoding), text, allow_special))
 
 
@@ -449,8 +451,15 @@ def _count_many(
         if not isinstance(text, str):
             raise TypeError(f"texts[{index}] must be str, not {type(text).__name__}")
     checked = [_check_text(text, f"texts[{index}]") for index, text in enumerate(texts)]
+    _check_allow_special(allow_special)
     loaded = load(encoding)
     return [len(_encode_text(loaded, text, allow_special)) for text in checked]
+
+
+def _check_allow_special(allow_special: object) -> None:
+    # The binding refuses a non-bool too (a TypeError); without this, "no" would count as True.
+    if not isinstance(allow_special, bool):
+        raise TypeError(f"allow_special must be bool, not {type(allow_special).__name__}")
 
 
 def decode(encoding: str, ids: Sequence[int]) -> bytes:
