@@ -25,7 +25,7 @@ from mcp.types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from shoal.tokens import count_tokens
+from shoal.tokens import MAX_JSON_DEPTH, count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ _REFUSAL = re.compile(r"\W*refused\b", re.IGNORECASE)
 
 # Deepest nesting an argument may have: the free-form ones (tool definitions, chat messages) are
 # JSON a few levels deep; thousands of levels would only exhaust the stack of whoever reads them.
-MAX_ARGUMENT_DEPTH = 64
+# The same bound the token counter sets on what it counts as JSON.
+MAX_ARGUMENT_DEPTH = MAX_JSON_DEPTH
 
 # Arguments are echoed in errors through this: a 100 MB string or a million-item list is shown
 # in a few dozen characters, and shown fast.
