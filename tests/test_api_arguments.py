@@ -375,3 +375,18 @@ def test_chat_and_budget_arguments_of_the_wrong_type_are_named(call: Callable[[]
     with pytest.raises(TypeError) as raised:
         call()
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("db_path", [5, ""])
+def test_a_feedback_database_that_is_no_path_is_named(db_path: object, tmp_path: Path) -> None:
+    from shoal.feedback import outcomes_as_rows, record_outcome
+
+    with pytest.raises(TypeError, match=r"^db_path must be a non-empty path"):
+        record_outcome("d-" + "0" * 24, "gpt-4o", 0.5, db_path=db_path)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^db_path must be a non-empty path"):
+        outcomes_as_rows(db_path)  # type: ignore[arg-type]
+
+
+def test_a_model_id_of_the_wrong_type_is_named_for_any_parameter() -> None:
+    with pytest.raises(TypeError, match=r"^a model id must be a string, got int"):
+        count_tokens("x", model=5)  # type: ignore[arg-type]

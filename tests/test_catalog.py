@@ -271,7 +271,7 @@ def test_unknown_model_without_near_match() -> None:
 
 
 def test_model_id_must_be_text() -> None:
-    with pytest.raises(TypeError, match="model_id must be a string"):
+    with pytest.raises(TypeError, match="a model id must be a string"):
         CATALOG.model(42)  # type: ignore[arg-type]
 
 

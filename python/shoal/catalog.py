@@ -199,7 +199,8 @@ class Catalog:
             UnknownModelError: If nothing matches; the message lists near matches.
         """
         if not isinstance(model_id, str):
-            raise TypeError(f"model_id must be a string, got {type(model_id).__name__}")
+            # Said without a parameter name: callers pass it as model, baseline, candidates...
+            raise TypeError(f"a model id must be a string, got {type(model_id).__name__}")
 
         entry = self._find(model_id)
         if entry is None:

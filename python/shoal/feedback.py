@@ -111,6 +111,15 @@ class RecordedOutcome:
     db_path: str
 
 
+def _database_path(db_path: object) -> Path:
+    """``db_path`` as a path (the default one for None), refused by name when it is no path."""
+    if db_path is None:
+        return default_db_path()
+    if not isinstance(db_path, (str, os.PathLike)) or not os.fspath(db_path):
+        raise TypeError(f"db_path must be a non-empty path (str or PathLike), got {db_path!r:.60}")
+    return Path(db_path)
+
+
 def default_db_path() -> Path:
     """``SHOAL_FEEDBACK_DB`` if set, else ``shoal/feedback.sqlite3`` in the user data dir."""
     configured = os.environ.get(DB_ENVIRONMENT, "").strip()
@@ -261,7 +270,7 @@ def record_outcome(
         stored_prompt, redactions = redact(prompt, findings), len(findings)
 
     values = (score, stored_prompt, redactions, cost, tokens_in, tokens_out, note)
-    path = Path(db_path) if db_path is not None else default_db_path()
+    path = _database_path(db_path)
     status, stored = _store(path, decision_id, model, values)
     logger.info("feedback %s for %s on %s in %s", status, model, decision_id, path)
     kept = dict(zip(_FIELDS, stored, strict=True))
@@ -362,7 +371,7 @@ def outcomes_as_rows(db_path: str | Path | None = None) -> list[dict[str, Any]]:
     Raises:
         FeedbackError: If the database does not exist or cannot be read.
     """
-    path = Path(db_path) if db_path is not None else default_db_path()
+    path = _database_path(db_path)
     if path.is_dir():
         raise FeedbackError(f"{path} is a folder, not a feedback database: name the file")
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
