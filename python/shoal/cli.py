@@ -408,9 +408,8 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 # as it is would bill reasoning or cached tokens twice.
 INPUT_PARTS_HELP = ("cached and cache-write parts included (Anthropic: input + cache_creation + "
                     "cache_read; OpenAI: prompt_tokens)")
-PART_HELP = "counted in --input too, priced at the cache rate instead of the input rate"
-CACHE_WRITE_HELP = ("counted in --input too, priced at the cache-write rate instead of the input "
-                    "rate")
+_PART_HELP = "counted in --input too, priced at the {} rate instead of the input rate"
+CACHE_READ_HELP, CACHE_WRITE_HELP = _PART_HELP.format("cache"), _PART_HELP.format("cache-write")
 OUTPUT_HELP = ("--reasoning is charged on top, so from an OpenAI usage report give "
                "completion_tokens minus reasoning_tokens")
 REASONING_HELP = ("charged at the output rate on top of --output (OpenAI's completion_tokens "
@@ -445,7 +444,7 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     cost.add_argument("--output", type=int, dest="output_tokens",
                       help=f"visible output tokens per call; {OUTPUT_HELP}")
     cost.add_argument("--cached", type=int, dest="cached_input_tokens",
-                      help=f"the part of --input read from the cache per call; {PART_HELP}")
+                      help=f"the part of --input read from the cache per call; {CACHE_READ_HELP}")
     cost.add_argument("--cache-write", type=int, dest="cache_write_tokens",
                       help=f"the part of --input written to the cache per call; {CACHE_WRITE_HELP}")
     cost.add_argument("--reasoning", type=int, dest="reasoning_tokens",
@@ -596,7 +595,7 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     record.add_argument("--output", type=int, default=0, dest="output_tokens",
                         help=f"visible output tokens; {OUTPUT_HELP}")
     record.add_argument("--cached", type=int, default=0, dest="cached_input_tokens",
-                        help=f"the part of --input read from the cache; {PART_HELP}")
+                        help=f"the part of --input read from the cache; {CACHE_READ_HELP}")
     record.add_argument("--cache-write", type=int, default=0, dest="cache_write_tokens",
                         help=f"the part of --input written to the cache; {CACHE_WRITE_HELP}")
     record.add_argument("--reasoning", type=int, default=0, dest="reasoning_tokens",

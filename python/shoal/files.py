@@ -31,6 +31,7 @@ plan, ...): it refuses what ``count_files`` would skip, and a file over the limi
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -149,6 +150,11 @@ class FilesCount:
     token_ratio: float | None = None
     ratio_source: str | None = None
 
+    @functools.cached_property
+    def _largest_first(self) -> tuple[FileCount, ...]:
+        # Sorted once: a capped answer asks for several summaries while it finds what fits.
+        return tuple(sorted(self.files, key=lambda item: (-item.tokens, item.path)))
+
     def summary(self, *, max_files: int, answer_holds: int | None = None) -> FilesSummary:
         """The largest ``max_files`` files and the first skipped ones, saying what is left out.
 
@@ -160,7 +166,7 @@ class FilesCount:
 
         if answer_holds is not None:
             max_files = min(max_files, answer_holds)
-        largest = sorted(self.files, key=lambda item: (-item.tokens, item.path))[:max_files]
+        largest = self._largest_first[:max_files]
         skipped = self.skipped[:max_files]
         notes = []
         if len(largest) < len(self.files):
@@ -303,11 +309,7 @@ def count_files(
         ValueError: A path that is empty, holds a lone surrogate or does not exist, too many
             files, a limit or ``workers`` out of its range, bad encoding or model.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        raise TypeError("paths must be a list of paths, not a single path")
-    if not isinstance(paths, Iterable):
-        raise TypeError(f"paths must be a list of paths, not {type(paths).__name__}")
-    paths = list(paths)  # read twice below: checked, then walked
+    paths = _listed(paths, "paths", "paths")  # a list: read twice below, checked then walked
     if not paths:
         raise ValueError("paths is empty; give at least one file or folder")
     for index, path in enumerate(paths):
@@ -590,15 +592,21 @@ def checked_roots(roots: object) -> list[Path]:
     """``roots`` as paths, refused unless it is a list of them: a single path given as ``roots``
     would be taken letter by letter, and the root ``/`` among the letters would allow every
     file."""
-    if isinstance(roots, (str, bytes, os.PathLike)):
-        raise TypeError("roots must be a list of folders, not a single path; wrap it in a list")
-    if not isinstance(roots, Iterable):
-        raise TypeError(f"roots must be a list of folders, not {type(roots).__name__}")
-    folders = list(roots)
+    folders = _listed(roots, "roots", "folders")
     for index, root in enumerate(folders):
         if not isinstance(root, (str, os.PathLike)) or not os.fspath(root):
             raise TypeError(f"roots[{index}] must be a non-empty path, got {root!r:.60}")
     return [Path(root) for root in folders]
+
+
+def _listed(value: object, name: str, noun: str) -> list[Any]:
+    """``value`` as a list, refused when it is one path alone (a string would be taken letter by
+    letter) or not a collection at all."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a list of {noun}, not a single path; wrap it in a list")
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of {noun}, not {type(value).__name__}")
+    return list(value)
 
 
 def _real(path: Path) -> Path:

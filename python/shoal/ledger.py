@@ -1070,9 +1070,7 @@ class Ledger:
 
         with self._store.write(scope) as cursor:
             sql = self._store.sql
-            cursor.execute(sql("SELECT limit_nanousd, hard, period FROM shoal_limits "
-                               "WHERE scope = ?"), (scope,))
-            earlier = cursor.fetchone()
+            earlier = self._limit(cursor, scope)
             cursor.execute(sql("DELETE FROM shoal_limits WHERE scope = ?"), (scope,))
             cursor.execute(
                 sql("INSERT INTO shoal_limits (scope, limit_nanousd, hard, period, set_at) "
@@ -1083,8 +1081,7 @@ class Ledger:
             spent = self._spent(cursor, scope, limit, set_at)
         notes = _over_limit_notes(limit, _usd(spent))
         if earlier is not None:
-            replaced = BudgetLimit(scope, _usd(int(earlier[0])), bool(earlier[1]), earlier[2], "")
-            notes = (*_replaced_limit_note(replaced, limit), *notes)
+            notes = (*_replaced_limit_note(earlier, limit), *notes)
         return replace(limit, notes=notes)
 
     def remove_limit(self, scope: str) -> bool:

@@ -138,10 +138,11 @@ _OUTPUT = ("Visible output tokens{}; reasoning_tokens are charged on top, so fro
 _REASONING = ("Hidden reasoning tokens{}, billed at the output rate on top of output_tokens "
               "(OpenAI's completion_tokens already include them).")
 _CACHE_PART = ("Part of input_tokens {} the prompt cache: counted in input_tokens too, priced at "
-               "the cache rate instead of the input rate.")
+               "the {} rate instead of the input rate.")
 OUTPUT_PER_CALL, OUTPUT_OF_THE_CALL = _OUTPUT.format(" per call"), _OUTPUT.format("")
 REASONING_PER_CALL, REASONING_OF_THE_CALL = _REASONING.format(" per call"), _REASONING.format("")
-CACHE_READ, CACHE_WRITE = _CACHE_PART.format("read from"), _CACHE_PART.format("written to")
+CACHE_READ = _CACHE_PART.format("read from", "cache")
+CACHE_WRITE = _CACHE_PART.format("written to", "cache-write")
 SHOWN_NEIGHBOURS = 5
 # The one negative each cost argument takes; other negatives are refused, not read as it.
 NO_COST_LIMIT = -1.0
