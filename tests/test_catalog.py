@@ -439,6 +439,48 @@ def test_malformed_user_files(tmp_path: Path) -> None:
     assert issubclass(CatalogError, ValueError)
 
 
+MALFORMED_DOCUMENTS = [
+    ({"models": [], "sources": [1]},
+     "mine.json: field 'sources' must be an object mapping each source name to its description, "
+     "got list"),
+    ({"models": [], "sources": "x"}, "mine.json: field 'sources' must be an object mapping"),
+    ({"models": [], "sources": {"a": 1}},
+     "mine.json: field 'sources' entry 'a' must be a non-empty string describing the source, "
+     "got 1"),
+    ({"models": [], "sources": {"a": " "}}, "mine.json: field 'sources' entry 'a' must be"),
+    ({"models": [], "sources": {"": "our invoice"}},
+     "mine.json: field 'sources' has an empty source name"),
+    ({"models": [], "source": {"a": "our invoice"}},
+     "mine.json: unknown top-level field(s) 'source'; allowed are catalog_date, sources, models"),
+    ({"models": [], "catalog_date": 20261204},
+     "mine.json: field 'catalog_date' must be a non-empty string, got 20261204"),
+    ({"models": [], "catalog_date": "04/12/2026"},
+     "mine.json: field 'catalog_date' must be a date written YYYY-MM-DD"),
+]
+
+
+@pytest.mark.parametrize(("document", "expected"), MALFORMED_DOCUMENTS)
+def test_a_malformed_top_level_field_is_refused_naming_file_and_field(
+    tmp_path: Path, document: dict, expected: str
+) -> None:
+    # A sources list raised AttributeError from deep inside; a description that was no string
+    # was dropped unseen.
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(_write(tmp_path, document))
+    assert str(caught.value).startswith(expected)
+
+
+def test_a_files_sources_and_a_copy_of_the_shipped_catalog_load(tmp_path: Path) -> None:
+    sourced = _write(tmp_path, {"models": [], "sources": {"invoice": "our invoice of 2026-11"}})
+    assert load_catalog(sourced).sources["invoice"] == "our invoice of 2026-11"
+    assert "invoice" not in load_catalog(_write(tmp_path, {"models": [], "sources": None},
+                                                name="unsourced.json")).sources
+
+    copy = load_catalog(_write(tmp_path, RAW, name="copy.json"))
+    assert copy.ids == CATALOG.ids
+    assert copy.catalog_date == CATALOG.catalog_date
+
+
 def test_catalog_can_be_built_directly() -> None:
     entry = ModelEntry(**{**NEW_ROW, "aliases": ("acme/ft",)})  # type: ignore[arg-type]
     catalog = Catalog(catalog_date="2026-12-04", models=(entry,))

@@ -75,6 +75,8 @@ def test_a_malformed_shoal_today_stops_the_server_before_it_is_ready(tmp_path: P
         ("{not json", "prices.json: not valid JSON"),
         (json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": "cheap"}]}),
          "field 'input_per_mtok' must be a finite number, got 'cheap'"),
+        (json.dumps({"models": [], "sources": [1]}),
+         "prices.json: field 'sources' must be an object mapping each source name to its"),
     ],
 )
 def test_a_malformed_price_file_stops_the_server_with_its_error(

@@ -443,8 +443,14 @@ def _check_consistency(row: _Row, entry: ModelEntry) -> None:
 # ---- loading ----------------------------------------------------------------------------------
 
 
-def _read_document(path: Path) -> tuple[dict[str, Any], list[Any]]:
-    """Read a catalog file: an object with a ``models`` list, or a bare list of rows."""
+# The keys of a catalog file's top-level object. ``catalog_date`` is allowed so a copy of the
+# shipped models.json loads; a user file's prices are dated by each row's ``as_of``.
+DOCUMENT_FIELDS = ("catalog_date", "sources", "models")
+
+
+def _read_document(path: Path) -> tuple[dict[str, str], list[Any]]:
+    """Read a catalog file, an object with a ``models`` list or a bare list of rows, into its
+    sources and its rows."""
     # Imported here: shoal.files imports shoal.tokens, which imports this module.
     from shoal.files import read_json_file
 
@@ -458,7 +464,31 @@ def _read_document(path: Path) -> tuple[dict[str, Any], list[Any]]:
         return {}, document
     if not isinstance(document, dict) or not isinstance(document.get("models"), list):
         raise CatalogError(f"{path.name}: expected an object with a 'models' list")
-    return document, document["models"]
+    unknown = sorted(set(document) - set(DOCUMENT_FIELDS))
+    if unknown:
+        # Refused like a row's unknown field: a misspelt key ("source") would be ignored unseen.
+        raise CatalogError(f"{path.name}: unknown top-level field(s) "
+                           f"{', '.join(map(repr, unknown))}; allowed are "
+                           f"{', '.join(DOCUMENT_FIELDS)}")
+    _Row(document, path.name).date("catalog_date", optional=True)
+    return _sources(document.get("sources"), path.name), document["models"]
+
+
+def _sources(raw: Any, file_name: str) -> dict[str, str]:
+    """A file's ``sources`` object, each name mapped to a non-empty description (null or absent:
+    none)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{file_name}: field 'sources' must be an object mapping each source "
+                           f"name to its description, got {type(raw).__name__}")
+    for name, description in raw.items():
+        if not name.strip():
+            raise CatalogError(f"{file_name}: field 'sources' has an empty source name")
+        if not isinstance(description, str) or not description.strip():
+            raise CatalogError(f"{file_name}: field 'sources' entry {name!r} must be a non-empty "
+                               f"string describing the source, got {description!r}")
+    return dict(raw)
 
 
 def _where(file_name: str, position: int, raw: Any) -> str:
@@ -501,7 +531,7 @@ def _entry_as_dict(entry: ModelEntry) -> dict[str, Any]:
 
 def _apply_overrides(base: Catalog, path: Path) -> Catalog:
     """Merge a user file into ``base``: known ids take the given fields, new ids are appended."""
-    document, rows = _read_document(path)
+    file_sources, rows = _read_document(path)
     by_id = {entry.id: entry for entry in base.models}
     added: list[ModelEntry] = []
     price_files = dict(base.price_files)
@@ -537,8 +567,7 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
             price_files[target.id] = path.name
 
     logger.info("%s: %d rows overridden or added", path.name, len(rows))
-    sources = dict(base.sources) | {f"user:{path.name}": str(path)}
-    sources |= {k: v for k, v in document.get("sources", {}).items() if isinstance(v, str)}
+    sources = dict(base.sources) | {f"user:{path.name}": str(path)} | file_sources
     models = tuple(by_id[entry.id] for entry in base.models) + tuple(added)
     return Catalog(catalog_date=base.catalog_date, models=models, sources=sources,
                    price_files=price_files)
