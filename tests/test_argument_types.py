@@ -27,6 +27,15 @@ from shoal.token_budget import count_till_limit, split_chunks, truncate
          "devices must be a list of ids, not one string"),
         (lambda: hardware.sweep(["gemma-3-1b-it"], ["apple-m4-pro"], quantisations="Q8_0"),
          "quantisations must be a list of ids, not one string"),
+        # pin_sram 'yes', 1 or None ran, and the front reported it back as given.
+        (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], pin_sram="yes"),  # type: ignore[arg-type]
+         "pin_sram must be True or False, got str"),
+        (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], pin_sram=1),
+         "pin_sram must be True or False, got int"),
+        (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], pin_sram=None),  # type: ignore[arg-type]
+         "pin_sram must be True or False, got NoneType"),
+        (lambda: hardware.validate(leave_one_out="no"),  # type: ignore[arg-type]
+         "leave_one_out must be True or False, got str"),
         (lambda: count_tokens(None), "text must be str, not NoneType"),  # type: ignore[arg-type]
         (lambda: count_tokens(5, model="claude-sonnet-4-5"), "text must be str, not int"),  # type: ignore[arg-type]
         (lambda: encode(b"bytes"), "text must be str, not bytes"),  # type: ignore[arg-type]

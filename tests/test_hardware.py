@@ -8,6 +8,7 @@ import random
 import re
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -412,6 +413,25 @@ def test_unknown_names_list_near_matches():
          "must be a number of MB from 0 to 1,000,000, got nan"),
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=-1), "sram_mb",
          "must be a number of MB from 0 to 1,000,000, got -1"),
+        # A Chip's figures: negative ones ported to negative results, NaN to NaN.
+        (lambda: _chip(power_w=-1), "power_w",
+         "must be a number above 0 and at most 1,000,000, got -1"),
+        (lambda: _chip(power_w=math.nan), "power_w",
+         "must be a number above 0 and at most 1,000,000, got nan"),
+        (lambda: _chip(performance_tflops=-5), "performance_tflops",
+         "must be a number above 0 and at most 1,000,000, got -5"),
+        (lambda: _chip(performance_tflops=2e6), "performance_tflops",
+         "must be a number above 0 and at most 1,000,000, got 2000000.0"),
+        (lambda: _chip(area_mm2=0), "area_mm2",
+         "must be a number above 0 and at most 100,000, got 0"),
+        (lambda: _chip(area_mm2=-3), "area_mm2",
+         "must be a number above 0 and at most 100,000, got -3"),
+        (lambda: _chip(sram_mb=-2), "sram_mb",
+         "must be a number of MB from 0 to 1,000,000, got -2"),
+        (lambda: _chip(sram_area_fraction=1), "sram_area_fraction",
+         "must be a number from 0 up to (not including) 1, got 1"),
+        (lambda: _chip(name=" "), "name", "must not be empty"),
+        (lambda: _chip(node=""), "node", "must not be empty"),
     ],
 )
 def test_numeric_arguments_have_the_mcp_bounds_and_name_the_parameter(call, parameter, problem):
@@ -419,6 +439,36 @@ def test_numeric_arguments_have_the_mcp_bounds_and_name_the_parameter(call, para
         call()
     assert (caught.value.parameter, caught.value.problem) == (parameter, problem)
     assert str(caught.value) == f"{parameter} {problem}"
+
+
+def _chip(**changes: object) -> hardware.Chip:
+    figures: dict[str, Any] = {"name": "npu", "node": "n5", "power_w": 10.0,
+                               "performance_tflops": 40.0}
+    return hardware.Chip(**{**figures, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"power_w": "10"}, "power_w must be a number, got str"),
+        ({"area_mm2": True}, "area_mm2 must be a number, got bool"),
+        ({"sram_mb": "64"}, "sram_mb must be a number, got str"),
+        ({"sram_area_fraction": None}, "sram_area_fraction must be a number, got NoneType"),
+        ({"name": None}, "name must be a string, got NoneType"),
+        ({"node": 5}, "node must be a string, got int"),
+    ],
+)
+def test_a_chip_figure_of_the_wrong_type_names_the_field(changes, message):
+    with pytest.raises(TypeError) as caught:
+        _chip(**changes)
+    assert str(caught.value) == message
+
+
+def test_a_chip_of_the_largest_accepted_figures_ports_to_finite_ones():
+    chip = _chip(**hardware.CHIP_FIELD_LIMITS, sram_mb=hardware.MAX_SRAM_MB)
+    ported = hardware.port_chip(chip, to_node="n2", mode="iso-area")
+    figures = (ported.power_w, ported.performance_tflops, ported.area_mm2, ported.sram_mb)
+    assert all(math.isfinite(value) and value > 0 for value in figures)
 
 
 def test_the_largest_accepted_values_run():
@@ -653,6 +703,8 @@ def test_user_files_add_devices_and_architectures(tmp_path):
         "head_dim": 64,
         "params_b": 4.0,
         "active_params_b": 1.0,
+        "experts": 8,
+        "active_experts": 2,
         "max_context": 8192,
         "source": "test",
     }

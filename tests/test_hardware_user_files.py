@@ -102,6 +102,14 @@ def test_an_architecture_file_adds_a_model(tmp_path: Path) -> None:
          "field 'experts' is 0 (a dense model) but 'active_params_b' (2) is below 'params_b'"),
         ({"experts": 8, "active_experts": 8, "active_params_b": 2.0},
          "field 'active_experts' (8) reads every expert, so 'active_params_b' (2) must equal"),
+        # The three below loaded, while experts 0 with the first's figures was refused.
+        ({"experts": None, "active_params_b": 2.0},
+         "field 'experts' is not given (a dense model) but 'active_params_b' (2) is below"),
+        ({"experts": 8, "active_experts": 2},
+         "field 'active_experts' (2 of 8) reads a share of the experts, so 'active_params_b' "
+         "(8.03) must be below 'params_b' (8.03)"),
+        ({"experts": 8, "active_experts": None, "active_params_b": 2.0},
+         "field 'experts' (8) needs 'active_experts' beside it"),
     ],
 )
 def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
@@ -125,13 +133,17 @@ def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
         ({"devices": [{**MY_BOX, "memory_gb": -1}]}, "'memory_gb' must be a positive number"),
         ({"devices": [{**MY_BOX, "bandwidth_gbs": "fast"}]}, "'bandwidth_gbs' must be a positive"),
         ({"devices": [{key: MY_BOX[key] for key in ("id", "name")}]}, "'device_class' must be"),
-        ({"devices": [MY_BOX, {**MY_BOX, "device_class": "quantum"}]}, "unknown device_class"),
+        ({"devices": [MY_BOX, {**MY_BOX, "id": "my-other-box", "device_class": "quantum"}]},
+         "unknown device_class"),
         ({"devices": "my-box"}, "'devices' must be a list"),
         ({"devices": ["my-box"]}, "row 1 is malformed"),
         ({"devices": [{**MY_BOX, "fp16_tflops": 1e308}]},
          r"'fp16_tflops' must be at most 1,000,000, got 1e\+308"),
         ({"devices": [{**MY_BOX, "bandwidth_gbs": 1e9}]}, "'bandwidth_gbs' must be at most"),
         ({"devices": [{**MY_BOX, "sram_mb": 2e6}]}, "'sram_mb' must be at most 1,000,000,"),
+        # A die of 0 mm2 divided the power density by zero in `hw port`.
+        ({"devices": [{**MY_BOX, "die_area_mm2": 0}]},
+         "'die_area_mm2' must be a positive number or null, got 0"),
     ],
 )
 def test_a_malformed_device_file_names_the_row_and_field(
@@ -196,3 +208,55 @@ def test_a_file_naming_one_model_twice_is_refused_and_a_repository_resolves_to_t
     mine = {**shipped.__dict__, "id": "my-llama", "layers": 40}
     hardware.load_architectures(write(tmp_path / "mine.json", {"architectures": [mine]}))
     assert hardware.get_architecture(shipped.hf_repo).id == "my-llama"
+
+
+@pytest.mark.parametrize("second_id", ["MY-BOX", "my-box"])
+def test_a_device_file_naming_one_device_twice_is_refused_naming_both_rows(
+    tmp_path: Path, second_id: str
+) -> None:
+    # Both rows loaded; `hw devices` listed both and `hw fit my-box` used the later one.
+    path = write(tmp_path / "devices.json",
+                 {"devices": [MY_BOX, {**MY_BOX, "id": second_id, "memory_gb": 96}]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (
+        f"{path}: devices rows 1 and 2 have the same id ({second_id!r}, in any case); give each "
+        "device one row"
+    )
+    assert not [d for d in hardware.list_devices() if d.id.lower() == "my-box"]
+
+
+def test_a_device_row_replaces_a_shipped_one_however_it_spells_the_id(tmp_path: Path) -> None:
+    shipped = hardware.get_device("rtx-4090")
+    hardware.load_devices(write(tmp_path / "devices.json", {
+        "devices": [{**shipped.__dict__, "id": "RTX-4090", "memory_gb": 48}]
+    }))
+
+    assert [d.id for d in hardware.list_devices() if d.id.lower() == "rtx-4090"] == ["RTX-4090"]
+    assert hardware.get_device("rtx-4090").memory_gb == 48
+
+
+def test_an_unknown_node_is_refused_when_the_device_file_loads(tmp_path: Path) -> None:
+    # It loaded, and `hw port my-box --to n2` then blamed 'n0' on a command that never named it.
+    path = write(tmp_path / "devices.json", {"devices": [{**MY_BOX, "node": "n0"}]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (
+        f"{path}: devices row 1 is malformed: field 'node': unknown process node 'n0'; near "
+        "matches: n7, n5, n2 (null for a process the node table lacks)"
+    )
+    with pytest.raises(hardware.UnknownNameError):
+        hardware.get_device("my-box")
+
+
+def test_a_device_node_in_another_case_is_the_node_tables_own(tmp_path: Path) -> None:
+    hardware.load_devices(write(tmp_path / "devices.json", {"devices": [{**MY_BOX, "node": "N5"}]}))
+
+    assert hardware.get_device("my-box").node == "n5"
+    # The sweep looks nodes up by id: the device is ported, not skipped as nodeless.
+    front = hardware.pareto_front(["llama-3.1-8b-instruct"], ["my-box"], nodes=["n2"])
+    assert front.evaluated == 1

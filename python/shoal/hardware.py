@@ -261,7 +261,13 @@ class HardwareFit:
 
 @dataclass(frozen=True)
 class Chip:
-    """A chip to port between nodes. Leave ``area_mm2``/``sram_mb`` as ``None`` if unknown."""
+    """A chip to port between nodes. Leave ``area_mm2``/``sram_mb`` as ``None`` if unknown.
+
+    The figures are checked as a device file's are: ``power_w``, ``performance_tflops`` and
+    ``area_mm2`` positive and at most :data:`CHIP_FIELD_LIMITS`, ``sram_mb`` from 0 to
+    :data:`MAX_SRAM_MB`, ``sram_area_fraction`` from 0 up to 1 (not 1). A figure of the wrong
+    type is a ``TypeError``, one out of range a :class:`ParameterError`, each naming the field.
+    """
 
     name: str
     node: str
@@ -270,6 +276,18 @@ class Chip:
     area_mm2: float | None = None
     sram_mb: float | None = None
     sram_area_fraction: float = DEFAULT_SRAM_AREA_FRACTION
+
+    def __post_init__(self) -> None:
+        # A negative or NaN figure ported to a negative or NaN result without a word.
+        for name in ("name", "node"):
+            _check_text(name, getattr(self, name))
+        _check_positive("power_w", self.power_w, CHIP_FIELD_LIMITS["power_w"])
+        _check_positive("performance_tflops", self.performance_tflops,
+                        CHIP_FIELD_LIMITS["performance_tflops"])
+        if self.area_mm2 is not None:
+            _check_positive("area_mm2", self.area_mm2, CHIP_FIELD_LIMITS["area_mm2"])
+        _checked_sram_mb(self.sram_mb)
+        _check_fraction("sram_area_fraction", self.sram_area_fraction)
 
 
 @dataclass(frozen=True)
@@ -369,11 +387,12 @@ def _require(
     *,
     optional_texts: Sequence[str] = (),
     optional_numbers: Sequence[str] = (),
+    optional_positives: Sequence[str] = (),
     limits: Mapping[str, float] | None = None,
 ) -> None:
     """Refuse a row whose required text fields are missing, whose figures are not positive
     finite numbers (nor above their ``limits``), or whose optional fields (absent or null
-    allowed) have the wrong type, before a bad value reaches the arithmetic."""
+    allowed) have the wrong type or sign, before a bad value reaches the arithmetic."""
     if not isinstance(row, Mapping):
         raise TypeError("each row must be a JSON object")
     for name in texts:
@@ -390,6 +409,10 @@ def _require(
         value = row.get(name)
         if value is not None and not (_positive(value) or value == 0):
             raise ValueError(f"field '{name}' must be a number >= 0 or null, got {value!r}")
+    for name in optional_positives:
+        value = row.get(name)
+        if value is not None and not _positive(value):
+            raise ValueError(f"field '{name}' must be a positive number or null, got {value!r}")
     for name, limit in (limits or {}).items():
         value = row.get(name)
         if value is not None and value > limit:
@@ -418,14 +441,24 @@ DEVICE_FIELD_LIMITS = {
     "sram_mb": MAX_SRAM_MB,
 }
 
+# A Chip's figures have the bounds of the device figures they correspond to (sram_mb is checked
+# as port_chip's sram_mb is, from 0).
+CHIP_FIELD_LIMITS = {
+    "power_w": DEVICE_FIELD_LIMITS["power_w"],
+    "performance_tflops": DEVICE_FIELD_LIMITS["fp16_tflops"],
+    "area_mm2": DEVICE_FIELD_LIMITS["die_area_mm2"],
+}
 
-def _device(row: Mapping[str, Any]) -> DeviceProfile:
+
+def _device(row: Mapping[str, Any], nodes: Mapping[str, NodeProfile]) -> DeviceProfile:
     _require(
         row,
         ("id", "name", "device_class"),
         ("memory_gb", "bandwidth_gbs", "fp16_tflops", "power_w"),
         optional_texts=("memory_type", "process", "node", "source", "as_of", "notes"),
-        optional_numbers=("int8_tops", "die_area_mm2", "sram_mb"),
+        optional_numbers=("int8_tops", "sram_mb"),
+        # A die of 0 mm2 would divide the power density by zero.
+        optional_positives=("die_area_mm2",),
         limits=DEVICE_FIELD_LIMITS,
     )
     claim_type = row.get("claim_type") or {}
@@ -442,7 +475,7 @@ def _device(row: Mapping[str, Any]) -> DeviceProfile:
         int8_tops=row.get("int8_tops"),
         power_w=row["power_w"],
         process=row.get("process"),
-        node=row.get("node"),
+        node=_device_node(row.get("node"), nodes),
         die_area_mm2=row.get("die_area_mm2"),
         sram_mb=row.get("sram_mb"),
         claim_type=dict(claim_type),
@@ -450,6 +483,18 @@ def _device(row: Mapping[str, Any]) -> DeviceProfile:
         as_of=row.get("as_of"),
         notes=row.get("notes") or "",
     )
+
+
+def _device_node(node: str | None, nodes: Mapping[str, NodeProfile]) -> str | None:
+    """A device row's node as the node table spells it. An unknown one is refused here, with
+    near matches, rather than blamed later on a port whose command line never named it."""
+    if node is None:
+        return None
+    try:
+        return str(_lookup(nodes, node, "process node", UnknownNodeError).id)
+    except UnknownNodeError as error:
+        raise ValueError(f"field 'node': {error} (null for a process the node table lacks)"
+                         ) from None
 
 
 # Far above any published model (the largest open ones hold about 2,000 B parameters in about
@@ -559,16 +604,29 @@ def _check_parts(row: Mapping[str, Any]) -> None:
 
 
 def _check_experts(row: Mapping[str, Any]) -> None:
-    """Refuse expert counts that contradict the parameter counts: a model that reads fewer
-    parameters than it holds routes among experts, and one that reads every expert reads all."""
+    """Refuse expert counts that contradict each other or the parameter counts. A row without
+    experts (null, absent or 0) is a dense model, which reads all its parameters; a row with
+    experts gives the number each token is routed to, and reads fewer parameters than it holds
+    exactly when that is fewer than all of them."""
     params, active = row["params_b"], row.get("active_params_b") or row["params_b"]
     experts, chosen = row.get("experts"), row.get("active_experts")
-    if experts == 0 and active < params:
-        raise ValueError(f"field 'experts' is 0 (a dense model) but 'active_params_b' "
-                         f"({active:g}) is below 'params_b' ({params:g})")
-    if experts and chosen and chosen >= experts and active < params:
+    if not experts:
+        if active < params:
+            given = "0" if experts == 0 else "not given"
+            raise ValueError(f"field 'experts' is {given} (a dense model) but 'active_params_b' "
+                             f"({active:g}) is below 'params_b' ({params:g}); a mixture of "
+                             "experts gives 'experts' and 'active_experts'")
+        return
+    if not chosen:
+        raise ValueError(f"field 'experts' ({experts:g}) needs 'active_experts' beside it: the "
+                         "experts each token is routed to")
+    if chosen >= experts and active < params:
         raise ValueError(f"field 'active_experts' ({chosen:g}) reads every expert, so "
                          f"'active_params_b' ({active:g}) must equal 'params_b' ({params:g})")
+    if chosen < experts and active >= params:
+        raise ValueError(f"field 'active_experts' ({chosen:g} of {experts:g}) reads a share of "
+                         f"the experts, so 'active_params_b' ({active:g}) must be below "
+                         f"'params_b' ({params:g})")
 
 
 def _dense_params_b(row: Mapping[str, Any]) -> float:
@@ -640,10 +698,10 @@ def _tables() -> _Tables:
     devices = _read_json(DATA_DIR / "devices.json")
     architectures = _read_json(DATA_DIR / "architectures.json")
     quantisations = _read_json(DATA_DIR / "quantisations.json")
-    nodes = _read_json(DATA_DIR / "nodes.json")
+    nodes = _nodes(_read_json(DATA_DIR / "nodes.json")["nodes"])
     tables = _Tables(
         device_classes={row["id"]: _device_class(row) for row in devices["device_classes"]},
-        devices={row["id"]: _device(row) for row in devices["devices"]},
+        devices={row["id"]: _device(row, nodes) for row in devices["devices"]},
         dram_pj_per_bit={k: v["value"] for k, v in devices["dram_pj_per_bit"].items()},
         architectures={row["id"]: _architecture(row) for row in architectures["architectures"]},
         quantisations={
@@ -659,7 +717,7 @@ def _tables() -> _Tables:
         },
         quantisation_aliases=dict(quantisations.get("aliases", {})),
         kv_cache_bits={row["id"]: row["bits"] for row in quantisations["kv_cache"]},
-        nodes=_nodes(nodes["nodes"]),
+        nodes=nodes,
     )
 
     for path in _user_files(DEVICES_ENVIRONMENT_VARIABLE):
@@ -704,7 +762,9 @@ def load_devices(path: str | Path) -> tuple[DeviceProfile, ...]:
     """Add or replace devices (and device classes) from a JSON file shaped like ``devices.json``.
 
     The file needs a ``devices`` list and may have a ``device_classes`` list; entries replace
-    shipped ones with the same id. Returns the devices read. The environment variable
+    shipped ones with the same id (a device's in any case). A device's ``node`` must be in the
+    node table (any case) or null, and the file may name each device once. Returns the devices
+    read. The environment variable
     ``SHOAL_DEVICES`` names files to load this way at start-up (``shoal serve --devices``).
     """
     return _add_devices(_tables(), path)
@@ -716,7 +776,8 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
     if "devices" not in document and "device_classes" not in document:
         raise ValueError(f"{path}: no 'devices' list (nor 'device_classes'); see devices.json")
     classes = {row.id: row for row in _rows(path, document, "device_classes", _device_class)}
-    added = tuple(_rows(path, document, "devices", _device))
+    added = tuple(_rows(path, document, "devices", lambda row: _device(row, tables.nodes)))
+    _check_one_row_each(path, "devices", added, ("id",), "device")
     known = {**tables.device_classes, **classes}
     for device in added:
         if device.device_class not in known:
@@ -726,7 +787,8 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
             )
 
     tables.device_classes.update(classes)
-    tables.devices.update((device.id, device) for device in added)
+    for device in added:
+        _replace_any_case(tables.devices, device.id, device)
     logger.info("loaded %d devices from %s", len(added), path)
     return added
 
@@ -745,31 +807,36 @@ def _add_architectures(tables: _Tables, path: str | Path) -> tuple[Architecture,
     if "architectures" not in document:
         raise ValueError(f"{path}: no 'architectures' list; see architectures.json")
     added = tuple(_rows(path, document, "architectures", _architecture))
-    _check_one_row_each(path, added)
+    _check_one_row_each(path, "architectures", added, ("id", "hf_repo"), "model")
     for architecture in added:
-        # Ids match in any case, so a row replaces the shipped one however it spells the id.
-        for existing in [key for key in tables.architectures
-                         if key.lower() == architecture.id.lower()]:
-            del tables.architectures[existing]
-        tables.architectures[architecture.id] = architecture
+        _replace_any_case(tables.architectures, architecture.id, architecture)
     logger.info("loaded %d architectures from %s", len(added), path)
     return added
 
 
-def _check_one_row_each(path: str | Path, added: Sequence[Architecture]) -> None:
-    """Refuse a file that names one model twice, by id (in any case) or by Hugging Face
-    repository: the later row would silently win, or lookups by repository would pick one."""
-    for field, key in (("id", lambda a: a.id.lower()),
-                       ("hf_repo", lambda a: (a.hf_repo or "").lower())):
+def _replace_any_case(table: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``table[key]``, dropping an entry whose key differs only in case: ids match in any
+    case, so a user's row replaces the shipped one however it spells the id."""
+    for existing in [k for k in table if k.lower() == key.lower()]:
+        del table[existing]
+    table[key] = value
+
+
+def _check_one_row_each(
+    path: str | Path, table: str, added: Sequence[Any], fields: Sequence[str], kind: str
+) -> None:
+    """Refuse a file that names one entry twice by any of ``fields`` (an id, a Hugging Face
+    repository), in any case: the later row would silently win, or lookups would pick one."""
+    for field_name in fields:
         first: dict[str, int] = {}
-        for number, architecture in enumerate(added, start=1):
-            value = key(architecture)
+        for number, row in enumerate(added, start=1):
+            value = (getattr(row, field_name) or "").lower()
             if not value:
                 continue
             if value in first:
                 raise ValueError(
-                    f"{path}: architectures rows {first[value]} and {number} have the same "
-                    f"{field} ({getattr(architecture, field)!r}, in any case); give each model "
+                    f"{path}: {table} rows {first[value]} and {number} have the same "
+                    f"{field_name} ({getattr(row, field_name)!r}, in any case); give each {kind} "
                     "one row"
                 )
             first[value] = number
@@ -930,6 +997,39 @@ def _positive_int(name: str, value: Any, limit: int) -> int:
         raise ParameterError(name, f"must be > 0, got {value}")
     if value > limit:
         raise ParameterError(name, f"must be at most {limit:,}, got {value:,}")
+    return value
+
+
+def _check_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return value
+
+
+def _check_text(name: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ParameterError(name, "must not be empty")
+
+
+def _check_positive(name: str, value: Any, limit: float) -> None:
+    """A finite number above 0 and at most ``limit``."""
+    if not (math.isfinite(_check_number(name, value)) and 0 < value <= limit):
+        raise ParameterError(name, f"must be a number above 0 and at most {limit:,.0f}, "
+                             f"got {value}")
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    """A share from 0 up to, not including, 1."""
+    if not (math.isfinite(_check_number(name, value)) and 0 <= value < 1):
+        raise ParameterError(name, f"must be a number from 0 up to (not including) 1, got {value}")
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    # 'yes', 1 or None would be taken as true or false and reported back as given.
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
     return value
 
 
@@ -1691,12 +1791,15 @@ def pareto_front(
 
     Raises:
         UnknownNameError: an unknown model, device, node or format (with near matches).
+        TypeError: an argument of the wrong type (``pin_sram`` not True or False, a list that
+            is one string).
         ParameterError: a context or the batch out of range, an empty list, a list naming one
             item twice, a mode with no node to port to, or nodes that only port devices
             without a known node (nothing to estimate).
         ValueError: a node without figures.
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
+    _check_flag("pin_sram", pin_sram)
     model_ids = _names(models, "models", [a.id for a in list_architectures()])
     device_ids = _names(devices, "devices", [d.id for d in list_devices()])
     quant_ids = _names(quantisations, "quantisations", ())
@@ -1935,6 +2038,7 @@ def validate(
     """
     from shoal import hardware_calibration
 
+    _check_flag("leave_one_out", leave_one_out)
     rows = measured_rows() if rows is None else tuple(rows)
     included = [r for r in rows if r.get("include", True)]
     excluded = tuple((r["id"], r.get("excluded_because", "")) for r in rows if r not in included)
