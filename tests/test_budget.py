@@ -189,10 +189,80 @@ def test_files_are_read_only_inside_the_roots(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("a" * 300, "'" + "a" * 47 + "..." + "a" * 48 + "'"),
+        ("é" * 200, "'" + "é" * 47 + "..." + "é" * 48 + "'"),  # 400 bytes, past NAME_MAX
+        ("sub/" + "b" * 256, "'sub/" + "b" * 43 + "..." + "b" * 48 + "'"),
+    ],
+)
+def test_a_path_no_file_system_takes_is_named_not_raised(
+    tmp_path: Path, path: str, shown: str
+) -> None:
+    (tmp_path / "sub").mkdir()
+
+    with pytest.raises(ValueError) as refused:
+        fit_budget([{"id": "x", "path": path}], budget_tokens=100, model="gpt-4o",
+                   roots=[tmp_path])
+
+    assert str(refused.value) == f"item 'x': cannot read {shown}: File name too long"
+
+
+def test_a_home_folder_of_no_user_is_named_not_raised(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^item 'x': cannot read '~no-such-user-4f2a/notes.md': "
+                                         r"no such user's home folder$"):
+        fit_budget([{"id": "x", "path": "~no-such-user-4f2a/notes.md"}], budget_tokens=100,
+                   model="gpt-4o", roots=[tmp_path])
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_fit_budget_over_mcp_names_a_path_too_long_and_an_item_of_neither(
+    tmp_path: Path,
+) -> None:
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    (tmp_path / "notes.md").write_text(words("note", 12), encoding="utf-8")
+    ask = {"budget_tokens": 100, "model": "gpt-4o"}
+    async with Client(build_server(roots=[tmp_path])) as client:
+        long = await client.call_tool("fit_budget", {"items": [{"id": "x", "path": "é" * 200}],
+                                                     **ask})
+        neither = await client.call_tool("fit_budget", {"items": [{"id": "e"}], **ask})
+        empty_path = await client.call_tool("fit_budget", {"items": [{"id": "e", "path": ""}],
+                                                           **ask})
+        empty_text = await client.call_tool("fit_budget", {"items": [{"id": "e", "text": ""}],
+                                                           **ask})
+        defaults_sent = await client.call_tool("fit_budget", {"items": [
+            {"id": "t", "text": "hello", "path": ""}, {"id": "p", "text": "", "path": "notes.md"},
+        ], **ask})
+
+    assert long.is_error and long.content[0].text.startswith("fit_budget: item 'x': cannot read "
+                                                             "'ééé")
+    assert long.content[0].text.endswith("': File name too long")
+    for refused in (neither, empty_path):
+        assert refused.is_error and refused.content[0].text == (
+            "fit_budget: item 'e' gives neither text nor path; give exactly one of text and path"
+        )
+    assert not empty_text.is_error and empty_text.structured_content["included"] == ["e"]
+    assert not defaults_sent.is_error
+    assert [item["source"] for item in defaults_sent.structured_content["items"]] == [
+        "text", str(tmp_path / "notes.md")
+    ]
+
+
+@pytest.mark.parametrize(
     ("items", "message"),
     [
-        ([{"id": "a"}], "exactly one of text and path"),
-        ([{"id": "a", "text": "x", "path": "y"}], "exactly one of text and path"),
+        ([{"id": "a"}], "item 'a' gives neither text nor path; give exactly one of text and path"),
+        ([{"id": "a", "text": "x", "path": "y"}],
+         "item 'a' gives both text and path; give exactly one of text and path"),
+        ([{"id": "a", "path": ""}], "item 'a': path is empty; name a file"),
         ([{"id": "a", "text": "x"}, {"id": "a", "text": "y"}], "'a' appears twice"),
         ([{"id": "a", "text": "x", "priority": -1}], "priority must be finite and at least 0"),
         ([{"id": "a", "text": "x", "weight": 2}], r"unknown fields \['weight'\]"),

@@ -44,6 +44,10 @@ def _write(path: Path, document: object) -> Path:
         ("fit", [{"id": "a", "text": "x", "priority": "high"}],
          "items file {path}: item 'a': priority must be a number, got 'high'"),
         ("fit", {"id": "a", "text": "x"}, "items file {path}: must hold a JSON list of items"),
+        ("fit", [{"id": "a"}], "items file {path}: item 'a' gives neither text nor path; give "
+                               "exactly one of text and path"),
+        ("fit", [{"id": "a", "path": ""}], "items file {path}: item 'a': path is empty; name a "
+                                           "file"),
         ("trim", [1, "x", None],
          "messages file {path}: messages[0] must be an object with a role, got int 1"),
         ("trim", [{"role": "wizard", "content": "x"}],
@@ -162,6 +166,32 @@ def test_budget_fit_takes_a_relative_file_from_the_current_folder_not_the_first_
     assert (code, out) == (2, "")
     assert err == (f"shoal budget fit: error: item '../secret.txt': '{tmp_path / 'secret.txt'}' is "
                    f"outside the allowed directories ({work})\n")
+
+
+def test_budget_fit_names_a_file_the_file_system_cannot_take_and_ids_a_long_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = Path(*["folder-of-twenty-one"] * 12, "notes.md")  # 257 characters, a real file
+    (tmp_path / deep).parent.mkdir(parents=True)
+    (tmp_path / deep).write_text("some notes", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    fit = ["budget", "fit", "--model", "gpt-4o", "--budget", "100"]
+
+    code, out, err = _run(capsys, *fit, "--json", "--file", str(deep))
+    assert (code, err) == (0, "")
+    [item] = json.loads(out)["items"]
+    assert item["source"] == str(tmp_path / deep) and len(item["id"]) == budget.MAX_ID_LENGTH - 1
+    assert item["id"].startswith("folder-of-twenty-one/") and item["id"].endswith("/notes.md")
+
+    code, out, err = _run(capsys, *fit, "--file", "é" * 150)  # 300 bytes, past NAME_MAX
+    assert (code, out) == (2, "")
+    assert err.startswith(f"shoal budget fit: error: item '{'é' * 150}': cannot read '/")
+    assert err.endswith("éééé': File name too long\n")
+
+    code, out, err = _run(capsys, *fit, "--file", "notes.md", "--root", "r" * 300)
+    assert (code, out) == (2, "")
+    assert err == (f"shoal budget fit: error: --root '{'r' * 47}...{'r' * 48}' cannot be read "
+                   "(File name too long): files are read only from folders\n")
 
 
 def test_budget_fit_says_the_file_limit_is_fixed_rather_than_name_an_option_it_lacks(

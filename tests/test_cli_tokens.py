@@ -255,6 +255,21 @@ def test_a_named_file_that_cannot_be_counted_is_an_error_with_the_reason(
     assert err == f"shoal count: error: --file {path} cannot be counted: {reason}\n"
 
 
+def test_many_missing_files_make_an_error_of_one_short_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = [str(tmp_path / f"gone{index}.txt") for index in range(300)]
+
+    status, out, err = run(capsys, "count", *(f"--file={path}" for path in missing))
+    _, _, too_long = run(capsys, "count", "--file", str(tmp_path / ("a" * 300)))
+
+    assert (status, out) == (2, "")
+    assert err == (f"shoal count: error: 300 paths do not exist: {', '.join(missing[:5])} and "
+                   "295 more\n")
+    assert too_long.startswith("shoal count: error: cannot read '/")
+    assert too_long.endswith("aaaa': File name too long\n") and len(too_long) < 200
+
+
 def test_a_folder_walk_still_skips_what_it_cannot_count(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -370,6 +370,51 @@ async def test_a_space_around_a_missing_path_is_shown_quoted(tmp_path: Path) -> 
     )
 
 
+def test_many_missing_paths_are_named_by_the_first_few_and_counted(tmp_path: Path) -> None:
+    missing = [f"nope{index}" for index in range(1000)]
+
+    with pytest.raises(ValueError) as refused:
+        count_files(missing, roots=[tmp_path])
+
+    assert str(refused.value) == (
+        "1,000 paths do not exist: "
+        + ", ".join(f"nope{index} ({tmp_path / f'nope{index}'})" for index in range(5))
+        + " and 995 more"
+    )
+
+
+def test_a_long_path_is_shown_cut_in_the_middle(tmp_path: Path) -> None:
+    long = "deep/" + "p" * 4000 + "/end.txt"
+
+    with pytest.raises(ValueError) as refused:
+        count_files([long, long + "2"], roots=[tmp_path])
+    with pytest.raises(ValueError) as too_long:
+        count_files(["a" * 300], roots=[tmp_path])
+
+    message = str(refused.value)
+    assert message.startswith("2 paths do not exist: 'deep/pppp") and len(message) < 600
+    assert "p...p" in message and message.count("/end.txt") == 4  # as typed and as resolved
+    assert str(too_long.value).startswith("cannot read 'aaaa")
+    assert str(too_long.value).endswith("'): File name too long") and len(str(too_long.value)) < 300
+
+
+@pytest.mark.anyio
+async def test_a_thousand_long_missing_paths_make_a_short_tool_error(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    paths = [f"nope/{index}/" + "p" * 4000 for index in range(1000)]
+    async with Client(build_server(roots=[tmp_path])) as client:
+        result = await client.call_tool("count_files", {"paths": paths})
+
+    text = result.content[0].text
+    assert result.is_error and text.startswith(
+        "count_files: argument 'paths': 1,000 paths do not exist: 'nope/0/ppp"
+    )
+    assert text.endswith(" and 995 more") and count_tokens(text).tokens < 1_000
+
+
 @pytest.mark.anyio
 async def test_count_files_lists_as_many_files_as_one_answer_holds(tmp_path: Path) -> None:
     from mcp import Client

@@ -296,6 +296,40 @@ async def test_argument_mistakes_are_named_and_nothing_is_silently_dropped(
     assert not right.is_error
 
 
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        ("sweep_hardware", {"mode": 123}, "argument 'mode': must be one of 'iso-power', "
+                                          "'iso-performance', 'iso-area' (got 123)"),
+        ("sweep_hardware", {"models": "x"}, "argument 'models': must be an array of strings "
+                                            "(got 'x')"),
+        ("sweep_hardware", {"models": ["phi-4", 7]}, "argument 'models.1': must be a string "
+                                                     "(got 7)"),
+        ("sweep_hardware", {"mode": None}, "argument 'mode': leave the argument out rather than "
+                                           "sending null (got null)"),
+        ("fit_budget", {"items": ["x"], "budget_tokens": 9, "model": "gpt-4o"},
+         "argument 'items.0': must be a ContextItem object (got 'x')"),
+        ("fit_budget", {"items": [{"text": "x"}], "budget_tokens": 9, "model": "gpt-4o"},
+         "argument 'items.0.id': required, but not given"),
+        ("route_task", {"prompt": "x", "history": ["x"]},
+         "argument 'history.0': must be a ChatTurn object (got 'x')"),
+        ("route_task", {"prompt": "x", "local_only": "yes"},
+         "argument 'local_only': must be true or false (got 'yes')"),
+        ("count_tokens", {"text": None}, "argument 'text': must be a string (got null)"),
+        ("count_tokens", {"text": True}, "argument 'text': must be a string (got true)"),
+        ("count_chat_tokens", {"messages": {"role": "user"}, "model": "gpt-4o"},
+         "argument 'messages': must be an array of objects (got {'role': 'user'})"),
+    ],
+)
+async def test_argument_errors_speak_the_schema_s_terms_once_per_argument(
+    server, name: str, arguments: dict[str, Any], message: str
+) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        wrong = await client.call_tool(name, arguments)
+
+    assert wrong.is_error and wrong.content[0].text == f"{name}: {message}"
+
+
 async def test_a_zero_cost_limit_leaves_only_free_local_models(server) -> None:  # type: ignore[no-untyped-def]
     prompt = "Refactor this function to remove its global state."
     async with Client(server) as client:

@@ -270,7 +270,7 @@ async def test_a_tool_shoal_does_not_have_is_still_just_unknown() -> None:
         with pytest.raises(MCPError) as unknown:
             await client.call_tool("record_usages", {})
 
-    assert unknown.value.error.message.startswith("Unknown tool: record_usages. Tools: ")
+    assert unknown.value.error.message.startswith("Unknown tool: 'record_usages'. Tools: ")
 
 
 async def test_set_budget_limit_takes_the_bound_set_limit_takes_and_no_more(

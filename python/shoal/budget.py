@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, price_usage
+from shoal.excerpts import excerpt, quoted_path
 from shoal.files import (
     BINARY_REASON,
     checked_roots,
@@ -90,8 +90,6 @@ DEFAULT_MIN_TRUNCATED_TOKENS = 32
 # Call ids quoted in a note: a few, each cut short, so that a message with thousands of orphaned
 # blocks, or an id a megabyte long, still gives a note of one line.
 QUOTED_IDS = 3
-_QUOTED_ID = reprlib.Repr()
-_QUOTED_ID.maxstring = _QUOTED_ID.maxother = 40
 
 SYSTEM_ROLES = ("system", "developer")
 # OpenAI's chat roles; Anthropic's (user, assistant) are among them. count_chat counts a role as
@@ -269,8 +267,12 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
                          f"{MAX_ID_LENGTH} characters")
     # The id is repeated in every message below and in the answer: it must have a UTF-8 form.
     check_unicode(item.id, f"items[{index}].id")
-    if (item.text is None) == (item.path is None):
-        raise ValueError(f"item {item.id!r} must give exactly one of text and path")
+    if item.text is None and item.path is None:
+        raise ValueError(f"item {item.id!r} gives neither text nor path; give exactly one of "
+                         "text and path")
+    if item.text is not None and item.path is not None:
+        raise ValueError(f"item {item.id!r} gives both text and path; give exactly one of text "
+                         "and path")
     if item.text is not None and not isinstance(item.text, str):
         raise TypeError(f"item {item.id!r}: text must be a string, not "
                         f"{type(item.text).__name__}")
@@ -293,6 +295,9 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
     if item.group is not None:
         check_unicode(item.group, f"item {item.id!r}: group")
     if item.path is not None:
+        if not item.path:
+            # Path("") is the current folder: an empty path is a missing value, not "here".
+            raise ValueError(f"item {item.id!r}: path is empty; name a file")
         check_unicode(item.path, f"item {item.id!r}: path")
     return item
 
@@ -327,34 +332,52 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
             "(the MCP server allows the folders of `shoal serve --root DIR`)"
         )
     resolved_roots = [root.expanduser().resolve() for root in roots]
-    if "\0" in item.path:
-        raise ValueError(f"item {item.id!r}: path {item.path!r} contains a NUL character; no "
-                         "file name can")
-    candidate = Path(item.path).expanduser()
-    if not candidate.is_absolute():
-        candidate = resolved_roots[0] / candidate
-    # Every link followed, so none can lead out; checked before existence, so a refusal says
-    # nothing about what exists outside the roots.
-    resolved = Path(os.path.realpath(candidate))
-    if not any(resolved.is_relative_to(root) for root in resolved_roots):
-        raise ValueError(f"item {item.id!r}: {item.path!r} is outside the allowed directories "
-                         f"({', '.join(str(root) for root in resolved_roots)})")
-    refused = refused_prefix(resolved)
-    if refused is not None:
-        raise ValueError(f"item {item.id!r}: {item.path!r} is under {refused}, which shoal "
-                         "never reads")
-    if resolved.is_dir():
-        raise ValueError(f"item {item.id!r}: {item.path!r} is a folder; name a file")
+    shown = quoted_path(item.path)
+    try:
+        resolved = _resolved(item, shown, resolved_roots)
+        if resolved.is_dir():
+            raise ValueError(f"item {item.id!r}: {shown} is a folder; name a file")
+    except OSError as error:
+        # A name too long for the file system, a loop of links: the path names no file it can
+        # read, which is the caller's to correct, like a path that does not exist.
+        raise ValueError(f"item {item.id!r}: cannot read {shown}: {error.strerror}") from None
+    except RuntimeError:
+        # Path.expanduser: "~name" for a user this system does not have.
+        raise ValueError(f"item {item.id!r}: cannot read {shown}: no such user's home folder") \
+            from None
     data = read_regular_file(resolved, MAX_FILE_BYTES, remedy=FILE_ITEM_REMEDY)
     if isinstance(data, str):
-        raise ValueError(f"item {item.id!r}: cannot read {item.path!r}: {data}")
+        raise ValueError(f"item {item.id!r}: cannot read {shown}: {data}")
     if is_binary(data):
         # The rule count_files skips binary files by, so the two tools agree on a file.
-        raise ValueError(f"item {item.id!r}: {item.path!r} is {BINARY_REASON}; name a text file")
+        raise ValueError(f"item {item.id!r}: {shown} is {BINARY_REASON}; name a text file")
     try:
         return data.decode("utf-8"), str(resolved)
     except UnicodeDecodeError as error:
-        raise ValueError(f"item {item.id!r}: {item.path!r} is {not_utf8(error)}") from None
+        raise ValueError(f"item {item.id!r}: {shown} is {not_utf8(error)}") from None
+
+
+def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
+    """The real path of a file item (``shown`` as its errors show it), refused outside
+    ``roots`` and under /proc, /dev and /sys."""
+    assert item.path is not None
+    if "\0" in item.path:
+        raise ValueError(f"item {item.id!r}: path {shown} contains a NUL character; no file "
+                         "name can")
+    candidate = Path(item.path).expanduser()
+    if not candidate.is_absolute():
+        candidate = roots[0] / candidate
+    # Every link followed, so none can lead out; checked before existence, so a refusal says
+    # nothing about what exists outside the roots.
+    resolved = Path(os.path.realpath(candidate))
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ValueError(f"item {item.id!r}: {shown} is outside the allowed directories "
+                         f"({', '.join(str(root) for root in roots)})")
+    refused = refused_prefix(resolved)
+    if refused is not None:
+        raise ValueError(f"item {item.id!r}: {shown} is under {refused}, which shoal never "
+                         "reads")
+    return resolved
 
 
 # ---- fitting items ----------------------------------------------------------------------------
@@ -650,7 +673,7 @@ def _group_turns(
 
 def _quoted_ids(ids: Sequence[object]) -> str:
     """``'c1'``, or ``'c1', 'c2', 'c3' and 7 more``: the first few ids, each cut short."""
-    quoted = ", ".join(_QUOTED_ID.repr(call_id) for call_id in ids[:QUOTED_IDS])
+    quoted = ", ".join(excerpt(call_id) for call_id in ids[:QUOTED_IDS])
     more = len(ids) - QUOTED_IDS
     return f"{quoted} and {more:,} more" if more > 0 else quoted
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal import __version__
 from shoal._cli_parser import CommandParser, once_each, split_ids
+from shoal.excerpts import shown_path
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
@@ -916,9 +917,14 @@ def _configured_router(given: Path | None) -> str | None:
 def _check_root_folders(roots: Sequence[Path], why: str) -> None:
     """Refuse a --root that is missing or not a folder, saying ``why`` it must be one."""
     for root in roots:
-        if not root.is_dir():
+        try:
+            if root.is_dir():
+                continue
             problem = "is not a folder" if root.exists() else "does not exist"
-            raise ValueError(f"--root {root} {problem}: {why}")
+        except OSError as error:
+            # A name too long for the file system, a loop of links, no permission.
+            problem = f"cannot be read ({error.strerror})"
+        raise ValueError(f"--root {shown_path(str(root))} {problem}: {why}")
 
 
 def _file_tool_roots(roots: Sequence[Path]) -> list[str]:
@@ -1078,7 +1084,8 @@ def _budget(args: argparse.Namespace) -> int:
     # A --file path means what it means to the user's shell: resolved from the current folder,
     # not from the first --root as a path inside the items file is. The item keeps the path as
     # typed for its id, so an error names both.
-    parsed += parse_items({"id": str(path), "path": os.path.realpath(path)} for path in args.file)
+    parsed += parse_items({"id": _file_item_id(path), "path": os.path.realpath(path)}
+                          for path in args.file)
     if not parsed:
         # An empty plan would read as "everything fits" when nothing was asked.
         if args.items is None:
@@ -1113,6 +1120,19 @@ def _budget(args: argparse.Namespace) -> int:
     else:
         print(spend_render.fit_plan(plan))
     return 0
+
+
+def _file_item_id(path: Path) -> str:
+    """The id of a --file item: the path as typed, cut in the middle when longer than an id may
+    be (a path may be 4,096 characters; its two ends, the folder and the file name, tell it
+    apart)."""
+    from shoal.budget import MAX_ID_LENGTH
+
+    typed = str(path)
+    if len(typed) <= MAX_ID_LENGTH:
+        return typed
+    kept = (MAX_ID_LENGTH - 3) // 2
+    return f"{typed[:kept]}...{typed[-kept:]}"
 
 
 # The parameters of fit_budget and trim_chat, and the options of `shoal budget` that set them.

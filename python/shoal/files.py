@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from shoal.excerpts import first_few, shown_path
 from shoal.gitignore import IgnoreMatcher
 from shoal.tokens import Tokenizer, check_allow_special, tokenizer_for
 
@@ -384,13 +385,16 @@ def count_files(
 def _check_all_exist(
     requested: Sequence[tuple[str | os.PathLike[str], Path]], confined: bool
 ) -> None:
-    """Name every requested path that does not exist in one error, each as the caller spelt it
-    (``./notes/`` stays ``./notes/``), so that one call tells a user every path to correct."""
-    missing = [_as_requested(path, real, confined) for path, real in requested if _absent(real)]
+    """Refuse the requested paths that do not exist in one error, each as the caller spelt it
+    (``./notes/`` stays ``./notes/``), so that one call tells a user what to correct: the first
+    few by name and how many more, so that a thousand mistyped paths still make a short error."""
+    missing = [(path, real) for path, real in requested if _absent(real)]
+    if not missing:
+        return
+    shown = (_as_requested(path, real, confined) for path, real in missing)
     if len(missing) == 1:
-        raise ValueError(f"{missing[0]} does not exist")
-    if missing:
-        raise ValueError(f"{len(missing)} paths do not exist: {', '.join(missing)}")
+        raise ValueError(f"{next(shown)} does not exist")
+    raise ValueError(f"{len(missing):,} paths do not exist: {first_few(shown, len(missing))}")
 
 
 def _absent(real: Path) -> bool:
@@ -406,15 +410,12 @@ def _absent(real: Path) -> bool:
 
 
 def _as_requested(path: str | os.PathLike[str], real: Path, confined: bool) -> str:
-    """A path as the caller spelt it; a relative one confined to roots also says where it was
-    looked for, since it starts at the first root, not the current folder."""
-    spelt = os.fspath(path)
-    if spelt != spelt.strip():
-        # A space before or after a name is invisible unless quoted, and is the likely slip.
-        spelt = repr(spelt)
+    """A path as the caller spelt it (see `shown_path`); a relative one confined to roots also
+    says where it was looked for, since it starts at the first root, not the current folder."""
+    spelt = shown_path(os.fspath(path))
     if not confined or Path(os.fspath(path)).is_absolute():
         return spelt
-    return f"{spelt} ({real})"
+    return f"{spelt} ({shown_path(str(real))})"
 
 
 def _check_path(name: str, path: object) -> None:
@@ -628,7 +629,7 @@ def _inside(path: Path, folder: Path) -> bool:
 def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
     """The real path of a requested ``path`` and the roots it may not leave."""
     if "\0" in str(path):
-        raise ValueError(f"path {str(path)!r} contains a NUL character; no file name can")
+        raise ValueError(f"path {shown_path(str(path))} contains a NUL character; no file name can")
     if allowed is None:
         real = _real(path)
         roots = [real]
@@ -641,13 +642,16 @@ def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
         if not roots:
             listed = ", ".join(str(root) for root in allowed)
             raise PathNotAllowedError(
-                f"{path} resolves to {real}, outside the allowed roots ({listed}); name a path "
-                "inside them, or start the server with another --root"
+                f"{shown_path(str(path))} resolves to {shown_path(str(real))}, outside the "
+                f"allowed roots ({listed}); name a path inside them, or start the server with "
+                "another --root"
             )
 
     refused = refused_prefix(real)
     if refused is not None:
-        raise PathNotAllowedError(f"{path} is under {refused}, which shoal never reads")
+        raise PathNotAllowedError(
+            f"{shown_path(str(path))} is under {refused}, which shoal never reads"
+        )
     return real, roots
 
 
@@ -667,8 +671,7 @@ def _collect(
     after ``room + 1`` new files (one more than can be counted, so that the caller can tell),
     rather than listing a whole disk before refusing it.
     """
-    # A relative path starts at the first root, not the current folder: name where it looked.
-    info = _stat(real, path if roots is None or path.is_absolute() else f"{path} ({real})")
+    info = _stat(real, _as_requested(path, real, roots is not None))
 
     shown = str(path)
     if stat.S_ISREG(info.st_mode):

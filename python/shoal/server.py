@@ -1690,6 +1690,19 @@ class ContextItem(BaseModel):
                        max_length=200)
 
 
+def _item_text(item: ContextItem) -> str | None:
+    """An item's text, or None when it gives none.
+
+    An empty string is what the schema shows as the default, so an empty text beside a path
+    and an empty path are taken as not given (a client may send every default); an empty text
+    the caller set, with no path, is an empty item. An item that sets neither is refused by
+    fit_budget, as one that sets both is.
+    """
+    if item.text or ("text" in item.model_fields_set and not item.path):
+        return item.text
+    return None
+
+
 def _add_budget_tools(
     server: MCPServer[None], *, roots: list[str | os.PathLike[str]], max_result_tokens: int
 ) -> None:
@@ -1727,9 +1740,8 @@ def _add_budget_tools(
             raise ToolError("argument 'min_truncated_tokens': it limits the cut truncate_last "
                             "makes; set truncate_last too, or leave it at its default")
         parsed = [
-            BudgetItem(id=item.id, text=item.text if item.text or not item.path else None,
-                       path=item.path or None, priority=item.priority, required=item.required,
-                       group=item.group or None)
+            BudgetItem(id=item.id, text=_item_text(item), path=item.path or None,
+                       priority=item.priority, required=item.required, group=item.group or None)
             for item in items
         ]
         result = _call(fit_budget, parsed, budget_tokens=budget_tokens, model=model,

@@ -14,17 +14,17 @@ import json
 import logging
 import math
 import re
-import reprlib
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS
+from mcp.types import INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+from shoal.excerpts import EXCERPT_CHARACTERS, LISTED_ITEMS, excerpt, first_few, quoted_path
 from shoal.tokens import MAX_JSON_DEPTH, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -48,18 +48,15 @@ _ADDER = re.compile(r"_add_(?P<area>[a-z0-9_]+?)_tools\.<locals>\.")
 # spending limit): such an error is not led by the name of an argument it happens to quote.
 _REFUSAL = re.compile(r"\W*refused\b", re.IGNORECASE)
 
+# Longest resource URI the server answers: the longest part of one is a model id
+# (shoal://models/{model_id}), at most 200 characters wherever the tools take one, and this
+# leaves room for every character of it percent-encoded.
+MAX_RESOURCE_URI_CHARACTERS = 1_000
+
 # Deepest nesting an argument may have: the free-form ones (tool definitions, chat messages) are
 # JSON a few levels deep; thousands of levels would only exhaust the stack of whoever reads them.
 # The same bound the token counter sets on what it counts as JSON.
 MAX_ARGUMENT_DEPTH = MAX_JSON_DEPTH
-
-# Arguments are echoed in errors through this: a 100 MB string or a million-item list is shown
-# in a few dozen characters, and shown fast.
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = 40
-_SHOWN.maxother = 40
-_SHOWN.maxlist = _SHOWN.maxdict = _SHOWN.maxtuple = 3
-_SHOWN.maxlevel = 2
 
 
 def tool_group(function: Any) -> str:
@@ -201,13 +198,9 @@ def argument_problem(tool: Any, params: dict[str, Any]) -> str | None:
 
     model = tool.fn_metadata.arg_model
     accepted = [field.alias or name for name, field in model.model_fields.items()]
-    unknown = [key for key in arguments if key not in accepted]
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        return f"unknown argument {', '.join(hints)}; this tool takes {', '.join(sorted(accepted))}"
+    unknown = _unknown_arguments(arguments, accepted)
+    if unknown is not None:
+        return unknown
 
     schema = tool.parameters
     for key, value in arguments.items():
@@ -219,19 +212,202 @@ def argument_problem(tool: Any, params: dict[str, Any]) -> str | None:
     try:
         model.model_validate(arguments, strict=True)
     except ValidationError as error:
-        return "; ".join(_describe(problem) for problem in error.errors()[:5])
+        return _described(error.errors(), arguments, schema)
     return None
 
 
-def _describe(problem: Any) -> str:
-    where = ".".join(str(part) for part in problem["loc"]) or "arguments"
-    shown = _SHOWN.repr(problem.get("input"))
-    if problem.get("type") == "string_unicode":
+def _unknown_arguments(arguments: dict[str, Any], accepted: list[str]) -> str | None:
+    """The arguments a tool does not take, the first few named (with the accepted name each is
+    closest to) and the rest counted, or None. A call with a million unknown keys is answered
+    in a line, and only the few named are compared with the accepted names."""
+    taken = set(accepted)
+    unknown = [key for key in arguments if key not in taken]
+    if not unknown:
+        return None
+    # difflib's cutoff (a ratio of 0.6) is out of reach of a key over 2.4 times as long as every
+    # accepted name, and comparing a key costs its length: a megabyte key is not compared.
+    longest = max((len(name) for name in accepted), default=0)
+    hints = []
+    for key in unknown[:LISTED_ITEMS]:
+        close = difflib.get_close_matches(key, accepted, n=1) if len(key) <= 3 * longest else []
+        hints.append(excerpt(key) + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return (f"unknown argument {first_few(hints, len(unknown))}; this tool takes "
+            f"{', '.join(sorted(accepted))}")
+
+
+def _described(
+    problems: list[Any], arguments: dict[str, Any], schema: dict[str, Any]
+) -> str:
+    """pydantic's errors in the terms of the tool's input schema: one per argument, saying what
+    it accepts, in JSON's words.
+
+    pydantic reports an optional argument's wrong value once per member of its union, under
+    internal names ("mode.literal['a','b']", "mode.none"), and words types as Python does
+    ("dictionary", "instance of ContextItem", "None"); the caller only sees the schema.
+    """
+    messages: dict[str, str] = {}
+    for problem in problems:
+        found = _schema_at(problem["loc"], arguments, schema)
+        if found is None:
+            continue
+        where, node = found
+        if where not in messages:
+            messages[where] = _describe(problem, where, node, schema.get("$defs", {}))
+        if len(messages) == LISTED_ITEMS:
+            break
+    return "; ".join(messages.values()) or "arguments do not match the tool's input schema"
+
+
+def _schema_at(
+    loc: tuple[Any, ...], arguments: dict[str, Any], schema: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | None:
+    """Where a pydantic error is, as a path of the arguments, and the schema of what is there;
+    None for an error that says nothing the others do not.
+
+    pydantic's location names a union's member after the union's own path ("mode.none",
+    "models.list[constrained-str]"), members the schema may not show: an argument that may be
+    left out is None inside the tool, and the schema hides that null. The null member's error
+    for a value that is not null only says so, and is dropped; an error inside a value follows
+    that value's schema when one member can hold it. Any other error at a union is the
+    union's: the value matches none of its members, and the message lists them all.
+    """
+    defs = schema.get("$defs", {})
+    node: dict[str, Any] = schema
+    value: Any = arguments
+    path: list[str] = []
+    parts = list(loc)
+    while parts:
+        node = _resolved(node, defs)
+        members = node.get("anyOf") or node.get("oneOf") or [node]
+        if _is_member_name(parts[0], value, members, defs):
+            if parts.pop(0) == "none" and value is not None:
+                return None
+            if not parts:
+                break  # the value as a whole matches no member
+        elif len(members) == 1:
+            part = parts.pop(0)
+            path.append(_shown_key(part))
+            node, value = _inside_schema(node, part, value)
+            continue
+        others = [member for member in members if _resolved(member, defs).get("type") != "null"]
+        if len(others) != 1 or value is None:
+            break  # which member the caller meant is not known
+        node = others[0]
+    return ".".join(path) or "arguments", node
+
+
+def _is_member_name(part: Any, value: Any, members: list[Any], defs: dict[str, Any]) -> bool:
+    """Whether a part of a pydantic location names a union's member ("none", "list[str]",
+    "ContextItem") rather than a step into the value, which is an index, a key of the value or
+    a property of a member."""
+    if not isinstance(part, str) or (isinstance(value, dict) and part in value):
+        return False
+    return not any(part in _resolved(member, defs).get("properties", {}) for member in members)
+
+
+def _inside_schema(node: dict[str, Any], part: Any, value: Any) -> tuple[dict[str, Any], Any]:
+    """The schema and value one step into ``node`` and ``value``: a property, an array's item
+    or an open object's member; an empty schema where the schema says nothing."""
+    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        items = node.get("items")
+        return (items if isinstance(items, dict) else {}), value[part]
+    inner = value.get(part) if isinstance(value, dict) else None
+    properties = node.get("properties", {})
+    if part in properties:
+        return properties[part], inner
+    extra = node.get("additionalProperties")
+    return (extra if isinstance(extra, dict) else {}), inner
+
+
+def _shown_key(part: Any) -> str:
+    # An object's key is the caller's text, of any length.
+    text = str(part)
+    return text if len(text) <= EXCERPT_CHARACTERS else excerpt(text)
+
+
+def _resolved(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        return defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+    return node
+
+
+# pydantic error types that say the value is of the wrong kind, whatever its size: worded here
+# as what the schema accepts. Others (a bound, a missing or extra field) keep pydantic's words.
+_WRONG_KIND = {"literal_error", "enum", "none_required", "model_type", "model_attributes_type",
+               "dataclass_type", "is_instance_of", "union_tag_invalid"}
+
+
+def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, Any]) -> str:
+    """One pydantic error about the argument at ``where``, whose schema is ``node``."""
+    kind = str(problem.get("type", ""))
+    shown = excerpt(problem.get("input"))
+    if kind == "string_unicode":
         return (
             f"argument '{where}': must be valid Unicode text, but it holds an unpaired surrogate "
             f"(got {shown})"
         )
-    return f"argument '{where}': {problem['msg'].lower()} (got {shown})"
+    if kind == "missing":
+        # pydantic's input here is the object the argument is missing from, not the argument.
+        return f"argument '{where}': required, but not given"
+    accepts = _accepts(node, defs)
+    if accepts is not None and (kind in _WRONG_KIND or kind.endswith("_type")):
+        return f"argument '{where}': must be {accepts} (got {shown})"
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    for python, json_word in _PYTHON_WORDS:
+        message = message.replace(python, json_word)
+    return f"argument '{where}': {message[:1].lower()}{message[1:]} (got {shown})"
+
+
+# pydantic's names for containers, in a bound's message ("List should have at most 3 items").
+_PYTHON_WORDS = (("List should", "Array should"), ("Dictionary should", "Object should"),
+                 ("Tuple should", "Array should"))
+
+
+def _accepts(node: dict[str, Any], defs: dict[str, Any]) -> str | None:
+    """What a schema accepts, as a message says it ("an array of strings", "one of 'a', 'b' or
+    null", "a ContextItem object"), or None when the schema does not say."""
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return f"{_article(name)} {name} object" if name in defs else None
+    members = node.get("anyOf") or node.get("oneOf")
+    if members:
+        alternatives = [_accepts(member, defs) for member in members]
+        if None in alternatives:
+            return None
+        return " or ".join(alternative for alternative in alternatives if alternative)
+    if "enum" in node:
+        values = [json.dumps(value, ensure_ascii=False) for value in node["enum"]]
+        values = [f"'{value[1:-1]}'" if value.startswith('"') else value for value in values]
+        return values[0] if len(values) == 1 else "one of " + ", ".join(values)
+    if "const" in node:
+        return excerpt(node["const"])
+    kind = node.get("type")
+    if isinstance(kind, list):
+        words = [_TYPE_WORDS.get(str(each)) for each in kind]
+        return None if None in words else " or ".join(str(word) for word in words)
+    if kind == "array":
+        items = node.get("items")
+        plural = _plural(items, defs) if isinstance(items, dict) else None
+        return f"an array of {plural}" if plural else "an array"
+    return _TYPE_WORDS.get(str(kind))
+
+
+_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number",
+               "boolean": "true or false", "null": "null", "object": "an object",
+               "array": "an array"}
+_PLURALS = {"string": "strings", "integer": "integers", "number": "numbers",
+            "boolean": "booleans", "object": "objects", "array": "arrays"}
+
+
+def _plural(items: dict[str, Any], defs: dict[str, Any]) -> str | None:
+    if "$ref" in items:
+        name = items["$ref"].rsplit("/", 1)[-1]
+        return f"{name} objects" if name in defs else None
+    return _PLURALS.get(str(items.get("type")))
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _oversized(value: Any, schema: dict[str, Any], defs: dict[str, Any], where: str) -> str | None:
@@ -264,7 +440,7 @@ def _oversized(value: Any, schema: dict[str, Any], defs: dict[str, Any], where: 
         bounded = limit is not None or not isinstance(extra, dict)
         for key, item in value.items() if bounded else ():
             inner = properties.get(key, extra if isinstance(extra, dict) else {})
-            problem = _oversized(item, inner, defs, f"{where}.{key}")
+            problem = _oversized(item, inner, defs, f"{where}.{_shown_key(key)}")
             if problem is not None:
                 return problem
     return None
@@ -274,17 +450,20 @@ def _malformed(value: Any, where: str) -> str | None:
     """A NaN or infinite number anywhere in ``value``, or nesting deeper than
     `MAX_ARGUMENT_DEPTH`. JSON has no NaN or infinity, but some clients send them; no shoal
     argument means them."""
-    stack: list[tuple[Any, str, int]] = [(value, where, 1)]
+    # Each entry holds the path to its item as a tuple, joined only for the error: an object's
+    # keys are the caller's text, of any length.
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, (where,))]
     while stack:
-        item, path, depth = stack.pop()
+        item, path = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
-            return f"argument '{path}': must be a finite number (got {item!r})"
+            shown = ".".join(_shown_key(part) for part in path)
+            return f"argument '{shown}': must be a finite number (got {excerpt(item)})"
         if not isinstance(item, (list, dict)):
             continue
-        if depth > MAX_ARGUMENT_DEPTH:
+        if len(path) > MAX_ARGUMENT_DEPTH:
             return f"argument '{where}': nested more than {MAX_ARGUMENT_DEPTH} levels deep"
         pairs = enumerate(item) if isinstance(item, list) else item.items()
-        stack.extend((inner, f"{path}.{key}", depth + 1) for key, inner in pairs)
+        stack.extend((inner, (*path, key)) for key, inner in pairs)
     return None
 
 
@@ -316,7 +495,12 @@ def _quotes(message: str, value: Any) -> bool:
     if not isinstance(value, str) or not value:
         return False
     # Case-blind: id lookups are, and some messages show the id normalised.
-    message, value = message.casefold(), value.casefold()
+    message = message.casefold()
+    # A long value is quoted by an excerpt of it (shoal.excerpts), a path by a longer one.
+    shown = (excerpt(value), quoted_path(value))
+    if any(form.casefold() in message for form in shown):
+        return True
+    value = value.casefold()
     return repr(value) in message or (len(value) >= 4 and value in message)
 
 
@@ -353,9 +537,11 @@ class ToolCallGuard:
                 not isinstance(prompt, str)
                 or self._server._prompt_manager.get_prompt(prompt) is None
             ):
-                raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {prompt}")
+                raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {excerpt(prompt)}")
+        if ctx.method == "resources/read" and isinstance(ctx.params, dict):
+            _check_resource_uri(ctx.params.get("uri"))
         if ctx.method != "tools/call" or not isinstance(ctx.params, dict):
-            return await call_next(ctx)
+            return await _without_long_method_names(call_next, ctx)
 
         # Both protocol revisions list an unknown tool among the protocol errors (-32602); the
         # SDK alone would answer with a tool error.
@@ -370,7 +556,9 @@ class ToolCallGuard:
                     message=f"Tool {name} is not served here: this server leaves it out "
                     f"because {why}. Tools: {known}",
                 )
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}. Tools: {known}")
+            raise MCPError(
+                code=INVALID_PARAMS, message=f"Unknown tool: {excerpt(name)}. Tools: {known}"
+            )
 
         problem = argument_problem(self._server._tool_manager.get_tool(name), ctx.params)
         if problem is not None:
@@ -420,6 +608,36 @@ class ToolCallGuard:
                 }
             }
         return result
+
+
+async def _without_long_method_names(
+    call_next: CallNext, ctx: ServerRequestContext[Any, Any]
+) -> HandlerResult:
+    """The SDK's answer to a request, whose "Method not found" error repeats the method in
+    full, however long, cut to an excerpt."""
+    try:
+        return await call_next(ctx)
+    except MCPError as error:
+        if error.error.code != METHOD_NOT_FOUND or len(ctx.method) <= EXCERPT_CHARACTERS:
+            raise
+        raise MCPError(
+            code=METHOD_NOT_FOUND, message=error.error.message, data=excerpt(ctx.method)
+        ) from None
+
+
+def _check_resource_uri(uri: object) -> None:
+    """Refuse a resource URI longer than any of the server's can be, with an excerpt of it.
+
+    The SDK's error for an unknown resource repeats the URI twice (in the message and the
+    data), and the catalog's for an unknown model a third time: a 4 MB URI made an 8 MB error.
+    A shorter URI is left to the SDK, whose errors are then short too.
+    """
+    if isinstance(uri, str) and len(uri) > MAX_RESOURCE_URI_CHARACTERS:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"Unknown resource: {excerpt(uri)} ({len(uri):,} characters; no resource "
+            f"URI here is longer than {MAX_RESOURCE_URI_CHARACTERS:,})",
+        )
 
 
 def _named_error(result: dict[str, Any], tool: str, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""Short excerpts of the caller's values, for error messages.
+
+An error repeats what it refuses so the caller can find it, but the value may be a 100 MB
+string, a million-item list or a million missing paths: an error that repeated it whole would
+be as large, and over MCP larger than any answer may be. Values are shown here cut in the
+middle ('AAAAAAAAAAAAAAAAA...AAAAAAAAAAAAAAAAAA'), with the first few of a list and how many
+more, and in JSON's spelling (null, true, false), which is what a caller over MCP sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import reprlib
+from collections.abc import Iterable
+from typing import Any
+
+# Characters of a value an error shows; a longer one keeps its two ends.
+EXCERPT_CHARACTERS = 40
+# Characters of a path an error shows as typed; a path's two ends (its folder and its file name)
+# are what tell it apart, and most paths are shorter than this.
+PATH_CHARACTERS = 100
+# Items of a list an error names before saying how many more there are.
+LISTED_ITEMS = 5
+
+
+class _JsonSpelling(reprlib.Repr):
+    """reprlib's bounded repr, with JSON's words for the values JSON and Python spell apart."""
+
+    def repr_NoneType(self, value: None, level: int) -> str:  # noqa: N802 (reprlib's naming)
+        return "null"
+
+    def repr_bool(self, value: bool, level: int) -> str:
+        return "true" if value else "false"
+
+    def repr_float(self, value: float, level: int) -> str:
+        # NaN and the infinities as the json module writes them (some clients send them).
+        return json.dumps(value)
+
+    def repr_dict(self, value: dict[Any, Any], level: int) -> str:
+        # In the order given, as a caller wrote it: reprlib's own sorts every key first, which
+        # for a million-key object is the slow part of the error.
+        if not value:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pieces = [
+            f"{self.repr1(key, level - 1)}: {self.repr1(item, level - 1)}"
+            for key, item in itertools.islice(value.items(), self.maxdict)
+        ]
+        if len(value) > self.maxdict:
+            pieces.append("...")
+        return "{" + ", ".join(pieces) + "}"
+
+
+def _excerpter(width: int) -> reprlib.Repr:
+    shown = _JsonSpelling()
+    shown.maxstring = shown.maxother = width
+    shown.maxlist = shown.maxdict = shown.maxtuple = shown.maxset = 3
+    shown.maxlevel = 2
+    return shown
+
+
+_VALUE = _excerpter(EXCERPT_CHARACTERS)
+_PATH = _excerpter(PATH_CHARACTERS)
+
+
+def excerpt(value: object) -> str:
+    """``value`` as an error shows it: a string quoted and cut to about `EXCERPT_CHARACTERS`,
+    a list or object to its first items, None, True and False as null, true and false. The
+    work is bounded too: a million-item list is not read through."""
+    return _VALUE.repr(value)
+
+
+def shown_path(path: str) -> str:
+    """A path as the caller typed it, or quoted when that would mislead or overflow: a space at
+    either end is invisible unquoted, so is a control character (a NUL, a newline) unescaped,
+    and a path longer than `PATH_CHARACTERS` is cut in the middle."""
+    if len(path) > PATH_CHARACTERS or path != path.strip() or not path.isprintable():
+        return quoted_path(path)
+    return path
+
+
+def quoted_path(path: str) -> str:
+    """A path quoted, cut in the middle when longer than `PATH_CHARACTERS`."""
+    return _PATH.repr(path)
+
+
+def first_few(shown: Iterable[str], total: int) -> str:
+    """``a, b, c`` or ``a, b, c and 7 more``: the items already shown (at most `LISTED_ITEMS`
+    are taken) out of ``total``."""
+    listed = [item for item, _ in zip(shown, range(LISTED_ITEMS))]
+    more = total - len(listed)
+    return ", ".join(listed) + (f" and {more:,} more" if more > 0 else "")
