@@ -21,7 +21,12 @@ from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
 from shoal.privacy import redact
-from shoal.router import NAMED_THOUGH_RETIRED, CandidateEstimate, RoutingDecision
+from shoal.router import (
+    NAMED_THOUGH_RETIRED,
+    CandidateEstimate,
+    RoutingDecision,
+    failed_constraints,
+)
 from shoal.token_budget import ChunkList, LimitCount, Truncation
 from shoal.tokens import ChatTokenCount, TokenCount
 
@@ -260,14 +265,7 @@ def _runner_up(candidate: CandidateEstimate) -> str:
     ``  not MODEL: breaks max_cost_usd``; one the caller excluded reads ``  not MODEL:
     excluded``."""
     if not candidate.eligible:
-        failed = [check.name for check in candidate.constraints if not check.passed]
-        # The "allowed" check fails only for a model the caller excluded: say that, not that
-        # the model broke something.
-        reasons = ["excluded"] if "allowed" in failed else []
-        broken = [name for name in failed if name != "allowed"]
-        if broken:
-            reasons.append(f"breaks {', '.join(broken)}")
-        return f"  not {candidate.model}: {'; '.join(reasons)}"
+        return f"  not {candidate.model}: {failed_constraints(candidate)}"
     quality = (
         "no estimate"
         if candidate.predicted_quality is None

@@ -73,6 +73,7 @@ __all__ = [
     "RouterFileError",
     "RoutingDecision",
     "RoutingError",
+    "failed_constraints",
     "fit_router",
     "load_router",
     "route",
@@ -1024,11 +1025,25 @@ def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     )
 
 
+def failed_constraints(estimate: CandidateEstimate, *, details: bool = False) -> str:
+    """Why a candidate is not eligible: ``excluded and breaks local_only, max_cost_usd``, with
+    each broken check's numbers in brackets when ``details`` is set.
+
+    The ``allowed`` check fails only for a model the caller excluded, so it reads "excluded":
+    named as a broken constraint, "allowed" would read as the opposite.
+    """
+    failed = [check for check in estimate.constraints if not check.passed]
+    reasons = ["excluded"] if any(check.name == "allowed" for check in failed) else []
+    broken = [f"{check.name} ({check.detail})" if details else check.name
+              for check in failed if check.name != "allowed"]
+    if broken:
+        reasons.append(f"breaks {', '.join(broken)}")
+    return " and ".join(reasons)
+
+
 def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:
-    reasons = []
-    for estimate in ranked[:12]:
-        failed = ", ".join(f"{c.name} ({c.detail})" for c in estimate.constraints if not c.passed)
-        reasons.append(f"{estimate.model}: {failed}")
+    reasons = [f"{estimate.model}: {failed_constraints(estimate, details=True)}"
+               for estimate in ranked[:12]]
     more = f" and {len(ranked) - 12} more" if len(ranked) > 12 else ""
     relax = "candidates, excluded, local_only, max_cost_usd or expected_output_tokens"
     if any(c.name == "hardware_fit" and not c.passed for e in ranked for c in e.constraints):
