@@ -398,6 +398,8 @@ def test_count_file_dash_points_to_standard_input(capsys):
         (["eval", "--data", "x.jsonl", "--folds", "1"],
          "shoal eval: error: --folds must be 2 or more (or 'task'), got 1"),
         (["report", "--since", "garbage"], "shoal report: error: --since must be ISO 8601"),
+        (["report", "--since", "2030-01-01", "--until", "2020-01-01"],
+         "shoal report: error: --until must be later than --since\n"),
         (["route", "--file", "prompts.jsonl", "--previous-model", "gpt-4.1"],
          "shoal route: error: --file routes independent prompts and takes no --previous-model, "
          "which is about one conversation"),

@@ -1208,8 +1208,10 @@ def _report(args: argparse.Namespace) -> int:
         _known_model(configured_catalog(), args.baseline, "--baseline")
     # A ledger file that is not there is a mistyped path; opened here, the report reuses it.
     open_ledger(must_exist=True)
-    options = {"since": "--since", "until": "--until", "scope": "--scope",
-               "baseline": "--baseline", "bucket": "--bucket"}
+    # "than since" too: the check of the period names both ends ("until must be later than
+    # since"), and a plain word is an option only where it leads the message.
+    options = {"since": "--since", "until": "--until", "than since": "than --since",
+               "scope": "--scope", "baseline": "--baseline", "bucket": "--bucket"}
     with _options_named(options):
         report = savings_report(args.scope, since=args.since, until=args.until,
                                 baseline=args.baseline, bucket=args.bucket)
