@@ -1,8 +1,8 @@
 """The README's examples print what it shows, and what it says about commands holds.
 
-Console examples that read `tests/data/examples/` (and the `shoal hw port` and `shoal hw sweep`
-examples) run from a copy of that folder, through ``shoal.cli.main``, and their stdout must equal
-the README's block line for line. The MCP examples (a tool call in backticks, then its text) are
+Console examples that read `tests/data/examples/` (and the `shoal hw fit`, `shoal hw port` and
+`shoal hw sweep` examples) run from a copy of that folder, through ``shoal.cli.main``, and their
+stdout must equal the README's block line for line. The MCP examples (a tool call in backticks, then its text) are
 called through the SDK's in-memory client. The README is parsed on every run, so an edit to
 either side that makes them disagree fails here.
 """
@@ -35,7 +35,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 README = REPOSITORY / "README.md"
 EXAMPLES = Path("tests/data/examples")
 # Examples run for the shape of their output even though they read no example file.
-CHECKED_WITHOUT_EXAMPLE_FILES = ("shoal hw port ", "shoal hw sweep ")
+CHECKED_WITHOUT_EXAMPLE_FILES = ("shoal hw fit ", "shoal hw port ", "shoal hw sweep ")
 
 
 @dataclass(frozen=True)
