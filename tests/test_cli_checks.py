@@ -191,7 +191,7 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
          "aws_access_key_id in prompt[26:46]). Remove them, or"),
         (["route", "--local-only", "--candidates", "gpt-4o", "hi"],
          "no candidate passes the constraints; relax --candidates, --exclude, --local-only, "
-         "--max-cost or --output-tokens. gpt-4o: --local-only (hosted only)"),
+         "--max-cost or --output-tokens. gpt-4o: breaks --local-only (hosted only)\n"),
         (["budget", "fit", "--model", "gpt-4o", "--budget", "0", "--file", __file__],
          "--budget must be 1 to 100,000,000, got 0"),
         (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb", "1000001"],
@@ -405,7 +405,11 @@ def test_count_file_dash_points_to_standard_input(capsys):
          "which is about one conversation"),
         # Beyond these bounds --json would write Infinity, which is not JSON.
         (["route", "--json", "--willingness-to-pay", "inf", "hi"],
-         "shoal route: error: --willingness-to-pay must be between 1e-12 and 1000, got inf"),
+         "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
+         "1,000 USD per quality point, got inf\n"),
+        (["route", "--willingness-to-pay", "0", "hi"],
+         "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
+         "1,000 USD per quality point, got 0\n"),
         (["route", "--max-cost", "inf", "hi"],
          "shoal route: error: --max-cost must be between 0 and 1000, got inf"),
         (["route", "--candidates", "gpt-4.1", "mail bob@corp.com"],
