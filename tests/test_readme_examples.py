@@ -473,3 +473,12 @@ def test_the_readme_tiktoken_worst_case_range_is_its_table_s() -> None:
     assert len(figures) == 8
     stated = f"tiktoken takes {min(figures):.0f}-{max(figures):.0f} ms per MB"
     assert stated in " ".join(speed.split())
+
+
+def test_the_readme_command_table_names_every_shoal_serve_option() -> None:
+    text = README.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `shoal serve "))
+    serve = _leaves(cli.build_parser())["serve"]
+
+    named = set(re.findall(r"--[a-z][a-z-]*", row.split("` |", 1)[0]))
+    assert named == _options(serve) - {"-h", "--help"}
