@@ -19,8 +19,11 @@ Groups (all in one run, side by side):
   against mistral-common's ``Tekkenizer.encode`` (ids checked equal before timing).
 
 ``extra_info`` holds ``bytes``, ``mb_per_s`` (UTF-8 megabytes of 1e6 bytes per second at the mean
-time) and ``ids_exact`` (ids equal to tiktoken's on that input, checked before timing). Other
-engines' throughput is reported even when their ids differ, marked as such.
+time of the rounds: 5 per file, 7 for all cores), ``ms_per_mb`` for the worst cases (the mean of
+3 rounds for shoal, 2 for tiktoken), ``ns_per_call`` for the per-call group (the fastest round,
+each round averaging many calls) and ``ids_exact`` (ids equal to tiktoken's on that input,
+checked before timing). Other engines' throughput is reported even when their ids differ, marked
+as such.
 """
 
 from __future__ import annotations
@@ -393,47 +396,58 @@ def test_tekken(benchmark: Any, name: str, engine: str) -> None:
 # ---- README tables from a --benchmark-json file ----
 
 
+def _table(header: list[str], columns: list[str], rows: dict[str, dict[str, str]]) -> list[str]:
+    """One markdown table: each row's key fills the cells of ``header`` before ``columns``, then a
+    cell per column. No lines at all when there are no rows, as after a run of some groups only."""
+    if not rows:
+        return []
+    lines = ["| " + " | ".join([*header, *columns]) + " |",
+             "|---" * (len(header) + len(columns)) + "|"]
+    for key, row in rows.items():
+        lines.append(f"| {key} | " + " | ".join(row.get(column, "-") for column in columns) + " |")
+    return lines
+
+
 def _tables(results: dict[str, Any]) -> str:
-    """Markdown tables of one run: throughput per corpus file, worst cases, batch, per call."""
+    """Markdown tables of one run: throughput per corpus file, worst cases, batch, per call;
+    sections the run has no results for are left out."""
     one_thread: dict[str, dict[str, str]] = {}
     tekken: dict[str, dict[str, str]] = {}
     worst: dict[str, dict[str, str]] = {}
-    other: list[str] = []
+    other: dict[str, dict[str, str]] = {}
     for bench in results["benchmarks"]:
         info, params = bench["extra_info"], bench["params"]
         test = bench["name"].split("[")[0]
         if test == "test_one_thread":
             row = one_thread.setdefault(f"{params['encoding']} {params['name']}", {})
             marker = "" if info["ids_exact"] else " (ids differ)"
-            row[params["engine"]] = f"{info['mb_per_s']:.0f}{marker}"
+            row[params["engine"]] = f"{info['mb_per_s']:,.0f}{marker}"
         elif test == "test_tekken":
-            tekken.setdefault(params["name"], {})[params["engine"]] = f"{info['mb_per_s']:.0f}"
+            tekken.setdefault(params["name"], {})[params["engine"]] = f"{info['mb_per_s']:,.0f}"
         elif test.startswith("test_worst_case"):
             row = worst.setdefault(f"{params['encoding']} {params['case']}", {})
             column = f"shoal {params['megabytes']} MB" if "megabytes" in params else "tiktoken 1 MB"
-            row[column] = f"{info['ms_per_mb']:.1f}"
+            row[column] = f"{info['ms_per_mb']:,.1f}"
         elif test == "test_all_cores":
-            other.append(f"| {bench['group']} | {params['engine']} | {info['mb_per_s']:.0f} MB/s |")
+            figure = f"{info['mb_per_s']:,.0f} MB/s"
+            other[f"{bench['group']} | {params['engine']}"] = {"figure": figure}
         else:
-            other.append(f"| {bench['group']} | {params['engine']} | {info['ns_per_call']} ns |")
+            figure = f"{info['ns_per_call']:,} ns"
+            other[f"{bench['group']} | {params['engine']}"] = {"figure": figure}
 
     engines = [engine for engine in ONE_THREAD if any(engine in row for row in one_thread.values())]
-    lines = ["| encoding, file | " + " | ".join(engines) + " |", "|---" * (len(engines) + 1) + "|"]
-    for key, row in one_thread.items():
-        lines.append(f"| {key} | " + " | ".join(row.get(engine, "-") for engine in engines) + " |")
-    columns = ["shoal 1 MB", "shoal 10 MB", "tiktoken 1 MB"]
-    lines += ["", "| encoding, input (ms per MB) | " + " | ".join(columns) + " |"]
-    lines.append("|---" * (len(columns) + 1) + "|")
-    for key, row in worst.items():
-        lines.append(f"| {key} | " + " | ".join(row.get(column, "-") for column in columns) + " |")
-    lines += ["", "| group | engine | figure |", "|---|---|---|", *other]
-    if tekken:
-        lines += ["", "| tekken_240718, file | " + " | ".join(TEKKEN) + " |"]
-        lines.append("|---" * (len(TEKKEN) + 1) + "|")
-        for key, row in tekken.items():
-            lines.append(f"| {key} | " + " | ".join(row.get(e, "-") for e in TEKKEN) + " |")
-    return "\n".join(lines)
+    sections = [
+        _table(["encoding, file"], engines, one_thread),
+        _table(["encoding, input (ms per MB)"], ["shoal 1 MB", "shoal 10 MB", "tiktoken 1 MB"],
+               worst),
+        _table(["group", "engine"], ["figure"], other),
+        _table(["tekken_240718, file"], list(TEKKEN), tekken),
+    ]
+    return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
 
 if __name__ == "__main__":
-    print(_tables(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))
+    tables = _tables(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))
+    if not tables:
+        sys.exit(f"{sys.argv[1]}: no results of bench/bench_tokens.py to tabulate")
+    print(tables)

@@ -191,7 +191,7 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
          "aws_access_key_id in prompt[26:46]). Remove them, or"),
         (["route", "--local-only", "--candidates", "gpt-4o", "hi"],
          "no candidate passes the constraints; relax --candidates, --exclude, --local-only, "
-         "--max-cost or --output-tokens. gpt-4o: --local-only (hosted only)"),
+         "--max-cost or --output-tokens. gpt-4o: breaks --local-only (hosted only)\n"),
         (["budget", "fit", "--model", "gpt-4o", "--budget", "0", "--file", __file__],
          "--budget must be 1 to 100,000,000, got 0"),
         (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb", "1000001"],
@@ -398,12 +398,18 @@ def test_count_file_dash_points_to_standard_input(capsys):
         (["eval", "--data", "x.jsonl", "--folds", "1"],
          "shoal eval: error: --folds must be 2 or more (or 'task'), got 1"),
         (["report", "--since", "garbage"], "shoal report: error: --since must be ISO 8601"),
+        (["report", "--since", "2030-01-01", "--until", "2020-01-01"],
+         "shoal report: error: --until must be later than --since\n"),
         (["route", "--file", "prompts.jsonl", "--previous-model", "gpt-4.1"],
          "shoal route: error: --file routes independent prompts and takes no --previous-model, "
          "which is about one conversation"),
         # Beyond these bounds --json would write Infinity, which is not JSON.
         (["route", "--json", "--willingness-to-pay", "inf", "hi"],
-         "shoal route: error: --willingness-to-pay must be between 1e-12 and 1000, got inf"),
+         "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
+         "1,000 USD per quality point, got inf\n"),
+        (["route", "--willingness-to-pay", "0", "hi"],
+         "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
+         "1,000 USD per quality point, got 0\n"),
         (["route", "--max-cost", "inf", "hi"],
          "shoal route: error: --max-cost must be between 0 and 1000, got inf"),
         (["route", "--candidates", "gpt-4.1", "mail bob@corp.com"],

@@ -42,6 +42,31 @@ def test_fit_and_its_shortcut_print_the_same(capsys):
     assert _run(capsys, "llama-3.1-8b-instruct", "apple-m4-pro")[1] == explicit
 
 
+@pytest.mark.parametrize(
+    ("joules", "shown"),
+    [(1.0037, "1.00"), (2.2449, "2.24"), (0.07659, "0.0766"), (0.051, "0.0510"), (12.34, "12.3"),
+     (9.996, "10.0"), (123.4, "123"), (999.6, "1,000"), (2063.4, "2,063"), (0.0, "0")],
+)
+def test_energy_figures_have_three_significant_figures(joules, shown):
+    from shoal.render import joules as joules_text
+
+    assert joules_text(joules) == shown
+
+
+def test_fit_sweep_and_plot_print_one_energy_figure_alike(capsys, tmp_path):
+    # 1.0037 J/token: once printed "1" by the fit and "1.004" by the sweep.
+    model, device = "llama-3.1-8b-instruct", "apple-m4-pro"
+    assert round(hardware.hardware_fit(model, device).joules_per_token, 4) == 1.0037
+    plot = tmp_path / "front.svg"
+
+    fit = _run(capsys, model, device)[1]
+    sweep = _run(capsys, "sweep", "--models", model, "--devices", device, "--plot", str(plot))[1]
+
+    assert "  energy 1.00 J/token at about 40 W (estimate)\n" in fit
+    assert sweep.splitlines()[2].split()[0] == "1.00"
+    assert plot.read_text(encoding="utf-8").count("1.00 J/token") == 2
+
+
 def test_fit_options_and_json(capsys):
     code, out, _ = _run(
         capsys,

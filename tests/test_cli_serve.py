@@ -214,6 +214,56 @@ def test_a_bad_router_file_stops_the_server_under_the_name_that_gave_it(
     assert err.startswith(f"shoal serve: error: {source}: {message.format(file=file)}"), err
 
 
+@pytest.mark.parametrize(
+    "source", ["--devices", "--architectures", "SHOAL_DEVICES", "SHOAL_ARCHITECTURES"]
+)
+def test_a_bad_device_or_architecture_file_stops_the_server_under_the_name_that_gave_it(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    file = tmp_path / "table.json"
+    file.write_text("[1]", encoding="utf-8")
+    for variable in ("SHOAL_DEVICES", "SHOAL_ARCHITECTURES"):
+        monkeypatch.setenv(variable, str(file) if variable == source else "")
+    options = [source, str(file)] if source.startswith("--") else []
+
+    status, err = serve(capsys, tmp_path, *options)
+
+    assert status == 2
+    assert err == (f"shoal serve: error: {source}: {file}: expected a JSON object at the top "
+                   "level\n")
+
+
+def test_a_bad_device_file_is_named_by_the_option_among_good_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"devices": []}), encoding="utf-8")
+    bad.write_text(json.dumps({"devices": [{"id": 3}]}), encoding="utf-8")
+    monkeypatch.setenv("SHOAL_DEVICES", str(good))
+
+    status, err = serve(capsys, tmp_path, "--devices", str(good), "--devices", str(bad))
+
+    assert status == 2
+    assert err.startswith(f"shoal serve: error: --devices: {bad}: devices row 1 is malformed")
+
+
+@pytest.mark.parametrize(("content", "message"),
+                         [(None, "--token-file: {file} does not exist"),
+                          ("", "--token-file {file} is empty")])
+def test_a_bad_token_file_is_named_by_its_option_before_the_start_up_log(
+    content: str | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    file = tmp_path / "token"
+    if content is not None:
+        file.write_text(content, encoding="utf-8")
+
+    status, err = serve(capsys, tmp_path, "--http", "--port", "18175", "--token-file", str(file))
+
+    assert status == 2
+    assert err == f"shoal serve: error: {message.format(file=file)}\n"
+
+
 def test_a_router_option_without_the_routing_tools_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

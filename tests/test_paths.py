@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -394,6 +397,46 @@ def test_a_gitignore_is_read_only_when_it_is_a_small_regular_file(
     (folder / ".gitignore").symlink_to(fence.outside / "rules")
     assert "b.log" in names()
     assert "not applied: Too many levels of symbolic links" in caplog.text
+
+
+def _count_without_file_permission_override(folder: Path) -> subprocess.CompletedProcess[str]:
+    """``shoal count --file folder`` in a process that file modes bind: as root, one without
+    the capabilities that override them (as an unprivileged user runs it)."""
+    command = [sys.executable, "-m", "shoal", "count", "--file", str(folder)]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv to drop the file-permission override")
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    environment = {**os.environ,
+                   "PYTHONPATH": str(Path(files.__file__).resolve().parents[1])}
+    return subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          env=environment, check=False)
+
+
+def test_a_folder_that_cannot_be_listed_is_skipped_without_a_gitignore_warning(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "project"
+    (folder / "sealed").mkdir(parents=True)
+    (folder / "open").mkdir()
+    (folder / "a.txt").write_text("a", encoding="utf-8")
+    (folder / "open" / "b.log").write_text("b", encoding="utf-8")
+    (folder / "open" / ".gitignore").write_text("*.log\n", encoding="utf-8")
+    (folder / "sealed").chmod(0)
+    (folder / "open" / ".gitignore").chmod(0)
+    try:
+        done = _count_without_file_permission_override(folder)
+    finally:
+        (folder / "sealed").chmod(0o755)
+        (folder / "open" / ".gitignore").chmod(0o644)
+
+    assert done.returncode == 0, done.stderr
+    assert f"{folder / 'sealed'}: cannot list folder: Permission denied" in done.stdout
+    # The folder's skip says it all: whether it holds a .gitignore cannot be known.
+    assert f"{folder / 'sealed' / '.gitignore'}" not in done.stderr
+    # A .gitignore that is there but cannot be read is still named.
+    assert f"{folder / 'open' / '.gitignore'} not applied: Permission denied" in done.stderr
 
 
 def test_folders_nested_past_any_real_tree_are_not_walked(fence: Fence) -> None:

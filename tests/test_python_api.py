@@ -68,6 +68,19 @@ def test_the_readme_names_every_tool_function_that_returns_no_frozen_dataclass()
     assert set(re.findall(r"`(\w+)` \(", opening)) == others
 
 
+def test_every_error_class_the_readme_names_is_importable_from_shoal() -> None:
+    text = README.read_text(encoding="utf-8")
+    named = set(re.findall(r"`(\w+Error)`", text)) - {"ValueError", "TypeError"}
+
+    assert named == {"RoutingError", "RouterFileError", "FeedbackError"}
+    for name in named:
+        assert name in shoal.__all__
+        error = getattr(shoal, name)
+        assert issubclass(error, ValueError), name
+    with pytest.raises(shoal.RoutingError):
+        shoal.route("hello", willingness_to_pay=0)
+
+
 def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -> None:
     for name in shoal.__all__:
         assert getattr(shoal, name) is not None

@@ -1,10 +1,11 @@
 """The README's examples print what it shows, and what it says about commands holds.
 
-Console examples that read `tests/data/examples/` (and the `shoal hw port` and `shoal hw sweep`
-examples) run from a copy of that folder, through ``shoal.cli.main``, and their stdout must equal
-the README's block line for line. The MCP examples (a tool call in backticks, then its text) are
-called through the SDK's in-memory client. The README is parsed on every run, so an edit to
-either side that makes them disagree fails here.
+Console examples that read `tests/data/examples/` (and the `shoal hw fit`, `shoal hw port` and
+`shoal hw sweep` examples) run from a copy of that folder, through ``shoal.cli.main``, and their
+stdout must equal the README's block line for line. The MCP examples (a tool call in backticks,
+then its text, then optionally its structured content) are called through the SDK's in-memory
+client. The README is parsed on every run, so an edit to either side that makes them disagree
+fails here.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 README = REPOSITORY / "README.md"
 EXAMPLES = Path("tests/data/examples")
 # Examples run for the shape of their output even though they read no example file.
-CHECKED_WITHOUT_EXAMPLE_FILES = ("shoal hw port ", "shoal hw sweep ")
+CHECKED_WITHOUT_EXAMPLE_FILES = ("shoal hw fit ", "shoal hw port ", "shoal hw sweep ")
 
 
 @dataclass(frozen=True)
@@ -153,12 +154,15 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def mcp_examples() -> list[tuple[str, dict[str, Any], str]]:
-    """Each README line `` `tool {arguments}` `` and the first block after it: the tool's text."""
+def mcp_examples() -> list[tuple[str, dict[str, Any], str, Any]]:
+    """Each README line `` `tool {arguments}` ``, the first block after it (the tool's text) and,
+    when a ```json block follows at once, the structured content it shows (else None)."""
     text = README.read_text(encoding="utf-8")
-    pattern = r"^`([a-z_]+) (\{[^\n]*\})`\n\n```\n(.*?)```$"
-    return [(name, json.loads(arguments), printed)
-            for name, arguments, printed in re.findall(pattern, text, re.MULTILINE | re.DOTALL)]
+    pattern = (r"^`([a-z_]+) (\{[^\n]*\})`\n\n```\n(.*?)```$"
+               r"(?:\n```json\n(.*?)```$)?")
+    return [(name, json.loads(arguments), printed, json.loads(shown) if shown else None)
+            for name, arguments, printed, shown
+            in re.findall(pattern, text, re.MULTILINE | re.DOTALL)]
 
 
 @pytest.mark.anyio
@@ -166,15 +170,18 @@ async def test_the_readme_mcp_examples_answer_what_the_readme_shows(
     example_folder: Path,
 ) -> None:
     examples = mcp_examples()
-    assert "check_hardware_fit" in [name for name, _, _ in examples]
+    assert "check_hardware_fit" in [name for name, _, _, _ in examples]
+    assert any(structured is not None for _, _, _, structured in examples)
 
     async with Client(build_server()) as client:
-        for name, arguments, printed in examples:
+        for name, arguments, printed, structured in examples:
             answer = await client.call_tool(name, arguments)
             text = answer.content[0]
             assert isinstance(text, TextContent)
             assert not answer.is_error, text.text
             assert text.text + "\n" == printed, name
+            if structured is not None:
+                assert answer.structured_content == structured, name
 
 
 @pytest.mark.anyio
@@ -401,3 +408,78 @@ def test_bench_server_refuses_a_port_in_use(
 
     assert stopped.value.code == 2
     assert f"127.0.0.1:{port} is in use" in capsys.readouterr().err
+
+
+# ---- bench/bench_tokens.py tables and the speed figures the README states -----------------------
+
+
+@pytest.fixture
+def bench_tokens() -> ModuleType:
+    pytest.importorskip("tiktoken")
+    return _load_script(REPOSITORY / "bench" / "bench_tokens.py")
+
+
+def _per_call_result(engine: str, ns_per_call: int) -> dict[str, Any]:
+    return {"name": f"test_per_call[{engine}]", "group": "per-call o200k_base 20 characters",
+            "params": {"engine": engine}, "extra_info": {"ns_per_call": ns_per_call}}
+
+
+def test_bench_tables_of_a_partial_run_hold_only_the_groups_it_ran(
+    bench_tokens: ModuleType,
+) -> None:
+    results = {"benchmarks": [_per_call_result("shoal count", 255),
+                              _per_call_result("tiktoken encode_ordinary", 1209)]}
+
+    tables = bench_tokens._tables(results)
+
+    assert tables.splitlines() == [
+        "| group | engine | figure |",
+        "|---|---|---|",
+        "| per-call o200k_base 20 characters | shoal count | 255 ns |",
+        "| per-call o200k_base 20 characters | tiktoken encode_ordinary | 1,209 ns |",
+    ]
+    assert bench_tokens._tables({"benchmarks": []}) == ""
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(title)
+    return " ".join(text[start:text.index("\n## ", start + 1)].split())
+
+
+def test_the_readme_states_the_merge_thresholds_and_caches_of_the_rust_core() -> None:
+    rust = (REPOSITORY / "rust" / "tokens.rs").read_text(encoding="utf-8")
+    pure = (REPOSITORY / "python" / "shoal" / "_pure" / "tokens.py").read_text(encoding="utf-8")
+    text = README.read_text(encoding="utf-8")
+    how, speed = _section(text, "## How it works"), _section(text, "## Token counting speed")
+
+    assert "const LARGE_PIECE: usize = 64;" in rust
+    assert "const BACKTRACK_MIN_BYTES: usize = 4096;" in rust
+    assert "const CACHE_LONG_BYTES: usize = 4 << 20;" in rust
+    assert "\nLARGE_PIECE = 16\n" in pure
+    assert ("a scan in fixed arrays for pieces under 64 bytes, a heap up to 4 KiB and, from 4 KiB, "
+            "a linear-time merge") in how
+    assert "the pure-Python path merges by scan under 16 bytes and by heap above" in how
+    assert ("a scan merge in fixed arrays below 64 bytes; the heap merge up to 4 KiB" in speed
+            and "from 4 KiB a linear-time merge" in speed)
+    assert "4 MiB of long ones" in speed
+
+
+def test_the_readme_tiktoken_worst_case_range_is_its_table_s() -> None:
+    speed = README.read_text(encoding="utf-8").split("## Token counting speed", 1)[1]
+    one_character = ("letter a", "space", "tab", "nbsp", "dash")
+    figures = [float(cells[3]) for line in speed.splitlines()
+               if (cells := [cell.strip() for cell in line.split("|")[1:-1]])
+               and cells[0].endswith(one_character) and cells[3] != "-"]
+
+    assert len(figures) == 8
+    stated = f"tiktoken takes {min(figures):.0f}-{max(figures):.0f} ms per MB"
+    assert stated in " ".join(speed.split())
+
+
+def test_the_readme_command_table_names_every_shoal_serve_option() -> None:
+    text = README.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `shoal serve "))
+    serve = _leaves(cli.build_parser())["serve"]
+
+    named = set(re.findall(r"--[a-z][a-z-]*", row.split("` |", 1)[0]))
+    assert named == _options(serve) - {"-h", "--help"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,8 +152,12 @@ def test_model_without_labels_or_prior_is_reported_not_chosen() -> None:
 @pytest.mark.parametrize(
     ("arguments", "parameter"),
     [
-        ({"willingness_to_pay": 0}, "willingness_to_pay"),
-        ({"willingness_to_pay": "a lot"}, "willingness_to_pay"),
+        ({"willingness_to_pay": 0}, r"^willingness_to_pay must be above 0 \(at least 1e-12\) and "
+         r"at most 1,000 USD per quality point, got 0$"),
+        ({"willingness_to_pay": 1e-13}, r"\(at least 1e-12\) .* got 1e-13$"),
+        ({"willingness_to_pay": math.nan}, r"^willingness_to_pay must be above 0 .* got nan$"),
+        ({"willingness_to_pay": 1000.5}, r"and at most 1,000 USD per quality point, got 1000.5$"),
+        ({"willingness_to_pay": "a lot"}, "^willingness_to_pay must be a number, got str$"),
         ({"min_quality": 1.5}, "min_quality"),
         ({"max_cost_usd": -1.0}, "max_cost_usd must be 0 or more, got -1.0; None sets no limit"),
         ({"expected_output_tokens": -5}, "expected_output_tokens"),

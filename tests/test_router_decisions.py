@@ -470,3 +470,43 @@ def test_an_excluded_runner_up_reads_excluded(capsys: pytest.CaptureFixture[str]
 
     assert "  not gpt-4o: excluded\n" in out
     assert "breaks allowed" not in out
+
+
+def test_a_refusal_says_a_candidate_was_excluded_and_names_what_it_breaks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    with pytest.raises(NoEligibleModelError) as refused:
+        route(CODE_PROMPT, candidates=["gpt-4o"], excluded=["gpt-4o"])
+    assert str(refused.value).endswith("expected_output_tokens. gpt-4o: excluded")
+    with pytest.raises(NoEligibleModelError) as refused:
+        route(CODE_PROMPT, candidates=["gpt-4o", "gpt-4.1"], excluded=["gpt-4o"],
+              local_only=True)
+    assert str(refused.value).endswith(
+        "gpt-4.1: breaks local_only (hosted only); gpt-4o: excluded and breaks local_only "
+        "(hosted only)"
+    )
+
+    assert main(["route", "--candidates", "gpt-4o", "--exclude", "gpt-4o", CODE_PROMPT]) == 2
+    assert capsys.readouterr().err.endswith("--output-tokens. gpt-4o: excluded\n")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_route_task_refusal_says_a_candidate_was_excluded() -> None:
+    from mcp import Client
+
+    from shoal.server import build_server
+
+    async with Client(build_server()) as client:
+        answer = await client.call_tool("route_task", {
+            "prompt": CODE_PROMPT, "candidates": ["gpt-4o"], "excluded": ["gpt-4o"],
+        })
+
+    assert answer.is_error
+    assert answer.content[0].text.endswith("expected_output_tokens. gpt-4o: excluded")

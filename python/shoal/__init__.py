@@ -1,9 +1,10 @@
 """shoal: which model should do a task, how many tokens it is, what it costs, and whether it runs
 on a given machine.
 
-The function behind every MCP tool is importable from here::
+The function behind every MCP tool is importable from here, as are the errors the README names::
 
     from shoal import count_tokens, route, estimate_cost, fit_budget, hardware_fit, port_chip
+    from shoal import FeedbackError, RouterFileError, RoutingError
 
 They are loaded on first use, so ``import shoal`` stays cheap for the command line and the server.
 """
@@ -17,8 +18,12 @@ from shoal._backend import BACKEND
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it: every MCP tool's function, and a few helpers.
+# Public name -> module that defines it: every MCP tool's function, a few helpers, and the
+# errors the README tells callers to catch.
 _EXPORTS = {
+    "RoutingError": "shoal.router",
+    "RouterFileError": "shoal.router_model",
+    "FeedbackError": "shoal.feedback",
     "count_tokens": "shoal.tokens",
     "count_chat": "shoal.tokens",
     "encode": "shoal.tokens",
@@ -54,6 +59,9 @@ _EXPORTS = {
 
 __all__ = [
     "BACKEND",
+    "FeedbackError",
+    "RouterFileError",
+    "RoutingError",
     "__version__",
     "budget_status",
     "compare_costs",
@@ -92,7 +100,7 @@ if TYPE_CHECKING:
     from shoal.budget import fit_budget, trim_chat
     from shoal.catalog import load_catalog
     from shoal.cost import compare_costs, estimate_cost, estimate_cost_for_text
-    from shoal.feedback import record_outcome
+    from shoal.feedback import FeedbackError, record_outcome
     from shoal.files import count_files
     from shoal.hardware import (
         hardware_fit,
@@ -105,7 +113,8 @@ if TYPE_CHECKING:
     from shoal.ledger import budget_status, record_usage, set_limit
     from shoal.privacy import redact, scan_conversation, scan_text
     from shoal.report import savings_report
-    from shoal.router import fit_router, load_router, route
+    from shoal.router import RoutingError, fit_router, load_router, route
+    from shoal.router_model import RouterFileError
     from shoal.token_budget import count_till_limit, split_chunks, truncate
     from shoal.tokens import count_chat, count_tokens, decode, encode
 

@@ -153,8 +153,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--willingness-to-pay",
         type=float,
-        help="USD you would pay per call for a whole quality point (predicted quality 0 -> 1); "
-        "the choice maximises quality - cost / this (default: 0.01, one cent per point); with "
+        help="USD you would pay per call for a whole quality point (predicted quality 0 -> 1), "
+        "above 0 (at least 1e-12) and at most 1,000; the choice maximises quality - cost / this "
+        "(default: 0.01, one cent per point); with "
         "--min-quality it only weighs a switch from --previous-model, and without that it is "
         "refused",
     )
@@ -800,9 +801,16 @@ def _serve(args: argparse.Namespace) -> int:
     _use_ledger_and_prices(args)
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
-    # A ledger's error names the option or variable that set it, as a --root's error does.
-    _check_serving_files(groups, "--ledger" if args.ledger else _ledger_variable())
+    # A file's error names the option or variable that set it, as a --root's error does.
+    _check_serving_files(groups, "--ledger" if args.ledger else _ledger_variable(),
+                         _user_file_options(args))
     router = _served_router(args.router, groups)
+    token = None
+    if args.http:
+        # Read before the start-up log, as the other files are; read_token calls its file
+        # "the token file", which the user typed as --token-file.
+        with _options_named({"the token file": "--token-file"}):
+            token = read_token(args.token_file)
     # Without a file tool there is no folder to guard, so a host may start it anywhere.
     roots = _file_tool_roots(args.root) if args.root or _serves_file_tools(groups) else []
     if not args.verbose:
@@ -820,7 +828,6 @@ def _serve(args: argparse.Namespace) -> int:
         serve_stdio(server)
         return 0
 
-    token = read_token(args.token_file)
     _check_port_free(args.host, args.port)
     print(
         f"shoal: serving MCP over streamable HTTP at http://{args.host}:{args.port}/mcp"
@@ -857,20 +864,40 @@ def _serves_file_tools(groups: Sequence[str] | None) -> bool:
     return groups is None or any(group in FILE_TOOL_GROUPS for group in groups)
 
 
-def _check_serving_files(groups: Sequence[str] | None, ledger_source: str | None) -> None:
+def _user_file_options(args: argparse.Namespace) -> dict[tuple[str, str], str]:
+    """The option that named each user device and architecture file, by the environment
+    variable it was added to and its path there (see `_use_user_files`)."""
+    from shoal import hardware
+
+    given = ((hardware.DEVICES_ENVIRONMENT_VARIABLE, "--devices", args.devices),
+             (hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, "--architectures", args.architectures))
+    return {(variable, str(path.resolve())): option
+            for variable, option, paths in given for path in paths}
+
+
+def _check_serving_files(
+    groups: Sequence[str] | None,
+    ledger_source: str | None,
+    user_file_options: Mapping[tuple[str, str], str],
+) -> None:
     """Read the user's files now, so a bad one stops the server at start-up with its error
-    rather than failing every tool call that needs it: the device and architecture files, and,
-    when the budget tools are served, the ledger's location, whose error leads with
-    ``ledger_source`` (--ledger or SHOAL_LEDGER) when one set it. The price file was checked
-    by `_use_ledger_and_prices`; SHOAL_TODAY, which every priced answer reads, is checked
-    here too."""
+    rather than failing every tool call that needs it: the device and architecture files, whose
+    error leads with the option in ``user_file_options`` that named the file, else with the
+    variable (SHOAL_DEVICES, SHOAL_ARCHITECTURES); and, when the budget tools are served, the
+    ledger's location, whose error leads with ``ledger_source`` (--ledger or SHOAL_LEDGER) when
+    one set it. The price file was checked by `_use_ledger_and_prices`; SHOAL_TODAY, which
+    every priced answer reads, is checked here too."""
     from shoal import hardware
     from shoal.catalog import today
     from shoal.ledger import check_location
 
     today()
     hardware.reset_tables()
-    hardware.list_devices()
+    try:
+        hardware.list_devices()
+    except hardware.UserFileError as error:
+        source = user_file_options.get((error.variable, error.path), error.variable)
+        raise ValueError(f"{source}: {error}") from None
     if groups is None or "budget" in groups:
         try:
             check_location()
@@ -1228,8 +1255,10 @@ def _report(args: argparse.Namespace) -> int:
         _known_model(configured_catalog(), args.baseline, "--baseline")
     # A ledger file that is not there is a mistyped path; opened here, the report reuses it.
     open_ledger(must_exist=True)
-    options = {"since": "--since", "until": "--until", "scope": "--scope",
-               "baseline": "--baseline", "bucket": "--bucket"}
+    # "than since" too: the check of the period names both ends ("until must be later than
+    # since"), and a plain word is an option only where it leads the message.
+    options = {"since": "--since", "until": "--until", "than since": "than --since",
+               "scope": "--scope", "baseline": "--baseline", "bucket": "--bucket"}
     with _options_named(options):
         report = savings_report(args.scope, since=args.since, until=args.until,
                                 baseline=args.baseline, bucket=args.bucket)

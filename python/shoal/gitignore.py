@@ -56,7 +56,8 @@ def _read_rules(path: Path) -> str | None:
         return None
     except OSError as error:
         # A symbolic link fails here with ELOOP, as in git.
-        logger.warning("%s not applied: %s", path, error.strerror)
+        if _exists(path):
+            logger.warning("%s not applied: %s", path, error.strerror)
         return None
     with os.fdopen(descriptor, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
@@ -67,6 +68,17 @@ def _read_rules(path: Path) -> str | None:
         logger.warning("%s not applied: over %d bytes", path, MAX_GITIGNORE_BYTES)
         return None
     return data.decode("utf-8", errors="replace")
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` is known to exist. In a folder that cannot be searched (mode 000, say)
+    a ``.gitignore`` can be neither opened nor seen: the walk reports that folder as one it
+    cannot list, and a warning about a file that may not be there would only mislead."""
+    try:
+        os.lstat(path)
+    except OSError:
+        return False
+    return True
 
 
 def parse_gitignore(text: str, base: str = "") -> list[IgnoreRule]:

@@ -84,6 +84,22 @@ class UnknownQuantisationError(UnknownNameError):
     """The weight or KV-cache format is not in the quantisation table."""
 
 
+class UserFileError(ValueError):
+    """A user device or architecture file named by ``SHOAL_DEVICES`` or ``SHOAL_ARCHITECTURES``
+    cannot be used; the message is the file's error.
+
+    Attributes:
+        variable: The environment variable that names the file.
+        path: The file as the variable names it, so a command line that put it there can name
+            its own option instead.
+    """
+
+    def __init__(self, message: str, variable: str, path: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+        self.path = path
+
+
 class ParameterError(ValueError):
     """An argument is out of its range or does not go with the others: a number too small or
     too large, an empty list, a list naming one item twice, a port mode with no node to port to.
@@ -720,10 +736,14 @@ def _tables() -> _Tables:
         nodes=nodes,
     )
 
-    for path in _user_files(DEVICES_ENVIRONMENT_VARIABLE):
-        _add_devices(tables, path)
-    for path in _user_files(ARCHITECTURES_ENVIRONMENT_VARIABLE):
-        _add_architectures(tables, path)
+    for variable, path in user_data_files():
+        try:
+            if variable == DEVICES_ENVIRONMENT_VARIABLE:
+                _add_devices(tables, path)
+            else:
+                _add_architectures(tables, path)
+        except ValueError as error:
+            raise UserFileError(str(error), variable, path) from None
     return tables
 
 

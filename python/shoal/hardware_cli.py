@@ -510,7 +510,7 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
 
 def front_table(front: hardware.ParetoFront) -> str:
     """A readable summary of a front: counts, one line per point by rising energy, notes."""
-    from shoal.render import plural
+    from shoal.render import joules, plural
 
     lines = [
         (
@@ -525,7 +525,7 @@ def front_table(front: hardware.ParetoFront) -> str:
     ]
     for p in front.points:
         lines.append(
-            f"{p.joules_per_token:9.4g} {p.decode_tokens_per_s:8.1f}  {p.model:28} "
+            f"{joules(p.joules_per_token):>9} {p.decode_tokens_per_s:8.1f}  {p.model:28} "
             f"{p.quantisation:8} {p.device:22} {p.node:22} {p.context_tokens:7d}"
         )
     if front.skipped:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 from shoal.hardware import AS_BUILT, ParetoFront, ParetoPoint
+from shoal.render import joules
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def _legend(front: ParetoFront, colours: dict[str, str], keyed: int) -> list[str
             f'<text x="{x + 7}" y="{y - 0.5}" text-anchor="middle" class="number">{row + 1}</text>'
         )
         figures = (
-            f"{point.decode_tokens_per_s:.1f} tok/s, {point.joules_per_token:.3g} J/token, "
+            f"{point.decode_tokens_per_s:.1f} tok/s, {joules(point.joules_per_token)} J/token, "
             f"context {point.context_tokens:,}, {point.memory_needed_gb:.1f} GB"
         )
         parts.append(f'<text x="{x + 20}" y="{y}" class="label">{escape(_label(point))}</text>')
@@ -225,7 +226,7 @@ def pareto_svg(front: ParetoFront, *, title: str | None = None) -> str:
         x, y = axes.x(point.joules_per_token), axes.y(point.decode_tokens_per_s)
         tip = (
             f"{_label(point)}, context {point.context_tokens}: "
-            f"{point.decode_tokens_per_s:.1f} tok/s, {point.joules_per_token:.3g} J/token"
+            f"{point.decode_tokens_per_s:.1f} tok/s, {joules(point.joules_per_token)} J/token"
         )
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="{colours[point.node]}" '

@@ -6,6 +6,7 @@ them. They state the answer first and keep to a few lines: an agent reads every 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -21,7 +22,12 @@ from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
 from shoal.privacy import redact
-from shoal.router import NAMED_THOUGH_RETIRED, CandidateEstimate, RoutingDecision
+from shoal.router import (
+    NAMED_THOUGH_RETIRED,
+    CandidateEstimate,
+    RoutingDecision,
+    failed_constraints,
+)
 from shoal.token_budget import ChunkList, LimitCount, Truncation
 from shoal.tokens import ChatTokenCount, TokenCount
 
@@ -260,14 +266,7 @@ def _runner_up(candidate: CandidateEstimate) -> str:
     ``  not MODEL: breaks max_cost_usd``; one the caller excluded reads ``  not MODEL:
     excluded``."""
     if not candidate.eligible:
-        failed = [check.name for check in candidate.constraints if not check.passed]
-        # The "allowed" check fails only for a model the caller excluded: say that, not that
-        # the model broke something.
-        reasons = ["excluded"] if "allowed" in failed else []
-        broken = [name for name in failed if name != "allowed"]
-        if broken:
-            reasons.append(f"breaks {', '.join(broken)}")
-        return f"  not {candidate.model}: {'; '.join(reasons)}"
+        return f"  not {candidate.model}: {failed_constraints(candidate)}"
     quality = (
         "no estimate"
         if candidate.predicted_quality is None
@@ -343,7 +342,7 @@ def _speed_and_energy(result: HardwareFit) -> list[str]:
         f"{decode}, bound by {result.decode_bound}",
         f"prefill {_speed(result.prefill_tokens_per_s, decimals=0)} tok/s, time to first "
         f"token {result.time_to_first_token_s:,.2f} s",
-        f"energy {_energy(result.joules_per_token)} J/token at about "
+        f"energy {joules(result.joules_per_token)} J/token at about "
         f"{result.average_power_w:.0f} W (estimate)",
     ]
 
@@ -356,10 +355,17 @@ def _speed(tokens_per_s: float, *, decimals: int = 1) -> str:
     return f"{tokens_per_s:.2g}"
 
 
-def _energy(joules: float) -> str:
-    """Three significant digits (``2.32``), and whole joules with separators from 1,000 up
-    rather than ``2.06e+03``."""
-    return f"{joules:,.0f}" if joules >= 1000 else f"{joules:.3g}"
+def joules(value: float) -> str:
+    """Three significant figures, trailing zeros kept (``2.32``, ``1.00``, ``0.0510``), and whole
+    joules with separators from 1,000 up rather than ``2.06e+03``: every energy figure shoal
+    prints (a fit, a node move, a sweep and its plot) reads the same."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    rounded = float(f"{value:.3g}")  # first, so 9.996 gives 10.0 and not 10.00
+    if abs(rounded) >= 1000:
+        return f"{value:,.0f}"
+    decimals = max(0, 2 - math.floor(math.log10(abs(rounded))))
+    return f"{rounded:.{decimals}f}"
 
 
 # The notes of a hardware fit that change what the numbers mean; the others are standing caveats
@@ -430,7 +436,8 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
         lines.append(
             f"    {row.model}: {sram}decode "
             f"{row.decode_tokens_per_s_before:.1f} -> {row.decode_tokens_per_s_after:.1f} tok/s, "
-            f"{row.joules_per_token_before:.3g} -> {row.joules_per_token_after:.3g} J/token"
+            f"{joules(row.joules_per_token_before)} -> {joules(row.joules_per_token_after)} "
+            "J/token"
         )
     if len(fitting) > len(shown):
         lines.append(f"    and {len(fitting) - len(shown)} more models that fit (see --json)")

@@ -73,6 +73,7 @@ __all__ = [
     "RouterFileError",
     "RoutingDecision",
     "RoutingError",
+    "failed_constraints",
     "fit_router",
     "load_router",
     "route",
@@ -83,6 +84,8 @@ DEFAULT_WILLINGNESS_TO_PAY = 0.01
 # so a larger figure is a slip; they also keep every figure a decision echoes finite JSON.
 MAX_WILLINGNESS_TO_PAY = 1000.0
 MAX_CALL_COST_USD = 1000.0
+# Above 0, but not so near it that cost / willingness_to_pay overflows an objective to -inf.
+MIN_WILLINGNESS_TO_PAY = 1e-12
 DEFAULT_ROUTER_FILE = "router_default.json"
 
 _LABELLED = "exemplars"
@@ -339,6 +342,18 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
     number = float(value)
     if not (math.isfinite(number) or number == high == math.inf) or not low <= number <= high:
         raise RoutingError(f"{name} must be between {low:g} and {high:g}, got {value}")
+    return number
+
+
+def _check_willingness_to_pay(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RoutingError(f"willingness_to_pay must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not MIN_WILLINGNESS_TO_PAY <= number <= MAX_WILLINGNESS_TO_PAY:  # NaN fails it too
+        raise RoutingError(
+            f"willingness_to_pay must be above 0 (at least {MIN_WILLINGNESS_TO_PAY:g}) and at "
+            f"most {MAX_WILLINGNESS_TO_PAY:,.0f} USD per quality point, got {number:g}"
+        )
     return number
 
 
@@ -991,9 +1006,10 @@ def _stick(
 
 def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     willingness = arguments["willingness_to_pay"]
-    willingness = DEFAULT_WILLINGNESS_TO_PAY if willingness is None else _check_number(
-        "willingness_to_pay", willingness, low=1e-12, high=MAX_WILLINGNESS_TO_PAY
-    )
+    if willingness is None:
+        willingness = DEFAULT_WILLINGNESS_TO_PAY
+    else:
+        willingness = _check_willingness_to_pay(willingness)
     min_quality = arguments["min_quality"]
     if min_quality is not None:
         min_quality = _check_number("min_quality", min_quality, low=0.0, high=1.0)
@@ -1024,11 +1040,25 @@ def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     )
 
 
+def failed_constraints(estimate: CandidateEstimate, *, details: bool = False) -> str:
+    """Why a candidate is not eligible: ``excluded and breaks local_only, max_cost_usd``, with
+    each broken check's numbers in brackets when ``details`` is set.
+
+    The ``allowed`` check fails only for a model the caller excluded, so it reads "excluded":
+    named as a broken constraint, "allowed" would read as the opposite.
+    """
+    failed = [check for check in estimate.constraints if not check.passed]
+    reasons = ["excluded"] if any(check.name == "allowed" for check in failed) else []
+    broken = [f"{check.name} ({check.detail})" if details else check.name
+              for check in failed if check.name != "allowed"]
+    if broken:
+        reasons.append(f"breaks {', '.join(broken)}")
+    return " and ".join(reasons)
+
+
 def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:
-    reasons = []
-    for estimate in ranked[:12]:
-        failed = ", ".join(f"{c.name} ({c.detail})" for c in estimate.constraints if not c.passed)
-        reasons.append(f"{estimate.model}: {failed}")
+    reasons = [f"{estimate.model}: {failed_constraints(estimate, details=True)}"
+               for estimate in ranked[:12]]
     more = f" and {len(ranked) - 12} more" if len(ranked) > 12 else ""
     relax = "candidates, excluded, local_only, max_cost_usd or expected_output_tokens"
     if any(c.name == "hardware_fit" and not c.passed for e in ranked for c in e.constraints):

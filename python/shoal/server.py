@@ -79,6 +79,7 @@ from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
     MAX_CALL_COST_USD,
     MAX_WILLINGNESS_TO_PAY,
+    MIN_WILLINGNESS_TO_PAY,
     RoutingDecision,
     load_router,
     route,
@@ -938,8 +939,11 @@ def _add_routing_tools(
             float,
             Field(
                 description="USD one call may cost for a whole quality point (0 to 1): larger "
-                "favours stronger, dearer models. With min_quality it only weighs a switch away "
-                "from previous_model, so it needs one.",
+                "favours stronger, dearer models; above 0 (at least "
+                f"{MIN_WILLINGNESS_TO_PAY:g}) and at most {MAX_WILLINGNESS_TO_PAY:,.0f}. With "
+                "min_quality it only weighs a switch away from previous_model, so it needs one.",
+                # gt=0 states the rule a client can check; the floor, a guard for the
+                # arithmetic, is said in the description and by route's own message.
                 gt=0,
                 le=MAX_WILLINGNESS_TO_PAY,
             ),
