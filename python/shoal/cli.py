@@ -231,7 +231,12 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     record.add_argument(
         "--prices", type=Path, help="user catalog file that adds models (as SHOAL_PRICES)"
     )
-    export = actions.add_parser("export", help="print recorded outcomes as JSONL rows")
+    export = actions.add_parser(
+        "export",
+        help="print recorded outcomes as JSONL rows",
+        description="Print the recorded outcomes that carry a prompt as JSONL training rows for "
+        "`shoal fit`; how many were left out for want of a prompt is noted on stderr.",
+    )
     for parser in (record, export):
         parser.add_argument("--db", type=Path, help="feedback database (default: see above)")
         parser.add_argument("--json", action="store_true", help="print structured JSON")
@@ -1433,7 +1438,7 @@ def _read_history(path: Path) -> list[dict[str, str]]:
 
 def _feedback(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.feedback import outcomes_as_rows, record_outcome
+    from shoal.feedback import outcomes_as_rows, outcomes_without_prompt, record_outcome
 
     _use_ledger_and_prices(args)
     if args.action == "export":
@@ -1443,6 +1448,12 @@ def _feedback(args: argparse.Namespace) -> int:
         else:
             for row in rows:
                 print(json.dumps(row, sort_keys=True, ensure_ascii=False))
+        left_out = outcomes_without_prompt(args.db)
+        if left_out:
+            # On stderr: stdout carries the rows, which `shoal fit` reads as they are.
+            print(f"shoal feedback export: note: {render.plural(left_out, 'outcome')} recorded "
+                  "without a prompt left out: shoal fit learns from prompts (record again with "
+                  "--prompt to add one)", file=sys.stderr)
         return 0
 
     if args.prompt is not None and args.prompt_file is not None:
