@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, redi
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shoal import __version__
+from shoal import __version__, atomic_file
 from shoal._cli_parser import CommandParser, once_each, split_ids
 
 if TYPE_CHECKING:
@@ -1068,7 +1068,7 @@ def _budget(args: argparse.Namespace) -> int:
                                 tools=tools)
         if args.output is not None:
             kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
-            args.output.write_text(kept + "\n", encoding="utf-8")
+            atomic_file.write_text(args.output, kept + "\n")
         if args.json:
             _print_json(dataclasses.asdict(trimmed))
         else:
@@ -1219,7 +1219,7 @@ def _report(args: argparse.Namespace) -> int:
         report = savings_report(args.scope, since=args.since, until=args.until,
                                 baseline=args.baseline, bucket=args.bucket)
     if args.svg is not None:
-        args.svg.write_text(spend_svg(report), encoding="utf-8")
+        atomic_file.write_text(args.svg, spend_svg(report))
         print(f"shoal report: wrote {args.svg}", file=sys.stderr)
     if args.json:
         _print_json(dataclasses.asdict(report))
