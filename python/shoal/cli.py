@@ -130,7 +130,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--file",
         type=Path,
         help="JSONL file of prompts ('-' reads stdin): rows with 'prompt', 'question' or "
-        "MT-Bench 'turns'",
+        "MT-Bench 'turns'; each decision is shown with its line and decision id",
     )
     route.add_argument(
         "--candidates",
@@ -1254,15 +1254,16 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
         )
 
 
-def _read_prompts(path: Path) -> dict[str, str]:
+def _read_prompts(path: Path) -> dict[int, str]:
     """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns',
-    each under its place in the file (``prompts.jsonl:3``), in file order.
+    each under its line number in the file, in file order. A byte order mark before the first
+    line is read past, as ``shoal fit`` reads past it.
     """
     from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 
     text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
     prompts = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -1272,7 +1273,7 @@ def _read_prompts(path: Path) -> dict[str, str]:
         prompt = _prompt_of(row, f"{path}:{number}")
         if _has_lone_surrogate(prompt):
             raise ValueError(f"{path}:{number}: the prompt has an unpaired surrogate escape")
-        prompts[f"{path}:{number}"] = prompt
+        prompts[number] = prompt
     if not prompts:
         raise ValueError(f"{path}: no prompts")
     return prompts
@@ -1376,17 +1377,22 @@ def _route(args: argparse.Namespace) -> int:
     prompts = _read_prompts(args.file)
     decisions = []
     with _options_named(ROUTE_OPTIONS):
-        for where, prompt in prompts.items():
+        for line, prompt in prompts.items():
             try:
                 decisions.append(route(prompt, **options))
             except (NoEligibleModelError, PrivacyBlockedError) as error:
                 # What one prompt holds stops the batch; the user must find that prompt.
-                raise ValueError(f"{where}: {error}") from None
+                raise ValueError(f"{args.file}:{line}: {error}") from None
     result = BatchResult(tuple(decisions), summarise(decisions))
     if args.json:
-        _print_json(result.to_dict())
+        payload = result.to_dict()
+        # Each decision names its line: blank lines make a decision's place in the list and
+        # its prompt's line in the file differ.
+        for decision, line in zip(payload["decisions"], prompts, strict=True):
+            decision["line"] = line
+        _print_json(payload)
     else:
-        print(render.routing_batch(list(prompts.values()), result))
+        print(render.routing_batch(list(prompts.values()), result, lines=list(prompts)))
     return 0
 
 
