@@ -14,6 +14,7 @@ import pytest
 
 from shoal.cli import main
 from shoal.ledger import open_ledger
+from shoal.router import route
 
 MT_BENCH = Path(__file__).parents[1] / "python" / "shoal" / "data" / "mt_bench_questions.jsonl"
 
@@ -29,11 +30,33 @@ def test_routing_the_mt_bench_questions_prints_a_choice_per_question_and_the_sav
 ) -> None:
     status, out, _ = run(capsys, "route", "--file", str(MT_BENCH))
 
-    rows = [line for line in out.splitlines() if line[:4].strip().isdigit()]
+    rows = [line.split() for line in out.splitlines() if line[:5].strip().isdigit()]
     assert status == 0
     assert len(rows) == 80
     assert "routed:   80 prompts" in out
     assert "routing saves" in out
+    # Each row names its line and its decision, which `shoal feedback record` takes.
+    first = json.loads(MT_BENCH.read_text(encoding="utf-8").splitlines()[0])["turns"][0]
+    assert rows[0][0] == "1" and rows[0][4] == route(first).decision_id
+
+
+def test_a_batch_names_each_decision_by_its_line_past_a_byte_order_mark_and_blank_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    batch = tmp_path / "prompts.jsonl"
+    batch.write_text('\ufeff{"prompt": "Write a haiku."}\n\n{"prompt": "Solve 2x + 1 = 5."}\n',
+                     encoding="utf-8")
+
+    status, out, _ = run(capsys, "route", "--file", str(batch), "--json")
+    text_status, text, _ = run(capsys, "route", "--file", str(batch))
+
+    assert status == text_status == 0
+    decisions = json.loads(out)["decisions"]
+    assert [(decision["line"], decision["decision_id"]) for decision in decisions] == [
+        (1, route("Write a haiku.").decision_id), (3, route("Solve 2x + 1 = 5.").decision_id)]
+    rows = [line.split() for line in text.splitlines()[1:3]]
+    assert [(row[0], row[4]) for row in rows] == [
+        ("1", decisions[0]["decision_id"]), ("3", decisions[1]["decision_id"])]
 
 
 def test_batch_json_carries_the_decisions_and_the_summary(

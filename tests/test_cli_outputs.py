@@ -455,3 +455,63 @@ def test_eval_writes_its_files_even_when_the_table_cannot_be_printed(
 
     assert json.loads(report.read_text(encoding="utf-8"))["prompts"] == 4
     assert plot.read_text(encoding="utf-8").startswith("<svg")
+
+
+# ---- replaced in one step ------------------------------------------------------------------------
+
+
+def test_a_router_loaded_during_a_refit_is_the_whole_old_one(
+    labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router = tmp_path / "router.json"
+    assert run(capsys, "fit", str(labels), "--out", str(router), "--k", "2")[0] == 0
+    old = router.read_bytes()
+
+    with router.open("rb") as loading:  # a `shoal route` that opened it before the refit
+        assert run(capsys, "fit", str(labels), "--out", str(router), "--k", "3")[0] == 0
+        assert loading.read() == old
+
+    assert router.read_bytes() != old and json.loads(router.read_bytes())
+
+
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="needs POSIX file size limits")
+def test_a_refit_that_fails_mid_write_leaves_the_previous_router(
+    labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router = tmp_path / "router.json"
+    assert run(capsys, "fit", str(labels), "--out", str(router), "--k", "2")[0] == 0
+    old = router.read_bytes()
+    # A write that fails part way, as on a full disk: files may grow to 1,000 bytes at most.
+    script = ("import resource, signal, sys\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+              "from shoal.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, "fit", str(labels), "--out", str(router), "--k", "3"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+    assert len(old) > 1000
+    assert done.returncode == 2 and "File too large" in done.stderr, done.stderr
+    assert router.read_bytes() == old
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["labels.jsonl", "router.json"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and symbolic links")
+def test_a_replaced_output_keeps_its_mode_and_its_link(tmp_path: Path) -> None:
+    from shoal import atomic_file
+
+    chart = tmp_path / "charts" / "spend.svg"
+    chart.parent.mkdir()
+    chart.write_text("<svg/>", encoding="utf-8")
+    chart.chmod(0o640)
+    link = tmp_path / "latest.svg"
+    link.symlink_to(chart)
+
+    atomic_file.write_text(link, "<svg>new</svg>")
+
+    assert link.is_symlink() and chart.read_text(encoding="utf-8") == "<svg>new</svg>"
+    assert chart.stat().st_mode & 0o777 == 0o640
+    assert sorted(path.name for path in chart.parent.iterdir()) == ["spend.svg"]

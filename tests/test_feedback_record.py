@@ -1,5 +1,6 @@
-"""Recording outcomes: corrections keep what they leave out, models are checked, exports name
-a missing database."""
+"""Recording outcomes: corrections keep what they leave out, models and text are checked, a
+database of something else is refused, exports name a missing database and what they leave
+out."""
 
 from __future__ import annotations
 
@@ -132,3 +133,66 @@ def test_one_redaction_is_singular(tmp_path: Path) -> None:
                             db_path=tmp_path / "feedback.sqlite3")
 
     assert recorded_outcome(result).endswith("prompt stored, 1 private item redacted")
+
+
+def test_a_database_of_something_else_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shoal.ledger import Ledger
+
+    ledger = tmp_path / "ledger-copy.sqlite3"
+    with Ledger(ledger) as opened:
+        opened.record_usage("s", "gpt-4o", input_tokens=1_000)
+    before = ledger.read_bytes()
+    refusal = (f"cannot use {ledger} as the feedback database: it is a database of something "
+               "else (tables: shoal_limits, shoal_meta, shoal_usage) with no outcomes table. "
+               "Give the feedback database a file of its own")
+
+    assert main(["feedback", "record", DECISION, "gpt-4o", "0.5", "--prompt", "hi",
+                 "--db", str(ledger)]) == 2
+    assert capsys.readouterr().err == f"shoal feedback record: error: {refusal}\n"
+    with pytest.raises(FeedbackError, match="a database of something else"):
+        outcomes_as_rows(ledger)
+    assert ledger.read_bytes() == before
+
+
+@pytest.mark.parametrize(("option", "parameter"), [("--note", "note"), ("--prompt", "prompt")])
+def test_text_that_is_not_valid_utf8_is_refused_by_name(
+    option: str, parameter: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What Python makes of the byte 0xff in a command-line argument.
+    undecodable = "a\udcffb"
+    database = tmp_path / "feedback.sqlite3"
+
+    assert main(["feedback", "record", DECISION, "gpt-4o", "0.5", option, undecodable,
+                 "--db", str(database)]) == 2
+    assert capsys.readouterr().err == (
+        f"shoal feedback record: error: {option} is not valid UTF-8 (an undecodable byte or lone "
+        "surrogate at character 1)\n")
+    with pytest.raises(FeedbackError, match=f"^{parameter} is not valid UTF-8"):
+        record_outcome(DECISION, "gpt-4o", 0.5, db_path=database, **{parameter: undecodable})
+
+
+def test_a_score_of_minus_zero_is_zero(tmp_path: Path) -> None:
+    recorded = record_outcome(DECISION, "gpt-4o", -0.0, prompt="Write a haiku.",
+                              db_path=tmp_path / "feedback.sqlite3")
+
+    assert str(recorded.score) == "0.0"
+    assert " scored 0.000 " in recorded_outcome(recorded)
+    assert str(outcomes_as_rows(tmp_path / "feedback.sqlite3")[0]["score"]) == "0.0"
+
+
+def test_export_says_how_many_outcomes_without_a_prompt_it_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    record_outcome(DECISION, "gpt-4o", 0.5, prompt="Write a haiku.", db_path=database)
+    record_outcome(DECISION, "gpt-4o-mini", 0.4, db_path=database)
+    record_outcome("d-" + "1" * 24, "gpt-4o", 0.9, db_path=database)
+
+    assert main(["feedback", "export", "--db", str(database)]) == 0
+
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["model"] for line in out.splitlines()] == ["gpt-4o"]
+    assert err == ("shoal feedback export: note: 2 outcomes recorded without a prompt left out: "
+                   "shoal fit learns from prompts (record again with --prompt to add one)\n")

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, redi
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shoal import __version__
+from shoal import __version__, atomic_file
 from shoal._cli_parser import CommandParser, once_each, split_ids
 from shoal.excerpts import shown_path
 
@@ -131,7 +131,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--file",
         type=Path,
         help="JSONL file of prompts ('-' reads stdin): rows with 'prompt', 'question' or "
-        "MT-Bench 'turns'",
+        "MT-Bench 'turns'; each decision is shown with its line and decision id",
     )
     route.add_argument(
         "--candidates",
@@ -233,7 +233,12 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     record.add_argument(
         "--prices", type=Path, help="user catalog file that adds models (as SHOAL_PRICES)"
     )
-    export = actions.add_parser("export", help="print recorded outcomes as JSONL rows")
+    export = actions.add_parser(
+        "export",
+        help="print recorded outcomes as JSONL rows",
+        description="Print the recorded outcomes that carry a prompt as JSONL training rows for "
+        "`shoal fit`; how many were left out for want of a prompt is noted on stderr.",
+    )
     for parser in (record, export):
         parser.add_argument("--db", type=Path, help="feedback database (default: see above)")
         parser.add_argument("--json", action="store_true", help="print structured JSON")
@@ -1096,7 +1101,7 @@ def _budget(args: argparse.Namespace) -> int:
                                 tools=tools)
         if args.output is not None:
             kept = json.dumps(list(trimmed.messages), indent=2, ensure_ascii=False)
-            args.output.write_text(kept + "\n", encoding="utf-8")
+            atomic_file.write_text(args.output, kept + "\n")
         if args.json:
             _print_json(dataclasses.asdict(trimmed))
         else:
@@ -1263,7 +1268,7 @@ def _report(args: argparse.Namespace) -> int:
         report = savings_report(args.scope, since=args.since, until=args.until,
                                 baseline=args.baseline, bucket=args.bucket)
     if args.svg is not None:
-        args.svg.write_text(spend_svg(report), encoding="utf-8")
+        atomic_file.write_text(args.svg, spend_svg(report))
         print(f"shoal report: wrote {args.svg}", file=sys.stderr)
     if args.json:
         _print_json(dataclasses.asdict(report))
@@ -1298,15 +1303,16 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
         )
 
 
-def _read_prompts(path: Path) -> dict[str, str]:
+def _read_prompts(path: Path) -> dict[int, str]:
     """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns',
-    each under its place in the file (``prompts.jsonl:3``), in file order.
+    each under its line number in the file, in file order. A byte order mark before the first
+    line is read past, as ``shoal fit`` reads past it.
     """
     from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 
     text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
     prompts = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -1316,7 +1322,7 @@ def _read_prompts(path: Path) -> dict[str, str]:
         prompt = _prompt_of(row, f"{path}:{number}")
         if _has_lone_surrogate(prompt):
             raise ValueError(f"{path}:{number}: the prompt has an unpaired surrogate escape")
-        prompts[f"{path}:{number}"] = prompt
+        prompts[number] = prompt
     if not prompts:
         raise ValueError(f"{path}: no prompts")
     return prompts
@@ -1420,17 +1426,22 @@ def _route(args: argparse.Namespace) -> int:
     prompts = _read_prompts(args.file)
     decisions = []
     with _options_named(ROUTE_OPTIONS):
-        for where, prompt in prompts.items():
+        for line, prompt in prompts.items():
             try:
                 decisions.append(route(prompt, **options))
             except (NoEligibleModelError, PrivacyBlockedError) as error:
                 # What one prompt holds stops the batch; the user must find that prompt.
-                raise ValueError(f"{where}: {error}") from None
+                raise ValueError(f"{args.file}:{line}: {error}") from None
     result = BatchResult(tuple(decisions), summarise(decisions))
     if args.json:
-        _print_json(result.to_dict())
+        payload = result.to_dict()
+        # Each decision names its line: blank lines make a decision's place in the list and
+        # its prompt's line in the file differ.
+        for decision, line in zip(payload["decisions"], prompts, strict=True):
+            decision["line"] = line
+        _print_json(payload)
     else:
-        print(render.routing_batch(list(prompts.values()), result))
+        print(render.routing_batch(list(prompts.values()), result, lines=list(prompts)))
     return 0
 
 
@@ -1482,7 +1493,7 @@ def _read_history(path: Path) -> list[dict[str, str]]:
 
 def _feedback(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.feedback import outcomes_as_rows, record_outcome
+    from shoal.feedback import outcomes_as_rows, outcomes_without_prompt, record_outcome
 
     _use_ledger_and_prices(args)
     if args.action == "export":
@@ -1492,6 +1503,12 @@ def _feedback(args: argparse.Namespace) -> int:
         else:
             for row in rows:
                 print(json.dumps(row, sort_keys=True, ensure_ascii=False))
+        left_out = outcomes_without_prompt(args.db)
+        if left_out:
+            # On stderr: stdout carries the rows, which `shoal fit` reads as they are.
+            print(f"shoal feedback export: note: {render.plural(left_out, 'outcome')} recorded "
+                  "without a prompt left out: shoal fit learns from prompts (record again with "
+                  "--prompt to add one)", file=sys.stderr)
         return 0
 
     if args.prompt is not None and args.prompt_file is not None:

@@ -14,7 +14,8 @@ nearest known ids, as a misspelt id would otherwise become a model of its own in
 The prompt is stored with every secret and personal datum replaced by ``[kind]``
 (:func:`shoal.privacy.redact`), so the database never holds what the privacy guard protects.
 Outcomes without a prompt are kept but cannot teach a router; :func:`outcomes_as_rows` skips
-them.
+them and :func:`outcomes_without_prompt` counts them. A SQLite file with other tables and no
+``outcomes`` (a spend ledger, another program's database) is refused, not added to.
 
 Where: the file named by ``SHOAL_FEEDBACK_DB``, else ``shoal/feedback.sqlite3`` in the user
 data directory (``$XDG_DATA_HOME`` or ``~/.local/share`` on Linux, ``~/Library/Application
@@ -52,6 +53,7 @@ __all__ = [
     "RecordedOutcome",
     "default_db_path",
     "outcomes_as_rows",
+    "outcomes_without_prompt",
     "record_outcome",
 ]
 
@@ -158,6 +160,9 @@ def _connection(path: Path) -> Iterator[sqlite3.Connection]:
     except (OSError, sqlite3.Error) as error:
         raise FeedbackError(f"cannot open the feedback database {path}: {error}") from None
     try:
+        # Before anything is written (WAL mode rewrites the header): another program's database
+        # is left as it was.
+        _refuse_foreign_database(connection, path)
         connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         connection.execute("PRAGMA journal_mode = WAL")
         yield connection
@@ -165,6 +170,32 @@ def _connection(path: Path) -> Iterator[sqlite3.Connection]:
         raise FeedbackError(f"feedback database {path}: {error}") from None
     finally:
         connection.close()
+
+
+def _refuse_foreign_database(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database that has tables but no ``outcomes``: it belongs to something else (a
+    spend ledger, another program), which recording would add a table to."""
+    tables = [row[0] for row in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' "
+        "ESCAPE '!' ORDER BY name"
+    )]
+    if tables and "outcomes" not in tables:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise FeedbackError(
+            f"cannot use {path} as the feedback database: it is a database of something else "
+            f"(tables: {shown}) with no outcomes table. Give the feedback database a file of "
+            "its own"
+        )
+
+
+def _check_unicode(name: str, text: str) -> None:
+    """Refuse text SQLite cannot store: a lone surrogate, which is what Python makes of a
+    command-line argument's undecodable bytes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise FeedbackError(f"{name} is not valid UTF-8 (an undecodable byte or lone surrogate "
+                            f"at character {error.start})") from None
 
 
 def _optional_number(name: str, value: object, *, integer: bool = False) -> float | int | None:
@@ -198,7 +229,8 @@ def _validated(
         raise FeedbackError(f"score must be a number in [0, 1], got {type(score).__name__}")
     if not 0.0 <= score <= 1.0:
         raise FeedbackError(f"score must be in [0, 1], got {score}")
-    return decision_id, _known_model(model.strip(), catalog), float(score)
+    # + 0.0 turns -0.0 into 0.0, which would otherwise be stored and shown as -0.000.
+    return decision_id, _known_model(model.strip(), catalog), float(score) + 0.0
 
 
 def _known_model(model: str, catalog: Catalog | None) -> str:
@@ -260,12 +292,14 @@ def record_outcome(
     tokens_out = _optional_number("output_tokens", output_tokens, integer=True)
     if not isinstance(note, str) or len(note) > 1000:
         raise FeedbackError("note must be a str of at most 1,000 characters")
+    _check_unicode("note", note)
     stored_prompt, redactions = None, 0
     if prompt is not None:
         if not isinstance(prompt, str) or not prompt.strip():
             raise FeedbackError("prompt must be a non-empty str or None")
         if len(prompt) > MAX_PROMPT_CHARACTERS:
             raise FeedbackError(f"prompt is longer than {MAX_PROMPT_CHARACTERS:,} characters")
+        _check_unicode("prompt", prompt)
         findings = scan_text(prompt)
         stored_prompt, redactions = redact(prompt, findings), len(findings)
 
@@ -371,21 +405,8 @@ def outcomes_as_rows(db_path: str | Path | None = None) -> list[dict[str, Any]]:
     Raises:
         FeedbackError: If the database does not exist or cannot be read.
     """
-    path = _database_path(db_path)
-    if path.is_dir():
-        raise FeedbackError(f"{path} is a folder, not a feedback database: name the file")
-    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
-        # Reading must not turn an empty file (or a mistyped name) into a database.
-        where = "no feedback database at" if not path.exists() else "an empty file, no outcomes, at"
-        raise FeedbackError(
-            f"{where} {path}: record outcomes with `shoal feedback record` first, or name the "
-            "database (SHOAL_FEEDBACK_DB sets the default)"
-        )
-    with _connection(path) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outcomes'"
-        ).fetchone()
-        if exists is None:
+    with _reading(db_path) as connection:
+        if connection is None:
             return []
         records = connection.execute(
             "SELECT decision_id, model, score, prompt, cost_usd, input_tokens, output_tokens, "
@@ -402,3 +423,37 @@ def outcomes_as_rows(db_path: str | Path | None = None) -> list[dict[str, Any]]:
         row.update(decision_id=decision_id, recorded_at=recorded_at, source=FEEDBACK_SOURCE)
         rows.append(row)
     return rows
+
+
+def outcomes_without_prompt(db_path: str | Path | None = None) -> int:
+    """How many recorded outcomes carry no prompt: :func:`outcomes_as_rows` leaves them out, as
+    ``shoal fit`` cannot learn from them.
+
+    Raises:
+        FeedbackError: If the database does not exist or cannot be read.
+    """
+    with _reading(db_path) as connection:
+        if connection is None:
+            return 0
+        return int(connection.execute(
+            "SELECT COUNT(*) FROM outcomes WHERE prompt IS NULL").fetchone()[0])
+
+
+@contextmanager
+def _reading(db_path: object) -> Iterator[sqlite3.Connection | None]:
+    """A connection to read the feedback database by; None when it has no outcomes table yet."""
+    path = _database_path(db_path)
+    if path.is_dir():
+        raise FeedbackError(f"{path} is a folder, not a feedback database: name the file")
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+        # Reading must not turn an empty file (or a mistyped name) into a database.
+        where = "no feedback database at" if not path.exists() else "an empty file, no outcomes, at"
+        raise FeedbackError(
+            f"{where} {path}: record outcomes with `shoal feedback record` first, or name the "
+            "database (SHOAL_FEEDBACK_DB sets the default)"
+        )
+    with _connection(path) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outcomes'"
+        ).fetchone()
+        yield None if exists is None else connection

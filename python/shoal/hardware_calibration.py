@@ -23,7 +23,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shoal import hardware
+from shoal import atomic_file, hardware
 from shoal._cli_parser import CommandParser
 
 logger = logging.getLogger(__name__)
@@ -213,9 +213,7 @@ def write(classes: Mapping[str, hardware.DeviceClass], as_of: str) -> None:
             if name.startswith(("decode_", "overhead_ms", "prefill_efficiency")):
                 config[name] = round(getattr(fitted, name), 4)
         config["source"] = f"{fitted.source} (shoal.hardware_calibration, {as_of})"
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
+    atomic_file.write_text(path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     hardware.reset_tables()
 
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from shoal import hardware
+from shoal import atomic_file, hardware
 from shoal._cli_parser import CommandParser, once_each, split_ids
 
 logger = logging.getLogger(__name__)
@@ -502,7 +502,7 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
     from shoal.hardware_plot import pareto_svg
 
     try:
-        path.write_text(pareto_svg(front), encoding="utf-8")
+        atomic_file.write_text(path, pareto_svg(front))
     except OSError as error:
         raise ValueError(f"cannot write {path}: {error.strerror}") from None
     print(f"wrote {path}", file=sys.stderr)

@@ -23,7 +23,16 @@ empty ledger. Anything but a regular file is refused, and reading (``must_exist`
 file that is missing or empty before opening it; the module's :func:`budget_status` (and
 :func:`shoal.report.savings_report`) read such a file as an empty ledger and create no file or
 folder for it. A SQLite file that holds other tables and none of shoal's is refused, not added
-to. PostgreSQL needs the ``postgres`` extra (psycopg 3).
+to. A SQLite file this process may not write is read without the side files SQLite would
+otherwise leave (read-only, they would break every later writer), and writing to it is refused
+saying why. A ledger written by a newer shoal (a higher schema version) is refused. PostgreSQL
+needs the ``postgres`` extra (psycopg 3); a connection the server dropped is replaced when the
+next transaction begins.
+
+Whatever fails once a ledger is open (a damaged page, a ledger another process holds past
+``BUSY_TIMEOUT_S``, a lost connection) is a :class:`LedgerError` naming the ledger and the
+problem. Sums of spend never overflow: a scope may hold up to ``MAX_NANOUSD`` per limit period,
+so over many periods its total may pass what a 64-bit integer holds.
 """
 
 from __future__ import annotations
@@ -65,7 +74,8 @@ SCHEMA_VERSION = 2
 PERIODS = ("hour", "day", "week", "month")
 MAX_SCOPE_LENGTH = 200
 MAX_ID_LENGTH = 200
-# A writer waits this long for another writer's transaction before giving up.
+# A writer waits this long for another writer's transaction (or its turn in the writer queue)
+# before giving up with an error that says the ledger is busy.
 BUSY_TIMEOUT_S = 30.0
 # The least history a burn rate is measured over: over a shorter span the rate is mostly the
 # size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
@@ -123,10 +133,42 @@ _USAGE_COLUMNS = (
 )
 # Columns added to shoal_usage after schema version 1, which opening an older ledger adds.
 _ADDED_USAGE_COLUMNS = ("prices_as_of", "price_file")
-# A ledger's recorded version only goes up: an older shoal opening a newer ledger leaves it be.
+# A ledger's recorded version only goes up (a newer one is refused before this runs).
 _RAISE_SCHEMA_VERSION = (
     "UPDATE shoal_meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?"
 )
+# SQLite's SUM of integers fails ("integer overflow") past 2**63 nano-dollars, which a scope's
+# spend over many periods can pass: each period may hold up to MAX_NANOUSD. Summed apart, the
+# whole dollars and the nano-dollars under them stay far inside it; Python adds the two exactly.
+# (The remainder is spelt out: "%" would be a parameter to psycopg.)
+_SPEND_SUMS = (
+    "COALESCE(SUM(cost_nanousd / 1000000000), 0), "
+    "COALESCE(SUM(cost_nanousd - cost_nanousd / 1000000000 * 1000000000), 0)"
+)
+
+
+def _spend(dollars: Any, nanos: Any) -> int:
+    """Nano-dollars from the two sums of ``_SPEND_SUMS`` (PostgreSQL gives them as Decimal)."""
+    return int(dollars) * NANO_PER_USD + int(nanos)
+
+
+def _check_schema_version(cursor: Any, where: str) -> None:
+    """Refuse a ledger written by a newer shoal: its tables may hold what this one would break
+    (a column it does not fill) or misread."""
+    cursor.execute("SELECT value FROM shoal_meta WHERE key = 'schema_version'")
+    row = cursor.fetchone()
+    if row is None:
+        return
+    try:
+        version = int(row[0])
+    except ValueError:
+        raise LedgerError(f"the ledger {where} has an unreadable schema version {row[0]!r:.40} "
+                          "in shoal_meta") from None
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger {where} was written by a newer shoal (schema version {version}; this "
+            f"shoal knows versions up to {SCHEMA_VERSION}): upgrade shoal to use it"
+        )
 
 
 def _add_missing_usage_columns(cursor: Any, present: set[str]) -> None:
@@ -475,10 +517,17 @@ def describe_location(location: str) -> str:
 
 
 class _Store:
-    """SQL shared by both back ends; subclasses open connections and run transactions."""
+    """SQL shared by both back ends; subclasses open connections and run transactions.
+
+    ``write`` and ``read`` turn a database error raised inside them into a :class:`LedgerError`
+    that names the ledger and the problem: a damaged file, a busy or unwritable ledger, a lost
+    server connection.
+    """
 
     placeholder = "?"
     serial = "INTEGER"
+    # The usage columns a query selects: a ledger read without being migrated may lack some.
+    usage_columns = _USAGE_COLUMNS
 
     def sql(self, text: str) -> str:
         return text.replace("?", self.placeholder)
@@ -496,18 +545,44 @@ class _Store:
     def close(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def outdated(self) -> bool:
+        """Whether a new opening would give another store (see :func:`open_ledger`)."""
+        return False
+
+
+def _sqlite_store(location: str, *, must_exist: bool) -> _Store:
+    """The store of a SQLite ledger: read-only when this process may not write the file."""
+    file = Path(location).expanduser()
+    _check_folder(file)
+    size = _file_size(file)
+    if must_exist:
+        # Reading: refused before anything is opened, so no side file is left behind.
+        _refuse_missing_or_empty(file, size)
+    if size is not None and not _sqlite_writable(file):
+        return _ReadOnlySqliteStore(file, must_exist=must_exist)
+    return _SqliteStore(file, must_exist=must_exist)
+
+
+def _sqlite_writable(file: Path) -> bool:
+    """Whether this process may write the ledger file and the log SQLite keeps beside it (in its
+    folder, or already there)."""
+    if not os.access(file, os.W_OK):
+        return False
+    if os.access(file.parent, os.W_OK | os.X_OK):
+        return True
+    return all(os.access(side, os.W_OK) for side in _side_files(file))
+
+
+def _side_files(file: Path) -> tuple[Path, Path]:
+    """SQLite's write-ahead log and shared-memory index of a WAL-mode database."""
+    return file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")
+
 
 class _SqliteStore(_Store):
     """A SQLite file in WAL mode; writers serialise on ``BEGIN IMMEDIATE``."""
 
-    def __init__(self, path: str, *, must_exist: bool = False) -> None:
-        self.path = path
-        file = Path(path).expanduser()
-        _check_folder(file)
-        size = _file_size(file)
-        if must_exist:
-            # Reading: refused before anything is opened, so no side file is left behind.
-            _refuse_missing_or_empty(file, size)
+    def __init__(self, file: Path, *, must_exist: bool = False) -> None:
+        self.file = file
         # The lock serialises threads of one process on the one connection (MCP tools run on
         # worker threads); other processes are serialised by SQLite's own locks.
         self._lock = threading.Lock()
@@ -522,7 +597,7 @@ class _SqliteStore(_Store):
             self._connection = connection
             # Before anything is written: another program's database is left as it was.
             _refuse_foreign_database(connection, file, must_exist=must_exist)
-            self._queue = queue = _WriterQueue(writers)
+            self._queue = queue = _WriterQueue(writers, file)
             self._configure()
         except (sqlite3.Error, LedgerError) as error:
             # Not a database, not a file, or not ours: release and remove what this opening
@@ -535,18 +610,20 @@ class _SqliteStore(_Store):
                 writers.unlink(missing_ok=True)
             if isinstance(error, LedgerError):
                 raise
-            raise LedgerError(f"cannot open the ledger {file}: {error}") from None
+            raise _sqlite_failure(file, error, opening=True) from None
 
     def _configure(self) -> None:
         connection = self._connection
         connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
-            logger.warning("ledger %s: journal mode is %s, not WAL", self.path, mode)
+            logger.warning("ledger %s: journal mode is %s, not WAL", self.file, mode)
         # FULL syncs the WAL at every commit: an acknowledged record survives power loss too.
         connection.execute("PRAGMA synchronous = FULL")
         with self.write("") as cursor:
-            for statement in _SCHEMA:
+            cursor.execute(_SCHEMA[0])
+            _check_schema_version(cursor, str(self.file))
+            for statement in _SCHEMA[1:]:
                 cursor.execute(statement.format(serial="INTEGER"))
             present = {row[1] for row in cursor.execute("PRAGMA table_info(shoal_usage)")}
             _add_missing_usage_columns(cursor, present)
@@ -559,31 +636,192 @@ class _SqliteStore(_Store):
     @contextmanager
     def write(self, scope: str) -> Iterator[sqlite3.Cursor]:
         del scope  # SQLite locks the whole database for a writer.
-        with self._lock, self._queue:
+        with self._lock, self._queue, _sqlite_errors(self.file):
             cursor = self._connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
             try:
+                cursor.execute("BEGIN IMMEDIATE")
                 yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
+                cursor.execute("COMMIT")
+            finally:
+                _roll_back(self._connection)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
+        with self._lock, _sqlite_errors(self.file):
             cursor = self._connection.cursor()
-            # One snapshot for all the reads of a status or report.
-            cursor.execute("BEGIN")
             try:
+                # One snapshot for all the reads of a status or report.
+                cursor.execute("BEGIN")
                 yield cursor
             finally:
-                cursor.execute("COMMIT")
+                _roll_back(self._connection)
 
     def close(self) -> None:
         with self._lock:
             self._connection.close()
             self._queue.close()
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    """End what is left of a transaction: after a failure, or a read's snapshot."""
+    if connection.in_transaction:
+        try:
+            connection.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            # A damaged file can fail this too; the error that ended the transaction is the
+            # one to report, and SQLite rolls back when the connection is next used.
+            logger.debug("rollback failed: %s", error)
+
+
+class _ReadOnlySqliteStore(_Store):
+    """A SQLite ledger this process may read but not write (its file is read-only to the user,
+    or its folder is and SQLite's side files are missing).
+
+    Every read opens the file read-only and closes it after, so a later change by a writer (or
+    the file becoming writable, see :meth:`outdated`) is seen. A ledger with no write-ahead log
+    beside it holds all its records in the file, which is then read as ``immutable``: SQLite
+    creates no ``-wal`` or ``-shm`` file, which a reader without write access would leave
+    read-only behind it, breaking every later writer. With a log beside it (a writer has it
+    open, or one ended without tidying up) SQLite reads the log through the files already
+    there. Writes are refused, naming why.
+    """
+
+    def __init__(self, file: Path, *, must_exist: bool = False) -> None:
+        self.file = file
+        self._lock = threading.Lock()
+        with self.read() as cursor:
+            _refuse_foreign_database(cursor.connection, file, must_exist=must_exist)
+            tables = {row[0] for row in cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "shoal_meta" in tables:
+                _check_schema_version(cursor, str(file))
+            if "shoal_usage" in tables:
+                present = {row[1] for row in cursor.execute("PRAGMA table_info(shoal_usage)")}
+                # An older ledger is read as it is: its rows lack the later columns anyway.
+                self.usage_columns = ", ".join(
+                    column if column in present or column not in _ADDED_USAGE_COLUMNS
+                    else f"NULL AS {column}"
+                    for column in _USAGE_COLUMNS.split(", ")
+                )
+
+    @contextmanager
+    def write(self, scope: str) -> Iterator[sqlite3.Cursor]:
+        del scope
+        cause = _unwritable_cause(self.file) or "this user may not write it"
+        raise LedgerError(f"cannot write the ledger {self.file}: {cause}")
+        yield  # pragma: no cover - a generator that never yields
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock, _sqlite_errors(self.file):
+            uri, immutable = self._uri()
+            before = _file_state(self.file)
+            connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
+                                         isolation_level=None, check_same_thread=False)
+            try:
+                cursor = connection.cursor()
+                cursor.execute("BEGIN")
+                yield cursor
+            finally:
+                connection.close()
+            if immutable and _file_state(self.file) != before:
+                # Read without locks: a writer that came meanwhile may have changed the file
+                # under the read.
+                raise LedgerError(f"the ledger {self.file} changed while it was read (it is "
+                                  "read-only to this user, so read without locks); try again")
+
+    def _uri(self) -> tuple[str, bool]:
+        """The URI to read the file by, and whether it is read as immutable."""
+        log, index = _side_files(self.file)
+        uri = f"{self.file.resolve().as_uri()}?mode=ro"
+        if not log.exists():
+            return f"{uri}&immutable=1", True
+        if not index.exists():
+            # SQLite would create the index, read-only to every later writer.
+            raise LedgerError(
+                f"cannot read the ledger {self.file}: records in its write-ahead log {log.name} "
+                "need a process that can write the ledger to fold them in (run any shoal ledger "
+                "command once as its owner)"
+            )
+        return uri, False
+
+    def close(self) -> None:
+        pass
+
+    def outdated(self) -> bool:
+        return _sqlite_writable(self.file)
+
+
+def _file_state(file: Path) -> tuple[int, int, int, bool] | None:
+    """What tells a change of a ledger file: its identity, size and time, and whether a
+    write-ahead log is beside it; None when it is gone."""
+    try:
+        status = file.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns, _side_files(file)[0].exists()
+
+
+def _unwritable_cause(file: Path) -> str | None:
+    """Why this process cannot write a SQLite ledger, with advice; None when no permission of
+    the file, its side files or its folder explains it."""
+    log, index = _side_files(file)
+    if file.exists() and not os.access(file, os.W_OK):
+        return (f"the file is read-only to this user (mode {_mode(file)}); make it writable to "
+                "record calls or set limits")
+    for side in (log, index):
+        if side.exists() and not os.access(side, os.W_OK):
+            # The index is rebuilt from the log; the log holds records, never to be deleted.
+            deletable = ""
+            if side == index:
+                deletable = ", or delete it while no process has the ledger open"
+            return (f"SQLite's {side.name} beside it is read-only to this user (mode "
+                    f"{_mode(side)}); make it writable{deletable}")
+    if not os.access(file.parent, os.W_OK | os.X_OK):
+        return (f"its folder {file.parent} is not writable, and SQLite keeps the ledger's "
+                f"{log.name} and {index.name} files there")
+    return None
+
+
+def _mode(path: Path) -> str:
+    return f"{stat.S_IMODE(path.stat().st_mode):04o}"
+
+
+@contextmanager
+def _sqlite_errors(file: Path) -> Iterator[None]:
+    """Turn a SQLite error into a LedgerError that names the ledger and the problem."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        logger.debug("ledger %s failed", file, exc_info=True)
+        raise _sqlite_failure(file, error) from None
+
+
+def _sqlite_failure(file: Path, error: sqlite3.Error, *, opening: bool = False) -> LedgerError:
+    """What a SQLite error means for the ledger ``file``, in one line."""
+    text = str(error)
+    # The error code where Python gives it (3.11 on); the message otherwise.
+    name = getattr(error, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return LedgerError(
+            f"the ledger {file} is busy: another process has held it for {BUSY_TIMEOUT_S:g} s "
+            f"({text}); nothing was changed, so try again once it is done"
+        )
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")) or any(
+        words in text for words in ("readonly database", "unable to open database")
+    ):
+        cause = _unwritable_cause(file) or text
+        return LedgerError(f"cannot {'open' if opening else 'use'} the ledger {file}: {cause}")
+    if opening:
+        return LedgerError(f"cannot open the ledger {file}: {text}")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or any(
+        words in text for words in ("malformed", "not a database")
+    ):
+        return LedgerError(
+            f"the ledger {file} is damaged ({text}): restore it from a backup; "
+            f"`sqlite3 {file} .recover` may save what is left"
+        )
+    return LedgerError(f"the ledger {file} failed: {text}")
 
 
 def _check_folder(file: Path, *, create: bool = True) -> None:
@@ -663,13 +901,16 @@ class _WriterQueue:
 
     Correctness rests on ``BEGIN IMMEDIATE`` alone; this only makes contention cheap. SQLite's
     busy handler polls with sleeps of up to 100 ms, so eight busy writers spend most of their
-    time asleep; a blocked ``flock`` wakes as soon as the holder is done. The kernel releases it
-    when a holder dies, even by SIGKILL. Where ``fcntl`` is missing (Windows) or the lock file
-    cannot be opened, the busy handler does all the waiting.
+    time asleep; this queue polls from 1 ms up to ``_QUEUE_PAUSE_S``. A blocking ``flock`` would
+    wake sooner but has no timeout: a writer stopped while it holds the lock would hold up every
+    other writer for ever. So a writer gives up after ``BUSY_TIMEOUT_S``, as SQLite's own wait
+    does. The kernel releases the lock when a holder dies, even by SIGKILL. Where ``fcntl`` is
+    missing (Windows) or the lock file cannot be opened, the busy handler does all the waiting.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ledger: Path) -> None:
         self._handle: Any = None
+        self._ledger = ledger
         try:
             import fcntl
         except ImportError:
@@ -680,11 +921,26 @@ class _WriterQueue:
             logger.debug("no writer queue at %s: %s", path, error.strerror)
             return
         self._flock = fcntl.flock
-        self._exclusive, self._unlock = fcntl.LOCK_EX, fcntl.LOCK_UN
+        self._exclusive, self._unlock = fcntl.LOCK_EX | fcntl.LOCK_NB, fcntl.LOCK_UN
 
     def __enter__(self) -> None:
-        if self._handle is not None:
-            self._flock(self._handle.fileno(), self._exclusive)
+        if self._handle is None:
+            return
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = 0.001
+        while True:
+            try:
+                self._flock(self._handle.fileno(), self._exclusive)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LedgerError(
+                        f"the ledger {self._ledger} is busy: another process has held it for "
+                        f"{BUSY_TIMEOUT_S:g} s (a writer stopped or stuck mid-write holds it "
+                        "until it ends); nothing was changed, so try again once it is done"
+                    ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, _QUEUE_PAUSE_S)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._handle is not None:
@@ -696,8 +952,18 @@ class _WriterQueue:
             self._handle = None
 
 
+# The longest a queued writer sleeps between looks at the writer lock.
+_QUEUE_PAUSE_S = 0.01
+
+
 class _PostgresStore(_Store):
-    """PostgreSQL through psycopg 3; writers to one scope serialise on an advisory lock."""
+    """PostgreSQL through psycopg 3; writers to one scope serialise on an advisory lock.
+
+    A connection the server dropped (a restart, an idle timeout) is found out by the first
+    statement of the next transaction; that transaction has done nothing yet, so it begins again
+    on a new connection. A connection lost later in a transaction is an error: before the commit
+    nothing was written; during it, whether the write landed is unknown.
+    """
 
     placeholder = "%s"
     serial = "BIGSERIAL"
@@ -713,8 +979,17 @@ class _PostgresStore(_Store):
         self.url = url
         self._lock = threading.Lock()
         self._connection = self._connect()
+        try:
+            self._make_tables()
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def _make_tables(self) -> None:
         with self.write(None) as cursor:
-            for statement in _SCHEMA:
+            cursor.execute(_SCHEMA[0])
+            _check_schema_version(cursor, describe_location(self.url))
+            for statement in _SCHEMA[1:]:
                 cursor.execute(statement.format(serial="BIGSERIAL"))
             # Looked up first: ALTER TABLE locks the table even when the column is there, and
             # would deadlock with writers already inserting.
@@ -739,40 +1014,99 @@ class _PostgresStore(_Store):
 
     @contextmanager
     def write(self, scope: str | None) -> Iterator[Any]:
+        # Writers to one scope take turns; each reads after the previous one committed, since
+        # READ COMMITTED takes a fresh snapshot per statement. Schema set-up (scope None) takes
+        # a lock of its own: concurrent CREATE TABLE IF NOT EXISTS can otherwise collide in the
+        # catalog.
+        key = "shoal-ledger-schema" if scope is None else f"shoal-ledger:{scope}"
         with self._lock:
-            if self._connection.closed:
-                self._connection = self._connect()
-            cursor = self._connection.cursor()
-            cursor.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            cursor = self._begin(["BEGIN ISOLATION LEVEL READ COMMITTED",
+                                  ("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", key)],
+                                 writing=True)
+            committing = False
             try:
-                # Writers to one scope take turns; each reads after the previous one committed,
-                # since READ COMMITTED takes a fresh snapshot per statement. Schema set-up
-                # (scope None) takes a lock of its own: concurrent CREATE TABLE IF NOT EXISTS
-                # can otherwise collide in the catalog.
-                key = "shoal-ledger-schema" if scope is None else f"shoal-ledger:{scope}"
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
                 yield cursor
+                committing = True
+                cursor.execute("COMMIT")
+            except self._psycopg.Error as error:
+                self._roll_back(cursor)
+                raise self._failure(error, writing=True, committing=committing) from None
             except BaseException:
-                if not self._connection.closed:
-                    cursor.execute("ROLLBACK")
+                self._roll_back(cursor)
                 raise
-            cursor.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Any]:
         with self._lock:
+            cursor = self._begin(["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
+                                 writing=False)
+            try:
+                yield cursor
+                cursor.execute("COMMIT")
+            except self._psycopg.Error as error:
+                self._roll_back(cursor)
+                raise self._failure(error, writing=False) from None
+            except BaseException:
+                self._roll_back(cursor)
+                raise
+
+    def _begin(self, statements: Sequence[str | tuple[str, str]], *, writing: bool) -> Any:
+        """A cursor in a transaction begun by ``statements`` (text, or text and its one
+        parameter), on a new connection when the server dropped the old one."""
+        for attempt in (1, 2):
             if self._connection.closed:
                 self._connection = self._connect()
             cursor = self._connection.cursor()
-            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                yield cursor
-            finally:
-                cursor.execute("COMMIT")
+                for statement in statements:
+                    if isinstance(statement, tuple):
+                        cursor.execute(statement[0], (statement[1],))
+                    else:
+                        cursor.execute(statement)
+                return cursor
+            except self._psycopg.Error as error:
+                self._roll_back(cursor)
+                if attempt == 2 or not self._connection.closed:
+                    raise self._failure(error, writing=writing) from None
+                # Nothing had been done in the transaction, so it can begin again anywhere.
+                logger.info("ledger at %s: the connection was lost (%s); connecting again",
+                            describe_location(self.url), _first_line(error))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _roll_back(self, cursor: Any) -> None:
+        if self._connection.closed:
+            return
+        try:
+            cursor.execute("ROLLBACK")
+        except self._psycopg.Error as error:
+            logger.debug("rollback failed: %s", error)
+
+    def _failure(self, error: Exception, *, writing: bool,
+                 committing: bool = False) -> LedgerError:
+        """What a psycopg error means for the ledger, in one line."""
+        logger.debug("ledger at %s failed", describe_location(self.url), exc_info=error)
+        where = f"the ledger at {describe_location(self.url)}"
+        text = _first_line(error)
+        if not self._connection.closed:
+            return LedgerError(f"{where} failed: {text}")
+        if committing and writing:
+            return LedgerError(
+                f"lost the connection to {where} while committing ({text}): whether the write "
+                "landed is unknown; check with budget_status, or record again with the same "
+                "request_id, which records once"
+            )
+        done = "nothing was written" if writing else "nothing was read"
+        return LedgerError(f"lost the connection to {where} ({text}): {done}; try again")
 
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _first_line(error: Exception) -> str:
+    """An error's message without the detail lines a server adds."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ---- the ledger -------------------------------------------------------------------------------
@@ -966,13 +1300,19 @@ class Ledger:
         if is_postgres_url(self.location):
             self._store: _Store = _PostgresStore(self.location)
         else:
-            self._store = _SqliteStore(self.location, must_exist=must_exist)
+            self._store = _sqlite_store(self.location, must_exist=must_exist)
         logger.info("ledger at %s", describe_location(self.location))
 
     @property
     def backend(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return "postgresql" if isinstance(self._store, _PostgresStore) else "sqlite"
+
+    @property
+    def read_only(self) -> bool:
+        """True for a SQLite ledger this process may read but not write: it is read as it
+        stands, and writes are refused saying why."""
+        return isinstance(self._store, _ReadOnlySqliteStore)
 
     def close(self) -> None:
         """Close the connection."""
@@ -1020,7 +1360,7 @@ class Ledger:
 
         with self._store.write(scope) as cursor:
             if request_id is not None:
-                cursor.execute(sql(f"SELECT {_USAGE_COLUMNS} FROM shoal_usage "
+                cursor.execute(sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
                                    "WHERE scope = ? AND request_id = ?"), (scope, request_id))
                 existing = cursor.fetchone()
                 if existing is not None:
@@ -1107,19 +1447,20 @@ class Ledger:
         with self._store.read() as cursor:
             limit = self._limit(cursor, scope)
             cursor.execute(
-                sql("SELECT COUNT(*), COALESCE(SUM(cost_nanousd), 0), MIN(recorded_at) "
+                sql(f"SELECT COUNT(*), MIN(recorded_at), {_SPEND_SUMS} "
                     "FROM shoal_usage WHERE scope = ? AND recorded_at <= ?"),
                 (scope, moment),
             )
-            records, lifetime, first = cursor.fetchone()
+            records, first, *lifetime_sums = cursor.fetchone()
+            lifetime = _spend(*lifetime_sums)
             spent = self._spent(cursor, scope, limit, moment, through=moment)
             window_start = moment - window_hours * 3600
             cursor.execute(
-                sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
+                sql(f"SELECT {_SPEND_SUMS} FROM shoal_usage "
                     "WHERE scope = ? AND recorded_at >= ? AND recorded_at <= ?"),
                 (scope, window_start, moment),
             )
-            in_window = int(cursor.fetchone()[0])
+            in_window = _spend(*cursor.fetchone())
 
         # The spend of the window was spent over the whole window, or since the first record.
         if first is None:
@@ -1129,7 +1470,7 @@ class Ledger:
         else:
             span_hours = (moment - first) / 3600
         burn = _Burn(float(window_hours), _usd(in_window), span_hours)
-        return _status(scope, moment, limit, int(records), int(lifetime), spent, burn)
+        return _status(scope, moment, limit, int(records), lifetime, spent, burn)
 
     def usage(
         self,
@@ -1158,7 +1499,7 @@ class Ledger:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._store.read() as cursor:
             cursor.execute(
-                self._store.sql(f"SELECT {_USAGE_COLUMNS} FROM shoal_usage{where} "
+                self._store.sql(f"SELECT {self._store.usage_columns} FROM shoal_usage{where} "
                                 "ORDER BY recorded_at, id"),
                 tuple(values),
             )
@@ -1196,11 +1537,11 @@ class Ledger:
             clauses.append("recorded_at <= ?")
             values.append(through)
         cursor.execute(
-            self._store.sql("SELECT COALESCE(SUM(cost_nanousd), 0) FROM shoal_usage "
+            self._store.sql(f"SELECT {_SPEND_SUMS} FROM shoal_usage "
                             f"WHERE {' AND '.join(clauses)}"),
             tuple(values),
         )
-        return int(cursor.fetchone()[0])
+        return _spend(*cursor.fetchone())
 
 
 def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None:
@@ -1369,6 +1710,10 @@ def open_ledger(location: str | Path | None = None, *, must_exist: bool = False)
     key = (_location_text(location), os.getpid())
     with _open_lock:
         ledger = _open.get(key)
+        if ledger is not None and ledger._store.outdated():
+            # A ledger read-only to this process when opened has since become writable.
+            ledger.close()
+            ledger = None
         if ledger is None:
             ledger = Ledger(key[0], must_exist=must_exist)
             _open[key] = ledger
@@ -1501,7 +1846,9 @@ def record_usage(
     Raises:
         BudgetExceededError: A hard limit would be exceeded; nothing was recorded.
         LedgerError: The call's cost, or the scope's spend with it, is more than the ledger
-            can hold (see ``MAX_NANOUSD``).
+            can hold (see ``MAX_NANOUSD``), or the ledger cannot be written: damaged, busy past
+            ``BUSY_TIMEOUT_S``, read-only to this user, written by a newer shoal (the message
+            says which).
         RequestConflictError: ``request_id`` was recorded with a different model or counts.
         UnknownModelError: The model is not in the catalog.
         ValueError, TypeError: A count, scope or id is malformed, or every count is 0 (the
@@ -1542,6 +1889,7 @@ def set_limit(
 
     Raises:
         TypeError: ``usd`` is not a number, ``hard`` not a bool, or ``ledger`` not a path.
+        LedgerError: The ledger cannot be written (as for :func:`record_usage`).
         ValueError: A malformed scope, amount or period (the message names it).
     """
     # Checked before the ledger is opened: opening a new one would make its file.
@@ -1572,6 +1920,10 @@ def budget_status(
         now: The moment to report at (timezone-aware datetime, epoch seconds or ISO 8601), from
             1970-01-01 to before 9999-01-01 UTC; now when None.
         ledger: Ledger location; :func:`default_location` when None.
+
+    Raises:
+        LedgerError: The ledger cannot be read: damaged, written by a newer shoal, or not a
+            ledger (the message says which).
     """
     unmade = unmade_ledger(ledger)
     if unmade is None:

@@ -466,35 +466,39 @@ def _not_fitting(result: PortedChip, models: int) -> list[str]:
     ]
 
 
-def routing_batch(prompts: Sequence[str], result: BatchResult) -> str:
-    """A table of choices, then the batch's cost against always using the strongest model.
+def routing_batch(prompts: Sequence[str], result: BatchResult, *,
+                  lines: Sequence[int] | None = None) -> str:
+    """A table of choices, each with its prompt's line (``lines``; else its place, from 1) and
+    decision id (what ``record_outcome`` takes), then the batch's cost against always using
+    the strongest model.
 
     Each prompt is shown redacted (secrets and personal data as ``[kind]``): the table lands in
     terminals, logs and CI output that the prompt itself was never meant for.
     """
-    lines = [f"{'#':>4}  {'model':<32} {'quality':>7} {'cost':>10}  prompt"]
-    for number, (prompt, decision) in enumerate(
-        zip(prompts, result.decisions, strict=True), start=1
-    ):
+    numbers = range(1, len(prompts) + 1) if lines is None else lines
+    table = [f"{'line':>5}  {'model':<32} {'quality':>7} {'cost':>10}  "
+             f"{'decision':<26}  prompt"]
+    for number, prompt, decision in zip(numbers, prompts, result.decisions, strict=True):
         chosen = decision.alternatives[0]
         quality = "-" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
-        lines.append(
-            f"{number:>4}  {decision.model:<32} {quality:>7} "
-            f"{usd(chosen.expected_cost_usd):>10}  {preview(redact(prompt))}"
+        table.append(
+            f"{number:>5}  {decision.model:<32} {quality:>7} "
+            f"{usd(chosen.expected_cost_usd):>10}  {decision.decision_id}  "
+            f"{preview(redact(prompt))}"
         )
 
     summary = result.summary
-    lines.append("")
-    lines.append(
+    table.append("")
+    table.append(
         f"routed:   {plural(summary.prompts, 'prompt')}, {usd(summary.routed_cost_usd)} in all, "
         f"mean predicted quality {summary.routed_quality:.3f}"
     )
     if summary.strongest_model is not None:
-        lines.append(
+        table.append(
             f"always {summary.strongest_model}: {usd(summary.strongest_cost_usd)}, mean "
             f"predicted quality {summary.strongest_quality:.3f}; {_routing_saving(summary)}"
         )
-    return "\n".join(lines)
+    return "\n".join(table)
 
 
 def _routing_saving(summary: BatchSummary) -> str:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from shoal import atomic_file
 from shoal._cli_parser import once_each
 from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
@@ -325,13 +326,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
     # The files first: a reader that closes stdout early (`| head`) must not cost them.
     if args.json_out is not None:
-        args.json_out.write_text(
-            json.dumps(evaluation.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        atomic_file.write_text(
+            args.json_out, json.dumps(evaluation.to_dict(), indent=1, sort_keys=True) + "\n"
         )
     if args.plot is not None:
         from shoal.router_plot import evaluation_svg
 
-        args.plot.write_text(evaluation_svg(evaluation), encoding="utf-8")
+        atomic_file.write_text(args.plot, evaluation_svg(evaluation))
 
     print(format_evaluation(evaluation))
     return 0

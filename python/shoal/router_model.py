@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shoal import atomic_file
 from shoal._backend import core
 from shoal.catalog import Catalog
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
@@ -276,9 +277,14 @@ class Router:
         return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def save(self, path: str | Path) -> Path:
-        """Write the router file to ``path`` and return it."""
+        """Write the router file to ``path`` and return it.
+
+        The file is replaced in one step (:func:`shoal.atomic_file.write_text`): a router
+        loaded meanwhile is the whole old one or the whole new one, and a save that fails or is
+        killed leaves the old one.
+        """
         target = Path(path)
-        target.write_text(self.to_json() + "\n", encoding="utf-8")
+        atomic_file.write_text(target, self.to_json() + "\n")
         return target
 
 

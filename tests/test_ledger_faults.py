@@ -1,0 +1,428 @@
+"""A ledger that fails after it opens: damaged pages, a newer shoal's schema, a file this user
+may only read, another program holding it, a dropped PostgreSQL connection, totals past 64 bits.
+Each is one error naming the ledger and the problem, on every surface, or is read as it can be."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ledger_support
+import pytest
+from mcp import Client
+
+from shoal.catalog import configured_catalog
+from shoal.cli import main
+from shoal.ledger import (
+    MAX_LIMIT_USD,
+    MAX_NANOUSD,
+    SCHEMA_VERSION,
+    Ledger,
+    LedgerError,
+    open_ledger,
+)
+from shoal.server import build_server
+
+UTC = datetime.timezone.utc
+
+
+@pytest.fixture(autouse=True)
+def restored_ledger_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--ledger`` sets ``SHOAL_LEDGER`` for the process; put it back after each test."""
+    monkeypatch.setenv("SHOAL_LEDGER", os.environ.get("SHOAL_LEDGER", ""))
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[str]:
+    try:
+        yield from ledger_support.server_url()
+    except ledger_support.PostgresUnavailable as error:
+        pytest.skip(f"no PostgreSQL server: {error}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.sqlite3")
+        return
+    server = request.getfixturevalue("postgres_server")
+    yield from ledger_support.fresh_database(server)
+
+
+def run_cli(arguments: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(arguments)
+    return status, out.getvalue(), err.getvalue()
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+# ---- damaged pages ------------------------------------------------------------------------------
+
+
+def damaged_ledger(path: Path) -> Path:
+    """A ledger of 4,096 records whose pages 30 to 32 hold noise, as a failing disk leaves them;
+    its first page, which opening reads, is intact."""
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, output_tokens=100)
+    with sqlite3.connect(path) as connection:
+        for _ in range(12):
+            connection.execute(
+                "INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
+                "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
+                "cost_nanousd, line_items, catalog_date) SELECT scope, recorded_at - id, model, "
+                "input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, "
+                "reasoning_tokens, cost_nanousd, line_items, catalog_date FROM shoal_usage")
+    connection.close()
+    noise = random.Random(30).randbytes(3 * 4096)
+    with path.open("r+b") as file:
+        file.seek(30 * 4096)
+        file.write(noise)
+    return path
+
+
+def test_a_damaged_ledger_is_one_error_naming_it_in_python_and_on_the_cli(
+    tmp_path: Path,
+) -> None:
+    path = damaged_ledger(tmp_path / "mid.sqlite3")
+    damaged = f"the ledger {path} is damaged (database disk image is malformed)"
+
+    ledger = Ledger(path)
+    for read in (lambda: ledger.budget_status("s"), lambda: ledger.usage(),
+                 lambda: ledger.record_usage("s", "gpt-4o", input_tokens=10)):
+        with pytest.raises(LedgerError, match=r"is damaged") as raised:
+            read()
+        assert str(raised.value).startswith(damaged)
+    ledger.close()
+
+    for command, named in (
+        (["ledger", "status", "--scope", "s"], "shoal ledger status"),
+        (["report"], "shoal report"),
+        (["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5"],
+         "shoal ledger record"),
+    ):
+        status, out, err = run_cli([*command, "--ledger", str(path)])
+        assert status == 2 and out == ""
+        assert err.startswith(f"{named}: error: {damaged}: restore it from a backup")
+        assert err.count("\n") == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_damaged_ledger_is_a_named_tool_error_over_mcp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anyio_backend: str
+) -> None:
+    path = damaged_ledger(tmp_path / "mid.sqlite3")
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+    calls = {
+        "budget_status": {"scope": "s"},
+        "savings_report": {},
+        "record_usage": {"scope": "s", "model": "gpt-4o", "request_id": "r-1",
+                         "input_tokens": 10},
+    }
+
+    async with Client(build_server()) as client:
+        answers = {tool: await client.call_tool(tool, arguments)
+                   for tool, arguments in calls.items()}
+
+    for tool, answer in answers.items():
+        assert answer.is_error, tool
+        text = answer.content[0].text
+        assert f"the ledger {path} is damaged (database disk image is malformed)" in text, text
+        assert "Error executing tool" not in text
+
+
+# ---- a newer shoal's ledger ---------------------------------------------------------------------
+
+
+def test_a_ledger_of_a_newer_schema_is_refused_naming_both_versions(location: str) -> None:
+    with Ledger(location) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        with ledger._store.write("s") as cursor:
+            cursor.execute("UPDATE shoal_meta SET value = '99' WHERE key = 'schema_version'")
+
+    with pytest.raises(LedgerError, match=rf"was written by a newer shoal \(schema version 99; "
+                                          rf"this shoal knows versions up to {SCHEMA_VERSION}\)"):
+        Ledger(location)
+
+
+def test_a_newer_ledger_with_a_column_this_shoal_does_not_fill_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE shoal_usage ADD COLUMN region TEXT NOT NULL DEFAULT ''")
+        connection.execute("UPDATE shoal_meta SET value = '3' WHERE key = 'schema_version'")
+    connection.close()
+
+    status, _, err = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o",
+                              "--input", "5", "--ledger", str(path)])
+
+    assert status == 2
+    assert err == (f"shoal ledger record: error: the ledger {path} was written by a newer shoal "
+                   f"(schema version 3; this shoal knows versions up to {SCHEMA_VERSION}): "
+                   "upgrade shoal to use it\n")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM shoal_usage").fetchone() == (1,)
+        assert connection.execute("SELECT value FROM shoal_meta").fetchone() == ("3",)
+    connection.close()
+
+
+# ---- a ledger this user may only read -----------------------------------------------------------
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder anyone may write in, as /tmp is: SQLite would make its side files there."""
+    folder = Path(tempfile.mkdtemp(prefix="shoal-read-only-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def as_another_user(function: Callable[[], Any]) -> Any:
+    """``function()`` run where file permissions apply: in this process for a user other than
+    root, else in a child process that has dropped to the unprivileged user 65534 (root may
+    write any file). The result travels back as JSON."""
+    if os.geteuid() != 0:
+        return function()
+    configured_catalog()  # read now: the package folder may be closed to that user
+    reader, writer = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12 warns of forking beside other threads (an MCP test's idle workers): the
+        # child only runs shoal's own code, which holds none of their locks.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(reader)
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            payload = ["ok", function()]
+        except BaseException as error:  # noqa: BLE001 - reported to the parent
+            payload = ["error", f"{type(error).__name__}: {error}"]
+        os.write(writer, json.dumps(payload).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        kind, result = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    assert kind == "ok", result
+    return result
+
+
+def test_a_read_only_ledger_is_read_and_a_write_names_why_it_cannot_be(
+    shared_folder: Path,
+) -> None:
+    path = shared_folder / "ro.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    path.chmod(0o444)
+    record = ["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+              "--ledger", str(path)]
+
+    status, report, refused = as_another_user(lambda: [
+        run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)]),
+        run_cli(["report", "--ledger", str(path)]),
+        run_cli(record),
+    ])
+
+    assert status[0] == 0 and status[1].startswith("s: spent $0.0025; 1 call recorded")
+    assert report[0] == 0 and report[1].startswith("all scopes: $0.0025 spent on 1 call")
+    assert refused[0] == 2 and refused[2] == (
+        f"shoal ledger record: error: cannot write the ledger {path}: the file is read-only to "
+        "this user (mode 0444); make it writable to record calls or set limits\n")
+    # No -wal or -shm left behind, read-only, to break the writers that come next.
+    assert files_in(shared_folder) == ["ro.sqlite3", "ro.sqlite3.writers"]
+    path.chmod(0o644)
+    assert run_cli(record)[0] == 0
+
+
+def test_a_read_only_ledger_is_read_through_the_log_of_a_writer_that_has_it_open(
+    shared_folder: Path,
+) -> None:
+    path = shared_folder / "ledger.sqlite3"
+    writer = Ledger(path)
+    writer.record_usage("s", "gpt-4o", input_tokens=1_000)
+    writer.record_usage("s", "gpt-4o", input_tokens=1_000)  # still in the write-ahead log
+    path.chmod(0o444)
+    assert (shared_folder / "ledger.sqlite3-wal").stat().st_size > 0
+
+    records = as_another_user(lambda: Ledger(path, must_exist=True).budget_status("s").records)
+
+    writer.close()
+    assert records == 2
+
+
+def owned_by_that_user(*paths: Path) -> None:
+    """Give files to the user :func:`as_another_user` runs as, so that it may change their mode."""
+    if os.geteuid() == 0:
+        for path in paths:
+            os.chown(path, 65534, 65534)
+
+
+def test_a_ledger_opened_read_only_is_written_once_the_file_is_writable(
+    shared_folder: Path,
+) -> None:
+    path = shared_folder / "ledger.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    owned_by_that_user(path, shared_folder / "ledger.sqlite3.writers")
+
+    def read_then_write() -> list[object]:
+        path.chmod(0o444)
+        opened_read_only = open_ledger(path).read_only
+        path.chmod(0o644)
+        open_ledger(path).record_usage("s", "gpt-4o", input_tokens=1_000)
+        return [opened_read_only, open_ledger(path).budget_status("s").records]
+
+    assert as_another_user(read_then_write) == [True, 2]
+
+
+def test_a_shared_memory_file_left_read_only_is_named_as_the_cause(shared_folder: Path) -> None:
+    path = shared_folder / "ledger.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    # What a reader without write access left beside the file before this shoal read such
+    # ledgers without them: an empty log and a shared-memory index, read-only.
+    log, index = shared_folder / "ledger.sqlite3-wal", shared_folder / "ledger.sqlite3-shm"
+    log.write_bytes(b"")
+    index.write_bytes(bytes(32768))
+    owned_by_that_user(path, log, index, shared_folder / "ledger.sqlite3.writers")
+    log.chmod(0o444)
+    index.chmod(0o444)
+
+    status, _, err = as_another_user(
+        lambda: run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)]))
+
+    assert status == 2
+    assert err == (f"shoal ledger status: error: cannot use the ledger {path}: SQLite's "
+                   "ledger.sqlite3-shm beside it is read-only to this user (mode 0444); make it "
+                   "writable, or delete it while no process has the ledger open\n")
+
+
+# ---- another process holding the ledger ---------------------------------------------------------
+
+
+def holder(path: Path, code: str) -> subprocess.Popen[str]:
+    """A process that runs ``code`` against ``path`` and holds on until stdin closes."""
+    script = (f"import fcntl, sqlite3, sys\npath = {str(path)!r}\n{code}\n"
+              "print('holding', flush=True)\nsys.stdin.read()\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "holding\n"
+    return process
+
+
+def record_with_a_short_wait(path: Path) -> subprocess.CompletedProcess[str]:
+    """`shoal ledger record` in a process whose busy timeout is one second, not 30."""
+    script = ("import sys\nimport shoal.ledger\nshoal.ledger.BUSY_TIMEOUT_S = 1.0\n"
+              "from shoal.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    return subprocess.run(
+        [sys.executable, "-c", script, "ledger", "record", "--scope", "s", "--model", "gpt-4o",
+         "--input", "5", "--ledger", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the writer queue is a POSIX flock")
+def test_a_writer_gives_up_on_a_queue_another_process_holds(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+    process = holder(path, "lock = open(path + '.writers', 'a+b')\n"
+                           "fcntl.flock(lock.fileno(), fcntl.LOCK_EX)")
+    try:
+        done = record_with_a_short_wait(path)
+    finally:
+        process.communicate("")
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"shoal ledger record: error: the ledger {path} is busy: "
+                                  "another process has held it for 1 s")
+    with Ledger(path) as ledger:
+        assert ledger.budget_status("s").records == 0
+
+
+def test_a_writer_gives_up_on_a_ledger_another_program_has_locked(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+    process = holder(path, "connection = sqlite3.connect(path, isolation_level=None)\n"
+                           "connection.execute('BEGIN IMMEDIATE')")
+    try:
+        done = record_with_a_short_wait(path)
+    finally:
+        process.communicate("")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"shoal ledger record: error: the ledger {path} is busy: another process has held it "
+        "for 1 s (database is locked); nothing was changed, so try again once it is done\n")
+
+
+# ---- a dropped PostgreSQL connection ------------------------------------------------------------
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_call_goes_through(
+    postgres_server: str,
+) -> None:
+    import psycopg
+
+    for url in ledger_support.fresh_database(postgres_server):
+        with Ledger(url) as ledger:
+            ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1")
+            for call in (lambda: ledger.record_usage("s", "gpt-4o", input_tokens=1_000,
+                                                     request_id="r-2"),
+                         lambda: ledger.budget_status("s")):
+                # What a server restart does to the connections it had: ends them.
+                backend = ledger._store._connection.info.backend_pid  # type: ignore[attr-defined]
+                with psycopg.connect(url, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+                call()
+            assert ledger.budget_status("s").records == 2
+
+
+# ---- totals past 64 bits ------------------------------------------------------------------------
+
+
+def test_a_scope_may_spend_past_64_bits_over_several_periods_and_its_status_adds_up(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": 1e6,'
+                      ' "output_per_mtok": 1e6}]}', encoding="utf-8")
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    largest = {"input_tokens": 100_000_000, "output_tokens": 100_000_000}  # $200,000,000
+    calls_a_month = 23  # the most a month's limit of MAX_NANOUSD holds
+
+    with Ledger(location) as ledger:
+        ledger.set_limit("s", MAX_LIMIT_USD, hard=False, period="month")
+        for month in (8, 9, 10):
+            for call in range(calls_a_month):
+                ledger.record_usage("s", "gpt-4o", at=datetime.datetime(
+                    2026, month, 1 + call, tzinfo=UTC), **largest)
+        status = ledger.budget_status("s", window_hours=24 * 366)
+
+    lifetime_nanousd = 3 * calls_a_month * 200_000_000 * 10**9
+    assert lifetime_nanousd > 2 * MAX_NANOUSD > 2**62
+    assert status.records == 3 * calls_a_month
+    assert status.lifetime_spent_usd == lifetime_nanousd / 10**9
+    assert status.window_spent_usd == lifetime_nanousd / 10**9
