@@ -102,6 +102,22 @@ def test_charts(ledger: str) -> None:
     assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2
 
 
+def test_charts_of_amounts_under_a_cent_are_in_plain_decimals(tmp_path: Path) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    # 5 input tokens on gpt-4o at $2.50 per million: $0.0000125.
+    record_usage("s", "gpt-4o", input_tokens=5, at=at(1), ledger=location)
+    report = savings_report(ledger=location)
+
+    chart = terminal_chart(report)
+    svg = spend_svg(report)
+
+    assert chart.splitlines()[1].endswith("$0.0000125 of $0.0000125")
+    assert "Spend: $0.0000125 with routing vs $0.0000125 on gpt-4o" in svg
+    # The axis runs to $0.000015 in quarters.
+    assert ">$0.00000375</text>" in svg and ">$0.0000075</text>" in svg
+    assert "e-" not in chart and "e-0" not in svg
+
+
 def test_cli_ledger_report_budget_and_cost(
     ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -359,7 +375,7 @@ def test_cli_refuses_out_of_range_amounts_and_times_by_name(
 @pytest.mark.parametrize(
     ("fraction", "text"),
     [(0.77, " (77%)"), (0.0, " (0%)"), (-0.004, " (-0.4%)"), (0.0001234, " (0.012%)"),
-     (None, "")],
+     (1.2e-6, " (0.00012%)"), (9e-7, " (< 0.0001%)"), (-1e-12, " (> -0.0001%)"), (None, "")],
 )
 def test_a_share_under_one_percent_keeps_its_sign_and_digits(
     fraction: float | None, text: str
