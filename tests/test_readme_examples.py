@@ -139,6 +139,20 @@ def test_the_readme_examples_print_what_the_readme_shows(
         assert printed == example.printed, f"README.md:{example.line}: {example.command}"
 
 
+@pytest.mark.parametrize("ledger", ["missing-folder/ledger.sqlite3", "."])
+def test_the_example_ledger_script_shows_a_ledger_error_in_one_line(
+    example_folder: Path, capsys: pytest.CaptureFixture[str], ledger: str
+) -> None:
+    script = _load_script(EXAMPLES / "example_ledger.py")
+
+    code = script.main([ledger])
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert error.startswith(f"example_ledger.py: error: cannot open the ledger {ledger}: ")
+    assert error.count("\n") == 1 and "Traceback" not in error
+
+
 def test_every_example_file_is_used_by_the_readme() -> None:
     text = README.read_text(encoding="utf-8")
     for path in sorted((REPOSITORY / EXAMPLES).iterdir()):
