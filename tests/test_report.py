@@ -12,7 +12,7 @@ import pytest
 
 from shoal import report as report_module
 from shoal import spend_render
-from shoal.catalog import load_catalog
+from shoal.catalog import UnknownModelError, load_catalog
 from shoal.cli import main
 from shoal.ledger import BudgetLimit, BudgetStatus, record_usage
 from shoal.report import savings_report, spend_svg, terminal_chart
@@ -85,6 +85,22 @@ def test_period_and_bucket_selection(ledger: str, monkeypatch: pytest.MonkeyPatc
     assert automatic.bucket == "hour" and len(automatic.series) == 49
     monkeypatch.setenv("SHOAL_BASELINE_MODEL", "claude-opus-4-5")
     assert savings_report(ledger=ledger).baseline == "claude-opus-4-5"
+
+
+def test_an_unknown_baseline_from_the_environment_names_the_variable(
+    ledger: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHOAL_BASELINE_MODEL", "gpt-4o-mimi")
+
+    with pytest.raises(UnknownModelError, match="^SHOAL_BASELINE_MODEL: unknown model "
+                                                "'gpt-4o-mimi': did you mean"):
+        savings_report(ledger=ledger)
+    assert main(["report", "--ledger", ledger]) == 2
+    assert capsys.readouterr().err.startswith(
+        "shoal report: error: SHOAL_BASELINE_MODEL: unknown model 'gpt-4o-mimi'")
+    # A baseline named outright is the one used, and its error names no variable.
+    with pytest.raises(UnknownModelError, match="^unknown model 'bogus'"):
+        savings_report(baseline="bogus", ledger=ledger)
 
 
 def test_charts(ledger: str) -> None:

@@ -162,6 +162,17 @@ class SavingsReport:
     notes: tuple[str, ...]
 
 
+def _baseline_from_environment(model: str, catalog: Catalog) -> str:
+    """The catalog id of the model ``SHOAL_BASELINE_MODEL`` names. The caller named no baseline,
+    so an error names the variable, or it would send them looking for an argument they never
+    gave."""
+    try:
+        return catalog.model(model).id
+    except ValueError as error:
+        error.args = (f"{BASELINE_ENVIRONMENT_VARIABLE}: {error}",)
+        raise
+
+
 def _baseline_cost(
     row: StoredUsage, baseline: str, catalog: Catalog
 ) -> tuple[int, tuple[str, ...]]:
@@ -307,10 +318,12 @@ def savings_report(
         rows = []
         notes.add(no_ledger_note(unmade))
 
-    named = baseline or os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip() or None
-    if named is not None:
-        baseline_id = catalog.model(named).id
-        rule = "named" if baseline else f"from {BASELINE_ENVIRONMENT_VARIABLE}"
+    from_environment = os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip()
+    if baseline:
+        baseline_id, rule = catalog.model(baseline).id, "named"
+    elif from_environment:
+        baseline_id = _baseline_from_environment(from_environment, catalog)
+        rule = f"from {BASELINE_ENVIRONMENT_VARIABLE}"
     elif rows:
         baseline_id = _dearest_model(rows, catalog)
         rule = "dearest model used: highest price for all the reported tokens"
