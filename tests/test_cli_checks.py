@@ -493,3 +493,97 @@ def test_route_lists_may_be_given_over_several_options(capsys):
     assert considered == {"gpt-4.1", "gpt-4.1-mini", "gpt-4o"}
     refused = {item["model"] for item in decision["alternatives"] if not item["eligible"]}
     assert refused == {"gpt-4.1", "gpt-4o"}
+
+
+# ---- ids are quoted back bounded and escaped ----
+
+LONG_ID = "x" * 100_000
+
+
+def run_to_the_end(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`run`, also for an error argparse reports by exiting."""
+    try:
+        code = main(list(argv))
+    except SystemExit as stopped:
+        code = int(stopped.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["hw", "fit", LONG_ID, "apple-m4-pro"],
+        ["hw", LONG_ID, "apple-m4-pro"],
+        ["hw", "fit", "llama-3.1-8b-instruct", "apple-m4-pro", "--quant", LONG_ID],
+        ["hw", "port", LONG_ID, "--to", "n2"],
+        ["hw", "port", "iphone-16-pro", "--to", LONG_ID],
+        ["hw", "port", "iphone-16-pro", "--to", "n2", "--models", LONG_ID],
+        ["hw", "sweep", "--models", LONG_ID, "--devices", "rtx-4090"],
+        ["cost", LONG_ID, "--input", "5"],
+        ["cost", "--compare", f"gpt-4o,{LONG_ID}", "--input", "5"],
+        ["cost", "--compare", f"{LONG_ID},", "--input", "5"],
+        ["ledger", "record", "--scope", "s", "--model", LONG_ID, "--input", "5"],
+        ["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+         "--request-id", LONG_ID],
+        ["route", "hello", "--candidates", LONG_ID],
+        ["route", "hello", "--device", LONG_ID],
+        ["count", "hello", "--model", LONG_ID],
+        ["models", "--provider", LONG_ID],
+        ["report", "--baseline", LONG_ID],
+        ["feedback", "record", "d-" + "0" * 24, LONG_ID, "1"],
+    ],
+    ids=lambda argv: " ".join(word[:20] for word in argv),
+)
+def test_an_id_of_any_length_gives_an_error_of_a_few_lines(capsys, ledger, argv):
+    code, out, err = run_to_the_end(capsys, *argv, *(
+        ["--ledger", ledger] if argv[0] in ("ledger", "report") else []))
+
+    assert (code, out) == (2, "")
+    assert "at most 200 characters, got 100,000" in err
+    assert len(err) < 1_000 and "'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'" in err
+
+
+def test_an_id_of_200_characters_is_looked_up(capsys):
+    code, _, err = run_to_the_end(capsys, "cost", "x" * 200, "--input", "5")
+
+    assert code == 2 and "unknown model 'xxx" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["hw", "devices", "a\u202eb"], "unrecognized arguments: a\\u202eb"),
+        (["cost", "--compare", "a\u202eb,a\u202eb", "--input", "5"],
+         "--compare names a\\u202eb more than once"),
+        (["hw", "fit", "llama-3.1-8b-instruct", "my-box\u202e"],
+         "unknown device 'my-box\\u202e'"),
+        (["route", "hello", "--privacy", "\x1b[2Kblock"], "'\\x1b[2Kblock'"),
+    ],
+)
+def test_characters_that_do_not_print_are_escaped_in_errors(capsys, argv, shown):
+    code, out, err = run_to_the_end(capsys, *argv)
+
+    assert (code, out) == (2, "")
+    assert shown in err
+    assert "\u202e" not in err and "\x1b" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "shown"),
+    [
+        ("--scope", "session:\u202e4f2a", "'\\u202e' in 'session:\\u202e4f2a'"),
+        ("--scope", "session:\u00a04f2a", "'\\xa0' in 'session:\\xa04f2a'"),
+        ("--request-id", "call-\x1b[2K1", "'\\x1b' in 'call-\\x1b[2K1'"),
+    ],
+)
+def test_a_stored_name_that_does_not_print_is_refused(capsys, ledger, option, value, shown):
+    argv = {"--scope": "s", "--request-id": "r", option: value}
+    code, out, err = run_to_the_end(
+        capsys, "ledger", "record", "--scope", argv["--scope"], "--request-id",
+        argv["--request-id"], "--model", "gpt-4o", "--input", "5", "--ledger", ledger)
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal ledger record: error: {option} must hold only printable characters "
+                   f"(no control or format characters, no space but ' '), got {shown}\n")
+    assert not Path(ledger).exists()

@@ -132,6 +132,9 @@ def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
          r"'fp16_tflops' must be at most 1,000,000, got 1e\+308"),
         ({"devices": [{**MY_BOX, "bandwidth_gbs": 1e9}]}, "'bandwidth_gbs' must be at most"),
         ({"devices": [{**MY_BOX, "sram_mb": 2e6}]}, "'sram_mb' must be at most 1,000,000,"),
+        ({"devices": [{**MY_BOX, "id": "my-box\u202e"}]},
+         re.escape("'id' must hold only printable characters (no control or format characters, "
+                   "no space but ' '), got 'my-box\\u202e'")),
     ],
 )
 def test_a_malformed_device_file_names_the_row_and_field(

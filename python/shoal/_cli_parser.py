@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from shoal._shown import escaped, excerpt
+
+# The longest id (a model, device, node, format or request id) a command takes, as the MCP tools'
+# id arguments are capped: no real id comes near, and an error that quoted a longer one whole
+# would bury what it says.
+MAX_ID_CHARACTERS = 200
 
 class CommandParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that takes options only by their full names.
@@ -36,6 +42,11 @@ class CommandParser(argparse.ArgumentParser):
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
 
+    def error(self, message: str) -> NoReturn:
+        """argparse's error, with what the user typed escaped where it is not printable (see
+        `shoal._shown.escaped`): argparse quotes unknown arguments and bad choices raw."""
+        super().error(escaped(message))
+
 
 def named_path(value: str) -> Path:
     """A path typed on the command line. ``Path('')`` is ``.``, so an empty value (a shell
@@ -45,13 +56,29 @@ def named_path(value: str) -> Path:
     return Path(value)
 
 
+def identifier(value: str) -> str:
+    """An id typed on the command line, refused past `MAX_ID_CHARACTERS` before a lookup that
+    fails quotes it whole."""
+    if len(value) > MAX_ID_CHARACTERS:
+        raise argparse.ArgumentTypeError(too_long_an_id(value))
+    return value
+
+
+def too_long_an_id(value: str) -> str:
+    return (f"an id is at most {MAX_ID_CHARACTERS} characters, got {len(value):,} "
+            f"({excerpt(value)})")
+
+
 def split_ids(value: str | None, option: str) -> list[str]:
     """The comma-separated ids of ``option``; an empty one (``a,,b``, ``a,``, ``,a``) is
     refused, as an id lost in editing more often than a wish for none. A value of nothing but
     commas names nothing, which each command refuses or reads as its default."""
     items = [item.strip() for item in (value or "").split(",")]
+    too_long = next((item for item in items if len(item) > MAX_ID_CHARACTERS), None)
+    if too_long is not None:
+        raise ValueError(f"{option}: {too_long_an_id(too_long)}")
     if any(items) and not all(items):
-        raise ValueError(f"{option} has an empty entry ({value!r}); list ids separated by "
+        raise ValueError(f"{option} has an empty entry ({excerpt(value)}); list ids separated by "
                          "single commas, with no comma before the first or after the last")
     return [item for item in items if item]
 

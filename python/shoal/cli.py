@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoal import __version__
-from shoal._cli_parser import CommandParser, once_each, split_ids
+from shoal._cli_parser import CommandParser, identifier, once_each, split_ids
+from shoal._shown import escaped
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
@@ -180,7 +181,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="when the prompt holds secrets or personal data: keep it on local open-weight "
         "models, refuse it, or skip the scan (default: %(default)s)",
     )
-    route.add_argument("--device", help="device id local models must fit, e.g. apple-m4-pro")
+    route.add_argument("--device", type=identifier,
+                       help="device id local models must fit, e.g. apple-m4-pro")
     route.add_argument(
         "--history",
         type=Path,
@@ -190,6 +192,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     route.add_argument(
         "--previous-model",
+        type=identifier,
         help="model of the previous turn: stay on it unless a "
         "switch gains more than --stickiness-margin (one PROMPT only, not --file)",
     )
@@ -217,8 +220,9 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "decision and model corrects the outcome: the score is replaced, and so is each option "
         "given; an option left out (--prompt, --cost, --note) keeps the value recorded before.",
     )
-    record.add_argument("decision_id", help="decision id printed by `shoal route`")
-    record.add_argument("model", help="the model that did the task (a catalog id; add your own "
+    record.add_argument("decision_id", type=identifier, help="decision id printed by `shoal route`")
+    record.add_argument("model", type=identifier,
+                        help="the model that did the task (a catalog id; add your own "
                         "with --prices)")
     record.add_argument("score", type=float, help="observed quality, 0 to 1")
     record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit); "
@@ -241,9 +245,11 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _add_token_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--encoding",
+        type=identifier,
         help="o200k_base, cl100k_base or tekken_240718 (default: o200k_base, or the --model's)",
     )
-    parser.add_argument("--model", help="count with this catalog model's tokenizer instead")
+    parser.add_argument("--model", type=identifier,
+                        help="count with this catalog model's tokenizer instead")
     parser.add_argument(
         "--prices",
         type=Path,
@@ -422,11 +428,13 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="price a call from the dated catalog",
         description="Price one call (or --calls of them), each kind of token separately.",
     )
-    cost.add_argument("model", nargs="?", help="catalog model id, e.g. gpt-4.1-mini")
+    cost.add_argument("model", nargs="?", type=identifier,
+                      help="catalog model id, e.g. gpt-4.1-mini")
     cost.add_argument(
         "--compare", metavar="A,B,C", help="price the workload on these models, cheapest first"
     )
-    cost.add_argument("--baseline", help="with --compare: the model to measure savings against")
+    cost.add_argument("--baseline", type=identifier,
+                      help="with --compare: the model to measure savings against")
     cost.add_argument(
         "--plan",
         type=Path,
@@ -528,7 +536,8 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="add a file as an item (repeatable); a relative path starts at the current folder, "
         "as in the shell, and the file must lie inside a --root",
     )
-    fit.add_argument("--model", required=True, help="catalog model id to count and price for")
+    fit.add_argument("--model", required=True, type=identifier,
+                     help="catalog model id to count and price for")
     fit.add_argument("--budget", type=int, required=True, help="token budget")
     fit.add_argument(
         "--truncate-last",
@@ -558,7 +567,8 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "[...], 'tools': [...]} as `count --chat` reads it (the tools count against the "
         "budget); '-' reads it from stdin",
     )
-    trim.add_argument("--model", required=True, help="catalog model id to count for")
+    trim.add_argument("--model", required=True, type=identifier,
+                      help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
     trim.add_argument("--output", type=Path,
                       help="write the kept messages to this JSON file (a new file, or a JSON "
@@ -589,7 +599,8 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     record.add_argument(
         "--scope", required=True, type=_scope, help="e.g. session:4f2a or project:docs"
     )
-    record.add_argument("--model", required=True, help="catalog model id that answered")
+    record.add_argument("--model", required=True, type=identifier,
+                        help="catalog model id that answered")
     record.add_argument("--input", type=int, default=0, dest="input_tokens",
                         help=f"input tokens, {INPUT_PARTS_HELP}")
     record.add_argument("--output", type=int, default=0, dest="output_tokens",
@@ -602,10 +613,12 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help=f"hidden reasoning tokens, {REASONING_HELP}")
     record.add_argument(
         "--decision-id",
+        type=identifier,
         help="decision id printed by `shoal route` (d- and 24 hex digits) that the call followed; "
         "the report counts such calls as routed",
     )
-    record.add_argument("--request-id", help="idempotency key: the same id records once")
+    record.add_argument("--request-id", type=identifier,
+                        help="idempotency key: the same id records once")
     record.add_argument(
         "--at",
         help="when the call happened (ISO 8601, UTC unless it says; default: now): from "
@@ -646,7 +659,7 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("--scope", help="one scope (default: all)")
     report.add_argument("--since", help="from this date or time (ISO 8601, inclusive)")
     report.add_argument("--until", help="to this date or time (ISO 8601, exclusive)")
-    report.add_argument("--baseline", help="model to compare with")
+    report.add_argument("--baseline", type=identifier, help="model to compare with")
     report.add_argument(
         "--bucket",
         choices=("hour", "day", "week", "month"),
@@ -669,7 +682,8 @@ def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--json prints every field of each model, its tokenizer (encoding, token_ratio) "
         "included.",
     )
-    models.add_argument("--provider", help="only this provider's models, e.g. openai")
+    models.add_argument("--provider", type=identifier,
+                        help="only this provider's models, e.g. openai")
     models.add_argument("--open-weights", action="store_true", help="only open-weight models")
     models.add_argument("--prices", type=Path, help="user price file to apply")
     models.add_argument("--json", action="store_true", help="print structured JSON")
@@ -755,25 +769,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(args) or 0)
     except ValueError as error:
         subcommand = getattr(error, "subcommand", None)  # `shoal hw` parses its own words
-        print(f"{command}{f' {subcommand}' if subcommand else ''}: error: {error}",
-              file=sys.stderr)
+        _print_error(f"{command}{f' {subcommand}' if subcommand else ''}", str(error))
         return 2
     except BrokenPipeError:
         return 0
     except OSError as error:
         # A file the user named cannot be written or read: their mistake, not a crash.
         where = f" {error.filename}:" if error.filename else ""
-        print(f"{command}: error:{where} {error.strerror or error}", file=sys.stderr)
+        _print_error(command, f"{where} {error.strerror or error}".lstrip())
         return 2
     except RecursionError:
-        print(f"{command}: error: the input is nested too deeply", file=sys.stderr)
+        _print_error(command, "the input is nested too deeply")
         return 2
     except (TypeError, OverflowError) as error:
         # A value of the wrong type or size that no check above caught: still the input's
         # fault far more often than the code's, so an error, with the traceback under -v.
         logger.debug("%s failed", command, exc_info=True)
-        print(f"{command}: error: {error}", file=sys.stderr)
+        _print_error(command, str(error))
         return 2
+
+
+def _print_error(command: str, message: str) -> None:
+    """``COMMAND: error: MESSAGE`` on stderr, with what the user typed escaped where it is not
+    printable (see `shoal._shown.escaped`): some messages quote it raw."""
+    print(f"{command}: error: {escaped(message)}", file=sys.stderr)
 
 
 # Paths that name this process's standard output. An output option given one carries the

@@ -379,6 +379,11 @@ def _require(
     for name in texts:
         if not isinstance(row.get(name), str) or not row[name].strip():
             raise ValueError(f"field '{name}' must be a non-empty string")
+    # An id is typed and printed back in every table and answer, where a control or format
+    # character (U+202E reverses the text after it) would make the line read as something else.
+    if "id" in texts and not row["id"].isprintable():
+        raise ValueError("field 'id' must hold only printable characters (no control or format "
+                         f"characters, no space but ' '), got {row['id']!r}")
     for name in positives:
         if not _positive(row.get(name)):
             raise ValueError(f"field '{name}' must be a positive number, got {row.get(name)!r}")

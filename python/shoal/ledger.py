@@ -785,9 +785,7 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     limit = MAX_SCOPE_LENGTH if name == "scope" else MAX_ID_LENGTH
     if not value.strip() or len(value) > limit:
-        raise ValueError(f"{name} must be 1 to {limit} characters, got {len(value)}")
-    if any(ord(character) < 32 for character in value):
-        raise ValueError(f"{name} must not contain control characters")
+        raise ValueError(f"{name} must be 1 to {limit} characters, got {len(value):,}")
     undecodable = next((index for index, character in enumerate(value)
                         if "\ud800" <= character <= "\udfff"), None)
     if undecodable is not None:
@@ -795,6 +793,13 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
         # which no database can store as text.
         raise ValueError(f"{name} is not valid UTF-8 (an undecodable byte or lone surrogate at "
                          f"character {undecodable})")
+    # Stored names are printed back in every status and report, where a control character (a
+    # newline, a terminal escape) or a format one (U+202E reverses the text after it) would make
+    # the line read as something else. Router names are held to the same rule.
+    hidden = next((character for character in value if not character.isprintable()), None)
+    if hidden is not None:
+        raise ValueError(f"{name} must hold only printable characters (no control or format "
+                         f"characters, no space but ' '), got {hidden!r} in {value!r}")
     return value
 
 
@@ -1435,7 +1440,8 @@ def check_scope(scope: object) -> None:
 
     Raises:
         TypeError, ValueError: It is not text, is blank, longer than ``MAX_SCOPE_LENGTH`` or holds
-            a control character.
+            a character that does not print (a control or format character, a lone surrogate,
+            a space other than ' ').
     """
     _check_text("scope", scope)
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shoal._cli_parser import once_each
+from shoal._cli_parser import once_each, split_ids
 from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
@@ -349,8 +349,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
     _use_catalog_prices(args.prices)
     catalog = configured_catalog()
-    held_out = once_each([m.strip() for m in args.holdout_models.split(",") if m.strip()],
-                         "--holdout-models")
+    held_out = once_each(split_ids(args.holdout_models, "--holdout-models"), "--holdout-models")
     if held_out and args.train is None:
         raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
                               "models' labels from the training data")
