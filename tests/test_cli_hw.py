@@ -176,7 +176,7 @@ def test_sweep_prints_the_front_writes_a_plot_and_json(capsys, tmp_path):
     code, out, err = _run(capsys, *argv, "--plot", str(plot))
     assert code == 0
     assert out.startswith("48 configurations, 48 fit in memory")
-    assert f"wrote {plot}" in err
+    assert err == f"shoal hw sweep: wrote {plot}\n"
     assert ElementTree.parse(plot).getroot().tag == "{http://www.w3.org/2000/svg}svg"
 
     code, out, _ = _run(capsys, *argv, "--json")

@@ -160,8 +160,9 @@ def test_cli_ledger_report_budget_and_cost(
     svg = tmp_path / "spend.svg"
     assert main(["report", "--baseline", "gpt-4o", "--bucket", "day", "--svg", str(svg),
                  "--ledger", ledger]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert out.startswith("all scopes: $0.146 spent on 4 calls (2 routed)")
+    assert err == f"shoal report: wrote {svg}\n"
     assert "spend per day" in out and svg.read_text(encoding="utf-8").startswith("<svg")
 
     items = tmp_path / "items.json"

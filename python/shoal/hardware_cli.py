@@ -511,7 +511,7 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
         path.write_text(pareto_svg(front), encoding="utf-8")
     except OSError as error:
         raise ValueError(f"cannot write {path}: {error.strerror}") from None
-    print(f"wrote {path}", file=sys.stderr)
+    print(f"shoal hw sweep: wrote {path}", file=sys.stderr)
 
 
 def front_table(front: hardware.ParetoFront) -> str:
