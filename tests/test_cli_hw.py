@@ -278,10 +278,10 @@ def test_weight_format_help_lists_every_format(capsys, subcommand, option):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1e300"],
-         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1e+300"),
-        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "inf"],
-         "--sram-mb must be a number of MB from 0 to 1,000,000, got inf"),
+        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "2000000"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 2000000"),
+        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1000000.5"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1000000.5"),
         (["port", "iphone-16-pro", "--to", "n2", "--context", "0"], "--context must be > 0"),
         (["fit", "qwen3-8b", "rtx-4090", "--batch", "65536"],
          "--batch must be at most 4,096, got 65,536"),
@@ -328,7 +328,7 @@ def test_port_names_the_models_that_do_not_fit(capsys):
 
     # Resident in a huge SRAM is no use to a model the device's memory cannot load.
     code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
-                        "1e6", "--models", "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
+                        "1000000", "--models", "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
     resident = next(line for line in out.splitlines() if "resident in on-die SRAM" in line)
     assert resident.endswith(": llama-3.2-1b-instruct")
     assert "llama-3.1-405b-instruct needs 251.2 GB" in out
@@ -344,7 +344,7 @@ def test_port_of_a_device_without_a_node_asks_for_the_from_option(capsys):
 
 def test_port_writes_large_figures_with_thousands_separators(capsys):
     code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
-                        "1e6", "--models", "llama-3.2-1b-instruct")
+                        "1000000", "--models", "llama-3.2-1b-instruct")
 
     assert code == 0 and "SRAM capacity x1.00 (1,000,000 MB)" in out
     figures = re.findall(r"\(([\d.,]+) (?:W|TFLOPS|MB)\)", out)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,8 +27,11 @@ class CommandParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         # Every `type=Path` option goes through `named_path`, so '' is an error, not the
-        # current folder.
+        # current folder; every `type=int` and `type=float` one through `whole_number` and
+        # `decimal_number`, which take plain notation only.
         self.register("type", Path, named_path)
+        self.register("type", int, whole_number)
+        self.register("type", float, decimal_number)
 
     def parse_known_args(  # type: ignore[override]
         self, args: Any = None, namespace: Any = None
@@ -54,6 +59,40 @@ def named_path(value: str) -> Path:
     if not value:
         raise argparse.ArgumentTypeError("an empty path names no file")
     return Path(value)
+
+
+# What `int` and `float` take and a number typed for shoal must not be: digit separators
+# ('1_000'), digits of other scripts ('١٢'), spaces around, and for `float` an exponent
+# ('1e-10', which an error would echo back in the same notation), 'inf' and 'nan'.
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def whole_number(value: str) -> int:
+    """A whole number typed on the command line: ASCII digits with an optional sign."""
+    if not _WHOLE_NUMBER.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"not a whole number: {excerpt(value)}; write plain digits, such as 4096")
+    try:
+        return int(value)
+    except ValueError:  # past Python's limit on the digits of an int read from text
+        raise argparse.ArgumentTypeError(
+            f"a whole number of {len(value):,} digits is larger than any option takes") from None
+
+
+def decimal_number(value: str) -> float:
+    """A number typed on the command line in plain decimal notation: ASCII digits with an
+    optional sign and decimal point."""
+    if not _DECIMAL_NUMBER.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"not a plain decimal number: {excerpt(value)}; write digits with an optional sign "
+            "and decimal point, such as 0.25 (no exponent, no '_')")
+    number = float(value)
+    # Past a float's range the digits would read as inf, or as 0 for a figure that is not.
+    if math.isinf(number) or (number == 0 and value.strip("+-0.")):
+        raise argparse.ArgumentTypeError(
+            f"{excerpt(value)} is too {'large' if number else 'small'} to read as a number")
+    return number
 
 
 def identifier(value: str) -> str:

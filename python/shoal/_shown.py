@@ -8,7 +8,9 @@ reads as something it does not say.
 
 from __future__ import annotations
 
+import math
 import reprlib
+from decimal import Decimal
 
 # The most characters of a string an error quotes, and of its items, as the MCP server's
 # argument errors quote them.
@@ -25,6 +27,16 @@ def excerpt(value: object) -> str:
     `EXCERPT_CHARACTERS` characters (``'xxxx...xxxx'``); ``repr`` escapes every character that
     is not printable."""
     return _EXCERPT.repr(value)
+
+
+def plain_number(value: float) -> str:
+    """A number as decimal digits, as it would be typed: ``0.0000000001`` rather than
+    ``1e-10``, ``5000000000`` rather than ``5000000000.0``. Past `EXCERPT_CHARACTERS` digits
+    (``1e+300``), and for inf and nan, as Python writes it: no one typed those digits."""
+    if isinstance(value, int) or not math.isfinite(value):
+        return str(value)
+    digits = f"{Decimal(repr(value)).normalize():f}"
+    return digits if len(digits) <= EXCERPT_CHARACTERS else repr(value)
 
 
 def escaped(text: str) -> str:

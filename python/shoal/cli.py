@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoal import __version__
-from shoal._cli_parser import CommandParser, identifier, once_each, split_ids
-from shoal._shown import escaped
+from shoal._cli_parser import CommandParser, identifier, once_each, split_ids, whole_number
+from shoal._shown import escaped, plain_number
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
@@ -344,10 +344,7 @@ def add_max_file_bytes(
 def _max_file_bytes(value: str) -> int:
     from shoal.files import check_max_file_bytes
 
-    try:
-        limit = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {value!r}") from None
+    limit = whole_number(value)
     try:
         check_max_file_bytes(limit)
     except ValueError as error:
@@ -970,10 +967,7 @@ def _folder(value: str) -> Path:
 
 
 def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    port = whole_number(value)
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
     return port
@@ -1347,8 +1341,8 @@ def _route(args: argparse.Namespace) -> int:
         raise ValueError("--stickiness-margin weighs a switch from --previous-model; give both, "
                          "or neither")
     if args.max_cost is not None and args.max_cost < 0:
-        raise ValueError(f"--max-cost must be 0 or more, got {args.max_cost:g}; leave it out for "
-                         "no limit")
+        raise ValueError(f"--max-cost must be 0 or more, got {plain_number(args.max_cost)}; leave "
+                         "it out for no limit")
 
     _use_ledger_and_prices(args)
     options = {

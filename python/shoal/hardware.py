@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
+from shoal._shown import plain_number
 from shoal.files import read_json_file
 
 logger = logging.getLogger(__name__)
@@ -947,7 +948,7 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
     if not (math.isfinite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
         # The value as given: a rounded one (1e+06 for 1,000,001) would look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
-                             f"got {sram_mb}")
+                             f"got {plain_number(sram_mb)}")
     return float(sram_mb)
 
 

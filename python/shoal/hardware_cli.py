@@ -16,8 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shoal import hardware
-from shoal._cli_parser import CommandParser, identifier, once_each, split_ids
-from shoal._shown import escaped
+from shoal._cli_parser import (
+    CommandParser,
+    decimal_number,
+    identifier,
+    once_each,
+    split_ids,
+    whole_number,
+)
+from shoal._shown import escaped, excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +57,10 @@ def _contexts(values: Sequence[str] | None) -> list[int]:
     contexts = []
     for item in items:
         try:
-            contexts.append(int(item.replace("_", "")))
-        except ValueError:
-            raise ValueError(
-                f"--contexts takes whole numbers of tokens, got {item!r}"
-            ) from None
+            contexts.append(whole_number(item))
+        except argparse.ArgumentTypeError:
+            raise ValueError(f"--contexts takes whole numbers of tokens, got {excerpt(item)}"
+                             ) from None
     return contexts
 
 
@@ -62,13 +68,9 @@ def _megabytes(value: str) -> float:
     """A number of MB as typed: a whole number stays an int, so that a refusal quotes it as
     given (1000001, not 1e+06)."""
     try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of MB: {value!r}") from None
+        return whole_number(value)
+    except argparse.ArgumentTypeError:
+        return decimal_number(value)
 
 
 def _print_json(payload: object) -> None:

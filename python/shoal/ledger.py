@@ -47,6 +47,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from shoal._shown import plain_number
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost, format_usd
 
@@ -1215,15 +1216,16 @@ def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None
         raise TypeError(f"usd must be a number, got {type(usd).__name__}")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(usd, float) and not math.isfinite(usd)) or usd < 0:
-        raise ValueError(f"usd must be a finite amount of at least 0, got {usd}")
+        raise ValueError(f"usd must be a finite amount of at least 0, got {plain_number(usd)}")
     # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
     if usd > MAX_LIMIT_USD:
-        shown = repr(usd) if isinstance(usd, float) or usd < 10**100 else "more than 10**100"
+        shown = plain_number(usd) if isinstance(usd, float) or usd < 10**100 else (
+            "more than 10**100")
         raise ValueError(f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {shown}")
     if usd > 0 and _nano(usd) == 0:
         raise ValueError(
-            f"usd {usd:g} rounds to $0: the ledger keeps whole nano-dollars, so give at "
-            "least 0.000000001 (or 0 for a limit that refuses every paid call)"
+            f"usd {plain_number(usd)} rounds to $0: the ledger keeps whole nano-dollars, so give "
+            "at least 0.000000001 (or 0 for a limit that refuses every paid call)"
         )
     if not isinstance(hard, bool):
         # Stored as an integer: 0.5 would read back as a soft limit, "no" as an error.
@@ -1239,7 +1241,8 @@ def _status_moment(scope: str, window_hours: float,
     if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
         raise TypeError("window_hours must be a number")
     if not 0 < window_hours <= 24 * 366:
-        raise ValueError(f"window_hours must be above 0 and at most a year, got {window_hours}")
+        raise ValueError("window_hours must be above 0 and at most a year, got "
+                         f"{plain_number(window_hours)}")
     moment = to_epoch(now, "now")
     return time.time() if moment is None else moment
 

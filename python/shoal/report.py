@@ -502,7 +502,8 @@ def spend_svg(report: SavingsReport) -> str:
     """
     title = html.escape(
         f"Spend{' in ' + report.scope if report.scope else ''}: "
-        f"{format_usd(report.spent_usd)} with routing vs {format_usd(report.baseline_usd)} on {report.baseline or 'no baseline'}"
+        f"{format_usd(report.spent_usd)} with routing vs {format_usd(report.baseline_usd)} on "
+        f"{report.baseline or 'no baseline'}"
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" '

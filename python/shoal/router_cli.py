@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shoal._cli_parser import once_each, split_ids
+from shoal._cli_parser import once_each, split_ids, whole_number
+from shoal._shown import excerpt
 from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
@@ -125,14 +126,11 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.set_defaults(handler=run_eval)
 
 
-def _whole_number(low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a whole number from ``low`` to ``high`` (no upper end when None)."""
 
     def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number{unit}: {value!r}") from None
+        number = whole_number(value)
         if number < low or (high is not None and number > high):
             bound = f"{low} or more" if high is None else f"{low} to {high}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {number}")
@@ -142,7 +140,7 @@ def _whole_number(low: int, high: int | None = None, unit: str = "") -> Callable
 
 
 # A negative count would price every call below nothing and print negative costs.
-_output_tokens = _whole_number(0, unit=" of tokens")
+_output_tokens = _whole_number(0)
 _neighbours = _whole_number(1, 1000)
 
 
@@ -414,9 +412,10 @@ def _check_held_out(held_out: Sequence[str], train: Sequence[Any]) -> None:
 
 def _int_folds(value: str) -> int:
     try:
-        folds = int(value)
-    except ValueError:
-        raise EvaluationError(f"--folds must be a number or 'task', got {value!r}") from None
+        folds = whole_number(value)
+    except argparse.ArgumentTypeError:
+        raise EvaluationError(f"--folds must be a whole number or 'task', got {excerpt(value)}"
+                              ) from None
     if folds < 2:
         raise EvaluationError(f"--folds must be 2 or more (or 'task'), got {folds}")
     return folds
