@@ -149,7 +149,7 @@ def test_an_empty_items_file_is_named(capsys, tmp_path):
     items.write_text("[]", encoding="utf-8")
     code, _, err = run(capsys, "budget", "fit", str(items), "--model", "gpt-4o", "--budget", "9")
     assert code == 2
-    assert f"items file {items} holds no items and no --file is given: nothing to fit" in err
+    assert f"items file: {items} holds no items and no --file is given: nothing to fit" in err
 
 
 def test_a_mode_with_a_node_to_port_to_is_used(capsys):

@@ -441,3 +441,11 @@ def test_a_context_that_is_not_a_number_is_named_alone(capsys):
 
     assert code == 2
     assert err == "shoal hw sweep: error: --contexts takes whole numbers of tokens, got '4k'\n"
+
+
+def test_a_context_past_the_model_maximum_is_warned_in_separated_figures(capsys):
+    code, out, _ = _run(capsys, "fit", "llama-3.1-8b-instruct", "h100-sxm", "--context",
+                        "10000000")
+
+    assert code == 0
+    assert "warning: context 10,000,000 exceeds the model's maximum of 131,072" in out

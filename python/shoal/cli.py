@@ -319,26 +319,38 @@ INPUT_FILE_HELP = (
     "or /sys, and nothing over --max-file-bytes"
 )
 
-# The default of --max-file-bytes: shoal.files.DEFAULT_MAX_FILE_BYTES, which is not imported
-# while the parser is built.
+# The default and the ceiling of --max-file-bytes: shoal.files.DEFAULT_MAX_FILE_BYTES and
+# MAX_FILE_BYTES_LIMIT, which are not imported while the parser is built.
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 
 
 def add_max_file_bytes(
-    parser: argparse.ArgumentParser, what: str, default: int | None = None
+    parser: argparse.ArgumentParser, what: str, default: int | None = None,
+    *, other_defaults: str = "",
 ) -> None:
     """Add --max-file-bytes, the size limit of what the command reads (at most 1 GiB).
 
     Without a ``default`` the option stays None when absent, so a command can refuse it where
     it would change nothing (see ``_file_size_limit``) and fall back to the usual limit.
+    ``other_defaults`` names the defaults of the inputs that have another, for the help.
     """
+    defaults = f"default: {byte_count(default or DEFAULT_MAX_FILE_BYTES)}"
     parser.add_argument(
         "--max-file-bytes",
         type=_max_file_bytes,
         metavar="N",
         default=default,
-        help=f"{what} (default: {default or DEFAULT_MAX_FILE_BYTES}; at most 1073741824, 1 GiB)",
+        help=f"{what} ({'; '.join(filter(None, [defaults, other_defaults]))}; at most "
+        f"{byte_count(MAX_FILE_BYTES_LIMIT)})",
     )
+
+
+def byte_count(count: int) -> str:
+    """``16,777,216 (16 MiB)``: the figure --max-file-bytes takes, and the size it reads as."""
+    mebibytes = count / 2**20
+    size = f"{mebibytes / 1024:g} GiB" if mebibytes >= 1024 else f"{mebibytes:g} MiB"
+    return f"{count:,} ({size})"
 
 
 def _max_file_bytes(value: str) -> int:
@@ -1044,9 +1056,8 @@ def _read_json(path: Path, name: str) -> object:
     from shoal.files import parse_json
 
     text = _read_input(path, name)
-    where = "standard input" if str(path) == "-" else str(path)
     try:
-        return parse_json(text, where)
+        return parse_json(text, _shown_path(path))
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
 
@@ -1097,8 +1108,8 @@ def _budget(args: argparse.Namespace) -> int:
         if args.items is None:
             raise ValueError("no items to fit: give ITEMS_FILE (a JSON list of items) or --file "
                              "PATH")
-        raise ValueError(f"items file {args.items} holds no items and no --file is given: "
-                         "nothing to fit")
+        raise ValueError(f"items file: {_shown_path(args.items)} holds no items and no --file "
+                         "is given: nothing to fit")
     min_truncated_tokens = args.min_truncated_tokens
     if min_truncated_tokens is None:
         min_truncated_tokens = DEFAULT_MIN_TRUNCATED_TOKENS
@@ -1144,8 +1155,13 @@ def _errors_in_file(name: str, path: Path | None) -> Iterator[None]:
     try:
         yield
     except (TypeError, ValueError) as error:
-        where = "from stdin" if str(path) == "-" else str(path)
-        raise ValueError(f"{name} {where}: {error}") from None
+        raise ValueError(f"{name}: {_shown_path(path)}: {error}") from None
+
+
+def _shown_path(path: Path | None) -> str:
+    """A file the user named as errors name it: its path, or "standard input" for '-' (as the
+    readers name it when it is not UTF-8 or too large)."""
+    return "standard input" if str(path) == "-" else str(path)
 
 
 def _ledger(args: argparse.Namespace) -> int:

@@ -1034,7 +1034,7 @@ def _notes(
             "measurement"
         ),
         (
-            f"decode speed is at a context depth of {context} tokens; prefill assumes the whole "
+            f"decode speed is at a context depth of {context:,} tokens; prefill assumes the whole "
             "context is the prompt and excludes model load time"
         ),
         (
@@ -1047,10 +1047,10 @@ def _notes(
     if arch.sliding_window_layers:
         notes.append(
             f"{arch.sliding_window_layers} of {arch.layers} layers cache at most "
-            f"{arch.sliding_window} tokens (sliding window)"
+            f"{arch.sliding_window:,} tokens (sliding window)"
         )
     if context > arch.max_context:
-        notes.append(f"context {context} exceeds the model's maximum of {arch.max_context}")
+        notes.append(f"context {context:,} exceeds the model's maximum of {arch.max_context:,}")
     if not raw["fits"]:
         notes.append("does not fit: offloading to system memory would be far slower than shown")
     if batch > 1:
