@@ -15,6 +15,7 @@ from shoal._shown import escaped, excerpt
 # would bury what it says.
 MAX_ID_CHARACTERS = 200
 
+
 class CommandParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that takes options only by their full names.
 
@@ -104,6 +105,7 @@ def identifier(value: str) -> str:
 
 
 def too_long_an_id(value: str) -> str:
+    """What is wrong with an id past `MAX_ID_CHARACTERS`, quoting an excerpt of it."""
     return (f"an id is at most {MAX_ID_CHARACTERS} characters, got {len(value):,} "
             f"({excerpt(value)})")
 

@@ -32,7 +32,7 @@ def excerpt(value: object) -> str:
 def plain_number(value: float) -> str:
     """A number as decimal digits, as it would be typed: ``0.0000000001`` rather than
     ``1e-10``, ``5000000000`` rather than ``5000000000.0``. Past `EXCERPT_CHARACTERS` digits
-    (``1e+300``), and for inf and nan, as Python writes it: no one typed those digits."""
+    (``1e+300``), and for inf and nan, as Python writes it."""
     if isinstance(value, int) or not math.isfinite(value):
         return str(value)
     digits = f"{Decimal(repr(value)).normalize():f}"
