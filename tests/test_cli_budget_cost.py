@@ -37,26 +37,26 @@ def _write(path: Path, document: object) -> Path:
 @pytest.mark.parametrize(
     ("action", "document", "message"),
     [
-        ("fit", [1, 2], "items file {path}: items[0] must be an object with an id and a text or "
+        ("fit", [1, 2], "items file: {path}: items[0] must be an object with an id and a text or "
                         "path (a dict or BudgetItem), got int 1"),
-        ("fit", [{"text": "x"}], "items file {path}: items[0] has no 'id'; every item needs a "
+        ("fit", [{"text": "x"}], "items file: {path}: items[0] has no 'id'; every item needs a "
                                  "unique id"),
         ("fit", [{"id": "a", "text": "x", "priority": "high"}],
-         "items file {path}: item 'a': priority must be a number, got 'high'"),
-        ("fit", {"id": "a", "text": "x"}, "items file {path}: must hold a JSON list of items"),
-        ("fit", [{"id": "a"}], "items file {path}: item 'a' gives neither text nor path; give "
+         "items file: {path}: item 'a': priority must be a number, got 'high'"),
+        ("fit", {"id": "a", "text": "x"}, "items file: {path}: must hold a JSON list of items"),
+        ("fit", [{"id": "a"}], "items file: {path}: item 'a' gives neither text nor path; give "
                                "exactly one of text and path"),
-        ("fit", [{"id": "a", "path": ""}], "items file {path}: item 'a': path is empty; name a "
+        ("fit", [{"id": "a", "path": ""}], "items file: {path}: item 'a': path is empty; name a "
                                            "file"),
         ("trim", [1, "x", None],
-         "messages file {path}: messages[0] must be an object with a role, got int 1"),
+         "messages file: {path}: messages[0] must be an object with a role, got int 1"),
         ("trim", [{"role": "wizard", "content": "x"}],
-         "messages file {path}: messages[0] has the unknown role 'wizard'; the roles are system, "
+         "messages file: {path}: messages[0] has the unknown role 'wizard'; the roles are system, "
          "developer, user, assistant, tool, function"),
-        ("trim", {"role": "user"}, "messages file {path}: a chat request needs a 'messages' "
+        ("trim", {"role": "user"}, "messages file: {path}: a chat request needs a 'messages' "
                                    "list, and its keys are 'role'"),
         ("trim", [{"role": "user", "content": 5}],
-         "messages file {path}: messages[0]['content'] must be str, not int"),
+         "messages file: {path}: messages[0]['content'] must be str, not int"),
     ],
 )
 def test_budget_names_the_file_and_the_item_of_a_malformed_file(
@@ -98,16 +98,26 @@ def test_budget_trim_reads_a_chat_request_as_count_chat_does(
     assert json.loads(out)["tokens"] == counted["tokens"] - counted["tool_tokens"]
 
 
-def test_budget_fit_reads_items_from_stdin_and_names_stdin_in_errors(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (b'[{"id": "a", "text": 5}]', ": item 'a': text must be a string, not int"),
+        (b"x", ": not valid JSON (line 1, column 1: Expecting value)"),
+        (b"\xff", " is not UTF-8 text (byte 0xFF at offset 0)"),
+        (b"[]", " holds no items and no --file is given: nothing to fit"),
+        (b"{}", ": must hold a JSON list of items"),
+    ],
+)
+def test_budget_fit_reads_items_from_stdin_and_names_stdin_in_errors_one_way(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], given: bytes,
+    problem: str,
 ) -> None:
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'[{"id": "a", "text": 5}]')))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(given)))
 
     code, _, err = _run(capsys, "budget", "fit", "-", "--model", "gpt-4o", "--budget", "100")
 
     assert code == 2
-    assert err == ("shoal budget fit: error: items file from stdin: item 'a': text must be a string, "
-                   "not int\n")
+    assert err == f"shoal budget fit: error: items file: standard input{problem}\n"
 
 
 def test_budget_fit_cuts_below_the_default_minimum_only_when_asked(

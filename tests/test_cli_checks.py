@@ -4,9 +4,12 @@ counts are worded in the singular for one."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,7 +149,7 @@ def test_an_empty_items_file_is_named(capsys, tmp_path):
     items.write_text("[]", encoding="utf-8")
     code, _, err = run(capsys, "budget", "fit", str(items), "--model", "gpt-4o", "--budget", "9")
     assert code == 2
-    assert f"items file {items} holds no items and no --file is given: nothing to fit" in err
+    assert f"items file: {items} holds no items and no --file is given: nothing to fit" in err
 
 
 def test_a_mode_with_a_node_to_port_to_is_used(capsys):
@@ -213,7 +216,7 @@ def test_errors_name_the_option(capsys, argv, message):
          "--cached (5) plus --cache-write (0) must not exceed --input (1)"),
         (["limit", "--scope", "s", "--usd", "-1"], "--usd must be a finite amount of at least 0"),
         (["status", "--scope", "s", "--window", "-1"],
-         "--window must be above 0 and at most a year, got -1.0"),
+         "--window must be above 0 and at most a year, got -1"),
     ],
 )
 def test_ledger_errors_name_the_option(capsys, ledger, argv, message):
@@ -404,14 +407,14 @@ def test_count_file_dash_points_to_standard_input(capsys):
          "shoal route: error: --file routes independent prompts and takes no --previous-model, "
          "which is about one conversation"),
         # Beyond these bounds --json would write Infinity, which is not JSON.
-        (["route", "--json", "--willingness-to-pay", "inf", "hi"],
+        (["route", "--json", "--willingness-to-pay", "5000", "hi"],
          "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
-         "1,000 USD per quality point, got inf\n"),
+         "1,000 USD per quality point, got 5000\n"),
         (["route", "--willingness-to-pay", "0", "hi"],
          "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
          "1,000 USD per quality point, got 0\n"),
-        (["route", "--max-cost", "inf", "hi"],
-         "shoal route: error: --max-cost must be between 0 and 1000, got inf"),
+        (["route", "--max-cost", "5000", "hi"],
+         "shoal route: error: --max-cost must be between 0 and 1000, got 5000"),
         (["route", "--candidates", "gpt-4.1", "mail bob@corp.com"],
          "shoal route: error: --privacy local keeps this task on local open-weight models "
          "because it found 1 private item (email): remove them, or set --privacy off if"),
@@ -499,3 +502,189 @@ def test_route_lists_may_be_given_over_several_options(capsys):
     assert considered == {"gpt-4.1", "gpt-4.1-mini", "gpt-4o"}
     refused = {item["model"] for item in decision["alternatives"] if not item["eligible"]}
     assert refused == {"gpt-4.1", "gpt-4o"}
+
+
+# ---- ids are quoted back bounded and escaped ----
+
+LONG_ID = "x" * 100_000
+
+
+def run_to_the_end(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`run`, also for an error argparse reports by exiting."""
+    try:
+        code = main(list(argv))
+    except SystemExit as stopped:
+        code = int(stopped.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["hw", "fit", LONG_ID, "apple-m4-pro"],
+        ["hw", LONG_ID, "apple-m4-pro"],
+        ["hw", "fit", "llama-3.1-8b-instruct", "apple-m4-pro", "--quant", LONG_ID],
+        ["hw", "port", LONG_ID, "--to", "n2"],
+        ["hw", "port", "iphone-16-pro", "--to", LONG_ID],
+        ["hw", "port", "iphone-16-pro", "--to", "n2", "--models", LONG_ID],
+        ["hw", "sweep", "--models", LONG_ID, "--devices", "rtx-4090"],
+        ["cost", LONG_ID, "--input", "5"],
+        ["cost", "--compare", f"gpt-4o,{LONG_ID}", "--input", "5"],
+        ["cost", "--compare", f"{LONG_ID},", "--input", "5"],
+        ["ledger", "record", "--scope", "s", "--model", LONG_ID, "--input", "5"],
+        ["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+         "--request-id", LONG_ID],
+        ["route", "hello", "--candidates", LONG_ID],
+        ["route", "hello", "--device", LONG_ID],
+        ["count", "hello", "--model", LONG_ID],
+        ["models", "--provider", LONG_ID],
+        ["report", "--baseline", LONG_ID],
+        ["feedback", "record", "d-" + "0" * 24, LONG_ID, "1"],
+    ],
+    ids=lambda argv: " ".join(word[:20] for word in argv),
+)
+def test_an_id_of_any_length_gives_an_error_of_a_few_lines(capsys, ledger, argv):
+    code, out, err = run_to_the_end(capsys, *argv, *(
+        ["--ledger", ledger] if argv[0] in ("ledger", "report") else []))
+
+    assert (code, out) == (2, "")
+    assert "at most 200 characters, got 100,000" in err
+    assert len(err) < 1_000 and "'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'" in err
+
+
+def test_an_id_of_200_characters_is_looked_up(capsys):
+    code, _, err = run_to_the_end(capsys, "cost", "x" * 200, "--input", "5")
+
+    assert code == 2 and "unknown model 'xxx" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["hw", "devices", "a\u202eb"], "unrecognized arguments: a\\u202eb"),
+        (["cost", "--compare", "a\u202eb,a\u202eb", "--input", "5"],
+         "--compare names a\\u202eb more than once"),
+        (["hw", "fit", "llama-3.1-8b-instruct", "my-box\u202e"],
+         "unknown device 'my-box\\u202e'"),
+        (["route", "hello", "--privacy", "\x1b[2Kblock"], "'\\x1b[2Kblock'"),
+    ],
+)
+def test_characters_that_do_not_print_are_escaped_in_errors(capsys, argv, shown):
+    code, out, err = run_to_the_end(capsys, *argv)
+
+    assert (code, out) == (2, "")
+    assert shown in err
+    assert "\u202e" not in err and "\x1b" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "shown"),
+    [
+        ("--scope", "session:\u202e4f2a", "'\\u202e' in 'session:\\u202e4f2a'"),
+        ("--scope", "session:\u00a04f2a", "'\\xa0' in 'session:\\xa04f2a'"),
+        ("--request-id", "call-\x1b[2K1", "'\\x1b' in 'call-\\x1b[2K1'"),
+    ],
+)
+def test_a_stored_name_that_does_not_print_is_refused(capsys, ledger, option, value, shown):
+    argv = {"--scope": "s", "--request-id": "r", option: value}
+    code, out, err = run_to_the_end(
+        capsys, "ledger", "record", "--scope", argv["--scope"], "--request-id",
+        argv["--request-id"], "--model", "gpt-4o", "--input", "5", "--ledger", ledger)
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal ledger record: error: {option} must hold only printable characters "
+                   f"(no control or format characters, no space but ' '), got {shown}\n")
+    assert not Path(ledger).exists()
+
+
+# ---- numbers are typed in plain decimal notation ----
+
+
+def _numeric_actions() -> list[tuple[str, argparse.ArgumentParser, argparse.Action]]:
+    """Every option of every shoal command that takes a number, with its parser."""
+    from shoal import cli, hardware_cli
+
+    def leaves(parser: argparse.ArgumentParser, prefix: str) -> list[tuple[str, Any]]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found += leaves(child, f"{prefix} {name}")
+        return found or [(prefix, parser)]
+
+    parsers = leaves(cli.build_parser(), "shoal") + leaves(hardware_cli.build_parser(), "shoal hw")
+    numeric = []
+    for command, parser in parsers:
+        for action in parser._actions:
+            kind = parser._registry_get("type", action.type, action.type)
+            if action.type in (int, float) or getattr(kind, "__name__", "").lstrip("_") in (
+                    "port", "max_file_bytes", "megabytes", "parse"):
+                numeric.append((command, parser, action))
+    return numeric
+
+
+def test_every_numeric_option_refuses_what_is_not_plain_decimal_notation() -> None:
+    actions = _numeric_actions()
+    assert len(actions) > 30, "the walk over the parsers lost the numeric options"
+    for command, parser, action in actions:
+        kind = parser._registry_get("type", action.type, action.type)
+        for typed in ("١٢", "1_000", "1e3", " 12", "inf"):
+            with pytest.raises(argparse.ArgumentTypeError, match=re.escape(repr(typed))):
+                kind(typed)
+        assert kind("12") == 12, f"{command} {action.option_strings}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ledger", "limit", "--scope", "s", "--usd", "1e400"],
+         "argument --usd: not a plain decimal number: '1e400'"),
+        (["ledger", "limit", "--scope", "s", "--usd", "1e-10"],
+         "argument --usd: not a plain decimal number: '1e-10'"),
+        (["ledger", "limit", "--scope", "s", "--usd", "١٢"],
+         "argument --usd: not a plain decimal number: '١٢'"),
+        (["ledger", "limit", "--scope", "s", "--usd", "1_000"],
+         "argument --usd: not a plain decimal number: '1_000'"),
+        (["ledger", "limit", "--scope", "s", "--usd", "1" + "0" * 400],
+         "argument --usd: '10000000000000000...000000000000000000' is too large to read"),
+        (["ledger", "limit", "--scope", "s", "--usd", "0." + "0" * 400 + "1"],
+         "argument --usd: '0.000000000000000...000000000000000001' is too small to read"),
+        (["ledger", "limit", "--scope", "s", "--usd", "0.0000000001"],
+         "--usd 0.0000000001 rounds to $0"),
+        (["ledger", "limit", "--scope", "s", "--usd", "5000000000"],
+         "--usd must be at most $4,611,686,018.42, got 5000000000\n"),
+        (["ledger", "limit", "--scope", "s", "--usd", "-1"],
+         "--usd must be a finite amount of at least 0, got -1\n"),
+        (["cost", "gpt-4o", "--input", "١٢"], "argument --input: not a whole number: '١٢'"),
+        (["route", "hello", "--min-quality", "-0.00001"],
+         "--min-quality must be between 0 and 1, got -0.00001\n"),
+        (["route", "hello", "--max-cost", "-0.00001"],
+         "--max-cost must be 0 or more, got -0.00001;"),
+        (["hw", "sweep", "--contexts", "4_096"],
+         "--contexts takes whole numbers of tokens, got '4_096'"),
+        (["hw", "port", "h100-sxm", "--to", "n2", "--sram-mb", "1e3"],
+         "argument --sram-mb: not a plain decimal number: '1e3'"),
+        (["eval", "--data", "x.json", "--folds", "1e3"],
+         "--folds must be a whole number or 'task', got '1e3'"),
+    ],
+)
+def test_a_number_not_in_plain_notation_is_refused_quoting_what_was_typed(
+    capsys, ledger, argv, message
+):
+    extra = ["--ledger", ledger] if argv[0] == "ledger" else []
+    code, out, err = run_to_the_end(capsys, *argv, *extra)
+
+    assert (code, out) == (2, "")
+    assert message in err
+
+
+def test_a_status_window_is_stated_in_plain_notation(capsys, ledger):
+    assert main(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+                 "--ledger", ledger]) == 0
+    capsys.readouterr()
+
+    code, out, _ = run_to_the_end(capsys, "ledger", "status", "--scope", "s", "--window",
+                                  "0.000001", "--ledger", ledger)
+
+    assert code == 0 and "in the last 0.000001 h" in out

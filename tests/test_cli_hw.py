@@ -201,7 +201,7 @@ def test_sweep_prints_the_front_writes_a_plot_and_json(capsys, tmp_path):
     code, out, err = _run(capsys, *argv, "--plot", str(plot))
     assert code == 0
     assert out.startswith("48 configurations, 48 fit in memory")
-    assert f"wrote {plot}" in err
+    assert err == f"shoal hw sweep: wrote {plot}\n"
     assert ElementTree.parse(plot).getroot().tag == "{http://www.w3.org/2000/svg}svg"
 
     code, out, _ = _run(capsys, *argv, "--json")
@@ -303,10 +303,10 @@ def test_weight_format_help_lists_every_format(capsys, subcommand, option):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1e300"],
-         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1e+300"),
-        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "inf"],
-         "--sram-mb must be a number of MB from 0 to 1,000,000, got inf"),
+        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "2000000"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 2000000"),
+        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1000000.5"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1000000.5"),
         (["port", "iphone-16-pro", "--to", "n2", "--context", "0"], "--context must be > 0"),
         (["fit", "qwen3-8b", "rtx-4090", "--batch", "65536"],
          "--batch must be at most 4,096, got 65,536"),
@@ -353,7 +353,7 @@ def test_port_names_the_models_that_do_not_fit(capsys):
 
     # Resident in a huge SRAM is no use to a model the device's memory cannot load.
     code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
-                        "1e6", "--models", "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
+                        "1000000", "--models", "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
     resident = next(line for line in out.splitlines() if "resident in on-die SRAM" in line)
     assert resident.endswith(": llama-3.2-1b-instruct")
     assert "llama-3.1-405b-instruct needs 251.2 GB" in out
@@ -369,7 +369,7 @@ def test_port_of_a_device_without_a_node_asks_for_the_from_option(capsys):
 
 def test_port_writes_large_figures_with_thousands_separators(capsys):
     code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb",
-                        "1e6", "--models", "llama-3.2-1b-instruct")
+                        "1000000", "--models", "llama-3.2-1b-instruct")
 
     assert code == 0 and "SRAM capacity x1.00 (1,000,000 MB)" in out
     figures = re.findall(r"\(([\d.,]+) (?:W|TFLOPS|MB)\)", out)
@@ -466,3 +466,11 @@ def test_a_context_that_is_not_a_number_is_named_alone(capsys):
 
     assert code == 2
     assert err == "shoal hw sweep: error: --contexts takes whole numbers of tokens, got '4k'\n"
+
+
+def test_a_context_past_the_model_maximum_is_warned_in_separated_figures(capsys):
+    code, out, _ = _run(capsys, "fit", "llama-3.1-8b-instruct", "h100-sxm", "--context",
+                        "10000000")
+
+    assert code == 0
+    assert "warning: context 10,000,000 exceeds the model's maximum of 131,072" in out

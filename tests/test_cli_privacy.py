@@ -166,7 +166,8 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
          '"start": 0, "end": 1}]}', ":2: span category 'private' is not one of secret, personal"),
         ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "start": 0, "end": 1}]}',
          ":2: span email has no category (kind email is personal data)"),
-        ('{"id": "1", "text": "abc", "expected": ["email"]}', ":2: each expected span is an object"),
+        ('{"id": "1", "text": "abc", "expected": ["email"]}',
+         ":2: each expected span is an object {kind, category, start, end}\n"),
         ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "personal", '
          '"start": true, "end": 1}]}', ":2: span start and end must be whole numbers"),
         ('{"id": "1", "text": "abc", "expected": [{"kind": "nonsense", "category": "personal", '
@@ -178,6 +179,10 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
          '"start": 0, "end": 1}, {"kind": "email", "category": "personal", "start": 0, '
          '"end": 1}]}', ":2: span email [0:1] is listed twice"),
         ('{"id": 7, "text": "abc", "expected": []}', ":2: expected an object with id and text"),
+        ('{"id": "1", "text": "ab\\ud800", "expected": []}',
+         ":2: the text of row '1' has an unpaired surrogate at index 2"),
+        ('{"id": "\\ud800", "text": "abc", "expected": []}',
+         ":2: the id has an unpaired surrogate at index 0"),
     ],
 )
 def test_evaluate_names_the_bad_row(capsys, tmp_path, row, message):

@@ -109,7 +109,7 @@ def test_truncate_reads_stdin_for_a_dash_or_no_text(
         ("0", "argument --max-file-bytes: must be at least 1, not 0"),
         ("9223372036854775807", "argument --max-file-bytes: must be at most 1,073,741,824 (1 GiB)"),
         ("99999999999999999999", "argument --max-file-bytes: must be at most 1,073,741,824"),
-        ("lots", "argument --max-file-bytes: not a whole number of bytes: 'lots'"),
+        ("lots", "argument --max-file-bytes: not a whole number: 'lots'"),
     ],
 )
 @pytest.mark.parametrize("command", ["count", "truncate", "split"])
@@ -348,6 +348,27 @@ def test_the_command_line_default_file_size_limit_is_the_library_default() -> No
     from shoal import cli, files
 
     assert cli.DEFAULT_MAX_FILE_BYTES == files.DEFAULT_MAX_FILE_BYTES
+    assert cli.MAX_FILE_BYTES_LIMIT == files.MAX_FILE_BYTES_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("command", "limits"),
+    [
+        (["count"], "(default: 16,777,216 (16 MiB); at most 1,073,741,824 (1 GiB))"),
+        (["privacy"], "(default: 16,777,216 (16 MiB); 268,435,456 (256 MiB) for --evaluate; at "
+                      "most 1,073,741,824 (1 GiB))"),
+        (["fit"], "(default: 268,435,456 (256 MiB); at most 1,073,741,824 (1 GiB))"),
+    ],
+)
+def test_the_file_size_limit_help_writes_its_figures_with_separators(
+    capsys: pytest.CaptureFixture[str], command: list[str], limits: str
+) -> None:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+
+    assert limits in help_text
+    assert "16777216" not in help_text and "1073741824" not in help_text
 
 
 # ---- estimates, refusals and help worded for what they are ----

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import re
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -723,6 +725,28 @@ def test_shipped_class_factors_come_from_the_documented_fit():
         again = fitted[klass.id]
         for name in ("decode_efficiency", "overhead_ms", "prefill_efficiency"):
             assert getattr(again, name) == pytest.approx(getattr(klass, name), abs=1e-4), name
+
+
+def test_the_calibration_says_what_it_wrote_and_rewrites_the_shipped_table_unchanged(
+    tmp_path, monkeypatch, caplog
+):
+    shipped = hardware.DATA_DIR
+    copy = tmp_path / "data"
+    shutil.copytree(shipped, copy)
+    monkeypatch.setattr(hardware, "DATA_DIR", copy)
+    caplog.set_level(logging.INFO, logger="shoal.hardware_calibration")
+    try:
+        assert hardware_calibration.main(["--write"]) == 0
+    finally:
+        monkeypatch.undo()
+        hardware.reset_tables()
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[-1] == f"wrote the fit of 7 device classes to {copy / 'devices.json'}"
+    assert any("fitted on 3 rows (efficiency; overhead fixed); prefill from 1 row" in message
+               for message in messages)
+    # The shipped factors and sources are what the documented fit writes.
+    assert (copy / "devices.json").read_bytes() == (shipped / "devices.json").read_bytes()
 
 
 def test_a_class_without_an_overhead_prior_is_refused_by_name_when_it_needs_one():

@@ -144,6 +144,9 @@ def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
         # A die of 0 mm2 divided the power density by zero in `hw port`.
         ({"devices": [{**MY_BOX, "die_area_mm2": 0}]},
          "'die_area_mm2' must be a positive number or null, got 0"),
+        ({"devices": [{**MY_BOX, "id": "my-box\u202e"}]},
+         re.escape("'id' must hold only printable characters (no control or format characters, "
+                   "no space but ' '), got 'my-box\\u202e'")),
     ],
 )
 def test_a_malformed_device_file_names_the_row_and_field(

@@ -386,7 +386,7 @@ def test_period_bounds_are_calendar_periods_in_utc() -> None:
         (lambda ledger: ledger.set_limit("s", 1e300), ValueError,
          r"usd must be at most \$4,611,686,018\.42, got 1e\+300"),
         (lambda ledger: ledger.set_limit("s", 1e-10), ValueError,
-         r"usd 1e-10 rounds to \$0: the ledger keeps whole nano-dollars"),
+         r"usd 0.0000000001 rounds to \$0: the ledger keeps whole nano-dollars"),
         (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
                                             at="9999-12-31"), ValueError,
          r"at must not be more than 5 minutes in the future \(now is .*\), got 9999-12-31T"),

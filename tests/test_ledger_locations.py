@@ -132,7 +132,7 @@ def test_reading_a_ledger_not_made_yet_still_checks_its_arguments(tmp_path: Path
         budget_status(" ", ledger=location)
     with pytest.raises(ValueError, match="window_hours must be above 0"):
         budget_status("s", window_hours=0, ledger=location)
-    with pytest.raises(ValueError, match="scope must not contain control characters"):
+    with pytest.raises(ValueError, match="scope must hold only printable characters"):
         savings_report("a\nb", ledger=location)
     with pytest.raises(LedgerError, match=r"the folder .*nonexistent does not exist"):
         budget_status("s", ledger=tmp_path / "nonexistent" / "l.db")

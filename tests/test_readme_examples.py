@@ -140,10 +140,50 @@ def test_the_readme_examples_print_what_the_readme_shows(
         assert printed == example.printed, f"README.md:{example.line}: {example.command}"
 
 
+@pytest.mark.parametrize("ledger", ["missing-folder/ledger.sqlite3", "."])
+def test_the_example_ledger_script_shows_a_ledger_error_in_one_line(
+    example_folder: Path, capsys: pytest.CaptureFixture[str], ledger: str
+) -> None:
+    script = _load_script(EXAMPLES / "example_ledger.py")
+
+    code = script.main([ledger])
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert error.startswith(f"example_ledger.py: error: cannot open the ledger {ledger}: ")
+    assert error.count("\n") == 1 and "Traceback" not in error
+
+
 def test_every_example_file_is_used_by_the_readme() -> None:
     text = README.read_text(encoding="utf-8")
     for path in sorted((REPOSITORY / EXAMPLES).iterdir()):
         assert f"{EXAMPLES}/{path.name}" in text, path.name
+
+
+def test_the_data_table_names_every_shipped_data_file() -> None:
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## Data and its sources"):text.index("## Development")]
+    named = set(re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE))
+    data = REPOSITORY / "python/shoal/data"
+    shipped = {str(path.relative_to(data)) for path in data.rglob("*")
+               if path.is_file() and path.parent.name != "licenses" and path.name != "NOTICE.md"}
+
+    def listed(name: str) -> bool:
+        return any(Path(name).match(pattern) for pattern in named)
+
+    assert sorted(name for name in shipped if not listed(name)) == []
+
+
+def test_the_readme_counts_the_measured_runs_as_shipped() -> None:
+    from shoal import hardware
+
+    rows = hardware.measured_rows()
+    used = sum(row.get("include", True) for row in rows)
+    text = " ".join(README.read_text(encoding="utf-8").split())
+
+    assert f"{len(rows)} rows, of which {used} are used and {len(rows) - used} are kept" in text
+    assert f"{len(rows)} rows, {used} used and {len(rows) - used} excluded" in text
+    assert len(hardware.validate().rows) == used
 
 
 # ---- MCP examples -------------------------------------------------------------------------------
@@ -340,6 +380,59 @@ def test_routing_data_refuses_a_folder_in_place_of_a_source_file(
     assert code == 2 and "questions.jsonl (Is a directory)" in capsys.readouterr().err
 
 
+ROUTELLM_HEADER = "prompt,gpt-4-1106-preview,mistralai/Mixtral-8x7B-Instruct-v0.1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "files", "message"),
+    [
+        ("routellm", {"gsm8k_correct.csv": b"garbage\n\xff\xfe\n"},
+         "gsm8k_correct.csv: not UTF-8 text"),
+        ("routellm", {"gsm8k_correct.csv": b"a,b\n1,2\n"},
+         "gsm8k_correct.csv: the header lacks the column(s) prompt, gpt-4-1106-preview, "
+         "mistralai/Mixtral-8x7B-Instruct-v0.1 (it reads ['a', 'b'])"),
+        ("routellm", {"mmlu_correct.csv": f"{ROUTELLM_HEADER}\n".encode()},
+         "mmlu_correct.csv: a header and no rows"),
+        ("routellm", {"mmlu_correct.csv": f"{ROUTELLM_HEADER}\nQ,True,yes\n".encode()},
+         "mmlu_correct.csv: row 1: column mistralai/Mixtral-8x7B-Instruct-v0.1 must be True or "
+         "False, got 'yes'"),
+        ("routellm", {"mmlu_correct.csv": f"{ROUTELLM_HEADER}\nQ,True\n".encode()},
+         "column mistralai/Mixtral-8x7B-Instruct-v0.1 must be True or False, got None"),
+        ("arena-hard", {"questions.jsonl": b'{"x": 1}\n'},
+         "questions.jsonl:1: expected an object with question_id (a string) and turns"),
+        ("arena-hard", {"questions.jsonl": b'{"question_id": "q1", "turns": ["Hi"]}\n{\n'},
+         "questions.jsonl:2: not valid JSON (Expecting property name enclosed in double quotes)"),
+        ("arena-hard", {"questions.jsonl": b"\xff\n"}, "questions.jsonl: not UTF-8 text"),
+        ("arena-hard", {"scores.csv": b"a,b\n"},
+         "scores.csv: the header lacks the column(s) question_id, model, score"),
+        ("arena-hard", {"scores.csv": b"question_id,model,score\nq1,m,eleven\n"},
+         "scores.csv: row 1: score must be a number from 1 to 10 or blank, got 'eleven'"),
+        ("arena-hard", {"scores.csv": b"question_id,model,score\nq1,m,nan\n"},
+         "scores.csv: row 1: score must be a number from 1 to 10 or blank, got 'nan'"),
+    ],
+)
+def test_routing_data_names_a_malformed_source_file_and_what_is_wrong(
+    kind: str, files: dict[str, bytes], message: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = {
+        "gsm8k_correct.csv": f"{ROUTELLM_HEADER}\nAdd 2 and 3.,True,False\n".encode(),
+        "mmlu_correct.csv": f"{ROUTELLM_HEADER},subject\nName a prime.,True,True,maths\n".encode(),
+        "questions.jsonl": b'{"question_id": "q1", "turns": ["Hi"]}\n',
+        "scores.csv": b"question_id,model,score\nq1,m,7\n",
+    }
+    for name, content in {**good, **files}.items():
+        (tmp_path / name).write_bytes(content)
+
+    code = routing_data.main([kind, str(tmp_path), "--out", str(tmp_path / "out")])
+
+    error = capsys.readouterr().err
+    assert code == 2 and len(error.splitlines()) == 1
+    assert error.startswith(f"python -m shoal._build.routing_data: error: {tmp_path}/")
+    assert message in error
+    assert not (tmp_path / "out").exists()
+
+
 def test_routing_data_still_converts_a_complete_source(tmp_path: Path) -> None:
     header = "prompt,gpt-4-1106-preview,mistralai/Mixtral-8x7B-Instruct-v0.1"
     (tmp_path / "gsm8k_correct.csv").write_text(f"{header}\nAdd 2 and 3.,True,False\n", "utf-8")
@@ -351,6 +444,21 @@ def test_routing_data_still_converts_a_complete_source(tmp_path: Path) -> None:
     rows = json.loads((tmp_path / "out" / "gsm8k.json").read_text("utf-8"))
     assert rows == [{"question": "Add 2 and 3.", "task": "gsm8k",
                      "scores": {"gpt-4-1106-preview": 1.0, "mixtral-8x7b-instruct-v0.1": 0.0}}]
+
+
+def test_routing_data_converts_an_arena_hard_source_dropping_unjudged_prompts(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "questions.jsonl").write_text(
+        '{"question_id": "q1", "turns": ["Prove it."]}\n'
+        '{"question_id": "q2", "turns": ["Sum it."]}\n', "utf-8")
+    (tmp_path / "scores.csv").write_text(
+        "question_id,model,score\nq1,a,10\nq1,b,1\nq2,a,4\nq2,b,\n", "utf-8")
+
+    assert routing_data.main(["arena-hard", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    rows = json.loads((tmp_path / "out" / "arena_hard.json").read_text("utf-8"))
+    assert rows == [{"question": "Prove it.", "task": "arena-bench-v1",
+                     "scores": {"a": 1.0, "b": 0.0}}]
 
 
 # ---- bench/bench_server.py --port ---------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from shoal import report as report_module
 from shoal import spend_render
-from shoal.catalog import load_catalog
+from shoal.catalog import UnknownModelError, load_catalog
 from shoal.cli import main
 from shoal.ledger import BudgetLimit, BudgetStatus, record_usage
 from shoal.report import savings_report, spend_svg, terminal_chart
@@ -87,6 +87,22 @@ def test_period_and_bucket_selection(ledger: str, monkeypatch: pytest.MonkeyPatc
     assert savings_report(ledger=ledger).baseline == "claude-opus-4-5"
 
 
+def test_an_unknown_baseline_from_the_environment_names_the_variable(
+    ledger: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHOAL_BASELINE_MODEL", "gpt-4o-mimi")
+
+    with pytest.raises(UnknownModelError, match="^SHOAL_BASELINE_MODEL: unknown model "
+                                                "'gpt-4o-mimi': did you mean"):
+        savings_report(ledger=ledger)
+    assert main(["report", "--ledger", ledger]) == 2
+    assert capsys.readouterr().err.startswith(
+        "shoal report: error: SHOAL_BASELINE_MODEL: unknown model 'gpt-4o-mimi'")
+    # A baseline named outright is the one used, and its error names no variable.
+    with pytest.raises(UnknownModelError, match="^unknown model 'bogus'"):
+        savings_report(baseline="bogus", ledger=ledger)
+
+
 def test_charts(ledger: str) -> None:
     report = savings_report(baseline="gpt-4o", bucket="day", ledger=ledger)
     lines = terminal_chart(report, width=20).splitlines()
@@ -100,6 +116,22 @@ def test_charts(ledger: str) -> None:
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert "$0.111 with routing vs $0.51 on gpt-4o" in svg and "saved $0.399 (78%)" in svg
     assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2
+
+
+def test_charts_of_amounts_under_a_cent_are_in_plain_decimals(tmp_path: Path) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    # 5 input tokens on gpt-4o at $2.50 per million: $0.0000125.
+    record_usage("s", "gpt-4o", input_tokens=5, at=at(1), ledger=location)
+    report = savings_report(ledger=location)
+
+    chart = terminal_chart(report)
+    svg = spend_svg(report)
+
+    assert chart.splitlines()[1].endswith("$0.0000125 of $0.0000125")
+    assert "Spend: $0.0000125 with routing vs $0.0000125 on gpt-4o" in svg
+    # The axis runs to $0.000015 in quarters.
+    assert ">$0.00000375</text>" in svg and ">$0.0000075</text>" in svg
+    assert "e-" not in chart and "e-0" not in svg
 
 
 def test_cli_ledger_report_budget_and_cost(
@@ -128,8 +160,9 @@ def test_cli_ledger_report_budget_and_cost(
     svg = tmp_path / "spend.svg"
     assert main(["report", "--baseline", "gpt-4o", "--bucket", "day", "--svg", str(svg),
                  "--ledger", ledger]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert out.startswith("all scopes: $0.146 spent on 4 calls (2 routed)")
+    assert err == f"shoal report: wrote {svg}\n"
     assert "spend per day" in out and svg.read_text(encoding="utf-8").startswith("<svg")
 
     items = tmp_path / "items.json"
@@ -341,8 +374,9 @@ def test_cli_refuses_out_of_range_amounts_and_times_by_name(
     record = ["ledger", "record", "--scope", "x", "--model", "gpt-4o", "--input", "10",
               "--ledger", location]
 
-    assert main(["ledger", "limit", "--scope", "x", "--usd", "1e300", "--ledger", location]) == 2
-    assert "usd must be at most $4,611,686,018" in capsys.readouterr().err
+    assert main(["ledger", "limit", "--scope", "x", "--usd", "1" + "0" * 300, "--ledger",
+                 location]) == 2
+    assert "usd must be at most $4,611,686,018.42, got 1e+300" in capsys.readouterr().err
     assert main([*record, "--prices", str(prices)]) == 2
     assert "must be at most 1,000,000 USD per million tokens" in capsys.readouterr().err
     assert main([*record, "--at", "9999-12-31"]) == 2
@@ -359,7 +393,7 @@ def test_cli_refuses_out_of_range_amounts_and_times_by_name(
 @pytest.mark.parametrize(
     ("fraction", "text"),
     [(0.77, " (77%)"), (0.0, " (0%)"), (-0.004, " (-0.4%)"), (0.0001234, " (0.012%)"),
-     (None, "")],
+     (1.2e-6, " (0.00012%)"), (9e-7, " (< 0.0001%)"), (-1e-12, " (> -0.0001%)"), (None, "")],
 )
 def test_a_share_under_one_percent_keeps_its_sign_and_digits(
     fraction: float | None, text: str

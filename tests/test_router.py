@@ -159,7 +159,7 @@ def test_model_without_labels_or_prior_is_reported_not_chosen() -> None:
         ({"willingness_to_pay": 1000.5}, r"and at most 1,000 USD per quality point, got 1000.5$"),
         ({"willingness_to_pay": "a lot"}, "^willingness_to_pay must be a number, got str$"),
         ({"min_quality": 1.5}, "min_quality"),
-        ({"max_cost_usd": -1.0}, "max_cost_usd must be 0 or more, got -1.0; None sets no limit"),
+        ({"max_cost_usd": -1.0}, "max_cost_usd must be 0 or more, got -1; None sets no limit"),
         ({"expected_output_tokens": -5}, "expected_output_tokens"),
         ({"candidates": "gpt-4o"}, "candidates"),
         ({"candidates": []}, "candidates"),

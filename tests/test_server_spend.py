@@ -362,3 +362,31 @@ async def test_hours_and_fractions_come_back_without_float_noise(
     assert 0 < span and len(Decimal(repr(span)).normalize().as_tuple().digits) <= 12
     fraction = report.structured_content["savings_fraction"]
     assert 0 < fraction < 1 and fraction == round(fraction, 6)
+
+
+async def test_an_unknown_baseline_from_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("SHOAL_BASELINE_MODEL", "bogus")
+    async with Client(build_server()) as client:
+        report = await client.call_tool("savings_report", {})
+
+    assert report.is_error
+    assert report.content[0].text.startswith(
+        "savings_report: SHOAL_BASELINE_MODEL: unknown model 'bogus'")
+
+
+async def test_a_scope_that_does_not_print_as_it_reads_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(location))
+    async with Client(build_server()) as client:
+        answer = await client.call_tool("record_usage", {**RECORD, "scope": "session:\u202e4f2a"})
+
+    assert answer.is_error
+    assert answer.content[0].text == (
+        "record_usage: scope must hold only printable characters (no control or format "
+        "characters, no space but ' '), got '\\u202e' in 'session:\\u202e4f2a'")
+    assert not location.exists()

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from shoal._shown import escaped, excerpt
+
+# The longest id (a model, device, node, format or request id) a command takes, as the MCP tools'
+# id arguments are capped: no real id comes near, and an error that quoted a longer one whole
+# would bury what it says.
+MAX_ID_CHARACTERS = 200
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -19,8 +28,11 @@ class CommandParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         # Every `type=Path` option goes through `named_path`, so '' is an error, not the
-        # current folder.
+        # current folder; every `type=int` and `type=float` one through `whole_number` and
+        # `decimal_number`, which take plain notation only.
         self.register("type", Path, named_path)
+        self.register("type", int, whole_number)
+        self.register("type", float, decimal_number)
 
     def parse_known_args(  # type: ignore[override]
         self, args: Any = None, namespace: Any = None
@@ -36,6 +48,11 @@ class CommandParser(argparse.ArgumentParser):
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
 
+    def error(self, message: str) -> NoReturn:
+        """argparse's error, with what the user typed escaped where it is not printable (see
+        `shoal._shown.escaped`): argparse quotes unknown arguments and bad choices raw."""
+        super().error(escaped(message))
+
 
 def named_path(value: str) -> Path:
     """A path typed on the command line. ``Path('')`` is ``.``, so an empty value (a shell
@@ -45,13 +62,64 @@ def named_path(value: str) -> Path:
     return Path(value)
 
 
+# What `int` and `float` take and a number typed for shoal must not be: digit separators
+# ('1_000'), digits of other scripts ('١٢'), spaces around, and for `float` an exponent
+# ('1e-10', which an error would echo back in the same notation), 'inf' and 'nan'.
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def whole_number(value: str) -> int:
+    """A whole number typed on the command line: ASCII digits with an optional sign."""
+    if not _WHOLE_NUMBER.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"not a whole number: {excerpt(value)}; write plain digits, such as 4096")
+    try:
+        return int(value)
+    except ValueError:  # past Python's limit on the digits of an int read from text
+        raise argparse.ArgumentTypeError(
+            f"a whole number of {len(value):,} digits is larger than any option takes") from None
+
+
+def decimal_number(value: str) -> float:
+    """A number typed on the command line in plain decimal notation: ASCII digits with an
+    optional sign and decimal point."""
+    if not _DECIMAL_NUMBER.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"not a plain decimal number: {excerpt(value)}; write digits with an optional sign "
+            "and decimal point, such as 0.25 (no exponent, no '_')")
+    number = float(value)
+    # Past a float's range the digits would read as inf, or as 0 for a figure that is not.
+    if math.isinf(number) or (number == 0 and value.strip("+-0.")):
+        raise argparse.ArgumentTypeError(
+            f"{excerpt(value)} is too {'large' if number else 'small'} to read as a number")
+    return number
+
+
+def identifier(value: str) -> str:
+    """An id typed on the command line, refused past `MAX_ID_CHARACTERS` before a lookup that
+    fails quotes it whole."""
+    if len(value) > MAX_ID_CHARACTERS:
+        raise argparse.ArgumentTypeError(too_long_an_id(value))
+    return value
+
+
+def too_long_an_id(value: str) -> str:
+    """What is wrong with an id past `MAX_ID_CHARACTERS`, quoting an excerpt of it."""
+    return (f"an id is at most {MAX_ID_CHARACTERS} characters, got {len(value):,} "
+            f"({excerpt(value)})")
+
+
 def split_ids(value: str | None, option: str) -> list[str]:
     """The comma-separated ids of ``option``; an empty one (``a,,b``, ``a,``, ``,a``) is
     refused, as an id lost in editing more often than a wish for none. A value of nothing but
     commas names nothing, which each command refuses or reads as its default."""
     items = [item.strip() for item in (value or "").split(",")]
+    too_long = next((item for item in items if len(item) > MAX_ID_CHARACTERS), None)
+    if too_long is not None:
+        raise ValueError(f"{option}: {too_long_an_id(too_long)}")
     if any(items) and not all(items):
-        raise ValueError(f"{option} has an empty entry ({value!r}); list ids separated by "
+        raise ValueError(f"{option} has an empty entry ({excerpt(value)}); list ids separated by "
                          "single commas, with no comma before the first or after the last")
     return [item for item in items if item]
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoal import __version__, atomic_file
-from shoal._cli_parser import CommandParser, once_each, split_ids
+from shoal._cli_parser import CommandParser, identifier, once_each, split_ids, whole_number
+from shoal._shown import escaped, plain_number
 from shoal.excerpts import shown_path
 
 if TYPE_CHECKING:
@@ -182,7 +183,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="when the prompt holds secrets or personal data: keep it on local open-weight "
         "models, refuse it, or skip the scan (default: %(default)s)",
     )
-    route.add_argument("--device", help="device id local models must fit, e.g. apple-m4-pro")
+    route.add_argument("--device", type=identifier,
+                       help="device id local models must fit, e.g. apple-m4-pro")
     route.add_argument(
         "--history",
         type=Path,
@@ -192,6 +194,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     route.add_argument(
         "--previous-model",
+        type=identifier,
         help="model of the previous turn: stay on it unless a "
         "switch gains more than --stickiness-margin (one PROMPT only, not --file)",
     )
@@ -219,8 +222,9 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "decision and model corrects the outcome: the score is replaced, and so is each option "
         "given; an option left out (--prompt, --cost, --note) keeps the value recorded before.",
     )
-    record.add_argument("decision_id", help="decision id printed by `shoal route`")
-    record.add_argument("model", help="the model that did the task (a catalog id; add your own "
+    record.add_argument("decision_id", type=identifier, help="decision id printed by `shoal route`")
+    record.add_argument("model", type=identifier,
+                        help="the model that did the task (a catalog id; add your own "
                         "with --prices)")
     record.add_argument("score", type=float, help="observed quality, 0 to 1")
     record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit); "
@@ -248,9 +252,11 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _add_token_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--encoding",
+        type=identifier,
         help="o200k_base, cl100k_base or tekken_240718 (default: o200k_base, or the --model's)",
     )
-    parser.add_argument("--model", help="count with this catalog model's tokenizer instead")
+    parser.add_argument("--model", type=identifier,
+                        help="count with this catalog model's tokenizer instead")
     parser.add_argument(
         "--prices",
         type=Path,
@@ -320,35 +326,44 @@ INPUT_FILE_HELP = (
     "or /sys, and nothing over --max-file-bytes"
 )
 
-# The default of --max-file-bytes: shoal.files.DEFAULT_MAX_FILE_BYTES, which is not imported
-# while the parser is built.
+# The default and the ceiling of --max-file-bytes: shoal.files.DEFAULT_MAX_FILE_BYTES and
+# MAX_FILE_BYTES_LIMIT, which are not imported while the parser is built.
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 
 
 def add_max_file_bytes(
-    parser: argparse.ArgumentParser, what: str, default: int | None = None
+    parser: argparse.ArgumentParser, what: str, default: int | None = None,
+    *, other_defaults: str = "",
 ) -> None:
     """Add --max-file-bytes, the size limit of what the command reads (at most 1 GiB).
 
     Without a ``default`` the option stays None when absent, so a command can refuse it where
     it would change nothing (see ``_file_size_limit``) and fall back to the usual limit.
+    ``other_defaults`` names the defaults of the inputs that have another, for the help.
     """
+    defaults = f"default: {byte_count(default or DEFAULT_MAX_FILE_BYTES)}"
     parser.add_argument(
         "--max-file-bytes",
         type=_max_file_bytes,
         metavar="N",
         default=default,
-        help=f"{what} (default: {default or DEFAULT_MAX_FILE_BYTES}; at most 1073741824, 1 GiB)",
+        help=f"{what} ({'; '.join(filter(None, [defaults, other_defaults]))}; at most "
+        f"{byte_count(MAX_FILE_BYTES_LIMIT)})",
     )
+
+
+def byte_count(count: int) -> str:
+    """``16,777,216 (16 MiB)``: the figure --max-file-bytes takes, and the size it reads as."""
+    mebibytes = count / 2**20
+    size = f"{mebibytes / 1024:g} GiB" if mebibytes >= 1024 else f"{mebibytes:g} MiB"
+    return f"{count:,} ({size})"
 
 
 def _max_file_bytes(value: str) -> int:
     from shoal.files import check_max_file_bytes
 
-    try:
-        limit = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {value!r}") from None
+    limit = whole_number(value)
     try:
         check_max_file_bytes(limit)
     except ValueError as error:
@@ -429,11 +444,13 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="price a call from the dated catalog",
         description="Price one call (or --calls of them), each kind of token separately.",
     )
-    cost.add_argument("model", nargs="?", help="catalog model id, e.g. gpt-4.1-mini")
+    cost.add_argument("model", nargs="?", type=identifier,
+                      help="catalog model id, e.g. gpt-4.1-mini")
     cost.add_argument(
         "--compare", metavar="A,B,C", help="price the workload on these models, cheapest first"
     )
-    cost.add_argument("--baseline", help="with --compare: the model to measure savings against")
+    cost.add_argument("--baseline", type=identifier,
+                      help="with --compare: the model to measure savings against")
     cost.add_argument(
         "--plan",
         type=Path,
@@ -535,7 +552,8 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="add a file as an item (repeatable); a relative path starts at the current folder, "
         "as in the shell, and the file must lie inside a --root",
     )
-    fit.add_argument("--model", required=True, help="catalog model id to count and price for")
+    fit.add_argument("--model", required=True, type=identifier,
+                     help="catalog model id to count and price for")
     fit.add_argument("--budget", type=int, required=True, help="token budget")
     fit.add_argument(
         "--truncate-last",
@@ -565,7 +583,8 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "[...], 'tools': [...]} as `count --chat` reads it (the tools count against the "
         "budget); '-' reads it from stdin",
     )
-    trim.add_argument("--model", required=True, help="catalog model id to count for")
+    trim.add_argument("--model", required=True, type=identifier,
+                      help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
     trim.add_argument("--output", type=Path,
                       help="write the kept messages to this JSON file (a new file, or a JSON "
@@ -596,7 +615,8 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     record.add_argument(
         "--scope", required=True, type=_scope, help="e.g. session:4f2a or project:docs"
     )
-    record.add_argument("--model", required=True, help="catalog model id that answered")
+    record.add_argument("--model", required=True, type=identifier,
+                        help="catalog model id that answered")
     record.add_argument("--input", type=int, default=0, dest="input_tokens",
                         help=f"input tokens, {INPUT_PARTS_HELP}")
     record.add_argument("--output", type=int, default=0, dest="output_tokens",
@@ -609,10 +629,12 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                         help=f"hidden reasoning tokens, {REASONING_HELP}")
     record.add_argument(
         "--decision-id",
+        type=identifier,
         help="decision id printed by `shoal route` (d- and 24 hex digits) that the call followed; "
         "the report counts such calls as routed",
     )
-    record.add_argument("--request-id", help="idempotency key: the same id records once")
+    record.add_argument("--request-id", type=identifier,
+                        help="idempotency key: the same id records once")
     record.add_argument(
         "--at",
         help="when the call happened (ISO 8601, UTC unless it says; default: now): from "
@@ -653,7 +675,7 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("--scope", help="one scope (default: all)")
     report.add_argument("--since", help="from this date or time (ISO 8601, inclusive)")
     report.add_argument("--until", help="to this date or time (ISO 8601, exclusive)")
-    report.add_argument("--baseline", help="model to compare with")
+    report.add_argument("--baseline", type=identifier, help="model to compare with")
     report.add_argument(
         "--bucket",
         choices=("hour", "day", "week", "month"),
@@ -676,7 +698,8 @@ def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--json prints every field of each model, its tokenizer (encoding, token_ratio) "
         "included.",
     )
-    models.add_argument("--provider", help="only this provider's models, e.g. openai")
+    models.add_argument("--provider", type=identifier,
+                        help="only this provider's models, e.g. openai")
     models.add_argument("--open-weights", action="store_true", help="only open-weight models")
     models.add_argument("--prices", type=Path, help="user price file to apply")
     models.add_argument("--json", action="store_true", help="print structured JSON")
@@ -762,25 +785,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.handler(args) or 0)
     except ValueError as error:
         subcommand = getattr(error, "subcommand", None)  # `shoal hw` parses its own words
-        print(f"{command}{f' {subcommand}' if subcommand else ''}: error: {error}",
-              file=sys.stderr)
+        _print_error(f"{command}{f' {subcommand}' if subcommand else ''}", str(error))
         return 2
     except BrokenPipeError:
         return 0
     except OSError as error:
         # A file the user named cannot be written or read: their mistake, not a crash.
         where = f" {error.filename}:" if error.filename else ""
-        print(f"{command}: error:{where} {error.strerror or error}", file=sys.stderr)
+        _print_error(command, f"{where} {error.strerror or error}".lstrip())
         return 2
     except RecursionError:
-        print(f"{command}: error: the input is nested too deeply", file=sys.stderr)
+        _print_error(command, "the input is nested too deeply")
         return 2
     except (TypeError, OverflowError) as error:
         # A value of the wrong type or size that no check above caught: still the input's
         # fault far more often than the code's, so an error, with the traceback under -v.
         logger.debug("%s failed", command, exc_info=True)
-        print(f"{command}: error: {error}", file=sys.stderr)
+        _print_error(command, str(error))
         return 2
+
+
+def _print_error(command: str, message: str) -> None:
+    """``COMMAND: error: MESSAGE`` on stderr, with what the user typed escaped where it is not
+    printable (see `shoal._shown.escaped`): some messages quote it raw."""
+    print(f"{command}: error: {escaped(message)}", file=sys.stderr)
 
 
 # Paths that name this process's standard output. An output option given one carries the
@@ -989,10 +1017,7 @@ def _folder(value: str) -> Path:
 
 
 def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    port = whole_number(value)
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
     return port
@@ -1069,9 +1094,8 @@ def _read_json(path: Path, name: str) -> object:
     from shoal.files import parse_json
 
     text = _read_input(path, name)
-    where = "standard input" if str(path) == "-" else str(path)
     try:
-        return parse_json(text, where)
+        return parse_json(text, _shown_path(path))
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
 
@@ -1123,8 +1147,8 @@ def _budget(args: argparse.Namespace) -> int:
         if args.items is None:
             raise ValueError("no items to fit: give ITEMS_FILE (a JSON list of items) or --file "
                              "PATH")
-        raise ValueError(f"items file {args.items} holds no items and no --file is given: "
-                         "nothing to fit")
+        raise ValueError(f"items file: {_shown_path(args.items)} holds no items and no --file "
+                         "is given: nothing to fit")
     min_truncated_tokens = args.min_truncated_tokens
     if min_truncated_tokens is None:
         min_truncated_tokens = DEFAULT_MIN_TRUNCATED_TOKENS
@@ -1183,8 +1207,13 @@ def _errors_in_file(name: str, path: Path | None) -> Iterator[None]:
     try:
         yield
     except (TypeError, ValueError) as error:
-        where = "from stdin" if str(path) == "-" else str(path)
-        raise ValueError(f"{name} {where}: {error}") from None
+        raise ValueError(f"{name}: {_shown_path(path)}: {error}") from None
+
+
+def _shown_path(path: Path | None) -> str:
+    """A file the user named as errors name it: its path, or "standard input" for '-' (as the
+    readers name it when it is not UTF-8 or too large)."""
+    return "standard input" if str(path) == "-" else str(path)
 
 
 def _ledger(args: argparse.Namespace) -> int:
@@ -1383,8 +1412,8 @@ def _route(args: argparse.Namespace) -> int:
         raise ValueError("--stickiness-margin weighs a switch from --previous-model; give both, "
                          "or neither")
     if args.max_cost is not None and args.max_cost < 0:
-        raise ValueError(f"--max-cost must be 0 or more, got {args.max_cost:g}; leave it out for "
-                         "no limit")
+        raise ValueError(f"--max-cost must be 0 or more, got {plain_number(args.max_cost)}; leave "
+                         "it out for no limit")
 
     _use_ledger_and_prices(args)
     options = {

@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from shoal._shown import plain_number
 from shoal.catalog import Catalog, UnknownModelError, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, data_directory
@@ -206,7 +207,7 @@ def _optional_number(name: str, value: object, *, integer: bool = False) -> floa
         raise FeedbackError(f"{name} must be {'an int' if integer else 'a number'} or None")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
-        raise FeedbackError(f"{name} must be finite and >= 0, got {value}")
+        raise FeedbackError(f"{name} must be finite and >= 0, got {plain_number(value)}")
     # The bounds record_usage keeps for a call; SQLite's INTEGER would overflow far above them.
     limit = MAX_TOKENS_PER_CALL if integer else MAX_LIMIT_USD
     if value > limit:
@@ -228,7 +229,7 @@ def _validated(
     if isinstance(score, bool) or not isinstance(score, (int, float)):
         raise FeedbackError(f"score must be a number in [0, 1], got {type(score).__name__}")
     if not 0.0 <= score <= 1.0:
-        raise FeedbackError(f"score must be in [0, 1], got {score}")
+        raise FeedbackError(f"score must be in [0, 1], got {plain_number(score)}")
     # + 0.0 turns -0.0 into 0.0, which would otherwise be stored and shown as -0.000.
     return decision_id, _known_model(model.strip(), catalog), float(score) + 0.0
 

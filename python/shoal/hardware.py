@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
+from shoal._shown import plain_number
 from shoal.files import read_json_file
 
 logger = logging.getLogger(__name__)
@@ -414,6 +415,11 @@ def _require(
     for name in texts:
         if not isinstance(row.get(name), str) or not row[name].strip():
             raise ValueError(f"field '{name}' must be a non-empty string")
+    # An id is typed and printed back in every table and answer, where a control or format
+    # character (U+202E reverses the text after it) would make the line read as something else.
+    if "id" in texts and not row["id"].isprintable():
+        raise ValueError("field 'id' must hold only printable characters (no control or format "
+                         f"characters, no space but ' '), got {row['id']!r}")
     for name in positives:
         if not _positive(row.get(name)):
             raise ValueError(f"field '{name}' must be a positive number, got {row.get(name)!r}")
@@ -1062,7 +1068,7 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
     if not (math.isfinite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
         # The value as given: a rounded one (1e+06 for 1,000,001) would look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
-                             f"got {sram_mb}")
+                             f"got {plain_number(sram_mb)}")
     return float(sram_mb)
 
 
@@ -1148,7 +1154,7 @@ def _notes(
             "measurement"
         ),
         (
-            f"decode speed is at a context depth of {context} tokens; prefill assumes the whole "
+            f"decode speed is at a context depth of {context:,} tokens; prefill assumes the whole "
             "context is the prompt and excludes model load time"
         ),
         (
@@ -1161,10 +1167,10 @@ def _notes(
     if arch.sliding_window_layers:
         notes.append(
             f"{arch.sliding_window_layers} of {arch.layers} layers cache at most "
-            f"{arch.sliding_window} tokens (sliding window)"
+            f"{arch.sliding_window:,} tokens (sliding window)"
         )
     if context > arch.max_context:
-        notes.append(f"context {context} exceeds the model's maximum of {arch.max_context}")
+        notes.append(f"context {context:,} exceeds the model's maximum of {arch.max_context:,}")
     if not raw["fits"]:
         notes.append("does not fit: offloading to system memory would be far slower than shown")
     if batch > 1:

@@ -21,6 +21,7 @@ import json
 import logging
 import statistics
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from shoal import atomic_file, hardware
@@ -116,7 +117,7 @@ def _fit_class(
         a, overhead_s = _weighted_fit(xs, ys, fixed_overhead_s)
         efficiency = 1.0 / a
         fitted = "efficiency and overhead" if two_terms else "efficiency; overhead fixed"
-        how = f"fitted on {len(xs)} rows ({fitted})"
+        how = f"fitted on {_rows(len(xs))} ({fitted})"
 
     # Range: the spread of measured/predicted over the class, at least ±RANGE_FLOOR.
     ratios = [
@@ -129,7 +130,7 @@ def _fit_class(
         prefill = statistics.median(prefill_ratios)
         prefill_low = min([0.75 * prefill, *prefill_ratios])
         prefill_high = max([1.25 * prefill, *prefill_ratios])
-        how += f"; prefill from {len(prefill_ratios)} rows"
+        how += f"; prefill from {_rows(len(prefill_ratios))}"
     else:
         prefill = config["prefill_efficiency_prior"]
         prefill_low, prefill_high = 0.5 * prefill, 1.5 * prefill
@@ -154,6 +155,10 @@ def _fit_class(
         power_fraction=config["power_fraction"],
         source=how,
     )
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'s' * (count != 1)}"
 
 
 def _overhead_prior_s(config: Mapping[str, Any], borrowed_overhead_ms: float | None) -> float:
@@ -203,8 +208,9 @@ def refit_without(
     return calibrate(others)[_class_of(row)]
 
 
-def write(classes: Mapping[str, hardware.DeviceClass], as_of: str) -> None:
-    """Store fitted factors in the shipped ``devices.json`` (a development step)."""
+def write(classes: Mapping[str, hardware.DeviceClass], as_of: str) -> Path:
+    """Store fitted factors in the shipped ``devices.json`` (a development step); returns its
+    path."""
     path = hardware.DATA_DIR / "devices.json"
     document = hardware._read_json(path)
     for config in document["device_classes"]:
@@ -215,6 +221,7 @@ def write(classes: Mapping[str, hardware.DeviceClass], as_of: str) -> None:
         config["source"] = f"{fitted.source} (shoal.hardware_calibration, {as_of})"
     atomic_file.write_text(path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     hardware.reset_tables()
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -238,7 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             fitted.source,
         )
     if args.write:
-        write(classes, args.as_of)
+        path = write(classes, args.as_of)
+        logger.info("wrote the fit of %d device classes to %s", len(classes), path)
+    else:
+        logger.info("not written: --write stores this fit in %s",
+                    hardware.DATA_DIR / "devices.json")
     return 0
 
 

@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shoal import atomic_file, hardware
-from shoal._cli_parser import CommandParser, once_each, split_ids
+from shoal._cli_parser import (
+    CommandParser,
+    decimal_number,
+    identifier,
+    once_each,
+    split_ids,
+    whole_number,
+)
+from shoal._shown import escaped, excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +57,10 @@ def _contexts(values: Sequence[str] | None) -> list[int]:
     contexts = []
     for item in items:
         try:
-            contexts.append(int(item.replace("_", "")))
-        except ValueError:
-            raise ValueError(
-                f"--contexts takes whole numbers of tokens, got {item!r}"
-            ) from None
+            contexts.append(whole_number(item))
+        except argparse.ArgumentTypeError:
+            raise ValueError(f"--contexts takes whole numbers of tokens, got {excerpt(item)}"
+                             ) from None
     return contexts
 
 
@@ -61,13 +68,9 @@ def _megabytes(value: str) -> float:
     """A number of MB as typed: a whole number stays an int, so that a refusal quotes it as
     given (1000001, not 1e+06)."""
     try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of MB: {value!r}") from None
+        return whole_number(value)
+    except argparse.ArgumentTypeError:
+        return decimal_number(value)
 
 
 def _print_json(payload: object) -> None:
@@ -107,6 +110,7 @@ def _add_kv_cache(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kv-cache",
         default="F16",
+        type=identifier,
         help=f"KV-cache format: {', '.join(hardware.list_kv_cache_types())}, any case "
         "(default: %(default)s)",
     )
@@ -119,12 +123,15 @@ def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Whether MODEL fits DEVICE, with its decode and prefill speed and energy per "
         "token (estimates with ranges). `shoal hw MODEL DEVICE` is the same.",
     )
-    fit.add_argument("model", help="open-weight model id, e.g. llama-3.1-8b-instruct, or its "
-                     "Hugging Face repository (meta-llama/Llama-3.1-8B-Instruct) or its page address")
-    fit.add_argument("device", help="device id, e.g. apple-m4-pro (see `shoal hw devices`)")
+    fit.add_argument("model", type=identifier,
+                     help="open-weight model id, e.g. llama-3.1-8b-instruct, or its Hugging Face "
+                     "repository (meta-llama/Llama-3.1-8B-Instruct) or its page address")
+    fit.add_argument("device", type=identifier,
+                     help="device id, e.g. apple-m4-pro (see `shoal hw devices`)")
     fit.add_argument(
         "--quant",
         default="Q4_K_M",
+        type=identifier,
         metavar="FORMAT",
         help=f"weight format: {_weight_formats()}, any case (default: %(default)s)",
     )
@@ -171,11 +178,11 @@ def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "iso-area: new power, performance, area and on-die SRAM, then which models become "
         "resident in SRAM and their decode speed and energy per token before and after.",
     )
-    port.add_argument("device", help="device id, e.g. h100-sxm or iphone-16-pro")
-    port.add_argument(
-        "--to", required=True, dest="to_node", help="target node, e.g. nanostack-claimed"
-    )
-    port.add_argument("--from", dest="from_node", help="source node (default: the device's own)")
+    port.add_argument("device", type=identifier, help="device id, e.g. h100-sxm or iphone-16-pro")
+    port.add_argument("--to", required=True, dest="to_node", type=identifier,
+                      help="target node, e.g. nanostack-claimed")
+    port.add_argument("--from", dest="from_node", type=identifier,
+                      help="source node (default: the device's own)")
     port.add_argument(
         "--mode",
         default="iso-power",
@@ -188,7 +195,8 @@ def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="MODEL",
         help="models to compare, space- or comma-separated (a b, or a,b; default: every model)",
     )
-    port.add_argument("--quant", default="Q4_K_M", help="weight format (default: %(default)s)")
+    port.add_argument("--quant", default="Q4_K_M", type=identifier,
+                      help="weight format (default: %(default)s)")
     _add_context(port)
     port.add_argument(
         "--sram-mb",
@@ -505,7 +513,7 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
         atomic_file.write_text(path, pareto_svg(front))
     except OSError as error:
         raise ValueError(f"cannot write {path}: {error.strerror}") from None
-    print(f"wrote {path}", file=sys.stderr)
+    print(f"shoal hw sweep: wrote {path}", file=sys.stderr)
 
 
 def front_table(front: hardware.ParetoFront) -> str:
@@ -542,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except SubcommandError as error:
-        print(f"shoal hw {error.subcommand}: error: {error}", file=sys.stderr)
+        print(f"shoal hw {error.subcommand}: error: {escaped(str(error))}", file=sys.stderr)
         return 2
 
 

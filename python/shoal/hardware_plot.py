@@ -225,7 +225,7 @@ def pareto_svg(front: ParetoFront, *, title: str | None = None) -> str:
     for index, point in enumerate(points):
         x, y = axes.x(point.joules_per_token), axes.y(point.decode_tokens_per_s)
         tip = (
-            f"{_label(point)}, context {point.context_tokens}: "
+            f"{_label(point)}, context {point.context_tokens:,}: "
             f"{point.decode_tokens_per_s:.1f} tok/s, {joules(point.joules_per_token)} J/token"
         )
         parts.append(

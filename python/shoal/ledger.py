@@ -56,6 +56,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from shoal._shown import plain_number
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost, format_usd
 
@@ -1119,9 +1120,7 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     limit = MAX_SCOPE_LENGTH if name == "scope" else MAX_ID_LENGTH
     if not value.strip() or len(value) > limit:
-        raise ValueError(f"{name} must be 1 to {limit} characters, got {len(value)}")
-    if any(ord(character) < 32 for character in value):
-        raise ValueError(f"{name} must not contain control characters")
+        raise ValueError(f"{name} must be 1 to {limit} characters, got {len(value):,}")
     undecodable = next((index for index, character in enumerate(value)
                         if "\ud800" <= character <= "\udfff"), None)
     if undecodable is not None:
@@ -1129,6 +1128,13 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
         # which no database can store as text.
         raise ValueError(f"{name} is not valid UTF-8 (an undecodable byte or lone surrogate at "
                          f"character {undecodable})")
+    # Stored names are printed back in every status and report, where a control character (a
+    # newline, a terminal escape) or a format one (U+202E reverses the text after it) would make
+    # the line read as something else. Router names are held to the same rule.
+    hidden = next((character for character in value if not character.isprintable()), None)
+    if hidden is not None:
+        raise ValueError(f"{name} must hold only printable characters (no control or format "
+                         f"characters, no space but ' '), got {hidden!r} in {value!r}")
     return value
 
 
@@ -1551,15 +1557,16 @@ def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None
         raise TypeError(f"usd must be a number, got {type(usd).__name__}")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(usd, float) and not math.isfinite(usd)) or usd < 0:
-        raise ValueError(f"usd must be a finite amount of at least 0, got {usd}")
+        raise ValueError(f"usd must be a finite amount of at least 0, got {plain_number(usd)}")
     # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
     if usd > MAX_LIMIT_USD:
-        shown = repr(usd) if isinstance(usd, float) or usd < 10**100 else "more than 10**100"
+        shown = plain_number(usd) if isinstance(usd, float) or usd < 10**100 else (
+            "more than 10**100")
         raise ValueError(f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {shown}")
     if usd > 0 and _nano(usd) == 0:
         raise ValueError(
-            f"usd {usd:g} rounds to $0: the ledger keeps whole nano-dollars, so give at "
-            "least 0.000000001 (or 0 for a limit that refuses every paid call)"
+            f"usd {plain_number(usd)} rounds to $0: the ledger keeps whole nano-dollars, so give "
+            "at least 0.000000001 (or 0 for a limit that refuses every paid call)"
         )
     if not isinstance(hard, bool):
         # Stored as an integer: 0.5 would read back as a soft limit, "no" as an error.
@@ -1575,7 +1582,8 @@ def _status_moment(scope: str, window_hours: float,
     if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
         raise TypeError("window_hours must be a number")
     if not 0 < window_hours <= 24 * 366:
-        raise ValueError(f"window_hours must be above 0 and at most a year, got {window_hours}")
+        raise ValueError("window_hours must be above 0 and at most a year, got "
+                         f"{plain_number(window_hours)}")
     moment = to_epoch(now, "now")
     return time.time() if moment is None else moment
 
@@ -1780,7 +1788,8 @@ def check_scope(scope: object) -> None:
 
     Raises:
         TypeError, ValueError: It is not text, is blank, longer than ``MAX_SCOPE_LENGTH`` or holds
-            a control character.
+            a character that does not print (a control or format character, a lone surrogate,
+            a space other than ' ').
     """
     _check_text("scope", scope)
 

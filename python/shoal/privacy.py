@@ -43,6 +43,7 @@ from typing import Any, TypeGuard
 
 from shoal._backend import core
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, read_text_file
+from shoal.tokens import check_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -311,6 +312,9 @@ def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]
             or not isinstance(row.get("text"), str) or not isinstance(row.get("expected"), list):
         raise ValueError(f"{where}: expected an object with id and text (strings) and expected "
                          "(a list of spans)")
+    # Found here, the error names the row; the scanner would name only the text's index.
+    check_unicode(row["id"], f"{where}: the id")
+    check_unicode(row["text"], f"{where}: the text of row {row['id']!r}")
     spans = set()
     for label in row["expected"]:
         _check_label(label, len(row["text"]), where)
@@ -329,7 +333,7 @@ def _is_offset(value: Any) -> TypeGuard[int]:
 def _check_label(label: Any, text_length: int, where: str) -> None:
     if not isinstance(label, dict) or not isinstance(label.get("kind"), str):
         raise ValueError(f"{where}: each expected span is an object {{kind, category, start, "
-                         "end}}")
+                         "end}")
     if label["kind"] not in KINDS:
         raise ValueError(f"{where}: span kind {label['kind']!r} is not one the scanner reports "
                          f"(one of {', '.join(sorted(KINDS))})")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from shoal.cli import _print_json, _read_input, add_max_file_bytes
+from shoal.cli import _print_json, _read_input, add_max_file_bytes, byte_count
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, DEFAULT_MAX_FILE_BYTES, read_text_file
 from shoal.privacy import evaluate_labelled_text, redact, render_evaluation, scan_text
 
@@ -48,8 +48,9 @@ def add_privacy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "measure precision and recall on",
     )
     privacy.add_argument("--json", action="store_true", help="print JSON")
-    add_max_file_bytes(privacy, f"refuse a larger --file, stdin or --evaluate file; for --evaluate "
-                       f"the default is {DEFAULT_MAX_DATA_FILE_BYTES}, otherwise")
+    add_max_file_bytes(
+        privacy, "refuse a larger --file, stdin or --evaluate file",
+        other_defaults=f"{byte_count(DEFAULT_MAX_DATA_FILE_BYTES)} for --evaluate")
     privacy.set_defaults(handler=_privacy)
 
 

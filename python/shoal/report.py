@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import CostEstimate, price_basis, price_usage
+from shoal.cost import CostEstimate, format_usd, price_basis, price_usage
 from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
@@ -160,6 +160,17 @@ class SavingsReport:
     series: tuple[SpendPoint, ...]
     catalog_date: str
     notes: tuple[str, ...]
+
+
+def _baseline_from_environment(model: str, catalog: Catalog) -> str:
+    """The catalog id of the model ``SHOAL_BASELINE_MODEL`` names. The caller named no baseline,
+    so an error names the variable, or it would send them looking for an argument they never
+    gave."""
+    try:
+        return catalog.model(model).id
+    except ValueError as error:
+        error.args = (f"{BASELINE_ENVIRONMENT_VARIABLE}: {error}",)
+        raise
 
 
 def _baseline_cost(
@@ -307,10 +318,12 @@ def savings_report(
         rows = []
         notes.add(no_ledger_note(unmade))
 
-    named = baseline or os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip() or None
-    if named is not None:
-        baseline_id = catalog.model(named).id
-        rule = "named" if baseline else f"from {BASELINE_ENVIRONMENT_VARIABLE}"
+    from_environment = os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip()
+    if baseline:
+        baseline_id, rule = catalog.model(baseline).id, "named"
+    elif from_environment:
+        baseline_id = _baseline_from_environment(from_environment, catalog)
+        rule = f"from {BASELINE_ENVIRONMENT_VARIABLE}"
     elif rows:
         baseline_id = _dearest_model(rows, catalog)
         rule = "dearest model used: highest price for all the reported tokens"
@@ -427,25 +440,27 @@ def _label(start: str, bucket: str) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
-def _usd(amount: float) -> str:
-    if amount == 0:
-        return "$0"
-    if abs(amount) >= 1:
-        return f"${amount:,.2f}"
-    return f"${amount:.3g}"
-
-
 def savings_phrase(savings_usd: float, fraction: float | None) -> str:
     """``saved $0.399 (78%)``, or ``cost $0.45 (50%) more`` when the baseline was cheaper."""
     if savings_usd < 0:
-        return f"cost {_usd(-savings_usd)}{_share(None if fraction is None else -fraction)} more"
-    return f"saved {_usd(savings_usd)}{_share(fraction)}"
+        loss = None if fraction is None else -fraction
+        return f"cost {format_usd(-savings_usd)}{_share(loss)} more"
+    return f"saved {format_usd(savings_usd)}{_share(fraction)}"
+
+
+# `.2g` turns to scientific notation below this many percent.
+SMALLEST_PERCENT_SHOWN = 0.0001
 
 
 def _share(fraction: float | None) -> str:
-    """`` (77%)``; a share under 1% keeps two digits, so a small loss does not read ``-0%``."""
+    """`` (77%)``; a share under 1% keeps two digits, so a small loss does not read ``-0%``, and
+    one under a ten-thousandth of a percent reads ``< 0.0001%`` rather than in scientific
+    notation."""
     if fraction is None:
         return ""
+    if 0 < abs(fraction) < SMALLEST_PERCENT_SHOWN / 100:
+        return f" (< {SMALLEST_PERCENT_SHOWN}%)" if fraction > 0 else \
+            f" (> -{SMALLEST_PERCENT_SHOWN}%)"
     if fraction != 0 and abs(fraction) < 0.01:
         return f" ({fraction * 100:.2g}%)"
     return f" ({fraction:,.0%})"
@@ -465,7 +480,7 @@ def terminal_chart(report: SavingsReport, *, width: int = 40) -> str:
         rest = max(round(point.baseline_usd / largest * width) - len(spent), 0)
         bar = (spent + "░" * rest).ljust(width)
         lines.append(f"{_label(point.start, report.bucket):>13} {bar} "
-                     f"{_usd(point.spent_usd)} of {_usd(point.baseline_usd)}")
+                     f"{format_usd(point.spent_usd)} of {format_usd(point.baseline_usd)}")
     return "\n".join(lines)
 
 
@@ -486,8 +501,9 @@ def spend_svg(report: SavingsReport) -> str:
     them, a dollar axis with round ticks and dated bucket labels.
     """
     title = html.escape(
-        f"Spend{' in ' + report.scope if report.scope else ''}: {_usd(report.spent_usd)} with "
-        f"routing vs {_usd(report.baseline_usd)} on {report.baseline or 'no baseline'}"
+        f"Spend{' in ' + report.scope if report.scope else ''}: "
+        f"{format_usd(report.spent_usd)} with routing vs {format_usd(report.baseline_usd)} on "
+        f"{report.baseline or 'no baseline'}"
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" '
@@ -550,7 +566,7 @@ def _axes(report: SavingsReport, top: float, x, y) -> list[str]:  # type: ignore
         parts.append(f'<line x1="{PLOT_LEFT}" y1="{y(usd):.1f}" x2="{PLOT_RIGHT}" '
                      f'y2="{y(usd):.1f}" stroke="#eeeeee"/>')
         parts.append(f'<text x="{PLOT_LEFT - 6}" y="{y(usd) + 4:.1f}" text-anchor="end">'
-                     f'{html.escape(_usd(usd))}</text>')
+                     f'{html.escape(format_usd(usd))}</text>')
     steps = len(report.series)
     every = max(1, -(-steps // 8))
     for i in range(0, steps, every):

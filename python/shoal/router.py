@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from shoal._shown import plain_number
 from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
 from shoal.cost import check_each_model_once, format_usd
 from shoal.hardware import get_device, hardware_fit
@@ -341,7 +342,8 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
         raise RoutingError(f"{name} must be a number, got {type(value).__name__}")
     number = float(value)
     if not (math.isfinite(number) or number == high == math.inf) or not low <= number <= high:
-        raise RoutingError(f"{name} must be between {low:g} and {high:g}, got {value}")
+        raise RoutingError(f"{name} must be between {plain_number(low)} and "
+                           f"{plain_number(high)}, got {plain_number(value)}")
     return number
 
 
@@ -1016,7 +1018,8 @@ def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     max_cost = arguments["max_cost_usd"]
     if isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool) and max_cost < 0:
         # The MCP tool spells "no limit" -1; a script that copies it gets the Python spelling.
-        raise RoutingError(f"max_cost_usd must be 0 or more, got {max_cost}; None sets no limit")
+        raise RoutingError(f"max_cost_usd must be 0 or more, got {plain_number(max_cost)}; None "
+                           "sets no limit")
     if max_cost is not None:
         max_cost = _check_number("max_cost_usd", max_cost, low=0.0, high=MAX_CALL_COST_USD)
     output_tokens = arguments["expected_output_tokens"]

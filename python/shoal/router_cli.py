@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal import atomic_file
-from shoal._cli_parser import once_each
+from shoal._cli_parser import once_each, split_ids, whole_number
+from shoal._shown import excerpt
 from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
@@ -126,14 +127,11 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.set_defaults(handler=run_eval)
 
 
-def _whole_number(low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a whole number from ``low`` to ``high`` (no upper end when None)."""
 
     def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number{unit}: {value!r}") from None
+        number = whole_number(value)
         if number < low or (high is not None and number > high):
             bound = f"{low} or more" if high is None else f"{low} to {high}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {number}")
@@ -143,7 +141,7 @@ def _whole_number(low: int, high: int | None = None, unit: str = "") -> Callable
 
 
 # A negative count would price every call below nothing and print negative costs.
-_output_tokens = _whole_number(0, unit=" of tokens")
+_output_tokens = _whole_number(0)
 _neighbours = _whole_number(1, 1000)
 
 
@@ -350,8 +348,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
     _use_catalog_prices(args.prices)
     catalog = configured_catalog()
-    held_out = once_each([m.strip() for m in args.holdout_models.split(",") if m.strip()],
-                         "--holdout-models")
+    held_out = once_each(split_ids(args.holdout_models, "--holdout-models"), "--holdout-models")
     if held_out and args.train is None:
         raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
                               "models' labels from the training data")
@@ -416,9 +413,10 @@ def _check_held_out(held_out: Sequence[str], train: Sequence[Any]) -> None:
 
 def _int_folds(value: str) -> int:
     try:
-        folds = int(value)
-    except ValueError:
-        raise EvaluationError(f"--folds must be a number or 'task', got {value!r}") from None
+        folds = whole_number(value)
+    except argparse.ArgumentTypeError:
+        raise EvaluationError(f"--folds must be a whole number or 'task', got {excerpt(value)}"
+                              ) from None
     if folds < 2:
         raise EvaluationError(f"--folds must be 2 or more (or 'task'), got {folds}")
     return folds

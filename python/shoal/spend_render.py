@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from shoal._shown import plain_number
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.cost import price_basis
 from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
@@ -127,7 +128,7 @@ def budget_status(status: BudgetStatus) -> str:
 
 def _burn(status: BudgetStatus) -> str:
     """What the window's spend is and what it spans, then the rate or why there is none."""
-    window = f"the last {status.window_hours:g} h"
+    window = f"the last {plain_number(status.window_hours)} h"
     if status.records == 0:
         return f"nothing spent in {window}: no calls recorded yet"
     if status.window_spent_usd == 0 and status.burn_rate_usd_per_hour is not None:

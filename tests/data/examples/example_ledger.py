@@ -4,13 +4,17 @@
 
 Sixteen calls of one project over five days, routed among gpt-4.1-mini, claude-sonnet-4-5 and
 gpt-5. Each call has a request id, so running the script again records nothing new.
+
+The ledger functions raise ``LedgerError`` (a ``ValueError``) with a message that says what to
+change, such as a folder that does not exist; catch it and show the message, as here: one line
+on stderr and exit status 2, as ``shoal ledger record`` does.
 """
 
 from __future__ import annotations
 
 import sys
 
-from shoal.ledger import record_usage
+from shoal.ledger import LedgerError, record_usage
 
 SCOPE = "project:docs"
 
@@ -41,6 +45,16 @@ def main(argv: list[str]) -> int:
         return 2
 
     ledger = argv[0]
+    try:
+        record_calls(ledger)
+    except LedgerError as error:
+        print(f"example_ledger.py: error: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(CALLS)} example calls of {SCOPE} are in {ledger}")
+    return 0
+
+
+def record_calls(ledger: str) -> None:
     for number, (at, model, input_tokens, cached_input_tokens, output_tokens) in enumerate(CALLS):
         record_usage(
             SCOPE,
@@ -54,8 +68,6 @@ def main(argv: list[str]) -> int:
             at=at,
             ledger=ledger,
         )
-    print(f"{len(CALLS)} example calls of {SCOPE} are in {ledger}")
-    return 0
 
 
 if __name__ == "__main__":
