@@ -72,7 +72,7 @@ def test_every_error_class_the_readme_names_is_importable_from_shoal() -> None:
     text = README.read_text(encoding="utf-8")
     named = set(re.findall(r"`(\w+Error)`", text)) - {"ValueError", "TypeError"}
 
-    assert named == {"RoutingError", "RouterFileError", "FeedbackError"}
+    assert named == {"RoutingError", "RouterFileError", "FeedbackError", "LedgerError"}
     for name in named:
         assert name in shoal.__all__
         error = getattr(shoal, name)

@@ -397,7 +397,8 @@ ROUTELLM_HEADER = "prompt,gpt-4-1106-preview,mistralai/Mixtral-8x7B-Instruct-v0.
          "mmlu_correct.csv: row 1: column mistralai/Mixtral-8x7B-Instruct-v0.1 must be True or "
          "False, got 'yes'"),
         ("routellm", {"mmlu_correct.csv": f"{ROUTELLM_HEADER}\nQ,True\n".encode()},
-         "column mistralai/Mixtral-8x7B-Instruct-v0.1 must be True or False, got None"),
+         "column mistralai/Mixtral-8x7B-Instruct-v0.1 must be True or False, but the row ends "
+         "before it"),
         ("arena-hard", {"questions.jsonl": b'{"x": 1}\n'},
          "questions.jsonl:1: expected an object with question_id (a string) and turns"),
         ("arena-hard", {"questions.jsonl": b'{"question_id": "q1", "turns": ["Hi"]}\n{\n'},

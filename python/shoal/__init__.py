@@ -4,7 +4,7 @@ on a given machine.
 The function behind every MCP tool is importable from here, as are the errors the README names::
 
     from shoal import count_tokens, route, estimate_cost, fit_budget, hardware_fit, port_chip
-    from shoal import FeedbackError, RouterFileError, RoutingError
+    from shoal import FeedbackError, LedgerError, RouterFileError, RoutingError
 
 They are loaded on first use, so ``import shoal`` stays cheap for the command line and the server.
 """
@@ -24,6 +24,7 @@ _EXPORTS = {
     "RoutingError": "shoal.router",
     "RouterFileError": "shoal.router_model",
     "FeedbackError": "shoal.feedback",
+    "LedgerError": "shoal.ledger",
     "count_tokens": "shoal.tokens",
     "count_chat": "shoal.tokens",
     "encode": "shoal.tokens",
@@ -60,6 +61,7 @@ _EXPORTS = {
 __all__ = [
     "BACKEND",
     "FeedbackError",
+    "LedgerError",
     "RouterFileError",
     "RoutingError",
     "__version__",
@@ -110,7 +112,7 @@ if TYPE_CHECKING:
         port_chip,
         sweep,
     )
-    from shoal.ledger import budget_status, record_usage, set_limit
+    from shoal.ledger import LedgerError, budget_status, record_usage, set_limit
     from shoal.privacy import redact, scan_conversation, scan_text
     from shoal.report import savings_report
     from shoal.router import RoutingError, fit_router, load_router, route

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, NoReturn
 
-from shoal._shown import escaped, excerpt
+from shoal.excerpts import escaped, excerpt
 
 # The longest id (a model, device, node, format or request id) a command takes, as the MCP tools'
 # id arguments are capped: no real id comes near, and an error that quoted a longer one whole
@@ -50,7 +50,7 @@ class CommandParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """argparse's error, with what the user typed escaped where it is not printable (see
-        `shoal._shown.escaped`): argparse quotes unknown arguments and bad choices raw."""
+        `shoal.excerpts.escaped`): argparse quotes unknown arguments and bad choices raw."""
         super().error(escaped(message))
 
 

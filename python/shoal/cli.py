@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal import __version__, atomic_file
 from shoal._cli_parser import CommandParser, identifier, once_each, split_ids, whole_number
-from shoal._shown import escaped, plain_number
-from shoal.excerpts import shown_path
+from shoal.excerpts import escaped, plain_number, shown_path
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
@@ -807,7 +806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print_error(command: str, message: str) -> None:
     """``COMMAND: error: MESSAGE`` on stderr, with what the user typed escaped where it is not
-    printable (see `shoal._shown.escaped`): some messages quote it raw."""
+    printable (see `shoal.excerpts.escaped`): some messages quote it raw."""
     print(f"{command}: error: {escaped(message)}", file=sys.stderr)
 
 

@@ -5,14 +5,21 @@ string, a million-item list or a million missing paths: an error that repeated i
 be as large, and over MCP larger than any answer may be. Values are shown here cut in the
 middle ('AAAAAAAAAAAAAAAAA...AAAAAAAAAAAAAAAAAA'), with the first few of a list and how many
 more, and in JSON's spelling (null, true, false), which is what a caller over MCP sent.
+
+A value is also shown escaped where it holds characters that do not print: echoed raw, a
+control or format character can rewrite the terminal line (``\\x1b[2K``) or reverse the text
+around it (U+202E, right-to-left override), so that the message reads as something it does not
+say. Numbers are written as they would be typed (``0.0000000001``, not ``1e-10``).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import reprlib
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 # Characters of a value an error shows; a longer one keeps its two ends.
@@ -92,3 +99,25 @@ def first_few(shown: Iterable[str], total: int) -> str:
     listed = [item for item, _ in zip(shown, range(LISTED_ITEMS))]
     more = total - len(listed)
     return ", ".join(listed) + (f" and {more:,} more" if more > 0 else "")
+
+
+def plain_number(value: float) -> str:
+    """A number as decimal digits, as it would be typed: ``0.0000000001`` rather than
+    ``1e-10``, ``5000000000`` rather than ``5000000000.0``. Past `EXCERPT_CHARACTERS` digits
+    (``1e+300``), and for inf and nan, as Python writes it."""
+    if isinstance(value, int) or not math.isfinite(value):
+        return str(value)
+    digits = f"{Decimal(repr(value)).normalize():f}"
+    return digits if len(digits) <= EXCERPT_CHARACTERS else repr(value)
+
+
+def escaped(text: str) -> str:
+    """``text`` with each character that is not printable, other than a line break, written as
+    its escape (``\\x1b``, ``\\u202e``), as ``repr`` writes it."""
+    if text.isprintable():
+        return text
+    return "".join(
+        character if character.isprintable() or character == "\n"
+        else character.encode("unicode_escape").decode("ascii")
+        for character in text
+    )

@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from shoal._shown import plain_number
+from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, UnknownModelError, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, data_directory

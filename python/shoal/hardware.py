@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
-from shoal._shown import plain_number
+from shoal.excerpts import plain_number
 from shoal.files import read_json_file
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from shoal._cli_parser import (
     split_ids,
     whole_number,
 )
-from shoal._shown import escaped, excerpt
+from shoal.excerpts import escaped, excerpt
 
 logger = logging.getLogger(__name__)
 

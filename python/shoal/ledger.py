@@ -56,7 +56,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from shoal._shown import plain_number
+from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost, format_usd
 

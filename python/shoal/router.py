@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from shoal._shown import plain_number
+from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
 from shoal.cost import check_each_model_once, format_usd
 from shoal.hardware import get_device, hardware_fit

@@ -16,7 +16,7 @@ from typing import Any
 
 from shoal import atomic_file
 from shoal._cli_parser import once_each, split_ids, whole_number
-from shoal._shown import excerpt
+from shoal.excerpts import excerpt
 from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES

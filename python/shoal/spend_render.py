@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from shoal._shown import plain_number
+from shoal.excerpts import plain_number
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.cost import price_basis
 from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shoal._shown import excerpt
+from shoal.excerpts import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,9 @@ def _routellm_rows(path: Path, task: str | None, every: int) -> list[dict[str, A
 
 def _correct(value: str | None, path: Path, row: int, column: str) -> float:
     """A RouteLLM cache's correct/incorrect mark as a score of 1 or 0."""
+    if value is None:
+        raise SourceError(f"{path}: row {row}: column {column} must be True or False, but the "
+                          f"row ends before it")
     if value not in ("True", "False"):
         raise SourceError(f"{path}: row {row}: column {column} must be True or False, got "
                           f"{excerpt(value)}")
