@@ -984,6 +984,11 @@ def _check_port_free(host: str, port: int) -> None:
     """Fail with a clear message before announcing an address that is already taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Bind as uvicorn's listener will (asyncio sets SO_REUSEADDR on POSIX), so that the
+        # TIME-WAIT connections a just-stopped server leaves behind do not read as "in use".
+        # Windows is left alone: there the option lets a socket share a port in active use.
+        if os.name == "posix" and sys.platform != "cygwin":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
