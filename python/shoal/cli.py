@@ -53,9 +53,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--allow-host",
         action="append",
         default=[],
+        type=_allowed_host,
         metavar="NAME[:PORT]",
-        help="with --http: also accept this Host header, e.g. a reverse proxy's public name "
-        "(repeatable; loopback names are always accepted, any other gets 421)",
+        help="with --http: also accept this Host header, e.g. a reverse proxy's public name, on "
+        "any port or only on PORT; names match in any case (repeatable; loopback names are "
+        "always accepted, any other gets 421)",
     )
     serve.add_argument(
         "--token-file",
@@ -958,6 +960,17 @@ def _port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
     return port
+
+
+def _allowed_host(value: str) -> str:
+    """An --allow-host value, refused unless it is NAME or NAME:PORT (it could match nothing)."""
+    from shoal.http_hosts import parse_allowed_host
+
+    try:
+        parse_allowed_host(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value.strip()
 
 
 def _check_transport_options(args: argparse.Namespace) -> None:
