@@ -408,6 +408,39 @@ def test_a_body_at_the_limit_is_read(open_server: Running) -> None:
         assert http.post(open_server.url, content=body, headers=HEADERS).status_code == 200
 
 
+def test_a_client_that_hangs_up_mid_body_is_one_info_line_not_a_traceback(
+    open_server: Running,
+) -> None:
+    logged_before = len(open_server.log.read_text())
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", open_server.port), timeout=10) as raw:
+            raw.sendall(
+                "\r\n".join(["POST /mcp HTTP/1.1", "Host: 127.0.0.1", f"Accept: {ACCEPT}",
+                             "Content-Type: application/json", "Content-Length: 1000", "",
+                             '{"jsonrpc":"2.0",']).encode()
+            )
+            time.sleep(0.1)  # let the server read the head and wait for the rest
+    assert post(open_server.url).status_code == 200
+
+    log = open_server.log.read_text()[logged_before:]
+    hang_ups = "INFO shoal.http_transport: a client hung up before sending the whole request"
+    assert log.count(hang_ups) == 5, log
+    assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_the_hang_up_filter_lets_every_other_error_through() -> None:
+    from starlette.requests import ClientDisconnect
+
+    def record(error: BaseException) -> logging.LogRecord:
+        return logging.LogRecord("mcp.server.streamable_http", logging.ERROR, __file__, 1,
+                                 "Error handling POST request", (), (type(error), error, None))
+
+    hang_up_filter = http_transport.ClientHangUpLog()
+    assert hang_up_filter.filter(record(RuntimeError("a real fault"))) is True
+    assert hang_up_filter.filter(record(OSError("disk full"))) is True
+    assert hang_up_filter.filter(record(ClientDisconnect())) is False
+
+
 # ---- sessions and stateless mode ----
 
 

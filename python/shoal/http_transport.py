@@ -10,7 +10,8 @@ logged or echoed.
 
 A client that disconnects in the middle of a call is taken to have cancelled it: the tool stops
 at its next cancellation check, as if the client had sent ``notifications/cancelled``, rather
-than running to the end for an answer no one will read.
+than running to the end for an answer no one will read. One that hangs up before its request body
+has arrived is logged as one line, not as the SDK's error with a traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoal.http_hosts import HostPolicy
@@ -291,6 +293,25 @@ def http_app(
     return app
 
 
+class ClientHangUpLog(logging.Filter):
+    """A filter for the SDK's log: a POST whose client hung up before sending the whole body is
+    logged as one INFO line of shoal's, not as an ERROR with a traceback.
+
+    A client leaving mid-request is the client's doing, and a flaky proxy could otherwise bury
+    the log under tracebacks. Every other record, errors with tracebacks included, passes as is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, ClientDisconnect):
+            return True
+        logger.info("a client hung up before sending the whole request; nothing was done")
+        return False
+
+
+_CLIENT_HANG_UP_LOG = ClientHangUpLog()
+
+
 def serve_http(
     server: MCPServer[Any],
     *,
@@ -308,5 +329,6 @@ def serve_http(
     # At DEBUG, sse-starlette logs every response chunk whole: the user's texts and whatever a
     # tool echoes. Even a verbose log keeps only what shoal itself chooses to say.
     logging.getLogger("sse_starlette").setLevel(logging.INFO)
+    logging.getLogger("mcp.server.streamable_http").addFilter(_CLIENT_HANG_UP_LOG)
     app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
