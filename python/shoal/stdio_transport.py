@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import anyio.lowlevel
 import mcp.types as types
 from anyio.streams.memory import MemoryObjectSendStream
