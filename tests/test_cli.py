@@ -270,6 +270,38 @@ def test_serve_says_when_the_port_is_taken() -> None:
     assert "serving" not in result.stderr
 
 
+def _time_wait_ports() -> set[int]:
+    """The local ports of this machine's IPv4 TCP connections in TIME-WAIT."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        pytest.skip("no /proc/net/tcp here")
+    rows = [line.split() for line in table.read_text().splitlines()[1:]]
+    return {int(row[1].rsplit(":", 1)[1], 16) for row in rows if row[3] == "06"}  # 06: TIME_WAIT
+
+
+def test_serve_starts_at_once_on_a_port_a_stopped_server_left_in_time_wait(
+    tmp_path: Path,
+) -> None:
+    from mcp_load import start_http_server, stop_process
+
+    # A server that closed its connection first (as one stopping does) leaves it in TIME-WAIT on
+    # its own port for a minute; uvicorn binds such a port, so shoal must not refuse it.
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()
+            assert client.recv(1) == b""  # the server's FIN has arrived
+    assert port in _time_wait_ports()
+
+    process, _ = start_http_server(tmp_path / "server.log", port=port)
+    stop_process(process)
+    assert "cannot listen" not in (tmp_path / "server.log").read_text()
+
+
 def test_an_empty_http_token_stops_the_server_instead_of_disabling_auth() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "shoal", "serve", "--http", "--port", "1"],

@@ -11,6 +11,7 @@ loopback-only listening socket.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 import re
@@ -34,7 +35,12 @@ from mcp_load import (
 )
 
 from shoal import http_transport
-from shoal.http_transport import MAX_REQUEST_BODY_BYTES, BearerTokenMiddleware
+from shoal.http_hosts import HostPolicy
+from shoal.http_transport import (
+    MAX_REQUEST_BODY_BYTES,
+    BearerTokenMiddleware,
+    HostOriginCheck,
+)
 
 TOKEN = "shoal-secret-4b1d9e07c2a85f36"
 PROXY = "proxy.example.org"
@@ -99,7 +105,10 @@ def post(url: str, body: Any = None, **headers: str) -> httpx2.Response:
 @pytest.mark.parametrize(
     "host",
     ["evil.example", "evil.example:80", "localhost.evil.example", "127.0.0.1.nip.io",
-     "127.0.0.2", "0.0.0.0", "[::2]", "proxy.example.org.evil.example", ""],
+     "127.0.0.2", "0.0.0.0", "[::2]", "proxy.example.org.evil.example", "",
+     # Whole-header parsing: what follows a loopback name must be a port, 1 to 65535.
+     "localhost:8765@evil.example", "localhost:abc", "localhost:99999", "localhost:0",
+     "localhost:", "user@localhost", "localhost/evil", "[::1", f"{PROXY}:x@evil"],
 )
 def test_a_host_that_is_not_ours_gets_421(open_server: Running, host: str) -> None:
     response = post(open_server.url, Host=host)
@@ -109,7 +118,9 @@ def test_a_host_that_is_not_ours_gets_421(open_server: Running, host: str) -> No
 @pytest.mark.parametrize(
     "origin",
     ["http://evil.example", "null", "http://localhost.evil.example", "http://127.0.0.1.nip.io",
-     "file://", "http://proxy.example.org.evil.example", "https://evil.example:443"],
+     "file://", "http://proxy.example.org.evil.example", "https://evil.example:443",
+     "http://localhost:8765@evil.example", "http://user@localhost", "http://localhost:abc",
+     "http://localhost:3000/", "ftp://localhost", ""],
 )
 def test_a_foreign_origin_gets_403(open_server: Running, origin: str) -> None:
     response = post(open_server.url, Origin=origin)
@@ -119,13 +130,92 @@ def test_a_foreign_origin_gets_403(open_server: Running, origin: str) -> None:
 @pytest.mark.parametrize(
     ("host", "origin"),
     [("127.0.0.1", ""), ("localhost:1234", "http://localhost:3000"), (PROXY, f"https://{PROXY}"),
-     (f"{PROXY}:8443", f"https://{PROXY}:8443"), ("[::1]", "http://[::1]")],
+     (f"{PROXY}:8443", f"https://{PROXY}:8443"), ("[::1]", "http://[::1]"),
+     # Host names and schemes compare in any case; an IPv6 literal in any spelling.
+     ("LOCALHOST:1234", "HTTP://LocalHost:3000"), (PROXY.upper(), f"https://{PROXY.upper()}"),
+     ("[0:0::1]:8765", "http://[::1]:8765")],
 )
 def test_loopback_names_and_the_allowed_proxy_are_served(
     open_server: Running, host: str, origin: str
 ) -> None:
     extra = {"Host": host, **({"Origin": origin} if origin else {})}
     assert post(open_server.url, **extra).status_code == 200
+
+
+def raw_status(port: int, *header_lines: str) -> int:
+    """The status of a POST initialize sent with exactly these header lines."""
+    body = json.dumps(initialize()).encode()
+    head = ["POST /mcp HTTP/1.1", f"Accept: {ACCEPT}", "Content-Type: application/json",
+            f"Content-Length: {len(body)}", "Connection: close", *header_lines, "", ""]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall("\r\n".join(head).encode() + body)
+        answer = b""
+        while b"\r\n" not in answer:
+            answer += raw.recv(4096)
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    ("header_lines", "status"),
+    [(["Host: 127.0.0.1", "Origin: http://localhost", "Origin: http://evil.example"], 403),
+     (["Host: 127.0.0.1", "Origin: http://localhost", "Origin: http://localhost"], 403),
+     (["Host: 127.0.0.1", "Origin: http://localhost"], 200)],
+)
+def test_a_second_origin_header_is_refused(
+    open_server: Running, header_lines: list[str], status: int
+) -> None:
+    assert raw_status(open_server.port, *header_lines) == status
+
+
+@pytest.mark.parametrize("hosts", [["127.0.0.1", "127.0.0.1"], ["127.0.0.1", "evil.example"], []])
+def test_a_request_without_exactly_one_host_header_is_refused(
+    open_server: Running, hosts: list[str]
+) -> None:
+    # h11, uvicorn's default HTTP parser, answers two Host headers with 400 itself; shoal's
+    # own check is there for a parser that passes them on.
+    if hosts:
+        assert raw_status(open_server.port, *(f"Host: {host}" for host in hosts)) in (400, 421)
+
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        sent.append({"reached": True})
+
+    async def record(message: Any) -> None:
+        sent.append(message)
+
+    async def nothing() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    check = HostOriginCheck(app, HostPolicy())
+    scope = {"type": "http", "method": "POST", "path": "/mcp",
+             "headers": [(b"host", host.encode()) for host in hosts]}
+    anyio.run(check, scope, nothing, record)
+    assert sent[0]["status"] == 421 and sent[1]["body"] == b"Invalid Host header"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("http://mcp.example.com", "is a URL"), ("", "names no host"),
+     ("a b", "has white space"), ("*", "has a wildcard"), ("*.example.com", "has a wildcard"),
+     ("mcp.example.com:99999", "has port '99999'"), ("mcp.example.com/mcp", "has a path"),
+     ("::1", "is an IPv6 address without brackets"),
+     ("user@mcp.example.com", "has user information")],
+)
+def test_an_allowed_host_that_could_never_match_is_refused_at_start(
+    value: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shoal.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--http", "--allow-host", value])
+
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert f"argument --allow-host: {value!r} {reason}" in error
+    assert "expected NAME or NAME:PORT, e.g. mcp.example.com, mcp.example.com:8443" in error
+    with pytest.raises(ValueError, match="expected NAME or NAME:PORT"):
+        HostPolicy([value])
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
@@ -316,6 +406,39 @@ def test_a_body_at_the_limit_is_read(open_server: Running) -> None:
     assert len(body) == MAX_REQUEST_BODY_BYTES
     with httpx2.Client(timeout=60) as http:
         assert http.post(open_server.url, content=body, headers=HEADERS).status_code == 200
+
+
+def test_a_client_that_hangs_up_mid_body_is_one_info_line_not_a_traceback(
+    open_server: Running,
+) -> None:
+    logged_before = len(open_server.log.read_text())
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", open_server.port), timeout=10) as raw:
+            raw.sendall(
+                "\r\n".join(["POST /mcp HTTP/1.1", "Host: 127.0.0.1", f"Accept: {ACCEPT}",
+                             "Content-Type: application/json", "Content-Length: 1000", "",
+                             '{"jsonrpc":"2.0",']).encode()
+            )
+            time.sleep(0.1)  # let the server read the head and wait for the rest
+    assert post(open_server.url).status_code == 200
+
+    log = open_server.log.read_text()[logged_before:]
+    hang_ups = "INFO shoal.http_transport: a client hung up before sending the whole request"
+    assert log.count(hang_ups) == 5, log
+    assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_the_hang_up_filter_lets_every_other_error_through() -> None:
+    from starlette.requests import ClientDisconnect
+
+    def record(error: BaseException) -> logging.LogRecord:
+        return logging.LogRecord("mcp.server.streamable_http", logging.ERROR, __file__, 1,
+                                 "Error handling POST request", (), (type(error), error, None))
+
+    hang_up_filter = http_transport.ClientHangUpLog()
+    assert hang_up_filter.filter(record(RuntimeError("a real fault"))) is True
+    assert hang_up_filter.filter(record(OSError("disk full"))) is True
+    assert hang_up_filter.filter(record(ClientDisconnect())) is False
 
 
 # ---- sessions and stateless mode ----

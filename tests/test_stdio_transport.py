@@ -1,4 +1,5 @@
-"""stdio: every request line gets an answer, even one the SDK's JSON reader refuses.
+"""stdio: every request line gets an answer, even one the SDK's JSON reader refuses or one that
+is not UTF-8; blank lines are skipped; a host that closes the server's output stops it quietly.
 
 A real ``shoal serve`` subprocess is driven over its pipes with raw lines, as a host that is not
 the Python SDK (which cannot even send some of them) would write them.
@@ -43,9 +44,10 @@ class RawHost:
         for line in self.process.stdout:
             self.answers.put(json.loads(line))
 
-    def send(self, line: str) -> None:
+    def send(self, line: str | bytes) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(line.encode("utf-8") + b"\n")
+        raw = line if isinstance(line, bytes) else line.encode("utf-8")
+        self.process.stdin.write(raw + b"\n")
         self.process.stdin.flush()
 
     def answer(self, timeout: float = 30.0) -> dict[str, Any]:
@@ -121,6 +123,82 @@ def test_unreadable_notifications_and_responses_get_no_answer(host: RawHost) -> 
     assert host.answer()["id"] == 22
     with pytest.raises(Empty):
         host.answers.get(timeout=0.5)
+
+
+@pytest.mark.parametrize(
+    ("line", "request_id"),
+    [
+        # Inside a string of the arguments: the id still reads.
+        (b'{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"count_tokens",'
+         b'"arguments":{"text":"a\xff\xfeb"}}}', 31),
+        (b'{"jsonrpc":"2.0","id":32,"method":"ping","params":{"a":"\xe2\x82"}}', 32),  # cut short
+        # An id that is itself not UTF-8, or a bad byte between members: no id to answer with.
+        (b'{"jsonrpc":"2.0","id":"a\xffb","method":"ping"}', None),
+        (b'{"jsonrpc":"2.0",\xff"id":33,"method":"ping"}', None),
+    ],
+)
+def test_a_line_that_is_not_utf8_is_refused_not_read_with_replacement_characters(
+    host: RawHost, line: bytes, request_id: Any
+) -> None:
+    host.send(line)
+    answer = host.answer()
+
+    bad = next(index for index, byte in enumerate(line) if byte > 0x7F)
+    assert answer["id"] == request_id
+    assert answer["error"] == {
+        "code": types.PARSE_ERROR,
+        "message": f"Parse error: the line is not UTF-8: byte {bad + 1} is {line[bad]:#04x}",
+    }
+    host.send('{"jsonrpc":"2.0","id":99,"method":"ping"}')
+    assert host.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}
+
+
+def test_a_notification_that_is_not_utf8_gets_no_answer(host: RawHost) -> None:
+    host.send(b'{"jsonrpc":"2.0","method":"notifications/x","params":{"a":"\xff"}}')
+    host.send('{"jsonrpc":"2.0","id":34,"method":"ping"}')
+
+    assert host.answer()["id"] == 34
+    with pytest.raises(Empty):
+        host.answers.get(timeout=0.5)
+
+
+def test_blank_lines_are_skipped(host: RawHost) -> None:
+    for blank in ("", "   ", "\t\r", "\r"):
+        host.send(blank)
+    host.send('{"jsonrpc":"2.0","id":35,"method":"ping"}\r')  # a CRLF line ending is white space
+
+    assert host.answer() == {"jsonrpc": "2.0", "id": 35, "result": {}}
+    with pytest.raises(Empty):
+        host.answers.get(timeout=0.5)
+
+
+def test_a_host_that_closes_the_servers_output_stops_it_quietly() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shoal", "serve"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+    process.stdin.flush()
+    assert json.loads(process.stdout.readline())["id"] == 0
+
+    process.stdout.close()  # the host stops reading; stdin stays open
+    process.stdin.write(b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n')
+    process.stdin.flush()
+    try:
+        status = process.wait(timeout=20)
+    finally:
+        process.kill()
+        process.stdin.close()
+    assert process.stderr is not None
+    with process.stderr:
+        log = process.stderr.read().decode()
+
+    assert status == 0
+    assert "Traceback" not in log and "Error" not in log
+    assert log.splitlines()[-1] == (
+        "INFO shoal.stdio_transport: the host closed the server's output: stopping"
+    )
 
 
 def _validation_error(line: str) -> ValidationError:

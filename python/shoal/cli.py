@@ -54,9 +54,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--allow-host",
         action="append",
         default=[],
+        type=_allowed_host,
         metavar="NAME[:PORT]",
-        help="with --http: also accept this Host header, e.g. a reverse proxy's public name "
-        "(repeatable; loopback names are always accepted, any other gets 421)",
+        help="with --http: also accept this Host header, e.g. a reverse proxy's public name, on "
+        "any port or only on PORT; names match in any case (repeatable; loopback names are "
+        "always accepted, any other gets 421)",
     )
     serve.add_argument(
         "--token-file",
@@ -1022,6 +1024,17 @@ def _port(value: str) -> int:
     return port
 
 
+def _allowed_host(value: str) -> str:
+    """An --allow-host value, refused unless it is NAME or NAME:PORT (it could match nothing)."""
+    from shoal.http_hosts import parse_allowed_host
+
+    try:
+        parse_allowed_host(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value.strip()
+
+
 def _check_transport_options(args: argparse.Namespace) -> None:
     """Options that only mean something over HTTP are refused without --http, not ignored."""
     if args.http:
@@ -1046,6 +1059,11 @@ def _check_port_free(host: str, port: int) -> None:
     """Fail with a clear message before announcing an address that is already taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Bind as uvicorn's listener will (asyncio sets SO_REUSEADDR on POSIX), so that the
+        # TIME-WAIT connections a just-stopped server leaves behind do not read as "in use".
+        # Windows is left alone: there the option lets a socket share a port in active use.
+        if os.name == "posix" and sys.platform != "cygwin":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:

@@ -1,15 +1,17 @@
 """Serve the MCP server over streamable HTTP, safely by default.
 
-The endpoint binds the loopback address unless told otherwise. The SDK's DNS-rebinding protection
-is always on: a request whose Host header is not an allowed host gets 421, one whose Origin is not
-an allowed origin gets 403. Behind a reverse proxy, allow the proxy's public host name. With a
+The endpoint binds the loopback address unless told otherwise. DNS-rebinding protection is always
+on: a request whose Host header is not an allowed host gets 421, one whose Origin is not an
+allowed origin gets 403 (`shoal.http_hosts` says which are). Behind a reverse proxy, allow the
+proxy's public host name. With a
 bearer token (from ``SHOAL_HTTP_TOKEN`` or a file), every request must carry
 ``Authorization: Bearer <token>``; the comparison takes constant time and the token is never
 logged or echoed.
 
 A client that disconnects in the middle of a call is taken to have cancelled it: the tool stops
 at its next cancellation check, as if the client had sent ``notifications/cancelled``, rather
-than running to the end for an answer no one will read.
+than running to the end for an answer no one will read. One that hangs up before its request body
+has arrived is logged as one line, not as the SDK's error with a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shoal.http_hosts import HostPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,6 @@ MCP_PATH = "/mcp"
 # client escapes every character as \uXXXX; the SDK's default (4 MiB) would refuse long texts with
 # a bare HTTP 413 that stdio clients never see.
 MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 # A bearer token is a line; a token file far larger is a wrong path, not a token.
@@ -74,28 +78,6 @@ def read_token(token_file: Path | None = None) -> str | None:
     return token
 
 
-def transport_security(allowed_hosts: Sequence[str] = ()) -> TransportSecuritySettings:
-    """DNS-rebinding protection for the loopback names plus `allowed_hosts` (a proxy's names).
-
-    An allowed host is ``name`` (any port) or ``name:port``; browsers on it may send requests with
-    an ``http://`` or ``https://`` Origin of the same name.
-    """
-    hosts: list[str] = []
-    origins: list[str] = []
-    for name in (*LOOPBACK_HOSTS, *allowed_hosts):
-        has_port = name.rsplit(":", 1)[-1].isdigit() and not name.endswith("]")
-        hosts.extend([name] if has_port else [name, f"{name}:*"])
-        for scheme in ("http", "https"):
-            origins.extend(
-                [f"{scheme}://{name}"]
-                if has_port
-                else [f"{scheme}://{name}", f"{scheme}://{name}:*"]
-            )
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-    )
-
-
 class BearerTokenMiddleware:
     """ASGI middleware: HTTP requests without the right bearer token get 401."""
 
@@ -112,19 +94,8 @@ class BearerTokenMiddleware:
         logger.warning(
             "refused %s %s: missing or wrong bearer token", scope["method"], scope["path"]
         )
-        body = b"missing or wrong bearer token\n"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"www-authenticate", b'Bearer realm="shoal"'),
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_text(send, 401, "missing or wrong bearer token\n",
+                         [(b"www-authenticate", b'Bearer realm="shoal"')])
 
     def _authorised(self, scope: Scope) -> bool:
         sent = [value for key, value in scope["headers"] if key == b"authorization"]
@@ -136,6 +107,71 @@ class BearerTokenMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(
             credentials.strip(), self._token
         )
+
+
+class HostOriginCheck:
+    """ASGI middleware: DNS-rebinding protection, before the body is read or a session is made.
+
+    A request gets 421 unless it carries exactly one ``Host`` header naming an allowed host, and
+    403 when it carries more than one ``Origin`` header or one that is not ``http(s)://`` on an
+    allowed host (see `shoal.http_hosts`). No ``Origin`` at all is a client that is not a browser.
+    """
+
+    def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
+        self._app = app
+        self._policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._refusal(scope["headers"]) if scope["type"] == "http" else None
+        if refusal is None:
+            await self._app(scope, receive, send)
+            return
+
+        status, body, reason = refusal
+        logger.warning("refused %s %s: %s", scope["method"], scope["path"], reason)
+        await _send_text(send, status, body)
+
+    def _refusal(self, headers: Sequence[tuple[bytes, bytes]]) -> tuple[int, str, str] | None:
+        """The status, body and logged reason of the refusal, or None to serve the request."""
+        hosts = [value.decode("latin-1") for name, value in headers if name == b"host"]
+        origins = [value.decode("latin-1") for name, value in headers if name == b"origin"]
+        if len(hosts) != 1:
+            return 421, "Invalid Host header", f"{len(hosts)} Host headers, not one"
+        if not self._policy.allows_host(hosts[0]):
+            return 421, "Invalid Host header", (
+                f"Host {_quoted(hosts[0])} is not a loopback name or an allowed host"
+            )
+        if len(origins) > 1:
+            return 403, "Invalid Origin header", f"{len(origins)} Origin headers"
+        if origins and not self._policy.allows_origin(origins[0]):
+            return 403, "Invalid Origin header", (
+                f"Origin {_quoted(origins[0])} is not http(s):// on an allowed host"
+            )
+        return None
+
+
+def _quoted(header: str) -> str:
+    """A header value as the log shows it: quoted, and cut short, since a client chose it."""
+    return repr(header if len(header) <= 100 else header[:100] + "...")
+
+
+async def _send_text(
+    send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer with `status` and a plain-text body."""
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                *headers,
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class CancelOnDisconnect:
@@ -233,20 +269,47 @@ def http_app(
 
     Args:
         server: The MCP server.
-        allowed_hosts: Host names besides the loopback ones that clients may address (a proxy's).
+        allowed_hosts: Hosts besides the loopback names that clients may address (a proxy's),
+            each ``NAME`` (any port) or ``NAME:PORT``.
         token: Bearer token every request must carry; None serves without authentication.
         stateless: Keep no session between requests (replicas behind a load balancer).
+
+    Raises:
+        ValueError: An allowed host is not of that form.
     """
+    policy = HostPolicy(allowed_hosts)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=stateless,
-        transport_security=transport_security(allowed_hosts),
+        # HostOriginCheck does this, parsing the headers whole. The SDK's check matches a wildcard
+        # port by prefix and names case-sensitively: it lets `localhost:1@evil.example` through
+        # and refuses `LOCALHOST`.
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
     )
-    app = CancelOnDisconnect(app)
+    app = HostOriginCheck(CancelOnDisconnect(app), policy)
     if token is not None:
         app = BearerTokenMiddleware(app, token)
     return app
+
+
+class ClientHangUpLog(logging.Filter):
+    """A filter for the SDK's log: a POST whose client hung up before sending the whole body is
+    logged as one INFO line of shoal's, not as an ERROR with a traceback.
+
+    A client leaving mid-request is the client's doing, and a flaky proxy could otherwise bury
+    the log under tracebacks. Every other record, errors with tracebacks included, passes as is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, ClientDisconnect):
+            return True
+        logger.info("a client hung up before sending the whole request; nothing was done")
+        return False
+
+
+_CLIENT_HANG_UP_LOG = ClientHangUpLog()
 
 
 def serve_http(
@@ -266,5 +329,6 @@ def serve_http(
     # At DEBUG, sse-starlette logs every response chunk whole: the user's texts and whatever a
     # tool echoes. Even a verbose log keeps only what shoal itself chooses to say.
     logging.getLogger("sse_starlette").setLevel(logging.INFO)
+    logging.getLogger("mcp.server.streamable_http").addFilter(_CLIENT_HANG_UP_LOG)
     app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -9,29 +9,51 @@ answers the same body: ``-32700`` (parse error) when it is not JSON the SDK read
 (invalid request) when it is JSON but not a JSON-RPC message, with the request's id whenever
 the line still yields one (Python's own JSON reader is tried), so the host's call fails at once.
 The server keeps serving either way.
+
+shoal reads the host's lines itself rather than through the SDK's reader, for three reasons:
+
+* A line that is not UTF-8 is refused with ``-32700``, as over HTTP, where the SDK's reader would
+  put U+FFFD in place of the bad bytes and serve the line as if the host had sent that.
+* A blank line (white space only) is skipped: it carries no message, and some hosts write them.
+* The server stops at once when the host closes its end of stdout (the next answer meets a broken
+  pipe), logging one line and exiting with status 0 as when stdin closes; the SDK's reader waits
+  in a thread that holds the process until stdin closes too.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
-from collections.abc import Mapping
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import mcp.types as types
+from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 from typing_extensions import Self
 
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
 logger = logging.getLogger(__name__)
 
 # Python refuses to turn longer digit strings into int (sys.get_int_max_str_digits); such a
 # number is read as a placeholder while the line is searched for its id.
 _MAX_INT_DIGITS = 4300
+_READ_BYTES = 1 << 16
+_JSON_WHITE_SPACE = b" \t\r\n"
 
 
 class _Unreadable:
@@ -39,16 +61,92 @@ class _Unreadable:
 
 
 def serve_stdio(server: MCPServer) -> None:
-    """Serve ``server`` over this process's stdin and stdout until stdin closes."""
-    anyio.run(_serve, server)
+    """Serve ``server`` over this process's stdin and stdout until the host closes either."""
+    try:
+        anyio.run(_serve, server)
+    except BaseExceptionGroup as group:
+        # The SDK's writer meets the broken pipe inside its task group; anything else raised
+        # with it is a fault of its own and keeps its traceback.
+        broken_pipes, others = group.split(BrokenPipeError)
+        if broken_pipes is None or others is not None:
+            raise
+        logger.info("the host closed the server's output: stopping")
 
 
 async def _serve(server: MCPServer) -> None:
     # The SDK runs a server on given streams only through its low-level server.
     lowlevel = server._lowlevel_server
-    async with stdio_server() as (read_stream, write_stream):
-        answering = AnsweringReadStream(read_stream, write_stream)
-        await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())
+    send_line, receive_line = anyio.create_memory_object_stream[str](0)
+    with _claimed_stdin() as wire:
+        threading.Thread(
+            target=_read_host_lines,
+            args=(wire, send_line, anyio.lowlevel.current_token()),
+            name="shoal stdin reader",
+            daemon=True,  # may wait on stdin forever; must not keep the process alive
+        ).start()
+        # The SDK only iterates its stdin, which a stream of lines does as well as a file.
+        stdin: Any = receive_line
+        async with receive_line, stdio_server(stdin=stdin) as (read_stream, write_stream):
+            answering = AnsweringReadStream(read_stream, write_stream)
+            await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())
+
+
+@contextmanager
+def _claimed_stdin() -> Iterator[int]:
+    """A private duplicate of fd 0 to read the host's bytes from.
+
+    Meanwhile fd 0 reads the null device, so that nothing else in the process (a library, a
+    child process) can take bytes meant for the server; it is restored on exit. The duplicate
+    stays open: the reading thread may still wait on it, and a closed descriptor's number could
+    be reused under it.
+    """
+    wire = os.dup(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(null, 0)
+    finally:
+        os.close(null)
+    try:
+        yield wire
+    finally:
+        os.dup2(wire, 0)
+
+
+def _read_host_lines(
+    wire: int, send_line: MemoryObjectSendStream[str], token: anyio.lowlevel.EventLoopToken
+) -> None:
+    """On a thread of its own: pass each line the host writes to ``send_line``, and close it at
+    the end of the input; stop early when the server stops taking lines."""
+    try:
+        for line in _host_lines(wire):
+            anyio.from_thread.run(send_line.send, line, token=token)
+        anyio.from_thread.run_sync(send_line.close, token=token)
+    except (anyio.BrokenResourceError, RuntimeError, concurrent.futures.CancelledError):
+        # The server has stopped: the stream is closed, the event loop has finished (anyio's
+        # RunFinishedError is a RuntimeError) or is cancelling what is left in it.
+        return
+
+
+def _host_lines(wire: int) -> Iterator[str]:
+    """The lines read from file descriptor ``wire``, without their newlines or blank ones.
+
+    Bytes that are not UTF-8 are kept as lone surrogates, which the SDK's JSON reader refuses, so
+    that `error_reply` answers the line. A read that fails ends the input, as end of file does.
+    """
+    pending = bytearray()
+    try:
+        while chunk := os.read(wire, _READ_BYTES):
+            pending += chunk
+            if b"\n" in chunk:
+                *lines, rest = pending.split(b"\n")
+                yield from (line.decode("utf-8", "surrogateescape")
+                            for line in lines if line.strip(_JSON_WHITE_SPACE))
+                pending = bytearray(rest)
+    except OSError as error:
+        logger.warning("cannot read stdin: %s", error.strerror or error)
+        return
+    if pending.strip(_JSON_WHITE_SPACE):
+        yield pending.decode("utf-8", "surrogateescape")
 
 
 class AnsweringReadStream:
@@ -115,7 +213,9 @@ def error_reply(error: Exception) -> types.JSONRPCError | None:
         return None
 
     request_id = _request_id(message)
-    if first["type"] == "json_invalid":
+    if first["type"] == "string_unicode" and isinstance(first.get("input"), str):
+        code, text = types.PARSE_ERROR, f"Parse error: {_utf8_error(first['input'])}"
+    elif first["type"] == "json_invalid":
         code, text = types.PARSE_ERROR, f"Parse error: {first['msg']}"
     else:
         location = ".".join(str(part) for part in first.get("loc", ()))
@@ -123,6 +223,16 @@ def error_reply(error: Exception) -> types.JSONRPCError | None:
     return types.JSONRPCError(
         jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=text)
     )
+
+
+def _utf8_error(line: str) -> str:
+    """Where a line read with its bytes that are not UTF-8 kept as lone surrogates goes wrong."""
+    raw = line.encode("utf-8", "surrogateescape")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"the line is not UTF-8: byte {error.start + 1} is {raw[error.start]:#04x}"
+    return "the line is not UTF-8"
 
 
 def _readable(line: Any) -> Mapping[str, Any] | None:
