@@ -364,3 +364,15 @@ def test_a_named_retired_model_is_noted_in_the_decision_text(
     assert ("  note: gemini-2.5-pro was retired on 2026-12-01 per the catalog; its prices may no "
             "longer apply; considered because it was named") in out.splitlines()
     assert "note:" not in run(capsys, "route", "Summarise the plot of Hamlet.")[1]
+
+
+@pytest.mark.parametrize(("given", "bound", "shown"), [
+    ("[::1]", "::1", "[::1]"), ("::1", "::1", "[::1]"), ("127.0.0.1", "127.0.0.1", "127.0.0.1"),
+])
+def test_an_ipv6_host_is_taken_with_or_without_brackets_and_shown_with_them(
+    given: str, bound: str, shown: str
+) -> None:
+    from shoal.cli import _bind_address, _url_host
+
+    assert _bind_address(given) == bound
+    assert _url_host(bound) == shown

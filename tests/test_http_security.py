@@ -218,6 +218,17 @@ def test_an_allowed_host_that_could_never_match_is_refused_at_start(
         HostPolicy([value])
 
 
+def test_a_huge_allowed_host_is_quoted_as_an_excerpt(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--http", "--allow-host", "a b" * 20_000])
+
+    error = capsys.readouterr().err
+    assert "'a ba ba ba ba ba ...a ba ba ba ba ba b' has white space in it" in error
+    assert len(error) < 1_000
+
+
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_rebinding_protection_covers_every_method(open_server: Running, method: str) -> None:
     with httpx2.Client(timeout=10) as http:

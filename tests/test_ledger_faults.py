@@ -403,14 +403,22 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_call_goes_through(
 # ---- totals past 64 bits ------------------------------------------------------------------------
 
 
-def test_a_scope_may_spend_past_64_bits_over_several_periods_and_its_status_adds_up(
-    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _priced_at_a_million_dollars_a_mtok(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, int]:
+    """Prices gpt-4o at $1,000,000 per Mtok both ways; returns the token counts of a $200,000,000
+    call, so that a few dozen calls reach the most a ledger holds."""
     prices = tmp_path / "prices.json"
     prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": 1e6,'
                       ' "output_per_mtok": 1e6}]}', encoding="utf-8")
     monkeypatch.setenv("SHOAL_PRICES", str(prices))
-    largest = {"input_tokens": 100_000_000, "output_tokens": 100_000_000}  # $200,000,000
+    return {"input_tokens": 100_000_000, "output_tokens": 100_000_000}
+
+
+def test_a_scope_may_spend_past_64_bits_over_several_periods_and_its_status_adds_up(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    largest = _priced_at_a_million_dollars_a_mtok(tmp_path, monkeypatch)
     calls_a_month = 23  # the most a month's limit of MAX_NANOUSD holds
 
     with Ledger(location) as ledger:
@@ -426,3 +434,21 @@ def test_a_scope_may_spend_past_64_bits_over_several_periods_and_its_status_adds
     assert status.records == 3 * calls_a_month
     assert status.lifetime_spent_usd == lifetime_nanousd / 10**9
     assert status.window_spent_usd == lifetime_nanousd / 10**9
+
+
+def test_a_call_past_the_most_the_ledger_holds_is_refused_in_plain_dollars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    largest = _priced_at_a_million_dollars_a_mtok(tmp_path, monkeypatch)
+
+    with Ledger(str(tmp_path / "ledger.sqlite3")) as ledger:
+        for _ in range(23):
+            ledger.record_usage("s", "gpt-4o", **largest)
+        with pytest.raises(LedgerError) as refused:
+            ledger.record_usage("s", "gpt-4o", input_tokens=20_000_000)
+        assert ledger.budget_status("s").records == 23
+
+    assert str(refused.value) == (
+        "scope 's' has spent $4,600,000,000.00; this call ($20,000,000.00) would take it past "
+        "$4,611,686,018.43, the most the ledger holds"
+    )

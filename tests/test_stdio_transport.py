@@ -172,6 +172,13 @@ def test_blank_lines_are_skipped(host: RawHost) -> None:
         host.answers.get(timeout=0.5)
 
 
+def test_a_byte_order_mark_before_a_line_is_read_past(host: RawHost) -> None:
+    # Some Windows hosts write one before their first line.
+    host.send(b'\xef\xbb\xbf{"jsonrpc":"2.0","id":36,"method":"ping"}')
+
+    assert host.answer() == {"jsonrpc": "2.0", "id": 36, "result": {}}
+
+
 def test_a_host_that_closes_the_servers_output_stops_it_quietly() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "shoal", "serve"],

@@ -40,7 +40,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     serve.add_argument(
-        "--host", default="127.0.0.1", help="address to bind with --http (default: %(default)s)"
+        "--host", type=_bind_address, default="127.0.0.1",
+        help="address to bind with --http; an IPv6 one with or without brackets (default: "
+             "%(default)s)"
     )
     serve.add_argument(
         "--port", type=_port, default=8765, help="port with --http (default: %(default)s)"
@@ -864,7 +866,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     _check_port_free(args.host, args.port)
     print(
-        f"shoal: serving MCP over streamable HTTP at http://{args.host}:{args.port}/mcp"
+        f"shoal: serving MCP over streamable HTTP at http://{_url_host(args.host)}:{args.port}/mcp"
         + (" (bearer token required)" if token else ""),
         file=sys.stderr,
     )
@@ -1055,6 +1057,18 @@ def _check_transport_options(args: argparse.Namespace) -> None:
         raise ValueError(f"{', '.join(given)} {verb} --http (stdio has no address)")
 
 
+def _bind_address(text: str) -> str:
+    """An address to bind, as the socket takes it: ``[::1]``, as a URL writes it, is ``::1``."""
+    if text.startswith("[") and text.endswith("]"):
+        return text[1:-1]
+    return text
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def _check_port_free(host: str, port: int) -> None:
     """Fail with a clear message before announcing an address that is already taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -1067,7 +1081,9 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise ValueError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+            raise ValueError(
+                f"cannot listen on {_url_host(host)}:{port}: {error.strerror}"
+            ) from None
 
 
 def _use_ledger_and_prices(args: argparse.Namespace) -> None:

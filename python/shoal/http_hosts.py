@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from shoal.excerpts import excerpt
+
 # One DNS label: letters, digits, '-' and '_' (container and intranet names use it), not starting
 # or ending with '-'. A name is labels joined by dots; a dotted quad is one too.
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
@@ -61,7 +63,7 @@ def parse_allowed_host(text: str) -> Authority:
     authority = parse_authority(text.strip()) if text.strip() else None
     if authority is not None:
         return authority
-    raise ValueError(f"{text!r} {_why_not_a_host(text.strip())}; expected {EXPECTED_FORM}")
+    raise ValueError(f"{excerpt(text)} {_why_not_a_host(text.strip())}; expected {EXPECTED_FORM}")
 
 
 def _why_not_a_host(text: str) -> str:

@@ -1383,9 +1383,9 @@ class Ledger:
                 raise BudgetExceededError(scope, limit, _usd(spent), _usd(cost))
             if spent + cost > MAX_NANOUSD:
                 raise LedgerError(
-                    f"scope {scope!r} has spent ${_usd(spent):,.2f}; this call "
-                    f"(${_usd(cost):,.2f}) would take it past ${_usd(MAX_NANOUSD):,.0f}, the "
-                    "most the ledger holds"
+                    f"scope {scope!r} has spent {format_usd(_usd(spent))}; this call "
+                    f"({format_usd(_usd(cost))}) would take it past "
+                    f"{format_usd(_usd(MAX_NANOUSD))}, the most the ledger holds"
                 )
 
             values = (scope, recorded_at, estimate.model, *counts, cost, line_items,

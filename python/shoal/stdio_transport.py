@@ -127,6 +127,9 @@ def _read_host_lines(
         return
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def _host_lines(wire: int) -> Iterator[str]:
     """The lines read from file descriptor ``wire``, without their newlines or blank ones.
 
@@ -139,14 +142,18 @@ def _host_lines(wire: int) -> Iterator[str]:
             pending += chunk
             if b"\n" in chunk:
                 *lines, rest = pending.split(b"\n")
-                yield from (line.decode("utf-8", "surrogateescape")
-                            for line in lines if line.strip(_JSON_WHITE_SPACE))
+                yield from (_decoded(line) for line in lines if line.strip(_JSON_WHITE_SPACE))
                 pending = bytearray(rest)
     except OSError as error:
         logger.warning("cannot read stdin: %s", error.strerror or error)
         return
     if pending.strip(_JSON_WHITE_SPACE):
-        yield pending.decode("utf-8", "surrogateescape")
+        yield _decoded(pending)
+
+
+def _decoded(line: bytes | bytearray) -> str:
+    """A host's line as text, past a UTF-8 byte order mark that some Windows hosts write first."""
+    return bytes(line).removeprefix(_UTF8_BOM).decode("utf-8", "surrogateescape")
 
 
 class AnsweringReadStream:
