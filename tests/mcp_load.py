@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import anyio
 import httpx2
+from hang_guard import HANG_GUARD_S
 
 PROTOCOL_VERSION = "2025-11-25"
 ACCEPT = "application/json, text/event-stream"
@@ -58,7 +59,7 @@ def start_http_server(
              *options],
             stdout=subprocess.DEVNULL, stderr=stderr, env=env,
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"shoal serve exited: {log.read_text()[-2000:]}")
@@ -68,7 +69,7 @@ def start_http_server(
         except OSError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError("shoal serve did not start listening within 60 s")
+    raise RuntimeError(f"shoal serve did not start listening within {HANG_GUARD_S} s")
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -154,7 +155,7 @@ def _message(response: httpx2.Response, request_id: int) -> dict[str, Any]:
 
 @asynccontextmanager
 async def http_session(url: str, headers: dict[str, str] | None = None,
-                       timeout_s: float = 60.0) -> AsyncIterator[HttpSession]:
+                       timeout_s: float = HANG_GUARD_S) -> AsyncIterator[HttpSession]:
     async with httpx2.AsyncClient(timeout=timeout_s) as http:
         session = HttpSession(http, url, headers or {})
         await session.open()

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal.cli import main
 from shoal.ledger import open_ledger
@@ -208,7 +209,7 @@ def test_binary_standard_input_is_named_not_a_surrogate_error() -> None:
         [sys.executable, "-m", "shoal", "count", "-"],
         input=b"ok\xa6\xff",
         capture_output=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
 
     assert result.returncode == 2
@@ -245,7 +246,7 @@ def test_serve_refuses_options_it_cannot_honour(argv: list[str], message: str) -
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
 
     assert result.returncode == 2
@@ -262,7 +263,7 @@ def test_serve_says_when_the_port_is_taken() -> None:
             [sys.executable, "-m", "shoal", "serve", "--http", "--port", str(port)],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=HANG_GUARD_S,
         )
 
     assert result.returncode == 2
@@ -309,7 +310,7 @@ def test_an_empty_http_token_stops_the_server_instead_of_disabling_auth() -> Non
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
 
     assert result.returncode == 2

@@ -9,6 +9,7 @@ import sys
 import xml.etree.ElementTree as ElementTree
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal import hardware
 from shoal.cli import main
@@ -418,7 +419,7 @@ def test_real_process_prints_json_on_stdout_only():
         [sys.executable, "-m", "shoal", "hw", "fit", "qwen3-30b-a3b", "apple-m4-max", "--json"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
         check=True,
     )
     assert json.loads(completed.stdout)["model"] == "qwen3-30b-a3b"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal import hardware
 from shoal.cli import main
@@ -376,7 +377,7 @@ def test_standard_output_named_as_a_path_takes_the_data_alone(
     # what the command says about the file goes to stderr so as not to corrupt the data.
     def shoal(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "shoal", *argv], capture_output=True,
-                              text=True, timeout=60, check=False)
+                              text=True, timeout=HANG_GUARD_S, check=False)
 
     fitted = shoal("fit", str(labels), "--k", "2", "--out", "/dev/stdout")
     assert fitted.returncode == 0, fitted.stderr
@@ -410,7 +411,7 @@ def test_standard_output_appended_to_a_file_of_another_kind_says_to_redirect(
     with notes.open("a", encoding="utf-8") as appended:
         fitted = subprocess.run([sys.executable, "-m", "shoal", "fit", str(labels), "--out",
                                  "/dev/stdout"], stdout=appended, stderr=subprocess.PIPE,
-                                text=True, timeout=60, check=False)
+                                text=True, timeout=HANG_GUARD_S, check=False)
 
     assert fitted.returncode == 2
     assert ("--out /dev/stdout goes to an existing file that is not a shoal router file; "
@@ -421,8 +422,8 @@ def test_standard_output_appended_to_a_file_of_another_kind_says_to_redirect(
 def test_a_full_standard_output_is_one_clean_error() -> None:
     with open("/dev/full", "w", encoding="utf-8") as full:
         costed = subprocess.run([sys.executable, "-m", "shoal", "cost", "gpt-4o", "--input", "5"],
-                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
-                                check=False)
+                                stdout=full, stderr=subprocess.PIPE, text=True,
+                                timeout=HANG_GUARD_S, check=False)
 
     assert costed.returncode == 2
     assert costed.stderr.strip().endswith("shoal cost: error: No space left on device")

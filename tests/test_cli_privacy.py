@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal.cli import main
 
@@ -233,7 +234,7 @@ def test_evaluate_refuses_a_file_without_rows(capsys, tmp_path):
 def test_module_entry_point_is_the_same_command():
     result = subprocess.run(
         [sys.executable, "-m", "shoal.privacy", "--redact", f"key {KEY}"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=HANG_GUARD_S,
     )
 
     assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal.cli import main
 
@@ -41,7 +42,7 @@ def serve_process(root: Path, *options: str, env: dict[str, str] | None = None) 
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
         env={**os.environ, **(env or {})},
     )
 

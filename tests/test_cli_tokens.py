@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal.cli import main
 
-# Far longer than a refusal takes, far shorter than reading a device or waiting on a pipe.
-PROMPT_S = 20.0
 # Address space for a command under test: ample for shoal, far short of reading /dev/zero whole.
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 
@@ -28,15 +27,16 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
-def run_promptly(*argv: str) -> subprocess.CompletedProcess[str]:
+def run_guarded(*argv: str) -> subprocess.CompletedProcess[str]:
     """The command in its own process, which a hang or a runaway read cannot take the tests
-    (or the machine's memory) down with."""
+    (or the machine's memory) down with: a reader that runs away on a device fails for memory,
+    one that waits on a pipe at the hang guard."""
     return subprocess.run(
         [sys.executable, "-m", "shoal", *argv],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=PROMPT_S,
+        timeout=HANG_GUARD_S,
         preexec_fn=limit_memory,
     )
 
@@ -55,7 +55,7 @@ def use_stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
 @pytest.mark.parametrize("command", ["truncate", "split"])
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
 def test_a_device_as_file_is_refused_at_once(command: str, device: str) -> None:
-    result = run_promptly(command, "--max-tokens", "5", "--file", device)
+    result = run_guarded(command, "--max-tokens", "5", "--file", device)
 
     assert result.returncode == 2
     assert f"shoal {command}: error: {device} is under /dev, which shoal never reads" in (
@@ -68,7 +68,7 @@ def test_a_named_pipe_as_file_is_refused_without_waiting(command: str, tmp_path:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)  # no writer ever opens it: a reader that opened it would wait forever
 
-    result = run_promptly(command, "--max-tokens", "5", "--file", str(fifo))
+    result = run_guarded(command, "--max-tokens", "5", "--file", str(fifo))
 
     assert result.returncode == 2
     assert f"{fifo} is not a regular file" in result.stderr
@@ -208,18 +208,20 @@ def test_a_chat_is_read_from_stdin_for_a_dash(
 
 
 def test_a_chat_file_is_read_under_the_file_rules() -> None:
-    result = run_promptly("count", "--chat", "/dev/zero")
+    result = run_guarded("count", "--chat", "/dev/zero")
 
     assert result.returncode == 2
     assert "/dev/zero is under /dev, which shoal never reads" in result.stderr
 
 
-def test_split_refuses_too_many_chunks_promptly_and_names_the_option(tmp_path: Path) -> None:
-    # 2,000,001 tokens: at --max-tokens 1, millions of chunks; refused before any is cut.
+def test_split_refuses_too_many_chunks_and_names_the_option(tmp_path: Path) -> None:
+    # 2,000,001 tokens: at --max-tokens 1, two million chunks, more than the memory cap holds,
+    # so a split that cut them all fails here. That the refusal comes before any chunk is cut is
+    # checked in test_token_budget.py.
     text = tmp_path / "words.txt"
     text.write_text("word " * 2_000_000, encoding="utf-8")
 
-    result = run_promptly("split", "--max-tokens", "1", "--file", str(text), "--json")
+    result = run_guarded("split", "--max-tokens", "1", "--file", str(text), "--json")
 
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
@@ -334,7 +336,7 @@ def test_text_that_is_not_utf8_on_the_command_line_is_named(command: list[str]) 
         [sys.executable, "-m", "shoal", *command, "fine", b"caf\xe9"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
 
     assert result.returncode == 2

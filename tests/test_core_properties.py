@@ -3,13 +3,13 @@
 Random valid inputs must give identical results from ``shoal._core`` and ``shoal._pure``
 (bit for bit: same floating-point order); random invalid inputs must raise the same exception
 type in both. ``test_every_core_name_has_a_property`` fails when ``_core`` gains a name that no
-property here exercises. Examples per property: ``SHOAL_PROPERTY_EXAMPLES`` (default 40), each
-under a deadline, so the suite stays fast; raise it for a longer hunt.
+property here exercises. Examples per property: ``SHOAL_PROPERTY_EXAMPLES`` (default 40), which
+bounds the suite's time; raise it for a longer hunt. No example has a deadline, which a busy
+machine would miss: the first example to load a vocabulary takes most of a second when idle.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
 import struct
@@ -26,7 +26,7 @@ _core = pytest.importorskip("shoal._core")
 EXAMPLES = int(os.environ.get("SHOAL_PROPERTY_EXAMPLES", "40"))
 FAST = settings(
     max_examples=EXAMPLES,
-    deadline=datetime.timedelta(seconds=3),
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 

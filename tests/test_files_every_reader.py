@@ -1,7 +1,8 @@
 """Every option that reads a file, and every command that reads standard input, under one set of
 rules: a regular file only, nothing under /proc, /dev or /sys, and no more than the limit for the
-kind of file. Each command runs in its own process with a memory cap and a timeout, so a reader
-that runs away on /dev/zero or waits on a pipe fails the test instead of taking the machine."""
+kind of file. Each command runs in its own process with a memory cap and a hang guard, so a
+reader that runs away on /dev/zero or waits on a pipe fails the test instead of taking the
+machine."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal import catalog, hardware
 from shoal.files import (
@@ -26,8 +28,6 @@ from shoal.files import (
 from shoal.router_eval import EvaluationError, read_labelled, read_prices
 from shoal.router_model import RouterFileError, read_router
 
-# Far longer than a refusal takes, far shorter than reading a device or waiting on a pipe.
-PROMPT_S = 20.0
 # Address space for a command under test: ample for shoal, far short of reading /dev/zero whole.
 MEMORY_LIMIT_BYTES = 2 * 1024**3
 DECISION = "d-0123456789abcdef01234567"
@@ -82,7 +82,7 @@ def limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
 
 
-def run_promptly(
+def run_guarded(
     argv: list[str], folder: Path, *, stdin: int | io.BufferedReader = subprocess.DEVNULL,
     environment: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
@@ -97,7 +97,7 @@ def run_promptly(
         stdin=stdin,
         capture_output=True,
         text=True,
-        timeout=PROMPT_S,
+        timeout=HANG_GUARD_S,
         preexec_fn=limit_memory,
         env={**os.environ, **private, **(environment or {})},
         cwd=folder,
@@ -131,7 +131,7 @@ def fifo(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("option", FILE_OPTIONS)
 def test_a_device_is_refused_at_once(option: str, tmp_path: Path) -> None:
-    result = run_promptly(filled_in(FILE_OPTIONS[option], "/dev/zero", tmp_path), tmp_path)
+    result = run_guarded(filled_in(FILE_OPTIONS[option], "/dev/zero", tmp_path), tmp_path)
 
     assert result.returncode == 2, result.stderr
     assert "/dev/zero is under /dev, which shoal never reads" in result.stderr
@@ -139,7 +139,7 @@ def test_a_device_is_refused_at_once(option: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("option", FILE_OPTIONS)
 def test_a_named_pipe_is_refused_without_waiting(option: str, tmp_path: Path, fifo: str) -> None:
-    result = run_promptly(filled_in(FILE_OPTIONS[option], fifo, tmp_path), tmp_path)
+    result = run_guarded(filled_in(FILE_OPTIONS[option], fifo, tmp_path), tmp_path)
 
     assert result.returncode == 2, result.stderr
     assert f"{fifo} is not a regular file (a pipe, device or socket)" in result.stderr
@@ -152,7 +152,7 @@ def test_a_device_or_pipe_in_a_user_file_variable_is_refused(
 ) -> None:
     named = "/dev/zero" if kind == "device" else fifo
 
-    result = run_promptly(FILE_VARIABLES[variable], tmp_path, environment={variable: named})
+    result = run_guarded(FILE_VARIABLES[variable], tmp_path, environment={variable: named})
 
     assert result.returncode == 2, result.stderr
     assert named in result.stderr
@@ -167,7 +167,7 @@ def test_endless_standard_input_is_refused_at_the_limit(command: str, tmp_path: 
     argv, raise_with = STDIN_COMMANDS[command]
 
     with open("/dev/zero", "rb") as zeros:
-        result = run_promptly(argv, tmp_path, stdin=zeros)
+        result = run_guarded(argv, tmp_path, stdin=zeros)
 
     assert result.returncode == 2, result.stderr
     limit = DEFAULT_MAX_DATA_FILE_BYTES if command == "route --file -" else DEFAULT_MAX_FILE_BYTES
@@ -183,9 +183,9 @@ def test_max_file_bytes_sets_the_standard_input_limit(tmp_path: Path) -> None:
     path.write_text("word " * 20, encoding="utf-8")  # 100 bytes
 
     with open(path, "rb") as text:
-        refused = run_promptly(["count", "-", "--max-file-bytes", "99"], tmp_path, stdin=text)
+        refused = run_guarded(["count", "-", "--max-file-bytes", "99"], tmp_path, stdin=text)
     with open(path, "rb") as text:
-        read = run_promptly(["count", "-", "--max-file-bytes", "100"], tmp_path, stdin=text)
+        read = run_guarded(["count", "-", "--max-file-bytes", "100"], tmp_path, stdin=text)
 
     assert refused.returncode == 2
     assert "standard input is over the 99-byte limit; raise --max-file-bytes" in refused.stderr
@@ -256,8 +256,8 @@ def test_fit_names_its_option_for_a_larger_data_file(tmp_path: Path) -> None:
     data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     out = str(tmp_path / "router.json")
 
-    refused = run_promptly(["fit", str(data), "--out", out, "--max-file-bytes", "10"], tmp_path)
-    fitted = run_promptly(["fit", str(data), "--out", out], tmp_path)
+    refused = run_guarded(["fit", str(data), "--out", out, "--max-file-bytes", "10"], tmp_path)
+    fitted = run_guarded(["fit", str(data), "--out", out], tmp_path)
 
     assert refused.returncode == 2
     assert "over the 10-byte limit; raise max_file_bytes (--max-file-bytes)" in refused.stderr

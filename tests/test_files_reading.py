@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from promptly_support import promptly as promptly_within
+from hang_guard import without_hanging
 
 from shoal.files import (
     MAX_FILE_BYTES_LIMIT,
@@ -17,13 +15,6 @@ from shoal.files import (
     PathNotAllowedError,
     read_text_file,
 )
-
-# Far longer than reading a small file takes, far shorter than a hang.
-PROMPT_S = 5.0
-
-
-def promptly(call: Callable[[], Any]) -> Any:
-    return promptly_within(call, PROMPT_S)
 
 
 def test_a_regular_file_is_read_as_text(tmp_path: Path) -> None:
@@ -37,7 +28,7 @@ def test_a_regular_file_is_read_as_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", ["/dev/zero", "/dev/urandom", "/proc/self/status"])
 def test_system_files_are_refused_before_any_read(path: str) -> None:
     with pytest.raises(PathNotAllowedError, match=r"is under /(dev|proc), which shoal never reads"):
-        promptly(lambda: read_text_file(path))
+        without_hanging(lambda: read_text_file(path))
 
 
 def test_a_link_to_a_device_is_refused(tmp_path: Path) -> None:
@@ -45,7 +36,7 @@ def test_a_link_to_a_device_is_refused(tmp_path: Path) -> None:
     link.symlink_to("/dev/zero")
 
     with pytest.raises(PathNotAllowedError, match=r"zeros is under /dev"):
-        promptly(lambda: read_text_file(link))
+        without_hanging(lambda: read_text_file(link))
 
 
 def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
@@ -53,7 +44,7 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) ->
     os.mkfifo(fifo)
 
     with pytest.raises(ValueError, match=r"pipe is not a regular file .*which shoal never reads"):
-        promptly(lambda: read_text_file(fifo))
+        without_hanging(lambda: read_text_file(fifo))
 
 
 def test_a_file_over_the_limit_is_refused_naming_the_limit(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from hang_guard import HANG_GUARD_S
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from test_server import CALLS
@@ -54,7 +55,7 @@ def start_server(log: Path, *options: str) -> tuple[subprocess.Popen[bytes], str
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"shoal serve exited: {log.read_text()}")
@@ -64,7 +65,7 @@ def start_server(log: Path, *options: str) -> tuple[subprocess.Popen[bytes], str
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError("shoal serve did not start listening within 60 s")
+    raise RuntimeError(f"shoal serve did not start listening within {HANG_GUARD_S} s")
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -118,7 +119,7 @@ async def test_each_era_lists_and_calls_every_tool_over_http(
 
 
 def test_a_foreign_host_or_origin_is_refused(open_server: RunningServer) -> None:
-    with httpx2.Client(timeout=10) as http:
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
         good = http.post(open_server.url, json=INITIALIZE, headers=MCP_HEADERS)
         rebound_host = http.post(
             open_server.url, json=INITIALIZE, headers={**MCP_HEADERS, "Host": "evil.example:80"}
@@ -141,7 +142,7 @@ def test_a_foreign_host_or_origin_is_refused(open_server: RunningServer) -> None
 
 
 def test_requests_without_the_right_token_get_401(guarded_server: RunningServer) -> None:
-    with httpx2.Client(timeout=10) as http:
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
         missing = http.post(guarded_server.url, json=INITIALIZE, headers=MCP_HEADERS)
         wrong = http.post(
             guarded_server.url,
@@ -173,7 +174,7 @@ async def test_the_right_token_serves_both_eras_statelessly(
     guarded_server: RunningServer, mode: str
 ) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+    async with httpx2.AsyncClient(headers=headers, timeout=HANG_GUARD_S) as http:
         transport = streamable_http_client(guarded_server.url, http_client=http)
         async with Client(transport, mode=mode) as client:
             counted = await client.call_tool("count_tokens", {"text": "hello world"})

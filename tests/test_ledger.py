@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ledger_support
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal import spend_render
 from shoal.catalog import load_catalog
@@ -521,8 +522,8 @@ def _acks(path: Path) -> list[tuple[str, str]]:
     return [tuple(line.split(" ", 1)) for line in lines if line != "ready"]  # type: ignore[misc]
 
 
-def _wait(process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    _, stderr = process.communicate(timeout=seconds)
+def _wait(process: subprocess.Popen[bytes]) -> None:
+    _, stderr = process.communicate(timeout=HANG_GUARD_S)
     assert process.returncode == 0, stderr.decode()
 
 
@@ -581,13 +582,13 @@ def test_concurrent_writers_cannot_overrun_a_hard_limit(location: str, tmp_path:
 def _kill_mid_write(location: str, acks: Path, scope: str, prefix: str, after: int) -> int:
     """Start a writer in an endless insert loop; SIGKILL it after ``after`` acknowledgements."""
     process = _writer(location, scope, prefix, 0, acks)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HANG_GUARD_S
     while len(_acks(acks)) < after:
         assert process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
         assert time.monotonic() < deadline, "writer made no progress"
         time.sleep(0.002)
     os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=10)  # reaps it and closes its stderr pipe
+    process.communicate(timeout=HANG_GUARD_S)  # reaps it and closes its stderr pipe
     assert process.returncode == -signal.SIGKILL
     return len(_acks(acks))
 

@@ -3,8 +3,8 @@ concurrent clients without an error, and the ledger totals are exact afterwards.
 
 A quarter of the calls record spend with unique request ids; every client also records one
 request id they all share, which must land once. The rest are read-only tools (token counts,
-prices, hardware fit, budget status). The run is bounded in count (50 x 40 calls) and in time
-(the whole run must finish within LOAD_DEADLINE_S). Figures for the README come from
+prices, hardware fit, budget status). The run is bounded in count (50 x 40 calls); its time is
+bounded only by a hang guard, LOAD_DEADLINE_S. Figures for the README come from
 bench/bench_server.py, not from here.
 """
 
@@ -34,8 +34,9 @@ from shoal.ledger import NANO_PER_USD, Ledger
 
 CLIENTS = 50
 CALLS_PER_CLIENT = 40
-# On an idle two-core machine the run takes about 15 s; the bound leaves room for a busy one.
-LOAD_DEADLINE_S = 180.0
+# A hang guard: the run takes about 15 s on an idle two-core machine, 150 s on one ten times
+# slower.
+LOAD_DEADLINE_S = 600.0
 
 
 @pytest.fixture

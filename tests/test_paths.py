@@ -1,6 +1,6 @@
 """Paths a model may name: the file-reading tools (count_files, fit_budget's file items) read only
 inside the roots allowed at start, and every hostile path is refused or bounded with a clear
-message, promptly, in the Python API and through the MCP server.
+message, without blocking, in the Python API and through the MCP server.
 
 The hostile paths: ``..``, absolute paths outside, links out (to files, folders, /proc), link
 loops, /proc, /dev and /sys, FIFOs (which must never block), sockets, device nodes, files that
@@ -17,8 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,22 +25,16 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from promptly_support import promptly as promptly_within
+from hang_guard import without_hanging
 
 from shoal import budget, files, gitignore
 from shoal.budget import fit_budget
 from shoal.files import count_files, read_regular_file
 from shoal.server import build_server
 
-# Every call here finishes in well under a second; a blocked read would never finish.
-PROMPT_S = 10.0
 SPARSE_BYTES = 64 * 1024**3
 SECRET = "the outside secret " * 50
 INSIDE = "inside the root"
-
-
-def promptly(call: Callable[[], Any], seconds: float = PROMPT_S) -> Any:
-    return promptly_within(call, seconds)
 
 
 @dataclass
@@ -174,7 +167,7 @@ def test_paths_out_of_the_root_are_refused(
     fence: Fence, reader: str, path: str, message: str
 ) -> None:
     named = path.format(root=fence.root, outside=fence.outside)
-    outcome = promptly(lambda: READERS[reader](named, [fence.root]))
+    outcome = without_hanging(lambda: READERS[reader](named, [fence.root]))
     assert outcome.startswith("refused: ") and message in outcome, outcome
     assert "outside secret" not in outcome
 
@@ -186,33 +179,33 @@ def test_paths_out_of_the_root_are_refused(
 def test_system_files_are_refused_even_under_a_root_of_slash(reader: str, path: str) -> None:
     if not os.path.exists(path):
         pytest.skip(f"{path} does not exist here")
-    outcome = promptly(lambda: READERS[reader](path, ["/"]))
+    outcome = without_hanging(lambda: READERS[reader](path, ["/"]))
     assert outcome.startswith("refused: ") and NEVER in outcome, outcome
 
 
 @reader_names
 def test_a_root_of_proc_still_does_not_open_proc(fence: Fence, reader: str) -> None:
-    outcome = promptly(lambda: READERS[reader]("/proc/self/status", ["/proc"]))
+    outcome = without_hanging(lambda: READERS[reader]("/proc/self/status", ["/proc"]))
     assert outcome.startswith("refused: ") and NEVER in outcome, outcome
-    linked = promptly(lambda: READERS[reader]("proc_link", [fence.root, "/proc"]))
+    linked = without_hanging(lambda: READERS[reader]("proc_link", [fence.root, "/proc"]))
     assert linked.startswith("refused: ") and NEVER in linked, linked
 
 
 @reader_names
 def test_no_roots_means_no_file_is_read(fence: Fence, reader: str) -> None:
-    outcome = promptly(lambda: READERS[reader](str(fence.root / "inside.txt"), []))
+    outcome = without_hanging(lambda: READERS[reader](str(fence.root / "inside.txt"), []))
     assert outcome.startswith("refused: ") and "are allowed" in outcome, outcome
 
 
 @reader_names
 def test_a_file_inside_the_root_is_read(fence: Fence, reader: str) -> None:
     expected = f"read {len(INSIDE.split())} tokens"
-    assert promptly(lambda: READERS[reader]("inside.txt", [fence.root])) == expected
+    assert without_hanging(lambda: READERS[reader]("inside.txt", [fence.root])) == expected
     # An absolute path and a link that stays inside are fine too.
     (fence.root / "link_in").symlink_to(fence.root / "inside.txt")
-    assert promptly(lambda: READERS[reader]("link_in", [fence.root])) == expected
+    assert without_hanging(lambda: READERS[reader]("link_in", [fence.root])) == expected
     absolute = str(fence.root / "sub" / ".." / "inside.txt")
-    assert promptly(lambda: READERS[reader](absolute, [fence.root])) == expected
+    assert without_hanging(lambda: READERS[reader](absolute, [fence.root])) == expected
 
 
 # ---- special files: skipped (count_files) or refused (fit_budget), never blocking ----
@@ -233,10 +226,8 @@ def test_special_files_are_skipped_or_refused_without_blocking(
     fence: Fence, path: str, count_outcome: str, fit_outcome: str, through: str
 ) -> None:
     count, fit = (api_count, api_fit) if through == "api" else (mcp_count, mcp_fit)
-    started = time.monotonic()
-    assert re.match(count_outcome, promptly(lambda: count(path, [fence.root])))
-    assert re.match(fit_outcome, promptly(lambda: fit(path, [fence.root])))
-    assert time.monotonic() - started < PROMPT_S
+    assert re.match(count_outcome, without_hanging(lambda: count(path, [fence.root])))
+    assert re.match(fit_outcome, without_hanging(lambda: fit(path, [fence.root])))
 
 
 def test_a_fifo_held_open_by_a_silent_writer_does_not_block(fence: Fence) -> None:
@@ -244,8 +235,8 @@ def test_a_fifo_held_open_by_a_silent_writer_does_not_block(fence: Fence) -> Non
     # A writer that connects and never writes: a blocking read would wait for it forever.
     writer = os.open(pipe, os.O_RDWR)
     try:
-        assert promptly(lambda: api_count("pipe", [fence.root])) == "skipped: not a regular file"
-        assert promptly(lambda: read_regular_file(pipe, 1024)) == "not a regular file"
+        assert without_hanging(lambda: api_count("pipe", [fence.root])) == "skipped: not a regular file"
+        assert without_hanging(lambda: read_regular_file(pipe, 1024)) == "not a regular file"
     finally:
         os.close(writer)
 
@@ -254,10 +245,10 @@ def test_sockets_and_device_nodes_inside_the_root_are_not_read(fence: Fence) -> 
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(fence.root / "socket"))
     try:
-        assert promptly(lambda: api_count("socket", [fence.root])) == (
+        assert without_hanging(lambda: api_count("socket", [fence.root])) == (
             "skipped: not a regular file"
         )
-        assert "cannot read 'socket'" in promptly(lambda: api_fit("socket", [fence.root]))
+        assert "cannot read 'socket'" in without_hanging(lambda: api_fit("socket", [fence.root]))
     finally:
         listener.close()
 
@@ -265,8 +256,8 @@ def test_sockets_and_device_nodes_inside_the_root_are_not_read(fence: Fence) -> 
         os.mknod(fence.root / "zero", 0o600 | 0o020000, os.makedev(1, 5))  # a copy of /dev/zero
     except (PermissionError, AttributeError):
         pytest.skip("creating a device node needs privileges")
-    assert promptly(lambda: api_count("zero", [fence.root])) == "skipped: not a regular file"
-    assert "not a regular file" in promptly(lambda: api_fit("zero", [fence.root]))
+    assert without_hanging(lambda: api_count("zero", [fence.root])) == "skipped: not a regular file"
+    assert "not a regular file" in without_hanging(lambda: api_fit("zero", [fence.root]))
 
 
 def test_a_link_swapped_in_at_the_last_moment_is_not_followed(fence: Fence) -> None:
@@ -317,7 +308,7 @@ def test_a_file_being_appended_to_is_counted_within_the_limit_or_skipped(fence: 
     writer.start()
     try:
         outcomes = [
-            promptly(lambda: count_files(["growing.log"], roots=[fence.root],
+            without_hanging(lambda: count_files(["growing.log"], roots=[fence.root],
                                          max_file_bytes=limit))
             for _ in range(20)
         ]
@@ -341,7 +332,7 @@ def test_walking_a_hostile_folder_reads_only_what_is_inside(fence: Fence) -> Non
     (fence.outside / "rules").write_text("*.txt\n", encoding="utf-8")  # would hide inside.txt
     (fence.root / "dir_loop").symlink_to(fence.root)
 
-    result = promptly(lambda: count_files(["."], roots=[fence.root]))
+    result = without_hanging(lambda: count_files(["."], roots=[fence.root]))
     reasons = {Path(item.path).as_posix(): item.reason for item in result.skipped}
     assert [Path(item.path).as_posix() for item in result.files] == ["inside.txt", "sub/ok.txt"]
     assert reasons == {
@@ -359,14 +350,14 @@ def test_walking_a_hostile_folder_reads_only_what_is_inside(fence: Fence) -> Non
     }
     assert result.total_tokens == len(INSIDE.split()) + 1
 
-    mcp = promptly(lambda: _mcp("count_files", {"paths": ["."]}, [fence.root]))
+    mcp = without_hanging(lambda: _mcp("count_files", {"paths": ["."]}, [fence.root]))
     assert not mcp.is_error
     assert mcp.structured_content["total_tokens"] == result.total_tokens
     assert mcp.structured_content["files_skipped"] == len(reasons)
 
 
 def test_under_a_root_of_slash_links_to_system_files_are_skipped(fence: Fence) -> None:
-    result = promptly(lambda: count_files([fence.root], roots=["/"]))
+    result = without_hanging(lambda: count_files([fence.root], roots=["/"]))
     reasons = {Path(item.path).name: item.reason for item in result.skipped}
     assert reasons["proc_link"] == "symbolic link to a system file shoal never reads"
     assert "link_out" not in reasons  # inside "/", so allowed, and counted
@@ -381,7 +372,7 @@ def test_a_gitignore_is_read_only_when_it_is_a_small_regular_file(
     (folder / "b.log").write_text("b", encoding="utf-8")
 
     def names() -> list[str]:
-        result = promptly(lambda: count_files([folder], roots=[fence.root]))
+        result = without_hanging(lambda: count_files([folder], roots=[fence.root]))
         return sorted(Path(item.path).name for item in result.files)
 
     (folder / ".gitignore").write_text("*.log\n", encoding="utf-8")
@@ -446,7 +437,7 @@ def test_folders_nested_past_any_real_tree_are_not_walked(fence: Fence) -> None:
     (bottom / "bottom.txt").write_text("bottom", encoding="utf-8")
     (deep / "top.txt").write_text("top", encoding="utf-8")
 
-    result = promptly(lambda: count_files([deep], roots=[fence.root]))
+    result = without_hanging(lambda: count_files([deep], roots=[fence.root]))
     assert [Path(item.path).name for item in result.files] == ["top.txt"]
     assert [item.reason for item in result.skipped] == [
         f"folder nested more than {files.MAX_FOLDER_DEPTH} levels deep"
@@ -498,30 +489,26 @@ def test_file_items_are_bounded_in_total(fence: Fence, monkeypatch: pytest.Monke
 # ---- the server keeps serving after every refusal ----
 
 
-@pytest.mark.anyio
-async def test_one_session_survives_every_hostile_path(fence: Fence) -> None:
+def test_one_session_survives_every_hostile_path(fence: Fence) -> None:
     hostile = ["../outside/secret.txt", "link_out", "loop_a", "pipe", "huge", "/proc/self/environ",
                "/dev/zero", "dir_out/secret.txt", str(fence.outside / "secret.txt")]
-    started = time.monotonic()
-    async with Client(build_server(roots=[fence.root])) as client:
-        answers = []
-        for path in hostile:
-            answers.append(await client.call_tool("count_files", {"paths": [path]}))
-            answers.append(await client.call_tool(
-                "fit_budget",
-                {"items": [{"id": "f", "path": path}], "budget_tokens": 100, "model": "gpt-4o"},
-            ))
-        after = await client.call_tool("count_files", {"paths": ["inside.txt"]})
 
+    async def session() -> tuple[list[Any], Any]:
+        async with Client(build_server(roots=[fence.root])) as client:
+            answers = []
+            for path in hostile:
+                answers.append(await client.call_tool("count_files", {"paths": [path]}))
+                answers.append(await client.call_tool(
+                    "fit_budget",
+                    {"items": [{"id": "f", "path": path}], "budget_tokens": 100,
+                     "model": "gpt-4o"},
+                ))
+            return answers, await client.call_tool("count_files", {"paths": ["inside.txt"]})
+
+    answers, after = without_hanging(lambda: anyio.run(session))
     for answer in answers:
         text = answer.content[0].text
         assert "outside secret" not in text and "SHOAL" not in text
         if not answer.is_error:  # count_files skips special files with a reason
             assert answer.structured_content["files_counted"] == 0
     assert not after.is_error and after.structured_content["total_tokens"] == 3
-    assert time.monotonic() - started < 3 * PROMPT_S
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

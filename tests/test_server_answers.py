@@ -10,12 +10,12 @@ import json
 import os
 import re
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from growth_support import PARTS, assert_growth_in_step, cpu_seconds_awaiting
 from mcp import Client, StdioServerParameters
 
 from shoal.budget import trim_chat
@@ -501,47 +501,59 @@ async def test_trim_chat_without_messages_answers_for_a_long_chat(server) -> Non
     assert f"dropped messages 1-{kept[1][0] - 1}" in latest.content[0].text
 
 
-async def test_trim_chat_of_50000_messages_without_them_is_quick(server) -> None:  # type: ignore[no-untyped-def]
-    # Listing the dropped messages once took the square of the chat's length (over 30 s here,
-    # where it now takes under a second).
+async def test_trim_chat_of_a_long_chat_takes_time_in_step_with_its_length(server) -> None:  # type: ignore[no-untyped-def]
+    # Listing the dropped messages once took the square of the chat's length (over 30 s for
+    # these 50,000 messages, where it now takes under a second).
     turn = [{"role": "user", "content": "Next?"}, {"role": "assistant", "content": "Done."}]
-    chat = turn * 25_000
     async with Client(server) as client:
-        started = time.monotonic()
-        trimmed = await client.call_tool("trim_chat", {
-            "messages": chat, "budget_tokens": 100_000_000, "model": "gpt-4o",
-            "include_messages": False,
-        })
-        elapsed = time.monotonic() - started
+
+        async def trim(chat: list[dict[str, Any]]) -> Any:
+            return await client.call_tool("trim_chat", {
+                "messages": chat, "budget_tokens": 100_000_000, "model": "gpt-4o",
+                "include_messages": False,
+            })
+
+        part_s = min([(await cpu_seconds_awaiting(trim(turn * 2_500)))[1] for _ in range(PARTS)])
+        trimmed, whole_s = await cpu_seconds_awaiting(trim(turn * 25_000))
 
     assert not trimmed.is_error, trimmed.content[0].text
     assert trimmed.structured_content["kept"] == [[0, 49_999]]
     assert trimmed.structured_content["dropped"] == []
-    assert elapsed < 10, f"{elapsed:.1f} s"
+    assert_growth_in_step(part_s, whole_s, "trim_chat of 50,000 messages")
 
 
-async def test_trim_chat_of_one_call_with_many_results_is_quick(server) -> None:  # type: ignore[no-untyped-def]
-    # One assistant message with 8,000 tool calls, each answered; then 30,000 tool_result blocks
-    # that answer nothing (on gpt-4.1, whose window holds them all, so that no input-limit note
-    # joins the orphans' one). Matching the calls, and removing the blocks, each took the square of
-    # their number (over 15 s here); both now take a second or two on the pure-Python path.
-    calls = [{"id": f"c{n}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-             for n in range(8_000)]
+def _one_call_with_many_results(calls: int, orphans: int) -> tuple[list[Any], list[Any]]:
+    """One assistant message making `calls` tool calls, each answered; and the same chat with a
+    user message of `orphans` tool_result blocks that answer nothing."""
     chat: list[dict[str, Any]] = [
         {"role": "user", "content": "Read every file."},
-        {"role": "assistant", "content": None, "tool_calls": calls},
-        *({"role": "tool", "tool_call_id": f"c{n}", "content": "ok"} for n in range(8_000)),
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": f"c{n}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            for n in range(calls)
+        ]},
+        *({"role": "tool", "tool_call_id": f"c{n}", "content": "ok"} for n in range(calls)),
     ]
-    orphans = [{"type": "tool_result", "tool_use_id": f"x{n}", "content": "ok"}
-               for n in range(30_000)]
+    blocks = [{"type": "tool_result", "tool_use_id": f"x{n}", "content": "ok"}
+              for n in range(orphans)]
+    return chat, [*chat, {"role": "user", "content": [*blocks, {"type": "text", "text": "Done?"}]}]
+
+
+async def test_trim_chat_of_many_tool_results_takes_time_in_step_with_their_number(server) -> None:  # type: ignore[no-untyped-def]
+    # One assistant message with 8,000 tool calls, each answered; then 30,000 tool_result blocks
+    # that answer nothing (on gpt-4.1, whose window holds them all, so that no input-limit note
+    # joins the orphans' one). Matching the calls, and removing the blocks, each took the square
+    # of their number (over 15 s here); both now take a second or two on the pure-Python path.
     arguments = {"budget_tokens": 100_000_000, "model": "gpt-4.1", "include_messages": False}
+    part = _one_call_with_many_results(800, 3_000)
+    chat, noted_chat = _one_call_with_many_results(8_000, 30_000)
     async with Client(server) as client:
-        started = time.monotonic()
-        answered = await client.call_tool("trim_chat", {"messages": chat, **arguments})
-        noted = await client.call_tool("trim_chat", {"messages": [
-            *chat, {"role": "user", "content": [*orphans, {"type": "text", "text": "Done?"}]},
-        ], **arguments})
-        elapsed = time.monotonic() - started
+
+        async def trim_both(chats: tuple[list[Any], list[Any]]) -> tuple[Any, Any]:
+            return (await client.call_tool("trim_chat", {"messages": chats[0], **arguments}),
+                    await client.call_tool("trim_chat", {"messages": chats[1], **arguments}))
+
+        part_s = min([(await cpu_seconds_awaiting(trim_both(part)))[1] for _ in range(PARTS)])
+        (answered, noted), whole_s = await cpu_seconds_awaiting(trim_both((chat, noted_chat)))
 
     assert not answered.is_error, answered.content[0].text
     assert answered.structured_content["kept"] == [[0, 8_001]]
@@ -551,7 +563,7 @@ async def test_trim_chat_of_one_call_with_many_results_is_quick(server) -> None:
         "message 8002: 30,000 tool_result blocks ('x0', 'x1', 'x2' and 29,997 more) answer no "
         "earlier tool_use; removed"
     ]
-    assert elapsed < 10, f"{elapsed:.1f} s"
+    assert_growth_in_step(part_s, whole_s, "trim_chat of 8,000 calls and 30,000 orphans")
 
 
 def _orphaned_chat(orphans: int) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hang_guard import HANG_GUARD_S
+
 README = Path(__file__).parent.parent / "README.md"
 PACKAGE = Path(__file__).parent.parent / "python"
 ROOT_PLACEHOLDER = "/absolute/path/to/your/project"
@@ -38,7 +40,8 @@ def _serve(
     return subprocess.run(
         [sys.executable, "-m", "shoal", "serve", *arguments],
         input=json.dumps(INITIALIZE) + "\n",
-        capture_output=True, text=True, cwd=cwd, env=_environment(home), timeout=60, check=False,
+        capture_output=True, text=True, cwd=cwd, env=_environment(home), timeout=HANG_GUARD_S,
+        check=False,
     )
 
 

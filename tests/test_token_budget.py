@@ -197,6 +197,31 @@ def test_split_chunks_refuses_a_budget_below_one_character() -> None:
     assert split_chunks("", 5).chunks == ()
 
 
+@pytest.mark.parametrize("model", [None, "claude-sonnet-4-5"])
+def test_a_split_into_too_many_chunks_is_refused_before_any_chunk_is_cut(
+    monkeypatch: pytest.MonkeyPatch, model: str | None
+) -> None:
+    # With at most 10 chunks, 20 words at 1 token a chunk (2 under an estimate: 1 base token)
+    # are refused from the token count alone; cutting 10 chunks first and refusing at the 11th
+    # would give the same error later, after the work the check exists to save.
+    cut: list[int] = []
+    real_next_chunk = token_budget._next_chunk
+
+    def counting_next_chunk(*arguments: Any) -> Any:
+        cut.append(1)
+        return real_next_chunk(*arguments)
+
+    monkeypatch.setattr(token_budget, "MAX_CHUNKS", 10)
+    monkeypatch.setattr(token_budget, "_next_chunk", counting_next_chunk)
+    budget = 1 if model is None else 2
+    with pytest.raises(TokenBudgetError, match="more than 10 chunks"):
+        split_chunks("word " * 20, budget, model=model)
+    assert cut == []
+
+    chunks = split_chunks("word " * 5, budget, model=model)
+    assert len(cut) == len(chunks.chunks) == 6  # each chunk is cut by the function counted
+
+
 def test_an_estimate_says_how_few_base_tokens_a_chunk_holds() -> None:
     # 2 estimated tokens at 1.3 hold one o200k_base token, so 120,001 base tokens (156,002
     # estimated) make more than 100,000 chunks although 156,002 / 2 would not.

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD_S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -264,7 +265,7 @@ def test_the_backend_in_use_encodes_tekken() -> None:
             capture_output=True,
             text=True,
             check=True,
-            timeout=60,
+            timeout=HANG_GUARD_S,
         )
         assert completed.stdout.split() == [expected, expected]
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 import shoal
 from shoal._pure import tokens as pure_tokens
@@ -54,7 +55,8 @@ def test_an_edited_class_file_stops_the_command_in_one_line(
 ) -> None:
     # Without the check the pure path counted with the edited classes and called it exact.
     ran = subprocess.run(
-        [sys.executable, "-m", "shoal", *argv], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "shoal", *argv], capture_output=True, text=True,
+        timeout=HANG_GUARD_S,
         env={"PYTHONPATH": str(damaged_install), "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
         stdin=subprocess.DEVNULL, check=False,
     )
