@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import threading
-from queue import Queue
+from queue import Empty, Queue
 from typing import Any
 
 import mcp.types as types
