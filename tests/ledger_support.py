@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 
 class PostgresUnavailable(Exception):
     """No PostgreSQL server could be reached or started; the message says why."""
@@ -106,3 +108,22 @@ def fresh_database(server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server for the session, or the test is skipped with the reason."""
+    try:
+        yield from server_url()
+    except PostgresUnavailable as error:
+        pytest.skip(f"no PostgreSQL server: {error}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A ledger location of each kind: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.sqlite3")
+        return
+    server = request.getfixturevalue("postgres_server")
+    yield from fresh_database(server)

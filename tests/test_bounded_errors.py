@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from test_stdio_transport import INITIALIZE, RawHost
+from test_stdio_transport import RawHost, initialized_host
 
 from shoal.excerpts import excerpt, first_few, shown_path
 from shoal.server import build_server
@@ -36,12 +36,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[RawHost]:
-    raw = RawHost()
-    raw.send(json.dumps(INITIALIZE))
-    assert raw.answer()["id"] == 0
-    raw.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
-    yield raw
-    assert raw.close() == 0
+    yield from initialized_host()
 
 
 def _ask(host: RawHost, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,15 +168,12 @@ def test_a_second_origin_header_is_refused(
     assert raw_status(open_server.port, *header_lines) == status
 
 
-@pytest.mark.parametrize("hosts", [["127.0.0.1", "127.0.0.1"], ["127.0.0.1", "evil.example"], []])
-def test_a_request_without_exactly_one_host_header_is_refused(
-    open_server: Running, hosts: list[str]
-) -> None:
-    # h11, uvicorn's default HTTP parser, answers two Host headers with 400 itself; shoal's
-    # own check is there for a parser that passes them on.
-    if hosts:
-        assert raw_status(open_server.port, *(f"Host: {host}" for host in hosts)) in (400, 421)
-
+def _asgi_exchange(
+    wrap: Callable[[Any], Any], requests: list[list[tuple[bytes, bytes]]]
+) -> list[dict[str, Any]]:
+    """Calls the middleware ``wrap(app)`` directly, once per list of request headers, with an
+    empty body; returns, in order, ``{"reached": True}`` for each request the app was given and
+    every message the middleware sent instead."""
     sent: list[dict[str, Any]] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -188,10 +185,24 @@ def test_a_request_without_exactly_one_host_header_is_refused(
     async def nothing() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
-    check = HostOriginCheck(app, HostPolicy())
-    scope = {"type": "http", "method": "POST", "path": "/mcp",
-             "headers": [(b"host", host.encode()) for host in hosts]}
-    anyio.run(check, scope, nothing, record)
+    middleware = wrap(app)
+    for headers in requests:
+        scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": headers}
+        anyio.run(middleware, scope, nothing, record)
+    return sent
+
+
+@pytest.mark.parametrize("hosts", [["127.0.0.1", "127.0.0.1"], ["127.0.0.1", "evil.example"], []])
+def test_a_request_without_exactly_one_host_header_is_refused(
+    open_server: Running, hosts: list[str]
+) -> None:
+    # h11, uvicorn's default HTTP parser, answers two Host headers with 400 itself; shoal's
+    # own check is there for a parser that passes them on.
+    if hosts:
+        assert raw_status(open_server.port, *(f"Host: {host}" for host in hosts)) in (400, 421)
+
+    sent = _asgi_exchange(lambda app: HostOriginCheck(app, HostPolicy()),
+                          [[(b"host", host.encode()) for host in hosts]])
     assert sent[0]["status"] == 421 and sent[1]["body"] == b"Invalid Host header"
 
 
@@ -301,22 +312,11 @@ def test_the_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch)
         return real(a, b)
 
     monkeypatch.setattr(http_transport.hmac, "compare_digest", spy)
-    sent: list[dict[str, Any]] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        sent.append({"reached": True})
-
-    async def record(message: Any) -> None:
-        sent.append(message)
-
-    async def nothing() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    middleware = BearerTokenMiddleware(app, TOKEN)
-    for header in (f"Bearer {TOKEN}", "Bearer short", f"Bearer {TOKEN}{TOKEN}"):
-        scope = {"type": "http", "method": "POST", "path": "/mcp",
-                 "headers": [(b"authorization", header.encode())]}
-        anyio.run(middleware, scope, nothing, record)
+    sent = _asgi_exchange(
+        lambda app: BearerTokenMiddleware(app, TOKEN),
+        [[(b"authorization", header.encode())]
+         for header in (f"Bearer {TOKEN}", "Bearer short", f"Bearer {TOKEN}{TOKEN}")],
+    )
     assert [pair[1] for pair in compared] == [TOKEN.encode()] * 3
     assert sent[0] == {"reached": True}
     assert [message.get("status") for message in sent[1:] if "status" in message] == [401, 401]

@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import ledger_support
 import pytest
+from ledger_support import location, postgres_server  # noqa: F401 (fixtures)
 from hang_guard import HANG_GUARD_S
 
 from shoal import spend_render
@@ -37,23 +37,6 @@ WRITER = Path(__file__).with_name("ledger_writer.py")
 # What one writer call costs: gpt-4o-mini, 1,000 input tokens at $0.15/M + 100 output at $0.60/M.
 CALL_NANOUSD = 150_000 + 60_000
 UTC = datetime.timezone.utc
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    try:
-        yield from ledger_support.server_url()
-    except ledger_support.PostgresUnavailable as error:
-        pytest.skip(f"no PostgreSQL server: {error}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "ledger.sqlite3")
-        return
-    server = request.getfixturevalue("postgres_server")
-    yield from ledger_support.fresh_database(server)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from typing import Any
 
 import ledger_support
 import pytest
+from ledger_support import location, postgres_server  # noqa: F401 (fixtures)
 from mcp import Client
 
 from shoal.catalog import configured_catalog
@@ -43,23 +44,6 @@ UTC = datetime.timezone.utc
 def restored_ledger_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--ledger`` sets ``SHOAL_LEDGER`` for the process; put it back after each test."""
     monkeypatch.setenv("SHOAL_LEDGER", os.environ.get("SHOAL_LEDGER", ""))
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    try:
-        yield from ledger_support.server_url()
-    except ledger_support.PostgresUnavailable as error:
-        pytest.skip(f"no PostgreSQL server: {error}")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "ledger.sqlite3")
-        return
-    server = request.getfixturevalue("postgres_server")
-    yield from ledger_support.fresh_database(server)
 
 
 def run_cli(arguments: list[str]) -> tuple[int, str, str]:

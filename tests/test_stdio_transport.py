@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from queue import Empty, Queue
+from collections.abc import Iterator
 from typing import Any
 
 import mcp.types as types
@@ -63,14 +64,19 @@ class RawHost:
         return status
 
 
-@pytest.fixture(scope="module")
-def host() -> Any:
+def initialized_host() -> Iterator[RawHost]:
+    """A host past the MCP handshake; once done with, the server must exit with status 0."""
     raw = RawHost()
     raw.send(json.dumps(INITIALIZE))
     assert raw.answer()["id"] == 0
     raw.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
     yield raw
     assert raw.close() == 0
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[RawHost]:
+    yield from initialized_host()
 
 
 CALL_WITH_LONE_SURROGATE = (
