@@ -234,6 +234,12 @@ def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str
         (["serve", "--http", "--port", "-1"], "port must be 1-65535"),
         (["serve", "--stateless"], "--stateless needs --http"),
         (["serve", "--port", "9000", "--stateless"], "--stateless, --port need --http"),
+        (["serve", "--body-timeout", "5"], "--body-timeout needs --http"),
+        (["serve", "--http", "--body-timeout", "0"],
+         "argument --body-timeout: body timeout must be above 0 and at most 3,600 seconds, got 0"),
+        (["serve", "--http", "--body-timeout", "3601"], "at most 3,600 seconds, got 3601"),
+        (["serve", "--http", "--body-timeout", "1e3"],
+         "argument --body-timeout: not a plain decimal number: '1e3'"),
         (["serve", "--tools", ""], "--tools names no group"),
         (["serve", "--tools", "tokens,nope"],
          "shoal serve: error: --tools names unknown group(s) nope; choose among tokens, routing, "
@@ -252,6 +258,12 @@ def test_serve_refuses_options_it_cannot_honour(argv: list[str], message: str) -
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_command_line_body_timeout_default_is_the_transport_default() -> None:
+    from shoal import cli, http_transport
+
+    assert cli.DEFAULT_BODY_TIMEOUT_S == http_transport.DEFAULT_BODY_TIMEOUT_S
 
 
 def test_serve_says_when_the_port_is_taken() -> None:

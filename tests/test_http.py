@@ -1,8 +1,10 @@
 """`shoal serve --http` as a real process on 127.0.0.1: both protocol eras through the SDK's HTTP
-client, DNS-rebinding refusals, bearer-token authentication and stateless mode."""
+client, DNS-rebinding refusals, bearer-token authentication, stateless mode, and request bodies
+that stall before they have wholly arrived."""
 
 from __future__ import annotations
 
+import select
 import socket
 import subprocess
 import sys
@@ -11,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
-from hang_guard import HANG_GUARD_S
+from hang_guard import HANG_GUARD_S, without_hanging
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from test_server import CALLS
@@ -185,3 +188,92 @@ async def test_the_right_token_serves_both_eras_statelessly(
     log = guarded_server.log.read_text()
     assert "missing or wrong bearer token" in log
     assert TOKEN not in log
+
+
+# ---- request bodies that stall ----
+
+BODY_TIMEOUT_S = 2
+STALLED_BODY_START = b'{"jsonrpc":"2.0",'
+
+
+@pytest.fixture(scope="module")
+def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A short body deadline, so that a stalled body is refused soon."""
+    log = tmp_path_factory.mktemp("impatient") / "server.log"
+    process, url = start_server(log, "--body-timeout", str(BODY_TIMEOUT_S))
+    yield RunningServer(url, log)
+    stop_server(process)
+
+
+def send_part_of_a_request(url: str) -> socket.socket:
+    """A connection to `url`'s server that has sent a POST's headers and the start of its body."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD_S)
+    raw.sendall(
+        b"\r\n".join([b"POST /mcp HTTP/1.1", b"Host: 127.0.0.1",
+                      b"Accept: application/json, text/event-stream",
+                      b"Content-Type: application/json", b"Content-Length: 100000", b"",
+                      STALLED_BODY_START])
+    )
+    return raw
+
+
+def read_until_closed(raw: socket.socket) -> bytes:
+    """Everything the server sends before it closes the connection."""
+    answer = b""
+    try:
+        while received := raw.recv(4096):
+            answer += received
+    except ConnectionResetError:
+        pass  # a server that closes with unread bytes from the client resets the connection
+    return answer
+
+
+def refusal_lines(log: str) -> list[str]:
+    return [line for line in log.splitlines()
+            if line.startswith("WARNING shoal.http_transport: refused POST /mcp: its body was not "
+                               f"complete {BODY_TIMEOUT_S} s after its headers")]
+
+
+async def test_a_stalled_request_body_gets_408_while_other_clients_are_served(
+    impatient_server: RunningServer,
+) -> None:
+    logged_before = len(impatient_server.log.read_text())
+    stalled = [send_part_of_a_request(impatient_server.url) for _ in range(3)]
+    try:
+        async with Client(impatient_server.url) as client:
+            counted = await client.call_tool("count_tokens", {"text": "hello world"})
+        # Each read returns only once the server has closed that connection.
+        answers = [await anyio.to_thread.run_sync(read_until_closed, raw) for raw in stalled]
+    finally:
+        for raw in stalled:
+            raw.close()
+
+    assert counted.structured_content["tokens"] == 2
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer
+        assert b"connection: close" in head.lower()
+        assert body == f"request body not complete within {BODY_TIMEOUT_S} s\n".encode()
+    log = impatient_server.log.read_text()[logged_before:]
+    refusals = refusal_lines(log)
+    assert len(refusals) == 3, log
+    arrived = f"({len(STALLED_BODY_START)} bytes of it had arrived); closing the connection"
+    assert all(line.endswith(arrived) for line in refusals), refusals
+    assert "Traceback" not in log and "ERROR" not in log
+
+
+def test_a_body_dripped_a_byte_at_a_time_gets_408_too(impatient_server: RunningServer) -> None:
+    # The deadline is for the whole body, not for the pause between two of its chunks.
+    def drip_until_answered(raw: socket.socket) -> bytes:
+        while not select.select([raw], [], [], 0.1)[0]:
+            try:
+                raw.sendall(b" ")
+            except ConnectionError:
+                break
+        return read_until_closed(raw)
+
+    with send_part_of_a_request(impatient_server.url) as raw:
+        answer = without_hanging(lambda: drip_until_answered(raw))
+
+    assert answer.startswith(b"HTTP/1.1 408 "), answer

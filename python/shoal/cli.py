@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoal import __version__, atomic_file
-from shoal._cli_parser import CommandParser, identifier, once_each, split_ids, whole_number
+from shoal._cli_parser import (
+    CommandParser,
+    decimal_number,
+    identifier,
+    once_each,
+    split_ids,
+    whole_number,
+)
 from shoal.excerpts import escaped, plain_number, shown_path
 
 if TYPE_CHECKING:
@@ -61,6 +68,15 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --http: also accept this Host header, e.g. a reverse proxy's public name, on "
         "any port or only on PORT; names match in any case (repeatable; loopback names are "
         "always accepted, any other gets 421)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_body_timeout,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        metavar="SECONDS",
+        help="with --http: answer 408 and close the connection when a request's body has not "
+        "wholly arrived this many seconds after its headers (default: %(default)g; above 0, at "
+        f"most {MAX_BODY_TIMEOUT_S:,})",
     )
     serve.add_argument(
         "--token-file",
@@ -877,6 +893,7 @@ def _serve(args: argparse.Namespace) -> int:
         allowed_hosts=args.allow_host,
         token=token,
         stateless=args.stateless,
+        body_timeout_s=args.body_timeout,
     )
     return 0
 
@@ -1026,6 +1043,22 @@ def _port(value: str) -> int:
     return port
 
 
+# The default of --body-timeout: shoal.http_transport.DEFAULT_BODY_TIMEOUT_S, which is not
+# imported while the parser is built. The most is an hour: the largest body the size limit lets
+# through takes far less on any working link.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+MAX_BODY_TIMEOUT_S = 3600
+
+
+def _body_timeout(value: str) -> float:
+    seconds = decimal_number(value)
+    if not 0 < seconds <= MAX_BODY_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(
+            f"body timeout must be above 0 and at most {MAX_BODY_TIMEOUT_S:,} seconds, got "
+            f"{plain_number(seconds)}")
+    return seconds
+
+
 def _allowed_host(value: str) -> str:
     """An --allow-host value, refused unless it is NAME or NAME:PORT (it could match nothing)."""
     from shoal.http_hosts import parse_allowed_host
@@ -1049,6 +1082,7 @@ def _check_transport_options(args: argparse.Namespace) -> None:
             ("--token-file", args.token_file),
             ("--host", args.host != "127.0.0.1"),
             ("--port", args.port != 8765),
+            ("--body-timeout", args.body_timeout != DEFAULT_BODY_TIMEOUT_S),
         )
         if value
     ]

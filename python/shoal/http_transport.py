@@ -11,7 +11,8 @@ logged or echoed.
 A client that disconnects in the middle of a call is taken to have cancelled it: the tool stops
 at its next cancellation check, as if the client had sent ``notifications/cancelled``, rather
 than running to the end for an answer no one will read. One that hangs up before its request body
-has arrived is logged as one line, not as the SDK's error with a traceback.
+has arrived is logged as one line, not as the SDK's error with a traceback; one that stalls before
+its body has wholly arrived gets 408 once the body deadline passes, and its connection is closed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+from anyio.lowlevel import checkpoint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import ClientDisconnect
@@ -40,6 +43,11 @@ MCP_PATH = "/mcp"
 # client escapes every character as \uXXXX; the SDK's default (4 MiB) would refuse long texts with
 # a bare HTTP 413 that stdio clients never see.
 MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
+
+# How long a request's body may take to arrive whole, from the end of its headers: the largest
+# body the limit above lets through arrives in time at 2.24 MB/s. Without a deadline, a client that
+# sent headers and part of a body and then stalled would hold its connection for good.
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 # A bearer token is a line; a token file far larger is a wrong path, not a token.
@@ -174,6 +182,64 @@ async def _send_text(
     await send({"type": "http.response.body", "body": body})
 
 
+class RequestBodyDeadline:
+    """ASGI middleware: a request whose body has not wholly arrived `timeout_s` seconds after its
+    headers gets 408, and its connection is closed.
+
+    The deadline is for the whole body, not for the gap between two chunks, so a body dripped a
+    byte at a time cannot hold a connection either. The app waiting for the body is cancelled: the
+    SDK reads the whole body before it makes a session or answers, so nothing is left half-done.
+    Nothing after the body (the answer, an event stream) has a deadline.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self._app = app
+        self._timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        deadline = anyio.current_time() + self._timeout_s
+        arrived_bytes = 0
+        body_complete = timed_out = False
+
+        with anyio.CancelScope() as request_scope:
+
+            async def bounded_receive() -> Message:
+                nonlocal arrived_bytes, body_complete, timed_out
+                if body_complete:
+                    return await receive()
+                with anyio.CancelScope(deadline=deadline):
+                    message = await receive()
+                    arrived_bytes += len(message.get("body", b""))
+                    body_complete = not message.get("more_body", False)
+                    return message
+                # Past the deadline: the request ends here, where the app waits for its body.
+                timed_out = True
+                request_scope.cancel()
+                await checkpoint()
+                return {"type": "http.disconnect"}  # not reached: the checkpoint raises
+
+            await self._app(scope, bounded_receive, send)
+
+        if timed_out:
+            await self._refuse(scope, send, arrived_bytes)
+
+    async def _refuse(self, scope: Scope, send: Send, arrived_bytes: int) -> None:
+        from shoal.render import plural
+
+        logger.warning(
+            "refused %s %s: its body was not complete %g s after its headers (%s of it had "
+            "arrived); closing the connection",
+            scope["method"], scope["path"], self._timeout_s, plural(arrived_bytes, "byte"),
+        )
+        # Closing the connection is what frees it: the rest of the body is never read.
+        await _send_text(send, 408, f"request body not complete within {self._timeout_s:g} s\n",
+                         [(b"connection", b"close")])
+
+
 class CancelOnDisconnect:
     """ASGI middleware: a session's request whose client hangs up before the answer is cancelled.
 
@@ -264,6 +330,7 @@ def http_app(
     allowed_hosts: Sequence[str] = (),
     token: str | None = None,
     stateless: bool = False,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> ASGIApp:
     """The ASGI application serving `server` at ``/mcp``, both protocol eras.
 
@@ -273,6 +340,8 @@ def http_app(
             each ``NAME`` (any port) or ``NAME:PORT``.
         token: Bearer token every request must carry; None serves without authentication.
         stateless: Keep no session between requests (replicas behind a load balancer).
+        body_timeout_s: Seconds after its headers by which a request's body must have arrived
+            whole; a later one gets 408.
 
     Raises:
         ValueError: An allowed host is not of that form.
@@ -287,7 +356,7 @@ def http_app(
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
     )
-    app = HostOriginCheck(CancelOnDisconnect(app), policy)
+    app = HostOriginCheck(RequestBodyDeadline(CancelOnDisconnect(app), body_timeout_s), policy)
     if token is not None:
         app = BearerTokenMiddleware(app, token)
     return app
@@ -320,8 +389,12 @@ def serve_http(
     allowed_hosts: Sequence[str] = (),
     token: str | None = None,
     stateless: bool = False,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> None:
-    """Serve `server` over streamable HTTP with uvicorn until interrupted."""
+    """Serve `server` over streamable HTTP with uvicorn until interrupted.
+
+    Request headers have no deadline: uvicorn offers none (SECURITY.md states the limit).
+    """
     import uvicorn
 
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -330,5 +403,6 @@ def serve_http(
     # tool echoes. Even a verbose log keeps only what shoal itself chooses to say.
     logging.getLogger("sse_starlette").setLevel(logging.INFO)
     logging.getLogger("mcp.server.streamable_http").addFilter(_CLIENT_HANG_UP_LOG)
-    app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless)
+    app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless,
+                   body_timeout_s=body_timeout_s)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
