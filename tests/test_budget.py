@@ -245,15 +245,61 @@ async def test_fit_budget_over_mcp_names_a_path_too_long_and_an_item_of_neither(
     assert long.is_error and long.content[0].text.startswith("fit_budget: item 'x': cannot read "
                                                              "'ééé")
     assert long.content[0].text.endswith("': File name too long")
-    for refused in (neither, empty_path):
-        assert refused.is_error and refused.content[0].text == (
-            "fit_budget: item 'e' gives neither text nor path; give exactly one of text and path"
-        )
+    assert neither.is_error and neither.content[0].text == (
+        "fit_budget: item 'e' gives neither text nor path; give exactly one of text and path"
+    )
+    # As in Python and in an items file: a path the client sent, empty, names no file.
+    assert empty_path.is_error and empty_path.content[0].text == (
+        "fit_budget: item 'e': path is empty; name a file"
+    )
     assert not empty_text.is_error and empty_text.structured_content["included"] == ["e"]
     assert not defaults_sent.is_error
     assert [item["source"] for item in defaults_sent.structured_content["items"]] == [
         "text", str(tmp_path / "notes.md")
     ]
+
+
+# An empty string is the MCP schema's default for text and path, which a client may send for
+# every item: beside the other field it counts as not given, in Python, on the CLI and over MCP.
+EMPTY_BESIDE_THE_OTHER = [
+    {"id": "file", "text": "", "path": "notes.md"},
+    {"id": "text", "text": "hello", "path": ""},
+    {"id": "empty", "text": "", "path": ""},
+]
+
+
+def _sources(plan: dict) -> list[tuple[str, int]]:
+    return [(item["source"], item["tokens"]) for item in plan["items"]]
+
+
+@pytest.mark.anyio
+async def test_an_empty_text_or_path_beside_the_other_counts_as_not_given_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import asdict
+
+    from mcp import Client
+
+    from shoal.cli import main
+    from shoal.server import build_server
+
+    (tmp_path / "notes.md").write_text(words("note", 12), encoding="utf-8")
+    items_file = tmp_path / "items.json"
+    items_file.write_text(json.dumps(EMPTY_BESIDE_THE_OTHER), encoding="utf-8")
+    ask = {"budget_tokens": 100, "model": "gpt-4o"}
+    expected = [(str(tmp_path / "notes.md"), 12), ("text", 1), ("text", 0)]
+
+    in_python = fit_budget(EMPTY_BESIDE_THE_OTHER, roots=[tmp_path], **ask)
+    monkeypatch.chdir(tmp_path)
+    assert main(["budget", "fit", str(items_file), "--model", "gpt-4o", "--budget", "100",
+                 "--json"]) == 0
+    on_the_command_line = json.loads(capsys.readouterr().out)
+    async with Client(build_server(roots=[tmp_path])) as client:
+        over_mcp = await client.call_tool("fit_budget", {"items": EMPTY_BESIDE_THE_OTHER, **ask})
+
+    assert _sources(asdict(in_python)) == expected
+    assert _sources(on_the_command_line) == expected
+    assert not over_mcp.is_error and _sources(over_mcp.structured_content) == expected
 
 
 @pytest.mark.parametrize(

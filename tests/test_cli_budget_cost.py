@@ -232,7 +232,10 @@ def test_budget_help_says_file_and_the_default_minimum_cut(
     trim_help = " ".join(capsys.readouterr().out.split())
 
     assert "ITEMS_FILE a file holding a JSON list of items" in fit_help
-    assert "a relative path starts at the current folder, as in the shell" in fit_help
+    assert ("a relative path starts at the current folder and ~ at the home folder, as in the "
+            "shell") in fit_help
+    assert "an empty text beside a path (or an empty path beside a text) counts as not given" \
+        in fit_help
     assert "a relative path in ITEMS_FILE starts at the first" in fit_help
     assert "CHAT_FILE a file holding a JSON list of chat messages" in trim_help
     assert f"(default: {budget.DEFAULT_MIN_TRUNCATED_TOKENS})" in fit_help

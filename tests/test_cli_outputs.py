@@ -500,6 +500,38 @@ def test_a_refit_that_fails_mid_write_leaves_the_previous_router(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["labels.jsonl", "router.json"]
 
 
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="needs POSIX file size limits")
+def test_a_split_that_fails_mid_write_leaves_only_whole_chunks(tmp_path: Path) -> None:
+    from shoal.token_budget import split_chunks
+
+    # Two chunks of 200 tokens: 799 bytes, then 2,800, past the limit below.
+    text = "cat" + " cat" * 199 + " understanding" * 200
+    first, second = split_chunks(text, 200).texts
+    out_dir = tmp_path / "chunks"
+    # A write that fails part way, as on a full disk: files may grow to 1,000 bytes at most.
+    script = ("import resource, signal, sys\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+              "from shoal.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+
+    done = subprocess.run(
+        [sys.executable, "-c", script, "split", "--max-tokens", "200", "--out-dir",
+         str(out_dir), text],
+        capture_output=True, text=True, timeout=HANG_GUARD_S,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+    assert len(first.encode()) < 1000 < len(second.encode())
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"shoal split: error: --out-dir {out_dir}: cannot write chunk_0002.txt: File too large "
+        "(chunk_0001.txt is whole; remove it before splitting again)\n"
+    )
+    # No cut chunk_0002.txt, and no temporary file left beside the whole first chunk.
+    assert sorted(path.name for path in out_dir.iterdir()) == ["chunk_0001.txt"]
+    assert (out_dir / "chunk_0001.txt").read_text(encoding="utf-8") == first
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and symbolic links")
 def test_a_replaced_output_keeps_its_mode_and_its_link(tmp_path: Path) -> None:
     from shoal import atomic_file

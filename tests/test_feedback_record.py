@@ -1,18 +1,29 @@
 """Recording outcomes: corrections keep what they leave out, models and text are checked, a
 database of something else is refused, exports name a missing database and what they leave
-out."""
+out, and a database this user may only read is read without side files and never written."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
+from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
 from test_feedback_fit import write_own_catalog
 
 from shoal.cli import main
-from shoal.feedback import FeedbackError, outcomes_as_rows, record_outcome
+from shoal.feedback import (
+    FeedbackError,
+    outcomes_as_rows,
+    outcomes_without_prompt,
+    record_outcome,
+)
 from shoal.render import recorded_outcome
 from shoal.server import build_server
 
@@ -196,3 +207,81 @@ def test_export_says_how_many_outcomes_without_a_prompt_it_left_out(
     assert [json.loads(line)["model"] for line in out.splitlines()] == ["gpt-4o"]
     assert err == ("shoal feedback export: note: 2 outcomes recorded without a prompt left out: "
                    "shoal fit learns from prompts (record again with --prompt to add one)\n")
+
+
+# ---- a database this user may only read --------------------------------------------------------
+
+
+def _run(arguments: list[str]) -> list[object]:
+    """A command's exit status, output and error output, captured without pytest's help (it runs
+    in the child process of `as_another_user`)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(arguments)
+    return [status, out.getvalue(), err.getvalue()]
+
+
+def _refusal(record: Callable[[], object]) -> str:
+    try:
+        record()
+    except FeedbackError as error:
+        return str(error)
+    return "recorded"
+
+
+async def _tool_refusal() -> str:
+    async with Client(build_server()) as client:
+        result = await client.call_tool(
+            "record_outcome", {"decision_id": DECISION, "model": "gpt-4o", "score": 0.9}
+        )
+    return result.content[0].text if result.is_error else "recorded"
+
+
+def test_a_read_only_database_is_read_and_a_record_names_why_it_cannot_be(
+    shared_folder: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811 (a fixture)
+) -> None:
+    database = shared_folder / "feedback.sqlite3"
+    record_outcome(DECISION, "gpt-4o", 0.5, prompt="Write a haiku.", db_path=database)
+    record_outcome("d-" + "1" * 24, "gpt-4o", 0.9, db_path=database)
+    database.chmod(0o444)
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(database))
+    # The server names its ledger at start; the session's lies where that user may not look.
+    monkeypatch.setenv("SHOAL_LEDGER", str(shared_folder / "ledger.sqlite3"))
+    refusal = (f"cannot write the feedback database {database}: the file is read-only to this "
+               "user (mode 0444); make it writable to record outcomes")
+
+    exported, rows, left_out, recorded, in_python, over_mcp = as_another_user(lambda: [
+        _run(["feedback", "export"]),
+        [row["prompt"] for row in outcomes_as_rows()],
+        outcomes_without_prompt(),
+        _run(["feedback", "record", DECISION, "gpt-4o", "0.9"]),
+        _refusal(lambda: record_outcome(DECISION, "gpt-4o", 0.9)),
+        anyio.run(_tool_refusal),
+    ])
+
+    assert exported[0] == 0 and json.loads(exported[1])["prompt"] == "Write a haiku."
+    assert "1 outcome recorded without a prompt left out" in exported[2]
+    assert (rows, left_out) == (["Write a haiku."], 1)
+    assert recorded == [2, "", f"shoal feedback record: error: {refusal}\n"]
+    assert in_python == refusal
+    assert over_mcp == f"record_outcome: {refusal}"
+    # No -wal or -shm left behind, read-only, to break the writers that come next.
+    assert sorted(path.name for path in shared_folder.iterdir()) == ["feedback.sqlite3"]
+    database.chmod(0o644)
+    assert record_outcome(DECISION, "gpt-4o", 0.9).status == "replaced"
+
+
+def test_a_read_only_database_is_read_through_the_log_of_a_writer_that_has_it_open(
+    shared_folder: Path,  # noqa: F811 (a fixture)
+) -> None:
+    database = shared_folder / "feedback.sqlite3"
+    record_outcome(DECISION, "gpt-4o", 0.5, prompt="Write a haiku.", db_path=database)
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("UPDATE outcomes SET score = 0.75")  # held in the write-ahead log
+    database.chmod(0o444)
+    assert (shared_folder / "feedback.sqlite3-wal").stat().st_size > 0
+
+    scores = as_another_user(lambda: [row["score"] for row in outcomes_as_rows(database)])
+
+    writer.close()
+    assert scores == [0.75]

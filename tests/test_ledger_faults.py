@@ -7,25 +7,23 @@ from __future__ import annotations
 import contextlib
 import datetime
 import io
-import json
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import ledger_support
 import pytest
 from ledger_support import location, postgres_server  # noqa: F401 (fixtures)
 from mcp import Client
+from permission_support import (  # noqa: F401 (shared_folder is a fixture)
+    as_another_user,
+    owned_by_that_user,
+    shared_folder,
+)
 
-from shoal.catalog import configured_catalog
 from shoal.cli import main
 from shoal.ledger import (
     MAX_LIMIT_USD,
@@ -173,47 +171,6 @@ def test_a_newer_ledger_with_a_column_this_shoal_does_not_fill_is_refused_untouc
 # ---- a ledger this user may only read -----------------------------------------------------------
 
 
-@pytest.fixture
-def shared_folder() -> Iterator[Path]:
-    """A folder anyone may write in, as /tmp is: SQLite would make its side files there."""
-    folder = Path(tempfile.mkdtemp(prefix="shoal-read-only-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder)
-
-
-def as_another_user(function: Callable[[], Any]) -> Any:
-    """``function()`` run where file permissions apply: in this process for a user other than
-    root, else in a child process that has dropped to the unprivileged user 65534 (root may
-    write any file). The result travels back as JSON."""
-    if os.geteuid() != 0:
-        return function()
-    configured_catalog()  # read now: the package folder may be closed to that user
-    reader, writer = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12 warns of forking beside other threads (an MCP test's idle workers): the
-        # child only runs shoal's own code, which holds none of their locks.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.close(reader)
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            payload = ["ok", function()]
-        except BaseException as error:  # noqa: BLE001 - reported to the parent
-            payload = ["error", f"{type(error).__name__}: {error}"]
-        os.write(writer, json.dumps(payload).encode())
-        os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
-        kind, result = json.loads(pipe.read())
-    os.waitpid(child, 0)
-    assert kind == "ok", result
-    return result
-
-
 def test_a_read_only_ledger_is_read_and_a_write_names_why_it_cannot_be(
     shared_folder: Path,
 ) -> None:
@@ -255,13 +212,6 @@ def test_a_read_only_ledger_is_read_through_the_log_of_a_writer_that_has_it_open
 
     writer.close()
     assert records == 2
-
-
-def owned_by_that_user(*paths: Path) -> None:
-    """Give files to the user :func:`as_another_user` runs as, so that it may change their mode."""
-    if os.geteuid() == 0:
-        for path in paths:
-            os.chown(path, 65534, 65534)
 
 
 def test_a_ledger_opened_read_only_is_written_once_the_file_is_writable(

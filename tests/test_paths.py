@@ -10,6 +10,7 @@ grow while they are read, sparse files of many gigabytes, folders nested past an
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -206,6 +207,41 @@ def test_a_file_inside_the_root_is_read(fence: Fence, reader: str) -> None:
     assert without_hanging(lambda: READERS[reader]("link_in", [fence.root])) == expected
     absolute = str(fence.root / "sub" / ".." / "inside.txt")
     assert without_hanging(lambda: READERS[reader](absolute, [fence.root])) == expected
+
+
+@reader_names
+def test_a_tilde_is_the_home_folder_and_stays_confined(
+    fence: Fence, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The home folder holds the root and the folder beside it.
+    monkeypatch.setenv("HOME", str(fence.root.parent))
+
+    inside = without_hanging(lambda: READERS[reader]("~/root/inside.txt", [fence.root]))
+    outside = without_hanging(lambda: READERS[reader]("~/outside/secret.txt", [fence.root]))
+    home = without_hanging(lambda: READERS[reader]("~", [fence.root]))
+
+    assert inside == f"read {len(INSIDE.split())} tokens"
+    for refused in (outside, home):
+        assert refused.startswith("refused: ") and OUTSIDE in refused, refused
+    assert "outside secret" not in outside
+
+
+def test_the_command_line_takes_a_quoted_tilde_as_the_home_folder(
+    fence: Fence, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shoal.cli import main
+
+    monkeypatch.setenv("HOME", str(fence.root.parent))
+    tokens = len(INSIDE.split())
+
+    assert main(["count", "--file", "~/root/inside.txt"]) == 0
+    counted = capsys.readouterr().out
+    assert main(["budget", "fit", "--file", "~/root/inside.txt", "--root", str(fence.root),
+                 "--model", "gpt-4o", "--budget", "100", "--json"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)["items"]
+
+    assert counted.splitlines()[0].split() == [str(tokens), "~/root/inside.txt"]
+    assert (item["tokens"], item["source"]) == (tokens, str(fence.root / "inside.txt"))
 
 
 # ---- special files: skipped (count_files) or refused (fit_budget), never blocking ----

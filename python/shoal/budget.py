@@ -30,7 +30,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,10 @@ class BudgetItem:
 
     Attributes:
         id: Unique name of the item.
-        text: The item's text; give either this or ``path``.
-        path: A UTF-8 file to read, inside one of the allowed roots.
+        text: The item's text; give either this or ``path`` (an empty text beside a path is
+            taken as not given).
+        path: A UTF-8 file to read, inside one of the allowed roots; ``~`` is the home folder
+            (an empty path beside a text is taken as not given).
         priority: How much the item is worth (any scale, at least 0).
         required: Whether the item must go in.
         group: Items with the same group (a tool call and its results) go in together or not
@@ -267,6 +269,7 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
                          f"{MAX_ID_LENGTH} characters")
     # The id is repeated in every message below and in the answer: it must have a UTF-8 form.
     check_unicode(item.id, f"items[{index}].id")
+    item = _without_empty_defaults(item)
     if item.text is None and item.path is None:
         raise ValueError(f"item {item.id!r} gives neither text nor path; give exactly one of "
                          "text and path")
@@ -299,6 +302,22 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
             # Path("") is the current folder: an empty path is a missing value, not "here".
             raise ValueError(f"item {item.id!r}: path is empty; name a file")
         check_unicode(item.path, f"item {item.id!r}: path")
+    return item
+
+
+def _without_empty_defaults(item: BudgetItem) -> BudgetItem:
+    """``item`` with an empty text beside a path, or an empty path beside a text, taken as not
+    given.
+
+    An empty string is the MCP schema's default for both fields and a client may send every
+    default, so ``{"text": "", "path": "a.txt"}`` most likely means the file; Python and the CLI
+    read it the same way, so an items file behaves alike everywhere. An empty text alone (or
+    beside an empty path) is an empty item; an empty path alone is refused.
+    """
+    if item.text == "" and isinstance(item.path, str) and item.path:
+        return replace(item, text=None)
+    if item.path == "" and item.text is not None:
+        return replace(item, path=None)
     return item
 
 

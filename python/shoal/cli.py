@@ -231,7 +231,8 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="record how a routed model did, or export recorded outcomes for `shoal fit`",
         description="Record an observed outcome for a routing decision (its decision id), or "
         "export the recorded outcomes as JSONL training rows. The database is SHOAL_FEEDBACK_DB "
-        "or shoal/feedback.sqlite3 in the user data directory.",
+        "or shoal/feedback.sqlite3 in the user data directory; one you may only read is "
+        "exported without leaving SQLite's -wal and -shm files, and recording in it is refused.",
     )
     actions = feedback.add_subparsers(dest="action", required=True, metavar="ACTION")
     record = actions.add_parser(
@@ -308,7 +309,8 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         action="append",
         default=[],
-        help="file or folder to count (repeatable)",
+        help="file or folder to count (repeatable; a leading ~ is the home folder, quoted or "
+        "not)",
     )
     count.add_argument(
         "--chat",
@@ -439,7 +441,8 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     split.add_argument("--max-tokens", type=int, required=True, help="most tokens per chunk")
     split.add_argument(
         "--out-dir", type=_folder,
-        help="write chunk_0001.txt, chunk_0002.txt, ... into this folder"
+        help="write chunk_0001.txt, chunk_0002.txt, ... into this folder, each one whole "
+        "(written beside its name, then renamed)"
     )
     _add_token_options(split)
     split.set_defaults(handler=_split)
@@ -560,16 +563,17 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         nargs="?",
         type=Path,
         metavar="ITEMS_FILE",
-        help="a file holding a JSON list of items {id, text|path, priority, required, group}; "
-        "'-' reads the list from stdin",
+        help="a file holding a JSON list of items {id, text|path, priority, required, group}, "
+        "where an empty text beside a path (or an empty path beside a text) counts as not "
+        "given and a path may start with ~; '-' reads the list from stdin",
     )
     fit.add_argument(
         "--file",
         type=Path,
         action="append",
         default=[],
-        help="add a file as an item (repeatable); a relative path starts at the current folder, "
-        "as in the shell, and the file must lie inside a --root",
+        help="add a file as an item (repeatable); a relative path starts at the current folder "
+        "and ~ at the home folder, as in the shell, and the file must lie inside a --root",
     )
     fit.add_argument("--model", required=True, type=identifier,
                      help="catalog model id to count and price for")
@@ -1207,7 +1211,7 @@ def _budget(args: argparse.Namespace) -> int:
     # A --file path means what it means to the user's shell: resolved from the current folder,
     # not from the first --root as a path inside the items file is. The item keeps the path as
     # typed for its id, so an error names both.
-    parsed += parse_items({"id": _file_item_id(path), "path": os.path.realpath(path)}
+    parsed += parse_items({"id": _file_item_id(path), "path": _file_item_path(path)}
                           for path in args.file)
     if not parsed:
         # An empty plan would read as "everything fits" when nothing was asked.
@@ -1243,6 +1247,17 @@ def _budget(args: argparse.Namespace) -> int:
     else:
         print(spend_render.fit_plan(plan))
     return 0
+
+
+def _file_item_path(path: Path) -> str:
+    """The real path of a --file item: ``~`` is the home folder (as in an items file, and as the
+    shell makes it unless quoted), and a relative path starts at the current folder."""
+    from shoal.files import home_expanded
+
+    try:
+        return os.path.realpath(home_expanded(path))
+    except ValueError as error:
+        raise ValueError(f"--file {error}") from None
 
 
 def _file_item_id(path: Path) -> str:
@@ -2028,8 +2043,7 @@ def _split(args: argparse.Namespace) -> int:
                 f"{args.out_dir} already holds chunk files ({stale[0].name}, ...); choose an "
                 "empty folder or remove them"
             )
-        for number, text in enumerate(result.texts, start=1):
-            (args.out_dir / f"chunk_{number:04}.txt").write_text(text, encoding="utf-8")
+        _write_chunks(args.out_dir, result.texts)
         files = render.plural(len(result.texts), "chunk file")
         print(f"shoal split: wrote {files} to {args.out_dir}", file=sys.stderr)
     if args.json:
@@ -2046,6 +2060,25 @@ def _split(args: argparse.Namespace) -> int:
         f"{render.plural(result.total_tokens, 'token')} ({method})"
     )
     return 0
+
+
+def _write_chunks(out_dir: Path, texts: Sequence[str]) -> None:
+    """Write chunk_0001.txt, ... into ``out_dir``, each whole or not at all (see
+    `atomic_file`): a split stopped or failing mid-write leaves no cut chunk under its name."""
+    for number, text in enumerate(texts, start=1):
+        name = f"chunk_{number:04}.txt"
+        try:
+            atomic_file.write_text(out_dir / name, text)
+        except OSError as error:
+            if number == 1:
+                written = "no chunk file was written"
+            elif number == 2:
+                written = "chunk_0001.txt is whole; remove it before splitting again"
+            else:
+                written = (f"chunk_0001.txt to chunk_{number - 1:04}.txt are whole; remove them "
+                           "before splitting again")
+            raise ValueError(f"--out-dir {out_dir}: cannot write {name}: "
+                             f"{error.strerror or error} ({written})") from None
 
 
 def _check_out_dir(out_dir: Path) -> None:

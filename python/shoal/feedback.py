@@ -23,7 +23,9 @@ Support`` on macOS, ``%LOCALAPPDATA%`` on Windows), the folder the ledger uses. 
 ledger, only that data directory is created when missing: the folder of a path the user gives
 must exist, so a mistyped path is an error rather than a new, empty database. The database runs
 in WAL mode and every write is one ``BEGIN IMMEDIATE`` transaction with a 30 s busy timeout, so
-several processes can record at once.
+several processes can record at once. A database this process may read but not write (``chmod
+444``, another user's) is read read-only without SQLite's ``-wal`` and ``-shm`` files, as the
+ledger is (see ``shoal.sqlite_files``); recording in it is refused, naming the file and why.
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ from shoal.catalog import Catalog, UnknownModelError, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, data_directory
 from shoal.privacy import redact, scan_text
+from shoal.sqlite_files import (
+    file_state,
+    is_writable,
+    read_only_uri,
+    side_files,
+    unwritable_cause,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -152,10 +161,18 @@ def _check_folder(path: Path) -> None:
 
 @contextmanager
 def _connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection that may write the database: for recording, and for reading a database
+    this process may write (see `_read_only_connection` for one it may not)."""
     _check_folder(path)
     if path.exists() and not path.is_file():
         # SQLite would block on a pipe, or fail on a device with a message about transactions.
         raise FeedbackError(f"cannot open the feedback database {path}: it is not a regular file")
+    if path.exists() and not is_writable(path):
+        # SQLite would say only "attempt to write a readonly database", after creating side
+        # files read-only to every later writer.
+        cause = (unwritable_cause(path, kind="feedback database", writes="record outcomes")
+                 or "this user may not write it")
+        raise FeedbackError(f"cannot write the feedback database {path}: {cause}")
     try:
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except (OSError, sqlite3.Error) as error:
@@ -453,8 +470,44 @@ def _reading(db_path: object) -> Iterator[sqlite3.Connection | None]:
             f"{where} {path}: record outcomes with `shoal feedback record` first, or name the "
             "database (SHOAL_FEEDBACK_DB sets the default)"
         )
-    with _connection(path) as connection:
+    if not path.is_file():
+        # Checked before either connection: opened read-only, a pipe would block SQLite.
+        raise FeedbackError(f"cannot open the feedback database {path}: it is not a regular file")
+    opened = _connection(path) if is_writable(path) else _read_only_connection(path)
+    with opened as connection:
         exists = connection.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outcomes'"
         ).fetchone()
         yield None if exists is None else connection
+
+
+@contextmanager
+def _read_only_connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection that reads a database this process may not write, creating no side file
+    beside it (see `shoal.sqlite_files`), as the ledger is read."""
+    found = read_only_uri(path)
+    if found is None:
+        log, _ = side_files(path)
+        raise FeedbackError(
+            f"cannot read the feedback database {path}: outcomes in its write-ahead log "
+            f"{log.name} need a process that can write the database to fold them in (run "
+            "`shoal feedback export` once as its owner)"
+        )
+    uri, immutable = found
+    before = file_state(path)
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error as error:
+        raise FeedbackError(f"cannot open the feedback database {path}: {error}") from None
+    try:
+        _refuse_foreign_database(connection, path)
+        yield connection
+    except sqlite3.DatabaseError as error:
+        raise FeedbackError(f"feedback database {path}: {error}") from None
+    finally:
+        connection.close()
+    if immutable and file_state(path) != before:
+        # Read without locks: a writer that came meanwhile may have changed the file under
+        # the read.
+        raise FeedbackError(f"the feedback database {path} changed while it was read (it is "
+                            "read-only to this user, so read without locks); try again")

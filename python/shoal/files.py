@@ -6,11 +6,12 @@ that are not UTF-8 and files over a size bound, and counts the rest on a thread 
 core releases the GIL while it counts, so files are counted in parallel.
 
 Confinement: every path must resolve, after following symbolic links, inside one of the
-``roots``. A relative path is taken from the first root; ``..``, absolute paths and links that
-lead outside are refused; links to folders are not followed; ``/proc``, ``/dev`` and ``/sys``
-are refused even inside a root and never walked into; only regular files are opened (never a
-FIFO or a device), without blocking and without following a link swapped in at the last
-moment, and their type and size are checked again on the open file. The walk checks for
+``roots``. A relative path is taken from the first root and ``~`` is the home folder; ``..``,
+absolute paths (``~/...`` among them) and links that lead outside are refused; links to folders
+are not followed; ``/proc``, ``/dev`` and ``/sys`` are refused even inside a root and never
+walked into; only regular files are opened (never a FIFO or a device), without blocking and
+without following a link swapped in at the last moment, and their type and size are checked
+again on the open file. The walk checks for
 cancellation at every folder and stops as soon as it has found more than ``max_files`` files.
 
 A path reached more than once (named twice, or a file inside a folder also named) is counted
@@ -286,9 +287,10 @@ def count_files(
     """Count the tokens of files and of the files in folders.
 
     Args:
-        paths: Files and folders. Relative paths are taken from the first root.
-        roots: Folders every path must stay inside. None: each path is its own root (links
-            still may not lead out of it).
+        paths: Files and folders. Relative paths are taken from the first root; ``~`` is the
+            home folder, as in an item's path of ``fit_budget``.
+        roots: Folders every path must stay inside (``~`` expanded). None: each path is its own
+            root (links still may not lead out of it).
         encoding: The encoding (default ``DEFAULT_ENCODING``); not together with ``model``.
         model: A catalog model id; decides the tokenizer (estimate when not public).
         allow_special: Count special-token text as special tokens.
@@ -590,14 +592,24 @@ def not_utf8(error: UnicodeDecodeError) -> str:
 
 
 def checked_roots(roots: object) -> list[Path]:
-    """``roots`` as paths, refused unless it is a list of them: a single path given as ``roots``
-    would be taken letter by letter, and the root ``/`` among the letters would allow every
-    file."""
+    """``roots`` as paths (``~`` expanded), refused unless it is a list of them: a single path
+    given as ``roots`` would be taken letter by letter, and the root ``/`` among the letters
+    would allow every file."""
     folders = _listed(roots, "roots", "folders")
     for index, root in enumerate(folders):
         if not isinstance(root, (str, os.PathLike)) or not os.fspath(root):
             raise TypeError(f"roots[{index}] must be a non-empty path, got {root!r:.60}")
-    return [Path(root) for root in folders]
+    return [home_expanded(Path(root)) for root in folders]
+
+
+def home_expanded(path: Path) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` made that home folder, as a shell would have
+    done had the path not been quoted; the result still has to stay inside the roots."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise ValueError(f"cannot read {shown_path(str(path))}: no such user's home "
+                         "folder") from None
 
 
 def _listed(value: object, name: str, noun: str) -> list[Any]:
@@ -630,13 +642,14 @@ def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
     """The real path of a requested ``path`` and the roots it may not leave."""
     if "\0" in str(path):
         raise ValueError(f"path {shown_path(str(path))} contains a NUL character; no file name can")
+    expanded = home_expanded(path)
     if allowed is None:
-        real = _real(path)
+        real = _real(expanded)
         roots = [real]
     else:
         if not allowed:
             raise PathNotAllowedError("no root folders are allowed, so no path can be read")
-        requested = path if path.is_absolute() else allowed[0] / path
+        requested = expanded if expanded.is_absolute() else allowed[0] / expanded
         real = _real(requested)
         roots = [root for root in allowed if _inside(real, root)]
         if not roots:

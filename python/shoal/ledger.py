@@ -59,6 +59,13 @@ from typing import Any
 from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost, format_usd
+from shoal.sqlite_files import (
+    file_state,
+    is_writable,
+    read_only_uri,
+    side_files,
+    unwritable_cause,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -559,24 +566,9 @@ def _sqlite_store(location: str, *, must_exist: bool) -> _Store:
     if must_exist:
         # Reading: refused before anything is opened, so no side file is left behind.
         _refuse_missing_or_empty(file, size)
-    if size is not None and not _sqlite_writable(file):
+    if size is not None and not is_writable(file):
         return _ReadOnlySqliteStore(file, must_exist=must_exist)
     return _SqliteStore(file, must_exist=must_exist)
-
-
-def _sqlite_writable(file: Path) -> bool:
-    """Whether this process may write the ledger file and the log SQLite keeps beside it (in its
-    folder, or already there)."""
-    if not os.access(file, os.W_OK):
-        return False
-    if os.access(file.parent, os.W_OK | os.X_OK):
-        return True
-    return all(os.access(side, os.W_OK) for side in _side_files(file))
-
-
-def _side_files(file: Path) -> tuple[Path, Path]:
-    """SQLite's write-ahead log and shared-memory index of a WAL-mode database."""
-    return file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")
 
 
 class _SqliteStore(_Store):
@@ -716,7 +708,7 @@ class _ReadOnlySqliteStore(_Store):
     def read(self) -> Iterator[sqlite3.Cursor]:
         with self._lock, _sqlite_errors(self.file):
             uri, immutable = self._uri()
-            before = _file_state(self.file)
+            before = file_state(self.file)
             connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
                                          isolation_level=None, check_same_thread=False)
             try:
@@ -725,7 +717,7 @@ class _ReadOnlySqliteStore(_Store):
                 yield cursor
             finally:
                 connection.close()
-            if immutable and _file_state(self.file) != before:
+            if immutable and file_state(self.file) != before:
                 # Read without locks: a writer that came meanwhile may have changed the file
                 # under the read.
                 raise LedgerError(f"the ledger {self.file} changed while it was read (it is "
@@ -733,59 +725,27 @@ class _ReadOnlySqliteStore(_Store):
 
     def _uri(self) -> tuple[str, bool]:
         """The URI to read the file by, and whether it is read as immutable."""
-        log, index = _side_files(self.file)
-        uri = f"{self.file.resolve().as_uri()}?mode=ro"
-        if not log.exists():
-            return f"{uri}&immutable=1", True
-        if not index.exists():
-            # SQLite would create the index, read-only to every later writer.
+        found = read_only_uri(self.file)
+        if found is None:
+            log, _ = side_files(self.file)
             raise LedgerError(
                 f"cannot read the ledger {self.file}: records in its write-ahead log {log.name} "
                 "need a process that can write the ledger to fold them in (run any shoal ledger "
                 "command once as its owner)"
             )
-        return uri, False
+        return found
 
     def close(self) -> None:
         pass
 
     def outdated(self) -> bool:
-        return _sqlite_writable(self.file)
-
-
-def _file_state(file: Path) -> tuple[int, int, int, bool] | None:
-    """What tells a change of a ledger file: its identity, size and time, and whether a
-    write-ahead log is beside it; None when it is gone."""
-    try:
-        status = file.stat()
-    except OSError:
-        return None
-    return status.st_ino, status.st_size, status.st_mtime_ns, _side_files(file)[0].exists()
+        return is_writable(self.file)
 
 
 def _unwritable_cause(file: Path) -> str | None:
-    """Why this process cannot write a SQLite ledger, with advice; None when no permission of
-    the file, its side files or its folder explains it."""
-    log, index = _side_files(file)
-    if file.exists() and not os.access(file, os.W_OK):
-        return (f"the file is read-only to this user (mode {_mode(file)}); make it writable to "
-                "record calls or set limits")
-    for side in (log, index):
-        if side.exists() and not os.access(side, os.W_OK):
-            # The index is rebuilt from the log; the log holds records, never to be deleted.
-            deletable = ""
-            if side == index:
-                deletable = ", or delete it while no process has the ledger open"
-            return (f"SQLite's {side.name} beside it is read-only to this user (mode "
-                    f"{_mode(side)}); make it writable{deletable}")
-    if not os.access(file.parent, os.W_OK | os.X_OK):
-        return (f"its folder {file.parent} is not writable, and SQLite keeps the ledger's "
-                f"{log.name} and {index.name} files there")
-    return None
-
-
-def _mode(path: Path) -> str:
-    return f"{stat.S_IMODE(path.stat().st_mode):04o}"
+    """Why this process cannot write a SQLite ledger, with advice; None when no permission
+    explains it."""
+    return unwritable_cause(file, kind="ledger", writes="record calls or set limits")
 
 
 @contextmanager

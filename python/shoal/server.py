@@ -748,7 +748,7 @@ def _add_token_tools(
             list[Annotated[str, Field(max_length=4096)]],
             Field(
                 description="Files or folders inside the server's allowed roots; relative paths "
-                "start at the first root.",
+                "start at the first root, ~ is the server user's home folder.",
                 min_length=1,
                 max_length=1000,
             ),
@@ -1684,27 +1684,25 @@ class ContextItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="Unique name of the item.", min_length=1, max_length=200)
-    text: str = Field("", description="The item's text (give text or path).",
-                      max_length=MAX_TEXT_CHARACTERS)
-    path: str = Field("", description="A UTF-8 file inside the server's allowed folders.",
-                      max_length=4096)
+    text: str = Field("", description="The item's text; give text or path, not both (an empty "
+                      "text beside a path counts as not given).", max_length=MAX_TEXT_CHARACTERS)
+    path: str = Field("", description="A UTF-8 file inside the server's allowed folders; a "
+                      "relative path starts at the first, ~ is the server user's home folder "
+                      "(an empty path beside a text counts as not given).", max_length=4096)
     priority: float = Field(1.0, description="How much the item is worth.", ge=0, le=1e9)
     required: bool = Field(False, description="Whether the item must go in.")
     group: str = Field("", description="Shared by a tool call and its results: all in or all out.",
                        max_length=200)
 
 
-def _item_text(item: ContextItem) -> str | None:
-    """An item's text, or None when it gives none.
+def _given(item: ContextItem, field: str) -> str | None:
+    """The text or path a client sent for an item, or None when it left the field out.
 
-    An empty string is what the schema shows as the default, so an empty text beside a path
-    and an empty path are taken as not given (a client may send every default); an empty text
-    the caller set, with no path, is an empty item. An item that sets neither is refused by
-    fit_budget, as one that sets both is.
+    An empty string the client did send goes on as it is: which empty strings count as not
+    given (an empty text beside a path, an empty path beside a text) is fit_budget's rule, the
+    same in Python and in an items file of `shoal budget fit`.
     """
-    if item.text or ("text" in item.model_fields_set and not item.path):
-        return item.text
-    return None
+    return getattr(item, field) if field in item.model_fields_set else None
 
 
 def _add_budget_tools(
@@ -1736,7 +1734,8 @@ def _add_budget_tools(
 
         Use it before assembling a long prompt from many candidates. Required items first, then the most priority per token; a tool call and its results
         (same group) go in together or not at all; optionally the next item is cut at a token
-        boundary. Returns the plan with per-item counts (with include_items false, only the
+        boundary. Each item gives text or path; an empty one beside the other counts as not
+        given. Returns the plan with per-item counts (with include_items false, only the
         included, truncated and dropped ids and the cut item's entry), the total and its cost;
         the answer's text ends with the cut item's text.
         """
@@ -1744,7 +1743,7 @@ def _add_budget_tools(
             raise ToolError("argument 'min_truncated_tokens': it limits the cut truncate_last "
                             "makes; set truncate_last too, or leave it at its default")
         parsed = [
-            BudgetItem(id=item.id, text=_item_text(item), path=item.path or None,
+            BudgetItem(id=item.id, text=_given(item, "text"), path=_given(item, "path"),
                        priority=item.priority, required=item.required, group=item.group or None)
             for item in items
         ]
