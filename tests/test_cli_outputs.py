@@ -533,7 +533,8 @@ def test_a_split_that_fails_mid_write_leaves_only_whole_chunks(tmp_path: Path) -
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes and symbolic links")
-def test_a_replaced_output_keeps_its_mode_and_its_link(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_replaced_output_keeps_its_mode_and_its_link(tmp_path: Path, durable: bool) -> None:
     from shoal import atomic_file
 
     chart = tmp_path / "charts" / "spend.svg"
@@ -543,7 +544,7 @@ def test_a_replaced_output_keeps_its_mode_and_its_link(tmp_path: Path) -> None:
     link = tmp_path / "latest.svg"
     link.symlink_to(chart)
 
-    atomic_file.write_text(link, "<svg>new</svg>")
+    atomic_file.write_text(link, "<svg>new</svg>", durable=durable)
 
     assert link.is_symlink() and chart.read_text(encoding="utf-8") == "<svg>new</svg>"
     assert chart.stat().st_mode & 0o777 == 0o640

@@ -2064,11 +2064,15 @@ def _split(args: argparse.Namespace) -> int:
 
 def _write_chunks(out_dir: Path, texts: Sequence[str]) -> None:
     """Write chunk_0001.txt, ... into ``out_dir``, each whole or not at all (see
-    `atomic_file`): a split stopped or failing mid-write leaves no cut chunk under its name."""
+    `atomic_file`): a split stopped or failing mid-write leaves no cut chunk under its name.
+
+    The chunks are not flushed to disk one by one: that cost about 2 ms a chunk (a 10,001-chunk
+    split took 19 s instead of 3 s), for a guard against power cuts that rerunning the split
+    gives as well."""
     for number, text in enumerate(texts, start=1):
         name = f"chunk_{number:04}.txt"
         try:
-            atomic_file.write_text(out_dir / name, text)
+            atomic_file.write_text(out_dir / name, text, durable=False)
         except OSError as error:
             if number == 1:
                 written = "no chunk file was written"
