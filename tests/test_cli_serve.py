@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD_S
+from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
 
 from shoal.cli import main
 
@@ -295,3 +296,32 @@ def test_the_log_says_where_spend_and_outcomes_are_kept_without_making_them(
     assert "feedback database" not in read_only.stderr
     assert "spend ledger" not in neither.stderr and "feedback database" not in neither.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["outcomes.sqlite3"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX folder permissions")
+def test_a_ledger_in_a_folder_closed_to_this_user_is_logged_not_raised(
+    shared_folder: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811 (a fixture)
+) -> None:
+    import logging
+
+    from shoal.server import build_server, registered_tools
+
+    closed = shared_folder / "private"
+    closed.mkdir(mode=0o700)  # owned by this user; as_another_user looks in as someone else
+    monkeypatch.setenv("SHOAL_LEDGER", str(closed / "spend.sqlite3"))
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(shared_folder / "outcomes.sqlite3"))
+
+    def build_and_log() -> list[str]:
+        lines: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("shoal.server").addHandler(handler)
+        logging.getLogger("shoal.server").setLevel(logging.INFO)
+        server = build_server(roots=[shared_folder])
+        return [*lines, f"{len(registered_tools(server))} tools"]
+
+    lines = as_another_user(build_and_log)
+
+    ledger_line = next(line for line in lines if line.startswith("spend ledger of"))
+    assert ledger_line.endswith(f"{closed / 'spend.sqlite3'} (cannot be checked: Permission denied)")
+    assert lines[-1] == f"{len(registered_tools(build_server(roots=[shared_folder])))} tools"

@@ -383,8 +383,14 @@ def _log_data_files(server: MCPServer[None]) -> None:
 
 
 def _made_yet(file: Path) -> str:
-    """Whether a SQLite file the tools write exists yet; their first write makes it."""
-    return "exists" if file.expanduser().exists() else "not made yet; the first write makes it"
+    """Whether a SQLite file the tools write exists yet; their first write makes it. A folder
+    this user may not look into is said, not raised: the server still serves every other tool,
+    and the ledger tools name the problem when called."""
+    try:
+        made = file.expanduser().exists()
+    except OSError as error:
+        return f"cannot be checked: {error.strerror or error}"
+    return "exists" if made else "not made yet; the first write makes it"
 
 
 def _finish(
