@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 from test_stdio_transport import RawHost, initialized_host
 
-from shoal.excerpts import excerpt, first_few, shown_path
+from shoal.excerpts import excerpt, first_few, plain_number, shown_path
 from shoal.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -66,6 +66,26 @@ def test_the_excerpt_cuts_in_the_middle_and_spells_values_as_json() -> None:
     assert first_few(iter(str(number) for number in range(10**9)), 10**9) == (
         "0, 1, 2, 3, 4 and 999,999,995 more"
     )
+
+
+def test_numbers_are_shown_in_plain_decimal_and_cut_like_any_long_value() -> None:
+    # A float keeps JSON's ".0" (5000000000.0 is not an integer); typed, it reads as typed.
+    assert [excerpt(value) for value in (1e-10, 5e9, 1e16, [1e-7])] == [
+        "0.0000000001", "5000000000.0", "10000000000000000.0", "[0.0000001]"
+    ]
+    assert [plain_number(value) for value in (1e-10, 5e9, 1e16)] == [
+        "0.0000000001", "5000000000", "10000000000000000"
+    ]
+    assert excerpt(1e300) == "100000000000000000...00000000000000000.0"
+    assert plain_number(1e300) == plain_number(10**300) == (
+        "100000000000000000...0000000000000000000"
+    )
+    assert plain_number(1e-301) == "0.0000000000000000...0000000000000000001"
+    # Past the digits Python writes an int in, and in constant time, its length.
+    started = time.process_time()
+    assert excerpt(7**1_000_000) == "a whole number of about 845,099 digits"
+    assert plain_number(-(10**5000)) == "a negative whole number of about 5,001 digits"
+    assert time.process_time() - started < CALL_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -125,6 +145,33 @@ async def test_an_argument_name_of_megabytes_is_shown_as_an_excerpt() -> None:
     assert result.is_error and result.content[0].text == (
         "count_tokens: unknown argument 'yyyyyyyyyyyyyyyyy...yyyyyyyyyyyyyyyyyy'; this tool "
         "takes allow_special, encoding, model, text"
+    )
+
+
+@pytest.mark.parametrize("digits", ["1" + "0" * 400 + ".5", "1e400", "-1e400"])
+def test_a_number_past_a_float_s_range_is_not_blamed_on_the_word_infinity(
+    host: RawHost, digits: str
+) -> None:
+    # JSON's reader makes these Infinity, as it does the word some clients send.
+    line = ('{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": '
+            '"set_budget_limit", "arguments": {"scope": "s", "usd": %s}}}' % digits)
+    host.send(line)
+    answer = host.answer()
+
+    sign = "-" if digits.startswith("-") else ""
+    assert answer["result"]["isError"] and answer["result"]["content"][0]["text"] == (
+        f"set_budget_limit: argument 'usd': must be a finite number (got {sign}Infinity, or a "
+        "number too large to read)"
+    )
+
+
+def test_a_number_within_range_is_quoted_in_plain_decimal_over_the_wire(host: RawHost) -> None:
+    arguments = {"scope": "s", "usd": 1e300}
+    answer = _ask(host, "tools/call", {"name": "set_budget_limit", "arguments": arguments})
+
+    assert answer["result"]["content"][0]["text"] == (
+        "set_budget_limit: argument 'usd': must be at most $4,611,686,018.42 "
+        "(got 100000000000000000...00000000000000000.0)"
     )
 
 

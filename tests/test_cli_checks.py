@@ -408,13 +408,13 @@ def test_count_file_dash_points_to_standard_input(capsys):
          "which is about one conversation"),
         # Beyond these bounds --json would write Infinity, which is not JSON.
         (["route", "--json", "--willingness-to-pay", "5000", "hi"],
-         "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
-         "1,000 USD per quality point, got 5000\n"),
+         "shoal route: error: --willingness-to-pay must be above 0 (at least 0.000000000001) and "
+         "at most 1,000 USD per quality point, got 5000\n"),
         (["route", "--willingness-to-pay", "0", "hi"],
-         "shoal route: error: --willingness-to-pay must be above 0 (at least 1e-12) and at most "
-         "1,000 USD per quality point, got 0\n"),
+         "shoal route: error: --willingness-to-pay must be above 0 (at least 0.000000000001) and "
+         "at most 1,000 USD per quality point, got 0\n"),
         (["route", "--max-cost", "5000", "hi"],
-         "shoal route: error: --max-cost must be between 0 and 1000, got 5000"),
+         "shoal route: error: --max-cost must be between $0 and $1,000.00, got 5000"),
         (["route", "--candidates", "gpt-4.1", "mail bob@corp.com"],
          "shoal route: error: --privacy local keeps this task on local open-weight models "
          "because it found 1 private item (email): remove them, or set --privacy off if"),
@@ -652,6 +652,12 @@ def test_every_numeric_option_refuses_what_is_not_plain_decimal_notation() -> No
          "argument --usd: '0.000000000000000...000000000000000001' is too small to read"),
         (["ledger", "limit", "--scope", "s", "--usd", "0.0000000001"],
          "--usd 0.0000000001 rounds to $0"),
+        # Within a float's range, but past what an error quotes whole: cut, still plain.
+        (["ledger", "limit", "--scope", "s", "--usd", "0." + "0" * 300 + "1"],
+         "--usd 0.0000000000000000...0000000000000000001 rounds to $0: the ledger keeps whole "
+         "nano-dollars"),
+        (["ledger", "limit", "--scope", "s", "--usd", "1" + "0" * 300],
+         "--usd must be at most $4,611,686,018.42, got 100000000000000000...0000000000000000000\n"),
         (["ledger", "limit", "--scope", "s", "--usd", "5000000000"],
          "--usd must be at most $4,611,686,018.42, got 5000000000\n"),
         (["ledger", "limit", "--scope", "s", "--usd", "-1"],

@@ -152,9 +152,9 @@ def test_model_without_labels_or_prior_is_reported_not_chosen() -> None:
 @pytest.mark.parametrize(
     ("arguments", "parameter"),
     [
-        ({"willingness_to_pay": 0}, r"^willingness_to_pay must be above 0 \(at least 1e-12\) and "
-         r"at most 1,000 USD per quality point, got 0$"),
-        ({"willingness_to_pay": 1e-13}, r"\(at least 1e-12\) .* got 1e-13$"),
+        ({"willingness_to_pay": 0}, r"^willingness_to_pay must be above 0 \(at least "
+         r"0\.000000000001\) and at most 1,000 USD per quality point, got 0$"),
+        ({"willingness_to_pay": 1e-13}, r"\(at least 0\.000000000001\) .* got 0\.0000000000001$"),
         ({"willingness_to_pay": math.nan}, r"^willingness_to_pay must be above 0 .* got nan$"),
         ({"willingness_to_pay": 1000.5}, r"and at most 1,000 USD per quality point, got 1000.5$"),
         ({"willingness_to_pay": "a lot"}, "^willingness_to_pay must be a number, got str$"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from shoal._backend import BACKEND
 from shoal.catalog import load_catalog
 from shoal.cli import main
 from shoal.router import load_router
-from shoal.router_cli import mean_scores
+from shoal.router_cli import format_evaluation, mean_scores
 from shoal.router_eval import (
     EvaluationError,
     LabelledPrompt,
@@ -33,6 +34,7 @@ from shoal.router_model import fit_router
 from shoal.router_plot import evaluation_svg
 from shoal.tokens import count_tokens
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 LLMROUTER = DATA / "llmrouter"
 
@@ -106,6 +108,46 @@ def test_evaluation_of_perfect_predictions_matches_the_oracle() -> None:
     assert math.isclose(evaluation.aiq["oracle"], 0.875)
     assert [p.policy for p in evaluation.pair] == ["router", "random", "oracle"]
     assert evaluation.pair[0].apgr == evaluation.pair[2].apgr
+
+
+def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
+    prompts = [
+        LabelledPrompt("a", {"big": 1.0, "small": 0.0}, {"big": 3.08e-5, "small": 3.377e-6}, {}),
+        LabelledPrompt("b", {"big": 1.0, "small": 1.0}, {"big": 3.08e-5, "small": 3.377e-6}, {}),
+    ]
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="toy",
+    )
+
+    table = format_evaluation(evaluation)
+
+    rows = {line[:54].strip(): line[54:].split() for line in table.splitlines()[3:9]}
+    assert rows["single:big (best single)"] == ["1.0000", "$0.0000308"]
+    assert rows["single:small"] == ["0.5000", "$0.00000338"]
+    assert rows["oracle"] == ["1.0000", "$0.0000171"]
+    # The cheapest point that reaches the oracle's quality, and the trade-offs that chose them:
+    # the sweep's lowest, 10 to the power -8, is as plain as the rest.
+    assert rows["router, cost <= 100% of best single"][1:] == ["$0.0000171", "(wtp", "$0.0000316)"]
+    assert rows["router, cost <= 50% of best single"][1:] == ["$0.00000338", "(wtp", "$0.00000001)"]
+    assert not re.search(r"\de[-+]?\d", table), table
+
+
+@needs_rust
+def test_the_readme_shows_what_eval_prints(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    command = readme.index("$ shoal eval --train tests/data/llmrouter/train.json")
+    shown = readme[readme.index("500 held-out prompts", command):readme.index("```", command)]
+    report = tmp_path / "llmrouter.json"
+
+    assert main(["eval", "--train", str(LLMROUTER / "train.json"),
+                 "--test", str(LLMROUTER / "test.json"),
+                 "--prices", str(LLMROUTER / "models.json"), "--json", str(report)]) == 0
+
+    assert capsys.readouterr().out == shown
+    # The table writes dollars; the JSON keeps numbers.
+    singles = json.loads(report.read_text(encoding="utf-8"))["singles"]
+    assert all(isinstance(single["cost_usd"], float) for single in singles)
 
 
 def test_costs_come_from_observations_then_prices_then_the_catalog() -> None:

@@ -361,12 +361,25 @@ async def test_an_encoding_beside_a_model_is_refused_by_name(
         (
             "route_task",
             {"prompt": "Summarise this.", "max_cost_usd": -2},
-            "argument 'max_cost_usd': input should be greater than or equal to -1",
+            # A negative bound is the "no limit" sentinel, not an amount: no dollar sign.
+            "argument 'max_cost_usd': must be at least -1 (got -2)",
+        ),
+        (
+            "route_task",
+            {"prompt": "Summarise this.", "max_cost_usd": -1e-7},
+            "argument 'max_cost_usd': -0.0000001 is not a cost; give 0 or more USD, or -1 for no "
+            "limit",
         ),
         (
             "record_outcome",
             {"decision_id": "d-" + "0" * 24, "model": "gpt-4o", "score": 1, "cost_usd": -0.5},
             "argument 'cost_usd': -0.5 is not a cost; give 0 or more USD, or -1 when it is unknown",
+        ),
+        (
+            "record_outcome",
+            {"decision_id": "d-" + "0" * 24, "model": "gpt-4o", "score": 1, "cost_usd": -1e-7},
+            "argument 'cost_usd': -0.0000001 is not a cost; give 0 or more USD, or -1 when it is "
+            "unknown",
         ),
     ],
 )

@@ -291,6 +291,45 @@ async def test_set_budget_limit_takes_the_bound_set_limit_takes_and_no_more(
     assert beyond.is_error
 
 
+@pytest.mark.parametrize(
+    ("usd", "message"),
+    [
+        # Past a float's range, the digits the client sent are still quoted (cut), and the
+        # bound is the one set_limit and `shoal ledger limit --usd` state, in dollars.
+        (10**400,
+         "must be at most $4,611,686,018.42 (got 100000000000000000...0000000000000000000)"),
+        (-(10**400), "must be at least $0 (got -10000000000000000...0000000000000000000)"),
+        (5e9, "must be at most $4,611,686,018.42 (got 5000000000.0)"),
+        (10**30, "must be at most $4,611,686,018.42 (got 1000000000000000000000000000000)"),
+        (-5, "must be at least $0 (got -5)"),
+    ],
+    ids=["400 digits", "-400 digits", "5e9", "10**30", "-5"],
+)
+async def test_a_limit_out_of_bounds_is_refused_in_dollars_quoting_what_was_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, usd: float, message: str
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server()) as client:
+        refused = await client.call_tool("set_budget_limit", {"scope": "s", "usd": usd})
+
+    assert refused.is_error
+    assert refused.content[0].text == f"set_budget_limit: argument 'usd': {message}"
+
+
+async def test_a_token_bound_is_written_with_thousands_separated() -> None:
+    async with Client(build_server()) as client:
+        too_many = await client.call_tool("truncate_text", {"text": "a", "max_tokens": 10**30})
+        too_few = await client.call_tool("split_text", {"text": "a", "max_tokens": 0})
+
+    assert too_many.content[0].text == (
+        "truncate_text: argument 'max_tokens': must be at most 100,000,000 "
+        "(got 1000000000000000000000000000000)"
+    )
+    assert too_few.content[0].text == (
+        "split_text: argument 'max_tokens': must be at least 1 (got 0)"
+    )
+
+
 async def test_a_limit_below_the_scope_s_spend_is_set_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -174,10 +174,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--willingness-to-pay",
         type=float,
         help="USD you would pay per call for a whole quality point (predicted quality 0 -> 1), "
-        "above 0 (at least 1e-12) and at most 1,000; the choice maximises quality - cost / this "
-        "(default: 0.01, one cent per point); with "
-        "--min-quality it only weighs a switch from --previous-model, and without that it is "
-        "refused",
+        "above 0 (at least 0.000000000001) and at most 1,000; the choice maximises quality - "
+        "cost / this (default: 0.01, one cent per point); with --min-quality it only weighs a "
+        "switch from --previous-model, and without that it is refused",
     )
     route.add_argument(
         "--output-tokens",

@@ -9,7 +9,9 @@ more, and in JSON's spelling (null, true, false), which is what a caller over MC
 A value is also shown escaped where it holds characters that do not print: echoed raw, a
 control or format character can rewrite the terminal line (``\\x1b[2K``) or reverse the text
 around it (U+202E, right-to-left override), so that the message reads as something it does not
-say. Numbers are written as they would be typed (``0.0000000001``, not ``1e-10``).
+say. Numbers are written in plain decimal as they would be typed (``0.0000000001``, not
+``1e-10``), and a number of more digits than an excerpt holds is cut in the middle as a
+string is.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ EXCERPT_CHARACTERS = 40
 PATH_CHARACTERS = 100
 # Items of a list an error names before saying how many more there are.
 LISTED_ITEMS = 5
+# Past this many bits a whole number is not written out: Python refuses to write an int of more
+# than 4,300 digits (sys.get_int_max_str_digits), and the time it takes grows with the square of
+# the length. 14,000 bits is about 4,200 digits.
+WRITTEN_INT_BITS = 14_000
 
 
 class _JsonSpelling(reprlib.Repr):
@@ -40,9 +46,16 @@ class _JsonSpelling(reprlib.Repr):
     def repr_bool(self, value: bool, level: int) -> str:
         return "true" if value else "false"
 
+    def repr_int(self, value: int, level: int) -> str:
+        return _whole_number(value, self.maxlong)
+
     def repr_float(self, value: float, level: int) -> str:
-        # NaN and the infinities as the json module writes them (some clients send them).
-        return json.dumps(value)
+        if not math.isfinite(value):
+            # NaN and the infinities as the json module writes them (some clients send them).
+            return json.dumps(value)
+        # Plain decimal, with the ".0" that marks a float in JSON (5000000000.0 is no integer).
+        digits = f"{Decimal(repr(value)):f}"
+        return _cut_in_the_middle(digits if "." in digits else digits + ".0", self.maxother)
 
     def repr_dict(self, value: dict[Any, Any], level: int) -> str:
         # In the order given, as a caller wrote it: reprlib's own sorts every key first, which
@@ -103,12 +116,33 @@ def first_few(shown: Iterable[str], total: int) -> str:
 
 def plain_number(value: float) -> str:
     """A number as decimal digits, as it would be typed: ``0.0000000001`` rather than
-    ``1e-10``, ``5000000000`` rather than ``5000000000.0``. Past `EXCERPT_CHARACTERS` digits
-    (``1e+300``), and for inf and nan, as Python writes it."""
-    if isinstance(value, int) or not math.isfinite(value):
+    ``1e-10``, ``5000000000`` rather than ``5000000000.0``; past `EXCERPT_CHARACTERS` digits
+    cut in the middle (``1e+300`` is ``100000000000000000...0000000000000000000``); inf and nan
+    as Python writes them."""
+    if isinstance(value, int):
+        return _whole_number(value)
+    if not math.isfinite(value):
         return str(value)
-    digits = f"{Decimal(repr(value)).normalize():f}"
-    return digits if len(digits) <= EXCERPT_CHARACTERS else repr(value)
+    return _cut_in_the_middle(f"{Decimal(repr(value)).normalize():f}")
+
+
+def _whole_number(value: int, width: int = EXCERPT_CHARACTERS) -> str:
+    """``value`` in decimal digits, cut in the middle past ``width``; past `WRITTEN_INT_BITS`,
+    how many digits it has."""
+    if value.bit_length() <= WRITTEN_INT_BITS:
+        return _cut_in_the_middle(str(value), width)
+    # The count from the bit length may be one too many, hence "about".
+    digits = math.floor(value.bit_length() * math.log10(2)) + 1
+    return f"a {'negative ' if value < 0 else ''}whole number of about {digits:,} digits"
+
+
+def _cut_in_the_middle(text: str, width: int = EXCERPT_CHARACTERS) -> str:
+    """``text`` itself, or past ``width`` characters its two ends around ``...``, as an excerpt
+    cuts a string (without the quotes): the first and last digits of a long number."""
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return text[:head] + "..." + text[len(text) - (width - 3 - head):]
 
 
 def escaped(text: str) -> str:

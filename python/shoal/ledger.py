@@ -1192,7 +1192,7 @@ def _moment_text(seconds: float) -> str:
     try:
         return iso(seconds)
     except (OverflowError, OSError, ValueError):  # beyond the years datetime can show
-        return f"{seconds:g} seconds from 1970"
+        return f"{plain_number(seconds)} seconds from 1970"
 
 
 def _cost_nanousd(usd: float, model: str) -> int:
@@ -1520,9 +1520,8 @@ def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None
         raise ValueError(f"usd must be a finite amount of at least 0, got {plain_number(usd)}")
     # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
     if usd > MAX_LIMIT_USD:
-        shown = plain_number(usd) if isinstance(usd, float) or usd < 10**100 else (
-            "more than 10**100")
-        raise ValueError(f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {shown}")
+        raise ValueError(
+            f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {plain_number(usd)}")
     if usd > 0 and _nano(usd) == 0:
         raise ValueError(
             f"usd {plain_number(usd)} rounds to $0: the ledger keeps whole nano-dollars, so give "

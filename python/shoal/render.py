@@ -262,7 +262,7 @@ def _more_runners_up(count: int) -> str:
 
 
 def _runner_up(candidate: CandidateEstimate) -> str:
-    """``  or MODEL: quality 0.703, $2.6e-05``, or for a candidate that breaks a constraint,
+    """``  or MODEL: quality 0.703, $0.000026``, or for a candidate that breaks a constraint,
     ``  not MODEL: breaks max_cost_usd``; one the caller excluded reads ``  not MODEL:
     excluded``."""
     if not candidate.eligible:

@@ -342,8 +342,10 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
         raise RoutingError(f"{name} must be a number, got {type(value).__name__}")
     number = float(value)
     if not (math.isfinite(number) or number == high == math.inf) or not low <= number <= high:
-        raise RoutingError(f"{name} must be between {plain_number(low)} and "
-                           f"{plain_number(high)}, got {plain_number(value)}")
+        # An amount's bounds in dollars, as every message about money writes them.
+        bound = format_usd if name.endswith("_usd") and math.isfinite(high) else plain_number
+        raise RoutingError(f"{name} must be between {bound(low)} and {bound(high)}, got "
+                           f"{plain_number(value)}")
     return number
 
 
@@ -353,8 +355,9 @@ def _check_willingness_to_pay(value: object) -> float:
     number = float(value)
     if not MIN_WILLINGNESS_TO_PAY <= number <= MAX_WILLINGNESS_TO_PAY:  # NaN fails it too
         raise RoutingError(
-            f"willingness_to_pay must be above 0 (at least {MIN_WILLINGNESS_TO_PAY:g}) and at "
-            f"most {MAX_WILLINGNESS_TO_PAY:,.0f} USD per quality point, got {number:g}"
+            f"willingness_to_pay must be above 0 (at least {plain_number(MIN_WILLINGNESS_TO_PAY)}) "
+            f"and at most {MAX_WILLINGNESS_TO_PAY:,.0f} USD per quality point, got "
+            f"{plain_number(number)}"
         )
     return number
 

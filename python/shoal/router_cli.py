@@ -18,6 +18,7 @@ from shoal import atomic_file
 from shoal._cli_parser import once_each, split_ids, whole_number
 from shoal.excerpts import excerpt
 from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
+from shoal.cost import format_usd
 from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.router_eval import (
@@ -431,12 +432,24 @@ def mean_scores(prompts: list[Any]) -> dict[str, float]:
     return {model: math.fsum(values) / len(values) for model, values in totals.items()}
 
 
+def _trade_off(willingness_to_pay: float | None) -> str:
+    """``wtp $0.00316``: the router's willingness to pay, in USD per quality point, at a curve
+    point; the last point weighs quality only."""
+    if willingness_to_pay is None or math.isinf(willingness_to_pay):
+        return "quality only"
+    return f"wtp {format_usd(willingness_to_pay)}"
+
+
 def _with_note(evaluation: Evaluation, note: str) -> Evaluation:
     return replace(evaluation, notes=(*evaluation.notes, note))
 
 
 def format_evaluation(evaluation: Evaluation) -> str:
-    """A plain-text summary: baselines, router points at budget fractions, AIQ, APGR/CPT."""
+    """A plain-text summary: baselines, router points at budget fractions, AIQ, APGR/CPT.
+
+    Costs are dollars per prompt as every other shoal table writes them (``$0.000308``); the
+    ``--json`` file keeps them as numbers.
+    """
     best = evaluation.best_single
     lines = [
         f"{evaluation.prompts} held-out prompts, {len(evaluation.models)} candidates; router "
@@ -447,17 +460,18 @@ def format_evaluation(evaluation: Evaluation) -> str:
     fixed = [best, evaluation.cheapest, evaluation.random, evaluation.oracle]
     for point in fixed:
         label = point.policy + (" (best single)" if point is best else "")
-        lines.append(f"{label:54} {point.quality:8.4f} {point.cost_usd:12.3e}")
+        lines.append(f"{label:54} {point.quality:8.4f} {format_usd(point.cost_usd):>12}")
     for fraction in (1.0, 0.5, 0.2):
         within = evaluation.best_quality_within(best.cost_usd * fraction)
         label = f"router, cost <= {fraction:.0%} of best single"
         if within is None:
             lines.append(f"{label:54} {'-':>8} {'-':>12}")
         else:
-            lines.append(f"{label:54} {within.quality:8.4f} {within.cost_usd:12.3e}"
-                         f"  (wtp {within.willingness_to_pay:.3g})")
+            lines.append(f"{label:54} {within.quality:8.4f} {format_usd(within.cost_usd):>12}"
+                         f"  ({_trade_off(within.willingness_to_pay)})")
     top = max(evaluation.router_curve, key=lambda p: (p.quality, -p.cost_usd))
-    lines.append(f"{'router, highest quality':54} {top.quality:8.4f} {top.cost_usd:12.3e}")
+    lines.append(f"{'router, highest quality':54} {top.quality:8.4f} "
+                 f"{format_usd(top.cost_usd):>12}")
     lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]
     lines += [f"  {name:14} {value:.4f}" for name, value in evaluation.aiq.items()]
     if evaluation.pair:

@@ -41,6 +41,7 @@ from shoal.budget import (
 )
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
+from shoal.excerpts import plain_number
 from shoal.feedback import RecordedOutcome, default_db_path, record_outcome
 from shoal.files import FilesSummary, checked_roots, count_files
 from shoal.hardware import (
@@ -946,8 +947,9 @@ def _add_routing_tools(
             Field(
                 description="USD one call may cost for a whole quality point (0 to 1): larger "
                 "favours stronger, dearer models; above 0 (at least "
-                f"{MIN_WILLINGNESS_TO_PAY:g}) and at most {MAX_WILLINGNESS_TO_PAY:,.0f}. With "
-                "min_quality it only weighs a switch away from previous_model, so it needs one.",
+                f"{plain_number(MIN_WILLINGNESS_TO_PAY)}) and at most "
+                f"{MAX_WILLINGNESS_TO_PAY:,.0f}. With min_quality it only weighs a switch away "
+                "from previous_model, so it needs one.",
                 # gt=0 states the rule a client can check; the floor, a guard for the
                 # arithmetic, is said in the description and by route's own message.
                 gt=0,
@@ -1019,8 +1021,8 @@ def _add_routing_tools(
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
             raise ToolError(
-                f"argument 'max_cost_usd': {max_cost_usd:g} is not a cost; give 0 or more USD, "
-                "or -1 for no limit"
+                f"argument 'max_cost_usd': {plain_number(max_cost_usd)} is not a cost; give 0 or "
+                "more USD, or -1 for no limit"
             )
         decision = _call(
             route,
@@ -1326,8 +1328,8 @@ def _add_router_tools(server: MCPServer[None]) -> None:
         """
         if cost_usd < 0 and cost_usd != UNKNOWN_COST:
             raise ToolError(
-                f"argument 'cost_usd': {cost_usd:g} is not a cost; give 0 or more USD, or -1 "
-                "when it is unknown"
+                f"argument 'cost_usd': {plain_number(cost_usd)} is not a cost; give 0 or more "
+                "USD, or -1 when it is unknown"
             )
         # The shipped router's own models need no catalog row; any other model is checked
         # here, where the error can name its argument and give the catalog's advice once.

@@ -24,7 +24,15 @@ from mcp.types import INVALID_PARAMS, METHOD_NOT_FOUND
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
-from shoal.excerpts import EXCERPT_CHARACTERS, LISTED_ITEMS, excerpt, first_few, quoted_path
+from shoal.cost import format_usd
+from shoal.excerpts import (
+    EXCERPT_CHARACTERS,
+    LISTED_ITEMS,
+    excerpt,
+    first_few,
+    plain_number,
+    quoted_path,
+)
 from shoal.tokens import MAX_JSON_DEPTH, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -349,6 +357,9 @@ def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, An
     if kind == "missing":
         # pydantic's input here is the object the argument is missing from, not the argument.
         return f"argument '{where}': required, but not given"
+    bound = _bound(kind, problem, node)
+    if bound is not None:
+        return f"argument '{where}': must be {bound[0]} {_figure(bound[1], where)} (got {shown})"
     accepts = _accepts(node, defs)
     if accepts is not None and (kind in _WRONG_KIND or kind.endswith("_type")):
         return f"argument '{where}': must be {accepts} (got {shown})"
@@ -356,6 +367,55 @@ def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, An
     for python, json_word in _PYTHON_WORDS:
         message = message.replace(python, json_word)
     return f"argument '{where}': {message[:1].lower()}{message[1:]} (got {shown})"
+
+
+# pydantic's error types for a number's bounds: the words shoal's messages use for each, and the
+# key of the bound in the error's context and in the schema.
+_BOUNDS = {
+    "less_than_equal": ("at most", "le", "maximum"),
+    "less_than": ("below", "lt", "exclusiveMaximum"),
+    "greater_than_equal": ("at least", "ge", "minimum"),
+    "greater_than": ("above", "gt", "exclusiveMinimum"),
+}
+
+
+def _bound(kind: str, problem: Any, node: dict[str, Any]) -> tuple[str, float] | None:
+    """The bound a number breaks, as ``("at most", 1000)``, or None when the error is of
+    another kind.
+
+    A whole number past a float's range (over 308 digits) given for a number is reported by
+    pydantic as not a number at all; it is one, above the argument's maximum or below its
+    minimum, and is said so.
+    """
+    if kind in _BOUNDS:
+        words, context_key, _ = _BOUNDS[kind]
+        limit = problem.get("ctx", {}).get(context_key)
+        return (words, limit) if _is_number(limit) else None
+    value = problem.get("input")
+    if kind != "float_type" or not isinstance(value, int) or isinstance(value, bool):
+        return None
+    upper, lower = ("less_than_equal", "less_than"), ("greater_than_equal", "greater_than")
+    for side in upper if value > 0 else lower:
+        words, _, schema_key = _BOUNDS[side]
+        if _is_number(node.get(schema_key)):
+            return words, node[schema_key]
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _figure(limit: float, where: str) -> str:
+    """A bound as shoal's other messages write it: dollars for an amount in USD (an argument
+    named ``..._usd``: ``$4,611,686,018.42``), else plain digits with thousands separated
+    (``100,000,000``, ``0.5``). A negative bound of an amount is a sentinel (-1, unknown), not
+    an amount, and is written as a number."""
+    if where.rsplit(".", 1)[-1].lower().endswith("usd") and limit >= 0:
+        return format_usd(limit)
+    if float(limit).is_integer():
+        return f"{int(limit):,}"
+    return plain_number(limit)
 
 
 # pydantic's names for containers, in a bound's message ("List should have at most 3 items").
@@ -457,7 +517,10 @@ def _malformed(value: Any, where: str) -> str | None:
         item, path = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             shown = ".".join(_shown_key(part) for part in path)
-            return f"argument '{shown}': must be a finite number (got {excerpt(item)})"
+            # JSON's reader gives Infinity for digits past a float's range (1e400) as well as
+            # for the word, and which the client sent is no longer known.
+            sent = "" if math.isnan(item) else ", or a number too large to read"
+            return f"argument '{shown}': must be a finite number (got {excerpt(item)}{sent})"
         if not isinstance(item, (list, dict)):
             continue
         if len(path) > MAX_ARGUMENT_DEPTH:
