@@ -367,6 +367,12 @@ MALFORMED_ROWS = [
     ([NEW_ROW, NEW_ROW],
      r"#2 \(id 'my-finetune'\): names my-finetune, as mine.json model #1 \(id 'my-finetune'\) "
      "does; give each model one row"),
+    # Values as the file spells them: Python's nan, None and True read as other words.
+    ([{"id": "gpt-4o", "input_per_mtok": math.nan}],
+     r"field 'input_per_mtok' must be a finite number, got NaN$"),
+    ([{"id": "gpt-4o", "open_weights": None}],
+     r"field 'open_weights' must be true or false, got null$"),
+    ([{"id": "gpt-4o", "quality": True}], r"field 'quality' must be a finite number, got true$"),
     ([{"input_per_mtok": 1.0}], r"#1: each model needs a string 'id'"),
     (["gpt-4o"], r"#1: each model needs a string 'id'"),
 ]
@@ -448,6 +454,9 @@ MALFORMED_DOCUMENTS = [
      "mine.json: field 'sources' entry 'a' must be a non-empty string describing the source, "
      "got 1"),
     ({"models": [], "sources": {"a": " "}}, "mine.json: field 'sources' entry 'a' must be"),
+    ({"models": [], "sources": {"a": True}},
+     "mine.json: field 'sources' entry 'a' must be a non-empty string describing the source, "
+     "got true"),
     ({"models": [], "sources": {"": "our invoice"}},
      "mine.json: field 'sources' has an empty source name"),
     ({"models": [], "source": {"a": "our invoice"}},
@@ -501,6 +510,59 @@ def test_a_model_named_twice_by_two_spellings_is_refused_naming_both_rows(
     assert str(caught.value) == (
         "mine.json model #2 (id 'gpt-4o-2024-08-06'): names gpt-4o, as mine.json model #1 "
         "(id 'gpt-4o') does; give each model one row"
+    )
+
+
+ALIAS_CONFLICTS = [
+    # An alias that is another model's id or alias was dropped unseen: the name kept leading
+    # to the other model.
+    ([{"id": "gpt-4o", "aliases": ["gpt-4.1"]}],
+     "mine.json model #1 (id 'gpt-4o'): alias 'gpt-4.1' already names model gpt-4.1"),
+    ([{"id": "gpt-4o", "aliases": ["GPT-4.1-2025-04-14"]}],
+     "mine.json model #1 (id 'gpt-4o'): alias 'gpt-4.1-2025-04-14' already names model gpt-4.1"),
+    ([{"id": "gpt-4o", "aliases": ["my-4o"]}, {"id": "o3", "aliases": ["My-4o"]}],
+     "mine.json model #2 (id 'o3'): alias 'my-4o' already names model gpt-4o"),
+    ([dict(NEW_ROW, aliases=["gpt-4o-mini"])],
+     "mine.json model #1 (id 'my-finetune'): alias 'gpt-4o-mini' already names model "
+     "gpt-4o-mini"),
+    ([dict(NEW_ROW, aliases=["ft"]), dict(NEW_ROW, id="ft")],
+     "mine.json model #1 (id 'my-finetune'): alias 'ft' already names model ft"),
+    # Behind a provider prefix a name falls back to the model it ends with.
+    ([{"id": "gpt-4o", "aliases": ["openai/gpt-4.1"]}],
+     "mine.json model #1 (id 'gpt-4o'): alias 'openai/gpt-4.1' already names model gpt-4.1 (as "
+     "'gpt-4.1' behind a prefix)"),
+]
+
+
+@pytest.mark.parametrize(("rows", "expected"), ALIAS_CONFLICTS)
+def test_an_alias_that_already_names_another_model_is_refused_naming_row_alias_and_model(
+    tmp_path: Path, rows: list, expected: str
+) -> None:
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(_write(tmp_path, {"models": rows}))
+
+    assert str(caught.value) == expected + "; give each name to one model"
+
+
+def test_a_row_may_repeat_its_own_names_and_add_new_ones(tmp_path: Path) -> None:
+    path = _write(tmp_path, [{"id": "gpt-4o",
+                              "aliases": ["gpt-4o", "gpt-4o-2024-08-06", "our-4o", "acme/our-4o"]}])
+
+    catalog = load_catalog(path)
+
+    assert catalog.model("our-4o").id == catalog.model("acme/our-4o").id == "gpt-4o"
+    assert catalog.model("gpt-4.1").id == "gpt-4.1"
+
+
+def test_a_catalog_built_directly_refuses_a_name_shared_by_two_models() -> None:
+    first = ModelEntry(**{**NEW_ROW, "aliases": ("ft",)})  # type: ignore[arg-type]
+    second = ModelEntry(**{**NEW_ROW, "id": "other", "aliases": ("ft",)})  # type: ignore[arg-type]
+
+    with pytest.raises(CatalogError) as caught:
+        Catalog(catalog_date="2026-12-04", models=(first, second))
+
+    assert str(caught.value) == (
+        "model 'other': alias 'ft' already names model my-finetune; give each name to one model"
     )
 
 

@@ -250,6 +250,23 @@ def test_a_bad_device_file_is_named_by_the_option_among_good_ones(
     assert err.startswith(f"shoal serve: error: --devices: {bad}: devices row 1 is malformed")
 
 
+def test_a_misspelt_field_of_a_device_file_stops_the_server_with_its_near_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The device loaded without its INT8 peak, and the server served estimates from FP16.
+    file = tmp_path / "devices.json"
+    file.write_text(json.dumps({"devices": [{
+        "id": "my-box", "name": "My box", "device_class": "discrete_gpu", "memory_gb": 48,
+        "bandwidth_gbs": 960, "fp16_tflops": 150, "int8_top": 600, "power_w": 300,
+    }]}), encoding="utf-8")
+
+    status, err = serve(capsys, tmp_path, "--devices", str(file))
+
+    assert status == 2
+    assert err == (f"shoal serve: error: --devices: {file}: devices row 1 is malformed: unknown "
+                   "field 'int8_top' (did you mean 'int8_tops'?)\n")
+
+
 @pytest.mark.parametrize(("content", "message"),
                          [(None, "--token-file: {file} does not exist"),
                           ("", "--token-file {file} is empty")])

@@ -263,3 +263,243 @@ def test_a_device_node_in_another_case_is_the_node_tables_own(tmp_path: Path) ->
     # The sweep looks nodes up by id: the device is ported, not skipped as nodeless.
     front = hardware.pareto_front(["llama-3.1-8b-instruct"], ["my-box"], nodes=["n2"])
     assert front.evaluated == 1
+
+
+SHIPPED_CLASS = next(
+    row for row in json.loads((hardware.DATA_DIR / "devices.json").read_text(encoding="utf-8"))[
+        "device_classes"] if row["id"] == "discrete_gpu"
+)
+MY_CLASS = {**SHIPPED_CLASS, "id": "my-class"}
+
+
+def test_copies_of_the_shipped_tables_load_as_user_files() -> None:
+    # Every field and top-level key the shipped tables use is one a user file may use.
+    devices = hardware.load_devices(hardware.DATA_DIR / "devices.json")
+    architectures = hardware.load_architectures(hardware.DATA_DIR / "architectures.json")
+
+    assert {device.id for device in devices} == {device.id for device in hardware.list_devices()}
+    assert len(architectures) == len(hardware.list_architectures())
+
+
+@pytest.mark.parametrize(
+    ("key", "document", "message"),
+    [
+        # A misspelt optional field loaded with its default (no INT8 peak, no vocabulary).
+        ("devices", {"devices": [{**MY_BOX, "int8_top": 600}]},
+         "devices row 1 is malformed: unknown field 'int8_top' (did you mean 'int8_tops'?)"),
+        ("devices", {"devices": [{**MY_BOX, "wattage": 300}]},
+         "devices row 1 is malformed: unknown field 'wattage'; allowed fields are id, name, "
+         "device_class, memory_gb, memory_type, bandwidth_gbs, fp16_tflops, int8_tops, power_w, "
+         "process, node, die_area_mm2, sram_mb, claim_type, source, as_of, notes"),
+        ("devices", {"device_classes": [{**MY_CLASS, "decode_efficency_prior": 0.5}]},
+         "device_classes row 1 is malformed: unknown field 'decode_efficency_prior' (did you "
+         "mean 'decode_efficiency_prior'?)"),
+        ("devices", {"devices": [MY_BOX], "dram_pj_per_bit": {"GDDR6": {"valeu": 7}}},
+         "dram_pj_per_bit entry 'GDDR6': unknown field 'valeu' (did you mean 'value'?); an entry "
+         "holds value and source"),
+        ("devices", {"device": [MY_BOX]},
+         "unknown top-level field 'device' (did you mean 'devices'?); a device file holds as_of, "
+         "description, dram_pj_per_bit, devices, device_classes"),
+        ("devices", {"devices": [MY_BOX], "descripton": "my lab"},
+         "unknown top-level field 'descripton' (did you mean 'description'?)"),
+        ("architectures", {"architectures": [], "architecture": []},
+         "unknown top-level field 'architecture' (did you mean 'architectures'?); an "
+         "architecture file holds as_of, description, claim_type, architectures"),
+    ],
+)
+def test_an_unknown_field_is_refused_naming_the_row_the_field_and_its_near_match(
+    tmp_path: Path, key: str, document: dict, message: str
+) -> None:
+    path = write(tmp_path / "table.json", document)
+    load = hardware.load_devices if key == "devices" else hardware.load_architectures
+
+    with pytest.raises(ValueError) as refused:
+        load(path)
+
+    assert str(refused.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(refused.value)
+    assert "my-box" not in {device.id for device in hardware.list_devices()}
+    assert "my-class" not in {klass.id for klass in hardware.list_device_classes()}
+
+
+def test_an_unknown_architecture_field_is_refused_with_its_near_match(tmp_path: Path) -> None:
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct")
+    row = {**shipped.__dict__, "id": "my-model", "vocab_sise": 128_256}
+    del row["vocab_size"]
+    path = write(tmp_path / "arch.json", {"architectures": [row]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == (
+        f"{path}: architectures row 1 is malformed: unknown field 'vocab_sise' (did you mean "
+        "'vocab_size'?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"usable_fraction": "0.9"},
+         "field 'usable_fraction' must be a positive number, got '0.9'"),
+        ({"usable_fraction": 90}, "field 'usable_fraction' must be at most 1, got 90"),
+        ({"power_fraction": None}, "field 'power_fraction' must be a positive number, got null"),
+        ({"decode_efficiency": math.nan},
+         "field 'decode_efficiency' must be a positive number, got NaN"),
+        ({"prefill_efficiency_high": math.inf},
+         "field 'prefill_efficiency_high' must be a positive number, got Infinity"),
+        ({"prefill_efficiency": 0}, "field 'prefill_efficiency' must be a positive number, got 0"),
+        ({"decode_efficiency_high": 81.0},
+         "field 'decode_efficiency_high' must be at most 10, got 81.0"),
+        ({"runtime_overhead_gb": True},
+         "field 'runtime_overhead_gb' must be a number >= 0, got true"),
+        ({"overhead_ms_low": -1}, "field 'overhead_ms_low' must be a number >= 0, got -1"),
+        ({"overhead_ms": 1e6}, "field 'overhead_ms' must be at most 10,000, got 1000000.0"),
+        ({"overhead_prior_ms": False},
+         "field 'overhead_prior_ms' must be a number >= 0 or null, got false"),
+        ({"decode_efficiency_prior": -0.5},
+         "field 'decode_efficiency_prior' must be a positive number or null, got -0.5"),
+        ({"description": None}, "field 'description' must be a non-empty string"),
+        ({"power_fraction_source": 3},
+         "field 'power_fraction_source' must be a string or null, got 3"),
+        ({"prefill_peak": "int4"}, "field 'prefill_peak' must be \"int8\" or \"fp16\", got 'int4'"),
+        ({"decode_efficiency_low": 0.99, "decode_efficiency": 0.8},
+         "field 'decode_efficiency_low' (0.99) must not exceed 'decode_efficiency' (0.8)"),
+        ({"overhead_ms": 2.0, "overhead_ms_high": 1.0},
+         "field 'overhead_ms' (2) must not exceed 'overhead_ms_high' (1)"),
+    ],
+)
+def test_a_malformed_device_class_is_refused_naming_the_row_and_field(
+    tmp_path: Path, change: dict, message: str
+) -> None:
+    # Each loaded unchecked: a string or NaN reached the estimates, false counted as 0.
+    path = write(tmp_path / "devices.json", {
+        "device_classes": [{**MY_CLASS, **change}],
+        "devices": [{**MY_BOX, "device_class": "my-class"}],
+    })
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == f"{path}: device_classes row 1 is malformed: {message}"
+    assert "my-class" not in {klass.id for klass in hardware.list_device_classes()}
+    assert "my-box" not in {device.id for device in hardware.list_devices()}
+
+
+def test_a_device_file_naming_one_device_class_twice_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "devices.json",
+                 {"device_classes": [MY_CLASS, {**MY_CLASS, "usable_fraction": 0.5}]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (
+        f"{path}: device_classes rows 1 and 2 have the same id ('my-class', in any case); give "
+        "each device class one row"
+    )
+
+
+def test_a_user_device_class_is_used_by_its_devices(tmp_path: Path) -> None:
+    slow = {**MY_CLASS, "decode_efficiency": 0.4, "decode_efficiency_low": 0.3,
+            "decode_efficiency_high": 0.5}
+    hardware.load_devices(write(tmp_path / "devices.json", {
+        "device_classes": [slow], "devices": [{**MY_BOX, "device_class": "my-class"}],
+    }))
+
+    mine = hardware.hardware_fit("llama-3.1-8b-instruct", "my-box")
+    hardware.load_devices(write(tmp_path / "shipped-class.json", {"devices": [MY_BOX]}))
+    shipped = hardware.hardware_fit("llama-3.1-8b-instruct", "my-box")
+
+    assert mine.decode_tokens_per_s < shipped.decode_tokens_per_s
+
+
+@pytest.mark.parametrize(
+    ("key", "row", "message"),
+    [
+        # Python's True, nan and None, which a JSON file spells true, NaN and null.
+        ("devices", {**MY_BOX, "memory_gb": True},
+         "field 'memory_gb' must be a positive number, got true"),
+        ("devices", {**MY_BOX, "bandwidth_gbs": math.nan},
+         "field 'bandwidth_gbs' must be a positive number, got NaN"),
+        ("devices", {**MY_BOX, "power_w": None},
+         "field 'power_w' must be a positive number, got null"),
+        ("devices", {**MY_BOX, "memory_type": False},
+         "field 'memory_type' must be a string or null, got false"),
+        ("devices", {**MY_BOX, "claim_type": True},
+         "field 'claim_type' must be an object naming the kind of claim of each figure "
+         "(\"bandwidth\": \"vendor\"), got true"),
+        ("devices", {**MY_BOX, "claim_type": {"memory": None}},
+         "field 'claim_type' must be an object naming the kind of claim of each figure "
+         "(\"bandwidth\": \"vendor\"), got {'memory': null}"),
+        # false loaded as 0 of these, since Python counts it as 0.
+        ("devices", {**MY_BOX, "int8_tops": False},
+         "field 'int8_tops' must be a number >= 0 or null, got false"),
+        ("devices", {**MY_BOX, "sram_mb": False},
+         "field 'sram_mb' must be a number >= 0 or null, got false"),
+        ("architectures", {"experts": False},
+         "field 'experts' must be a number >= 0 or null, got false"),
+        ("architectures", {"layers": math.inf}, "field 'layers' must be a positive number, got "
+         "Infinity"),
+        ("architectures", {"hf_repo": True}, "field 'hf_repo' must be a string or null, got true"),
+    ],
+)
+def test_a_refused_value_is_shown_as_the_file_spells_it(
+    tmp_path: Path, key: str, row: dict, message: str
+) -> None:
+    if key == "architectures":
+        shipped = hardware.get_architecture("llama-3.1-8b-instruct").__dict__
+        row = {**shipped, "id": "my-model", **row}
+    path = write(tmp_path / "table.json", {key: [row]})
+    load = hardware.load_devices if key == "devices" else hardware.load_architectures
+
+    with pytest.raises(ValueError) as refused:
+        load(path)
+
+    assert str(refused.value) == f"{path}: {key} row 1 is malformed: {message}"
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"devices": [], "description": ["my", "lab"]},
+         "top-level field 'description' must be a string or null, got ['my', 'lab']"),
+        ({"dram_pj_per_bit": {"LPDDR5X": 4.0}},
+         "dram_pj_per_bit entry 'LPDDR5X' must be an object {\"value\": pJ per bit, \"source\": "
+         "...}, got 4.0"),
+        ({"dram_pj_per_bit": {"LPDDR5X": {"value": True}}},
+         "dram_pj_per_bit entry 'LPDDR5X': field 'value' must be a number of pJ per bit from 0 "
+         "to 1,000, got true"),
+        ({"dram_pj_per_bit": {"LPDDR5X": {"value": 4000}}},
+         "dram_pj_per_bit entry 'LPDDR5X': field 'value' must be a number of pJ per bit from 0 "
+         "to 1,000, got 4000"),
+        ({"dram_pj_per_bit": {"LPDDR5X": {"value": 4, "source": 7}}},
+         "dram_pj_per_bit entry 'LPDDR5X': field 'source' must be a string, got 7"),
+        ({"dram_pj_per_bit": [4.0]},
+         "'dram_pj_per_bit' must be an object mapping each memory type to {\"value\": pJ per "
+         "bit, \"source\": ...}, got [4.0]"),
+    ],
+)
+def test_a_malformed_top_level_field_of_a_device_file_is_refused(
+    tmp_path: Path, document: dict, message: str
+) -> None:
+    path = write(tmp_path / "devices.json", document)
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == f"{path}: {message}"
+
+
+def test_a_device_files_dram_energy_per_bit_prices_its_memory_interface(tmp_path: Path) -> None:
+    # The shipped table has no LPDDR5X figure; the file's was ignored, so the memory interface
+    # drew nothing.
+    box = {**MY_BOX, "memory_type": "LPDDR5X", "bandwidth_gbs": 500}
+    hardware.load_devices(write(tmp_path / "devices.json", {
+        "dram_pj_per_bit": {"LPDDR5X": {"value": 4.0, "source": "our measurement"}},
+        "devices": [box],
+    }))
+
+    chip = hardware.port_chip("my-box", to_node="n2", mode="iso-performance")
+
+    # 500 GB/s x 8 bits x 4 pJ per bit.
+    assert chip.memory_interface_power_w == pytest.approx(16.0)

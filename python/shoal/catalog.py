@@ -17,12 +17,14 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from shoal.excerpts import excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +157,7 @@ class Catalog:
 
     ``price_files`` maps the id of each row whose prices or ``as_of`` date a user price file
     gave (or which that file added) to the file's name; the other rows are priced as shipped.
+    Each name leads to one model: an alias that already names another model is a CatalogError.
     """
 
     catalog_date: str
@@ -164,12 +167,7 @@ class Catalog:
     _index: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        index: dict[str, ModelEntry] = {}
-        for entry in self.models:
-            index[entry.id] = entry
-        for entry in self.models:
-            for alias in entry.aliases:
-                index.setdefault(alias, entry)
+        index = _name_index([(entry, f"model {entry.id!r}") for entry in self.models])
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
         object.__setattr__(self, "price_files", MappingProxyType(dict(self.price_files)))
         object.__setattr__(self, "_index", MappingProxyType(index))
@@ -229,6 +227,37 @@ class Catalog:
 
 def _normalise(model_id: str) -> str:
     return model_id.strip().lower()
+
+
+def _name_index(named: Sequence[tuple[ModelEntry, str]]) -> dict[str, ModelEntry]:
+    """Every name a model answers to, its id and its aliases, mapped to the model.
+
+    ``named`` pairs each model with the row that gave it, in the order a conflict is blamed: an
+    alias is refused when it already names another model (that model's id, an alias given
+    before it, or, behind a ``provider/`` prefix, the id or alias that lookups fall back to),
+    since the lookup would silently pick one of the two.
+
+    Raises:
+        CatalogError: For such an alias, naming the row, the alias and the model it names.
+    """
+    index = {entry.id: entry for entry, _ in named}
+    for entry, where in named:
+        for alias in entry.aliases:
+            owner = index.setdefault(alias, entry)
+            if owner is not entry:
+                raise CatalogError(f"{where}: alias {excerpt(alias)} already names model "
+                                   f"{owner.id}; give each name to one model")
+    for entry, where in named:
+        for alias in entry.aliases:
+            if "/" not in alias:
+                continue
+            unprefixed = alias.rsplit("/", 1)[-1]
+            owner = index.get(unprefixed, entry)
+            if owner is not entry:
+                raise CatalogError(f"{where}: alias {excerpt(alias)} already names model "
+                                   f"{owner.id} (as {excerpt(unprefixed)} behind a prefix); "
+                                   "give each name to one model")
+    return index
 
 
 # ---- retirement -------------------------------------------------------------------------------
@@ -296,7 +325,9 @@ class _Row:
         self.where = where
 
     def fail(self, name: str, problem: str) -> CatalogError:
-        return CatalogError(f"{self.where}: field {name!r} {problem}, got {self.raw.get(name)!r}")
+        # The value in JSON's spelling (null, true, NaN), as the file gives it.
+        return CatalogError(f"{self.where}: field {name!r} {problem}, got "
+                            f"{excerpt(self.raw.get(name))}")
 
     def text(self, name: str, *, optional: bool = False) -> str | None:
         value = self.raw.get(name)
@@ -487,7 +518,7 @@ def _sources(raw: Any, file_name: str) -> dict[str, str]:
             raise CatalogError(f"{file_name}: field 'sources' has an empty source name")
         if not isinstance(description, str) or not description.strip():
             raise CatalogError(f"{file_name}: field 'sources' entry {name!r} must be a non-empty "
-                               f"string describing the source, got {description!r}")
+                               f"string describing the source, got {excerpt(description)}")
     return dict(raw)
 
 
@@ -498,15 +529,17 @@ def _where(file_name: str, position: int, raw: Any) -> str:
 
 
 def _parse_models(file_name: str, rows: list[Any]) -> list[ModelEntry]:
-    entries: list[ModelEntry] = []
+    named: list[tuple[ModelEntry, str]] = []
     seen: set[str] = set()
     for position, raw in enumerate(rows, start=1):
-        entry = _parse_entry(raw, _where(file_name, position, raw))
+        where = _where(file_name, position, raw)
+        entry = _parse_entry(raw, where)
         if entry.id in seen:
-            raise CatalogError(f"{_where(file_name, position, raw)}: duplicate id {entry.id!r}")
+            raise CatalogError(f"{where}: duplicate id {entry.id!r}")
         seen.add(entry.id)
-        entries.append(entry)
-    return entries
+        named.append((entry, where))
+    _name_index(named)
+    return [entry for entry, _ in named]
 
 
 def _check_not_future(raw: Mapping[str, Any], where: str) -> None:
@@ -569,6 +602,11 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
     logger.info("%s: %d rows overridden or added", path.name, len(rows))
     sources = dict(base.sources) | {f"user:{path.name}": str(path)} | file_sources
     models = tuple(by_id[entry.id] for entry in base.models) + tuple(added)
+    # The file's rows come last, in its order: an alias that already names another model is
+    # blamed on the row of the file that gives it.
+    entries = {entry.id: entry for entry in models}
+    _name_index([(entry, f"model {entry.id!r}") for entry in models if entry.id not in named_at]
+                + [(entries[model_id], where) for model_id, where in named_at.items()])
     return Catalog(catalog_date=base.catalog_date, models=models, sources=sources,
                    price_files=price_files)
 

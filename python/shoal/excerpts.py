@@ -11,16 +11,18 @@ control or format character can rewrite the terminal line (``\\x1b[2K``) or reve
 around it (U+202E, right-to-left override), so that the message reads as something it does not
 say. Numbers are written in plain decimal as they would be typed (``0.0000000001``, not
 ``1e-10``), and a number of more digits than an excerpt holds is cut in the middle as a
-string is.
+string is. A field a file's row should not have is shown with the field it was likely meant
+to be.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import math
 import reprlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -112,6 +114,23 @@ def first_few(shown: Iterable[str], total: int) -> str:
     listed = [item for item, _ in zip(shown, range(LISTED_ITEMS))]
     more = total - len(listed)
     return ", ".join(listed) + (f" and {more:,} more" if more > 0 else "")
+
+
+def unknown_field(
+    row: Mapping[Any, Any], known: Sequence[str], noun: str = "field"
+) -> str | None:
+    """``unknown field 'scroe' (did you mean 'score'?)`` for the first field of ``row`` not in
+    ``known`` (called ``noun``), or None when every field is known."""
+    for name in row:
+        if name not in known:
+            # difflib's cutoff (a ratio of 0.6) is out of reach of a name over 2.4 times as long
+            # as every known one, and comparing costs its length: a megabyte name is not compared.
+            longest = max((len(field) for field in known), default=0)
+            close = (difflib.get_close_matches(name, known, n=1)
+                     if isinstance(name, str) and len(name) <= 3 * longest else [])
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"unknown {noun} {excerpt(name)}{hint}"
+    return None
 
 
 def plain_number(value: float) -> str:

@@ -20,14 +20,14 @@ import os
 import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
-from shoal.excerpts import plain_number
+from shoal.excerpts import excerpt, plain_number, unknown_field
 from shoal.files import read_json_file
 
 logger = logging.getLogger(__name__)
@@ -393,25 +393,30 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     return document
 
 
-def _device_class(row: Mapping[str, Any]) -> DeviceClass:
-    return DeviceClass(**{name: row[name] for name in DeviceClass.__dataclass_fields__})
-
-
 def _require(
     row: Mapping[str, Any],
     texts: Sequence[str],
     positives: Sequence[str],
     *,
+    allowed: Sequence[str],
+    non_negatives: Sequence[str] = (),
     optional_texts: Sequence[str] = (),
     optional_numbers: Sequence[str] = (),
     optional_positives: Sequence[str] = (),
     limits: Mapping[str, float] | None = None,
 ) -> None:
-    """Refuse a row whose required text fields are missing, whose figures are not positive
-    finite numbers (nor above their ``limits``), or whose optional fields (absent or null
-    allowed) have the wrong type or sign, before a bad value reaches the arithmetic."""
+    """Refuse a row with a field not in ``allowed`` (a misspelt field would be ignored and its
+    default used), whose required text fields are missing, whose figures are not positive (or,
+    for ``non_negatives``, at least 0) finite numbers nor within their ``limits``, or whose
+    optional fields (absent or null allowed) have the wrong type or sign, before a bad value
+    reaches the arithmetic. Values are shown as the file spells them (null, true, NaN)."""
     if not isinstance(row, Mapping):
         raise TypeError("each row must be a JSON object")
+    unknown = unknown_field(row, allowed)
+    if unknown is not None:
+        # A near match says enough; without one, the whole list shows what the row may hold.
+        listed = "" if "did you mean" in unknown else f"; allowed fields are {', '.join(allowed)}"
+        raise ValueError(unknown + listed)
     for name in texts:
         if not isinstance(row.get(name), str) or not row[name].strip():
             raise ValueError(f"field '{name}' must be a non-empty string")
@@ -422,31 +427,41 @@ def _require(
                          f"characters, no space but ' '), got {row['id']!r}")
     for name in positives:
         if not _positive(row.get(name)):
-            raise ValueError(f"field '{name}' must be a positive number, got {row.get(name)!r}")
+            raise ValueError(f"field '{name}' must be a positive number, got "
+                             f"{excerpt(row.get(name))}")
+    for name in non_negatives:
+        if not _non_negative(row.get(name)):
+            raise ValueError(f"field '{name}' must be a number >= 0, got {excerpt(row.get(name))}")
     for name in optional_texts:
         value = row.get(name)
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"field '{name}' must be a string or null, got {value!r}")
+            raise ValueError(f"field '{name}' must be a string or null, got {excerpt(value)}")
     for name in optional_numbers:
         value = row.get(name)
-        if value is not None and not (_positive(value) or value == 0):
-            raise ValueError(f"field '{name}' must be a number >= 0 or null, got {value!r}")
+        if value is not None and not _non_negative(value):
+            raise ValueError(f"field '{name}' must be a number >= 0 or null, got {excerpt(value)}")
     for name in optional_positives:
         value = row.get(name)
         if value is not None and not _positive(value):
-            raise ValueError(f"field '{name}' must be a positive number or null, got {value!r}")
+            raise ValueError(f"field '{name}' must be a positive number or null, got "
+                             f"{excerpt(value)}")
     for name, limit in (limits or {}).items():
         value = row.get(name)
         if value is not None and value > limit:
-            raise ValueError(f"field '{name}' must be at most {limit:,.0f}, got {value!r}")
+            raise ValueError(f"field '{name}' must be at most {limit:,.0f}, got {excerpt(value)}")
 
 
 def _positive(value: object) -> bool:
+    return _non_negative(value) and value != 0
+
+
+def _non_negative(value: object) -> TypeGuard[float]:
+    # A bool is no figure, though Python counts False as 0 and True as 1.
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(value)
-        and value > 0
+        and value >= 0
     )
 
 
@@ -472,11 +487,85 @@ CHIP_FIELD_LIMITS = {
 }
 
 
+# The fields a row may have: a copy of a shipped table loads as a user file. A device class
+# keeps the priors its fit started from (read by shoal.hardware_calibration) and where its
+# assumptions come from; an architecture, where its always-read parameter count comes from.
+DEVICE_ROW_FIELDS = tuple(f.name for f in fields(DeviceProfile))
+DEVICE_CLASS_ROW_FIELDS = (
+    *(f.name for f in fields(DeviceClass)),
+    "usable_fraction_source", "power_fraction_source", "decode_efficiency_prior",
+    "prefill_efficiency_prior", "overhead_prior_ms", "overhead_prior_from",
+    "overhead_prior_source",
+)
+ARCHITECTURE_ROW_FIELDS = (*(f.name for f in fields(Architecture)), "dense_params_source")
+
+# The keys of each file's top-level object; as_of, description and claim_type describe the file.
+DEVICE_FILE_FIELDS = ("as_of", "description", "dram_pj_per_bit", "devices", "device_classes")
+ARCHITECTURE_FILE_FIELDS = ("as_of", "description", "claim_type", "architectures")
+DRAM_ENERGY_FIELDS = ("value", "source")
+
+_CLASS_EFFICIENCIES = (
+    "decode_efficiency", "decode_efficiency_low", "decode_efficiency_high",
+    "prefill_efficiency", "prefill_efficiency_low", "prefill_efficiency_high",
+)
+_CLASS_OVERHEADS = ("overhead_ms", "overhead_ms_low", "overhead_ms_high")
+
+# A share of the peak figure. Fitted ranges reach about 2.5 where a class's peak figures are
+# conservative (apple_silicon's prefill); ten times the peak is a percentage typed for a share.
+MAX_EFFICIENCY = 10.0
+# A fixed cost per generated token: ten seconds of it describes no runtime, only a unit slip.
+MAX_OVERHEAD_MS = 10_000.0
+DEVICE_CLASS_FIELD_LIMITS = {
+    "usable_fraction": 1.0,
+    "power_fraction": 1.0,
+    "runtime_overhead_gb": DEVICE_FIELD_LIMITS["memory_gb"],
+    **dict.fromkeys((*_CLASS_EFFICIENCIES, "decode_efficiency_prior", "prefill_efficiency_prior"),
+                    MAX_EFFICIENCY),
+    **dict.fromkeys((*_CLASS_OVERHEADS, "overhead_prior_ms"), MAX_OVERHEAD_MS),
+}
+# Energy to move one bit between DRAM and the chip: 6 to 8 pJ for the memories of the shipped
+# table; over a hundred times that is a unit slip.
+MAX_DRAM_PJ_PER_BIT = 1_000.0
+PREFILL_PEAKS = ("int8", "fp16")
+
+
+def _device_class(row: Mapping[str, Any]) -> DeviceClass:
+    _require(
+        row,
+        ("id", "description", "source"),
+        ("usable_fraction", "power_fraction", *_CLASS_EFFICIENCIES),
+        allowed=DEVICE_CLASS_ROW_FIELDS,
+        non_negatives=("runtime_overhead_gb", *_CLASS_OVERHEADS),
+        optional_texts=("usable_fraction_source", "power_fraction_source", "overhead_prior_from",
+                        "overhead_prior_source"),
+        optional_numbers=("overhead_prior_ms",),
+        optional_positives=("decode_efficiency_prior", "prefill_efficiency_prior"),
+        limits=DEVICE_CLASS_FIELD_LIMITS,
+    )
+    if row.get("prefill_peak") not in PREFILL_PEAKS:
+        raise ValueError("field 'prefill_peak' must be \"int8\" or \"fp16\", got "
+                         f"{excerpt(row.get('prefill_peak'))}")
+    for figure in ("decode_efficiency", "overhead_ms", "prefill_efficiency"):
+        _check_range(row, figure)
+    return DeviceClass(**{name: row[name] for name in DeviceClass.__dataclass_fields__})
+
+
+def _check_range(row: Mapping[str, Any], figure: str) -> None:
+    """Refuse a fitted figure outside its own low-high range."""
+    low, point, high = row[f"{figure}_low"], row[figure], row[f"{figure}_high"]
+    if low > point:
+        raise ValueError(f"field '{figure}_low' ({low:g}) must not exceed '{figure}' ({point:g})")
+    if point > high:
+        raise ValueError(f"field '{figure}' ({point:g}) must not exceed '{figure}_high' "
+                         f"({high:g})")
+
+
 def _device(row: Mapping[str, Any], nodes: Mapping[str, NodeProfile]) -> DeviceProfile:
     _require(
         row,
         ("id", "name", "device_class"),
         ("memory_gb", "bandwidth_gbs", "fp16_tflops", "power_w"),
+        allowed=DEVICE_ROW_FIELDS,
         optional_texts=("memory_type", "process", "node", "source", "as_of", "notes"),
         optional_numbers=("int8_tops", "sram_mb"),
         # A die of 0 mm2 would divide the power density by zero.
@@ -484,8 +573,11 @@ def _device(row: Mapping[str, Any], nodes: Mapping[str, NodeProfile]) -> DeviceP
         limits=DEVICE_FIELD_LIMITS,
     )
     claim_type = row.get("claim_type") or {}
-    if not isinstance(claim_type, Mapping):
-        raise ValueError(f"field 'claim_type' must be an object, got {claim_type!r}")
+    if not isinstance(claim_type, Mapping) or not all(
+        isinstance(kind, str) for kind in claim_type.values()
+    ):
+        raise ValueError("field 'claim_type' must be an object naming the kind of claim of each "
+                         f"figure (\"bandwidth\": \"vendor\"), got {excerpt(claim_type)}")
     return DeviceProfile(
         id=row["id"],
         name=row["name"],
@@ -546,7 +638,8 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
     _require(
         row,
         ("id",),
-        (
+        allowed=ARCHITECTURE_ROW_FIELDS,
+        positives=(
             "layers",
             "hidden_size",
             "attention_heads",
@@ -604,7 +697,7 @@ def _check_parts(row: Mapping[str, Any]) -> None:
     for name in _ARCHITECTURE_COUNTS:
         value = row.get(name)
         if value is not None and value != int(value):
-            raise ValueError(f"field '{name}' must be a whole number, got {value!r}")
+            raise ValueError(f"field '{name}' must be a whole number, got {excerpt(value)}")
     for part, whole in _ARCHITECTURE_PARTS:
         value = row.get(part)
         if not value:
@@ -787,11 +880,18 @@ def _rows(path: str | Path, document: dict[str, Any], key: str, build: Any) -> l
 def load_devices(path: str | Path) -> tuple[DeviceProfile, ...]:
     """Add or replace devices (and device classes) from a JSON file shaped like ``devices.json``.
 
-    The file needs a ``devices`` list and may have a ``device_classes`` list; entries replace
-    shipped ones with the same id (a device's in any case). A device's ``node`` must be in the
-    node table (any case) or null, and the file may name each device once. Returns the devices
-    read. The environment variable
-    ``SHOAL_DEVICES`` names files to load this way at start-up (``shoal serve --devices``).
+    The file has a ``devices`` list, a ``device_classes`` list or a ``dram_pj_per_bit`` object
+    (energy per bit of each memory type), or several; entries replace shipped ones with the same
+    id (a device's in any case) or memory type. A row holds only the fields of the shipped rows
+    (:data:`DEVICE_ROW_FIELDS`, :data:`DEVICE_CLASS_ROW_FIELDS`), and the file only the keys of
+    :data:`DEVICE_FILE_FIELDS`. A device's ``node`` must be in the node table (any case) or
+    null, and the file may name each device and device class once. Returns the devices read.
+    The environment variable ``SHOAL_DEVICES`` names files to load this way at start-up
+    (``shoal serve --devices``).
+
+    Raises:
+        ValueError: If the file cannot be read or holds an unknown or malformed field; the
+            message names the file, the row and the field, and the tables are unchanged.
     """
     return _add_devices(_tables(), path)
 
@@ -799,9 +899,14 @@ def load_devices(path: str | Path) -> tuple[DeviceProfile, ...]:
 def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]:
     # Check the whole file before changing the tables, so a bad file changes nothing.
     document = _read_json(path)
-    if "devices" not in document and "device_classes" not in document:
-        raise ValueError(f"{path}: no 'devices' list (nor 'device_classes'); see devices.json")
-    classes = {row.id: row for row in _rows(path, document, "device_classes", _device_class)}
+    _check_top_level(path, document, DEVICE_FILE_FIELDS, "a device file")
+    if not any(name in document for name in ("devices", "device_classes", "dram_pj_per_bit")):
+        raise ValueError(f"{path}: no 'devices' list (nor 'device_classes' or "
+                         "'dram_pj_per_bit'); see devices.json")
+    class_rows = _rows(path, document, "device_classes", _device_class)
+    _check_one_row_each(path, "device_classes", class_rows, ("id",), "device class")
+    classes = {row.id: row for row in class_rows}
+    dram_energies = _dram_energies(path, document.get("dram_pj_per_bit"))
     added = tuple(_rows(path, document, "devices", lambda row: _device(row, tables.nodes)))
     _check_one_row_each(path, "devices", added, ("id",), "device")
     known = {**tables.device_classes, **classes}
@@ -813,6 +918,7 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
             )
 
     tables.device_classes.update(classes)
+    tables.dram_pj_per_bit.update(dram_energies)
     for device in added:
         _replace_any_case(tables.devices, device.id, device)
     logger.info("loaded %d devices from %s", len(added), path)
@@ -822,14 +928,18 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
 def load_architectures(path: str | Path) -> tuple[Architecture, ...]:
     """Add or replace model architectures from a JSON file shaped like ``architectures.json``.
 
-    The environment variable ``SHOAL_ARCHITECTURES`` names files to load this way at start-up
-    (``shoal serve --architectures``).
+    A row holds only the fields of the shipped rows (:data:`ARCHITECTURE_ROW_FIELDS`), and the
+    file only the keys of :data:`ARCHITECTURE_FILE_FIELDS`; a malformed file is a ValueError
+    naming the file, the row and the field, and changes nothing. The environment variable
+    ``SHOAL_ARCHITECTURES`` names files to load this way at start-up (``shoal serve
+    --architectures``).
     """
     return _add_architectures(_tables(), path)
 
 
 def _add_architectures(tables: _Tables, path: str | Path) -> tuple[Architecture, ...]:
     document = _read_json(path)
+    _check_top_level(path, document, ARCHITECTURE_FILE_FIELDS, "an architecture file")
     if "architectures" not in document:
         raise ValueError(f"{path}: no 'architectures' list; see architectures.json")
     added = tuple(_rows(path, document, "architectures", _architecture))
@@ -838,6 +948,49 @@ def _add_architectures(tables: _Tables, path: str | Path) -> tuple[Architecture,
         _replace_any_case(tables.architectures, architecture.id, architecture)
     logger.info("loaded %d architectures from %s", len(added), path)
     return added
+
+
+def _check_top_level(
+    path: str | Path, document: Mapping[str, Any], allowed: Sequence[str], kind: str
+) -> None:
+    """Refuse a key that ``kind`` of file ("a device file") does not hold, since a misspelt one
+    would be ignored unseen, and a description of the file that is not text."""
+    unknown = unknown_field(document, allowed, "top-level field")
+    if unknown is not None:
+        raise ValueError(f"{path}: {unknown}; {kind} holds {', '.join(allowed)}")
+    for name in ("as_of", "description", "claim_type"):
+        value = document.get(name)
+        if name in allowed and value is not None and not isinstance(value, str):
+            raise ValueError(f"{path}: top-level field '{name}' must be a string or null, got "
+                             f"{excerpt(value)}")
+
+
+def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
+    """A device file's ``dram_pj_per_bit``: each memory type (as devices' ``memory_type`` spell
+    it) mapped to ``{"value": pJ per bit, "source": where it comes from}``."""
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping):
+        raise ValueError(f"{path}: 'dram_pj_per_bit' must be an object mapping each memory type "
+                         f"to {{\"value\": pJ per bit, \"source\": ...}}, got {excerpt(entries)}")
+    energies = {}
+    for memory_type, entry in entries.items():
+        where = f"{path}: dram_pj_per_bit entry {excerpt(memory_type)}"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where} must be an object {{\"value\": pJ per bit, \"source\": "
+                             f"...}}, got {excerpt(entry)}")
+        unknown = unknown_field(entry, DRAM_ENERGY_FIELDS)
+        if unknown is not None:
+            raise ValueError(f"{where}: {unknown}; an entry holds value and source")
+        value = entry.get("value")
+        if not _non_negative(value) or value > MAX_DRAM_PJ_PER_BIT:
+            raise ValueError(f"{where}: field 'value' must be a number of pJ per bit from 0 to "
+                             f"{MAX_DRAM_PJ_PER_BIT:,.0f}, got {excerpt(value)}")
+        if entry.get("source") is not None and not isinstance(entry["source"], str):
+            raise ValueError(f"{where}: field 'source' must be a string, got "
+                             f"{excerpt(entry['source'])}")
+        energies[memory_type] = float(value)
+    return energies
 
 
 def _replace_any_case(table: dict[str, Any], key: str, value: Any) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, load_catalog
+from shoal.excerpts import unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     parse_json,
@@ -50,7 +51,6 @@ from shoal.router_model import (
     RouterFileError,
     check_label_row,
     fit_router,
-    unknown_field,
 )
 from shoal.tokens import count_tokens
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import array
 import base64
-import difflib
 import hashlib
 import itertools
 import json
@@ -52,6 +51,7 @@ from typing import Any
 from shoal import atomic_file
 from shoal._backend import core
 from shoal.catalog import Catalog
+from shoal.excerpts import unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.privacy import redact
 from shoal.tokens import check_unicode
@@ -404,17 +404,6 @@ def _refuse_unknown_fields(row: Mapping[Any, Any], where: str) -> None:
             f"{where}: {unknown}; a row has {', '.join(ROW_REQUIRED_FIELDS)} and optionally "
             f"{', '.join(ROW_OPTIONAL_FIELDS)}"
         )
-
-
-def unknown_field(row: Mapping[Any, Any], known: Sequence[str]) -> str | None:
-    """``unknown field 'scroe' (did you mean 'score'?)`` for the first field of ``row`` not in
-    ``known``, or None when every field is known."""
-    for name in row:
-        if name not in known:
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return f"unknown field {name!r}{hint}"
-    return None
 
 
 def _optional_number(row: Mapping[str, Any], name: str, where: str) -> float | None:
