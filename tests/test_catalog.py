@@ -347,7 +347,8 @@ MALFORMED_ROWS = [
     ([{"id": "gpt-4o", "input_per_mtok": "cheap"}],
      r"field 'input_per_mtok' must be a finite number, got 'cheap'"),
     ([{"id": "gpt-4o", "output_per_mtok": 1e308}],
-     r"field 'output_per_mtok' must be at most 1,000,000 USD per million tokens, got 1e\+308"),
+     r"field 'output_per_mtok' must be at most 1,000,000 USD per million tokens, got "
+     r"100000000000000000\.\.\.00000000000000000\.0"),
     ([dict(NEW_ROW, cache_write_per_mtok=2e6)], r"field 'cache_write_per_mtok' must be at most"),
     ([{"id": "gpt-4o", "long_context_threshold": 100000, "input_per_mtok_long": 5.0,
        "output_per_mtok_long": 1e7}], r"field 'output_per_mtok_long' must be at most"),
