@@ -438,3 +438,17 @@ def test_a_rows_own_tokens_cost_its_call_before_the_assumed_output_length(
                                  output_tokens=10)
     single = next(s for s in evaluation.singles if s.policy == "single:gpt-4o")
     assert math.isclose(single.cost_usd, costs["gpt-4o"])
+
+
+def test_priors_for_an_evaluation_keep_the_rest_of_a_user_catalog(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": 1.0}]}),
+                      encoding="utf-8")
+    catalog = load_catalog(prices)
+
+    primed = with_priors(catalog, {"gpt-4o": 0.5})
+
+    assert primed.model("gpt-4o").quality == 0.5
+    assert primed.model("gpt-4o").quality_source == "evaluation prior"
+    assert primed.price_files == catalog.price_files == {"gpt-4o": "prices.json"}
+    assert primed.sources == catalog.sources

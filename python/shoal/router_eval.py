@@ -513,7 +513,8 @@ def with_priors(catalog: Catalog, priors: Mapping[str, float]) -> Catalog:
         else e
         for e in catalog.models
     )
-    return Catalog(catalog.catalog_date, entries, dict(catalog.sources))
+    # replace() keeps every other field, such as which user price file priced each row.
+    return replace(catalog, models=entries)
 
 
 # ---- costs and predictions ----
