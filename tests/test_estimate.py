@@ -171,12 +171,17 @@ def test_fitted_calibration_is_isotonic_and_survives_the_file(tmp_path: Path) ->
     assert all(len(knots) >= 2 for knots in router.calibration)
     for knots in router.calibration:
         assert [y for _, y in knots] == sorted(y for _, y in knots)
+    # The confidence map too (the parity test below fits this router on both paths).
+    confidence = router.confidence_calibration
+    assert len(confidence) >= 2 and [y for _, y in confidence] == sorted(y for _, y in confidence)
     again = read_router(router.save(tmp_path / "router.json"))
     assert again.calibration == router.calibration
+    assert again.confidence_calibration == confidence
     assert again.version == router.version
     uncalibrated = fit_router(synthetic_rows(240), name="synthetic", dim=64, k=10,
                               calibrate=False)
     assert uncalibrated.calibration == ((), ())
+    assert uncalibrated.confidence_calibration  # a separate switch: calibrate_confidence
 
 
 def test_few_labels_give_no_calibration() -> None:

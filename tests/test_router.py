@@ -12,6 +12,7 @@ import pytest
 
 from shoal._backend import BACKEND
 from shoal._build.router import llmrouter_rows
+from shoal.catalog import load_catalog
 from shoal.router import (
     NoEligibleModelError,
     RouterFileError,
@@ -20,7 +21,7 @@ from shoal.router import (
     load_router,
     route,
 )
-from shoal.router_model import MAX_ROUTER_NAME_CHARS, _content_hash
+from shoal.router_model import MAX_ROUTER_NAME_CHARS, _content_hash, _encode_scores
 
 DATA = Path(__file__).parent / "data" / "llmrouter"
 SHIPPED = Path(__file__).parents[1] / "python" / "shoal" / "data"
@@ -231,6 +232,12 @@ def test_tampered_or_wrong_router_files_are_refused(tmp_path: Path) -> None:
          r"rows\[0\]: cost_usd must be a finite number"),
         ([{"prompt": "a", "model": "m", "score": 1, "input_tokens": 2.5}],
          r"rows\[0\]: input_tokens must be a whole number"),
+        # Two such costs once overflowed their mean with a traceback.
+        ([{"prompt": "a", "model": "m", "score": 1, "cost_usd": 1e308}],
+         r"rows\[0\]: cost_usd must be at most 4,611,686,018\.42, got "
+         r"100000000000000000\.\.\.0000000000000000000; check the units"),
+        ([{"prompt": "a", "model": "m", "score": 1, "output_tokens": 10**400}],
+         r"rows\[0\]: output_tokens must be at most 100,000,000, got "),
         # A lone surrogate (what a JSON "\ud800" escape decodes to) has no UTF-8 form.
         ([{"prompt": "a", "model": "m", "score": 1}, {"prompt": "\ud800 hi", "model": "m",
                                                        "score": 1}],
@@ -260,7 +267,8 @@ def test_shipped_router_is_reproducible_from_its_training_data() -> None:
     from shoal._build.router import DIM, K, ROUTER_NAME, SOURCE
 
     items = json.loads((DATA / "train.json").read_text(encoding="utf-8"))
-    rebuilt = fit_router(llmrouter_rows(items), name=ROUTER_NAME, source=SOURCE, dim=DIM, k=K)
+    rebuilt = fit_router(llmrouter_rows(items), name=ROUTER_NAME, source=SOURCE, dim=DIM, k=K,
+                         calibrate_confidence=False)
 
     assert rebuilt.content_hash == load_router().content_hash
 
@@ -320,6 +328,35 @@ def edited_router_file(path: Path, edit: Callable[[dict[str, Any]], None]) -> Pa
     return path
 
 
+def _every(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set every entry of the list at ``keys`` to ``value``."""
+    def edit(document: dict[str, Any]) -> None:
+        for key in keys[:-1]:
+            document = document[key]
+        document[keys[-1]] = [value] * len(document[keys[-1]])
+
+    return edit
+
+
+def _scores(score: Callable[[int, int], float | None]) -> Callable[[dict[str, Any]], None]:
+    """Write every exemplar's scores as ``score(row, model)`` gives them (None: missing)."""
+    def edit(document: dict[str, Any]) -> None:
+        exemplars = document["exemplars"]
+        rows = [[score(row, model) for model in range(len(document["models"]))]
+                for row in range(exemplars["count"])]
+        exemplars["scores_uint16"] = _encode_scores(rows)
+
+    return edit
+
+
+def _emptied(document: dict[str, Any]) -> None:
+    """No models at all, every list that holds one entry per model emptied with them."""
+    for key in ("models", "abilities", "mean_scores", "costs_usd"):
+        document[key] = []
+    document["prediction"]["calibration"] = []
+    document["exemplars"]["scores_uint16"] = ""
+
+
 def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
     def edit(document: dict[str, Any]) -> None:
         for key in keys[:-1]:
@@ -348,12 +385,49 @@ def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
          r"mean_scores\[1\] must be a finite number in \[0, 1\], got 1.5"),
         (_set("mean_scores", 0, value=-0.01), r"mean_scores\[0\] must be a finite number in"),
         (_set("costs_usd", value=[-0.001, None]),
-         r"costs_usd\[0\] must be a finite number or null \(0 or more\), got -0.001"),
+         r"costs_usd\[0\] must be a finite number or null in \[0, 4611686018\.42\], got "
+         r"-0\.001"),
         (_set("costs_usd", value=[0.001, 1e999]), r"costs_usd\[1\] must be a finite number"),
         (_set("abilities", 0, value=1e6),
-         r"abilities\[0\] must be a finite number in \[-100, 100\], got 1000000.0"),
+         r"abilities\[0\] must be a finite number in \[-100, 100\], got 1000000$"),
         (_set("exemplars", "difficulties", 2, value=-101),
          r"exemplars\.difficulties\[2\] must be a finite number in \[-100, 100\]"),
+        # The centre is a mean of unit vectors; 1e308 in every value once routed with
+        # confidence 0.00.
+        (_every("embedding", "centre", value=1e308),
+         r"embedding\.centre\[0\] must be a finite number in \[-1, 1\], got "
+         r"100000000000000000\.\.\.0000000000000000000"),
+        (_set("embedding", "centre", 5, value=-1.5),
+         r"embedding\.centre\[5\] must be a finite number in \[-1, 1\], got -1\.5"),
+        (_set("costs_usd", value=[0.001, 1e12]),
+         r"costs_usd\[1\] must be a finite number or null in \[0, 4611686018\.42\]"),
+        # Every score missing once routed "from its scores on the nearest labelled prompts".
+        (_scores(lambda row, model: None),
+         r"models\[0\] \('gemma-2-9b-it'\) has no score on any exemplar in "
+         r"exemplars\.scores_uint16"),
+        (_scores(lambda row, model: None if model == 1 else 0.5),
+         r"models\[1\] \('qwen2\.5-7b-instruct'\) has no score on any exemplar"),
+        (_scores(lambda row, model: None if row == 3 else 0.5),
+         r"exemplar 3 \('Compose a limerick about a cat\.'\) has no score for any model in "
+         r"exemplars\.scores_uint16"),
+        (_emptied, r"models is empty: a router needs at least one labelled model"),
+        (_set("exemplars", "vectors_int8", value="AAAA"),
+         r"exemplars\.vectors_int8 holds 3 bytes, not 5x32"),
+        (_set("exemplars", "previews", value=["a", "b"]),
+         r"exemplars\.difficulties and exemplars\.previews need count entries"),
+        (_set("exemplars", "scores_uint16", value="AAAAAA=="),
+         r"exemplars\.scores_uint16 holds 2 scores, expected 5 x 2"),
+        (_set("prediction", "calibration", value=[[[0.2, 0.6], [0.5, 0.4]], []]),
+         r"prediction\.calibration\[0\] needs y that never falls \(the map is isotonic\)"),
+        (_set("prediction", "confidence_calibration", value=[[0.5, 0.7], [0.4, 0.8]]),
+         r"prediction\.confidence_calibration needs strictly rising x"),
+        (_set("prediction", "confidence_calibration", value=[[0.1, 0.7], [0.4, 0.6]]),
+         r"prediction\.confidence_calibration needs y that never falls"),
+        (_set("prediction", "confidence_calibration", value=[[0.1, 1.7]]),
+         r"prediction\.confidence_calibration must hold values from 0 to 1"),
+        (_set("prediction", "confidence_calibration", value=[]),
+         r"prediction\.confidence_calibration is empty: a fit without a confidence map leaves "
+         r"the field out"),
     ],
 )
 def test_an_edited_router_file_is_refused_by_the_field_at_fault(
@@ -407,3 +481,65 @@ def test_the_shipped_router_reads_as_it_is_stored() -> None:
     assert router.previews == tuple(stored["exemplars"]["previews"])
     assert router.models == tuple(stored["models"])
     assert router.content_hash == stored["content_hash"]
+
+
+# ---- what a candidate costs: the catalog's price, or a model's own observed cost ----
+
+
+def costed_rows() -> list[dict[str, object]]:
+    """gpt-4.1-mini (a catalog model) and team-ft (one the catalog lacks), each with cost_usd,
+    and team-draft, which the catalog lacks and no row prices."""
+    rows: list[dict[str, object]] = []
+    for number, row in enumerate(small_rows()):
+        if row["model"] == "qwen2.5-7b-instruct":
+            rows.append({**row, "model": "team-ft", "cost_usd": 0.002 + 0.002 * (number % 4 == 0)})
+            rows.append({**row, "model": "team-draft"})
+        else:
+            rows.append({**row, "model": "gpt-4.1-mini", "cost_usd": 0.5})
+    return rows
+
+
+def test_a_model_the_catalog_lacks_is_priced_at_its_mean_observed_cost() -> None:
+    router = fit_router(costed_rows(), name="team", dim=64, k=3)
+    assert router.models == ("gpt-4.1-mini", "team-draft", "team-ft")
+    assert router.costs_usd == (0.5, None, 0.0032)
+
+    decision = route("Solve 3x - 4 = 11 for x.", router=router)
+
+    by_model = {item.model: item for item in decision.alternatives}
+    assert "team-draft" not in by_model
+    ft = by_model["team-ft"]
+    assert ft.expected_cost_usd == 0.0032 and ft.estimate_source == "exemplars"
+    assert ("context_window", True, f"{ft.input_tokens} + 256 tokens; window unknown (not in "
+            "the catalog)") in [(c.name, c.passed, c.detail) for c in ft.constraints]
+    assert ("team-ft is not in the catalog: priced at $0.0032 per call, the mean cost_usd of its "
+            "label rows, whatever the prompt's length; its context window is not checked"
+            ) in decision.notes
+    assert ("not a candidate: team-draft, labelled in the router, but the catalog does not list "
+            "it and the label rows gave no cost_usd. Give it a row in a user catalog file "
+            "(--prices or SHOAL_PRICES), or fit the router again from label rows that carry "
+            "cost_usd") in decision.notes
+    # A catalog model keeps the catalog's price for this prompt, not the mean over other ones.
+    mini = by_model["gpt-4.1-mini"]
+    entry = load_catalog().model("gpt-4.1-mini")
+    assert mini.expected_cost_usd == pytest.approx(
+        (mini.input_tokens * entry.input_per_mtok + 256 * entry.output_per_mtok) / 1e6)
+
+
+def test_a_priced_model_the_catalog_lacks_can_be_named_and_an_unpriced_one_cannot() -> None:
+    router = fit_router(costed_rows(), name="team", dim=64, k=3)
+
+    named = route("Solve 3x - 4 = 11 for x.", router=router, candidates=["TEAM-FT", "gpt-4o"],
+                  previous_model="team-ft")
+    assert {item.model for item in named.alternatives} == {"team-ft", "gpt-4o"}
+    local = route("Solve 3x - 4 = 11 for x.", router=router, candidates=["team-ft", "phi-4"],
+                  local_only=True)
+    (ft,) = [item for item in local.alternatives if item.model == "team-ft"]
+    assert not ft.eligible and ("local_only", False, "not in the catalog, so not known to run "
+                                "locally") in [(c.name, c.passed, c.detail) for c in ft.constraints]
+    with pytest.raises(RoutingError, match=r"^candidates: team-draft is labelled in the router "
+                       r"but has no price: the catalog does not list it and its label rows gave "
+                       r"no cost_usd\. Give it a row"):
+        route("Solve 3x - 4 = 11 for x.", router=router, candidates=["team-draft", "gpt-4o"])
+    with pytest.raises(RoutingError, match=r"^excluded: unknown model 'team-fx'"):
+        route("Solve 3x - 4 = 11 for x.", router=router, excluded=["team-fx"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from shoal._backend import BACKEND
 from shoal.feedback import FeedbackError, outcomes_as_rows, record_outcome
 from shoal.router import (
+    RAW_CONFIDENCE,
     NoEligibleModelError,
     PrivacyBlockedError,
     RouterFileError,
@@ -304,10 +306,10 @@ def test_calibrated_confidence_is_reliable_on_the_unseen_test_set() -> None:
     import math
 
     from shoal.catalog import load_catalog
-    from shoal.router import _confidence_calibration, _estimate_quality, load_router
+    from shoal.router import _confidence_map, _estimate_quality, load_router
 
     router, catalog = load_router(), load_catalog()
-    calibrate = _confidence_calibration(router.version)
+    calibrate = _confidence_map(router)
     items = json.loads((DATA / "test.json").read_text(encoding="utf-8"))
     raw, calibrated = [], []
     for item in items:
@@ -323,6 +325,70 @@ def test_calibrated_confidence_is_reliable_on_the_unseen_test_set() -> None:
     # agreement 1 - |observed - predicted|).
     assert expected_calibration_error(raw) > 0.3
     assert expected_calibration_error(calibrated) < 0.06
+
+
+def coin_flip_rows(prompts: int) -> list[dict[str, object]]:
+    """Two models scored by coin flips on prompts of six topics: no prompt tells them apart."""
+    generator = random.Random(3)
+    topics = ["sums", "poems", "code", "law", "recipes", "travel"]
+    return [{"prompt": f"Question {index} about {topics[index % 6]}: explain the "
+                       f"{topics[index * 7 % 6]} part in detail",
+             "model": model, "score": float(generator.random() < 0.5)}
+            for index in range(prompts) for model in ("gpt-4.1-mini", "gpt-5-mini")]
+
+
+def test_a_fitted_routers_confidence_is_the_agreement_to_expect(tmp_path: Path) -> None:
+    from shoal.catalog import load_catalog
+    from shoal.router import estimate_qualities, fit_router, load_router
+    from shoal.router_model import MIN_CONFIDENCE_PAIRS
+
+    router = fit_router(coin_flip_rows(40), name="coins", k=5)
+    raw = fit_router(coin_flip_rows(40), name="coins", k=5, calibrate_confidence=False)
+
+    # 80 coin-flip labels: one knot, the agreement a coin flip gives any prediction.
+    assert len(coin_flip_rows(40)) >= MIN_CONFIDENCE_PAIRS
+    ((_, agreement),) = router.confidence_calibration
+    assert 0.4 < agreement < 0.6 and raw.confidence_calibration == ()
+    assert load_router(router.save(tmp_path / "coins.json")).confidence_calibration == (
+        router.confidence_calibration)
+    prompt, models = "Question 41 about law: explain the poems part in detail", ["gpt-5-mini"]
+    decision = route(prompt, router=router, candidates=models)
+    uncalibrated = route(prompt, router=raw, candidates=models)
+    neighbours = router.neighbours(prompt)
+    ((_, raw_confidence, _),) = estimate_qualities(router, load_catalog(), models, neighbours)
+    # Close neighbours, yet random labels: the raw value said little of what to expect.
+    assert neighbours[0].similarity > 0.4 and raw_confidence < 0.3
+    assert uncalibrated.alternatives[0].confidence == raw_confidence
+    assert decision.alternatives[0].confidence == agreement
+    assert not any(note.startswith(RAW_CONFIDENCE) for note in decision.notes)
+
+
+def test_a_router_without_a_confidence_map_says_its_confidence_is_raw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(row) + "\n" for row in coin_flip_rows(20)),
+                      encoding="utf-8")
+    few, none = tmp_path / "few.json", tmp_path / "none.json"
+
+    assert main(["fit", str(labels), "--out", str(few), "--k", "5"]) == 0
+    assert ("note: confidence stays raw (fewer than 50 labelled scores to calibrate it on): "
+            "`shoal route` reports neighbour evidence times their mean similarity, not the "
+            "expected agreement") in capsys.readouterr().err
+    assert main(["fit", str(labels), "--out", str(none), "--no-calibration"]) == 0
+    assert "note: confidence stays raw (--no-calibration)" in capsys.readouterr().err
+    assert main(["fit", str(labels), "--out", str(tmp_path / "more.json"), "--k", "5"]) == 0
+    assert "confidence stays raw" in capsys.readouterr().err  # 40 scores: still too few
+
+    assert main(["route", "Question 41 about law", "--router", str(few), "--candidates",
+                 "gpt-4.1-mini,gpt-5-mini"]) == 0
+    assert ("\n  note: confidence is the raw value for router custom: neighbour evidence times "
+            "their mean similarity, not the expected agreement 1 - |observed - predicted|"
+            ) in capsys.readouterr().out
+    shipped = route("Question 41 about law")
+    assert not any(note.startswith(RAW_CONFIDENCE) for note in shipped.notes)
 
 
 def expected_calibration_error(pairs: list[tuple[float, float]], bins: int = 10) -> float:

@@ -6,21 +6,30 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shoal.catalog import load_catalog
 from shoal.cli import main
 from shoal.feedback import record_outcome
-from shoal.router import NoEligibleModelError, RoutingError, load_router, route
+from shoal.router import (
+    NO_LABELLED_CANDIDATE,
+    NoEligibleModelError,
+    RoutingError,
+    fit_router,
+    load_router,
+    route,
+)
 from shoal.router_eval import (
     EvaluationError,
     LabelledPrompt,
     cross_validate,
     evaluate_router,
+    predict,
     read_labelled,
 )
-from shoal.router_model import MAX_ROUTER_NAME_CHARS
+from shoal.router_model import MAX_ROUTER_NAME_CHARS, _content_hash
 
 MATHS, POEMS = "qwen2.5-7b-instruct", "gemma-2-9b-it"
 README = Path(__file__).parents[1] / "README.md"
@@ -623,6 +632,32 @@ def test_eval_warns_when_the_test_prompts_were_trained_on(
     assert "also occur in --train" not in capsys.readouterr().out
 
 
+def test_eval_warns_when_the_test_prompts_appear_to_be_the_routers_exemplars(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    first = fitted_router(tmp_path, write_jsonl(tmp_path / "first.jsonl", label_rows()[:8]))
+    router = load_router(first)
+    assert router.stored_exemplar(TASKS[0][0]) == 0
+    assert router.stored_exemplar(TASKS[4][0]) is None
+    # Two prompts alike in their first 80 characters share a preview, not an embedding code.
+    notes = "Summarise these meeting notes for the engineering team and list each action item: "
+    long = fit_router([{"prompt": notes + "ship", "model": MATHS, "score": 1.0}], k=1)
+    assert long.previews[0] == long.previews[0][:79] + "…"
+    assert long.stored_exemplar(notes + "ship") == 0
+    assert long.stored_exemplar(notes + "test") is None
+
+    assert main(["eval", "--router", str(first), "--test", str(data)]) == 0
+    assert ("note: 4 of the 6 held-out prompts appear to occur in --router's exemplars (judged "
+            "by the 80-character preview and the int8 embedding code the file keeps of each, "
+            "both equal): the router was likely fitted on them, so these figures flatter it; "
+            "test on prompts its training data lacks\n") in capsys.readouterr().out
+    unseen = write_jsonl(tmp_path / "unseen.jsonl", [
+        dict(row, prompt=f"{row['prompt']} Answer briefly.") for row in label_rows()])
+    assert main(["eval", "--router", str(first), "--test", str(unseen)]) == 0
+    assert "appear to occur" not in capsys.readouterr().out
+
+
 def fitted_router(tmp_path: Path, data: Path) -> Path:
     out = tmp_path / "router.json"
     assert main(["fit", str(data), "--out", str(out), "--k", "2"]) == 0
@@ -739,3 +774,117 @@ def test_fit_leaves_retired_models_out_of_its_candidates_advice(
     assert "labels for ' o3' counted as o3\n" in printed
     assert ("add --candidates gpt-4.1-mini to keep to the labelled ones (o3, labelled too, is "
             "retired per the catalog)\n") in printed
+
+
+def catalog_rows() -> list[dict[str, object]]:
+    """Three catalog models labelled under their catalog ids."""
+    rows: list[dict[str, object]] = []
+    for prompt, maths, poems in TASKS:
+        rows += [{"prompt": prompt, "model": "gpt-4.1", "score": maths},
+                 {"prompt": prompt, "model": "gpt-4.1-mini", "score": poems},
+                 {"prompt": prompt, "model": "o3", "score": 0.5}]
+    return rows
+
+
+@pytest.mark.parametrize("spelt", [str.upper, lambda model: f"openai/{model}"],
+                         ids=["upper case", "provider prefix"])
+def test_fit_router_in_python_reads_names_through_the_catalog(spelt: Any) -> None:
+    router = fit_router([dict(row, model=spelt(row["model"])) for row in catalog_rows()], k=2)
+
+    assert router.models == ("gpt-4.1", "gpt-4.1-mini", "o3")
+    decision = route("Solve 3x - 4 = 11 for x.", router=router)
+    sources = {item.model: item.estimate_source for item in decision.alternatives}
+    assert sources["gpt-4.1"] == sources["gpt-4.1-mini"] == sources["o3"] == "exemplars"
+    assert not any(note.startswith(NO_LABELLED_CANDIDATE) for note in decision.notes)
+
+
+def test_fit_router_keeps_names_the_catalog_does_not_know() -> None:
+    rows = [dict(row, model="Team-Model-7") if row["model"] == "o3" else row
+            for row in catalog_rows()]
+
+    assert fit_router(rows, k=2).models == ("Team-Model-7", "gpt-4.1", "gpt-4.1-mini")
+
+
+def test_route_reads_a_router_files_model_names_through_the_catalog(tmp_path: Path) -> None:
+    # A file whose names are not catalog ids (edited, or from an earlier shoal) keeps its labels.
+    document = json.loads(fit_router(catalog_rows(), k=2).to_json())
+    document["models"] = ["GPT-4.1", "openai/gpt-4.1-mini", "O3"]
+    path = tmp_path / "router.json"
+    path.write_text(json.dumps(with_hash(document)), encoding="utf-8")
+
+    decision = route("Solve 3x - 4 = 11 for x.", router=path)
+
+    sources = {item.model: item.estimate_source for item in decision.alternatives}
+    assert sources["gpt-4.1"] == sources["gpt-4.1-mini"] == sources["o3"] == "exemplars"
+    assert "prior → mean score: shift through the mean of 3 labelled models" in " ".join(
+        decision.notes)
+    # shoal eval reads the held-out data's names the same way.
+    router = load_router(path)
+    prompt = LabelledPrompt("Solve 3x - 4 = 11 for x.", {"gpt-4.1": 1.0, "O3": 0.5}, {}, {})
+    (predicted,) = predict(router, [prompt], ["gpt-4.1", "O3"], load_catalog())
+    labelled = router.predict(router.neighbours(prompt.prompt))
+    assert predicted == {"gpt-4.1": labelled[0][0], "O3": labelled[2][0]}
+
+
+def with_hash(document: dict[str, Any]) -> dict[str, Any]:
+    """The router document with its content hash computed again, as a hand edit would."""
+    body = {key: value for key, value in document.items() if key != "content_hash"}
+    return {**body, "content_hash": _content_hash(body)}
+
+
+def test_a_router_whose_labels_match_no_candidate_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    router = fit_router(catalog_rows(), name="team", k=2)
+
+    decision = route("Solve 3x - 4 = 11 for x.", router=router,
+                     candidates=["gpt-4o", "phi-4"])
+
+    assert {item.estimate_source for item in decision.alternatives} == {"catalog prior"}
+    assert ("no candidate has labels in router team: none of its labelled models (gpt-4.1, "
+            "gpt-4.1-mini, o3) is a candidate, so every estimate comes from a catalog quality "
+            "prior; name them in candidates to use them") in decision.notes
+    path = router.save(tmp_path / "team.json")
+    assert main(["route", "Solve 3x - 4 = 11 for x.", "--router", str(path), "--candidates",
+                 "gpt-4o,phi-4"]) == 0
+    assert "\n  note: no candidate has labels in router team: " in capsys.readouterr().out
+
+
+def test_fit_says_how_route_prices_each_labelled_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows: list[dict[str, object]] = []
+    for prompt, maths, poems in TASKS:
+        rows += [{"prompt": prompt, "model": "team-ft", "score": maths, "cost_usd": 0.003},
+                 {"prompt": prompt, "model": "team-draft", "score": poems},
+                 {"prompt": prompt, "model": "gpt-4.1-mini", "score": poems, "cost_usd": 0.1}]
+    out = tmp_path / "router.json"
+
+    assert main(["fit", str(write_jsonl(tmp_path / "labels.jsonl", rows)), "--out", str(out),
+                 "--k", "2"]) == 0
+
+    captured = capsys.readouterr()
+    assert "add --candidates gpt-4.1-mini,team-ft to keep to the labelled ones\n" in captured.out
+    assert ("note: team-ft not in the catalog: `shoal route` prices it at the mean cost_usd of "
+            "its rows, whatever the prompt's length\n") in captured.err
+    assert ("note: team-draft not in the catalog and no cost_usd in the rows: `shoal route` "
+            "cannot price it, so never chooses it; give it a row in a catalog file (--prices, "
+            "SHOAL_PRICES) or cost_usd in its rows\n") in captured.err
+    assert ("note: cost_usd of gpt-4.1-mini kept in the router file; `shoal route` prices "
+            "catalog models from the catalog with each prompt's own token count\n"
+            ) in captured.err
+    assert main(["route", "Solve 3x - 4 = 11 for x.", "--router", str(out), "--candidates",
+                 "gpt-4.1-mini,team-ft", "--json"]) == 0
+    costs = {item["model"]: item["expected_cost_usd"]
+             for item in json.loads(capsys.readouterr().out)["alternatives"]}
+    assert costs["team-ft"] == 0.003 and costs["gpt-4.1-mini"] < 0.001
+
+
+def test_the_fit_and_route_help_say_how_labelled_models_are_priced(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in ("fit", "route"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "mean cost_usd of its" in text and "1 - |observed - predicted|" in text

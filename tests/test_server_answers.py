@@ -953,6 +953,35 @@ async def test_route_task_chooses_with_the_router_the_server_was_given(tmp_path:
     assert shipped.structured_content["router_version"] == load_router().version != version
 
 
+async def test_route_task_reads_a_routers_labels_and_prices_as_route_does(
+    tmp_path: Path,
+) -> None:
+    from shoal.router import fit_router
+
+    # Catalog models spelt as a provider writes them, and a model the catalog lacks.
+    rows = [{"prompt": prompt, "model": model, "score": score, "cost_usd": 0.004}
+            for prompt, scores in (("Solve 2x + 1 = 5 for x.", (1.0, 0.0, 0.5)),
+                                   ("Write a haiku about autumn leaves.", (0.0, 1.0, 0.5)),
+                                   ("What is 17 times 23?", (1.0, 0.0, 0.5)))
+            for model, score in zip(("OpenAI/GPT-4.1", "GPT-4.1-Mini", "team-ft"), scores,
+                                    strict=True)]
+    team = fit_router(rows, name="team", dim=32, k=2).save(tmp_path / "team.json")
+    arguments = {"prompt": "Solve 3x - 4 = 11 for x.", "max_alternatives": 2,
+                 "candidates": ["gpt-4.1", "gpt-4.1-mini", "team-ft"]}
+
+    async with Client(build_server(router=team)) as client:
+        routed = await client.call_tool("route_task", arguments)
+
+    assert not routed.is_error, routed.content[0].text
+    alternatives = {item["model"]: item for item in routed.structured_content["alternatives"]}
+    assert {model: item["estimate_source"] for model, item in alternatives.items()} == {
+        "gpt-4.1": "exemplars", "gpt-4.1-mini": "exemplars", "team-ft": "exemplars"}
+    assert alternatives["team-ft"]["expected_cost_usd"] == 0.004
+    assert alternatives["gpt-4.1"]["expected_cost_usd"] != 0.004
+    # Nine labelled scores are too few for a confidence map: the text says what it is instead.
+    assert "\n  note: confidence is the raw value for router team: " in routed.content[0].text
+
+
 @pytest.mark.parametrize("source", ["--router", "SHOAL_ROUTER"])
 async def test_a_router_file_broken_while_serving_is_named_by_what_set_it(
     source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

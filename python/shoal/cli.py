@@ -144,7 +144,13 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="choose a model for a prompt, or for every prompt in a JSONL file",
         description="Choose the model that should answer a prompt: the best predicted quality per "
         "dollar among the candidates that meet the constraints. With --file, route a batch and "
-        "compare its total cost with always using the strongest candidate.",
+        "compare its total cost with always using the strongest candidate. A catalog model "
+        "costs its catalog price for this prompt's tokens and --output-tokens (a cost_usd in "
+        "`shoal fit`'s rows does not change it); a model a --router file labels that the "
+        "catalog lacks costs the mean cost_usd of its label rows, its only price. Confidence "
+        "(0-1) is the agreement 1 - |observed - predicted| to expect, mapped from the router's "
+        "held-out predictions; a router fitted without that map reports the raw value "
+        "(neighbour evidence times similarity), and the output says so.",
     )
     route.add_argument("prompt", nargs="?", help="the prompt to route ('-' reads stdin)")
     route.add_argument(
@@ -156,8 +162,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--candidates",
         action="append",
-        help="comma-separated model ids to choose among, repeatable (default: every routable "
-        "model; an empty list is an error)",
+        help="comma-separated model ids to choose among, repeatable: catalog models, or models "
+        "the --router file labels and prices (default: every routable model; an empty list is "
+        "an error)",
     )
     route.add_argument("--exclude", action="append",
                        help="comma-separated model ids never to choose, repeatable")

@@ -24,6 +24,8 @@ from shoal.hardware import HardwareFit, PortedChip
 from shoal.privacy import redact
 from shoal.router import (
     NAMED_THOUGH_RETIRED,
+    NO_LABELLED_CANDIDATE,
+    RAW_CONFIDENCE,
     CandidateEstimate,
     RoutingDecision,
     failed_constraints,
@@ -236,7 +238,7 @@ def routing_decision(
     order: eligible ones with quality and cost, then any that break a constraint, named with
     the constraints they break. Past the first ``detailed`` of them (default: all), only how
     many more there are; then how many runners-up asked for were ``omitted`` from the result
-    for want of room."""
+    for want of room, and the notes that change how the choice reads."""
     lines = [f"Use {result.model}. {result.reason}"]
     runners_up = result.alternatives[1 : alternatives + 1]
     shown = runners_up if detailed is None else runners_up[:detailed]
@@ -249,8 +251,11 @@ def routing_decision(
             f"  {_more_runners_up(omitted)} asked for left out to keep the answer under the cap "
             "(alternatives_omitted); shoal route --json lists every candidate"
         )
+    # The notes that change how the choice reads: a retired model named, estimates that rest
+    # on no label, and a confidence that is not an expected agreement.
     lines.extend(f"  note: {note}" for note in result.notes
-                 if note.endswith(NAMED_THOUGH_RETIRED))
+                 if note.endswith(NAMED_THOUGH_RETIRED)
+                 or note.startswith((NO_LABELLED_CANDIDATE, RAW_CONFIDENCE)))
     if result.decision_id:
         lines.append(f"decision {result.decision_id} (record_outcome takes it)")
     return "\n".join(lines)

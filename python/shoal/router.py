@@ -2,7 +2,18 @@
 
 Quality per candidate comes from the router file (``shoal.router_model``): the prompt's nearest
 labelled exemplars for models that were labelled, and the catalog quality prior mapped onto the
-same ability scale for models that were not.
+same ability scale for models that were not. A router's model names are read through the catalog
+as every argument is (``GPT-4.1`` in a file is the catalog's ``gpt-4.1``); when none of its
+labelled models is a candidate, a note says that every estimate rests on a prior.
+
+Candidates are catalog models, priced from the catalog with the prompt's own token count (the
+mean ``cost_usd`` a router file keeps is a mean over other prompts), and the labelled models the
+catalog lacks whose label rows carried ``cost_usd``: that mean is the only price they have.
+
+Confidence is the expected agreement ``1 − |observed − predicted|``: raw confidence (neighbour
+evidence times their mean similarity) mapped through the isotonic map the router file holds, or
+for the shipped router the one in ``data/confidence_calibration.json``. A router fitted without
+one reports the raw value, and its decisions say so.
 
 Prior mapping. A labelled model's mean score on the router's exemplars and its catalog prior are
 two measures of one ability. Over the labelled models that have a prior, a least-squares line
@@ -39,9 +50,11 @@ from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement
 from shoal.cost import check_each_model_once, format_usd
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
+    MIN_CONFIDENCE_PAIRS,
     Neighbour,
     Router,
     RouterFileError,
+    closeness,
     fit_router,
     read_router,
 )
@@ -127,17 +140,21 @@ class CandidateEstimate:
     """A candidate model's predicted quality and expected cost for the prompt.
 
     Attributes:
-        model: Catalog id.
+        model: Catalog id, or the router's name for a labelled model the catalog lacks.
         predicted_quality: Expected score in [0, 1] on the router's label scale, or None.
-        confidence: 0-1; for the shipped router, the expected agreement
-            ``1 − |observed − predicted|`` (isotonic calibration of the raw confidence on
-            held-out training folds, ``data/confidence_calibration.json``); for other routers
-            the raw confidence: evidence from the neighbours times their mean similarity,
-            reduced for prior-based estimates (see the module docstring).
+        confidence: 0-1, the expected agreement ``1 − |observed − predicted|``: the raw
+            confidence (evidence from the neighbours times their mean similarity, reduced for
+            prior-based estimates) through the router's isotonic map, fitted on held-out
+            predictions of its own labels (for the shipped router, on five refitted folds,
+            ``data/confidence_calibration.json``). A router fitted without a map (fewer than
+            50 labelled scores, or without calibration) gives the raw value, and a note says
+            so.
         estimate_source: ``exemplars`` (labelled) or ``catalog prior``; ``none`` if neither.
         input_tokens: Prompt tokens for this model.
         output_tokens: Expected output tokens.
-        expected_cost_usd: Hosted price of the call; 0 when it runs locally.
+        expected_cost_usd: The call at catalog prices for this prompt's tokens; for a labelled
+            model the catalog lacks, the mean ``cost_usd`` of its label rows; 0 when it runs
+            locally.
         runs_locally: True under ``local_only`` (open weights on the user's hardware).
         objective: ``quality − cost / willingness_to_pay``, or None without an estimate.
         eligible: True when every hard constraint holds.
@@ -303,30 +320,76 @@ def _prior_map(anchors: tuple[tuple[float, float], ...]) -> _PriorMap:
     return _PriorMap(mean_score - slope * mean_prior, slope, count, 0.5)
 
 
-_ANCHOR_CACHE: dict[tuple[int, int], tuple[Router, Catalog, tuple[tuple[float, float], ...]]] = {}
+@dataclass(frozen=True)
+class _Labels:
+    """Where a decision finds a router's labels, by the names the catalog gives its models.
+
+    ``positions`` maps the catalog id of each labelled model the catalog knows, however the
+    file spells it (``GPT-4.1`` and ``openai/gpt-4.1`` are ``gpt-4.1``, as ``shoal fit`` and
+    :func:`fit_router` write it), to its position; when two spellings name one model, the one
+    written as the catalog id wins, else the first. ``priced`` holds the labelled models the
+    catalog lacks that carry a mean observed cost (their only price), ``unpriced`` those that
+    carry none, and ``anchors`` the ``(catalog prior, mean score)`` pairs of the prior mapping.
+    """
+
+    positions: Mapping[str, int]
+    priced: Mapping[str, int]
+    unpriced: tuple[str, ...]
+    anchors: tuple[tuple[float, float], ...]
+
+    def uncatalogued(self, name: str) -> str | None:
+        """The router's spelling of a labelled model the catalog lacks, matched in any case."""
+        wanted = name.strip().casefold()
+        return next((model for model in (*self.priced, *self.unpriced)
+                     if model.casefold() == wanted), None)
 
 
-def _anchors(router: Router, catalog: Catalog) -> tuple[tuple[float, float], ...]:
-    # Asked once per unlabelled candidate per decision; keyed by identity, holding the objects
-    # so their ids cannot be reused while cached.
-    cached = _ANCHOR_CACHE.get((id(router), id(catalog)))
+_LABEL_CACHE: dict[tuple[int, int], tuple[Router, Catalog, _Labels]] = {}
+
+
+def _labels(router: Router, catalog: Catalog) -> _Labels:
+    # Asked for every decision; keyed by identity, holding the objects so their ids cannot be
+    # reused while cached.
+    cached = _LABEL_CACHE.get((id(router), id(catalog)))
     if cached is not None and cached[0] is router and cached[1] is catalog:
         return cached[2]
-    anchors = _compute_anchors(router, catalog)
-    if len(_ANCHOR_CACHE) >= 16:
-        _ANCHOR_CACHE.clear()
-    _ANCHOR_CACHE[(id(router), id(catalog))] = (router, catalog, anchors)
-    return anchors
+    labels = _find_labels(router, catalog)
+    if len(_LABEL_CACHE) >= 16:
+        _LABEL_CACHE.clear()
+    _LABEL_CACHE[(id(router), id(catalog))] = (router, catalog, labels)
+    return labels
 
 
-def _compute_anchors(router: Router, catalog: Catalog) -> tuple[tuple[float, float], ...]:
-    pairs = []
-    for position, model_id in enumerate(router.models):
-        if model_id in catalog:
-            prior = catalog.model(model_id).quality
-            if prior is not None:
-                pairs.append((prior, router.mean_scores[position]))
-    return tuple(pairs)
+def _find_labels(router: Router, catalog: Catalog) -> _Labels:
+    positions: dict[str, int] = {}
+    priced: dict[str, int] = {}
+    unpriced: list[str] = []
+    for position, model in enumerate(router.models):
+        if model not in catalog:
+            if router.costs_usd[position] is None:
+                unpriced.append(model)
+            else:
+                priced[model] = position
+            continue
+        model_id = catalog.model(model).id
+        if model_id not in positions or model == model_id:
+            positions[model_id] = position
+    anchors = []
+    for model_id, position in positions.items():
+        prior = catalog.model(model_id).quality
+        if prior is not None:
+            anchors.append((prior, router.mean_scores[position]))
+    return _Labels(positions, priced, tuple(unpriced), tuple(anchors))
+
+
+def labelled_position(router: Router, catalog: Catalog, model: str) -> int | None:
+    """The position of ``model``'s labels in ``router``, the name read through ``catalog`` as
+    routing reads it; None when the router has none."""
+    labels = _labels(router, catalog)
+    if model in catalog:
+        return labels.positions.get(catalog.model(model).id)
+    found = labels.uncatalogued(model)
+    return None if found is None else router.models.index(found)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -362,17 +425,16 @@ def _check_willingness_to_pay(value: object) -> float:
     return number
 
 
-def _check_models(name: str, value: object, catalog: Catalog) -> tuple[str, ...]:
+def _check_models(
+    name: str, value: object, catalog: Catalog, labels: _Labels,
+) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise RoutingError(f"{name} must be a list of model ids, got {type(value).__name__}")
     named = []
     for item in value:
         if not isinstance(item, str):
             raise RoutingError(f"{name} must hold model ids (str), got {type(item).__name__}")
-        try:
-            named.append((item, catalog.model(item).id))
-        except ValueError as error:
-            raise RoutingError(f"{name}: {error}") from None
+        named.append((item, _model_name(name, item, catalog, labels)))
     try:
         check_each_model_once(name, named)
     except ValueError as error:
@@ -390,7 +452,8 @@ class _Candidate:
     ``slot`` is the candidate's place in the estimator's answer (a labelled model's position,
     or after them its place among the prior-only models); ``encoding`` is what its prompt
     tokens are counted with and ``ratio`` the ``(numerator, denominator)`` of its catalog
-    token_ratio when the count is an estimate (None when exact).
+    token_ratio when the count is an estimate (None when exact). ``observed_cost_usd`` is set
+    for a labelled model the catalog lacks: the mean cost of its label rows is its only price.
     """
 
     entry: ModelEntry
@@ -399,6 +462,7 @@ class _Candidate:
     confidence_factor: float
     encoding: str
     ratio: tuple[int, int] | None
+    observed_cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -429,15 +493,19 @@ def _candidate_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) ->
 
 
 def _build_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _CandidateTable:
+    labels = _labels(router, catalog)
     candidates: list[_Candidate] = []
     prior_abilities: list[float] = []
     for model_id in pool:
+        if model_id in labels.priced:
+            candidates.append(_uncatalogued_candidate(router, model_id, labels.priced[model_id]))
+            continue
         entry = catalog.model(model_id)
-        position = router.model_position(model_id)
+        position = labels.positions.get(entry.id)
         if position is not None:
             slot, source, factor = position, _LABELLED, 1.0
         elif entry.quality is not None:
-            mapping = _prior_map(_anchors(router, catalog))
+            mapping = _prior_map(labels.anchors)
             mapped = min(max(mapping.intercept + mapping.slope * entry.quality, 0.001), 0.999)
             slot = len(router.models) + len(prior_abilities)
             prior_abilities.append(_ability_from_prior(router, round(mapped, 9)))
@@ -459,6 +527,21 @@ def _build_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _Ca
         prior_means=tuple(router.expected_mean_score(a) for a in prior_abilities),
         encodings=tuple(dict.fromkeys(c.encoding for c in candidates)),
     )
+
+
+def _uncatalogued_candidate(router: Router, model: str, position: int) -> _Candidate:
+    """A labelled model the catalog lacks, priced at the mean cost of its label rows. Nothing
+    else is known of it: its tokens are counted as o200k_base, its context window is not
+    checked, and it is not taken to run locally."""
+    entry = ModelEntry(
+        id=model, provider="", name=model, input_per_mtok=0.0, output_per_mtok=0.0,
+        cached_input_per_mtok=None, cache_write_per_mtok=None, context_window=0,
+        max_output_tokens=0, encoding=None, token_ratio=1.0, open_weights=False, params_b=None,
+        active_params_b=None, quality=None, quality_source="",
+        price_source=f"mean cost_usd of its label rows in router {router.name}", as_of="",
+    )
+    return _Candidate(entry, position, _LABELLED, 1.0, ESTIMATE_BASE_ENCODING, (1, 1),
+                      observed_cost_usd=router.costs_usd[position])
 
 
 # ---- costing ----
@@ -486,6 +569,9 @@ def _input_tokens(prompt: str, settings: _Settings, table: _CandidateTable) -> l
     return totals
 
 
+_NOT_KNOWN_LOCAL = "not in the catalog, so not known to run locally"
+
+
 def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
     return (input_tokens * entry.input_per_mtok + output_tokens * entry.output_per_mtok) / 1e6
 
@@ -493,13 +579,8 @@ def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> fl
 # ---- estimating ----
 
 
-def _closeness(neighbours: Sequence[Neighbour]) -> float:
-    """Mean positive similarity of the neighbours: how familiar the prompt looks."""
-    return math.fsum(max(n.similarity, 0.0) for n in neighbours) / max(len(neighbours), 1)
-
-
 def _table_estimates(
-    router: Router, table: _CandidateTable, neighbours: Sequence[Neighbour], closeness: float,
+    router: Router, table: _CandidateTable, neighbours: Sequence[Neighbour], familiarity: float,
 ) -> list[tuple[float | None, float, str]]:
     """``(quality, raw confidence, source)`` per candidate, from one core estimator call."""
     pairs = [(n.index, n.similarity) for n in neighbours]
@@ -511,9 +592,9 @@ def _table_estimates(
             continue
         quality, evidence = answers[candidate.slot]
         if candidate.source == _LABELLED:
-            estimates.append((quality, evidence * closeness, _LABELLED))
+            estimates.append((quality, evidence * familiarity, _LABELLED))
         else:
-            confidence = evidence * closeness * candidate.confidence_factor
+            confidence = evidence * familiarity * candidate.confidence_factor
             estimates.append((quality, confidence, _PRIOR))
     return estimates
 
@@ -526,15 +607,15 @@ def estimate_qualities(
     confidence calibration). A model with neither labels nor a prior gets ``(None, 0, "none")``.
     """
     table = _candidate_table(router, catalog, tuple(model_ids))
-    return _table_estimates(router, table, neighbours, _closeness(neighbours))
+    return _table_estimates(router, table, neighbours, closeness(neighbours))
 
 
 def _estimate_quality(
     router: Router, catalog: Catalog, model_id: str, neighbours: Sequence[Neighbour],
-    closeness: float,
+    familiarity: float,
 ) -> tuple[float | None, float, str]:
     table = _candidate_table(router, catalog, (model_id,))
-    return _table_estimates(router, table, neighbours, closeness)[0]
+    return _table_estimates(router, table, neighbours, familiarity)[0]
 
 
 @dataclass(frozen=True)
@@ -565,9 +646,10 @@ def _device_check(entry: ModelEntry, device: str, context_tokens: int) -> Constr
 
 
 def _assess(
-    entry: ModelEntry, input_tokens: int, quality: tuple[float | None, float, str],
+    candidate: _Candidate, input_tokens: int, quality: tuple[float | None, float, str],
     settings: _Settings,
 ) -> CandidateEstimate:
+    entry, observed_cost = candidate.entry, candidate.observed_cost_usd
     predicted, confidence, source = quality
     output_tokens = settings.expected_output_tokens
     checks: list[ConstraintCheck] = []
@@ -579,25 +661,38 @@ def _assess(
         checks.append(ConstraintCheck("allowed", allowed, "excluded" if not allowed else "listed"))
 
     runs_locally = (settings.local_only or settings.privacy_local) and entry.open_weights
+    hosted = "hosted only" if observed_cost is None else _NOT_KNOWN_LOCAL
     if settings.local_only:
-        detail = "open weights, runs locally" if entry.open_weights else "hosted only"
+        detail = "open weights, runs locally" if entry.open_weights else hosted
         checks.append(ConstraintCheck("local_only", entry.open_weights, detail))
     if settings.privacy_local:
         detail = ("open weights, runs locally" if entry.open_weights
-                  else "hosted only: the prompt holds secrets or personal data")
+                  else f"{hosted}: the prompt holds secrets or personal data")
         checks.append(ConstraintCheck("privacy", entry.open_weights, detail))
     if runs_locally and settings.device is not None:
         checks.append(_device_check(
             entry, settings.device, input_tokens + settings.expected_output_tokens
         ))
 
-    needed = input_tokens + output_tokens
-    fits = needed <= entry.context_window and input_tokens <= entry.input_limit
-    checks.append(ConstraintCheck(
-        "context_window", fits, f"{input_tokens} + {output_tokens} tokens of {entry.context_window}"
-    ))
+    if observed_cost is None:
+        needed = input_tokens + output_tokens
+        fits = needed <= entry.context_window and input_tokens <= entry.input_limit
+        checks.append(ConstraintCheck(
+            "context_window", fits,
+            f"{input_tokens} + {output_tokens} tokens of {entry.context_window}",
+        ))
+    else:
+        checks.append(ConstraintCheck(
+            "context_window", True,
+            f"{input_tokens} + {output_tokens} tokens; window unknown (not in the catalog)",
+        ))
 
-    cost = 0.0 if runs_locally else _hosted_cost(entry, input_tokens, output_tokens)
+    if runs_locally:
+        cost = 0.0
+    elif observed_cost is not None:
+        cost = observed_cost
+    else:
+        cost = _hosted_cost(entry, input_tokens, output_tokens)
     if settings.max_cost_usd is not None:
         checks.append(ConstraintCheck(
             "max_cost_usd", cost <= settings.max_cost_usd,
@@ -653,7 +748,7 @@ def _default_candidates(router: Router, catalog: Catalog) -> tuple[str, ...]:
     cached = _POOL_CACHE.get((id(router), id(catalog)))
     if cached is not None and cached[0] is router and cached[1] is catalog:
         return cached[2]
-    routable = {m for m in router.models if m in catalog}
+    routable = set(_labels(router, catalog).positions)
     routable.update(e.id for e in catalog.models if e.quality is not None)
     pool = tuple(e.id for e in catalog.models if e.id in routable)
     if len(_POOL_CACHE) >= 16:
@@ -684,7 +779,8 @@ def _retirement_notes(
         notes.append(f"left out as retired per the catalog: {retired_on}; name one in "
                      "candidates to consider it anyway")
     for model in pool:
-        note = retirement_note(catalog.model(model))
+        # A labelled model the catalog lacks has no retirement date.
+        note = retirement_note(catalog.model(model)) if model in catalog else None
         if note is not None:
             notes.append(f"{note}{NAMED_THOUGH_RETIRED}")
     return notes
@@ -758,8 +854,10 @@ def route(
 
     Args:
         prompt: The task text.
-        candidates: Catalog ids to choose among, each model once (by any spelling); default
-            every model with labels in the router or a catalog quality prior.
+        candidates: Catalog ids to choose among, each model once (by any spelling), or
+            labelled models of the router the catalog lacks, priced by their label rows'
+            ``cost_usd``; default every catalog model with labels in the router or a quality
+            prior, and those labelled models.
         willingness_to_pay: USD per request for a whole quality point (0 → 1); default 0.01.
         min_quality: Choose the cheapest candidate predicted to reach this (0-1) instead; if
             none does, the best available, flagged.
@@ -801,13 +899,14 @@ def route(
                            f"got {type(catalog).__name__}")
     catalog = catalog if catalog is not None else load_catalog()
     router = _router_argument(router)
+    labels = _labels(router, catalog)
     settings = _settings(
-        catalog, candidates=candidates, willingness_to_pay=willingness_to_pay,
+        catalog, labels, candidates=candidates, willingness_to_pay=willingness_to_pay,
         min_quality=min_quality, max_cost_usd=max_cost_usd, local_only=local_only,
         excluded=excluded, expected_output_tokens=expected_output_tokens,
     )
     settings, privacy_found = _conversation_settings(settings, prompt, history, device, privacy)
-    previous = _check_previous(previous_model, catalog)
+    previous = _check_previous(previous_model, catalog, labels)
     if min_quality is not None and willingness_to_pay is not None and previous is None:
         # Under a quality floor the cheapest candidate that reaches it wins; the willingness to
         # pay only weighs a switch away from the previous turn's model.
@@ -823,14 +922,16 @@ def route(
         pool = settings.allowed
     else:
         pool, left_out = _current_models(_default_candidates(router, catalog), catalog)
+        # Labelled models the catalog lacks are candidates too when their label rows price them.
+        pool = (*pool, *labels.priced)
     if previous is not None and settings.allowed is None and previous not in pool:
         pool = (*pool, previous)
     table = _candidate_table(router, catalog, pool)
-    qualities = _table_estimates(router, table, neighbours, _closeness(neighbours))
+    qualities = _table_estimates(router, table, neighbours, closeness(neighbours))
     tokens = _input_tokens(prompt, settings, table)
-    calibrate = _confidence_calibration(router.version)
+    calibrate = _confidence_map(router)
     estimates = [
-        _assess(candidate.entry, input_count, calibrate(quality), settings)
+        _assess(candidate, input_count, calibrate(quality), settings)
         for candidate, input_count, quality in zip(table.candidates, tokens, qualities,
                                                    strict=True)
     ]
@@ -854,9 +955,9 @@ def route(
     met = None
     if settings.min_quality is not None:
         met = (chosen.predicted_quality or 0.0) >= settings.min_quality
-    notes = _notes(router, catalog, ranked, met, settings) + _retirement_notes(
-        catalog, pool, left_out
-    )
+    notes = [*_notes(router, catalog, ranked, met, settings),
+             *_label_notes(router, labels, table, settings),
+             *_retirement_notes(catalog, pool, left_out)]
     if sticky is not None and sticky.stayed and sticky.best_model != chosen.model:
         quality = "?" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
         reason = (f"{chosen.model} continues the conversation: {sticky.detail}. It is predicted "
@@ -902,12 +1003,26 @@ def _identity(quality: tuple[float | None, float, str]) -> tuple[float | None, f
     return quality
 
 
-@functools.lru_cache(maxsize=8)
-def _confidence_calibration(router_version: str) -> Any:
-    """The calibration map for ``router_version``: piecewise linear through the isotonic knots,
-    flat beyond them; the identity for routers it was not fitted for."""
+def confidence_knots_of(router: Router) -> tuple[tuple[float, float], ...]:
+    """The map from ``router``'s raw confidence to expected agreement: the one its file holds
+    (:func:`shoal.router_model.confidence_knots`), else for the shipped router the one fitted
+    on five refitted folds (``data/confidence_calibration.json``); empty when it has none and
+    its confidence is the raw value."""
+    if router.confidence_calibration:
+        return router.confidence_calibration
     version, knots = _calibration_knots()
-    if router_version != version or not knots:
+    return knots if router.version == version else ()
+
+
+def _confidence_map(router: Router) -> Any:
+    return _piecewise_map(confidence_knots_of(router))
+
+
+@functools.lru_cache(maxsize=8)
+def _piecewise_map(knots: tuple[tuple[float, float], ...]) -> Any:
+    """The calibration map: piecewise linear through the isotonic knots, flat beyond them; the
+    identity without knots."""
+    if not knots:
         return _identity
     xs = [x for x, _ in knots]
 
@@ -976,17 +1091,36 @@ def _conversation_settings(
     return settings, report
 
 
-def _check_previous(previous_model: object, catalog: Catalog) -> str | None:
+def _check_previous(previous_model: object, catalog: Catalog, labels: _Labels) -> str | None:
     if previous_model is None:
         return None
     if not isinstance(previous_model, str):
         raise RoutingError(
             f"previous_model must be a model id (str), got {type(previous_model).__name__}"
         )
+    return _model_name("previous_model", previous_model, catalog, labels)
+
+
+def _model_name(parameter: str, model: str, catalog: Catalog, labels: _Labels) -> str:
+    """The catalog id of ``model``, or the router's spelling of a labelled model the catalog
+    lacks but its label rows price."""
     try:
-        return catalog.model(previous_model).id
+        return catalog.model(model).id
     except ValueError as error:
-        raise RoutingError(f"previous_model: {error}") from None
+        found = labels.uncatalogued(model)
+        if found is None:
+            raise RoutingError(f"{parameter}: {error}") from None
+    if found in labels.unpriced:
+        raise RoutingError(
+            f"{parameter}: {found} is labelled in the router but has no price: the catalog "
+            f"does not list it and its label rows gave no cost_usd. {UNPRICED_ADVICE}"
+        )
+    return found
+
+
+# How to give a labelled model the catalog lacks a price, said wherever one is missing.
+UNPRICED_ADVICE = ("Give it a row in a user catalog file (--prices or SHOAL_PRICES), or fit "
+                   "the router again from label rows that carry cost_usd")
 
 
 def _stick(
@@ -1009,7 +1143,7 @@ def _stick(
     return ranked, report
 
 
-def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
+def _settings(catalog: Catalog, labels: _Labels, **arguments: Any) -> _Settings:
     willingness = arguments["willingness_to_pay"]
     if willingness is None:
         willingness = DEFAULT_WILLINGNESS_TO_PAY
@@ -1033,12 +1167,13 @@ def _settings(catalog: Catalog, **arguments: Any) -> _Settings:
     if not isinstance(arguments["local_only"], bool):
         raise RoutingError("local_only must be True or False")
     candidates = arguments["candidates"]
-    allowed = None if candidates is None else _check_models("candidates", candidates, catalog)
+    allowed = (None if candidates is None
+               else _check_models("candidates", candidates, catalog, labels))
     if allowed is not None and not allowed:
         # An empty list is more likely a filter that left nothing than a wish for every model.
         raise RoutingError("candidates is empty: list at least one model id, or leave "
                            "candidates out (None) to choose among every routable model")
-    excluded = frozenset(_check_models("excluded", arguments["excluded"], catalog))
+    excluded = frozenset(_check_models("excluded", arguments["excluded"], catalog, labels))
     return _Settings(
         willingness_to_pay=willingness, min_quality=min_quality, max_cost_usd=max_cost,
         local_only=arguments["local_only"], allowed=allowed, excluded=excluded,
@@ -1089,12 +1224,53 @@ def _count(count: int, noun: str) -> str:
     return f"{count} {_plural(count, noun)}"
 
 
+# Openings of the notes a decision's text repeats (see shoal.render.routing_decision): each
+# changes how its figures read.
+NO_LABELLED_CANDIDATE = "no candidate has labels in router"
+RAW_CONFIDENCE = "confidence is the raw value"
+
+
+def _label_notes(
+    router: Router, labels: _Labels, table: _CandidateTable, settings: _Settings,
+) -> list[str]:
+    """Which labels the estimates rest on, what prices a model the catalog lacks, and what the
+    confidence means for this router."""
+    notes = []
+    if not any(candidate.source == _LABELLED for candidate in table.candidates):
+        shown = ", ".join(router.models[:5])
+        if len(router.models) > 5:
+            shown += f" and {len(router.models) - 5} more"
+        named = "; name them in candidates to use them" if settings.allowed is not None else ""
+        notes.append(f"{NO_LABELLED_CANDIDATE} {router.name}: none of its labelled models "
+                     f"({shown}) is a candidate, so every estimate comes from a catalog "
+                     f"quality prior{named}")
+    for candidate in table.candidates:
+        if candidate.observed_cost_usd is not None:
+            notes.append(f"{candidate.entry.id} is not in the catalog: priced at "
+                         f"{format_usd(candidate.observed_cost_usd)} per call, the mean "
+                         "cost_usd of its label rows, whatever the prompt's length; its "
+                         "context window is not checked")
+    if labels.unpriced and settings.allowed is None:
+        listed = ", ".join(labels.unpriced)
+        them = "it" if len(labels.unpriced) == 1 else "them"
+        notes.append(f"not a candidate: {listed}, labelled in the router, but the catalog does "
+                     f"not list {them} and the label rows gave no cost_usd. {UNPRICED_ADVICE}")
+    if not confidence_knots_of(router):
+        notes.append(
+            f"{RAW_CONFIDENCE} for router {router.name}: neighbour evidence times their mean "
+            "similarity, not the expected agreement 1 - |observed - predicted| that a "
+            f"calibrated router reports; it was fitted without a confidence map (fewer than "
+            f"{MIN_CONFIDENCE_PAIRS} labelled scores, --no-calibration, or an older shoal)"
+        )
+    return notes
+
+
 def _notes(router: Router, catalog: Catalog, ranked: Sequence[CandidateEstimate],
            met: bool | None, settings: _Settings) -> list[str]:
     notes = ["prompt tokens: exact for models with a public encoding, else estimated from "
              "o200k_base by the catalog token_ratio"]
     if any(e.estimate_source == _PRIOR for e in ranked):
-        notes.append(_prior_map(_anchors(router, catalog)).describe())
+        notes.append(_prior_map(_labels(router, catalog).anchors).describe())
     if met is False:
         notes.append("min_quality not met by any eligible candidate: returning the best available")
     if settings.local_only or settings.privacy_local:

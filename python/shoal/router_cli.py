@@ -35,6 +35,7 @@ from shoal.router_eval import (
 )
 from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
+    MIN_CONFIDENCE_PAIRS,
     Router,
     canonical_model_rows,
     conflicting_labels,
@@ -59,7 +60,11 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "`shoal feedback record`. Model names are read through the catalog as elsewhere "
         "(openai/gpt-4.1 and GPT-4.1 are gpt-4.1). `shoal route --router FILE` then uses it, "
         "still among every catalog model not retired unless --candidates names the labelled "
-        "ones.",
+        "ones. Prices: route prices a catalog model from the catalog with each prompt's own "
+        "token count; a model the catalog lacks is priced at the mean cost_usd of its rows "
+        "(without cost_usd it is not a candidate). Confidence: with 50 or more labelled scores "
+        "the fit maps route's confidence to the expected agreement 1 - |observed - predicted|, "
+        "from leave-one-out predictions of the labels; with fewer it stays the raw value.",
     )
     fit.add_argument("data", type=Path, nargs="?",
                      help="labelled rows (.jsonl), or an LLMRouter .json list; optional with "
@@ -70,7 +75,8 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      "database DB, or SHOAL_FEEDBACK_DB / the default one when DB is omitted "
                      "(put DATA first: `shoal fit labels.jsonl --outcomes --out r.json`)")
     fit.add_argument("--no-calibration", dest="calibrate", action="store_false",
-                     help="skip the per-model isotonic calibration of predicted quality")
+                     help="skip the isotonic calibrations: of predicted quality (per model) and "
+                     "of confidence (route then reports the raw confidence)")
     fit.add_argument("--out", type=Path, required=True,
                      help="router file to write (a new file, or a shoal router file to replace; "
                      "not one of the input files, not '-')")
@@ -181,11 +187,18 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.prices is not None:
         _check_prices(labels, prices)
     router = fit_router(labels, name=args.name, source=source, k=args.k,
-                        calibrate=args.calibrate)
+                        calibrate=args.calibrate, calibrate_confidence=args.calibrate,
+                        catalog=configured_catalog())
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
     _print_fit_notes(router, args.out, labels, spellings, prices)
+    if not router.confidence_calibration:
+        why = ("--no-calibration" if not args.calibrate else
+               f"fewer than {MIN_CONFIDENCE_PAIRS} labelled scores to calibrate it on")
+        print(f"note: confidence stays raw ({why}): `shoal route` reports neighbour evidence "
+              "times their mean similarity, not the expected agreement 1 - |observed - "
+              "predicted|", file=sys.stderr)
     return 0
 
 
@@ -201,9 +214,13 @@ def _print_fit_notes(
         # repr only where a space around a spelling would otherwise be invisible.
         print("; ".join(f"labels for {' and '.join(_shown(name) for name in names)} counted "
                         f"as {model}" for model, names in spellings.items()))
-    unknown = _not_in_catalog(router.models, prices)
     catalog = configured_catalog()
-    labelled = [model for model in router.models if model not in unknown]
+    outside = [(model, cost) for model, cost in zip(router.models, router.costs_usd, strict=True)
+               if model not in catalog]
+    observed = [model for model, cost in outside if cost is not None]
+    unpriced = [model for model, cost in outside if cost is None]
+    # The models route can choose: the catalog's, and the others by their mean observed cost.
+    labelled = [model for model in router.models if model not in unpriced]
     gone = [model for model in labelled if model in catalog and retired(catalog.model(model))]
     current = [model for model in labelled if model not in gone]
     # New models stay routable by their catalog prior (by design), which a team fitting on its
@@ -221,9 +238,24 @@ def _print_fit_notes(
     if conflicts:
         print(f"note: {plural(conflicts, 'prompt-model pair')} labelled more than once with "
               "different scores; each pair's scores were averaged", file=sys.stderr)
-    if unknown:
-        print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
-              "only when the catalog or a price file (--prices, SHOAL_PRICES) knows it",
+    if observed:
+        print(f"note: {', '.join(observed)} not in the catalog: `shoal route` prices "
+              f"{'it' if len(observed) == 1 else 'each'} at the mean cost_usd of its rows, "
+              "whatever the prompt's length", file=sys.stderr)
+    if unpriced:
+        price_file_only = [model for model in unpriced if model in prices]
+        also = (f" ({', '.join(price_file_only)} priced by --prices, which prices `shoal eval` "
+                "only unless it is a catalog file)" if price_file_only else "")
+        print(f"note: {', '.join(unpriced)} not in the catalog and no cost_usd in the rows: "
+              f"`shoal route` cannot price {'it' if len(unpriced) == 1 else 'them'}, so never "
+              f"chooses {'it' if len(unpriced) == 1 else 'them'}{also}; give "
+              f"{'it' if len(unpriced) == 1 else 'each'} a row in a catalog file (--prices, "
+              "SHOAL_PRICES) or cost_usd in its rows", file=sys.stderr)
+    costed = sorted({str(row["model"]) for row in rows if row.get("cost_usd") is not None
+                     and row["model"] in catalog})
+    if costed:
+        print(f"note: cost_usd of {', '.join(costed)} kept in the router file; `shoal route` "
+              "prices catalog models from the catalog with each prompt's own token count",
               file=sys.stderr)
 
 
@@ -241,11 +273,6 @@ def _no_rows_message(data: Path | None, database: Path | None) -> str:
         empty.append(f"no outcome recorded in {database} carries a prompt (record outcomes "
                      "with --prompt or --prompt-file to learn from them)")
     return "nothing to fit: " + "; ".join(empty)
-
-
-def _not_in_catalog(models: Sequence[str], prices: Mapping[str, Any]) -> list[str]:
-    catalog = configured_catalog()
-    return [model for model in models if model not in catalog and model not in prices]
 
 
 def _outcomes_database(db: Path) -> Path:
@@ -386,6 +413,16 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
             f"{seen:,} of the {len(test):,} held-out prompts also occur in --train: the router "
             "was fitted on them, so these figures flatter it; test on prompts the training data "
             "lacks"
+        ))
+    stored = 0
+    if args.router is not None:
+        stored = sum(router.stored_exemplar(item.prompt) is not None for item in test)
+    if stored:
+        evaluation = _with_note(evaluation, (
+            f"{stored:,} of the {len(test):,} held-out prompts appear to occur in --router's "
+            "exemplars (judged by the 80-character preview and the int8 embedding code the file "
+            "keeps of each, both equal): the router was likely fitted on them, so these figures "
+            "flatter it; test on prompts its training data lacks"
         ))
     if held_out:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "

@@ -44,7 +44,7 @@ from shoal.files import (
     read_json_file,
     read_text_file,
 )
-from shoal.router import RoutingError, estimate_qualities
+from shoal.router import RoutingError, estimate_qualities, labelled_position
 from shoal.router_model import (
     LabelRow,
     Router,
@@ -573,7 +573,8 @@ def predict(
     Raises:
         EvaluationError: If a model has neither labels in the router nor a catalog prior.
     """
-    positions = {model: router.model_position(model) for model in models}
+    # Read through the catalog as route reads them: GPT-4.1 in the data is gpt-4.1's labels.
+    positions = {model: labelled_position(router, catalog, model) for model in models}
     from_priors = [m for m in models if positions[m] is None and m in catalog]
     for model in models:
         if positions[model] is None and model not in catalog:

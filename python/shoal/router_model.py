@@ -28,6 +28,16 @@ through them (flat beyond the ends). Both choices, the item-response shrinkage t
 calibration, were selected by 5-fold cross-validation on LLMRouter's training prompts (Brier
 score 0.178 → 0.171, mid-range bias from up to +0.07 to within ±0.015).
 
+Confidence. A prediction's raw confidence is the evidence the neighbours give (their weight
+against the shrinkage) times their mean positive similarity (:func:`closeness`). A second
+leave-one-out pass of the same kind, through the calibrated router, gives for every labelled
+score the raw confidence and the agreement ``1 − |observed − predicted|``; ``fit_router`` keeps
+an isotonic map from the one to the other (``prediction.confidence_calibration``; at least
+:data:`MIN_CONFIDENCE_PAIRS` pairs, about :data:`CONFIDENCE_PAIRS_PER_KNOT` per knot), so that a
+router's confidence is the agreement to expect. It is the method of the shipped router's map
+(``shoal._build.confidence``), which was fitted on five refitted folds instead and is kept in a
+file of its own.
+
 The router file is JSON with a format version and a SHA-256 content hash over its canonical
 form, so an edited or truncated file is refused rather than silently misused. A file whose hash
 was recomputed after an edit is still checked field by field, and its previews are redacted
@@ -50,9 +60,11 @@ from typing import Any
 
 from shoal import atomic_file
 from shoal._backend import core
-from shoal.catalog import Catalog
-from shoal.excerpts import unknown_field
+from shoal.catalog import Catalog, configured_catalog
+from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
+from shoal.excerpts import plain_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
+from shoal.ledger import MAX_LIMIT_USD
 from shoal.privacy import redact
 from shoal.tokens import check_unicode
 
@@ -82,6 +94,12 @@ MAX_IRT_ITERATIONS = 1_000
 MIN_CALIBRATION_LABELS = 100
 CALIBRATION_SAMPLE = 8192
 CALIBRATION_KNOTS = 32
+
+# A mean agreement over 50 held-out predictions is known to within about 0.05 (one standard
+# error): fewer give no map, and each knot of the map pools about as many.
+MIN_CONFIDENCE_PAIRS = 50
+CONFIDENCE_PAIRS_PER_KNOT = 50
+CONFIDENCE_KNOTS = 24
 
 
 class RouterFileError(ValueError):
@@ -136,6 +154,7 @@ class Router:
     centre: tuple[float, ...] = ()
     costs_usd: tuple[float | None, ...] = ()
     calibration: tuple[tuple[tuple[float, float], ...], ...] = ()
+    confidence_calibration: tuple[tuple[float, float], ...] = ()
     content_hash: str = ""
     _index: Any = field(default=None, init=False, repr=False, compare=False)
     _estimator: Any = field(default=None, init=False, repr=False, compare=False)
@@ -143,6 +162,7 @@ class Router:
     _mean_score_cache: dict[float, float] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _exemplar_keys: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.centre:
@@ -181,6 +201,23 @@ class Router:
         ranked = self.index().top_k(self.query_vector(prompt), self.k)
         return tuple(Neighbour(i, s, self.previews[i]) for i, s in ranked)
 
+    def stored_exemplar(self, prompt: str) -> int | None:
+        """The exemplar that ``prompt`` appears to be, or None.
+
+        The file keeps no prompt, only each exemplar's preview and int8 embedding code; a
+        prompt whose preview and code both equal an exemplar's is almost surely that prompt
+        (two texts that differ only past the preview's 80 characters, in ways the hashed
+        embedding cannot tell apart, would match too).
+        """
+        if self._exemplar_keys is None:
+            width = self.dim
+            keys = {(preview, self.vectors_int8[row * width : (row + 1) * width]): row
+                    for row, preview in enumerate(self.previews)}
+            object.__setattr__(self, "_exemplar_keys", keys)
+        key = (_preview(prompt), _quantise(self.query_vector(prompt)))
+        found: int | None = self._exemplar_keys.get(key)
+        return found
+
     def estimator(self) -> Any:
         """The core's estimator over these exemplars (built on first use)."""
         if self._estimator is None:
@@ -202,7 +239,8 @@ class Router:
         return self.estimator().estimate(pairs, list(prior_abilities), means)
 
     def model_position(self, model_id: str) -> int | None:
-        """Position of a labelled model, or None when the router has no labels for it."""
+        """Position of a labelled model spelt as in the file, or None. Routing reads names
+        through the catalog instead (:func:`shoal.router.labelled_position`)."""
         try:
             return self.models.index(model_id)
         except ValueError:
@@ -243,7 +281,7 @@ class Router:
         return (low + high) / 2
 
     def _document(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "format": ROUTER_FORMAT,
             "format_version": ROUTER_FORMAT_VERSION,
             "name": self.name,
@@ -269,6 +307,13 @@ class Router:
                 "previews": list(self.previews),
             },
         }
+        if self.confidence_calibration:
+            # Only when there is one: files without it, the shipped router's among them, keep
+            # their content hash and so their version.
+            document["prediction"]["confidence_calibration"] = [
+                list(knot) for knot in self.confidence_calibration
+            ]
+        return document
 
     def to_json(self) -> str:
         """The router file's text: canonical JSON with the content hash."""
@@ -286,6 +331,12 @@ class Router:
         target = Path(path)
         atomic_file.write_text(target, self.to_json() + "\n")
         return target
+
+
+def closeness(neighbours: Sequence[Neighbour]) -> float:
+    """Mean positive similarity of the neighbours: how familiar the prompt looks. A labelled
+    model's raw confidence is its evidence from them times this."""
+    return math.fsum(max(n.similarity, 0.0) for n in neighbours) / max(len(neighbours), 1)
 
 
 _LITTLE_ENDIAN = array.array("H", [1]).tobytes() == b"\x01\x00"
@@ -406,18 +457,28 @@ def _refuse_unknown_fields(row: Mapping[Any, Any], where: str) -> None:
         )
 
 
-def _optional_number(row: Mapping[str, Any], name: str, where: str) -> float | None:
+def _optional_number(
+    row: Mapping[str, Any], name: str, where: str, limit: float = MAX_LIMIT_USD,
+) -> float | None:
+    """The field ``name`` as a float from 0 to ``limit``, or None when absent. The limits are
+    those a recorded outcome keeps (:mod:`shoal.feedback`); beyond them the mean of a model's
+    costs could overflow, and no call costs or reads that much."""
     value = row.get(name)
     if value is None:
         return None
+    # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value < 0):
-        raise RouterFileError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
+            or (isinstance(value, float) and not math.isfinite(value)) or value < 0):
+        shown = plain_number(value) if isinstance(value, (int, float)) else f"{value!r:.80}"
+        raise RouterFileError(f"{where}: {name} must be a finite number >= 0, got {shown}")
+    if value > limit:
+        raise RouterFileError(f"{where}: {name} must be at most {limit:,}, got "
+                              f"{plain_number(value)}; check the units")
     return float(value)
 
 
 def _optional_count(row: Mapping[str, Any], name: str, where: str) -> int | None:
-    number = _optional_number(row, name, where)
+    number = _optional_number(row, name, where, MAX_TOKENS_PER_CALL)
     if number is None:
         return None
     if not number.is_integer():
@@ -533,13 +594,16 @@ def fit_router(
     irt_iterations: int = 30,
     irt_penalty: float = 0.05,
     calibrate: bool = True,
+    calibrate_confidence: bool = True,
+    catalog: Catalog | None = None,
 ) -> Router:
     """Fit a router from labelled rows ``{"prompt", "model", "score" in [0, 1]}``.
 
     Rows may also carry ``cost_usd`` (the observed cost of that call; each model's mean is kept
-    in the file) and ``input_tokens``/``output_tokens``. Model names are kept as written;
-    :func:`canonical_model_rows` first gives them the catalog ids routing looks labels up by
-    (``shoal fit`` does).
+    in the file, and prices a model the catalog lacks when routing) and
+    ``input_tokens``/``output_tokens``. Model names are read through the catalog as every
+    command reads them (:func:`canonical_model_rows`): ``openai/gpt-4.1`` and ``GPT-4.1`` are
+    labels of ``gpt-4.1``; names the catalog does not know are kept as written.
 
     Args:
         rows: Labels; several rows for the same prompt and model are averaged.
@@ -554,6 +618,11 @@ def fit_router(
         irt_penalty: L2 penalty on abilities and difficulties, above 0 and at most 1e6.
         calibrate: Fit each well-labelled model's isotonic calibration on leave-one-out
             predictions of the exemplars (see the module docstring).
+        calibrate_confidence: Fit the map from raw confidence to expected agreement on the
+            same kind of predictions (see the module docstring); without it, or with fewer
+            than :data:`MIN_CONFIDENCE_PAIRS` labelled scores, routing reports the raw value.
+        catalog: The catalog model names are read through; default the configured one
+            (:func:`shoal.catalog.configured_catalog`, ``SHOAL_PRICES`` applied).
 
     Returns:
         The fitted :class:`Router`; ``save`` writes it as a router file.
@@ -561,10 +630,18 @@ def fit_router(
     Raises:
         RouterFileError: If a row is malformed (the message names the row and field) or a
             parameter is out of range.
+        TypeError: If ``catalog`` is not a :class:`~shoal.catalog.Catalog`.
     """
     _check_parameters(dim=dim, k=k, similarity_power=similarity_power, shrinkage=shrinkage)
     _check_irt(irt_iterations, irt_penalty)
     _check_labels(name=name, source=source)
+    check_catalog(catalog)
+    # Routing finds a model's labels by its catalog id, as `shoal fit` writes them.
+    rows, spellings = canonical_model_rows(
+        rows, catalog if catalog is not None else configured_catalog()
+    )
+    for model, names in spellings.items():
+        logger.info("labels for %s counted as %s", " and ".join(names), model)
     observed_costs: dict[str, list[float]] = {}
     grouped = _validated_rows(rows, observed_costs)
     prompts = list(grouped)
@@ -617,7 +694,10 @@ def fit_router(
     if calibrate:
         fields["calibration"] = _calibration(fields, vectors)
     logger.info("fitted router %r: %d exemplars, %d models", name, len(prompts), len(models))
-    return Router(**fields)
+    router = Router(**fields)
+    if not calibrate_confidence:
+        return router
+    return Router(**fields, confidence_calibration=confidence_knots(router))
 
 
 def _calibration(
@@ -685,6 +765,36 @@ def isotonic_knots(
                 knots.append(knot)
             x_sum = y_sum = weight = 0.0
     return tuple(knots)
+
+
+def confidence_knots(router: Router) -> tuple[tuple[float, float], ...]:
+    """The isotonic map from raw confidence to the agreement ``1 − |observed − predicted|``
+    over leave-one-out predictions of ``router``'s exemplars, as routing predicts them
+    (calibrated quality; raw confidence = evidence × :func:`closeness`); empty with fewer than
+    :data:`MIN_CONFIDENCE_PAIRS` labelled scores.
+
+    Each exemplar (up to :data:`CALIBRATION_SAMPLE`, evenly spaced) is the query, by its stored
+    code, and is left out of its own neighbours. Its difficulty and the abilities were fitted
+    with it, so the map is a little optimistic, as the quality calibration is.
+    """
+    dim, k = router.dim, router.k
+    index = router.index()
+    stride = -(-len(router) // CALIBRATION_SAMPLE)
+    pairs: list[tuple[float, float]] = []
+    for row in range(0, len(router), stride):
+        code = array.array("b", router.vectors_int8[row * dim : (row + 1) * dim])
+        ranked = [pair for pair in index.top_k([float(x) for x in code], k + 1)
+                  if pair[0] != row][:k]
+        neighbours = [Neighbour(position, similarity, "") for position, similarity in ranked]
+        near = closeness(neighbours)
+        for model, (predicted, evidence) in enumerate(router.predict(neighbours)):
+            observed = router.scores[row][model]
+            if observed is not None:
+                pairs.append((evidence * near, 1.0 - abs(observed - predicted)))
+    if len(pairs) < MIN_CONFIDENCE_PAIRS:
+        return ()
+    knots = min(CONFIDENCE_KNOTS, len(pairs) // CONFIDENCE_PAIRS_PER_KNOT)
+    return isotonic_knots(pairs, knots)
 
 
 def _centre(vectors: Sequence[Sequence[float]], dim: int) -> tuple[float, ...]:
@@ -794,8 +904,10 @@ def _numbers(
                 number = math.inf
         if not (math.isfinite(number) and low <= number <= high):
             kind = "a finite number or null" if nullable else "a finite number"
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            shown = plain_number(value) if numeric else f"{value!r:.80}"
             raise RouterFileError(
-                f"{where}{name}[{index}] must be {kind}{_bounds(low, high)}, got {value!r}"
+                f"{where}{name}[{index}] must be {kind}{_bounds(low, high)}, got {shown}"
             )
         numbers.append(number)
     return tuple(numbers)
@@ -804,8 +916,8 @@ def _numbers(
 def _bounds(low: float, high: float) -> str:
     """`` in [0, 1]``, `` (0 or more)``, or nothing for numbers without bounds."""
     if math.isinf(high):
-        return "" if math.isinf(low) else f" ({low:g} or more)"
-    return f" in [{low:g}, {high:g}]"
+        return "" if math.isinf(low) else f" ({plain_number(low)} or more)"
+    return f" in [{plain_number(low)}, {plain_number(high)}]"
 
 
 def _model_ids(document: Mapping[str, Any]) -> tuple[str, ...]:
@@ -877,11 +989,14 @@ def _router_from_document(document: Any) -> Router:
     count = _field(exemplars, "count", int)
     dim = _field(embedding, "dim", int)
 
-    centre = _numbers(embedding, "centre", "embedding.")
+    # The centre is the mean of unit vectors (or zero vectors): each value lies in [-1, 1].
+    centre = _numbers(embedding, "centre", "embedding.", low=-1.0, high=1.0)
     if len(centre) != dim:
         raise RouterFileError(f"embedding.centre holds {len(centre)} values, not dim={dim}")
-    costs = _numbers(document, "costs_usd", "", nullable=True, low=0.0)
+    # A model's mean observed cost prices it when the catalog does not: bounded as each is.
+    costs = _numbers(document, "costs_usd", "", nullable=True, low=0.0, high=MAX_LIMIT_USD)
     calibration = _read_calibration(prediction, len(models))
+    confidence_calibration = _read_confidence_calibration(prediction)
     if len(costs) != len(models):
         raise RouterFileError("costs_usd needs one entry (a number or null) per model")
     vectors = _base64(_field(exemplars, "vectors_int8", str), "exemplars.vectors_int8")
@@ -900,6 +1015,9 @@ def _router_from_document(document: Any) -> Router:
     if len(abilities) != len(models) or len(mean_scores) != len(models):
         raise RouterFileError("abilities and mean_scores need one entry per model")
 
+    scores = _decode_scores(_field(exemplars, "scores_uint16", str), count, len(models))
+    _check_scored(models, scores, previews)
+
     name, source = _field(document, "name", str), _field(document, "source", str)
     _check_labels(name=name, source=source)
     router = Router(
@@ -913,12 +1031,13 @@ def _router_from_document(document: Any) -> Router:
         abilities=abilities,
         mean_scores=mean_scores,
         difficulties=difficulties,
-        scores=_decode_scores(_field(exemplars, "scores_uint16", str), count, len(models)),
+        scores=scores,
         previews=previews,
         vectors_int8=vectors,
         centre=centre,
         costs_usd=costs,
         calibration=calibration,
+        confidence_calibration=confidence_calibration,
         # Previews redacted as read make the router differ from the file: its hash, and so its
         # version, then names what it serves (and a save writes a file that reads back).
         content_hash=stated_hash if previews == stored_previews else "",
@@ -928,6 +1047,25 @@ def _router_from_document(document: Any) -> Router:
         shrinkage=router.shrinkage,
     )
     return router
+
+
+def _check_scored(
+    models: Sequence[str], scores: Sequence[Sequence[float | None]], previews: Sequence[str],
+) -> None:
+    """Refuse a model without a single score, and an exemplar without one: a fit writes
+    neither, and routing would present the shrinkage target alone as learnt from labels."""
+    if not models:
+        raise RouterFileError("models is empty: a router needs at least one labelled model")
+    if not scores:
+        raise RouterFileError("exemplars.count is 0: a router needs labelled exemplars")
+    for position, model in enumerate(models):
+        if all(row[position] is None for row in scores):
+            raise RouterFileError(f"models[{position}] ({model!r:.80}) has no score on any "
+                                  "exemplar in exemplars.scores_uint16")
+    for row, values in enumerate(scores):
+        if all(value is None for value in values):
+            raise RouterFileError(f"exemplar {row} ({previews[row]!r:.60}) has no score for any "
+                                  "model in exemplars.scores_uint16")
 
 
 def _redacted_previews(previews: tuple[str, ...]) -> tuple[str, ...]:
@@ -952,25 +1090,46 @@ def _read_calibration(
     knots = _field(prediction, "calibration", list)
     if len(knots) != models:
         raise RouterFileError("prediction.calibration needs one list of knots per model")
-    calibration = []
-    for model, pairs in enumerate(knots):
-        where = f"prediction.calibration[{model}]"
-        if not isinstance(pairs, list) or not all(
-            isinstance(pair, list) and len(pair) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
-            for pair in pairs
-        ):
-            raise RouterFileError(f"{where} must be a list of [x, y] number pairs")
-        try:
-            knot_pairs = tuple((float(x), float(y)) for x, y in pairs)
-        except OverflowError:
-            knot_pairs = ((math.inf, math.inf),)
-        if not all(math.isfinite(x) and math.isfinite(y) for x, y in knot_pairs):
-            raise RouterFileError(f"{where} must hold finite numbers")
-        # Both ends are scores: a knot outside [0, 1] would predict a quality no label can have.
-        if not all(0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in knot_pairs):
-            raise RouterFileError(f"{where} must hold scores from 0 to 1")
-        if any(a[0] >= b[0] for a, b in itertools.pairwise(knot_pairs)):
-            raise RouterFileError(f"{where} needs strictly rising x")
-        calibration.append(knot_pairs)
-    return tuple(calibration)
+    return tuple(_knots(pairs, f"prediction.calibration[{model}]", "scores")
+                 for model, pairs in enumerate(knots))
+
+
+def _read_confidence_calibration(
+    prediction: Mapping[str, Any],
+) -> tuple[tuple[float, float], ...]:
+    """The optional map from raw confidence to expected agreement (a fit leaves it out when it
+    had too few predictions to fit one)."""
+    if "confidence_calibration" not in prediction:
+        return ()
+    knots = _knots(prediction["confidence_calibration"], "prediction.confidence_calibration",
+                   "values")
+    if not knots:
+        raise RouterFileError("prediction.confidence_calibration is empty: a fit without a "
+                              "confidence map leaves the field out")
+    return knots
+
+
+def _knots(pairs: object, where: str, kind: str) -> tuple[tuple[float, float], ...]:
+    """Isotonic knots: ``[x, y]`` pairs in [0, 1] with x strictly rising, y never falling."""
+    if not isinstance(pairs, list) or not all(
+        isinstance(pair, list) and len(pair) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+        for pair in pairs
+    ):
+        raise RouterFileError(f"{where} must be a list of [x, y] number pairs")
+    try:
+        knot_pairs = tuple((float(x), float(y)) for x, y in pairs)
+    except OverflowError:
+        knot_pairs = ((math.inf, math.inf),)
+    if not all(math.isfinite(x) and math.isfinite(y) for x, y in knot_pairs):
+        raise RouterFileError(f"{where} must hold finite numbers")
+    # Both ends are scores (or confidences and agreements): outside [0, 1] a knot would
+    # predict what no label can be.
+    if not all(0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in knot_pairs):
+        raise RouterFileError(f"{where} must hold {kind} from 0 to 1")
+    if any(a[0] >= b[0] for a, b in itertools.pairwise(knot_pairs)):
+        raise RouterFileError(f"{where} needs strictly rising x")
+    # An isotonic fit never falls: a falling y would rank a better prediction lower.
+    if any(a[1] > b[1] for a, b in itertools.pairwise(knot_pairs)):
+        raise RouterFileError(f"{where} needs y that never falls (the map is isotonic)")
+    return knot_pairs

@@ -907,14 +907,16 @@ def _add_routing_tools(
         candidates: Annotated[
             list[Annotated[str, Field(max_length=200)]],
             Field(
-                description="Catalog model ids to choose among; empty: every routable model the "
-                "catalog does not list as retired.",
+                description="Catalog model ids to choose among (or models the router file "
+                "labels and prices though the catalog lacks them); empty: every routable model "
+                "the catalog does not list as retired.",
                 max_length=200,
             ),
         ] = [],  # noqa: B006 - pydantic copies defaults
         excluded: Annotated[
             list[Annotated[str, Field(max_length=200)]],
-            Field(description="Catalog model ids never to choose.", max_length=200),
+            Field(description="Catalog model ids (or models the router file labels) never to "
+                  "choose.", max_length=200),
         ] = [],  # noqa: B006
         local_only: Annotated[
             bool,
@@ -1016,8 +1018,11 @@ def _add_routing_tools(
         call, drops candidates that break a constraint (excluded, local-only, context window,
         max cost) and explains the choice, with ranked alternatives. Deterministic. Models the
         catalog lists as retired by today are left out unless named in candidates, and the
-        notes say so. Privacy findings are listed up to 20, with counts per kind and the number left out. Runners-up
-        past what one answer holds are left out and counted in alternatives_omitted.
+        notes say so. confidence (0-1) is the agreement 1 - |observed - predicted| to expect,
+        mapped from the router's held-out predictions; with a router file fitted without that
+        map it is the raw value, and the text says so. Privacy findings are listed up to 20,
+        with counts per kind and the number left out. Runners-up past what one answer holds
+        are left out and counted in alternatives_omitted.
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
             raise ToolError(

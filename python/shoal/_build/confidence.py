@@ -45,7 +45,7 @@ def held_out_pairs(items: Sequence[dict[str, Any]]) -> list[tuple[float, float]]
         held = [item for i, item in enumerate(items) if i % FOLDS == fold]
         router = fit_router(llmrouter_rows(train), name=f"fold-{fold}", dim=shipped.dim,
                             k=shipped.k, similarity_power=shipped.similarity_power,
-                            shrinkage=shipped.shrinkage)
+                            shrinkage=shipped.shrinkage, calibrate_confidence=False)
         for item in held:
             neighbours = router.neighbours(item["question"])
             models = list(item["scores"])
