@@ -17,9 +17,14 @@ from typing import Any
 from shoal import atomic_file
 from shoal._cli_parser import once_each, split_ids, whole_number
 from shoal.excerpts import excerpt
-from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
+from shoal.catalog import (
+    PRICES_ENVIRONMENT_VARIABLE,
+    configured_catalog,
+    did_you_mean,
+    retired,
+)
 from shoal.cost import format_usd
-from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
+from shoal.cli import add_max_file_bytes, check_output_file, options_named, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.router_eval import (
     Evaluation,
@@ -180,8 +185,10 @@ def run_fit(args: argparse.Namespace) -> int:
     labels, spellings = canonical_model_rows(rows, configured_catalog())
     if args.prices is not None:
         _check_prices(labels, prices)
-    router = fit_router(labels, name=args.name, source=source, k=args.k,
-                        calibrate=args.calibrate)
+    logger.info("fitting a router on %s", plural(len(labels), "labelled row"))
+    with options_named({"name": "--name"}):
+        router = fit_router(labels, name=args.name, source=source, k=args.k,
+                            calibrate=args.calibrate)
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
@@ -222,9 +229,16 @@ def _print_fit_notes(
         print(f"note: {plural(conflicts, 'prompt-model pair')} labelled more than once with "
               "different scores; each pair's scores were averaged", file=sys.stderr)
     if unknown:
-        print(f"note: {', '.join(unknown)} not in the catalog: `shoal route` considers a model "
-              "only when the catalog or a price file (--prices, SHOAL_PRICES) knows it",
-              file=sys.stderr)
+        print(f"note: {', '.join(_with_near_matches(model) for model in unknown)} not in the "
+              "catalog: `shoal route` considers a model only when the catalog or a price file "
+              "(--prices, SHOAL_PRICES) knows it", file=sys.stderr)
+
+
+def _with_near_matches(model: str) -> str:
+    """``gpt-4.1-mimi (did you mean 'gpt-4.1-mini', ...?)``: a misspelt label is written to the
+    router as it stands, so the note is where the slip can be caught."""
+    suggestions = configured_catalog().suggest(model)
+    return f"{model} ({did_you_mean(suggestions)})" if suggestions else model
 
 
 def _shown(name: str) -> str:
@@ -357,10 +371,10 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         if args.folds is None or args.test or args.train or args.router:
             raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
         folds = args.folds if args.folds == "task" else _int_folds(args.folds)
-        return cross_validate(read_labelled(args.data, max_file_bytes=args.max_file_bytes),
-                              folds=folds, fit_options={},
-                              catalog=catalog, prices=prices,
-                              output_tokens=args.output_tokens)
+        data = read_labelled(args.data, max_file_bytes=args.max_file_bytes)
+        with options_named({"folds='task'": "--folds task"}):
+            return cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
+                                  prices=prices, output_tokens=args.output_tokens)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
@@ -377,6 +391,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         if held_out:
             _check_held_out(held_out, train)
             catalog = with_priors(catalog, mean_scores(train))
+        logger.info("fitting a router on the %d prompts of --train", len(train))
         router = fit_router(long_rows(train, without=held_out), name="eval")
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
                                  output_tokens=args.output_tokens)
