@@ -184,7 +184,9 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
          "for no limit"),
         (["route", "--output-tokens", "-1", "hi"], "--output-tokens must be an int >= 0, got -1"),
         (["route", "--stickiness-margin", "5", "--previous-model", "gpt-4o", "hi"],
-         "--stickiness-margin must be between 0 and 1"),
+         "--stickiness-margin must be between 0 and 1, got 5\n"),
+        (["route", "--stickiness-margin", "-1", "--previous-model", "gpt-4o", "hi"],
+         "--stickiness-margin must be between 0 and 1, got -1\n"),
         (["route", "--exclude", "gpt-4o-nope", "hi"], "--exclude: unknown model 'gpt-4o-nope'"),
         (["route", "--privacy", "block", "mail ada@lovelace.org"],
          "--privacy block refused the task: found personal data (email in prompt[5:21]). Remove "
@@ -429,6 +431,21 @@ def test_more_errors_name_the_option_typed(capsys, ledger, monkeypatch, argv, me
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(message)
+
+
+def test_fit_and_eval_errors_name_the_option_typed(capsys, tmp_path):
+    labels = tmp_path / "labels.jsonl"  # no task field
+    labels.write_text("".join(
+        json.dumps({"prompt": f"prompt {n}", "model": model, "score": n / 4}) + "\n"
+        for n in range(4) for model in ("gpt-4o", "gpt-4o-mini")
+    ), encoding="utf-8")
+    out = str(tmp_path / "router.json")
+
+    assert run(capsys, "fit", str(labels), "--out", out, "--name", "team@b") == (
+        2, "", "shoal fit: error: --name must be a non-empty string without '@' or control "
+        "characters, got 'team@b'\n")
+    assert run(capsys, "eval", "--data", str(labels), "--folds", "task") == (
+        2, "", "shoal eval: error: --folds task needs a task (or cluster_id) on every prompt\n")
 
 
 def test_fit_names_its_neighbour_count(capsys):

@@ -160,6 +160,9 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
     ("row", "message"),
     [
         ("not json", ":2: not valid JSON"),
+        ('\ufeff{"id": "1", "text": "abc", "expected": []}',
+         ":2: the line starts with a byte order mark (U+FEFF), which only the start of a file "
+         "may carry"),
         ('["a list"]', ":2: expected an object with id and text"),
         ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "personal", '
          '"start": 2, "end": 9}]}', ":2: span [2:9] is not inside the text (3 characters"),

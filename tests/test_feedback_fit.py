@@ -155,6 +155,27 @@ def test_fit_notes_models_that_route_cannot_consider(
     assert "no-such-model-x not in the catalog" in err and "gpt-4o" not in err
 
 
+def test_fit_offers_the_near_matches_of_a_misspelt_model_as_every_command_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    data = tmp_path / "labels.jsonl"
+    rows = [
+        {"prompt": "Sort a list in Python.", "model": "gpt-4.1-mimi", "score": 1.0},
+        {"prompt": "Sort a list in Python.", "model": "gpt-4o", "score": 0.5},
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert main(["route", "hello", "--candidates", "gpt-4.1-mimi"]) == 2
+    elsewhere = capsys.readouterr().err
+
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "1"]) == 0
+
+    err = capsys.readouterr().err
+    hint = "did you mean 'gpt-4.1-mini', "
+    assert hint in elsewhere
+    assert f"note: gpt-4.1-mimi ({hint}" in err and "?) not in the catalog" in err
+
+
 def test_route_considers_a_model_a_price_file_adds(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -89,6 +89,18 @@ def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -
         shoal.fit_budgets  # noqa: B018 - the lookup is the test
 
 
+def test_dir_and_tab_completion_list_the_names_that_load_on_first_use() -> None:
+    import rlcompleter
+
+    completer = rlcompleter.Completer({"shoal": shoal})
+
+    assert set(shoal.__all__) <= set(dir(shoal))
+    assert {"__version__", "__doc__", "BACKEND"} <= set(dir(shoal))
+    assert dir(shoal) == sorted(dir(shoal))
+    assert completer.complete("shoal.fit_r", 0) == "shoal.fit_router("
+    assert completer.complete("shoal.load_r", 0) == "shoal.load_router("
+
+
 def test_readme_python_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
     monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))

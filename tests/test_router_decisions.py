@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shoal._backend import BACKEND
+from shoal.catalog import load_catalog
 from shoal.feedback import FeedbackError, outcomes_as_rows, record_outcome
 from shoal.router import (
     RAW_CONFIDENCE,
@@ -25,6 +26,7 @@ DATA = Path(__file__).parent / "data" / "llmrouter"
 CODE_PROMPT = "Write a Python function that checks whether a string is a palindrome."
 MAIL = "maria.gonzalez@gmail.com"
 KEY = "AKIAQYLPMN5HHHFPZAM2"
+MT_BENCH = Path(__file__).parents[1] / "python" / "shoal" / "data" / "mt_bench_questions.jsonl"
 HOSTED_AND_LOCAL = ["gpt-4o", "gpt-4.1-mini", "llama-3.1-8b-instruct", "qwen2.5-72b-instruct"]
 
 
@@ -481,10 +483,47 @@ def test_a_batch_that_costs_more_routed_says_so() -> None:
                                savings_fraction=fraction)
         return render.routing_batch([], BatchResult((), summary)).splitlines()[-1]
 
-    assert summary_line(0.0123, 0.001, 1 - 0.0123 / 0.001).endswith("routing costs 1130% more")
+    # Past double, a multiple ("12 times as much" rather than "1130% more"), with what it buys.
+    assert summary_line(0.0123, 0.001, 1 - 0.0123 / 0.001).endswith(
+        "routing costs 12 times as much, for 0.100 higher mean predicted quality")
+    assert summary_line(0.0037, 0.001, 1 - 0.0037 / 0.001).endswith(
+        "routing costs 3.7 times as much, for 0.100 higher mean predicted quality")
+    assert summary_line(0.0012, 0.001, 1 - 0.0012 / 0.001).endswith(
+        "routing costs 20% more, for 0.100 higher mean predicted quality")
+    assert summary_line(0.01, 0.005, 1 - 0.01 / 0.005).endswith(
+        "routing costs 2.0 times as much, for 0.100 higher mean predicted quality")
     assert summary_line(0.01, 0.2, 0.95).endswith("routing saves 95%")
     assert summary_line(0.01, 0.0, None).endswith("routing costs $0.01 more")
     assert summary_line(0.0, 0.0, None).endswith("routing costs the same")
+
+
+def test_a_batch_compared_with_an_open_weight_model_says_which_prompts_made_it_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    batch = tmp_path / "prompts.jsonl"
+    questions = MT_BENCH.read_text(encoding="utf-8").splitlines()[:9]
+    batch.write_text("\n".join(questions) + "\n\n"
+                     + json.dumps({"prompt": f"Draft a reply to {MAIL}."}) + "\n"
+                     + json.dumps({"prompt": f"Thank {MAIL} for the call."}) + "\n",
+                     encoding="utf-8")
+    assert main(["route", "--file", str(batch), "--privacy", "off", "--json"]) == 0
+    everywhere = json.loads(capsys.readouterr().out)["summary"]
+
+    assert main(["route", "--file", str(batch), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert main(["route", "--file", str(batch)]) == 0
+    table = capsys.readouterr().out.splitlines()
+
+    local, hosted = (load_catalog().model(s["strongest_model"]) for s in (summary, everywhere))
+    assert local.open_weights and not hosted.open_weights
+    assert (summary["kept_local"], everywhere["kept_local"]) == (2, 0)
+    assert table[-2].startswith(f"always {local.id}: ")
+    assert table[-1] == (
+        "note: 2 prompts (lines 11, 12) hold private data and were kept on open-weight models run "
+        "locally, so the batch is compared with the strongest of those that all 11 prompts "
+        f"could use ({local.id}), not with the strongest model of all")
 
 
 # ---- arguments and messages of decisions ----

@@ -505,6 +505,87 @@ def test_fit_and_eval_read_past_a_byte_order_mark(
     assert main(["eval", "--train", str(rows), "--test", str(items)]) == 0
 
 
+def test_a_byte_order_mark_inside_a_file_is_named_where_it_stands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # What `cat a.jsonl b.jsonl` makes of two files that each start with one.
+    lines = [json.dumps(row) for row in label_rows()]
+    data = tmp_path / "labels.jsonl"
+    data.write_text("\ufeff" + "\n".join(lines[:4]) + "\n\ufeff" + "\n".join(lines[4:]) + "\n",
+                    encoding="utf-8")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Say hi."}\n\ufeff{"prompt": "Say bye."}\n', encoding="utf-8")
+    stray = ("the line starts with a byte order mark (U+FEFF), which only the start of a file "
+             "may carry (joining files with `cat` leaves one where each began); remove it\n")
+
+    assert error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json")) == (
+        f"shoal fit: error: {data}:5: {stray}")
+    assert error_of(capsys, "eval", "--data", str(data), "--folds", "2") == (
+        f"shoal eval: error: {data}:5: {stray}")
+    assert error_of(capsys, "route", "--file", str(prompts)) == (
+        f"shoal route: error: {prompts}:2: {stray}")
+
+
+def test_rows_in_a_json_file_are_pointed_to_a_jsonl_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.json", label_rows())
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"question": "Say hi."\n{"scores": {}}]\n', encoding="utf-8")
+
+    assert error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json")) == (
+        f"shoal fit: error: {data}: not valid JSON (line 2, column 1: Extra data); it holds one "
+        "JSON value per line, which fit and eval read from a .jsonl file: name it labels.jsonl\n")
+    assert "name it labels.jsonl" in error_of(capsys, "eval", "--data", str(data), "--folds", "2")
+    assert ".jsonl" not in error_of(capsys, "eval", "--data", str(broken), "--folds", "2")
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [({"prompt": "Say hi.", "model": MATHS}, "the row has no score; give a number in [0, 1]"),
+     ({"prompt": "Say hi.", "model": MATHS, "score": None},
+      "score must be a number in [0, 1], got null"),
+     ({"prompt": "Say hi.", "model": MATHS, "score": 1, "input_tokens": 1.5},
+      "input_tokens must be a whole number >= 0, got 1.5"),
+     ({"prompt": "Say hi.", "model": MATHS, "score": 1, "output_tokens": 1.5},
+      "output_tokens must be a whole number >= 0, got 1.5"),
+     ({"prompt": "Say hi.", "model": MATHS, "score": 1, "input_tokens": -1},
+      "input_tokens must be a whole number >= 0, got -1"),
+     ({"prompt": "Say hi.", "model": MATHS, "score": 1, "output_tokens": -1},
+      "output_tokens must be a whole number >= 0, got -1"),
+     ({"prompt": "Say hi.", "model": MATHS, "score": 1, "output_tokens": "12"},
+      "output_tokens must be a whole number >= 0, got '12'")],
+)
+def test_a_rows_missing_or_mistyped_field_is_said_in_json_terms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], row: dict[str, object], problem: str,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", [*label_rows(), row])
+
+    err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json"))
+
+    assert err == f"shoal fit: error: {data}:13: {problem}\n"
+
+
+def test_a_key_given_twice_in_a_label_file_is_refused_by_name_and_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = [json.dumps(row) for row in label_rows()]
+    lines[2] = f'{{"prompt": "Say hi.", "model": "{MATHS}", "score": 0.0, "score": 1.0}}'
+    data = tmp_path / "labels.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = tmp_path / "items.json"
+    items.write_text(f'[{{"question": "Say hi.", "scores": {{"{MATHS}": 1.0, "{POEMS}": 0.0}}}},'
+                     f' {{"question": "Say bye.", "scores": {{"{MATHS}": 0.0, "{MATHS}": 1.0}}}}]',
+                     encoding="utf-8")
+
+    assert error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json")) == (
+        f"shoal fit: error: {data}:3: the field 'score' is given more than once; give each field "
+        "once (only the last would be read)\n")
+    assert error_of(capsys, "eval", "--data", str(items), "--folds", "2") == (
+        f"shoal eval: error: {items}: list item 1 (counting from 0): scores gives '{MATHS}' more "
+        "than once; give each once (only the last would be read)\n")
+
+
 def test_eval_on_sparse_labels_says_what_it_needs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -125,3 +125,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'shoal' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    # The public names load on first use, so the module's own namespace lacks them until then;
+    # dir() (and with it tab completion) lists them as if they were there.
+    return sorted({*globals(), *__all__})

@@ -18,11 +18,15 @@ class BatchSummary:
         routed_cost_usd: Expected cost of the chosen models, summed.
         routed_quality: Mean predicted quality of the chosen models.
         strongest_model: The candidate with the highest mean predicted quality among those
-            eligible for every prompt, or None when no candidate was.
+            eligible for every prompt, or None when no candidate was. When a prompt is kept
+            local (``kept_local``), only open-weight models are eligible for it, so this is the
+            strongest open-weight model rather than the strongest hosted one.
         strongest_cost_usd: Expected cost of sending every prompt to it.
         strongest_quality: Its mean predicted quality.
         savings_fraction: ``1 - routed / strongest`` cost, or None without a strongest model or
             when it costs nothing.
+        kept_local: Prompts whose private data kept them on open-weight models run locally
+            (privacy 'local').
     """
 
     prompts: int
@@ -32,6 +36,7 @@ class BatchSummary:
     strongest_cost_usd: float
     strongest_quality: float
     savings_fraction: float | None
+    kept_local: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,13 @@ def summarise(decisions: Sequence[RoutingDecision]) -> BatchSummary:
         strongest_cost_usd=cost,
         strongest_quality=quality,
         savings_fraction=savings,
+        kept_local=sum(kept_local(decision) for decision in decisions),
     )
+
+
+def kept_local(decision: RoutingDecision) -> bool:
+    """Whether the prompt's private data kept it on open-weight models run locally."""
+    return decision.privacy is not None and decision.privacy.action == "kept_local"
 
 
 def _strongest(decisions: Sequence[RoutingDecision]) -> tuple[str | None, float, float]:

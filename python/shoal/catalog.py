@@ -64,7 +64,7 @@ class UnknownModelError(ValueError):
         self.model_id = model_id
         self.suggestions = suggestions
         if suggestions:
-            hint = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+            hint = did_you_mean(suggestions)
         else:
             hint = "no close match; `shoal models` (MCP: shoal://catalog) lists every id"
         super().__init__(
@@ -72,6 +72,12 @@ class UnknownModelError(ValueError):
             "add yours with a user price file, --prices FILE or SHOAL_PRICES: see 'Your own "
             "prices and models' in shoal's README)"
         )
+
+
+def did_you_mean(suggestions: Sequence[str]) -> str:
+    """``did you mean 'gpt-4.1-mini', 'gpt-4o-mini'?``: the near matches of a model id that
+    `Catalog.suggest` found, as every command offers them."""
+    return "did you mean " + ", ".join(repr(suggestion) for suggestion in suggestions) + "?"
 
 
 @dataclass(frozen=True)

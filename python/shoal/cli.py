@@ -144,13 +144,14 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="choose a model for a prompt, or for every prompt in a JSONL file",
         description="Choose the model that should answer a prompt: the best predicted quality per "
         "dollar among the candidates that meet the constraints. With --file, route a batch and "
-        "compare its total cost with always using the strongest candidate. A catalog model "
-        "costs its catalog price for this prompt's tokens and --output-tokens (a cost_usd in "
-        "`shoal fit`'s rows does not change it); a model a --router file labels that the "
-        "catalog lacks costs the mean cost_usd of its label rows, its only price. Confidence "
-        "(0-1) is the agreement 1 - |observed - predicted| to expect, mapped from the router's "
-        "held-out predictions; a router fitted without that map reports the raw value "
-        "(neighbour evidence times similarity), and the output says so.",
+        "compare its total cost with always using the strongest candidate every prompt could "
+        "use (an open-weight one when a prompt holding private data is kept local, which a note "
+        "says). A catalog model costs its catalog price for this prompt's tokens and "
+        "--output-tokens (a cost_usd in `shoal fit`'s rows does not change it); a model a "
+        "--router file labels that the catalog lacks costs the mean cost_usd of its label rows, "
+        "its only price. Confidence (0-1) is the agreement 1 - |observed - predicted| to expect, "
+        "mapped from the router's held-out predictions; a router fitted without that map "
+        "reports the raw value (neighbour evidence times similarity), and the output says so.",
     )
     route.add_argument("prompt", nargs="?", help="the prompt to route ('-' reads stdin)")
     route.add_argument(
@@ -797,18 +798,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit status a shell gives a command stopped by Ctrl-C: 128 + SIGINT (2).
+INTERRUPTED_STATUS = 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoal` command."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command = "shoal"
+    try:
+        args = build_parser().parse_args(argv)
+        # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
+        command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
+        return _run(command, args)
+    except KeyboardInterrupt:
+        # Ctrl-C is how a user stops a long command: one line and the shell's status, not a
+        # traceback (not under -v either: where it stopped is no fault to debug). A file being
+        # written is left as it was, as every output file is replaced in one step
+        # (shoal.atomic_file). `shoal serve` stops quietly in its transports.
+        print(f"{command}: interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
+
+
+def _run(command: str, args: argparse.Namespace) -> int:
+    """Run the subcommand ``args`` chose; a user's mistake is one line naming ``command``."""
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
-
-    # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
-    command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
     try:
         with summaries_kept_off_stdout(args):
             return int(args.handler(args) or 0)
@@ -871,7 +888,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.http:
         # Read before the start-up log, as the other files are; read_token calls its file
         # "the token file", which the user typed as --token-file.
-        with _options_named({"the token file": "--token-file"}):
+        with options_named({"the token file": "--token-file"}):
             token = read_token(args.token_file)
     # Without a file tool there is no folder to guard, so a host may start it anywhere.
     roots = _file_tool_roots(args.root) if args.root or _serves_file_tools(groups) else []
@@ -1197,7 +1214,7 @@ def _budget(args: argparse.Namespace) -> int:
         with _errors_in_file("messages file", args.messages):
             messages, tools = _chat_request(text, system_as_message=False)
             messages = parse_messages(messages)
-        with _options_named(BUDGET_OPTIONS):
+        with options_named(BUDGET_OPTIONS):
             trimmed = trim_chat(messages, budget_tokens=args.budget, model=args.model,
                                 tools=tools)
         if args.output is not None:
@@ -1232,7 +1249,7 @@ def _budget(args: argparse.Namespace) -> int:
     elif not args.truncate_last:
         raise ValueError("--min-truncated-tokens goes with --truncate-last")
     _check_root_folders(args.root, "files are read only from folders")
-    with _options_named(BUDGET_OPTIONS):
+    with options_named(BUDGET_OPTIONS):
         plan = fit_budget(
             parsed,
             budget_tokens=args.budget,
@@ -1312,7 +1329,7 @@ def _ledger(args: argparse.Namespace) -> int:
     result: Any
     if args.action == "record":
         # A count left out is 0, as in Python and MCP; record_usage refuses a call of no tokens.
-        with _options_named(LEDGER_OPTIONS):
+        with options_named(LEDGER_OPTIONS):
             result = record_usage(
                 args.scope,
                 args.model,
@@ -1327,13 +1344,13 @@ def _ledger(args: argparse.Namespace) -> int:
             )
         text = spend_render.usage_record(result)
     elif args.action == "limit":
-        with _options_named(LEDGER_OPTIONS):
+        with options_named(LEDGER_OPTIONS):
             result = set_limit(args.scope, args.usd, hard=not args.soft, period=args.period)
         text = spend_render.budget_limit(result)
     else:
         # Reading: a ledger file that is not there is a mistyped path, not one with no spend.
         ledger = open_ledger(must_exist=True)
-        with _options_named(LEDGER_OPTIONS):
+        with options_named(LEDGER_OPTIONS):
             result = ledger.budget_status(args.scope, window_hours=args.window)
         text = spend_render.budget_status(result)
     if args.json:
@@ -1381,7 +1398,7 @@ def _report(args: argparse.Namespace) -> int:
     # since"), and a plain word is an option only where it leads the message.
     options = {"since": "--since", "until": "--until", "than since": "than --since",
                "scope": "--scope", "baseline": "--baseline", "bucket": "--bucket"}
-    with _options_named(options):
+    with options_named(options):
         report = savings_report(args.scope, since=args.since, until=args.until,
                                 baseline=args.baseline, bucket=args.bucket)
     if args.svg is not None:
@@ -1425,7 +1442,7 @@ def _read_prompts(path: Path) -> dict[int, str]:
     each under its line number in the file, in file order. A byte order mark before the first
     line is read past, as ``shoal fit`` reads past it.
     """
-    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
+    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, json_line_error
 
     text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
     prompts = {}
@@ -1435,7 +1452,7 @@ def _read_prompts(path: Path) -> dict[int, str]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            raise ValueError(f"{path}:{number}: {json_line_error(line, error)}") from None
         prompt = _prompt_of(row, f"{path}:{number}")
         if _has_lone_surrogate(prompt):
             raise ValueError(f"{path}:{number}: the prompt has an unpaired surrogate escape")
@@ -1529,7 +1546,7 @@ def _route(args: argparse.Namespace) -> int:
         options["router"] = load_router(router_file)
     if args.prompt is not None:
         prompt = _read_stdin() if args.prompt == "-" else args.prompt
-        with _options_named(ROUTE_OPTIONS):
+        with options_named(ROUTE_OPTIONS):
             decision = route(prompt, **options)
         if args.json:
             _print_json(decision.to_dict())
@@ -1541,8 +1558,9 @@ def _route(args: argparse.Namespace) -> int:
     from shoal.router import NoEligibleModelError, PrivacyBlockedError
 
     prompts = _read_prompts(args.file)
+    logger.info("routing %s from %s", render.plural(len(prompts), "prompt"), args.file)
     decisions = []
-    with _options_named(ROUTE_OPTIONS):
+    with options_named(ROUTE_OPTIONS):
         for line, prompt in prompts.items():
             try:
                 decisions.append(route(prompt, **options))
@@ -1638,7 +1656,7 @@ def _feedback(args: argparse.Namespace) -> int:
         raise ValueError(f"{given} has no text: give the task text, or leave the option out "
                          "to keep the prompt recorded before")
     options = {"prompt": given, "cost_usd": "--cost", "note": "--note", "db_path": "--db"}
-    with _options_named(options):
+    with options_named(options):
         result = record_outcome(
             args.decision_id,
             args.model,
@@ -1725,7 +1743,7 @@ def _read_stdin(
 
 
 @contextmanager
-def _options_named(options: Mapping[str, str]) -> Iterator[None]:
+def options_named(options: Mapping[str, str]) -> Iterator[None]:
     """Report a library error under the options the user typed, not the parameters they set.
 
     The library names its parameters (``max_tokens must be at least 0``), as Python callers and
@@ -1780,7 +1798,7 @@ def _count(args: argparse.Namespace) -> int:
     else:
         text = _text_arguments(args.text)
     if args.limit is not None:
-        with _options_named(COUNT_OPTIONS):
+        with options_named(COUNT_OPTIONS):
             limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
         if args.json:
             _print_json(dataclasses.asdict(limited))
@@ -2015,7 +2033,7 @@ def _truncate(args: argparse.Namespace) -> int:
     _use_ledger_and_prices(args)
     side = "tail" if args.tail else "head"
     text = _input_text(args)
-    with _options_named(CUT_OPTIONS):
+    with options_named(CUT_OPTIONS):
         result = truncate(text, args.max_tokens, side=side, **_token_options(args))  # type: ignore[arg-type]
     if args.json:
         _print_json(dataclasses.asdict(result))
@@ -2038,7 +2056,7 @@ def _split(args: argparse.Namespace) -> int:
     if args.out_dir is not None:
         _check_out_dir(args.out_dir)
     text = _input_text(args)
-    with _options_named(CUT_OPTIONS):
+    with options_named(CUT_OPTIONS):
         result = split_chunks(text, args.max_tokens, **_token_options(args))  # type: ignore[arg-type]
     if args.out_dir is not None:
         args.out_dir.mkdir(exist_ok=True)
@@ -2306,12 +2324,12 @@ def _cost(args: argparse.Namespace) -> int:
         # A model named twice by two spellings (gpt-4o, openai/gpt-4o) is refused by the pricing.
         compared = {"models": "--compare"}
         if plan is None:
-            with _options_named({**named, **compared}):
+            with options_named({**named, **compared}):
                 rows = compare_costs(models, baseline=args.baseline, catalog=catalog,
                                      **workload)
         else:
             # A plan step's keys are the library's names, so only --compare is renamed.
-            with _plan_step_errors(args.plan), _options_named(compared):
+            with _plan_step_errors(args.plan), options_named(compared):
                 rows = compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
         if args.json:
             _print_json([dataclasses.asdict(row) for row in rows])
@@ -2320,7 +2338,7 @@ def _cost(args: argparse.Namespace) -> int:
         return 0
 
     if plan is None:
-        with _options_named(named):
+        with options_named(named):
             result = estimate_cost(args.model, catalog=catalog, **workload)
     else:
         with _plan_step_errors(args.plan):

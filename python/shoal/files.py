@@ -528,20 +528,37 @@ def read_json_file(
     return parse_json(text, os.fspath(path))
 
 
-def parse_json(text: str, shown: str) -> Any:
-    """The JSON document in ``text``, read from ``shown`` (a file, or standard input).
+def parse_json(
+    text: str, shown: str,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
+    """The JSON document in ``text``, read from ``shown`` (a file, or standard input), each
+    object made by ``object_pairs_hook`` when given (as `json.loads` takes it).
 
     Raises:
         ValueError: Text that is not JSON, or JSON nested too deeply to parse, named by where.
     """
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
     except json.JSONDecodeError as error:
         raise ValueError(
             f"{shown}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
     except RecursionError:
         raise ValueError(f"{shown}: JSON nested too deeply") from None
+
+
+def json_line_error(line: str, error: json.JSONDecodeError) -> str:
+    """Why one line of a JSON Lines file is not JSON, for the error that names the line.
+
+    A byte order mark opening any line but the first is what joining files with ``cat`` leaves
+    where each began; Python's own message for it names a codec ("decode using utf-8-sig").
+    """
+    if line.startswith("\ufeff"):
+        return ("the line starts with a byte order mark (U+FEFF), which only the start of a "
+                "file may carry (joining files with `cat` leaves one where each began); remove "
+                "it")
+    return f"not valid JSON ({error.msg})"
 
 
 def read_text_stream(

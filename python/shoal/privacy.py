@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal._backend import core
-from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, read_text_file
+from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, json_line_error, read_text_file
 from shoal.tokens import check_unicode
 
 logger = logging.getLogger(__name__)
@@ -305,9 +305,10 @@ def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]
     """The id, text and expected spans of one labelled row, checked; errors name ``where``."""
     try:
         row = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as error:
-        reason = getattr(error, "msg", "nested too deeply")
-        raise ValueError(f"{where}: not valid JSON ({reason})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: {json_line_error(line, error)}") from None
+    except RecursionError:
+        raise ValueError(f"{where}: not valid JSON (nested too deeply)") from None
     if not isinstance(row, dict) or not isinstance(row.get("id"), str) \
             or not isinstance(row.get("text"), str) or not isinstance(row.get("expected"), list):
         raise ValueError(f"{where}: expected an object with id and text (strings) and expected "

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from shoal.batch import BatchResult, BatchSummary
+from shoal.batch import BatchResult, BatchSummary, kept_local
 from shoal.cost import (
     CostComparison,
     CostEstimate,
@@ -18,6 +18,7 @@ from shoal.cost import (
     format_usd_per_mtok,
     price_basis,
 )
+from shoal.excerpts import first_few
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
@@ -475,7 +476,8 @@ def routing_batch(prompts: Sequence[str], result: BatchResult, *,
                   lines: Sequence[int] | None = None) -> str:
     """A table of choices, each with its prompt's line (``lines``; else its place, from 1) and
     decision id (what ``record_outcome`` takes), then the batch's cost against always using
-    the strongest model.
+    the strongest model every prompt could use, with a note when prompts kept local made that
+    an open-weight one.
 
     Each prompt is shown redacted (secrets and personal data as ``[kind]``): the table lands in
     terminals, logs and CI output that the prompt itself was never meant for.
@@ -503,22 +505,54 @@ def routing_batch(prompts: Sequence[str], result: BatchResult, *,
             f"always {summary.strongest_model}: {usd(summary.strongest_cost_usd)}, mean "
             f"predicted quality {summary.strongest_quality:.3f}; {_routing_saving(summary)}"
         )
+        if summary.kept_local:
+            table.append(_kept_local_note(result, numbers))
     return "\n".join(table)
 
 
+def _kept_local_note(result: BatchResult, numbers: Sequence[int]) -> str:
+    """Why the batch is compared with an open-weight model: the model compared with must be
+    one every prompt could use, and a prompt kept local can use open-weight models only."""
+    kept = [str(number) for number, decision in zip(numbers, result.decisions, strict=True)
+            if kept_local(decision)]
+    where = f"line{'s' if len(kept) > 1 else ''} {first_few(kept, len(kept))}"
+    summary = result.summary
+    return (f"note: {plural(len(kept), 'prompt')} ({where}) "
+            f"{'holds' if len(kept) == 1 else 'hold'} private data and "
+            f"{'was' if len(kept) == 1 else 'were'} kept on open-weight models run locally, so "
+            f"the batch is compared with the strongest of those that all {summary.prompts:,} "
+            f"prompts could use ({summary.strongest_model}), not with the strongest model of "
+            "all")
+
+
 def _routing_saving(summary: BatchSummary) -> str:
-    """``routing saves 94%``, or ``routing costs 12% more`` when the routed picks cost more than
-    the strongest model (under privacy 'local' that model must be open-weight, as it has to be
-    eligible for every prompt, and can be cheap); never a negative saving."""
+    """``routing saves 94%``; when the routed picks cost more than the model compared with
+    (prompts kept local make that an open-weight one, which can be cheap), how much more and
+    the predicted quality it buys: ``routing costs 3.7 times as much, for 0.069 higher mean
+    predicted quality``. Never a negative saving, and past double a multiple, which reads where
+    ``270% more`` does not."""
     fraction = summary.savings_fraction
     if fraction is None:
         # The strongest model costs nothing here, so there is no share to give.
         if summary.routed_cost_usd > 0:
             return f"routing costs {usd(summary.routed_cost_usd)} more"
         return "routing costs the same"
-    if fraction < 0:
-        return f"routing costs {-fraction:.0%} more"
-    return f"routing saves {fraction:.0%}"
+    if fraction >= 0:
+        return f"routing saves {fraction:.0%}"
+    ratio = 1 - fraction
+    if ratio < 2:
+        dearer = f"{-fraction:.0%} more"
+    else:
+        dearer = f"{ratio:,.{1 if ratio < 10 else 0}f} times as much"
+    return f"routing costs {dearer}, for {_quality_difference(summary)}"
+
+
+def _quality_difference(summary: BatchSummary) -> str:
+    """``0.069 higher mean predicted quality``, as the two summary lines round it."""
+    difference = round(summary.routed_quality, 3) - round(summary.strongest_quality, 3)
+    if abs(difference) < 0.0005:
+        return "the same mean predicted quality"
+    return f"{abs(difference):.3f} {'higher' if difference > 0 else 'lower'} mean predicted quality"
 
 
 def preview(text: str, width: int = 60) -> str:

@@ -17,9 +17,14 @@ from typing import Any
 from shoal import atomic_file
 from shoal._cli_parser import once_each, split_ids, whole_number
 from shoal.excerpts import excerpt
-from shoal.catalog import PRICES_ENVIRONMENT_VARIABLE, configured_catalog, retired
+from shoal.catalog import (
+    PRICES_ENVIRONMENT_VARIABLE,
+    configured_catalog,
+    did_you_mean,
+    retired,
+)
 from shoal.cost import format_usd
-from shoal.cli import add_max_file_bytes, check_output_file, price_file_input
+from shoal.cli import add_max_file_bytes, check_output_file, options_named, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.router_eval import (
     Evaluation,
@@ -186,9 +191,11 @@ def run_fit(args: argparse.Namespace) -> int:
     labels, spellings = canonical_model_rows(rows, configured_catalog())
     if args.prices is not None:
         _check_prices(labels, prices)
-    router = fit_router(labels, name=args.name, source=source, k=args.k,
-                        calibrate=args.calibrate, calibrate_confidence=args.calibrate,
-                        catalog=configured_catalog())
+    logger.info("fitting a router on %s", plural(len(labels), "labelled row"))
+    with options_named({"name": "--name"}):
+        router = fit_router(labels, name=args.name, source=source, k=args.k,
+                            calibrate=args.calibrate, calibrate_confidence=args.calibrate,
+                            catalog=configured_catalog())
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
@@ -239,16 +246,16 @@ def _print_fit_notes(
         print(f"note: {plural(conflicts, 'prompt-model pair')} labelled more than once with "
               "different scores; each pair's scores were averaged", file=sys.stderr)
     if observed:
-        print(f"note: {', '.join(observed)} not in the catalog: `shoal route` prices "
-              f"{'it' if len(observed) == 1 else 'each'} at the mean cost_usd of its rows, "
-              "whatever the prompt's length", file=sys.stderr)
+        print(f"note: {_named_with_near_matches(observed)} not in the catalog: `shoal route` "
+              f"prices {'it' if len(observed) == 1 else 'each'} at the mean cost_usd of its "
+              "rows, whatever the prompt's length", file=sys.stderr)
     if unpriced:
         price_file_only = [model for model in unpriced if model in prices]
         also = (f" ({', '.join(price_file_only)} priced by --prices, which prices `shoal eval` "
                 "only unless it is a catalog file)" if price_file_only else "")
-        print(f"note: {', '.join(unpriced)} not in the catalog and no cost_usd in the rows: "
-              f"`shoal route` cannot price {'it' if len(unpriced) == 1 else 'them'}, so never "
-              f"chooses {'it' if len(unpriced) == 1 else 'them'}{also}; give "
+        print(f"note: {_named_with_near_matches(unpriced)} not in the catalog and no cost_usd "
+              f"in the rows: `shoal route` cannot price {'it' if len(unpriced) == 1 else 'them'}"
+              f", so never chooses {'it' if len(unpriced) == 1 else 'them'}{also}; give "
               f"{'it' if len(unpriced) == 1 else 'each'} a row in a catalog file (--prices, "
               "SHOAL_PRICES) or cost_usd in its rows", file=sys.stderr)
     costed = sorted({str(row["model"]) for row in rows if row.get("cost_usd") is not None
@@ -257,6 +264,17 @@ def _print_fit_notes(
         print(f"note: cost_usd of {', '.join(costed)} kept in the router file; `shoal route` "
               "prices catalog models from the catalog with each prompt's own token count",
               file=sys.stderr)
+
+
+def _named_with_near_matches(models: Sequence[str]) -> str:
+    """``gpt-4.1-mimi (did you mean 'gpt-4.1-mini', ...?)``: a misspelt label is written to the
+    router as it stands, so the note is where the slip can be caught."""
+    catalog = configured_catalog()
+    shown = []
+    for model in models:
+        suggestions = catalog.suggest(model)
+        shown.append(f"{model} ({did_you_mean(suggestions)})" if suggestions else model)
+    return ", ".join(shown)
 
 
 def _shown(name: str) -> str:
@@ -384,10 +402,10 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         if args.folds is None or args.test or args.train or args.router:
             raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
         folds = args.folds if args.folds == "task" else _int_folds(args.folds)
-        return cross_validate(read_labelled(args.data, max_file_bytes=args.max_file_bytes),
-                              folds=folds, fit_options={},
-                              catalog=catalog, prices=prices,
-                              output_tokens=args.output_tokens)
+        data = read_labelled(args.data, max_file_bytes=args.max_file_bytes)
+        with options_named({"folds='task'": "--folds task"}):
+            return cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
+                                  prices=prices, output_tokens=args.output_tokens)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
@@ -404,6 +422,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         if held_out:
             _check_held_out(held_out, train)
             catalog = with_priors(catalog, mean_scores(train))
+        logger.info("fitting a router on the %d prompts of --train", len(train))
         router = fit_router(long_rows(train, without=held_out), name="eval")
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
                                  output_tokens=args.output_tokens)

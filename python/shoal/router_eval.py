@@ -31,15 +31,17 @@ import json
 import logging
 import math
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, load_catalog
-from shoal.excerpts import unknown_field
+from shoal.excerpts import excerpt, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
+    json_line_error,
     parse_json,
     read_json_file,
     read_text_file,
@@ -310,11 +312,12 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
             continue
         where = f"{file}:{number}"
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_object)
         except json.JSONDecodeError as error:
-            raise EvaluationError(f"{where}: not valid JSON ({error.msg})") from None
+            raise EvaluationError(f"{where}: {json_line_error(line, error)}") from None
         except RecursionError:
             raise EvaluationError(f"{where}: JSON nested too deeply") from None
+        _refuse_repeated_keys(row, where)
         try:
             checked.append((row, check_label_row(row, where)))
         except RouterFileError as error:
@@ -323,10 +326,11 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
 
 
 def _json_list(file: Path, max_file_bytes: int) -> list[Any]:
+    text = _read_text(file, max_file_bytes)
     try:
-        items = parse_json(_read_text(file, max_file_bytes), str(file))
+        items = parse_json(text, str(file), object_pairs_hook=_object)
     except ValueError as error:
-        raise EvaluationError(str(error)) from None
+        raise EvaluationError(f"{error}{_json_lines_hint(file, text)}") from None
     if not isinstance(items, list):
         raise EvaluationError(f"{file}: expected a JSON list of LLMRouter items "
                               "{question, scores}, or name a .jsonl file of rows "
@@ -334,9 +338,53 @@ def _json_list(file: Path, max_file_bytes: int) -> list[Any]:
     return items
 
 
+def _json_lines_hint(file: Path, text: str) -> str:
+    """What to do with JSON Lines (rows, one a line) in a file not named ``.jsonl``, which is
+    read as one JSON document and fails at its second line: nothing for other broken JSON."""
+    lines = [line for line in text.splitlines() if line.strip()][:2]
+    try:
+        if len(lines) < 2 or not all(json.loads(line) for line in lines):
+            return ""
+    except (ValueError, RecursionError):
+        return ""
+    return (f"; it holds one JSON value per line, which fit and eval read from a .jsonl file: "
+            f"name it {file.with_suffix('.jsonl').name}")
+
+
+class _RepeatedKey(dict[str, Any]):
+    """A JSON object that gives a key more than once, which a JSON reader answers by keeping
+    the last value: one of two scores for a model would be lost without a word."""
+
+    def __init__(self, pairs: list[tuple[str, Any]], key: str) -> None:
+        super().__init__(pairs)
+        self.key = key
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object of a label file as read: a plain dict, or a `_RepeatedKey` to refuse."""
+    read = dict(pairs)
+    if len(read) == len(pairs):
+        return read
+    counts = Counter(key for key, _ in pairs)
+    return _RepeatedKey(pairs, next(key for key, count in counts.items() if count > 1))
+
+
+def _refuse_repeated_keys(row: object, where: str) -> None:
+    """Refuse a row, or a field of it (an LLMRouter item's scores), that gives a key twice."""
+    if isinstance(row, _RepeatedKey):
+        raise EvaluationError(f"{where}: the field {excerpt(row.key)} is given more than once; "
+                              "give each field once (only the last would be read)")
+    if isinstance(row, Mapping):
+        for name, value in row.items():
+            if isinstance(value, _RepeatedKey):
+                raise EvaluationError(f"{where}: {name} gives {excerpt(value.key)} more than "
+                                      "once; give each once (only the last would be read)")
+
+
 def _from_llmrouter(item: object, where: str) -> LabelledPrompt:
     if not isinstance(item, Mapping):
         raise EvaluationError(f"{where}: an item must be a JSON object, got {type(item).__name__}")
+    _refuse_repeated_keys(item, where)
     unknown = unknown_field(item, LLMROUTER_FIELDS)
     if unknown is not None:
         raise EvaluationError(
@@ -808,11 +856,11 @@ def cross_validate(
     for fold in sorted(set(assignment)):
         train = [p for p, f in zip(prompts, assignment, strict=False) if f != fold]
         held = [i for i, f in enumerate(assignment) if f == fold]
+        logger.info("fold %s: fitting on %d prompts, %d held out", fold, len(train), len(held))
         router = fit_router(long_rows(train), name=f"fold-{fold}", **fit_options)
         rows = predict(router, [prompts[i] for i in held], models, catalog)
         for i, row in zip(held, rows, strict=True):
             predictions[i] = row
-        logger.info("fold %s: %d train, %d held out", fold, len(train), len(held))
     costs = cost_table(prompts, models, catalog=catalog, prices=prices,
                        output_tokens=output_tokens)
     count = len(set(assignment))

@@ -62,7 +62,7 @@ from shoal import atomic_file
 from shoal._backend import core
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
-from shoal.excerpts import plain_number, unknown_field
+from shoal.excerpts import excerpt, plain_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.ledger import MAX_LIMIT_USD
 from shoal.privacy import redact
@@ -420,8 +420,10 @@ def check_label_row(row: object, where: str) -> LabelRow:
         raise RouterFileError(f"{where}: prompt must be a non-empty string")
     if not isinstance(model, str) or not model.strip():
         raise RouterFileError(f"{where}: model must be a non-empty string")
+    if "score" not in row:
+        raise RouterFileError(f"{where}: the row has no score; give a number in [0, 1]")
     if isinstance(score, bool) or not isinstance(score, (int, float)):
-        raise RouterFileError(f"{where}: score must be a number in [0, 1], got {score!r}")
+        raise RouterFileError(f"{where}: score must be a number in [0, 1], got {excerpt(score)}")
     if not 0.0 <= score <= 1.0:
         raise RouterFileError(f"{where}: score must be in [0, 1], got {score}")
     cost = _optional_number(row, "cost_usd", where)
@@ -478,12 +480,17 @@ def _optional_number(
 
 
 def _optional_count(row: Mapping[str, Any], name: str, where: str) -> int | None:
-    number = _optional_number(row, name, where, MAX_TOKENS_PER_CALL)
-    if number is None:
+    # One wording for whatever is wrong with a count (1.5, -1, "x"), for each count a row has.
+    value = row.get(name)
+    if value is None:
         return None
-    if not number.is_integer():
-        raise RouterFileError(f"{where}: {name} must be a whole number >= 0, got {number!r}")
-    return int(number)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+            or (isinstance(value, float) and not value.is_integer())):
+        raise RouterFileError(f"{where}: {name} must be a whole number >= 0, got {excerpt(value)}")
+    if value > MAX_TOKENS_PER_CALL:
+        raise RouterFileError(f"{where}: {name} must be at most {MAX_TOKENS_PER_CALL:,}, got "
+                              f"{plain_number(value)}; check the units")
+    return int(value)
 
 
 def _validated_rows(

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shoal.excerpts import plain_number
 from shoal.privacy import PrivacyFinding, scan_conversation
 from shoal.tokens import _part_texts, check_unicode
 
@@ -206,7 +207,7 @@ def check_margin(margin: object) -> float:
     if isinstance(margin, bool) or not isinstance(margin, (int, float)):
         raise ValueError(f"stickiness_margin must be a number, got {type(margin).__name__}")
     if not 0.0 <= float(margin) <= 1.0:
-        raise ValueError(f"stickiness_margin must be between 0 and 1, got {margin}")
+        raise ValueError(f"stickiness_margin must be between 0 and 1, got {plain_number(margin)}")
     return float(margin)
 
 

@@ -64,6 +64,10 @@ def serve_stdio(server: MCPServer) -> None:
     """Serve ``server`` over this process's stdin and stdout until the host closes either."""
     try:
         anyio.run(_serve, server)
+    except KeyboardInterrupt:
+        # Ctrl-C in the terminal that runs the server stops it as over HTTP, where uvicorn
+        # takes the signal: quietly, with status 0.
+        logger.debug("interrupted: stopping")
     except BaseExceptionGroup as group:
         # The SDK's writer meets the broken pipe inside its task group; anything else raised
         # with it is a fault of its own and keeps its traceback.

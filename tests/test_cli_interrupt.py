@@ -1,0 +1,162 @@
+"""Ctrl-C (SIGINT) sent to a real `shoal` process in the middle of its work: one line and the
+shell's status 130, no traceback and no output file; `shoal serve` stops quietly with status 0.
+
+Each command runs with -v and is interrupted once its log says the long step has begun, so
+the signal lands in the work, not in start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hang_guard import HANG_GUARD_S, without_hanging
+
+from shoal.cli import main
+
+LLMROUTER_TRAIN = Path(__file__).parent / "data" / "llmrouter" / "train.json"
+
+
+@pytest.fixture(autouse=True)
+def children_take_ctrl_c() -> Iterator[None]:
+    """A shell that starts the tests in the background (`pytest &`) has them ignore SIGINT, and
+    a child inherits that: its Python would then never see the signal these tests send."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(scope="module")
+def big_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """50,472 label rows (5,608 prompts x 9 models) and 5,000 prompts to route: seconds of
+    work on either path, of which the tests see only the start."""
+    folder = tmp_path_factory.mktemp("big")
+    items = json.loads(LLMROUTER_TRAIN.read_text(encoding="utf-8"))
+    labels = folder / "big.jsonl"
+    labels.write_text("".join(
+        json.dumps({"prompt": item["question"], "model": model, "score": score,
+                    "task": f"cluster {item['cluster_id']}"}) + "\n"
+        for item in items for model, score in item["scores"].items()
+    ), encoding="utf-8")
+    prompts = folder / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": item["question"]}) + "\n"
+                               for item in items[:5000]), encoding="utf-8")
+    return labels, prompts
+
+
+def interrupted(folder: Path, started: str, *argv: str) -> tuple[int, str, str]:
+    """Run `shoal -v ARGV` in ``folder``, send SIGINT once a stderr line holds ``started``, and
+    return its status, stdout and stderr."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "shoal", "-v", *argv], cwd=folder,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        try:
+            log = without_hanging(lambda: read_until(process, started))
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=HANG_GUARD_S)
+        finally:
+            process.kill()
+    return process.returncode, out, log + err
+
+
+def read_until(process: subprocess.Popen[str], wanted: str) -> str:
+    """The stderr of ``process`` up to and including the first line that holds ``wanted``."""
+    assert process.stderr is not None
+    log = ""
+    for line in process.stderr:
+        log += line
+        if wanted in line:
+            return log
+    raise AssertionError(f"the command ended before {wanted!r}: {log[-2000:]}")
+
+
+def test_ctrl_c_stops_fit_with_one_line_and_keeps_the_router_it_would_replace(
+    tmp_path: Path, big_inputs: tuple[Path, Path],
+) -> None:
+    labels, _ = big_inputs
+    small = tmp_path / "small.jsonl"
+    with labels.open(encoding="utf-8") as rows:
+        small.write_text("".join(next(rows) for _ in range(18)), encoding="utf-8")  # 2 prompts
+    out = tmp_path / "router.json"
+    assert main(["fit", str(small), "--out", str(out)]) == 0
+    before = out.read_bytes()
+
+    status, stdout, stderr = interrupted(tmp_path, "fitting a router on 50,472 labelled rows",
+                                         "fit", str(labels), "--out", str(out))
+
+    assert status == 130
+    assert stderr.splitlines()[-1] == "shoal fit: interrupted"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stdout == ""
+    assert out.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["router.json", "small.jsonl"]
+
+
+def test_ctrl_c_stops_a_cross_validation_before_it_writes_anything(
+    tmp_path: Path, big_inputs: tuple[Path, Path],
+) -> None:
+    labels, _ = big_inputs
+
+    status, stdout, stderr = interrupted(
+        tmp_path, "fold 0: fitting", "eval", "--data", str(labels), "--folds", "5",
+        "--json", "evaluation.json", "--plot", "curves.svg")
+
+    assert status == 130
+    assert stderr.splitlines()[-1] == "shoal eval: interrupted"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_stops_routing_a_batch_with_one_line(
+    tmp_path: Path, big_inputs: tuple[Path, Path],
+) -> None:
+    _, prompts = big_inputs
+
+    status, stdout, stderr = interrupted(tmp_path, "routing 5,000 prompts",
+                                         "route", "--file", str(prompts))
+
+    assert status == 130
+    assert stderr.splitlines()[-1] == "shoal route: interrupted"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stdout == ""
+
+
+def test_ctrl_c_stops_the_stdio_server_quietly(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "shoal", "serve"], cwd=tmp_path,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        try:
+            without_hanging(lambda: read_until(process, "ready"))
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=HANG_GUARD_S)  # stdin is open until now
+        finally:
+            process.kill()
+
+    assert process.returncode == 0
+    assert (out, err) == ("", "")
+
+
+def test_ctrl_c_stops_the_http_server_quietly(tmp_path: Path) -> None:
+    from mcp_load import start_http_server
+
+    log = tmp_path / "server.log"
+    process, _ = start_http_server(log)  # returns once the server takes connections
+    with process:
+        try:
+            process.send_signal(signal.SIGINT)
+            status = process.wait(timeout=HANG_GUARD_S)
+        finally:
+            process.kill()
+
+    assert status == 0
+    assert "Traceback" not in log.read_text() and "interrupted" not in log.read_text()
