@@ -208,11 +208,24 @@ def test_a_path_no_file_system_takes_is_named_not_raised(
     assert str(refused.value) == f"item 'x': cannot read {shown}: File name too long"
 
 
-def test_a_home_folder_of_no_user_is_named_not_raised(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"^item 'x': cannot read '~no-such-user-4f2a/notes.md': "
-                                         r"no such user's home folder$"):
-        fit_budget([{"id": "x", "path": "~no-such-user-4f2a/notes.md"}], budget_tokens=100,
-                   model="gpt-4o", roots=[tmp_path])
+def test_another_users_home_is_not_expanded_so_it_tells_nothing_about_accounts(
+    tmp_path: Path,
+) -> None:
+    # Expanded, ~root would lead to /root (refused as outside, which says the account exists)
+    # and ~no-such-user would fail as no such user: both would answer a probe for accounts.
+    (tmp_path / "~root").mkdir()
+    (tmp_path / "~root" / "notes.md").write_text("kept inside the root", encoding="utf-8")
+
+    read = fit_budget([{"id": "x", "path": "~root/notes.md"}], budget_tokens=100,
+                      model="gpt-4o", roots=[tmp_path])
+
+    assert read.included == ("x",) and read.total_tokens > 0
+    for probe in ("~no-such-user-4f2a/notes.md", "~nobody/notes.md"):
+        with pytest.raises(ValueError) as refused:
+            fit_budget([{"id": "x", "path": probe}], budget_tokens=100, model="gpt-4o",
+                       roots=[tmp_path])
+        assert str(refused.value).startswith(f"item 'x': cannot read '{probe}': ")
+        assert "home" not in str(refused.value) and "outside" not in str(refused.value)
 
 
 @pytest.fixture

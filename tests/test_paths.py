@@ -226,6 +226,25 @@ def test_a_tilde_is_the_home_folder_and_stays_confined(
     assert "outside secret" not in outside
 
 
+@reader_names
+def test_another_users_home_is_a_name_inside_the_root(fence: Fence, reader: str) -> None:
+    # ~root expanded would be refused as outside (so root exists); ~nobody would resolve to
+    # /nonexistent: each refusal would answer a probe for accounts outside the root.
+    (fence.root / "~root").mkdir()
+    (fence.root / "~root" / "inside.txt").write_text(INSIDE, encoding="utf-8")
+
+    kept = without_hanging(lambda: READERS[reader]("~root/inside.txt", [fence.root]))
+    probes = [without_hanging(lambda p=p: READERS[reader](p, [fence.root]))  # type: ignore[misc]
+              for p in ("~nobody", "~no-such-user-4f2a/x.txt")]
+
+    assert kept == f"read {len(INSIDE.split())} tokens"
+    for outcome in probes:
+        assert outcome.startswith("refused: "), outcome
+        # Missing inside the root, as any other name that is not there.
+        assert outcome.endswith(("does not exist", "No such file or directory")), outcome
+        assert OUTSIDE not in outcome and "/nonexistent" not in outcome, outcome
+
+
 def test_the_command_line_takes_a_quoted_tilde_as_the_home_folder(
     fence: Fence, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -40,6 +40,7 @@ from shoal.excerpts import excerpt, quoted_path
 from shoal.files import (
     BINARY_REASON,
     checked_roots,
+    home_expanded,
     is_binary,
     not_utf8,
     read_regular_file,
@@ -360,10 +361,6 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
         # A name too long for the file system, a loop of links: the path names no file it can
         # read, which is the caller's to correct, like a path that does not exist.
         raise ValueError(f"item {item.id!r}: cannot read {shown}: {error.strerror}") from None
-    except RuntimeError:
-        # Path.expanduser: "~name" for a user this system does not have.
-        raise ValueError(f"item {item.id!r}: cannot read {shown}: no such user's home folder") \
-            from None
     data = read_regular_file(resolved, MAX_FILE_BYTES, remedy=FILE_ITEM_REMEDY)
     if isinstance(data, str):
         raise ValueError(f"item {item.id!r}: cannot read {shown}: {data}")
@@ -383,7 +380,7 @@ def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
     if "\0" in item.path:
         raise ValueError(f"item {item.id!r}: path {shown} contains a NUL character; no file "
                          "name can")
-    candidate = Path(item.path).expanduser()
+    candidate = home_expanded(Path(item.path))
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
     # Every link followed, so none can lead out; checked before existence, so a refusal says

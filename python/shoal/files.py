@@ -620,13 +620,14 @@ def checked_roots(roots: object) -> list[Path]:
 
 
 def home_expanded(path: Path) -> Path:
-    """``path`` with a leading ``~`` or ``~user`` made that home folder, as a shell would have
-    done had the path not been quoted; the result still has to stay inside the roots."""
-    try:
-        return path.expanduser()
-    except RuntimeError:
-        raise ValueError(f"cannot read {shown_path(str(path))}: no such user's home "
-                         "folder") from None
+    """``path`` with a leading ``~`` (alone or before a separator) made this user's home folder,
+    as a shell would have done had the path not been quoted; the result still has to stay inside
+    the roots. ``~name`` is read as written: expanding another user's home would let a caller
+    learn, from the refusal, which accounts exist and where their homes lie."""
+    text = str(path)
+    if text != "~" and not text.startswith(("~/", "~" + os.sep)):
+        return path
+    return path.expanduser()
 
 
 def _listed(value: object, name: str, noun: str) -> list[Any]:
