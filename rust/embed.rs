@@ -68,6 +68,10 @@ pub enum EmbedError {
     NotFinite { row: Option<usize> },
     /// The query does not have `dim` values.
     QueryLength { len: usize, dim: usize },
+    /// The centre subtracted from embeddings does not have `dim` values.
+    CentreLength { len: usize, dim: usize },
+    /// The centre subtracted from embeddings has a NaN or infinite value.
+    CentreNotFinite,
 }
 
 impl fmt::Display for EmbedError {
@@ -87,6 +91,10 @@ impl fmt::Display for EmbedError {
             Self::QueryLength { len, dim } => {
                 write!(f, "query has {len} values but the index has dim={dim}")
             }
+            Self::CentreLength { len, dim } => {
+                write!(f, "centre has {len} values, expected dim={dim}")
+            }
+            Self::CentreNotFinite => write!(f, "centre has a NaN or infinite value"),
         }
     }
 }
@@ -100,13 +108,20 @@ fn check_dim(dim: usize) -> Result<(), EmbedError> {
     Ok(())
 }
 
-/// Correctly rounded sum of `values` (Shewchuk's algorithm as in CPython's `math.fsum`).
+/// A running correctly rounded sum (Shewchuk's algorithm as in CPython's `math.fsum`): the
+/// exact sum kept as non-overlapping partials, rounded once when read.
 ///
 /// Inputs must be finite and their partial sums must not overflow; callers guarantee it by
 /// working on normalised vectors.
-pub fn exact_sum(values: impl IntoIterator<Item = f64>) -> f64 {
-    let mut partials: Vec<f64> = Vec::new();
-    for value in values {
+#[derive(Debug, Clone, Default)]
+pub struct ExactSum {
+    partials: Vec<f64>,
+}
+
+impl ExactSum {
+    /// Adds `value` exactly.
+    pub fn add(&mut self, value: f64) {
+        let partials = &mut self.partials;
         let mut x = value;
         let mut kept = 0;
         for index in 0..partials.len() {
@@ -127,7 +142,27 @@ pub fn exact_sum(values: impl IntoIterator<Item = f64>) -> f64 {
             partials.push(x);
         }
     }
-    round_partials(&partials)
+
+    /// Adds everything `other` holds, exactly.
+    pub fn merge(&mut self, other: &ExactSum) {
+        for &partial in &other.partials {
+            self.add(partial);
+        }
+    }
+
+    /// The sum of everything added, correctly rounded.
+    pub fn value(&self) -> f64 {
+        round_partials(&self.partials)
+    }
+}
+
+/// Correctly rounded sum of `values` (see [`ExactSum`]).
+pub fn exact_sum(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut sum = ExactSum::default();
+    for value in values {
+        sum.add(value);
+    }
+    sum.value()
 }
 
 /// Sums the non-overlapping partials from the largest down, with CPython's half-even fix-up.
@@ -288,6 +323,114 @@ fn add_chargrams(vector: &mut [f64], word: &str) {
 pub fn embed(texts: &[String], dim: usize) -> Result<Vec<Vec<f64>>, EmbedError> {
     check_dim(dim)?;
     texts.iter().map(|text| embed_one(text, dim)).collect()
+}
+
+/// Per dimension, the correctly rounded sum of the texts' embeddings (as `math.fsum` over each
+/// column), without holding more than one embedding per thread at a time.
+///
+/// The sums are exact until they are read, so neither the order of the texts nor how they are
+/// split between threads changes a bit of the result.
+pub fn embedding_sums(texts: &[String], dim: usize) -> Result<Vec<f64>, EmbedError> {
+    embedding_sums_on(texts, dim, embedding_workers(texts.len()))
+}
+
+fn embedding_sums_on(texts: &[String], dim: usize, workers: usize) -> Result<Vec<f64>, EmbedError> {
+    check_dim(dim)?;
+    let part_sums = |part: &[String]| -> Result<Vec<ExactSum>, EmbedError> {
+        let mut sums = vec![ExactSum::default(); dim];
+        for text in part {
+            for (sum, x) in sums.iter_mut().zip(embed_one(text, dim)?) {
+                sum.add(x);
+            }
+        }
+        Ok(sums)
+    };
+    let mut sums = vec![ExactSum::default(); dim];
+    for part in in_parts(texts, workers, part_sums) {
+        for (sum, other) in sums.iter_mut().zip(part?) {
+            sum.merge(&other);
+        }
+    }
+    Ok(sums.iter().map(ExactSum::value).collect())
+}
+
+/// Each text's embedding minus `centre`, as int8 codes row after row: a row is scaled so its
+/// largest magnitude becomes 127 and rounded half to even (all zero when it equals `centre`),
+/// as [`ExemplarIndex::new`] codes its rows.
+pub fn embed_int8(texts: &[String], dim: usize, centre: &[f64]) -> Result<Vec<i8>, EmbedError> {
+    embed_int8_on(texts, dim, centre, embedding_workers(texts.len()))
+}
+
+fn embed_int8_on(
+    texts: &[String],
+    dim: usize,
+    centre: &[f64],
+    workers: usize,
+) -> Result<Vec<i8>, EmbedError> {
+    check_dim(dim)?;
+    if centre.len() != dim {
+        return Err(EmbedError::CentreLength {
+            len: centre.len(),
+            dim,
+        });
+    }
+    if centre.iter().any(|x| !x.is_finite()) {
+        return Err(EmbedError::CentreNotFinite);
+    }
+    let part_codes = |part: &[String]| -> Result<Vec<i8>, EmbedError> {
+        let mut codes = Vec::with_capacity(part.len() * dim);
+        for text in part {
+            let mut vector = embed_one(text, dim)?;
+            for (x, c) in vector.iter_mut().zip(centre) {
+                *x -= c;
+            }
+            codes.extend(quantise(&vector, ROW_CODE_MAX).into_iter().map(|c| c as i8));
+        }
+        Ok(codes)
+    };
+    let mut codes = Vec::with_capacity(texts.len().saturating_mul(dim));
+    for part in in_parts(texts, workers, part_codes) {
+        codes.extend(part?);
+    }
+    Ok(codes)
+}
+
+/// Fewest texts one embedding thread is given (tens of milliseconds of work), so that each
+/// thread's share outweighs its start-up.
+const TEXTS_PER_WORKER: usize = 1024;
+
+/// Threads that embed `texts` texts: one per [`TEXTS_PER_WORKER`] up to the cores (at most
+/// [`MAX_WORKERS`]).
+fn embedding_workers(texts: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(MAX_WORKERS).min(texts / TEXTS_PER_WORKER).max(1)
+}
+
+/// `work` on `workers` contiguous parts of `texts`, one thread each (on this thread when there
+/// is one part), and the parts' results in order.
+fn in_parts<T: Send>(
+    texts: &[String],
+    workers: usize,
+    work: impl Fn(&[String]) -> T + Sync,
+) -> Vec<T> {
+    if workers <= 1 || texts.len() < 2 {
+        return vec![work(texts)];
+    }
+    let per_worker = texts.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = texts
+            .chunks(per_worker)
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// Largest code of an exemplar component: rows are stored as int8, scaled by their largest
@@ -631,6 +774,86 @@ mod tests {
     fn bad_dim_is_rejected() {
         assert_eq!(embed_one("x", 0), Err(EmbedError::BadDim(0)));
         assert!(embed(&["x".to_string()], MAX_DIM + 1).is_err());
+    }
+
+    fn sample_texts() -> Vec<String> {
+        [
+            "Solve the equation 3x + 5 = 20 for x.",
+            "Translate this sentence into French: the cat sleeps.",
+            "naïve café crème brûlée",
+            "",
+            "Write a SQL query that counts orders per customer.",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    #[test]
+    fn embedding_sums_are_the_exact_column_sums_in_any_order() {
+        let mut texts = sample_texts();
+        let vectors = embed(&texts, 64).unwrap();
+        let columns: Vec<f64> = (0..64)
+            .map(|d| exact_sum(vectors.iter().map(|v| v[d])))
+            .collect();
+        assert_eq!(embedding_sums(&texts, 64).unwrap(), columns);
+        texts.reverse();
+        assert_eq!(embedding_sums(&texts, 64).unwrap(), columns);
+        assert_eq!(embedding_sums(&[], 3).unwrap(), vec![0.0; 3]);
+        assert_eq!(embedding_sums(&texts, 0), Err(EmbedError::BadDim(0)));
+    }
+
+    #[test]
+    fn int8_codes_are_the_centred_embeddings_quantised() {
+        let texts = sample_texts();
+        let centre: Vec<f64> = (0..32).map(|d| f64::from(d) / 1000.0 - 0.01).collect();
+        let codes = embed_int8(&texts, 32, &centre).unwrap();
+        let mut expected = Vec::new();
+        for vector in embed(&texts, 32).unwrap() {
+            let centred: Vec<f64> = vector.iter().zip(&centre).map(|(x, c)| x - c).collect();
+            expected.extend(
+                quantise(&centred, ROW_CODE_MAX)
+                    .into_iter()
+                    .map(|c| c as i8),
+            );
+        }
+        assert_eq!(codes, expected);
+        assert_eq!(codes.iter().map(|c| c.unsigned_abs()).max(), Some(127));
+        // A text without words is the zero vector: its row is minus the centre, scaled.
+        let empty = &codes[3 * 32..4 * 32];
+        assert_eq!((empty[0], empty[10], empty[31]), (60, 0, -127));
+        assert_eq!(
+            embed_int8(&[String::new()], 2, &[0.0, 0.0]).unwrap(),
+            vec![0, 0]
+        );
+    }
+
+    #[test]
+    fn threaded_sums_and_codes_equal_single_threaded_ones() {
+        let texts: Vec<String> = (0..50)
+            .map(|i| format!("prompt {i} asks for {} things", i * 7919 % 101))
+            .collect();
+        let sums = embedding_sums_on(&texts, 48, 1).unwrap();
+        let centre: Vec<f64> = sums.iter().map(|total| total / 50.0).collect();
+        let codes = embed_int8_on(&texts, 48, &centre, 1).unwrap();
+        for workers in [2, 3, 7, 50, 80] {
+            assert_eq!(embedding_sums_on(&texts, 48, workers).unwrap(), sums);
+            assert_eq!(embed_int8_on(&texts, 48, &centre, workers).unwrap(), codes);
+        }
+    }
+
+    #[test]
+    fn int8_codes_check_the_centre() {
+        let texts = sample_texts();
+        assert_eq!(
+            embed_int8(&texts, 4, &[0.0; 3]),
+            Err(EmbedError::CentreLength { len: 3, dim: 4 })
+        );
+        assert_eq!(
+            embed_int8(&texts, 2, &[0.0, f64::NAN]),
+            Err(EmbedError::CentreNotFinite)
+        );
+        assert_eq!(embed_int8(&texts, 0, &[]), Err(EmbedError::BadDim(0)));
     }
 
     #[test]

@@ -30,6 +30,34 @@ fn embed(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<Vec<f64>>
     py.detach(|| crate::embed::embed(&texts, dim)).map_err(embed_error)
 }
 
+/// Per dimension, the correctly rounded sum of the texts' embeddings (as `math.fsum` over each
+/// column), holding one embedding per thread at a time.
+#[pyfunction]
+#[pyo3(signature = (texts, *, dim))]
+fn embedding_sums(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<f64>> {
+    let dim = embed_dim(dim)?;
+    py.detach(|| crate::embed::embedding_sums(&texts, dim)).map_err(embed_error)
+}
+
+/// Each text's embedding minus `centre`, as int8 codes row after row (`bytes`), each row scaled
+/// so its largest magnitude is 127, as `ExemplarIndex` codes its rows.
+#[pyfunction]
+#[pyo3(signature = (texts, *, dim, centre))]
+fn embed_int8<'py>(
+    py: Python<'py>,
+    texts: Vec<String>,
+    dim: i64,
+    centre: Vec<f64>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let dim = embed_dim(dim)?;
+    let codes = py
+        .detach(|| crate::embed::embed_int8(&texts, dim, &centre))
+        .map_err(embed_error)?;
+    // Collected in place: i8 and u8 have one layout, so no second buffer is allocated.
+    let raw: Vec<u8> = codes.into_iter().map(|code| code.to_ne_bytes()[0]).collect();
+    Ok(pyo3::types::PyBytes::new(py, &raw))
+}
+
 /// Exemplar vectors (int8 codes) searched by brute-force cosine similarity.
 #[pyclass(frozen, module = "shoal._core", name = "ExemplarIndex")]
 struct PyExemplarIndex {
@@ -879,6 +907,8 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(hardware::scale_chip, module)?)?;
     module.add_function(wrap_pyfunction!(hardware::pareto_sweep, module)?)?;
     module.add_function(wrap_pyfunction!(embed, module)?)?;
+    module.add_function(wrap_pyfunction!(embedding_sums, module)?)?;
+    module.add_function(wrap_pyfunction!(embed_int8, module)?)?;
     module.add_class::<PyExemplarIndex>()?;
     module.add_class::<PyNeighbourEstimator>()?;
     tokens::register(module)?;

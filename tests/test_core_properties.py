@@ -40,6 +40,8 @@ COVERED = {
     "count_many": "test_count_many_agrees",
     "decode": "test_decode_agrees_on_any_ids",
     "embed": "test_embed_agrees",
+    "embedding_sums": "test_embedding_sums_agree",
+    "embed_int8": "test_embed_int8_agrees",
     "ExemplarIndex": "test_exemplar_index_agrees",
     "NeighbourEstimator": "test_neighbour_estimator_agrees",
     "scan_privacy": "test_scan_privacy_agrees",
@@ -199,6 +201,46 @@ def test_embed_agrees(texts: Any, dim: int) -> None:
 
 
 FLOATS = st.floats(-2.0, 2.0, width=32) | st.sampled_from([0.0, -0.0, 1e-30, math.nan, math.inf])
+
+# Widths for the functions that hold a value per width while they work (the sums keep each
+# column's exact terms), so the widest valid one is slow in pure Python; 2**20 + 1 still
+# checks the limit.
+NARROW_DIMS = st.integers(1, 300) | st.sampled_from([-1, 0, 2**20 + 1, 2**40])
+
+
+@FAST
+@given(texts=st.lists(TEXTS, max_size=6) | NOT_TEXT | st.lists(NOT_TEXT, max_size=2),
+       dim=NARROW_DIMS)
+def test_embedding_sums_agree(texts: Any, dim: int) -> None:
+    outcome, sums = _agree("embedding_sums", texts, dim=dim)
+
+    if outcome == "ok":
+        columns = zip(*_core.embed(texts, dim=dim), strict=True) if texts else [()] * dim
+        assert sums == [math.fsum(column) for column in columns]
+
+
+@st.composite
+def _centres(draw: st.DrawFn, dim: int) -> Any:
+    """Mostly ``dim`` numbers (some not finite), else a wrong length or not numbers at all."""
+    if 1 <= dim <= 300 and draw(st.integers(0, 3)):
+        return draw(st.lists(FLOATS | st.floats(-1e-3, 1e-3), min_size=dim, max_size=dim))
+    return draw(st.lists(FLOATS, max_size=4) | NOT_TEXT | st.lists(NOT_TEXT, max_size=2))
+
+
+@FAST
+@given(texts=st.lists(TEXTS, max_size=4) | NOT_TEXT | st.lists(NOT_TEXT, max_size=2),
+       dim=NARROW_DIMS, data=st.data())
+def test_embed_int8_agrees(texts: Any, dim: int, data: st.DataObject) -> None:
+    centre = data.draw(_centres(dim))
+    outcome, codes = _agree("embed_int8", texts, dim=dim, centre=centre)
+
+    if outcome == "ok":
+        expected = []
+        for vector in _core.embed(texts, dim=dim):
+            centred = [x - c for x, c in zip(vector, centre, strict=True)]
+            largest = max(abs(x) for x in centred)
+            expected += [0 if largest == 0.0 else round(x / largest * 127) for x in centred]
+        assert list(struct.unpack(f"{len(codes)}b", codes)) == expected
 
 
 @st.composite

@@ -122,6 +122,11 @@ def test_ties_go_to_the_lower_index(impl: object) -> None:
         (lambda m: m.ExemplarIndex([[1.0]], 1).top_k([1.0, 2.0], 1), ValueError, "query has 2"),
         (lambda m: m.ExemplarIndex([[1.0]], 1).top_k([math.inf], 1), ValueError, "query has a"),
         (lambda m: m.ExemplarIndex([[1.0]], 1).top_k([1.0], -1), ValueError, "k must be >= 0"),
+        (lambda m: m.embedding_sums(["a"], dim=0), ValueError, "dim must be between 1"),
+        (lambda m: m.embedding_sums("abc", dim=8), TypeError, "str"),
+        (lambda m: m.embed_int8(["a"], dim=2, centre=[0.0]), ValueError, "centre has 1 values"),
+        (lambda m: m.embed_int8(["a"], dim=1, centre=[math.nan]), ValueError, "centre has a NaN"),
+        (lambda m: m.embed_int8(["a"], dim=1, centre=["0"]), TypeError, "centre"),
     ],
 )
 def test_bad_input_names_the_parameter(impl: object, call, error, message: str) -> None:
@@ -140,3 +145,46 @@ def test_int8_indexes_are_identical() -> None:
     assert rust.scores(query)[-1] == 0.0
     with pytest.raises(ValueError, match="not a multiple of dim=7"):
         core.ExemplarIndex.from_int8(b"\x01" * 10, 7)
+
+
+def test_embedding_sums_of_many_texts_are_the_exact_column_sums() -> None:
+    """Summed in batches (pure) or on several threads (Rust), never all held at once: still
+    each column's correctly rounded sum, as ``math.fsum`` gives over every vector."""
+    rng = random.Random(5)
+    words = [*TEXTS[2].split(), *TEXTS[4].split(), "東京", "Привет", "42"]
+    texts = [" ".join(rng.choices(words, k=rng.randint(0, 12))) for _ in range(700)]
+
+    expected = [math.fsum(column) for column in zip(*core.embed(texts, dim=96), strict=True)]
+
+    assert core.embedding_sums(texts, dim=96) == expected
+    assert _pure.embedding_sums(texts, dim=96) == expected
+    assert core.embedding_sums([], dim=3) == _pure.embedding_sums([], dim=3) == [0.0] * 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(-1e300, 1e300) | st.floats(-1e-300, 1e-300), max_size=30),
+    st.lists(st.floats(-1e300, 1e300), max_size=5),
+)
+def test_exact_terms_sum_exactly_to_their_values(values: list[float], more: list[float]) -> None:
+    from shoal._pure.embed import _exact_terms
+
+    terms = _exact_terms(values)
+
+    assert math.fsum([*terms, *more]) == math.fsum([*values, *more])
+    assert len(terms) <= max(len(values), 1) * 2 + 40
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_int8_codes_index_as_the_centred_vectors_do(impl: object) -> None:
+    vectors = impl.embed(TEXTS, dim=64)
+    centre = [round(math.fsum(column) / len(TEXTS), 9) for column in zip(*vectors, strict=True)]
+    centred = [[x - c for x, c in zip(vector, centre, strict=True)] for vector in vectors]
+
+    codes = impl.embed_int8(TEXTS, dim=64, centre=centre)
+
+    assert codes == core.embed_int8(TEXTS, dim=64, centre=centre)
+    assert len(codes) == 64 * len(TEXTS)
+    query = centred[2]
+    by_codes = impl.ExemplarIndex.from_int8(codes, 64)
+    assert by_codes.scores(query) == impl.ExemplarIndex(centred, 64).scores(query)

@@ -13,6 +13,8 @@ __all__ = [
     "count_many",
     "decode",
     "embed",
+    "embed_int8",
+    "embedding_sums",
     "encode",
     "estimate_inference",
     "pareto_sweep",
@@ -173,6 +175,21 @@ def embed(texts: Sequence[str], *, dim: int) -> list[list[float]]:
     Word unigrams, bigrams and character 3-5-grams, signed FNV-1a hashing into ``dim``
     buckets, square-root term frequency, L2 norm. Bit-identical to ``shoal._pure.embed``.
     Raises ValueError if ``dim`` is not in 1..2**20, TypeError if ``texts`` is a str.
+    """
+
+def embedding_sums(texts: Sequence[str], *, dim: int) -> list[float]:
+    """Per dimension, the correctly rounded sum of the texts' embeddings (``math.fsum`` over
+    each column of ``embed(texts, dim=dim)``), holding one embedding per thread at a time.
+
+    Raises ValueError if ``dim`` is not in 1..2**20, TypeError if ``texts`` is a str.
+    """
+
+def embed_int8(texts: Sequence[str], *, dim: int, centre: Sequence[float]) -> bytes:
+    """Each text's embedding minus ``centre``, as int8 codes row after row, each row scaled so
+    its largest magnitude is 127 (rounded half to even), as ``ExemplarIndex`` codes its rows.
+
+    Raises ValueError if ``dim`` is not in 1..2**20 or ``centre`` does not hold ``dim`` finite
+    values, TypeError if ``texts`` is a str.
     """
 
 @final

@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
@@ -344,19 +345,22 @@ class _Labels:
                      if model.casefold() == wanted), None)
 
 
-_LABEL_CACHE: dict[tuple[int, int], tuple[Router, Catalog, _Labels]] = {}
+# The caches below are keyed by the ids of a router and a catalog. An entry holds the catalog, so
+# its id cannot be reused while cached, but only a weak reference to the router: a router used
+# nowhere else is let go with its exemplars (a cross-validation fits one per fold), and an entry
+# whose router is gone matches no later router that is given its id.
+_LABEL_CACHE: dict[tuple[int, int], tuple[weakref.ref[Router], Catalog, _Labels]] = {}
 
 
 def _labels(router: Router, catalog: Catalog) -> _Labels:
-    # Asked for every decision; keyed by identity, holding the objects so their ids cannot be
-    # reused while cached.
+    # Asked for every decision.
     cached = _LABEL_CACHE.get((id(router), id(catalog)))
-    if cached is not None and cached[0] is router and cached[1] is catalog:
+    if cached is not None and cached[0]() is router and cached[1] is catalog:
         return cached[2]
     labels = _find_labels(router, catalog)
     if len(_LABEL_CACHE) >= 16:
         _LABEL_CACHE.clear()
-    _LABEL_CACHE[(id(router), id(catalog))] = (router, catalog, labels)
+    _LABEL_CACHE[(id(router), id(catalog))] = (weakref.ref(router), catalog, labels)
     return labels
 
 
@@ -392,9 +396,18 @@ def labelled_position(router: Router, catalog: Catalog, model: str) -> int | Non
     return None if found is None else router.models.index(found)
 
 
-@functools.lru_cache(maxsize=4096)
+_ABILITY_CACHE: dict[tuple[int, float], tuple[weakref.ref[Router], float]] = {}
+
+
 def _ability_from_prior(router: Router, mapped_mean: float) -> float:
-    return router.ability_for_mean_score(mapped_mean)
+    cached = _ABILITY_CACHE.get((id(router), mapped_mean))
+    if cached is not None and cached[0]() is router:
+        return cached[1]
+    ability = router.ability_for_mean_score(mapped_mean)
+    if len(_ABILITY_CACHE) >= 4096:
+        _ABILITY_CACHE.clear()
+    _ABILITY_CACHE[(id(router), mapped_mean)] = (weakref.ref(router), ability)
+    return ability
 
 
 # ---- argument checks ----
@@ -473,22 +486,25 @@ class _CandidateTable:
     encodings: tuple[str, ...]
 
 
-_TABLE_CACHE: dict[tuple[int, int, tuple[str, ...]], tuple[Router, Catalog, _CandidateTable]] = {}
+_TABLE_CACHE: dict[
+    tuple[int, int, tuple[str, ...]], tuple[weakref.ref[Router], Catalog, _CandidateTable]
+] = {}
 
 
 def _candidate_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _CandidateTable:
     """The candidates' prompt-independent parts, built once per router, catalog and pool.
 
-    Keyed by identity and holding the objects, so their ids cannot be reused while cached.
+    Keyed by identity, holding the catalog and a weak reference to the router (see
+    ``_LABEL_CACHE``).
     """
     key = (id(router), id(catalog), pool)
     cached = _TABLE_CACHE.get(key)
-    if cached is not None and cached[0] is router and cached[1] is catalog:
+    if cached is not None and cached[0]() is router and cached[1] is catalog:
         return cached[2]
     table = _build_table(router, catalog, pool)
     if len(_TABLE_CACHE) >= 64:
         _TABLE_CACHE.clear()
-    _TABLE_CACHE[key] = (router, catalog, table)
+    _TABLE_CACHE[key] = (weakref.ref(router), catalog, table)
     return table
 
 
@@ -740,20 +756,20 @@ def _rank(estimates: Sequence[CandidateEstimate], settings: _Settings) -> list[C
     return meeting + short + others
 
 
-_POOL_CACHE: dict[tuple[int, int], tuple[Router, Catalog, tuple[str, ...]]] = {}
+_POOL_CACHE: dict[tuple[int, int], tuple[weakref.ref[Router], Catalog, tuple[str, ...]]] = {}
 
 
 def _default_candidates(router: Router, catalog: Catalog) -> tuple[str, ...]:
     """Every catalog model with labels in the router or a quality prior, in catalog order."""
     cached = _POOL_CACHE.get((id(router), id(catalog)))
-    if cached is not None and cached[0] is router and cached[1] is catalog:
+    if cached is not None and cached[0]() is router and cached[1] is catalog:
         return cached[2]
     routable = set(_labels(router, catalog).positions)
     routable.update(e.id for e in catalog.models if e.quality is not None)
     pool = tuple(e.id for e in catalog.models if e.id in routable)
     if len(_POOL_CACHE) >= 16:
         _POOL_CACHE.clear()
-    _POOL_CACHE[(id(router), id(catalog))] = (router, catalog, pool)
+    _POOL_CACHE[(id(router), id(catalog))] = (weakref.ref(router), catalog, pool)
     return pool
 
 

@@ -857,8 +857,8 @@ def cross_validate(
         train = [p for p, f in zip(prompts, assignment, strict=False) if f != fold]
         held = [i for i, f in enumerate(assignment) if f == fold]
         logger.info("fold %s: fitting on %d prompts, %d held out", fold, len(train), len(held))
-        router = fit_router(long_rows(train), name=f"fold-{fold}", **fit_options)
-        rows = predict(router, [prompts[i] for i in held], models, catalog)
+        rows = _fold_predictions(f"fold-{fold}", train, [prompts[i] for i in held], models,
+                                 catalog, fit_options)
         for i, row in zip(held, rows, strict=True):
             predictions[i] = row
     costs = cost_table(prompts, models, catalog=catalog, prices=prices,
@@ -875,6 +875,16 @@ def cross_validate(
         router_version=f"{count}-fold cross-validation", seed=seed,
         notes=(note, *_left_out_notes(prompts)),
     )
+
+
+def _fold_predictions(
+    name: str, train: Sequence[LabelledPrompt], held_out: Sequence[LabelledPrompt],
+    models: Sequence[str], catalog: Catalog, fit_options: Mapping[str, Any],
+) -> list[dict[str, float]]:
+    """Predictions for ``held_out`` by a router fitted on ``train``. The router is let go on
+    return, so no two folds' routers (each the size of its training data) are held at once."""
+    router = fit_router(long_rows(train), name=name, **fit_options)
+    return predict(router, held_out, models, catalog)
 
 
 def _fold_assignment(prompts: Sequence[LabelledPrompt], folds: int | str, seed: int) -> list:

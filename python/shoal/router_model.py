@@ -581,14 +581,6 @@ def _fit_irt(
     return abilities, difficulties
 
 
-def _quantise(vector: Sequence[float]) -> bytes:
-    largest = max((abs(x) for x in vector), default=0.0)
-    if largest == 0.0:
-        return bytes(len(vector))
-    codes = array.array("b", (round(x / largest * 127) for x in vector))
-    return codes.tobytes()
-
-
 def fit_router(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -672,8 +664,10 @@ def fit_router(
         observed = [score for row in scores if (score := row[m]) is not None]
         mean_scores.append(math.fsum(observed) / len(observed))
 
-    vectors = core.embed(prompts, dim=dim)
-    centre = _centre(vectors, dim)
+    # Two passes over the prompts, the mean first, keep no float vector per exemplar: as Python
+    # floats they took about 16 KB a prompt, and were what a fit of many labels ran out of
+    # memory on. Embedding is deterministic, so the second pass sees the same vectors.
+    centre = _centre(core.embedding_sums(prompts, dim=dim), len(prompts))
     costs = tuple(
         round(math.fsum(observed_costs[m]) / len(observed_costs[m]), 12)
         if m in observed_costs else None
@@ -692,14 +686,12 @@ def fit_router(
         "difficulties": tuple(round(b, 6) for b in difficulties),
         "scores": tuple(scores),
         "previews": tuple(_preview(p) for p in prompts),
-        "vectors_int8": b"".join(
-            _quantise([x - c for x, c in zip(v, centre, strict=False)]) for v in vectors
-        ),
+        "vectors_int8": core.embed_int8(prompts, dim=dim, centre=centre),
         "centre": centre,
         "costs_usd": costs,
     }
     if calibrate:
-        fields["calibration"] = _calibration(fields, vectors)
+        fields["calibration"] = _calibration(fields, prompts)
     logger.info("fitted router %r: %d exemplars, %d models", name, len(prompts), len(models))
     router = Router(**fields)
     if not calibrate_confidence:
@@ -708,7 +700,7 @@ def fit_router(
 
 
 def _calibration(
-    fields: Mapping[str, Any], vectors: Sequence[Sequence[float]],
+    fields: Mapping[str, Any], prompts: Sequence[str],
 ) -> tuple[tuple[tuple[float, float], ...], ...]:
     """Per model, isotonic knots from leave-one-out predictions of the exemplars (empty for
     models with fewer than :data:`MIN_CALIBRATION_LABELS` labels)."""
@@ -724,11 +716,14 @@ def _calibration(
         [()] * models, similarity_power=fields["similarity_power"],
         shrinkage=fields["shrinkage"],
     )
-    centre, k = fields["centre"], fields["k"]
+    centre, k, dim = fields["centre"], fields["k"], fields["dim"]
     stride = -(-len(scores) // CALIBRATION_SAMPLE)
     pairs: list[list[tuple[float, float]]] = [[] for _ in range(models)]
     for row in range(0, len(scores), stride):
-        query = [x - c for x, c in zip(vectors[row], centre, strict=False)]
+        # Embedded again, one at a time, as routing embeds a prompt: the fit keeps no float
+        # vector per exemplar.
+        (vector,) = core.embed([prompts[row]], dim=dim)
+        query = [x - c for x, c in zip(vector, centre, strict=False)]
         # The exemplar itself is left out: it stands for a prompt the router has not seen.
         ranked = [pair for pair in index.top_k(query, k + 1) if pair[0] != row][:k]
         for model, (predicted, _) in enumerate(estimator.estimate(ranked)):
@@ -804,12 +799,10 @@ def confidence_knots(router: Router) -> tuple[tuple[float, float], ...]:
     return isotonic_knots(pairs, knots)
 
 
-def _centre(vectors: Sequence[Sequence[float]], dim: int) -> tuple[float, ...]:
-    """Mean embedding, each value correctly rounded, then to 9 decimals (as the file holds it)."""
-    if not vectors:
-        return (0.0,) * dim
-    columns = zip(*vectors, strict=True)
-    return tuple(round(math.fsum(column) / len(vectors), 9) for column in columns)
+def _centre(sums: Sequence[float], count: int) -> tuple[float, ...]:
+    """Mean embedding from the correctly rounded sums of ``count`` embeddings, then to 9
+    decimals (as the file holds it)."""
+    return tuple(round(total / count, 9) for total in sums)
 
 
 def _preview(prompt: str) -> str:

@@ -4,7 +4,7 @@ It is the readable reference implementation and the test oracle: the tests run t
 through both and require identical results.
 """
 
-from shoal._pure.embed import ExemplarIndex, embed
+from shoal._pure.embed import ExemplarIndex, embed, embed_int8, embedding_sums
 from shoal._pure.estimate import NeighbourEstimator
 from shoal._pure.hardware import (
     estimate_inference,

@@ -20,6 +20,7 @@ products divided by 2**48: the same numbers in both languages, whatever the orde
 
 from __future__ import annotations
 
+import array
 import math
 import struct
 from collections.abc import Sequence
@@ -184,6 +185,96 @@ def embed(texts: Sequence[str], *, dim: int) -> list[list[float]]:
             raise TypeError(f"texts[{position}] must be a str, got {type(text).__name__}")
     dim = _check_dim(dim)
     return [_embed_one(text, dim) for text in texts]
+
+
+# Texts embedded at a time by ``embedding_sums``. Each batch's column sums are kept exactly, so
+# the batch size changes no bit of the result; it bounds how many vectors are held at once.
+_SUM_BATCH = 64
+
+
+def _check_texts(texts: object) -> Sequence[str]:
+    """The texts, refused as the Rust binding refuses them while reading its arguments: not a
+    list of str (TypeError), or a str holding a lone surrogate (UnicodeEncodeError)."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise TypeError(f"texts must be a list of str, not {type(texts).__name__}")
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{position}] must be a str, got {type(text).__name__}")
+        text.encode()
+    return texts
+
+
+def _exact_terms(values: Sequence[float]) -> list[float]:
+    """A few floats whose exact sum is the exact sum of ``values``: ``math.fsum``'s correctly
+    rounded total, then the correctly rounded remainder while one is left (a remainder that
+    rounds to zero is zero, as every sum of floats is a multiple of the smallest one)."""
+    terms: list[float] = []
+    while (rest := math.fsum([*values, *(-term for term in terms)])) != 0.0:
+        terms.append(rest)
+    return terms
+
+
+def embedding_sums(texts: Sequence[str], *, dim: int) -> list[float]:
+    """Per dimension, the correctly rounded sum of the texts' embeddings, as ``math.fsum`` over
+    each column of ``embed(texts, dim=dim)``, without holding every embedding at once.
+
+    Raises:
+        TypeError: If ``texts`` is a str or holds a non-str, or ``dim`` is not an int.
+        ValueError: If ``dim`` is out of range.
+    """
+    texts = _check_texts(texts)
+    dim = _check_dim(dim)
+    terms: list[list[float]] = [[] for _ in range(dim)]
+    for start in range(0, len(texts), _SUM_BATCH):
+        _add_columns(terms, [_embed_one(text, dim) for text in texts[start : start + _SUM_BATCH]])
+    return [math.fsum(column_terms) for column_terms in terms]
+
+
+def _add_columns(terms: list[list[float]], vectors: list[list[float]]) -> None:
+    """Adds each column of ``vectors`` to its exact terms (a function of its own, so that a
+    batch is let go before the next is embedded)."""
+    for column_terms, column in zip(terms, zip(*vectors, strict=True), strict=True):
+        column_terms[:] = _exact_terms([*column_terms, *column])
+
+
+def embed_int8(texts: Sequence[str], *, dim: int, centre: Sequence[float]) -> bytes:
+    """Each text's embedding minus ``centre``, as int8 codes row after row: a row is scaled so
+    its largest magnitude becomes 127 and rounded half to even (all zero when it equals
+    ``centre``), as :class:`ExemplarIndex` codes its rows.
+
+    Raises:
+        TypeError: If ``texts`` is a str or holds a non-str, ``dim`` is not an int, or
+            ``centre`` is not a sequence of numbers.
+        ValueError: If ``dim`` is out of range, or ``centre`` does not hold ``dim`` finite
+            values.
+    """
+    texts = _check_texts(texts)
+    if not isinstance(dim, int):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    offsets = _numbers(centre, "centre")
+    dim = _check_dim(dim)
+    if len(offsets) != dim:
+        raise ValueError(f"centre has {len(offsets)} values, expected dim={dim}")
+    if not all(math.isfinite(x) for x in offsets):
+        raise ValueError("centre has a NaN or infinite value")
+    codes = array.array("b")
+    for text in texts:
+        centred = [x - c for x, c in zip(_embed_one(text, dim), offsets, strict=True)]
+        codes.extend(_quantise(centred, _ROW_CODE_MAX))
+    return codes.tobytes()
+
+
+def _numbers(values: object, name: str) -> list[float]:
+    """``values`` as floats, read as the Rust binding reads a list of numbers: any sequence but
+    a str (``bytes`` too, as its byte values), each item a number."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of numbers, not {type(values).__name__}")
+    numbers = []
+    for position, value in enumerate(values):
+        if not isinstance(value, (int, float)):
+            raise TypeError(f"{name}[{position}] must be a number, got {type(value).__name__}")
+        numbers.append(float(value))
+    return numbers
 
 
 def _as_rows(vectors: bytes | Sequence[Sequence[float]], dim: int) -> list[list[float]]:
