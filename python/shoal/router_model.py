@@ -214,7 +214,8 @@ class Router:
             keys = {(preview, self.vectors_int8[row * width : (row + 1) * width]): row
                     for row, preview in enumerate(self.previews)}
             object.__setattr__(self, "_exemplar_keys", keys)
-        key = (_preview(prompt), _quantise(self.query_vector(prompt)))
+        # Coded as fit_router coded the exemplars, so an exemplar's own prompt gives its bytes.
+        key = (_preview(prompt), core.embed_int8([prompt], dim=self.dim, centre=self.centre))
         found: int | None = self._exemplar_keys.get(key)
         return found
 
