@@ -27,9 +27,9 @@ WORDS = (
 ).split()
 MODELS = ("model-a", "model-b", "model-c")
 
-# sha256 of the file fitted in test_a_fitted_router_file_is_pinned_byte_for_byte, as written
-# when the fit held every float vector (both paths).
-PINNED_SHA256 = "fe01f67496e2b3c1659e5396a3f44500f0ea941d467b28e263f1ee0e3f824a08"
+# sha256 of the file fitted in test_a_fitted_router_file_is_pinned_byte_for_byte (with its
+# confidence map), as written when the fit held every float vector (both paths).
+PINNED_SHA256 = "159db67f35a37fc242129350efbe3322f90fd1224d304c398092a2c93a49044e"
 # A dim-512 embedding held as a list of Python floats: a pointer and a float object per value.
 FLOAT_VECTOR_BYTES = 512 * (8 + 24)
 
