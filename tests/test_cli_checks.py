@@ -680,6 +680,14 @@ def test_every_numeric_option_refuses_what_is_not_plain_decimal_notation() -> No
         (["ledger", "limit", "--scope", "s", "--usd", "-1"],
          "--usd must be a finite amount of at least 0, got -1\n"),
         (["cost", "gpt-4o", "--input", "١٢"], "argument --input: not a whole number: '١٢'"),
+        # Past any option's reach: quoted as an excerpt, before a bound quotes all 400 digits.
+        (["cost", "gpt-4o", "--input", "9" * 400],
+         "argument --input: '99999999999999999...999999999999999999' (400 digits) is larger "
+         "than any option takes\n"),
+        (["count", "--limit", "9" * 37, "hi"],
+         f"argument --limit: '{'9' * 37}' (37 digits) is larger than any option"),
+        (["eval", "--data", "x.json", "--folds", "2", "--output-tokens", "-" + "9" * 400],
+         "argument --output-tokens: '-9999999999999999...999999999999999999' (400 digits)"),
         (["route", "hello", "--min-quality", "-0.00001"],
          "--min-quality must be between 0 and 1, got -0.00001\n"),
         (["route", "hello", "--max-cost", "-0.00001"],

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD_S
+from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
 
 from shoal import hardware
 from shoal.cli import main
@@ -549,3 +550,64 @@ def test_a_replaced_output_keeps_its_mode_and_its_link(tmp_path: Path, durable: 
     assert link.is_symlink() and chart.read_text(encoding="utf-8") == "<svg>new</svg>"
     assert chart.stat().st_mode & 0o777 == 0o640
     assert sorted(path.name for path in chart.parent.iterdir()) == ["spend.svg"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX folder permissions")
+def test_an_output_this_user_cannot_write_is_refused_before_the_work(
+    labels: Path, shared_folder: Path  # noqa: F811 (a fixture)
+) -> None:
+    import contextlib
+    import io
+    import sqlite3  # noqa: F401 - imported now: that user may not read the interpreter's files
+
+    import shoal.router_cli  # noqa: F401 - likewise, with what fit and eval import
+    import shoal.router_eval  # noqa: F401
+
+    readable = shared_folder / "labels.jsonl"
+    readable.write_bytes(labels.read_bytes())
+    readable.chmod(0o644)
+    closed = shared_folder / "closed"
+    closed.mkdir(mode=0o755)  # this user's; as_another_user writes as someone else
+    kept = closed / "kept.json"
+    kept.write_text("{}", encoding="utf-8")
+    kept.chmod(0o644)
+
+    def run_as_that_user(*argv: str) -> list[object]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(list(argv))
+        return [code, err.getvalue()]
+
+    fit = as_another_user(lambda: run_as_that_user(
+        "fit", str(readable), "--out", str(closed / "r.json")))
+    evaluation = as_another_user(lambda: run_as_that_user(
+        "eval", "--data", str(readable), "--folds", "2", "--json", str(kept)))
+
+    assert fit == [2, f"shoal fit: error: --out {closed / 'r.json'}: this user may not create "
+                      f"files in {closed}; name a file you can write\n"]
+    assert evaluation == [2, f"shoal eval: error: --json {kept}: {kept} is read-only to this "
+                             "user; name a file you can write\n"]
+    assert sorted(path.name for path in closed.iterdir()) == ["kept.json"]
+
+
+def test_a_ctrl_c_raised_as_the_temporary_file_is_made_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoal import atomic_file
+
+    made = []
+    real_open = os.open
+
+    def open_then_interrupted(path: str, flags: int, mode: int = 0o777) -> int:
+        # The file is made; the signal that came meanwhile is raised as the call returns.
+        descriptor = real_open(path, flags, mode)
+        os.close(descriptor)
+        made.append(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic_file.os, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_file.write_text(tmp_path / "chunk_0001.txt", "text", durable=False)
+    monkeypatch.undo()
+
+    assert len(made) == 1 and list(tmp_path.iterdir()) == []

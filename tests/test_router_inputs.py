@@ -969,3 +969,16 @@ def test_the_fit_and_route_help_say_how_labelled_models_are_priced(
             main([command, "--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "mean cost_usd of its" in text and "1 - |observed - predicted|" in text
+
+
+def test_the_content_hash_is_what_the_readme_says_to_recompute() -> None:
+    import hashlib
+    from importlib import resources
+
+    document = json.loads((resources.files("shoal") / "data" / "router_default.json")
+                          .read_text(encoding="utf-8"))
+    body = {key: value for key, value in document.items() if key != "content_hash"}
+
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    assert document["content_hash"] == "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -69,16 +69,22 @@ _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
+# Far past what any option takes (tokens, bytes, neighbours), yet short enough for an option's
+# own bound to quote whole and to convert to a float: more digits are refused as they are.
+MAX_WHOLE_NUMBER_DIGITS = 36
+
+
 def whole_number(value: str) -> int:
     """A whole number typed on the command line: ASCII digits with an optional sign."""
     if not _WHOLE_NUMBER.fullmatch(value):
         raise argparse.ArgumentTypeError(
             f"not a whole number: {excerpt(value)}; write plain digits, such as 4096")
-    try:
-        return int(value)
-    except ValueError:  # past Python's limit on the digits of an int read from text
+    digits = len(value.lstrip("+-").lstrip("0"))
+    if digits > MAX_WHOLE_NUMBER_DIGITS:
+        # Refused here, before an option's own bound quotes it whole or a float() of it fails.
         raise argparse.ArgumentTypeError(
-            f"a whole number of {len(value):,} digits is larger than any option takes") from None
+            f"{excerpt(value)} ({digits:,} digits) is larger than any option takes")
+    return int(value)
 
 
 def decimal_number(value: str) -> float:

@@ -47,14 +47,9 @@ def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True)
 
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
+        # Inside the try: a Ctrl-C that arrives while the file is being created is raised as
+        # soon as os.open returns, and must still find the file to remove.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except PermissionError:
-        if mode is None:
-            raise
-        logger.debug("cannot create a file beside %s; writing it in place", target)
-        _write_in_place(target, text)
-        return
-    try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             if durable:
@@ -63,6 +58,15 @@ def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True)
         if mode is not None:
             os.chmod(temporary, stat.S_IMODE(mode))
         os.replace(temporary, target)
+    except FileExistsError:
+        raise  # another writer's temporary file by the same name: not ours to remove
+    except PermissionError:
+        temporary.unlink(missing_ok=True)
+        if mode is None:
+            raise
+        logger.debug("cannot create a file beside %s; writing it in place", target)
+        _write_in_place(target, text)
+        return
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

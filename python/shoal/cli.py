@@ -75,8 +75,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_BODY_TIMEOUT_S,
         metavar="SECONDS",
         help="with --http: answer 408 and close the connection when a request's body has not "
-        "wholly arrived this many seconds after its headers (default: %(default)g; above 0, at "
-        f"most {MAX_BODY_TIMEOUT_S:,})",
+        "wholly arrived this many seconds after its headers (default: %(default)g; at least "
+        f"{MIN_BODY_TIMEOUT_S:g}, at most {MAX_BODY_TIMEOUT_S:,})",
     )
     serve.add_argument(
         "--token-file",
@@ -1072,17 +1072,19 @@ def _port(value: str) -> int:
 
 # The default of --body-timeout: shoal.http_transport.DEFAULT_BODY_TIMEOUT_S, which is not
 # imported while the parser is built. The most is an hour: the largest body the size limit lets
-# through takes far less on any working link.
+# through takes far less on any working link. The least is a tenth of a second: below it even a
+# client on the same machine may be refused before its body, however short, has arrived.
 DEFAULT_BODY_TIMEOUT_S = 30.0
+MIN_BODY_TIMEOUT_S = 0.1
 MAX_BODY_TIMEOUT_S = 3600
 
 
 def _body_timeout(value: str) -> float:
     seconds = decimal_number(value)
-    if not 0 < seconds <= MAX_BODY_TIMEOUT_S:
+    if not MIN_BODY_TIMEOUT_S <= seconds <= MAX_BODY_TIMEOUT_S:
         raise argparse.ArgumentTypeError(
-            f"body timeout must be above 0 and at most {MAX_BODY_TIMEOUT_S:,} seconds, got "
-            f"{plain_number(seconds)}")
+            f"body timeout must be at least {MIN_BODY_TIMEOUT_S:g} and at most "
+            f"{MAX_BODY_TIMEOUT_S:,} seconds, got {plain_number(seconds)}")
     return seconds
 
 
@@ -2211,6 +2213,21 @@ def _check_writable_path(out: Path, option: str, what: str) -> None:
     if mode is None and not folder.is_dir():
         raise ValueError(f"{option} {out}: the folder {folder} does not exist; create it first or "
                          "name another file")
+    if mode is None or stat.S_ISREG(mode):
+        _check_permission_to_write(out, option, exists=mode is not None)
+
+
+def _check_permission_to_write(out: Path, option: str, *, exists: bool) -> None:
+    """Refuse, before the work, a file this user could not write: a new one in a folder closed
+    to it, or an existing one that neither it nor its folder lets it replace (the file is
+    written beside and renamed over, or in place where the folder is closed; see atomic_file).
+    Without this a long fit ends on a refused temporary file."""
+    folder = Path(os.path.realpath(out)).parent
+    if os.access(folder, os.W_OK | os.X_OK) or (exists and os.access(out, os.W_OK)):
+        return
+    blocked = (f"{out} is read-only to this user" if exists
+               else f"this user may not create files in {folder}")
+    raise ValueError(f"{option} {out}: {blocked}; name a file you can write")
 
 
 def _file_type(mode: int) -> str:

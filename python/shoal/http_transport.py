@@ -32,6 +32,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shoal.excerpts import plain_number
 from shoal.http_hosts import HostPolicy
 
 logger = logging.getLogger(__name__)
@@ -230,13 +231,14 @@ class RequestBodyDeadline:
     async def _refuse(self, scope: Scope, send: Send, arrived_bytes: int) -> None:
         from shoal.render import plural
 
+        seconds = plain_number(self._timeout_s)
         logger.warning(
-            "refused %s %s: its body was not complete %g s after its headers (%s of it had "
+            "refused %s %s: its body was not complete %s s after its headers (%s of it had "
             "arrived); closing the connection",
-            scope["method"], scope["path"], self._timeout_s, plural(arrived_bytes, "byte"),
+            scope["method"], scope["path"], seconds, plural(arrived_bytes, "byte"),
         )
         # Closing the connection is what frees it: the rest of the body is never read.
-        await _send_text(send, 408, f"request body not complete within {self._timeout_s:g} s\n",
+        await _send_text(send, 408, f"request body not complete within {seconds} s\n",
                          [(b"connection", b"close")])
 
 
