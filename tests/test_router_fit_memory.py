@@ -75,11 +75,14 @@ def test_fit_holds_no_float_vector_per_exemplar() -> None:
     """Twice the exemplars may take more memory at the peak for what the router holds (codes,
     scores, previews) and its file's text, but less than a float embedding per exemplar."""
     # Calibrating predicts every exemplar from the others: minutes in pure Python at this size.
+    # The pure path's calibrations also build its exemplar index, which holds each code as
+    # Python ints (about 10 KB an exemplar, as when routing on that path), not the fit's own.
     count, calibrate = (500, True) if BACKEND == "rust" else (250, False)
-    fit_router(labels(20, seed=0), calibrate=calibrate)  # first use: imports and caches
+    options = {"calibrate": calibrate, "calibrate_confidence": calibrate}
+    fit_router(labels(20, seed=0), **options)  # first use: imports and caches
 
-    fewer = peak_bytes(lambda: fit_router(labels(count, seed=1), calibrate=calibrate))
-    more = peak_bytes(lambda: fit_router(labels(2 * count, seed=2), calibrate=calibrate))
+    fewer = peak_bytes(lambda: fit_router(labels(count, seed=1), **options))
+    more = peak_bytes(lambda: fit_router(labels(2 * count, seed=2), **options))
 
     # About 7.5 KB an exemplar now; a float embedding held per exemplar made it 24 KB.
     per_exemplar = (more - fewer) / count
