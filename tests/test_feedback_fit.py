@@ -138,16 +138,22 @@ def test_fit_names_what_is_missing(
     assert "rows is empty" not in err
 
 
+def labels_beside_gpt_4o(tmp_path: Path, model: str) -> Path:
+    """A labels file scoring ``model`` and gpt-4o on one prompt."""
+    data = tmp_path / "labels.jsonl"
+    rows = [
+        {"prompt": "Sort a list in Python.", "model": model, "score": 1.0},
+        {"prompt": "Sort a list in Python.", "model": "gpt-4o", "score": 0.5},
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return data
+
+
 def test_fit_notes_models_that_route_cannot_consider(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("SHOAL_PRICES", raising=False)
-    data = tmp_path / "labels.jsonl"
-    rows = [
-        {"prompt": "Sort a list in Python.", "model": "no-such-model-x", "score": 1.0},
-        {"prompt": "Sort a list in Python.", "model": "gpt-4o", "score": 0.5},
-    ]
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    data = labels_beside_gpt_4o(tmp_path, "no-such-model-x")
 
     assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "1"]) == 0
 
@@ -159,12 +165,7 @@ def test_fit_offers_the_near_matches_of_a_misspelt_model_as_every_command_does(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("SHOAL_PRICES", raising=False)
-    data = tmp_path / "labels.jsonl"
-    rows = [
-        {"prompt": "Sort a list in Python.", "model": "gpt-4.1-mimi", "score": 1.0},
-        {"prompt": "Sort a list in Python.", "model": "gpt-4o", "score": 0.5},
-    ]
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    data = labels_beside_gpt_4o(tmp_path, "gpt-4.1-mimi")
     assert main(["route", "hello", "--candidates", "gpt-4.1-mimi"]) == 2
     elsewhere = capsys.readouterr().err
 

@@ -39,12 +39,12 @@ import logging
 import math
 import os
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
@@ -345,23 +345,42 @@ class _Labels:
                      if model.casefold() == wanted), None)
 
 
-# The caches below are keyed by the ids of a router and a catalog. An entry holds the catalog, so
-# its id cannot be reused while cached, but only a weak reference to the router: a router used
-# nowhere else is let go with its exemplars (a cross-validation fits one per fold), and an entry
-# whose router is gone matches no later router that is given its id.
-_LABEL_CACHE: dict[tuple[int, int], tuple[weakref.ref[Router], Catalog, _Labels]] = {}
+_Derived = TypeVar("_Derived")
+
+
+class _PerRouter(Generic[_Derived]):
+    """Values derived from a router (with a catalog and a further key), cached by identity.
+
+    An entry holds the catalog, so its id cannot be reused while cached, but only a weak
+    reference to the router: a router used nowhere else is let go with its exemplars (a
+    cross-validation fits one per fold), and an entry whose router is gone matches no later
+    router that is given its id. Past ``size`` entries the cache starts again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: dict[tuple[int, int, Hashable], tuple[
+            weakref.ref[Router], Catalog | None, _Derived]] = {}
+
+    def get(self, router: Router, catalog: Catalog | None, key: Hashable,
+            derive: Callable[[], _Derived]) -> _Derived:
+        slot = (id(router), id(catalog), key)
+        cached = self._entries.get(slot)
+        if cached is not None and cached[0]() is router and cached[1] is catalog:
+            return cached[2]
+        value = derive()
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[slot] = (weakref.ref(router), catalog, value)
+        return value
+
+
+_LABELS: _PerRouter[_Labels] = _PerRouter(16)
 
 
 def _labels(router: Router, catalog: Catalog) -> _Labels:
     # Asked for every decision.
-    cached = _LABEL_CACHE.get((id(router), id(catalog)))
-    if cached is not None and cached[0]() is router and cached[1] is catalog:
-        return cached[2]
-    labels = _find_labels(router, catalog)
-    if len(_LABEL_CACHE) >= 16:
-        _LABEL_CACHE.clear()
-    _LABEL_CACHE[(id(router), id(catalog))] = (weakref.ref(router), catalog, labels)
-    return labels
+    return _LABELS.get(router, catalog, None, lambda: _find_labels(router, catalog))
 
 
 def _find_labels(router: Router, catalog: Catalog) -> _Labels:
@@ -396,18 +415,12 @@ def labelled_position(router: Router, catalog: Catalog, model: str) -> int | Non
     return None if found is None else router.models.index(found)
 
 
-_ABILITY_CACHE: dict[tuple[int, float], tuple[weakref.ref[Router], float]] = {}
+_ABILITIES: _PerRouter[float] = _PerRouter(4096)
 
 
 def _ability_from_prior(router: Router, mapped_mean: float) -> float:
-    cached = _ABILITY_CACHE.get((id(router), mapped_mean))
-    if cached is not None and cached[0]() is router:
-        return cached[1]
-    ability = router.ability_for_mean_score(mapped_mean)
-    if len(_ABILITY_CACHE) >= 4096:
-        _ABILITY_CACHE.clear()
-    _ABILITY_CACHE[(id(router), mapped_mean)] = (weakref.ref(router), ability)
-    return ability
+    return _ABILITIES.get(router, None, mapped_mean,
+                          lambda: router.ability_for_mean_score(mapped_mean))
 
 
 # ---- argument checks ----
@@ -486,26 +499,12 @@ class _CandidateTable:
     encodings: tuple[str, ...]
 
 
-_TABLE_CACHE: dict[
-    tuple[int, int, tuple[str, ...]], tuple[weakref.ref[Router], Catalog, _CandidateTable]
-] = {}
+_TABLES: _PerRouter[_CandidateTable] = _PerRouter(64)
 
 
 def _candidate_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _CandidateTable:
-    """The candidates' prompt-independent parts, built once per router, catalog and pool.
-
-    Keyed by identity, holding the catalog and a weak reference to the router (see
-    ``_LABEL_CACHE``).
-    """
-    key = (id(router), id(catalog), pool)
-    cached = _TABLE_CACHE.get(key)
-    if cached is not None and cached[0]() is router and cached[1] is catalog:
-        return cached[2]
-    table = _build_table(router, catalog, pool)
-    if len(_TABLE_CACHE) >= 64:
-        _TABLE_CACHE.clear()
-    _TABLE_CACHE[key] = (weakref.ref(router), catalog, table)
-    return table
+    """The candidates' prompt-independent parts, built once per router, catalog and pool."""
+    return _TABLES.get(router, catalog, pool, lambda: _build_table(router, catalog, pool))
 
 
 def _build_table(router: Router, catalog: Catalog, pool: tuple[str, ...]) -> _CandidateTable:
@@ -756,21 +755,18 @@ def _rank(estimates: Sequence[CandidateEstimate], settings: _Settings) -> list[C
     return meeting + short + others
 
 
-_POOL_CACHE: dict[tuple[int, int], tuple[weakref.ref[Router], Catalog, tuple[str, ...]]] = {}
+_POOLS: _PerRouter[tuple[str, ...]] = _PerRouter(16)
 
 
 def _default_candidates(router: Router, catalog: Catalog) -> tuple[str, ...]:
     """Every catalog model with labels in the router or a quality prior, in catalog order."""
-    cached = _POOL_CACHE.get((id(router), id(catalog)))
-    if cached is not None and cached[0]() is router and cached[1] is catalog:
-        return cached[2]
+    return _POOLS.get(router, catalog, None, lambda: _find_default_candidates(router, catalog))
+
+
+def _find_default_candidates(router: Router, catalog: Catalog) -> tuple[str, ...]:
     routable = set(_labels(router, catalog).positions)
     routable.update(e.id for e in catalog.models if e.quality is not None)
-    pool = tuple(e.id for e in catalog.models if e.id in routable)
-    if len(_POOL_CACHE) >= 16:
-        _POOL_CACHE.clear()
-    _POOL_CACHE[(id(router), id(catalog))] = (weakref.ref(router), catalog, pool)
-    return pool
+    return tuple(e.id for e in catalog.models if e.id in routable)
 
 
 def _current_models(
