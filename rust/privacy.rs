@@ -10,6 +10,9 @@
 //!   characters, because a non-ASCII character (or any byte of one) is never in a class.
 //! * The `regex` crate runs in linear time; the checks look at a bounded window around each
 //!   candidate, except the private-key body, which is read once.
+//! * A password or API-key value that its pattern stops at a letter with a diacritic
+//!   (U+00C0-U+024F) is read on by its check, which decodes such letters and counts characters
+//!   as the twin does.
 //! * Offsets are converted from UTF-8 bytes to characters (code points) before overlapping
 //!   findings are resolved, so the result is defined on the Python string.
 //!
@@ -58,6 +61,20 @@ impl std::error::Error for PrivacyError {}
 macro_rules! assign {
     () => {
         r#"["']?[ \t]{0,4}(?:=>|:=|=|:)[ \t]{0,4}["']?"#
+    };
+}
+
+/// Symbols a password value holds besides ASCII letters and digits.
+macro_rules! password_symbols {
+    () => {
+        "!#$%&*+,./:;?@^_|~-"
+    };
+}
+
+/// Symbols an API-key value holds besides ASCII letters and digits.
+macro_rules! api_key_symbols {
+    () => {
+        "_./+=-"
     };
 }
 
@@ -113,7 +130,8 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
         "connection_string",
         SECRET,
         concat!(
-            r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:#-]{1,256})@",
+            r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):",
+            r"([A-Za-z0-9._~%!$&'()*+,;=:#/?\[\]{}-]{1,256})@",
             r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}|\[[0-9A-Fa-f:.]{2,64}\])"
         ),
     ),
@@ -133,7 +151,9 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
         concat!(
             r"(?i:password|passwd|passphrase|pwd|db_pass)",
             assign!(),
-            r"([A-Za-z0-9!#$%&*+,./:;?@^_|~-]{6,128})"
+            r"([A-Za-z0-9",
+            password_symbols!(),
+            r"]{0,128})"
         ),
     ),
     (
@@ -143,7 +163,9 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
             r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|",
             r"client[_-]?secret|private[_-]?token)",
             assign!(),
-            r"([A-Za-z0-9_./+=-]{16,256})"
+            r"([A-Za-z0-9",
+            api_key_symbols!(),
+            r"]{0,256})"
         ),
     ),
     (
@@ -226,7 +248,11 @@ const SCHEME: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 const MAX_SCHEME: usize = 32;
 const USERINFO: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=-";
-const MAX_USERINFO: usize = 132;
+/// A connection string's password characters, as its pattern reads them.
+const URL_PASSWORD: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=:#/?[]{}-";
+/// How far `scheme://user:password` reaches back from an address found inside it.
+const MAX_USERINFO: usize = 3 + 128 + 1 + 256;
 
 /// IBAN length by country (ISO 13616 registry).
 const IBAN_LENGTHS: [(&[u8; 2], usize); 77] = [
@@ -408,17 +434,60 @@ const MAX_VALUE_TAIL: usize = 256;
 const BRACKETS: [(u8, u8); 3] = [(b')', b'('), (b']', b'['), (b'}', b'{')];
 
 /// Printable ASCII except quotes, backticks and angle brackets, which close a value in shell,
-/// Markdown and HTML. Not other scripts: prose written without spaces (Chinese, Japanese) would
-/// run on into the value.
+/// Markdown and HTML.
 fn continues_unquoted_value(byte: u8) -> bool {
     byte.is_ascii_graphic() && !b"'\"`<>".contains(&byte)
+}
+
+/// Whether a letter with a diacritic starts at `index`: Latin-1 Supplement and Latin Extended-A
+/// and -B (U+00C0-U+024F) less `×` and `÷`, all two bytes in UTF-8. Letters of other scripts end
+/// a value: prose written without spaces (Chinese, Japanese) would run on into it, and a
+/// password rarely holds them.
+fn diacritic_letter_at(text: &[u8], index: usize) -> bool {
+    let (Some(&lead), Some(&next)) = (text.get(index), text.get(index + 1)) else {
+        return false;
+    };
+    if !(0xC3..=0xC9).contains(&lead) {
+        return false;
+    }
+    let code_point = (u32::from(lead & 0x1F) << 6) | u32::from(next & 0x3F);
+    (0xC0..=0x24F).contains(&code_point) && code_point != 0xD7 && code_point != 0xF7
+}
+
+/// The end of the run of characters from `from` that `width` accepts (it gives the character's
+/// length in bytes, 0 for one that ends the run), or None if the run goes on past
+/// `MAX_VALUE_TAIL` characters. Characters, not bytes, as the pure-Python twin counts.
+fn run_end(text: &[u8], from: usize, width: impl Fn(&[u8], usize) -> usize) -> Option<usize> {
+    let (mut end, mut characters) = (from, 0);
+    loop {
+        let step = width(text, end);
+        if step == 0 {
+            return Some(end);
+        }
+        if characters == MAX_VALUE_TAIL {
+            return None;
+        }
+        end += step;
+        characters += 1;
+    }
+}
+
+/// An unquoted value's characters: `continues_unquoted_value` and letters with diacritics.
+fn unquoted_value_width(text: &[u8], index: usize) -> usize {
+    if text.get(index).is_some_and(|&b| continues_unquoted_value(b)) {
+        1
+    } else if diacritic_letter_at(text, index) {
+        2
+    } else {
+        0
+    }
 }
 
 /// Where the value assigned to a keyword ends, or None to keep the pattern's end.
 ///
 /// A value class stops at the first character outside it, so without this the rest of a secret
 /// such as `'Xk9#mP2$vL(8)qR'` would survive redaction. A quoted value runs to its closing quote
-/// on the same line; an unquoted one over the bytes that can continue it, less sentence
+/// on the same line; an unquoted one over the characters that can continue it, less sentence
 /// punctuation and closing brackets it does not open. The bound (in characters, as in the
 /// pure-Python twin) keeps the work per candidate fixed; a value that passes it, or a quote not
 /// closed within it, keeps the pattern's end.
@@ -432,15 +501,7 @@ fn assigned_value_end(text: &[u8], value_start: usize, value_end: usize) -> Opti
     if let Some(quote) = quote {
         return closing_quote(text, value_end, quote);
     }
-
-    let limit = text.len().min(value_end + MAX_VALUE_TAIL);
-    let mut end = value_end;
-    while end < limit && continues_unquoted_value(text[end]) {
-        end += 1;
-    }
-    if text.get(end).is_some_and(|&b| continues_unquoted_value(b)) {
-        return None;
-    }
+    let end = run_end(text, value_end, unquoted_value_width)?;
     Some(trim_value(text, value_start, end))
 }
 
@@ -502,6 +563,17 @@ fn check_assigned(text: &[u8], value_start: usize, value_end: usize) -> Option<S
     Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
 }
 
+/// An API key is at least this long; the pattern reads shorter values too, for
+/// `typed_password_value` to read on across letters with diacritics.
+const MIN_API_KEY: usize = 16;
+
+fn check_api_key(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+    let read = (value_end - value_start >= MIN_API_KEY)
+        .then(|| check_assigned(text, value_start, value_end))
+        .flatten();
+    read.or_else(|| typed_password_value(text, value_start, value_end, &API_KEY_BYTES))
+}
+
 fn check_azure(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
     if word_at(text, value_end) || !random_credential(&text[value_start..value_end]) {
         return None;
@@ -518,26 +590,41 @@ fn check_jwt(text: &[u8], start: usize, end: usize) -> Option<Span> {
 
 fn check_connection_string(
     text: &[u8],
-    start: usize,
-    end: usize,
-    password: Span,
+    (start, end): Span,
+    user: Span,
+    password_span: Span,
 ) -> Option<Span> {
     let left = &text[start.saturating_sub(MAX_SCHEME)..start];
     let scheme = &left[rstrip(left, SCHEME).len()..];
     if scheme.len() < 2 || !scheme[0].is_ascii_alphabetic() || word_at(text, end) {
         return None;
     }
-    if masked_password(&text[password.0..password.1]) {
+    let (user, password) = (&text[user.0..user.1], &text[password_span.0..password_span.1]);
+    if masked_password(password) || reads_as_host_and_port(user, password) {
         return None;
     }
-    Some(password)
+    Some(password_span)
 }
 
-/// Masked (`****`, `xxx`), templated (`$VAR`, `%s`, `<pw>`, `{pw}`), a stand-in word with
-/// digits or symbols added (`password123`, `secret!`), or a fill-in (`your_password_here`).
+/// Whether `user:password@` also reads as `host:port` and a path or query that holds an `@`
+/// (`localhost:3000/users/@ana`, `ssh://github.com:org/repo.git@v1`). A raw `/` or `?` in a
+/// password ends the part of a URL before its host, so the URL reads as a password only where
+/// that other reading fails: something other than digits before the first of them (no port),
+/// and a user name that is no host name (no dot, not `localhost`).
+fn reads_as_host_and_port(user: &[u8], password: &[u8]) -> bool {
+    let Some(cut) = password.iter().position(|b| b"/?".contains(b)) else {
+        return false;
+    };
+    password[..cut].iter().all(u8::is_ascii_digit)
+        || user.contains(&b'.')
+        || user.eq_ignore_ascii_case(b"localhost")
+}
+
+/// Masked (`****`, `xxx`), templated (`$VAR`, `%s`, `<pw>`, `{pw}`, `[pw]`), a stand-in word
+/// with digits or symbols added (`password123`, `secret!`), or a fill-in (`your_password_here`).
 /// Only the whole value decides: a real password may contain `Passw0rd` or `sample`.
 fn masked_password(password: &[u8]) -> bool {
-    if password.iter().all(|b| b"*xX.".contains(b)) || b"$%<{".contains(&password[0]) {
+    if password.iter().all(|b| b"*xX.".contains(b)) || b"$%<{[".contains(&password[0]) {
         return true;
     }
     let lowered = password.to_ascii_lowercase();
@@ -549,30 +636,103 @@ fn masked_password(password: &[u8]) -> bool {
 
 fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
     let value = rstrip(&text[value_start..value_end], b".,;:");
-    if value.len() < 6 || masked_password(value) || distinct(value) < 4 {
-        return None;
-    }
-    let has_digit = value.iter().any(u8::is_ascii_digit);
-    let has_symbol = value.iter().any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
-    if !(has_digit || has_symbol) {
-        return None;
+    if !password_shaped(value) {
+        return typed_password_value(text, value_start, value_end, &PASSWORD_BYTES);
     }
     let assigned_end = assigned_value_end(text, value_start, value_end);
     Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
 }
 
+/// Six characters or more, four distinct, not masked, with a digit or a symbol.
+fn password_shaped(value: &[u8]) -> bool {
+    if value.len() < 6 || masked_password(value) || distinct(value) < 4 {
+        return false;
+    }
+    let has_digit = value.iter().any(u8::is_ascii_digit);
+    let has_symbol = value.iter().any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
+    has_digit || has_symbol
+}
+
+/// Which ASCII bytes a value holds: letters, digits and `symbols`.
+const fn value_bytes(symbols: &str) -> [bool; 128] {
+    let mut table = [false; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let symbols = symbols.as_bytes();
+    let mut index = 0;
+    while index < symbols.len() {
+        table[symbols[index] as usize] = true;
+        index += 1;
+    }
+    table
+}
+
+const PASSWORD_BYTES: [bool; 128] = value_bytes(password_symbols!());
+const API_KEY_BYTES: [bool; 128] = value_bytes(api_key_symbols!());
+
+/// A value its pattern stopped at a letter with a diacritic (`password: "Pässwörd123"`), read on
+/// across such letters and the pattern's own characters (`value_bytes`).
+///
+/// A person typed it, as no generator of keys writes such letters, so it is judged as a password
+/// whatever its keyword: six characters or more, four distinct, not masked, and with an ASCII
+/// digit. Not a symbol alone: prose after `password:` in German or French holds symbols
+/// (`Groß-/Kleinschreibung`, `Ungültig!`) far more often than digits inside a word.
+fn typed_password_value(
+    text: &[u8],
+    value_start: usize,
+    value_end: usize,
+    value_bytes: &[bool; 128],
+) -> Option<Span> {
+    if !diacritic_letter_at(text, value_end) {
+        return None;
+    }
+    let width = |text: &[u8], index: usize| match text.get(index) {
+        Some(&byte) if byte < 0x80 => usize::from(value_bytes[usize::from(byte)]),
+        Some(_) if diacritic_letter_at(text, index) => 2,
+        _ => 0,
+    };
+    let read_end = run_end(text, value_end, width)?;
+    let value = rstrip(&text[value_start..read_end], b".,;:");
+    let characters: Vec<char> = String::from_utf8_lossy(value).chars().collect();
+    let distinct_characters = characters.iter().collect::<HashSet<_>>().len();
+    let typed = characters.len() >= 6
+        && distinct_characters >= 4
+        && value.iter().any(u8::is_ascii_digit)
+        && !masked_password(value);
+    if !typed {
+        return None;
+    }
+    let assigned_end = assigned_value_end(text, value_start, read_end);
+    Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
+}
+
 // ---- personal data ----
 
-/// Whether `start` follows `scheme://` or `scheme://user:` (a URL, not a mailbox).
+/// Whether `start` follows `scheme://`, `scheme://user:` or `scheme://user:` and the start of a
+/// password (a URL, not a mailbox): `ss@db.internal` in `postgres://admin:pa/ss@db.internal`
+/// is the end of a password and a host. Not where the URL reads as `host:port` and a path or
+/// query (`http://host:8080/share?to=ana@mail.de`): the address there is one.
 fn in_url_userinfo(text: &[u8], start: usize) -> bool {
     let before = &text[start.saturating_sub(MAX_USERINFO)..start];
     if before.ends_with(b"://") {
         return true;
     }
-    if !before.ends_with(b":") {
+    let Some(scheme_end) = before.windows(3).rposition(|window| window == b"://") else {
         return false;
-    }
-    rstrip(&before[..before.len() - 1], USERINFO).ends_with(b"://")
+    };
+    let after_scheme = &before[scheme_end + 3..];
+    let Some(colon) = after_scheme.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (user, password) = (&after_scheme[..colon], &after_scheme[colon + 1..]);
+    user.len() <= 128
+        && password.len() <= 256
+        && user.iter().all(|b| USERINFO.contains(b))
+        && password.iter().all(|b| URL_PASSWORD.contains(b))
+        && !reads_as_host_and_port(user, password)
 }
 
 fn check_email(text: &[u8], start: usize, end: usize) -> Option<Span> {
@@ -928,16 +1088,24 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
     let (kind, _, _) = PATTERNS[order];
     let regex = &compiled.detectors[order];
     if regex.captures_len() > 1 {
-        for captures in regex.captures_iter(text) {
+        let mut position = 0;
+        while let Some(captures) = regex.captures_at(text, position) {
             let whole = captures.get(0).map_or((0, 0), |m| (m.start(), m.end()));
             let group = |index: usize| captures.get(index).map(|m| (m.start(), m.end()));
             let span = match kind {
-                "connection_string" => group(2)
-                    .and_then(|password| check_connection_string(text, whole.0, whole.1, password)),
+                "connection_string" => group(1).zip(group(2)).and_then(|(user, password)| {
+                    check_connection_string(text, whole, user, password)
+                }),
                 "azure_key" => group(1).and_then(|(s, e)| check_azure(text, s, e)),
                 "password" => group(1).and_then(|(s, e)| check_password(text, s, e)),
+                "api_key" => group(1).and_then(|(s, e)| check_api_key(text, s, e)),
                 _ => group(1).and_then(|(s, e)| check_assigned(text, s, e)),
             };
+            // A password reads on over `/`, so a rejected connection string may hold the start
+            // of the next one (`https://cdn.io:443/a,postgres://u:pw@db`): search again from
+            // its next byte.
+            let rejected_url = kind == "connection_string" && span.is_none();
+            position = if rejected_url { whole.0 + 1 } else { whole.1 };
             if let Some(span) = span {
                 spans.push((span, order));
             }
@@ -1154,6 +1322,36 @@ mod tests {
     fn a_hash_belongs_to_a_connection_string_password() {
         let found = kinds("postgres://app:Xk9#mP2vL8@db.acme.io/prod");
         assert_eq!(found, vec![("connection_string", "Xk9#mP2vL8".to_owned())]);
+    }
+
+    #[test]
+    fn letters_with_diacritics_are_two_byte_latin_letters() {
+        let at = |text: &str| diacritic_letter_at(text.as_bytes(), 0);
+        assert!(at("À") && at("ÿ") && at("ß") && at("ɏ"));
+        assert!(!at("×") && !at("÷") && !at("¿") && !at("ɐ") && !at("Ж") && !at("日"));
+    }
+
+    #[test]
+    fn a_value_is_read_on_across_letters_with_diacritics() {
+        let found = kinds("password: \"Pässwörd123\", api_key='Zk3jÜ9vq8LmN2pQ'");
+        assert_eq!(
+            found,
+            vec![("password", "Pässwörd123".to_owned()), ("api_key", "Zk3jÜ9vq8LmN2pQ".to_owned())]
+        );
+        assert_eq!(kinds("password=Pässwörd123 ok"), vec![("password", "Pässwörd123".to_owned())]);
+        // No digit, or letters of another script: prose and messages, not passwords.
+        assert!(kinds("password: Groß-/Kleinschreibung, \"password\": \"Ungültig!\"").is_empty());
+        assert!(kinds("\"password\": \"密码须包含a-z、A-Z、0-9\"").is_empty());
+    }
+
+    #[test]
+    fn a_connection_string_password_holds_a_raw_slash_unless_the_url_has_a_port() {
+        let text = "postgres://admin:Xk9/mP2vL8@db.internal:5432/app";
+        assert_eq!(kinds(text), vec![("connection_string", "Xk9/mP2vL8".to_owned())]);
+        assert!(kinds("https://registry.npmjs.org:443/@types/node").is_empty());
+        assert!(kinds("ssh://github.com:org/repo.git@v1.2").is_empty());
+        let next = kinds("https://cdn.io:443/a,postgres://u:Xk9pw2Lm@db");
+        assert_eq!(next, vec![("connection_string", "Xk9pw2Lm".to_owned())]);
     }
 
     #[test]

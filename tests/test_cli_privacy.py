@@ -53,6 +53,20 @@ def test_redact_replaces_each_finding_with_its_kind(capsys):
     assert out == "mail [email], key [aws_access_key_id]; docs key AKIAIOSFODNN7EXAMPLE\n"
 
 
+def test_redact_hides_a_whole_connection_string_password_holding_a_slash(capsys):
+    code, out, _ = _run(capsys, "--redact", "postgres://admin:Xk9/mP2vL8@db.internal:5432/app")
+
+    assert code == 0
+    assert out == "postgres://admin:[connection_string]@db.internal:5432/app\n"
+
+
+def test_redact_hides_a_whole_password_holding_letters_with_diacritics(capsys):
+    code, out, _ = _run(capsys, "--redact", 'password: "Pässwörd123", api_key=Zk3jÜ9vq8LmN2pQ ok')
+
+    assert code == 0
+    assert out == 'password: "[password]", api_key=[api_key] ok\n'
+
+
 def test_redact_json_carries_text_and_findings(capsys):
     code, out, _ = _run(capsys, "--redact", "--json", TEXT)
     payload = json.loads(out)
@@ -138,8 +152,8 @@ def test_evaluate_prints_the_measured_scores(capsys):
 
     assert code == 0
     assert set(scores) == {"secret", "personal"}
-    assert scores["secret"]["labelled"] == 76 and scores["personal"]["labelled"] == 102
-    assert evaluation["rows"] == 228 and evaluation["false_positives"] == []
+    assert scores["secret"]["labelled"] == 86 and scores["personal"]["labelled"] == 103
+    assert evaluation["rows"] == 251 and evaluation["false_positives"] == []
     assert all(miss.startswith("hard-") for miss in evaluation["misses"])
     assert scores["personal"]["same_kind"] <= scores["personal"]["found"]
 

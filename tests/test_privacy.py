@@ -38,7 +38,7 @@ PIECES = [
     "-----END RSA PRIVATE KEY-----", "é", "✓", "日本", "😀", " ", "\n", "-", ".", "@", ":", "/",
     "0", "7", "12", "(", ")", "+", "password=", "api_key: ", "ghp_", "sk-", "xoxb-", "a", "Z",
     "020 7123 4567", "4111111111111111", "536-90-", "-4399", "_", "=", "'", '"', "AccountKey=",
-    "://", "%",
+    "://", "%", "Ü", "ß", "×", '"', "?", "[", "{", "pa/ss", "password: '", "localhost",
 ]
 
 
@@ -92,7 +92,7 @@ def test_precision_and_recall_per_category() -> None:
     for category in CATEGORIES:
         score = evaluation.score(category)
         assert score.labelled >= 60
-        # Measured 1.000 precision, 0.961 (secret) and 0.922 (personal) recall; the margin
+        # Measured 1.000 precision, 0.942 (secret) and 0.922 (personal) recall; the margin
         # leaves room for new hard rows, not for regressions of the covered formats.
         assert score.precision >= 0.98, (category, evaluation.false_positives)
         assert score.recall >= 0.90, (category, evaluation.misses)
@@ -198,6 +198,100 @@ def test_an_assigned_value_is_redacted_whole(text: str, redacted: str) -> None:
 )
 def test_the_value_the_pattern_reads_decides(text: str, redacted: str) -> None:
     assert redact(text) == redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ('password: "Pässwörd123"', 'password: "[password]"'),
+        ("api_key='Zk3jÜ9vq8LmN2pQ'", "api_key='[api_key]'"),
+        ('"password": "Ärger#2024"', '"password": "[password]"'),
+        ("password=Pässwörd123 ok", "password=[password] ok"),
+        ("DB_PASSWORD=Grüße2024! ./migrate.sh", "DB_PASSWORD=[password] ./migrate.sh"),
+        # An unquoted value found on its ASCII part runs on over such letters too.
+        ("password=Xk9#mP2$vLü ok", "password=[password] ok"),
+    ],
+    ids=repr,
+)
+def test_a_value_is_read_on_across_letters_with_diacritics(text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Prose and messages hold symbols but no digit inside the word after the keyword,
+        "Das Feld password: Groß-/Kleinschreibung beachten.",
+        "Le champ password : à définir par l'administrateur.",
+        '{"password": "Ungültig!", "api_key": "API-Schlüssel"}',
+        '"password": "Passwörter stimmen nicht überein"',
+        "password: Änderung erforderlich (mind. 8 Zeichen)",
+        "In der Anleitung steht password = ? als Platzhalter für das Kennwort.",
+        # and letters of other scripts end a value: Chinese is written without spaces.
+        '"password": "密码须包含a-z、A-Z、0-9"',
+        '"password": "Пароль123"',
+    ],
+)
+def test_prose_and_messages_with_such_letters_are_no_passwords(text: str) -> None:
+    assert scan_text(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "password"),
+    [
+        ("postgres://admin:Xk9/mP2vL8@db.internal:5432/app", "Xk9/mP2vL8"),
+        ("mysql://root:q7?Zf2mXw9@10.0.4.12/orders", "q7?Zf2mXw9"),
+        ("redis://:Zk[3jP9vq8]@cache.internal:6379/0", "Zk[3jP9vq8]"),
+        ("amqp://svc:tR{9xQ2}vL@mq.acme.io:5672/", "tR{9xQ2}vL"),
+    ],
+)
+def test_a_raw_slash_question_mark_or_bracket_belongs_to_the_password(
+    text: str, password: str
+) -> None:
+    assert [(f.kind, text[f.start : f.end]) for f in scan_text(text)] == [
+        ("connection_string", password)
+    ]
+    assert redact(text) == text.replace(password, "[connection_string]")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://medium.com/@user/post",
+        "https://example.com/a:b@c",
+        "git@github.com:org/repo.git and ssh://git@github.com:org/repo.git",
+        # Digits or nothing before the `/` or `?` read as a port, a dotted user as a host name.
+        "https://registry.npmjs.org:443/@types/node",
+        "http://localhost:3000/users/@alice and http://localhost:8080/?next=/@me",
+        "file://C:/Users/ana/@archive",
+        "ssh://github.com:org/repo.git@v1.2",
+        # A template in brackets, as in connection strings some hosts publish.
+        "postgresql://postgres:[YOUR-PASSWORD]@db.abcdefghijkl.supabase.co:5432/postgres",
+        # Letters that are only a stand-in word (`pass`), as `pa!ss` is: no password, and the
+        # end of it and the host are no e-mail address either.
+        "postgres://admin:pa/ss@db.internal:5432/app and postgres://admin:pa!ss@db.internal/app",
+    ],
+)
+def test_urls_that_read_as_host_port_and_path_are_no_connection_strings(text: str) -> None:
+    assert scan_text(text) == ()
+
+
+def test_an_address_after_a_port_or_a_password_is_still_one() -> None:
+    text = "http://host:8080/share?to=ana.lopez@gmail.com, https://u:Xk9pw2Lm@host.io/?cc=bo@web.de"
+
+    assert [(f.kind, text[f.start : f.end]) for f in scan_text(text)] == [
+        ("email", "ana.lopez@gmail.com"),
+        ("connection_string", "Xk9pw2Lm"),
+        ("email", "bo@web.de"),
+    ]
+
+
+def test_a_rejected_url_leaves_the_connection_string_inside_it_to_search() -> None:
+    text = "https://cdn.io:443/a,postgres://u:Xk9pw2Lm@db"
+
+    assert [(f.kind, text[f.start : f.end]) for f in scan_text(text)] == [
+        ("connection_string", "Xk9pw2Lm")
+    ]
 
 
 def test_a_hash_in_a_connection_string_password_is_part_of_it() -> None:
@@ -361,7 +455,10 @@ def test_scan_time_grows_in_step_with_pathological_text() -> None:
     """Shapes that make a backtracking engine take quadratic time: 10 MB of each (300 kB on the
     pure path) must take about ten times as long as a tenth of it, not a hundred."""
     size = 10_000_000 if BACKEND == "rust" else 300_000
-    shapes = ["a", "1 ", "a@", "eyJ", "://a:", "AB12", "-----BEGIN PRIVATE KEY-----"]
+    shapes = [
+        "a", "1 ", "a@", "eyJ", "://a:", "AB12", "-----BEGIN PRIVATE KEY-----", "pwd:ü",
+        "://a:1/x@b,",
+    ]
     for shape in shapes:
         text = (shape * (size // len(shape) + 1))[:size]
         assert grows_in_step(scan_text, text, f"scan of {shape!r} repeated") == ()

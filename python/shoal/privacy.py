@@ -6,7 +6,9 @@ findings). It finds:
 * secrets: AWS access key ids and secret keys, Google API keys, Azure storage/service-bus keys
   and SAS signatures, GitHub, GitLab, Slack, Stripe, OpenAI, Anthropic and Hugging Face tokens,
   private-key PEM blocks, JWTs, ``Authorization`` headers and bearer tokens, passwords in
-  connection strings (``postgres://user:pass@host``) and ``password=``/``api_key=`` assignments;
+  connection strings (``postgres://user:pass@host``, a raw ``/`` or ``?`` in the password where
+  the URL cannot read as ``host:port`` and a path) and ``password=``/``api_key=`` assignments
+  (a value holding letters with diacritics, ``Pässwörd123``, when it also holds a digit);
 * personal data: e-mail addresses, telephone numbers (E.164, North American and ``0``-prefixed
   national formats), card numbers that pass the Luhn check with a valid issuer prefix and
   length, IBANs that pass the mod-97 check with their country's length, and US Social Security
@@ -18,17 +20,18 @@ sensitive part. Results carry the kind and the place, never the value.
 Documentation values do not trigger: keys containing ``EXAMPLE`` or placeholders (``xxxx``,
 ``your_key``), values vendors publish in their docs (AWS, Stripe, jwt.io, test cards, example
 IBANs, the SSA's sample Social Security numbers and ``123-45-6789``), masked or templated
-passwords (``****``, ``$VAR``, ``<password>``, ``your_password_here``) and stand-ins whose
-letters are only a word such as ``password`` (``password123``), addresses at domains reserved for
-documentation (``example.com``/``.net``/``.org``, ``.example``, ``.test``, ``.invalid``,
-``.localhost``) and telephone numbers reserved for fiction (``555-0100`` to ``555-0199``, Ofcom
-drama ranges). Such values cannot reach a person or unlock anything, so they
+passwords (``****``, ``$VAR``, ``<password>``, ``[password]``, ``your_password_here``) and
+stand-ins whose letters are only a word such as ``password`` (``password123``), addresses at
+domains reserved for documentation (``example.com``/``.net``/``.org``, ``.example``, ``.test``,
+``.invalid``, ``.localhost``) and telephone numbers reserved for fiction (``555-0100`` to
+``555-0199``, Ofcom drama ranges). Such values cannot reach a person or unlock anything, so they
 are treated alike: not findings.
 
 Not covered (measured as misses in the labelled set): bare 10-digit numbers without separators,
 lower-case IBANs, spelled-out addresses (``bob at gmail dot com``), passwords in prose,
-unprefixed vendor secrets without a keyword in front, and Social Security numbers without dashes
-or with spaces (nine bare digits are too often something else).
+unprefixed vendor secrets without a keyword in front, Social Security numbers without dashes
+or with spaces (nine bare digits are too often something else), passwords holding letters of
+other scripts, and ones holding letters with diacritics but no digit.
 """
 
 from __future__ import annotations

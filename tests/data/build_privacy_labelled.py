@@ -620,6 +620,42 @@ def figures_and_escaped_quotes() -> None:
         {"kind": "api_key", "category": SECRET, "start": start, "end": start + len(value)}]})
 
 
+def letters_with_diacritics_and_raw_url_characters() -> None:
+    """Passwords holding letters with diacritics, connection-string passwords holding a raw
+    `/`, `?`, `[` or `{`, and the prose, messages and URLs that look like them."""
+    row("secret", 'password: "{k}"', k=s("password", "Pässwörd123"))
+    row("secret", "api_key='{k}'", k=s("api_key", "Zk3jÜ9vq8LmN2pQ"))
+    row("secret", "DB_PASSWORD={k} ./migrate.sh", k=s("password", "Grüße2024!"))
+    row("secret", '{o}"smtp_password": "{k}"{c}', o="{", c="}", k=s("password", "Çava#Señor7"))
+    row("secret", "DATABASE_URL=postgres://admin:{k}@db.internal:5432/app",
+        k=s("connection_string", "Xk9/mP2vL8"))
+    row("secret", "mysql://root:{k}@10.0.4.12/orders", k=s("connection_string", "q7?Zf2mXw9"))
+    row("secret", "REDIS_URL=redis://:{k}@cache.internal:6379/0",
+        k=s("connection_string", "Zk[3jP9vq8]"))
+    row("secret", "amqp://svc:{k}@mq.acme.io:5672/", k=s("connection_string", "tR{9xQ2}vL"))
+    row("personal", "Share link: http://intranet:8080/share?to={e}",
+        e=p("email", "ana.lopez@gmail.com"))
+    for text in (
+        "Das Feld password: Groß-/Kleinschreibung beachten.",
+        "Le champ password : à définir par l'administrateur.",
+        '{"password": "Ungültig!", "api_key": "API-Schlüssel"}',
+        '"password": "Passwörter stimmen nicht überein"',
+        "password: Änderung erforderlich (mind. 8 Zeichen)",
+        "In der Anleitung steht password = ? als Platzhalter für das Kennwort.",
+        '"password": "密码须包含a-z、A-Z、0-9"',
+        "Read https://medium.com/@user/post and https://example.com/a:b@c",
+        "git@github.com:org/repo.git, ssh://git@github.com:org/repo.git",
+        "npm fetches https://registry.npmjs.org:443/@types/node; see http://localhost:3000/users/@alice",
+        "pip install git+ssh://github.com:org/repo.git@v1.2",
+        "postgresql://postgres:[YOUR-PASSWORD]@db.abcdefghijkl.supabase.co:5432/postgres",
+    ):
+        ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                     "expected": []})
+    # Letters of another script, and letters with diacritics without a digit, are not claimed.
+    row("hard", 'password: "{k}"', k=s("password", "Жук9xQ!vL2"))
+    row("hard", "DB_PASSWORD={k}", k=s("password", "Schöne_Grüße!"))
+
+
 def main() -> None:
     secrets()
     personal()
@@ -634,6 +670,7 @@ def main() -> None:
     numbers_after_a_short_number()
     signed_integers_and_documentation_values()
     figures_and_escaped_quotes()
+    letters_with_diacritics_and_raw_url_characters()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

@@ -8,7 +8,9 @@ pattern for candidates plus a check that rejects look-alikes:
   crate (bytes, Unicode off) find the same leftmost-first matches, and every bounded pattern
   costs at most a fixed number of steps per start position: linear time in both.
 * A non-ASCII character never belongs to a class, so it ends every candidate; Rust scans UTF-8
-  bytes, Python scans characters, and the candidates are the same.
+  bytes, Python scans characters, and the candidates are the same. A password or API-key value
+  that its pattern stops at a letter with a diacritic (U+00C0-U+024F) is read on by its check,
+  by code point in both languages.
 * Checks (boundaries, Luhn, mod 97, placeholders) are written the same way in both languages.
 
 Findings are ``(kind, category, start, end)`` with ``start``/``end`` character offsets into the
@@ -43,7 +45,12 @@ _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _SCHEME = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-"
 _MAX_SCHEME = 32
 _USERINFO = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=-"
-_MAX_USERINFO = 132
+# A connection string's password characters, as its pattern reads them.
+_URL_PASSWORD = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=:#/?[]{}-"
+)
+# How far ``scheme://user:password`` reaches back from an address found inside it.
+_MAX_USERINFO = 3 + 128 + 1 + 256
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -97,6 +104,9 @@ _IBAN_LENGTHS = {
 }
 
 _ASSIGN = r"""["']?[ \t]{0,4}(?:=>|:=|=|:)[ \t]{0,4}["']?"""
+# Symbols a password or API-key value holds besides ASCII letters and digits.
+_PASSWORD_SYMBOLS = "!#$%&*+,./:;?@^_|~-"
+_API_KEY_SYMBOLS = "_./+=-"
 _PEM_LABEL = r"(?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 
 # (kind, category, pattern); the order breaks ties between overlapping findings.
@@ -122,7 +132,8 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("jwt", SECRET,
      r"eyJ[A-Za-z0-9_-]{10,4096}\.eyJ[A-Za-z0-9_-]{10,8192}\.[A-Za-z0-9_-]{20,4096}"),
     ("connection_string", SECRET,
-     r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):([A-Za-z0-9._~%!$&'()*+,;=:#-]{1,256})@"
+     r"://([A-Za-z0-9._~%!$&'()*+,;=-]{0,128}):"
+     r"([A-Za-z0-9._~%!$&'()*+,;=:#/?\[\]{}-]{1,256})@"
      r"([A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}|\[[0-9A-Fa-f:.]{2,64}\])"),
     ("authorization_header", SECRET,
      r"(?i:authorization)" + _ASSIGN
@@ -130,10 +141,11 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("bearer_token", SECRET, r"(?i:bearer)[ \t]{1,4}([A-Za-z0-9._~+/-]{20,4096}=*)"),
     ("password", SECRET,
      r"(?i:password|passwd|passphrase|pwd|db_pass)" + _ASSIGN
-     + r"([A-Za-z0-9!#$%&*+,./:;?@^_|~-]{6,128})"),
+     + r"([A-Za-z0-9" + _PASSWORD_SYMBOLS + r"]{0,128})"),
     ("api_key", SECRET,
      r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|"
-     r"client[_-]?secret|private[_-]?token)" + _ASSIGN + r"([A-Za-z0-9_./+=-]{16,256})"),
+     r"client[_-]?secret|private[_-]?token)" + _ASSIGN
+     + r"([A-Za-z0-9" + _API_KEY_SYMBOLS + r"]{0,256})"),
     ("email", PERSONAL,
      r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"),
@@ -282,9 +294,35 @@ def _check_jwt(text: str, match: re.Match[str]) -> Span | None:
 _MAX_VALUE_TAIL = 256
 
 # Characters that continue an unquoted value: printable ASCII except quotes, backticks and angle
-# brackets, which close a value in shell, Markdown and HTML. Not other scripts: prose written
-# without spaces (Chinese, Japanese) would run on into the value.
+# brackets, which close a value in shell, Markdown and HTML.
 _UNQUOTED_VALUE = frozenset(map(chr, range(0x21, 0x7F))) - frozenset("'\"`<>")
+
+# Letters with diacritics: Latin-1 Supplement and Latin Extended-A and -B (U+00C0-U+024F) less
+# ``×`` and ``÷``. Letters of other scripts end a value: prose written without spaces (Chinese,
+# Japanese) would run on into it, and a password rarely holds them.
+_DIACRITIC_LETTERS = "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
+_DIACRITIC_LETTER = re.compile(f"[{_DIACRITIC_LETTERS}]")
+
+
+def _value_run(ascii_characters: str) -> re.Pattern[str]:
+    """Up to ``_MAX_VALUE_TAIL`` characters of a value: ``ascii_characters`` and letters with
+    diacritics."""
+    return re.compile(
+        f"[{re.escape(ascii_characters)}{_DIACRITIC_LETTERS}]{{0,{_MAX_VALUE_TAIL}}}"
+    )
+
+
+def _run_end(text: str, start: int, run: re.Pattern[str]) -> int | None:
+    """The end of ``run`` from ``start``, or None if the run goes on past its bound."""
+    found = run.match(text, start)
+    end = start if found is None else found.end()
+    next_character = run.match(text, end, end + 1)
+    return None if next_character is not None and next_character.end() > end else end
+
+
+_UNQUOTED_VALUE_RUN = _value_run("".join(sorted(_UNQUOTED_VALUE)))
+_PASSWORD_RUN = _value_run(string.ascii_letters + string.digits + _PASSWORD_SYMBOLS)
+_API_KEY_RUN = _value_run(string.ascii_letters + string.digits + _API_KEY_SYMBOLS)
 
 _OPENERS = {")": "(", "]": "[", "}": "{"}
 
@@ -318,12 +356,8 @@ def _assigned_value_end(text: str, start: int, end: int) -> int | None:
             escaped = character == "\\" and not escaped
         return None
 
-    position = end
-    while position < limit and text[position] in _UNQUOTED_VALUE:
-        position += 1
-    if position < len(text) and text[position] in _UNQUOTED_VALUE:
-        return None
-    return _trim_value(text, start, position)
+    run_end = _run_end(text, end, _UNQUOTED_VALUE_RUN)
+    return None if run_end is None else _trim_value(text, start, run_end)
 
 
 def _trim_value(text: str, start: int, end: int) -> int:
@@ -361,6 +395,9 @@ def _check_assigned(group: int) -> Check:
     return check
 
 
+_check_assigned_value = _check_assigned(1)
+
+
 def _check_azure(text: str, match: re.Match[str]) -> Span | None:
     start, end = match.span(1)
     if _is_word(text, end) or not _random_credential(text[start:end]):
@@ -377,16 +414,33 @@ def _check_connection_string(text: str, match: re.Match[str]) -> Span | None:
         return None
     start, end = match.span(2)
     password = text[start:end]
-    if _masked_password(password):
+    if _masked_password(password) or _reads_as_host_and_port(match.group(1), password):
         return None
     return start, end
 
 
+def _reads_as_host_and_port(user: str, password: str) -> bool:
+    """Whether ``user:password@`` also reads as ``host:port`` and a path or query that holds an
+    ``@`` (``localhost:3000/users/@ana``, ``ssh://github.com:org/repo.git@v1``). A raw ``/`` or
+    ``?`` in a password ends the part of a URL before its host, so the URL reads as a password
+    only where that other reading fails: something other than digits before the first of them
+    (no port), and a user name that is no host name (no dot, not ``localhost``)."""
+    cut = min((i for i in (password.find("/"), password.find("?")) if i >= 0), default=-1)
+    if cut < 0:
+        return False
+    return (
+        all(c in _DIGITS for c in password[:cut])
+        or "." in user
+        or user.translate(_ASCII_LOWER) == "localhost"
+    )
+
+
 def _masked_password(password: str) -> bool:
-    """Masked (``****``, ``xxx``), templated (``$VAR``, ``%s``, ``<pw>``, ``{pw}``), a stand-in
-    word with digits or symbols added (``password123``), or a fill-in (``your_password_here``).
-    Only the whole value decides: a real password may contain ``Passw0rd`` or ``sample``."""
-    if all(c in "*xX." for c in password) or password[0] in "$%<{":
+    """Masked (``****``, ``xxx``), templated (``$VAR``, ``%s``, ``<pw>``, ``{pw}``, ``[pw]``), a
+    stand-in word with digits or symbols added (``password123``), or a fill-in
+    (``your_password_here``). Only the whole value decides: a real password may contain
+    ``Passw0rd`` or ``sample``."""
+    if all(c in "*xX." for c in password) or password[0] in "$%<{[":
         return True
     lowered = password.translate(_ASCII_LOWER)
     letters = "".join(c for c in lowered if "a" <= c <= "z")
@@ -400,13 +454,56 @@ def _masked_password(password: str) -> bool:
 def _check_password(text: str, match: re.Match[str]) -> Span | None:
     start, end = match.span(1)
     value = text[start:end].rstrip(".,;:")
+    if not _password_shaped(value):
+        return _typed_password_value(text, start, end, _PASSWORD_RUN)
+    value_end = _assigned_value_end(text, start, end)
+    return start, (start + len(value) if value_end is None else value_end)
+
+
+def _password_shaped(value: str) -> bool:
+    """Six characters or more, four distinct, not masked, with a digit or a symbol."""
     if len(value) < 6 or _masked_password(value) or len(set(value)) < 4:
-        return None
+        return False
     has_digit = any(c in _DIGITS for c in value)
     has_symbol = any(c not in _ALNUM and c not in "._-" for c in value)
-    if not (has_digit or has_symbol):
+    return has_digit or has_symbol
+
+
+# An API key is at least this long; the pattern reads shorter values too, for
+# ``_typed_password_value`` to read on across letters with diacritics.
+_MIN_API_KEY = 16
+
+
+def _check_api_key(text: str, match: re.Match[str]) -> Span | None:
+    start, end = match.span(1)
+    span = _check_assigned_value(text, match) if end - start >= _MIN_API_KEY else None
+    return span or _typed_password_value(text, start, end, _API_KEY_RUN)
+
+
+def _typed_password_value(text: str, start: int, end: int, run: re.Pattern[str]) -> Span | None:
+    """A value its pattern stopped at a letter with a diacritic (``password: "Pässwörd123"``),
+    read on across such letters and the pattern's own characters (``run``).
+
+    A person typed it, as no generator of keys writes such letters, so it is judged as a
+    password whatever its keyword: six characters or more, four distinct, not masked, and with
+    an ASCII digit. Not a symbol alone: prose after ``password:`` in German or French holds
+    symbols (``Groß-/Kleinschreibung``, ``Ungültig!``) far more often than digits inside a word.
+    """
+    if _DIACRITIC_LETTER.match(text, end) is None:
         return None
-    value_end = _assigned_value_end(text, start, end)
+    read_end = _run_end(text, end, run)
+    if read_end is None:
+        return None
+    value = text[start:read_end].rstrip(".,;:")
+    typed = (
+        len(value) >= 6
+        and len(set(value)) >= 4
+        and any(c in _DIGITS for c in value)
+        and not _masked_password(value)
+    )
+    if not typed:
+        return None
+    value_end = _assigned_value_end(text, start, read_end)
     return start, (start + len(value) if value_end is None else value_end)
 
 
@@ -439,14 +536,26 @@ def _check_email(text: str, match: re.Match[str]) -> Span | None:
 
 
 def _in_url_userinfo(text: str, start: int) -> bool:
-    """Whether ``start`` follows ``scheme://`` or ``scheme://user:`` (a URL, not a mailbox)."""
+    """Whether ``start`` follows ``scheme://``, ``scheme://user:`` or ``scheme://user:`` and the
+    start of a password (a URL, not a mailbox): ``ss@db.internal`` in
+    ``postgres://admin:pa/ss@db.internal`` is the end of a password and a host. Not where the URL
+    reads as ``host:port`` and a path or query (``http://host:8080/share?to=ana@mail.de``): the
+    address there is one."""
     before = text[max(0, start - _MAX_USERINFO) : start]
     if before.endswith("://"):
         return True
-    if not before.endswith(":"):
+    scheme_end = before.rfind("://")
+    if scheme_end < 0:
         return False
-    user = before[:-1]
-    return user.rstrip(_USERINFO).endswith("://")
+    user, colon, password = before[scheme_end + 3 :].partition(":")
+    return (
+        colon == ":"
+        and len(user) <= 128
+        and len(password) <= 256
+        and all(c in _USERINFO for c in user)
+        and all(c in _URL_PASSWORD for c in password)
+        and not _reads_as_host_and_port(user, password)
+    )
 
 
 def _phone_groups(value: str) -> tuple[list[str], set[str]] | None:
@@ -720,7 +829,7 @@ def _check_iban(text: str, match: re.Match[str]) -> Span | None:
 _CHECKS: dict[str, Check] = {
     "private_key": _check_private_key,
     "aws_access_key_id": _check_vendor(_fixed(4)),
-    "aws_secret_access_key": _check_assigned(1),
+    "aws_secret_access_key": _check_assigned_value,
     "gcp_api_key": _check_vendor(_fixed(4)),
     "azure_key": _check_azure,
     "github_token": _check_vendor(_up_to("_", 1)),
@@ -732,10 +841,10 @@ _CHECKS: dict[str, Check] = {
     "huggingface_token": _check_vendor(_fixed(3)),
     "jwt": _check_jwt,
     "connection_string": _check_connection_string,
-    "authorization_header": _check_assigned(1),
-    "bearer_token": _check_assigned(1),
+    "authorization_header": _check_assigned_value,
+    "bearer_token": _check_assigned_value,
     "password": _check_password,
-    "api_key": _check_assigned(1),
+    "api_key": _check_api_key,
     "email": _check_email,
     "phone": _check_phone,
     "card_number": _check_card,
@@ -772,6 +881,11 @@ def _next_search(
     not at its next character. Once only: when that search is rejected too, more numbers lie
     ahead in the same run (an IBAN's groups, a table's columns), and the search moves past them.
     """
+    if kind == "connection_string" and span is None:
+        # A password reads on over ``/``, so a rejected connection string may hold the start of
+        # the next one (``https://cdn.io:443/a,postgres://u:pw@db``): search again from its
+        # next character.
+        return match.start() + 1, None
     if kind not in _CUT_SHORT:
         return match.end(), None
     if span is not None:
