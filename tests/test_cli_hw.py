@@ -475,3 +475,34 @@ def test_a_context_past_the_model_maximum_is_warned_in_separated_figures(capsys)
 
     assert code == 0
     assert "warning: context 10,000,000 exceeds the model's maximum of 131,072" in out
+
+
+HIDDEN_ROW = {
+    "id": "ctl", "name": "evil\u001b[2J\u202ename\u0000", "device_class": "discrete_gpu",
+    "memory_gb": 24, "memory_type": "X\u001b[2J", "bandwidth_gbs": 1000, "fp16_tflops": 100,
+    "power_w": 300, "node": "n5",
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [(("devices",), "name"), (("port", "ctl", "--to", "n2", "--from", "n5"), "name")],
+)
+def test_a_device_file_whose_texts_hold_terminal_escapes_is_refused_not_printed(
+    capsys, tmp_path, monkeypatch, argv, field
+):
+    # The name and memory type reached the terminal raw: ESC [2J cleared it, U+202E reversed the
+    # text after it and a NUL ended the line early.
+    devices = tmp_path / "ctl.json"
+    devices.write_text(json.dumps({"devices": [HIDDEN_ROW]}))
+    monkeypatch.setenv(hardware.DEVICES_ENVIRONMENT_VARIABLE, str(devices))
+    hardware.reset_tables()
+    try:
+        code, out, err = _run(capsys, *argv)
+    finally:
+        monkeypatch.delenv(hardware.DEVICES_ENVIRONMENT_VARIABLE)
+        hardware.reset_tables()
+
+    assert code == 2 and out == ""
+    assert f"{devices}: devices row 1 is malformed: field '{field}' must hold only printable" in err
+    assert not any(character in err for character in "\u001b\u202e\u0000")

@@ -147,7 +147,7 @@ def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
          "'die_area_mm2' must be a positive number or null, got 0"),
         ({"devices": [{**MY_BOX, "id": "my-box\u202e"}]},
          re.escape("'id' must hold only printable characters (no control or format characters, "
-                   "no space but ' '), got 'my-box\\u202e'")),
+                   "no space but ' '), got '\\u202e' in 'my-box\\u202e'")),
     ],
 )
 def test_a_malformed_device_file_names_the_row_and_field(
@@ -504,3 +504,89 @@ def test_a_device_files_dram_energy_per_bit_prices_its_memory_interface(tmp_path
 
     # 500 GB/s x 8 bits x 4 pJ per bit.
     assert chip.memory_interface_power_w == pytest.approx(16.0)
+
+
+# A text that clears the terminal (ESC [2J), reverses what follows (U+202E) and ends in a NUL.
+HIDDEN = "evil\u001b[2J\u202ename\u0000"
+HIDDEN_SHOWN = "got '\\x1b' in 'evil\\x1b[2J\\u202ename\\x00'"
+PRINTABLE_ONLY = ("must hold only printable characters (no control or format characters, no "
+                  "space but ' ')")
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "field"),
+    [
+        ("devices", {"name": HIDDEN}, "name"),
+        ("devices", {"memory_type": HIDDEN}, "memory_type"),
+        ("devices", {"process": HIDDEN}, "process"),
+        ("devices", {"source": HIDDEN}, "source"),
+        ("devices", {"as_of": HIDDEN}, "as_of"),
+        ("devices", {"notes": HIDDEN}, "notes"),
+        ("devices", {"claim_type": {"bandwidth": HIDDEN}}, "claim_type"),
+        ("devices", {"claim_type": {HIDDEN: "vendor"}}, "claim_type"),
+        ("device_classes", {"description": HIDDEN}, "description"),
+        ("device_classes", {"power_fraction_source": HIDDEN}, "power_fraction_source"),
+        ("architectures", {"source": HIDDEN}, "source"),
+        ("architectures", {"notes": HIDDEN}, "notes"),
+        ("architectures", {"hf_repo": HIDDEN}, "hf_repo"),
+        ("architectures", {"dense_params_source": HIDDEN}, "dense_params_source"),
+    ],
+)
+def test_a_text_field_holding_a_character_that_does_not_print_is_refused_by_row_and_field(
+    tmp_path: Path, key: str, change: dict, field: str
+) -> None:
+    # Each loaded and was printed raw by `shoal hw devices`, `hw port` and the MCP answers.
+    if key == "architectures":
+        shipped = hardware.get_architecture("llama-3.1-8b-instruct").__dict__
+        document = {key: [{**shipped, "id": "my-model", **change}]}
+    elif key == "device_classes":
+        document = {key: [{**MY_CLASS, **change}]}
+    else:
+        document = {key: [{**MY_BOX, **change}]}
+    path = write(tmp_path / "table.json", document)
+    load = hardware.load_architectures if key == "architectures" else hardware.load_devices
+
+    with pytest.raises(ValueError) as refused:
+        load(path)
+
+    assert str(refused.value) == (
+        f"{path}: {key} row 1 is malformed: field '{field}' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"devices": [], "description": HIDDEN},
+         f"top-level field 'description' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+        ({"devices": [], "as_of": HIDDEN},
+         f"top-level field 'as_of' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+        ({"dram_pj_per_bit": {HIDDEN: {"value": 4.0}}},
+         "dram_pj_per_bit entry 'evil\\x1b[2J\\u202ename\\x00': the memory type "
+         f"{PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+        ({"dram_pj_per_bit": {"LPDDR5X": {"value": 4.0, "source": HIDDEN}}},
+         f"dram_pj_per_bit entry 'LPDDR5X': field 'source' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+    ],
+)
+def test_a_file_level_text_holding_a_character_that_does_not_print_is_refused(
+    tmp_path: Path, document: dict, message: str
+) -> None:
+    path = write(tmp_path / "devices.json", document)
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == f"{path}: {message}"
+
+
+def test_an_architecture_files_claim_type_holding_a_hidden_character_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "arch.json", {"architectures": [], "claim_type": HIDDEN})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == (
+        f"{path}: top-level field 'claim_type' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"
+    )

@@ -417,14 +417,11 @@ def _require(
         # A near match says enough; without one, the whole list shows what the row may hold.
         listed = "" if "did you mean" in unknown else f"; allowed fields are {', '.join(allowed)}"
         raise ValueError(unknown + listed)
+    for name, value in row.items():
+        _check_printable(f"field '{name}'", value)
     for name in texts:
         if not isinstance(row.get(name), str) or not row[name].strip():
             raise ValueError(f"field '{name}' must be a non-empty string")
-    # An id is typed and printed back in every table and answer, where a control or format
-    # character (U+202E reverses the text after it) would make the line read as something else.
-    if "id" in texts and not row["id"].isprintable():
-        raise ValueError("field 'id' must hold only printable characters (no control or format "
-                         f"characters, no space but ' '), got {row['id']!r}")
     for name in positives:
         if not _positive(row.get(name)):
             raise ValueError(f"field '{name}' must be a positive number, got "
@@ -449,6 +446,19 @@ def _require(
         value = row.get(name)
         if value is not None and value > limit:
             raise ValueError(f"field '{name}' must be at most {limit:,.0f}, got {excerpt(value)}")
+
+
+def _check_printable(what: str, value: object) -> None:
+    """Refuse a text, or a text in an object (a device's claim_type), holding a character that
+    does not print. Every text of a table file is printed back, in tables, answers and notes,
+    where a control character (an ESC that clears the terminal, a NUL) or a format one (U+202E
+    reverses the text after it) would make the line read as something it does not say."""
+    texts = [*value.keys(), *value.values()] if isinstance(value, Mapping) else [value]
+    for text in texts:
+        if isinstance(text, str) and not text.isprintable():
+            hidden = next(character for character in text if not character.isprintable())
+            raise ValueError(f"{what} must hold only printable characters (no control or format "
+                             f"characters, no space but ' '), got {hidden!r} in {excerpt(text)}")
 
 
 def _positive(value: object) -> bool:
@@ -963,6 +973,10 @@ def _check_top_level(
         if name in allowed and value is not None and not isinstance(value, str):
             raise ValueError(f"{path}: top-level field '{name}' must be a string or null, got "
                              f"{excerpt(value)}")
+        try:
+            _check_printable(f"top-level field '{name}'", value)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
@@ -976,6 +990,11 @@ def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
     energies = {}
     for memory_type, entry in entries.items():
         where = f"{path}: dram_pj_per_bit entry {excerpt(memory_type)}"
+        try:
+            # The memory type is printed in power-split notes, as devices' memory_type is.
+            _check_printable("the memory type", memory_type)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
         if not isinstance(entry, Mapping):
             raise ValueError(f"{where} must be an object {{\"value\": pJ per bit, \"source\": "
                              f"...}}, got {excerpt(entry)}")
@@ -989,6 +1008,10 @@ def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
         if entry.get("source") is not None and not isinstance(entry["source"], str):
             raise ValueError(f"{where}: field 'source' must be a string, got "
                              f"{excerpt(entry['source'])}")
+        try:
+            _check_printable("field 'source'", entry.get("source"))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
         energies[memory_type] = float(value)
     return energies
 
