@@ -590,3 +590,81 @@ def test_an_architecture_files_claim_type_holding_a_hidden_character_is_refused(
     assert str(refused.value) == (
         f"{path}: top-level field 'claim_type' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"
     )
+
+
+def _with_repeated_key(row: dict, key: str, first: object) -> str:
+    """``row`` as JSON text that gives ``key`` twice: ``first``, then the row's own value."""
+    rest = json.dumps(row)[1:]
+    return "{" + json.dumps(key) + ": " + json.dumps(first) + ", " + rest
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "key"),
+    [
+        # Loaded as no devices at all: 'my-box' was then an unknown device.
+        ('{"devices": [' + json.dumps(MY_BOX) + '], "devices": []}', "the top level",
+         "devices"),
+        # Loaded as the device of the second id.
+        ('{"devices": [' + _with_repeated_key(MY_BOX, "id", "their-box") + "]}",
+         "devices row 1", "id"),
+        ('{"devices": [' + json.dumps({**MY_BOX, "claim_type": "CLAIM"}).replace(
+            '"CLAIM"', '{"bandwidth": "vendor", "bandwidth": "measured"}') + "]}",
+         "devices row 1 field 'claim_type'", "bandwidth"),
+        ('{"dram_pj_per_bit": {"GDDR6": {"value": 7}, "GDDR6": {"value": 70}}}',
+         "dram_pj_per_bit", "GDDR6"),
+        ('{"dram_pj_per_bit": {"GDDR6": {"value": 7, "value": 70}}}',
+         "dram_pj_per_bit entry 'GDDR6'", "value"),
+        ('{"device_classes": [' + _with_repeated_key(MY_CLASS, "usable_fraction", 0.5) + "]}",
+         "device_classes row 1", "usable_fraction"),
+    ],
+)
+def test_a_device_file_giving_a_key_twice_is_refused_naming_where(
+    tmp_path: Path, text: str, place: str, key: str
+) -> None:
+    path = tmp_path / "devices.json"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (f"{path}: {place} gives '{key}' more than once; give each key "
+                                  "once (only the last would be read)")
+    assert "my-box" not in {device.id for device in hardware.list_devices()}
+    assert "their-box" not in {device.id for device in hardware.list_devices()}
+
+
+def test_an_architecture_file_giving_a_key_twice_is_refused_naming_where(tmp_path: Path) -> None:
+    row = {**hardware.get_architecture("llama-3.1-8b-instruct").__dict__, "id": "my-model"}
+    path = tmp_path / "arch.json"
+    path.write_text('{"architectures": [' + _with_repeated_key(row, "params_b", 80) + "]}",
+                    encoding="utf-8")
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == (f"{path}: architectures row 1 gives 'params_b' more than once; "
+                                  "give each key once (only the last would be read)")
+
+
+@pytest.mark.parametrize(
+    ("field", "spelling", "message"),
+    [
+        # Quoted as Infinity, which the file never said.
+        ("memory_gb", "1e400", "must be a positive number, got 1e400"),
+        ("power_w", "-1E400", "must be a positive number, got -1E400"),
+        # Quoted as 0.0.
+        ("bandwidth_gbs", "1e-400", "must be a positive number, got 1e-400"),
+        ("sram_mb", "2.5e400", "must be a number >= 0 or null, got 2.5e400"),
+    ],
+)
+def test_a_number_beyond_a_float_is_quoted_as_the_file_spells_it(
+    tmp_path: Path, field: str, spelling: str, message: str
+) -> None:
+    path = tmp_path / "devices.json"
+    path.write_text(json.dumps({"devices": [{**MY_BOX, field: "NUMBER"}]}).replace(
+        '"NUMBER"', spelling), encoding="utf-8")
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == f"{path}: devices row 1 is malformed: field '{field}' {message}"

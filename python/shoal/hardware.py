@@ -19,6 +19,7 @@ import math
 import os
 import re
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -385,12 +386,86 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     # A table, shipped or the user's, is a settings file: a regular one, nothing under /proc,
     # /dev or /sys, at most 16 MiB.
     try:
-        document = read_json_file(path)
+        document = read_json_file(path, object_pairs_hook=_KeysAsGiven.of,
+                                  parse_float=_number_as_given)
     except ValueError as error:
         raise ValueError(f"cannot read table file: {error}") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
+    _refuse_repeated_keys(path, document)
     return document
+
+
+class _KeysAsGiven(dict[str, Any]):
+    """A JSON object of a table file that gives a key more than once. A JSON reader keeps the
+    last value, so a second "devices" list emptied the first, and a row's second "id" renamed
+    the device, without a word; the reader marks the object so that it can be refused."""
+
+    def __init__(self, pairs: list[tuple[str, Any]], repeated: str) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+
+    @staticmethod
+    def of(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        """The object of ``pairs``: a plain dict, or a `_KeysAsGiven` naming a repeated key."""
+        read = dict(pairs)
+        if len(read) == len(pairs):
+            return read
+        counts = Counter(key for key, _ in pairs)
+        return _KeysAsGiven(pairs, next(key for key, count in counts.items() if count > 1))
+
+
+def _refuse_repeated_keys(path: str | Path, document: dict[str, Any]) -> None:
+    """Refuse a file with an object, at any depth, that gives a key twice, naming where."""
+    # A walk with a stack, not recursion: the reader takes nesting deeper than Python recurses.
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:
+        place, value = stack.pop()
+        if isinstance(value, _KeysAsGiven):
+            raise ValueError(f"{path}: {_place(place)} gives {excerpt(value.repeated)} more "
+                             "than once; give each key once (only the last would be read)")
+        children = value.items() if isinstance(value, dict) else (
+            enumerate(value) if isinstance(value, list) else ())
+        stack.extend(((*place, key), child) for key, child in reversed(list(children)))
+
+
+def _place(place: Sequence[str | int]) -> str:
+    """Where in a table file a value is, as errors name it: ``devices row 2 field
+    'claim_type'``, ``dram_pj_per_bit entry 'GDDR6'`` or ``the top level``."""
+    if not place:
+        return "the top level"
+    words = [str(place[0])]
+    for previous, part in zip(place, place[1:]):
+        if isinstance(part, int):
+            words.append(f"row {part + 1}")
+        else:
+            words.append(f"{'field' if isinstance(previous, int) else 'entry'} {excerpt(part)}")
+    return " ".join(words)
+
+
+class _SpelledNumber(float):
+    """A number of a table file that a float cannot hold (1e400 reads as infinity, 1e-400 as
+    0), kept with its spelling so that the error refusing it quotes the file."""
+
+    spelling: str
+
+    def __new__(cls, spelling: str) -> _SpelledNumber:
+        number = super().__new__(cls, spelling)
+        number.spelling = spelling
+        return number
+
+    def __repr__(self) -> str:
+        return self.spelling
+
+
+def _number_as_given(text: str) -> float:
+    """A JSON number with a fraction or exponent, as ``json`` reads it, unless a float cannot
+    hold it: then a `_SpelledNumber`."""
+    number = float(text)
+    mantissa = text.lower().split("e")[0]
+    if math.isinf(number) or (number == 0 and mantissa.strip("-+0.")):
+        return _SpelledNumber(text)
+    return number
 
 
 def _require(
