@@ -202,6 +202,45 @@ def test_llama_8b_q4_k_m_on_an_m4_pro_class_device_by_hand(backend):
     assert result["decode_tokens_per_s"] < result["decode_tokens_per_s_high"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_decode_bound_is_faster_than_the_bytes_at_full_bandwidth(backend):
+    # A high efficiency above 1 with a small overhead put the high bound past the roofline.
+    device = {**DEVICE_KW, "decode_efficiency_high": 1.5, "overhead_ms_low": 0.0}
+    result = backend.estimate_inference(
+        **LLAMA_8B_KW, bits_per_weight=4.89, context_tokens=4096, **device
+    )
+
+    assert result["decode_tokens_per_s_high"] == pytest.approx(
+        273.0 / result["bytes_per_step_gb"], rel=1e-12
+    )
+    assert result["decode_tokens_per_s"] < result["decode_tokens_per_s_high"]
+    assert result["joules_per_token_low"] == pytest.approx(
+        40.0 * result["bytes_per_step_gb"] / 273.0, rel=1e-12
+    )
+
+
+def test_the_decode_range_of_a_70b_model_on_an_m4_max_stops_at_the_roofline():
+    # apple_silicon's high efficiency (1.12) gave 13.2 tok/s, past the 546 GB/s that move the
+    # 44.5 GB of weights and KV cache each token reads at most 12.27 times a second.
+    fit = hardware.hardware_fit("llama-3.1-70b-instruct", "apple-m4-max")
+    roofline = 546.0 / (fit.breakdown.weights_gb + fit.breakdown.kv_cache_gb)
+
+    assert roofline == pytest.approx(12.27, abs=0.01)
+    assert fit.decode_tokens_per_s_high == pytest.approx(roofline, rel=1e-12)
+    assert fit.decode_tokens_per_s < fit.decode_tokens_per_s_high
+
+
+@pytest.mark.parametrize("device", [device.id for device in hardware.list_devices()])
+def test_no_shipped_device_is_estimated_past_its_memory_bandwidth(device):
+    profile = hardware.get_device(device)
+    for model in ("llama-3.2-1b-instruct", "llama-3.1-70b-instruct"):
+        fit = hardware.hardware_fit(model, device)
+        bytes_per_token = fit.breakdown.weights_gb + fit.breakdown.kv_cache_gb
+        assert fit.decode_tokens_per_s_high <= profile.bandwidth_gbs / bytes_per_token * (
+            1 + 1e-12
+        )
+
+
 def test_public_fit_for_llama_8b_on_m4_pro_uses_the_class_factors():
     fit = hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", context_tokens=4096)
     klass = next(c for c in hardware.list_device_classes() if c.id == "apple_silicon")
