@@ -4,6 +4,7 @@ without float noise."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -128,3 +129,37 @@ async def test_a_sweep_with_no_device_to_port_points_the_model_at_the_devices_re
     assert result.is_error
     assert "the resource shoal://devices shows each one's node" in result.content[0].text
     assert "shoal hw" not in result.content[0].text
+
+
+PORT_4090 = {"device": "rtx-4090", "to_node": "nanostack-claimed", "models": ["gemma-3-1b-it"]}
+
+
+@pytest.mark.parametrize("sram_mb", [0, 0.0, 8.5, None])
+async def test_port_chip_takes_sram_mb_as_python_and_the_cli_do(sram_mb: float | None) -> None:
+    # 0 MB meant "use the table" (72 MB for the RTX 4090) here, and 0 MB in Python and on the
+    # command line: the same request estimated 668.2 tok/s here and 639.4 there.
+    arguments = PORT_4090 if sram_mb is None else {**PORT_4090, "sram_mb": sram_mb}
+    result = await _call("port_chip", arguments)
+    expected = hardware.port_chip("rtx-4090", to_node="nanostack-claimed",
+                                  models=["gemma-3-1b-it"], sram_mb=sram_mb)
+
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content == rounded_figures(asdict(expected), every_float=True)
+    assert result.structured_content["sram_mb"] == (72.0 if sram_mb is None else sram_mb)
+
+
+async def test_port_chip_refuses_a_null_sram_mb_rather_than_reading_it_as_left_out() -> None:
+    result = await _call("port_chip", {**PORT_4090, "sram_mb": None})
+
+    assert result.is_error
+    assert "sram_mb" in result.content[0].text and "leave the argument out" in result.content[0].text
+
+
+def test_the_command_line_takes_sram_mb_0_as_0_mb(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
+
+    code = main(["hw", "port", "rtx-4090", "--to", "nanostack-claimed", "--sram-mb", "0",
+                 "--models", "gemma-3-1b-it", "--json"])
+
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["sram_mb"] == 0.0

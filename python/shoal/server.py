@@ -48,6 +48,7 @@ from shoal.hardware import (
     AS_BUILT,
     MAX_BATCH,
     MAX_CONTEXT_TOKENS,
+    MAX_SRAM_MB,
     HardwareFit,
     ParetoFront,
     PortedChip,
@@ -1540,14 +1541,15 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             int, Field(description="Context for the inference comparison.", ge=1, le=10_000_000)
         ] = 4096,
         sram_mb: Annotated[
-            float,
+            Annotated[float, Field(ge=0, le=MAX_SRAM_MB)] | SkipJsonSchema[None],
+            NOT_NULL,
+            NO_DEFAULT_SHOWN,
             Field(
                 description="On-die SRAM of the chip before the move, in MB, for devices whose "
-                "table row has none (phones, Apple); 0: use the table.",
-                ge=0,
-                le=1_000_000,
+                "table row has none (phones, Apple) or as a what-if; 0 is no SRAM. Leave out "
+                "for the table's figure."
             ),
-        ] = 0.0,
+        ] = None,
     ) -> Annotated[CallToolResult, PortedChip]:
         """Estimate a chip's power, performance, area and on-die SRAM on another process node,
         and what that does to on-device inference (models resident in SRAM, decode speed, energy).
@@ -1564,7 +1566,7 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             models=models or None,
             quantisation=quantisation,
             context_tokens=context_tokens,
-            sram_mb=sram_mb or None,
+            sram_mb=sram_mb,
         )
         if not models:
             fitting = sorted(
