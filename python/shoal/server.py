@@ -200,7 +200,6 @@ LONG_ANSWERS = {
     "more: lower max_chunks, or split long texts with the command line (shoal split --out-dir) "
     "or the Python API. Chunk ranges past what one answer holds are left out and counted in "
     "chunks_omitted.",
-    "sweep_hardware": "lower max_points.",
     "compare_costs": "price fewer models per call: each takes about 200 tokens of the answer "
     "(more with notes), so about 25 fit.",
     "fit_budget": f"{FIT_CUT_ADVICE}; {FIT_ITEMS_ADVICE}. {FIT_ELSEWHERE}",
@@ -350,7 +349,7 @@ def build_server(
     _add_cost_tools(server)
     _add_costs_tools(server)
     _add_budget_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
-    _add_hardware_tools(server)
+    _add_hardware_tools(server, max_result_tokens=max_result_tokens)
     _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
     _log_file_access(server, allowed)
     _log_data_files(server)
@@ -1443,7 +1442,7 @@ NOT_NULL = AfterValidator(_not_null)
 NO_DEFAULT_SHOWN = Field(json_schema_extra=_no_default_shown)
 
 
-def _add_hardware_tools(server: MCPServer[None]) -> None:
+def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> None:
     @server.tool(
         name="check_hardware_fit", title="Check a model on a device", annotations=READ_ONLY
     )
@@ -1635,15 +1634,24 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             ),
         ] = False,
         max_points: Annotated[
-            int, Field(description="Most front points to return.", ge=1, le=500)
+            int,
+            Field(
+                description="Most front points to return, spread evenly along the front (its "
+                "least-energy and its fastest point always among them).",
+                ge=1,
+                le=500,
+            ),
         ] = 40,
-    ) -> Annotated[CallToolResult, ParetoFront]:
+    ) -> Annotated[CallToolResult, ShownFront]:
         """Sweep models x devices x formats x contexts x process nodes and return the Pareto front
         of decode tokens/s against joules per token (configurations that fit in memory).
 
         Use it to find where to run a model, or which configurations are worth it on a new node.
         Runs in the Rust core: a million configurations take a fraction of a second. Every list
-        names each item once.
+        names each item once. A front longer than max_points, or than one answer holds (each
+        point takes about 250 tokens), is shortened to points spread evenly along it, from the
+        least energy per token to the fastest, and the points left out are counted in
+        points_omitted.
         """
         front = _call(
             pareto_front,
@@ -1657,14 +1665,57 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             kv_cache_type=kv_cache_type,
             pin_sram=pin_sram,
         )
-        if len(front.points) > max_points:
-            dropped = len(front.points) - max_points
-            front = replace(
-                front,
-                points=front.points[:max_points],
-                notes=(*front.notes, f"shortened: {dropped} more front points not shown"),
-            )
-        return _answer(front, front_table(front), every_float=True)
+
+        def answer(count: int) -> CallToolResult:
+            shown = ShownFront.spread(front, count)
+            return _answer(shown, front_table(shown), every_float=True)
+
+        # About 250 tokens a point: the 500 points max_points allows are past the cap. Return
+        # as many as fit, spread along the front, and count the rest.
+        wanted = min(max_points, len(front.points))
+        return answer(_most_that_fit(answer, wanted, max_result_tokens))
+
+
+@dataclasses.dataclass(frozen=True)
+class ShownFront(ParetoFront):
+    """A Pareto front as sweep_hardware answers it: at most the points one answer holds.
+
+    Attributes:
+        points_omitted: Front points not in ``points``: past max_points, or past what one
+            answer holds.
+    """
+
+    points_omitted: int = 0
+
+    @classmethod
+    def spread(cls, front: ParetoFront, count: int) -> ShownFront:
+        """``front`` with ``count`` of its points, spread evenly along it: the first (least
+        energy per token) and the last (fastest) whenever two or more are shown."""
+        total = len(front.points)
+        kept = [front.points[index] for index in _spread_indices(count, total)]
+        fields = {field.name: getattr(front, field.name) for field in dataclasses.fields(front)}
+        fields["points"] = tuple(kept)
+        omitted = total - len(kept)
+        if omitted:
+            fields["notes"] = (*front.notes, (
+                f"shortened: {len(kept):,} of the {total:,} front points shown, spread evenly "
+                f"from the least energy per token to the fastest; {omitted:,} left out "
+                "(points_omitted); shoal hw sweep and shoal.pareto_front list them all"
+            ))
+        return cls(**fields, points_omitted=omitted)
+
+
+def _spread_indices(count: int, total: int) -> list[int]:
+    """``count`` indices of ``total`` spread evenly, the first and the last among them (just
+    the first for one): each the nearest whole number to ``i * (total - 1) / (count - 1)``."""
+    if count >= total:
+        return list(range(total))
+    if count <= 1:
+        return list(range(count))
+    # Integer arithmetic rounds each step exactly; the steps are at least 1 apart, so no index
+    # repeats.
+    span, steps = total - 1, count - 1
+    return [(2 * i * span + steps) // (2 * steps) for i in range(count)]
 
 
 # ---- budgets, the ledger and savings ----------------------------------------------------------
