@@ -548,6 +548,20 @@ def test_every_open_weight_model_has_a_sourced_architecture_and_runs_somewhere()
         assert hardware.hardware_fit(model, "b200").decode_tokens_per_s > 0
 
 
+def test_nvidia_rows_give_dense_fp16_accumulate_tensor_rates_at_half_the_int8_rate():
+    # NVIDIA's tensor cores run INT8 at twice their FP16-accumulate rate. The RTX 3090 gave 71
+    # TFLOPS, its FP32-accumulate rate (4x below INT8); the GA102 whitepaper gives 142.
+    nvidia = [d for d in hardware.list_devices() if d.name.startswith("NVIDIA")]
+
+    assert len(nvidia) >= 10
+    for profile in nvidia:
+        assert profile.int8_tops == pytest.approx(2 * profile.fp16_tflops, rel=1e-3), profile.id
+    rtx_3090 = hardware.get_device("rtx-3090")
+    assert rtx_3090.fp16_tflops == 142.0
+    assert "71 with FP32 accumulate" in rtx_3090.claim_type["fp16_tflops"]
+    assert "GA102 whitepaper" in (rtx_3090.source or "")
+
+
 def test_tables_are_sourced_and_dated():
     devices = hardware.list_devices()
     assert len(devices) >= 15
