@@ -160,8 +160,10 @@ def test_a_malformed_device_file_names_the_row_and_field(
 
 
 def test_a_device_of_the_largest_accepted_figures_gives_finite_estimates(tmp_path: Path) -> None:
+    # Of a memory without an energy per bit: at 100,000,000 GB/s, GDDR6's 7.5 pJ would draw
+    # 6,000,000 kW, more than the largest device power, and the file would be refused.
     hardware.load_devices(write(tmp_path / "devices.json", {
-        "devices": [{**MY_BOX, **hardware.DEVICE_FIELD_LIMITS}]
+        "devices": [{**MY_BOX, **hardware.DEVICE_FIELD_LIMITS, "memory_type": None}]
     }))
 
     fit = hardware.hardware_fit("llama-3.1-8b-instruct", "my-box")
@@ -170,18 +172,70 @@ def test_a_device_of_the_largest_accepted_figures_gives_finite_estimates(tmp_pat
     assert math.isfinite(fit.joules_per_token)
 
 
-def test_a_memory_interface_above_the_device_power_is_capped_at_it(tmp_path: Path) -> None:
-    # 960 GB/s of GDDR6 at 7.5 pJ/bit is 57.6 W, more than this whole box draws.
-    small_box = {**MY_BOX, "power_w": 30, "die_area_mm2": 300}
-    hardware.load_devices(write(tmp_path / "d.json", {"devices": [small_box]}))
+def test_a_memory_interface_drawing_all_the_device_power_leaves_no_die_power_to_scale(
+    tmp_path: Path,
+) -> None:
+    # 960 GB/s of GDDR6 at 7.5 pJ/bit is 57.6 W, the whole box's power.
+    box = {**MY_BOX, "power_w": 57.6, "die_area_mm2": 300}
+    hardware.load_devices(write(tmp_path / "d.json", {"devices": [box]}))
 
     chip = hardware.port_chip("my-box", to_node="nanostack-claimed", mode="iso-performance")
 
-    assert chip.memory_interface_power_w == 30.0
-    assert chip.die_power_w == 0.0 and chip.power_w == 30.0
-    assert any("would draw more than the device's 30.0 W" in note for note in chip.notes)
+    assert chip.memory_interface_power_w == 57.6
+    assert chip.die_power_w == 0.0 and chip.power_w == 57.6
     assert chip.power_density_w_per_mm2_before == 0.0
     assert "power density" not in render.ported_chip(chip)  # nothing to compare
+
+
+def test_a_device_whose_memory_would_draw_more_than_the_device_is_refused(
+    tmp_path: Path,
+) -> None:
+    # At 1,000 pJ/bit an RTX 4090 of 500 GB/s loaded, and its fit read "energy 43.6 J/token at
+    # about 450 W" beside 91.8 tok/s: about 4 kW.
+    slow_4090 = {**MY_BOX, "id": "rtx-4090", "memory_type": "GDDR6X", "bandwidth_gbs": 500,
+                 "power_w": 450}
+    path = write(tmp_path / "devices.json", {
+        "dram_pj_per_bit": {"GDDR6X": {"value": 1000, "source": "a unit slip"}},
+        "devices": [MY_BOX, slow_4090],
+    })
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (
+        f"{path}: devices row 2 ('rtx-4090'): its memory interface at full bandwidth would draw "
+        "4,000 W (500 GB/s x 1,000 pJ/bit of GDDR6X), more than the device's power_w of 450 W; "
+        "check the device's bandwidth_gbs and power_w and the energy per bit of GDDR6X"
+    )
+    assert hardware.get_device("rtx-4090").bandwidth_gbs == 1008  # the file changed nothing
+    assert "my-box" not in {device.id for device in hardware.list_devices()}
+
+
+def test_an_energy_per_bit_that_would_make_a_table_device_draw_more_than_itself_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "devices.json",
+                 {"dram_pj_per_bit": {"HBM3": {"value": 500, "source": "a unit slip"}}})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    # The H100 comes first of the HBM3 devices: 3,350 GB/s x 8 bits x 500 pJ is 13,400 W.
+    assert str(refused.value) == (
+        f"{path}: dram_pj_per_bit entry 'HBM3' would have the memory interface of 'h100-sxm' at "
+        "full bandwidth draw 13,400 W (3,350 GB/s x 500 pJ/bit of HBM3), more than the device's "
+        "power_w of 700 W; check the device's bandwidth_gbs and power_w and the energy per bit "
+        "of HBM3"
+    )
+    assert hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm").joules_per_token < 5
+
+
+def test_no_fit_draws_more_than_its_device(tmp_path: Path) -> None:
+    # The energy floor (the DRAM energy of the bytes a token moves) times the tokens per second
+    # is at most the memory interface at full bandwidth, which is at most the device's power.
+    for device in hardware.list_devices():
+        fit = hardware.hardware_fit("llama-3.2-1b-instruct", device.id)
+        assert fit.joules_per_token * fit.decode_batch_tokens_per_s <= device.power_w
 
 
 def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:

@@ -1001,6 +1001,7 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
                 f"{path}: device {device.id!r} has unknown device_class "
                 f"{device.device_class!r}; known: {', '.join(sorted(known))}"
             )
+    _check_memory_interface_power(path, tables, added, dram_energies)
 
     tables.device_classes.update(classes)
     tables.dram_pj_per_bit.update(dram_energies)
@@ -1008,6 +1009,52 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
         _replace_any_case(tables.devices, device.id, device)
     logger.info("loaded %d devices from %s", len(added), path)
     return added
+
+
+def _check_memory_interface_power(
+    path: str | Path, tables: _Tables, added: Sequence[DeviceProfile],
+    dram_energies: Mapping[str, float],
+) -> None:
+    """Refuse a file after which a device's memory interface at full bandwidth (bandwidth x 8
+    bits x DRAM energy per bit) would draw more than the whole device: one of the three figures
+    is wrong, and the estimates would contradict the device's power (the energy of the bytes a
+    token moves, times the tokens per second, kilowatts on a 450 W card). A device of the file
+    is named by its row; a table device, by the dram_pj_per_bit entry that prices its memory."""
+    energies = {**tables.dram_pj_per_bit, **dram_energies}
+    for number, device in enumerate(added, start=1):
+        interface_w = _full_bandwidth_power_w(device, energies)
+        if interface_w > device.power_w:
+            raise ValueError(
+                f"{path}: devices row {number} ({device.id!r}): its memory interface at full "
+                f"bandwidth would draw {_power_over(device, energies, interface_w)}"
+            )
+    replaced = {device.id.lower() for device in added}
+    for device in tables.devices.values():
+        if device.id.lower() in replaced or device.memory_type not in dram_energies:
+            continue
+        interface_w = _full_bandwidth_power_w(device, energies)
+        if interface_w > device.power_w:
+            raise ValueError(
+                f"{path}: dram_pj_per_bit entry {excerpt(device.memory_type)} would have the "
+                f"memory interface of {device.id!r} at full bandwidth draw "
+                f"{_power_over(device, energies, interface_w)}"
+            )
+
+
+def _full_bandwidth_power_w(device: DeviceProfile, energies: Mapping[str, float]) -> float:
+    """A device's DRAM interface power at full bandwidth; 0 without an energy per bit."""
+    pj_per_bit = energies.get(device.memory_type or "", 0.0)
+    return device.bandwidth_gbs * 1e9 * 8.0 * pj_per_bit / 1e12
+
+
+def _power_over(device: DeviceProfile, energies: Mapping[str, float], interface_w: float) -> str:
+    """The end of a refusal of a memory interface that draws more than its device."""
+    memory = device.memory_type or ""
+    return (
+        f"{interface_w:,.0f} W ({device.bandwidth_gbs:,g} GB/s x {energies[memory]:,g} pJ/bit of "
+        f"{memory}), more than the device's power_w of {device.power_w:,g} W; check the "
+        f"device's bandwidth_gbs and power_w and the energy per bit of {memory}"
+    )
 
 
 def load_architectures(path: str | Path) -> tuple[Architecture, ...]:
@@ -1750,8 +1797,10 @@ def port_chip(
 
 def _memory_interface_power_w(device: Mapping[str, float]) -> float:
     """A device's DRAM interface power at full bandwidth: bandwidth x DRAM energy per bit, at
-    most the device power. ``port_device`` keeps the same share, in the same arithmetic, for
-    the inference estimates, so the ported power agrees with their energy per token."""
+    most the device power (the table holds no device whose memory draws more, but the core
+    functions cap it so for any input). ``port_device`` keeps the same share, in the same
+    arithmetic, for the inference estimates, so the ported power agrees with their energy per
+    token."""
     interface_w = device["bandwidth_gbs"] * 1e9 * 8.0 * device["dram_pj_per_bit"] / 1e12
     return min(interface_w, device["power_w"])
 
@@ -1769,12 +1818,6 @@ def _power_split_note(
     interface = (
         f"{device['bandwidth_gbs']:,g} GB/s x {device['dram_pj_per_bit']:g} pJ/bit of {memory}"
     )
-    if interface_w == profile.power_w:
-        return (
-            f"power: the memory interface at full bandwidth ({interface}) would draw more than "
-            f"the device's {profile.power_w:,.1f} W, so all of it counts as memory-interface "
-            "power and none scales with the node"
-        )
     return (
         f"power split: the memory interface draws {interface_w:,.1f} W at full bandwidth "
         f"({interface}) and stays with the memory; the remaining "
