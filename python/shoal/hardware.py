@@ -28,7 +28,7 @@ from typing import Any, Literal, TypeGuard
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
-from shoal.excerpts import excerpt, plain_number, unknown_field
+from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import read_json_file
 
 logger = logging.getLogger(__name__)
@@ -1318,9 +1318,9 @@ def _positive_int(name: str, value: Any, limit: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
-        raise ParameterError(name, f"must be > 0, got {value}")
+        raise ParameterError(name, f"must be > 0, got {grouped_number(value)}")
     if value > limit:
-        raise ParameterError(name, f"must be at most {limit:,}, got {value:,}")
+        raise ParameterError(name, f"must be at most {limit:,}, got {grouped_number(value)}")
     return value
 
 
@@ -1341,13 +1341,14 @@ def _check_positive(name: str, value: Any, limit: float) -> None:
     """A finite number above 0 and at most ``limit``."""
     if not (math.isfinite(_check_number(name, value)) and 0 < value <= limit):
         raise ParameterError(name, f"must be a number above 0 and at most {limit:,.0f}, "
-                             f"got {value}")
+                             f"got {grouped_number(value)}")
 
 
 def _check_fraction(name: str, value: Any) -> None:
     """A share from 0 up to, not including, 1."""
     if not (math.isfinite(_check_number(name, value)) and 0 <= value < 1):
-        raise ParameterError(name, f"must be a number from 0 up to (not including) 1, got {value}")
+        raise ParameterError(name, "must be a number from 0 up to (not including) 1, got "
+                             f"{grouped_number(value)}")
 
 
 def _check_flag(name: str, value: Any) -> bool:
@@ -1364,9 +1365,10 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
     if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
         raise TypeError(f"sram_mb must be a number, got {type(sram_mb).__name__}")
     if not (math.isfinite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
-        # The value as given: a rounded one (1e+06 for 1,000,001) would look in range.
+        # Every digit, grouped as the limit is: a rounded value (1e+06 for 1,000,001) would
+        # look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
-                             f"got {plain_number(sram_mb)}")
+                             f"got {grouped_number(sram_mb)}")
     return float(sram_mb)
 
 
