@@ -722,3 +722,32 @@ def test_a_number_beyond_a_float_is_quoted_as_the_file_spells_it(
         hardware.load_devices(path)
 
     assert str(refused.value) == f"{path}: devices row 1 is malformed: field '{field}' {message}"
+
+
+@pytest.mark.parametrize("repository", ["", "not a repo", "meta-llama", "a/b/c", "/name"])
+def test_an_architecture_whose_repository_is_no_owner_and_name_is_refused(
+    tmp_path: Path, repository: str
+) -> None:
+    # Each loaded: a model named by no repository anyone could type.
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct").__dict__
+    path = write(tmp_path / "arch.json",
+                 {"architectures": [{**shipped, "id": "my-model", "hf_repo": repository}]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == (
+        f"{path}: architectures row 1 is malformed: field 'hf_repo' must be a Hugging Face "
+        "repository id, owner/name (letters, digits, '-', '_' and '.'), or null, got "
+        f"{repository!r}"
+    )
+
+
+def test_an_architecture_with_an_owner_and_name_repository_or_none_loads(tmp_path: Path) -> None:
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct").__dict__
+    rows = [{**shipped, "id": "mine", "hf_repo": "01-ai/Yi_1.5-9B.v2"},
+            {**shipped, "id": "unpublished", "hf_repo": None}]
+    hardware.load_architectures(write(tmp_path / "arch.json", {"architectures": rows}))
+
+    assert hardware.get_architecture("https://huggingface.co/01-ai/yi_1.5-9b.v2").id == "mine"
+    assert hardware.get_architecture("unpublished").hf_repo is None

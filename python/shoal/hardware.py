@@ -745,6 +745,13 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
         ),
         limits=ARCHITECTURE_FIELD_LIMITS,
     )
+    repository = row.get("hf_repo")
+    if repository is not None and not _REPOSITORY_ID.fullmatch(repository):
+        # The id names the model (`shoal hw fit Qwen/Qwen3-8B`) and is matched against page
+        # addresses: an empty one or a sentence would never be, and reads as a mistake.
+        raise ValueError("field 'hf_repo' must be a Hugging Face repository id, owner/name "
+                         "(letters, digits, '-', '_' and '.'), or null, got "
+                         f"{excerpt(repository)}")
     _check_parts(row)
     return Architecture(
         id=row["id"],
@@ -767,6 +774,10 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
         dense_params_b=row.get("dense_params_b") or _dense_params_b(row),
     )
 
+
+# A Hugging Face repository id as the Hub spells one: owner/name of ASCII letters, digits, '-',
+# '_' and '.'.
+_REPOSITORY_ID = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 # Counts of things: a fraction of a layer or head is a typing slip.
 _ARCHITECTURE_COUNTS = (
