@@ -1284,3 +1284,12 @@ def test_an_unknown_page_address_gets_the_near_matches_of_its_repository():
     with pytest.raises(hardware.UnknownNameError,
                        match=r"unknown model 'Qwen/Qwen3-8B-GGUF'; near matches: qwen3-8b"):
         hardware.get_architecture("https://huggingface.co/Qwen/Qwen3-8B-GGUF")
+
+
+def test_a_chip_on_an_unknown_node_is_refused_when_it_is_made():
+    # Accepted here, and refused only when ported.
+    with pytest.raises(hardware.UnknownNodeError, match=r"^unknown process node 'n3'; near "
+                       r"matches: n3p, n3e, n3b"):
+        hardware.Chip(name="npu", node="n3", power_w=10.0, performance_tflops=40.0)
+
+    assert hardware.Chip(name="npu", node="N3E", power_w=10.0, performance_tflops=40.0)

@@ -299,6 +299,8 @@ class Chip:
         # A negative or NaN figure ported to a negative or NaN result without a word.
         for name in ("name", "node"):
             _check_text(name, getattr(self, name))
+        # The node to port from, refused here (with near matches) rather than at the port.
+        get_node(self.node)
         _check_positive("power_w", self.power_w, CHIP_FIELD_LIMITS["power_w"])
         _check_positive("performance_tflops", self.performance_tflops,
                         CHIP_FIELD_LIMITS["performance_tflops"])
