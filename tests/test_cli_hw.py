@@ -509,3 +509,14 @@ def test_a_device_file_whose_texts_hold_terminal_escapes_is_refused_not_printed(
     assert code == 2 and out == ""
     assert f"{devices}: devices row 1 is malformed: field '{field}' must hold only printable" in err
     assert not any(character in err for character in "\u001b\u202e\u0000")
+
+
+def test_sweep_takes_as_built_in_any_case(capsys):
+    code, out, err = _run(capsys, "sweep", "--models", "gemma-3-1b-it", "--devices", "rtx-4090",
+                          "--nodes", "AS-BUILT,N2", "--json")
+
+    assert code == 0, err
+    assert json.loads(out)["nodes"] == ["as-built", "n2"]
+    code, _, err = _run(capsys, "sweep", "--devices", "rtx-4090", "--nodes", "AS-BUILT",
+                        "--mode", "iso-area")
+    assert code == 2 and "--mode iso-area is how a node change is spent" in err

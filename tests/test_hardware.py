@@ -1286,6 +1286,32 @@ def test_an_unknown_page_address_gets_the_near_matches_of_its_repository():
         hardware.get_architecture("https://huggingface.co/Qwen/Qwen3-8B-GGUF")
 
 
+@pytest.mark.parametrize("spelling", ["AS-BUILT", "As-Built", " as-built "])
+def test_as_built_is_a_node_in_any_case_as_node_ids_are(spelling):
+    # `--to N2` worked while `--nodes AS-BUILT` was an unknown process node.
+    front = hardware.pareto_front(["gemma-3-1b-it"], ["rtx-4090"], nodes=[spelling, "N2"])
+
+    assert front.nodes == ("as-built", "n2")
+    assert {point.node for point in front.points} <= {"as-built", "n2"}
+    with pytest.raises(hardware.ParameterError, match=r"names as-built \(as as-built, "):
+        hardware.pareto_front(["gemma-3-1b-it"], ["rtx-4090"], nodes=["as-built", spelling])
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        ("as-bilt", "unknown process node 'as-bilt'; did you mean as-built (the device as built)?"),
+        ("xyzzy", "unknown process node 'xyzzy'; no close match; `shoal hw nodes` lists them; "
+                  "as-built keeps a device as built"),
+    ],
+)
+def test_an_unknown_sweep_node_names_as_built_too(node, message):
+    with pytest.raises(hardware.UnknownNodeError) as refused:
+        hardware.pareto_front(["gemma-3-1b-it"], ["rtx-4090"], nodes=[node])
+
+    assert str(refused.value) == message
+
+
 def test_a_chip_on_an_unknown_node_is_refused_when_it_is_made():
     # Accepted here, and refused only when ported.
     with pytest.raises(hardware.UnknownNodeError, match=r"^unknown process node 'n3'; near "

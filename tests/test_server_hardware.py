@@ -231,3 +231,17 @@ async def test_a_front_that_fits_is_returned_whole_with_nothing_omitted() -> Non
     assert result.structured_content["points_omitted"] == 0
     assert len(result.structured_content["points"]) == len(expected.points)
     assert not any(note.startswith("shortened") for note in result.structured_content["notes"])
+
+
+async def test_sweep_hardware_takes_as_built_in_any_case_and_names_it_for_an_unknown_node() -> None:
+    built = await _call("sweep_hardware", {**SMALL_SWEEP, "nodes": ["As-Built", "N2"]})
+    unknown = await _call("sweep_hardware", {**SMALL_SWEEP, "nodes": ["xyzzy"]})
+
+    assert not built.is_error, built.content[0].text
+    assert built.structured_content["nodes"] == ["as-built", "n2"]
+    # shoal://nodes lists the node table, where as-built is not: the error names it.
+    assert unknown.is_error
+    assert unknown.content[0].text.endswith(
+        "unknown process node 'xyzzy'; no close match; the resource shoal://nodes lists them; "
+        "as-built keeps a device as built"
+    )

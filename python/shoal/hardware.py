@@ -2113,8 +2113,8 @@ def pareto_front(
         devices: device ids (default: all of them).
         quantisations: weight formats.
         contexts: context lengths (tokens), each also the decode depth.
-        nodes: process nodes to port each device to; ``None`` or ``"as-built"`` keeps the
-            device as it is. Porting uses the node ratios against the device's own node (see
+        nodes: process nodes to port each device to (any case); ``None`` or ``"as-built"``
+            (any case too) keeps the device as it is. Porting uses the node ratios against the device's own node (see
             :func:`port_chip`); devices whose node is unknown are skipped for node targets.
         mode: how a node change is spent: ``"iso-power"`` (when left out),
             ``"iso-performance"`` or ``"iso-area"``; refused when ``nodes`` change no node.
@@ -2153,7 +2153,7 @@ def pareto_front(
     archs = [get_architecture(m) for m in model_ids]
     profiles = [get_device(d) for d in device_ids]
     quants = [get_quantisation(q) for q in quant_ids]
-    targets = [None if n in (None, AS_BUILT) else get_node(n) for n in nodes]
+    targets = [_sweep_target(n) for n in nodes]
     kv_bits = kv_cache_bits(kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
     node_names = [AS_BUILT if t is None else t.id for t in targets]
@@ -2206,6 +2206,28 @@ def pareto_front(
             )
         ),
     )
+
+
+def is_as_built(node: str | None) -> bool:
+    """True for a sweep node that keeps a device as built: ``None`` or :data:`AS_BUILT` in any
+    case, as node ids are matched."""
+    return node is None or (isinstance(node, str) and node.strip().lower() == AS_BUILT)
+
+
+def _sweep_target(node: str | None) -> NodeProfile | None:
+    """A sweep's node: ``None`` for the device as built, else the node table's. An unknown one
+    is refused naming :data:`AS_BUILT` too, which no node table lists."""
+    if node is None or is_as_built(node):
+        return None
+    try:
+        return get_node(node)
+    except UnknownNodeError as error:
+        near_as_built = isinstance(node, str) and difflib.get_close_matches(
+            node.strip().lower(), [AS_BUILT], n=1, cutoff=0.6)
+        if near_as_built:
+            raise UnknownNodeError(f"unknown process node {node!r}; did you mean {AS_BUILT} (the "
+                                   "device as built)?") from None
+        raise UnknownNodeError(f"{error}; {AS_BUILT} keeps a device as built") from None
 
 
 def _nothing_fits_note(

@@ -240,7 +240,7 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--nodes",
         nargs="+",
         metavar="NODE",
-        help=f"process nodes to port each device to, space- or comma-separated; "
+        help=f"process nodes to port each device to, space- or comma-separated, any case; "
         f"'{hardware.AS_BUILT}' keeps it as built (default: {hardware.AS_BUILT})",
     )
     # No default here, so that a --mode given without a node to port to can be refused.
@@ -467,13 +467,14 @@ def _port(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    # Passed as written (as-built in any case): the library names a repeat by its spellings.
     nodes: list[str | None] = [None]
     if args.nodes is not None:
-        nodes = [None if n == hardware.AS_BUILT else n for n in _ids(args.nodes, "--nodes") or []]
+        nodes = list(_ids(args.nodes, "--nodes") or [])
         if not nodes:
             raise ValueError(f"--nodes names no node: list nodes ({hardware.AS_BUILT} keeps a "
                              "device as built), or leave the option out")
-    if args.mode is not None and all(node is None for node in nodes):
+    if args.mode is not None and all(hardware.is_as_built(node) for node in nodes):
         raise ValueError(f"--mode {args.mode} is how a node change is spent, and no node is "
                          f"changed ({hardware.AS_BUILT} only): add --nodes NODE, or drop --mode")
     if args.plot is not None:

@@ -1607,8 +1607,8 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
         nodes: Annotated[
             list[Annotated[str, Field(max_length=100)]],
             Field(
-                description=f"Process nodes to move each device to ('{AS_BUILT}' keeps it as it "
-                f"is), e.g. ['{AS_BUILT}', 'nanostack-claimed'].",
+                description=f"Process nodes to move each device to, any case ('{AS_BUILT}' "
+                f"keeps it as it is), e.g. ['{AS_BUILT}', 'nanostack-claimed'].",
                 min_length=1,
                 max_length=20,
             ),
@@ -1659,7 +1659,7 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
             devices,
             quantisations=quantisations,
             contexts=contexts,
-            nodes=[None if node == AS_BUILT else node for node in nodes],
+            nodes=nodes,
             mode=mode,
             batch=batch,
             kv_cache_type=kv_cache_type,
