@@ -155,7 +155,8 @@ async def test_port_chip_refuses_a_null_sram_mb_rather_than_reading_it_as_left_o
     result = await _call("port_chip", {**PORT_4090, "sram_mb": None})
 
     assert result.is_error
-    assert "sram_mb" in result.content[0].text and "leave the argument out" in result.content[0].text
+    text = result.content[0].text
+    assert "sram_mb" in text and "leave the argument out" in text
 
 
 def test_the_command_line_takes_sram_mb_0_as_0_mb(capsys: pytest.CaptureFixture[str]) -> None:
@@ -209,6 +210,8 @@ async def test_a_front_longer_than_an_answer_holds_is_spread_and_counted(
     assert shown == sorted(shown, key=everything.index)
     assert (f"shortened: {len(shown)} of the 100 front points shown, spread evenly from the "
             "least energy per token to the fastest") in result.content[0].text
+    assert (f"100 configurations, 100 fit in memory, 100 on the Pareto front ({len(shown)} "
+            "shown)") in result.content[0].text
 
 
 @pytest.mark.parametrize(("max_points", "devices"),

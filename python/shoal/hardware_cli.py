@@ -517,15 +517,18 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
     print(f"shoal hw sweep: wrote {path}", file=sys.stderr)
 
 
-def front_table(front: hardware.ParetoFront) -> str:
-    """A readable summary of a front: counts, one line per point by rising energy, notes."""
+def front_table(front: hardware.ParetoFront, *, omitted: int = 0) -> str:
+    """A readable summary of a front: counts, one line per point by rising energy, notes.
+    ``omitted`` counts points of the front left out of ``front.points`` (over MCP)."""
     from shoal.render import joules, plural
 
+    on_front = f"{len(front.points) + omitted:,} on the Pareto front"
+    if omitted:
+        on_front += f" ({len(front.points):,} shown)"
     lines = [
         (
             f"{plural(front.evaluated, 'configuration')}, {front.fitting:,} fit in memory, "
-            f"{len(front.points):,} on the Pareto front (decode tokens/s against joules per "
-            "token):"
+            f"{on_front} (decode tokens/s against joules per token):"
         ),
         (
             f"{'J/token':>9} {'tok/s':>8}  {'model':28} {'format':8} {'device':22} "

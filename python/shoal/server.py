@@ -1668,7 +1668,8 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
 
         def answer(count: int) -> CallToolResult:
             shown = ShownFront.spread(front, count)
-            return _answer(shown, front_table(shown), every_float=True)
+            return _answer(shown, front_table(shown, omitted=shown.points_omitted),
+                           every_float=True)
 
         # About 250 tokens a point: the 500 points max_points allows are past the cap. Return
         # as many as fit, spread along the front, and count the rest.
