@@ -14,6 +14,7 @@ Typical use::
 from __future__ import annotations
 
 import difflib
+import itertools
 import logging
 import math
 import os
@@ -437,7 +438,7 @@ def _place(place: Sequence[str | int]) -> str:
     if not place:
         return "the top level"
     words = [str(place[0])]
-    for previous, part in zip(place, place[1:]):
+    for previous, part in itertools.pairwise(place):
         if isinstance(part, int):
             words.append(f"row {part + 1}")
         else:
@@ -1812,10 +1813,10 @@ def port_chip(
 
 def _memory_interface_power_w(device: Mapping[str, float]) -> float:
     """A device's DRAM interface power at full bandwidth: bandwidth x DRAM energy per bit, at
-    most the device power (the table holds no device whose memory draws more, but the core
-    functions cap it so for any input). ``port_device`` keeps the same share, in the same
-    arithmetic, for the inference estimates, so the ported power agrees with their energy per
-    token."""
+    most the device power (no table device's memory draws more: a file saying so is refused;
+    the cap is the core's, which takes any input). ``port_device`` keeps the same share, in the
+    same arithmetic, for the inference estimates, so the ported power agrees with their energy
+    per token."""
     interface_w = device["bandwidth_gbs"] * 1e9 * 8.0 * device["dram_pj_per_bit"] / 1e12
     return min(interface_w, device["power_w"])
 
@@ -2114,8 +2115,9 @@ def pareto_front(
         quantisations: weight formats.
         contexts: context lengths (tokens), each also the decode depth.
         nodes: process nodes to port each device to (any case); ``None`` or ``"as-built"``
-            (any case too) keeps the device as it is. Porting uses the node ratios against the device's own node (see
-            :func:`port_chip`); devices whose node is unknown are skipped for node targets.
+            (any case too) keeps the device as it is. Porting uses the node ratios against the
+            device's own node (see :func:`port_chip`); devices whose node is unknown are
+            skipped for node targets.
         mode: how a node change is spent: ``"iso-power"`` (when left out),
             ``"iso-performance"`` or ``"iso-area"``; refused when ``nodes`` change no node.
         batch: concurrent sequences (speed is per sequence; energy per generated token), 1 to
@@ -2222,9 +2224,7 @@ def _sweep_target(node: str | None) -> NodeProfile | None:
     try:
         return get_node(node)
     except UnknownNodeError as error:
-        near_as_built = isinstance(node, str) and difflib.get_close_matches(
-            node.strip().lower(), [AS_BUILT], n=1, cutoff=0.6)
-        if near_as_built:
+        if difflib.get_close_matches(node.strip().lower(), [AS_BUILT], n=1, cutoff=0.6):
             raise UnknownNodeError(f"unknown process node {node!r}; did you mean {AS_BUILT} (the "
                                    "device as built)?") from None
         raise UnknownNodeError(f"{error}; {AS_BUILT} keeps a device as built") from None
