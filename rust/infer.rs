@@ -384,7 +384,8 @@ fn integer_power(base: f64, exponent: u64) -> f64 {
     result
 }
 
-/// Time of one decode step (all sequences of the batch advance one token).
+/// Time of one decode step (all sequences of the batch advance one token), never under the
+/// roofline: the step's bytes read at the full DRAM (and SRAM) bandwidth.
 fn decode_step_s(
     bytes: StepBytes,
     flops: f64,
@@ -401,7 +402,14 @@ fn decode_step_s(
     let memory_s = bytes.dram_gb / (efficiency * device.bandwidth_gbs) + sram_s;
     let compute_s = flops / (device.efficiency.prefill * device.tflops * TERA);
     let bound_s = memory_s.max(compute_s);
-    (bound_s + overhead_ms / 1000.0, compute_s > memory_s)
+    // A fitted efficiency above 1 (a class's high bound) stands for runs whose per-token
+    // overhead was below the class's; with a large model, where the overhead is small beside
+    // the bytes, it would claim more than the memory can deliver.
+    let roofline_s = bytes.dram_gb / device.bandwidth_gbs + sram_s;
+    (
+        (bound_s + overhead_ms / 1000.0).max(roofline_s),
+        compute_s > memory_s,
+    )
 }
 
 /// Estimate memory fit, speed and energy of `model` on `device` for `workload`.
@@ -664,6 +672,21 @@ mod tests {
         assert!(e.decode_tokens_per_s_low < e.decode_tokens_per_s);
         assert!(e.decode_tokens_per_s < e.decode_tokens_per_s_high);
         assert!(e.fits);
+    }
+
+    #[test]
+    fn no_bound_is_faster_than_reading_the_bytes_at_full_bandwidth() {
+        // A high efficiency above 1 with a small overhead once put the high bound past the
+        // roofline; the step's bytes at the full bandwidth bound it instead.
+        let mut fast = device();
+        fast.efficiency.decode_high = 1.5;
+        fast.efficiency.overhead_ms_low = 0.0;
+        let e = estimate(&llama_8b(), &fast, &workload()).unwrap();
+        assert!(close(
+            e.decode_tokens_per_s_high,
+            273.0 / e.bytes_per_step_gb
+        ));
+        assert!(e.decode_tokens_per_s < e.decode_tokens_per_s_high);
     }
 
     #[test]

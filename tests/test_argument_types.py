@@ -59,4 +59,5 @@ def test_an_empty_list_is_a_range_error_a_command_line_can_name() -> None:
 def test_an_out_of_range_sram_is_quoted_unrounded() -> None:
     with pytest.raises(hardware.ParameterError) as raised:
         hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=1_000_001)
-    assert str(raised.value).endswith(", got 1000001")
+    # Every digit, grouped as the limit and the other counts are.
+    assert str(raised.value).endswith(", got 1,000,001")

@@ -200,7 +200,7 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
         (["budget", "fit", "--model", "gpt-4o", "--budget", "0", "--file", __file__],
          "--budget must be 1 to 100,000,000, got 0"),
         (["hw", "port", "h100-sxm", "--to", "nanostack-claimed", "--sram-mb", "1000001"],
-         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1000001"),
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1,000,001"),
     ],
 )
 def test_errors_name_the_option(capsys, argv, message):

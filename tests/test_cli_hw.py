@@ -305,14 +305,17 @@ def test_weight_format_help_lists_every_format(capsys, subcommand, option):
     ("argv", "message"),
     [
         (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "2000000"],
-         "--sram-mb must be a number of MB from 0 to 1,000,000, got 2000000"),
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 2,000,000"),
         (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1000000.5"],
-         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1000000.5"),
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1,000,000.5"),
         (["port", "iphone-16-pro", "--to", "n2", "--context", "0"], "--context must be > 0"),
         (["fit", "qwen3-8b", "rtx-4090", "--batch", "65536"],
          "--batch must be at most 4,096, got 65,536"),
         (["fit", "qwen3-8b", "rtx-4090", "--context", "20000000"],
-         "--context must be at most 10,000,000"),
+         "--context must be at most 10,000,000, got 20,000,000"),
+        # Quoted ungrouped (1000001) where --context quoted 10,000,001.
+        (["port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1000001"],
+         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1,000,001"),
         (["sweep", "--models", "qwen3-8b", "--contexts", "4096,100000000000"],
          "--contexts must be at most 10,000,000, got 100,000,000,000"),
         (["sweep", "--models", "qwen3-8b", "--batch", "5000"], "--batch must be at most 4,096"),
@@ -475,3 +478,45 @@ def test_a_context_past_the_model_maximum_is_warned_in_separated_figures(capsys)
 
     assert code == 0
     assert "warning: context 10,000,000 exceeds the model's maximum of 131,072" in out
+
+
+HIDDEN_ROW = {
+    "id": "ctl", "name": "evil\u001b[2J\u202ename\u0000", "device_class": "discrete_gpu",
+    "memory_gb": 24, "memory_type": "X\u001b[2J", "bandwidth_gbs": 1000, "fp16_tflops": 100,
+    "power_w": 300, "node": "n5",
+}
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [(("devices",), "name"), (("port", "ctl", "--to", "n2", "--from", "n5"), "name")],
+)
+def test_a_device_file_whose_texts_hold_terminal_escapes_is_refused_not_printed(
+    capsys, tmp_path, monkeypatch, argv, field
+):
+    # The name and memory type reached the terminal raw: ESC [2J cleared it, U+202E reversed the
+    # text after it and a NUL ended the line early.
+    devices = tmp_path / "ctl.json"
+    devices.write_text(json.dumps({"devices": [HIDDEN_ROW]}))
+    monkeypatch.setenv(hardware.DEVICES_ENVIRONMENT_VARIABLE, str(devices))
+    hardware.reset_tables()
+    try:
+        code, out, err = _run(capsys, *argv)
+    finally:
+        monkeypatch.delenv(hardware.DEVICES_ENVIRONMENT_VARIABLE)
+        hardware.reset_tables()
+
+    assert code == 2 and out == ""
+    assert f"{devices}: devices row 1 is malformed: field '{field}' must hold only printable" in err
+    assert not any(character in err for character in "\u001b\u202e\u0000")
+
+
+def test_sweep_takes_as_built_in_any_case(capsys):
+    code, out, err = _run(capsys, "sweep", "--models", "gemma-3-1b-it", "--devices", "rtx-4090",
+                          "--nodes", "AS-BUILT,N2", "--json")
+
+    assert code == 0, err
+    assert json.loads(out)["nodes"] == ["as-built", "n2"]
+    code, _, err = _run(capsys, "sweep", "--devices", "rtx-4090", "--nodes", "AS-BUILT",
+                        "--mode", "iso-area")
+    assert code == 2 and "--mode iso-area is how a node change is spent" in err

@@ -267,6 +267,26 @@ def test_a_misspelt_field_of_a_device_file_stops_the_server_with_its_near_match(
                    "field 'int8_top' (did you mean 'int8_tops'?)\n")
 
 
+def test_a_device_file_whose_texts_hold_terminal_escapes_stops_the_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # port_chip answered with the device's name and memory type raw, escapes and all.
+    file = tmp_path / "ctl.json"
+    file.write_text(json.dumps({"devices": [{
+        "id": "ctl", "name": "evil\u001b[2J\u202ename\u0000", "device_class": "discrete_gpu",
+        "memory_gb": 24, "memory_type": "X\u001b[2J", "bandwidth_gbs": 1000, "fp16_tflops": 100,
+        "power_w": 300, "node": "n5",
+    }]}), encoding="utf-8")
+
+    status, err = serve(capsys, tmp_path, "--devices", str(file))
+
+    assert status == 2
+    assert err == (f"shoal serve: error: --devices: {file}: devices row 1 is malformed: field "
+                   "'name' must hold only printable characters (no control or format "
+                   "characters, no space but ' '), got '\\x1b' in "
+                   "'evil\\x1b[2J\\u202ename\\x00'\n")
+
+
 @pytest.mark.parametrize(("content", "message"),
                          [(None, "--token-file: {file} does not exist"),
                           ("", "--token-file {file} is empty")])

@@ -202,6 +202,45 @@ def test_llama_8b_q4_k_m_on_an_m4_pro_class_device_by_hand(backend):
     assert result["decode_tokens_per_s"] < result["decode_tokens_per_s_high"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_decode_bound_is_faster_than_the_bytes_at_full_bandwidth(backend):
+    # A high efficiency above 1 with a small overhead put the high bound past the roofline.
+    device = {**DEVICE_KW, "decode_efficiency_high": 1.5, "overhead_ms_low": 0.0}
+    result = backend.estimate_inference(
+        **LLAMA_8B_KW, bits_per_weight=4.89, context_tokens=4096, **device
+    )
+
+    assert result["decode_tokens_per_s_high"] == pytest.approx(
+        273.0 / result["bytes_per_step_gb"], rel=1e-12
+    )
+    assert result["decode_tokens_per_s"] < result["decode_tokens_per_s_high"]
+    assert result["joules_per_token_low"] == pytest.approx(
+        40.0 * result["bytes_per_step_gb"] / 273.0, rel=1e-12
+    )
+
+
+def test_the_decode_range_of_a_70b_model_on_an_m4_max_stops_at_the_roofline():
+    # apple_silicon's high efficiency (1.12) gave 13.2 tok/s, past the 546 GB/s that move the
+    # 44.5 GB of weights and KV cache each token reads at most 12.27 times a second.
+    fit = hardware.hardware_fit("llama-3.1-70b-instruct", "apple-m4-max")
+    roofline = 546.0 / (fit.breakdown.weights_gb + fit.breakdown.kv_cache_gb)
+
+    assert roofline == pytest.approx(12.27, abs=0.01)
+    assert fit.decode_tokens_per_s_high == pytest.approx(roofline, rel=1e-12)
+    assert fit.decode_tokens_per_s < fit.decode_tokens_per_s_high
+
+
+@pytest.mark.parametrize("device", [device.id for device in hardware.list_devices()])
+def test_no_shipped_device_is_estimated_past_its_memory_bandwidth(device):
+    profile = hardware.get_device(device)
+    for model in ("llama-3.2-1b-instruct", "llama-3.1-70b-instruct"):
+        fit = hardware.hardware_fit(model, device)
+        bytes_per_token = fit.breakdown.weights_gb + fit.breakdown.kv_cache_gb
+        assert fit.decode_tokens_per_s_high <= profile.bandwidth_gbs / bytes_per_token * (
+            1 + 1e-12
+        )
+
+
 def test_public_fit_for_llama_8b_on_m4_pro_uses_the_class_factors():
     fit = hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro", context_tokens=4096)
     klass = next(c for c in hardware.list_device_classes() if c.id == "apple_silicon")
@@ -409,7 +448,7 @@ def test_unknown_names_list_near_matches():
          "must be at most 4,096, got 5,000"),
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=1e300), "sram_mb",
          "must be a number of MB from 0 to 1,000,000, got "
-         "100000000000000000...0000000000000000000"),
+         "1,000,000,000,000,...000,000,000,000,000"),
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=math.inf), "sram_mb",
          "must be a number of MB from 0 to 1,000,000, got inf"),
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=math.nan), "sram_mb",
@@ -424,7 +463,7 @@ def test_unknown_names_list_near_matches():
         (lambda: _chip(performance_tflops=-5), "performance_tflops",
          "must be a number above 0 and at most 1,000,000, got -5"),
         (lambda: _chip(performance_tflops=2e6), "performance_tflops",
-         "must be a number above 0 and at most 1,000,000, got 2000000.0"),
+         "must be a number above 0 and at most 1,000,000, got 2,000,000"),
         (lambda: _chip(area_mm2=0), "area_mm2",
          "must be a number above 0 and at most 100,000, got 0"),
         (lambda: _chip(area_mm2=-3), "area_mm2",
@@ -433,6 +472,13 @@ def test_unknown_names_list_near_matches():
          "must be a number of MB from 0 to 1,000,000, got -2"),
         (lambda: _chip(sram_area_fraction=1), "sram_area_fraction",
          "must be a number from 0 up to (not including) 1, got 1"),
+        # Quoted in Python's own spelling (1e+300), and a count past Python's digit limit made
+        # the error itself fail.
+        (lambda: _chip(area_mm2=1e300), "area_mm2",
+         "must be a number above 0 and at most 100,000, got "
+         "1,000,000,000,000,...000,000,000,000,000"),
+        (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", context_tokens=10**5000),
+         "context_tokens", "must be at most 10,000,000, got a whole number of about 5,001 digits"),
         (lambda: _chip(name=" "), "name", "must not be empty"),
         (lambda: _chip(node=""), "node", "must not be empty"),
     ],
@@ -507,6 +553,20 @@ def test_every_open_weight_model_has_a_sourced_architecture_and_runs_somewhere()
         assert arch.source and arch.layers > 0 and arch.kv_heads <= arch.attention_heads
         assert arch.sliding_window_layers <= arch.layers
         assert hardware.hardware_fit(model, "b200").decode_tokens_per_s > 0
+
+
+def test_nvidia_rows_give_dense_fp16_accumulate_tensor_rates_at_half_the_int8_rate():
+    # NVIDIA's tensor cores run INT8 at twice their FP16-accumulate rate. The RTX 3090 gave 71
+    # TFLOPS, its FP32-accumulate rate (4x below INT8); the GA102 whitepaper gives 142.
+    nvidia = [d for d in hardware.list_devices() if d.name.startswith("NVIDIA")]
+
+    assert len(nvidia) >= 10
+    for profile in nvidia:
+        assert profile.int8_tops == pytest.approx(2 * profile.fp16_tflops, rel=1e-3), profile.id
+    rtx_3090 = hardware.get_device("rtx-3090")
+    assert rtx_3090.fp16_tflops == 142.0
+    assert "71 with FP32 accumulate" in rtx_3090.claim_type["fp16_tflops"]
+    assert "GA102 whitepaper" in (rtx_3090.source or "")
 
 
 def test_tables_are_sourced_and_dated():
@@ -1224,3 +1284,38 @@ def test_an_unknown_page_address_gets_the_near_matches_of_its_repository():
     with pytest.raises(hardware.UnknownNameError,
                        match=r"unknown model 'Qwen/Qwen3-8B-GGUF'; near matches: qwen3-8b"):
         hardware.get_architecture("https://huggingface.co/Qwen/Qwen3-8B-GGUF")
+
+
+@pytest.mark.parametrize("spelling", ["AS-BUILT", "As-Built", " as-built "])
+def test_as_built_is_a_node_in_any_case_as_node_ids_are(spelling):
+    # `--to N2` worked while `--nodes AS-BUILT` was an unknown process node.
+    front = hardware.pareto_front(["gemma-3-1b-it"], ["rtx-4090"], nodes=[spelling, "N2"])
+
+    assert front.nodes == ("as-built", "n2")
+    assert {point.node for point in front.points} <= {"as-built", "n2"}
+    with pytest.raises(hardware.ParameterError, match=r"names as-built \(as as-built, "):
+        hardware.pareto_front(["gemma-3-1b-it"], ["rtx-4090"], nodes=["as-built", spelling])
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        ("as-bilt", "unknown process node 'as-bilt'; did you mean as-built (the device as built)?"),
+        ("xyzzy", "unknown process node 'xyzzy'; no close match; `shoal hw nodes` lists them; "
+                  "as-built keeps a device as built"),
+    ],
+)
+def test_an_unknown_sweep_node_names_as_built_too(node, message):
+    with pytest.raises(hardware.UnknownNodeError) as refused:
+        hardware.pareto_front(["gemma-3-1b-it"], ["rtx-4090"], nodes=[node])
+
+    assert str(refused.value) == message
+
+
+def test_a_chip_on_an_unknown_node_is_refused_when_it_is_made():
+    # Accepted here, and refused only when ported.
+    with pytest.raises(hardware.UnknownNodeError, match=r"^unknown process node 'n3'; near "
+                       r"matches: n3p, n3e, n3b"):
+        hardware.Chip(name="npu", node="n3", power_w=10.0, performance_tflops=40.0)
+
+    assert hardware.Chip(name="npu", node="N3E", power_w=10.0, performance_tflops=40.0)

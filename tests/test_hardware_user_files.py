@@ -147,7 +147,7 @@ def test_an_architecture_whose_parts_exceed_the_whole_is_refused_by_row(
          "'die_area_mm2' must be a positive number or null, got 0"),
         ({"devices": [{**MY_BOX, "id": "my-box\u202e"}]},
          re.escape("'id' must hold only printable characters (no control or format characters, "
-                   "no space but ' '), got 'my-box\\u202e'")),
+                   "no space but ' '), got '\\u202e' in 'my-box\\u202e'")),
     ],
 )
 def test_a_malformed_device_file_names_the_row_and_field(
@@ -160,8 +160,10 @@ def test_a_malformed_device_file_names_the_row_and_field(
 
 
 def test_a_device_of_the_largest_accepted_figures_gives_finite_estimates(tmp_path: Path) -> None:
+    # Of a memory without an energy per bit: at 100,000,000 GB/s, GDDR6's 7.5 pJ would draw
+    # 6,000,000 kW, more than the largest device power, and the file would be refused.
     hardware.load_devices(write(tmp_path / "devices.json", {
-        "devices": [{**MY_BOX, **hardware.DEVICE_FIELD_LIMITS}]
+        "devices": [{**MY_BOX, **hardware.DEVICE_FIELD_LIMITS, "memory_type": None}]
     }))
 
     fit = hardware.hardware_fit("llama-3.1-8b-instruct", "my-box")
@@ -170,18 +172,70 @@ def test_a_device_of_the_largest_accepted_figures_gives_finite_estimates(tmp_pat
     assert math.isfinite(fit.joules_per_token)
 
 
-def test_a_memory_interface_above_the_device_power_is_capped_at_it(tmp_path: Path) -> None:
-    # 960 GB/s of GDDR6 at 7.5 pJ/bit is 57.6 W, more than this whole box draws.
-    small_box = {**MY_BOX, "power_w": 30, "die_area_mm2": 300}
-    hardware.load_devices(write(tmp_path / "d.json", {"devices": [small_box]}))
+def test_a_memory_interface_drawing_all_the_device_power_leaves_no_die_power_to_scale(
+    tmp_path: Path,
+) -> None:
+    # 960 GB/s of GDDR6 at 7.5 pJ/bit is 57.6 W, the whole box's power.
+    box = {**MY_BOX, "power_w": 57.6, "die_area_mm2": 300}
+    hardware.load_devices(write(tmp_path / "d.json", {"devices": [box]}))
 
     chip = hardware.port_chip("my-box", to_node="nanostack-claimed", mode="iso-performance")
 
-    assert chip.memory_interface_power_w == 30.0
-    assert chip.die_power_w == 0.0 and chip.power_w == 30.0
-    assert any("would draw more than the device's 30.0 W" in note for note in chip.notes)
+    assert chip.memory_interface_power_w == 57.6
+    assert chip.die_power_w == 0.0 and chip.power_w == 57.6
     assert chip.power_density_w_per_mm2_before == 0.0
     assert "power density" not in render.ported_chip(chip)  # nothing to compare
+
+
+def test_a_device_whose_memory_would_draw_more_than_the_device_is_refused(
+    tmp_path: Path,
+) -> None:
+    # At 1,000 pJ/bit an RTX 4090 of 500 GB/s loaded, and its fit read "energy 43.6 J/token at
+    # about 450 W" beside 91.8 tok/s: about 4 kW.
+    slow_4090 = {**MY_BOX, "id": "rtx-4090", "memory_type": "GDDR6X", "bandwidth_gbs": 500,
+                 "power_w": 450}
+    path = write(tmp_path / "devices.json", {
+        "dram_pj_per_bit": {"GDDR6X": {"value": 1000, "source": "a unit slip"}},
+        "devices": [MY_BOX, slow_4090],
+    })
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (
+        f"{path}: devices row 2 ('rtx-4090'): its memory interface at full bandwidth would draw "
+        "4,000 W (500 GB/s x 1,000 pJ/bit of GDDR6X), more than the device's power_w of 450 W; "
+        "check the device's bandwidth_gbs and power_w and the energy per bit of GDDR6X"
+    )
+    assert hardware.get_device("rtx-4090").bandwidth_gbs == 1008  # the file changed nothing
+    assert "my-box" not in {device.id for device in hardware.list_devices()}
+
+
+def test_an_energy_per_bit_that_would_make_a_table_device_draw_more_than_itself_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "devices.json",
+                 {"dram_pj_per_bit": {"HBM3": {"value": 500, "source": "a unit slip"}}})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    # The H100 comes first of the HBM3 devices: 3,350 GB/s x 8 bits x 500 pJ is 13,400 W.
+    assert str(refused.value) == (
+        f"{path}: dram_pj_per_bit entry 'HBM3' would have the memory interface of 'h100-sxm' at "
+        "full bandwidth draw 13,400 W (3,350 GB/s x 500 pJ/bit of HBM3), more than the device's "
+        "power_w of 700 W; check the device's bandwidth_gbs and power_w and the energy per bit "
+        "of HBM3"
+    )
+    assert hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm").joules_per_token < 5
+
+
+def test_no_fit_draws_more_than_its_device(tmp_path: Path) -> None:
+    # The energy floor (the DRAM energy of the bytes a token moves) times the tokens per second
+    # is at most the memory interface at full bandwidth, which is at most the device's power.
+    for device in hardware.list_devices():
+        fit = hardware.hardware_fit("llama-3.2-1b-instruct", device.id)
+        assert fit.joules_per_token * fit.decode_batch_tokens_per_s <= device.power_w
 
 
 def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
@@ -504,3 +558,196 @@ def test_a_device_files_dram_energy_per_bit_prices_its_memory_interface(tmp_path
 
     # 500 GB/s x 8 bits x 4 pJ per bit.
     assert chip.memory_interface_power_w == pytest.approx(16.0)
+
+
+# A text that clears the terminal (ESC [2J), reverses what follows (U+202E) and ends in a NUL.
+HIDDEN = "evil\u001b[2J\u202ename\u0000"
+HIDDEN_SHOWN = "got '\\x1b' in 'evil\\x1b[2J\\u202ename\\x00'"
+PRINTABLE_ONLY = ("must hold only printable characters (no control or format characters, no "
+                  "space but ' ')")
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "field"),
+    [
+        ("devices", {"name": HIDDEN}, "name"),
+        ("devices", {"memory_type": HIDDEN}, "memory_type"),
+        ("devices", {"process": HIDDEN}, "process"),
+        ("devices", {"source": HIDDEN}, "source"),
+        ("devices", {"as_of": HIDDEN}, "as_of"),
+        ("devices", {"notes": HIDDEN}, "notes"),
+        ("devices", {"claim_type": {"bandwidth": HIDDEN}}, "claim_type"),
+        ("devices", {"claim_type": {HIDDEN: "vendor"}}, "claim_type"),
+        ("device_classes", {"description": HIDDEN}, "description"),
+        ("device_classes", {"power_fraction_source": HIDDEN}, "power_fraction_source"),
+        ("architectures", {"source": HIDDEN}, "source"),
+        ("architectures", {"notes": HIDDEN}, "notes"),
+        ("architectures", {"hf_repo": HIDDEN}, "hf_repo"),
+        ("architectures", {"dense_params_source": HIDDEN}, "dense_params_source"),
+    ],
+)
+def test_a_text_field_holding_a_character_that_does_not_print_is_refused_by_row_and_field(
+    tmp_path: Path, key: str, change: dict, field: str
+) -> None:
+    # Each loaded and was printed raw by `shoal hw devices`, `hw port` and the MCP answers.
+    if key == "architectures":
+        shipped = hardware.get_architecture("llama-3.1-8b-instruct").__dict__
+        document = {key: [{**shipped, "id": "my-model", **change}]}
+    elif key == "device_classes":
+        document = {key: [{**MY_CLASS, **change}]}
+    else:
+        document = {key: [{**MY_BOX, **change}]}
+    path = write(tmp_path / "table.json", document)
+    load = hardware.load_architectures if key == "architectures" else hardware.load_devices
+
+    with pytest.raises(ValueError) as refused:
+        load(path)
+
+    assert str(refused.value) == (
+        f"{path}: {key} row 1 is malformed: field '{field}' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"devices": [], "description": HIDDEN},
+         f"top-level field 'description' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+        ({"devices": [], "as_of": HIDDEN},
+         f"top-level field 'as_of' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+        ({"dram_pj_per_bit": {HIDDEN: {"value": 4.0}}},
+         "dram_pj_per_bit entry 'evil\\x1b[2J\\u202ename\\x00': the memory type "
+         f"{PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+        ({"dram_pj_per_bit": {"LPDDR5X": {"value": 4.0, "source": HIDDEN}}},
+         f"dram_pj_per_bit entry 'LPDDR5X': field 'source' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"),
+    ],
+)
+def test_a_file_level_text_holding_a_character_that_does_not_print_is_refused(
+    tmp_path: Path, document: dict, message: str
+) -> None:
+    path = write(tmp_path / "devices.json", document)
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == f"{path}: {message}"
+
+
+def test_an_architecture_files_claim_type_holding_a_hidden_character_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "arch.json", {"architectures": [], "claim_type": HIDDEN})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == (
+        f"{path}: top-level field 'claim_type' {PRINTABLE_ONLY}, {HIDDEN_SHOWN}"
+    )
+
+
+def _with_repeated_key(row: dict, key: str, first: object) -> str:
+    """``row`` as JSON text that gives ``key`` twice: ``first``, then the row's own value."""
+    rest = json.dumps(row)[1:]
+    return "{" + json.dumps(key) + ": " + json.dumps(first) + ", " + rest
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "key"),
+    [
+        # Loaded as no devices at all: 'my-box' was then an unknown device.
+        ('{"devices": [' + json.dumps(MY_BOX) + '], "devices": []}', "the top level",
+         "devices"),
+        # Loaded as the device of the second id.
+        ('{"devices": [' + _with_repeated_key(MY_BOX, "id", "their-box") + "]}",
+         "devices row 1", "id"),
+        ('{"devices": [' + json.dumps({**MY_BOX, "claim_type": "CLAIM"}).replace(
+            '"CLAIM"', '{"bandwidth": "vendor", "bandwidth": "measured"}') + "]}",
+         "devices row 1 field 'claim_type'", "bandwidth"),
+        ('{"dram_pj_per_bit": {"GDDR6": {"value": 7}, "GDDR6": {"value": 70}}}',
+         "dram_pj_per_bit", "GDDR6"),
+        ('{"dram_pj_per_bit": {"GDDR6": {"value": 7, "value": 70}}}',
+         "dram_pj_per_bit entry 'GDDR6'", "value"),
+        ('{"device_classes": [' + _with_repeated_key(MY_CLASS, "usable_fraction", 0.5) + "]}",
+         "device_classes row 1", "usable_fraction"),
+    ],
+)
+def test_a_device_file_giving_a_key_twice_is_refused_naming_where(
+    tmp_path: Path, text: str, place: str, key: str
+) -> None:
+    path = tmp_path / "devices.json"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (f"{path}: {place} gives '{key}' more than once; give each key "
+                                  "once (only the last would be read)")
+    assert "my-box" not in {device.id for device in hardware.list_devices()}
+    assert "their-box" not in {device.id for device in hardware.list_devices()}
+
+
+def test_an_architecture_file_giving_a_key_twice_is_refused_naming_where(tmp_path: Path) -> None:
+    row = {**hardware.get_architecture("llama-3.1-8b-instruct").__dict__, "id": "my-model"}
+    path = tmp_path / "arch.json"
+    path.write_text('{"architectures": [' + _with_repeated_key(row, "params_b", 80) + "]}",
+                    encoding="utf-8")
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == (f"{path}: architectures row 1 gives 'params_b' more than once; "
+                                  "give each key once (only the last would be read)")
+
+
+@pytest.mark.parametrize(
+    ("field", "spelling", "message"),
+    [
+        # Quoted as Infinity, which the file never said.
+        ("memory_gb", "1e400", "must be a positive number, got 1e400"),
+        ("power_w", "-1E400", "must be a positive number, got -1E400"),
+        # Quoted as 0.0.
+        ("bandwidth_gbs", "1e-400", "must be a positive number, got 1e-400"),
+        ("sram_mb", "2.5e400", "must be a number >= 0 or null, got 2.5e400"),
+    ],
+)
+def test_a_number_beyond_a_float_is_quoted_as_the_file_spells_it(
+    tmp_path: Path, field: str, spelling: str, message: str
+) -> None:
+    path = tmp_path / "devices.json"
+    path.write_text(json.dumps({"devices": [{**MY_BOX, field: "NUMBER"}]}).replace(
+        '"NUMBER"', spelling), encoding="utf-8")
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == f"{path}: devices row 1 is malformed: field '{field}' {message}"
+
+
+@pytest.mark.parametrize("repository", ["", "not a repo", "meta-llama", "a/b/c", "/name"])
+def test_an_architecture_whose_repository_is_no_owner_and_name_is_refused(
+    tmp_path: Path, repository: str
+) -> None:
+    # Each loaded: a model named by no repository anyone could type.
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct").__dict__
+    path = write(tmp_path / "arch.json",
+                 {"architectures": [{**shipped, "id": "my-model", "hf_repo": repository}]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == (
+        f"{path}: architectures row 1 is malformed: field 'hf_repo' must be a Hugging Face "
+        "repository id, owner/name (letters, digits, '-', '_' and '.'), or null, got "
+        f"{repository!r}"
+    )
+
+
+def test_an_architecture_with_an_owner_and_name_repository_or_none_loads(tmp_path: Path) -> None:
+    shipped = hardware.get_architecture("llama-3.1-8b-instruct").__dict__
+    rows = [{**shipped, "id": "mine", "hf_repo": "01-ai/Yi_1.5-9B.v2"},
+            {**shipped, "id": "unpublished", "hf_repo": None}]
+    hardware.load_architectures(write(tmp_path / "arch.json", {"architectures": rows}))
+
+    assert hardware.get_architecture("https://huggingface.co/01-ai/yi_1.5-9b.v2").id == "mine"
+    assert hardware.get_architecture("unpublished").hf_repo is None

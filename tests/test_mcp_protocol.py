@@ -317,14 +317,14 @@ async def test_a_tool_left_out_is_a_protocol_error_that_says_it_is_not_served_he
 
 
 async def test_an_answer_over_the_cap_becomes_a_tool_error_that_says_what_to_do() -> None:
-    arguments = {"models": ["llama-3.1-8b-instruct"], "max_points": 500}
+    arguments = {"models": ["gpt-4o", "gpt-4.1-mini", "claude-sonnet-4-5"], "input_tokens": 1000}
     async with Client(build_server(max_result_tokens=300)) as client:
-        capped = await client.call_tool("sweep_hardware", arguments)
+        capped = await client.call_tool("compare_costs", arguments)
         small = await client.call_tool("count_tokens", {"text": "fits"})
 
     assert capped.is_error and capped.structured_content is None
     assert re.search(r"came to [\d,]+ tokens, over shoal's cap of 300", capped.content[0].text)
-    assert "Ask for less: lower max_points." in capped.content[0].text
+    assert "Ask for less: price fewer models per call" in capped.content[0].text
     assert not small.is_error
 
 

@@ -4,6 +4,7 @@ without float noise."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -14,6 +15,7 @@ from test_cli_hw import floats_in, rounded
 from shoal import hardware
 from shoal.json_output import rounded_figures
 from shoal.server import KV_CACHE_DESCRIPTION, WEIGHT_FORMATS, build_server
+from shoal.server_policy import MAX_RESULT_TOKENS, answer_tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -59,7 +61,9 @@ async def test_sweep_hardware_takes_batch_kv_cache_and_sram_pinning() -> None:
     expected = hardware.pareto_front(SMALL_SWEEP["models"], SMALL_SWEEP["devices"], **options)
 
     assert not result.is_error
-    assert result.structured_content == rounded_figures(asdict(expected), every_float=True)
+    assert result.structured_content == {
+        **rounded_figures(asdict(expected), every_float=True), "points_omitted": 0
+    }
     front = result.structured_content
     assert (front["batch"], front["kv_cache_type"], front["pin_sram"]) == (4, "Q8_0", True)
 
@@ -128,3 +132,119 @@ async def test_a_sweep_with_no_device_to_port_points_the_model_at_the_devices_re
     assert result.is_error
     assert "the resource shoal://devices shows each one's node" in result.content[0].text
     assert "shoal hw" not in result.content[0].text
+
+
+PORT_4090 = {"device": "rtx-4090", "to_node": "nanostack-claimed", "models": ["gemma-3-1b-it"]}
+
+
+@pytest.mark.parametrize("sram_mb", [0, 0.0, 8.5, None])
+async def test_port_chip_takes_sram_mb_as_python_and_the_cli_do(sram_mb: float | None) -> None:
+    # 0 MB meant "use the table" (72 MB for the RTX 4090) here, and 0 MB in Python and on the
+    # command line: the same request estimated 668.2 tok/s here and 639.4 there.
+    arguments = PORT_4090 if sram_mb is None else {**PORT_4090, "sram_mb": sram_mb}
+    result = await _call("port_chip", arguments)
+    expected = hardware.port_chip("rtx-4090", to_node="nanostack-claimed",
+                                  models=["gemma-3-1b-it"], sram_mb=sram_mb)
+
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content == rounded_figures(asdict(expected), every_float=True)
+    assert result.structured_content["sram_mb"] == (72.0 if sram_mb is None else sram_mb)
+
+
+async def test_port_chip_refuses_a_null_sram_mb_rather_than_reading_it_as_left_out() -> None:
+    result = await _call("port_chip", {**PORT_4090, "sram_mb": None})
+
+    assert result.is_error
+    text = result.content[0].text
+    assert "sram_mb" in text and "leave the argument out" in text
+
+
+def test_the_command_line_takes_sram_mb_0_as_0_mb(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
+
+    code = main(["hw", "port", "rtx-4090", "--to", "nanostack-claimed", "--sram-mb", "0",
+                 "--models", "gemma-3-1b-it", "--json"])
+
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["sram_mb"] == 0.0
+
+
+@pytest.fixture
+def hundred_devices_on_the_front(tmp_path, monkeypatch) -> Any:  # type: ignore[no-untyped-def]
+    """A device file of 100 devices whose power grows with the square of their bandwidth: each
+    is faster and costlier per token than the last, so every one is on the front."""
+    rows = [
+        {"id": f"box-{i:03d}", "name": f"Box {i}", "device_class": "discrete_gpu",
+         "memory_gb": 48, "bandwidth_gbs": 100.0 * (i + 1), "fp16_tflops": 1000,
+         "power_w": 1 + (100.0 * (i + 1)) ** 2 / 1e4}
+        for i in range(100)
+    ]
+    path = tmp_path / "devices.json"
+    path.write_text(json.dumps({"devices": rows}), encoding="utf-8")
+    monkeypatch.setenv(hardware.DEVICES_ENVIRONMENT_VARIABLE, str(path))
+    hardware.reset_tables()
+    yield [row["id"] for row in rows]
+    monkeypatch.delenv(hardware.DEVICES_ENVIRONMENT_VARIABLE)
+    hardware.reset_tables()
+
+
+async def test_a_front_longer_than_an_answer_holds_is_spread_and_counted(
+    hundred_devices_on_the_front: list[str],
+) -> None:
+    # The default max_points (40) was refused after the work: 9,268 tokens, over the cap.
+    arguments = {"models": ["llama-3.1-8b-instruct"], "devices": hundred_devices_on_the_front}
+    full = hardware.pareto_front(**arguments)
+    async with Client(build_server()) as client:
+        result = await client.call_tool("sweep_hardware", arguments)
+
+    assert len(full.points) == 100
+    assert not result.is_error, result.content[0].text
+    wire = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    assert answer_tokens(wire) <= MAX_RESULT_TOKENS
+    shown = [point["device"] for point in result.structured_content["points"]]
+    assert 10 < len(shown) < 40
+    assert result.structured_content["points_omitted"] == 100 - len(shown)
+    # Spread along the front: both ends, in the front's order.
+    everything = [point.device for point in full.points]
+    assert shown[0] == everything[0] and shown[-1] == everything[-1]
+    assert shown == sorted(shown, key=everything.index)
+    assert (f"shortened: {len(shown)} of the 100 front points shown, spread evenly from the "
+            "least energy per token to the fastest") in result.content[0].text
+    assert (f"100 configurations, 100 fit in memory, 100 on the Pareto front ({len(shown)} "
+            "shown)") in result.content[0].text
+
+
+@pytest.mark.parametrize(("max_points", "devices"),
+                         [(1, [0]), (2, [0, 99]), (3, [0, 50, 99]), (5, [0, 25, 50, 74, 99])])
+async def test_max_points_keeps_both_ends_of_the_front(
+    hundred_devices_on_the_front: list[str], max_points: int, devices: list[int]
+) -> None:
+    arguments = {"models": ["llama-3.1-8b-instruct"], "devices": hundred_devices_on_the_front}
+    result = await _call("sweep_hardware", {**arguments, "max_points": max_points})
+
+    shown = [point["device"] for point in result.structured_content["points"]]
+    assert shown == [f"box-{index:03d}" for index in devices]
+    assert result.structured_content["points_omitted"] == 100 - max_points
+
+
+async def test_a_front_that_fits_is_returned_whole_with_nothing_omitted() -> None:
+    result = await _call("sweep_hardware", SMALL_SWEEP)
+    expected = hardware.pareto_front(SMALL_SWEEP["models"], SMALL_SWEEP["devices"])
+
+    assert result.structured_content["points_omitted"] == 0
+    assert len(result.structured_content["points"]) == len(expected.points)
+    assert not any(note.startswith("shortened") for note in result.structured_content["notes"])
+
+
+async def test_sweep_hardware_takes_as_built_in_any_case_and_names_it_for_an_unknown_node() -> None:
+    built = await _call("sweep_hardware", {**SMALL_SWEEP, "nodes": ["As-Built", "N2"]})
+    unknown = await _call("sweep_hardware", {**SMALL_SWEEP, "nodes": ["xyzzy"]})
+
+    assert not built.is_error, built.content[0].text
+    assert built.structured_content["nodes"] == ["as-built", "n2"]
+    # shoal://nodes lists the node table, where as-built is not: the error names it.
+    assert unknown.is_error
+    assert unknown.content[0].text.endswith(
+        "unknown process node 'xyzzy'; no close match; the resource shoal://nodes lists them; "
+        "as-built keeps a device as built"
+    )

@@ -145,6 +145,22 @@ def plain_number(value: float) -> str:
     return _cut_in_the_middle(f"{Decimal(repr(value)).normalize():f}")
 
 
+def grouped_number(value: float) -> str:
+    """A number as :func:`plain_number` writes it, its whole part in groups of three digits
+    (``1,000,001``, ``2,000,000.5``) as shoal writes the limits a number is checked against, so
+    that an error's refused value and its limit read alike."""
+    if isinstance(value, int) and value.bit_length() > WRITTEN_INT_BITS:
+        return _whole_number(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    digits = str(value) if isinstance(value, int) else f"{Decimal(repr(value)).normalize():f}"
+    sign, unsigned = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
+    whole, point, fraction = unsigned.partition(".")
+    first = len(whole) % 3 or 3
+    groups = [whole[:first], *(whole[index:index + 3] for index in range(first, len(whole), 3))]
+    return _cut_in_the_middle(sign + ",".join(groups) + point + fraction)
+
+
 def _whole_number(value: int, width: int = EXCERPT_CHARACTERS) -> str:
     """``value`` in decimal digits, cut in the middle past ``width``; past `WRITTEN_INT_BITS`,
     how many digits it has."""

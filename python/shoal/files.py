@@ -515,31 +515,36 @@ def read_json_file(
     *,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     raise_with: str | None = None,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+    parse_float: Callable[[str], Any] | None = None,
 ) -> Any:
     """The JSON document in one file, read as :func:`read_text_file` reads it.
 
-    The limit is fixed by default (settings files); ``raise_with`` names what raises it.
+    The limit is fixed by default (settings files); ``raise_with`` names what raises it. The
+    hooks are those of :func:`parse_json`.
 
     Raises:
         ValueError: What :func:`read_text_file` raises, and a file that is not JSON or is
             nested too deeply to parse; the message names the file.
     """
     text = read_text_file(path, max_file_bytes=max_file_bytes, raise_with=raise_with)
-    return parse_json(text, os.fspath(path))
+    return parse_json(text, os.fspath(path), object_pairs_hook, parse_float)
 
 
 def parse_json(
     text: str, shown: str,
     object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+    parse_float: Callable[[str], Any] | None = None,
 ) -> Any:
     """The JSON document in ``text``, read from ``shown`` (a file, or standard input), each
-    object made by ``object_pairs_hook`` when given (as `json.loads` takes it).
+    object made by ``object_pairs_hook`` and each number with a fraction or exponent by
+    ``parse_float`` when given (as `json.loads` takes them).
 
     Raises:
         ValueError: Text that is not JSON, or JSON nested too deeply to parse, named by where.
     """
     try:
-        return json.loads(text, object_pairs_hook=object_pairs_hook)
+        return json.loads(text, object_pairs_hook=object_pairs_hook, parse_float=parse_float)
     except json.JSONDecodeError as error:
         raise ValueError(
             f"{shown}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"

@@ -14,11 +14,13 @@ Typical use::
 from __future__ import annotations
 
 import difflib
+import itertools
 import logging
 import math
 import os
 import re
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -27,7 +29,7 @@ from typing import Any, Literal, TypeGuard
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
-from shoal.excerpts import excerpt, plain_number, unknown_field
+from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import read_json_file
 
 logger = logging.getLogger(__name__)
@@ -298,6 +300,8 @@ class Chip:
         # A negative or NaN figure ported to a negative or NaN result without a word.
         for name in ("name", "node"):
             _check_text(name, getattr(self, name))
+        # The node to port from, refused here (with near matches) rather than at the port.
+        get_node(self.node)
         _check_positive("power_w", self.power_w, CHIP_FIELD_LIMITS["power_w"])
         _check_positive("performance_tflops", self.performance_tflops,
                         CHIP_FIELD_LIMITS["performance_tflops"])
@@ -385,12 +389,86 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     # A table, shipped or the user's, is a settings file: a regular one, nothing under /proc,
     # /dev or /sys, at most 16 MiB.
     try:
-        document = read_json_file(path)
+        document = read_json_file(path, object_pairs_hook=_KeysAsGiven.of,
+                                  parse_float=_number_as_given)
     except ValueError as error:
         raise ValueError(f"cannot read table file: {error}") from None
     if not isinstance(document, dict):
         raise ValueError(f"{path}: expected a JSON object at the top level")
+    _refuse_repeated_keys(path, document)
     return document
+
+
+class _KeysAsGiven(dict[str, Any]):
+    """A JSON object of a table file that gives a key more than once. A JSON reader keeps the
+    last value, so a second "devices" list emptied the first, and a row's second "id" renamed
+    the device, without a word; the reader marks the object so that it can be refused."""
+
+    def __init__(self, pairs: list[tuple[str, Any]], repeated: str) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+
+    @staticmethod
+    def of(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        """The object of ``pairs``: a plain dict, or a `_KeysAsGiven` naming a repeated key."""
+        read = dict(pairs)
+        if len(read) == len(pairs):
+            return read
+        counts = Counter(key for key, _ in pairs)
+        return _KeysAsGiven(pairs, next(key for key, count in counts.items() if count > 1))
+
+
+def _refuse_repeated_keys(path: str | Path, document: dict[str, Any]) -> None:
+    """Refuse a file with an object, at any depth, that gives a key twice, naming where."""
+    # A walk with a stack, not recursion: the reader takes nesting deeper than Python recurses.
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:
+        place, value = stack.pop()
+        if isinstance(value, _KeysAsGiven):
+            raise ValueError(f"{path}: {_place(place)} gives {excerpt(value.repeated)} more "
+                             "than once; give each key once (only the last would be read)")
+        children = value.items() if isinstance(value, dict) else (
+            enumerate(value) if isinstance(value, list) else ())
+        stack.extend(((*place, key), child) for key, child in reversed(list(children)))
+
+
+def _place(place: Sequence[str | int]) -> str:
+    """Where in a table file a value is, as errors name it: ``devices row 2 field
+    'claim_type'``, ``dram_pj_per_bit entry 'GDDR6'`` or ``the top level``."""
+    if not place:
+        return "the top level"
+    words = [str(place[0])]
+    for previous, part in itertools.pairwise(place):
+        if isinstance(part, int):
+            words.append(f"row {part + 1}")
+        else:
+            words.append(f"{'field' if isinstance(previous, int) else 'entry'} {excerpt(part)}")
+    return " ".join(words)
+
+
+class _SpelledNumber(float):
+    """A number of a table file that a float cannot hold (1e400 reads as infinity, 1e-400 as
+    0), kept with its spelling so that the error refusing it quotes the file."""
+
+    spelling: str
+
+    def __new__(cls, spelling: str) -> _SpelledNumber:
+        number = super().__new__(cls, spelling)
+        number.spelling = spelling
+        return number
+
+    def __repr__(self) -> str:
+        return self.spelling
+
+
+def _number_as_given(text: str) -> float:
+    """A JSON number with a fraction or exponent, as ``json`` reads it, unless a float cannot
+    hold it: then a `_SpelledNumber`."""
+    number = float(text)
+    mantissa = text.lower().split("e")[0]
+    if math.isinf(number) or (number == 0 and mantissa.strip("-+0.")):
+        return _SpelledNumber(text)
+    return number
 
 
 def _require(
@@ -417,14 +495,11 @@ def _require(
         # A near match says enough; without one, the whole list shows what the row may hold.
         listed = "" if "did you mean" in unknown else f"; allowed fields are {', '.join(allowed)}"
         raise ValueError(unknown + listed)
+    for name, value in row.items():
+        _check_printable(f"field '{name}'", value)
     for name in texts:
         if not isinstance(row.get(name), str) or not row[name].strip():
             raise ValueError(f"field '{name}' must be a non-empty string")
-    # An id is typed and printed back in every table and answer, where a control or format
-    # character (U+202E reverses the text after it) would make the line read as something else.
-    if "id" in texts and not row["id"].isprintable():
-        raise ValueError("field 'id' must hold only printable characters (no control or format "
-                         f"characters, no space but ' '), got {row['id']!r}")
     for name in positives:
         if not _positive(row.get(name)):
             raise ValueError(f"field '{name}' must be a positive number, got "
@@ -449,6 +524,19 @@ def _require(
         value = row.get(name)
         if value is not None and value > limit:
             raise ValueError(f"field '{name}' must be at most {limit:,.0f}, got {excerpt(value)}")
+
+
+def _check_printable(what: str, value: object) -> None:
+    """Refuse a text, or a text in an object (a device's claim_type), holding a character that
+    does not print. Every text of a table file is printed back, in tables, answers and notes,
+    where a control character (an ESC that clears the terminal, a NUL) or a format one (U+202E
+    reverses the text after it) would make the line read as something it does not say."""
+    texts = [*value.keys(), *value.values()] if isinstance(value, Mapping) else [value]
+    for text in texts:
+        if isinstance(text, str) and not text.isprintable():
+            hidden = next(character for character in text if not character.isprintable())
+            raise ValueError(f"{what} must hold only printable characters (no control or format "
+                             f"characters, no space but ' '), got {hidden!r} in {excerpt(text)}")
 
 
 def _positive(value: object) -> bool:
@@ -660,6 +748,13 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
         ),
         limits=ARCHITECTURE_FIELD_LIMITS,
     )
+    repository = row.get("hf_repo")
+    if repository is not None and not _REPOSITORY_ID.fullmatch(repository):
+        # The id names the model (`shoal hw fit Qwen/Qwen3-8B`) and is matched against page
+        # addresses: an empty one or a sentence would never be, and reads as a mistake.
+        raise ValueError("field 'hf_repo' must be a Hugging Face repository id, owner/name "
+                         "(letters, digits, '-', '_' and '.'), or null, got "
+                         f"{excerpt(repository)}")
     _check_parts(row)
     return Architecture(
         id=row["id"],
@@ -682,6 +777,10 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
         dense_params_b=row.get("dense_params_b") or _dense_params_b(row),
     )
 
+
+# A Hugging Face repository id as the Hub spells one: owner/name of ASCII letters, digits, '-',
+# '_' and '.'.
+_REPOSITORY_ID = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 # Counts of things: a fraction of a layer or head is a typing slip.
 _ARCHITECTURE_COUNTS = (
@@ -916,6 +1015,7 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
                 f"{path}: device {device.id!r} has unknown device_class "
                 f"{device.device_class!r}; known: {', '.join(sorted(known))}"
             )
+    _check_memory_interface_power(path, tables, added, dram_energies)
 
     tables.device_classes.update(classes)
     tables.dram_pj_per_bit.update(dram_energies)
@@ -923,6 +1023,52 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
         _replace_any_case(tables.devices, device.id, device)
     logger.info("loaded %d devices from %s", len(added), path)
     return added
+
+
+def _check_memory_interface_power(
+    path: str | Path, tables: _Tables, added: Sequence[DeviceProfile],
+    dram_energies: Mapping[str, float],
+) -> None:
+    """Refuse a file after which a device's memory interface at full bandwidth (bandwidth x 8
+    bits x DRAM energy per bit) would draw more than the whole device: one of the three figures
+    is wrong, and the estimates would contradict the device's power (the energy of the bytes a
+    token moves, times the tokens per second, kilowatts on a 450 W card). A device of the file
+    is named by its row; a table device, by the dram_pj_per_bit entry that prices its memory."""
+    energies = {**tables.dram_pj_per_bit, **dram_energies}
+    for number, device in enumerate(added, start=1):
+        interface_w = _full_bandwidth_power_w(device, energies)
+        if interface_w > device.power_w:
+            raise ValueError(
+                f"{path}: devices row {number} ({device.id!r}): its memory interface at full "
+                f"bandwidth would draw {_power_over(device, energies, interface_w)}"
+            )
+    replaced = {device.id.lower() for device in added}
+    for device in tables.devices.values():
+        if device.id.lower() in replaced or device.memory_type not in dram_energies:
+            continue
+        interface_w = _full_bandwidth_power_w(device, energies)
+        if interface_w > device.power_w:
+            raise ValueError(
+                f"{path}: dram_pj_per_bit entry {excerpt(device.memory_type)} would have the "
+                f"memory interface of {device.id!r} at full bandwidth draw "
+                f"{_power_over(device, energies, interface_w)}"
+            )
+
+
+def _full_bandwidth_power_w(device: DeviceProfile, energies: Mapping[str, float]) -> float:
+    """A device's DRAM interface power at full bandwidth; 0 without an energy per bit."""
+    pj_per_bit = energies.get(device.memory_type or "", 0.0)
+    return device.bandwidth_gbs * 1e9 * 8.0 * pj_per_bit / 1e12
+
+
+def _power_over(device: DeviceProfile, energies: Mapping[str, float], interface_w: float) -> str:
+    """The end of a refusal of a memory interface that draws more than its device."""
+    memory = device.memory_type or ""
+    return (
+        f"{interface_w:,.0f} W ({device.bandwidth_gbs:,g} GB/s x {energies[memory]:,g} pJ/bit of "
+        f"{memory}), more than the device's power_w of {device.power_w:,g} W; check the "
+        f"device's bandwidth_gbs and power_w and the energy per bit of {memory}"
+    )
 
 
 def load_architectures(path: str | Path) -> tuple[Architecture, ...]:
@@ -963,6 +1109,10 @@ def _check_top_level(
         if name in allowed and value is not None and not isinstance(value, str):
             raise ValueError(f"{path}: top-level field '{name}' must be a string or null, got "
                              f"{excerpt(value)}")
+        try:
+            _check_printable(f"top-level field '{name}'", value)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
@@ -976,6 +1126,11 @@ def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
     energies = {}
     for memory_type, entry in entries.items():
         where = f"{path}: dram_pj_per_bit entry {excerpt(memory_type)}"
+        try:
+            # The memory type is printed in power-split notes, as devices' memory_type is.
+            _check_printable("the memory type", memory_type)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
         if not isinstance(entry, Mapping):
             raise ValueError(f"{where} must be an object {{\"value\": pJ per bit, \"source\": "
                              f"...}}, got {excerpt(entry)}")
@@ -989,6 +1144,10 @@ def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
         if entry.get("source") is not None and not isinstance(entry["source"], str):
             raise ValueError(f"{where}: field 'source' must be a string, got "
                              f"{excerpt(entry['source'])}")
+        try:
+            _check_printable("field 'source'", entry.get("source"))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
         energies[memory_type] = float(value)
     return energies
 
@@ -1173,9 +1332,9 @@ def _positive_int(name: str, value: Any, limit: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
-        raise ParameterError(name, f"must be > 0, got {value}")
+        raise ParameterError(name, f"must be > 0, got {grouped_number(value)}")
     if value > limit:
-        raise ParameterError(name, f"must be at most {limit:,}, got {value:,}")
+        raise ParameterError(name, f"must be at most {limit:,}, got {grouped_number(value)}")
     return value
 
 
@@ -1196,13 +1355,14 @@ def _check_positive(name: str, value: Any, limit: float) -> None:
     """A finite number above 0 and at most ``limit``."""
     if not (math.isfinite(_check_number(name, value)) and 0 < value <= limit):
         raise ParameterError(name, f"must be a number above 0 and at most {limit:,.0f}, "
-                             f"got {value}")
+                             f"got {grouped_number(value)}")
 
 
 def _check_fraction(name: str, value: Any) -> None:
     """A share from 0 up to, not including, 1."""
     if not (math.isfinite(_check_number(name, value)) and 0 <= value < 1):
-        raise ParameterError(name, f"must be a number from 0 up to (not including) 1, got {value}")
+        raise ParameterError(name, "must be a number from 0 up to (not including) 1, got "
+                             f"{grouped_number(value)}")
 
 
 def _check_flag(name: str, value: Any) -> bool:
@@ -1219,9 +1379,10 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
     if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
         raise TypeError(f"sram_mb must be a number, got {type(sram_mb).__name__}")
     if not (math.isfinite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
-        # The value as given: a rounded one (1e+06 for 1,000,001) would look in range.
+        # Every digit, grouped as the limit is: a rounded value (1e+06 for 1,000,001) would
+        # look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
-                             f"got {plain_number(sram_mb)}")
+                             f"got {grouped_number(sram_mb)}")
     return float(sram_mb)
 
 
@@ -1652,8 +1813,10 @@ def port_chip(
 
 def _memory_interface_power_w(device: Mapping[str, float]) -> float:
     """A device's DRAM interface power at full bandwidth: bandwidth x DRAM energy per bit, at
-    most the device power. ``port_device`` keeps the same share, in the same arithmetic, for
-    the inference estimates, so the ported power agrees with their energy per token."""
+    most the device power (no table device's memory draws more: a file saying so is refused;
+    the cap is the core's, which takes any input). ``port_device`` keeps the same share, in the
+    same arithmetic, for the inference estimates, so the ported power agrees with their energy
+    per token."""
     interface_w = device["bandwidth_gbs"] * 1e9 * 8.0 * device["dram_pj_per_bit"] / 1e12
     return min(interface_w, device["power_w"])
 
@@ -1671,12 +1834,6 @@ def _power_split_note(
     interface = (
         f"{device['bandwidth_gbs']:,g} GB/s x {device['dram_pj_per_bit']:g} pJ/bit of {memory}"
     )
-    if interface_w == profile.power_w:
-        return (
-            f"power: the memory interface at full bandwidth ({interface}) would draw more than "
-            f"the device's {profile.power_w:,.1f} W, so all of it counts as memory-interface "
-            "power and none scales with the node"
-        )
     return (
         f"power split: the memory interface draws {interface_w:,.1f} W at full bandwidth "
         f"({interface}) and stays with the memory; the remaining "
@@ -1957,9 +2114,10 @@ def pareto_front(
         devices: device ids (default: all of them).
         quantisations: weight formats.
         contexts: context lengths (tokens), each also the decode depth.
-        nodes: process nodes to port each device to; ``None`` or ``"as-built"`` keeps the
-            device as it is. Porting uses the node ratios against the device's own node (see
-            :func:`port_chip`); devices whose node is unknown are skipped for node targets.
+        nodes: process nodes to port each device to (any case); ``None`` or ``"as-built"``
+            (any case too) keeps the device as it is. Porting uses the node ratios against the
+            device's own node (see :func:`port_chip`); devices whose node is unknown are
+            skipped for node targets.
         mode: how a node change is spent: ``"iso-power"`` (when left out),
             ``"iso-performance"`` or ``"iso-area"``; refused when ``nodes`` change no node.
         batch: concurrent sequences (speed is per sequence; energy per generated token), 1 to
@@ -1997,7 +2155,7 @@ def pareto_front(
     archs = [get_architecture(m) for m in model_ids]
     profiles = [get_device(d) for d in device_ids]
     quants = [get_quantisation(q) for q in quant_ids]
-    targets = [None if n in (None, AS_BUILT) else get_node(n) for n in nodes]
+    targets = [_sweep_target(n) for n in nodes]
     kv_bits = kv_cache_bits(kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
     node_names = [AS_BUILT if t is None else t.id for t in targets]
@@ -2050,6 +2208,26 @@ def pareto_front(
             )
         ),
     )
+
+
+def is_as_built(node: str | None) -> bool:
+    """True for a sweep node that keeps a device as built: ``None`` or :data:`AS_BUILT` in any
+    case, as node ids are matched."""
+    return node is None or (isinstance(node, str) and node.strip().lower() == AS_BUILT)
+
+
+def _sweep_target(node: str | None) -> NodeProfile | None:
+    """A sweep's node: ``None`` for the device as built, else the node table's. An unknown one
+    is refused naming :data:`AS_BUILT` too, which no node table lists."""
+    if node is None or is_as_built(node):
+        return None
+    try:
+        return get_node(node)
+    except UnknownNodeError as error:
+        if difflib.get_close_matches(node.strip().lower(), [AS_BUILT], n=1, cutoff=0.6):
+            raise UnknownNodeError(f"unknown process node {node!r}; did you mean {AS_BUILT} (the "
+                                   "device as built)?") from None
+        raise UnknownNodeError(f"{error}; {AS_BUILT} keeps a device as built") from None
 
 
 def _nothing_fits_note(

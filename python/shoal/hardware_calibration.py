@@ -7,6 +7,11 @@ rows do not spread enough in ``x`` (fewer than four rows, or the largest ``x`` u
 smallest) cannot separate the two, so its overhead is fixed to a prior: the class's own figure,
 or the fitted overhead of the class it borrows from (same engine and driver stack).
 
+The decode range scales the efficiency by the class's lowest and highest measured / predicted
+speed (at least ±15 %), at the fitted overhead. The high end may pass 1 where a class's fastest
+runs had less overhead than its fit; the estimate never goes past the roofline, the bytes read
+at full bandwidth, whatever the factor.
+
 The prefill efficiency is the median over the class's rows of measured / peak-bound prefill.
 Classes without measured rows keep their priors. No factor is specific to a row or a device.
 

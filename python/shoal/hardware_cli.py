@@ -240,7 +240,7 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--nodes",
         nargs="+",
         metavar="NODE",
-        help=f"process nodes to port each device to, space- or comma-separated; "
+        help=f"process nodes to port each device to, space- or comma-separated, any case; "
         f"'{hardware.AS_BUILT}' keeps it as built (default: {hardware.AS_BUILT})",
     )
     # No default here, so that a --mode given without a node to port to can be refused.
@@ -467,13 +467,14 @@ def _port(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    # Passed as written (as-built in any case): the library names a repeat by its spellings.
     nodes: list[str | None] = [None]
     if args.nodes is not None:
-        nodes = [None if n == hardware.AS_BUILT else n for n in _ids(args.nodes, "--nodes") or []]
+        nodes = list(_ids(args.nodes, "--nodes") or [])
         if not nodes:
             raise ValueError(f"--nodes names no node: list nodes ({hardware.AS_BUILT} keeps a "
                              "device as built), or leave the option out")
-    if args.mode is not None and all(node is None for node in nodes):
+    if args.mode is not None and all(hardware.is_as_built(node) for node in nodes):
         raise ValueError(f"--mode {args.mode} is how a node change is spent, and no node is "
                          f"changed ({hardware.AS_BUILT} only): add --nodes NODE, or drop --mode")
     if args.plot is not None:
@@ -516,15 +517,18 @@ def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
     print(f"shoal hw sweep: wrote {path}", file=sys.stderr)
 
 
-def front_table(front: hardware.ParetoFront) -> str:
-    """A readable summary of a front: counts, one line per point by rising energy, notes."""
+def front_table(front: hardware.ParetoFront, *, omitted: int = 0) -> str:
+    """A readable summary of a front: counts, one line per point by rising energy, notes.
+    ``omitted`` counts points of the front left out of ``front.points`` (over MCP)."""
     from shoal.render import joules, plural
 
+    on_front = f"{len(front.points) + omitted:,} on the Pareto front"
+    if omitted:
+        on_front += f" ({len(front.points):,} shown)"
     lines = [
         (
             f"{plural(front.evaluated, 'configuration')}, {front.fitting:,} fit in memory, "
-            f"{len(front.points):,} on the Pareto front (decode tokens/s against joules per "
-            "token):"
+            f"{on_front} (decode tokens/s against joules per token):"
         ),
         (
             f"{'J/token':>9} {'tok/s':>8}  {'model':28} {'format':8} {'device':22} "

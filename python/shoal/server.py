@@ -48,6 +48,7 @@ from shoal.hardware import (
     AS_BUILT,
     MAX_BATCH,
     MAX_CONTEXT_TOKENS,
+    MAX_SRAM_MB,
     HardwareFit,
     ParetoFront,
     PortedChip,
@@ -199,7 +200,6 @@ LONG_ANSWERS = {
     "more: lower max_chunks, or split long texts with the command line (shoal split --out-dir) "
     "or the Python API. Chunk ranges past what one answer holds are left out and counted in "
     "chunks_omitted.",
-    "sweep_hardware": "lower max_points.",
     "compare_costs": "price fewer models per call: each takes about 200 tokens of the answer "
     "(more with notes), so about 25 fit.",
     "fit_budget": f"{FIT_CUT_ADVICE}; {FIT_ITEMS_ADVICE}. {FIT_ELSEWHERE}",
@@ -349,7 +349,7 @@ def build_server(
     _add_cost_tools(server)
     _add_costs_tools(server)
     _add_budget_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
-    _add_hardware_tools(server)
+    _add_hardware_tools(server, max_result_tokens=max_result_tokens)
     _finish(server, read_only=read_only, groups=groups, max_result_tokens=max_result_tokens)
     _log_file_access(server, allowed)
     _log_data_files(server)
@@ -1442,7 +1442,7 @@ NOT_NULL = AfterValidator(_not_null)
 NO_DEFAULT_SHOWN = Field(json_schema_extra=_no_default_shown)
 
 
-def _add_hardware_tools(server: MCPServer[None]) -> None:
+def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> None:
     @server.tool(
         name="check_hardware_fit", title="Check a model on a device", annotations=READ_ONLY
     )
@@ -1540,14 +1540,15 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             int, Field(description="Context for the inference comparison.", ge=1, le=10_000_000)
         ] = 4096,
         sram_mb: Annotated[
-            float,
+            Annotated[float, Field(ge=0, le=MAX_SRAM_MB)] | SkipJsonSchema[None],
+            NOT_NULL,
+            NO_DEFAULT_SHOWN,
             Field(
                 description="On-die SRAM of the chip before the move, in MB, for devices whose "
-                "table row has none (phones, Apple); 0: use the table.",
-                ge=0,
-                le=1_000_000,
+                "table row has none (phones, Apple) or as a what-if; 0 is no SRAM. Leave out "
+                "for the table's figure."
             ),
-        ] = 0.0,
+        ] = None,
     ) -> Annotated[CallToolResult, PortedChip]:
         """Estimate a chip's power, performance, area and on-die SRAM on another process node,
         and what that does to on-device inference (models resident in SRAM, decode speed, energy).
@@ -1564,7 +1565,7 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             models=models or None,
             quantisation=quantisation,
             context_tokens=context_tokens,
-            sram_mb=sram_mb or None,
+            sram_mb=sram_mb,
         )
         if not models:
             fitting = sorted(
@@ -1606,8 +1607,8 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
         nodes: Annotated[
             list[Annotated[str, Field(max_length=100)]],
             Field(
-                description=f"Process nodes to move each device to ('{AS_BUILT}' keeps it as it "
-                f"is), e.g. ['{AS_BUILT}', 'nanostack-claimed'].",
+                description=f"Process nodes to move each device to, any case ('{AS_BUILT}' "
+                f"keeps it as it is), e.g. ['{AS_BUILT}', 'nanostack-claimed'].",
                 min_length=1,
                 max_length=20,
             ),
@@ -1633,15 +1634,24 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             ),
         ] = False,
         max_points: Annotated[
-            int, Field(description="Most front points to return.", ge=1, le=500)
+            int,
+            Field(
+                description="Most front points to return, spread evenly along the front (its "
+                "least-energy and its fastest point always among them).",
+                ge=1,
+                le=500,
+            ),
         ] = 40,
-    ) -> Annotated[CallToolResult, ParetoFront]:
+    ) -> Annotated[CallToolResult, ShownFront]:
         """Sweep models x devices x formats x contexts x process nodes and return the Pareto front
         of decode tokens/s against joules per token (configurations that fit in memory).
 
         Use it to find where to run a model, or which configurations are worth it on a new node.
         Runs in the Rust core: a million configurations take a fraction of a second. Every list
-        names each item once.
+        names each item once. A front longer than max_points, or than one answer holds (each
+        point takes about 250 tokens), is shortened to points spread evenly along it, from the
+        least energy per token to the fastest, and the points left out are counted in
+        points_omitted.
         """
         front = _call(
             pareto_front,
@@ -1649,20 +1659,64 @@ def _add_hardware_tools(server: MCPServer[None]) -> None:
             devices,
             quantisations=quantisations,
             contexts=contexts,
-            nodes=[None if node == AS_BUILT else node for node in nodes],
+            nodes=nodes,
             mode=mode,
             batch=batch,
             kv_cache_type=kv_cache_type,
             pin_sram=pin_sram,
         )
-        if len(front.points) > max_points:
-            dropped = len(front.points) - max_points
-            front = replace(
-                front,
-                points=front.points[:max_points],
-                notes=(*front.notes, f"shortened: {dropped} more front points not shown"),
-            )
-        return _answer(front, front_table(front), every_float=True)
+
+        def answer(count: int) -> CallToolResult:
+            shown = ShownFront.spread(front, count)
+            return _answer(shown, front_table(shown, omitted=shown.points_omitted),
+                           every_float=True)
+
+        # About 250 tokens a point: the 500 points max_points allows are past the cap. Return
+        # as many as fit, spread along the front, and count the rest.
+        wanted = min(max_points, len(front.points))
+        return answer(_most_that_fit(answer, wanted, max_result_tokens))
+
+
+@dataclasses.dataclass(frozen=True)
+class ShownFront(ParetoFront):
+    """A Pareto front as sweep_hardware answers it: at most the points one answer holds.
+
+    Attributes:
+        points_omitted: Front points not in ``points``: past max_points, or past what one
+            answer holds.
+    """
+
+    points_omitted: int = 0
+
+    @classmethod
+    def spread(cls, front: ParetoFront, count: int) -> ShownFront:
+        """``front`` with ``count`` of its points, spread evenly along it: the first (least
+        energy per token) and the last (fastest) whenever two or more are shown."""
+        total = len(front.points)
+        kept = [front.points[index] for index in _spread_indices(count, total)]
+        fields = {field.name: getattr(front, field.name) for field in dataclasses.fields(front)}
+        fields["points"] = tuple(kept)
+        omitted = total - len(kept)
+        if omitted:
+            fields["notes"] = (*front.notes, (
+                f"shortened: {len(kept):,} of the {total:,} front points shown, spread evenly "
+                f"from the least energy per token to the fastest; {omitted:,} left out "
+                "(points_omitted); shoal hw sweep and shoal.pareto_front list them all"
+            ))
+        return cls(**fields, points_omitted=omitted)
+
+
+def _spread_indices(count: int, total: int) -> list[int]:
+    """``count`` indices of ``total`` spread evenly, the first and the last among them (just
+    the first for one): each the nearest whole number to ``i * (total - 1) / (count - 1)``."""
+    if count >= total:
+        return list(range(total))
+    if count <= 1:
+        return list(range(count))
+    # Integer arithmetic rounds each step exactly; the steps are at least 1 apart, so no index
+    # repeats.
+    span, steps = total - 1, count - 1
+    return [(2 * i * span + steps) // (2 * steps) for i in range(count)]
 
 
 # ---- budgets, the ledger and savings ----------------------------------------------------------

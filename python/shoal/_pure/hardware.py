@@ -249,7 +249,10 @@ def _decode_step_s(
     memory_s = dram_gb / (efficiency * device["bandwidth_gbs"]) + sram_s
     compute_s = flops / (device["prefill_efficiency"] * device["tflops"] * TERA)
     bound_s = max(memory_s, compute_s)
-    return bound_s + overhead_ms / 1000.0, compute_s > memory_s
+    # Never under the roofline, the bytes read at full bandwidth: an efficiency above 1 (a
+    # class's high bound) stands for a smaller per-token overhead, not a faster memory.
+    roofline_s = dram_gb / device["bandwidth_gbs"] + sram_s
+    return max(bound_s + overhead_ms / 1000.0, roofline_s), compute_s > memory_s
 
 
 def _routed_params_read_b(model: Mapping[str, float], batch: float) -> float:
