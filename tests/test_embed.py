@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import random
 import struct
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal import _pure
+from shoal._pure.embed import HashedTexts
 
 core = pytest.importorskip("shoal._core")
 
@@ -145,6 +147,81 @@ def test_int8_indexes_are_identical() -> None:
     assert rust.scores(query)[-1] == 0.0
     with pytest.raises(ValueError, match="not a multiple of dim=7"):
         core.ExemplarIndex.from_int8(b"\x01" * 10, 7)
+
+
+@pytest.mark.parametrize("dim", [1, 512, 513, 2048])
+def test_int8_indexes_are_identical_at_the_largest_codes(dim: int) -> None:
+    """The pure index sums every row's products in fields of 4 bytes up to dim 512 and of 8
+    above: rows of -128 or 127 against queries coded at ±32767 give the largest sums there."""
+    rng = random.Random(dim)
+    rows = [b"\x80" * dim, b"\x7f" * dim, bytes(dim), (b"\x80\x7f" * dim)[:dim], rng.randbytes(dim)]
+    codes = b"".join(rows)
+    queries = [[1.0] * dim, [-1.0] * dim, [(-1.0) ** i for i in range(dim)],
+               [rng.gauss(0.0, 1.0) for _ in range(dim)]]
+    rust, pure = core.ExemplarIndex.from_int8(codes, dim), _pure.ExemplarIndex.from_int8(codes, dim)
+
+    for query in queries:
+        assert rust.scores(query) == pure.scores(query)
+        assert rust.top_k(query, 5) == pure.top_k(query, 5)
+    assert pure.scores(queries[0])[:2] == pytest.approx([-1.0, 1.0])
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_an_empty_index_scores_nothing(impl: object) -> None:
+    index = impl.ExemplarIndex.from_int8(b"", 4)
+
+    assert len(index) == 0
+    assert index.scores([1.0, 0.0, 0.0, 0.0]) == []
+    assert index.top_k([1.0, 0.0, 0.0, 0.0], 3) == []
+
+
+def test_the_pure_index_holds_about_a_byte_a_code() -> None:
+    """A router's exemplar index on the pure path keeps its int8 codes as bytes: it held them
+    as Python ints, about 10 KB an exemplar at dim 512 while routing or calibrating."""
+    codes = random.Random(3).randbytes(2_000 * 512)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        index = _pure.ExemplarIndex.from_int8(codes, 512)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert len(index) == 2_000
+    assert held / len(index) < 1.25 * 512, f"{held / len(index):,.0f} bytes an exemplar"
+
+
+@pytest.mark.parametrize("dim", [1, 7, 512])
+def test_hashed_texts_give_what_the_core_functions_give(dim: int) -> None:
+    """Texts hashed once (bucket sums kept as small ints, wider for a text with many repeats)
+    give the embeddings, their sums and their int8 codes of the core, bit for bit."""
+    texts = [*TEXTS, "word " * 20_000] if dim == 7 else TEXTS
+    hashed = HashedTexts(texts, dim=dim)
+    sums = core.embedding_sums(texts, dim=dim)
+    centre = [round(total / len(texts), 9) for total in sums]
+
+    assert len(hashed) == len(texts)
+    assert [hashed.embedding(position) for position in range(len(texts))] == core.embed(
+        texts, dim=dim
+    )
+    assert hashed.embedding_sums() == sums
+    assert hashed.embed_int8(centre) == core.embed_int8(texts, dim=dim, centre=centre)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: HashedTexts("abc", dim=8), TypeError, "texts must be a list of str"),
+        (lambda: HashedTexts(["a", 3], dim=8), TypeError, r"texts\[1\] must be a str"),
+        (lambda: HashedTexts(["a"], dim=0), ValueError, "dim must be between 1"),
+        (lambda: HashedTexts(["a"], dim=2).embed_int8([0.0]), ValueError, "centre has 1 values"),
+        (lambda: HashedTexts(["a"], dim=1).embed_int8([math.nan]), ValueError, "centre has a NaN"),
+        (lambda: HashedTexts(["a"], dim=1).embed_int8(["0"]), TypeError, "centre"),
+    ],
+)
+def test_hashed_texts_refuse_what_the_core_functions_refuse(call, error, message: str) -> None:
+    with pytest.raises(error, match=message):
+        call()
 
 
 def test_embedding_sums_of_many_texts_are_the_exact_column_sums() -> None:

@@ -1,20 +1,24 @@
 """Fitting a router in bounded memory per exemplar, writing the same file as ever, and letting
 it go once it is no longer used.
 
-The fit embeds the prompts twice (once for the mean, once for the int8 codes) and once more for
-each prompt its calibration predicts, rather than keeping a float vector per exemplar: 512
-Python floats a prompt took about 16 KB, and a fit of 200,000 labels peaked at 1.5 GB.
+The fit reads each prompt's embedding up to three times (for the mean, for the int8 codes, as a
+calibration query) rather than keeping a float vector per exemplar: 512 Python floats a prompt
+took about 16 KB, and a fit of 200,000 labels peaked at 1.5 GB. The Rust path embeds the prompt
+again each time; the pure path hashes it once and keeps its bucket sums as small ints.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import importlib
 import random
 import tracemalloc
 import weakref
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from shoal._backend import BACKEND
 from shoal.router import fit_router, route
@@ -74,23 +78,42 @@ def peak_bytes(call: Callable[[], object]) -> int:
 def test_fit_holds_no_float_vector_per_exemplar() -> None:
     """Twice the exemplars may take more memory at the peak for what the router holds (codes,
     scores, previews) and its file's text, but less than a float embedding per exemplar."""
-    # Calibrating predicts every exemplar from the others: minutes in pure Python at this size.
-    # The pure path's calibrations also build its exemplar index, which holds each code as
-    # Python ints (about 10 KB an exemplar, as when routing on that path), not the fit's own.
-    count, calibrate = (500, True) if BACKEND == "rust" else (250, False)
-    options = {"calibrate": calibrate, "calibrate_confidence": calibrate}
-    fit_router(labels(20, seed=0), **options)  # first use: imports and caches
+    # Calibrating predicts every exemplar from the others, which takes the pure path longer.
+    # Both calibrations build the exemplar index, whose codes the pure path held as Python ints
+    # (about 10 KB an exemplar) before it kept them as bytes.
+    count = 500 if BACKEND == "rust" else 250
+    fit_router(labels(20, seed=0))  # first use: imports and caches
 
-    fewer = peak_bytes(lambda: fit_router(labels(count, seed=1), **options))
-    more = peak_bytes(lambda: fit_router(labels(2 * count, seed=2), **options))
+    fewer = peak_bytes(lambda: fit_router(labels(count, seed=1)))
+    more = peak_bytes(lambda: fit_router(labels(2 * count, seed=2)))
 
-    # About 7.5 KB an exemplar now; a float embedding held per exemplar made it 24 KB.
+    # About 8.5 KB an exemplar now; a float embedding held per exemplar made it 24 KB.
     per_exemplar = (more - fewer) / count
     assert per_exemplar < 0.75 * FLOAT_VECTOR_BYTES, (
         f"{count:,} more exemplars raised the fit's peak by {per_exemplar:,.0f} bytes each; a "
         f"float embedding alone is {FLOAT_VECTOR_BYTES:,}"
     )
 
+
+
+@pytest.mark.skipif(BACKEND != "python", reason="the Rust path embeds again, quickly")
+def test_the_pure_fit_hashes_each_prompt_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing is most of a pure-Python embedding's time: one fit, calibrations included, hashes
+    each prompt once (it hashed it for the mean, again for the code and again as a query)."""
+    pure_embed = importlib.import_module("shoal._pure.embed")
+    split_words = pure_embed._split_words
+    hashed: list[str] = []
+
+    def hashing(text: str) -> list[str]:
+        hashed.append(text)
+        return split_words(text)
+
+    monkeypatch.setattr(pure_embed, "_split_words", hashing)
+    rows = labels(110, seed=5)  # over 100 labels a model: the quality calibration runs
+    router = fit_router(rows)
+
+    assert all(router.calibration)
+    assert sorted(hashed) == sorted({row["prompt"] for row in rows})
 
 
 def test_routing_lets_go_of_a_router_used_nowhere_else() -> None:

@@ -56,10 +56,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shoal import atomic_file
-from shoal._backend import core
+from shoal._backend import BACKEND, core
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.excerpts import excerpt, plain_number, unknown_field
@@ -665,10 +665,8 @@ def fit_router(
         observed = [score for row in scores if (score := row[m]) is not None]
         mean_scores.append(math.fsum(observed) / len(observed))
 
-    # Two passes over the prompts, the mean first, keep no float vector per exemplar: as Python
-    # floats they took about 16 KB a prompt, and were what a fit of many labels ran out of
-    # memory on. Embedding is deterministic, so the second pass sees the same vectors.
-    centre = _centre(core.embedding_sums(prompts, dim=dim), len(prompts))
+    embeddings = _embeddings(prompts, dim)
+    centre = _centre(embeddings.embedding_sums(), len(prompts))
     costs = tuple(
         round(math.fsum(observed_costs[m]) / len(observed_costs[m]), 12)
         if m in observed_costs else None
@@ -687,12 +685,13 @@ def fit_router(
         "difficulties": tuple(round(b, 6) for b in difficulties),
         "scores": tuple(scores),
         "previews": tuple(_preview(p) for p in prompts),
-        "vectors_int8": core.embed_int8(prompts, dim=dim, centre=centre),
+        "vectors_int8": embeddings.embed_int8(centre),
         "centre": centre,
         "costs_usd": costs,
     }
     if calibrate:
-        fields["calibration"] = _calibration(fields, prompts)
+        fields["calibration"] = _calibration(fields, embeddings)
+    del embeddings  # not needed past here: the confidence map queries by the stored codes
     logger.info("fitted router %r: %d exemplars, %d models", name, len(prompts), len(models))
     router = Router(**fields)
     if not calibrate_confidence:
@@ -700,8 +699,50 @@ def fit_router(
     return Router(**fields, confidence_calibration=confidence_knots(router))
 
 
+class _Embeddings(Protocol):
+    """The embeddings of a fit's prompts, read three times: their mean, their int8 codes, and
+    the calibration's queries."""
+
+    def embedding_sums(self) -> list[float]: ...
+    def embed_int8(self, centre: Sequence[float]) -> bytes: ...
+    def embedding(self, position: int) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class _CoreEmbeddings:
+    """The Rust core's embeddings, computed again at each reading: quick, on several threads."""
+
+    prompts: Sequence[str]
+    dim: int
+
+    def embedding_sums(self) -> list[float]:
+        sums: list[float] = core.embedding_sums(self.prompts, dim=self.dim)
+        return sums
+
+    def embed_int8(self, centre: Sequence[float]) -> bytes:
+        codes: bytes = core.embed_int8(self.prompts, dim=self.dim, centre=centre)
+        return codes
+
+    def embedding(self, position: int) -> list[float]:
+        vectors: list[list[float]] = core.embed([self.prompts[position]], dim=self.dim)
+        return vectors[0]
+
+
+def _embeddings(prompts: Sequence[str], dim: int) -> _Embeddings:
+    """The prompts' embeddings as the fit reads them. Neither path keeps a float vector per
+    prompt (as Python floats they took about 16 KB a prompt, and were what a fit of many labels
+    ran out of memory on): the Rust path embeds again at each reading, the pure path hashes
+    each prompt once and keeps its bucket sums as small ints, about a byte a dimension."""
+    if BACKEND == "python":
+        # Hashing is most of a pure-Python embedding's time: three readings took three times it.
+        from shoal._pure.embed import HashedTexts
+
+        return HashedTexts(prompts, dim=dim)
+    return _CoreEmbeddings(prompts, dim)
+
+
 def _calibration(
-    fields: Mapping[str, Any], prompts: Sequence[str],
+    fields: Mapping[str, Any], embeddings: _Embeddings,
 ) -> tuple[tuple[tuple[float, float], ...], ...]:
     """Per model, isotonic knots from leave-one-out predictions of the exemplars (empty for
     models with fewer than :data:`MIN_CALIBRATION_LABELS` labels)."""
@@ -717,14 +758,12 @@ def _calibration(
         [()] * models, similarity_power=fields["similarity_power"],
         shrinkage=fields["shrinkage"],
     )
-    centre, k, dim = fields["centre"], fields["k"], fields["dim"]
+    centre, k = fields["centre"], fields["k"]
     stride = -(-len(scores) // CALIBRATION_SAMPLE)
     pairs: list[list[tuple[float, float]]] = [[] for _ in range(models)]
     for row in range(0, len(scores), stride):
-        # Embedded again, one at a time, as routing embeds a prompt: the fit keeps no float
-        # vector per exemplar.
-        (vector,) = core.embed([prompts[row]], dim=dim)
-        query = [x - c for x, c in zip(vector, centre, strict=False)]
+        # Centred as routing centres a prompt's embedding.
+        query = [x - c for x, c in zip(embeddings.embedding(row), centre, strict=False)]
         # The exemplar itself is left out: it stands for a prompt the router has not seen.
         ranked = [pair for pair in index.top_k(query, k + 1) if pair[0] != row][:k]
         for model, (predicted, _) in enumerate(estimator.estimate(ranked)):

@@ -14,17 +14,20 @@ model download:
 5. Bucket sums (exact, the weights are dyadic) become ``sign * sqrt(|sum|)``; the vector is then
    L2-normalised with ``math.fsum``, a correctly rounded sum, which the Rust side reproduces.
 
-The exemplar index stores unit vectors in 24-bit fixed point and scores with exact integer dot
-products divided by 2**48: the same numbers in both languages, whatever the order of additions.
+The exemplar index stores rows as int8 codes, codes a query as int16 and scores with exact
+integer dot products and squared norms: the same numbers in both languages, whatever the order
+of additions.
 """
 
 from __future__ import annotations
 
 import array
+import heapq
+import itertools
 import math
 import struct
-from collections.abc import Sequence
-from operator import mul
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 
 MAX_DIM = 1 << 20
 
@@ -143,7 +146,9 @@ def _quantise(vector: Sequence[float], code_max: float) -> list[int]:
     return [round(x / largest * code_max) for x in vector]
 
 
-def _embed_one(text: str, dim: int) -> list[float]:
+def _bucket_sums(text: str, dim: int) -> list[float]:
+    """The weights of the text's features summed per bucket (steps 1 to 4 of the module
+    docstring): exact, multiples of 1/2."""
     vector = [0.0] * dim
     words = _split_words(text)
 
@@ -158,9 +163,16 @@ def _embed_one(text: str, dim: int) -> list[float]:
             for start in range(len(wrapped) - size + 1):
                 data = wrapped[start : start + size].encode()
                 _add_feature(vector, _fnv1a(_TAG_CHARGRAM, data), _CHARGRAM_WEIGHT)
+    return vector
 
-    vector = [math.copysign(math.sqrt(abs(x)), x) for x in vector]
-    return _l2_normalise(vector)
+
+def _embedding(sums: Iterable[float]) -> list[float]:
+    """The unit vector of bucket sums (step 5 of the module docstring)."""
+    return _l2_normalise([math.copysign(math.sqrt(abs(x)), x) for x in sums])
+
+
+def _embed_one(text: str, dim: int) -> list[float]:
+    return _embedding(_bucket_sums(text, dim))
 
 
 def embed(texts: Sequence[str], *, dim: int) -> list[list[float]]:
@@ -224,9 +236,15 @@ def embedding_sums(texts: Sequence[str], *, dim: int) -> list[float]:
     """
     texts = _check_texts(texts)
     dim = _check_dim(dim)
+    return _column_sums((_embed_one(text, dim) for text in texts), len(texts), dim)
+
+
+def _column_sums(vectors: Iterator[list[float]], count: int, dim: int) -> list[float]:
+    """Per dimension, the correctly rounded sum of the ``count`` ``vectors``, taken
+    :data:`_SUM_BATCH` at a time."""
     terms: list[list[float]] = [[] for _ in range(dim)]
-    for start in range(0, len(texts), _SUM_BATCH):
-        _add_columns(terms, [_embed_one(text, dim) for text in texts[start : start + _SUM_BATCH]])
+    for _ in range(0, count, _SUM_BATCH):
+        _add_columns(terms, list(itertools.islice(vectors, _SUM_BATCH)))
     return [math.fsum(column_terms) for column_terms in terms]
 
 
@@ -253,15 +271,80 @@ def embed_int8(texts: Sequence[str], *, dim: int, centre: Sequence[float]) -> by
         raise TypeError(f"dim must be an int, got {type(dim).__name__}")
     offsets = _numbers(centre, "centre")
     dim = _check_dim(dim)
+    _check_centre(offsets, dim)
+    return _centred_codes((_embed_one(text, dim) for text in texts), offsets)
+
+
+def _check_centre(offsets: list[float], dim: int) -> None:
     if len(offsets) != dim:
         raise ValueError(f"centre has {len(offsets)} values, expected dim={dim}")
     if not all(math.isfinite(x) for x in offsets):
         raise ValueError("centre has a NaN or infinite value")
+
+
+def _centred_codes(vectors: Iterable[list[float]], offsets: list[float]) -> bytes:
+    """Each vector minus ``offsets`` as int8 codes, row after row."""
     codes = array.array("b")
-    for text in texts:
-        centred = [x - c for x, c in zip(_embed_one(text, dim), offsets, strict=True)]
+    for vector in vectors:
+        centred = [x - c for x, c in zip(vector, offsets, strict=True)]
         codes.extend(_quantise(centred, _ROW_CODE_MAX))
     return codes.tobytes()
+
+
+# Typecodes of signed arrays, narrowest first, with the largest magnitude each holds.
+_SIGNED_ARRAYS = (("b", 127), ("h", 32_767), ("i", 2**31 - 1), ("q", 2**63 - 1))
+
+
+class HashedTexts:
+    """Texts hashed once, for a caller that needs each text's embedding more than once: a
+    router fit takes the mean embedding, then each one's int8 code relative to it, then some
+    again as calibration queries.
+
+    Hashing the features is nearly all of an embedding's time here, while the bucket sums are
+    small: each is kept doubled (a whole number, every weight being a multiple of 1/2) in the
+    narrowest signed array that holds its text's sums, a byte a bucket for all but very long
+    texts, where an embedding as Python floats takes 32. Results are those of the module's
+    functions on the same texts, bit for bit.
+
+    Raises:
+        TypeError: If ``texts`` is a str or holds a non-str, or ``dim`` is not an int.
+        ValueError: If ``dim`` is out of range.
+    """
+
+    def __init__(self, texts: Sequence[str], *, dim: int) -> None:
+        texts = _check_texts(texts)
+        self._dim = _check_dim(dim)
+        self._doubled_sums = [_doubled(_bucket_sums(text, self._dim)) for text in texts]
+
+    def __len__(self) -> int:
+        return len(self._doubled_sums)
+
+    def embedding(self, position: int) -> list[float]:
+        """The embedding of text ``position``, as ``embed`` gives it."""
+        return _embedding(doubled * 0.5 for doubled in self._doubled_sums[position])
+
+    def embedding_sums(self) -> list[float]:
+        """As :func:`embedding_sums` of the texts."""
+        return _column_sums(map(self.embedding, range(len(self))), len(self), self._dim)
+
+    def embed_int8(self, centre: Sequence[float]) -> bytes:
+        """As :func:`embed_int8` of the texts.
+
+        Raises:
+            TypeError: If ``centre`` is not a sequence of numbers.
+            ValueError: If ``centre`` does not hold ``dim`` finite values.
+        """
+        offsets = _numbers(centre, "centre")
+        _check_centre(offsets, self._dim)
+        return _centred_codes(map(self.embedding, range(len(self))), offsets)
+
+
+def _doubled(sums: list[float]) -> array.array[int]:
+    """Twice each bucket sum, in the narrowest signed array that holds them."""
+    doubled = [int(2.0 * total) for total in sums]
+    largest = max(map(abs, doubled), default=0)
+    typecode = next(code for code, limit in _SIGNED_ARRAYS if largest <= limit)
+    return array.array(typecode, doubled)
 
 
 def _numbers(values: object, name: str) -> list[float]:
@@ -305,6 +388,10 @@ class ExemplarIndex:
     int16 codes (largest magnitude 32767); a score is the exact integer dot product over the
     product of the square roots of the exact integer squared norms, as in ``rust/embed.rs``.
 
+    The codes are kept as bytes, one ``bytes`` per dimension holding that value of every row
+    (a byte an exemplar value, not a Python int): a search then scores every row at once with
+    a few big-integer operations per dimension (see :func:`_dot_products`).
+
     Args:
         vectors: Either a sequence of rows of ``dim`` floats, or ``bytes`` of little-endian
             float32 values laid out row after row.
@@ -319,10 +406,12 @@ class ExemplarIndex:
     def __init__(self, vectors: bytes | Sequence[Sequence[float]], dim: int) -> None:
         self._dim = _check_dim(dim)
         rows = _as_rows(vectors, self._dim)
+        codes = array.array("b")
         for position, row in enumerate(rows):
             if not all(math.isfinite(x) for x in row):
                 raise ValueError(f"vectors row {position} has a NaN or infinite value")
-        self._set_rows([_quantise(row, _ROW_CODE_MAX) for row in rows])
+            codes.extend(_quantise(row, _ROW_CODE_MAX))
+        self._set_codes(codes.tobytes())
 
     @classmethod
     def from_int8(cls, codes: bytes, dim: int) -> ExemplarIndex:
@@ -332,19 +421,24 @@ class ExemplarIndex:
             ValueError: If ``dim`` is out of range or the codes are not whole rows.
         """
         dim = _check_dim(dim)
-        values = list(struct.unpack(f"{len(codes)}b", bytes(codes)))
-        if len(values) % dim:
+        codes = bytes(codes)
+        if len(codes) % dim:
             raise ValueError(
-                f"vectors hold {len(values)} values, which is not a multiple of dim={dim}"
+                f"vectors hold {len(codes)} values, which is not a multiple of dim={dim}"
             )
         index = cls.__new__(cls)
         index._dim = dim
-        index._set_rows([values[start : start + dim] for start in range(0, len(values), dim)])
+        index._set_codes(codes)
         return index
 
-    def _set_rows(self, rows: list[list[int]]) -> None:
-        self._rows = rows
-        self._norms = [math.sqrt(float(sum(x * x for x in row))) for row in rows]
+    def _set_codes(self, codes: bytes) -> None:
+        """Keeps ``codes`` (int8, row after row) by dimension, and each row's norm."""
+        dim = self._dim
+        self._count = len(codes) // dim
+        offset = codes.translate(_OFFSET_BINARY)
+        self._columns = [offset[column::dim] for column in range(dim)]
+        squares = _squared_norms(self._columns, self._count)
+        self._norms = array.array("d", (math.sqrt(float(square)) for square in squares))
 
     @property
     def dim(self) -> int:
@@ -352,7 +446,7 @@ class ExemplarIndex:
         return self._dim
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._count
 
     def scores(self, query: Sequence[float]) -> list[float]:
         """Cosine similarity of ``query`` with every exemplar, in exemplar order.
@@ -371,9 +465,10 @@ class ExemplarIndex:
         query_norm = math.sqrt(float(sum(x * x for x in coded)))
         # Exact integer dot products, converted once (exact below 2**53) as i64 -> f64 in Rust.
         return [
-            0.0 if row_norm * query_norm == 0.0
-            else float(sum(map(mul, row, coded))) / (row_norm * query_norm)
-            for row, row_norm in zip(self._rows, self._norms)
+            0.0 if row_norm * query_norm == 0.0 else float(dot) / (row_norm * query_norm)
+            for dot, row_norm in zip(
+                _dot_products(self._columns, self._count, coded), self._norms, strict=True
+            )
         ]
 
     def top_k(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
@@ -390,5 +485,69 @@ class ExemplarIndex:
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
         scores = self.scores(query)
-        ranked = sorted(range(len(scores)), key=lambda index: (-scores[index], index))
-        return [(index, scores[index]) for index in ranked[:k]]
+        # nlargest is sorted(..., reverse=True)[:k], a stable sort: equal scores keep index order.
+        ranked = heapq.nlargest(k, range(len(scores)), key=scores.__getitem__)
+        return [(index, scores[index]) for index in ranked]
+
+
+# An int8 code byte XOR 0x80, read unsigned, is the code plus 128: never negative.
+_OFFSET_BINARY = bytes(byte ^ 0x80 for byte in range(256))
+_CODE_OFFSET = 128
+# Largest magnitude of a row code: from_int8 takes any int8, -128 included.
+_ROW_CODE_LIMIT = 128
+# The low and the high byte of the square of the code whose offset byte is the index.
+_SQUARE_LOW = bytes((byte - _CODE_OFFSET) ** 2 & 0xFF for byte in range(256))
+_SQUARE_HIGH = bytes((byte - _CODE_OFFSET) ** 2 >> 8 for byte in range(256))
+
+# The index scores every row at once: a column of codes is read as one integer with a field of
+# 4 or 8 bytes per row, so that one multiplication by a query code scales that dimension in
+# every row and one addition accumulates it. A search is then a few C-speed big-integer
+# operations per dimension, not a Python multiplication per code. Sums are exact whatever
+# carries pass between fields while they are formed; each final field lies in [0, 2**bits),
+# so the fields read back one by one.
+
+
+def _field_width(largest: int) -> int:
+    """Bytes per field for sums of magnitude below ``largest`` (biased to be non-negative)."""
+    return 4 if largest < 1 << 31 else 8
+
+
+def _fields(total: int, count: int, width: int) -> memoryview:
+    """The ``count`` unsigned fields of ``width`` bytes that make up ``total``."""
+    packed = total.to_bytes(width * count, sys.byteorder)
+    return memoryview(packed).cast("I" if width == 4 else "Q")
+
+
+def _squared_norms(columns: Sequence[bytes], count: int) -> memoryview:
+    """Each row's exact sum of squared codes, from its offset ``columns``."""
+    width = _field_width(len(columns) * _ROW_CODE_LIMIT**2)
+    spread = bytearray(width * count)
+    total = 0
+    for column in columns:
+        spread[0::width] = column.translate(_SQUARE_LOW)
+        spread[1::width] = column.translate(_SQUARE_HIGH)
+        total += int.from_bytes(spread, "little")
+    return _fields(total, count, width)
+
+
+def _dot_products(columns: Sequence[bytes], count: int, coded: Sequence[int]) -> list[int]:
+    """The exact dot product of ``coded`` with each of the ``count`` rows whose offset codes
+    ``columns`` holds dimension by dimension."""
+    if count == 0:
+        return []
+    # Below 2**43 at MAX_DIM, so a field of 8 bytes always holds it.
+    width = _field_width(len(coded) * _ROW_CODE_LIMIT * int(_QUERY_CODE_MAX))
+    bias = 1 << (8 * width - 1)
+
+    spread = bytearray(width * count)
+    total = 0
+    for code, column in zip(coded, columns, strict=True):
+        if code:
+            spread[::width] = column
+            total += code * int.from_bytes(spread, "little")
+    # A field holds the dot product plus 128 times the sum of the query's codes (the columns'
+    # offset): that is taken away, and the bias added that makes a negative product's field
+    # non-negative.
+    correction = (bias - _CODE_OFFSET * sum(coded)).to_bytes(width, "little")
+    total += int.from_bytes(correction * count, "little")
+    return [field - bias for field in _fields(total, count, width)]
