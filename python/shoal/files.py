@@ -734,7 +734,9 @@ def _enclosing_rules(folder: Path, roots: list[Path]) -> tuple[IgnoreMatcher, st
     for ancestor in (folder, *folder.parents):
         if not any(_inside(ancestor, root) for root in roots):
             break
-        if (ancestor / ".git").exists():
+        # os.path.exists, not Path.exists: in a folder that cannot be searched (mode 000) a
+        # ``.git`` cannot be seen, and the walk reports that folder as one it cannot list.
+        if os.path.exists(ancestor / ".git"):
             top = ancestor
             break
 
