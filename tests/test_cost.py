@@ -103,6 +103,16 @@ def test_missing_cache_rates_fall_back_to_input_with_a_note() -> None:
     assert any("no cache-write rate" in note for note in estimate.notes)
 
 
+@pytest.mark.parametrize(("model", "input_rate"), [("deepseek-v4-pro", 1.32),
+                                                  ("deepseek-v4-flash", 0.30)])
+def test_deepseek_bills_a_cache_write_as_input(model: str, input_rate: float) -> None:
+    # DeepSeek charges tokens that miss the cache at its input rate; there is no free write.
+    estimate = estimate_cost(model, input_tokens=10_000, cache_write_tokens=10_000)
+    assert _lines(estimate)["cache_write"] == (10_000, input_rate, pytest.approx(input_rate / 100))
+    assert estimate.total_usd == pytest.approx(input_rate / 100)
+    assert f"{model} lists no cache-write rate; cache writes priced as input" in estimate.notes
+
+
 def test_notes_flag_limits_and_non_reasoning_models() -> None:
     too_long = estimate_cost("gpt-4o", input_tokens=200_000, output_tokens=20_000)
     assert any("input limit of 128,000" in note for note in too_long.notes)
