@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client
 
 from shoal.catalog import UnknownModelError, load_catalog
 from shoal.cost import (
@@ -18,6 +20,8 @@ from shoal.cost import (
     estimate_plan_cost,
     price_usage,
 )
+from shoal.cli import main
+from shoal.server import build_server
 
 # Published rates used below, USD per million tokens (catalog of 2026-12-04):
 #   gpt-4.1-mini 0.40 in / 1.60 out; gpt-4o 2.50 / 10.00; gpt-4o-mini 0.15 / 0.60;
@@ -124,6 +128,60 @@ def test_notes_flag_limits_and_non_reasoning_models() -> None:
 
     thinking = estimate_cost("gpt-4o-mini", output_tokens=10, reasoning_tokens=10)
     assert any("not listed as a reasoning model" in note for note in thinking.notes)
+
+
+def _window_note(model: str, input_tokens: int, output: str, window: int) -> str:
+    return (f"{input_tokens:,} input and {output} tokens per call exceed {model}'s context window "
+            f"of {window:,}, which holds prompt and output together; the API would reject the "
+            "call or cut the output short")
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens", "note"),
+    [
+        ("gpt-4", {"input_tokens": 8_000, "output_tokens": 4_000},
+         _window_note("gpt-4", 8_000, "4,000 output", 8_192)),
+        ("gemma-2-9b-it", {"input_tokens": 8_000, "output_tokens": 8_000},
+         _window_note("gemma-2-9b-it", 8_000, "8,000 output", 8_192)),
+        # Hidden reasoning takes room in the window as visible output does.
+        ("gpt-5", {"input_tokens": 272_000, "output_tokens": 100_000, "reasoning_tokens": 28_001},
+         _window_note("gpt-5", 272_000, "128,001 output and reasoning", 400_000)),
+    ],
+)
+def test_prompt_and_output_past_the_window_are_noted_in_python_the_cli_and_the_tool(
+    model: str, tokens: dict[str, int], note: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_python = estimate_cost(model, **tokens).notes
+
+    options = {"input_tokens": "--input", "output_tokens": "--output",
+               "reasoning_tokens": "--reasoning"}
+    argv = [word for name, count in tokens.items() for word in (options[name], str(count))]
+    assert main(["cost", model, *argv]) == 0
+    in_text = capsys.readouterr().out
+
+    async def call() -> list[str]:
+        async with Client(build_server()) as client:
+            result = await client.call_tool("estimate_cost", {"model": model, **tokens})
+        return result.structured_content["notes"]
+
+    assert note in in_python
+    assert f"  note: {note}\n" in in_text
+    assert note in anyio.run(call)
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens"),
+    [
+        ("gpt-4", {"input_tokens": 4_096, "output_tokens": 4_096}),  # the window exactly
+        ("gpt-5", {"input_tokens": 272_000, "output_tokens": 128_000}),  # both limits exactly
+        # A prompt over the input limit is rejected whatever the output: that note alone.
+        ("gpt-4", {"input_tokens": 9_000, "output_tokens": 4_000}),
+    ],
+)
+def test_a_call_within_the_window_or_already_rejected_gets_no_window_note(
+    model: str, tokens: dict[str, int]
+) -> None:
+    assert not any("context window" in note for note in estimate_cost(model, **tokens).notes)
 
 
 NO_TOKENS = ("give the tokens to price: input_tokens, output_tokens, cached_input_tokens, "

@@ -250,14 +250,25 @@ def _limit_notes(
     entry: ModelEntry, input_tokens: int, output_tokens: int, reasoning_tokens: int
 ) -> list[str]:
     notes = []
+    output = output_tokens + reasoning_tokens
+    output_kind = "output and reasoning" if reasoning_tokens else "output"
     if input_tokens > entry.input_limit:
         notes.append(
             f"{input_tokens:,} input tokens per call exceed {entry.id}'s input limit of "
             f"{entry.input_limit:,}; the API would reject the call"
         )
-    if output_tokens + reasoning_tokens > entry.max_output_tokens:
+    elif input_tokens + output > entry.context_window:
+        # The window holds prompt and output together (as the router checks a fit), whatever
+        # output limit the row gives beside it: gpt-4's 4,096-token output limit still leaves
+        # only 192 tokens of output after an 8,000-token prompt.
         notes.append(
-            f"{output_tokens + reasoning_tokens:,} output and reasoning tokens per call exceed "
+            f"{input_tokens:,} input and {output:,} {output_kind} tokens per call exceed "
+            f"{entry.id}'s context window of {entry.context_window:,}, which holds prompt and "
+            "output together; the API would reject the call or cut the output short"
+        )
+    if output > entry.max_output_tokens:
+        notes.append(
+            f"{output:,} output and reasoning tokens per call exceed "
             f"{entry.id}'s max_output_tokens of {entry.max_output_tokens:,}"
         )
     return notes
@@ -327,7 +338,9 @@ def estimate_cost(
 
     When a call's input exceeds the model's ``long_context_threshold`` the long-context rates
     apply to the whole call. A model with no listed cached or cache-write rate is charged its
-    input rate for those tokens, and the estimate says so in ``notes``. Every count defaults to
+    input rate for those tokens, and the estimate says so in ``notes``; so it does of a call
+    past the model's input limit, its context window (which holds prompt, output and reasoning
+    together) or its ``max_output_tokens``. Every count defaults to
     0, but at least one must be above 0: a workload of no tokens would be priced $0, which says
     nothing about any model (:func:`price_usage` prices a call that was made, whatever it used).
 

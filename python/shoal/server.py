@@ -1392,7 +1392,9 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
         long-context rates where the provider has them; cached and cache-write tokens are parts
         of input_tokens, reasoning tokens come on top of output_tokens. An unknown model is an
         error that lists near matches; no price is ever guessed. A model the catalog lists as
-        retired is priced with a note naming the date. Give at least one token count.
+        retired is priced with a note naming the date, and a call past the model's input limit,
+        its context window (prompt and output together) or its output limit with a note saying
+        so. Give at least one token count.
         """
         tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                   "cached_input_tokens": cached_input_tokens,
