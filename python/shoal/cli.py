@@ -1969,8 +1969,10 @@ def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[An
     message (the same text, counted the same way), or is refused without
     ``system_as_message``. Other request keys (model, max_tokens) hold no prompt text. The
     caller names the file in an error."""
+    from shoal.files import without_byte_order_mark
+
     try:
-        request = json.loads(text)
+        request = json.loads(without_byte_order_mark(text))
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno})") from None
     if isinstance(request, list):

@@ -533,19 +533,27 @@ def parse_json(
     object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
 ) -> Any:
     """The JSON document in ``text``, read from ``shown`` (a file, or standard input), each
-    object made by ``object_pairs_hook`` when given (as `json.loads` takes it).
+    object made by ``object_pairs_hook`` when given (as `json.loads` takes it). A UTF-8 byte
+    order mark before it, which some Windows editors write, is read past (see
+    :func:`without_byte_order_mark`).
 
     Raises:
         ValueError: Text that is not JSON, or JSON nested too deeply to parse, named by where.
     """
     try:
-        return json.loads(text, object_pairs_hook=object_pairs_hook)
+        return json.loads(without_byte_order_mark(text), object_pairs_hook=object_pairs_hook)
     except json.JSONDecodeError as error:
         raise ValueError(
             f"{shown}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
     except RecursionError:
         raise ValueError(f"{shown}: JSON nested too deeply") from None
+
+
+def without_byte_order_mark(text: str) -> str:
+    """``text`` past a leading byte order mark (U+FEFF): the mark says the file is UTF-8 and is
+    no part of the JSON, which Python's parser would refuse with a hint about codecs."""
+    return text.removeprefix("\ufeff")
 
 
 def json_line_error(line: str, error: json.JSONDecodeError) -> str:
