@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import anyio
@@ -508,3 +509,73 @@ def test_a_tiny_rate_keeps_its_significant_digits():
     assert format_usd_per_mtok(1e-7) == "$0.0000001"
     assert format_usd_per_mtok(2.5e-9) == "$0.0000000025"
     assert (format_usd_per_mtok(0.4), format_usd_per_mtok(1.375)) == ("$0.40", "$1.375")
+
+
+# ---- one exact amount, one rounding rule ----
+
+GEMINI_CALL = {"input_tokens": 250_000, "cached_input_tokens": 100_000, "output_tokens": 1_000,
+               "reasoning_tokens": 500}
+GEMINI_OPTIONS = ["--input", "250000", "--cached", "100000", "--output", "1000",
+                  "--reasoning", "500"]
+
+
+def test_a_cost_is_exact_and_shown_as_the_ledger_shows_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # $0.375 + $0.025 + $0.015 + $0.0075 at gemini-2.5-pro's long-context rates: $0.4225, which
+    # a float sum makes 0.42250000000000004 (shown $0.423) and the ledger stores as 422,500,000
+    # nano-dollars (shown $0.422).
+    estimate = estimate_cost("gemini-2.5-pro", **GEMINI_CALL)
+    assert estimate.total_usd == 0.4225 and estimate.exact_total_usd == Decimal("0.4225")
+
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    assert main(["cost", "gemini-2.5-pro", *GEMINI_OPTIONS]) == 0
+    priced = capsys.readouterr().out.splitlines()[0]
+    assert main(["ledger", "record", "--scope", "s", "--model", "gemini-2.5-pro",
+                 *GEMINI_OPTIONS]) == 0
+    recorded = capsys.readouterr().out.splitlines()[0]
+
+    assert priced == "gemini-2.5-pro: $0.422 (prices of 2026-12-04)"
+    assert recorded == ("recorded: gemini-2.5-pro $0.422 to s (prices of 2026-12-04); spent "
+                        "$0.422")
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(0.4225, "$0.422"), (0.4235, "$0.424"), (0.003375, "$0.00338"), (0.002125, "$0.00212"),
+     (2.5e-9, "$0.0000000025"), (1234.565, "$1,234.56"), (1234.575, "$1,234.58"),
+     (Decimal("0.4225"), "$0.422"), (Decimal("199999999999999999999.125"),
+                                     "$199,999,999,999,999,999,999.12")],
+)
+def test_amounts_are_rounded_half_to_even_from_their_decimal_digits(
+    amount: float | Decimal, shown: str
+) -> None:
+    from shoal.render import usd
+
+    assert usd(amount) == shown
+
+
+def test_a_huge_amount_is_shown_to_the_cent_with_no_float_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = tmp_path / "prices.json"
+    row = {"id": "pricey", "provider": "acme", "name": "Pricey", "input_per_mtok": 1_000_000,
+           "output_per_mtok": 999_999.999, "cached_input_per_mtok": None,
+           "cache_write_per_mtok": None, "context_window": 200_000_000,
+           "max_output_tokens": 100_000_000, "encoding": None, "token_ratio": 1.0,
+           "open_weights": False, "params_b": None, "active_params_b": None, "quality": None,
+           "quality_source": "none", "price_source": "test", "as_of": "2026-11-30"}
+    prices.write_text(json.dumps({"models": [row]}), encoding="utf-8")
+    argv = ["cost", "pricey", "--prices", str(prices), "--calls", "1000000000"]
+
+    assert main([*argv, "--input", "100000000", "--output", "100000000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 10^17 tokens each way: 10^17 dollars of input and 99,999,999,900,000,000 of output.
+    assert lines[0] == ("pricey: $199,999,999,900,000,000.00 (prices of 2026-11-30 from user "
+                        "file prices.json)")
+    assert lines[2].endswith("= $99,999,999,900,000,000.00")
+
+    # Past a float's 17 digits: 99,999,999 x 999,999,999 tokens at $999,999.999/Mtok.
+    assert main([*argv[:-1], "999999999", "--output", "99999999"]) == 0
+    exact = Decimal(99_999_999) * 999_999_999 * Decimal("999999.999") / 1_000_000
+    assert capsys.readouterr().out.splitlines()[0].startswith(f"pricey: ${exact:,.2f} (")
