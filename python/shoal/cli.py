@@ -406,7 +406,9 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="cut text to a token budget, keeping its beginning or end",
         description="Print a beginning (or, with --tail, an end) of the text within "
         "MAX_TOKENS: the whole text is encoded and its first (or last) MAX_TOKENS tokens are "
-        "kept, whole, cut back to a character boundary and further until the kept part "
+        "kept, whole, cut back to a boundary between user-visible characters (never inside "
+        "one: an accent stays with its letter, a flag or emoji sequence whole) and further "
+        "until the kept part "
         "counted on its own fits. The cut falls only between the text's own tokens, so a "
         "part that would take fewer tokens alone is not looked for: '\\t\\t1' at 1 token "
         "keeps '\\t', though '\\t\\t' alone is 1 token. The summary goes to stderr. Into a "
@@ -433,7 +435,8 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "split",
         help="split text into chunks of at most N tokens",
         description="Split the text into consecutive chunks of at most MAX_TOKENS tokens each; "
-        "joined, the chunks are the text. Prints one line per chunk (character range and "
+        "joined, the chunks are the text, and no chunk ends inside a user-visible character. "
+        "Prints one line per chunk (its range in code points, as Python indexes a string, and "
         "tokens), or with --json the chunks and their text; --out-dir writes chunk files. A "
         "split makes at most 100,000 chunks: a MAX_TOKENS that would make more is refused, "
         "naming the smallest that would do.",

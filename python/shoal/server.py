@@ -671,9 +671,10 @@ def _add_token_tools(
         """Keep the first or last part of a text that fits a token budget.
 
         Use it when a document or tool result is too long for the context left. Cuts at a token
-        boundary and never inside a character; the kept text is counted again on
-        its own. For estimated models the budget applies to the estimate. The answer's text is
-        the summary line, a blank line, then the kept text.
+        boundary and never inside a user-visible character (an accent stays with its letter, a
+        flag or emoji sequence whole); the kept text is counted again on its own. Lengths count
+        Unicode code points. For estimated models the budget applies to the estimate. The
+        answer's text is the summary line, a blank line, then the kept text.
         """
         if max_tokens > text_limit:
             raise ToolError(
@@ -707,9 +708,11 @@ def _add_token_tools(
     ) -> Annotated[CallToolResult, ShownChunks]:
         """Split a text into consecutive chunks of at most max_tokens tokens each.
 
-        Use it to feed a long text to a model piece by piece. Returns each chunk's character
-        range [start, end) and token count; joined, the chunks
-        are the text. Chunk boundaries fall between tokens and never inside a character. With
+        Use it to feed a long text to a model piece by piece. Returns each chunk's range
+        [start, end) in Unicode code points (as Python indexes a string; a UTF-16 host such as
+        JavaScript counts a character past U+FFFF as two) and its token count; joined, the
+        chunks are the text. Chunk boundaries fall between tokens and never inside a
+        user-visible character (accents, flags and emoji sequences stay whole). With
         include_text, the answer's text is the summary, then each shown chunk under its range.
         Chunks past max_chunks are left out and counted in chunks_omitted.
         """
