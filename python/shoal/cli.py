@@ -304,8 +304,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="count tokens in text, files, folders or a chat request",
         description="Count tokens exactly for the OpenAI encodings and Mistral's Tekken, or "
         "estimate them for a named model whose tokenizer is not public (the answer says which). "
-        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files in them "
-        "are skipped with the reason, while such a file named by --file is an error. A progress "
+        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files in them, "
+        "and files and folders that cannot be read, are skipped with the reason, while such a "
+        "path named by --file is an error. A progress "
         "bar shows on stderr when counting files takes over a second.",
     )
     count.add_argument(

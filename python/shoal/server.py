@@ -782,8 +782,9 @@ def _add_token_tools(
         """Count the tokens of files and folders: per file and in total.
 
         Use it before reading a codebase or documents into context. Walks folders, skipping
-        .gitignore'd paths, binary and non-UTF-8 files and files over
-        16 MiB, and counts in parallel. Paths must stay inside the roots the server was started
+        .gitignore'd paths, binary and non-UTF-8 files, files over 16 MiB and files and folders
+        that cannot be read (each skip with its reason, a named path's too), and counts in
+        parallel. Paths must stay inside the roots the server was started
         with. A file reached by several paths is counted once. Reports progress and stops when
         the request is cancelled.
         """
