@@ -433,7 +433,8 @@ def test_a_comparison_carries_each_model_s_notes_and_a_baseline_not_compared(
     assert out.splitlines() == [
         "gpt-4o: $0.0025, costs $0.00125 (100%) more than gemini-2.5-pro",
         "  note: gpt-4o lists no cache-write rate; cache writes priced as input",
-        "claude-sonnet-4-5: $0.00337, costs $0.00213 (170%) more than gemini-2.5-pro",
+        # $0.003375 and $0.002125 exactly, rounded half to even.
+        "claude-sonnet-4-5: $0.00338, costs $0.00212 (170%) more than gemini-2.5-pro",
         f"  note: {SONNET_4_5_RETIRED}",
         "baseline gemini-2.5-pro: $0.00125 (not one of the compared models)",
         "  note: gemini-2.5-pro was retired on 2026-12-01 per the catalog; its prices may no "

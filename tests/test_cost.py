@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client
 
 from shoal.catalog import UnknownModelError, load_catalog
 from shoal.cost import (
@@ -18,6 +21,8 @@ from shoal.cost import (
     estimate_plan_cost,
     price_usage,
 )
+from shoal.cli import main
+from shoal.server import build_server
 
 # Published rates used below, USD per million tokens (catalog of 2026-12-04):
 #   gpt-4.1-mini 0.40 in / 1.60 out; gpt-4o 2.50 / 10.00; gpt-4o-mini 0.15 / 0.60;
@@ -103,6 +108,16 @@ def test_missing_cache_rates_fall_back_to_input_with_a_note() -> None:
     assert any("no cache-write rate" in note for note in estimate.notes)
 
 
+@pytest.mark.parametrize(("model", "input_rate"), [("deepseek-v4-pro", 1.32),
+                                                  ("deepseek-v4-flash", 0.30)])
+def test_deepseek_bills_a_cache_write_as_input(model: str, input_rate: float) -> None:
+    # DeepSeek charges tokens that miss the cache at its input rate; there is no free write.
+    estimate = estimate_cost(model, input_tokens=10_000, cache_write_tokens=10_000)
+    assert _lines(estimate)["cache_write"] == (10_000, input_rate, pytest.approx(input_rate / 100))
+    assert estimate.total_usd == pytest.approx(input_rate / 100)
+    assert f"{model} lists no cache-write rate; cache writes priced as input" in estimate.notes
+
+
 def test_notes_flag_limits_and_non_reasoning_models() -> None:
     too_long = estimate_cost("gpt-4o", input_tokens=200_000, output_tokens=20_000)
     assert any("input limit of 128,000" in note for note in too_long.notes)
@@ -114,6 +129,60 @@ def test_notes_flag_limits_and_non_reasoning_models() -> None:
 
     thinking = estimate_cost("gpt-4o-mini", output_tokens=10, reasoning_tokens=10)
     assert any("not listed as a reasoning model" in note for note in thinking.notes)
+
+
+def _window_note(model: str, input_tokens: int, output: str, window: int) -> str:
+    return (f"{input_tokens:,} input and {output} tokens per call exceed {model}'s context window "
+            f"of {window:,}, which holds prompt and output together; the API would reject the "
+            "call or cut the output short")
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens", "note"),
+    [
+        ("gpt-4", {"input_tokens": 8_000, "output_tokens": 4_000},
+         _window_note("gpt-4", 8_000, "4,000 output", 8_192)),
+        ("gemma-2-9b-it", {"input_tokens": 8_000, "output_tokens": 8_000},
+         _window_note("gemma-2-9b-it", 8_000, "8,000 output", 8_192)),
+        # Hidden reasoning takes room in the window as visible output does.
+        ("gpt-5", {"input_tokens": 272_000, "output_tokens": 100_000, "reasoning_tokens": 28_001},
+         _window_note("gpt-5", 272_000, "128,001 output and reasoning", 400_000)),
+    ],
+)
+def test_prompt_and_output_past_the_window_are_noted_in_python_the_cli_and_the_tool(
+    model: str, tokens: dict[str, int], note: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_python = estimate_cost(model, **tokens).notes
+
+    options = {"input_tokens": "--input", "output_tokens": "--output",
+               "reasoning_tokens": "--reasoning"}
+    argv = [word for name, count in tokens.items() for word in (options[name], str(count))]
+    assert main(["cost", model, *argv]) == 0
+    in_text = capsys.readouterr().out
+
+    async def call() -> list[str]:
+        async with Client(build_server()) as client:
+            result = await client.call_tool("estimate_cost", {"model": model, **tokens})
+        return result.structured_content["notes"]
+
+    assert note in in_python
+    assert f"  note: {note}\n" in in_text
+    assert note in anyio.run(call)
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens"),
+    [
+        ("gpt-4", {"input_tokens": 4_096, "output_tokens": 4_096}),  # the window exactly
+        ("gpt-5", {"input_tokens": 272_000, "output_tokens": 128_000}),  # both limits exactly
+        # A prompt over the input limit is rejected whatever the output: that note alone.
+        ("gpt-4", {"input_tokens": 9_000, "output_tokens": 4_000}),
+    ],
+)
+def test_a_call_within_the_window_or_already_rejected_gets_no_window_note(
+    model: str, tokens: dict[str, int]
+) -> None:
+    assert not any("context window" in note for note in estimate_cost(model, **tokens).notes)
 
 
 NO_TOKENS = ("give the tokens to price: input_tokens, output_tokens, cached_input_tokens, "
@@ -440,3 +509,73 @@ def test_a_tiny_rate_keeps_its_significant_digits():
     assert format_usd_per_mtok(1e-7) == "$0.0000001"
     assert format_usd_per_mtok(2.5e-9) == "$0.0000000025"
     assert (format_usd_per_mtok(0.4), format_usd_per_mtok(1.375)) == ("$0.40", "$1.375")
+
+
+# ---- one exact amount, one rounding rule ----
+
+GEMINI_CALL = {"input_tokens": 250_000, "cached_input_tokens": 100_000, "output_tokens": 1_000,
+               "reasoning_tokens": 500}
+GEMINI_OPTIONS = ["--input", "250000", "--cached", "100000", "--output", "1000",
+                  "--reasoning", "500"]
+
+
+def test_a_cost_is_exact_and_shown_as_the_ledger_shows_its_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # $0.375 + $0.025 + $0.015 + $0.0075 at gemini-2.5-pro's long-context rates: $0.4225, which
+    # a float sum makes 0.42250000000000004 (shown $0.423) and the ledger stores as 422,500,000
+    # nano-dollars (shown $0.422).
+    estimate = estimate_cost("gemini-2.5-pro", **GEMINI_CALL)
+    assert estimate.total_usd == 0.4225 and estimate.exact_total_usd == Decimal("0.4225")
+
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    assert main(["cost", "gemini-2.5-pro", *GEMINI_OPTIONS]) == 0
+    priced = capsys.readouterr().out.splitlines()[0]
+    assert main(["ledger", "record", "--scope", "s", "--model", "gemini-2.5-pro",
+                 *GEMINI_OPTIONS]) == 0
+    recorded = capsys.readouterr().out.splitlines()[0]
+
+    assert priced == "gemini-2.5-pro: $0.422 (prices of 2026-12-04)"
+    assert recorded == ("recorded: gemini-2.5-pro $0.422 to s (prices of 2026-12-04); spent "
+                        "$0.422")
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [(0.4225, "$0.422"), (0.4235, "$0.424"), (0.003375, "$0.00338"), (0.002125, "$0.00212"),
+     (2.5e-9, "$0.0000000025"), (1234.565, "$1,234.56"), (1234.575, "$1,234.58"),
+     (Decimal("0.4225"), "$0.422"), (Decimal("199999999999999999999.125"),
+                                     "$199,999,999,999,999,999,999.12")],
+)
+def test_amounts_are_rounded_half_to_even_from_their_decimal_digits(
+    amount: float | Decimal, shown: str
+) -> None:
+    from shoal.render import usd
+
+    assert usd(amount) == shown
+
+
+def test_a_huge_amount_is_shown_to_the_cent_with_no_float_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = tmp_path / "prices.json"
+    row = {"id": "pricey", "provider": "acme", "name": "Pricey", "input_per_mtok": 1_000_000,
+           "output_per_mtok": 999_999.999, "cached_input_per_mtok": None,
+           "cache_write_per_mtok": None, "context_window": 200_000_000,
+           "max_output_tokens": 100_000_000, "encoding": None, "token_ratio": 1.0,
+           "open_weights": False, "params_b": None, "active_params_b": None, "quality": None,
+           "quality_source": "none", "price_source": "test", "as_of": "2026-11-30"}
+    prices.write_text(json.dumps({"models": [row]}), encoding="utf-8")
+    argv = ["cost", "pricey", "--prices", str(prices), "--calls", "1000000000"]
+
+    assert main([*argv, "--input", "100000000", "--output", "100000000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 10^17 tokens each way: 10^17 dollars of input and 99,999,999,900,000,000 of output.
+    assert lines[0] == ("pricey: $199,999,999,900,000,000.00 (prices of 2026-11-30 from user "
+                        "file prices.json)")
+    assert lines[2].endswith("= $99,999,999,900,000,000.00")
+
+    # Past a float's 17 digits: 99,999,999 x 999,999,999 tokens at $999,999.999/Mtok.
+    assert main([*argv[:-1], "999999999", "--output", "99999999"]) == 0
+    exact = Decimal(99_999_999) * 999_999_999 * Decimal("999999.999") / 1_000_000
+    assert capsys.readouterr().out.splitlines()[0].startswith(f"pricey: ${exact:,.2f} (")

@@ -9,10 +9,11 @@ import pytest
 from mcp import Client
 
 from shoal.budget import fit_budget
-from shoal.cli import main
+from shoal.cli import chunk_file_name, main
 from shoal.feedback import FeedbackError, default_db_path, record_outcome
 from shoal.files import read_regular_file
 from shoal.server import build_server
+from shoal.token_budget import MAX_CHUNKS
 
 pytestmark = pytest.mark.anyio
 DECISION = "d-0123456789abcdef01234567"
@@ -44,6 +45,34 @@ def test_split_creates_its_out_dir_and_says_where_the_chunks_went(
     assert sorted(path.name for path in out_dir.iterdir()) == ["chunk_0001.txt", "chunk_0002.txt"]
     assert err == f"shoal split: wrote 2 chunk files to {out_dir}\n"
     assert out.endswith("2 chunks, 2 tokens (exact, o200k_base)\n")
+
+
+def test_split_names_ten_thousand_chunks_and_more_so_that_they_sort_in_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "chunks"
+    text = " a" * 10_001  # one token each
+
+    status, _, err = run(capsys, "split", "--max-tokens", "1", "--out-dir", str(out_dir), text)
+
+    assert status == 0 and err == f"shoal split: wrote 10,001 chunk files to {out_dir}\n"
+    names = sorted(path.name for path in out_dir.iterdir())  # as a shell orders DIR/*
+    assert (names[0], names[9_999], names[-1]) == (
+        "chunk_00001.txt", "chunk_10000.txt", "chunk_10001.txt"
+    )
+    assert "".join((out_dir / name).read_text(encoding="utf-8") for name in names) == text
+
+
+@pytest.mark.parametrize(
+    ("count", "first", "last"),
+    [(1, "chunk_0001.txt", "chunk_0001.txt"), (9_999, "chunk_0001.txt", "chunk_9999.txt"),
+     (10_000, "chunk_00001.txt", "chunk_10000.txt"),
+     (MAX_CHUNKS, "chunk_000001.txt", "chunk_100000.txt")],
+)
+def test_chunk_file_names_take_the_digits_of_the_last_chunk(
+    count: int, first: str, last: str
+) -> None:
+    assert (chunk_file_name(1, count), chunk_file_name(count, count)) == (first, last)
 
 
 def test_split_refuses_an_out_dir_whose_parent_is_missing(

@@ -1,20 +1,31 @@
 """Reading one named file's text under the rules count_files applies: regular files only, never
-/proc, /dev or /sys, and no more than a size limit."""
+/proc, /dev or /sys, and no more than a size limit; JSON in a file or on standard input is read
+past a leading byte order mark."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hang_guard import without_hanging
 
+from shoal import hardware
+from shoal.catalog import load_catalog
+from shoal.cli import main
 from shoal.files import (
     MAX_FILE_BYTES_LIMIT,
     FileTooLargeError,
     PathNotAllowedError,
+    parse_json,
+    read_json_file,
     read_text_file,
 )
+from shoal.router_model import read_router
 
 
 def test_a_regular_file_is_read_as_text(tmp_path: Path) -> None:
@@ -89,3 +100,75 @@ def test_other_unreadable_paths_are_named(tmp_path: Path) -> None:
         read_text_file(tmp_path / "latin.txt")
     with pytest.raises(ValueError, match="contains a NUL character"):
         read_text_file("a\0b")
+
+
+# ---- a byte order mark before JSON ----
+
+BOM = "\ufeff"
+JSON_FILES = {
+    "cost --plan": ('[{"input_tokens": 5}]', ["cost", "gpt-4o", "--plan", "FILE"]),
+    "budget fit ITEMS_FILE": ('[{"id": "a", "text": "hi"}]',
+                              ["budget", "fit", "FILE", "--model", "gpt-4o", "--budget", "100"]),
+    "budget trim CHAT_FILE": ('[{"role": "user", "content": "hi"}]',
+                              ["budget", "trim", "FILE", "--model", "gpt-4o", "--budget", "100"]),
+    "count --chat": ('[{"role": "user", "content": "hi"}]', ["count", "--chat", "FILE"]),
+    "route --history": ('[{"role": "user", "content": "hi"}]',
+                        ["route", "and now?", "--history", "FILE"]),
+    "models --prices": ('{"models": [{"id": "gpt-4o", "input_per_mtok": 2.0, "as_of": '
+                        '"2026-11-30"}]}', ["models", "--prices", "FILE"]),
+}
+
+
+# Those that read standard input for '-' are run both ways.
+READS = [(reader, "file") for reader in JSON_FILES] + [
+    (reader, "stdin") for reader in ("cost --plan", "budget fit ITEMS_FILE",
+                                     "budget trim CHAT_FILE", "count --chat")
+]
+
+
+@pytest.mark.parametrize(("reader", "source"), READS)
+def test_json_after_a_byte_order_mark_is_read_as_without_it(
+    reader: str, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    document, template = JSON_FILES[reader]
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    outputs = []
+    for text in (document, BOM + document):
+        if source == "stdin":
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8"))))
+            file = "-"
+        else:
+            path = tmp_path / "input.json"
+            path.write_text(text, encoding="utf-8")
+            file = str(path)
+        status = main([file if word == "FILE" else word for word in template])
+        captured = capsys.readouterr()
+        assert status == 0, captured.err
+        outputs.append(captured.out)
+
+    assert outputs[0] == outputs[1]
+
+
+def test_every_settings_file_reader_reads_past_a_byte_order_mark(tmp_path: Path) -> None:
+    shipped_router = Path(hardware.DATA_DIR) / "router_default.json"
+    router = tmp_path / "router.json"
+    router.write_text(BOM + shipped_router.read_text(encoding="utf-8"), encoding="utf-8")
+    prices = tmp_path / "prices.json"
+    prices.write_text(BOM + '{"models": [{"id": "gpt-4o", "input_per_mtok": 2.0}]}',
+                      encoding="utf-8")
+    devices = tmp_path / "devices.json"
+    devices.write_text(BOM + json.dumps({"dram_pj_per_bit": {}}), encoding="utf-8")
+    architectures = tmp_path / "architectures.json"
+    architectures.write_text(BOM + json.dumps({"architectures": []}), encoding="utf-8")
+
+    assert read_json_file(router) == json.loads(shipped_router.read_text(encoding="utf-8"))
+    assert parse_json(BOM + "[1]", "standard input") == [1]
+    assert read_router(router).content_hash == read_router(shipped_router).content_hash
+    assert load_catalog(prices).model("gpt-4o").input_per_mtok == 2.0
+    # User tables go into the process's own: read in a process of its own.
+    done = subprocess.run([sys.executable, "-m", "shoal", "hw", "devices"], capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={**os.environ, "SHOAL_DEVICES": str(devices),
+                               "SHOAL_ARCHITECTURES": str(architectures)})
+    assert done.returncode == 0, done.stderr

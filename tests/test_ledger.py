@@ -218,6 +218,21 @@ def test_a_record_is_priced_from_the_catalog_and_keeps_its_rates(ledger: Ledger)
     assert stored[0].cost_nanousd == 31_650_000
 
 
+def test_a_record_is_rounded_to_nano_dollars_half_to_even_from_its_exact_price(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": 0.0025}]}',
+                      encoding="utf-8")
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+
+    # 2.5 and 7.5 nano-dollars exactly; in floats 3 x 0.0025 / 10^6 is 7.499999999999999e-09.
+    for tokens in (1, 3):
+        ledger.record_usage("s", "gpt-4o", input_tokens=tokens)
+
+    assert [row.cost_nanousd for row in ledger.usage("s")] == [2, 8]
+
+
 def test_same_request_id_records_once_and_a_changed_retry_is_refused(ledger: Ledger) -> None:
     first = ledger.record_usage("s", "gpt-4o", input_tokens=100, output_tokens=10, request_id="r1")
     again = ledger.record_usage("s", "gpt-4o", input_tokens=100, output_tokens=10, request_id="r1")

@@ -27,6 +27,7 @@ import anyio
 import pytest
 from mcp import Client
 from hang_guard import without_hanging
+from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
 
 from shoal import budget, files, gitignore
 from shoal.budget import fit_budget
@@ -483,6 +484,31 @@ def test_a_folder_that_cannot_be_listed_is_skipped_without_a_gitignore_warning(
     assert f"{folder / 'sealed' / '.gitignore'}" not in done.stderr
     # A .gitignore that is there but cannot be read is still named.
     assert f"{folder / 'open' / '.gitignore'} not applied: Permission denied" in done.stderr
+
+
+def test_a_named_folder_that_cannot_be_listed_is_skipped_as_a_nested_one_is(
+    shared_folder: Path,
+) -> None:
+    sealed = shared_folder / "sealed"
+    sealed.mkdir()
+    (sealed / "a.txt").write_text("hi", encoding="utf-8")
+    readers = (api_count, mcp_count)
+    assert [read("sealed", [shared_folder]) for read in readers] == ["read 1 tokens"] * 2
+    sealed.chmod(0)
+    try:
+        # Whether the folder is a git work tree cannot be seen either: that is no fault of its own.
+        outcomes = as_another_user(lambda: [read("sealed", [shared_folder]) for read in readers])
+        done = _count_without_file_permission_override(sealed)
+    finally:
+        sealed.chmod(0o755)
+
+    assert outcomes == ["skipped: cannot list folder: Permission denied"] * 2
+    # The command line refuses a path it was asked about rather than total without it.
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"shoal count: error: --file {sealed} cannot be counted: cannot list folder: "
+        "Permission denied\n"
+    )
 
 
 def test_folders_nested_past_any_real_tree_are_not_walked(fence: Fence) -> None:

@@ -121,6 +121,31 @@ def test_an_unreadable_request_is_answered_and_the_server_keeps_serving(
     assert host.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}
 
 
+@pytest.mark.parametrize(
+    ("line", "request_id", "where"),
+    [
+        ('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"count_tokens",'
+         '"arguments":{"text":"ab\\ud800cd"}}}', 7,
+         "params.arguments.text has an unpaired surrogate at index 2"),
+        ('{"jsonrpc":"2.0","id":"r","method":"tools/call","params":{"name":"fit_budget",'
+         '"arguments":{"items":[{"id":"a","text":"\\udc00"}]}}}', "r",
+         "params.arguments.items[0].text has an unpaired surrogate at index 0"),
+        ('{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}', None,
+         "id has an unpaired surrogate at index 0"),
+    ],
+)
+def test_a_lone_surrogate_escape_is_named_where_it_is(
+    host: RawHost, line: str, request_id: Any, where: str
+) -> None:
+    host.send(line)
+
+    assert host.answer() == {"jsonrpc": "2.0", "id": request_id, "error": {
+        "code": types.PARSE_ERROR,
+        "message": f"Parse error: {where} (an escape such as \\ud800 without its pair), which "
+                   "no UTF-8 text holds; send valid Unicode",
+    }}
+
+
 def test_unreadable_notifications_and_responses_get_no_answer(host: RawHost) -> None:
     # JSON-RPC answers neither: the answer to the ping after them is the next thing on the wire,
     # and the answer to a second ping the next after that (no quiet spell to wait out, which a

@@ -179,6 +179,53 @@ def test_split_chunks_cover_the_text_within_budget(text: str, budget: int, encod
     assert result.total_tokens == count(text, encoding)
 
 
+# User-visible characters of several code points, in the cases a cut must not tear: a letter
+# and its accent, CR LF, flags (two regional indicators; a subdivision flag of tag characters),
+# skin tones, zero width joiner sequences, a variation selector; and single code points.
+CLUSTERS = ["a", "b", " ", "\n", "中", "e\u0301", "a\u0301\u0323", "\r\n", "🇯🇵", "🇫🇷",
+            "🇩🇪", "👍🏽", "👩🏽\u200d🚀", "👨\u200d👩\u200d👧\u200d👦",
+            "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", "\u2764\ufe0f"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    clusters=st.lists(st.sampled_from(CLUSTERS), max_size=30),
+    budget=st.integers(min_value=1, max_value=24),
+    encoding=st.sampled_from(ENCODINGS),
+)
+def test_cuts_never_tear_a_user_visible_character(
+    clusters: list[str], budget: int, encoding: str
+) -> None:
+    text = "".join(clusters)
+    whole = {0, *itertools.accumulate(len(cluster) for cluster in clusters)}
+
+    for side in ("head", "tail"):
+        kept = truncate(text, budget, side=side, encoding=encoding)  # type: ignore[arg-type]
+        cut = len(kept.text) if side == "head" else len(text) - len(kept.text)
+        assert cut in whole and kept.tokens <= budget
+    try:
+        chunks = split_chunks(text, budget, encoding=encoding).chunks
+    except TokenBudgetError as error:
+        assert "raise max_tokens" in str(error)
+        return
+    assert {chunk.end for chunk in chunks} <= whole and all(c.tokens <= budget for c in chunks)
+
+
+def test_flags_emoji_sequences_and_accents_are_kept_whole() -> None:
+    flags = "🇯🇵🇫🇷🇩🇪"  # 4 o200k_base tokens a flag
+
+    assert split_chunks(flags, 4).texts == ("🇯🇵", "🇫🇷", "🇩🇪")
+    assert split_chunks(flags, 9).texts == ("🇯🇵🇫🇷", "🇩🇪")
+    assert truncate(flags, 5, side="tail").text == "🇩🇪"
+    # The astronaut is woman, skin tone, joiner, rocket: all or nothing.
+    assert truncate("👩🏽\u200d🚀 astronaut", 3).text == ""
+    assert truncate("e\u0301e\u0301", 1).text == ""
+    with pytest.raises(TokenBudgetError, match=r"characters 0-1 \(they make one user-visible "
+                       r"character, such as a flag, an emoji sequence or a letter and its marks, "
+                       r"which no cut splits\) take 4 o200k_base tokens"):
+        split_chunks(flags, 2)
+
+
 def test_split_chunks_fill_the_budget_on_prose(prose: str) -> None:
     result = split_chunks(prose, 512)
     assert "".join(result.texts) == prose

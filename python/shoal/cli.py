@@ -304,8 +304,9 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="count tokens in text, files, folders or a chat request",
         description="Count tokens exactly for the OpenAI encodings and Mistral's Tekken, or "
         "estimate them for a named model whose tokenizer is not public (the answer says which). "
-        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files in them "
-        "are skipped with the reason, while such a file named by --file is an error. A progress "
+        "Folders are walked with .gitignore rules; binary, non-UTF-8 and oversized files in them, "
+        "and files and folders that cannot be read, are skipped with the reason, while such a "
+        "path named by --file is an error. A progress "
         "bar shows on stderr when counting files takes over a second.",
     )
     count.add_argument(
@@ -406,7 +407,9 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="cut text to a token budget, keeping its beginning or end",
         description="Print a beginning (or, with --tail, an end) of the text within "
         "MAX_TOKENS: the whole text is encoded and its first (or last) MAX_TOKENS tokens are "
-        "kept, whole, cut back to a character boundary and further until the kept part "
+        "kept, whole, cut back to a boundary between user-visible characters (never inside "
+        "one: an accent stays with its letter, a flag or emoji sequence whole) and further "
+        "until the kept part "
         "counted on its own fits. The cut falls only between the text's own tokens, so a "
         "part that would take fewer tokens alone is not looked for: '\\t\\t1' at 1 token "
         "keeps '\\t', though '\\t\\t' alone is 1 token. The summary goes to stderr. Into a "
@@ -433,7 +436,8 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "split",
         help="split text into chunks of at most N tokens",
         description="Split the text into consecutive chunks of at most MAX_TOKENS tokens each; "
-        "joined, the chunks are the text. Prints one line per chunk (character range and "
+        "joined, the chunks are the text, and no chunk ends inside a user-visible character. "
+        "Prints one line per chunk (its range in code points, as Python indexes a string, and "
         "tokens), or with --json the chunks and their text; --out-dir writes chunk files. A "
         "split makes at most 100,000 chunks: a MAX_TOKENS that would make more is refused, "
         "naming the smallest that would do.",
@@ -449,7 +453,8 @@ def _add_split(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     split.add_argument(
         "--out-dir", type=_folder,
         help="write chunk_0001.txt, chunk_0002.txt, ... into this folder, each one whole "
-        "(written beside its name, then renamed)"
+        "(written beside its name, then renamed); past 9,999 chunks the numbers take five or "
+        "six digits, so that the names always sort in chunk order (cat DIR/* joins them)"
     )
     _add_token_options(split)
     split.set_defaults(handler=_split)
@@ -1968,8 +1973,10 @@ def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[An
     message (the same text, counted the same way), or is refused without
     ``system_as_message``. Other request keys (model, max_tokens) hold no prompt text. The
     caller names the file in an error."""
+    from shoal.files import without_byte_order_mark
+
     try:
-        request = json.loads(text)
+        request = json.loads(without_byte_order_mark(text))
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno})") from None
     if isinstance(request, list):
@@ -2089,26 +2096,37 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _write_chunks(out_dir: Path, texts: Sequence[str]) -> None:
-    """Write chunk_0001.txt, ... into ``out_dir``, each whole or not at all (see
-    `atomic_file`): a split stopped or failing mid-write leaves no cut chunk under its name.
+    """Write chunk_0001.txt, ... into ``out_dir`` (see :func:`chunk_file_name`), each whole or
+    not at all (see `atomic_file`): a split stopped or failing mid-write leaves no cut chunk
+    under its name.
 
     The chunks are not flushed to disk one by one: that cost about 2 ms a chunk (a 10,001-chunk
     split took 19 s instead of 3 s), for a guard against power cuts that rerunning the split
     gives as well."""
+    count = len(texts)
     for number, text in enumerate(texts, start=1):
-        name = f"chunk_{number:04}.txt"
+        name = chunk_file_name(number, count)
         try:
             atomic_file.write_text(out_dir / name, text, durable=False)
         except OSError as error:
+            first = chunk_file_name(1, count)
             if number == 1:
                 written = "no chunk file was written"
             elif number == 2:
-                written = "chunk_0001.txt is whole; remove it before splitting again"
+                written = f"{first} is whole; remove it before splitting again"
             else:
-                written = (f"chunk_0001.txt to chunk_{number - 1:04}.txt are whole; remove them "
-                           "before splitting again")
+                written = (f"{first} to {chunk_file_name(number - 1, count)} are whole; remove "
+                           "them before splitting again")
             raise ValueError(f"--out-dir {out_dir}: cannot write {name}: "
                              f"{error.strerror or error} ({written})") from None
+
+
+def chunk_file_name(number: int, count: int) -> str:
+    """The file of chunk ``number`` of ``count``: the number zero-padded to four digits, or to
+    as many as ``count`` has (chunk_00001.txt of 10,000 or more), so that the names sort in
+    chunk order and ``cat DIR/*`` joins them back into the text."""
+    width = max(4, len(str(count)))
+    return f"chunk_{number:0{width}}.txt"
 
 
 def _check_out_dir(out_dir: Path) -> None:

@@ -1,7 +1,10 @@
 """What a workload costs on a hosted model, itemised, and which model is cheapest for it.
 
 Prices come from the catalog (``shoal.catalog``) in USD per million tokens. The arithmetic for
-each line is ``tokens * usd_per_mtok / 1_000_000``; the total is the sum of the lines in order.
+each line is ``tokens * usd_per_mtok / 1_000_000``, done exactly in decimal from the rate's
+digits as the catalog lists them (see :func:`exact_usd`); the total is the exact sum of the
+lines. The float fields hold the nearest float to each exact amount, and text shows an amount
+rounded half to even (see :func:`format_usd`), the rule the ledger rounds nano-dollars by.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from shoal.catalog import Catalog, ModelEntry, UnknownModelError, load_catalog, retirement_note
 from shoal.tokens import (
@@ -33,6 +37,10 @@ FRACTION_DIGITS = 6
 # The smallest amount shown as a figure: the ledger keeps whole nano-dollars.
 SMALLEST_USD_SHOWN = 1e-9
 USD_SIGNIFICANT_DIGITS = 3
+# Decimal arithmetic wide enough that no amount is ever rounded: a line is at most 10^17 tokens
+# (a call's limit times the most calls) times a rate of at most 17 significant digits, and the
+# float of an amount holds at most 17. Money is rounded only for text, half to even.
+EXACT = Context(prec=80, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,12 @@ class CostEstimate:
     prices_as_of: str
     price_file: str | None
     notes: tuple[str, ...]
+
+    @property
+    def exact_total_usd(self) -> Decimal:
+        """The total exactly, as the sum of the lines priced by :func:`exact_usd`; ``total_usd``
+        is its nearest float, which cannot hold every digit of a huge amount."""
+        return exact_sum(exact_usd(line.tokens, line.usd_per_mtok) for line in self.line_items)
 
 
 @dataclass(frozen=True)
@@ -243,42 +257,85 @@ def _rates(entry: ModelEntry, input_tokens: int, notes: list[str]) -> _Rates:
 
 
 def _line(kind: str, tokens: int, rate: float) -> CostLine:
-    return CostLine(kind=kind, tokens=tokens, usd_per_mtok=rate, usd=tokens * rate / PER_MILLION)
+    return CostLine(kind=kind, tokens=tokens, usd_per_mtok=rate,
+                    usd=float(exact_usd(tokens, rate)))
+
+
+def exact_usd(tokens: int, usd_per_mtok: float) -> Decimal:
+    """What ``tokens`` cost at a rate per million tokens, exactly: the rate is taken as the
+    decimal it is written as (``repr``: 1.32, not the binary float just under it), so that
+    lines add up exactly ($0.375 + $0.025 + $0.015 + $0.0075 is $0.4225, where floats make
+    0.42250000000000004)."""
+    rate = exact_amount(usd_per_mtok)
+    return EXACT.multiply(Decimal(tokens), rate).scaleb(-6, EXACT)
+
+
+def exact_amount(usd: float | Decimal) -> Decimal:
+    """A dollar amount as the decimal its float was made from: the shortest digits that read
+    back as the same float, which are those of an amount computed exactly (up to 15
+    significant digits, as every amount below a billion dollars to the nano-dollar is)."""
+    return usd if isinstance(usd, Decimal) else Decimal(repr(usd))
+
+
+def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
+    """The sum of exact amounts, with no rounding at any width."""
+    total = Decimal(0)
+    for amount in amounts:
+        total = EXACT.add(total, amount)
+    return total
 
 
 def _limit_notes(
     entry: ModelEntry, input_tokens: int, output_tokens: int, reasoning_tokens: int
 ) -> list[str]:
     notes = []
+    output = output_tokens + reasoning_tokens
+    output_kind = "output and reasoning" if reasoning_tokens else "output"
     if input_tokens > entry.input_limit:
         notes.append(
             f"{input_tokens:,} input tokens per call exceed {entry.id}'s input limit of "
             f"{entry.input_limit:,}; the API would reject the call"
         )
-    if output_tokens + reasoning_tokens > entry.max_output_tokens:
+    elif input_tokens + output > entry.context_window:
+        # The window holds prompt and output together (as the router checks a fit), whatever
+        # output limit the row gives beside it: gpt-4's 4,096-token output limit still leaves
+        # only 192 tokens of output after an 8,000-token prompt.
         notes.append(
-            f"{output_tokens + reasoning_tokens:,} output and reasoning tokens per call exceed "
+            f"{input_tokens:,} input and {output:,} {output_kind} tokens per call exceed "
+            f"{entry.id}'s context window of {entry.context_window:,}, which holds prompt and "
+            "output together; the API would reject the call or cut the output short"
+        )
+    if output > entry.max_output_tokens:
+        notes.append(
+            f"{output:,} output and reasoning tokens per call exceed "
             f"{entry.id}'s max_output_tokens of {entry.max_output_tokens:,}"
         )
     return notes
 
 
-def format_usd(amount: float) -> str:
+def format_usd(amount: float | Decimal) -> str:
     """A dollar amount for text, never in scientific notation.
 
     ``$1,234.57`` from a dollar up; below, three significant digits and at least cents
-    (``$0.40``, ``$0.0468``, ``$0.0000001``); below a nano-dollar, ``< $0.000000001``.
+    (``$0.40``, ``$0.0468``, ``$0.0000001``); below a nano-dollar, ``< $0.000000001``. The
+    amount is rounded half to even from its decimal digits (a float's as :func:`exact_amount`
+    reads them), so $0.4225 is $0.422 whether it comes from a cost, the ledger's nano-dollars
+    or a Decimal, and a huge exact amount keeps every digit to the cent.
     """
-    if amount == 0:
+    if isinstance(amount, float) and not math.isfinite(amount):
+        return f"${amount}"
+    exact = exact_amount(amount)
+    if exact == 0:
         return "$0"
-    if amount < 0:
-        return "-" + format_usd(-amount)
-    if amount >= 1:
-        return f"${amount:,.2f}"
-    if amount < SMALLEST_USD_SHOWN:
-        return f"< ${SMALLEST_USD_SHOWN:.9f}"
-    decimals = max(2, USD_SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(amount)))
-    return _to_the_cent(f"{amount:.{decimals}f}")
+    if exact < 0:
+        return "-" + format_usd(-exact)
+    with localcontext(EXACT):  # formatting a Decimal rounds by the context's rule, at any size
+        if exact >= 1:
+            return f"${exact:,.2f}"
+        if exact < Decimal(repr(SMALLEST_USD_SHOWN)):
+            return f"< ${SMALLEST_USD_SHOWN:.9f}"
+        decimals = max(2, USD_SIGNIFICANT_DIGITS - 1 - exact.adjusted())
+        return _to_the_cent(f"{exact:.{decimals}f}")
 
 
 def format_usd_per_mtok(rate: float) -> str:
@@ -327,7 +384,9 @@ def estimate_cost(
 
     When a call's input exceeds the model's ``long_context_threshold`` the long-context rates
     apply to the whole call. A model with no listed cached or cache-write rate is charged its
-    input rate for those tokens, and the estimate says so in ``notes``. Every count defaults to
+    input rate for those tokens, and the estimate says so in ``notes``; so it does of a call
+    past the model's input limit, its context window (which holds prompt, output and reasoning
+    together) or its ``max_output_tokens``. Every count defaults to
     0, but at least one must be above 0: a workload of no tokens would be priced $0, which says
     nothing about any model (:func:`price_usage` prices a call that was made, whatever it used).
 
@@ -436,18 +495,20 @@ def _price_calls(
                          "priced as output anyway")
         lines.append(_line("reasoning", reasoning_tokens * calls, rates.output))
 
-    total = 0.0
-    for line in lines:
-        total += line.usd
     return CostEstimate(
         model=entry.id,
         line_items=tuple(lines),
-        total_usd=total,
+        total_usd=_float_total(lines),
         catalog_date=catalog.catalog_date,
         prices_as_of=entry.as_of,
         price_file=catalog.price_files.get(entry.id),
         notes=tuple(notes),
     )
+
+
+def _float_total(lines: Iterable[CostLine]) -> float:
+    """The nearest float to the exact sum of the lines."""
+    return float(exact_sum(exact_usd(line.tokens, line.usd_per_mtok) for line in lines))
 
 
 def estimate_cost_for_text(
@@ -572,16 +633,17 @@ def _compare(estimate: CostEstimate, baseline: CostEstimate | None) -> CostCompa
     if baseline is None:
         return CostComparison(model=estimate.model, total_usd=estimate.total_usd, baseline=None,
                               savings_usd=None, savings_fraction=None, estimate=estimate)
-    savings = baseline.total_usd - estimate.total_usd
+    baseline_total = baseline.exact_total_usd
+    savings = EXACT.subtract(baseline_total, estimate.exact_total_usd)
     fraction = None
-    if baseline.total_usd:
-        # The last bits of a float quotient (0.7999999999999999) are noise, not precision.
-        fraction = round(savings / baseline.total_usd, FRACTION_DIGITS)
+    if baseline_total:
+        exact_fraction = EXACT.divide(savings, baseline_total)
+        fraction = float(EXACT.quantize(exact_fraction, Decimal(1).scaleb(-FRACTION_DIGITS)))
     return CostComparison(
         model=estimate.model,
         total_usd=estimate.total_usd,
         baseline=baseline.model,
-        savings_usd=savings,
+        savings_usd=float(savings),
         savings_fraction=fraction,
         estimate=estimate,
         baseline_notes=baseline.notes,
@@ -657,12 +719,9 @@ def estimate_plan_cost(
     check_some_tokens(planned_tokens, plan=True)
 
     lines = [_line(kind, tokens, rate) for (kind, rate), tokens in totals.items()]
-    total = 0.0
-    for line in lines:
-        total += line.usd
     entry = catalog.model(model)
     estimate = CostEstimate(
-        model=entry.id, line_items=tuple(lines), total_usd=total,
+        model=entry.id, line_items=tuple(lines), total_usd=_float_total(lines),
         catalog_date=catalog.catalog_date, prices_as_of=entry.as_of,
         price_file=catalog.price_files.get(entry.id), notes=tuple(notes),
     )

@@ -538,19 +538,29 @@ def parse_json(
 ) -> Any:
     """The JSON document in ``text``, read from ``shown`` (a file, or standard input), each
     object made by ``object_pairs_hook`` and each number with a fraction or exponent by
-    ``parse_float`` when given (as `json.loads` takes them).
+    ``parse_float`` when given (as `json.loads` takes them). A UTF-8 byte order mark before it,
+    which some Windows editors write, is read past (see :func:`without_byte_order_mark`).
 
     Raises:
         ValueError: Text that is not JSON, or JSON nested too deeply to parse, named by where.
     """
     try:
-        return json.loads(text, object_pairs_hook=object_pairs_hook, parse_float=parse_float)
+        return json.loads(
+            without_byte_order_mark(text), object_pairs_hook=object_pairs_hook,
+            parse_float=parse_float,
+        )
     except json.JSONDecodeError as error:
         raise ValueError(
             f"{shown}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
     except RecursionError:
         raise ValueError(f"{shown}: JSON nested too deeply") from None
+
+
+def without_byte_order_mark(text: str) -> str:
+    """``text`` past a leading byte order mark (U+FEFF): the mark says the file is UTF-8 and is
+    no part of the JSON, which Python's parser would refuse with a hint about codecs."""
+    return text.removeprefix("\ufeff")
 
 
 def json_line_error(line: str, error: json.JSONDecodeError) -> str:
@@ -739,7 +749,9 @@ def _enclosing_rules(folder: Path, roots: list[Path]) -> tuple[IgnoreMatcher, st
     for ancestor in (folder, *folder.parents):
         if not any(_inside(ancestor, root) for root in roots):
             break
-        if (ancestor / ".git").exists():
+        # os.path.exists, not Path.exists: in a folder that cannot be searched (mode 000) a
+        # ``.git`` cannot be seen, and the walk reports that folder as one it cannot list.
+        if os.path.exists(ancestor / ".git"):
             top = ancestor
             break
 

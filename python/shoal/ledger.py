@@ -53,12 +53,21 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import TOKEN_FIELDS, CostEstimate, CostLine, estimate_cost, format_usd
+from shoal.cost import (
+    EXACT,
+    TOKEN_FIELDS,
+    CostEstimate,
+    CostLine,
+    estimate_cost,
+    exact_amount,
+    format_usd,
+)
 from shoal.sqlite_files import (
     file_state,
     is_writable,
@@ -1156,7 +1165,7 @@ def _priced_call(
         cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
         reasoning_tokens=reasoning_tokens, catalog=catalog or configured_catalog(),
     )
-    cost = _cost_nanousd(estimate.total_usd, estimate.model)
+    cost = _cost_nanousd(estimate.exact_total_usd, estimate.model)
     return _PricedCall(scope, estimate, counts, cost, decision_id, request_id, recorded_at)
 
 
@@ -1195,23 +1204,25 @@ def _moment_text(seconds: float) -> str:
         return f"{plain_number(seconds)} seconds from 1970"
 
 
-def _cost_nanousd(usd: float, model: str) -> int:
-    """A call's price in whole nano-dollars, refused when the ledger cannot hold it."""
-    # Compared in dollars: an absurd price (a price file's typo) would overflow the conversion.
-    if not usd <= _usd(MAX_NANOUSD):
+def _cost_nanousd(usd: Decimal, model: str) -> int:
+    """A call's exact price in whole nano-dollars, refused when the ledger cannot hold it."""
+    nanos = _nano(usd)
+    if nanos > MAX_NANOUSD:
         raise LedgerError(
-            f"this call costs ${usd:.6g} on {model}, more than the ledger can hold (at most "
-            f"${_usd(MAX_NANOUSD):,.0f} a record); check the model's prices"
+            f"this call costs {format_usd(usd)} on {model}, more than the ledger can hold (at "
+            f"most ${_usd(MAX_NANOUSD):,.0f} a record); check the model's prices"
         )
-    return _nano(usd)
+    return nanos
 
 
 def _usd(nano: int) -> float:
     return nano / NANO_PER_USD
 
 
-def _nano(usd: float) -> int:
-    return round(usd * NANO_PER_USD)
+def _nano(usd: float | Decimal) -> int:
+    """Whole nano-dollars, rounded half to even from the amount's decimal digits (see
+    `exact_amount`): 2.5 nano-dollars are 2, however the float 2.5e-9 falls in binary."""
+    return int(EXACT.quantize(exact_amount(usd).scaleb(9), Decimal(1)))
 
 
 def _location_text(location: object) -> str:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 
 from shoal.batch import BatchResult, BatchSummary, kept_local
 from shoal.cost import (
     CostComparison,
     CostEstimate,
+    exact_amount,
+    exact_usd,
     format_usd,
     format_usd_per_mtok,
     price_basis,
@@ -35,9 +38,9 @@ from shoal.token_budget import ChunkList, LimitCount, Truncation
 from shoal.tokens import ChatTokenCount, TokenCount
 
 
-def usd(amount: float) -> str:
+def usd(amount: float | Decimal) -> str:
     """A dollar amount with enough digits to tell small per-call costs apart, never in
-    scientific notation (see :func:`shoal.cost.format_usd`)."""
+    scientific notation, rounded half to even (see :func:`shoal.cost.format_usd`)."""
     return format_usd(amount)
 
 
@@ -181,11 +184,13 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
 def cost_estimate(result: CostEstimate) -> str:
     """The total, then one line per priced kind of token."""
     basis = price_basis(result.prices_as_of, result.price_file)
-    lines = [f"{result.model}: {usd(result.total_usd)} ({basis})"]
+    # Exact amounts, not the float fields: a huge total keeps every digit to the cent.
+    lines = [f"{result.model}: {usd(result.exact_total_usd)} ({basis})"]
     for item in result.line_items:
         rate = format_usd_per_mtok(item.usd_per_mtok)
         tokens = plural(item.tokens, "token")
-        lines.append(f"  {item.kind}: {tokens} x {rate}/Mtok = {usd(item.usd)}")
+        amount = exact_usd(item.tokens, item.usd_per_mtok)
+        lines.append(f"  {item.kind}: {tokens} x {rate}/Mtok = {usd(amount)}")
     lines.extend(f"  note: {note}" for note in result.notes)
     return "\n".join(lines)
 
@@ -195,7 +200,7 @@ def cost_comparison(results: Sequence[CostComparison]) -> str:
     one."""
     lines = []
     for row in results:
-        lines.append(f"{row.model}: {usd(row.total_usd)}{_saving(row)}")
+        lines.append(f"{row.model}: {usd(row.estimate.exact_total_usd)}{_saving(row)}")
         lines.extend(f"  note: {note}" for note in row.estimate.notes)
     lines.extend(_baseline_outside(results))
     return "\n".join(lines)
@@ -209,7 +214,8 @@ def _baseline_outside(results: Sequence[CostComparison]) -> list[str]:
         return []
     if any(row.model == first.baseline for row in results):
         return []
-    return [f"baseline {first.baseline}: {usd(first.total_usd + first.savings_usd)} "
+    baseline_total = exact_amount(first.total_usd) + exact_amount(first.savings_usd)
+    return [f"baseline {first.baseline}: {usd(baseline_total)} "
             "(not one of the compared models)",
             *(f"  note: {note}" for note in first.baseline_notes)]
 

@@ -671,9 +671,10 @@ def _add_token_tools(
         """Keep the first or last part of a text that fits a token budget.
 
         Use it when a document or tool result is too long for the context left. Cuts at a token
-        boundary and never inside a character; the kept text is counted again on
-        its own. For estimated models the budget applies to the estimate. The answer's text is
-        the summary line, a blank line, then the kept text.
+        boundary and never inside a user-visible character (an accent stays with its letter, a
+        flag or emoji sequence whole); the kept text is counted again on its own. Lengths count
+        Unicode code points. For estimated models the budget applies to the estimate. The
+        answer's text is the summary line, a blank line, then the kept text.
         """
         if max_tokens > text_limit:
             raise ToolError(
@@ -707,9 +708,11 @@ def _add_token_tools(
     ) -> Annotated[CallToolResult, ShownChunks]:
         """Split a text into consecutive chunks of at most max_tokens tokens each.
 
-        Use it to feed a long text to a model piece by piece. Returns each chunk's character
-        range [start, end) and token count; joined, the chunks
-        are the text. Chunk boundaries fall between tokens and never inside a character. With
+        Use it to feed a long text to a model piece by piece. Returns each chunk's range
+        [start, end) in Unicode code points (as Python indexes a string; a UTF-16 host such as
+        JavaScript counts a character past U+FFFF as two) and its token count; joined, the
+        chunks are the text. Chunk boundaries fall between tokens and never inside a
+        user-visible character (accents, flags and emoji sequences stay whole). With
         include_text, the answer's text is the summary, then each shown chunk under its range.
         Chunks past max_chunks are left out and counted in chunks_omitted.
         """
@@ -779,8 +782,9 @@ def _add_token_tools(
         """Count the tokens of files and folders: per file and in total.
 
         Use it before reading a codebase or documents into context. Walks folders, skipping
-        .gitignore'd paths, binary and non-UTF-8 files and files over
-        16 MiB, and counts in parallel. Paths must stay inside the roots the server was started
+        .gitignore'd paths, binary and non-UTF-8 files, files over 16 MiB and files and folders
+        that cannot be read (each skip with its reason, a named path's too), and counts in
+        parallel. Paths must stay inside the roots the server was started
         with. A file reached by several paths is counted once. Reports progress and stops when
         the request is cancelled.
         """
@@ -1392,7 +1396,9 @@ def _add_cost_tools(server: MCPServer[None]) -> None:
         long-context rates where the provider has them; cached and cache-write tokens are parts
         of input_tokens, reasoning tokens come on top of output_tokens. An unknown model is an
         error that lists near matches; no price is ever guessed. A model the catalog lists as
-        retired is priced with a note naming the date. Give at least one token count.
+        retired is priced with a note naming the date, and a call past the model's input limit,
+        its context window (prompt and output together) or its output limit with a note saying
+        so. Give at least one token count.
         """
         tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                   "cached_input_tokens": cached_input_tokens,

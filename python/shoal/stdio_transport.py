@@ -8,7 +8,9 @@ arrays nested a few hundred deep. Here each unreadable line is answered as the H
 answers the same body: ``-32700`` (parse error) when it is not JSON the SDK reads, ``-32600``
 (invalid request) when it is JSON but not a JSON-RPC message, with the request's id whenever
 the line still yields one (Python's own JSON reader is tried), so the host's call fails at once.
-The server keeps serving either way.
+A lone surrogate is named where it is (``params.arguments.text has an unpaired surrogate at
+index 2``) rather than with the SDK's reader's "unexpected end of hex escape". The server keeps
+serving either way.
 
 shoal reads the host's lines itself rather than through the SDK's reader, for three reasons:
 
@@ -224,8 +226,12 @@ def error_reply(error: Exception) -> types.JSONRPCError | None:
         return None
 
     request_id = _request_id(message)
+    surrogate = _lone_surrogate(message) if message is not None else None
     if first["type"] == "string_unicode" and isinstance(first.get("input"), str):
         code, text = types.PARSE_ERROR, f"Parse error: {_utf8_error(first['input'])}"
+    elif first["type"] == "json_invalid" and surrogate is not None:
+        # The SDK's reader says "unexpected end of hex escape", which points nowhere useful.
+        code, text = types.PARSE_ERROR, f"Parse error: {surrogate}"
     elif first["type"] == "json_invalid":
         code, text = types.PARSE_ERROR, f"Parse error: {first['msg']}"
     else:
@@ -234,6 +240,35 @@ def error_reply(error: Exception) -> types.JSONRPCError | None:
     return types.JSONRPCError(
         jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=text)
     )
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """Where the first escaped lone surrogate (``"\\ud800"``) in a message read by Python's
+    JSON reader is, as the error names it; None when there is none. JSON text may escape one,
+    but no UTF-8 can carry it, so the SDK's reader refuses the whole line."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return (f"{where or 'the message'} has an unpaired surrogate at index {error.start} "
+                    "(an escape such as \\ud800 without its pair), which no UTF-8 text holds; "
+                    "send valid Unicode")
+        return None
+    if isinstance(value, Mapping):
+        for key, member in value.items():
+            inside = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and not _encodable(key):
+                return (f"a member name in {where or 'the message'} has an unpaired surrogate, "
+                        "which no UTF-8 text holds; send valid Unicode")
+            found = _lone_surrogate(member, inside)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _utf8_error(line: str) -> str:

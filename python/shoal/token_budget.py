@@ -6,11 +6,17 @@ public, budgets are applied to the scaled ``o200k_base`` estimate, so that the e
 kept never exceeds the budget; the answer's ``encoding`` is then ``o200k_base`` and its
 ``token_ratio`` the scale.
 
-Cuts fall on token boundaries of the whole text's encoding that are also character boundaries, so
-a cut never splits a multi-byte character, and every result decodes to valid text. Encoding a
-piece of text on its own can merge bytes differently from encoding it inside the whole text, so
-each kept piece is counted again and the cut moved back until the piece fits; the counts returned
-are those of the pieces themselves.
+Cuts fall on token boundaries of the whole text's encoding that are also boundaries of
+user-visible characters by the rule of :func:`cut_allowed`: never inside a code point (so every
+result decodes to valid text), and never where the two sides would read as one character torn in
+two (an accent from its letter, a skin tone or a zero width joiner sequence from its emoji, one
+flag's two regional indicators, CR from LF). Encoding a piece of text on its own can merge bytes
+differently from encoding it inside the whole text, so each kept piece is counted again and the
+cut moved back until the piece fits; the counts returned are those of the pieces themselves.
+
+Positions and lengths (a chunk's ``start`` and ``end``, ``characters``) count Unicode code
+points, as Python indexes a str: ``text[start:end]``. A host that indexes UTF-16 code units
+(JavaScript) must convert them: a character past U+FFFF is one code point and two units.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -45,6 +52,82 @@ MAX_CHUNKS = 100_000
 SAFE_BREAK = re.compile(r"(?= [^\W\d_])(?<=[^\W\d_])|(?<=\n)(?<=[^\W_]\n)(?=[^\W_])")
 
 
+# Code points that never begin a user-visible character of their own, beside the marks.
+ZERO_WIDTH_JOINER = "\u200d"
+ZERO_WIDTH_JOINER_UTF8 = ZERO_WIDTH_JOINER.encode("utf-8")
+EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)  # the five skin tones
+TAG_CHARACTERS = range(0xE0020, 0xE0080)  # spell a subdivision flag after U+1F3F4
+# The UTF-8 of U+1F1E6-U+1F1FF, the regional indicators a flag is a pair of: these three bytes,
+# then 0xA6-0xBF.
+REGIONAL_INDICATOR_LEAD = b"\xf0\x9f\x87"
+
+
+def cut_allowed(data: bytes, offset: int) -> bool:
+    """Whether UTF-8 text ``data`` may be cut at byte ``offset`` without tearing a character.
+
+    The start and the end always may. Elsewhere a cut is refused inside a code point and
+    between two code points that belong to one user-visible character in the common cases of
+    Unicode's grapheme cluster rules (UAX #29): before a combining mark (any of Unicode's
+    categories Mn, Mc and Me, which take in the variation selectors), an emoji skin-tone
+    modifier, a zero width joiner or a tag character; after a zero width joiner; between CR and
+    LF; and between the two regional indicators of a flag (counted in pairs from the first of a
+    run). Marks are known as Python's ``unicodedata`` knows them. Not covered: Hangul syllables
+    spelt in conjoining jamo, prepended concatenation marks and Indic conjuncts joined after a
+    virama, which may still be cut between their code points.
+    """
+    if offset <= 0 or offset >= len(data):
+        return True
+    after_byte = data[offset]
+    if after_byte & 0xC0 == 0x80:
+        return False  # inside a code point
+    before_byte = data[offset - 1]
+    if after_byte < 0x80:  # no ASCII character joins what precedes it
+        if before_byte < 0x80:
+            return not (before_byte == 0x0D and after_byte == 0x0A)
+        return not _after_a_joiner(data, offset)
+    after = data[offset : offset + 4].decode("utf-8", "ignore")[:1]
+    if _after_a_joiner(data, offset) or _joins_the_character_before(after):
+        return False
+    if _regional_indicator_at(data, offset) and _regional_indicator_at(data, offset - 4):
+        return _regional_indicators_before(data, offset) % 2 == 0
+    return True
+
+
+def _after_a_joiner(data: bytes, offset: int) -> bool:
+    # Checked for a start of 0 or more: a negative one would count from the end.
+    return offset >= 3 and data.startswith(ZERO_WIDTH_JOINER_UTF8, offset - 3)
+
+
+def _joins_the_character_before(character: str) -> bool:
+    code = ord(character)
+    if code < 0x300:
+        return False  # nothing below the combining diacritics joins what precedes it
+    return (
+        character == ZERO_WIDTH_JOINER
+        or code in EMOJI_MODIFIERS
+        or code in TAG_CHARACTERS
+        or unicodedata.category(character).startswith("M")
+    )
+
+
+def _regional_indicator_at(data: bytes, offset: int) -> bool:
+    """Whether the four bytes of a regional indicator start at ``offset``."""
+    return (
+        0 <= offset <= len(data) - 4
+        and data.startswith(REGIONAL_INDICATOR_LEAD, offset)
+        and 0xA6 <= data[offset + 3] <= 0xBF
+    )
+
+
+def _regional_indicators_before(data: bytes, offset: int) -> int:
+    """How many regional indicators run back from ``offset`` without a break."""
+    count = 0
+    while offset >= 4 and _regional_indicator_at(data, offset - 4):
+        count += 1
+        offset -= 4
+    return count
+
+
 class TokenBudgetError(ValueError):
     """A budget that cannot be met, such as chunks smaller than one character's tokens."""
 
@@ -58,8 +141,8 @@ class LimitCount:
             of the part read so far (more than ``limit``).
         limit: The limit asked for.
         exceeded: True when the text has more than ``limit`` tokens.
-        characters_read: How much of the text was counted before stopping.
-        characters: Length of the whole text.
+        characters_read: How much of the text was counted before stopping, in code points.
+        characters: Length of the whole text in code points.
         encoding: The encoding that counted (for an estimate, the one whose counts were scaled).
         exact: True when ``tokens`` is the model's (or encoding's) exact count.
         model: The catalog model id, or None.
@@ -89,8 +172,8 @@ class Truncation:
         original_tokens: Tokens of the whole text.
         truncated: True when anything was cut.
         side: Which end was kept.
-        characters: Length of the kept text.
-        original_characters: Length of the whole text.
+        characters: Length of the kept text in code points.
+        original_characters: Length of the whole text in code points.
         encoding: The encoding that counted (for an estimate, the one whose counts were scaled).
         exact: True when the counts are exact.
         model: The catalog model id, or None.
@@ -114,7 +197,8 @@ class Truncation:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One chunk of a split text: ``text[start:end]`` and its token count."""
+    """One chunk of a split text: ``text[start:end]`` and its token count; ``start`` and ``end``
+    count code points, as Python indexes a str."""
 
     start: int
     end: int
@@ -126,8 +210,8 @@ class Chunks:
     """A text split into chunks of at most ``max_tokens`` tokens, in order, covering it exactly.
 
     Attributes:
-        chunks: Character ranges and counts of the chunks; ``"".join(text[c.start:c.end] ...)``
-            is the original text.
+        chunks: Code point ranges and counts of the chunks; ``"".join(text[c.start:c.end]
+            ...)`` is the original text.
         texts: The chunks' text, in order.
         max_tokens: The budget per chunk.
         total_tokens: Tokens of the whole text.
@@ -176,7 +260,7 @@ class ChunkList:
 
     Attributes:
         chunk_count: How many chunks the text splits into.
-        chunks: The first chunks' character ranges and counts.
+        chunks: The first chunks' code point ranges and counts.
         texts: Their text, or empty when not asked for.
         max_tokens: The budget per chunk.
         total_tokens: Tokens of the whole text.
@@ -301,8 +385,8 @@ def truncate(
     """Keep the first (``head``) or last (``tail``) part of ``text`` within ``max_tokens``.
 
     The whole text is encoded and its first (or last) ``max_tokens`` tokens kept whole, cut
-    back to a character boundary and then further while the kept part, counted on its own,
-    exceeds the budget. Only the text's own token boundaries are tried, so this is not always
+    back to a boundary between user-visible characters (see :func:`cut_allowed`) and then
+    further while the kept part, counted on its own, exceeds the budget. Only the text's own token boundaries are tried, so this is not always
     the longest part that fits: a part encoded alone can merge into fewer tokens (two tabs and
     a "1" at 1 token keep one tab, though two tabs alone are 1 cl100k_base token).
 
@@ -358,9 +442,10 @@ def split_chunks(
 ) -> Chunks:
     """Split ``text`` into consecutive chunks of at most ``max_tokens`` tokens each.
 
-    Each chunk ends at the last token boundary within the budget that is also a character
-    boundary (moved back if the chunk counted on its own comes out larger), and the next starts
-    there; joined, the chunks are the original text.
+    Each chunk ends at the last token boundary within the budget that is also a boundary
+    between user-visible characters (see :func:`cut_allowed`; moved back if the chunk counted
+    on its own comes out larger), and the next starts there; joined, the chunks are the
+    original text. Chunk ranges count code points.
 
     Args:
         text: The text to split.
@@ -519,8 +604,7 @@ def _no_cut(
     if last == character:
         what = f"character {character:,} takes"
     else:
-        what = (f"characters {character:,}-{last:,} (a token spans more than one of them, so "
-                "no cut falls between them) take")
+        what = f"characters {character:,}-{last:,} ({_held_together(run)}) take"
     taken = plural(in_text, f"{tokenizer.encoding} token") + " in the text"
     if alone != in_text:
         taken += f" and {alone:,} counted alone"
@@ -534,6 +618,17 @@ def _no_cut(
         f"{what} {taken}; raise max_tokens to at least {needed:,}, what the text's widest "
         "such run takes"
     )
+
+
+def _held_together(run: str) -> str:
+    """Why no cut falls inside ``run``, a stretch of code points between two places a cut may
+    fall: they read as one character, or a token of the text spans them."""
+    data = run.encode("utf-8")
+    inner = itertools.accumulate(len(character.encode("utf-8")) for character in run[:-1])
+    if any(not cut_allowed(data, offset) for offset in inner):
+        return ("they make one user-visible character, such as a flag, an emoji sequence or a "
+                "letter and its marks, which no cut splits")
+    return "a token spans more than one of them, so no cut falls between them"
 
 
 def _check_text(text: object) -> None:
@@ -562,8 +657,8 @@ class _TokenCuts:
         self.token_count = len(ids)
 
     def _is_character_boundary(self, token_index: int) -> bool:
-        offset = self.byte_offsets[token_index]
-        return offset == len(self.data) or (self.data[offset] & 0xC0) != 0x80
+        """Whether the text may be cut after token ``token_index``: see :func:`cut_allowed`."""
+        return cut_allowed(self.data, self.byte_offsets[token_index])
 
     def _piece(self, start: int, end: int) -> tuple[str, int]:
         """The text between two token boundaries (character boundaries) and its own count."""
