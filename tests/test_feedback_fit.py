@@ -12,6 +12,7 @@ from shoal.catalog import load_catalog
 from shoal.cli import main
 from shoal.feedback import outcomes_as_rows, record_outcome
 from shoal.router import load_router
+from shoal.router_model import fit_router
 
 MATHS, POEMS = "qwen2.5-7b-instruct", "gemma-2-9b-it"
 CANDIDATES = f"{POEMS},{MATHS}"
@@ -41,6 +42,34 @@ def write_own_catalog(
         "price_source": "our invoice", "as_of": "2026-11-30",
     }
     path.write_text(json.dumps({"models": [own_model]}), encoding="utf-8")
+    return path
+
+
+# A model only a router fitted on the team's labels knows: the catalog has no row for it, so
+# `shoal route` prices it at the mean cost_usd of its label rows.
+OWN_MODEL, OWN_MODEL_COST = "my-local-llm", 1e-4
+CODE_TASKS = [f"Write a Python function that {task}." for task in (
+    "reverses a string", "sums a list", "parses a date", "merges two dicts", "counts words",
+    "finds primes",
+)]
+
+
+def write_own_labels(path: Path) -> Path:
+    """Labels of gpt-4.1, gpt-4.1-mini and the catalog-less `OWN_MODEL`, which does best."""
+    rows = [row for prompt in CODE_TASKS for row in (
+        {"prompt": prompt, "model": OWN_MODEL, "score": 0.9, "cost_usd": OWN_MODEL_COST},
+        {"prompt": prompt, "model": "gpt-4.1", "score": 0.8},
+        {"prompt": prompt, "model": "gpt-4.1-mini", "score": 0.5},
+    )]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def write_own_router(path: Path) -> Path:
+    """A router file fitted on `write_own_labels`, which labels `OWN_MODEL`."""
+    labels = write_own_labels(path.with_name("own-labels.jsonl"))
+    rows = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    fit_router(rows, name="own", k=2).save(path)
     return path
 
 
@@ -228,3 +257,47 @@ def test_outcomes_and_labels_meet_under_the_catalog_id_fit_prices_with(
     assert load_router(router_file).models == ("my-finetune", MATHS)
     assert "labels for ACME/My-Finetune and acme-ft counted as my-finetune" in printed
     assert f"add --candidates my-finetune,{MATHS} to keep to the labelled ones" in printed
+
+
+def test_an_outcome_of_a_model_only_the_router_knows_is_recorded_and_folded_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    labels, router_file = write_own_labels(tmp_path / "labels.jsonl"), tmp_path / "router.json"
+    assert main(["fit", str(labels), "--out", str(router_file), "--k", "2"]) == 0
+    capsys.readouterr()
+    prompt = "Write a Python function that sorts a list."
+    assert main(["route", prompt, "--router", str(router_file), "--candidates",
+                 f"{OWN_MODEL},gpt-4.1", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["model"] == OWN_MODEL
+    record = ["feedback", "record", decision["decision_id"]]
+
+    # Without the router the model is unknown, and the refusal says how to name the router.
+    assert main([*record, OWN_MODEL, "0.7", "--prompt", prompt]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown model '{OWN_MODEL}'" in err and "--router FILE or SHOAL_ROUTER" in err
+    assert main([*record, OWN_MODEL, "0.7", "--prompt", prompt, "--cost", "0.0003",
+                 "--router", str(router_file)]) == 0
+    assert capsys.readouterr().out.startswith(f"recorded: {OWN_MODEL} scored 0.700")
+    # SHOAL_ROUTER names it as it does for `shoal route`; the router's spelling is stored.
+    monkeypatch.setenv("SHOAL_ROUTER", str(router_file))
+    assert main([*record, "My-Local-LLM", "0.8"]) == 0
+    assert capsys.readouterr().out.startswith(f"replaced: {OWN_MODEL} scored 0.800")
+    # A slip gets the router's model among its near matches; the router is named, not advised.
+    assert main([*record, "my-local-lm", "0.8"]) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean '{OWN_MODEL}'?" in err
+    assert load_router(router_file).version in err and "--router FILE" not in err
+
+    refitted = tmp_path / "refitted.json"
+    assert main(["fit", str(labels), "--outcomes", "--out", str(refitted), "--k", "2"]) == 0
+    assert "1 recorded outcome folded in" in capsys.readouterr().out
+    router = load_router(refitted)
+    own = router.models.index(OWN_MODEL)
+    assert router.models == ("gpt-4.1", "gpt-4.1-mini", OWN_MODEL)
+    assert router.scores[router.previews.index(prompt)][own] == pytest.approx(0.8, abs=1e-4)
+    # Priced at the mean cost_usd of its rows, the recorded outcome's among them.
+    expected = (len(CODE_TASKS) * OWN_MODEL_COST + 0.0003) / (len(CODE_TASKS) + 1)
+    assert router.costs_usd[own] == pytest.approx(expected, rel=1e-9)

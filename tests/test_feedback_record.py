@@ -15,7 +15,7 @@ import anyio
 import pytest
 from mcp import Client
 from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
-from test_feedback_fit import write_own_catalog
+from test_feedback_fit import OWN_MODEL, write_own_catalog, write_own_router
 
 from shoal.cli import main
 from shoal.feedback import (
@@ -25,6 +25,7 @@ from shoal.feedback import (
     record_outcome,
 )
 from shoal.render import recorded_outcome
+from shoal.router import RouterFileError, load_router
 from shoal.server import build_server
 
 DECISION = "d-0123456789abcdef01234567"
@@ -137,6 +138,56 @@ async def test_the_record_outcome_tool_refuses_an_unknown_model(
 
     assert result.is_error
     assert "argument 'model': unknown model 'gpt-99': did you mean" in result.content[0].text
+
+
+def test_a_model_the_router_labels_is_recorded_under_that_router(tmp_path: Path) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    router_file = write_own_router(tmp_path / "router.json")
+
+    with pytest.raises(FeedbackError, match="give that router: --router FILE or SHOAL_ROUTER"):
+        record_outcome(DECISION, OWN_MODEL, 0.5, db_path=database)
+    by_path = record_outcome(DECISION, OWN_MODEL, 0.5, db_path=database, router=router_file)
+    # Any case, as route matches a model the catalog lacks; stored as the router spells it.
+    by_router = record_outcome(DECISION, "MY-LOCAL-LLM", 0.6, db_path=database,
+                               router=load_router(router_file))
+    catalogued = record_outcome(DECISION, "GPT-4.1", 0.4, db_path=database, router=router_file)
+
+    assert (by_path.model, by_path.status) == (OWN_MODEL, "recorded")
+    assert (by_router.model, by_router.status) == (OWN_MODEL, "replaced")
+    assert catalogued.model == "gpt-4.1"
+    with pytest.raises(FeedbackError, match=f"did you mean '{OWN_MODEL}'"):
+        record_outcome(DECISION, "my-local-lm", 0.5, db_path=database, router=router_file)
+    # A mistyped router path is an error even for a model the catalog knows.
+    with pytest.raises(RouterFileError, match="does not exist"):
+        record_outcome(DECISION, "gpt-4.1", 0.5, db_path=database,
+                       router=tmp_path / "routr.json")
+
+
+@pytest.mark.anyio
+async def test_the_record_outcome_tool_takes_the_models_of_the_server_router(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    router_file = write_own_router(tmp_path / "router.json")
+    arguments = {"decision_id": DECISION, "score": 0.5}
+
+    async with Client(build_server(router=str(router_file))) as client:
+        recorded = await client.call_tool("record_outcome", {**arguments, "model": OWN_MODEL})
+        misspelt = await client.call_tool("record_outcome",
+                                          {**arguments, "model": "my-local-lm"})
+    async with Client(build_server()) as client:
+        shipped = await client.call_tool("record_outcome", {**arguments, "model": OWN_MODEL})
+
+    assert not recorded.is_error and recorded.structured_content["model"] == OWN_MODEL
+    assert misspelt.is_error
+    assert misspelt.content[0].text.startswith(
+        f"record_outcome: argument 'model': unknown model 'my-local-lm': did you mean "
+        f"'{OWN_MODEL}'?"
+    )
+    assert shipped.is_error
+    text = shipped.content[0].text
+    assert f"argument 'model': unknown model '{OWN_MODEL}'" in text
+    assert "--router FILE or SHOAL_ROUTER" in text and text.count("SHOAL_PRICES") == 1
 
 
 def test_one_redaction_is_singular(tmp_path: Path) -> None:

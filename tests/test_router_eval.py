@@ -452,3 +452,105 @@ def test_priors_for_an_evaluation_keep_the_rest_of_a_user_catalog(tmp_path: Path
     assert primed.model("gpt-4o").quality_source == "evaluation prior"
     assert primed.price_files == catalog.price_files == {"gpt-4o": "prices.json"}
     assert primed.sources == catalog.sources
+
+
+def _write_spelt_rows(path: Path, spellings: tuple[str, ...], tasks: range) -> Path:
+    """Labels of gpt-4.1 under ``spellings`` (taking turns) and of gpt-4.1-mini."""
+    rows = []
+    for task in tasks:
+        prompt = f"Task {task}: " + ("sort a list in Python." if task % 2 else "write a haiku.")
+        rows.append({"prompt": prompt, "model": spellings[task % len(spellings)], "score": 0.8})
+        rows.append({"prompt": prompt, "model": "gpt-4.1-mini", "score": 0.5 + task % 2 / 5})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def _models_and_notes(report: Path) -> tuple[list[str], list[str]]:
+    written = json.loads(report.read_text(encoding="utf-8"))
+    return written["models"], written["notes"]
+
+
+def test_eval_reads_model_names_through_the_catalog_as_fit_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    data = _write_spelt_rows(tmp_path / "labels.jsonl", ("GPT-4.1", "openai/gpt-4.1"), range(12))
+    report = tmp_path / "eval.json"
+
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json")]) == 0
+    fitted = capsys.readouterr().out
+    assert main(["eval", "--data", str(data), "--folds", "3", "--json", str(report)]) == 0
+
+    printed = capsys.readouterr().out
+    counted = "labels for GPT-4.1 and openai/gpt-4.1 counted as gpt-4.1"
+    assert counted in fitted
+    assert "single:gpt-4.1 " in printed and "single:GPT-4.1" not in printed
+    assert f"note: {counted} (model names are read through the catalog" in printed
+    models, notes = _models_and_notes(report)
+    assert models == ["gpt-4.1", "gpt-4.1-mini"] and any(counted in note for note in notes)
+
+
+def test_a_model_spelt_differently_in_train_and_test_is_one_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    train = _write_spelt_rows(tmp_path / "train.jsonl", ("gpt-4.1",), range(10))
+    test = _write_spelt_rows(tmp_path / "test.jsonl", ("openai/gpt-4.1",), range(10, 16))
+    report = tmp_path / "eval.json"
+
+    assert main(["eval", "--train", str(train), "--test", str(test),
+                 "--json", str(report)]) == 0
+    assert "single:openai/gpt-4.1" not in capsys.readouterr().out
+    models, notes = _models_and_notes(report)
+    assert models == ["gpt-4.1", "gpt-4.1-mini"]
+    assert "labels for openai/gpt-4.1 counted as gpt-4.1 (model names are read" in notes[-1]
+
+    # --holdout-models names a model as any other option does.
+    assert main(["eval", "--train", str(train), "--test", str(test), "--holdout-models",
+                 "GPT-4.1", "--json", str(report)]) == 0
+    _, notes = _models_and_notes(report)
+    assert any(note.startswith("labels of gpt-4.1 dropped from training") for note in notes)
+
+
+def test_spellings_of_one_model_are_averaged_row_by_row_as_fit_averages_them(
+    tmp_path: Path,
+) -> None:
+    from shoal.router_eval import read_catalog_labelled
+
+    catalog = load_catalog()
+    rows = tmp_path / "labels.jsonl"
+    rows.write_text("".join(json.dumps({"prompt": "Sort a list.", "model": model, "score": score})
+                            + "\n" for model, score in (("GPT-4.1", 0.5), ("GPT-4.1", 0.7),
+                                                        ("gpt-4.1", 1.0), ("own-model", 0.2))),
+                    encoding="utf-8")
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([{"question": "Sort a list.",
+                                  "scores": {"GPT-4.1": 0.5, "openai/gpt-4.1": 1.0}}]),
+                     encoding="utf-8")
+
+    (from_rows,), spelt = read_catalog_labelled(rows, catalog)
+    (from_items,), spelt_in_items = read_catalog_labelled(items, catalog)
+
+    assert from_rows.scores == {"gpt-4.1": math.fsum([0.5, 0.7, 1.0]) / 3, "own-model": 0.2}
+    assert spelt == {"gpt-4.1": ("GPT-4.1",)}
+    assert from_items.scores == {"gpt-4.1": 0.75}
+    assert spelt_in_items == {"gpt-4.1": ("GPT-4.1", "openai/gpt-4.1")}
+
+
+def test_a_price_file_prices_a_model_under_any_of_its_spellings(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"GPT-4.1": {"input_per_mtok": 100.0, "output_per_mtok": 100.0}}),
+                      encoding="utf-8")
+    report = tmp_path / "eval.json"
+
+    def gpt_4_1_cost(spelling: str) -> float:
+        data = _write_spelt_rows(tmp_path / "labels.jsonl", (spelling,), range(8))
+        assert main(["eval", "--data", str(data), "--folds", "2", "--prices", str(prices),
+                     "--json", str(report)]) == 0
+        singles = json.loads(report.read_text(encoding="utf-8"))["singles"]
+        return next(s["cost_usd"] for s in singles if s["policy"] == "single:gpt-4.1")
+
+    # Each call is at least 256 output tokens at $100 per Mtok, whichever way the data spells it.
+    assert gpt_4_1_cost("gpt-4.1") >= 256 * 100 / 1e6
+    assert gpt_4_1_cost("GPT-4.1") >= 256 * 100 / 1e6
+    capsys.readouterr()

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -211,15 +211,26 @@ class Catalog:
             raise UnknownModelError(model_id, self.suggest(model_id), len(self.models))
         return entry
 
-    def suggest(self, model_id: str, limit: int = 5) -> tuple[str, ...]:
-        """Canonical ids whose names are closest to ``model_id``, best first."""
+    def suggest(
+        self, model_id: str, limit: int = 5, *, also: Iterable[str] = ()
+    ) -> tuple[str, ...]:
+        """Canonical ids whose names are closest to ``model_id``, best first.
+
+        Args:
+            model_id: The name that matched nothing.
+            limit: Most suggestions returned.
+            also: Further model names known elsewhere (a router's labelled models the catalog
+                lacks), ranked with the catalog's and suggested as written.
+        """
         wanted = _normalise(model_id).rsplit("/", 1)[-1]
-        close = difflib.get_close_matches(wanted, list(self._index), n=limit * 2, cutoff=0.6)
+        names: dict[str, str] = {name: entry.id for name, entry in self._index.items()}
+        for name in also:
+            names.setdefault(_normalise(name), name)
+        close = difflib.get_close_matches(wanted, list(names), n=limit * 2, cutoff=0.6)
         suggestions: list[str] = []
         for name in close:
-            canonical = self._index[name].id
-            if canonical not in suggestions:
-                suggestions.append(canonical)
+            if names[name] not in suggestions:
+                suggestions.append(names[name])
         return tuple(suggestions[:limit])
 
     def _find(self, model_id: str) -> ModelEntry | None:

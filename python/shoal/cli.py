@@ -132,8 +132,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument(
         "--router",
         type=Path,
-        help="router file from `shoal fit` that route_task chooses with (default: SHOAL_ROUTER "
-        "if set and not empty, else the shipped router); checked at start",
+        help="router file from `shoal fit` that route_task chooses with, whose labelled models "
+        "record_outcome accepts too (default: SHOAL_ROUTER if set and not empty, else the "
+        "shipped router); checked at start",
     )
     serve.set_defaults(handler=_serve)
 
@@ -247,12 +248,14 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         help="store an outcome",
         description="Store how a model did on a routed task. Recording again for the same "
         "decision and model corrects the outcome: the score is replaced, and so is each option "
-        "given; an option left out (--prompt, --cost, --note) keeps the value recorded before.",
+        "given; an option left out (--prompt, --cost, --note) keeps the value recorded before. "
+        "The model is one the catalog knows or one the router that made the decision labels "
+        "(--router, as `shoal route` takes it).",
     )
     record.add_argument("decision_id", type=identifier, help="decision id printed by `shoal route`")
     record.add_argument("model", type=identifier,
-                        help="the model that did the task (a catalog id; add your own "
-                        "with --prices)")
+                        help="the model that did the task: a catalog id (add your own with "
+                        "--prices), or a model the --router file labels")
     record.add_argument("score", type=float, help="observed quality, 0 to 1")
     record.add_argument("--prompt", help="the task text (stored redacted; needed by shoal fit); "
                         "left out, an earlier recorded prompt is kept")
@@ -263,6 +266,11 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     record.add_argument("--note", default="", help="who judged and how")
     record.add_argument(
         "--prices", type=Path, help="user catalog file that adds models (as SHOAL_PRICES)"
+    )
+    record.add_argument(
+        "--router", type=Path, help="router file from `shoal fit` that made the decision, whose "
+        "labelled models may be scored though the catalog lacks them (default: SHOAL_ROUTER if "
+        "set and not empty, else the shipped router)"
     )
     export = actions.add_parser(
         "export",
@@ -1662,6 +1670,8 @@ def _feedback(args: argparse.Namespace) -> int:
     if prompt is not None and not prompt.strip():
         raise ValueError(f"{given} has no text: give the task text, or leave the option out "
                          "to keep the prompt recorded before")
+    # The router `shoal route` chose with, read as route reads it: it may label the model.
+    router_file = _configured_router(args.router)
     options = {"prompt": given, "cost_usd": "--cost", "note": "--note", "db_path": "--db"}
     with options_named(options):
         result = record_outcome(
@@ -1672,6 +1682,7 @@ def _feedback(args: argparse.Namespace) -> int:
             cost_usd=args.cost,
             note=args.note,
             db_path=args.db,
+            router=router_file,
         )
     if args.json:
         _print_json(dataclasses.asdict(result))

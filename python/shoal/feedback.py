@@ -8,8 +8,10 @@ tokens, an empty note) keeps the earlier record's value, so correcting a score d
 prompt ``shoal fit`` learns from.
 
 The model must be one the catalog knows (``SHOAL_PRICES`` applied, so a user catalog file adds
-custom models) or one the shipped router has labels for; an unknown id is refused with the
-nearest known ids, as a misspelt id would otherwise become a model of its own in the next fit.
+custom models) or one the router in use has labels for (the router file of ``shoal route
+--router`` or ``SHOAL_ROUTER``, else the shipped one), as the decision may have chosen a model only
+that router knows; an unknown id is refused with the nearest ids of both, as a misspelt id would
+otherwise become a model of its own in the next fit.
 
 The prompt is stored with every secret and personal datum replaced by ``[kind]``
 (:func:`shoal.privacy.redact`), so the database never holds what the privacy guard protects.
@@ -44,10 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from shoal.excerpts import plain_number
-from shoal.catalog import Catalog, UnknownModelError, configured_catalog
+from shoal.catalog import Catalog, configured_catalog, did_you_mean
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, data_directory
 from shoal.privacy import redact, scan_text
+from shoal.router_model import Router
 from shoal.sqlite_files import (
     file_state,
     is_writable,
@@ -62,6 +65,7 @@ __all__ = [
     "FeedbackError",
     "RecordedOutcome",
     "default_db_path",
+    "outcome_model",
     "outcomes_as_rows",
     "outcomes_without_prompt",
     "record_outcome",
@@ -235,6 +239,7 @@ def _optional_number(name: str, value: object, *, integer: bool = False) -> floa
 
 def _validated(
     decision_id: object, model: object, score: object, catalog: Catalog | None,
+    router: Router | str | os.PathLike[str] | None,
 ) -> tuple[str, str, float]:
     if not isinstance(decision_id, str) or not _DECISION_ID.fullmatch(decision_id):
         raise FeedbackError(
@@ -247,23 +252,68 @@ def _validated(
         raise FeedbackError(f"score must be a number in [0, 1], got {type(score).__name__}")
     if not 0.0 <= score <= 1.0:
         raise FeedbackError(f"score must be in [0, 1], got {plain_number(score)}")
+    try:
+        known = outcome_model(model.strip(), catalog=catalog, router=router)
+    except FeedbackError as error:
+        raise FeedbackError(f"model: {error}") from None
     # + 0.0 turns -0.0 into 0.0, which would otherwise be stored and shown as -0.000.
-    return decision_id, _known_model(model.strip(), catalog), float(score) + 0.0
+    return decision_id, known, float(score) + 0.0
 
 
-def _known_model(model: str, catalog: Catalog | None) -> str:
-    """The catalog id of ``model`` (aliases resolved), or a model the shipped router labels."""
+def outcome_model(
+    model: str, *, catalog: Catalog | None = None,
+    router: Router | str | os.PathLike[str] | None = None,
+) -> str:
+    """The id an outcome of ``model`` is stored under: its catalog id (aliases resolved, any
+    case), else the spelling of a model ``router`` has labels for and the catalog lacks
+    (matched in any case, as ``shoal route`` matches it).
+
+    Args:
+        model: The model id as given.
+        catalog: Default the configured one (``SHOAL_PRICES`` applied).
+        router: The router whose decisions are scored: a :class:`~shoal.router.Router` or the
+            path of a router file, as :func:`shoal.router.route` takes it; default the shipped
+            router.
+
+    Raises:
+        FeedbackError: An unknown model; the message lists the nearest ids of the catalog and
+            the router, and says how to name a router or add a model.
+        TypeError: ``catalog`` is not a :class:`~shoal.catalog.Catalog`.
+        ValueError: ``router`` is no router, or its file cannot be read
+            (:class:`~shoal.router.RoutingError`, :class:`~shoal.router.RouterFileError`).
+    """
+    from shoal.router import labelled_position, router_argument
+
     check_catalog(catalog)
     catalog = catalog if catalog is not None else configured_catalog()
-    try:
+    # Read even when the catalog knows the model: a mistyped router path is an error either way.
+    labelling = router_argument(router)
+    if model in catalog:
         return catalog.model(model).id
-    except UnknownModelError as error:
-        from shoal.router import load_router
+    position = labelled_position(labelling, catalog, model)
+    if position is not None:
+        return labelling.models[position]
+    raise _unknown_model(model, catalog, labelling, named=router is not None)
 
-        if model in load_router().models:
-            return model
-        # The catalog's message already says how to add a model (a user price file).
-        raise FeedbackError(f"model: {error}") from None
+
+def _unknown_model(model: str, catalog: Catalog, router: Router, *, named: bool) -> FeedbackError:
+    """The refusal of a model neither the catalog nor the router knows, with the near matches
+    of both: what to add, or (no router named) the router file that may know it."""
+    uncatalogued = [name for name in router.models if name not in catalog]
+    suggestions = catalog.suggest(model, also=uncatalogued)
+    hint = (did_you_mean(suggestions) if suggestions else
+            "no close match; `shoal models` (MCP: shoal://catalog) lists the catalog's ids")
+    add = ("add it with a user price file, --prices FILE or SHOAL_PRICES: see 'Your own prices "
+           "and models' in shoal's README")
+    if named:
+        labelled = f"{len(router.models)} labelled model{'' if len(router.models) == 1 else 's'}"
+        known = (f"neither the catalog ({len(catalog)} models) nor router {router.version} "
+                 f"({labelled}) knows it; {add}")
+    else:
+        known = (f"neither the catalog ({len(catalog)} models) nor the shipped router knows it; "
+                 "if a router from `shoal fit` labels it, give that router: --router FILE or "
+                 f"SHOAL_ROUTER; else {add}")
+    return FeedbackError(f"unknown model {model!r}: {hint} ({known})")
 
 
 def record_outcome(
@@ -278,6 +328,7 @@ def record_outcome(
     note: str = "",
     db_path: str | Path | None = None,
     catalog: Catalog | None = None,
+    router: Router | str | os.PathLike[str] | None = None,
 ) -> RecordedOutcome:
     """Store how ``model`` did on the task of decision ``decision_id``.
 
@@ -288,7 +339,7 @@ def record_outcome(
     Args:
         decision_id: ``RoutingDecision.decision_id``.
         model: The model that answered (usually the chosen one; any model the catalog knows or
-            the shipped router labels may be scored); aliases are stored as the catalog id.
+            ``router`` labels may be scored); aliases are stored as the catalog id.
         score: Observed quality in [0, 1], on the scale of the router's labels.
         prompt: The task text; stored redacted, needed for ``shoal fit`` to learn from it.
         cost_usd: What the call cost, if known.
@@ -298,13 +349,17 @@ def record_outcome(
         db_path: Database file; default :func:`default_db_path`.
         catalog: The catalog that knows ``model``; default the configured one
             (:func:`shoal.catalog.configured_catalog`, ``SHOAL_PRICES`` applied).
+        router: The router that made the decision, whose labelled models may be scored even
+            when the catalog lacks them: a :class:`~shoal.router.Router` or the path of a
+            router file; default the shipped router.
 
     Raises:
         FeedbackError: A malformed argument, an unknown model (the message lists the nearest
-            ids), or a database that cannot be opened or written.
+            ids; see :func:`outcome_model`), or a database that cannot be opened or written.
         TypeError: ``catalog`` is not a :class:`~shoal.catalog.Catalog`.
+        ValueError: ``router`` is no router, or its file cannot be read.
     """
-    decision_id, model, score = _validated(decision_id, model, score, catalog)
+    decision_id, model, score = _validated(decision_id, model, score, catalog, router)
     cost = _optional_number("cost_usd", cost_usd)
     tokens_in = _optional_number("input_tokens", input_tokens, integer=True)
     tokens_out = _optional_number("output_tokens", output_tokens, integer=True)

@@ -912,7 +912,7 @@ def route(
         raise RoutingError(f"catalog must be a Catalog (shoal.catalog.load_catalog()) or None, "
                            f"got {type(catalog).__name__}")
     catalog = catalog if catalog is not None else load_catalog()
-    router = _router_argument(router)
+    router = router_argument(router)
     labels = _labels(router, catalog)
     settings = _settings(
         catalog, labels, candidates=candidates, willingness_to_pay=willingness_to_pay,
@@ -1057,8 +1057,14 @@ def _piecewise_map(knots: tuple[tuple[float, float], ...]) -> Any:
     return calibrate
 
 
-def _router_argument(router: object) -> Router:
-    """The router ``route`` was given: the shipped one for None, a loaded file for a path."""
+def router_argument(router: object) -> Router:
+    """The router a ``router`` parameter was given (``route``'s, ``record_outcome``'s): the
+    shipped one for None, a loaded file for a path.
+
+    Raises:
+        RoutingError: ``router`` is neither a Router nor a path, or an empty path.
+        RouterFileError: The file is missing or invalid.
+    """
     if router is None:
         return load_router()
     if isinstance(router, Router):

@@ -19,6 +19,7 @@ from shoal._cli_parser import once_each, split_ids, whole_number
 from shoal.excerpts import excerpt
 from shoal.catalog import (
     PRICES_ENVIRONMENT_VARIABLE,
+    Catalog,
     configured_catalog,
     did_you_mean,
     retired,
@@ -33,6 +34,7 @@ from shoal.router_eval import (
     evaluate_router,
     long_rows,
     price_file_catalog,
+    read_catalog_labelled,
     read_label_rows,
     read_labelled,
     read_prices,
@@ -42,6 +44,7 @@ from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
     MIN_CONFIDENCE_PAIRS,
     Router,
+    canonical_model_names,
     canonical_model_rows,
     conflicting_labels,
     fit_router,
@@ -109,7 +112,9 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "cross-validate on --data with --folds N or --folds task. The models evaluated are "
         "those scored on every held-out prompt (every prompt of --data), and there must be at "
         "least two: every policy is compared on the same prompts, so a model scored on only "
-        "some of them is left out, with a note saying so.",
+        "some of them is left out, with a note saying so. Model names are read through the "
+        "catalog as `shoal fit` reads them (openai/gpt-4.1 and GPT-4.1 are gpt-4.1, in every "
+        "file given), and a note names the spellings counted as one model.",
     )
     evaluate.add_argument("--train", type=Path, help="labelled training data")
     evaluate.add_argument("--router", type=Path, help="an existing router file instead of --train")
@@ -218,9 +223,7 @@ def _print_fit_notes(
     from shoal.render import plural
 
     if spellings:
-        # repr only where a space around a spelling would otherwise be invisible.
-        print("; ".join(f"labels for {' and '.join(_shown(name) for name in names)} counted "
-                        f"as {model}" for model, names in spellings.items()))
+        print(_counted_as(spellings))
     catalog = configured_catalog()
     outside = [(model, cost) for model, cost in zip(router.models, router.costs_usd, strict=True)
                if model not in catalog]
@@ -275,6 +278,14 @@ def _named_with_near_matches(models: Sequence[str]) -> str:
         suggestions = catalog.suggest(model)
         shown.append(f"{model} ({did_you_mean(suggestions)})" if suggestions else model)
     return ", ".join(shown)
+
+
+def _counted_as(spellings: Mapping[str, Sequence[str]]) -> str:
+    """``labels for GPT-4.1 and openai/gpt-4.1 counted as gpt-4.1``: the spellings read as one
+    catalog model (see `canonical_model_names`)."""
+    # repr only where a space around a spelling would otherwise be invisible.
+    return "; ".join(f"labels for {' and '.join(_shown(name) for name in names)} counted as "
+                     f"{model}" for model, names in spellings.items())
 
 
 def _shown(name: str) -> str:
@@ -394,6 +405,8 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
     _use_catalog_prices(args.prices)
     catalog = configured_catalog()
+    if prices is not None:
+        prices = _prices_by_catalog_id(prices, catalog)
     held_out = once_each(split_ids(args.holdout_models, "--holdout-models"), "--holdout-models")
     if held_out and args.train is None:
         raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
@@ -402,23 +415,32 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         if args.folds is None or args.test or args.train or args.router:
             raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
         folds = args.folds if args.folds == "task" else _int_folds(args.folds)
-        data = read_labelled(args.data, max_file_bytes=args.max_file_bytes)
+        data, spellings = read_catalog_labelled(args.data, catalog,
+                                                max_file_bytes=args.max_file_bytes)
         with options_named({"folds='task'": "--folds task"}):
-            return cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
-                                  prices=prices, output_tokens=args.output_tokens)
+            evaluation = cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
+                                        prices=prices, output_tokens=args.output_tokens)
+        return _with_spellings(evaluation, spellings)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
         raise EvaluationError("give --test with exactly one of --train or --router (or --data "
                               "with --folds)")
-    test = read_labelled(args.test, max_file_bytes=args.max_file_bytes)
+    # Both files' names are read through the catalog, so a model spelt differently in each is
+    # one model, as `shoal fit` would count it.
+    test, spellings = read_catalog_labelled(args.test, catalog,
+                                            max_file_bytes=args.max_file_bytes)
     train: list[Any] = []
     if args.router is not None:
         from shoal.router import load_router
 
         router = load_router(args.router)
     else:
-        train = read_labelled(args.train, max_file_bytes=args.max_file_bytes)
+        train, trained_as = read_catalog_labelled(args.train, catalog,
+                                                  max_file_bytes=args.max_file_bytes)
+        spellings = _merged_spellings(trained_as, spellings)
+        names, _ = canonical_model_names(held_out, catalog)
+        held_out = once_each([names[model] for model in held_out], "--holdout-models")
         if held_out:
             _check_held_out(held_out, train)
             catalog = with_priors(catalog, mean_scores(train))
@@ -447,7 +469,42 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
-    return evaluation
+    return _with_spellings(evaluation, spellings)
+
+
+def _prices_by_catalog_id(
+    prices: Mapping[str, tuple[float, float]], catalog: Catalog,
+) -> dict[str, tuple[float, float]]:
+    """``prices`` found under the catalog id of each model too, as the data's names are read
+    (a model's own id given in the file wins over an alias of it)."""
+    names, _ = canonical_model_names(prices, catalog)
+    found = dict(prices)
+    for model, price in prices.items():
+        found.setdefault(names[model], price)
+    return found
+
+
+def _merged_spellings(
+    *found: Mapping[str, Sequence[str]],
+) -> dict[str, tuple[str, ...]]:
+    """The spellings each catalog id was read from in several files, each once, in the order
+    first seen."""
+    merged: dict[str, list[str]] = {}
+    for spellings in found:
+        for model, names in spellings.items():
+            known = merged.setdefault(model, [])
+            known += [name for name in names if name not in known]
+    return {model: tuple(names) for model, names in merged.items()}
+
+
+def _with_spellings(
+    evaluation: Evaluation, spellings: Mapping[str, Sequence[str]],
+) -> Evaluation:
+    """The evaluation with a note of the spellings counted as one model, as `shoal fit` says."""
+    if not spellings:
+        return evaluation
+    return _with_note(evaluation, f"{_counted_as(spellings)} (model names are read through "
+                                  "the catalog, as `shoal fit` reads them)")
 
 
 def _seen_in_training(test: Sequence[Any], train: Sequence[Any]) -> int:

@@ -51,6 +51,7 @@ from shoal.router_model import (
     LabelRow,
     Router,
     RouterFileError,
+    canonical_model_names,
     check_label_row,
     fit_router,
 )
@@ -276,6 +277,48 @@ def read_labelled(
     if not prompts:
         raise EvaluationError(f"{file} holds no labelled prompts")
     return prompts
+
+
+def read_catalog_labelled(
+    path: str | Path, catalog: Catalog, *, max_file_bytes: int = DEFAULT_MAX_DATA_FILE_BYTES
+) -> tuple[list[LabelledPrompt], dict[str, tuple[str, ...]]]:
+    """:func:`read_labelled` with model names read through ``catalog`` as ``shoal fit`` reads
+    them (:func:`shoal.router_model.canonical_model_names`): ``openai/gpt-4.1`` and ``GPT-4.1``
+    are labels of ``gpt-4.1``, names the catalog does not know are kept as written. The labels
+    of a prompt's spellings of one model are averaged row by row (an LLMRouter item's scores
+    each count as a row), as :func:`~shoal.router_model.fit_router` averages them.
+
+    Returns:
+        The prompts, and for each catalog id that other spellings were read as, those spellings
+        in the order first seen.
+
+    Raises:
+        EvaluationError: As :func:`read_labelled`.
+    """
+    file = Path(path)
+    if file.suffix == ".jsonl":
+        rows = [label for _, label in _checked_lines(file, max_file_bytes)]
+        names, spellings = canonical_model_names((row.model for row in rows), catalog)
+        prompts = _group_long_rows(replace(row, model=names[row.model]) for row in rows)
+    else:
+        items = read_labelled(file, max_file_bytes=max_file_bytes)
+        names, spellings = canonical_model_names(
+            (model for item in items for model in item.scores), catalog
+        )
+        prompts = [_scores_renamed(item, names) for item in items]
+    if not prompts:
+        raise EvaluationError(f"{file} holds no labelled prompts")
+    return prompts, spellings
+
+
+def _scores_renamed(item: LabelledPrompt, names: Mapping[str, str]) -> LabelledPrompt:
+    """An LLMRouter item with each model under its name in ``names``, the scores of two names
+    for one model averaged."""
+    scores: dict[str, list[float]] = {}
+    for model, score in item.scores.items():
+        scores.setdefault(names[model], []).append(score)
+    return replace(item, scores={model: math.fsum(values) / len(values)
+                                 for model, values in scores.items()})
 
 
 def read_label_rows(
@@ -929,6 +972,7 @@ __all__ = [
     "non_decreasing_hull",
     "pair_metrics",
     "predict",
+    "read_catalog_labelled",
     "read_label_rows",
     "read_labelled",
     "read_prices",

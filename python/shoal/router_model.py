@@ -512,34 +512,49 @@ def _validated_rows(
     return grouped
 
 
+def canonical_model_names(
+    names: Iterable[str], catalog: Catalog,
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Each of ``names`` read through ``catalog`` as every other command reads a model name
+    (``openai/gpt-4.1`` and ``GPT-4.1`` are ``gpt-4.1``); a name the catalog does not know is
+    kept as written.
+
+    Returns:
+        Each name's model, and for each catalog id that other spellings were read as, those
+        spellings in the order first seen.
+    """
+    canonical: dict[str, str] = {}
+    spellings: dict[str, list[str]] = {}
+    for name in names:
+        if name not in canonical:
+            canonical[name] = catalog.model(name).id if name in catalog else name
+            if canonical[name] != name:
+                spellings.setdefault(canonical[name], []).append(name)
+    return canonical, {model: tuple(written) for model, written in spellings.items()}
+
+
 def canonical_model_rows(
     rows: Iterable[Mapping[str, Any]], catalog: Catalog,
 ) -> tuple[list[Mapping[str, Any]], dict[str, tuple[str, ...]]]:
-    """``rows`` with each model the catalog knows under its catalog id, read as every other
-    command reads a model name (``openai/gpt-4.1`` and ``GPT-4.1`` are ``gpt-4.1``), so routing
-    finds their labels and the spellings of one model become one router model.
+    """``rows`` with each model the catalog knows under its catalog id
+    (:func:`canonical_model_names`), so routing finds their labels and the spellings of one
+    model become one router model.
 
-    Names the catalog does not know are kept as written. A row that is not a mapping or whose
-    model is not a string is kept as it is, for :func:`fit_router` to refuse by name.
+    A row that is not a mapping or whose model is not a string is kept as it is, for
+    :func:`fit_router` to refuse by name.
 
     Returns:
         The rows, and for each catalog id that other spellings were counted as, those spellings
         in the order first seen.
     """
-    canonical: dict[str, str] = {}
-    spellings: dict[str, list[str]] = {}
-    resolved: list[Mapping[str, Any]] = []
-    for row in rows:
-        model = row.get("model") if isinstance(row, Mapping) else None
-        if not isinstance(model, str):
-            resolved.append(row)
-            continue
-        if model not in canonical:
-            canonical[model] = catalog.model(model).id if model in catalog else model
-            if canonical[model] != model:
-                spellings.setdefault(canonical[model], []).append(model)
-        resolved.append({**row, "model": canonical[model]})
-    return resolved, {model: tuple(names) for model, names in spellings.items()}
+    rows = list(rows)
+    named = [isinstance(row, Mapping) and isinstance(row.get("model"), str) for row in rows]
+    canonical, spellings = canonical_model_names(
+        (row["model"] for row, has_name in zip(rows, named, strict=True) if has_name), catalog
+    )
+    resolved = [{**row, "model": canonical[row["model"]]} if has_name else row
+                for row, has_name in zip(rows, named, strict=True)]
+    return resolved, spellings
 
 
 def conflicting_labels(rows: Iterable[Mapping[str, Any]]) -> int:

@@ -42,7 +42,13 @@ from shoal.budget import (
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
 from shoal.excerpts import plain_number
-from shoal.feedback import RecordedOutcome, default_db_path, record_outcome
+from shoal.feedback import (
+    FeedbackError,
+    RecordedOutcome,
+    default_db_path,
+    outcome_model,
+    record_outcome,
+)
 from shoal.files import FilesSummary, checked_roots, count_files
 from shoal.hardware import (
     AS_BUILT,
@@ -345,7 +351,7 @@ def build_server(
     )
     _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
     _add_routing_tools(server, max_result_tokens=max_result_tokens, router_file=router)
-    _add_router_tools(server)
+    _add_router_tools(server, router_file=router)
     _add_cost_tools(server)
     _add_costs_tools(server)
     _add_budget_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
@@ -1299,7 +1305,9 @@ FEEDBACK_WRITE = ToolAnnotations(
 )
 
 
-def _add_router_tools(server: MCPServer[None]) -> None:
+def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None = None) -> None:
+    router_source = _router_source(router_file)
+
     @server.tool(name="record_outcome", title="Record how a routed model did", annotations=FEEDBACK_WRITE)
     def record_outcome_tool(
         decision_id: Annotated[
@@ -1308,8 +1316,9 @@ def _add_router_tools(server: MCPServer[None]) -> None:
                   min_length=26, max_length=26),
         ],
         model: Annotated[
-            str, Field(description="The model that did the task: a catalog model id, or one the "
-                      "router has labels for.", min_length=1, max_length=200)
+            str, Field(description="The model that did the task: a catalog model id, or one "
+                      "the router route_task chooses with has labels for.", min_length=1,
+                      max_length=200)
         ],
         score: Annotated[
             float, Field(description="Observed quality, 0 (failed) to 1 (fully right).", ge=0, le=1)
@@ -1340,10 +1349,15 @@ def _add_router_tools(server: MCPServer[None]) -> None:
                 f"argument 'cost_usd': {plain_number(cost_usd)} is not a cost; give 0 or more "
                 "USD, or -1 when it is unknown"
             )
-        # The shipped router's own models need no catalog row; any other model is checked
-        # here, where the error can name its argument and give the catalog's advice once.
-        if model.strip() not in load_router().models:
-            _check_model_argument(_call(configured_catalog), model.strip(), "model")
+        # The router route_task chooses with (read again when its file changes) may label a
+        # model the catalog lacks. The model is checked here, where the error can name its
+        # argument.
+        router = (None if router_file is None
+                  else _call(_served_router, router_file, router_source))
+        try:
+            outcome_model(model.strip(), catalog=_call(configured_catalog), router=router)
+        except FeedbackError as error:
+            raise ToolError(f"argument 'model': {error}") from error
         result = _call(
             record_outcome,
             decision_id,
@@ -1352,6 +1366,7 @@ def _add_router_tools(server: MCPServer[None]) -> None:
             prompt=prompt or None,
             cost_usd=None if cost_usd == UNKNOWN_COST else cost_usd,
             note=note,
+            router=router,
         )
         return _answer(result, render.recorded_outcome(result))
 
