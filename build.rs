@@ -43,7 +43,11 @@ const VOCABULARIES: [(&str, &str, &str, usize); 3] = [
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    let vocab_dir = manifest_dir.join("python").join("shoal").join("data").join("vocab");
+    let vocab_dir = manifest_dir
+        .join("python")
+        .join("shoal")
+        .join("data")
+        .join("vocab");
 
     for (name, file_name, expected_sha256, rank_count) in VOCABULARIES {
         let path = vocab_dir.join(file_name);
@@ -52,7 +56,10 @@ fn main() {
         let contents = read_verified(&path, expected_sha256);
         let tokens = parse_ranks(&path, &contents);
         if tokens.len() != rank_count {
-            fail(&path, &format!("expected {rank_count} ranks, found {}", tokens.len()));
+            fail(
+                &path,
+                &format!("expected {rank_count} ranks, found {}", tokens.len()),
+            );
         }
 
         write_blobs(&out_dir, name, &tokens);
@@ -83,7 +90,10 @@ fn read_verified(path: &Path, expected_sha256: &str) -> Vec<u8> {
     let digest = Sha256::digest(&contents);
     let actual: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
     if actual != expected_sha256 {
-        fail(path, &format!("SHA-256 is {actual}, expected {expected_sha256}"));
+        fail(
+            path,
+            &format!("SHA-256 is {actual}, expected {expected_sha256}"),
+        );
     }
     contents
 }
@@ -106,7 +116,13 @@ fn parse_ranks(path: &Path, contents: &[u8]) -> Vec<Vec<u8>> {
             .parse()
             .unwrap_or_else(|_| fail(path, &format!("line {line_number} has a bad rank")));
         if rank != tokens.len() {
-            fail(path, &format!("line {line_number} has rank {rank}, expected {}", tokens.len()));
+            fail(
+                path,
+                &format!(
+                    "line {line_number} has rank {rank}, expected {}",
+                    tokens.len()
+                ),
+            );
         }
         let token = decode_base64(encoded.as_bytes())
             .unwrap_or_else(|| fail(path, &format!("line {line_number} is not base64")));
@@ -132,7 +148,11 @@ fn decode_base64(encoded: &[u8]) -> Option<Vec<u8>> {
     }
     let mut decoded = Vec::with_capacity(encoded.len() / 4 * 3);
     for quad in encoded.chunks(4) {
-        let padding = quad.iter().rev().take_while(|&&symbol| symbol == b'=').count();
+        let padding = quad
+            .iter()
+            .rev()
+            .take_while(|&&symbol| symbol == b'=')
+            .count();
         let mut bits = 0u32;
         for &symbol in &quad[..4 - padding] {
             bits = (bits << 6) | sextet(symbol)?;

@@ -114,13 +114,19 @@ impl Lanes {
     fn at(text: &[u8], at: usize) -> Self {
         if let Some(bytes) = text.get(at..at + 8) {
             let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-            return Self { word, inside: HIGH_BITS };
+            return Self {
+                word,
+                inside: HIGH_BITS,
+            };
         }
         let rest = text.get(at..).unwrap_or_default();
         let mut bytes = [0u8; 8];
         bytes[..rest.len()].copy_from_slice(rest);
         let inside = HIGH_BITS & !(u64::MAX << (8 * rest.len()));
-        Self { word: u64::from_le_bytes(bytes), inside }
+        Self {
+            word: u64::from_le_bytes(bytes),
+            inside,
+        }
     }
 
     /// High bits of the ASCII lanes whose byte is in `low..=high`. The high bits are cleared
@@ -136,7 +142,11 @@ impl Lanes {
     /// ASCII letters: with bit 5 set, upper and lower case both fall in `a..=z`.
     #[inline(always)]
     fn letters(self) -> u64 {
-        Self { word: self.word | (LOW_BITS * 0x20), ..self }.between(b'a', b'z')
+        Self {
+            word: self.word | (LOW_BITS * 0x20),
+            ..self
+        }
+        .between(b'a', b'z')
     }
 
     /// Lower-case ASCII letters: bit 5 of each lane, shifted up to the lane's high bit.
@@ -243,7 +253,10 @@ impl WindowClasses {
         let mut classes = Self::default();
         for (index, chunk) in window.chunks_exact(8).enumerate() {
             let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            let lanes = Lanes { word, inside: HIGH_BITS };
+            let lanes = Lanes {
+                word,
+                inside: HIGH_BITS,
+            };
             let shift = 8 * index;
             let gather = |high_bits: u64| ((high_bits >> 7).wrapping_mul(GATHER) >> 56) << shift;
             classes.upper |= gather(lanes.upper());
@@ -291,8 +304,10 @@ impl WindowClasses {
                 classes.lower |= mask(within(b'a', 26));
                 classes.digits |= mask(within(b'0', 10));
                 classes.spaces |= mask(spaces);
-                classes.blanks |=
-                    mask(_mm_or_si128(_mm_andnot_si128(newlines, within(b'\t', 5)), spaces));
+                classes.blanks |= mask(_mm_or_si128(
+                    _mm_andnot_si128(newlines, within(b'\t', 5)),
+                    spaces,
+                ));
                 classes.newlines |= mask(newlines);
                 classes.slashes |= mask(equal(b'/'));
                 classes.apostrophes |= mask(equal(b'\''));
@@ -338,7 +353,11 @@ fn fill_down(seeds: u64, runs: u64) -> u64 {
 /// each digit a piece, the others up to three.
 fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasses) -> u64 {
     let known_bytes = classes.non_ascii.trailing_zeros();
-    let known = if known_bytes == 64 { u64::MAX } else { (1u64 << known_bytes) - 1 };
+    let known = if known_bytes == 64 {
+        u64::MAX
+    } else {
+        (1u64 << known_bytes) - 1
+    };
     let letters = (classes.upper | classes.lower) & known;
     let digits = classes.digits & known;
     let newlines = classes.newlines & known;
@@ -443,7 +462,11 @@ fn window_starts(pattern: Pattern, window: &[u8; WINDOW], classes: &WindowClasse
         }
     }
 
-    let below_limit = if limit == 0 { 0 } else { u64::MAX >> (64 - limit) };
+    let below_limit = if limit == 0 {
+        0
+    } else {
+        u64::MAX >> (64 - limit)
+    };
     (starts & below_limit) | 1
 }
 
@@ -475,7 +498,9 @@ fn build_classes() -> Vec<u8> {
 /// The code point ranges of a one-class pattern, as `regex-syntax` defines them.
 fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
     // The patterns are constants of this module; a parse failure is a bug caught by the tests.
-    let hir = regex_syntax::Parser::new().parse(pattern).expect("constant class pattern");
+    let hir = regex_syntax::Parser::new()
+        .parse(pattern)
+        .expect("constant class pattern");
     match hir.kind() {
         HirKind::Class(Class::Unicode(class)) => class
             .ranges()
@@ -515,7 +540,11 @@ struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     fn new(text: &'a str, pattern: Pattern) -> Self {
-        Self { text: text.as_bytes(), classes: &CLASSES, pattern }
+        Self {
+            text: text.as_bytes(),
+            classes: &CLASSES,
+            pattern,
+        }
     }
 
     /// The code point at byte `position` (a char boundary) and its length in bytes.
@@ -527,7 +556,10 @@ impl<'a> Scanner<'a> {
         } else if lead < 0xE0 {
             ((u32::from(lead & 0x1F) << 6) | continuation(1), 2)
         } else if lead < 0xF0 {
-            ((u32::from(lead & 0x0F) << 12) | (continuation(1) << 6) | continuation(2), 3)
+            (
+                (u32::from(lead & 0x0F) << 12) | (continuation(1) << 6) | continuation(2),
+                3,
+            )
         } else {
             let high = (u32::from(lead & 0x07) << 18) | (continuation(1) << 12);
             (high | (continuation(2) << 6) | continuation(3), 4)
@@ -546,11 +578,14 @@ impl<'a> Scanner<'a> {
 
     /// The fast-path kind of the byte at `position`; 0 past the end.
     fn kind(&self, position: usize) -> u8 {
-        self.text.get(position).map_or(0, |&byte| BYTE_KINDS[usize::from(byte)])
+        self.text
+            .get(position)
+            .map_or(0, |&byte| BYTE_KINDS[usize::from(byte)])
     }
 
     fn has_class(&self, position: usize, bits: u8) -> bool {
-        self.class_at(position).is_some_and(|(class, _)| class & bits != 0)
+        self.class_at(position)
+            .is_some_and(|(class, _)| class & bits != 0)
     }
 
     /// `[^\s\p{L}\p{N}]`: punctuation, symbols, marks, controls.
@@ -563,15 +598,15 @@ impl<'a> Scanner<'a> {
     #[inline(always)]
     fn piece_end(&self, start: usize) -> usize {
         match self.pattern {
-            Pattern::Cl100k => {
-                self.cl100k_ascii_end(start).unwrap_or_else(|| self.cl100k_piece_end(start))
-            }
-            Pattern::O200k => {
-                self.o200k_ascii_end(start).unwrap_or_else(|| self.o200k_piece_end(start))
-            }
-            Pattern::Tekken => {
-                self.tekken_ascii_end(start).unwrap_or_else(|| self.tekken_piece_end(start))
-            }
+            Pattern::Cl100k => self
+                .cl100k_ascii_end(start)
+                .unwrap_or_else(|| self.cl100k_piece_end(start)),
+            Pattern::O200k => self
+                .o200k_ascii_end(start)
+                .unwrap_or_else(|| self.o200k_piece_end(start)),
+            Pattern::Tekken => self
+                .tekken_ascii_end(start)
+                .unwrap_or_else(|| self.tekken_piece_end(start)),
         }
     }
 
@@ -629,7 +664,11 @@ impl<'a> Scanner<'a> {
             return self.cased_ascii_word_end::<CONTRACTIONS>(start, 0);
         }
         if first & KIND_DIGIT != 0 {
-            return if CONTRACTIONS { self.ascii_digits_end(start) } else { Some(start + 1) };
+            return if CONTRACTIONS {
+                self.ascii_digits_end(start)
+            } else {
+                Some(start + 1)
+            };
         }
         if first & KIND_NEWLINE != 0 {
             return self.ascii_whitespace_end(start, first, self.kind(start + 1));
@@ -686,7 +725,11 @@ impl<'a> Scanner<'a> {
             }
             at += 8;
         };
-        let run = WhitespaceRun { end, last_start: end - 1, last_newline_end };
+        let run = WhitespaceRun {
+            end,
+            last_start: end - 1,
+            last_newline_end,
+        };
         Some(match self.pattern {
             Pattern::Cl100k => self.cl100k_whitespace_choice(start, &run),
             Pattern::O200k | Pattern::Tekken => self.o200k_whitespace_choice(start, &run),
@@ -769,7 +812,11 @@ impl<'a> Scanner<'a> {
             return None;
         };
         let mut position = self.ascii_run_end(start, lane, |lanes| !lanes.symbols())?;
-        while self.text.get(position).is_some_and(|byte| trailing.contains(byte)) {
+        while self
+            .text
+            .get(position)
+            .is_some_and(|byte| trailing.contains(byte))
+        {
             position += 1;
         }
         Some(position)
@@ -821,7 +868,11 @@ impl<'a> Scanner<'a> {
             }
         }
         if class & NUMBER != 0 {
-            return if CONTRACTIONS { self.digits_end(start) } else { start + length };
+            return if CONTRACTIONS {
+                self.digits_end(start)
+            } else {
+                start + length
+            };
         }
         if let Some(end) = self.symbols_end(start, code_point, b"\r\n/") {
             return end;
@@ -932,7 +983,11 @@ impl<'a> Scanner<'a> {
         while self.is_symbol(position) {
             position += self.char_at(position).map_or(1, |(_, length)| length);
         }
-        while self.text.get(position).is_some_and(|byte| trailing.contains(byte)) {
+        while self
+            .text
+            .get(position)
+            .is_some_and(|byte| trailing.contains(byte))
+        {
             position += 1;
         }
         Some(position)
@@ -974,7 +1029,11 @@ impl<'a> Scanner<'a> {
     }
 
     fn whitespace_run(&self, start: usize) -> WhitespaceRun {
-        let mut run = WhitespaceRun { end: start, last_start: start, last_newline_end: None };
+        let mut run = WhitespaceRun {
+            end: start,
+            last_start: start,
+            last_newline_end: None,
+        };
         while let Some((class, length)) = self.class_at(run.end) {
             if class & WHITESPACE == 0 {
                 break;
@@ -1011,13 +1070,19 @@ fn fold_ascii_letter(code_point: u32) -> Option<u8> {
         return Some(b's');
     }
     let byte = u8::try_from(code_point).ok()?;
-    byte.is_ascii_alphabetic().then_some(byte.to_ascii_lowercase())
+    byte.is_ascii_alphabetic()
+        .then_some(byte.to_ascii_lowercase())
 }
 
 /// Pieces of `text` under `pattern`, as byte ranges.
 #[inline(always)]
 pub(crate) fn pieces(text: &str, pattern: Pattern) -> Pieces<'_> {
-    Pieces { scanner: Scanner::new(text, pattern), start: 0, window_start: 0, window_ends: 0 }
+    Pieces {
+        scanner: Scanner::new(text, pattern),
+        start: 0,
+        window_start: 0,
+        window_ends: 0,
+    }
 }
 
 /// The pieces of a text, in order: from windows of 64 bytes where they decide, otherwise from
@@ -1040,7 +1105,9 @@ impl Scanner<'_> {
             return 0;
         };
         let window: &[u8; WINDOW] = window.try_into().expect("64 bytes");
-        let ahead = (0..32).step_by(8).fold(0, |high, at| high | Lanes::at(window, at).non_ascii());
+        let ahead = (0..32)
+            .step_by(8)
+            .fold(0, |high, at| high | Lanes::at(window, at).non_ascii());
         if ahead != 0 {
             return 0;
         }
@@ -1085,7 +1152,9 @@ pub(crate) mod tests {
     const PATTERNS: [Pattern; 3] = [Pattern::Cl100k, Pattern::O200k, Pattern::Tekken];
 
     fn split(text: &str, pattern: Pattern) -> Vec<&str> {
-        pieces(text, pattern).map(|(start, end)| &text[start..end]).collect()
+        pieces(text, pattern)
+            .map(|(start, end)| &text[start..end])
+            .collect()
     }
 
     /// The class ranges as the pure-Python path reads them (`unicode_classes.json`).
@@ -1142,7 +1211,17 @@ pub(crate) mod tests {
     #[test]
     fn o200k_pieces() {
         let text = "CamelCase HTTPServer don't ab/cd\n x  ";
-        let expected = ["Camel", "Case", " HTTPServer", " don't", " ab", "/cd", "\n", " x", "  "];
+        let expected = [
+            "Camel",
+            "Case",
+            " HTTPServer",
+            " don't",
+            " ab",
+            "/cd",
+            "\n",
+            " x",
+            "  ",
+        ];
         assert_eq!(split(text, Pattern::O200k), expected);
     }
 
@@ -1192,7 +1271,11 @@ pub(crate) mod tests {
         for letter in ['s', 't', 'r', 'e', 'v', 'm', 'l', 'd'] {
             for (start, end) in unicode_ranges(&format!("(?i:{letter})")) {
                 for code_point in start..=end {
-                    assert_eq!(fold_ascii_letter(code_point), Some(letter as u8), "{code_point:X}");
+                    assert_eq!(
+                        fold_ascii_letter(code_point),
+                        Some(letter as u8),
+                        "{code_point:X}"
+                    );
                 }
             }
         }
@@ -1274,8 +1357,13 @@ pub(crate) mod tests {
     #[test]
     fn fast_paths_split_as_the_unicode_path() {
         let mixed = [&ASCII_UNITS[..], &OTHER_UNITS[..]].concat();
-        let ascii_mostly =
-            [&ASCII_UNITS[..], &ASCII_UNITS[..], &ASCII_UNITS[..], &["é", "\u{a0}"]].concat();
+        let ascii_mostly = [
+            &ASCII_UNITS[..],
+            &ASCII_UNITS[..],
+            &ASCII_UNITS[..],
+            &["é", "\u{a0}"],
+        ]
+        .concat();
         for pattern in PATTERNS {
             for units in [&mixed, &ascii_mostly, &ASCII_UNITS.to_vec()] {
                 for text in random_texts(units, 11, 10_000, 300) {
@@ -1356,7 +1444,10 @@ pub(crate) mod tests {
                 0..=255 => (round as u8).wrapping_add(at as u8),
                 _ => random.below(256) as u8,
             });
-            assert_eq!(WindowClasses::of_sse2(&window), WindowClasses::of_lanes(&window));
+            assert_eq!(
+                WindowClasses::of_sse2(&window),
+                WindowClasses::of_lanes(&window)
+            );
         }
     }
 
@@ -1373,8 +1464,9 @@ pub(crate) mod tests {
 
     #[test]
     fn fast_paths_split_long_ascii_runs_as_the_unicode_path() {
-        let units =
-            ["word", "Word", "WORD", "wORD", "123", " ", "\n", " \n", "\t", "!?", "'s", "/"];
+        let units = [
+            "word", "Word", "WORD", "wORD", "123", " ", "\n", " \n", "\t", "!?", "'s", "/",
+        ];
         for pattern in PATTERNS {
             for unit in units {
                 for repeats in [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65] {
@@ -1392,7 +1484,11 @@ pub(crate) mod tests {
     #[test]
     fn ascii_tables_match_the_unicode_tables() {
         for byte in 0..128u8 {
-            assert_eq!(ASCII_CLASSES[usize::from(byte)], CLASSES[usize::from(byte)], "{byte}");
+            assert_eq!(
+                ASCII_CLASSES[usize::from(byte)],
+                CLASSES[usize::from(byte)],
+                "{byte}"
+            );
         }
         for byte in 128..=255u8 {
             assert_eq!(BYTE_KINDS[usize::from(byte)], KIND_OTHER);

@@ -87,7 +87,11 @@ macro_rules! pem_label {
 /// `(kind, category, pattern)`; the order breaks ties between overlapping findings.
 pub const PATTERNS: [(&str, &str, &str); 23] = [
     ("private_key", SECRET, concat!(r"-----BEGIN ", pem_label!())),
-    ("aws_access_key_id", SECRET, r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}"),
+    (
+        "aws_access_key_id",
+        SECRET,
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
+    ),
     (
         "aws_secret_access_key",
         SECRET,
@@ -117,9 +121,21 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
             r"T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32}"
         ),
     ),
-    ("stripe_key", SECRET, r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99}"),
-    ("anthropic_key", SECRET, r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_-]{20,200}"),
-    ("openai_key", SECRET, r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}"),
+    (
+        "stripe_key",
+        SECRET,
+        r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,99}",
+    ),
+    (
+        "anthropic_key",
+        SECRET,
+        r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_-]{20,200}",
+    ),
+    (
+        "openai_key",
+        SECRET,
+        r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}",
+    ),
     ("huggingface_token", SECRET, r"hf_[A-Za-z0-9]{34}"),
     (
         "jwt",
@@ -144,7 +160,11 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
             r"(?:(?i:bearer|basic|token|digest|bot|apikey)[ \t]{1,4})?([A-Za-z0-9._~+/=-]{12,4096})"
         ),
     ),
-    ("bearer_token", SECRET, r"(?i:bearer)[ \t]{1,4}([A-Za-z0-9._~+/-]{20,4096}=*)"),
+    (
+        "bearer_token",
+        SECRET,
+        r"(?i:bearer)[ \t]{1,4}([A-Za-z0-9._~+/-]{20,4096}=*)",
+    ),
     (
         "password",
         SECRET,
@@ -188,18 +208,45 @@ pub const PEM_BODY: &str =
 pub const PEM_END: &str = concat!(r"-----END ", pem_label!());
 
 const PLACEHOLDERS: [&str; 12] = [
-    "example", "xxxx", "your", "placeholder", "redacted", "changeme", "dummy", "sample", "****",
-    "0000000", "1234567", "abcdefg",
+    "example",
+    "xxxx",
+    "your",
+    "placeholder",
+    "redacted",
+    "changeme",
+    "dummy",
+    "sample",
+    "****",
+    "0000000",
+    "1234567",
+    "abcdefg",
 ];
 
 /// Fragments that mark a password value as a mask or a template wherever they appear.
-const MASKS: [&str; 8] =
-    ["example", "xxxx", "placeholder", "redacted", "changeme", "****", "0000000", "1234567"];
+const MASKS: [&str; 8] = [
+    "example",
+    "xxxx",
+    "placeholder",
+    "redacted",
+    "changeme",
+    "****",
+    "0000000",
+    "1234567",
+];
 
 /// Words documentation writes where a password goes; a value whose letters are only one of
 /// them (`password123`, `Secret!`) stands in for a password rather than being one.
 const STAND_IN_PASSWORDS: [&str; 11] = [
-    "password", "passwd", "passphrase", "pass", "pwd", "secret", "dummy", "sample", "test", "pw",
+    "password",
+    "passwd",
+    "passphrase",
+    "pass",
+    "pwd",
+    "secret",
+    "dummy",
+    "sample",
+    "test",
+    "pw",
     "guest",
 ];
 
@@ -241,8 +288,9 @@ const PUBLISHED_EXAMPLES: [&str; 29] = [
 
 const RESERVED_MAIL_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
 const RESERVED_MAIL_TLDS: [&str; 4] = ["example", "test", "invalid", "localhost"];
-const FILE_EXTENSIONS: [&str; 9] =
-    ["png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif"];
+const FILE_EXTENSIONS: [&str; 9] = [
+    "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif",
+];
 
 const SCHEME: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-";
 const MAX_SCHEME: usize = 32;
@@ -256,17 +304,83 @@ const MAX_USERINFO: usize = 3 + 128 + 1 + 256;
 
 /// IBAN length by country (ISO 13616 registry).
 const IBAN_LENGTHS: [(&[u8; 2], usize); 77] = [
-    (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20), (b"BE", 16),
-    (b"BG", 22), (b"BH", 22), (b"BR", 29), (b"BY", 28), (b"CH", 21), (b"CR", 22), (b"CY", 28),
-    (b"CZ", 24), (b"DE", 22), (b"DK", 18), (b"DO", 28), (b"EE", 20), (b"EG", 29), (b"ES", 24),
-    (b"FI", 18), (b"FO", 18), (b"FR", 27), (b"GB", 22), (b"GE", 22), (b"GI", 23), (b"GL", 18),
-    (b"GR", 27), (b"GT", 28), (b"HR", 21), (b"HU", 28), (b"IE", 22), (b"IL", 23), (b"IQ", 23),
-    (b"IS", 26), (b"IT", 27), (b"JO", 30), (b"KW", 30), (b"KZ", 20), (b"LB", 28), (b"LC", 32),
-    (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21), (b"MC", 27), (b"MD", 24), (b"ME", 22),
-    (b"MK", 19), (b"MR", 27), (b"MT", 31), (b"MU", 30), (b"NL", 18), (b"NO", 15), (b"PK", 24),
-    (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29), (b"RO", 24), (b"RS", 22), (b"SA", 24),
-    (b"SC", 31), (b"SE", 24), (b"SI", 19), (b"SK", 24), (b"SM", 27), (b"ST", 25), (b"SV", 28),
-    (b"TL", 23), (b"TN", 24), (b"TR", 26), (b"UA", 29), (b"VA", 22), (b"VG", 24), (b"XK", 20),
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
 ];
 
 struct Compiled {
@@ -288,7 +402,10 @@ fn compiled() -> Result<&'static Compiled, PrivacyError> {
     static COMPILED: OnceLock<Result<Compiled, PrivacyError>> = OnceLock::new();
     COMPILED
         .get_or_init(|| {
-            let detectors = PATTERNS.iter().map(|(_, _, p)| build(p)).collect::<Result<_, _>>()?;
+            let detectors = PATTERNS
+                .iter()
+                .map(|(_, _, p)| build(p))
+                .collect::<Result<_, _>>()?;
             Ok(Compiled {
                 detectors,
                 pem_body: build(&format!("^(?:{PEM_BODY})"))?,
@@ -337,12 +454,16 @@ fn digit_at(text: &[u8], index: usize) -> bool {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 fn is_placeholder(value: &[u8]) -> bool {
     let lowered = value.to_ascii_lowercase();
-    PLACEHOLDERS.iter().any(|fragment| contains(&lowered, fragment.as_bytes()))
+    PLACEHOLDERS
+        .iter()
+        .any(|fragment| contains(&lowered, fragment.as_bytes()))
 }
 
 fn is_published_example(value: &[u8]) -> bool {
@@ -413,7 +534,11 @@ fn check_private_key(text: &[u8], compiled: &Compiled, start: usize, end: usize)
     let body_end = end + compiled.pem_body.find(&text[end..]).map_or(0, |m| m.end());
     let content = &text[end..body_end];
     let key_characters = content.iter().filter(|&&b| is_base64(b)).count();
-    let key_distinct = content.iter().filter(|&&b| is_base64(b)).collect::<HashSet<_>>().len();
+    let key_distinct = content
+        .iter()
+        .filter(|&&b| is_base64(b))
+        .collect::<HashSet<_>>()
+        .len();
     if key_characters < 40 || key_distinct < 16 {
         return None;
     }
@@ -474,7 +599,10 @@ fn run_end(text: &[u8], from: usize, width: impl Fn(&[u8], usize) -> usize) -> O
 
 /// An unquoted value's characters: `continues_unquoted_value` and letters with diacritics.
 fn unquoted_value_width(text: &[u8], index: usize) -> usize {
-    if text.get(index).is_some_and(|&b| continues_unquoted_value(b)) {
+    if text
+        .get(index)
+        .is_some_and(|&b| continues_unquoted_value(b))
+    {
         1
     } else if diacritic_letter_at(text, index) {
         2
@@ -560,7 +688,10 @@ fn check_assigned(text: &[u8], value_start: usize, value_end: usize) -> Option<S
     if !random_credential(value) {
         return None;
     }
-    Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
+    Some((
+        value_start,
+        assigned_end.unwrap_or(value_start + value.len()),
+    ))
 }
 
 /// An API key is at least this long; the pattern reads shorter values too, for
@@ -599,7 +730,10 @@ fn check_connection_string(
     if scheme.len() < 2 || !scheme[0].is_ascii_alphabetic() || word_at(text, end) {
         return None;
     }
-    let (user, password) = (&text[user.0..user.1], &text[password_span.0..password_span.1]);
+    let (user, password) = (
+        &text[user.0..user.1],
+        &text[password_span.0..password_span.1],
+    );
     if masked_password(password) || reads_as_host_and_port(user, password) {
         return None;
     }
@@ -628,10 +762,18 @@ fn masked_password(password: &[u8]) -> bool {
         return true;
     }
     let lowered = password.to_ascii_lowercase();
-    let letters: Vec<u8> = lowered.iter().copied().filter(u8::is_ascii_alphabetic).collect();
-    STAND_IN_PASSWORDS.iter().any(|word| word.as_bytes() == letters.as_slice())
+    let letters: Vec<u8> = lowered
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_alphabetic)
+        .collect();
+    STAND_IN_PASSWORDS
+        .iter()
+        .any(|word| word.as_bytes() == letters.as_slice())
         || lowered.starts_with(b"your")
-        || MASKS.iter().any(|fragment| contains(&lowered, fragment.as_bytes()))
+        || MASKS
+            .iter()
+            .any(|fragment| contains(&lowered, fragment.as_bytes()))
 }
 
 fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
@@ -640,7 +782,10 @@ fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<S
         return typed_password_value(text, value_start, value_end, &PASSWORD_BYTES);
     }
     let assigned_end = assigned_value_end(text, value_start, value_end);
-    Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
+    Some((
+        value_start,
+        assigned_end.unwrap_or(value_start + value.len()),
+    ))
 }
 
 /// Six characters or more, four distinct, not masked, with a digit or a symbol.
@@ -649,7 +794,9 @@ fn password_shaped(value: &[u8]) -> bool {
         return false;
     }
     let has_digit = value.iter().any(u8::is_ascii_digit);
-    let has_symbol = value.iter().any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
+    let has_symbol = value
+        .iter()
+        .any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
     has_digit || has_symbol
 }
 
@@ -706,7 +853,10 @@ fn typed_password_value(
         return None;
     }
     let assigned_end = assigned_value_end(text, value_start, read_end);
-    Some((value_start, assigned_end.unwrap_or(value_start + value.len())))
+    Some((
+        value_start,
+        assigned_end.unwrap_or(value_start + value.len()),
+    ))
 }
 
 // ---- personal data ----
@@ -810,7 +960,11 @@ fn phone_groups(value: &[u8]) -> Option<(Vec<&[u8]>, Vec<u8>)> {
 
 /// North American 555-0100..0199 and the UK Ofcom drama ranges.
 fn fictional_phone(digits: &[u8]) -> bool {
-    let national = if digits.len() == 11 && digits[0] == b'1' { &digits[1..] } else { digits };
+    let national = if digits.len() == 11 && digits[0] == b'1' {
+        &digits[1..]
+    } else {
+        digits
+    };
     if national.len() == 10 && &national[3..6] == b"555" && &national[6..8] == b"01" {
         return true;
     }
@@ -821,9 +975,11 @@ fn fictional_phone(digits: &[u8]) -> bool {
     } else {
         b""
     };
-    ["7700900", "2079460", "1134960", "1214960", "1314960", "1614960"]
-        .iter()
-        .any(|prefix| uk.starts_with(prefix.as_bytes()))
+    [
+        "7700900", "2079460", "1134960", "1214960", "1314960", "1614960",
+    ]
+    .iter()
+    .any(|prefix| uk.starts_with(prefix.as_bytes()))
 }
 
 /// Whether a number ending at `end` runs on: a word character, or a separator and a digit.
@@ -874,8 +1030,8 @@ fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
 /// American Numbering Plan: 10 national digits whose area code and exchange start with 2-9.
 fn international(groups: &[&[u8]], separators: &[u8]) -> bool {
     let digits: Vec<u8> = groups.concat();
-    let decimal = separators.contains(&b'.')
-        && (groups.len() < 3 || groups[1..].iter().any(|g| g.len() < 2));
+    let decimal =
+        separators.contains(&b'.') && (groups.len() < 3 || groups[1..].iter().any(|g| g.len() < 2));
     if !(8..=15).contains(&digits.len()) || digits[0] == b'0' || groups.len() > 7 || decimal {
         return false;
     }
@@ -890,7 +1046,11 @@ fn international(groups: &[&[u8]], separators: &[u8]) -> bool {
 }
 
 fn north_american(groups: &[&[u8]]) -> bool {
-    let groups = if groups.len() == 4 && groups[0] == b"1" { &groups[1..] } else { groups };
+    let groups = if groups.len() == 4 && groups[0] == b"1" {
+        &groups[1..]
+    } else {
+        groups
+    };
     let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
     let leading = |group: &[u8]| (b'2'..=b'9').contains(&group[0]);
     lengths == [3, 3, 4] && leading(groups[0]) && leading(groups[1])
@@ -943,7 +1103,9 @@ fn luhn(digits: &[u8]) -> bool {
 }
 
 fn leading_number(digits: &[u8], count: usize) -> u32 {
-    digits[..count].iter().fold(0, |acc, &b| acc * 10 + u32::from(b - b'0'))
+    digits[..count]
+        .iter()
+        .fold(0, |acc, &b| acc * 10 + u32::from(b - b'0'))
 }
 
 /// Whether the issuer prefix allows this length (Visa, Mastercard, Amex, Discover, JCB, Diners,
@@ -1026,7 +1188,11 @@ fn card_in(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if word_at(text, end) || (byte_at(text, end) == Some(b'.') && digit_at(text, end + 1)) {
         return None;
     }
-    let digits: Vec<u8> = text[start..end].iter().copied().filter(u8::is_ascii_digit).collect();
+    let digits: Vec<u8> = text[start..end]
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_digit)
+        .collect();
     if !card_brand_length(&digits) || !luhn(&digits) || is_published_example(&digits) {
         return None;
     }
@@ -1051,7 +1217,10 @@ fn check_iban(text: &[u8], start: usize, end: usize) -> Option<Span> {
         return None;
     }
     let value = &text[start..end];
-    let length = IBAN_LENGTHS.iter().find(|(code, _)| code[..] == value[..2])?.1;
+    let length = IBAN_LENGTHS
+        .iter()
+        .find(|(code, _)| code[..] == value[..2])?
+        .1;
     let grouped = value.get(4) == Some(&b' ');
     let mut count = 0;
     let mut cut = 0;
@@ -1074,7 +1243,11 @@ fn check_iban(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if count < length || text.get(start + cut).is_some_and(u8::is_ascii_alphanumeric) {
         return None;
     }
-    let compact: Vec<u8> = value[..cut].iter().copied().filter(|&b| b != b' ').collect();
+    let compact: Vec<u8> = value[..cut]
+        .iter()
+        .copied()
+        .filter(|&b| b != b' ')
+        .collect();
     if is_published_example(&compact) || !iban_checksum(&compact) {
         return None;
     }
@@ -1238,7 +1411,12 @@ pub fn scan(text: &str) -> Result<Vec<Finding>, PrivacyError> {
     for (start, end, order) in found {
         if start >= covered {
             let (kind, category, _) = PATTERNS[order];
-            findings.push(Finding { kind, category, start, end });
+            findings.push(Finding {
+                kind,
+                category,
+                start,
+                end,
+            });
             covered = end;
         }
     }
@@ -1266,7 +1444,10 @@ mod tests {
     #[test]
     fn finds_keys_and_skips_documentation_examples() {
         let found = kinds("a AKIAQYLPMN5HHHFPZAM2 b AKIAIOSFODNN7EXAMPLE");
-        assert_eq!(found, vec![("aws_access_key_id", "AKIAQYLPMN5HHHFPZAM2".to_owned())]);
+        assert_eq!(
+            found,
+            vec![("aws_access_key_id", "AKIAQYLPMN5HHHFPZAM2".to_owned())]
+        );
     }
 
     #[test]
@@ -1295,7 +1476,10 @@ mod tests {
         let found = kinds("Call (212) 867-5309 9am or 212-867-5310 2pm");
         assert_eq!(
             found,
-            vec![("phone", "(212) 867-5309".to_owned()), ("phone", "212-867-5310".to_owned())]
+            vec![
+                ("phone", "(212) 867-5309".to_owned()),
+                ("phone", "212-867-5310".to_owned())
+            ]
         );
         let cards = kinds("cards 4539341672110681 5425341672110685 ok");
         assert_eq!(cards.len(), 2);
@@ -1313,9 +1497,15 @@ mod tests {
             ]
         );
         let within = format!("Xk9mP2vL({})", "ü".repeat(200));
-        assert_eq!(kinds(&format!("password: '{within}'")), vec![("password", within)]);
+        assert_eq!(
+            kinds(&format!("password: '{within}'")),
+            vec![("password", within)]
+        );
         let past_the_bound = format!("password: 'Xk9mP2vL({})'", "ü".repeat(300));
-        assert_eq!(kinds(&past_the_bound), vec![("password", "Xk9mP2vL".to_owned())]);
+        assert_eq!(
+            kinds(&past_the_bound),
+            vec![("password", "Xk9mP2vL".to_owned())]
+        );
     }
 
     #[test]
@@ -1336,9 +1526,15 @@ mod tests {
         let found = kinds("password: \"Pässwörd123\", api_key='Zk3jÜ9vq8LmN2pQ'");
         assert_eq!(
             found,
-            vec![("password", "Pässwörd123".to_owned()), ("api_key", "Zk3jÜ9vq8LmN2pQ".to_owned())]
+            vec![
+                ("password", "Pässwörd123".to_owned()),
+                ("api_key", "Zk3jÜ9vq8LmN2pQ".to_owned())
+            ]
         );
-        assert_eq!(kinds("password=Pässwörd123 ok"), vec![("password", "Pässwörd123".to_owned())]);
+        assert_eq!(
+            kinds("password=Pässwörd123 ok"),
+            vec![("password", "Pässwörd123".to_owned())]
+        );
         // No digit, or letters of another script: prose and messages, not passwords.
         assert!(kinds("password: Groß-/Kleinschreibung, \"password\": \"Ungültig!\"").is_empty());
         assert!(kinds("\"password\": \"密码须包含a-z、A-Z、0-9\"").is_empty());
@@ -1347,7 +1543,10 @@ mod tests {
     #[test]
     fn a_connection_string_password_holds_a_raw_slash_unless_the_url_has_a_port() {
         let text = "postgres://admin:Xk9/mP2vL8@db.internal:5432/app";
-        assert_eq!(kinds(text), vec![("connection_string", "Xk9/mP2vL8".to_owned())]);
+        assert_eq!(
+            kinds(text),
+            vec![("connection_string", "Xk9/mP2vL8".to_owned())]
+        );
         assert!(kinds("https://registry.npmjs.org:443/@types/node").is_empty());
         assert!(kinds("ssh://github.com:org/repo.git@v1.2").is_empty());
         let next = kinds("https://cdn.io:443/a,postgres://u:Xk9pw2Lm@db");
@@ -1356,7 +1555,10 @@ mod tests {
 
     #[test]
     fn a_short_number_in_front_is_skipped_once() {
-        assert_eq!(kinds("Ticket 7 415-867-5309"), vec![("phone", "415-867-5309".to_owned())]);
+        assert_eq!(
+            kinds("Ticket 7 415-867-5309"),
+            vec![("phone", "415-867-5309".to_owned())]
+        );
         let card = kinds("2024-05-01 4565102275210493");
         assert_eq!(card, vec![("card_number", "4565102275210493".to_owned())]);
         assert!(kinds("DE00 3704 0044 0532 0130 00").is_empty());

@@ -27,7 +27,8 @@ fn embed_dim(dim: i64) -> PyResult<usize> {
 #[pyo3(signature = (texts, *, dim))]
 fn embed(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<Vec<f64>>> {
     let dim = embed_dim(dim)?;
-    py.detach(|| crate::embed::embed(&texts, dim)).map_err(embed_error)
+    py.detach(|| crate::embed::embed(&texts, dim))
+        .map_err(embed_error)
 }
 
 /// Per dimension, the correctly rounded sum of the texts' embeddings (as `math.fsum` over each
@@ -36,7 +37,8 @@ fn embed(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<Vec<f64>>
 #[pyo3(signature = (texts, *, dim))]
 fn embedding_sums(py: Python<'_>, texts: Vec<String>, dim: i64) -> PyResult<Vec<f64>> {
     let dim = embed_dim(dim)?;
-    py.detach(|| crate::embed::embedding_sums(&texts, dim)).map_err(embed_error)
+    py.detach(|| crate::embed::embedding_sums(&texts, dim))
+        .map_err(embed_error)
 }
 
 /// Each text's embedding minus `centre`, as int8 codes row after row (`bytes`), each row scaled
@@ -54,7 +56,10 @@ fn embed_int8<'py>(
         .detach(|| crate::embed::embed_int8(&texts, dim, &centre))
         .map_err(embed_error)?;
     // Collected in place: i8 and u8 have one layout, so no second buffer is allocated.
-    let raw: Vec<u8> = codes.into_iter().map(|code| code.to_ne_bytes()[0]).collect();
+    let raw: Vec<u8> = codes
+        .into_iter()
+        .map(|code| code.to_ne_bytes()[0])
+        .collect();
     Ok(pyo3::types::PyBytes::new(py, &raw))
 }
 
@@ -103,7 +108,9 @@ impl PyExemplarIndex {
             flatten_rows(vectors.extract::<Vec<Vec<f64>>>()?, dim)?
         };
         let inner = py.detach(|| crate::embed::ExemplarIndex::new(values, dim));
-        Ok(Self { inner: inner.map_err(embed_error)? })
+        Ok(Self {
+            inner: inner.map_err(embed_error)?,
+        })
     }
 
     /// An index over int8 codes (`bytes`, row after row), used as they are.
@@ -112,7 +119,9 @@ impl PyExemplarIndex {
         let dim = embed_dim(dim)?;
         let codes: Vec<i8> = codes.iter().map(|&b| i8::from_ne_bytes([b])).collect();
         let inner = py.detach(|| crate::embed::ExemplarIndex::from_codes(codes, dim));
-        Ok(Self { inner: inner.map_err(embed_error)? })
+        Ok(Self {
+            inner: inner.map_err(embed_error)?,
+        })
     }
 
     /// Number of values per vector.
@@ -138,7 +147,8 @@ impl PyExemplarIndex {
             )));
         }
         let k = usize::try_from(k).unwrap_or(usize::MAX);
-        py.detach(|| self.inner.top_k(&query, k)).map_err(embed_error)
+        py.detach(|| self.inner.top_k(&query, k))
+            .map_err(embed_error)
     }
 }
 
@@ -391,8 +401,9 @@ mod hardware {
             batch,
             weight_overhead_fraction,
         };
-        let estimate =
-            py.detach(|| infer::estimate(&model, &device, &workload)).map_err(value_error)?;
+        let estimate = py
+            .detach(|| infer::estimate(&model, &device, &workload))
+            .map_err(value_error)?;
         estimate_dict(py, &estimate)
     }
 
@@ -406,9 +417,9 @@ mod hardware {
         match (entry.get(name), default) {
             (Some(&value), _) => Ok(value),
             (None, Some(value)) => Ok(value),
-            (None, None) => {
-                Err(PyValueError::new_err(format!("{list}[{index}] is missing {name}")))
-            }
+            (None, None) => Err(PyValueError::new_err(format!(
+                "{list}[{index}] is missing {name}"
+            ))),
         }
     }
 
@@ -478,8 +489,11 @@ mod hardware {
             .enumerate()
             .map(|(i, m)| model_shape(m, i))
             .collect::<PyResult<Vec<_>>>()?;
-        let profiles =
-            devices.iter().enumerate().map(|(i, d)| device(d, i)).collect::<PyResult<Vec<_>>>()?;
+        let profiles = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| device(d, i))
+            .collect::<PyResult<Vec<_>>>()?;
         let rows = py
             .detach(|| {
                 infer::sweep(
@@ -496,20 +510,39 @@ mod hardware {
             .map_err(value_error)?;
 
         let columns = PyDict::new(py);
-        columns.set_item("model_index", rows.iter().map(|r| r.model_index).collect::<Vec<_>>())?;
-        columns
-            .set_item("device_index", rows.iter().map(|r| r.device_index).collect::<Vec<_>>())?;
-        columns.set_item("bits_index", rows.iter().map(|r| r.bits_index).collect::<Vec<_>>())?;
-        columns
-            .set_item("context_index", rows.iter().map(|r| r.context_index).collect::<Vec<_>>())?;
+        columns.set_item(
+            "model_index",
+            rows.iter().map(|r| r.model_index).collect::<Vec<_>>(),
+        )?;
+        columns.set_item(
+            "device_index",
+            rows.iter().map(|r| r.device_index).collect::<Vec<_>>(),
+        )?;
+        columns.set_item(
+            "bits_index",
+            rows.iter().map(|r| r.bits_index).collect::<Vec<_>>(),
+        )?;
+        columns.set_item(
+            "context_index",
+            rows.iter().map(|r| r.context_index).collect::<Vec<_>>(),
+        )?;
         let column =
             |pick: fn(&Estimate) -> f64| rows.iter().map(|r| pick(&r.estimate)).collect::<Vec<_>>();
-        columns.set_item("fits", rows.iter().map(|r| r.estimate.fits).collect::<Vec<_>>())?;
+        columns.set_item(
+            "fits",
+            rows.iter().map(|r| r.estimate.fits).collect::<Vec<_>>(),
+        )?;
         columns.set_item("memory_needed_gb", column(|e| e.memory_needed_gb))?;
         columns.set_item("margin_gb", column(|e| e.margin_gb))?;
         columns.set_item("decode_tokens_per_s", column(|e| e.decode_tokens_per_s))?;
-        columns.set_item("decode_tokens_per_s_low", column(|e| e.decode_tokens_per_s_low))?;
-        columns.set_item("decode_tokens_per_s_high", column(|e| e.decode_tokens_per_s_high))?;
+        columns.set_item(
+            "decode_tokens_per_s_low",
+            column(|e| e.decode_tokens_per_s_low),
+        )?;
+        columns.set_item(
+            "decode_tokens_per_s_high",
+            column(|e| e.decode_tokens_per_s_high),
+        )?;
         columns.set_item("prefill_tokens_per_s", column(|e| e.prefill_tokens_per_s))?;
         columns.set_item("time_to_first_token_s", column(|e| e.time_to_first_token_s))?;
         columns.set_item("joules_per_token", column(|e| e.joules_per_token))?;
@@ -550,21 +583,29 @@ mod hardware {
             perf_iso_power: to_perf_iso_power,
             power_iso_perf: to_power_iso_perf,
         };
-        let s =
-            py.detach(|| ppa::scale(&from, &to, mode, sram_area_fraction)).map_err(value_error)?;
+        let s = py
+            .detach(|| ppa::scale(&from, &to, mode, sram_area_fraction))
+            .map_err(value_error)?;
         let dict = PyDict::new(py);
         dict.set_item("power_ratio", s.power_ratio)?;
         dict.set_item("performance_ratio", s.performance_ratio)?;
         dict.set_item("area_ratio", s.area_ratio)?;
         dict.set_item("sram_capacity_ratio", s.sram_capacity_ratio)?;
-        dict.set_item("sram_capacity_ratio_iso_area", s.sram_capacity_ratio_iso_area)?;
+        dict.set_item(
+            "sram_capacity_ratio_iso_area",
+            s.sram_capacity_ratio_iso_area,
+        )?;
         dict.set_item("perf_per_watt_ratio", s.perf_per_watt_ratio)?;
         dict.set_item("energy_per_operation_ratio", s.energy_per_operation_ratio)?;
         Ok(dict)
     }
 
-    const NODE_KEYS: [&str; 4] =
-        ["logic_density", "sram_density", "perf_iso_power", "power_iso_perf"];
+    const NODE_KEYS: [&str; 4] = [
+        "logic_density",
+        "sram_density",
+        "perf_iso_power",
+        "power_iso_perf",
+    ];
 
     /// A node from four named figures (`prefix` + key); `None` when none of them is given.
     fn node(
@@ -574,7 +615,10 @@ mod hardware {
         prefix: &str,
     ) -> PyResult<Option<Node>> {
         let names = NODE_KEYS.map(|key| format!("{prefix}{key}"));
-        let given = names.iter().filter(|name| entry.contains_key(name.as_str())).count();
+        let given = names
+            .iter()
+            .filter(|name| entry.contains_key(name.as_str()))
+            .count();
         if given == 0 {
             return Ok(None);
         }
@@ -601,7 +645,13 @@ mod hardware {
         let bits = field(entry, "formats", index, "bits_per_weight", None)?;
         Ok(Format {
             bits_per_weight: bits,
-            dense_bits_per_weight: field(entry, "formats", index, "dense_bits_per_weight", Some(bits))?,
+            dense_bits_per_weight: field(
+                entry,
+                "formats",
+                index,
+                "dense_bits_per_weight",
+                Some(bits),
+            )?,
             int8_kernels: field(entry, "formats", index, "int8_kernels", Some(0.0))? != 0.0,
         })
     }
@@ -632,10 +682,16 @@ mod hardware {
             .enumerate()
             .map(|(i, m)| model_shape(m, i))
             .collect::<PyResult<Vec<_>>>()?;
-        let candidates =
-            devices.iter().enumerate().map(|(i, d)| candidate(d, i)).collect::<PyResult<Vec<_>>>()?;
-        let formats =
-            formats.iter().enumerate().map(|(i, f)| weight_format(f, i)).collect::<PyResult<Vec<_>>>()?;
+        let candidates = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| candidate(d, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        let formats = formats
+            .iter()
+            .enumerate()
+            .map(|(i, f)| weight_format(f, i))
+            .collect::<PyResult<Vec<_>>>()?;
         let targets = nodes
             .iter()
             .enumerate()
@@ -667,12 +723,22 @@ mod hardware {
         result.set_item("fitting", front.fitting)?;
         result.set_item("skipped", front.skipped)?;
         let points = &front.points;
-        result.set_item("model_index", points.iter().map(|p| p.model_index).collect::<Vec<_>>())?;
-        result
-            .set_item("device_index", points.iter().map(|p| p.device_index).collect::<Vec<_>>())?;
-        result.set_item("node_index", points.iter().map(|p| p.node_index).collect::<Vec<_>>())?;
-        result
-            .set_item("format_index", points.iter().map(|p| p.format_index).collect::<Vec<_>>())?;
+        result.set_item(
+            "model_index",
+            points.iter().map(|p| p.model_index).collect::<Vec<_>>(),
+        )?;
+        result.set_item(
+            "device_index",
+            points.iter().map(|p| p.device_index).collect::<Vec<_>>(),
+        )?;
+        result.set_item(
+            "node_index",
+            points.iter().map(|p| p.node_index).collect::<Vec<_>>(),
+        )?;
+        result.set_item(
+            "format_index",
+            points.iter().map(|p| p.format_index).collect::<Vec<_>>(),
+        )?;
         result.set_item(
             "context_index",
             points.iter().map(|p| p.context_index).collect::<Vec<_>>(),
@@ -722,9 +788,8 @@ mod tokens {
         name: &str,
         work: impl FnOnce(&'static Encoding) -> T + Send,
     ) -> PyResult<T> {
-        let outcome = py.detach(|| {
-            catch_unwind(AssertUnwindSafe(|| tokens::encoding(name).map(work)))
-        });
+        let outcome =
+            py.detach(|| catch_unwind(AssertUnwindSafe(|| tokens::encoding(name).map(work))));
         match outcome {
             Ok(result) => result.map_err(|error| PyValueError::new_err(error.to_string())),
             Err(_) => Err(PyRuntimeError::new_err(format!(
@@ -759,7 +824,9 @@ mod tokens {
         allow_special: bool,
     ) -> PyResult<Vec<Rank>> {
         let text = utf8(text, "text")?;
-        with_encoding(py, encoding, |encoding| encoding.encode(text, allow_special))
+        with_encoding(py, encoding, |encoding| {
+            encoding.encode(text, allow_special)
+        })
     }
 
     /// Number of tokens of `text` in `encoding`.
@@ -785,7 +852,9 @@ mod tokens {
         allow_special: bool,
     ) -> PyResult<Vec<usize>> {
         if texts.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err("texts must be a sequence of str, not a str"));
+            return Err(PyTypeError::new_err(
+                "texts must be a sequence of str, not a str",
+            ));
         }
         let mut strings = Vec::new();
         for (index, item) in texts.try_iter()?.enumerate() {
@@ -805,7 +874,9 @@ mod tokens {
             .enumerate()
             .map(|(index, string)| utf8(string, &format!("texts[{index}]")))
             .collect::<PyResult<Vec<&str>>>()?;
-        with_encoding(py, encoding, |encoding| encoding.count_many(&views, allow_special))
+        with_encoding(py, encoding, |encoding| {
+            encoding.count_many(&views, allow_special)
+        })
     }
 
     /// The bytes of the token `ids` in `encoding`, concatenated.
@@ -839,7 +910,10 @@ mod tokens {
 
     /// Adds the functions and `ENCODINGS` to the module.
     pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
-        module.add("ENCODINGS", pyo3::types::PyTuple::new(module.py(), tokens::ENCODINGS)?)?;
+        module.add(
+            "ENCODINGS",
+            pyo3::types::PyTuple::new(module.py(), tokens::ENCODINGS)?,
+        )?;
         module.add_function(wrap_pyfunction!(encode, module)?)?;
         module.add_function(wrap_pyfunction!(count, module)?)?;
         module.add_function(wrap_pyfunction!(count_many, module)?)?;
@@ -881,9 +955,10 @@ mod privacy {
         })?;
         let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| privacy::scan(text))));
         match outcome {
-            Ok(Ok(findings)) => {
-                Ok(findings.into_iter().map(|f| (f.kind, f.category, f.start, f.end)).collect())
-            }
+            Ok(Ok(findings)) => Ok(findings
+                .into_iter()
+                .map(|f| (f.kind, f.category, f.start, f.end))
+                .collect()),
             Ok(Err(error)) => Err(PyRuntimeError::new_err(error.to_string())),
             Err(_) => Err(PyRuntimeError::new_err(
                 "internal error while scanning for private data; please report it",
@@ -893,7 +968,10 @@ mod privacy {
 
     /// Adds `scan_privacy` and `PRIVACY_PATTERNS` to the module.
     pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
-        module.add("PRIVACY_PATTERNS", PyTuple::new(module.py(), privacy::PATTERNS)?)?;
+        module.add(
+            "PRIVACY_PATTERNS",
+            PyTuple::new(module.py(), privacy::PATTERNS)?,
+        )?;
         module.add_function(wrap_pyfunction!(scan_privacy, module)?)?;
         Ok(())
     }

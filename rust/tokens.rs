@@ -86,7 +86,10 @@ impl fmt::Display for TokensError {
                 ENCODINGS.join(", ")
             ),
             Self::UnknownToken { encoding, token } => {
-                write!(formatter, "token id {token} is not defined in encoding {encoding}")
+                write!(
+                    formatter,
+                    "token id {token} is not defined in encoding {encoding}"
+                )
             }
         }
     }
@@ -118,10 +121,16 @@ impl ShortKey {
         debug_assert!((1..=SHORT_MAX).contains(&length));
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let half = |at: usize| {
-            u64::from(u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")))
+            u64::from(u32::from_le_bytes(
+                bytes[at..at + 4].try_into().expect("4 bytes"),
+            ))
         };
         let (low, high) = if length >= 8 {
-            let high = if length == 8 { 0 } else { word(length - 8) >> (8 * (16 - length)) };
+            let high = if length == 8 {
+                0
+            } else {
+                word(length - 8) >> (8 * (16 - length))
+            };
             (word(0), high)
         } else if length >= 4 {
             (half(0) | (half(length - 4) << (8 * (length - 4))), 0)
@@ -132,7 +141,10 @@ impl ShortKey {
                 | (u64::from(bytes[length - 1]) << (8 * (length - 1)));
             (low, 0)
         };
-        Self { low, high: high | ((length as u64) << 56) }
+        Self {
+            low,
+            high: high | ((length as u64) << 56),
+        }
     }
 
     /// The key of `text[start..start + length]` (1 to [`SHORT_MAX`] bytes), equal to
@@ -145,11 +157,18 @@ impl ShortKey {
         };
         let word = |at: usize| u64::from_le_bytes(window[at..at + 8].try_into().expect("8 bytes"));
         let (low_mask, high_mask) = KEY_MASKS[length];
-        Self { low: word(0) & low_mask, high: (word(8) & high_mask) | ((length as u64) << 56) }
+        Self {
+            low: word(0) & low_mask,
+            high: (word(8) & high_mask) | ((length as u64) << 56),
+        }
     }
 
     fn hash(self) -> u64 {
-        let mixed = self.low ^ self.high.rotate_left(29).wrapping_mul(0xA076_1D64_78BD_642F);
+        let mixed = self.low
+            ^ self
+                .high
+                .rotate_left(29)
+                .wrapping_mul(0xA076_1D64_78BD_642F);
         mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
@@ -262,7 +281,10 @@ impl PackedTokens {
         (count <= PACKED_RANKS).then(|| {
             let mask = (1u64 << PACKED_RANK_BITS) - 1;
             let rank = |index: u32| ((self.0 >> (4 + PACKED_RANK_BITS * index)) & mask) as Rank;
-            InlineRanks { ranks: [rank(0), rank(1), rank(2)], count }
+            InlineRanks {
+                ranks: [rank(0), rank(1), rank(2)],
+                count,
+            }
         })
     }
 }
@@ -473,24 +495,39 @@ struct SpecialTokens {
 impl SpecialTokens {
     fn new(mut by_id: Vec<(String, Rank)>) -> Self {
         by_id.sort_by_key(|&(_, id)| id);
-        let by_text = by_id.iter().map(|(text, id)| (text.as_bytes().into(), *id)).collect();
+        let by_text = by_id
+            .iter()
+            .map(|(text, id)| (text.as_bytes().into(), *id))
+            .collect();
         let mut lengths: Vec<usize> = by_id.iter().map(|(text, _)| text.len()).collect();
         lengths.sort_unstable_by(|a, b| b.cmp(a));
         lengths.dedup();
         let mut first_bytes: Vec<u8> = by_id.iter().map(|(text, _)| text.as_bytes()[0]).collect();
         first_bytes.sort_unstable();
         first_bytes.dedup();
-        Self { by_id, by_text, lengths, first_bytes }
+        Self {
+            by_id,
+            by_text,
+            lengths,
+            first_bytes,
+        }
     }
 
     /// OpenAI's special tokens, given as (text, id).
     fn listed(tokens: &[(&str, Rank)]) -> Self {
-        Self::new(tokens.iter().map(|&(text, id)| (text.to_owned(), id)).collect())
+        Self::new(
+            tokens
+                .iter()
+                .map(|&(text, id)| (text.to_owned(), id))
+                .collect(),
+        )
     }
 
     /// Tekken's 1,000 control tokens.
     fn tekken() -> Self {
-        let named = TEKKEN_NAMED_CONTROL_TOKENS.iter().map(|&text| text.to_owned());
+        let named = TEKKEN_NAMED_CONTROL_TOKENS
+            .iter()
+            .map(|&text| text.to_owned());
         let fillers = (TEKKEN_NAMED_CONTROL_TOKENS.len()..TEKKEN_CONTROL_TOKENS)
             .map(|id| format!("<SPECIAL_{id}>"));
         Self::new(named.chain(fillers).zip(0..).collect())
@@ -499,12 +536,20 @@ impl SpecialTokens {
     /// The special tokens in `text`, in order, each the longest at its offset; see
     /// [`SpecialMatches`].
     fn matches<'a>(&'a self, text: &'a str) -> SpecialMatches<'a> {
-        SpecialMatches { tokens: self, text, from: 0, next: vec![None; self.first_bytes.len()] }
+        SpecialMatches {
+            tokens: self,
+            text,
+            from: 0,
+            next: vec![None; self.first_bytes.len()],
+        }
     }
 
     /// The text of the special token `id`.
     fn text(&self, id: Rank) -> Option<&str> {
-        let found = self.by_id.binary_search_by_key(&id, |&(_, special)| special).ok()?;
+        let found = self
+            .by_id
+            .binary_search_by_key(&id, |&(_, special)| special)
+            .ok()?;
         Some(self.by_id[found].0.as_str())
     }
 
@@ -633,7 +678,10 @@ impl Encoding {
 
         let tokens = || {
             token_offsets.windows(2).enumerate().map(|(rank, bounds)| {
-                (&token_bytes[bounds[0] as usize..bounds[1] as usize], rank as Rank)
+                (
+                    &token_bytes[bounds[0] as usize..bounds[1] as usize],
+                    rank as Rank,
+                )
             })
         };
         let short: Vec<(ShortKey, Rank)> = tokens()
@@ -645,7 +693,9 @@ impl Encoding {
         for (token, rank) in tokens().filter(|(token, _)| token.len() <= 2) {
             two_byte_ranks[two_byte_index(token)] = rank;
         }
-        let long_ranks = tokens().filter(|(token, _)| token.len() > SHORT_MAX).collect();
+        let long_ranks = tokens()
+            .filter(|(token, _)| token.len() > SHORT_MAX)
+            .collect();
 
         Self {
             name,
@@ -688,7 +738,9 @@ impl Encoding {
                         self.encode_piece(&ordinary.as_bytes()[start..end], cache, &mut tokens);
                     }
                     if self.id_offset != 0 {
-                        tokens[first..].iter_mut().for_each(|rank| *rank += self.id_offset);
+                        tokens[first..]
+                            .iter_mut()
+                            .for_each(|rank| *rank += self.id_offset);
                     }
                 }
                 Segment::Special(rank) => tokens.push(rank),
@@ -719,7 +771,10 @@ impl Encoding {
         let total_bytes: usize = texts.iter().map(|text| text.len()).sum();
         let threads = std::thread::available_parallelism().map_or(1, |count| count.get());
         if threads < 2 || texts.len() < 2 || total_bytes < PARALLEL_MIN_BYTES {
-            return texts.iter().map(|text| self.count(text, allow_special)).collect();
+            return texts
+                .iter()
+                .map(|text| self.count(text, allow_special))
+                .collect();
         }
 
         let batches = balanced_batches(texts, threads);
@@ -729,7 +784,10 @@ impl Encoding {
             let owned: Vec<String> = batch.iter().map(|&text| text.to_owned()).collect();
             let results = results.clone();
             sent[index] = Workers::run(index - 1, move || {
-                let counts = owned.iter().map(|text| self.count(text, allow_special)).collect();
+                let counts = owned
+                    .iter()
+                    .map(|text| self.count(text, allow_special))
+                    .collect();
                 // The receiver outlives every job it waits for; a send can only fail after a
                 // panic on the calling thread, when nobody needs the counts.
                 let _ = results.send((index, counts));
@@ -738,7 +796,12 @@ impl Encoding {
         drop(results);
 
         let mut counts: Vec<Option<Vec<usize>>> = vec![None; batches.len()];
-        counts[0] = Some(batches[0].iter().map(|text| self.count(text, allow_special)).collect());
+        counts[0] = Some(
+            batches[0]
+                .iter()
+                .map(|text| self.count(text, allow_special))
+                .collect(),
+        );
         for _ in sent.iter().filter(|&&sent| sent) {
             match replies.recv() {
                 Ok((index, batch_counts)) => counts[index] = Some(batch_counts),
@@ -750,7 +813,10 @@ impl Encoding {
             .zip(&batches)
             .flat_map(|(batch_counts, batch)| {
                 batch_counts.unwrap_or_else(|| {
-                    batch.iter().map(|text| self.count(text, allow_special)).collect()
+                    batch
+                        .iter()
+                        .map(|text| self.count(text, allow_special))
+                        .collect()
                 })
             })
             .collect()
@@ -768,7 +834,10 @@ impl Encoding {
 
     /// The bytes of the token id `token`.
     fn token(&self, token: i64) -> Result<&[u8], TokensError> {
-        let unknown = || TokensError::UnknownToken { encoding: self.name, token };
+        let unknown = || TokensError::UnknownToken {
+            encoding: self.name,
+            token,
+        };
         let rank = token
             .checked_sub(i64::from(self.id_offset))
             .and_then(|rank| usize::try_from(rank).ok())
@@ -883,7 +952,9 @@ impl Encoding {
         }
         match cache.short_get(key) {
             Some(packed) => packed.count(),
-            None => cache.short_insert(key, self.merge_short_packed(piece)).count(),
+            None => cache
+                .short_insert(key, self.merge_short_packed(piece))
+                .count(),
         }
     }
 
@@ -941,7 +1012,11 @@ impl Encoding {
         // pair_ranks[i]: rank of parts i and i + 1 merged.
         let mut pair_ranks = [Rank::MAX; LARGE_PIECE];
         let mut parts = length;
-        for (index, pair) in pair_ranks.iter_mut().enumerate().take(parts.saturating_sub(1)) {
+        for (index, pair) in pair_ranks
+            .iter_mut()
+            .enumerate()
+            .take(parts.saturating_sub(1))
+        {
             *pair = pair_rank(&starts, index);
         }
 
@@ -959,7 +1034,11 @@ impl Encoding {
             starts.copy_within(at + 2..=parts, at + 1);
             pair_ranks.copy_within(at + 2..parts.max(at + 2), at + 1);
             parts -= 1;
-            pair_ranks[at] = if at + 1 < parts { pair_rank(&starts, at) } else { Rank::MAX };
+            pair_ranks[at] = if at + 1 < parts {
+                pair_rank(&starts, at)
+            } else {
+                Rank::MAX
+            };
             if at > 0 {
                 pair_ranks[at - 1] = pair_rank(&starts, at - 1);
             }
@@ -972,13 +1051,15 @@ impl Encoding {
     fn merge_by_heap(&self, piece: &[u8]) -> Vec<usize> {
         let length = piece.len();
         let mut next: Vec<u32> = (1..=length as u32).collect();
-        let mut previous: Vec<u32> =
-            (0..length as u32).map(|start| start.wrapping_sub(1)).collect();
+        let mut previous: Vec<u32> = (0..length as u32)
+            .map(|start| start.wrapping_sub(1))
+            .collect();
         let mut pair_ranks = vec![Rank::MAX; length];
         let mut heap = BinaryHeap::with_capacity(length);
 
         let rank_of = |start: u32, end: u32| {
-            self.rank(&piece[start as usize..end as usize]).unwrap_or(Rank::MAX)
+            self.rank(&piece[start as usize..end as usize])
+                .unwrap_or(Rank::MAX)
         };
         for start in 0..length.saturating_sub(1) as u32 {
             let rank = rank_of(start, start + 2);
@@ -1001,7 +1082,11 @@ impl Encoding {
                 previous[after as usize] = start;
             }
 
-            let merged = if after < end { rank_of(start, next[after as usize]) } else { Rank::MAX };
+            let merged = if after < end {
+                rank_of(start, next[after as usize])
+            } else {
+                Rank::MAX
+            };
             pair_ranks[start as usize] = merged;
             if merged != Rank::MAX {
                 heap.push(Reverse((merged, start)));
@@ -1108,8 +1193,18 @@ impl Encoding {
         let interior = &tokens[first..last];
         // A period must repeat at least twice inside the interior to be trusted.
         (1..=interior.len() / 2)
-            .find(|&period| interior.iter().zip(&interior[period..]).all(|(a, b)| a == b))
-            .map(|period| interior[..period].iter().map(|&rank| self.token_length(rank)).sum())
+            .find(|&period| {
+                interior
+                    .iter()
+                    .zip(&interior[period..])
+                    .all(|(a, b)| a == b)
+            })
+            .map(|period| {
+                interior[..period]
+                    .iter()
+                    .map(|&rank| self.token_length(rank))
+                    .sum()
+            })
     }
 
     /// The index and byte offset of the first token that starts at or after byte `from`.
@@ -1169,7 +1264,10 @@ impl Backtracker {
     fn new(encoding: &Encoding) -> Self {
         let token_count = encoding.token_offsets.len() - 1;
         let token = |rank: usize| {
-            let (start, end) = (encoding.token_offsets[rank], encoding.token_offsets[rank + 1]);
+            let (start, end) = (
+                encoding.token_offsets[rank],
+                encoding.token_offsets[rank + 1],
+            );
             &encoding.token_bytes[start as usize..end as usize]
         };
 
@@ -1195,7 +1293,10 @@ impl Backtracker {
             }
             node_ranks[node as usize] = rank as Rank;
         }
-        assert!(node_ranks.len() < 1 << 24, "the trie keys hold 24-bit node numbers");
+        assert!(
+            node_ranks.len() < 1 << 24,
+            "the trie keys hold 24-bit node numbers"
+        );
         let mut backtracker = Self {
             splits: Vec::with_capacity(token_count),
             pairs: FxHashMap::default(),
@@ -1208,7 +1309,9 @@ impl Backtracker {
         backtracker.pairs.reserve(token_count);
         for rank in 0..token_count as Rank {
             let bytes = token(rank as usize);
-            let split = backtracker.split(encoding, rank, bytes).unwrap_or((rank, rank));
+            let split = backtracker
+                .split(encoding, rank, bytes)
+                .unwrap_or((rank, rank));
             backtracker.splits.push(split);
             if split.0 != rank {
                 backtracker.pairs.insert(split, rank);
@@ -1461,9 +1564,14 @@ impl Workers {
     /// Queues `job` on worker `index` (modulo the pool size); `false` if it could not be queued,
     /// so the caller does the work itself.
     fn run(index: usize, job: impl FnOnce() + Send + 'static) -> bool {
-        let mut pool = WORKERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pool = WORKERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let process = std::process::id();
-        if pool.as_ref().map_or(true, |workers| workers.process != process) {
+        if pool
+            .as_ref()
+            .map_or(true, |workers| workers.process != process)
+        {
             *pool = Some(Self::start(process));
         }
         let queues = &pool.as_ref().expect("started above").queues;
@@ -1560,12 +1668,18 @@ mod tests {
         let tekken = encoding("tekken_240718").unwrap();
         let text = "[INST] hi [/INST]</s>";
         let allowed = tekken.encode(text, true);
-        assert_eq!((allowed[0], &allowed[allowed.len() - 2..]), (3, &[4, 2][..]));
+        assert_eq!(
+            (allowed[0], &allowed[allowed.len() - 2..]),
+            (3, &[4, 2][..])
+        );
         assert!(tekken.encode(text, false).iter().all(|&id| id >= 1_000));
         assert_eq!(tekken.encode("<SPECIAL_999>", true), vec![999]);
         assert_eq!(tekken.encode("x<SPECIAL_20><unk>", true)[1..], [20, 0]);
         // Not a control token: no such filler, and brackets that only look alike.
-        assert!(tekken.encode("<SPECIAL_1000>[INST ]", true).iter().all(|&id| id >= 1_000));
+        assert!(tekken
+            .encode("<SPECIAL_1000>[INST ]", true)
+            .iter()
+            .all(|&id| id >= 1_000));
         assert_eq!(tekken.count(text, true), allowed.len());
         // Many candidates that fail, far from the next `[`: the scan stays linear.
         let candidates = format!("{}[INST]", "<".repeat(200_000));
@@ -1578,7 +1692,10 @@ mod tests {
 
         let ids: Vec<i64> = allowed.iter().map(|&id| i64::from(id)).collect();
         assert_eq!(tekken.decode(&ids).unwrap(), text.as_bytes());
-        assert_eq!(tekken.decode(&[5, 999]).unwrap(), b"[AVAILABLE_TOOLS]<SPECIAL_999>");
+        assert_eq!(
+            tekken.decode(&[5, 999]).unwrap(),
+            b"[AVAILABLE_TOOLS]<SPECIAL_999>"
+        );
         for unknown in [-1, 131_072, i64::MAX] {
             assert!(tekken.decode(&[unknown]).is_err(), "{unknown}");
         }
@@ -1598,10 +1715,18 @@ mod tests {
         let o200k = encoding("o200k_base").unwrap();
         let cl100k = encoding("cl100k_base").unwrap();
         let samples = [
-            "aaaaaaaaaaaaaaa", "ab-ab-ab-ab-ab", "\u{e9}t\u{e9}\u{e9}t", "---------------",
-            "\u{5982}\u{4f55}\u{5728}\u{4e2d}\u{4f7f}", " internationa", "xyzzyqwv", "zz", "q",
+            "aaaaaaaaaaaaaaa",
+            "ab-ab-ab-ab-ab",
+            "\u{e9}t\u{e9}\u{e9}t",
+            "---------------",
+            "\u{5982}\u{4f55}\u{5728}\u{4e2d}\u{4f7f}",
+            " internationa",
+            "xyzzyqwv",
+            "zz",
+            "q",
             "\u{5982}\u{4f55}\u{5728}\u{4e2d}\u{4f7f}\u{7528}\u{65e2}\u{6709}\u{7684}\u{8ab2}",
-            " antidisestablishmentarianismically-supercalifragilistic", "----------------=====",
+            " antidisestablishmentarianismically-supercalifragilistic",
+            "----------------=====",
         ];
         for encoding in [o200k, cl100k] {
             for sample in samples {
@@ -1619,7 +1744,10 @@ mod tests {
         let strings: Vec<Vec<u8>> = (1..=SHORT_MAX)
             .flat_map(|length| {
                 (0..=255u8).flat_map(move |fill| {
-                    [vec![fill; length], (0..length).map(|at| fill ^ (at as u8)).collect()]
+                    [
+                        vec![fill; length],
+                        (0..length).map(|at| fill ^ (at as u8)).collect(),
+                    ]
                 })
             })
             .collect();
@@ -1675,7 +1803,9 @@ mod tests {
                         _ => piece.push(random.below(256) as u8),
                     }
                 }
-                let found = backtracker.encode(encoding, &piece).expect("backtracking finishes");
+                let found = backtracker
+                    .encode(encoding, &piece)
+                    .expect("backtracking finishes");
                 assert_eq!(found, encoding.heap_encode(&piece), "round {round}");
             }
         }
@@ -1685,9 +1815,27 @@ mod tests {
     /// lengths around its threshold and with short heads and tails.
     #[test]
     fn periodic_runs_equal_the_heap_merge() {
-        let units =
-            ["a", " ", "\t", "\u{a0}", "-", "_", "=", "\n", "0", "\u{4e00}", "\u{1f642}", "é"];
-        let edges = [("", ""), ("x", ""), ("", "b"), (" ", "!"), ("Hello", "world")];
+        let units = [
+            "a",
+            " ",
+            "\t",
+            "\u{a0}",
+            "-",
+            "_",
+            "=",
+            "\n",
+            "0",
+            "\u{4e00}",
+            "\u{1f642}",
+            "é",
+        ];
+        let edges = [
+            ("", ""),
+            ("x", ""),
+            ("", "b"),
+            (" ", "!"),
+            ("Hello", "world"),
+        ];
         for encoding in all_encodings() {
             for unit in units {
                 for (index, (head, tail)) in edges.iter().enumerate() {
@@ -1713,7 +1861,11 @@ mod tests {
     fn decode_round_trips_and_rejects_unknown_ids() {
         let cl100k = encoding("cl100k_base").unwrap();
         let text = "Grüße, 世界! <|endoftext|>";
-        let ids: Vec<i64> = cl100k.encode(text, true).into_iter().map(i64::from).collect();
+        let ids: Vec<i64> = cl100k
+            .encode(text, true)
+            .into_iter()
+            .map(i64::from)
+            .collect();
         assert_eq!(cl100k.decode(&ids).unwrap(), text.as_bytes());
         for unused in [100_256, 100_261, 100_275, 100_277, -1] {
             assert!(cl100k.decode(&[unused]).is_err(), "{unused}");
@@ -1740,8 +1892,10 @@ mod tests {
             cache.set(key(index)) as *const CountSet as usize
         };
         let first = home(&mut cache, 0);
-        let same_set: Vec<usize> =
-            (1..).filter(|&index| home(&mut cache, index) == first).take(2).collect();
+        let same_set: Vec<usize> = (1..)
+            .filter(|&index| home(&mut cache, index) == first)
+            .take(2)
+            .collect();
         let [second, third] = [same_set[0], same_set[1]];
 
         cache.insert(key(0), 3);
