@@ -541,6 +541,22 @@ def test_a_cost_is_exact_and_shown_as_the_ledger_shows_its_record(
 
 
 @pytest.mark.parametrize(
+    "priced",
+    [[(250_000, 2.5), (1, 0.1)], [(1_000, 0.0375), (3, 1.32), (7, 0.3)], [(99_999_999, 1e-7)],
+     [(100_000_000, 1.5e20), (1, 1e-7)], [(0, 15.0)], [(123_456_789, 1 / 3), (256, 0.075)]],
+)
+def test_routing_prices_a_call_as_the_decimal_sum_rounds_to_a_float(
+    priced: list[tuple[int, float]],
+) -> None:
+    # Routing prices every candidate with integer arithmetic; it must be the float of the
+    # exact sum that `shoal cost` shows, to the last bit.
+    from shoal.cost import exact_cost_float, exact_sum, exact_usd
+
+    exact = exact_sum(exact_usd(tokens, rate) for tokens, rate in priced)
+    assert exact_cost_float(priced) == float(exact)
+
+
+@pytest.mark.parametrize(
     ("amount", "shown"),
     [(0.4225, "$0.422"), (0.4235, "$0.424"), (0.003375, "$0.00338"), (0.002125, "$0.00212"),
      (2.5e-9, "$0.0000000025"), (1234.565, "$1,234.56"), (1234.575, "$1,234.58"),

@@ -10,6 +10,7 @@ rounded half to even (see :func:`format_usd`), the rule the ledger rounds nano-d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -275,6 +276,37 @@ def exact_amount(usd: float | Decimal) -> Decimal:
     back as the same float, which are those of an amount computed exactly (up to 15
     significant digits, as every amount below a billion dollars to the nano-dollar is)."""
     return usd if isinstance(usd, Decimal) else Decimal(repr(usd))
+
+
+def exact_cost_float(priced: Iterable[tuple[int, float]]) -> float:
+    """``float(exact_sum(exact_usd(tokens, rate) for tokens, rate in priced))``, without
+    Decimal arithmetic: routing prices every candidate of every decision, where the Decimal
+    route took a fifth of a decision's time. The sum is kept as a whole number of
+    ``10**-places`` dollars and divided once; Python divides integers correctly rounded, so
+    the float is the one the exact sum rounds to."""
+    places = 0
+    total = 0
+    for tokens, usd_per_mtok in priced:
+        units, rate_places = _rate_units(usd_per_mtok)
+        if rate_places > places:
+            total *= 10 ** (rate_places - places)
+            places = rate_places
+        total += tokens * units * 10 ** (places - rate_places)
+    return total / 10**places
+
+
+@functools.lru_cache(maxsize=4096)
+def _rate_units(usd_per_mtok: float) -> tuple[int, int]:
+    """A rate per million tokens as ``(units, places)``: one token costs ``units`` times
+    ``10**-places`` dollars, the rate read as the decimal it is written as (see
+    :func:`exact_usd`)."""
+    _, digits, exponent = exact_amount(usd_per_mtok).as_tuple()
+    assert isinstance(exponent, int)  # a finite rate: the catalog refuses others
+    units = int("".join(map(str, digits)) or "0")
+    places = 6 - exponent  # per token: a millionth of the rate
+    if places < 0:
+        return units * 10**-places, 0
+    return units, places
 
 
 def exact_sum(amounts: Iterable[Decimal]) -> Decimal:

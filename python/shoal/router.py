@@ -48,7 +48,7 @@ from typing import Any, Generic, TypeVar
 
 from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
-from shoal.cost import check_each_model_once, exact_sum, exact_usd, format_usd
+from shoal.cost import check_each_model_once, exact_cost_float, format_usd
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
@@ -589,8 +589,8 @@ _NOT_KNOWN_LOCAL = "not in the catalog, so not known to run locally"
 
 def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
     # Exact, as shoal cost prices a call: the text shows the same figure for the same tokens.
-    return float(exact_sum((exact_usd(input_tokens, entry.input_per_mtok),
-                            exact_usd(output_tokens, entry.output_per_mtok))))
+    return exact_cost_float(((input_tokens, entry.input_per_mtok),
+                             (output_tokens, entry.output_per_mtok)))
 
 
 # ---- estimating ----
