@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from shoal._backend import BACKEND
 from shoal.catalog import load_catalog
 from shoal.feedback import FeedbackError, outcomes_as_rows, record_outcome
 from shoal.router import (
@@ -303,7 +302,6 @@ def test_calibration_belongs_to_the_shipped_router() -> None:
     assert [y for _, y in knots] == sorted(y for _, y in knots)  # isotonic
 
 
-@pytest.mark.skipif(BACKEND != "rust", reason="4,500 predictions; slow on the pure path")
 def test_calibrated_confidence_is_reliable_on_the_unseen_test_set() -> None:
     import math
 

@@ -299,7 +299,6 @@ def llmrouter() -> dict[str, object]:
     }
 
 
-@needs_rust
 def test_router_beats_the_best_single_model_at_a_fraction_of_its_cost(llmrouter: dict) -> None:
     router = load_router()  # the shipped router: fitted on train.json only
 
