@@ -57,6 +57,9 @@ ZERO_WIDTH_JOINER = "\u200d"
 ZERO_WIDTH_JOINER_UTF8 = ZERO_WIDTH_JOINER.encode("utf-8")
 EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)  # the five skin tones
 TAG_CHARACTERS = range(0xE0020, 0xE0080)  # spell a subdivision flag after U+1F3F4
+# Thai SARA AM and Lao AM: letters by category (Lo) that Unicode's grapheme rules treat as
+# spacing marks, the only two outside the categories M; ทำ ("do") is one character.
+SPACING_MARK_LETTERS = frozenset("\u0e33\u0eb3")
 # The UTF-8 of U+1F1E6-U+1F1FF, the regional indicators a flag is a pair of: these three bytes,
 # then 0xA6-0xBF.
 REGIONAL_INDICATOR_LEAD = b"\xf0\x9f\x87"
@@ -68,7 +71,8 @@ def cut_allowed(data: bytes, offset: int) -> bool:
     The start and the end always may. Elsewhere a cut is refused inside a code point and
     between two code points that belong to one user-visible character in the common cases of
     Unicode's grapheme cluster rules (UAX #29): before a combining mark (any of Unicode's
-    categories Mn, Mc and Me, which take in the variation selectors), an emoji skin-tone
+    categories Mn, Mc and Me, which take in the variation selectors, and the Thai and Lao
+    vowel AM, the two spacing marks categorised as letters), an emoji skin-tone
     modifier, a zero width joiner or a tag character; after a zero width joiner; between CR and
     LF; and between the two regional indicators of a flag (counted in pairs from the first of a
     run). Marks are known as Python's ``unicodedata`` knows them. Not covered: Hangul syllables
@@ -106,6 +110,7 @@ def _joins_the_character_before(character: str) -> bool:
         character == ZERO_WIDTH_JOINER
         or code in EMOJI_MODIFIERS
         or code in TAG_CHARACTERS
+        or character in SPACING_MARK_LETTERS
         or unicodedata.category(character).startswith("M")
     )
 
