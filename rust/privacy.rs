@@ -301,6 +301,11 @@ const URL_PASSWORD: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=:#/?[]{}-";
 /// How far `scheme://user:password` reaches back from an address found inside it.
 const MAX_USERINFO: usize = 3 + 128 + 1 + 256;
+/// Digest algorithms of a container image pinned as `name:tag@sha256:hex`, which reads like
+/// `user:password@host:port`.
+const DIGEST_ALGORITHMS: [&str; 3] = ["sha256", "sha384", "sha512"];
+/// The most digits a port has (65535).
+const MAX_PORT_DIGITS: usize = 5;
 
 /// IBAN length by country (ISO 13616 registry).
 const IBAN_LENGTHS: [(&[u8; 2], usize); 77] = [
@@ -719,15 +724,18 @@ fn check_jwt(text: &[u8], start: usize, end: usize) -> Option<Span> {
     (!is_published_example(&text[start..end])).then_some((start, end))
 }
 
+/// Checks a connection string from the spans of its match, user, password and host.
 fn check_connection_string(
     text: &[u8],
     (start, end): Span,
-    user: Span,
-    password_span: Span,
+    (user, password_span, host): (Span, Span, Span),
 ) -> Option<Span> {
     let left = &text[start.saturating_sub(MAX_SCHEME)..start];
     let scheme = &left[rstrip(left, SCHEME).len()..];
     if scheme.len() < 2 || !scheme[0].is_ascii_alphabetic() || word_at(text, end) {
+        return None;
+    }
+    if !host_ends_the_authority(text, host) {
         return None;
     }
     let (user, password) = (
@@ -738,6 +746,27 @@ fn check_connection_string(
         return None;
     }
     Some(password_span)
+}
+
+/// Whether the host is followed by what may follow a host in a URL: anything but `:`, or `:` and
+/// a port (up to five digits, then no letter, digit or `_`). An image pinned by digest
+/// (`alpine:3.19@sha256:0f04…`) puts the digest's `algorithm:hex` where the host and port would
+/// be.
+fn host_ends_the_authority(text: &[u8], (host_start, host_end): Span) -> bool {
+    if text.get(host_end) != Some(&b':') {
+        return true;
+    }
+    let host = &text[host_start..host_end];
+    if DIGEST_ALGORITHMS
+        .iter()
+        .any(|algorithm| host.eq_ignore_ascii_case(algorithm.as_bytes()))
+    {
+        return false;
+    }
+    let port_start = host_end + 1;
+    let window = &text[port_start..text.len().min(port_start + MAX_PORT_DIGITS)];
+    let digits = window.iter().take_while(|b| b.is_ascii_digit()).count();
+    !word_at(text, port_start + digits)
 }
 
 /// Whether `user:password@` also reads as `host:port` and a path or query that holds an `@`
@@ -1266,9 +1295,12 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
             let whole = captures.get(0).map_or((0, 0), |m| (m.start(), m.end()));
             let group = |index: usize| captures.get(index).map(|m| (m.start(), m.end()));
             let span = match kind {
-                "connection_string" => group(1).zip(group(2)).and_then(|(user, password)| {
-                    check_connection_string(text, whole, user, password)
-                }),
+                "connection_string" => match (group(1), group(2), group(3)) {
+                    (Some(user), Some(password), Some(host)) => {
+                        check_connection_string(text, whole, (user, password, host))
+                    }
+                    _ => None,
+                },
                 "azure_key" => group(1).and_then(|(s, e)| check_azure(text, s, e)),
                 "password" => group(1).and_then(|(s, e)| check_password(text, s, e)),
                 "api_key" => group(1).and_then(|(s, e)| check_api_key(text, s, e)),
@@ -1551,6 +1583,24 @@ mod tests {
         assert!(kinds("ssh://github.com:org/repo.git@v1.2").is_empty());
         let next = kinds("https://cdn.io:443/a,postgres://u:Xk9pw2Lm@db");
         assert_eq!(next, vec![("connection_string", "Xk9pw2Lm".to_owned())]);
+    }
+
+    #[test]
+    fn an_image_digest_is_no_host_and_port() {
+        assert!(kinds("docker://alpine:3.19@sha256:abcdef").is_empty());
+        assert!(kinds("uses: docker://nginx:1.25.3-alpine@sha256:0f04e4f646a3").is_empty());
+        assert!(kinds("docker://busybox:1.36@SHA512:1234").is_empty());
+        assert!(kinds("postgres://u:Xk9pass2@db:543210/app").is_empty());
+        for (text, password) in [
+            ("postgres://u:Xk9pass2@db:5432/app", "Xk9pass2"),
+            ("redis://:Secr3tPw@localhost:6379", "Secr3tPw"),
+            ("mysql://root:Xk9pass2@db: connection refused", "Xk9pass2"),
+        ] {
+            assert_eq!(
+                kinds(text),
+                vec![("connection_string", password.to_owned())]
+            );
+        }
     }
 
     #[test]

@@ -60,6 +60,10 @@ def test_redact_hides_a_whole_connection_string_password_holding_a_slash(capsys)
     assert out == "postgres://admin:[connection_string]@db.internal:5432/app\n"
 
 
+def test_an_image_pinned_by_digest_is_no_connection_string(capsys):
+    assert _run(capsys, "docker://alpine:3.19@sha256:abcdef") == (0, "nothing found\n", "")
+
+
 def test_redact_hides_a_whole_password_holding_letters_with_diacritics(capsys):
     code, out, _ = _run(capsys, "--redact", 'password: "Pässwörd123", api_key=Zk3jÜ9vq8LmN2pQ ok')
 
@@ -152,8 +156,8 @@ def test_evaluate_prints_the_measured_scores(capsys):
 
     assert code == 0
     assert set(scores) == {"secret", "personal"}
-    assert scores["secret"]["labelled"] == 86 and scores["personal"]["labelled"] == 103
-    assert evaluation["rows"] == 251 and evaluation["false_positives"] == []
+    assert scores["secret"]["labelled"] == 89 and scores["personal"]["labelled"] == 103
+    assert evaluation["rows"] == 260 and evaluation["false_positives"] == []
     assert all(miss.startswith("hard-") for miss in evaluation["misses"])
     assert scores["personal"]["same_kind"] <= scores["personal"]["found"]
 

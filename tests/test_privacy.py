@@ -276,6 +276,42 @@ def test_urls_that_read_as_host_port_and_path_are_no_connection_strings(text: st
     assert scan_text(text) == ()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker://alpine:3.19@sha256:abcdef",
+        "uses: docker://nginx:1.25.3-alpine@sha256:0f04e4f646a3b14bc1c8b6a05c2b8d6f",
+        "skopeo copy docker://node:20-alpine@sha256:abc dir:/tmp/node",
+        "apptainer pull docker://busybox:1.36@SHA512:1234",
+        "--build-context base=docker-image://python:3.12-slim@sha384:9f86d081",
+        # More than five digits is no port.
+        "postgres://u:Xk9pass2@db:543210/app",
+    ],
+)
+def test_an_image_digest_is_no_host_and_port(text: str) -> None:
+    assert scan_text(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "password"),
+    [
+        ("postgres://u:Xk9pass2@db:5432/app", "Xk9pass2"),
+        ("mysql://root:s3cr%2Ft@db:3306/x", "s3cr%2Ft"),
+        ("mongodb+srv://u:Pw0rd9x@cluster0.example.net/db", "Pw0rd9x"),
+        ("redis://:Secr3tPw@localhost:6379", "Secr3tPw"),
+        ("redis://:Secr3tPw@[::1]:6379/0", "Secr3tPw"),
+        ("mysql://root:Xk9pass2@db: connection refused", "Xk9pass2"),
+        ("postgres://u:Xk9pass2@db:5432, image alpine:3.19@sha256:abcdef", "Xk9pass2"),
+    ],
+)
+def test_a_host_followed_by_a_port_or_nothing_keeps_its_password(
+    text: str, password: str
+) -> None:
+    assert [(f.kind, text[f.start : f.end]) for f in scan_text(text)] == [
+        ("connection_string", password)
+    ]
+
+
 def test_an_address_after_a_port_or_a_password_is_still_one() -> None:
     text = "http://host:8080/share?to=ana.lopez@gmail.com, https://u:Xk9pw2Lm@host.io/?cc=bo@web.de"
 
@@ -457,7 +493,7 @@ def test_scan_time_grows_in_step_with_pathological_text() -> None:
     size = 10_000_000 if BACKEND == "rust" else 300_000
     shapes = [
         "a", "1 ", "a@", "eyJ", "://a:", "AB12", "-----BEGIN PRIVATE KEY-----", "pwd:ü",
-        "://a:1/x@b,",
+        "://a:1/x@b,", "://a:1@b:1", "://a:1@sha256:",
     ]
     for shape in shapes:
         text = (shape * (size // len(shape) + 1))[:size]

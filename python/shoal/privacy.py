@@ -7,8 +7,10 @@ findings). It finds:
   and SAS signatures, GitHub, GitLab, Slack, Stripe, OpenAI, Anthropic and Hugging Face tokens,
   private-key PEM blocks, JWTs, ``Authorization`` headers and bearer tokens, passwords in
   connection strings (``postgres://user:pass@host``, a raw ``/`` or ``?`` in the password where
-  the URL cannot read as ``host:port`` and a path) and ``password=``/``api_key=`` assignments
-  (a value holding letters with diacritics, ``Pässwörd123``, when it also holds a digit);
+  the URL cannot read as ``host:port`` and a path; not an image pinned by digest,
+  ``docker://alpine:3.19@sha256:…``, whose host would be followed by no port) and
+  ``password=``/``api_key=`` assignments (a value holding letters with diacritics,
+  ``Pässwörd123``, when it also holds a digit);
 * personal data: e-mail addresses, telephone numbers (E.164, North American and ``0``-prefixed
   national formats), card numbers that pass the Luhn check with a valid issuer prefix and
   length, IBANs that pass the mod-97 check with their country's length, and US Social Security

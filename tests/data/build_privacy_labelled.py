@@ -656,6 +656,31 @@ def letters_with_diacritics_and_raw_url_characters() -> None:
     row("hard", "DB_PASSWORD={k}", k=s("password", "Schöne_Grüße!"))
 
 
+def image_digests() -> None:
+    """Container images pinned by digest (``name:tag@sha256:hex``) in the syntax of several
+    tools read like ``user:password@host``; the digest's ``algorithm:hex`` after the ``@`` is no
+    host and port. Connection strings next to them, and ones whose host a port follows, are
+    still secrets."""
+    sha256 = "".join(RNG.choice("0123456789abcdef") for _ in range(64))
+    sha512 = "".join(RNG.choice("0123456789abcdef") for _ in range(128))
+    for text in (
+        "docker://alpine:3.19@sha256:abcdef",
+        f"steps:\n  - uses: docker://node:20-alpine@sha256:{sha256}\n",
+        f"skopeo copy docker://nginx:1.25.3-alpine@sha256:{sha256} dir:/tmp/nginx",
+        f"apptainer pull docker://ubuntu:22.04@sha256:{sha256}",
+        "docker buildx build --build-context"
+        f" base=docker-image://python:3.12-slim@sha256:{sha256} .",
+        f"skopeo inspect docker://busybox:1.36@sha512:{sha512}",
+    ):
+        ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                     "expected": []})
+    row("secret", "docker run -e DATABASE_URL=postgres://app:{k}@db:5432/app alpine:3.19@{d}",
+        k=s("connection_string", token(BASE62, 14)), d=f"sha256:{sha256}")
+    row("secret", "REDIS_URL=redis://:{k}@localhost:6379", k=s("connection_string", "Secr3tPw9q"))
+    row("secret", "mongodb+srv://svc:{k}@cluster0.ab1cd.mongodb.net/shop",
+        k=s("connection_string", token(BASE62, 16)))
+
+
 def main() -> None:
     secrets()
     personal()
@@ -671,6 +696,7 @@ def main() -> None:
     signed_integers_and_documentation_values()
     figures_and_escaped_quotes()
     letters_with_diacritics_and_raw_url_characters()
+    image_digests()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

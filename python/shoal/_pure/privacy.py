@@ -51,6 +51,11 @@ _URL_PASSWORD = frozenset(
 )
 # How far ``scheme://user:password`` reaches back from an address found inside it.
 _MAX_USERINFO = 3 + 128 + 1 + 256
+# Digest algorithms of a container image pinned as ``name:tag@sha256:hex``, which reads like
+# ``user:password@host:port``.
+_DIGEST_ALGORITHMS = frozenset(("sha256", "sha384", "sha512"))
+# The most digits a port has (65535).
+_MAX_PORT_DIGITS = 5
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -410,13 +415,29 @@ def _check_connection_string(text: str, match: re.Match[str]) -> Span | None:
     scheme = left[len(left.rstrip(_SCHEME)) :]
     if len(scheme) < 2 or (scheme[0] not in _LOWER and scheme[0] not in _UPPER):
         return None
-    if _is_word(text, match.end()):
+    if _is_word(text, match.end()) or not _host_ends_the_authority(text, *match.span(3)):
         return None
     start, end = match.span(2)
     password = text[start:end]
     if _masked_password(password) or _reads_as_host_and_port(match.group(1), password):
         return None
     return start, end
+
+
+def _host_ends_the_authority(text: str, host_start: int, host_end: int) -> bool:
+    """Whether the host is followed by what may follow a host in a URL: anything but ``:``, or
+    ``:`` and a port (up to five digits, then no letter, digit or ``_``). An image pinned by
+    digest (``alpine:3.19@sha256:0f04…``) puts the digest's ``algorithm:hex`` where the host
+    and port would be."""
+    if host_end >= len(text) or text[host_end] != ":":
+        return True
+    if text[host_start:host_end].translate(_ASCII_LOWER) in _DIGEST_ALGORITHMS:
+        return False
+    port_end = host_end + 1
+    limit = min(len(text), port_end + _MAX_PORT_DIGITS)
+    while port_end < limit and text[port_end] in _DIGITS:
+        port_end += 1
+    return not _is_word(text, port_end)
 
 
 def _reads_as_host_and_port(user: str, password: str) -> bool:
