@@ -172,3 +172,104 @@ def test_every_settings_file_reader_reads_past_a_byte_order_mark(tmp_path: Path)
                           env={**os.environ, "SHOAL_DEVICES": str(devices),
                                "SHOAL_ARCHITECTURES": str(architectures)})
     assert done.returncode == 0, done.stderr
+
+
+# A whole number past every float (the largest is about 1.8e308), as a file might hold it.
+HUGE = "9" * 400
+HUGE_SHOWN = "999999999999999999...9999999999999999999"
+MY_DEVICE = {"id": "my-box", "name": "My box", "device_class": "discrete_gpu", "memory_gb": 48,
+             "memory_type": "GDDR6", "bandwidth_gbs": 960, "fp16_tflops": 150, "int8_tops": 600,
+             "power_w": 300, "process": "N4", "node": "n5", "die_area_mm2": None,
+             "sram_mb": None, "source": "own measurements", "as_of": "2026-12-01"}
+
+
+def _with_huge(document: object) -> str:
+    return json.dumps(document).replace('"HUGE"', HUGE)
+
+
+def _my_model() -> dict[str, object]:
+    return {**hardware.get_architecture("llama-3.1-8b-instruct").__dict__, "id": "my-model"}
+
+
+@pytest.mark.parametrize(
+    ("name", "document", "command", "message"),
+    [
+        *(
+            (f"device {field}", {"devices": [{**MY_DEVICE, field: "HUGE"}]},
+             ["SHOAL_DEVICES=FILE", "hw", "fit", "llama-3.1-8b-instruct", "my-box"],
+             f"FILE: devices row 1 is malformed: field '{field}' must be {rule}, got "
+             f"{HUGE_SHOWN}")
+            for field, rule in [("power_w", "a positive number"),
+                                ("memory_gb", "a positive number"),
+                                ("bandwidth_gbs", "a positive number"),
+                                ("sram_mb", "a number >= 0 or null"),
+                                ("die_area_mm2", "a positive number or null")]
+        ),
+        ("architecture layers", "ARCHITECTURE",
+         ["SHOAL_ARCHITECTURES=FILE", "hw", "fit", "my-model", "rtx-4090"],
+         "FILE: architectures row 1 is malformed: field 'layers' must be a positive number, "
+         f"got {HUGE_SHOWN}"),
+        ("catalog price", [{"id": "gpt-4o", "input_per_mtok": "HUGE"}],
+         ["models", "--prices", "FILE"],
+         "--prices: input.json model #1 (id 'gpt-4o'): field 'input_per_mtok' must be a finite "
+         f"number, got {HUGE_SHOWN}"),
+        ("{model: prices} price",
+         {"gpt-4o": {"input_per_mtok": "HUGE", "output_per_mtok": 1}},
+         ["eval", "--data", "DATA", "--folds", "2", "--prices", "FILE"],
+         "price file FILE: 'gpt-4o' needs input_per_mtok and output_per_mtok (finite numbers "
+         ">= 0)"),
+        ("budget item priority", [{"id": "a", "text": "hello", "priority": "HUGE"}],
+         ["budget", "fit", "FILE", "--model", "gpt-4o", "--budget", "10"],
+         f"items file: FILE: item 'a': priority must be finite and at least 0, got {HUGE_SHOWN}"),
+        ("label score", "LABEL", ["fit", "FILE", "--out", "OUT"],
+         f"FILE:1: score must be in [0, 1], got {HUGE_SHOWN}"),
+        ("serve devices", {"devices": [{**MY_DEVICE, "power_w": "HUGE"}]},
+         ["serve", "--devices", "FILE"],
+         "--devices: FILE: devices row 1 is malformed: field 'power_w' must be a positive "
+         f"number, got {HUGE_SHOWN}"),
+    ],
+)
+def test_a_whole_number_past_every_float_is_refused_naming_file_row_and_field(
+    tmp_path: Path, name: str, document: object, command: list[str], message: str,
+) -> None:
+    # Such a number overflowed the first check that made a float of it, and the error named
+    # nothing: "int too large to convert to float".
+    path = tmp_path / "input.json"
+    if document == "ARCHITECTURE":
+        text = _with_huge({"architectures": [{**_my_model(), "layers": "HUGE"}]})
+    elif document == "LABEL":
+        path = tmp_path / "labels.jsonl"
+        text = _with_huge({"prompt": "hi", "model": "gpt-4o", "score": "HUGE"}) + "\n"
+    else:
+        text = _with_huge(document)
+    path.write_text(text, encoding="utf-8")
+    data = tmp_path / "labels.jsonl"
+    if "DATA" in command:
+        data.write_text("".join(json.dumps({"prompt": f"p{n}", "model": "gpt-4o", "score": 1})
+                                + "\n" for n in range(4)), encoding="utf-8")
+    arguments = [{"FILE": str(path), "DATA": str(data), "OUT": str(tmp_path / "out.json")}
+                 .get(word, word) for word in command]
+    environment = dict(os.environ)
+    if "=" in arguments[0]:
+        variable, _ = arguments.pop(0).split("=")
+        environment[variable] = str(path)
+
+    # User tables go into the process's own: each command runs in a process of its own.
+    done = subprocess.run([sys.executable, "-m", "shoal", *arguments], capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL, env=environment,
+                          check=False)
+
+    assert done.returncode == 2, name
+    assert done.stderr.splitlines()[-1].endswith(message.replace("FILE", str(path))), done.stderr
+    assert "9" * 41 not in done.stderr
+
+
+def test_the_shared_reader_keeps_a_whole_number_past_every_float_as_spelled() -> None:
+    read = parse_json(f'[{HUGE}, -{HUGE}, 12, {"1" * 308}]', "standard input")
+
+    assert [repr(number) for number in read[:2]] == [HUGE, "-" + HUGE]
+    assert read[0] == float("inf") and read[1] == float("-inf")
+    # Whole numbers a float can hold stay ints, exactly as written.
+    assert read[2:] == [12, int("1" * 308)] and isinstance(read[3], int)
+    # Past the 4,300 digits Python writes as an int: still read, and quoted as written.
+    assert repr(parse_json("9" * 5000, "standard input")) == "9" * 5000

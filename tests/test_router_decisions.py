@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -613,3 +614,24 @@ async def test_route_task_refusal_says_a_candidate_was_excluded() -> None:
 
     assert answer.is_error
     assert answer.content[0].text.endswith("expected_output_tokens. gpt-4o: excluded")
+
+
+def test_a_batch_s_money_totals_are_the_floats_of_the_exact_sums(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    assert main(["route", "--file", str(MT_BENCH), "--json"]) == 0
+    batch = json.loads(capsys.readouterr().out)
+
+    def exact_total(costs: list[float]) -> float:
+        return float(sum((Decimal(repr(cost)) for cost in costs), Decimal(0)))
+
+    chosen = [decision["alternatives"][0]["expected_cost_usd"] for decision in batch["decisions"]]
+    strongest = [candidate["expected_cost_usd"] for decision in batch["decisions"]
+                 for candidate in decision["alternatives"]
+                 if candidate["model"] == batch["summary"]["strongest_model"]]
+    assert len(strongest) == len(chosen) == 80
+    # Rounded to 6 significant digits, the routed total was 0.0127707 for 0.01277067.
+    assert batch["summary"]["routed_cost_usd"] == exact_total(chosen)
+    assert batch["summary"]["strongest_cost_usd"] == exact_total(strongest)

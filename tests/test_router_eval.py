@@ -209,6 +209,50 @@ def test_unreadable_price_files_are_named(tmp_path: Path, text: str, problem: st
         read_prices(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        # The first entry was used, without a word.
+        ('{"gpt-4.1-mini": {"input_per_mtok": 1, "output_per_mtok": 1}, '
+         '"openai/GPT-4.1-mini": {"input_per_mtok": 2, "output_per_mtok": 2}}',
+         "'openai/GPT-4.1-mini' names gpt-4.1-mini, as 'gpt-4.1-mini' does; give each model "
+         "one entry"),
+        # A JSON reader keeps the last.
+        ('{"gpt-4.1-mini": {"input_per_mtok": 1, "output_per_mtok": 1}, '
+         '"gpt-4.1-mini": {"input_per_mtok": 2, "output_per_mtok": 2}}',
+         "'gpt-4.1-mini' is given more than once; give each model one entry (only the last "
+         "would be read)"),
+        ('{"own-model": {"input_per_mtok": 1, "output_per_mtok": 1}, '
+         '"Own-Model": {"input_per_mtok": 2, "output_per_mtok": 2}}',
+         "'Own-Model' names own-model, as 'own-model' does; give each model one entry"),
+        ('{"gpt-4o": {"input_per_mtok": 1, "input_per_mtok": 3, "output_per_mtok": 1}}',
+         "gpt-4o gives 'input_per_mtok' more than once; give each once (only the last would "
+         "be read)"),
+    ],
+)
+def test_a_price_file_giving_a_model_twice_is_refused_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture, text: str, problem: str,
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(EvaluationError) as refused:
+        read_prices(path)
+    assert str(refused.value) == f"price file {path}: {problem}"
+
+    data = _write_spelt_rows(tmp_path / "labels.jsonl", ("gpt-4.1-mini",), range(8))
+    assert main(["eval", "--data", str(data), "--folds", "2", "--prices", str(path)]) == 2
+    assert capsys.readouterr().err.endswith(f"price file {path}: {problem}\n")
+
+
+def test_comment_keys_of_a_price_file_may_repeat(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text('{"_note": "a", "_note": "b", "gpt-4o": {"input_per_mtok": 1, '
+                    '"output_per_mtok": 2}}', encoding="utf-8")
+
+    assert read_prices(path) == {"gpt-4o": (1.0, 2.0)}
+
+
 def _write_rows(path: Path) -> None:
     rows = []
     for prompt, maths, poems in [

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any
 
-from shoal.router import RoutingDecision, route
+from shoal.cost import EXACT, exact_amount, exact_sum
+from shoal.router import CandidateEstimate, RoutingDecision, route
+
+# The batch's money totals: each is the float nearest the exact sum of the decisions' costs, as
+# every cost shoal reports is, and is written as it is rather than rounded.
+MONEY_FIELDS = ("routed_cost_usd", "strongest_cost_usd")
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,10 @@ class BatchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the decisions' own dictionaries and the summary."""
-        summary = {key: _rounded(value) for key, value in vars(self.summary).items()}
+        summary = {
+            field.name: _rounded(field.name, getattr(self.summary, field.name))
+            for field in fields(self.summary)
+        }
         return {"decisions": [d.to_dict() for d in self.decisions], "summary": summary}
 
 
@@ -61,17 +70,18 @@ def route_batch(prompts: Sequence[str], **options: Any) -> BatchResult:
 def summarise(decisions: Sequence[RoutingDecision]) -> BatchSummary:
     """The batch's cost and mean predicted quality, routed and on the strongest model."""
     chosen = [decision.alternatives[0] for decision in decisions]
-    routed_cost = sum(candidate.expected_cost_usd for candidate in chosen)
+    routed_cost = _exact_cost(chosen)
     routed_quality = _mean([candidate.predicted_quality or 0.0 for candidate in chosen])
 
     strongest, quality, cost = _strongest(decisions)
-    savings = 1 - routed_cost / cost if strongest is not None and cost > 0 else None
+    savings = (float(1 - EXACT.divide(routed_cost, cost))
+               if strongest is not None and cost > 0 else None)
     return BatchSummary(
         prompts=len(decisions),
-        routed_cost_usd=routed_cost,
+        routed_cost_usd=float(routed_cost),
         routed_quality=routed_quality,
         strongest_model=strongest,
-        strongest_cost_usd=cost,
+        strongest_cost_usd=float(cost),
         strongest_quality=quality,
         savings_fraction=savings,
         kept_local=sum(kept_local(decision) for decision in decisions),
@@ -83,31 +93,39 @@ def kept_local(decision: RoutingDecision) -> bool:
     return decision.privacy is not None and decision.privacy.action == "kept_local"
 
 
-def _strongest(decisions: Sequence[RoutingDecision]) -> tuple[str | None, float, float]:
+def _exact_cost(candidates: Sequence[CandidateEstimate]) -> Decimal:
+    """The candidates' expected costs summed exactly: each cost is the float nearest its exact
+    amount, whose digits it keeps (see :func:`shoal.cost.exact_amount`), where adding the
+    floats would drift in the last digits."""
+    return exact_sum(exact_amount(candidate.expected_cost_usd) for candidate in candidates)
+
+
+def _strongest(decisions: Sequence[RoutingDecision]) -> tuple[str | None, float, Decimal]:
     """The model with the best mean predicted quality among those eligible for every prompt,
-    with that mean and its total cost; ties go to the first id in sorted order."""
-    totals: dict[str, tuple[float, float, int]] = {}
+    with that mean and its exact total cost; ties go to the first id in sorted order."""
+    qualities: dict[str, float] = {}
+    priced: dict[str, list[CandidateEstimate]] = {}
     for decision in decisions:
         for candidate in decision.alternatives:
             if candidate.eligible and candidate.predicted_quality is not None:
-                quality, cost, seen = totals.get(candidate.model, (0.0, 0.0, 0))
-                totals[candidate.model] = (
-                    quality + candidate.predicted_quality,
-                    cost + candidate.expected_cost_usd,
-                    seen + 1,
-                )
+                qualities[candidate.model] = (qualities.get(candidate.model, 0.0)
+                                              + candidate.predicted_quality)
+                priced.setdefault(candidate.model, []).append(candidate)
 
-    everywhere = {model: t for model, t in totals.items() if t[2] == len(decisions)}
+    everywhere = [model for model, seen in priced.items() if len(seen) == len(decisions)]
     if not everywhere:
-        return None, 0.0, 0.0
-    best = max(sorted(everywhere), key=lambda model: everywhere[model][0])
-    quality, cost, _ = everywhere[best]
-    return best, quality / len(decisions), cost
+        return None, 0.0, Decimal(0)
+    best = max(sorted(everywhere), key=lambda model: qualities[model])
+    return best, qualities[best] / len(decisions), _exact_cost(priced[best])
 
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _rounded(value: Any) -> Any:
-    return float(f"{value:.6g}") if isinstance(value, float) else value
+def _rounded(name: str, value: Any) -> Any:
+    """A summary figure for JSON: a money total as it is, another float to 6 significant
+    digits (stable bytes, as a decision's figures are)."""
+    if name in MONEY_FIELDS or not isinstance(value, float):
+        return value
+    return float(f"{value:.6g}")

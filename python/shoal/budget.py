@@ -290,7 +290,7 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
                         f"{item.priority!r:.40}")
     if not math.isfinite(item.priority) or item.priority < 0:
         raise ValueError(f"item {item.id!r}: priority must be finite and at least 0, got "
-                         f"{item.priority}")
+                         f"{excerpt(item.priority)}")
     if not isinstance(item.required, bool):
         raise TypeError(f"item {item.id!r}: required must be true or false, got "
                         f"{item.required!r:.40}")

@@ -36,8 +36,10 @@ import functools
 import itertools
 import json
 import logging
+import math
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -510,6 +512,56 @@ def read_text_file(
     return _decoded(data, shown)
 
 
+class SpelledNumber(float):
+    """A number of a JSON file that a float cannot hold (1e400 reads as infinity, 1e-400 as 0,
+    and a whole number of more than 308 digits overflows the first sum it meets), kept with its
+    spelling so that the error refusing it quotes the file; an excerpt of it keeps the two ends
+    of a long one."""
+
+    spelling: str
+
+    def __new__(cls, spelling: str) -> SpelledNumber:
+        number = super().__new__(cls, spelling)
+        number.spelling = spelling
+        return number
+
+    def __repr__(self) -> str:
+        return self.spelling
+
+
+def number_as_given(text: str) -> float:
+    """A JSON number with a fraction or exponent, as ``json`` reads it, unless a float cannot
+    hold it: then a `SpelledNumber`."""
+    number = float(text)
+    mantissa = text.lower().split("e")[0]
+    if math.isinf(number) or (number == 0 and mantissa.strip("-+0.")):
+        return SpelledNumber(text)
+    return number
+
+
+# Digits of the largest float (about 1.8e308): a whole number with more is past every float.
+FLOAT_DIGITS = len(str(int(sys.float_info.max)))
+
+
+def whole_number_as_given(text: str) -> int | float:
+    """A JSON whole number as ``json`` reads it, unless a float cannot hold it: then an
+    infinite `SpelledNumber`. Every check for a finite number refuses that and quotes the
+    file's spelling, where the int would have raised OverflowError ("int too large to convert
+    to float") at the first check or sum, naming neither file nor field; and a number of
+    thousands of digits is never converted, which Python refuses past 4,300."""
+    digits = len(text) - text.startswith("-")
+    if digits < FLOAT_DIGITS:
+        return int(text)
+    if digits == FLOAT_DIGITS:
+        number = int(text)
+        try:
+            float(number)
+            return number
+        except OverflowError:
+            pass
+    return SpelledNumber(text)
+
+
 def read_json_file(
     path: str | os.PathLike[str],
     *,
@@ -538,7 +590,8 @@ def parse_json(
 ) -> Any:
     """The JSON document in ``text``, read from ``shown`` (a file, or standard input), each
     object made by ``object_pairs_hook`` and each number with a fraction or exponent by
-    ``parse_float`` when given (as `json.loads` takes them). A UTF-8 byte order mark before it,
+    ``parse_float`` when given (as `json.loads` takes them); a whole number past a float's
+    range is read as `whole_number_as_given` reads it. A UTF-8 byte order mark before it,
     which some Windows editors write, is read past (see :func:`without_byte_order_mark`).
 
     Raises:
@@ -547,7 +600,7 @@ def parse_json(
     try:
         return json.loads(
             without_byte_order_mark(text), object_pairs_hook=object_pairs_hook,
-            parse_float=parse_float,
+            parse_float=parse_float, parse_int=whole_number_as_given,
         )
     except json.JSONDecodeError as error:
         raise ValueError(

@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeGuard
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.excerpts import excerpt, grouped_number, unknown_field
-from shoal.files import read_json_file
+from shoal.files import number_as_given, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +390,7 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     # /dev or /sys, at most 16 MiB.
     try:
         document = read_json_file(path, object_pairs_hook=_KeysAsGiven.of,
-                                  parse_float=_number_as_given)
+                                  parse_float=number_as_given)
     except ValueError as error:
         raise ValueError(f"cannot read table file: {error}") from None
     if not isinstance(document, dict):
@@ -444,31 +444,6 @@ def _place(place: Sequence[str | int]) -> str:
         else:
             words.append(f"{'field' if isinstance(previous, int) else 'entry'} {excerpt(part)}")
     return " ".join(words)
-
-
-class _SpelledNumber(float):
-    """A number of a table file that a float cannot hold (1e400 reads as infinity, 1e-400 as
-    0), kept with its spelling so that the error refusing it quotes the file."""
-
-    spelling: str
-
-    def __new__(cls, spelling: str) -> _SpelledNumber:
-        number = super().__new__(cls, spelling)
-        number.spelling = spelling
-        return number
-
-    def __repr__(self) -> str:
-        return self.spelling
-
-
-def _number_as_given(text: str) -> float:
-    """A JSON number with a fraction or exponent, as ``json`` reads it, unless a float cannot
-    hold it: then a `_SpelledNumber`."""
-    number = float(text)
-    mantissa = text.lower().split("e")[0]
-    if math.isinf(number) or (number == 0 and mantissa.strip("-+0.")):
-        return _SpelledNumber(text)
-    return number
 
 
 def _require(

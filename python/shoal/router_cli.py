@@ -476,7 +476,7 @@ def _prices_by_catalog_id(
     prices: Mapping[str, tuple[float, float]], catalog: Catalog,
 ) -> dict[str, tuple[float, float]]:
     """``prices`` found under the catalog id of each model too, as the data's names are read
-    (a model's own id given in the file wins over an alias of it)."""
+    (:func:`shoal.router_eval.read_prices` refuses a file naming one model twice)."""
     names, _ = canonical_model_names(prices, catalog)
     found = dict(prices)
     for model, price in prices.items():

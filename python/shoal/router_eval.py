@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from shoal.catalog import Catalog, CatalogError, load_catalog
+from shoal.catalog import Catalog, CatalogError, configured_catalog, load_catalog
 from shoal.excerpts import excerpt, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
@@ -45,6 +45,7 @@ from shoal.files import (
     parse_json,
     read_json_file,
     read_text_file,
+    whole_number_as_given,
 )
 from shoal.router import RoutingError, estimate_qualities, labelled_position
 from shoal.router_model import (
@@ -355,7 +356,7 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
             continue
         where = f"{file}:{number}"
         try:
-            row = json.loads(line, object_pairs_hook=_object)
+            row = json.loads(line, object_pairs_hook=_object, parse_int=whole_number_as_given)
         except json.JSONDecodeError as error:
             raise EvaluationError(f"{where}: {json_line_error(line, error)}") from None
         except RecursionError:
@@ -401,6 +402,7 @@ class _RepeatedKey(dict[str, Any]):
     def __init__(self, pairs: list[tuple[str, Any]], key: str) -> None:
         super().__init__(pairs)
         self.key = key
+        self.pairs = pairs
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -511,7 +513,8 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
 
     * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}`` (LLMRouter's
       ``input_price`` and ``output_price`` are accepted too); keys starting with ``_`` are
-      comments;
+      comments, and a model given twice (by one key, or by two names of one catalog model such
+      as ``gpt-4.1-mini`` and ``openai/GPT-4.1-mini``) is refused;
     * a catalog file (a list of model rows, or ``{"models": [...]}``, see
       :func:`shoal.catalog.load_catalog`): each row's model at the prices the shipped catalog
       has after the file is applied, so a row may give only the prices of a known model.
@@ -529,6 +532,7 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
             f"output_per_mtok}}}} or a catalog file, got {type(document).__name__}"
         )
 
+    _refuse_models_named_twice(file, document)
     prices = {}
     for model, entry in document.items():
         if model.startswith("_"):
@@ -542,6 +546,31 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
                                   "output_per_mtok (finite numbers >= 0)")
         prices[model] = (float(input_price), float(output_price))
     return prices
+
+
+def _refuse_models_named_twice(file: Path, document: dict[str, Any]) -> None:
+    """Refuse a ``{model: prices}`` file that gives one model two entries, by one key twice (a
+    JSON reader keeps the last) or by two spellings the catalog reads as one model
+    (``gpt-4.1-mini`` and ``openai/GPT-4.1-mini``, of which one would be used without a word),
+    as a catalog-shaped file giving a model two rows is refused; and an entry that gives a
+    field twice."""
+    catalog = configured_catalog()
+    pairs = document.pairs if isinstance(document, _RepeatedKey) else list(document.items())
+    named_at: dict[str, str] = {}
+    keys: set[str] = set()
+    for key, _ in pairs:
+        if key.startswith("_"):
+            continue
+        if key in keys:
+            raise EvaluationError(f"price file {file}: {excerpt(key)} is given more than once; "
+                                  "give each model one entry (only the last would be read)")
+        keys.add(key)
+        model = catalog.model(key).id if key in catalog else key.strip().lower()
+        earlier = named_at.setdefault(model, key)
+        if earlier != key:
+            raise EvaluationError(f"price file {file}: {excerpt(key)} names {model}, as "
+                                  f"{excerpt(earlier)} does; give each model one entry")
+    _refuse_repeated_keys(dict(document), f"price file {file}")
 
 
 def _is_price(value: object) -> TypeGuard[float]:
@@ -566,7 +595,7 @@ def price_file_catalog(path: str | Path) -> Catalog | None:
 def _price_document(file: Path) -> Any:
     try:
         # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
-        return read_json_file(file)
+        return read_json_file(file, object_pairs_hook=_object)
     except ValueError as error:
         raise EvaluationError(f"cannot read price file: {error}") from None
 

@@ -426,7 +426,7 @@ def check_label_row(row: object, where: str) -> LabelRow:
     if isinstance(score, bool) or not isinstance(score, (int, float)):
         raise RouterFileError(f"{where}: score must be a number in [0, 1], got {excerpt(score)}")
     if not 0.0 <= score <= 1.0:
-        raise RouterFileError(f"{where}: score must be in [0, 1], got {score}")
+        raise RouterFileError(f"{where}: score must be in [0, 1], got {excerpt(score)}")
     cost = _optional_number(row, "cost_usd", where)
     input_tokens = _optional_count(row, "input_tokens", where)
     output_tokens = _optional_count(row, "output_tokens", where)
