@@ -482,7 +482,7 @@ pub fn estimate(
     // Energy: average power while decoding, spread over the tokens of the batch. The class
     // power fraction was fitted with every byte from DRAM, so bytes served by SRAM give back
     // the difference in access energy; no estimate goes under the energy of the bytes moved.
-    let average_power_w = device.power_w * eff.power_fraction;
+    let class_power_w = device.power_w * eff.power_fraction;
     let dram_joules = bytes.dram_gb * GIGA * 8.0 * device.dram_pj_per_bit / TERA / workload.batch;
     let sram_joules = bytes.sram_gb * GIGA * 8.0 * device.sram_pj_per_bit / TERA / workload.batch;
     let sram_saving =
@@ -490,7 +490,10 @@ pub fn estimate(
             / TERA
             / workload.batch;
     let floor = dram_joules + sram_joules;
-    let joules = |step: f64| (average_power_w * step / workload.batch - sram_saving).max(floor);
+    let joules = |step: f64| (class_power_w * step / workload.batch - sram_saving).max(floor);
+    // Where the bytes' own energy is the estimate, the device draws at least the power they
+    // take: the power shown times the seconds per token is then the energy shown.
+    let average_power_w = class_power_w.max(floor * workload.batch / step_s);
 
     Ok(Estimate {
         weights_gb,

@@ -238,6 +238,20 @@ def test_no_fit_draws_more_than_its_device(tmp_path: Path) -> None:
         assert fit.joules_per_token * fit.decode_batch_tokens_per_s <= device.power_w
 
 
+def test_the_power_shown_with_an_energy_is_the_power_that_energy_takes(tmp_path: Path) -> None:
+    # Memory that draws the box's whole 57.6 W makes the bytes' own energy the estimate, above
+    # what the class's power fraction gives; the power shown must be the one that energy takes.
+    box = {**MY_BOX, "power_w": 57.6}
+    hardware.load_devices(write(tmp_path / "d.json", {"devices": [box]}))
+
+    fit = hardware.hardware_fit("llama-3.1-8b-instruct", "my-box")
+
+    assert fit.joules_per_token == fit.dram_joules_per_token  # the floor holds
+    drawn_w = fit.joules_per_token * fit.decode_batch_tokens_per_s
+    assert fit.average_power_w == pytest.approx(drawn_w, rel=1e-12)
+    assert f"at about {drawn_w:.0f} W" in render.hardware_fit(fit)
+
+
 def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
 

@@ -350,7 +350,7 @@ def _estimate(
     # Energy: average power while decoding, spread over the tokens of the batch. The class
     # power fraction was fitted with every byte from DRAM, so bytes served by SRAM give back
     # the difference in access energy; no estimate goes under the energy of the bytes moved.
-    average_power_w = device["power_w"] * device["power_fraction"]
+    class_power_w = device["power_w"] * device["power_fraction"]
     dram_joules = dram_gb * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA / batch
     sram_joules = sram_gb * GIGA * 8.0 * device["sram_pj_per_bit"] / TERA / batch
     sram_saving = (
@@ -364,7 +364,11 @@ def _estimate(
     floor = dram_joules + sram_joules
 
     def joules(step: float) -> float:
-        return max(average_power_w * step / batch - sram_saving, floor)
+        return max(class_power_w * step / batch - sram_saving, floor)
+
+    # Where the bytes' own energy is the estimate, the device draws at least the power they
+    # take: the power shown times the seconds per token is then the energy shown.
+    average_power_w = max(class_power_w, floor * batch / step_s)
 
     return {
         "weights_gb": weights_gb,
