@@ -950,9 +950,7 @@ mod tests {
     #[test]
     fn top_k_selection_matches_a_full_sort() {
         let dim = 8;
-        let values: Vec<f64> = (0..400)
-            .map(|i| f64::from((i * 37 % 23) as i32 - 11))
-            .collect();
+        let values: Vec<f64> = (0..400).map(|i| f64::from(i * 37 % 23 - 11)).collect();
         let index = ExemplarIndex::new(values, dim).unwrap();
         let query = [1.0, -2.0, 0.5, 3.0, 0.0, -1.0, 2.0, 1.0];
         let full = index.top_k(&query, index.len()).unwrap();
