@@ -273,3 +273,30 @@ def test_the_shared_reader_keeps_a_whole_number_past_every_float_as_spelled() ->
     assert read[2:] == [12, int("1" * 308)] and isinstance(read[3], int)
     # Past the 4,300 digits Python writes as an int: still read, and quoted as written.
     assert repr(parse_json("9" * 5000, "standard input")) == "9" * 5000
+
+
+BEYOND_INT_TEXT = "9" * 5000  # past the 4,300 digits Python converts to an int by default
+
+
+def test_a_number_past_python_s_digit_limit_in_a_row_is_read_like_any_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Each of these readers died on "Exceeds the limit (4300 digits) for integer string
+    # conversion … use sys.set_int_max_str_digits()", a hint only for Python code.
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(f'{{"prompt": "hi", "n": {BEYOND_INT_TEXT}}}\n', encoding="utf-8")
+    chat = tmp_path / "chat.json"
+    chat.write_text(f'[{{"role": "user", "content": "hi", "n": {BEYOND_INT_TEXT}}}]',
+                    encoding="utf-8")
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(f'{{"id": {BEYOND_INT_TEXT}, "text": "hi", "expected": []}}\n',
+                        encoding="utf-8")
+
+    assert main(["route", "--file", str(prompts)]) == 0  # the extra field is no prompt
+    assert main(["count", "--chat", str(chat), "--model", "gpt-4o"]) == 2
+    assert main(["privacy", "--evaluate", str(labelled)]) == 2
+
+    errors = capsys.readouterr().err
+    assert "messages[0]['n'] must be str, not float" in errors
+    assert f"{labelled}:1: expected an object with id and text (strings)" in errors
+    assert "set_int_max_str_digits" not in errors and "9" * 41 not in errors

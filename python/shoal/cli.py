@@ -1457,7 +1457,7 @@ def _read_prompts(path: Path) -> dict[int, str]:
     each under its line number in the file, in file order. A byte order mark before the first
     line is read past, as ``shoal fit`` reads past it.
     """
-    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, json_line_error
+    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, json_line_error, whole_number_as_given
 
     text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
     prompts = {}
@@ -1465,7 +1465,7 @@ def _read_prompts(path: Path) -> dict[int, str]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_int=whole_number_as_given)
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}:{number}: {json_line_error(line, error)}") from None
         prompt = _prompt_of(row, f"{path}:{number}")
@@ -1984,10 +1984,10 @@ def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[An
     message (the same text, counted the same way), or is refused without
     ``system_as_message``. Other request keys (model, max_tokens) hold no prompt text. The
     caller names the file in an error."""
-    from shoal.files import without_byte_order_mark
+    from shoal.files import whole_number_as_given, without_byte_order_mark
 
     try:
-        request = json.loads(without_byte_order_mark(text))
+        request = json.loads(without_byte_order_mark(text), parse_int=whole_number_as_given)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno})") from None
     if isinstance(request, list):

@@ -47,7 +47,12 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal._backend import core
-from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, json_line_error, read_text_file
+from shoal.files import (
+    DEFAULT_MAX_DATA_FILE_BYTES,
+    json_line_error,
+    read_text_file,
+    whole_number_as_given,
+)
 from shoal.tokens import check_unicode
 
 logger = logging.getLogger(__name__)
@@ -309,7 +314,7 @@ def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
 def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]]:
     """The id, text and expected spans of one labelled row, checked; errors name ``where``."""
     try:
-        row = json.loads(line)
+        row = json.loads(line, parse_int=whole_number_as_given)
     except json.JSONDecodeError as error:
         raise ValueError(f"{where}: {json_line_error(line, error)}") from None
     except RecursionError:

@@ -544,7 +544,7 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
             found.add(note)
             continue
         if not isinstance(value, str):
-            raise TypeError(f"{where} must be str, not {type(value).__name__}")
+            raise TypeError(f"{where} must be str, not {_builtin_type_name(value)}")
         check_unicode(value, where)
         texts.append(value)
         names += key == "name"
@@ -643,7 +643,7 @@ def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[
             )
         text = part.get("text")
         if not isinstance(text, str):
-            raise TypeError(f"{here}['text'] must be str, not {type(text).__name__}")
+            raise TypeError(f"{here}['text'] must be str, not {_builtin_type_name(text)}")
         check_unicode(text, f"{here}['text']")
         texts.append(text)
     return texts
@@ -722,3 +722,9 @@ def _function_of(tool: object, index: int) -> Mapping[str, Any]:
 def _without_final_period(text: object) -> str:
     text = "" if text is None else str(text)
     return text[:-1] if text.endswith(".") else text
+
+
+def _builtin_type_name(value: object) -> str:
+    """The name of the built-in type ``value`` is: ``float`` for a number a JSON reader kept
+    with its spelling (a float subclass), as for any other float."""
+    return next(t.__name__ for t in type(value).__mro__ if t.__module__ == "builtins")
