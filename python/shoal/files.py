@@ -40,6 +40,7 @@ import math
 import os
 import stat
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -614,6 +615,27 @@ def without_byte_order_mark(text: str) -> str:
     """``text`` past a leading byte order mark (U+FEFF): the mark says the file is UTF-8 and is
     no part of the JSON, which Python's parser would refuse with a hint about codecs."""
     return text.removeprefix("\ufeff")
+
+
+class RepeatedKeyObject(dict[str, Any]):
+    """A JSON object that gives a key more than once. A JSON reader keeps the last value, so
+    one of two scores, rows or device lists would be lost without a word; the reader marks
+    the object (``repeated``: the first key given twice; ``pairs``: every pair as written) so
+    that the file can be refused."""
+
+    def __init__(self, pairs: list[tuple[str, Any]], repeated: str) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+        self.pairs = pairs
+
+
+def object_keeping_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An ``object_pairs_hook``: a plain dict, or a `RepeatedKeyObject` naming a repeated key."""
+    read = dict(pairs)
+    if len(read) == len(pairs):
+        return read
+    counts = Counter(key for key, _ in pairs)
+    return RepeatedKeyObject(pairs, next(key for key, count in counts.items() if count > 1))
 
 
 def json_line_error(line: str, error: json.JSONDecodeError) -> str:

@@ -20,7 +20,6 @@ import math
 import os
 import re
 import statistics
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
@@ -30,7 +29,12 @@ from typing import Any, Literal, TypeGuard
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.excerpts import excerpt, grouped_number, unknown_field
-from shoal.files import number_as_given, read_json_file
+from shoal.files import (
+    RepeatedKeyObject,
+    number_as_given,
+    object_keeping_repeated_keys,
+    read_json_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -389,7 +393,7 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     # A table, shipped or the user's, is a settings file: a regular one, nothing under /proc,
     # /dev or /sys, at most 16 MiB.
     try:
-        document = read_json_file(path, object_pairs_hook=_KeysAsGiven.of,
+        document = read_json_file(path, object_pairs_hook=object_keeping_repeated_keys,
                                   parse_float=number_as_given)
     except ValueError as error:
         raise ValueError(f"cannot read table file: {error}") from None
@@ -399,32 +403,13 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     return document
 
 
-class _KeysAsGiven(dict[str, Any]):
-    """A JSON object of a table file that gives a key more than once. A JSON reader keeps the
-    last value, so a second "devices" list emptied the first, and a row's second "id" renamed
-    the device, without a word; the reader marks the object so that it can be refused."""
-
-    def __init__(self, pairs: list[tuple[str, Any]], repeated: str) -> None:
-        super().__init__(pairs)
-        self.repeated = repeated
-
-    @staticmethod
-    def of(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        """The object of ``pairs``: a plain dict, or a `_KeysAsGiven` naming a repeated key."""
-        read = dict(pairs)
-        if len(read) == len(pairs):
-            return read
-        counts = Counter(key for key, _ in pairs)
-        return _KeysAsGiven(pairs, next(key for key, count in counts.items() if count > 1))
-
-
 def _refuse_repeated_keys(path: str | Path, document: dict[str, Any]) -> None:
     """Refuse a file with an object, at any depth, that gives a key twice, naming where."""
     # A walk with a stack, not recursion: the reader takes nesting deeper than Python recurses.
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
     while stack:
         place, value = stack.pop()
-        if isinstance(value, _KeysAsGiven):
+        if isinstance(value, RepeatedKeyObject):
             raise ValueError(f"{path}: {_place(place)} gives {excerpt(value.repeated)} more "
                              "than once; give each key once (only the last would be read)")
         children = value.items() if isinstance(value, dict) else (

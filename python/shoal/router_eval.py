@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import random
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -41,7 +40,9 @@ from shoal.catalog import Catalog, CatalogError, configured_catalog, load_catalo
 from shoal.excerpts import excerpt, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
+    RepeatedKeyObject,
     json_line_error,
+    object_keeping_repeated_keys,
     parse_json,
     read_json_file,
     read_text_file,
@@ -356,7 +357,8 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
             continue
         where = f"{file}:{number}"
         try:
-            row = json.loads(line, object_pairs_hook=_object, parse_int=whole_number_as_given)
+            row = json.loads(line, object_pairs_hook=object_keeping_repeated_keys,
+                             parse_int=whole_number_as_given)
         except json.JSONDecodeError as error:
             raise EvaluationError(f"{where}: {json_line_error(line, error)}") from None
         except RecursionError:
@@ -372,7 +374,7 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
 def _json_list(file: Path, max_file_bytes: int) -> list[Any]:
     text = _read_text(file, max_file_bytes)
     try:
-        items = parse_json(text, str(file), object_pairs_hook=_object)
+        items = parse_json(text, str(file), object_pairs_hook=object_keeping_repeated_keys)
     except ValueError as error:
         raise EvaluationError(f"{error}{_json_lines_hint(file, text)}") from None
     if not isinstance(items, list):
@@ -395,34 +397,15 @@ def _json_lines_hint(file: Path, text: str) -> str:
             f"name it {file.with_suffix('.jsonl').name}")
 
 
-class _RepeatedKey(dict[str, Any]):
-    """A JSON object that gives a key more than once, which a JSON reader answers by keeping
-    the last value: one of two scores for a model would be lost without a word."""
-
-    def __init__(self, pairs: list[tuple[str, Any]], key: str) -> None:
-        super().__init__(pairs)
-        self.key = key
-        self.pairs = pairs
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object of a label file as read: a plain dict, or a `_RepeatedKey` to refuse."""
-    read = dict(pairs)
-    if len(read) == len(pairs):
-        return read
-    counts = Counter(key for key, _ in pairs)
-    return _RepeatedKey(pairs, next(key for key, count in counts.items() if count > 1))
-
-
 def _refuse_repeated_keys(row: object, where: str) -> None:
     """Refuse a row, or a field of it (an LLMRouter item's scores), that gives a key twice."""
-    if isinstance(row, _RepeatedKey):
-        raise EvaluationError(f"{where}: the field {excerpt(row.key)} is given more than once; "
+    if isinstance(row, RepeatedKeyObject):
+        raise EvaluationError(f"{where}: the field {excerpt(row.repeated)} is given more than once; "
                               "give each field once (only the last would be read)")
     if isinstance(row, Mapping):
         for name, value in row.items():
-            if isinstance(value, _RepeatedKey):
-                raise EvaluationError(f"{where}: {name} gives {excerpt(value.key)} more than "
+            if isinstance(value, RepeatedKeyObject):
+                raise EvaluationError(f"{where}: {name} gives {excerpt(value.repeated)} more than "
                                       "once; give each once (only the last would be read)")
 
 
@@ -555,7 +538,7 @@ def _refuse_models_named_twice(file: Path, document: dict[str, Any]) -> None:
     as a catalog-shaped file giving a model two rows is refused; and an entry that gives a
     field twice."""
     catalog = configured_catalog()
-    pairs = document.pairs if isinstance(document, _RepeatedKey) else list(document.items())
+    pairs = document.pairs if isinstance(document, RepeatedKeyObject) else list(document.items())
     named_at: dict[str, str] = {}
     keys: set[str] = set()
     for key, _ in pairs:
@@ -595,7 +578,7 @@ def price_file_catalog(path: str | Path) -> Catalog | None:
 def _price_document(file: Path) -> Any:
     try:
         # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
-        return read_json_file(file, object_pairs_hook=_object)
+        return read_json_file(file, object_pairs_hook=object_keeping_repeated_keys)
     except ValueError as error:
         raise EvaluationError(f"cannot read price file: {error}") from None
 
