@@ -1457,11 +1457,16 @@ def _read_prompts(path: Path) -> dict[int, str]:
     each under its line number in the file, in file order. A byte order mark before the first
     line is read past, as ``shoal fit`` reads past it.
     """
-    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, json_line_error, whole_number_as_given
+    from shoal.files import (
+        DEFAULT_MAX_DATA_FILE_BYTES,
+        json_line_error,
+        whole_number_as_given,
+        without_byte_order_mark,
+    )
 
     text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
     prompts = {}
-    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+    for number, line in enumerate(without_byte_order_mark(text).splitlines(), start=1):
         if not line.strip():
             continue
         try:

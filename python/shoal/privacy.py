@@ -52,6 +52,7 @@ from shoal.files import (
     json_line_error,
     read_text_file,
     whole_number_as_given,
+    without_byte_order_mark,
 )
 from shoal.tokens import check_unicode
 
@@ -271,7 +272,7 @@ def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
     misses: list[str] = []
     seen: dict[str, str] = {}
     # A byte-order mark some editors put first is not part of the first row.
-    text = text.removeprefix("\ufeff")
+    text = without_byte_order_mark(text)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

@@ -47,6 +47,7 @@ from shoal.files import (
     read_json_file,
     read_text_file,
     whole_number_as_given,
+    without_byte_order_mark,
 )
 from shoal.router import RoutingError, estimate_qualities, labelled_position
 from shoal.router_model import (
@@ -347,7 +348,7 @@ def _read_text(file: Path, max_file_bytes: int) -> str:
     except ValueError as error:
         raise EvaluationError(str(error)) from None
     # A byte-order mark some editors put first is not part of the first row.
-    return text.removeprefix("\ufeff")
+    return without_byte_order_mark(text)
 
 
 def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any], LabelRow]]:
