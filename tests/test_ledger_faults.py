@@ -245,13 +245,18 @@ def test_a_shared_memory_file_left_read_only_is_named_as_the_cause(shared_folder
     log.chmod(0o444)
     index.chmod(0o444)
 
-    status, _, err = as_another_user(
-        lambda: run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)]))
+    # A status needs no write, so SQLite reads through the read-only index; a record is refused.
+    read, written = as_another_user(lambda: (
+        run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)]),
+        run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+                 "--ledger", str(path)])))
 
-    assert status == 2
-    assert err == (f"shoal ledger status: error: cannot use the ledger {path}: SQLite's "
-                   "ledger.sqlite3-shm beside it is read-only to this user (mode 0444); make it "
-                   "writable, or delete it while no process has the ledger open\n")
+    assert read[0] == 0 and "1 call" in read[1]
+    assert written[0] == 2
+    assert written[2] == (f"shoal ledger record: error: cannot use the ledger {path}: SQLite's "
+                          "ledger.sqlite3-shm beside it is read-only to this user (mode 0444); "
+                          "make it writable, or delete it while no process has the ledger "
+                          "open\n")
 
 
 # ---- another process holding the ledger ---------------------------------------------------------
@@ -310,6 +315,105 @@ def test_a_writer_gives_up_on_a_ledger_another_program_has_locked(tmp_path: Path
     assert done.stderr == (
         f"shoal ledger record: error: the ledger {path} is busy: another process has held it "
         "for 1 s (database is locked); nothing was changed, so try again once it is done\n")
+
+
+def test_a_reader_is_not_held_up_by_a_writer_of_a_current_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    process = holder(path, "connection = sqlite3.connect(path, isolation_level=None)\n"
+                           "connection.execute('BEGIN IMMEDIATE')\n"
+                           "connection.execute(\"DELETE FROM shoal_usage\")")
+    script = ("import sys\nimport shoal.ledger\nshoal.ledger.BUSY_TIMEOUT_S = 5.0\n"
+              "from shoal.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, "ledger", "status", "--scope", "s", "--ledger",
+             str(path)], capture_output=True, text=True, timeout=60)
+    finally:
+        process.communicate("")
+
+    # The writer has not committed: the reader sees the record it is deleting.
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "1 call" in done.stdout
+
+
+# ---- a ledger file removed or replaced while open -----------------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def removed(path: Path) -> None:
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        (path.parent / name).unlink(missing_ok=True)
+
+
+@pytest.mark.anyio
+async def test_a_server_whose_ledger_file_was_removed_records_in_a_new_one_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+    call = {"scope": "s", "model": "gpt-4o", "input_tokens": 1_000}  # $0.0025
+    async with Client(build_server()) as client:
+        await client.call_tool("set_budget_limit", {"scope": "s", "usd": 0.004})
+        first = await client.call_tool("record_usage", {**call, "request_id": "r-1"})
+        assert not first.is_error
+        removed(path)
+        second = await client.call_tool("record_usage", {**call, "request_id": "r-2"})
+        status = await client.call_tool("budget_status", {"scope": "s"})
+
+    # The new ledger holds no limit: a restarted server would record the call too, and the
+    # note says why the earlier limit no longer applies.
+    assert not second.is_error, second.content[0].text
+    assert second.structured_content["notes"][0] == (
+        f"the ledger file {path} was removed after this process opened it, so the file its "
+        "path names now is used: limits and records kept only in the earlier file are not in it")
+    assert status.structured_content["records"] == 1
+    assert status.structured_content["spent_usd"] == second.structured_content["cost_usd"]
+
+
+@pytest.mark.anyio
+async def test_a_server_whose_ledger_path_became_a_folder_says_so_on_every_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+    call = {"scope": "s", "model": "gpt-4o", "input_tokens": 1_000}
+    async with Client(build_server()) as client:
+        await client.call_tool("record_usage", {**call, "request_id": "r-1"})
+        removed(path)
+        path.mkdir()
+        record = await client.call_tool("record_usage", {**call, "request_id": "r-2"})
+        status = await client.call_tool("budget_status", {"scope": "s"})
+
+    for answer in (record, status):
+        assert answer.is_error
+        assert answer.content[0].text.endswith(
+            f"cannot open the ledger {path}: it is a folder; give a SQLite file's path")
+
+
+def test_a_ledger_whose_file_was_removed_or_replaced_refuses_to_write_or_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    other = tmp_path / "other.sqlite3"
+    Ledger(other).close()
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        os.replace(other, path)
+        with pytest.raises(LedgerError) as refused:
+            ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        assert str(refused.value) == (
+            f"the ledger file {path} was replaced by another file after this process opened "
+            "it; nothing was written. Open the ledger again to use the file its path names now")
+        removed(path)
+        with pytest.raises(LedgerError, match="was removed after this process opened it; "
+                                              "nothing was read"):
+            ledger.budget_status("s")
 
 
 # ---- a dropped PostgreSQL connection ------------------------------------------------------------

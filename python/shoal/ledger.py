@@ -29,6 +29,11 @@ saying why. A ledger written by a newer shoal (a higher schema version) is refus
 needs the ``postgres`` extra (psycopg 3); a connection the server dropped is replaced when the
 next transaction begins.
 
+The path names the ledger, not the file first opened there: each transaction compares the
+file at the path with the one open (device and inode), so a record never lands in a file that
+was removed or replaced meanwhile. :func:`open_ledger` then opens the file the path names now,
+as a new process would, with a note on the next result; a :class:`Ledger` refuses.
+
 Whatever fails once a ledger is open (a damaged page, a ledger another process holds past
 ``BUSY_TIMEOUT_S``, a lost connection) is a :class:`LedgerError` naming the ledger and the
 problem. Sums of spend never overflow: a scope may hold up to ``MAX_NANOUSD`` per limit period,
@@ -566,6 +571,11 @@ class _Store:
         """Whether a new opening would give another store (see :func:`open_ledger`)."""
         return False
 
+    def replaced(self) -> str | None:
+        """How the location came to name another ledger than the one open (``removed``,
+        ``replaced by another file``), or None."""
+        return None
+
 
 def _sqlite_store(location: str, *, must_exist: bool) -> _Store:
     """The store of a SQLite ledger: read-only when this process may not write the file."""
@@ -597,6 +607,10 @@ class _SqliteStore(_Store):
                 str(file), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             self._connection = connection
+            # The file the connection holds, to tell when the path names another one (see
+            # replaced). Read once SQLite has it open; a file swapped between the two moments
+            # is read as this one.
+            self._identity = _file_identity(file)
             # Before anything is written: another program's database is left as it was.
             _refuse_foreign_database(connection, file, must_exist=must_exist)
             self._queue = queue = _WriterQueue(writers, file)
@@ -622,6 +636,12 @@ class _SqliteStore(_Store):
             logger.warning("ledger %s: journal mode is %s, not WAL", self.file, mode)
         # FULL syncs the WAL at every commit: an acknowledged record survives power loss too.
         connection.execute("PRAGMA synchronous = FULL")
+        # A plain read first: in WAL mode it never waits for a writer, so a reader opening a
+        # current ledger that another process is writing is not held up (or failed after
+        # BUSY_TIMEOUT_S) by the write transaction that making or migrating tables needs.
+        with self.read() as cursor:
+            if _schema_is_current(cursor, str(self.file)):
+                return
         with self.write("") as cursor:
             cursor.execute(_SCHEMA[0])
             _check_schema_version(cursor, str(self.file))
@@ -639,6 +659,7 @@ class _SqliteStore(_Store):
     def write(self, scope: str) -> Iterator[sqlite3.Cursor]:
         del scope  # SQLite locks the whole database for a writer.
         with self._lock, self._queue, _sqlite_errors(self.file):
+            self._refuse_if_replaced("nothing was written")
             cursor = self._connection.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
@@ -650,6 +671,7 @@ class _SqliteStore(_Store):
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
         with self._lock, _sqlite_errors(self.file):
+            self._refuse_if_replaced("nothing was read")
             cursor = self._connection.cursor()
             try:
                 # One snapshot for all the reads of a status or report.
@@ -662,6 +684,54 @@ class _SqliteStore(_Store):
         with self._lock:
             self._connection.close()
             self._queue.close()
+
+    def replaced(self) -> str | None:
+        """How the path came to name another file than the one open, or None when it has not.
+
+        A connection keeps the file it opened: once that file is deleted (or another is moved
+        to its path) every record would go to a file no path reaches, lost when the connection
+        closes, and limits would be read from it. One stat per transaction tells.
+        """
+        now = _file_identity(self.file)
+        if now == self._identity:
+            return None
+        return "removed" if now is None else "replaced by another file"
+
+    def outdated(self) -> bool:
+        return self.replaced() is not None
+
+    def _refuse_if_replaced(self, outcome: str) -> None:
+        change = self.replaced()
+        if change is not None:
+            raise LedgerError(
+                f"the ledger file {self.file} was {change} after this process opened it; "
+                f"{outcome}. Open the ledger again to use the file its path names now"
+            )
+
+
+def _file_identity(file: Path) -> tuple[int, int] | None:
+    """The device and inode of the file at ``file`` (a link followed), or None when none is."""
+    try:
+        status = os.stat(file)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _schema_is_current(cursor: sqlite3.Cursor, where: str) -> bool:
+    """Whether the ledger holds every table and index of this shoal's schema at its version, so
+    that opening it needs no write; a newer version is refused here."""
+    present = {row[0] for row in cursor.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    if not SHOAL_TABLES | {"shoal_usage_scope_time"} <= present:
+        return False
+    _check_schema_version(cursor, where)
+    # Each version's columns are added in the transaction that records it.
+    version = cursor.execute(
+        "SELECT value FROM shoal_meta WHERE key = 'schema_version'").fetchone()
+    return version is not None and version[0] == str(SCHEMA_VERSION)
+    _check_schema_version(cursor, str(cursor.connection_file))  # type: ignore[attr-defined]
+    return False
 
 
 def _roll_back(connection: sqlite3.Connection) -> None:
@@ -1278,6 +1348,8 @@ class Ledger:
             self._store: _Store = _PostgresStore(self.location)
         else:
             self._store = _sqlite_store(self.location, must_exist=must_exist)
+        # Said once, with the next result of the module's functions (see open_ledger).
+        self._notes: tuple[str, ...] = ()
         logger.info("ledger at %s", describe_location(self.location))
 
     @property
@@ -1688,14 +1760,32 @@ def open_ledger(location: str | Path | None = None, *, must_exist: bool = False)
     key = (_location_text(location), os.getpid())
     with _open_lock:
         ledger = _open.get(key)
+        change = None
         if ledger is not None and ledger._store.outdated():
-            # A ledger read-only to this process when opened has since become writable.
+            # A ledger read-only to this process when opened has since become writable, or its
+            # file was removed or replaced: the path is what names the ledger, as it does for
+            # every other process, so the file it names now is opened (a new one when removed).
+            change = ledger._store.replaced()
             ledger.close()
+            del _open[key]
             ledger = None
         if ledger is None:
             ledger = Ledger(key[0], must_exist=must_exist)
             _open[key] = ledger
+        if change is not None:
+            note = (f"the ledger file {key[0]} was {change} after this process opened it, so "
+                    "the file its path names now is used: limits and records kept only in the "
+                    "earlier file are not in it")
+            logger.warning("%s", note)
+            ledger._notes = (*ledger._notes, note)
         return ledger
+
+
+def _with_ledger_notes(ledger: Ledger, result: Any) -> Any:
+    """``result`` (a record, limit or status) with the notes ``ledger`` holds for its next
+    result, which are then given."""
+    notes, ledger._notes = ledger._notes, ()
+    return replace(result, notes=(*notes, *result.notes)) if notes else result
 
 
 def check_location(location: str | Path | None = None) -> None:
@@ -1841,7 +1931,8 @@ def record_usage(
         reasoning_tokens=reasoning_tokens, decision_id=decision_id, request_id=request_id,
         at=at, catalog=catalog,
     )
-    return open_ledger(ledger)._record_call(call)
+    opened = open_ledger(ledger)
+    return _with_ledger_notes(opened, opened._record_call(call))
 
 
 def set_limit(
@@ -1873,7 +1964,8 @@ def set_limit(
     """
     # Checked before the ledger is opened: opening a new one would make its file.
     _check_limit(scope, usd, hard, period)
-    return open_ledger(ledger).set_limit(scope, usd, hard=hard, period=period)
+    opened = open_ledger(ledger)
+    return _with_ledger_notes(opened, opened.set_limit(scope, usd, hard=hard, period=period))
 
 
 def budget_status(
@@ -1906,7 +1998,9 @@ def budget_status(
     """
     unmade = unmade_ledger(ledger)
     if unmade is None:
-        return open_ledger(ledger).budget_status(scope, window_hours=window_hours, now=now)
+        opened = open_ledger(ledger)
+        return _with_ledger_notes(
+            opened, opened.budget_status(scope, window_hours=window_hours, now=now))
     moment = _status_moment(scope, window_hours, now)
     nothing = _Burn(float(window_hours), 0.0, 0.0)
     return _status(scope, moment, None, 0, 0, 0, nothing, notes=(no_ledger_note(unmade),))
