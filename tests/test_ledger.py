@@ -24,6 +24,7 @@ from shoal.cli import main
 from shoal.cost import estimate_cost
 from shoal.ledger import (
     BudgetExceededError,
+    MAX_LIMIT_USD,
     Ledger,
     LedgerError,
     RequestConflictError,
@@ -306,6 +307,25 @@ def test_projection_past_the_period_end_is_not_reported(ledger: Ledger) -> None:
     assert status.hours_to_limit is None and status.limit_reached_at is None
     assert spend_render.budget_status(status).endswith(
         "at this rate the limit is not reached before the day ends")
+
+
+def test_a_lifetime_limit_not_reached_before_the_last_date_says_so_in_words(
+    ledger: Ledger,
+) -> None:
+    ledger.set_limit("b", MAX_LIMIT_USD)
+    for hour in (8, 9, 10, 11):
+        ledger.record_usage("b", "gpt-4o", input_tokens=40_000, output_tokens=0, at=at(hour))
+    status = ledger.budget_status("b", now=at(12))
+
+    assert status.limit_reached_at is None
+    assert spend_render.budget_status(status).endswith(
+        "at this rate the limit is not reached before 9999-01-01")
+
+
+def test_a_window_under_a_second_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match=r"window_hours must be from one second \(1/3600\) to "
+                                         r"a year \(8784\), got 0\.0000"):
+        ledger.budget_status("s", window_hours=1e-300)
 
 
 def test_seconds_of_history_give_no_burn_rate_and_no_projection(ledger: Ledger) -> None:

@@ -691,7 +691,8 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "names no file is an error, not a scope with nothing spent.",
     )
     status.add_argument("--scope", required=True, type=_scope, help="the scope")
-    status.add_argument("--window", type=float, default=24.0, help="burn-rate window in hours")
+    status.add_argument("--window", type=float, default=24.0,
+                        help="burn-rate window in hours, from 1/3600 (a second) to 8784 (a year)")
     _add_ledger_option(status)
     limit = actions.add_parser("limit", help="set a scope's spending limit")
     limit.add_argument("--scope", required=True, type=_scope, help="the scope")

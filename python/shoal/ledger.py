@@ -103,6 +103,9 @@ BUSY_TIMEOUT_S = 30.0
 # size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
 # rate and no projection until the scope's spend in the window spans this long.
 MIN_BURN_SPAN_S = 600.0
+# The shortest burn-rate window: a second. Records are timed to the microsecond, but a window
+# shorter than a second holds no rate anyway (see MIN_BURN_SPAN_S) and reads as noise.
+MIN_WINDOW_HOURS = 1 / 3600
 # Records are refused from before this date (no priced model API calls precede it) ...
 EARLIEST_RECORD = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
 # ... and from more than this far in the future: clocks of machines sharing a ledger may differ
@@ -1623,8 +1626,8 @@ def _status_moment(scope: str, window_hours: float,
     _check_text("scope", scope)
     if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
         raise TypeError("window_hours must be a number")
-    if not 0 < window_hours <= 24 * 366:
-        raise ValueError("window_hours must be above 0 and at most a year, got "
+    if not MIN_WINDOW_HOURS <= window_hours <= 24 * 366:
+        raise ValueError("window_hours must be from one second (1/3600) to a year (8784), got "
                          f"{plain_number(window_hours)}")
     moment = to_epoch(now, "now")
     return time.time() if moment is None else moment

@@ -8,7 +8,7 @@ import math
 from shoal.excerpts import plain_number
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.cost import price_basis
-from shoal.ledger import MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
+from shoal.ledger import LATEST_MOMENT, MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
 from shoal.render import (
     counting_method,
     index_ranges,
@@ -120,9 +120,11 @@ def budget_status(status: BudgetStatus) -> str:
                      f"({status.limit_reached_at})")
     elif (status.limit is not None and status.remaining_usd is not None
           and status.remaining_usd > 0 and status.burn_rate_usd_per_hour):
-        # A rate and money left, yet no time the limit is reached: the period ends first.
-        lines.append(f"  at this rate the limit is not reached before the {status.limit.period} "
-                     "ends")
+        # A rate and money left, yet no time the limit is reached: the period ends first, or
+        # (a lifetime limit) the projection passes the last date shown.
+        until = (f"the {status.limit.period} ends" if status.limit.period
+                 else f"{LATEST_MOMENT.date()}")
+        lines.append(f"  at this rate the limit is not reached before {until}")
     return "\n".join(lines)
 
 
