@@ -198,6 +198,27 @@ def test_a_read_only_ledger_is_read_and_a_write_names_why_it_cannot_be(
     assert run_cli(record)[0] == 0
 
 
+def test_an_unreadable_ledger_is_named_as_unreadable_on_a_read_and_a_write(
+    shared_folder: Path,
+) -> None:
+    path = shared_folder / "closed.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    path.chmod(0o000)
+
+    status, record = as_another_user(lambda: [
+        run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)]),
+        run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+                 "--ledger", str(path)]),
+    ])
+
+    cause = (f"error: cannot read the ledger {path}: the file is not readable by this user "
+             "(mode 0000); give this user read access to see its spend and limits, and write "
+             "access too to record calls or set limits\n")
+    assert status[0] == 2 and status[2] == f"shoal ledger status: {cause}"
+    assert record[0] == 2 and record[2] == f"shoal ledger record: {cause}"
+
+
 def test_a_read_only_ledger_is_read_through_the_log_of_a_writer_that_has_it_open(
     shared_folder: Path,
 ) -> None:

@@ -78,6 +78,7 @@ from shoal.sqlite_files import (
     is_writable,
     read_only_uri,
     side_files,
+    unreadable_cause,
     unwritable_cause,
 )
 
@@ -588,6 +589,11 @@ def _sqlite_store(location: str, *, must_exist: bool) -> _Store:
     if must_exist:
         # Reading: refused before anything is opened, so no side file is left behind.
         _refuse_missing_or_empty(file, size)
+    unreadable = None if size is None else unreadable_cause(
+        file, reads="see its spend and limits", writes="record calls or set limits")
+    if unreadable is not None:
+        # Said before the write advice a file unreadable and unwritable would otherwise get.
+        raise LedgerError(f"cannot read the ledger {file}: {unreadable}")
     if size is not None and not is_writable(file):
         return _ReadOnlySqliteStore(file, must_exist=must_exist)
     return _SqliteStore(file, must_exist=must_exist)

@@ -30,6 +30,20 @@ def is_writable(file: Path) -> bool:
     return all(os.access(side, os.W_OK) for side in side_files(file))
 
 
+def unreadable_cause(file: Path, *, reads: str, writes: str) -> str | None:
+    """Why this process cannot read the database ``file``, with advice; None when it may.
+
+    Args:
+        file: The database file, which exists.
+        reads: What reading it does, for the advice (``see what a scope has spent``).
+        writes: What writing it does (``record calls or set limits``).
+    """
+    if os.access(file, os.R_OK):
+        return None
+    return (f"the file is not readable by this user (mode {_mode(file)}); give this user read "
+            f"access to {reads}, and write access too to {writes}")
+
+
 def unwritable_cause(file: Path, *, kind: str, writes: str) -> str | None:
     """Why this process cannot write the database ``file``, with advice; None when no
     permission of the file, its side files or its folder explains it.
