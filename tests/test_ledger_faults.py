@@ -507,7 +507,15 @@ def test_a_call_past_the_most_the_ledger_holds_is_refused_in_plain_dollars(
             ledger.record_usage("s", "gpt-4o", input_tokens=20_000_000)
         assert ledger.budget_status("s").records == 23
 
+    # The ceiling stated is the one kept, and the one a limit tops out at.
     assert str(refused.value) == (
-        "scope 's' has spent $4,600,000,000.00; this call ($20,000,000.00) would take it past "
-        "$4,611,686,018.43, the most the ledger holds"
+        "the scope 's' has spent $4,600,000,000.00; this call ($20,000,000.00) would take it "
+        f"past ${MAX_LIMIT_USD:,.2f}, the most the ledger holds for a scope"
     )
+    with Ledger(str(tmp_path / "ledger.sqlite3")) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=11_686_018, output_tokens=0)
+        with pytest.raises(LedgerError, match=r"past \$4,611,686,018\.42"):
+            ledger.record_usage("s", "gpt-4o", input_tokens=1)
+    status, _, err = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input",
+                              "1", "--ledger", str(tmp_path / "ledger.sqlite3")])
+    assert status == 2 and err.startswith("shoal ledger record: error: the scope 's' has spent")

@@ -91,6 +91,9 @@ MAX_NANOUSD = 2**62
 # The largest limit, in USD: the last whole cent within MAX_NANOUSD, $4,611,686,018.42, so that
 # the figure errors and the README state is one that is taken. The MCP tool's bound is the same.
 MAX_LIMIT_USD = math.floor(MAX_NANOUSD / NANO_PER_USD * 100) / 100
+# The one ceiling the ledger states and keeps, in nano-dollars: of a limit, a record and a
+# scope's spend (per limit period), so that what is refused and what is taken read alike.
+_MOST_NANOUSD = int(round(MAX_LIMIT_USD * 100)) * 10_000_000
 # Version 2 added the price basis of each row (prices_as_of, price_file); opening a version 1
 # ledger adds those columns, empty in its earlier rows.
 SCHEMA_VERSION = 2
@@ -1286,10 +1289,10 @@ def _moment_text(seconds: float) -> str:
 def _cost_nanousd(usd: Decimal, model: str) -> int:
     """A call's exact price in whole nano-dollars, refused when the ledger cannot hold it."""
     nanos = _nano(usd)
-    if nanos > MAX_NANOUSD:
+    if nanos > _MOST_NANOUSD:
         raise LedgerError(
             f"this call costs {format_usd(usd)} on {model}, more than the ledger can hold (at "
-            f"most ${_usd(MAX_NANOUSD):,.0f} a record); check the model's prices"
+            f"most {format_usd(MAX_LIMIT_USD)} a record); check the model's prices"
         )
     return nanos
 
@@ -1433,11 +1436,15 @@ class Ledger:
             spent = self._spent(cursor, scope, limit, recorded_at)
             if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
                 raise BudgetExceededError(scope, limit, _usd(spent), _usd(cost))
-            if spent + cost > MAX_NANOUSD:
+            if spent + cost > _MOST_NANOUSD:
+                # "The scope", not "scope": the CLI names a parameter leading a message by its
+                # option.
+                per = f" in one {limit.period}" if limit is not None and limit.period else ""
                 raise LedgerError(
-                    f"scope {scope!r} has spent {format_usd(_usd(spent))}; this call "
+                    f"the scope {scope!r} has spent {format_usd(_usd(spent))}{per}; this call "
                     f"({format_usd(_usd(cost))}) would take it past "
-                    f"{format_usd(_usd(MAX_NANOUSD))}, the most the ledger holds"
+                    f"{format_usd(MAX_LIMIT_USD)}, the most the ledger holds for a "
+                    f"scope{per}"
                 )
 
             values = (scope, recorded_at, estimate.model, *counts, cost, line_items,
