@@ -171,7 +171,7 @@ def test_a_number_within_range_is_quoted_in_plain_decimal_over_the_wire(host: Ra
 
     assert answer["result"]["content"][0]["text"] == (
         "set_budget_limit: argument 'usd': must be at most $4,611,686,018.42 "
-        "(got 100000000000000000...00000000000000000.0)"
+        "(got 100000000000000000...0000000000000000000)"
     )
 
 

@@ -265,6 +265,20 @@ def test_a_feedback_cost_names_the_option(capsys, tmp_path):
     assert err.startswith("shoal feedback record: error: --cost must be finite and >= 0")
 
 
+def test_amounts_past_their_bound_are_quoted_as_typed(capsys, tmp_path):
+    code, _, err = run(capsys, "feedback", "record", "d-0123456789abcdef01234567", "gpt-4o",
+                       "0.5", "--cost", "99999999999999999999", "--db", str(tmp_path / "f.sqlite3"))
+    assert code == 2
+    assert err == ("shoal feedback record: error: --cost must be at most 4,611,686,018.42, got "
+                   "99,999,999,999,999,999,999; check the units\n")
+
+    code, _, err = run(capsys, "ledger", "limit", "--scope", "s", "--usd",
+                       "99999999999999999999999", "--ledger", str(tmp_path / "l.sqlite3"))
+    assert code == 2
+    assert err == ("shoal ledger limit: error: --usd must be at most $4,611,686,018.42, got "
+                   "99999999999999999999999\n")
+
+
 @pytest.mark.parametrize(
     ("step", "problem"),
     [

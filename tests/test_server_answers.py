@@ -392,6 +392,17 @@ async def test_a_negative_cost_other_than_minus_one_is_refused(
     assert refused.is_error and message in refused.content[0].text
 
 
+async def test_a_recorded_cost_has_the_bound_of_the_cli_and_python(server) -> None:  # type: ignore[no-untyped-def]
+    outcome = {"decision_id": "d-" + "0" * 24, "model": "gpt-4o", "score": 1}
+    async with Client(server) as client:
+        taken = await client.call_tool("record_outcome", {**outcome, "cost_usd": 1_000_001})
+        refused = await client.call_tool("record_outcome", {**outcome, "cost_usd": 5e9})
+
+    assert not taken.is_error, taken.content[0].text
+    assert refused.is_error and refused.content[0].text == (
+        "record_outcome: argument 'cost_usd': must be at most $4,611,686,018.42 (got 5000000000)")
+
+
 async def test_the_cost_limit_does_what_its_description_says(server) -> None:  # type: ignore[no-untyped-def]
     prompt = "Refactor this function to remove its global state."
     async with Client(server) as client:

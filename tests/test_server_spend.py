@@ -299,11 +299,12 @@ async def test_set_budget_limit_takes_the_bound_set_limit_takes_and_no_more(
         (10**400,
          "must be at most $4,611,686,018.42 (got 100000000000000000...0000000000000000000)"),
         (-(10**400), "must be at least $0 (got -10000000000000000...0000000000000000000)"),
-        (5e9, "must be at most $4,611,686,018.42 (got 5000000000.0)"),
+        (5e9, "must be at most $4,611,686,018.42 (got 5000000000)"),
+        (1e300, "must be at most $4,611,686,018.42 (got 100000000000000000...0000000000000000000)"),
         (10**30, "must be at most $4,611,686,018.42 (got 1000000000000000000000000000000)"),
         (-5, "must be at least $0 (got -5)"),
     ],
-    ids=["400 digits", "-400 digits", "5e9", "10**30", "-5"],
+    ids=["400 digits", "-400 digits", "5e9", "1e300", "10**30", "-5"],
 )
 async def test_a_limit_out_of_bounds_is_refused_in_dollars_quoting_what_was_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, usd: float, message: str

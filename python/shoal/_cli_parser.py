@@ -87,9 +87,22 @@ def whole_number(value: str) -> int:
     return int(value)
 
 
+class TypedNumber(float):
+    """A number of the command line, kept with the digits typed: an error quoting it (through
+    :func:`shoal.excerpts.plain_number`) shows 99999999999999999999, not the float's
+    100000000000000000000."""
+
+    spelling: str
+
+    def __new__(cls, spelling: str) -> TypedNumber:
+        number = super().__new__(cls, spelling)
+        number.spelling = spelling
+        return number
+
+
 def decimal_number(value: str) -> float:
     """A number typed on the command line in plain decimal notation: ASCII digits with an
-    optional sign and decimal point."""
+    optional sign and decimal point; its errors quote the digits typed."""
     if not _DECIMAL_NUMBER.fullmatch(value):
         raise argparse.ArgumentTypeError(
             f"not a plain decimal number: {excerpt(value)}; write digits with an optional sign "
@@ -99,7 +112,7 @@ def decimal_number(value: str) -> float:
     if math.isinf(number) or (number == 0 and value.strip("+-0.")):
         raise argparse.ArgumentTypeError(
             f"{excerpt(value)} is too {'large' if number else 'small'} to read as a number")
-    return number
+    return TypedNumber(value)
 
 
 def identifier(value: str) -> str:

@@ -142,7 +142,19 @@ def plain_number(value: float) -> str:
         return _whole_number(value)
     if not math.isfinite(value):
         return str(value)
-    return _cut_in_the_middle(f"{Decimal(repr(value)).normalize():f}")
+    return _cut_in_the_middle(f"{_decimal(value).normalize():f}")
+
+
+def _decimal(value: float) -> Decimal:
+    """The float's decimal digits: as typed when it keeps its spelling (a `TypedNumber` of the
+    command line: 99999999999999999999 is not 100000000000000000000), else its shortest repr."""
+    spelling = getattr(value, "spelling", None)
+    if isinstance(spelling, str):
+        try:
+            return Decimal(spelling)
+        except ArithmeticError:
+            pass
+    return Decimal(repr(value))
 
 
 def grouped_number(value: float) -> str:
@@ -153,7 +165,7 @@ def grouped_number(value: float) -> str:
         return _whole_number(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    digits = str(value) if isinstance(value, int) else f"{Decimal(repr(value)).normalize():f}"
+    digits = str(value) if isinstance(value, int) else f"{_decimal(value).normalize():f}"
     sign, unsigned = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
     whole, point, fraction = unsigned.partition(".")
     first = len(whole) % 3 or 3

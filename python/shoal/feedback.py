@@ -45,7 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from shoal.excerpts import plain_number
+from shoal.excerpts import grouped_number, plain_number
 from shoal.catalog import Catalog, configured_catalog, did_you_mean
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, data_directory
@@ -232,8 +232,8 @@ def _optional_number(name: str, value: object, *, integer: bool = False) -> floa
     # The bounds record_usage keeps for a call; SQLite's INTEGER would overflow far above them.
     limit = MAX_TOKENS_PER_CALL if integer else MAX_LIMIT_USD
     if value > limit:
-        shown = f"{value:,}" if isinstance(value, float) or value < 10**100 else "more than 10**100"
-        raise FeedbackError(f"{name} must be at most {limit:,}, got {shown}; check the units")
+        raise FeedbackError(f"{name} must be at most {grouped_number(limit)}, got "
+                            f"{grouped_number(value)}; check the units")
     return value
 
 

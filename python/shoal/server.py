@@ -1332,7 +1332,7 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
             ),
         ] = "",
         cost_usd: Annotated[
-            float, Field(description="What the call cost in USD; -1: unknown.", ge=-1, le=1e6)
+            float, Field(description="What the call cost in USD; -1: unknown.", ge=-1, le=MAX_LIMIT_USD)
         ] = UNKNOWN_COST,
         note: Annotated[
             str, Field(description="Who judged and how (free text).", max_length=1000)

@@ -359,6 +359,11 @@ def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, An
         return f"argument '{where}': required, but not given"
     bound = _bound(kind, problem, node)
     if bound is not None:
+        # A number past its bound in plain digits, as its bound is written (1e300 is
+        # 1000...000, not 1000...000.0).
+        value = problem.get("input")
+        if _is_number(value):
+            shown = plain_number(value)
         return f"argument '{where}': must be {bound[0]} {_figure(bound[1], where)} (got {shown})"
     accepts = _accepts(node, defs)
     if accepts is not None and (kind in _WRONG_KIND or kind.endswith("_type")):
