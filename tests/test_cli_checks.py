@@ -5,6 +5,7 @@ counts are worded in the singular for one."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import re
 import sys
@@ -733,3 +734,41 @@ def test_a_status_window_is_stated_in_plain_notation(capsys, ledger):
                                   "0.0003", "--ledger", ledger)
 
     assert code == 0 and "in the last 0.0003 h" in out
+
+
+# ---- removing a limit, and RFC 3339 times ----
+
+
+def test_a_limit_is_removed_with_remove_and_its_spend_kept(capsys, ledger):
+    assert main(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "1000",
+                 "--ledger", ledger]) == 0
+    assert main(["ledger", "limit", "--scope", "s", "--usd", "0.001", "--ledger", ledger]) == 0
+    capsys.readouterr()
+
+    assert run(capsys, "ledger", "limit", "--scope", "s", "--remove", "--ledger", ledger) == (
+        0, "s: limit removed; its spend is kept\n", "")
+    assert run(capsys, "ledger", "limit", "--scope", "s", "--remove", "--ledger", ledger) == (
+        0, "s: had no limit; nothing changed\n", "")
+    code, out, _ = run(capsys, "ledger", "status", "--scope", "s", "--ledger", ledger)
+    assert code == 0 and "no limit set" in out and "1 call recorded" in out
+
+    with pytest.raises(SystemExit):
+        main(["ledger", "limit", "--scope", "s", "--remove", "--usd", "1", "--ledger", ledger])
+    assert "argument --usd: not allowed with argument --remove" in capsys.readouterr().err
+
+
+def test_ledger_limit_help_says_what_it_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["ledger", "limit", "--help"])
+    out = capsys.readouterr().out
+    assert "Set a scope's spending limit, replacing its earlier one" in out
+    assert "--remove" in out
+
+
+def test_a_record_time_may_use_a_lower_case_t_and_z(capsys, ledger):
+    moment = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1))
+    typed = moment.strftime("%Y-%m-%dt%H:%M:%Sz")
+    code, out, err = run(capsys, "ledger", "record", "--scope", "s", "--model", "gpt-4o",
+                         "--input", "5", "--at", typed, "--ledger", ledger, "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["recorded_at"] == moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")

@@ -694,9 +694,18 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     status.add_argument("--window", type=float, default=24.0,
                         help="burn-rate window in hours, from 1/3600 (a second) to 8784 (a year)")
     _add_ledger_option(status)
-    limit = actions.add_parser("limit", help="set a scope's spending limit")
+    limit = actions.add_parser(
+        "limit",
+        help="set or remove a scope's spending limit",
+        description="Set a scope's spending limit, replacing its earlier one (a scope has one), "
+        "or remove it with --remove. A hard limit refuses a record that would pass it; a soft "
+        "one records it and flags it. Spend already recorded is kept either way.",
+    )
     limit.add_argument("--scope", required=True, type=_scope, help="the scope")
-    limit.add_argument("--usd", type=float, required=True, help="the limit in USD")
+    amount = limit.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--usd", type=float, help="the limit in USD")
+    amount.add_argument("--remove", action="store_true",
+                        help="remove the scope's limit (its spend is kept)")
     limit.add_argument("--soft", action="store_true", help="flag calls past it instead of refusing")
     limit.add_argument(
         "--period",
@@ -1359,6 +1368,8 @@ def _ledger(args: argparse.Namespace) -> int:
                 at=args.at,
             )
         text = spend_render.usage_record(result)
+    elif args.action == "limit" and args.remove:
+        return _remove_limit(args)
     elif args.action == "limit":
         with options_named(LEDGER_OPTIONS):
             result = set_limit(args.scope, args.usd, hard=not args.soft, period=args.period)
@@ -1373,6 +1384,25 @@ def _ledger(args: argparse.Namespace) -> int:
         _print_json(dataclasses.asdict(result))
     else:
         print(text)
+    return 0
+
+
+def _remove_limit(args: argparse.Namespace) -> int:
+    """`shoal ledger limit --remove`: the scope's limit is removed; its spend stays."""
+    from shoal.ledger import open_ledger
+
+    if args.soft or args.period is not None:
+        raise ValueError("--remove takes no --soft or --period: it removes the scope's limit, "
+                         "whatever it was")
+    # Removing from a ledger not made yet would make one to remove nothing from.
+    with options_named(LEDGER_OPTIONS):
+        removed = open_ledger(must_exist=True).remove_limit(args.scope)
+    if args.json:
+        _print_json({"scope": args.scope, "removed": removed})
+    elif removed:
+        print(f"{args.scope}: limit removed; its spend is kept")
+    else:
+        print(f"{args.scope}: had no limit; nothing changed")
     return 0
 
 

@@ -439,7 +439,9 @@ def _seconds(moment: datetime.datetime | float | str | None, name: str) -> float
         return float(moment)
     if isinstance(moment, str):
         try:
-            moment = datetime.datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+            # RFC 3339 lets the T and Z be written in lower case; no other letter is valid.
+            moment = datetime.datetime.fromisoformat(
+                moment.strip().upper().replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(
                 f"{name} must be ISO 8601 such as 2026-12-04 or 2026-12-04T10:00:00Z, got "
