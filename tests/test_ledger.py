@@ -726,3 +726,51 @@ def test_the_largest_limit_stated_is_the_largest_taken(ledger: Ledger) -> None:
     assert ledger.set_limit("s", MAX_LIMIT_USD).usd == 4_611_686_018.42
     with pytest.raises(ValueError, match=r"at most \$4,611,686,018\.42, got 4611686018\.43"):
         ledger.set_limit("s", 4_611_686_018.43)
+
+
+# ---- scopes that print alike are one scope ----
+
+CAFE_COMPOSED = "caf\u00e9"
+CAFE_DECOMPOSED = "cafe\u0301"
+
+
+def test_a_limit_on_a_composed_scope_holds_for_its_decomposed_spelling(ledger: Ledger) -> None:
+    ledger.set_limit(CAFE_COMPOSED, 0.003)
+    ledger.record_usage(CAFE_DECOMPOSED, "gpt-4o", input_tokens=1_000)  # $0.0025
+
+    with pytest.raises(BudgetExceededError):
+        ledger.record_usage(CAFE_DECOMPOSED, "gpt-4o", input_tokens=1_000)
+    status = ledger.budget_status(CAFE_DECOMPOSED)
+    assert (status.scope, status.records) == (CAFE_COMPOSED, 1)
+    assert [row.scope for row in ledger.usage(CAFE_COMPOSED)] == [CAFE_COMPOSED]
+
+
+@pytest.mark.parametrize("scope", [f"{CAFE_COMPOSED} ", f" {CAFE_COMPOSED}"])
+def test_a_scope_with_whitespace_around_it_is_refused(ledger: Ledger, scope: str) -> None:
+    with pytest.raises(ValueError, match="scope must not start or end with whitespace"):
+        ledger.record_usage(scope, "gpt-4o", input_tokens=1_000)
+    with pytest.raises(ValueError, match="scope must not start or end with whitespace"):
+        ledger.set_limit(scope, 1.0)
+
+
+def test_rows_and_limits_stored_under_a_decomposed_scope_are_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).close()
+    # What an earlier shoal stored for a scope typed decomposed.
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, output_tokens, "
+            "cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nanousd, "
+            "line_items, catalog_date) VALUES (?, ?, 'gpt-4o', 1000, 0, 0, 0, 0, 2500000, "
+            "'[]', '2026-01-01')", (CAFE_DECOMPOSED, time.time() - 60))
+        connection.execute(
+            "INSERT INTO shoal_limits (scope, limit_nanousd, hard, period, set_at) "
+            "VALUES (?, 3000000, 1, NULL, ?)", (CAFE_DECOMPOSED, time.time() - 60))
+    connection.close()
+
+    with Ledger(path) as ledger:
+        assert ledger.budget_status(CAFE_COMPOSED).records == 1
+        with pytest.raises(BudgetExceededError):
+            ledger.record_usage(CAFE_COMPOSED, "gpt-4o", input_tokens=1_000)
+        assert ledger.remove_limit(CAFE_COMPOSED)
+        assert ledger.limit(CAFE_COMPOSED) is None

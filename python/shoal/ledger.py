@@ -55,6 +55,7 @@ import stat
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -1191,6 +1192,32 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
     return value
 
 
+def _scope_name(scope: object) -> str:
+    """A scope as the ledger stores it: checked, in Unicode's composed form (NFC).
+
+    "café" typed with a combining accent (NFD) prints as the composed one; stored apart they
+    would be two budgets, a limit on one not stopping records on the other. For the same reason
+    a scope may not start or end with whitespace, which no output shows.
+    """
+    _check_text("scope", scope)
+    assert isinstance(scope, str)
+    if scope != scope.strip():
+        raise ValueError(f"scope must not start or end with whitespace, got {scope!r}; give "
+                         f"{scope.strip()!r}")
+    return unicodedata.normalize("NFC", scope)
+
+
+def _scope_forms(scope: str) -> tuple[str, ...]:
+    """The spellings of an NFC scope its rows may be stored under: NFC, and the decomposed form
+    (NFD) rows recorded before scopes were normalised may hold."""
+    return tuple(dict.fromkeys((scope, unicodedata.normalize("NFD", scope))))
+
+
+def _scope_is(forms: tuple[str, ...]) -> str:
+    """The SQL condition a row of one of ``forms`` meets (an index on scope serves it)."""
+    return f"scope IN ({', '.join('?' * len(forms))})"
+
+
 def _check_some_tokens(counts: Sequence[object]) -> None:
     """Refuse a call whose token counts are all 0: it would be recorded at $0."""
     if all(isinstance(count, int) and not isinstance(count, bool) and count == 0
@@ -1204,7 +1231,6 @@ def _check_some_tokens(counts: Sequence[object]) -> None:
 def _check_call(scope: str, counts: Sequence[object], decision_id: str | None,
                 request_id: str | None) -> None:
     """Refuse a call to record whose scope, token counts or ids are malformed."""
-    _check_text("scope", scope)
     _check_some_tokens(counts)
     _check_decision_id(decision_id)
     _check_text("request_id", request_id, optional=True)
@@ -1241,6 +1267,7 @@ def _priced_call(
     """Check a call's arguments and price it, as :func:`record_usage` does before it writes."""
     counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
               reasoning_tokens)
+    scope = _scope_name(scope)
     _check_call(scope, counts, decision_id, request_id)
     recorded_at = _record_time(at)
 
@@ -1423,8 +1450,10 @@ class Ledger:
 
         with self._store.write(scope) as cursor:
             if request_id is not None:
+                forms = _scope_forms(scope)
                 cursor.execute(sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
-                                   "WHERE scope = ? AND request_id = ?"), (scope, request_id))
+                                   f"WHERE {_scope_is(forms)} AND request_id = ?"),
+                               (*forms, request_id))
                 existing = cursor.fetchone()
                 if existing is not None:
                     stored = _stored(existing)
@@ -1473,12 +1502,14 @@ class Ledger:
     ) -> BudgetLimit:
         """Set (or replace) ``scope``'s limit; see :func:`set_limit`."""
         _check_limit(scope, usd, hard, period)
+        scope = _scope_name(scope)
         set_at = time.time()
 
         with self._store.write(scope) as cursor:
             sql = self._store.sql
             earlier = self._limit(cursor, scope)
-            cursor.execute(sql("DELETE FROM shoal_limits WHERE scope = ?"), (scope,))
+            forms = _scope_forms(scope)
+            cursor.execute(sql(f"DELETE FROM shoal_limits WHERE {_scope_is(forms)}"), forms)
             cursor.execute(
                 sql("INSERT INTO shoal_limits (scope, limit_nanousd, hard, period, set_at) "
                     "VALUES (?, ?, ?, ?, ?)"),
@@ -1493,9 +1524,11 @@ class Ledger:
 
     def remove_limit(self, scope: str) -> bool:
         """Remove ``scope``'s limit; True when there was one."""
-        _check_text("scope", scope)
+        scope = _scope_name(scope)
+        forms = _scope_forms(scope)
         with self._store.write(scope) as cursor:
-            cursor.execute(self._store.sql("DELETE FROM shoal_limits WHERE scope = ?"), (scope,))
+            cursor.execute(self._store.sql(f"DELETE FROM shoal_limits WHERE {_scope_is(forms)}"),
+                           forms)
             return bool(cursor.rowcount)
 
     # -- reading --
@@ -1509,14 +1542,16 @@ class Ledger:
     ) -> BudgetStatus:
         """Spend, remaining budget, burn rate and projection; see :func:`budget_status`."""
         moment = _status_moment(scope, window_hours, now)
+        scope = _scope_name(scope)
+        forms = _scope_forms(scope)
         sql = self._store.sql
 
         with self._store.read() as cursor:
             limit = self._limit(cursor, scope)
             cursor.execute(
                 sql(f"SELECT COUNT(*), MIN(recorded_at), {_SPEND_SUMS} "
-                    "FROM shoal_usage WHERE scope = ? AND recorded_at <= ?"),
-                (scope, moment),
+                    f"FROM shoal_usage WHERE {_scope_is(forms)} AND recorded_at <= ?"),
+                (*forms, moment),
             )
             records, first, *lifetime_sums = cursor.fetchone()
             lifetime = _spend(*lifetime_sums)
@@ -1524,8 +1559,8 @@ class Ledger:
             window_start = moment - window_hours * 3600
             cursor.execute(
                 sql(f"SELECT {_SPEND_SUMS} FROM shoal_usage "
-                    "WHERE scope = ? AND recorded_at >= ? AND recorded_at <= ?"),
-                (scope, window_start, moment),
+                    f"WHERE {_scope_is(forms)} AND recorded_at >= ? AND recorded_at <= ?"),
+                (*forms, window_start, moment),
             )
             in_window = _spend(*cursor.fetchone())
 
@@ -1549,14 +1584,15 @@ class Ledger:
         """Recorded rows in time order: one scope or all, from ``since`` (inclusive) to ``until``
         (exclusive)."""
         if scope is not None:
-            _check_text("scope", scope)
+            scope = _scope_name(scope)
         start = to_epoch(since, "since")
         end = to_epoch(until, "until")
         clauses: list[str] = []
         values: list[str | float] = []
         if scope is not None:
-            clauses.append("scope = ?")
-            values.append(scope)
+            forms = _scope_forms(scope)
+            clauses.append(_scope_is(forms))
+            values.extend(forms)
         if start is not None:
             clauses.append("recorded_at >= ?")
             values.append(start)
@@ -1574,16 +1610,19 @@ class Ledger:
 
     def limit(self, scope: str) -> BudgetLimit | None:
         """``scope``'s limit, or None."""
+        scope = _scope_name(scope)
         with self._store.read() as cursor:
             return self._limit(cursor, scope)
 
     # -- inside a transaction --
 
     def _limit(self, cursor: Any, scope: str) -> BudgetLimit | None:
+        forms = _scope_forms(scope)
+        # The latest: a ledger from before scopes were normalised may hold one per form.
         cursor.execute(
             self._store.sql("SELECT limit_nanousd, hard, period, set_at FROM shoal_limits "
-                            "WHERE scope = ?"),
-            (scope,),
+                            f"WHERE {_scope_is(forms)} ORDER BY set_at DESC LIMIT 1"),
+            forms,
         )
         row = cursor.fetchone()
         if row is None:
@@ -1594,8 +1633,9 @@ class Ledger:
                through: float | None = None) -> int:
         """Nano-dollars spent in the limit's period containing ``moment`` (or ever); with
         ``through``, only by calls recorded at or before it."""
-        clauses: list[str] = ["scope = ?"]
-        values: list[str | float] = [scope]
+        forms = _scope_forms(scope)
+        clauses: list[str] = [_scope_is(forms)]
+        values: list[str | float] = list(forms)
         if limit is not None and limit.period is not None:
             start, end = period_bounds(limit.period, moment)
             clauses += ["recorded_at >= ?", "recorded_at < ?"]
@@ -1613,7 +1653,7 @@ class Ledger:
 
 def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None:
     """Refuse a limit whose scope, amount, hardness or period is malformed."""
-    _check_text("scope", scope)
+    _scope_name(scope)
     if isinstance(usd, bool) or not isinstance(usd, (int, float)):
         raise TypeError(f"usd must be a number, got {type(usd).__name__}")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
@@ -1638,7 +1678,7 @@ def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None
 def _status_moment(scope: str, window_hours: float,
                    now: datetime.datetime | float | str | None) -> float:
     """The moment a status is asked for (now when None), once its arguments are checked."""
-    _check_text("scope", scope)
+    _scope_name(scope)
     if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
         raise TypeError("window_hours must be a number")
     if not MIN_WINDOW_HOURS <= window_hours <= 24 * 366:
@@ -1867,9 +1907,9 @@ def check_scope(scope: object) -> None:
     Raises:
         TypeError, ValueError: It is not text, is blank, longer than ``MAX_SCOPE_LENGTH`` or holds
             a character that does not print (a control or format character, a lone surrogate,
-            a space other than ' ').
+            a space other than ' '), or starts or ends with whitespace.
     """
-    _check_text("scope", scope)
+    _scope_name(scope)
 
 
 @atexit.register
