@@ -400,3 +400,32 @@ def test_a_share_under_one_percent_keeps_its_sign_and_digits(
     fraction: float | None, text: str
 ) -> None:
     assert report_module._share(fraction) == text
+
+
+def test_the_default_baseline_names_a_model_it_passed_over_and_how_to_weigh_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_PRICES", "")
+    location = str(tmp_path / "ledger.sqlite3")
+    prices = tmp_path / "prices.json"
+    my_model = {"id": "my-model", "provider": "me", "name": "My Model", "input_per_mtok": 100.0,
+                "output_per_mtok": 100.0, "cached_input_per_mtok": None,
+                "cache_write_per_mtok": None, "context_window": 100_000,
+                "max_output_tokens": 1024, "encoding": None, "token_ratio": 1.0,
+                "open_weights": False, "params_b": None, "active_params_b": None,
+                "quality": None, "quality_source": "none", "price_source": "me",
+                "as_of": "2025-01-01"}
+    prices.write_text(json.dumps({"models": [my_model]}), encoding="utf-8")
+    for model, extra in (("my-model", ["--prices", str(prices)]), ("gpt-4o", [])):
+        assert main(["ledger", "record", "--scope", "x", "--model", model, "--input", "1000",
+                     "--ledger", location, *extra]) == 0
+    monkeypatch.setenv("SHOAL_PRICES", "")
+    capsys.readouterr()
+
+    assert main(["report", "--ledger", location, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    assert report["baseline"] == "gpt-4o"
+    assert ("the baseline passes over my-model, which this report's prices do not cover "
+            "(recorded with a price file): give that file with --prices (SHOAL_PRICES) to weigh "
+            "it too, or name a baseline") in report["notes"]

@@ -251,6 +251,15 @@ def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
     return min(prices)[1]
 
 
+def _passed_over_note(models: Sequence[str]) -> str:
+    """Which recorded models the dearest-model baseline could not weigh: today's catalog does
+    not price them (they came from a price file not given now), so one may be the dearest."""
+    named = ", ".join(models)
+    return (f"the baseline passes over {named}, which this report's prices do not cover (recorded "
+            "with a price file): give that file with --prices (SHOAL_PRICES) to weigh "
+            f"{'it' if len(models) == 1 else 'them'} too, or name a baseline")
+
+
 def _pick_bucket(first: float, last: float) -> str:
     for period in PERIODS:
         if _bucket_starts(period, first, last, MAX_AUTO_BUCKETS + 1) is not None:
@@ -327,6 +336,9 @@ def savings_report(
     elif rows:
         baseline_id = _dearest_model(rows, catalog)
         rule = "dearest model used: highest price for all the reported tokens"
+        passed_over = sorted({row.model for row in rows if row.model not in catalog})
+        if passed_over:
+            notes.add(_passed_over_note(passed_over))
     else:
         baseline_id, rule = None, "no records"
 
