@@ -296,6 +296,37 @@ async def test_unknown_tool_is_a_protocol_error_and_bad_arguments_a_tool_error(
     assert domain.is_error and "did you mean 'gpt-4.1-mini'" in domain.content[0].text
 
 
+async def test_a_whole_number_written_as_a_float_is_an_integer(server) -> None:  # type: ignore[no-untyped-def]
+    fit = {"model": "llama-3.1-8b-instruct", "device": "apple-m4-pro"}
+    sweep = {"models": ["gemma-3-1b-it"], "devices": ["apple-m4-pro"], "nodes": ["as-built"]}
+    async with Client(server) as client:
+        as_floats = [
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 4096.0}),
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 1e3}),
+            await client.call_tool("truncate_text", {"text": "one two three", "max_tokens": 2.0}),
+            await client.call_tool("sweep_hardware", {**sweep, "contexts": [2048.0, 4096]}),
+        ]
+        as_integers = [
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 4096}),
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 1000}),
+            await client.call_tool("truncate_text", {"text": "one two three", "max_tokens": 2}),
+            await client.call_tool("sweep_hardware", {**sweep, "contexts": [2048, 4096]}),
+        ]
+        refused = {
+            repr(value): await client.call_tool("check_hardware_fit",
+                                                {**fit, "context_tokens": value})
+            for value in (4096.5, float("nan"), float("inf"), True)
+        }
+
+    for floats, integers in zip(as_floats, as_integers, strict=True):
+        assert not floats.is_error, floats.content[0].text
+        assert floats.structured_content == integers.structured_content
+    assert as_floats[0].structured_content["context_tokens"] == 4096
+    for value, answer in refused.items():
+        assert answer.is_error, value
+        assert "argument 'context_tokens'" in answer.content[0].text, answer.content[0].text
+
+
 @pytest.mark.parametrize("mode", ERAS)
 async def test_a_tool_left_out_is_a_protocol_error_that_says_it_is_not_served_here(
     mode: str,
