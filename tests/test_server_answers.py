@@ -825,6 +825,35 @@ async def test_a_file_over_the_size_limit_is_skipped_with_advice_the_tool_can_fo
         capsys.readouterr().out)
 
 
+async def test_a_path_out_of_the_roots_is_named_by_its_argument_however_short(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    async with Client(build_server(roots=[project])) as client:
+        answers = {path: await client.call_tool("count_files", {"paths": [path]})
+                   for path in ("..", "~", "../x", "~/x")}
+
+    for path, answer in answers.items():
+        assert answer.is_error
+        assert answer.content[0].text.startswith(f"count_files: argument 'paths': {path} "), (
+            answer.content[0].text)
+
+
+async def test_a_chat_field_of_the_wrong_type_is_named_with_json_s_type(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        answers = [
+            await client.call_tool("count_chat_tokens", {"messages": [
+                {"role": "user", "content": "hi", "n": value}]})
+            for value in ({"a": 1}, [1], 1.5, None)
+        ]
+
+    assert [answer.content[0].text for answer in answers] == [
+        f"count_chat_tokens: messages[0]['n'] must be a string, not {named}"
+        for named in ("an object", "an array", "a number", "null")
+    ]
+
+
 # ---- the configured price file, and answers that say what was computed -------------------------
 
 

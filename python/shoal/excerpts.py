@@ -94,6 +94,25 @@ def excerpt(value: object) -> str:
     return _VALUE.repr(value)
 
 
+def json_type(value: object) -> str:
+    """The JSON name of ``value``'s type (``object``, ``array``, ``string``, ``number``,
+    ``boolean``, ``null``), as an error names the type of a value a caller sent as JSON; a value
+    JSON has no type for keeps its Python name (``bytes``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
 def shown_path(path: str) -> str:
     """A path as the caller typed it, or quoted when that would mislead or overflow: a space at
     either end is invisible unquoted, so is a control character (a NUL, a newline) unescaped,

@@ -605,7 +605,10 @@ def _quotes(message: str, value: Any) -> bool:
     if any(form.casefold() in message for form in shown):
         return True
     value = value.casefold()
-    return repr(value) in message or (len(value) >= 4 and value in message)
+    # A short value (a path of "..", "~") is taken as quoted only where it leads the message,
+    # as a path error names its path ("~ resolves to ..."): inside, it could be any word.
+    return (repr(value) in message or (len(value) >= 4 and value in message)
+            or message.startswith(value + " "))
 
 
 class ToolCallGuard:
