@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from test_server import CALLS
 
+from shoal.catalog import configured_catalog, today
 from shoal.server import ProgressReporter, build_server
 from shoal.server_policy import MAX_RESULT_TOKENS, TOOL_GROUPS, answer_tokens, tool_group
 
@@ -153,6 +154,19 @@ def _input_problems(schema: dict[str, Any], defs: dict[str, Any], path: str) -> 
                 problems.append(f"{path}: open object without maxProperties")
             problems += _input_problems(extra, defs, f"{path}{{}}")
     return problems
+
+
+def test_a_model_a_description_gives_as_an_example_is_not_retired(wire_tools) -> None:  # type: ignore[no-untyped-def]
+    catalog = configured_catalog()
+    retired = {model.id for model in catalog.models
+               if model.deprecation_date is not None
+               and model.deprecation_date <= today().isoformat()}
+    every_model = {model.id for model in catalog.models}
+    text = json.dumps(wire_tools)
+    named = {name for name in re.findall(r"'([a-z0-9][a-z0-9.\-]+)'", text) if name in every_model}
+
+    assert named, "no description names a catalog model as an example"
+    assert not named & retired, sorted(named & retired)
 
 
 def test_every_input_is_described_bounded_and_free_of_null_unions(wire_tools) -> None:  # type: ignore[no-untyped-def]

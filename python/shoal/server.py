@@ -161,7 +161,7 @@ SHOWN_FINDINGS = 20
 SHOWN_NOTES = 20
 
 MODEL_FOR_COUNT = (
-    "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-5'): count with its tokenizer, or "
+    "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-6'): count with its tokenizer, or "
     "estimate when the vendor's tokenizer is not public. Empty: use `encoding`."
 )
 
