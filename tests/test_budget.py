@@ -534,8 +534,13 @@ def test_trim_errors() -> None:
         trim_chat([1, "x", None], budget_tokens=20, model="gpt-4o")  # type: ignore[list-item]
 
 
-@pytest.mark.parametrize("content", [5, 2.5, {"text": "hi"}, True])
-def test_trim_refuses_the_content_count_chat_refuses_with_its_words(content: object) -> None:
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [(5, "a number"), (2.5, "a number"), ({"text": "hi"}, "an object"), (True, "a boolean")],
+)
+def test_trim_refuses_the_content_count_chat_refuses_with_its_words(
+    content: object, named: str
+) -> None:
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": content}]
     with pytest.raises(TypeError) as counting:
         count_chat(messages, model="gpt-4o")
@@ -544,7 +549,7 @@ def test_trim_refuses_the_content_count_chat_refuses_with_its_words(content: obj
         trim_chat(messages, budget_tokens=100, model="gpt-4o")
 
     assert str(trimming.value) == str(counting.value) == (
-        f"messages[1]['content'] must be str, not {type(content).__name__}"
+        f"messages[1]['content'] must be a string, not {named}"
     )
 
 
@@ -553,7 +558,7 @@ def test_trim_refuses_an_image_part_and_a_null_field_as_count_chat_does() -> Non
     with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is a 'image_url' part"):
         trim_chat(image, budget_tokens=100, model="gpt-4o")
     refusal = [{"role": "assistant", "content": "ok", "refusal": None}]
-    with pytest.raises(TypeError, match=r"messages\[0\]\['refusal'\] must be str, not NoneType"):
+    with pytest.raises(TypeError, match=r"messages\[0\]\['refusal'\] must be a string, not null"):
         trim_chat(refusal, budget_tokens=100, model="gpt-4o")
 
 

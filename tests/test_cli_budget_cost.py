@@ -56,7 +56,7 @@ def _write(path: Path, document: object) -> Path:
         ("trim", {"role": "user"}, "messages file: {path}: a chat request needs a 'messages' "
                                    "list, and its keys are 'role'"),
         ("trim", [{"role": "user", "content": 5}],
-         "messages file: {path}: messages[0]['content'] must be str, not int"),
+         "messages file: {path}: messages[0]['content'] must be a string, not a number"),
     ],
 )
 def test_budget_names_the_file_and_the_item_of_a_malformed_file(

@@ -297,6 +297,6 @@ def test_a_number_past_python_s_digit_limit_in_a_row_is_read_like_any_other(
     assert main(["privacy", "--evaluate", str(labelled)]) == 2
 
     errors = capsys.readouterr().err
-    assert "messages[0]['n'] must be str, not float" in errors
+    assert "messages[0]['n'] must be a string, not a number" in errors
     assert f"{labelled}:1: expected an object with id and text (strings)" in errors
     assert "set_int_max_str_digits" not in errors and "9" * 41 not in errors

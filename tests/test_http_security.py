@@ -455,6 +455,59 @@ def test_the_hang_up_filter_lets_every_other_error_through() -> None:
     assert hang_up_filter.filter(record(ClientDisconnect())) is False
 
 
+def refusals_of_size(log: str) -> list[str]:
+    return [line for line in log.splitlines()
+            if line.startswith("WARNING shoal.http_transport: refused POST /mcp: its ")
+            and "-byte limit" in line]
+
+
+def test_each_413_is_one_warning_line(open_server: Running) -> None:
+    logged_before = len(open_server.log.read_text())
+
+    declared = declare_too_large(open_server.port)
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        chunks = (b" " * (1 << 20) for _ in range(MAX_REQUEST_BODY_BYTES // (1 << 20) + 8))
+        streamed = http.post(open_server.url, content=chunks, headers=HEADERS)
+
+    assert declared.startswith("HTTP/1.1 413") and streamed.status_code == 413
+    limit = f"{MAX_REQUEST_BODY_BYTES:,}-byte limit"
+    assert refusals_of_size(open_server.log.read_text()[logged_before:]) == [
+        "WARNING shoal.http_transport: refused POST /mcp: its Content-Length, "
+        f"{MAX_REQUEST_BODY_BYTES + 1:,} bytes, is over the {limit}; not read",
+        f"WARNING shoal.http_transport: refused POST /mcp: its body passed the {limit} while "
+        "arriving",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "request_id", "message"),
+    [
+        ('{"id":6,"method":"tools/list"}', 6,
+         "Invalid request: JSONRPCRequest.jsonrpc: Field required"),
+        ('{"jsonrpc":"1.0","id":"a","method":"tools/list"}', "a",
+         "Invalid request: JSONRPCRequest.jsonrpc: Input should be '2.0'"),
+        ("[1,2,3]", None, "Invalid request: JSONRPCRequest: Input should be an object"),
+        ('{"method":"notifications/initialized"}', None,
+         "Invalid request: JSONRPCRequest.jsonrpc: Field required"),
+    ],
+)
+def test_json_that_is_no_json_rpc_message_gets_32600_with_its_id_as_over_stdio(
+    open_server: Running, body: str, request_id: Any, message: str
+) -> None:
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        answer = http.post(open_server.url, content=body, headers=HEADERS)
+
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {"jsonrpc": "2.0", "id": request_id,
+                             "error": {"code": -32600, "message": message}}
+    # A request body that is not JSON is still the SDK's to answer, with -32700.
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        not_json = http.post(open_server.url, content=b"{nope", headers=HEADERS)
+    assert not_json.status_code == 400 and not_json.json()["error"]["code"] == -32700
+    assert post(open_server.url).status_code == 200
+
+
 # ---- sessions and stateless mode ----
 
 

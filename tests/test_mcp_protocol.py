@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from test_server import CALLS
 
+from shoal.catalog import configured_catalog, today
 from shoal.server import ProgressReporter, build_server
 from shoal.server_policy import MAX_RESULT_TOKENS, TOOL_GROUPS, answer_tokens, tool_group
 
@@ -153,6 +154,19 @@ def _input_problems(schema: dict[str, Any], defs: dict[str, Any], path: str) -> 
                 problems.append(f"{path}: open object without maxProperties")
             problems += _input_problems(extra, defs, f"{path}{{}}")
     return problems
+
+
+def test_a_model_a_description_gives_as_an_example_is_not_retired(wire_tools) -> None:  # type: ignore[no-untyped-def]
+    catalog = configured_catalog()
+    retired = {model.id for model in catalog.models
+               if model.deprecation_date is not None
+               and model.deprecation_date <= today().isoformat()}
+    every_model = {model.id for model in catalog.models}
+    text = json.dumps(wire_tools)
+    named = {name for name in re.findall(r"'([a-z0-9][a-z0-9.\-]+)'", text) if name in every_model}
+
+    assert named, "no description names a catalog model as an example"
+    assert not named & retired, sorted(named & retired)
 
 
 def test_every_input_is_described_bounded_and_free_of_null_unions(wire_tools) -> None:  # type: ignore[no-untyped-def]
@@ -294,6 +308,37 @@ async def test_unknown_tool_is_a_protocol_error_and_bad_arguments_a_tool_error(
     assert missing.is_error and "text" in missing.content[0].text
     assert out_of_range.is_error and "min_quality" in out_of_range.content[0].text
     assert domain.is_error and "did you mean 'gpt-4.1-mini'" in domain.content[0].text
+
+
+async def test_a_whole_number_written_as_a_float_is_an_integer(server) -> None:  # type: ignore[no-untyped-def]
+    fit = {"model": "llama-3.1-8b-instruct", "device": "apple-m4-pro"}
+    sweep = {"models": ["gemma-3-1b-it"], "devices": ["apple-m4-pro"], "nodes": ["as-built"]}
+    async with Client(server) as client:
+        as_floats = [
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 4096.0}),
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 1e3}),
+            await client.call_tool("truncate_text", {"text": "one two three", "max_tokens": 2.0}),
+            await client.call_tool("sweep_hardware", {**sweep, "contexts": [2048.0, 4096]}),
+        ]
+        as_integers = [
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 4096}),
+            await client.call_tool("check_hardware_fit", {**fit, "context_tokens": 1000}),
+            await client.call_tool("truncate_text", {"text": "one two three", "max_tokens": 2}),
+            await client.call_tool("sweep_hardware", {**sweep, "contexts": [2048, 4096]}),
+        ]
+        refused = {
+            repr(value): await client.call_tool("check_hardware_fit",
+                                                {**fit, "context_tokens": value})
+            for value in (4096.5, float("nan"), float("inf"), True)
+        }
+
+    for floats, integers in zip(as_floats, as_integers, strict=True):
+        assert not floats.is_error, floats.content[0].text
+        assert floats.structured_content == integers.structured_content
+    assert as_floats[0].structured_content["context_tokens"] == 4096
+    for value, answer in refused.items():
+        assert answer.is_error, value
+        assert "argument 'context_tokens'" in answer.content[0].text, answer.content[0].text
 
 
 @pytest.mark.parametrize("mode", ERAS)

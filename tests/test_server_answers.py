@@ -19,6 +19,8 @@ from growth_support import PARTS, assert_growth_in_step, cpu_seconds_awaiting
 from mcp import Client, StdioServerParameters
 
 from shoal.budget import trim_chat
+from shoal.cli import main
+from shoal.files import DEFAULT_MAX_FILE_BYTES
 from shoal.render import index_ranges
 from shoal.server import (
     LONG_ANSWERS,
@@ -807,6 +809,60 @@ async def test_route_task_text_counts_the_runners_up_the_cap_leaves_no_room_for(
     assert 3 < detailed < runners_up
     assert f"  and {runners_up - detailed} more runners-up (see alternatives)" in lines
     assert answer_tokens(_wire(routed)) <= MAX_RESULT_TOKENS
+
+
+async def test_a_file_over_the_size_limit_is_skipped_with_advice_the_tool_can_follow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    large = tmp_path / "large.txt"
+    with large.open("wb") as handle:
+        handle.truncate(DEFAULT_MAX_FILE_BYTES + 1)  # sparse: its size is checked before reading
+
+    async with Client(build_server(roots=[tmp_path])) as client:
+        counted = await client.call_tool("count_files", {"paths": ["."]})
+
+    assert not counted.is_error, counted.content[0].text
+    [skipped] = counted.structured_content["skipped"]
+    # The tool has no max_file_bytes argument: its advice names none.
+    assert "max_file_bytes" not in skipped["reason"]
+    assert skipped["reason"].endswith(
+        "(a fixed limit for this server: give a part of the file's text to count_tokens or "
+        "split_text, or count the file with shoal count --file FILE --max-file-bytes N)"
+    )
+    assert skipped["reason"] in counted.content[0].text
+    # The command line names its own option.
+    assert main(["count", "--file", str(tmp_path)]) == 0
+    assert "(raise --max-file-bytes, or count a part with truncate or split)" in (
+        capsys.readouterr().out)
+
+
+async def test_a_path_out_of_the_roots_is_named_by_its_argument_however_short(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    async with Client(build_server(roots=[project])) as client:
+        answers = {path: await client.call_tool("count_files", {"paths": [path]})
+                   for path in ("..", "~", "../x", "~/x")}
+
+    for path, answer in answers.items():
+        assert answer.is_error
+        assert answer.content[0].text.startswith(f"count_files: argument 'paths': {path} "), (
+            answer.content[0].text)
+
+
+async def test_a_chat_field_of_the_wrong_type_is_named_with_json_s_type(server) -> None:  # type: ignore[no-untyped-def]
+    async with Client(server) as client:
+        answers = [
+            await client.call_tool("count_chat_tokens", {"messages": [
+                {"role": "user", "content": "hi", "n": value}]})
+            for value in ({"a": 1}, [1], 1.5, None)
+        ]
+
+    assert [answer.content[0].text for answer in answers] == [
+        f"count_chat_tokens: messages[0]['n'] must be a string, not {named}"
+        for named in ("an object", "an array", "a number", "null")
+    ]
 
 
 # ---- the configured price file, and answers that say what was computed -------------------------

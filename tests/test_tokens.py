@@ -362,7 +362,7 @@ def test_count_chat_overhead_rules() -> None:
 
 
 def test_count_chat_refuses_bad_input() -> None:
-    with pytest.raises(TypeError, match=r"messages\[0\]\['content'\] must be str"):
+    with pytest.raises(TypeError, match=r"messages\[0\]\['content'\] must be a string"):
         tokens.count_chat([{"role": "user", "content": 5}])  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="messages must be a list of message dicts, not int"):
         tokens.count_chat(5)  # type: ignore[arg-type]
@@ -420,9 +420,9 @@ def test_count_chat_refuses_parts_it_cannot_count() -> None:
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
     with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is a 'image_url' part"):
         tokens.count_chat(image)
-    with pytest.raises(TypeError, match=r"\[0\]\['text'\] must be str"):
+    with pytest.raises(TypeError, match=r"\[0\]\['text'\] must be a string"):
         tokens.count_chat([{"role": "user", "content": [{"type": "text", "text": 5}]}])
-    with pytest.raises(TypeError, match=r"messages\[0\]\['name'\] must be str"):
+    with pytest.raises(TypeError, match=r"messages\[0\]\['name'\] must be a string"):
         tokens.count_chat(
             [{"role": "user", "name": [{"type": "text", "text": "a"}], "content": "b"}]
         )

@@ -29,7 +29,7 @@ from shoal._cli_parser import (
     split_ids,
     whole_number,
 )
-from shoal.excerpts import escaped, plain_number, shown_path
+from shoal.excerpts import escaped, listed_name, plain_number, shown_path
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog
@@ -1449,7 +1449,7 @@ def _report(args: argparse.Namespace) -> int:
                                 baseline=args.baseline, bucket=args.bucket)
     if args.svg is not None:
         atomic_file.write_text(args.svg, spend_svg(report))
-        print(f"shoal report: wrote {args.svg}", file=sys.stderr)
+        print(f"shoal report: wrote {listed_name(str(args.svg))}", file=sys.stderr)
     if args.json:
         _print_json(dataclasses.asdict(report))
     else:
@@ -1935,10 +1935,11 @@ def _count_files(args: argparse.Namespace) -> int:
         return 0
 
     method = render.counting_method(result.exact, result.encoding, result.token_ratio)
+    # A file name can hold a newline or U+202E: escaped, it cannot print as a line of its own.
     for item in result.files:
-        print(f"{item.tokens:>12,}  {item.path}")
+        print(f"{item.tokens:>12,}  {listed_name(item.path)}")
     for skipped in result.skipped:
-        print(f"{'skipped':>12}  {skipped.path}: {skipped.reason}")
+        print(f"{'skipped':>12}  {listed_name(skipped.path)}: {skipped.reason}")
     print(
         f"{result.total_tokens:>12,}  total: {render.plural(len(result.files), 'file')}, "
         f"{result.total_bytes:,} bytes ({method}); "
@@ -1958,7 +1959,7 @@ def _refuse_named_skips(named: Sequence[Path], skipped: Sequence[SkippedFile]) -
     names = {str(path) for path in named}
     refused = [item for item in skipped if item.path in names]
     if refused:
-        reasons = "; ".join(f"--file {item.path} cannot be counted: {item.reason}"
+        reasons = "; ".join(f"--file {shown_path(item.path)} cannot be counted: {item.reason}"
                             for item in refused)
         raise ValueError(reasons)
 
@@ -2120,12 +2121,13 @@ def _split(args: argparse.Namespace) -> int:
         if stale:
             # Old chunks beside new ones would no longer join to the text.
             raise ValueError(
-                f"{args.out_dir} already holds chunk files ({stale[0].name}, ...); choose an "
+                f"{shown_path(str(args.out_dir))} already holds chunk files "
+                f"({shown_path(stale[0].name)}, ...); choose an "
                 "empty folder or remove them"
             )
         _write_chunks(args.out_dir, result.texts)
         files = render.plural(len(result.texts), "chunk file")
-        print(f"shoal split: wrote {files} to {args.out_dir}", file=sys.stderr)
+        print(f"shoal split: wrote {files} to {listed_name(str(args.out_dir))}", file=sys.stderr)
     if args.json:
         _print_json(dataclasses.asdict(result))
         return 0
@@ -2164,7 +2166,7 @@ def _write_chunks(out_dir: Path, texts: Sequence[str]) -> None:
             else:
                 written = (f"{first} to {chunk_file_name(number - 1, count)} are whole; remove "
                            "them before splitting again")
-            raise ValueError(f"--out-dir {out_dir}: cannot write {name}: "
+            raise ValueError(f"--out-dir {shown_path(str(out_dir))}: cannot write {name}: "
                              f"{error.strerror or error} ({written})") from None
 
 
@@ -2179,15 +2181,18 @@ def chunk_file_name(number: int, count: int) -> str:
 def _check_out_dir(out_dir: Path) -> None:
     """Refuse an --out-dir that is a file, lies under one, or whose parent folder is missing,
     before any splitting: the folder itself may be created, a mistyped path above it may not."""
+    shown = shown_path(str(out_dir))
     for folder in (out_dir, *out_dir.parents):
         if folder.exists():
             if not folder.is_dir():
-                place = "is a file" if folder == out_dir else f"lies under {folder}, a file"
-                raise ValueError(f"--out-dir {out_dir} {place}, not a folder; name a folder")
+                place = ("is a file" if folder == out_dir
+                         else f"lies under {shown_path(str(folder))}, a file")
+                raise ValueError(f"--out-dir {shown} {place}, not a folder; name a folder")
             break
     if not out_dir.exists() and not out_dir.parent.is_dir():
         raise ValueError(
-            f"--out-dir {out_dir}: the folder {out_dir.parent} does not exist; create it first "
+            f"--out-dir {shown}: the folder {shown_path(str(out_dir.parent))} does not exist; "
+            "create it first "
             "(only the --out-dir folder itself is created)"
         )
 

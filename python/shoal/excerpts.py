@@ -94,13 +94,44 @@ def excerpt(value: object) -> str:
     return _VALUE.repr(value)
 
 
+def json_type(value: object) -> str:
+    """The JSON name of ``value``'s type (``object``, ``array``, ``string``, ``number``,
+    ``boolean``, ``null``), as an error names the type of a value a caller sent as JSON; a value
+    JSON has no type for keeps its Python name (``bytes``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
 def shown_path(path: str) -> str:
     """A path as the caller typed it, or quoted when that would mislead or overflow: a space at
     either end is invisible unquoted, so is a control character (a NUL, a newline) unescaped,
     and a path longer than `PATH_CHARACTERS` is cut in the middle."""
-    if len(path) > PATH_CHARACTERS or path != path.strip() or not path.isprintable():
+    if len(path) > PATH_CHARACTERS:
         return quoted_path(path)
-    return path
+    return listed_name(path)
+
+
+def listed_name(name: str) -> str:
+    """A name (a path, an id, a scope) as a line of text lists it: as it is, or quoted as
+    `shown_path` quotes it when it would mislead, with each control and format character
+    escaped (``'x.txt\\n  skipped y'``, ``'\\u202etxt.exe'``), but never cut, since a listing
+    is where the whole name is read. Unescaped, a newline in a file name would print as a line
+    of the listing of its own, and U+202E would reverse the text after it; letters of any
+    script (``café.txt``, ``日本.txt``) print as they are."""
+    if name != name.strip() or not name.isprintable():
+        return repr(name)
+    return name
 
 
 def quoted_path(path: str) -> str:

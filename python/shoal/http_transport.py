@@ -13,6 +13,8 @@ at its next cancellation check, as if the client had sent ``notifications/cancel
 than running to the end for an answer no one will read. One that hangs up before its request body
 has arrived is logged as one line, not as the SDK's error with a traceback; one that stalls before
 its body has wholly arrived gets 408 once the body deadline passes, and its connection is closed.
+A body over the size limit gets 413, and JSON that is no JSON-RPC message gets -32600 with its
+request's id, as over stdio; each refusal is logged as one line.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ import anyio
 from anyio.lowlevel import checkpoint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import INVALID_REQUEST, JSONRPCError, jsonrpc_message_adapter
+from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoal.excerpts import plain_number
 from shoal.http_hosts import HostPolicy
+from shoal.stdio_transport import unreadable_message_reply
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +247,120 @@ class RequestBodyDeadline:
                          [(b"connection", b"close")])
 
 
+class RequestBodyCheck:
+    """ASGI middleware: a POST's body is read whole here, before the SDK sees it.
+
+    A body over `max_body_bytes` gets 413, whether its Content-Length says so (it is not read)
+    or it passes the limit while it arrives, and the refusal is logged as the others are. A body
+    that is JSON but no JSON-RPC message (no ``"jsonrpc"``, an array, a number) gets 400 with
+    -32600 and the request's id when it has one, as over stdio, rather than the SDK's -32602
+    with the id null and pydantic's list of every member of the message union it tried. Any
+    other body, and one that is not JSON (the SDK answers -32700), is passed on as it came.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self._app = app
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != MCP_PATH:
+            await self._app(scope, receive, send)
+            return
+
+        declared = _declared_length(scope["headers"])
+        if declared is not None and declared > self._max_body_bytes:
+            await self._refuse_too_large(
+                scope, send, f"its Content-Length, {declared:,} bytes, is over the "
+                f"{self._max_body_bytes:,}-byte limit; not read"
+            )
+            return
+
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client hung up mid-body: the app meets the hang-up as it would have.
+                await self._app(scope, _replay([_body_message(body, more=True), message],
+                                               receive), send)
+                return
+            body += message.get("body", b"")
+            if len(body) > self._max_body_bytes:
+                await self._refuse_too_large(
+                    scope, send, f"its body passed the {self._max_body_bytes:,}-byte limit "
+                    "while arriving"
+                )
+                return
+            if not message.get("more_body", False):
+                break
+
+        reply = _invalid_request(bytes(body))
+        if reply is not None:
+            logger.info("answered a request body that is no JSON-RPC message: %s",
+                        reply.error.message)
+            await _send_json(send, 400, reply.model_dump_json(by_alias=True, exclude_unset=True))
+            return
+        await self._app(scope, _replay([_body_message(body, more=False)], receive), send)
+
+    async def _refuse_too_large(self, scope: Scope, send: Send, reason: str) -> None:
+        logger.warning("refused %s %s: %s", scope["method"], scope["path"], reason)
+        await _send_text(send, 413, "Request body too large")
+
+
+def _declared_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length a request declares, or None when it declares none it can be held to
+    (no header, or one that is not a number: uvicorn refuses those before they reach here)."""
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _body_message(body: bytearray, *, more: bool) -> Message:
+    return {"type": "http.request", "body": bytes(body), "more_body": more}
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that gives ``messages`` first, then what ``receive`` gives."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
+
+
+def _invalid_request(body: bytes) -> JSONRPCError | None:
+    """The -32600 answer to a body that is JSON but no JSON-RPC message, or None for a valid
+    message and for a body that is not JSON, which the SDK answers itself."""
+    try:
+        jsonrpc_message_adapter.validate_json(body, by_name=False)
+    except ValidationError as error:
+        reply = unreadable_message_reply(error)
+        return reply if reply.error.code == INVALID_REQUEST else None
+    return None
+
+
+async def _send_json(send: Send, status: int, text: str) -> None:
+    """Answer with `status` and a JSON body."""
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class CancelOnDisconnect:
     """ASGI middleware: a session's request whose client hangs up before the answer is cancelled.
 
@@ -358,7 +477,9 @@ def http_app(
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
     )
-    app = HostOriginCheck(RequestBodyDeadline(CancelOnDisconnect(app), body_timeout_s), policy)
+    app = CancelOnDisconnect(app)
+    app = RequestBodyDeadline(RequestBodyCheck(app, MAX_REQUEST_BODY_BYTES), body_timeout_s)
+    app = HostOriginCheck(app, policy)
     if token is not None:
         app = BearerTokenMiddleware(app, token)
     return app

@@ -21,7 +21,7 @@ from shoal.cost import (
     format_usd_per_mtok,
     price_basis,
 )
-from shoal.excerpts import first_few
+from shoal.excerpts import first_few, listed_name
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
@@ -175,8 +175,11 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
         f"{result.files_skipped:,} skipped, {result.ignored:,} ignored by .gitignore",
         *ratio_source_lines(result.token_ratio, result.ratio_source),
     ]
-    lines.extend(f"  {item.tokens:>10,}  {item.path}" for item in result.largest_files[:shown])
-    lines.extend(f"  skipped {item.path}: {item.reason}" for item in result.skipped[:shown])
+    # A file name can hold a newline or U+202E: escaped, it cannot print as a line of its own.
+    lines.extend(f"  {item.tokens:>10,}  {listed_name(item.path)}"
+                 for item in result.largest_files[:shown])
+    lines.extend(f"  skipped {listed_name(item.path)}: {item.reason}"
+                 for item in result.skipped[:shown])
     lines.extend(f"  note: {note}" for note in result.notes)
     return "\n".join(lines)
 

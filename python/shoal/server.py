@@ -49,7 +49,7 @@ from shoal.feedback import (
     outcome_model,
     record_outcome,
 )
-from shoal.files import FilesSummary, checked_roots, count_files
+from shoal.files import COUNT_REMEDY, FilesCount, FilesSummary, checked_roots, count_files
 from shoal.hardware import (
     AS_BUILT,
     MAX_BATCH,
@@ -161,7 +161,7 @@ SHOWN_FINDINGS = 20
 SHOWN_NOTES = 20
 
 MODEL_FOR_COUNT = (
-    "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-5'): count with its tokenizer, or "
+    "Optional catalog model id (e.g. 'gpt-4.1', 'claude-sonnet-4-6'): count with its tokenizer, or "
     "estimate when the vendor's tokenizer is not public. Empty: use `encoding`."
 )
 
@@ -788,8 +788,8 @@ def _add_token_tools(
         """Count the tokens of files and folders: per file and in total.
 
         Use it before reading a codebase or documents into context. Walks folders, skipping
-        .gitignore'd paths, binary and non-UTF-8 files, files over 16 MiB and files and folders
-        that cannot be read (each skip with its reason, a named path's too), and counts in
+        .gitignore'd paths, binary and non-UTF-8 files, files over 16 MiB (a fixed limit) and
+        files and folders that cannot be read (each skip with its reason, a named path's too), and counts in
         parallel. Paths must stay inside the roots the server was started
         with. A file reached by several paths is counted once. Reports progress and stops when
         the request is cancelled.
@@ -805,6 +805,8 @@ def _add_token_tools(
             check_cancelled=anyio.from_thread.check_cancelled,
         )
 
+        result = _with_served_remedy(result)
+
         def answer(count: int) -> CallToolResult:
             held = count if count < max_files else None
             shown = result.summary(max_files=max_files, answer_holds=held)
@@ -813,6 +815,23 @@ def _add_token_tools(
         # Each listed file takes about 25 tokens, so a thousand of them (the most max_files
         # allows) are past the cap: list as many as fit and say so.
         return answer(_most_that_fit(answer, max_files, max_result_tokens))
+
+
+# What count_files advises for a file over the size limit, which no argument of the tool raises.
+SERVED_COUNT_REMEDY = (
+    "a fixed limit for this server: give a part of the file's text to count_tokens or "
+    "split_text, or count the file with shoal count --file FILE --max-file-bytes N"
+)
+
+
+def _with_served_remedy(result: FilesCount) -> FilesCount:
+    """``result`` with each too-large skip advising what a caller of the tool can do: the
+    library's advice, to raise max_file_bytes, names a parameter the tool does not have."""
+    skipped = tuple(
+        dataclasses.replace(item, reason=item.reason.replace(COUNT_REMEDY, SERVED_COUNT_REMEDY))
+        for item in result.skipped
+    )
+    return dataclasses.replace(result, skipped=skipped)
 
 
 @dataclasses.dataclass(frozen=True)

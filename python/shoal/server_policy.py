@@ -195,10 +195,11 @@ def argument_problem(tool: Any, params: dict[str, Any]) -> str | None:
     The SDK's own validation ignores arguments the tool does not take (so a misspelt limit is
     silently dropped), converts "yes" to true and "100" to 100, and answers in pydantic's
     wording. Here an unknown argument names the close match, types are strict (an integer is
-    still a number), and each problem names its argument. Sizes are checked against the input
-    schema before anything else, so an oversized argument (a 100 MB string, a million items) is
-    refused without being read through; NaN, infinities and absurd nesting are refused anywhere
-    in an argument.
+    still a number, and a whole number sent as a float is an integer: see
+    `whole_numbers_as_integers`), and each problem names its argument. Sizes are checked
+    against the input schema before anything else, so an oversized argument (a 100 MB string,
+    a million items) is refused without being read through; NaN, infinities and absurd nesting
+    are refused anywhere in an argument.
     """
     arguments = params.get("arguments") or {}
     if not isinstance(arguments, dict):
@@ -222,6 +223,46 @@ def argument_problem(tool: Any, params: dict[str, Any]) -> str | None:
     except ValidationError as error:
         return _described(error.errors(), arguments, schema)
     return None
+
+
+def whole_numbers_as_integers(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` with each number of zero fractional part (``4096.0``, ``1e3``) that stands
+    where the input schema wants an integer turned into that integer, as JSON Schema's
+    ``"integer"`` accepts it; what a client's JSON library writes as a float is then read as the
+    integer it is. A fraction (``4096.5``), NaN, an infinity and a boolean are left for the
+    checks to refuse."""
+    defs = schema.get("$defs", {})
+    properties = schema.get("properties", {})
+    return {key: _as_integer_where_wanted(value, properties.get(key, {}), defs)
+            for key, value in arguments.items()}
+
+
+def _as_integer_where_wanted(value: Any, node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    node = _resolved(node, defs)
+    members = [_resolved(member, defs) for member in node.get("anyOf") or node.get("oneOf")
+               or [node]]
+    if isinstance(value, float):
+        wants_integer = any(_types(member) & {"integer"} for member in members)
+        return int(value) if wants_integer and value.is_integer() else value
+    if isinstance(value, list):
+        arrays = [member for member in members if "array" in _types(member)]
+        items = arrays[0].get("items") if len(arrays) == 1 else None
+        if not isinstance(items, dict):
+            return value
+        return [_as_integer_where_wanted(item, items, defs) for item in value]
+    if isinstance(value, dict):
+        objects = [member for member in members if "properties" in member]
+        if len(objects) != 1:
+            return value
+        inner = objects[0]["properties"]
+        return {key: _as_integer_where_wanted(item, inner[key], defs) if key in inner else item
+                for key, item in value.items()}
+    return value
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    kind = node.get("type")
+    return set(kind) if isinstance(kind, list) else {str(kind)}
 
 
 def _unknown_arguments(arguments: dict[str, Any], accepted: list[str]) -> str | None:
@@ -569,7 +610,10 @@ def _quotes(message: str, value: Any) -> bool:
     if any(form.casefold() in message for form in shown):
         return True
     value = value.casefold()
-    return repr(value) in message or (len(value) >= 4 and value in message)
+    # A short value (a path of "..", "~") is taken as quoted only where it leads the message,
+    # as a path error names its path ("~ resolves to ..."): inside, it could be any word.
+    return (repr(value) in message or (len(value) >= 4 and value in message)
+            or message.startswith(value + " "))
 
 
 class ToolCallGuard:
@@ -628,7 +672,12 @@ class ToolCallGuard:
                 code=INVALID_PARAMS, message=f"Unknown tool: {excerpt(name)}. Tools: {known}"
             )
 
-        problem = argument_problem(self._server._tool_manager.get_tool(name), ctx.params)
+        tool = self._server._tool_manager.get_tool(name)
+        assert tool is not None  # an unknown name was refused above
+        arguments = ctx.params.get("arguments")
+        if isinstance(arguments, dict):
+            ctx.params["arguments"] = whole_numbers_as_integers(arguments, tool.parameters)
+        problem = argument_problem(tool, ctx.params)
         if problem is not None:
             return self._tool_error(ctx, f"{name}: {problem}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from shoal.excerpts import plain_number
+from shoal.excerpts import listed_name, plain_number
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.cost import price_basis
 from shoal.ledger import LATEST_MOMENT, MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
@@ -33,15 +33,15 @@ def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
     ]
     shown = plan.items
     if not per_item:
-        lines.extend(f"  {status}: {', '.join(ids)}"
+        lines.extend(f"  {status}: {', '.join(listed_name(item_id) for item_id in ids)}"
                      for status, ids in (("included", plan.included), ("dropped", plan.dropped))
                      if ids)
         shown = tuple(item for item in plan.items if item.status == "truncated")
     for item in shown:
         size = (plural(item.tokens, "token") if item.status != "truncated"
                 else f"{item.included_tokens:,} of {plural(item.tokens, 'token')}")
-        group = f" [group {item.group}]" if item.group else ""
-        lines.append(f"  {item.status:9} {item.id}{group}: {size}; {item.reason}")
+        group = f" [group {listed_name(item.group)}]" if item.group else ""
+        lines.append(f"  {item.status:9} {listed_name(item.id)}{group}: {size}; {item.reason}")
     # The price's own notes (a retired model, a long-context tier) apply to the plan's cost.
     lines.extend(f"  note: {note}" for note in plan.cost.notes)
     return "\n".join(lines)
@@ -89,7 +89,8 @@ def usage_record(record: UsageRecord) -> str:
         if record.over_limit:
             limit += " (over the limit)"
     charge = (
-        f"{verb}: {record.model} {usd(record.cost_usd)} to {record.scope} "
+        f"{verb}: {listed_name(record.model)} {usd(record.cost_usd)} to "
+        f"{listed_name(record.scope)} "
         f"({price_basis(record.prices_as_of, record.price_file)}); "
         f"spent {usd(record.spent_usd)}{limit}"
     )
@@ -98,22 +99,27 @@ def usage_record(record: UsageRecord) -> str:
 
 def budget_limit(limit: BudgetLimit) -> str:
     """The limit in one line, then any warning it was set with."""
+    line = f"{listed_name(limit.scope)}: {_limit_terms(limit)}"
+    return "\n".join([line, *(f"  note: {note}" for note in limit.notes)])
+
+
+def _limit_terms(limit: BudgetLimit) -> str:
+    """``hard limit $5.00 per day (UTC)``."""
     kind = "hard" if limit.hard else "soft"
     per = f" per {limit.period} (UTC)" if limit.period else ""
-    line = f"{limit.scope}: {kind} limit {usd(limit.usd)}{per}"
-    return "\n".join([line, *(f"  note: {note}" for note in limit.notes)])
+    return f"{kind} limit {usd(limit.usd)}{per}"
 
 
 def budget_status(status: BudgetStatus) -> str:
     """Spent, left, burn rate and projection."""
     period = f" this {status.limit.period}" if status.limit and status.limit.period else ""
-    lines = [f"{status.scope}: spent {usd(status.spent_usd)}{period}; "
+    lines = [f"{listed_name(status.scope)}: spent {usd(status.spent_usd)}{period}; "
              f"{plural(status.records, 'call')} recorded, "
              f"{usd(status.lifetime_spent_usd)} in all"]
     if status.limit is None:
         lines.append("  no limit set")
     else:
-        lines.append(f"  {budget_limit(status.limit).split(': ', 1)[1]}: {_limit_state(status)}")
+        lines.append(f"  {_limit_terms(status.limit)}: {_limit_state(status)}")
     lines.append(f"  {_burn(status)}")
     if status.limit_reached_at is not None and status.hours_to_limit is not None:
         lines.append(f"  at this rate the limit is reached in {_duration(status.hours_to_limit)} "
@@ -173,7 +179,7 @@ def _duration(hours: float) -> str:
 
 def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
     """Totals against the baseline, per scope, per model, then the chart."""
-    where = report.scope or "all scopes"
+    where = listed_name(report.scope) if report.scope else "all scopes"
     if report.records == 0:
         return f"{where}: no calls recorded in this period"
     # Named as shoal cost names a model's prices: a price file may date them otherwise.
@@ -190,11 +196,12 @@ def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
     if len(report.by_scope) > 1:
         lines.append("  by scope:")
         for row in report.by_scope:
-            lines.append(f"    {row.scope}: {usd(row.spent_usd)} vs {usd(row.baseline_usd)}, "
-                         f"{savings_phrase(row.savings_usd, row.savings_fraction)}")
+            saving = savings_phrase(row.savings_usd, row.savings_fraction)
+            lines.append(f"    {listed_name(row.scope)}: {usd(row.spent_usd)} vs "
+                         f"{usd(row.baseline_usd)}, {saving}")
     lines.append("  by model:")
     for model in report.by_model:
-        lines.append(f"    {model.model}: {usd(model.spent_usd)} on "
+        lines.append(f"    {listed_name(model.model)}: {usd(model.spent_usd)} on "
                      f"{plural(model.records, 'call')}, "
                      f"{model.input_tokens:,} in / {model.output_tokens:,} out")
     lines.extend(f"  note: {note}" for note in report.notes)

@@ -214,17 +214,19 @@ def error_reply(error: Exception) -> types.JSONRPCError | None:
     answer (a notification or a response, which JSON-RPC never answers) or another failure."""
     if not isinstance(error, ValidationError) or not error.errors():
         return None
-    details = error.errors()
-    first = details[0]
-    # Unreadable JSON carries the whole line; a message of the wrong shape carries itself in
-    # some of the errors (a missing field's), the offending field's value in others.
-    message = next(
-        (found for detail in details if (found := _readable(detail.get("input"))) is not None),
-        None,
-    )
+    message = _message_in(error)
     if message is not None and ("method" not in message or "id" not in message):
         return None
+    return unreadable_message_reply(error)
 
+
+def unreadable_message_reply(error: ValidationError) -> types.JSONRPCError:
+    """The JSON-RPC error answering the message ``error`` refuses, whatever its shape: over HTTP
+    a body that is a notification or a response is answered too, since every request gets a
+    status."""
+    details = error.errors()
+    first = details[0]
+    message = _message_in(error)
     request_id = _request_id(message)
     surrogate = _lone_surrogate(message) if message is not None else None
     if first["type"] == "string_unicode" and isinstance(first.get("input"), str):
@@ -239,6 +241,17 @@ def error_reply(error: Exception) -> types.JSONRPCError | None:
         code, text = types.INVALID_REQUEST, f"Invalid request: {location}: {first['msg']}"
     return types.JSONRPCError(
         jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=text)
+    )
+
+
+def _message_in(error: ValidationError) -> Mapping[str, Any] | None:
+    """The refused message as a JSON object, or None when it is none. Unreadable JSON carries
+    the whole line; a message of the wrong shape carries itself in some of the errors (a
+    missing field's), the offending field's value in others."""
+    return next(
+        (found for detail in error.errors()
+         if (found := _readable(detail.get("input"))) is not None),
+        None,
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from shoal._backend import core
 from shoal.catalog import ModelEntry, configured_catalog
+from shoal.excerpts import json_type
 
 logger = logging.getLogger(__name__)
 
@@ -544,7 +545,7 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
             found.add(note)
             continue
         if not isinstance(value, str):
-            raise TypeError(f"{where} must be str, not {_builtin_type_name(value)}")
+            raise TypeError(f"{where} must be a string, not {_json_type_named(value)}")
         check_unicode(value, where)
         texts.append(value)
         names += key == "name"
@@ -634,7 +635,7 @@ def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[
     for position, part in enumerate(parts):
         here = f"{where}[{position}]" if numbered else where
         if not isinstance(part, Mapping):
-            raise TypeError(f"{here} must be a dict, not {type(part).__name__}")
+            raise TypeError(f"{here} must be an object, not {_json_type_named(part)}")
         kind = part.get("type")
         if kind != "text":
             raise ValueError(
@@ -643,7 +644,7 @@ def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[
             )
         text = part.get("text")
         if not isinstance(text, str):
-            raise TypeError(f"{here}['text'] must be str, not {_builtin_type_name(text)}")
+            raise TypeError(f"{here}['text'] must be a string, not {_json_type_named(text)}")
         check_unicode(text, f"{here}['text']")
         texts.append(text)
     return texts
@@ -710,7 +711,7 @@ def _parameters_of(function: Mapping[str, Any], index: int) -> tuple[str, Mappin
 
 def _function_of(tool: object, index: int) -> Mapping[str, Any]:
     if not isinstance(tool, Mapping):
-        raise TypeError(f"tools[{index}] must be a dict, not {type(tool).__name__}")
+        raise TypeError(f"tools[{index}] must be an object, not {_json_type_named(tool)}")
     function = tool.get("function", tool)
     if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
         raise ValueError(
@@ -724,7 +725,10 @@ def _without_final_period(text: object) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
-def _builtin_type_name(value: object) -> str:
-    """The name of the built-in type ``value`` is: ``float`` for a number a JSON reader kept
-    with its spelling (a float subclass), as for any other float."""
-    return next(t.__name__ for t in type(value).__mro__ if t.__module__ == "builtins")
+def _json_type_named(value: object) -> str:
+    """``an object``, ``a number``, ``null``: the JSON type of a field of a chat, which reaches
+    shoal as JSON (over MCP, from a file) whatever reads it."""
+    kind = json_type(value)
+    if kind == "null":
+        return kind
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
