@@ -491,9 +491,9 @@ pub fn estimate(
             / workload.batch;
     let floor = dram_joules + sram_joules;
     let joules = |step: f64| (class_power_w * step / workload.batch - sram_saving).max(floor);
-    // Where the bytes' own energy is the estimate, the device draws at least the power they
-    // take: the power shown times the seconds per token is then the energy shown.
-    let average_power_w = class_power_w.max(floor * workload.batch / step_s);
+    // The power shown is the energy shown at the rate shown (joules per token times tokens per
+    // second), so SRAM's saving and the floor of the bytes' own energy both show in it.
+    let average_power_w = joules(step_s) * workload.batch / step_s;
 
     Ok(Estimate {
         weights_gb,

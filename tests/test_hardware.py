@@ -114,6 +114,20 @@ def test_estimate_parity_is_exact_on_random_cases():
         assert _core.estimate_inference(**case) == _pure.estimate_inference(**case), case
 
 
+def test_power_shown_is_the_energy_shown_at_the_rate_shown():
+    # SRAM's saving and the floor of the bytes' own energy both lower or raise J/token; the
+    # watts shown must follow, or J/token x tokens/s disagrees with them.
+    rng = random.Random(20261205)
+    sram_cases = 0
+    for _ in range(300):
+        case = _random_case(rng)
+        sram_cases += case["sram_gb"] > 0
+        for estimate in (_core.estimate_inference(**case), _pure.estimate_inference(**case)):
+            drawn_w = estimate["joules_per_token"] * estimate["decode_batch_tokens_per_s"]
+            assert estimate["average_power_w"] == pytest.approx(drawn_w, rel=1e-12), case
+    assert sram_cases > 100
+
+
 def test_sweep_parity_is_exact_and_matches_single_estimates():
     rng = random.Random(7)
     cases = [_random_case(rng) for _ in range(4)]

@@ -366,9 +366,9 @@ def _estimate(
     def joules(step: float) -> float:
         return max(class_power_w * step / batch - sram_saving, floor)
 
-    # Where the bytes' own energy is the estimate, the device draws at least the power they
-    # take: the power shown times the seconds per token is then the energy shown.
-    average_power_w = max(class_power_w, floor * batch / step_s)
+    # The power shown is the energy shown at the rate shown (joules per token times tokens per
+    # second), so SRAM's saving and the floor of the bytes' own energy both show in it.
+    average_power_w = joules(step_s) * batch / step_s
 
     return {
         "weights_gb": weights_gb,
