@@ -501,11 +501,46 @@ def test_json_that_is_no_json_rpc_message_gets_32600_with_its_id_as_over_stdio(
     assert answer.headers["content-type"] == "application/json"
     assert answer.json() == {"jsonrpc": "2.0", "id": request_id,
                              "error": {"code": -32600, "message": message}}
-    # A request body that is not JSON is still the SDK's to answer, with -32700.
-    with httpx2.Client(timeout=HANG_GUARD_S) as http:
-        not_json = http.post(open_server.url, content=b"{nope", headers=HEADERS)
-    assert not_json.status_code == 400 and not_json.json()["error"]["code"] == -32700
     assert post(open_server.url).status_code == 200
+
+
+_COUNT_CALL = b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"count_tokens",'
+
+
+@pytest.mark.parametrize(
+    ("body", "request_id", "message"),
+    [
+        # JavaScript's JSON.stringify writes a broken string's lone surrogate as an escape; the
+        # SDK's reader answered "unexpected end of hex escape" with a null id.
+        (_COUNT_CALL + b'"arguments":{"text":"ab\\ud800c"}}}', 7,
+         "Parse error: params.arguments.text has an unpaired surrogate at index 2 (an escape "
+         "such as \\ud800 without its pair), which no UTF-8 text holds; send valid Unicode"),
+        (_COUNT_CALL + b'"arguments":{"text":"\xff"}}}', 7,
+         f"Parse error: the body is not UTF-8: byte {len(_COUNT_CALL) + 22} is 0xff"),
+        (b"{nope", None, "Parse error: Invalid JSON: key must be a string at line 1 column 2"),
+    ],
+)
+def test_a_body_that_is_no_json_gets_32700_with_its_id_as_over_stdio(
+    open_server: Running, body: bytes, request_id: Any, message: str
+) -> None:
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        answer = http.post(open_server.url, content=body, headers=HEADERS)
+
+    assert answer.status_code == 400
+    assert answer.json() == {"jsonrpc": "2.0", "id": request_id,
+                             "error": {"code": -32700, "message": message}}
+    assert post(open_server.url).status_code == 200
+
+
+def test_a_byte_order_mark_before_a_body_is_read_past_as_over_stdio(
+    stateless_server: Running,
+) -> None:
+    body = b"\xef\xbb\xbf" + _COUNT_CALL + b'"arguments":{"text":"hello"}}}'
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        answer = http.post(stateless_server.url, content=body, headers=HEADERS)
+
+    assert answer.status_code == 200
+    assert '"tokens":1' in answer.text and '"id":7' in answer.text
 
 
 # ---- sessions and stateless mode ----

@@ -13,12 +13,14 @@ at its next cancellation check, as if the client had sent ``notifications/cancel
 than running to the end for an answer no one will read. One that hangs up before its request body
 has arrived is logged as one line, not as the SDK's error with a traceback; one that stalls before
 its body has wholly arrived gets 408 once the body deadline passes, and its connection is closed.
-A body over the size limit gets 413, and JSON that is no JSON-RPC message gets -32600 with its
-request's id, as over stdio; each refusal is logged as one line.
+A body over the size limit gets 413; a body that is no JSON (-32700) or JSON that is no JSON-RPC
+message (-32600) gets 400 with its request's id when it still yields one and the message stdio
+gives (an escaped lone surrogate is named where it is); each refusal is logged as one line.
 """
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import json
 import logging
@@ -31,7 +33,7 @@ import anyio
 from anyio.lowlevel import checkpoint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import INVALID_REQUEST, JSONRPCError, jsonrpc_message_adapter
+from mcp.types import JSONRPCError, jsonrpc_message_adapter
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -252,10 +254,12 @@ class RequestBodyCheck:
 
     A body over `max_body_bytes` gets 413, whether its Content-Length says so (it is not read)
     or it passes the limit while it arrives, and the refusal is logged as the others are. A body
-    that is JSON but no JSON-RPC message (no ``"jsonrpc"``, an array, a number) gets 400 with
-    -32600 and the request's id when it has one, as over stdio, rather than the SDK's -32602
-    with the id null and pydantic's list of every member of the message union it tried. Any
-    other body, and one that is not JSON (the SDK answers -32700), is passed on as it came.
+    the SDK could not read gets 400 with stdio's answer and the request's id when it has one:
+    -32600 for JSON that is no JSON-RPC message (no ``"jsonrpc"``, an array, a number), where the
+    SDK answers -32602 with the id null and pydantic's list of every member of the message union
+    it tried; -32700 for text that is no JSON, naming an escaped lone surrogate where it is
+    (the SDK says "unexpected end of hex escape" with the id null). A UTF-8 byte order mark
+    before the body is read past, as over stdio. A valid message is passed on as it came.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -293,10 +297,10 @@ class RequestBodyCheck:
             if not message.get("more_body", False):
                 break
 
-        reply = _invalid_request(bytes(body))
+        body = body.removeprefix(codecs.BOM_UTF8)
+        reply = _unreadable_body_reply(bytes(body))
         if reply is not None:
-            logger.info("answered a request body that is no JSON-RPC message: %s",
-                        reply.error.message)
+            logger.info("answered a request body the SDK cannot read: %s", reply.error.message)
             await _send_json(send, 400, reply.model_dump_json(by_alias=True, exclude_unset=True))
             return
         await self._app(scope, _replay([_body_message(body, more=False)], receive), send)
@@ -334,14 +338,14 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-def _invalid_request(body: bytes) -> JSONRPCError | None:
-    """The -32600 answer to a body that is JSON but no JSON-RPC message, or None for a valid
-    message and for a body that is not JSON, which the SDK answers itself."""
+def _unreadable_body_reply(body: bytes) -> JSONRPCError | None:
+    """The -32700 or -32600 answer to a body that is no JSON-RPC message, or None for one."""
+    # Bytes that are not UTF-8 are kept as lone surrogates so that the error can name the first.
     try:
-        jsonrpc_message_adapter.validate_json(body, by_name=False)
+        jsonrpc_message_adapter.validate_json(body.decode("utf-8", "surrogateescape"),
+                                              by_name=False)
     except ValidationError as error:
-        reply = unreadable_message_reply(error)
-        return reply if reply.error.code == INVALID_REQUEST else None
+        return unreadable_message_reply(error, unit="body")
     return None
 
 

@@ -220,17 +220,18 @@ def error_reply(error: Exception) -> types.JSONRPCError | None:
     return unreadable_message_reply(error)
 
 
-def unreadable_message_reply(error: ValidationError) -> types.JSONRPCError:
+def unreadable_message_reply(error: ValidationError, unit: str = "line") -> types.JSONRPCError:
     """The JSON-RPC error answering the message ``error`` refuses, whatever its shape: over HTTP
     a body that is a notification or a response is answered too, since every request gets a
-    status."""
+    status. ``unit`` is what carried the message (a line; over HTTP a body), for the error
+    about bytes that are not UTF-8."""
     details = error.errors()
     first = details[0]
     message = _message_in(error)
     request_id = _request_id(message)
     surrogate = _lone_surrogate(message) if message is not None else None
     if first["type"] == "string_unicode" and isinstance(first.get("input"), str):
-        code, text = types.PARSE_ERROR, f"Parse error: {_utf8_error(first['input'])}"
+        code, text = types.PARSE_ERROR, f"Parse error: {_utf8_error(first['input'], unit)}"
     elif first["type"] == "json_invalid" and surrogate is not None:
         # The SDK's reader says "unexpected end of hex escape", which points nowhere useful.
         code, text = types.PARSE_ERROR, f"Parse error: {surrogate}"
@@ -284,14 +285,14 @@ def _lone_surrogate(value: Any, where: str = "") -> str | None:
     return None
 
 
-def _utf8_error(line: str) -> str:
+def _utf8_error(line: str, unit: str) -> str:
     """Where a line read with its bytes that are not UTF-8 kept as lone surrogates goes wrong."""
     raw = line.encode("utf-8", "surrogateescape")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return f"the line is not UTF-8: byte {error.start + 1} is {raw[error.start]:#04x}"
-    return "the line is not UTF-8"
+        return f"the {unit} is not UTF-8: byte {error.start + 1} is {raw[error.start]:#04x}"
+    return f"the {unit} is not UTF-8"
 
 
 def _readable(line: Any) -> Mapping[str, Any] | None:
