@@ -231,8 +231,10 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--history",
         type=Path,
         help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first; "
-        "role is system, user, assistant or tool, content a string or a list of text parts "
-        "(one PROMPT only, not --file)",
+        "role is system, user, assistant or tool, content a string or a list of text parts; "
+        "an assistant turn with tool_calls may leave content null, as the API allows. Counted "
+        "with the prompt as `shoal count --chat` counts the same messages (one PROMPT only, not "
+        "--file)",
     )
     route.add_argument(
         "--previous-model",
@@ -1625,16 +1627,29 @@ def _candidate_ids(value: str) -> list[str]:
     return once_each(candidates, "--candidates")
 
 
-def _read_history(path: Path) -> list[dict[str, str]]:
-    turns = _read_json(path, "--history")
-    if not isinstance(turns, list):
-        raise ValueError(f"{path}: expected a JSON list of turns")
+def _read_history(path: Path) -> list[dict[str, Any]]:
+    """The turns of a --history file, refused (naming the option and the file) when it is not
+    a list of turns, or when a turn gives a field twice, of which a reader keeps the last."""
+    from shoal.excerpts import excerpt
+    from shoal.files import RepeatedKeyObject, object_keeping_repeated_keys, parse_json
     from shoal.router_policy import check_history
 
+    where = f"--history: {_shown_path(path)}"
+    try:
+        turns = parse_json(_read_input(path, "--history"), _shown_path(path),
+                           object_pairs_hook=object_keeping_repeated_keys)
+    except ValueError as error:
+        raise ValueError(f"--history: {error}") from None
+    if not isinstance(turns, list):
+        raise ValueError(f"{where}: expected a JSON list of turns")
+    for index, turn in enumerate(turns):
+        if isinstance(turn, RepeatedKeyObject):
+            raise ValueError(f"{where}: history[{index}] gives {excerpt(turn.repeated)} more "
+                             "than once; give each field once (only the last would be read)")
     try:
         check_history(turns)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise ValueError(f"{where}: {error}") from None
     return turns
 
 
