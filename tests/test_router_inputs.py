@@ -424,8 +424,8 @@ def test_history_roles_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture
 
     err = error_of(capsys, "route", "and in Rust?", "--history", str(history))
 
-    assert f"--history: {history}: history[0]: role must be one of system, user, assistant, tool, got " \
-           "'alien'" in err
+    assert (f"--history: {history}: history[0]: role must be one of system, user, assistant, "
+            "tool, got 'alien'") in err
     with pytest.raises(RoutingError, match="role must be one of"):
         route("and in Rust?", history=[{"role": "alien", "content": "hi"}])
 
