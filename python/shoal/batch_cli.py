@@ -162,6 +162,7 @@ class BatchWriter:
         self._spool: IO[str] | None = None
 
     def start(self) -> None:
+        """Write the table's header, or open --json's temporary file."""
         from shoal.render import BATCH_HEADER
 
         if self.form == "text":
@@ -170,6 +171,7 @@ class BatchWriter:
             self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
 
     def decision(self, row: BatchRow, decision: RoutingDecision) -> None:
+        """Write one decision (to --json's temporary file) and count it in the summary."""
         from shoal.render import batch_row
 
         first = self.tally.prompts == 0
@@ -194,6 +196,7 @@ class BatchWriter:
         print(f"shoal route: skipped {message}", file=sys.stderr, flush=True)
 
     def finish(self, shown: str) -> None:
+        """Write the summary (and the rows skipped, with --keep-going), and --json's document."""
         summary = self.tally.summary()
         if self.form == "text":
             from shoal.render import batch_summary
