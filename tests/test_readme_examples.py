@@ -5,8 +5,8 @@ Console examples that read `tests/data/examples/` (and the `shoal hw fit`, `shoa
 stdout, then their stderr, must equal the README's block line for line (these commands write
 their stderr lines after their output, so that is what a terminal shows). The MCP examples (a
 tool call in backticks, then its text, then optionally its structured content) are called
-through the SDK's in-memory client. The README is parsed on every run, so an edit to either side that makes them disagree
-fails here.
+through the SDK's in-memory client. The README is parsed on every run, so an edit to either
+side that makes them disagree fails here.
 """
 
 from __future__ import annotations
