@@ -305,7 +305,9 @@ def test_a_refused_prompt_of_a_batch_is_named_by_its_line(capsys, tmp_path):
     prompts.write_text('{"prompt": "hello"}\n\n{"prompt": "mail ada@lovelace.org"}\n',
                        encoding="utf-8")
     code, out, err = run(capsys, "route", "--file", str(prompts), "--privacy", "block")
-    assert (code, out) == (2, "")
+    # The rows before it were printed as they were routed; the batch has no summary.
+    assert code == 2
+    assert [line.split()[0] for line in out.splitlines()] == ["line", "1"]
     assert err.startswith(f"shoal route: error: {prompts}:3: --privacy block refused the task")
 
 

@@ -2,10 +2,11 @@
 
 Console examples that read `tests/data/examples/` (and the `shoal hw fit`, `shoal hw port` and
 `shoal hw sweep` examples) run from a copy of that folder, through ``shoal.cli.main``, and their
-stdout must equal the README's block line for line. The MCP examples (a tool call in backticks,
-then its text, then optionally its structured content) are called through the SDK's in-memory
-client. The README is parsed on every run, so an edit to either side that makes them disagree
-fails here.
+stdout, then their stderr, must equal the README's block line for line (these commands write
+their stderr lines after their output, so that is what a terminal shows). The MCP examples (a
+tool call in backticks, then its text, then optionally its structured content) are called
+through the SDK's in-memory client. The README is parsed on every run, so an edit to either
+side that makes them disagree fails here.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def _run(example: Example, capsys: pytest.CaptureFixture[str]) -> str:
             raise AssertionError(f"README.md:{example.line}: no way to run {example.command!r}")
         captured = capsys.readouterr()
         assert code == 0, f"README.md:{example.line}: {example.command}\n{captured.err}"
-        printed += captured.out
+        printed += captured.out + captured.err
     return printed
 
 

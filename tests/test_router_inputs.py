@@ -424,8 +424,8 @@ def test_history_roles_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture
 
     err = error_of(capsys, "route", "and in Rust?", "--history", str(history))
 
-    assert f"{history}: history[0]: role must be one of system, user, assistant, tool, got " \
-           "'alien'" in err
+    assert (f"--history: {history}: history[0]: role must be one of system, user, assistant, "
+            "tool, got 'alien'") in err
     with pytest.raises(RoutingError, match="role must be one of"):
         route("and in Rust?", history=[{"role": "alien", "content": "hi"}])
 
@@ -441,6 +441,107 @@ def test_history_content_may_be_text_parts() -> None:
     assert with_parts.decision_id == joined.decision_id
     with pytest.raises(RoutingError, match=r"history\[0\]\['content'\]\[0\] is a 'image_url' part"):
         route("and in Rust?", history=[{"role": "user", "content": [{"type": "image_url"}]}])
+
+
+# An OpenAI conversation with a tool call: the assistant's turn has no content, the tool's
+# result names its call.
+TOOL_CALL_HISTORY = [
+    {"role": "system", "content": "You answer briefly."},
+    {"role": "user", "content": "What is the weather in Paris?", "name": "ada"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "18C and sunny"},
+]
+
+
+def test_a_history_with_tool_calls_is_routed_and_counted_as_count_chat_counts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.tokens import count_chat
+
+    prompt = "And tomorrow?"
+    decision = route(prompt, history=TOOL_CALL_HISTORY)
+
+    messages = [*TOOL_CALL_HISTORY, {"role": "user", "content": prompt}]
+    assert decision.conversation_turns == 4
+    # Every candidate's input is the chat count of the same messages, roles, name and call
+    # included, whether its tokenizer is exact or an estimate.
+    for candidate in decision.alternatives:
+        assert candidate.input_tokens == count_chat(messages, model=candidate.model).tokens, (
+            candidate.model)
+    # The calls are the turn's text: another call is another conversation.
+    other = [*TOOL_CALL_HISTORY[:2], {**TOOL_CALL_HISTORY[2], "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'}}]},
+        TOOL_CALL_HISTORY[3]]
+    assert route(prompt, history=other).decision_id != decision.decision_id
+
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(TOOL_CALL_HISTORY), encoding="utf-8")
+    assert main(["route", prompt, "--history", str(history), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["decision_id"] == decision.decision_id
+
+
+def test_a_plain_history_counts_its_roles_and_a_single_prompt_its_text_alone() -> None:
+    from shoal.tokens import count_chat, tokenizer_for
+
+    model = "llama-3.1-8b-instruct"  # an estimated tokenizer: each role is scaled too
+    history = [{"role": "user", "content": "How do I sort a list in Python?"},
+               {"role": "assistant", "content": "Use sorted(items)."}]
+
+    decision = route("And in Rust?", history=history)
+    alone = route("And in Rust?")
+
+    def tokens(decision: Any) -> int:
+        return next(c.input_tokens for c in decision.alternatives if c.model == model)
+
+    messages = [*history, {"role": "user", "content": "And in Rust?"}]
+    assert tokens(decision) == count_chat(messages, model=model).tokens
+    assert tokens(alone) == tokenizer_for(model=model).count("And in Rust?")
+
+
+def test_only_an_assistant_turn_with_tool_calls_may_leave_out_its_content() -> None:
+    with pytest.raises(RoutingError, match=r"history\[0\]: content is missing; give the turn's "
+                                           r"text \(only an assistant turn with tool_calls"):
+        route("and?", history=[{"role": "tool", "content": None, "tool_call_id": "call_1"}])
+    with pytest.raises(RoutingError, match=r"history\[0\]: content is missing"):
+        route("and?", history=[{"role": "user", "tool_calls": [{"id": "call_1"}]}])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"role": "user"}', "--history: {file}: expected a JSON list of turns"),
+        ('[{"role": "user", "content": "a", "content": "b"}]',
+         "--history: {file}: history[0] gives 'content' more than once; give each field once "
+         "(only the last would be read)"),
+        ('[{"role": "user", "content": 5}]',
+         "--history: {file}: history[0]: content must be a str or a list of text parts"),
+        ("nope", "--history: {file}: not valid JSON"),
+    ],
+)
+def test_a_history_file_error_names_the_option_and_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str,
+) -> None:
+    history = tmp_path / "history.json"
+    history.write_text(text, encoding="utf-8")
+
+    err = error_of(capsys, "route", "and in Rust?", "--history", str(history))
+
+    assert err.startswith("shoal route: error: " + message.format(file=history))
+
+
+def test_a_byte_order_mark_on_a_stdin_prompt_is_read_past(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prompt = "hello there"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(
+        b"\xef\xbb\xbf" + prompt.encode("utf-8"))))
+
+    assert main(["route", "-", "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out)["decision_id"] == route(prompt).decision_id
 
 
 def test_a_dash_reads_the_prompt_or_the_batch_from_stdin(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from shoal.cost import EXACT, exact_amount, exact_sum
-from shoal.router import CandidateEstimate, RoutingDecision, route
+from shoal.cost import EXACT, exact_amount
+from shoal.router import RoutingDecision, route
 
 # The batch's money totals: each is the float nearest the exact sum of the decisions' costs, as
 # every cost shoal reports is, and is written as it is rather than rounded.
@@ -54,11 +54,14 @@ class BatchResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the decisions' own dictionaries and the summary."""
-        summary = {
-            field.name: _rounded(field.name, getattr(self.summary, field.name))
-            for field in fields(self.summary)
-        }
-        return {"decisions": [d.to_dict() for d in self.decisions], "summary": summary}
+        return {"decisions": [d.to_dict() for d in self.decisions],
+                "summary": summary_dict(self.summary)}
+
+
+def summary_dict(summary: BatchSummary) -> dict[str, Any]:
+    """The summary's JSON-ready form, as ``shoal route --file --json`` writes it."""
+    return {field.name: _rounded(field.name, getattr(summary, field.name))
+            for field in fields(summary)}
 
 
 def route_batch(prompts: Sequence[str], **options: Any) -> BatchResult:
@@ -67,60 +70,77 @@ def route_batch(prompts: Sequence[str], **options: Any) -> BatchResult:
     return BatchResult(decisions, summarise(decisions))
 
 
-def summarise(decisions: Sequence[RoutingDecision]) -> BatchSummary:
+def summarise(decisions: Iterable[RoutingDecision]) -> BatchSummary:
     """The batch's cost and mean predicted quality, routed and on the strongest model."""
-    chosen = [decision.alternatives[0] for decision in decisions]
-    routed_cost = _exact_cost(chosen)
-    routed_quality = _mean([candidate.predicted_quality or 0.0 for candidate in chosen])
+    tally = BatchTally()
+    for decision in decisions:
+        tally.add(decision)
+    return tally.summary()
 
-    strongest, quality, cost = _strongest(decisions)
-    savings = (float(1 - EXACT.divide(routed_cost, cost))
-               if strongest is not None and cost > 0 else None)
-    return BatchSummary(
-        prompts=len(decisions),
-        routed_cost_usd=float(routed_cost),
-        routed_quality=routed_quality,
-        strongest_model=strongest,
-        strongest_cost_usd=float(cost),
-        strongest_quality=quality,
-        savings_fraction=savings,
-        kept_local=sum(kept_local(decision) for decision in decisions),
-    )
+
+class BatchTally:
+    """A batch's summary gathered one decision at a time, so that a batch can be written as it
+    is routed: what it keeps grows with the candidates, not with the prompts.
+
+    The sums are taken in prompt order, as summing a list of the decisions would take them, so
+    the summary is the same to the last digit.
+    """
+
+    def __init__(self) -> None:
+        self.prompts = 0
+        self.kept_local = 0
+        self._routed_cost = Decimal(0)
+        self._routed_quality = 0.0
+        # Per model, over the decisions where it was eligible with an estimate.
+        self._qualities: dict[str, float] = {}
+        self._costs: dict[str, Decimal] = {}
+        self._eligible_in: dict[str, int] = {}
+
+    def add(self, decision: RoutingDecision) -> None:
+        """Count one more decision."""
+        chosen = decision.alternatives[0]
+        self.prompts += 1
+        self.kept_local += kept_local(decision)
+        self._routed_cost = EXACT.add(self._routed_cost, exact_amount(chosen.expected_cost_usd))
+        self._routed_quality += chosen.predicted_quality or 0.0
+        for candidate in decision.alternatives:
+            if candidate.eligible and candidate.predicted_quality is not None:
+                model = candidate.model
+                self._qualities[model] = (self._qualities.get(model, 0.0)
+                                          + candidate.predicted_quality)
+                self._costs[model] = EXACT.add(self._costs.get(model, Decimal(0)),
+                                               exact_amount(candidate.expected_cost_usd))
+                self._eligible_in[model] = self._eligible_in.get(model, 0) + 1
+
+    def summary(self) -> BatchSummary:
+        """The summary of the decisions counted so far."""
+        strongest, quality, cost = self._strongest()
+        savings = (float(1 - EXACT.divide(self._routed_cost, cost))
+                   if strongest is not None and cost > 0 else None)
+        return BatchSummary(
+            prompts=self.prompts,
+            routed_cost_usd=float(self._routed_cost),
+            routed_quality=self._routed_quality / self.prompts if self.prompts else 0.0,
+            strongest_model=strongest,
+            strongest_cost_usd=float(cost),
+            strongest_quality=quality,
+            savings_fraction=savings,
+            kept_local=self.kept_local,
+        )
+
+    def _strongest(self) -> tuple[str | None, float, Decimal]:
+        """The model with the best mean predicted quality among those eligible for every prompt,
+        with that mean and its exact total cost; ties go to the first id in sorted order."""
+        everywhere = [model for model, seen in self._eligible_in.items() if seen == self.prompts]
+        if not everywhere:
+            return None, 0.0, Decimal(0)
+        best = max(sorted(everywhere), key=lambda model: self._qualities[model])
+        return best, self._qualities[best] / self.prompts, self._costs[best]
 
 
 def kept_local(decision: RoutingDecision) -> bool:
     """Whether the prompt's private data kept it on open-weight models run locally."""
     return decision.privacy is not None and decision.privacy.action == "kept_local"
-
-
-def _exact_cost(candidates: Sequence[CandidateEstimate]) -> Decimal:
-    """The candidates' expected costs summed exactly: each cost is the float nearest its exact
-    amount, whose digits it keeps (see :func:`shoal.cost.exact_amount`), where adding the
-    floats would drift in the last digits."""
-    return exact_sum(exact_amount(candidate.expected_cost_usd) for candidate in candidates)
-
-
-def _strongest(decisions: Sequence[RoutingDecision]) -> tuple[str | None, float, Decimal]:
-    """The model with the best mean predicted quality among those eligible for every prompt,
-    with that mean and its exact total cost; ties go to the first id in sorted order."""
-    qualities: dict[str, float] = {}
-    priced: dict[str, list[CandidateEstimate]] = {}
-    for decision in decisions:
-        for candidate in decision.alternatives:
-            if candidate.eligible and candidate.predicted_quality is not None:
-                qualities[candidate.model] = (qualities.get(candidate.model, 0.0)
-                                              + candidate.predicted_quality)
-                priced.setdefault(candidate.model, []).append(candidate)
-
-    everywhere = [model for model, seen in priced.items() if len(seen) == len(decisions)]
-    if not everywhere:
-        return None, 0.0, Decimal(0)
-    best = max(sorted(everywhere), key=lambda model: qualities[model])
-    return best, qualities[best] / len(decisions), _exact_cost(priced[best])
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
 
 
 def _rounded(name: str, value: Any) -> Any:

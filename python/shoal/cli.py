@@ -159,7 +159,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--file",
         type=Path,
         help="JSONL file of prompts ('-' reads stdin): rows with 'prompt', 'question' or "
-        "MT-Bench 'turns'; each decision is shown with its line and decision id",
+        "MT-Bench 'turns' (the first turn is routed: the later ones follow up on an answer the "
+        "row does not hold); each decision is shown, as it is made, with its line and decision "
+        "id",
     )
     route.add_argument(
         "--candidates",
@@ -194,7 +196,20 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="expected answer length (default: %(default)s)",
     )
     route.add_argument(
-        "--json", action="store_true", help="print structured JSON instead of a table"
+        "--json", action="store_true", help="print structured JSON instead of a table (with "
+        "--file, one document once the batch is routed; nothing on stdout if a row stops it)"
+    )
+    route.add_argument(
+        "--jsonl", action="store_true",
+        help="with --file: print JSON Lines, one decision per line (with its 'line') as each "
+        "row is routed, then a last line {'summary': ...} (and 'skipped' with --keep-going)",
+    )
+    route.add_argument(
+        "--keep-going", action="store_true",
+        help="with --file: skip a row that is malformed, that no candidate passes or that "
+        "--privacy block refuses, naming it FILE:LINE on stderr and in the summary, and route "
+        "the rest; the exit status is then 1 (without it, the first such row stops the batch "
+        "with status 2, after the rows already printed)",
     )
     route.add_argument(
         "--router", type=Path, help="router file from `shoal fit` (default: SHOAL_ROUTER if "
@@ -216,8 +231,10 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--history",
         type=Path,
         help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first; "
-        "role is system, user, assistant or tool, content a string or a list of text parts "
-        "(one PROMPT only, not --file)",
+        "role is system, user, assistant or tool, content a string or a list of text parts; "
+        "an assistant turn with tool_calls may leave content null, as the API allows. Counted "
+        "with the prompt as `shoal count --chat` counts the same messages (one PROMPT only, not "
+        "--file)",
     )
     route.add_argument(
         "--previous-model",
@@ -1483,60 +1500,6 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
         )
 
 
-def _read_prompts(path: Path) -> dict[int, str]:
-    """Prompts from a JSONL file ('-': stdin): 'prompt', 'question', or MT-Bench's first 'turns',
-    each under its line number in the file, in file order. A byte order mark before the first
-    line is read past, as ``shoal fit`` reads past it.
-    """
-    from shoal.files import (
-        DEFAULT_MAX_DATA_FILE_BYTES,
-        json_line_error,
-        whole_number_as_given,
-        without_byte_order_mark,
-    )
-
-    text = _read_input(path, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
-    prompts = {}
-    for number, line in enumerate(without_byte_order_mark(text).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line, parse_int=whole_number_as_given)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: {json_line_error(line, error)}") from None
-        prompt = _prompt_of(row, f"{path}:{number}")
-        if _has_lone_surrogate(prompt):
-            raise ValueError(f"{path}:{number}: the prompt has an unpaired surrogate escape")
-        prompts[number] = prompt
-    if not prompts:
-        raise ValueError(f"{path}: no prompts")
-    return prompts
-
-
-def _prompt_of(row: object, where: str) -> str:
-    if not isinstance(row, dict):
-        raise ValueError(f"{where}: each line must be a JSON object, got {type(row).__name__}")
-    for key in ("prompt", "question"):
-        if key in row:
-            if not isinstance(row[key], str) or not row[key].strip():
-                raise ValueError(f"{where}: '{key}' must be a non-empty string")
-            return str(row[key])
-    if "turns" in row:
-        turns = row["turns"]
-        if not isinstance(turns, list) or not turns or not isinstance(turns[0], str):
-            raise ValueError(f"{where}: 'turns' must be a non-empty list of strings")
-        return turns[0]
-    raise ValueError(f"{where}: no 'prompt', 'question' or 'turns' field")
-
-
-def _has_lone_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _route(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.catalog import configured_catalog
@@ -1544,6 +1507,13 @@ def _route(args: argparse.Namespace) -> int:
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
+    if args.json and args.jsonl:
+        raise ValueError("give --json (one document) or --jsonl (a line per decision), not both")
+    batch_only = [option for option, given in (("--jsonl", args.jsonl),
+                                               ("--keep-going", args.keep_going)) if given]
+    if args.file is None and batch_only:
+        raise ValueError(f"{' and '.join(batch_only)} go{'es' if len(batch_only) == 1 else ''} "
+                         "with --file (a batch); for one PROMPT use --json")
     conversation = [option for option, value in (("--history", args.history),
                                                  ("--previous-model", args.previous_model))
                     if value is not None]
@@ -1596,7 +1566,11 @@ def _route(args: argparse.Namespace) -> int:
 
         options["router"] = load_router(router_file)
     if args.prompt is not None:
-        prompt = _read_stdin() if args.prompt == "-" else args.prompt
+        from shoal.files import without_byte_order_mark
+
+        # Read past a byte order mark on stdin, as --file reads past one: it is no part of the
+        # prompt, and would change its tokens and decision id.
+        prompt = without_byte_order_mark(_read_stdin()) if args.prompt == "-" else args.prompt
         with options_named(ROUTE_OPTIONS):
             decision = route(prompt, **options)
         if args.json:
@@ -1605,30 +1579,19 @@ def _route(args: argparse.Namespace) -> int:
             print(render.routing_decision(decision))
         return 0
 
-    from shoal.batch import BatchResult, summarise
-    from shoal.router import NoEligibleModelError, PrivacyBlockedError
+    from shoal.batch_cli import RowError, route_file
+    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 
-    prompts = _read_prompts(args.file)
-    logger.info("routing %s from %s", render.plural(len(prompts), "prompt"), args.file)
-    decisions = []
+    text = _read_input(args.file, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
+    form = "json" if args.json else "jsonl" if args.jsonl else "text"
     with options_named(ROUTE_OPTIONS):
-        for line, prompt in prompts.items():
-            try:
-                decisions.append(route(prompt, **options))
-            except (NoEligibleModelError, PrivacyBlockedError) as error:
-                # What one prompt holds stops the batch; the user must find that prompt.
-                raise ValueError(f"{args.file}:{line}: {error}") from None
-    result = BatchResult(tuple(decisions), summarise(decisions))
-    if args.json:
-        payload = result.to_dict()
-        # Each decision names its line: blank lines make a decision's place in the list and
-        # its prompt's line in the file differ.
-        for decision, line in zip(payload["decisions"], prompts, strict=True):
-            decision["line"] = line
-        _print_json(payload)
-    else:
-        print(render.routing_batch(list(prompts.values()), result, lines=list(prompts)))
-    return 0
+        try:
+            return route_file(text, str(args.file), lambda prompt: route(prompt, **options),
+                              form=form, keep_going=args.keep_going,
+                              worded=lambda message: _with_option_names(message, ROUTE_OPTIONS))
+        except RowError as error:
+            # What one row holds stops the batch; the message names the row's line.
+            raise ValueError(str(error)) from None
 
 
 # The parameters of shoal.router.route and the options of `shoal route` that set them.
@@ -1664,16 +1627,29 @@ def _candidate_ids(value: str) -> list[str]:
     return once_each(candidates, "--candidates")
 
 
-def _read_history(path: Path) -> list[dict[str, str]]:
-    turns = _read_json(path, "--history")
-    if not isinstance(turns, list):
-        raise ValueError(f"{path}: expected a JSON list of turns")
+def _read_history(path: Path) -> list[dict[str, Any]]:
+    """The turns of a --history file, refused (naming the option and the file) when it is not
+    a list of turns, or when a turn gives a field twice, of which a reader keeps the last."""
+    from shoal.excerpts import excerpt
+    from shoal.files import RepeatedKeyObject, object_keeping_repeated_keys, parse_json
     from shoal.router_policy import check_history
 
+    where = f"--history: {_shown_path(path)}"
+    try:
+        turns = parse_json(_read_input(path, "--history"), _shown_path(path),
+                           object_pairs_hook=object_keeping_repeated_keys)
+    except ValueError as error:
+        raise ValueError(f"--history: {error}") from None
+    if not isinstance(turns, list):
+        raise ValueError(f"{where}: expected a JSON list of turns")
+    for index, turn in enumerate(turns):
+        if isinstance(turn, RepeatedKeyObject):
+            raise ValueError(f"{where}: history[{index}] gives {excerpt(turn.repeated)} more "
+                             "than once; give each field once (only the last would be read)")
     try:
         check_history(turns)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise ValueError(f"{where}: {error}") from None
     return turns
 
 

@@ -43,3 +43,10 @@ def json_text(payload: object, *, every_float: bool = False) -> str:
     `rounded_figures`)."""
     rounded = rounded_figures(payload, every_float=every_float)
     return json.dumps(rounded, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def json_line(payload: object) -> str:
+    """One line of JSON Lines output (``--jsonl``): keys sorted and figures rounded as
+    `json_text` has them, on one line with no spaces."""
+    return json.dumps(rounded_figures(payload), sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))

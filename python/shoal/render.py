@@ -492,40 +492,50 @@ def routing_batch(prompts: Sequence[str], result: BatchResult, *,
     terminals, logs and CI output that the prompt itself was never meant for.
     """
     numbers = range(1, len(prompts) + 1) if lines is None else lines
-    table = [f"{'line':>5}  {'model':<32} {'quality':>7} {'cost':>10}  "
-             f"{'decision':<26}  prompt"]
-    for number, prompt, decision in zip(numbers, prompts, result.decisions, strict=True):
-        chosen = decision.alternatives[0]
-        quality = "-" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
-        table.append(
-            f"{number:>5}  {decision.model:<32} {quality:>7} "
-            f"{usd(chosen.expected_cost_usd):>10}  {decision.decision_id}  "
-            f"{preview(redact(prompt))}"
-        )
+    table = [BATCH_HEADER]
+    table += [batch_row(number, prompt, decision)
+              for number, prompt, decision in zip(numbers, prompts, result.decisions, strict=True)]
+    kept = [number for number, decision in zip(numbers, result.decisions, strict=True)
+            if kept_local(decision)]
+    return "\n".join([*table, *batch_summary(result.summary, kept)])
 
-    summary = result.summary
-    table.append("")
-    table.append(
+
+BATCH_HEADER = (f"{'line':>5}  {'model':<32} {'quality':>7} {'cost':>10}  "
+                f"{'decision':<26}  prompt")
+
+
+def batch_row(number: int, prompt: str, decision: RoutingDecision) -> str:
+    """One row of the batch table (under :data:`BATCH_HEADER`): the prompt's line, the chosen
+    model, its quality and cost, the decision id and the prompt's start, redacted."""
+    chosen = decision.alternatives[0]
+    quality = "-" if chosen.predicted_quality is None else f"{chosen.predicted_quality:.3f}"
+    return (f"{number:>5}  {decision.model:<32} {quality:>7} "
+            f"{usd(chosen.expected_cost_usd):>10}  {decision.decision_id}  "
+            f"{preview(redact(prompt))}")
+
+
+def batch_summary(summary: BatchSummary, kept: Sequence[int]) -> list[str]:
+    """The lines under the batch table: a blank line, the routed total, and the batch against
+    the strongest model, with the note naming the ``kept`` lines (prompts kept local)."""
+    lines = [
+        "",
         f"routed:   {plural(summary.prompts, 'prompt')}, {usd(summary.routed_cost_usd)} in all, "
-        f"mean predicted quality {summary.routed_quality:.3f}"
-    )
+        f"mean predicted quality {summary.routed_quality:.3f}",
+    ]
     if summary.strongest_model is not None:
-        table.append(
+        lines.append(
             f"always {summary.strongest_model}: {usd(summary.strongest_cost_usd)}, mean "
             f"predicted quality {summary.strongest_quality:.3f}; {_routing_saving(summary)}"
         )
         if summary.kept_local:
-            table.append(_kept_local_note(result, numbers))
-    return "\n".join(table)
+            lines.append(_kept_local_note(summary, kept))
+    return lines
 
 
-def _kept_local_note(result: BatchResult, numbers: Sequence[int]) -> str:
+def _kept_local_note(summary: BatchSummary, kept: Sequence[int]) -> str:
     """Why the batch is compared with an open-weight model: the model compared with must be
     one every prompt could use, and a prompt kept local can use open-weight models only."""
-    kept = [str(number) for number, decision in zip(numbers, result.decisions, strict=True)
-            if kept_local(decision)]
-    where = f"line{'s' if len(kept) > 1 else ''} {first_few(kept, len(kept))}"
-    summary = result.summary
+    where = f"line{'s' if len(kept) > 1 else ''} {first_few([str(n) for n in kept], len(kept))}"
     return (f"note: {plural(len(kept), 'prompt')} ({where}) "
             f"{'holds' if len(kept) == 1 else 'hold'} private data and "
             f"{'was' if len(kept) == 1 else 'were'} kept on open-weight models run locally, so "

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
@@ -70,6 +70,7 @@ from shoal.router_policy import (
     check_margin,
     check_privacy_policy,
     conversation_overhead,
+    counted_texts,
     decision_id,
     embedding_text,
     privacy_report,
@@ -568,12 +569,12 @@ def _input_tokens(prompt: str, settings: _Settings, table: _CandidateTable) -> l
     Each text is counted once per encoding; an estimate scales each text's count by the
     model's token_ratio and rounds it up, as :func:`shoal.tokens.count_tokens` does.
     """
-    texts = [prompt, *(content for _, content in settings.history)]
+    texts = [prompt, *settings.history_texts]
     counted = {}
     for encoding in table.encodings:
         tokenizer = tokenizer_for(encoding=encoding)
         counted[encoding] = [tokenizer.count(text) for text in texts]
-    overhead = conversation_overhead(settings.history)
+    overhead = conversation_overhead(settings.history, settings.history_names)
     totals = []
     for candidate in table.candidates:
         counts = counted[candidate.encoding]
@@ -647,6 +648,9 @@ class _Settings:
     privacy_local: bool = False
     device: str | None = None
     history: tuple[tuple[str, str], ...] = ()
+    # What count_chat counts of the history and the prompt's role, and the turns with a name.
+    history_texts: tuple[str, ...] = ()
+    history_names: int = 0
 
 
 def _device_check(entry: ModelEntry, device: str, context_tokens: int) -> ConstraintCheck:
@@ -1106,8 +1110,10 @@ def _conversation_settings(
         report = privacy_report(prompt, turns, policy)
     except PrivacyPolicyError as error:
         raise PrivacyBlockedError(str(error)) from None
+    # check_history accepted it: a list of turns.
+    texts, names = counted_texts(cast(Sequence[Mapping[str, Any]], history))
     settings = replace(settings, privacy_local=report.action == "kept_local", device=device,
-                       history=turns)
+                       history=turns, history_texts=texts, history_names=names)
     return settings, report
 
 

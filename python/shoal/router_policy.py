@@ -8,8 +8,10 @@ stickiness and decision ids.
 * Conversation. The router embeds the latest turn followed by the last
   :data:`CONTEXT_TURNS` earlier turns, each cut to its last :data:`CONTEXT_CHARACTERS`
   characters, so a terse follow-up (``and in Rust?``) lands near its topic. The context-window
-  check and the cost count the whole conversation: every turn's tokens plus OpenAI's published
-  chat overhead (3 tokens a message, 3 for the reply).
+  check and the cost count the whole conversation as :func:`shoal.tokens.count_chat` counts
+  its messages, the prompt being the last user message: every field of every turn (role,
+  content, name, tool calls) plus OpenAI's published chat overhead (3 tokens a message, 1 a
+  name, 3 for the reply).
 * Device. With ``device``, a candidate that runs locally must fit that device's memory
   (:func:`shoal.hardware.hardware_fit`, weights in :data:`LOCAL_QUANTISATION`, the
   conversation plus the expected output held in the KV cache).
@@ -32,7 +34,14 @@ from typing import Any
 
 from shoal.excerpts import plain_number
 from shoal.privacy import PrivacyFinding, scan_conversation
-from shoal.tokens import _part_texts, check_unicode
+from shoal.tokens import (
+    CALL_KEYS,
+    TOKENS_PER_NAME,
+    _compact_json,
+    _content_texts,
+    check_unicode,
+    message_texts_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +108,10 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
     """``(role, content)`` of each earlier turn; raises ValueError naming a malformed turn.
 
     A turn's role is one of :data:`HISTORY_ROLES` (``user`` when left out); its content is a
-    str or, as chat APIs send it, a list of text parts ``{"type": "text", "text": ...}``,
-    which are joined by newlines.
+    str or, as chat APIs send it, a list of text parts ``{"type": "text", "text": ...}`` (or
+    of Anthropic ``tool_use``/``tool_result`` blocks, taken as compact JSON), joined by
+    newlines. An assistant turn with ``tool_calls`` (or the older ``function_call``) may leave
+    its content out or null, as the API allows; its calls, as compact JSON, are its text.
     """
     if history is None:
         return ()
@@ -117,24 +128,59 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
         if role not in HISTORY_ROLES:
             raise ValueError(f"history[{index}]: role must be one of "
                              f"{', '.join(HISTORY_ROLES)}, got {role!r}")
-        content = _turn_text(turn.get("content"), f"history[{index}]")
+        content = _turn_text(turn, str(role), f"history[{index}]")
         check_unicode(content, f"history[{index}]['content']")
         turns.append((str(role), content))
     return tuple(turns)
 
 
-def _turn_text(content: object, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if content is None:
-        raise ValueError(f"{where}: content is missing; give the turn's text")
-    if not isinstance(content, list):
+def _turn_text(turn: Mapping[str, Any], role: str, where: str) -> str:
+    content = turn.get("content")
+    calls = [key for key in CALL_KEYS if turn.get(key) is not None] if role == "assistant" else []
+    if content is None and not calls:
+        raise ValueError(f"{where}: content is missing; give the turn's text (only an "
+                         "assistant turn with tool_calls may leave it out)")
+    texts = []
+    if isinstance(content, list):
+        try:
+            texts += _content_texts(content, f"{where}['content']")[0]
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+    elif isinstance(content, str):
+        texts.append(content)
+    elif content is not None:
         raise ValueError(f"{where}: content must be a str or a list of text parts "
                          f"{{'type': 'text', 'text': '...'}}, got {type(content).__name__}")
-    try:
-        return "\n".join(_part_texts(content, f"{where}['content']"))
-    except TypeError as error:
-        raise ValueError(str(error)) from None
+    for key in calls:
+        call = turn[key]
+        texts.append(call if isinstance(call, str) else _compact_json(call, f"{where}[{key!r}]"))
+    return "\n".join(texts)
+
+
+def counted_texts(history: Sequence[Mapping[str, Any]] | None) -> tuple[tuple[str, ...], int]:
+    """The texts :func:`shoal.tokens.count_chat` counts in the earlier turns of a checked
+    ``history`` followed by the prompt as a user turn, and how many turns carry a ``name``.
+
+    Every string field of a turn is counted, as count_chat counts it: its role (the prompt's
+    ``user`` too), its content, a ``name`` or a tool turn's ``tool_call_id``, and its tool
+    calls as compact JSON. A field of any other type, which count_chat refuses, is left out.
+    Empty without history: a single prompt is counted as its text alone.
+    """
+    if not history:
+        return (), 0
+    texts: list[str] = []
+    names = 0
+    for index, turn in enumerate(history):
+        message = {"role": "user", **{key: value for key, value in turn.items()
+                                      if isinstance(value, str) or key in COUNTED_AS_JSON}}
+        turn_texts, named, _ = message_texts_of(message, index)
+        texts += turn_texts
+        names += named
+    return (*texts, "user"), names
+
+
+# Fields counted whatever their type: the content (text parts, tool blocks) and tool calls.
+COUNTED_AS_JSON = ("content", *CALL_KEYS)
 
 
 def embedding_text(prompt: str, turns: Sequence[tuple[str, str]]) -> str:
@@ -145,11 +191,13 @@ def embedding_text(prompt: str, turns: Sequence[tuple[str, str]]) -> str:
     return "\n".join([prompt, *reversed(context)])
 
 
-def conversation_overhead(turns: Sequence[tuple[str, str]]) -> int:
-    """Chat framing tokens of ``turns`` plus the latest prompt (0 without history)."""
+def conversation_overhead(turns: Sequence[tuple[str, str]], names: int = 0) -> int:
+    """Chat framing tokens of ``turns`` plus the latest prompt, ``names`` of them carrying a
+    name, as :func:`shoal.tokens.count_chat` adds them (0 without history)."""
     if not turns:
         return 0
-    return (len(turns) + 1) * MESSAGE_OVERHEAD_TOKENS + REPLY_PRIMING_TOKENS
+    return ((len(turns) + 1) * MESSAGE_OVERHEAD_TOKENS + names * TOKENS_PER_NAME
+            + REPLY_PRIMING_TOKENS)
 
 
 # ---- privacy ----
