@@ -46,9 +46,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from shoal.catalog import Catalog, ModelEntry, load_catalog, retired_among, retirement_note
+from shoal.cost import (
+    call_cost_float,
+    check_each_model_once,
+    format_usd,
+    long_context_applies,
+)
 from shoal.excerpts import plain_number
-from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
-from shoal.cost import check_each_model_once, exact_cost_float, format_usd
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
@@ -587,10 +592,23 @@ def _input_tokens(prompt: str, settings: _Settings, table: _CandidateTable) -> l
 _NOT_KNOWN_LOCAL = "not in the catalog, so not known to run locally"
 
 
-def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
-    # Exact, as shoal cost prices a call: the text shows the same figure for the same tokens.
-    return exact_cost_float(((input_tokens, entry.input_per_mtok),
-                             (output_tokens, entry.output_per_mtok)))
+
+
+def _long_context_notes(
+    table: _CandidateTable, estimates: Sequence[CandidateEstimate],
+) -> list[str]:
+    """The hosted candidates priced at their long-context rates, which can double a call."""
+    priced_long = [
+        f"{candidate.entry.id} ({estimate.input_tokens:,} input tokens exceed "
+        f"{candidate.entry.long_context_threshold:,})"
+        for candidate, estimate in zip(table.candidates, estimates, strict=True)
+        if candidate.observed_cost_usd is None and not estimate.runs_locally
+        and long_context_applies(candidate.entry, estimate.input_tokens)
+    ]
+    if not priced_long:
+        return []
+    return [f"long-context rates apply to the whole call, as shoal cost prices it: "
+            f"{', '.join(priced_long)}"]
 
 
 # ---- estimating ----
@@ -709,7 +727,9 @@ def _assess(
     elif observed_cost is not None:
         cost = observed_cost
     else:
-        cost = _hosted_cost(entry, input_tokens, output_tokens)
+        # Exact, as shoal cost prices the call (long-context tier included): the text shows
+        # the figure `shoal cost` shows for the same tokens.
+        cost = call_cost_float(entry, input_tokens, output_tokens)
     if settings.max_cost_usd is not None:
         checks.append(ConstraintCheck(
             "max_cost_usd", cost <= settings.max_cost_usd,
@@ -776,9 +796,11 @@ def _current_models(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``pool`` split into the models still offered and those the catalog lists as retired by
     today: a retired model would be refused by its API, however well it scores."""
-    current = tuple(model for model in pool if not retired(catalog.model(model)))
-    left_out = tuple(model for model in pool if model not in current)
-    return current, left_out
+    gone = {entry.id for entry in retired_among(catalog.model(model) for model in pool)}
+    if not gone:
+        return pool, ()
+    return (tuple(model for model in pool if model not in gone),
+            tuple(model for model in pool if model in gone))
 
 
 def _retirement_notes(
@@ -792,9 +814,9 @@ def _retirement_notes(
                                for model in left_out)
         notes.append(f"left out as retired per the catalog: {retired_on}; name one in "
                      "candidates to consider it anyway")
-    for model in pool:
-        # A labelled model the catalog lacks has no retirement date.
-        note = retirement_note(catalog.model(model)) if model in catalog else None
+    # A labelled model the catalog lacks has no retirement date.
+    for entry in retired_among(catalog.model(model) for model in pool if model in catalog):
+        note = retirement_note(entry)
         if note is not None:
             notes.append(f"{note}{NAMED_THOUGH_RETIRED}")
     return notes
@@ -970,6 +992,7 @@ def route(
     if settings.min_quality is not None:
         met = (chosen.predicted_quality or 0.0) >= settings.min_quality
     notes = [*_notes(router, catalog, ranked, met, settings),
+             *_long_context_notes(table, estimates),
              *_label_notes(router, labels, table, settings),
              *_retirement_notes(catalog, pool, left_out)]
     if sticky is not None and sticky.stayed and sticky.best_model != chosen.model:
