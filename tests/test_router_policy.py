@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from shoal import render
 from shoal.catalog import load_catalog
+from shoal.cli import main
 from shoal.cost import estimate_cost
 from shoal.router import (
     CandidateEstimate,
     ConstraintCheck,
+    NoEligibleModelError,
     route,
 )
 
@@ -72,3 +75,41 @@ def test_a_prompt_under_the_threshold_keeps_the_base_rates() -> None:
                                output_tokens=256)
         assert candidate.expected_cost_usd == priced.total_usd
     assert not any("long-context" in note for note in decision.notes)
+
+
+# ---- output limit ----
+
+
+def test_a_hosted_model_whose_output_limit_is_too_small_is_not_chosen() -> None:
+    decision = route(WAR, candidates=["gpt-4.1-mini", "o3"], expected_output_tokens=50_000)
+
+    assert decision.model == "o3"
+    mini = next(a for a in decision.alternatives if a.model == "gpt-4.1-mini")
+    assert not mini.eligible
+    limit = _check(mini, "output_limit")
+    assert limit is not None and not limit.passed
+    assert limit.detail == "50000 output tokens of 32768"
+    assert _passes(mini, "context_window")
+    assert "  not gpt-4.1-mini: breaks output_limit" in render.routing_decision(decision)
+
+
+def test_when_no_model_returns_that_much_the_refusal_names_the_output_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(NoEligibleModelError, match=r"gpt-4\.1-mini: breaks output_limit "
+                       r"\(200000 output tokens of 32768\)"):
+        route(WAR, candidates=["gpt-4.1-mini"], expected_output_tokens=200_000)
+
+    assert main(["route", WAR, "--output-tokens", "200000"]) == 2
+    assert "gpt-4.1-mini: breaks output_limit (200000 output tokens of 32768)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_model_run_locally_has_no_api_output_limit() -> None:
+    decision = route(WAR, candidates=["deepseek-v3"], local_only=True,
+                     expected_output_tokens=100)
+
+    (local,) = decision.alternatives
+    assert local.runs_locally and _check(local, "output_limit") is None
+    assert _check(local, "context_window") is not None

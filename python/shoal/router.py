@@ -131,6 +131,7 @@ class ConstraintCheck:
 
     Attributes:
         name: ``allowed``, ``local_only``, ``privacy``, ``hardware_fit``, ``context_window``,
+            ``output_limit`` (a hosted model's ``max_output_tokens`` in the catalog),
             ``max_cost_usd``, ``quality_estimate`` or ``min_quality``.
         passed: Whether the candidate meets it.
         detail: The numbers behind the verdict.
@@ -716,6 +717,13 @@ def _assess(
             "context_window", fits,
             f"{input_tokens} + {output_tokens} tokens of {entry.context_window}",
         ))
+        if not runs_locally:
+            # A hosted API stops a completion at its output limit, however much room the window
+            # has; a model run locally is bounded by its window alone.
+            checks.append(ConstraintCheck(
+                "output_limit", output_tokens <= entry.max_output_tokens,
+                f"{output_tokens} output tokens of {entry.max_output_tokens}",
+            ))
     else:
         checks.append(ConstraintCheck(
             "context_window", True,

@@ -1045,13 +1045,14 @@ def _add_routing_tools(
         Use it before delegating a task to a model. It predicts each candidate's quality from
         the nearest labelled example prompts (or the model's catalog quality prior), prices the
         call, drops candidates that break a constraint (excluded, local-only, context window,
-        max cost) and explains the choice, with ranked alternatives. Deterministic. Models the
-        catalog lists as retired by today are left out unless named in candidates, and the
-        notes say so. confidence (0-1) is the agreement 1 - |observed - predicted| to expect,
-        mapped from the router's held-out predictions; with a router file fitted without that
-        map it is the raw value, and the text says so. Privacy findings are listed up to 20,
-        with counts per kind and the number left out. Runners-up past what one answer holds
-        are left out and counted in alternatives_omitted.
+        output limit, max cost) and explains the choice, with ranked alternatives.
+        Deterministic. Models the catalog lists as retired by today are left out unless named
+        in candidates, and the notes say so. confidence (0-1) is the agreement
+        1 - |observed - predicted| to expect, mapped from the router's held-out predictions;
+        with a router file fitted without that map it is the raw value, and the text says so.
+        Privacy findings are listed up to 20, with counts per kind and the number left out.
+        Runners-up past what one answer holds are left out and counted in
+        alternatives_omitted.
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
             raise ToolError(
