@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from mcp import Client
 
 from shoal import render
 from shoal.catalog import load_catalog
@@ -20,6 +21,7 @@ from shoal.router import (
     NoEligibleModelError,
     route,
 )
+from shoal.server import build_server
 
 WAR = "Summarise the causes of World War I."
 CODE_PROMPT = "Write a Python function that checks whether a string is a palindrome."
@@ -113,3 +115,27 @@ def test_a_model_run_locally_has_no_api_output_limit() -> None:
     (local,) = decision.alternatives
     assert local.runs_locally and _check(local, "output_limit") is None
     assert _check(local, "context_window") is not None
+
+
+# ---- min_quality 0 ----
+
+
+@pytest.mark.anyio
+async def test_route_task_takes_min_quality_0_as_a_floor_and_its_absence_as_none() -> None:
+    cheapest = route(WAR, min_quality=0)
+
+    async with Client(build_server()) as client:
+        floor = await client.call_tool("route_task", {"prompt": WAR, "min_quality": 0})
+        unset = await client.call_tool("route_task", {"prompt": WAR})
+        negative = await client.call_tool("route_task", {"prompt": WAR, "min_quality": -0.5})
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    assert cheapest.mode == "min_quality"
+    assert floor.structured_content["mode"] == "min_quality"
+    assert floor.structured_content["model"] == cheapest.model
+    assert floor.structured_content["min_quality"] == 0
+    assert unset.structured_content["mode"] == "trade_off"
+    assert unset.structured_content["model"] == route(WAR).model
+    assert negative.is_error and "min_quality" in negative.content[0].text
+    described = tools["route_task"].input_schema["properties"]["min_quality"]["description"]
+    assert "-1, the default, sets no floor" in described and "0 is reached" in described

@@ -903,8 +903,9 @@ def route(
             ``cost_usd``; default every catalog model with labels in the router or a quality
             prior, and those labelled models.
         willingness_to_pay: USD per request for a whole quality point (0 → 1); default 0.01.
-        min_quality: Choose the cheapest candidate predicted to reach this (0-1) instead; if
-            none does, the best available, flagged.
+        min_quality: Choose the cheapest candidate predicted to reach this (0-1) instead (0
+            takes the cheapest eligible one); if none does, the best available, flagged. None,
+            the default, sets no floor.
         max_cost_usd: Drop candidates whose expected cost exceeds this.
         local_only: Only open-weight models, costed at 0 and noted as running locally.
         excluded: Catalog ids never to choose, each model once.

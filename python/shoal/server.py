@@ -156,6 +156,9 @@ SHOWN_NEIGHBOURS = 5
 # The one negative each cost argument takes; other negatives are refused, not read as it.
 NO_COST_LIMIT = -1.0
 UNKNOWN_COST = -1.0
+# route_task's min_quality when none is given: 0 is a floor every model reaches, which makes
+# the cheapest eligible model the choice, as it does in Python and the CLI.
+NO_QUALITY_FLOOR = -1.0
 PORTED_MODELS_SHOWN = 8
 SHOWN_FINDINGS = 20
 SHOWN_NOTES = 20
@@ -967,12 +970,13 @@ def _add_routing_tools(
         min_quality: Annotated[
             float,
             Field(
-                description="If above 0: choose the cheapest model predicted to reach this quality "
-                "(0-1) instead of trading quality against cost; 0, the default, sets no floor.",
-                ge=0,
+                description="Choose the cheapest model predicted to reach this quality (0-1) "
+                "instead of trading quality against cost; 0 is reached by every model, so it "
+                "picks the cheapest eligible one. -1, the default, sets no floor.",
+                ge=-1,
                 le=1,
             ),
-        ] = 0.0,
+        ] = NO_QUALITY_FLOOR,
         willingness_to_pay: Annotated[
             float,
             Field(
@@ -1059,6 +1063,11 @@ def _add_routing_tools(
                 f"argument 'max_cost_usd': {plain_number(max_cost_usd)} is not a cost; give 0 or "
                 "more USD, or -1 for no limit"
             )
+        if min_quality < 0 and min_quality != NO_QUALITY_FLOOR:
+            raise ToolError(
+                f"argument 'min_quality': {plain_number(min_quality)} is not a quality; give 0 "
+                "to 1, or -1 for no floor"
+            )
         decision = _call(
             route,
             prompt,
@@ -1066,7 +1075,7 @@ def _add_routing_tools(
             excluded=excluded,
             local_only=local_only,
             max_cost_usd=None if max_cost_usd == NO_COST_LIMIT else max_cost_usd,
-            min_quality=min_quality or None,
+            min_quality=None if min_quality == NO_QUALITY_FLOOR else min_quality,
             # The default stands for "not given", so a floor with a changed trade-off and no
             # previous model is refused as in Python and the CLI, not silently ignored.
             willingness_to_pay=(
