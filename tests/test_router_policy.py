@@ -139,3 +139,43 @@ async def test_route_task_takes_min_quality_0_as_a_floor_and_its_absence_as_none
     assert negative.is_error and "min_quality" in negative.content[0].text
     described = tools["route_task"].input_schema["properties"]["min_quality"]["description"]
     assert "-1, the default, sets no floor" in described and "0 is reached" in described
+
+
+# ---- device ----
+
+
+def test_a_device_with_no_candidate_run_locally_says_nothing_was_checked() -> None:
+    decision = route(WAR, device="iphone-16-pro")
+
+    assert not any(a.runs_locally for a in decision.alternatives)
+    (note,) = [n for n in decision.notes if n.startswith("hardware_fit")]
+    assert note.startswith("hardware_fit: nothing checked on iphone-16-pro")
+    assert "every candidate is hosted" in note
+    assert f"  note: {note}" in render.routing_decision(decision)
+
+
+def test_a_device_note_lists_the_local_candidates_that_fit() -> None:
+    decision = route(WAR, local_only=True, device="iphone-16-pro")
+
+    local = [a for a in decision.alternatives if a.runs_locally]
+    fitting = [a.model for a in local if _passes(a, "hardware_fit")]
+    (note,) = [n for n in decision.notes if n.startswith("hardware_fit")]
+    assert note.startswith(f"hardware_fit: {len(fitting)} of {len(local)} local candidates fit "
+                           "iphone-16-pro")
+    assert 0 < len(fitting) < len(local)
+    assert note.endswith(": " + ", ".join(fitting[:5])
+                         + (f" and {len(fitting) - 5} more" if len(fitting) > 5 else ""))
+    assert "hardware fit unchecked" not in decision.reason
+
+
+def test_a_local_choice_without_a_device_says_its_fit_is_unchecked() -> None:
+    decision = route(WAR, local_only=True, candidates=["deepseek-v3"])
+
+    assert decision.device is None and decision.alternatives[0].runs_locally
+    assert "runs locally at no API cost (hardware fit unchecked: no device given)" in (
+        decision.reason
+    )
+    assert any(n.startswith("hardware_fit: not checked, as no device was given")
+               for n in decision.notes)
+    hosted = route(WAR, candidates=["gpt-4.1"])
+    assert not any(n.startswith("hardware_fit") for n in hosted.notes)

@@ -211,7 +211,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "models, refuse it, or skip the scan (default: %(default)s)",
     )
     route.add_argument("--device", type=identifier,
-                       help="device id local models must fit, e.g. apple-m4-pro")
+                       help="device id models run locally (--local-only, or a prompt kept local "
+                       "for its private data) must fit, e.g. apple-m4-pro; without it their fit "
+                       "is unchecked")
     route.add_argument(
         "--history",
         type=Path,

@@ -838,9 +838,12 @@ NAMED_THOUGH_RETIRED = "; considered because it was named"
 def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode: str,
             settings: _Settings, met: bool | None) -> str:
     quality = f"{chosen.predicted_quality:.3f}" if chosen.predicted_quality is not None else "?"
-    where = "runs locally at no API cost" if chosen.runs_locally else (
-        f"costs about {format_usd(chosen.expected_cost_usd)}"
-    )
+    where = f"costs about {format_usd(chosen.expected_cost_usd)}"
+    if chosen.runs_locally:
+        # Without a device, nothing says the model fits the machine it is to run on.
+        where = "runs locally at no API cost" + (
+            "" if settings.device is not None else " (hardware fit unchecked: no device given)"
+        )
     basis = (
         "its scores on the nearest labelled prompts" if chosen.estimate_source == _LABELLED
         else "its catalog quality prior placed on the labelled models' ability scale"
@@ -917,7 +920,9 @@ def route(
             ``prompt`` is the latest turn. The embedding adds the last turns' tails as context;
             the context window and cost count the whole conversation.
         device: A device id (:func:`shoal.hardware.list_devices`): candidates that run
-            locally must fit it.
+            locally (``local_only``, or a task ``privacy`` keeps local) must fit it; a note
+            says which fit, or that none runs locally and nothing was checked. Without one,
+            a local candidate's fit is unchecked, and the decision says so.
         privacy: ``local`` (default): when the conversation holds secrets or personal data,
             only open-weight models run locally qualify; ``block``: refuse such a task;
             ``off``: no scan.
@@ -1267,6 +1272,31 @@ def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:
     return message
 
 
+def _device_notes(ranked: Sequence[CandidateEstimate], settings: _Settings) -> list[str]:
+    """What the device check covered: which local candidates fit the device, that none runs
+    locally so nothing was checked, or that local candidates ran unchecked for want of one."""
+    local = [estimate for estimate in ranked if estimate.runs_locally]
+    if settings.device is None:
+        if not local:
+            return []
+        return [f"{HARDWARE_FIT_NOTE}: not checked, as no device was given: a local candidate "
+                "may need more memory than the machine it runs on has; give device to drop "
+                "those that do not fit"]
+    if not local:
+        return [f"{HARDWARE_FIT_NOTE}: nothing checked on {settings.device}: it applies to "
+                "candidates run locally (under local_only, or when privacy keeps a task with "
+                "private data local), and none is; every candidate is hosted"]
+    fitting = [estimate.model for estimate in local
+               if any(check.name == "hardware_fit" and check.passed
+                      for check in estimate.constraints)]
+    shown = ", ".join(fitting[:DEVICE_FITS_SHOWN])
+    if len(fitting) > DEVICE_FITS_SHOWN:
+        shown += f" and {len(fitting) - DEVICE_FITS_SHOWN} more"
+    return [f"{HARDWARE_FIT_NOTE}: {len(fitting)} of {_count(len(local), 'local candidate')} "
+            f"fit {settings.device} with {LOCAL_QUANTISATION} weights, the conversation plus "
+            f"the expected output in the KV cache{': ' + shown if fitting else ''}"]
+
+
 def _plural(count: int, noun: str) -> str:
     return noun if count == 1 else f"{noun}s"
 
@@ -1280,6 +1310,9 @@ def _count(count: int, noun: str) -> str:
 # changes how its figures read.
 NO_LABELLED_CANDIDATE = "no candidate has labels in router"
 RAW_CONFIDENCE = "confidence is the raw value"
+# Opens the note on what a device check covered; the text repeats it when a device was given.
+HARDWARE_FIT_NOTE = "hardware_fit"
+DEVICE_FITS_SHOWN = 5
 
 
 def _label_notes(
@@ -1327,10 +1360,7 @@ def _notes(router: Router, catalog: Catalog, ranked: Sequence[CandidateEstimate]
         notes.append("min_quality not met by any eligible candidate: returning the best available")
     if settings.local_only or settings.privacy_local:
         notes.append("local runs: costs are 0 because open-weight models run locally")
-    if settings.device is not None:
-        notes.append(f"hardware_fit: local candidates checked on {settings.device} with "
-                     f"{LOCAL_QUANTISATION} weights, the conversation plus the expected "
-                     "output in the KV cache")
+    notes.extend(_device_notes(ranked, settings))
     if settings.history:
         notes.append(f"conversation: {_count(len(settings.history), 'earlier turn')} counted "
                      "for the context window and cost; the embedding adds the last turns as "

@@ -1021,8 +1021,9 @@ def _add_routing_tools(
         device: Annotated[
             str,
             Field(
-                description="Device id (e.g. 'apple-m4-pro', 'rtx-4090') local models must fit; "
-                "empty: no hardware check.",
+                description="Device id (e.g. 'apple-m4-pro', 'rtx-4090') that models run "
+                "locally (local_only, or a task privacy keeps local) must fit; it checks no "
+                "hosted model, and a note says what was checked. Empty: no hardware check.",
                 max_length=200,
             ),
         ] = "",
