@@ -179,3 +179,25 @@ def test_a_local_choice_without_a_device_says_its_fit_is_unchecked() -> None:
                for n in decision.notes)
     hosted = route(WAR, candidates=["gpt-4.1"])
     assert not any(n.startswith("hardware_fit") for n in hosted.notes)
+
+
+# ---- decision ids ----
+
+
+def test_candidates_named_in_another_order_make_the_same_decision_and_id() -> None:
+    forward = route(WAR, candidates=["o3", "gpt-4.1"])
+    backward = route(WAR, candidates=["gpt-4.1", "o3"])
+    others = route(WAR, candidates=["o3", "gpt-4o"])
+
+    assert forward.decision_id == backward.decision_id
+    assert forward.to_dict() == backward.to_dict()
+    assert others.decision_id != forward.decision_id
+
+
+def test_retired_models_named_in_any_order_are_noted_in_one_order() -> None:
+    named = ["gpt-4", "o4-mini", "gpt-4.1"]
+
+    forward = route(WAR, candidates=named)
+    backward = route(WAR, candidates=named[::-1])
+
+    assert forward.to_dict() == backward.to_dict()

@@ -969,7 +969,9 @@ def route(
     neighbours = router.neighbours(embedding_text(prompt, settings.history))
     left_out: tuple[str, ...] = ()
     if settings.allowed is not None:
-        pool = settings.allowed
+        # Sorted, as candidates are a set: the notes that follow the pool's order (a named
+        # retired model, a labelled one the catalog lacks) then read the same in any order.
+        pool = tuple(sorted(settings.allowed))
     else:
         pool, left_out = _current_models(_default_candidates(router, catalog), catalog)
         # Labelled models the catalog lacks are candidates too when their label rows price them.
@@ -1022,7 +1024,8 @@ def route(
         reason += f" Privacy: {privacy_found.summary}."
     identifier = decision_id({
         "prompt": prompt, "history": [list(turn) for turn in settings.history],
-        "candidates": None if settings.allowed is None else list(settings.allowed),
+        # A set: the same models named in another order are the same question.
+        "candidates": None if settings.allowed is None else sorted(settings.allowed),
         "excluded": sorted(settings.excluded), "willingness_to_pay": settings.willingness_to_pay,
         "min_quality": settings.min_quality, "max_cost_usd": settings.max_cost_usd,
         "local_only": settings.local_only, "output_tokens": settings.expected_output_tokens,
