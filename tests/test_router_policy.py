@@ -201,3 +201,17 @@ def test_retired_models_named_in_any_order_are_noted_in_one_order() -> None:
     backward = route(WAR, candidates=named[::-1])
 
     assert forward.to_dict() == backward.to_dict()
+
+
+# ---- stickiness ----
+
+
+def test_staying_because_a_switch_would_lose_says_so() -> None:
+    decision = route("x", min_quality=0.4, previous_model="o3", willingness_to_pay=0.5)
+
+    sticky = decision.stickiness
+    assert sticky is not None and sticky.stayed and decision.model == "o3"
+    assert sticky.gain is not None and sticky.gain < 0
+    assert sticky.detail == (f"stayed on o3: switching to {sticky.best_model} would lose "
+                             f"{-sticky.gain:.4g} on quality − cost / willingness to pay")
+    assert "gain only" not in decision.reason

@@ -241,6 +241,14 @@ def stickiness(
             f"{best} beats {previous} by {gain:.4g} on quality − cost / willingness to pay, "
             f"more than the margin {margin:g}; switched",
         )
+    if gain < 0:
+        # The best candidate by the mode's own order (under min_quality, the cheapest that
+        # reaches it) can score below the previous model on the objective a switch is weighed by.
+        return StickinessReport(
+            previous, margin, True, best, gain,
+            f"stayed on {previous}: switching to {best} would lose {-gain:.4g} on quality − "
+            "cost / willingness to pay",
+        )
     return StickinessReport(
         previous, margin, True, best, gain,
         f"stayed on {previous}: {best} would gain only {gain:.4g} on quality − cost / "
