@@ -19,6 +19,7 @@ from shoal.router import (
     CandidateEstimate,
     ConstraintCheck,
     NoEligibleModelError,
+    RoutingError,
     route,
 )
 from shoal.server import build_server
@@ -215,3 +216,52 @@ def test_staying_because_a_switch_would_lose_says_so() -> None:
     assert sticky.detail == (f"stayed on o3: switching to {sticky.best_model} would lose "
                              f"{-sticky.gain:.4g} on quality − cost / willingness to pay")
     assert "gain only" not in decision.reason
+
+
+# ---- arguments that mean one thing everywhere ----
+
+
+@pytest.mark.anyio
+async def test_a_stickiness_margin_without_a_previous_model_is_refused_everywhere(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    message = "stickiness_margin weighs a switch from previous_model; give both, or neither"
+    with pytest.raises(RoutingError, match=f"^{message}$"):
+        route(WAR, stickiness_margin=0.1)
+    assert main(["route", WAR, "--stickiness-margin", "0.1"]) == 2
+    assert ("--stickiness-margin weighs a switch from --previous-model; give both, or neither"
+            in capsys.readouterr().err)
+    async with Client(build_server()) as client:
+        refused = await client.call_tool("route_task", {"prompt": WAR, "stickiness_margin": 0.1})
+        kept = await client.call_tool("route_task", {"prompt": WAR, "stickiness_margin": 0.1,
+                                                     "previous_model": "o3"})
+
+    assert refused.is_error and message in refused.content[0].text
+    assert not kept.is_error
+    stayed = route(WAR, previous_model="o3").stickiness
+    assert stayed is not None and stayed.margin == 0.02
+
+
+@pytest.mark.anyio
+async def test_output_tokens_have_one_bound_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.router import MAX_OUTPUT_TOKENS
+
+    assert MAX_OUTPUT_TOKENS == 1_000_000
+    with pytest.raises(RoutingError, match="expected_output_tokens must be an int from 0 to "
+                       "1,000,000, got 1000001"):
+        route(WAR, expected_output_tokens=MAX_OUTPUT_TOKENS + 1)
+    assert main(["route", WAR, "--output-tokens", "99999999999999999999"]) == 2
+    assert "--output-tokens must be an int from 0 to 1,000,000" in capsys.readouterr().err
+    assert main(["route", WAR, "--output-tokens", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["alternatives"][0]["output_tokens"] == 0
+    async with Client(build_server()) as client:
+        over = await client.call_tool("route_task", {"prompt": WAR,
+                                                     "expected_output_tokens": 1_000_001})
+        none = await client.call_tool("route_task", {"prompt": WAR,
+                                                     "expected_output_tokens": 0})
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    assert over.is_error and "expected_output_tokens" in over.content[0].text
+    assert not none.is_error
+    schema = tools["route_task"].input_schema["properties"]["expected_output_tokens"]
+    assert (schema["minimum"], schema["maximum"]) == (0, MAX_OUTPUT_TOKENS)

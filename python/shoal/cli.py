@@ -191,7 +191,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--output-tokens",
         type=int,
         default=256,
-        help="expected answer length (default: %(default)s)",
+        help="expected answer length, 0 to 1,000,000: priced, and checked against each "
+        "model's context window and each hosted model's output limit (default: %(default)s)",
     )
     route.add_argument(
         "--json", action="store_true", help="print structured JSON instead of a table"
@@ -1542,7 +1543,7 @@ def _has_lone_surrogate(text: str) -> bool:
 def _route(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.catalog import configured_catalog
-    from shoal.router import DEFAULT_STICKINESS_MARGIN, route
+    from shoal.router import route
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
@@ -1587,8 +1588,7 @@ def _route(args: argparse.Namespace) -> int:
         "privacy": args.privacy,
         "device": args.device,
         "previous_model": args.previous_model,
-        "stickiness_margin": (DEFAULT_STICKINESS_MARGIN if args.stickiness_margin is None
-                              else args.stickiness_margin),
+        "stickiness_margin": args.stickiness_margin,
     }
     if args.history is not None:
         options["history"] = _read_history(args.history)

@@ -66,7 +66,6 @@ from shoal.router_model import (
 )
 from shoal.router_policy import (
     DEFAULT_PRIVACY,
-    DEFAULT_STICKINESS_MARGIN,
     LOCAL_QUANTISATION,
     PrivacyPolicyError,
     PrivacyReport,
@@ -106,6 +105,8 @@ MAX_WILLINGNESS_TO_PAY = 1000.0
 MAX_CALL_COST_USD = 1000.0
 # Above 0, but not so near it that cost / willingness_to_pay overflows an objective to -inf.
 MIN_WILLINGNESS_TO_PAY = 1e-12
+# As far as the longest output any catalog model returns: the bound of every route front end.
+MAX_OUTPUT_TOKENS = 1_000_000
 DEFAULT_ROUTER_FILE = "router_default.json"
 
 _LABELLED = "exemplars"
@@ -895,7 +896,7 @@ def route(
     device: str | None = None,
     privacy: str = DEFAULT_PRIVACY,
     previous_model: str | None = None,
-    stickiness_margin: float = DEFAULT_STICKINESS_MARGIN,
+    stickiness_margin: float | None = None,
 ) -> RoutingDecision:
     """Choose the model for ``prompt``.
 
@@ -912,7 +913,8 @@ def route(
         max_cost_usd: Drop candidates whose expected cost exceeds this.
         local_only: Only open-weight models, costed at 0 and noted as running locally.
         excluded: Catalog ids never to choose, each model once.
-        expected_output_tokens: Output tokens assumed for cost and context fit.
+        expected_output_tokens: Output tokens assumed for cost, context fit and each hosted
+            model's output limit; 0 to :data:`MAX_OUTPUT_TOKENS`.
         router: A router from :func:`load_router` or :func:`fit_router`, or the path of a
             router file (loaded as :func:`load_router` loads it); default the shipped one.
         catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.
@@ -929,7 +931,8 @@ def route(
         previous_model: The model that answered the previous turn; the decision stays on it
             unless a switch gains more than ``stickiness_margin``.
         stickiness_margin: Objective gain (quality − cost / willingness to pay) a switch away
-            from ``previous_model`` must exceed; default 0.02.
+            from ``previous_model`` must exceed; None, the default, is 0.02. Refused without
+            ``previous_model``.
 
     Returns:
         The decision with every candidate's estimate and the reason.
@@ -964,7 +967,7 @@ def route(
             "willingness_to_pay does nothing with min_quality (the cheapest candidate predicted "
             "to reach it is chosen) unless previous_model is given; give one of the two"
         )
-    margin = _checked(check_margin, stickiness_margin)
+    margin = _checked(lambda value: check_margin(value, previous), stickiness_margin)
 
     neighbours = router.neighbours(embedding_text(prompt, settings.history))
     left_out: tuple[str, ...] = ()
@@ -1220,9 +1223,11 @@ def _settings(catalog: Catalog, labels: _Labels, **arguments: Any) -> _Settings:
     if max_cost is not None:
         max_cost = _check_number("max_cost_usd", max_cost, low=0.0, high=MAX_CALL_COST_USD)
     output_tokens = arguments["expected_output_tokens"]
-    if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 0:
+    if (isinstance(output_tokens, bool) or not isinstance(output_tokens, int)
+            or not 0 <= output_tokens <= MAX_OUTPUT_TOKENS):
         raise RoutingError(
-            f"expected_output_tokens must be an int >= 0, got {output_tokens!r}"
+            f"expected_output_tokens must be an int from 0 to {MAX_OUTPUT_TOKENS:,}, got "
+            f"{output_tokens!r}"
         )
     if not isinstance(arguments["local_only"], bool):
         raise RoutingError("local_only must be True or False")

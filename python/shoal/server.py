@@ -86,6 +86,7 @@ from shoal.report import SavingsReport, savings_report
 from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
     MAX_CALL_COST_USD,
+    MAX_OUTPUT_TOKENS,
     MAX_WILLINGNESS_TO_PAY,
     MIN_WILLINGNESS_TO_PAY,
     RoutingDecision,
@@ -994,7 +995,10 @@ def _add_routing_tools(
         expected_output_tokens: Annotated[
             int,
             Field(
-                description="Expected answer length, for cost and context fit.", ge=1, le=1_000_000
+                description="Expected answer length, for cost, context fit and each hosted "
+                "model's output limit.",
+                ge=0,
+                le=MAX_OUTPUT_TOKENS,
             ),
         ] = 256,
         max_alternatives: Annotated[
@@ -1039,7 +1043,7 @@ def _add_routing_tools(
             float,
             Field(
                 description="Gain in quality minus cost/willingness_to_pay a switch away from "
-                "previous_model must exceed.",
+                "previous_model must exceed; refused without previous_model.",
                 ge=0,
                 le=1,
             ),
@@ -1087,7 +1091,10 @@ def _add_routing_tools(
             privacy=privacy,
             device=device or None,
             previous_model=previous_model or None,
-            stickiness_margin=stickiness_margin,
+            # As for willingness_to_pay: a margin without previous_model is refused.
+            stickiness_margin=(
+                None if stickiness_margin == DEFAULT_STICKINESS_MARGIN else stickiness_margin
+            ),
             catalog=_call(configured_catalog),
             # Read again only when the file changes, so a refitted router is used without a
             # restart, as an edited price file is.
