@@ -183,7 +183,8 @@ def test_willingness_to_pay_under_a_quality_floor_weighs_a_switch(capsys):
          "--max-tokens=1 is under one o200k_base token once scaled by 1.3"),
         (["route", "--max-cost", "-1", "hi"], "--max-cost must be 0 or more, got -1; leave it out "
          "for no limit"),
-        (["route", "--output-tokens", "-1", "hi"], "--output-tokens must be an int >= 0, got -1"),
+        (["route", "--output-tokens", "-1", "hi"],
+         "--output-tokens must be an int from 0 to 1,000,000, got -1"),
         (["route", "--stickiness-margin", "5", "--previous-model", "gpt-4o", "hi"],
          "--stickiness-margin must be between 0 and 1, got 5\n"),
         (["route", "--stickiness-margin", "-1", "--previous-model", "gpt-4o", "hi"],

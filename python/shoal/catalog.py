@@ -307,10 +307,19 @@ def today() -> datetime.date:
         ) from None
 
 
-def retired(entry: ModelEntry) -> bool:
-    """Whether ``entry``'s ``deprecation_date`` has come (the model is retired on that day)."""
-    return (entry.deprecation_date is not None
-            and datetime.date.fromisoformat(entry.deprecation_date) <= today())
+def retired(entry: ModelEntry, on: datetime.date | None = None) -> bool:
+    """Whether ``entry``'s ``deprecation_date`` has come by ``on`` (default :func:`today`; the
+    model is retired on that day). A caller judging many models passes the date it read once."""
+    if entry.deprecation_date is None:
+        return False
+    return datetime.date.fromisoformat(entry.deprecation_date) <= (today() if on is None else on)
+
+
+def retired_among(entries: Iterable[ModelEntry]) -> list[ModelEntry]:
+    """The ``entries`` retired by today, in order, the date read once for all of them: routing
+    asks of every candidate in every decision."""
+    on = today()
+    return [entry for entry in entries if retired(entry, on)]
 
 
 def retirement_note(entry: ModelEntry) -> str | None:

@@ -193,7 +193,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--output-tokens",
         type=int,
         default=256,
-        help="expected answer length (default: %(default)s)",
+        help="expected answer length, 0 to 1,000,000: priced, and checked against each "
+        "model's context window and each hosted model's output limit (default: %(default)s)",
     )
     route.add_argument(
         "--json", action="store_true", help="print structured JSON instead of a table (with "
@@ -226,7 +227,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "models, refuse it, or skip the scan (default: %(default)s)",
     )
     route.add_argument("--device", type=identifier,
-                       help="device id local models must fit, e.g. apple-m4-pro")
+                       help="device id models run locally (--local-only, or a prompt kept local "
+                       "for its private data) must fit, e.g. apple-m4-pro; without it their fit "
+                       "is unchecked")
     route.add_argument(
         "--history",
         type=Path,
@@ -1503,7 +1506,7 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
 def _route(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.catalog import configured_catalog
-    from shoal.router import DEFAULT_STICKINESS_MARGIN, route
+    from shoal.router import route
 
     if (args.prompt is None) == (args.file is None):
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
@@ -1555,8 +1558,7 @@ def _route(args: argparse.Namespace) -> int:
         "privacy": args.privacy,
         "device": args.device,
         "previous_model": args.previous_model,
-        "stickiness_margin": (DEFAULT_STICKINESS_MARGIN if args.stickiness_margin is None
-                              else args.stickiness_margin),
+        "stickiness_margin": args.stickiness_margin,
     }
     if args.history is not None:
         options["history"] = _read_history(args.history)

@@ -229,22 +229,45 @@ def _distinct_models(models: Iterable[str], catalog: Catalog) -> list[str]:
     return [model_id for _, model_id in named]
 
 
+def long_context_applies(entry: ModelEntry, input_tokens: int) -> bool:
+    """Whether a call of ``input_tokens`` prompt tokens passes the model's
+    ``long_context_threshold``, so that its long-context rates apply."""
+    threshold = entry.long_context_threshold
+    return threshold is not None and input_tokens > threshold
+
+
+def call_rates(entry: ModelEntry, input_tokens: int) -> tuple[float, float]:
+    """The ``(input, output)`` USD per million tokens of one call with ``input_tokens`` prompt
+    tokens: the long-context rates once the prompt passes the threshold, as vendors then bill
+    the whole call at them, else the base rates."""
+    if long_context_applies(entry, input_tokens):
+        assert entry.input_per_mtok_long is not None and entry.output_per_mtok_long is not None
+        return entry.input_per_mtok_long, entry.output_per_mtok_long
+    return entry.input_per_mtok, entry.output_per_mtok
+
+
+def call_cost_float(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
+    """What one call of plain input and output costs, priced as :func:`estimate_cost` prices
+    it (long-context tier included) and rounded once to a float, by :func:`exact_cost_float`:
+    routing prices every candidate this way and must show the figure ``shoal cost`` shows."""
+    threshold = entry.long_context_threshold
+    if threshold is None or input_tokens <= threshold:
+        # Inline for most calls, which no tier applies to: routing prices every candidate.
+        input_rate, output_rate = entry.input_per_mtok, entry.output_per_mtok
+    else:
+        input_rate, output_rate = call_rates(entry, input_tokens)
+    return exact_cost_float(((input_tokens, input_rate), (output_tokens, output_rate)))
+
+
 def _rates(entry: ModelEntry, input_tokens: int, notes: list[str]) -> _Rates:
     """Pick the rates for one call, applying the long-context tier and noting fallbacks."""
-    input_rate = entry.input_per_mtok
+    input_rate, output_rate = call_rates(entry, input_tokens)
     cached_rate = entry.cached_input_per_mtok
-    output_rate = entry.output_per_mtok
-
-    threshold = entry.long_context_threshold
-    if threshold is not None and input_tokens > threshold:
-        # Vendors bill the whole call at the long rates once its prompt passes the threshold.
-        assert entry.input_per_mtok_long is not None and entry.output_per_mtok_long is not None
+    if long_context_applies(entry, input_tokens):
         notes.append(
             f"long-context rates apply: {input_tokens:,} input tokens per call exceed "
-            f"{threshold:,}"
+            f"{entry.long_context_threshold:,}"
         )
-        input_rate = entry.input_per_mtok_long
-        output_rate = entry.output_per_mtok_long
         if entry.cached_input_per_mtok_long is not None:
             cached_rate = entry.cached_input_per_mtok_long
 

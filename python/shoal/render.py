@@ -27,6 +27,7 @@ from shoal.files import FilesSummary
 from shoal.hardware import HardwareFit, PortedChip
 from shoal.privacy import redact
 from shoal.router import (
+    HARDWARE_FIT_NOTE,
     NAMED_THOUGH_RETIRED,
     NO_LABELLED_CANDIDATE,
     RAW_CONFIDENCE,
@@ -262,10 +263,12 @@ def routing_decision(
             "(alternatives_omitted); shoal route --json lists every candidate"
         )
     # The notes that change how the choice reads: a retired model named, estimates that rest
-    # on no label, and a confidence that is not an expected agreement.
+    # on no label, a confidence that is not an expected agreement, and what a device given
+    # was checked against (nothing at all when no candidate runs locally).
     lines.extend(f"  note: {note}" for note in result.notes
                  if note.endswith(NAMED_THOUGH_RETIRED)
-                 or note.startswith((NO_LABELLED_CANDIDATE, RAW_CONFIDENCE)))
+                 or note.startswith((NO_LABELLED_CANDIDATE, RAW_CONFIDENCE))
+                 or (result.device is not None and note.startswith(HARDWARE_FIT_NOTE)))
     if result.decision_id:
         lines.append(f"decision {result.decision_id} (record_outcome takes it)")
     return "\n".join(lines)

@@ -46,9 +46,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
+from shoal.catalog import Catalog, ModelEntry, load_catalog, retired_among, retirement_note
+from shoal.cost import (
+    call_cost_float,
+    check_each_model_once,
+    format_usd,
+    long_context_applies,
+)
 from shoal.excerpts import plain_number
-from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
-from shoal.cost import check_each_model_once, exact_cost_float, format_usd
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
@@ -61,7 +66,6 @@ from shoal.router_model import (
 )
 from shoal.router_policy import (
     DEFAULT_PRIVACY,
-    DEFAULT_STICKINESS_MARGIN,
     LOCAL_QUANTISATION,
     PrivacyPolicyError,
     PrivacyReport,
@@ -102,6 +106,8 @@ MAX_WILLINGNESS_TO_PAY = 1000.0
 MAX_CALL_COST_USD = 1000.0
 # Above 0, but not so near it that cost / willingness_to_pay overflows an objective to -inf.
 MIN_WILLINGNESS_TO_PAY = 1e-12
+# As far as the longest output any catalog model returns: the bound of every route front end.
+MAX_OUTPUT_TOKENS = 1_000_000
 DEFAULT_ROUTER_FILE = "router_default.json"
 
 _LABELLED = "exemplars"
@@ -127,6 +133,7 @@ class ConstraintCheck:
 
     Attributes:
         name: ``allowed``, ``local_only``, ``privacy``, ``hardware_fit``, ``context_window``,
+            ``output_limit`` (a hosted model's ``max_output_tokens`` in the catalog),
             ``max_cost_usd``, ``quality_estimate`` or ``min_quality``.
         passed: Whether the candidate meets it.
         detail: The numbers behind the verdict.
@@ -588,10 +595,23 @@ def _input_tokens(prompt: str, settings: _Settings, table: _CandidateTable) -> l
 _NOT_KNOWN_LOCAL = "not in the catalog, so not known to run locally"
 
 
-def _hosted_cost(entry: ModelEntry, input_tokens: int, output_tokens: int) -> float:
-    # Exact, as shoal cost prices a call: the text shows the same figure for the same tokens.
-    return exact_cost_float(((input_tokens, entry.input_per_mtok),
-                             (output_tokens, entry.output_per_mtok)))
+
+
+def _long_context_notes(
+    table: _CandidateTable, estimates: Sequence[CandidateEstimate],
+) -> list[str]:
+    """The hosted candidates priced at their long-context rates, which can double a call."""
+    priced_long = [
+        f"{candidate.entry.id} ({estimate.input_tokens:,} input tokens exceed "
+        f"{candidate.entry.long_context_threshold:,})"
+        for candidate, estimate in zip(table.candidates, estimates, strict=True)
+        if candidate.observed_cost_usd is None and not estimate.runs_locally
+        and long_context_applies(candidate.entry, estimate.input_tokens)
+    ]
+    if not priced_long:
+        return []
+    return [f"long-context rates apply to the whole call, as shoal cost prices it: "
+            f"{', '.join(priced_long)}"]
 
 
 # ---- estimating ----
@@ -702,6 +722,13 @@ def _assess(
             "context_window", fits,
             f"{input_tokens} + {output_tokens} tokens of {entry.context_window}",
         ))
+        if not runs_locally:
+            # A hosted API stops a completion at its output limit, however much room the window
+            # has; a model run locally is bounded by its window alone.
+            checks.append(ConstraintCheck(
+                "output_limit", output_tokens <= entry.max_output_tokens,
+                f"{output_tokens} output tokens of {entry.max_output_tokens}",
+            ))
     else:
         checks.append(ConstraintCheck(
             "context_window", True,
@@ -713,7 +740,9 @@ def _assess(
     elif observed_cost is not None:
         cost = observed_cost
     else:
-        cost = _hosted_cost(entry, input_tokens, output_tokens)
+        # Exact, as shoal cost prices the call (long-context tier included): the text shows
+        # the figure `shoal cost` shows for the same tokens.
+        cost = call_cost_float(entry, input_tokens, output_tokens)
     if settings.max_cost_usd is not None:
         checks.append(ConstraintCheck(
             "max_cost_usd", cost <= settings.max_cost_usd,
@@ -780,9 +809,11 @@ def _current_models(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``pool`` split into the models still offered and those the catalog lists as retired by
     today: a retired model would be refused by its API, however well it scores."""
-    current = tuple(model for model in pool if not retired(catalog.model(model)))
-    left_out = tuple(model for model in pool if model not in current)
-    return current, left_out
+    gone = {entry.id for entry in retired_among(catalog.model(model) for model in pool)}
+    if not gone:
+        return pool, ()
+    return (tuple(model for model in pool if model not in gone),
+            tuple(model for model in pool if model in gone))
 
 
 def _retirement_notes(
@@ -796,9 +827,9 @@ def _retirement_notes(
                                for model in left_out)
         notes.append(f"left out as retired per the catalog: {retired_on}; name one in "
                      "candidates to consider it anyway")
-    for model in pool:
-        # A labelled model the catalog lacks has no retirement date.
-        note = retirement_note(catalog.model(model)) if model in catalog else None
+    # A labelled model the catalog lacks has no retirement date.
+    for entry in retired_among(catalog.model(model) for model in pool if model in catalog):
+        note = retirement_note(entry)
         if note is not None:
             notes.append(f"{note}{NAMED_THOUGH_RETIRED}")
     return notes
@@ -812,9 +843,12 @@ NAMED_THOUGH_RETIRED = "; considered because it was named"
 def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode: str,
             settings: _Settings, met: bool | None) -> str:
     quality = f"{chosen.predicted_quality:.3f}" if chosen.predicted_quality is not None else "?"
-    where = "runs locally at no API cost" if chosen.runs_locally else (
-        f"costs about {format_usd(chosen.expected_cost_usd)}"
-    )
+    where = f"costs about {format_usd(chosen.expected_cost_usd)}"
+    if chosen.runs_locally:
+        # Without a device, nothing says the model fits the machine it is to run on.
+        where = "runs locally at no API cost" + (
+            "" if settings.device is not None else " (hardware fit unchecked: no device given)"
+        )
     basis = (
         "its scores on the nearest labelled prompts" if chosen.estimate_source == _LABELLED
         else "its catalog quality prior placed on the labelled models' ability scale"
@@ -866,7 +900,7 @@ def route(
     device: str | None = None,
     privacy: str = DEFAULT_PRIVACY,
     previous_model: str | None = None,
-    stickiness_margin: float = DEFAULT_STICKINESS_MARGIN,
+    stickiness_margin: float | None = None,
 ) -> RoutingDecision:
     """Choose the model for ``prompt``.
 
@@ -877,12 +911,14 @@ def route(
             ``cost_usd``; default every catalog model with labels in the router or a quality
             prior, and those labelled models.
         willingness_to_pay: USD per request for a whole quality point (0 → 1); default 0.01.
-        min_quality: Choose the cheapest candidate predicted to reach this (0-1) instead; if
-            none does, the best available, flagged.
+        min_quality: Choose the cheapest candidate predicted to reach this (0-1) instead (0
+            takes the cheapest eligible one); if none does, the best available, flagged. None,
+            the default, sets no floor.
         max_cost_usd: Drop candidates whose expected cost exceeds this.
         local_only: Only open-weight models, costed at 0 and noted as running locally.
         excluded: Catalog ids never to choose, each model once.
-        expected_output_tokens: Output tokens assumed for cost and context fit.
+        expected_output_tokens: Output tokens assumed for cost, context fit and each hosted
+            model's output limit; 0 to :data:`MAX_OUTPUT_TOKENS`.
         router: A router from :func:`load_router` or :func:`fit_router`, or the path of a
             router file (loaded as :func:`load_router` loads it); default the shipped one.
         catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.
@@ -890,14 +926,17 @@ def route(
             ``prompt`` is the latest turn. The embedding adds the last turns' tails as context;
             the context window and cost count the whole conversation.
         device: A device id (:func:`shoal.hardware.list_devices`): candidates that run
-            locally must fit it.
+            locally (``local_only``, or a task ``privacy`` keeps local) must fit it; a note
+            says which fit, or that none runs locally and nothing was checked. Without one,
+            a local candidate's fit is unchecked, and the decision says so.
         privacy: ``local`` (default): when the conversation holds secrets or personal data,
             only open-weight models run locally qualify; ``block``: refuse such a task;
             ``off``: no scan.
         previous_model: The model that answered the previous turn; the decision stays on it
             unless a switch gains more than ``stickiness_margin``.
         stickiness_margin: Objective gain (quality − cost / willingness to pay) a switch away
-            from ``previous_model`` must exceed; default 0.02.
+            from ``previous_model`` must exceed; None, the default, is 0.02. Refused without
+            ``previous_model``.
 
     Returns:
         The decision with every candidate's estimate and the reason.
@@ -932,12 +971,14 @@ def route(
             "willingness_to_pay does nothing with min_quality (the cheapest candidate predicted "
             "to reach it is chosen) unless previous_model is given; give one of the two"
         )
-    margin = _checked(check_margin, stickiness_margin)
+    margin = _checked(lambda value: check_margin(value, previous), stickiness_margin)
 
     neighbours = router.neighbours(embedding_text(prompt, settings.history))
     left_out: tuple[str, ...] = ()
     if settings.allowed is not None:
-        pool = settings.allowed
+        # Sorted, as candidates are a set: the notes that follow the pool's order (a named
+        # retired model, a labelled one the catalog lacks) then read the same in any order.
+        pool = tuple(sorted(settings.allowed))
     else:
         pool, left_out = _current_models(_default_candidates(router, catalog), catalog)
         # Labelled models the catalog lacks are candidates too when their label rows price them.
@@ -974,6 +1015,7 @@ def route(
     if settings.min_quality is not None:
         met = (chosen.predicted_quality or 0.0) >= settings.min_quality
     notes = [*_notes(router, catalog, ranked, met, settings),
+             *_long_context_notes(table, estimates),
              *_label_notes(router, labels, table, settings),
              *_retirement_notes(catalog, pool, left_out)]
     if sticky is not None and sticky.stayed and sticky.best_model != chosen.model:
@@ -989,7 +1031,8 @@ def route(
         reason += f" Privacy: {privacy_found.summary}."
     identifier = decision_id({
         "prompt": prompt, "history": [list(turn) for turn in settings.history],
-        "candidates": None if settings.allowed is None else list(settings.allowed),
+        # A set: the same models named in another order are the same question.
+        "candidates": None if settings.allowed is None else sorted(settings.allowed),
         "excluded": sorted(settings.excluded), "willingness_to_pay": settings.willingness_to_pay,
         "min_quality": settings.min_quality, "max_cost_usd": settings.max_cost_usd,
         "local_only": settings.local_only, "output_tokens": settings.expected_output_tokens,
@@ -1186,9 +1229,11 @@ def _settings(catalog: Catalog, labels: _Labels, **arguments: Any) -> _Settings:
     if max_cost is not None:
         max_cost = _check_number("max_cost_usd", max_cost, low=0.0, high=MAX_CALL_COST_USD)
     output_tokens = arguments["expected_output_tokens"]
-    if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 0:
+    if (isinstance(output_tokens, bool) or not isinstance(output_tokens, int)
+            or not 0 <= output_tokens <= MAX_OUTPUT_TOKENS):
         raise RoutingError(
-            f"expected_output_tokens must be an int >= 0, got {output_tokens!r}"
+            f"expected_output_tokens must be an int from 0 to {MAX_OUTPUT_TOKENS:,}, got "
+            f"{output_tokens!r}"
         )
     if not isinstance(arguments["local_only"], bool):
         raise RoutingError("local_only must be True or False")
@@ -1241,6 +1286,31 @@ def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:
     return message
 
 
+def _device_notes(ranked: Sequence[CandidateEstimate], settings: _Settings) -> list[str]:
+    """What the device check covered: which local candidates fit the device, that none runs
+    locally so nothing was checked, or that local candidates ran unchecked for want of one."""
+    local = [estimate for estimate in ranked if estimate.runs_locally]
+    if settings.device is None:
+        if not local:
+            return []
+        return [f"{HARDWARE_FIT_NOTE}: not checked, as no device was given: a local candidate "
+                "may need more memory than the machine it runs on has; give device to drop "
+                "those that do not fit"]
+    if not local:
+        return [f"{HARDWARE_FIT_NOTE}: nothing checked on {settings.device}: it applies to "
+                "candidates run locally (under local_only, or when privacy keeps a task with "
+                "private data local), and none is; every candidate is hosted"]
+    fitting = [estimate.model for estimate in local
+               if any(check.name == "hardware_fit" and check.passed
+                      for check in estimate.constraints)]
+    shown = ", ".join(fitting[:DEVICE_FITS_SHOWN])
+    if len(fitting) > DEVICE_FITS_SHOWN:
+        shown += f" and {len(fitting) - DEVICE_FITS_SHOWN} more"
+    return [f"{HARDWARE_FIT_NOTE}: {len(fitting)} of {_count(len(local), 'local candidate')} "
+            f"fit {settings.device} with {LOCAL_QUANTISATION} weights, the conversation plus "
+            f"the expected output in the KV cache{': ' + shown if fitting else ''}"]
+
+
 def _plural(count: int, noun: str) -> str:
     return noun if count == 1 else f"{noun}s"
 
@@ -1254,6 +1324,9 @@ def _count(count: int, noun: str) -> str:
 # changes how its figures read.
 NO_LABELLED_CANDIDATE = "no candidate has labels in router"
 RAW_CONFIDENCE = "confidence is the raw value"
+# Opens the note on what a device check covered; the text repeats it when a device was given.
+HARDWARE_FIT_NOTE = "hardware_fit"
+DEVICE_FITS_SHOWN = 5
 
 
 def _label_notes(
@@ -1301,10 +1374,7 @@ def _notes(router: Router, catalog: Catalog, ranked: Sequence[CandidateEstimate]
         notes.append("min_quality not met by any eligible candidate: returning the best available")
     if settings.local_only or settings.privacy_local:
         notes.append("local runs: costs are 0 because open-weight models run locally")
-    if settings.device is not None:
-        notes.append(f"hardware_fit: local candidates checked on {settings.device} with "
-                     f"{LOCAL_QUANTISATION} weights, the conversation plus the expected "
-                     "output in the KV cache")
+    notes.extend(_device_notes(ranked, settings))
     if settings.history:
         notes.append(f"conversation: {_count(len(settings.history), 'earlier turn')} counted "
                      "for the context window and cost; the embedding adds the last turns as "

@@ -251,7 +251,14 @@ def decision_id(inputs: Mapping[str, Any]) -> str:
 # ---- stickiness ----
 
 
-def check_margin(margin: object) -> float:
+def check_margin(margin: object, previous_model: object) -> float:
+    """The stickiness margin; None is the default, :data:`DEFAULT_STICKINESS_MARGIN`. A margin
+    without a previous model is refused: it would weigh a switch that cannot happen."""
+    if margin is None:
+        return DEFAULT_STICKINESS_MARGIN
+    if previous_model is None:
+        raise ValueError("stickiness_margin weighs a switch from previous_model; give both, or "
+                         "neither")
     if isinstance(margin, bool) or not isinstance(margin, (int, float)):
         raise ValueError(f"stickiness_margin must be a number, got {type(margin).__name__}")
     if not 0.0 <= float(margin) <= 1.0:
@@ -288,6 +295,14 @@ def stickiness(
             previous, margin, False, best, gain,
             f"{best} beats {previous} by {gain:.4g} on quality − cost / willingness to pay, "
             f"more than the margin {margin:g}; switched",
+        )
+    if gain < 0:
+        # The best candidate by the mode's own order (under min_quality, the cheapest that
+        # reaches it) can score below the previous model on the objective a switch is weighed by.
+        return StickinessReport(
+            previous, margin, True, best, gain,
+            f"stayed on {previous}: switching to {best} would lose {-gain:.4g} on quality − "
+            "cost / willingness to pay",
         )
     return StickinessReport(
         previous, margin, True, best, gain,

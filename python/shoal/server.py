@@ -86,6 +86,7 @@ from shoal.report import SavingsReport, savings_report
 from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
     MAX_CALL_COST_USD,
+    MAX_OUTPUT_TOKENS,
     MAX_WILLINGNESS_TO_PAY,
     MIN_WILLINGNESS_TO_PAY,
     RoutingDecision,
@@ -156,6 +157,9 @@ SHOWN_NEIGHBOURS = 5
 # The one negative each cost argument takes; other negatives are refused, not read as it.
 NO_COST_LIMIT = -1.0
 UNKNOWN_COST = -1.0
+# route_task's min_quality when none is given: 0 is a floor every model reaches, which makes
+# the cheapest eligible model the choice, as it does in Python and the CLI.
+NO_QUALITY_FLOOR = -1.0
 PORTED_MODELS_SHOWN = 8
 SHOWN_FINDINGS = 20
 SHOWN_NOTES = 20
@@ -967,12 +971,13 @@ def _add_routing_tools(
         min_quality: Annotated[
             float,
             Field(
-                description="If above 0: choose the cheapest model predicted to reach this quality "
-                "(0-1) instead of trading quality against cost; 0, the default, sets no floor.",
-                ge=0,
+                description="Choose the cheapest model predicted to reach this quality (0-1) "
+                "instead of trading quality against cost; 0 is reached by every model, so it "
+                "picks the cheapest eligible one. -1, the default, sets no floor.",
+                ge=-1,
                 le=1,
             ),
-        ] = 0.0,
+        ] = NO_QUALITY_FLOOR,
         willingness_to_pay: Annotated[
             float,
             Field(
@@ -990,7 +995,10 @@ def _add_routing_tools(
         expected_output_tokens: Annotated[
             int,
             Field(
-                description="Expected answer length, for cost and context fit.", ge=1, le=1_000_000
+                description="Expected answer length, for cost, context fit and each hosted "
+                "model's output limit.",
+                ge=0,
+                le=MAX_OUTPUT_TOKENS,
             ),
         ] = 256,
         max_alternatives: Annotated[
@@ -1017,8 +1025,9 @@ def _add_routing_tools(
         device: Annotated[
             str,
             Field(
-                description="Device id (e.g. 'apple-m4-pro', 'rtx-4090') local models must fit; "
-                "empty: no hardware check.",
+                description="Device id (e.g. 'apple-m4-pro', 'rtx-4090') that models run "
+                "locally (local_only, or a task privacy keeps local) must fit; it checks no "
+                "hosted model, and a note says what was checked. Empty: no hardware check.",
                 max_length=200,
             ),
         ] = "",
@@ -1034,7 +1043,7 @@ def _add_routing_tools(
             float,
             Field(
                 description="Gain in quality minus cost/willingness_to_pay a switch away from "
-                "previous_model must exceed.",
+                "previous_model must exceed; refused without previous_model.",
                 ge=0,
                 le=1,
             ),
@@ -1045,18 +1054,24 @@ def _add_routing_tools(
         Use it before delegating a task to a model. It predicts each candidate's quality from
         the nearest labelled example prompts (or the model's catalog quality prior), prices the
         call, drops candidates that break a constraint (excluded, local-only, context window,
-        max cost) and explains the choice, with ranked alternatives. Deterministic. Models the
-        catalog lists as retired by today are left out unless named in candidates, and the
-        notes say so. confidence (0-1) is the agreement 1 - |observed - predicted| to expect,
-        mapped from the router's held-out predictions; with a router file fitted without that
-        map it is the raw value, and the text says so. Privacy findings are listed up to 20,
-        with counts per kind and the number left out. Runners-up past what one answer holds
-        are left out and counted in alternatives_omitted.
+        output limit, max cost) and explains the choice, with ranked alternatives.
+        Deterministic. Models the catalog lists as retired by today are left out unless named
+        in candidates, and the notes say so. confidence (0-1) is the agreement
+        1 - |observed - predicted| to expect, mapped from the router's held-out predictions;
+        with a router file fitted without that map it is the raw value, and the text says so.
+        Privacy findings are listed up to 20, with counts per kind and the number left out.
+        Runners-up past what one answer holds are left out and counted in
+        alternatives_omitted.
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
             raise ToolError(
                 f"argument 'max_cost_usd': {plain_number(max_cost_usd)} is not a cost; give 0 or "
                 "more USD, or -1 for no limit"
+            )
+        if min_quality < 0 and min_quality != NO_QUALITY_FLOOR:
+            raise ToolError(
+                f"argument 'min_quality': {plain_number(min_quality)} is not a quality; give 0 "
+                "to 1, or -1 for no floor"
             )
         decision = _call(
             route,
@@ -1065,7 +1080,7 @@ def _add_routing_tools(
             excluded=excluded,
             local_only=local_only,
             max_cost_usd=None if max_cost_usd == NO_COST_LIMIT else max_cost_usd,
-            min_quality=min_quality or None,
+            min_quality=None if min_quality == NO_QUALITY_FLOOR else min_quality,
             # The default stands for "not given", so a floor with a changed trade-off and no
             # previous model is refused as in Python and the CLI, not silently ignored.
             willingness_to_pay=(
@@ -1076,7 +1091,10 @@ def _add_routing_tools(
             privacy=privacy,
             device=device or None,
             previous_model=previous_model or None,
-            stickiness_margin=stickiness_margin,
+            # As for willingness_to_pay: a margin without previous_model is refused.
+            stickiness_margin=(
+                None if stickiness_margin == DEFAULT_STICKINESS_MARGIN else stickiness_margin
+            ),
             catalog=_call(configured_catalog),
             # Read again only when the file changes, so a refitted router is used without a
             # restart, as an edited price file is.
