@@ -312,7 +312,7 @@ async def test_argument_mistakes_are_named_and_nothing_is_silently_dropped(
         ("fit_budget", {"items": [{"text": "x"}], "budget_tokens": 9, "model": "gpt-4o"},
          "argument 'items.0.id': required, but not given"),
         ("route_task", {"prompt": "x", "history": ["x"]},
-         "argument 'history.0': must be a ChatTurn object (got 'x')"),
+         "argument 'history.0': must be an object (got 'x')"),
         ("route_task", {"prompt": "x", "local_only": "yes"},
          "argument 'local_only': must be true or false (got 'yes')"),
         ("count_tokens", {"text": None}, "argument 'text': must be a string (got null)"),
@@ -328,6 +328,33 @@ async def test_argument_errors_speak_the_schema_s_terms_once_per_argument(
         wrong = await client.call_tool(name, arguments)
 
     assert wrong.is_error and wrong.content[0].text == f"{name}: {message}"
+
+
+async def test_route_task_takes_a_tool_call_conversation_as_python_route_does(server) -> None:  # type: ignore[no-untyped-def]
+    from shoal import route
+
+    history = [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18 C, cloudy"},
+    ]
+    async with Client(server) as client:
+        routed = await client.call_tool(
+            "route_task", {"prompt": "And tomorrow?", "history": history, "candidates": ["gpt-4.1"]}
+        )
+        missing = await client.call_tool(
+            "route_task", {"prompt": "x", "history": [{"role": "user"}]}
+        )
+
+    assert not routed.is_error, routed.content[0].text
+    expected = route("And tomorrow?", history=history, candidates=["gpt-4.1"])
+    assert routed.structured_content["decision_id"] == expected.decision_id
+    assert routed.structured_content["alternatives"][0]["input_tokens"] == count_chat(
+        [*history, {"role": "user", "content": "And tomorrow?"}], model="gpt-4.1"
+    ).tokens
+    assert missing.is_error and "history[0]: content is missing" in missing.content[0].text
 
 
 async def test_a_zero_cost_limit_leaves_only_free_local_models(server) -> None:  # type: ignore[no-untyped-def]

@@ -1008,10 +1008,13 @@ def _add_routing_tools(
             ),
         ] = 5,
         history: Annotated[
-            list[ChatTurn],
+            list[Annotated[dict[str, Any], Field(max_length=20)]],
             Field(
                 description="Earlier turns of the conversation, oldest first; `prompt` is the "
-                "latest. Counted for the context window and cost, scanned for private data.",
+                "latest. Each is a chat message {'role': 'user', 'content': '...'} (role user, "
+                "assistant, system or tool; content text or a list of text parts); an assistant "
+                "turn with tool_calls may leave content out. Counted for the context window and "
+                "cost as count_chat_tokens counts the messages, scanned for private data.",
                 max_length=1000,
             ),
         ] = [],  # noqa: B006
@@ -1087,7 +1090,7 @@ def _add_routing_tools(
                 None if willingness_to_pay == DEFAULT_WILLINGNESS_TO_PAY else willingness_to_pay
             ),
             expected_output_tokens=expected_output_tokens,
-            history=[turn.model_dump() for turn in history],
+            history=history,
             privacy=privacy,
             device=device or None,
             previous_model=previous_model or None,
@@ -1324,15 +1327,6 @@ class TrimmedChatAnswer:
             notes_omitted=self.notes_omitted + len(self.notes[count:]),
             changed_runs_omitted=self.changed_runs_omitted + len(self.changed[count:]),
         )
-
-
-class ChatTurn(BaseModel):
-    """One earlier turn of a conversation."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    role: Literal["system", "user", "assistant", "tool"] = Field(description="Who spoke.")
-    content: str = Field(description="What was said.", max_length=MAX_TEXT_CHARACTERS)
 
 
 # record_outcome writes the feedback database (not read-only) but never removes anything; an
