@@ -17,7 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
-from shoal.catalog import Catalog, ModelEntry, UnknownModelError, load_catalog, retirement_note
+from shoal.catalog import (
+    Catalog,
+    ModelEntry,
+    UnknownModelError,
+    configured_catalog,
+    retirement_note,
+)
 from shoal.tokens import (
     ESTIMATE_BASE_ENCODING,
     TokenCount,
@@ -430,7 +436,8 @@ def estimate_cost(
         cache_write_tokens: Prompt tokens per call written to the cache.
         reasoning_tokens: Hidden reasoning tokens per call.
         calls: Number of identical calls.
-        catalog: Catalog to price from; the shipped one when None.
+        catalog: Catalog to price from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         The itemised estimate.
@@ -480,7 +487,7 @@ def price_usage(
 
 def _with_retirement(estimate: CostEstimate, catalog: Catalog | None) -> CostEstimate:
     """``estimate`` with a first note naming the day its model was retired, if it was."""
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     note = retirement_note(catalog.model(estimate.model))
     if note is None:
         return estimate
@@ -505,7 +512,7 @@ def _price_calls(
             "are parts of the prompt"
         )
 
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     entry = catalog.model(model)
     notes = _limit_notes(entry, input_tokens, output_tokens, reasoning_tokens)
     rates = _rates(entry, input_tokens, notes)
@@ -565,7 +572,8 @@ def estimate_cost_for_text(
         expected_output_tokens: Visible completion tokens expected per call.
         reasoning_tokens: Hidden reasoning tokens expected per call.
         calls: Number of identical calls.
-        catalog: Catalog to count and price with; the shipped one when None.
+        catalog: Catalog to count and price with; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         The itemised estimate; ``notes`` record the output assumption and any estimated count.
@@ -583,7 +591,7 @@ def estimate_cost_for_text(
 
     if catalog is None:
         counted = count_tokens(prompt, model=model)
-        entry = load_catalog().model(model)
+        entry = configured_catalog().model(model)
     else:
         entry = catalog.model(model)
         counted = _count_with_entry(prompt, entry)
@@ -634,7 +642,8 @@ def compare_costs(
         calls: As for :func:`estimate_cost`.
         baseline: Model to measure savings against (need not be in ``models``); None for no
             savings figures.
-        catalog: Catalog to price from; the shipped one when None.
+        catalog: Catalog to price from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         One comparison per model, sorted by cost, then by id for equal costs.
@@ -644,7 +653,7 @@ def compare_costs(
             reason :func:`estimate_cost` gives.
     """
     check_catalog(catalog)
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     model_ids = _distinct_models(models, catalog)
 
     def price_workload(model: str) -> CostEstimate:
@@ -702,7 +711,8 @@ def estimate_plan_cost(
         model: Catalog id, alias or ``provider/id``.
         plan: Steps such as ``{"input_tokens": 12000, "output_tokens": 800}``, with any of the
             token keys of :func:`estimate_cost` and an optional ``calls`` repeat count.
-        catalog: Catalog to price from; the shipped one when None.
+        catalog: Catalog to price from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         One itemised estimate for the whole plan; ``notes`` says which steps they concern.
@@ -720,7 +730,7 @@ def estimate_plan_cost(
     if len(plan) > MAX_PLANNED_CALLS:
         raise ValueError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
     check_catalog(catalog)
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
 
     totals: dict[tuple[str, float], int] = {}
     notes: list[str] = []
@@ -771,7 +781,7 @@ def compare_plan_costs(
     """Price one planned sequence of calls on several models, cheapest first, with savings
     against ``baseline`` (see :func:`compare_costs` and :func:`estimate_plan_cost`)."""
     check_catalog(catalog)
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     model_ids = _distinct_models(models, catalog)
     estimates = [estimate_plan_cost(model_id, plan, catalog=catalog) for model_id in model_ids]
     baseline_estimate = (None if baseline is None

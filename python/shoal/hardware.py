@@ -1208,10 +1208,10 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownN
 
 def _closed_weights_hint(name: str) -> str | None:
     """For a catalog model without open weights, say so instead of suggesting look-alikes."""
-    from shoal.catalog import load_catalog
+    from shoal.catalog import configured_catalog
 
     try:
-        entry = load_catalog().model(name)
+        entry = configured_catalog().model(name)
     except ValueError:
         return None
     if entry.open_weights:

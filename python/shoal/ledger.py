@@ -1964,8 +1964,8 @@ def record_usage(
             when None. From 2020-01-01 (UTC) to at most five minutes from now. Limits are
             checked against the period containing it.
         ledger: Ledger location; :func:`default_location` when None.
-        catalog: Catalog to price from; the shipped one (with ``SHOAL_PRICES`` applied) when
-            None.
+        catalog: Catalog to price from; the configured one when None (the shipped catalog with
+            ``SHOAL_PRICES`` applied).
 
     Returns:
         The record, with the scope's spend after it.

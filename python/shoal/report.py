@@ -300,7 +300,8 @@ def savings_report(
             used (see the module docstring).
         bucket: ``hour``, ``day``, ``week`` or ``month`` for the series; None picks one.
         ledger: Ledger location; the default ledger when None.
-        catalog: Catalog to price the baseline from; the configured one when None.
+        catalog: Catalog to price the baseline from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied).
 
     Returns:
         The report. A SQLite ledger not made yet (see :func:`shoal.ledger.unmade_ledger`) reads

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 from shoal.excerpts import plain_number
-from shoal.catalog import Catalog, ModelEntry, load_catalog, retired, retirement_note
+from shoal.catalog import Catalog, ModelEntry, configured_catalog, retired, retirement_note
 from shoal.cost import check_each_model_once, exact_cost_float, format_usd
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
@@ -885,7 +885,8 @@ def route(
         expected_output_tokens: Output tokens assumed for cost and context fit.
         router: A router from :func:`load_router` or :func:`fit_router`, or the path of a
             router file (loaded as :func:`load_router` loads it); default the shipped one.
-        catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.
+        catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the configured one
+            (the shipped catalog with ``SHOAL_PRICES`` applied).
         history: Earlier turns of the conversation, oldest first, as ``{"role", "content"}``;
             ``prompt`` is the latest turn. The embedding adds the last turns' tails as context;
             the context window and cost count the whole conversation.
@@ -915,7 +916,7 @@ def route(
     if catalog is not None and not isinstance(catalog, Catalog):
         raise RoutingError(f"catalog must be a Catalog (shoal.catalog.load_catalog()) or None, "
                            f"got {type(catalog).__name__}")
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     router = router_argument(router)
     labels = _labels(router, catalog)
     settings = _settings(

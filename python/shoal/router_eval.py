@@ -837,7 +837,7 @@ def evaluate_router(
     Raises:
         EvaluationError: If the prompts share fewer than two models or a model has no cost.
     """
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     candidates = tuple(models) if models is not None else _shared_models(prompts)
     costs = cost_table(prompts, candidates, catalog=catalog, prices=prices,
                        output_tokens=output_tokens)
@@ -905,7 +905,7 @@ def cross_validate(
     Raises:
         EvaluationError: If the folds cannot be formed.
     """
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     assignment = _fold_assignment(prompts, folds, seed)
     models = _shared_models(prompts)
     predictions: list[dict[str, float] | None] = [None] * len(prompts)
