@@ -349,7 +349,7 @@ def test_models_reads_retirement_from_the_price_file(
 
     assert "gpt-4o " in _run(capsys, "models")[1]
     out = _run(capsys, "models", "--prices", str(prices), "--include-retired")[1]
-    assert [line for line in out.splitlines() if line.startswith("gpt-4o ")][0].endswith(
+    assert next(line for line in out.splitlines() if line.startswith("gpt-4o ")).endswith(
         "retired 2026-12-01")
     assert "gpt-4o " not in _run(capsys, "models", "--prices", str(prices))[1]
 

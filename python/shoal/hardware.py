@@ -35,6 +35,7 @@ from shoal.files import (
     object_keeping_repeated_keys,
     read_json_file,
 )
+from shoal.frozen_mapping import FrozenDict
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,11 @@ class DeviceClass:
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """A device's peak specs, with where each figure comes from."""
+    """A device's peak specs, with where each figure comes from.
+
+    ``claim_type`` (the kind of claim behind each figure: ``{"bandwidth": "vendor"}``) is a
+    read-only dict: the profile is the device table's own, shared by every later call.
+    """
 
     id: str
     name: str
@@ -640,7 +645,7 @@ def _device(row: Mapping[str, Any], nodes: Mapping[str, NodeProfile]) -> DeviceP
         node=_device_node(row.get("node"), nodes),
         die_area_mm2=row.get("die_area_mm2"),
         sram_mb=row.get("sram_mb"),
-        claim_type=dict(claim_type),
+        claim_type=FrozenDict(claim_type),
         source=row.get("source"),
         as_of=row.get("as_of"),
         notes=row.get("notes") or "",
