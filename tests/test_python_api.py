@@ -68,17 +68,55 @@ def test_the_readme_names_every_tool_function_that_returns_no_frozen_dataclass()
     assert set(re.findall(r"`(\w+)` \(", opening)) == others
 
 
+# Modules of the command line and the build whose errors never reach a caller of the library.
+COMMAND_LINE_MODULES = ("shoal.batch_cli", "shoal.hardware_cli", "shoal._build.routing_data",
+                        "shoal._pure.tokens")
+
+
+def _shoal_error_classes() -> set[type[BaseException]]:
+    """Every error class of shoal's library modules (imported by now through the exports)."""
+    import sys
+
+    found: set[type[BaseException]] = set()
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith("shoal") or module_name in COMMAND_LINE_MODULES:
+            continue
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, BaseException)
+                    and value.__module__ == module_name):
+                found.add(value)
+    return found
+
+
+def test_every_error_class_is_a_shoal_error_and_a_value_error_exported_from_shoal() -> None:
+    exported = {getattr(shoal, name) for name in shoal.__all__ if name.endswith("Error")}
+    defined = _shoal_error_classes()
+
+    assert shoal.ShoalError in exported and shoal.InputError in exported
+    assert defined == exported
+    for error in exported - {shoal.ShoalError}:
+        assert issubclass(error, shoal.ShoalError) and issubclass(error, ValueError), error
+
+
 def test_every_error_class_the_readme_names_is_importable_from_shoal() -> None:
     text = README.read_text(encoding="utf-8")
     named = set(re.findall(r"`(\w+Error)`", text)) - {"ValueError", "TypeError"}
 
-    assert named == {"RoutingError", "RouterFileError", "FeedbackError", "LedgerError"}
-    for name in named:
-        assert name in shoal.__all__
-        error = getattr(shoal, name)
-        assert issubclass(error, ValueError), name
+    assert {"ShoalError", "InputError", "UnknownModelError", "BudgetExceededError"} <= named
+    assert named == {name for name in shoal.__all__ if name.endswith("Error")}
     with pytest.raises(shoal.RoutingError):
         shoal.route("hello", willingness_to_pay=0)
+
+
+def test_refusals_of_plain_arguments_are_shoal_errors(tmp_path: Path) -> None:
+    with pytest.raises(shoal.LedgerError, match="only postgresql:// URLs or SQLite file paths"):
+        shoal.budget_status("s", ledger="http://127.0.0.1:1/x")
+    with pytest.raises(shoal.InputError, match="window_hours"):
+        shoal.budget_status("s", window_hours=-1, ledger=tmp_path / "ledger.sqlite3")
+    with pytest.raises(shoal.ShoalError, match="max_tokens"):
+        shoal.truncate("hello", max_tokens=-1)
+    with pytest.raises(shoal.ShoalError, match="unknown encoding 'nope'"):
+        shoal.count_tokens("hello", encoding="nope")
 
 
 def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -> None:

@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt
 from shoal.frozen_mapping import FrozenDict
 
@@ -53,11 +54,11 @@ MAX_USD_PER_MTOK = 1_000_000.0
 AS_OF_LEEWAY = datetime.timedelta(days=1)
 
 
-class CatalogError(ValueError):
+class CatalogError(ShoalError, ValueError):
     """A catalog file is malformed; the message names the file, row and field to fix."""
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ShoalError, ValueError):
     """No catalog row matches a model id; the message lists the nearest ids."""
 
     def __init__(self, model_id: str, suggestions: tuple[str, ...], model_count: int) -> None:

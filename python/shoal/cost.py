@@ -24,6 +24,7 @@ from shoal.catalog import (
     configured_catalog,
     retirement_note,
 )
+from shoal.errors import InputError, ShoalError
 from shoal.tokens import (
     ESTIMATE_BASE_ENCODING,
     TokenCount,
@@ -132,7 +133,7 @@ class _Rates:
     output: float
 
 
-class NoTokensError(ValueError):
+class NoTokensError(ShoalError, ValueError):
     """A workload whose token counts are all 0: it would be priced $0, which says nothing."""
 
 
@@ -186,9 +187,9 @@ def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        raise InputError(f"{name} must be at least {minimum}, got {value}")
     if value > limit:
-        raise ValueError(f"{name} must be at most {limit:,}, got {value:,}; check the units")
+        raise InputError(f"{name} must be at most {limit:,}, got {value:,}; check the units")
     return value
 
 
@@ -210,7 +211,7 @@ def check_each_model_once(argument: str, named: Sequence[tuple[str, str]]) -> No
         spellings.setdefault(model_id, []).append(spelling)
     repeats = [_repeat(model_id, given) for model_id, given in spellings.items() if len(given) > 1]
     if repeats:
-        raise ValueError(f"{argument} names {', '.join(repeats)} more than once; list each model "
+        raise InputError(f"{argument} names {', '.join(repeats)} more than once; list each model "
                          "once")
 
 
@@ -230,7 +231,7 @@ def _distinct_models(models: Iterable[str], catalog: Catalog) -> list[str]:
         raise TypeError("models must be a list of model ids, not a single string")
     named = [(model, catalog.model(model).id) for model in models]
     if not named:
-        raise ValueError("models must name at least one model")
+        raise InputError("models must name at least one model")
     check_each_model_once("models", named)
     return [model_id for _, model_id in named]
 
@@ -506,7 +507,7 @@ def _price_calls(
         tokens[name] for name in TOKEN_FIELDS
     )
     if cached_input_tokens + cache_write_tokens > input_tokens:
-        raise ValueError(
+        raise InputError(
             f"cached_input_tokens ({cached_input_tokens:,}) plus cache_write_tokens "
             f"({cache_write_tokens:,}) must not exceed input_tokens ({input_tokens:,}); they "
             "are parts of the prompt"
@@ -726,9 +727,9 @@ def estimate_plan_cost(
     if isinstance(plan, (str, bytes, Mapping)) or not isinstance(plan, Sequence):
         raise TypeError("plan must be a list of steps, each a dict of token counts")
     if not plan:
-        raise ValueError("plan must have at least one step")
+        raise InputError("plan must have at least one step")
     if len(plan) > MAX_PLANNED_CALLS:
-        raise ValueError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
+        raise InputError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
     check_catalog(catalog)
     catalog = catalog if catalog is not None else configured_catalog()
 
@@ -742,7 +743,7 @@ def estimate_plan_cost(
             raise TypeError(f"plan step {number} must be a dict of token counts")
         unknown = set(step) - set(CALL_FIELDS)
         if unknown:
-            raise ValueError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
+            raise InputError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
                              f"{', '.join(CALL_FIELDS)}")
         counts = {name: step.get(name, 0) for name in TOKEN_FIELDS}
         try:

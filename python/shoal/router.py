@@ -46,6 +46,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
+from shoal.errors import ShoalError
 from shoal.excerpts import plain_number
 from shoal.catalog import Catalog, ModelEntry, configured_catalog, retired, retirement_note
 from shoal.cost import check_each_model_once, exact_cost_float, format_usd
@@ -108,7 +109,7 @@ _LABELLED = "exemplars"
 _PRIOR = "catalog prior"
 
 
-class RoutingError(ValueError):
+class RoutingError(ShoalError, ValueError):
     """A routing argument is invalid; the message names the parameter."""
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, configured_catalog, load_catalog
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
@@ -69,7 +70,7 @@ TRADE_OFFS = (*(10.0 ** (e / 10) for e in range(-80, 21)), math.inf)
 CPT_LEVELS = (0.5, 0.8)
 
 
-class EvaluationError(ValueError):
+class EvaluationError(ShoalError, ValueError):
     """Evaluation data or options are unusable; the message says what to change."""
 
 

@@ -62,6 +62,7 @@ from shoal import atomic_file
 from shoal._backend import BACKEND, core
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, plain_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.ledger import MAX_LIMIT_USD
@@ -102,7 +103,7 @@ CONFIDENCE_PAIRS_PER_KNOT = 50
 CONFIDENCE_KNOTS = 24
 
 
-class RouterFileError(ValueError):
+class RouterFileError(ShoalError, ValueError):
     """A router file or training rows are malformed; the message says what to fix."""
 
 
