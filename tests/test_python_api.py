@@ -8,6 +8,7 @@ import doctest
 import inspect
 import re
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,70 @@ def test_route_names_a_lone_surrogate_as_a_routing_error(
 
     with pytest.raises(RoutingError, match=message):
         shoal.route(**arguments)  # type: ignore[arg-type]
+
+
+# ---- what errors quote -------------------------------------------------------------------------
+
+HUGE_ID = "x" * 2_000_000
+
+
+@pytest.mark.parametrize("call", [
+    lambda: shoal.estimate_cost(HUGE_ID, input_tokens=1),
+    lambda: shoal.compare_costs([HUGE_ID, "gpt-4o"], input_tokens=1),
+    lambda: shoal.count_tokens("x", model=HUGE_ID),
+    lambda: shoal.count_tokens("x", encoding=HUGE_ID),
+    lambda: shoal.hardware_fit(HUGE_ID, "rtx-4090"),
+    lambda: shoal.hardware_fit("qwen3-8b", HUGE_ID),
+    lambda: shoal.route("hello", candidates=[HUGE_ID]),
+], ids=["estimate_cost", "compare_costs", "count_tokens model", "count_tokens encoding",
+        "hardware_fit model", "hardware_fit device", "route candidates"])
+def test_an_error_quotes_a_huge_id_as_an_excerpt_as_the_cli_and_mcp_do(
+    call: Callable[[], object],
+) -> None:
+    with pytest.raises(shoal.ShoalError) as raised:
+        call()
+
+    message = str(raised.value)
+    assert "'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'" in message
+    assert len(message) < 500
+
+
+def test_an_unknown_model_error_keeps_the_whole_id_as_an_attribute() -> None:
+    with pytest.raises(shoal.UnknownModelError) as raised:
+        shoal.estimate_cost(HUGE_ID, input_tokens=1)
+
+    assert raised.value.model_id == HUGE_ID
+
+
+@pytest.mark.parametrize("model_id", ["", "   "])
+def test_an_empty_model_id_is_called_empty(model_id: str) -> None:
+    with pytest.raises(shoal.UnknownModelError, match=r"^the model id is empty \(got '\s*'\); "
+                       r"give a catalog id such as 'gpt-4.1-mini'"):
+        shoal.load_catalog().model(model_id)
+
+
+# ---- conversations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("turn", "message"), [
+    ({"role": "user", "content": 5},
+     r"history\[0\]: content must be a str or a list of text parts .* got int"),
+    ({"role": "narrator", "content": "hi"}, r"history\[0\]: role must be one of"),
+    ({"role": "user"}, r"history\[0\]: content is missing"),
+])
+def test_scan_conversation_refuses_the_turns_route_refuses(
+    turn: dict[str, object], message: str,
+) -> None:
+    with pytest.raises(shoal.InputError, match=message):
+        shoal.scan_conversation("hello", [turn])
+    with pytest.raises(shoal.RoutingError, match=message):
+        shoal.route("hello", history=[turn])
+
+
+def test_scan_conversation_scans_text_parts_as_route_reads_them() -> None:
+    part = {"type": "text", "text": "write to jane.doe@gmail.com"}
+    history = [{"role": "user", "content": [part]}]
+
+    [finding] = shoal.scan_conversation("hello", history)
+    assert (finding.kind, finding.location) == ("email", "history[0]")
+    assert shoal.route("hello", history=history).privacy.findings == (finding,)

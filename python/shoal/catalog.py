@@ -64,12 +64,18 @@ class UnknownModelError(ShoalError, ValueError):
     def __init__(self, model_id: str, suggestions: tuple[str, ...], model_count: int) -> None:
         self.model_id = model_id
         self.suggestions = suggestions
+        if not model_id.strip():
+            # Nothing to match: an empty option or a field left blank, not a misspelt id.
+            super().__init__(f"the model id is empty (got {excerpt(model_id)}); give a catalog "
+                             "id such as 'gpt-4.1-mini': `shoal models` (MCP: shoal://catalog) "
+                             "lists every id")
+            return
         if suggestions:
             hint = did_you_mean(suggestions)
         else:
             hint = "no close match; `shoal models` (MCP: shoal://catalog) lists every id"
         super().__init__(
-            f"unknown model {model_id!r}: {hint} (the catalog has {model_count} models; "
+            f"unknown model {excerpt(model_id)}: {hint} (the catalog has {model_count} models; "
             "add yours with a user price file, --prices FILE or SHOAL_PRICES: see 'Your own "
             "prices and models' in shoal's README)"
         )

@@ -1209,7 +1209,7 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownN
         hint = f"no close match; choose among {', '.join(sorted(table))}"
     if kind == "model":
         hint = _closed_weights_hint(name) or hint
-    raise error(f"unknown {kind} {name!r}; {hint}")
+    raise error(f"unknown {kind} {excerpt(name)}; {hint}")
 
 
 def _closed_weights_hint(name: str) -> str | None:

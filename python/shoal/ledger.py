@@ -459,8 +459,8 @@ def _seconds(moment: datetime.datetime | float | str | None, name: str) -> float
     if not isinstance(moment, datetime.datetime):
         raise TypeError(f"{name} must be a datetime, epoch seconds or ISO 8601 text")
     if moment.tzinfo is None:
-        raise InputError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)): a naive "
-                         "datetime is most often local time")
+        raise InputError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)): a "
+                         "naive datetime is most often local time")
     return moment.timestamp()
 
 
@@ -1968,8 +1968,9 @@ def record_usage(
         request_id: Idempotency key: recording the same id in the same scope again returns the
             first record (``duplicate=True``) and charges nothing.
         at: When the call happened (timezone-aware datetime, epoch seconds or ISO 8601 text,
-            which is UTC unless it names a zone, as on the command line); now when None. From 2020-01-01 (UTC) to at most five minutes from now. Limits are
-            checked against the period containing it.
+            which is UTC unless it names a zone, as on the command line); now when None. From
+            2020-01-01 (UTC) to at most five minutes from now. Limits are checked against the
+            period containing it.
         ledger: Ledger location; :func:`default_location` when None.
         catalog: Catalog to price from; the configured one when None (the shipped catalog with
             ``SHOAL_PRICES`` applied).

@@ -134,22 +134,35 @@ def scan_conversation(
 ) -> tuple[PrivacyFinding, ...]:
     """Scan the history turns (``history[i]``, their ``content``) and the latest prompt.
 
+    A turn is read as ``route`` reads it (see :func:`shoal.router_policy.check_history`): its
+    content a str or a list of text parts, an assistant turn's tool calls included, so that
+    every text routing would send is scanned, and a turn routing would refuse is refused.
+
     Raises:
         TypeError: If ``prompt`` is not a str, ``history`` not a list of dicts.
-        ValueError: If a text holds an unpaired surrogate (no UTF-8 form).
+        InputError: If a turn's role or content is malformed (content of another type, such as
+            a number, or missing), or a text holds an unpaired surrogate (no UTF-8 form).
     """
+    # Imported here: shoal.router_policy imports this module.
+    from shoal.router_policy import check_history
+
     _check_str("prompt", prompt)
     if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
         # A string would be read as turns of one letter each.
         raise TypeError(f"history must be a list of turns (dicts with 'content'), not "
                         f"{type(history).__name__}")
-    findings: list[PrivacyFinding] = []
     for index, turn in enumerate(history):
         if not isinstance(turn, Mapping):
             raise TypeError(f"history[{index}] must be a dict with 'content', not "
                             f"{type(turn).__name__}")
-        content = turn.get("content", "")
-        if isinstance(content, str) and content:
+    try:
+        turns = check_history(history)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+    findings: list[PrivacyFinding] = []
+    for index, (_, content) in enumerate(turns):
+        if content:
             findings.extend(scan_text(content, location=f"history[{index}]"))
     findings.extend(scan_text(prompt, location="prompt"))
     return tuple(findings)

@@ -25,7 +25,7 @@ from typing import Any
 from shoal._backend import core
 from shoal.catalog import ModelEntry, configured_catalog
 from shoal.errors import InputError
-from shoal.excerpts import json_type
+from shoal.excerpts import excerpt, json_type
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _backend_for(encoding: str) -> ModuleType:
         raise TypeError(f"encoding must be str, not {type(encoding).__name__}")
     if encoding in core.ENCODINGS:
         return core
-    raise InputError(f"unknown encoding {encoding!r}; valid encodings are {', '.join(ENCODINGS)}")
+    raise InputError(f"unknown encoding {excerpt(encoding)}; valid encodings are {', '.join(ENCODINGS)}")
 
 
 def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> Tokenizer:
