@@ -219,7 +219,7 @@ def test_binary_standard_input_is_named_not_a_surrogate_error() -> None:
 def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "models", "--provider", "anthropic")
     assert status == 0
-    assert "claude-sonnet-4-5" in out and "gpt-4.1" not in out
+    assert "claude-haiku-4-5" in out and "gpt-4.1" not in out
 
     status, out, _ = run(capsys, "models", "--open-weights", "--json")
     document = json.loads(out)

@@ -290,6 +290,80 @@ def test_models_refuses_an_unknown_provider_and_lists_the_known_ones(
     assert _run(capsys, "models", "--provider", "OpenAI")[0] == 0
 
 
+def test_models_leaves_out_the_retired_and_counts_them(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.catalog import load_catalog, retired
+
+    retired_ids = [entry.id for entry in load_catalog() if retired(entry)]
+    code, out, _ = _run(capsys, "models")
+    listed = [line.split()[0] for line in out.splitlines()[1:-1]]
+
+    assert code == 0 and retired_ids and "claude-sonnet-4-5" in retired_ids
+    assert not set(retired_ids) & set(listed)
+    assert out.splitlines()[-1].endswith(
+        f"; {len(retired_ids)} retired by 2026-12-05 left out (--include-retired lists them)")
+
+    code, out, _ = _run(capsys, "models", "--include-retired")
+    lines = {line.split()[0]: line for line in out.splitlines()[1:-1]}
+    assert code == 0 and len(lines) == len(load_catalog())
+    assert lines["claude-sonnet-4-5"].endswith("retired 2026-11-30")
+    assert lines["gpt-4o"].endswith("retires 2027-01-14")
+    assert "left out" not in out.splitlines()[-1]
+
+
+def test_models_judges_retirement_on_shoal_today_and_refuses_a_malformed_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOAL_TODAY", "2026-12-12")
+    out = _run(capsys, "models", "--include-retired")[1]
+    assert "gpt-5-mini" in out and "retired 2026-12-11" in out
+    assert "gpt-5-mini" not in _run(capsys, "models")[1]
+
+    monkeypatch.setenv("SHOAL_TODAY", "garbage")
+    code, out, err = _run(capsys, "models")
+    assert (code, out) == (2, "")
+    assert err == ("shoal models: error: SHOAL_TODAY must be a date like 2026-12-05, got "
+                   "'garbage'; unset it to use today's\n")
+
+
+def test_models_json_says_which_are_retired_and_on_what_day(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    document = json.loads(_run(capsys, "models", "--json", "--include-retired")[1])
+    rows = {row["id"]: row for row in document["models"]}
+
+    assert document["retirements_judged_on"] == "2026-12-05"
+    assert document["retired_left_out"] == 0
+    assert rows["claude-sonnet-4-5"]["retired"] is True and rows["gpt-4o"]["retired"] is False
+
+    current = json.loads(_run(capsys, "models", "--json")[1])
+    assert not any(row["retired"] for row in current["models"])
+    assert current["retired_left_out"] == len(rows) - len(current["models"]) > 0
+
+
+def test_models_reads_retirement_from_the_price_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOAL_PRICES", "")  # --prices sets it; put it back after
+    prices = _write(tmp_path / "prices.json",
+                    {"models": [{"id": "gpt-4o", "deprecation_date": "2026-12-01"}]})
+
+    assert "gpt-4o " in _run(capsys, "models")[1]
+    out = _run(capsys, "models", "--prices", str(prices), "--include-retired")[1]
+    assert next(line for line in out.splitlines() if line.startswith("gpt-4o ")).endswith(
+        "retired 2026-12-01")
+    assert "gpt-4o " not in _run(capsys, "models", "--prices", str(prices))[1]
+
+
+def test_models_takes_several_providers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "models", "--provider", "openai", "--provider", "Anthropic",
+                        "--include-retired")
+    providers = {line.split()[1] for line in out.splitlines()[1:-1]}
+
+    assert code == 0 and providers == {"openai", "anthropic"}
+    code, _, err = _run(capsys, "models", "--provider", "openai", "--provider", "nope")
+    assert code == 2 and "no provider 'nope' in the catalog" in err
+
+
 # ---- shoal cost -------------------------------------------------------------------------------
 
 

@@ -418,6 +418,15 @@ async def test_catalog_resources_include_the_price_file(
     assert model["price_source"] == "user file prices.json"
 
 
+async def test_the_catalog_resource_says_which_models_are_retired_and_when_judged() -> None:
+    async with Client(build_server()) as client:
+        catalog = json.loads((await client.read_resource("shoal://catalog")).contents[0].text)
+
+    rows = {row["id"]: row for row in catalog["models"]}
+    assert catalog["retirements_judged_on"] == "2026-12-05"
+    assert rows["claude-sonnet-4-5"]["retired"] is True and rows["gpt-4.1"]["retired"] is False
+
+
 @pytest.mark.parametrize("mode", ERAS)
 async def test_resources_carry_the_dated_tables(server, mode: str) -> None:  # type: ignore[no-untyped-def]
     async with Client(server, mode=mode) as client:

@@ -8,6 +8,7 @@ import doctest
 import inspect
 import re
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,17 +69,55 @@ def test_the_readme_names_every_tool_function_that_returns_no_frozen_dataclass()
     assert set(re.findall(r"`(\w+)` \(", opening)) == others
 
 
+# Modules of the command line and the build whose errors never reach a caller of the library.
+COMMAND_LINE_MODULES = ("shoal.batch_cli", "shoal.hardware_cli", "shoal._build.routing_data",
+                        "shoal._pure.tokens")
+
+
+def _shoal_error_classes() -> set[type[BaseException]]:
+    """Every error class of shoal's library modules (imported by now through the exports)."""
+    import sys
+
+    found: set[type[BaseException]] = set()
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith("shoal") or module_name in COMMAND_LINE_MODULES:
+            continue
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, BaseException)
+                    and value.__module__ == module_name):
+                found.add(value)
+    return found
+
+
+def test_every_error_class_is_a_shoal_error_and_a_value_error_exported_from_shoal() -> None:
+    exported = {getattr(shoal, name) for name in shoal.__all__ if name.endswith("Error")}
+    defined = _shoal_error_classes()
+
+    assert shoal.ShoalError in exported and shoal.InputError in exported
+    assert defined == exported
+    for error in exported - {shoal.ShoalError}:
+        assert issubclass(error, shoal.ShoalError) and issubclass(error, ValueError), error
+
+
 def test_every_error_class_the_readme_names_is_importable_from_shoal() -> None:
     text = README.read_text(encoding="utf-8")
     named = set(re.findall(r"`(\w+Error)`", text)) - {"ValueError", "TypeError"}
 
-    assert named == {"RoutingError", "RouterFileError", "FeedbackError", "LedgerError"}
-    for name in named:
-        assert name in shoal.__all__
-        error = getattr(shoal, name)
-        assert issubclass(error, ValueError), name
+    assert {"ShoalError", "InputError", "UnknownModelError", "BudgetExceededError"} <= named
+    assert named == {name for name in shoal.__all__ if name.endswith("Error")}
     with pytest.raises(shoal.RoutingError):
         shoal.route("hello", willingness_to_pay=0)
+
+
+def test_refusals_of_plain_arguments_are_shoal_errors(tmp_path: Path) -> None:
+    with pytest.raises(shoal.LedgerError, match="only postgresql:// URLs or SQLite file paths"):
+        shoal.budget_status("s", ledger="http://127.0.0.1:1/x")
+    with pytest.raises(shoal.InputError, match="window_hours"):
+        shoal.budget_status("s", window_hours=-1, ledger=tmp_path / "ledger.sqlite3")
+    with pytest.raises(shoal.ShoalError, match="max_tokens"):
+        shoal.truncate("hello", max_tokens=-1)
+    with pytest.raises(shoal.ShoalError, match="unknown encoding 'nope'"):
+        shoal.count_tokens("hello", encoding="nope")
 
 
 def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -> None:
@@ -133,3 +172,70 @@ def test_route_names_a_lone_surrogate_as_a_routing_error(
 
     with pytest.raises(RoutingError, match=message):
         shoal.route(**arguments)  # type: ignore[arg-type]
+
+
+# ---- what errors quote -------------------------------------------------------------------------
+
+HUGE_ID = "x" * 2_000_000
+
+
+@pytest.mark.parametrize("call", [
+    lambda: shoal.estimate_cost(HUGE_ID, input_tokens=1),
+    lambda: shoal.compare_costs([HUGE_ID, "gpt-4o"], input_tokens=1),
+    lambda: shoal.count_tokens("x", model=HUGE_ID),
+    lambda: shoal.count_tokens("x", encoding=HUGE_ID),
+    lambda: shoal.hardware_fit(HUGE_ID, "rtx-4090"),
+    lambda: shoal.hardware_fit("qwen3-8b", HUGE_ID),
+    lambda: shoal.route("hello", candidates=[HUGE_ID]),
+], ids=["estimate_cost", "compare_costs", "count_tokens model", "count_tokens encoding",
+        "hardware_fit model", "hardware_fit device", "route candidates"])
+def test_an_error_quotes_a_huge_id_as_an_excerpt_as_the_cli_and_mcp_do(
+    call: Callable[[], object],
+) -> None:
+    with pytest.raises(shoal.ShoalError) as raised:
+        call()
+
+    message = str(raised.value)
+    assert "'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'" in message
+    assert len(message) < 500
+
+
+def test_an_unknown_model_error_keeps_the_whole_id_as_an_attribute() -> None:
+    with pytest.raises(shoal.UnknownModelError) as raised:
+        shoal.estimate_cost(HUGE_ID, input_tokens=1)
+
+    assert raised.value.model_id == HUGE_ID
+
+
+@pytest.mark.parametrize("model_id", ["", "   "])
+def test_an_empty_model_id_is_called_empty(model_id: str) -> None:
+    with pytest.raises(shoal.UnknownModelError, match=r"^the model id is empty \(got '\s*'\); "
+                       r"give a catalog id such as 'gpt-4.1-mini'"):
+        shoal.load_catalog().model(model_id)
+
+
+# ---- conversations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("turn", "message"), [
+    ({"role": "user", "content": 5},
+     r"history\[0\]: content must be a str or a list of text parts .* got int"),
+    ({"role": "narrator", "content": "hi"}, r"history\[0\]: role must be one of"),
+    ({"role": "user"}, r"history\[0\]: content is missing"),
+])
+def test_scan_conversation_refuses_the_turns_route_refuses(
+    turn: dict[str, object], message: str,
+) -> None:
+    with pytest.raises(shoal.InputError, match=message):
+        shoal.scan_conversation("hello", [turn])
+    with pytest.raises(shoal.RoutingError, match=message):
+        shoal.route("hello", history=[turn])
+
+
+def test_scan_conversation_scans_text_parts_as_route_reads_them() -> None:
+    part = {"type": "text", "text": "write to jane.doe@gmail.com"}
+    history = [{"role": "user", "content": [part]}]
+
+    [finding] = shoal.scan_conversation("hello", history)
+    assert (finding.kind, finding.location) == ("email", "history[0]")
+    assert shoal.route("hello", history=history).privacy.findings == (finding,)

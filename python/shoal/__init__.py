@@ -1,10 +1,11 @@
 """shoal: which model should do a task, how many tokens it is, what it costs, and whether it runs
 on a given machine.
 
-The function behind every MCP tool is importable from here, as are the errors the README names::
+The function behind every MCP tool is importable from here, as is every error class (each a
+``ShoalError``, see :mod:`shoal.errors`)::
 
     from shoal import count_tokens, route, estimate_cost, fit_budget, hardware_fit, port_chip
-    from shoal import FeedbackError, LedgerError, RouterFileError, RoutingError
+    from shoal import ShoalError, LedgerError, RoutingError, UnknownModelError
 
 They are loaded on first use, so ``import shoal`` stays cheap for the command line and the server.
 """
@@ -18,13 +19,35 @@ from shoal._backend import BACKEND
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it: every MCP tool's function, a few helpers, and the
-# errors the README tells callers to catch.
+# Public name -> module that defines it: every MCP tool's function, a few helpers, and every
+# error class a caller may catch (all derive from ShoalError).
 _EXPORTS = {
-    "RoutingError": "shoal.router",
-    "RouterFileError": "shoal.router_model",
+    "ShoalError": "shoal.errors",
+    "InputError": "shoal.errors",
+    "CatalogError": "shoal.catalog",
+    "UnknownModelError": "shoal.catalog",
+    "NoTokensError": "shoal.cost",
+    "BudgetTooSmallError": "shoal.budget",
+    "TokenBudgetError": "shoal.token_budget",
     "FeedbackError": "shoal.feedback",
+    "PathNotAllowedError": "shoal.files",
+    "FileTooLargeError": "shoal.files",
+    "UnknownNameError": "shoal.hardware",
+    "UnknownDeviceError": "shoal.hardware",
+    "UnknownArchitectureError": "shoal.hardware",
+    "UnknownNodeError": "shoal.hardware",
+    "UnknownQuantisationError": "shoal.hardware",
+    "UserFileError": "shoal.hardware",
+    "ParameterError": "shoal.hardware",
     "LedgerError": "shoal.ledger",
+    "BudgetExceededError": "shoal.ledger",
+    "RequestConflictError": "shoal.ledger",
+    "RoutingError": "shoal.router",
+    "NoEligibleModelError": "shoal.router",
+    "PrivacyBlockedError": "shoal.router",
+    "PrivacyPolicyError": "shoal.router_policy",
+    "EvaluationError": "shoal.router_eval",
+    "RouterFileError": "shoal.router_model",
     "count_tokens": "shoal.tokens",
     "count_chat": "shoal.tokens",
     "encode": "shoal.tokens",
@@ -60,10 +83,32 @@ _EXPORTS = {
 
 __all__ = [
     "BACKEND",
+    "BudgetExceededError",
+    "BudgetTooSmallError",
+    "CatalogError",
+    "EvaluationError",
     "FeedbackError",
+    "FileTooLargeError",
+    "InputError",
     "LedgerError",
+    "NoEligibleModelError",
+    "NoTokensError",
+    "ParameterError",
+    "PathNotAllowedError",
+    "PrivacyBlockedError",
+    "PrivacyPolicyError",
+    "RequestConflictError",
     "RouterFileError",
     "RoutingError",
+    "ShoalError",
+    "TokenBudgetError",
+    "UnknownArchitectureError",
+    "UnknownDeviceError",
+    "UnknownModelError",
+    "UnknownNameError",
+    "UnknownNodeError",
+    "UnknownQuantisationError",
+    "UserFileError",
     "__version__",
     "budget_status",
     "compare_costs",
@@ -99,12 +144,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from shoal.budget import fit_budget, trim_chat
-    from shoal.catalog import load_catalog
-    from shoal.cost import compare_costs, estimate_cost, estimate_cost_for_text
+    from shoal.budget import BudgetTooSmallError, fit_budget, trim_chat
+    from shoal.catalog import CatalogError, UnknownModelError, load_catalog
+    from shoal.cost import NoTokensError, compare_costs, estimate_cost, estimate_cost_for_text
+    from shoal.errors import InputError, ShoalError
     from shoal.feedback import FeedbackError, record_outcome
-    from shoal.files import count_files
+    from shoal.files import FileTooLargeError, PathNotAllowedError, count_files
     from shoal.hardware import (
+        ParameterError,
+        UnknownArchitectureError,
+        UnknownDeviceError,
+        UnknownNameError,
+        UnknownNodeError,
+        UnknownQuantisationError,
+        UserFileError,
         hardware_fit,
         list_devices,
         list_nodes,
@@ -112,13 +165,30 @@ if TYPE_CHECKING:
         port_chip,
         sweep,
     )
-    from shoal.ledger import LedgerError, budget_status, record_usage, set_limit
+    from shoal.ledger import (
+        BudgetExceededError,
+        LedgerError,
+        RequestConflictError,
+        budget_status,
+        record_usage,
+        set_limit,
+    )
     from shoal.privacy import redact, scan_conversation, scan_text
     from shoal.report import savings_report
-    from shoal.router import RoutingError, fit_router, load_router, route
+    from shoal.router import (
+        NoEligibleModelError,
+        PrivacyBlockedError,
+        RoutingError,
+        fit_router,
+        load_router,
+        route,
+    )
+    from shoal.router_eval import EvaluationError
     from shoal.router_model import RouterFileError
-    from shoal.token_budget import count_till_limit, split_chunks, truncate
+    from shoal.router_policy import PrivacyPolicyError
+    from shoal.token_budget import TokenBudgetError, count_till_limit, split_chunks, truncate
     from shoal.tokens import count_chat, count_tokens, decode, encode
+
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)

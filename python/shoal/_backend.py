@@ -29,12 +29,12 @@ def _load() -> tuple[ModuleType, str]:
         _core = importlib.import_module("shoal._core")
     except ModuleNotFoundError:
         logger.warning("Rust extension shoal._core is not installed (no compiled module in %s); "
-                       "using the pure-Python fallback, same answers, often 10-100x slower",
+                       "using the pure-Python fallback, same answers, 2x to 200x slower",
                        os.path.dirname(__file__))
         return _pure_module(), "python"
     except ImportError as error:
         logger.warning("Rust extension shoal._core cannot be loaded (%s); using the pure-Python "
-                       "fallback, same answers, often 10-100x slower", error)
+                       "fallback, same answers, 2x to 200x slower", error)
         return _pure_module(), "python"
 
     return _core, "rust"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from shoal.batch import BatchTally, kept_local, summary_dict
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt
 from shoal.files import (
     RepeatedKeyObject,
@@ -45,7 +46,7 @@ class BatchRow:
     refusal: str = ""
 
 
-class RowError(ValueError):
+class RowError(ShoalError, ValueError):
     """A row of the batch that cannot be routed, named ``FILE:LINE``."""
 
 

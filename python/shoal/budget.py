@@ -36,6 +36,7 @@ from typing import Any
 
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, price_usage
+from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, quoted_path
 from shoal.files import (
     BINARY_REASON,
@@ -98,7 +99,7 @@ SYSTEM_ROLES = ("system", "developer")
 CHAT_ROLES = (*SYSTEM_ROLES, "user", "assistant", "tool", "function")
 
 
-class BudgetTooSmallError(ValueError):
+class BudgetTooSmallError(ShoalError, ValueError):
     """What must go in does not fit the budget; the message gives both sizes."""
 
 
@@ -236,7 +237,7 @@ def _check_budget(budget_tokens: object) -> int:
     if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
         raise TypeError(f"budget_tokens must be a whole number, got {type(budget_tokens).__name__}")
     if not 1 <= budget_tokens <= MAX_BUDGET_TOKENS:
-        raise ValueError(f"budget_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got {budget_tokens:,}")
+        raise InputError(f"budget_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got {budget_tokens:,}")
     return budget_tokens
 
 
@@ -245,7 +246,7 @@ def _check_min_truncated(min_truncated_tokens: object) -> int:
         raise TypeError("min_truncated_tokens must be a whole number, got "
                         f"{type(min_truncated_tokens).__name__}")
     if not 1 <= min_truncated_tokens <= MAX_BUDGET_TOKENS:
-        raise ValueError(f"min_truncated_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got "
+        raise InputError(f"min_truncated_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got "
                          f"{min_truncated_tokens:,}")
     return min_truncated_tokens
 
@@ -256,26 +257,26 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
     elif isinstance(raw, Mapping):
         unknown = set(raw) - {"id", "text", "path", "priority", "required", "group"}
         if unknown:
-            raise ValueError(f"items[{index}] has unknown fields {sorted(unknown)}; use id, "
+            raise InputError(f"items[{index}] has unknown fields {sorted(unknown)}; use id, "
                              "text or path, priority, required, group")
         if "id" not in raw:
-            raise ValueError(f"items[{index}] has no 'id'; every item needs a unique id")
+            raise InputError(f"items[{index}] has no 'id'; every item needs a unique id")
         item = BudgetItem(**raw)
     else:
         raise TypeError(f"items[{index}] must be an object with an id and a text or path (a "
                         f"dict or BudgetItem), got {type(raw).__name__} {raw!r:.40}")
 
     if not isinstance(item.id, str) or not item.id.strip() or len(item.id) > MAX_ID_LENGTH:
-        raise ValueError(f"items[{index}].id must be a non-empty string of at most "
+        raise InputError(f"items[{index}].id must be a non-empty string of at most "
                          f"{MAX_ID_LENGTH} characters")
     # The id is repeated in every message below and in the answer: it must have a UTF-8 form.
     check_unicode(item.id, f"items[{index}].id")
     item = _without_empty_defaults(item)
     if item.text is None and item.path is None:
-        raise ValueError(f"item {item.id!r} gives neither text nor path; give exactly one of "
+        raise InputError(f"item {item.id!r} gives neither text nor path; give exactly one of "
                          "text and path")
     if item.text is not None and item.path is not None:
-        raise ValueError(f"item {item.id!r} gives both text and path; give exactly one of text "
+        raise InputError(f"item {item.id!r} gives both text and path; give exactly one of text "
                          "and path")
     if item.text is not None and not isinstance(item.text, str):
         raise TypeError(f"item {item.id!r}: text must be a string, not "
@@ -289,19 +290,19 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
         raise TypeError(f"item {item.id!r}: priority must be a number, got "
                         f"{item.priority!r:.40}")
     if not math.isfinite(item.priority) or item.priority < 0:
-        raise ValueError(f"item {item.id!r}: priority must be finite and at least 0, got "
+        raise InputError(f"item {item.id!r}: priority must be finite and at least 0, got "
                          f"{excerpt(item.priority)}")
     if not isinstance(item.required, bool):
         raise TypeError(f"item {item.id!r}: required must be true or false, got "
                         f"{item.required!r:.40}")
     if item.group is not None and (not isinstance(item.group, str) or not item.group.strip()):
-        raise ValueError(f"item {item.id!r}: group must be a non-empty string or None")
+        raise InputError(f"item {item.id!r}: group must be a non-empty string or None")
     if item.group is not None:
         check_unicode(item.group, f"item {item.id!r}: group")
     if item.path is not None:
         if not item.path:
             # Path("") is the current folder: an empty path is a missing value, not "here".
-            raise ValueError(f"item {item.id!r}: path is empty; name a file")
+            raise InputError(f"item {item.id!r}: path is empty; name a file")
         check_unicode(item.path, f"item {item.id!r}: path")
     return item
 
@@ -333,12 +334,12 @@ def parse_items(items: Iterable[BudgetItem | Mapping[str, Any]]) -> list[BudgetI
         raise TypeError(f"items must be a list of items, not {type(items).__name__}")
     parsed = [_as_item(raw, index) for index, raw in enumerate(items)]
     if len(parsed) > MAX_ITEMS:
-        raise ValueError(f"at most {MAX_ITEMS:,} items, got {len(parsed):,}")
+        raise InputError(f"at most {MAX_ITEMS:,} items, got {len(parsed):,}")
 
     seen: set[str] = set()
     for item in parsed:
         if item.id in seen:
-            raise ValueError(f"item ids must be unique; {item.id!r} appears twice")
+            raise InputError(f"item ids must be unique; {item.id!r} appears twice")
         seen.add(item.id)
     return parsed
 
@@ -347,7 +348,7 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     """The text of a file item and its resolved path, refusing anything outside ``roots``."""
     assert item.path is not None
     if not roots:
-        raise ValueError(
+        raise InputError(
             f"item {item.id!r} names a file, but no directories are allowed: pass roots=[...] "
             "(the MCP server allows the folders of `shoal serve --root DIR`)"
         )
@@ -356,21 +357,21 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     try:
         resolved = _resolved(item, shown, resolved_roots)
         if resolved.is_dir():
-            raise ValueError(f"item {item.id!r}: {shown} is a folder; name a file")
+            raise InputError(f"item {item.id!r}: {shown} is a folder; name a file")
     except OSError as error:
         # A name too long for the file system, a loop of links: the path names no file it can
         # read, which is the caller's to correct, like a path that does not exist.
-        raise ValueError(f"item {item.id!r}: cannot read {shown}: {error.strerror}") from None
+        raise InputError(f"item {item.id!r}: cannot read {shown}: {error.strerror}") from None
     data = read_regular_file(resolved, MAX_FILE_BYTES, remedy=FILE_ITEM_REMEDY)
     if isinstance(data, str):
-        raise ValueError(f"item {item.id!r}: cannot read {shown}: {data}")
+        raise InputError(f"item {item.id!r}: cannot read {shown}: {data}")
     if is_binary(data):
         # The rule count_files skips binary files by, so the two tools agree on a file.
-        raise ValueError(f"item {item.id!r}: {shown} is {BINARY_REASON}; name a text file")
+        raise InputError(f"item {item.id!r}: {shown} is {BINARY_REASON}; name a text file")
     try:
         return data.decode("utf-8"), str(resolved)
     except UnicodeDecodeError as error:
-        raise ValueError(f"item {item.id!r}: {shown} is {not_utf8(error)}") from None
+        raise InputError(f"item {item.id!r}: {shown} is {not_utf8(error)}") from None
 
 
 def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
@@ -378,7 +379,7 @@ def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
     ``roots`` and under /proc, /dev and /sys."""
     assert item.path is not None
     if "\0" in item.path:
-        raise ValueError(f"item {item.id!r}: path {shown} contains a NUL character; no file "
+        raise InputError(f"item {item.id!r}: path {shown} contains a NUL character; no file "
                          "name can")
     candidate = home_expanded(Path(item.path))
     if not candidate.is_absolute():
@@ -387,11 +388,11 @@ def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
     # nothing about what exists outside the roots.
     resolved = Path(os.path.realpath(candidate))
     if not any(resolved.is_relative_to(root) for root in roots):
-        raise ValueError(f"item {item.id!r}: {shown} is outside the allowed directories "
+        raise InputError(f"item {item.id!r}: {shown} is outside the allowed directories "
                          f"({', '.join(str(root) for root in roots)})")
     refused = refused_prefix(resolved)
     if refused is not None:
-        raise ValueError(f"item {item.id!r}: {shown} is under {refused}, which shoal never "
+        raise InputError(f"item {item.id!r}: {shown} is under {refused}, which shoal never "
                          "reads")
     return resolved
 
@@ -472,7 +473,7 @@ def fit_budget(
     if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
         # Without a cut the limit changes nothing, so setting it alone is most likely a
         # forgotten truncate_last.
-        raise ValueError("min_truncated_tokens limits the cut truncate_last makes; set "
+        raise InputError("min_truncated_tokens limits the cut truncate_last makes; set "
                          "truncate_last=True too, or leave min_truncated_tokens at its default "
                          f"({DEFAULT_MIN_TRUNCATED_TOKENS})")
     parsed = parse_items(items)
@@ -489,7 +490,7 @@ def fit_budget(
             text, source = _read_file(item, root_paths)
             file_characters += len(text)
             if file_characters > MAX_TOTAL_FILE_CHARACTERS:
-                raise ValueError(f"the file items hold more than {MAX_TOTAL_FILE_CHARACTERS:,} "
+                raise InputError(f"the file items hold more than {MAX_TOTAL_FILE_CHARACTERS:,} "
                                  f"characters in all (at item {item.id!r}); name fewer or "
                                  "smaller files")
             texts.append(text)
@@ -756,7 +757,7 @@ def parse_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     """
     _check_list(messages, "messages", "message dicts")
     if len(messages) > MAX_MESSAGES:
-        raise ValueError(f"at most {MAX_MESSAGES:,} messages, got {len(messages):,}")
+        raise InputError(f"at most {MAX_MESSAGES:,} messages, got {len(messages):,}")
     for index, message in enumerate(messages):
         message_texts_of(message, index)
     return [dict(message) for message in messages]

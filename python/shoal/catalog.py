@@ -21,10 +21,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt
+from shoal.frozen_mapping import FrozenDict
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +54,28 @@ MAX_USD_PER_MTOK = 1_000_000.0
 AS_OF_LEEWAY = datetime.timedelta(days=1)
 
 
-class CatalogError(ValueError):
+class CatalogError(ShoalError, ValueError):
     """A catalog file is malformed; the message names the file, row and field to fix."""
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ShoalError, ValueError):
     """No catalog row matches a model id; the message lists the nearest ids."""
 
     def __init__(self, model_id: str, suggestions: tuple[str, ...], model_count: int) -> None:
         self.model_id = model_id
         self.suggestions = suggestions
+        if not model_id.strip():
+            # Nothing to match: an empty option or a field left blank, not a misspelt id.
+            super().__init__(f"the model id is empty (got {excerpt(model_id)}); give a catalog "
+                             "id such as 'gpt-4.1-mini': `shoal models` (MCP: shoal://catalog) "
+                             "lists every id")
+            return
         if suggestions:
             hint = did_you_mean(suggestions)
         else:
             hint = "no close match; `shoal models` (MCP: shoal://catalog) lists every id"
         super().__init__(
-            f"unknown model {model_id!r}: {hint} (the catalog has {model_count} models; "
+            f"unknown model {excerpt(model_id)}: {hint} (the catalog has {model_count} models; "
             "add yours with a user price file, --prices FILE or SHOAL_PRICES: see 'Your own "
             "prices and models' in shoal's README)"
         )
@@ -164,19 +171,40 @@ class Catalog:
     ``price_files`` maps the id of each row whose prices or ``as_of`` date a user price file
     gave (or which that file added) to the file's name; the other rows are priced as shipped.
     Each name leads to one model: an alias that already names another model is a CatalogError.
+
+    A catalog is read-only (``sources`` and ``price_files`` are read-only dicts), hashable and
+    picklable, so it can be sent to a worker process; its repr is a summary, as the rows run
+    to tens of kilobytes.
     """
 
     catalog_date: str
     models: tuple[ModelEntry, ...]
     sources: Mapping[str, str] = field(default_factory=dict)
     price_files: Mapping[str, str] = field(default_factory=dict)
-    _index: Mapping[str, ModelEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        index = _name_index([(entry, f"model {entry.id!r}") for entry in self.models])
-        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
-        object.__setattr__(self, "price_files", MappingProxyType(dict(self.price_files)))
-        object.__setattr__(self, "_index", MappingProxyType(index))
+        object.__setattr__(self, "sources", FrozenDict(self.sources))
+        object.__setattr__(self, "price_files", FrozenDict(self.price_files))
+        # Indexed now, so that a conflicting alias is refused when the catalog is made.
+        _ = self._index
+
+    @functools.cached_property
+    def _index(self) -> Mapping[str, ModelEntry]:
+        """Every name a model answers to, mapped to its row; not a field, so that neither
+        ``dataclasses.asdict`` nor a pickle carries it."""
+        return FrozenDict(_name_index([(entry, f"model {entry.id!r}") for entry in self.models]))
+
+    def __reduce__(self) -> tuple[type[Catalog], tuple[Any, ...]]:
+        # Rebuilt through the constructor, which indexes the rows again.
+        return type(self), (self.catalog_date, self.models, self.sources, self.price_files)
+
+    def __repr__(self) -> str:
+        by_file: dict[str, int] = {}
+        for file_name in self.price_files.values():
+            by_file[file_name] = by_file.get(file_name, 0) + 1
+        files = ", ".join(f"{count} from {name!r}" for name, count in by_file.items())
+        return (f"Catalog(catalog_date={self.catalog_date!r}, models=<{len(self.models)} "
+                f"models>, price_files=<{files or 'none'}>)")
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -29,10 +29,10 @@ from shoal._cli_parser import (
     split_ids,
     whole_number,
 )
-from shoal.excerpts import escaped, listed_name, plain_number, shown_path
+from shoal.excerpts import escaped, excerpt, listed_name, plain_number, shown_path
 
 if TYPE_CHECKING:
-    from shoal.catalog import Catalog
+    from shoal.catalog import Catalog, ModelEntry
     from shoal.files import SkippedFile
 
 logger = logging.getLogger(__name__)
@@ -764,49 +764,85 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _add_models(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = commands.add_parser(
         "models",
-        help="list the model catalog: prices, context windows, quality priors (--json: every "
-        "field, tokenizers included)",
+        help="list the model catalog: prices, context windows, quality priors, retirements "
+        "(--json: every field, tokenizers included)",
         description="List the catalog's models (with --prices FILE applied), one per line: id, "
-        "provider, input and output price per million tokens, context window and quality prior. "
-        "--json prints every field of each model, its tokenizer (encoding, token_ratio) "
-        "included.",
+        "provider, input and output price per million tokens, context window, quality prior "
+        "and announced retirement. Models retired by today (in UTC, or SHOAL_TODAY) are left "
+        "out, as `shoal route` leaves them out, and counted on the last line; "
+        "--include-retired lists them, marked retired. --json prints every field of each "
+        "model, its tokenizer (encoding, token_ratio) included, with `retired` per model and "
+        "the day retirements were judged on.",
     )
-    models.add_argument("--provider", type=identifier,
-                        help="only this provider's models, e.g. openai")
+    models.add_argument("--provider", type=identifier, action="append",
+                        help="only this provider's models, e.g. openai (repeat for several)")
     models.add_argument("--open-weights", action="store_true", help="only open-weight models")
+    models.add_argument("--include-retired", action="store_true",
+                        help="also list the models retired by today, marked retired")
     models.add_argument("--prices", type=Path, help="user price file to apply")
     models.add_argument("--json", action="store_true", help="print structured JSON")
     models.set_defaults(handler=_models)
 
 
 def _models(args: argparse.Namespace) -> int:
-    from shoal.catalog import configured_catalog
+    from shoal.catalog import configured_catalog, retired, today
 
     _use_ledger_and_prices(args)
     catalog = configured_catalog()
-    providers = sorted({entry.provider for entry in catalog.models})
-    if args.provider is not None and args.provider.lower() not in providers:
-        raise ValueError(f"no provider {args.provider!r} in the catalog; the providers are "
-                         f"{', '.join(providers)}")
-    rows = [
+    judged_on = today()
+    providers = _chosen_providers(args.provider, catalog)
+    chosen = [
         entry
         for entry in catalog.models
-        if (args.provider is None or entry.provider == args.provider.lower())
+        if (providers is None or entry.provider in providers)
         and (not args.open_weights or entry.open_weights)
     ]
+    rows = [entry for entry in chosen if args.include_retired or not retired(entry)]
+    left_out = len(chosen) - len(rows)
     if args.json:
-        _print_json({"catalog_date": catalog.catalog_date, "models": [vars(e) for e in rows]})
+        _print_json({
+            "catalog_date": catalog.catalog_date,
+            "retirements_judged_on": judged_on.isoformat(),
+            "retired_left_out": left_out,
+            "models": [vars(entry) | {"retired": retired(entry)} for entry in rows],
+        })
         return 0
 
-    print(f"{'model':<34} {'provider':<10} {'in $/M':>7} {'out $/M':>8} {'context':>9}  quality")
+    print(f"{'model':<34} {'provider':<10} {'in $/M':>7} {'out $/M':>8} {'context':>9}  "
+          f"{'quality':<7}  retirement")
     for entry in rows:
-        quality = "-" if entry.quality is None else f"{entry.quality:.3f}"
-        print(
-            f"{entry.id:<34} {entry.provider:<10} {entry.input_per_mtok:>7g} "
-            f"{entry.output_per_mtok:>8g} {entry.context_window:>9,}  {quality}"
-        )
-    print(f"{len(rows)} models, prices of {catalog.catalog_date}")
+        print(_model_line(entry, retired(entry)))
+    summary = f"{len(rows)} models, prices of {catalog.catalog_date}"
+    if left_out:
+        summary += (f"; {left_out} retired by {judged_on.isoformat()} left out "
+                    "(--include-retired lists them)")
+    print(summary)
     return 0
+
+
+def _chosen_providers(given: Sequence[str] | None, catalog: Catalog) -> set[str] | None:
+    """The providers ``--provider`` named (any case), or None for all; an unknown one is an
+    error listing the known ones."""
+    if given is None:
+        return None
+    providers = sorted({entry.provider for entry in catalog.models})
+    for provider in given:
+        if provider.lower() not in providers:
+            raise ValueError(f"no provider {excerpt(provider)} in the catalog; the providers "
+                             f"are {', '.join(providers)}")
+    return {provider.lower() for provider in given}
+
+
+def _model_line(entry: ModelEntry, is_retired: bool) -> str:
+    """One row of `shoal models`: its retirement reads ``retired 2026-11-30`` once the day has
+    come, ``retires 2027-01-15`` while it is announced, and nothing when none is."""
+    quality = "-" if entry.quality is None else f"{entry.quality:.3f}"
+    retirement = ""
+    if entry.deprecation_date is not None:
+        retirement = f"{'retired' if is_retired else 'retires'} {entry.deprecation_date}"
+    line = (f"{entry.id:<34} {entry.provider:<10} {entry.input_per_mtok:>7g} "
+            f"{entry.output_per_mtok:>8g} {entry.context_window:>9,}  {quality:<7}  {retirement}")
+    return line.rstrip()
 
 
 def build_parser() -> argparse.ArgumentParser:

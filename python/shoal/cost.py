@@ -17,7 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
-from shoal.catalog import Catalog, ModelEntry, UnknownModelError, load_catalog, retirement_note
+from shoal.catalog import (
+    Catalog,
+    ModelEntry,
+    UnknownModelError,
+    configured_catalog,
+    retirement_note,
+)
+from shoal.errors import InputError, ShoalError
 from shoal.tokens import (
     ESTIMATE_BASE_ENCODING,
     TokenCount,
@@ -126,7 +133,7 @@ class _Rates:
     output: float
 
 
-class NoTokensError(ValueError):
+class NoTokensError(ShoalError, ValueError):
     """A workload whose token counts are all 0: it would be priced $0, which says nothing."""
 
 
@@ -180,9 +187,9 @@ def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        raise InputError(f"{name} must be at least {minimum}, got {value}")
     if value > limit:
-        raise ValueError(f"{name} must be at most {limit:,}, got {value:,}; check the units")
+        raise InputError(f"{name} must be at most {limit:,}, got {value:,}; check the units")
     return value
 
 
@@ -204,7 +211,7 @@ def check_each_model_once(argument: str, named: Sequence[tuple[str, str]]) -> No
         spellings.setdefault(model_id, []).append(spelling)
     repeats = [_repeat(model_id, given) for model_id, given in spellings.items() if len(given) > 1]
     if repeats:
-        raise ValueError(f"{argument} names {', '.join(repeats)} more than once; list each model "
+        raise InputError(f"{argument} names {', '.join(repeats)} more than once; list each model "
                          "once")
 
 
@@ -224,7 +231,7 @@ def _distinct_models(models: Iterable[str], catalog: Catalog) -> list[str]:
         raise TypeError("models must be a list of model ids, not a single string")
     named = [(model, catalog.model(model).id) for model in models]
     if not named:
-        raise ValueError("models must name at least one model")
+        raise InputError("models must name at least one model")
     check_each_model_once("models", named)
     return [model_id for _, model_id in named]
 
@@ -453,7 +460,8 @@ def estimate_cost(
         cache_write_tokens: Prompt tokens per call written to the cache.
         reasoning_tokens: Hidden reasoning tokens per call.
         calls: Number of identical calls.
-        catalog: Catalog to price from; the shipped one when None.
+        catalog: Catalog to price from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         The itemised estimate.
@@ -503,7 +511,7 @@ def price_usage(
 
 def _with_retirement(estimate: CostEstimate, catalog: Catalog | None) -> CostEstimate:
     """``estimate`` with a first note naming the day its model was retired, if it was."""
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     note = retirement_note(catalog.model(estimate.model))
     if note is None:
         return estimate
@@ -522,13 +530,13 @@ def _price_calls(
         tokens[name] for name in TOKEN_FIELDS
     )
     if cached_input_tokens + cache_write_tokens > input_tokens:
-        raise ValueError(
+        raise InputError(
             f"cached_input_tokens ({cached_input_tokens:,}) plus cache_write_tokens "
             f"({cache_write_tokens:,}) must not exceed input_tokens ({input_tokens:,}); they "
             "are parts of the prompt"
         )
 
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     entry = catalog.model(model)
     notes = _limit_notes(entry, input_tokens, output_tokens, reasoning_tokens)
     rates = _rates(entry, input_tokens, notes)
@@ -588,7 +596,8 @@ def estimate_cost_for_text(
         expected_output_tokens: Visible completion tokens expected per call.
         reasoning_tokens: Hidden reasoning tokens expected per call.
         calls: Number of identical calls.
-        catalog: Catalog to count and price with; the shipped one when None.
+        catalog: Catalog to count and price with; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         The itemised estimate; ``notes`` record the output assumption and any estimated count.
@@ -606,7 +615,7 @@ def estimate_cost_for_text(
 
     if catalog is None:
         counted = count_tokens(prompt, model=model)
-        entry = load_catalog().model(model)
+        entry = configured_catalog().model(model)
     else:
         entry = catalog.model(model)
         counted = _count_with_entry(prompt, entry)
@@ -657,7 +666,8 @@ def compare_costs(
         calls: As for :func:`estimate_cost`.
         baseline: Model to measure savings against (need not be in ``models``); None for no
             savings figures.
-        catalog: Catalog to price from; the shipped one when None.
+        catalog: Catalog to price from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         One comparison per model, sorted by cost, then by id for equal costs.
@@ -667,7 +677,7 @@ def compare_costs(
             reason :func:`estimate_cost` gives.
     """
     check_catalog(catalog)
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     model_ids = _distinct_models(models, catalog)
 
     def price_workload(model: str) -> CostEstimate:
@@ -725,7 +735,8 @@ def estimate_plan_cost(
         model: Catalog id, alias or ``provider/id``.
         plan: Steps such as ``{"input_tokens": 12000, "output_tokens": 800}``, with any of the
             token keys of :func:`estimate_cost` and an optional ``calls`` repeat count.
-        catalog: Catalog to price from; the shipped one when None.
+        catalog: Catalog to price from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
         One itemised estimate for the whole plan; ``notes`` says which steps they concern.
@@ -739,11 +750,11 @@ def estimate_plan_cost(
     if isinstance(plan, (str, bytes, Mapping)) or not isinstance(plan, Sequence):
         raise TypeError("plan must be a list of steps, each a dict of token counts")
     if not plan:
-        raise ValueError("plan must have at least one step")
+        raise InputError("plan must have at least one step")
     if len(plan) > MAX_PLANNED_CALLS:
-        raise ValueError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
+        raise InputError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
     check_catalog(catalog)
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
 
     totals: dict[tuple[str, float], int] = {}
     notes: list[str] = []
@@ -755,7 +766,7 @@ def estimate_plan_cost(
             raise TypeError(f"plan step {number} must be a dict of token counts")
         unknown = set(step) - set(CALL_FIELDS)
         if unknown:
-            raise ValueError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
+            raise InputError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
                              f"{', '.join(CALL_FIELDS)}")
         counts = {name: step.get(name, 0) for name in TOKEN_FIELDS}
         try:
@@ -794,7 +805,7 @@ def compare_plan_costs(
     """Price one planned sequence of calls on several models, cheapest first, with savings
     against ``baseline`` (see :func:`compare_costs` and :func:`estimate_plan_cost`)."""
     check_catalog(catalog)
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     model_ids = _distinct_models(models, catalog)
     estimates = [estimate_plan_cost(model_id, plan, catalog=catalog) for model_id in model_ids]
     baseline_estimate = (None if baseline is None

@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from shoal.errors import ShoalError
 from shoal.excerpts import grouped_number, plain_number
 from shoal.catalog import Catalog, configured_catalog, did_you_mean
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
@@ -96,7 +97,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 _FIELDS = ("score", "prompt", "redactions", "cost_usd", "input_tokens", "output_tokens", "note")
 
 
-class FeedbackError(ValueError):
+class FeedbackError(ShoalError, ValueError):
     """An outcome argument or the feedback database is unusable; the message says which."""
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from shoal.errors import InputError, ShoalError
 from shoal.excerpts import first_few, shown_path
 from shoal.gitignore import IgnoreMatcher
 from shoal.tokens import Tokenizer, check_allow_special, tokenizer_for
@@ -74,11 +75,11 @@ SKIPPED_FOLDERS = frozenset({".git"})
 MAX_FOLDER_DEPTH = 200
 
 
-class PathNotAllowedError(ValueError):
+class PathNotAllowedError(ShoalError, ValueError):
     """A path outside the allowed roots, or one shoal never reads (``/proc``, ``/dev``, ...)."""
 
 
-class FileTooLargeError(ValueError):
+class FileTooLargeError(ShoalError, ValueError):
     """A file, or standard input, over the size limit it was to be read with.
 
     Attributes:
@@ -317,7 +318,7 @@ def count_files(
     """
     paths = _listed(paths, "paths", "paths")  # a list: read twice below, checked then walked
     if not paths:
-        raise ValueError("paths is empty; give at least one file or folder")
+        raise InputError("paths is empty; give at least one file or folder")
     for index, path in enumerate(paths):
         _check_path(f"paths[{index}]", path)
     check_allow_special(allow_special)
@@ -325,12 +326,12 @@ def count_files(
     if isinstance(max_files, bool) or not isinstance(max_files, int):
         raise TypeError(f"max_files must be an int, not {type(max_files).__name__}")
     if max_files < 1:
-        raise ValueError(f"max_files must be at least 1, not {max_files}")
+        raise InputError(f"max_files must be at least 1, not {max_files}")
     if workers is not None:
         if isinstance(workers, bool) or not isinstance(workers, int):
             raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
         if not 1 <= workers <= MAX_WORKERS:
-            raise ValueError(f"workers must be 1 to {MAX_WORKERS:,} (None: one per CPU), not "
+            raise InputError(f"workers must be 1 to {MAX_WORKERS:,} (None: one per CPU), not "
                              f"{workers}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     allowed = [_real(root) for root in checked_roots(roots)] if roots is not None else None
@@ -365,7 +366,7 @@ def count_files(
         if len(candidates) > max_files:
             from shoal.render import plural  # render imports this module, so not at the top
 
-            raise ValueError(
+            raise InputError(
                 f"more than {plural(max_files, 'file')} to count; name narrower paths or raise "
                 "max_files"
             )
@@ -398,8 +399,8 @@ def _check_all_exist(
         return
     shown = (_as_requested(path, real, confined) for path, real in missing)
     if len(missing) == 1:
-        raise ValueError(f"{next(shown)} does not exist")
-    raise ValueError(f"{len(missing):,} paths do not exist: {first_few(shown, len(missing))}")
+        raise InputError(f"{next(shown)} does not exist")
+    raise InputError(f"{len(missing):,} paths do not exist: {first_few(shown, len(missing))}")
 
 
 def _absent(real: Path) -> bool:
@@ -430,13 +431,13 @@ def _check_path(name: str, path: object) -> None:
     text = os.fspath(path)
     if not text:
         # Path("") is the current folder: an empty string is a missing value, not "here".
-        raise ValueError(f"{name} is empty; give a file or folder ('.' for the current folder)")
+        raise InputError(f"{name} is empty; give a file or folder ('.' for the current folder)")
     try:
         # Not check_unicode: a name's undecodable bytes arrive as surrogates os.fsencode takes
         # back (surrogateescape), and those files exist; only other surrogates name nothing.
         os.fsencode(text)
     except UnicodeEncodeError as error:
-        raise ValueError(
+        raise InputError(
             f"{name} has an unpaired surrogate at index {error.start}, which no file name "
             "holds; text must be valid Unicode"
         ) from None
@@ -447,10 +448,10 @@ def check_max_file_bytes(max_file_bytes: int) -> None:
     if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int):
         raise TypeError(f"max_file_bytes must be an int, not {type(max_file_bytes).__name__}")
     if max_file_bytes < 1:
-        raise ValueError(f"max_file_bytes must be at least 1, not {max_file_bytes}")
+        raise InputError(f"max_file_bytes must be at least 1, not {max_file_bytes}")
     if max_file_bytes > MAX_FILE_BYTES_LIMIT:
         # The value itself is not echoed: it may have more digits than Python will print.
-        raise ValueError(
+        raise InputError(
             f"max_file_bytes must be at most {MAX_FILE_BYTES_LIMIT:,} (1 GiB), since a file is "
             "read whole into memory"
         )
@@ -461,9 +462,9 @@ def _stat(real: str | os.PathLike[str], shown: object) -> os.stat_result:
     try:
         return os.stat(real)
     except FileNotFoundError:
-        raise ValueError(f"{shown} does not exist") from None
+        raise InputError(f"{shown} does not exist") from None
     except OSError as error:
-        raise ValueError(f"cannot read {shown}: {error.strerror}") from None
+        raise InputError(f"cannot read {shown}: {error.strerror}") from None
 
 
 def read_text_file(
@@ -497,9 +498,9 @@ def read_text_file(
 
     # Checked before opening for a precise message; read_regular_file checks the open file again.
     if stat.S_ISDIR(info.st_mode):
-        raise ValueError(f"{shown} is a folder; name a file")
+        raise InputError(f"{shown} is a folder; name a file")
     if not stat.S_ISREG(info.st_mode):
-        raise ValueError(
+        raise InputError(
             f"{shown} is not a regular file (a pipe, device or socket), which shoal never reads"
         )
     if info.st_size > max_file_bytes:
@@ -507,9 +508,9 @@ def read_text_file(
 
     data = read_regular_file(real, max_file_bytes)
     if isinstance(data, str):
-        raise ValueError(f"cannot read {shown}: {data}")
+        raise InputError(f"cannot read {shown}: {data}")
     if refuse_binary and is_binary(data):
-        raise ValueError(f"{shown} is {BINARY_REASON}")
+        raise InputError(f"{shown} is {BINARY_REASON}")
     return _decoded(data, shown)
 
 
@@ -604,11 +605,11 @@ def parse_json(
             parse_float=parse_float, parse_int=whole_number_as_given,
         )
     except json.JSONDecodeError as error:
-        raise ValueError(
+        raise InputError(
             f"{shown}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         ) from None
     except RecursionError:
-        raise ValueError(f"{shown}: JSON nested too deeply") from None
+        raise InputError(f"{shown}: JSON nested too deeply") from None
 
 
 def without_byte_order_mark(text: str) -> str:
@@ -689,7 +690,7 @@ def _decoded(data: bytes, shown: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{shown} is {not_utf8(error)}") from None
+        raise InputError(f"{shown} is {not_utf8(error)}") from None
 
 
 def not_utf8(error: UnicodeDecodeError) -> str:
@@ -749,7 +750,7 @@ def _inside(path: Path, folder: Path) -> bool:
 def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
     """The real path of a requested ``path`` and the roots it may not leave."""
     if "\0" in str(path):
-        raise ValueError(f"path {shown_path(str(path))} contains a NUL character; no file name can")
+        raise InputError(f"path {shown_path(str(path))} contains a NUL character; no file name can")
     expanded = home_expanded(path)
     if allowed is None:
         real = _real(expanded)

@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeGuard
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
+from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import (
     RepeatedKeyObject,
@@ -35,6 +36,7 @@ from shoal.files import (
     object_keeping_repeated_keys,
     read_json_file,
 )
+from shoal.frozen_mapping import FrozenDict
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ MAX_BATCH = 4_096
 MAX_SRAM_MB = 1_000_000
 
 
-class UnknownNameError(ValueError):
+class UnknownNameError(ShoalError, ValueError):
     """A model, device, node or quantisation name is not in the tables."""
 
 
@@ -91,7 +93,7 @@ class UnknownQuantisationError(UnknownNameError):
     """The weight or KV-cache format is not in the quantisation table."""
 
 
-class UserFileError(ValueError):
+class UserFileError(ShoalError, ValueError):
     """A user device or architecture file named by ``SHOAL_DEVICES`` or ``SHOAL_ARCHITECTURES``
     cannot be used; the message is the file's error.
 
@@ -107,7 +109,7 @@ class UserFileError(ValueError):
         self.path = path
 
 
-class ParameterError(ValueError):
+class ParameterError(ShoalError, ValueError):
     """An argument is out of its range or does not go with the others: a number too small or
     too large, an empty list, a list naming one item twice, a port mode with no node to port to.
 
@@ -151,7 +153,11 @@ class DeviceClass:
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """A device's peak specs, with where each figure comes from."""
+    """A device's peak specs, with where each figure comes from.
+
+    ``claim_type`` (the kind of claim behind each figure: ``{"bandwidth": "vendor"}``) is a
+    read-only dict: the profile is the device table's own, shared by every later call.
+    """
 
     id: str
     name: str
@@ -396,9 +402,9 @@ def _read_json(path: str | Path) -> dict[str, Any]:
         document = read_json_file(path, object_pairs_hook=object_keeping_repeated_keys,
                                   parse_float=number_as_given)
     except ValueError as error:
-        raise ValueError(f"cannot read table file: {error}") from None
+        raise InputError(f"cannot read table file: {error}") from None
     if not isinstance(document, dict):
-        raise ValueError(f"{path}: expected a JSON object at the top level")
+        raise InputError(f"{path}: expected a JSON object at the top level")
     _refuse_repeated_keys(path, document)
     return document
 
@@ -410,7 +416,7 @@ def _refuse_repeated_keys(path: str | Path, document: dict[str, Any]) -> None:
     while stack:
         place, value = stack.pop()
         if isinstance(value, RepeatedKeyObject):
-            raise ValueError(f"{path}: {_place(place)} gives {excerpt(value.repeated)} more "
+            raise InputError(f"{path}: {_place(place)} gives {excerpt(value.repeated)} more "
                              "than once; give each key once (only the last would be read)")
         children = value.items() if isinstance(value, dict) else (
             enumerate(value) if isinstance(value, list) else ())
@@ -454,36 +460,36 @@ def _require(
     if unknown is not None:
         # A near match says enough; without one, the whole list shows what the row may hold.
         listed = "" if "did you mean" in unknown else f"; allowed fields are {', '.join(allowed)}"
-        raise ValueError(unknown + listed)
+        raise InputError(unknown + listed)
     for name, value in row.items():
         _check_printable(f"field '{name}'", value)
     for name in texts:
         if not isinstance(row.get(name), str) or not row[name].strip():
-            raise ValueError(f"field '{name}' must be a non-empty string")
+            raise InputError(f"field '{name}' must be a non-empty string")
     for name in positives:
         if not _positive(row.get(name)):
-            raise ValueError(f"field '{name}' must be a positive number, got "
+            raise InputError(f"field '{name}' must be a positive number, got "
                              f"{excerpt(row.get(name))}")
     for name in non_negatives:
         if not _non_negative(row.get(name)):
-            raise ValueError(f"field '{name}' must be a number >= 0, got {excerpt(row.get(name))}")
+            raise InputError(f"field '{name}' must be a number >= 0, got {excerpt(row.get(name))}")
     for name in optional_texts:
         value = row.get(name)
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"field '{name}' must be a string or null, got {excerpt(value)}")
+            raise InputError(f"field '{name}' must be a string or null, got {excerpt(value)}")
     for name in optional_numbers:
         value = row.get(name)
         if value is not None and not _non_negative(value):
-            raise ValueError(f"field '{name}' must be a number >= 0 or null, got {excerpt(value)}")
+            raise InputError(f"field '{name}' must be a number >= 0 or null, got {excerpt(value)}")
     for name in optional_positives:
         value = row.get(name)
         if value is not None and not _positive(value):
-            raise ValueError(f"field '{name}' must be a positive number or null, got "
+            raise InputError(f"field '{name}' must be a positive number or null, got "
                              f"{excerpt(value)}")
     for name, limit in (limits or {}).items():
         value = row.get(name)
         if value is not None and value > limit:
-            raise ValueError(f"field '{name}' must be at most {limit:,.0f}, got {excerpt(value)}")
+            raise InputError(f"field '{name}' must be at most {limit:,.0f}, got {excerpt(value)}")
 
 
 def _check_printable(what: str, value: object) -> None:
@@ -495,7 +501,7 @@ def _check_printable(what: str, value: object) -> None:
     for text in texts:
         if isinstance(text, str) and not text.isprintable():
             hidden = next(character for character in text if not character.isprintable())
-            raise ValueError(f"{what} must hold only printable characters (no control or format "
+            raise InputError(f"{what} must hold only printable characters (no control or format "
                              f"characters, no space but ' '), got {hidden!r} in {excerpt(text)}")
 
 
@@ -591,7 +597,7 @@ def _device_class(row: Mapping[str, Any]) -> DeviceClass:
         limits=DEVICE_CLASS_FIELD_LIMITS,
     )
     if row.get("prefill_peak") not in PREFILL_PEAKS:
-        raise ValueError("field 'prefill_peak' must be \"int8\" or \"fp16\", got "
+        raise InputError("field 'prefill_peak' must be \"int8\" or \"fp16\", got "
                          f"{excerpt(row.get('prefill_peak'))}")
     for figure in ("decode_efficiency", "overhead_ms", "prefill_efficiency"):
         _check_range(row, figure)
@@ -602,9 +608,9 @@ def _check_range(row: Mapping[str, Any], figure: str) -> None:
     """Refuse a fitted figure outside its own low-high range."""
     low, point, high = row[f"{figure}_low"], row[figure], row[f"{figure}_high"]
     if low > point:
-        raise ValueError(f"field '{figure}_low' ({low:g}) must not exceed '{figure}' ({point:g})")
+        raise InputError(f"field '{figure}_low' ({low:g}) must not exceed '{figure}' ({point:g})")
     if point > high:
-        raise ValueError(f"field '{figure}' ({point:g}) must not exceed '{figure}_high' "
+        raise InputError(f"field '{figure}' ({point:g}) must not exceed '{figure}_high' "
                          f"({high:g})")
 
 
@@ -624,7 +630,7 @@ def _device(row: Mapping[str, Any], nodes: Mapping[str, NodeProfile]) -> DeviceP
     if not isinstance(claim_type, Mapping) or not all(
         isinstance(kind, str) for kind in claim_type.values()
     ):
-        raise ValueError("field 'claim_type' must be an object naming the kind of claim of each "
+        raise InputError("field 'claim_type' must be an object naming the kind of claim of each "
                          f"figure (\"bandwidth\": \"vendor\"), got {excerpt(claim_type)}")
     return DeviceProfile(
         id=row["id"],
@@ -640,7 +646,7 @@ def _device(row: Mapping[str, Any], nodes: Mapping[str, NodeProfile]) -> DeviceP
         node=_device_node(row.get("node"), nodes),
         die_area_mm2=row.get("die_area_mm2"),
         sram_mb=row.get("sram_mb"),
-        claim_type=dict(claim_type),
+        claim_type=FrozenDict(claim_type),
         source=row.get("source"),
         as_of=row.get("as_of"),
         notes=row.get("notes") or "",
@@ -655,7 +661,7 @@ def _device_node(node: str | None, nodes: Mapping[str, NodeProfile]) -> str | No
     try:
         return str(_lookup(nodes, node, "process node", UnknownNodeError).id)
     except UnknownNodeError as error:
-        raise ValueError(f"field 'node': {error} (null for a process the node table lacks)"
+        raise InputError(f"field 'node': {error} (null for a process the node table lacks)"
                          ) from None
 
 
@@ -712,7 +718,7 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
     if repository is not None and not _REPOSITORY_ID.fullmatch(repository):
         # The id names the model (`shoal hw fit Qwen/Qwen3-8B`) and is matched against page
         # addresses: an empty one or a sentence would never be, and reads as a mistake.
-        raise ValueError("field 'hf_repo' must be a Hugging Face repository id, owner/name "
+        raise InputError("field 'hf_repo' must be a Hugging Face repository id, owner/name "
                          "(letters, digits, '-', '_' and '.'), or null, got "
                          f"{excerpt(repository)}")
     _check_parts(row)
@@ -756,7 +762,7 @@ def _check_parts(row: Mapping[str, Any]) -> None:
     for name in _ARCHITECTURE_COUNTS:
         value = row.get(name)
         if value is not None and value != int(value):
-            raise ValueError(f"field '{name}' must be a whole number, got {excerpt(value)}")
+            raise InputError(f"field '{name}' must be a whole number, got {excerpt(value)}")
     for part, whole in _ARCHITECTURE_PARTS:
         value = row.get(part)
         if not value:
@@ -765,15 +771,15 @@ def _check_parts(row: Mapping[str, Any]) -> None:
             row.get("active_params_b") or row["params_b"]
         )
         if whole == "experts" and not limit:
-            raise ValueError(f"field '{part}' needs field 'experts' beside it")
+            raise InputError(f"field '{part}' needs field 'experts' beside it")
         if limit is not None and value > limit:
-            raise ValueError(f"field '{part}' ({value:g}) must not exceed '{whole}' ({limit:g})")
+            raise InputError(f"field '{part}' ({value:g}) must not exceed '{whole}' ({limit:g})")
     heads, kv_heads = row["attention_heads"], row["kv_heads"]
     if heads % kv_heads:
-        raise ValueError(f"field 'attention_heads' ({heads:g}) must be a multiple of 'kv_heads' "
+        raise InputError(f"field 'attention_heads' ({heads:g}) must be a multiple of 'kv_heads' "
                          f"({kv_heads:g}): each KV head serves a whole group of query heads")
     if row.get("sliding_window_layers") and not row.get("sliding_window"):
-        raise ValueError("field 'sliding_window_layers' needs a 'sliding_window' above 0")
+        raise InputError("field 'sliding_window_layers' needs a 'sliding_window' above 0")
     _check_experts(row)
 
 
@@ -787,18 +793,18 @@ def _check_experts(row: Mapping[str, Any]) -> None:
     if not experts:
         if active < params:
             given = "0" if experts == 0 else "not given"
-            raise ValueError(f"field 'experts' is {given} (a dense model) but 'active_params_b' "
+            raise InputError(f"field 'experts' is {given} (a dense model) but 'active_params_b' "
                              f"({active:g}) is below 'params_b' ({params:g}); a mixture of "
                              "experts gives 'experts' and 'active_experts'")
         return
     if not chosen:
-        raise ValueError(f"field 'experts' ({experts:g}) needs 'active_experts' beside it: the "
+        raise InputError(f"field 'experts' ({experts:g}) needs 'active_experts' beside it: the "
                          "experts each token is routed to")
     if chosen >= experts and active < params:
-        raise ValueError(f"field 'active_experts' ({chosen:g}) reads every expert, so "
+        raise InputError(f"field 'active_experts' ({chosen:g}) reads every expert, so "
                          f"'active_params_b' ({active:g}) must equal 'params_b' ({params:g})")
     if chosen < experts and active >= params:
-        raise ValueError(f"field 'active_experts' ({chosen:g} of {experts:g}) reads a share of "
+        raise InputError(f"field 'active_experts' ({chosen:g} of {experts:g}) reads a share of "
                          f"the experts, so 'active_params_b' ({active:g}) must be below "
                          f"'params_b' ({params:g})")
 
@@ -825,7 +831,7 @@ def _nodes(rows: Sequence[Mapping[str, Any]]) -> dict[str, NodeProfile]:
 
     def cumulative(node_id: str, key: str, seen: frozenset[str]) -> float | None:
         if node_id in seen:
-            raise ValueError(f"node table: relative_to forms a loop at {node_id!r}")
+            raise InputError(f"node table: relative_to forms a loop at {node_id!r}")
         row = by_id[node_id]
         step = row["step"][key]
         if step is None:
@@ -834,7 +840,7 @@ def _nodes(rows: Sequence[Mapping[str, Any]]) -> dict[str, NodeProfile]:
         if parent is None:
             return float(step)
         if parent not in by_id:
-            raise ValueError(f"node table: {node_id!r} is relative to unknown node {parent!r}")
+            raise InputError(f"node table: {node_id!r} is relative to unknown node {parent!r}")
         base = cumulative(parent, key, seen | {node_id})
         return None if base is None else base * step
 
@@ -924,15 +930,15 @@ def _rows(path: str | Path, document: dict[str, Any], key: str, build: Any) -> l
     """Build every row of ``document[key]``, naming the file, row and field of a bad one."""
     rows = document.get(key, [])
     if not isinstance(rows, list):
-        raise ValueError(f"{path}: '{key}' must be a list")
+        raise InputError(f"{path}: '{key}' must be a list")
     built = []
     for number, row in enumerate(rows, start=1):
         try:
             built.append(build(row))
         except KeyError as error:
-            raise ValueError(f"{path}: {key} row {number} lacks the field {error}") from None
+            raise InputError(f"{path}: {key} row {number} lacks the field {error}") from None
         except (TypeError, ValueError, AttributeError) as error:
-            raise ValueError(f"{path}: {key} row {number} is malformed: {error}") from None
+            raise InputError(f"{path}: {key} row {number} is malformed: {error}") from None
     return built
 
 
@@ -960,7 +966,7 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
     document = _read_json(path)
     _check_top_level(path, document, DEVICE_FILE_FIELDS, "a device file")
     if not any(name in document for name in ("devices", "device_classes", "dram_pj_per_bit")):
-        raise ValueError(f"{path}: no 'devices' list (nor 'device_classes' or "
+        raise InputError(f"{path}: no 'devices' list (nor 'device_classes' or "
                          "'dram_pj_per_bit'); see devices.json")
     class_rows = _rows(path, document, "device_classes", _device_class)
     _check_one_row_each(path, "device_classes", class_rows, ("id",), "device class")
@@ -971,7 +977,7 @@ def _add_devices(tables: _Tables, path: str | Path) -> tuple[DeviceProfile, ...]
     known = {**tables.device_classes, **classes}
     for device in added:
         if device.device_class not in known:
-            raise ValueError(
+            raise InputError(
                 f"{path}: device {device.id!r} has unknown device_class "
                 f"{device.device_class!r}; known: {', '.join(sorted(known))}"
             )
@@ -998,7 +1004,7 @@ def _check_memory_interface_power(
     for number, device in enumerate(added, start=1):
         interface_w = _full_bandwidth_power_w(device, energies)
         if interface_w > device.power_w:
-            raise ValueError(
+            raise InputError(
                 f"{path}: devices row {number} ({device.id!r}): its memory interface at full "
                 f"bandwidth would draw {_power_over(device, energies, interface_w)}"
             )
@@ -1008,7 +1014,7 @@ def _check_memory_interface_power(
             continue
         interface_w = _full_bandwidth_power_w(device, energies)
         if interface_w > device.power_w:
-            raise ValueError(
+            raise InputError(
                 f"{path}: dram_pj_per_bit entry {excerpt(device.memory_type)} would have the "
                 f"memory interface of {device.id!r} at full bandwidth draw "
                 f"{_power_over(device, energies, interface_w)}"
@@ -1047,7 +1053,7 @@ def _add_architectures(tables: _Tables, path: str | Path) -> tuple[Architecture,
     document = _read_json(path)
     _check_top_level(path, document, ARCHITECTURE_FILE_FIELDS, "an architecture file")
     if "architectures" not in document:
-        raise ValueError(f"{path}: no 'architectures' list; see architectures.json")
+        raise InputError(f"{path}: no 'architectures' list; see architectures.json")
     added = tuple(_rows(path, document, "architectures", _architecture))
     _check_one_row_each(path, "architectures", added, ("id", "hf_repo"), "model")
     for architecture in added:
@@ -1063,16 +1069,16 @@ def _check_top_level(
     would be ignored unseen, and a description of the file that is not text."""
     unknown = unknown_field(document, allowed, "top-level field")
     if unknown is not None:
-        raise ValueError(f"{path}: {unknown}; {kind} holds {', '.join(allowed)}")
+        raise InputError(f"{path}: {unknown}; {kind} holds {', '.join(allowed)}")
     for name in ("as_of", "description", "claim_type"):
         value = document.get(name)
         if name in allowed and value is not None and not isinstance(value, str):
-            raise ValueError(f"{path}: top-level field '{name}' must be a string or null, got "
+            raise InputError(f"{path}: top-level field '{name}' must be a string or null, got "
                              f"{excerpt(value)}")
         try:
             _check_printable(f"top-level field '{name}'", value)
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise InputError(f"{path}: {error}") from None
 
 
 def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
@@ -1081,7 +1087,7 @@ def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
     if entries is None:
         return {}
     if not isinstance(entries, Mapping):
-        raise ValueError(f"{path}: 'dram_pj_per_bit' must be an object mapping each memory type "
+        raise InputError(f"{path}: 'dram_pj_per_bit' must be an object mapping each memory type "
                          f"to {{\"value\": pJ per bit, \"source\": ...}}, got {excerpt(entries)}")
     energies = {}
     for memory_type, entry in entries.items():
@@ -1090,24 +1096,24 @@ def _dram_energies(path: str | Path, entries: Any) -> dict[str, float]:
             # The memory type is printed in power-split notes, as devices' memory_type is.
             _check_printable("the memory type", memory_type)
         except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
+            raise InputError(f"{where}: {error}") from None
         if not isinstance(entry, Mapping):
-            raise ValueError(f"{where} must be an object {{\"value\": pJ per bit, \"source\": "
+            raise InputError(f"{where} must be an object {{\"value\": pJ per bit, \"source\": "
                              f"...}}, got {excerpt(entry)}")
         unknown = unknown_field(entry, DRAM_ENERGY_FIELDS)
         if unknown is not None:
-            raise ValueError(f"{where}: {unknown}; an entry holds value and source")
+            raise InputError(f"{where}: {unknown}; an entry holds value and source")
         value = entry.get("value")
         if not _non_negative(value) or value > MAX_DRAM_PJ_PER_BIT:
-            raise ValueError(f"{where}: field 'value' must be a number of pJ per bit from 0 to "
+            raise InputError(f"{where}: field 'value' must be a number of pJ per bit from 0 to "
                              f"{MAX_DRAM_PJ_PER_BIT:,.0f}, got {excerpt(value)}")
         if entry.get("source") is not None and not isinstance(entry["source"], str):
-            raise ValueError(f"{where}: field 'source' must be a string, got "
+            raise InputError(f"{where}: field 'source' must be a string, got "
                              f"{excerpt(entry['source'])}")
         try:
             _check_printable("field 'source'", entry.get("source"))
         except ValueError as error:
-            raise ValueError(f"{where}: {error}") from None
+            raise InputError(f"{where}: {error}") from None
         energies[memory_type] = float(value)
     return energies
 
@@ -1132,7 +1138,7 @@ def _check_one_row_each(
             if not value:
                 continue
             if value in first:
-                raise ValueError(
+                raise InputError(
                     f"{path}: {table} rows {first[value]} and {number} have the same "
                     f"{field_name} ({getattr(row, field_name)!r}, in any case); give each {kind} "
                     "one row"
@@ -1203,15 +1209,15 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownN
         hint = f"no close match; choose among {', '.join(sorted(table))}"
     if kind == "model":
         hint = _closed_weights_hint(name) or hint
-    raise error(f"unknown {kind} {name!r}; {hint}")
+    raise error(f"unknown {kind} {excerpt(name)}; {hint}")
 
 
 def _closed_weights_hint(name: str) -> str | None:
     """For a catalog model without open weights, say so instead of suggesting look-alikes."""
-    from shoal.catalog import load_catalog
+    from shoal.catalog import configured_catalog
 
     try:
-        entry = load_catalog().model(name)
+        entry = configured_catalog().model(name)
     except ValueError:
         return None
     if entry.open_weights:
@@ -1556,7 +1562,7 @@ def _node_figures(profile: NodeProfile, side: str) -> dict[str, float]:
     }
     missing = [name for name, value in figures.items() if value is None]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"process node {profile.id!r} has no {', '.join(missing)} figure against the N7 "
             f"baseline ({profile.notes or profile.source}); pick another node"
         )
@@ -2110,7 +2116,7 @@ def pareto_front(
     if not nodes:
         raise ParameterError("nodes", "must not be empty (use [None] for the devices as built)")
     if mode not in (None, "iso-power", "iso-performance", "iso-area"):
-        raise ValueError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
+        raise InputError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
 
     archs = [get_architecture(m) for m in model_ids]
     profiles = [get_device(d) for d in device_ids]
@@ -2385,7 +2391,7 @@ def validate(
             )
         )
     if not results:
-        raise ValueError("validate needs at least one included row")
+        raise InputError("validate needs at least one included row")
 
     by_class: dict[str, list[float]] = {}
     for result in results:

@@ -31,6 +31,7 @@ from typing import Any
 
 from shoal import atomic_file, hardware
 from shoal._cli_parser import CommandParser
+from shoal.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def _overhead_prior_s(config: Mapping[str, Any], borrowed_overhead_ms: float | N
     if prior_ms is None:
         prior_ms = borrowed_overhead_ms
     if prior_ms is None:
-        raise ValueError(
+        raise InputError(
             f"device class {config['id']!r} needs an overhead prior (too few measured rows to fit "
             "one): give it overhead_prior_ms or overhead_prior_from"
         )

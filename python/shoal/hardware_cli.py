@@ -24,6 +24,7 @@ from shoal._cli_parser import (
     split_ids,
     whole_number,
 )
+from shoal.errors import ShoalError
 from shoal.excerpts import escaped, excerpt
 
 logger = logging.getLogger(__name__)
@@ -321,7 +322,7 @@ def _refuse_mistyped_subcommand(parser: argparse.ArgumentParser, word: str) -> N
         parser.error(f"unknown hw command {word!r}; did you mean {' or '.join(near)}?")
 
 
-class SubcommandError(ValueError):
+class SubcommandError(ShoalError, ValueError):
     """A refused `shoal hw` command line; its error leads with the subcommand, as argparse's
     own errors do (``shoal hw port: error: ...``)."""
 

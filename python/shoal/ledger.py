@@ -63,7 +63,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from shoal.excerpts import plain_number
+from shoal.errors import InputError, ShoalError
+from shoal.excerpts import excerpt, plain_number
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import (
     EXACT,
@@ -208,7 +209,7 @@ def _add_missing_usage_columns(cursor: Any, present: set[str]) -> None:
             cursor.execute(f"ALTER TABLE shoal_usage ADD COLUMN {column} TEXT")
 
 
-class LedgerError(ValueError):
+class LedgerError(ShoalError, ValueError):
     """The ledger cannot be opened or used; the message says what to change."""
 
 
@@ -419,9 +420,24 @@ def to_epoch(moment: datetime.datetime | float | str | None, name: str) -> float
     if seconds is None:
         return None
     if not EARLIEST_MOMENT.timestamp() <= seconds < LATEST_MOMENT.timestamp():
-        raise ValueError(f"{name} must be from {EARLIEST_MOMENT.date()} to before "
+        raise InputError(f"{name} must be from {EARLIEST_MOMENT.date()} to before "
                          f"{LATEST_MOMENT.date()} (UTC), got {_moment_text(seconds)}")
     return seconds
+
+
+def _parsed_moment(text: str, name: str) -> datetime.datetime:
+    """An ISO 8601 date or time; one that names no zone is UTC, as the ledger keeps time (a
+    naive ``datetime`` is refused instead: it is most often ``datetime.now()``, local time)."""
+    # RFC 3339 lets the T and Z be written in lower case; no other letter is valid.
+    written = text.strip().upper().replace("Z", "+00:00")
+    try:
+        moment = datetime.datetime.fromisoformat(written)
+    except ValueError:
+        raise InputError(f"{name} must be ISO 8601 such as 2026-12-04 or 2026-12-04T10:00:00Z, "
+                         f"got {excerpt(text)}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.timezone.utc)
+    return moment
 
 
 def _seconds(moment: datetime.datetime | float | str | None, name: str) -> float | None:
@@ -432,28 +448,19 @@ def _seconds(moment: datetime.datetime | float | str | None, name: str) -> float
         raise TypeError(f"{name} must be a datetime, epoch seconds or ISO 8601 text")
     if isinstance(moment, int) and abs(moment) > sys.float_info.max:
         # float() would overflow, and showing every digit says nothing.
-        raise ValueError(f"{name} must be a time, got an integer of seconds too large for any "
+        raise InputError(f"{name} must be a time, got an integer of seconds too large for any "
                          "date")
     if isinstance(moment, (int, float)):
         if not math.isfinite(moment):
-            raise ValueError(f"{name} must be finite, got {moment}")
+            raise InputError(f"{name} must be finite, got {moment}")
         return float(moment)
     if isinstance(moment, str):
-        try:
-            # RFC 3339 lets the T and Z be written in lower case; no other letter is valid.
-            moment = datetime.datetime.fromisoformat(
-                moment.strip().upper().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"{name} must be ISO 8601 such as 2026-12-04 or 2026-12-04T10:00:00Z, got "
-                f"{moment!r}"
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        moment = _parsed_moment(moment, name)
     if not isinstance(moment, datetime.datetime):
         raise TypeError(f"{name} must be a datetime, epoch seconds or ISO 8601 text")
     if moment.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc))")
+        raise InputError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)): a "
+                         "naive datetime is most often local time")
     return moment.timestamp()
 
 
@@ -476,7 +483,7 @@ def period_bounds(period: str, seconds: float) -> tuple[float, float]:
                                   month=start.month % 12 + 1)
         end = following
     else:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)} or None, got {period!r}")
+        raise InputError(f"period must be one of {', '.join(PERIODS)} or None, got {period!r}")
     return start.timestamp(), end.timestamp()
 
 
@@ -1174,20 +1181,20 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> str | No
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     limit = MAX_SCOPE_LENGTH if name == "scope" else MAX_ID_LENGTH
     if not value.strip() or len(value) > limit:
-        raise ValueError(f"{name} must be 1 to {limit} characters, got {len(value):,}")
+        raise InputError(f"{name} must be 1 to {limit} characters, got {len(value):,}")
     undecodable = next((index for index, character in enumerate(value)
                         if "\ud800" <= character <= "\udfff"), None)
     if undecodable is not None:
         # What Python makes of a command-line argument's undecodable bytes: lone surrogates,
         # which no database can store as text.
-        raise ValueError(f"{name} is not valid UTF-8 (an undecodable byte or lone surrogate at "
+        raise InputError(f"{name} is not valid UTF-8 (an undecodable byte or lone surrogate at "
                          f"character {undecodable})")
     # Stored names are printed back in every status and report, where a control character (a
     # newline, a terminal escape) or a format one (U+202E reverses the text after it) would make
     # the line read as something else. Router names are held to the same rule.
     hidden = next((character for character in value if not character.isprintable()), None)
     if hidden is not None:
-        raise ValueError(f"{name} must hold only printable characters (no control or format "
+        raise InputError(f"{name} must hold only printable characters (no control or format "
                          f"characters, no space but ' '), got {hidden!r} in {value!r}")
     return value
 
@@ -1202,7 +1209,7 @@ def _scope_name(scope: object) -> str:
     _check_text("scope", scope)
     assert isinstance(scope, str)
     if scope != scope.strip():
-        raise ValueError(f"scope must not start or end with whitespace, got {scope!r}; give "
+        raise InputError(f"scope must not start or end with whitespace, got {scope!r}; give "
                          f"{scope.strip()!r}")
     return unicodedata.normalize("NFC", scope)
 
@@ -1222,7 +1229,7 @@ def _check_some_tokens(counts: Sequence[object]) -> None:
     """Refuse a call whose token counts are all 0: it would be recorded at $0."""
     if all(isinstance(count, int) and not isinstance(count, bool) and count == 0
            for count in counts):
-        raise ValueError(
+        raise InputError(
             f"give the call's tokens: {', '.join(TOKEN_FIELDS[:-1])} or {TOKEN_FIELDS[-1]} "
             "above 0 (a call with none would be charged $0)"
         )
@@ -1285,7 +1292,7 @@ def _check_decision_id(decision_id: str | None) -> None:
     # form is what can be checked: a typo or a made-up id is refused, not counted as routed.
     _check_text("decision_id", decision_id, optional=True)
     if decision_id is not None and not DECISION_ID.fullmatch(decision_id):
-        raise ValueError(
+        raise InputError(
             "decision_id must be a route_task decision id ('d-' and 24 hex digits), got "
             f"{decision_id!r}"
         )
@@ -1298,10 +1305,10 @@ def _record_time(at: datetime.datetime | float | str | None) -> float:
     if moment is None:
         return now
     if moment < EARLIEST_RECORD.timestamp():
-        raise ValueError(f"at must be {EARLIEST_RECORD.date()} or later, got "
+        raise InputError(f"at must be {EARLIEST_RECORD.date()} or later, got "
                          f"{_moment_text(moment)}")
     if moment > now + MAX_FUTURE_S:
-        raise ValueError(
+        raise InputError(
             f"at must not be more than {MAX_FUTURE_S / 60:g} minutes in the future (now is "
             f"{iso(now)}), got {_moment_text(moment)}"
         )
@@ -1363,7 +1370,7 @@ def _check_location_form(location: str) -> None:
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", location):
         # Any other URL would otherwise become a SQLite file under a folder named "scheme:".
         scheme = location.split("://", 1)[0]
-        raise ValueError(
+        raise LedgerError(
             f"ledger location {scheme}://...: only postgresql:// URLs or SQLite file paths "
             "are supported"
         )
@@ -1658,13 +1665,13 @@ def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None
         raise TypeError(f"usd must be a number, got {type(usd).__name__}")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(usd, float) and not math.isfinite(usd)) or usd < 0:
-        raise ValueError(f"usd must be a finite amount of at least 0, got {plain_number(usd)}")
+        raise InputError(f"usd must be a finite amount of at least 0, got {plain_number(usd)}")
     # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
     if usd > MAX_LIMIT_USD:
-        raise ValueError(
+        raise InputError(
             f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {plain_number(usd)}")
     if usd > 0 and _nano(usd) == 0:
-        raise ValueError(
+        raise InputError(
             f"usd {plain_number(usd)} rounds to $0: the ledger keeps whole nano-dollars, so give "
             "at least 0.000000001 (or 0 for a limit that refuses every paid call)"
         )
@@ -1682,7 +1689,7 @@ def _status_moment(scope: str, window_hours: float,
     if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
         raise TypeError("window_hours must be a number")
     if not MIN_WINDOW_HOURS <= window_hours <= 24 * 366:
-        raise ValueError("window_hours must be from one second (1/3600) to a year (8784), got "
+        raise InputError("window_hours must be from one second (1/3600) to a year (8784), got "
                          f"{plain_number(window_hours)}")
     moment = to_epoch(now, "now")
     return time.time() if moment is None else moment
@@ -1960,12 +1967,13 @@ def record_usage(
             that the decision was made.
         request_id: Idempotency key: recording the same id in the same scope again returns the
             first record (``duplicate=True``) and charges nothing.
-        at: When the call happened (timezone-aware datetime, epoch seconds or ISO 8601); now
-            when None. From 2020-01-01 (UTC) to at most five minutes from now. Limits are
-            checked against the period containing it.
+        at: When the call happened (timezone-aware datetime, epoch seconds or ISO 8601 text,
+            which is UTC unless it names a zone, as on the command line); now when None. From
+            2020-01-01 (UTC) to at most five minutes from now. Limits are checked against the
+            period containing it.
         ledger: Ledger location; :func:`default_location` when None.
-        catalog: Catalog to price from; the shipped one (with ``SHOAL_PRICES`` applied) when
-            None.
+        catalog: Catalog to price from; the configured one when None (the shipped catalog with
+            ``SHOAL_PRICES`` applied).
 
     Returns:
         The record, with the scope's spend after it.
@@ -2046,8 +2054,9 @@ def budget_status(
     Args:
         scope: The scope.
         window_hours: Burn-rate window in hours.
-        now: The moment to report at (timezone-aware datetime, epoch seconds or ISO 8601), from
-            1970-01-01 to before 9999-01-01 UTC; now when None.
+        now: The moment to report at (timezone-aware datetime, epoch seconds or ISO 8601 text,
+            which is UTC unless it names a zone), from 1970-01-01 to before 9999-01-01 UTC; now
+            when None.
         ledger: Ledger location; :func:`default_location` when None.
 
     Raises:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal._backend import core
+from shoal.errors import InputError
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     json_line_error,
@@ -133,22 +134,35 @@ def scan_conversation(
 ) -> tuple[PrivacyFinding, ...]:
     """Scan the history turns (``history[i]``, their ``content``) and the latest prompt.
 
+    A turn is read as ``route`` reads it (see :func:`shoal.router_policy.check_history`): its
+    content a str or a list of text parts, an assistant turn's tool calls included, so that
+    every text routing would send is scanned, and a turn routing would refuse is refused.
+
     Raises:
         TypeError: If ``prompt`` is not a str, ``history`` not a list of dicts.
-        ValueError: If a text holds an unpaired surrogate (no UTF-8 form).
+        InputError: If a turn's role or content is malformed (content of another type, such as
+            a number, or missing), or a text holds an unpaired surrogate (no UTF-8 form).
     """
+    # Imported here: shoal.router_policy imports this module.
+    from shoal.router_policy import check_history
+
     _check_str("prompt", prompt)
     if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
         # A string would be read as turns of one letter each.
         raise TypeError(f"history must be a list of turns (dicts with 'content'), not "
                         f"{type(history).__name__}")
-    findings: list[PrivacyFinding] = []
     for index, turn in enumerate(history):
         if not isinstance(turn, Mapping):
             raise TypeError(f"history[{index}] must be a dict with 'content', not "
                             f"{type(turn).__name__}")
-        content = turn.get("content", "")
-        if isinstance(content, str) and content:
+    try:
+        turns = check_history(history)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+    findings: list[PrivacyFinding] = []
+    for index, (_, content) in enumerate(turns):
+        if content:
             findings.extend(scan_text(content, location=f"history[{index}]"))
     findings.extend(scan_text(prompt, location="prompt"))
     return tuple(findings)
@@ -190,7 +204,7 @@ def _checked_findings(text: str, findings: object) -> list[PrivacyFinding]:
                             f"{type(finding).__name__}")
         if not 0 <= finding.start <= finding.end <= len(text):
             # Cutting outside the text would redact nothing, or the wrong characters.
-            raise ValueError(
+            raise InputError(
                 f"findings[{index}] ({finding.describe()}) lies outside the text of "
                 f"{len(text):,} characters: give the findings scan_text found in this text"
             )
@@ -279,7 +293,7 @@ def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
         where = f"{source}:{number}"
         row_id, row_text, labels = _labelled_row(line, where)
         if row_id in seen:
-            raise ValueError(f"{where}: id {row_id!r} is used before, at {seen[row_id]}")
+            raise InputError(f"{where}: id {row_id!r} is used before, at {seen[row_id]}")
         seen[row_id] = where
         found = scan_text(row_text, location="text")
         used = [False] * len(labels)
@@ -303,7 +317,7 @@ def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
             if not was_used:
                 misses.append(f"{row_id}: {label['kind']} at [{label['start']}:{label['end']}]")
     if not seen:
-        raise ValueError(f"{source}: no labelled rows")
+        raise InputError(f"{source}: no labelled rows")
     scores = tuple(
         CategoryScore(category, t["labelled"], t["found"], t["correct"], t["matched"],
                       t["same_kind"])
@@ -317,12 +331,12 @@ def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]
     try:
         row = json.loads(line, parse_int=whole_number_as_given)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{where}: {json_line_error(line, error)}") from None
+        raise InputError(f"{where}: {json_line_error(line, error)}") from None
     except RecursionError:
-        raise ValueError(f"{where}: not valid JSON (nested too deeply)") from None
+        raise InputError(f"{where}: not valid JSON (nested too deeply)") from None
     if not isinstance(row, dict) or not isinstance(row.get("id"), str) \
             or not isinstance(row.get("text"), str) or not isinstance(row.get("expected"), list):
-        raise ValueError(f"{where}: expected an object with id and text (strings) and expected "
+        raise InputError(f"{where}: expected an object with id and text (strings) and expected "
                          "(a list of spans)")
     # Found here, the error names the row; the scanner would name only the text's index.
     check_unicode(row["id"], f"{where}: the id")
@@ -332,7 +346,7 @@ def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]
         _check_label(label, len(row["text"]), where)
         span = (label["kind"], label["start"], label["end"])
         if span in spans:
-            raise ValueError(f"{where}: span {label['kind']} [{label['start']}:{label['end']}] "
+            raise InputError(f"{where}: span {label['kind']} [{label['start']}:{label['end']}] "
                              "is listed twice")
         spans.add(span)
     return row["id"], row["text"], row["expected"]
@@ -344,27 +358,27 @@ def _is_offset(value: Any) -> TypeGuard[int]:
 
 def _check_label(label: Any, text_length: int, where: str) -> None:
     if not isinstance(label, dict) or not isinstance(label.get("kind"), str):
-        raise ValueError(f"{where}: each expected span is an object {{kind, category, start, "
+        raise InputError(f"{where}: each expected span is an object {{kind, category, start, "
                          "end}")
     if label["kind"] not in KINDS:
-        raise ValueError(f"{where}: span kind {label['kind']!r} is not one the scanner reports "
+        raise InputError(f"{where}: span kind {label['kind']!r} is not one the scanner reports "
                          f"(one of {', '.join(sorted(KINDS))})")
     if "category" not in label:
-        raise ValueError(f"{where}: span {label['kind']} has no category (kind {label['kind']} is "
+        raise InputError(f"{where}: span {label['kind']} has no category (kind {label['kind']} is "
                          f"{KINDS[label['kind']]} data)")
     if label["category"] not in CATEGORIES:
-        raise ValueError(f"{where}: span category {label.get('category')!r} is not one of "
+        raise InputError(f"{where}: span category {label.get('category')!r} is not one of "
                          f"{', '.join(CATEGORIES)}")
     if label["category"] != KINDS[label["kind"]]:
-        raise ValueError(f"{where}: span kind {label['kind']} is {KINDS[label['kind']]} data, "
+        raise InputError(f"{where}: span kind {label['kind']} is {KINDS[label['kind']]} data, "
                          f"not {label['category']}")
     start, end = label.get("start"), label.get("end")
     if not _is_offset(start) or not _is_offset(end):
-        raise ValueError(f"{where}: span start and end must be whole numbers (character "
+        raise InputError(f"{where}: span start and end must be whole numbers (character "
                          f"offsets), got {json.dumps(start)} and {json.dumps(end)}")
     if not 0 <= start < end <= text_length:
         characters = "character" if text_length == 1 else "characters"
-        raise ValueError(f"{where}: span [{start}:{end}] is not inside the text "
+        raise InputError(f"{where}: span [{start}:{end}] is not inside the text "
                          f"({text_length} {characters}; 0 <= start < end)")
 
 

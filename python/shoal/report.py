@@ -31,6 +31,7 @@ from pathlib import Path
 
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import CostEstimate, format_usd, price_basis, price_usage
+from shoal.errors import InputError
 from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
@@ -247,7 +248,7 @@ def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
         )
         prices.append((-usd, entry.id))
     if not prices:
-        raise ValueError("none of the recorded models is in the catalog; name a baseline model")
+        raise InputError("none of the recorded models is in the catalog; name a baseline model")
     return min(prices)[1]
 
 
@@ -300,7 +301,8 @@ def savings_report(
             used (see the module docstring).
         bucket: ``hour``, ``day``, ``week`` or ``month`` for the series; None picks one.
         ledger: Ledger location; the default ledger when None.
-        catalog: Catalog to price the baseline from; the configured one when None.
+        catalog: Catalog to price the baseline from; the configured one when None (the
+            shipped catalog with ``SHOAL_PRICES`` applied).
 
     Returns:
         The report. A SQLite ledger not made yet (see :func:`shoal.ledger.unmade_ledger`) reads
@@ -311,11 +313,11 @@ def savings_report(
         ValueError: A malformed scope, time or bucket.
     """
     if bucket is not None and bucket not in PERIODS:
-        raise ValueError(f"bucket must be one of {', '.join(PERIODS)} or None, got {bucket!r}")
+        raise InputError(f"bucket must be one of {', '.join(PERIODS)} or None, got {bucket!r}")
     catalog = catalog if catalog is not None else configured_catalog()
     start, end = to_epoch(since, "since"), to_epoch(until, "until")
     if start is not None and end is not None and end <= start:
-        raise ValueError("until must be later than since")
+        raise InputError("until must be later than since")
     notes: set[str] = set()
     # A ledger not made yet has nothing in it; opening it to find that out would make it.
     unmade = unmade_ledger(ledger)
@@ -421,7 +423,7 @@ def _series(rows: Sequence[StoredUsage], baseline_costs: Sequence[int],
         return ()
     starts = _bucket_starts(bucket, rows[0].recorded_at, rows[-1].recorded_at, MAX_BUCKETS)
     if starts is None:
-        raise ValueError(f"more than {MAX_BUCKETS:,} {bucket}s in the period; choose a coarser "
+        raise InputError(f"more than {MAX_BUCKETS:,} {bucket}s in the period; choose a coarser "
                          "bucket or a shorter period")
     position = {start: index for index, start in enumerate(starts)}
     records = [0] * len(starts)

@@ -46,13 +46,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
-from shoal.catalog import Catalog, ModelEntry, load_catalog, retired_among, retirement_note
+from shoal.catalog import (
+    Catalog,
+    ModelEntry,
+    configured_catalog,
+    retired_among,
+    retirement_note,
+)
 from shoal.cost import (
     call_cost_float,
     check_each_model_once,
     format_usd,
     long_context_applies,
 )
+from shoal.errors import ShoalError
 from shoal.excerpts import plain_number
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
@@ -114,7 +121,7 @@ _LABELLED = "exemplars"
 _PRIOR = "catalog prior"
 
 
-class RoutingError(ValueError):
+class RoutingError(ShoalError, ValueError):
     """A routing argument is invalid; the message names the parameter."""
 
 
@@ -921,7 +928,8 @@ def route(
             model's output limit; 0 to :data:`MAX_OUTPUT_TOKENS`.
         router: A router from :func:`load_router` or :func:`fit_router`, or the path of a
             router file (loaded as :func:`load_router` loads it); default the shipped one.
-        catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the shipped one.
+        catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the configured one
+            (the shipped catalog with ``SHOAL_PRICES`` applied).
         history: Earlier turns of the conversation, oldest first, as ``{"role", "content"}``;
             ``prompt`` is the latest turn. The embedding adds the last turns' tails as context;
             the context window and cost count the whole conversation.
@@ -954,7 +962,7 @@ def route(
     if catalog is not None and not isinstance(catalog, Catalog):
         raise RoutingError(f"catalog must be a Catalog (shoal.catalog.load_catalog()) or None, "
                            f"got {type(catalog).__name__}")
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     router = router_argument(router)
     labels = _labels(router, catalog)
     settings = _settings(

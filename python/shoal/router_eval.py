@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, configured_catalog, load_catalog
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
@@ -69,7 +70,7 @@ TRADE_OFFS = (*(10.0 ** (e / 10) for e in range(-80, 21)), math.inf)
 CPT_LEVELS = (0.5, 0.8)
 
 
-class EvaluationError(ValueError):
+class EvaluationError(ShoalError, ValueError):
     """Evaluation data or options are unusable; the message says what to change."""
 
 
@@ -837,7 +838,7 @@ def evaluate_router(
     Raises:
         EvaluationError: If the prompts share fewer than two models or a model has no cost.
     """
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     candidates = tuple(models) if models is not None else _shared_models(prompts)
     costs = cost_table(prompts, candidates, catalog=catalog, prices=prices,
                        output_tokens=output_tokens)
@@ -905,7 +906,7 @@ def cross_validate(
     Raises:
         EvaluationError: If the folds cannot be formed.
     """
-    catalog = catalog if catalog is not None else load_catalog()
+    catalog = catalog if catalog is not None else configured_catalog()
     assignment = _fold_assignment(prompts, folds, seed)
     models = _shared_models(prompts)
     predictions: list[dict[str, float] | None] = [None] * len(prompts)

@@ -54,7 +54,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,6 +62,7 @@ from shoal import atomic_file
 from shoal._backend import BACKEND, core
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, plain_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.ledger import MAX_LIMIT_USD
@@ -102,7 +103,7 @@ CONFIDENCE_PAIRS_PER_KNOT = 50
 CONFIDENCE_KNOTS = 24
 
 
-class RouterFileError(ValueError):
+class RouterFileError(ShoalError, ValueError):
     """A router file or training rows are malformed; the message says what to fix."""
 
 
@@ -135,7 +136,9 @@ class Router:
     """Labelled exemplars with fitted abilities and difficulties; see the module docstring.
 
     Build one with :func:`fit_router` or read a file with :func:`read_router`. Routers compare
-    and hash by identity (the content hash names the data).
+    and hash by identity (the content hash names the data). The repr leaves out the per-exemplar
+    fields (megabytes for the shipped router); a pickle carries the fields and not the exemplar
+    index, which the copy builds again on first use, so a router can go to a worker process.
     """
 
     name: str
@@ -145,16 +148,16 @@ class Router:
     similarity_power: float
     shrinkage: float
     models: tuple[str, ...]
-    abilities: tuple[float, ...]
-    mean_scores: tuple[float, ...]
-    difficulties: tuple[float, ...]
-    scores: tuple[tuple[float | None, ...], ...]
-    previews: tuple[str, ...]
-    vectors_int8: bytes
-    centre: tuple[float, ...] = ()
-    costs_usd: tuple[float | None, ...] = ()
-    calibration: tuple[tuple[tuple[float, float], ...], ...] = ()
-    confidence_calibration: tuple[tuple[float, float], ...] = ()
+    abilities: tuple[float, ...] = field(repr=False)
+    mean_scores: tuple[float, ...] = field(repr=False)
+    difficulties: tuple[float, ...] = field(repr=False)
+    scores: tuple[tuple[float | None, ...], ...] = field(repr=False)
+    previews: tuple[str, ...] = field(repr=False)
+    vectors_int8: bytes = field(repr=False)
+    centre: tuple[float, ...] = field(default=(), repr=False)
+    costs_usd: tuple[float | None, ...] = field(default=(), repr=False)
+    calibration: tuple[tuple[tuple[float, float], ...], ...] = field(default=(), repr=False)
+    confidence_calibration: tuple[tuple[float, float], ...] = field(default=(), repr=False)
     content_hash: str = ""
     _index: Any = field(default=None, init=False, repr=False, compare=False)
     _estimator: Any = field(default=None, init=False, repr=False, compare=False)
@@ -175,6 +178,11 @@ class Router:
             object.__setattr__(self, "content_hash", _content_hash(self._document()))
         quantiles = _quantiles(self.difficulties, _QUANTILES)
         object.__setattr__(self, "_difficulty_quantiles", quantiles)
+
+    def __reduce__(self) -> tuple[type[Router], tuple[Any, ...]]:
+        # The constructor's fields only: the built index (a Rust object on that path) and the
+        # caches are rebuilt by the copy when it is first used.
+        return type(self), tuple(getattr(self, item.name) for item in fields(self) if item.init)
 
     @property
     def version(self) -> str:

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shoal.errors import ShoalError
 from shoal.excerpts import plain_number
 from shoal.privacy import PrivacyFinding, scan_conversation
 from shoal.tokens import (
@@ -97,7 +98,7 @@ class StickinessReport:
     detail: str
 
 
-class PrivacyPolicyError(ValueError):
+class PrivacyPolicyError(ShoalError, ValueError):
     """Privacy policy ``block`` refused a task holding secrets or personal data."""
 
 

@@ -39,7 +39,7 @@ from shoal.budget import (
     fit_budget,
     trim_chat,
 )
-from shoal.catalog import Catalog, configured_catalog
+from shoal.catalog import Catalog, configured_catalog, retired, today
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
 from shoal.excerpts import plain_number
 from shoal.feedback import (
@@ -466,8 +466,8 @@ def _add_resources(server: MCPServer[None]) -> None:
         title="Model catalog",
         description="Every catalog model with its prices (USD per million tokens), context "
         "window and input limit, the prompt length past which long-context rates apply, "
-        "tokenizer, open-weight size, quality prior and retirement date; the catalog date and "
-        "sources. "
+        "tokenizer, open-weight size, quality prior, retirement date and whether that day has "
+        "come (retired, judged on retirements_judged_on); the catalog date and sources. "
         "Includes the rows of the server's price file (--prices, SHOAL_PRICES).",
         mime_type="application/json",
     )
@@ -475,11 +475,11 @@ def _add_resources(server: MCPServer[None]) -> None:
         loaded = configured_catalog()
         models = [
             {field: getattr(entry, field) for field in CATALOG_SUMMARY_FIELDS}
+            | {"retired": retired(entry)}
             for entry in loaded.models
         ]
-        return _json(
-            {"catalog_date": loaded.catalog_date, "sources": dict(loaded.sources), "models": models}
-        )
+        return _json({"catalog_date": loaded.catalog_date, "sources": dict(loaded.sources),
+                      "retirements_judged_on": today().isoformat(), "models": models})
 
     @server.resource(
         "shoal://models/{model_id}",

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from shoal.errors import InputError, ShoalError
 from shoal.tokens import Tokenizer, tokenizer_for
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def _regional_indicators_before(data: bytes, offset: int) -> int:
     return count
 
 
-class TokenBudgetError(ValueError):
+class TokenBudgetError(ShoalError, ValueError):
     """A budget that cannot be met, such as chunks smaller than one character's tokens."""
 
 
@@ -413,7 +414,7 @@ def truncate(
     _check_text(text)
     _check_budget(max_tokens, "max_tokens", minimum=0)
     if side not in ("head", "tail"):
-        raise ValueError(f"side must be 'head' or 'tail', not {side!r}")
+        raise InputError(f"side must be 'head' or 'tail', not {side!r}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     cuts = _TokenCuts(tokenizer, text, allow_special)
     budget = tokenizer.base_budget(max_tokens)
@@ -647,7 +648,7 @@ def _check_budget(value: object, name: str, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+        raise InputError(f"{name} must be at least {minimum}, not {value}")
 
 
 class _TokenCuts:

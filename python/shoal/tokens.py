@@ -24,7 +24,8 @@ from typing import Any
 
 from shoal._backend import core
 from shoal.catalog import ModelEntry, configured_catalog
-from shoal.excerpts import json_type
+from shoal.errors import InputError
+from shoal.excerpts import excerpt, json_type
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def _backend_for(encoding: str) -> ModuleType:
         raise TypeError(f"encoding must be str, not {type(encoding).__name__}")
     if encoding in core.ENCODINGS:
         return core
-    raise ValueError(f"unknown encoding {encoding!r}; valid encodings are {', '.join(ENCODINGS)}")
+    raise InputError(f"unknown encoding {excerpt(encoding)}; valid encodings are {', '.join(ENCODINGS)}")
 
 
 def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> Tokenizer:
@@ -176,7 +177,7 @@ def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> T
             given: a model decides its own encoding, so one of them would be ignored.
     """
     if model is not None and encoding is not None:
-        raise ValueError(
+        raise InputError(
             f"give encoding or model, not both (got {encoding!r} and {model!r}): a model "
             "decides its own encoding"
         )
@@ -262,7 +263,7 @@ def check_unicode(text: str, where: str, *, serialised: bool = False) -> None:
         place = "a string with an unpaired surrogate" if serialised else (
             f"an unpaired surrogate at index {error.start}"
         )
-        raise ValueError(
+        raise InputError(
             f"{where} has {place}; text must be valid Unicode (replace or drop lone "
             "surrogates, e.g. with str.encode('utf-8', 'replace'))"
         ) from None
@@ -561,7 +562,7 @@ def _compact_json(value: object, where: str) -> str:
             continue
         if depth > MAX_JSON_DEPTH:
             # The encoder recurses: a thousand levels would exhaust Python's stack.
-            raise ValueError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
+            raise InputError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
         stack.extend((inner, depth + 1) for inner in
                      (item.values() if isinstance(item, Mapping) else item))
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -612,16 +613,16 @@ def _check_role_and_content(message: Mapping[str, Any], index: int) -> tuple[str
     from shoal.budget import CHAT_ROLES
 
     if "role" not in message:
-        raise ValueError(f"messages[{index}] has no 'role'; every message needs one")
+        raise InputError(f"messages[{index}] has no 'role'; every message needs one")
     role = message["role"]
     if isinstance(role, str) and role not in CHAT_ROLES:
-        raise ValueError(f"messages[{index}] has the unknown role {role!r:.40}; the roles are "
+        raise InputError(f"messages[{index}] has the unknown role {role!r:.40}; the roles are "
                          f"{', '.join(CHAT_ROLES)}")
     calls = tuple(key for key in CALL_KEYS if message.get(key) is not None)
     if message.get("role") == "assistant" and calls:
         return calls
     if message.get("content") is None:
-        raise ValueError(
+        raise InputError(
             f"messages[{index}] has no 'content' (or it is null); only an assistant message "
             "with 'tool_calls' may leave it out"
         )
@@ -638,7 +639,7 @@ def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[
             raise TypeError(f"{here} must be an object, not {_json_type_named(part)}")
         kind = part.get("type")
         if kind != "text":
-            raise ValueError(
+            raise InputError(
                 f"{here} is a {kind!r} part: only text parts and tool_use/tool_result blocks "
                 "can be counted (images and audio are billed by size or length, not by text)"
             )
@@ -699,7 +700,7 @@ def _parameters_of(function: Mapping[str, Any], index: int) -> tuple[str, Mappin
     description of such a tool would leave out most of its tokens."""
     given = [key for key in SCHEMA_KEYS if function.get(key) is not None]
     if len(given) > 1:
-        raise ValueError(f"tools[{index}] gives its parameters twice ({' and '.join(given)}); "
+        raise InputError(f"tools[{index}] gives its parameters twice ({' and '.join(given)}); "
                          "keep one")
     key = given[0] if given else "parameters"
     schema = function.get(key) or {}
@@ -714,7 +715,7 @@ def _function_of(tool: object, index: int) -> Mapping[str, Any]:
         raise TypeError(f"tools[{index}] must be an object, not {_json_type_named(tool)}")
     function = tool.get("function", tool)
     if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-        raise ValueError(
+        raise InputError(
             f"tools[{index}] has no function name; give {{'function': {{'name': ...}}}}"
         )
     return function

@@ -32,6 +32,7 @@ from shoal._pure.tokens import (
     VOCABULARY_DIR,
     VOCABULARY_SHA256,
 )
+from shoal.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ __all__ = [
 def _vendor(encoding: str) -> str:
     """``encoding``, after checking it is a vendor encoding."""
     if encoding not in ENCODINGS:
-        raise ValueError(
+        raise InputError(
             f"unknown encoding {json.dumps(encoding)}; "
             f"valid vendor encodings are {', '.join(ENCODINGS)}"
         )

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from shoal.errors import ShoalError
 from shoal.excerpts import excerpt
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ SOURCES = {
 }
 
 
-class SourceError(ValueError):
+class SourceError(ShoalError, ValueError):
     """A source file is missing, cannot be read, or is not shaped as its kind's files are."""
 
 

@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal.errors import ShoalError
+
 logger = logging.getLogger(__name__)
 
 ENCODINGS: tuple[str, ...] = ("cl100k_base", "o200k_base", "tekken_240718")
@@ -120,7 +122,7 @@ UNICODE_CLASSES_PATH = VOCABULARY_DIR / "unicode_classes.json"
 UNICODE_CLASSES_SHA256 = "365d73286b11911f44fd8c2e168fac6445d31a29bc3e0531d7cab70d10077ceb"
 
 
-class VocabularyError(OSError):
+class VocabularyError(ShoalError, OSError):
     """A shipped vocabulary or class file is not the genuine one (a damaged or edited install);
     an OSError, as a file that cannot be read is, so callers handle the two alike."""
 

@@ -1,0 +1,49 @@
+"""A read-only dict for the mappings that frozen result dataclasses hand out.
+
+Tables read once per process (the catalog, the device table) are cached, so a mapping handed
+out from them is the cache's own: a caller that changed it would change every later answer.
+``types.MappingProxyType`` forbids that, but it cannot be hashed, pickled or deep-copied, so a
+dataclass holding one breaks ``hash()``, ``pickle`` (and with it spawn-based multiprocessing)
+and ``dataclasses.asdict``. A dict subclass that refuses every change keeps all of those, and
+``json.dumps`` writes it as the object it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn, TypeVar
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
+
+
+class FrozenDict(dict[Key, Value]):
+    """A dict that cannot be changed after it is made; hashable when its values are."""
+
+    def __init__(self, items: Mapping[Key, Value] | Iterable[tuple[Key, Value]] = (), /) -> None:
+        super().__init__(items)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} is read-only; copy it with dict() to change it")
+
+    __setitem__ = __delitem__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[type[FrozenDict[Key, Value]], tuple[dict[Key, Value]]]:
+        # dict's own reduction refills the copy item by item, which this class refuses.
+        return type(self), (dict(self),)
+
+    def __copy__(self) -> FrozenDict[Key, Value]:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict[Key, Value]:
+        from copy import deepcopy
+
+        return type(self)(deepcopy(dict(self), memo))
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
