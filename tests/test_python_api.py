@@ -118,6 +118,8 @@ def test_refusals_of_plain_arguments_are_shoal_errors(tmp_path: Path) -> None:
         shoal.truncate("hello", max_tokens=-1)
     with pytest.raises(shoal.ShoalError, match="unknown encoding 'nope'"):
         shoal.count_tokens("hello", encoding="nope")
+    with pytest.raises(shoal.InputError, match=r"history\[0\]: content is missing"):
+        shoal.scan_conversation("hello", [{"role": "user"}])
 
 
 def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -> None:

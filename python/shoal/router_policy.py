@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.errors import ShoalError
+from shoal.errors import InputError, ShoalError
 from shoal.excerpts import plain_number
 from shoal.privacy import PrivacyFinding, scan_conversation
 from shoal.tokens import (
@@ -106,7 +106,8 @@ class PrivacyPolicyError(ShoalError, ValueError):
 
 
 def check_history(history: object) -> tuple[tuple[str, str], ...]:
-    """``(role, content)`` of each earlier turn; raises ValueError naming a malformed turn.
+    """``(role, content)`` of each earlier turn; raises InputError (a ValueError) naming a
+    malformed turn.
 
     A turn's role is one of :data:`HISTORY_ROLES` (``user`` when left out); its content is a
     str or, as chat APIs send it, a list of text parts ``{"type": "text", "text": ...}`` (or
@@ -117,17 +118,17 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
     if history is None:
         return ()
     if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
-        raise ValueError(
+        raise InputError(
             f"history must be a list of turns like {{'role': 'user', 'content': '...'}}, "
             f"got {type(history).__name__}"
         )
     turns = []
     for index, turn in enumerate(history):
         if not isinstance(turn, Mapping):
-            raise ValueError(f"history[{index}] must be a mapping with 'role' and 'content'")
+            raise InputError(f"history[{index}] must be a mapping with 'role' and 'content'")
         role = turn.get("role", "user")
         if role not in HISTORY_ROLES:
-            raise ValueError(f"history[{index}]: role must be one of "
+            raise InputError(f"history[{index}]: role must be one of "
                              f"{', '.join(HISTORY_ROLES)}, got {role!r}")
         content = _turn_text(turn, str(role), f"history[{index}]")
         check_unicode(content, f"history[{index}]['content']")
@@ -139,18 +140,18 @@ def _turn_text(turn: Mapping[str, Any], role: str, where: str) -> str:
     content = turn.get("content")
     calls = [key for key in CALL_KEYS if turn.get(key) is not None] if role == "assistant" else []
     if content is None and not calls:
-        raise ValueError(f"{where}: content is missing; give the turn's text (only an "
+        raise InputError(f"{where}: content is missing; give the turn's text (only an "
                          "assistant turn with tool_calls may leave it out)")
     texts = []
     if isinstance(content, list):
         try:
             texts += _content_texts(content, f"{where}['content']")[0]
         except TypeError as error:
-            raise ValueError(str(error)) from None
+            raise InputError(str(error)) from None
     elif isinstance(content, str):
         texts.append(content)
     elif content is not None:
-        raise ValueError(f"{where}: content must be a str or a list of text parts "
+        raise InputError(f"{where}: content must be a str or a list of text parts "
                          f"{{'type': 'text', 'text': '...'}}, got {type(content).__name__}")
     for key in calls:
         call = turn[key]
@@ -206,7 +207,7 @@ def conversation_overhead(turns: Sequence[tuple[str, str]], names: int = 0) -> i
 
 def check_privacy_policy(policy: object) -> str:
     if policy not in PRIVACY_POLICIES:
-        raise ValueError(f"privacy must be one of {', '.join(PRIVACY_POLICIES)}, got {policy!r}")
+        raise InputError(f"privacy must be one of {', '.join(PRIVACY_POLICIES)}, got {policy!r}")
     return str(policy)
 
 
@@ -258,12 +259,12 @@ def check_margin(margin: object, previous_model: object) -> float:
     if margin is None:
         return DEFAULT_STICKINESS_MARGIN
     if previous_model is None:
-        raise ValueError("stickiness_margin weighs a switch from previous_model; give both, or "
+        raise InputError("stickiness_margin weighs a switch from previous_model; give both, or "
                          "neither")
     if isinstance(margin, bool) or not isinstance(margin, (int, float)):
-        raise ValueError(f"stickiness_margin must be a number, got {type(margin).__name__}")
+        raise InputError(f"stickiness_margin must be a number, got {type(margin).__name__}")
     if not 0.0 <= float(margin) <= 1.0:
-        raise ValueError(f"stickiness_margin must be between 0 and 1, got {plain_number(margin)}")
+        raise InputError(f"stickiness_margin must be between 0 and 1, got {plain_number(margin)}")
     return float(margin)
 
 
