@@ -793,10 +793,10 @@ def _add_token_tools(
 
         Use it before reading a codebase or documents into context. Walks folders, skipping
         .gitignore'd paths, binary and non-UTF-8 files, files over 16 MiB (a fixed limit) and
-        files and folders that cannot be read (each skip with its reason, a named path's too), and counts in
-        parallel. Paths must stay inside the roots the server was started
-        with. A file reached by several paths is counted once. Reports progress and stops when
-        the request is cancelled.
+        files and folders that cannot be read (each skip with its reason, a named path's too),
+        and counts in parallel. Paths must stay inside the roots the server was started with. A
+        file reached by several paths is counted once. Reports progress and stops when the
+        request is cancelled.
         """
         progress = ProgressReporter(ctx) if ctx is not None else None
         result = _call(

@@ -162,7 +162,9 @@ def _backend_for(encoding: str) -> ModuleType:
         raise TypeError(f"encoding must be str, not {type(encoding).__name__}")
     if encoding in core.ENCODINGS:
         return core
-    raise InputError(f"unknown encoding {excerpt(encoding)}; valid encodings are {', '.join(ENCODINGS)}")
+    raise InputError(
+        f"unknown encoding {excerpt(encoding)}; valid encodings are {', '.join(ENCODINGS)}"
+    )
 
 
 def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> Tokenizer:
