@@ -811,6 +811,23 @@ async def test_route_task_text_counts_the_runners_up_the_cap_leaves_no_room_for(
     assert answer_tokens(_wire(routed)) <= MAX_RESULT_TOKENS
 
 
+async def test_a_file_name_that_is_not_utf8_is_counted_and_shown_as_json_can_carry_it(
+    tmp_path: Path,
+) -> None:
+    # Linux file names are bytes: Python reads 0xff as a lone surrogate, which no answer holds.
+    (tmp_path / os.fsdecode(b"bad\xff.txt")).write_text("hi")
+    (tmp_path / "ok.txt").write_text("hi")
+
+    async with Client(build_server(roots=[tmp_path])) as client:
+        counted = await client.call_tool("count_files", {"paths": ["."]})
+
+    assert not counted.is_error, counted.content[0].text
+    paths = sorted(item["path"] for item in counted.structured_content["largest_files"])
+    assert paths == ["./bad\ufffd.txt", "./ok.txt"]
+    assert counted.structured_content["total_tokens"] == 2
+    assert "bad\\udcff.txt" in counted.content[0].text
+
+
 async def test_a_file_over_the_size_limit_is_skipped_with_advice_the_tool_can_follow(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
@@ -246,10 +247,27 @@ def _answer(result: Any, summary: str, *, every_float: bool = False) -> CallTool
     """Package a domain result as structured content plus a readable summary; ``every_float``
     rounds every figure of an estimate, not only its money and GB (see `rounded_figures`)."""
     payload = TypeAdapter(type(result)).dump_python(result, mode="json")
-    structured = rounded_figures(payload, every_float=every_float)
+    structured = _without_surrogates(rounded_figures(payload, every_float=every_float))
     return CallToolResult(
-        content=[TextContent(type="text", text=summary)], structured_content=structured
+        content=[TextContent(type="text", text=_without_surrogates(summary))],
+        structured_content=structured,
     )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate in its strings written as U+FFFD, as ``--json`` writes
+    them. A file name's bytes that are not UTF-8 reach Python as lone surrogates, which no
+    JSON-RPC answer can carry: the SDK would fail to send the whole answer."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    return value
 
 
 def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
