@@ -120,6 +120,12 @@ def test_refusals_of_plain_arguments_are_shoal_errors(tmp_path: Path) -> None:
         shoal.count_tokens("hello", encoding="nope")
     with pytest.raises(shoal.InputError, match=r"history\[0\]: content is missing"):
         shoal.scan_conversation("hello", [{"role": "user"}])
+    # The cores refuse these with plain ValueErrors; the library passes them on as its own.
+    with pytest.raises(shoal.InputError, match="token id -1 is not defined"):
+        shoal.decode([-1])
+    for refused in (shoal.encode, shoal.count_tokens, shoal.scan_text):
+        with pytest.raises(shoal.InputError, match="unpaired surrogate at index 1"):
+            refused("a\ud800")
 
 
 def test_every_exported_name_resolves_and_unknown_names_are_attribute_errors() -> None:

@@ -17,3 +17,10 @@ class ShoalError(Exception):
 class InputError(ShoalError, ValueError):
     """A refused argument or input for which no more specific class applies; the message names
     the parameter and the value (cut to an excerpt)."""
+
+
+def refusal(error: ValueError) -> ValueError:
+    """``error`` as a :class:`ShoalError`: the cores (Rust and pure) raise plain ``ValueError``
+    for an input they refuse (an unpaired surrogate, a token id no encoding defines), which the
+    library passes on as :class:`InputError` with the same message."""
+    return error if isinstance(error, ShoalError) else InputError(str(error))

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal._backend import core
-from shoal.errors import InputError
+from shoal.errors import InputError, refusal
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     json_line_error,
@@ -118,9 +118,13 @@ def scan_text(text: str, *, location: str = "prompt") -> tuple[PrivacyFinding, .
     """
     _check_str("text", text)
     _check_str("location", location)
+    try:
+        spans = core.scan_privacy(text)
+    except ValueError as error:
+        raise refusal(error) from None
     return tuple(
         PrivacyFinding(kind, category, location, start, end)
-        for kind, category, start, end in core.scan_privacy(text)
+        for kind, category, start, end in spans
     )
 
 

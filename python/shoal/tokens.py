@@ -24,7 +24,7 @@ from typing import Any
 
 from shoal._backend import core
 from shoal.catalog import ModelEntry, configured_catalog
-from shoal.errors import InputError
+from shoal.errors import InputError, refusal
 from shoal.excerpts import excerpt, json_type
 
 logger = logging.getLogger(__name__)
@@ -138,12 +138,19 @@ class Tokenizer:
     def count(self, text: str, *, allow_special: bool = False) -> int:
         """Tokens of ``text``: exact, or the scaled base count rounded up."""
         check_allow_special(allow_special)
-        return self.scale(self.backend.count(self.encoding, text, allow_special=allow_special))
+        try:
+            tokens = self.backend.count(self.encoding, text, allow_special=allow_special)
+        except ValueError as error:
+            raise refusal(error) from None
+        return self.scale(tokens)
 
     def count_many(self, texts: Sequence[str], *, allow_special: bool = False) -> list[int]:
         """Tokens of each text (see ``count``)."""
         check_allow_special(allow_special)
-        counts = self.backend.count_many(self.encoding, texts, allow_special=allow_special)
+        try:
+            counts = self.backend.count_many(self.encoding, texts, allow_special=allow_special)
+        except ValueError as error:
+            raise refusal(error) from None
         return [self.scale(tokens) for tokens in counts]
 
     def scale(self, tokens: int) -> int:
@@ -293,9 +300,12 @@ def encode(
     Raises:
         ValueError: Unknown encoding, or a text with an unpaired surrogate.
     """
-    _check_text(text)
     check_allow_special(allow_special)
-    return _backend_for(encoding).encode(encoding, text, allow_special=allow_special)
+    try:
+        _check_text(text)
+        return _backend_for(encoding).encode(encoding, text, allow_special=allow_special)
+    except ValueError as error:
+        raise refusal(error) from None
 
 
 def decode(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> str:
@@ -319,7 +329,10 @@ def decode_bytes(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> byt
         # Both cores take True as id 1, as Python's int does.
         if isinstance(token, bool):
             raise TypeError(f"ids[{index}] must be int, not bool")
-    return _backend_for(encoding).decode(encoding, ids)
+    try:
+        return _backend_for(encoding).decode(encoding, ids)
+    except ValueError as error:
+        raise refusal(error) from None
 
 
 @dataclass(frozen=True)
