@@ -410,8 +410,8 @@ def test_naming_leaves_a_message_alone_when_it_is_named_or_ambiguous() -> None:
         ),
         (
             "route_task",
-            {"prompt": "hi", "history": [{"role": "user", "content": "x", "name": "y"}]},
-            "extra inputs are not permitted",
+            {"prompt": "hi", "history": [{"role": "user", "content": 5}]},
+            "content must be a str or a list of text parts",
         ),
     ],
 )
