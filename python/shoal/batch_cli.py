@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from shoal.batch import BatchTally, kept_local, summary_dict
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt
+from shoal.excerpts import first_few
 from shoal.files import (
     RepeatedKeyObject,
     json_line_error,
@@ -28,6 +28,7 @@ from shoal.files import (
     without_byte_order_mark,
 )
 from shoal.json_output import json_line, json_text
+from shoal.render import plural
 from shoal.router import NoEligibleModelError, PrivacyBlockedError, RoutingDecision
 
 logger = logging.getLogger(__name__)
@@ -81,8 +82,7 @@ def _prompt_of(line: str) -> str:
         raise ValueError(f"each line must be a JSON object, got {type(row).__name__}")
     if isinstance(row, RepeatedKeyObject):
         # A reader keeps the last value: {"prompt": "a", "prompt": "b"} would route "b".
-        raise ValueError(f"the field {excerpt(row.repeated)} is given more than once; give "
-                         "each field once (only the last would be read)")
+        raise ValueError(row.refusal())
     for key in ("prompt", "question"):
         if key in row:
             if not isinstance(row[key], str) or not row[key].strip():
@@ -253,9 +253,6 @@ def _indented(text: str, spaces: int) -> str:
 
 
 def _skipped_line(shown: str, lines: list[int]) -> str:
-    from shoal.excerpts import first_few
-    from shoal.render import plural
-
     if not lines:
         return "skipped:  no rows"
     named = first_few([f"{shown}:{line}" for line in lines], len(lines))

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import first_few, shown_path
+from shoal.excerpts import excerpt, first_few, shown_path
 from shoal.gitignore import IgnoreMatcher
 from shoal.tokens import Tokenizer, check_allow_special, tokenizer_for
 
@@ -628,6 +628,11 @@ class RepeatedKeyObject(dict[str, Any]):
         super().__init__(pairs)
         self.repeated = repeated
         self.pairs = pairs
+
+    def refusal(self) -> str:
+        """Why a row that is this object is refused, in the words every row reader uses."""
+        return (f"the field {excerpt(self.repeated)} is given more than once; give each field "
+                "once (only the last would be read)")
 
 
 def object_keeping_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -175,6 +175,17 @@ async def _send_text(
     send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
     """Answer with `status` and a plain-text body."""
+    await _send_body(send, status, text, b"text/plain; charset=utf-8", headers)
+
+
+async def _send_body(
+    send: Send,
+    status: int,
+    text: str,
+    content_type: bytes,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer with `status` and `text` as a body of `content_type`."""
     body = text.encode()
     await send(
         {
@@ -182,7 +193,7 @@ async def _send_text(
             "status": status,
             "headers": [
                 *headers,
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
             ],
         }
@@ -351,18 +362,7 @@ def _unreadable_body_reply(body: bytes) -> JSONRPCError | None:
 
 async def _send_json(send: Send, status: int, text: str) -> None:
     """Answer with `status` and a JSON body."""
-    body = text.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await _send_body(send, status, text, b"application/json")
 
 
 class CancelOnDisconnect:

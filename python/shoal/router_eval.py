@@ -402,8 +402,7 @@ def _json_lines_hint(file: Path, text: str) -> str:
 def _refuse_repeated_keys(row: object, where: str) -> None:
     """Refuse a row, or a field of it (an LLMRouter item's scores), that gives a key twice."""
     if isinstance(row, RepeatedKeyObject):
-        raise EvaluationError(f"{where}: the field {excerpt(row.repeated)} is given more than once; "
-                              "give each field once (only the last would be read)")
+        raise EvaluationError(f"{where}: {row.refusal()}")
     if isinstance(row, Mapping):
         for name, value in row.items():
             if isinstance(value, RepeatedKeyObject):
