@@ -172,32 +172,68 @@ def scan_conversation(
     return tuple(findings)
 
 
-def redact(text: str, findings: Iterable[PrivacyFinding] | None = None) -> str:
+def redact(
+    text: str, findings: Iterable[PrivacyFinding] | None = None, *, location: str = "prompt"
+) -> str:
     """``text`` with every finding replaced by ``[kind]``; scans first when none are given.
 
+    Findings that overlap or nest (a list of your own can hold such; a scan's never do) are
+    redacted as one span, from the first start to the last end, so that no character of any
+    of them stays visible. The merged span shows the kind of the finding the scanner would
+    keep: the earliest, then the longest, then the first listed. Findings that only touch
+    (one ends where the next starts) stay two spans, ``[email][phone]``.
+
+    Args:
+        text: The text the findings were found in.
+        findings: What :func:`scan_text` or :func:`scan_conversation` found in ``text``; None
+            scans ``text`` here.
+        location: Which text ``text`` is, as the findings name it: ``prompt`` (the default, as
+            :func:`scan_text`'s), ``history[2]`` for a conversation's third turn, or the label
+            given to :func:`scan_text`. A finding of another location is refused, so the
+            findings of a conversation are applied one text at a time.
+
     Raises:
-        TypeError: If ``text`` is not a str, or ``findings`` not a list of
+        TypeError: If ``text`` or ``location`` is not a str, or ``findings`` not a list of
             :class:`PrivacyFinding`.
-        ValueError: If a finding lies outside ``text`` (it was found in another text), or
-            ``text`` holds an unpaired surrogate when it is scanned.
+        ValueError: If a finding names another location or lies outside ``text`` (it was found
+            in another text), or covers no character (``start >= end``: there is nothing to
+            hide), or ``text`` holds an unpaired surrogate when it is scanned.
     """
     _check_str("text", text)
-    spans = sorted(scan_text(text) if findings is None else _checked_findings(text, findings),
-                   key=lambda f: f.start)
+    _check_str("location", location)
+    if findings is None:
+        checked: Sequence[PrivacyFinding] = scan_text(text, location=location)
+    else:
+        checked = _checked_findings(text, findings, location)
     pieces = []
     position = 0
-    for finding in spans:
-        if finding.start < position:
-            continue
-        pieces.append(text[position : finding.start])
-        pieces.append(f"[{finding.kind}]")
-        position = finding.end
+    for kind, start, end in _merged_spans(checked):
+        pieces.append(text[position:start])
+        pieces.append(f"[{kind}]")
+        position = end
     pieces.append(text[position:])
     return "".join(pieces)
 
 
-def _checked_findings(text: str, findings: object) -> list[PrivacyFinding]:
-    """``findings`` as a list, refused unless each is a finding whose span lies in ``text``."""
+def _merged_spans(findings: Sequence[PrivacyFinding]) -> list[tuple[str, int, int]]:
+    """``(kind, start, end)`` of the union of the findings' spans, in order of position.
+
+    Sorted earliest first, then longest, then as listed (the sort is stable), the first finding
+    of each merged span is the one whose kind it shows.
+    """
+    merged: list[tuple[str, int, int]] = []
+    for finding in sorted(findings, key=lambda f: (f.start, -f.end)):
+        if merged and finding.start < merged[-1][2]:
+            kind, start, end = merged[-1]
+            merged[-1] = (kind, start, max(end, finding.end))
+        else:
+            merged.append((finding.kind, finding.start, finding.end))
+    return merged
+
+
+def _checked_findings(text: str, findings: object, location: str) -> list[PrivacyFinding]:
+    """``findings`` as a list, refused unless each is a non-empty finding of ``location`` whose
+    span lies in ``text``."""
     if isinstance(findings, (str, bytes, Mapping)) or not isinstance(findings, Iterable):
         raise TypeError(f"findings must be a list of PrivacyFinding (from scan_text), not "
                         f"{type(findings).__name__}")
@@ -206,11 +242,25 @@ def _checked_findings(text: str, findings: object) -> list[PrivacyFinding]:
         if not isinstance(finding, PrivacyFinding):
             raise TypeError(f"findings[{index}] must be a PrivacyFinding (from scan_text), not "
                             f"{type(finding).__name__}")
-        if not 0 <= finding.start <= finding.end <= len(text):
+        if finding.location != location:
+            # Offsets into another text would redact the wrong characters and leave the
+            # finding's own visible.
+            raise InputError(
+                f"findings[{index}] ({finding.describe()}) was found in {finding.location}, not "
+                f"in {location}: give location={finding.location!r} if this text is that one, "
+                f"or only the findings whose location is {location!r}"
+            )
+        if not (0 <= finding.start <= len(text) and 0 <= finding.end <= len(text)):
             # Cutting outside the text would redact nothing, or the wrong characters.
             raise InputError(
                 f"findings[{index}] ({finding.describe()}) lies outside the text of "
                 f"{len(text):,} characters: give the findings scan_text found in this text"
+            )
+        if finding.start >= finding.end:
+            # Nothing to hide: writing [kind] would add text that was never there.
+            raise InputError(
+                f"findings[{index}] ({finding.describe()}) covers no character: a finding's "
+                "start is less than its end"
             )
     return checked
 

@@ -61,7 +61,7 @@ def _privacy(args: argparse.Namespace) -> int:
     text, location = _text_to_scan(args)
     findings = scan_text(text, location=location)
     if args.redact:
-        redacted = redact(text, findings)
+        redacted = redact(text, findings, location=location)
         if args.json:
             _print_json({"redacted": redacted, "findings": [vars(f) for f in findings]})
         elif location == "text":

@@ -1171,7 +1171,8 @@ def _add_routing_tools(
                     "redact, or redact long texts with the command line (shoal privacy --redact) "
                     "or the Python API (shoal.privacy.redact)"
                 )
-        scan = PrivacyScan.of(findings, redact_findings(text, findings) if redact else None)
+        redacted = redact_findings(text, findings, location="text") if redact else None
+        scan = PrivacyScan.of(findings, redacted)
         shown = [("Redacted text:", scan.redacted)] if scan.redacted is not None else []
         return _answer(scan, _with_text(scan.describe(), shown))
 
