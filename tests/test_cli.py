@@ -216,6 +216,72 @@ def test_binary_standard_input_is_named_not_a_surrogate_error() -> None:
     assert b"standard input is not UTF-8 text (byte 0xA6 at offset 2)" in result.stderr
 
 
+def test_text_that_is_not_utf8_is_refused_alike_on_the_command_line_and_stdin() -> None:
+    def privacy(*argv: bytes, stdin: bytes = b"") -> bytes:
+        result = subprocess.run([sys.executable, "-m", "shoal", "privacy", *argv], input=stdin,
+                                capture_output=True, timeout=HANG_GUARD_S)
+        assert result.returncode == 2
+        return result.stderr
+
+    assert privacy(b"abc\xff mail bob@gmail.com") == (
+        b"shoal privacy: error: TEXT is not UTF-8 text (byte 0xFF at offset 3)\n")
+    assert privacy(b"-", stdin=b"abc\xff mail bob@gmail.com") == (
+        b"shoal privacy: error: standard input is not UTF-8 text (byte 0xFF at offset 3)\n")
+
+
+# What Python makes of the argument b"caf\xe9 ok" (Latin-1) on a UTF-8 system.
+LATIN_1 = b"caf\xe9 ok".decode("utf-8", "surrogateescape")
+DECISION = "d-0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["privacy", LATIN_1], "shoal privacy: error: TEXT"),
+        (["privacy", "--redact", LATIN_1], "shoal privacy: error: TEXT"),
+        (["route", LATIN_1], "shoal route: error: PROMPT"),
+        (["count", "fine", LATIN_1], "shoal count: error: TEXT argument 2"),
+        (["count", LATIN_1], "shoal count: error: TEXT"),
+        (["truncate", "--max-tokens", "5", LATIN_1], "shoal truncate: error: TEXT"),
+        (["split", "--max-tokens", "5", "a", LATIN_1], "shoal split: error: TEXT argument 2"),
+        (["cost", LATIN_1, "--input", "5"], "shoal cost: error: MODEL"),
+        (["cost", "--compare", LATIN_1, "--input", "5"], "shoal cost: error: --compare"),
+        (["models", "--provider", LATIN_1], "shoal models: error: --provider"),
+        (["report", "--scope", LATIN_1], "shoal report: error: --scope"),
+        (["feedback", "record", DECISION, "gpt-4o", "1", "--note", LATIN_1],
+         "shoal feedback record: error: --note"),
+        (["fit", "labels.jsonl", "--out", "r.json", "--source", LATIN_1],
+         "shoal fit: error: --source"),
+        (["hw", "fit", LATIN_1, "apple-m4-pro"], "shoal hw fit: error: MODEL"),
+        (["hw", "sweep", "--models", "a", LATIN_1], "shoal hw sweep: error: --models argument 2"),
+    ],
+)
+def test_every_command_names_its_argument_that_is_not_utf8(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Refused before any file is read or written.
+    monkeypatch.chdir(tmp_path)
+
+    status, out, err = run(capsys, *argv)
+
+    assert (status, out) == (2, "")
+    assert err == f"{named} is not UTF-8 text (byte 0xE9 at offset 3)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_name_that_is_not_utf8_is_still_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A file name is bytes to the system: only text arguments must be UTF-8.
+    name = tmp_path / LATIN_1
+    name.write_bytes(b"mail bob.smith@gmail.com\n")
+
+    status, out, _ = run(capsys, "privacy", "--redact", "--file", str(name))
+
+    assert (status, out) == (0, "mail [email]\n")
+
+
 def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "models", "--provider", "anthropic")
     assert status == 0

@@ -340,9 +340,7 @@ def test_text_that_is_not_utf8_on_the_command_line_is_named(command: list[str]) 
     )
 
     assert result.returncode == 2
-    assert b"TEXT argument 2 is not valid UTF-8 (an undecodable byte at character 3)" in (
-        result.stderr
-    )
+    assert b"TEXT argument 2 is not UTF-8 text (byte 0xE9 at offset 3)" in result.stderr
     assert b"surrogate" not in result.stderr
 
 

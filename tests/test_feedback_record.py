@@ -229,8 +229,7 @@ def test_text_that_is_not_valid_utf8_is_refused_by_name(
     assert main(["feedback", "record", DECISION, "gpt-4o", "0.5", option, undecodable,
                  "--db", str(database)]) == 2
     assert capsys.readouterr().err == (
-        f"shoal feedback record: error: {option} is not valid UTF-8 (an undecodable byte or lone "
-        "surrogate at character 1)\n")
+        f"shoal feedback record: error: {option} is not UTF-8 text (byte 0xFF at offset 1)\n")
     with pytest.raises(FeedbackError, match=f"^{parameter} is not valid UTF-8"):
         record_outcome(DECISION, "gpt-4o", 0.5, db_path=database, **{parameter: undecodable})
 

@@ -193,8 +193,8 @@ def test_the_cli_names_the_option_that_is_not_valid_utf8(
                  "--ledger", str(location)])
 
     assert code == 2
-    assert capsys.readouterr().err == ("shoal ledger record: error: --scope is not valid UTF-8 (an "
-                                       "undecodable byte or lone surrogate at character 3)\n")
+    assert capsys.readouterr().err == ("shoal ledger record: error: --scope is not UTF-8 text "
+                                       "(byte 0xE9 at offset 3)\n")
     assert not location.exists()
 
 

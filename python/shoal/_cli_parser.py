@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 from shoal.excerpts import escaped, excerpt
+from shoal.files import not_utf8
 
 # The longest id (a model, device, node, format or request id) a command takes, as the MCP tools'
 # id arguments are capped: no real id comes near, and an error that quoted a longer one whole
@@ -150,3 +152,68 @@ def once_each(ids: list[str], option: str) -> list[str]:
     if repeated:
         raise ValueError(f"{option} names {', '.join(repeated)} more than once; list each once")
     return ids
+
+
+def undecodable_argument(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    *,
+    file_name_types: Collection[object] = (),
+) -> str | None:
+    """Why an argument of the command ``args`` parsed is not UTF-8 text, naming it as the usage
+    line does (``TEXT``, ``--note``, ``TEXT argument 2`` of several); None when all are text.
+
+    Python hands over an argument's bytes that are not UTF-8 as lone surrogates, which no text
+    function takes; the message gives the byte and its offset instead, as standard input's
+    does. Paths (options of ``type=Path``, and the ``file_name_types`` that keep a path as a
+    str) are not checked: the system opens a name whatever its bytes. A ``REMAINDER`` positional
+    is parsed again by its command, which checks it against its own parser.
+    """
+    for action in _chosen_actions(parser, args):
+        if action.type in file_name_types or action.nargs == argparse.REMAINDER:
+            continue
+        value = getattr(args, action.dest, None)
+        words = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        for number, word in enumerate(words, start=1):
+            problem = _not_text(word) if isinstance(word, str) else None
+            if problem is not None:
+                name = _argument_name(action)
+                return f"{name}{f' argument {number}' if len(words) > 1 else ''} is {problem}"
+    return None
+
+
+def _chosen_actions(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> Iterator[argparse.Action]:
+    """The actions of ``parser`` and of the subcommands ``args`` chose, level by level."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                yield from _chosen_actions(chosen, args)
+        else:
+            yield action
+
+
+def _argument_name(action: argparse.Action) -> str:
+    if action.option_strings:
+        return max(action.option_strings, key=len)
+    return action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+
+
+def _not_text(word: str) -> str | None:
+    """Why an argument is not text (the first byte that is not UTF-8), or None."""
+    try:
+        word.encode("utf-8")
+        return None
+    except UnicodeEncodeError as error:
+        surrogate = error.start
+    try:
+        # Undoes what Python did to the bytes it could not decode (surrogateescape).
+        word.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeDecodeError as error:
+        return not_utf8(error)
+    except UnicodeEncodeError:
+        pass
+    # No command line makes this: a caller of main() gave a lone surrogate of its own.
+    return f"not valid Unicode (an unpaired surrogate at character {surrogate})"

@@ -27,6 +27,7 @@ from shoal._cli_parser import (
     identifier,
     once_each,
     split_ids,
+    undecodable_argument,
     whole_number,
 )
 from shoal.excerpts import escaped, excerpt, listed_name, plain_number, shown_path
@@ -885,9 +886,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoal` command."""
     command = "shoal"
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
         # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
         command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
+        # Refused here, for every command alike, before a text function meets the surrogates
+        # that stand for the bytes; a ledger location is a file name, whatever its bytes.
+        problem = undecodable_argument(parser, args, file_name_types=(_ledger_location,))
+        if problem is not None:
+            _print_error(command, problem)
+            return 2
         return _run(command, args)
     except KeyboardInterrupt:
         # Ctrl-C is how a user stops a long command: one line and the shell's status, not a
@@ -1864,7 +1872,7 @@ def _count(args: argparse.Namespace) -> int:
     if from_stdin:
         text = _read_stdin(max_bytes=limit, raise_with="--max-file-bytes")
     else:
-        text = _text_arguments(args.text)
+        text = " ".join(args.text)
     if args.limit is not None:
         with options_named(COUNT_OPTIONS):
             limited = count_till_limit(text, args.limit, **_token_options(args))  # type: ignore[arg-type]
@@ -1880,26 +1888,6 @@ def _count(args: argparse.Namespace) -> int:
     else:
         print(render.token_count(result))
     return 0
-
-
-def _text_arguments(words: list[str]) -> str:
-    """The TEXT arguments joined by spaces; one that is not valid UTF-8 is named.
-
-    Python hands over the bytes of such an argument as lone surrogates, which no encoding can
-    count.
-    """
-    for number, word in enumerate(words, start=1):
-        invalid = next((index for index, char in enumerate(word) if _is_surrogate(char)), None)
-        if invalid is not None:
-            raise ValueError(
-                f"TEXT argument {number} is not valid UTF-8 (an undecodable byte at character "
-                f"{invalid}); convert it to UTF-8 first"
-            )
-    return " ".join(words)
-
-
-def _is_surrogate(char: str) -> bool:
-    return "\ud800" <= char <= "\udfff"
 
 
 def _file_size_limit(args: argparse.Namespace, *, reads_file: bool, files: str) -> int:
@@ -2094,7 +2082,7 @@ def _input_text(args: argparse.Namespace) -> str:
         return _read_input(args.file, max_bytes=limit, raise_with="--max-file-bytes")
     if not args.text or args.text == ["-"]:
         return _read_stdin(max_bytes=limit, raise_with="--max-file-bytes")
-    return _text_arguments(args.text)
+    return " ".join(args.text)
 
 
 def _truncate(args: argparse.Namespace) -> int:

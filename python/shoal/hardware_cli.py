@@ -22,6 +22,7 @@ from shoal._cli_parser import (
     identifier,
     once_each,
     split_ids,
+    undecodable_argument,
     whole_number,
 )
 from shoal.errors import ShoalError
@@ -292,6 +293,9 @@ def run(words: Sequence[str]) -> int:
         _refuse_mistyped_subcommand(parser, words[0])
         words.insert(0, "fit")
     args = parser.parse_args(words)
+    problem = undecodable_argument(parser, args)
+    if problem is not None:
+        raise SubcommandError(args.subcommand, problem)
     handler: Callable[[argparse.Namespace], int] = args.run
     try:
         with summaries_kept_off_stdout(args):
