@@ -593,3 +593,65 @@ def test_the_readme_command_table_names_every_shoal_serve_option() -> None:
 
     named = set(re.findall(r"--[a-z][a-z-]*", row.split("` |", 1)[0]))
     assert named == _options(serve) - {"-h", "--help"}
+
+
+# ---- bench/bench_privacy.py: the privacy speed figures ----------------------------------------
+
+
+def _markdown_rows(table: str) -> list[list[str]]:
+    """The cells of each row of a markdown table, header and separator left out."""
+    return [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in table.splitlines()[2:]]
+
+
+def _results_shown(tables: str) -> dict[str, Any]:
+    """A --benchmark-json document holding the figures the README's privacy tables show."""
+    text_table, prompt_table, shape_table = tables.split("\n\n")
+    benchmarks: list[dict[str, Any]] = []
+    for name, rust, pure, _ in _markdown_rows(text_table):
+        benchmarks += [{"name": "test_text", "params": {"name": name, "engine": engine},
+                        "extra_info": {"mb_per_s": float(figure.replace(",", ""))}}
+                       for engine, figure in (("rust", rust), ("pure", pure))]
+    for prompt_set, rust, pure, _ in _markdown_rows(prompt_table):
+        benchmarks += [{"name": "test_per_prompt",
+                        "params": {"prompt_set": prompt_set, "engine": engine},
+                        "extra_info": {"us_per_prompt": float(figure)}}
+                       for engine, figure in (("rust", rust), ("pure", pure))]
+    columns = (("rust", 1_000_000), ("rust", 10_000_000), ("pure", 100_000), ("pure", 1_000_000))
+    for shape, *figures, _ in _markdown_rows(shape_table):
+        benchmarks += [{"name": "test_pathological",
+                        "params": {"shape": shape.strip("`"), "engine": engine, "size": size},
+                        "extra_info": {"s_per_mb": float(figure)}}
+                       for (engine, size), figure in zip(columns, figures, strict=True)]
+    return {"benchmarks": benchmarks}
+
+
+def test_the_privacy_speed_figures_are_one_run_of_the_bench_and_the_summary_quotes_them() -> None:
+    bench = _load_script(REPOSITORY / "bench" / "bench_privacy.py")
+    readme = README.read_text(encoding="utf-8")
+    section = readme.split("$ python bench/bench_privacy.py privacy.json")[1]
+    tables = section[section.index("| text (one call) |"):section.index("\n\nOver both runs")]
+
+    # The tables are the bench's own rendering, ratios included, of every text, prompt set and
+    # shape it measures.
+    results = _results_shown(tables)
+    assert bench._tables(results) == tables
+    measured = {(b["name"], b["params"].get("name") or b["params"].get("prompt_set")
+                 or b["params"]["shape"]) for b in results["benchmarks"]}
+    assert measured == {("test_text", name) for name in bench.TEXTS} \
+        | {("test_per_prompt", name) for name in bench.PROMPT_SETS} \
+        | {("test_pathological", shape) for shape in bench.PATHOLOGICAL}
+
+    # The summary at the top quotes a row of the per-prompt table, and a range of slowdowns
+    # on long texts that holds every text's but CJK's (given on its own).
+    summary = re.search(r"(\d+)x for the privacy scan of\s+one prompt \((\d+) µs against "
+                        r"([\d.]+) µs\) and (\d+)x to (\d+)x on long texts", readme)
+    assert summary is not None
+    factor, pure, rust, fewest, most = summary.groups()
+    text_table, prompt_table, _ = tables.split("\n\n")
+    assert any(round(float(row[2])) == int(pure) and row[1] == rust
+               and round(float(row[3].rstrip("x"))) == int(factor)
+               for row in _markdown_rows(prompt_table))
+    slowdowns = [float(row[3].rstrip("x")) for row in _markdown_rows(text_table)
+                 if row[0] != "cjk.txt"]
+    assert int(fewest) <= min(slowdowns) and max(slowdowns) <= int(most)
