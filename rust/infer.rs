@@ -14,10 +14,11 @@
 //! accelerators do); engines that stream weights through a cache get no reuse, so callers
 //! describing today's GPUs pass `sram_gb = 0`.
 //!
-//! Units: parameters in billions, memory in GB (1e9 bytes), bandwidth in GB/s, compute in
-//! TFLOPS, power in W, time in seconds unless a name says otherwise. Every formula uses only
-//! `+ - * /`, `min` and `max` so that the pure-Python fallback reproduces it bit for bit; the
-//! order of operations is part of the contract.
+//! Units: parameters in billions, memory in GB (1e9 bytes: callers convert the binary GB vendors
+//! quote for capacities), bandwidth in GB/s, compute in TFLOPS, power in W, time in seconds
+//! unless a name says otherwise. Every formula uses only `+ - * /`, `min` and `max` so that the
+//! pure-Python fallback reproduces it bit for bit; the order of operations is part of the
+//! contract.
 
 use std::fmt;
 

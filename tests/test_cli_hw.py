@@ -352,7 +352,7 @@ def test_port_names_the_models_that_do_not_fit(capsys):
 
     assert code == 0
     assert "    llama-3.1-8b-instruct: SRAM 1% -> 1%, decode" in out
-    assert ("  too large for the 22.8 GB of usable memory at Q4_K_M and 4,096 tokens of "
+    assert ("  too large for the 24.5 GB of usable memory at Q4_K_M and 4,096 tokens of "
             "context: llama-3.1-70b-instruct needs 45.0 GB") in out.splitlines()
 
     # Resident in a huge SRAM is no use to a model the device's memory cannot load.

@@ -66,7 +66,8 @@ def estimate_inference(
 ) -> dict[str, float | bool]:
     """Memory fit, decode/prefill speed and energy of one model on one device (estimates).
 
-    Units: billions of parameters, GB (1e9 bytes), GB/s, TFLOPS, W, ms for overheads.
+    Units: billions of parameters, GB (1e9 bytes; memory_gb too, so a vendor's binary GB is
+    converted first), GB/s, TFLOPS, W, ms for overheads.
     Memory = weights (params_b x bits/8) x (1 + weight_overhead_fraction; 0 by default, as
     whole-file bits per weight already count tensors kept at higher precision) + KV cache
     (2 x kv_heads x head_dim x tokens held over all layers, sliding-window layers capped at

@@ -63,6 +63,12 @@ SRAM_PJ_PER_BIT = 0.16
 2015, arXiv 1506.02626, after Horowitz ISSCC 2014). Large arrays cost more in wires and newer
 nodes less; against 5-8 pJ/bit of DRAM the term is small either way."""
 
+GB_PER_GIB = 2**30 / 1e9
+"""Gigabytes (1e9 bytes) in a binary gigabyte (GiB, 2**30 bytes). Vendors quote DRAM, HBM and
+SRAM capacities in binary units under decimal names (a 24 GB card holds 24 GiB, nvidia-smi's
+24,564 MiB); shoal counts every memory figure it shows in GB of 1e9 bytes, as it counts
+weights."""
+
 AS_BUILT = "as-built"
 """Node name meaning "the device as built" in :func:`pareto_front` and the CLI."""
 
@@ -155,6 +161,11 @@ class DeviceClass:
 class DeviceProfile:
     """A device's peak specs, with where each figure comes from.
 
+    ``memory_gb`` is the capacity as the vendor quotes it, which for DRAM and HBM is in binary
+    gigabytes (GiB): a 24 GB card holds 24 x 2**30 bytes. :attr:`memory_capacity_gb` gives it
+    in GB of 1e9 bytes, the unit of every memory figure of an estimate. Bandwidths (GB/s) are
+    decimal, as vendors quote them.
+
     ``claim_type`` (the kind of claim behind each figure: ``{"bandwidth": "vendor"}``) is a
     read-only dict: the profile is the device table's own, shared by every later call.
     """
@@ -176,6 +187,11 @@ class DeviceProfile:
     source: str | None
     as_of: str | None
     notes: str = ""
+
+    @property
+    def memory_capacity_gb(self) -> float:
+        """The memory in GB of 1e9 bytes (``memory_gb`` is binary, see the class)."""
+        return self.memory_gb * GB_PER_GIB
 
 
 @dataclass(frozen=True)
@@ -1392,7 +1408,7 @@ def device_keywords(
         0.0 if profile.memory_type is None else tables.dram_pj_per_bit.get(profile.memory_type, 0.0)
     )
     return {
-        "memory_gb": profile.memory_gb,
+        "memory_gb": profile.memory_capacity_gb,
         "usable_fraction": klass.usable_fraction,
         "bandwidth_gbs": profile.bandwidth_gbs,
         "tflops": compute_peak,

@@ -358,12 +358,13 @@ def _devices(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([dataclasses.asdict(device) for device in devices])
         return 0
+    # Memory as vendors quote it, in binary GB; estimates convert it to GB of 1e9 bytes.
     print(
-        f"{'device':24} {'class':15} {'memory':>7} {'GB/s':>6} {'TFLOPS':>7} {'W':>5}  node   name"
+        f"{'device':24} {'class':15} {'memory':>8} {'GB/s':>6} {'TFLOPS':>7} {'W':>5}  node   name"
     )
     for d in devices:
         print(
-            f"{d.id:24} {d.device_class:15} {d.memory_gb:5.0f} GB {d.bandwidth_gbs:6.0f} "
+            f"{d.id:24} {d.device_class:15} {d.memory_gb:4.0f} GiB {d.bandwidth_gbs:6.0f} "
             f"{d.fp16_tflops:7.1f} {d.power_w:5.0f}  {d.node or '-':6} {d.name}"
         )
     return 0

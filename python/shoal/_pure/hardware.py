@@ -1,8 +1,9 @@
 """Inference and process-node arithmetic: the pure-Python twin of ``rust/infer.rs`` and ``ppa.rs``.
 
 Every formula performs the same floating-point operations in the same order as the Rust code, so
-both give bit-identical results. Units: parameters in billions, memory in GB (1e9 bytes),
-bandwidth in GB/s, compute in TFLOPS, power in W, time in seconds unless a name says otherwise.
+both give bit-identical results. Units: parameters in billions, memory in GB (1e9 bytes; callers
+convert the binary GB vendors quote for capacities), bandwidth in GB/s, compute in TFLOPS, power
+in W, time in seconds unless a name says otherwise.
 
 Decode is a two-term roofline: one step reads the active weights and the KV cache once, taking
 ``bytes / (decode_efficiency * bandwidth) + overhead`` (or the compute time when that is longer).
