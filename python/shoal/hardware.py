@@ -69,6 +69,10 @@ SRAM capacities in binary units under decimal names (a 24 GB card holds 24 GiB, 
 24,564 MiB); shoal counts every memory figure it shows in GB of 1e9 bytes, as it counts
 weights."""
 
+GB_PER_MIB = 2**20 / 1e9
+"""Gigabytes (1e9 bytes) in a binary megabyte (MiB): on-die SRAM is quoted in MB that are MiB
+(the RTX 4090's 72 MB of L2 is 72 x 2**20 bytes), as ``sram_mb`` is read."""
+
 AS_BUILT = "as-built"
 """Node name meaning "the device as built" in :func:`pareto_front` and the CLI."""
 
@@ -1355,7 +1359,8 @@ def _check_flag(name: str, value: Any) -> bool:
 
 
 def _checked_sram_mb(sram_mb: Any) -> float | None:
-    """``sram_mb`` when it is None or a finite number of MB from 0 to :data:`MAX_SRAM_MB`."""
+    """``sram_mb`` when it is None or a finite number of MB (binary, as cache sizes are quoted)
+    from 0 to :data:`MAX_SRAM_MB`."""
     if sram_mb is None:
         return None
     if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
@@ -1610,7 +1615,7 @@ def _chip_from_device(
 def _sram_keywords(sram_mb: float | None, bandwidth_gbs: float) -> dict[str, float]:
     """SRAM keywords of ``core.estimate_inference`` for a chip whose runtime pins weights."""
     return {
-        "sram_gb": 0.0 if sram_mb is None else sram_mb / 1000.0,
+        "sram_gb": 0.0 if sram_mb is None else sram_mb * GB_PER_MIB,
         "sram_bandwidth_gbs": SRAM_BANDWIDTH_RATIO * bandwidth_gbs,
         "sram_pj_per_bit": SRAM_PJ_PER_BIT,
     }
@@ -1683,8 +1688,8 @@ def port_chip(
             system to run them on.
         quantisation: weight format of those models.
         context_tokens: context held in the KV cache.
-        sram_mb: on-die SRAM of the device in MB (0 to :data:`MAX_SRAM_MB`) when its table
-            entry has none, or a what-if value.
+        sram_mb: on-die SRAM of the device in MB, binary (MiB) as cache sizes are quoted, 0 to
+            :data:`MAX_SRAM_MB`, when its table entry has none, or a what-if value.
 
     Returns:
         The ported chip's power, performance, area and SRAM, and in ``inference`` what the

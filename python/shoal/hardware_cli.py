@@ -202,8 +202,8 @@ def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     port.add_argument(
         "--sram-mb",
         type=_megabytes,
-        help=f"on-die SRAM in MB (0 to {hardware.MAX_SRAM_MB:,}) when the table has none, or a "
-        "what-if",
+        help=f"on-die SRAM in MB, binary as cache sizes are quoted (0 to "
+        f"{hardware.MAX_SRAM_MB:,}), when the table has none, or a what-if",
     )
     _add_json(port)
     port.set_defaults(run=_port)
