@@ -55,6 +55,7 @@ pub struct Efficiency {
     pub overhead_ms: f64,
     pub overhead_ms_low: f64,
     pub overhead_ms_high: f64,
+    /// Share of the compute peak that prefill reaches, in (0, 1].
     pub prefill: f64,
     pub prefill_low: f64,
     pub prefill_high: f64,
@@ -305,9 +306,11 @@ impl Efficiency {
         non_negative("overhead_ms", self.overhead_ms)?;
         non_negative("overhead_ms_low", self.overhead_ms_low)?;
         non_negative("overhead_ms_high", self.overhead_ms_high)?;
-        positive("prefill_efficiency", self.prefill)?;
-        positive("prefill_efficiency_low", self.prefill_low)?;
-        positive("prefill_efficiency_high", self.prefill_high)?;
+        // A share of the compute peak: past 1, prefill (or compute-bound decode) would run
+        // faster than the chip computes.
+        fraction("prefill_efficiency", self.prefill)?;
+        fraction("prefill_efficiency_low", self.prefill_low)?;
+        fraction("prefill_efficiency_high", self.prefill_high)?;
         fraction("power_fraction", self.power_fraction)?;
         ordered(
             "decode_efficiency_{low,,high}",
@@ -783,6 +786,21 @@ mod tests {
         w.context_tokens = 128.0;
         let e = estimate(&llama_8b(), &device(), &w).unwrap();
         assert!(e.decode_compute_bound);
+    }
+
+    #[test]
+    fn refuses_a_prefill_efficiency_past_the_compute_peak() {
+        // 2.48 of the peak once put a Mac's prefill range above its FP16 rate.
+        let mut d = device();
+        d.efficiency.prefill_high = 2.48;
+        assert!(estimate(&llama_8b(), &d, &workload())
+            .unwrap_err()
+            .to_string()
+            .starts_with("prefill_efficiency_high must be in (0, 1]"));
+        d.efficiency.prefill_high = 1.0;
+        let e = estimate(&llama_8b(), &d, &workload()).unwrap();
+        let peak_bound = 8.0e12 / llama_8b().flops_per_token(2048.0);
+        assert!(close(e.prefill_tokens_per_s_high, peak_bound));
     }
 
     #[test]

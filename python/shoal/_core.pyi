@@ -67,7 +67,8 @@ def estimate_inference(
     """Memory fit, decode/prefill speed and energy of one model on one device (estimates).
 
     Units: billions of parameters, GB (1e9 bytes; memory_gb too, so a vendor's binary GB is
-    converted first), GB/s, TFLOPS, W, ms for overheads.
+    converted first), GB/s, TFLOPS, W, ms for overheads. Prefill efficiencies are shares of the
+    compute peak, in (0, 1].
     Memory = weights (params_b x bits/8) x (1 + weight_overhead_fraction; 0 by default, as
     whole-file bits per weight already count tensors kept at higher precision) + KV cache
     (2 x kv_heads x head_dim x tokens held over all layers, sliding-window layers capped at
@@ -90,7 +91,7 @@ def estimate_inference(
     prefill_tokens_per_s(_low/_high), time_to_first_token_s(_low/_high), average_power_w,
     joules_per_token(_low/_high), dram_joules_per_token. Bit-identical to
     ``shoal._pure.hardware``. Raises ValueError naming a NaN, infinite, negative or zero
-    parameter, or two that contradict; TypeError for a non-number.
+    parameter, a prefill efficiency above 1, or two that contradict; TypeError for a non-number.
     """
 
 def sweep_inference(

@@ -584,17 +584,24 @@ _CLASS_EFFICIENCIES = (
 )
 _CLASS_OVERHEADS = ("overhead_ms", "overhead_ms_low", "overhead_ms_high")
 
-# A share of the peak figure. Fitted ranges reach about 2.5 where a class's peak figures are
-# conservative (apple_silicon's prefill); ten times the peak is a percentage typed for a share.
+# A share of the peak figure. A decode efficiency may pass 1 (a fitted high end standing for less
+# per-token overhead; the estimate never passes the bytes read at full bandwidth); ten times the
+# peak is a percentage typed for a share.
 MAX_EFFICIENCY = 10.0
+# A prefill efficiency is a share of the compute peak: past 1, prefill would outrun the chip.
+MAX_PREFILL_EFFICIENCY = 1.0
+_PREFILL_EFFICIENCIES = (
+    "prefill_efficiency", "prefill_efficiency_low", "prefill_efficiency_high",
+    "prefill_efficiency_prior",
+)
 # A fixed cost per generated token: ten seconds of it describes no runtime, only a unit slip.
 MAX_OVERHEAD_MS = 10_000.0
 DEVICE_CLASS_FIELD_LIMITS = {
     "usable_fraction": 1.0,
     "power_fraction": 1.0,
     "runtime_overhead_gb": DEVICE_FIELD_LIMITS["memory_gb"],
-    **dict.fromkeys((*_CLASS_EFFICIENCIES, "decode_efficiency_prior", "prefill_efficiency_prior"),
-                    MAX_EFFICIENCY),
+    **dict.fromkeys((*_CLASS_EFFICIENCIES, "decode_efficiency_prior"), MAX_EFFICIENCY),
+    **dict.fromkeys(_PREFILL_EFFICIENCIES, MAX_PREFILL_EFFICIENCY),
     **dict.fromkeys((*_CLASS_OVERHEADS, "overhead_prior_ms"), MAX_OVERHEAD_MS),
 }
 # Energy to move one bit between DRAM and the chip: 6 to 8 pJ for the memories of the shipped

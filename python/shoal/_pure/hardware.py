@@ -177,8 +177,9 @@ def _device(values: Mapping[str, Any]) -> dict[str, float]:
         _positive(name, device[name])
     for name in ("overhead_ms", "overhead_ms_low", "overhead_ms_high"):
         _non_negative(name, device[name])
+    # A share of the compute peak: past 1, prefill would run faster than the chip computes.
     for name in ("prefill_efficiency", "prefill_efficiency_low", "prefill_efficiency_high"):
-        _positive(name, device[name])
+        _fraction(name, device[name])
     _fraction("power_fraction", device["power_fraction"])
     _ordered(
         "decode_efficiency_{low,,high}",
