@@ -738,9 +738,29 @@ def test_porting_a_device_keeps_its_memory_interface_power_and_scales_the_die():
 
 def test_porting_a_device_without_a_dram_energy_figure_scales_all_its_power():
     m4 = hardware.port_chip("apple-m4-pro", to_node="nanostack-claimed", mode="iso-performance")
-    assert m4.memory_interface_power_w == 0.0
+    # Unknown, not 0 W: null in JSON, as a fit's dram_joules_per_token is.
+    assert m4.memory_interface_power_w is None
     assert m4.power_w == pytest.approx(50.0 * m4.die_power_ratio)
-    assert any("no DRAM energy per bit for LPDDR5X" in note for note in m4.notes)
+    assert any("no DRAM energy per bit for LPDDR5X, so the memory interface's power is unknown"
+               in note for note in m4.notes)
+    assert hardware.hardware_fit("qwen3-8b", "apple-m4-pro").dram_joules_per_token is None
+
+
+def test_a_sweep_names_the_ported_devices_whose_dram_power_is_unknown():
+    # The note said every ported device keeps its DRAM power while LPDDR devices, whose memory
+    # has no energy per bit in the table, had all their power scaled with the node.
+    front = hardware.pareto_front(
+        ["llama-3.2-1b-instruct"], ["apple-m4-pro", "h100-sxm", "iphone-16-pro", "dgx-spark"],
+        nodes=[None, "nanostack-claimed"], mode="iso-performance",
+    )
+    assert ("DRAM power unknown (no DRAM energy per bit for LPDDR5X), so all the power of these "
+            "ported devices follows the node, DRAM power included: apple-m4-pro, iphone-16-pro, "
+            "dgx-spark") in front.notes
+    assert any(note.startswith("ported devices keep their DRAM bandwidth and, where the device "
+                               "table has their memory's energy per bit, their DRAM power")
+               for note in front.notes)
+    as_built = hardware.pareto_front(["llama-3.2-1b-instruct"], ["apple-m4-pro"])
+    assert not any("DRAM power unknown" in note for note in as_built.notes)
 
 
 def test_iso_power_reports_the_die_power_density_and_the_fixed_decode_power():

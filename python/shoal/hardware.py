@@ -371,7 +371,9 @@ class PortedChip:
     memory_interface_power_w: float | None
     """A device's DRAM interface at full bandwidth (bandwidth x DRAM energy per bit, at most
     the device power), the same before and after: it belongs to the memory, not the node.
-    ``None`` for a :class:`Chip`, which has no memory system."""
+    ``None`` for a :class:`Chip`, which has no memory system, and for a device whose memory type
+    has no DRAM energy per bit in the device table (unknown: all its power is counted as the
+    die's)."""
     power_density_w_per_mm2_before: float | None
     power_density_w_per_mm2: float | None
     """Die power over die area after the move (``None`` when the area is unknown)."""
@@ -1416,16 +1418,15 @@ def device_keywords(
     klass = klass or tables.device_classes[profile.device_class]
     runs_int8 = klass.prefill_peak == "int8" and quant.int8_kernels
     compute_peak = profile.int8_tops if runs_int8 and profile.int8_tops else profile.fp16_tflops
-    dram_pj_per_bit = (
-        0.0 if profile.memory_type is None else tables.dram_pj_per_bit.get(profile.memory_type, 0.0)
-    )
+    # The cores take 0 for an unknown energy: no DRAM floor, and all power follows the node.
+    dram_pj_per_bit = dram_energy_per_bit(profile)
     return {
         "memory_gb": profile.memory_capacity_gb,
         "usable_fraction": klass.usable_fraction,
         "bandwidth_gbs": profile.bandwidth_gbs,
         "tflops": compute_peak,
         "power_w": profile.power_w,
-        "dram_pj_per_bit": dram_pj_per_bit,
+        "dram_pj_per_bit": 0.0 if dram_pj_per_bit is None else dram_pj_per_bit,
         "runtime_overhead_gb": klass.runtime_overhead_gb,
         "decode_efficiency": klass.decode_efficiency,
         "decode_efficiency_low": klass.decode_efficiency_low,
@@ -1438,6 +1439,14 @@ def device_keywords(
         "prefill_efficiency_high": klass.prefill_efficiency_high,
         "power_fraction": klass.power_fraction,
     }
+
+
+def dram_energy_per_bit(profile: DeviceProfile) -> float | None:
+    """The DRAM energy per bit of the device's memory type, ``None`` where the device table
+    has none (LPDDR5, LPDDR5X and GDDR7 have no sourced figure)."""
+    if profile.memory_type is None:
+        return None
+    return _tables().dram_pj_per_bit.get(profile.memory_type)
 
 
 def _moe_note(arch: Architecture, raw: Mapping[str, Any], batch: int) -> str:
@@ -1539,7 +1548,7 @@ def hardware_fit(
         context_tokens=context,
         batch=batch_size,
     )
-    dram_known = profile.memory_type in _tables().dram_pj_per_bit
+    dram_known = dram_energy_per_bit(profile) is not None
     return HardwareFit(
         model=arch.id,
         device=profile.id,
@@ -1746,11 +1755,14 @@ def port_chip(
     if target.notes:
         notes.append(target.notes)
 
-    # The memory interface's power stays with the memory; only the die's follows the node.
+    # The memory interface's power stays with the memory; only the die's follows the node. With
+    # no DRAM energy figure the interface's power is unknown (None) and all of it is counted as
+    # the die's.
     interface_w = None
     if profile is not None:
         device = device_keywords(profile, get_quantisation(quantisation))
-        interface_w = _memory_interface_power_w(device)
+        if dram_energy_per_bit(profile) is not None:
+            interface_w = _memory_interface_power_w(device)
         notes.append(_power_split_note(profile, device, interface_w))
     die_w_before = chip.power_w - (interface_w or 0.0)
     die_w = die_w_before * ratios["power_ratio"]
@@ -1816,14 +1828,15 @@ def _memory_interface_power_w(device: Mapping[str, float]) -> float:
 
 
 def _power_split_note(
-    profile: DeviceProfile, device: Mapping[str, float], interface_w: float
+    profile: DeviceProfile, device: Mapping[str, float], interface_w: float | None
 ) -> str:
     """How a device's power was split between its memory interface and its die."""
     memory = profile.memory_type or "its memory"
-    if interface_w == 0.0:
+    if interface_w is None:
         return (
-            f"power: the device table has no DRAM energy per bit for {memory}, so all "
-            f"{profile.power_w:,.1f} W count as die power and scale with the node"
+            f"power: the device table has no DRAM energy per bit for {memory}, so the memory "
+            f"interface's power is unknown: all {profile.power_w:,.1f} W count as die power and "
+            "scale with the node, DRAM power included"
         )
     interface = (
         f"{device['bandwidth_gbs']:,g} GB/s x {device['dram_pj_per_bit']:g} pJ/bit of {memory}"
@@ -2300,8 +2313,9 @@ def _pareto_notes(
     ported = [t for t in targets if t is not None]
     if ported:
         notes.append(
-            "ported devices keep their DRAM bandwidth and DRAM power; compute, the rest of the "
-            "power and on-die SRAM follow the node ratios ("
+            "ported devices keep their DRAM bandwidth and, where the device table has their "
+            "memory's energy per bit, their DRAM power; compute, the rest of the power and "
+            "on-die SRAM follow the node ratios ("
             + ", ".join(f"{t.id}: {t.claim_type}" for t in ported)
             + ")"
         )
@@ -2309,11 +2323,24 @@ def _pareto_notes(
         if unported:
             fate = "only taken as built" if None in targets else "left out (as-built not swept)"
             notes.append(f"no node known, so {fate}: {', '.join(unported)}")
+        unpriced = [p for p in profiles if p.node is not None and dram_energy_per_bit(p) is None]
+        if unpriced:
+            notes.append(_unknown_dram_power_note(unpriced))
     if pin_sram:
         notes.append(
             "the runtime is assumed to pin what fits of the weights and KV cache in on-die SRAM"
         )
     return tuple(notes)
+
+
+def _unknown_dram_power_note(profiles: Sequence[DeviceProfile]) -> str:
+    """Which ported devices' DRAM power is unknown, so that all their power follows the node."""
+    memories = sorted({p.memory_type or "memory type not given" for p in profiles})
+    return (
+        f"DRAM power unknown (no DRAM energy per bit for {', '.join(memories)}), so all the "
+        "power of these ported devices follows the node, DRAM power included: "
+        + ", ".join(p.id for p in profiles)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
