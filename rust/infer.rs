@@ -390,11 +390,16 @@ fn integer_power(base: f64, exponent: u64) -> f64 {
 
 /// Time of one decode step (all sequences of the batch advance one token), never under the
 /// roofline: the step's bytes read at the full DRAM (and SRAM) bandwidth.
+///
+/// `memory_efficiency` is a share of the DRAM bandwidth and `compute_efficiency` of the compute
+/// peak; the low and high cases pass the ends of both ranges, so that a compute-bound step has
+/// a range as a memory-bound one does.
 fn decode_step_s(
     bytes: StepBytes,
     flops: f64,
     device: &Device,
-    efficiency: f64,
+    memory_efficiency: f64,
+    compute_efficiency: f64,
     overhead_ms: f64,
 ) -> (f64, bool) {
     // SRAM is read at its own bandwidth; the fitted efficiency describes DRAM streaming only.
@@ -403,8 +408,8 @@ fn decode_step_s(
     } else {
         0.0
     };
-    let memory_s = bytes.dram_gb / (efficiency * device.bandwidth_gbs) + sram_s;
-    let compute_s = flops / (device.efficiency.prefill * device.tflops * TERA);
+    let memory_s = bytes.dram_gb / (memory_efficiency * device.bandwidth_gbs) + sram_s;
+    let compute_s = flops / (compute_efficiency * device.tflops * TERA);
     let bound_s = memory_s.max(compute_s);
     // A fitted efficiency above 1 (a class's high bound) stands for runs whose per-token
     // overhead was below the class's; with a large model, where the overhead is small beside
@@ -459,13 +464,20 @@ pub fn estimate(
     };
 
     let step_flops = workload.batch * model.flops_per_token(workload.context_tokens);
-    let (step_s, compute_bound) =
-        decode_step_s(bytes, step_flops, device, eff.decode, eff.overhead_ms);
+    let (step_s, compute_bound) = decode_step_s(
+        bytes,
+        step_flops,
+        device,
+        eff.decode,
+        eff.prefill,
+        eff.overhead_ms,
+    );
     let (slow_s, _) = decode_step_s(
         bytes,
         step_flops,
         device,
         eff.decode_low,
+        eff.prefill_low,
         eff.overhead_ms_high,
     );
     let (fast_s, _) = decode_step_s(
@@ -473,6 +485,7 @@ pub fn estimate(
         step_flops,
         device,
         eff.decode_high,
+        eff.prefill_high,
         eff.overhead_ms_low,
     );
 
@@ -801,6 +814,22 @@ mod tests {
         let e = estimate(&llama_8b(), &d, &workload()).unwrap();
         let peak_bound = 8.0e12 / llama_8b().flops_per_token(2048.0);
         assert!(close(e.prefill_tokens_per_s_high, peak_bound));
+    }
+
+    #[test]
+    fn compute_bound_decode_spans_the_compute_efficiency_range() {
+        // Only the memory efficiency once varied, so a compute-bound step had no range.
+        let mut w = workload();
+        w.batch = 512.0;
+        w.context_tokens = 128.0;
+        let e = estimate(&llama_8b(), &device(), &w).unwrap();
+        assert!(e.decode_compute_bound);
+        let flops = 512.0 * llama_8b().flops_per_token(128.0);
+        // Prefill efficiency 0.4-0.6 around 0.5; overhead 4 ms slow, 1 ms fast, 2 ms between.
+        let speed = |share: f64, overhead_s: f64| 1.0 / (flops / (share * 8.0e12) + overhead_s);
+        assert!(close(e.decode_tokens_per_s, speed(0.5, 0.002)));
+        assert!(close(e.decode_tokens_per_s_low, speed(0.4, 0.004)));
+        assert!(close(e.decode_tokens_per_s_high, speed(0.6, 0.001)));
     }
 
     #[test]

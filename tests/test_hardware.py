@@ -418,6 +418,29 @@ def test_long_context_slows_decode_and_batching_raises_throughput():
     )
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compute_bound_decode_spans_the_compute_efficiency_range(backend):
+    # The low and high cases varied only the memory efficiency, so a compute-bound step had
+    # next to no range: deepseek-r1 on an M3 Ultra at 131,072 tokens read 14.6 (14.5-14.6).
+    result = backend.estimate_inference(
+        **LLAMA_8B_KW, bits_per_weight=4.89, context_tokens=128, batch=512, **DEVICE_KW
+    )
+    assert result["decode_compute_bound"]
+    flops = 512 * (2 * 8.03e9 + 4 * 32 * 128 * 32 * 128)
+
+    def speed(share: float, overhead_ms: float) -> float:
+        return 1 / (flops / (share * 9.2e12) + overhead_ms / 1000)
+
+    # DEVICE_KW: prefill efficiency 0.5-0.9 around 0.7, overhead 5 ms slow and 2 ms fast.
+    assert result["decode_tokens_per_s"] == pytest.approx(speed(0.7, 3.5), rel=1e-12)
+    assert result["decode_tokens_per_s_low"] == pytest.approx(speed(0.5, 5.0), rel=1e-12)
+    assert result["decode_tokens_per_s_high"] == pytest.approx(speed(0.9, 2.0), rel=1e-12)
+
+    deep = hardware.hardware_fit("deepseek-r1", "apple-m3-ultra", context_tokens=131_072)
+    assert deep.decode_bound == "compute"
+    assert deep.decode_tokens_per_s_high > 1.15 * deep.decode_tokens_per_s_low
+
+
 # --- Errors ---------------------------------------------------------------------------------
 
 

@@ -80,10 +80,11 @@ def estimate_inference(
     share sram_gb / (weights + KV cache), capped at 1, comes from SRAM at sram_bandwidth_gbs, the
     rest from DRAM. The step takes max(DRAM bytes / (decode_efficiency x bandwidth) + SRAM bytes /
     sram_bandwidth_gbs, FLOPs / (prefill_efficiency x peak)) + overhead_ms; the _low/_high
-    factors give the range. Prefill tokens/s = prefill_efficiency x peak / FLOPs per token (2 x
-    active params + attention at half the context). Joules per token = power_w x power_fraction
-    x step time / batch, less the DRAM-minus-SRAM access energy of the SRAM bytes, and never
-    under the access energy of the bytes moved.
+    factors, of both efficiencies and the overhead, give the range. Prefill tokens/s =
+    prefill_efficiency x peak / FLOPs per token (2 x active params + attention at half the
+    context). Joules per token = power_w x power_fraction x step time / batch, less the
+    DRAM-minus-SRAM access energy of the SRAM bytes, and never under the access energy of the
+    bytes moved.
 
     Returns a dict with keys weights_gb, weight_overhead_gb, kv_cache_gb, runtime_overhead_gb,
     memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb, weights_read_gb,

@@ -243,13 +243,16 @@ def _decode_step_s(
     sram_gb: float,
     flops: float,
     device: Mapping[str, float],
-    efficiency: float,
+    memory_efficiency: float,
+    compute_efficiency: float,
     overhead_ms: float,
 ) -> tuple[float, bool]:
+    # The low and high cases pass the ends of both the bandwidth and the compute ranges, so a
+    # compute-bound step has a range as a memory-bound one does.
     # SRAM is read at its own bandwidth; the fitted efficiency describes DRAM streaming only.
     sram_s = sram_gb / device["sram_bandwidth_gbs"] if sram_gb > 0.0 else 0.0
-    memory_s = dram_gb / (efficiency * device["bandwidth_gbs"]) + sram_s
-    compute_s = flops / (device["prefill_efficiency"] * device["tflops"] * TERA)
+    memory_s = dram_gb / (memory_efficiency * device["bandwidth_gbs"]) + sram_s
+    compute_s = flops / (compute_efficiency * device["tflops"] * TERA)
     bound_s = max(memory_s, compute_s)
     # Never under the roofline, the bytes read at full bandwidth: an efficiency above 1 (a
     # class's high bound) stands for a smaller per-token overhead, not a faster memory.
@@ -323,6 +326,7 @@ def _estimate(
         step_flops,
         device,
         device["decode_efficiency"],
+        device["prefill_efficiency"],
         device["overhead_ms"],
     )
     slow_s, _ = _decode_step_s(
@@ -331,6 +335,7 @@ def _estimate(
         step_flops,
         device,
         device["decode_efficiency_low"],
+        device["prefill_efficiency_low"],
         device["overhead_ms_high"],
     )
     fast_s, _ = _decode_step_s(
@@ -339,6 +344,7 @@ def _estimate(
         step_flops,
         device,
         device["decode_efficiency_high"],
+        device["prefill_efficiency_high"],
         device["overhead_ms_low"],
     )
 
