@@ -150,6 +150,38 @@ def test_validate_prints_rows_and_the_median_error(capsys):
     assert f"decode MdAPE {report.decode_mdape:.1f} % (in-sample, {len(report.rows)} rows)" in out
     assert f"inside the predicted range for {report.within_range_fraction:.0%}" in out
     assert all(row.id in out for row in report.rows)
+    energy = [row for row in report.rows if row.energy is not None]
+    prefill = [row for row in report.rows if row.prefill_within_range is not None]
+    assert (f"prefill MdAPE {report.prefill_mdape:.1f} % ({len(prefill)} rows); measured inside "
+            f"the predicted range for {report.prefill_within_range_fraction:.0%} of them") in out
+    assert (f"energy MdAPE {report.energy_mdape:.1f} % ({len(energy)} rows); measured inside "
+            f"the predicted range for {report.energy_within_range_fraction:.0%} of them") in out
+
+
+def test_validate_shows_a_measurement_outside_its_range_with_the_digits_that_say_so(capsys):
+    # 19.89 tokens/s against a range from 19.895 once read "19.9 ... 19.9-26.3 ... outside".
+    code, out, _ = _run(capsys, "validate")
+    line = next(line for line in out.splitlines()
+                if line.startswith("m3ultra-ollama-deepseek-r1 ") and "Q4_K_M" in line)
+    assert code == 0 and line.endswith("outside")
+    measured, _, span = line.split()[4:7]
+    low = span.split("-")[0]
+    assert measured == "19.890" and float(measured) < float(low)
+    # Inside its range, a row keeps one decimal.
+    assert " 14.4 " in next(line for line in out.splitlines()
+                            if line.startswith("macstudio-llamabench-llama-3.3-70b ")
+                            and "Q4_K_M" in line)
+
+
+def test_validate_checks_measured_energy_against_the_predicted_range(capsys):
+    # measured.json gives the power of six runs; validate ignored it.
+    code, out, _ = _run(capsys, "validate")
+    assert code == 0
+    assert "energy per token, measured as the run's power over its decode speed:" in out
+    line = next(line for line in out.splitlines()
+                if line.startswith("m3ultra-ollama-gpt-oss-20b ") and " 227.0 " in line)
+    # 227 W over 115.29 tokens/s.
+    assert line.split()[3] == "1.97"
     code, out, _ = _run(capsys, "validate", "--leave-one-out", "--json")
     assert json.loads(out)["leave_one_out"] is True
 

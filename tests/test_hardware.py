@@ -945,7 +945,8 @@ def test_validation_mdape_against_measured_decode():
         f"\ndecode MdAPE {report.decode_mdape:.1f} % in-sample, "
         f"{out_of_sample.decode_mdape:.1f} % leave-one-out, over {len(report.rows)} rows; "
         f"MAPE {report.decode_mape:.1f} %; prefill MdAPE {report.prefill_mdape:.1f} %; "
-        f"measured inside range {report.within_range_fraction:.0%}"
+        f"measured inside range {report.within_range_fraction:.0%}; energy MdAPE "
+        f"{report.energy_mdape:.1f} %, inside {report.energy_within_range_fraction:.0%}"
     )
     for klass, error in report.decode_mdape_by_class.items():
         print(f"  {klass:15s} {error:5.1f} %")
@@ -960,6 +961,33 @@ def test_validation_mdape_against_measured_decode():
     assert report.within_range_fraction >= 0.85
     assert out_of_sample.within_range_fraction >= 0.75
     assert all(math.isfinite(row.error_pct) for row in report.rows)
+
+
+def test_validation_checks_energy_and_prefill_against_their_ranges():
+    report = hardware.validate()
+    powered = {row["id"] for row in hardware.measured_rows()
+               if row.get("include", True) and row.get("measured_power_w")}
+    checked = {row.id: row.energy for row in report.rows if row.energy is not None}
+    assert set(checked) == powered and len(powered) == 6
+
+    # Measured: the run's watts over its tokens per second; predicted: the fit at its context.
+    gpt = checked["m3ultra-ollama-gpt-oss-20b"]
+    assert gpt.measured_joules_per_token == pytest.approx(227 / 115.29)
+    fit = hardware.hardware_fit("gpt-oss-20b", "apple-m3-ultra", quantisation="MXFP4",
+                                context_tokens=512)
+    assert (gpt.predicted_low, gpt.predicted_joules_per_token, gpt.predicted_high) == (
+        fit.joules_per_token_low, fit.joules_per_token, fit.joules_per_token_high)
+    assert gpt.within_range
+    assert report.energy_within_range_fraction == pytest.approx(
+        sum(check.within_range for check in checked.values()) / 6)
+    assert report.energy_mdape is not None and report.energy_mdape < 15
+
+    prefill = [row for row in report.rows if row.prefill_within_range is not None]
+    assert prefill and report.prefill_within_range_fraction == pytest.approx(
+        sum(bool(row.prefill_within_range) for row in prefill) / len(prefill))
+    for row in prefill:
+        assert row.predicted_prefill_low <= row.predicted_prefill_tokens_per_s
+        assert row.predicted_prefill_tokens_per_s <= row.predicted_prefill_high
 
 
 def test_always_read_parameters_fix_the_moe_rows():

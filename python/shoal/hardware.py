@@ -2348,8 +2348,23 @@ def _unknown_dram_power_note(profiles: Sequence[DeviceProfile]) -> str:
 
 
 @dataclass(frozen=True)
+class EnergyCheck:
+    """A run's measured energy per token beside the estimate's range at the run's context."""
+
+    measured_power_w: float
+    measured_joules_per_token: float
+    """The measured power over the measured decode speed."""
+    predicted_joules_per_token: float
+    predicted_low: float
+    predicted_high: float
+    error_pct: float
+    within_range: bool
+
+
+@dataclass(frozen=True)
 class ValidationRow:
-    """One measured run next to its estimate."""
+    """One measured run next to its estimate: decode speed, and prefill speed and energy per
+    token where the run measured them (``None`` where it did not)."""
 
     id: str
     device: str
@@ -2365,11 +2380,17 @@ class ValidationRow:
     within_range: bool
     measured_prefill_tokens_per_s: float | None
     predicted_prefill_tokens_per_s: float | None
+    predicted_prefill_low: float | None = None
+    predicted_prefill_high: float | None = None
+    prefill_within_range: bool | None = None
+    energy: EnergyCheck | None = None
+    """Energy per token, for a run that measured its power."""
 
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """Decode (and prefill) error of the estimates against measured runs."""
+    """Decode, prefill and energy error of the estimates against measured runs, each with the
+    share of measurements inside the predicted range (``None`` where no row measured it)."""
 
     rows: tuple[ValidationRow, ...]
     excluded: tuple[tuple[str, str], ...]
@@ -2379,6 +2400,9 @@ class ValidationReport:
     within_range_fraction: float
     prefill_mdape: float | None
     leave_one_out: bool
+    prefill_within_range_fraction: float | None = None
+    energy_mdape: float | None = None
+    energy_within_range_fraction: float | None = None
 
 
 def measured_rows(path: str | Path | None = None) -> tuple[dict[str, Any], ...]:
@@ -2402,7 +2426,10 @@ def _predict(row: Mapping[str, Any], klass: DeviceClass | None = None) -> tuple[
 def validate(
     rows: Sequence[Mapping[str, Any]] | None = None, *, leave_one_out: bool = False
 ) -> ValidationReport:
-    """Compare estimated with measured decode tokens/s and report the errors.
+    """Compare estimated with measured decode speed, prefill speed and energy per token.
+
+    Energy is checked where a run measured its power: the measured joules per token are that
+    power over the measured decode speed, against the estimate's range at the run's context.
 
     Args:
         rows: measured runs shaped like ``data/measured.json`` rows; the shipped ones by default.
@@ -2412,7 +2439,8 @@ def validate(
 
     Returns:
         Per-row errors, the median absolute percentage error (MdAPE) of decode speed overall and
-        per device class, and the share of measurements inside the predicted range.
+        per device class, of prefill speed and of energy per token, and for each the share of
+        measurements inside the predicted range.
     """
     from shoal import hardware_calibration
 
@@ -2424,27 +2452,7 @@ def validate(
     for row in included:
         klass = hardware_calibration.refit_without(row, included) if leave_one_out else None
         decode, prefill = _predict(row, klass)
-        measured = float(row["decode_tokens_per_s"])
-        predicted = decode["decode_tokens_per_s"]
-        low, high = decode["decode_tokens_per_s_low"], decode["decode_tokens_per_s_high"]
-        results.append(
-            ValidationRow(
-                id=row["id"],
-                device=row["device"],
-                device_class=get_device(row["device"]).device_class,
-                model=row["model"],
-                quantisation=row["quantisation"],
-                engine=row.get("engine", ""),
-                measured_tokens_per_s=measured,
-                predicted_tokens_per_s=predicted,
-                predicted_low=low,
-                predicted_high=high,
-                error_pct=100.0 * (predicted - measured) / measured,
-                within_range=low <= measured <= high,
-                measured_prefill_tokens_per_s=row.get("prefill_tokens_per_s"),
-                predicted_prefill_tokens_per_s=prefill["prefill_tokens_per_s"] if prefill else None,
-            )
-        )
+        results.append(_validation_row(row, decode, prefill))
     if not results:
         raise InputError("validate needs at least one included row")
 
@@ -2452,12 +2460,14 @@ def validate(
     for result in results:
         by_class.setdefault(result.device_class, []).append(abs(result.error_pct))
     errors = [abs(r.error_pct) for r in results]
+    prefill_rows = [r for r in results if r.prefill_within_range is not None]
     prefill_errors = [
         abs(100.0 * (r.predicted_prefill_tokens_per_s - r.measured_prefill_tokens_per_s))
         / r.measured_prefill_tokens_per_s
-        for r in results
+        for r in prefill_rows
         if r.predicted_prefill_tokens_per_s and r.measured_prefill_tokens_per_s
     ]
+    energy_checks = [r.energy for r in results if r.energy is not None]
     return ValidationReport(
         rows=tuple(results),
         excluded=excluded,
@@ -2467,4 +2477,74 @@ def validate(
         within_range_fraction=sum(r.within_range for r in results) / len(results),
         prefill_mdape=statistics.median(prefill_errors) if prefill_errors else None,
         leave_one_out=leave_one_out,
+        prefill_within_range_fraction=_share_inside([r.prefill_within_range for r in prefill_rows]),
+        energy_mdape=(statistics.median(abs(check.error_pct) for check in energy_checks)
+                      if energy_checks else None),
+        energy_within_range_fraction=_share_inside(
+            [check.within_range for check in energy_checks]
+        ),
+    )
+
+
+def _share_inside(checks: Sequence[bool | None]) -> float | None:
+    """The share of true checks, ``None`` for none."""
+    return sum(bool(check) for check in checks) / len(checks) if checks else None
+
+
+def _validation_row(
+    row: Mapping[str, Any], decode: Mapping[str, Any], prefill: Mapping[str, Any] | None
+) -> ValidationRow:
+    """A measured run beside its estimates: decode, and prefill and energy where measured."""
+    measured = float(row["decode_tokens_per_s"])
+    predicted = decode["decode_tokens_per_s"]
+    low, high = decode["decode_tokens_per_s_low"], decode["decode_tokens_per_s_high"]
+    return ValidationRow(
+        id=row["id"],
+        device=row["device"],
+        device_class=get_device(row["device"]).device_class,
+        model=row["model"],
+        quantisation=row["quantisation"],
+        engine=row.get("engine", ""),
+        measured_tokens_per_s=measured,
+        predicted_tokens_per_s=predicted,
+        predicted_low=low,
+        predicted_high=high,
+        error_pct=100.0 * (predicted - measured) / measured,
+        within_range=low <= measured <= high,
+        measured_prefill_tokens_per_s=row.get("prefill_tokens_per_s"),
+        predicted_prefill_tokens_per_s=prefill["prefill_tokens_per_s"] if prefill else None,
+        **_prefill_check(row, prefill),
+        energy=_energy_check(row, decode),
+    )
+
+
+def _prefill_check(row: Mapping[str, Any], prefill: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The predicted prefill range of a run that measured prefill, and whether it holds it."""
+    if prefill is None:
+        return {}
+    low, high = prefill["prefill_tokens_per_s_low"], prefill["prefill_tokens_per_s_high"]
+    return {
+        "predicted_prefill_low": low,
+        "predicted_prefill_high": high,
+        "prefill_within_range": low <= float(row["prefill_tokens_per_s"]) <= high,
+    }
+
+
+def _energy_check(row: Mapping[str, Any], decode: Mapping[str, Any]) -> EnergyCheck | None:
+    """A run's measured energy per token (measured watts over measured tokens per second)
+    against the estimate's; ``None`` for a run that did not measure its power."""
+    power_w = row.get("measured_power_w")
+    if not power_w:
+        return None
+    measured = float(power_w) / float(row["decode_tokens_per_s"])
+    predicted = decode["joules_per_token"]
+    low, high = decode["joules_per_token_low"], decode["joules_per_token_high"]
+    return EnergyCheck(
+        measured_power_w=float(power_w),
+        measured_joules_per_token=measured,
+        predicted_joules_per_token=predicted,
+        predicted_low=low,
+        predicted_high=high,
+        error_pct=100.0 * (predicted - measured) / measured,
+        within_range=low <= measured <= high,
     )
