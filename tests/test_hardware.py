@@ -661,6 +661,17 @@ def test_tables_are_sourced_and_dated():
     assert {"n7", "n5", "n3e", "n2", "a16", "intel-18a", "nanostack-claimed"} <= node_ids
 
 
+@pytest.mark.parametrize(
+    ("device", "megatransfers_per_s"),
+    [("iphone-17-pro", 9600), ("pixel-10-pro", 8533)],
+)
+def test_phone_bandwidth_is_its_data_rate_on_a_64_bit_bus(device, megatransfers_per_s):
+    # The iPhone 17 Pro read 75.8 GB/s, the leak's figure, which its own LPDDR5X-9600 on the
+    # 64-bit bus of an iPhone does not give (76.8).
+    assert hardware.get_device(device).bandwidth_gbs == pytest.approx(
+        megatransfers_per_s * 1e6 * 64 / 8 / 1e9, abs=0.05)
+
+
 def test_cumulative_node_figures_follow_the_chain():
     n5, n2 = hardware.get_node("n5"), hardware.get_node("n2")
     assert n5.perf_iso_power == pytest.approx(1.15)
