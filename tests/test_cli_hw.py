@@ -68,6 +68,44 @@ def test_fit_sweep_and_plot_print_one_energy_figure_alike(capsys, tmp_path):
     assert plot.read_text(encoding="utf-8").count("1.00 J/token") == 2
 
 
+@pytest.mark.parametrize(
+    ("context", "verdict"),
+    [
+        # 14 kB over: once "needs 22.8 GB, 22.8 GB available (0.0 GB short)".
+        (54_303, "needs 24.481 GB, 24.481 GB available (less than 0.001 GB short)"),
+        (54_400, "needs 24.49 GB, 24.48 GB available (0.01 GB short)"),
+    ],
+)
+def test_a_model_just_over_the_memory_is_not_shown_needing_what_is_available(
+    capsys, context, verdict
+):
+    code, out, _ = _run(capsys, "fit", "qwen3-30b-a3b", "rtx-4090", "--context", str(context))
+    assert code == 0
+    assert f": does NOT fit: {verdict} at {context:,} tokens of context" in out.splitlines()[0]
+
+
+def test_one_token_of_context_is_singular(capsys):
+    code, out, _ = _run(capsys, "fit", "llama-3.2-1b-instruct", "iphone-16-pro", "--context", "1")
+    assert code == 0 and out.splitlines()[0].endswith(" at 1 token of context")
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "n2", "--context", "1", "--models",
+                        "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
+    assert code == 0 and "tokens of context" not in out
+    assert "  Q4_K_M at 1 token of context, before -> after (estimates):" in out
+    assert "at Q4_K_M and 1 token of context: llama-3.1-405b-instruct needs" in out
+
+
+@pytest.mark.parametrize("sram_mb", ["0", "-0.0"])
+def test_a_chip_without_sram_says_so_rather_than_a_share_of_0_percent(capsys, sram_mb):
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "n2", f"--sram-mb={sram_mb}",
+                        "--models", "llama-3.2-1b-instruct")
+    assert code == 0
+    # -0.0 printed "(-0 MB)"; none read "no model becomes resident ... at 0%".
+    assert "SRAM capacity x1.00 (0 MB)" in out
+    assert "  no on-die SRAM (0 MB), so no model is held in SRAM" in out
+    assert "no model becomes resident" not in out and "SRAM 0% -> 0%" not in out
+    assert str(hardware.port_chip("h100-sxm", to_node="n2", sram_mb=-1e-400).sram_mb) == "0.0"
+
+
 def test_fit_options_and_json(capsys):
     code, out, _ = _run(
         capsys,

@@ -337,7 +337,7 @@ class Chip:
                         CHIP_FIELD_LIMITS["performance_tflops"])
         if self.area_mm2 is not None:
             _check_positive("area_mm2", self.area_mm2, CHIP_FIELD_LIMITS["area_mm2"])
-        _checked_sram_mb(self.sram_mb)
+        object.__setattr__(self, "sram_mb", _checked_sram_mb(self.sram_mb))
         _check_fraction("sram_area_fraction", self.sram_area_fraction)
 
 
@@ -1379,7 +1379,8 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
         # look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
                              f"got {grouped_number(sram_mb)}")
-    return float(sram_mb)
+    # -0.0 (what -1e-400 underflows to) is no SRAM; kept, it printed as "-0 MB".
+    return 0.0 if sram_mb == 0 else float(sram_mb)
 
 
 def model_keywords(arch: Architecture) -> dict[str, float]:
@@ -1471,8 +1472,8 @@ def _notes(
             "measurement"
         ),
         (
-            f"decode speed is at a context depth of {context:,} tokens; prefill assumes the whole "
-            "context is the prompt and excludes model load time"
+            f"decode speed is at a context depth of {context:,} token{'s' * (context != 1)}; "
+            "prefill assumes the whole context is the prompt and excludes model load time"
         ),
         (
             "energy is average decode power (a class fraction of the device's power) times the "
@@ -1499,7 +1500,7 @@ def _notes(
             "engines may differ"
         )
     if raw["decode_compute_bound"]:
-        notes.append("decode is compute-bound at this batch size")
+        notes.append("decode is compute-bound at this batch size and context depth")
     if arch.notes:
         notes.append(f"architecture: {arch.notes}")
     if profile.notes:
@@ -2249,8 +2250,9 @@ def _nothing_fits_note(
     fit = hardware_fit(model.id, device.id, quantisation=quant.id, context_tokens=context,
                        batch=batch, kv_cache_type=kv_cache_type)
     return (
-        f"nothing fits in memory: even {model.id} at {quant.id} with {context:,} tokens of "
-        f"context on {device.id} needs {fit.memory_needed_gb:,.1f} GB of "
+        f"nothing fits in memory: even {model.id} at {quant.id} with {context:,} "
+        f"token{'s' * (context != 1)} of context on {device.id} needs "
+        f"{fit.memory_needed_gb:,.1f} GB of "
         f"{fit.memory_available_gb:,.1f} GB; try smaller models or formats, shorter contexts or "
         "devices with more memory",
     )
