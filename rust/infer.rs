@@ -14,10 +14,11 @@
 //! accelerators do); engines that stream weights through a cache get no reuse, so callers
 //! describing today's GPUs pass `sram_gb = 0`.
 //!
-//! Units: parameters in billions, memory in GB (1e9 bytes), bandwidth in GB/s, compute in
-//! TFLOPS, power in W, time in seconds unless a name says otherwise. Every formula uses only
-//! `+ - * /`, `min` and `max` so that the pure-Python fallback reproduces it bit for bit; the
-//! order of operations is part of the contract.
+//! Units: parameters in billions, memory in GB (1e9 bytes: callers convert the binary GB vendors
+//! quote for capacities), bandwidth in GB/s, compute in TFLOPS, power in W, time in seconds
+//! unless a name says otherwise. Every formula uses only `+ - * /`, `min` and `max` so that the
+//! pure-Python fallback reproduces it bit for bit; the order of operations is part of the
+//! contract.
 
 use std::fmt;
 
@@ -54,6 +55,7 @@ pub struct Efficiency {
     pub overhead_ms: f64,
     pub overhead_ms_low: f64,
     pub overhead_ms_high: f64,
+    /// Share of the compute peak that prefill reaches, in (0, 1].
     pub prefill: f64,
     pub prefill_low: f64,
     pub prefill_high: f64,
@@ -304,9 +306,11 @@ impl Efficiency {
         non_negative("overhead_ms", self.overhead_ms)?;
         non_negative("overhead_ms_low", self.overhead_ms_low)?;
         non_negative("overhead_ms_high", self.overhead_ms_high)?;
-        positive("prefill_efficiency", self.prefill)?;
-        positive("prefill_efficiency_low", self.prefill_low)?;
-        positive("prefill_efficiency_high", self.prefill_high)?;
+        // A share of the compute peak: past 1, prefill (or compute-bound decode) would run
+        // faster than the chip computes.
+        fraction("prefill_efficiency", self.prefill)?;
+        fraction("prefill_efficiency_low", self.prefill_low)?;
+        fraction("prefill_efficiency_high", self.prefill_high)?;
         fraction("power_fraction", self.power_fraction)?;
         ordered(
             "decode_efficiency_{low,,high}",
@@ -386,11 +390,16 @@ fn integer_power(base: f64, exponent: u64) -> f64 {
 
 /// Time of one decode step (all sequences of the batch advance one token), never under the
 /// roofline: the step's bytes read at the full DRAM (and SRAM) bandwidth.
+///
+/// `memory_efficiency` is a share of the DRAM bandwidth and `compute_efficiency` of the compute
+/// peak; the low and high cases pass the ends of both ranges, so that a compute-bound step has
+/// a range as a memory-bound one does.
 fn decode_step_s(
     bytes: StepBytes,
     flops: f64,
     device: &Device,
-    efficiency: f64,
+    memory_efficiency: f64,
+    compute_efficiency: f64,
     overhead_ms: f64,
 ) -> (f64, bool) {
     // SRAM is read at its own bandwidth; the fitted efficiency describes DRAM streaming only.
@@ -399,8 +408,8 @@ fn decode_step_s(
     } else {
         0.0
     };
-    let memory_s = bytes.dram_gb / (efficiency * device.bandwidth_gbs) + sram_s;
-    let compute_s = flops / (device.efficiency.prefill * device.tflops * TERA);
+    let memory_s = bytes.dram_gb / (memory_efficiency * device.bandwidth_gbs) + sram_s;
+    let compute_s = flops / (compute_efficiency * device.tflops * TERA);
     let bound_s = memory_s.max(compute_s);
     // A fitted efficiency above 1 (a class's high bound) stands for runs whose per-token
     // overhead was below the class's; with a large model, where the overhead is small beside
@@ -455,13 +464,20 @@ pub fn estimate(
     };
 
     let step_flops = workload.batch * model.flops_per_token(workload.context_tokens);
-    let (step_s, compute_bound) =
-        decode_step_s(bytes, step_flops, device, eff.decode, eff.overhead_ms);
+    let (step_s, compute_bound) = decode_step_s(
+        bytes,
+        step_flops,
+        device,
+        eff.decode,
+        eff.prefill,
+        eff.overhead_ms,
+    );
     let (slow_s, _) = decode_step_s(
         bytes,
         step_flops,
         device,
         eff.decode_low,
+        eff.prefill_low,
         eff.overhead_ms_high,
     );
     let (fast_s, _) = decode_step_s(
@@ -469,6 +485,7 @@ pub fn estimate(
         step_flops,
         device,
         eff.decode_high,
+        eff.prefill_high,
         eff.overhead_ms_low,
     );
 
@@ -782,6 +799,37 @@ mod tests {
         w.context_tokens = 128.0;
         let e = estimate(&llama_8b(), &device(), &w).unwrap();
         assert!(e.decode_compute_bound);
+    }
+
+    #[test]
+    fn refuses_a_prefill_efficiency_past_the_compute_peak() {
+        // 2.48 of the peak once put a Mac's prefill range above its FP16 rate.
+        let mut d = device();
+        d.efficiency.prefill_high = 2.48;
+        assert!(estimate(&llama_8b(), &d, &workload())
+            .unwrap_err()
+            .to_string()
+            .starts_with("prefill_efficiency_high must be in (0, 1]"));
+        d.efficiency.prefill_high = 1.0;
+        let e = estimate(&llama_8b(), &d, &workload()).unwrap();
+        let peak_bound = 8.0e12 / llama_8b().flops_per_token(2048.0);
+        assert!(close(e.prefill_tokens_per_s_high, peak_bound));
+    }
+
+    #[test]
+    fn compute_bound_decode_spans_the_compute_efficiency_range() {
+        // Only the memory efficiency once varied, so a compute-bound step had no range.
+        let mut w = workload();
+        w.batch = 512.0;
+        w.context_tokens = 128.0;
+        let e = estimate(&llama_8b(), &device(), &w).unwrap();
+        assert!(e.decode_compute_bound);
+        let flops = 512.0 * llama_8b().flops_per_token(128.0);
+        // Prefill efficiency 0.4-0.6 around 0.5; overhead 4 ms slow, 1 ms fast, 2 ms between.
+        let speed = |share: f64, overhead_s: f64| 1.0 / (flops / (share * 8.0e12) + overhead_s);
+        assert!(close(e.decode_tokens_per_s, speed(0.5, 0.002)));
+        assert!(close(e.decode_tokens_per_s_low, speed(0.4, 0.004)));
+        assert!(close(e.decode_tokens_per_s_high, speed(0.6, 0.001)));
     }
 
     #[test]

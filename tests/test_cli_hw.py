@@ -55,17 +55,55 @@ def test_energy_figures_have_three_significant_figures(joules, shown):
 
 
 def test_fit_sweep_and_plot_print_one_energy_figure_alike(capsys, tmp_path):
-    # 1.0037 J/token: once printed "1" by the fit and "1.004" by the sweep.
-    model, device = "llama-3.1-8b-instruct", "apple-m4-pro"
-    assert round(hardware.hardware_fit(model, device).joules_per_token, 4) == 1.0037
+    # 0.9996 J/token: a figure near 1 once printed "1" by the fit and "1.004" by the sweep.
+    model, device = "qwen3-8b", "apple-m5-max"
+    assert round(hardware.hardware_fit(model, device).joules_per_token, 4) == 0.9996
     plot = tmp_path / "front.svg"
 
     fit = _run(capsys, model, device)[1]
     sweep = _run(capsys, "sweep", "--models", model, "--devices", device, "--plot", str(plot))[1]
 
-    assert "  energy 1.00 J/token at about 40 W (estimate)\n" in fit
+    assert "  energy 1.00 J/token at about 72 W (estimate)\n" in fit
     assert sweep.splitlines()[2].split()[0] == "1.00"
     assert plot.read_text(encoding="utf-8").count("1.00 J/token") == 2
+
+
+@pytest.mark.parametrize(
+    ("context", "verdict"),
+    [
+        # 14 kB over: once "needs 22.8 GB, 22.8 GB available (0.0 GB short)".
+        (54_303, "needs 24.481 GB, 24.481 GB available (less than 0.001 GB short)"),
+        (54_400, "needs 24.49 GB, 24.48 GB available (0.01 GB short)"),
+    ],
+)
+def test_a_model_just_over_the_memory_is_not_shown_needing_what_is_available(
+    capsys, context, verdict
+):
+    code, out, _ = _run(capsys, "fit", "qwen3-30b-a3b", "rtx-4090", "--context", str(context))
+    assert code == 0
+    assert f": does NOT fit: {verdict} at {context:,} tokens of context" in out.splitlines()[0]
+
+
+def test_one_token_of_context_is_singular(capsys):
+    code, out, _ = _run(capsys, "fit", "llama-3.2-1b-instruct", "iphone-16-pro", "--context", "1")
+    assert code == 0 and out.splitlines()[0].endswith(" at 1 token of context")
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "n2", "--context", "1", "--models",
+                        "llama-3.2-1b-instruct,llama-3.1-405b-instruct")
+    assert code == 0 and "tokens of context" not in out
+    assert "  Q4_K_M at 1 token of context, before -> after (estimates):" in out
+    assert "at Q4_K_M and 1 token of context: llama-3.1-405b-instruct needs" in out
+
+
+@pytest.mark.parametrize("sram_mb", ["0", "-0.0"])
+def test_a_chip_without_sram_says_so_rather_than_a_share_of_0_percent(capsys, sram_mb):
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "n2", f"--sram-mb={sram_mb}",
+                        "--models", "llama-3.2-1b-instruct")
+    assert code == 0
+    # -0.0 printed "(-0 MB)"; none read "no model becomes resident ... at 0%".
+    assert "SRAM capacity x1.00 (0 MB)" in out
+    assert "  no on-die SRAM (0 MB), so no model is held in SRAM" in out
+    assert "no model becomes resident" not in out and "SRAM 0% -> 0%" not in out
+    assert str(hardware.port_chip("h100-sxm", to_node="n2", sram_mb=-1e-400).sram_mb) == "0.0"
 
 
 def test_fit_options_and_json(capsys):
@@ -124,6 +162,8 @@ def test_json_figures_carry_no_float_noise(capsys):
                         "iso-area", "--sram-mb", "400", "--models", "gemma-3-1b-it", "--json")
     port = json.loads(out)
     assert code == 0 and port["power_w"] == 4.002 and port["power_ratio"] == 0.50025
+    # LPDDR5X has no DRAM energy per bit in the table: its interface's power is unknown, not 0.
+    assert port["memory_interface_power_w"] is None
 
     code, out, _ = _run(capsys, "fit", "gemma-3-27b-it", "rtx-5090", "--json")
     figures = floats_in(json.loads(out))
@@ -148,6 +188,38 @@ def test_validate_prints_rows_and_the_median_error(capsys):
     assert f"decode MdAPE {report.decode_mdape:.1f} % (in-sample, {len(report.rows)} rows)" in out
     assert f"inside the predicted range for {report.within_range_fraction:.0%}" in out
     assert all(row.id in out for row in report.rows)
+    energy = [row for row in report.rows if row.energy is not None]
+    prefill = [row for row in report.rows if row.prefill_within_range is not None]
+    assert (f"prefill MdAPE {report.prefill_mdape:.1f} % ({len(prefill)} rows); measured inside "
+            f"the predicted range for {report.prefill_within_range_fraction:.0%} of them") in out
+    assert (f"energy MdAPE {report.energy_mdape:.1f} % ({len(energy)} rows); measured inside "
+            f"the predicted range for {report.energy_within_range_fraction:.0%} of them") in out
+
+
+def test_validate_shows_a_measurement_outside_its_range_with_the_digits_that_say_so(capsys):
+    # 19.89 tokens/s against a range from 19.895 once read "19.9 ... 19.9-26.3 ... outside".
+    code, out, _ = _run(capsys, "validate")
+    line = next(line for line in out.splitlines()
+                if line.startswith("m3ultra-ollama-deepseek-r1 ") and "Q4_K_M" in line)
+    assert code == 0 and line.endswith("outside")
+    measured, _, span = line.split()[4:7]
+    low = span.split("-")[0]
+    assert measured == "19.890" and float(measured) < float(low)
+    # Inside its range, a row keeps one decimal.
+    assert " 14.4 " in next(line for line in out.splitlines()
+                            if line.startswith("macstudio-llamabench-llama-3.3-70b ")
+                            and "Q4_K_M" in line)
+
+
+def test_validate_checks_measured_energy_against_the_predicted_range(capsys):
+    # measured.json gives the power of six runs; validate ignored it.
+    code, out, _ = _run(capsys, "validate")
+    assert code == 0
+    assert "energy per token, measured as the run's power over its decode speed:" in out
+    line = next(line for line in out.splitlines()
+                if line.startswith("m3ultra-ollama-gpt-oss-20b ") and " 227.0 " in line)
+    # 227 W over 115.29 tokens/s.
+    assert line.split()[3] == "1.97"
     code, out, _ = _run(capsys, "validate", "--leave-one-out", "--json")
     assert json.loads(out)["leave_one_out"] is True
 
@@ -169,7 +241,7 @@ def test_port_reports_the_chip_and_the_inference_consequences(capsys):
     assert code == 0
     assert "n3e -> nanostack-claimed at iso-area" in out
     assert "resident in on-die SRAM after the move: gemma-3-1b-it" in out
-    assert "llama-3.2-1b-instruct: SRAM 45% -> 90%" in out
+    assert "llama-3.2-1b-instruct: SRAM 47% -> 94%" in out
 
     code, out, _ = _run(
         capsys, "port", "h100-sxm", "--to", "n2", "--from", "n5", "--models", "qwen3-8b", "--json"
@@ -352,7 +424,7 @@ def test_port_names_the_models_that_do_not_fit(capsys):
 
     assert code == 0
     assert "    llama-3.1-8b-instruct: SRAM 1% -> 1%, decode" in out
-    assert ("  too large for the 22.8 GB of usable memory at Q4_K_M and 4,096 tokens of "
+    assert ("  too large for the 24.5 GB of usable memory at Q4_K_M and 4,096 tokens of "
             "context: llama-3.1-70b-instruct needs 45.0 GB") in out.splitlines()
 
     # Resident in a huge SRAM is no use to a model the device's memory cannot load.

@@ -993,10 +993,10 @@ async def test_money_and_gigabytes_come_back_without_float_noise(server) -> None
         )
 
     rows = {row["model"]: row for row in compared.structured_content["comparisons"]}
-    # The sums are 0.0060799999999999995, 0.038000000000000006 and 22.799999999999997 in floats.
+    # The sums are 0.0060799999999999995, 0.038000000000000006 and 24.481313587200003 in floats.
     assert rows["gpt-4.1-mini"]["total_usd"] == 0.00608
     assert rows["gpt-4o"]["estimate"]["total_usd"] == 0.038
-    assert fit.structured_content["memory_available_gb"] == 22.8
+    assert fit.structured_content["memory_available_gb"] == 24.4813135872
     figures = _unit_figures(compared.structured_content) + _unit_figures(fit.structured_content)
     assert len(figures) > 10
     for figure in figures:
@@ -1102,7 +1102,7 @@ async def test_check_hardware_fit_at_a_huge_context_prints_readable_numbers() ->
     fit = result.structured_content
     text = result.content[0].text
     assert fit["memory_needed_gb"] > 1_000 and fit["decode_tokens_per_s"] < 1
-    assert (f"needs {fit['memory_needed_gb']:,.1f} GB, 22.8 GB available "
+    assert (f"needs {fit['memory_needed_gb']:,.1f} GB, 24.5 GB available "
             f"({-fit['margin_gb']:,.1f} GB short)") in text
     assert f"decode {fit['decode_tokens_per_s']:.2g} tok/s" in text
     assert "decode 0.0 tok/s" not in text and "e+" not in text

@@ -38,7 +38,7 @@ async def test_a_model_that_does_not_fit_leads_with_the_memory_it_lacks() -> Non
     lines = result.content[0].text.splitlines()
 
     assert result.structured_content["fits"] is False
-    assert " does NOT fit: needs 45.0 GB, 22.8 GB available (22.2 GB short) " in lines[0]
+    assert " does NOT fit: needs 45.0 GB, 24.5 GB available (20.5 GB short) " in lines[0]
     assert lines[1].startswith("  if it fitted ") and lines[2].startswith("    decode ")
 
 

@@ -66,7 +66,9 @@ def estimate_inference(
 ) -> dict[str, float | bool]:
     """Memory fit, decode/prefill speed and energy of one model on one device (estimates).
 
-    Units: billions of parameters, GB (1e9 bytes), GB/s, TFLOPS, W, ms for overheads.
+    Units: billions of parameters, GB (1e9 bytes; memory_gb too, so a vendor's binary GB is
+    converted first), GB/s, TFLOPS, W, ms for overheads. Prefill efficiencies are shares of the
+    compute peak, in (0, 1].
     Memory = weights (params_b x bits/8) x (1 + weight_overhead_fraction; 0 by default, as
     whole-file bits per weight already count tensors kept at higher precision) + KV cache
     (2 x kv_heads x head_dim x tokens held over all layers, sliding-window layers capped at
@@ -78,10 +80,11 @@ def estimate_inference(
     share sram_gb / (weights + KV cache), capped at 1, comes from SRAM at sram_bandwidth_gbs, the
     rest from DRAM. The step takes max(DRAM bytes / (decode_efficiency x bandwidth) + SRAM bytes /
     sram_bandwidth_gbs, FLOPs / (prefill_efficiency x peak)) + overhead_ms; the _low/_high
-    factors give the range. Prefill tokens/s = prefill_efficiency x peak / FLOPs per token (2 x
-    active params + attention at half the context). Joules per token = power_w x power_fraction
-    x step time / batch, less the DRAM-minus-SRAM access energy of the SRAM bytes, and never
-    under the access energy of the bytes moved.
+    factors, of both efficiencies and the overhead, give the range. Prefill tokens/s =
+    prefill_efficiency x peak / FLOPs per token (2 x active params + attention at half the
+    context). Joules per token = power_w x power_fraction x step time / batch, less the
+    DRAM-minus-SRAM access energy of the SRAM bytes, and never under the access energy of the
+    bytes moved.
 
     Returns a dict with keys weights_gb, weight_overhead_gb, kv_cache_gb, runtime_overhead_gb,
     memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb, weights_read_gb,
@@ -89,7 +92,7 @@ def estimate_inference(
     prefill_tokens_per_s(_low/_high), time_to_first_token_s(_low/_high), average_power_w,
     joules_per_token(_low/_high), dram_joules_per_token. Bit-identical to
     ``shoal._pure.hardware``. Raises ValueError naming a NaN, infinite, negative or zero
-    parameter, or two that contradict; TypeError for a non-number.
+    parameter, a prefill efficiency above 1, or two that contradict; TypeError for a non-number.
     """
 
 def sweep_inference(

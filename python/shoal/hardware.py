@@ -63,6 +63,16 @@ SRAM_PJ_PER_BIT = 0.16
 2015, arXiv 1506.02626, after Horowitz ISSCC 2014). Large arrays cost more in wires and newer
 nodes less; against 5-8 pJ/bit of DRAM the term is small either way."""
 
+GB_PER_GIB = 2**30 / 1e9
+"""Gigabytes (1e9 bytes) in a binary gigabyte (GiB, 2**30 bytes). Vendors quote DRAM, HBM and
+SRAM capacities in binary units under decimal names (a 24 GB card holds 24 GiB, nvidia-smi's
+24,564 MiB); shoal counts every memory figure it shows in GB of 1e9 bytes, as it counts
+weights."""
+
+GB_PER_MIB = 2**20 / 1e9
+"""Gigabytes (1e9 bytes) in a binary megabyte (MiB): on-die SRAM is quoted in MB that are MiB
+(the RTX 4090's 72 MB of L2 is 72 x 2**20 bytes), as ``sram_mb`` is read."""
+
 AS_BUILT = "as-built"
 """Node name meaning "the device as built" in :func:`pareto_front` and the CLI."""
 
@@ -155,6 +165,11 @@ class DeviceClass:
 class DeviceProfile:
     """A device's peak specs, with where each figure comes from.
 
+    ``memory_gb`` is the capacity as the vendor quotes it, which for DRAM and HBM is in binary
+    gigabytes (GiB): a 24 GB card holds 24 x 2**30 bytes. :attr:`memory_capacity_gb` gives it
+    in GB of 1e9 bytes, the unit of every memory figure of an estimate. Bandwidths (GB/s) are
+    decimal, as vendors quote them.
+
     ``claim_type`` (the kind of claim behind each figure: ``{"bandwidth": "vendor"}``) is a
     read-only dict: the profile is the device table's own, shared by every later call.
     """
@@ -176,6 +191,11 @@ class DeviceProfile:
     source: str | None
     as_of: str | None
     notes: str = ""
+
+    @property
+    def memory_capacity_gb(self) -> float:
+        """The memory in GB of 1e9 bytes (``memory_gb`` is binary, see the class)."""
+        return self.memory_gb * GB_PER_GIB
 
 
 @dataclass(frozen=True)
@@ -317,7 +337,7 @@ class Chip:
                         CHIP_FIELD_LIMITS["performance_tflops"])
         if self.area_mm2 is not None:
             _check_positive("area_mm2", self.area_mm2, CHIP_FIELD_LIMITS["area_mm2"])
-        _checked_sram_mb(self.sram_mb)
+        object.__setattr__(self, "sram_mb", _checked_sram_mb(self.sram_mb))
         _check_fraction("sram_area_fraction", self.sram_area_fraction)
 
 
@@ -351,7 +371,9 @@ class PortedChip:
     memory_interface_power_w: float | None
     """A device's DRAM interface at full bandwidth (bandwidth x DRAM energy per bit, at most
     the device power), the same before and after: it belongs to the memory, not the node.
-    ``None`` for a :class:`Chip`, which has no memory system."""
+    ``None`` for a :class:`Chip`, which has no memory system, and for a device whose memory type
+    has no DRAM energy per bit in the device table (unknown: all its power is counted as the
+    die's)."""
     power_density_w_per_mm2_before: float | None
     power_density_w_per_mm2: float | None
     """Die power over die area after the move (``None`` when the area is unknown)."""
@@ -564,17 +586,24 @@ _CLASS_EFFICIENCIES = (
 )
 _CLASS_OVERHEADS = ("overhead_ms", "overhead_ms_low", "overhead_ms_high")
 
-# A share of the peak figure. Fitted ranges reach about 2.5 where a class's peak figures are
-# conservative (apple_silicon's prefill); ten times the peak is a percentage typed for a share.
+# A share of the peak figure. A decode efficiency may pass 1 (a fitted high end standing for less
+# per-token overhead; the estimate never passes the bytes read at full bandwidth); ten times the
+# peak is a percentage typed for a share.
 MAX_EFFICIENCY = 10.0
+# A prefill efficiency is a share of the compute peak: past 1, prefill would outrun the chip.
+MAX_PREFILL_EFFICIENCY = 1.0
+_PREFILL_EFFICIENCIES = (
+    "prefill_efficiency", "prefill_efficiency_low", "prefill_efficiency_high",
+    "prefill_efficiency_prior",
+)
 # A fixed cost per generated token: ten seconds of it describes no runtime, only a unit slip.
 MAX_OVERHEAD_MS = 10_000.0
 DEVICE_CLASS_FIELD_LIMITS = {
     "usable_fraction": 1.0,
     "power_fraction": 1.0,
     "runtime_overhead_gb": DEVICE_FIELD_LIMITS["memory_gb"],
-    **dict.fromkeys((*_CLASS_EFFICIENCIES, "decode_efficiency_prior", "prefill_efficiency_prior"),
-                    MAX_EFFICIENCY),
+    **dict.fromkeys((*_CLASS_EFFICIENCIES, "decode_efficiency_prior"), MAX_EFFICIENCY),
+    **dict.fromkeys(_PREFILL_EFFICIENCIES, MAX_PREFILL_EFFICIENCY),
     **dict.fromkeys((*_CLASS_OVERHEADS, "overhead_prior_ms"), MAX_OVERHEAD_MS),
 }
 # Energy to move one bit between DRAM and the chip: 6 to 8 pJ for the memories of the shipped
@@ -1339,7 +1368,8 @@ def _check_flag(name: str, value: Any) -> bool:
 
 
 def _checked_sram_mb(sram_mb: Any) -> float | None:
-    """``sram_mb`` when it is None or a finite number of MB from 0 to :data:`MAX_SRAM_MB`."""
+    """``sram_mb`` when it is None or a finite number of MB (binary, as cache sizes are quoted)
+    from 0 to :data:`MAX_SRAM_MB`."""
     if sram_mb is None:
         return None
     if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
@@ -1349,7 +1379,8 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
         # look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
                              f"got {grouped_number(sram_mb)}")
-    return float(sram_mb)
+    # -0.0 (what -1e-400 underflows to) is no SRAM; kept, it printed as "-0 MB".
+    return 0.0 if sram_mb == 0 else float(sram_mb)
 
 
 def model_keywords(arch: Architecture) -> dict[str, float]:
@@ -1388,16 +1419,15 @@ def device_keywords(
     klass = klass or tables.device_classes[profile.device_class]
     runs_int8 = klass.prefill_peak == "int8" and quant.int8_kernels
     compute_peak = profile.int8_tops if runs_int8 and profile.int8_tops else profile.fp16_tflops
-    dram_pj_per_bit = (
-        0.0 if profile.memory_type is None else tables.dram_pj_per_bit.get(profile.memory_type, 0.0)
-    )
+    # The cores take 0 for an unknown energy: no DRAM floor, and all power follows the node.
+    dram_pj_per_bit = dram_energy_per_bit(profile)
     return {
-        "memory_gb": profile.memory_gb,
+        "memory_gb": profile.memory_capacity_gb,
         "usable_fraction": klass.usable_fraction,
         "bandwidth_gbs": profile.bandwidth_gbs,
         "tflops": compute_peak,
         "power_w": profile.power_w,
-        "dram_pj_per_bit": dram_pj_per_bit,
+        "dram_pj_per_bit": 0.0 if dram_pj_per_bit is None else dram_pj_per_bit,
         "runtime_overhead_gb": klass.runtime_overhead_gb,
         "decode_efficiency": klass.decode_efficiency,
         "decode_efficiency_low": klass.decode_efficiency_low,
@@ -1410,6 +1440,14 @@ def device_keywords(
         "prefill_efficiency_high": klass.prefill_efficiency_high,
         "power_fraction": klass.power_fraction,
     }
+
+
+def dram_energy_per_bit(profile: DeviceProfile) -> float | None:
+    """The DRAM energy per bit of the device's memory type, ``None`` where the device table
+    has none (LPDDR5, LPDDR5X and GDDR7 have no sourced figure)."""
+    if profile.memory_type is None:
+        return None
+    return _tables().dram_pj_per_bit.get(profile.memory_type)
 
 
 def _moe_note(arch: Architecture, raw: Mapping[str, Any], batch: int) -> str:
@@ -1434,8 +1472,8 @@ def _notes(
             "measurement"
         ),
         (
-            f"decode speed is at a context depth of {context:,} tokens; prefill assumes the whole "
-            "context is the prompt and excludes model load time"
+            f"decode speed is at a context depth of {context:,} token{'s' * (context != 1)}; "
+            "prefill assumes the whole context is the prompt and excludes model load time"
         ),
         (
             "energy is average decode power (a class fraction of the device's power) times the "
@@ -1462,7 +1500,7 @@ def _notes(
             "engines may differ"
         )
     if raw["decode_compute_bound"]:
-        notes.append("decode is compute-bound at this batch size")
+        notes.append("decode is compute-bound at this batch size and context depth")
     if arch.notes:
         notes.append(f"architecture: {arch.notes}")
     if profile.notes:
@@ -1511,7 +1549,7 @@ def hardware_fit(
         context_tokens=context,
         batch=batch_size,
     )
-    dram_known = profile.memory_type in _tables().dram_pj_per_bit
+    dram_known = dram_energy_per_bit(profile) is not None
     return HardwareFit(
         model=arch.id,
         device=profile.id,
@@ -1594,7 +1632,7 @@ def _chip_from_device(
 def _sram_keywords(sram_mb: float | None, bandwidth_gbs: float) -> dict[str, float]:
     """SRAM keywords of ``core.estimate_inference`` for a chip whose runtime pins weights."""
     return {
-        "sram_gb": 0.0 if sram_mb is None else sram_mb / 1000.0,
+        "sram_gb": 0.0 if sram_mb is None else sram_mb * GB_PER_MIB,
         "sram_bandwidth_gbs": SRAM_BANDWIDTH_RATIO * bandwidth_gbs,
         "sram_pj_per_bit": SRAM_PJ_PER_BIT,
     }
@@ -1667,8 +1705,8 @@ def port_chip(
             system to run them on.
         quantisation: weight format of those models.
         context_tokens: context held in the KV cache.
-        sram_mb: on-die SRAM of the device in MB (0 to :data:`MAX_SRAM_MB`) when its table
-            entry has none, or a what-if value.
+        sram_mb: on-die SRAM of the device in MB, binary (MiB) as cache sizes are quoted, 0 to
+            :data:`MAX_SRAM_MB`, when its table entry has none, or a what-if value.
 
     Returns:
         The ported chip's power, performance, area and SRAM, and in ``inference`` what the
@@ -1718,11 +1756,14 @@ def port_chip(
     if target.notes:
         notes.append(target.notes)
 
-    # The memory interface's power stays with the memory; only the die's follows the node.
+    # The memory interface's power stays with the memory; only the die's follows the node. With
+    # no DRAM energy figure the interface's power is unknown (None) and all of it is counted as
+    # the die's.
     interface_w = None
     if profile is not None:
         device = device_keywords(profile, get_quantisation(quantisation))
-        interface_w = _memory_interface_power_w(device)
+        if dram_energy_per_bit(profile) is not None:
+            interface_w = _memory_interface_power_w(device)
         notes.append(_power_split_note(profile, device, interface_w))
     die_w_before = chip.power_w - (interface_w or 0.0)
     die_w = die_w_before * ratios["power_ratio"]
@@ -1788,14 +1829,15 @@ def _memory_interface_power_w(device: Mapping[str, float]) -> float:
 
 
 def _power_split_note(
-    profile: DeviceProfile, device: Mapping[str, float], interface_w: float
+    profile: DeviceProfile, device: Mapping[str, float], interface_w: float | None
 ) -> str:
     """How a device's power was split between its memory interface and its die."""
     memory = profile.memory_type or "its memory"
-    if interface_w == 0.0:
+    if interface_w is None:
         return (
-            f"power: the device table has no DRAM energy per bit for {memory}, so all "
-            f"{profile.power_w:,.1f} W count as die power and scale with the node"
+            f"power: the device table has no DRAM energy per bit for {memory}, so the memory "
+            f"interface's power is unknown: all {profile.power_w:,.1f} W count as die power and "
+            "scale with the node, DRAM power included"
         )
     interface = (
         f"{device['bandwidth_gbs']:,g} GB/s x {device['dram_pj_per_bit']:g} pJ/bit of {memory}"
@@ -2208,8 +2250,9 @@ def _nothing_fits_note(
     fit = hardware_fit(model.id, device.id, quantisation=quant.id, context_tokens=context,
                        batch=batch, kv_cache_type=kv_cache_type)
     return (
-        f"nothing fits in memory: even {model.id} at {quant.id} with {context:,} tokens of "
-        f"context on {device.id} needs {fit.memory_needed_gb:,.1f} GB of "
+        f"nothing fits in memory: even {model.id} at {quant.id} with {context:,} "
+        f"token{'s' * (context != 1)} of context on {device.id} needs "
+        f"{fit.memory_needed_gb:,.1f} GB of "
         f"{fit.memory_available_gb:,.1f} GB; try smaller models or formats, shorter contexts or "
         "devices with more memory",
     )
@@ -2272,8 +2315,9 @@ def _pareto_notes(
     ported = [t for t in targets if t is not None]
     if ported:
         notes.append(
-            "ported devices keep their DRAM bandwidth and DRAM power; compute, the rest of the "
-            "power and on-die SRAM follow the node ratios ("
+            "ported devices keep their DRAM bandwidth and, where the device table has their "
+            "memory's energy per bit, their DRAM power; compute, the rest of the power and "
+            "on-die SRAM follow the node ratios ("
             + ", ".join(f"{t.id}: {t.claim_type}" for t in ported)
             + ")"
         )
@@ -2281,6 +2325,9 @@ def _pareto_notes(
         if unported:
             fate = "only taken as built" if None in targets else "left out (as-built not swept)"
             notes.append(f"no node known, so {fate}: {', '.join(unported)}")
+        unpriced = [p for p in profiles if p.node is not None and dram_energy_per_bit(p) is None]
+        if unpriced:
+            notes.append(_unknown_dram_power_note(unpriced))
     if pin_sram:
         notes.append(
             "the runtime is assumed to pin what fits of the weights and KV cache in on-die SRAM"
@@ -2288,13 +2335,38 @@ def _pareto_notes(
     return tuple(notes)
 
 
+def _unknown_dram_power_note(profiles: Sequence[DeviceProfile]) -> str:
+    """Which ported devices' DRAM power is unknown, so that all their power follows the node."""
+    memories = sorted({p.memory_type or "memory type not given" for p in profiles})
+    return (
+        f"DRAM power unknown (no DRAM energy per bit for {', '.join(memories)}), so all the "
+        "power of these ported devices follows the node, DRAM power included: "
+        + ", ".join(p.id for p in profiles)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation against measured runs
 
 
 @dataclass(frozen=True)
+class EnergyCheck:
+    """A run's measured energy per token beside the estimate's range at the run's context."""
+
+    measured_power_w: float
+    measured_joules_per_token: float
+    """The measured power over the measured decode speed."""
+    predicted_joules_per_token: float
+    predicted_low: float
+    predicted_high: float
+    error_pct: float
+    within_range: bool
+
+
+@dataclass(frozen=True)
 class ValidationRow:
-    """One measured run next to its estimate."""
+    """One measured run next to its estimate: decode speed, and prefill speed and energy per
+    token where the run measured them (``None`` where it did not)."""
 
     id: str
     device: str
@@ -2310,11 +2382,17 @@ class ValidationRow:
     within_range: bool
     measured_prefill_tokens_per_s: float | None
     predicted_prefill_tokens_per_s: float | None
+    predicted_prefill_low: float | None = None
+    predicted_prefill_high: float | None = None
+    prefill_within_range: bool | None = None
+    energy: EnergyCheck | None = None
+    """Energy per token, for a run that measured its power."""
 
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """Decode (and prefill) error of the estimates against measured runs."""
+    """Decode, prefill and energy error of the estimates against measured runs, each with the
+    share of measurements inside the predicted range (``None`` where no row measured it)."""
 
     rows: tuple[ValidationRow, ...]
     excluded: tuple[tuple[str, str], ...]
@@ -2324,6 +2402,9 @@ class ValidationReport:
     within_range_fraction: float
     prefill_mdape: float | None
     leave_one_out: bool
+    prefill_within_range_fraction: float | None = None
+    energy_mdape: float | None = None
+    energy_within_range_fraction: float | None = None
 
 
 def measured_rows(path: str | Path | None = None) -> tuple[dict[str, Any], ...]:
@@ -2347,7 +2428,10 @@ def _predict(row: Mapping[str, Any], klass: DeviceClass | None = None) -> tuple[
 def validate(
     rows: Sequence[Mapping[str, Any]] | None = None, *, leave_one_out: bool = False
 ) -> ValidationReport:
-    """Compare estimated with measured decode tokens/s and report the errors.
+    """Compare estimated with measured decode speed, prefill speed and energy per token.
+
+    Energy is checked where a run measured its power: the measured joules per token are that
+    power over the measured decode speed, against the estimate's range at the run's context.
 
     Args:
         rows: measured runs shaped like ``data/measured.json`` rows; the shipped ones by default.
@@ -2357,7 +2441,8 @@ def validate(
 
     Returns:
         Per-row errors, the median absolute percentage error (MdAPE) of decode speed overall and
-        per device class, and the share of measurements inside the predicted range.
+        per device class, of prefill speed and of energy per token, and for each the share of
+        measurements inside the predicted range.
     """
     from shoal import hardware_calibration
 
@@ -2369,27 +2454,7 @@ def validate(
     for row in included:
         klass = hardware_calibration.refit_without(row, included) if leave_one_out else None
         decode, prefill = _predict(row, klass)
-        measured = float(row["decode_tokens_per_s"])
-        predicted = decode["decode_tokens_per_s"]
-        low, high = decode["decode_tokens_per_s_low"], decode["decode_tokens_per_s_high"]
-        results.append(
-            ValidationRow(
-                id=row["id"],
-                device=row["device"],
-                device_class=get_device(row["device"]).device_class,
-                model=row["model"],
-                quantisation=row["quantisation"],
-                engine=row.get("engine", ""),
-                measured_tokens_per_s=measured,
-                predicted_tokens_per_s=predicted,
-                predicted_low=low,
-                predicted_high=high,
-                error_pct=100.0 * (predicted - measured) / measured,
-                within_range=low <= measured <= high,
-                measured_prefill_tokens_per_s=row.get("prefill_tokens_per_s"),
-                predicted_prefill_tokens_per_s=prefill["prefill_tokens_per_s"] if prefill else None,
-            )
-        )
+        results.append(_validation_row(row, decode, prefill))
     if not results:
         raise InputError("validate needs at least one included row")
 
@@ -2397,12 +2462,14 @@ def validate(
     for result in results:
         by_class.setdefault(result.device_class, []).append(abs(result.error_pct))
     errors = [abs(r.error_pct) for r in results]
+    prefill_rows = [r for r in results if r.prefill_within_range is not None]
     prefill_errors = [
         abs(100.0 * (r.predicted_prefill_tokens_per_s - r.measured_prefill_tokens_per_s))
         / r.measured_prefill_tokens_per_s
-        for r in results
+        for r in prefill_rows
         if r.predicted_prefill_tokens_per_s and r.measured_prefill_tokens_per_s
     ]
+    energy_checks = [r.energy for r in results if r.energy is not None]
     return ValidationReport(
         rows=tuple(results),
         excluded=excluded,
@@ -2412,4 +2479,74 @@ def validate(
         within_range_fraction=sum(r.within_range for r in results) / len(results),
         prefill_mdape=statistics.median(prefill_errors) if prefill_errors else None,
         leave_one_out=leave_one_out,
+        prefill_within_range_fraction=_share_inside([r.prefill_within_range for r in prefill_rows]),
+        energy_mdape=(statistics.median(abs(check.error_pct) for check in energy_checks)
+                      if energy_checks else None),
+        energy_within_range_fraction=_share_inside(
+            [check.within_range for check in energy_checks]
+        ),
+    )
+
+
+def _share_inside(checks: Sequence[bool | None]) -> float | None:
+    """The share of true checks, ``None`` for none."""
+    return sum(bool(check) for check in checks) / len(checks) if checks else None
+
+
+def _validation_row(
+    row: Mapping[str, Any], decode: Mapping[str, Any], prefill: Mapping[str, Any] | None
+) -> ValidationRow:
+    """A measured run beside its estimates: decode, and prefill and energy where measured."""
+    measured = float(row["decode_tokens_per_s"])
+    predicted = decode["decode_tokens_per_s"]
+    low, high = decode["decode_tokens_per_s_low"], decode["decode_tokens_per_s_high"]
+    return ValidationRow(
+        id=row["id"],
+        device=row["device"],
+        device_class=get_device(row["device"]).device_class,
+        model=row["model"],
+        quantisation=row["quantisation"],
+        engine=row.get("engine", ""),
+        measured_tokens_per_s=measured,
+        predicted_tokens_per_s=predicted,
+        predicted_low=low,
+        predicted_high=high,
+        error_pct=100.0 * (predicted - measured) / measured,
+        within_range=low <= measured <= high,
+        measured_prefill_tokens_per_s=row.get("prefill_tokens_per_s"),
+        predicted_prefill_tokens_per_s=prefill["prefill_tokens_per_s"] if prefill else None,
+        **_prefill_check(row, prefill),
+        energy=_energy_check(row, decode),
+    )
+
+
+def _prefill_check(row: Mapping[str, Any], prefill: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The predicted prefill range of a run that measured prefill, and whether it holds it."""
+    if prefill is None:
+        return {}
+    low, high = prefill["prefill_tokens_per_s_low"], prefill["prefill_tokens_per_s_high"]
+    return {
+        "predicted_prefill_low": low,
+        "predicted_prefill_high": high,
+        "prefill_within_range": low <= float(row["prefill_tokens_per_s"]) <= high,
+    }
+
+
+def _energy_check(row: Mapping[str, Any], decode: Mapping[str, Any]) -> EnergyCheck | None:
+    """A run's measured energy per token (measured watts over measured tokens per second)
+    against the estimate's; ``None`` for a run that did not measure its power."""
+    power_w = row.get("measured_power_w")
+    if not power_w:
+        return None
+    measured = float(power_w) / float(row["decode_tokens_per_s"])
+    predicted = decode["joules_per_token"]
+    low, high = decode["joules_per_token_low"], decode["joules_per_token_high"]
+    return EnergyCheck(
+        measured_power_w=float(power_w),
+        measured_joules_per_token=measured,
+        predicted_joules_per_token=predicted,
+        predicted_low=low,
+        predicted_high=high,
+        error_pct=100.0 * (predicted - measured) / measured,
+        within_range=low <= measured <= high,
     )

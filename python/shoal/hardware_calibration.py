@@ -12,8 +12,15 @@ speed (at least ±15 %), at the fitted overhead. The high end may pass 1 where a
 runs had less overhead than its fit; the estimate never goes past the roofline, the bytes read
 at full bandwidth, whatever the factor.
 
-The prefill efficiency is the median over the class's rows of measured / peak-bound prefill.
-Classes without measured rows keep their priors. No factor is specific to a row or a device.
+The prefill efficiency is the median over the class's rows of measured / peak-bound prefill, its
+range the class's lowest and highest (at least -25 % and +25 %), each at most 1: a share of the
+compute peak, which no estimate passes. Classes without measured rows keep their priors. No
+factor is specific to a row or a device.
+
+Rows the device profile cannot model are left out of the fit (``include: false`` in
+``measured.json``, with the reason): a model that spills out of VRAM, an NPU or CPU backend, or
+an engine that reaches past the profile's compute peak (llama.cpp with the M5 Max's Neural
+Accelerators, whose prefill is 3.4 times what the GPU shaders' FP16 peak allows).
 
 Re-fit after changing the measured rows with::
 
@@ -141,6 +148,10 @@ def _fit_class(
         prefill = config["prefill_efficiency_prior"]
         prefill_low, prefill_high = 0.5 * prefill, 1.5 * prefill
         how += "; prefill prior"
+    # A share of the compute peak: no end of the range passes the peak itself.
+    prefill, prefill_low, prefill_high = (
+        min(1.0, share) for share in (prefill, prefill_low, prefill_high)
+    )
 
     overhead_ms = overhead_s * 1000.0
     return hardware.DeviceClass(

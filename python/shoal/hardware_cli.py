@@ -158,10 +158,13 @@ def _add_lists(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate = commands.add_parser(
         "validate",
-        help="predicted against measured decode speed, per row, with the median error",
-        description="Run the estimate over the shipped measured runs and print each row's error, "
-        "the median absolute percentage error (MdAPE) of decode tokens/s and the share of "
-        "measurements inside the predicted range.",
+        help="predicted against measured decode speed, prefill speed and energy, with the median "
+        "errors",
+        description="Run the estimate over the shipped measured runs and print each row's decode "
+        "error, then the energy per token of the runs that measured their power (their watts "
+        "over their tokens/s), then for decode tokens/s, prefill tokens/s and energy the median "
+        "absolute percentage error (MdAPE) and the share of measurements inside the predicted "
+        "range. Figures get more decimals where fewer would hide a measurement outside its range.",
     )
     validate.add_argument(
         "--leave-one-out",
@@ -203,8 +206,8 @@ def _add_port(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     port.add_argument(
         "--sram-mb",
         type=_megabytes,
-        help=f"on-die SRAM in MB (0 to {hardware.MAX_SRAM_MB:,}) when the table has none, or a "
-        "what-if",
+        help=f"on-die SRAM in MB, binary as cache sizes are quoted (0 to "
+        f"{hardware.MAX_SRAM_MB:,}), when the table has none, or a what-if",
     )
     _add_json(port)
     port.set_defaults(run=_port)
@@ -362,12 +365,13 @@ def _devices(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([dataclasses.asdict(device) for device in devices])
         return 0
+    # Memory as vendors quote it, in binary GB; estimates convert it to GB of 1e9 bytes.
     print(
-        f"{'device':24} {'class':15} {'memory':>7} {'GB/s':>6} {'TFLOPS':>7} {'W':>5}  node   name"
+        f"{'device':24} {'class':15} {'memory':>8} {'GB/s':>6} {'TFLOPS':>7} {'W':>5}  node   name"
     )
     for d in devices:
         print(
-            f"{d.id:24} {d.device_class:15} {d.memory_gb:5.0f} GB {d.bandwidth_gbs:6.0f} "
+            f"{d.id:24} {d.device_class:15} {d.memory_gb:4.0f} GiB {d.bandwidth_gbs:6.0f} "
             f"{d.fp16_tflops:7.1f} {d.power_w:5.0f}  {d.node or '-':6} {d.name}"
         )
     return 0
@@ -421,13 +425,14 @@ def _validate(args: argparse.Namespace) -> int:
         f"{'predicted':>9} {'range':>13} {'error':>7}"
     )
     for row in report.rows:
-        span = f"{row.predicted_low:.1f}-{row.predicted_high:.1f}"
-        mark = "" if row.within_range else "  outside"
+        figures = _figures_apart(row.measured_tokens_per_s, row.predicted_tokens_per_s,
+                                 row.predicted_low, row.predicted_high, decimals=1)
         print(
             f"{row.id:40} {row.device:22} {row.model:28} {row.quantisation:8} "
-            f"{row.measured_tokens_per_s:8.1f} {row.predicted_tokens_per_s:9.1f} {span:>13} "
-            f"{row.error_pct:+6.1f}%{mark}"
+            f"{figures[0]:>8} {figures[1]:>9} {figures[2]:>13} "
+            f"{row.error_pct:+6.1f}%{'' if row.within_range else '  outside'}"
         )
+    _print_energy_rows(report)
     how = "leave-one-out" if report.leave_one_out else "in-sample"
     print()
     print(
@@ -435,13 +440,64 @@ def _validate(args: argparse.Namespace) -> int:
         f"MAPE {report.decode_mape:.1f} %; measured inside the predicted range for "
         f"{report.within_range_fraction:.0%} of rows"
     )
-    if report.prefill_mdape is not None:
-        print(f"prefill MdAPE {report.prefill_mdape:.1f} %")
+    _print_coverage("prefill", report.prefill_mdape, report.prefill_within_range_fraction,
+                    sum(row.prefill_within_range is not None for row in report.rows))
+    _print_coverage("energy", report.energy_mdape, report.energy_within_range_fraction,
+                    sum(row.energy is not None for row in report.rows))
     by_class = ", ".join(f"{k} {v:.1f} %" for k, v in report.decode_mdape_by_class.items())
     print(f"by device class: {by_class}")
     for row_id, reason in report.excluded:
         print(f"excluded {row_id}: {reason}")
     return 0
+
+
+def _print_energy_rows(report: hardware.ValidationReport) -> None:
+    """The runs that measured their power: joules per token measured (power over decode
+    speed) against the estimate's."""
+    checked = [(row, row.energy) for row in report.rows if row.energy is not None]
+    if not checked:
+        return
+    print()
+    print("energy per token, measured as the run's power over its decode speed:")
+    print(f"{'row':40} {'device':22} {'power W':>8} {'J/token':>8} {'predicted':>9} "
+          f"{'range':>13} {'error':>7}")
+    for row, energy in checked:
+        figures = _figures_apart(energy.measured_joules_per_token,
+                                 energy.predicted_joules_per_token, energy.predicted_low,
+                                 energy.predicted_high, decimals=2)
+        print(
+            f"{row.id:40} {row.device:22} {energy.measured_power_w:8.1f} {figures[0]:>8} "
+            f"{figures[1]:>9} {figures[2]:>13} {energy.error_pct:+6.1f}%"
+            f"{'' if energy.within_range else '  outside'}"
+        )
+
+
+def _figures_apart(
+    measured: float, predicted: float, low: float, high: float, *, decimals: int
+) -> tuple[str, str, str]:
+    """A row's measured figure, prediction and range with ``decimals`` places, or more where
+    fewer would show a measurement outside the range on one of its ends (19.9 against
+    19.9-26.3 for 19.89 against 19.895)."""
+    outside = not low <= measured <= high
+    places = decimals
+    while outside and places < 6 and _shown(measured, places) in (
+        _shown(low, places), _shown(high, places)
+    ):
+        places += 1
+    return (_shown(measured, places), _shown(predicted, places),
+            f"{_shown(low, places)}-{_shown(high, places)}")
+
+
+def _shown(value: float, places: int) -> str:
+    return f"{value:.{places}f}"
+
+
+def _print_coverage(what: str, mdape: float | None, inside: float | None, count: int) -> None:
+    """One summary line of a checked quantity, when some run measured it."""
+    if mdape is None or inside is None:
+        return
+    print(f"{what} MdAPE {mdape:.1f} % ({count} row{'s' * (count != 1)}); measured inside the "
+          f"predicted range for {inside:.0%} of them")
 
 
 def _port(args: argparse.Namespace) -> int:

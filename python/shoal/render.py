@@ -328,18 +328,45 @@ def hardware_fit(result: HardwareFit) -> str:
             *warnings,
         ])
     return "\n".join([
-        f"{result.model} {result.quantisation} on {result.device}: does NOT fit: needs "
-        f"{result.memory_needed_gb:,.1f} GB, {result.memory_available_gb:,.1f} GB available "
-        f"({-result.margin_gb:,.1f} GB short) at {_workload(result)}",
+        f"{result.model} {result.quantisation} on {result.device}: does NOT fit: "
+        f"{_shortfall(result.memory_needed_gb, result.memory_available_gb, -result.margin_gb)} "
+        f"at {_workload(result)}",
         "  if it fitted (offloading to system memory would be far slower than this):",
         *(f"    {line}" for line in _speed_and_energy(result)),
         *warnings,
     ])
 
 
+def _shortfall(needed_gb: float, available_gb: float, short_gb: float) -> str:
+    """``needs 45.0 GB, 24.5 GB available (20.5 GB short)``, with the decimals (up to three) that
+    keep the two apart: at one, a model 14 kB over read "needs 22.8 GB, 22.8 GB available (0.0
+    GB short)". Less than the last decimal short says so."""
+    places = _places_apart(available_gb, [needed_gb])
+    short = f"{short_gb:,.{places}f}"
+    if float(short.replace(",", "")) == 0:
+        short = f"less than {10.0 ** -places:.{places}f}"
+    return (f"needs {needed_gb:,.{places}f} GB, {available_gb:,.{places}f} GB available "
+            f"({short} GB short)")
+
+
+def _places_apart(available_gb: float, needed_gb: Sequence[float]) -> int:
+    """Decimals, one to three, at which no figure needed reads as the memory available."""
+    places = 1
+    while places < 3 and any(
+        f"{needed:,.{places}f}" == f"{available_gb:,.{places}f}" for needed in needed_gb
+    ):
+        places += 1
+    return places
+
+
+def _context_tokens(count: int) -> str:
+    """``4,096 tokens of context``, ``1 token of context``."""
+    return f"{plural(count, 'token')} of context"
+
+
 def _workload(result: HardwareFit) -> str:
     """``4,096 tokens of context``, with the batch and a KV format other than F16."""
-    parts = [f"{result.context_tokens:,} tokens of context"]
+    parts = [_context_tokens(result.context_tokens)]
     if result.batch > 1:
         parts.append(f"a batch of {result.batch:,} sequences")
     if result.kv_cache_type != "F16":
@@ -425,12 +452,15 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
     fitting = [row for row in result.inference if row.fits]
     resident = [row.model for row in fitting if row.resident]
     # Without an SRAM figure every share is 0% by default, not by estimate: say what is missing.
-    known_sram = result.sram_mb is not None
-    if not known_sram:
+    # With none at all, a share of 0% is no finding either.
+    has_sram = bool(result.sram_mb)
+    if result.sram_mb is None:
         lines.append(
             "  SRAM residency not estimated: the device table has no on-die SRAM figure for "
             f"{result.name}; give one with --sram-mb (sram_mb in Python and over MCP)"
         )
+    elif not has_sram:
+        lines.append("  no on-die SRAM (0 MB), so no model is held in SRAM")
     elif resident:
         lines.append(f"  resident in on-die SRAM after the move: {', '.join(resident)}")
     elif fitting:
@@ -445,12 +475,12 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
     if shown:
         first = shown[0]
         lines.append(
-            f"  {first.quantisation} at {first.context_tokens:,} tokens of context, "
+            f"  {first.quantisation} at {_context_tokens(first.context_tokens)}, "
             "before -> after (estimates):"
         )
     for row in shown:
         sram = (f"SRAM {row.sram_resident_fraction_before:.0%} -> "
-                f"{row.sram_resident_fraction_after:.0%}, " if known_sram else "")
+                f"{row.sram_resident_fraction_after:.0%}, " if has_sram else "")
         lines.append(
             f"    {row.model}: {sram}decode "
             f"{row.decode_tokens_per_s_before:.1f} -> {row.decode_tokens_per_s_after:.1f} tok/s, "
@@ -473,13 +503,15 @@ def _not_fitting(result: PortedChip, models: int) -> list[str]:
     if not too_large:
         return []
     first = too_large[0]
+    places = _places_apart(first.memory_available_gb,
+                           [row.memory_needed_gb for row in too_large[:models]])
     named = ", ".join(
-        f"{row.model} needs {row.memory_needed_gb:,.1f} GB" for row in too_large[:models]
+        f"{row.model} needs {row.memory_needed_gb:,.{places}f} GB" for row in too_large[:models]
     )
     more = len(too_large) - models
     return [
-        f"  too large for the {first.memory_available_gb:,.1f} GB of usable memory at "
-        f"{first.quantisation} and {first.context_tokens:,} tokens of context: {named}"
+        f"  too large for the {first.memory_available_gb:,.{places}f} GB of usable memory at "
+        f"{first.quantisation} and {_context_tokens(first.context_tokens)}: {named}"
         + (f", and {more} more models (see --json)" if more > 0 else "")
     ]
 

@@ -1615,9 +1615,9 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
             NOT_NULL,
             NO_DEFAULT_SHOWN,
             Field(
-                description="On-die SRAM of the chip before the move, in MB, for devices whose "
-                "table row has none (phones, Apple) or as a what-if; 0 is no SRAM. Leave out "
-                "for the table's figure."
+                description="On-die SRAM of the chip before the move, in MB as cache sizes are "
+                "quoted (binary, MiB), for devices whose table row has none (phones, Apple) or "
+                "as a what-if; 0 is no SRAM. Leave out for the table's figure."
             ),
         ] = None,
     ) -> Annotated[CallToolResult, PortedChip]:

@@ -1,8 +1,9 @@
 """Inference and process-node arithmetic: the pure-Python twin of ``rust/infer.rs`` and ``ppa.rs``.
 
 Every formula performs the same floating-point operations in the same order as the Rust code, so
-both give bit-identical results. Units: parameters in billions, memory in GB (1e9 bytes),
-bandwidth in GB/s, compute in TFLOPS, power in W, time in seconds unless a name says otherwise.
+both give bit-identical results. Units: parameters in billions, memory in GB (1e9 bytes; callers
+convert the binary GB vendors quote for capacities), bandwidth in GB/s, compute in TFLOPS, power
+in W, time in seconds unless a name says otherwise.
 
 Decode is a two-term roofline: one step reads the active weights and the KV cache once, taking
 ``bytes / (decode_efficiency * bandwidth) + overhead`` (or the compute time when that is longer).
@@ -176,8 +177,9 @@ def _device(values: Mapping[str, Any]) -> dict[str, float]:
         _positive(name, device[name])
     for name in ("overhead_ms", "overhead_ms_low", "overhead_ms_high"):
         _non_negative(name, device[name])
+    # A share of the compute peak: past 1, prefill would run faster than the chip computes.
     for name in ("prefill_efficiency", "prefill_efficiency_low", "prefill_efficiency_high"):
-        _positive(name, device[name])
+        _fraction(name, device[name])
     _fraction("power_fraction", device["power_fraction"])
     _ordered(
         "decode_efficiency_{low,,high}",
@@ -241,13 +243,16 @@ def _decode_step_s(
     sram_gb: float,
     flops: float,
     device: Mapping[str, float],
-    efficiency: float,
+    memory_efficiency: float,
+    compute_efficiency: float,
     overhead_ms: float,
 ) -> tuple[float, bool]:
+    # The low and high cases pass the ends of both the bandwidth and the compute ranges, so a
+    # compute-bound step has a range as a memory-bound one does.
     # SRAM is read at its own bandwidth; the fitted efficiency describes DRAM streaming only.
     sram_s = sram_gb / device["sram_bandwidth_gbs"] if sram_gb > 0.0 else 0.0
-    memory_s = dram_gb / (efficiency * device["bandwidth_gbs"]) + sram_s
-    compute_s = flops / (device["prefill_efficiency"] * device["tflops"] * TERA)
+    memory_s = dram_gb / (memory_efficiency * device["bandwidth_gbs"]) + sram_s
+    compute_s = flops / (compute_efficiency * device["tflops"] * TERA)
     bound_s = max(memory_s, compute_s)
     # Never under the roofline, the bytes read at full bandwidth: an efficiency above 1 (a
     # class's high bound) stands for a smaller per-token overhead, not a faster memory.
@@ -321,6 +326,7 @@ def _estimate(
         step_flops,
         device,
         device["decode_efficiency"],
+        device["prefill_efficiency"],
         device["overhead_ms"],
     )
     slow_s, _ = _decode_step_s(
@@ -329,6 +335,7 @@ def _estimate(
         step_flops,
         device,
         device["decode_efficiency_low"],
+        device["prefill_efficiency_low"],
         device["overhead_ms_high"],
     )
     fast_s, _ = _decode_step_s(
@@ -337,6 +344,7 @@ def _estimate(
         step_flops,
         device,
         device["decode_efficiency_high"],
+        device["prefill_efficiency_high"],
         device["overhead_ms_low"],
     )
 
