@@ -1137,8 +1137,12 @@ fn leading_number(digits: &[u8], count: usize) -> u32 {
         .fold(0, |acc, &b| acc * 10 + u32::from(b - b'0'))
 }
 
+/// Maestro's issuer prefixes. Its numbers have 12 to 19 digits; 12 are too few to tell from
+/// other numbers, as the candidates have 13 or more.
+const MAESTRO: [u32; 9] = [5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763];
+
 /// Whether the issuer prefix allows this length (Visa, Mastercard, Amex, Discover, JCB, Diners,
-/// UnionPay).
+/// UnionPay, Maestro, Mir).
 fn card_brand_length(digits: &[u8]) -> bool {
     let length = digits.len();
     let (two, three) = (leading_number(digits, 2), leading_number(digits, 3));
@@ -1148,6 +1152,13 @@ fn card_brand_length(digits: &[u8]) -> bool {
     }
     if (51..=55).contains(&two) || (2221..=2720).contains(&four) {
         return length == 16;
+    }
+    if (2200..=2204).contains(&four) {
+        // Mir
+        return (16..=19).contains(&length);
+    }
+    if MAESTRO.contains(&four) {
+        return (13..=19).contains(&length);
     }
     if two == 34 || two == 37 {
         return length == 15;
@@ -1225,7 +1236,104 @@ fn card_in(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if !card_brand_length(&digits) || !luhn(&digits) || is_published_example(&digits) {
         return None;
     }
-    Some((start, end))
+    let separator = text[start..end].iter().copied().find(|b| b" -".contains(b));
+    let in_a_row = match separator {
+        Some(separator) => in_a_longer_run(text, (start, end), separator),
+        None => beside_a_long_integer(text, start, end),
+    };
+    (!in_a_row).then_some((start, end))
+}
+
+/// The most groups and digits a card number has: 19 digits, written 4-4-4-4-3.
+const MAX_CARD_GROUPS: usize = 5;
+const MAX_CARD_DIGITS: usize = 19;
+/// A number of this many digits or more is a 64-bit integer (a seed, an id), not a card.
+const LONG_INTEGER: usize = 17;
+/// How many spaces, tabs and line breaks may part the numbers of a list.
+const MAX_LIST_SPACE: usize = 16;
+
+/// Whether the groups at `start..end` go on, parted by the same separator, to more groups or
+/// digits than a card number has: a row of figures (`4584 4615 4646 4677 4708 4740 …`). Only up
+/// to one group or digit past those bounds is read.
+fn in_a_longer_run(text: &[u8], (start, end): Span, separator: u8) -> bool {
+    let mut groups = text[start..end].iter().filter(|&&b| b == separator).count() + 1;
+    let mut digits = end - start - (groups - 1);
+    let within =
+        |groups: usize, digits: usize| groups <= MAX_CARD_GROUPS && digits <= MAX_CARD_DIGITS;
+
+    let mut position = end;
+    while within(groups, digits)
+        && text.get(position) == Some(&separator)
+        && digit_at(text, position + 1)
+    {
+        position += 1;
+        groups += 1;
+        while within(groups, digits) && digit_at(text, position) {
+            position += 1;
+            digits += 1;
+        }
+    }
+    position = start;
+    while within(groups, digits)
+        && position >= 2
+        && text[position - 1] == separator
+        && digit_at(text, position - 2)
+    {
+        position -= 1;
+        groups += 1;
+        while within(groups, digits) && position >= 1 && digit_at(text, position - 1) {
+            position -= 1;
+            digits += 1;
+        }
+    }
+    !within(groups, digits)
+}
+
+/// Whether a number of `LONG_INTEGER` digits or more stands next to the one at `start..end`,
+/// parted by a comma or spaces: a list of 64-bit integers
+/// (`seed = [4220315081820346526, 7177518203184491332]`), not cards.
+fn beside_a_long_integer(text: &[u8], start: usize, end: usize) -> bool {
+    let mut after = end + usize::from(byte_at(text, end) == Some(b','));
+    after += list_space_after(text, after);
+    let mut before = start - list_space_before(text, start);
+    before -= usize::from(byte_before(text, before) == Some(b','));
+    before -= list_space_before(text, before);
+    let digits_after = text[after..]
+        .iter()
+        .take(LONG_INTEGER)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let digits_before = text[..before]
+        .iter()
+        .rev()
+        .take(LONG_INTEGER)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    (after > end && digits_after >= LONG_INTEGER)
+        || (before < start && digits_before >= LONG_INTEGER)
+}
+
+fn is_list_space(byte: u8) -> bool {
+    b" \t\r\n".contains(&byte)
+}
+
+/// How many spaces, tabs and line breaks (up to `MAX_LIST_SPACE`) follow `position`.
+fn list_space_after(text: &[u8], position: usize) -> usize {
+    text[position..]
+        .iter()
+        .take(MAX_LIST_SPACE)
+        .take_while(|&&b| is_list_space(b))
+        .count()
+}
+
+/// How many spaces, tabs and line breaks (up to `MAX_LIST_SPACE`) come before `position`.
+fn list_space_before(text: &[u8], position: usize) -> usize {
+    text[..position]
+        .iter()
+        .rev()
+        .take(MAX_LIST_SPACE)
+        .take_while(|&&b| is_list_space(b))
+        .count()
 }
 
 fn iban_checksum(compact: &[u8]) -> bool {
@@ -1618,6 +1726,27 @@ mod tests {
     fn signed_integers_are_not_telephone_numbers() {
         assert!(kinds("+12500000, +1234567890, +31415926, +1 234 5678").is_empty());
         assert_eq!(kinds("+14158675309").len(), 1);
+    }
+
+    #[test]
+    fn groups_inside_a_row_of_figures_are_no_card() {
+        assert!(kinds("4584 4615 4646 4677 4708 4740 4771 4803 4835 4867").is_empty());
+        assert!(kinds("samples 1024 4539 1488 0343 6467 2048").is_empty());
+        assert!(kinds("seed = [4220315081820346526, 7177518203184491332]").is_empty());
+        assert_eq!(
+            kinds("Ticket 7 4539 1488 0343 6467"),
+            vec![("card_number", "4539 1488 0343 6467".to_owned())]
+        );
+        for card in [
+            "6759898904493359155",
+            "6759 8989 0449 3359 155",
+            "2202 1234 5678 9017",
+        ] {
+            assert_eq!(
+                kinds(&format!("card {card} ok")),
+                vec![("card_number", card.to_owned())]
+            );
+        }
     }
 
     #[test]

@@ -404,6 +404,55 @@ def test_signed_integers_are_not_telephone_numbers(text: str, found: list[str]) 
     assert [text[f.start : f.end] for f in scan_text(text)] == found
 
 
+def found(text: str) -> list[tuple[str, str]]:
+    return [(f.kind, text[f.start : f.end]) for f in scan_text(text)]
+
+
+# ---- look-alikes from real text, and the formats found with them ----
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Groups inside a longer run: more groups or digits than a card number has.
+        "  4584 4615 4646 4677 4708 4740 4771 4803 4835 4867 \n  4899 4931",
+        "StripOffsets (273) LONG (4) 896<8 648 1288 1928 2568 3208 3848 4488 5128 5768",
+        "quanta 2650 1514 1514 1514 1514 1514 1514 1514 priomap 7 6 5",
+        "samples 1024 4539 1488 0343 6467 2048",
+        "4539-1488-0343-6467-2024-0001",
+        # 64-bit integers in a list.
+        "seed = [4220315081820346526, 7177518203184491332]",
+        "ids 7177518203184491332,\n    4220315081820346526",
+    ],
+)
+def test_numbers_in_a_row_of_figures_are_no_card(text: str) -> None:
+    assert found(text) == []
+
+
+def test_random_rows_of_figures_hold_no_card() -> None:
+    rng = random.Random(3)
+    rows = "\n".join(" ".join(str(rng.randint(1000, 9999)) for _ in range(8)) for _ in range(200))
+
+    assert found(rows) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "card"),
+    [
+        ("card: 6759898904493359155 exp 09/27", "6759898904493359155"),
+        ("Card number 6759 8989 0449 3359 155, CVV 381", "6759 8989 0449 3359 155"),
+        ("cc=6759-8989-0449-3359-155", "6759-8989-0449-3359-155"),
+        ("Karta Mir: 2202 1234 5678 9017", "2202 1234 5678 9017"),
+        # A row of a card's own length, and a short number before one, are still read.
+        ("Ticket 7 4539 1488 0343 6467", "4539 1488 0343 6467"),
+        ("4539 1488 0343 6467 381", "4539 1488 0343 6467"),
+        ("cards 4539148803436467, 5425341672110685", "4539148803436467"),
+    ],
+)
+def test_maestro_and_mir_cards_and_cards_beside_short_numbers(text: str, card: str) -> None:
+    assert found(text)[0] == ("card_number", card)
+
+
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:
     found = {f.kind for row in labelled_rows() for f in scan_text(row["text"])}
 

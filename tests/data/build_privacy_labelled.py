@@ -681,6 +681,32 @@ def image_digests() -> None:
         k=s("connection_string", token(BASE62, 16)))
 
 
+def look_alike(text: str) -> None:
+    ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                 "expected": []})
+
+
+def rows_of_figures_and_more_card_issuers() -> None:
+    """Groups of digits inside a longer row of figures and 64-bit integers in a list are no card
+    numbers (shapes from man pages, TIFF dumps, ``tc qdisc`` output and NumPy seeds); Maestro
+    and Mir cards are."""
+    for text in (
+        "  4584 4615 4646 4677 4708 4740 4771 4803 4835 4867 \n  4899 4931 4963 4995",
+        "StripOffsets (273) LONG (4) 896<8 648 1288 1928 2568 3208 3848 4488 5128 5768 6408",
+        "qdisc ets 1: root refcnt 2 bands 8 quanta 2650 1514 1514 1514 1514 1514 1514 1514 "
+        "priomap 7 6 5 4 3 2",
+        "seed = [[3456209377209565813, 5936458225285],\n        [4220315081820346526, "
+        "7177518203184491332]]",
+        f"samples 1024 {grouped(luhn_complete('4', 16))} 2048 4096",
+    ):
+        look_alike(text)
+    maestro = luhn_complete("6759", 19)
+    row("personal", "card: {c} exp 09/27", c=p("card_number", maestro))
+    row("personal", "Card number {c}, CVV 381", c=p("card_number", grouped(maestro)))
+    row("personal", "cc={c}", c=p("card_number", grouped(luhn_complete("6304", 19), sep="-")))
+    row("personal", "Karta Mir: {c}", c=p("card_number", grouped(luhn_complete("2202", 16))))
+
+
 def main() -> None:
     secrets()
     personal()
@@ -697,6 +723,7 @@ def main() -> None:
     figures_and_escaped_quotes()
     letters_with_diacritics_and_raw_url_characters()
     image_digests()
+    rows_of_figures_and_more_card_issuers()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

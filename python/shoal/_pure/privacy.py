@@ -740,15 +740,24 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Maestro's issuer prefixes. Its numbers have 12 to 19 digits; 12 are too few to tell from other
+# numbers, as the candidates have 13 or more.
+_MAESTRO = frozenset({5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763})
+
+
 def _card_brand_length(digits: str) -> bool:
     """Whether the issuer prefix allows this length (Visa, Mastercard, Amex, Discover, JCB,
-    Diners, UnionPay)."""
+    Diners, UnionPay, Maestro, Mir)."""
     length = len(digits)
     two, four, six = int(digits[:2]), int(digits[:4]), int(digits[:6])
     if digits[0] == "4":
         return length in (13, 16, 19)
     if 51 <= two <= 55 or 2221 <= four <= 2720:
         return length == 16
+    if 2200 <= four <= 2204:  # Mir
+        return 16 <= length <= 19
+    if four in _MAESTRO:
+        return 13 <= length <= 19
     if two in (34, 37):
         return length == 15
     if four == 6011 or 644 <= int(digits[:3]) <= 649 or two == 65 or 622126 <= six <= 622925:
@@ -805,7 +814,88 @@ def _card_in(text: str, start: int, end: int) -> Span | None:
     digits = text[start:end].replace(" ", "").replace("-", "")
     if not _card_brand_length(digits) or not _luhn(digits) or digits in _PUBLISHED_EXAMPLES:
         return None
+    separator = next((c for c in text[start:end] if c in " -"), None)
+    if separator is not None and _in_a_longer_run(text, start, end, separator):
+        return None
+    if separator is None and _beside_a_long_integer(text, start, end):
+        return None
     return start, end
+
+
+# The most groups and digits a card number has: 19 digits, written 4-4-4-4-3.
+_MAX_CARD_GROUPS = 5
+_MAX_CARD_DIGITS = 19
+# A number of this many digits or more is a 64-bit integer (a seed, an id), not a card.
+_LONG_INTEGER = 17
+# How many spaces, tabs and line breaks may part the numbers of a list.
+_MAX_LIST_SPACE = 16
+
+
+def _in_a_longer_run(text: str, start: int, end: int, separator: str) -> bool:
+    """Whether the groups at ``start:end`` go on, parted by the same separator, to more groups or
+    digits than a card number has: a row of figures (``4584 4615 4646 4677 4708 4740 …``).
+
+    Only up to one group or digit past those bounds is read."""
+    groups = text.count(separator, start, end) + 1
+    digits = end - start - groups + 1
+
+    def within() -> bool:
+        return groups <= _MAX_CARD_GROUPS and digits <= _MAX_CARD_DIGITS
+
+    position = end
+    while within() and text[position : position + 1] == separator and _is_digit(text, position + 1):
+        position += 1
+        groups += 1
+        while within() and _is_digit(text, position):
+            position += 1
+            digits += 1
+    position = start
+    while within() and text[position - 1 : position] == separator and _is_digit(text, position - 2):
+        position -= 1
+        groups += 1
+        while within() and _is_digit(text, position - 1):
+            position -= 1
+            digits += 1
+    return not within()
+
+
+def _is_digit(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index] in _DIGITS
+
+
+def _beside_a_long_integer(text: str, start: int, end: int) -> bool:
+    """Whether a number of ``_LONG_INTEGER`` digits or more stands next to the one at
+    ``start:end``, parted by a comma or spaces: a list of 64-bit integers
+    (``seed = [4220315081820346526, 7177518203184491332]``), not cards."""
+    after = end + (text[end : end + 1] == ",")
+    after += _list_space(text, after, 1)
+    before = start - _list_space(text, start, -1)
+    before -= text[before - 1 : before] == ","
+    before -= _list_space(text, before, -1)
+    return (after > end and _digits_from(text, after, 1) >= _LONG_INTEGER) or (
+        before < start and _digits_from(text, before, -1) >= _LONG_INTEGER
+    )
+
+
+def _list_space(text: str, position: int, step: int) -> int:
+    """How many spaces, tabs and line breaks (up to ``_MAX_LIST_SPACE``) run from ``position``
+    forward (``step`` 1) or back (-1)."""
+    count = 0
+    index = position if step == 1 else position - 1
+    while count < _MAX_LIST_SPACE and 0 <= index < len(text) and text[index] in " \t\r\n":
+        count += 1
+        index += step
+    return count
+
+
+def _digits_from(text: str, position: int, step: int) -> int:
+    """How many digits (up to ``_LONG_INTEGER``) run from ``position`` forward or back."""
+    count = 0
+    index = position if step == 1 else position - 1
+    while count < _LONG_INTEGER and _is_digit(text, index):
+        count += 1
+        index += step
+    return count
 
 
 def _iban_checksum(compact: str) -> bool:
