@@ -196,7 +196,7 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
             r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"
         ),
     ),
-    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
+    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ()./-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
     ("us_ssn", PERSONAL, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
@@ -972,7 +972,19 @@ fn phone_groups(value: &[u8]) -> Option<(Vec<&[u8]>, Vec<u8>)> {
             break;
         }
         let separator = value[position];
-        if b" -.".contains(&separator) {
+        if separator == b'/' || value[position..].starts_with(b" / ") {
+            // A slash parts the area code from the number: 030/12345678, 089 / 123 456 78.
+            if groups.len() != 1 {
+                return None;
+            }
+            if !separators.contains(&b'/') {
+                separators.push(b'/');
+            }
+            position += if separator == b'/' { 1 } else { 3 };
+            if !value.get(position).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+        } else if b" -.".contains(&separator) {
             if !separators.contains(&separator) {
                 separators.push(separator);
             }
@@ -1013,16 +1025,16 @@ fn fictional_phone(digits: &[u8]) -> bool {
 
 /// Whether a number ending at `end` runs on: a word character, or a separator and a digit.
 /// A comma is not one: `536-90-4399,1985` is a field of a CSV row far more often than a number
-/// with a decimal comma.
+/// with a decimal comma. A colon is: `01 00000000:00000001` is a field of a table in hex.
 fn number_goes_on(text: &[u8], end: usize) -> bool {
-    word_at(text, end) || (is_in(byte_at(text, end), b".-/") && digit_at(text, end + 1))
+    word_at(text, end) || (is_in(byte_at(text, end), b".-/:") && digit_at(text, end + 1))
 }
 
 /// A telephone number at `start`: the whole candidate, or else a number written with `-`, `(`
 /// or `.` that a space and more digits follow (`(212) 867-5309 9am`, `212-867-5309 1985`), cut
 /// before that space. Numbers spaced alone are not cut: spaces also part a table's columns.
 fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$") {
+    if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$+") {
         return None;
     }
     phone_at(text, start, end).or_else(|| {
@@ -1034,21 +1046,29 @@ fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
 }
 
 fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if number_goes_on(text, end) {
+    // A number joined to the next by `+` is part of a version (`~++20220202101403+91632c8`).
+    if number_goes_on(text, end) || byte_at(text, end) == Some(b'+') {
         return None;
     }
     let value = &text[start..end];
-    let (groups, separators) = phone_groups(value)?;
-    let digits: Vec<u8> = groups.concat();
+    let (mut groups, separators) = phone_groups(value)?;
     if separators.contains(&b'.') && separators.len() > 1 {
         return None;
     }
-    let valid = if value[0] == b'+' {
-        international(&groups, &separators)
+    let slash = separators.contains(&b'/');
+    let valid = if value.starts_with(b"00") && groups[0].len() > 2 && groups.len() > 1 {
+        // The international prefix 00 written in place of `+` (0043 664 1234567).
+        groups[0] = &groups[0][2..];
+        !slash && international(&groups, &separators)
+    } else if value[0] == b'+' {
+        !slash && international(&groups, &separators)
+    } else if slash {
+        national(&groups, &separators)
     } else {
-        north_american(&groups) || national(&groups, &separators)
+        north_american(&groups) || national(&groups, &separators) || brazilian(value, &groups)
     };
-    (valid && !fictional_phone(&digits)).then_some((start, end))
+    let digits: Vec<u8> = groups.concat();
+    (valid && !fictional_phone(&digits) && !counts_up(&groups, &digits)).then_some((start, end))
 }
 
 /// An E.164 number after `+`: at most 15 digits, a country code that does not start with 0.
@@ -1085,15 +1105,58 @@ fn north_american(groups: &[&[u8]]) -> bool {
     lengths == [3, 3, 4] && leading(groups[0]) && leading(groups[1])
 }
 
+/// A number after the trunk prefix 0: 10 to 12 digits (German mobile numbers have 12) in groups
+/// of two or more, the first starting with 0 and a digit 1-9. Pairs alone are a French number
+/// when there are five (dots may part them: 01.42.68.53.00) and a run of bytes when there are
+/// more (`<Buffer 3f 01 00 00 00 50 32>`).
 fn national(groups: &[&[u8]], separators: &[u8]) -> bool {
     let digits: usize = groups.iter().map(|g| g.len()).sum();
-    !separators.contains(&b'.')
+    let pairs = groups.iter().all(|g| g.len() == 2);
+    (!separators.contains(&b'.') || pairs)
+        && (!pairs || groups.len() == 5)
         && groups.len() >= 2
-        && (10..=11).contains(&digits)
+        && (10..=12).contains(&digits)
         && groups[0][0] == b'0'
         && groups[0].len() >= 2
         && groups[0][1] != b'0'
         && groups.iter().all(|g| g.len() >= 2)
+}
+
+/// A Brazilian number: a two-digit area code (11-99) in brackets, then a landline (2-5 and three
+/// digits) or a mobile (9 and four), a hyphen and four digits: `(11) 91234-5678`.
+fn brazilian(value: &[u8], groups: &[&[u8]]) -> bool {
+    let [area, first, last] = groups else {
+        return false;
+    };
+    if area.len() != 2 || last.len() != 4 || area[0] == b'0' {
+        return false;
+    }
+    let mobile = first.len() == 5 && first[0] == b'9';
+    let landline = first.len() == 4 && (b'2'..=b'5').contains(&first[0]);
+    let written = |space: &[u8]| [&b"("[..], area, b")", space, first, b"-", last].concat();
+    (mobile || landline) && (value == written(b" ") || value == written(b""))
+}
+
+/// Digits that count up one by one (`0123 4567 89`), or groups of one width that do
+/// (`01 02 03 04 05`, a buffer's bytes): fillers, not numbers.
+fn counts_up(groups: &[&[u8]], digits: &[u8]) -> bool {
+    if digits
+        .windows(2)
+        .all(|pair| (pair[1] + 10 - pair[0]) % 10 == 1)
+    {
+        return true;
+    }
+    // A candidate has at most 24 characters, so a group's value fits.
+    let value = |group: &[u8]| {
+        group
+            .iter()
+            .fold(0u128, |acc, &b| acc * 10 + u128::from(b - b'0'))
+    };
+    groups.len() >= 3
+        && groups.iter().all(|g| g.len() == groups[0].len())
+        && groups
+            .windows(2)
+            .all(|pair| value(pair[1]) == value(pair[0]) + 1)
 }
 
 /// Social Security numbers printed in advertising and on sample cards (SSA), and the
@@ -1745,6 +1808,30 @@ mod tests {
             assert_eq!(
                 kinds(&format!("card {card} ok")),
                 vec![("card_number", card.to_owned())]
+            );
+        }
+    }
+
+    #[test]
+    fn versions_and_bytes_are_no_phone_and_more_national_formats_are() {
+        for text in [
+            "llvm-toolchain-14 (1:14~++20220202101403+91632c8ac97f-1~exp1)",
+            "<Buffer 01 02 03 04 05> <Buffer a0 8b 28 3f 01 00 00 00 50 32>",
+            " 1: 01642C89:0201 0C642C89:03FF 01 00000000:00000001",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}");
+        }
+        for phone in [
+            "0151 23456789",
+            "030/12345678",
+            "089 / 123 456 78",
+            "01.42.68.53.00",
+            "(11) 91234-5678",
+            "0043 664 1234567",
+        ] {
+            assert_eq!(
+                kinds(&format!("Tel. {phone} ok")),
+                vec![("phone", phone.to_owned())]
             );
         }
     }

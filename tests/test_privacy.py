@@ -453,6 +453,39 @@ def test_maestro_and_mir_cards_and_cards_beside_short_numbers(text: str, card: s
     assert found(text)[0] == ("card_number", card)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "llvm-toolchain-14 (1:14~++20220202101403+91632c8ac97f-1~exp1) experimental",
+        "(1:10~+20191229111838+6991d5728f1-1~exp1)",
+        "// Prints: <Buffer 01 02 03 04 05>",
+        "<Buffer a0 8b 28 3f 01 00 00 00 50 32>",
+        " 1: 01642C89:0201 0C642C89:03FF 01 00000000:00000001 01:000071BA",
+        "placeholder 0123 4567 89 and 01.02.03.04.05",
+        "a date 01/02/2024 and a path /var/030/12345678",
+    ],
+)
+def test_versions_bytes_and_hex_fields_are_no_telephone_number(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("Handy 0151 23456789", "0151 23456789"),
+        ("Tel.: 030/12345678", "030/12345678"),
+        ("Tel. 089 / 123 456 78", "089 / 123 456 78"),
+        ("tél : 01.42.68.53.00", "01.42.68.53.00"),
+        ("Celular: (11) 91234-5678", "(11) 91234-5678"),
+        ("Fixo: (21)2345-6789", "(21)2345-6789"),
+        ("Mobil 0043 664 1234567", "0043 664 1234567"),
+        ("international call 0044 20 7147 4131", "0044 20 7147 4131"),
+    ],
+)
+def test_german_french_brazilian_and_00_prefixed_numbers(text: str, phone: str) -> None:
+    assert found(text) == [("phone", phone)]
+
+
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:
     found = {f.kind for row in labelled_rows() for f in scan_text(row["text"])}
 

@@ -495,7 +495,8 @@ def hard() -> None:
         k=s("api_key", token(BASE62 + "~._-", 40)),
     )
     row("hard", "Twilio auth token {k}", k=s("api_key", token("0123456789abcdef", 32)))
-    row("hard", "international call {t}", t=p("phone", f"0044 20 {digits(4, '7')} {digits(4)}"))
+    row("personal", "international call {t}",
+        t=p("phone", f"0044 20 {digits(4, '7')} {digits(4)}"))
     row(
         "hard",
         "card no. {c}",
@@ -707,6 +708,28 @@ def rows_of_figures_and_more_card_issuers() -> None:
     row("personal", "Karta Mir: {c}", c=p("card_number", grouped(luhn_complete("2202", 16))))
 
 
+def version_stamps_bytes_and_national_phone_formats() -> None:
+    """A ``+`` number inside a Debian version, bytes of a buffer and a field of a hex table are no
+    telephone numbers; German, French, Brazilian and ``00``-prefixed numbers are."""
+    for text in (
+        "llvm-toolchain-14 (1:14~++20220202101403+91632c8ac97f-1~exp1) experimental; "
+        "urgency=medium",
+        "llvm-toolchain-snapshot (1:10~+20191229111838+6991d5728f1-1~exp1) experimental",
+        "console.log(copy);\n// Prints: <Buffer 01 02 03 04 05>",
+        "// Prints (contents may vary): <Buffer a0 8b 28 3f 01 00 00 00 50 32>",
+        "sl  local_address rem_address st\n 1: 01642C89:0201 0C642C89:03FF 01 "
+        "00000000:00000001 01:000071BA 00000000 0",
+    ):
+        look_alike(text)
+    row("personal", "Handy {t}", t=p("phone", f"0151 {digits(8, '2')}"))
+    row("personal", "Tel.: {t}", t=p("phone", f"030/{digits(8, '2')}"))
+    row("personal", "Tel. {t}", t=p("phone", f"089 / {digits(3, '2')} {digits(3)} {digits(2)}"))
+    french = ".".join(["01", *(digits(2, "2") for _ in range(4))])
+    row("personal", "tél : {t}", t=p("phone", french))
+    row("personal", "Celular: {t}", t=p("phone", f"(11) {digits(5, '9')}-{digits(4)}"))
+    row("personal", "Mobil: {t}", t=p("phone", f"0043 664 {digits(7, '3')}"))
+
+
 def main() -> None:
     secrets()
     personal()
@@ -724,6 +747,7 @@ def main() -> None:
     letters_with_diacritics_and_raw_url_characters()
     image_digests()
     rows_of_figures_and_more_card_issuers()
+    version_stamps_bytes_and_national_phone_formats()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
+from itertools import pairwise
 
 SECRET = "secret"
 PERSONAL = "personal"
@@ -154,7 +155,7 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("email", PERSONAL,
      r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"),
-    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
+    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ()./-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
     ("us_ssn", PERSONAL, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
@@ -600,7 +601,15 @@ def _phone_groups(value: str) -> tuple[list[str], set[str]] | None:
         if position == len(value):
             break
         separator = value[position]
-        if separator in " -.":
+        if separator == "/" or value.startswith(" / ", position):
+            # A slash parts the area code from the number: 030/12345678, 089 / 123 456 78.
+            if len(groups) != 1:
+                return None
+            separators.add("/")
+            position += 1 if separator == "/" else 3
+            if value[position : position + 1] not in _DIGITS:
+                return None
+        elif separator in " -.":
             separators.add(separator)
             position += 1
             if value[position : position + 1] in (" ", "-", ".", ")"):
@@ -623,10 +632,10 @@ def _number_goes_on(text: str, end: int) -> bool:
     """Whether a number ending at ``end`` runs on: a word character, or a separator and a digit.
 
     A comma is not one: ``536-90-4399,1985`` is a field of a CSV row far more often than a number
-    with a decimal comma.
+    with a decimal comma. A colon is: ``01 00000000:00000001`` is a field of a table in hex.
     """
     return _is_word(text, end) or (
-        text[end : end + 1] in (".", "-", "/") and text[end + 1 : end + 2] in _DIGITS
+        text[end : end + 1] in (".", "-", "/", ":") and text[end + 1 : end + 2] in _DIGITS
     )
 
 
@@ -635,7 +644,7 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
     ``-``, ``(`` or ``.`` that a space and more digits follow (``(212) 867-5309 9am``), cut before
     that space. Numbers spaced alone are not cut: spaces also part a table's columns."""
     start, end = match.start(), match.end()
-    if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$"):
+    if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$", "+"):
         return None
     whole = _phone_at(text, start, end)
     if whole is not None:
@@ -649,21 +658,32 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
 
 
 def _phone_at(text: str, start: int, end: int) -> Span | None:
-    if _number_goes_on(text, end):
+    # A number joined to the next by ``+`` is part of a version (``~++20220202101403+91632c8``).
+    if _number_goes_on(text, end) or text[end : end + 1] == "+":
         return None
     value = text[start:end]
     parsed = _phone_groups(value)
     if parsed is None:
         return None
     groups, separators = parsed
-    digits = "".join(groups)
     if "." in separators and len(separators) > 1:
         return None
-    if value.startswith("+"):
-        valid = _international(groups, separators)
+    if value.startswith("00") and len(groups[0]) > 2 and len(groups) > 1:
+        # The international prefix 00 written in place of ``+`` (0043 664 1234567).
+        groups = [groups[0][2:], *groups[1:]]
+        valid = "/" not in separators and _international(groups, separators)
+    elif value.startswith("+"):
+        valid = "/" not in separators and _international(groups, separators)
+    elif "/" in separators:
+        valid = _national(groups, separators)
     else:
-        valid = _north_american(groups, separators) or _national(groups, separators)
-    if not valid or _fictional_phone(digits):
+        valid = (
+            _north_american(groups, separators)
+            or _national(groups, separators)
+            or _brazilian(value, groups)
+        )
+    digits = "".join(groups)
+    if not valid or _fictional_phone(digits) or _counts_up(groups, digits):
         return None
     return start, end
 
@@ -696,15 +716,46 @@ def _north_american(groups: list[str], separators: set[str]) -> bool:
 
 
 def _national(groups: list[str], separators: set[str]) -> bool:
+    """A number after the trunk prefix 0: 10 to 12 digits (German mobile numbers have 12) in
+    groups of two or more, the first starting with 0 and a digit 1-9. Pairs alone are a French
+    number when there are five (dots may part them: 01.42.68.53.00) and a run of bytes when there
+    are more (``<Buffer 3f 01 00 00 00 50 32>``)."""
     digits = "".join(groups)
+    pairs = all(len(g) == 2 for g in groups)
     return (
-        "." not in separators
+        ("." not in separators or pairs)
+        and (not pairs or len(groups) == 5)
         and len(groups) >= 2
-        and 10 <= len(digits) <= 11
+        and 10 <= len(digits) <= 12
         and groups[0][0] == "0"
         and len(groups[0]) >= 2
         and groups[0][1] != "0"
         and all(len(g) >= 2 for g in groups)
+    )
+
+
+def _brazilian(value: str, groups: list[str]) -> bool:
+    """A Brazilian number: a two-digit area code (11-99) in brackets, then a landline
+    (2-5 and three digits) or a mobile (9 and four), a hyphen and four digits:
+    ``(11) 91234-5678``."""
+    if len(groups) != 3 or [len(g) for g in groups[::2]] != [2, 4] or groups[0][0] == "0":
+        return False
+    area, first, last = groups
+    mobile = len(first) == 5 and first[0] == "9"
+    landline = len(first) == 4 and first[0] in "2345"
+    return (mobile or landline) and value in (f"({area}) {first}-{last}", f"({area}){first}-{last}")
+
+
+def _counts_up(groups: list[str], digits: str) -> bool:
+    """Digits that count up one by one (``0123 4567 89``), or groups of one width that do
+    (``01 02 03 04 05``, a buffer's bytes): fillers, not numbers."""
+    if all((int(b) - int(a)) % 10 == 1 for a, b in pairwise(digits)):
+        return True
+    widths = {len(group) for group in groups}
+    return (
+        len(groups) >= 3
+        and len(widths) == 1
+        and all(int(b) == int(a) + 1 for a, b in pairwise(groups))
     )
 
 
