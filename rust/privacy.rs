@@ -180,8 +180,8 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
         "api_key",
         SECRET,
         concat!(
-            r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|",
-            r"client[_-]?secret|private[_-]?token)",
+            r"(?i:api[_-]?key|api[_-]?secret|api[_-]?token|secret[_-]?key|access[_-]?token|",
+            r"auth[_-]?token|client[_-]?secret|private[_-]?token|secret)",
             assign!(),
             r"([A-Za-z0-9",
             api_key_symbols!(),
@@ -221,6 +221,9 @@ const PLACEHOLDERS: [&str; 12] = [
     "1234567",
     "abcdefg",
 ];
+
+/// A template's opening bracket escaped for HTML (`&lt;string>`, `&#x3C;string>`).
+const ESCAPED_OPENERS: [&str; 3] = ["&lt;", "&#x3c;", "&#60;"];
 
 /// Fragments that mark a password value as a mask or a template wherever they appear.
 const MASKS: [&str; 8] = [
@@ -683,6 +686,9 @@ fn trim_value(text: &[u8], start: usize, mut end: usize) -> usize {
 }
 
 fn check_assigned(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+    if code_expression(text, value_start, value_end) {
+        return None;
+    }
     let assigned_end = assigned_value_end(text, value_start, value_end);
     // A value character right after the group means the value ran past the pattern's bound.
     let runs_on = word_at(text, value_end) || is_in(byte_at(text, value_end), b"-/+=.~");
@@ -791,6 +797,12 @@ fn masked_password(password: &[u8]) -> bool {
         return true;
     }
     let lowered = password.to_ascii_lowercase();
+    if ESCAPED_OPENERS
+        .iter()
+        .any(|opener| lowered.starts_with(opener.as_bytes()))
+    {
+        return true;
+    }
     let letters: Vec<u8> = lowered
         .iter()
         .copied()
@@ -805,9 +817,24 @@ fn masked_password(password: &[u8]) -> bool {
             .any(|fragment| contains(&lowered, fragment.as_bytes()))
 }
 
-fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+fn check_password(
+    text: &[u8],
+    keyword_start: usize,
+    (value_start, value_end): Span,
+) -> Option<Span> {
+    let name = assigned_name(text, keyword_start);
+    let no_password = NAMES_OF_NO_PASSWORD
+        .iter()
+        .any(|other| name.eq_ignore_ascii_case(other.as_bytes()));
+    if no_password || code_expression(text, value_start, value_end) {
+        return None;
+    }
     let value = rstrip(&text[value_start..value_end], b".,;:");
-    if !password_shaped(value) {
+    if field_names(value) {
+        return None;
+    }
+    let padded = base64_padding(text, value_start, value_end);
+    if !password_shaped(value, padded) && !typed_passphrase(name, value) {
         return typed_password_value(text, value_start, value_end, &PASSWORD_BYTES);
     }
     let assigned_end = assigned_value_end(text, value_start, value_end);
@@ -817,8 +844,10 @@ fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<S
     ))
 }
 
-/// Six characters or more, four distinct, not masked, with a digit or a symbol.
-fn password_shaped(value: &[u8]) -> bool {
+/// Six characters or more, four distinct, not masked, with a digit or a symbol; the `=` padding
+/// of a base64 value (`padded`) counts as one, as a Kubernetes Secret's `data` holds passwords
+/// encoded (`UzNjdXJlUGEkJHcwcmQxMjM=`).
+fn password_shaped(value: &[u8], padded: bool) -> bool {
     if value.len() < 6 || masked_password(value) || distinct(value) < 4 {
         return false;
     }
@@ -826,7 +855,100 @@ fn password_shaped(value: &[u8]) -> bool {
     let has_symbol = value
         .iter()
         .any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
-    has_digit || has_symbol
+    has_digit || has_symbol || padded
+}
+
+/// Names that hold the keyword but no password: the shell's working directories (`PWD`,
+/// `OLDPWD`) and sudoers' tag for commands run without one (`NOPASSWD: /usr/bin/apt-get`).
+const NAMES_OF_NO_PASSWORD: [&str; 3] = ["pwd", "oldpwd", "nopasswd"];
+/// How far back the name a keyword is part of is read.
+const MAX_NAME: usize = 64;
+
+/// The name the keyword at `keyword_start` ends: its word characters and up to `MAX_NAME` before
+/// it (`DB_PASSWORD`, `OLDPWD`).
+fn assigned_name(text: &[u8], keyword_start: usize) -> &[u8] {
+    let mut start = keyword_start;
+    while start + MAX_NAME > keyword_start && word_before(text, start) {
+        start -= 1;
+    }
+    let mut end = keyword_start;
+    while word_at(text, end) {
+        end += 1;
+    }
+    &text[start..end]
+}
+
+/// Whether an unquoted value is code, not a literal: a path of identifiers called or indexed from
+/// a name written in one case or capitalised (`hashlib.sha256(pw)`, `os.environ["PW"]`,
+/// `SecretStr(...)`), or a path of attributes from a lower-case name (`settings.API_KEY_V2`,
+/// `self.token`). A password mixes cases and digits (`Xk9mP2vL[8]qR7`).
+fn code_expression(text: &[u8], start: usize, end: usize) -> bool {
+    if is_in(byte_before(text, start), b"'\"") {
+        return false;
+    }
+    let value = &text[start..end];
+    let mut segments = value.split(|&b| b == b'.');
+    if !segments.clone().all(identifier) {
+        return false;
+    }
+    let first = segments.next().unwrap_or_default();
+    if is_in(byte_at(text, end), b"([") {
+        let one_case =
+            !(first.iter().any(u8::is_ascii_lowercase) && first.iter().any(u8::is_ascii_uppercase));
+        let capitalised =
+            first[0].is_ascii_uppercase() && first.iter().all(u8::is_ascii_alphabetic);
+        return one_case || capitalised;
+    }
+    let from_a_name = first
+        .iter()
+        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    segments.next().is_some() && from_a_name
+}
+
+fn identifier(word: &[u8]) -> bool {
+    !word.is_empty() && !word[0].is_ascii_digit() && word.iter().all(|&b| is_word_byte(b))
+}
+
+/// Whether the value is a list of field names parted by colons, as `passwd(5)` documents its
+/// lines (`account:password:UID:GID:GECOS:directory:shell`).
+fn field_names(value: &[u8]) -> bool {
+    value.contains(&b':')
+        && value.split(|&b| b == b':').all(|field| {
+            !field.is_empty() && field.iter().all(|&b| b.is_ascii_alphabetic() || b == b'_')
+        })
+}
+
+/// Whether `text[start..end]` is base64 that one or two `=` complete to a multiple of four
+/// characters, the value ending there.
+fn base64_padding(text: &[u8], start: usize, end: usize) -> bool {
+    let padding = text[end..]
+        .iter()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count();
+    let ends = !text
+        .get(end + padding)
+        .is_some_and(|&b| continues_unquoted_value(b));
+    let value = &text[start..end];
+    padding > 0 && ends && (value.len() + padding) % 4 == 0 && value.iter().all(|&b| is_base64(b))
+}
+
+/// A passphrase of letters alone under an upper-case name, as shells, `.env` files and container
+/// settings write them (`DB_PASSWORD=CorrectHorseBatteryStaple`): eight letters or more, four
+/// distinct, not masked, with a capital after a small letter. Prose after `password:` holds single
+/// words (`Password`) and lower-case names hold variables (`password = password`).
+fn typed_passphrase(name: &[u8], value: &[u8]) -> bool {
+    let upper_name =
+        name.iter().any(u8::is_ascii_uppercase) && !name.iter().any(u8::is_ascii_lowercase);
+    let joined_words = value
+        .windows(2)
+        .any(|pair| pair[0].is_ascii_lowercase() && pair[1].is_ascii_uppercase());
+    upper_name
+        && value.len() >= 8
+        && value.iter().all(u8::is_ascii_alphabetic)
+        && joined_words
+        && distinct(value) >= 4
+        && !masked_password(value)
 }
 
 /// Which ASCII bytes a value holds: letters, digits and `symbols`.
@@ -1473,7 +1595,7 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
                     _ => None,
                 },
                 "azure_key" => group(1).and_then(|(s, e)| check_azure(text, s, e)),
-                "password" => group(1).and_then(|(s, e)| check_password(text, s, e)),
+                "password" => group(1).and_then(|value| check_password(text, whole.0, value)),
                 "api_key" => group(1).and_then(|(s, e)| check_api_key(text, s, e)),
                 _ => group(1).and_then(|(s, e)| check_assigned(text, s, e)),
             };
@@ -1833,6 +1955,50 @@ mod tests {
                 kinds(&format!("Tel. {phone} ok")),
                 vec![("phone", phone.to_owned())]
             );
+        }
+    }
+
+    #[test]
+    fn names_code_and_field_lists_are_no_passwords() {
+        for text in [
+            "PWD=/home/alice/project2 OLDPWD=/home/alice",
+            "alice ALL=(ALL:ALL) NOPASSWD: /usr/bin/apt-get",
+            "password = hashlib.sha256(pw.encode()).hexdigest()",
+            "password = base64.b16encode(random_bytes[8:])",
+            "api_key=settings.API_KEY_V2",
+            "account:password:UID:GID:GECOS:directory:shell",
+            "{passphrase: &#x3C;string>}",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}");
+        }
+        for (text, kind, value) in [
+            (
+                "SECRET=8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+                "api_key",
+                "8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+            ),
+            (
+                "API_TOKEN: 8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+                "api_key",
+                "8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+            ),
+            (
+                "DB_PASSWORD=CorrectHorseBatteryStaple",
+                "password",
+                "CorrectHorseBatteryStaple",
+            ),
+            (
+                "password: UzNjdXJlUGEkJHcwcmQxMjM=",
+                "password",
+                "UzNjdXJlUGEkJHcwcmQxMjM=",
+            ),
+            (
+                "password=Xk9mP2vL[8]qR7, then",
+                "password",
+                "Xk9mP2vL[8]qR7",
+            ),
+        ] {
+            assert_eq!(kinds(text), vec![(kind, value.to_owned())], "{text}");
         }
     }
 

@@ -486,6 +486,51 @@ def test_german_french_brazilian_and_00_prefixed_numbers(text: str, phone: str) 
     assert found(text) == [("phone", phone)]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PWD=/home/alice/project2\nOLDPWD=/home/alice",
+        "  PWD: '/Users/maciej',",
+        '"OLDPWD": "/home/nodeuser/project/node/src",',
+        "alice ALL=(ALL:ALL) NOPASSWD: /usr/bin/apt-get",
+        "password = hashlib.sha256(pw.encode()).hexdigest()",
+        "password = base64.b16encode(random_bytes[8:])",
+        "password = utf8_to_utf16_dup(v);",
+        'password=os.environ["DB_PASSWORD"] and password = SecretStr(raw)',
+        "api_key=settings.API_KEY_V2",
+        "account:password:UID:GID:GECOS:directory:shell",
+        "pw_name:pw_passwd:pw_uid:pw_gid:pw_gecos:pw_dir:pw_shell",
+        "{passphrase: &#x3C;string>} or {password: &lt;password&gt;}",
+        # Letters alone under a lower-case name are a variable or a word.
+        "password = password and password='Password used to generate key'",
+        "POSTGRES_PASSWORD=mysecretpassword",
+    ],
+)
+def test_names_code_and_field_lists_are_no_passwords(text: str) -> None:
+    assert found(text) == []
+
+
+HEX_TOKEN = "8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f'API_TOKEN: "{HEX_TOKEN}"', ("api_key", HEX_TOKEN)),
+        (f"SECRET={HEX_TOKEN}", ("api_key", HEX_TOKEN)),
+        ("DB_PASSWORD=CorrectHorseBatteryStaple", ("password", "CorrectHorseBatteryStaple")),
+        ('MYSQL_PASSWORD: "CorrectHorseBattery"', ("password", "CorrectHorseBattery")),
+        ("  password: UzNjdXJlUGEkJHcwcmQxMjM=\n", ("password", "UzNjdXJlUGEkJHcwcmQxMjM=")),
+        # A password in brackets is no call: it mixes cases and digits.
+        ("password=Xk9mP2vL[8]qR7, then", ("password", "Xk9mP2vL[8]qR7")),
+    ],
+)
+def test_tokens_passphrases_and_base64_passwords_are_found(
+    text: str, secret: tuple[str, str]
+) -> None:
+    assert found(text) == [secret]
+
+
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:
     found = {f.kind for row in labelled_rows() for f in scan_text(row["text"])}
 

@@ -730,6 +730,29 @@ def version_stamps_bytes_and_national_phone_formats() -> None:
     row("personal", "Mobil: {t}", t=p("phone", f"0043 664 {digits(7, '3')}"))
 
 
+def names_code_and_field_lists_after_password() -> None:
+    """Working directories, sudoers tags, code and lists of field names after a password keyword
+    are no passwords; an API token, a bare ``SECRET``, a passphrase of letters under an
+    upper-case name and a base64 password in a Kubernetes Secret are secrets."""
+    for text in (
+        "PWD=/home/alice/project2\nOLDPWD=/home/alice",
+        "  PATH: '/usr/local/bin:/usr/bin',\n  PWD: '/Users/maciej',\n  EDITOR: 'vim',",
+        "alice ALL=(ALL:ALL) NOPASSWD: /usr/bin/apt-get",
+        "    password = hashlib.sha256(pw.encode()).hexdigest()",
+        "    password = base64.b16encode(random_bytes[8:])  # Must be valid UTF-8",
+        "client = Client(api_key=settings.API_KEY_V2)",
+        "account:password:UID:GID:GECOS:directory:shell",
+        "<code>{key: &#x3C;string>[, passphrase: &#x3C;string>]}</code>",
+    ):
+        look_alike(text)
+    hexadecimal = "0123456789abcdef"
+    row("secret", 'stringData:\n  API_TOKEN: "{k}"\n', k=s("api_key", token(hexadecimal, 32)))
+    row("secret", "SECRET={k}", k=s("api_key", token(hexadecimal, 32)))
+    row("secret", "DB_PASSWORD={k}", k=s("password", "CorrectHorseBatteryStaple"))
+    row("secret", "data:\n  username: YWRtaW4=\n  password: {k}\n",
+        k=s("password", "UzNjdXJlUGEkJHcwcmQxMjM="))
+
+
 def main() -> None:
     secrets()
     personal()
@@ -748,6 +771,7 @@ def main() -> None:
     image_digests()
     rows_of_figures_and_more_card_issuers()
     version_stamps_bytes_and_national_phone_formats()
+    names_code_and_field_lists_after_password()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

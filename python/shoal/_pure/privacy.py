@@ -71,6 +71,9 @@ _STAND_IN_PASSWORDS = frozenset((
     "guest",
 ))
 
+# A template's opening bracket escaped for HTML (``&lt;string>``, ``&#x3C;string>``).
+_ESCAPED_OPENERS = ("&lt;", "&#x3c;", "&#60;")
+
 _PLACEHOLDERS = (
     "example", "xxxx", "your", "placeholder", "redacted", "changeme", "dummy", "sample",
     "****", "0000000", "1234567", "abcdefg",
@@ -149,8 +152,8 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
      r"(?i:password|passwd|passphrase|pwd|db_pass)" + _ASSIGN
      + r"([A-Za-z0-9" + _PASSWORD_SYMBOLS + r"]{0,128})"),
     ("api_key", SECRET,
-     r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|"
-     r"client[_-]?secret|private[_-]?token)" + _ASSIGN
+     r"(?i:api[_-]?key|api[_-]?secret|api[_-]?token|secret[_-]?key|access[_-]?token|"
+     r"auth[_-]?token|client[_-]?secret|private[_-]?token|secret)" + _ASSIGN
      + r"([A-Za-z0-9" + _API_KEY_SYMBOLS + r"]{0,256})"),
     ("email", PERSONAL,
      r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
@@ -388,6 +391,8 @@ def _check_assigned(group: int) -> Check:
 
     def check(text: str, match: re.Match[str]) -> Span | None:
         start, end = match.span(group)
+        if _code_expression(text, start, end):
+            return None
         value_end = _assigned_value_end(text, start, end)
         # A value character right after the group means the value ran past the bound.
         runs_on = _is_word(text, end) or text[end : end + 1] in ("-", "/", "+", "=", ".", "~")
@@ -465,6 +470,8 @@ def _masked_password(password: str) -> bool:
     if all(c in "*xX." for c in password) or password[0] in "$%<{[":
         return True
     lowered = password.translate(_ASCII_LOWER)
+    if lowered.startswith(_ESCAPED_OPENERS):
+        return True
     letters = "".join(c for c in lowered if "a" <= c <= "z")
     return (
         letters in _STAND_IN_PASSWORDS
@@ -475,20 +482,110 @@ def _masked_password(password: str) -> bool:
 
 def _check_password(text: str, match: re.Match[str]) -> Span | None:
     start, end = match.span(1)
+    name = _assigned_name(text, match.start())
+    no_password = name.translate(_ASCII_LOWER) in _NAMES_OF_NO_PASSWORD
+    if no_password or _code_expression(text, start, end):
+        return None
     value = text[start:end].rstrip(".,;:")
-    if not _password_shaped(value):
+    if _field_names(value):
+        return None
+    shaped = _password_shaped(value, padded=_base64_padding(text, start, end))
+    if not shaped and not _typed_passphrase(name, value):
         return _typed_password_value(text, start, end, _PASSWORD_RUN)
     value_end = _assigned_value_end(text, start, end)
     return start, (start + len(value) if value_end is None else value_end)
 
 
-def _password_shaped(value: str) -> bool:
-    """Six characters or more, four distinct, not masked, with a digit or a symbol."""
+def _password_shaped(value: str, padded: bool = False) -> bool:
+    """Six characters or more, four distinct, not masked, with a digit or a symbol; the ``=``
+    padding of a base64 value (``padded``) counts as one, as a Kubernetes Secret's ``data``
+    holds passwords encoded (``UzNjdXJlUGEkJHcwcmQxMjM=``)."""
     if len(value) < 6 or _masked_password(value) or len(set(value)) < 4:
         return False
     has_digit = any(c in _DIGITS for c in value)
     has_symbol = any(c not in _ALNUM and c not in "._-" for c in value)
-    return has_digit or has_symbol
+    return has_digit or has_symbol or padded
+
+
+# Names that hold the keyword but no password: the shell's working directories (``PWD``,
+# ``OLDPWD``) and sudoers' tag for commands run without one (``NOPASSWD: /usr/bin/apt-get``).
+_NAMES_OF_NO_PASSWORD = frozenset(("pwd", "oldpwd", "nopasswd"))
+# How far back the name a keyword is part of is read.
+_MAX_NAME = 64
+
+
+def _assigned_name(text: str, keyword_start: int) -> str:
+    """The name the keyword at ``keyword_start`` ends: its word characters and up to
+    ``_MAX_NAME`` before it (``DB_PASSWORD``, ``OLDPWD``)."""
+    start = keyword_start
+    while start > keyword_start - _MAX_NAME and _is_word(text, start - 1):
+        start -= 1
+    end = keyword_start
+    while _is_word(text, end):
+        end += 1
+    return text[start:end]
+
+
+def _code_expression(text: str, start: int, end: int) -> bool:
+    """Whether an unquoted value is code, not a literal: a path of identifiers called or indexed
+    from a name written in one case or capitalised (``hashlib.sha256(pw)``,
+    ``os.environ["PW"]``, ``SecretStr(...)``), or a path of attributes from a lower-case name
+    (``settings.API_KEY_V2``, ``self.token``). A password mixes cases and digits
+    (``Xk9mP2vL[8]qR7``)."""
+    if text[start - 1 : start] in ("'", '"'):
+        return False
+    segments = text[start:end].split(".")
+    if not all(_identifier(segment) for segment in segments):
+        return False
+    first = segments[0]
+    if text[end : end + 1] in ("(", "["):
+        one_case = not (any(c in _LOWER for c in first) and any(c in _UPPER for c in first))
+        capitalised = first[0] in _UPPER and all(c in _LOWER or c in _UPPER for c in first)
+        return one_case or capitalised
+    return len(segments) > 1 and all(c in _LOWER or c in _DIGITS or c == "_" for c in first)
+
+
+def _identifier(word: str) -> bool:
+    return word != "" and word[0] not in _DIGITS and all(c in _WORD for c in word)
+
+
+def _field_names(value: str) -> bool:
+    """Whether the value is a list of field names parted by colons, as ``passwd(5)`` documents
+    its lines (``account:password:UID:GID:GECOS:directory:shell``)."""
+    fields = value.split(":")
+    return len(fields) > 1 and all(
+        field and all(c in _LOWER or c in _UPPER or c == "_" for c in field) for field in fields
+    )
+
+
+def _base64_padding(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is base64 that one or two ``=`` complete to a multiple of four
+    characters, the value ending there."""
+    padding = 0
+    while padding < 2 and text[end + padding : end + padding + 1] == "=":
+        padding += 1
+    ends = text[end + padding : end + padding + 1] not in _UNQUOTED_VALUE
+    value = text[start:end]
+    whole_quads = (len(value) + padding) % 4 == 0
+    return padding > 0 and ends and whole_quads and all(c in _BASE64 for c in value)
+
+
+def _typed_passphrase(name: str, value: str) -> bool:
+    """A passphrase of letters alone under an upper-case name, as shells, ``.env`` files and
+    container settings write them (``DB_PASSWORD=CorrectHorseBatteryStaple``): eight letters or
+    more, four distinct, not masked, with a capital after a small letter. Prose after
+    ``password:`` holds single words (``Password``) and lower-case names hold variables
+    (``password = password``)."""
+    upper_name = any(c in _UPPER for c in name) and not any(c in _LOWER for c in name)
+    joined_words = any(a in _LOWER and b in _UPPER for a, b in pairwise(value))
+    return (
+        upper_name
+        and len(value) >= 8
+        and all(c in _LOWER or c in _UPPER for c in value)
+        and joined_words
+        and len(set(value)) >= 4
+        and not _masked_password(value)
+    )
 
 
 # An API key is at least this long; the pattern reads shorter values too, for
