@@ -12,7 +12,7 @@
 //!   candidate, except the private-key body, which is read once.
 //! * A password or API-key value that its pattern stops at a letter with a diacritic
 //!   (U+00C0-U+024F) is read on by its check, which decodes such letters and counts characters
-//!   as the twin does.
+//!   as the twin does; an e-mail address is read around its `@` the same way.
 //! * Offsets are converted from UTF-8 bytes to characters (code points) before overlapping
 //!   findings are resolved, so the result is defined on the Python string.
 //!
@@ -188,14 +188,8 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
             r"]{0,256})"
         ),
     ),
-    (
-        "email",
-        PERSONAL,
-        concat!(
-            r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?",
-            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"
-        ),
-    ),
+    // The check reads the address around the `@`, across letters with diacritics.
+    ("email", PERSONAL, r"@"),
     ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ()./-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
@@ -290,10 +284,27 @@ const PUBLISHED_EXAMPLES: [&str; 29] = [
 ];
 
 const RESERVED_MAIL_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
-const RESERVED_MAIL_TLDS: [&str; 4] = ["example", "test", "invalid", "localhost"];
-const FILE_EXTENSIONS: [&str; 9] = [
-    "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif",
-];
+
+/// The top-level domains in the root zone (IANA's list, shipped with the Python package, which
+/// reads the same file): an address's last label is one of them. The names RFC 2606/6761 reserve
+/// (`.example`, `.test`, `.invalid`, `.localhost`) are not, nor are the suffixes that follow an
+/// `@` in other notations: systemd template units (`getty@tty1.service`), gettext locales
+/// (`ca@valencia.po`), UUCP Message-IDs (`<2752@sun.uucp>`), files (`icon@2x.png`).
+const TOP_LEVEL_DOMAINS: &str = include_str!("../python/shoal/data/tlds-alpha-by-domain.txt");
+/// Names for networks of one's own, which a person's address on their machine ends in
+/// (`user@laptop.local`): mDNS's `.local` (RFC 6762), ICANN's `.internal`, and the defaults of
+/// Linux distributions and home routers.
+const PRIVATE_USE_DOMAINS: [&str; 5] = ["local", "internal", "localdomain", "lan", "home"];
+/// Characters of an address's local part and of a domain's labels, besides letters with
+/// diacritics, and their bounds (RFC 5321: 64 characters, labels of 63; at most ten labels).
+const LOCAL_PART: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-";
+const MAX_LOCAL_PART: usize = 64;
+const MAX_LABEL: usize = 63;
+const MAX_LABELS: usize = 10;
+/// Escapes a backslash starts in front of an address, which are not part of it: C and JSON's
+/// `\n`, `\t`, `\r` and troff's `\%` (no hyphenation here), one character long; troff's `\fX`
+/// (font X) is two. Troff's `\-` (a hyphen) joins the parts of a local part.
+const ONE_CHARACTER_ESCAPES: &[u8] = b"ntr%";
 
 const SCHEME: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-";
 const MAX_SCHEME: usize = 32;
@@ -395,6 +406,7 @@ struct Compiled {
     detectors: Vec<Regex>,
     pem_body: Regex,
     pem_end: Regex,
+    top_level_domains: HashSet<Vec<u8>>,
 }
 
 fn build(pattern: &str) -> Result<Regex, PrivacyError> {
@@ -414,10 +426,18 @@ fn compiled() -> Result<&'static Compiled, PrivacyError> {
                 .iter()
                 .map(|(_, _, p)| build(p))
                 .collect::<Result<_, _>>()?;
+            let top_level_domains = TOP_LEVEL_DOMAINS
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .chain(PRIVATE_USE_DOMAINS)
+                .map(|line| line.to_ascii_lowercase().into_bytes())
+                .collect();
             Ok(Compiled {
                 detectors,
                 pem_body: build(&format!("^(?:{PEM_BODY})"))?,
                 pem_end: build(&format!("^(?:{PEM_END})"))?,
+                top_level_domains,
             })
         })
         .as_ref()
@@ -1036,36 +1056,151 @@ fn in_url_userinfo(text: &[u8], start: usize) -> bool {
         && !reads_as_host_and_port(user, password)
 }
 
-fn check_email(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if is_in(byte_before(text, start), b"%+-_.") || word_before(text, start) {
-        return None;
-    }
-    if in_url_userinfo(text, start) {
-        return None;
-    }
-    let value = &text[start..end];
-    let at = value.iter().position(|&b| b == b'@')?;
-    let (local, domain) = (&value[..at], &value[at + 1..]);
-    let leading_dots = local.iter().take_while(|&&b| b == b'.').count();
-    let stripped = &local[leading_dots..];
-    if stripped.is_empty() || stripped.ends_with(b".") || contains(stripped, b"..") {
-        return None;
-    }
+/// An address around the `@` at `at`: a local part, a domain whose last label is a top-level
+/// domain, neither at a URL's user information, a reserved domain or `git@`.
+fn check_email(text: &[u8], compiled: &Compiled, at: usize) -> Option<Span> {
+    let start = local_part_start(text, at)?;
+    let end = domain_end(text, compiled, at + 1)?;
     if word_at(text, end) || byte_at(text, end) == Some(b'-') {
         return None;
     }
-    let domain = String::from_utf8_lossy(domain).to_ascii_lowercase();
-    let tld = domain.rsplit('.').next().unwrap_or("");
-    if RESERVED_MAIL_TLDS.contains(&tld) || FILE_EXTENSIONS.contains(&tld) {
+    let local = &text[start..at];
+    let leading_dots = local.iter().take_while(|&&b| b == b'.').count();
+    let stripped = &local[leading_dots..];
+    // A local part that starts with `-` is a command-line option (`zip -x@list`).
+    if stripped.is_empty()
+        || stripped[0] == b'-'
+        || stripped.ends_with(b".")
+        || contains(stripped, b"..")
+    {
         return None;
     }
-    let reserved = RESERVED_MAIL_DOMAINS
-        .iter()
-        .any(|d| domain == *d || domain.ends_with(&format!(".{d}")));
+    let start = start + leading_dots;
+    if in_url_userinfo(text, start) {
+        return None;
+    }
+    let domain = text[at + 1..end].to_ascii_lowercase();
+    let reserved = RESERVED_MAIL_DOMAINS.iter().any(|reserved| {
+        domain == reserved.as_bytes()
+            || (domain.ends_with(reserved.as_bytes())
+                && domain[..domain.len() - reserved.len()].ends_with(b"."))
+    });
+    // `git@` starts the ssh remotes of git hosts (`git@github.com:owner/repo`).
     if reserved || stripped.eq_ignore_ascii_case(b"git") {
         return None;
     }
-    Some((start + leading_dots, end))
+    Some((start, end))
+}
+
+/// Whether a letter with a diacritic ends at `index` (its two bytes are `index - 2..index`).
+fn diacritic_letter_before(text: &[u8], index: usize) -> bool {
+    index >= 2 && diacritic_letter_at(text, index - 2)
+}
+
+/// The length in bytes of the local-part character at `index`: an ASCII one of `LOCAL_PART` or a
+/// letter with a diacritic; 0 for any other.
+fn local_part_width_before(text: &[u8], index: usize) -> usize {
+    if index == 0 {
+        0
+    } else if LOCAL_PART.contains(&text[index - 1]) {
+        1
+    } else if diacritic_letter_before(text, index) {
+        2
+    } else {
+        0
+    }
+}
+
+/// Where the local part before `text[at]` starts, or None if it runs on past its bound.
+///
+/// It holds `LOCAL_PART` characters, letters with diacritics and troff's escaped hyphen `\-`
+/// between them; a backslash escape in front of it (`\fI`, `\n`) is not part of it.
+fn local_part_start(text: &[u8], at: usize) -> Option<usize> {
+    let (mut position, mut characters) = (at, 0);
+    loop {
+        let mut width = local_part_width_before(text, position);
+        let joins = position >= 2
+            && text[position - 1] == b'\\'
+            && text.get(position) == Some(&b'-')
+            && local_part_width_before(text, position - 1) > 0;
+        if joins {
+            width = 1;
+        }
+        if width == 0 {
+            break;
+        }
+        if characters == MAX_LOCAL_PART {
+            return None;
+        }
+        position -= width;
+        characters += 1;
+    }
+    if position > 0 && text[position - 1] == b'\\' && position < at {
+        if text[position] == b'f' {
+            position += 1 + character_width(text, position + 1);
+        } else if ONE_CHARACTER_ESCAPES.contains(&text[position]) {
+            position += 1;
+        }
+    }
+    Some(position.min(at))
+}
+
+/// The length in bytes of the UTF-8 character starting at `index`, 0 past the end.
+fn character_width(text: &[u8], index: usize) -> usize {
+    match text.get(index) {
+        None => 0,
+        Some(&lead) if lead < 0x80 => 1,
+        Some(&lead) if lead < 0xE0 => 2,
+        Some(&lead) if lead < 0xF0 => 3,
+        Some(_) => 4,
+    }
+}
+
+/// The length in bytes of the label character at `index`: an ASCII letter, digit or `-`, or a
+/// letter with a diacritic; 0 for any other.
+fn label_width_at(text: &[u8], index: usize) -> usize {
+    match text.get(index) {
+        Some(&byte) if byte.is_ascii_alphanumeric() || byte == b'-' => 1,
+        Some(_) if diacritic_letter_at(text, index) => 2,
+        _ => 0,
+    }
+}
+
+/// The end of the domain at `start`: labels of ASCII letters, digits, `-` and letters with
+/// diacritics, parted by dots, up to the last label that is a top-level domain; None if none is.
+fn domain_end(text: &[u8], compiled: &Compiled, start: usize) -> Option<usize> {
+    let mut labels: Vec<Span> = Vec::new();
+    let mut position = start;
+    while labels.len() < MAX_LABELS {
+        let label_start = position;
+        let mut characters = 0;
+        while characters <= MAX_LABEL {
+            let width = label_width_at(text, position);
+            if width == 0 {
+                break;
+            }
+            position += width;
+            characters += 1;
+        }
+        let label = &text[label_start..position];
+        if label.is_empty() || characters > MAX_LABEL || label[0] == b'-' || label.ends_with(b"-") {
+            break;
+        }
+        labels.push((label_start, position));
+        if text.get(position) != Some(&b'.') {
+            break;
+        }
+        position += 1;
+    }
+    labels
+        .iter()
+        .skip(1)
+        .rev()
+        .find(|&&(label_start, label_end)| {
+            let label = text[label_start..label_end].to_ascii_lowercase();
+            compiled.top_level_domains.contains(&label)
+        })
+        .map(|&(_, label_end)| label_end)
 }
 
 /// Digit groups and separators of a phone-shaped string, or None if it is malformed.
@@ -1636,7 +1771,7 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
             "openai_key" => prefixed_token(text, start, end, up_to(value, b'-', 1)),
             "huggingface_token" => prefixed_token(text, start, end, 3),
             "jwt" => check_jwt(text, start, end),
-            "email" => check_email(text, start, end),
+            "email" => check_email(text, compiled, start),
             "phone" => check_phone(text, start, end),
             "card_number" => check_card(text, start, end),
             "iban" => check_iban(text, start, end),
@@ -1999,6 +2134,20 @@ mod tests {
             ),
         ] {
             assert_eq!(kinds(text), vec![(kind, value.to_owned())], "{text}");
+        }
+    }
+
+    #[test]
+    fn an_address_needs_a_top_level_domain_and_leaves_escapes_out() {
+        let text = "user@1000.service ca@valencia.po <2752@sun.uucp> zip -x@exclude.lst";
+        assert!(kinds(text).is_empty());
+        for (text, address) in [
+            (r"<\fIjoostje@debian.org\fP>", "joostje@debian.org"),
+            (r"bugs to bug\-ed@gnu.org", r"bug\-ed@gnu.org"),
+            ("müller@münchen.de", "müller@münchen.de"),
+            ("see csmall@debian.org.html", "csmall@debian.org"),
+        ] {
+            assert_eq!(kinds(text), vec![("email", address.to_owned())], "{text}");
         }
     }
 

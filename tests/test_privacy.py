@@ -531,6 +531,40 @@ def test_tokens_passphrases_and_base64_passwords_are_found(
     assert found(text) == [secret]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "systemctl status user@1000.service wg-quick@wg0.service getty@tty1.service",
+        "po/ca@valencia.po, po/sr@latin.po, en@quot.header, en@boldquot.header",
+        "Message-ID: <2752@sun.uucp>",
+        "zip -r b.zip . -x@exclude.lst and lsof -i@lsof.example.edu",
+        "_CERT_SUFFIX = b'-cert-v01@openssh.com'",
+        "icon@2x.png, a@b.invalid, root@localhost",
+        r"specifying \fB\-i\fP@aaa.bbb",
+    ],
+)
+def test_units_locales_message_ids_and_options_are_no_addresses(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        (r"<\fIjoostje@debian.org\fP>", "joostje@debian.org"),
+        (r"user \f5testuser@gmail.com\fR", "testuser@gmail.com"),
+        (r"<\fI\%neundorf@kde.org\fP>", "neundorf@kde.org"),
+        (r"Report bugs to bug\-ed@gnu.org", r"bug\-ed@gnu.org"),
+        ('"text": "line\\nbob.smith@gmail.com"', "bob.smith@gmail.com"),
+        ("müller@münchen.de", "müller@münchen.de"),
+        ("Écrivez à zoë.lefèvre@exemple-société.fr.", "zoë.lefèvre@exemple-société.fr"),
+        ("see csmall@debian.org.html", "csmall@debian.org"),
+        ("git config: ana@anas-laptop.local", "ana@anas-laptop.local"),
+    ],
+)
+def test_addresses_in_troff_and_with_diacritics_are_found_whole(text: str, address: str) -> None:
+    assert found(text) == [("email", address)]
+
+
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:
     found = {f.kind for row in labelled_rows() for f in scan_text(row["text"])}
 

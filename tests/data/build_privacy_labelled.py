@@ -753,6 +753,21 @@ def names_code_and_field_lists_after_password() -> None:
         k=s("password", "UzNjdXJlUGEkJHcwcmQxMjM="))
 
 
+def addresses_after_other_notations() -> None:
+    """What follows an ``@`` in systemd units, gettext locales, UUCP Message-IDs and options is no
+    e-mail address; one written with troff escapes or letters with diacritics is."""
+    for text in (
+        "systemctl status user@1000.service wg-quick@wg0.service getty@tty1.service",
+        "msgfmt po/ca@valencia.po && msgen en@quot.header",
+        "Message-ID: <2752@sun.uucp>",
+        "zip -r backup.zip . -x@exclude.lst",
+    ):
+        look_alike(text)
+    row("personal", ".TP\nJan de Vries\n<\\fI{e}\\fP>", e=p("email", "jan.devries@posteo.nl"))
+    row("personal", "Bug reports to <{e}>.", e=p("email", "bug\\-tar\\-devel@gnu.org"))
+    row("personal", "Schreiben Sie an {e}", e=p("email", "jörg.weiß@bäckerei-schäfer.de"))
+
+
 def main() -> None:
     secrets()
     personal()
@@ -772,6 +787,7 @@ def main() -> None:
     rows_of_figures_and_more_card_issuers()
     version_stamps_bytes_and_national_phone_formats()
     names_code_and_field_lists_after_password()
+    addresses_after_other_notations()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

@@ -10,7 +10,7 @@ pattern for candidates plus a check that rejects look-alikes:
 * A non-ASCII character never belongs to a class, so it ends every candidate; Rust scans UTF-8
   bytes, Python scans characters, and the candidates are the same. A password or API-key value
   that its pattern stops at a letter with a diacritic (U+00C0-U+024F) is read on by its check,
-  by code point in both languages.
+  by code point in both languages, and an e-mail address is read around its ``@`` the same way.
 * Checks (boundaries, Luhn, mod 97, placeholders) are written the same way in both languages.
 
 Findings are ``(kind, category, start, end)`` with ``start``/``end`` character offsets into the
@@ -32,6 +32,7 @@ import re
 import string
 from collections.abc import Callable
 from itertools import pairwise
+from pathlib import Path
 
 SECRET = "secret"
 PERSONAL = "personal"
@@ -96,8 +97,36 @@ _PUBLISHED_EXAMPLES = frozenset({
 })
 
 _RESERVED_MAIL_DOMAINS = ("example.com", "example.net", "example.org")
-_RESERVED_MAIL_TLDS = ("example", "test", "invalid", "localhost")
-_FILE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif"})
+
+# The top-level domains in the root zone (IANA's list, shipped as package data and compiled into
+# the Rust core): an address's last label is one of them. The names RFC 2606/6761 reserve
+# (``.example``, ``.test``, ``.invalid``, ``.localhost``) are not, nor are the suffixes that
+# follow an ``@`` in other notations: systemd template units (``getty@tty1.service``), gettext
+# locales (``ca@valencia.po``), UUCP Message-IDs (``<2752@sun.uucp>``), files (``icon@2x.png``).
+_TLD_FILE = Path(__file__).resolve().parent.parent / "data" / "tlds-alpha-by-domain.txt"
+
+
+def _top_level_domains(path: Path) -> frozenset[str]:
+    lines = path.read_text(encoding="ascii").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and line[0] != "#")
+
+
+# Names for networks of one's own, which a person's address on their machine ends in
+# (``user@laptop.local``): mDNS's ``.local`` (RFC 6762), ICANN's ``.internal``, and the defaults
+# of Linux distributions and home routers.
+_PRIVATE_USE_DOMAINS = frozenset(("local", "internal", "localdomain", "lan", "home"))
+_TOP_LEVEL_DOMAINS = _top_level_domains(_TLD_FILE) | _PRIVATE_USE_DOMAINS
+# Characters of an address's local part and of a domain's labels, besides letters with
+# diacritics, and their bounds (RFC 5321: 64 characters, labels of 63; at most ten labels).
+_LOCAL_PART = frozenset(string.ascii_letters + string.digits + "._%+-")
+_LABEL = frozenset(string.ascii_letters + string.digits + "-")
+_MAX_LOCAL_PART = 64
+_MAX_LABEL = 63
+_MAX_LABELS = 10
+# Escapes a backslash starts in front of an address, which are not part of it: C and JSON's
+# ``\n``, ``\t``, ``\r`` and troff's ``\%`` (no hyphenation here), one character long; troff's
+# ``\fX`` (font X) is two. Troff's ``\-`` (a hyphen) joins the parts of a local part.
+_ONE_CHARACTER_ESCAPES = frozenset("ntr%")
 
 # IBAN length by country (ISO 13616 registry).
 _IBAN_LENGTHS = {
@@ -155,9 +184,8 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
      r"(?i:api[_-]?key|api[_-]?secret|api[_-]?token|secret[_-]?key|access[_-]?token|"
      r"auth[_-]?token|client[_-]?secret|private[_-]?token|secret)" + _ASSIGN
      + r"([A-Za-z0-9" + _API_KEY_SYMBOLS + r"]{0,256})"),
-    ("email", PERSONAL,
-     r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"),
+    # The check reads the address around the ``@``, across letters with diacritics.
+    ("email", PERSONAL, r"@"),
     ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ()./-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
@@ -630,28 +658,91 @@ def _typed_password_value(text: str, start: int, end: int, run: re.Pattern[str])
 
 
 def _check_email(text: str, match: re.Match[str]) -> Span | None:
-    start, end = match.start(), match.end()
-    if text[start - 1 : start] in ("%", "+", "-", "_", ".") or _is_word(text, start - 1):
-        return None
-    if _in_url_userinfo(text, start):
-        return None
-    value = match.group()
-    local, domain = value.split("@", 1)
-    stripped = local.lstrip(".")
-    start += len(local) - len(stripped)
-    if not stripped or stripped.endswith(".") or ".." in stripped:
+    """An address around the ``@`` at the match: a local part, a domain whose last label is a
+    top-level domain, neither at a URL's user information, a reserved domain or ``git@``."""
+    at = match.start()
+    start = _local_part_start(text, at)
+    end = None if start is None else _domain_end(text, at + 1)
+    if start is None or end is None:
         return None
     if _is_word(text, end) or text[end : end + 1] == "-":
         return None
-    domain = domain.lower()
-    tld = domain.rsplit(".", 1)[1]
-    if tld in _RESERVED_MAIL_TLDS or tld in _FILE_EXTENSIONS:
+    local = text[start:at]
+    stripped = local.lstrip(".")
+    # A local part that starts with ``-`` is a command-line option (``zip -x@list``).
+    if not stripped or stripped[0] == "-" or stripped.endswith(".") or ".." in stripped:
         return None
+    start += len(local) - len(stripped)
+    if _in_url_userinfo(text, start):
+        return None
+    domain = text[at + 1 : end].translate(_ASCII_LOWER)
     if any(domain == d or domain.endswith("." + d) for d in _RESERVED_MAIL_DOMAINS):
         return None
-    if stripped.lower() == "git":
+    if stripped.translate(_ASCII_LOWER) == "git":
         return None  # ssh remotes such as git@github.com:owner/repo
     return start, end
+
+
+def _is_diacritic_letter(character: str) -> bool:
+    return "\u00c0" <= character <= "\u024f" and character not in "\u00d7\u00f7"
+
+
+def _local_part_start(text: str, at: int) -> int | None:
+    """Where the local part before ``text[at]`` starts, or None if it runs on past its bound.
+
+    It holds ``_LOCAL_PART`` characters, letters with diacritics and troff's escaped hyphen
+    ``\\-`` between them; a backslash escape in front of it (``\\fI``, ``\\n``) is not part of
+    it.
+    """
+    position = at
+    characters = 0
+    while position > 0:
+        before = text[position - 1]
+        joins = (
+            before == "\\"
+            and text[position : position + 1] == "-"
+            and position >= 2
+            and (text[position - 2] in _LOCAL_PART or _is_diacritic_letter(text[position - 2]))
+        )
+        if not (before in _LOCAL_PART or _is_diacritic_letter(before) or joins):
+            break
+        if characters == _MAX_LOCAL_PART:
+            return None
+        position -= 1
+        characters += 1
+    if text[position - 1 : position] == "\\" and position < at:
+        if text[position] == "f":
+            position += 2
+        elif text[position] in _ONE_CHARACTER_ESCAPES:
+            position += 1
+    return min(position, at)
+
+
+def _domain_end(text: str, start: int) -> int | None:
+    """The end of the domain at ``start``: labels of ``_LABEL`` characters and letters with
+    diacritics, parted by dots, up to the last label that is a top-level domain; None if none
+    is."""
+    label_ends: list[int] = []
+    position = start
+    while len(label_ends) < _MAX_LABELS:
+        label_start = position
+        limit = min(len(text), label_start + _MAX_LABEL + 1)
+        while position < limit and (
+            text[position] in _LABEL or _is_diacritic_letter(text[position])
+        ):
+            position += 1
+        label = text[label_start:position]
+        if not label or len(label) > _MAX_LABEL or label[0] == "-" or label[-1] == "-":
+            break
+        label_ends.append(position)
+        if text[position : position + 1] != ".":
+            break
+        position += 1
+    for index in range(len(label_ends) - 1, 0, -1):
+        label = text[label_ends[index - 1] + 1 : label_ends[index]]
+        if label.translate(_ASCII_LOWER) in _TOP_LEVEL_DOMAINS:
+            return label_ends[index]
+    return None
 
 
 def _in_url_userinfo(text: str, start: int) -> bool:
