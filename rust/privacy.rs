@@ -768,10 +768,36 @@ fn check_connection_string(
         &text[user.0..user.1],
         &text[password_span.0..password_span.1],
     );
-    if masked_password(password) || reads_as_host_and_port(user, password) {
+    // `:method:user@host` (CVS's `:pserver:anoncvs@host`) names no password.
+    if user.is_empty() && password.contains(&b':') {
+        return None;
+    }
+    if masked_password(password) || !url_password_shaped(password) {
+        return None;
+    }
+    if reads_as_host_and_port(user, password) || reads_as_more_hosts(password) {
         return None;
     }
     Some(password_span)
+}
+
+/// Six characters or more with a digit, a symbol or letters of both cases: a word such as `xyz`,
+/// `repo` or `token` in `abc:xyz@`, `github://org:repo@sha` or `gist://username:token@id` names a
+/// field or stands in for a password.
+fn url_password_shaped(password: &[u8]) -> bool {
+    let digit_or_symbol = password.iter().any(|b| !b.is_ascii_alphabetic());
+    let both_cases =
+        password.iter().any(u8::is_ascii_lowercase) && password.iter().any(u8::is_ascii_uppercase);
+    password.len() >= 6 && (digit_or_symbol || both_cases)
+}
+
+/// Whether `user:password@` reads as a host, its port and more hosts of a multi-host URL
+/// (`https://db1.io:5432,db2.io:5433@`, `postgresql://a:123,b:456/x`): digits then a comma.
+fn reads_as_more_hosts(password: &[u8]) -> bool {
+    password
+        .iter()
+        .position(|&b| b == b',')
+        .is_some_and(|comma| comma > 0 && password[..comma].iter().all(u8::is_ascii_digit))
 }
 
 /// Whether the host is followed by what may follow a host in a URL: anything but `:`, or `:` and
@@ -2148,6 +2174,18 @@ mod tests {
             ("see csmall@debian.org.html", "csmall@debian.org"),
         ] {
             assert_eq!(kinds(text), vec![("email", address.to_owned())], "{text}");
+        }
+    }
+
+    #[test]
+    fn urls_without_a_password_are_no_connection_strings() {
+        for text in [
+            "cvs://:pserver:anoncvs@sources.redhat.com:/cvs/src",
+            "gist://username:token@id/file",
+            "github://org:repo@sha/precip/catalog.yml",
+            "https://foo.com:123,foo:bar@bar.com/path",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}");
         }
     }
 

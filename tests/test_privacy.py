@@ -565,6 +565,21 @@ def test_addresses_in_troff_and_with_diacritics_are_found_whole(text: str, addre
     assert found(text) == [("email", address)]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cvs://:pserver:anoncvs@sources.redhat.com:/cvs/src",
+        "gist://username:token@id/file",
+        "github://org:repo@sha/precip/catalog.yml",
+        "MultiHostUrl('https://foo.com:123,foo:bar@bar.com/path')",
+        "new URL('https://abc:xyz@example.com') and https://a:b@xn--g6w251d/?abc#foo",
+        "deb https://apt:debian@example.org/debian bookworm main",
+    ],
+)
+def test_urls_with_no_password_or_a_word_for_one_are_no_connection_strings(text: str) -> None:
+    assert found(text) == []
+
+
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:
     found = {f.kind for row in labelled_rows() for f in scan_text(row["text"])}
 

@@ -768,6 +768,19 @@ def addresses_after_other_notations() -> None:
     row("personal", "Schreiben Sie an {e}", e=p("email", "jörg.weiß@bäckerei-schäfer.de"))
 
 
+def urls_without_a_password() -> None:
+    """A CVS root, fsspec templates, a multi-host URL and a word in place of a password hold no
+    connection-string password."""
+    for text in (
+        "  cvs://:pserver:anoncvs@sources.redhat.com:/cvs/src",
+        "storage_options can handle gist://username:token@id/file",
+        "    - 'github://org:repo@sha/precip/catalog.yml', where the sha",
+        "mhu = MultiHostUrl('https://foo.com:123,foo:bar@bar.com/path')",
+        "const options = new URL('https://abc:xyz@example.com');",
+    ):
+        look_alike(text)
+
+
 def main() -> None:
     secrets()
     personal()
@@ -788,6 +801,7 @@ def main() -> None:
     version_stamps_bytes_and_national_phone_formats()
     names_code_and_field_lists_after_password()
     addresses_after_other_notations()
+    urls_without_a_password()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

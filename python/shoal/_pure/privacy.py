@@ -452,10 +452,31 @@ def _check_connection_string(text: str, match: re.Match[str]) -> Span | None:
     if _is_word(text, match.end()) or not _host_ends_the_authority(text, *match.span(3)):
         return None
     start, end = match.span(2)
-    password = text[start:end]
-    if _masked_password(password) or _reads_as_host_and_port(match.group(1), password):
+    user, password = match.group(1), text[start:end]
+    # ``:method:user@host`` (CVS's ``:pserver:anoncvs@host``) names no password.
+    if not user and ":" in password:
+        return None
+    if _masked_password(password) or not _url_password_shaped(password):
+        return None
+    if _reads_as_host_and_port(user, password) or _reads_as_more_hosts(password):
         return None
     return start, end
+
+
+def _url_password_shaped(password: str) -> bool:
+    """Six characters or more with a digit, a symbol or letters of both cases: a word such as
+    ``xyz``, ``repo`` or ``token`` in ``abc:xyz@``, ``github://org:repo@sha`` or
+    ``gist://username:token@id`` names a field or stands in for a password."""
+    has_digit_or_symbol = any(c not in _LOWER and c not in _UPPER for c in password)
+    both_cases = any(c in _LOWER for c in password) and any(c in _UPPER for c in password)
+    return len(password) >= 6 and (has_digit_or_symbol or both_cases)
+
+
+def _reads_as_more_hosts(password: str) -> bool:
+    """Whether ``user:password@`` reads as a host, its port and more hosts of a multi-host URL
+    (``https://db1.io:5432,db2.io:5433@``, ``postgresql://a:123,b:456/x``): digits then a comma."""
+    comma = password.find(",")
+    return comma > 0 and all(c in _DIGITS for c in password[:comma])
 
 
 def _host_ends_the_authority(text: str, host_start: int, host_end: int) -> bool:
