@@ -39,6 +39,9 @@ PIECES = [
     "0", "7", "12", "(", ")", "+", "password=", "api_key: ", "ghp_", "sk-", "xoxb-", "a", "Z",
     "020 7123 4567", "4111111111111111", "536-90-", "-4399", "_", "=", "'", '"', "AccountKey=",
     "://", "%", "Ü", "ß", "×", '"', "?", "[", "{", "pa/ss", "password: '", "localhost",
+    "\\", "\\f", "\\-", "ü@", "@münchen.de", ".service", ".org", "PWD=", "NOPASSWD: ", "(11) 9",
+    "0043 ", "030/", " / ", ", ", "4220315081820346526", "+9", "~+", "(", "settings.", "(x)", "==",
+    "SECRET=", ":pserver:", "&#x3C;",
 ]
 
 
@@ -669,7 +672,8 @@ def test_scan_time_grows_in_step_with_pathological_text() -> None:
     size = 10_000_000 if BACKEND == "rust" else 300_000
     shapes = [
         "a", "1 ", "a@", "eyJ", "://a:", "AB12", "-----BEGIN PRIVATE KEY-----", "pwd:ü",
-        "://a:1/x@b,", "://a:1@b:1", "://a:1@sha256:",
+        "://a:1/x@b,", "://a:1@b:1", "://a:1@sha256:", "@", "é@", "a\\-", "1234 ",
+        "4220315081820346526, ", "0151 2", "PWD=a(", "password=a.b(",
     ]
     for shape in shapes:
         text = (shape * (size // len(shape) + 1))[:size]
