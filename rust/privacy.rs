@@ -12,7 +12,7 @@
 //!   candidate, except the private-key body, which is read once.
 //! * A password or API-key value that its pattern stops at a letter with a diacritic
 //!   (U+00C0-U+024F) is read on by its check, which decodes such letters and counts characters
-//!   as the twin does.
+//!   as the twin does; an e-mail address is read around its `@` the same way.
 //! * Offsets are converted from UTF-8 bytes to characters (code points) before overlapping
 //!   findings are resolved, so the result is defined on the Python string.
 //!
@@ -180,23 +180,17 @@ pub const PATTERNS: [(&str, &str, &str); 23] = [
         "api_key",
         SECRET,
         concat!(
-            r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|",
-            r"client[_-]?secret|private[_-]?token)",
+            r"(?i:api[_-]?key|api[_-]?secret|api[_-]?token|secret[_-]?key|access[_-]?token|",
+            r"auth[_-]?token|client[_-]?secret|private[_-]?token|secret)",
             assign!(),
             r"([A-Za-z0-9",
             api_key_symbols!(),
             r"]{0,256})"
         ),
     ),
-    (
-        "email",
-        PERSONAL,
-        concat!(
-            r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?",
-            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"
-        ),
-    ),
-    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
+    // The check reads the address around the `@`, across letters with diacritics.
+    ("email", PERSONAL, r"@"),
+    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ()./-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
     ("us_ssn", PERSONAL, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
@@ -221,6 +215,9 @@ const PLACEHOLDERS: [&str; 12] = [
     "1234567",
     "abcdefg",
 ];
+
+/// A template's opening bracket escaped for HTML (`&lt;string>`, `&#x3C;string>`).
+const ESCAPED_OPENERS: [&str; 3] = ["&lt;", "&#x3c;", "&#60;"];
 
 /// Fragments that mark a password value as a mask or a template wherever they appear.
 const MASKS: [&str; 8] = [
@@ -287,10 +284,27 @@ const PUBLISHED_EXAMPLES: [&str; 29] = [
 ];
 
 const RESERVED_MAIL_DOMAINS: [&str; 3] = ["example.com", "example.net", "example.org"];
-const RESERVED_MAIL_TLDS: [&str; 4] = ["example", "test", "invalid", "localhost"];
-const FILE_EXTENSIONS: [&str; 9] = [
-    "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif",
-];
+
+/// The top-level domains in the root zone (IANA's list, shipped with the Python package, which
+/// reads the same file): an address's last label is one of them. The names RFC 2606/6761 reserve
+/// (`.example`, `.test`, `.invalid`, `.localhost`) are not, nor are the suffixes that follow an
+/// `@` in other notations: systemd template units (`getty@tty1.service`), gettext locales
+/// (`ca@valencia.po`), UUCP Message-IDs (`<2752@sun.uucp>`), files (`icon@2x.png`).
+const TOP_LEVEL_DOMAINS: &str = include_str!("../python/shoal/data/tlds-alpha-by-domain.txt");
+/// Names for networks of one's own, which a person's address on their machine ends in
+/// (`user@laptop.local`): mDNS's `.local` (RFC 6762), ICANN's `.internal`, and the defaults of
+/// Linux distributions and home routers.
+const PRIVATE_USE_DOMAINS: [&str; 5] = ["local", "internal", "localdomain", "lan", "home"];
+/// Characters of an address's local part and of a domain's labels, besides letters with
+/// diacritics, and their bounds (RFC 5321: 64 characters, labels of 63; at most ten labels).
+const LOCAL_PART: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-";
+const MAX_LOCAL_PART: usize = 64;
+const MAX_LABEL: usize = 63;
+const MAX_LABELS: usize = 10;
+/// Escapes a backslash starts in front of an address, which are not part of it: C and JSON's
+/// `\n`, `\t`, `\r` and troff's `\%` (no hyphenation here), one character long; troff's `\fX`
+/// (font X) is two. Troff's `\-` (a hyphen) joins the parts of a local part.
+const ONE_CHARACTER_ESCAPES: &[u8] = b"ntr%";
 
 const SCHEME: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-";
 const MAX_SCHEME: usize = 32;
@@ -392,6 +406,7 @@ struct Compiled {
     detectors: Vec<Regex>,
     pem_body: Regex,
     pem_end: Regex,
+    top_level_domains: HashSet<Vec<u8>>,
 }
 
 fn build(pattern: &str) -> Result<Regex, PrivacyError> {
@@ -411,10 +426,18 @@ fn compiled() -> Result<&'static Compiled, PrivacyError> {
                 .iter()
                 .map(|(_, _, p)| build(p))
                 .collect::<Result<_, _>>()?;
+            let top_level_domains = TOP_LEVEL_DOMAINS
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .chain(PRIVATE_USE_DOMAINS)
+                .map(|line| line.to_ascii_lowercase().into_bytes())
+                .collect();
             Ok(Compiled {
                 detectors,
                 pem_body: build(&format!("^(?:{PEM_BODY})"))?,
                 pem_end: build(&format!("^(?:{PEM_END})"))?,
+                top_level_domains,
             })
         })
         .as_ref()
@@ -683,6 +706,9 @@ fn trim_value(text: &[u8], start: usize, mut end: usize) -> usize {
 }
 
 fn check_assigned(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+    if code_expression(text, value_start, value_end) {
+        return None;
+    }
     let assigned_end = assigned_value_end(text, value_start, value_end);
     // A value character right after the group means the value ran past the pattern's bound.
     let runs_on = word_at(text, value_end) || is_in(byte_at(text, value_end), b"-/+=.~");
@@ -742,10 +768,36 @@ fn check_connection_string(
         &text[user.0..user.1],
         &text[password_span.0..password_span.1],
     );
-    if masked_password(password) || reads_as_host_and_port(user, password) {
+    // `:method:user@host` (CVS's `:pserver:anoncvs@host`) names no password.
+    if user.is_empty() && password.contains(&b':') {
+        return None;
+    }
+    if masked_password(password) || !url_password_shaped(password) {
+        return None;
+    }
+    if reads_as_host_and_port(user, password) || reads_as_more_hosts(password) {
         return None;
     }
     Some(password_span)
+}
+
+/// Six characters or more with a digit, a symbol or letters of both cases: a word such as `xyz`,
+/// `repo` or `token` in `abc:xyz@`, `github://org:repo@sha` or `gist://username:token@id` names a
+/// field or stands in for a password.
+fn url_password_shaped(password: &[u8]) -> bool {
+    let digit_or_symbol = password.iter().any(|b| !b.is_ascii_alphabetic());
+    let both_cases =
+        password.iter().any(u8::is_ascii_lowercase) && password.iter().any(u8::is_ascii_uppercase);
+    password.len() >= 6 && (digit_or_symbol || both_cases)
+}
+
+/// Whether `user:password@` reads as a host, its port and more hosts of a multi-host URL
+/// (`https://db1.io:5432,db2.io:5433@`, `postgresql://a:123,b:456/x`): digits then a comma.
+fn reads_as_more_hosts(password: &[u8]) -> bool {
+    password
+        .iter()
+        .position(|&b| b == b',')
+        .is_some_and(|comma| comma > 0 && password[..comma].iter().all(u8::is_ascii_digit))
 }
 
 /// Whether the host is followed by what may follow a host in a URL: anything but `:`, or `:` and
@@ -791,6 +843,12 @@ fn masked_password(password: &[u8]) -> bool {
         return true;
     }
     let lowered = password.to_ascii_lowercase();
+    if ESCAPED_OPENERS
+        .iter()
+        .any(|opener| lowered.starts_with(opener.as_bytes()))
+    {
+        return true;
+    }
     let letters: Vec<u8> = lowered
         .iter()
         .copied()
@@ -805,9 +863,24 @@ fn masked_password(password: &[u8]) -> bool {
             .any(|fragment| contains(&lowered, fragment.as_bytes()))
 }
 
-fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<Span> {
+fn check_password(
+    text: &[u8],
+    keyword_start: usize,
+    (value_start, value_end): Span,
+) -> Option<Span> {
+    let name = assigned_name(text, keyword_start);
+    let no_password = NAMES_OF_NO_PASSWORD
+        .iter()
+        .any(|other| name.eq_ignore_ascii_case(other.as_bytes()));
+    if no_password || code_expression(text, value_start, value_end) {
+        return None;
+    }
     let value = rstrip(&text[value_start..value_end], b".,;:");
-    if !password_shaped(value) {
+    if field_names(value) {
+        return None;
+    }
+    let padded = base64_padding(text, value_start, value_end);
+    if !password_shaped(value, padded) && !typed_passphrase(name, value) {
         return typed_password_value(text, value_start, value_end, &PASSWORD_BYTES);
     }
     let assigned_end = assigned_value_end(text, value_start, value_end);
@@ -817,8 +890,10 @@ fn check_password(text: &[u8], value_start: usize, value_end: usize) -> Option<S
     ))
 }
 
-/// Six characters or more, four distinct, not masked, with a digit or a symbol.
-fn password_shaped(value: &[u8]) -> bool {
+/// Six characters or more, four distinct, not masked, with a digit or a symbol; the `=` padding
+/// of a base64 value (`padded`) counts as one, as a Kubernetes Secret's `data` holds passwords
+/// encoded (`UzNjdXJlUGEkJHcwcmQxMjM=`).
+fn password_shaped(value: &[u8], padded: bool) -> bool {
     if value.len() < 6 || masked_password(value) || distinct(value) < 4 {
         return false;
     }
@@ -826,7 +901,100 @@ fn password_shaped(value: &[u8]) -> bool {
     let has_symbol = value
         .iter()
         .any(|&b| !b.is_ascii_alphanumeric() && !b"._-".contains(&b));
-    has_digit || has_symbol
+    has_digit || has_symbol || padded
+}
+
+/// Names that hold the keyword but no password: the shell's working directories (`PWD`,
+/// `OLDPWD`) and sudoers' tag for commands run without one (`NOPASSWD: /usr/bin/apt-get`).
+const NAMES_OF_NO_PASSWORD: [&str; 3] = ["pwd", "oldpwd", "nopasswd"];
+/// How far back the name a keyword is part of is read.
+const MAX_NAME: usize = 64;
+
+/// The name the keyword at `keyword_start` ends: its word characters and up to `MAX_NAME` before
+/// it (`DB_PASSWORD`, `OLDPWD`).
+fn assigned_name(text: &[u8], keyword_start: usize) -> &[u8] {
+    let mut start = keyword_start;
+    while start + MAX_NAME > keyword_start && word_before(text, start) {
+        start -= 1;
+    }
+    let mut end = keyword_start;
+    while word_at(text, end) {
+        end += 1;
+    }
+    &text[start..end]
+}
+
+/// Whether an unquoted value is code, not a literal: a path of identifiers called or indexed from
+/// a name written in one case or capitalised (`hashlib.sha256(pw)`, `os.environ["PW"]`,
+/// `SecretStr(...)`), or a path of attributes from a lower-case name (`settings.API_KEY_V2`,
+/// `self.token`). A password mixes cases and digits (`Xk9mP2vL[8]qR7`).
+fn code_expression(text: &[u8], start: usize, end: usize) -> bool {
+    if is_in(byte_before(text, start), b"'\"") {
+        return false;
+    }
+    let value = &text[start..end];
+    let mut segments = value.split(|&b| b == b'.');
+    if !segments.clone().all(identifier) {
+        return false;
+    }
+    let first = segments.next().unwrap_or_default();
+    if is_in(byte_at(text, end), b"([") {
+        let one_case =
+            !(first.iter().any(u8::is_ascii_lowercase) && first.iter().any(u8::is_ascii_uppercase));
+        let capitalised =
+            first[0].is_ascii_uppercase() && first.iter().all(u8::is_ascii_alphabetic);
+        return one_case || capitalised;
+    }
+    let from_a_name = first
+        .iter()
+        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    segments.next().is_some() && from_a_name
+}
+
+fn identifier(word: &[u8]) -> bool {
+    !word.is_empty() && !word[0].is_ascii_digit() && word.iter().all(|&b| is_word_byte(b))
+}
+
+/// Whether the value is a list of field names parted by colons, as `passwd(5)` documents its
+/// lines (`account:password:UID:GID:GECOS:directory:shell`).
+fn field_names(value: &[u8]) -> bool {
+    value.contains(&b':')
+        && value.split(|&b| b == b':').all(|field| {
+            !field.is_empty() && field.iter().all(|&b| b.is_ascii_alphabetic() || b == b'_')
+        })
+}
+
+/// Whether `text[start..end]` is base64 that one or two `=` complete to a multiple of four
+/// characters, the value ending there.
+fn base64_padding(text: &[u8], start: usize, end: usize) -> bool {
+    let padding = text[end..]
+        .iter()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count();
+    let ends = !text
+        .get(end + padding)
+        .is_some_and(|&b| continues_unquoted_value(b));
+    let value = &text[start..end];
+    padding > 0 && ends && (value.len() + padding) % 4 == 0 && value.iter().all(|&b| is_base64(b))
+}
+
+/// A passphrase of letters alone under an upper-case name, as shells, `.env` files and container
+/// settings write them (`DB_PASSWORD=CorrectHorseBatteryStaple`): eight letters or more, four
+/// distinct, not masked, with a capital after a small letter. Prose after `password:` holds single
+/// words (`Password`) and lower-case names hold variables (`password = password`).
+fn typed_passphrase(name: &[u8], value: &[u8]) -> bool {
+    let upper_name =
+        name.iter().any(u8::is_ascii_uppercase) && !name.iter().any(u8::is_ascii_lowercase);
+    let joined_words = value
+        .windows(2)
+        .any(|pair| pair[0].is_ascii_lowercase() && pair[1].is_ascii_uppercase());
+    upper_name
+        && value.len() >= 8
+        && value.iter().all(u8::is_ascii_alphabetic)
+        && joined_words
+        && distinct(value) >= 4
+        && !masked_password(value)
 }
 
 /// Which ASCII bytes a value holds: letters, digits and `symbols`.
@@ -914,36 +1082,151 @@ fn in_url_userinfo(text: &[u8], start: usize) -> bool {
         && !reads_as_host_and_port(user, password)
 }
 
-fn check_email(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if is_in(byte_before(text, start), b"%+-_.") || word_before(text, start) {
-        return None;
-    }
-    if in_url_userinfo(text, start) {
-        return None;
-    }
-    let value = &text[start..end];
-    let at = value.iter().position(|&b| b == b'@')?;
-    let (local, domain) = (&value[..at], &value[at + 1..]);
-    let leading_dots = local.iter().take_while(|&&b| b == b'.').count();
-    let stripped = &local[leading_dots..];
-    if stripped.is_empty() || stripped.ends_with(b".") || contains(stripped, b"..") {
-        return None;
-    }
+/// An address around the `@` at `at`: a local part, a domain whose last label is a top-level
+/// domain, neither at a URL's user information, a reserved domain or `git@`.
+fn check_email(text: &[u8], compiled: &Compiled, at: usize) -> Option<Span> {
+    let start = local_part_start(text, at)?;
+    let end = domain_end(text, compiled, at + 1)?;
     if word_at(text, end) || byte_at(text, end) == Some(b'-') {
         return None;
     }
-    let domain = String::from_utf8_lossy(domain).to_ascii_lowercase();
-    let tld = domain.rsplit('.').next().unwrap_or("");
-    if RESERVED_MAIL_TLDS.contains(&tld) || FILE_EXTENSIONS.contains(&tld) {
+    let local = &text[start..at];
+    let leading_dots = local.iter().take_while(|&&b| b == b'.').count();
+    let stripped = &local[leading_dots..];
+    // A local part that starts with `-` is a command-line option (`zip -x@list`).
+    if stripped.is_empty()
+        || stripped[0] == b'-'
+        || stripped.ends_with(b".")
+        || contains(stripped, b"..")
+    {
         return None;
     }
-    let reserved = RESERVED_MAIL_DOMAINS
-        .iter()
-        .any(|d| domain == *d || domain.ends_with(&format!(".{d}")));
+    let start = start + leading_dots;
+    if in_url_userinfo(text, start) {
+        return None;
+    }
+    let domain = text[at + 1..end].to_ascii_lowercase();
+    let reserved = RESERVED_MAIL_DOMAINS.iter().any(|reserved| {
+        domain == reserved.as_bytes()
+            || (domain.ends_with(reserved.as_bytes())
+                && domain[..domain.len() - reserved.len()].ends_with(b"."))
+    });
+    // `git@` starts the ssh remotes of git hosts (`git@github.com:owner/repo`).
     if reserved || stripped.eq_ignore_ascii_case(b"git") {
         return None;
     }
-    Some((start + leading_dots, end))
+    Some((start, end))
+}
+
+/// Whether a letter with a diacritic ends at `index` (its two bytes are `index - 2..index`).
+fn diacritic_letter_before(text: &[u8], index: usize) -> bool {
+    index >= 2 && diacritic_letter_at(text, index - 2)
+}
+
+/// The length in bytes of the local-part character at `index`: an ASCII one of `LOCAL_PART` or a
+/// letter with a diacritic; 0 for any other.
+fn local_part_width_before(text: &[u8], index: usize) -> usize {
+    if index == 0 {
+        0
+    } else if LOCAL_PART.contains(&text[index - 1]) {
+        1
+    } else if diacritic_letter_before(text, index) {
+        2
+    } else {
+        0
+    }
+}
+
+/// Where the local part before `text[at]` starts, or None if it runs on past its bound.
+///
+/// It holds `LOCAL_PART` characters, letters with diacritics and troff's escaped hyphen `\-`
+/// between them; a backslash escape in front of it (`\fI`, `\n`) is not part of it.
+fn local_part_start(text: &[u8], at: usize) -> Option<usize> {
+    let (mut position, mut characters) = (at, 0);
+    loop {
+        let mut width = local_part_width_before(text, position);
+        let joins = position >= 2
+            && text[position - 1] == b'\\'
+            && text.get(position) == Some(&b'-')
+            && local_part_width_before(text, position - 1) > 0;
+        if joins {
+            width = 1;
+        }
+        if width == 0 {
+            break;
+        }
+        if characters == MAX_LOCAL_PART {
+            return None;
+        }
+        position -= width;
+        characters += 1;
+    }
+    if position > 0 && text[position - 1] == b'\\' && position < at {
+        if text[position] == b'f' {
+            position += 1 + character_width(text, position + 1);
+        } else if ONE_CHARACTER_ESCAPES.contains(&text[position]) {
+            position += 1;
+        }
+    }
+    Some(position.min(at))
+}
+
+/// The length in bytes of the UTF-8 character starting at `index`, 0 past the end.
+fn character_width(text: &[u8], index: usize) -> usize {
+    match text.get(index) {
+        None => 0,
+        Some(&lead) if lead < 0x80 => 1,
+        Some(&lead) if lead < 0xE0 => 2,
+        Some(&lead) if lead < 0xF0 => 3,
+        Some(_) => 4,
+    }
+}
+
+/// The length in bytes of the label character at `index`: an ASCII letter, digit or `-`, or a
+/// letter with a diacritic; 0 for any other.
+fn label_width_at(text: &[u8], index: usize) -> usize {
+    match text.get(index) {
+        Some(&byte) if byte.is_ascii_alphanumeric() || byte == b'-' => 1,
+        Some(_) if diacritic_letter_at(text, index) => 2,
+        _ => 0,
+    }
+}
+
+/// The end of the domain at `start`: labels of ASCII letters, digits, `-` and letters with
+/// diacritics, parted by dots, up to the last label that is a top-level domain; None if none is.
+fn domain_end(text: &[u8], compiled: &Compiled, start: usize) -> Option<usize> {
+    let mut labels: Vec<Span> = Vec::new();
+    let mut position = start;
+    while labels.len() < MAX_LABELS {
+        let label_start = position;
+        let mut characters = 0;
+        while characters <= MAX_LABEL {
+            let width = label_width_at(text, position);
+            if width == 0 {
+                break;
+            }
+            position += width;
+            characters += 1;
+        }
+        let label = &text[label_start..position];
+        if label.is_empty() || characters > MAX_LABEL || label[0] == b'-' || label.ends_with(b"-") {
+            break;
+        }
+        labels.push((label_start, position));
+        if text.get(position) != Some(&b'.') {
+            break;
+        }
+        position += 1;
+    }
+    labels
+        .iter()
+        .skip(1)
+        .rev()
+        .find(|&&(label_start, label_end)| {
+            let label = text[label_start..label_end].to_ascii_lowercase();
+            compiled.top_level_domains.contains(&label)
+        })
+        .map(|&(_, label_end)| label_end)
 }
 
 /// Digit groups and separators of a phone-shaped string, or None if it is malformed.
@@ -972,7 +1255,19 @@ fn phone_groups(value: &[u8]) -> Option<(Vec<&[u8]>, Vec<u8>)> {
             break;
         }
         let separator = value[position];
-        if b" -.".contains(&separator) {
+        if separator == b'/' || value[position..].starts_with(b" / ") {
+            // A slash parts the area code from the number: 030/12345678, 089 / 123 456 78.
+            if groups.len() != 1 {
+                return None;
+            }
+            if !separators.contains(&b'/') {
+                separators.push(b'/');
+            }
+            position += if separator == b'/' { 1 } else { 3 };
+            if !value.get(position).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+        } else if b" -.".contains(&separator) {
             if !separators.contains(&separator) {
                 separators.push(separator);
             }
@@ -1013,16 +1308,16 @@ fn fictional_phone(digits: &[u8]) -> bool {
 
 /// Whether a number ending at `end` runs on: a word character, or a separator and a digit.
 /// A comma is not one: `536-90-4399,1985` is a field of a CSV row far more often than a number
-/// with a decimal comma.
+/// with a decimal comma. A colon is: `01 00000000:00000001` is a field of a table in hex.
 fn number_goes_on(text: &[u8], end: usize) -> bool {
-    word_at(text, end) || (is_in(byte_at(text, end), b".-/") && digit_at(text, end + 1))
+    word_at(text, end) || (is_in(byte_at(text, end), b".-/:") && digit_at(text, end + 1))
 }
 
 /// A telephone number at `start`: the whole candidate, or else a number written with `-`, `(`
 /// or `.` that a space and more digits follow (`(212) 867-5309 9am`, `212-867-5309 1985`), cut
 /// before that space. Numbers spaced alone are not cut: spaces also part a table's columns.
 fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$") {
+    if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$+") {
         return None;
     }
     phone_at(text, start, end).or_else(|| {
@@ -1034,21 +1329,29 @@ fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
 }
 
 fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if number_goes_on(text, end) {
+    // A number joined to the next by `+` is part of a version (`~++20220202101403+91632c8`).
+    if number_goes_on(text, end) || byte_at(text, end) == Some(b'+') {
         return None;
     }
     let value = &text[start..end];
-    let (groups, separators) = phone_groups(value)?;
-    let digits: Vec<u8> = groups.concat();
+    let (mut groups, separators) = phone_groups(value)?;
     if separators.contains(&b'.') && separators.len() > 1 {
         return None;
     }
-    let valid = if value[0] == b'+' {
-        international(&groups, &separators)
+    let slash = separators.contains(&b'/');
+    let valid = if value.starts_with(b"00") && groups[0].len() > 2 && groups.len() > 1 {
+        // The international prefix 00 written in place of `+` (0043 664 1234567).
+        groups[0] = &groups[0][2..];
+        !slash && international(&groups, &separators)
+    } else if value[0] == b'+' {
+        !slash && international(&groups, &separators)
+    } else if slash {
+        national(&groups, &separators)
     } else {
-        north_american(&groups) || national(&groups, &separators)
+        north_american(&groups) || national(&groups, &separators) || brazilian(value, &groups)
     };
-    (valid && !fictional_phone(&digits)).then_some((start, end))
+    let digits: Vec<u8> = groups.concat();
+    (valid && !fictional_phone(&digits) && !counts_up(&groups, &digits)).then_some((start, end))
 }
 
 /// An E.164 number after `+`: at most 15 digits, a country code that does not start with 0.
@@ -1085,15 +1388,58 @@ fn north_american(groups: &[&[u8]]) -> bool {
     lengths == [3, 3, 4] && leading(groups[0]) && leading(groups[1])
 }
 
+/// A number after the trunk prefix 0: 10 to 12 digits (German mobile numbers have 12) in groups
+/// of two or more, the first starting with 0 and a digit 1-9. Pairs alone are a French number
+/// when there are five (dots may part them: 01.42.68.53.00) and a run of bytes when there are
+/// more (`<Buffer 3f 01 00 00 00 50 32>`).
 fn national(groups: &[&[u8]], separators: &[u8]) -> bool {
     let digits: usize = groups.iter().map(|g| g.len()).sum();
-    !separators.contains(&b'.')
+    let pairs = groups.iter().all(|g| g.len() == 2);
+    (!separators.contains(&b'.') || pairs)
+        && (!pairs || groups.len() == 5)
         && groups.len() >= 2
-        && (10..=11).contains(&digits)
+        && (10..=12).contains(&digits)
         && groups[0][0] == b'0'
         && groups[0].len() >= 2
         && groups[0][1] != b'0'
         && groups.iter().all(|g| g.len() >= 2)
+}
+
+/// A Brazilian number: a two-digit area code (11-99) in brackets, then a landline (2-5 and three
+/// digits) or a mobile (9 and four), a hyphen and four digits: `(11) 91234-5678`.
+fn brazilian(value: &[u8], groups: &[&[u8]]) -> bool {
+    let [area, first, last] = groups else {
+        return false;
+    };
+    if area.len() != 2 || last.len() != 4 || area[0] == b'0' {
+        return false;
+    }
+    let mobile = first.len() == 5 && first[0] == b'9';
+    let landline = first.len() == 4 && (b'2'..=b'5').contains(&first[0]);
+    let written = |space: &[u8]| [&b"("[..], area, b")", space, first, b"-", last].concat();
+    (mobile || landline) && (value == written(b" ") || value == written(b""))
+}
+
+/// Digits that count up one by one (`0123 4567 89`), or groups of one width that do
+/// (`01 02 03 04 05`, a buffer's bytes): fillers, not numbers.
+fn counts_up(groups: &[&[u8]], digits: &[u8]) -> bool {
+    if digits
+        .windows(2)
+        .all(|pair| (pair[1] + 10 - pair[0]) % 10 == 1)
+    {
+        return true;
+    }
+    // A candidate has at most 24 characters, so a group's value fits.
+    let value = |group: &[u8]| {
+        group
+            .iter()
+            .fold(0u128, |acc, &b| acc * 10 + u128::from(b - b'0'))
+    };
+    groups.len() >= 3
+        && groups.iter().all(|g| g.len() == groups[0].len())
+        && groups
+            .windows(2)
+            .all(|pair| value(pair[1]) == value(pair[0]) + 1)
 }
 
 /// Social Security numbers printed in advertising and on sample cards (SSA), and the
@@ -1137,8 +1483,12 @@ fn leading_number(digits: &[u8], count: usize) -> u32 {
         .fold(0, |acc, &b| acc * 10 + u32::from(b - b'0'))
 }
 
+/// Maestro's issuer prefixes. Its numbers have 12 to 19 digits; 12 are too few to tell from
+/// other numbers, as the candidates have 13 or more.
+const MAESTRO: [u32; 9] = [5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763];
+
 /// Whether the issuer prefix allows this length (Visa, Mastercard, Amex, Discover, JCB, Diners,
-/// UnionPay).
+/// UnionPay, Maestro, Mir).
 fn card_brand_length(digits: &[u8]) -> bool {
     let length = digits.len();
     let (two, three) = (leading_number(digits, 2), leading_number(digits, 3));
@@ -1148,6 +1498,13 @@ fn card_brand_length(digits: &[u8]) -> bool {
     }
     if (51..=55).contains(&two) || (2221..=2720).contains(&four) {
         return length == 16;
+    }
+    if (2200..=2204).contains(&four) {
+        // Mir
+        return (16..=19).contains(&length);
+    }
+    if MAESTRO.contains(&four) {
+        return (13..=19).contains(&length);
     }
     if two == 34 || two == 37 {
         return length == 15;
@@ -1225,7 +1582,104 @@ fn card_in(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if !card_brand_length(&digits) || !luhn(&digits) || is_published_example(&digits) {
         return None;
     }
-    Some((start, end))
+    let separator = text[start..end].iter().copied().find(|b| b" -".contains(b));
+    let in_a_row = match separator {
+        Some(separator) => in_a_longer_run(text, (start, end), separator),
+        None => beside_a_long_integer(text, start, end),
+    };
+    (!in_a_row).then_some((start, end))
+}
+
+/// The most groups and digits a card number has: 19 digits, written 4-4-4-4-3.
+const MAX_CARD_GROUPS: usize = 5;
+const MAX_CARD_DIGITS: usize = 19;
+/// A number of this many digits or more is a 64-bit integer (a seed, an id), not a card.
+const LONG_INTEGER: usize = 17;
+/// How many spaces, tabs and line breaks may part the numbers of a list.
+const MAX_LIST_SPACE: usize = 16;
+
+/// Whether the groups at `start..end` go on, parted by the same separator, to more groups or
+/// digits than a card number has: a row of figures (`4584 4615 4646 4677 4708 4740 …`). Only up
+/// to one group or digit past those bounds is read.
+fn in_a_longer_run(text: &[u8], (start, end): Span, separator: u8) -> bool {
+    let mut groups = text[start..end].iter().filter(|&&b| b == separator).count() + 1;
+    let mut digits = end - start - (groups - 1);
+    let within =
+        |groups: usize, digits: usize| groups <= MAX_CARD_GROUPS && digits <= MAX_CARD_DIGITS;
+
+    let mut position = end;
+    while within(groups, digits)
+        && text.get(position) == Some(&separator)
+        && digit_at(text, position + 1)
+    {
+        position += 1;
+        groups += 1;
+        while within(groups, digits) && digit_at(text, position) {
+            position += 1;
+            digits += 1;
+        }
+    }
+    position = start;
+    while within(groups, digits)
+        && position >= 2
+        && text[position - 1] == separator
+        && digit_at(text, position - 2)
+    {
+        position -= 1;
+        groups += 1;
+        while within(groups, digits) && position >= 1 && digit_at(text, position - 1) {
+            position -= 1;
+            digits += 1;
+        }
+    }
+    !within(groups, digits)
+}
+
+/// Whether a number of `LONG_INTEGER` digits or more stands next to the one at `start..end`,
+/// parted by a comma or spaces: a list of 64-bit integers
+/// (`seed = [4220315081820346526, 7177518203184491332]`), not cards.
+fn beside_a_long_integer(text: &[u8], start: usize, end: usize) -> bool {
+    let mut after = end + usize::from(byte_at(text, end) == Some(b','));
+    after += list_space_after(text, after);
+    let mut before = start - list_space_before(text, start);
+    before -= usize::from(byte_before(text, before) == Some(b','));
+    before -= list_space_before(text, before);
+    let digits_after = text[after..]
+        .iter()
+        .take(LONG_INTEGER)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let digits_before = text[..before]
+        .iter()
+        .rev()
+        .take(LONG_INTEGER)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    (after > end && digits_after >= LONG_INTEGER)
+        || (before < start && digits_before >= LONG_INTEGER)
+}
+
+fn is_list_space(byte: u8) -> bool {
+    b" \t\r\n".contains(&byte)
+}
+
+/// How many spaces, tabs and line breaks (up to `MAX_LIST_SPACE`) follow `position`.
+fn list_space_after(text: &[u8], position: usize) -> usize {
+    text[position..]
+        .iter()
+        .take(MAX_LIST_SPACE)
+        .take_while(|&&b| is_list_space(b))
+        .count()
+}
+
+/// How many spaces, tabs and line breaks (up to `MAX_LIST_SPACE`) come before `position`.
+fn list_space_before(text: &[u8], position: usize) -> usize {
+    text[..position]
+        .iter()
+        .rev()
+        .take(MAX_LIST_SPACE)
+        .take_while(|&&b| is_list_space(b))
+        .count()
 }
 
 fn iban_checksum(compact: &[u8]) -> bool {
@@ -1302,7 +1756,7 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
                     _ => None,
                 },
                 "azure_key" => group(1).and_then(|(s, e)| check_azure(text, s, e)),
-                "password" => group(1).and_then(|(s, e)| check_password(text, s, e)),
+                "password" => group(1).and_then(|value| check_password(text, whole.0, value)),
                 "api_key" => group(1).and_then(|(s, e)| check_api_key(text, s, e)),
                 _ => group(1).and_then(|(s, e)| check_assigned(text, s, e)),
             };
@@ -1343,7 +1797,7 @@ fn detect(text: &[u8], compiled: &Compiled, order: usize, spans: &mut Vec<(Span,
             "openai_key" => prefixed_token(text, start, end, up_to(value, b'-', 1)),
             "huggingface_token" => prefixed_token(text, start, end, 3),
             "jwt" => check_jwt(text, start, end),
-            "email" => check_email(text, start, end),
+            "email" => check_email(text, compiled, start),
             "phone" => check_phone(text, start, end),
             "card_number" => check_card(text, start, end),
             "iban" => check_iban(text, start, end),
@@ -1618,6 +2072,121 @@ mod tests {
     fn signed_integers_are_not_telephone_numbers() {
         assert!(kinds("+12500000, +1234567890, +31415926, +1 234 5678").is_empty());
         assert_eq!(kinds("+14158675309").len(), 1);
+    }
+
+    #[test]
+    fn groups_inside_a_row_of_figures_are_no_card() {
+        assert!(kinds("4584 4615 4646 4677 4708 4740 4771 4803 4835 4867").is_empty());
+        assert!(kinds("samples 1024 4539 1488 0343 6467 2048").is_empty());
+        assert!(kinds("seed = [4220315081820346526, 7177518203184491332]").is_empty());
+        assert_eq!(
+            kinds("Ticket 7 4539 1488 0343 6467"),
+            vec![("card_number", "4539 1488 0343 6467".to_owned())]
+        );
+        for card in [
+            "6759898904493359155",
+            "6759 8989 0449 3359 155",
+            "2202 1234 5678 9017",
+        ] {
+            assert_eq!(
+                kinds(&format!("card {card} ok")),
+                vec![("card_number", card.to_owned())]
+            );
+        }
+    }
+
+    #[test]
+    fn versions_and_bytes_are_no_phone_and_more_national_formats_are() {
+        for text in [
+            "llvm-toolchain-14 (1:14~++20220202101403+91632c8ac97f-1~exp1)",
+            "<Buffer 01 02 03 04 05> <Buffer a0 8b 28 3f 01 00 00 00 50 32>",
+            " 1: 01642C89:0201 0C642C89:03FF 01 00000000:00000001",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}");
+        }
+        for phone in [
+            "0151 23456789",
+            "030/12345678",
+            "089 / 123 456 78",
+            "01.42.68.53.00",
+            "(11) 91234-5678",
+            "0043 664 1234567",
+        ] {
+            assert_eq!(
+                kinds(&format!("Tel. {phone} ok")),
+                vec![("phone", phone.to_owned())]
+            );
+        }
+    }
+
+    #[test]
+    fn names_code_and_field_lists_are_no_passwords() {
+        for text in [
+            "PWD=/home/alice/project2 OLDPWD=/home/alice",
+            "alice ALL=(ALL:ALL) NOPASSWD: /usr/bin/apt-get",
+            "password = hashlib.sha256(pw.encode()).hexdigest()",
+            "password = base64.b16encode(random_bytes[8:])",
+            "api_key=settings.API_KEY_V2",
+            "account:password:UID:GID:GECOS:directory:shell",
+            "{passphrase: &#x3C;string>}",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}");
+        }
+        for (text, kind, value) in [
+            (
+                "SECRET=8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+                "api_key",
+                "8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+            ),
+            (
+                "API_TOKEN: 8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+                "api_key",
+                "8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b",
+            ),
+            (
+                "DB_PASSWORD=CorrectHorseBatteryStaple",
+                "password",
+                "CorrectHorseBatteryStaple",
+            ),
+            (
+                "password: UzNjdXJlUGEkJHcwcmQxMjM=",
+                "password",
+                "UzNjdXJlUGEkJHcwcmQxMjM=",
+            ),
+            (
+                "password=Xk9mP2vL[8]qR7, then",
+                "password",
+                "Xk9mP2vL[8]qR7",
+            ),
+        ] {
+            assert_eq!(kinds(text), vec![(kind, value.to_owned())], "{text}");
+        }
+    }
+
+    #[test]
+    fn an_address_needs_a_top_level_domain_and_leaves_escapes_out() {
+        let text = "user@1000.service ca@valencia.po <2752@sun.uucp> zip -x@exclude.lst";
+        assert!(kinds(text).is_empty());
+        for (text, address) in [
+            (r"<\fIjoostje@debian.org\fP>", "joostje@debian.org"),
+            (r"bugs to bug\-ed@gnu.org", r"bug\-ed@gnu.org"),
+            ("müller@münchen.de", "müller@münchen.de"),
+            ("see csmall@debian.org.html", "csmall@debian.org"),
+        ] {
+            assert_eq!(kinds(text), vec![("email", address.to_owned())], "{text}");
+        }
+    }
+
+    #[test]
+    fn urls_without_a_password_are_no_connection_strings() {
+        for text in [
+            "cvs://:pserver:anoncvs@sources.redhat.com:/cvs/src",
+            "gist://username:token@id/file",
+            "github://org:repo@sha/precip/catalog.yml",
+            "https://foo.com:123,foo:bar@bar.com/path",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}");
+        }
     }
 
     #[test]

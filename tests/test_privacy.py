@@ -39,6 +39,9 @@ PIECES = [
     "0", "7", "12", "(", ")", "+", "password=", "api_key: ", "ghp_", "sk-", "xoxb-", "a", "Z",
     "020 7123 4567", "4111111111111111", "536-90-", "-4399", "_", "=", "'", '"', "AccountKey=",
     "://", "%", "Ü", "ß", "×", '"', "?", "[", "{", "pa/ss", "password: '", "localhost",
+    "\\", "\\f", "\\-", "ü@", "@münchen.de", ".service", ".org", "PWD=", "NOPASSWD: ", "(11) 9",
+    "0043 ", "030/", " / ", ", ", "4220315081820346526", "+9", "~+", "(", "settings.", "(x)", "==",
+    "SECRET=", ":pserver:", "&#x3C;",
 ]
 
 
@@ -404,6 +407,182 @@ def test_signed_integers_are_not_telephone_numbers(text: str, found: list[str]) 
     assert [text[f.start : f.end] for f in scan_text(text)] == found
 
 
+def found(text: str) -> list[tuple[str, str]]:
+    return [(f.kind, text[f.start : f.end]) for f in scan_text(text)]
+
+
+# ---- look-alikes from real text, and the formats found with them ----
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Groups inside a longer run: more groups or digits than a card number has.
+        "  4584 4615 4646 4677 4708 4740 4771 4803 4835 4867 \n  4899 4931",
+        "StripOffsets (273) LONG (4) 896<8 648 1288 1928 2568 3208 3848 4488 5128 5768",
+        "quanta 2650 1514 1514 1514 1514 1514 1514 1514 priomap 7 6 5",
+        "samples 1024 4539 1488 0343 6467 2048",
+        "4539-1488-0343-6467-2024-0001",
+        # 64-bit integers in a list.
+        "seed = [4220315081820346526, 7177518203184491332]",
+        "ids 7177518203184491332,\n    4220315081820346526",
+    ],
+)
+def test_numbers_in_a_row_of_figures_are_no_card(text: str) -> None:
+    assert found(text) == []
+
+
+def test_random_rows_of_figures_hold_no_card() -> None:
+    rng = random.Random(3)
+    rows = "\n".join(" ".join(str(rng.randint(1000, 9999)) for _ in range(8)) for _ in range(200))
+
+    assert found(rows) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "card"),
+    [
+        ("card: 6759898904493359155 exp 09/27", "6759898904493359155"),
+        ("Card number 6759 8989 0449 3359 155, CVV 381", "6759 8989 0449 3359 155"),
+        ("cc=6759-8989-0449-3359-155", "6759-8989-0449-3359-155"),
+        ("Karta Mir: 2202 1234 5678 9017", "2202 1234 5678 9017"),
+        # A row of a card's own length, and a short number before one, are still read.
+        ("Ticket 7 4539 1488 0343 6467", "4539 1488 0343 6467"),
+        ("4539 1488 0343 6467 381", "4539 1488 0343 6467"),
+        ("cards 4539148803436467, 5425341672110685", "4539148803436467"),
+    ],
+)
+def test_maestro_and_mir_cards_and_cards_beside_short_numbers(text: str, card: str) -> None:
+    assert found(text)[0] == ("card_number", card)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "llvm-toolchain-14 (1:14~++20220202101403+91632c8ac97f-1~exp1) experimental",
+        "(1:10~+20191229111838+6991d5728f1-1~exp1)",
+        "// Prints: <Buffer 01 02 03 04 05>",
+        "<Buffer a0 8b 28 3f 01 00 00 00 50 32>",
+        " 1: 01642C89:0201 0C642C89:03FF 01 00000000:00000001 01:000071BA",
+        "placeholder 0123 4567 89 and 01.02.03.04.05",
+        "a date 01/02/2024 and a path /var/030/12345678",
+    ],
+)
+def test_versions_bytes_and_hex_fields_are_no_telephone_number(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("Handy 0151 23456789", "0151 23456789"),
+        ("Tel.: 030/12345678", "030/12345678"),
+        ("Tel. 089 / 123 456 78", "089 / 123 456 78"),
+        ("tél : 01.42.68.53.00", "01.42.68.53.00"),
+        ("Celular: (11) 91234-5678", "(11) 91234-5678"),
+        ("Fixo: (21)2345-6789", "(21)2345-6789"),
+        ("Mobil 0043 664 1234567", "0043 664 1234567"),
+        ("international call 0044 20 7147 4131", "0044 20 7147 4131"),
+    ],
+)
+def test_german_french_brazilian_and_00_prefixed_numbers(text: str, phone: str) -> None:
+    assert found(text) == [("phone", phone)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PWD=/home/alice/project2\nOLDPWD=/home/alice",
+        "  PWD: '/Users/maciej',",
+        '"OLDPWD": "/home/nodeuser/project/node/src",',
+        "alice ALL=(ALL:ALL) NOPASSWD: /usr/bin/apt-get",
+        "password = hashlib.sha256(pw.encode()).hexdigest()",
+        "password = base64.b16encode(random_bytes[8:])",
+        "password = utf8_to_utf16_dup(v);",
+        'password=os.environ["DB_PASSWORD"] and password = SecretStr(raw)',
+        "api_key=settings.API_KEY_V2",
+        "account:password:UID:GID:GECOS:directory:shell",
+        "pw_name:pw_passwd:pw_uid:pw_gid:pw_gecos:pw_dir:pw_shell",
+        "{passphrase: &#x3C;string>} or {password: &lt;password&gt;}",
+        # Letters alone under a lower-case name are a variable or a word.
+        "password = password and password='Password used to generate key'",
+        "POSTGRES_PASSWORD=mysecretpassword",
+    ],
+)
+def test_names_code_and_field_lists_are_no_passwords(text: str) -> None:
+    assert found(text) == []
+
+
+HEX_TOKEN = "8f3e1c9a7b5d4e2f0a1b3c5d7e9f1a2b"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f'API_TOKEN: "{HEX_TOKEN}"', ("api_key", HEX_TOKEN)),
+        (f"SECRET={HEX_TOKEN}", ("api_key", HEX_TOKEN)),
+        ("DB_PASSWORD=CorrectHorseBatteryStaple", ("password", "CorrectHorseBatteryStaple")),
+        ('MYSQL_PASSWORD: "CorrectHorseBattery"', ("password", "CorrectHorseBattery")),
+        ("  password: UzNjdXJlUGEkJHcwcmQxMjM=\n", ("password", "UzNjdXJlUGEkJHcwcmQxMjM=")),
+        # A password in brackets is no call: it mixes cases and digits.
+        ("password=Xk9mP2vL[8]qR7, then", ("password", "Xk9mP2vL[8]qR7")),
+    ],
+)
+def test_tokens_passphrases_and_base64_passwords_are_found(
+    text: str, secret: tuple[str, str]
+) -> None:
+    assert found(text) == [secret]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "systemctl status user@1000.service wg-quick@wg0.service getty@tty1.service",
+        "po/ca@valencia.po, po/sr@latin.po, en@quot.header, en@boldquot.header",
+        "Message-ID: <2752@sun.uucp>",
+        "zip -r b.zip . -x@exclude.lst and lsof -i@lsof.example.edu",
+        "_CERT_SUFFIX = b'-cert-v01@openssh.com'",
+        "icon@2x.png, a@b.invalid, root@localhost",
+        r"specifying \fB\-i\fP@aaa.bbb",
+    ],
+)
+def test_units_locales_message_ids_and_options_are_no_addresses(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        (r"<\fIjoostje@debian.org\fP>", "joostje@debian.org"),
+        (r"user \f5testuser@gmail.com\fR", "testuser@gmail.com"),
+        (r"<\fI\%neundorf@kde.org\fP>", "neundorf@kde.org"),
+        (r"Report bugs to bug\-ed@gnu.org", r"bug\-ed@gnu.org"),
+        ('"text": "line\\nbob.smith@gmail.com"', "bob.smith@gmail.com"),
+        ("müller@münchen.de", "müller@münchen.de"),
+        ("Écrivez à zoë.lefèvre@exemple-société.fr.", "zoë.lefèvre@exemple-société.fr"),
+        ("see csmall@debian.org.html", "csmall@debian.org"),
+        ("git config: ana@anas-laptop.local", "ana@anas-laptop.local"),
+    ],
+)
+def test_addresses_in_troff_and_with_diacritics_are_found_whole(text: str, address: str) -> None:
+    assert found(text) == [("email", address)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cvs://:pserver:anoncvs@sources.redhat.com:/cvs/src",
+        "gist://username:token@id/file",
+        "github://org:repo@sha/precip/catalog.yml",
+        "MultiHostUrl('https://foo.com:123,foo:bar@bar.com/path')",
+        "new URL('https://abc:xyz@example.com') and https://a:b@xn--g6w251d/?abc#foo",
+        "deb https://apt:debian@example.org/debian bookworm main",
+    ],
+)
+def test_urls_with_no_password_or_a_word_for_one_are_no_connection_strings(text: str) -> None:
+    assert found(text) == []
+
+
 def test_every_kind_is_exercised_by_the_labelled_set() -> None:
     found = {f.kind for row in labelled_rows() for f in scan_text(row["text"])}
 
@@ -493,7 +672,8 @@ def test_scan_time_grows_in_step_with_pathological_text() -> None:
     size = 10_000_000 if BACKEND == "rust" else 300_000
     shapes = [
         "a", "1 ", "a@", "eyJ", "://a:", "AB12", "-----BEGIN PRIVATE KEY-----", "pwd:ü",
-        "://a:1/x@b,", "://a:1@b:1", "://a:1@sha256:",
+        "://a:1/x@b,", "://a:1@b:1", "://a:1@sha256:", "@", "é@", "a\\-", "1234 ",
+        "4220315081820346526, ", "0151 2", "PWD=a(", "password=a.b(",
     ]
     for shape in shapes:
         text = (shape * (size // len(shape) + 1))[:size]

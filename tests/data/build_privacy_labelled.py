@@ -495,7 +495,8 @@ def hard() -> None:
         k=s("api_key", token(BASE62 + "~._-", 40)),
     )
     row("hard", "Twilio auth token {k}", k=s("api_key", token("0123456789abcdef", 32)))
-    row("hard", "international call {t}", t=p("phone", f"0044 20 {digits(4, '7')} {digits(4)}"))
+    row("personal", "international call {t}",
+        t=p("phone", f"0044 20 {digits(4, '7')} {digits(4)}"))
     row(
         "hard",
         "card no. {c}",
@@ -681,6 +682,105 @@ def image_digests() -> None:
         k=s("connection_string", token(BASE62, 16)))
 
 
+def look_alike(text: str) -> None:
+    ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
+                 "expected": []})
+
+
+def rows_of_figures_and_more_card_issuers() -> None:
+    """Groups of digits inside a longer row of figures and 64-bit integers in a list are no card
+    numbers (shapes from man pages, TIFF dumps, ``tc qdisc`` output and NumPy seeds); Maestro
+    and Mir cards are."""
+    for text in (
+        "  4584 4615 4646 4677 4708 4740 4771 4803 4835 4867 \n  4899 4931 4963 4995",
+        "StripOffsets (273) LONG (4) 896<8 648 1288 1928 2568 3208 3848 4488 5128 5768 6408",
+        "qdisc ets 1: root refcnt 2 bands 8 quanta 2650 1514 1514 1514 1514 1514 1514 1514 "
+        "priomap 7 6 5 4 3 2",
+        "seed = [[3456209377209565813, 5936458225285],\n        [4220315081820346526, "
+        "7177518203184491332]]",
+        f"samples 1024 {grouped(luhn_complete('4', 16))} 2048 4096",
+    ):
+        look_alike(text)
+    maestro = luhn_complete("6759", 19)
+    row("personal", "card: {c} exp 09/27", c=p("card_number", maestro))
+    row("personal", "Card number {c}, CVV 381", c=p("card_number", grouped(maestro)))
+    row("personal", "cc={c}", c=p("card_number", grouped(luhn_complete("6304", 19), sep="-")))
+    row("personal", "Karta Mir: {c}", c=p("card_number", grouped(luhn_complete("2202", 16))))
+
+
+def version_stamps_bytes_and_national_phone_formats() -> None:
+    """A ``+`` number inside a Debian version, bytes of a buffer and a field of a hex table are no
+    telephone numbers; German, French, Brazilian and ``00``-prefixed numbers are."""
+    for text in (
+        "llvm-toolchain-14 (1:14~++20220202101403+91632c8ac97f-1~exp1) experimental; "
+        "urgency=medium",
+        "llvm-toolchain-snapshot (1:10~+20191229111838+6991d5728f1-1~exp1) experimental",
+        "console.log(copy);\n// Prints: <Buffer 01 02 03 04 05>",
+        "// Prints (contents may vary): <Buffer a0 8b 28 3f 01 00 00 00 50 32>",
+        "sl  local_address rem_address st\n 1: 01642C89:0201 0C642C89:03FF 01 "
+        "00000000:00000001 01:000071BA 00000000 0",
+    ):
+        look_alike(text)
+    row("personal", "Handy {t}", t=p("phone", f"0151 {digits(8, '2')}"))
+    row("personal", "Tel.: {t}", t=p("phone", f"030/{digits(8, '2')}"))
+    row("personal", "Tel. {t}", t=p("phone", f"089 / {digits(3, '2')} {digits(3)} {digits(2)}"))
+    french = ".".join(["01", *(digits(2, "2") for _ in range(4))])
+    row("personal", "tél : {t}", t=p("phone", french))
+    row("personal", "Celular: {t}", t=p("phone", f"(11) {digits(5, '9')}-{digits(4)}"))
+    row("personal", "Mobil: {t}", t=p("phone", f"0043 664 {digits(7, '3')}"))
+
+
+def names_code_and_field_lists_after_password() -> None:
+    """Working directories, sudoers tags, code and lists of field names after a password keyword
+    are no passwords; an API token, a bare ``SECRET``, a passphrase of letters under an
+    upper-case name and a base64 password in a Kubernetes Secret are secrets."""
+    for text in (
+        "PWD=/home/alice/project2\nOLDPWD=/home/alice",
+        "  PATH: '/usr/local/bin:/usr/bin',\n  PWD: '/Users/maciej',\n  EDITOR: 'vim',",
+        "alice ALL=(ALL:ALL) NOPASSWD: /usr/bin/apt-get",
+        "    password = hashlib.sha256(pw.encode()).hexdigest()",
+        "    password = base64.b16encode(random_bytes[8:])  # Must be valid UTF-8",
+        "client = Client(api_key=settings.API_KEY_V2)",
+        "account:password:UID:GID:GECOS:directory:shell",
+        "<code>{key: &#x3C;string>[, passphrase: &#x3C;string>]}</code>",
+    ):
+        look_alike(text)
+    hexadecimal = "0123456789abcdef"
+    row("secret", 'stringData:\n  API_TOKEN: "{k}"\n', k=s("api_key", token(hexadecimal, 32)))
+    row("secret", "SECRET={k}", k=s("api_key", token(hexadecimal, 32)))
+    row("secret", "DB_PASSWORD={k}", k=s("password", "CorrectHorseBatteryStaple"))
+    row("secret", "data:\n  username: YWRtaW4=\n  password: {k}\n",
+        k=s("password", "UzNjdXJlUGEkJHcwcmQxMjM="))
+
+
+def addresses_after_other_notations() -> None:
+    """What follows an ``@`` in systemd units, gettext locales, UUCP Message-IDs and options is no
+    e-mail address; one written with troff escapes or letters with diacritics is."""
+    for text in (
+        "systemctl status user@1000.service wg-quick@wg0.service getty@tty1.service",
+        "msgfmt po/ca@valencia.po && msgen en@quot.header",
+        "Message-ID: <2752@sun.uucp>",
+        "zip -r backup.zip . -x@exclude.lst",
+    ):
+        look_alike(text)
+    row("personal", ".TP\nJan de Vries\n<\\fI{e}\\fP>", e=p("email", "jan.devries@posteo.nl"))
+    row("personal", "Bug reports to <{e}>.", e=p("email", "bug\\-tar\\-devel@gnu.org"))
+    row("personal", "Schreiben Sie an {e}", e=p("email", "jörg.weiß@bäckerei-schäfer.de"))
+
+
+def urls_without_a_password() -> None:
+    """A CVS root, fsspec templates, a multi-host URL and a word in place of a password hold no
+    connection-string password."""
+    for text in (
+        "  cvs://:pserver:anoncvs@sources.redhat.com:/cvs/src",
+        "storage_options can handle gist://username:token@id/file",
+        "    - 'github://org:repo@sha/precip/catalog.yml', where the sha",
+        "mhu = MultiHostUrl('https://foo.com:123,foo:bar@bar.com/path')",
+        "const options = new URL('https://abc:xyz@example.com');",
+    ):
+        look_alike(text)
+
+
 def main() -> None:
     secrets()
     personal()
@@ -697,6 +797,11 @@ def main() -> None:
     figures_and_escaped_quotes()
     letters_with_diacritics_and_raw_url_characters()
     image_digests()
+    rows_of_figures_and_more_card_issuers()
+    version_stamps_bytes_and_national_phone_formats()
+    names_code_and_field_lists_after_password()
+    addresses_after_other_notations()
+    urls_without_a_password()
     with open(OUT, "w", encoding="utf-8") as handle:
         for item in ROWS:
             handle.write(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n")

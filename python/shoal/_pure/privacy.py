@@ -10,7 +10,7 @@ pattern for candidates plus a check that rejects look-alikes:
 * A non-ASCII character never belongs to a class, so it ends every candidate; Rust scans UTF-8
   bytes, Python scans characters, and the candidates are the same. A password or API-key value
   that its pattern stops at a letter with a diacritic (U+00C0-U+024F) is read on by its check,
-  by code point in both languages.
+  by code point in both languages, and an e-mail address is read around its ``@`` the same way.
 * Checks (boundaries, Luhn, mod 97, placeholders) are written the same way in both languages.
 
 Findings are ``(kind, category, start, end)`` with ``start``/``end`` character offsets into the
@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
+from itertools import pairwise
+from pathlib import Path
 
 SECRET = "secret"
 PERSONAL = "personal"
@@ -70,6 +72,9 @@ _STAND_IN_PASSWORDS = frozenset((
     "guest",
 ))
 
+# A template's opening bracket escaped for HTML (``&lt;string>``, ``&#x3C;string>``).
+_ESCAPED_OPENERS = ("&lt;", "&#x3c;", "&#60;")
+
 _PLACEHOLDERS = (
     "example", "xxxx", "your", "placeholder", "redacted", "changeme", "dummy", "sample",
     "****", "0000000", "1234567", "abcdefg",
@@ -92,8 +97,36 @@ _PUBLISHED_EXAMPLES = frozenset({
 })
 
 _RESERVED_MAIL_DOMAINS = ("example.com", "example.net", "example.org")
-_RESERVED_MAIL_TLDS = ("example", "test", "invalid", "localhost")
-_FILE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif"})
+
+# The top-level domains in the root zone (IANA's list, shipped as package data and compiled into
+# the Rust core): an address's last label is one of them. The names RFC 2606/6761 reserve
+# (``.example``, ``.test``, ``.invalid``, ``.localhost``) are not, nor are the suffixes that
+# follow an ``@`` in other notations: systemd template units (``getty@tty1.service``), gettext
+# locales (``ca@valencia.po``), UUCP Message-IDs (``<2752@sun.uucp>``), files (``icon@2x.png``).
+_TLD_FILE = Path(__file__).resolve().parent.parent / "data" / "tlds-alpha-by-domain.txt"
+
+
+def _top_level_domains(path: Path) -> frozenset[str]:
+    lines = path.read_text(encoding="ascii").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and line[0] != "#")
+
+
+# Names for networks of one's own, which a person's address on their machine ends in
+# (``user@laptop.local``): mDNS's ``.local`` (RFC 6762), ICANN's ``.internal``, and the defaults
+# of Linux distributions and home routers.
+_PRIVATE_USE_DOMAINS = frozenset(("local", "internal", "localdomain", "lan", "home"))
+_TOP_LEVEL_DOMAINS = _top_level_domains(_TLD_FILE) | _PRIVATE_USE_DOMAINS
+# Characters of an address's local part and of a domain's labels, besides letters with
+# diacritics, and their bounds (RFC 5321: 64 characters, labels of 63; at most ten labels).
+_LOCAL_PART = frozenset(string.ascii_letters + string.digits + "._%+-")
+_LABEL = frozenset(string.ascii_letters + string.digits + "-")
+_MAX_LOCAL_PART = 64
+_MAX_LABEL = 63
+_MAX_LABELS = 10
+# Escapes a backslash starts in front of an address, which are not part of it: C and JSON's
+# ``\n``, ``\t``, ``\r`` and troff's ``\%`` (no hyphenation here), one character long; troff's
+# ``\fX`` (font X) is two. Troff's ``\-`` (a hyphen) joins the parts of a local part.
+_ONE_CHARACTER_ESCAPES = frozenset("ntr%")
 
 # IBAN length by country (ISO 13616 registry).
 _IBAN_LENGTHS = {
@@ -148,13 +181,12 @@ PRIVACY_PATTERNS: tuple[tuple[str, str, str], ...] = (
      r"(?i:password|passwd|passphrase|pwd|db_pass)" + _ASSIGN
      + r"([A-Za-z0-9" + _PASSWORD_SYMBOLS + r"]{0,128})"),
     ("api_key", SECRET,
-     r"(?i:api[_-]?key|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|"
-     r"client[_-]?secret|private[_-]?token)" + _ASSIGN
+     r"(?i:api[_-]?key|api[_-]?secret|api[_-]?token|secret[_-]?key|access[_-]?token|"
+     r"auth[_-]?token|client[_-]?secret|private[_-]?token|secret)" + _ASSIGN
      + r"([A-Za-z0-9" + _API_KEY_SYMBOLS + r"]{0,256})"),
-    ("email", PERSONAL,
-     r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}"),
-    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ().-]{5,22}[0-9]"),
+    # The check reads the address around the ``@``, across letters with diacritics.
+    ("email", PERSONAL, r"@"),
+    ("phone", PERSONAL, r"\+?\(?[0-9][0-9 ()./-]{5,22}[0-9]"),
     ("card_number", PERSONAL, r"[0-9][0-9 -]{10,28}[0-9]"),
     ("iban", PERSONAL, r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){10,30}"),
     ("us_ssn", PERSONAL, r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
@@ -387,6 +419,8 @@ def _check_assigned(group: int) -> Check:
 
     def check(text: str, match: re.Match[str]) -> Span | None:
         start, end = match.span(group)
+        if _code_expression(text, start, end):
+            return None
         value_end = _assigned_value_end(text, start, end)
         # A value character right after the group means the value ran past the bound.
         runs_on = _is_word(text, end) or text[end : end + 1] in ("-", "/", "+", "=", ".", "~")
@@ -418,10 +452,31 @@ def _check_connection_string(text: str, match: re.Match[str]) -> Span | None:
     if _is_word(text, match.end()) or not _host_ends_the_authority(text, *match.span(3)):
         return None
     start, end = match.span(2)
-    password = text[start:end]
-    if _masked_password(password) or _reads_as_host_and_port(match.group(1), password):
+    user, password = match.group(1), text[start:end]
+    # ``:method:user@host`` (CVS's ``:pserver:anoncvs@host``) names no password.
+    if not user and ":" in password:
+        return None
+    if _masked_password(password) or not _url_password_shaped(password):
+        return None
+    if _reads_as_host_and_port(user, password) or _reads_as_more_hosts(password):
         return None
     return start, end
+
+
+def _url_password_shaped(password: str) -> bool:
+    """Six characters or more with a digit, a symbol or letters of both cases: a word such as
+    ``xyz``, ``repo`` or ``token`` in ``abc:xyz@``, ``github://org:repo@sha`` or
+    ``gist://username:token@id`` names a field or stands in for a password."""
+    has_digit_or_symbol = any(c not in _LOWER and c not in _UPPER for c in password)
+    both_cases = any(c in _LOWER for c in password) and any(c in _UPPER for c in password)
+    return len(password) >= 6 and (has_digit_or_symbol or both_cases)
+
+
+def _reads_as_more_hosts(password: str) -> bool:
+    """Whether ``user:password@`` reads as a host, its port and more hosts of a multi-host URL
+    (``https://db1.io:5432,db2.io:5433@``, ``postgresql://a:123,b:456/x``): digits then a comma."""
+    comma = password.find(",")
+    return comma > 0 and all(c in _DIGITS for c in password[:comma])
 
 
 def _host_ends_the_authority(text: str, host_start: int, host_end: int) -> bool:
@@ -464,6 +519,8 @@ def _masked_password(password: str) -> bool:
     if all(c in "*xX." for c in password) or password[0] in "$%<{[":
         return True
     lowered = password.translate(_ASCII_LOWER)
+    if lowered.startswith(_ESCAPED_OPENERS):
+        return True
     letters = "".join(c for c in lowered if "a" <= c <= "z")
     return (
         letters in _STAND_IN_PASSWORDS
@@ -474,20 +531,110 @@ def _masked_password(password: str) -> bool:
 
 def _check_password(text: str, match: re.Match[str]) -> Span | None:
     start, end = match.span(1)
+    name = _assigned_name(text, match.start())
+    no_password = name.translate(_ASCII_LOWER) in _NAMES_OF_NO_PASSWORD
+    if no_password or _code_expression(text, start, end):
+        return None
     value = text[start:end].rstrip(".,;:")
-    if not _password_shaped(value):
+    if _field_names(value):
+        return None
+    shaped = _password_shaped(value, padded=_base64_padding(text, start, end))
+    if not shaped and not _typed_passphrase(name, value):
         return _typed_password_value(text, start, end, _PASSWORD_RUN)
     value_end = _assigned_value_end(text, start, end)
     return start, (start + len(value) if value_end is None else value_end)
 
 
-def _password_shaped(value: str) -> bool:
-    """Six characters or more, four distinct, not masked, with a digit or a symbol."""
+def _password_shaped(value: str, padded: bool = False) -> bool:
+    """Six characters or more, four distinct, not masked, with a digit or a symbol; the ``=``
+    padding of a base64 value (``padded``) counts as one, as a Kubernetes Secret's ``data``
+    holds passwords encoded (``UzNjdXJlUGEkJHcwcmQxMjM=``)."""
     if len(value) < 6 or _masked_password(value) or len(set(value)) < 4:
         return False
     has_digit = any(c in _DIGITS for c in value)
     has_symbol = any(c not in _ALNUM and c not in "._-" for c in value)
-    return has_digit or has_symbol
+    return has_digit or has_symbol or padded
+
+
+# Names that hold the keyword but no password: the shell's working directories (``PWD``,
+# ``OLDPWD``) and sudoers' tag for commands run without one (``NOPASSWD: /usr/bin/apt-get``).
+_NAMES_OF_NO_PASSWORD = frozenset(("pwd", "oldpwd", "nopasswd"))
+# How far back the name a keyword is part of is read.
+_MAX_NAME = 64
+
+
+def _assigned_name(text: str, keyword_start: int) -> str:
+    """The name the keyword at ``keyword_start`` ends: its word characters and up to
+    ``_MAX_NAME`` before it (``DB_PASSWORD``, ``OLDPWD``)."""
+    start = keyword_start
+    while start > keyword_start - _MAX_NAME and _is_word(text, start - 1):
+        start -= 1
+    end = keyword_start
+    while _is_word(text, end):
+        end += 1
+    return text[start:end]
+
+
+def _code_expression(text: str, start: int, end: int) -> bool:
+    """Whether an unquoted value is code, not a literal: a path of identifiers called or indexed
+    from a name written in one case or capitalised (``hashlib.sha256(pw)``,
+    ``os.environ["PW"]``, ``SecretStr(...)``), or a path of attributes from a lower-case name
+    (``settings.API_KEY_V2``, ``self.token``). A password mixes cases and digits
+    (``Xk9mP2vL[8]qR7``)."""
+    if text[start - 1 : start] in ("'", '"'):
+        return False
+    segments = text[start:end].split(".")
+    if not all(_identifier(segment) for segment in segments):
+        return False
+    first = segments[0]
+    if text[end : end + 1] in ("(", "["):
+        one_case = not (any(c in _LOWER for c in first) and any(c in _UPPER for c in first))
+        capitalised = first[0] in _UPPER and all(c in _LOWER or c in _UPPER for c in first)
+        return one_case or capitalised
+    return len(segments) > 1 and all(c in _LOWER or c in _DIGITS or c == "_" for c in first)
+
+
+def _identifier(word: str) -> bool:
+    return word != "" and word[0] not in _DIGITS and all(c in _WORD for c in word)
+
+
+def _field_names(value: str) -> bool:
+    """Whether the value is a list of field names parted by colons, as ``passwd(5)`` documents
+    its lines (``account:password:UID:GID:GECOS:directory:shell``)."""
+    fields = value.split(":")
+    return len(fields) > 1 and all(
+        field and all(c in _LOWER or c in _UPPER or c == "_" for c in field) for field in fields
+    )
+
+
+def _base64_padding(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is base64 that one or two ``=`` complete to a multiple of four
+    characters, the value ending there."""
+    padding = 0
+    while padding < 2 and text[end + padding : end + padding + 1] == "=":
+        padding += 1
+    ends = text[end + padding : end + padding + 1] not in _UNQUOTED_VALUE
+    value = text[start:end]
+    whole_quads = (len(value) + padding) % 4 == 0
+    return padding > 0 and ends and whole_quads and all(c in _BASE64 for c in value)
+
+
+def _typed_passphrase(name: str, value: str) -> bool:
+    """A passphrase of letters alone under an upper-case name, as shells, ``.env`` files and
+    container settings write them (``DB_PASSWORD=CorrectHorseBatteryStaple``): eight letters or
+    more, four distinct, not masked, with a capital after a small letter. Prose after
+    ``password:`` holds single words (``Password``) and lower-case names hold variables
+    (``password = password``)."""
+    upper_name = any(c in _UPPER for c in name) and not any(c in _LOWER for c in name)
+    joined_words = any(a in _LOWER and b in _UPPER for a, b in pairwise(value))
+    return (
+        upper_name
+        and len(value) >= 8
+        and all(c in _LOWER or c in _UPPER for c in value)
+        and joined_words
+        and len(set(value)) >= 4
+        and not _masked_password(value)
+    )
 
 
 # An API key is at least this long; the pattern reads shorter values too, for
@@ -532,28 +679,91 @@ def _typed_password_value(text: str, start: int, end: int, run: re.Pattern[str])
 
 
 def _check_email(text: str, match: re.Match[str]) -> Span | None:
-    start, end = match.start(), match.end()
-    if text[start - 1 : start] in ("%", "+", "-", "_", ".") or _is_word(text, start - 1):
-        return None
-    if _in_url_userinfo(text, start):
-        return None
-    value = match.group()
-    local, domain = value.split("@", 1)
-    stripped = local.lstrip(".")
-    start += len(local) - len(stripped)
-    if not stripped or stripped.endswith(".") or ".." in stripped:
+    """An address around the ``@`` at the match: a local part, a domain whose last label is a
+    top-level domain, neither at a URL's user information, a reserved domain or ``git@``."""
+    at = match.start()
+    start = _local_part_start(text, at)
+    end = None if start is None else _domain_end(text, at + 1)
+    if start is None or end is None:
         return None
     if _is_word(text, end) or text[end : end + 1] == "-":
         return None
-    domain = domain.lower()
-    tld = domain.rsplit(".", 1)[1]
-    if tld in _RESERVED_MAIL_TLDS or tld in _FILE_EXTENSIONS:
+    local = text[start:at]
+    stripped = local.lstrip(".")
+    # A local part that starts with ``-`` is a command-line option (``zip -x@list``).
+    if not stripped or stripped[0] == "-" or stripped.endswith(".") or ".." in stripped:
         return None
+    start += len(local) - len(stripped)
+    if _in_url_userinfo(text, start):
+        return None
+    domain = text[at + 1 : end].translate(_ASCII_LOWER)
     if any(domain == d or domain.endswith("." + d) for d in _RESERVED_MAIL_DOMAINS):
         return None
-    if stripped.lower() == "git":
+    if stripped.translate(_ASCII_LOWER) == "git":
         return None  # ssh remotes such as git@github.com:owner/repo
     return start, end
+
+
+def _is_diacritic_letter(character: str) -> bool:
+    return "\u00c0" <= character <= "\u024f" and character not in "\u00d7\u00f7"
+
+
+def _local_part_start(text: str, at: int) -> int | None:
+    """Where the local part before ``text[at]`` starts, or None if it runs on past its bound.
+
+    It holds ``_LOCAL_PART`` characters, letters with diacritics and troff's escaped hyphen
+    ``\\-`` between them; a backslash escape in front of it (``\\fI``, ``\\n``) is not part of
+    it.
+    """
+    position = at
+    characters = 0
+    while position > 0:
+        before = text[position - 1]
+        joins = (
+            before == "\\"
+            and text[position : position + 1] == "-"
+            and position >= 2
+            and (text[position - 2] in _LOCAL_PART or _is_diacritic_letter(text[position - 2]))
+        )
+        if not (before in _LOCAL_PART or _is_diacritic_letter(before) or joins):
+            break
+        if characters == _MAX_LOCAL_PART:
+            return None
+        position -= 1
+        characters += 1
+    if text[position - 1 : position] == "\\" and position < at:
+        if text[position] == "f":
+            position += 2
+        elif text[position] in _ONE_CHARACTER_ESCAPES:
+            position += 1
+    return min(position, at)
+
+
+def _domain_end(text: str, start: int) -> int | None:
+    """The end of the domain at ``start``: labels of ``_LABEL`` characters and letters with
+    diacritics, parted by dots, up to the last label that is a top-level domain; None if none
+    is."""
+    label_ends: list[int] = []
+    position = start
+    while len(label_ends) < _MAX_LABELS:
+        label_start = position
+        limit = min(len(text), label_start + _MAX_LABEL + 1)
+        while position < limit and (
+            text[position] in _LABEL or _is_diacritic_letter(text[position])
+        ):
+            position += 1
+        label = text[label_start:position]
+        if not label or len(label) > _MAX_LABEL or label[0] == "-" or label[-1] == "-":
+            break
+        label_ends.append(position)
+        if text[position : position + 1] != ".":
+            break
+        position += 1
+    for index in range(len(label_ends) - 1, 0, -1):
+        label = text[label_ends[index - 1] + 1 : label_ends[index]]
+        if label.translate(_ASCII_LOWER) in _TOP_LEVEL_DOMAINS:
+            return label_ends[index]
+    return None
 
 
 def _in_url_userinfo(text: str, start: int) -> bool:
@@ -600,7 +810,15 @@ def _phone_groups(value: str) -> tuple[list[str], set[str]] | None:
         if position == len(value):
             break
         separator = value[position]
-        if separator in " -.":
+        if separator == "/" or value.startswith(" / ", position):
+            # A slash parts the area code from the number: 030/12345678, 089 / 123 456 78.
+            if len(groups) != 1:
+                return None
+            separators.add("/")
+            position += 1 if separator == "/" else 3
+            if value[position : position + 1] not in _DIGITS:
+                return None
+        elif separator in " -.":
             separators.add(separator)
             position += 1
             if value[position : position + 1] in (" ", "-", ".", ")"):
@@ -623,10 +841,10 @@ def _number_goes_on(text: str, end: int) -> bool:
     """Whether a number ending at ``end`` runs on: a word character, or a separator and a digit.
 
     A comma is not one: ``536-90-4399,1985`` is a field of a CSV row far more often than a number
-    with a decimal comma.
+    with a decimal comma. A colon is: ``01 00000000:00000001`` is a field of a table in hex.
     """
     return _is_word(text, end) or (
-        text[end : end + 1] in (".", "-", "/") and text[end + 1 : end + 2] in _DIGITS
+        text[end : end + 1] in (".", "-", "/", ":") and text[end + 1 : end + 2] in _DIGITS
     )
 
 
@@ -635,7 +853,7 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
     ``-``, ``(`` or ``.`` that a space and more digits follow (``(212) 867-5309 9am``), cut before
     that space. Numbers spaced alone are not cut: spaces also part a table's columns."""
     start, end = match.start(), match.end()
-    if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$"):
+    if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$", "+"):
         return None
     whole = _phone_at(text, start, end)
     if whole is not None:
@@ -649,21 +867,32 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
 
 
 def _phone_at(text: str, start: int, end: int) -> Span | None:
-    if _number_goes_on(text, end):
+    # A number joined to the next by ``+`` is part of a version (``~++20220202101403+91632c8``).
+    if _number_goes_on(text, end) or text[end : end + 1] == "+":
         return None
     value = text[start:end]
     parsed = _phone_groups(value)
     if parsed is None:
         return None
     groups, separators = parsed
-    digits = "".join(groups)
     if "." in separators and len(separators) > 1:
         return None
-    if value.startswith("+"):
-        valid = _international(groups, separators)
+    if value.startswith("00") and len(groups[0]) > 2 and len(groups) > 1:
+        # The international prefix 00 written in place of ``+`` (0043 664 1234567).
+        groups = [groups[0][2:], *groups[1:]]
+        valid = "/" not in separators and _international(groups, separators)
+    elif value.startswith("+"):
+        valid = "/" not in separators and _international(groups, separators)
+    elif "/" in separators:
+        valid = _national(groups, separators)
     else:
-        valid = _north_american(groups, separators) or _national(groups, separators)
-    if not valid or _fictional_phone(digits):
+        valid = (
+            _north_american(groups, separators)
+            or _national(groups, separators)
+            or _brazilian(value, groups)
+        )
+    digits = "".join(groups)
+    if not valid or _fictional_phone(digits) or _counts_up(groups, digits):
         return None
     return start, end
 
@@ -696,15 +925,46 @@ def _north_american(groups: list[str], separators: set[str]) -> bool:
 
 
 def _national(groups: list[str], separators: set[str]) -> bool:
+    """A number after the trunk prefix 0: 10 to 12 digits (German mobile numbers have 12) in
+    groups of two or more, the first starting with 0 and a digit 1-9. Pairs alone are a French
+    number when there are five (dots may part them: 01.42.68.53.00) and a run of bytes when there
+    are more (``<Buffer 3f 01 00 00 00 50 32>``)."""
     digits = "".join(groups)
+    pairs = all(len(g) == 2 for g in groups)
     return (
-        "." not in separators
+        ("." not in separators or pairs)
+        and (not pairs or len(groups) == 5)
         and len(groups) >= 2
-        and 10 <= len(digits) <= 11
+        and 10 <= len(digits) <= 12
         and groups[0][0] == "0"
         and len(groups[0]) >= 2
         and groups[0][1] != "0"
         and all(len(g) >= 2 for g in groups)
+    )
+
+
+def _brazilian(value: str, groups: list[str]) -> bool:
+    """A Brazilian number: a two-digit area code (11-99) in brackets, then a landline
+    (2-5 and three digits) or a mobile (9 and four), a hyphen and four digits:
+    ``(11) 91234-5678``."""
+    if len(groups) != 3 or [len(g) for g in groups[::2]] != [2, 4] or groups[0][0] == "0":
+        return False
+    area, first, last = groups
+    mobile = len(first) == 5 and first[0] == "9"
+    landline = len(first) == 4 and first[0] in "2345"
+    return (mobile or landline) and value in (f"({area}) {first}-{last}", f"({area}){first}-{last}")
+
+
+def _counts_up(groups: list[str], digits: str) -> bool:
+    """Digits that count up one by one (``0123 4567 89``), or groups of one width that do
+    (``01 02 03 04 05``, a buffer's bytes): fillers, not numbers."""
+    if all((int(b) - int(a)) % 10 == 1 for a, b in pairwise(digits)):
+        return True
+    widths = {len(group) for group in groups}
+    return (
+        len(groups) >= 3
+        and len(widths) == 1
+        and all(int(b) == int(a) + 1 for a, b in pairwise(groups))
     )
 
 
@@ -740,15 +1000,24 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Maestro's issuer prefixes. Its numbers have 12 to 19 digits; 12 are too few to tell from other
+# numbers, as the candidates have 13 or more.
+_MAESTRO = frozenset({5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763})
+
+
 def _card_brand_length(digits: str) -> bool:
     """Whether the issuer prefix allows this length (Visa, Mastercard, Amex, Discover, JCB,
-    Diners, UnionPay)."""
+    Diners, UnionPay, Maestro, Mir)."""
     length = len(digits)
     two, four, six = int(digits[:2]), int(digits[:4]), int(digits[:6])
     if digits[0] == "4":
         return length in (13, 16, 19)
     if 51 <= two <= 55 or 2221 <= four <= 2720:
         return length == 16
+    if 2200 <= four <= 2204:  # Mir
+        return 16 <= length <= 19
+    if four in _MAESTRO:
+        return 13 <= length <= 19
     if two in (34, 37):
         return length == 15
     if four == 6011 or 644 <= int(digits[:3]) <= 649 or two == 65 or 622126 <= six <= 622925:
@@ -805,7 +1074,88 @@ def _card_in(text: str, start: int, end: int) -> Span | None:
     digits = text[start:end].replace(" ", "").replace("-", "")
     if not _card_brand_length(digits) or not _luhn(digits) or digits in _PUBLISHED_EXAMPLES:
         return None
+    separator = next((c for c in text[start:end] if c in " -"), None)
+    if separator is not None and _in_a_longer_run(text, start, end, separator):
+        return None
+    if separator is None and _beside_a_long_integer(text, start, end):
+        return None
     return start, end
+
+
+# The most groups and digits a card number has: 19 digits, written 4-4-4-4-3.
+_MAX_CARD_GROUPS = 5
+_MAX_CARD_DIGITS = 19
+# A number of this many digits or more is a 64-bit integer (a seed, an id), not a card.
+_LONG_INTEGER = 17
+# How many spaces, tabs and line breaks may part the numbers of a list.
+_MAX_LIST_SPACE = 16
+
+
+def _in_a_longer_run(text: str, start: int, end: int, separator: str) -> bool:
+    """Whether the groups at ``start:end`` go on, parted by the same separator, to more groups or
+    digits than a card number has: a row of figures (``4584 4615 4646 4677 4708 4740 …``).
+
+    Only up to one group or digit past those bounds is read."""
+    groups = text.count(separator, start, end) + 1
+    digits = end - start - groups + 1
+
+    def within() -> bool:
+        return groups <= _MAX_CARD_GROUPS and digits <= _MAX_CARD_DIGITS
+
+    position = end
+    while within() and text[position : position + 1] == separator and _is_digit(text, position + 1):
+        position += 1
+        groups += 1
+        while within() and _is_digit(text, position):
+            position += 1
+            digits += 1
+    position = start
+    while within() and text[position - 1 : position] == separator and _is_digit(text, position - 2):
+        position -= 1
+        groups += 1
+        while within() and _is_digit(text, position - 1):
+            position -= 1
+            digits += 1
+    return not within()
+
+
+def _is_digit(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and text[index] in _DIGITS
+
+
+def _beside_a_long_integer(text: str, start: int, end: int) -> bool:
+    """Whether a number of ``_LONG_INTEGER`` digits or more stands next to the one at
+    ``start:end``, parted by a comma or spaces: a list of 64-bit integers
+    (``seed = [4220315081820346526, 7177518203184491332]``), not cards."""
+    after = end + (text[end : end + 1] == ",")
+    after += _list_space(text, after, 1)
+    before = start - _list_space(text, start, -1)
+    before -= text[before - 1 : before] == ","
+    before -= _list_space(text, before, -1)
+    return (after > end and _digits_from(text, after, 1) >= _LONG_INTEGER) or (
+        before < start and _digits_from(text, before, -1) >= _LONG_INTEGER
+    )
+
+
+def _list_space(text: str, position: int, step: int) -> int:
+    """How many spaces, tabs and line breaks (up to ``_MAX_LIST_SPACE``) run from ``position``
+    forward (``step`` 1) or back (-1)."""
+    count = 0
+    index = position if step == 1 else position - 1
+    while count < _MAX_LIST_SPACE and 0 <= index < len(text) and text[index] in " \t\r\n":
+        count += 1
+        index += step
+    return count
+
+
+def _digits_from(text: str, position: int, step: int) -> int:
+    """How many digits (up to ``_LONG_INTEGER``) run from ``position`` forward or back."""
+    count = 0
+    index = position if step == 1 else position - 1
+    while count < _LONG_INTEGER and _is_digit(text, index):
+        count += 1
+        index += step
+    return count
 
 
 def _iban_checksum(compact: str) -> bool:
