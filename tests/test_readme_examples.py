@@ -630,7 +630,7 @@ def test_the_privacy_speed_figures_are_one_run_of_the_bench_and_the_summary_quot
     bench = _load_script(REPOSITORY / "bench" / "bench_privacy.py")
     readme = README.read_text(encoding="utf-8")
     section = readme.split("$ python bench/bench_privacy.py privacy.json")[1]
-    tables = section[section.index("| text (one call) |"):section.index("\n\nOver both runs")]
+    tables = section[section.index("| text (one call) |"):section.index("\n\nIn this run")]
 
     # The tables are the bench's own rendering, ratios included, of every text, prompt set and
     # shape it measures.
