@@ -946,14 +946,14 @@ def test_fit_leaves_retired_models_out_of_its_candidates_advice(
 ) -> None:
     rows = [{"prompt": prompt, "model": model, "score": score}
             for prompt in ("What is 2+2?", "Write a poem")
-            for model, score in (("gpt-4.1-mini", 0.5), (" o3", 0.9))]
+            for model, score in (("gpt-4.1-mini", 0.5), ("O3", 0.9))]
     data = write_jsonl(tmp_path / "labels.jsonl", rows)
     monkeypatch.setenv("SHOAL_TODAY", "2026-12-20")  # o3 retires on 2026-12-11 per the catalog
 
     assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "1"]) == 0
 
     printed = capsys.readouterr().out
-    assert "labels for ' o3' counted as o3\n" in printed
+    assert "labels for O3 counted as o3\n" in printed
     assert ("add --candidates gpt-4.1-mini to keep to the labelled ones (o3, labelled too, is "
             "retired per the catalog)\n") in printed
 

@@ -44,8 +44,10 @@ from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
     MIN_CONFIDENCE_PAIRS,
     Router,
+    RouterFileError,
     canonical_model_names,
     canonical_model_rows,
+    check_label_row,
     conflicting_labels,
     fit_router,
 )
@@ -65,7 +67,8 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Fit a router from JSONL rows {prompt, model, score in [0, 1], optional "
         "cost_usd, input_tokens, output_tokens, task} (the rows `shoal feedback export` prints "
         "also pass; any other field is an error), and with --outcomes the outcomes recorded by "
-        "`shoal feedback record`. Model names are read through the catalog as elsewhere "
+        "`shoal feedback record`. A model name is an id as elsewhere (at most 200 printable "
+        "characters, no space around it) and is read through the catalog "
         "(openai/gpt-4.1 and GPT-4.1 are gpt-4.1). `shoal route --router FILE` then uses it, "
         "still among every catalog model not retired unless --candidates names the labelled "
         "ones. Prices: route prices a catalog model from the catalog with each prompt's own "
@@ -283,13 +286,8 @@ def _named_with_near_matches(models: Sequence[str]) -> str:
 def _counted_as(spellings: Mapping[str, Sequence[str]]) -> str:
     """``labels for GPT-4.1 and openai/gpt-4.1 counted as gpt-4.1``: the spellings read as one
     catalog model (see `canonical_model_names`)."""
-    # repr only where a space around a spelling would otherwise be invisible.
-    return "; ".join(f"labels for {' and '.join(_shown(name) for name in names)} counted as "
-                     f"{model}" for model, names in spellings.items())
-
-
-def _shown(name: str) -> str:
-    return repr(name) if name != name.strip() else name
+    return "; ".join(f"labels for {' and '.join(names)} counted as {model}"
+                     for model, names in spellings.items())
 
 
 def _no_rows_message(data: Path | None, database: Path | None) -> str:
@@ -333,10 +331,17 @@ def _may_be_sqlite(path: Path) -> bool:
 
 
 def _outcome_rows(path: Path) -> list[dict[str, Any]]:
-    """Training rows from the feedback database (redacted prompts)."""
+    """Training rows from the feedback database (redacted prompts), each checked as a DATA
+    file's row is and named by its decision: a database written by an earlier shoal, or edited,
+    may hold a model name no command takes."""
     from shoal.feedback import outcomes_as_rows
 
     rows = outcomes_as_rows(path)
+    for row in rows:
+        try:
+            check_label_row(row, f"{path}: the outcome of decision {excerpt(row['decision_id'])}")
+        except RouterFileError as error:
+            raise EvaluationError(str(error)) from None
     logger.info("%d recorded outcomes with a prompt in %s", len(rows), path)
     return rows
 

@@ -57,6 +57,7 @@ from shoal.router_model import (
     RouterFileError,
     canonical_model_names,
     check_label_row,
+    check_model_name,
     fit_router,
 )
 from shoal.tokens import count_tokens
@@ -438,6 +439,10 @@ def _item_scores(scores: object, where: str) -> dict[str, float]:
         raise EvaluationError(f"{where}: scores must be a non-empty object {{model: score}}")
     checked = {}
     for model, score in scores.items():
+        try:
+            check_model_name(model, f"{where}: a model named in scores")
+        except RouterFileError as error:
+            raise EvaluationError(str(error)) from None
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not (
             0.0 <= score <= 1.0
         ):
