@@ -36,9 +36,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from shoal.catalog import Catalog, CatalogError, configured_catalog, load_catalog
+from shoal.catalog import (
+    MAX_USD_PER_MTOK,
+    Catalog,
+    CatalogError,
+    configured_catalog,
+    load_catalog,
+)
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, unknown_field
+from shoal.excerpts import excerpt, plain_number, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     RepeatedKeyObject,
@@ -500,10 +506,12 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
 
     Two shapes are read, so the file given to ``--prices`` elsewhere works here too:
 
-    * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}`` (LLMRouter's
-      ``input_price`` and ``output_price`` are accepted too); keys starting with ``_`` are
-      comments, and a model given twice (by one key, or by two names of one catalog model such
-      as ``gpt-4.1-mini`` and ``openai/GPT-4.1-mini``) is refused;
+    * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}``, each price from 0 to
+      :data:`~shoal.catalog.MAX_USD_PER_MTOK` as in a catalog file and any other field refused
+      by name (an LLMRouter model entry, with ``input_price`` and ``output_price`` and fields
+      that describe the model, is read too); keys starting with ``_`` are comments, and a model
+      given twice (by one key, or by two names of one catalog model such as ``gpt-4.1-mini``
+      and ``openai/GPT-4.1-mini``) is refused;
     * a catalog file (a list of model rows, or ``{"models": [...]}``, see
       :func:`shoal.catalog.load_catalog`): each row's model at the prices the shipped catalog
       has after the file is applied, so a row may give only the prices of a known model.
@@ -522,19 +530,46 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
         )
 
     _refuse_models_named_twice(file, document)
-    prices = {}
-    for model, entry in document.items():
-        if model.startswith("_"):
-            continue
-        fields = entry if isinstance(entry, dict) else {}
-        input_price, output_price = [
-            fields.get(name, fields.get(alternative)) for name, alternative in
-            (("input_per_mtok", "input_price"), ("output_per_mtok", "output_price"))]
-        if not (_is_price(input_price) and _is_price(output_price)):
+    return {model: _entry_prices(file, model, entry)
+            for model, entry in document.items() if not model.startswith("_")}
+
+
+# The fields of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
+PRICE_ENTRY_FIELDS = ("input_per_mtok", "output_per_mtok")
+LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
+
+
+def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
+    """The (input, output) prices of one ``{model: prices}`` entry, bounded as a catalog file's
+    are: a price near the float limit made every cost inf and every summary NaN."""
+    fields = entry if isinstance(entry, dict) else {}
+    names = PRICE_ENTRY_FIELDS
+    if any(name in fields for name in LLMROUTER_PRICE_FIELDS) and not any(
+        name in fields for name in PRICE_ENTRY_FIELDS
+    ):
+        # An LLMRouter model entry: its other fields (size, feature, service...) describe the
+        # model and are not read.
+        names = LLMROUTER_PRICE_FIELDS
+    else:
+        unknown = unknown_field(fields, PRICE_ENTRY_FIELDS)
+        if unknown is not None:
+            # A misspelt price beside the two read would otherwise be dropped without a word.
+            raise EvaluationError(f"price file {file}: {model!r}: {unknown}; an entry has "
+                                  "input_per_mtok and output_per_mtok only")
+    prices = []
+    for name in names:
+        price = fields.get(name)
+        if not _is_price(price):
             raise EvaluationError(f"price file {file}: {model!r} needs input_per_mtok and "
                                   "output_per_mtok (finite numbers >= 0)")
-        prices[model] = (float(input_price), float(output_price))
-    return prices
+        if price > MAX_USD_PER_MTOK:
+            raise EvaluationError(
+                f"price file {file}: {model!r}: {name} must be at most "
+                f"{MAX_USD_PER_MTOK:,.0f} USD per million tokens, as in a catalog file, got "
+                f"{plain_number(price)}"
+            )
+        prices.append(float(price))
+    return prices[0], prices[1]
 
 
 def _refuse_models_named_twice(file: Path, document: dict[str, Any]) -> None:
