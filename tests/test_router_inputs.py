@@ -177,6 +177,84 @@ def test_held_out_models_must_be_in_the_training_data(
     assert "--holdout-models goes with --train" in err
 
 
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_held_out_models_given_empty_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    err = error_of(capsys, "eval", "--train", str(data), "--test", str(data),
+                   "--holdout-models", value)
+
+    assert err == ("shoal eval: error: --holdout-models is empty: list at least one model id, "
+                   "or leave the option out to train on every model's labels\n")
+
+
+def acme_rows() -> list[dict[str, object]]:
+    """A catalog model and one the catalog lacks, with its observed cost, on every prompt."""
+    rows: list[dict[str, object]] = []
+    for prompt, maths, poems in TASKS:
+        rows.append({"prompt": prompt, "model": "gpt-5-mini", "score": maths})
+        rows.append({"prompt": prompt, "model": "acme-small", "score": poems, "cost_usd": 0.01})
+    return rows
+
+
+def test_a_model_the_catalog_lacks_is_held_out_with_its_mean_score_as_prior(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", acme_rows())
+    test = write_jsonl(tmp_path / "test.jsonl", acme_rows()[4:])
+    report = tmp_path / "eval.json"
+
+    assert main(["eval", "--train", str(train), "--test", str(test), "--holdout-models",
+                 "acme-small", "--json", str(report)]) == 0
+
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert written["models"] == ["acme-small", "gpt-5-mini"]
+    assert ("labels of acme-small dropped from training; every model's quality prior is its "
+            "mean training score") in written["notes"]
+    assert "note: labels of acme-small dropped" in capsys.readouterr().out
+
+
+def test_a_prior_places_a_model_the_catalog_lacks_as_a_catalog_row_would(tmp_path: Path) -> None:
+    router = fit_router([row for row in acme_rows() if row["model"] != "acme-small"], k=2)
+    prompts = [LabelledPrompt(prompt, {}, {}, {}) for prompt, _, _ in TASKS]
+    priors = {"acme-small": 0.5, "gpt-5-mini": 0.5}
+    # The same model as a row of a catalog-shaped price file, with the same prior.
+    own_row = {**load_catalog().model("gemma-2-9b-it").__dict__, "id": "acme-small",
+               "aliases": [], "quality": 0.5}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"models": [own_row]}), encoding="utf-8")
+
+    uncatalogued = predict(router, prompts, ["acme-small", "gpt-5-mini"], load_catalog(),
+                           priors=priors)
+    catalogued = predict(router, prompts, ["acme-small", "gpt-5-mini"], load_catalog(path),
+                         priors=priors)
+
+    assert uncatalogued == catalogued
+    assert len({row["acme-small"] for row in uncatalogued}) > 1  # estimated prompt by prompt
+
+
+@pytest.mark.parametrize("split", ["folds", "train and test"])
+def test_eval_notes_a_near_miss_name_as_fit_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str,
+) -> None:
+    rows = [{**row, "model": "gpt-4.1-mimi"} if row["model"] == "acme-small" else row
+            for row in acme_rows()]
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+    near = "gpt-4.1-mimi (did you mean 'gpt-4.1-mini', 'gpt-4o-mini', 'gpt-5.4-mini', " \
+           "'gpt-4.1', 'gpt-5-mini'?) not in the catalog"
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "2"]) == 0
+    assert f"note: {near}: `shoal route` prices it" in capsys.readouterr().err
+
+    argv = (["--data", str(data), "--folds", "2"] if split == "folds" else
+            ["--train", str(data), "--test", str(data)])
+    assert main(["eval", *argv]) == 0
+
+    assert (f"\nnote: {near}: it is evaluated as a model of its own, costed by the cost_usd of "
+            "its rows or --prices\n") in capsys.readouterr().out + "\n"
+
+
 def test_folds_say_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one = write_jsonl(tmp_path / "one.jsonl", label_rows()[:2])
 

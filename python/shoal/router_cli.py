@@ -38,7 +38,6 @@ from shoal.router_eval import (
     read_label_rows,
     read_labelled,
     read_prices,
-    with_priors,
 )
 from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
@@ -130,9 +129,10 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           help="price file overriding the catalog (a catalog file as elsewhere, "
                           "or JSON {model: {input_per_mtok, output_per_mtok}}, each 0 to "
                           "1,000,000 USD per million tokens)")
-    evaluate.add_argument("--holdout-models", default="",
-                          help="comma-separated models whose training labels are dropped; every "
-                          "model gets its mean training score as its quality prior")
+    evaluate.add_argument("--holdout-models",
+                          help="with --train: comma-separated models whose training labels are "
+                          "dropped; every model, in the catalog or not, gets its mean training "
+                          "score as its quality prior")
     evaluate.add_argument("--output-tokens", type=_output_tokens, default=256,
                           help="output tokens per call when costing from prices, 0 or more "
                           "(default 256); a row's own output_tokens (and input_tokens) take "
@@ -414,7 +414,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     catalog = configured_catalog()
     if prices is not None:
         prices = _prices_by_catalog_id(prices, catalog)
-    held_out = once_each(split_ids(args.holdout_models, "--holdout-models"), "--holdout-models")
+    held_out = _held_out_models(args.holdout_models)
     if held_out and args.train is None:
         raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
                               "models' labels from the training data")
@@ -427,7 +427,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         with options_named({"folds='task'": "--folds task"}):
             evaluation = cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
                                         prices=prices, output_tokens=args.output_tokens)
-        return _with_spellings(evaluation, spellings)
+        return _with_name_notes(evaluation, spellings, data)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
@@ -438,6 +438,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     test, spellings = read_catalog_labelled(args.test, catalog,
                                             max_file_bytes=args.max_file_bytes)
     train: list[Any] = []
+    priors: dict[str, float] | None = None
     if args.router is not None:
         from shoal.router import load_router
 
@@ -450,11 +451,11 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         held_out = once_each([names[model] for model in held_out], "--holdout-models")
         if held_out:
             _check_held_out(held_out, train)
-            catalog = with_priors(catalog, mean_scores(train))
+            priors = mean_scores(train)
         logger.info("fitting a router on the %d prompts of --train", len(train))
         router = fit_router(long_rows(train, without=held_out), name="eval")
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
-                                 output_tokens=args.output_tokens)
+                                 output_tokens=args.output_tokens, priors=priors)
     seen = _seen_in_training(test, train)
     if seen:
         evaluation = _with_note(evaluation, (
@@ -476,7 +477,19 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
-    return _with_spellings(evaluation, spellings)
+    return _with_name_notes(evaluation, spellings, [*train, *test])
+
+
+def _held_out_models(value: str | None) -> list[str]:
+    """The --holdout-models ids; none when the option is left out, refused when it is given
+    empty (most likely an empty shell variable: the evaluation would silently hold out none)."""
+    if value is None:
+        return []
+    held_out = split_ids(value, "--holdout-models")
+    if not held_out:
+        raise EvaluationError("--holdout-models is empty: list at least one model id, or leave "
+                              "the option out to train on every model's labels")
+    return once_each(held_out, "--holdout-models")
 
 
 def _prices_by_catalog_id(
@@ -504,14 +517,24 @@ def _merged_spellings(
     return {model: tuple(names) for model, names in merged.items()}
 
 
-def _with_spellings(
-    evaluation: Evaluation, spellings: Mapping[str, Sequence[str]],
+def _with_name_notes(
+    evaluation: Evaluation, spellings: Mapping[str, Sequence[str]], prompts: Sequence[Any],
 ) -> Evaluation:
-    """The evaluation with a note of the spellings counted as one model, as `shoal fit` says."""
-    if not spellings:
+    """The evaluation with notes on how the data's model names were read, as `shoal fit` notes
+    them: the spellings counted as one catalog model, and the names the catalog lacks that lie
+    near one of its models (a misspelt label is evaluated as a model of its own)."""
+    if spellings:
+        evaluation = _with_note(evaluation, f"{_counted_as(spellings)} (model names are read "
+                                            "through the catalog, as `shoal fit` reads them)")
+    catalog = configured_catalog()
+    unknown = sorted({model for item in prompts for model in item.scores if model not in catalog})
+    near = [model for model in unknown if catalog.suggest(model)]
+    if not near:
         return evaluation
-    return _with_note(evaluation, f"{_counted_as(spellings)} (model names are read through "
-                                  "the catalog, as `shoal fit` reads them)")
+    return _with_note(evaluation, f"{_named_with_near_matches(near)} not in the catalog: "
+                                  f"{'it is' if len(near) == 1 else 'each is'} evaluated as a "
+                                  "model of its own, costed by the cost_usd of its rows or "
+                                  "--prices")
 
 
 def _seen_in_training(test: Sequence[Any], train: Sequence[Any]) -> int:

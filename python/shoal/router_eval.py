@@ -40,6 +40,7 @@ from shoal.catalog import (
     MAX_USD_PER_MTOK,
     Catalog,
     CatalogError,
+    ModelEntry,
     configured_catalog,
     load_catalog,
 )
@@ -661,6 +662,29 @@ def with_priors(catalog: Catalog, priors: Mapping[str, float]) -> Catalog:
     return replace(catalog, models=entries)
 
 
+def _estimating_catalog(
+    catalog: Catalog, priors: Mapping[str, float], unlabelled: Iterable[str],
+) -> Catalog:
+    """``catalog`` with the quality priors of ``priors`` (:func:`with_priors`), and a row that
+    carries nothing but its prior for each model of ``unlabelled`` the catalog lacks, which is
+    all routing needs to place a model on the ability scale. Only predictions read it: its
+    prices are never read, as costs come from the catalog as given."""
+    known = with_priors(catalog, priors)
+    added = tuple(_prior_only_entry(model, priors[model]) for model in unlabelled
+                  if model not in catalog and model in priors)
+    return replace(known, models=(*known.models, *added)) if added else known
+
+
+def _prior_only_entry(model: str, prior: float) -> ModelEntry:
+    return ModelEntry(
+        id=model, provider="", name=model, input_per_mtok=0.0, output_per_mtok=0.0,
+        cached_input_per_mtok=None, cache_write_per_mtok=None, context_window=0,
+        max_output_tokens=0, encoding=None, token_ratio=1.0, open_weights=False, params_b=None,
+        active_params_b=None, quality=prior, quality_source="evaluation prior", price_source="",
+        as_of="",
+    )
+
+
 # ---- costs and predictions ----
 
 
@@ -711,14 +735,22 @@ def cost_table(
 
 def predict(
     router: Router, prompts: Sequence[LabelledPrompt], models: Sequence[str], catalog: Catalog,
+    *, priors: Mapping[str, float] | None = None,
 ) -> list[dict[str, float]]:
     """Predicted quality per prompt and model, as :func:`shoal.router.route` estimates it.
 
+    ``priors`` are quality priors in [0, 1] that replace the catalog's, and give one to a model
+    the catalog lacks: a model without labels in the router is estimated from its prior, as
+    route estimates a catalog model from the catalog's.
+
     Raises:
-        EvaluationError: If a model has neither labels in the router nor a catalog prior.
+        EvaluationError: If a model has neither labels in the router nor a prior.
     """
     # Read through the catalog as route reads them: GPT-4.1 in the data is gpt-4.1's labels.
     positions = {model: labelled_position(router, catalog, model) for model in models}
+    if priors:
+        unlabelled = [model for model in models if positions[model] is None]
+        catalog = _estimating_catalog(catalog, priors, unlabelled)
     from_priors = [m for m in models if positions[m] is None and m in catalog]
     for model in models:
         if positions[model] is None and model not in catalog:
@@ -870,9 +902,13 @@ def evaluate_router(
     prompts: Sequence[LabelledPrompt], *, router: Router, catalog: Catalog | None = None,
     prices: Mapping[str, tuple[float, float]] | None = None,
     models: Sequence[str] | None = None, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    priors: Mapping[str, float] | None = None,
 ) -> Evaluation:
     """Evaluate ``router`` on held-out ``prompts`` (candidates: models scored on every prompt;
     a note names the models scored on only some of them, which are left out).
+
+    ``priors`` are quality priors that replace the catalog's and reach the models it lacks
+    (see :func:`predict`); the hold-out experiment gives every model its mean training score.
 
     Raises:
         EvaluationError: If the prompts share fewer than two models or a model has no cost.
@@ -881,7 +917,7 @@ def evaluate_router(
     candidates = tuple(models) if models is not None else _shared_models(prompts)
     costs = cost_table(prompts, candidates, catalog=catalog, prices=prices,
                        output_tokens=output_tokens)
-    predictions = predict(router, prompts, candidates, catalog)
+    predictions = predict(router, prompts, candidates, catalog, priors=priors)
     return evaluate_predictions(prompts, predictions, costs, router_version=router.version,
                                 notes=_left_out_notes(prompts))
 
