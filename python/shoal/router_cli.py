@@ -53,6 +53,10 @@ from shoal.router_model import (
 
 logger = logging.getLogger(__name__)
 
+# The library's parameters as fit and eval name them: a file over the limit is refused with
+# "raise max_file_bytes", and the user typed --max-file-bytes.
+DATA_OPTIONS = {"max_file_bytes": "--max-file-bytes"}
+
 # Stands for "the default feedback database" when --outcomes is given without a path.
 DEFAULT_OUTCOMES = Path("-")
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -183,7 +187,10 @@ def run_fit(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", "the router", kind="router",
                       inputs=[(None, args.data), (named_database, database),
                               *price_file_input(args.prices)])
-    rows = _fit_rows(args.data, args.max_file_bytes) if args.data is not None else []
+    rows = []
+    if args.data is not None:
+        with options_named(DATA_OPTIONS):
+            rows = _fit_rows(args.data, args.max_file_bytes)
     source = args.source
     folded = ""
     if database is not None:
@@ -384,7 +391,8 @@ def _check_prices(
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, write JSON and SVG when asked, then print the summary table."""
     _check_eval_outputs(args)
-    evaluation = _evaluate(args)
+    with options_named(DATA_OPTIONS):
+        evaluation = _evaluate(args)
 
     # The files first: a reader that closes stdout early (`| head`) must not cost them.
     if args.json_out is not None:

@@ -346,14 +346,11 @@ def read_label_rows(
     return [row for row, _ in _checked_lines(Path(path), max_file_bytes)]
 
 
-# What raises the limit of labelled data: the command line's option is named too, as these files
-# are mostly given to `shoal fit` and `shoal eval`.
-RAISE_DATA_LIMIT_WITH = "max_file_bytes (--max-file-bytes)"
-
-
 def _read_text(file: Path, max_file_bytes: int) -> str:
     try:
-        text = read_text_file(file, max_file_bytes=max_file_bytes, raise_with=RAISE_DATA_LIMIT_WITH)
+        # A larger file's refusal names the parameter, which `shoal fit` and `shoal eval`
+        # report as their --max-file-bytes.
+        text = read_text_file(file, max_file_bytes=max_file_bytes)
     except ValueError as error:
         raise EvaluationError(str(error)) from None
     # A byte-order mark some editors put first is not part of the first row.
