@@ -82,6 +82,31 @@ def test_eval_checks_the_held_out_scores(
     assert f"{test}:4: {problem}" in err
 
 
+@pytest.mark.parametrize(("field", "typed"), [("score", "1e400"), ("score", "-1E+400"),
+                                              ("cost_usd", "2.5e999")])
+def test_a_number_past_a_float_is_quoted_as_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, typed: str,
+) -> None:
+    lines = [json.dumps(row) for row in label_rows()]
+    # json.dumps would write Infinity: the number goes in as a user's file spells it.
+    number = typed if field == "score" else f"0.5, \"{field}\": {typed}"
+    lines[3] = f'{{"prompt": "What is 17 times 23?", "model": "{POEMS}", "score": {number}}}'
+    data = tmp_path / "labels.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = tmp_path / "items.json"
+    items.write_text(f'[{{"question": "Say hi.", "scores": {{"{MATHS}": {typed}}}}}]',
+                     encoding="utf-8")
+
+    err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json"))
+    assert err.startswith(f"shoal fit: error: {data}:4: {field} must be ")
+    assert err.endswith(f", got {typed}\n")
+    err = error_of(capsys, "eval", "--data", str(data), "--folds", "2")
+    assert err.endswith(f", got {typed}\n")
+    if field == "score":
+        err = error_of(capsys, "fit", str(items), "--out", str(tmp_path / "router.json"))
+        assert err.endswith(f"scores['{MATHS}'] must be a number in [0, 1], got {typed}\n")
+
+
 def test_fit_names_the_file_line_of_a_bad_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -50,6 +50,7 @@ from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     RepeatedKeyObject,
     json_line_error,
+    number_as_given,
     object_keeping_repeated_keys,
     parse_json,
     read_json_file,
@@ -364,8 +365,10 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
             continue
         where = f"{file}:{number}"
         try:
+            # Numbers past a float's range keep their spelling, so a refusal quotes the digits
+            # typed (1e400), not the infinity a float makes of them.
             row = json.loads(line, object_pairs_hook=object_keeping_repeated_keys,
-                             parse_int=whole_number_as_given)
+                             parse_int=whole_number_as_given, parse_float=number_as_given)
         except json.JSONDecodeError as error:
             raise EvaluationError(f"{where}: {json_line_error(line, error)}") from None
         except RecursionError:
@@ -381,7 +384,8 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
 def _json_list(file: Path, max_file_bytes: int) -> list[Any]:
     text = _read_text(file, max_file_bytes)
     try:
-        items = parse_json(text, str(file), object_pairs_hook=object_keeping_repeated_keys)
+        items = parse_json(text, str(file), object_pairs_hook=object_keeping_repeated_keys,
+                           parse_float=number_as_given)
     except ValueError as error:
         raise EvaluationError(f"{error}{_json_lines_hint(file, text)}") from None
     if not isinstance(items, list):
