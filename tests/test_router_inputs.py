@@ -12,10 +12,12 @@ import pytest
 
 from shoal.catalog import load_catalog
 from shoal.cli import main
+from shoal.errors import ShoalError
 from shoal.feedback import record_outcome
 from shoal.router import (
     NO_LABELLED_CANDIDATE,
     NoEligibleModelError,
+    RouterFileError,
     RoutingError,
     fit_router,
     load_router,
@@ -350,6 +352,61 @@ def test_fit_refuses_to_overwrite_its_input(
     assert data.read_bytes() == before
     err = error_of(capsys, "fit", "--outcomes", str(database), "--out", str(database))
     assert "would overwrite it" in err
+
+
+def test_fit_to_a_device_offers_no_route_command_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    assert main(["fit", str(data), "--out", "/dev/null", "--k", "2"]) == 0
+
+    printed = capsys.readouterr().out
+    assert printed.startswith("wrote /dev/null: ")
+    assert "--router /dev/null" not in printed
+    assert ("`shoal route` with this router, once saved to a file, still chooses among every "
+            "catalog model not retired") in printed
+
+
+@pytest.mark.parametrize(("where", "problem"), [
+    ("folder", "{path} is a folder; name a file to write the router to"),
+    ("notes.txt", "{path} exists and is not a shoal router file; remove it or choose another "
+                  "name"),
+    ("missing/router.json", "{path}: the folder {folder} does not exist; create it first or name "
+                            "another file"),
+    ("-", "-: output goes to a file; name one"),
+])
+def test_saving_a_router_checks_the_path_as_fit_out_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    where: str, problem: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a router\n", encoding="utf-8")
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    router = fit_router(label_rows(), k=2)
+    expected = problem.format(path=where, folder=Path(where).parent)
+
+    with pytest.raises(ShoalError) as refused:
+        router.save(where)
+
+    assert isinstance(refused.value, RouterFileError)
+    assert str(refused.value) == f"path {expected}"
+    assert notes.read_text(encoding="utf-8") == "not a router\n"
+    # `fit --out` refuses the same path in the same words, under its option's name.
+    assert error_of(capsys, "fit", str(data), "--out", where) == (
+        f"shoal fit: error: --out {expected}\n")
+
+
+def test_saving_a_router_replaces_a_router_file_or_fills_an_empty_one(tmp_path: Path) -> None:
+    first, second = fit_router(label_rows(), k=2), fit_router(label_rows(), k=3)
+    empty = tmp_path / "empty.json"
+    empty.touch()
+
+    assert load_router(first.save(tmp_path / "router.json")).version == first.version
+    assert load_router(second.save(tmp_path / "router.json")).version == second.version
+    assert load_router(first.save(empty)).version == first.version
 
 
 def test_fit_refuses_an_empty_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

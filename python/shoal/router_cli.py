@@ -252,9 +252,11 @@ def _print_fit_notes(
     if gone:
         keep_to += (f" ({', '.join(gone)}, labelled too, {'is' if len(gone) == 1 else 'are'} "
                     "retired per the catalog)")
-    print(f"`shoal route --router {shlex.quote(str(out))}` still chooses among every catalog "
-          f"model not retired, placing the ones without labels by their catalog quality "
-          f"prior{keep_to}")
+    # /dev/null or /dev/stdout keep no router to route with: no command is offered for them.
+    route_with = (f"`shoal route --router {shlex.quote(str(out))}`" if out.is_file() else
+                  "`shoal route` with this router, once saved to a file,")
+    print(f"{route_with} still chooses among every catalog model not retired, placing the ones "
+          f"without labels by their catalog quality prior{keep_to}")
 
     conflicts = conflicting_labels(rows)
     if conflicts:

@@ -333,11 +333,25 @@ class Router:
     def save(self, path: str | Path) -> Path:
         """Write the router file to ``path`` and return it.
 
-        The file is replaced in one step (:func:`shoal.atomic_file.write_text`): a router
-        loaded meanwhile is the whole old one or the whole new one, and a save that fails or is
-        killed leaves the old one.
+        ``path`` is checked first as ``shoal fit --out`` checks it: it may be a new file in a
+        folder this user can write, a router file to replace, an empty file, or a device such
+        as /dev/null; not ``-``, a folder, a pipe, or a file that holds anything else, which a
+        save would destroy. The file is replaced in one step
+        (:func:`shoal.atomic_file.write_text`): a router loaded meanwhile is the whole old one
+        or the whole new one, and a save that fails or is killed leaves the old one.
+
+        Raises:
+            RouterFileError: If ``path`` is refused; the message names it and says why.
+            OSError: If the write itself fails (a full disk).
         """
+        # The command line's check, imported here: shoal.cli imports this module.
+        from shoal.cli import check_output_file
+
         target = Path(path)
+        try:
+            check_output_file(target, "path", "the router", kind="router")
+        except ValueError as error:
+            raise RouterFileError(str(error)) from None
         atomic_file.write_text(target, self.to_json() + "\n")
         return target
 
