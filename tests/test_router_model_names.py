@@ -172,3 +172,19 @@ async def test_route_task_names_the_router_file_not_the_megabyte_name(
     assert text.startswith(f"route_task: --router: router file {path}: models[1] must be at "
                            "most 200 characters"), text
     assert len(text) < 1_000
+
+
+def test_one_name_in_two_cases_is_one_model_as_routing_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Routing matches a name the catalog lacks in any case, and a router file may not list one
+    # model twice: fit wrote two models here, and the file it wrote could not be loaded.
+    rows = [*label_rows(), {"prompt": TASKS[2][0], "model": "ACME", "score": 0.5,
+                            "cost_usd": 0.001}]
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+    out = tmp_path / "router.json"
+
+    assert main(["fit", str(data), "--out", str(out), "--k", "2"]) == 0
+
+    assert "labels for ACME counted as acme\n" in capsys.readouterr().out
+    assert load_router(out).models == ("acme", POEMS, MATHS)

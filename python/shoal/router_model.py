@@ -569,17 +569,23 @@ def canonical_model_names(
 ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     """Each of ``names`` read through ``catalog`` as every other command reads a model name
     (``openai/gpt-4.1`` and ``GPT-4.1`` are ``gpt-4.1``); a name the catalog does not know is
-    kept as written.
+    kept as first written, and a later spelling of it in another case (``acme`` after ``Acme``)
+    is read as that one, as routing matches such a name in any case (a router file naming one
+    model twice in two cases is refused).
 
     Returns:
-        Each name's model, and for each catalog id that other spellings were read as, those
+        Each name's model, and for each model that other spellings were read as, those
         spellings in the order first seen.
     """
     canonical: dict[str, str] = {}
+    first_written: dict[str, str] = {}
     spellings: dict[str, list[str]] = {}
     for name in names:
         if name not in canonical:
-            canonical[name] = catalog.model(name).id if name in catalog else name
+            if name in catalog:
+                canonical[name] = catalog.model(name).id
+            else:
+                canonical[name] = first_written.setdefault(name.casefold(), name)
             if canonical[name] != name:
                 spellings.setdefault(canonical[name], []).append(name)
     return canonical, {model: tuple(written) for model, written in spellings.items()}
