@@ -243,22 +243,32 @@ def test_labelled_data_has_a_default_limit_the_user_can_raise(tmp_path: Path) ->
     small.write_text(json.dumps({"prompt": "a task", "model": "gpt-4o", "score": 1}) + "\n",
                      encoding="utf-8")
 
-    with pytest.raises(EvaluationError, match=r"raise max_file_bytes \(--max-file-bytes\)"):
+    with pytest.raises(EvaluationError, match=r"; raise max_file_bytes to read it$"):
         read_labelled(big)
     with pytest.raises(EvaluationError, match="over the 10-byte limit"):
         read_labelled(small, max_file_bytes=10)
     assert [item.prompt for item in read_labelled(small, max_file_bytes=1000)] == ["a task"]
 
 
-def test_fit_names_its_option_for_a_larger_data_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reading", [["fit", "DATA", "--out", "OUT"],
+                                     ["eval", "--data", "DATA", "--folds", "2"],
+                                     ["eval", "--train", "DATA", "--test", "DATA"]],
+                         ids=["fit", "eval --data", "eval --train"])
+def test_fit_and_eval_name_their_option_for_a_larger_data_file(
+    tmp_path: Path, reading: list[str],
+) -> None:
     data = tmp_path / "labels.jsonl"
-    rows = [{"prompt": f"task {n}", "model": "gpt-4o", "score": 1} for n in range(3)]
+    rows = [{"prompt": f"task {n}", "model": model, "score": 1}
+            for n in range(3) for model in ("gpt-4o", "gpt-4o-mini")]
     data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    out = str(tmp_path / "router.json")
+    argv = [{"DATA": str(data), "OUT": str(tmp_path / "router.json")}.get(word, word)
+            for word in reading]
 
-    refused = run_guarded(["fit", str(data), "--out", out, "--max-file-bytes", "10"], tmp_path)
-    fitted = run_guarded(["fit", str(data), "--out", out], tmp_path)
+    refused = run_guarded([*argv, "--max-file-bytes", "10"], tmp_path)
+    read = run_guarded(argv, tmp_path)
 
     assert refused.returncode == 2
-    assert "over the 10-byte limit; raise max_file_bytes (--max-file-bytes)" in refused.stderr
-    assert fitted.returncode == 0, fitted.stderr
+    # The command line's option only, as every other command names it: not the parameter.
+    assert refused.stderr.endswith("over the 10-byte limit; raise --max-file-bytes to read it\n")
+    assert "max_file_bytes" not in refused.stderr
+    assert read.returncode == 0, read.stderr

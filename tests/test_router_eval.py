@@ -253,6 +253,57 @@ def test_comment_keys_of_a_price_file_may_repeat(tmp_path: Path) -> None:
     assert read_prices(path) == {"gpt-4o": (1.0, 2.0)}
 
 
+OVER_A_CATALOG_PRICE = "must be at most 1,000,000 USD per million tokens, as in a catalog file, got"
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    # Near the float limit every cost was inf: eval printed $inf and AIQ nan, and --json with
+    # --plot wrote NaN and then failed.
+    ({"input_per_mtok": 1e308, "output_per_mtok": 1e308},
+     f"input_per_mtok {OVER_A_CATALOG_PRICE} 100000000000000000...0000000000000000000"),
+    ({"input_per_mtok": 10, "output_per_mtok": 1_000_001},
+     f"output_per_mtok {OVER_A_CATALOG_PRICE} 1000001"),
+    ({"input_price": 1e300, "output_price": 1, "service": "NVIDIA"},
+     f"input_price {OVER_A_CATALOG_PRICE} 100000000000000000...0000000000000000000"),
+    ({"input_per_mtok": 10, "output_per_mtok": 30, "typo": 1},
+     "unknown field 'typo'; an entry has input_per_mtok and output_per_mtok only"),
+    ({"input_per_mtok": 10, "output_per_mtok": 30, "output_per_mtk": 1},
+     "unknown field 'output_per_mtk' (did you mean 'output_per_mtok'?); an entry has "
+     "input_per_mtok and output_per_mtok only"),
+])
+def test_a_plain_price_file_is_bounded_and_checked_as_a_catalog_file_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture, entry: dict[str, object], problem: str,
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"acme-big": entry,
+                                "acme-small": {"input_per_mtok": 1, "output_per_mtok": 2}}),
+                    encoding="utf-8")
+    rows = [{"prompt": f"Task {task}: write a haiku.", "model": model, "score": score}
+            for task in range(8) for model, score in (("acme-big", 0.9), ("acme-small", 0.4))]
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    report, plot = tmp_path / "eval.json", tmp_path / "eval.svg"
+
+    with pytest.raises(EvaluationError) as refused:
+        read_prices(path)
+    assert str(refused.value) == f"price file {path}: 'acme-big': {problem}"
+    assert main(["eval", "--data", str(data), "--folds", "2", "--prices", str(path),
+                 "--json", str(report), "--plot", str(plot)]) == 2
+    assert capsys.readouterr().err == f"shoal eval: error: {refused.value}\n"
+    assert not report.exists() and not plot.exists()
+
+
+def test_an_llmrouter_model_entry_keeps_the_fields_that_describe_the_model(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"m": {"size": "7B", "feature": "a model", "input_price": 0.2,
+                                      "output_price": 0.3, "model": "org/m", "service": "x"}}),
+                    encoding="utf-8")
+
+    assert read_prices(path) == {"m": (0.2, 0.3)}
+
+
 def _write_rows(path: Path) -> None:
     rows = []
     for prompt, maths, poems in [

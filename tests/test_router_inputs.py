@@ -12,10 +12,12 @@ import pytest
 
 from shoal.catalog import load_catalog
 from shoal.cli import main
+from shoal.errors import ShoalError
 from shoal.feedback import record_outcome
 from shoal.router import (
     NO_LABELLED_CANDIDATE,
     NoEligibleModelError,
+    RouterFileError,
     RoutingError,
     fit_router,
     load_router,
@@ -80,6 +82,31 @@ def test_eval_checks_the_held_out_scores(
     err = error_of(capsys, "eval", "--train", str(train), "--test", str(test))
 
     assert f"{test}:4: {problem}" in err
+
+
+@pytest.mark.parametrize(("field", "typed"), [("score", "1e400"), ("score", "-1E+400"),
+                                              ("cost_usd", "2.5e999")])
+def test_a_number_past_a_float_is_quoted_as_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, typed: str,
+) -> None:
+    lines = [json.dumps(row) for row in label_rows()]
+    # json.dumps would write Infinity: the number goes in as a user's file spells it.
+    number = typed if field == "score" else f"0.5, \"{field}\": {typed}"
+    lines[3] = f'{{"prompt": "What is 17 times 23?", "model": "{POEMS}", "score": {number}}}'
+    data = tmp_path / "labels.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = tmp_path / "items.json"
+    items.write_text(f'[{{"question": "Say hi.", "scores": {{"{MATHS}": {typed}}}}}]',
+                     encoding="utf-8")
+
+    err = error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json"))
+    assert err.startswith(f"shoal fit: error: {data}:4: {field} must be ")
+    assert err.endswith(f", got {typed}\n")
+    err = error_of(capsys, "eval", "--data", str(data), "--folds", "2")
+    assert err.endswith(f", got {typed}\n")
+    if field == "score":
+        err = error_of(capsys, "fit", str(items), "--out", str(tmp_path / "router.json"))
+        assert err.endswith(f"scores['{MATHS}'] must be a number in [0, 1], got {typed}\n")
 
 
 def test_fit_names_the_file_line_of_a_bad_row(
@@ -177,6 +204,84 @@ def test_held_out_models_must_be_in_the_training_data(
     assert "--holdout-models goes with --train" in err
 
 
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_held_out_models_given_empty_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    err = error_of(capsys, "eval", "--train", str(data), "--test", str(data),
+                   "--holdout-models", value)
+
+    assert err == ("shoal eval: error: --holdout-models is empty: list at least one model id, "
+                   "or leave the option out to train on every model's labels\n")
+
+
+def acme_rows() -> list[dict[str, object]]:
+    """A catalog model and one the catalog lacks, with its observed cost, on every prompt."""
+    rows: list[dict[str, object]] = []
+    for prompt, maths, poems in TASKS:
+        rows.append({"prompt": prompt, "model": "gpt-5-mini", "score": maths})
+        rows.append({"prompt": prompt, "model": "acme-small", "score": poems, "cost_usd": 0.01})
+    return rows
+
+
+def test_a_model_the_catalog_lacks_is_held_out_with_its_mean_score_as_prior(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", acme_rows())
+    test = write_jsonl(tmp_path / "test.jsonl", acme_rows()[4:])
+    report = tmp_path / "eval.json"
+
+    assert main(["eval", "--train", str(train), "--test", str(test), "--holdout-models",
+                 "acme-small", "--json", str(report)]) == 0
+
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert written["models"] == ["acme-small", "gpt-5-mini"]
+    assert ("labels of acme-small dropped from training; every model's quality prior is its "
+            "mean training score") in written["notes"]
+    assert "note: labels of acme-small dropped" in capsys.readouterr().out
+
+
+def test_a_prior_places_a_model_the_catalog_lacks_as_a_catalog_row_would(tmp_path: Path) -> None:
+    router = fit_router([row for row in acme_rows() if row["model"] != "acme-small"], k=2)
+    prompts = [LabelledPrompt(prompt, {}, {}, {}) for prompt, _, _ in TASKS]
+    priors = {"acme-small": 0.5, "gpt-5-mini": 0.5}
+    # The same model as a row of a catalog-shaped price file, with the same prior.
+    own_row = {**load_catalog().model("gemma-2-9b-it").__dict__, "id": "acme-small",
+               "aliases": [], "quality": 0.5}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"models": [own_row]}), encoding="utf-8")
+
+    uncatalogued = predict(router, prompts, ["acme-small", "gpt-5-mini"], load_catalog(),
+                           priors=priors)
+    catalogued = predict(router, prompts, ["acme-small", "gpt-5-mini"], load_catalog(path),
+                         priors=priors)
+
+    assert uncatalogued == catalogued
+    assert len({row["acme-small"] for row in uncatalogued}) > 1  # estimated prompt by prompt
+
+
+@pytest.mark.parametrize("split", ["folds", "train and test"])
+def test_eval_notes_a_near_miss_name_as_fit_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str,
+) -> None:
+    rows = [{**row, "model": "gpt-4.1-mimi"} if row["model"] == "acme-small" else row
+            for row in acme_rows()]
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+    near = "gpt-4.1-mimi (did you mean 'gpt-4.1-mini', 'gpt-4o-mini', 'gpt-5.4-mini', " \
+           "'gpt-4.1', 'gpt-5-mini'?) not in the catalog"
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "2"]) == 0
+    assert f"note: {near}: `shoal route` prices it" in capsys.readouterr().err
+
+    argv = (["--data", str(data), "--folds", "2"] if split == "folds" else
+            ["--train", str(data), "--test", str(data)])
+    assert main(["eval", *argv]) == 0
+
+    assert (f"\nnote: {near}: it is evaluated as a model of its own, costed by the cost_usd of "
+            "its rows or --prices\n") in capsys.readouterr().out + "\n"
+
+
 def test_folds_say_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one = write_jsonl(tmp_path / "one.jsonl", label_rows()[:2])
 
@@ -247,6 +352,61 @@ def test_fit_refuses_to_overwrite_its_input(
     assert data.read_bytes() == before
     err = error_of(capsys, "fit", "--outcomes", str(database), "--out", str(database))
     assert "would overwrite it" in err
+
+
+def test_fit_to_a_device_offers_no_route_command_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    assert main(["fit", str(data), "--out", "/dev/null", "--k", "2"]) == 0
+
+    printed = capsys.readouterr().out
+    assert printed.startswith("wrote /dev/null: ")
+    assert "--router /dev/null" not in printed
+    assert ("`shoal route` with this router, once saved to a file, still chooses among every "
+            "catalog model not retired") in printed
+
+
+@pytest.mark.parametrize(("where", "problem"), [
+    ("folder", "{path} is a folder; name a file to write the router to"),
+    ("notes.txt", "{path} exists and is not a shoal router file; remove it or choose another "
+                  "name"),
+    ("missing/router.json", "{path}: the folder {folder} does not exist; create it first or name "
+                            "another file"),
+    ("-", "-: output goes to a file; name one"),
+])
+def test_saving_a_router_checks_the_path_as_fit_out_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    where: str, problem: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a router\n", encoding="utf-8")
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    router = fit_router(label_rows(), k=2)
+    expected = problem.format(path=where, folder=Path(where).parent)
+
+    with pytest.raises(ShoalError) as refused:
+        router.save(where)
+
+    assert isinstance(refused.value, RouterFileError)
+    assert str(refused.value) == f"path {expected}"
+    assert notes.read_text(encoding="utf-8") == "not a router\n"
+    # `fit --out` refuses the same path in the same words, under its option's name.
+    assert error_of(capsys, "fit", str(data), "--out", where) == (
+        f"shoal fit: error: --out {expected}\n")
+
+
+def test_saving_a_router_replaces_a_router_file_or_fills_an_empty_one(tmp_path: Path) -> None:
+    first, second = fit_router(label_rows(), k=2), fit_router(label_rows(), k=3)
+    empty = tmp_path / "empty.json"
+    empty.touch()
+
+    assert load_router(first.save(tmp_path / "router.json")).version == first.version
+    assert load_router(second.save(tmp_path / "router.json")).version == second.version
+    assert load_router(first.save(empty)).version == first.version
 
 
 def test_fit_refuses_an_empty_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -946,14 +1106,14 @@ def test_fit_leaves_retired_models_out_of_its_candidates_advice(
 ) -> None:
     rows = [{"prompt": prompt, "model": model, "score": score}
             for prompt in ("What is 2+2?", "Write a poem")
-            for model, score in (("gpt-4.1-mini", 0.5), (" o3", 0.9))]
+            for model, score in (("gpt-4.1-mini", 0.5), ("O3", 0.9))]
     data = write_jsonl(tmp_path / "labels.jsonl", rows)
     monkeypatch.setenv("SHOAL_TODAY", "2026-12-20")  # o3 retires on 2026-12-11 per the catalog
 
     assert main(["fit", str(data), "--out", str(tmp_path / "router.json"), "--k", "1"]) == 0
 
     printed = capsys.readouterr().out
-    assert "labels for ' o3' counted as o3\n" in printed
+    assert "labels for O3 counted as o3\n" in printed
     assert ("add --candidates gpt-4.1-mini to keep to the labelled ones (o3, labelled too, is "
             "retired per the catalog)\n") in printed
 

@@ -38,19 +38,24 @@ from shoal.router_eval import (
     read_label_rows,
     read_labelled,
     read_prices,
-    with_priors,
 )
 from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
     MIN_CONFIDENCE_PAIRS,
     Router,
+    RouterFileError,
     canonical_model_names,
     canonical_model_rows,
+    check_label_row,
     conflicting_labels,
     fit_router,
 )
 
 logger = logging.getLogger(__name__)
+
+# The library's parameters as fit and eval name them: a file over the limit is refused with
+# "raise max_file_bytes", and the user typed --max-file-bytes.
+DATA_OPTIONS = {"max_file_bytes": "--max-file-bytes"}
 
 # Stands for "the default feedback database" when --outcomes is given without a path.
 DEFAULT_OUTCOMES = Path("-")
@@ -65,7 +70,8 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Fit a router from JSONL rows {prompt, model, score in [0, 1], optional "
         "cost_usd, input_tokens, output_tokens, task} (the rows `shoal feedback export` prints "
         "also pass; any other field is an error), and with --outcomes the outcomes recorded by "
-        "`shoal feedback record`. Model names are read through the catalog as elsewhere "
+        "`shoal feedback record`. A model name is an id as elsewhere (at most 200 printable "
+        "characters, no space around it) and is read through the catalog "
         "(openai/gpt-4.1 and GPT-4.1 are gpt-4.1). `shoal route --router FILE` then uses it, "
         "still among every catalog model not retired unless --candidates names the labelled "
         "ones. Prices: route prices a catalog model from the catalog with each prompt's own "
@@ -95,8 +101,9 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      help="where the labels come from (recorded in the file)")
     fit.add_argument("--prices", type=Path,
                      help="price file (a catalog file as elsewhere, or JSON {model: "
-                     "{input_per_mtok, output_per_mtok}}): checked to cover every model "
-                     "without a catalog price or observed cost")
+                     "{input_per_mtok, output_per_mtok}}, each 0 to 1,000,000 USD per million "
+                     "tokens): checked to cover every model without a catalog price or "
+                     "observed cost")
     fit.add_argument("--k", type=_neighbours, default=40,
                      help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
@@ -124,10 +131,12 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           help="with --data: a number of folds, or 'task' (one fold per task)")
     evaluate.add_argument("--prices", type=Path,
                           help="price file overriding the catalog (a catalog file as elsewhere, "
-                          "or JSON {model: {input_per_mtok, output_per_mtok}})")
-    evaluate.add_argument("--holdout-models", default="",
-                          help="comma-separated models whose training labels are dropped; every "
-                          "model gets its mean training score as its quality prior")
+                          "or JSON {model: {input_per_mtok, output_per_mtok}}, each 0 to "
+                          "1,000,000 USD per million tokens)")
+    evaluate.add_argument("--holdout-models",
+                          help="with --train: comma-separated models whose training labels are "
+                          "dropped; every model, in the catalog or not, gets its mean training "
+                          "score as its quality prior")
     evaluate.add_argument("--output-tokens", type=_output_tokens, default=256,
                           help="output tokens per call when costing from prices, 0 or more "
                           "(default 256); a row's own output_tokens (and input_tokens) take "
@@ -178,7 +187,10 @@ def run_fit(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out", "the router", kind="router",
                       inputs=[(None, args.data), (named_database, database),
                               *price_file_input(args.prices)])
-    rows = _fit_rows(args.data, args.max_file_bytes) if args.data is not None else []
+    rows = []
+    if args.data is not None:
+        with options_named(DATA_OPTIONS):
+            rows = _fit_rows(args.data, args.max_file_bytes)
     source = args.source
     folded = ""
     if database is not None:
@@ -240,9 +252,11 @@ def _print_fit_notes(
     if gone:
         keep_to += (f" ({', '.join(gone)}, labelled too, {'is' if len(gone) == 1 else 'are'} "
                     "retired per the catalog)")
-    print(f"`shoal route --router {shlex.quote(str(out))}` still chooses among every catalog "
-          f"model not retired, placing the ones without labels by their catalog quality "
-          f"prior{keep_to}")
+    # /dev/null or /dev/stdout keep no router to route with: no command is offered for them.
+    route_with = (f"`shoal route --router {shlex.quote(str(out))}`" if out.is_file() else
+                  "`shoal route` with this router, once saved to a file,")
+    print(f"{route_with} still chooses among every catalog model not retired, placing the ones "
+          f"without labels by their catalog quality prior{keep_to}")
 
     conflicts = conflicting_labels(rows)
     if conflicts:
@@ -283,13 +297,8 @@ def _named_with_near_matches(models: Sequence[str]) -> str:
 def _counted_as(spellings: Mapping[str, Sequence[str]]) -> str:
     """``labels for GPT-4.1 and openai/gpt-4.1 counted as gpt-4.1``: the spellings read as one
     catalog model (see `canonical_model_names`)."""
-    # repr only where a space around a spelling would otherwise be invisible.
-    return "; ".join(f"labels for {' and '.join(_shown(name) for name in names)} counted as "
-                     f"{model}" for model, names in spellings.items())
-
-
-def _shown(name: str) -> str:
-    return repr(name) if name != name.strip() else name
+    return "; ".join(f"labels for {' and '.join(names)} counted as {model}"
+                     for model, names in spellings.items())
 
 
 def _no_rows_message(data: Path | None, database: Path | None) -> str:
@@ -333,10 +342,17 @@ def _may_be_sqlite(path: Path) -> bool:
 
 
 def _outcome_rows(path: Path) -> list[dict[str, Any]]:
-    """Training rows from the feedback database (redacted prompts)."""
+    """Training rows from the feedback database (redacted prompts), each checked as a DATA
+    file's row is and named by its decision: a database written by an earlier shoal, or edited,
+    may hold a model name no command takes."""
     from shoal.feedback import outcomes_as_rows
 
     rows = outcomes_as_rows(path)
+    for row in rows:
+        try:
+            check_label_row(row, f"{path}: the outcome of decision {excerpt(row['decision_id'])}")
+        except RouterFileError as error:
+            raise EvaluationError(str(error)) from None
     logger.info("%d recorded outcomes with a prompt in %s", len(rows), path)
     return rows
 
@@ -377,7 +393,8 @@ def _check_prices(
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, write JSON and SVG when asked, then print the summary table."""
     _check_eval_outputs(args)
-    evaluation = _evaluate(args)
+    with options_named(DATA_OPTIONS):
+        evaluation = _evaluate(args)
 
     # The files first: a reader that closes stdout early (`| head`) must not cost them.
     if args.json_out is not None:
@@ -407,7 +424,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     catalog = configured_catalog()
     if prices is not None:
         prices = _prices_by_catalog_id(prices, catalog)
-    held_out = once_each(split_ids(args.holdout_models, "--holdout-models"), "--holdout-models")
+    held_out = _held_out_models(args.holdout_models)
     if held_out and args.train is None:
         raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
                               "models' labels from the training data")
@@ -420,7 +437,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         with options_named({"folds='task'": "--folds task"}):
             evaluation = cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
                                         prices=prices, output_tokens=args.output_tokens)
-        return _with_spellings(evaluation, spellings)
+        return _with_name_notes(evaluation, spellings, data)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
@@ -431,6 +448,7 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
     test, spellings = read_catalog_labelled(args.test, catalog,
                                             max_file_bytes=args.max_file_bytes)
     train: list[Any] = []
+    priors: dict[str, float] | None = None
     if args.router is not None:
         from shoal.router import load_router
 
@@ -443,11 +461,11 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         held_out = once_each([names[model] for model in held_out], "--holdout-models")
         if held_out:
             _check_held_out(held_out, train)
-            catalog = with_priors(catalog, mean_scores(train))
+            priors = mean_scores(train)
         logger.info("fitting a router on the %d prompts of --train", len(train))
         router = fit_router(long_rows(train, without=held_out), name="eval")
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
-                                 output_tokens=args.output_tokens)
+                                 output_tokens=args.output_tokens, priors=priors)
     seen = _seen_in_training(test, train)
     if seen:
         evaluation = _with_note(evaluation, (
@@ -469,7 +487,19 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
-    return _with_spellings(evaluation, spellings)
+    return _with_name_notes(evaluation, spellings, [*train, *test])
+
+
+def _held_out_models(value: str | None) -> list[str]:
+    """The --holdout-models ids; none when the option is left out, refused when it is given
+    empty (most likely an empty shell variable: the evaluation would silently hold out none)."""
+    if value is None:
+        return []
+    held_out = split_ids(value, "--holdout-models")
+    if not held_out:
+        raise EvaluationError("--holdout-models is empty: list at least one model id, or leave "
+                              "the option out to train on every model's labels")
+    return once_each(held_out, "--holdout-models")
 
 
 def _prices_by_catalog_id(
@@ -497,14 +527,24 @@ def _merged_spellings(
     return {model: tuple(names) for model, names in merged.items()}
 
 
-def _with_spellings(
-    evaluation: Evaluation, spellings: Mapping[str, Sequence[str]],
+def _with_name_notes(
+    evaluation: Evaluation, spellings: Mapping[str, Sequence[str]], prompts: Sequence[Any],
 ) -> Evaluation:
-    """The evaluation with a note of the spellings counted as one model, as `shoal fit` says."""
-    if not spellings:
+    """The evaluation with notes on how the data's model names were read, as `shoal fit` notes
+    them: the spellings counted as one catalog model, and the names the catalog lacks that lie
+    near one of its models (a misspelt label is evaluated as a model of its own)."""
+    if spellings:
+        evaluation = _with_note(evaluation, f"{_counted_as(spellings)} (model names are read "
+                                            "through the catalog, as `shoal fit` reads them)")
+    catalog = configured_catalog()
+    unknown = sorted({model for item in prompts for model in item.scores if model not in catalog})
+    near = [model for model in unknown if catalog.suggest(model)]
+    if not near:
         return evaluation
-    return _with_note(evaluation, f"{_counted_as(spellings)} (model names are read through "
-                                  "the catalog, as `shoal fit` reads them)")
+    return _with_note(evaluation, f"{_named_with_near_matches(near)} not in the catalog: "
+                                  f"{'it is' if len(near) == 1 else 'each is'} evaluated as a "
+                                  "model of its own, costed by the cost_usd of its rows or "
+                                  "--prices")
 
 
 def _seen_in_training(test: Sequence[Any], train: Sequence[Any]) -> int:

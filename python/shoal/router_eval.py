@@ -36,13 +36,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from shoal.catalog import Catalog, CatalogError, configured_catalog, load_catalog
+from shoal.catalog import (
+    MAX_USD_PER_MTOK,
+    Catalog,
+    CatalogError,
+    ModelEntry,
+    configured_catalog,
+    load_catalog,
+)
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, unknown_field
+from shoal.excerpts import excerpt, plain_number, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     RepeatedKeyObject,
     json_line_error,
+    number_as_given,
     object_keeping_repeated_keys,
     parse_json,
     read_json_file,
@@ -57,6 +65,7 @@ from shoal.router_model import (
     RouterFileError,
     canonical_model_names,
     check_label_row,
+    check_model_name,
     fit_router,
 )
 from shoal.tokens import count_tokens
@@ -338,14 +347,11 @@ def read_label_rows(
     return [row for row, _ in _checked_lines(Path(path), max_file_bytes)]
 
 
-# What raises the limit of labelled data: the command line's option is named too, as these files
-# are mostly given to `shoal fit` and `shoal eval`.
-RAISE_DATA_LIMIT_WITH = "max_file_bytes (--max-file-bytes)"
-
-
 def _read_text(file: Path, max_file_bytes: int) -> str:
     try:
-        text = read_text_file(file, max_file_bytes=max_file_bytes, raise_with=RAISE_DATA_LIMIT_WITH)
+        # A larger file's refusal names the parameter, which `shoal fit` and `shoal eval`
+        # report as their --max-file-bytes.
+        text = read_text_file(file, max_file_bytes=max_file_bytes)
     except ValueError as error:
         raise EvaluationError(str(error)) from None
     # A byte-order mark some editors put first is not part of the first row.
@@ -359,8 +365,10 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
             continue
         where = f"{file}:{number}"
         try:
+            # Numbers past a float's range keep their spelling, so a refusal quotes the digits
+            # typed (1e400), not the infinity a float makes of them.
             row = json.loads(line, object_pairs_hook=object_keeping_repeated_keys,
-                             parse_int=whole_number_as_given)
+                             parse_int=whole_number_as_given, parse_float=number_as_given)
         except json.JSONDecodeError as error:
             raise EvaluationError(f"{where}: {json_line_error(line, error)}") from None
         except RecursionError:
@@ -376,7 +384,8 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
 def _json_list(file: Path, max_file_bytes: int) -> list[Any]:
     text = _read_text(file, max_file_bytes)
     try:
-        items = parse_json(text, str(file), object_pairs_hook=object_keeping_repeated_keys)
+        items = parse_json(text, str(file), object_pairs_hook=object_keeping_repeated_keys,
+                           parse_float=number_as_given)
     except ValueError as error:
         raise EvaluationError(f"{error}{_json_lines_hint(file, text)}") from None
     if not isinstance(items, list):
@@ -438,6 +447,10 @@ def _item_scores(scores: object, where: str) -> dict[str, float]:
         raise EvaluationError(f"{where}: scores must be a non-empty object {{model: score}}")
     checked = {}
     for model, score in scores.items():
+        try:
+            check_model_name(model, f"{where}: a model named in scores")
+        except RouterFileError as error:
+            raise EvaluationError(str(error)) from None
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not (
             0.0 <= score <= 1.0
         ):
@@ -495,10 +508,12 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
 
     Two shapes are read, so the file given to ``--prices`` elsewhere works here too:
 
-    * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}`` (LLMRouter's
-      ``input_price`` and ``output_price`` are accepted too); keys starting with ``_`` are
-      comments, and a model given twice (by one key, or by two names of one catalog model such
-      as ``gpt-4.1-mini`` and ``openai/GPT-4.1-mini``) is refused;
+    * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}``, each price from 0 to
+      :data:`~shoal.catalog.MAX_USD_PER_MTOK` as in a catalog file and any other field refused
+      by name (an LLMRouter model entry, with ``input_price`` and ``output_price`` and fields
+      that describe the model, is read too); keys starting with ``_`` are comments, and a model
+      given twice (by one key, or by two names of one catalog model such as ``gpt-4.1-mini``
+      and ``openai/GPT-4.1-mini``) is refused;
     * a catalog file (a list of model rows, or ``{"models": [...]}``, see
       :func:`shoal.catalog.load_catalog`): each row's model at the prices the shipped catalog
       has after the file is applied, so a row may give only the prices of a known model.
@@ -517,19 +532,46 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
         )
 
     _refuse_models_named_twice(file, document)
-    prices = {}
-    for model, entry in document.items():
-        if model.startswith("_"):
-            continue
-        fields = entry if isinstance(entry, dict) else {}
-        input_price, output_price = [
-            fields.get(name, fields.get(alternative)) for name, alternative in
-            (("input_per_mtok", "input_price"), ("output_per_mtok", "output_price"))]
-        if not (_is_price(input_price) and _is_price(output_price)):
+    return {model: _entry_prices(file, model, entry)
+            for model, entry in document.items() if not model.startswith("_")}
+
+
+# The fields of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
+PRICE_ENTRY_FIELDS = ("input_per_mtok", "output_per_mtok")
+LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
+
+
+def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
+    """The (input, output) prices of one ``{model: prices}`` entry, bounded as a catalog file's
+    are: a price near the float limit made every cost inf and every summary NaN."""
+    fields = entry if isinstance(entry, dict) else {}
+    names = PRICE_ENTRY_FIELDS
+    if any(name in fields for name in LLMROUTER_PRICE_FIELDS) and not any(
+        name in fields for name in PRICE_ENTRY_FIELDS
+    ):
+        # An LLMRouter model entry: its other fields (size, feature, service...) describe the
+        # model and are not read.
+        names = LLMROUTER_PRICE_FIELDS
+    else:
+        unknown = unknown_field(fields, PRICE_ENTRY_FIELDS)
+        if unknown is not None:
+            # A misspelt price beside the two read would otherwise be dropped without a word.
+            raise EvaluationError(f"price file {file}: {model!r}: {unknown}; an entry has "
+                                  "input_per_mtok and output_per_mtok only")
+    prices = []
+    for name in names:
+        price = fields.get(name)
+        if not _is_price(price):
             raise EvaluationError(f"price file {file}: {model!r} needs input_per_mtok and "
                                   "output_per_mtok (finite numbers >= 0)")
-        prices[model] = (float(input_price), float(output_price))
-    return prices
+        if price > MAX_USD_PER_MTOK:
+            raise EvaluationError(
+                f"price file {file}: {model!r}: {name} must be at most "
+                f"{MAX_USD_PER_MTOK:,.0f} USD per million tokens, as in a catalog file, got "
+                f"{plain_number(price)}"
+            )
+        prices.append(float(price))
+    return prices[0], prices[1]
 
 
 def _refuse_models_named_twice(file: Path, document: dict[str, Any]) -> None:
@@ -621,6 +663,29 @@ def with_priors(catalog: Catalog, priors: Mapping[str, float]) -> Catalog:
     return replace(catalog, models=entries)
 
 
+def _estimating_catalog(
+    catalog: Catalog, priors: Mapping[str, float], unlabelled: Iterable[str],
+) -> Catalog:
+    """``catalog`` with the quality priors of ``priors`` (:func:`with_priors`), and a row that
+    carries nothing but its prior for each model of ``unlabelled`` the catalog lacks, which is
+    all routing needs to place a model on the ability scale. Only predictions read it: its
+    prices are never read, as costs come from the catalog as given."""
+    known = with_priors(catalog, priors)
+    added = tuple(_prior_only_entry(model, priors[model]) for model in unlabelled
+                  if model not in catalog and model in priors)
+    return replace(known, models=(*known.models, *added)) if added else known
+
+
+def _prior_only_entry(model: str, prior: float) -> ModelEntry:
+    return ModelEntry(
+        id=model, provider="", name=model, input_per_mtok=0.0, output_per_mtok=0.0,
+        cached_input_per_mtok=None, cache_write_per_mtok=None, context_window=0,
+        max_output_tokens=0, encoding=None, token_ratio=1.0, open_weights=False, params_b=None,
+        active_params_b=None, quality=prior, quality_source="evaluation prior", price_source="",
+        as_of="",
+    )
+
+
 # ---- costs and predictions ----
 
 
@@ -671,14 +736,22 @@ def cost_table(
 
 def predict(
     router: Router, prompts: Sequence[LabelledPrompt], models: Sequence[str], catalog: Catalog,
+    *, priors: Mapping[str, float] | None = None,
 ) -> list[dict[str, float]]:
     """Predicted quality per prompt and model, as :func:`shoal.router.route` estimates it.
 
+    ``priors`` are quality priors in [0, 1] that replace the catalog's, and give one to a model
+    the catalog lacks: a model without labels in the router is estimated from its prior, as
+    route estimates a catalog model from the catalog's.
+
     Raises:
-        EvaluationError: If a model has neither labels in the router nor a catalog prior.
+        EvaluationError: If a model has neither labels in the router nor a prior.
     """
     # Read through the catalog as route reads them: GPT-4.1 in the data is gpt-4.1's labels.
     positions = {model: labelled_position(router, catalog, model) for model in models}
+    if priors:
+        unlabelled = [model for model in models if positions[model] is None]
+        catalog = _estimating_catalog(catalog, priors, unlabelled)
     from_priors = [m for m in models if positions[m] is None and m in catalog]
     for model in models:
         if positions[model] is None and model not in catalog:
@@ -830,9 +903,13 @@ def evaluate_router(
     prompts: Sequence[LabelledPrompt], *, router: Router, catalog: Catalog | None = None,
     prices: Mapping[str, tuple[float, float]] | None = None,
     models: Sequence[str] | None = None, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    priors: Mapping[str, float] | None = None,
 ) -> Evaluation:
     """Evaluate ``router`` on held-out ``prompts`` (candidates: models scored on every prompt;
     a note names the models scored on only some of them, which are left out).
+
+    ``priors`` are quality priors that replace the catalog's and reach the models it lacks
+    (see :func:`predict`); the hold-out experiment gives every model its mean training score.
 
     Raises:
         EvaluationError: If the prompts share fewer than two models or a model has no cost.
@@ -841,7 +918,7 @@ def evaluate_router(
     candidates = tuple(models) if models is not None else _shared_models(prompts)
     costs = cost_table(prompts, candidates, catalog=catalog, prices=prices,
                        output_tokens=output_tokens)
-    predictions = predict(router, prompts, candidates, catalog)
+    predictions = predict(router, prompts, candidates, catalog, priors=priors)
     return evaluate_predictions(prompts, predictions, costs, router_version=router.version,
                                 notes=_left_out_notes(prompts))
 

@@ -65,7 +65,7 @@ from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, plain_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
-from shoal.ledger import MAX_LIMIT_USD
+from shoal.ledger import MAX_ID_LENGTH, MAX_LIMIT_USD
 from shoal.privacy import redact
 from shoal.tokens import check_unicode
 
@@ -333,11 +333,25 @@ class Router:
     def save(self, path: str | Path) -> Path:
         """Write the router file to ``path`` and return it.
 
-        The file is replaced in one step (:func:`shoal.atomic_file.write_text`): a router
-        loaded meanwhile is the whole old one or the whole new one, and a save that fails or is
-        killed leaves the old one.
+        ``path`` is checked first as ``shoal fit --out`` checks it: it may be a new file in a
+        folder this user can write, a router file to replace, an empty file, or a device such
+        as /dev/null; not ``-``, a folder, a pipe, or a file that holds anything else, which a
+        save would destroy. The file is replaced in one step
+        (:func:`shoal.atomic_file.write_text`): a router loaded meanwhile is the whole old one
+        or the whole new one, and a save that fails or is killed leaves the old one.
+
+        Raises:
+            RouterFileError: If ``path`` is refused; the message names it and says why.
+            OSError: If the write itself fails (a full disk).
         """
+        # The command line's check, imported here: shoal.cli imports this module.
+        from shoal.cli import check_output_file
+
         target = Path(path)
+        try:
+            check_output_file(target, "path", "the router", kind="router")
+        except ValueError as error:
+            raise RouterFileError(str(error)) from None
         atomic_file.write_text(target, self.to_json() + "\n")
         return target
 
@@ -418,8 +432,9 @@ def check_label_row(row: object, where: str) -> LabelRow:
     """Check one labelled row; ``where`` names it in the error (``rows[3]``, ``labels.jsonl:4``).
 
     Raises:
-        RouterFileError: If the row is not a mapping, lacks or mistypes a field, or has a field
-            no row may carry (the message suggests the nearest known name).
+        RouterFileError: If the row is not a mapping, lacks or mistypes a field, has a field
+            no row may carry (the message suggests the nearest known name), or names its model
+            as no id may be named (:func:`check_model_name`).
     """
     if not isinstance(row, Mapping):
         raise RouterFileError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
@@ -443,8 +458,37 @@ def check_label_row(row: object, where: str) -> LabelRow:
         if value is not None and not isinstance(value, str):
             raise RouterFileError(f"{where}: {name} must be a string, got {value!r}")
     _refuse_lone_surrogates(row, where)
+    check_model_name(model, f"{where}: model")
     return LabelRow(prompt, model, float(score), cost, input_tokens, output_tokens,
                     row.get("task"))
+
+
+def check_model_name(model: str, what: str) -> None:
+    """Refuse a model name that no shoal command would take back as a model id; ``what`` names
+    it in the error (``labels.jsonl:4: model``).
+
+    A label's model becomes a router model that route, eval and the MCP tools print and that
+    ``--candidates`` and ``feedback record`` must be able to name: so it is held to the rules
+    of every id shoal takes (:data:`MAX_ID_LENGTH` characters at most, as the ledger's ids and
+    the tools' model arguments; printable characters only, as the ledger's names, since a
+    newline or terminal escape would rewrite the lines that print it and U+202E reverses the
+    text after it), and a space around it is refused rather than kept as a second model
+    beside the name without it.
+
+    Raises:
+        RouterFileError: The first rule the name breaks, with an excerpt of it.
+    """
+    if len(model) > MAX_ID_LENGTH:
+        raise RouterFileError(f"{what} must be at most {MAX_ID_LENGTH} characters, as every "
+                              f"model id shoal takes, got {len(model):,} ({excerpt(model)})")
+    hidden = next((character for character in model if not character.isprintable()), None)
+    if hidden is not None:
+        raise RouterFileError(f"{what} must hold only printable characters (no control or "
+                              f"format characters, no space but ' '), got {hidden!r} in "
+                              f"{excerpt(model)}")
+    if model != model.strip():
+        raise RouterFileError(f"{what} must not start or end with a space, got "
+                              f"{excerpt(model)}; give {excerpt(model.strip())}")
 
 
 def _refuse_lone_surrogates(row: Mapping[str, Any], where: str) -> None:
@@ -525,17 +569,23 @@ def canonical_model_names(
 ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     """Each of ``names`` read through ``catalog`` as every other command reads a model name
     (``openai/gpt-4.1`` and ``GPT-4.1`` are ``gpt-4.1``); a name the catalog does not know is
-    kept as written.
+    kept as first written, and a later spelling of it in another case (``acme`` after ``Acme``)
+    is read as that one, as routing matches such a name in any case (a router file naming one
+    model twice in two cases is refused).
 
     Returns:
-        Each name's model, and for each catalog id that other spellings were read as, those
+        Each name's model, and for each model that other spellings were read as, those
         spellings in the order first seen.
     """
     canonical: dict[str, str] = {}
+    first_written: dict[str, str] = {}
     spellings: dict[str, list[str]] = {}
     for name in names:
         if name not in canonical:
-            canonical[name] = catalog.model(name).id if name in catalog else name
+            if name in catalog:
+                canonical[name] = catalog.model(name).id
+            else:
+                canonical[name] = first_written.setdefault(name.casefold(), name)
             if canonical[name] != name:
                 spellings.setdefault(canonical[name], []).append(name)
     return canonical, {model: tuple(written) for model, written in spellings.items()}
@@ -927,8 +977,9 @@ def read_router(path: str | Path) -> Router:
 
     Raises:
         RouterFileError: If the file is missing, not a regular file, too large, not JSON, of
-            another format or version, fails its content hash, or has inconsistent sizes; the
-            message names the file and field.
+            another format or version, fails its content hash, has inconsistent sizes or a
+            model name no label may have (:func:`check_model_name`); the message names the file
+            and field.
     """
     file = Path(path)
     try:
@@ -984,13 +1035,20 @@ def _bounds(low: float, high: float) -> str:
 
 
 def _model_ids(document: Mapping[str, Any]) -> tuple[str, ...]:
-    """The ``models`` field: non-empty ids, each once (a repeated id would split one model's
-    labels over two columns, and routing would read only the first)."""
+    """The ``models`` field: non-empty ids that a label's model may be
+    (:func:`check_model_name`), each once (a repeated id would split one model's labels over two
+    columns, and routing would read only the first)."""
     models = _strings(document, "models", "")
     seen: dict[str, str] = {}
     for index, model in enumerate(models):
         if not model.strip():
             raise RouterFileError(f"models[{index}] must be a non-empty model id")
+        try:
+            check_model_name(model, f"models[{index}]")
+        except RouterFileError as error:
+            # Written by a shoal that took any name, or edited: the labels must be renamed.
+            raise RouterFileError(f"{error}; rename the model in the labelled rows and fit "
+                                  "the router again") from None
         # Catalog ids are matched in any case, so GPT-4.1 beside gpt-4.1 is one model twice.
         earlier = seen.get(model.casefold())
         if earlier is not None:
