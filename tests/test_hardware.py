@@ -1294,6 +1294,67 @@ def test_a_sweep_where_nothing_fits_says_what_even_its_likeliest_fit_needs():
     assert not any(note.startswith("nothing fits") for note in fitting.notes)
 
 
+@pytest.mark.parametrize("address", [
+    # A browser takes each of these to another page than the model it starts with.
+    "https://huggingface.co/Qwen/Qwen3-8B/../../meta-llama/Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen/Qwen3-8B/tree/main/../../../meta-llama/Llama-3.1-8B-Instruct",
+    "hf.co/Qwen/Qwen3-8B:Q4_K_M/../../meta-llama/Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen/Qwen3-8B.git/../x",
+    "https://huggingface.co/./Qwen/Qwen3-8B",
+    "https://huggingface.co/Qwen/Qwen3-8B/.",
+])
+def test_a_page_address_with_dot_segments_is_refused_not_read_as_its_first_model(address):
+    with pytest.raises(hardware.UnknownArchitectureError,
+                       match=r"^unknown model '.*': not the address of a model page, as its "
+                             r"path has a '\.' or '\.\.' segment"):
+        hardware.get_architecture(address)
+
+
+@pytest.mark.parametrize("address", [
+    "https://huggingface.co/Qwen/Qwen3-8B/blob/main/config.json",
+    "https://huggingface.co/Qwen/Qwen3-8B/%2e%2e/%2e%2e/meta-llama/Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen/Qwen3-8B\\..\\..\\meta-llama\\Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen//Qwen3-8B",
+    "https://huggingface.co/Qwen/Qwen3-8B/discussions",
+])
+def test_a_hub_address_past_a_model_page_is_refused_saying_what_one_holds(address):
+    with pytest.raises(hardware.UnknownArchitectureError,
+                       match=r"not the address of a model page, as its path is not OWNER/NAME, "
+                             r"or goes on past it; give https://huggingface.co/OWNER/NAME "
+                             r"\(with at most /tree/REVISION after it\)"):
+        hardware.get_architecture(address)
+
+
+def test_a_query_or_fragment_after_a_model_page_is_no_part_of_its_path():
+    # A browser keeps "/../" in a query or fragment as it is: the page is the model's.
+    for address in ("https://huggingface.co/Qwen/Qwen3-8B?x=/../../meta-llama/Llama-3.1-8B",
+                    "https://huggingface.co/Qwen/Qwen3-8B/tree/main#/../../meta-llama"):
+        assert hardware.get_architecture(address).id == "qwen3-8b"
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("Qwen3-8B-Instruct", "qwen3-8b"),
+        ("qwen3-8b-it", "qwen3-8b"),
+        ("Qwen/Qwen3-8B-Chat", "qwen3-8b"),
+        ("Llama-3.1-8B", "llama-3.1-8b-instruct"),
+        ("gemma-3-4b", "gemma-3-4b-it"),
+        ("mistral-7b", "mistral-7b-instruct-v0.3"),
+        ("phi-4-instruct", "phi-4"),
+    ],
+)
+def test_near_matches_lead_with_the_same_family_and_size_whatever_its_variant_ending(
+    name, first
+):
+    # Whole names compared, Qwen3-8B-Instruct was nearer qwen2.5-7b-instruct than qwen3-8b.
+    with pytest.raises(hardware.UnknownArchitectureError) as refused:
+        hardware.get_architecture(name)
+
+    near = str(refused.value).split("near matches: ", 1)[1].split(", ")
+    assert near[0] == first and len(near) <= 5
+
+
 def test_an_unknown_page_address_gets_the_near_matches_of_its_repository():
     with pytest.raises(hardware.UnknownNameError,
                        match=r"unknown model 'Qwen/Qwen3-8B-GGUF'; near matches: qwen3-8b"):

@@ -248,3 +248,19 @@ async def test_sweep_hardware_takes_as_built_in_any_case_and_names_it_for_an_unk
         "unknown process node 'xyzzy'; no close match; the resource shoal://nodes lists them; "
         "as-built keeps a device as built"
     )
+
+
+async def test_a_model_page_address_that_leads_elsewhere_is_refused_naming_the_argument() -> None:
+    address = "https://huggingface.co/Qwen/Qwen3-8B/../../meta-llama/Llama-3.1-8B-Instruct"
+    leading_elsewhere = await _call("check_hardware_fit", {"model": address, "device": "rtx-4090"})
+    with_suffix = await _call("check_hardware_fit",
+                              {"model": "Qwen3-8B-Instruct", "device": "rtx-4090"})
+
+    assert leading_elsewhere.is_error
+    assert leading_elsewhere.content[0].text.startswith(
+        "check_hardware_fit: argument 'model': unknown model 'https://huggingfa...ma-3.1-8B-"
+        "Instruct': not the address of a model page, as its path has a '.' or '..' segment"
+    )
+    assert with_suffix.is_error
+    assert "unknown model 'Qwen3-8B-Instruct'; near matches: qwen3-8b, " in (
+        with_suffix.content[0].text)

@@ -1184,11 +1184,44 @@ _LISTED_BY = {
 }
 
 
+# Endings that name a variant or release of a model rather than another model: a model named
+# with one its id lacks (Qwen3-8B-Instruct for qwen3-8b) or without one its id has (gemma-3-4b
+# for gemma-3-4b-it, mistral-7b for mistral-7b-instruct-v0.3) is the same family and size.
+_VARIANT_WORDS = frozenset({"instruct", "it", "chat", "base", "hf", "gguf"})
+_RELEASE = re.compile(r"v[0-9]+(?:\.[0-9]+)*")
+
+
+def _stem(name: str) -> str:
+    """A lowercased id or repository name without its owner (``qwen/``) and variant endings."""
+    words = name.rsplit("/", 1)[-1].split("-")
+    while len(words) > 1 and (words[-1] in _VARIANT_WORDS or _RELEASE.fullmatch(words[-1])):
+        words.pop()
+    return "-".join(words)
+
+
 def _near(name: str, known: Mapping[str, str]) -> list[str]:
-    """Up to five ids close to ``name``; ``known`` maps lowercased ids to ids."""
-    close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
-    close += [k for k in known if name and name in k and k not in close][: 5 - len(close)]
-    return [known[k] for k in close]
+    """Up to five ids close to ``name``; ``known`` maps lowercased ids to ids.
+
+    Ids whose stems (see `_stem`) are equal come first, then ids with close stems, then ids
+    close as written and ids that contain ``name``: for ``qwen3-8b-instruct`` the id
+    ``qwen3-8b`` leads, where comparing whole ids ranks ``qwen2.5-7b-instruct`` first.
+    """
+    candidates = list(known)
+    # difflib cannot match a name over 2.4 times as long as every id, and comparing one costs
+    # its length: a megabyte name is not compared.
+    comparable = len(name) <= 3 * max((len(key) for key in candidates), default=0)
+    stems = {key: _stem(key) for key in candidates}
+    stem = _stem(name)
+    close_stems = (difflib.get_close_matches(stem, set(stems.values()), n=5, cutoff=0.5)
+                   if comparable else [])
+    ranked = sorted(
+        (key for key in candidates if stems[key] in close_stems),
+        key=lambda key: (stems[key] != stem, close_stems.index(stems[key])),
+    )
+    if comparable:
+        ranked += difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+    ranked += [key for key in candidates if name and name in key]
+    return [known[key] for key in dict.fromkeys(ranked)][:5]
 
 
 def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError]) -> Any:
@@ -1236,7 +1269,8 @@ def get_device(device_id: str) -> DeviceProfile:
 def get_architecture(model_id: str) -> Architecture:
     """The architecture of this model id, or of its Hugging Face repository
     (``meta-llama/Llama-3.1-8B-Instruct``, any case, or the address of its page on
-    huggingface.co); ``UnknownArchitectureError`` lists near matches."""
+    huggingface.co); ``UnknownArchitectureError`` lists near matches, or says why an address
+    on the hub is no model page's (a ``..`` segment, a path past ``/tree/REVISION``)."""
     architectures = _tables().architectures
     if isinstance(model_id, str) and "/" in model_id:
         # An address is looked up, and its near matches found, by the repository it names.
@@ -1249,20 +1283,51 @@ def get_architecture(model_id: str) -> Architecture:
     return _lookup(architectures, model_id, "model", UnknownArchitectureError)
 
 
-# A model page's address as a browser shows it, https://huggingface.co/<owner>/<name>[/tree/main],
-# a clone URL (<name>.git) or Ollama's hf.co/<owner>/<name>:<quantisation>.
-_HUB_ADDRESS = re.compile(
-    r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/([^/?#:\s]+/[^/?#:\s]+?)(?:\.git)?"
-    r"(?=$|[/?#:])",
-    re.IGNORECASE,
+# The start of an address on the Hugging Face hub, with or without its scheme.
+_HUB = re.compile(r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGNORECASE)
+
+# A model page's address as a browser shows it, https://huggingface.co/<owner>/<name>[/] or
+# .../tree/<revision>[/], a clone URL (<name>.git) or Ollama's hf.co/<owner>/<name>:<format>,
+# each with any query or fragment after it: the path as it follows the hub's address. The
+# owner, the name and the revision are spelt as the hub spells repository ids (letters, digits,
+# '_', '-' and '.', starting and ending with a letter, digit or '_', so never "." or ".."): a
+# path a browser would take elsewhere (Qwen/Qwen3-8B/../../meta-llama/...) or that goes on to
+# a file or another page is no model page, and must not be read as the model it starts with.
+# The name is matched lazily, so that a clone URL's ".git" is not taken as part of it.
+_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*?[A-Za-z0-9_])?"
+_MODEL_PAGE = re.compile(
+    rf"(?P<repository>{_PART}/{_PART})"
+    rf"(?:\.git|:[A-Za-z0-9_.-]+|/(?:tree/{_PART}/?)?)?(?:[?#].*)?",
+    re.DOTALL,
 )
 
 
 def _repository_id(text: str) -> str:
-    """``owner/name`` from a repository id or the address of its Hugging Face page."""
+    """``owner/name`` from a repository id or the address of its Hugging Face page.
+
+    Raises:
+        UnknownArchitectureError: An address on the hub that is not a model page's.
+    """
     text = text.strip()
-    address = _HUB_ADDRESS.match(text)
-    return address.group(1) if address else text
+    hub = _HUB.match(text)
+    if hub is None:
+        return text
+    page = _MODEL_PAGE.fullmatch(text, hub.end())
+    if page is None:
+        raise UnknownArchitectureError(
+            f"unknown model {excerpt(text)}: not the address of a model page, as "
+            f"{_not_a_page(text[hub.end():])}; give https://huggingface.co/OWNER/NAME (with at "
+            "most /tree/REVISION after it) or the repository id OWNER/NAME"
+        )
+    return page["repository"]
+
+
+def _not_a_page(path: str) -> str:
+    """Why the path after the hub's address is not a model page's, for the refusal."""
+    segments = re.split(r"[?#]", path, maxsplit=1)[0].split("/")
+    if {".", ".."} & set(segments):
+        return "its path has a '.' or '..' segment, which a browser would follow to another page"
+    return "its path is not OWNER/NAME, or goes on past it"
 
 
 def get_node(node_id: str) -> NodeProfile:
