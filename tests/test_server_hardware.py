@@ -264,3 +264,38 @@ async def test_a_model_page_address_that_leads_elsewhere_is_refused_naming_the_a
     assert with_suffix.is_error
     assert "unknown model 'Qwen3-8B-Instruct'; near matches: qwen3-8b, " in (
         with_suffix.content[0].text)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "quoted"),
+    [
+        ({"context_tokens": 10_000_001}, "must be at most 10,000,000 (got 10,000,001)"),
+        # A float of 1e300 read as the integer it holds: 1000000000000000052504... whole.
+        ({"context_tokens": 1e300}, "must be at most 10,000,000 (got 1e+300)"),
+        ({"context_tokens": 10**400}, "must be at most 10,000,000 (got 1e+400)"),
+        ({"batch": 4096.5}, "must be an integer (got 4,096.5)"),
+    ],
+)
+async def test_a_refused_number_is_quoted_as_the_command_line_quotes_it(
+    arguments: dict[str, Any], quoted: str
+) -> None:
+    result = await _call("check_hardware_fit",
+                         {"model": "qwen3-8b", "device": "rtx-4090", **arguments})
+
+    (argument,) = arguments
+    assert result.is_error
+    assert result.content[0].text == f"check_hardware_fit: argument '{argument}': {quoted}"
+
+
+async def test_sram_mb_is_refused_in_the_same_words_over_mcp_and_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    result = await _call("port_chip",
+                         {"device": "iphone-16-pro", "to_node": "n2", "sram_mb": 1_000_001})
+    assert main(["hw", "port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1000001"]) == 2
+
+    assert result.content[0].text.endswith("must be at most 1,000,000 (got 1,000,001)")
+    assert capsys.readouterr().err.endswith(
+        "--sram-mb must be a number of MB from 0 to 1,000,000, got 1,000,001\n")

@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shoal.excerpts import plain_number
+from shoal.excerpts import grouped_number
 from shoal.http_hosts import HostPolicy
 from shoal.stdio_transport import repeated_key_refusal, unreadable_message_reply
 
@@ -251,7 +251,7 @@ class RequestBodyDeadline:
     async def _refuse(self, scope: Scope, send: Send, arrived_bytes: int) -> None:
         from shoal.render import plural
 
-        seconds = plain_number(self._timeout_s)
+        seconds = grouped_number(self._timeout_s)
         logger.warning(
             "refused %s %s: its body was not complete %s s after its headers (%s of it had "
             "arrived); closing the connection",

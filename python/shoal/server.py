@@ -42,7 +42,7 @@ from shoal.budget import (
 )
 from shoal.catalog import Catalog, configured_catalog, retired, today
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
-from shoal.excerpts import plain_number
+from shoal.excerpts import grouped_number, plain_number
 from shoal.feedback import (
     FeedbackError,
     RecordedOutcome,
@@ -1086,12 +1086,12 @@ def _add_routing_tools(
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
             raise ToolError(
-                f"argument 'max_cost_usd': {plain_number(max_cost_usd)} is not a cost; give 0 or "
+                f"argument 'max_cost_usd': {grouped_number(max_cost_usd)} is not a cost; give 0 or "
                 "more USD, or -1 for no limit"
             )
         if min_quality < 0 and min_quality != NO_QUALITY_FLOOR:
             raise ToolError(
-                f"argument 'min_quality': {plain_number(min_quality)} is not a quality; give 0 "
+                f"argument 'min_quality': {grouped_number(min_quality)} is not a quality; give 0 "
                 "to 1, or -1 for no floor"
             )
         decision = _call(
@@ -1395,7 +1395,7 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
         """
         if cost_usd < 0 and cost_usd != UNKNOWN_COST:
             raise ToolError(
-                f"argument 'cost_usd': {plain_number(cost_usd)} is not a cost; give 0 or more "
+                f"argument 'cost_usd': {grouped_number(cost_usd)} is not a cost; give 0 or more "
                 "USD, or -1 when it is unknown"
             )
         # The router route_task chooses with (read again when its file changes) may label a
