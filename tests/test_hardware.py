@@ -666,8 +666,8 @@ def test_porting_a_device_without_a_node_asks_for_from_node_over_mcp(tmp_path, m
     result = anyio.run(port_without_a_node)
     assert result.is_error
     assert result.content[0].text == (
-        "port_chip: from_node is needed: the device's process (Samsung 8N) has no node in the "
-        "node table to port from"
+        "port_chip: argument 'from_node': is needed: the device's process (Samsung 8N) has no "
+        "node in the node table to port from"
     )
 
 
@@ -1351,6 +1351,38 @@ def test_near_matches_lead_with_the_same_family_and_size_whatever_its_variant_en
 
     near = str(refused.value).split("near matches: ", 1)[1].split(", ")
     assert near[0] == first and len(near) <= 5
+
+
+@pytest.mark.parametrize(
+    ("call", "parameter"),
+    [
+        (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", quantisation=""), "quantisation"),
+        (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", kv_cache_type="Q9"),
+         "kv_cache_type"),
+        (lambda: hardware.hardware_fit("nope", "rtx-4090"), "model"),
+        (lambda: hardware.hardware_fit("qwen3-8b", "nope"), "device"),
+        # A blank node was a chip whose node is empty ("node must not be empty").
+        (lambda: hardware.port_chip("rtx-4090", from_node="  ", to_node="n2"), "from_node"),
+        (lambda: hardware.port_chip("rtx-4090", to_node="rtx-4090"), "to_node"),
+        (lambda: hardware.port_chip("nope", to_node="n2"), "device_or_chip"),
+        (lambda: hardware.port_chip("rtx-4090", to_node="n2", models=[""]), "models"),
+        (lambda: hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], nodes=["as-bilt"]), "nodes"),
+        (lambda: hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], quantisations=[" "]),
+         "quantisations"),
+    ],
+)
+def test_an_unknown_name_says_which_argument_gave_it(call, parameter):
+    with pytest.raises(hardware.UnknownNameError) as caught:
+        call()
+
+    assert caught.value.parameter == parameter
+
+
+def test_a_name_looked_up_on_its_own_names_no_argument():
+    with pytest.raises(hardware.UnknownNodeError) as caught:
+        hardware.get_node("nope")
+
+    assert caught.value.parameter is None
 
 
 def test_an_unknown_page_address_gets_the_near_matches_of_its_repository():

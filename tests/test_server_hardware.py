@@ -69,27 +69,29 @@ async def test_sweep_hardware_takes_batch_kv_cache_and_sram_pinning() -> None:
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("arguments", "argument", "problem"),
     [
-        ({"mode": "iso-area"}, "mode iso-area is how a node change is spent, and no node is "
-                               "changed (as-built only): add a node to nodes, or leave mode out"),
-        ({"models": []}, "models must not be empty"),
-        ({"devices": []}, "devices must not be empty"),
-        ({"quantisations": ["Q4_K_M", "q4_k"]},
-         "quantisations names Q4_K_M (as Q4_K_M, q4_k) more than once; list each once"),
-        ({"contexts": [4096, 4096]}, "contexts names 4096 more than once; list each once"),
-        ({"devices": ["rtx-3090"], "nodes": ["nanostack-claimed"]},
-         "nodes name only nodes to port to (nanostack-claimed), and rtx-3090 has no known "
+        ({"mode": "iso-area"}, "mode", "iso-area is how a node change is spent, and no node is "
+                                       "changed (as-built only): add a node to nodes, or leave "
+                                       "mode out"),
+        ({"models": []}, "models", "must not be empty"),
+        ({"devices": []}, "devices", "must not be empty"),
+        ({"quantisations": ["Q4_K_M", "q4_k"]}, "quantisations",
+         "names Q4_K_M (as Q4_K_M, q4_k) more than once; list each once"),
+        ({"contexts": [4096, 4096]}, "contexts", "names 4096 more than once; list each once"),
+        ({"devices": ["rtx-3090"], "nodes": ["nanostack-claimed"]}, "nodes",
+         "name only nodes to port to (nanostack-claimed), and rtx-3090 has no known "
          "process node to port from"),
     ],
 )
 async def test_sweep_hardware_refuses_as_python_and_the_cli_do(
-    arguments: dict[str, Any], message: str
+    arguments: dict[str, Any], argument: str, problem: str
 ) -> None:
     result = await _call("sweep_hardware", {**SMALL_SWEEP, **arguments})
 
+    # Python says "models must not be empty", the command line "--models must not be empty".
     assert result.is_error
-    assert message in result.content[0].text
+    assert result.content[0].text.startswith(f"sweep_hardware: argument '{argument}': {problem}")
 
 
 async def test_sweep_hardware_left_without_models_sweeps_every_model() -> None:
@@ -299,3 +301,38 @@ async def test_sram_mb_is_refused_in_the_same_words_over_mcp_and_the_command_lin
     assert result.content[0].text.endswith("must be at most 1,000,000 (got 1,000,001)")
     assert capsys.readouterr().err.endswith(
         "--sram-mb must be a number of MB from 0 to 1,000,000, got 1,000,001\n")
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "named"),
+    [
+        # Empty and blank values quote as '' or '  ', which names no argument by itself.
+        ("check_hardware_fit", {"quantisation": ""}, "quantisation': unknown quantisation ''"),
+        ("check_hardware_fit", {"kv_cache_type": " "}, "kv_cache_type': unknown KV-cache type"),
+        # The message quotes the repository the address names, not the address sent.
+        ("check_hardware_fit", {"model": "https://huggingface.co/Qwen/Qwen3-8B-GGUF"},
+         "model': unknown model 'Qwen/Qwen3-8B-GGUF'; near matches: qwen3-8b"),
+        ("port_chip", {"from_node": "  "}, "from_node': unknown process node '  '"),
+        # A device id given as the node: two arguments hold the value the message quotes.
+        ("port_chip", {"to_node": "iphone-16-pro"}, "to_node': unknown process node"),
+        ("port_chip", {"quantisation": ""}, "quantisation': unknown quantisation ''"),
+        ("port_chip", {"models": [""]}, "models': unknown model ''"),
+        ("port_chip", {"models": ["qwen3-8b", "QWEN3-8B"]}, "models': names qwen3-8b"),
+        ("sweep_hardware", {"quantisations": [""]}, "quantisations': unknown quantisation ''"),
+        ("sweep_hardware", {"nodes": [""]}, "nodes': unknown process node ''"),
+        ("sweep_hardware", {"kv_cache_type": " "}, "kv_cache_type': unknown KV-cache type"),
+        ("sweep_hardware", {"contexts": [4096, 4096]}, "contexts': names 4096 more than once"),
+    ],
+)
+async def test_every_hardware_refusal_names_its_argument(
+    tool: str, arguments: dict[str, Any], named: str
+) -> None:
+    base = {
+        "check_hardware_fit": {"model": "qwen3-8b", "device": "rtx-4090"},
+        "port_chip": {"device": "iphone-16-pro", "to_node": "n2"},
+        "sweep_hardware": SMALL_SWEEP,
+    }[tool]
+    result = await _call(tool, {**base, **arguments})
+
+    assert result.is_error
+    assert result.content[0].text.startswith(f"{tool}: argument '{named}")

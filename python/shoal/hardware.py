@@ -20,11 +20,11 @@ import math
 import os
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, TypeVar
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
@@ -74,7 +74,17 @@ MAX_SRAM_MB = 1_000_000
 
 
 class UnknownNameError(ShoalError, ValueError):
-    """A model, device, node or quantisation name is not in the tables."""
+    """A model, device, node or quantisation name is not in the tables.
+
+    Attributes:
+        parameter: The argument of :func:`hardware_fit`, :func:`port_chip` or
+            :func:`pareto_front` that gave the name (``model``, ``from_node``, ``nodes``), as
+            :class:`ParameterError` names its argument, so that each surface can name its own
+            argument or option; None when the name was looked up on its own
+            (:func:`get_device`).
+    """
+
+    parameter: str | None = None
 
 
 class UnknownDeviceError(UnknownNameError):
@@ -1344,6 +1354,20 @@ def get_quantisation(name: str) -> Quantisation:
     return _lookup(tables.quantisations, name, "quantisation", UnknownQuantisationError)
 
 
+_Found = TypeVar("_Found")
+
+
+def _given_as(parameter: str, lookup: Callable[[Any], _Found], name: Any) -> _Found:
+    """``lookup(name)``, its unknown-name error marked as the value of ``parameter``: two
+    arguments may take the same kind of name (from_node and to_node), and an empty or blank one
+    quotes as nothing that tells them apart."""
+    try:
+        return lookup(name)
+    except UnknownNameError as error:
+        error.parameter = parameter
+        raise
+
+
 def list_kv_cache_types() -> tuple[str, ...]:
     """The KV-cache formats :func:`kv_cache_bits` knows, in table order."""
     return tuple(_tables().kv_cache_bits)
@@ -1562,10 +1586,10 @@ def hardware_fit(
     """
     context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
     batch_size = _positive_int("batch", batch, MAX_BATCH)
-    arch = get_architecture(model)
-    profile = get_device(device)
-    quant = get_quantisation(quantisation)
-    kv_bits = kv_cache_bits(kv_cache_type)
+    arch = _given_as("model", get_architecture, model)
+    profile = _given_as("device", get_device, device)
+    quant = _given_as("quantisation", get_quantisation, quantisation)
+    kv_bits = _given_as("kv_cache_type", kv_cache_bits, kv_cache_type)
     klass = _tables().device_classes[profile.device_class]
 
     raw = core.estimate_inference(
@@ -1756,15 +1780,20 @@ def port_chip(
     model_ids = None if models is None else _id_list(models, "models")
     if model_ids:
         # A repeat (by any spelling) would be estimated and listed twice.
-        _each_once([get_architecture(m).id for m in model_ids], model_ids, "models")
+        _each_once([_given_as("models", get_architecture, m).id for m in model_ids], model_ids,
+                   "models")
+    if from_node:
+        # Looked up here, not only as the node of the chip made from it, so that a blank one
+        # is an unknown from_node, not a chip whose node is empty.
+        _given_as("from_node", get_node, from_node)
     profile = None
     if isinstance(device_or_chip, Chip):
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
     else:
-        profile = get_device(device_or_chip)
+        profile = _given_as("device_or_chip", get_device, device_or_chip)
         chip = _chip_from_device(profile, from_node, sram_mb)
     source = get_node(chip.node)
-    target = get_node(to_node)
+    target = _given_as("to_node", get_node, to_node)
 
     ratios = core.scale_chip(
         mode=mode,
@@ -1786,7 +1815,8 @@ def port_chip(
     # The memory interface's power stays with the memory; only the die's follows the node.
     interface_w = None
     if profile is not None:
-        device = device_keywords(profile, get_quantisation(quantisation))
+        quant = _given_as("quantisation", get_quantisation, quantisation)
+        device = device_keywords(profile, quant)
         interface_w = _memory_interface_power_w(device)
         notes.append(_power_split_note(profile, device, interface_w))
     die_w_before = chip.power_w - (interface_w or 0.0)
@@ -2183,11 +2213,11 @@ def pareto_front(
     if mode not in (None, "iso-power", "iso-performance", "iso-area"):
         raise InputError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
 
-    archs = [get_architecture(m) for m in model_ids]
-    profiles = [get_device(d) for d in device_ids]
-    quants = [get_quantisation(q) for q in quant_ids]
-    targets = [_sweep_target(n) for n in nodes]
-    kv_bits = kv_cache_bits(kv_cache_type)
+    archs = [_given_as("models", get_architecture, m) for m in model_ids]
+    profiles = [_given_as("devices", get_device, d) for d in device_ids]
+    quants = [_given_as("quantisations", get_quantisation, q) for q in quant_ids]
+    targets = [_given_as("nodes", _sweep_target, n) for n in nodes]
+    kv_bits = _given_as("kv_cache_type", kv_cache_bits, kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
     node_names = [AS_BUILT if t is None else t.id for t in targets]
     _each_once(node_names, [AS_BUILT if n is None else n for n in nodes], "nodes")

@@ -57,9 +57,11 @@ from shoal.hardware import (
     MAX_CONTEXT_TOKENS,
     MAX_SRAM_MB,
     HardwareFit,
+    ParameterError,
     ParetoFront,
     PortedChip,
     PortMode,
+    UnknownNameError,
     hardware_fit,
     list_architectures,
     list_devices,
@@ -281,7 +283,27 @@ def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
     try:
         return function(*args, **kwargs)
     except (ValueError, TypeError) as error:
-        raise ToolError(_pointed_at_resources(str(error))) from error
+        raise ToolError(_pointed_at_resources(_led_by_its_argument(error))) from error
+
+
+# The hardware functions' arguments that the tools name otherwise.
+_TOOL_ARGUMENT = {"device_or_chip": "device"}
+
+
+def _led_by_its_argument(error: Exception) -> str:
+    """A domain error's message, led by the argument it is about when the error says which
+    (a ParameterError's or an UnknownNameError's parameter): "argument 'from_node': unknown
+    process node ''". The message alone cannot tell two arguments of one kind apart, nor
+    name an empty or blank value, which it quotes as nothing."""
+    if isinstance(error, ParameterError):
+        parameter, problem = error.parameter, error.problem
+    elif isinstance(error, UnknownNameError) and error.parameter is not None:
+        parameter, problem = error.parameter, str(error)
+    else:
+        return str(error)
+    # A list's item as the argument check names it: contexts.1, not Python's contexts[1].
+    parameter = re.sub(r"\[([0-9]+)\]", r".\1", parameter)
+    return f"argument '{_TOOL_ARGUMENT.get(parameter, parameter)}': {problem}"
 
 
 # The command-line listings a domain error points to, and what a model can read instead.
