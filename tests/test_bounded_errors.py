@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 from test_stdio_transport import RawHost, initialized_host
 
-from shoal.excerpts import excerpt, first_few, plain_number, shown_path
+from shoal.excerpts import excerpt, first_few, grouped_number, plain_number, shown_path
 from shoal.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -86,6 +86,20 @@ def test_numbers_are_shown_in_plain_decimal_and_cut_like_any_long_value() -> Non
     assert excerpt(7**1_000_000) == "a whole number of about 845,099 digits"
     assert plain_number(-(10**5000)) == "a negative whole number of about 5,001 digits"
     assert time.process_time() - started < CALL_SECONDS
+
+
+def test_an_error_quotes_a_number_grouped_or_short_past_an_excerpt_s_width() -> None:
+    assert [grouped_number(value) for value in (1_000_001, 2_000_000.5, 5e9, 1e-10, -5)] == [
+        "1,000,001", "2,000,000.5", "5,000,000,000", "0.0000000001", "-5"
+    ]
+    # Past 40 characters: the significant digits and a power of ten, never a 300-digit number
+    # cut in the middle, nor the digits past the 17th of the integer a float of 1e300 becomes.
+    assert [grouped_number(value) for value in (1e300, int(1e300), 10**400, -(10**30))] == [
+        "1e+300", "1e+300", "1e+400", "-1e+30"
+    ]
+    assert grouped_number(1e-301) == "1e-301" and grouped_number(1.5e-300) == "1.5e-300"
+    assert grouped_number(123456789012345678901234567890123456) == "1.2345678901234568e+35"
+    assert grouped_number(-(10**5000)) == "a negative whole number of about 5,001 digits"
 
 
 @pytest.mark.parametrize(
@@ -165,13 +179,12 @@ def test_a_number_past_a_float_s_range_is_not_blamed_on_the_word_infinity(
     )
 
 
-def test_a_number_within_range_is_quoted_in_plain_decimal_over_the_wire(host: RawHost) -> None:
+def test_a_number_within_range_is_quoted_short_over_the_wire(host: RawHost) -> None:
     arguments = {"scope": "s", "usd": 1e300}
     answer = _ask(host, "tools/call", {"name": "set_budget_limit", "arguments": arguments})
 
     assert answer["result"]["content"][0]["text"] == (
-        "set_budget_limit: argument 'usd': must be at most $4,611,686,018.42 "
-        "(got 100000000000000000...0000000000000000000)"
+        "set_budget_limit: argument 'usd': must be at most $4,611,686,018.42 (got 1e+300)"
     )
 
 

@@ -307,7 +307,7 @@ def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str
         # Below a tenth of a second even a local client's short body may be refused.
         (["serve", "--http", "--body-timeout", "0.0000000000000000000000000000000000001"],
          "at least 0.1 and at most 3,600 seconds, got 0.0000000000000000000000000000000000001"),
-        (["serve", "--http", "--body-timeout", "3601"], "at most 3,600 seconds, got 3601"),
+        (["serve", "--http", "--body-timeout", "3601"], "at most 3,600 seconds, got 3,601"),
         (["serve", "--http", "--body-timeout", "1e3"],
          "argument --body-timeout: not a plain decimal number: '1e3'"),
         (["serve", "--tools", ""], "--tools names no group"),

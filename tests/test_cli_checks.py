@@ -278,7 +278,7 @@ def test_amounts_past_their_bound_are_quoted_as_typed(capsys, tmp_path):
                        "99999999999999999999999", "--ledger", str(tmp_path / "l.sqlite3"))
     assert code == 2
     assert err == ("shoal ledger limit: error: --usd must be at most $4,611,686,018.42, got "
-                   "99999999999999999999999\n")
+                   "99,999,999,999,999,999,999,999\n")
 
 
 @pytest.mark.parametrize(
@@ -429,12 +429,12 @@ def test_count_file_dash_points_to_standard_input(capsys):
         # Beyond these bounds --json would write Infinity, which is not JSON.
         (["route", "--json", "--willingness-to-pay", "5000", "hi"],
          "shoal route: error: --willingness-to-pay must be above 0 (at least 0.000000000001) and "
-         "at most 1,000 USD per quality point, got 5000\n"),
+         "at most 1,000 USD per quality point, got 5,000\n"),
         (["route", "--willingness-to-pay", "0", "hi"],
          "shoal route: error: --willingness-to-pay must be above 0 (at least 0.000000000001) and "
          "at most 1,000 USD per quality point, got 0\n"),
         (["route", "--max-cost", "5000", "hi"],
-         "shoal route: error: --max-cost must be between $0 and $1,000.00, got 5000"),
+         "shoal route: error: --max-cost must be between $0 and $1,000.00, got 5,000"),
         (["route", "--candidates", "gpt-4.1", "mail bob@corp.com"],
          "shoal route: error: --privacy local keeps this task on local open-weight models "
          "because it found 1 private item (email): remove them, or set --privacy off if"),
@@ -471,7 +471,7 @@ def test_fit_names_its_neighbour_count(capsys):
         main(["fit", "x.jsonl", "--out", "y.json", "--k", "0"])
 
     assert stopped.value.code == 2
-    assert "argument --k: must be 1 to 1000, got 0" in capsys.readouterr().err
+    assert "argument --k: must be 1 to 1,000, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -687,14 +687,14 @@ def test_every_numeric_option_refuses_what_is_not_plain_decimal_notation() -> No
          "argument --usd: '0.000000000000000...000000000000000001' is too small to read"),
         (["ledger", "limit", "--scope", "s", "--usd", "0.0000000001"],
          "--usd 0.0000000001 rounds to $0"),
-        # Within a float's range, but past what an error quotes whole: cut, still plain.
+        # Within a float's range, but past what an error quotes whole: its significant digits
+        # and a power of ten, as every error quotes such a number.
         (["ledger", "limit", "--scope", "s", "--usd", "0." + "0" * 300 + "1"],
-         "--usd 0.0000000000000000...0000000000000000001 rounds to $0: the ledger keeps whole "
-         "nano-dollars"),
+         "--usd 1e-301 rounds to $0: the ledger keeps whole nano-dollars"),
         (["ledger", "limit", "--scope", "s", "--usd", "1" + "0" * 300],
-         "--usd must be at most $4,611,686,018.42, got 100000000000000000...0000000000000000000\n"),
+         "--usd must be at most $4,611,686,018.42, got 1e+300\n"),
         (["ledger", "limit", "--scope", "s", "--usd", "5000000000"],
-         "--usd must be at most $4,611,686,018.42, got 5000000000\n"),
+         "--usd must be at most $4,611,686,018.42, got 5,000,000,000\n"),
         (["ledger", "limit", "--scope", "s", "--usd", "-1"],
          "--usd must be a finite amount of at least 0, got -1\n"),
         (["cost", "gpt-4o", "--input", "١٢"], "argument --input: not a whole number: '١٢'"),

@@ -305,6 +305,21 @@ def test_user_errors_exit_2_with_a_message(capsys):
     assert exit_info.value.code == 2
 
 
+def test_a_model_named_with_a_variant_ending_is_offered_its_family_and_size(capsys):
+    code, out, err = _run(capsys, "fit", "Qwen3-8B-Instruct", "rtx-4090")
+
+    assert (code, out) == (2, "")
+    assert "unknown model 'Qwen3-8B-Instruct'; near matches: qwen3-8b, " in err
+
+
+def test_a_page_address_that_leads_elsewhere_is_refused_not_fitted(capsys):
+    address = "https://huggingface.co/Qwen/Qwen3-8B/../../meta-llama/Llama-3.1-8B-Instruct"
+    code, out, err = _run(capsys, "fit", address, "rtx-4090")
+
+    assert (code, out) == (2, "")
+    assert "not the address of a model page, as its path has a '.' or '..' segment" in err
+
+
 @pytest.mark.parametrize(
     ("option", "values", "repeated"),
     [

@@ -521,8 +521,7 @@ def test_unknown_names_list_near_matches():
         (lambda: hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], batch=5000), "batch",
          "must be at most 4,096, got 5,000"),
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=1e300), "sram_mb",
-         "must be a number of MB from 0 to 1,000,000, got "
-         "1,000,000,000,000,...000,000,000,000,000"),
+         "must be a number of MB from 0 to 1,000,000, got 1e+300"),
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=math.inf), "sram_mb",
          "must be a number of MB from 0 to 1,000,000, got inf"),
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", sram_mb=math.nan), "sram_mb",
@@ -546,11 +545,10 @@ def test_unknown_names_list_near_matches():
          "must be a number of MB from 0 to 1,000,000, got -2"),
         (lambda: _chip(sram_area_fraction=1), "sram_area_fraction",
          "must be a number from 0 up to (not including) 1, got 1"),
-        # Quoted in Python's own spelling (1e+300), and a count past Python's digit limit made
-        # the error itself fail.
+        # Quoted short, its significant digits and a power of ten, and a count past Python's
+        # digit limit by its length (it made the error itself fail).
         (lambda: _chip(area_mm2=1e300), "area_mm2",
-         "must be a number above 0 and at most 100,000, got "
-         "1,000,000,000,000,...000,000,000,000,000"),
+         "must be a number above 0 and at most 100,000, got 1e+300"),
         (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", context_tokens=10**5000),
          "context_tokens", "must be at most 10,000,000, got a whole number of about 5,001 digits"),
         (lambda: _chip(name=" "), "name", "must not be empty"),
@@ -739,8 +737,8 @@ def test_porting_a_device_without_a_node_asks_for_from_node_over_mcp(tmp_path, m
     result = anyio.run(port_without_a_node)
     assert result.is_error
     assert result.content[0].text == (
-        "port_chip: from_node is needed: the device's process (Samsung 8N) has no node in the "
-        "node table to port from"
+        "port_chip: argument 'from_node': is needed: the device's process (Samsung 8N) has no "
+        "node in the node table to port from"
     )
 
 
@@ -1439,6 +1437,99 @@ def test_a_sweep_where_nothing_fits_says_what_even_its_likeliest_fit_needs():
     )
     fitting = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"])
     assert not any(note.startswith("nothing fits") for note in fitting.notes)
+
+
+@pytest.mark.parametrize("address", [
+    # A browser takes each of these to another page than the model it starts with.
+    "https://huggingface.co/Qwen/Qwen3-8B/../../meta-llama/Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen/Qwen3-8B/tree/main/../../../meta-llama/Llama-3.1-8B-Instruct",
+    "hf.co/Qwen/Qwen3-8B:Q4_K_M/../../meta-llama/Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen/Qwen3-8B.git/../x",
+    "https://huggingface.co/./Qwen/Qwen3-8B",
+    "https://huggingface.co/Qwen/Qwen3-8B/.",
+])
+def test_a_page_address_with_dot_segments_is_refused_not_read_as_its_first_model(address):
+    with pytest.raises(hardware.UnknownArchitectureError,
+                       match=r"^unknown model '.*': not the address of a model page, as its "
+                             r"path has a '\.' or '\.\.' segment"):
+        hardware.get_architecture(address)
+
+
+@pytest.mark.parametrize("address", [
+    "https://huggingface.co/Qwen/Qwen3-8B/blob/main/config.json",
+    "https://huggingface.co/Qwen/Qwen3-8B/%2e%2e/%2e%2e/meta-llama/Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen/Qwen3-8B\\..\\..\\meta-llama\\Llama-3.1-8B-Instruct",
+    "https://huggingface.co/Qwen//Qwen3-8B",
+    "https://huggingface.co/Qwen/Qwen3-8B/discussions",
+])
+def test_a_hub_address_past_a_model_page_is_refused_saying_what_one_holds(address):
+    with pytest.raises(hardware.UnknownArchitectureError,
+                       match=r"not the address of a model page, as its path is not OWNER/NAME, "
+                             r"or goes on past it; give https://huggingface.co/OWNER/NAME "
+                             r"\(with at most /tree/REVISION after it\)"):
+        hardware.get_architecture(address)
+
+
+def test_a_query_or_fragment_after_a_model_page_is_no_part_of_its_path():
+    # A browser keeps "/../" in a query or fragment as it is: the page is the model's.
+    for address in ("https://huggingface.co/Qwen/Qwen3-8B?x=/../../meta-llama/Llama-3.1-8B",
+                    "https://huggingface.co/Qwen/Qwen3-8B/tree/main#/../../meta-llama"):
+        assert hardware.get_architecture(address).id == "qwen3-8b"
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("Qwen3-8B-Instruct", "qwen3-8b"),
+        ("qwen3-8b-it", "qwen3-8b"),
+        ("Qwen/Qwen3-8B-Chat", "qwen3-8b"),
+        ("Llama-3.1-8B", "llama-3.1-8b-instruct"),
+        ("gemma-3-4b", "gemma-3-4b-it"),
+        ("mistral-7b", "mistral-7b-instruct-v0.3"),
+        ("phi-4-instruct", "phi-4"),
+    ],
+)
+def test_near_matches_lead_with_the_same_family_and_size_whatever_its_variant_ending(
+    name, first
+):
+    # Whole names compared, Qwen3-8B-Instruct was nearer qwen2.5-7b-instruct than qwen3-8b.
+    with pytest.raises(hardware.UnknownArchitectureError) as refused:
+        hardware.get_architecture(name)
+
+    near = str(refused.value).split("near matches: ", 1)[1].split(", ")
+    assert near[0] == first and len(near) <= 5
+
+
+@pytest.mark.parametrize(
+    ("call", "parameter"),
+    [
+        (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", quantisation=""), "quantisation"),
+        (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", kv_cache_type="Q9"),
+         "kv_cache_type"),
+        (lambda: hardware.hardware_fit("nope", "rtx-4090"), "model"),
+        (lambda: hardware.hardware_fit("qwen3-8b", "nope"), "device"),
+        # A blank node was a chip whose node is empty ("node must not be empty").
+        (lambda: hardware.port_chip("rtx-4090", from_node="  ", to_node="n2"), "from_node"),
+        (lambda: hardware.port_chip("rtx-4090", to_node="rtx-4090"), "to_node"),
+        (lambda: hardware.port_chip("nope", to_node="n2"), "device_or_chip"),
+        (lambda: hardware.port_chip("rtx-4090", to_node="n2", models=[""]), "models"),
+        (lambda: hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], nodes=["as-bilt"]), "nodes"),
+        (lambda: hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], quantisations=[" "]),
+         "quantisations"),
+    ],
+)
+def test_an_unknown_name_says_which_argument_gave_it(call, parameter):
+    with pytest.raises(hardware.UnknownNameError) as caught:
+        call()
+
+    assert caught.value.parameter == parameter
+
+
+def test_a_name_looked_up_on_its_own_names_no_argument():
+    with pytest.raises(hardware.UnknownNodeError) as caught:
+        hardware.get_node("nope")
+
+    assert caught.value.parameter is None
 
 
 def test_an_unknown_page_address_gets_the_near_matches_of_its_repository():

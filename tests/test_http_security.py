@@ -34,6 +34,7 @@ from mcp_load import (
     start_http_server,
     stop_process,
 )
+from test_stdio_transport import REPEATED_KEYS
 
 from shoal import http_transport
 from shoal.http_hosts import HostPolicy
@@ -529,6 +530,19 @@ def test_a_body_that_is_no_json_gets_32700_with_its_id_as_over_stdio(
     assert answer.status_code == 400
     assert answer.json() == {"jsonrpc": "2.0", "id": request_id,
                              "error": {"code": -32700, "message": message}}
+    assert post(open_server.url).status_code == 200
+
+
+@pytest.mark.parametrize(("body", "request_id", "code", "message"), REPEATED_KEYS)
+def test_a_body_that_gives_a_key_twice_is_refused_as_over_stdio(
+    open_server: Running, body: str, request_id: Any, code: int, message: str
+) -> None:
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        answer = http.post(open_server.url, content=body, headers=HEADERS)
+
+    assert answer.status_code == 400
+    assert answer.json() == {"jsonrpc": "2.0", "id": request_id,
+                             "error": {"code": code, "message": message}}
     assert post(open_server.url).status_code == 200
 
 

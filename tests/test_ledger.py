@@ -324,7 +324,7 @@ def test_a_lifetime_limit_not_reached_before_the_last_date_says_so_in_words(
 
 def test_a_window_under_a_second_is_refused(ledger: Ledger) -> None:
     with pytest.raises(ValueError, match=r"window_hours must be from one second \(1/3600\) to "
-                                         r"a year \(8784\), got 0\.0000"):
+                                         r"a year \(8784\), got 1e-300$"):
         ledger.budget_status("s", window_hours=1e-300)
 
 
@@ -403,8 +403,7 @@ def test_period_bounds_are_calendar_periods_in_utc() -> None:
         (lambda ledger: ledger.budget_status("s", window_hours=0), ValueError,
          "window_hours must be"),
         (lambda ledger: ledger.set_limit("s", 1e300), ValueError,
-         r"usd must be at most \$4,611,686,018\.42, got "
-         r"100000000000000000\.\.\.0000000000000000000$"),
+         r"usd must be at most \$4,611,686,018\.42, got 1e\+300$"),
         (lambda ledger: ledger.set_limit("s", 1e-10), ValueError,
          r"usd 0.0000000001 rounds to \$0: the ledger keeps whole nano-dollars"),
         (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
@@ -412,7 +411,7 @@ def test_period_bounds_are_calendar_periods_in_utc() -> None:
          r"at must not be more than 5 minutes in the future \(now is .*\), got 9999-12-31T"),
         (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
                                             at=1e20), ValueError,
-         r"in the future .*got 100000000000000000000 seconds from 1970"),
+         r"in the future .*got 100,000,000,000,000,000,000 seconds from 1970"),
         (lambda ledger: ledger.record_usage("s", "gpt-4o", input_tokens=1, output_tokens=1,
                                             at="1970-01-01"), ValueError,
          "at must be 2020-01-01 or later, got 1970-01-01T00:00:00"),
@@ -724,7 +723,7 @@ def test_the_largest_limit_stated_is_the_largest_taken(ledger: Ledger) -> None:
     from shoal.ledger import MAX_LIMIT_USD
 
     assert ledger.set_limit("s", MAX_LIMIT_USD).usd == 4_611_686_018.42
-    with pytest.raises(ValueError, match=r"at most \$4,611,686,018\.42, got 4611686018\.43"):
+    with pytest.raises(ValueError, match=r"at most \$4,611,686,018\.42, got 4,611,686,018\.43"):
         ledger.set_limit("s", 4_611_686_018.43)
 
 

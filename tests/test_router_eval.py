@@ -493,7 +493,7 @@ def test_eval_refuses_a_negative_output_length(capsys: pytest.CaptureFixture) ->
     with pytest.raises(SystemExit) as exit_info:
         main(["eval", "--train", "x.jsonl", "--test", "x.jsonl", "--output-tokens", "-100000"])
     assert exit_info.value.code == 2
-    assert "argument --output-tokens: must be 0 or more, got -100000" in capsys.readouterr().err
+    assert "argument --output-tokens: must be 0 or more, got -100,000" in capsys.readouterr().err
 
 
 def test_fit_summary_counts_one_in_the_singular(tmp_path: Path,

@@ -248,7 +248,7 @@ async def test_output_tokens_have_one_bound_everywhere(capsys: pytest.CaptureFix
 
     assert MAX_OUTPUT_TOKENS == 1_000_000
     with pytest.raises(RoutingError, match="expected_output_tokens must be an int from 0 to "
-                       "1,000,000, got 1000001"):
+                       "1,000,000, got 1,000,001"):
         route(WAR, expected_output_tokens=MAX_OUTPUT_TOKENS + 1)
     assert main(["route", WAR, "--output-tokens", "99999999999999999999"]) == 2
     assert "--output-tokens must be an int from 0 to 1,000,000" in capsys.readouterr().err

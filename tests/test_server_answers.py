@@ -402,7 +402,8 @@ async def test_a_recorded_cost_has_the_bound_of_the_cli_and_python(server) -> No
 
     assert not taken.is_error, taken.content[0].text
     assert refused.is_error and refused.content[0].text == (
-        "record_outcome: argument 'cost_usd': must be at most $4,611,686,018.42 (got 5000000000)")
+        "record_outcome: argument 'cost_usd': must be at most $4,611,686,018.42 "
+        "(got 5,000,000,000)")
 
 
 async def test_the_cost_limit_does_what_its_description_says(server) -> None:  # type: ignore[no-untyped-def]

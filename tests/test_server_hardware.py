@@ -69,27 +69,29 @@ async def test_sweep_hardware_takes_batch_kv_cache_and_sram_pinning() -> None:
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("arguments", "argument", "problem"),
     [
-        ({"mode": "iso-area"}, "mode iso-area is how a node change is spent, and no node is "
-                               "changed (as-built only): add a node to nodes, or leave mode out"),
-        ({"models": []}, "models must not be empty"),
-        ({"devices": []}, "devices must not be empty"),
-        ({"quantisations": ["Q4_K_M", "q4_k"]},
-         "quantisations names Q4_K_M (as Q4_K_M, q4_k) more than once; list each once"),
-        ({"contexts": [4096, 4096]}, "contexts names 4096 more than once; list each once"),
-        ({"devices": ["rtx-3090"], "nodes": ["nanostack-claimed"]},
-         "nodes name only nodes to port to (nanostack-claimed), and rtx-3090 has no known "
+        ({"mode": "iso-area"}, "mode", "iso-area is how a node change is spent, and no node is "
+                                       "changed (as-built only): add a node to nodes, or leave "
+                                       "mode out"),
+        ({"models": []}, "models", "must not be empty"),
+        ({"devices": []}, "devices", "must not be empty"),
+        ({"quantisations": ["Q4_K_M", "q4_k"]}, "quantisations",
+         "names Q4_K_M (as Q4_K_M, q4_k) more than once; list each once"),
+        ({"contexts": [4096, 4096]}, "contexts", "names 4096 more than once; list each once"),
+        ({"devices": ["rtx-3090"], "nodes": ["nanostack-claimed"]}, "nodes",
+         "name only nodes to port to (nanostack-claimed), and rtx-3090 has no known "
          "process node to port from"),
     ],
 )
 async def test_sweep_hardware_refuses_as_python_and_the_cli_do(
-    arguments: dict[str, Any], message: str
+    arguments: dict[str, Any], argument: str, problem: str
 ) -> None:
     result = await _call("sweep_hardware", {**SMALL_SWEEP, **arguments})
 
+    # Python says "models must not be empty", the command line "--models must not be empty".
     assert result.is_error
-    assert message in result.content[0].text
+    assert result.content[0].text.startswith(f"sweep_hardware: argument '{argument}': {problem}")
 
 
 async def test_sweep_hardware_left_without_models_sweeps_every_model() -> None:
@@ -248,3 +250,89 @@ async def test_sweep_hardware_takes_as_built_in_any_case_and_names_it_for_an_unk
         "unknown process node 'xyzzy'; no close match; the resource shoal://nodes lists them; "
         "as-built keeps a device as built"
     )
+
+
+async def test_a_model_page_address_that_leads_elsewhere_is_refused_naming_the_argument() -> None:
+    address = "https://huggingface.co/Qwen/Qwen3-8B/../../meta-llama/Llama-3.1-8B-Instruct"
+    leading_elsewhere = await _call("check_hardware_fit", {"model": address, "device": "rtx-4090"})
+    with_suffix = await _call("check_hardware_fit",
+                              {"model": "Qwen3-8B-Instruct", "device": "rtx-4090"})
+
+    assert leading_elsewhere.is_error
+    assert leading_elsewhere.content[0].text.startswith(
+        "check_hardware_fit: argument 'model': unknown model 'https://huggingfa...ma-3.1-8B-"
+        "Instruct': not the address of a model page, as its path has a '.' or '..' segment"
+    )
+    assert with_suffix.is_error
+    assert "unknown model 'Qwen3-8B-Instruct'; near matches: qwen3-8b, " in (
+        with_suffix.content[0].text)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "quoted"),
+    [
+        ({"context_tokens": 10_000_001}, "must be at most 10,000,000 (got 10,000,001)"),
+        # A float of 1e300 read as the integer it holds: 1000000000000000052504... whole.
+        ({"context_tokens": 1e300}, "must be at most 10,000,000 (got 1e+300)"),
+        ({"context_tokens": 10**400}, "must be at most 10,000,000 (got 1e+400)"),
+        ({"batch": 4096.5}, "must be an integer (got 4,096.5)"),
+    ],
+)
+async def test_a_refused_number_is_quoted_as_the_command_line_quotes_it(
+    arguments: dict[str, Any], quoted: str
+) -> None:
+    result = await _call("check_hardware_fit",
+                         {"model": "qwen3-8b", "device": "rtx-4090", **arguments})
+
+    (argument,) = arguments
+    assert result.is_error
+    assert result.content[0].text == f"check_hardware_fit: argument '{argument}': {quoted}"
+
+
+async def test_sram_mb_is_refused_in_the_same_words_over_mcp_and_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    result = await _call("port_chip",
+                         {"device": "iphone-16-pro", "to_node": "n2", "sram_mb": 1_000_001})
+    assert main(["hw", "port", "iphone-16-pro", "--to", "n2", "--sram-mb", "1000001"]) == 2
+
+    assert result.content[0].text.endswith("must be at most 1,000,000 (got 1,000,001)")
+    assert capsys.readouterr().err.endswith(
+        "--sram-mb must be a number of MB from 0 to 1,000,000, got 1,000,001\n")
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "named"),
+    [
+        # Empty and blank values quote as '' or '  ', which names no argument by itself.
+        ("check_hardware_fit", {"quantisation": ""}, "quantisation': unknown quantisation ''"),
+        ("check_hardware_fit", {"kv_cache_type": " "}, "kv_cache_type': unknown KV-cache type"),
+        # The message quotes the repository the address names, not the address sent.
+        ("check_hardware_fit", {"model": "https://huggingface.co/Qwen/Qwen3-8B-GGUF"},
+         "model': unknown model 'Qwen/Qwen3-8B-GGUF'; near matches: qwen3-8b"),
+        ("port_chip", {"from_node": "  "}, "from_node': unknown process node '  '"),
+        # A device id given as the node: two arguments hold the value the message quotes.
+        ("port_chip", {"to_node": "iphone-16-pro"}, "to_node': unknown process node"),
+        ("port_chip", {"quantisation": ""}, "quantisation': unknown quantisation ''"),
+        ("port_chip", {"models": [""]}, "models': unknown model ''"),
+        ("port_chip", {"models": ["qwen3-8b", "QWEN3-8B"]}, "models': names qwen3-8b"),
+        ("sweep_hardware", {"quantisations": [""]}, "quantisations': unknown quantisation ''"),
+        ("sweep_hardware", {"nodes": [""]}, "nodes': unknown process node ''"),
+        ("sweep_hardware", {"kv_cache_type": " "}, "kv_cache_type': unknown KV-cache type"),
+        ("sweep_hardware", {"contexts": [4096, 4096]}, "contexts': names 4096 more than once"),
+    ],
+)
+async def test_every_hardware_refusal_names_its_argument(
+    tool: str, arguments: dict[str, Any], named: str
+) -> None:
+    base = {
+        "check_hardware_fit": {"model": "qwen3-8b", "device": "rtx-4090"},
+        "port_chip": {"device": "iphone-16-pro", "to_node": "n2"},
+        "sweep_hardware": SMALL_SWEEP,
+    }[tool]
+    result = await _call(tool, {**base, **arguments})
+
+    assert result.is_error
+    assert result.content[0].text.startswith(f"{tool}: argument '{named}")

@@ -196,6 +196,65 @@ def test_a_notification_that_is_not_utf8_gets_no_answer(host: RawHost) -> None:
         host.answers.get(timeout=0.5)
 
 
+_FIT_CALL = ('{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":'
+             '"check_hardware_fit","arguments":{"model":"qwen3-8b","device":"rtx-4090",')
+_GIVE_EACH_ONCE = "once (only the last would be read)"
+
+# A line or body that gives a key twice, the id it is answered with, and the error. A JSON reader
+# keeps the last value: the first was served at 1 token of context without a word.
+REPEATED_KEYS = [
+    (_FIT_CALL + '"context_tokens":4096,"context_tokens":1}}}', 41, types.INVALID_PARAMS,
+     "Invalid params: argument 'context_tokens' is given more than once; give each argument "
+     + _GIVE_EACH_ONCE),
+    ('{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"count_chat_tokens",'
+     '"arguments":{"model":"gpt-4o","messages":[{"role":"user","content":"a","role":"system"}]}}}',
+     42, types.INVALID_PARAMS,
+     "Invalid params: argument 'messages.0' gives 'role' more than once; give each key "
+     + _GIVE_EACH_ONCE),
+    ('{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":"count_tokens",'
+     '"name":"check_hardware_fit","arguments":{"text":"a"}}}', 43, types.INVALID_PARAMS,
+     "Invalid params: params gives 'name' more than once; give each key " + _GIVE_EACH_ONCE),
+    # Which of two ids the host waits on is not known: the answer's id is null.
+    ('{"jsonrpc":"2.0","id":44,"id":45,"method":"ping"}', None, types.INVALID_REQUEST,
+     "Invalid request: the message gives 'id' more than once; give each member "
+     + _GIVE_EACH_ONCE),
+    ('{"jsonrpc":"2.0","id":46,"method":"ping","method":"tools/list"}', 46,
+     types.INVALID_REQUEST,
+     "Invalid request: the message gives 'method' more than once; give each member "
+     + _GIVE_EACH_ONCE),
+]
+
+
+@pytest.mark.parametrize(("line", "request_id", "code", "message"), REPEATED_KEYS)
+def test_a_request_that_gives_a_key_twice_is_refused_naming_it(
+    host: RawHost, line: str, request_id: Any, code: int, message: str
+) -> None:
+    host.send(line)
+
+    assert host.answer() == {"jsonrpc": "2.0", "id": request_id,
+                             "error": {"code": code, "message": message}}
+    host.send('{"jsonrpc":"2.0","id":99,"method":"ping"}')
+    assert host.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}
+
+
+def test_the_same_call_with_each_key_once_is_served(host: RawHost) -> None:
+    host.send(_FIT_CALL + '"context_tokens":4096}}}')
+
+    answer = host.answer()
+    assert answer["id"] == 41 and not answer["result"]["isError"]
+    assert "at 4,096 tokens of context" in answer["result"]["content"][0]["text"]
+
+
+def test_a_notification_that_gives_a_key_twice_is_dropped_unanswered(host: RawHost) -> None:
+    host.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,'
+              '"requestId":2}}')
+    host.send('{"jsonrpc":"2.0","id":47,"method":"ping"}')
+
+    assert host.answer()["id"] == 47
+    with pytest.raises(Empty):
+        host.answers.get(timeout=0.5)
+
+
 def test_blank_lines_are_skipped(host: RawHost) -> None:
     for blank in ("", "   ", "\t\r", "\r"):
         host.send(blank)

@@ -91,8 +91,8 @@ def whole_number(value: str) -> int:
 
 class TypedNumber(float):
     """A number of the command line, kept with the digits typed: an error quoting it (through
-    :func:`shoal.excerpts.plain_number`) shows 99999999999999999999, not the float's
-    100000000000000000000."""
+    :func:`shoal.excerpts.grouped_number`) shows 99,999,999,999,999,999,999, not the float's
+    100,000,000,000,000,000,000."""
 
     spelling: str
 

@@ -37,7 +37,7 @@ from typing import Any
 from shoal.catalog import configured_catalog
 from shoal.cost import CostEstimate, price_usage
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, quoted_path
+from shoal.excerpts import excerpt, grouped_number, quoted_path
 from shoal.files import (
     BINARY_REASON,
     checked_roots,
@@ -237,7 +237,8 @@ def _check_budget(budget_tokens: object) -> int:
     if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
         raise TypeError(f"budget_tokens must be a whole number, got {type(budget_tokens).__name__}")
     if not 1 <= budget_tokens <= MAX_BUDGET_TOKENS:
-        raise InputError(f"budget_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got {budget_tokens:,}")
+        raise InputError(f"budget_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got "
+                         f"{grouped_number(budget_tokens)}")
     return budget_tokens
 
 
@@ -247,7 +248,7 @@ def _check_min_truncated(min_truncated_tokens: object) -> int:
                         f"{type(min_truncated_tokens).__name__}")
     if not 1 <= min_truncated_tokens <= MAX_BUDGET_TOKENS:
         raise InputError(f"min_truncated_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got "
-                         f"{min_truncated_tokens:,}")
+                         f"{grouped_number(min_truncated_tokens)}")
     return min_truncated_tokens
 
 

@@ -30,7 +30,7 @@ from shoal._cli_parser import (
     undecodable_argument,
     whole_number,
 )
-from shoal.excerpts import escaped, excerpt, listed_name, plain_number, shown_path
+from shoal.excerpts import escaped, excerpt, grouped_number, listed_name, shown_path
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog, ModelEntry
@@ -1171,7 +1171,7 @@ def _body_timeout(value: str) -> float:
     if not MIN_BODY_TIMEOUT_S <= seconds <= MAX_BODY_TIMEOUT_S:
         raise argparse.ArgumentTypeError(
             f"body timeout must be at least {MIN_BODY_TIMEOUT_S:g} and at most "
-            f"{MAX_BODY_TIMEOUT_S:,} seconds, got {plain_number(seconds)}")
+            f"{MAX_BODY_TIMEOUT_S:,} seconds, got {grouped_number(seconds)}")
     return seconds
 
 
@@ -1585,8 +1585,8 @@ def _route(args: argparse.Namespace) -> int:
         raise ValueError("--stickiness-margin weighs a switch from --previous-model; give both, "
                          "or neither")
     if args.max_cost is not None and args.max_cost < 0:
-        raise ValueError(f"--max-cost must be 0 or more, got {plain_number(args.max_cost)}; leave "
-                         "it out for no limit")
+        raise ValueError(f"--max-cost must be 0 or more, got {grouped_number(args.max_cost)}; "
+                         "leave it out for no limit")
 
     _use_ledger_and_prices(args)
     options = {

@@ -25,6 +25,7 @@ from shoal.catalog import (
     retirement_note,
 )
 from shoal.errors import InputError, ShoalError
+from shoal.excerpts import grouped_number
 from shoal.tokens import (
     ESTIMATE_BASE_ENCODING,
     TokenCount,
@@ -187,9 +188,10 @@ def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
     if value < minimum:
-        raise InputError(f"{name} must be at least {minimum}, got {value}")
+        raise InputError(f"{name} must be at least {minimum:,}, got {grouped_number(value)}")
     if value > limit:
-        raise InputError(f"{name} must be at most {limit:,}, got {value:,}; check the units")
+        raise InputError(f"{name} must be at most {limit:,}, got {grouped_number(value)}; check "
+                         "the units")
     return value
 
 

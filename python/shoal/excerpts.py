@@ -23,7 +23,7 @@ import json
 import math
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 # Characters of a value an error shows; a longer one keeps its two ends.
@@ -189,9 +189,18 @@ def _decimal(value: float) -> Decimal:
 
 
 def grouped_number(value: float) -> str:
-    """A number as :func:`plain_number` writes it, its whole part in groups of three digits
-    (``1,000,001``, ``2,000,000.5``) as shoal writes the limits a number is checked against, so
-    that an error's refused value and its limit read alike."""
+    """A number as every error quotes one, over MCP, on the command line and in Python: in
+    decimal digits, its whole part in groups of three (``1,000,001``, ``2,000,000.5``,
+    ``0.0000000001``) as shoal writes the limits a number is checked against, so that an error's
+    refused value and its limit read alike.
+
+    A number whose digits would run past `EXCERPT_CHARACTERS` is written short, its significant
+    digits and a power of ten (``1e+300``, ``-1.5e-300``, ``1.2345678901234568e+35``): cut in
+    the middle, a 300-digit number reads as neither its size nor its value, and the digits a
+    float turned into an integer holds past its 17th (``1e300`` is 1000000000000000052504...)
+    were never sent. Past `WRITTEN_INT_BITS` a whole number is said by its length; inf and nan
+    are written as Python writes them.
+    """
     if isinstance(value, int) and value.bit_length() > WRITTEN_INT_BITS:
         return _whole_number(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -201,7 +210,25 @@ def grouped_number(value: float) -> str:
     whole, point, fraction = unsigned.partition(".")
     first = len(whole) % 3 or 3
     groups = [whole[:first], *(whole[index:index + 3] for index in range(first, len(whole), 3))]
-    return _cut_in_the_middle(sign + ",".join(groups) + point + fraction)
+    grouped = sign + ",".join(groups) + point + fraction
+    return grouped if len(grouped) <= EXCERPT_CHARACTERS else _short_form(value)
+
+
+# Most significant digits a short form keeps: as many as a float's shortest digits can have.
+_SHORT_FORM_DIGITS = 17
+
+
+def _short_form(value: float) -> str:
+    """``value`` as its significant digits, at most 17, and a power of ten: for a whole number
+    a float holds, the float's shortest digits (``1e+300``, not the 1.0000000000000001e+300 of
+    the integer a float of 1e300 turns into)."""
+    context = Context(prec=_SHORT_FORM_DIGITS)
+    if isinstance(value, int):
+        try:
+            value = float(value)
+        except OverflowError:
+            return f"{context.create_decimal(value).normalize(context):e}"
+    return f"{_decimal(value).normalize(context):e}"
 
 
 def _whole_number(value: int, width: int = EXCERPT_CHARACTERS) -> str:

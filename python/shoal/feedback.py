@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ShoalError
-from shoal.excerpts import grouped_number, plain_number
+from shoal.excerpts import grouped_number
 from shoal.catalog import Catalog, configured_catalog, did_you_mean
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, data_directory
@@ -229,7 +229,7 @@ def _optional_number(name: str, value: object, *, integer: bool = False) -> floa
         raise FeedbackError(f"{name} must be {'an int' if integer else 'a number'} or None")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
-        raise FeedbackError(f"{name} must be finite and >= 0, got {plain_number(value)}")
+        raise FeedbackError(f"{name} must be finite and >= 0, got {grouped_number(value)}")
     # The bounds record_usage keeps for a call; SQLite's INTEGER would overflow far above them.
     limit = MAX_TOKENS_PER_CALL if integer else MAX_LIMIT_USD
     if value > limit:
@@ -252,7 +252,7 @@ def _validated(
     if isinstance(score, bool) or not isinstance(score, (int, float)):
         raise FeedbackError(f"score must be a number in [0, 1], got {type(score).__name__}")
     if not 0.0 <= score <= 1.0:
-        raise FeedbackError(f"score must be in [0, 1], got {plain_number(score)}")
+        raise FeedbackError(f"score must be in [0, 1], got {grouped_number(score)}")
     try:
         known = outcome_model(model.strip(), catalog=catalog, router=router)
     except FeedbackError as error:

@@ -20,11 +20,11 @@ import math
 import os
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, TypeVar
 
 from shoal._backend import core
 from shoal._pure.hardware import port_device
@@ -84,7 +84,17 @@ MAX_SRAM_MB = 1_000_000
 
 
 class UnknownNameError(ShoalError, ValueError):
-    """A model, device, node or quantisation name is not in the tables."""
+    """A model, device, node or quantisation name is not in the tables.
+
+    Attributes:
+        parameter: The argument of :func:`hardware_fit`, :func:`port_chip` or
+            :func:`pareto_front` that gave the name (``model``, ``from_node``, ``nodes``), as
+            :class:`ParameterError` names its argument, so that each surface can name its own
+            argument or option; None when the name was looked up on its own
+            (:func:`get_device`).
+    """
+
+    parameter: str | None = None
 
 
 class UnknownDeviceError(UnknownNameError):
@@ -1213,11 +1223,44 @@ _LISTED_BY = {
 }
 
 
+# Endings that name a variant or release of a model rather than another model: a model named
+# with one its id lacks (Qwen3-8B-Instruct for qwen3-8b) or without one its id has (gemma-3-4b
+# for gemma-3-4b-it, mistral-7b for mistral-7b-instruct-v0.3) is the same family and size.
+_VARIANT_WORDS = frozenset({"instruct", "it", "chat", "base", "hf", "gguf"})
+_RELEASE = re.compile(r"v[0-9]+(?:\.[0-9]+)*")
+
+
+def _stem(name: str) -> str:
+    """A lowercased id or repository name without its owner (``qwen/``) and variant endings."""
+    words = name.rsplit("/", 1)[-1].split("-")
+    while len(words) > 1 and (words[-1] in _VARIANT_WORDS or _RELEASE.fullmatch(words[-1])):
+        words.pop()
+    return "-".join(words)
+
+
 def _near(name: str, known: Mapping[str, str]) -> list[str]:
-    """Up to five ids close to ``name``; ``known`` maps lowercased ids to ids."""
-    close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
-    close += [k for k in known if name and name in k and k not in close][: 5 - len(close)]
-    return [known[k] for k in close]
+    """Up to five ids close to ``name``; ``known`` maps lowercased ids to ids.
+
+    Ids whose stems (see `_stem`) are equal come first, then ids with close stems, then ids
+    close as written and ids that contain ``name``: for ``qwen3-8b-instruct`` the id
+    ``qwen3-8b`` leads, where comparing whole ids ranks ``qwen2.5-7b-instruct`` first.
+    """
+    candidates = list(known)
+    # difflib cannot match a name over 2.4 times as long as every id, and comparing one costs
+    # its length: a megabyte name is not compared.
+    comparable = len(name) <= 3 * max((len(key) for key in candidates), default=0)
+    stems = {key: _stem(key) for key in candidates}
+    stem = _stem(name)
+    close_stems = (difflib.get_close_matches(stem, set(stems.values()), n=5, cutoff=0.5)
+                   if comparable else [])
+    ranked = sorted(
+        (key for key in candidates if stems[key] in close_stems),
+        key=lambda key: (stems[key] != stem, close_stems.index(stems[key])),
+    )
+    if comparable:
+        ranked += difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+    ranked += [key for key in candidates if name and name in key]
+    return [known[key] for key in dict.fromkeys(ranked)][:5]
 
 
 def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError]) -> Any:
@@ -1265,7 +1308,8 @@ def get_device(device_id: str) -> DeviceProfile:
 def get_architecture(model_id: str) -> Architecture:
     """The architecture of this model id, or of its Hugging Face repository
     (``meta-llama/Llama-3.1-8B-Instruct``, any case, or the address of its page on
-    huggingface.co); ``UnknownArchitectureError`` lists near matches."""
+    huggingface.co); ``UnknownArchitectureError`` lists near matches, or says why an address
+    on the hub is no model page's (a ``..`` segment, a path past ``/tree/REVISION``)."""
     architectures = _tables().architectures
     if isinstance(model_id, str) and "/" in model_id:
         # An address is looked up, and its near matches found, by the repository it names.
@@ -1278,20 +1322,51 @@ def get_architecture(model_id: str) -> Architecture:
     return _lookup(architectures, model_id, "model", UnknownArchitectureError)
 
 
-# A model page's address as a browser shows it, https://huggingface.co/<owner>/<name>[/tree/main],
-# a clone URL (<name>.git) or Ollama's hf.co/<owner>/<name>:<quantisation>.
-_HUB_ADDRESS = re.compile(
-    r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/([^/?#:\s]+/[^/?#:\s]+?)(?:\.git)?"
-    r"(?=$|[/?#:])",
-    re.IGNORECASE,
+# The start of an address on the Hugging Face hub, with or without its scheme.
+_HUB = re.compile(r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGNORECASE)
+
+# A model page's address as a browser shows it, https://huggingface.co/<owner>/<name>[/] or
+# .../tree/<revision>[/], a clone URL (<name>.git) or Ollama's hf.co/<owner>/<name>:<format>,
+# each with any query or fragment after it: the path as it follows the hub's address. The
+# owner, the name and the revision are spelt as the hub spells repository ids (letters, digits,
+# '_', '-' and '.', starting and ending with a letter, digit or '_', so never "." or ".."): a
+# path a browser would take elsewhere (Qwen/Qwen3-8B/../../meta-llama/...) or that goes on to
+# a file or another page is no model page, and must not be read as the model it starts with.
+# The name is matched lazily, so that a clone URL's ".git" is not taken as part of it.
+_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*?[A-Za-z0-9_])?"
+_MODEL_PAGE = re.compile(
+    rf"(?P<repository>{_PART}/{_PART})"
+    rf"(?:\.git|:[A-Za-z0-9_.-]+|/(?:tree/{_PART}/?)?)?(?:[?#].*)?",
+    re.DOTALL,
 )
 
 
 def _repository_id(text: str) -> str:
-    """``owner/name`` from a repository id or the address of its Hugging Face page."""
+    """``owner/name`` from a repository id or the address of its Hugging Face page.
+
+    Raises:
+        UnknownArchitectureError: An address on the hub that is not a model page's.
+    """
     text = text.strip()
-    address = _HUB_ADDRESS.match(text)
-    return address.group(1) if address else text
+    hub = _HUB.match(text)
+    if hub is None:
+        return text
+    page = _MODEL_PAGE.fullmatch(text, hub.end())
+    if page is None:
+        raise UnknownArchitectureError(
+            f"unknown model {excerpt(text)}: not the address of a model page, as "
+            f"{_not_a_page(text[hub.end():])}; give https://huggingface.co/OWNER/NAME (with at "
+            "most /tree/REVISION after it) or the repository id OWNER/NAME"
+        )
+    return page["repository"]
+
+
+def _not_a_page(path: str) -> str:
+    """Why the path after the hub's address is not a model page's, for the refusal."""
+    segments = re.split(r"[?#]", path, maxsplit=1)[0].split("/")
+    if {".", ".."} & set(segments):
+        return "its path has a '.' or '..' segment, which a browser would follow to another page"
+    return "its path is not OWNER/NAME, or goes on past it"
 
 
 def get_node(node_id: str) -> NodeProfile:
@@ -1306,6 +1381,20 @@ def get_quantisation(name: str) -> Quantisation:
         upper = name.strip().upper()
         name = tables.quantisation_aliases.get(upper, upper)
     return _lookup(tables.quantisations, name, "quantisation", UnknownQuantisationError)
+
+
+_Found = TypeVar("_Found")
+
+
+def _given_as(parameter: str, lookup: Callable[[Any], _Found], name: Any) -> _Found:
+    """``lookup(name)``, its unknown-name error marked as the value of ``parameter``: two
+    arguments may take the same kind of name (from_node and to_node), and an empty or blank one
+    quotes as nothing that tells them apart."""
+    try:
+        return lookup(name)
+    except UnknownNameError as error:
+        error.parameter = parameter
+        raise
 
 
 def list_kv_cache_types() -> tuple[str, ...]:
@@ -1535,10 +1624,10 @@ def hardware_fit(
     """
     context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
     batch_size = _positive_int("batch", batch, MAX_BATCH)
-    arch = get_architecture(model)
-    profile = get_device(device)
-    quant = get_quantisation(quantisation)
-    kv_bits = kv_cache_bits(kv_cache_type)
+    arch = _given_as("model", get_architecture, model)
+    profile = _given_as("device", get_device, device)
+    quant = _given_as("quantisation", get_quantisation, quantisation)
+    kv_bits = _given_as("kv_cache_type", kv_cache_bits, kv_cache_type)
     klass = _tables().device_classes[profile.device_class]
 
     raw = core.estimate_inference(
@@ -1729,15 +1818,20 @@ def port_chip(
     model_ids = None if models is None else _id_list(models, "models")
     if model_ids:
         # A repeat (by any spelling) would be estimated and listed twice.
-        _each_once([get_architecture(m).id for m in model_ids], model_ids, "models")
+        _each_once([_given_as("models", get_architecture, m).id for m in model_ids], model_ids,
+                   "models")
+    if from_node:
+        # Looked up here, not only as the node of the chip made from it, so that a blank one
+        # is an unknown from_node, not a chip whose node is empty.
+        _given_as("from_node", get_node, from_node)
     profile = None
     if isinstance(device_or_chip, Chip):
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
     else:
-        profile = get_device(device_or_chip)
+        profile = _given_as("device_or_chip", get_device, device_or_chip)
         chip = _chip_from_device(profile, from_node, sram_mb)
     source = get_node(chip.node)
-    target = get_node(to_node)
+    target = _given_as("to_node", get_node, to_node)
 
     ratios = core.scale_chip(
         mode=mode,
@@ -1761,7 +1855,8 @@ def port_chip(
     # the die's.
     interface_w = None
     if profile is not None:
-        device = device_keywords(profile, get_quantisation(quantisation))
+        quant = _given_as("quantisation", get_quantisation, quantisation)
+        device = device_keywords(profile, quant)
         if dram_energy_per_bit(profile) is not None:
             interface_w = _memory_interface_power_w(device)
         notes.append(_power_split_note(profile, device, interface_w))
@@ -2160,11 +2255,11 @@ def pareto_front(
     if mode not in (None, "iso-power", "iso-performance", "iso-area"):
         raise InputError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
 
-    archs = [get_architecture(m) for m in model_ids]
-    profiles = [get_device(d) for d in device_ids]
-    quants = [get_quantisation(q) for q in quant_ids]
-    targets = [_sweep_target(n) for n in nodes]
-    kv_bits = kv_cache_bits(kv_cache_type)
+    archs = [_given_as("models", get_architecture, m) for m in model_ids]
+    profiles = [_given_as("devices", get_device, d) for d in device_ids]
+    quants = [_given_as("quantisations", get_quantisation, q) for q in quant_ids]
+    targets = [_given_as("nodes", _sweep_target, n) for n in nodes]
+    kv_bits = _given_as("kv_cache_type", kv_cache_bits, kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
     node_names = [AS_BUILT if t is None else t.id for t in targets]
     _each_once(node_names, [AS_BUILT if n is None else n for n in nodes], "nodes")

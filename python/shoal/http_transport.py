@@ -15,7 +15,9 @@ has arrived is logged as one line, not as the SDK's error with a traceback; one 
 its body has wholly arrived gets 408 once the body deadline passes, and its connection is closed.
 A body over the size limit gets 413; a body that is no JSON (-32700) or JSON that is no JSON-RPC
 message (-32600) gets 400 with its request's id when it still yields one and the message stdio
-gives (an escaped lone surrogate is named where it is); each refusal is logged as one line.
+gives (an escaped lone surrogate is named where it is), and so does one that gives a key twice in
+an object (-32602 in the params, naming the argument; -32600 in the message's own members); each
+refusal is logged as one line.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shoal.excerpts import plain_number
+from shoal.excerpts import grouped_number
 from shoal.http_hosts import HostPolicy
-from shoal.stdio_transport import unreadable_message_reply
+from shoal.stdio_transport import repeated_key_refusal, unreadable_message_reply
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +251,7 @@ class RequestBodyDeadline:
     async def _refuse(self, scope: Scope, send: Send, arrived_bytes: int) -> None:
         from shoal.render import plural
 
-        seconds = plain_number(self._timeout_s)
+        seconds = grouped_number(self._timeout_s)
         logger.warning(
             "refused %s %s: its body was not complete %s s after its headers (%s of it had "
             "arrived); closing the connection",
@@ -269,8 +271,11 @@ class RequestBodyCheck:
     -32600 for JSON that is no JSON-RPC message (no ``"jsonrpc"``, an array, a number), where the
     SDK answers -32602 with the id null and pydantic's list of every member of the message union
     it tried; -32700 for text that is no JSON, naming an escaped lone surrogate where it is
-    (the SDK says "unexpected end of hex escape" with the id null). A UTF-8 byte order mark
-    before the body is read past, as over stdio. A valid message is passed on as it came.
+    (the SDK says "unexpected end of hex escape" with the id null). A body that gives a key
+    twice in one object gets 400 with stdio's refusal (see
+    `shoal.stdio_transport.repeated_key_refusal`), whatever the message: the SDK would keep
+    the last value. A UTF-8 byte order mark before the body is read past, as over stdio. A
+    valid message is passed on as it came.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -309,7 +314,17 @@ class RequestBodyCheck:
                 break
 
         body = body.removeprefix(codecs.BOM_UTF8)
-        reply = _unreadable_body_reply(bytes(body))
+        # Bytes that are not UTF-8 are kept as lone surrogates so that an error can name the
+        # first.
+        text = body.decode("utf-8", "surrogateescape")
+        refusal = repeated_key_refusal(text)
+        if refusal is not None:
+            logger.info("answered a request body that gives a key twice: %s",
+                        refusal.reply.error.message)
+            await _send_json(send, 400, refusal.reply.model_dump_json(by_alias=True,
+                                                                      exclude_unset=True))
+            return
+        reply = _unreadable_body_reply(text)
         if reply is not None:
             logger.info("answered a request body the SDK cannot read: %s", reply.error.message)
             await _send_json(send, 400, reply.model_dump_json(by_alias=True, exclude_unset=True))
@@ -349,12 +364,10 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-def _unreadable_body_reply(body: bytes) -> JSONRPCError | None:
+def _unreadable_body_reply(text: str) -> JSONRPCError | None:
     """The -32700 or -32600 answer to a body that is no JSON-RPC message, or None for one."""
-    # Bytes that are not UTF-8 are kept as lone surrogates so that the error can name the first.
     try:
-        jsonrpc_message_adapter.validate_json(body.decode("utf-8", "surrogateescape"),
-                                              by_name=False)
+        jsonrpc_message_adapter.validate_json(text, by_name=False)
     except ValidationError as error:
         return unreadable_message_reply(error, unit="body")
     return None

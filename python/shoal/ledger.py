@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, plain_number
+from shoal.excerpts import excerpt, grouped_number
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import (
     EXACT,
@@ -1319,7 +1319,7 @@ def _moment_text(seconds: float) -> str:
     try:
         return iso(seconds)
     except (OverflowError, OSError, ValueError):  # beyond the years datetime can show
-        return f"{plain_number(seconds)} seconds from 1970"
+        return f"{grouped_number(seconds)} seconds from 1970"
 
 
 def _cost_nanousd(usd: Decimal, model: str) -> int:
@@ -1665,14 +1665,14 @@ def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None
         raise TypeError(f"usd must be a number, got {type(usd).__name__}")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(usd, float) and not math.isfinite(usd)) or usd < 0:
-        raise InputError(f"usd must be a finite amount of at least 0, got {plain_number(usd)}")
+        raise InputError(f"usd must be a finite amount of at least 0, got {grouped_number(usd)}")
     # Compared in dollars: converting a huge amount to nano-dollars first would overflow.
     if usd > MAX_LIMIT_USD:
         raise InputError(
-            f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {plain_number(usd)}")
+            f"usd must be at most {format_usd(MAX_LIMIT_USD)}, got {grouped_number(usd)}")
     if usd > 0 and _nano(usd) == 0:
         raise InputError(
-            f"usd {plain_number(usd)} rounds to $0: the ledger keeps whole nano-dollars, so give "
+            f"usd {grouped_number(usd)} rounds to $0: the ledger keeps whole nano-dollars, so give "
             "at least 0.000000001 (or 0 for a limit that refuses every paid call)"
         )
     if not isinstance(hard, bool):
@@ -1690,7 +1690,7 @@ def _status_moment(scope: str, window_hours: float,
         raise TypeError("window_hours must be a number")
     if not MIN_WINDOW_HOURS <= window_hours <= 24 * 366:
         raise InputError("window_hours must be from one second (1/3600) to a year (8784), got "
-                         f"{plain_number(window_hours)}")
+                         f"{grouped_number(window_hours)}")
     moment = to_epoch(now, "now")
     return time.time() if moment is None else moment
 

@@ -60,7 +60,7 @@ from shoal.cost import (
     long_context_applies,
 )
 from shoal.errors import ShoalError
-from shoal.excerpts import plain_number
+from shoal.excerpts import grouped_number
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
@@ -447,9 +447,9 @@ def _check_number(name: str, value: object, *, low: float, high: float = math.in
     number = float(value)
     if not (math.isfinite(number) or number == high == math.inf) or not low <= number <= high:
         # An amount's bounds in dollars, as every message about money writes them.
-        bound = format_usd if name.endswith("_usd") and math.isfinite(high) else plain_number
+        bound = format_usd if name.endswith("_usd") and math.isfinite(high) else grouped_number
         raise RoutingError(f"{name} must be between {bound(low)} and {bound(high)}, got "
-                           f"{plain_number(value)}")
+                           f"{grouped_number(value)}")
     return number
 
 
@@ -459,9 +459,9 @@ def _check_willingness_to_pay(value: object) -> float:
     number = float(value)
     if not MIN_WILLINGNESS_TO_PAY <= number <= MAX_WILLINGNESS_TO_PAY:  # NaN fails it too
         raise RoutingError(
-            f"willingness_to_pay must be above 0 (at least {plain_number(MIN_WILLINGNESS_TO_PAY)}) "
-            f"and at most {MAX_WILLINGNESS_TO_PAY:,.0f} USD per quality point, got "
-            f"{plain_number(number)}"
+            f"willingness_to_pay must be above 0 (at least "
+            f"{grouped_number(MIN_WILLINGNESS_TO_PAY)}) and at most "
+            f"{MAX_WILLINGNESS_TO_PAY:,.0f} USD per quality point, got {grouped_number(number)}"
         )
     return number
 
@@ -1232,16 +1232,17 @@ def _settings(catalog: Catalog, labels: _Labels, **arguments: Any) -> _Settings:
     max_cost = arguments["max_cost_usd"]
     if isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool) and max_cost < 0:
         # The MCP tool spells "no limit" -1; a script that copies it gets the Python spelling.
-        raise RoutingError(f"max_cost_usd must be 0 or more, got {plain_number(max_cost)}; None "
+        raise RoutingError(f"max_cost_usd must be 0 or more, got {grouped_number(max_cost)}; None "
                            "sets no limit")
     if max_cost is not None:
         max_cost = _check_number("max_cost_usd", max_cost, low=0.0, high=MAX_CALL_COST_USD)
     output_tokens = arguments["expected_output_tokens"]
     if (isinstance(output_tokens, bool) or not isinstance(output_tokens, int)
             or not 0 <= output_tokens <= MAX_OUTPUT_TOKENS):
+        shown = (grouped_number(output_tokens) if isinstance(output_tokens, int)
+                 and not isinstance(output_tokens, bool) else repr(output_tokens))
         raise RoutingError(
-            f"expected_output_tokens must be an int from 0 to {MAX_OUTPUT_TOKENS:,}, got "
-            f"{output_tokens!r}"
+            f"expected_output_tokens must be an int from 0 to {MAX_OUTPUT_TOKENS:,}, got {shown}"
         )
     if not isinstance(arguments["local_only"], bool):
         raise RoutingError("local_only must be True or False")

@@ -16,7 +16,7 @@ from typing import Any
 
 from shoal import atomic_file
 from shoal._cli_parser import once_each, split_ids, whole_number
-from shoal.excerpts import excerpt
+from shoal.excerpts import excerpt, grouped_number
 from shoal.catalog import (
     PRICES_ENVIRONMENT_VARIABLE,
     Catalog,
@@ -159,8 +159,8 @@ def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(value: str) -> int:
         number = whole_number(value)
         if number < low or (high is not None and number > high):
-            bound = f"{low} or more" if high is None else f"{low} to {high}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {number}")
+            bound = f"{low:,} or more" if high is None else f"{low:,} to {high:,}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {grouped_number(number)}")
         return number
 
     return parse
@@ -572,7 +572,8 @@ def _int_folds(value: str) -> int:
         raise EvaluationError(f"--folds must be a whole number or 'task', got {excerpt(value)}"
                               ) from None
     if folds < 2:
-        raise EvaluationError(f"--folds must be 2 or more (or 'task'), got {folds}")
+        raise EvaluationError(f"--folds must be 2 or more (or 'task'), got "
+                              f"{grouped_number(folds)}")
     return folds
 
 

@@ -63,7 +63,7 @@ from shoal._backend import BACKEND, core
 from shoal.catalog import Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, plain_number, unknown_field
+from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.ledger import MAX_ID_LENGTH, MAX_LIMIT_USD
 from shoal.privacy import redact
@@ -524,11 +524,11 @@ def _optional_number(
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(value, bool) or not isinstance(value, (int, float))
             or (isinstance(value, float) and not math.isfinite(value)) or value < 0):
-        shown = plain_number(value) if isinstance(value, (int, float)) else f"{value!r:.80}"
+        shown = grouped_number(value) if isinstance(value, (int, float)) else f"{value!r:.80}"
         raise RouterFileError(f"{where}: {name} must be a finite number >= 0, got {shown}")
     if value > limit:
         raise RouterFileError(f"{where}: {name} must be at most {limit:,}, got "
-                              f"{plain_number(value)}; check the units")
+                              f"{grouped_number(value)}; check the units")
     return float(value)
 
 
@@ -542,7 +542,7 @@ def _optional_count(row: Mapping[str, Any], name: str, where: str) -> int | None
         raise RouterFileError(f"{where}: {name} must be a whole number >= 0, got {excerpt(value)}")
     if value > MAX_TOKENS_PER_CALL:
         raise RouterFileError(f"{where}: {name} must be at most {MAX_TOKENS_PER_CALL:,}, got "
-                              f"{plain_number(value)}; check the units")
+                              f"{grouped_number(value)}; check the units")
     return int(value)
 
 
@@ -943,13 +943,22 @@ def _check_labels(*, name: object, source: object) -> None:
 
 def _check_parameters(*, dim: int, k: int, similarity_power: float, shrinkage: float) -> None:
     if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 1 << 20:
-        raise RouterFileError(f"dim must be an int between 1 and {1 << 20}, got {dim!r}")
+        raise RouterFileError(f"dim must be an int between 1 and {1 << 20:,}, got {_shown(dim)}")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
-        raise RouterFileError(f"k must be an int between 1 and 1000, got {k!r}")
+        raise RouterFileError(f"k must be an int between 1 and 1,000, got {_shown(k)}")
     if not (isinstance(similarity_power, (int, float)) and 0 <= similarity_power <= 64):
-        raise RouterFileError(f"similarity_power must be in [0, 64], got {similarity_power!r}")
+        raise RouterFileError(
+            f"similarity_power must be in [0, 64], got {_shown(similarity_power)}")
     if not (isinstance(shrinkage, (int, float)) and 0 <= shrinkage <= 1e6):
-        raise RouterFileError(f"shrinkage must be in [0, 1e6], got {shrinkage!r}")
+        raise RouterFileError(f"shrinkage must be in [0, 1,000,000], got {_shown(shrinkage)}")
+
+
+def _shown(value: object) -> str:
+    """A value an error quotes: a number as every error quotes one, anything else as Python
+    writes it (cut to 80 characters)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return grouped_number(value)
+    return f"{value!r:.80}"
 
 
 def _check_irt(iterations: int, penalty: float) -> None:
@@ -959,14 +968,15 @@ def _check_irt(iterations: int, penalty: float) -> None:
     ):
         raise RouterFileError(
             f"irt_iterations must be an int between 1 and {MAX_IRT_ITERATIONS:,}, got "
-            f"{iterations!r}"
+            f"{_shown(iterations)}"
         )
     # Without a penalty an item every model got right has no finite difficulty (the step
     # divides by zero); a negative one rewards large parameters, and NaN spreads to all.
     if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not (
         0 < penalty <= 1e6
     ):
-        raise RouterFileError(f"irt_penalty must be above 0 and at most 1e6, got {penalty!r}")
+        raise RouterFileError(
+            f"irt_penalty must be above 0 and at most 1,000,000, got {_shown(penalty)}")
 
 
 # ---- reading ----
@@ -1019,7 +1029,7 @@ def _numbers(
         if not (math.isfinite(number) and low <= number <= high):
             kind = "a finite number or null" if nullable else "a finite number"
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            shown = plain_number(value) if numeric else f"{value!r:.80}"
+            shown = grouped_number(value) if numeric else f"{value!r:.80}"
             raise RouterFileError(
                 f"{where}{name}[{index}] must be {kind}{_bounds(low, high)}, got {shown}"
             )
@@ -1030,8 +1040,8 @@ def _numbers(
 def _bounds(low: float, high: float) -> str:
     """`` in [0, 1]``, `` (0 or more)``, or nothing for numbers without bounds."""
     if math.isinf(high):
-        return "" if math.isinf(low) else f" ({plain_number(low)} or more)"
-    return f" in [{plain_number(low)}, {plain_number(high)}]"
+        return "" if math.isinf(low) else f" ({grouped_number(low)} or more)"
+    return f" in [{grouped_number(low)}, {grouped_number(high)}]"
 
 
 def _model_ids(document: Mapping[str, Any]) -> tuple[str, ...]:

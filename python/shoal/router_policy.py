@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import plain_number
+from shoal.excerpts import grouped_number
 from shoal.privacy import PrivacyFinding, scan_conversation
 from shoal.tokens import (
     CALL_KEYS,
@@ -264,7 +264,7 @@ def check_margin(margin: object, previous_model: object) -> float:
     if isinstance(margin, bool) or not isinstance(margin, (int, float)):
         raise InputError(f"stickiness_margin must be a number, got {type(margin).__name__}")
     if not 0.0 <= float(margin) <= 1.0:
-        raise InputError(f"stickiness_margin must be between 0 and 1, got {plain_number(margin)}")
+        raise InputError(f"stickiness_margin must be between 0 and 1, got {grouped_number(margin)}")
     return float(margin)
 
 

@@ -42,7 +42,7 @@ from shoal.budget import (
 )
 from shoal.catalog import Catalog, configured_catalog, retired, today
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
-from shoal.excerpts import plain_number
+from shoal.excerpts import grouped_number, plain_number
 from shoal.feedback import (
     FeedbackError,
     RecordedOutcome,
@@ -57,9 +57,11 @@ from shoal.hardware import (
     MAX_CONTEXT_TOKENS,
     MAX_SRAM_MB,
     HardwareFit,
+    ParameterError,
     ParetoFront,
     PortedChip,
     PortMode,
+    UnknownNameError,
     hardware_fit,
     list_architectures,
     list_devices,
@@ -281,7 +283,27 @@ def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
     try:
         return function(*args, **kwargs)
     except (ValueError, TypeError) as error:
-        raise ToolError(_pointed_at_resources(str(error))) from error
+        raise ToolError(_pointed_at_resources(_led_by_its_argument(error))) from error
+
+
+# The hardware functions' arguments that the tools name otherwise.
+_TOOL_ARGUMENT = {"device_or_chip": "device"}
+
+
+def _led_by_its_argument(error: Exception) -> str:
+    """A domain error's message, led by the argument it is about when the error says which
+    (a ParameterError's or an UnknownNameError's parameter): "argument 'from_node': unknown
+    process node ''". The message alone cannot tell two arguments of one kind apart, nor
+    name an empty or blank value, which it quotes as nothing."""
+    if isinstance(error, ParameterError):
+        parameter, problem = error.parameter, error.problem
+    elif isinstance(error, UnknownNameError) and error.parameter is not None:
+        parameter, problem = error.parameter, str(error)
+    else:
+        return str(error)
+    # A list's item as the argument check names it: contexts.1, not Python's contexts[1].
+    parameter = re.sub(r"\[([0-9]+)\]", r".\1", parameter)
+    return f"argument '{_TOOL_ARGUMENT.get(parameter, parameter)}': {problem}"
 
 
 # The command-line listings a domain error points to, and what a model can read instead.
@@ -1086,12 +1108,12 @@ def _add_routing_tools(
         """
         if max_cost_usd < 0 and max_cost_usd != NO_COST_LIMIT:
             raise ToolError(
-                f"argument 'max_cost_usd': {plain_number(max_cost_usd)} is not a cost; give 0 or "
+                f"argument 'max_cost_usd': {grouped_number(max_cost_usd)} is not a cost; give 0 or "
                 "more USD, or -1 for no limit"
             )
         if min_quality < 0 and min_quality != NO_QUALITY_FLOOR:
             raise ToolError(
-                f"argument 'min_quality': {plain_number(min_quality)} is not a quality; give 0 "
+                f"argument 'min_quality': {grouped_number(min_quality)} is not a quality; give 0 "
                 "to 1, or -1 for no floor"
             )
         decision = _call(
@@ -1396,7 +1418,7 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
         """
         if cost_usd < 0 and cost_usd != UNKNOWN_COST:
             raise ToolError(
-                f"argument 'cost_usd': {plain_number(cost_usd)} is not a cost; give 0 or more "
+                f"argument 'cost_usd': {grouped_number(cost_usd)} is not a cost; give 0 or more "
                 "USD, or -1 when it is unknown"
             )
         # The router route_task chooses with (read again when its file changes) may label a

@@ -30,7 +30,7 @@ from shoal.excerpts import (
     LISTED_ITEMS,
     excerpt,
     first_few,
-    plain_number,
+    grouped_number,
     quoted_path,
 )
 from shoal.tokens import MAX_JSON_DEPTH, count_tokens
@@ -398,13 +398,12 @@ def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, An
     if kind == "missing":
         # pydantic's input here is the object the argument is missing from, not the argument.
         return f"argument '{where}': required, but not given"
+    if _is_number(problem.get("input")):
+        # A number as every error quotes one, and as its bound is written: grouped digits
+        # (1,000,001), or a short form past an excerpt's width (1e+300).
+        shown = grouped_number(problem["input"])
     bound = _bound(kind, problem, node)
     if bound is not None:
-        # A number past its bound in plain digits, as its bound is written (1e300 is
-        # 1000...000, not 1000...000.0).
-        value = problem.get("input")
-        if _is_number(value):
-            shown = plain_number(value)
         return f"argument '{where}': must be {bound[0]} {_figure(bound[1], where)} (got {shown})"
     accepts = _accepts(node, defs)
     if accepts is not None and (kind in _WRONG_KIND or kind.endswith("_type")):
@@ -459,9 +458,7 @@ def _figure(limit: float, where: str) -> str:
     an amount, and is written as a number."""
     if where.rsplit(".", 1)[-1].lower().endswith("usd") and limit >= 0:
         return format_usd(limit)
-    if float(limit).is_integer():
-        return f"{int(limit):,}"
-    return plain_number(limit)
+    return grouped_number(limit)
 
 
 # pydantic's names for containers, in a bound's message ("List should have at most 3 items").

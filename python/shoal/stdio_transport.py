@@ -9,7 +9,9 @@ answers the same body: ``-32700`` (parse error) when it is not JSON the SDK read
 (invalid request) when it is JSON but not a JSON-RPC message, with the request's id whenever
 the line still yields one (Python's own JSON reader is tried), so the host's call fails at once.
 A lone surrogate is named where it is (``params.arguments.text has an unpaired surrogate at
-index 2``) rather than with the SDK's reader's "unexpected end of hex escape". The server keeps
+index 2``) rather than with the SDK's reader's "unexpected end of hex escape". A request that
+gives a key twice in one object is refused, as the HTTP transport refuses such a body (see
+`repeated_key_refusal`): the SDK's reader keeps the last value without a word. The server keeps
 serving either way.
 
 shoal reads the host's lines itself rather than through the SDK's reader, for three reasons:
@@ -32,6 +34,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -39,12 +42,15 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import mcp.types as types
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 from typing_extensions import Self
+
+from shoal.excerpts import EXCERPT_CHARACTERS, excerpt
+from shoal.files import RepeatedKeyObject, object_keeping_repeated_keys
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -82,7 +88,7 @@ def serve_stdio(server: MCPServer) -> None:
 async def _serve(server: MCPServer) -> None:
     # The SDK runs a server on given streams only through its low-level server.
     lowlevel = server._lowlevel_server
-    send_line, receive_line = anyio.create_memory_object_stream[str](0)
+    send_line, receive_line = anyio.create_memory_object_stream[str | Refusal](0)
     with _claimed_stdin() as wire:
         threading.Thread(
             target=_read_host_lines,
@@ -91,8 +97,10 @@ async def _serve(server: MCPServer) -> None:
             daemon=True,  # may wait on stdin forever; must not keep the process alive
         ).start()
         # The SDK only iterates its stdin, which a stream of lines does as well as a file.
-        stdin: Any = receive_line
+        lines = CheckedLines(receive_line)
+        stdin: Any = lines
         async with receive_line, stdio_server(stdin=stdin) as (read_stream, write_stream):
+            lines.answer_through(write_stream)
             answering = AnsweringReadStream(read_stream, write_stream)
             await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())
 
@@ -119,13 +127,16 @@ def _claimed_stdin() -> Iterator[int]:
 
 
 def _read_host_lines(
-    wire: int, send_line: MemoryObjectSendStream[str], token: anyio.lowlevel.EventLoopToken
+    wire: int, send_line: MemoryObjectSendStream[str | Refusal],
+    token: anyio.lowlevel.EventLoopToken,
 ) -> None:
-    """On a thread of its own: pass each line the host writes to ``send_line``, and close it at
-    the end of the input; stop early when the server stops taking lines."""
+    """On a thread of its own: pass each line the host writes to ``send_line``, or its refusal
+    when it gives a key twice, and close it at the end of the input; stop early when the server
+    stops taking lines."""
     try:
         for line in _host_lines(wire):
-            anyio.from_thread.run(send_line.send, line, token=token)
+            checked: str | Refusal = repeated_key_refusal(line) or line
+            anyio.from_thread.run(send_line.send, checked, token=token)
         anyio.from_thread.run_sync(send_line.close, token=token)
     except (anyio.BrokenResourceError, RuntimeError, concurrent.futures.CancelledError):
         # The server has stopped: the stream is closed, the event loop has finished (anyio's
@@ -160,6 +171,42 @@ def _host_lines(wire: int) -> Iterator[str]:
 def _decoded(line: bytes | bytearray) -> str:
     """A host's line as text, past a UTF-8 byte order mark that some Windows hosts write first."""
     return bytes(line).removeprefix(_UTF8_BOM).decode("utf-8", "surrogateescape")
+
+
+class CheckedLines:
+    """The host's lines as the SDK's reader takes them, less the refused ones, which are
+    answered here: a request is sent its refusal, a notification or a response (which JSON-RPC
+    never answers) is dropped, and either is logged."""
+
+    def __init__(self, lines: MemoryObjectReceiveStream[str | Refusal]) -> None:
+        self._lines = lines
+        self._write_stream: Any = None
+        self._ready = anyio.Event()
+
+    def answer_through(self, write_stream: Any) -> None:
+        """Send refusals to ``write_stream``, the SDK's, once it exists."""
+        self._write_stream = write_stream
+        self._ready.set()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        async for item in self._lines:
+            if isinstance(item, str):
+                return item
+            await self._answer(item)
+        raise StopAsyncIteration
+
+    async def _answer(self, refusal: Refusal) -> None:
+        if not refusal.is_request:
+            logger.info("dropped a notification or response that gives a key twice: %s",
+                        refusal.reply.error.message)
+            return
+        logger.info("answered a request that gives a key twice: %s", refusal.reply.error.message)
+        # The SDK's reader may pass the first line before its write stream is handed out.
+        await self._ready.wait()
+        await self._write_stream.send(SessionMessage(refusal.reply))
 
 
 class AnsweringReadStream:
@@ -243,6 +290,96 @@ def unreadable_message_reply(error: ValidationError, unit: str = "line") -> type
     return types.JSONRPCError(
         jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=text)
     )
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The answer to a message that gives a key twice, and whether JSON-RPC lets it be sent
+    (only a request is answered)."""
+
+    reply: types.JSONRPCError
+    is_request: bool
+
+
+_GIVE_EACH_ONCE = "once (only the last would be read)"
+
+
+def repeated_key_refusal(text: str) -> Refusal | None:
+    """The refusal of a JSON-RPC message that gives a key twice in one of its objects, or None.
+
+    A JSON reader keeps the last of two values, so ``{"context_tokens":4096,
+    "context_tokens":1}`` would be served at 1 token without a word, as shoal's data files
+    would be read if they did not refuse such objects. A repeat in a call's arguments is
+    refused as invalid params naming the argument (``argument 'context_tokens' is given more
+    than once``, or ``argument 'messages.0' gives 'role' more than once``), one elsewhere in
+    the params likewise naming where it is (``params gives 'name' more than once``), and one
+    in the message's own members (two ids, two methods) as an invalid request: which of the
+    two was meant is not known, so a repeated id is answered with the id null. Text that
+    Python's JSON reader cannot read, or that holds no repeat, is left to the SDK's reader.
+    """
+    repeats: list[RepeatedKeyObject] = []
+
+    def noting_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        read = object_keeping_repeated_keys(pairs)
+        if isinstance(read, RepeatedKeyObject):
+            repeats.append(read)
+        return read
+
+    try:
+        message = json.loads(text, object_pairs_hook=noting_repeats, parse_int=_integer)
+    except (ValueError, RecursionError):
+        return None
+    if not repeats or not isinstance(message, dict):
+        return None
+
+    place, repeated = _first_repeat(message)
+    request_id = None if place == () and repeated.repeated == "id" else _request_id(message)
+    reply = types.JSONRPCError(jsonrpc="2.0", id=request_id,
+                               error=_repeat_error(place, repeated.repeated))
+    return Refusal(reply, is_request="method" in message and "id" in message)
+
+
+def _first_repeat(message: dict[str, Any]) -> tuple[tuple[Any, ...], RepeatedKeyObject]:
+    """Where the first object that gives a key twice is, in the order written, and the object."""
+    # A walk with a stack, not recursion: Python's reader takes nesting deeper than it recurses.
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), message)]
+    while stack:
+        place, value = stack.pop()
+        if isinstance(value, RepeatedKeyObject):
+            return place, value
+        children = value.items() if isinstance(value, dict) else (
+            enumerate(value) if isinstance(value, list) else ())
+        stack.extend(((*place, key), child) for key, child in reversed(list(children)))
+    raise AssertionError("a repeat was noted while reading")
+
+
+def _repeat_error(place: tuple[Any, ...], key: str) -> types.ErrorData:
+    """The error for ``key`` given twice in the object at ``place``, which names the argument
+    when the object is a call's arguments or lies inside them."""
+    if place[:2] == ("params", "arguments"):
+        if len(place) == 2:
+            return types.ErrorData(code=types.INVALID_PARAMS, message=(
+                f"Invalid params: argument {excerpt(key)} is given more than once; give each "
+                f"argument {_GIVE_EACH_ONCE}"))
+        argument = ".".join(_shown_part(part) for part in place[2:])
+        return types.ErrorData(code=types.INVALID_PARAMS, message=(
+            f"Invalid params: argument '{argument}' gives {excerpt(key)} more than once; give "
+            f"each key {_GIVE_EACH_ONCE}"))
+    if place:
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{_shown_part(part)}"
+                        for part in place).lstrip(".")
+        return types.ErrorData(code=types.INVALID_PARAMS, message=(
+            f"Invalid params: {where} gives {excerpt(key)} more than once; give each key "
+            f"{_GIVE_EACH_ONCE}"))
+    return types.ErrorData(code=types.INVALID_REQUEST, message=(
+        f"Invalid request: the message gives {excerpt(key)} more than once; give each member "
+        f"{_GIVE_EACH_ONCE}"))
+
+
+def _shown_part(part: Any) -> str:
+    # A key on the path is the caller's text, of any length and with any characters.
+    text = str(part)
+    return text if len(text) <= EXCERPT_CHARACTERS and text.isprintable() else excerpt(text)
 
 
 def _message_in(error: ValidationError) -> Mapping[str, Any] | None:
