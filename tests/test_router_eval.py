@@ -110,6 +110,58 @@ def test_evaluation_of_perfect_predictions_matches_the_oracle() -> None:
     assert evaluation.pair[0].apgr == evaluation.pair[2].apgr
 
 
+def _one_cost_prompts(cost: float) -> list[LabelledPrompt]:
+    """Two candidates at one cost per call (two local models at $0, two at one price)."""
+    costs = {"local-a": cost, "local-b": cost}
+    return [LabelledPrompt("a", {"local-a": 1.0, "local-b": 0.0}, costs, {}),
+            LabelledPrompt("b", {"local-a": 0.0, "local-b": 1.0}, costs, {}),
+            LabelledPrompt("c", {"local-a": 1.0, "local-b": 0.0}, costs, {})]
+
+
+@pytest.mark.parametrize("cost", [0.0, 0.01])
+def test_candidates_of_one_cost_are_compared_without_aiq(cost: float) -> None:
+    prompts = _one_cost_prompts(cost)
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.aiq is None and evaluation.to_dict()["aiq"] is None
+    assert evaluation.best_single.policy == "single:local-a"
+    assert evaluation.oracle.quality == 1.0
+    assert evaluation.router_curve[-1].quality == 1.0
+    shown = "$0" if cost == 0 else "$0.01"
+    assert (f"AIQ left out: every candidate costs {shown} a prompt on average, and AIQ averages "
+            "quality over the costs from the cheapest candidate's to the dearest's; with no "
+            "such range, compare the quality column") in evaluation.notes
+    table = format_evaluation(evaluation)
+    assert "\noracle " in table and "AIQ (cost normalised" not in table
+    svg = ElementTree.fromstring(evaluation_svg(evaluation))
+    legend = [text.text for text in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "router" in legend and not any("AIQ" in (text or "") for text in legend)
+
+
+def test_eval_of_local_models_at_no_cost_writes_its_table_json_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    data, report, plot = tmp_path / "local.jsonl", tmp_path / "eval.json", tmp_path / "eval.svg"
+    data.write_text("".join(
+        json.dumps({"prompt": f"Question {index} about topic {index % 3}", "model": model,
+                    "score": float((index + offset) % 2), "cost_usd": 0}) + "\n"
+        for index in range(8) for offset, model in enumerate(("local-a", "local-b"))
+    ), encoding="utf-8")
+
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json", str(report),
+                 "--plot", str(plot)]) == 0
+
+    printed = capsys.readouterr().out
+    assert "single:local-a (best single)" in printed and "oracle" in printed
+    assert "note: AIQ left out: every candidate costs $0 a prompt on average" in printed
+    assert json.loads(report.read_text(encoding="utf-8"))["aiq"] is None
+    assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
+
+
 def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
     prompts = [
         LabelledPrompt("a", {"big": 1.0, "small": 0.0}, {"big": 3.08e-5, "small": 3.377e-6}, {}),

@@ -585,8 +585,9 @@ def format_evaluation(evaluation: Evaluation) -> str:
     top = max(evaluation.router_curve, key=lambda p: (p.quality, -p.cost_usd))
     lines.append(f"{'router, highest quality':54} {top.quality:8.4f} "
                  f"{format_usd(top.cost_usd):>12}")
-    lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]
-    lines += [f"  {name:14} {value:.4f}" for name, value in evaluation.aiq.items()]
+    if evaluation.aiq is not None:
+        lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]
+        lines += [f"  {name:14} {value:.4f}" for name, value in evaluation.aiq.items()]
     if evaluation.pair:
         lines += ["", f"{'two-model':14} {'APGR':>7} {'CPT(50%)':>9} {'CPT(80%)':>9}"]
         for pair in evaluation.pair:

@@ -11,7 +11,8 @@ Summaries:
 * AIQ (RouterBench): area under the non-decreasing convex hull of the curve's (cost, quality)
   points, cost normalised so the cheapest single candidate sits at 0 and the most expensive at 1.
   Points are clamped into [0, 1]; left of the hull's first point the area is 0, right of its
-  last point the hull stays flat. AIQ is therefore a mean quality over the cost range.
+  last point the hull stays flat. AIQ is therefore a mean quality over the cost range; when
+  every candidate costs the same there is no range, and AIQ is left out (None) with a note.
 * APGR and CPT (RouteLLM), for two candidates only: prompts are sent to the stronger (more
   expensive) model in order of predicted gain over the weaker one; quality as a function of the
   share of strong calls gives PGR = (quality − weak) / (strong − weak). APGR is its area over
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import Catalog, CatalogError, configured_catalog, load_catalog
+from shoal.cost import format_usd
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, unknown_field
 from shoal.files import (
@@ -126,7 +128,12 @@ class PairMetrics:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The router's curve and summaries against the baselines on one held-out set."""
+    """The router's curve and summaries against the baselines on one held-out set.
+
+    ``aiq`` is None when every candidate costs the same, and ``pair`` is None for two
+    candidates of which the dearer does not score higher; a note then says why. ``pair`` is
+    empty for more than two candidates.
+    """
 
     prompts: int
     models: tuple[str, ...]
@@ -138,7 +145,7 @@ class Evaluation:
     cheapest: OperatingPoint
     random: OperatingPoint
     oracle: OperatingPoint
-    aiq: Mapping[str, float]
+    aiq: Mapping[str, float] | None
     pair: tuple[PairMetrics, ...]
     notes: tuple[str, ...]
 
@@ -772,23 +779,39 @@ def evaluate_predictions(
     generator = random.Random(seed)
     uniform = _point("random", [generator.choice(models) for _ in prompts], scores, costs)
 
-    low = min(s.cost_usd for s in singles)
-    high = max(s.cost_usd for s in singles)
     best = max(singles, key=lambda s: (s.quality, -s.cost_usd))
-    summary = {
-        "router": aiq([(p.cost_usd, p.quality) for p in router_curve], low, high),
-        "oracle": aiq([(p.cost_usd, p.quality) for p in oracle_curve], low, high),
-        "singles_hull": aiq([(p.cost_usd, p.quality) for p in singles], low, high),
-        "best_single": aiq([(best.cost_usd, best.quality)], low, high),
-        "random": aiq([(uniform.cost_usd, uniform.quality)], low, high),
+    curves = {
+        "router": [(p.cost_usd, p.quality) for p in router_curve],
+        "oracle": [(p.cost_usd, p.quality) for p in oracle_curve],
+        "singles_hull": [(p.cost_usd, p.quality) for p in singles],
+        "best_single": [(best.cost_usd, best.quality)],
+        "random": [(uniform.cost_usd, uniform.quality)],
     }
+    summary, aiq_notes = _aiq_summary(curves, singles)
     return Evaluation(
         prompts=len(prompts), models=models, router_version=router_version,
         router_curve=router_curve, oracle_curve=oracle_curve, singles=singles,
         best_single=best, cheapest=min(singles, key=lambda s: (s.cost_usd, -s.quality)),
         random=uniform, oracle=oracle, aiq=summary,
         pair=_pair_summaries(models, predictions, scores, singles, seed),
-        notes=tuple(notes),
+        notes=(*notes, *aiq_notes),
+    )
+
+
+def _aiq_summary(
+    curves: Mapping[str, Sequence[tuple[float, float]]], singles: Sequence[OperatingPoint],
+) -> tuple[dict[str, float] | None, tuple[str, ...]]:
+    """AIQ of each curve, or None and a note saying why when every candidate costs the same:
+    AIQ measures quality over the costs from the cheapest candidate's to the dearest's, and
+    there is no such range (two local models at $0, two models at one price)."""
+    low = min(s.cost_usd for s in singles)
+    high = max(s.cost_usd for s in singles)
+    if high > low:
+        return {name: aiq(points, low, high) for name, points in curves.items()}, ()
+    return None, (
+        f"AIQ left out: every candidate costs {format_usd(low)} a prompt on average, and AIQ "
+        "averages quality over the costs from the cheapest candidate's to the dearest's; with "
+        "no such range, compare the quality column",
     )
 
 
