@@ -83,6 +83,77 @@ def test_apgr_and_cpt_on_a_toy_pair() -> None:
     worst = pair_metrics("reversed", [0.0, 0.9, 1.0, 0.1], strong, weak)
     assert math.isclose(worst.apgr, (0.25 + 0.75) / 4)
     assert worst.cpt == {"50%": 75.0, "80%": 100.0}
+    # Swapped, the "gain" would be a loss and every figure's sign would flip.
+    with pytest.raises(EvaluationError, match="the strong model to score higher"):
+        pair_metrics("swapped", [0.9, 0.1, 0.0, 0.8], weak, strong)
+
+
+def _pair_prompts(cheap: list[float], dear: list[float]) -> list[LabelledPrompt]:
+    """Held-out prompts of a cheap and a dear model, their realised scores given per prompt."""
+    costs = {"cheap": 0.000514, "dear": 0.001}
+    return [LabelledPrompt(f"prompt {index}", {"cheap": c, "dear": d}, costs, {})
+            for index, (c, d) in enumerate(zip(cheap, dear, strict=True))]
+
+
+@pytest.mark.parametrize(
+    ("cheap", "dear", "why"),
+    [
+        # gpt-5-mini at $0.000514 against acme-small at $0.001, as four held-out prompts gave
+        # them: the two-model table read router -0.3750, random 1.8750, oracle -1.1250.
+        ([1.0, 1.0, 0.5, 0.0], [0.0, 1.0, 0.0, 1.0],
+         "the cheaper cheap scores higher than the dearer dear (0.6250 against 0.5000 on "
+         "average), and they measure the gain of sending prompts to the dearer model"),
+        ([1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0],
+         "the cheaper cheap scores as high as the dearer dear (both 0.5000 on average), so the "
+         "dearer has no gain for routing to recover"),
+    ],
+)
+def test_apgr_and_cpt_are_left_out_when_the_cheaper_model_scores_at_least_as_high(
+    cheap: list[float], dear: list[float], why: str,
+) -> None:
+    prompts = _pair_prompts(cheap, dear)
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.pair is None and evaluation.to_dict()["pair"] is None
+    assert f"APGR and CPT do not apply: {why}" in evaluation.notes
+    table = format_evaluation(evaluation)
+    assert "two-model" not in table and f"note: APGR and CPT do not apply: {why}" in table
+    assert evaluation.aiq is not None  # the candidates' costs differ
+
+
+def test_apgr_and_cpt_are_left_out_for_two_models_of_one_cost() -> None:
+    prompts = _one_cost_prompts(0.01)
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.pair is None
+    assert ("APGR and CPT do not apply: both models cost $0.01 a prompt on average, and they "
+            "measure routing between a dearer, stronger model and a cheaper one"
+            ) in evaluation.notes
+
+
+def test_apgr_and_cpt_of_a_dearer_stronger_model_stay_in_the_table() -> None:
+    prompts = _pair_prompts([0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0])
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.pair is not None
+    # Perfect predictions send prompts 0 and 2 (gain 1) first, then 1 (0), then 3 (a loss):
+    # recovered shares 0, 1, 2, 2, 1 of the gap 0.25, whose trapezoids average 1.375.
+    assert [(p.policy, p.apgr) for p in evaluation.pair if p.policy != "random"] == [
+        ("router", 1.375), ("oracle", 1.375)]
+    assert not any("APGR" in note for note in evaluation.notes)
+    assert "\ntwo-model " in format_evaluation(evaluation)
 
 
 def _toy_prompts() -> list[LabelledPrompt]:
@@ -340,7 +411,10 @@ def test_fit_and_eval_commands_round_trip(tmp_path: Path, capsys: pytest.Capture
     assert main(["eval", "--router", str(router_file), "--test", str(data),
                  "--json", str(report), "--plot", str(plot)]) == 0
     printed = capsys.readouterr().out
-    assert "AIQ" in printed and "APGR" in printed
+    # qwen costs less (its observed $0.00001 a call) and scores higher, 4 of 7 against 3.
+    assert "AIQ" in printed and "two-model" not in printed
+    assert ("note: APGR and CPT do not apply: the cheaper qwen2.5-7b-instruct scores higher "
+            "than the dearer gemma-2-9b-it (0.5714 against 0.4286 on average)") in printed
     written = json.loads(report.read_text(encoding="utf-8"))
     assert written["prompts"] == 7 and written["router_curve"][-1]["willingness_to_pay"] == "inf"
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")

@@ -17,7 +17,9 @@ Summaries:
   expensive) model in order of predicted gain over the weaker one; quality as a function of the
   share of strong calls gives PGR = (quality − weak) / (strong − weak). APGR is its area over
   shares 0 → 1 (trapezoids over every prompt count), CPT(x %) the smallest share of strong calls
-  reaching PGR ≥ x %.
+  reaching PGR ≥ x %. They apply only when the dearer model scores higher on average; otherwise
+  (the cheaper one scores at least as high, or both cost the same) they are left out (None)
+  with a note.
 
 Baselines on the same prompts and costs: every single model, the best single model (highest
 mean score), the cheapest, random choice (one seeded uniform pick among the candidates per prompt, so
@@ -146,7 +148,7 @@ class Evaluation:
     random: OperatingPoint
     oracle: OperatingPoint
     aiq: Mapping[str, float] | None
-    pair: tuple[PairMetrics, ...]
+    pair: tuple[PairMetrics, ...] | None
     notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,12 +236,16 @@ def pair_metrics(
     """APGR and CPT of routing to the strong model in order of predicted ``gains``.
 
     Raises:
-        EvaluationError: If the strong and weak models have the same mean score.
+        EvaluationError: If the strong model does not score higher than the weak on average:
+            the share of its gain recovered is then undefined, or counts losses as gains.
     """
     count = len(gains)
     gap = math.fsum(strong) / count - math.fsum(weak) / count
     if gap == 0:
         raise EvaluationError("APGR is undefined when both models have the same mean score")
+    if gap < 0:
+        raise EvaluationError("APGR needs the strong model to score higher than the weak on "
+                              "average")
     order = sorted(range(count), key=lambda i: (-gains[i], i))
     total = math.fsum(weak)
     recovered = [0.0]
@@ -788,13 +794,13 @@ def evaluate_predictions(
         "random": [(uniform.cost_usd, uniform.quality)],
     }
     summary, aiq_notes = _aiq_summary(curves, singles)
+    pair, pair_notes = _pair_summaries(models, predictions, scores, singles, seed)
     return Evaluation(
         prompts=len(prompts), models=models, router_version=router_version,
         router_curve=router_curve, oracle_curve=oracle_curve, singles=singles,
         best_single=best, cheapest=min(singles, key=lambda s: (s.cost_usd, -s.quality)),
         random=uniform, oracle=oracle, aiq=summary,
-        pair=_pair_summaries(models, predictions, scores, singles, seed),
-        notes=(*notes, *aiq_notes),
+        pair=pair, notes=(*notes, *aiq_notes, *pair_notes),
     )
 
 
@@ -831,13 +837,16 @@ def _candidate_scores(
 def _pair_summaries(
     models: Sequence[str], predictions: Sequence[Mapping[str, float]],
     scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint], seed: int,
-) -> tuple[PairMetrics, ...]:
+) -> tuple[tuple[PairMetrics, ...] | None, tuple[str, ...]]:
+    """APGR and CPT of the router, random choice and the oracle for two candidates (none for
+    more), or None and a note saying why they do not apply to these two."""
     if len(models) != 2:
-        return ()
+        return (), ()
     weak, strong = sorted(singles, key=lambda s: (s.cost_usd, s.policy))
     weak_id, strong_id = weak.policy.removeprefix("single:"), strong.policy.removeprefix("single:")
-    if strong.quality == weak.quality:
-        return ()
+    why_not = _why_pair_metrics_do_not_apply(weak, strong)
+    if why_not is not None:
+        return None, (f"APGR and CPT do not apply: {why_not}",)
     strong_scores = [s[strong_id] for s in scores]
     weak_scores = [s[weak_id] for s in scores]
     generator = random.Random(seed)
@@ -846,7 +855,27 @@ def _pair_summaries(
         "random": [generator.random() for _ in scores],
         "oracle": [s - w for s, w in zip(strong_scores, weak_scores, strict=False)],
     }
-    return tuple(pair_metrics(name, g, strong_scores, weak_scores) for name, g in gains.items())
+    return tuple(pair_metrics(name, g, strong_scores, weak_scores)
+                 for name, g in gains.items()), ()
+
+
+def _why_pair_metrics_do_not_apply(weak: OperatingPoint, strong: OperatingPoint) -> str | None:
+    """Why RouteLLM's metrics say nothing of two candidates (None when they do): they measure
+    how much of a dearer model's gain over a cheaper one routing recovers as more prompts go
+    to the dearer, so the dearer must score higher."""
+    weak_id, strong_id = weak.policy.removeprefix("single:"), strong.policy.removeprefix("single:")
+    if strong.cost_usd == weak.cost_usd:
+        return (f"both models cost {format_usd(weak.cost_usd)} a prompt on average, and they "
+                "measure routing between a dearer, stronger model and a cheaper one")
+    if strong.quality == weak.quality:
+        return (f"the cheaper {weak_id} scores as high as the dearer {strong_id} (both "
+                f"{weak.quality:.4f} on average), so the dearer has no gain for routing to "
+                "recover")
+    if strong.quality < weak.quality:
+        return (f"the cheaper {weak_id} scores higher than the dearer {strong_id} "
+                f"({weak.quality:.4f} against {strong.quality:.4f} on average), and they "
+                "measure the gain of sending prompts to the dearer model")
+    return None
 
 
 def evaluate_router(
