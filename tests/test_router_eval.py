@@ -256,6 +256,20 @@ def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
     assert not re.search(r"\de[-+]?\d", table), table
 
 
+def test_a_best_single_model_that_is_also_the_cheapest_is_one_row() -> None:
+    prompts = _pair_prompts([1.0, 1.0, 0.5, 0.0], [0.0, 1.0, 0.0, 1.0])
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="toy",
+    )
+
+    table = format_evaluation(evaluation)
+
+    assert evaluation.best_single is evaluation.cheapest
+    singles = [line for line in table.splitlines() if line.startswith("single:")]
+    assert singles == [f"{'single:cheap (best single, cheapest)':54}   0.6250    $0.000514"]
+
+
 @needs_rust
 def test_the_readme_shows_what_eval_prints(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")

@@ -570,9 +570,17 @@ def format_evaluation(evaluation: Evaluation) -> str:
         "",
         f"{'policy':54} {'quality':>8} {'cost/prompt':>12}",
     ]
-    fixed = [best, evaluation.cheapest, evaluation.random, evaluation.oracle]
-    for point in fixed:
-        label = point.policy + (" (best single)" if point is best else "")
+    # The best single model may be the cheapest too: one row, marked as both.
+    cheapest = evaluation.cheapest
+    both = cheapest.policy == best.policy
+    fixed = [
+        (best, " (best single, cheapest)" if both else " (best single)"),
+        *([] if both else [(cheapest, "")]),
+        (evaluation.random, ""),
+        (evaluation.oracle, ""),
+    ]
+    for point, mark in fixed:
+        label = point.policy + mark
         lines.append(f"{label:54} {point.quality:8.4f} {format_usd(point.cost_usd):>12}")
     for fraction in (1.0, 0.5, 0.2):
         within = evaluation.best_quality_within(best.cost_usd * fraction)
