@@ -43,6 +43,7 @@ from shoal.router_eval import (
 from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
     MIN_CONFIDENCE_PAIRS,
+    MIN_CONFIDENCE_PROMPTS,
     Router,
     canonical_model_names,
     canonical_model_rows,
@@ -70,9 +71,10 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "still among every catalog model not retired unless --candidates names the labelled "
         "ones. Prices: route prices a catalog model from the catalog with each prompt's own "
         "token count; a model the catalog lacks is priced at the mean cost_usd of its rows "
-        "(without cost_usd it is not a candidate). Confidence: with 50 or more labelled scores "
-        "the fit maps route's confidence to the expected agreement 1 - |observed - predicted|, "
-        "from leave-one-out predictions of the labels; with fewer it stays the raw value.",
+        f"(without cost_usd it is not a candidate). Confidence: with {MIN_CONFIDENCE_PAIRS} or "
+        f"more labelled scores on {MIN_CONFIDENCE_PROMPTS} or more prompts the fit maps route's "
+        "confidence to the expected agreement 1 - |observed - predicted|, from leave-one-out "
+        "predictions of the labels; with fewer it stays the raw value.",
     )
     fit.add_argument("data", type=Path, nargs="?",
                      help="labelled rows (.jsonl), or an LLMRouter .json list; optional with "
@@ -206,12 +208,22 @@ def run_fit(args: argparse.Namespace) -> int:
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
     _print_fit_notes(router, args.out, labels, spellings, prices)
     if not router.confidence_calibration:
-        why = ("--no-calibration" if not args.calibrate else
-               f"fewer than {MIN_CONFIDENCE_PAIRS} labelled scores to calibrate it on")
+        why = "--no-calibration" if not args.calibrate else _too_few_for_confidence(router)
         print(f"note: confidence stays raw ({why}): `shoal route` reports neighbour evidence "
               "times their mean similarity, not the expected agreement 1 - |observed - "
               "predicted|", file=sys.stderr)
     return 0
+
+
+def _too_few_for_confidence(router: Router) -> str:
+    """Why a calibrated fit has no confidence map: too few labels, or too few prompts."""
+    from shoal.render import plural
+
+    scores = sum(score is not None for row in router.scores for score in row)
+    if scores < MIN_CONFIDENCE_PAIRS:
+        return f"fewer than {MIN_CONFIDENCE_PAIRS} labelled scores to calibrate it on"
+    return (f"labels on {plural(len(router), 'prompt')}, fewer than {MIN_CONFIDENCE_PROMPTS} to "
+            "calibrate it on: each prompt is predicted from the others")
 
 
 def _print_fit_notes(

@@ -33,8 +33,9 @@ against the shrinkage) times their mean positive similarity (:func:`closeness`).
 leave-one-out pass of the same kind, through the calibrated router, gives for every labelled
 score the raw confidence and the agreement ``1 − |observed − predicted|``; ``fit_router`` keeps
 an isotonic map from the one to the other (``prediction.confidence_calibration``; at least
-:data:`MIN_CONFIDENCE_PAIRS` pairs, about :data:`CONFIDENCE_PAIRS_PER_KNOT` per knot), so that a
-router's confidence is the agreement to expect. It is the method of the shipped router's map
+:data:`MIN_CONFIDENCE_PAIRS` pairs from :data:`MIN_CONFIDENCE_PROMPTS` exemplars, about
+:data:`CONFIDENCE_PAIRS_PER_KNOT` pairs per knot), so that a router's confidence is the agreement
+to expect. It is the method of the shipped router's map
 (``shoal._build.confidence``), which was fitted on five refitted folds instead and is kept in a
 file of its own.
 
@@ -101,6 +102,13 @@ CALIBRATION_KNOTS = 32
 MIN_CONFIDENCE_PAIRS = 50
 CONFIDENCE_PAIRS_PER_KNOT = 50
 CONFIDENCE_KNOTS = 24
+# A left-out exemplar is still predicted partly from its own labels, through the models' mean
+# scores and abilities fitted with them: hardly on many prompts, wholly on one (400 models
+# scored on one prompt gave a map from raw confidence 0 to agreement 1.00, so every decision
+# claimed certainty). Measured on random labels of fixed per-model rates, the map of 20 prompts
+# was optimistic by 0.04-0.07 against fresh prompts, of 30 by 0.01-0.025, of 40 or more by at
+# most 0.01; so fewer than 40 exemplars give no map, however many models they label.
+MIN_CONFIDENCE_PROMPTS = 40
 
 
 class RouterFileError(ShoalError, ValueError):
@@ -643,7 +651,8 @@ def fit_router(
             predictions of the exemplars (see the module docstring).
         calibrate_confidence: Fit the map from raw confidence to expected agreement on the
             same kind of predictions (see the module docstring); without it, or with fewer
-            than :data:`MIN_CONFIDENCE_PAIRS` labelled scores, routing reports the raw value.
+            than :data:`MIN_CONFIDENCE_PAIRS` labelled scores or
+            :data:`MIN_CONFIDENCE_PROMPTS` labelled prompts, routing reports the raw value.
         catalog: The catalog model names are read through; default the configured one
             (:func:`shoal.catalog.configured_catalog`, ``SHOAL_PRICES`` applied).
 
@@ -836,12 +845,14 @@ def confidence_knots(router: Router) -> tuple[tuple[float, float], ...]:
     """The isotonic map from raw confidence to the agreement ``1 − |observed − predicted|``
     over leave-one-out predictions of ``router``'s exemplars, as routing predicts them
     (calibrated quality; raw confidence = evidence × :func:`closeness`); empty with fewer than
-    :data:`MIN_CONFIDENCE_PAIRS` labelled scores.
+    :data:`MIN_CONFIDENCE_PAIRS` labelled scores or :data:`MIN_CONFIDENCE_PROMPTS` exemplars.
 
     Each exemplar (up to :data:`CALIBRATION_SAMPLE`, evenly spaced) is the query, by its stored
     code, and is left out of its own neighbours. Its difficulty and the abilities were fitted
     with it, so the map is a little optimistic, as the quality calibration is.
     """
+    if len(router) < MIN_CONFIDENCE_PROMPTS:
+        return ()
     dim, k = router.dim, router.k
     index = router.index()
     stride = -(-len(router) // CALIBRATION_SAMPLE)
