@@ -12,8 +12,10 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
@@ -878,13 +880,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The exit status a shell gives a command stopped by Ctrl-C: 128 + SIGINT (2).
+# The exit status a shell gives a command stopped by Ctrl-C: 128 + SIGINT (2); and by kill's
+# default signal or a service manager stopping it: 128 + SIGTERM (15).
 INTERRUPTED_STATUS = 130
+TERMINATED_STATUS = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that it stops as Ctrl-C stops it: files being
+    written are removed half-made, transactions rolled back, and one line says so."""
+
+
+@contextmanager
+def _termination_raised() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the block runs (in the main thread only, where
+    Python runs signal handlers), and is handled as before afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signal_number: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoal` command."""
     command = "shoal"
+    written: list[Path] = []
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -896,14 +924,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem is not None:
             _print_error(command, problem)
             return 2
-        return _run(command, args)
+        # `shoal serve` stops on SIGTERM as it did: uvicorn takes it over HTTP.
+        terminable = _termination_raised() if args.command != "serve" else nullcontext()
+        with atomic_file.recording(written), terminable:
+            return _run(command, args)
     except KeyboardInterrupt:
         # Ctrl-C is how a user stops a long command: one line and the shell's status, not a
         # traceback (not under -v either: where it stopped is no fault to debug). A file being
         # written is left as it was, as every output file is replaced in one step
         # (shoal.atomic_file). `shoal serve` stops quietly in its transports.
-        print(f"{command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted{_written_before(written)}", file=sys.stderr)
         return INTERRUPTED_STATUS
+    except Terminated:
+        print(f"{command}: terminated{_written_before(written)}", file=sys.stderr)
+        return TERMINATED_STATUS
+
+
+def _written_before(written: Sequence[Path]) -> str:
+    """What a stopped command had put in place whole, so a stop that came after its file was
+    written does not read as a failed write: `` after writing router.json in full``."""
+    if not written:
+        return ""
+    if len(written) == 1:
+        return f" after writing {shown_path(str(written[0]))} in full"
+    return (f" after writing {len(written):,} files in full, the last "
+            f"{shown_path(str(written[-1]))}")
 
 
 def _run(command: str, args: argparse.Namespace) -> int:
