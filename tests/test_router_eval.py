@@ -227,7 +227,7 @@ def test_eval_of_local_models_at_no_cost_writes_its_table_json_and_plot(
                  "--plot", str(plot)]) == 0
 
     printed = capsys.readouterr().out
-    assert "single:local-a (best single)" in printed and "oracle" in printed
+    assert "single:local-a (best single, cheapest)" in printed and "oracle" in printed
     assert "note: AIQ left out: every candidate costs $0 a prompt on average" in printed
     assert json.loads(report.read_text(encoding="utf-8"))["aiq"] is None
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
