@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -86,6 +87,21 @@ def test_apgr_and_cpt_on_a_toy_pair() -> None:
     # Swapped, the "gain" would be a loss and every figure's sign would flip.
     with pytest.raises(EvaluationError, match="the strong model to score higher"):
         pair_metrics("swapped", [0.9, 0.1, 0.0, 0.8], weak, strong)
+
+
+def test_apgr_of_many_prompts_takes_one_pass() -> None:
+    from hang_guard import without_hanging
+
+    count = 300_000
+    strong = [float(i % 3 != 0) for i in range(count)]
+    weak = [float(i % 2 == 0) for i in range(count)]
+
+    # The weak model's mean was summed again for every prompt: 9e10 additions here, hours.
+    metrics = without_hanging(lambda: pair_metrics("oracle", [s - w for s, w in zip(
+        strong, weak, strict=True)], strong, weak))
+
+    # A sixth of the prompts gains 1 for a gap of 1/6: half the gap is a twelfth of them.
+    assert metrics.cpt == {"50%": 100 / 12, "80%": 80 / 6}
 
 
 def _pair_prompts(cheap: list[float], dear: list[float]) -> list[LabelledPrompt]:
@@ -460,6 +476,96 @@ def test_eval_prices_with_the_catalog_file_given_or_configured(
 
     # Each call is at least 256 output tokens at $100 per Mtok.
     assert shipped < 1e-4 < 256 * 100 / 1e6 <= given == configured
+
+
+def _topic_rows(path: Path, prompts: int) -> Path:
+    """Two models, each better on its own topics: enough prompts for both calibrations."""
+    topics = ["sums", "poems", "code", "law", "recipes", "travel"]
+    path.write_text("".join(
+        json.dumps({"prompt": f"Question {index} about {topics[index % 6]}: explain the "
+                              f"{topics[index * 7 % 6]} part", "model": model,
+                    "score": float((index + offset) % 3 != 0), "cost_usd": 1e-4 * (offset + 1)})
+        + "\n"
+        for index in range(prompts) for offset, model in enumerate(("own-small", "own-large"))
+    ), encoding="utf-8")
+    return path
+
+
+def steps_shown(stderr: str) -> set[str]:
+    """The steps a progress line named: ``step [####----] 3/30`` drawn after a carriage return."""
+    return {drawn.split(" [")[0] for drawn in stderr.split("\r") if " [" in drawn}
+
+
+def test_fit_and_eval_show_each_long_step_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    from shoal import progress
+
+    data = _topic_rows(tmp_path / "labels.jsonl", 240)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
+
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json"),
+                 "--progress", "always"]) == 0
+    fitted = capsys.readouterr()
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json",
+                 str(tmp_path / "shown.json"), "--progress", "always"]) == 0
+    shown = capsys.readouterr()
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json",
+                 str(tmp_path / "quiet.json")]) == 0
+    quiet = capsys.readouterr()
+
+    assert steps_shown(fitted.err) == {
+        "fitting abilities and difficulties", "calibrating predicted quality",
+        "calibrating confidence"}
+    # The last step's whole bar, then the line ends before the notes (blanks pad what a longer
+    # line drawn before it would leave).
+    assert re.search(r"\rcalibrating confidence \[#{30}\] 240/240 *\nnote: ", fitted.err)
+    assert {"fold 1 of 2: fitting abilities and difficulties",
+            "fold 2 of 2: calibrating predicted quality",
+            "fold 2 of 2: predicting held-out prompts", "costing held-out prompts",
+            "sweeping the router's willingness to pay"} <= steps_shown(shown.err)
+    # Folds fit no confidence map: no figure of an evaluation reads one.
+    assert not any("confidence" in step for step in steps_shown(shown.err))
+    # Not a terminal, so "auto" shows nothing; the table and the JSON are the same either way.
+    assert "\r" not in quiet.err + quiet.out + shown.out + fitted.out
+    assert shown.out == quiet.out
+    assert (tmp_path / "shown.json").read_bytes() == (tmp_path / "quiet.json").read_bytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_eval_shows_its_progress_on_a_terminal_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    import threading
+
+    from shoal import progress
+
+    data = _topic_rows(tmp_path / "labels.jsonl", 60)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
+    controller, terminal = os.openpty()
+    drawn: list[bytes] = []
+
+    def read_the_terminal() -> None:
+        # Until the terminal's last holder closes it (EIO on Linux, an empty read elsewhere).
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=read_the_terminal, daemon=True)
+    reader.start()
+    with open(terminal, "w", encoding="utf-8") as stderr:
+        monkeypatch.setattr("sys.stderr", stderr)
+        assert main(["eval", "--data", str(data), "--folds", "2"]) == 0
+    reader.join(10)
+    os.close(controller)
+
+    assert "fold 2 of 2: predicting held-out prompts [" in b"".join(drawn).decode()
+    assert "\r" not in capsys.readouterr().out
 
 
 def test_eval_command_names_what_is_missing(capsys: pytest.CaptureFixture) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -16,7 +17,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
@@ -33,6 +33,7 @@ from shoal._cli_parser import (
     whole_number,
 )
 from shoal.excerpts import escaped, excerpt, listed_name, plain_number, shown_path
+from shoal.progress import ProgressLine, add_progress_option
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog, ModelEntry
@@ -371,12 +372,7 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_max_file_bytes(
         count, "skip larger files in folders; refuse a larger named --file, --chat file or stdin"
     )
-    count.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress bar on stderr: auto shows it on a terminal after one second",
-    )
+    add_progress_option(count)
     _add_token_options(count)
     count.set_defaults(handler=_count)
 
@@ -1794,32 +1790,6 @@ def _feedback(args: argparse.Namespace) -> int:
     return 0
 
 
-# Seconds a file count runs before the progress bar appears.
-PROGRESS_DELAY_S = 1.0
-
-
-class _ProgressBar:
-    """A one-line progress bar on stderr that appears once a count has run for a while."""
-
-    def __init__(self, mode: str) -> None:
-        self.enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
-        self.started = time.monotonic()
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or time.monotonic() - self.started < PROGRESS_DELAY_S:
-            return
-        width = 30
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        print(f"\rcounting [{bar}] {done:,}/{total:,} files", end="", file=sys.stderr, flush=True)
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            print(file=sys.stderr, flush=True)
-
-
 def _token_options(args: argparse.Namespace) -> dict[str, object]:
     if args.model and args.encoding:
         raise ValueError("give --encoding or --model, not both: a model decides its own encoding")
@@ -1959,13 +1929,13 @@ def _count_files(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.files import count_files, repeats_note
 
-    bar = _ProgressBar(args.progress)
+    bar = ProgressLine(args.progress)
     try:
         result = count_files(
             args.file,
             respect_gitignore=not args.no_gitignore,
             max_file_bytes=_file_size_limit(args, reads_file=True, files="--file"),
-            progress=bar,
+            progress=functools.partial(bar, "counting", unit="files"),
             **_token_options(args),  # type: ignore[arg-type]
         )
     finally:

@@ -9,7 +9,8 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from shoal.catalog import (
 from shoal.cost import format_usd
 from shoal.cli import add_max_file_bytes, check_output_file, options_named, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
+from shoal.progress import Progress, ProgressLine, add_progress_option
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
@@ -102,6 +104,7 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fit.add_argument("--k", type=_neighbours, default=40,
                      help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
+    add_progress_option(fit)
     fit.set_defaults(handler=run_fit)
 
 
@@ -143,6 +146,7 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           "replace; not one of the input files, not '-')")
     add_max_file_bytes(evaluate, "refuse a larger --train, --test or --data file",
                        DEFAULT_MAX_DATA_FILE_BYTES)
+    add_progress_option(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
 
@@ -199,10 +203,10 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.prices is not None:
         _check_prices(labels, prices)
     logger.info("fitting a router on %s", plural(len(labels), "labelled row"))
-    with options_named({"name": "--name"}):
+    with options_named({"name": "--name"}), shown_progress(args.progress) as progress:
         router = fit_router(labels, name=args.name, source=source, k=args.k,
                             calibrate=args.calibrate, calibrate_confidence=args.calibrate,
-                            catalog=configured_catalog())
+                            catalog=configured_catalog(), progress=progress)
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
@@ -386,10 +390,22 @@ def _check_prices(
         raise EvaluationError(f"no price for {', '.join(missing)}: add them to the price file")
 
 
+@contextmanager
+def shown_progress(mode: str) -> Iterator[Progress]:
+    """A progress line on stderr for the block's long steps (see :mod:`shoal.progress`), ended
+    however the block ends, so an error or the summary starts on a line of its own."""
+    line = ProgressLine(mode)
+    try:
+        yield line
+    finally:
+        line.close()
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, write JSON and SVG when asked, then print the summary table."""
     _check_eval_outputs(args)
-    evaluation = _evaluate(args)
+    with shown_progress(args.progress) as progress:
+        evaluation = _evaluate(args, progress)
 
     # The files first: a reader that closes stdout early (`| head`) must not cost them.
     if args.json_out is not None:
@@ -413,7 +429,7 @@ def _use_catalog_prices(path: Path | None) -> None:
         os.environ[PRICES_ENVIRONMENT_VARIABLE] = str(path.resolve())
 
 
-def _evaluate(args: argparse.Namespace) -> Evaluation:
+def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
     _use_catalog_prices(args.prices)
     catalog = configured_catalog()
@@ -431,7 +447,8 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
                                                 max_file_bytes=args.max_file_bytes)
         with options_named({"folds='task'": "--folds task"}):
             evaluation = cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
-                                        prices=prices, output_tokens=args.output_tokens)
+                                        prices=prices, output_tokens=args.output_tokens,
+                                        progress=progress)
         return _with_spellings(evaluation, spellings)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
@@ -457,9 +474,9 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
             _check_held_out(held_out, train)
             catalog = with_priors(catalog, mean_scores(train))
         logger.info("fitting a router on the %d prompts of --train", len(train))
-        router = fit_router(long_rows(train, without=held_out), name="eval")
+        router = fit_router(long_rows(train, without=held_out), name="eval", progress=progress)
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
-                                 output_tokens=args.output_tokens)
+                                 output_tokens=args.output_tokens, progress=progress)
     seen = _seen_in_training(test, train)
     if seen:
         evaluation = _with_note(evaluation, (

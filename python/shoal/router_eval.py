@@ -54,6 +54,7 @@ from shoal.files import (
     whole_number_as_given,
     without_byte_order_mark,
 )
+from shoal.progress import Progress
 from shoal.router import RoutingError, estimate_qualities, labelled_position
 from shoal.router_model import (
     LabelRow,
@@ -248,10 +249,11 @@ def pair_metrics(
                               "average")
     order = sorted(range(count), key=lambda i: (-gains[i], i))
     total = math.fsum(weak)
+    weak_mean = total / count  # once: summed again for every prompt, it made APGR quadratic
     recovered = [0.0]
     for i in order:
         total += strong[i] - weak[i]
-        recovered.append((total / count - math.fsum(weak) / count) / gap)
+        recovered.append((total / count - weak_mean) / gap)
     apgr = math.fsum((a + b) / 2 for a, b in itertools.pairwise(recovered)) / count
     cpt: dict[str, float | None] = {}
     for level in CPT_LEVELS:
@@ -648,7 +650,7 @@ def _input_tokens(item: LabelledPrompt, model: str, catalog: Catalog) -> int:
 def cost_table(
     prompts: Sequence[LabelledPrompt], models: Sequence[str], *, catalog: Catalog,
     prices: Mapping[str, tuple[float, float]] | None = None,
-    output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS, progress: Progress | None = None,
 ) -> list[dict[str, float]]:
     """Cost of one call per prompt and model: observed, else price x (input + output tokens).
 
@@ -659,8 +661,10 @@ def cost_table(
         EvaluationError: If a model has neither an observed cost nor a price.
     """
     prices = prices or {}
+    progress = progress if progress is not None else _no_progress
     table = []
-    for item in prompts:
+    for done, item in enumerate(prompts):
+        progress("costing held-out prompts", done, len(prompts))
         row = {}
         for model in models:
             if model in item.costs_usd:
@@ -679,13 +683,16 @@ def cost_table(
             answer_tokens = item.output_tokens.get(model, output_tokens)
             row[model] = (tokens * per_input + answer_tokens * per_output) / 1e6
         table.append(row)
+    progress("costing held-out prompts", len(prompts), len(prompts))
     return table
 
 
 def predict(
     router: Router, prompts: Sequence[LabelledPrompt], models: Sequence[str], catalog: Catalog,
+    *, progress: Progress | None = None,
 ) -> list[dict[str, float]]:
-    """Predicted quality per prompt and model, as :func:`shoal.router.route` estimates it.
+    """Predicted quality per prompt and model, as :func:`shoal.router.route` estimates it
+    (``progress(step, done, total)`` is called as the prompts are predicted).
 
     Raises:
         EvaluationError: If a model has neither labels in the router nor a catalog prior.
@@ -698,8 +705,10 @@ def predict(
             raise EvaluationError(
                 f"the router cannot estimate {model!r}: no labels, no prior{NO_ESTIMATE_ADVICE}"
             )
+    progress = progress if progress is not None else _no_progress
     predictions = []
-    for item in prompts:
+    for done, item in enumerate(prompts):
+        progress("predicting held-out prompts", done, len(prompts))
         neighbours = router.neighbours(item.prompt)
         labelled = router.predict(neighbours)
         row: dict[str, float] = {}
@@ -718,7 +727,12 @@ def predict(
             if position is not None:
                 row[model] = labelled[position][0]
         predictions.append({model: row[model] for model in models})
+    progress("predicting held-out prompts", len(prompts), len(prompts))
     return predictions
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    """The progress callback of a caller that gave none."""
 
 
 # ---- evaluation ----
@@ -737,31 +751,38 @@ def _point(
     return OperatingPoint(policy, quality, cost, willingness, dict(sorted(tally.items())))
 
 
-def _pick(quality: Mapping[str, float], cost: Mapping[str, float], willingness: float) -> str:
-    def key(model: str) -> tuple[float, float, str]:
-        objective = quality[model] if math.isinf(willingness) else (
-            quality[model] - cost[model] / willingness
-        )
-        return (-objective, cost[model], model)
-
-    return min(quality, key=key)
+def _pick(candidates: Sequence[tuple[float, str, float]], willingness: float) -> str:
+    """The model of highest ``quality − cost / willingness`` (of quality alone at infinity)
+    among ``(cost, model, quality)`` in tie-break order: on a tie the first, the cheaper, wins."""
+    best_model, best = "", -math.inf
+    for cost, model, quality in candidates:
+        objective = quality if math.isinf(willingness) else quality - cost / willingness
+        if not best_model or objective > best:
+            best_model, best = model, objective
+    return best_model
 
 
 def _curve(
     policy: str, estimates: Sequence[Mapping[str, float]], scores: Sequence[Mapping[str, float]],
-    costs: Sequence[Mapping[str, float]], trade_offs: Sequence[float],
+    costs: Sequence[Mapping[str, float]], trade_offs: Sequence[float], progress: Progress,
 ) -> tuple[OperatingPoint, ...]:
-    return tuple(
-        _point(policy, [_pick(e, c, w) for e, c in zip(estimates, costs, strict=True)], scores,
-               costs, w)
-        for w in trade_offs
-    )
+    # Each prompt's candidates in the order route breaks ties, sorted once for every trade-off.
+    candidates = [sorted((cost[model], model, estimate[model]) for model in estimate)
+                  for estimate, cost in zip(estimates, costs, strict=True)]
+    points = []
+    for done, willingness in enumerate(trade_offs):
+        progress(f"sweeping the {policy}'s willingness to pay", done, len(trade_offs))
+        picks = [_pick(options, willingness) for options in candidates]
+        points.append(_point(policy, picks, scores, costs, willingness))
+    progress(f"sweeping the {policy}'s willingness to pay", len(trade_offs), len(trade_offs))
+    return tuple(points)
 
 
 def evaluate_predictions(
     prompts: Sequence[LabelledPrompt], predictions: Sequence[Mapping[str, float]],
     costs: Sequence[Mapping[str, float]], *, router_version: str,
     trade_offs: Sequence[float] = TRADE_OFFS, seed: int = 0, notes: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> Evaluation:
     """The curve, AIQ, APGR/CPT and baselines from predictions and costs already computed.
 
@@ -777,8 +798,9 @@ def evaluate_predictions(
     # the router, not among every model the data happens to score.
     scores = [_candidate_scores(item, models, index) for index, item in enumerate(prompts)]
 
-    router_curve = _curve("router", predictions, scores, costs, trade_offs)
-    oracle_curve = _curve("oracle", scores, scores, costs, trade_offs)
+    progress = progress if progress is not None else _no_progress
+    router_curve = _curve("router", predictions, scores, costs, trade_offs, progress)
+    oracle_curve = _curve("oracle", scores, scores, costs, trade_offs, progress)
     singles = tuple(_point(f"single:{m}", [m] * len(prompts), scores, costs) for m in models)
     oracle = _point("oracle", [min(models, key=lambda m: (-s[m], c[m], m))
                                for s, c in zip(scores, costs, strict=False)], scores, costs)
@@ -882,9 +904,11 @@ def evaluate_router(
     prompts: Sequence[LabelledPrompt], *, router: Router, catalog: Catalog | None = None,
     prices: Mapping[str, tuple[float, float]] | None = None,
     models: Sequence[str] | None = None, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    progress: Progress | None = None,
 ) -> Evaluation:
     """Evaluate ``router`` on held-out ``prompts`` (candidates: models scored on every prompt;
     a note names the models scored on only some of them, which are left out).
+    ``progress(step, done, total)`` is called as the long steps advance.
 
     Raises:
         EvaluationError: If the prompts share fewer than two models or a model has no cost.
@@ -892,10 +916,10 @@ def evaluate_router(
     catalog = catalog if catalog is not None else configured_catalog()
     candidates = tuple(models) if models is not None else _shared_models(prompts)
     costs = cost_table(prompts, candidates, catalog=catalog, prices=prices,
-                       output_tokens=output_tokens)
-    predictions = predict(router, prompts, candidates, catalog)
+                       output_tokens=output_tokens, progress=progress)
+    predictions = predict(router, prompts, candidates, catalog, progress=progress)
     return evaluate_predictions(prompts, predictions, costs, router_version=router.version,
-                                notes=_left_out_notes(prompts))
+                                notes=_left_out_notes(prompts), progress=progress)
 
 
 def _shared_models(prompts: Sequence[LabelledPrompt]) -> tuple[str, ...]:
@@ -947,12 +971,13 @@ def _too_few_shared_models(prompts: Sequence[LabelledPrompt], shared: set[str]) 
 def cross_validate(
     prompts: Sequence[LabelledPrompt], *, folds: int | str, fit_options: Mapping[str, Any],
     catalog: Catalog | None = None, prices: Mapping[str, tuple[float, float]] | None = None,
-    output_tokens: int = DEFAULT_OUTPUT_TOKENS, seed: int = 0,
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS, seed: int = 0, progress: Progress | None = None,
 ) -> Evaluation:
     """Pool the held-out predictions of ``folds`` routers, each fitted on the other folds.
 
     ``folds`` is a number (prompts shuffled with ``seed``, then dealt round-robin) or ``"task"``
     (one fold per task label: every prompt is predicted by a router that never saw its task).
+    ``progress(step, done, total)`` is called as the long steps advance, each fold's named.
 
     Raises:
         EvaluationError: If the folds cannot be formed.
@@ -960,18 +985,21 @@ def cross_validate(
     catalog = catalog if catalog is not None else configured_catalog()
     assignment = _fold_assignment(prompts, folds, seed)
     models = _shared_models(prompts)
+    progress = progress if progress is not None else _no_progress
     predictions: list[dict[str, float] | None] = [None] * len(prompts)
-    for fold in sorted(set(assignment)):
+    every_fold = sorted(set(assignment))
+    for number, fold in enumerate(every_fold, start=1):
         train = [p for p, f in zip(prompts, assignment, strict=False) if f != fold]
         held = [i for i, f in enumerate(assignment) if f == fold]
         logger.info("fold %s: fitting on %d prompts, %d held out", fold, len(train), len(held))
         rows = _fold_predictions(f"fold-{fold}", train, [prompts[i] for i in held], models,
-                                 catalog, fit_options)
+                                 catalog, fit_options,
+                                 _named_progress(f"fold {number} of {len(every_fold)}", progress))
         for i, row in zip(held, rows, strict=True):
             predictions[i] = row
     costs = cost_table(prompts, models, catalog=catalog, prices=prices,
-                       output_tokens=output_tokens)
-    count = len(set(assignment))
+                       output_tokens=output_tokens, progress=progress)
+    count = len(every_fold)
     if folds == "task":
         note = (f"{count} folds, one per task: each prompt predicted by a router that saw no "
                 "prompt of its task")
@@ -981,18 +1009,29 @@ def cross_validate(
     return evaluate_predictions(
         prompts, [p for p in predictions if p is not None], costs,
         router_version=f"{count}-fold cross-validation", seed=seed,
-        notes=(note, *_left_out_notes(prompts)),
+        notes=(note, *_left_out_notes(prompts)), progress=progress,
     )
+
+
+def _named_progress(name: str, progress: Progress) -> Progress:
+    """``progress`` with each step named as part of ``name`` (``fold 2 of 5: ...``)."""
+    def named(step: str, done: int, total: int) -> None:
+        progress(f"{name}: {step}", done, total)
+
+    return named
 
 
 def _fold_predictions(
     name: str, train: Sequence[LabelledPrompt], held_out: Sequence[LabelledPrompt],
-    models: Sequence[str], catalog: Catalog, fit_options: Mapping[str, Any],
+    models: Sequence[str], catalog: Catalog, fit_options: Mapping[str, Any], progress: Progress,
 ) -> list[dict[str, float]]:
     """Predictions for ``held_out`` by a router fitted on ``train``. The router is let go on
-    return, so no two folds' routers (each the size of its training data) are held at once."""
-    router = fit_router(long_rows(train), name=name, **fit_options)
-    return predict(router, held_out, models, catalog)
+    return, so no two folds' routers (each the size of its training data) are held at once.
+    Its confidence map is not fitted unless asked for: no figure of an evaluation reads it,
+    and it took a third of a cross-validation's time."""
+    options = {"calibrate_confidence": False, **fit_options}
+    router = fit_router(long_rows(train), name=name, progress=progress, **options)
+    return predict(router, held_out, models, catalog, progress=progress)
 
 
 def _fold_assignment(prompts: Sequence[LabelledPrompt], folds: int | str, seed: int) -> list:
