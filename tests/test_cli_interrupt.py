@@ -1,5 +1,6 @@
 """Ctrl-C (SIGINT) sent to a real `shoal` process in the middle of its work: one line and the
 shell's status 130, no traceback and no output file; `shoal serve` stops quietly with status 0.
+SIGTERM stops a command the same way with status 143.
 
 Each command runs with -v and is interrupted once its log says the long step has begun, so
 the signal lands in the work, not in start-up.
@@ -51,16 +52,18 @@ def big_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return labels, prompts
 
 
-def interrupted(folder: Path, started: str, *argv: str) -> tuple[int, str, str]:
-    """Run `shoal -v ARGV` in ``folder``, send SIGINT once a stderr line holds ``started``, and
-    return its status, stdout and stderr."""
+def interrupted(
+    folder: Path, started: str, *argv: str, stop: signal.Signals = signal.SIGINT,
+) -> tuple[int, str, str]:
+    """Run `shoal -v ARGV` in ``folder``, send ``stop`` once a stderr line holds ``started``,
+    and return its status, stdout and stderr."""
     with subprocess.Popen(
         [sys.executable, "-m", "shoal", "-v", *argv], cwd=folder,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as process:
         try:
             log = without_hanging(lambda: read_until(process, started))
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop)
             out, err = process.communicate(timeout=HANG_GUARD_S)
         finally:
             process.kill()
@@ -97,6 +100,80 @@ def test_ctrl_c_stops_fit_with_one_line_and_keeps_the_router_it_would_replace(
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert stdout == ""
     assert out.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["router.json", "small.jsonl"]
+
+
+def test_sigterm_stops_fit_as_ctrl_c_does_and_keeps_the_router_it_would_replace(
+    tmp_path: Path, big_inputs: tuple[Path, Path],
+) -> None:
+    labels, _ = big_inputs
+    small = tmp_path / "small.jsonl"
+    with labels.open(encoding="utf-8") as rows:
+        small.write_text("".join(next(rows) for _ in range(18)), encoding="utf-8")
+    out = tmp_path / "router.json"
+    assert main(["fit", str(small), "--out", str(out)]) == 0
+    before = out.read_bytes()
+
+    status, stdout, stderr = interrupted(tmp_path, "fitting a router on 50,472 labelled rows",
+                                         "fit", str(labels), "--out", str(out),
+                                         stop=signal.SIGTERM)
+
+    # Killed by the signal's default action, the process left no line and, mid-write, a
+    # hidden temporary file beside the router.
+    assert status == 143
+    assert stderr.splitlines()[-1] == "shoal fit: terminated"
+    assert "Traceback" not in stderr and stdout == ""
+    assert out.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["router.json", "small.jsonl"]
+
+
+# Runs `shoal fit` in a process whose standard output sends the process a signal as the
+# summary starts: a stop that comes once the router is in place.
+STOPPED_AS_THE_SUMMARY_PRINTS = """
+import signal, sys
+from shoal.cli import main
+
+class SignalOnWrite:
+    def __init__(self, stream, stop):
+        self.stream, self.stop = stream, stop
+    def write(self, text):
+        if self.stop is not None:
+            stop, self.stop = self.stop, None
+            signal.raise_signal(stop)
+        return self.stream.write(text)
+    def flush(self):
+        self.stream.flush()
+
+sys.stdout = SignalOnWrite(sys.stdout, getattr(signal, sys.argv[1]))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize(("stop", "status", "said"), [
+    ("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated"),
+])
+def test_a_stop_once_the_router_is_in_place_says_it_was_written(
+    tmp_path: Path, big_inputs: tuple[Path, Path], stop: str, status: int, said: str,
+) -> None:
+    from shoal.router import load_router
+
+    labels, _ = big_inputs
+    small = tmp_path / "small.jsonl"
+    with labels.open(encoding="utf-8") as rows:
+        small.write_text("".join(next(rows) for _ in range(90)), encoding="utf-8")
+
+    finished = subprocess.run(
+        [sys.executable, "-c", STOPPED_AS_THE_SUMMARY_PRINTS, stop, "fit", str(small),
+         "--out", "router.json"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=HANG_GUARD_S, check=False,
+    )
+
+    # It said "shoal fit: interrupted", as if the router had not been written.
+    assert finished.returncode == status
+    assert finished.stderr.splitlines()[-1] == (
+        f"shoal fit: {said} after writing router.json in full")
+    assert len(load_router(tmp_path / "router.json")) == 10
     assert sorted(path.name for path in tmp_path.iterdir()) == ["router.json", "small.jsonl"]
 
 

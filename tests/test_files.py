@@ -298,10 +298,10 @@ def anyio_backend() -> str:
 def test_cli_counts_a_folder_with_a_progress_bar(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shoal import cli
+    from shoal import cli, progress
 
     write(tmp_path, {"a.txt": "alpha beta", "b.bin": b"\0\0"})
-    monkeypatch.setattr(cli, "PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
     assert cli.main(["count", "--file", str(tmp_path), "--progress", "always"]) == 0
     captured = capsys.readouterr()
     assert "counting [" in captured.err and "2/2 files" in captured.err

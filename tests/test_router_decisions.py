@@ -341,13 +341,15 @@ def coin_flip_rows(prompts: int) -> list[dict[str, object]]:
 def test_a_fitted_routers_confidence_is_the_agreement_to_expect(tmp_path: Path) -> None:
     from shoal.catalog import load_catalog
     from shoal.router import estimate_qualities, fit_router, load_router
-    from shoal.router_model import MIN_CONFIDENCE_PAIRS
+    from shoal.router_model import MIN_CONFIDENCE_PAIRS, MIN_CONFIDENCE_PROMPTS
 
     router = fit_router(coin_flip_rows(40), name="coins", k=5)
     raw = fit_router(coin_flip_rows(40), name="coins", k=5, calibrate_confidence=False)
 
-    # 80 coin-flip labels: one knot, the agreement a coin flip gives any prediction.
-    assert len(coin_flip_rows(40)) >= MIN_CONFIDENCE_PAIRS
+    # 80 coin-flip labels of 40 prompts: one knot, the agreement a coin flip gives any
+    # prediction (as fitted before a map needed 40 prompts: enough prompts keep their map).
+    assert len(coin_flip_rows(40)) >= MIN_CONFIDENCE_PAIRS and len(router) >= MIN_CONFIDENCE_PROMPTS
+    assert router.confidence_calibration == ((0.57254614, 0.485831568),)
     ((_, agreement),) = router.confidence_calibration
     assert 0.4 < agreement < 0.6 and raw.confidence_calibration == ()
     assert load_router(router.save(tmp_path / "coins.json")).confidence_calibration == (
@@ -362,6 +364,39 @@ def test_a_fitted_routers_confidence_is_the_agreement_to_expect(tmp_path: Path) 
     assert uncalibrated.alternatives[0].confidence == raw_confidence
     assert decision.alternatives[0].confidence == agreement
     assert not any(note.startswith(RAW_CONFIDENCE) for note in decision.notes)
+
+
+def one_prompt_rows(models: int) -> list[dict[str, object]]:
+    """One prompt scored for many models, each model's only label."""
+    return [{"prompt": "hello world task", "model": f"own-model-{index:04}",
+             "score": index % 11 / 10} for index in range(models)]
+
+
+def test_labels_of_one_prompt_give_no_confidence_map_however_many(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+    from shoal.router import fit_router
+    from shoal.router_model import MIN_CONFIDENCE_PAIRS
+
+    # Left out of its own neighbours, the one exemplar was predicted by each model's mean score,
+    # its own label: agreement 1 from raw confidence 0, so every decision reported 1.00.
+    rows = one_prompt_rows(400)
+    router = fit_router(rows, name="one-prompt")
+    raw = fit_router(rows, name="one-prompt", calibrate_confidence=False)
+
+    assert len(rows) >= MIN_CONFIDENCE_PAIRS and router.confidence_calibration == ()
+    prompt, models = "Translate this rental contract into French.", ["gpt-4.1-mini"]
+    decision = route(prompt, router=router, candidates=models)
+    assert decision.alternatives[0].confidence == route(
+        prompt, router=raw, candidates=models).alternatives[0].confidence < 0.5
+    assert any(note.startswith(RAW_CONFIDENCE) for note in decision.notes)
+
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert main(["fit", str(labels), "--out", str(tmp_path / "router.json")]) == 0
+    assert ("note: confidence stays raw (labels on 1 prompt, fewer than 40 to calibrate it on: "
+            "each prompt is predicted from the others)") in capsys.readouterr().err
 
 
 def test_a_router_without_a_confidence_map_says_its_confidence_is_raw(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -83,6 +84,92 @@ def test_apgr_and_cpt_on_a_toy_pair() -> None:
     worst = pair_metrics("reversed", [0.0, 0.9, 1.0, 0.1], strong, weak)
     assert math.isclose(worst.apgr, (0.25 + 0.75) / 4)
     assert worst.cpt == {"50%": 75.0, "80%": 100.0}
+    # Swapped, the "gain" would be a loss and every figure's sign would flip.
+    with pytest.raises(EvaluationError, match="the strong model to score higher"):
+        pair_metrics("swapped", [0.9, 0.1, 0.0, 0.8], weak, strong)
+
+
+def test_apgr_of_many_prompts_takes_one_pass() -> None:
+    from hang_guard import without_hanging
+
+    count = 300_000
+    strong = [float(i % 3 != 0) for i in range(count)]
+    weak = [float(i % 2 == 0) for i in range(count)]
+
+    # The weak model's mean was summed again for every prompt: 9e10 additions here, hours.
+    metrics = without_hanging(lambda: pair_metrics("oracle", [s - w for s, w in zip(
+        strong, weak, strict=True)], strong, weak))
+
+    # A sixth of the prompts gains 1 for a gap of 1/6: half the gap is a twelfth of them.
+    assert metrics.cpt == {"50%": 100 / 12, "80%": 80 / 6}
+
+
+def _pair_prompts(cheap: list[float], dear: list[float]) -> list[LabelledPrompt]:
+    """Held-out prompts of a cheap and a dear model, their realised scores given per prompt."""
+    costs = {"cheap": 0.000514, "dear": 0.001}
+    return [LabelledPrompt(f"prompt {index}", {"cheap": c, "dear": d}, costs, {})
+            for index, (c, d) in enumerate(zip(cheap, dear, strict=True))]
+
+
+@pytest.mark.parametrize(
+    ("cheap", "dear", "why"),
+    [
+        # gpt-5-mini at $0.000514 against acme-small at $0.001, as four held-out prompts gave
+        # them: the two-model table read router -0.3750, random 1.8750, oracle -1.1250.
+        ([1.0, 1.0, 0.5, 0.0], [0.0, 1.0, 0.0, 1.0],
+         "the cheaper cheap scores higher than the dearer dear (0.6250 against 0.5000 on "
+         "average), and they measure the gain of sending prompts to the dearer model"),
+        ([1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0],
+         "the cheaper cheap scores as high as the dearer dear (both 0.5000 on average), so the "
+         "dearer has no gain for routing to recover"),
+    ],
+)
+def test_apgr_and_cpt_are_left_out_when_the_cheaper_model_scores_at_least_as_high(
+    cheap: list[float], dear: list[float], why: str,
+) -> None:
+    prompts = _pair_prompts(cheap, dear)
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.pair is None and evaluation.to_dict()["pair"] is None
+    assert f"APGR and CPT do not apply: {why}" in evaluation.notes
+    table = format_evaluation(evaluation)
+    assert "two-model" not in table and f"note: APGR and CPT do not apply: {why}" in table
+    assert evaluation.aiq is not None  # the candidates' costs differ
+
+
+def test_apgr_and_cpt_are_left_out_for_two_models_of_one_cost() -> None:
+    prompts = _one_cost_prompts(0.01)
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.pair is None
+    assert ("APGR and CPT do not apply: both models cost $0.01 a prompt on average, and they "
+            "measure routing between a dearer, stronger model and a cheaper one"
+            ) in evaluation.notes
+
+
+def test_apgr_and_cpt_of_a_dearer_stronger_model_stay_in_the_table() -> None:
+    prompts = _pair_prompts([0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0])
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.pair is not None
+    # Perfect predictions send prompts 0 and 2 (gain 1) first, then 1 (0), then 3 (a loss):
+    # recovered shares 0, 1, 2, 2, 1 of the gap 0.25, whose trapezoids average 1.375.
+    assert [(p.policy, p.apgr) for p in evaluation.pair if p.policy != "random"] == [
+        ("router", 1.375), ("oracle", 1.375)]
+    assert not any("APGR" in note for note in evaluation.notes)
+    assert "\ntwo-model " in format_evaluation(evaluation)
 
 
 def _toy_prompts() -> list[LabelledPrompt]:
@@ -110,6 +197,58 @@ def test_evaluation_of_perfect_predictions_matches_the_oracle() -> None:
     assert evaluation.pair[0].apgr == evaluation.pair[2].apgr
 
 
+def _one_cost_prompts(cost: float) -> list[LabelledPrompt]:
+    """Two candidates at one cost per call (two local models at $0, two at one price)."""
+    costs = {"local-a": cost, "local-b": cost}
+    return [LabelledPrompt("a", {"local-a": 1.0, "local-b": 0.0}, costs, {}),
+            LabelledPrompt("b", {"local-a": 0.0, "local-b": 1.0}, costs, {}),
+            LabelledPrompt("c", {"local-a": 1.0, "local-b": 0.0}, costs, {})]
+
+
+@pytest.mark.parametrize("cost", [0.0, 0.01])
+def test_candidates_of_one_cost_are_compared_without_aiq(cost: float) -> None:
+    prompts = _one_cost_prompts(cost)
+
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="perfect",
+    )
+
+    assert evaluation.aiq is None and evaluation.to_dict()["aiq"] is None
+    assert evaluation.best_single.policy == "single:local-a"
+    assert evaluation.oracle.quality == 1.0
+    assert evaluation.router_curve[-1].quality == 1.0
+    shown = "$0" if cost == 0 else "$0.01"
+    assert (f"AIQ left out: every candidate costs {shown} a prompt on average, and AIQ averages "
+            "quality over the costs from the cheapest candidate's to the dearest's; with no "
+            "such range, compare the quality column") in evaluation.notes
+    table = format_evaluation(evaluation)
+    assert "\noracle " in table and "AIQ (cost normalised" not in table
+    svg = ElementTree.fromstring(evaluation_svg(evaluation))
+    legend = [text.text for text in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "router" in legend and not any("AIQ" in (text or "") for text in legend)
+
+
+def test_eval_of_local_models_at_no_cost_writes_its_table_json_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    data, report, plot = tmp_path / "local.jsonl", tmp_path / "eval.json", tmp_path / "eval.svg"
+    data.write_text("".join(
+        json.dumps({"prompt": f"Question {index} about topic {index % 3}", "model": model,
+                    "score": float((index + offset) % 2), "cost_usd": 0}) + "\n"
+        for index in range(8) for offset, model in enumerate(("local-a", "local-b"))
+    ), encoding="utf-8")
+
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json", str(report),
+                 "--plot", str(plot)]) == 0
+
+    printed = capsys.readouterr().out
+    assert "single:local-a (best single, cheapest)" in printed and "oracle" in printed
+    assert "note: AIQ left out: every candidate costs $0 a prompt on average" in printed
+    assert json.loads(report.read_text(encoding="utf-8"))["aiq"] is None
+    assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
+
+
 def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
     prompts = [
         LabelledPrompt("a", {"big": 1.0, "small": 0.0}, {"big": 3.08e-5, "small": 3.377e-6}, {}),
@@ -131,6 +270,20 @@ def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
     assert rows["router, cost <= 100% of best single"][1:] == ["$0.0000171", "(wtp", "$0.0000316)"]
     assert rows["router, cost <= 50% of best single"][1:] == ["$0.00000338", "(wtp", "$0.00000001)"]
     assert not re.search(r"\de[-+]?\d", table), table
+
+
+def test_a_best_single_model_that_is_also_the_cheapest_is_one_row() -> None:
+    prompts = _pair_prompts([1.0, 1.0, 0.5, 0.0], [0.0, 1.0, 0.0, 1.0])
+    evaluation = evaluate_predictions(
+        prompts, [dict(p.scores) for p in prompts], [dict(p.costs_usd) for p in prompts],
+        router_version="toy",
+    )
+
+    table = format_evaluation(evaluation)
+
+    assert evaluation.best_single is evaluation.cheapest
+    singles = [line for line in table.splitlines() if line.startswith("single:")]
+    assert singles == [f"{'single:cheap (best single, cheapest)':54}   0.6250    $0.000514"]
 
 
 @needs_rust
@@ -339,7 +492,10 @@ def test_fit_and_eval_commands_round_trip(tmp_path: Path, capsys: pytest.Capture
     assert main(["eval", "--router", str(router_file), "--test", str(data),
                  "--json", str(report), "--plot", str(plot)]) == 0
     printed = capsys.readouterr().out
-    assert "AIQ" in printed and "APGR" in printed
+    # qwen costs less (its observed $0.00001 a call) and scores higher, 4 of 7 against 3.
+    assert "AIQ" in printed and "two-model" not in printed
+    assert ("note: APGR and CPT do not apply: the cheaper qwen2.5-7b-instruct scores higher "
+            "than the dearer gemma-2-9b-it (0.5714 against 0.4286 on average)") in printed
     written = json.loads(report.read_text(encoding="utf-8"))
     assert written["prompts"] == 7 and written["router_curve"][-1]["willingness_to_pay"] == "inf"
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
@@ -371,6 +527,96 @@ def test_eval_prices_with_the_catalog_file_given_or_configured(
 
     # Each call is at least 256 output tokens at $100 per Mtok.
     assert shipped < 1e-4 < 256 * 100 / 1e6 <= given == configured
+
+
+def _topic_rows(path: Path, prompts: int) -> Path:
+    """Two models, each better on its own topics: enough prompts for both calibrations."""
+    topics = ["sums", "poems", "code", "law", "recipes", "travel"]
+    path.write_text("".join(
+        json.dumps({"prompt": f"Question {index} about {topics[index % 6]}: explain the "
+                              f"{topics[index * 7 % 6]} part", "model": model,
+                    "score": float((index + offset) % 3 != 0), "cost_usd": 1e-4 * (offset + 1)})
+        + "\n"
+        for index in range(prompts) for offset, model in enumerate(("own-small", "own-large"))
+    ), encoding="utf-8")
+    return path
+
+
+def steps_shown(stderr: str) -> set[str]:
+    """The steps a progress line named: ``step [####----] 3/30`` drawn after a carriage return."""
+    return {drawn.split(" [")[0] for drawn in stderr.split("\r") if " [" in drawn}
+
+
+def test_fit_and_eval_show_each_long_step_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    from shoal import progress
+
+    data = _topic_rows(tmp_path / "labels.jsonl", 240)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
+
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json"),
+                 "--progress", "always"]) == 0
+    fitted = capsys.readouterr()
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json",
+                 str(tmp_path / "shown.json"), "--progress", "always"]) == 0
+    shown = capsys.readouterr()
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json",
+                 str(tmp_path / "quiet.json")]) == 0
+    quiet = capsys.readouterr()
+
+    assert steps_shown(fitted.err) == {
+        "fitting abilities and difficulties", "calibrating predicted quality",
+        "calibrating confidence"}
+    # The last step's whole bar, then the line ends before the notes (blanks pad what a longer
+    # line drawn before it would leave).
+    assert re.search(r"\rcalibrating confidence \[#{30}\] 240/240 *\nnote: ", fitted.err)
+    assert {"fold 1 of 2: fitting abilities and difficulties",
+            "fold 2 of 2: calibrating predicted quality",
+            "fold 2 of 2: predicting held-out prompts", "costing held-out prompts",
+            "sweeping the router's willingness to pay"} <= steps_shown(shown.err)
+    # Folds fit no confidence map: no figure of an evaluation reads one.
+    assert not any("confidence" in step for step in steps_shown(shown.err))
+    # Not a terminal, so "auto" shows nothing; the table and the JSON are the same either way.
+    assert "\r" not in quiet.err + quiet.out + shown.out + fitted.out
+    assert shown.out == quiet.out
+    assert (tmp_path / "shown.json").read_bytes() == (tmp_path / "quiet.json").read_bytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_eval_shows_its_progress_on_a_terminal_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    import threading
+
+    from shoal import progress
+
+    data = _topic_rows(tmp_path / "labels.jsonl", 60)
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
+    controller, terminal = os.openpty()
+    drawn: list[bytes] = []
+
+    def read_the_terminal() -> None:
+        # Until the terminal's last holder closes it (EIO on Linux, an empty read elsewhere).
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            drawn.append(chunk)
+
+    reader = threading.Thread(target=read_the_terminal, daemon=True)
+    reader.start()
+    with open(terminal, "w", encoding="utf-8") as stderr:
+        monkeypatch.setattr("sys.stderr", stderr)
+        assert main(["eval", "--data", str(data), "--folds", "2"]) == 0
+    reader.join(10)
+    os.close(controller)
+
+    assert "fold 2 of 2: predicting held-out prompts [" in b"".join(drawn).decode()
+    assert "\r" not in capsys.readouterr().out
 
 
 def test_eval_command_names_what_is_missing(capsys: pytest.CaptureFixture) -> None:

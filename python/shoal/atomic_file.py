@@ -4,7 +4,9 @@ Opening a file for writing empties it at once, so a reader meanwhile (a ``shoal 
 the router a ``shoal fit --out`` is rewriting) reads half a file, and a writer killed mid-write
 leaves half a file where the previous one was. Here the new text goes to a temporary file in the
 same folder, is flushed to disk, and is renamed over the old one, which POSIX and Windows both
-do in one step.
+do in one step. The text is encoded before the temporary file is made, so the file exists only
+while its bytes are written: a process killed outright (SIGKILL, which no cleanup can follow)
+leaves one only in that window.
 """
 
 from __future__ import annotations
@@ -13,9 +15,35 @@ import logging
 import os
 import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+# The lists of files being recorded as written whole (see ``recording``). The command line
+# opens one per command; a server opens none, so nothing gathers in a long-lived process.
+_recordings: list[list[Path]] = []
+
+
+@contextmanager
+def recording(written: list[Path]) -> Iterator[list[Path]]:
+    """Append to ``written`` each file :func:`write_text` puts in place while the block runs, as
+    the path it was given, as soon as it is in place: a command stopped afterwards can say
+    which of its files are whole."""
+    _recordings.append(written)
+    try:
+        yield written
+    finally:
+        # By identity: another recording's list may hold the same paths.
+        _recordings[:] = [other for other in _recordings if other is not written]
+
+
+def _record(path: str | os.PathLike[str]) -> None:
+    for written in _recordings:
+        # Once: a signal raised just after the file was recorded records it again on its way.
+        if not written or written[-1] != Path(path):
+            written.append(Path(path))
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:
@@ -34,30 +62,34 @@ def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True)
     Raises:
         OSError: The file cannot be written (the temporary file is removed).
     """
+    data = text.encode("utf-8")
     try:
         mode: int | None = os.stat(path).st_mode
     except FileNotFoundError:
         mode = None
     if mode is not None and not stat.S_ISREG(mode):
         # By the name given: /dev/stdout resolves to a pipe's name no one can open.
-        _write_in_place(Path(path), text)
+        _write_in_place(Path(path), data)
         return
 
     target = Path(os.path.realpath(path))
 
     temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    renaming = False
     try:
         # Inside the try: a Ctrl-C that arrives while the file is being created is raised as
         # soon as os.open returns, and must still find the file to remove.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
         if mode is not None:
             os.chmod(temporary, stat.S_IMODE(mode))
+        renaming = True
         os.replace(temporary, target)
+        _record(path)
     except FileExistsError:
         raise  # another writer's temporary file by the same name: not ours to remove
     except PermissionError:
@@ -65,18 +97,22 @@ def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True)
         if mode is None:
             raise
         logger.debug("cannot create a file beside %s; writing it in place", target)
-        _write_in_place(target, text)
+        _write_in_place(target, data)
+        _record(path)
         return
     except BaseException:
+        # A signal raised as the rename returns finds the new file in place: it is whole.
+        if renaming and not os.path.lexists(temporary):
+            _record(path)
         temporary.unlink(missing_ok=True)
         raise
     if durable:
         _sync_folder(target.parent)
 
 
-def _write_in_place(target: Path, text: str) -> None:
-    with open(target, "w", encoding="utf-8") as handle:
-        handle.write(text)
+def _write_in_place(target: Path, data: bytes) -> None:
+    with open(target, "wb") as handle:
+        handle.write(data)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
-import time
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
@@ -31,6 +33,7 @@ from shoal._cli_parser import (
     whole_number,
 )
 from shoal.excerpts import escaped, excerpt, grouped_number, listed_name, shown_path
+from shoal.progress import ProgressLine, add_progress_option
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog, ModelEntry
@@ -369,12 +372,7 @@ def _add_count(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_max_file_bytes(
         count, "skip larger files in folders; refuse a larger named --file, --chat file or stdin"
     )
-    count.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress bar on stderr: auto shows it on a terminal after one second",
-    )
+    add_progress_option(count)
     _add_token_options(count)
     count.set_defaults(handler=_count)
 
@@ -878,13 +876,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The exit status a shell gives a command stopped by Ctrl-C: 128 + SIGINT (2).
+# The exit status a shell gives a command stopped by Ctrl-C: 128 + SIGINT (2); and by kill's
+# default signal or a service manager stopping it: 128 + SIGTERM (15).
 INTERRUPTED_STATUS = 130
+TERMINATED_STATUS = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is, so that it stops as Ctrl-C stops it: files being
+    written are removed half-made, transactions rolled back, and one line says so."""
+
+
+@contextmanager
+def _termination_raised() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the block runs (in the main thread only, where
+    Python runs signal handlers), and is handled as before afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signal_number: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoal` command."""
     command = "shoal"
+    written: list[Path] = []
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -896,14 +920,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem is not None:
             _print_error(command, problem)
             return 2
-        return _run(command, args)
+        # `shoal serve` stops on SIGTERM as it did: uvicorn takes it over HTTP.
+        terminable = _termination_raised() if args.command != "serve" else nullcontext()
+        with atomic_file.recording(written), terminable:
+            return _run(command, args)
     except KeyboardInterrupt:
         # Ctrl-C is how a user stops a long command: one line and the shell's status, not a
         # traceback (not under -v either: where it stopped is no fault to debug). A file being
         # written is left as it was, as every output file is replaced in one step
         # (shoal.atomic_file). `shoal serve` stops quietly in its transports.
-        print(f"{command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted{_written_before(written)}", file=sys.stderr)
         return INTERRUPTED_STATUS
+    except Terminated:
+        print(f"{command}: terminated{_written_before(written)}", file=sys.stderr)
+        return TERMINATED_STATUS
+
+
+def _written_before(written: Sequence[Path]) -> str:
+    """What a stopped command had put in place whole, so a stop that came after its file was
+    written does not read as a failed write: `` after writing router.json in full``."""
+    if not written:
+        return ""
+    if len(written) == 1:
+        return f" after writing {shown_path(str(written[0]))} in full"
+    return (f" after writing {len(written):,} files in full, the last "
+            f"{shown_path(str(written[-1]))}")
 
 
 def _run(command: str, args: argparse.Namespace) -> int:
@@ -1749,32 +1790,6 @@ def _feedback(args: argparse.Namespace) -> int:
     return 0
 
 
-# Seconds a file count runs before the progress bar appears.
-PROGRESS_DELAY_S = 1.0
-
-
-class _ProgressBar:
-    """A one-line progress bar on stderr that appears once a count has run for a while."""
-
-    def __init__(self, mode: str) -> None:
-        self.enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
-        self.started = time.monotonic()
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or time.monotonic() - self.started < PROGRESS_DELAY_S:
-            return
-        width = 30
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        print(f"\rcounting [{bar}] {done:,}/{total:,} files", end="", file=sys.stderr, flush=True)
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            print(file=sys.stderr, flush=True)
-
-
 def _token_options(args: argparse.Namespace) -> dict[str, object]:
     if args.model and args.encoding:
         raise ValueError("give --encoding or --model, not both: a model decides its own encoding")
@@ -1914,13 +1929,13 @@ def _count_files(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.files import count_files, repeats_note
 
-    bar = _ProgressBar(args.progress)
+    bar = ProgressLine(args.progress)
     try:
         result = count_files(
             args.file,
             respect_gitignore=not args.no_gitignore,
             max_file_bytes=_file_size_limit(args, reads_file=True, files="--file"),
-            progress=bar,
+            progress=functools.partial(bar, "counting", unit="files"),
             **_token_options(args),  # type: ignore[arg-type]
         )
     finally:

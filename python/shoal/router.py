@@ -64,6 +64,7 @@ from shoal.excerpts import grouped_number
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
+    MIN_CONFIDENCE_PROMPTS,
     Neighbour,
     Router,
     RouterFileError,
@@ -1368,7 +1369,8 @@ def _label_notes(
             f"{RAW_CONFIDENCE} for router {router.name}: neighbour evidence times their mean "
             "similarity, not the expected agreement 1 - |observed - predicted| that a "
             f"calibrated router reports; it was fitted without a confidence map (fewer than "
-            f"{MIN_CONFIDENCE_PAIRS} labelled scores, --no-calibration, or an older shoal)"
+            f"{MIN_CONFIDENCE_PAIRS} labelled scores or {MIN_CONFIDENCE_PROMPTS} labelled "
+            "prompts, --no-calibration, or an older shoal)"
         )
     return notes
 

@@ -9,7 +9,8 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from shoal.catalog import (
 from shoal.cost import format_usd
 from shoal.cli import add_max_file_bytes, check_output_file, options_named, price_file_input
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
+from shoal.progress import Progress, ProgressLine, add_progress_option
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
@@ -42,6 +44,7 @@ from shoal.router_eval import (
 from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
     MIN_CONFIDENCE_PAIRS,
+    MIN_CONFIDENCE_PROMPTS,
     Router,
     RouterFileError,
     canonical_model_names,
@@ -76,9 +79,10 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "still among every catalog model not retired unless --candidates names the labelled "
         "ones. Prices: route prices a catalog model from the catalog with each prompt's own "
         "token count; a model the catalog lacks is priced at the mean cost_usd of its rows "
-        "(without cost_usd it is not a candidate). Confidence: with 50 or more labelled scores "
-        "the fit maps route's confidence to the expected agreement 1 - |observed - predicted|, "
-        "from leave-one-out predictions of the labels; with fewer it stays the raw value.",
+        f"(without cost_usd it is not a candidate). Confidence: with {MIN_CONFIDENCE_PAIRS} or "
+        f"more labelled scores on {MIN_CONFIDENCE_PROMPTS} or more prompts the fit maps route's "
+        "confidence to the expected agreement 1 - |observed - predicted|, from leave-one-out "
+        "predictions of the labels; with fewer it stays the raw value.",
     )
     fit.add_argument("data", type=Path, nargs="?",
                      help="labelled rows (.jsonl), or an LLMRouter .json list; optional with "
@@ -107,6 +111,7 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     fit.add_argument("--k", type=_neighbours, default=40,
                      help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
+    add_progress_option(fit)
     fit.set_defaults(handler=run_fit)
 
 
@@ -150,6 +155,7 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                           "replace; not one of the input files, not '-')")
     add_max_file_bytes(evaluate, "refuse a larger --train, --test or --data file",
                        DEFAULT_MAX_DATA_FILE_BYTES)
+    add_progress_option(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
 
@@ -209,21 +215,31 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.prices is not None:
         _check_prices(labels, prices)
     logger.info("fitting a router on %s", plural(len(labels), "labelled row"))
-    with options_named({"name": "--name"}):
+    with options_named({"name": "--name"}), shown_progress(args.progress) as progress:
         router = fit_router(labels, name=args.name, source=source, k=args.k,
                             calibrate=args.calibrate, calibrate_confidence=args.calibrate,
-                            catalog=configured_catalog())
+                            catalog=configured_catalog(), progress=progress)
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
     _print_fit_notes(router, args.out, labels, spellings, prices)
     if not router.confidence_calibration:
-        why = ("--no-calibration" if not args.calibrate else
-               f"fewer than {MIN_CONFIDENCE_PAIRS} labelled scores to calibrate it on")
+        why = "--no-calibration" if not args.calibrate else _too_few_for_confidence(router)
         print(f"note: confidence stays raw ({why}): `shoal route` reports neighbour evidence "
               "times their mean similarity, not the expected agreement 1 - |observed - "
               "predicted|", file=sys.stderr)
     return 0
+
+
+def _too_few_for_confidence(router: Router) -> str:
+    """Why a calibrated fit has no confidence map: too few labels, or too few prompts."""
+    from shoal.render import plural
+
+    scores = sum(score is not None for row in router.scores for score in row)
+    if scores < MIN_CONFIDENCE_PAIRS:
+        return f"fewer than {MIN_CONFIDENCE_PAIRS} labelled scores to calibrate it on"
+    return (f"labels on {plural(len(router), 'prompt')}, fewer than {MIN_CONFIDENCE_PROMPTS} to "
+            "calibrate it on: each prompt is predicted from the others")
 
 
 def _print_fit_notes(
@@ -390,11 +406,22 @@ def _check_prices(
         raise EvaluationError(f"no price for {', '.join(missing)}: add them to the price file")
 
 
+@contextmanager
+def shown_progress(mode: str) -> Iterator[Progress]:
+    """A progress line on stderr for the block's long steps (see :mod:`shoal.progress`), ended
+    however the block ends, so an error or the summary starts on a line of its own."""
+    line = ProgressLine(mode)
+    try:
+        yield line
+    finally:
+        line.close()
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, write JSON and SVG when asked, then print the summary table."""
     _check_eval_outputs(args)
-    with options_named(DATA_OPTIONS):
-        evaluation = _evaluate(args)
+    with options_named(DATA_OPTIONS), shown_progress(args.progress) as progress:
+        evaluation = _evaluate(args, progress)
 
     # The files first: a reader that closes stdout early (`| head`) must not cost them.
     if args.json_out is not None:
@@ -418,7 +445,7 @@ def _use_catalog_prices(path: Path | None) -> None:
         os.environ[PRICES_ENVIRONMENT_VARIABLE] = str(path.resolve())
 
 
-def _evaluate(args: argparse.Namespace) -> Evaluation:
+def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
     prices = read_prices(args.prices) if args.prices is not None else None
     _use_catalog_prices(args.prices)
     catalog = configured_catalog()
@@ -436,7 +463,8 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
                                                 max_file_bytes=args.max_file_bytes)
         with options_named({"folds='task'": "--folds task"}):
             evaluation = cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
-                                        prices=prices, output_tokens=args.output_tokens)
+                                        prices=prices, output_tokens=args.output_tokens,
+                                        progress=progress)
         return _with_name_notes(evaluation, spellings, data)
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
@@ -463,9 +491,10 @@ def _evaluate(args: argparse.Namespace) -> Evaluation:
             _check_held_out(held_out, train)
             priors = mean_scores(train)
         logger.info("fitting a router on the %d prompts of --train", len(train))
-        router = fit_router(long_rows(train, without=held_out), name="eval")
+        router = fit_router(long_rows(train, without=held_out), name="eval", progress=progress)
     evaluation = evaluate_router(test, router=router, catalog=catalog, prices=prices,
-                                 output_tokens=args.output_tokens, priors=priors)
+                                 output_tokens=args.output_tokens, priors=priors,
+                                 progress=progress)
     seen = _seen_in_training(test, train)
     if seen:
         evaluation = _with_note(evaluation, (
@@ -611,9 +640,17 @@ def format_evaluation(evaluation: Evaluation) -> str:
         "",
         f"{'policy':54} {'quality':>8} {'cost/prompt':>12}",
     ]
-    fixed = [best, evaluation.cheapest, evaluation.random, evaluation.oracle]
-    for point in fixed:
-        label = point.policy + (" (best single)" if point is best else "")
+    # The best single model may be the cheapest too: one row, marked as both.
+    cheapest = evaluation.cheapest
+    both = cheapest.policy == best.policy
+    fixed = [
+        (best, " (best single, cheapest)" if both else " (best single)"),
+        *([] if both else [(cheapest, "")]),
+        (evaluation.random, ""),
+        (evaluation.oracle, ""),
+    ]
+    for point, mark in fixed:
+        label = point.policy + mark
         lines.append(f"{label:54} {point.quality:8.4f} {format_usd(point.cost_usd):>12}")
     for fraction in (1.0, 0.5, 0.2):
         within = evaluation.best_quality_within(best.cost_usd * fraction)
@@ -626,8 +663,9 @@ def format_evaluation(evaluation: Evaluation) -> str:
     top = max(evaluation.router_curve, key=lambda p: (p.quality, -p.cost_usd))
     lines.append(f"{'router, highest quality':54} {top.quality:8.4f} "
                  f"{format_usd(top.cost_usd):>12}")
-    lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]
-    lines += [f"  {name:14} {value:.4f}" for name, value in evaluation.aiq.items()]
+    if evaluation.aiq is not None:
+        lines += ["", "AIQ (cost normalised cheapest -> most expensive candidate):"]
+        lines += [f"  {name:14} {value:.4f}" for name, value in evaluation.aiq.items()]
     if evaluation.pair:
         lines += ["", f"{'two-model':14} {'APGR':>7} {'CPT(50%)':>9} {'CPT(80%)':>9}"]
         for pair in evaluation.pair:

@@ -33,8 +33,9 @@ against the shrinkage) times their mean positive similarity (:func:`closeness`).
 leave-one-out pass of the same kind, through the calibrated router, gives for every labelled
 score the raw confidence and the agreement ``1 − |observed − predicted|``; ``fit_router`` keeps
 an isotonic map from the one to the other (``prediction.confidence_calibration``; at least
-:data:`MIN_CONFIDENCE_PAIRS` pairs, about :data:`CONFIDENCE_PAIRS_PER_KNOT` per knot), so that a
-router's confidence is the agreement to expect. It is the method of the shipped router's map
+:data:`MIN_CONFIDENCE_PAIRS` pairs from :data:`MIN_CONFIDENCE_PROMPTS` exemplars, about
+:data:`CONFIDENCE_PAIRS_PER_KNOT` pairs per knot), so that a router's confidence is the agreement
+to expect. It is the method of the shipped router's map
 (``shoal._build.confidence``), which was fitted on five refitted folds instead and is kept in a
 file of its own.
 
@@ -67,6 +68,7 @@ from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.ledger import MAX_ID_LENGTH, MAX_LIMIT_USD
 from shoal.privacy import redact
+from shoal.progress import Progress
 from shoal.tokens import check_unicode
 
 logger = logging.getLogger(__name__)
@@ -101,6 +103,13 @@ CALIBRATION_KNOTS = 32
 MIN_CONFIDENCE_PAIRS = 50
 CONFIDENCE_PAIRS_PER_KNOT = 50
 CONFIDENCE_KNOTS = 24
+# A left-out exemplar is still predicted partly from its own labels, through the models' mean
+# scores and abilities fitted with them: hardly on many prompts, wholly on one (400 models
+# scored on one prompt gave a map from raw confidence 0 to agreement 1.00, so every decision
+# claimed certainty). Measured on random labels of fixed per-model rates, the map of 20 prompts
+# was optimistic by 0.04-0.07 against fresh prompts, of 30 by 0.01-0.025, of 40 or more by at
+# most 0.01; so fewer than 40 exemplars give no map, however many models they label.
+MIN_CONFIDENCE_PROMPTS = 40
 
 
 class RouterFileError(ShoalError, ValueError):
@@ -630,12 +639,13 @@ def conflicting_labels(rows: Iterable[Mapping[str, Any]]) -> int:
 
 def _fit_irt(
     labels: Sequence[Sequence[tuple[int, float]]], model_count: int, iterations: int,
-    penalty: float,
+    penalty: float, progress: Progress,
 ) -> tuple[list[float], list[float]]:
     """One-parameter IRT by alternating Newton steps on the penalised cross-entropy."""
     abilities = [0.0] * model_count
     difficulties = [0.0] * len(labels)
-    for _ in range(iterations):
+    for done in range(iterations):
+        progress("fitting abilities and difficulties", done, iterations)
         for item, observed in enumerate(labels):
             gradient, curvature = 2 * penalty * difficulties[item], 2 * penalty
             for model, score in observed:
@@ -652,7 +662,12 @@ def _fit_irt(
                 gradients[model] += p - score
                 curvatures[model] += p * (1 - p)
         abilities = [a - g / c for a, g, c in zip(abilities, gradients, curvatures, strict=False)]
+    progress("fitting abilities and difficulties", iterations, iterations)
     return abilities, difficulties
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    """The progress callback of a caller that gave none."""
 
 
 def fit_router(
@@ -669,6 +684,7 @@ def fit_router(
     calibrate: bool = True,
     calibrate_confidence: bool = True,
     catalog: Catalog | None = None,
+    progress: Progress | None = None,
 ) -> Router:
     """Fit a router from labelled rows ``{"prompt", "model", "score" in [0, 1]}``.
 
@@ -693,9 +709,12 @@ def fit_router(
             predictions of the exemplars (see the module docstring).
         calibrate_confidence: Fit the map from raw confidence to expected agreement on the
             same kind of predictions (see the module docstring); without it, or with fewer
-            than :data:`MIN_CONFIDENCE_PAIRS` labelled scores, routing reports the raw value.
+            than :data:`MIN_CONFIDENCE_PAIRS` labelled scores or
+            :data:`MIN_CONFIDENCE_PROMPTS` labelled prompts, routing reports the raw value.
         catalog: The catalog model names are read through; default the configured one
             (:func:`shoal.catalog.configured_catalog`, ``SHOAL_PRICES`` applied).
+        progress: Called as ``progress(step, done, total)`` as the long steps advance (the
+            IRT rounds, the prompts each calibration predicts), for a caller to show.
 
     Returns:
         The fitted :class:`Router`; ``save`` writes it as a router file.
@@ -732,7 +751,9 @@ def fit_router(
         scores.append(tuple(row))
         labels.append([(m, s) for m, s in enumerate(row) if s is not None])
 
-    abilities, difficulties = _fit_irt(labels, len(models), irt_iterations, irt_penalty)
+    progress = progress if progress is not None else _no_progress
+    abilities, difficulties = _fit_irt(labels, len(models), irt_iterations, irt_penalty,
+                                       progress)
     mean_scores = []
     for m in range(len(models)):
         observed = [score for row in scores if (score := row[m]) is not None]
@@ -763,13 +784,13 @@ def fit_router(
         "costs_usd": costs,
     }
     if calibrate:
-        fields["calibration"] = _calibration(fields, embeddings)
+        fields["calibration"] = _calibration(fields, embeddings, progress)
     del embeddings  # not needed past here: the confidence map queries by the stored codes
     logger.info("fitted router %r: %d exemplars, %d models", name, len(prompts), len(models))
     router = Router(**fields)
     if not calibrate_confidence:
         return router
-    return Router(**fields, confidence_calibration=confidence_knots(router))
+    return Router(**fields, confidence_calibration=confidence_knots(router, progress))
 
 
 class _Embeddings(Protocol):
@@ -815,7 +836,7 @@ def _embeddings(prompts: Sequence[str], dim: int) -> _Embeddings:
 
 
 def _calibration(
-    fields: Mapping[str, Any], embeddings: _Embeddings,
+    fields: Mapping[str, Any], embeddings: _Embeddings, progress: Progress,
 ) -> tuple[tuple[tuple[float, float], ...], ...]:
     """Per model, isotonic knots from leave-one-out predictions of the exemplars (empty for
     models with fewer than :data:`MIN_CALIBRATION_LABELS` labels)."""
@@ -833,8 +854,10 @@ def _calibration(
     )
     centre, k = fields["centre"], fields["k"]
     stride = -(-len(scores) // CALIBRATION_SAMPLE)
+    queries = len(range(0, len(scores), stride))
     pairs: list[list[tuple[float, float]]] = [[] for _ in range(models)]
-    for row in range(0, len(scores), stride):
+    for done, row in enumerate(range(0, len(scores), stride)):
+        progress("calibrating predicted quality", done, queries)
         # Centred as routing centres a prompt's embedding.
         query = [x - c for x, c in zip(embeddings.embedding(row), centre, strict=False)]
         # The exemplar itself is left out: it stands for a prompt the router has not seen.
@@ -843,6 +866,7 @@ def _calibration(
             observed = scores[row][model]
             if observed is not None:
                 pairs[model].append((predicted, observed))
+    progress("calibrating predicted quality", queries, queries)
     return tuple(
         isotonic_knots(found, CALIBRATION_KNOTS) if count >= MIN_CALIBRATION_LABELS else ()
         for found, count in zip(pairs, counts, strict=True)
@@ -882,21 +906,29 @@ def isotonic_knots(
     return tuple(knots)
 
 
-def confidence_knots(router: Router) -> tuple[tuple[float, float], ...]:
+def confidence_knots(
+    router: Router, progress: Progress | None = None,
+) -> tuple[tuple[float, float], ...]:
     """The isotonic map from raw confidence to the agreement ``1 − |observed − predicted|``
     over leave-one-out predictions of ``router``'s exemplars, as routing predicts them
     (calibrated quality; raw confidence = evidence × :func:`closeness`); empty with fewer than
-    :data:`MIN_CONFIDENCE_PAIRS` labelled scores.
+    :data:`MIN_CONFIDENCE_PAIRS` labelled scores or :data:`MIN_CONFIDENCE_PROMPTS` exemplars.
 
     Each exemplar (up to :data:`CALIBRATION_SAMPLE`, evenly spaced) is the query, by its stored
-    code, and is left out of its own neighbours. Its difficulty and the abilities were fitted
+    code, and is left out of its own neighbours; ``progress(step, done, total)`` is called as
+    they are predicted. Its difficulty and the abilities were fitted
     with it, so the map is a little optimistic, as the quality calibration is.
     """
+    if len(router) < MIN_CONFIDENCE_PROMPTS:
+        return ()
+    progress = progress if progress is not None else _no_progress
     dim, k = router.dim, router.k
     index = router.index()
     stride = -(-len(router) // CALIBRATION_SAMPLE)
+    queries = len(range(0, len(router), stride))
     pairs: list[tuple[float, float]] = []
-    for row in range(0, len(router), stride):
+    for done, row in enumerate(range(0, len(router), stride)):
+        progress("calibrating confidence", done, queries)
         code = array.array("b", router.vectors_int8[row * dim : (row + 1) * dim])
         ranked = [pair for pair in index.top_k([float(x) for x in code], k + 1)
                   if pair[0] != row][:k]
@@ -906,6 +938,7 @@ def confidence_knots(router: Router) -> tuple[tuple[float, float], ...]:
             observed = router.scores[row][model]
             if observed is not None:
                 pairs.append((evidence * near, 1.0 - abs(observed - predicted)))
+    progress("calibrating confidence", queries, queries)
     if len(pairs) < MIN_CONFIDENCE_PAIRS:
         return ()
     knots = min(CONFIDENCE_KNOTS, len(pairs) // CONFIDENCE_PAIRS_PER_KNOT)

@@ -28,7 +28,8 @@ class _Axes:
     def __init__(self, points: Sequence[OperatingPoint]) -> None:
         costs = [p.cost_usd for p in points]
         qualities = [p.quality for p in points]
-        self.cost_high = max(costs) * 1.05
+        # Candidates that all cost nothing (local models) still need an axis to stand on.
+        self.cost_high = max(costs) * 1.05 or 1.0
         self.quality_low = max(0.0, min(qualities) - 0.05)
         self.quality_high = min(1.0, max(qualities) + 0.05)
 
@@ -85,6 +86,14 @@ def _legend(entries: Sequence[tuple[str, str]]) -> list[str]:
     return parts
 
 
+def _with_aiq(label: str, evaluation: Evaluation, policy: str) -> str:
+    """``router (AIQ 0.590)``, or the label alone when the evaluation has no AIQ (every
+    candidate costs the same)."""
+    if evaluation.aiq is None:
+        return label
+    return f"{label} (AIQ {evaluation.aiq[policy]:.3f})"
+
+
 def evaluation_svg(evaluation: Evaluation) -> str:
     """The SVG text: router curve, oracle curve, single models (labelled), random and hulls."""
     everything = [*evaluation.router_curve, *evaluation.oracle_curve, *evaluation.singles,
@@ -110,9 +119,9 @@ def evaluation_svg(evaluation: Evaluation) -> str:
                      f'{escape(single.policy.removeprefix("single:"))}</text>')
     parts.append(_dot(axes, evaluation.random, _COLOURS["random"], 4.5))
     parts += _legend([
-        (f"router (AIQ {evaluation.aiq['router']:.3f})", _COLOURS["router"]),
-        (f"oracle (AIQ {evaluation.aiq['oracle']:.3f})", _COLOURS["oracle"]),
-        (f"single models, hull (AIQ {evaluation.aiq['singles_hull']:.3f})", _COLOURS["singles"]),
+        (_with_aiq("router", evaluation, "router"), _COLOURS["router"]),
+        (_with_aiq("oracle", evaluation, "oracle"), _COLOURS["oracle"]),
+        (_with_aiq("single models, hull", evaluation, "singles_hull"), _COLOURS["singles"]),
         ("random choice", _COLOURS["random"]),
     ])
     parts.append(f'<text x="{_LEFT}" y="18" font-size="12">{evaluation.prompts} held-out '
