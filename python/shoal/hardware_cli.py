@@ -27,6 +27,7 @@ from shoal._cli_parser import (
 )
 from shoal.errors import ShoalError
 from shoal.excerpts import escaped, excerpt
+from shoal.output_files import check_output_file
 
 logger = logging.getLogger(__name__)
 
@@ -563,8 +564,6 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _check_plot(path: Path) -> None:
     """Refuse, before the sweep, a --plot path that is a user data file or holds no SVG."""
-    from shoal.cli import check_output_file
-
     check_output_file(path, "--plot", "the plot", kind="svg", inputs=hardware.user_data_files())
 
 

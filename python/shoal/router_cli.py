@@ -26,7 +26,8 @@ from shoal.catalog import (
     retired,
 )
 from shoal.cost import format_usd
-from shoal.cli import add_max_file_bytes, check_output_file, options_named, price_file_input
+from shoal.cli import add_max_file_bytes, options_named, price_file_input
+from shoal.output_files import check_output_file
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.progress import Progress, ProgressLine, add_progress_option
 from shoal.router_eval import (

@@ -66,6 +66,7 @@ from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
+from shoal.output_files import check_output_file
 from shoal.ledger import MAX_ID_LENGTH, MAX_LIMIT_USD
 from shoal.privacy import redact
 from shoal.progress import Progress
@@ -353,9 +354,6 @@ class Router:
             RouterFileError: If ``path`` is refused; the message names it and says why.
             OSError: If the write itself fails (a full disk).
         """
-        # The command line's check, imported here: shoal.cli imports this module.
-        from shoal.cli import check_output_file
-
         target = Path(path)
         try:
             check_output_file(target, "path", "the router", kind="router")
