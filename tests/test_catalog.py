@@ -376,6 +376,20 @@ MALFORMED_ROWS = [
     ([{"id": "gpt-4o", "open_weights": None}],
      r"field 'open_weights' must be true or false, got null$"),
     ([{"id": "gpt-4o", "quality": True}], r"field 'quality' must be a finite number, got true$"),
+    # Ids, aliases and names are printed in every listing: a terminal escape, a newline or
+    # U+202E in a user file rewrote `shoal models` and `shoal cost` lines, a 300-character id
+    # was taken that no other command accepts as a model id.
+    ([dict(NEW_ROW, id="my-\x1b[31mfinetune")],
+     r"field 'id' must hold only printable characters \(no control or format characters, no "
+     r"space but ' '\); '\\x1b' is not"),
+    ([dict(NEW_ROW, id="my-finetune\u202egnp")], r"field 'id' must hold only printable"),
+    ([dict(NEW_ROW, id="x" * 201)],
+     r"#1 \(id 'xxxxxxxxxxxxxxxxx\.\.\.xxxxxxxxxxxxxxxxxx'\): field 'id' must be at most 200 "
+     r"characters"),
+    ([dict(NEW_ROW, name="Fine\ntune")], r"field 'name' must hold only printable characters"),
+    ([dict(NEW_ROW, aliases=["mine\x1b[2J"])],
+     r"field 'aliases' must hold only printable characters"),
+    ([dict(NEW_ROW, aliases=["m" * 201])], r"field 'aliases' must each be at most 200 characters"),
     ([{"input_per_mtok": 1.0}], r"#1: each model needs a string 'id'"),
     (["gpt-4o"], r"#1: each model needs a string 'id'"),
 ]

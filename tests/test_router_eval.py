@@ -413,11 +413,11 @@ OVER_A_CATALOG_PRICE = "must be at most 1,000,000 USD per million tokens, as in 
     # Near the float limit every cost was inf: eval printed $inf and AIQ nan, and --json with
     # --plot wrote NaN and then failed.
     ({"input_per_mtok": 1e308, "output_per_mtok": 1e308},
-     f"input_per_mtok {OVER_A_CATALOG_PRICE} 100000000000000000...0000000000000000000"),
+     f"input_per_mtok {OVER_A_CATALOG_PRICE} 1e+308"),
     ({"input_per_mtok": 10, "output_per_mtok": 1_000_001},
-     f"output_per_mtok {OVER_A_CATALOG_PRICE} 1000001"),
+     f"output_per_mtok {OVER_A_CATALOG_PRICE} 1,000,001"),
     ({"input_price": 1e300, "output_price": 1, "service": "NVIDIA"},
-     f"input_price {OVER_A_CATALOG_PRICE} 100000000000000000...0000000000000000000"),
+     f"input_price {OVER_A_CATALOG_PRICE} 1e+300"),
     ({"input_per_mtok": 10, "output_per_mtok": 30, "typo": 1},
      "unknown field 'typo'; an entry has input_per_mtok and output_per_mtok only"),
     ({"input_per_mtok": 10, "output_per_mtok": 30, "output_per_mtk": 1},
@@ -444,6 +444,26 @@ def test_a_plain_price_file_is_bounded_and_checked_as_a_catalog_file_is(
                  "--json", str(report), "--plot", str(plot)]) == 2
     assert capsys.readouterr().err == f"shoal eval: error: {refused.value}\n"
     assert not report.exists() and not plot.exists()
+
+
+@pytest.mark.parametrize(("model", "problem"), [
+    # A price file's model is printed beside the labelled models' names, so it is held to the
+    # same rules: it was read with its newline and terminal escape.
+    ("acme\n\x1b[31mbig", "must hold only printable characters (no control or format "
+     "characters, no space but ' '), got '\\n' in 'acme\\n\\x1b[31mbig'"),
+    ("a" * 201, "must be at most 200 characters, as every model id shoal takes, got 201"),
+    (" acme-big", "must not start or end with a space, got ' acme-big'; give 'acme-big'"),
+])
+def test_a_plain_price_file_names_models_by_the_id_rules(
+    tmp_path: Path, model: str, problem: str,
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({model: {"input_per_mtok": 1, "output_per_mtok": 2}}),
+                    encoding="utf-8")
+
+    with pytest.raises(EvaluationError) as refused:
+        read_prices(path)
+    assert str(refused.value).startswith(f"price file {path}: model {problem}")
 
 
 def test_an_llmrouter_model_entry_keeps_the_fields_that_describe_the_model(

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from shoal.catalog import configured_catalog
+from shoal.catalog import MAX_ID_LENGTH, configured_catalog
 from shoal.cost import CostEstimate, price_usage
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, quoted_path
@@ -73,7 +73,6 @@ FILE_ITEM_REMEDY = (
 )
 # Items can name the same large file many times; what all file items hold together is bounded.
 MAX_TOTAL_FILE_CHARACTERS = 4 * MAX_FILE_BYTES
-MAX_ID_LENGTH = 200
 
 FIT_RULE = (
     "required items first; then optional items by priority per token, highest first (ties: "

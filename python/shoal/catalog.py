@@ -49,6 +49,9 @@ LONG_CONTEXT_FIELDS = ("long_context_threshold", "input_per_mtok_long", "output_
 # Thousands of times the dearest model's rate: a larger price is a unit slip, and one near the
 # float limit would make every cost inf.
 MAX_USD_PER_MTOK = 1_000_000.0
+# The longest id shoal takes anywhere: a model id or alias, a ledger's scope, project and
+# request ids, a budget item's id.
+MAX_ID_LENGTH = 200
 # A price file's as_of may be a day ahead of today in UTC: it may have been written where the
 # date has already changed.
 AS_OF_LEEWAY = datetime.timedelta(days=1)
@@ -389,6 +392,7 @@ class _Row:
             return None
         if not isinstance(value, str) or not value.strip():
             raise self.fail(name, "must be a non-empty string")
+        _check_printable(self, name, value)
         return value
 
     def number(self, name: str, *, optional: bool = False, positive: bool = False) -> float | None:
@@ -456,10 +460,22 @@ def _parse_entry(raw: Any, where: str) -> ModelEntry:
     return entry
 
 
+def _check_printable(row: _Row, name: str, value: str) -> None:
+    """Refuse a control or format character in a text field: ids, names and sources are printed
+    in every listing and priced line, where a newline or terminal escape would rewrite the
+    lines around it and U+202E reverses the text after it."""
+    hidden = next((character for character in value if not character.isprintable()), None)
+    if hidden is not None:
+        raise row.fail(name, f"must hold only printable characters (no control or format "
+                       f"characters, no space but ' '); {hidden!r} is not")
+
+
 def _values(row: _Row) -> dict[str, Any]:
     model_id = row.text("id") or ""
     if model_id != _normalise(model_id) or any(c.isspace() for c in model_id):
         raise row.fail("id", "must be lowercase with no spaces")
+    if len(model_id) > MAX_ID_LENGTH:
+        raise row.fail("id", f"must be at most {MAX_ID_LENGTH} characters")
 
     encoding = row.raw.get("encoding")
     if encoding is not None and encoding not in ENCODINGS:
@@ -468,6 +484,10 @@ def _values(row: _Row) -> dict[str, Any]:
     aliases = row.raw.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise row.fail("aliases", "must be a list of non-empty strings")
+    if any(len(alias) > MAX_ID_LENGTH for alias in aliases):
+        raise row.fail("aliases", f"must each be at most {MAX_ID_LENGTH} characters")
+    for alias in aliases:
+        _check_printable(row, "aliases", alias)
 
     return {
         "id": model_id,
@@ -571,14 +591,15 @@ def _sources(raw: Any, file_name: str) -> dict[str, str]:
         if not name.strip():
             raise CatalogError(f"{file_name}: field 'sources' has an empty source name")
         if not isinstance(description, str) or not description.strip():
-            raise CatalogError(f"{file_name}: field 'sources' entry {name!r} must be a non-empty "
-                               f"string describing the source, got {excerpt(description)}")
+            raise CatalogError(f"{file_name}: field 'sources' entry {excerpt(name)} must be a "
+                               f"non-empty string describing the source, got "
+                               f"{excerpt(description)}")
     return dict(raw)
 
 
 def _where(file_name: str, position: int, raw: Any) -> str:
     model_id = raw.get("id") if isinstance(raw, Mapping) else None
-    label = f" (id {model_id!r})" if isinstance(model_id, str) else ""
+    label = f" (id {excerpt(model_id)})" if isinstance(model_id, str) else ""
     return f"{file_name} model #{position}{label}"
 
 

@@ -65,7 +65,7 @@ from typing import Any
 
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number
-from shoal.catalog import Catalog, configured_catalog
+from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import (
     EXACT,
     TOKEN_FIELDS,
@@ -101,7 +101,6 @@ _MOST_NANOUSD = int(round(MAX_LIMIT_USD * 100)) * 10_000_000
 SCHEMA_VERSION = 2
 PERIODS = ("hour", "day", "week", "month")
 MAX_SCOPE_LENGTH = 200
-MAX_ID_LENGTH = 200
 # A writer waits this long for another writer's transaction (or its turn in the writer queue)
 # before giving up with an error that says the ledger is busy.
 BUSY_TIMEOUT_S = 30.0

@@ -49,7 +49,7 @@ from shoal.catalog import (
 )
 from shoal.cost import format_usd
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, plain_number, unknown_field
+from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     RepeatedKeyObject,
@@ -547,8 +547,13 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
         )
 
     _refuse_models_named_twice(file, document)
-    return {model: _entry_prices(file, model, entry)
-            for model, entry in document.items() if not model.startswith("_")}
+    models = [model for model in document if not model.startswith("_")]
+    for model in models:
+        try:
+            check_model_name(model, f"price file {file}: model")
+        except RouterFileError as error:
+            raise EvaluationError(str(error)) from None
+    return {model: _entry_prices(file, model, document[model]) for model in models}
 
 
 # The fields of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
@@ -583,7 +588,7 @@ def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
             raise EvaluationError(
                 f"price file {file}: {model!r}: {name} must be at most "
                 f"{MAX_USD_PER_MTOK:,.0f} USD per million tokens, as in a catalog file, got "
-                f"{plain_number(price)}"
+                f"{grouped_number(price)}"
             )
         prices.append(float(price))
     return prices[0], prices[1]

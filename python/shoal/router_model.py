@@ -61,13 +61,13 @@ from typing import Any, Protocol
 
 from shoal import atomic_file
 from shoal._backend import BACKEND, core
-from shoal.catalog import Catalog, configured_catalog
+from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.output_files import check_output_file
-from shoal.ledger import MAX_ID_LENGTH, MAX_LIMIT_USD
+from shoal.ledger import MAX_LIMIT_USD
 from shoal.privacy import redact
 from shoal.progress import Progress
 from shoal.tokens import check_unicode
