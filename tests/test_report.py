@@ -14,7 +14,8 @@ from shoal import report as report_module
 from shoal import spend_render
 from shoal.catalog import UnknownModelError, load_catalog
 from shoal.cli import main
-from shoal.ledger import BudgetLimit, BudgetStatus, record_usage
+from shoal.cost import estimate_cost
+from shoal.ledger import BudgetLimit, BudgetStatus, open_ledger, record_usage
 from shoal.report import savings_report, spend_svg, terminal_chart
 
 UTC = datetime.timezone.utc
@@ -428,3 +429,209 @@ def test_the_default_baseline_names_a_model_it_passed_over_and_how_to_weigh_it(
     assert ("the baseline passes over my-model, which this report's prices do not cover "
             "(recorded with a price file): give that file with --prices (SHOAL_PRICES) to weigh "
             "it too, or name a baseline") in report["notes"]
+
+
+# ---- baseline notes ---------------------------------------------------------------------------
+
+
+def report_text_and_json(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[str, dict[str, object]]:
+    """``shoal report``'s text and its --json answer for the same arguments."""
+    assert main(["report", *arguments]) == 0
+    text = capsys.readouterr().out
+    assert main(["report", *arguments, "--json"]) == 0
+    return text, json.loads(capsys.readouterr().out)
+
+
+def note_lines(text: str) -> list[str]:
+    return [line.removeprefix("  note: ") for line in text.splitlines()
+            if line.startswith("  note: ")]
+
+
+def test_calls_past_the_baseline_s_limits_are_noted_once_however_many_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    ledger = open_ledger(location)
+    # 300 calls of as many prompt sizes past gpt-4o's 128,000-token input limit, on a model
+    # whose window holds them.
+    for number in range(300):
+        ledger.record_usage("s", "gpt-4.1", input_tokens=130_000 + 500 * number,
+                            output_tokens=10, at=at(1))
+    expected = ("300 calls exceed gpt-4o's input limit of 128,000 tokens (the largest has "
+                "279,500); the API would reject them")
+
+    report = savings_report(baseline="gpt-4o", ledger=location)
+    text, answer = report_text_and_json(["--baseline", "gpt-4o", "--ledger", location], capsys)
+
+    assert report.notes == (expected,)
+    assert note_lines(text) == [expected] and answer["notes"] == [expected]
+    assert len(text.splitlines()) < 15
+
+
+def wide_model_prices(tmp_path: Path) -> Path:
+    """A price file of one retired model with a long-context tier, no cached or cache-write
+    rate, no reasoning, a 200,000-token window and a 1,000-token output limit."""
+    row = {"id": "wide-model", "provider": "me", "name": "Wide Model", "input_per_mtok": 1.0,
+           "output_per_mtok": 2.0, "cached_input_per_mtok": None, "cache_write_per_mtok": None,
+           "context_window": 200_000, "max_output_tokens": 1_000, "encoding": None,
+           "token_ratio": 1.0, "open_weights": False, "params_b": None,
+           "active_params_b": None, "quality": None, "quality_source": "none",
+           "price_source": "me", "as_of": "2026-12-01", "deprecation_date": "2026-11-01",
+           "long_context_threshold": 100_000, "input_per_mtok_long": 2.0,
+           "output_per_mtok_long": 4.0}
+    prices = tmp_path / "wide.json"
+    prices.write_text(json.dumps({"models": [row]}), encoding="utf-8")
+    return prices
+
+
+# Calls on gpt-4.1 that wide-model would price with every kind of note.
+WIDE_CALLS = [
+    {"input_tokens": 300_000, "output_tokens": 10},  # input limit, long context
+    {"input_tokens": 150_000, "output_tokens": 60_000},  # window, output limit, long context
+    {"input_tokens": 5_000, "cached_input_tokens": 2_000, "cache_write_tokens": 1_000,
+     "output_tokens": 500, "reasoning_tokens": 700},  # rates it lacks, output limit
+]
+
+
+def test_every_kind_of_note_shoal_cost_gives_the_baseline_is_given_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    prices = wide_model_prices(tmp_path)
+    for call in WIDE_CALLS:
+        record_usage("s", "gpt-4.1", at=at(1), ledger=location, **call)
+    catalog = load_catalog(prices)
+    per_call = [note for call in WIDE_CALLS
+                for note in estimate_cost("wide-model", catalog=catalog, **call).notes]
+    retired = ("wide-model was retired on 2026-11-01 per the user price file; its prices may "
+               "no longer apply")
+
+    report = savings_report(baseline="wide-model", ledger=location, catalog=catalog)
+    text, answer = report_text_and_json(
+        ["--baseline", "wide-model", "--prices", str(prices), "--ledger", location], capsys)
+
+    assert list(report.notes) == note_lines(text) == answer["notes"] == [
+        retired,
+        "1 call exceeds wide-model's input limit of 200,000 tokens (it has 300,000); the API "
+        "would reject it",
+        "1 call exceeds wide-model's context window of 200,000 tokens, which holds prompt and "
+        "output together (it has 210,000); the API would reject it or cut the output short",
+        "2 calls exceed wide-model's max_output_tokens of 1,000 with output and reasoning (the "
+        "largest has 60,000)",
+        "2 calls are priced at wide-model's long-context rates: their prompts pass 100,000 "
+        "input tokens (the largest has 300,000)",
+        "wide-model lists no cached-input rate; the cached tokens of 1 call are priced as input",
+        "wide-model lists no cache-write rate; the cache writes of 1 call are priced as input",
+        "wide-model is not listed as a reasoning model; the reasoning tokens of 1 call are "
+        "priced as output anyway",
+    ]
+    # The kinds shoal cost notes for the same calls, each of them here.
+    assert retired in per_call
+    for kind in ("input limit of", "context window of", "max_output_tokens of",
+                 "long-context rates", "no cached-input rate", "no cache-write rate",
+                 "not listed as a reasoning model"):
+        assert any(kind in note for note in per_call) and any(kind in note
+                                                              for note in report.notes)
+
+
+def test_a_baseline_past_whose_window_calls_go_is_noted_as_shoal_cost_notes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    record_usage("s", "gpt-4o", input_tokens=8_000, output_tokens=4_000, at=at(1),
+                 ledger=location)
+    record_usage("s", "claude-haiku-4-5", input_tokens=1_000, output_tokens=20_000, at=at(1),
+                 ledger=location)
+
+    text, answer = report_text_and_json(["--baseline", "gpt-4", "--ledger", location], capsys)
+
+    assert "always gpt-4 would have cost $1.71: saved $1.55 (91%)" in text
+    assert note_lines(text) == answer["notes"] == [
+        "gpt-4 was retired on 2026-10-23 per the catalog; its prices may no longer apply",
+        "2 calls exceed gpt-4's context window of 8,192 tokens, which holds prompt and output "
+        "together (the largest has 21,000); the API would reject them or cut the output short",
+        "1 call exceeds gpt-4's max_output_tokens of 4,096 with output and reasoning (it has "
+        "20,000)",
+    ]
+
+
+def test_a_retired_dearest_model_used_is_noted_as_the_baseline(tmp_path: Path) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    record_usage("s", "gpt-4", input_tokens=1_000, output_tokens=100, at=at(1), ledger=location)
+    record_usage("s", "gpt-4o-mini", input_tokens=1_000, output_tokens=100, at=at(1),
+                 ledger=location)
+
+    report = savings_report(ledger=location)
+
+    assert report.baseline == "gpt-4" and report.baseline_rule.startswith("dearest model used")
+    assert report.notes == (
+        "gpt-4 was retired on 2026-10-23 per the catalog; its prices may no longer apply",)
+
+
+def test_the_dearest_model_used_is_priced_call_by_call_with_long_context_rates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    # Past gpt-5.4's 272,000-token threshold the whole call is billed at its long-context
+    # rates: summed at the base rates it would look cheaper than claude-sonnet-4-6.
+    record_usage("s", "gpt-5.4", input_tokens=900_000, output_tokens=2_000, at=at(1),
+                 ledger=location)
+    record_usage("s", "claude-sonnet-4-6", input_tokens=1_000, output_tokens=100, at=at(1),
+                 ledger=location)
+
+    report = savings_report(ledger=location)
+    named = savings_report(baseline="gpt-5.4", ledger=location)
+    _, answer = report_text_and_json(["--ledger", location], capsys)
+
+    assert report.baseline == answer["baseline"] == "gpt-5.4"
+    assert report.baseline_usd == named.baseline_usd == answer["baseline_usd"]
+    others = savings_report(baseline="claude-sonnet-4-6", ledger=location)
+    assert report.baseline_usd > others.baseline_usd
+
+
+def test_baseline_prices_are_rounded_to_nano_dollars_as_the_ledger_rounds_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    prices = tmp_path / "p1.json"
+    # One input token is 7.5 nano-dollars: the ledger rounds half to even, to 8, where the
+    # float 7.5e-9 times 10^9 is 7.499999999999999.
+    prices.write_text(json.dumps({"models": [
+        {"id": "llama-3.1-8b-instruct", "input_per_mtok": 0.0075, "as_of": "2026-12-01"}]}),
+        encoding="utf-8")
+    assert main(["ledger", "record", "--scope", "s", "--model", "llama-3.1-8b-instruct",
+                 "--input", "1", "--prices", str(prices), "--ledger", location]) == 0
+    record_usage("t", "gpt-4o", input_tokens=1, at=at(1), ledger=location)
+    capsys.readouterr()
+
+    text, answer = report_text_and_json(
+        ["--scope", "s", "--prices", str(prices), "--ledger", location], capsys)
+    repriced = savings_report("t", baseline="llama-3.1-8b-instruct", ledger=location,
+                              catalog=load_catalog(prices))
+
+    assert answer["notes"] == [] and "note:" not in text
+    assert answer["spent_usd"] == answer["baseline_usd"] == 8e-9
+    assert repriced.baseline_usd == 8e-9
+
+
+def test_by_model_counts_each_kind_of_token_as_the_records_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    tokens = ["--input", "2000", "--cached", "500", "--cache-write", "200", "--output", "100",
+              "--reasoning", "900"]
+    assert main(["ledger", "record", "--scope", "s", "--model", "claude-sonnet-4-6", *tokens,
+                 "--json", "--ledger", location]) == 0
+    record = json.loads(capsys.readouterr().out)
+
+    text, answer = report_text_and_json(["--ledger", location], capsys)
+
+    [model] = answer["by_model"]  # type: ignore[index]
+    fields = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+              "reasoning_tokens")
+    assert {field: model[field] for field in fields} == {
+        field: record[field] for field in fields}
+    assert model["output_tokens"] == 100
+    assert "claude-sonnet-4-6: $0.0198 on 1 call, 2,000 in / 100 out + 900 reasoning" in text

@@ -4,6 +4,7 @@ this server leaves out says why."""
 
 from __future__ import annotations
 
+import json
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
+from shoal.ledger import open_ledger
 from shoal.server import build_server
 from shoal.server_policy import name_the_argument
 
@@ -428,3 +430,101 @@ async def test_a_scope_that_does_not_print_as_it_reads_is_refused(
         "record_usage: scope must hold only printable characters (no control or format "
         "characters, no space but ' '), got '\\u202e' in 'session:\\u202e4f2a'")
     assert not location.exists()
+
+
+# ---- savings report -----------------------------------------------------------------------------
+
+
+async def test_savings_report_notes_calls_past_the_baseline_s_limits_once_however_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = tmp_path / "ledger.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(location))
+    ledger = open_ledger(str(location))
+    # 300 calls of as many prompt sizes past gpt-4o's input limit: a note for each would take
+    # the answer past the server's cap.
+    for number in range(300):
+        ledger.record_usage("s", "gpt-4.1", input_tokens=130_000 + 500 * number,
+                            output_tokens=10)
+    expected = ("300 calls exceed gpt-4o's input limit of 128,000 tokens (the largest has "
+                "279,500); the API would reject them")
+
+    async with Client(build_server(read_only=True)) as client:
+        answers = [await client.call_tool("savings_report", {"baseline": "gpt-4o", **scope})
+                   for scope in ({}, {"scope": "s"})]
+
+    for answer in answers:
+        assert not answer.is_error, answer.content[0].text
+        assert answer.structured_content["notes"] == [expected]
+        assert f"  note: {expected}" in answer.content[0].text
+
+
+async def test_savings_report_notes_a_retired_baseline_and_calls_past_its_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server()) as client:
+        for request, model, tokens in (("r-1", "gpt-4o", (8_000, 4_000)),
+                                       ("r-2", "claude-haiku-4-5", (1_000, 20_000))):
+            recorded = await client.call_tool("record_usage", {
+                **RECORD, "request_id": request, "model": model, "input_tokens": tokens[0],
+                "output_tokens": tokens[1]})
+            assert not recorded.is_error, recorded.content[0].text
+        report = await client.call_tool("savings_report", {"baseline": "gpt-4"})
+
+    notes = [
+        "gpt-4 was retired on 2026-10-23 per the catalog; its prices may no longer apply",
+        "2 calls exceed gpt-4's context window of 8,192 tokens, which holds prompt and output "
+        "together (the largest has 21,000); the API would reject them or cut the output short",
+        "1 call exceeds gpt-4's max_output_tokens of 4,096 with output and reasoning (it has "
+        "20,000)",
+    ]
+    assert report.structured_content["notes"] == notes
+    assert all(f"  note: {note}" in report.content[0].text for note in notes)
+
+
+async def test_savings_report_prices_the_dearest_model_call_by_call_and_counts_as_records_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    calls = [("r-1", "gpt-5.4", {"input_tokens": 900_000, "output_tokens": 2_000}),
+             ("r-2", "claude-sonnet-4-6", {"input_tokens": 1_000, "output_tokens": 100,
+                                           "reasoning_tokens": 900, "cached_input_tokens": 500})]
+    async with Client(build_server()) as client:
+        for request, model, tokens in calls:
+            recorded = await client.call_tool("record_usage", {"scope": "s", "model": model,
+                                                               "request_id": request, **tokens})
+            assert not recorded.is_error, recorded.content[0].text
+        report = (await client.call_tool("savings_report", {})).structured_content
+        named = await client.call_tool("savings_report", {"baseline": "gpt-5.4"})
+
+    # Past its 272,000-token threshold gpt-5.4 bills the whole call at its long-context rates.
+    assert report["baseline"] == "gpt-5.4"
+    assert report["baseline_usd"] == named.structured_content["baseline_usd"]
+    sonnet = next(row for row in report["by_model"] if row["model"] == "claude-sonnet-4-6")
+    assert (sonnet["output_tokens"], sonnet["reasoning_tokens"],
+            sonnet["cached_input_tokens"], sonnet["cache_write_tokens"]) == (100, 900, 500, 0)
+
+
+async def test_savings_report_rounds_baseline_prices_as_the_ledger_rounds_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "p1.json"
+    # One input token is 7.5 nano-dollars, which the ledger rounds half to even, to 8.
+    prices.write_text(json.dumps({"models": [
+        {"id": "llama-3.1-8b-instruct", "input_per_mtok": 0.0075, "as_of": "2026-12-01"}]}),
+        encoding="utf-8")
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server()) as client:
+        for scope, model in (("s", "llama-3.1-8b-instruct"), ("t", "gpt-4o")):
+            recorded = await client.call_tool("record_usage", {
+                "scope": scope, "model": model, "request_id": scope, "input_tokens": 1})
+            assert not recorded.is_error, recorded.content[0].text
+        same = await client.call_tool("savings_report", {"scope": "s"})
+        repriced = await client.call_tool("savings_report", {
+            "scope": "t", "baseline": "llama-3.1-8b-instruct"})
+
+    assert same.structured_content["notes"] == [] and "note:" not in same.content[0].text
+    assert same.structured_content["baseline_usd"] == 8e-9
+    assert repriced.structured_content["baseline_usd"] == 8e-9

@@ -349,18 +349,43 @@ def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
     return total
 
 
+# The per-call limits a call can pass, as :func:`limits_passed` names them.
+INPUT_LIMIT = "input_limit"
+CONTEXT_WINDOW = "context_window"
+MAX_OUTPUT_TOKENS = "max_output_tokens"
+
+
+def limits_passed(
+    entry: ModelEntry, input_tokens: int, output_tokens: int, reasoning_tokens: int
+) -> tuple[str, ...]:
+    """Which of the model's per-call limits one call passes: ``input_limit`` (a prompt the API
+    would reject), else ``context_window`` (prompt, output and reasoning together overflow it);
+    and ``max_output_tokens`` (output and reasoning together). The one test of a call against a
+    model's limits: the notes of an estimate and the savings report's both rest on it."""
+    output = output_tokens + reasoning_tokens
+    passed = []
+    if input_tokens > entry.input_limit:
+        passed.append(INPUT_LIMIT)
+    elif input_tokens + output > entry.context_window:
+        passed.append(CONTEXT_WINDOW)
+    if output > entry.max_output_tokens:
+        passed.append(MAX_OUTPUT_TOKENS)
+    return tuple(passed)
+
+
 def _limit_notes(
     entry: ModelEntry, input_tokens: int, output_tokens: int, reasoning_tokens: int
 ) -> list[str]:
     notes = []
+    passed = limits_passed(entry, input_tokens, output_tokens, reasoning_tokens)
     output = output_tokens + reasoning_tokens
     output_kind = "output and reasoning" if reasoning_tokens else "output"
-    if input_tokens > entry.input_limit:
+    if INPUT_LIMIT in passed:
         notes.append(
             f"{input_tokens:,} input tokens per call exceed {entry.id}'s input limit of "
             f"{entry.input_limit:,}; the API would reject the call"
         )
-    elif input_tokens + output > entry.context_window:
+    elif CONTEXT_WINDOW in passed:
         # The window holds prompt and output together (as the router checks a fit), whatever
         # output limit the row gives beside it: gpt-4's 4,096-token output limit still leaves
         # only 192 tokens of output after an 8,000-token prompt.
@@ -369,7 +394,7 @@ def _limit_notes(
             f"{entry.id}'s context window of {entry.context_window:,}, which holds prompt and "
             "output together; the API would reject the call or cut the output short"
         )
-    if output > entry.max_output_tokens:
+    if MAX_OUTPUT_TOKENS in passed:
         notes.append(
             f"{output:,} output and reasoning tokens per call exceed "
             f"{entry.id}'s max_output_tokens of {entry.max_output_tokens:,}"

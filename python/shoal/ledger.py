@@ -1282,7 +1282,7 @@ def _priced_call(
         cached_input_tokens=cached_input_tokens, cache_write_tokens=cache_write_tokens,
         reasoning_tokens=reasoning_tokens, catalog=catalog or configured_catalog(),
     )
-    cost = _cost_nanousd(estimate.exact_total_usd, estimate.model)
+    cost = _cost_nanousd(estimate)
     return _PricedCall(scope, estimate, counts, cost, decision_id, request_id, recorded_at)
 
 
@@ -1321,13 +1321,21 @@ def _moment_text(seconds: float) -> str:
         return f"{grouped_number(seconds)} seconds from 1970"
 
 
-def _cost_nanousd(usd: Decimal, model: str) -> int:
+def call_cost_nanousd(estimate: CostEstimate) -> int:
+    """What the ledger records as the cost of a call priced as ``estimate``: its exact total in
+    whole nano-dollars, rounded half to even. The savings report rounds the baseline's price of
+    a call by it too, so that a price and a recorded cost compare exactly."""
+    return _nano(estimate.exact_total_usd)
+
+
+def _cost_nanousd(estimate: CostEstimate) -> int:
     """A call's exact price in whole nano-dollars, refused when the ledger cannot hold it."""
-    nanos = _nano(usd)
+    nanos = call_cost_nanousd(estimate)
     if nanos > _MOST_NANOUSD:
         raise LedgerError(
-            f"this call costs {format_usd(usd)} on {model}, more than the ledger can hold (at "
-            f"most {format_usd(MAX_LIMIT_USD)} a record); check the model's prices"
+            f"this call costs {format_usd(estimate.exact_total_usd)} on {estimate.model}, more "
+            f"than the ledger can hold (at most {format_usd(MAX_LIMIT_USD)} a record); check the "
+            "model's prices"
         )
     return nanos
 

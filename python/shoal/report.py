@@ -2,16 +2,22 @@
 
 Each recorded call is priced twice: as recorded (the rates stored with the row) and as if the
 same tokens (input, cached, cache-write, output, reasoning; one call each, so long-context tiers
-apply per call) had gone to the baseline model at today's catalog prices, rounded to whole
-nano-dollars per call as the ledger rounds a recorded one, so sums and savings are exact. A call
-made on the baseline model is the baseline: it counts at its recorded cost on both sides, so a
-scope that used only the baseline saves exactly $0, whatever prices it was recorded at. When a
-call's recorded prices are not the ones the report would charge for its model today (an older
-catalog, another price file), a note says how many calls and which models. The baseline is the
-model the caller names, else ``SHOAL_BASELINE_MODEL``, else the dearest model used in the
-selected calls: the one whose price for all their tokens together is highest (ties: first id in
-alphabetical order). With that default a scope that used one model shows no savings, which is
-the honest answer.
+apply per call) had gone to the baseline model at today's catalog prices, priced as ``shoal
+cost`` prices a call and rounded to whole nano-dollars by the ledger's own rounding
+(:func:`shoal.ledger.call_cost_nanousd`), so sums and savings are exact. A call made on the
+baseline model is the baseline: it counts at its recorded cost on both sides, so a scope that
+used only the baseline saves exactly $0, whatever prices it was recorded at. When a call's
+recorded prices are not the ones the report would charge for its model today (an older catalog,
+another price file), a note says how many calls and which models. The baseline is the model the
+caller names, else ``SHOAL_BASELINE_MODEL``, else the dearest model used in the selected calls:
+the one that, as the baseline, would have cost most for all their tokens (each call priced on
+its own, as above; ties: first id in alphabetical order). With that default a scope that used
+one model shows no savings, which is the honest answer.
+
+What the baseline's price rests on is noted once per kind, whatever the number of calls: that
+the catalog lists it as retired, how many calls pass its input limit, its context window or its
+``max_output_tokens`` (with the largest), how many are priced at its long-context rates, and
+the tokens priced at rates it does not list.
 
 The series buckets spend by calendar ``hour``, ``day``, ``week`` or ``month`` in UTC (by default
 the finest of these that gives at most 60 buckets over the span).
@@ -29,13 +35,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shoal.catalog import Catalog, configured_catalog
-from shoal.cost import CostEstimate, format_usd, price_basis, price_usage
+from shoal.catalog import Catalog, ModelEntry, configured_catalog, retirement_note
+from shoal.cost import (
+    CONTEXT_WINDOW,
+    INPUT_LIMIT,
+    MAX_OUTPUT_TOKENS,
+    CostEstimate,
+    format_usd,
+    limits_passed,
+    long_context_applies,
+    price_basis,
+    price_usage,
+)
 from shoal.errors import InputError
 from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
     StoredUsage,
+    call_cost_nanousd,
     check_scope,
     iso,
     no_ledger_note,
@@ -50,6 +67,7 @@ logger = logging.getLogger(__name__)
 BASELINE_ENVIRONMENT_VARIABLE = "SHOAL_BASELINE_MODEL"
 MAX_AUTO_BUCKETS = 60
 MAX_BUCKETS = 2_000
+DEAREST_RULE = "dearest model used: highest price for all the reported tokens"
 
 
 @dataclass(frozen=True)
@@ -95,13 +113,16 @@ class ScopeSavings:
 
 @dataclass(frozen=True)
 class ModelSpend:
-    """Spend on one model.
+    """Spend on one model; each token count is the sum of the records' field of that name.
 
     Attributes:
         model: Catalog id.
         records: Calls.
         input_tokens: Prompt tokens, cached parts included.
-        output_tokens: Visible output plus reasoning tokens.
+        output_tokens: Visible output tokens.
+        cached_input_tokens: Prompt tokens read from the cache.
+        cache_write_tokens: Prompt tokens written to the cache.
+        reasoning_tokens: Hidden reasoning tokens.
         spent_usd: What the calls cost.
     """
 
@@ -109,6 +130,9 @@ class ModelSpend:
     records: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
     spent_usd: float
 
 
@@ -139,7 +163,9 @@ class SavingsReport:
         bucket: The series' bucket: ``hour``, ``day``, ``week`` or ``month``.
         series: Spend per bucket from the first call's bucket to the last's, empty ones included.
         catalog_date: Date of the catalog the baseline is priced from.
-        notes: Caveats (baseline limits exceeded, prices of other dates).
+        notes: Caveats, one per kind whatever the number of calls: a retired baseline, calls
+            past its limits or priced at its long-context rates or at rates it does not list,
+            calls recorded at other prices.
     """
 
     scope: str | None
@@ -174,18 +200,32 @@ def _baseline_from_environment(model: str, catalog: Catalog) -> str:
         raise
 
 
-def _baseline_cost(
-    row: StoredUsage, baseline: str, catalog: Catalog
-) -> tuple[int, tuple[str, ...]]:
-    """What ``row``'s tokens cost on ``baseline``, in whole nano-dollars as the ledger rounds.
+_TokenCounts = tuple[int, int, int, int, int]
+
+
+def _token_counts(row: StoredUsage) -> _TokenCounts:
+    return (row.input_tokens, row.output_tokens, row.cached_input_tokens,
+            row.cache_write_tokens, row.reasoning_tokens)
+
+
+def _baseline_costs(rows: Sequence[StoredUsage], baseline: str, catalog: Catalog) -> list[int]:
+    """What each row's tokens cost on ``baseline``, in whole nano-dollars as the ledger records a
+    call.
 
     A call made on the baseline is the baseline: its recorded cost, not a repricing that would
     count a price change (another catalog, another price file) as a saving.
     """
-    if row.model == baseline:
-        return row.cost_nanousd, ()
-    estimate = _priced(row, baseline, catalog)
-    return round(estimate.total_usd * NANO_PER_USD), estimate.notes
+    prices: dict[_TokenCounts, int] = {}  # calls of the same tokens cost the same
+    costs = []
+    for row in rows:
+        if row.model == baseline:
+            costs.append(row.cost_nanousd)
+            continue
+        counts = _token_counts(row)
+        if counts not in prices:
+            prices[counts] = call_cost_nanousd(_priced(row, baseline, catalog))
+        costs.append(prices[counts])
+    return costs
 
 
 def _priced(row: StoredUsage, model: str, catalog: Catalog) -> CostEstimate:
@@ -205,7 +245,7 @@ def _recorded_at_other_prices(rows: Sequence[StoredUsage],
     for row in rows:
         if row.model not in catalog:
             different.append(row)
-        elif round(_priced(row, row.model, catalog).total_usd * NANO_PER_USD) != row.cost_nanousd:
+        elif call_cost_nanousd(_priced(row, row.model, catalog)) != row.cost_nanousd:
             different.append(row)
     return different
 
@@ -224,32 +264,20 @@ def _other_prices_note(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
             "as recorded, and the baseline is priced at this report's prices")
 
 
-def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> str:
-    """The model used in ``rows`` that would charge most for all their tokens together."""
-    totals = {
-        "input_tokens": sum(row.input_tokens for row in rows),
-        "output_tokens": sum(row.output_tokens for row in rows),
-        "cached_input_tokens": sum(row.cached_input_tokens for row in rows),
-        "cache_write_tokens": sum(row.cache_write_tokens for row in rows),
-        "reasoning_tokens": sum(row.reasoning_tokens for row in rows),
-    }
-    prices = []
+def _dearest_model(rows: Sequence[StoredUsage], catalog: Catalog) -> tuple[str, list[int]]:
+    """The model used in ``rows`` that, as the baseline, would have cost most for all of them,
+    and what each row costs on it (see :func:`_baseline_costs`)."""
+    dearest: tuple[str, list[int], int] | None = None
     for model in sorted({row.model for row in rows}):
         if model not in catalog:
             continue  # a model recorded under a user price file since removed
-        # Price the sums as rates only: a workload of many calls may exceed per-call limits.
-        entry = catalog.model(model)
-        usd = (
-            (totals["input_tokens"] - totals["cached_input_tokens"] - totals["cache_write_tokens"])
-            * entry.input_per_mtok
-            + totals["cached_input_tokens"] * (entry.cached_input_per_mtok or entry.input_per_mtok)
-            + totals["cache_write_tokens"] * (entry.cache_write_per_mtok or entry.input_per_mtok)
-            + (totals["output_tokens"] + totals["reasoning_tokens"]) * entry.output_per_mtok
-        )
-        prices.append((-usd, entry.id))
-    if not prices:
+        costs = _baseline_costs(rows, model, catalog)
+        total = sum(costs)
+        if dearest is None or total > dearest[2]:
+            dearest = (model, costs, total)
+    if dearest is None:
         raise InputError("none of the recorded models is in the catalog; name a baseline model")
-    return min(prices)[1]
+    return dearest[0], dearest[1]
 
 
 def _passed_over_note(models: Sequence[str]) -> str:
@@ -259,6 +287,127 @@ def _passed_over_note(models: Sequence[str]) -> str:
     return (f"the baseline passes over {named}, which this report's prices do not cover (recorded "
             "with a price file): give that file with --prices (SHOAL_PRICES) to weigh "
             f"{'it' if len(models) == 1 else 'them'} too, or name a baseline")
+
+
+LONG_CONTEXT = "long_context"
+CACHED_INPUT_AS_INPUT = "cached_input_as_input"
+CACHE_WRITE_AS_INPUT = "cache_write_as_input"
+REASONING_ON_OTHER_MODEL = "reasoning_on_other_model"
+
+
+@dataclass
+class _Tally:
+    """The calls one kind of baseline note concerns: how many, and the most tokens of the kind
+    the note names that one of them has."""
+
+    calls: int = 0
+    largest: int = 0
+
+    def add(self, tokens: int) -> None:
+        self.calls += 1
+        self.largest = max(self.largest, tokens)
+
+
+def _baseline_notes(rows: Sequence[StoredUsage], entry: ModelEntry) -> list[str]:
+    """What the baseline's price of ``rows`` rests on, one note per kind: the ledger may hold
+    any number of calls, and a note per call (or per distinct token count) would bury the
+    report. Calls made on the baseline count as recorded, so no note concerns them."""
+    tallies: dict[str, _Tally] = defaultdict(_Tally)
+    for row in rows:
+        if row.model != entry.id:
+            for kind, tokens in _baseline_findings(row, entry):
+                tallies[kind].add(tokens)
+    retired = retirement_note(entry)
+    notes = [retired] if retired is not None else []
+    notes.extend(text(entry, tallies[kind]) for kind, text in _BASELINE_NOTE_TEXTS.items()
+                 if kind in tallies)
+    return notes
+
+
+def _baseline_findings(row: StoredUsage, entry: ModelEntry) -> list[tuple[str, int]]:
+    """Each kind of note ``row`` priced on ``entry`` gets (as ``shoal cost`` notes it), with the
+    tokens the note measures."""
+    output = row.output_tokens + row.reasoning_tokens
+    measured = {INPUT_LIMIT: row.input_tokens, CONTEXT_WINDOW: row.input_tokens + output,
+                MAX_OUTPUT_TOKENS: output}
+    findings = [(limit, measured[limit]) for limit in
+                limits_passed(entry, row.input_tokens, row.output_tokens, row.reasoning_tokens)]
+    if long_context_applies(entry, row.input_tokens):
+        findings.append((LONG_CONTEXT, row.input_tokens))
+    if row.cached_input_tokens and entry.cached_input_per_mtok is None:
+        findings.append((CACHED_INPUT_AS_INPUT, row.cached_input_tokens))
+    if row.cache_write_tokens and entry.cache_write_per_mtok is None:
+        findings.append((CACHE_WRITE_AS_INPUT, row.cache_write_tokens))
+    if row.reasoning_tokens and not entry.reasoning:
+        findings.append((REASONING_ON_OTHER_MODEL, row.reasoning_tokens))
+    return findings
+
+
+def _calls(tally: _Tally) -> str:
+    return "1 call" if tally.calls == 1 else f"{tally.calls:,} calls"
+
+
+def _calls_exceed(tally: _Tally) -> str:
+    return f"{_calls(tally)} {'exceeds' if tally.calls == 1 else 'exceed'}"
+
+
+def _largest(tally: _Tally) -> str:
+    """``it has 300,000`` for one call, ``the largest has 300,000`` for more."""
+    return f"{'it' if tally.calls == 1 else 'the largest'} has {tally.largest:,}"
+
+
+def _them(tally: _Tally) -> str:
+    return "it" if tally.calls == 1 else "them"
+
+
+def _input_limit_note(entry: ModelEntry, tally: _Tally) -> str:
+    return (f"{_calls_exceed(tally)} {entry.id}'s input limit of {entry.input_limit:,} tokens "
+            f"({_largest(tally)}); the API would reject {_them(tally)}")
+
+
+def _context_window_note(entry: ModelEntry, tally: _Tally) -> str:
+    return (f"{_calls_exceed(tally)} {entry.id}'s context window of {entry.context_window:,} "
+            f"tokens, which holds prompt and output together ({_largest(tally)}); the API would "
+            f"reject {_them(tally)} or cut the output short")
+
+
+def _max_output_note(entry: ModelEntry, tally: _Tally) -> str:
+    return (f"{_calls_exceed(tally)} {entry.id}'s max_output_tokens of "
+            f"{entry.max_output_tokens:,} with output and reasoning ({_largest(tally)})")
+
+
+def _long_context_note(entry: ModelEntry, tally: _Tally) -> str:
+    are, prompts = ("is", "its prompt passes") if tally.calls == 1 else ("are",
+                                                                        "their prompts pass")
+    return (f"{_calls(tally)} {are} priced at {entry.id}'s long-context rates: {prompts} "
+            f"{entry.long_context_threshold:,} input tokens ({_largest(tally)})")
+
+
+def _cached_input_note(entry: ModelEntry, tally: _Tally) -> str:
+    return (f"{entry.id} lists no cached-input rate; the cached tokens of {_calls(tally)} are "
+            "priced as input")
+
+
+def _cache_write_note(entry: ModelEntry, tally: _Tally) -> str:
+    return (f"{entry.id} lists no cache-write rate; the cache writes of {_calls(tally)} are "
+            "priced as input")
+
+
+def _reasoning_note(entry: ModelEntry, tally: _Tally) -> str:
+    return (f"{entry.id} is not listed as a reasoning model; the reasoning tokens of "
+            f"{_calls(tally)} are priced as output anyway")
+
+
+# Each kind of baseline note and its text, in the order the report gives them.
+_BASELINE_NOTE_TEXTS = {
+    INPUT_LIMIT: _input_limit_note,
+    CONTEXT_WINDOW: _context_window_note,
+    MAX_OUTPUT_TOKENS: _max_output_note,
+    LONG_CONTEXT: _long_context_note,
+    CACHED_INPUT_AS_INPUT: _cached_input_note,
+    CACHE_WRITE_AS_INPUT: _cache_write_note,
+    REASONING_ON_OTHER_MODEL: _reasoning_note,
+}
 
 
 def _pick_bucket(first: float, last: float) -> str:
@@ -318,7 +467,7 @@ def savings_report(
     start, end = to_epoch(since, "since"), to_epoch(until, "until")
     if start is not None and end is not None and end <= start:
         raise InputError("until must be later than since")
-    notes: set[str] = set()
+    notes: list[str] = []
     # A ledger not made yet has nothing in it; opening it to find that out would make it.
     unmade = unmade_ledger(ledger)
     if unmade is None:
@@ -327,31 +476,18 @@ def savings_report(
         if scope is not None:
             check_scope(scope)
         rows = []
-        notes.add(no_ledger_note(unmade))
+        notes.append(no_ledger_note(unmade))
 
-    from_environment = os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip()
-    if baseline:
-        baseline_id, rule = catalog.model(baseline).id, "named"
-    elif from_environment:
-        baseline_id = _baseline_from_environment(from_environment, catalog)
-        rule = f"from {BASELINE_ENVIRONMENT_VARIABLE}"
-    elif rows:
-        baseline_id = _dearest_model(rows, catalog)
-        rule = "dearest model used: highest price for all the reported tokens"
+    baseline_id, rule, baseline_costs = _choose_baseline(baseline, rows, catalog)
+    if baseline_id is not None and rows:
+        notes.extend(_baseline_notes(rows, catalog.model(baseline_id)))
+    if rule == DEAREST_RULE:
         passed_over = sorted({row.model for row in rows if row.model not in catalog})
         if passed_over:
-            notes.add(_passed_over_note(passed_over))
-    else:
-        baseline_id, rule = None, "no records"
-
-    baseline_costs: list[int] = []
-    for row in rows:
-        nano, row_notes = _baseline_cost(row, baseline_id, catalog) if baseline_id else (0, ())
-        baseline_costs.append(nano)
-        notes.update(note for note in row_notes if "limit" in note)
+            notes.append(_passed_over_note(passed_over))
     repriced = _recorded_at_other_prices(rows, catalog)
     if repriced:
-        notes.add(_other_prices_note(repriced, catalog))
+        notes.append(_other_prices_note(repriced, catalog))
 
     spent = sum(row.cost_nanousd for row in rows)
     total_baseline = sum(baseline_costs)
@@ -368,8 +504,28 @@ def savings_report(
         savings_fraction=_fraction(total_baseline, spent),
         by_scope=_by_scope(rows, baseline_costs), by_model=_by_model(rows),
         bucket=chosen_bucket, series=_series(rows, baseline_costs, chosen_bucket),
-        catalog_date=catalog.catalog_date, notes=tuple(sorted(notes)),
+        catalog_date=catalog.catalog_date, notes=tuple(notes),
     )
+
+
+def _choose_baseline(
+    named: str | None, rows: Sequence[StoredUsage], catalog: Catalog
+) -> tuple[str | None, str, list[int]]:
+    """The baseline's catalog id (None without one), the rule that chose it, and what each row
+    costs on it (see :func:`_baseline_costs`)."""
+    from_environment = os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip()
+    if named:
+        baseline_id, rule = catalog.model(named).id, "named"
+    elif from_environment:
+        baseline_id = _baseline_from_environment(from_environment, catalog)
+        rule = f"from {BASELINE_ENVIRONMENT_VARIABLE}"
+    elif rows:
+        # Choosing the dearest priced every row on each model used, this one among them.
+        dearest, costs = _dearest_model(rows, catalog)
+        return dearest, DEAREST_RULE, costs
+    else:
+        return None, "no records", []
+    return baseline_id, rule, _baseline_costs(rows, baseline_id, catalog)
 
 
 def _fraction(baseline_nano: int, spent_nano: int) -> float | None:
@@ -408,7 +564,10 @@ def _by_model(rows: Sequence[StoredUsage]) -> tuple[ModelSpend, ...]:
         ModelSpend(
             model=model, records=len(members),
             input_tokens=sum(row.input_tokens for row in members),
-            output_tokens=sum(row.output_tokens + row.reasoning_tokens for row in members),
+            output_tokens=sum(row.output_tokens for row in members),
+            cached_input_tokens=sum(row.cached_input_tokens for row in members),
+            cache_write_tokens=sum(row.cache_write_tokens for row in members),
+            reasoning_tokens=sum(row.reasoning_tokens for row in members),
             spent_usd=sum(row.cost_nanousd for row in members) / NANO_PER_USD,
         )
         for model, members in groups.items()

@@ -2059,6 +2059,8 @@ def _add_budget_tools(
         """What the recorded calls cost against always using one strong baseline model.
 
         Use it to show what routing saved. Per scope, per model and per calendar period, with routed calls counted.
+
+        Notes come one per kind, however many calls each concerns: a retired baseline, calls past its limits.
         """
         result = _call(savings_report, scope or None, since=since or None, until=until or None,
                        baseline=baseline or None)

@@ -201,9 +201,11 @@ def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
                          f"{usd(row.baseline_usd)}, {saving}")
     lines.append("  by model:")
     for model in report.by_model:
+        # Reasoning is billed as output but counted apart, as a record counts it.
+        reasoning = f" + {model.reasoning_tokens:,} reasoning" if model.reasoning_tokens else ""
         lines.append(f"    {listed_name(model.model)}: {usd(model.spent_usd)} on "
                      f"{plural(model.records, 'call')}, "
-                     f"{model.input_tokens:,} in / {model.output_tokens:,} out")
+                     f"{model.input_tokens:,} in / {model.output_tokens:,} out{reasoning}")
     lines.extend(f"  note: {note}" for note in report.notes)
     if chart:
         lines.append("")
