@@ -297,7 +297,7 @@ def test_user_errors_exit_2_with_a_message(capsys):
     code, _, err = _run(capsys, "fit", "llama-3.1-8b", "apple-m4-pro")
     assert code == 2 and "llama-3.1-8b-instruct" in err
     code, _, err = _run(capsys, "sweep", "--nodes", "intel-18a", "--models", "qwen3-8b")
-    assert code == 2 and "pick another node" in err
+    assert code == 2 and "--nodes 'intel-18a' has no performance at iso-power" in err
     code, _, err = _run(capsys, "sweep", "--contexts", "4k")
     assert code == 2 and "--contexts" in err
     with pytest.raises(SystemExit) as exit_info:
@@ -310,6 +310,20 @@ def test_a_model_named_with_a_variant_ending_is_offered_its_family_and_size(caps
 
     assert (code, out) == (2, "")
     assert "unknown model 'Qwen3-8B-Instruct'; near matches: qwen3-8b, " in err
+
+
+def test_a_port_from_or_to_a_node_without_a_figure_names_the_option_and_what_to_ask(capsys):
+    code, out, err = _run(capsys, "port", "h100-sxm", "--from", "ibm-2nm", "--to",
+                          "nanostack-claimed")
+    assert (code, out) == (2, "")
+    assert err.startswith("shoal hw port: error: --from 'ibm-2nm' has no SRAM density figure ")
+    assert "so use n2 in its place (port from n2 to a nanostack row for IBM's claims)" in err
+
+    code, out, err = _run(capsys, "port", "h100-sxm", "--to", "intel-18a")
+    assert (code, out) == (2, "")
+    assert err.startswith("shoal hw port: error: --to 'intel-18a' has no performance at "
+                          "iso-power or power at iso-performance figure ")
+    assert "nothing can be ported to or from it" in err
 
 
 def test_a_page_address_that_leads_elsewhere_is_refused_not_fitted(capsys):

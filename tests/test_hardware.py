@@ -716,10 +716,74 @@ def test_porting_a_device_uses_its_node_and_refuses_missing_figures():
 
     with pytest.raises(hardware.ParameterError, match=r"^from_node is needed: .*\(Samsung 8N\)"):
         hardware.port_chip("rtx-3090", to_node="n2")
-    with pytest.raises(ValueError, match="perf_iso_power"):
+    with pytest.raises(hardware.ParameterError, match=r"^to_node 'intel-18a' has no performance"):
         hardware.port_chip("h100-sxm", to_node="intel-18a")
     back = hardware.port_chip("rtx-3090", from_node="n7", to_node="n7", mode="iso-area")
     assert (back.power_ratio, back.performance_ratio, back.area_ratio) == (1.0, 1.0, 1.0)
+
+
+def test_a_node_without_an_sram_figure_is_refused_naming_it_and_the_node_to_use_instead():
+    # IBM's 2nm test chip has no SRAM density: the area and SRAM of any port depend on it.
+    with pytest.raises(hardware.ParameterError) as refused:
+        hardware.port_chip("h100-sxm", from_node="ibm-2nm", to_node="nanostack-claimed")
+    message = str(refused.value)
+
+    assert refused.value.parameter == "from_node"
+    assert message.startswith("from_node 'ibm-2nm' has no SRAM density figure against the N7 "
+                              "baseline, and every port needs all four node figures")
+    assert "use n2 in its place (port from n2 to a nanostack row for IBM's claims)" in message
+    # What it advises answers: IBM's claims in full, as the nanostack row applies them to n2.
+    instead = hardware.port_chip("h100-sxm", from_node="n2", to_node="nanostack-claimed")
+    assert instead.performance_ratio == pytest.approx(1.5)
+
+
+def test_intel_18a_says_it_cannot_be_ported_as_the_port_refuses_it():
+    intel = hardware.get_node("intel-18a")
+    assert intel.perf_iso_power is None and intel.power_iso_perf is None
+    assert "nothing can be ported to or from it" in intel.notes
+    assert "only area and SRAM scale" not in intel.notes
+    for given in ({"to_node": "intel-18a"}, {"from_node": "intel-18a", "to_node": "n2"}):
+        with pytest.raises(hardware.ParameterError) as refused:
+            hardware.port_chip("h100-sxm", **given)
+        assert str(refused.value).endswith(intel.notes)
+
+
+def test_a14_takes_the_mid_points_of_its_source_ranges():
+    # +10-15 % speed and -25-30 % power against N2, as every other ranged row takes them.
+    a14, n2 = hardware.get_node("a14"), hardware.get_node("n2")
+    assert a14.perf_iso_power / n2.perf_iso_power == pytest.approx(1.125)
+    assert a14.power_iso_perf / n2.power_iso_perf == pytest.approx(0.725)
+    assert "m4components.com" in a14.source and "mid-points" in a14.source
+
+
+def nanostack_against(node_id: str, against: str) -> dict[str, float]:
+    """A node's figures over another's, as a port between them would take them."""
+    node, base = hardware.get_node(node_id), hardware.get_node(against)
+    return {
+        "logic": node.logic_density / base.logic_density,
+        "perf": node.perf_iso_power / base.perf_iso_power,
+        "power": node.power_iso_perf / base.power_iso_perf,
+    }
+
+
+@pytest.mark.parametrize("node_id", ["nanostack-claimed", "nanostack-conservative"])
+def test_the_nanostack_notes_say_what_the_rows_read_against_ibm_2nm(node_id):
+    # IBM's claims are against its 2021 2nm chip, but the rows stand on TSMC N2, whose chain
+    # from N7 differs from IBM's own 2nm claims: against ibm-2nm they read otherwise.
+    against_ibm = nanostack_against(node_id, "ibm-2nm")
+    notes = hardware.get_node(node_id).notes
+
+    assert "against this table's ibm-2nm row" in notes
+    assert (f"+{(against_ibm['perf'] - 1) * 100:.0f} % perf / "
+            f"-{(1 - against_ibm['power']) * 100:.0f} % power and "
+            f"{against_ibm['logic']:.2f}x logic") in notes
+
+
+def test_nanostack_claimed_gives_ibm_s_figures_against_n2():
+    against_n2 = nanostack_against("nanostack-claimed", "n2")
+    assert against_n2 == pytest.approx({"logic": 2.0, "perf": 1.5, "power": 0.3})
+    assert "against n2 (+50 % perf / -70 % power, 2x logic)" in (
+        hardware.get_node("nanostack-claimed").notes)
 
 
 def test_porting_a_device_without_a_node_asks_for_from_node_over_mcp(tmp_path, monkeypatch):
@@ -1260,7 +1324,7 @@ def test_porting_on_the_front_saves_energy_and_skips_unknown_nodes():
         [p.decode_tokens_per_s for p in before.points]
     )
 
-    with pytest.raises(ValueError, match="perf_iso_power"):
+    with pytest.raises(hardware.ParameterError, match=r"^nodes 'intel-18a' has no performance"):
         hardware.pareto_front(models, devices, nodes=["intel-18a"])
     with pytest.raises(hardware.UnknownNodeError, match="nanostack-claimed"):
         hardware.pareto_front(models, devices, nodes=["nanostak"])

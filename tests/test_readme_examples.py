@@ -655,3 +655,76 @@ def test_the_privacy_speed_figures_are_one_run_of_the_bench_and_the_summary_quot
     slowdowns = [float(row[3].rstrip("x")) for row in _markdown_rows(text_table)
                  if row[0] != "cjk.txt"]
     assert int(fewest) <= min(slowdowns) and max(slowdowns) <= int(most)
+
+
+# ---- Process nodes ------------------------------------------------------------------------------
+
+
+def _hardware_section() -> str:
+    """The README's hardware section with its lines kept (tables are read line by line)."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Hardware and process nodes")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_the_readme_reads_the_nanostack_rows_against_n2_and_ibm_2nm_as_the_table_does() -> None:
+    from shoal import hardware
+
+    pattern = (r"^\| `(nanostack-[a-z]+)` \| `([a-z0-9-]+)` \| ([0-9.]+)x \| ([0-9.]+x|unknown) "
+               r"\| ([+-][0-9]+) % \| ([+-][0-9]+) % \|$")
+    rows = re.findall(pattern, _hardware_section(), re.MULTILINE)
+
+    assert len(rows) == 4
+    for node_id, against, logic, sram, perf, power in rows:
+        node, base = hardware.get_node(node_id), hardware.get_node(against)
+        assert logic == f"{node.logic_density / base.logic_density:.2f}"
+        if base.sram_density is None:
+            assert sram == "unknown"
+        else:
+            assert node.sram_density is not None
+            assert sram == f"{node.sram_density / base.sram_density:.2f}x"
+        assert int(perf) == round((node.perf_iso_power / base.perf_iso_power - 1) * 100)
+        assert int(power) == round((node.power_iso_perf / base.power_iso_perf - 1) * 100)
+
+
+def test_the_readme_port_method_gives_the_example_s_area_and_the_default_sram_share() -> None:
+    from shoal import hardware
+
+    text = " ".join(_hardware_section().split())
+    share = hardware.DEFAULT_SRAM_AREA_FRACTION
+    source, target = hardware.get_node("n5"), hardware.get_node("nanostack-claimed")
+    logic = target.logic_density / source.logic_density
+    sram = target.sram_density / source.sram_density
+    perf = target.perf_iso_power / source.perf_iso_power
+    ported = hardware.port_chip("h100-sxm", to_node="nanostack-claimed",
+                                models=["llama-3.1-8b-instruct"])
+
+    assert "the same design shrinks to an area of (1 - s)/L + s/S of the old" in text
+    assert "| `iso-area` | x L | x L x W | x 1 | x S |" in text
+    assert f"s is {share * 100:.0f} % unless given" in text
+    assert ported.area_ratio == pytest.approx((1 - share) / logic + share / sram)
+    assert (f"L = {target.logic_density:.2f} / {source.logic_density:.2f} = {logic:.2f} and "
+            f"S = {target.sram_density:.2f} / {source.sram_density:.2f} = {sram:.2f}, so its area "
+            f"is {1 - share:.1f} / {logic:.2f} + {share:.1f} / {sram:.2f} = "
+            f"{ported.area_ratio:.2f} of the old, and P = {target.perf_iso_power:.2f} / "
+            f"{source.perf_iso_power:.2f} = {perf:.2f}") in text
+    assert f"area x{ported.area_ratio:.2f}" in text
+
+
+def test_the_readme_gives_a_range_only_where_the_estimates_have_one() -> None:
+    from dataclasses import fields
+
+    from shoal import hardware
+
+    text = " ".join(_hardware_section().split())
+    ranged = {f.name for f in fields(hardware.HardwareFit) if f.name.endswith("_low")}
+    swept = {f.name for f in fields(hardware.ParetoPoint) if f.name.endswith("_low")}
+    ported = [f.name for cls in (hardware.PortedChip, hardware.PortedInference)
+              for f in fields(cls) if f.name.endswith(("_low", "_high"))]
+
+    assert "Every speed and energy figure is an estimate with a low-high range" not in text
+    assert ranged == {"decode_tokens_per_s_low", "prefill_tokens_per_s_low",
+                      "time_to_first_token_s_low", "joules_per_token_low"}
+    assert swept == {"decode_tokens_per_s_low", "joules_per_token_low"}
+    assert ported == []
+    assert "`shoal hw port`'s before -> after figures are single values without a range" in text

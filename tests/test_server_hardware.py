@@ -316,10 +316,15 @@ async def test_sram_mb_is_refused_in_the_same_words_over_mcp_and_the_command_lin
         # A device id given as the node: two arguments hold the value the message quotes.
         ("port_chip", {"to_node": "iphone-16-pro"}, "to_node': unknown process node"),
         ("port_chip", {"quantisation": ""}, "quantisation': unknown quantisation ''"),
+        # A node in the table without a figure every port needs.
+        ("port_chip", {"from_node": "ibm-2nm"}, "from_node': 'ibm-2nm' has no SRAM density"),
+        ("port_chip", {"to_node": "intel-18a"},
+         "to_node': 'intel-18a' has no performance at iso-power or power at iso-performance"),
         ("port_chip", {"models": [""]}, "models': unknown model ''"),
         ("port_chip", {"models": ["qwen3-8b", "QWEN3-8B"]}, "models': names qwen3-8b"),
         ("sweep_hardware", {"quantisations": [""]}, "quantisations': unknown quantisation ''"),
         ("sweep_hardware", {"nodes": [""]}, "nodes': unknown process node ''"),
+        ("sweep_hardware", {"nodes": ["intel-18a"]}, "nodes': 'intel-18a' has no performance"),
         ("sweep_hardware", {"kv_cache_type": " "}, "kv_cache_type': unknown KV-cache type"),
         ("sweep_hardware", {"contexts": [4096, 4096]}, "contexts': names 4096 more than once"),
     ],

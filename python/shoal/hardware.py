@@ -131,7 +131,8 @@ class UserFileError(ShoalError, ValueError):
 
 class ParameterError(ShoalError, ValueError):
     """An argument is out of its range or does not go with the others: a number too small or
-    too large, an empty list, a list naming one item twice, a port mode with no node to port to.
+    too large, an empty list, a list naming one item twice, a port mode with no node to port to,
+    a node without a figure a port needs.
 
     Attributes:
         parameter: The argument's name in Python and over MCP (``sram_mb``, ``batch``), so a
@@ -1680,18 +1681,39 @@ def hardware_fit(
 # Process nodes
 
 
-def _node_figures(profile: NodeProfile, side: str) -> dict[str, float]:
+# Each node figure in words, for the refusal of a node without one.
+_NODE_FIGURE_WORDS = {
+    "logic_density": "logic density",
+    "sram_density": "SRAM density",
+    "perf_iso_power": "performance at iso-power",
+    "power_iso_perf": "power at iso-performance",
+}
+
+
+def _node_figures(
+    profile: NodeProfile, side: str, argument: str | None = None
+) -> dict[str, float]:
+    """A node's four figures as ``core.scale_chip`` takes them, each name led by ``side``.
+
+    A node without one is refused as an error of ``argument`` (``from_node`` or ``to_node`` by
+    default): every mode uses all four, the densities for the area and the SRAM that fits, the
+    other two for the speed, the power and the energy of an SRAM read, so no port can leave one
+    out. The node's notes follow, as they say why the figure is missing and what to ask instead.
+    """
     figures = {
         "logic_density": profile.logic_density,
         "sram_density": profile.sram_density,
         "perf_iso_power": profile.perf_iso_power,
         "power_iso_perf": profile.power_iso_perf,
     }
-    missing = [name for name, value in figures.items() if value is None]
+    missing = [_NODE_FIGURE_WORDS[name] for name, value in figures.items() if value is None]
     if missing:
-        raise InputError(
-            f"process node {profile.id!r} has no {', '.join(missing)} figure against the N7 "
-            f"baseline ({profile.notes or profile.source}); pick another node"
+        raise ParameterError(
+            argument or f"{side}_node",
+            f"{profile.id!r} has no {' or '.join(missing)} figure against the N7 baseline, and "
+            "every port needs all four node figures (the densities set the area and the SRAM "
+            "that fits, the other two the speed and the power): "
+            f"{profile.notes or profile.source}",
         )
     return {f"{side}_{name}": value for name, value in figures.items() if value is not None}
 
@@ -2120,8 +2142,10 @@ class ParetoFront:
 
 
 def node_keywords(profile: NodeProfile) -> dict[str, float]:
-    """The four figures of a node as ``core.pareto_sweep`` takes them (refuses missing ones)."""
-    return {key[len("to_") :]: value for key, value in _node_figures(profile, "to").items()}
+    """The four figures of a node as ``core.pareto_sweep`` takes them (refuses missing ones,
+    as an error of ``nodes``)."""
+    figures = _node_figures(profile, "to", "nodes")
+    return {key[len("to_") :]: value for key, value in figures.items()}
 
 
 def pareto_device_keywords(profile: DeviceProfile, pin_sram: bool) -> dict[str, float]:

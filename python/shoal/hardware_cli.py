@@ -40,6 +40,7 @@ OPTION_OF_PARAMETER = {
     "batch": "--batch",
     "sram_mb": "--sram-mb",
     "from_node": "--from",
+    "to_node": "--to",
     "models": "--models",
     "devices": "--devices",
     "quantisations": "--quants",
