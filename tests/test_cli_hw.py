@@ -297,7 +297,8 @@ def test_user_errors_exit_2_with_a_message(capsys):
     code, _, err = _run(capsys, "fit", "llama-3.1-8b", "apple-m4-pro")
     assert code == 2 and "llama-3.1-8b-instruct" in err
     code, _, err = _run(capsys, "sweep", "--nodes", "intel-18a", "--models", "qwen3-8b")
-    assert code == 2 and "--nodes 'intel-18a' has no performance at iso-power" in err
+    assert code == 2
+    assert "--nodes names process node 'intel-18a', which has no performance at iso-power" in err
     code, _, err = _run(capsys, "sweep", "--contexts", "4k")
     assert code == 2 and "--contexts" in err
     with pytest.raises(SystemExit) as exit_info:
@@ -316,13 +317,14 @@ def test_a_port_from_or_to_a_node_without_a_figure_names_the_option_and_what_to_
     code, out, err = _run(capsys, "port", "h100-sxm", "--from", "ibm-2nm", "--to",
                           "nanostack-claimed")
     assert (code, out) == (2, "")
-    assert err.startswith("shoal hw port: error: --from 'ibm-2nm' has no SRAM density figure ")
+    assert err.startswith("shoal hw port: error: --from names process node 'ibm-2nm', which has "
+                          "no SRAM density figure ")
     assert "so use n2 in its place (port from n2 to a nanostack row for IBM's claims)" in err
 
     code, out, err = _run(capsys, "port", "h100-sxm", "--to", "intel-18a")
     assert (code, out) == (2, "")
-    assert err.startswith("shoal hw port: error: --to 'intel-18a' has no performance at "
-                          "iso-power or power at iso-performance figure ")
+    assert err.startswith("shoal hw port: error: --to names process node 'intel-18a', which has "
+                          "no performance at iso-power or power at iso-performance figure ")
     assert "nothing can be ported to or from it" in err
 
 
@@ -390,6 +392,30 @@ def test_a_model_id_near_a_subcommand_is_still_the_fit_shortcut(capsys, tmp_path
         hardware.reset_tables()
 
     assert code == 0 and out.startswith("sweeps Q4_K_M on rtx-4090: fits")
+
+
+@pytest.mark.parametrize("argv", [("compare",), ("compare", "--help"), ("compare", "--json")])
+def test_an_unknown_subcommand_is_refused_by_name_with_the_subcommands(capsys, argv):
+    # Read as fit's model: "compare" alone lacked a device, and --help showed fit's help.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hw", *argv])
+
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == ""
+    assert err.endswith(
+        "shoal hw: error: unknown hw command 'compare'; choose among fit, devices, models, "
+        "nodes, validate, port, sweep, or give MODEL DEVICE (short for `shoal hw fit MODEL "
+        "DEVICE`)\n"
+    )
+
+
+def test_a_model_alone_is_still_the_fit_shortcut_lacking_its_device(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hw", "qwen3-8b"])
+
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "shoal hw fit: error: the following arguments are required: device\n")
 
 
 @pytest.mark.parametrize(("subcommand", "option"), [("fit", "--quant"), ("sweep", "--quants")])
@@ -579,6 +605,31 @@ def test_a_context_past_the_model_maximum_is_warned_in_separated_figures(capsys)
 
     assert code == 0
     assert "warning: context 10,000,000 exceeds the model's maximum of 131,072" in out
+
+
+def test_port_warns_of_a_context_past_the_model_maximum_as_fit_does(capsys):
+    port = ["port", "h100-sxm", "--to", "nanostack-claimed", "--models", "gemma-3-1b-it",
+            "--context", "10000000"]
+
+    code, out, _ = _run(capsys, *port)
+    json_code, json_out, _ = _run(capsys, *port, "--json")
+
+    warning = "context 10,000,000 exceeds the model's maximum of 32,768"
+    assert (code, json_code) == (0, 0)
+    assert f"  warning: {warning}" in out.splitlines()
+    assert warning in json.loads(json_out)["notes"]
+
+
+@pytest.mark.parametrize("option", ["--to", "--from"])
+def test_a_node_without_the_figures_a_port_needs_names_its_option(capsys, option):
+    # --to and --from were refused in the same words, naming neither.
+    other = ["--to", "n2"] if option == "--from" else []
+    code, out, err = _run(capsys, "port", "h100-sxm", option, "intel-18a", *other)
+
+    assert (code, out) == (2, "")
+    assert err.startswith(f"shoal hw port: error: {option} names process node 'intel-18a', "
+                          "which has no performance at iso-power or power at iso-performance "
+                          "figure")
 
 
 HIDDEN_ROW = {

@@ -553,6 +553,17 @@ def test_unknown_names_list_near_matches():
          "context_tokens", "must be at most 10,000,000, got a whole number of about 5,001 digits"),
         (lambda: _chip(name=" "), "name", "must not be empty"),
         (lambda: _chip(node=""), "node", "must not be empty"),
+        # Past the float range: checking it converted it, and OverflowError escaped.
+        (lambda: hardware.port_chip("h100-sxm", to_node="n2", sram_mb=10**400), "sram_mb",
+         "must be a number of MB from 0 to 1,000,000, got 1e+400"),
+        (lambda: _chip(power_w=10**400), "power_w",
+         "must be a number above 0 and at most 1,000,000, got 1e+400"),
+        (lambda: _chip(sram_area_fraction=-(10**400)), "sram_area_fraction",
+         "must be a number from 0 up to (not including) 1, got -1e+400"),
+        # A device row's texts print as they read; a Chip's name came back in the ported chip's.
+        (lambda: _chip(name="a\x1b[31mred\u202e"), "name",
+         "must hold only printable characters (no control or format characters, no space but "
+         "' '), got '\\x1b' in 'a\\x1b[31mred\\u202e'"),
     ],
 )
 def test_numeric_arguments_have_the_mcp_bounds_and_name_the_parameter(call, parameter, problem):
@@ -716,7 +727,8 @@ def test_porting_a_device_uses_its_node_and_refuses_missing_figures():
 
     with pytest.raises(hardware.ParameterError, match=r"^from_node is needed: .*\(Samsung 8N\)"):
         hardware.port_chip("rtx-3090", to_node="n2")
-    with pytest.raises(hardware.ParameterError, match=r"^to_node 'intel-18a' has no performance"):
+    with pytest.raises(hardware.ParameterError,
+                       match=r"^to_node names process node 'intel-18a', which has no performance"):
         hardware.port_chip("h100-sxm", to_node="intel-18a")
     back = hardware.port_chip("rtx-3090", from_node="n7", to_node="n7", mode="iso-area")
     assert (back.power_ratio, back.performance_ratio, back.area_ratio) == (1.0, 1.0, 1.0)
@@ -729,8 +741,9 @@ def test_a_node_without_an_sram_figure_is_refused_naming_it_and_the_node_to_use_
     message = str(refused.value)
 
     assert refused.value.parameter == "from_node"
-    assert message.startswith("from_node 'ibm-2nm' has no SRAM density figure against the N7 "
-                              "baseline, and every port needs all four node figures")
+    assert message.startswith("from_node names process node 'ibm-2nm', which has no SRAM density "
+                              "figure against the N7 baseline, and every port needs all four "
+                              "node figures")
     assert "use n2 in its place (port from n2 to a nanostack row for IBM's claims)" in message
     # What it advises answers: IBM's claims in full, as the nanostack row applies them to n2.
     instead = hardware.port_chip("h100-sxm", from_node="n2", to_node="nanostack-claimed")
@@ -784,6 +797,116 @@ def test_nanostack_claimed_gives_ibm_s_figures_against_n2():
     assert against_n2 == pytest.approx({"logic": 2.0, "perf": 1.5, "power": 0.3})
     assert "against n2 (+50 % perf / -70 % power, 2x logic)" in (
         hardware.get_node("nanostack-claimed").notes)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter", "problem"),
+    [
+        ({"to_node": "intel-18a"}, "to_node", "names process node 'intel-18a', which has no "
+         "performance at iso-power or power at iso-performance figure against the N7 baseline"),
+        ({"from_node": "intel-18a", "to_node": "n2"}, "from_node", "names process node "
+         "'intel-18a', which has no performance at iso-power"),
+    ],
+)
+def test_a_node_without_the_figures_a_port_needs_is_named_by_its_argument(
+    arguments, parameter, problem
+):
+    # The two refusals read alike, and the command line could not say which option to change.
+    with pytest.raises(hardware.ParameterError) as refused:
+        hardware.port_chip("h100-sxm", **arguments)
+    with pytest.raises(hardware.ParameterError) as swept:
+        hardware.pareto_front(["qwen3-8b"], ["h100-sxm"], nodes=["intel-18a"])
+
+    assert refused.value.parameter == parameter
+    assert refused.value.problem.startswith(problem)
+    assert refused.value.problem.endswith(hardware.get_node("intel-18a").notes)
+    assert swept.value.parameter == "nodes"
+    assert swept.value.problem.startswith("names process node 'intel-18a', which has no ")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unknown_mode_is_a_parameter_error_in_the_same_words_on_both_backends(
+    backend, monkeypatch
+):
+    monkeypatch.setattr(hardware, "core", backend)
+    message = "mode must be 'iso-power', 'iso-performance' or 'iso-area', got 'iso-volume'"
+
+    # A plain ValueError from the core here, an InputError from pareto_front.
+    with pytest.raises(hardware.ParameterError) as ported:
+        hardware.port_chip("h100-sxm", to_node="n2", mode="iso-volume")  # type: ignore[arg-type]
+    with pytest.raises(hardware.ParameterError) as swept:
+        hardware.pareto_front(["qwen3-8b"], ["h100-sxm"], nodes=["n2"],
+                              mode="iso-volume")  # type: ignore[arg-type]
+    # A wrong type is a TypeError, as for every argument: the cores said it in their own words.
+    with pytest.raises(TypeError) as none:
+        hardware.port_chip("h100-sxm", to_node="n2", mode=None)  # type: ignore[arg-type]
+
+    assert str(ported.value) == str(swept.value) == message
+    assert ported.value.parameter == swept.value.parameter == "mode"
+    assert str(none.value) == "mode must be a string, got NoneType"
+
+
+def test_an_empty_model_list_is_refused_pointing_to_none():
+    # It compared no model, silently: an answer with no inference rows.
+    with pytest.raises(hardware.ParameterError) as refused:
+        hardware.port_chip("h100-sxm", to_node="n2", models=[])
+
+    assert refused.value.parameter == "models"
+    assert refused.value.problem == (
+        "must not be empty: pass None (or leave models out) to compare every model"
+    )
+
+
+NPU = hardware.Chip("npu", "n2", 100.0, 50.0, 100.0, 64.0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter"),
+    [
+        ({"sram_mb": 999}, "sram_mb"),
+        ({"models": ["gemma-3-1b-it"]}, "models"),
+        ({"quantisation": "Q8_0"}, "quantisation"),
+        ({"context_tokens": 8192}, "context_tokens"),
+    ],
+)
+def test_a_chip_refuses_the_arguments_only_a_device_uses(arguments, parameter):
+    # Each was dropped: sram_mb=999 ported the chip's own 64 MB.
+    with pytest.raises(hardware.ParameterError) as refused:
+        hardware.port_chip(NPU, to_node="nanostack-claimed", mode="iso-area", **arguments)
+
+    assert refused.value.parameter == parameter
+    assert "Chip" in refused.value.problem and f"leave {parameter} out" in refused.value.problem
+
+
+def test_a_chip_checks_the_device_arguments_as_a_device_does():
+    # A context of 0 and an unknown format passed with a Chip, while an unknown model did not.
+    with pytest.raises(hardware.ParameterError) as no_context:
+        hardware.port_chip(NPU, to_node="n2", context_tokens=0)
+    with pytest.raises(hardware.UnknownQuantisationError) as unknown_format:
+        hardware.port_chip(NPU, to_node="n2", quantisation="Q3")
+    assert str(no_context.value) == "context_tokens must be > 0, got 0"
+    assert str(unknown_format.value).startswith("unknown quantisation 'Q3'")
+
+    # The defaults, however spelt, ask for nothing a Chip lacks.
+    ported = hardware.port_chip(NPU, to_node="n2", quantisation="q4_k_m", context_tokens=4096)
+    assert ported.sram_mb == pytest.approx(64.0) and ported.inference == ()
+
+
+def test_port_warns_of_a_context_past_the_model_maximum_as_fit_does():
+    fit = hardware.hardware_fit("gemma-3-1b-it", "h100-sxm", context_tokens=10_000_000)
+    one = hardware.port_chip("h100-sxm", to_node="nanostack-claimed", models=["gemma-3-1b-it"],
+                             context_tokens=10_000_000)
+    several = hardware.port_chip("h100-sxm", to_node="nanostack-claimed",
+                                 models=["gemma-3-1b-it", "llama-3.1-8b-instruct"],
+                                 context_tokens=100_000)
+    within = hardware.port_chip("h100-sxm", to_node="nanostack-claimed",
+                                models=["gemma-3-1b-it"], context_tokens=32_768)
+
+    warning = "context 10,000,000 exceeds the model's maximum of 32,768"
+    assert warning in fit.notes and warning in one.notes
+    assert ("context 100,000 exceeds the maximum context of 1 of the 2 models compared: "
+            "gemma-3-1b-it (32,768)") in several.notes
+    assert not any(note.startswith("context ") for note in within.notes)
 
 
 def test_porting_a_device_without_a_node_asks_for_from_node_over_mcp(tmp_path, monkeypatch):
@@ -1324,7 +1447,8 @@ def test_porting_on_the_front_saves_energy_and_skips_unknown_nodes():
         [p.decode_tokens_per_s for p in before.points]
     )
 
-    with pytest.raises(hardware.ParameterError, match=r"^nodes 'intel-18a' has no performance"):
+    with pytest.raises(hardware.ParameterError,
+                       match=r"^nodes names process node 'intel-18a', which has no performance"):
         hardware.pareto_front(models, devices, nodes=["intel-18a"])
     with pytest.raises(hardware.UnknownNodeError, match="nanostack-claimed"):
         hardware.pareto_front(models, devices, nodes=["nanostak"])

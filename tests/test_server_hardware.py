@@ -317,14 +317,17 @@ async def test_sram_mb_is_refused_in_the_same_words_over_mcp_and_the_command_lin
         ("port_chip", {"to_node": "iphone-16-pro"}, "to_node': unknown process node"),
         ("port_chip", {"quantisation": ""}, "quantisation': unknown quantisation ''"),
         # A node in the table without a figure every port needs.
-        ("port_chip", {"from_node": "ibm-2nm"}, "from_node': 'ibm-2nm' has no SRAM density"),
+        ("port_chip", {"from_node": "ibm-2nm"},
+         "from_node': names process node 'ibm-2nm', which has no SRAM density"),
         ("port_chip", {"to_node": "intel-18a"},
-         "to_node': 'intel-18a' has no performance at iso-power or power at iso-performance"),
+         "to_node': names process node 'intel-18a', which has no performance at iso-power or "
+         "power at iso-performance"),
         ("port_chip", {"models": [""]}, "models': unknown model ''"),
         ("port_chip", {"models": ["qwen3-8b", "QWEN3-8B"]}, "models': names qwen3-8b"),
         ("sweep_hardware", {"quantisations": [""]}, "quantisations': unknown quantisation ''"),
         ("sweep_hardware", {"nodes": [""]}, "nodes': unknown process node ''"),
-        ("sweep_hardware", {"nodes": ["intel-18a"]}, "nodes': 'intel-18a' has no performance"),
+        ("sweep_hardware", {"nodes": ["intel-18a"]},
+         "nodes': names process node 'intel-18a', which has no performance"),
         ("sweep_hardware", {"kv_cache_type": " "}, "kv_cache_type': unknown KV-cache type"),
         ("sweep_hardware", {"contexts": [4096, 4096]}, "contexts': names 4096 more than once"),
     ],
@@ -341,3 +344,75 @@ async def test_every_hardware_refusal_names_its_argument(
 
     assert result.is_error
     assert result.content[0].text.startswith(f"{tool}: argument '{named}")
+
+
+async def test_a_model_without_open_weights_points_to_the_architectures_resource() -> None:
+    # The advice was `shoal hw models`, a command the model cannot run.
+    result = await _call("port_chip", {"device": "h100-sxm", "to_node": "n2",
+                                       "models": ["gpt-4o"]})
+
+    assert result.is_error
+    assert result.content[0].text.endswith(
+        "gpt-4o has no open weights, so it cannot run on your own hardware; the resource "
+        "shoal://architectures lists the models that can"
+    )
+
+
+@pytest.mark.parametrize("listing", ["devices", "models", "nodes"])
+async def test_the_table_resources_carry_the_figures_of_the_command_line_json(
+    capsys: pytest.CaptureFixture[str], listing: str
+) -> None:
+    from shoal.cli import main
+
+    resource = {"devices": "shoal://devices", "models": "shoal://architectures",
+                "nodes": "shoal://nodes"}[listing]
+    async with Client(build_server()) as client:
+        served = json.loads((await client.read_resource(resource)).contents[0].text)
+    assert main(["hw", listing, "--json"]) == 0
+
+    # The node table's cumulative figures are products: 2.8800000000000003 here, 2.88 there.
+    assert served == json.loads(capsys.readouterr().out)
+
+
+async def test_a_node_without_the_figures_a_port_needs_is_named_by_its_argument() -> None:
+    # The same node on both sides: the message quoted both arguments' value, and named neither.
+    result = await _call("port_chip", {"device": "h100-sxm", "from_node": "intel-18a",
+                                       "to_node": "intel-18a"})
+
+    assert result.is_error
+    assert result.content[0].text.startswith(
+        "port_chip: argument 'from_node': names process node 'intel-18a', which has no "
+        "performance at iso-power or power at iso-performance figure")
+
+
+async def test_port_chip_warns_of_a_context_past_the_model_maximum_as_fit_does() -> None:
+    warning = "context 10,000,000 exceeds the model's maximum of 32,768"
+    fit = await _call("check_hardware_fit", {"model": "gemma-3-1b-it", "device": "h100-sxm",
+                                             "context_tokens": 10_000_000})
+    port = await _call("port_chip", {"device": "h100-sxm", "to_node": "nanostack-claimed",
+                                     "models": ["gemma-3-1b-it"], "context_tokens": 10_000_000})
+
+    assert warning in fit.structured_content["notes"]
+    assert warning in port.structured_content["notes"]
+    assert f"  warning: {warning}" in port.content[0].text.splitlines()
+
+
+async def test_port_chip_without_models_shows_the_smallest_that_fit_and_warns_of_them() -> None:
+    # An empty list is the tool's default: the smallest models that fit, not none.
+    arguments = {"device": "h100-sxm", "to_node": "nanostack-claimed", "context_tokens": 100_000}
+    result = await _call("port_chip", {**arguments, "models": []})
+
+    rows = result.structured_content["inference"]
+    shown = [row["model"] for row in rows]
+    (warning,) = [n for n in result.structured_content["notes"] if n.startswith("context ")]
+    everything = hardware.port_chip("h100-sxm", to_node="nanostack-claimed",
+                                    context_tokens=100_000)
+    smallest = sorted((row for row in everything.inference if row.fits),
+                      key=lambda row: row.resident_set_gb)[:len(rows)]
+
+    assert not result.is_error and len(rows) == 8 and all(row["fits"] for row in rows)
+    assert shown == [row.model for row in smallest]
+    # The warning names the models shown, not every model estimated on the way.
+    over = [hardware.get_architecture(model) for model in shown]
+    named = [f"{arch.id} ({arch.max_context:,})" for arch in over if arch.max_context < 100_000]
+    assert warning.endswith(f"of the 8 models compared: {', '.join(named)}")

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 DATA_DIR = Path(__file__).parent / "data"
 
 PortMode = Literal["iso-power", "iso-performance", "iso-area"]
+PORT_MODES: tuple[PortMode, ...] = ("iso-power", "iso-performance", "iso-area")
+"""How a node change is spent: the same power (faster), the same performance (less power) or
+the same die area (more logic and SRAM)."""
 
 DEFAULT_SRAM_AREA_FRACTION = 0.3
 """Share of a die taken by SRAM when the chip does not say: TSMC's "typical SoC" mix (60 %
@@ -81,6 +84,10 @@ AS_BUILT = "as-built"
 MAX_CONTEXT_TOKENS = 10_000_000
 MAX_BATCH = 4_096
 MAX_SRAM_MB = 1_000_000
+
+# port_chip's inference comparison when its arguments are left out.
+PORT_QUANTISATION = "Q4_K_M"
+PORT_CONTEXT_TOKENS = 4096
 
 
 class UnknownNameError(ShoalError, ValueError):
@@ -131,8 +138,8 @@ class UserFileError(ShoalError, ValueError):
 
 class ParameterError(ShoalError, ValueError):
     """An argument is out of its range or does not go with the others: a number too small or
-    too large, an empty list, a list naming one item twice, a port mode with no node to port to,
-    a node without a figure a port needs.
+    too large, an empty list, a list naming one item twice, an unknown port mode or one with no
+    node to port to, a node without the figures a port needs.
 
     Attributes:
         parameter: The argument's name in Python and over MCP (``sram_mb``, ``batch``), so a
@@ -323,10 +330,12 @@ class HardwareFit:
 class Chip:
     """A chip to port between nodes. Leave ``area_mm2``/``sram_mb`` as ``None`` if unknown.
 
-    The figures are checked as a device file's are: ``power_w``, ``performance_tflops`` and
+    The fields are checked as a device file's are: ``name`` and ``node`` non-empty and
+    printable (no control or format character, which would reach the terminal in the ported
+    chip's name), ``node`` in the node table, ``power_w``, ``performance_tflops`` and
     ``area_mm2`` positive and at most :data:`CHIP_FIELD_LIMITS`, ``sram_mb`` from 0 to
-    :data:`MAX_SRAM_MB`, ``sram_area_fraction`` from 0 up to 1 (not 1). A figure of the wrong
-    type is a ``TypeError``, one out of range a :class:`ParameterError`, each naming the field.
+    :data:`MAX_SRAM_MB`, ``sram_area_fraction`` from 0 up to 1 (not 1). A field of the wrong
+    type is a ``TypeError``, a bad value a :class:`ParameterError`, each naming the field.
     """
 
     name: str
@@ -532,10 +541,18 @@ def _check_printable(what: str, value: object) -> None:
     reverses the text after it) would make the line read as something it does not say."""
     texts = [*value.keys(), *value.values()] if isinstance(value, Mapping) else [value]
     for text in texts:
-        if isinstance(text, str) and not text.isprintable():
-            hidden = next(character for character in text if not character.isprintable())
-            raise InputError(f"{what} must hold only printable characters (no control or format "
-                             f"characters, no space but ' '), got {hidden!r} in {excerpt(text)}")
+        problem = _unprintable(text) if isinstance(text, str) else None
+        if problem is not None:
+            raise InputError(f"{what} {problem}")
+
+
+def _unprintable(text: str) -> str | None:
+    """Why ``text`` would not print as it reads (see :func:`_check_printable`), or None."""
+    if text.isprintable():
+        return None
+    hidden = next(character for character in text if not character.isprintable())
+    return (f"must hold only printable characters (no control or format characters, no space "
+            f"but ' '), got {hidden!r} in {excerpt(text)}")
 
 
 def _positive(value: object) -> bool:
@@ -1429,23 +1446,45 @@ def _check_number(name: str, value: Any) -> float:
     return value
 
 
+def _finite(value: float) -> bool:
+    # An int is finite however large: math.isfinite would convert it to a float, and one past
+    # the float range (10**400) raised OverflowError instead of being refused by its bound.
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def _check_text(name: str, value: Any) -> None:
+    """A non-empty text that prints as it reads, as a device row's texts are checked."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise ParameterError(name, "must not be empty")
+    problem = _unprintable(value)
+    if problem is not None:
+        raise ParameterError(name, problem)
+
+
+def _check_mode(mode: Any) -> PortMode:
+    """A port mode, one of :data:`PORT_MODES`. Checked here, not left to the cores, whose
+    refusals differ (a plain ValueError, and for None a TypeError in each core's words)."""
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a string, got {type(mode).__name__}")
+    for known in PORT_MODES:
+        if mode == known:
+            return known
+    raise ParameterError("mode", "must be 'iso-power', 'iso-performance' or 'iso-area', got "
+                         f"{excerpt(mode)}")
 
 
 def _check_positive(name: str, value: Any, limit: float) -> None:
     """A finite number above 0 and at most ``limit``."""
-    if not (math.isfinite(_check_number(name, value)) and 0 < value <= limit):
+    if not (_finite(_check_number(name, value)) and 0 < value <= limit):
         raise ParameterError(name, f"must be a number above 0 and at most {limit:,.0f}, "
                              f"got {grouped_number(value)}")
 
 
 def _check_fraction(name: str, value: Any) -> None:
     """A share from 0 up to, not including, 1."""
-    if not (math.isfinite(_check_number(name, value)) and 0 <= value < 1):
+    if not (_finite(_check_number(name, value)) and 0 <= value < 1):
         raise ParameterError(name, "must be a number from 0 up to (not including) 1, got "
                              f"{grouped_number(value)}")
 
@@ -1464,7 +1503,7 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
         return None
     if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
         raise TypeError(f"sram_mb must be a number, got {type(sram_mb).__name__}")
-    if not (math.isfinite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
+    if not (_finite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
         # Every digit, grouped as the limit is: a rounded value (1e+06 for 1,000,001) would
         # look in range.
         raise ParameterError("sram_mb", f"must be a number of MB from 0 to {MAX_SRAM_MB:,}, "
@@ -1691,15 +1730,13 @@ _NODE_FIGURE_WORDS = {
 
 
 def _node_figures(
-    profile: NodeProfile, side: str, argument: str | None = None
+    profile: NodeProfile, side: str, parameter: str, *, named: bool = True
 ) -> dict[str, float]:
-    """A node's four figures as ``core.scale_chip`` takes them, each name led by ``side``.
-
-    A node without one is refused as an error of ``argument`` (``from_node`` or ``to_node`` by
-    default): every mode uses all four, the densities for the area and the SRAM that fits, the
-    other two for the speed, the power and the energy of an SRAM read, so no port can leave one
-    out. The node's notes follow, as they say why the figure is missing and what to ask instead.
-    """
+    """The four figures of a node, keyed ``{side}_logic_density`` and so on, as the cores take
+    them. A node missing one is refused as the value of ``parameter``, the argument that gave it
+    (``named``) or that must give another (the node was the device's or the chip's own): the
+    two nodes of a port are of one kind, and the message alone would not say which of them
+    to change."""
     figures = {
         "logic_density": profile.logic_density,
         "sram_density": profile.sram_density,
@@ -1708,13 +1745,16 @@ def _node_figures(
     }
     missing = [_NODE_FIGURE_WORDS[name] for name, value in figures.items() if value is None]
     if missing:
-        raise ParameterError(
-            argument or f"{side}_node",
-            f"{profile.id!r} has no {' or '.join(missing)} figure against the N7 baseline, and "
-            "every port needs all four node figures (the densities set the area and the SRAM "
-            "that fits, the other two the speed and the power): "
-            f"{profile.notes or profile.source}",
-        )
+        lacking = (f"process node {profile.id!r}, which has no {' or '.join(missing)} figure "
+                   "against the N7 baseline, and every port needs all four node figures (the "
+                   "densities set the area and the SRAM that fits, the other two the speed and "
+                   "the power)")
+        # The node's notes say why the figure is missing and which node to ask for instead.
+        why = profile.notes or profile.source
+        if named:
+            raise ParameterError(parameter, f"names {lacking}: {why}")
+        raise ParameterError(parameter, f"is needed: the chip's own node is {lacking}; name "
+                             f"another node to port from: {why}")
     return {f"{side}_{name}": value for name, value in figures.items() if value is not None}
 
 
@@ -1753,20 +1793,17 @@ def _port_inference(
     profile: DeviceProfile,
     sram_mb: float | None,
     ratios: Mapping[str, float],
-    models: Sequence[str],
-    quantisation: str,
-    context_tokens: int,
+    archs: Sequence[Architecture],
+    quant: Quantisation,
+    context: int,
 ) -> tuple[PortedInference, ...]:
-    quant = get_quantisation(quantisation)
-    context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
     before_device = {
         **device_keywords(profile, quant),
         **_sram_keywords(sram_mb, profile.bandwidth_gbs),
     }
     after_device = port_device(before_device, before_device["tflops"], ratios)
     results = []
-    for model in models:
-        arch = get_architecture(model)
+    for arch in archs:
         common = {**model_keywords(arch), **format_keywords(quant), "context_tokens": context}
         before = core.estimate_inference(**common, **before_device)
         after = core.estimate_inference(**common, **after_device)
@@ -1792,6 +1829,51 @@ def _port_inference(
     return tuple(results)
 
 
+def _port_models(models: Any) -> list[Architecture]:
+    """The architectures of a port's ``models``, each named once. An empty list is refused: it
+    would compare nothing, which reads as a result rather than as nothing asked."""
+    listed = _id_list(models, "models")
+    if not listed:
+        raise ParameterError("models", "must not be empty: pass None (or leave models out) to "
+                             "compare every model")
+    archs = [_given_as("models", get_architecture, model) for model in listed]
+    # A repeat (by any spelling) would be estimated and listed twice.
+    _each_once([arch.id for arch in archs], listed, "models")
+    return archs
+
+
+def _refuse_device_arguments(
+    archs: Sequence[Architecture] | None, sram_mb: float | None, quant: Quantisation, context: int
+) -> None:
+    """Refuse, for a :class:`Chip`, the arguments that only a device uses: the chip gives its
+    own SRAM, and has no memory system to run models on, so each would be dropped unseen."""
+    if sram_mb is not None:
+        raise ParameterError("sram_mb", "is a device's on-die SRAM; a Chip gives its own "
+                             "(Chip(..., sram_mb=...)): leave sram_mb out")
+    comparison = {
+        "models": archs is not None,
+        "quantisation": quant.id != get_quantisation(PORT_QUANTISATION).id,
+        "context_tokens": context != PORT_CONTEXT_TOKENS,
+    }
+    for name, given in comparison.items():
+        if given:
+            raise ParameterError(name, "sets the inference compared on a device, and a Chip "
+                                 f"has no memory system to run models on: leave {name} out")
+
+
+def _context_notes(archs: Sequence[Architecture], context: int) -> list[str]:
+    """A warning for the compared models whose maximum context is below ``context``, in the
+    words of :func:`hardware_fit`'s when one model is compared."""
+    over = [arch for arch in archs if context > arch.max_context]
+    if not over:
+        return []
+    if len(archs) == 1:
+        return [f"context {context:,} exceeds the model's maximum of {over[0].max_context:,}"]
+    listed = ", ".join(f"{arch.id} ({arch.max_context:,})" for arch in over)
+    return [f"context {context:,} exceeds the maximum context of {len(over)} of the "
+            f"{len(archs)} models compared: {listed}"]
+
+
 def port_chip(
     device_or_chip: str | Chip,
     *,
@@ -1799,8 +1881,8 @@ def port_chip(
     to_node: str,
     mode: PortMode = "iso-power",
     models: Sequence[str] | None = None,
-    quantisation: str = "Q4_K_M",
-    context_tokens: int = 4096,
+    quantisation: str = PORT_QUANTISATION,
+    context_tokens: int = PORT_CONTEXT_TOKENS,
     sram_mb: float | None = None,
 ) -> PortedChip:
     """Move a device's chip (or any :class:`Chip`) to another process node.
@@ -1811,13 +1893,19 @@ def port_chip(
         to_node: the target node id from :func:`list_nodes` (e.g. ``"nanostack-claimed"``).
         mode: ``"iso-power"`` (same power, faster), ``"iso-performance"`` (same speed, less
             power) or ``"iso-area"`` (same die area, more logic and SRAM).
-        models: for a device, the models whose inference to compare before and after (default:
-            every model with an architecture); ignored for a :class:`Chip`, which has no memory
-            system to run them on.
+        models: for a device, the models whose inference to compare before and after (``None``:
+            every model with an architecture; an empty list is refused).
         quantisation: weight format of those models.
-        context_tokens: context held in the KV cache.
+        context_tokens: context held in the KV cache, 1 to :data:`MAX_CONTEXT_TOKENS`; a
+            context past a model's maximum is warned of in the notes, as by
+            :func:`hardware_fit`.
         sram_mb: on-die SRAM of the device in MB, binary (MiB) as cache sizes are quoted, 0 to
             :data:`MAX_SRAM_MB`, when its table entry has none, or a what-if value.
+
+        ``models``, ``quantisation``, ``context_tokens`` and ``sram_mb`` describe a device's
+        inference and memory: they are checked whatever is ported, and for a :class:`Chip`,
+        which has no memory system and gives its own ``sram_mb``, refused unless left out (or
+        given their defaults), rather than dropped unseen.
 
     Returns:
         The ported chip's power, performance, area and SRAM, and in ``inference`` what the
@@ -1829,25 +1917,28 @@ def port_chip(
     Raises:
         UnknownNameError: an unknown device, node, model or format (the message lists near
             matches).
-        ParameterError: ``sram_mb`` or ``context_tokens`` out of range, or no ``from_node`` for
-            a device whose node is not in the node table.
-        ValueError: a node without the figures the port needs, or a bad mode.
+        TypeError: an argument of the wrong type (``mode`` not a string, ``models`` one
+            string).
+        ParameterError: an unknown ``mode``; ``sram_mb`` or ``context_tokens`` out of range;
+            an empty ``models``; no ``from_node`` for a device whose node is not in the node
+            table; a node (``from_node``, ``to_node``) without the figures the port needs; a
+            device-only argument given with a :class:`Chip`.
 
     Decode speed bound by DRAM bandwidth does not change with the node; prefill (compute), the
     energy of arithmetic and SRAM, and how much SRAM fits beside the compute do.
     """
+    mode = _check_mode(mode)
     sram_mb = _checked_sram_mb(sram_mb)
-    model_ids = None if models is None else _id_list(models, "models")
-    if model_ids:
-        # A repeat (by any spelling) would be estimated and listed twice.
-        _each_once([_given_as("models", get_architecture, m).id for m in model_ids], model_ids,
-                   "models")
+    context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
+    quant = _given_as("quantisation", get_quantisation, quantisation)
+    archs = None if models is None else _port_models(models)
     if from_node:
         # Looked up here, not only as the node of the chip made from it, so that a blank one
         # is an unknown from_node, not a chip whose node is empty.
         _given_as("from_node", get_node, from_node)
     profile = None
     if isinstance(device_or_chip, Chip):
+        _refuse_device_arguments(archs, sram_mb, quant, context)
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
     else:
         profile = _given_as("device_or_chip", get_device, device_or_chip)
@@ -1858,8 +1949,8 @@ def port_chip(
     ratios = core.scale_chip(
         mode=mode,
         sram_area_fraction=chip.sram_area_fraction,
-        **_node_figures(source, "from"),
-        **_node_figures(target, "to"),
+        **_node_figures(source, "from", "from_node", named=bool(from_node)),
+        **_node_figures(target, "to", "to_node"),
     )
     notes = [
         f"{target.name}: {target.claim_type} figures, confidence {target.confidence}",
@@ -1877,7 +1968,6 @@ def port_chip(
     # the die's.
     interface_w = None
     if profile is not None:
-        quant = _given_as("quantisation", get_quantisation, quantisation)
         device = device_keywords(profile, quant)
         if dram_energy_per_bit(profile) is not None:
             interface_w = _memory_interface_power_w(device)
@@ -1900,10 +1990,9 @@ def port_chip(
 
     inference: tuple[PortedInference, ...] = ()
     if profile is not None:
-        names = [a.id for a in list_architectures()] if model_ids is None else model_ids
-        inference = _port_inference(
-            profile, chip.sram_mb, ratios, names, quantisation, context_tokens
-        )
+        compared = list(list_architectures()) if archs is None else archs
+        inference = _port_inference(profile, chip.sram_mb, ratios, compared, quant, context)
+        notes.extend(_context_notes(compared, context))
         notes.extend(_inference_notes(profile, chip.sram_mb, mode))
 
     power_ratio = power_w / chip.power_w
@@ -2141,10 +2230,10 @@ class ParetoFront:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def node_keywords(profile: NodeProfile) -> dict[str, float]:
-    """The four figures of a node as ``core.pareto_sweep`` takes them (refuses missing ones,
-    as an error of ``nodes``)."""
-    figures = _node_figures(profile, "to", "nodes")
+def node_keywords(profile: NodeProfile, parameter: str = "nodes") -> dict[str, float]:
+    """The four figures of a node as ``core.pareto_sweep`` takes them; a node missing one is
+    refused as a value of ``parameter`` (a :class:`ParameterError`)."""
+    figures = _node_figures(profile, "to", parameter)
     return {key[len("to_") :]: value for key, value in figures.items()}
 
 
@@ -2255,12 +2344,12 @@ def pareto_front(
 
     Raises:
         UnknownNameError: an unknown model, device, node or format (with near matches).
-        TypeError: an argument of the wrong type (``pin_sram`` not True or False, a list that
-            is one string).
+        TypeError: an argument of the wrong type (``pin_sram`` not True or False, ``mode``
+            not a string, a list that is one string).
         ParameterError: a context or the batch out of range, an empty list, a list naming one
-            item twice, a mode with no node to port to, or nodes that only port devices
-            without a known node (nothing to estimate).
-        ValueError: a node without figures.
+            item twice, an unknown mode or one with no node to port to, a node without the
+            figures a port needs, or nodes that only port devices without a known node
+            (nothing to estimate).
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
     _check_flag("pin_sram", pin_sram)
@@ -2276,8 +2365,8 @@ def pareto_front(
     nodes = _id_list(nodes, "nodes")
     if not nodes:
         raise ParameterError("nodes", "must not be empty (use [None] for the devices as built)")
-    if mode not in (None, "iso-power", "iso-performance", "iso-area"):
-        raise InputError(f"mode must be 'iso-power', 'iso-performance' or 'iso-area', got {mode!r}")
+    if mode is not None:
+        mode = _check_mode(mode)
 
     archs = [_given_as("models", get_architecture, m) for m in model_ids]
     profiles = [_given_as("devices", get_device, d) for d in device_ids]

@@ -295,7 +295,7 @@ def run(words: Sequence[str]) -> int:
     words = list(words)
     parser = build_parser()
     if words and words[0] not in SUBCOMMANDS and not words[0].startswith("-"):
-        _refuse_mistyped_subcommand(parser, words[0])
+        _refuse_unknown_subcommand(parser, words)
         words.insert(0, "fit")
     args = parser.parse_args(words)
     problem = undecodable_argument(parser, args)
@@ -315,20 +315,33 @@ def run(words: Sequence[str]) -> int:
         raise SubcommandError(args.subcommand, str(error)) from None
 
 
-def _refuse_mistyped_subcommand(parser: argparse.ArgumentParser, word: str) -> None:
-    """Refuse a first word that is a near miss of a subcommand (``fitt``) and no model id.
+def _refuse_unknown_subcommand(parser: argparse.ArgumentParser, words: Sequence[str]) -> None:
+    """Refuse a first word that is no subcommand and no model id of the `shoal hw MODEL DEVICE`
+    shortcut: a near miss of a subcommand (``fitt``), or a word followed by no device (alone, or
+    by options such as ``--help``).
 
-    Any other first word is a model of the `shoal hw MODEL DEVICE` shortcut; taken as one, a
-    mistyped subcommand would be reported as an extra argument ("unrecognized arguments:
-    rtx-4090") instead of as the slip it is.
+    Taken as the shortcut's model, a mistyped subcommand was reported as an extra argument
+    ("unrecognized arguments: rtx-4090"), and an unknown one as a fit lacking its device, with
+    fit's help for ``--help``. A first word followed by another is the shortcut's, whose own
+    errors name an unknown model with its near matches.
     """
+    word = words[0]
     near = difflib.get_close_matches(word.lower(), SUBCOMMANDS, n=3, cutoff=0.75)
-    if not near:
+    followed_by_a_device = len(words) > 1 and not words[1].startswith("-")
+    if (followed_by_a_device and not near) or _is_model(word):
         return
+    if near:
+        parser.error(f"unknown hw command {excerpt(word)}; did you mean {' or '.join(near)}?")
+    parser.error(f"unknown hw command {excerpt(word)}; choose among {', '.join(SUBCOMMANDS)}, or "
+                 "give MODEL DEVICE (short for `shoal hw fit MODEL DEVICE`)")
+
+
+def _is_model(word: str) -> bool:
     try:
         hardware.get_architecture(word)
     except hardware.UnknownNameError:
-        parser.error(f"unknown hw command {word!r}; did you mean {' or '.join(near)}?")
+        return False
+    return True
 
 
 class SubcommandError(ShoalError, ValueError):

@@ -490,8 +490,14 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
     if len(fitting) > len(shown):
         lines.append(f"    and {len(fitting) - len(shown)} more models that fit (see --json)")
     lines.extend(_not_fitting(result, models))
-    lines.extend(f"  note: {note}" for note in result.notes)
+    # A context past a model's maximum changes what the figures mean, as in a fit: it leads.
+    warnings = [note for note in result.notes if note.startswith(_PORT_WARNINGS)]
+    lines.extend(f"  warning: {note}" for note in warnings)
+    lines.extend(f"  note: {note}" for note in result.notes if note not in warnings)
     return "\n".join(lines)
+
+
+_PORT_WARNINGS = ("context ",)
 
 
 def _not_fitting(result: PortedChip, models: int) -> list[str]:

@@ -306,13 +306,12 @@ def _led_by_its_argument(error: Exception) -> str:
     return f"argument '{_TOOL_ARGUMENT.get(parameter, parameter)}': {problem}"
 
 
-# The command-line listings a domain error points to, and what a model can read instead.
+# The command-line listings a domain error points to, and what a model can read instead: the
+# command, whatever the advice around it ("lists them", "lists the models that can").
 _LISTINGS_AS_RESOURCES = {
-    "`shoal hw devices` lists them": "the resource shoal://devices lists them",
-    "`shoal hw models` lists them": "the resource shoal://architectures lists them",
-    "`shoal hw nodes` lists them": "the resource shoal://nodes lists them",
-    "`shoal hw devices` shows each one's node":
-        "the resource shoal://devices shows each one's node",
+    "`shoal hw devices`": "the resource shoal://devices",
+    "`shoal hw models`": "the resource shoal://architectures",
+    "`shoal hw nodes`": "the resource shoal://nodes",
 }
 
 
@@ -544,7 +543,7 @@ def _add_resources(server: MCPServer[None]) -> None:
         mime_type="application/json",
     )
     def devices() -> str:
-        return _json([dataclasses.asdict(device) for device in list_devices()])
+        return _table_json([dataclasses.asdict(device) for device in list_devices()])
 
     @server.resource(
         "shoal://architectures",
@@ -556,7 +555,7 @@ def _add_resources(server: MCPServer[None]) -> None:
         mime_type="application/json",
     )
     def architectures() -> str:
-        return _json([dataclasses.asdict(entry) for entry in list_architectures()])
+        return _table_json([dataclasses.asdict(entry) for entry in list_architectures()])
 
     @server.resource(
         "shoal://nodes",
@@ -567,7 +566,14 @@ def _add_resources(server: MCPServer[None]) -> None:
         mime_type="application/json",
     )
     def nodes() -> str:
-        return _json([dataclasses.asdict(node) for node in list_nodes()])
+        return _table_json([dataclasses.asdict(node) for node in list_nodes()])
+
+
+def _table_json(rows: list[dict[str, Any]]) -> str:
+    """A hardware table as its resource serves it: every figure rounded as `shoal hw devices`,
+    `models` and `nodes` print them with --json (a node's cumulative figures are products, 2.88
+    for 2.8800000000000003)."""
+    return _json(rounded_figures(rows, every_float=True))
 
 
 # Empty means "not given", so that an encoding given beside a model can be refused.
@@ -1649,22 +1655,31 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
         Use it for what-if questions such as 'what does IBM's nanostack do for a phone chip?'.
         Node figures are labelled vendor claims or independent estimates.
         """
-        result = _call(
-            port_chip,
-            device,
-            from_node=from_node or None,
-            to_node=to_node,
-            mode=mode,
-            models=models or None,
-            quantisation=quantisation,
-            context_tokens=context_tokens,
-            sram_mb=sram_mb,
-        )
-        if not models:
-            fitting = sorted(
-                (row for row in result.inference if row.fits), key=lambda row: row.resident_set_gb
+        def ported(compared: list[str] | None) -> PortedChip:
+            return _call(
+                port_chip,
+                device,
+                from_node=from_node or None,
+                to_node=to_node,
+                mode=mode,
+                models=compared,
+                quantisation=quantisation,
+                context_tokens=context_tokens,
+                sram_mb=sram_mb,
             )
-            result = replace(result, inference=tuple(fitting[:PORTED_MODELS_SHOWN]))
+
+        if models:
+            result = ported(models)
+        else:
+            # Every model estimated, then the smallest that fit estimated again alone, so that
+            # the notes (a context past a model's maximum) speak of the models shown.
+            everything = ported(None)
+            fitting = sorted(
+                (row for row in everything.inference if row.fits),
+                key=lambda row: row.resident_set_gb,
+            )
+            shown = [row.model for row in fitting[:PORTED_MODELS_SHOWN]]
+            result = ported(shown) if shown else replace(everything, inference=())
         return _answer(result, render.ported_chip(result), every_float=True)
 
     @server.tool(
