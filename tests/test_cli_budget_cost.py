@@ -408,6 +408,113 @@ def test_cost_of_a_plan_of_no_tokens_is_refused(
     assert err.endswith("are all 0 in every step, so the plan would be priced $0\n")
 
 
+# Each refusal of what a plan holds, after "--plan FILE: ".
+PLAN_REFUSALS = [
+    ('[{"input_tokens": 100, "input_tokens": 200}]',
+     "plan step 1: the field 'input_tokens' is given more than once; give each field once (only "
+     "the last would be read)"),
+    ('[{"input_tokens": 5}, {"calls": 2, "output_tokens": 1, "calls": 3}]',
+     "plan step 2: the field 'calls' is given more than once; give each field once (only the "
+     "last would be read)"),
+    ('[{"input_tokens": -1}]', "plan step 1: input_tokens must be at least 0, got -1"),
+    ('[{"input_tokens": 5, "calls": 0}]', "plan step 1: calls must be at least 1, got 0"),
+    ('[{"input_tokens": 0}, {"calls": 2}]',
+     "give the tokens to price: input_tokens, output_tokens, cached_input_tokens, "
+     "cache_write_tokens and reasoning_tokens are all 0 in every step, so the plan would be "
+     "priced $0"),
+    ('[{"input_tokens": 5, "cached_input_tokens": 10}]',
+     "plan step 1: cached_input_tokens (10) plus cache_write_tokens (0) must not exceed "
+     "input_tokens (5); they are parts of the prompt"),
+    ('[{"inputs": 5}]', "plan step 1 has unknown keys ['inputs']; use input_tokens, "
+     "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, calls"),
+    ("[]", "plan must have at least one step"),
+    ('{"input_tokens": 5}', "the plan must be a JSON list of steps, each an object of token "
+     "counts"),
+]
+
+
+@pytest.mark.parametrize(("plan", "problem"), PLAN_REFUSALS)
+@pytest.mark.parametrize("models", [["gpt-4o"], ["--compare", "gpt-4o,gpt-4.1-mini"]])
+def test_every_refusal_of_a_plan_names_the_plan_file(
+    plan: str, problem: str, models: list[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(plan, encoding="utf-8")
+
+    code, out, err = _run(capsys, "cost", *models, "--plan", str(path))
+
+    assert (code, out) == (2, "")
+    assert err == f"shoal cost: error: --plan {path}: {problem}\n"
+
+
+@pytest.mark.parametrize(("plan", "problem"), PLAN_REFUSALS)
+def test_every_refusal_of_a_plan_on_standard_input_names_standard_input(
+    plan: str, problem: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(plan.encode())))
+
+    code, out, err = _run(capsys, "cost", "gpt-4o", "--plan", "-")
+
+    assert (code, out) == (2, "")
+    assert err == f"shoal cost: error: --plan standard input: {problem}\n"
+
+
+def test_a_mistyped_model_is_not_blamed_on_the_plan_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _write(tmp_path / "plan.json", [{"input_tokens": 10}])
+
+    code, _, err = _run(capsys, "cost", "gpt-4oo", "--plan", str(plan))
+
+    assert code == 2
+    assert err.startswith("shoal cost: error: unknown model 'gpt-4oo'")
+
+
+@pytest.mark.parametrize(("sign", "bound"), [("", "at most 100,000,000"), ("-", "at least 0")])
+def test_a_count_of_thousands_of_digits_in_a_plan_is_out_of_range_in_a_short_error(
+    sign: str, bound: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(f'[{{"input_tokens": {sign}1{"0" * 5000}}}]', encoding="utf-8")
+
+    code, _, err = _run(capsys, "cost", "gpt-4o", "--plan", str(path))
+
+    # A whole number too long for a float is too large, not "a float that is not finite".
+    units = "; check the units" if not sign else ""
+    assert code == 2
+    assert err == (f"shoal cost: error: --plan {path}: plan step 1: input_tokens must be {bound}, "
+                   f"got {sign}1e+5000{units}\n")
+
+
+def test_a_plan_key_of_megabytes_is_named_by_an_excerpt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    step = {"k" * 1_000_000: 1, **{name: 1 for name in "abcdef"}}
+    plan = _write(tmp_path / "plan.json", [step])
+
+    code, _, err = _run(capsys, "cost", "gpt-4o", "--plan", str(plan))
+
+    assert code == 2 and len(err) < 400
+    assert "plan step 1 has unknown keys ['a', 'b', 'c', 'd', 'e' and 2 more]; use" in err
+
+
+def test_budget_fit_refuses_an_item_that_gives_a_field_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "items.json"
+    path.write_text('[{"id": "a", "text": "hi", "text": "a much longer text"}]',
+                    encoding="utf-8")
+
+    code, out, err = _run(capsys, "budget", "fit", str(path), "--model", "gpt-4o",
+                          "--budget", "100")
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal budget fit: error: items file: {path}: items[0]: the field 'text' is "
+                   "given more than once; give each field once (only the last would be read)\n")
+
+
 def test_cost_with_one_count_above_zero_prices(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "cost", "gpt-4o", "--input", "0", "--output", "1")
     # A hundred-thousandth of a dollar, in figures rather than scientific notation ($1e-05).
@@ -515,6 +622,32 @@ def test_a_comparison_carries_each_model_s_notes_and_a_baseline_not_compared(
         "longer apply",
         "  note: gemini-2.5-pro lists no cache-write rate; cache writes priced as input",
     ]
+
+
+@pytest.mark.parametrize("baseline", ["gpt-5", "gpt-4o"])
+def test_a_comparison_in_json_gives_the_baseline_s_total_as_the_text_does(
+    baseline: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _write(tmp_path / "plan.json", [{"input_tokens": 12_000, "output_tokens": 800}])
+    for workload in (["--input", "12000", "--output", "800"], ["--plan", str(plan)]):
+        compared = ["cost", "--compare", "gpt-4o,gpt-4.1-mini", "--baseline", baseline,
+                    *workload]
+        code, out, _ = _run(capsys, *compared, "--json")
+        rows = json.loads(out)
+        assert code == 0
+
+        # gpt-5: 12,000 x $1.25/Mtok + 800 x $10/Mtok; gpt-4o: x $2.50 and x $10.
+        total = {"gpt-5": 0.023, "gpt-4o": 0.038}[baseline]
+        assert [row["baseline_total_usd"] for row in rows] == [total, total]
+        for row in rows:
+            assert row["baseline_total_usd"] == pytest.approx(row["total_usd"]
+                                                              + row["savings_usd"])
+        assert _run(capsys, *compared)[1].count("$0.023 (not one of the compared models)") == (
+            baseline == "gpt-5")
+
+    code, out, _ = _run(capsys, "cost", "--compare", "gpt-4o,gpt-4.1-mini", "--input", "5",
+                        "--json")
+    assert code == 0 and [row["baseline_total_usd"] for row in json.loads(out)] == [None, None]
 
 
 def test_json_money_figures_carry_no_float_noise(capsys: pytest.CaptureFixture[str]) -> None:

@@ -760,6 +760,25 @@ def test_a_limit_is_removed_with_remove_and_its_spend_kept(capsys, ledger):
     assert "argument --usd: not allowed with argument --remove" in capsys.readouterr().err
 
 
+def test_a_limit_of_a_fraction_of_a_cent_is_printed_as_set(capsys, ledger):
+    assert run(capsys, "ledger", "limit", "--scope", "s", "--usd", "1.005", "--ledger",
+               ledger) == (0, "s: hard limit $1.005\n", "")
+    code, out, _ = run(capsys, "ledger", "status", "--scope", "s", "--ledger", ledger)
+    assert code == 0 and "  hard limit $1.005: $1.005 left\n" in out
+
+
+def test_a_decision_id_copied_in_upper_case_is_recorded_as_route_writes_it(capsys, ledger):
+    code, out, _ = run(capsys, "ledger", "record", "--scope", "s", "--model", "gpt-4o",
+                       "--input", "10", "--decision-id", "d-0BF26A0123456789ABCDEF01",
+                       "--ledger", ledger, "--json")
+
+    assert code == 0 and json.loads(out)["decision_id"] == "d-0bf26a0123456789abcdef01"
+    code, _, err = run(capsys, "ledger", "record", "--scope", "s", "--model", "gpt-4o",
+                       "--input", "10", "--decision-id", "d-0BF26A0123456789ABCDEF0G",
+                       "--ledger", ledger)
+    assert code == 2 and "--decision-id must be a route_task decision id ('d-' and 24 hex " in err
+
+
 def test_ledger_limit_help_says_what_it_does(capsys):
     with pytest.raises(SystemExit):
         main(["ledger", "limit", "--help"])

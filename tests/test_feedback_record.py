@@ -335,3 +335,29 @@ def test_a_read_only_database_is_read_through_the_log_of_a_writer_that_has_it_op
 
     writer.close()
     assert scores == [0.75]
+
+
+@pytest.mark.anyio
+async def test_a_decision_id_in_upper_case_names_the_same_decision_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Hex digits in either case, as a spreadsheet or a terminal may copy them; the id is kept as
+    # route_task writes it, so that the three records below are one outcome.
+    database = tmp_path / "feedback.sqlite3"
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(database))
+    upper = "D-0123456789ABCDEF01234567"
+
+    first = record_outcome(upper, "gpt-4o", 0.5, db_path=database)
+    assert main(["feedback", "record", DECISION.upper(), "gpt-4o", "0.7", "--db",
+                 str(database)]) == 0
+    capsys.readouterr()
+    async with Client(build_server()) as client:
+        result = await client.call_tool(
+            "record_outcome", {"decision_id": "d-0123456789AbCdEf01234567", "model": "gpt-4o",
+                               "score": 0.7})
+
+    assert first.decision_id == DECISION
+    assert not result.is_error and result.structured_content["status"] == "unchanged"
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        stored = connection.execute("SELECT decision_id, model, score FROM outcomes").fetchall()
+    assert stored == [(DECISION, "gpt-4o", 0.7)]

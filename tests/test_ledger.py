@@ -719,6 +719,67 @@ def test_a_limit_that_replaces_another_says_so(ledger: Ledger) -> None:
         "replaces the earlier soft limit of $0.05 per day: a scope has one limit",)
 
 
+def test_a_limit_is_stated_with_every_digit_it_has_and_the_spend_beside_it_reads_true(
+    ledger: Ledger,
+) -> None:
+    # 401,200 input tokens of gpt-4o cost $1.003; 1,000 more, $0.0025.
+    limit = ledger.set_limit("s", 1.005)
+    recorded = ledger.record_usage("s", "gpt-4o", input_tokens=401_200)
+    with pytest.raises(BudgetExceededError) as refused:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    status = ledger.budget_status("s")
+    soft = ledger.set_limit("s", 1, hard=False)
+
+    assert spend_render.budget_limit(limit) == "s: hard limit $1.005"
+    assert spend_render.usage_record(recorded).splitlines()[0] == (
+        "recorded: gpt-4o $1.003 to s (prices of 2026-12-04); spent $1.003 of $1.005")
+    assert str(refused.value).startswith(
+        "refused: scope 's' has a hard limit of $1.005; $1.003 is spent, so $0.002 is left, and "
+        "this call costs $0.0025.")
+    shown = spend_render.budget_status(status).splitlines()
+    assert shown[:2] == ["s: spent $1.003; 1 call recorded, $1.003 in all",
+                         "  hard limit $1.005: $0.002 left"]
+    assert shown[2].startswith("  $1.003 spent in the last 24 h (first call ")
+    assert soft.notes == (
+        "replaces the earlier hard limit of $1.005: a scope has one limit",
+        "s has already spent $1.003, over this limit of $1.00: every call recorded is flagged "
+        "as over it")
+
+
+def test_spend_just_under_a_limit_in_cents_is_not_shown_as_reaching_it(ledger: Ledger) -> None:
+    ledger.set_limit("s", 2)
+    # $1.9975, with $0.0025 left: in cents alone, "$2.00 is spent, so $0.0025 is left".
+    ledger.record_usage("s", "gpt-4o", input_tokens=799_000)
+    with pytest.raises(BudgetExceededError) as refused:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_200)
+    status = ledger.budget_status("s")
+    ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+
+    assert ("hard limit of $2.00; $1.998 is spent, so $0.0025 is left, and this call costs "
+            "$0.003.") in str(refused.value)
+    assert spend_render.budget_status(status).splitlines()[:2] == [
+        "s: spent $1.998; 1 call recorded, $1.998 in all", "  hard limit $2.00: $0.0025 left"]
+    assert spend_render.budget_status(ledger.budget_status("s")).splitlines()[:2] == [
+        "s: spent $2.00; 2 calls recorded, $2.00 in all", "  hard limit $2.00: reached, $0 left"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "spent", "cost", "places"),
+    [
+        (5, None, None, 2), (0.5, 0.0468, 0.63, 2), (1.005, None, None, 3),
+        (4_611_686_018.42, None, None, 2), (0.000000001, None, None, 9),
+        (5, 4.99833, None, 3), (5, 5.000000001, None, 9), (5, 5, None, 2),
+        (2, 1.9975, 0.003, 3), (1, 0.99, 0.0100001, 7), (1, 0.9975, 0.003, 2),
+    ],
+)
+def test_a_limit_statement_has_the_digits_it_needs_and_no_more(
+    limit: float, spent: float | None, cost: float | None, places: int
+) -> None:
+    from shoal.ledger import limit_places
+
+    assert limit_places(limit, spent, cost_usd=cost) == places
+
+
 def test_the_largest_limit_stated_is_the_largest_taken(ledger: Ledger) -> None:
     from shoal.ledger import MAX_LIMIT_USD
 

@@ -528,3 +528,69 @@ async def test_savings_report_rounds_baseline_prices_as_the_ledger_rounds_record
     assert same.structured_content["notes"] == [] and "note:" not in same.content[0].text
     assert same.structured_content["baseline_usd"] == 8e-9
     assert repriced.structured_content["baseline_usd"] == 8e-9
+
+
+async def test_the_burn_rate_window_s_schema_states_the_bound_the_ledger_keeps() -> None:
+    from shoal.ledger import MAX_WINDOW_HOURS, MIN_WINDOW_HOURS
+
+    async with Client(build_server()) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        one_second = await client.call_tool("budget_status",
+                                            {"scope": "s", "window_hours": MIN_WINDOW_HOURS})
+        shorter = await client.call_tool("budget_status", {"scope": "s", "window_hours": 0.0002})
+
+    window = tools["budget_status"].input_schema["properties"]["window_hours"]
+    assert "exclusiveMinimum" not in window
+    assert (window["minimum"], window["maximum"]) == (MIN_WINDOW_HOURS, MAX_WINDOW_HOURS)
+    assert "one second (1/3600)" in window["description"]
+    assert not one_second.is_error
+    assert shorter.is_error and shorter.content[0].text == (
+        "budget_status: argument 'window_hours': must be at least 0.0002777777777777778 "
+        "(got 0.0002)")
+
+
+async def test_a_routed_call_s_decision_id_is_taken_in_either_case_and_kept_in_lowercase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    async with Client(build_server()) as client:
+        recorded = await client.call_tool("record_usage", {
+            **RECORD, "decision_id": "d-0BF26A0123456789ABCDEF01"})
+
+    assert not recorded.is_error
+    assert recorded.structured_content["decision_id"] == "d-0bf26a0123456789abcdef01"
+
+
+async def test_a_limit_of_a_fraction_of_a_cent_is_stated_with_its_digits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    # 401,200 input tokens of gpt-4o cost $1.003; another 1,000 would cost $0.0025.
+    spend = {**RECORD, "input_tokens": 401_200, "output_tokens": 0}
+    async with Client(build_server()) as client:
+        limit = await client.call_tool("set_budget_limit", {"scope": RECORD["scope"], "usd": 1.005})
+        recorded = await client.call_tool("record_usage", spend)
+        refused = await client.call_tool("record_usage", {**spend, "request_id": "r-2",
+                                                          "input_tokens": 1_000})
+        status = await client.call_tool("budget_status", {"scope": RECORD["scope"]})
+
+    assert limit.content[0].text == "session:capped: hard limit $1.005"
+    assert "; spent $1.003 of $1.005" in recorded.content[0].text
+    assert refused.is_error and ("has a hard limit of $1.005; $1.003 is spent, so $0.002 is "
+                                 "left, and this call costs $0.0025.") in refused.content[0].text
+    assert status.content[0].text.splitlines()[:2] == [
+        "session:capped: spent $1.003; 1 call recorded, $1.003 in all",
+        "  hard limit $1.005: $0.002 left",
+    ]
+
+
+async def test_compare_costs_gives_the_baseline_s_own_cost() -> None:
+    async with Client(build_server()) as client:
+        result = await client.call_tool("compare_costs", {
+            "models": ["gpt-4o", "gpt-4.1-mini"], "input_tokens": 12_000, "output_tokens": 800,
+            "baseline": "gpt-5"})
+
+    assert not result.is_error
+    rows = result.structured_content["comparisons"]
+    assert [row["baseline_total_usd"] for row in rows] == [0.023, 0.023]
+    assert "baseline gpt-5: $0.023 (not one of the compared models)" in result.content[0].text

@@ -693,8 +693,8 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     record.add_argument(
         "--decision-id",
         type=identifier,
-        help="decision id printed by `shoal route` (d- and 24 hex digits) that the call followed; "
-        "the report counts such calls as routed",
+        help="decision id printed by `shoal route` (d- and 24 hex digits, either case) that the "
+        "call followed; the report counts such calls as routed",
     )
     record.add_argument("--request-id", type=identifier,
                         help="idempotency key: the same id records once")
@@ -1309,12 +1309,14 @@ def _known_model(catalog: Catalog, model: str, option: str) -> None:
 
 def _read_json(path: Path, name: str) -> object:
     """The JSON document in a file the user named (standard input for '-'), under the file rules.
+    An object that gives a key twice is read as a `shoal.files.RepeatedKeyObject`, for the
+    caller to refuse: a plain reader would keep the last value without a word.
     """
-    from shoal.files import parse_json
+    from shoal.files import object_keeping_repeated_keys, parse_json
 
     text = _read_input(path, name)
     try:
-        return parse_json(text, _shown_path(path))
+        return parse_json(text, _shown_path(path), object_pairs_hook=object_keeping_repeated_keys)
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
 
@@ -1328,6 +1330,7 @@ def _budget(args: argparse.Namespace) -> int:
         parse_messages,
         trim_chat,
     )
+    from shoal.files import RepeatedKeyObject
 
     _use_ledger_and_prices(args)
     if args.action == "trim":
@@ -1355,6 +1358,10 @@ def _budget(args: argparse.Namespace) -> int:
     with _errors_in_file("items file", args.items):
         if not isinstance(items, list):
             raise ValueError("must hold a JSON list of items")
+        for index, item in enumerate(items):
+            if isinstance(item, RepeatedKeyObject):
+                # {"text": "short", "text": "long"} would be fitted as the long text.
+                raise ValueError(f"items[{index}]: {item.refusal()}")
         parsed = parse_items(items)
     # A --file path means what it means to the user's shell: resolved from the current folder,
     # not from the first --root as a path inside the items file is. The item keeps the path as
@@ -2241,10 +2248,7 @@ def _cost(args: argparse.Namespace) -> int:
         raise ValueError(f"--plan gives every call's tokens; drop {', '.join(given)}")
     if args.plan is None:
         _check_tokens_given(per_call)
-    plan = _read_json(args.plan, "--plan") if args.plan is not None else None
-    if plan is not None and not isinstance(plan, list):
-        raise ValueError(f"--plan {args.plan}: the plan must be a JSON list of steps, "
-                         "each an object of token counts")
+    plan = _read_plan(args.plan) if args.plan is not None else None
     workload = {name: per_call[flag] or 0 for flag, name in _PER_CALL_OPTIONS.items()}
     if per_call["--calls"] is None:
         workload["calls"] = 1
@@ -2261,7 +2265,7 @@ def _cost(args: argparse.Namespace) -> int:
                                      **workload)
         else:
             # A plan step's keys are the library's names, so only --compare is renamed.
-            with _plan_step_errors(args.plan), options_named(compared):
+            with options_named(compared):
                 rows = compare_plan_costs(models, plan, baseline=args.baseline, catalog=catalog)
         if args.json:
             _print_json([dataclasses.asdict(row) for row in rows])
@@ -2273,8 +2277,7 @@ def _cost(args: argparse.Namespace) -> int:
         with options_named(named):
             result = estimate_cost(args.model, catalog=catalog, **workload)
     else:
-        with _plan_step_errors(args.plan):
-            result = estimate_plan_cost(args.model, plan, catalog=catalog)
+        result = estimate_plan_cost(args.model, plan, catalog=catalog)
     if args.json:
         _print_json(dataclasses.asdict(result))
     else:
@@ -2303,14 +2306,24 @@ def _check_tokens_given(per_call: Mapping[str, int | None]) -> None:
         raise ValueError(f"give the tokens to price: {choices} (or --plan FILE)")
 
 
-@contextmanager
-def _plan_step_errors(path: Path) -> Iterator[None]:
-    # The pricing checks each step and raises TypeError for a wrong shape; from a file that is the
-    # user's mistake, so it is reported under the file's name instead of as a traceback.
+def _read_plan(path: Path) -> list[dict[str, int]]:
+    """The steps of a --plan file, checked before any model is priced, so that every refusal
+    of what the file holds names the file (and none names it for a mistyped model)."""
+    from shoal.cost import check_plan
+    from shoal.files import RepeatedKeyObject
+
+    plan = _read_json(path, "--plan")
     try:
-        yield
-    except TypeError as error:
-        raise ValueError(f"--plan {path}: {error}") from None
+        if not isinstance(plan, list):
+            raise ValueError("the plan must be a JSON list of steps, each an object of token "
+                             "counts")
+        for number, step in enumerate(plan, start=1):
+            if isinstance(step, RepeatedKeyObject):
+                # {"input_tokens": 100, "input_tokens": 200} would be priced as 200 tokens.
+                raise ValueError(f"plan step {number}: {step.refusal()}")
+        return check_plan(plan)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"--plan {_shown_path(path)}: {error}") from None
 
 
 def _hw(args: argparse.Namespace) -> int:

@@ -20,12 +20,12 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from shoal.catalog import (
     Catalog,
     ModelEntry,
-    UnknownModelError,
     configured_catalog,
     retirement_note,
 )
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import grouped_number
+from shoal.excerpts import excerpt, first_few, grouped_number
+from shoal.files import SpelledWholeNumber
 from shoal.tokens import (
     ESTIMATE_BASE_ENCODING,
     TokenCount,
@@ -108,6 +108,8 @@ class CostComparison:
         model: Canonical catalog id.
         total_usd: Cost of the workload on this model.
         baseline: Canonical catalog id of the baseline model, or None without a baseline.
+        baseline_total_usd: Cost of the workload on the baseline model (which need not be one
+            of the compared models), or None without a baseline.
         savings_usd: Baseline cost minus this cost (negative when dearer), or None without a
             baseline.
         savings_fraction: ``savings_usd`` over the baseline cost, rounded to 6 decimals, or None
@@ -120,6 +122,7 @@ class CostComparison:
     model: str
     total_usd: float
     baseline: str | None
+    baseline_total_usd: float | None
     savings_usd: float | None
     savings_fraction: float | None
     estimate: CostEstimate
@@ -175,7 +178,9 @@ def check_catalog(catalog: object) -> None:
 
 
 def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
-    if isinstance(value, float):
+    # A whole number of a JSON plan too long for a float is past the bound, not a float.
+    past_every_float = isinstance(value, SpelledWholeNumber)
+    if isinstance(value, float) and not past_every_float:
         # A float comes from a JSON plan (NaN, 1e400 read as inf, 2.5): say what is wrong
         # with the number, which its type alone does not.
         if not math.isfinite(value):
@@ -185,13 +190,15 @@ def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
         else:
             problem = ", which is not whole"
         raise TypeError(f"{name} must be a whole number, got float {value!r}{problem}")
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not past_every_float and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
+    assert isinstance(value, (int, float))
     if value < minimum:
         raise InputError(f"{name} must be at least {minimum:,}, got {grouped_number(value)}")
     if value > limit:
         raise InputError(f"{name} must be at most {limit:,}, got {grouped_number(value)}; check "
                          "the units")
+    assert isinstance(value, int)  # a number past every float is past every bound too
     return value
 
 
@@ -402,7 +409,7 @@ def _limit_notes(
     return notes
 
 
-def format_usd(amount: float | Decimal) -> str:
+def format_usd(amount: float | Decimal, *, places: int = 2) -> str:
     """A dollar amount for text, never in scientific notation.
 
     ``$1,234.57`` from a dollar up; below, three significant digits and at least cents
@@ -410,6 +417,9 @@ def format_usd(amount: float | Decimal) -> str:
     amount is rounded half to even from its decimal digits (a float's as :func:`exact_amount`
     reads them), so $0.4225 is $0.422 whether it comes from a cost, the ledger's nano-dollars
     or a Decimal, and a huge exact amount keeps every digit to the cent.
+
+    ``places`` asks for at least that many decimals, of which those past the cents are shown
+    only when they are not 0: a limit of $1.005 is ``$1.005`` at 3, and $5 still ``$5.00``.
     """
     if isinstance(amount, float) and not math.isfinite(amount):
         return f"${amount}"
@@ -417,14 +427,29 @@ def format_usd(amount: float | Decimal) -> str:
     if exact == 0:
         return "$0"
     if exact < 0:
-        return "-" + format_usd(-exact)
+        return "-" + format_usd(-exact, places=places)
+    if exact < Decimal(repr(SMALLEST_USD_SHOWN)):
+        return f"< ${SMALLEST_USD_SHOWN:.9f}"
     with localcontext(EXACT):  # formatting a Decimal rounds by the context's rule, at any size
-        if exact >= 1:
-            return f"${exact:,.2f}"
-        if exact < Decimal(repr(SMALLEST_USD_SHOWN)):
-            return f"< ${SMALLEST_USD_SHOWN:.9f}"
-        decimals = max(2, USD_SIGNIFICANT_DIGITS - 1 - exact.adjusted())
-        return _to_the_cent(f"{exact:.{decimals}f}")
+        return _to_the_cent(f"{exact:,.{_usd_decimals(exact, places)}f}")
+
+
+def rounded_usd(amount: float | Decimal, *, places: int = 2) -> Decimal:
+    """The amount :func:`format_usd` shows for ``amount``, as a number, to compare figures as
+    a reader of them would."""
+    exact = exact_amount(amount)
+    if exact == 0:
+        return exact
+    step = Decimal(1).scaleb(-_usd_decimals(abs(exact), places))
+    return exact.quantize(step, context=EXACT)
+
+
+def _usd_decimals(exact: Decimal, places: int) -> int:
+    """Decimals :func:`format_usd` rounds a positive amount to: ``places`` from a dollar up,
+    else enough for three significant digits."""
+    if exact >= 1:
+        return places
+    return max(places, USD_SIGNIFICANT_DIGITS - 1 - exact.adjusted())
 
 
 def format_usd_per_mtok(rate: float) -> str:
@@ -536,6 +561,23 @@ def price_usage(
     return _with_retirement(estimate, catalog)
 
 
+def _checked_call_counts(
+    tokens: Mapping[str, object], calls: object
+) -> tuple[dict[str, int], int]:
+    """A call's counts (by :data:`TOKEN_FIELDS` name) and ``calls``, refused when one is not a
+    whole number in range or the cached and cache-write parts add up to more than the prompt."""
+    counts = {name: _check_count(name, tokens[name], MAX_TOKENS_PER_CALL) for name in TOKEN_FIELDS}
+    checked_calls = _check_count("calls", calls, MAX_CALLS, minimum=1)
+    cached, written, prompt = (counts[name] for name in
+                               ("cached_input_tokens", "cache_write_tokens", "input_tokens"))
+    if cached + written > prompt:
+        raise InputError(
+            f"cached_input_tokens ({cached:,}) plus cache_write_tokens ({written:,}) must not "
+            f"exceed input_tokens ({prompt:,}); they are parts of the prompt"
+        )
+    return counts, checked_calls
+
+
 def _with_retirement(estimate: CostEstimate, catalog: Catalog | None) -> CostEstimate:
     """``estimate`` with a first note naming the day its model was retired, if it was."""
     catalog = catalog if catalog is not None else configured_catalog()
@@ -550,18 +592,10 @@ def _price_calls(
 ) -> CostEstimate:
     """:func:`price_usage` of the counts in ``tokens`` (by :data:`TOKEN_FIELDS` name), without
     the retirement note, which a plan gives once, not once a step."""
-    for name in TOKEN_FIELDS:
-        _check_count(name, tokens[name], MAX_TOKENS_PER_CALL)
-    _check_count("calls", calls, MAX_CALLS, minimum=1)
+    counts, calls = _checked_call_counts(tokens, calls)
     input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens = (
-        tokens[name] for name in TOKEN_FIELDS
+        counts[name] for name in TOKEN_FIELDS
     )
-    if cached_input_tokens + cache_write_tokens > input_tokens:
-        raise InputError(
-            f"cached_input_tokens ({cached_input_tokens:,}) plus cache_write_tokens "
-            f"({cache_write_tokens:,}) must not exceed input_tokens ({input_tokens:,}); they "
-            "are parts of the prompt"
-        )
 
     catalog = catalog if catalog is not None else configured_catalog()
     entry = catalog.model(model)
@@ -724,7 +758,8 @@ def compare_costs(
 def _compare(estimate: CostEstimate, baseline: CostEstimate | None) -> CostComparison:
     if baseline is None:
         return CostComparison(model=estimate.model, total_usd=estimate.total_usd, baseline=None,
-                              savings_usd=None, savings_fraction=None, estimate=estimate)
+                              baseline_total_usd=None, savings_usd=None, savings_fraction=None,
+                              estimate=estimate)
     baseline_total = baseline.exact_total_usd
     savings = EXACT.subtract(baseline_total, estimate.exact_total_usd)
     fraction = None
@@ -735,6 +770,7 @@ def _compare(estimate: CostEstimate, baseline: CostEstimate | None) -> CostCompa
         model=estimate.model,
         total_usd=estimate.total_usd,
         baseline=baseline.model,
+        baseline_total_usd=baseline.total_usd,
         savings_usd=float(savings),
         savings_fraction=fraction,
         estimate=estimate,
@@ -744,6 +780,58 @@ def _compare(estimate: CostEstimate, baseline: CostEstimate | None) -> CostCompa
 
 CALL_FIELDS = (*TOKEN_FIELDS, "calls")
 MAX_PLANNED_CALLS = 10_000
+
+
+def check_plan(plan: Sequence[Mapping[str, int]]) -> list[dict[str, int]]:
+    """Check a planned sequence of calls as :func:`estimate_plan_cost` prices it, before any
+    model is looked up, so that a caller reading a plan from a file can name the file in every
+    refusal of what it holds, and the model in none.
+
+    Args:
+        plan: Steps such as ``{"input_tokens": 12000, "output_tokens": 800}``, with any of the
+            token keys of :func:`estimate_cost` and an optional ``calls`` repeat count.
+
+    Returns:
+        Each step with every key of ``CALL_FIELDS``: a count left out is 0, ``calls`` 1.
+
+    Raises:
+        TypeError: A plan that is not a list of dicts, or a count that is not a whole number.
+        NoTokensError: Every step's token counts are all 0 (a step of no tokens beside others
+            is priced $0).
+        ValueError: An empty or overlong plan, an unknown key, or a count :func:`estimate_cost`
+            refuses (the message names the step).
+    """
+    if isinstance(plan, (str, bytes, Mapping)) or not isinstance(plan, Sequence):
+        raise TypeError("plan must be a list of steps, each a dict of token counts")
+    if not plan:
+        raise InputError("plan must have at least one step")
+    if len(plan) > MAX_PLANNED_CALLS:
+        raise InputError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
+
+    steps = []
+    # Each step's tokens summed, to refuse a plan that prices nothing; a step of its own may be
+    # empty (a placeholder beside real ones).
+    planned_tokens = dict.fromkeys(TOKEN_FIELDS, 0)
+    for number, step in enumerate(plan, start=1):
+        if not isinstance(step, Mapping):
+            raise TypeError(f"plan step {number} must be a dict of token counts")
+        unknown = set(step) - set(CALL_FIELDS)
+        if unknown:
+            # Each key cut to an excerpt, and a few of them listed: a key may be megabytes.
+            listed = first_few(map(excerpt, sorted(unknown)), len(unknown))
+            raise InputError(f"plan step {number} has unknown keys [{listed}]; use "
+                             f"{', '.join(CALL_FIELDS)}")
+        try:
+            counts, calls = _checked_call_counts(
+                {name: step.get(name, 0) for name in TOKEN_FIELDS}, step.get("calls", 1))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"plan step {number}: {error}") from None
+        for name in TOKEN_FIELDS:
+            planned_tokens[name] += counts[name]
+        steps.append({**counts, "calls": calls})
+
+    check_some_tokens(planned_tokens, plan=True)
+    return steps
 
 
 def estimate_plan_cost(
@@ -771,45 +859,22 @@ def estimate_plan_cost(
     Raises:
         NoTokensError: Every step's token counts are all 0 (a step of no tokens beside others
             is priced $0).
-        ValueError: An empty plan, an unknown key, or any reason :func:`estimate_cost` gives
-            (the message names the step).
+        ValueError: Any reason :func:`check_plan` gives, checked before the model is looked up.
+        UnknownModelError: If the model is not in the catalog.
     """
-    if isinstance(plan, (str, bytes, Mapping)) or not isinstance(plan, Sequence):
-        raise TypeError("plan must be a list of steps, each a dict of token counts")
-    if not plan:
-        raise InputError("plan must have at least one step")
-    if len(plan) > MAX_PLANNED_CALLS:
-        raise InputError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
+    steps = check_plan(plan)
     check_catalog(catalog)
     catalog = catalog if catalog is not None else configured_catalog()
 
     totals: dict[tuple[str, float], int] = {}
     notes: list[str] = []
-    # Each step's tokens summed, to refuse a plan that prices nothing; a step of its own may be
-    # empty (a placeholder beside real ones).
-    planned_tokens = dict.fromkeys(TOKEN_FIELDS, 0)
-    for number, step in enumerate(plan, start=1):
-        if not isinstance(step, Mapping):
-            raise TypeError(f"plan step {number} must be a dict of token counts")
-        unknown = set(step) - set(CALL_FIELDS)
-        if unknown:
-            raise InputError(f"plan step {number} has unknown keys {sorted(unknown)}; use "
-                             f"{', '.join(CALL_FIELDS)}")
-        counts = {name: step.get(name, 0) for name in TOKEN_FIELDS}
-        try:
-            estimate = _price_calls(model, counts, step.get("calls", 1), catalog)
-        except (TypeError, ValueError) as error:
-            if isinstance(error, UnknownModelError):
-                raise
-            raise type(error)(f"plan step {number}: {error}") from None
-        for name in TOKEN_FIELDS:
-            planned_tokens[name] += counts[name]
+    for number, step in enumerate(steps, start=1):
+        counts = {name: step[name] for name in TOKEN_FIELDS}
+        estimate = _price_calls(model, counts, step["calls"], catalog)
         for line in estimate.line_items:
             key = (line.kind, line.usd_per_mtok)
             totals[key] = totals.get(key, 0) + line.tokens
         notes.extend(f"step {number}: {note}" for note in estimate.notes)
-
-    check_some_tokens(planned_tokens, plan=True)
 
     lines = [_line(kind, tokens, rate) for (kind, rate), tokens in totals.items()]
     entry = catalog.model(model)
@@ -819,7 +884,6 @@ def estimate_plan_cost(
         price_file=catalog.price_files.get(entry.id), notes=tuple(notes),
     )
     return _with_retirement(estimate, catalog)
-
 
 
 def compare_plan_costs(

@@ -204,7 +204,11 @@ def grouped_number(value: float) -> str:
     if isinstance(value, int) and value.bit_length() > WRITTEN_INT_BITS:
         return _whole_number(value)
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        # A number a float cannot hold is quoted as its file spelled it (shoal.files'
+        # SpelledNumber), short, or in the short form when the spelling runs to thousands of
+        # digits; inf and nan as Python writes them.
+        written = str(value)
+        return written if len(written) <= EXCERPT_CHARACTERS else _short_form(value)
     digits = str(value) if isinstance(value, int) else f"{_decimal(value).normalize():f}"
     sign, unsigned = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
     whole, point, fraction = unsigned.partition(".")

@@ -35,7 +35,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -49,7 +48,7 @@ from shoal.errors import ShoalError
 from shoal.excerpts import grouped_number
 from shoal.catalog import Catalog, configured_catalog, did_you_mean
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
-from shoal.ledger import MAX_LIMIT_USD, data_directory
+from shoal.ledger import MAX_LIMIT_USD, canonical_decision_id, data_directory
 from shoal.privacy import redact, scan_text
 from shoal.router_model import Router
 from shoal.sqlite_files import (
@@ -78,7 +77,6 @@ BUSY_TIMEOUT_S = 30.0
 MAX_PROMPT_CHARACTERS = 1_000_000
 FEEDBACK_SOURCE = "shoal feedback"
 
-_DECISION_ID = re.compile(r"d-[0-9a-f]{24}")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     decision_id TEXT NOT NULL,
@@ -242,7 +240,8 @@ def _validated(
     decision_id: object, model: object, score: object, catalog: Catalog | None,
     router: Router | str | os.PathLike[str] | None,
 ) -> tuple[str, str, float]:
-    if not isinstance(decision_id, str) or not _DECISION_ID.fullmatch(decision_id):
+    canonical = canonical_decision_id(decision_id) if isinstance(decision_id, str) else None
+    if canonical is None:
         raise FeedbackError(
             f"decision_id must be the id of a routing decision ('d-' and 24 hex digits), "
             f"got {decision_id!r}"
@@ -258,7 +257,7 @@ def _validated(
     except FeedbackError as error:
         raise FeedbackError(f"model: {error}") from None
     # + 0.0 turns -0.0 into 0.0, which would otherwise be stored and shown as -0.000.
-    return decision_id, known, float(score) + 0.0
+    return canonical, known, float(score) + 0.0
 
 
 def outcome_model(

@@ -531,6 +531,12 @@ class SpelledNumber(float):
         return self.spelling
 
 
+class SpelledWholeNumber(SpelledNumber):
+    """A JSON whole number of more digits than a float holds: no float the file meant, but a
+    count or amount past every bound, which a check can say it is over rather than call it
+    infinite."""
+
+
 def number_as_given(text: str) -> float:
     """A JSON number with a fraction or exponent, as ``json`` reads it, unless a float cannot
     hold it: then a `SpelledNumber`."""
@@ -547,7 +553,7 @@ FLOAT_DIGITS = len(str(int(sys.float_info.max)))
 
 def whole_number_as_given(text: str) -> int | float:
     """A JSON whole number as ``json`` reads it, unless a float cannot hold it: then an
-    infinite `SpelledNumber`. Every check for a finite number refuses that and quotes the
+    infinite `SpelledWholeNumber`. Every check for a finite number refuses that and quotes the
     file's spelling, where the int would have raised OverflowError ("int too large to convert
     to float") at the first check or sum, naming neither file nor field; and a number of
     thousands of digits is never converted, which Python refuses past 4,300."""
@@ -561,7 +567,7 @@ def whole_number_as_given(text: str) -> int | float:
             return number
         except OverflowError:
             pass
-    return SpelledNumber(text)
+    return SpelledWholeNumber(text)
 
 
 def read_json_file(

@@ -74,6 +74,7 @@ from shoal.cost import (
     estimate_cost,
     exact_amount,
     format_usd,
+    rounded_usd,
 )
 from shoal.sqlite_files import (
     file_state,
@@ -111,6 +112,8 @@ MIN_BURN_SPAN_S = 600.0
 # The shortest burn-rate window: a second. Records are timed to the microsecond, but a window
 # shorter than a second holds no rate anyway (see MIN_BURN_SPAN_S) and reads as noise.
 MIN_WINDOW_HOURS = 1 / 3600
+# The longest: a leap year, in hours.
+MAX_WINDOW_HOURS = 24 * 366
 # Records are refused from before this date (no priced model API calls precede it) ...
 EARLIEST_RECORD = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
 # ... and from more than this far in the future: clocks of machines sharing a ledger may differ
@@ -120,8 +123,10 @@ MAX_FUTURE_S = 300.0
 # shown as ISO 8601 text or have their calendar periods (up to a month on) computed everywhere.
 EARLIEST_MOMENT = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 LATEST_MOMENT = datetime.datetime(9999, 1, 1, tzinfo=datetime.timezone.utc)
-# route_task's decision ids: "d-" and 24 hex digits of a hash over the decision's inputs.
-DECISION_ID = re.compile(r"d-[0-9a-f]{24}")
+# route_task's decision ids: "d-" and 24 hex digits of a hash over the decision's inputs. Read in
+# either case, as hex digits are: an id copied through a tool that upper-cases it (a spreadsheet)
+# names the same decision, and is kept as route_task writes it (see canonical_decision_id).
+DECISION_ID = re.compile(r"d-[0-9a-f]{24}", re.IGNORECASE | re.ASCII)
 # The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
 SHOAL_TABLES = frozenset({"shoal_meta", "shoal_usage", "shoal_limits"})
 # What a reader is told when the file it names holds no ledger.
@@ -228,13 +233,18 @@ class BudgetExceededError(LedgerError):
         self.spent_usd = spent_usd
         self.cost_usd = cost_usd
         per = f" per {limit.period}" if limit.period else ""
-        left = max(limit.usd - spent_usd, 0.0)
+        left = max(EXACT.subtract(exact_amount(limit.usd), exact_amount(spent_usd)), Decimal(0))
+        places = limit_places(limit.usd, spent_usd, cost_usd=cost_usd)
+
+        def money(amount: float | Decimal) -> str:
+            return format_usd(amount, places=places)
+
         # The agent reading this may be on the CLI, MCP or Python: name the way on each. The
         # amounts read as budget_status shows them, so the two can be set side by side.
         super().__init__(
-            f"refused: scope {scope!r} has a hard limit of {format_usd(limit.usd)}{per}; "
-            f"{format_usd(spent_usd)} is spent, so {format_usd(left)} is left, and this call "
-            f"costs {format_usd(cost_usd)}. Nothing was recorded. To go on, use a cheaper model, "
+            f"refused: scope {scope!r} has a hard limit of {money(limit.usd)}{per}; "
+            f"{money(spent_usd)} is spent, so {money(left)} is left, and this call "
+            f"costs {money(cost_usd)}. Nothing was recorded. To go on, use a cheaper model, "
             "or raise the limit or make it soft: `shoal ledger limit --scope SCOPE --usd AMOUNT "
             "[--soft]`, "
             "MCP set_budget_limit with hard: false, or Python set_limit(scope, usd, hard=False)."
@@ -1234,12 +1244,14 @@ def _check_some_tokens(counts: Sequence[object]) -> None:
         )
 
 
-def _check_call(scope: str, counts: Sequence[object], decision_id: str | None,
-                request_id: str | None) -> None:
-    """Refuse a call to record whose scope, token counts or ids are malformed."""
+def _checked_call(scope: str, counts: Sequence[object], decision_id: str | None,
+                  request_id: str | None) -> str | None:
+    """The decision id of a call to record as kept, refusing a call whose scope, token counts or
+    ids are malformed."""
     _check_some_tokens(counts)
-    _check_decision_id(decision_id)
+    decision_id = _checked_decision_id(decision_id)
     _check_text("request_id", request_id, optional=True)
+    return decision_id
 
 
 @dataclass(frozen=True)
@@ -1274,7 +1286,7 @@ def _priced_call(
     counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
               reasoning_tokens)
     scope = _scope_name(scope)
-    _check_call(scope, counts, decision_id, request_id)
+    decision_id = _checked_call(scope, counts, decision_id, request_id)
     recorded_at = _record_time(at)
 
     estimate = estimate_cost(
@@ -1286,15 +1298,27 @@ def _priced_call(
     return _PricedCall(scope, estimate, counts, cost, decision_id, request_id, recorded_at)
 
 
-def _check_decision_id(decision_id: str | None) -> None:
+def canonical_decision_id(decision_id: str) -> str | None:
+    """``decision_id`` as route_task writes it ('d-' and 24 lowercase hex digits), when it is a
+    decision id in either case; else None."""
+    if not DECISION_ID.fullmatch(decision_id):
+        return None
+    return decision_id.lower()
+
+
+def _checked_decision_id(decision_id: str | None) -> str | None:
     # Decisions are not stored anywhere (an id is a hash of the decision's inputs), so the id's
     # form is what can be checked: a typo or a made-up id is refused, not counted as routed.
     _check_text("decision_id", decision_id, optional=True)
-    if decision_id is not None and not DECISION_ID.fullmatch(decision_id):
+    if decision_id is None:
+        return None
+    canonical = canonical_decision_id(decision_id)
+    if canonical is None:
         raise InputError(
             "decision_id must be a route_task decision id ('d-' and 24 hex digits), got "
             f"{decision_id!r}"
         )
+    return canonical
 
 
 def _record_time(at: datetime.datetime | float | str | None) -> float:
@@ -1695,7 +1719,7 @@ def _status_moment(scope: str, window_hours: float,
     _scope_name(scope)
     if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
         raise TypeError("window_hours must be a number")
-    if not MIN_WINDOW_HOURS <= window_hours <= 24 * 366:
+    if not MIN_WINDOW_HOURS <= window_hours <= MAX_WINDOW_HOURS:
         raise InputError("window_hours must be from one second (1/3600) to a year (8784), got "
                          f"{grouped_number(window_hours)}")
     moment = to_epoch(now, "now")
@@ -1730,6 +1754,49 @@ def _check_same_request(stored: StoredUsage, model: str, counts: tuple[int, ...]
         )
 
 
+def limit_places(
+    limit_usd: float, spent_usd: float | None = None, *, cost_usd: float | None = None
+) -> int:
+    """The decimals (at least, as :func:`format_usd` takes them) to show a limit and the
+    amounts set against it with, so that what the figures say is true.
+
+    A limit is shown with every digit it has: $1.005 is not $1.00. Spend beside it is shown
+    with more digits where fewer would round it onto the limit or across it ($4.998 spent of
+    $5.00 is not "$5.00 spent" with money left), and a call's cost where fewer would show it
+    as no more than what is left, when it is more. The ledger keeps whole nano-dollars, so
+    nine decimals always do; most limits and spends need only cents, and read as before.
+
+    Args:
+        limit_usd: The limit.
+        spent_usd: What is spent against it, if the text says so.
+        cost_usd: What a call costs, if the text sets it against what is left.
+    """
+    limit = exact_amount(limit_usd)
+    exponent = limit.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite amount: limits are checked when set
+    places = max(2, -exponent)
+    while places < 9 and not _reads_true(places, limit, spent_usd, cost_usd):
+        places += 1
+    return places
+
+
+def _reads_true(places: int, limit: Decimal, spent_usd: float | None,
+                cost_usd: float | None) -> bool:
+    """Whether, shown to ``places`` decimals, spent reads as under, at or over the limit as it
+    is, and a cost above what is left reads as above it."""
+    if spent_usd is None:
+        return True
+    spent = exact_amount(spent_usd)
+    shown_spent = rounded_usd(spent, places=places)
+    if (shown_spent > limit) != (spent > limit) or (shown_spent < limit) != (spent < limit):
+        return False
+    if cost_usd is None:
+        return True
+    left = max(EXACT.subtract(limit, spent), Decimal(0))
+    cost = exact_amount(cost_usd)
+    return cost <= left or rounded_usd(cost, places=places) > rounded_usd(left, places=places)
+
+
 def _over_limit_notes(limit: BudgetLimit, spent_usd: float) -> tuple[str, ...]:
     """A warning when a scope has already spent more than the limit just set on it."""
     if spent_usd <= limit.usd:
@@ -1738,8 +1805,9 @@ def _over_limit_notes(limit: BudgetLimit, spent_usd: float) -> tuple[str, ...]:
     until = f"the {limit.period} ends or the limit" if limit.period else "the limit"
     outcome = (f"every call that costs anything is refused until {until} is raised" if limit.hard
                else "every call recorded is flagged as over it")
-    return (f"{limit.scope} has already spent {format_usd(spent_usd)}{period}, over this limit "
-            f"of {format_usd(limit.usd)}: {outcome}",)
+    places = limit_places(limit.usd, spent_usd)
+    return (f"{limit.scope} has already spent {format_usd(spent_usd, places=places)}{period}, "
+            f"over this limit of {format_usd(limit.usd, places=places)}: {outcome}",)
 
 
 def _replaced_limit_note(earlier: BudgetLimit, limit: BudgetLimit) -> tuple[str, ...]:
@@ -1752,7 +1820,8 @@ def _replaced_limit_note(earlier: BudgetLimit, limit: BudgetLimit) -> tuple[str,
 
 def _limit_words(limit: BudgetLimit) -> str:
     per = f" per {limit.period}" if limit.period else ""
-    return f"{'hard' if limit.hard else 'soft'} limit of {format_usd(limit.usd)}{per}"
+    shown = format_usd(limit.usd, places=limit_places(limit.usd))
+    return f"{'hard' if limit.hard else 'soft'} limit of {shown}{per}"
 
 
 def _record(stored: StoredUsage, *, duplicate: bool, spent: int,

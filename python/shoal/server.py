@@ -73,6 +73,8 @@ from shoal.hardware_cli import front_table
 from shoal.json_output import rounded_figures
 from shoal.ledger import (
     MAX_LIMIT_USD,
+    MAX_WINDOW_HOURS,
+    MIN_WINDOW_HOURS,
     BudgetLimit,
     BudgetStatus,
     UsageRecord,
@@ -2053,7 +2055,9 @@ def _add_budget_tools(
     @server.tool(name="budget_status", title="What a scope has spent and has left", annotations=READ_ONLY)
     def budget_status_tool(
         scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
-        window_hours: Annotated[float, Field(description="Burn-rate window in hours.", gt=0, le=8784)] = 24.0,
+        window_hours: Annotated[float, Field(
+            description="Burn-rate window in hours, from one second (1/3600) to a year (8784).",
+            ge=MIN_WINDOW_HOURS, le=MAX_WINDOW_HOURS)] = 24.0,
     ) -> Annotated[CallToolResult, BudgetStatus]:
         """Spend, remaining budget, burn rate (USD/hour) and when the limit will be reached.
 
@@ -2107,10 +2111,10 @@ def _add_costs_tools(server: MCPServer[None]) -> None:
         """Price the same workload on several models, cheapest first, with savings vs a baseline.
 
         Use it when choosing between models for a job of known size. Each row names the
-        baseline and gives the saving in USD and as a fraction of the baseline's cost. List each
-        model once (an alias or provider/id form of a listed model is a repeat) and give at least
-        one token count. A model the catalog lists as retired is priced with a note naming the
-        date.
+        baseline, gives its cost (baseline_total_usd, also when it is not one of the models) and
+        the saving in USD and as a fraction of the baseline's cost. List each model once (an
+        alias or provider/id form of a listed model is a repeat) and give at least one token
+        count. A model the catalog lists as retired is priced with a note naming the date.
         """
         tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                   "cached_input_tokens": cached_input_tokens,

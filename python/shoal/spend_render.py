@@ -7,8 +7,15 @@ import math
 
 from shoal.excerpts import listed_name, plain_number
 from shoal.budget import FitPlan, TrimmedChat
-from shoal.cost import price_basis
-from shoal.ledger import LATEST_MOMENT, MIN_BURN_SPAN_S, BudgetLimit, BudgetStatus, UsageRecord
+from shoal.cost import format_usd, price_basis
+from shoal.ledger import (
+    LATEST_MOMENT,
+    MIN_BURN_SPAN_S,
+    BudgetLimit,
+    BudgetStatus,
+    UsageRecord,
+    limit_places,
+)
 from shoal.render import (
     counting_method,
     index_ranges,
@@ -84,15 +91,17 @@ def usage_record(record: UsageRecord) -> str:
     """The charge, and where the scope now stands."""
     verb = "already recorded" if record.duplicate else "recorded"
     limit = ""
+    # The amounts to the decimals that the limit beside them needs.
+    places = 2 if record.limit_usd is None else limit_places(record.limit_usd, record.spent_usd)
     if record.limit_usd is not None:
-        limit = f" of {usd(record.limit_usd)}"
+        limit = f" of {format_usd(record.limit_usd, places=places)}"
         if record.over_limit:
             limit += " (over the limit)"
     charge = (
-        f"{verb}: {listed_name(record.model)} {usd(record.cost_usd)} to "
+        f"{verb}: {listed_name(record.model)} {format_usd(record.cost_usd, places=places)} to "
         f"{listed_name(record.scope)} "
         f"({price_basis(record.prices_as_of, record.price_file)}); "
-        f"spent {usd(record.spent_usd)}{limit}"
+        f"spent {format_usd(record.spent_usd, places=places)}{limit}"
     )
     return "\n".join([charge, *(f"  note: {note}" for note in record.notes)])
 
@@ -103,24 +112,29 @@ def budget_limit(limit: BudgetLimit) -> str:
     return "\n".join([line, *(f"  note: {note}" for note in limit.notes)])
 
 
-def _limit_terms(limit: BudgetLimit) -> str:
-    """``hard limit $5.00 per day (UTC)``."""
+def _limit_terms(limit: BudgetLimit, places: int | None = None) -> str:
+    """``hard limit $5.00 per day (UTC)``, the limit to ``places`` decimals (by default, as
+    many as it has)."""
     kind = "hard" if limit.hard else "soft"
     per = f" per {limit.period} (UTC)" if limit.period else ""
-    return f"{kind} limit {usd(limit.usd)}{per}"
+    shown = format_usd(limit.usd, places=places or limit_places(limit.usd))
+    return f"{kind} limit {shown}{per}"
 
 
 def budget_status(status: BudgetStatus) -> str:
     """Spent, left, burn rate and projection."""
     period = f" this {status.limit.period}" if status.limit and status.limit.period else ""
-    lines = [f"{listed_name(status.scope)}: spent {usd(status.spent_usd)}{period}; "
+    # Spent and left to the decimals that the limit beside them needs.
+    places = 2 if status.limit is None else limit_places(status.limit.usd, status.spent_usd)
+    lines = [f"{listed_name(status.scope)}: spent "
+             f"{format_usd(status.spent_usd, places=places)}{period}; "
              f"{plural(status.records, 'call')} recorded, "
-             f"{usd(status.lifetime_spent_usd)} in all"]
+             f"{format_usd(status.lifetime_spent_usd, places=places)} in all"]
     if status.limit is None:
         lines.append("  no limit set")
     else:
-        lines.append(f"  {_limit_terms(status.limit)}: {_limit_state(status)}")
-    lines.append(f"  {_burn(status)}")
+        lines.append(f"  {_limit_terms(status.limit, places)}: {_limit_state(status, places)}")
+    lines.append(f"  {_burn(status, places)}")
     if status.limit_reached_at is not None and status.hours_to_limit is not None:
         lines.append(f"  at this rate the limit is reached in {_duration(status.hours_to_limit)} "
                      f"({status.limit_reached_at})")
@@ -134,14 +148,15 @@ def budget_status(status: BudgetStatus) -> str:
     return "\n".join(lines)
 
 
-def _burn(status: BudgetStatus) -> str:
-    """What the window's spend is and what it spans, then the rate or why there is none."""
+def _burn(status: BudgetStatus, places: int) -> str:
+    """What the window's spend is (to ``places`` decimals, as the status's other amounts) and
+    what it spans, then the rate or why there is none."""
     window = f"the last {plain_number(status.window_hours)} h"
     if status.records == 0:
         return f"nothing spent in {window}: no calls recorded yet"
     if status.window_spent_usd == 0 and status.burn_rate_usd_per_hour is not None:
         return f"nothing spent in {window}: burn rate $0/hour"
-    spent = f"{usd(status.window_spent_usd)} spent in {window}"
+    spent = f"{format_usd(status.window_spent_usd, places=places)} spent in {window}"
     if status.burn_span_hours < status.window_hours:
         spent += f" (first call {_age(status.burn_span_hours)} ago)"
     if status.burn_rate_usd_per_hour is None:
@@ -159,14 +174,14 @@ def _age(hours: float) -> str:
     return f"{hours:,.1f} h"
 
 
-def _limit_state(status: BudgetStatus) -> str:
+def _limit_state(status: BudgetStatus, places: int) -> str:
     """Past the limit, exactly at it (a hard limit allows that much), or what is left."""
     remaining = status.remaining_usd or 0.0
     if status.exceeded:
-        return f"EXCEEDED by {usd(-remaining)}"
+        return f"EXCEEDED by {format_usd(-remaining, places=places)}"
     if remaining == 0:
         return "reached, $0 left"
-    return f"{usd(remaining)} left"
+    return f"{format_usd(remaining, places=places)} left"
 
 
 def _duration(hours: float) -> str:
