@@ -6,6 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -453,6 +454,89 @@ def test_trim_never_keeps_or_makes_an_orphan() -> None:
         assert result.tokens <= budget
 
 
+# A user question answered through a tool call, in the current form and the older one.
+TOOL_TURN = [
+    {"role": "user", "content": "What is the weather in Paris?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function",
+         "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "18 C, sunny"},
+    {"role": "assistant", "content": "It is 18 C and sunny in Paris."},
+]
+FUNCTION_TURN = [
+    TOOL_TURN[0],
+    {"role": "assistant", "content": None,
+     "function_call": {"name": "weather", "arguments": '{"city":"Paris"}'}},
+    {"role": "function", "name": "weather", "content": "18 C, sunny"},
+    TOOL_TURN[3],
+]
+
+
+@pytest.mark.parametrize("chat", [TOOL_TURN, FUNCTION_TURN], ids=["tool_calls", "function_call"])
+def test_trim_says_why_it_kept_nothing_when_the_turns_that_fit_start_after_the_user(
+    chat: list[dict[str, Any]],
+) -> None:
+    whole = count_chat(chat, model="gpt-4o").tokens
+    for budget in (20, 40, whole - 1):
+        trimmed = trim_chat(chat, budget_tokens=budget, model="gpt-4o")
+
+        assert trimmed.kept == (), budget
+        assert trimmed.notes[0].startswith("kept nothing: the latest "), trimmed.notes
+        assert trimmed.notes[0].endswith(
+            "and the kept turns must start at one (as Anthropic's API requires); a budget of "
+            f"{whole:,} tokens keeps the latest user message (message 0) and the 3 messages "
+            "after it"
+        ), trimmed.notes
+    assert trim_chat(chat, budget_tokens=whole, model="gpt-4o").kept == (0, 1, 2, 3)
+
+    system = {"role": "system", "content": "Be brief."}
+    with_system = trim_chat([system, *chat], budget_tokens=whole, model="gpt-4o")
+    assert with_system.kept == (0,)
+    assert with_system.notes[0].startswith("kept nothing but the system messages: ")
+    assert with_system.notes[0].endswith(
+        f"a budget of {count_chat([system, *chat], model='gpt-4o').tokens:,} tokens keeps the "
+        "latest user message (message 1) and the 3 messages after it")
+
+
+def test_trim_says_why_it_kept_nothing_of_a_chat_without_a_user_message() -> None:
+    replies = [{"role": "assistant", "content": "Hello."}, {"role": "assistant", "content": "Hi?"}]
+
+    alone = trim_chat(replies, budget_tokens=1_000, model="gpt-4o")
+    with_system = trim_chat([{"role": "developer", "content": "Be brief."}, *replies],
+                            budget_tokens=1_000, model="gpt-4o")
+
+    assert alone.kept == () and alone.notes == (
+        "kept nothing: no message is a user message, and the kept turns must start at one (as "
+        "Anthropic's API requires)",
+    )
+    assert with_system.kept == (0,) and with_system.notes == (
+        "kept nothing but the system messages: no other message is a user message, and the "
+        "kept turns must start at one (as Anthropic's API requires)",
+    )
+
+
+def test_trim_says_a_message_of_orphaned_results_alone_was_dropped() -> None:
+    chat = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "gone",
+                                      "content": "42"}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"old{n}",
+                                      "content": "42"} for n in range(2)]},
+        {"role": "user", "content": "And now?"},
+    ]
+
+    trimmed = trim_chat(chat, budget_tokens=1_000, model="gpt-4o")
+
+    assert trimmed.kept == (0, 1, 4) and trimmed.dropped == (2, 3)
+    assert trimmed.notes == (
+        "message 2: tool_result 'gone' answers no earlier tool_use; dropped (the message held "
+        "nothing else)",
+        "message 3: 2 tool_result blocks ('old0', 'old1') answer no earlier tool_use; dropped "
+        "(the message held nothing else)",
+    )
+
+
 ANTHROPIC_CHAT = [
     {"role": "user", "content": "Look up the population of Lyon."},
     {"role": "assistant", "content": [
@@ -555,7 +639,7 @@ def test_trim_refuses_the_content_count_chat_refuses_with_its_words(
 
 def test_trim_refuses_an_image_part_and_a_null_field_as_count_chat_does() -> None:
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
-    with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is a 'image_url' part"):
+    with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is an 'image_url' part"):
         trim_chat(image, budget_tokens=100, model="gpt-4o")
     refusal = [{"role": "assistant", "content": "ok", "refusal": None}]
     with pytest.raises(TypeError, match=r"messages\[0\]\['refusal'\] must be a string, not null"):

@@ -600,7 +600,8 @@ def test_history_content_may_be_text_parts() -> None:
                    history=[{"role": "user", "content": "How do I sort a list\nin Python?"}])
 
     assert with_parts.decision_id == joined.decision_id
-    with pytest.raises(RoutingError, match=r"history\[0\]\['content'\]\[0\] is a 'image_url' part"):
+    with pytest.raises(RoutingError,
+                       match=r"history\[0\]\['content'\]\[0\] is an 'image_url' part"):
         route("and in Rust?", history=[{"role": "user", "content": [{"type": "image_url"}]}])
 
 
@@ -677,6 +678,9 @@ def test_only_an_assistant_turn_with_tool_calls_may_leave_out_its_content() -> N
         ('[{"role": "user", "content": "a", "content": "b"}]',
          "--history: {file}: history[0] gives 'content' more than once; give each field once "
          "(only the last would be read)"),
+        ('[{"role": "user", "content": [{"type": "text", "text": "a", "text": "b"}]}]',
+         "--history: {file}: history[0]['content'][0] gives 'text' more than once; give each "
+         "field once (only the last would be read)"),
         ('[{"role": "user", "content": 5}]',
          "--history: {file}: history[0]: content must be a str or a list of text parts"),
         ("nope", "--history: {file}: not valid JSON"),

@@ -31,6 +31,7 @@ from shoal.server import (
 )
 from shoal.server_policy import MAX_RESULT_TOKENS, answer_tokens, returned_text_limit
 from shoal.token_budget import truncate
+from shoal.tokens import count_chat, count_tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -950,6 +951,52 @@ async def test_count_chat_tokens_counts_anthropic_tool_blocks() -> None:
     assert counted.structured_content["exact"] is False
     assert "tool_use and tool_result blocks" in counted.structured_content["method"]
     assert robot.is_error and "unknown role 'robot'" in robot.content[0].text
+
+
+async def test_count_chat_tokens_counts_text_parts_and_refuses_the_rest_for_their_reason() -> None:
+    thinking = {"type": "thinking", "thinking": "Paris is in France.", "signature": "Eq" * 200}
+    answer = {"type": "text", "text": "Paris."}
+
+    async with Client(build_server()) as client:
+        with_thinking = await client.call_tool("count_chat_tokens", {"messages": [
+            {"role": "user", "content": [{"type": "input_text", "text": "Capital of France?"}]},
+            {"role": "assistant", "content": [thinking, answer]},
+        ]})
+        document = await client.call_tool("count_chat_tokens", {"messages": [
+            {"role": "user", "content": [{"type": "document", "source": {"type": "base64"}}]}]})
+        untyped = await client.call_tool("count_chat_tokens", {"messages": [
+            {"role": "user", "content": [{"text": "Hi"}]}]})
+
+    assert not with_thinking.is_error, with_thinking.content[0].text
+    assert with_thinking.structured_content["tokens"] == count_chat([
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris is in France."},
+    ]).tokens + count_tokens("Paris.").tokens
+    assert "thinking blocks counted by their text" in with_thinking.structured_content["method"]
+    assert document.is_error and (
+        "messages[0]['content'][0] is a 'document' part: a document's tokens depend on how the "
+        "vendor reads its file") in document.content[0].text
+    assert untyped.is_error and "messages[0]['content'][0] has no 'type'" in untyped.content[0].text
+
+
+async def test_trim_chat_says_why_it_kept_nothing_and_what_budget_keeps_it(server) -> None:  # type: ignore[no-untyped-def]
+    chat = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "function_call": {
+            "name": "weather", "arguments": '{"city":"Paris"}'}},
+        {"role": "function", "name": "weather", "content": "18 C, sunny"},
+        {"role": "assistant", "content": "18 C and sunny."},
+    ]
+    whole = count_chat(chat, model="gpt-4o").tokens
+    async with Client(server) as client:
+        trimmed = await client.call_tool("trim_chat", {
+            "messages": chat, "budget_tokens": whole - 1, "model": "gpt-4o"})
+
+    assert not trimmed.is_error, trimmed.content[0].text
+    assert trimmed.structured_content["kept"] == []
+    assert trimmed.structured_content["notes"][0].endswith(
+        f"a budget of {whole:,} tokens keeps the latest user message (message 0) and the 3 "
+        "messages after it")
 
 
 async def test_compare_costs_names_the_baseline_and_rounds_the_fraction() -> None:

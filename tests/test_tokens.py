@@ -418,7 +418,7 @@ def test_count_chat_counts_text_parts_as_separate_texts() -> None:
 
 def test_count_chat_refuses_parts_it_cannot_count() -> None:
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
-    with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is a 'image_url' part"):
+    with pytest.raises(ValueError, match=r"messages\[0\]\['content'\]\[0\] is an 'image_url' part"):
         tokens.count_chat(image)
     with pytest.raises(TypeError, match=r"\[0\]\['text'\] must be a string"):
         tokens.count_chat([{"role": "user", "content": [{"type": "text", "text": 5}]}])
@@ -537,8 +537,81 @@ def test_count_chat_counts_anthropic_tool_blocks_as_trim_chat_does() -> None:
 def test_count_chat_still_refuses_images_and_audio_beside_tool_blocks(
     content: list[dict[str, object]], where: str, kind: str
 ) -> None:
-    with pytest.raises(ValueError, match=rf"messages\[0\]\['content'\]{where} is a '{kind}' part"):
+    with pytest.raises(ValueError, match=rf"messages\[0\]\['content'\]{where} is an '{kind}' part"):
         tokens.count_chat([{"role": "user", "content": content}])
+
+
+@pytest.mark.parametrize(
+    ("part", "text"),
+    [
+        ({"type": "refusal", "refusal": "I cannot help with that."}, "I cannot help with that."),
+        ({"type": "input_text", "text": "Summarise this."}, "Summarise this."),
+        ({"type": "output_text", "text": "Here it is.", "annotations": []}, "Here it is."),
+    ],
+)
+def test_count_chat_counts_a_part_that_carries_text_by_its_text(
+    part: dict[str, object], text: str
+) -> None:
+    as_text_part = [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+    counted = tokens.count_chat([{"role": "assistant", "content": [part]}])
+
+    assert counted.tokens == tokens.count_chat(as_text_part).tokens
+    assert counted.exact is False and tokens.CONTENT_PARTS_NOTE in counted.method
+
+
+def test_count_chat_counts_a_thinking_block_by_its_text_alone_and_says_so() -> None:
+    thought = "The user wants the weather; I should call the tool."
+    thinking = {"type": "thinking", "thinking": thought, "signature": "EqQBCgIYAh" * 40}
+    call = {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Paris"}}
+    reply = {"type": "text", "text": "Checking."}
+    overhead = (tokens.count_tokens("assistant").tokens + tokens.TOKENS_PER_MESSAGE
+                + tokens.REPLY_PRIMING_TOKENS)
+
+    with_text = tokens.count_chat([{"role": "assistant", "content": [thinking, reply]}])
+    with_call = tokens.count_chat([{"role": "assistant", "content": [thinking, reply, call]}])
+
+    thought_tokens = tokens.count_tokens(thought).tokens
+    assert with_text.tokens == overhead + thought_tokens + tokens.count_tokens("Checking.").tokens
+    compact = json.dumps([reply, call], separators=(",", ":"))
+    assert with_call.tokens == overhead + thought_tokens + tokens.count_tokens(compact).tokens
+    for counted in (with_text, with_call):
+        assert counted.exact is False and tokens.THINKING_NOTE in counted.method
+
+
+@pytest.mark.parametrize(
+    ("part", "refusal"),
+    [
+        ({"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                         "data": "JVBERi0="}},
+         "is a 'document' part: a document's tokens depend on how the vendor reads its file"),
+        ({"type": "redacted_thinking", "data": "EmwKAhgB"},
+         "is a 'redacted_thinking' part: its thinking is encrypted, so its tokens cannot be "
+         "counted from its text; remove it to count the rest"),
+        ({"type": "image", "source": {}},
+         "is an 'image' part: images are billed by their size, not by text"),
+        ({"type": "input_audio", "input_audio": {"data": "..."}},
+         "is an 'input_audio' part: audio is billed by its length, not by text"),
+        ({"type": "video"},
+         "is a 'video' part: shoal counts the text parts (text, input_text, output_text, "
+         "refusal, thinking) and tool_use and tool_result blocks, not this kind"),
+        ({"text": "Hi"},
+         "has no 'type'; give each part one, as in {'type': 'text', 'text': '...'}"),
+    ],
+)
+def test_count_chat_refuses_a_part_without_text_for_its_own_reason(
+    part: dict[str, object], refusal: str
+) -> None:
+    from shoal.budget import trim_chat
+
+    messages = [{"role": "assistant", "content": [{"type": "text", "text": "Hi"}, part]}]
+    with pytest.raises(ValueError) as counting:
+        tokens.count_chat(messages)
+    with pytest.raises(ValueError) as trimming:
+        trim_chat(messages, budget_tokens=100, model="gpt-4o")
+
+    assert str(counting.value) == str(trimming.value)
+    assert str(counting.value).startswith(f"messages[0]['content'][1] {refusal}")
 
 
 def test_count_chat_refuses_an_unknown_role_by_name() -> None:

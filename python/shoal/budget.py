@@ -657,8 +657,9 @@ def _group_turns(
                 removed = {id(block) for block in unanswered}
                 message["content"] = [b for b in message["content"] if id(b) not in removed]
                 changed.add(index)
-                notes.append(_unanswered_blocks_note(index, [b.get("tool_use_id")
-                                                             for b in unanswered]))
+                notes.append(_unanswered_blocks_note(
+                    index, [b.get("tool_use_id") for b in unanswered],
+                    message_dropped=not message["content"]))
             if len(owners) == 1 and message["content"]:
                 next(iter(owners.values())).indices.append(index)
                 continue
@@ -688,6 +689,34 @@ def _group_turns(
     return system, turns, orphans
 
 
+def _no_user_turn_note(
+    turns: Sequence[_Turn], costs: Sequence[int], fixed: int, fitted: int, *, with_system: bool
+) -> str:
+    """Why the latest ``fitted`` turns, which fit the budget, were all dropped (none starts at
+    a user message, where the kept turns start), and the budget that keeps the latest user
+    message and every message after it; ``fixed`` is what every trimmed prompt takes."""
+    kept = "nothing but the system messages" if with_system else "nothing"
+    start = "the kept turns must start at one (as Anthropic's API requires)"
+    latest_user = next((n for n in reversed(range(len(turns))) if turns[n].starts_with_user),
+                       None)
+    if latest_user is None:
+        other = "other " if with_system else ""
+        return f"kept {kept}: no {other}message is a user message, and {start}"
+
+    fitting = sum(len(turn.indices) for turn in turns[-fitted:])
+    needed = fixed + sum(costs[i] for turn in turns[latest_user:] for i in turn.indices)
+    after = sum(len(turn.indices) for turn in turns[latest_user:]) - 1
+    latest = ("the latest message fits, but it is not a user message" if fitting == 1 else
+              f"the latest {fitting:,} messages fit, but none is a user message")
+    return (f"kept {kept}: {latest}, and {start}; a budget of {needed:,} tokens keeps the "
+            f"latest user message (message {turns[latest_user].indices[0]}) and the "
+            f"{_messages(after)} after it")
+
+
+def _messages(count: int) -> str:
+    return f"{count:,} message" if count == 1 else f"{count:,} messages"
+
+
 def _quoted_ids(ids: Sequence[object]) -> str:
     """``'c1'``, or ``'c1', 'c2', 'c3' and 7 more``: the first few ids, each cut short."""
     quoted = ", ".join(excerpt(call_id) for call_id in ids[:QUOTED_IDS])
@@ -695,13 +724,16 @@ def _quoted_ids(ids: Sequence[object]) -> str:
     return f"{quoted} and {more:,} more" if more > 0 else quoted
 
 
-def _unanswered_blocks_note(index: int, ids: Sequence[object]) -> str:
-    """The note on the tool_result blocks of message `index` that answer no earlier tool_use."""
+def _unanswered_blocks_note(index: int, ids: Sequence[object], *, message_dropped: bool) -> str:
+    """The note on the tool_result blocks of message `index` that answer no earlier tool_use:
+    removed, or with ``message_dropped`` the message dropped, as they were all it held."""
     if len(ids) == 1:
-        return (f"message {index}: tool_result {_quoted_ids(ids)} answers no earlier tool_use; "
-                "block removed")
-    return (f"message {index}: {len(ids):,} tool_result blocks ({_quoted_ids(ids)}) answer no "
-            "earlier tool_use; removed")
+        blocks, removed = f"tool_result {_quoted_ids(ids)} answers", "block removed"
+    else:
+        blocks, removed = f"{len(ids):,} tool_result blocks ({_quoted_ids(ids)}) answer", "removed"
+    if message_dropped:
+        removed = "dropped (the message held nothing else)"
+    return f"message {index}: {blocks} no earlier tool_use; {removed}"
 
 
 def _answered_ids(messages: Sequence[Mapping[str, Any]], indices: Iterable[int]) -> set[str]:
@@ -792,7 +824,9 @@ def trim_chat(
     Kept: every system (or developer) message; then the latest turns, newest first, for as long
     as they fit (stopping at the first that does not, so the history has no gap); a tool call
     and all its results always together. With ``start_on_user`` the kept turns then begin at a
-    user message, as Anthropic's API requires. Orphaned tool results in the input are dropped.
+    user message, as Anthropic's API requires; when that leaves none, the first note says so and
+    gives the budget that keeps the latest user message and what follows it. Orphaned tool
+    results in the input are dropped.
     Messages are counted with :func:`shoal.tokens.count_chat` (structured values as compact
     JSON); the tool definitions and the reply priming count against the budget.
 
@@ -851,6 +885,10 @@ def trim_chat(
         first_user = next(
             (n for n, turn in enumerate(kept_turns) if turn.starts_with_user), len(kept_turns)
         )
+        if kept_turns and first_user == len(kept_turns):
+            # First, as the note on a latest turn too long is: it says why nothing was kept.
+            notes.insert(0, _no_user_turn_note(turns, costs, fixed, len(kept_turns),
+                                               with_system=bool(system)))
         # One slice, not one pop(0) per turn: a long run of non-user turns stays linear.
         for turn in kept_turns[:first_user]:
             used -= sum(costs[i] for i in turn.indices)

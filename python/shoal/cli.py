@@ -1718,9 +1718,9 @@ def _candidate_ids(value: str) -> list[str]:
 
 def _read_history(path: Path) -> list[dict[str, Any]]:
     """The turns of a --history file, refused (naming the option and the file) when it is not
-    a list of turns, or when a turn gives a field twice, of which a reader keeps the last."""
-    from shoal.excerpts import excerpt
-    from shoal.files import RepeatedKeyObject, object_keeping_repeated_keys, parse_json
+    a list of turns, or when a turn, or a content part in it, gives a field twice, of which a
+    reader keeps the last."""
+    from shoal.files import first_repeat, object_keeping_repeated_keys, parse_json
     from shoal.router_policy import check_history
 
     where = f"--history: {_shown_path(path)}"
@@ -1731,10 +1731,12 @@ def _read_history(path: Path) -> list[dict[str, Any]]:
         raise ValueError(f"--history: {error}") from None
     if not isinstance(turns, list):
         raise ValueError(f"{where}: expected a JSON list of turns")
-    for index, turn in enumerate(turns):
-        if isinstance(turn, RepeatedKeyObject):
-            raise ValueError(f"{where}: history[{index}] gives {excerpt(turn.repeated)} more "
-                             "than once; give each field once (only the last would be read)")
+    found = first_repeat(turns)
+    if found is not None:
+        place, repeated = found
+        raise ValueError(f"{where}: {_place_in('history', place)} gives "
+                         f"{excerpt(repeated.repeated)} more than once; give each field once "
+                         "(only the last would be read)")
     try:
         check_history(turns)
     except ValueError as error:
@@ -2038,14 +2040,24 @@ def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[An
     """The messages and tools of a chat request: a list of messages, or {'messages': [...],
     'tools': [...]}, where an Anthropic request's top-level 'system' becomes a leading system
     message (the same text, counted the same way), or is refused without
-    ``system_as_message``. Other request keys (model, max_tokens) hold no prompt text. The
-    caller names the file in an error."""
-    from shoal.files import whole_number_as_given, without_byte_order_mark
+    ``system_as_message``. Other request keys (model, max_tokens) hold no prompt text. An
+    object that gives a key twice is refused by where it is, since a reader keeps the last
+    value without a word. The caller names the file in an error."""
+    from shoal.files import (
+        object_keeping_repeated_keys,
+        whole_number_as_given,
+        without_byte_order_mark,
+    )
 
     try:
-        request = json.loads(without_byte_order_mark(text), parse_int=whole_number_as_given)
+        request = json.loads(without_byte_order_mark(text), parse_int=whole_number_as_given,
+                             object_pairs_hook=object_keeping_repeated_keys)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        # Python's reader recurses once per level: a file of brackets nested thousands deep.
+        raise ValueError("JSON nested too deeply") from None
+    _refuse_repeated_keys_in_chat(request)
     if isinstance(request, list):
         return request, []
     if not isinstance(request, dict):
@@ -2074,6 +2086,31 @@ def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[An
                          "would leave out of the kept messages: move it into 'messages' as "
                          "{'role': 'system', 'content': ...}, which is always kept")
     return [{"role": "system", "content": system}, *messages], tools
+
+
+def _refuse_repeated_keys_in_chat(request: object) -> None:
+    """Refuse a chat request with an object, at any depth, that gives a key twice, naming it
+    as count_chat names a message's parts: ``messages[0]``, ``messages[1]['content'][0]``."""
+    from shoal.files import first_repeat
+
+    found = first_repeat(request)
+    if found is None:
+        return
+    place, repeated = found
+    if isinstance(request, list):
+        # A bare list is the request's messages.
+        place = ("messages", *place)
+    where = _place_in(str(place[0]), place[1:]) if place else "the request"
+    # {"role": "user", "role": "assistant"} would be counted, and kept, as the assistant's.
+    raise ValueError(f"{where} gives {excerpt(repeated.repeated)} more than once; give each "
+                     "field once (only the last would be read)")
+
+
+def _place_in(name: str, place: Sequence[str | int]) -> str:
+    """Where a value lies inside the JSON value ``name``, as count_chat names a message's
+    parts: ``messages[1]['content'][0]``."""
+    return name + "".join(
+        f"[{part}]" if isinstance(part, int) else f"[{excerpt(part)}]" for part in place)
 
 
 def _json_kind(value: object) -> str:

@@ -650,6 +650,23 @@ def object_keeping_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]
     return RepeatedKeyObject(pairs, next(key for key, count in counts.items() if count > 1))
 
 
+def first_repeat(document: object) -> tuple[tuple[str | int, ...], RepeatedKeyObject] | None:
+    """Where the first object that gives a key twice lies in ``document`` (read with
+    `object_keeping_repeated_keys`), in the order written, as the keys and list positions
+    that lead to it, and that object; None when no object does."""
+    # A walk with a stack, not recursion: the reader takes nesting deeper than Python recurses.
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), document)]
+    while stack:
+        place, value = stack.pop()
+        if isinstance(value, RepeatedKeyObject):
+            return place, value
+        children: Iterable[tuple[str | int, object]] = (
+            value.items() if isinstance(value, dict)
+            else enumerate(value) if isinstance(value, list) else ())
+        stack.extend(((*place, key), child) for key, child in reversed(list(children)))
+    return None
+
+
 def json_line_error(line: str, error: json.JSONDecodeError) -> str:
     """Why one line of a JSON Lines file is not JSON, for the error that names the line.
 

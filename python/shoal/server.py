@@ -688,10 +688,11 @@ def _add_token_tools(
             Field(
                 description="Chat messages, e.g. [{'role': 'user', 'content': 'Hi'}]; each needs a "
                 f"role ({', '.join(CHAT_ROLES)}) and a content: "
-                "text, or a list of text parts [{'type': 'text', 'text': 'Hi'}] that may hold "
-                "Anthropic tool_use and tool_result blocks (counted as compact JSON); images "
-                "and audio are refused. An assistant message with tool_calls may leave content "
-                "out.",
+                "text, or a list of text parts [{'type': 'text', 'text': 'Hi'}] (also "
+                "input_text, output_text, refusal and thinking parts, counted by their text) "
+                "that may hold Anthropic tool_use and tool_result blocks (counted as compact "
+                "JSON); images, audio, documents and redacted thinking are refused. An "
+                "assistant message with tool_calls may leave content out.",
                 max_length=10_000,
             ),
         ],
@@ -1961,8 +1962,10 @@ def _add_budget_tools(
         """Cut a chat history to a token budget without breaking it.
 
         Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
-        results, drops orphaned tool results, and starts the kept turns on a user message. The
-        answer's text ends with the kept messages as JSON, unless include_messages is false.
+        results, drops orphaned tool results, and starts the kept turns on a user message (when
+        that leaves none, a note says so and gives the budget that keeps the latest user
+        message on). The answer's text ends with the kept messages as JSON, unless
+        include_messages is false.
         Kept messages whose orphaned tool-result blocks were removed are listed in changed:
         resend those as returned. Notes are listed up to 20; index runs and notes past what one
         answer holds are left out and counted (kept_runs_omitted, dropped_runs_omitted,

@@ -381,6 +381,13 @@ TOOL_BLOCKS_NOTE = (
     "(no vendor publishes a rule for them)"
 )
 
+# How Anthropic's thinking blocks are counted, appended to the method: their text, as no
+# vendor publishes a rule, though Anthropic's count_tokens leaves out earlier turns' thinking.
+THINKING_NOTE = (
+    "thinking blocks counted by their text (Anthropic's token counting leaves out those of "
+    "earlier assistant turns, so this may count high)"
+)
+
 # How tools defined in Anthropic's or MCP's shape are counted, appended to the method.
 TOOL_SCHEMA_NOTE = (
     "tools given with input_schema or inputSchema (Anthropic, MCP) counted by OpenAI's function "
@@ -405,6 +412,25 @@ MAX_JSON_DEPTH = 64
 # Anthropic's content blocks of a tool call and its result: text a model reads, counted as JSON.
 TOOL_BLOCK_TYPES = ("tool_use", "tool_result")
 
+# The content parts whose text a model reads, each with the field that holds the text: text
+# parts (both vendors'), input_text and output_text (OpenAI's Responses API), an OpenAI
+# assistant's refusal, and Anthropic's thinking.
+TEXT_FIELDS = {"text": "text", "input_text": "text", "output_text": "text",
+               "refusal": "refusal", "thinking": "thinking"}
+
+# The content parts that hold no text to count, and why each is refused.
+UNCOUNTED_PARTS = (
+    (("image", "image_url", "input_image"), "images are billed by their size, not by text"),
+    (("input_audio", "audio"), "audio is billed by its length, not by text"),
+    (("document", "file", "input_file"),
+     "a document's tokens depend on how the vendor reads its file (a PDF, say), which cannot "
+     "be counted from the request's text"),
+    (("redacted_thinking",),
+     "its thinking is encrypted, so its tokens cannot be counted from its text; remove it to "
+     "count the rest (Anthropic's token counting leaves out the thinking of earlier assistant "
+     "turns)"),
+)
+
 
 def count_chat(
     messages: Sequence[Mapping[str, Any]],
@@ -428,7 +454,9 @@ def count_chat(
     Args:
         messages: Messages such as ``{"role": "user", "content": "Hi"}``; values must be str,
             except that ``content`` may be a list of text parts
-            (``[{"type": "text", "text": "Hi"}]``), each counted as one value. As in the API,
+            (``[{"type": "text", "text": "Hi"}]``), each counted as one value, as are the
+            other parts that carry text (``input_text``, ``output_text``, ``refusal``, and
+            Anthropic's ``thinking``, counted by its text alone). As in the API,
             every message needs a ``role`` (one of :data:`shoal.budget.CHAT_ROLES`) and a
             ``content``, except that an assistant message with ``tool_calls`` (or the older
             ``function_call``) may leave its content out or null; those calls are counted as
@@ -447,8 +475,9 @@ def count_chat(
 
     Raises:
         ValueError: Unknown model, a message without a role or content or with an unknown
-            role, a tool definition without a name, or a content part that is neither text nor
-            a tool block (an image is priced by its size, not by text).
+            role, a tool definition without a name, or a content part that carries no text
+            and is no tool block (an image is priced by its size, not by text; a document or
+            redacted thinking cannot be counted from its text), or has no type.
         TypeError: Messages or tools that are not lists, a message that is not a mapping of
             str to str, or a malformed tool.
     """
@@ -520,7 +549,7 @@ def _message_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], in
 
 
 # The notes of a count, in the order its method lists them.
-NOTE_ORDER = (CONTENT_PARTS_NOTE, TOOL_CALLS_NOTE, TOOL_BLOCKS_NOTE)
+NOTE_ORDER = (CONTENT_PARTS_NOTE, TOOL_CALLS_NOTE, TOOL_BLOCKS_NOTE, THINKING_NOTE)
 
 
 def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[str]]:
@@ -556,9 +585,9 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
         if key == "content" and value is None and calls:
             continue
         if key == "content" and isinstance(value, list):
-            content_texts, note = _content_texts(value, where)
+            content_texts, content_notes = _content_texts(value, where)
             texts.extend(content_texts)
-            found.add(note)
+            found.update(content_notes)
             continue
         if not isinstance(value, str):
             raise TypeError(f"{where} must be a string, not {_json_type_named(value)}")
@@ -570,6 +599,12 @@ def message_texts_of(message: object, index: int) -> tuple[list[str], int, list[
 
 def _compact_json(value: object, where: str) -> str:
     """``value`` as compact JSON, refused when nested deeper than ``MAX_JSON_DEPTH``."""
+    _check_depth(value, where)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _check_depth(value: object, where: str) -> None:
+    """Refuse ``value`` nested deeper than ``MAX_JSON_DEPTH``."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -580,38 +615,67 @@ def _compact_json(value: object, where: str) -> str:
             raise InputError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
         stack.extend((inner, depth + 1) for inner in
                      (item.values() if isinstance(item, Mapping) else item))
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _content_texts(parts: list[Any], where: str) -> tuple[list[str], str]:
-    """The texts of a content list and the note on how they were counted: each text part on its
-    own, or any other list whole as compact JSON, once every block in it is text or an
-    Anthropic tool block."""
-    if all(_is_text_part(part) for part in parts):
-        return _part_texts(parts, where), CONTENT_PARTS_NOTE
-    # Serialised first: it bounds the depth the block check then walks.
-    blocks = _compact_json(parts, where)
-    for position, part in enumerate(parts):
-        _check_block(part, f"{where}[{position}]")
+def _content_texts(parts: list[Any], where: str) -> tuple[list[str], list[str]]:
+    """The texts of a content list and the notes on how they were counted: each text part's
+    text on its own, or, for a list that holds Anthropic tool blocks, the list whole as
+    compact JSON; a thinking block is counted by its text alone either way (its signature is
+    no text a model reads)."""
+    with_tool_blocks = any(isinstance(part, Mapping) and part.get("type") in TOOL_BLOCK_TYPES
+                           for part in parts)
+    if with_tool_blocks:
+        # First: it bounds the depth the part check then walks into tool results.
+        _check_depth(parts, where)
+    texts = [_part_text(part, f"{where}[{position}]") for position, part in enumerate(parts)]
+    thinking = [part.get("type") == "thinking" for part in parts]
+    notes = [THINKING_NOTE] if any(thinking) else []
+    if not with_tool_blocks:
+        return [text for text in texts if text is not None], [CONTENT_PARTS_NOTE, *notes]
+
+    rest = [part for part, is_thinking in zip(parts, thinking, strict=True) if not is_thinking]
+    blocks = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
     check_unicode(blocks, where, serialised=True)
-    return [blocks], TOOL_BLOCKS_NOTE
+    thought = [text for text, is_thinking in zip(texts, thinking, strict=True)
+               if is_thinking and text is not None]
+    return [*thought, blocks], [TOOL_BLOCKS_NOTE, *notes]
 
 
-def _is_text_part(part: object) -> bool:
-    """Whether ``part`` is ``{"type": "text", "text": str}``."""
-    return (isinstance(part, Mapping) and part.get("type") == "text"
-            and isinstance(part.get("text"), str))
+def _part_text(part: object, where: str) -> str | None:
+    """The text of one content part (None for a tool block, counted as JSON), once checked:
+    a part of a kind shoal does not count is refused with the reason, and so is one inside a
+    tool result's own content (an image there is billed by its size as anywhere else)."""
+    if not isinstance(part, Mapping):
+        raise TypeError(f"{where} must be an object, not {_json_type_named(part)}")
+    if "type" not in part:
+        raise InputError(f"{where} has no 'type'; give each part one, as in "
+                         "{'type': 'text', 'text': '...'}")
+    kind = part["type"]
+    if not isinstance(kind, str):
+        raise TypeError(f"{where}['type'] must be a string, not {_json_type_named(kind)}")
+    if kind in TOOL_BLOCK_TYPES:
+        inner = part.get("content")
+        for position, inner_part in enumerate(inner if isinstance(inner, list) else []):
+            _part_text(inner_part, f"{where}['content'][{position}]")
+        return None
+    field = TEXT_FIELDS.get(kind)
+    if field is None:
+        named = f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {excerpt(kind)} part"
+        raise InputError(f"{where} is {named}: {_why_not_counted(kind)}")
+    text = part.get(field)
+    if not isinstance(text, str):
+        raise TypeError(f"{where}[{field!r}] must be a string, not {_json_type_named(text)}")
+    check_unicode(text, f"{where}[{field!r}]")
+    return text
 
 
-def _check_block(block: object, where: str) -> None:
-    """Refuse a block that is neither text nor a tool block, looking into a tool result's own
-    content list too: an image there is billed by its size as anywhere else."""
-    if isinstance(block, Mapping) and block.get("type") in TOOL_BLOCK_TYPES:
-        inner = block.get("content")
-        for position, part in enumerate(inner if isinstance(inner, list) else []):
-            _check_block(part, f"{where}['content'][{position}]")
-        return
-    _part_texts([block], where, numbered=False)
+def _why_not_counted(kind: str) -> str:
+    """Why a content part of ``kind``, which holds no text to count, is refused."""
+    for kinds, reason in UNCOUNTED_PARTS:
+        if kind in kinds:
+            return reason
+    return (f"shoal counts the text parts ({', '.join(TEXT_FIELDS)}) and tool_use and "
+            "tool_result blocks, not this kind")
 
 
 def _check_list(value: object, name: str, items: str) -> None:
@@ -642,28 +706,6 @@ def _check_role_and_content(message: Mapping[str, Any], index: int) -> tuple[str
             "with 'tool_calls' may leave it out"
         )
     return ()
-
-
-def _part_texts(parts: list[Any], where: str, *, numbered: bool = True) -> list[str]:
-    """The texts of a list of content parts ``{"type": "text", "text": ...}`` (with
-    ``numbered`` False, ``where`` already names the one part given)."""
-    texts = []
-    for position, part in enumerate(parts):
-        here = f"{where}[{position}]" if numbered else where
-        if not isinstance(part, Mapping):
-            raise TypeError(f"{here} must be an object, not {_json_type_named(part)}")
-        kind = part.get("type")
-        if kind != "text":
-            raise InputError(
-                f"{here} is a {kind!r} part: only text parts and tool_use/tool_result blocks "
-                "can be counted (images and audio are billed by size or length, not by text)"
-            )
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise TypeError(f"{here}['text'] must be a string, not {_json_type_named(text)}")
-        check_unicode(text, f"{here}['text']")
-        texts.append(text)
-    return texts
 
 
 def _tool_tokens(
