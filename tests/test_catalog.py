@@ -496,6 +496,33 @@ def test_a_malformed_top_level_field_is_refused_naming_file_and_field(
     assert str(caught.value).startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"models": [{"id": "gpt-4o", "input_per_mtok": 1.0, "input_per_mtok": 200.0}]}',
+         "mine.json model #1 (id 'gpt-4o'): the field 'input_per_mtok' is given more than once"),
+        ('[{"id": "gpt-4o", "aliases": ["a"]}, {"id": "gpt-4.1", "id": "gpt-4.1-mini"}]',
+         "mine.json model #2 (id 'gpt-4.1-mini'): the field 'id' is given more than once"),
+        ('{"models": [], "models": [{"id": "gpt-4o", "input_per_mtok": 200.0}]}',
+         "mine.json: the top level gives 'models' more than once"),
+        ('{"models": [], "sources": {"invoice": "May", "invoice": "June"}}',
+         "mine.json: field 'sources' gives 'invoice' more than once"),
+    ],
+)
+def test_a_key_given_twice_in_a_price_file_is_refused_by_where_it_is(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    # A reader keeps the last value: the first row priced gpt-4o at $200 per Mtok unseen.
+    path = tmp_path / "mine.json"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+
+    assert str(caught.value) == (
+        f"{expected}; give each field once (only the last would be read)")
+
+
 def test_a_files_sources_and_a_copy_of_the_shipped_catalog_load(tmp_path: Path) -> None:
     sourced = _write(tmp_path, {"models": [], "sources": {"invoice": "our invoice of 2026-11"}})
     assert load_catalog(sourced).sources["invoice"] == "our invoice of 2026-11"

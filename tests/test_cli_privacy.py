@@ -205,6 +205,12 @@ def test_evaluate_reads_standard_input_under_the_option_limit(capsys, monkeypatc
          ":2: the text of row '1' has an unpaired surrogate at index 2"),
         ('{"id": "\\ud800", "text": "abc", "expected": []}',
          ":2: the id has an unpaired surrogate at index 0"),
+        ('{"id": "1", "text": "mail bob@corp.io", "expected": [], "text": "abc"}',
+         ":2: the row gives 'text' more than once; give each field once (only the last would "
+         "be read)"),
+        ('{"id": "1", "text": "abc", "expected": [{"kind": "email", "category": "personal", '
+         '"start": 0, "end": 1, "end": 3}]}',
+         ":2: expected[0] gives 'end' more than once; give each field once"),
     ],
 )
 def test_evaluate_names_the_bad_row(capsys, tmp_path, row, message):

@@ -557,13 +557,14 @@ def _read_document(path: Path) -> tuple[dict[str, str], list[Any]]:
     """Read a catalog file, an object with a ``models`` list or a bare list of rows, into its
     sources and its rows."""
     # Imported here: shoal.files imports shoal.tokens, which imports this module.
-    from shoal.files import read_json_file
+    from shoal.files import object_keeping_repeated_keys, read_json_file
 
     try:
         # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
-        document = read_json_file(path)
+        document = read_json_file(path, object_pairs_hook=object_keeping_repeated_keys)
     except ValueError as error:
         raise CatalogError(f"cannot read catalog file: {error}") from None
+    _refuse_repeated_keys(document, path.name)
 
     if isinstance(document, list):
         return {}, document
@@ -577,6 +578,37 @@ def _read_document(path: Path) -> tuple[dict[str, str], list[Any]]:
                            f"{', '.join(DOCUMENT_FIELDS)}")
     _Row(document, path.name).date("catalog_date", optional=True)
     return _sources(document.get("sources"), path.name), document["models"]
+
+
+def _refuse_repeated_keys(document: object, file_name: str) -> None:
+    """Refuse a catalog file with an object, at any depth, that gives a key twice: a reader
+    keeps the last value, so {"input_per_mtok": 1, "input_per_mtok": 200} would price at 200
+    without a word. A model row is named as its other errors name it."""
+    from shoal.files import first_repeat
+
+    found = first_repeat(document)
+    if found is None:
+        return
+    place, repeated = found
+    once = (f"gives {excerpt(repeated.repeated)} more than once; give each field once (only the "
+            "last would be read)")
+    rows_at: tuple[str, ...] = () if isinstance(document, list) else ("models",)
+    if len(place) > len(rows_at) and place[:len(rows_at)] == rows_at:
+        position = int(place[len(rows_at)])
+        rows: Any = document["models"] if isinstance(document, dict) else document
+        where = _where(file_name, position + 1, rows[position])
+        inner = place[len(rows_at) + 1:]
+        if not inner:
+            raise CatalogError(f"{where}: {repeated.refusal()}")
+        raise CatalogError(f"{where}: field {_field_path(inner)} {once}")
+    where = f"field {_field_path(place)}" if place else "the top level"
+    raise CatalogError(f"{file_name}: {where} {once}")
+
+
+def _field_path(place: Sequence[str | int]) -> str:
+    """A field and where inside it: ``'sources'``, ``'aliases'[0]``."""
+    return excerpt(place[0]) + "".join(
+        f"[{part}]" if isinstance(part, int) else f"[{excerpt(part)}]" for part in place[1:])
 
 
 def _sources(raw: Any, file_name: str) -> dict[str, str]:

@@ -48,9 +48,12 @@ from typing import Any, TypeGuard
 
 from shoal._backend import core
 from shoal.errors import InputError, refusal
+from shoal.excerpts import excerpt
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
+    first_repeat,
     json_line_error,
+    object_keeping_repeated_keys,
     read_text_file,
     whole_number_as_given,
     without_byte_order_mark,
@@ -383,11 +386,20 @@ def evaluate_labelled_text(text: str, source: str) -> PrivacyEvaluation:
 def _labelled_row(line: str, where: str) -> tuple[str, str, list[dict[str, Any]]]:
     """The id, text and expected spans of one labelled row, checked; errors name ``where``."""
     try:
-        row = json.loads(line, parse_int=whole_number_as_given)
+        row = json.loads(line, parse_int=whole_number_as_given,
+                         object_pairs_hook=object_keeping_repeated_keys)
     except json.JSONDecodeError as error:
         raise InputError(f"{where}: {json_line_error(line, error)}") from None
     except RecursionError:
         raise InputError(f"{where}: not valid JSON (nested too deeply)") from None
+    repeat = first_repeat(row)
+    if repeat is not None:
+        # A reader keeps the last value: a second "text" would be scored in place of the first.
+        place, repeated = repeat
+        shown = "the row" if not place else str(place[0]) + "".join(
+            f"[{part}]" if isinstance(part, int) else f"[{excerpt(part)}]" for part in place[1:])
+        raise InputError(f"{where}: {shown} gives {excerpt(repeated.repeated)} more than once; "
+                         "give each field once (only the last would be read)")
     if not isinstance(row, dict) or not isinstance(row.get("id"), str) \
             or not isinstance(row.get("text"), str) or not isinstance(row.get("expected"), list):
         raise InputError(f"{where}: expected an object with id and text (strings) and expected "
