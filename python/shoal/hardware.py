@@ -31,7 +31,7 @@ from shoal._pure.hardware import port_device
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, unknown_field
 from shoal.files import (
-    RepeatedKeyObject,
+    first_repeat,
     number_as_given,
     object_keeping_repeated_keys,
     read_json_file,
@@ -453,16 +453,11 @@ def _read_json(path: str | Path) -> dict[str, Any]:
 
 def _refuse_repeated_keys(path: str | Path, document: dict[str, Any]) -> None:
     """Refuse a file with an object, at any depth, that gives a key twice, naming where."""
-    # A walk with a stack, not recursion: the reader takes nesting deeper than Python recurses.
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
-    while stack:
-        place, value = stack.pop()
-        if isinstance(value, RepeatedKeyObject):
-            raise InputError(f"{path}: {_place(place)} gives {excerpt(value.repeated)} more "
-                             "than once; give each key once (only the last would be read)")
-        children = value.items() if isinstance(value, dict) else (
-            enumerate(value) if isinstance(value, list) else ())
-        stack.extend(((*place, key), child) for key, child in reversed(list(children)))
+    found = first_repeat(document)
+    if found is not None:
+        place, repeated = found
+        raise InputError(f"{path}: {_place(place)} gives {excerpt(repeated.repeated)} more "
+                         "than once; give each key once (only the last would be read)")
 
 
 def _place(place: Sequence[str | int]) -> str:

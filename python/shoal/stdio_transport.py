@@ -50,7 +50,7 @@ from pydantic import ValidationError
 from typing_extensions import Self
 
 from shoal.excerpts import EXCERPT_CHARACTERS, excerpt
-from shoal.files import RepeatedKeyObject, object_keeping_repeated_keys
+from shoal.files import RepeatedKeyObject, first_repeat, object_keeping_repeated_keys
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -341,16 +341,10 @@ def repeated_key_refusal(text: str) -> Refusal | None:
 
 def _first_repeat(message: dict[str, Any]) -> tuple[tuple[Any, ...], RepeatedKeyObject]:
     """Where the first object that gives a key twice is, in the order written, and the object."""
-    # A walk with a stack, not recursion: Python's reader takes nesting deeper than it recurses.
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), message)]
-    while stack:
-        place, value = stack.pop()
-        if isinstance(value, RepeatedKeyObject):
-            return place, value
-        children = value.items() if isinstance(value, dict) else (
-            enumerate(value) if isinstance(value, list) else ())
-        stack.extend(((*place, key), child) for key, child in reversed(list(children)))
-    raise AssertionError("a repeat was noted while reading")
+    found = first_repeat(message)
+    if found is None:
+        raise AssertionError("a repeat was noted while reading")
+    return found
 
 
 def _repeat_error(place: tuple[Any, ...], key: str) -> types.ErrorData:
