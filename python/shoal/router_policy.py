@@ -110,8 +110,9 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
     malformed turn.
 
     A turn's role is one of :data:`HISTORY_ROLES` (``user`` when left out); its content is a
-    str or, as chat APIs send it, a list of text parts ``{"type": "text", "text": ...}`` (or
-    of Anthropic ``tool_use``/``tool_result`` blocks, taken as compact JSON), joined by
+    str or, as chat APIs send it, a list of text parts ``{"type": "text", "text": ...}`` (and
+    the other parts that carry text, as :func:`shoal.tokens.count_chat` reads them, or
+    Anthropic ``tool_use``/``tool_result`` blocks, taken as compact JSON), joined by
     newlines. An assistant turn with ``tool_calls`` (or the older ``function_call``) may leave
     its content out or null, as the API allows; its calls, as compact JSON, are its text.
     """

@@ -461,9 +461,9 @@ def count_chat(
             ``content``, except that an assistant message with ``tool_calls`` (or the older
             ``function_call``) may leave its content out or null; those calls are counted as
             compact JSON. A content list with Anthropic ``tool_use`` or ``tool_result`` blocks
-            is counted whole as compact JSON, as :func:`shoal.budget.trim_chat` counts it. No
-            vendor publishes a rule for parts, calls or blocks, so a chat with any is never
-            ``exact``.
+            is counted whole as compact JSON (its thinking blocks by their text), as
+            :func:`shoal.budget.trim_chat` counts it. No vendor publishes a rule for parts,
+            calls or blocks, so a chat with any is never ``exact``.
         model: A catalog model id.
         tools: Tool definitions as sent to the API, ``{"type": "function", "function": {...}}``
             (a bare function object is accepted too, and Anthropic's and MCP's shapes, whose
