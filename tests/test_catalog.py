@@ -440,6 +440,24 @@ def test_the_readme_lists_the_required_fields_and_its_example_loads(tmp_path: Pa
                                 name=f"without-{name}.json"))
 
 
+def test_the_llama_3_ratio_has_one_source_in_the_catalog_and_the_readme() -> None:
+    # Meta's tokenizer is not shipped (its licence), and no count with it is on record: neither
+    # the catalog nor the README's table of ratios may cite a measurement with it, or differ.
+    llama = [row for row in RAW["models"] if re.match(r"llama-?3", row["id"])]
+    sources = {row["token_ratio_source"] for row in llama}
+    row = next(line for line in README.read_text(encoding="utf-8").splitlines()
+               if line.startswith("| Llama 3 ("))
+
+    assert len(llama) == 9 and len(sources) == 1
+    (source,) = sources
+    assert source.startswith("estimate, not measured: ")
+    assert "| 1.05 | estimate, not measured: " in row
+    for text in (source, row):
+        assert "a tiktoken BPE of 128,000 ranks with cl100k's split pattern" in text
+        assert "0.99-1.01" in text and "1.39 on CJK" in text and "over-count except on CJK" in text
+        assert "measured here" not in text.lower()
+
+
 def test_an_unknown_model_points_to_the_readme_on_price_files() -> None:
     with pytest.raises(UnknownModelError) as caught:
         CATALOG.model("zzzzzz")

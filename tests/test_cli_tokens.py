@@ -242,6 +242,7 @@ def test_split_refuses_too_many_chunks_and_names_the_option(tmp_path: Path) -> N
         ("pipe", "not a regular file"),
         ("large.txt", "too large: 2,000 bytes, over the 1,000-byte limit (raise --max-file-bytes, "
                       "or count a part with truncate or split)"),
+        ("loop", "cannot open: Too many levels of symbolic links"),
     ],
 )
 def test_a_named_file_that_cannot_be_counted_is_an_error_with_the_reason(
@@ -284,8 +285,27 @@ def test_a_folder_walk_still_skips_what_it_cannot_count(
     result = json.loads(out)
     assert [Path(item["path"]).name for item in result["files"]] == ["ok.txt"]
     assert [Path(item["path"]).name for item in result["skipped"]] == [
-        "binary.dat", "large.txt", "latin1.txt", "pipe"
+        "binary.dat", "large.txt", "latin1.txt", "loop", "pipe"
     ]
+
+
+def test_a_link_out_of_the_folder_counted_is_skipped_in_words_that_fit_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # `shoal count` has no roots: a folder's link that leads out is left out as leaving the
+    # folder named, and naming the link counts what it leads to.
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (tmp_path / "outside.txt").write_text("hello", encoding="utf-8")
+    (folder / "link").symlink_to(tmp_path / "outside.txt")
+
+    walked = run(capsys, "count", "--file", str(folder))
+    named = run(capsys, "count", "--file", str(folder / "link"))
+
+    assert walked[0] == 0 and f"skipped  {folder}/link: symbolic link out of the folder counted " \
+        "(name the link to count its target)" in walked[1]
+    assert "roots" not in walked[1]
+    assert named[0] == 0 and named[1].splitlines()[0].split() == ["1", f"{folder}/link"]
 
 
 def unreadable_files(tmp_path: Path) -> Path:
@@ -297,10 +317,53 @@ def unreadable_files(tmp_path: Path) -> Path:
     (folder / "latin1.txt").write_bytes(b"caf\xe9")
     (folder / "large.txt").write_text("word " * 400, encoding="utf-8")
     os.mkfifo(folder / "pipe")
+    (folder / "loop").symlink_to("loop")
     return folder
 
 
+# ---- standard input by its /dev name ----
+
+
+@pytest.mark.parametrize(
+    ("argv", "refusal"),
+    [
+        (("count", "--file", "/dev/stdin"),
+         "--file /dev/stdin is standard input, which --file does not read; `shoal count -` "
+         "counts standard input"),
+        (("truncate", "--max-tokens", "1", "--file", "/dev/stdin"),
+         "/dev/stdin is standard input, which shoal reads only when it is named '-'; give '-' "
+         "instead"),
+        (("split", "--max-tokens", "1", "--file", "/dev/fd/0"),
+         "/dev/fd/0 is standard input, which shoal reads only when it is named '-'; give '-' "
+         "instead"),
+    ],
+)
+def test_standard_input_by_its_dev_name_is_refused_saying_to_give_a_dash(
+    tmp_path: Path, argv: tuple[str, ...], refusal: str
+) -> None:
+    # Redirected from a file, /dev/stdin leads to that file: still nothing under /dev is read.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello there", encoding="utf-8")
+    with notes.open("rb") as stdin:
+        result = subprocess.run([sys.executable, "-m", "shoal", *argv], stdin=stdin,
+                                capture_output=True, text=True, timeout=HANG_GUARD_S)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"shoal {argv[0]}: error: {refusal}\n"
+
+
 # ---- wording ----
+
+
+def test_a_files_total_of_one_byte_is_singular(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "one.txt").write_text("a", encoding="utf-8")
+
+    status, out, _ = run(capsys, "count", "--file", str(tmp_path / "one.txt"))
+
+    assert status == 0
+    assert out.splitlines()[-1].split("total: ")[1].startswith("1 file, 1 byte (exact")
 
 
 def test_split_counts_in_the_singular_and_plural(capsys: pytest.CaptureFixture[str]) -> None:

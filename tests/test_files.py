@@ -200,9 +200,16 @@ def test_symbolic_links_cannot_lead_out(fenced: tuple[Path, Path]) -> None:
     with pytest.raises(PathNotAllowedError):
         count_files(["link_dir/secret.txt"], roots=[root])
 
+    # Without roots (as `shoal count --file` walks) the folder named is what a link may not
+    # leave, and the reason says so: no roots were given.
     result = count_files([root])
     reasons = {Path(item.path).name: item.reason for item in result.skipped}
     assert reasons == {
+        "link_file": "symbolic link out of the folder counted (name the link to count its target)",
+        "link_dir": "symbolic link out of the folder counted (name the link to count its target)",
+    }
+    confined = count_files(["."], roots=[root])
+    assert {Path(item.path).name: item.reason for item in confined.skipped} == {
         "link_file": "symbolic link out of the allowed roots",
         "link_dir": "symbolic link out of the allowed roots",
     }

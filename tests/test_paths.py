@@ -271,7 +271,8 @@ def test_the_command_line_takes_a_quoted_tilde_as_the_home_folder(
     ("path", "count_outcome", "fit_outcome"),
     [
         ("pipe", "skipped: not a regular file", "refused: .*cannot read 'pipe': not a regular"),
-        ("loop_a", "refused: .*cannot read loop_a .*: Too many levels of symbolic links",
+        # Named, a loop of links is skipped with its reason, as it is inside a folder.
+        ("loop_a", "skipped: cannot open: Too many levels of symbolic links",
          "refused: .*cannot read 'loop_a': cannot open: Too many levels of symbolic links"),
         ("huge", "skipped: too large: 68,719,476,736 bytes, over the 16,777,216-byte limit",
          "refused: .*cannot read 'huge': too large: 68,719,476,736 bytes"),
@@ -558,11 +559,12 @@ def test_the_walk_stops_at_max_files_and_at_cancellation(fence: Fence) -> None:
 
 
 def test_file_items_are_bounded_in_total(fence: Fence, monkeypatch: pytest.MonkeyPatch) -> None:
-    (fence.root / "page.txt").write_text("x" * 600, encoding="utf-8")
+    for index in range(3):
+        (fence.root / f"page{index}.txt").write_text("x" * 600, encoding="utf-8")
     monkeypatch.setattr(budget, "MAX_TOTAL_FILE_CHARACTERS", 1000)
-    items = [{"id": f"copy{index}", "path": "page.txt"} for index in range(3)]
+    items = [{"id": f"page{index}", "path": f"page{index}.txt"} for index in range(3)]
     with pytest.raises(ValueError, match=r"file items hold more than 1,000 characters in all "
-                                         r"\(at item 'copy1'\)"):
+                                         r"\(at item 'page1'\)"):
         fit_budget(items, budget_tokens=10_000, model="gpt-4o", roots=[fence.root])
     assert fit_budget(items[:1], budget_tokens=10_000, model="gpt-4o", roots=[fence.root])
 

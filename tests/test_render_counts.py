@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from shoal import render
+from shoal.files import count_files
 from shoal.token_budget import count_till_limit, split_chunks, truncate
 
 
@@ -23,3 +26,11 @@ def test_one_token_is_singular() -> None:
     assert render.truncation(truncate("hi", 5)).startswith("kept all 1 token (")
     chunks = split_chunks("hi", 5).summary(max_chunks=5, include_text=False)
     assert "[0:2] 1 token" in render.chunk_list(chunks)
+    assert render.chunk_list(chunks).startswith("1 chunk of at most 5 tokens, 1 token in all (")
+
+
+def test_one_byte_is_singular(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a", encoding="utf-8")
+    summary = count_files([tmp_path / "a.txt"]).summary(max_files=5)
+
+    assert render.files_summary(summary).startswith("1 token in 1 file (1 byte; exact, ")

@@ -1,20 +1,26 @@
 """Names from the caller's world (file names, item ids, scopes) in the text shoal prints: a
 newline or U+202E in a name is written as its escape, so that a file name cannot forge lines of a
 listing or reverse the text after it; names in any script print as they are, and the structured
-answer keeps every name as it is."""
+answer keeps every name as it is, but for a name's bytes that are not UTF-8, which `--json` and
+the structured answer alike write as U+FFFD."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hang_guard import HANG_GUARD_S
 from mcp import Client
 
 from shoal import excerpts
 from shoal.cli import main
+from shoal.files import count_files
 from shoal.ledger import open_ledger
 from shoal.server import build_server
 from shoal.spend_render import budget_limit, budget_status
@@ -103,6 +109,43 @@ def test_shoal_count_lists_each_file_on_one_line(
     counted = json.loads(capsys.readouterr().out)["files"]
     assert {item["path"] for item in counted} == {f"{folder}/{name}"
                                                   for name in (FORGED, REVERSED, *PLAIN)}
+
+
+# A file name with the byte 0xFF, which is not UTF-8, as Python reads it from the file system.
+NOT_UTF8 = os.fsdecode(b"bad\xffname.txt")
+
+
+def _json_printed(folder: Path, *argv: str) -> Any:
+    """What a command prints with --json, run in ``folder`` as a user would run it, read as
+    a JSON reader reads it: UTF-8 bytes, nothing else."""
+    result = subprocess.run([sys.executable, "-m", "shoal", *argv], cwd=folder,
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=HANG_GUARD_S)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.decode("utf-8"))
+
+
+async def test_a_name_that_is_not_utf8_is_written_alike_in_json_and_over_mcp(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / NOT_UTF8).write_text("Hello, world.\n", encoding="utf-8")
+
+    counted = _json_printed(tmp_path, "count", "--file", ".", "--json")
+    fitted = _json_printed(tmp_path, "budget", "fit", "--file", NOT_UTF8, "--model", "gpt-4o",
+                           "--budget", "100", "--json")
+    async with Client(build_server(roots=[tmp_path])) as client:
+        served = await client.call_tool("count_files", {"paths": ["."]})
+
+    assert [item["path"] for item in counted["files"]] == ["./bad\ufffdname.txt"]
+    assert [item["path"] for item in served.structured_content["largest_files"]] == [  # type: ignore[index]
+        "./bad\ufffdname.txt"
+    ]
+    # The item's id comes from the name, as --json writes it; its source is where it was read.
+    assert fitted["included"] == ["bad\ufffdname.txt"]
+    assert fitted["items"][0]["source"] == str(tmp_path / "bad\ufffdname.txt")
+    # Python keeps the name as the system gave it, which opens the file again.
+    assert [item.path for item in count_files([tmp_path / NOT_UTF8]).files] == [
+        str(tmp_path / NOT_UTF8)
+    ]
 
 
 async def test_fit_budget_text_escapes_item_ids_and_groups() -> None:

@@ -18,6 +18,7 @@ from mcp import Client
 
 from shoal import token_budget, tokens
 from shoal.catalog import load_catalog
+from shoal.errors import InputError
 from shoal.server import build_server
 from shoal.token_budget import (
     SAFE_BREAK,
@@ -314,6 +315,40 @@ def test_split_text_over_mcp_blames_max_tokens_not_the_encoding() -> None:
     assert result.content[0].text.startswith(
         "split_text: max_tokens=1 is too small"
     )
+
+
+def test_split_text_over_mcp_reads_special_token_text_as_truncate_text_does() -> None:
+    text = "a<|endoftext|>b"
+
+    async def call(tool: str, **arguments: Any) -> Any:
+        async with Client(build_server()) as client:
+            return await client.call_tool(tool, {"text": text, "max_tokens": 50, **arguments})
+
+    plain = anyio.run(lambda: call("split_text"))
+    special = anyio.run(lambda: call("split_text", allow_special=True))
+    cut = anyio.run(lambda: call("truncate_text", allow_special=True))
+
+    assert not special.is_error, special.content[0].text
+    assert special.structured_content["total_tokens"] == cut.structured_content["tokens"] == (
+        split_chunks(text, 50, allow_special=True).total_tokens
+    ) == 3
+    assert plain.structured_content["total_tokens"] == split_chunks(text, 50).total_tokens > 3
+
+
+@pytest.mark.parametrize(
+    ("cut", "argument"),
+    [(truncate, 1), (split_chunks, 5), (count_till_limit, 5)],
+)
+def test_a_lone_surrogate_is_refused_as_count_tokens_refuses_it(cut: Any, argument: int) -> None:
+    text = "ab\udc00c"
+    with pytest.raises(InputError) as counted:
+        tokens.count_tokens(text)
+
+    with pytest.raises(InputError) as refused:
+        cut(text, argument)
+
+    assert str(refused.value) == str(counted.value)
+    assert str(refused.value).startswith("text has an unpaired surrogate at index 2; ")
 
 
 def test_a_chunk_summary_says_how_many_chunks_it_left_out() -> None:

@@ -40,6 +40,7 @@ from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, quoted_path
 from shoal.files import (
     BINARY_REASON,
+    check_file_name,
     checked_roots,
     home_expanded,
     is_binary,
@@ -71,7 +72,7 @@ FILE_ITEM_REMEDY = (
     "a fixed limit for file items: split the file into parts with shoal split --out-dir and "
     "name those, or give a part of it as a text item"
 )
-# Items can name the same large file many times; what all file items hold together is bounded.
+# Items can name many large files; what all file items hold together is bounded.
 MAX_TOTAL_FILE_CHARACTERS = 4 * MAX_FILE_BYTES
 
 FIT_RULE = (
@@ -303,7 +304,9 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
         if not item.path:
             # Path("") is the current folder: an empty path is a missing value, not "here".
             raise InputError(f"item {item.id!r}: path is empty; name a file")
-        check_unicode(item.path, f"item {item.id!r}: path")
+        # A file name need not be valid Unicode: its bytes that are not UTF-8 reach Python as
+        # surrogates the system takes back, as count_files reads them.
+        check_file_name(item.path, f"item {item.id!r}: path")
     return item
 
 
@@ -374,6 +377,15 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
         raise InputError(f"item {item.id!r}: {shown} is {not_utf8(error)}") from None
 
 
+def _check_file_named_once(item: BudgetItem, source: str, item_by_file: dict[str, str]) -> None:
+    """Refuse a file item whose file an earlier item names, by whatever path: the same text
+    would go in twice, under two ids."""
+    first = item_by_file.setdefault(source, item.id)
+    if first != item.id:
+        raise InputError(f"items {first!r} and {item.id!r} name the same file, "
+                         f"{quoted_path(source)}; give each file once")
+
+
 def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
     """The real path of a file item (``shown`` as its errors show it), refused outside
     ``roots`` and under /proc, /dev and /sys."""
@@ -390,10 +402,15 @@ def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
     if not any(resolved.is_relative_to(root) for root in roots):
         raise InputError(f"item {item.id!r}: {shown} is outside the allowed directories "
                          f"({', '.join(str(root) for root in roots)})")
-    refused = refused_prefix(resolved)
+    # The path as written too: /dev/stdin leads to a file when standard input is one.
+    refused = refused_prefix(Path(os.path.abspath(candidate)))
     if refused is not None:
         raise InputError(f"item {item.id!r}: {shown} is under {refused}, which shoal never "
                          "reads")
+    refused = refused_prefix(resolved)
+    if refused is not None:
+        raise InputError(f"item {item.id!r}: {shown} leads to {quoted_path(str(resolved))}, "
+                         f"under {refused}, which shoal never reads")
     return resolved
 
 
@@ -446,7 +463,8 @@ def fit_budget(
     most priority per token, tool-call groups whole, optionally the next item cut to fill.
 
     Args:
-        items: The candidates: :class:`BudgetItem` or dicts with the same fields.
+        items: The candidates, at least one: :class:`BudgetItem` or dicts with the same
+            fields. No two may name the same file, by whatever path.
         budget_tokens: Most tokens the chosen items may take.
         model: Catalog model id whose tokenizer counts and whose prices apply.
         truncate_last: After the whole items, cut the highest-ranked single item that did not
@@ -462,9 +480,9 @@ def fit_budget(
 
     Raises:
         BudgetTooSmallError: The required items alone exceed the budget.
-        ValueError, TypeError: Malformed items (the message names the item and field), a file
-            outside the roots or unreadable, an unknown model, or ``min_truncated_tokens`` set
-            without ``truncate_last``.
+        ValueError, TypeError: No items, malformed items (the message names the item and
+            field), a file outside the roots or unreadable, a file two items name, an unknown
+            model, or ``min_truncated_tokens`` set without ``truncate_last``.
     """
     budget_tokens = _check_budget(budget_tokens)
     if not isinstance(truncate_last, bool):
@@ -477,17 +495,22 @@ def fit_budget(
                          "truncate_last=True too, or leave min_truncated_tokens at its default "
                          f"({DEFAULT_MIN_TRUNCATED_TOKENS})")
     parsed = parse_items(items)
-
     tokenizer = tokenizer_for(model=model)
+    if not parsed:
+        # An empty plan would read as "everything fits" when nothing was asked.
+        raise InputError("items is empty; give at least one item to fit")
+
     root_paths = checked_roots(roots) if roots is not None else []
     texts, sources = [], []
     file_characters = 0
+    item_by_file: dict[str, str] = {}
     for item in parsed:
         if item.text is not None:
             texts.append(item.text)
             sources.append("text")
         else:
             text, source = _read_file(item, root_paths)
+            _check_file_named_once(item, source, item_by_file)
             file_characters += len(text)
             if file_characters > MAX_TOTAL_FILE_CHARACTERS:
                 raise InputError(f"the file items hold more than {MAX_TOTAL_FILE_CHARACTERS:,} "

@@ -612,8 +612,9 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=Path,
         action="append",
         default=[],
-        help="add a file as an item (repeatable); a relative path starts at the current folder "
-        "and ~ at the home folder, as in the shell, and the file must lie inside a --root",
+        help="add a file as an item (repeatable; each file once, by whatever path); a relative "
+        "path starts at the current folder and ~ at the home folder, as in the shell, and the "
+        "file must lie inside a --root",
     )
     fit.add_argument("--model", required=True, type=identifier,
                      help="catalog model id to count and price for")
@@ -1366,8 +1367,12 @@ def _budget(args: argparse.Namespace) -> int:
     # A --file path means what it means to the user's shell: resolved from the current folder,
     # not from the first --root as a path inside the items file is. The item keeps the path as
     # typed for its id, so an error names both.
-    parsed += parse_items({"id": _file_item_id(path), "path": _file_item_path(path)}
-                          for path in args.file)
+    _refuse_standard_input(args.file, "give the text as an item of ITEMS_FILE, which '-' "
+                           "reads from standard input")
+    real_paths = [_file_item_path(path) for path in args.file]
+    _refuse_repeated_files(args.file, real_paths)
+    parsed += parse_items({"id": _file_item_id(path), "path": real}
+                          for path, real in zip(args.file, real_paths, strict=True))
     if not parsed:
         # An empty plan would read as "everything fits" when nothing was asked.
         if args.items is None:
@@ -1406,22 +1411,45 @@ def _budget(args: argparse.Namespace) -> int:
 
 def _file_item_path(path: Path) -> str:
     """The real path of a --file item: ``~`` is the home folder (as in an items file, and as the
-    shell makes it unless quoted), and a relative path starts at the current folder."""
-    from shoal.files import home_expanded
+    shell makes it unless quoted), and a relative path starts at the current folder. A path
+    written under /proc, /dev or /sys is refused here, where it is still as written: the real
+    path of /dev/stdin is a file when standard input is one."""
+    from shoal.files import home_expanded, refused_prefix
 
     try:
-        return os.path.realpath(home_expanded(path))
+        expanded = home_expanded(path)
+        refused = refused_prefix(Path(os.path.abspath(expanded)))
+        if refused is not None:
+            raise ValueError(f"{_shown_path(path)} is under {refused}, which shoal never reads")
+        return os.path.realpath(expanded)
     except ValueError as error:
         raise ValueError(f"--file {error}") from None
+
+
+def _refuse_repeated_files(typed: Sequence[Path], real_paths: Sequence[str]) -> None:
+    """Refuse a file given twice by --file, by any path (``a.txt``, ``sub/../a.txt``): it
+    would go in twice under two ids, where `shoal count` counts it once."""
+    first_by_real: dict[str, Path] = {}
+    for path, real in zip(typed, real_paths, strict=True):
+        first = first_by_real.get(real)
+        if first is None:
+            first_by_real[real] = path
+            continue
+        if str(first) == str(path):
+            raise ValueError(f"--file {shown_path(str(path))} is given twice; give each file once")
+        raise ValueError(f"--file {shown_path(str(first))} and --file {shown_path(str(path))} "
+                         "name the same file; give each file once")
 
 
 def _file_item_id(path: Path) -> str:
     """The id of a --file item: the path as typed, cut in the middle when longer than an id may
     be (a path may be 4,096 characters; its two ends, the folder and the file name, tell it
-    apart)."""
+    apart). A byte of the name that is not UTF-8 is U+FFFD in the id, as `--json` and the MCP
+    tools write it: an id, unlike a file name, must be valid text."""
     from shoal.budget import MAX_ID_LENGTH
+    from shoal.json_output import without_surrogates
 
-    typed = str(path)
+    typed = without_surrogates(str(path))
     if len(typed) <= MAX_ID_LENGTH:
         return typed
     kept = (MAX_ID_LENGTH - 3) // 2
@@ -1815,11 +1843,14 @@ def _read_input(
     option or file kind) leads an error's message; ``raise_with`` is the option that raises
     the limit, None where it is fixed.
     """
-    from shoal.files import read_text_file
+    from shoal.files import names_standard_input, read_text_file
 
     try:
         if str(path) == "-":
             return _read_stdin(max_bytes=max_bytes, raise_with=raise_with)
+        if names_standard_input(path):
+            raise ValueError(f"{_shown_path(path)} is standard input, which shoal reads only "
+                             "when it is named '-'; give '-' instead")
         return read_text_file(path, max_file_bytes=max_bytes, raise_with=raise_with,
                               refuse_binary=True)
     except ValueError as error:
@@ -1877,6 +1908,7 @@ def _count(args: argparse.Namespace) -> int:
         if Path("-") in args.file:
             raise ValueError("--file takes files and folders; `shoal count -` counts standard "
                              "input")
+        _refuse_standard_input(args.file, "`shoal count -` counts standard input")
         return _count_files(args)
     if not args.text:
         raise ValueError("give text to count, '-' for stdin, --file PATH or --chat FILE.json")
@@ -1963,7 +1995,7 @@ def _count_files(args: argparse.Namespace) -> int:
         print(f"{'skipped':>12}  {listed_name(skipped.path)}: {skipped.reason}")
     print(
         f"{result.total_tokens:>12,}  total: {render.plural(len(result.files), 'file')}, "
-        f"{result.total_bytes:,} bytes ({method}); "
+        f"{render.plural(result.total_bytes, 'byte')} ({method}); "
         f"{len(result.skipped):,} skipped, {result.ignored:,} ignored by .gitignore"
     )
     for line in render.ratio_source_lines(result.token_ratio, result.ratio_source):
@@ -1971,6 +2003,18 @@ def _count_files(args: argparse.Namespace) -> int:
     if result.repeats_merged:
         print(f"note: {repeats_note(result.repeats_merged)}")
     return 0
+
+
+def _refuse_standard_input(paths: Sequence[Path], remedy: str) -> None:
+    """Refuse a path that names standard input (``/dev/stdin``), saying how the command reads
+    it: shoal reads nothing under /dev or /proc, and a message that said only that would not
+    tell the user what to type instead."""
+    from shoal.files import names_standard_input
+
+    for path in paths:
+        if names_standard_input(path):
+            raise ValueError(f"--file {_shown_path(path)} is standard input, which --file does "
+                             f"not read; {remedy}")
 
 
 def _refuse_named_skips(named: Sequence[Path], skipped: Sequence[SkippedFile]) -> None:

@@ -8,8 +8,9 @@ core releases the GIL while it counts, so files are counted in parallel.
 Confinement: every path must resolve, after following symbolic links, inside one of the
 ``roots``. A relative path is taken from the first root and ``~`` is the home folder; ``..``,
 absolute paths (``~/...`` among them) and links that lead outside are refused; links to folders
-are not followed; ``/proc``, ``/dev`` and ``/sys`` are refused even inside a root and never
-walked into; only regular files are opened (never a FIFO or a device), without blocking and
+are not followed; ``/proc``, ``/dev`` and ``/sys`` are refused even inside a root, whether a path
+is written there or leads there (``/dev/stdin`` leads to a file when standard input is one), and
+never walked into; only regular files are opened (never a FIFO or a device), without blocking and
 without following a link swapped in at the last moment, and their type and size are checked
 again on the open file. The walk checks for
 cancellation at every folder and stops as soon as it has found more than ``max_files`` files.
@@ -32,6 +33,7 @@ plan, ...): it refuses what ``count_files`` would skip, and a file over the limi
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import json
@@ -70,6 +72,10 @@ BINARY_SNIFF_BYTES = 8192
 BINARY_REASON = "binary (NUL byte in the first 8 KiB)"
 REFUSED_PREFIXES = (Path("/proc"), Path("/dev"), Path("/sys"))
 SKIPPED_FOLDERS = frozenset({".git"})
+# Why a walk skips a link that leads out: of the roots a caller (the server) allowed, or, with
+# no roots, of the folder it was asked to count, which is what the command line does.
+LINK_OUT_OF_ROOTS = "symbolic link out of the allowed roots"
+LINK_OUT_OF_FOLDER = "symbolic link out of the folder counted (name the link to count its target)"
 # Folders nested deeper than this are not walked: far past any real source tree, and well short
 # of Python's recursion limit.
 MAX_FOLDER_DEPTH = 200
@@ -307,10 +313,12 @@ def count_files(
         check_cancelled: Called between files; it stops the count by raising.
 
     Returns:
-        Per-file counts, the total, and what was skipped.
+        Per-file counts, the total, and what was skipped: a named path too (a pipe, a loop of
+        links), with its reason, as inside a folder.
 
     Raises:
-        PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys.
+        PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys (as written
+            or where it leads).
         TypeError: ``paths`` not a list (None, or one path alone), a path or limit of the wrong
             type.
         ValueError: A path that is empty, holds a lone surrogate or does not exist, too many
@@ -404,11 +412,12 @@ def _check_all_exist(
 
 
 def _absent(real: Path) -> bool:
-    """Whether nothing is at a path; one that cannot be read for another reason (a looping
-    link, no permission) is present, and the walk names why it cannot be read."""
+    """Whether nothing is at a path (``a.txt/b`` below a file among them); one that cannot be
+    read for another reason (a looping link, no permission) is present, and the walk skips it
+    with the reason."""
     try:
         os.stat(real)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return True
     except OSError:
         return False
@@ -432,10 +441,18 @@ def _check_path(name: str, path: object) -> None:
     if not text:
         # Path("") is the current folder: an empty string is a missing value, not "here".
         raise InputError(f"{name} is empty; give a file or folder ('.' for the current folder)")
+    check_file_name(text, name)
+
+
+def check_file_name(path: str, name: str) -> None:
+    """Refuse a path with a lone surrogate no file name can hold, naming it by ``name``.
+
+    Not held to valid Unicode as other text is: Python reads a name's bytes that are not UTF-8
+    as surrogates that ``os.fsencode`` takes back (surrogateescape), and those files exist;
+    only other surrogates name nothing.
+    """
     try:
-        # Not check_unicode: a name's undecodable bytes arrive as surrogates os.fsencode takes
-        # back (surrogateescape), and those files exist; only other surrogates name nothing.
-        os.fsencode(text)
+        os.fsencode(path)
     except UnicodeEncodeError as error:
         raise InputError(
             f"{name} has an unpaired surrogate at index {error.start}, which no file name "
@@ -781,6 +798,7 @@ def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
         raise InputError(f"path {shown_path(str(path))} contains a NUL character; no file name can")
     expanded = home_expanded(path)
     if allowed is None:
+        requested = expanded
         real = _real(expanded)
         roots = [real]
     else:
@@ -797,12 +815,31 @@ def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
                 "another --root"
             )
 
-    refused = refused_prefix(real)
+    # The path as written is checked as well as where it leads: /dev/stdin leads to a file
+    # when standard input is one (`< notes.txt`), and is still no file shoal reads.
+    named = Path(os.path.abspath(requested))
+    refused = refused_prefix(named)
     if refused is not None:
         raise PathNotAllowedError(
             f"{shown_path(str(path))} is under {refused}, which shoal never reads"
         )
+    refused = refused_prefix(real)
+    if refused is not None:
+        raise PathNotAllowedError(
+            f"{shown_path(str(path))} leads to {shown_path(str(real))}, under {refused}, which "
+            "shoal never reads"
+        )
     return real, roots
+
+
+# The names of standard input under /dev and /proc, which shoal refuses as it refuses every
+# path there; the command line reads standard input as '-'.
+STANDARD_INPUT_NAMES = frozenset({Path("/dev/stdin"), Path("/dev/fd/0"), Path("/proc/self/fd/0")})
+
+
+def names_standard_input(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path``, as written, is one of the names of standard input (``/dev/stdin``)."""
+    return Path(os.path.abspath(home_expanded(Path(path)))) in STANDARD_INPUT_NAMES
 
 
 def _collect(
@@ -821,16 +858,27 @@ def _collect(
     after ``room + 1`` new files (one more than can be counted, so that the caller can tell),
     rather than listing a whole disk before refusing it.
     """
-    info = _stat(real, _as_requested(path, real, roots is not None))
-
     shown = str(path)
+    try:
+        info = os.stat(real)
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            # Like a path that does not exist (refused before the walk), it names nothing.
+            as_requested = _as_requested(path, real, roots is not None)
+            raise InputError(f"cannot read {as_requested}: {error.strerror}") from None
+        # A loop of links, a folder on the way that cannot be searched: skipped with the
+        # reason, as the same path met inside a folder is.
+        skip = SkippedFile(shown, f"cannot open: {error.strerror}")
+        return [], ([skip] if reached.first_time(real) else []), 0
+
     if stat.S_ISREG(info.st_mode):
         return ([_Candidate(shown, real)] if reached.first_time(real) else []), [], 0
     if not stat.S_ISDIR(info.st_mode):
         skip = SkippedFile(shown, "not a regular file")
         return [], ([skip] if reached.first_time(real) else []), 0
 
-    walk = _Walk(roots or [real], respect_gitignore, reached, check_cancelled)
+    walk = _Walk(roots or [real], respect_gitignore, reached, check_cancelled,
+                 link_out=LINK_OUT_OF_ROOTS if roots else LINK_OUT_OF_FOLDER)
     if not respect_gitignore:
         found = walk.files(real, "", shown, IgnoreMatcher())
     else:
@@ -868,7 +916,8 @@ def _enclosing_rules(folder: Path, roots: list[Path]) -> tuple[IgnoreMatcher, st
 
 
 class _Walk:
-    """A depth-first walk of one folder that never leaves ``roots``."""
+    """A depth-first walk of one folder that never leaves ``roots``; ``link_out`` is the reason
+    a link leading out of them is skipped for."""
 
     def __init__(
         self,
@@ -876,8 +925,11 @@ class _Walk:
         respect_gitignore: bool,
         reached: _Reached,
         check_cancelled: Callable[[], None] | None = None,
+        *,
+        link_out: str,
     ) -> None:
         self.roots = roots
+        self.link_out = link_out
         self.respect_gitignore = respect_gitignore
         self.reached = reached
         self.check_cancelled = check_cancelled
@@ -944,7 +996,7 @@ class _Walk:
 
         target = _real(path)
         if not any(_inside(target, root) for root in self.roots):
-            self.skip(path, shown, "symbolic link out of the allowed roots")
+            self.skip(path, shown, self.link_out)
             return None
         if refused_prefix(target) is not None:
             self.skip(path, shown, "symbolic link to a system file shoal never reads")

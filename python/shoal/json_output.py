@@ -5,12 +5,16 @@ Costs and sizes are sums and products of prices and byte counts, whose last bits
 them the same way, so the two give the same figure for the same question. Hardware estimates
 (``shoal hw``) are rounded in every figure, as their watts, joules, tokens/s and ratios are the
 same kind of arithmetic (4.001999999999999 W for 4.002 W).
+
+Both write a lone surrogate as U+FFFD (see `without_surrogates`): a file name's bytes that are not
+UTF-8 reach Python as lone surrogates, which valid JSON cannot hold.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 # Fields whose name has one of these words (``total_usd``, ``memory_available_gb``,
@@ -38,15 +42,32 @@ def rounded_figures(value: Any, unit_field: bool = False, *, every_float: bool =
     return value
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` (JSON-shaped) with each lone surrogate in its strings, keys among them, written
+    as U+FFFD. Python reads a file name's bytes that are not UTF-8 as lone surrogates (byte
+    0xFF as U+DCFF); written out as they are, they make bytes that are not UTF-8, which no JSON
+    reader takes and no JSON-RPC answer can carry."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(key): without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_surrogates(item) for item in value]
+    return value
+
+
 def json_text(payload: object, *, every_float: bool = False) -> str:
     """The CLI's ``--json`` output: indented, keys sorted, figures rounded (see
-    `rounded_figures`)."""
+    `rounded_figures`), lone surrogates written as U+FFFD (see `without_surrogates`)."""
     rounded = rounded_figures(payload, every_float=every_float)
-    return json.dumps(rounded, indent=2, sort_keys=True, ensure_ascii=False)
+    return json.dumps(without_surrogates(rounded), indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def json_line(payload: object) -> str:
-    """One line of JSON Lines output (``--jsonl``): keys sorted and figures rounded as
-    `json_text` has them, on one line with no spaces."""
-    return json.dumps(rounded_figures(payload), sort_keys=True, ensure_ascii=False,
-                      separators=(",", ":"))
+    """One line of JSON Lines output (``--jsonl``): keys sorted, figures rounded and lone
+    surrogates written as `json_text` has them, on one line with no spaces."""
+    return json.dumps(without_surrogates(rounded_figures(payload)), sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"))

@@ -155,7 +155,7 @@ def chunk_list(result: ChunkList) -> str:
     """How many chunks, and the first few ranges."""
     lines = [
         f"{plural(result.chunk_count, 'chunk')} of at most {plural(result.max_tokens, 'token')}, "
-        f"{result.total_tokens:,} tokens in all "
+        f"{plural(result.total_tokens, 'token')} in all "
         f"({counting_method(result.exact, result.encoding, result.token_ratio)})"
     ]
     lines.extend(
@@ -171,7 +171,7 @@ def files_summary(result: FilesSummary, *, shown: int = 10) -> str:
     """The total, then the largest files and the skipped ones."""
     lines = [
         f"{plural(result.total_tokens, 'token')} in {plural(result.files_counted, 'file')} "
-        f"({result.total_bytes:,} bytes; "
+        f"({plural(result.total_bytes, 'byte')}; "
         f"{counting_method(result.exact, result.encoding, result.token_ratio)}); "
         f"{result.files_skipped:,} skipped, {result.ignored:,} ignored by .gitignore",
         *ratio_source_lines(result.token_ratio, result.ratio_source),

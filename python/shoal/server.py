@@ -70,7 +70,7 @@ from shoal.hardware import (
     port_chip,
 )
 from shoal.hardware_cli import front_table
-from shoal.json_output import rounded_figures
+from shoal.json_output import rounded_figures, without_surrogates
 from shoal.ledger import (
     MAX_LIMIT_USD,
     MAX_WINDOW_HOURS,
@@ -251,27 +251,11 @@ def _answer(result: Any, summary: str, *, every_float: bool = False) -> CallTool
     """Package a domain result as structured content plus a readable summary; ``every_float``
     rounds every figure of an estimate, not only its money and GB (see `rounded_figures`)."""
     payload = TypeAdapter(type(result)).dump_python(result, mode="json")
-    structured = _without_surrogates(rounded_figures(payload, every_float=every_float))
+    structured = without_surrogates(rounded_figures(payload, every_float=every_float))
     return CallToolResult(
-        content=[TextContent(type="text", text=_without_surrogates(summary))],
+        content=[TextContent(type="text", text=without_surrogates(summary))],
         structured_content=structured,
     )
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _without_surrogates(value: Any) -> Any:
-    """``value`` with each lone surrogate in its strings written as U+FFFD, as ``--json`` writes
-    them. A file name's bytes that are not UTF-8 reach Python as lone surrogates, which no
-    JSON-RPC answer can carry: the SDK would fail to send the whole answer."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_without_surrogates(item) for item in value]
-    return value
 
 
 def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
@@ -764,6 +748,7 @@ def _add_token_tools(
         max_chunks: Annotated[
             int, Field(description="Most chunks to list; the count covers all.", ge=1, le=1000)
         ] = SHOWN_CHUNKS,
+        allow_special: Annotated[bool, Field(description=ALLOW_SPECIAL)] = False,
     ) -> Annotated[CallToolResult, ShownChunks]:
         """Split a text into consecutive chunks of at most max_tokens tokens each.
 
@@ -783,7 +768,8 @@ def _add_token_tools(
                 "with the command line (shoal split --out-dir) or the Python API "
                 "(shoal.token_budget.split_chunks)"
             )
-        result = _call(split_chunks, text, max_tokens, **_tokenizer(encoding, model))
+        result = _call(split_chunks, text, max_tokens, **_tokenizer(encoding, model),
+                       allow_special=allow_special)
         listed = result.summary(max_chunks=max_chunks, include_text=include_text)
 
         def answer(count: int) -> CallToolResult:
@@ -1890,7 +1876,8 @@ def _add_budget_tools(
     def fit_budget_tool(
         items: Annotated[
             list[ContextItem],
-            Field(description="Candidates: text or file, priority, required, group.", max_length=10_000),
+            Field(description="Candidates: text or file, priority, required, group.", min_length=1,
+                  max_length=10_000),
         ],
         budget_tokens: Annotated[int, Field(description="Most tokens the chosen items may take.", ge=1, le=MAX_TOKENS)],
         model: Annotated[str, Field(description="Catalog model id to count and price for.", min_length=1, max_length=200)],
@@ -1913,9 +1900,9 @@ def _add_budget_tools(
         Use it before assembling a long prompt from many candidates. Required items first, then the most priority per token; a tool call and its results
         (same group) go in together or not at all; optionally the next item is cut at a token
         boundary. Each item gives text or path; an empty one beside the other counts as not
-        given. Returns the plan with per-item counts (with include_items false, only the
-        included, truncated and dropped ids and the cut item's entry), the total and its cost;
-        the answer's text ends with the cut item's text.
+        given, and no two items may name the same file. Returns the plan with per-item counts
+        (with include_items false, only the included, truncated and dropped ids and the cut
+        item's entry), the total and its cost; the answer's text ends with the cut item's text.
         """
         if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
             raise ToolError("argument 'min_truncated_tokens': it limits the cut truncate_last "

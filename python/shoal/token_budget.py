@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shoal.errors import InputError, ShoalError
-from shoal.tokens import Tokenizer, tokenizer_for
+from shoal.tokens import Tokenizer, check_unicode, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -639,9 +639,10 @@ def _held_together(run: str) -> str:
 
 def _check_text(text: object) -> None:
     # Checked first: the encoder's own complaint ("object of type 'NoneType' has no len()")
-    # names no argument.
+    # names no argument, and its refusal of a lone surrogate is no ShoalError.
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
+    check_unicode(text, "text")
 
 
 def _check_budget(value: object, name: str, *, minimum: int) -> None:

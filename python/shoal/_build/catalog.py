@@ -109,8 +109,10 @@ TOKEN_RATIOS: dict[str, tuple[float, str]] = {
     ),
     "llama-3": (
         1.05,
-        "estimate: Llama 3's 128k vocabulary extends cl100k's 100k ranks; cl100k/o200k measured "
-        "0.99-1.01 on English, code and JSON, 1.39 on CJK; 1.05 leans to over-count",
+        "estimate, not measured: Llama 3's tokenizer (meta-llama/llama3 llama/tokenizer.py; not "
+        "shipped, under the Llama 3 Community License) is a tiktoken BPE of 128,000 ranks with "
+        "cl100k's split pattern; cl100k/o200k measured 0.99-1.01 on English, code and JSON, 1.39 "
+        "on CJK, so 1.05 leans to over-count except on CJK",
     ),
     "qwen": (
         1.05,
