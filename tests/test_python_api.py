@@ -240,10 +240,27 @@ def test_scan_conversation_refuses_the_turns_route_refuses(
         shoal.route("hello", history=[turn])
 
 
+def test_a_history_holds_at_most_eight_million_characters_over_all_turns() -> None:
+    # Eight turns, each far under the cap, fill it exactly; a name of one letter is one too many.
+    full = [{"role": "user", "content": "x" * 1_000_000}] * 8
+    past = [*full, {"role": "user", "content": "", "name": "a"}]
+    message = ("history: at most 8,000,000 characters over all turns; the turns up to "
+               "history[8] hold 8,000,001. Drop or shorten earlier turns")
+
+    assert shoal.scan_conversation("hello", full) == ()
+    with pytest.raises(shoal.InputError) as scanned:
+        shoal.scan_conversation("hello", past)
+    with pytest.raises(shoal.RoutingError) as routed:
+        shoal.route("hello", history=past)
+
+    assert str(scanned.value) == str(routed.value) == message
+
+
 def test_scan_conversation_scans_text_parts_as_route_reads_them() -> None:
     part = {"type": "text", "text": "write to jane.doe@gmail.com"}
     history = [{"role": "user", "content": [part]}]
 
     [finding] = shoal.scan_conversation("hello", history)
-    assert (finding.kind, finding.location) == ("email", "history[0]")
+    assert (finding.kind, finding.location) == ("email", "history[0].content[0].text")
+    assert part["text"][finding.start : finding.end] == "jane.doe@gmail.com"
     assert shoal.route("hello", history=history).privacy.findings == (finding,)

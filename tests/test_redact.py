@@ -3,6 +3,10 @@ another text or covering nothing are refused, and every caller redacts through i
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import pytest
 
 from shoal.privacy import PrivacyFinding, redact, scan_conversation, scan_text
@@ -58,6 +62,85 @@ def test_each_turn_of_a_conversation_is_redacted_with_its_own_findings() -> None
                   location="history[0]") == "my mail is [email]"
     assert redact(prompt, [f for f in findings if f.location == "prompt"]) == \
         "and my key is [aws_access_key_id]"
+
+
+# A conversation whose private values sit in every kind of text a turn can carry: text parts, an
+# OpenAI tool call's arguments, an Anthropic tool_use input and tool_result, the older
+# function_call, thinking and refusal parts. Each value is what the finding of its kind must cover.
+KEY = "AKIAQYLPMN5HHHFPZAM2"
+MAIL = "ana.lopez@gmail.com"
+OTHER_MAIL = "bob.smith@gmail.com"
+PASSWORD = "hunter2x9Q"
+PARTS_AND_CALLS = [
+    {"role": "user", "content": [{"type": "text", "text": "first part"},
+                                 {"type": "text", "text": f"key {KEY} here"}]},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "send_mail", "arguments": json.dumps({"to": MAIL})}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "sent"},
+    {"role": "assistant", "content": [
+        {"type": "text", "text": "Logging in."},
+        {"type": "tool_use", "id": "toolu_1", "name": "login",
+         "input": {"user": "ana", "password": PASSWORD}}]},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1",
+         "content": [{"type": "text", "text": f"logged in as {OTHER_MAIL}"}]}]},
+    {"role": "assistant", "content": None,
+     "function_call": {"name": "send_mail", "arguments": {"to": OTHER_MAIL}}},
+    # Parts read by another field than `text`: a thinking block's signature is no text.
+    {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": f"the key is {KEY}", "signature": "c2lnbmF0dXJl"},
+        {"type": "refusal", "refusal": f"I will not write to {MAIL}"}]},
+]
+LOCATIONS = [
+    ("aws_access_key_id", "history[0].content[1].text", KEY),
+    ("email", "history[1].tool_calls[0].function.arguments", MAIL),
+    ("password", "history[3].content[1].input", PASSWORD),
+    ("email", "history[4].content[0].content[0].text", OTHER_MAIL),
+    ("email", "history[5].function_call.arguments", OTHER_MAIL),
+    ("aws_access_key_id", "history[6].content[0].thinking", KEY),
+    ("email", "history[6].content[1].refusal", MAIL),
+]
+
+
+def _named_text(history: list[dict[str, Any]], location: str) -> str:
+    """The string a finding's location names: ``history[i]`` is a turn's content, and each step
+    after it a key (``.key``) or an index (``[n]``); an object or a number is read as its
+    compact JSON."""
+    turn = re.match(r"history\[(\d+)\]", location)
+    assert turn is not None, location
+    value: Any = history[int(turn[1])]
+    path = location[turn.end():]
+    if not path:
+        return str(value["content"])
+    steps = re.findall(r"\.(\w+)|\[(\d+)\]", path)
+    assert "".join(f".{key}" if key else f"[{index}]" for key, index in steps) == path, path
+    for key, index in steps:
+        value = value[key] if key else value[int(index)]
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_each_finding_of_a_conversation_indexes_the_string_its_location_names() -> None:
+    findings = scan_conversation("hello", PARTS_AND_CALLS)
+
+    assert [(f.kind, f.location) for f in findings] == [
+        (kind, location) for kind, location, _ in LOCATIONS]
+    for finding, (_, _, value) in zip(findings, LOCATIONS, strict=True):
+        text = _named_text(PARTS_AND_CALLS, finding.location)
+        assert text[finding.start : finding.end] == value, finding.describe()
+        redacted = redact(text, [finding], location=finding.location)
+        assert value not in redacted and f"[{finding.kind}]" in redacted
+
+
+def test_a_text_part_is_redacted_with_its_own_findings() -> None:
+    part = PARTS_AND_CALLS[0]["content"][1]["text"]
+    findings = scan_conversation("hello", PARTS_AND_CALLS)
+
+    here = [f for f in findings if f.location == "history[0].content[1].text"]
+    assert redact(part, here, location="history[0].content[1].text") == \
+        "key [aws_access_key_id] here"
 
 
 def test_findings_of_another_location_are_refused() -> None:

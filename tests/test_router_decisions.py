@@ -92,6 +92,30 @@ def test_history_is_scanned_too() -> None:
     assert decision.model in {"llama-3.1-8b-instruct", "qwen2.5-72b-instruct"}
 
 
+def test_findings_in_parts_and_tool_calls_name_the_string_they_index() -> None:
+    from shoal.privacy import redact, scan_conversation
+
+    arguments = f'{{"to":"{MAIL}"}}'
+    history = [{"role": "user", "content": [{"type": "text", "text": "first part"},
+                                            {"type": "text", "text": f"key {KEY} here"}]},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "function",
+                    "function": {"name": "send", "arguments": arguments}}]}]
+
+    decision = route("Now write the deploy script.", history=history,
+                     candidates=HOSTED_AND_LOCAL)
+
+    assert decision.privacy is not None
+    key, mail = decision.privacy.findings
+    assert (key.location, history[0]["content"][1]["text"][key.start : key.end]) == (
+        "history[0].content[1].text", KEY)
+    assert (mail.location, arguments[mail.start : mail.end]) == (
+        "history[1].tool_calls[0].function.arguments", MAIL)
+    assert redact(arguments, [mail], location=mail.location) == '{"to":"[email]"}'
+    assert decision.privacy.findings == scan_conversation("Now write the deploy script.",
+                                                          history)
+
+
 def test_bad_privacy_policy_is_named() -> None:
     with pytest.raises(RoutingError, match="privacy must be one of local, block, off"):
         route(CODE_PROMPT, privacy="maybe")

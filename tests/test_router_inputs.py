@@ -591,6 +591,50 @@ def test_history_roles_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture
         route("and in Rust?", history=[{"role": "alien", "content": "hi"}])
 
 
+def test_a_history_file_holds_at_most_eight_million_characters_over_all_turns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal import cli
+    from shoal.router_policy import MAX_HISTORY_CHARACTERS
+
+    history = tmp_path / "history.json"
+    turns = [{"role": "user", "content": "x" * 4_000_000},
+             {"role": "assistant", "content": "y" * 4_000_000, "name": "a"}]
+    history.write_text(json.dumps(turns), encoding="utf-8")
+
+    err = error_of(capsys, "route", "and in Rust?", "--history", str(history))
+
+    assert err == (f"shoal route: error: --history: {history}: history: at most 8,000,000 "
+                   "characters over all turns; the turns up to history[1] hold 8,000,001. Drop "
+                   "or shorten earlier turns\n")
+    assert cli.MAX_HISTORY_CHARACTERS == MAX_HISTORY_CHARACTERS
+    with pytest.raises(SystemExit):
+        main(["route", "--help"])
+    assert "at most 8,000,000 characters over all turns" in " ".join(
+        capsys.readouterr().out.split())
+
+
+def test_a_history_routed_from_a_file_names_its_findings_as_python_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    history = tmp_path / "history.json"
+    turns = [{"role": "user", "content": [{"type": "text", "text": "first part"},
+                                          {"type": "text", "text": "key AKIAQYLPMN5HHHFPZAM2"}]},
+             {"role": "assistant", "content": None, "tool_calls": [
+                 {"id": "call_1", "type": "function",
+                  "function": {"name": "send", "arguments": '{"to":"ana.lopez@gmail.com"}'}}]}]
+    history.write_text(json.dumps(turns), encoding="utf-8")
+
+    assert main(["route", "and now?", "--history", str(history), "--json"]) == 0
+
+    found = json.loads(capsys.readouterr().out)["privacy"]["findings"]
+    assert [(f["location"], f["start"], f["end"]) for f in found] == [
+        ("history[0].content[1].text", 4, 24),
+        ("history[1].tool_calls[0].function.arguments", 7, 26),
+    ]
+    assert found == route("and now?", history=turns).to_dict()["privacy"]["findings"]
+
+
 def test_history_content_may_be_text_parts() -> None:
     parts = [{"type": "text", "text": "How do I sort a list"},
              {"type": "text", "text": "in Python?"}]

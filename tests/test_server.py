@@ -3,6 +3,7 @@ one stdio subprocess session like the one a desktop host starts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -355,6 +356,51 @@ async def test_route_task_takes_a_tool_call_conversation_as_python_route_does(se
         [*history, {"role": "user", "content": "And tomorrow?"}], model="gpt-4.1"
     ).tokens
     assert missing.is_error and "history[0]: content is missing" in missing.content[0].text
+
+
+async def test_route_task_names_the_string_each_history_finding_indexes(server) -> None:  # type: ignore[no-untyped-def]
+    from shoal import route, scan_conversation
+
+    arguments = '{"to":"ana.lopez@gmail.com"}'
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "first part"},
+                                     {"type": "text", "text": "key AKIAQYLPMN5HHHFPZAM2 here"}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "send", "arguments": arguments}}]},
+    ]
+    async with Client(server) as client:
+        routed = await client.call_tool("route_task", {"prompt": "And now?", "history": history})
+
+    assert not routed.is_error, routed.content[0].text
+    findings = routed.structured_content["privacy"]["findings"]
+    assert [(f["kind"], f["location"], f["start"], f["end"]) for f in findings] == [
+        ("aws_access_key_id", "history[0].content[1].text", 4, 24),
+        ("email", "history[1].tool_calls[0].function.arguments", 7, 26),
+    ]
+    assert arguments[7:26] == "ana.lopez@gmail.com"
+    expected = route("And now?", history=history).privacy
+    assert expected is not None and [dataclasses.asdict(f) for f in expected.findings] == \
+        [dataclasses.asdict(f) for f in scan_conversation("And now?", history)] == findings
+    assert "history[1].tool_calls[0].function.arguments[7:26]" in routed.content[0].text
+
+
+async def test_route_task_caps_the_history_over_all_its_turns(server) -> None:  # type: ignore[no-untyped-def]
+    # A thousand turns, each far under the cap of a text, and one turn far over it.
+    many = [{"role": "user", "content": "x" * 8_001}] * 1_000
+    one = [{"role": "user", "content": "ab " * 10_000_001}]
+    async with Client(server) as client:
+        too_many = await client.call_tool("route_task", {"prompt": "And now?", "history": many})
+        too_long = await client.call_tool("route_task", {"prompt": "And now?", "history": one})
+        after = await client.call_tool("route_task", {"prompt": "And now?", "history": many[:2]})
+
+    assert too_many.is_error and too_many.content[0].text == (
+        "route_task: history: at most 8,000,000 characters over all turns; the turns up to "
+        "history[999] hold 8,001,000. Drop or shorten earlier turns")
+    assert too_long.is_error and too_long.content[0].text == (
+        "route_task: history: at most 8,000,000 characters over all turns; the turns up to "
+        "history[0] hold 30,000,003. Drop or shorten earlier turns")
+    assert not after.is_error, after.content[0].text
 
 
 async def test_a_zero_cost_limit_leaves_only_free_local_models(server) -> None:  # type: ignore[no-untyped-def]

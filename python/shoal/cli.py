@@ -240,9 +240,9 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first; "
         "role is system, user, assistant or tool, content a string or a list of text parts; "
-        "an assistant turn with tool_calls may leave content null, as the API allows. Counted "
-        "with the prompt as `shoal count --chat` counts the same messages (one PROMPT only, not "
-        "--file)",
+        "an assistant turn with tool_calls may leave content null, as the API allows; at most "
+        f"{MAX_HISTORY_CHARACTERS:,} characters over all turns. Counted with the prompt as "
+        "`shoal count --chat` counts the same messages (one PROMPT only, not --file)",
     )
     route.add_argument(
         "--previous-model",
@@ -387,6 +387,8 @@ INPUT_FILE_HELP = (
 # MAX_FILE_BYTES_LIMIT, which are not imported while the parser is built.
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
+# shoal.router_policy.MAX_HISTORY_CHARACTERS, for the same reason.
+MAX_HISTORY_CHARACTERS = 8_000_000
 
 
 def add_max_file_bytes(

@@ -90,7 +90,9 @@ class PrivacyFinding:
     Attributes:
         kind: What was found, e.g. ``aws_access_key_id``, ``email``, ``card_number``.
         category: ``secret`` or ``personal``.
-        location: Which text: ``prompt`` or ``history[i]`` (the i-th turn of a conversation).
+        location: Which text: ``prompt``, ``history[i]`` (the content of a conversation's
+            i-th turn), the path to a string inside a turn (``history[i].content[j].text``,
+            ``history[i].tool_calls[k].function.arguments``), or a caller's label.
         start: Offset of the first sensitive character, in code points (as Python counts a
             string; a host counting UTF-16 units, as JavaScript does, must convert: an emoji is
             one code point and two units).
@@ -139,19 +141,26 @@ def _check_str(name: str, value: object) -> None:
 def scan_conversation(
     prompt: str, history: Sequence[Mapping[str, Any]] = ()
 ) -> tuple[PrivacyFinding, ...]:
-    """Scan the history turns (``history[i]``, their ``content``) and the latest prompt.
+    """Scan the history turns and the latest prompt, each text on its own.
 
     A turn is read as ``route`` reads it (see :func:`shoal.router_policy.check_history`): its
     content a str or a list of text parts, an assistant turn's tool calls included, so that
-    every text routing would send is scanned, and a turn routing would refuse is refused.
+    every text routing would send is scanned, and a turn routing would refuse is refused. Each
+    finding's location names the string its offsets index (see
+    :func:`shoal.router_policy.located_texts`): ``history[2]`` for a turn whose content is a
+    str, ``history[0].content[1].text`` for a text part,
+    ``history[1].tool_calls[0].function.arguments`` for a tool call's arguments, ``prompt``
+    for the prompt; :func:`redact` takes that string with that location.
 
     Raises:
         TypeError: If ``prompt`` is not a str, ``history`` not a list of dicts.
         InputError: If a turn's role or content is malformed (content of another type, such as
-            a number, or missing), or a text holds an unpaired surrogate (no UTF-8 form).
+            a number, or missing), a text holds an unpaired surrogate (no UTF-8 form), or the
+            turns together hold more than
+            :data:`shoal.router_policy.MAX_HISTORY_CHARACTERS` (8,000,000).
     """
     # Imported here: shoal.router_policy imports this module.
-    from shoal.router_policy import check_history
+    from shoal.router_policy import check_history, located_texts
 
     _check_str("prompt", prompt)
     if isinstance(history, (str, bytes, Mapping)) or not isinstance(history, Sequence):
@@ -163,14 +172,14 @@ def scan_conversation(
             raise TypeError(f"history[{index}] must be a dict with 'content', not "
                             f"{type(turn).__name__}")
     try:
-        turns = check_history(history)
+        check_history(history)
     except ValueError as error:
         raise InputError(str(error)) from None
 
     findings: list[PrivacyFinding] = []
-    for index, (_, content) in enumerate(turns):
-        if content:
-            findings.extend(scan_text(content, location=f"history[{index}]"))
+    for index, turn in enumerate(history):
+        for location, text in located_texts(turn, index):
+            findings.extend(scan_text(text, location=location))
     findings.extend(scan_text(prompt, location="prompt"))
     return tuple(findings)
 
@@ -191,9 +200,11 @@ def redact(
         findings: What :func:`scan_text` or :func:`scan_conversation` found in ``text``; None
             scans ``text`` here.
         location: Which text ``text`` is, as the findings name it: ``prompt`` (the default, as
-            :func:`scan_text`'s), ``history[2]`` for a conversation's third turn, or the label
-            given to :func:`scan_text`. A finding of another location is refused, so the
-            findings of a conversation are applied one text at a time.
+            :func:`scan_text`'s), ``history[2]`` for the content of a conversation's third
+            turn, ``history[0].content[1].text`` for a text part (see
+            :func:`scan_conversation`), or the label given to :func:`scan_text`. A finding of
+            another location is refused, so the findings of a conversation are applied one
+            text at a time.
 
     Raises:
         TypeError: If ``text`` or ``location`` is not a str, or ``findings`` not a list of

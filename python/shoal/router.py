@@ -1158,12 +1158,13 @@ def _conversation_settings(
         except ValueError as error:
             raise RoutingError(f"device: {error}") from None
     policy = _checked(check_privacy_policy, privacy)
+    # check_history accepted it: a list of turns, or None.
+    conversation = cast(Sequence[Mapping[str, Any]], history or ())
     try:
-        report = privacy_report(prompt, turns, policy)
+        report = privacy_report(prompt, conversation, policy)
     except PrivacyPolicyError as error:
         raise PrivacyBlockedError(str(error)) from None
-    # check_history accepted it: a list of turns.
-    texts, names = counted_texts(cast(Sequence[Mapping[str, Any]], history))
+    texts, names = counted_texts(conversation)
     settings = replace(settings, privacy_local=report.action == "kept_local", device=device,
                        history=turns, history_texts=texts, history_names=names)
     return settings, report

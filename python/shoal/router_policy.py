@@ -37,6 +37,8 @@ from shoal.excerpts import grouped_number
 from shoal.privacy import PrivacyFinding, scan_conversation
 from shoal.tokens import (
     CALL_KEYS,
+    MAX_TEXT_CHARACTERS,
+    TEXT_FIELDS,
     TOKENS_PER_NAME,
     _compact_json,
     _content_texts,
@@ -56,6 +58,13 @@ LOCAL_QUANTISATION = "Q4_K_M"
 MESSAGE_OVERHEAD_TOKENS = 3
 REPLY_PRIMING_TOKENS = 3
 DECISION_ID_VERSION = "shoal-decision-v1"
+# The most characters the earlier turns of a conversation may hold together, as many as one
+# text: a bound on the whole, since a thousand turns each under a text's bound would still be
+# too many to scan and count. At four characters a token it is about twice the largest context
+# window in the catalog.
+MAX_HISTORY_CHARACTERS = MAX_TEXT_CHARACTERS
+# The keys of a tool call's arguments: OpenAI's function.arguments, Anthropic's tool_use input.
+ARGUMENT_KEYS = ("arguments", "input")
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,9 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
     the other parts that carry text, as :func:`shoal.tokens.count_chat` reads them, or
     Anthropic ``tool_use``/``tool_result`` blocks, taken as compact JSON), joined by
     newlines. An assistant turn with ``tool_calls`` (or the older ``function_call``) may leave
-    its content out or null, as the API allows; its calls, as compact JSON, are its text.
+    its content out or null, as the API allows; its calls, as compact JSON, are its text. The
+    turns together may hold at most :data:`MAX_HISTORY_CHARACTERS`: their texts and every
+    other string field (a name, a tool call id).
     """
     if history is None:
         return ()
@@ -124,6 +135,7 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
             f"got {type(history).__name__}"
         )
     turns = []
+    characters = 0
     for index, turn in enumerate(history):
         if not isinstance(turn, Mapping):
             raise InputError(f"history[{index}] must be a mapping with 'role' and 'content'")
@@ -132,9 +144,25 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
             raise InputError(f"history[{index}]: role must be one of "
                              f"{', '.join(HISTORY_ROLES)}, got {role!r}")
         content = _turn_text(turn, str(role), f"history[{index}]")
+        characters += len(content) + _field_characters(turn)
+        if characters > MAX_HISTORY_CHARACTERS:
+            # Refused before the rest is read: the bound is what keeps a huge history from
+            # holding a server for the time it takes to scan and count.
+            raise InputError(
+                f"history: at most {MAX_HISTORY_CHARACTERS:,} characters over all turns; the "
+                f"turns up to history[{index}] hold {characters:,}. Drop or shorten earlier "
+                "turns"
+            )
         check_unicode(content, f"history[{index}]['content']")
         turns.append((str(role), content))
     return tuple(turns)
+
+
+def _field_characters(turn: Mapping[str, Any]) -> int:
+    """Characters of a turn's string fields besides its role, content and calls (a name, a
+    tool call id), which the count of the conversation reads too."""
+    return sum(len(value) for key, value in turn.items()
+               if isinstance(value, str) and key not in ("role", "content", *CALL_KEYS))
 
 
 def _turn_text(turn: Mapping[str, Any], role: str, where: str) -> str:
@@ -158,6 +186,75 @@ def _turn_text(turn: Mapping[str, Any], role: str, where: str) -> str:
         call = turn[key]
         texts.append(call if isinstance(call, str) else _compact_json(call, f"{where}[{key!r}]"))
     return "\n".join(texts)
+
+
+def located_texts(turn: Mapping[str, Any], index: int) -> list[tuple[str, str]]:
+    """Each text of ``history[index]``, a turn :func:`check_history` accepted, with the
+    location that names it: the texts the privacy scan reads, each on its own, so that a
+    finding's offsets index a string the caller holds.
+
+    A string content is ``history[i]``; any other text is named by its path into the turn,
+    down to the string itself: ``history[i].content[j].text``,
+    ``history[i].tool_calls[k].function.arguments``, ``history[i].content[j].input``. A tool's
+    arguments given as an object (Anthropic's ``input``) and a number are read as their compact
+    JSON text, so that a key is scanned with its value (``"password":"…"``).
+    """
+    where = f"history[{index}]"
+    content = turn.get("content")
+    located: list[tuple[str, str]] = []
+    if isinstance(content, str):
+        located.append((where, content))
+    elif isinstance(content, list) and all(_text_field(part) for part in content):
+        # Only a text part's text is read, as the count reads it (not a thinking signature).
+        fields = [(position, part, _text_field(part)) for position, part in enumerate(content)]
+        located += [(f"{where}.content[{position}].{field}", part[field])
+                    for position, part, field in fields if field is not None]
+    elif content is not None:
+        located += _located_values(content, f"{where}.content")
+    if turn.get("role", "user") == "assistant":
+        for key in CALL_KEYS:
+            if turn.get(key) is not None:
+                located += _located_values(turn[key], f"{where}.{key}")
+    return [(location, text) for location, text in located if text]
+
+
+def _text_field(part: object) -> str | None:
+    """The field that holds a text part's text (``text``, ``refusal``, ``thinking``), or None
+    for a part of another kind."""
+    if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+        return None
+    field = TEXT_FIELDS.get(part["type"])
+    return field if field is not None and isinstance(part.get(field), str) else None
+
+
+def _located_values(value: object, path: str) -> list[tuple[str, str]]:
+    """The strings in ``value`` (tool calls or blocks, no deeper than :func:`check_history`
+    lets them be), each with its path from ``path``."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, Mapping):
+        located = []
+        for key, item in value.items():
+            here = _key_path(path, key)
+            if key in ARGUMENT_KEYS and not isinstance(item, str):
+                located.append((here, _compact_json(item, here)))
+            else:
+                located += _located_values(item, here)
+        return located
+    if isinstance(value, (list, tuple)):
+        return [pair for position, item in enumerate(value)
+                for pair in _located_values(item, f"{path}[{position}]")]
+    if value is None or isinstance(value, bool):
+        # null, true and false hold nothing to find.
+        return []
+    return [(path, _compact_json(value, path))]
+
+
+def _key_path(path: str, key: object) -> str:
+    """``path.key``, or ``path["key"]`` for a key that is not an identifier."""
+    if isinstance(key, str) and key.isidentifier():
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(str(key), ensure_ascii=False)}]"
 
 
 def counted_texts(history: Sequence[Mapping[str, Any]] | None) -> tuple[tuple[str, ...], int]:
@@ -213,12 +310,12 @@ def check_privacy_policy(policy: object) -> str:
 
 
 def privacy_report(
-    prompt: str, turns: Sequence[tuple[str, str]], policy: str
+    prompt: str, history: Sequence[Mapping[str, Any]], policy: str
 ) -> PrivacyReport:
-    """Scan the conversation under ``policy``; raises :class:`PrivacyPolicyError` for ``block``."""
+    """Scan the conversation (``history`` as given, checked) under ``policy``; raises
+    :class:`PrivacyPolicyError` for ``block``."""
     if policy == "off":
         return PrivacyReport(policy, "none", (), "privacy scan off")
-    history = [{"role": role, "content": content} for role, content in turns]
     findings = scan_conversation(prompt, history)
     if not findings:
         return PrivacyReport(policy, "none", (), "no secrets or personal data found")

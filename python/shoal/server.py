@@ -100,7 +100,11 @@ from shoal.router import (
     runner_up_sentence,
 )
 from shoal.router_model import Router
-from shoal.router_policy import DEFAULT_STICKINESS_MARGIN, PrivacyReport
+from shoal.router_policy import (
+    DEFAULT_STICKINESS_MARGIN,
+    MAX_HISTORY_CHARACTERS,
+    PrivacyReport,
+)
 from shoal.server_policy import (
     MAX_RESULT_TOKENS,
     TOOL_GROUPS,
@@ -116,7 +120,13 @@ from shoal.server_policy import (
     tool_group,
 )
 from shoal.token_budget import ChunkList, Truncation, chunk_numbers, split_chunks, truncate
-from shoal.tokens import ChatTokenCount, TokenCount, count_chat, count_tokens
+from shoal.tokens import (
+    MAX_TEXT_CHARACTERS,
+    ChatTokenCount,
+    TokenCount,
+    count_chat,
+    count_tokens,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +154,6 @@ READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
-MAX_TEXT_CHARACTERS = 8_000_000
 MAX_TOKENS = 100_000_000
 # How the token counts of estimate_cost, compare_costs and record_usage add up: a usage report
 # passed as it is would bill reasoning or cached tokens twice.
@@ -1049,7 +1058,8 @@ def _add_routing_tools(
                 "latest. Each is a chat message {'role': 'user', 'content': '...'} (role user, "
                 "assistant, system or tool; content text or a list of text parts); an assistant "
                 "turn with tool_calls may leave content out. Counted for the context window and "
-                "cost as count_chat_tokens counts the messages, scanned for private data.",
+                "cost as count_chat_tokens counts the messages, scanned for private data. At "
+                f"most {MAX_HISTORY_CHARACTERS:,} characters over all turns.",
                 max_length=1000,
             ),
         ] = [],  # noqa: B006

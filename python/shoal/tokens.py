@@ -38,6 +38,10 @@ DEFAULT_ENCODING = "o200k_base"
 # The encoding an estimate for a model without a public tokenizer starts from.
 ESTIMATE_BASE_ENCODING = "o200k_base"
 
+# The most characters shoal takes in one text where it bounds what a caller sends: each text
+# argument of an MCP tool, and a conversation's earlier turns together (every surface).
+MAX_TEXT_CHARACTERS = 8_000_000
+
 # OpenAI's chat overhead (openai-cookbook, How_to_count_tokens_with_tiktoken, for gpt-3.5-turbo
 # 0125, gpt-4 and gpt-4o models): each message is wrapped as <|start|>{role/name}\n{content}
 # <|end|>\n, a name adds one token, and every reply is primed with <|start|>assistant<|message|>.
