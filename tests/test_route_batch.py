@@ -61,10 +61,12 @@ def test_jsonl_writes_the_json_decisions_one_per_line_then_the_summary(
 def test_jsonl_and_keep_going_are_for_a_batch(capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "route", "hello", "--jsonl")
     assert status == 2
-    assert err == ("shoal route: error: --jsonl goes with --file (a batch); for one PROMPT use "
-                   "--json\n")
-    assert run(capsys, "route", "hello", "--keep-going")[2].startswith(
-        "shoal route: error: --keep-going goes with --file")
+    assert err == ("shoal route: error: --jsonl goes with --file (a batch): for one PROMPT's "
+                   "decision as JSON use --json\n")
+    # --json is no stand-in for --keep-going: one prompt has no rows to skip.
+    assert run(capsys, "route", "hello", "--keep-going")[2] == (
+        "shoal route: error: --keep-going goes with --file (a batch): one PROMPT has no rows to "
+        "skip\n")
     assert run(capsys, "route", "--file", str(MT_BENCH), "--json", "--jsonl")[2] == (
         "shoal route: error: give --json (one document) or --jsonl (a line per decision), not "
         "both\n")
@@ -174,6 +176,12 @@ def test_a_batch_whose_every_row_is_skipped_writes_an_empty_document(
          "would be read)"),
         ('{"question": "a", "task": "x", "task": "y"}',
          "the field 'task' is given more than once"),
+        # Only one would be routed, and the other dropped without a word.
+        ('{"prompt": "a", "question": "b"}',
+         "gives both 'prompt' and 'question'; give one prompt per row: only one of them would "
+         "be routed"),
+        ('{"question": "a", "turns": ["b"], "prompt": "c"}',
+         "gives 'prompt', 'question' and 'turns'; give one prompt per row"),
     ],
 )
 def test_a_bad_row_is_refused_by_its_line(

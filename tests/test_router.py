@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client
 
+from shoal import render
 from shoal._backend import BACKEND
 from shoal._build.router import llmrouter_rows
 from shoal.catalog import load_catalog
+from shoal.cli import main
 from shoal.router import (
     NoEligibleModelError,
     RouterFileError,
@@ -22,11 +25,18 @@ from shoal.router import (
     route,
 )
 from shoal.router_model import MAX_ROUTER_NAME_CHARS, _content_hash, _encode_scores
+from shoal.server import build_server
 
 DATA = Path(__file__).parent / "data" / "llmrouter"
 SHIPPED = Path(__file__).parents[1] / "python" / "shoal" / "data"
 CODE_PROMPT = "Write a Python function that checks whether a string is a palindrome."
 MATH_PROMPT = "Solve for x: 3x + 7 = 22. Show your steps."
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
 
 needs_rust = pytest.mark.skipif(
     BACKEND != "rust", reason="slow on the pure path; the embedding parity tests cover it"
@@ -299,6 +309,32 @@ def test_a_retired_model_named_as_a_candidate_is_considered_with_a_note() -> Non
     assert not any(note.startswith("left out as retired") for note in decision.notes)
 
 
+@pytest.mark.anyio
+async def test_a_retired_previous_model_is_considered_and_not_said_to_be_left_out(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    decision = route("Prove that there are infinitely many primes.",
+                     previous_model="gemini-2.5-pro")
+
+    assert "gemini-2.5-pro" in {candidate.model for candidate in decision.alternatives}
+    (left_out,) = [note for note in decision.notes if note.startswith("left out as retired")]
+    assert "gemini-2.5-pro" not in left_out and "gemini-2.5-flash (2026-12-01)" in left_out
+    assert ("gemini-2.5-pro was retired on 2026-12-01 per the catalog; its prices may no longer "
+            "apply; considered because it was named") in decision.notes
+    # The same notes and decision id on every surface.
+    assert main(["route", "Prove that there are infinitely many primes.", "--previous-model",
+                 "gemini-2.5-pro", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    async with Client(build_server()) as client:
+        answer = await client.call_tool("route_task", {
+            "prompt": "Prove that there are infinitely many primes.",
+            "previous_model": "gemini-2.5-pro"})
+    for shown in (printed, answer.structured_content):
+        assert shown is not None
+        assert (shown["notes"][:len(decision.notes)], shown["decision_id"]) == (
+            list(decision.notes), decision.decision_id)
+
+
 def test_a_model_is_a_default_candidate_until_its_retirement(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -511,9 +547,12 @@ def test_a_model_the_catalog_lacks_is_priced_at_its_mean_observed_cost() -> None
     assert ft.expected_cost_usd == 0.0032 and ft.estimate_source == "exemplars"
     assert ("context_window", True, f"{ft.input_tokens} + 256 tokens; window unknown (not in "
             "the catalog)") in [(c.name, c.passed, c.detail) for c in ft.constraints]
-    assert ("team-ft is not in the catalog: priced at $0.0032 per call, the mean cost_usd of its "
-            "label rows, whatever the prompt's length; its context window is not checked"
-            ) in decision.notes
+    unchecked = ("team-ft is not in the catalog: priced at $0.0032 per call, the mean cost_usd "
+                 "of its label rows, whatever the prompt's length; its context window is not "
+                 "checked")
+    assert unchecked in decision.notes
+    # The text says so too: nothing else there tells that a long prompt may not fit it.
+    assert f"  note: {unchecked}" in render.routing_decision(decision).splitlines()
     assert ("not a candidate: team-draft, labelled in the router, but the catalog does not list "
             "it and the label rows gave no cost_usd. Give it a row in a user catalog file "
             "(--prices or SHOAL_PRICES), or fit the router again from label rows that carry "

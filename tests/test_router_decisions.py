@@ -19,6 +19,7 @@ from shoal.router import (
     PrivacyBlockedError,
     RouterFileError,
     RoutingError,
+    load_router,
     route,
 )
 
@@ -209,7 +210,22 @@ def test_previous_model_that_breaks_a_constraint_is_left() -> None:
 
     assert decision.model != "gpt-4o"
     assert decision.stickiness is not None and not decision.stickiness.stayed
-    assert "fails a hard constraint" in decision.stickiness.detail
+    # The constraint it breaks, by name: the prompt holds an e-mail address.
+    assert decision.stickiness.detail == f"gpt-4o breaks privacy; switched to {decision.model}"
+
+
+def test_previous_model_without_an_estimate_is_left_for_that_reason() -> None:
+    assert load_catalog().model("gpt-5").quality is None
+    assert "gpt-5" not in load_router().models
+
+    decision = route(CODE_PROMPT, previous_model="gpt-5")
+
+    assert decision.stickiness is not None and not decision.stickiness.stayed
+    unestimated = "cannot be estimated (no labels in the router and no catalog quality prior)"
+    assert decision.stickiness.detail == f"gpt-5 {unestimated}; switched to {decision.model}"
+    # Counted as what it is: no constraint the caller set left it out.
+    assert f" 1 candidate {unestimated}. Stickiness: " in decision.reason
+    assert "hard constraint" not in decision.reason
 
 
 def test_bad_stickiness_arguments_are_named() -> None:

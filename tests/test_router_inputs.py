@@ -741,6 +741,22 @@ def test_a_history_file_error_names_the_option_and_the_file(
     assert err.startswith("shoal route: error: " + message.format(file=history))
 
 
+@pytest.mark.parametrize(("name", "problem"), [("nosuch.json", "does not exist"),
+                                              ("folder", "is a folder; name a file"),
+                                              ("/dev/null", "is under /dev")])
+def test_a_history_file_that_cannot_be_read_is_named_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    name: str, problem: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+
+    err = error_of(capsys, "route", "and in Rust?", "--history", name)
+
+    assert err.startswith(f"shoal route: error: --history: {name} {problem}")
+    assert err.count("--history") == 1
+
+
 def test_a_byte_order_mark_on_a_stdin_prompt_is_read_past(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1065,6 +1081,18 @@ def test_an_old_format_version_names_shoal_fit(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"format_version 2 is not supported .* rebuild it from "
                        r"its labelled rows with `shoal fit LABELS --out ROUTER`"):
         load_router(old)
+
+
+def test_a_format_version_that_is_not_a_number_is_named_as_such(tmp_path: Path) -> None:
+    document = json.loads(fitted_router(tmp_path, write_jsonl(tmp_path / "l.jsonl",
+                                                                label_rows())).read_text())
+    document["format_version"] = str(document["format_version"])
+    quoted = tmp_path / "quoted.json"
+    quoted.write_text(json.dumps(document), encoding="utf-8")
+
+    with pytest.raises(ValueError, match=r"format_version must be a number \(this shoal reads "
+                       r"3\), got '3', a string$"):
+        load_router(quoted)
 
 
 def test_route_help_says_what_willingness_to_pay_means(

@@ -14,7 +14,7 @@ from mcp import Client
 from shoal import render
 from shoal.catalog import load_catalog
 from shoal.cli import main
-from shoal.cost import estimate_cost
+from shoal.cost import estimate_cost, usd_apart
 from shoal.router import (
     CandidateEstimate,
     ConstraintCheck,
@@ -91,20 +91,21 @@ def test_a_hosted_model_whose_output_limit_is_too_small_is_not_chosen() -> None:
     assert not mini.eligible
     limit = _check(mini, "output_limit")
     assert limit is not None and not limit.passed
-    assert limit.detail == "50000 output tokens of 32768"
+    assert limit.detail == "50,000 output tokens of 32,768"
     assert _passes(mini, "context_window")
-    assert "  not gpt-4.1-mini: breaks output_limit" in render.routing_decision(decision)
+    assert ("  not gpt-4.1-mini: breaks output_limit (50,000 output tokens of 32,768)"
+            in render.routing_decision(decision))
 
 
 def test_when_no_model_returns_that_much_the_refusal_names_the_output_limit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(NoEligibleModelError, match=r"gpt-4\.1-mini: breaks output_limit "
-                       r"\(200000 output tokens of 32768\)"):
+                       r"\(200,000 output tokens of 32,768\)"):
         route(WAR, candidates=["gpt-4.1-mini"], expected_output_tokens=200_000)
 
     assert main(["route", WAR, "--output-tokens", "200000"]) == 2
-    assert "gpt-4.1-mini: breaks output_limit (200000 output tokens of 32768)" in (
+    assert "gpt-4.1-mini: breaks output_limit (200,000 output tokens of 32,768)" in (
         capsys.readouterr().err
     )
 
@@ -265,3 +266,102 @@ async def test_output_tokens_have_one_bound_everywhere(capsys: pytest.CaptureFix
     assert not none.is_error
     schema = tools["route_task"].input_schema["properties"]["expected_output_tokens"]
     assert (schema["minimum"], schema["maximum"]) == (0, MAX_OUTPUT_TOKENS)
+
+
+# ---- the figures behind a verdict ----
+
+PRIMES = "Prove that there are infinitely many primes."
+
+
+def test_two_amounts_that_differ_are_shown_with_the_digits_that_tell_them_apart() -> None:
+    assert usd_apart(0.002066, 0.0020659) == ("$0.002066", "$0.0020659")
+    assert usd_apart(1.0000001, 1.0) == ("$1.0000001", "$1.00")
+    # Amounts that read apart already, or are equal, keep the usual digits.
+    assert usd_apart(0.00207, 0.001) == ("$0.00207", "$0.001")
+    assert usd_apart(0.00207, 0.00207) == ("$0.00207", "$0.00207")
+
+
+@pytest.mark.parametrize(
+    ("model", "limit", "shown"),
+    [("gpt-4.1", "0.0020659", "$0.002066 against $0.0020659"),
+     ("gemma-3-4b-it", "0.000026049", "$0.00002605 against $0.000026049")],
+)
+def test_a_cost_just_over_the_limit_does_not_read_as_the_limit(
+    capsys: pytest.CaptureFixture[str], model: str, limit: str, shown: str,
+) -> None:
+    with pytest.raises(NoEligibleModelError) as refused:
+        route(PRIMES, candidates=[model], max_cost_usd=float(limit))
+
+    assert f"{model}: breaks max_cost_usd ({shown})" in str(refused.value)
+    assert main(["route", PRIMES, "--candidates", model, "--max-cost", limit]) == 2
+    assert f"{model}: breaks --max-cost ({shown})" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_a_quality_just_under_the_floor_does_not_read_as_the_floor(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arguments: dict[str, object] = {"candidates": ["gemma-3-4b-it", "llama-3.2-3b-instruct"],
+                                    "min_quality": 0.608}
+    decision = route(PRIMES, **arguments)  # type: ignore[arg-type]
+
+    chosen = decision.alternatives[0]
+    # The case in point: short of the floor by less than the third decimal shows.
+    assert chosen.predicted_quality is not None and chosen.predicted_quality < 0.608
+    assert f"{chosen.predicted_quality:.3f}" == "0.608"
+    assert decision.min_quality_met is False
+    assert ("No eligible candidate is predicted to reach quality 0.608000; gemma-3-4b-it is the "
+            "best available: predicted quality 0.607997 (") in decision.reason
+    floor = _check(chosen, "min_quality")
+    assert floor is not None and floor.detail == "predicted 0.607997 against 0.608000"
+    runner_up = _check(decision.alternatives[1], "min_quality")
+    assert runner_up is not None and runner_up.detail == "predicted 0.579 against 0.608"
+
+    async with Client(build_server()) as client:
+        answer = await client.call_tool("route_task", {"prompt": PRIMES, **arguments})
+    assert main(["route", PRIMES, "--candidates", "gemma-3-4b-it,llama-3.2-3b-instruct",
+                 "--min-quality", "0.608", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for shown in (answer.structured_content, printed):
+        assert shown is not None and shown["reason"] == decision.reason
+        assert shown["alternatives"] == decision.to_dict()["alternatives"]
+
+
+def test_a_prompt_past_the_input_limit_is_refused_by_that_limit_not_by_the_window() -> None:
+    decision = route("word " * 273_000, candidates=["gpt-5", "gpt-4.1"],
+                     expected_output_tokens=10_000)
+
+    by_model = {candidate.model: candidate for candidate in decision.alternatives}
+    gpt5, gpt41 = by_model["gpt-5"], by_model["gpt-4.1"]
+    # The window alone would hold prompt and output: only the input limit is passed.
+    assert 272_000 < gpt5.input_tokens and gpt5.input_tokens + 10_000 <= 400_000
+    window = _check(gpt5, "context_window")
+    assert window is not None and not window.passed
+    assert window.detail == (f"{gpt5.input_tokens:,} input tokens exceed the input limit of "
+                             "272,000 within the 400,000-token window")
+    fits = _check(gpt41, "context_window")
+    assert fits is not None and fits.passed
+    assert fits.detail == f"{gpt41.input_tokens:,} + 10,000 tokens of 1,047,576"
+    # The text gives the reason too, not the name of the check alone.
+    assert (f"  not gpt-5: breaks context_window ({gpt5.input_tokens:,} input tokens exceed the "
+            "input limit of 272,000") in render.routing_decision(decision)
+
+
+def test_the_command_line_names_each_constraint_by_its_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    arguments = ["--candidates", "gpt-4.1,llama-3.1-8b-instruct", "--local-only"]
+
+    assert main(["route", PRIMES, *arguments]) == 0
+    text = capsys.readouterr().out
+    assert main(["route", PRIMES, *arguments, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+
+    assert "  not gpt-4.1: breaks --local-only (hosted only)" in text.splitlines()
+    assert "local_only" not in text
+    # JSON keeps the field names, and Python's text the parameter names.
+    hosted = next(item for item in printed["alternatives"] if item["model"] == "gpt-4.1")
+    assert ["local_only"] == [check["name"] for check in hosted["constraints"]
+                              if not check["passed"]]
+    decision = route(PRIMES, candidates=["gpt-4.1", "llama-3.1-8b-instruct"], local_only=True)
+    assert "  not gpt-4.1: breaks local_only (hosted only)" in render.routing_decision(decision)

@@ -24,6 +24,7 @@ from shoal.files import DEFAULT_MAX_FILE_BYTES
 from shoal.render import index_ranges
 from shoal.server import (
     LONG_ANSWERS,
+    RUNNERS_UP_ALWAYS_SHOWN,
     SHOWN_FINDINGS,
     SHOWN_NOTES,
     TrimmedChatAnswer,
@@ -743,8 +744,11 @@ def every_model_offered(monkeypatch: pytest.MonkeyPatch) -> None:
          "max_alternatives": 100},
         {"prompt": PRIMES, "max_cost_usd": 1e-05, "max_alternatives": 100},
         {"prompt": PRIMES, "min_quality": 0.99, "max_alternatives": 100},
+        {"prompt": PRIMES, "local_only": True, "device": "iphone-16-pro",
+         "max_alternatives": 100},
     ],
-    ids=["local_only-34", "local_only-100", "kept-local", "max_cost_usd", "min_quality"],
+    ids=["local_only-34", "local_only-100", "kept-local", "max_cost_usd", "min_quality",
+         "device"],
 )
 @pytest.mark.usefixtures("every_model_offered")
 async def test_route_task_returns_the_runners_up_that_fit_and_counts_the_rest(
@@ -768,6 +772,8 @@ async def test_route_task_returns_the_runners_up_that_fit_and_counts_the_rest(
     detailed = sum(line.startswith(("  or ", "  not ")) for line in lines)
     assert detailed == returned or f"  and {returned - detailed} more runners-up (see " \
         "alternatives)" in lines
+    # A host may show the model the text alone: it names the first runners-up at least.
+    assert detailed >= min(RUNNERS_UP_ALWAYS_SHOWN, returned) > 0
     if "ann@" in arguments["prompt"]:
         assert decision["privacy"]["action"] == "kept_local"
 
@@ -808,7 +814,7 @@ async def test_route_task_text_counts_the_runners_up_the_cap_leaves_no_room_for(
     runners_up = len(routed.structured_content["alternatives"]) - 1
     lines = routed.content[0].text.splitlines()
     detailed = sum(line.startswith(("  or ", "  not ")) for line in lines)
-    assert 3 < detailed < runners_up
+    assert RUNNERS_UP_ALWAYS_SHOWN <= detailed < runners_up
     assert f"  and {runners_up - detailed} more runners-up (see alternatives)" in lines
     assert answer_tokens(_wire(routed)) <= MAX_RESULT_TOKENS
 

@@ -70,6 +70,10 @@ def read_rows(text: str, shown: str) -> list[BatchRow]:
     return rows
 
 
+# The fields a row may give its prompt in, one per row.
+PROMPT_FIELDS = ("prompt", "question", "turns")
+
+
 def _prompt_of(line: str) -> str:
     try:
         row = json.loads(line, parse_int=whole_number_as_given,
@@ -83,6 +87,13 @@ def _prompt_of(line: str) -> str:
     if isinstance(row, RepeatedKeyObject):
         # A reader keeps the last value: {"prompt": "a", "prompt": "b"} would route "b".
         raise ValueError(row.refusal())
+    given = [key for key in PROMPT_FIELDS if key in row]
+    if len(given) > 1:
+        # Only one would be routed, and nothing would say the other was not.
+        named = [repr(key) for key in given]
+        both = "both " if len(named) == 2 else ""
+        raise ValueError(f"gives {both}{', '.join(named[:-1])} and {named[-1]}; give one "
+                         "prompt per row: only one of them would be routed")
     for key in ("prompt", "question"):
         if key in row:
             if not isinstance(row[key], str) or not row[key].strip():

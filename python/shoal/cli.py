@@ -163,7 +163,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     route.add_argument(
         "--file",
         type=Path,
-        help="JSONL file of prompts ('-' reads stdin): rows with 'prompt', 'question' or "
+        help="JSONL file of prompts ('-' reads stdin): rows with one of 'prompt', 'question' or "
         "MT-Bench 'turns' (the first turn is routed: the later ones follow up on an answer the "
         "row does not hold); each decision is shown, as it is made, with its line and decision "
         "id",
@@ -1629,11 +1629,8 @@ def _route(args: argparse.Namespace) -> int:
         raise ValueError("give either one PROMPT or --file with a JSONL batch")
     if args.json and args.jsonl:
         raise ValueError("give --json (one document) or --jsonl (a line per decision), not both")
-    batch_only = [option for option, given in (("--jsonl", args.jsonl),
-                                               ("--keep-going", args.keep_going)) if given]
-    if args.file is None and batch_only:
-        raise ValueError(f"{' and '.join(batch_only)} go{'es' if len(batch_only) == 1 else ''} "
-                         "with --file (a batch); for one PROMPT use --json")
+    if args.file is None:
+        _refuse_batch_options(args)
     conversation = [option for option, value in (("--history", args.history),
                                                  ("--previous-model", args.previous_model))
                     if value is not None]
@@ -1695,7 +1692,9 @@ def _route(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(decision.to_dict())
         else:
-            print(render.routing_decision(decision))
+            # The constraints and parameters the text names are the options typed here, as in
+            # the errors (`breaks --max-cost`); --json keeps the field names.
+            print(_with_option_names(render.routing_decision(decision), ROUTE_OPTIONS))
         return 0
 
     from shoal.batch_cli import RowError, route_file
@@ -1711,6 +1710,21 @@ def _route(args: argparse.Namespace) -> int:
         except RowError as error:
             # What one row holds stops the batch; the message names the row's line.
             raise ValueError(str(error)) from None
+
+
+def _refuse_batch_options(args: argparse.Namespace) -> None:
+    """Refuse the options of a batch given with one PROMPT, saying what each one is for."""
+    batch_only = [option for option, given in (("--jsonl", args.jsonl),
+                                               ("--keep-going", args.keep_going)) if given]
+    if not batch_only:
+        return
+    advice = []
+    if args.jsonl:
+        advice.append("for one PROMPT's decision as JSON use --json")
+    if args.keep_going:
+        advice.append("one PROMPT has no rows to skip")
+    raise ValueError(f"{' and '.join(batch_only)} go{'es' if len(batch_only) == 1 else ''} "
+                     f"with --file (a batch): {'; '.join(advice)}")
 
 
 # The parameters of shoal.router.route and the options of `shoal route` that set them.
@@ -1754,9 +1768,10 @@ def _read_history(path: Path) -> list[dict[str, Any]]:
     from shoal.router_policy import check_history
 
     where = f"--history: {_shown_path(path)}"
+    # Its errors name --history already.
+    text = _read_input(path, "--history")
     try:
-        turns = parse_json(_read_input(path, "--history"), _shown_path(path),
-                           object_pairs_hook=object_keeping_repeated_keys)
+        turns = parse_json(text, _shown_path(path), object_pairs_hook=object_keeping_repeated_keys)
     except ValueError as error:
         raise ValueError(f"--history: {error}") from None
     if not isinstance(turns, list):

@@ -434,6 +434,21 @@ def format_usd(amount: float | Decimal, *, places: int = 2) -> str:
         return _to_the_cent(f"{exact:,.{_usd_decimals(exact, places)}f}")
 
 
+def usd_apart(amount: float, other: float) -> tuple[str, str]:
+    """Two amounts as :func:`format_usd` shows them, with the fewest further decimals that tell
+    them apart when they differ: a cost a hair over a limit must not read as the limit itself
+    (``$0.002066 against $0.0020659``, not ``$0.00207 against $0.00207``). Amounts under a
+    nano-dollar stay ``< $0.000000001``, as everywhere."""
+    places = 2
+    shown = (format_usd(amount), format_usd(other))
+    # A float's decimal digits end within 17 significant figures; 40 places reach past those
+    # of any amount from a nano-dollar up.
+    while shown[0] == shown[1] and amount != other and places < 40:
+        places += 1
+        shown = (format_usd(amount, places=places), format_usd(other, places=places))
+    return shown
+
+
 def rounded_usd(amount: float | Decimal, *, places: int = 2) -> Decimal:
     """The amount :func:`format_usd` shows for ``amount``, as a number, to compare figures as
     a reader of them would."""

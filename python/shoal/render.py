@@ -31,6 +31,7 @@ from shoal.router import (
     NAMED_THOUGH_RETIRED,
     NO_LABELLED_CANDIDATE,
     RAW_CONFIDENCE,
+    WINDOW_NOT_CHECKED,
     CandidateEstimate,
     RoutingDecision,
     failed_constraints,
@@ -262,11 +263,12 @@ def routing_decision(
             f"  {_more_runners_up(omitted)} asked for left out to keep the answer under the cap "
             "(alternatives_omitted); shoal route --json lists every candidate"
         )
-    # The notes that change how the choice reads: a retired model named, estimates that rest
-    # on no label, a confidence that is not an expected agreement, and what a device given
-    # was checked against (nothing at all when no candidate runs locally).
+    # The notes that change how the choice reads: a retired model named, a model priced by its
+    # label rows whose window nothing checks, estimates that rest on no label, a confidence
+    # that is not an expected agreement, and what a device given was checked against (nothing
+    # at all when no candidate runs locally).
     lines.extend(f"  note: {note}" for note in result.notes
-                 if note.endswith(NAMED_THOUGH_RETIRED)
+                 if note.endswith((NAMED_THOUGH_RETIRED, WINDOW_NOT_CHECKED))
                  or note.startswith((NO_LABELLED_CANDIDATE, RAW_CONFIDENCE))
                  or (result.device is not None and note.startswith(HARDWARE_FIT_NOTE)))
     if result.decision_id:
@@ -281,10 +283,10 @@ def _more_runners_up(count: int) -> str:
 
 def _runner_up(candidate: CandidateEstimate) -> str:
     """``  or MODEL: quality 0.703, $0.000026``, or for a candidate that breaks a constraint,
-    ``  not MODEL: breaks max_cost_usd``; one the caller excluded reads ``  not MODEL:
-    excluded``."""
+    ``  not MODEL: breaks max_cost_usd ($0.00041 against $0.0002)``, each check with the
+    numbers behind it; one the caller excluded reads ``  not MODEL: excluded``."""
     if not candidate.eligible:
-        return f"  not {candidate.model}: {failed_constraints(candidate)}"
+        return f"  not {candidate.model}: {failed_constraints(candidate, details=True)}"
     quality = (
         "no estimate"
         if candidate.predicted_quality is None

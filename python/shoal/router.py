@@ -54,10 +54,14 @@ from shoal.catalog import (
     retirement_note,
 )
 from shoal.cost import (
+    CONTEXT_WINDOW,
+    INPUT_LIMIT,
     call_cost_float,
     check_each_model_once,
     format_usd,
+    limits_passed,
     long_context_applies,
+    usd_apart,
 )
 from shoal.errors import ShoalError
 from shoal.excerpts import grouped_number
@@ -694,6 +698,33 @@ def _device_check(entry: ModelEntry, device: str, context_tokens: int) -> Constr
     return ConstraintCheck("hardware_fit", fit.fits, detail)
 
 
+def _context_check(entry: ModelEntry, input_tokens: int, output_tokens: int) -> ConstraintCheck:
+    """Whether the prompt and the expected output fit the model's window, and the prompt its
+    input limit where the catalog gives one below the window (GPT-5 takes 272,000 input
+    tokens of its 400,000): the detail names the limit that was passed."""
+    passed = limits_passed(entry, input_tokens, output_tokens, 0)
+    if INPUT_LIMIT in passed:
+        return ConstraintCheck(
+            "context_window", False,
+            f"{input_tokens:,} input tokens exceed the input limit of {entry.input_limit:,} "
+            f"within the {entry.context_window:,}-token window",
+        )
+    return ConstraintCheck(
+        "context_window", CONTEXT_WINDOW not in passed,
+        f"{input_tokens:,} + {output_tokens:,} tokens of {entry.context_window:,}",
+    )
+
+
+def qualities_apart(quality: float, other: float) -> tuple[str, str]:
+    """Two qualities at three decimals, or at the fewest more that tell them apart when they
+    differ: a prediction a hair under a floor must not read as the floor itself."""
+    places = 3
+    # 17 decimals hold every digit that tells two floats in [0, 1] apart.
+    while f"{quality:.{places}f}" == f"{other:.{places}f}" and quality != other and places < 17:
+        places += 1
+    return f"{quality:.{places}f}", f"{other:.{places}f}"
+
+
 def _assess(
     candidate: _Candidate, input_tokens: int, quality: tuple[float | None, float, str],
     settings: _Settings,
@@ -724,23 +755,18 @@ def _assess(
         ))
 
     if observed_cost is None:
-        needed = input_tokens + output_tokens
-        fits = needed <= entry.context_window and input_tokens <= entry.input_limit
-        checks.append(ConstraintCheck(
-            "context_window", fits,
-            f"{input_tokens} + {output_tokens} tokens of {entry.context_window}",
-        ))
+        checks.append(_context_check(entry, input_tokens, output_tokens))
         if not runs_locally:
             # A hosted API stops a completion at its output limit, however much room the window
             # has; a model run locally is bounded by its window alone.
             checks.append(ConstraintCheck(
                 "output_limit", output_tokens <= entry.max_output_tokens,
-                f"{output_tokens} output tokens of {entry.max_output_tokens}",
+                f"{output_tokens:,} output tokens of {entry.max_output_tokens:,}",
             ))
     else:
         checks.append(ConstraintCheck(
             "context_window", True,
-            f"{input_tokens} + {output_tokens} tokens; window unknown (not in the catalog)",
+            f"{input_tokens:,} + {output_tokens:,} tokens; window unknown (not in the catalog)",
         ))
 
     if runs_locally:
@@ -752,9 +778,9 @@ def _assess(
         # the figure `shoal cost` shows for the same tokens.
         cost = call_cost_float(entry, input_tokens, output_tokens)
     if settings.max_cost_usd is not None:
+        shown_cost, shown_limit = usd_apart(cost, settings.max_cost_usd)
         checks.append(ConstraintCheck(
-            "max_cost_usd", cost <= settings.max_cost_usd,
-            f"{format_usd(cost)} against {format_usd(settings.max_cost_usd)}",
+            "max_cost_usd", cost <= settings.max_cost_usd, f"{shown_cost} against {shown_limit}",
         ))
 
     checks.append(ConstraintCheck(
@@ -762,9 +788,10 @@ def _assess(
         f"from {source}" if predicted is not None else "no labels and no catalog quality prior",
     ))
     if settings.min_quality is not None and predicted is not None:
+        shown_quality, shown_floor = qualities_apart(predicted, settings.min_quality)
         checks.append(ConstraintCheck(
             "min_quality", predicted >= settings.min_quality,
-            f"predicted {predicted:.3f} against {settings.min_quality:.3f}",
+            f"predicted {shown_quality} against {shown_floor}",
         ))
 
     eligible = all(c.passed for c in checks if c.name != "min_quality")
@@ -868,16 +895,54 @@ def _reason(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate], mode
             head = (f"{chosen.model} is the cheapest of {among} "
                     f"predicted to reach quality {settings.min_quality:.3f}")
         else:
-            head = (f"No eligible candidate is predicted to reach quality "
-                    f"{settings.min_quality:.3f}; {chosen.model} is the best available")
+            floor = f"{settings.min_quality:.3f}"
+            if chosen.predicted_quality is not None and settings.min_quality is not None:
+                # Short of the floor, the two may differ past the third decimal only.
+                quality, floor = qualities_apart(chosen.predicted_quality, settings.min_quality)
+            head = (f"No eligible candidate is predicted to reach quality {floor}; "
+                    f"{chosen.model} is the best available")
     else:
         head = (f"{chosen.model} gives the best predicted quality minus cost among "
                 f"{among} at a willingness to pay of "
                 f"{format_usd(settings.willingness_to_pay)} per quality point")
-    excluded = len(ranked) - len(eligible)
-    skipped = f" {_count(excluded, 'candidate')} failed a hard constraint." if excluded else ""
     return (f"{head}: predicted quality {quality} (confidence {chosen.confidence:.2f}, from "
-            f"{basis}); it {where}.{runner_up_sentence(chosen, ranked)}{skipped}")
+            f"{basis}); it {where}.{runner_up_sentence(chosen, ranked)}"
+            f"{_ineligible_sentences(ranked)}")
+
+
+def _ineligible_sentences(ranked: Sequence[CandidateEstimate]) -> str:
+    """`` 3 candidates failed a hard constraint. 1 candidate cannot be estimated (...).``: the
+    candidates left out, those that broke a constraint apart from those that only lack an
+    estimate, which no constraint the caller set could have let in."""
+    ineligible = [estimate for estimate in ranked if not estimate.eligible]
+    unestimated = sum(_only_unestimated(estimate) for estimate in ineligible)
+    failed = len(ineligible) - unestimated
+    sentences = ""
+    if failed:
+        sentences += f" {_count(failed, 'candidate')} failed a hard constraint."
+    if unestimated:
+        sentences += f" {_count(unestimated, 'candidate')} {CANNOT_BE_ESTIMATED}."
+    return sentences
+
+
+# Why a model with neither labels in the router nor a catalog quality prior is no candidate.
+CANNOT_BE_ESTIMATED = "cannot be estimated (no labels in the router and no catalog quality prior)"
+
+
+def _only_unestimated(estimate: CandidateEstimate) -> bool:
+    """Whether the only check ``estimate`` fails is that it has no quality estimate."""
+    failed = [check.name for check in estimate.constraints
+              if not check.passed and check.name != "min_quality"]
+    return failed == ["quality_estimate"]
+
+
+def why_ineligible(estimate: CandidateEstimate) -> str:
+    """``cannot be estimated (...)`` for a model with no estimate, else ``breaks
+    context_window`` or ``is excluded and breaks local_only``: why it is no candidate."""
+    if _only_unestimated(estimate):
+        return CANNOT_BE_ESTIMATED
+    failed = failed_constraints(estimate)
+    return f"is {failed}" if failed.startswith("excluded") else failed
 
 
 def runner_up_sentence(chosen: CandidateEstimate, ranked: Sequence[CandidateEstimate]) -> str:
@@ -994,6 +1059,8 @@ def route(
         pool = (*pool, *labels.priced)
     if previous is not None and settings.allowed is None and previous not in pool:
         pool = (*pool, previous)
+        # A retired previous model is considered after all, and its note says so.
+        left_out = tuple(model for model in left_out if model != previous)
     table = _candidate_table(router, catalog, pool)
     qualities = _table_estimates(router, table, neighbours, closeness(neighbours))
     tokens = _input_tokens(prompt, settings, table)
@@ -1215,8 +1282,9 @@ def _stick(
     meets = floor is None or (earlier.predicted_quality or 0.0) >= floor or (
         (best.predicted_quality or 0.0) < floor
     )
+    failure = "" if earlier.eligible else why_ineligible(earlier)
     report = stickiness(best.model, best.objective, previous, earlier.objective,
-                        earlier.eligible, meets, margin)
+                        failure, meets, margin)
     if report.stayed and earlier is not best:
         ranked = [earlier, *(e for e in ranked if e is not earlier)]
     return ranked, report
@@ -1335,6 +1403,8 @@ def _count(count: int, noun: str) -> str:
 # changes how its figures read.
 NO_LABELLED_CANDIDATE = "no candidate has labels in router"
 RAW_CONFIDENCE = "confidence is the raw value"
+# Ends the note on a labelled model the catalog lacks, whose window nothing bounds.
+WINDOW_NOT_CHECKED = "its context window is not checked"
 # Opens the note on what a device check covered; the text repeats it when a device was given.
 HARDWARE_FIT_NOTE = "hardware_fit"
 DEVICE_FITS_SHOWN = 5
@@ -1358,8 +1428,8 @@ def _label_notes(
         if candidate.observed_cost_usd is not None:
             notes.append(f"{candidate.entry.id} is not in the catalog: priced at "
                          f"{format_usd(candidate.observed_cost_usd)} per call, the mean "
-                         "cost_usd of its label rows, whatever the prompt's length; its "
-                         "context window is not checked")
+                         "cost_usd of its label rows, whatever the prompt's length; "
+                         f"{WINDOW_NOT_CHECKED}")
     if labels.unpriced and settings.allowed is None:
         listed = ", ".join(labels.unpriced)
         them = "it" if len(labels.unpriced) == 1 else "them"

@@ -64,7 +64,7 @@ from shoal._backend import BACKEND, core
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, grouped_number, unknown_field
+from shoal.excerpts import excerpt, grouped_number, json_type, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.output_files import check_output_file
 from shoal.ledger import MAX_LIMIT_USD
@@ -1124,6 +1124,13 @@ def _router_from_document(document: Any) -> Router:
     if not isinstance(document, dict) or document.get("format") != ROUTER_FORMAT:
         raise RouterFileError(f"not a router file (field 'format' must be {ROUTER_FORMAT!r})")
     version = document.get("format_version")
+    if version is not None and (isinstance(version, bool)
+                                or not isinstance(version, (int, float))):
+        # "3" would otherwise read as a version this shoal does not support.
+        raise RouterFileError(
+            f"format_version must be a number (this shoal reads {ROUTER_FORMAT_VERSION}), got "
+            f"{excerpt(version)}, a {json_type(version)}"
+        )
     if version != ROUTER_FORMAT_VERSION:
         raise RouterFileError(
             f"format_version {version!r} is not supported (this shoal reads "

@@ -371,18 +371,20 @@ def stickiness(
     best_objective: float | None,
     previous: str,
     previous_objective: float | None,
-    previous_eligible: bool,
+    previous_failure: str,
     previous_meets_floor: bool,
     margin: float,
 ) -> StickinessReport:
     """Whether to stay on ``previous`` rather than switch to ``best`` (see the module docstring).
+    ``previous_failure`` says why ``previous`` is no candidate now (``breaks context_window``,
+    ``cannot be estimated (...)``), empty when it is one.
     """
     if best == previous:
         return StickinessReport(previous, margin, True, best, 0.0,
                                 f"{previous} is still the best candidate")
-    if not previous_eligible:
+    if previous_failure:
         return StickinessReport(previous, margin, False, best, None,
-                                f"{previous} fails a hard constraint now; switched to {best}")
+                                f"{previous} {previous_failure}; switched to {best}")
     if previous_objective is None or best_objective is None:
         return StickinessReport(previous, margin, False, best, None,
                                 f"{previous} has no quality estimate; switched to {best}")

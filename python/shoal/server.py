@@ -168,6 +168,9 @@ REASONING_PER_CALL, REASONING_OF_THE_CALL = _REASONING.format(" per call"), _REA
 CACHE_READ = _CACHE_PART.format("read from", "cache")
 CACHE_WRITE = _CACHE_PART.format("written to", "cache-write")
 SHOWN_NEIGHBOURS = 5
+# Runners-up route_task's text always details, even when that leaves fewer in its structured
+# content: a host may show the model the text alone.
+RUNNERS_UP_ALWAYS_SHOWN = 3
 # The one negative each cost argument takes; other negatives are refused, not read as it.
 NO_COST_LIMIT = -1.0
 UNKNOWN_COST = -1.0
@@ -1161,8 +1164,12 @@ def _add_routing_tools(
 
         # A runner-up that breaks constraints carries every check with its numbers, so a long
         # list can take the structured content past the cap: return as many runners-up as fit
-        # and count the rest, then detail in the text as many of those as still fit.
-        returned = _most_that_fit(lambda count: answer(count, 0), runners_up, max_result_tokens)
+        # with the first few of them detailed in the text too (a host may show the model only
+        # the text), count the rest, then detail in the text as many more as still fit.
+        returned = _most_that_fit(
+            lambda count: answer(count, min(count, RUNNERS_UP_ALWAYS_SHOWN)), runners_up,
+            max_result_tokens,
+        )
         detailed = _most_that_fit(lambda count: answer(returned, count), returned,
                                   max_result_tokens)
         return answer(returned, detailed)
