@@ -7,6 +7,7 @@ return); logs and progress go to stderr.
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import functools
 import json
@@ -1026,6 +1027,7 @@ def _serve(args: argparse.Namespace) -> int:
     for encoding in ("o200k_base", "cl100k_base"):
         count_tokens("warm up", encoding=encoding)
     server = build_server(read_only=args.read_only, groups=groups, roots=roots, router=router)
+    _ignore_ctrl_c_once_exiting()
     if not args.http:
         serve_stdio(server)
         return 0
@@ -1046,6 +1048,19 @@ def _serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
     )
     return 0
+
+
+def _ignore_ctrl_c_once_exiting() -> None:
+    """Have a Ctrl-C that comes while Python exits, after the server has stopped, do nothing.
+
+    Python's exit takes about half a second once a server has run (unloading the SDK), and it
+    restores the signal's default action first: the second press of a quick double Ctrl-C would
+    then kill the stopped server with status 130 instead of the quiet 0. An ignored signal stays
+    ignored through the exit. Set at exit, so a caller of `main` in its own process keeps its
+    Ctrl-C.
+    """
+    if threading.current_thread() is threading.main_thread():
+        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
 
 
 def _served_groups(value: str) -> list[str]:

@@ -18,20 +18,28 @@ message (-32600) gets 400 with its request's id when it still yields one and the
 gives (an escaped lone surrogate is named where it is), and so does one that gives a key twice in
 an object (-32602 in the params, naming the argument; -32600 in the message's own members); each
 refusal is logged as one line.
+
+Ctrl-C stops the server once the requests still running have been answered; a second one stops
+it at once, each request still running cancelled with one line in the log, and either way the
+process ends quietly with status 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import hmac
 import json
 import logging
 import os
+import socket
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
+import uvicorn
 from anyio.lowlevel import checkpoint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -521,6 +529,49 @@ class ClientHangUpLog(logging.Filter):
 _CLIENT_HANG_UP_LOG = ClientHangUpLog()
 
 
+# uvicorn's exit status when it could not start listening (uvicorn.config.STARTUP_FAILURE).
+STARTUP_FAILURE_STATUS = 3
+
+# How long the application's shutdown may take after a forced stop (see _ShutDownWhenForced); the
+# SDK's session manager takes milliseconds to cancel its sessions.
+FORCED_SHUTDOWN_TIMEOUT_S = 2.0
+
+
+class ForcedStopLog(logging.Filter):
+    """A filter for uvicorn's log once a second Ctrl-C has forced the stop: a request still
+    running, which the event loop cancels as it closes, is logged as one INFO line of shoal's,
+    not as an ERROR with its traceback. Every other record passes as is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, asyncio.CancelledError):
+            return True
+        logger.info("a request still running was cancelled by the forced stop")
+        return False
+
+
+class _ShutDownWhenForced(uvicorn.Server):
+    """uvicorn's server, stopped quietly even when a second Ctrl-C forces the stop.
+
+    On a second Ctrl-C uvicorn stops waiting for open connections (a client's event stream or a
+    long call could hold it for good) and also skips the application's shutdown; the event loop
+    then cancels the application's lifespan and the requests still running as it closes, and
+    each cancellation is logged as an error with a traceback of 40 lines. Here the application
+    is still shut down, within FORCED_SHUTDOWN_TIMEOUT_S, and a cancelled request is one line.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if not self.force_exit:
+            return
+        logging.getLogger("uvicorn.error").addFilter(ForcedStopLog())
+        try:
+            await asyncio.wait_for(self.lifespan.shutdown(), FORCED_SHUTDOWN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            logger.warning("the application did not shut down within %s s of a forced stop",
+                           grouped_number(FORCED_SHUTDOWN_TIMEOUT_S))
+
+
 def serve_http(
     server: MCPServer[Any],
     *,
@@ -535,8 +586,6 @@ def serve_http(
 
     Request headers have no deadline: uvicorn offers none (SECURITY.md states the limit).
     """
-    import uvicorn
-
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("binding %s: shoal's HTTP endpoint is reachable beyond this machine", host)
     # At DEBUG, sse-starlette logs every response chunk whole: the user's texts and whatever a
@@ -545,4 +594,14 @@ def serve_http(
     logging.getLogger("mcp.server.streamable_http").addFilter(_CLIENT_HANG_UP_LOG)
     app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless,
                    body_timeout_s=body_timeout_s)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn_server = _ShutDownWhenForced(config)
+    try:
+        uvicorn_server.run()
+    except KeyboardInterrupt:
+        # uvicorn raises the Ctrl-C that stopped it again once it has shut down: the server
+        # has stopped as asked, which is no error (status 0, as over stdio).
+        pass
+    if not uvicorn_server.started:
+        # uvicorn has logged why (the address was taken between our check and its bind).
+        sys.exit(STARTUP_FAILURE_STATUS)
