@@ -75,9 +75,12 @@ MAX_TOKEN_FILE_BYTES = 64 * 1024
 def read_token(token_file: Path | None = None) -> str | None:
     """The bearer token clients must send: from `token_file` if given, else the environment.
 
+    White space around the token (a file's final line break) is ignored.
+
     Raises:
-        ValueError: The file cannot be read or holds no token, or the environment variable is
-            set but empty.
+        ValueError: The file cannot be read or holds no token, the environment variable is set
+            but empty, or the token holds a character an HTTP header cannot carry (a line break,
+            a control character, one that is not ASCII), which no client could then send.
     """
     if token_file is not None:
         from shoal.files import read_text_file
@@ -90,6 +93,7 @@ def read_token(token_file: Path | None = None) -> str | None:
             raise ValueError(f"the token file: {error}") from None
         if not token:
             raise ValueError(f"the token file {token_file} is empty")
+        _check_header_value(token, f"the token file {token_file}")
         return token
     if TOKEN_ENVIRONMENT_VARIABLE not in os.environ:
         return None
@@ -101,7 +105,32 @@ def read_token(token_file: Path | None = None) -> str | None:
             f"{TOKEN_ENVIRONMENT_VARIABLE} is set but empty: give it a token, or unset it to "
             "serve without authentication"
         )
+    _check_header_value(token, TOKEN_ENVIRONMENT_VARIABLE)
     return token
+
+
+def _check_header_value(token: str, source: str) -> None:
+    """Refuse a token that no ``Authorization`` header could carry: the server would start and
+    refuse every client. The message names the first such character's kind and place, never the
+    token."""
+    for number, character in enumerate(token, start=1):
+        if " " <= character <= "~":
+            continue
+        raise ValueError(
+            f"{source} holds a token an HTTP header cannot carry: its character {number:,} is "
+            f"{_character_kind(character)}. A bearer token is one line of printable ASCII "
+            "characters; only the white space around it is ignored"
+        )
+
+
+def _character_kind(character: str) -> str:
+    if character in "\r\n":
+        return "a line break"
+    if character == "\t":
+        return "a tab"
+    if not character.isascii():
+        return "not ASCII"
+    return "a control character"
 
 
 class BearerTokenMiddleware:
