@@ -387,6 +387,25 @@ def test_the_log_says_where_spend_and_outcomes_are_kept_without_making_them(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["outcomes.sqlite3"]
 
 
+def test_relative_ledger_and_feedback_paths_are_logged_and_kept_absolute(tmp_path: Path) -> None:
+    # The log said `spend ledger ...: led.sqlite3`, relative to a directory the host chose.
+    started_in = tmp_path / "host"
+    started_in.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", "serve", "--root", str(tmp_path), "--ledger",
+         "led.sqlite3"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=HANG_GUARD_S,
+        cwd=started_in, env={**os.environ, "SHOAL_FEEDBACK_DB": "fb.sqlite3"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (f"savings_report: {started_in / 'led.sqlite3'} (not made yet; the first write makes "
+            "it)") in result.stderr
+    assert f"feedback database of record_outcome: {started_in / 'fb.sqlite3'} (not made yet" \
+        in result.stderr
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX folder permissions")
 def test_a_ledger_in_a_folder_closed_to_this_user_is_logged_not_raised(
     shared_folder: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811 (a fixture)

@@ -995,6 +995,7 @@ def summaries_kept_off_stdout(args: argparse.Namespace) -> AbstractContextManage
 
 def _serve(args: argparse.Namespace) -> int:
     from shoal import hardware
+    from shoal.feedback import DB_ENVIRONMENT
     from shoal.http_transport import read_token, serve_http
     from shoal.server import build_server
     from shoal.stdio_transport import serve_stdio
@@ -1002,6 +1003,8 @@ def _serve(args: argparse.Namespace) -> int:
     _check_transport_options(args)
     groups = None if args.tools is None else _served_groups(args.tools)
     _use_ledger_and_prices(args)
+    for variable in ("SHOAL_LEDGER", DB_ENVIRONMENT):
+        _pin_relative_path(variable)
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
     # A file's error names the option or variable that set it, as a --root's error does.
@@ -1048,6 +1051,20 @@ def _serve(args: argparse.Namespace) -> int:
         body_timeout_s=args.body_timeout,
     )
     return 0
+
+
+def _pin_relative_path(variable: str) -> None:
+    """Make a relative file path in ``variable`` (the ledger's, set by --ledger too, or the
+    feedback database's) absolute, from the directory the server starts in.
+
+    A host starts the server in a directory of its choosing (often /), which the user may not
+    know: the start-up log then names the file truly, and every later call uses that file. A
+    URL, or a file: URI the ledger refuses, is left as it is.
+    """
+    value = os.environ.get(variable, "").strip()
+    if not value or value[:5].lower() == "file:" or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
+        return
+    os.environ[variable] = str(Path(value).expanduser().absolute())
 
 
 def _ignore_ctrl_c_once_exiting() -> None:
