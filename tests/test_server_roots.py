@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hang_guard import HANG_GUARD_S
+from mcp import Client, StdioServerParameters
 
 README = Path(__file__).parent.parent / "README.md"
 PACKAGE = Path(__file__).parent.parent / "python"
@@ -102,6 +104,35 @@ def test_without_file_tools_no_folder_is_logged(tmp_path: Path) -> None:
 
     assert started.returncode == 0, started.stderr
     assert "may read only inside" not in started.stderr
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_root_that_is_a_link_serves_the_folder_logged_at_start(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    # Each call resolved the link again: pointed at projB, it made projB readable and projA not.
+    first, second = tmp_path / "projA", tmp_path / "projB"
+    for folder, name in ((first, "a.txt"), (second, "b.txt")):
+        folder.mkdir()
+        (folder / name).write_text("hello world", encoding="utf-8")
+    link = tmp_path / "project"
+    link.symlink_to(first, target_is_directory=True)
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "shoal", "serve", "--root", str(link)],
+        env=_environment(), cwd=tmp_path,
+    )
+
+    async with Client(parameters, mode="legacy") as client:
+        link.unlink()
+        link.symlink_to(second, target_is_directory=True)
+        kept = await client.call_tool("count_files", {"paths": ["a.txt"]})
+        by_link = await client.call_tool("count_files", {"paths": [str(link / "b.txt")]})
+
+    assert not kept.is_error, kept.content
+    assert kept.structured_content["total_tokens"] == 2
+    assert by_link.is_error
+    assert f"outside the allowed roots ({first})" in by_link.content[0].text
 
 
 def _host_section() -> str:

@@ -373,8 +373,9 @@ def build_server(
     """Create the MCP server with shoal's tools and resources registered.
 
     Args:
-        roots: Folders the file tools may read (relative paths start at the first); None: the
-            current directory.
+        roots: Folders the file tools may read (relative paths start at the first), resolved
+            now (a symbolic link to the folder it points to at start); None: the current
+            directory.
         router: Router file (from `shoal fit`) route_task chooses with; None: the shipped one.
         read_only: Leave out every tool not annotated read-only (those that write a ledger).
         groups: Keep only the tools of these groups (keys of `TOOL_GROUPS`); None keeps all.
@@ -390,8 +391,10 @@ def build_server(
         version=__version__,
         lifespan=functools.partial(_warm_up, router_file=router),
     )
+    # Resolved once, here: the folders served are those the log names, even if a root is a
+    # symbolic link that is later pointed elsewhere.
     allowed: list[str | os.PathLike[str]] = (
-        [os.getcwd()] if roots is None else list(checked_roots(roots))
+        [os.getcwd()] if roots is None else [root.resolve() for root in checked_roots(roots)]
     )
     _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
     _add_routing_tools(server, max_result_tokens=max_result_tokens, router_file=router)
@@ -411,7 +414,7 @@ def _log_file_access(server: MCPServer[None], roots: Sequence[str | os.PathLike[
     served = [tool.name for tool in registered_tools(server) if tool.name in FILE_TOOLS]
     if not served:
         return
-    folders = ", ".join(str(Path(root).resolve()) for root in roots)
+    folders = ", ".join(str(root) for root in roots)
     logger.info("file tools (%s) may read only inside: %s", ", ".join(served), folders)
 
 
