@@ -106,6 +106,29 @@ def test_without_file_tools_no_folder_is_logged(tmp_path: Path) -> None:
     assert "may read only inside" not in started.stderr
 
 
+@pytest.mark.parametrize("root", ["~/project", "$HOME/project", "${HOME}/project"])
+def test_a_root_a_shell_would_have_expanded_is_refused_with_what_to_do(
+    root: str, tmp_path: Path
+) -> None:
+    # A host passes its JSON's arguments as written: the message said only "does not exist".
+    (tmp_path / "project").mkdir()
+
+    started = _serve("--root", root, cwd=tmp_path, home=tmp_path)
+
+    assert started.returncode == 2
+    assert started.stderr == (
+        f"shoal serve: error: --root {root} does not exist: the file tools could read nothing "
+        "there. A host's configuration does not expand ~ or $VARIABLES as a shell does (nor "
+        "does a shell inside quotes): give the absolute path\n")
+
+
+def test_an_absolute_root_that_is_missing_gets_no_expansion_hint(tmp_path: Path) -> None:
+    started = _serve("--root", str(tmp_path / "missing"), cwd=tmp_path)
+
+    assert started.returncode == 2
+    assert started.stderr.endswith("does not exist: the file tools could read nothing there\n")
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_root_that_is_a_link_serves_the_folder_logged_at_start(

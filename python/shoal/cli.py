@@ -1186,7 +1186,17 @@ def _check_root_folders(roots: Sequence[Path], why: str) -> None:
         except OSError as error:
             # A name too long for the file system, a loop of links, no permission.
             problem = f"cannot be read ({error.strerror})"
-        raise ValueError(f"--root {shown_path(str(root))} {problem}: {why}")
+        raise ValueError(f"--root {shown_path(str(root))} {problem}: {why}{_unexpanded_hint(root)}")
+
+
+def _unexpanded_hint(path: Path) -> str:
+    """What to do about a path that a shell would have expanded but nothing here did: a host's
+    configuration passes ``~/project`` or ``$HOME/project`` to the server as written."""
+    text = str(path)
+    if not text.startswith("~") and "$" not in text:
+        return ""
+    return (". A host's configuration does not expand ~ or $VARIABLES as a shell does (nor "
+            "does a shell inside quotes): give the absolute path")
 
 
 def _file_tool_roots(roots: Sequence[Path]) -> list[str]:
