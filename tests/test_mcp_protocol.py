@@ -217,6 +217,24 @@ async def test_every_answer_validates_against_its_output_schema_and_stays_small(
             assert answer_tokens(wire) <= MAX_RESULT_TOKENS, name
 
 
+async def test_an_empty_list_is_refused_exactly_where_the_schema_says_so(
+    server, wire_tools
+) -> None:  # type: ignore[no-untyped-def]
+    # sweep_hardware refused `"models": []` while its schema gave no minItems.
+    mismatches = []
+    async with Client(server) as client:
+        for tool in wire_tools:
+            for name, schema in tool["inputSchema"]["properties"].items():
+                if schema.get("type") != "array":
+                    continue
+                result = await client.call_tool(tool["name"], {**CALLS[tool["name"]], name: []})
+                refused_by_schema = schema.get("minItems", 0) >= 1
+                if result.is_error != refused_by_schema:
+                    mismatches.append(f"{tool['name']}.{name}: minItems "
+                                      f"{schema.get('minItems')}, refused {result.is_error}")
+    assert not mismatches, mismatches
+
+
 def test_tool_schemas_match_the_snapshot(wire_tools) -> None:  # type: ignore[no-untyped-def]
     pinned = [
         {key: tool[key] for key in sorted(tool) if key not in ("icons",)} for tool in wire_tools

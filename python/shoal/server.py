@@ -1515,7 +1515,9 @@ WEIGHT_FORMATS = (
 )
 KV_CACHE_DESCRIPTION = "KV-cache format: F16, BF16, FP8, Q8_0, Q4_0, any case."
 BATCH_DESCRIPTION = "Concurrent sequences (speed is per sequence, energy per generated token)."
-SweepIds = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=100)]
+SweepIds = Annotated[
+    list[Annotated[str, Field(max_length=200)]], Field(min_length=1, max_length=100)
+]
 
 
 def _not_null(value: Any) -> Any:
