@@ -85,6 +85,16 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         f"{MIN_BODY_TIMEOUT_S:g}, at most {MAX_BODY_TIMEOUT_S:,})",
     )
     serve.add_argument(
+        "--session-idle-timeout",
+        type=_session_idle_timeout,
+        default=DEFAULT_SESSION_IDLE_TIMEOUT_S,
+        metavar="SECONDS",
+        help="with --http, not --stateless: end a session that has had no request in flight and "
+        "no open event stream this many seconds, freeing what it holds; its client must "
+        "initialize a new one (default: %(default)g, 30 minutes; at least "
+        f"{MIN_SESSION_IDLE_TIMEOUT_S:g}, at most {MAX_SESSION_IDLE_TIMEOUT_S:,})",
+    )
+    serve.add_argument(
         "--token-file",
         type=Path,
         help="with --http: require 'Authorization: Bearer <token>' with the token in this file "
@@ -1049,6 +1059,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=token,
         stateless=args.stateless,
         body_timeout_s=args.body_timeout,
+        session_idle_timeout_s=args.session_idle_timeout,
     )
     return 0
 
@@ -1244,6 +1255,22 @@ MIN_BODY_TIMEOUT_S = 0.1
 MAX_BODY_TIMEOUT_S = 3600
 
 
+# The default of --session-idle-timeout: shoal.http_transport.DEFAULT_SESSION_IDLE_TIMEOUT_S. The
+# least is a second, the SDK's clock; the most a day: a session idle longer is abandoned.
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 30 * 60.0
+MIN_SESSION_IDLE_TIMEOUT_S = 1
+MAX_SESSION_IDLE_TIMEOUT_S = 24 * 3600
+
+
+def _session_idle_timeout(value: str) -> float:
+    seconds = decimal_number(value)
+    if not MIN_SESSION_IDLE_TIMEOUT_S <= seconds <= MAX_SESSION_IDLE_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(
+            f"session idle timeout must be at least {MIN_SESSION_IDLE_TIMEOUT_S:g} and at most "
+            f"{MAX_SESSION_IDLE_TIMEOUT_S:,} seconds, got {grouped_number(seconds)}")
+    return seconds
+
+
 def _body_timeout(value: str) -> float:
     seconds = decimal_number(value)
     if not MIN_BODY_TIMEOUT_S <= seconds <= MAX_BODY_TIMEOUT_S:
@@ -1265,7 +1292,11 @@ def _allowed_host(value: str) -> str:
 
 
 def _check_transport_options(args: argparse.Namespace) -> None:
-    """Options that only mean something over HTTP are refused without --http, not ignored."""
+    """Options that only mean something over HTTP are refused without --http, not ignored, and
+    the session idle timeout with --stateless, which keeps no session."""
+    timing_out_sessions = args.session_idle_timeout != DEFAULT_SESSION_IDLE_TIMEOUT_S
+    if args.http and args.stateless and timing_out_sessions:
+        raise ValueError("--session-idle-timeout needs sessions, which --stateless does not keep")
     if args.http:
         return
     given = [
@@ -1277,6 +1308,7 @@ def _check_transport_options(args: argparse.Namespace) -> None:
             ("--host", args.host != "127.0.0.1"),
             ("--port", args.port != 8765),
             ("--body-timeout", args.body_timeout != DEFAULT_BODY_TIMEOUT_S),
+            ("--session-idle-timeout", timing_out_sessions),
         )
         if value
     ]

@@ -67,6 +67,11 @@ MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
 # sent headers and part of a body and then stalled would hold its connection for good.
 DEFAULT_BODY_TIMEOUT_S = 30.0
 
+# How long a session may have no request in flight (and no open event stream) before it is ended:
+# the SDK's default, 30 minutes. A client that never ends its session (no DELETE) leaves it in
+# memory until then, about 36 kB each; the SDK opens at most 10,000 at a time.
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 30 * 60.0
+
 
 # A bearer token is a line; a token file far larger is a wrong path, not a token.
 MAX_TOKEN_FILE_BYTES = 64 * 1024
@@ -506,6 +511,7 @@ def http_app(
     token: str | None = None,
     stateless: bool = False,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    session_idle_timeout_s: float = DEFAULT_SESSION_IDLE_TIMEOUT_S,
 ) -> ASGIApp:
     """The ASGI application serving `server` at ``/mcp``, both protocol eras.
 
@@ -517,6 +523,8 @@ def http_app(
         stateless: Keep no session between requests (replicas behind a load balancer).
         body_timeout_s: Seconds after its headers by which a request's body must have arrived
             whole; a later one gets 408.
+        session_idle_timeout_s: Seconds a session may have no request in flight before it is
+            ended; its id then gets 404 and its client must initialize again. Unused stateless.
 
     Raises:
         ValueError: An allowed host is not of that form.
@@ -530,6 +538,7 @@ def http_app(
         # and refuses `LOCALHOST`.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
+        session_idle_timeout=session_idle_timeout_s,
     )
     app = CancelOnDisconnect(app)
     app = RequestBodyDeadline(RequestBodyCheck(app, MAX_REQUEST_BODY_BYTES), body_timeout_s)
@@ -610,6 +619,7 @@ def serve_http(
     token: str | None = None,
     stateless: bool = False,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    session_idle_timeout_s: float = DEFAULT_SESSION_IDLE_TIMEOUT_S,
 ) -> None:
     """Serve `server` over streamable HTTP with uvicorn until interrupted.
 
@@ -622,7 +632,7 @@ def serve_http(
     logging.getLogger("sse_starlette").setLevel(logging.INFO)
     logging.getLogger("mcp.server.streamable_http").addFilter(_CLIENT_HANG_UP_LOG)
     app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless,
-                   body_timeout_s=body_timeout_s)
+                   body_timeout_s=body_timeout_s, session_idle_timeout_s=session_idle_timeout_s)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     uvicorn_server = _ShutDownWhenForced(config)
     try:
