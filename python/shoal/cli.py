@@ -286,7 +286,8 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "decision and model corrects the outcome: the score is replaced, and so is each option "
         "given; an option left out (--prompt, --cost, --note) keeps the value recorded before. "
         "The model is one the catalog knows or one the router that made the decision labels "
-        "(--router, as `shoal route` takes it).",
+        "(--router, as `shoal route` takes it). Decisions are not stored, so only the decision "
+        "id's form is checked.",
     )
     record.add_argument("decision_id", type=identifier, help="decision id printed by `shoal route`")
     record.add_argument("model", type=identifier,

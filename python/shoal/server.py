@@ -1387,7 +1387,8 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
     def record_outcome_tool(
         decision_id: Annotated[
             str,
-            Field(description="decision_id from route_task ('d-' and 24 hex digits).",
+            Field(description="decision_id from route_task ('d-' and 24 hex digits); only "
+                  "its form is checked, as decisions are not stored.",
                   min_length=26, max_length=26),
         ],
         model: Annotated[
@@ -1417,7 +1418,9 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
 
         Call it after the task is judged (tests passed, user accepted, a grader's score).
         Recording the same outcome twice changes nothing; a new score for the same decision
-        and model replaces the old one.
+        and model replaces the old one. shoal keeps no log of routing decisions (an id is a hash
+        of the decision's inputs), so an id of the right form that route_task never gave is
+        recorded too: pass the one it returned.
         """
         if cost_usd < 0 and cost_usd != UNKNOWN_COST:
             raise ToolError(
