@@ -172,6 +172,26 @@ def test_requests_without_the_right_token_get_401(guarded_server: RunningServer)
     assert TOKEN not in guarded_server.log.read_text()
 
 
+def test_the_readme_says_the_oauth_message_follows_any_refused_token(
+    guarded_server: RunningServer,
+) -> None:
+    # README said the Inspector's message meant a missing or empty token; a wrong one gets the
+    # same 401, whose WWW-Authenticate: Bearer is what sets a client on OAuth discovery.
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        refusals = [
+            http.post(guarded_server.url, json=INITIALIZE, headers={**MCP_HEADERS, **sent})
+            for sent in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer wrong"})
+        ]
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    [sentence] = [sentence for sentence in readme.split(". ")
+                  if "Interactive OAuth requires a TTY" in sentence]
+
+    assert len({(refusal.status_code, refusal.headers["www-authenticate"], refusal.text)
+                for refusal in refusals}) == 1
+    assert refusals[0].status_code == 401
+    assert "missing, empty or wrong" in sentence
+
+
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_the_right_token_serves_both_eras_statelessly(
     guarded_server: RunningServer, mode: str
