@@ -633,6 +633,12 @@ def serve_http(
     logging.getLogger("mcp.server.streamable_http").addFilter(_CLIENT_HANG_UP_LOG)
     app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless,
                    body_timeout_s=body_timeout_s, session_idle_timeout_s=session_idle_timeout_s)
+    _run_uvicorn(app, host=host, port=port)
+
+
+def _run_uvicorn(app: ASGIApp, *, host: str, port: int) -> None:
+    """Serve `app` with uvicorn until a signal stops it, as `uvicorn.run` would, but with
+    `_ShutDownWhenForced` as the server."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     uvicorn_server = _ShutDownWhenForced(config)
     try:
