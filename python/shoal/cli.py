@@ -1074,7 +1074,8 @@ def _pin_relative_path(variable: str) -> None:
     URL, or a file: URI the ledger refuses, is left as it is.
     """
     value = os.environ.get(variable, "").strip()
-    if not value or value[:5].lower() == "file:" or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
+    is_url = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value) or value[:5].lower() == "file:"
+    if not value or is_url:
         return
     os.environ[variable] = str(Path(value).expanduser().absolute())
 
@@ -1198,7 +1199,8 @@ def _check_root_folders(roots: Sequence[Path], why: str) -> None:
         except OSError as error:
             # A name too long for the file system, a loop of links, no permission.
             problem = f"cannot be read ({error.strerror})"
-        raise ValueError(f"--root {shown_path(str(root))} {problem}: {why}{_unexpanded_hint(root)}")
+        raise ValueError(
+            f"--root {shown_path(str(root))} {problem}: {why}{_unexpanded_hint(root)}")
 
 
 def _unexpanded_hint(path: Path) -> str:
@@ -1257,7 +1259,8 @@ MAX_BODY_TIMEOUT_S = 3600
 
 
 # The default of --session-idle-timeout: shoal.http_transport.DEFAULT_SESSION_IDLE_TIMEOUT_S. The
-# least is a second, the SDK's clock; the most a day: a session idle longer is abandoned.
+# least is a second, below which a session could end between two quick requests of its client;
+# the most a day, as a session idle longer has been abandoned.
 DEFAULT_SESSION_IDLE_TIMEOUT_S = 30 * 60.0
 MIN_SESSION_IDLE_TIMEOUT_S = 1
 MAX_SESSION_IDLE_TIMEOUT_S = 24 * 3600

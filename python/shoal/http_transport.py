@@ -588,6 +588,9 @@ class ForcedStopLog(logging.Filter):
         return False
 
 
+_FORCED_STOP_LOG = ForcedStopLog()
+
+
 class _ShutDownWhenForced(uvicorn.Server):
     """uvicorn's server, stopped quietly even when a second Ctrl-C forces the stop.
 
@@ -602,7 +605,7 @@ class _ShutDownWhenForced(uvicorn.Server):
         await super().shutdown(sockets)
         if not self.force_exit:
             return
-        logging.getLogger("uvicorn.error").addFilter(ForcedStopLog())
+        logging.getLogger("uvicorn.error").addFilter(_FORCED_STOP_LOG)
         try:
             await asyncio.wait_for(self.lifespan.shutdown(), FORCED_SHUTDOWN_TIMEOUT_S)
         except asyncio.TimeoutError:
