@@ -310,6 +310,12 @@ def test_models_lists_the_catalog_with_filters(capsys: pytest.CaptureFixture[str
         (["serve", "--http", "--body-timeout", "3601"], "at most 3,600 seconds, got 3,601"),
         (["serve", "--http", "--body-timeout", "1e3"],
          "argument --body-timeout: not a plain decimal number: '1e3'"),
+        (["serve", "--session-idle-timeout", "60"], "--session-idle-timeout needs --http"),
+        (["serve", "--http", "--stateless", "--session-idle-timeout", "60"],
+         "--session-idle-timeout needs sessions, which --stateless does not keep"),
+        (["serve", "--http", "--session-idle-timeout", "0.5"],
+         "argument --session-idle-timeout: session idle timeout must be at least 1 and at most "
+         "86,400 seconds, got 0.5"),
         (["serve", "--tools", ""], "--tools names no group"),
         (["serve", "--tools", "tokens,nope"],
          "shoal serve: error: --tools names unknown group(s) nope; choose among tokens, routing, "

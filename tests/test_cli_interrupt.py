@@ -1,6 +1,6 @@
 """Ctrl-C (SIGINT) sent to a real `shoal` process in the middle of its work: one line and the
-shell's status 130, no traceback and no output file; `shoal serve` stops quietly with status 0.
-SIGTERM stops a command the same way with status 143.
+shell's status 130, no traceback and no output file; `shoal serve` stops quietly with status 0,
+after a quick double Ctrl-C too. SIGTERM stops a command the same way with status 143.
 
 Each command runs with -v and is interrupted once its log says the long step has begun, so
 the signal lands in the work, not in start-up.
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,3 +241,81 @@ def test_ctrl_c_stops_the_http_server_quietly(tmp_path: Path) -> None:
 
     assert status == 0
     assert "Traceback" not in log.read_text() and "interrupted" not in log.read_text()
+
+
+# A double press of Ctrl-C: within the server's own shutdown, and during Python's exit after it.
+DOUBLE_PRESS_GAPS_S = [0.05, 0.3]
+
+
+def pressed_twice(process: subprocess.Popen[str], gap_s: float) -> int:
+    """Send ``process`` two SIGINTs ``gap_s`` apart; its exit status."""
+    process.send_signal(signal.SIGINT)
+    time.sleep(gap_s)
+    process.send_signal(signal.SIGINT)
+    return process.wait(timeout=HANG_GUARD_S)
+
+
+@pytest.mark.parametrize("gap_s", DOUBLE_PRESS_GAPS_S)
+def test_a_double_ctrl_c_stops_the_stdio_server_quietly(tmp_path: Path, gap_s: float) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "shoal", "serve"], cwd=tmp_path,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        try:
+            without_hanging(lambda: read_until(process, "ready"))
+            status = pressed_twice(process, gap_s)
+            out, err = process.communicate(timeout=HANG_GUARD_S)
+        finally:
+            process.kill()
+
+    # The second press met the default action Python restores as it exits: status 130.
+    assert status == 0
+    assert (out, err) == ("", "")
+
+
+@pytest.mark.parametrize("gap_s", DOUBLE_PRESS_GAPS_S)
+def test_a_double_ctrl_c_stops_the_http_server_quietly(tmp_path: Path, gap_s: float) -> None:
+    from mcp_load import start_http_server
+
+    log = tmp_path / "server.log"
+    process, _ = start_http_server(log)
+    with process:
+        try:
+            status = pressed_twice(process, gap_s)
+        finally:
+            process.kill()
+
+    # A press within the shutdown forced it, and starlette logged the cancelled lifespan as a
+    # failed shutdown: ERROR, a traceback of KeyboardInterrupt and CancelledError.
+    assert status == 0
+    logged = log.read_text()
+    assert "Traceback" not in logged and "ERROR" not in logged, logged
+    assert "interrupted" not in logged
+
+
+def test_a_double_ctrl_c_cancels_a_request_still_running_with_one_line(tmp_path: Path) -> None:
+    from mcp_load import start_http_server
+
+    log = tmp_path / "server.log"
+    process, url = start_http_server(log)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    # A request whose body has not wholly arrived holds one Ctrl-C's shutdown, which waits for
+    # the requests still running; the second forces the stop.
+    with process, socket.create_connection(("127.0.0.1", port)) as unfinished:
+        unfinished.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        try:
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            assert process.poll() is None, "one Ctrl-C waits for the request still running"
+            process.send_signal(signal.SIGINT)
+            status = process.wait(timeout=HANG_GUARD_S)
+        finally:
+            process.kill()
+
+    # The request, cancelled as the event loop closed, was logged as an ERROR with a traceback.
+    assert status == 0
+    logged = log.read_text()
+    assert "Traceback" not in logged and "ERROR" not in logged, logged
+    assert "INFO shoal.http_transport: a request still running was cancelled by the forced stop" \
+        in logged

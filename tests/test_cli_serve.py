@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -303,6 +305,56 @@ def test_a_bad_token_file_is_named_by_its_option_before_the_start_up_log(
     assert err == f"shoal serve: error: {message.format(file=file)}\n"
 
 
+HEADER_REFUSAL = ("holds a token an HTTP header cannot carry: its character {number} is {kind}. "
+                  "A bearer token is one line of printable ASCII characters; only the white "
+                  "space around it is ignored")
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port another socket listens on: a server that got as far as binding it would
+    stop with `cannot listen`, so a refusal that should come first cannot be missed."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize(("content", "number", "kind"), [
+    ("line1\nline2\n", 6, "a line break"),
+    ("line1\r\nline2", 6, "a line break"),
+    ("tok\ten", 4, "a tab"),
+    ("tok\x1ben", 4, "a control character"),
+    ("t\u00f6ken", 2, "not ASCII"),
+])
+def test_a_token_no_header_could_carry_stops_the_server_without_showing_it(
+    content: str, number: int, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, taken_port: int,
+) -> None:
+    # The server started with "bearer token required" and refused every client: `Bearer line1`,
+    # `Bearer line1 line2` and `Bearer line1line2` all got 401.
+    file = tmp_path / "token"
+    file.write_text(content, encoding="utf-8")
+    refusal = HEADER_REFUSAL.format(number=number, kind=kind)
+    options = ("--http", "--port", str(taken_port))
+
+    from_file = serve(capsys, tmp_path, *options, "--token-file", str(file))
+    monkeypatch.setenv("SHOAL_HTTP_TOKEN", content)
+    from_environment = serve(capsys, tmp_path, *options)
+
+    assert from_file == (2, f"shoal serve: error: --token-file {file} {refusal}\n")
+    assert from_environment == (2, f"shoal serve: error: SHOAL_HTTP_TOKEN {refusal}\n")
+
+
+def test_white_space_around_a_token_is_ignored(tmp_path: Path) -> None:
+    from shoal.http_transport import read_token
+
+    file = tmp_path / "token"
+    file.write_bytes(b"  shoal token 7f3a\r\n\n")
+
+    assert read_token(file) == "shoal token 7f3a"
+
+
 def test_a_router_option_without_the_routing_tools_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -333,6 +385,25 @@ def test_the_log_says_where_spend_and_outcomes_are_kept_without_making_them(
     assert "feedback database" not in read_only.stderr
     assert "spend ledger" not in neither.stderr and "feedback database" not in neither.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["outcomes.sqlite3"]
+
+
+def test_relative_ledger_and_feedback_paths_are_logged_and_kept_absolute(tmp_path: Path) -> None:
+    # The log said `spend ledger ...: led.sqlite3`, relative to a directory the host chose.
+    started_in = tmp_path / "host"
+    started_in.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "shoal", "serve", "--root", str(tmp_path), "--ledger",
+         "led.sqlite3"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=HANG_GUARD_S,
+        cwd=started_in, env={**os.environ, "SHOAL_FEEDBACK_DB": "fb.sqlite3"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (f"savings_report: {started_in / 'led.sqlite3'} (not made yet; the first write makes "
+            "it)") in result.stderr
+    assert f"feedback database of record_outcome: {started_in / 'fb.sqlite3'} (not made yet" \
+        in result.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX folder permissions")

@@ -140,6 +140,28 @@ async def test_the_record_outcome_tool_refuses_an_unknown_model(
     assert "argument 'model': unknown model 'gpt-99': did you mean" in result.content[0].text
 
 
+@pytest.mark.anyio
+async def test_record_outcome_says_it_checks_only_the_form_of_a_decision_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Decisions are not stored: an id route_task never gave is recorded, and the tool says so.
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "outcomes.sqlite3"))
+    never_issued = "d-" + "0" * 24
+
+    async with Client(build_server()) as client:
+        [tool] = [tool for tool in (await client.list_tools()).tools
+                  if tool.name == "record_outcome"]
+        recorded = await client.call_tool(
+            "record_outcome", {"decision_id": never_issued, "model": "gpt-4o", "score": 1})
+
+    assert not recorded.is_error and recorded.structured_content["decision_id"] == never_issued
+    description = " ".join(tool.description.split())
+    assert ("shoal keeps no log of routing decisions (an id is a hash of the decision's inputs), "
+            "so an id of the right form that route_task never gave is recorded too") in description
+    assert "only its form is checked" in tool.input_schema["properties"]["decision_id"][
+        "description"]
+
+
 def test_a_model_the_router_labels_is_recorded_under_that_router(tmp_path: Path) -> None:
     database = tmp_path / "feedback.sqlite3"
     router_file = write_own_router(tmp_path / "router.json")

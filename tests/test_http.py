@@ -172,6 +172,26 @@ def test_requests_without_the_right_token_get_401(guarded_server: RunningServer)
     assert TOKEN not in guarded_server.log.read_text()
 
 
+def test_the_readme_says_the_oauth_message_follows_any_refused_token(
+    guarded_server: RunningServer,
+) -> None:
+    # README said the Inspector's message meant a missing or empty token; a wrong one gets the
+    # same 401, whose WWW-Authenticate: Bearer is what sets a client on OAuth discovery.
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        refusals = [
+            http.post(guarded_server.url, json=INITIALIZE, headers={**MCP_HEADERS, **sent})
+            for sent in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer wrong"})
+        ]
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    [sentence] = [sentence for sentence in readme.split(". ")
+                  if "Interactive OAuth requires a TTY" in sentence]
+
+    assert len({(refusal.status_code, refusal.headers["www-authenticate"], refusal.text)
+                for refusal in refusals}) == 1
+    assert refusals[0].status_code == 401
+    assert "missing, empty or wrong" in sentence
+
+
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_the_right_token_serves_both_eras_statelessly(
     guarded_server: RunningServer, mode: str
@@ -277,3 +297,30 @@ def test_a_body_dripped_a_byte_at_a_time_gets_408_too(impatient_server: RunningS
         answer = without_hanging(lambda: drip_until_answered(raw))
 
     assert answer.startswith(b"HTTP/1.1 408 "), answer
+
+
+# ---- sessions a client abandons ----
+
+SESSION_IDLE_TIMEOUT_S = 1
+
+
+def test_a_session_left_idle_past_its_timeout_is_ended(tmp_path: Path) -> None:
+    # A client that never sent DELETE left its session in memory for the SDK's 30 minutes:
+    # 1,000 of them held 35 MB.
+    log = tmp_path / "server.log"
+    process, url = start_server(log, "--session-idle-timeout", str(SESSION_IDLE_TIMEOUT_S))
+    try:
+        with httpx2.Client(timeout=HANG_GUARD_S) as http:
+            opened = http.post(url, json=INITIALIZE, headers=MCP_HEADERS)
+            session = {**MCP_HEADERS, "Mcp-Session-Id": opened.headers["mcp-session-id"],
+                       "Mcp-Protocol-Version": "2025-11-25"}
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            in_use = http.post(url, json=initialized, headers=session)
+            time.sleep(SESSION_IDLE_TIMEOUT_S + 1.5)
+            listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+            after_the_timeout = http.post(url, json=listing, headers=session)
+    finally:
+        stop_server(process)
+
+    assert opened.status_code == 200 and in_use.status_code == 202
+    assert after_the_timeout.status_code == 404

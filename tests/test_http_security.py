@@ -622,11 +622,9 @@ def test_the_server_listens_on_the_loopback_address_only(open_server: Running) -
 def test_binding_beyond_the_loopback_address_is_warned_about(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import uvicorn
-
     from shoal.server import build_server
 
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(http_transport, "_run_uvicorn", lambda *args, **kwargs: None)
     with caplog.at_level(logging.WARNING, logger="shoal.http_transport"):
         http_transport.serve_http(build_server(), host="0.0.0.0", port=1)
         http_transport.serve_http(build_server(), host="127.0.0.1", port=1)

@@ -28,6 +28,7 @@ from test_server import CALLS
 from shoal.catalog import configured_catalog, today
 from shoal.server import ProgressReporter, build_server
 from shoal.server_policy import MAX_RESULT_TOKENS, TOOL_GROUPS, answer_tokens, tool_group
+from shoal.tokens import count_tokens
 
 pytestmark = pytest.mark.anyio
 
@@ -217,6 +218,24 @@ async def test_every_answer_validates_against_its_output_schema_and_stays_small(
             assert answer_tokens(wire) <= MAX_RESULT_TOKENS, name
 
 
+async def test_an_empty_list_is_refused_exactly_where_the_schema_says_so(
+    server, wire_tools
+) -> None:  # type: ignore[no-untyped-def]
+    # sweep_hardware refused `"models": []` while its schema gave no minItems.
+    mismatches = []
+    async with Client(server) as client:
+        for tool in wire_tools:
+            for name, schema in tool["inputSchema"]["properties"].items():
+                if schema.get("type") != "array":
+                    continue
+                result = await client.call_tool(tool["name"], {**CALLS[tool["name"]], name: []})
+                refused_by_schema = schema.get("minItems", 0) >= 1
+                if result.is_error != refused_by_schema:
+                    mismatches.append(f"{tool['name']}.{name}: minItems "
+                                      f"{schema.get('minItems')}, refused {result.is_error}")
+    assert not mismatches, mismatches
+
+
 def test_tool_schemas_match_the_snapshot(wire_tools) -> None:  # type: ignore[no-untyped-def]
     pinned = [
         {key: tool[key] for key in sorted(tool) if key not in ("icons",)} for tool in wire_tools
@@ -400,6 +419,33 @@ async def test_a_long_list_is_shortened_by_default_and_says_so(server) -> None: 
 
 
 # ---- resources ----------------------------------------------------------------------------------
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+async def test_the_readme_gives_the_tool_cap_and_each_resource_past_it(server) -> None:  # type: ignore[no-untyped-def]
+    # It said "answers under 6,000 tokens" just after the resources, of which the catalog ran to
+    # 8,085 tokens and the architectures to 6,294.
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    start = text.index("**What shoal gives a host**")
+    section = text[start:text.index("**", start + 30)]
+    stated = {uri: int(tokens.replace(",", ""))
+              for uri, tokens in re.findall(r"`(shoal://\w+)` about ([\d,]+) tokens", section)}
+    [cap] = re.findall(r"tool answers under ([\d,]+) tokens", section)
+    async with Client(server) as client:
+        uris = [str(resource.uri) for resource in (await client.list_resources()).resources]
+        uris.append("shoal://models/gpt-4.1")
+        texts = {uri: (await client.read_resource(uri)).contents[0].text for uri in uris}
+    sizes = {uri: count_tokens(text, encoding="o200k_base").tokens for uri, text in texts.items()}
+
+    assert int(cap.replace(",", "")) == MAX_RESULT_TOKENS
+    assert stated and set(stated) <= set(sizes)
+    for uri, tokens in sizes.items():
+        if uri in stated:
+            assert abs(tokens - stated[uri]) <= stated[uri] // 20, (uri, tokens)
+            assert tokens > MAX_RESULT_TOKENS, uri
+        else:
+            assert tokens < MAX_RESULT_TOKENS, (uri, tokens)
 
 
 async def test_catalog_resources_include_the_price_file(

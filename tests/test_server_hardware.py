@@ -74,8 +74,9 @@ async def test_sweep_hardware_takes_batch_kv_cache_and_sram_pinning() -> None:
         ({"mode": "iso-area"}, "mode", "iso-area is how a node change is spent, and no node is "
                                        "changed (as-built only): add a node to nodes, or leave "
                                        "mode out"),
-        ({"models": []}, "models", "must not be empty"),
-        ({"devices": []}, "devices", "must not be empty"),
+        # Refused by the schema's minItems, as an empty list of formats or contexts is.
+        ({"models": []}, "models", "array should have at least 1 item after validation, not 0"),
+        ({"devices": []}, "devices", "array should have at least 1 item after validation, not 0"),
         ({"quantisations": ["Q4_K_M", "q4_k"]}, "quantisations",
          "names Q4_K_M (as Q4_K_M, q4_k) more than once; list each once"),
         ({"contexts": [4096, 4096]}, "contexts", "names 4096 more than once; list each once"),

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hang_guard import HANG_GUARD_S
+from mcp import Client, StdioServerParameters
 
 README = Path(__file__).parent.parent / "README.md"
 PACKAGE = Path(__file__).parent.parent / "python"
@@ -102,6 +104,58 @@ def test_without_file_tools_no_folder_is_logged(tmp_path: Path) -> None:
 
     assert started.returncode == 0, started.stderr
     assert "may read only inside" not in started.stderr
+
+
+@pytest.mark.parametrize("root", ["~/project", "$HOME/project", "${HOME}/project"])
+def test_a_root_a_shell_would_have_expanded_is_refused_with_what_to_do(
+    root: str, tmp_path: Path
+) -> None:
+    # A host passes its JSON's arguments as written: the message said only "does not exist".
+    (tmp_path / "project").mkdir()
+
+    started = _serve("--root", root, cwd=tmp_path, home=tmp_path)
+
+    assert started.returncode == 2
+    assert started.stderr == (
+        f"shoal serve: error: --root {root} does not exist: the file tools could read nothing "
+        "there. A host's configuration does not expand ~ or $VARIABLES as a shell does (nor "
+        "does a shell inside quotes): give the absolute path\n")
+
+
+def test_an_absolute_root_that_is_missing_gets_no_expansion_hint(tmp_path: Path) -> None:
+    started = _serve("--root", str(tmp_path / "missing"), cwd=tmp_path)
+
+    assert started.returncode == 2
+    assert started.stderr.endswith("does not exist: the file tools could read nothing there\n")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_root_that_is_a_link_serves_the_folder_logged_at_start(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    # Each call resolved the link again: pointed at projB, it made projB readable and projA not.
+    first, second = tmp_path / "projA", tmp_path / "projB"
+    for folder, name in ((first, "a.txt"), (second, "b.txt")):
+        folder.mkdir()
+        (folder / name).write_text("hello world", encoding="utf-8")
+    link = tmp_path / "project"
+    link.symlink_to(first, target_is_directory=True)
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "shoal", "serve", "--root", str(link)],
+        env=_environment(), cwd=tmp_path,
+    )
+
+    async with Client(parameters, mode="legacy") as client:
+        link.unlink()
+        link.symlink_to(second, target_is_directory=True)
+        kept = await client.call_tool("count_files", {"paths": ["a.txt"]})
+        by_link = await client.call_tool("count_files", {"paths": [str(link / "b.txt")]})
+
+    assert not kept.is_error, kept.content
+    assert kept.structured_content["total_tokens"] == 2
+    assert by_link.is_error
+    assert f"outside the allowed roots ({first})" in by_link.content[0].text
 
 
 def _host_section() -> str:

@@ -7,6 +7,7 @@ return); logs and progress go to stderr.
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import functools
 import json
@@ -82,6 +83,16 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --http: answer 408 and close the connection when a request's body has not "
         "wholly arrived this many seconds after its headers (default: %(default)g; at least "
         f"{MIN_BODY_TIMEOUT_S:g}, at most {MAX_BODY_TIMEOUT_S:,})",
+    )
+    serve.add_argument(
+        "--session-idle-timeout",
+        type=_session_idle_timeout,
+        default=DEFAULT_SESSION_IDLE_TIMEOUT_S,
+        metavar="SECONDS",
+        help="with --http, not --stateless: end a session that has had no request in flight and "
+        "no open event stream this many seconds, freeing what it holds; its client must "
+        "initialize a new one (default: %(default)g, 30 minutes; at least "
+        f"{MIN_SESSION_IDLE_TIMEOUT_S:g}, at most {MAX_SESSION_IDLE_TIMEOUT_S:,})",
     )
     serve.add_argument(
         "--token-file",
@@ -275,7 +286,8 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "decision and model corrects the outcome: the score is replaced, and so is each option "
         "given; an option left out (--prompt, --cost, --note) keeps the value recorded before. "
         "The model is one the catalog knows or one the router that made the decision labels "
-        "(--router, as `shoal route` takes it).",
+        "(--router, as `shoal route` takes it). Decisions are not stored, so only the decision "
+        "id's form is checked.",
     )
     record.add_argument("decision_id", type=identifier, help="decision id printed by `shoal route`")
     record.add_argument("model", type=identifier,
@@ -997,6 +1009,7 @@ def summaries_kept_off_stdout(args: argparse.Namespace) -> AbstractContextManage
 
 def _serve(args: argparse.Namespace) -> int:
     from shoal import hardware
+    from shoal.feedback import DB_ENVIRONMENT
     from shoal.http_transport import read_token, serve_http
     from shoal.server import build_server
     from shoal.stdio_transport import serve_stdio
@@ -1004,6 +1017,8 @@ def _serve(args: argparse.Namespace) -> int:
     _check_transport_options(args)
     groups = None if args.tools is None else _served_groups(args.tools)
     _use_ledger_and_prices(args)
+    for variable in ("SHOAL_LEDGER", DB_ENVIRONMENT):
+        _pin_relative_path(variable)
     _use_user_files(hardware.DEVICES_ENVIRONMENT_VARIABLE, args.devices)
     _use_user_files(hardware.ARCHITECTURES_ENVIRONMENT_VARIABLE, args.architectures)
     # A file's error names the option or variable that set it, as a --root's error does.
@@ -1029,6 +1044,7 @@ def _serve(args: argparse.Namespace) -> int:
     for encoding in ("o200k_base", "cl100k_base"):
         count_tokens("warm up", encoding=encoding)
     server = build_server(read_only=args.read_only, groups=groups, roots=roots, router=router)
+    _ignore_ctrl_c_once_exiting()
     if not args.http:
         serve_stdio(server)
         return 0
@@ -1047,8 +1063,37 @@ def _serve(args: argparse.Namespace) -> int:
         token=token,
         stateless=args.stateless,
         body_timeout_s=args.body_timeout,
+        session_idle_timeout_s=args.session_idle_timeout,
     )
     return 0
+
+
+def _pin_relative_path(variable: str) -> None:
+    """Make a relative file path in ``variable`` (the ledger's, set by --ledger too, or the
+    feedback database's) absolute, from the directory the server starts in.
+
+    A host starts the server in a directory of its choosing (often /), which the user may not
+    know: the start-up log then names the file truly, and every later call uses that file. A
+    URL, or a file: URI the ledger refuses, is left as it is.
+    """
+    value = os.environ.get(variable, "").strip()
+    is_url = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value) or value[:5].lower() == "file:"
+    if not value or is_url:
+        return
+    os.environ[variable] = str(Path(value).expanduser().absolute())
+
+
+def _ignore_ctrl_c_once_exiting() -> None:
+    """Have a Ctrl-C that comes while Python exits, after the server has stopped, do nothing.
+
+    Python's exit takes about half a second once a server has run (unloading the SDK), and it
+    restores the signal's default action first: the second press of a quick double Ctrl-C would
+    then kill the stopped server with status 130 instead of the quiet 0. An ignored signal stays
+    ignored through the exit. Set at exit, so a caller of `main` in its own process keeps its
+    Ctrl-C.
+    """
+    if threading.current_thread() is threading.main_thread():
+        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
 
 
 def _served_groups(value: str) -> list[str]:
@@ -1157,7 +1202,18 @@ def _check_root_folders(roots: Sequence[Path], why: str) -> None:
         except OSError as error:
             # A name too long for the file system, a loop of links, no permission.
             problem = f"cannot be read ({error.strerror})"
-        raise ValueError(f"--root {shown_path(str(root))} {problem}: {why}")
+        raise ValueError(
+            f"--root {shown_path(str(root))} {problem}: {why}{_unexpanded_hint(root)}")
+
+
+def _unexpanded_hint(path: Path) -> str:
+    """What to do about a path that a shell would have expanded but nothing here did: a host's
+    configuration passes ``~/project`` or ``$HOME/project`` to the server as written."""
+    text = str(path)
+    if not text.startswith("~") and "$" not in text:
+        return ""
+    return (". A host's configuration does not expand ~ or $VARIABLES as a shell does (nor "
+            "does a shell inside quotes): give the absolute path")
 
 
 def _file_tool_roots(roots: Sequence[Path]) -> list[str]:
@@ -1205,6 +1261,23 @@ MIN_BODY_TIMEOUT_S = 0.1
 MAX_BODY_TIMEOUT_S = 3600
 
 
+# The default of --session-idle-timeout: shoal.http_transport.DEFAULT_SESSION_IDLE_TIMEOUT_S. The
+# least is a second, below which a session could end between two quick requests of its client;
+# the most a day, as a session idle longer has been abandoned.
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 30 * 60.0
+MIN_SESSION_IDLE_TIMEOUT_S = 1
+MAX_SESSION_IDLE_TIMEOUT_S = 24 * 3600
+
+
+def _session_idle_timeout(value: str) -> float:
+    seconds = decimal_number(value)
+    if not MIN_SESSION_IDLE_TIMEOUT_S <= seconds <= MAX_SESSION_IDLE_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(
+            f"session idle timeout must be at least {MIN_SESSION_IDLE_TIMEOUT_S:g} and at most "
+            f"{MAX_SESSION_IDLE_TIMEOUT_S:,} seconds, got {grouped_number(seconds)}")
+    return seconds
+
+
 def _body_timeout(value: str) -> float:
     seconds = decimal_number(value)
     if not MIN_BODY_TIMEOUT_S <= seconds <= MAX_BODY_TIMEOUT_S:
@@ -1226,7 +1299,11 @@ def _allowed_host(value: str) -> str:
 
 
 def _check_transport_options(args: argparse.Namespace) -> None:
-    """Options that only mean something over HTTP are refused without --http, not ignored."""
+    """Options that only mean something over HTTP are refused without --http, not ignored, and
+    the session idle timeout with --stateless, which keeps no session."""
+    timing_out_sessions = args.session_idle_timeout != DEFAULT_SESSION_IDLE_TIMEOUT_S
+    if args.http and args.stateless and timing_out_sessions:
+        raise ValueError("--session-idle-timeout needs sessions, which --stateless does not keep")
     if args.http:
         return
     given = [
@@ -1238,6 +1315,7 @@ def _check_transport_options(args: argparse.Namespace) -> None:
             ("--host", args.host != "127.0.0.1"),
             ("--port", args.port != 8765),
             ("--body-timeout", args.body_timeout != DEFAULT_BODY_TIMEOUT_S),
+            ("--session-idle-timeout", timing_out_sessions),
         )
         if value
     ]

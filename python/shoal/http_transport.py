@@ -18,20 +18,28 @@ message (-32600) gets 400 with its request's id when it still yields one and the
 gives (an escaped lone surrogate is named where it is), and so does one that gives a key twice in
 an object (-32602 in the params, naming the argument; -32600 in the message's own members); each
 refusal is logged as one line.
+
+Ctrl-C stops the server once the requests still running have been answered; a second one stops
+it at once, each request still running cancelled with one line in the log, and either way the
+process ends quietly with status 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import hmac
 import json
 import logging
 import os
+import socket
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
+import uvicorn
 from anyio.lowlevel import checkpoint
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -59,6 +67,11 @@ MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
 # sent headers and part of a body and then stalled would hold its connection for good.
 DEFAULT_BODY_TIMEOUT_S = 30.0
 
+# How long a session may have no request in flight (and no open event stream) before it is ended:
+# the SDK's default, 30 minutes. A client that never ends its session (no DELETE) leaves it in
+# memory until then, about 36 kB each; the SDK opens at most 10,000 at a time.
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 30 * 60.0
+
 
 # A bearer token is a line; a token file far larger is a wrong path, not a token.
 MAX_TOKEN_FILE_BYTES = 64 * 1024
@@ -67,9 +80,12 @@ MAX_TOKEN_FILE_BYTES = 64 * 1024
 def read_token(token_file: Path | None = None) -> str | None:
     """The bearer token clients must send: from `token_file` if given, else the environment.
 
+    White space around the token (a file's final line break) is ignored.
+
     Raises:
-        ValueError: The file cannot be read or holds no token, or the environment variable is
-            set but empty.
+        ValueError: The file cannot be read or holds no token, the environment variable is set
+            but empty, or the token holds a character an HTTP header cannot carry (a line break,
+            a control character, one that is not ASCII), which no client could then send.
     """
     if token_file is not None:
         from shoal.files import read_text_file
@@ -82,6 +98,7 @@ def read_token(token_file: Path | None = None) -> str | None:
             raise ValueError(f"the token file: {error}") from None
         if not token:
             raise ValueError(f"the token file {token_file} is empty")
+        _check_header_value(token, f"the token file {token_file}")
         return token
     if TOKEN_ENVIRONMENT_VARIABLE not in os.environ:
         return None
@@ -93,7 +110,32 @@ def read_token(token_file: Path | None = None) -> str | None:
             f"{TOKEN_ENVIRONMENT_VARIABLE} is set but empty: give it a token, or unset it to "
             "serve without authentication"
         )
+    _check_header_value(token, TOKEN_ENVIRONMENT_VARIABLE)
     return token
+
+
+def _check_header_value(token: str, source: str) -> None:
+    """Refuse a token that no ``Authorization`` header could carry: the server would start and
+    refuse every client. The message names the first such character's kind and place, never the
+    token."""
+    for number, character in enumerate(token, start=1):
+        if " " <= character <= "~":
+            continue
+        raise ValueError(
+            f"{source} holds a token an HTTP header cannot carry: its character {number:,} is "
+            f"{_character_kind(character)}. A bearer token is one line of printable ASCII "
+            "characters; only the white space around it is ignored"
+        )
+
+
+def _character_kind(character: str) -> str:
+    if character in "\r\n":
+        return "a line break"
+    if character == "\t":
+        return "a tab"
+    if not character.isascii():
+        return "not ASCII"
+    return "a control character"
 
 
 class BearerTokenMiddleware:
@@ -469,6 +511,7 @@ def http_app(
     token: str | None = None,
     stateless: bool = False,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    session_idle_timeout_s: float = DEFAULT_SESSION_IDLE_TIMEOUT_S,
 ) -> ASGIApp:
     """The ASGI application serving `server` at ``/mcp``, both protocol eras.
 
@@ -480,6 +523,8 @@ def http_app(
         stateless: Keep no session between requests (replicas behind a load balancer).
         body_timeout_s: Seconds after its headers by which a request's body must have arrived
             whole; a later one gets 408.
+        session_idle_timeout_s: Seconds a session may have no request in flight before it is
+            ended; its id then gets 404 and its client must initialize again. Unused stateless.
 
     Raises:
         ValueError: An allowed host is not of that form.
@@ -493,6 +538,7 @@ def http_app(
         # and refuses `LOCALHOST`.
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
+        session_idle_timeout=session_idle_timeout_s,
     )
     app = CancelOnDisconnect(app)
     app = RequestBodyDeadline(RequestBodyCheck(app, MAX_REQUEST_BODY_BYTES), body_timeout_s)
@@ -521,6 +567,52 @@ class ClientHangUpLog(logging.Filter):
 _CLIENT_HANG_UP_LOG = ClientHangUpLog()
 
 
+# uvicorn's exit status when it could not start listening (uvicorn.config.STARTUP_FAILURE).
+STARTUP_FAILURE_STATUS = 3
+
+# How long the application's shutdown may take after a forced stop (see _ShutDownWhenForced); the
+# SDK's session manager takes milliseconds to cancel its sessions.
+FORCED_SHUTDOWN_TIMEOUT_S = 2.0
+
+
+class ForcedStopLog(logging.Filter):
+    """A filter for uvicorn's log once a second Ctrl-C has forced the stop: a request still
+    running, which the event loop cancels as it closes, is logged as one INFO line of shoal's,
+    not as an ERROR with its traceback. Every other record passes as is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, asyncio.CancelledError):
+            return True
+        logger.info("a request still running was cancelled by the forced stop")
+        return False
+
+
+_FORCED_STOP_LOG = ForcedStopLog()
+
+
+class _ShutDownWhenForced(uvicorn.Server):
+    """uvicorn's server, stopped quietly even when a second Ctrl-C forces the stop.
+
+    On a second Ctrl-C uvicorn stops waiting for open connections (a client's event stream or a
+    long call could hold it for good) and also skips the application's shutdown; the event loop
+    then cancels the application's lifespan and the requests still running as it closes, and
+    each cancellation is logged as an error with a traceback of 40 lines. Here the application
+    is still shut down, within FORCED_SHUTDOWN_TIMEOUT_S, and a cancelled request is one line.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if not self.force_exit:
+            return
+        logging.getLogger("uvicorn.error").addFilter(_FORCED_STOP_LOG)
+        try:
+            await asyncio.wait_for(self.lifespan.shutdown(), FORCED_SHUTDOWN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            logger.warning("the application did not shut down within %s s of a forced stop",
+                           grouped_number(FORCED_SHUTDOWN_TIMEOUT_S))
+
+
 def serve_http(
     server: MCPServer[Any],
     *,
@@ -530,13 +622,12 @@ def serve_http(
     token: str | None = None,
     stateless: bool = False,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    session_idle_timeout_s: float = DEFAULT_SESSION_IDLE_TIMEOUT_S,
 ) -> None:
     """Serve `server` over streamable HTTP with uvicorn until interrupted.
 
     Request headers have no deadline: uvicorn offers none (SECURITY.md states the limit).
     """
-    import uvicorn
-
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("binding %s: shoal's HTTP endpoint is reachable beyond this machine", host)
     # At DEBUG, sse-starlette logs every response chunk whole: the user's texts and whatever a
@@ -544,5 +635,21 @@ def serve_http(
     logging.getLogger("sse_starlette").setLevel(logging.INFO)
     logging.getLogger("mcp.server.streamable_http").addFilter(_CLIENT_HANG_UP_LOG)
     app = http_app(server, allowed_hosts=allowed_hosts, token=token, stateless=stateless,
-                   body_timeout_s=body_timeout_s)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+                   body_timeout_s=body_timeout_s, session_idle_timeout_s=session_idle_timeout_s)
+    _run_uvicorn(app, host=host, port=port)
+
+
+def _run_uvicorn(app: ASGIApp, *, host: str, port: int) -> None:
+    """Serve `app` with uvicorn until a signal stops it, as `uvicorn.run` would, but with
+    `_ShutDownWhenForced` as the server."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn_server = _ShutDownWhenForced(config)
+    try:
+        uvicorn_server.run()
+    except KeyboardInterrupt:
+        # uvicorn raises the Ctrl-C that stopped it again once it has shut down: the server
+        # has stopped as asked, which is no error (status 0, as over stdio).
+        pass
+    if not uvicorn_server.started:
+        # uvicorn has logged why (the address was taken between our check and its bind).
+        sys.exit(STARTUP_FAILURE_STATUS)

@@ -370,8 +370,9 @@ def build_server(
     """Create the MCP server with shoal's tools and resources registered.
 
     Args:
-        roots: Folders the file tools may read (relative paths start at the first); None: the
-            current directory.
+        roots: Folders the file tools may read (relative paths start at the first), resolved
+            now (a symbolic link to the folder it points to at start); None: the current
+            directory.
         router: Router file (from `shoal fit`) route_task chooses with; None: the shipped one.
         read_only: Leave out every tool not annotated read-only (those that write a ledger).
         groups: Keep only the tools of these groups (keys of `TOOL_GROUPS`); None keeps all.
@@ -387,8 +388,10 @@ def build_server(
         version=__version__,
         lifespan=functools.partial(_warm_up, router_file=router),
     )
+    # Resolved once, here: the folders served are those the log names, even if a root is a
+    # symbolic link that is later pointed elsewhere.
     allowed: list[str | os.PathLike[str]] = (
-        [os.getcwd()] if roots is None else list(checked_roots(roots))
+        [os.getcwd()] if roots is None else [root.resolve() for root in checked_roots(roots)]
     )
     _add_token_tools(server, roots=allowed, max_result_tokens=max_result_tokens)
     _add_routing_tools(server, max_result_tokens=max_result_tokens, router_file=router)
@@ -408,7 +411,7 @@ def _log_file_access(server: MCPServer[None], roots: Sequence[str | os.PathLike[
     served = [tool.name for tool in registered_tools(server) if tool.name in FILE_TOOLS]
     if not served:
         return
-    folders = ", ".join(str(Path(root).resolve()) for root in roots)
+    folders = ", ".join(str(root) for root in roots)
     logger.info("file tools (%s) may read only inside: %s", ", ".join(served), folders)
 
 
@@ -1396,7 +1399,8 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
     def record_outcome_tool(
         decision_id: Annotated[
             str,
-            Field(description="decision_id from route_task ('d-' and 24 hex digits).",
+            Field(description="decision_id from route_task ('d-' and 24 hex digits); only "
+                  "its form is checked, as decisions are not stored.",
                   min_length=26, max_length=26),
         ],
         model: Annotated[
@@ -1426,7 +1430,9 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
 
         Call it after the task is judged (tests passed, user accepted, a grader's score).
         Recording the same outcome twice changes nothing; a new score for the same decision
-        and model replaces the old one.
+        and model replaces the old one. shoal keeps no log of routing decisions (an id is a hash
+        of the decision's inputs), so an id of the right form that route_task never gave is
+        recorded too: pass the one it returned.
         """
         if cost_usd < 0 and cost_usd != UNKNOWN_COST:
             raise ToolError(
@@ -1524,7 +1530,9 @@ WEIGHT_FORMATS = (
 )
 KV_CACHE_DESCRIPTION = "KV-cache format: F16, BF16, FP8, Q8_0, Q4_0, any case."
 BATCH_DESCRIPTION = "Concurrent sequences (speed is per sequence, energy per generated token)."
-SweepIds = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=100)]
+SweepIds = Annotated[
+    list[Annotated[str, Field(max_length=200)]], Field(min_length=1, max_length=100)
+]
 
 
 def _not_null(value: Any) -> Any:
