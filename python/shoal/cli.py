@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +77,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--body-timeout",
-        type=_body_timeout,
+        type=_seconds_between("body timeout", MIN_BODY_TIMEOUT_S, MAX_BODY_TIMEOUT_S),
         default=DEFAULT_BODY_TIMEOUT_S,
         metavar="SECONDS",
         help="with --http: answer 408 and close the connection when a request's body has not "
@@ -86,7 +86,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--session-idle-timeout",
-        type=_session_idle_timeout,
+        type=_seconds_between("session idle timeout", MIN_SESSION_IDLE_TIMEOUT_S,
+                              MAX_SESSION_IDLE_TIMEOUT_S),
         default=DEFAULT_SESSION_IDLE_TIMEOUT_S,
         metavar="SECONDS",
         help="with --http, not --stateless: end a session that has had no request in flight and "
@@ -1269,21 +1270,18 @@ MIN_SESSION_IDLE_TIMEOUT_S = 1
 MAX_SESSION_IDLE_TIMEOUT_S = 24 * 3600
 
 
-def _session_idle_timeout(value: str) -> float:
-    seconds = decimal_number(value)
-    if not MIN_SESSION_IDLE_TIMEOUT_S <= seconds <= MAX_SESSION_IDLE_TIMEOUT_S:
-        raise argparse.ArgumentTypeError(
-            f"session idle timeout must be at least {MIN_SESSION_IDLE_TIMEOUT_S:g} and at most "
-            f"{MAX_SESSION_IDLE_TIMEOUT_S:,} seconds, got {grouped_number(seconds)}")
-    return seconds
+def _seconds_between(what: str, least: float, most: float) -> Callable[[str], float]:
+    """An argparse type for a number of seconds from ``least`` to ``most``, its refusal naming
+    ``what`` (``body timeout``)."""
 
+    def seconds(value: str) -> float:
+        number = decimal_number(value)
+        if not least <= number <= most:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be at least {least:g} and at most {most:,} seconds, got "
+                f"{grouped_number(number)}")
+        return number
 
-def _body_timeout(value: str) -> float:
-    seconds = decimal_number(value)
-    if not MIN_BODY_TIMEOUT_S <= seconds <= MAX_BODY_TIMEOUT_S:
-        raise argparse.ArgumentTypeError(
-            f"body timeout must be at least {MIN_BODY_TIMEOUT_S:g} and at most "
-            f"{MAX_BODY_TIMEOUT_S:,} seconds, got {grouped_number(seconds)}")
     return seconds
 
 
