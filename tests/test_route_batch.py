@@ -3,6 +3,7 @@ batch or are skipped past (--keep-going), and the checks every row of a batch pa
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from hang_guard import HANG_GUARD_S
 
+from shoal.batch_cli import route_file
 from shoal.cli import main
 from shoal.router import route
 
@@ -82,6 +84,39 @@ def test_jsonl_rows_are_written_as_they_are_routed(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert [json.loads(line)["line"] for line in done.stdout.splitlines()] == [1, 2]
     assert done.stderr.startswith(f"shoal route: error: {batch}:3: --privacy block refused")
+
+
+class InterruptedAfter(io.StringIO):
+    """Standard output on which Ctrl-C lands once ``writes`` writes have returned, as a signal
+    does between two calls: what is written by then is what the terminal shows."""
+
+    def __init__(self, writes: int) -> None:
+        super().__init__()
+        self.writes_left = writes
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        self.writes_left -= 1
+        if self.writes_left == 0:
+            raise KeyboardInterrupt
+        return written
+
+
+# The table writes a header, three rows and the summary; JSON Lines the rows and the summary.
+@pytest.mark.parametrize(("form", "lines"), [("text", 5), ("jsonl", 4)])
+def test_an_interrupt_between_any_two_writes_leaves_only_whole_lines(
+    form: str, lines: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "".join(MIXED_ROWS[i] + "\n" for i in (0, 2, 4))
+    # Every place the interrupt can land, up to the last line.
+    for writes in range(1, lines + 1):
+        stdout = InterruptedAfter(writes)
+        monkeypatch.setattr(sys, "stdout", stdout)
+
+        with pytest.raises(KeyboardInterrupt):
+            route_file(text, "mix.jsonl", route, form=form, keep_going=False)
+
+        assert stdout.getvalue().endswith("\n"), (form, writes, stdout.getvalue())
 
 
 # ---- stopping on a bad row, or going past it ----

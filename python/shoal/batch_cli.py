@@ -252,8 +252,11 @@ class BatchWriter:
             self._spool.close()
 
     def _write(self, text: str) -> None:
-        # Flushed: a long batch shows each row as it is decided, through a pipe too.
-        print(text, file=self.out, flush=True)
+        # One write per line, with its line break: print() writes the two apart, and a Ctrl-C
+        # landing between them left a row cut short on stdout. Flushed: a long batch shows each
+        # row as it is decided, through a pipe too.
+        self.out.write(text + "\n")
+        self.out.flush()
 
 
 def _indented(text: str, spaces: int) -> str:
