@@ -249,6 +249,25 @@ def test_eval_of_local_models_at_no_cost_writes_its_table_json_and_plot(
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
 
 
+def test_eval_json_writes_model_names_as_they_are_spelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    data, report = tmp_path / "local.jsonl", tmp_path / "eval.json"
+    data.write_text("".join(
+        json.dumps({"prompt": f"Question {index}", "model": model, "score": float(index % 2),
+                    "cost_usd": 0}, ensure_ascii=False) + "\n"
+        for index in range(8) for model in ("modèle-ü", "模型-b")
+    ), encoding="utf-8")
+
+    assert main(["eval", "--data", str(data), "--folds", "2", "--json", str(report)]) == 0
+
+    # As the table prints them and as the other --json outputs write them: not as \u escapes.
+    written = report.read_text(encoding="utf-8")
+    assert "modèle-ü" in written and "模型-b" in written and "\\u" not in written
+    assert set(json.loads(written)["models"]) == {"modèle-ü", "模型-b"}
+    assert "single:modèle-ü (best single" in capsys.readouterr().out
+
+
 def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
     prompts = [
         LabelledPrompt("a", {"big": 1.0, "small": 0.0}, {"big": 3.08e-5, "small": 3.377e-6}, {}),

@@ -29,6 +29,7 @@ from shoal.cost import format_usd
 from shoal.cli import add_max_file_bytes, options_named, price_file_input
 from shoal.output_files import check_output_file
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
+from shoal.json_output import without_surrogates
 from shoal.progress import Progress, ProgressLine, add_progress_option
 from shoal.router_eval import (
     Evaluation,
@@ -426,8 +427,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
     # The files first: a reader that closes stdout early (`| head`) must not cost them.
     if args.json_out is not None:
+        document = without_surrogates(evaluation.to_dict())
         atomic_file.write_text(
-            args.json_out, json.dumps(evaluation.to_dict(), indent=1, sort_keys=True) + "\n"
+            args.json_out,
+            json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
         )
     if args.plot is not None:
         from shoal.router_plot import evaluation_svg
