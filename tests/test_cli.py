@@ -465,3 +465,27 @@ def test_an_ipv6_host_is_taken_with_or_without_brackets_and_shown_with_them(
 
     assert _bind_address(given) == bound
     assert _url_host(bound) == shown
+
+
+def test_commands_other_than_serve_do_not_load_the_mcp_sdk(tmp_path: Path) -> None:
+    # Importing the SDK (pydantic models, anyio, starlette) costs a second or more: a command
+    # that serves nothing must not pay it, --router and SHOAL_ROUTER included.
+    router = tmp_path / "router.json"
+    router.write_bytes(
+        (Path(__file__).parents[1] / "python" / "shoal" / "data" / "router_default.json")
+        .read_bytes())
+    script = (
+        "import sys\n"
+        "from shoal.cli import main\n"
+        f"assert main(['route', 'hello', '--router', {str(router)!r}]) == 0\n"
+        "assert main(['route', 'hello']) == 0\n"
+        "assert main(['count', 'hello']) == 0\n"
+        "assert main(['cost', 'gpt-4o', '--input', '10']) == 0\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'mcp'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "SHOAL_ROUTER": str(router)},
+                          timeout=HANG_GUARD_S, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

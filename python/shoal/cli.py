@@ -1173,8 +1173,8 @@ def _configured_router(given: Path | None) -> str | None:
     """--router, else SHOAL_ROUTER (empty: not set), else None for the shipped router, as an
     absolute path. It is read now, so a bad file stops the command with its error led by the
     option or variable that named it."""
-    from shoal.router import load_router
-    from shoal.server import ROUTER_ENVIRONMENT_VARIABLE
+    # Not from shoal.server: importing the MCP SDK would add a second to every `shoal route`.
+    from shoal.router import ROUTER_ENVIRONMENT_VARIABLE, load_router
 
     named, path = "--router", given
     if path is None:

@@ -121,6 +121,9 @@ MIN_WILLINGNESS_TO_PAY = 1e-12
 # As far as the longest output any catalog model returns: the bound of every route front end.
 MAX_OUTPUT_TOKENS = 1_000_000
 DEFAULT_ROUTER_FILE = "router_default.json"
+# What names the router file of `shoal route` and `shoal serve` when --router does not; empty
+# means not set.
+ROUTER_ENVIRONMENT_VARIABLE = "SHOAL_ROUTER"
 
 _LABELLED = "exemplars"
 _PRIOR = "catalog prior"

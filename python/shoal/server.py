@@ -94,6 +94,7 @@ from shoal.router import (
     MAX_OUTPUT_TOKENS,
     MAX_WILLINGNESS_TO_PAY,
     MIN_WILLINGNESS_TO_PAY,
+    ROUTER_ENVIRONMENT_VARIABLE,
     RoutingDecision,
     load_router,
     route,
@@ -192,9 +193,6 @@ Result = TypeVar("Result")
 # them: a server of other groups reads no file and needs no root.
 FILE_TOOLS = ("count_files", "fit_budget")
 FILE_TOOL_GROUPS = ("tokens", "budget")
-
-# What names the router file of `shoal serve` when --router does not; empty means not set.
-ROUTER_ENVIRONMENT_VARIABLE = "SHOAL_ROUTER"
 
 # The tools that read or write the spend ledger, and the one that writes the feedback database.
 LEDGER_TOOLS = ("record_usage", "set_budget_limit", "budget_status", "savings_report")
