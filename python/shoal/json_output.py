@@ -63,11 +63,20 @@ def json_text(payload: object, *, every_float: bool = False) -> str:
     """The CLI's ``--json`` output: indented, keys sorted, figures rounded (see
     `rounded_figures`), lone surrogates written as U+FFFD (see `without_surrogates`)."""
     rounded = rounded_figures(payload, every_float=every_float)
-    return json.dumps(without_surrogates(rounded), indent=2, sort_keys=True, ensure_ascii=False)
+    return _surrogates_replaced(rounded, indent=2, sort_keys=True)
 
 
 def json_line(payload: object) -> str:
     """One line of JSON Lines output (``--jsonl``): keys sorted, figures rounded and lone
     surrogates written as `json_text` has them, on one line with no spaces."""
-    return json.dumps(without_surrogates(rounded_figures(payload)), sort_keys=True,
-                      ensure_ascii=False, separators=(",", ":"))
+    return _surrogates_replaced(rounded_figures(payload), sort_keys=True, separators=(",", ":"))
+
+
+def _surrogates_replaced(value: Any, **form: Any) -> str:
+    """``json.dumps(without_surrogates(value), ensure_ascii=False, **form)``, walking ``value``
+    a second time only when its text holds a lone surrogate (written raw, as ASCII is not
+    ensured): almost none does, and the walk of a routing decision took as long as routing."""
+    text = json.dumps(value, ensure_ascii=False, **form)
+    if _SURROGATE.search(text) is None:
+        return text
+    return json.dumps(without_surrogates(value), ensure_ascii=False, **form)

@@ -40,7 +40,7 @@ import math
 import os
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -244,7 +244,8 @@ class RoutingDecision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form with floats rounded to 6 significant digits (stable bytes)."""
-        return _rounded(asdict(self))
+        plain: dict[str, Any] = _rounded(self)
+        return plain
 
     def shortened(self, *, alternatives: int, neighbours: int) -> RoutingDecision:
         """The same decision keeping the chosen model, the next ``alternatives`` candidates and
@@ -268,13 +269,29 @@ class RoutingDecision:
 
 
 def _rounded(value: Any) -> Any:
+    """``value`` as JSON-ready dicts and lists, keys sorted and floats rounded, in one pass:
+    ``dataclasses.asdict`` then a rounding walk took longer than the routing itself."""
     if isinstance(value, float):
         return float(f"{value:.6g}")
-    if isinstance(value, dict):
+    if isinstance(value, (str, int)) or value is None:
+        return value
+    if isinstance(value, Mapping):
         return {key: _rounded(value[key]) for key in sorted(value)}
     if isinstance(value, (list, tuple)):
         return [_rounded(item) for item in value]
-    return value
+    if not is_dataclass(value):
+        raise TypeError(f"{type(value).__name__} has no JSON form")
+    return {name: _rounded(getattr(value, name)) for name in _field_names(type(value))}
+
+
+# Each dataclass's field names, sorted: looked up once per class, not once per value.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    if kind not in _FIELD_NAMES:
+        _FIELD_NAMES[kind] = tuple(sorted(field.name for field in fields(kind)))
+    return _FIELD_NAMES[kind]
 
 
 # ---- router files ----
