@@ -387,10 +387,12 @@ def test_a_fitted_routers_confidence_is_the_agreement_to_expect(tmp_path: Path) 
     raw = fit_router(coin_flip_rows(40), name="coins", k=5, calibrate_confidence=False)
 
     # 80 coin-flip labels of 40 prompts: one knot, the agreement a coin flip gives any
-    # prediction (as fitted before a map needed 40 prompts: enough prompts keep their map).
+    # prediction (as fitted before a map needed 40 prompts: enough prompts keep their map),
+    # held down to raw 0 as each model's mean score agrees no better.
     assert len(coin_flip_rows(40)) >= MIN_CONFIDENCE_PAIRS and len(router) >= MIN_CONFIDENCE_PROMPTS
-    assert router.confidence_calibration == ((0.57254614, 0.485831568),)
-    ((_, agreement),) = router.confidence_calibration
+    assert router.confidence_calibration == (
+        (0.0, 0.485831568), (0.414971658, 0.485831568), (0.57254614, 0.485831568))
+    agreement = router.confidence_calibration[-1][1]
     assert 0.4 < agreement < 0.6 and raw.confidence_calibration == ()
     assert load_router(router.save(tmp_path / "coins.json")).confidence_calibration == (
         router.confidence_calibration)
@@ -404,6 +406,45 @@ def test_a_fitted_routers_confidence_is_the_agreement_to_expect(tmp_path: Path) 
     assert uncalibrated.alternatives[0].confidence == raw_confidence
     assert decision.alternatives[0].confidence == agreement
     assert not any(note.startswith(RAW_CONFIDENCE) for note in decision.notes)
+
+
+def topic_rows() -> list[dict[str, object]]:
+    """Sixty prompts of three topics, each topic favouring one of two models by its own margin."""
+    generator = random.Random(1)
+    topics = {
+        "Write a short poem about {}.": {"gpt-4.1-mini": 0.9, "gpt-5-mini": 0.6},
+        "Write a Python function that sorts a list of {} records.":
+            {"gpt-4.1-mini": 0.5, "gpt-5-mini": 0.95},
+        "Solve the equation {} x + 3 = 7 for x.": {"gpt-4.1-mini": 0.6, "gpt-5-mini": 0.9},
+    }
+    words = ("autumn winter rivers cats dogs trains stars cities gardens oceans bread maps "
+             "clocks bells forests snow rain wind fire stone").split()
+    return [{"prompt": template.format(word), "model": model,
+             "score": min(1.0, max(0.0, score + generator.uniform(-0.1, 0.1)))}
+            for template, scores in topics.items() for word in words
+            for model, score in scores.items()]
+
+
+def test_a_prompt_unlike_every_exemplar_gets_the_confidence_of_the_mean_scores() -> None:
+    from shoal.router import fit_router
+    from shoal.router_model import agreement_of_means
+
+    rows = topic_rows()
+    router = fit_router(rows, name="topics")
+    models = ["gpt-4.1-mini", "gpt-5-mini"]
+    familiar = route("Write a short poem about lanterns.", router=router, candidates=models)
+    unlike = route("zzzz qqqq xxxx", router=router, candidates=models)
+
+    # The map was fitted on held-out prompts that each had close exemplars (agreement 0.95);
+    # held flat below them, it promised the same to a prompt that none is close to.
+    (first_raw, first_agreement), *_ = router.confidence_calibration[1:]
+    floor = agreement_of_means(router.scores)
+    assert router.confidence_calibration[0] == (0.0, pytest.approx(floor, abs=1e-9))
+    assert familiar.neighbours[0].similarity > 0.5 > 0.2 > unlike.neighbours[0].similarity
+    assert familiar.alternatives[0].confidence >= first_agreement > 0.9
+    for estimate in unlike.alternatives:
+        assert floor <= estimate.confidence < first_agreement - 0.05
+    assert 0.8 < floor < 0.9
 
 
 def one_prompt_rows(models: int) -> list[dict[str, object]]:

@@ -1177,7 +1177,8 @@ def _confidence_map(router: Router) -> Any:
 
 @functools.lru_cache(maxsize=8)
 def _piecewise_map(knots: tuple[tuple[float, float], ...]) -> Any:
-    """The calibration map: piecewise linear through the isotonic knots, flat beyond them; the
+    """The calibration map: piecewise linear through the isotonic knots, flat beyond them (a
+    map fitted by this shoal starts at raw 0, see :func:`shoal.router_model.with_floor`); the
     identity without knots."""
     if not knots:
         return _identity

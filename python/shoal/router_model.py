@@ -940,7 +940,45 @@ def confidence_knots(
     if len(pairs) < MIN_CONFIDENCE_PAIRS:
         return ()
     knots = min(CONFIDENCE_KNOTS, len(pairs) // CONFIDENCE_PAIRS_PER_KNOT)
-    return isotonic_knots(pairs, knots)
+    lowest = min(raw for raw, _ in pairs)
+    return with_floor(isotonic_knots(pairs, knots), lowest, agreement_of_means(router.scores))
+
+
+def agreement_of_means(scores: Sequence[Sequence[float | None]]) -> float:
+    """The mean agreement ``1 − |observed − mean|`` over every labelled score, each model's mean
+    score its prediction: what a router knows of a prompt no exemplar is close to, which it
+    predicts from each model's overall ability."""
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    for row in scores:
+        for model, score in enumerate(row):
+            if score is not None:
+                sums[model] = sums.get(model, 0.0) + score
+                counts[model] = counts.get(model, 0) + 1
+    means = {model: sums[model] / counts[model] for model in sums}
+    gaps = [abs(score - means[model]) for row in scores
+            for model, score in enumerate(row) if score is not None]
+    return 1.0 - math.fsum(gaps) / len(gaps) if gaps else 0.0
+
+
+def with_floor(
+    knots: tuple[tuple[float, float], ...], lowest_raw: float, floor: float,
+) -> tuple[tuple[float, float], ...]:
+    """A confidence map carried below the raw values it was fitted on, which reach down to
+    ``lowest_raw``: flat at its first knot's agreement to there, then straight down to
+    ``floor`` (never above that first agreement) at raw 0, where no neighbour gives evidence.
+
+    Held flat to 0, a map fitted on prompts that all had close exemplars promised their
+    agreement (0.95) to a prompt unlike any of them.
+    """
+    if not knots or knots[0][0] <= 0:
+        return knots
+    first_raw, first_agreement = knots[0]
+    below: tuple[tuple[float, float], ...] = ((0.0, round(min(floor, first_agreement), 9)),)
+    lowest = round(lowest_raw, 9)
+    if 0 < lowest < first_raw:
+        below += ((lowest, first_agreement),)
+    return below + knots
 
 
 def _centre(sums: Sequence[float], count: int) -> tuple[float, ...]:

@@ -10,7 +10,8 @@ Method. The training prompts are split into five folds (by position, every fifth
 router with the shipped router's settings is fitted on four folds and predicts every model's
 score on the fifth. Each held-out prediction gives the raw confidence (evidence from the
 neighbours times their closeness) and the observed agreement ``1 − |observed − predicted|``.
-An isotonic (pool-adjacent-violators) fit maps raw confidence to expected agreement; only the
+An isotonic (pool-adjacent-violators) fit maps raw confidence to expected agreement (below the
+lowest raw value seen, falling to the agreement of each model's mean score); only the
 training file is used, so the test file stays unseen. The map is stored with the router version
 it was fitted for; :func:`shoal.router.route` applies it only to that router.
 """
@@ -28,6 +29,7 @@ from typing import Any
 from shoal._build.router import llmrouter_rows
 from shoal.catalog import load_catalog
 from shoal.router import estimate_qualities, fit_router, load_router
+from shoal.router_model import agreement_of_means, with_floor
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +99,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     items = json.loads(arguments.train_file.read_text(encoding="utf-8"))
     pairs = held_out_pairs(items)
-    fitted = knots(isotonic(pairs))
+    # Below the lowest raw value seen, the map falls to the agreement of each model's mean
+    # score, as `shoal fit` carries a router's own map (see `with_floor`).
+    models = sorted({model for item in items for model in item["scores"]})
+    scores = [[item["scores"].get(model) for model in models] for item in items]
+    fitted = [list(knot) for knot in with_floor(
+        tuple((x, y) for x, y in knots(isotonic(pairs))),
+        min(raw for raw, _ in pairs), agreement_of_means(scores),
+    )]
     document: dict[str, object] = {
         "router_version": load_router().version,
         "method": f"isotonic regression (pool adjacent violators) of 1 - |observed - predicted| "
-        f"on raw confidence, {FOLDS}-fold held-out predictions over the training file",
+        f"on raw confidence, {FOLDS}-fold held-out predictions over the training file; "
+        "below the lowest raw value seen, falling to the agreement of each model's mean score",
         "source": "ulab-uiuc/LLMRouter@4e7a7969 data/dcrouter_preprocessed/train.json (MIT)",
         "pairs": len(pairs),
         "knots": fitted,
