@@ -31,7 +31,9 @@ def _complete(node: hardware.NodeProfile) -> bool:
 
 
 def _sweep_keywords(model_ids: list[str]) -> dict[str, Any]:
-    """The keyword arguments of ``pareto_sweep`` for a sweep, as ``pareto_front`` builds them."""
+    """The keyword arguments of ``pareto_sweep`` for a sweep, as ``pareto_front`` builds them
+    for one call, with every weight at its format's bits (``pareto_front`` calls the core apart
+    for the models that keep their always-read weights apart, gpt-oss in MXFP4)."""
     archs = [hardware.get_architecture(m) for m in model_ids]
     profiles = hardware.list_devices()
     quants = hardware.list_quantisations()
@@ -40,7 +42,8 @@ def _sweep_keywords(model_ids: list[str]) -> dict[str, Any]:
         "models": [hardware.model_keywords(a) for a in archs],
         "devices": [hardware.pareto_device_keywords(p, pin_sram=True) for p in profiles],
         "formats": [
-            {**hardware.format_keywords(q), "int8_kernels": float(q.int8_kernels)} for q in quants
+            {"bits_per_weight": q.bits_per_weight, "int8_kernels": float(q.int8_kernels)}
+            for q in quants
         ],
         "context_tokens": [float(c) for c in CONTEXTS],
         "nodes": [None] + [hardware.node_keywords(n) for n in nodes],

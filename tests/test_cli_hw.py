@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -672,3 +673,103 @@ def test_sweep_takes_as_built_in_any_case(capsys):
     code, _, err = _run(capsys, "sweep", "--devices", "rtx-4090", "--nodes", "AS-BUILT",
                         "--mode", "iso-area")
     assert code == 2 and "--mode iso-area is how a node change is spent" in err
+
+
+def test_fit_text_says_a_batch_s_time_to_first_token_is_one_prompt_s(capsys):
+    # Said in --json's notes only: the text read as 64 prompts answered in 0.21 s.
+    code, out, _ = _run(capsys, "fit", "qwen3-30b-a3b", "h100-sxm", "--batch", "64")
+
+    assert code == 0
+    assert out.splitlines().count(
+        "  note: time to first token is one prompt's alone (64 prompts arriving together take "
+        "up to 64x as long to prefill)") == 1
+    assert "note:" not in _run(capsys, "fit", "qwen3-30b-a3b", "h100-sxm")[1]
+
+
+def test_sweep_leaves_out_a_context_past_a_models_maximum_and_says_so(capsys):
+    code, out, _ = _run(capsys, "sweep", "--models", "llama-3-8b,qwen3-8b", "--devices",
+                        "rtx-4090", "--contexts", "4096,131072")
+    lines = out.splitlines()
+
+    assert code == 0
+    assert not [line for line in lines[2:] if "llama-3-8b" in line and "131072" in line]
+    assert ("note: 1 configuration left out, not estimated: their context exceeds the model's "
+            "maximum (llama-3-8b 8,192)") in lines
+    code, _, err = _run(capsys, "sweep", "--models", "llama-3-8b,phi-4", "--devices",
+                        "rtx-4090", "--contexts", "131072")
+    assert code == 2
+    assert err == ("shoal hw sweep: error: --contexts all exceed the maximum context of every "
+                   "model: llama-3-8b 8,192, phi-4 16,384; nothing to estimate\n")
+
+
+def test_fit_takes_the_format_an_ollama_address_names(capsys):
+    code, out, _ = _run(capsys, "fit", "hf.co/Qwen/Qwen3-8B:Q8_0", "rtx-4090")
+    assert code == 0 and out.startswith("qwen3-8b Q8_0 on rtx-4090: fits")
+
+    code, _, err = _run(capsys, "fit", "hf.co/Qwen/Qwen3-8B:Q8_0", "rtx-4090", "--quant",
+                        "Q4_K_M")
+    assert code == 2
+    assert err == ("shoal hw fit: error: --quant Q4_K_M clashes with Q8_0, the format the tag of "
+                   "model 'hf.co/Qwen/Qwen3-8B:Q8_0' names: give the format once, or the same in "
+                   "both\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # Each named no option, though two options of sweep and port take node names.
+        (["sweep", "--nodes", "bogus"],
+         "--nodes: unknown process node 'bogus'; no close match; `shoal hw nodes` lists them; "
+         "as-built keeps a device as built"),
+        (["port", "rtx-4090", "--to", "n22"], "--to: unknown process node 'n22'; near matches: "),
+        (["fit", "qwen3-8b", "rtx-4090", "--kv-cache", "q9_0"],
+         "--kv-cache: unknown KV-cache type 'Q9_0'; near matches: Q8_0, Q4_0"),
+        (["sweep", "--quants", "q4_k_s"], "--quants: unknown quantisation 'Q4_K_S'; near matches"),
+    ],
+)
+def test_an_unknown_name_given_by_an_option_names_the_option(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+
+    assert (code, out) == (2, "")
+    assert err.startswith(f"shoal hw {argv[0]}: error: {message}"), err
+
+
+@pytest.mark.parametrize(("given", "shown"), [("fp16", None), ("q8", "Q8_0"), ("Q4", "Q4_0")])
+def test_kv_cache_takes_the_spellings_quant_takes(capsys, given, shown):
+    # --quant fp16 and --quant q8 were taken while --kv-cache refused them.
+    code, out, err = _run(capsys, "fit", "qwen3-8b", "rtx-4090", "--kv-cache", given)
+
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.endswith("tokens of context" if shown is None else f"a {shown} KV cache")
+
+
+def test_a_device_file_from_the_environment_is_named_by_its_variable(capsys, tmp_path,
+                                                                      monkeypatch):
+    # "cannot read table file: missing.json does not exist" left the user to guess where the
+    # file came from (serve --devices names its option).
+    missing = tmp_path / "missing.json"
+    monkeypatch.setenv(hardware.DEVICES_ENVIRONMENT_VARIABLE, str(missing))
+    hardware.reset_tables()
+    try:
+        code, out, err = _run(capsys, "fit", "qwen3-8b", "rtx-4090")
+    finally:
+        monkeypatch.delenv(hardware.DEVICES_ENVIRONMENT_VARIABLE)
+        hardware.reset_tables()
+
+    assert (code, out) == (2, "")
+    assert err == (f"shoal hw fit: error: SHOAL_DEVICES: cannot read table file: {missing} does "
+                   "not exist\n")
+
+
+def test_json_output_refuses_a_figure_json_cannot_hold():
+    from shoal.json_output import json_line, json_text
+
+    payload = {"points": [{"joules_per_token": 1.0}, {"joules_per_token": math.inf}]}
+    for write in (json_text, json_line):
+        with pytest.raises(ValueError) as refused:
+            write(payload)
+        assert str(refused.value).startswith(
+            "the result's points[1].joules_per_token (inf) is not a finite number, which JSON "
+            "cannot hold")
+    assert json_line({"nan": "NaN", "x": 1.5}) == '{"nan":"NaN","x":1.5}'

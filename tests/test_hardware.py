@@ -530,17 +530,22 @@ def test_unknown_names_list_near_matches():
          "must be a number of MB from 0 to 1,000,000, got -1"),
         # A Chip's figures: negative ones ported to negative results, NaN to NaN.
         (lambda: _chip(power_w=-1), "power_w",
-         "must be a number above 0 and at most 1,000,000, got -1"),
+         "must be a number from 0.1 to 1,000,000, got -1"),
         (lambda: _chip(power_w=math.nan), "power_w",
-         "must be a number above 0 and at most 1,000,000, got nan"),
+         "must be a number from 0.1 to 1,000,000, got nan"),
         (lambda: _chip(performance_tflops=-5), "performance_tflops",
-         "must be a number above 0 and at most 1,000,000, got -5"),
+         "must be a number from 0.001 to 1,000,000, got -5"),
         (lambda: _chip(performance_tflops=2e6), "performance_tflops",
-         "must be a number above 0 and at most 1,000,000, got 2,000,000"),
+         "must be a number from 0.001 to 1,000,000, got 2,000,000"),
         (lambda: _chip(area_mm2=0), "area_mm2",
-         "must be a number above 0 and at most 100,000, got 0"),
+         "must be a number from 1 to 100,000, got 0"),
         (lambda: _chip(area_mm2=-3), "area_mm2",
-         "must be a number above 0 and at most 100,000, got -3"),
+         "must be a number from 1 to 100,000, got -3"),
+        # A die of 5e-324 mm2 drew an infinite power density, and --json wrote Infinity.
+        (lambda: _chip(area_mm2=5e-324), "area_mm2",
+         "must be a number from 1 to 100,000, got 5e-324"),
+        (lambda: _chip(performance_tflops=1e-300), "performance_tflops",
+         "must be a number from 0.001 to 1,000,000, got 1e-300"),
         (lambda: _chip(sram_mb=-2), "sram_mb",
          "must be a number of MB from 0 to 1,000,000, got -2"),
         (lambda: _chip(sram_area_fraction=1), "sram_area_fraction",
@@ -548,7 +553,7 @@ def test_unknown_names_list_near_matches():
         # Quoted short, its significant digits and a power of ten, and a count past Python's
         # digit limit by its length (it made the error itself fail).
         (lambda: _chip(area_mm2=1e300), "area_mm2",
-         "must be a number above 0 and at most 100,000, got 1e+300"),
+         "must be a number from 1 to 100,000, got 1e+300"),
         (lambda: hardware.hardware_fit("qwen3-8b", "rtx-4090", context_tokens=10**5000),
          "context_tokens", "must be at most 10,000,000, got a whole number of about 5,001 digits"),
         (lambda: _chip(name=" "), "name", "must not be empty"),
@@ -557,7 +562,7 @@ def test_unknown_names_list_near_matches():
         (lambda: hardware.port_chip("h100-sxm", to_node="n2", sram_mb=10**400), "sram_mb",
          "must be a number of MB from 0 to 1,000,000, got 1e+400"),
         (lambda: _chip(power_w=10**400), "power_w",
-         "must be a number above 0 and at most 1,000,000, got 1e+400"),
+         "must be a number from 0.1 to 1,000,000, got 1e+400"),
         (lambda: _chip(sram_area_fraction=-(10**400)), "sram_area_fraction",
          "must be a number from 0 up to (not including) 1, got -1e+400"),
         # A device row's texts print as they read; a Chip's name came back in the ported chip's.
@@ -1212,6 +1217,58 @@ def test_always_read_parameters_fix_the_moe_rows():
     assert errors[len(errors) // 2] < 12.0  # 17.8 % before the change
 
 
+def test_mxfp4_keeps_the_always_read_weights_apart_only_where_the_model_says_so():
+    # Qwen3-30B-A3B read its 1.49 B always-read parameters at gpt-oss's 9.2 bits while memory
+    # counted them at 4.34, and decoded slower in MXFP4 (220.5 tok/s) than in Q4_K_M (269.1).
+    mxfp4 = hardware.get_quantisation("MXFP4")
+    qwen, gpt_oss = (hardware.get_architecture(m) for m in ("qwen3-30b-a3b", "gpt-oss-120b"))
+    fit = hardware.hardware_fit("qwen3-30b-a3b", "rtx-4090", quantisation="mxfp4")
+    q4 = hardware.hardware_fit("qwen3-30b-a3b", "rtx-4090", quantisation="Q4_K_M")
+    raw = _core.estimate_inference(
+        **hardware.model_keywords(qwen),
+        **hardware.device_keywords(hardware.get_device("rtx-4090"), mxfp4),
+        bits_per_weight=4.34,
+        context_tokens=4096,
+    )
+
+    assert hardware.format_keywords(mxfp4, qwen)["dense_bits_per_weight"] == 4.34
+    assert raw["bytes_per_step_gb"] == pytest.approx(3.3 * 4.34 / 8 + raw["kv_cache_gb"])
+    assert raw["weights_gb"] == pytest.approx(30.5 * 4.34 / 8)
+    assert fit.decode_tokens_per_s == raw["decode_tokens_per_s"]
+    assert fit.decode_tokens_per_s > q4.decode_tokens_per_s
+    assert gpt_oss.dense_bits_formats == ("MXFP4",) and qwen.dense_bits_formats == ()
+    assert hardware.format_keywords(mxfp4, gpt_oss)["dense_bits_per_weight"] == 9.2
+    assert hardware.format_keywords(hardware.get_quantisation("Q8_0"), gpt_oss) == {
+        "bits_per_weight": 8.5, "dense_bits_per_weight": 8.5
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "quantisation", "bits", "dense_bits"),
+    [("qwen3-30b-a3b", "MXFP4", 4.34, 4.34), ("gpt-oss-20b", "MXFP4", 4.34, 9.2),
+     ("gpt-oss-20b", "Q4_K_M", 4.89, 4.89)],
+)
+def test_every_surface_reads_a_model_in_one_weight_layout(model, quantisation, bits, dense_bits):
+    expected = _core.estimate_inference(
+        **hardware.model_keywords(hardware.get_architecture(model)),
+        **hardware.device_keywords(hardware.get_device("h100-sxm"),
+                                   hardware.get_quantisation(quantisation)),
+        bits_per_weight=bits, dense_bits_per_weight=dense_bits, context_tokens=4096,
+    )
+    fit = hardware.hardware_fit(model, "h100-sxm", quantisation=quantisation)
+    rows = hardware.sweep([model, "llama-3.1-8b-instruct"], ["h100-sxm"],
+                          quantisations=[quantisation])
+    (point,) = hardware.pareto_front([model], ["h100-sxm"], quantisations=[quantisation]).points
+    # With no SRAM to pin weights in, a port's "before" is the device as it is.
+    (ported,) = hardware.port_chip("h100-sxm", to_node="n2", models=[model],
+                                   quantisation=quantisation, sram_mb=0).inference
+
+    for decode in (fit.decode_tokens_per_s, rows.decode_tokens_per_s[0],
+                   point.decode_tokens_per_s, ported.decode_tokens_per_s_before):
+        assert decode == expected["decode_tokens_per_s"]
+    assert fit.memory_needed_gb == ported.memory_needed_gb == expected["memory_needed_gb"]
+
+
 # --- Pareto sweep -----------------------------------------------------------------------------
 
 
@@ -1625,6 +1682,148 @@ def test_a_sweep_where_nothing_fits_says_what_even_its_likeliest_fit_needs():
     )
     fitting = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"])
     assert not any(note.startswith("nothing fits") for note in fitting.notes)
+
+
+def test_a_sweep_leaves_out_contexts_past_a_models_maximum_and_says_how_many():
+    # llama-3-8b (8,192 tokens at most) was on the front at 131,072, without a word.
+    front = hardware.pareto_front(["llama-3-8b", "qwen3-8b"], ["rtx-4090", "h100-sxm"],
+                                  contexts=[4096, 131072], nodes=[None, "n2"])
+
+    assert ("llama-3-8b", 131072) not in {(p.model, p.context_tokens) for p in front.points}
+    assert front.beyond_max_context == 1 * 2 * 2 * 1
+    assert front.evaluated + front.skipped + front.beyond_max_context == 2 * 2 * 2 * 2
+    assert front.notes[-1] == ("4 configurations left out, not estimated: their context exceeds "
+                               "the model's maximum (llama-3-8b 8,192)")
+    within = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], contexts=[131072])
+    assert within.beyond_max_context == 0
+    assert not any("left out" in note for note in within.notes)
+
+
+def test_a_sweep_whose_every_context_is_past_every_models_maximum_is_refused():
+    with pytest.raises(hardware.ParameterError) as refused:
+        hardware.pareto_front(["llama-3-8b", "phi-4"], ["rtx-4090"], contexts=[131072])
+
+    assert refused.value.parameter == "contexts"
+    assert refused.value.problem == ("all exceed the maximum context of every model: "
+                                     "llama-3-8b 8,192, phi-4 16,384; nothing to estimate")
+
+
+def test_sweep_rows_say_which_contexts_are_within_the_models_maximum():
+    rows = hardware.sweep(["gemma-3-1b-it", "qwen3-8b"], ["rtx-4090"], contexts=[4096, 100000])
+
+    assert list(zip(rows.model, rows.context_tokens, rows.within_max_context, strict=True)) == [
+        ("gemma-3-1b-it", 4096, True), ("gemma-3-1b-it", 100000, False),
+        ("qwen3-8b", 4096, True), ("qwen3-8b", 100000, True),
+    ]
+
+
+def _front_by_brute_force(rows: hardware.SweepResult) -> list[tuple]:
+    """The non-dominated fitting rows within their model's maximum context, by rising energy:
+    of equal points, the first in sweep order."""
+    kept = [
+        (rows.joules_per_token[i], -rows.decode_tokens_per_s[i], i)
+        for i in range(len(rows.model)) if rows.fits[i] and rows.within_max_context[i]
+    ]
+    front, fastest = [], -math.inf
+    for joules, negative_speed, i in sorted(kept):
+        if -negative_speed > fastest:
+            fastest = -negative_speed
+            front.append((rows.model[i], rows.device[i], rows.quantisation[i],
+                          rows.context_tokens[i], rows.decode_tokens_per_s[i], joules))
+    return front
+
+
+def test_a_front_over_models_of_different_layouts_and_maxima_is_the_whole_sweeps_front():
+    # Four groups for the core: gpt-oss's own MXFP4 layout, and three maxima of context.
+    lists = {
+        "models": ["gpt-oss-20b", "qwen3-30b-a3b", "llama-3-8b", "gemma-3-1b-it", "phi-4"],
+        "devices": ["rtx-4090", "apple-m4-pro", "h100-sxm", "iphone-16-pro"],
+        "quantisations": ["MXFP4", "Q4_K_M", "Q8_0"],
+        "contexts": [4096, 16384, 65536],
+    }
+    front = hardware.pareto_front(lists["models"], lists["devices"],
+                                  **{k: lists[k] for k in ("quantisations", "contexts")})
+    expected = _front_by_brute_force(hardware.sweep(**lists))
+
+    assert [(p.model, p.device, p.quantisation, p.context_tokens, p.decode_tokens_per_s,
+             p.joules_per_token) for p in front.points] == expected
+    assert len(expected) > 3 and front.beyond_max_context == (2 + 1 + 1) * 4 * 3
+
+
+def test_a_format_tag_of_an_ollama_address_sets_the_format():
+    # The tag was dropped, and Q4_K_M estimated.
+    tagged = hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:Q8_0", "rtx-4090")
+
+    assert tagged == hardware.hardware_fit("qwen3-8b", "rtx-4090", quantisation="Q8_0")
+    assert hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:q8", "rtx-4090").quantisation == "Q8_0"
+    assert hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:Q8_0", "rtx-4090",
+                                 quantisation="q8_0") == tagged
+    assert hardware.hardware_fit("huggingface.co/Qwen/Qwen3-8B:latest",
+                                 "rtx-4090").quantisation == "Q4_K_M"
+    assert hardware.address_format("qwen3-8b") is None
+
+
+@pytest.mark.parametrize(
+    ("call", "parameter", "message"),
+    [
+        (lambda: hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:Q8_0", "rtx-4090",
+                                       quantisation="Q4_K_M"),
+         "quantisation", "quantisation Q4_K_M clashes with Q8_0, the format the tag of model "
+         "'hf.co/Qwen/Qwen3-8B:Q8_0' names: give the format once, or the same in both"),
+        (lambda: hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:garbage", "rtx-4090"),
+         "model", "unknown format tag ':garbage' in 'hf.co/Qwen/Qwen3-8B:garbage'; no close "
+         "match; choose among BF16, FP16, FP8, INT4-AWQ, INT4-GPTQ, MXFP4, Q4_0, Q4_1, Q4_K_M, "
+         "Q5_K_M, Q6_K, Q8_0"),
+        (lambda: hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:Q8_K", "rtx-4090"),
+         "model", "unknown format tag ':Q8_K' in 'hf.co/Qwen/Qwen3-8B:Q8_K'; near matches: "
+         "Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_1"),
+        # A browser's address names no format: it would look for a repository "Qwen3-8B:Q8_0".
+        (lambda: hardware.hardware_fit("https://huggingface.co/Qwen/Qwen3-8B:Q8_0", "rtx-4090"),
+         "model", "unknown model 'https://huggingfa...Qwen/Qwen3-8B:Q8_0': a format tag "
+         "(':Q8_0') ends only Ollama's address hf.co/OWNER/NAME:FORMAT, which has no https://; "
+         "give that, or the page's address with the format as its own argument"),
+        (lambda: hardware.port_chip("rtx-4090", to_node="n2",
+                                    models=["hf.co/Qwen/Qwen3-8B:Q8_0"]),
+         "quantisation", "quantisation Q4_K_M clashes with Q8_0, the format the tag of model "
+         "'hf.co/Qwen/Qwen3-8B:Q8_0' names: drop the tag, or give the same format"),
+        (lambda: hardware.pareto_front(["hf.co/Qwen/Qwen3-8B:Q8_0"], ["rtx-4090"],
+                                       quantisations=["Q4_K_M", "Q6_K"]),
+         "quantisations", "quantisations (Q4_K_M, Q6_K) leave out Q8_0, the format the tag of "
+         "model 'hf.co/Qwen/Qwen3-8B:Q8_0' names: add it, or drop the tag"),
+    ],
+)
+def test_a_format_tag_that_names_no_format_or_another_one_is_refused(call, parameter, message):
+    with pytest.raises(hardware.UnknownNameError if parameter == "model"
+                       else hardware.ParameterError) as refused:
+        call()
+
+    assert refused.value.parameter == parameter
+    assert str(refused.value) == message
+
+
+def test_a_sweep_takes_a_format_tag_among_its_formats():
+    front = hardware.pareto_front(["hf.co/Qwen/Qwen3-8B:Q8_0"], ["rtx-4090"],
+                                  quantisations=["Q4_K_M", "q8"])
+    assert front.models == ("qwen3-8b",)
+
+
+@pytest.mark.parametrize(("given", "canonical"),
+                         [("fp16", "F16"), ("f16", "F16"), ("q8", "Q8_0"), ("Q4", "Q4_0"),
+                          ("bf16", "BF16")])
+def test_the_kv_cache_takes_the_names_its_weight_format_goes_by(given, canonical):
+    # --quant took FP16 and Q8 while --kv-cache refused them.
+    fit = hardware.hardware_fit("qwen3-8b", "rtx-4090", kv_cache_type=given)
+    front = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], kv_cache_type=given)
+
+    assert fit == hardware.hardware_fit("qwen3-8b", "rtx-4090", kv_cache_type=canonical)
+    assert fit.kv_cache_type == front.kv_cache_type == canonical
+    assert hardware.kv_cache_bits(given) == hardware.kv_cache_bits(canonical)
+
+
+def test_a_kv_cache_name_no_format_goes_by_is_still_refused():
+    with pytest.raises(hardware.UnknownQuantisationError,
+                       match=r"^unknown KV-cache type 'Q4_K_M'; near matches: Q4_0"):
+        hardware.kv_cache_bits("q4_k_m")
 
 
 @pytest.mark.parametrize("address", [

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
+import dataclasses
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shoal import hardware, render
+from shoal.json_output import non_finite_figure
 
 MY_BOX = {
     "id": "my-box",
@@ -79,6 +80,53 @@ def test_an_architecture_file_adds_a_model(tmp_path: Path) -> None:
     theirs = hardware.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro")
 
     assert mine.decode_tokens_per_s == theirs.decode_tokens_per_s
+
+
+def test_an_architecture_file_says_which_formats_keep_its_always_read_weights_apart(
+    tmp_path: Path,
+) -> None:
+    shipped = hardware.get_architecture("qwen3-30b-a3b").__dict__
+    row = {**shipped, "id": "my-moe", "hf_repo": None, "dense_bits_formats": ["mxfp4-moe"]}
+    (mine,) = hardware.load_architectures(write(tmp_path / "arch.json", {"architectures": [row]}))
+    mxfp4 = hardware.get_quantisation("MXFP4")
+
+    assert mine.dense_bits_formats == ("MXFP4",)
+    assert hardware.format_keywords(mxfp4, mine)["dense_bits_per_weight"] == 9.2
+    kept_apart = hardware.hardware_fit("my-moe", "rtx-4090", quantisation="MXFP4")
+    alike = hardware.hardware_fit("qwen3-30b-a3b", "rtx-4090", quantisation="MXFP4")
+    assert kept_apart.memory_needed_gb == alike.memory_needed_gb
+    assert kept_apart.decode_tokens_per_s < alike.decode_tokens_per_s
+
+
+@pytest.mark.parametrize(
+    ("model", "formats", "message"),
+    [
+        ("qwen3-30b-a3b", "MXFP4",
+         "field 'dense_bits_formats' must be a list of weight formats (\"MXFP4\") or null, got "
+         "'MXFP4'"),
+        ("qwen3-30b-a3b", ["MXFP5"],
+         "field 'dense_bits_formats': unknown quantisation 'MXFP5'; near matches: MXFP4, FP8"),
+        # Either would change nothing: the format stores every weight alike, or the model
+        # has no always-read parameters to store apart.
+        ("qwen3-30b-a3b", ["Q4_K_M"],
+         "field 'dense_bits_formats' names Q4_K_M, which has no dense_bits_per_weight: it "
+         "stores every weight alike"),
+        ("llama-3.1-8b-instruct", ["MXFP4"],
+         "field 'dense_bits_formats' needs always-read parameters: 'dense_params_b', or "
+         "'experts' and 'active_experts' to derive them"),
+    ],
+)
+def test_a_malformed_dense_bits_formats_is_refused_by_row(
+    tmp_path: Path, model: str, formats: object, message: str
+) -> None:
+    row = {**hardware.get_architecture(model).__dict__, "id": "my-model", "hf_repo": None,
+           "dense_bits_formats": formats}
+    path = write(tmp_path / "arch.json", {"architectures": [row]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_architectures(path)
+
+    assert str(refused.value) == f"{path}: architectures row 1 is malformed: {message}"
 
 
 @pytest.mark.parametrize(
@@ -157,6 +205,68 @@ def test_a_malformed_device_file_names_the_row_and_field(
         hardware.load_devices(write(tmp_path / "devices.json", document))
 
     assert "my-box" not in {device.id for device in hardware.list_devices()}
+
+
+FAR_BELOW = "far below any machine, and estimates would not be finite"
+
+
+@pytest.mark.parametrize(
+    ("field", "figure", "message"),
+    [
+        # Each passed, and a fit printed "decode 0.0 tok/s ... energy inf J/token at about nan
+        # W", --json wrote Infinity and `sweep --plot` failed converting infinity to an integer.
+        ("bandwidth_gbs", 5e-324, "must be at least 0.1, got 5e-324"),
+        ("bandwidth_gbs", 1e-300, "must be at least 0.1, got 1e-300"),
+        ("bandwidth_gbs", 0.05, "must be at least 0.1, got 0.05"),
+        ("fp16_tflops", 5e-324, "must be at least 0.001, got 5e-324"),
+        ("int8_tops", 5e-324, "must be at least 0.001 (or 0 for none), got 5e-324"),
+        ("power_w", 1e-300, "must be at least 0.1, got 1e-300"),
+        ("memory_gb", 5e-324, "must be at least 0.1, got 5e-324"),
+        ("die_area_mm2", 5e-324, "must be at least 1, got 5e-324"),
+    ],
+)
+def test_a_device_figure_below_every_machine_is_refused_with_its_bound(
+    tmp_path: Path, field: str, figure: float, message: str
+) -> None:
+    path = write(tmp_path / "devices.json", {"devices": [{**MY_BOX, field: figure}]})
+
+    with pytest.raises(ValueError) as refused:
+        hardware.load_devices(path)
+
+    assert str(refused.value) == (
+        f"{path}: devices row 1 is malformed: field '{field}' {message}: {FAR_BELOW}"
+    )
+    assert field in hardware.DEVICE_FIELD_MINIMUMS
+
+
+def test_a_device_of_the_smallest_accepted_figures_gives_finite_estimates(
+    tmp_path: Path,
+) -> None:
+    slowest_class = {
+        **MY_CLASS,
+        **dict.fromkeys(("usable_fraction", "power_fraction"), hardware.MIN_SHARE),
+        **dict.fromkeys(("decode_efficiency", "decode_efficiency_low", "decode_efficiency_high",
+                         "prefill_efficiency", "prefill_efficiency_low",
+                         "prefill_efficiency_high"), hardware.MIN_EFFICIENCY),
+    }
+    hardware.load_devices(write(tmp_path / "devices.json", {
+        "device_classes": [slowest_class],
+        "devices": [{**MY_BOX, **hardware.DEVICE_FIELD_MINIMUMS, "device_class": "my-class",
+                     "memory_type": None}],
+    }))
+    largest = max(hardware.list_architectures(), key=lambda arch: arch.params_b)
+
+    fit = hardware.hardware_fit(largest.id, "my-box", quantisation="FP16",
+                                context_tokens=hardware.MAX_CONTEXT_TOKENS,
+                                batch=hardware.MAX_BATCH)
+    front = hardware.pareto_front([largest.id, "gemma-3-1b-it"], ["my-box"],
+                                  quantisations=["FP16", "Q4_0"], contexts=[1, 32768])
+    port = hardware.port_chip("my-box", to_node="nanostack-claimed", models=["gemma-3-1b-it"])
+
+    for result in (fit, front, port):
+        assert non_finite_figure(dataclasses.asdict(result)) is None, result
+    assert fit.decode_tokens_per_s > 0 and fit.joules_per_token > 0
+    assert all(point.joules_per_token > 0 for point in front.points)
 
 
 def test_a_device_of_the_largest_accepted_figures_gives_finite_estimates(tmp_path: Path) -> None:
@@ -433,6 +543,15 @@ def test_an_unknown_architecture_field_is_refused_with_its_near_match(tmp_path: 
          "field 'overhead_prior_ms' must be a number >= 0 or null, got false"),
         ({"decode_efficiency_prior": -0.5},
          "field 'decode_efficiency_prior' must be a positive number or null, got -0.5"),
+        # Near 0, a step took forever (decode 0 tok/s) or a token cost nothing.
+        ({"decode_efficiency_low": 5e-324},
+         f"field 'decode_efficiency_low' must be at least 0.001, got 5e-324: {FAR_BELOW}"),
+        ({"prefill_efficiency_low": 1e-300},
+         f"field 'prefill_efficiency_low' must be at least 0.001, got 1e-300: {FAR_BELOW}"),
+        ({"power_fraction": 5e-324},
+         f"field 'power_fraction' must be at least 0.01, got 5e-324: {FAR_BELOW}"),
+        ({"usable_fraction": 0.001},
+         f"field 'usable_fraction' must be at least 0.01, got 0.001: {FAR_BELOW}"),
         ({"description": None}, "field 'description' must be a non-empty string"),
         ({"power_fraction_source": 3},
          "field 'power_fraction_source' must be a string or null, got 3"),

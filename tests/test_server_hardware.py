@@ -5,7 +5,8 @@ without float noise."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import math
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
@@ -417,3 +418,64 @@ async def test_port_chip_without_models_shows_the_smallest_that_fit_and_warns_of
     over = [hardware.get_architecture(model) for model in shown]
     named = [f"{arch.id} ({arch.max_context:,})" for arch in over if arch.max_context < 100_000]
     assert warning.endswith(f"of the 8 models compared: {', '.join(named)}")
+
+
+async def test_check_hardware_fit_takes_the_format_an_ollama_address_names() -> None:
+    # The tag was dropped and Q4_K_M estimated; a garbage tag passed as well.
+    tagged = await _call("check_hardware_fit",
+                         {"model": "hf.co/Qwen/Qwen3-8B:Q8_0", "device": "rtx-4090"})
+    clash = await _call("check_hardware_fit", {"model": "hf.co/Qwen/Qwen3-8B:Q8_0",
+                                               "device": "rtx-4090", "quantisation": "Q4_K_M"})
+    garbage = await _call("check_hardware_fit",
+                          {"model": "hf.co/Qwen/Qwen3-8B:garbage", "device": "rtx-4090"})
+    expected = hardware.hardware_fit("qwen3-8b", "rtx-4090", quantisation="Q8_0")
+
+    assert tagged.structured_content == rounded_figures(asdict(expected), every_float=True)
+    assert clash.is_error and clash.content[0].text == (
+        "check_hardware_fit: argument 'quantisation': Q4_K_M clashes with Q8_0, the format the "
+        "tag of model 'hf.co/Qwen/Qwen3-8B:Q8_0' names: give the format once, or the same in "
+        "both")
+    assert garbage.is_error and garbage.content[0].text.startswith(
+        "check_hardware_fit: argument 'model': unknown format tag ':garbage' in "
+        "'hf.co/Qwen/Qwen3-8B:garbage'; no close match; choose among BF16, FP16, ")
+
+
+async def test_check_hardware_fit_text_says_a_batch_s_time_to_first_token_is_one_prompt_s() -> None:
+    result = await _call("check_hardware_fit", {"model": "qwen3-8b", "device": "h100-sxm",
+                                                "batch": 64, "kv_cache_type": "fp16"})
+
+    assert not result.is_error and result.structured_content["kv_cache_type"] == "F16"
+    assert ("  note: time to first token is one prompt's alone (64 prompts arriving together "
+            "take up to 64x as long to prefill)") in result.content[0].text.splitlines()
+
+
+async def test_sweep_hardware_leaves_out_a_context_past_a_models_maximum() -> None:
+    # gemma-3-1b-it (32,768 tokens at most) was on the front at 100,000.
+    arguments = {"models": ["gemma-3-1b-it", "qwen3-8b"], "devices": ["rtx-4090"],
+                 "contexts": [100000]}
+    result = await _call("sweep_hardware", arguments)
+    expected = hardware.pareto_front(arguments["models"], arguments["devices"],
+                                     contexts=arguments["contexts"])
+
+    assert not result.is_error
+    assert result.structured_content == {
+        **rounded_figures(asdict(expected), every_float=True), "points_omitted": 0
+    }
+    assert {point["model"] for point in result.structured_content["points"]} == {"qwen3-8b"}
+    assert result.structured_content["beyond_max_context"] == 1
+    assert ("note: 1 configuration left out, not estimated: their context exceeds the model's "
+            "maximum (gemma-3-1b-it 32,768)") in result.content[0].text.splitlines()
+
+
+def test_an_answer_holding_a_figure_json_cannot_hold_is_refused_naming_it() -> None:
+    # The SDK sent inf as null, which the output schema refuses: the client raised.
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from shoal.server import _answer
+
+    fit = hardware.hardware_fit("qwen3-8b", "rtx-4090")
+    broken = replace(fit, joules_per_token=math.inf)
+
+    with pytest.raises(ToolError, match=r"^the result's joules_per_token \(inf\) is not a finite "
+                                        "number, which JSON cannot hold"):
+        _answer(broken, "summary", every_float=True)

@@ -1149,7 +1149,7 @@ def _check_serving_files(
         hardware.list_devices()
     except hardware.UserFileError as error:
         source = user_file_options.get((error.variable, error.path), error.variable)
-        raise ValueError(f"{source}: {error}") from None
+        raise ValueError(f"{source}: {error.problem}") from None
     if groups is None or "budget" in groups:
         try:
             check_location()

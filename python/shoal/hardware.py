@@ -85,8 +85,11 @@ MAX_CONTEXT_TOKENS = 10_000_000
 MAX_BATCH = 4_096
 MAX_SRAM_MB = 1_000_000
 
+# The weight format of an estimate that names none (a model address's tag names one).
+DEFAULT_QUANTISATION = "Q4_K_M"
+
 # port_chip's inference comparison when its arguments are left out.
-PORT_QUANTISATION = "Q4_K_M"
+PORT_QUANTISATION = DEFAULT_QUANTISATION
 PORT_CONTEXT_TOKENS = 4096
 
 
@@ -122,18 +125,22 @@ class UnknownQuantisationError(UnknownNameError):
 
 class UserFileError(ShoalError, ValueError):
     """A user device or architecture file named by ``SHOAL_DEVICES`` or ``SHOAL_ARCHITECTURES``
-    cannot be used; the message is the file's error.
+    cannot be used; the message is the file's error led by the variable
+    (``SHOAL_DEVICES: cannot read table file: missing.json does not exist``), as the user may
+    not know the file came from there.
 
     Attributes:
         variable: The environment variable that names the file.
         path: The file as the variable names it, so a command line that put it there can name
             its own option instead.
+        problem: The file's error, without the variable.
     """
 
-    def __init__(self, message: str, variable: str, path: str) -> None:
-        super().__init__(message)
+    def __init__(self, problem: str, variable: str, path: str) -> None:
+        super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.path = path
+        self.problem = problem
 
 
 class ParameterError(ShoalError, ValueError):
@@ -239,7 +246,12 @@ class Architecture:
     notes: str = ""
     dense_params_b: float = 0.0
     """Active parameters every token reads whatever the routing (attention, router, shared
-    experts, output projection); formats such as MXFP4 store them at higher precision."""
+    experts, output projection)."""
+    dense_bits_formats: tuple[str, ...] = ()
+    """Weight formats in which this model's files keep the always-read parameters at higher
+    precision, so that they take the format's ``dense_bits_per_weight`` (gpt-oss ships MXFP4
+    experts beside 8-bit and wider attention and embeddings). In any other format every weight
+    is at the format's ``bits_per_weight``, for memory and decode alike."""
 
     @property
     def is_moe(self) -> bool:
@@ -257,7 +269,9 @@ class Quantisation:
     derivation: str
     source: str
     dense_bits_per_weight: float | None = None
-    """Bits of a model's always-read parameters in this format (``None``: ``bits_per_weight``)."""
+    """Bits of the always-read parameters of a model that keeps them at higher precision in this
+    format (one whose :attr:`Architecture.dense_bits_formats` lists it); ``None``: the format
+    stores every weight at ``bits_per_weight``."""
 
 
 @dataclass(frozen=True)
@@ -333,9 +347,10 @@ class Chip:
     The fields are checked as a device file's are: ``name`` and ``node`` non-empty and
     printable (no control or format character, which would reach the terminal in the ported
     chip's name), ``node`` in the node table, ``power_w``, ``performance_tflops`` and
-    ``area_mm2`` positive and at most :data:`CHIP_FIELD_LIMITS`, ``sram_mb`` from 0 to
-    :data:`MAX_SRAM_MB`, ``sram_area_fraction`` from 0 up to 1 (not 1). A field of the wrong
-    type is a ``TypeError``, a bad value a :class:`ParameterError`, each naming the field.
+    ``area_mm2`` from :data:`CHIP_FIELD_MINIMUMS` to :data:`CHIP_FIELD_LIMITS`, ``sram_mb``
+    from 0 to :data:`MAX_SRAM_MB`, ``sram_area_fraction`` from 0 up to 1 (not 1). A field of
+    the wrong type is a ``TypeError``, a bad value a :class:`ParameterError`, each naming the
+    field.
     """
 
     name: str
@@ -352,11 +367,10 @@ class Chip:
             _check_text(name, getattr(self, name))
         # The node to port from, refused here (with near matches) rather than at the port.
         get_node(self.node)
-        _check_positive("power_w", self.power_w, CHIP_FIELD_LIMITS["power_w"])
-        _check_positive("performance_tflops", self.performance_tflops,
-                        CHIP_FIELD_LIMITS["performance_tflops"])
-        if self.area_mm2 is not None:
-            _check_positive("area_mm2", self.area_mm2, CHIP_FIELD_LIMITS["area_mm2"])
+        for name in ("power_w", "performance_tflops", "area_mm2"):
+            if name != "area_mm2" or self.area_mm2 is not None:
+                _check_figure(name, getattr(self, name), CHIP_FIELD_MINIMUMS[name],
+                              CHIP_FIELD_LIMITS[name])
         object.__setattr__(self, "sram_mb", _checked_sram_mb(self.sram_mb))
         _check_fraction("sram_area_fraction", self.sram_area_fraction)
 
@@ -485,12 +499,14 @@ def _require(
     optional_numbers: Sequence[str] = (),
     optional_positives: Sequence[str] = (),
     limits: Mapping[str, float] | None = None,
+    minimums: Mapping[str, float] | None = None,
 ) -> None:
     """Refuse a row with a field not in ``allowed`` (a misspelt field would be ignored and its
     default used), whose required text fields are missing, whose figures are not positive (or,
-    for ``non_negatives``, at least 0) finite numbers nor within their ``limits``, or whose
-    optional fields (absent or null allowed) have the wrong type or sign, before a bad value
-    reaches the arithmetic. Values are shown as the file spells them (null, true, NaN)."""
+    for ``non_negatives``, at least 0) finite numbers within their ``limits`` and, unless 0, at
+    least their ``minimums``, or whose optional fields (absent or null allowed) have the wrong
+    type or sign, before a bad value reaches the arithmetic. Values are shown as the file spells
+    them (null, true, NaN)."""
     if not isinstance(row, Mapping):
         raise TypeError("each row must be a JSON object")
     unknown = unknown_field(row, allowed)
@@ -527,6 +543,13 @@ def _require(
         value = row.get(name)
         if value is not None and value > limit:
             raise InputError(f"field '{name}' must be at most {limit:,.0f}, got {excerpt(value)}")
+    for name, minimum in (minimums or {}).items():
+        value = row.get(name)
+        if value is not None and 0 < value < minimum:
+            # 0 stays "none" where the field allows it, as for int8_tops.
+            zero = " (or 0 for none)" if name in (*non_negatives, *optional_numbers) else ""
+            raise InputError(f"field '{name}' must be at least {minimum:g}{zero}, got "
+                             f"{grouped_number(value)}: {_BELOW_EVERY_MACHINE}")
 
 
 def _check_printable(what: str, value: object) -> None:
@@ -577,12 +600,32 @@ DEVICE_FIELD_LIMITS = {
     "sram_mb": MAX_SRAM_MB,
 }
 
+# Far below any machine a device row describes (the shipped ones span 8 to 512 GiB of memory,
+# 60 to 8,000 GB/s, 1.6 to 2,250 FP16 TFLOPS, 22 to 4,500 INT8 TOPS, 8 to 1,000 W and 276 to
+# 826 mm2 of die); a smaller figure is a unit slip, and one near 0 (5e-324) turned estimates
+# infinite: 0 tok/s at inf J/token, which no JSON can hold. SRAM has no floor: a tiny SRAM only
+# holds nothing.
+DEVICE_FIELD_MINIMUMS = {
+    "memory_gb": 0.1,
+    "bandwidth_gbs": 0.1,
+    "fp16_tflops": 0.001,
+    "int8_tops": 0.001,
+    "power_w": 0.1,
+    "die_area_mm2": 1.0,
+}
+_BELOW_EVERY_MACHINE = "far below any machine, and estimates would not be finite"
+
 # A Chip's figures have the bounds of the device figures they correspond to (sram_mb is checked
 # as port_chip's sram_mb is, from 0).
 CHIP_FIELD_LIMITS = {
     "power_w": DEVICE_FIELD_LIMITS["power_w"],
     "performance_tflops": DEVICE_FIELD_LIMITS["fp16_tflops"],
     "area_mm2": DEVICE_FIELD_LIMITS["die_area_mm2"],
+}
+CHIP_FIELD_MINIMUMS = {
+    "power_w": DEVICE_FIELD_MINIMUMS["power_w"],
+    "performance_tflops": DEVICE_FIELD_MINIMUMS["fp16_tflops"],
+    "area_mm2": DEVICE_FIELD_MINIMUMS["die_area_mm2"],
 }
 
 
@@ -629,6 +672,18 @@ DEVICE_CLASS_FIELD_LIMITS = {
     **dict.fromkeys(_PREFILL_EFFICIENCIES, MAX_PREFILL_EFFICIENCY),
     **dict.fromkeys((*_CLASS_OVERHEADS, "overhead_prior_ms"), MAX_OVERHEAD_MS),
 }
+# Far below any fitted class (shares of memory and power from 0.6, efficiencies from 0.04): as
+# for a device's figures, a share near 0 made a step take forever or a token cost nothing.
+MIN_SHARE = 0.01
+MIN_EFFICIENCY = 0.001
+DEVICE_CLASS_FIELD_MINIMUMS = {
+    "usable_fraction": MIN_SHARE,
+    "power_fraction": MIN_SHARE,
+    **dict.fromkeys(
+        (*_CLASS_EFFICIENCIES, "decode_efficiency_prior", "prefill_efficiency_prior"),
+        MIN_EFFICIENCY,
+    ),
+}
 # Energy to move one bit between DRAM and the chip: 6 to 8 pJ for the memories of the shipped
 # table; over a hundred times that is a unit slip.
 MAX_DRAM_PJ_PER_BIT = 1_000.0
@@ -647,6 +702,7 @@ def _device_class(row: Mapping[str, Any]) -> DeviceClass:
         optional_numbers=("overhead_prior_ms",),
         optional_positives=("decode_efficiency_prior", "prefill_efficiency_prior"),
         limits=DEVICE_CLASS_FIELD_LIMITS,
+        minimums=DEVICE_CLASS_FIELD_MINIMUMS,
     )
     if row.get("prefill_peak") not in PREFILL_PEAKS:
         raise InputError("field 'prefill_peak' must be \"int8\" or \"fp16\", got "
@@ -677,6 +733,7 @@ def _device(row: Mapping[str, Any], nodes: Mapping[str, NodeProfile]) -> DeviceP
         # A die of 0 mm2 would divide the power density by zero.
         optional_positives=("die_area_mm2",),
         limits=DEVICE_FIELD_LIMITS,
+        minimums=DEVICE_FIELD_MINIMUMS,
     )
     claim_type = row.get("claim_type") or {}
     if not isinstance(claim_type, Mapping) or not all(
@@ -774,6 +831,8 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
                          "(letters, digits, '-', '_' and '.'), or null, got "
                          f"{excerpt(repository)}")
     _check_parts(row)
+    dense_params_b = row.get("dense_params_b") or _dense_params_b(row)
+    dense_bits_formats = _dense_bits_formats(row, dense_params_b)
     return Architecture(
         id=row["id"],
         hf_repo=row.get("hf_repo"),
@@ -792,7 +851,8 @@ def _architecture(row: Mapping[str, Any]) -> Architecture:
         vocab_size=row.get("vocab_size"),
         source=row.get("source"),
         notes=row.get("notes") or "",
-        dense_params_b=row.get("dense_params_b") or _dense_params_b(row),
+        dense_params_b=dense_params_b,
+        dense_bits_formats=dense_bits_formats,
     )
 
 
@@ -861,6 +921,30 @@ def _check_experts(row: Mapping[str, Any]) -> None:
                          f"'params_b' ({params:g})")
 
 
+def _dense_bits_formats(row: Mapping[str, Any], dense_params_b: float) -> tuple[str, ...]:
+    """A row's ``dense_bits_formats`` as the format table spells them. A format without a
+    dense figure, or a model without always-read parameters, would make the field change
+    nothing: refused, as a misspelt field is."""
+    listed = row.get("dense_bits_formats") or []
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        raise InputError("field 'dense_bits_formats' must be a list of weight formats (\"MXFP4\") "
+                         f"or null, got {excerpt(listed)}")
+    ids = []
+    for name in listed:
+        try:
+            quant = _shipped_formats().find(name)
+        except UnknownQuantisationError as error:
+            raise InputError(f"field 'dense_bits_formats': {error}") from None
+        if quant.dense_bits_per_weight is None:
+            raise InputError(f"field 'dense_bits_formats' names {quant.id}, which has no "
+                             "dense_bits_per_weight: it stores every weight alike")
+        ids.append(quant.id)
+    if ids and not dense_params_b:
+        raise InputError("field 'dense_bits_formats' needs always-read parameters: "
+                         "'dense_params_b', or 'experts' and 'active_experts' to derive them")
+    return tuple(dict.fromkeys(ids))
+
+
 def _dense_params_b(row: Mapping[str, Any]) -> float:
     """Always-read parameters of a mixture of experts whose row does not give them, from its
     expert counts: one token reads the dense part and a share ``f = active_experts / experts``
@@ -913,42 +997,78 @@ def _nodes(rows: Sequence[Mapping[str, Any]]) -> dict[str, NodeProfile]:
     return nodes
 
 
+@dataclass(frozen=True)
+class _Formats:
+    """The weight formats by id, the other names they go by (``Q4_K``, ``F16``), and the
+    KV-cache formats with their bits per value."""
+
+    weights: dict[str, Quantisation]
+    aliases: dict[str, str]
+    kv_cache_bits: dict[str, float]
+
+    def find(self, name: Any, kind: str = "quantisation", shown: str | None = None
+             ) -> Quantisation:
+        """The weight format ``name`` names, by id or alias in any case; an unknown one is
+        refused as a ``kind``, quoted as ``shown`` (see :func:`_lookup`)."""
+        if isinstance(name, str):
+            upper = name.strip().upper()
+            name = self.aliases.get(upper, upper)
+        return _lookup(self.weights, name, kind, UnknownQuantisationError, shown)
+
+    def kv_cache_id(self, name: str) -> str:
+        """The KV-cache format ``name`` names: its id, or a name the weight format of the same
+        encoding goes by (``FP16`` for ``F16``, ``Q8`` for ``Q8_0``), so that both options take
+        the same spellings. A name of neither comes back in capitals, for the lookup to refuse."""
+        key = name.strip().upper()
+        if key in self.kv_cache_bits:
+            return key
+        weight = self.aliases.get(key, key)
+        spellings = {weight, *(alias for alias, target in self.aliases.items() if target == weight)}
+        return next((kv for kv in self.kv_cache_bits if kv in spellings), key)
+
+
 @dataclass
 class _Tables:
     device_classes: dict[str, DeviceClass]
     devices: dict[str, DeviceProfile]
     dram_pj_per_bit: dict[str, float]
     architectures: dict[str, Architecture]
-    quantisations: dict[str, Quantisation]
-    quantisation_aliases: dict[str, str]
-    kv_cache_bits: dict[str, float]
     nodes: dict[str, NodeProfile]
+
+
+@lru_cache(maxsize=1)
+def _shipped_formats() -> _Formats:
+    """The format table, which no user file changes: read without the user's files, so that
+    help texts listing the formats show even when one of those files is bad."""
+    document = _read_json(DATA_DIR / "quantisations.json")
+    weights = {
+        row["id"]: Quantisation(
+            id=row["id"],
+            bits_per_weight=row["bits_per_weight"],
+            int8_kernels=row["int8_kernels"],
+            derivation=row["derivation"],
+            source=row["source"],
+            dense_bits_per_weight=row.get("dense_bits_per_weight"),
+        )
+        for row in document["weights"]
+    }
+    return _Formats(
+        weights=weights,
+        aliases=dict(document.get("aliases", {})),
+        kv_cache_bits={row["id"]: row["bits"] for row in document["kv_cache"]},
+    )
 
 
 @lru_cache(maxsize=1)
 def _tables() -> _Tables:
     devices = _read_json(DATA_DIR / "devices.json")
     architectures = _read_json(DATA_DIR / "architectures.json")
-    quantisations = _read_json(DATA_DIR / "quantisations.json")
     nodes = _nodes(_read_json(DATA_DIR / "nodes.json")["nodes"])
     tables = _Tables(
         device_classes={row["id"]: _device_class(row) for row in devices["device_classes"]},
         devices={row["id"]: _device(row, nodes) for row in devices["devices"]},
         dram_pj_per_bit={k: v["value"] for k, v in devices["dram_pj_per_bit"].items()},
         architectures={row["id"]: _architecture(row) for row in architectures["architectures"]},
-        quantisations={
-            row["id"]: Quantisation(
-                id=row["id"],
-                bits_per_weight=row["bits_per_weight"],
-                int8_kernels=row["int8_kernels"],
-                derivation=row["derivation"],
-                source=row["source"],
-                dense_bits_per_weight=row.get("dense_bits_per_weight"),
-            )
-            for row in quantisations["weights"]
-        },
-        quantisation_aliases=dict(quantisations.get("aliases", {})),
-        kv_cache_bits={row["id"]: row["bits"] for row in quantisations["kv_cache"]},
         nodes=nodes,
     )
 
@@ -1201,6 +1321,7 @@ def _check_one_row_each(
 def reset_tables() -> None:
     """Forget user additions and reload the shipped tables on next use."""
     _tables.cache_clear()
+    _shipped_formats.cache_clear()
 
 
 def list_devices() -> tuple[DeviceProfile, ...]:
@@ -1225,7 +1346,7 @@ def list_architectures() -> tuple[Architecture, ...]:
 
 def list_quantisations() -> tuple[Quantisation, ...]:
     """Every known weight format."""
-    return tuple(_tables().quantisations.values())
+    return tuple(_shipped_formats().weights.values())
 
 
 # Where a user finds every id of a kind, for an unknown name with no close match.
@@ -1276,8 +1397,12 @@ def _near(name: str, known: Mapping[str, str]) -> list[str]:
     return [known[key] for key in dict.fromkeys(ranked)][:5]
 
 
-def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError]) -> Any:
-    # Ids match case-insensitively; the message suggests the closest ones.
+def _lookup(
+    table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError],
+    shown: str | None = None,
+) -> Any:
+    # Ids match case-insensitively; the message suggests the closest ones. It quotes the name,
+    # or says where it was found as ``shown`` does.
     if not isinstance(name, str):
         raise TypeError(f"{kind} must be a string id, got {type(name).__name__}")
     lowered = {key.lower(): key for key in table}
@@ -1294,7 +1419,7 @@ def _lookup(table: Mapping[str, Any], name: str, kind: str, error: type[UnknownN
         hint = f"no close match; choose among {', '.join(sorted(table))}"
     if kind == "model":
         hint = _closed_weights_hint(name) or hint
-    raise error(f"unknown {kind} {excerpt(name)}; {hint}")
+    raise error(f"unknown {kind} {shown or excerpt(name)}; {hint}")
 
 
 def _closed_weights_hint(name: str) -> str | None:
@@ -1320,13 +1445,17 @@ def get_device(device_id: str) -> DeviceProfile:
 
 def get_architecture(model_id: str) -> Architecture:
     """The architecture of this model id, or of its Hugging Face repository
-    (``meta-llama/Llama-3.1-8B-Instruct``, any case, or the address of its page on
-    huggingface.co); ``UnknownArchitectureError`` lists near matches, or says why an address
-    on the hub is no model page's (a ``..`` segment, a path past ``/tree/REVISION``)."""
+    (``meta-llama/Llama-3.1-8B-Instruct``, any case, the address of its page on
+    huggingface.co, or Ollama's ``hf.co/OWNER/NAME:FORMAT``); ``UnknownArchitectureError``
+    lists near matches, or says why an address on the hub is no model page's (a ``..``
+    segment, a path past ``/tree/REVISION``, a format tag after an https address), and
+    ``UnknownQuantisationError`` refuses a format tag that names no format."""
     architectures = _tables().architectures
     if isinstance(model_id, str) and "/" in model_id:
-        # An address is looked up, and its near matches found, by the repository it names.
-        model_id = _repository_id(model_id)
+        # An address is looked up, and its near matches found, by the repository it names; a
+        # format tag naming no format is refused rather than dropped.
+        address_format(model_id)
+        model_id = _hub_address(model_id)[0]
         wanted = model_id.lower()
         # The latest loaded first: a user file's row for a repository overrides the shipped one.
         for architecture in reversed(list(architectures.values())):
@@ -1336,7 +1465,11 @@ def get_architecture(model_id: str) -> Architecture:
 
 
 # The start of an address on the Hugging Face hub, with or without its scheme.
-_HUB = re.compile(r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGNORECASE)
+_HUB = re.compile(r"(?P<scheme>https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/",
+                  re.IGNORECASE)
+
+# The tag Ollama reads as "no tag": the repository's default file (Q4_K_M where there is one).
+OLLAMA_DEFAULT_TAG = "latest"
 
 # A model page's address as a browser shows it, https://huggingface.co/<owner>/<name>[/] or
 # .../tree/<revision>[/], a clone URL (<name>.git) or Ollama's hf.co/<owner>/<name>:<format>,
@@ -1349,21 +1482,24 @@ _HUB = re.compile(r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/", re.IGN
 _PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*?[A-Za-z0-9_])?"
 _MODEL_PAGE = re.compile(
     rf"(?P<repository>{_PART}/{_PART})"
-    rf"(?:\.git|:[A-Za-z0-9_.-]+|/(?:tree/{_PART}/?)?)?(?:[?#].*)?",
+    rf"(?:\.git|:(?P<tag>[A-Za-z0-9_.-]+)|/(?:tree/{_PART}/?)?)?(?:[?#].*)?",
     re.DOTALL,
 )
 
 
-def _repository_id(text: str) -> str:
-    """``owner/name`` from a repository id or the address of its Hugging Face page.
+def _hub_address(text: str) -> tuple[str, str | None]:
+    """``owner/name`` and the format tag from a repository id or an address on the Hugging Face
+    hub (the tag None when there is none, or it is Ollama's ``latest``); other text as it is.
 
     Raises:
-        UnknownArchitectureError: An address on the hub that is not a model page's.
+        UnknownArchitectureError: An address on the hub that is not a model page's, or a tag
+            after an https address: ``:FORMAT`` is Ollama's, which has no scheme, and a browser
+            given one would look for a repository whose name ends in it.
     """
     text = text.strip()
     hub = _HUB.match(text)
     if hub is None:
-        return text
+        return text, None
     page = _MODEL_PAGE.fullmatch(text, hub.end())
     if page is None:
         raise UnknownArchitectureError(
@@ -1371,7 +1507,34 @@ def _repository_id(text: str) -> str:
             f"{_not_a_page(text[hub.end():])}; give https://huggingface.co/OWNER/NAME (with at "
             "most /tree/REVISION after it) or the repository id OWNER/NAME"
         )
-    return page["repository"]
+    tag = page["tag"]
+    if tag is not None and hub["scheme"]:
+        raise UnknownArchitectureError(
+            f"unknown model {excerpt(text)}: a format tag ({excerpt(':' + tag)}) ends only "
+            "Ollama's address hf.co/OWNER/NAME:FORMAT, which has no https://; give that, or "
+            "the page's address with the format as its own argument"
+        )
+    if tag is not None and tag.lower() == OLLAMA_DEFAULT_TAG:
+        tag = None
+    return page["repository"], tag
+
+
+def address_format(model: str) -> Quantisation | None:
+    """The weight format the tag of an Ollama-style address names (``Q8_0`` for
+    ``hf.co/Qwen/Qwen3-8B:Q8_0``, by id or alias in any case); None for a model named any other
+    way, or tagged ``latest``.
+
+    Raises:
+        UnknownQuantisationError: A tag that names no format (with the formats near it).
+        UnknownArchitectureError: An address on the hub that is no model page's.
+    """
+    if not isinstance(model, str) or "/" not in model:
+        return None
+    tag = _hub_address(model)[1]
+    if tag is None:
+        return None
+    shown = f"{excerpt(':' + tag)} in {excerpt(model.strip())}"
+    return _shipped_formats().find(tag, "format tag", shown)
 
 
 def _not_a_page(path: str) -> str:
@@ -1389,11 +1552,7 @@ def get_node(node_id: str) -> NodeProfile:
 
 def get_quantisation(name: str) -> Quantisation:
     """The weight format with this name; common aliases (``Q4_K``, ``AWQ``) are accepted."""
-    tables = _tables()
-    if isinstance(name, str):
-        upper = name.strip().upper()
-        name = tables.quantisation_aliases.get(upper, upper)
-    return _lookup(tables.quantisations, name, "quantisation", UnknownQuantisationError)
+    return _shipped_formats().find(name)
 
 
 _Found = TypeVar("_Found")
@@ -1412,13 +1571,21 @@ def _given_as(parameter: str, lookup: Callable[[Any], _Found], name: Any) -> _Fo
 
 def list_kv_cache_types() -> tuple[str, ...]:
     """The KV-cache formats :func:`kv_cache_bits` knows, in table order."""
-    return tuple(_tables().kv_cache_bits)
+    return tuple(_shipped_formats().kv_cache_bits)
 
 
 def kv_cache_bits(name: str) -> float:
-    """Bits per value of a KV-cache type, one of :func:`list_kv_cache_types` (any case)."""
-    key = name.strip().upper() if isinstance(name, str) else name
-    return _lookup(_tables().kv_cache_bits, key, "KV-cache type", UnknownQuantisationError)
+    """Bits per value of a KV-cache type, one of :func:`list_kv_cache_types` (any case), or
+    a name its weight format goes by (``FP16``, ``Q8``, ``Q4``)."""
+    return _kv_cache(name)[1]
+
+
+def _kv_cache(name: str) -> tuple[str, float]:
+    """The id and bits per value of the KV-cache type ``name`` names (see :func:`kv_cache_bits`)."""
+    formats = _shipped_formats()
+    key = formats.kv_cache_id(name) if isinstance(name, str) else name
+    bits = _lookup(formats.kv_cache_bits, key, "KV-cache type", UnknownQuantisationError)
+    return key, bits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1470,10 +1637,10 @@ def _check_mode(mode: Any) -> PortMode:
                          f"{excerpt(mode)}")
 
 
-def _check_positive(name: str, value: Any, limit: float) -> None:
-    """A finite number above 0 and at most ``limit``."""
-    if not (_finite(_check_number(name, value)) and 0 < value <= limit):
-        raise ParameterError(name, f"must be a number above 0 and at most {limit:,.0f}, "
+def _check_figure(name: str, value: Any, minimum: float, limit: float) -> None:
+    """A finite number from ``minimum`` (above 0) to ``limit``."""
+    if not (_finite(_check_number(name, value)) and minimum <= value <= limit):
+        raise ParameterError(name, f"must be a number from {minimum:g} to {limit:,.0f}, "
                              f"got {grouped_number(value)}")
 
 
@@ -1522,13 +1689,17 @@ def model_keywords(arch: Architecture) -> dict[str, float]:
     }
 
 
-def format_keywords(quant: Quantisation) -> dict[str, float]:
-    """The weight-format keywords of ``core.estimate_inference`` for a quantisation."""
+def format_keywords(quant: Quantisation, arch: Architecture) -> dict[str, float]:
+    """The weight-format keywords of ``core.estimate_inference`` for a model in a format.
+
+    The always-read parameters take the format's ``dense_bits_per_weight`` only in a format
+    the model's row lists in ``dense_bits_formats`` (gpt-oss in MXFP4); otherwise every weight
+    is read at ``bits_per_weight``, the bits memory counts it at.
+    """
     dense = quant.dense_bits_per_weight
-    return {
-        "bits_per_weight": quant.bits_per_weight,
-        "dense_bits_per_weight": quant.bits_per_weight if dense is None else dense,
-    }
+    if dense is None or quant.id not in arch.dense_bits_formats:
+        dense = quant.bits_per_weight
+    return {"bits_per_weight": quant.bits_per_weight, "dense_bits_per_weight": dense}
 
 
 def device_keywords(
@@ -1636,7 +1807,7 @@ def hardware_fit(
     model: str,
     device: str,
     *,
-    quantisation: str = "Q4_K_M",
+    quantisation: str | None = None,
     context_tokens: int = 4096,
     batch: int = 1,
     kv_cache_type: str = "F16",
@@ -1644,31 +1815,36 @@ def hardware_fit(
     """Whether ``model`` fits ``device`` and its decode/prefill speed and energy there.
 
     Args:
-        model: an open-weight model id with an architecture entry (e.g. ``"qwen3-30b-a3b"``).
+        model: an open-weight model id with an architecture entry (e.g. ``"qwen3-30b-a3b"``),
+            its Hugging Face repository or page address, or Ollama's
+            ``hf.co/OWNER/NAME:FORMAT``, whose tag sets the weight format.
         device: a device id from :func:`list_devices` (e.g. ``"apple-m4-pro"``).
         quantisation: weight format (``Q4_0``, ``Q4_K_M``, ``Q5_K_M``, ``Q6_K``, ``Q8_0``,
-            ``MXFP4``, ``FP8``, ``BF16``, ``FP16``, ``INT4-AWQ``, ``INT4-GPTQ``).
+            ``MXFP4``, ``FP8``, ``BF16``, ``FP16``, ``INT4-AWQ``, ``INT4-GPTQ``); None: the
+            format the model's address names in its tag, else :data:`DEFAULT_QUANTISATION`.
         context_tokens: context length held in the KV cache, and the decode depth (1 to
             :data:`MAX_CONTEXT_TOKENS`).
         batch: concurrent sequences (1 to :data:`MAX_BATCH`).
         kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
 
     Raises:
-        UnknownNameError: an unknown model, device or format (the message lists near matches).
-        ParameterError: ``context_tokens`` or ``batch`` out of range.
+        UnknownNameError: an unknown model, device or format, or a format tag naming no format
+            (the message lists near matches).
+        ParameterError: ``context_tokens`` or ``batch`` out of range; a ``quantisation``
+            other than the format the model's address names in its tag.
     """
     context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
     batch_size = _positive_int("batch", batch, MAX_BATCH)
     arch = _given_as("model", get_architecture, model)
     profile = _given_as("device", get_device, device)
-    quant = _given_as("quantisation", get_quantisation, quantisation)
-    kv_bits = _given_as("kv_cache_type", kv_cache_bits, kv_cache_type)
+    quant = _fit_format(model, quantisation)
+    kv_type, kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)
     klass = _tables().device_classes[profile.device_class]
 
     raw = core.estimate_inference(
         **model_keywords(arch),
         **device_keywords(profile, quant, klass),
-        **format_keywords(quant),
+        **format_keywords(quant, arch),
         kv_bits=kv_bits,
         context_tokens=context,
         batch=batch_size,
@@ -1678,7 +1854,7 @@ def hardware_fit(
         model=arch.id,
         device=profile.id,
         quantisation=quant.id,
-        kv_cache_type=kv_cache_type.strip().upper(),
+        kv_cache_type=kv_type,
         context_tokens=context,
         batch=batch_size,
         fits=raw["fits"],
@@ -1709,6 +1885,44 @@ def hardware_fit(
         device_class=klass.id,
         notes=_notes(arch, profile, raw, context, batch_size),
     )
+
+
+def _fit_format(model: str, quantisation: str | None) -> Quantisation:
+    """The weight format of a fit: ``quantisation``, else the one the tag of the model's address
+    names, else :data:`DEFAULT_QUANTISATION`. A ``quantisation`` other than the tag's is
+    refused naming both: which of the two was meant cannot be told."""
+    tagged = address_format(model)
+    if quantisation is None:
+        return tagged or get_quantisation(DEFAULT_QUANTISATION)
+    quant = _given_as("quantisation", get_quantisation, quantisation)
+    if tagged is not None and tagged.id != quant.id:
+        raise ParameterError("quantisation", _clash(quant, tagged, model,
+                                                    "give the format once, or the same in both"))
+    return quant
+
+
+def _clash(quant: Quantisation, tagged: Quantisation, model: str, advice: str) -> str:
+    """Why a format argument is refused beside a model address whose tag names another."""
+    return (f"{quant.id} clashes with {tagged.id}, the format the tag of model "
+            f"{excerpt(model.strip())} names: {advice}")
+
+
+def _check_format_tags(
+    models: Sequence[Any], quants: Sequence[Quantisation], parameter: str
+) -> None:
+    """Refuse a model address whose tag names a format that ``parameter`` (the formats of a port
+    or a sweep, which apply to every model) does not hold: the tag would be dropped unseen."""
+    used = [quant.id for quant in quants]
+    for model in models:
+        tagged = address_format(model)
+        if tagged is None or tagged.id in used:
+            continue
+        if len(used) == 1:
+            raise ParameterError(parameter, _clash(quants[0], tagged, model,
+                                                   "drop the tag, or give the same format"))
+        raise ParameterError(parameter, f"({', '.join(used)}) leave out {tagged.id}, the format "
+                             f"the tag of model {excerpt(model.strip())} names: add it, or drop "
+                             "the tag")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1799,7 +2013,9 @@ def _port_inference(
     after_device = port_device(before_device, before_device["tflops"], ratios)
     results = []
     for arch in archs:
-        common = {**model_keywords(arch), **format_keywords(quant), "context_tokens": context}
+        common = {
+            **model_keywords(arch), **format_keywords(quant, arch), "context_tokens": context
+        }
         before = core.estimate_inference(**common, **before_device)
         after = core.estimate_inference(**common, **after_device)
         results.append(
@@ -1917,7 +2133,8 @@ def port_chip(
         ParameterError: an unknown ``mode``; ``sram_mb`` or ``context_tokens`` out of range;
             an empty ``models``; no ``from_node`` for a device whose node is not in the node
             table; a node (``from_node``, ``to_node``) without the figures the port needs; a
-            device-only argument given with a :class:`Chip`.
+            device-only argument given with a :class:`Chip`; a model address whose format tag
+            names another format than ``quantisation``.
 
     Decode speed bound by DRAM bandwidth does not change with the node; prefill (compute), the
     energy of arithmetic and SRAM, and how much SRAM fits beside the compute do.
@@ -1927,6 +2144,8 @@ def port_chip(
     context = _positive_int("context_tokens", context_tokens, MAX_CONTEXT_TOKENS)
     quant = _given_as("quantisation", get_quantisation, quantisation)
     archs = None if models is None else _port_models(models)
+    if models is not None:
+        _check_format_tags(list(models), [quant], "quantisation")
     if from_node:
         # Looked up here, not only as the node of the chip made from it, so that a blank one
         # is an unknown from_node, not a chip whose node is empty.
@@ -2107,6 +2326,46 @@ class SweepResult:
     prefill_tokens_per_s: tuple[float, ...]
     time_to_first_token_s: tuple[float, ...]
     joules_per_token: tuple[float, ...]
+    within_max_context: tuple[bool, ...]
+    """False where the context exceeds the model's maximum: the row is estimated, as a model
+    that does not fit is, but describes no run (:func:`pareto_front` leaves such
+    configurations out)."""
+
+
+@dataclass(frozen=True)
+class _SweepGroup:
+    """Models of a sweep that one core call estimates together: each at the same contexts
+    and, in every format, with its always-read parameters at the same bits."""
+
+    models: tuple[int, ...]
+    """Indices into the sweep's models."""
+    contexts: tuple[int, ...]
+    """Indices into the sweep's contexts."""
+    dense_bits: tuple[float, ...]
+    """The always-read parameters' bits in each of the sweep's formats."""
+
+
+def _sweep_groups(
+    archs: Sequence[Architecture], quants: Sequence[Quantisation], contexts: Sequence[int],
+    *, within_max_context: bool,
+) -> list[_SweepGroup]:
+    """The sweep's models grouped for the core, which takes one weight layout per format and
+    one list of contexts for all its models; ``within_max_context`` leaves each model's
+    contexts past its maximum out (a model with none left is in no group). Groups follow
+    the models' order."""
+    grouped: dict[tuple[tuple[int, ...], tuple[float, ...]], list[int]] = {}
+    for index, arch in enumerate(archs):
+        kept = tuple(
+            c for c, tokens in enumerate(contexts)
+            if not within_max_context or tokens <= arch.max_context
+        )
+        dense_bits = tuple(format_keywords(q, arch)["dense_bits_per_weight"] for q in quants)
+        if kept:
+            grouped.setdefault((kept, dense_bits), []).append(index)
+    return [
+        _SweepGroup(models=tuple(models), contexts=kept, dense_bits=dense_bits)
+        for (kept, dense_bits), models in grouped.items()
+    ]
 
 
 def sweep(
@@ -2118,17 +2377,20 @@ def sweep(
     batch: int = 1,
     kv_cache_type: str = "F16",
 ) -> SweepResult:
-    """Estimate every combination of models × devices × formats × contexts in one core call.
+    """Estimate every combination of models × devices × formats × contexts in the core.
 
-    The raw rows of every configuration, fitting or not; :func:`pareto_front` (what the MCP tool
-    ``sweep_hardware`` calls) adds process nodes and SRAM pinning and keeps only the front.
-    The per-device compute peak depends on the format (INT8 vs FP16 kernels), so the core is
-    called once per format; rows come back nested model, device, format, context.
+    The raw rows of every configuration, fitting or not, and within the model's maximum
+    context or not (``within_max_context`` says which); :func:`pareto_front` (what the MCP
+    tool ``sweep_hardware`` calls) adds process nodes and SRAM pinning, leaves contexts past a
+    model's maximum out and keeps only the front. The per-device compute peak depends on the
+    format (INT8 vs FP16 kernels), so the core is called once per format, and per group of
+    models sharing a weight layout (see :func:`format_keywords`); rows come back nested model,
+    device, format, context.
 
     Raises:
         UnknownNameError: an unknown model, device or format (with near matches).
         ParameterError: an empty list, a list naming one item twice, a context or the batch
-            out of range.
+            out of range, a model address whose format tag is not among ``quantisations``.
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
     # An empty list would return no rows, which reads as "nothing fits" rather than "not asked".
@@ -2142,39 +2404,45 @@ def sweep(
     quants = [get_quantisation(q) for q in quant_ids]
     kv_bits = kv_cache_bits(kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, list(contexts))
+    _check_format_tags(model_ids, quants, "quantisations")
 
-    per_quant = [
-        core.sweep_inference(
-            models=[model_keywords(a) for a in archs],
-            devices=[device_keywords(p, q) for p in profiles],
-            bits_per_weight=[q.bits_per_weight],
-            dense_bits_per_weight=format_keywords(q)["dense_bits_per_weight"],
-            context_tokens=list(contexts),
-            kv_bits=kv_bits,
-            batch=batch_size,
+    # Each (format, model): the core's columns that hold it, and its place among their models.
+    estimated: dict[tuple[int, int], tuple[dict[str, list[Any]], int]] = {}
+    for group in _sweep_groups(archs, quants, contexts, within_max_context=False):
+        for q_index, q in enumerate(quants):
+            result = core.sweep_inference(
+                models=[model_keywords(archs[m]) for m in group.models],
+                devices=[device_keywords(p, q) for p in profiles],
+                bits_per_weight=[q.bits_per_weight],
+                dense_bits_per_weight=group.dense_bits[q_index],
+                context_tokens=list(contexts),
+                kv_bits=kv_bits,
+                batch=batch_size,
             )
-        for q in quants
-    ]
-    names = [n for n in SweepResult.__dataclass_fields__ if n not in _SWEEP_KEYS]
+            for place, m_index in enumerate(group.models):
+                estimated[q_index, m_index] = (result, place)
+
+    names = [n for n in SweepResult.__dataclass_fields__ if n not in _SWEEP_LABELS]
     columns: dict[str, list[Any]] = {name: [] for name in SweepResult.__dataclass_fields__}
     per_cell = len(contexts)
-    for m_index in range(len(archs)):
-        for d_index in range(len(profiles)):
-            start = (m_index * len(profiles) + d_index) * per_cell
+    for m_index, arch in enumerate(archs):
+        for d_index, profile in enumerate(profiles):
             for q_index, q in enumerate(quants):
-                result = per_quant[q_index]
-                for c_index in range(per_cell):
-                    row = start + c_index
-                    columns["model"].append(archs[m_index].id)
-                    columns["device"].append(profiles[d_index].id)
+                result, place = estimated[q_index, m_index]
+                start = (place * len(profiles) + d_index) * per_cell
+                for c_index, context in enumerate(contexts):
+                    columns["model"].append(arch.id)
+                    columns["device"].append(profile.id)
                     columns["quantisation"].append(q.id)
-                    columns["context_tokens"].append(contexts[c_index])
+                    columns["context_tokens"].append(context)
+                    columns["within_max_context"].append(context <= arch.max_context)
                     for name in names:
-                        columns[name].append(result[name][row])
+                        columns[name].append(result[name][start + c_index])
     return SweepResult(**{name: tuple(values) for name, values in columns.items()})
 
 
-_SWEEP_KEYS = ("model", "device", "quantisation", "context_tokens")
+# The columns sweep() fills itself; the others are the core's.
+_SWEEP_LABELS = ("model", "device", "quantisation", "context_tokens", "within_max_context")
 
 
 @dataclass(frozen=True)
@@ -2223,6 +2491,8 @@ class ParetoFront:
     kv_cache_type: str
     pin_sram: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+    beyond_max_context: int = 0
+    """Configurations left out, not estimated: their context exceeds the model's maximum."""
 
 
 def node_keywords(profile: NodeProfile, parameter: str = "nodes") -> dict[str, float]:
@@ -2318,12 +2588,14 @@ def pareto_front(
 
     Every combination of models × devices × nodes × quantisations × contexts is estimated in
     the Rust core (without the GIL); the configurations that fit in memory and that no other
-    fitting one beats on both speed and energy form the front.
+    fitting one beats on both speed and energy form the front. A context past a model's
+    maximum describes no run: those configurations are left out, counted in
+    ``beyond_max_context`` and named in a note, so that none hides a real one from the front.
 
     Args:
         models: model ids with an architecture (default: all of them).
         devices: device ids (default: all of them).
-        quantisations: weight formats.
+        quantisations: weight formats; a model address's format tag must be one of them.
         contexts: context lengths (tokens), each also the decode depth.
         nodes: process nodes to port each device to (any case); ``None`` or ``"as-built"``
             (any case too) keeps the device as it is. Porting uses the node ratios against the
@@ -2367,8 +2639,9 @@ def pareto_front(
     profiles = [_given_as("devices", get_device, d) for d in device_ids]
     quants = [_given_as("quantisations", get_quantisation, q) for q in quant_ids]
     targets = [_given_as("nodes", _sweep_target, n) for n in nodes]
-    kv_bits = _given_as("kv_cache_type", kv_cache_bits, kv_cache_type)
+    kv_type, kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
+    _check_format_tags(model_ids, quants, "quantisations")
     node_names = [AS_BUILT if t is None else t.id for t in targets]
     _each_once(node_names, [AS_BUILT if n is None else n for n in nodes], "nodes")
     if mode is not None and all(t is None for t in targets):
@@ -2376,34 +2649,52 @@ def pareto_front(
         raise ParameterError("mode", f"{mode} is how a node change is spent, and no node is "
                              f"changed ({AS_BUILT} only): add a node to nodes, or leave mode out")
 
-    raw = core.pareto_sweep(
-        models=[model_keywords(a) for a in archs],
-        devices=[pareto_device_keywords(p, pin_sram) for p in profiles],
-        formats=[{**format_keywords(q), "int8_kernels": float(q.int8_kernels)} for q in quants],
-        context_tokens=[float(c) for c in context_list],
-        nodes=[None if t is None else node_keywords(t) for t in targets],
-        mode=mode or "iso-power",
-        kv_bits=kv_bits,
-        batch=float(batch_size),
-    )
-    if raw["evaluated"] == 0:
+    groups = _sweep_groups(archs, quants, context_list, within_max_context=True)
+    if not groups:
+        raise ParameterError("contexts", "all exceed the maximum context of every model: "
+                             f"{_maximum_contexts(archs)}; nothing to estimate")
+    devices_keywords = [pareto_device_keywords(p, pin_sram) for p in profiles]
+    node_figures = [None if t is None else node_keywords(t) for t in targets]
+    swept = [
+        (group, core.pareto_sweep(
+            models=[model_keywords(archs[m]) for m in group.models],
+            devices=devices_keywords,
+            formats=[
+                {"bits_per_weight": q.bits_per_weight, "dense_bits_per_weight": dense_bits,
+                 "int8_kernels": float(q.int8_kernels)}
+                for q, dense_bits in zip(quants, group.dense_bits, strict=True)
+            ],
+            context_tokens=[float(context_list[c]) for c in group.contexts],
+            nodes=node_figures,
+            mode=mode or "iso-power",
+            kv_bits=kv_bits,
+            batch=float(batch_size),
+        ))
+        for group in groups
+    ]
+    evaluated, fitting, skipped = (sum(raw[count] for _, raw in swept)
+                                   for count in ("evaluated", "fitting", "skipped"))
+    if evaluated == 0:
         _refuse_nothing_to_port(profiles, node_names)
+    shape = (len(profiles), len(targets), len(quants), len(context_list))
     points = tuple(
         ParetoPoint(
-            model=archs[raw["model_index"][i]].id,
+            model=archs[group.models[raw["model_index"][i]]].id,
             device=profiles[raw["device_index"][i]].id,
             node=node_names[raw["node_index"][i]],
             quantisation=quants[raw["format_index"][i]].id,
-            context_tokens=context_list[raw["context_index"][i]],
+            context_tokens=context_list[group.contexts[raw["context_index"][i]]],
             **{name: raw[name][i] for name in _PARETO_VALUES},
         )
-        for i in range(len(raw["model_index"]))
+        for group, raw, i in _front_of_groups(swept, shape)
     )
+    beyond = _beyond_max_context(archs, context_list)
+    configurations_per_context = len(profiles) * len(targets) * len(quants)
     return ParetoFront(
         points=points,
-        evaluated=raw["evaluated"],
-        fitting=raw["fitting"],
-        skipped=raw["skipped"],
+        evaluated=evaluated,
+        fitting=fitting,
+        skipped=skipped,
         models=tuple(a.id for a in archs),
         devices=tuple(p.id for p in profiles),
         quantisations=tuple(q.id for q in quants),
@@ -2411,14 +2702,76 @@ def pareto_front(
         nodes=tuple(node_names),
         mode=mode or "iso-power",
         batch=batch_size,
-        kv_cache_type=kv_cache_type.strip().upper(),
+        kv_cache_type=kv_type,
         pin_sram=pin_sram,
-        notes=_pareto_notes(profiles, targets, pin_sram) + (
-            () if raw["fitting"] else _nothing_fits_note(
-                archs, profiles, quants, min(context_list), batch_size, kv_cache_type
-            )
+        notes=(
+            *_pareto_notes(profiles, targets, pin_sram),
+            *_beyond_max_context_note(beyond, configurations_per_context),
+            *(() if fitting else _nothing_fits_note(
+                archs, profiles, quants, min(context_list), batch_size, kv_type
+            )),
         ),
+        beyond_max_context=sum(count for _, count in beyond) * configurations_per_context,
     )
+
+
+def _front_of_groups(
+    swept: Sequence[tuple[_SweepGroup, Mapping[str, Any]]], shape: tuple[int, int, int, int]
+) -> list[tuple[_SweepGroup, Mapping[str, Any], int]]:
+    """The front over every group's front, as one core call over all of them would give it:
+    each point as (group, its core result, its row there), by rising joules per token.
+
+    A point on the whole front is on its group's, so the groups' fronts hold every candidate.
+    They are walked as the core walks its points: by rising energy, then falling speed, then
+    sweep order (model, device, node, format, context, by the sweep's own indices), a point
+    kept when it is faster than every one before it, so of equal points the first in sweep
+    order stays.
+    """
+    devices, nodes, formats, contexts = shape
+    candidates = []
+    for group, raw in swept:
+        for i in range(len(raw["model_index"])):
+            model = group.models[raw["model_index"][i]]
+            context = group.contexts[raw["context_index"][i]]
+            order = (((model * devices + raw["device_index"][i]) * nodes + raw["node_index"][i])
+                     * formats + raw["format_index"][i]) * contexts + context
+            rank = (raw["joules_per_token"][i], -raw["decode_tokens_per_s"][i], order)
+            candidates.append((rank, group, raw, i))
+    candidates.sort(key=lambda candidate: candidate[0])
+    front = []
+    fastest = -math.inf
+    for (_, negative_speed, _), group, raw, i in candidates:
+        if -negative_speed > fastest:
+            fastest = -negative_speed
+            front.append((group, raw, i))
+    return front
+
+
+def _beyond_max_context(
+    archs: Sequence[Architecture], contexts: Sequence[int]
+) -> list[tuple[Architecture, int]]:
+    """The models with contexts past their maximum, each with how many of the contexts."""
+    counted = [(arch, sum(tokens > arch.max_context for tokens in contexts)) for arch in archs]
+    return [(arch, count) for arch, count in counted if count]
+
+
+def _maximum_contexts(archs: Iterable[Architecture]) -> str:
+    """Each model's maximum context, for a note or a refusal: ``llama-3-8b 8,192``."""
+    return ", ".join(f"{arch.id} {arch.max_context:,}" for arch in archs)
+
+
+def _beyond_max_context_note(
+    beyond: Sequence[tuple[Architecture, int]], per_context: int
+) -> tuple[str, ...]:
+    """Say how many configurations were left out for a context past the model's maximum."""
+    if not beyond:
+        return ()
+    from shoal.render import plural
+
+    count = sum(contexts for _, contexts in beyond) * per_context
+    maxima = _maximum_contexts(arch for arch, _ in beyond)
+    return (f"{plural(count, 'configuration')} left out, not estimated: their context exceeds "
+            f"the model's maximum ({maxima})",)
 
 
 def is_as_built(node: str | None) -> bool:
@@ -2446,8 +2799,9 @@ def _nothing_fits_note(
     quants: Sequence[Quantisation], context: int, batch: int, kv_cache_type: str,
 ) -> tuple[str]:
     """Why a sweep's front is empty, by its likeliest fit: the smallest model in the smallest
-    format at the shortest context on the device with the most usable memory."""
-    model = min(archs, key=lambda a: (a.params_b, a.id))
+    format at the shortest context on the device with the most usable memory (of the models
+    estimated at that context, within their maximum)."""
+    model = min((a for a in archs if a.max_context >= context), key=lambda a: (a.params_b, a.id))
     device = max(profiles, key=lambda p: (p.memory_gb, p.id))
     quant = min(quants, key=lambda q: (q.bits_per_weight, q.id))
     fit = hardware_fit(model.id, device.id, quantisation=quant.id, context_tokens=context,
@@ -2620,7 +2974,7 @@ def _predict(row: Mapping[str, Any], klass: DeviceClass | None = None) -> tuple[
     profile = get_device(row["device"])
     quant = get_quantisation(row["quantisation"])
     device_kw = device_keywords(profile, quant, klass)
-    common = {**model_keywords(arch), **device_kw, **format_keywords(quant)}
+    common = {**model_keywords(arch), **device_kw, **format_keywords(quant, arch)}
     decode = core.estimate_inference(**common, context_tokens=row["context_tokens"])
     prefill = None
     if row.get("prefill_tokens_per_s") and row.get("prompt_tokens"):

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("fit", "devices", "models", "nodes", "validate", "port", "sweep")
 
-# The library's name of each numeric argument, and the option that sets it here.
+# The library's name of each argument given by an option, and the option that sets it here.
 OPTION_OF_PARAMETER = {
     "context_tokens": "--context",
     "contexts": "--contexts",
@@ -43,7 +43,9 @@ OPTION_OF_PARAMETER = {
     "to_node": "--to",
     "models": "--models",
     "devices": "--devices",
+    "quantisation": "--quant",
     "quantisations": "--quants",
+    "kv_cache_type": "--kv-cache",
     "nodes": "--nodes",
 }
 
@@ -115,8 +117,8 @@ def _add_kv_cache(parser: argparse.ArgumentParser) -> None:
         "--kv-cache",
         default="F16",
         type=identifier,
-        help=f"KV-cache format: {', '.join(hardware.list_kv_cache_types())}, any case "
-        "(default: %(default)s)",
+        help=f"KV-cache format: {', '.join(hardware.list_kv_cache_types())}, any case, or as "
+        "--quant names the same format (FP16, Q8, Q4) (default: %(default)s)",
     )
 
 
@@ -129,15 +131,16 @@ def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     fit.add_argument("model", type=identifier,
                      help="open-weight model id, e.g. llama-3.1-8b-instruct, or its Hugging Face "
-                     "repository (meta-llama/Llama-3.1-8B-Instruct) or its page address")
+                     "repository (meta-llama/Llama-3.1-8B-Instruct), its page address or "
+                     "Ollama's hf.co/OWNER/NAME:FORMAT")
     fit.add_argument("device", type=identifier,
                      help="device id, e.g. apple-m4-pro (see `shoal hw devices`)")
     fit.add_argument(
         "--quant",
-        default="Q4_K_M",
         type=identifier,
         metavar="FORMAT",
-        help=f"weight format: {_weight_formats()}, any case (default: %(default)s)",
+        help=f"weight format: {_weight_formats()}, any case (default: the format an Ollama "
+        f"address's tag names, hf.co/OWNER/NAME:FORMAT, else {hardware.DEFAULT_QUANTISATION})",
     )
     _add_context(fit)
     _add_batch(fit)
@@ -221,9 +224,10 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Pareto front of decode tokens/s against joules per token over a sweep",
         description="Estimate every combination of models x devices x nodes x formats x "
         "contexts (in Rust) and print the Pareto front: the configurations that fit and that "
-        "no other beats on both decode speed and energy per token. Lists take ids separated by "
-        "spaces or commas (--models a b, or --models a,b); models and devices default to every "
-        "known one.",
+        "no other beats on both decode speed and energy per token. A context past a model's "
+        "maximum is left out for that model, and a note counts what was left out. Lists take "
+        "ids separated by spaces or commas (--models a b, or --models a,b); models and devices "
+        "default to every known one.",
     )
     # The metavar names one item: argparse's "MODEL [MODEL ...]" shows only the spaced form.
     sweep.add_argument(
@@ -241,7 +245,8 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     sweep.add_argument(
         "--contexts", nargs="+", metavar="TOKENS",
-        help="context lengths in tokens, space- or comma-separated (default: 4096)",
+        help="context lengths in tokens, space- or comma-separated (default: 4096); each "
+        "model is swept only at those within its maximum context",
     )
     sweep.add_argument(
         "--nodes",
@@ -311,6 +316,11 @@ def run(words: Sequence[str]) -> int:
         if option is None:
             raise SubcommandError(args.subcommand, str(error)) from None
         raise SubcommandError(args.subcommand, f"{option} {error.problem}") from None
+    except hardware.UnknownNameError as error:
+        # Several options take names of one kind (--from and --to, nodes): say which one.
+        option = OPTION_OF_PARAMETER.get(error.parameter or "")
+        message = str(error) if option is None else f"{option}: {error}"
+        raise SubcommandError(args.subcommand, message) from None
     except ValueError as error:
         raise SubcommandError(args.subcommand, str(error)) from None
 

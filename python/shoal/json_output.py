@@ -7,7 +7,10 @@ them the same way, so the two give the same figure for the same question. Hardwa
 same kind of arithmetic (4.001999999999999 W for 4.002 W).
 
 Both write a lone surrogate as U+FFFD (see `without_surrogates`): a file name's bytes that are not
-UTF-8 reach Python as lone surrogates, which valid JSON cannot hold.
+UTF-8 reach Python as lone surrogates, which valid JSON cannot hold. Neither writes an infinite
+or NaN figure, which JSON has no number for (Python's ``Infinity`` is no JSON, and the MCP SDK
+sends it as null, against the output schema): the inputs are bounded so that none arises, and
+one that still does is refused naming where it is (see `non_finite_figure`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,34 @@ def without_surrogates(value: Any) -> Any:
     return value
 
 
+def non_finite_figure(value: Any, where: str = "") -> str | None:
+    """Where ``value`` (JSON-shaped) holds an infinite or NaN float, with that float
+    (``points[2].joules_per_token (inf)``), or None when it holds none."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where or 'the value'} ({value})"
+    if isinstance(value, dict):
+        items: Any = ((f"{where}.{key}" if where else str(key), item)
+                      for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for place, item in items:
+        found = non_finite_figure(item, place)
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_non_finite(value: Any) -> None:
+    """Refuse to write ``value`` when it holds an infinite or NaN figure (see
+    `non_finite_figure`): a ValueError saying where."""
+    found = non_finite_figure(value)
+    if found is not None:
+        raise ValueError(f"the result's {found} is not a finite number, which JSON cannot hold; "
+                         "an input is past the range the arithmetic describes")
+
+
 def json_text(payload: object, *, every_float: bool = False) -> str:
     """The CLI's ``--json`` output: indented, keys sorted, figures rounded (see
     `rounded_figures`), lone surrogates written as U+FFFD (see `without_surrogates`)."""
@@ -75,8 +106,14 @@ def json_line(payload: object) -> str:
 def _surrogates_replaced(value: Any, **form: Any) -> str:
     """``json.dumps(without_surrogates(value), ensure_ascii=False, **form)``, walking ``value``
     a second time only when its text holds a lone surrogate (written raw, as ASCII is not
-    ensured): almost none does, and the walk of a routing decision took as long as routing."""
-    text = json.dumps(value, ensure_ascii=False, **form)
+    ensured): almost none does, and the walk of a routing decision took as long as routing.
+    A figure that is not finite is refused (see `refuse_non_finite`), found by a walk only
+    when ``json`` meets one."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, **form)
+    except ValueError:
+        refuse_non_finite(value)
+        raise
     if _SURROGATE.search(text) is None:
         return text
-    return json.dumps(without_surrogates(value), ensure_ascii=False, **form)
+    return json.dumps(without_surrogates(value), ensure_ascii=False, allow_nan=False, **form)

@@ -318,9 +318,11 @@ def hardware_fit(result: HardwareFit) -> str:
     A model that does not fit leads with the memory it lacks, and its speed and energy are
     labelled as what it would do if it fitted: headlined alone they read as a way to run it.
     A batch, or a KV cache other than F16, is named where the context is: either changes every
-    figure below it.
+    figure below it. A batch's time to first token is one prompt's, and a line says so.
     """
     warnings = [f"  warning: {note}" for note in result.notes if note.startswith(_FIT_WARNINGS)]
+    if result.batch > 1:
+        warnings.insert(0, f"  note: {_batch_prefill(result.batch)}")
     if result.fits:
         return "\n".join([
             f"{result.model} {result.quantisation} on {result.device}: fits "
@@ -413,6 +415,12 @@ def joules(value: float) -> str:
         return f"{value:,.0f}"
     decimals = max(0, 2 - math.floor(math.log10(abs(rounded))))
     return f"{rounded:.{decimals}f}"
+
+
+def _batch_prefill(batch: int) -> str:
+    """What a batch's time to first token means, as a fit's note says it."""
+    return (f"time to first token is one prompt's alone ({batch:,} prompts arriving together "
+            f"take up to {batch:,}x as long to prefill)")
 
 
 # The notes of a hardware fit that change what the numbers mean; the others are standing caveats

@@ -70,7 +70,7 @@ from shoal.hardware import (
     port_chip,
 )
 from shoal.hardware_cli import front_table
-from shoal.json_output import rounded_figures, without_surrogates
+from shoal.json_output import refuse_non_finite, rounded_figures, without_surrogates
 from shoal.ledger import (
     MAX_LIMIT_USD,
     MAX_WINDOW_HOURS,
@@ -262,6 +262,8 @@ def _answer(result: Any, summary: str, *, every_float: bool = False) -> CallTool
     rounds every figure of an estimate, not only its money and GB (see `rounded_figures`)."""
     payload = TypeAdapter(type(result)).dump_python(result, mode="json")
     structured = without_surrogates(rounded_figures(payload, every_float=every_float))
+    # The SDK would send an infinite figure as null, which the output schema refuses.
+    _call(refuse_non_finite, structured)
     return CallToolResult(
         content=[TextContent(type="text", text=without_surrogates(summary))],
         structured_content=structured,
@@ -1562,7 +1564,9 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
             str,
             Field(
                 description=("Open-weight model id, e.g. 'llama-3.1-8b-instruct', or its "
-                             "Hugging Face repository ('meta-llama/Llama-3.1-8B-Instruct') or its page address."),
+                             "Hugging Face repository ('meta-llama/Llama-3.1-8B-Instruct'), its "
+                             "page address or Ollama's 'hf.co/OWNER/NAME:FORMAT', whose tag "
+                             "sets the weight format."),
                 min_length=1,
                 max_length=200,
             ),
@@ -1576,8 +1580,12 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
             ),
         ],
         quantisation: Annotated[
-            str, Field(description=f"Weight format: {WEIGHT_FORMATS}.", max_length=40)
-        ] = "Q4_K_M",
+            Annotated[str, Field(max_length=40)] | SkipJsonSchema[None],
+            NOT_NULL,
+            NO_DEFAULT_SHOWN,
+            Field(description=f"Weight format: {WEIGHT_FORMATS}. Leave out for the format the "
+                  "model address's tag names, else Q4_K_M; a different one is refused."),
+        ] = None,
         context_tokens: Annotated[
             int,
             Field(description="Context held in the KV cache.", ge=1, le=MAX_CONTEXT_TOKENS),
@@ -1722,7 +1730,9 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
         ] = ["Q4_K_M"],  # noqa: B006
         contexts: Annotated[
             list[Annotated[int, Field(ge=1, le=MAX_CONTEXT_TOKENS)]],
-            Field(description="Context lengths to try, in tokens.", min_length=1, max_length=20),
+            Field(description="Context lengths to try, in tokens; a model is left out at those "
+                  "past its maximum context (counted in beyond_max_context).",
+                  min_length=1, max_length=20),
         ] = [4096],  # noqa: B006
         nodes: Annotated[
             list[Annotated[str, Field(max_length=100)]],
@@ -1764,7 +1774,8 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
         ] = 40,
     ) -> Annotated[CallToolResult, ShownFront]:
         """Sweep models x devices x formats x contexts x process nodes and return the Pareto front
-        of decode tokens/s against joules per token (configurations that fit in memory).
+        of decode tokens/s against joules per token (configurations that fit in memory, at
+        contexts within the model's maximum).
 
         Use it to find where to run a model, or which configurations are worth it on a new node.
         Runs in the Rust core: a million configurations take a fraction of a second. Every list
