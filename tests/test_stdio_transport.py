@@ -1,5 +1,6 @@
 """stdio: every request line gets an answer, even one the SDK's JSON reader refuses or one that
-is not UTF-8; blank lines are skipped; a host that closes the server's output stops it quietly.
+is not UTF-8, or one still running when stdin closes; blank lines are skipped; a host that closes
+the server's output stops it quietly.
 
 A real ``shoal serve`` subprocess is driven over its pipes with raw lines, as a host that is not
 the Python SDK (which cannot even send some of them) would write them.
@@ -8,11 +9,13 @@ the Python SDK (which cannot even send some of them) would write them.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
-from queue import Empty, Queue
 from collections.abc import Iterator
+from pathlib import Path
+from queue import Empty, Queue
 from typing import Any
 
 import mcp.types as types
@@ -20,7 +23,8 @@ import pytest
 from hang_guard import HANG_GUARD_S
 from pydantic import ValidationError
 
-from shoal.stdio_transport import error_reply
+from shoal.feedback import outcomes_as_rows
+from shoal.stdio_transport import ABANDONED_STOP_S, CLOSED_INPUT_WAIT_S, error_reply
 
 INITIALIZE = {
     "jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -299,6 +303,118 @@ def test_a_host_that_closes_the_servers_output_stops_it_quietly() -> None:
     assert log.splitlines()[-1] == (
         "INFO shoal.stdio_transport: the host closed the server's output: stopping"
     )
+
+
+INITIALIZED = '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+
+
+def tool_call(request_id: int, name: str, arguments: dict[str, Any]) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+                       "params": {"name": name, "arguments": arguments}})
+
+
+def piped(lines: list[str], command: list[str], folder: Path,
+          env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]], str]:
+    """Write the handshake and ``lines`` to ``command``'s stdin and close it right after the
+    last, as ``printf '...' | shoal serve`` does; its exit status, answers (by id) and log."""
+    batch = "".join(line + "\n" for line in [json.dumps(INITIALIZE), INITIALIZED, *lines])
+    done = subprocess.run(command, input=batch.encode(), capture_output=True, cwd=folder,
+                          env={**os.environ, **(env or {})}, timeout=HANG_GUARD_S)
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.returncode, sorted(answers, key=lambda answer: answer["id"]), done.stderr.decode()
+
+
+def test_requests_still_running_when_stdin_closes_are_answered_and_done(tmp_path: Path) -> None:
+    # The SDK cancelled them as its input ended: each was answered "Connection closed" and no
+    # outcome was recorded.
+    feedback = tmp_path / "feedback.sqlite3"
+    decisions = [f"d-{number:024x}" for number in range(1, 16)]
+    calls = [tool_call(number, "record_outcome", {"decision_id": decision, "model": "gpt-4o",
+                                                  "score": 0.5, "prompt": f"Task {number}"})
+             for number, decision in enumerate(decisions, start=1)]
+    calls += [tool_call(number, "route_task", {"prompt": f"Task {number}"})
+              for number in range(16, 21)]
+
+    status, answers, log = piped(calls, [sys.executable, "-m", "shoal", "serve"], tmp_path,
+                                 env={"SHOAL_FEEDBACK_DB": str(feedback), "SHOAL_ROUTER": ""})
+
+    assert status == 0, log
+    assert [answer["id"] for answer in answers] == list(range(21))
+    assert all("result" in answer and not answer["result"].get("isError") for answer in answers)
+    assert sorted(row["decision_id"] for row in outcomes_as_rows(feedback)) == decisions
+    assert "Traceback" not in log and "WARNING" not in log
+
+
+# A server whose tools sleep, or never return: on a worker thread, which no cancellation stops,
+# or as a task.
+SERVER_WITH_LONG_TOOLS = """
+import logging, sys, threading, time
+import anyio
+from mcp.server.mcpserver import MCPServer
+from shoal.stdio_transport import serve_stdio
+
+logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+server = MCPServer("long tools")
+
+@server.tool()
+def pause(seconds: float) -> str:
+    time.sleep(seconds)
+    return "paused"
+
+@server.tool()
+def blocked_thread() -> str:
+    threading.Event().wait()
+
+@server.tool()
+async def blocked_task() -> str:
+    await anyio.sleep_forever()
+
+serve_stdio(server, closed_input_wait_s=float(sys.argv[1]))
+"""
+
+
+def test_requests_that_never_finish_hold_the_server_only_while_answers_keep_coming(
+    tmp_path: Path,
+) -> None:
+    # Answers come a second apart, within the 2 s wait, for 3 s in all.
+    pauses = [tool_call(number, "pause", {"seconds": number}) for number in (1, 2, 3)]
+    blocked = [tool_call(4, "blocked_thread", {}), tool_call(5, "blocked_task", {})]
+
+    status, answers, log = piped(pauses + blocked,
+                                 [sys.executable, "-c", SERVER_WITH_LONG_TOOLS, "2"], tmp_path)
+
+    assert status == 0, log
+    assert [answer["id"] for answer in answers] == [0, 1, 2, 3, 4, 5]  # one answer each
+    assert all(answer["result"]["structuredContent"] == {"result": "paused"}
+               for answer in answers[1:4])
+    for answer in answers[4:]:
+        assert answer["error"] == {"code": types.CONNECTION_CLOSED, "message": (
+            "Connection closed: stdin was closed, and the request was still running when the "
+            "server had answered nothing for 2 s")}
+    assert ("WARNING shoal.stdio_transport: stdin closed and no request was answered for 2 s: "
+            "stopping without the 2 still running") in log
+    assert "Traceback" not in log
+
+
+def test_a_request_the_host_cancelled_is_not_waited_for(tmp_path: Path) -> None:
+    lines = [tool_call(1, "blocked_task", {}),
+             '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}',
+             tool_call(2, "pause", {"seconds": 0})]
+
+    # Waited for, the cancelled request would hold the server far past the test's guard.
+    status, answers, log = piped(
+        lines, [sys.executable, "-c", SERVER_WITH_LONG_TOOLS, str(10 * HANG_GUARD_S)], tmp_path)
+
+    assert status == 0, log
+    assert [answer["id"] for answer in answers] == [0, 2]
+
+
+def test_the_readme_states_the_waits_of_a_server_whose_stdin_closed() -> None:
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+
+    assert f"once {CLOSED_INPUT_WAIT_S:g} s pass with requests still running" in readme
+    assert f"answered nothing for {CLOSED_INPUT_WAIT_S:g} s`)" in readme
+    assert f"holds the process at most {ABANDONED_STOP_S:g} s more" in readme
 
 
 def _validation_error(line: str) -> ValidationError:

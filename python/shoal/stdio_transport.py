@@ -22,6 +22,13 @@ shoal reads the host's lines itself rather than through the SDK's reader, for th
 * The server stops at once when the host closes its end of stdout (the next answer meets a broken
   pipe), logging one line and exiting with status 0 as when stdin closes; the SDK's reader waits
   in a thread that holds the process until stdin closes too.
+
+When stdin closes, the SDK's server cancels the requests still running and answers each with
+``Connection closed``: a script that pipes a batch of requests and closes its end loses the last
+ones. Here the end of stdin is held back from the SDK until every request received has been
+answered (see `InFlightRequests`), and the server then exits with status 0. The wait is bounded:
+once ``closed_input_wait_s`` pass without an answer, the requests still running are answered
+with an error and abandoned.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import logging
 import os
 import sys
 import threading
+import time
+from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +54,7 @@ import mcp.types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
+from mcp.shared.dispatcher import as_request_id, coerce_request_id
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 from typing_extensions import Self
@@ -68,10 +78,27 @@ class _Unreadable:
     """An integer too long for Python to read, or a value nested too deep; never a valid id."""
 
 
-def serve_stdio(server: MCPServer) -> None:
-    """Serve ``server`` over this process's stdin and stdout until the host closes either."""
+# How long, once stdin has closed, the server waits for the next answer to a request it received:
+# each answer starts the wait again, so a long batch is served whole, while a request that never
+# finishes holds the process this long after the last answer. As long as an HTTP request body
+# may take to arrive by default (shoal.http_transport.DEFAULT_BODY_TIMEOUT_S).
+CLOSED_INPUT_WAIT_S = 30.0
+
+# How long the server may take to stop once it has abandoned requests. The SDK runs a tool that
+# is a plain function on a worker thread, which no cancellation stops and which would hold the
+# process until it returned; past this the process exits without it.
+ABANDONED_STOP_S = 2.0
+
+
+def serve_stdio(server: MCPServer, *, closed_input_wait_s: float = CLOSED_INPUT_WAIT_S) -> None:
+    """Serve ``server`` over this process's stdin and stdout until the host closes either.
+
+    Once stdin closes, the requests already received are finished and answered before the
+    server stops, unless ``closed_input_wait_s`` seconds pass without an answer: those still
+    running then are answered with an error and abandoned.
+    """
     try:
-        anyio.run(_serve, server)
+        anyio.run(_serve, server, closed_input_wait_s)
     except KeyboardInterrupt:
         # Ctrl-C in the terminal that runs the server stops it as over HTTP, where uvicorn
         # takes the signal: quietly, with status 0.
@@ -85,7 +112,7 @@ def serve_stdio(server: MCPServer) -> None:
         logger.info("the host closed the server's output: stopping")
 
 
-async def _serve(server: MCPServer) -> None:
+async def _serve(server: MCPServer, closed_input_wait_s: float) -> None:
     # The SDK runs a server on given streams only through its low-level server.
     lowlevel = server._lowlevel_server
     send_line, receive_line = anyio.create_memory_object_stream[str | Refusal](0)
@@ -101,8 +128,10 @@ async def _serve(server: MCPServer) -> None:
         stdin: Any = lines
         async with receive_line, stdio_server(stdin=stdin) as (read_stream, write_stream):
             lines.answer_through(write_stream)
-            answering = AnsweringReadStream(read_stream, write_stream)
-            await lowlevel.run(answering, write_stream, lowlevel.create_initialization_options())
+            in_flight = InFlightRequests(write_stream, closed_input_wait_s)
+            answering = AnsweringReadStream(read_stream, write_stream, in_flight)
+            await lowlevel.run(answering, AnswerCountingWriteStream(write_stream, in_flight),
+                               lowlevel.create_initialization_options())
 
 
 @contextmanager
@@ -210,11 +239,13 @@ class CheckedLines:
 
 
 class AnsweringReadStream:
-    """A read stream that answers unreadable lines itself and passes every message on."""
+    """A read stream that answers unreadable lines itself and passes every message on, noting
+    each to ``in_flight``; its end comes once ``in_flight`` has settled the requests received."""
 
-    def __init__(self, inner: Any, write_stream: Any) -> None:
+    def __init__(self, inner: Any, write_stream: Any, in_flight: InFlightRequests) -> None:
         self._inner = inner
         self._write_stream = write_stream
+        self._in_flight = in_flight
 
     @property
     def last_context(self) -> Any:
@@ -223,8 +254,14 @@ class AnsweringReadStream:
 
     async def receive(self) -> SessionMessage | Exception:
         while True:
-            item = await self._inner.receive()
+            try:
+                item = await self._inner.receive()
+            except anyio.EndOfStream:
+                # The SDK cancels every request still running when its input ends.
+                await self._in_flight.settle()
+                raise
             if not isinstance(item, Exception):
+                self._in_flight.note_received(item)
                 return item
             reply = error_reply(item)
             if reply is None:
@@ -243,6 +280,124 @@ class AnsweringReadStream:
             return await self.receive()
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class InFlightRequests:
+    """The requests the SDK's server has received and not yet answered, by id.
+
+    A request is in flight from the time it is read until its answer is handed to the writer of
+    stdout; one the host cancels (``notifications/cancelled``) gets no answer and leaves too.
+    """
+
+    def __init__(self, write_stream: Any, closed_input_wait_s: float) -> None:
+        self._write_stream = write_stream
+        self._wait_s = closed_input_wait_s
+        # Keyed as the SDK correlates ids ("7" and 7 are one); the ids as the host wrote them.
+        self._running: defaultdict[Any, deque[types.RequestId]] = defaultdict(deque)
+        self._abandoned: set[Any] = set()
+        self._answered = anyio.Event()
+
+    def note_received(self, item: SessionMessage) -> None:
+        message = item.message
+        if isinstance(message, types.JSONRPCRequest):
+            self._running[coerce_request_id(message.id)].append(message.id)
+        elif (isinstance(message, types.JSONRPCNotification)
+              and message.method == "notifications/cancelled"):
+            request_id = as_request_id((message.params or {}).get("requestId"))
+            if request_id is not None:
+                self._leave(coerce_request_id(request_id))
+
+    def note_answered(self, item: SessionMessage) -> None:
+        message = item.message
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) and (
+            message.id is not None
+        ):
+            self._leave(coerce_request_id(message.id))
+            self._answered.set()
+            self._answered = anyio.Event()
+
+    def is_abandoned(self, item: SessionMessage) -> bool:
+        """Whether ``item`` answers a request already answered as abandoned."""
+        message = item.message
+        return (isinstance(message, types.JSONRPCResponse | types.JSONRPCError)
+                and message.id is not None and coerce_request_id(message.id) in self._abandoned)
+
+    def _leave(self, key: Any) -> None:
+        ids = self._running.get(key)
+        if ids:
+            ids.popleft()
+        if not ids:
+            self._running.pop(key, None)
+
+    async def settle(self) -> None:
+        """Wait until every request in flight is answered, or abandon those still running once
+        the wait for the next answer has lasted ``closed_input_wait_s`` seconds."""
+        if self._running:
+            logger.debug("stdin closed: finishing %d request(s) still running", self._count())
+        while self._running:
+            with anyio.move_on_after(self._wait_s) as waiting:
+                await self._answered.wait()
+            if waiting.cancelled_caught:
+                await self._abandon()
+                return
+
+    def _count(self) -> int:
+        return sum(len(ids) for ids in self._running.values())
+
+    async def _abandon(self) -> None:
+        seconds = f"{self._wait_s:g}"
+        logger.warning("stdin closed and no request was answered for %s s: stopping without "
+                       "the %d still running", seconds, self._count())
+        # Armed first: an answer below may wait on a host that no longer reads.
+        threading.Thread(target=_exit_if_held, args=(ABANDONED_STOP_S,),
+                         name="shoal stop guard", daemon=True).start()
+        running, self._running = self._running, defaultdict(deque)
+        self._abandoned.update(running)
+        error = types.ErrorData(code=types.CONNECTION_CLOSED, message=(
+            f"Connection closed: stdin was closed, and the request was still running when the "
+            f"server had answered nothing for {seconds} s"))
+        for ids in running.values():
+            for request_id in ids:
+                await self._write_stream.send(SessionMessage(
+                    types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error)))
+
+
+def _exit_if_held(seconds: float) -> None:
+    """On a thread of its own: end the process, with status 0, if it is still there after
+    ``seconds`` (a tool on a worker thread holds it)."""
+    time.sleep(seconds)
+    logger.warning("a request still running holds the server %s s after it stopped: exiting "
+                   "without it", f"{seconds:g}")
+    os._exit(0)
+
+
+class AnswerCountingWriteStream:
+    """The SDK's write stream, telling ``in_flight`` of each answer once it is handed on, and
+    dropping the SDK's own answer to a request already answered as abandoned."""
+
+    def __init__(self, inner: Any, in_flight: InFlightRequests) -> None:
+        self._inner = inner
+        self._in_flight = in_flight
+
+    async def send(self, item: SessionMessage) -> None:
+        if self._in_flight.is_abandoned(item):
+            return
+        await self._inner.send(item)
+        self._in_flight.note_answered(item)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
     async def __aenter__(self) -> Self:
         return self
