@@ -34,7 +34,7 @@ from mcp_load import (
     start_http_server,
     stop_process,
 )
-from test_stdio_transport import REPEATED_KEYS
+from test_stdio_transport import LONG_NUMBERS, REPEATED_KEYS
 
 from shoal import http_transport
 from shoal.http_hosts import HostPolicy
@@ -533,8 +533,9 @@ def test_a_body_that_is_no_json_gets_32700_with_its_id_as_over_stdio(
     assert post(open_server.url).status_code == 200
 
 
-@pytest.mark.parametrize(("body", "request_id", "code", "message"), REPEATED_KEYS)
-def test_a_body_that_gives_a_key_twice_is_refused_as_over_stdio(
+@pytest.mark.parametrize(("body", "request_id", "code", "message"),
+                         REPEATED_KEYS + LONG_NUMBERS)
+def test_a_body_that_gives_a_key_twice_or_a_number_too_long_is_refused_as_over_stdio(
     open_server: Running, body: str, request_id: Any, code: int, message: str
 ) -> None:
     with httpx2.Client(timeout=HANG_GUARD_S) as http:

@@ -50,7 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoal.excerpts import grouped_number
 from shoal.http_hosts import HostPolicy
-from shoal.stdio_transport import repeated_key_refusal, unreadable_message_reply
+from shoal.stdio_transport import message_refusal, unreadable_message_reply
 
 logger = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class RequestBodyCheck:
     it tried; -32700 for text that is no JSON, naming an escaped lone surrogate where it is
     (the SDK says "unexpected end of hex escape" with the id null). A body that gives a key
     twice in one object gets 400 with stdio's refusal (see
-    `shoal.stdio_transport.repeated_key_refusal`), whatever the message: the SDK would keep
+    `shoal.stdio_transport.message_refusal`), whatever the message: the SDK would keep
     the last value. A UTF-8 byte order mark before the body is read past, as over stdio. A
     valid message is passed on as it came.
     """
@@ -359,9 +359,9 @@ class RequestBodyCheck:
         # Bytes that are not UTF-8 are kept as lone surrogates so that an error can name the
         # first.
         text = body.decode("utf-8", "surrogateescape")
-        refusal = repeated_key_refusal(text)
+        refusal = message_refusal(text)
         if refusal is not None:
-            logger.info("answered a request body that gives a key twice: %s",
+            logger.info("answered a request body refused before reading: %s",
                         refusal.reply.error.message)
             await _send_json(send, 400, refusal.reply.model_dump_json(by_alias=True,
                                                                       exclude_unset=True))

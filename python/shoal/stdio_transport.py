@@ -11,7 +11,7 @@ the line still yields one (Python's own JSON reader is tried), so the host's cal
 A lone surrogate is named where it is (``params.arguments.text has an unpaired surrogate at
 index 2``) rather than with the SDK's reader's "unexpected end of hex escape". A request that
 gives a key twice in one object is refused, as the HTTP transport refuses such a body (see
-`repeated_key_refusal`): the SDK's reader keeps the last value without a word. The server keeps
+`message_refusal`): the SDK's reader keeps the last value without a word. The server keeps
 serving either way.
 
 shoal reads the host's lines itself rather than through the SDK's reader, for three reasons:
@@ -76,6 +76,13 @@ _JSON_WHITE_SPACE = b" \t\r\n"
 
 class _Unreadable:
     """An integer too long for Python to read, or a value nested too deep; never a valid id."""
+
+
+class _LongInteger(_Unreadable):
+    """An integer too long for Python to read, of ``digits`` digits."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
 
 
 # How long, once stdin has closed, the server waits for the next answer to a request it received:
@@ -164,7 +171,7 @@ def _read_host_lines(
     stops taking lines."""
     try:
         for line in _host_lines(wire):
-            checked: str | Refusal = repeated_key_refusal(line) or line
+            checked: str | Refusal = message_refusal(line) or line
             anyio.from_thread.run(send_line.send, checked, token=token)
         anyio.from_thread.run_sync(send_line.close, token=token)
     except (anyio.BrokenResourceError, RuntimeError, concurrent.futures.CancelledError):
@@ -229,10 +236,10 @@ class CheckedLines:
 
     async def _answer(self, refusal: Refusal) -> None:
         if not refusal.is_request:
-            logger.info("dropped a notification or response that gives a key twice: %s",
+            logger.info("dropped a notification or response refused before reading: %s",
                         refusal.reply.error.message)
             return
-        logger.info("answered a request that gives a key twice: %s", refusal.reply.error.message)
+        logger.info("answered a request refused before reading: %s", refusal.reply.error.message)
         # The SDK's reader may pass the first line before its write stream is handed out.
         await self._ready.wait()
         await self._write_stream.send(SessionMessage(refusal.reply))
@@ -459,8 +466,15 @@ class Refusal:
 _GIVE_EACH_ONCE = "once (only the last would be read)"
 
 
-def repeated_key_refusal(text: str) -> Refusal | None:
-    """The refusal of a JSON-RPC message that gives a key twice in one of its objects, or None.
+def message_refusal(text: str) -> Refusal | None:
+    """The refusal of a JSON-RPC message that gives a key twice in one of its objects, or whose
+    params hold a number too long to read, or None.
+
+    A number of more than 4,300 digits is valid JSON that neither Python nor the SDK's reader
+    turns into a number: the SDK answered ``Parse error: number out of range``, as if the text
+    were not JSON. It is refused as invalid params naming where it is (``argument
+    'context_tokens' is a number of 5,000 digits``), as an argument of ``1e400`` is refused by
+    the tool it names.
 
     A JSON reader keeps the last of two values, so ``{"context_tokens":4096,
     "context_tokens":1}`` would be served at 1 token without a word, as shoal's data files
@@ -484,14 +498,54 @@ def repeated_key_refusal(text: str) -> Refusal | None:
         message = json.loads(text, object_pairs_hook=noting_repeats, parse_int=_integer)
     except (ValueError, RecursionError):
         return None
-    if not repeats or not isinstance(message, dict):
+    if not isinstance(message, dict):
         return None
+    if not repeats:
+        return _long_number_refusal(message)
 
     place, repeated = _first_repeat(message)
     request_id = None if place == () and repeated.repeated == "id" else _request_id(message)
     reply = types.JSONRPCError(jsonrpc="2.0", id=request_id,
                                error=_repeat_error(place, repeated.repeated))
     return Refusal(reply, is_request="method" in message and "id" in message)
+
+
+def _long_number_refusal(message: dict[str, Any]) -> Refusal | None:
+    """The refusal of a message whose params hold a number too long to read, or None (a long
+    id is answered with the id null by the SDK's reader's parse error)."""
+    found = _first_long_number(message.get("params"), ("params",))
+    if found is None:
+        return None
+    place, digits = found
+    if place[:2] == ("params", "arguments") and len(place) > 2:
+        where = "argument '" + ".".join(_shown_part(part) for part in place[2:]) + "'"
+    else:
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{_shown_part(part)}"
+                        for part in place).lstrip(".")
+    error = types.ErrorData(code=types.INVALID_PARAMS, message=(
+        f"Invalid params: {where} is a number of {digits:,} digits; a number of more than "
+        f"{_MAX_INT_DIGITS:,} digits cannot be read"))
+    reply = types.JSONRPCError(jsonrpc="2.0", id=_request_id(message), error=error)
+    return Refusal(reply, is_request="method" in message and "id" in message)
+
+
+def _first_long_number(
+    value: Any, place: tuple[Any, ...],
+) -> tuple[tuple[Any, ...], int] | None:
+    """Where the first number too long to read is in ``value``, in the order written, and its
+    digits; None when there is none."""
+    if isinstance(value, _LongInteger):
+        return place, value.digits
+    members: Any = ()
+    if isinstance(value, dict):
+        members = value.items()
+    elif isinstance(value, list):
+        members = enumerate(value)
+    for key, item in members:
+        found = _first_long_number(item, (*place, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _first_repeat(message: dict[str, Any]) -> tuple[tuple[Any, ...], RepeatedKeyObject]:
@@ -661,7 +715,8 @@ def _past_value(line: str, position: int) -> int:
 
 
 def _integer(digits: str) -> int | _Unreadable:
-    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _Unreadable()
+    count = len(digits.lstrip("-"))
+    return int(digits) if count <= _MAX_INT_DIGITS else _LongInteger(count)
 
 
 _DECODER = json.JSONDecoder(parse_int=_integer)
