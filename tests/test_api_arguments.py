@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,9 @@ from shoal import (
     estimate_cost_for_text,
     fit_budget,
     fit_router,
+    load_catalog,
+    load_router,
+    port_chip,
     record_outcome,
     record_usage,
     redact,
@@ -35,13 +39,28 @@ from shoal import (
     set_limit,
     trim_chat,
 )
+from shoal.catalog import CatalogError, UnknownModelError
+from shoal.errors import InputError
 from shoal.feedback import FeedbackError
-from shoal.ledger import Ledger
+from shoal.hardware import UnknownNodeError
+from shoal.ledger import Ledger, LedgerError
 from shoal.router import RoutingError
 from shoal.router_model import RouterFileError
 
 DECISION = "d-" + "0" * 24
 USER = {"role": "user", "content": "hi"}
+
+
+class Float64(float):
+    """A float subclass with a repr of its own, as numpy's float64 is (``np.float64(2.5)``)."""
+
+    def __repr__(self) -> str:
+        return f"np.float64({float(self)!r})"
+
+
+def _labelled_rows() -> list[dict[str, Any]]:
+    return [{"prompt": f"task {i}", "model": model, "score": 1.0}
+            for i in range(5) for model in ("a", "b")]
 
 
 def _nested(levels: int) -> Any:
@@ -199,6 +218,11 @@ def test_count_files_still_counts_a_name_of_undecodable_bytes(tmp_path: Path) ->
         ({"paths": ["."], "workers": 2.0}, "^workers must be an int or None, not float"),
         ({"paths": ["."], "max_files": "10"}, "^max_files must be an int, not str"),
         ({"paths": ["."], "allow_special": "yes"}, "^allow_special must be bool, not str"),
+        # Taken by its truth, "no" kept .gitignore on; a callback was refused only when called.
+        ({"paths": ["."], "respect_gitignore": "no"}, "^respect_gitignore must be bool, not str"),
+        ({"paths": ["."], "progress": 5}, "^progress must be a function or None, not int"),
+        ({"paths": ["."], "check_cancelled": "x"},
+         "^check_cancelled must be a function or None, not str"),
     ],
 )
 def test_count_files_names_an_argument_of_the_wrong_type(
@@ -207,6 +231,24 @@ def test_count_files_names_an_argument_of_the_wrong_type(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(TypeError, match=message):
         count_files(**arguments)
+
+
+@pytest.mark.parametrize(("root", "problem"), [("missing", "does not exist"),
+                                             ("notes.txt", "is not a folder")])
+def test_a_root_that_is_no_folder_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str, problem: str,
+) -> None:
+    # Every path was refused as outside the roots, with advice to restart a server with
+    # another --root: a library call has no server.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    message = f"^root '{root}' {problem}; roots are the folders files are read from$"
+
+    with pytest.raises(InputError, match=message):
+        count_files([str(tmp_path / "notes.txt")], roots=[root])
+    with pytest.raises(InputError, match=message):
+        fit_budget([{"id": "a", "path": "notes.txt"}], budget_tokens=100, model="gpt-4o",
+                   roots=[root])
 
 
 # ---- ledger and feedback: numbers and times beyond range ----------------------------------
@@ -219,6 +261,11 @@ def test_count_files_names_an_argument_of_the_wrong_type(
          "at must be a time, got an integer of seconds too large for any date"),
         (lambda ledger: set_limit("s", 10**400, ledger=ledger),
          r"usd must be at most \$4,611,686,018\.42, got 1e\+400$"),
+        # A float subclass's own repr (np.float64(-1.0)) is no number to quote.
+        (lambda ledger: set_limit("s", Float64(-1), ledger=ledger),
+         "usd must be a finite amount of at least 0, got -1$"),
+        (lambda ledger: set_limit("s", Float64(1e300), ledger=ledger),
+         r"usd must be at most \$4,611,686,018\.42, got 1e\+300$"),
         (lambda ledger: budget_status("s", now=1e300, ledger=ledger),
          r"now must be from 1970-01-01 to before 9999-01-01 \(UTC\), got 1e\+300 seconds"),
         (lambda ledger: budget_status("s", now=-1e12, ledger=ledger),
@@ -238,6 +285,16 @@ def test_times_and_amounts_out_of_range_are_named(tmp_path: Path, call: Callable
                                                   message: str) -> None:
     with pytest.raises(ValueError, match="^" + message):
         call(tmp_path / "ledger.sqlite3")
+
+
+def test_an_amount_of_a_float_subclass_is_taken_as_its_float(tmp_path: Path) -> None:
+    # Read as Decimal(repr(usd)), np.float64(2.5) raised decimal.InvalidOperation.
+    location = tmp_path / "ledger.sqlite3"
+
+    assert set_limit("p:l", Float64(2.5), ledger=location).usd == 2.5
+    assert budget_status("p:l", ledger=location).limit.usd == 2.5  # type: ignore[union-attr]
+    with pytest.raises(TypeError, match=r"^usd must be a number, got str$"):
+        set_limit("p:l", "2.5", ledger=location)  # type: ignore[arg-type]
 
 
 def test_a_time_out_of_range_is_named_on_a_ledger_already_made(tmp_path: Path) -> None:
@@ -303,6 +360,46 @@ def test_a_ledger_of_the_wrong_type_makes_no_file(tmp_path: Path, monkeypatch: p
     assert list(tmp_path.iterdir()) == []
 
 
+PATH_ARGUMENTS = [
+    ("ledger", LedgerError, lambda path: record_usage("s", "gpt-4o", input_tokens=1,
+                                                      ledger=path)),
+    ("ledger", LedgerError, lambda path: budget_status("s", ledger=path)),
+    ("ledger", LedgerError, lambda path: savings_report(ledger=path)),
+    ("ledger", LedgerError, lambda path: set_limit("s", 1, ledger=path)),
+    ("db_path", FeedbackError, lambda path: record_outcome(DECISION, "gpt-4o", 0.5,
+                                                           db_path=path)),
+    ("router", RoutingError, lambda path: route("hi", router=path)),
+    ("path", RouterFileError, lambda path: load_router(path)),
+    ("path", CatalogError, lambda path: load_catalog(path)),
+    ("paths[0]", InputError, lambda path: count_files([path])),
+    ("roots[0]", InputError, lambda path: count_files(["."], roots=[path])),
+    ("roots[0]", InputError, lambda path: fit_budget([{"id": "a", "text": "x"}],
+                                                     budget_tokens=100, model="gpt-4o",
+                                                     roots=[path])),
+]
+
+
+@pytest.mark.parametrize(("parameter", "error", "call"), PATH_ARGUMENTS,
+                         ids=[f"{call[0]}-{index}" for index, call in enumerate(PATH_ARGUMENTS)])
+@pytest.mark.parametrize(("path", "problem"), [
+    ("a\0b", r" 'a\\x00b' contains a NUL character; no file name can$"),
+    ("a\ud800b", " has an unpaired surrogate at index 1, which no file name holds"),
+    # Longer than any system takes (4,095 bytes on Linux): the OSError quoted it whole.
+    pytest.param("p" * 100_000, " 'ppppppppp.*pppp' is 100,000 bytes long; no path here is "
+                 "longer than ", marks=pytest.mark.skipif(not hasattr(os, "pathconf"),
+                                                          reason="no PATH_MAX to read")),
+], ids=["NUL", "surrogate", "too long"])
+def test_a_path_no_file_can_have_is_named_by_its_parameter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parameter: str, error: type[Exception],
+    call: Callable[[str], Any], path: str, problem: str,
+) -> None:
+    # A bare "embedded null byte" ValueError or UnicodeEncodeError named neither.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match="^" + re.escape(parameter) + problem):
+        call(path)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- deep JSON in chats -------------------------------------------------------------------
 
 
@@ -343,6 +440,10 @@ def test_trim_chat_refuses_a_tool_use_input_nested_too_deep() -> None:
         (lambda: decode([True]), "ids[0] must be int, not bool"),
         (lambda: decode([1, False]), "ids[1] must be int, not bool"),
         (lambda: decode(5), "ids must be a list of int, not int"),  # type: ignore[arg-type]
+        # Iterated, these decoded: a dict's keys, a set in no order, a bytearray's bytes as ids.
+        (lambda: decode({1: 2}), "ids must be a list of int, not dict"),  # type: ignore[arg-type]
+        (lambda: decode({1, 2}), "ids must be a list of int, not set"),  # type: ignore[arg-type]
+        (lambda: decode(bytearray(b"a")), "ids must be a list of int, not bytearray"),  # type: ignore[arg-type]
     ],
 )
 def test_token_arguments_of_the_wrong_type_are_named(call: Callable[[], Any],
@@ -375,6 +476,13 @@ def test_the_pure_core_refuses_a_non_bool_allow_special() -> None:
          "truncate_last must be True or False, not str"),
         (lambda: count_chat([{"role": "user", "content": "hi", 1: "y"}], model="gpt-4o"),  # type: ignore[dict-item]
          "messages[0] keys must be str, not int (1)"),
+        # As count_chat refuses them: list() made a dict its keys and a string its letters.
+        (lambda: trim_chat([USER], budget_tokens=100, model="gpt-4o", tools=None),  # type: ignore[arg-type]
+         "tools must be a list of tool definitions, not NoneType"),
+        (lambda: trim_chat([USER], budget_tokens=100, model="gpt-4o", tools={}),  # type: ignore[arg-type]
+         "tools must be a list of tool definitions, not dict"),
+        (lambda: trim_chat([USER], budget_tokens=100, model="gpt-4o", tools=""),  # type: ignore[arg-type]
+         "tools must be a list of tool definitions, not str"),
     ],
 )
 def test_chat_and_budget_arguments_of_the_wrong_type_are_named(call: Callable[[], Any],
@@ -382,6 +490,57 @@ def test_chat_and_budget_arguments_of_the_wrong_type_are_named(call: Callable[[]
     with pytest.raises(TypeError) as raised:
         call()
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("expected_output_tokens", "error", "message"),
+    [
+        (-1, InputError, "expected_output_tokens must be at least 0, got -1"),
+        (10**9, InputError, "expected_output_tokens must be at most 100,000,000, got "
+                            "1,000,000,000"),
+        ("5", TypeError, "expected_output_tokens must be a whole number, got str"),
+    ],
+)
+def test_fit_budget_names_its_expected_output_tokens(
+    expected_output_tokens: object, error: type[Exception], message: str,
+) -> None:
+    # Checked only when the plan was priced, as output_tokens, a parameter it does not have.
+    with pytest.raises(error) as raised:
+        fit_budget([{"id": "a", "text": "x"}], budget_tokens=100, model="gpt-4o",
+                   expected_output_tokens=expected_output_tokens)  # type: ignore[arg-type]
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        # from_node "" and False, 0, [] or {} meant the device's own node.
+        (lambda: port_chip("iphone-16-pro", to_node="n2", from_node=""), UnknownNodeError,
+         "unknown process node ''"),
+        *[(lambda value=value: port_chip("iphone-16-pro", to_node="n2", from_node=value),
+           TypeError, f"from_node must be a node id (str) or None, got {type(value).__name__}")
+          for value in (False, 0, [], {})],
+        # baseline "" and False, 0 or [] meant none, where compare_costs refuses "".
+        (lambda: savings_report(baseline=""), UnknownModelError, "the model id is empty"),
+        *[(lambda value=value: savings_report(baseline=value), TypeError,
+           f"a model id must be a string, got {type(value).__name__}")
+          for value in (False, 0, [])],
+        # calibrate="no" calibrated, though k=True is refused.
+        (lambda: fit_router(_labelled_rows(), calibrate="no"), TypeError,
+         "calibrate must be True or False, not str"),
+        (lambda: fit_router(_labelled_rows(), calibrate_confidence=0), TypeError,
+         "calibrate_confidence must be True or False, not int"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_not_taken_by_its_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: Callable[[], Any],
+    error: type[Exception], message: str,
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    with pytest.raises(error) as raised:
+        call()
+    assert str(raised.value).startswith(message)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("db_path", [5, ""])

@@ -16,7 +16,7 @@ import pytest
 import shoal
 from shoal import hardware
 from shoal.catalog import Catalog, load_catalog
-from shoal.frozen_mapping import FrozenDict
+from shoal.frozen_mapping import FrozenDict, FrozenList
 
 PROMPT = "Translate 'good morning' into French."
 
@@ -27,6 +27,9 @@ def _mutable_containers(value: object, path: str = "result") -> list[str]:
     if isinstance(value, FrozenDict):
         return [found for key, item in value.items()
                 for found in _mutable_containers(item, f"{path}[{key!r}]")]
+    if isinstance(value, FrozenList):
+        return [found for position, item in enumerate(value)
+                for found in _mutable_containers(item, f"{path}[{position}]")]
     if isinstance(value, (list, set, dict, bytearray)):
         return [path]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -73,6 +76,62 @@ def test_the_catalog_hands_out_nothing_a_caller_can_change() -> None:
     with pytest.raises(TypeError, match="read-only"):
         catalog.sources["mine"] = "x"  # type: ignore[index]
     assert hash(catalog) == hash(load_catalog())
+
+
+# ---- results ------------------------------------------------------------------------------------
+
+CHAT = [
+    {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+    {"role": "user", "content": "Hi", "name": "ann"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "42"},
+]
+
+RESULTS = {
+    "count_tokens": lambda: shoal.count_tokens("Hello, shoal!"),
+    "count_chat": lambda: shoal.count_chat(CHAT),
+    "split_chunks": lambda: shoal.split_chunks("Hello, shoal! " * 20, 8),
+    "route": lambda: shoal.route(PROMPT, history=CHAT),
+    "estimate_cost": lambda: shoal.estimate_cost("gpt-4o", input_tokens=1_000),
+    "fit_budget": lambda: shoal.fit_budget([{"id": "a", "text": "x"}], budget_tokens=10,
+                                           model="gpt-4o"),
+    "trim_chat": lambda: shoal.trim_chat(CHAT, budget_tokens=1_000, model="gpt-4o"),
+    "hardware_fit": lambda: shoal.hardware_fit("llama-3.1-8b-instruct", "apple-m4-pro"),
+    "port_chip": lambda: shoal.port_chip("iphone-16-pro", to_node="n2",
+                                         models=["gemma-3-1b-it"]),
+}
+
+
+@pytest.mark.parametrize("function", RESULTS)
+def test_results_hold_nothing_a_caller_can_change_and_hash(function: str) -> None:
+    result = RESULTS[function]()
+
+    assert _mutable_containers(result, function) == []
+    assert hash(result) == hash(RESULTS[function]())
+
+
+def test_a_trimmed_chats_messages_refuse_changes_and_read_as_the_chat_given() -> None:
+    # The kept messages were the caller's dicts copied one level: unhashable, and changing
+    # one changed the result.
+    trimmed = shoal.trim_chat(CHAT, budget_tokens=1_000, model="gpt-4o")
+
+    for change in (lambda: trimmed.messages[1].__setitem__("content", "X"),
+                   lambda: trimmed.messages[0]["content"][0].update(text="X"),
+                   lambda: trimmed.messages[2]["tool_calls"][0].pop("id"),
+                   lambda: trimmed.messages[2]["tool_calls"].append({}),
+                   lambda: trimmed.messages[0]["content"].__setitem__(0, {})):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    # Read as the chat given: equal to its lists, and lists to a caller's isinstance.
+    assert list(trimmed.messages) == CHAT and isinstance(trimmed.messages[0]["content"], list)
+    assert json.loads(json.dumps(trimmed.messages)) == CHAT
+    assert json.loads(json.dumps(dataclasses.asdict(trimmed)))["messages"] == CHAT
+    for copied in (pickle.loads(pickle.dumps(trimmed)), copy.deepcopy(trimmed)):
+        assert copied == trimmed and hash(copied) == hash(trimmed)
+    assert shoal.count_chat(trimmed.messages).tokens == shoal.count_chat(CHAT).tokens
+    again = shoal.trim_chat(trimmed.messages, budget_tokens=1_000, model="gpt-4o")
+    assert again.messages == trimmed.messages
 
 
 # ---- repr ---------------------------------------------------------------------------------------

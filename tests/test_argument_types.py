@@ -3,13 +3,35 @@ error about one letter of a string or a message from deep inside."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from shoal import count_tokens, encode, hardware
+from shoal import (
+    compare_costs,
+    count_files,
+    count_tokens,
+    encode,
+    fit_router,
+    hardware,
+    load_catalog,
+    load_router,
+    redact,
+    savings_report,
+    scan_text,
+)
 from shoal.token_budget import count_till_limit, split_chunks, truncate
+
+EMAIL_TEXT = "mail bob.smith@gmail.com"
+ROWS = [{"prompt": f"task {i}", "model": model, "score": 1.0}
+        for i in range(5) for model in ("a", "b")]
+
+
+def _finding_starting_at(start: object) -> Any:
+    """The email finding of EMAIL_TEXT, its start replaced as a caller's hand might."""
+    return dataclasses.replace(scan_text(EMAIL_TEXT)[0], start=start)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -42,6 +64,30 @@ from shoal.token_budget import count_till_limit, split_chunks, truncate
         (lambda: count_till_limit(None, 5), "text must be a str, not NoneType"),  # type: ignore[arg-type]
         (lambda: truncate(b"bytes", 5), "text must be a str, not bytes"),  # type: ignore[arg-type]
         (lambda: split_chunks(["a"], 5), "text must be a str, not list"),  # type: ignore[arg-type]
+        # The Rust core said "'str' object is not an instance of 'bool'"; the pure one named it.
+        (lambda: truncate("abc", 3, allow_special="x"), "allow_special must be bool, not str"),  # type: ignore[arg-type]
+        (lambda: split_chunks("abc", 3, allow_special=1), "allow_special must be bool, not int"),  # type: ignore[arg-type]
+        (lambda: count_till_limit("abc", 3, allow_special=None),  # type: ignore[arg-type]
+         "allow_special must be bool, not NoneType"),
+        # These failed deep inside, naming no parameter: "'NoneType' object is not iterable",
+        # "'int' object has no attribute 'catalog_date'", "expected str, bytes or os.PathLike".
+        (lambda: compare_costs(None, input_tokens=1),  # type: ignore[arg-type]
+         "models must be a list of model ids, not NoneType"),
+        (lambda: fit_router(None), "rows must be a list of labelled rows (dicts), not NoneType"),  # type: ignore[arg-type]
+        (lambda: savings_report(catalog=5),  # type: ignore[arg-type]
+         "catalog must be a Catalog (shoal.catalog.load_catalog()) or None, got int"),
+        (lambda: load_router(5), "path must be the path of a router file (str or os.PathLike) "  # type: ignore[arg-type]
+         "or None for the shipped router, got int"),
+        (lambda: load_catalog(5), "path must be the path of a catalog file (str or os.PathLike) "  # type: ignore[arg-type]
+         "or None for the shipped catalog, got int"),
+        # A callback that is no function failed only when it was first called, after the work.
+        (lambda: count_files(["."], progress=5), "progress must be a function or None, not int"),  # type: ignore[arg-type]
+        (lambda: fit_router(ROWS, progress=5), "progress must be a function or None, not int"),  # type: ignore[arg-type]
+        # Offsets were used as they came: "slice indices must be integers".
+        (lambda: redact(EMAIL_TEXT, [_finding_starting_at(1.5)]),
+         "findings[0].start must be an int, not float"),
+        (lambda: redact(EMAIL_TEXT, [_finding_starting_at(None)]),
+         "findings[0].start must be an int, not NoneType"),
     ],
 )
 def test_a_wrong_type_names_the_parameter(call: Callable[[], Any], message: str) -> None:

@@ -195,7 +195,6 @@ NO_TOKENS = ("give the tokens to price: input_tokens, output_tokens, cached_inpu
         lambda: estimate_cost("gpt-4o"),
         lambda: estimate_cost("gpt-4o", input_tokens=0, output_tokens=0, calls=5),
         lambda: compare_costs(["gpt-4o", "gpt-4.1-mini"], output_tokens=0),
-        lambda: estimate_cost_for_text("gpt-4o", "", expected_output_tokens=0),
     ],
 )
 def test_a_workload_of_no_tokens_is_refused_as_the_cli_and_mcp_refuse_it(price) -> None:
@@ -203,6 +202,18 @@ def test_a_workload_of_no_tokens_is_refused_as_the_cli_and_mcp_refuse_it(price) 
         price()
 
     assert str(refused.value) == f"{NO_TOKENS}, so every call would be priced $0"
+
+
+def test_a_text_of_no_tokens_is_refused_in_the_words_of_its_own_parameters() -> None:
+    # It named input_tokens and the cache counts, which estimate_cost_for_text does not take.
+    with pytest.raises(NoTokensError) as refused:
+        estimate_cost_for_text("gpt-4o", "", expected_output_tokens=0)
+
+    assert str(refused.value) == (
+        "give something to price: the prompt has no tokens and expected_output_tokens and "
+        "reasoning_tokens are 0, so every call would be priced $0")
+    assert estimate_cost_for_text("gpt-4o", "", expected_output_tokens=0,
+                                  reasoning_tokens=1).total_usd > 0
 
 
 def test_a_plan_of_no_tokens_is_refused_but_an_empty_step_beside_others_is_priced() -> None:

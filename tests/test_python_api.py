@@ -10,6 +10,7 @@ import re
 import typing
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,17 +196,118 @@ HUGE_ID = "x" * 2_000_000
     lambda: shoal.hardware_fit(HUGE_ID, "rtx-4090"),
     lambda: shoal.hardware_fit("qwen3-8b", HUGE_ID),
     lambda: shoal.route("hello", candidates=[HUGE_ID]),
+    # These quoted the value whole: ten megabytes of error for ten megabytes sent.
+    lambda: shoal.truncate("abc", 3, side=HUGE_ID),  # type: ignore[arg-type]
+    lambda: shoal.route("hi", privacy=HUGE_ID),
+    lambda: shoal.route("hi", expected_output_tokens=HUGE_ID),  # type: ignore[arg-type]
+    lambda: shoal.route("hi", history=[{"role": HUGE_ID, "content": "x"}]),
+    lambda: shoal.savings_report(bucket=HUGE_ID),
+    lambda: shoal.set_limit("p:x", 1, period=HUGE_ID),
+    lambda: shoal.record_outcome(HUGE_ID, "gpt-4o", 0.5),
+    lambda: shoal.fit_budget([{"id": "a", "text": "x", HUGE_ID: 1}], budget_tokens=100,
+                             model="gpt-4o"),
+    lambda: shoal.pareto_front(HUGE_ID, ["apple-m4-pro"]),
+    lambda: shoal.sweep(["gemma-3-1b-it"], ["apple-m4-pro"], quantisations=HUGE_ID),
+    lambda: shoal.port_chip("iphone-16-pro", to_node="n2", models=HUGE_ID),
+    lambda: shoal.count_tokens("x", encoding=HUGE_ID, model="gpt-4o"),
 ], ids=["estimate_cost", "compare_costs", "count_tokens model", "count_tokens encoding",
-        "hardware_fit model", "hardware_fit device", "route candidates"])
+        "hardware_fit model", "hardware_fit device", "route candidates", "truncate side",
+        "route privacy", "route expected_output_tokens", "route history role",
+        "savings_report bucket", "set_limit period", "record_outcome decision_id",
+        "fit_budget field", "pareto_front models", "sweep quantisations", "port_chip models",
+        "count_tokens both"])
 def test_an_error_quotes_a_huge_id_as_an_excerpt_as_the_cli_and_mcp_do(
     call: Callable[[], object],
 ) -> None:
-    with pytest.raises(shoal.ShoalError) as raised:
+    # A wrong type (one string where a list goes) is Python's TypeError, quoted alike.
+    with pytest.raises((shoal.ShoalError, TypeError)) as raised:
         call()
 
     message = str(raised.value)
     assert "'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'" in message
     assert len(message) < 500
+
+
+# Every public function's required arguments, so that one argument at a time can be replaced.
+VALID_ARGUMENTS: dict[str, dict[str, object]] = {
+    "budget_status": {"scope": "s"},
+    "compare_costs": {"models": ["gpt-4o"], "input_tokens": 1},
+    "count_chat": {"messages": [{"role": "user", "content": "hi"}]},
+    "count_files": {"paths": ["notes.txt"]},
+    "count_till_limit": {"text": "x", "limit": 5},
+    "count_tokens": {"text": "x"},
+    "decode": {"ids": [1]},
+    "encode": {"text": "x"},
+    "estimate_cost": {"model": "gpt-4o", "input_tokens": 1},
+    "estimate_cost_for_text": {"model": "gpt-4o", "prompt": "hi"},
+    "fit_budget": {"items": [{"id": "a", "text": "x"}], "budget_tokens": 100, "model": "gpt-4o"},
+    "fit_router": {"rows": [{"prompt": f"task {i}", "model": model, "score": 1.0}
+                            for i in range(5) for model in ("a", "b")]},
+    "hardware_fit": {"model": "qwen3-8b", "device": "rtx-4090"},
+    "load_catalog": {},
+    "load_router": {},
+    "pareto_front": {"models": ["gemma-3-1b-it"], "devices": ["apple-m4-pro"]},
+    "port_chip": {"device_or_chip": "iphone-16-pro", "to_node": "n2"},
+    "record_outcome": {"decision_id": "d-" + "0" * 24, "model": "gpt-4o", "score": 0.5},
+    "record_usage": {"scope": "s", "model": "gpt-4o", "input_tokens": 1},
+    "redact": {"text": "x"},
+    "route": {"prompt": "hi"},
+    "savings_report": {},
+    "scan_conversation": {"prompt": "hi"},
+    "scan_text": {"text": "x"},
+    "set_limit": {"scope": "s", "usd": 1},
+    "split_chunks": {"text": "x", "max_tokens": 5},
+    "sweep": {"models": ["gemma-3-1b-it"], "devices": ["apple-m4-pro"]},
+    "trim_chat": {"messages": [{"role": "user", "content": "hi"}], "budget_tokens": 100,
+                  "model": "gpt-4o"},
+    "truncate": {"text": "abc", "max_tokens": 3},
+}
+# Texts to count, scan or label: any string is one, so a huge one is taken, not refused.
+TEXT_PARAMETERS = {
+    ("count_tokens", "text"), ("count_till_limit", "text"), ("encode", "text"),
+    ("split_chunks", "text"), ("truncate", "text"), ("redact", "text"), ("scan_text", "text"),
+    ("redact", "location"), ("scan_text", "location"), ("scan_conversation", "prompt"),
+    ("route", "prompt"), ("estimate_cost_for_text", "prompt"), ("fit_router", "source"),
+}
+HUGE_VALUE = "x" * 1_000_000
+# Far more than any refusal needs, far less than the value.
+BOUNDED_MESSAGE = 1_000
+
+
+def _huge_arguments() -> list[Any]:
+    cases = []
+    for name, valid in VALID_ARGUMENTS.items():
+        for parameter in inspect.signature(getattr(shoal, name)).parameters:
+            if (name, parameter) in TEXT_PARAMETERS:
+                continue
+            for shape, value in (("string", HUGE_VALUE), ("list", [HUGE_VALUE])):
+                cases.append(pytest.param(name, {**valid, parameter: value},
+                                          id=f"{name}.{parameter} {shape}"))
+    return cases
+
+
+def test_the_huge_argument_table_names_every_public_function() -> None:
+    functions = {name for name in shoal.__all__ if inspect.isfunction(getattr(shoal, name))}
+    without_parameters = {name for name in functions
+                          if not inspect.signature(getattr(shoal, name)).parameters}
+
+    assert set(VALID_ARGUMENTS) == functions - without_parameters
+
+
+@pytest.mark.parametrize(("name", "arguments"), _huge_arguments())
+def test_every_argument_of_megabytes_gets_an_error_of_a_few_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, arguments: dict[str, object],
+) -> None:
+    # Paths, ids and names alike: an error quotes an excerpt, never the value whole. Anything
+    # but a shoal error or a TypeError (a bare OSError quoting a path) fails the test too.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    try:
+        getattr(shoal, name)(**arguments)
+    except (shoal.ShoalError, TypeError) as error:
+        assert len(str(error)) < BOUNDED_MESSAGE, str(error)[:200]
 
 
 def test_an_unknown_model_error_keeps_the_whole_id_as_an_attribute() -> None:
@@ -254,6 +356,41 @@ def test_a_history_holds_at_most_eight_million_characters_over_all_turns() -> No
         shoal.route("hello", history=past)
 
     assert str(scanned.value) == str(routed.value) == message
+
+
+DEVELOPER_CHAT = [
+    {"role": "developer", "content": [{"type": "text", "text": "Mail bob.smith@gmail.com."}]},
+    {"role": "user", "content": "What is Rust?"},
+    {"role": "assistant", "content": "A systems language."},
+]
+
+
+def test_a_developer_turn_is_routed_and_scanned_as_a_system_turn_is() -> None:
+    # Refused by route and scan_conversation ("role must be one of system, user, assistant,
+    # tool"), though count_chat and trim_chat take it: a trimmed chat could not be routed.
+    as_system = [{**DEVELOPER_CHAT[0], "role": "system"}, *DEVELOPER_CHAT[1:]]
+    local = ["llama-3.1-8b-instruct"]  # the email keeps the task local
+    routed = shoal.route("and in Go?", history=DEVELOPER_CHAT, candidates=local)
+    counted = shoal.count_chat([*DEVELOPER_CHAT, {"role": "user", "content": "and in Go?"}],
+                               model=local[0])
+
+    [finding] = shoal.scan_conversation("and in Go?", DEVELOPER_CHAT)
+    assert finding.location == "history[0].content[0].text"
+    assert routed.privacy.findings == (finding,)
+    assert routed.alternatives[0].input_tokens == counted.tokens
+    assert routed.alternatives[0].input_tokens == shoal.route(
+        "and in Go?", history=as_system, candidates=local).alternatives[0].input_tokens
+
+
+def test_a_trimmed_chat_is_routed_as_it_is() -> None:
+    trimmed = shoal.trim_chat([*DEVELOPER_CHAT, {"role": "function", "name": "f",
+                                                 "content": "42"}],
+                              budget_tokens=1_000, model="gpt-4o", start_on_user=False)
+
+    decision = shoal.route("and in Go?", history=trimmed.messages)
+
+    assert decision.conversation_turns == 4
+    assert shoal.scan_conversation("and in Go?", trimmed.messages) == decision.privacy.findings
 
 
 def test_scan_conversation_scans_text_parts_as_route_reads_them() -> None:

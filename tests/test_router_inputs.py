@@ -585,10 +585,25 @@ def test_history_roles_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture
 
     err = error_of(capsys, "route", "and in Rust?", "--history", str(history))
 
-    assert (f"--history: {history}: history[0]: role must be one of system, user, assistant, "
-            "tool, got 'alien'") in err
+    assert (f"--history: {history}: history[0]: role must be one of system, developer, user, "
+            "assistant, tool, function, got 'alien'") in err
     with pytest.raises(RoutingError, match="role must be one of"):
         route("and in Rust?", history=[{"role": "alien", "content": "hi"}])
+
+
+def test_a_history_file_may_hold_the_roles_count_chat_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # developer (OpenAI's newer name for system) was refused, though `count --chat` takes it.
+    turns = [{"role": "developer", "content": "Answer in one line."},
+             {"role": "user", "content": "What is Rust?"},
+             {"role": "assistant", "content": "A systems language."}]
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(turns), encoding="utf-8")
+
+    assert main(["route", "and in Go?", "--history", str(history), "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["conversation_turns"] == 3
 
 
 def test_a_history_file_holds_at_most_eight_million_characters_over_all_turns(

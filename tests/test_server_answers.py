@@ -427,6 +427,22 @@ async def test_the_cost_limit_does_what_its_description_says(server) -> None:  #
     assert zero_local.structured_content["alternatives"][0]["expected_cost_usd"] == 0
 
 
+async def test_a_chat_trim_chat_kept_is_a_history_route_task_takes(server) -> None:  # type: ignore[no-untyped-def]
+    # route_task refused the developer role (OpenAI's newer name for system) trim_chat keeps.
+    chat = [{"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+            {"role": "user", "content": "What is Rust?"},
+            {"role": "assistant", "content": "A systems language."}]
+    async with Client(server) as client:
+        trimmed = await client.call_tool(
+            "trim_chat", {"messages": chat, "budget_tokens": 1_000, "model": "gpt-4o"})
+        routed = await client.call_tool(
+            "route_task", {"prompt": "and Go?", "history": trimmed.structured_content["messages"]})
+
+    assert trimmed.structured_content["messages"] == chat
+    assert not routed.is_error, routed.content[0].text
+    assert routed.structured_content["conversation_turns"] == 3
+
+
 async def test_trim_chat_and_fit_budget_put_what_they_made_in_the_text_content(server) -> None:  # type: ignore[no-untyped-def]
     history = [{"role": "system", "content": "Be brief."}] + [
         {"role": role, "content": f"{role} turn {n}: {FOX}"}

@@ -35,19 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from shoal.catalog import MAX_ID_LENGTH, configured_catalog
-from shoal.cost import CostEstimate, price_usage
+from shoal.cost import MAX_TOKENS_PER_CALL, CostEstimate, check_count, price_usage
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number, quoted_path
+from shoal.excerpts import excerpt, grouped_number, quoted_path, unknown_field
+from shoal.file_names import check_file_name
 from shoal.files import (
     BINARY_REASON,
-    check_file_name,
-    checked_roots,
+    existing_roots,
     home_expanded,
     is_binary,
     not_utf8,
     read_regular_file,
     refused_prefix,
 )
+from shoal.frozen_mapping import FrozenDict, deep_frozen
 from shoal.token_budget import truncate
 from shoal.tokens import (
     NOTE_ORDER,
@@ -205,7 +206,10 @@ class TrimmedChat:
         model: Canonical catalog id the messages were counted for.
         budget_tokens: The budget.
         tokens: Prompt tokens of the kept messages and the tools, reply priming included.
-        messages: The kept messages, in order (orphaned tool-result blocks removed).
+        messages: The kept messages, in order (orphaned tool-result blocks removed), read-only
+            all the way down (dicts and lists that refuse changes, see
+            :mod:`shoal.frozen_mapping`), so that the result hashes and no change reaches
+            another holder of it; ``json.loads(json.dumps(message))`` gives a copy to change.
         kept: Indices of the kept messages in the input.
         dropped: Indices of the dropped messages in the input.
         changed: Indices of kept messages whose content differs from the input's (orphaned
@@ -220,7 +224,7 @@ class TrimmedChat:
     model: str
     budget_tokens: int
     tokens: int
-    messages: tuple[dict[str, Any], ...]
+    messages: tuple[FrozenDict[str, Any], ...]
     kept: tuple[int, ...]
     dropped: tuple[int, ...]
     tool_tokens: int
@@ -252,14 +256,18 @@ def _check_min_truncated(min_truncated_tokens: object) -> int:
     return min_truncated_tokens
 
 
+# The fields an item given as a mapping may have: BudgetItem's.
+ITEM_FIELDS = ("id", "text", "path", "priority", "required", "group")
+
+
 def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
     if isinstance(raw, BudgetItem):
         item = raw
     elif isinstance(raw, Mapping):
-        unknown = set(raw) - {"id", "text", "path", "priority", "required", "group"}
-        if unknown:
-            raise InputError(f"items[{index}] has unknown fields {sorted(unknown)}; use id, "
-                             "text or path, priority, required, group")
+        unknown = unknown_field(raw, ITEM_FIELDS)
+        if unknown is not None:
+            raise InputError(f"items[{index}]: {unknown}; use id, text or path, priority, "
+                             "required, group")
         if "id" not in raw:
             raise InputError(f"items[{index}] has no 'id'; every item needs a unique id")
         item = BudgetItem(**raw)
@@ -389,10 +397,7 @@ def _check_file_named_once(item: BudgetItem, source: str, item_by_file: dict[str
 def _resolved(item: BudgetItem, shown: str, roots: Sequence[Path]) -> Path:
     """The real path of a file item (``shown`` as its errors show it), refused outside
     ``roots`` and under /proc, /dev and /sys."""
-    assert item.path is not None
-    if "\0" in item.path:
-        raise InputError(f"item {item.id!r}: path {shown} contains a NUL character; no file "
-                         "name can")
+    assert item.path is not None  # and holds no NUL: parse_items refused one
     candidate = home_expanded(Path(item.path))
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
@@ -481,13 +486,16 @@ def fit_budget(
     Raises:
         BudgetTooSmallError: The required items alone exceed the budget.
         ValueError, TypeError: No items, malformed items (the message names the item and
-            field), a file outside the roots or unreadable, a file two items name, an unknown
-            model, or ``min_truncated_tokens`` set without ``truncate_last``.
+            field), a root that is not a folder, a file outside the roots or unreadable, a file
+            two items name, an unknown model, ``expected_output_tokens`` out of range, or
+            ``min_truncated_tokens`` set without ``truncate_last``.
     """
     budget_tokens = _check_budget(budget_tokens)
     if not isinstance(truncate_last, bool):
         raise TypeError(f"truncate_last must be True or False, not {type(truncate_last).__name__}")
     min_truncated_tokens = _check_min_truncated(min_truncated_tokens)
+    # Checked here, by its name: pricing the plan checks it too, last and as output_tokens.
+    check_count("expected_output_tokens", expected_output_tokens, MAX_TOKENS_PER_CALL)
     if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
         # Without a cut the limit changes nothing, so setting it alone is most likely a
         # forgotten truncate_last.
@@ -500,7 +508,7 @@ def fit_budget(
         # An empty plan would read as "everything fits" when nothing was asked.
         raise InputError("items is empty; give at least one item to fit")
 
-    root_paths = checked_roots(roots) if roots is not None else []
+    root_paths = existing_roots(roots) if roots is not None else []
     texts, sources = [], []
     file_characters = 0
     item_by_file: dict[str, str] = {}
@@ -868,13 +876,15 @@ def trim_chat(
         BudgetTooSmallError: The system messages, tools and reply priming alone exceed the
             budget (the message gives each part's tokens).
         ValueError, TypeError: A malformed message or an unknown role (the message names its
-            index), an unknown model.
+            index), ``tools`` not a list of tool definitions, an unknown model.
     """
     budget_tokens = _check_budget(budget_tokens)
     if not isinstance(start_on_user, bool):
         # Any other value would be taken by its truth: "no" would mean yes.
         raise TypeError(f"start_on_user must be True or False, not {type(start_on_user).__name__}")
     copies = parse_messages(messages)
+    # Checked as count_chat checks it: list() would take a dict's keys and a string's letters.
+    _check_list(tools, "tools", "tool definitions")
 
     notes: list[str] = []
     edited: set[int] = set()
@@ -928,7 +938,8 @@ def trim_chat(
     dropped = [i for i in range(len(copies)) if i not in kept_set]
     return TrimmedChat(
         model=base.model, budget_tokens=budget_tokens, tokens=used,
-        messages=tuple(copies[i] for i in kept), kept=tuple(kept), dropped=tuple(dropped),
+        messages=tuple(deep_frozen(copies[i]) for i in kept), kept=tuple(kept),
+        dropped=tuple(dropped),
         tool_tokens=base.tool_tokens, exact=base.exact and not approximations,
         method="; ".join([base.method, *approximations]),
         notes=tuple(notes), changed=tuple(i for i in kept if i in edited),

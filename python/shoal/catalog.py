@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt
+from shoal.excerpts import excerpt, quoted_path
+from shoal.file_names import check_file_name
 from shoal.frozen_mapping import FrozenDict
 
 logger = logging.getLogger(__name__)
@@ -750,16 +751,27 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 
     Raises:
         CatalogError: If the file cannot be read or a row is malformed (the message names the
-            file, the row and the field).
+            file, the row and the field), or ``path`` is empty or holds a character no file
+            name can.
+        TypeError: ``path`` is neither a path nor None.
     """
     if path is None:
         return default_catalog()
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"path must be the path of a catalog file (str or os.PathLike) or None "
+                        f"for the shipped catalog, got {type(path).__name__}")
+    if not os.fspath(path).strip():
+        # Path("") is the current folder, which would be reported as a folder.
+        raise CatalogError("path is empty: give the path of a catalog file, or None for the "
+                           "shipped catalog")
+    check_file_name(os.fspath(path), "path", CatalogError)
 
-    resolved = Path(path).expanduser().resolve()
     try:
+        resolved = Path(path).expanduser().resolve()
         status = resolved.stat()
     except OSError as error:
-        raise CatalogError(f"cannot read catalog file {str(path)!r}: {error.strerror}") from None
+        raise CatalogError(f"cannot read catalog file {quoted_path(os.fspath(path))}: "
+                           f"{error.strerror}") from None
     return _load_with_user_file(str(resolved), status.st_mtime_ns, status.st_size)
 
 

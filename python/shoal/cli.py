@@ -251,7 +251,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--history",
         type=Path,
         help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first; "
-        "role is system, user, assistant or tool, content a string or a list of text parts; "
+        "role is system, developer, user, assistant, tool or function (as `shoal count --chat` "
+        "takes them), content a string or a list of text parts; "
         "an assistant turn with tool_calls may leave content null, as the API allows; at most "
         f"{MAX_HISTORY_CHARACTERS:,} characters over all turns. Counted with the prompt as "
         "`shoal count --chat` counts the same messages (one PROMPT only, not --file)",

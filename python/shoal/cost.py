@@ -177,7 +177,9 @@ def check_catalog(catalog: object) -> None:
                         f"{type(catalog).__name__}")
 
 
-def _check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
+def check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
+    """``value``, a token or call count named ``name``, refused unless a whole number from
+    ``minimum`` to ``limit``."""
     # A whole number of a JSON plan too long for a float is past the bound, not a float.
     past_every_float = isinstance(value, SpelledWholeNumber)
     if isinstance(value, float) and not past_every_float:
@@ -238,6 +240,8 @@ def _distinct_models(models: Iterable[str], catalog: Catalog) -> list[str]:
     """The catalog ids of ``models``, in order, refused when empty or when one is a repeat."""
     if isinstance(models, str):
         raise TypeError("models must be a list of model ids, not a single string")
+    if not isinstance(models, Iterable):
+        raise TypeError(f"models must be a list of model ids, not {type(models).__name__}")
     named = [(model, catalog.model(model).id) for model in models]
     if not named:
         raise InputError("models must name at least one model")
@@ -313,8 +317,17 @@ def exact_usd(tokens: int, usd_per_mtok: float) -> Decimal:
 def exact_amount(usd: float | Decimal) -> Decimal:
     """A dollar amount as the decimal its float was made from: the shortest digits that read
     back as the same float, which are those of an amount computed exactly (up to 15
-    significant digits, as every amount below a billion dollars to the nano-dollar is)."""
-    return usd if isinstance(usd, Decimal) else Decimal(repr(usd))
+    significant digits, as every amount below a billion dollars to the nano-dollar is).
+
+    A float subclass (numpy's ``float64``) is read as the float it holds: its own ``repr``
+    (``np.float64(2.5)``) is no number. An int is exact as it is."""
+    if isinstance(usd, Decimal):
+        return usd
+    if isinstance(usd, float):
+        return Decimal(float.__repr__(usd))
+    if isinstance(usd, int):
+        return Decimal(usd)
+    raise TypeError(f"an amount in USD must be a number, got {type(usd).__name__}")
 
 
 def exact_cost_float(priced: Iterable[tuple[int, float]]) -> float:
@@ -581,8 +594,8 @@ def _checked_call_counts(
 ) -> tuple[dict[str, int], int]:
     """A call's counts (by :data:`TOKEN_FIELDS` name) and ``calls``, refused when one is not a
     whole number in range or the cached and cache-write parts add up to more than the prompt."""
-    counts = {name: _check_count(name, tokens[name], MAX_TOKENS_PER_CALL) for name in TOKEN_FIELDS}
-    checked_calls = _check_count("calls", calls, MAX_CALLS, minimum=1)
+    counts = {name: check_count(name, tokens[name], MAX_TOKENS_PER_CALL) for name in TOKEN_FIELDS}
+    checked_calls = check_count("calls", calls, MAX_CALLS, minimum=1)
     cached, written, prompt = (counts[name] for name in
                                ("cached_input_tokens", "cache_write_tokens", "input_tokens"))
     if cached + written > prompt:
@@ -686,7 +699,8 @@ def estimate_cost_for_text(
     """
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
-    _check_count("expected_output_tokens", expected_output_tokens, MAX_TOKENS_PER_CALL)
+    check_count("expected_output_tokens", expected_output_tokens, MAX_TOKENS_PER_CALL)
+    check_count("reasoning_tokens", reasoning_tokens, MAX_TOKENS_PER_CALL)
     check_catalog(catalog)
 
     if catalog is None:
@@ -696,6 +710,12 @@ def estimate_cost_for_text(
         entry = catalog.model(model)
         counted = _count_with_entry(prompt, entry)
 
+    if not (counted.tokens or expected_output_tokens or reasoning_tokens):
+        # In this function's own terms: estimate_cost would name input_tokens and the cache
+        # counts, which it does not take.
+        raise NoTokensError("give something to price: the prompt has no tokens and "
+                            "expected_output_tokens and reasoning_tokens are 0, so every call "
+                            "would be priced $0")
     estimate = estimate_cost(
         model, input_tokens=counted.tokens, output_tokens=expected_output_tokens,
         reasoning_tokens=reasoning_tokens, calls=calls, catalog=catalog,

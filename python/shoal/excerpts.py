@@ -185,7 +185,8 @@ def _decimal(value: float) -> Decimal:
             return Decimal(spelling)
         except ArithmeticError:
             pass
-    return Decimal(repr(value))
+    # float's own repr: a subclass's (numpy's float64 writes np.float64(2.5)) is no number.
+    return Decimal(float.__repr__(value)) if isinstance(value, float) else Decimal(value)
 
 
 def grouped_number(value: float) -> str:

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ShoalError
-from shoal.excerpts import grouped_number
+from shoal.excerpts import excerpt, grouped_number, shown_path
+from shoal.file_names import check_file_name
 from shoal.catalog import Catalog, configured_catalog, did_you_mean
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, canonical_decision_id, data_directory
@@ -130,9 +131,22 @@ def _database_path(db_path: object) -> Path:
     """``db_path`` as a path (the default one for None), refused by name when it is no path."""
     if db_path is None:
         return default_db_path()
-    if not isinstance(db_path, (str, os.PathLike)) or not os.fspath(db_path):
-        raise TypeError(f"db_path must be a non-empty path (str or PathLike), got {db_path!r:.60}")
-    return Path(db_path)
+    if (not isinstance(db_path, (str, os.PathLike)) or not os.fspath(db_path)
+            or isinstance(os.fspath(db_path), bytes)):
+        raise TypeError(
+            f"db_path must be a non-empty path (str or PathLike), got {excerpt(db_path)}")
+    check_file_name(os.fspath(db_path), "db_path", FeedbackError)
+    path = Path(db_path)
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # said where it matters: a new database is made, a missing one is not read
+    except OSError as error:
+        # A name too long for the file system, a loop of links, a folder this user may not
+        # search: pathlib's checks would raise this bare, quoting the whole path.
+        raise FeedbackError(f"cannot open the feedback database {shown_path(str(path))}: "
+                            f"{error.strerror}") from None
+    return path
 
 
 def default_db_path() -> Path:
@@ -244,7 +258,7 @@ def _validated(
     if canonical is None:
         raise FeedbackError(
             f"decision_id must be the id of a routing decision ('d-' and 24 hex digits), "
-            f"got {decision_id!r}"
+            f"got {excerpt(decision_id)}"
         )
     if not isinstance(model, str) or not model.strip() or len(model) > 200:
         raise FeedbackError("model must be a non-empty model id of at most 200 characters")

@@ -50,8 +50,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, first_few, shown_path
+from shoal.excerpts import excerpt, first_few, quoted_path, shown_path
+from shoal.file_names import check_file_name
 from shoal.gitignore import IgnoreMatcher
+from shoal.progress import check_callback
 from shoal.tokens import Tokenizer, check_allow_special, tokenizer_for
 
 logger = logging.getLogger(__name__)
@@ -319,10 +321,11 @@ def count_files(
     Raises:
         PathNotAllowedError: A path outside the roots, or under /proc, /dev or /sys (as written
             or where it leads).
-        TypeError: ``paths`` not a list (None, or one path alone), a path or limit of the wrong
-            type.
-        ValueError: A path that is empty, holds a lone surrogate or does not exist, too many
-            files, a limit or ``workers`` out of its range, bad encoding or model.
+        TypeError: ``paths`` not a list (None, or one path alone), a path, limit or flag of the
+            wrong type, or a callback that is not callable.
+        ValueError: A path that is empty, holds a NUL or lone surrogate or does not exist, a
+            root that is not a folder, too many files, a limit or ``workers`` out of its range,
+            bad encoding or model.
     """
     paths = _listed(paths, "paths", "paths")  # a list: read twice below, checked then walked
     if not paths:
@@ -330,6 +333,8 @@ def count_files(
     for index, path in enumerate(paths):
         _check_path(f"paths[{index}]", path)
     check_allow_special(allow_special)
+    if not isinstance(respect_gitignore, bool):
+        raise TypeError(f"respect_gitignore must be bool, not {type(respect_gitignore).__name__}")
     check_max_file_bytes(max_file_bytes)
     if isinstance(max_files, bool) or not isinstance(max_files, int):
         raise TypeError(f"max_files must be an int, not {type(max_files).__name__}")
@@ -341,8 +346,10 @@ def count_files(
         if not 1 <= workers <= MAX_WORKERS:
             raise InputError(f"workers must be 1 to {MAX_WORKERS:,} (None: one per CPU), not "
                              f"{workers}")
+    check_callback("progress", progress)
+    check_callback("check_cancelled", check_cancelled)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
-    allowed = [_real(root) for root in checked_roots(roots)] if roots is not None else None
+    allowed = [_real(root) for root in existing_roots(roots)] if roots is not None else None
 
     candidates: list[_Candidate] = []
     skipped: list[SkippedFile] = []
@@ -442,22 +449,6 @@ def _check_path(name: str, path: object) -> None:
         # Path("") is the current folder: an empty string is a missing value, not "here".
         raise InputError(f"{name} is empty; give a file or folder ('.' for the current folder)")
     check_file_name(text, name)
-
-
-def check_file_name(path: str, name: str) -> None:
-    """Refuse a path with a lone surrogate no file name can hold, naming it by ``name``.
-
-    Not held to valid Unicode as other text is: Python reads a name's bytes that are not UTF-8
-    as surrogates that ``os.fsencode`` takes back (surrogateescape), and those files exist;
-    only other surrogates name nothing.
-    """
-    try:
-        os.fsencode(path)
-    except UnicodeEncodeError as error:
-        raise InputError(
-            f"{name} has an unpaired surrogate at index {error.start}, which no file name "
-            "holds; text must be valid Unicode"
-        ) from None
 
 
 def check_max_file_bytes(max_file_bytes: int) -> None:
@@ -750,9 +741,29 @@ def checked_roots(roots: object) -> list[Path]:
     would allow every file."""
     folders = _listed(roots, "roots", "folders")
     for index, root in enumerate(folders):
-        if not isinstance(root, (str, os.PathLike)) or not os.fspath(root):
-            raise TypeError(f"roots[{index}] must be a non-empty path, got {root!r:.60}")
+        if (not isinstance(root, (str, os.PathLike)) or not os.fspath(root)
+                or isinstance(os.fspath(root), bytes)):
+            raise TypeError(f"roots[{index}] must be a non-empty path, got {excerpt(root)}")
+        check_file_name(os.fspath(root), f"roots[{index}]")
     return [home_expanded(Path(root)) for root in folders]
+
+
+def existing_roots(roots: object) -> list[Path]:
+    """``roots`` as :func:`checked_roots` takes them, each of which must be a folder: every path
+    inside a missing root would be refused as outside the roots, which misleads. (The server
+    checks its roots when it starts, so this is what a library call meets.)"""
+    folders = checked_roots(roots)
+    for root in folders:
+        try:
+            if root.is_dir():
+                continue
+            problem = "is not a folder" if root.exists() else "does not exist"
+        except OSError as error:
+            # A name too long for the file system, a loop of links, no permission.
+            problem = f"cannot be read ({error.strerror})"
+        raise InputError(f"root {quoted_path(str(root))} {problem}; roots are the folders "
+                         "files are read from")
+    return folders
 
 
 def home_expanded(path: Path) -> Path:
@@ -794,8 +805,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def _confine(path: Path, allowed: list[Path] | None) -> tuple[Path, list[Path]]:
     """The real path of a requested ``path`` and the roots it may not leave."""
-    if "\0" in str(path):
-        raise InputError(f"path {shown_path(str(path))} contains a NUL character; no file name can")
+    check_file_name(str(path), "path")
     expanded = home_expanded(path)
     if allowed is None:
         requested = expanded

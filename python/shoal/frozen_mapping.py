@@ -6,6 +6,10 @@ out from them is the cache's own: a caller that changed it would change every la
 dataclass holding one breaks ``hash()``, ``pickle`` (and with it spawn-based multiprocessing)
 and ``dataclasses.asdict``. A dict subclass that refuses every change keeps all of those, and
 ``json.dumps`` writes it as the object it is.
+
+A JSON-like value a result hands back (a chat message) is frozen all the way down: its dicts
+become FrozenDicts and its lists FrozenLists, a list subclass of the same kind, so that it
+still equals the list it was made from and passes a caller's ``isinstance(content, list)``.
 """
 
 from __future__ import annotations
@@ -47,3 +51,49 @@ class FrozenDict(dict[Key, Value]):
 
     def __repr__(self) -> str:
         return dict.__repr__(self)
+
+
+class FrozenList(list[Value]):
+    """A list that cannot be changed after it is made; hashable when its items are."""
+
+    def __init__(self, items: Iterable[Value] = (), /) -> None:
+        super().__init__(items)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} is read-only; copy it with list() to change it")
+
+    __setitem__ = __delitem__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    def __reduce__(self) -> tuple[type[FrozenList[Value]], tuple[list[Value]]]:
+        # list's own reduction refills the copy item by item, which this class refuses.
+        return type(self), (list(self),)
+
+    def __copy__(self) -> FrozenList[Value]:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenList[Value]:
+        from copy import deepcopy
+
+        return type(self)(deepcopy(list(self), memo))
+
+    def __repr__(self) -> str:
+        return list.__repr__(self)
+
+
+def deep_frozen(value: Any) -> Any:
+    """``value`` with every dict in it a :class:`FrozenDict` and every list a
+    :class:`FrozenList`, all the way down: a JSON-like value (a chat message) that a frozen
+    dataclass can hold, hash and hand out without a caller's change reaching it, and that
+    equals, and writes as JSON as, the value it was made from."""
+    if isinstance(value, Mapping):
+        return FrozenDict((key, deep_frozen(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return FrozenList(deep_frozen(item) for item in value)
+    if isinstance(value, tuple):
+        return tuple(deep_frozen(item) for item in value)
+    return value

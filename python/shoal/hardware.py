@@ -2128,8 +2128,8 @@ def port_chip(
     Raises:
         UnknownNameError: an unknown device, node, model or format (the message lists near
             matches).
-        TypeError: an argument of the wrong type (``mode`` not a string, ``models`` one
-            string).
+        TypeError: an argument of the wrong type (``mode`` not a string, ``from_node`` neither
+            a string nor None, ``models`` one string).
         ParameterError: an unknown ``mode``; ``sram_mb`` or ``context_tokens`` out of range;
             an empty ``models``; no ``from_node`` for a device whose node is not in the node
             table; a node (``from_node``, ``to_node``) without the figures the port needs; a
@@ -2146,7 +2146,11 @@ def port_chip(
     archs = None if models is None else _port_models(models)
     if models is not None:
         _check_format_tags(list(models), [quant], "quantisation")
-    if from_node:
+    if from_node is not None:
+        # "", False or [] are no node, where taken by their truth they meant the device's own.
+        if not isinstance(from_node, str):
+            raise TypeError(f"from_node must be a node id (str) or None, got "
+                            f"{type(from_node).__name__}")
         # Looked up here, not only as the node of the chip made from it, so that a blank one
         # is an unknown from_node, not a chip whose node is empty.
         _given_as("from_node", get_node, from_node)
@@ -2163,7 +2167,7 @@ def port_chip(
     ratios = core.scale_chip(
         mode=mode,
         sram_area_fraction=chip.sram_area_fraction,
-        **_node_figures(source, "from", "from_node", named=bool(from_node)),
+        **_node_figures(source, "from", "from_node", named=from_node is not None),
         **_node_figures(target, "to", "to_node"),
     )
     notes = [
@@ -2534,7 +2538,8 @@ def _id_list(values: Any, name: str, items: str = "ids") -> list[Any]:
     """``values`` as a list; one string is refused, as iterating it would read each letter as
     an id ("unknown model 'g'")."""
     if isinstance(values, (str, bytes)):
-        raise TypeError(f"{name} must be a list of {items}, not one string ({values!r})")
+        raise TypeError(f"{name} must be a list of {items}, not one string "
+                        f"({excerpt(values)})")
     if not isinstance(values, Iterable):
         raise TypeError(f"{name} must be a list of {items}, got {type(values).__name__}")
     return list(values)

@@ -64,7 +64,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number
+from shoal.excerpts import excerpt, grouped_number, shown_path
+from shoal.file_names import check_file_name
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import (
     EXACT,
@@ -492,7 +493,8 @@ def period_bounds(period: str, seconds: float) -> tuple[float, float]:
                                   month=start.month % 12 + 1)
         end = following
     else:
-        raise InputError(f"period must be one of {', '.join(PERIODS)} or None, got {period!r}")
+        raise InputError(f"period must be one of {', '.join(PERIODS)} or None, got "
+                         f"{excerpt(period)}")
     return start.timestamp(), end.timestamp()
 
 
@@ -899,11 +901,17 @@ def _check_folder(file: Path, *, create: bool = True) -> None:
     """Create shoal's own data directory when missing (with ``create``); any other folder must
     exist already."""
     folder = file.parent
-    if folder.is_dir():
-        return
+    try:
+        if folder.is_dir():
+            return
+        exists = folder.exists()
+    except OSError as error:
+        # A name too long for the file system, a loop of links.
+        raise LedgerError(f"cannot open the ledger {shown_path(str(file))}: "
+                          f"{error.strerror}") from None
     if folder != data_directory():
         # A folder in a path the user gave: creating it would turn a typo into a new ledger.
-        problem = "is not a folder" if folder.exists() else "does not exist"
+        problem = "is not a folder" if exists else "does not exist"
         raise LedgerError(f"cannot open the ledger {file}: the folder {folder} {problem}")
     if not create:
         return
@@ -922,7 +930,8 @@ def _file_size(file: Path) -> int | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise LedgerError(f"cannot open the ledger {file}: {error.strerror}") from None
+        raise LedgerError(f"cannot open the ledger {shown_path(str(file))}: "
+                          f"{error.strerror}") from None
     if not stat.S_ISREG(status.st_mode):
         kind = "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
         raise LedgerError(f"cannot open the ledger {file}: it is {kind}; give a SQLite file's "
@@ -1392,6 +1401,7 @@ def _check_location_form(location: str) -> None:
                           "postgresql:// URL")
     if is_postgres_url(location):
         return
+    check_file_name(location, "ledger", LedgerError)
     if location[:5].lower() == "file:":
         # SQLite reads such a name as a URI whose options (mode=ro, immutable) would leave
         # the ledger unwritable; the lock file beside it would land in a folder "file:".

@@ -208,7 +208,7 @@ def redact(
 
     Raises:
         TypeError: If ``text`` or ``location`` is not a str, or ``findings`` not a list of
-            :class:`PrivacyFinding`.
+            :class:`PrivacyFinding` (whose ``start`` and ``end`` are ints).
         ValueError: If a finding names another location or lies outside ``text`` (it was found
             in another text), or covers no character (``start >= end``: there is nothing to
             hide), or ``text`` holds an unpaired surrogate when it is scanned.
@@ -256,6 +256,13 @@ def _checked_findings(text: str, findings: object, location: str) -> list[Privac
         if not isinstance(finding, PrivacyFinding):
             raise TypeError(f"findings[{index}] must be a PrivacyFinding (from scan_text), not "
                             f"{type(finding).__name__}")
+        for field in ("start", "end"):
+            # A finding made by hand (dataclasses.replace) may hold any value: 1.5 or None
+            # would fail inside the slicing, naming neither the finding nor the field.
+            offset = getattr(finding, field)
+            if isinstance(offset, bool) or not isinstance(offset, int):
+                raise TypeError(f"findings[{index}].{field} must be an int, not "
+                                f"{type(offset).__name__}")
         if finding.location != location:
             # Offsets into another text would redact the wrong characters and leave the
             # finding's own visible.

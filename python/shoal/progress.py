@@ -24,6 +24,14 @@ PROGRESS_MODES = ("auto", "always", "never")
 _BAR_WIDTH = 30
 
 
+def check_callback(name: str, callback: object) -> None:
+    """Refuse a callback that is neither None nor callable, before any work: else the work runs
+    until its first report, then stops with Python's "'int' object is not callable", which
+    names no parameter."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be a function or None, not {type(callback).__name__}")
+
+
 def add_progress_option(parser: argparse.ArgumentParser) -> None:
     """The ``--progress`` option every long command takes, as ``shoal count`` has it."""
     parser.add_argument(

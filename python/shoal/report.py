@@ -41,6 +41,7 @@ from shoal.cost import (
     INPUT_LIMIT,
     MAX_OUTPUT_TOKENS,
     CostEstimate,
+    check_catalog,
     format_usd,
     limits_passed,
     long_context_applies,
@@ -48,6 +49,7 @@ from shoal.cost import (
     price_usage,
 )
 from shoal.errors import InputError
+from shoal.excerpts import excerpt
 from shoal.ledger import (
     NANO_PER_USD,
     PERIODS,
@@ -458,12 +460,20 @@ def savings_report(
         as empty, with a note that says so, and is left unmade.
 
     Raises:
-        UnknownModelError: The baseline is not in the catalog.
+        UnknownModelError: The baseline is not in the catalog (or empty).
+        TypeError: ``baseline`` is not a string, or ``catalog`` not a
+            :class:`~shoal.catalog.Catalog`.
         ValueError: A malformed scope, time or bucket.
     """
     if bucket is not None and bucket not in PERIODS:
-        raise InputError(f"bucket must be one of {', '.join(PERIODS)} or None, got {bucket!r}")
+        raise InputError(f"bucket must be one of {', '.join(PERIODS)} or None, got "
+                         f"{excerpt(bucket)}")
+    check_catalog(catalog)
     catalog = catalog if catalog is not None else configured_catalog()
+    if baseline is not None:
+        # Looked up now, before the ledger is read, and as compare_costs looks it up: "" and
+        # False name no model, where taken by their truth they would mean "no baseline".
+        catalog.model(baseline)
     start, end = to_epoch(since, "since"), to_epoch(until, "until")
     if start is not None and end is not None and end <= start:
         raise InputError("until must be later than since")
@@ -514,7 +524,7 @@ def _choose_baseline(
     """The baseline's catalog id (None without one), the rule that chose it, and what each row
     costs on it (see :func:`_baseline_costs`)."""
     from_environment = os.environ.get(BASELINE_ENVIRONMENT_VARIABLE, "").strip()
-    if named:
+    if named is not None:
         baseline_id, rule = catalog.model(named).id, "named"
     elif from_environment:
         baseline_id = _baseline_from_environment(from_environment, catalog)

@@ -64,7 +64,8 @@ from shoal.cost import (
     usd_apart,
 )
 from shoal.errors import ShoalError
-from shoal.excerpts import grouped_number
+from shoal.excerpts import excerpt, grouped_number, shown_path
+from shoal.file_names import check_file_name
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
@@ -306,17 +307,27 @@ def load_router(path: str | os.PathLike[str] | None = None) -> Router:
     """Load a router file: the shipped default (``None``) or a user file from :func:`fit_router`.
 
     Raises:
-        RouterFileError: If the file is missing or invalid; the message says what is wrong.
+        RouterFileError: If the file is missing or invalid, or ``path`` is empty or holds a
+            character no file name can; the message says what is wrong.
+        TypeError: ``path`` is neither a path nor None.
     """
     if path is None:
         resource = resources.files("shoal") / "data" / DEFAULT_ROUTER_FILE
         with resources.as_file(resource) as default_path:
             return load_router(default_path)
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"path must be the path of a router file (str or os.PathLike) or None "
+                        f"for the shipped router, got {type(path).__name__}")
+    if not os.fspath(path).strip():
+        # Path("") is the current folder, which would be reported as a folder.
+        raise RouterFileError("path is empty: give the path of a router file, or None for the "
+                              "shipped router")
+    check_file_name(os.fspath(path), "path", RouterFileError)
     file = Path(path)
     try:
         stat = file.stat()
     except OSError:
-        raise RouterFileError(f"router file {file} does not exist") from None
+        raise RouterFileError(f"router file {shown_path(str(file))} does not exist") from None
     return _load_cached(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
@@ -1206,7 +1217,8 @@ def router_argument(router: object) -> Router:
     shipped one for None, a loaded file for a path.
 
     Raises:
-        RoutingError: ``router`` is neither a Router nor a path, or an empty path.
+        RoutingError: ``router`` is neither a Router nor a path, an empty path, or a path no
+            file can have (a NUL, a lone surrogate, longer than the system takes).
         RouterFileError: The file is missing or invalid.
     """
     if router is None:
@@ -1217,7 +1229,8 @@ def router_argument(router: object) -> Router:
         # An empty path would be read as the current folder and reported as one.
         raise RoutingError("router is an empty path: give the path of a router file, or leave "
                            "it out for the shipped router")
-    if isinstance(router, (str, os.PathLike)):
+    if isinstance(router, (str, os.PathLike)) and not isinstance(os.fspath(router), bytes):
+        check_file_name(os.fspath(router), "router", RoutingError)
         return load_router(router)
     raise RoutingError(
         f"router must be a Router (from load_router or fit_router) or the path of a router "
@@ -1331,7 +1344,7 @@ def _settings(catalog: Catalog, labels: _Labels, **arguments: Any) -> _Settings:
     if (isinstance(output_tokens, bool) or not isinstance(output_tokens, int)
             or not 0 <= output_tokens <= MAX_OUTPUT_TOKENS):
         shown = (grouped_number(output_tokens) if isinstance(output_tokens, int)
-                 and not isinstance(output_tokens, bool) else repr(output_tokens))
+                 and not isinstance(output_tokens, bool) else excerpt(output_tokens))
         raise RoutingError(
             f"expected_output_tokens must be an int from 0 to {MAX_OUTPUT_TOKENS:,}, got {shown}"
         )

@@ -69,7 +69,7 @@ from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.output_files import check_output_file
 from shoal.ledger import MAX_LIMIT_USD
 from shoal.privacy import redact
-from shoal.progress import Progress
+from shoal.progress import Progress, check_callback
 from shoal.tokens import check_unicode
 
 logger = logging.getLogger(__name__)
@@ -463,7 +463,7 @@ def check_label_row(row: object, where: str) -> LabelRow:
     for name in _ROW_TEXT_FIELDS:
         value = row.get(name)
         if value is not None and not isinstance(value, str):
-            raise RouterFileError(f"{where}: {name} must be a string, got {value!r}")
+            raise RouterFileError(f"{where}: {name} must be a string, got {excerpt(value)}")
     _refuse_lone_surrogates(row, where)
     check_model_name(model, f"{where}: model")
     return LabelRow(prompt, model, float(score), cost, input_tokens, output_tokens,
@@ -720,12 +720,22 @@ def fit_router(
     Raises:
         RouterFileError: If a row is malformed (the message names the row and field) or a
             parameter is out of range.
-        TypeError: If ``catalog`` is not a :class:`~shoal.catalog.Catalog`.
+        TypeError: If ``rows`` is not a list, ``calibrate`` or ``calibrate_confidence`` not a
+            bool, ``catalog`` not a :class:`~shoal.catalog.Catalog`, or ``progress`` neither a
+            function nor None.
     """
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+        # A string or one row would be read item by item, each refused as "not a JSON object".
+        raise TypeError(f"rows must be a list of labelled rows (dicts), not "
+                        f"{type(rows).__name__}")
     _check_parameters(dim=dim, k=k, similarity_power=similarity_power, shrinkage=shrinkage)
     _check_irt(irt_iterations, irt_penalty)
     _check_labels(name=name, source=source)
+    for flag, value in (("calibrate", calibrate), ("calibrate_confidence", calibrate_confidence)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, not {type(value).__name__}")
     check_catalog(catalog)
+    check_callback("progress", progress)
     # Routing finds a model's labels by its catalog id, as `shoal fit` writes them.
     rows, spellings = canonical_model_rows(
         rows, catalog if catalog is not None else configured_catalog()
@@ -1142,7 +1152,8 @@ def _strings(document: Mapping[str, Any], name: str, where: str) -> tuple[str, .
     values = _field(document, name, list)
     for index, value in enumerate(values):
         if not isinstance(value, str):
-            raise RouterFileError(f"{where}{name}[{index}] must be a string, got {value!r}")
+            raise RouterFileError(f"{where}{name}[{index}] must be a string, got "
+                                  f"{excerpt(value)}")
     return tuple(values)
 
 

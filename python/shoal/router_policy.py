@@ -32,8 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shoal.budget import CHAT_ROLES
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import grouped_number
+from shoal.excerpts import excerpt, grouped_number
 from shoal.privacy import PrivacyFinding, scan_conversation
 from shoal.tokens import (
     CALL_KEYS,
@@ -49,7 +50,10 @@ from shoal.tokens import (
 logger = logging.getLogger(__name__)
 
 PRIVACY_POLICIES = ("local", "block", "off")
-HISTORY_ROLES = ("system", "user", "assistant", "tool")
+# The roles count_chat and trim_chat take, so that a trimmed chat can be routed: developer is
+# OpenAI's newer name for system instructions, function its older form of a tool result. No
+# role changes how a turn is routed or scanned; only an assistant's tool calls are read apart.
+HISTORY_ROLES = CHAT_ROLES
 DEFAULT_PRIVACY = "local"
 DEFAULT_STICKINESS_MARGIN = 0.02
 CONTEXT_TURNS = 2
@@ -142,7 +146,7 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
         role = turn.get("role", "user")
         if role not in HISTORY_ROLES:
             raise InputError(f"history[{index}]: role must be one of "
-                             f"{', '.join(HISTORY_ROLES)}, got {role!r}")
+                             f"{', '.join(HISTORY_ROLES)}, got {excerpt(role)}")
         content = _turn_text(turn, str(role), f"history[{index}]")
         characters += len(content) + _field_characters(turn)
         if characters > MAX_HISTORY_CHARACTERS:
@@ -305,7 +309,8 @@ def conversation_overhead(turns: Sequence[tuple[str, str]], names: int = 0) -> i
 
 def check_privacy_policy(policy: object) -> str:
     if policy not in PRIVACY_POLICIES:
-        raise InputError(f"privacy must be one of {', '.join(PRIVACY_POLICIES)}, got {policy!r}")
+        raise InputError(f"privacy must be one of {', '.join(PRIVACY_POLICIES)}, got "
+                         f"{excerpt(policy)}")
     return str(policy)
 
 

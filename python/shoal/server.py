@@ -1061,8 +1061,9 @@ def _add_routing_tools(
             list[Annotated[dict[str, Any], Field(max_length=20)]],
             Field(
                 description="Earlier turns of the conversation, oldest first; `prompt` is the "
-                "latest. Each is a chat message {'role': 'user', 'content': '...'} (role user, "
-                "assistant, system or tool; content text or a list of text parts); an assistant "
+                "latest. Each is a chat message {'role': 'user', 'content': '...'} (role system, "
+                "developer, user, assistant, tool or function, as count_chat_tokens takes them; "
+                "content text or a list of text parts); an assistant "
                 "turn with tool_calls may leave content out. Counted for the context window and "
                 "cost as count_chat_tokens counts the messages, scanned for private data. At "
                 f"most {MAX_HISTORY_CHARACTERS:,} characters over all turns.",

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shoal.errors import InputError, ShoalError
-from shoal.tokens import Tokenizer, check_unicode, tokenizer_for
+from shoal.excerpts import excerpt
+from shoal.tokens import Tokenizer, check_allow_special, check_unicode, tokenizer_for
 
 logger = logging.getLogger(__name__)
 
@@ -324,10 +325,11 @@ def count_till_limit(
         The count so far and whether the limit was passed.
 
     Raises:
-        TypeError: ``text`` not a str, or ``limit`` not an int.
+        TypeError: ``text`` not a str, ``limit`` not an int, or ``allow_special`` not a bool.
         ValueError: A negative limit, an unknown encoding or model, or invalid text.
     """
     _check_text(text)
+    check_allow_special(allow_special)
     _check_budget(limit, "limit", minimum=0)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     base_limit = tokenizer.base_budget(limit)
@@ -408,13 +410,15 @@ def truncate(
         The kept text with its count and the original's.
 
     Raises:
-        TypeError: ``text`` not a str, or ``max_tokens`` not an int.
+        TypeError: ``text`` not a str, ``max_tokens`` not an int, or ``allow_special`` not a
+            bool.
         ValueError: A negative budget, an unknown side, encoding or model, or invalid text.
     """
     _check_text(text)
+    check_allow_special(allow_special)
     _check_budget(max_tokens, "max_tokens", minimum=0)
     if side not in ("head", "tail"):
-        raise InputError(f"side must be 'head' or 'tail', not {side!r}")
+        raise InputError(f"side must be 'head' or 'tail', not {excerpt(side)}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     cuts = _TokenCuts(tokenizer, text, allow_special)
     budget = tokenizer.base_budget(max_tokens)
@@ -464,7 +468,8 @@ def split_chunks(
         The chunks with their character ranges and counts.
 
     Raises:
-        TypeError: ``text`` not a str, or ``max_tokens`` not an int.
+        TypeError: ``text`` not a str, ``max_tokens`` not an int, or ``allow_special`` not a
+            bool.
         TokenBudgetError: A budget too small for a single character at some place, or one that
             would make more than ``MAX_CHUNKS`` chunks (refused before any chunk is cut, when
             the text's token count shows it; the message gives the smallest max_tokens that
@@ -472,6 +477,7 @@ def split_chunks(
         ValueError: An unknown encoding or model, or invalid text.
     """
     _check_text(text)
+    check_allow_special(allow_special)
     _check_budget(max_tokens, "max_tokens", minimum=1)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     cuts = _TokenCuts(tokenizer, text, allow_special)

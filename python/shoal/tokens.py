@@ -17,6 +17,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from fractions import Fraction
 from types import ModuleType
@@ -191,8 +192,8 @@ def tokenizer_for(*, encoding: str | None = None, model: str | None = None) -> T
     """
     if model is not None and encoding is not None:
         raise InputError(
-            f"give encoding or model, not both (got {encoding!r} and {model!r}): a model "
-            "decides its own encoding"
+            f"give encoding or model, not both (got {excerpt(encoding)} and {excerpt(model)}): "
+            "a model decides its own encoding"
         )
     if model is None:
         encoding = DEFAULT_ENCODING if encoding is None else encoding
@@ -326,7 +327,9 @@ def decode(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> str:
 
 def decode_bytes(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> bytes:
     """The bytes of token ``ids``, concatenated (see ``decode``)."""
-    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+    if (isinstance(ids, (str, bytes, bytearray, memoryview, Mapping, AbstractSet))
+            or not isinstance(ids, Iterable)):
+        # Iterated, bytes would be ids 0 to 255, a dict its keys, a set in no order at all.
         raise TypeError(f"ids must be a list of int, not {type(ids).__name__}")
     ids = list(ids)
     for index, token in enumerate(ids):

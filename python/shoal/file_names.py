@@ -1,0 +1,52 @@
+"""Paths a caller gives, refused by the parameter's name when no file can have them.
+
+A NUL ends a name for the operating system, and a lone surrogate has no bytes to write: handed
+to ``open``, ``stat`` or SQLite, either fails as a bare ``ValueError: embedded null byte`` or a
+``UnicodeEncodeError`` that names neither the path nor the argument that held it. A path longer
+than the system takes fails as an ``OSError`` that quotes the whole path, however many
+megabytes it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+
+from shoal.errors import InputError
+from shoal.excerpts import shown_path
+
+
+def check_file_name(path: str, name: str, error: Callable[[str], Exception] = InputError) -> None:
+    """Refuse a path with a NUL or a lone surrogate, or longer than any path the system takes,
+    naming it by ``name`` (``ledger``, ``paths[0]``, ``item 'a': path``) in an ``error`` (the
+    caller's own class: a ledger's ``LedgerError``, a router's ``RoutingError``).
+
+    A name need not be valid Unicode otherwise: Python reads a name's bytes that are not UTF-8
+    as surrogates that ``os.fsencode`` takes back (surrogateescape), and those files exist;
+    only other surrogates name nothing.
+    """
+    if "\0" in path:
+        raise error(f"{name} {shown_path(path)} contains a NUL character; no file name can")
+    try:
+        encoded = os.fsencode(path)
+    except UnicodeEncodeError as failure:
+        raise error(
+            f"{name} has an unpaired surrogate at index {failure.start}, which no file name "
+            "holds; text must be valid Unicode"
+        ) from None
+    longest = _longest_path()
+    if longest is not None and len(encoded) > longest:
+        raise error(f"{name} {shown_path(path)} is {len(encoded):,} bytes long; no path here "
+                    f"is longer than {longest:,}")
+
+
+@functools.cache
+def _longest_path() -> int | None:
+    """Bytes in the longest path the system takes (4,095 on Linux, 1,023 on macOS), or None
+    where it does not say."""
+    try:
+        # The limit counts the NUL that ends the path in C.
+        return os.pathconf("/", "PC_PATH_MAX") - 1
+    except (AttributeError, OSError, ValueError):
+        return None
