@@ -79,9 +79,9 @@ class UnknownModelError(ShoalError, ValueError):
         else:
             hint = "no close match; `shoal models` (MCP: shoal://catalog) lists every id"
         super().__init__(
-            f"unknown model {excerpt(model_id)}: {hint} (the catalog has {model_count} models; "
-            "add yours with a user price file, --prices FILE or SHOAL_PRICES: see 'Your own "
-            "prices and models' in shoal's README)"
+            f"unknown model {excerpt(model_id)}: {hint} (the catalog has {model_count} models, "
+            "retired ones included; add yours with a user price file, --prices FILE or "
+            "SHOAL_PRICES: see 'Your own prices and models' in shoal's README)"
         )
 
 

@@ -104,7 +104,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument(
         "--read-only",
         action="store_true",
-        help="serve only read-only tools (leave out those that write a ledger)",
+        help="serve only read-only tools (leave out those that write the ledger or the "
+        "feedback database)",
     )
     serve.add_argument(
         "--tools",
