@@ -107,9 +107,9 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      help="where the labels come from (recorded in the file)")
     fit.add_argument("--prices", type=Path,
                      help="price file (a catalog file as elsewhere, or JSON {model: "
-                     "{input_per_mtok, output_per_mtok}}, each 0 to 1,000,000 USD per million "
-                     "tokens): checked to cover every model without a catalog price or "
-                     "observed cost")
+                     "{input_per_mtok, output_per_mtok, optional source}}, each price 0 to "
+                     "1,000,000 USD per million tokens): checked to cover every model without a "
+                     "catalog price or observed cost")
     fit.add_argument("--k", type=_neighbours, default=40,
                      help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)

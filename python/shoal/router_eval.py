@@ -524,11 +524,12 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     Two shapes are read, so the file given to ``--prices`` elsewhere works here too:
 
     * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}``, each price from 0 to
-      :data:`~shoal.catalog.MAX_USD_PER_MTOK` as in a catalog file and any other field refused
-      by name (an LLMRouter model entry, with ``input_price`` and ``output_price`` and fields
-      that describe the model, is read too); keys starting with ``_`` are comments, and a model
-      given twice (by one key, or by two names of one catalog model such as ``gpt-4.1-mini``
-      and ``openai/GPT-4.1-mini``) is refused;
+      :data:`~shoal.catalog.MAX_USD_PER_MTOK` as in a catalog file, an optional ``source``
+      (where the prices come from: printable text, checked and not read) and any other field
+      refused by name (an LLMRouter model entry, with ``input_price`` and ``output_price`` and
+      fields that describe the model, is read too); keys starting with ``_`` are comments, and
+      a model given twice (by one key, or by two names of one catalog model such as
+      ``gpt-4.1-mini`` and ``openai/GPT-4.1-mini``) is refused;
     * a catalog file (a list of model rows, or ``{"models": [...]}``, see
       :func:`shoal.catalog.load_catalog`): each row's model at the prices the shipped catalog
       has after the file is applied, so a row may give only the prices of a known model.
@@ -556,9 +557,12 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     return {model: _entry_prices(file, model, document[model]) for model in models}
 
 
-# The fields of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
+# The prices of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
 PRICE_ENTRY_FIELDS = ("input_per_mtok", "output_per_mtok")
 LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
+# An entry's optional provenance, as a catalog row's price_source: kept in the file for its
+# reader, not read into the prices.
+PRICE_SOURCE_FIELD = "source"
 
 
 def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
@@ -573,11 +577,12 @@ def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
         # model and are not read.
         names = LLMROUTER_PRICE_FIELDS
     else:
-        unknown = unknown_field(fields, PRICE_ENTRY_FIELDS)
+        unknown = unknown_field(fields, (*PRICE_ENTRY_FIELDS, PRICE_SOURCE_FIELD))
         if unknown is not None:
             # A misspelt price beside the two read would otherwise be dropped without a word.
             raise EvaluationError(f"price file {file}: {model!r}: {unknown}; an entry has "
-                                  "input_per_mtok and output_per_mtok only")
+                                  "input_per_mtok, output_per_mtok and an optional source only")
+        _check_price_source(file, model, fields)
     prices = []
     for name in names:
         price = fields.get(name)
@@ -592,6 +597,23 @@ def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
             )
         prices.append(float(price))
     return prices[0], prices[1]
+
+
+def _check_price_source(file: Path, model: str, fields: Mapping[str, Any]) -> None:
+    """Refuse a ``source`` that is not text: held to the rules of a catalog row's
+    ``price_source`` (printable characters only), so that copying it into a catalog file, or
+    showing the entry, cannot carry a newline or terminal escape along."""
+    if PRICE_SOURCE_FIELD not in fields:
+        return
+    source = fields[PRICE_SOURCE_FIELD]
+    if not isinstance(source, str) or not source.strip():
+        raise EvaluationError(f"price file {file}: {model!r}: source must be a non-empty "
+                              f"string, got {excerpt(source)}")
+    hidden = next((character for character in source if not character.isprintable()), None)
+    if hidden is not None:
+        raise EvaluationError(f"price file {file}: {model!r}: source must hold only printable "
+                              f"characters (no control or format characters, no space but "
+                              f"' '), got {hidden!r} in {excerpt(source)}")
 
 
 def _refuse_models_named_twice(file: Path, document: dict[str, Any]) -> None:
