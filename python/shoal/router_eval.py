@@ -298,7 +298,8 @@ def read_labelled(
     """
     file = Path(path)
     if file.suffix == ".jsonl":
-        prompts = _group_long_rows(label for _, label in _checked_lines(file, max_file_bytes))
+        prompts = _group_long_rows((where, label)
+                                   for where, _, label in _checked_lines(file, max_file_bytes))
     else:
         prompts = [_from_llmrouter(item, f"{file}: list item {index} (counting from 0)")
                    for index, item in enumerate(_json_list(file, max_file_bytes))]
@@ -325,9 +326,10 @@ def read_catalog_labelled(
     """
     file = Path(path)
     if file.suffix == ".jsonl":
-        rows = [label for _, label in _checked_lines(file, max_file_bytes)]
-        names, spellings = canonical_model_names((row.model for row in rows), catalog)
-        prompts = _group_long_rows(replace(row, model=names[row.model]) for row in rows)
+        rows = [(where, label) for where, _, label in _checked_lines(file, max_file_bytes)]
+        names, spellings = canonical_model_names((row.model for _, row in rows), catalog)
+        prompts = _group_long_rows((where, replace(row, model=names[row.model]))
+                                   for where, row in rows)
     else:
         items = read_labelled(file, max_file_bytes=max_file_bytes)
         names, spellings = canonical_model_names(
@@ -359,7 +361,7 @@ def read_label_rows(
     Raises:
         EvaluationError: If the file cannot be read or a row is malformed.
     """
-    return [row for row, _ in _checked_lines(Path(path), max_file_bytes)]
+    return [row for _, row, _ in _checked_lines(Path(path), max_file_bytes)]
 
 
 def _read_text(file: Path, max_file_bytes: int) -> str:
@@ -373,7 +375,10 @@ def _read_text(file: Path, max_file_bytes: int) -> str:
     return without_byte_order_mark(text)
 
 
-def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any], LabelRow]]:
+def _checked_lines(
+    file: Path, max_file_bytes: int
+) -> list[tuple[str, dict[str, Any], LabelRow]]:
+    """Each row of a ``.jsonl`` label file: where it is (``FILE:LINE``), as written, checked."""
     checked = []
     for number, line in enumerate(_read_text(file, max_file_bytes).splitlines(), start=1):
         if not line.strip():
@@ -390,7 +395,7 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
             raise EvaluationError(f"{where}: JSON nested too deeply") from None
         _refuse_repeated_keys(row, where)
         try:
-            checked.append((row, check_label_row(row, where)))
+            checked.append((where, row, check_label_row(row, where)))
         except RouterFileError as error:
             raise EvaluationError(str(error)) from None
     return checked
@@ -448,8 +453,9 @@ def _from_llmrouter(item: object, where: str) -> LabelledPrompt:
     if not isinstance(question, str) or not question.strip():
         raise EvaluationError(f"{where}: question must be a non-empty string")
     task = item.get("task")
-    if task is not None and not isinstance(task, str):
-        raise EvaluationError(f"{where}: task must be a string, got {task!r}")
+    if task is not None and (not isinstance(task, str) or not task.strip()):
+        raise EvaluationError(f"{where}: task must be a non-empty string (or left out), got "
+                              f"{excerpt(task)}")
     cluster = item.get("cluster_id")
     if task is None and cluster is not None:
         task = f"cluster {cluster}"
@@ -475,11 +481,16 @@ def _item_scores(scores: object, where: str) -> dict[str, float]:
     return checked
 
 
-def _group_long_rows(rows: Iterable[LabelRow]) -> list[LabelledPrompt]:
+def _group_long_rows(rows: Iterable[tuple[str, LabelRow]]) -> list[LabelledPrompt]:
+    """The rows of each prompt as one labelled prompt; each row comes with where it is
+    (``FILE:LINE``), which names it if its task contradicts an earlier row's."""
     grouped: dict[str, dict[str, Any]] = {}
-    for row in rows:
+    tasks: dict[str, tuple[str, str]] = {}
+    for where, row in rows:
         entry = grouped.setdefault(row.prompt, {"scores": {}, "costs": {}, "tokens": {},
-                                                "output_tokens": {}, "task": row.task})
+                                                "output_tokens": {}, "task": None})
+        if row.task is not None:
+            entry["task"] = _one_task(tasks, row.prompt, row.task, where)
         entry["scores"].setdefault(row.model, []).append(row.score)
         if row.cost_usd is not None:
             entry["costs"].setdefault(row.model, []).append(row.cost_usd)
@@ -498,6 +509,18 @@ def _group_long_rows(rows: Iterable[LabelRow]) -> list[LabelledPrompt]:
         )
         for prompt, entry in grouped.items()
     ]
+
+
+def _one_task(tasks: dict[str, tuple[str, str]], prompt: str, task: str, where: str) -> str:
+    """``task``, given to ``prompt`` by the row at ``where``; refused when an earlier row (in
+    ``tasks``: prompt → its task and where given) gave the prompt another, as one of the two
+    would be used without a word and decide the prompt's fold under ``--folds task``. A row
+    without a task takes the one its prompt's other rows give."""
+    first, given_at = tasks.setdefault(prompt, (task, where))
+    if first != task:
+        raise EvaluationError(f"{where}: task {excerpt(task)} for a prompt that {given_at} "
+                              f"gives task {excerpt(first)}; give each prompt one task")
+    return task
 
 
 def long_rows(prompts: Iterable[LabelledPrompt], *, without: Iterable[str] = ()) -> list[dict]:
