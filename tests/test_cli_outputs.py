@@ -590,6 +590,57 @@ def test_an_output_this_user_cannot_write_is_refused_before_the_work(
     assert sorted(path.name for path in closed.iterdir()) == ["kept.json"]
 
 
+READ_ONLY = "read-only (mode 0444); make it writable or choose another path"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_a_read_only_output_is_refused_whoever_runs_the_command(
+    ledger: Path, labels: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Each was replaced by a rename, which the folder allows (and root may write any file).
+    commands = every_output_option(ledger, labels, tmp_path)
+    commands["hw sweep --plot"] = ["hw", "sweep", "--models", "llama-3.2-1b-instruct",
+                                   "--devices", "rtx-4090", "--plot"]
+    for name, command in commands.items():
+        target = tmp_path / f"out-{command[0]}-{command[-1].lstrip('-')}"
+        assert run(capsys, *command, str(target))[0] == 0  # an output of its own kind
+        before = target.read_bytes()
+        target.chmod(0o444)
+
+        code, err = run(capsys, *command, str(target))
+
+        assert code == 2 and err.endswith(f": error: {command[-1]} {target}: {READ_ONLY}\n"), name
+        assert target.read_bytes() == before and target.stat().st_mode & 0o777 == 0o444
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_every_file_written_whole_refuses_a_read_only_one(tmp_path: Path) -> None:
+    from shoal import atomic_file
+    from shoal.router import RouterFileError, load_router
+
+    kept = tmp_path / "chunk_0001.txt"
+    kept.write_text("kept", encoding="utf-8")
+    kept.chmod(0o555)  # no write bit, whatever else
+    router = tmp_path / "router.json"
+    load_router().save(router)
+    router.chmod(0o444)
+
+    with pytest.raises(PermissionError) as refused:
+        atomic_file.write_text(kept, "new", durable=False)
+    with pytest.raises(RouterFileError) as save_refused:
+        load_router().save(router)
+
+    assert (refused.value.filename, refused.value.strerror) == (
+        str(kept), "read-only (mode 0555); make it writable or choose another path")
+    assert str(save_refused.value) == f"path {router}: {READ_ONLY}"
+    assert kept.read_text(encoding="utf-8") == "kept"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["chunk_0001.txt", "router.json"]
+    # A write bit for anyone leaves the choice to the file system, as before.
+    kept.chmod(0o464)
+    atomic_file.write_text(kept, "new", durable=False)
+    assert kept.read_text(encoding="utf-8") == "new"
+
+
 def test_a_ctrl_c_raised_as_the_temporary_file_is_made_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

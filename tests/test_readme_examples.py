@@ -4,8 +4,10 @@ Every console transcript of the README (a `$ command` line, then what it prints)
 working folder that holds the repository files the commands read, through ``shoal.cli.main``,
 and its stdout, then its stderr, must equal the README's lines (these commands write their
 stderr lines after their output, so that is what a terminal shows); a transcript that leaves
-lines out with a `...` line must show the rest in order. A transcript that cannot be replayed
-is named in `NOT_REPLAYED` with the reason. The MCP examples (a tool call in backticks, then its
+lines out with a `...` line must show the rest in order. The cross-validations behind the
+routing figures tables show no output of their own: each is replayed and must print the figures
+of its table row. A transcript that cannot be replayed is named in `NOT_REPLAYED` with the
+reason. The MCP examples (a tool call in backticks, then its
 text, then optionally its structured content) are called through the SDK's in-memory client.
 The README is parsed on every run, so an edit to either side that makes them disagree fails
 here.
@@ -48,13 +50,28 @@ NOT_REPLAYED = {
     "shoal ledger record ... ": "stands for the command above it, retried",
     "shoal ledger status": "its figures run on the clock (the first call 3 s ago, a burn rate)",
     "shoal feedback export": "prints the time the outcome was recorded",
-    "--folds": "the commands behind the table above it, which holds their figures; they print "
-               "no transcript",
 }
 # Transcripts that fit routers on thousands of labelled prompts: seconds on the Rust core,
 # minutes each on the pure-Python path, whose results equal the Rust core's (tests/
 # test_router_eval.py, the parity tests).
 REPLAYED_ON_THE_RUST_CORE_ONLY = ("shoal eval --train",)
+
+# The cross-validations behind the routing figures tables: they show no output of their own, so
+# each is replayed by test_each_cross_validation_gives_the_figures_its_table_row_shows against
+# the table row of its data file and folds (a first cell and a second cell the row starts with).
+CROSS_VALIDATION = "--folds"
+FIGURES_ROWS = {
+    ("llmrouter/train.json", "5"): ("LLMRouter train.json", "5-fold"),
+    ("llmrouter/train.json", "task"): ("LLMRouter train.json", "by cluster"),
+    ("arena_hard_v1/arena_hard.json", "5"): ("arena-bench-v1", "5-fold"),
+    ("routellm/gsm8k.json", "5"): ("GSM8K", "5-fold"),
+    ("routellm/mmlu_slice.json", "5"): ("MMLU slice", "5-fold"),
+    ("routellm/mmlu_slice.json", "task"): ("MMLU slice", "by subject"),
+}
+# Seconds on the Rust core (the largest, 57 folds of 2,809 prompts, about two minutes) and ten
+# times that on the pure-Python path, whose results equal the Rust core's: there only the
+# arena-bench-v1 run (271 prompts, about 10 s) is replayed.
+CROSS_VALIDATED_ON_BOTH_PATHS = ("arena_hard_v1/arena_hard.json",)
 
 
 @dataclass(frozen=True)
@@ -98,9 +115,14 @@ def every_transcript() -> list[Example]:
 
 
 def readme_examples() -> list[Example]:
-    """The transcripts replayed, in README order."""
+    """The transcripts replayed against the lines under them, in README order."""
     return [example for example in every_transcript()
-            if not any(part in example.command for part in NOT_REPLAYED)]
+            if not any(part in example.command for part in (*NOT_REPLAYED, CROSS_VALIDATION))]
+
+
+def cross_validations() -> list[Example]:
+    """The `shoal eval --data ... --folds` commands whose figures the README's tables show."""
+    return [example for example in every_transcript() if CROSS_VALIDATION in example.command]
 
 
 @pytest.fixture
@@ -233,13 +255,88 @@ def test_the_first_command_prints_the_batch_table_the_readme_shows(
     assert "   ...\n" in table and len(table.splitlines()) < 80
 
 
+def _figures_tables() -> dict[tuple[str, str], list[str]]:
+    """The rows of the routing figures tables, by their first two cells."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Routing: method and figures"):text.index("## Privacy guard")]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) > 2 and re.fullmatch(r"\d\.\d{3}", cells[2]):
+            rows[cells[0], cells[1]] = cells[2:]
+    return rows
+
+
+def _table_row(words: list[str]) -> list[str]:
+    """The figures of the table row that the cross-validation ``words`` stand behind."""
+    data = words[words.index("--data") + 1].removeprefix("tests/data/")
+    first, second = FIGURES_ROWS[data, words[words.index("--folds") + 1]]
+    (row,) = [cells for (data_cell, split), cells in _figures_tables().items()
+              if data_cell.startswith(first) and split.startswith(second)]
+    return row
+
+
+def _printed_figures(printed: str, pair: bool) -> list[str]:
+    """What a table row shows of ``eval``'s output: AIQ of the router, of the hull of single
+    models and of the oracle, and the router at <= 50 % of the best single's cost (the best
+    single's quality); for a two-model pair, APGR, CPT(50 %), CPT(80 %) and random APGR."""
+    lines = printed.splitlines()
+
+    def figure(label: str, column: int = 1) -> float:
+        (line,) = [line for line in lines if line.startswith(label)]
+        return float(line[len(label):].split()[column - 1].rstrip("%"))
+
+    if pair:
+        lines = lines[next(i for i, line in enumerate(lines) if line.startswith("two-model")):]
+        return [f"{figure('router ', 1):.3f}", f"{figure('router ', 2):.1f} %",
+                f"{figure('router ', 3):.1f} %", f"{figure('random ', 1):.3f}"]
+    within = figure("router, cost <= 50% of best single")
+    best = float(next(line for line in lines if "(best single" in line).split()[-2])
+    return [f"{figure('  router '):.3f}", f"{figure('  singles_hull '):.3f}",
+            f"{figure('  oracle '):.3f}", f"{within:.3f} ({best:.3f})"]
+
+
+@pytest.mark.parametrize("example", cross_validations(), ids=lambda example: example.command)
+def test_each_cross_validation_gives_the_figures_its_table_row_shows(
+    example: Example, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The arena-bench-v1 command was refused for its price file's "source" fields unseen, as
+    # these commands were not replayed.
+    (words,) = _commands(example.command)
+    if BACKEND != "rust" and not any(data in example.command
+                                     for data in CROSS_VALIDATED_ON_BOTH_PATHS):
+        pytest.skip("minutes on the pure-Python path; its results equal the Rust core's")
+    monkeypatch.chdir(REPOSITORY)
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+
+    code = cli.main(words[1:])
+
+    captured = capsys.readouterr()
+    assert code == 0, f"README.md:{example.line}: {example.command}\n{captured.err}"
+    row = _table_row(words)
+    assert _printed_figures(captured.out, pair="two-model" in captured.out) == row
+
+
+def test_every_figures_table_row_has_its_command_in_the_readme() -> None:
+    shown = {(cells[0], cells[1]) for cells in _figures_tables()}
+    behind = {(data, split) for data, split in shown
+              if any(data.startswith(first) and split.startswith(second)
+                     for first, second in FIGURES_ROWS.values())}
+    commands = [_commands(example.command)[0] for example in cross_validations()]
+
+    # LLMRouter test.json's row is the `--train`/`--test` transcript's, replayed above.
+    assert shown - behind == {("LLMRouter test.json", "train → test")}
+    assert len(commands) == len(FIGURES_ROWS) == len(behind)
+    assert all(_table_row(words) for words in commands)
+
+
 def test_every_transcript_is_replayed_or_named_with_the_reason_it_is_not() -> None:
     transcripts = every_transcript()
     for part in NOT_REPLAYED:
         assert any(part in example.command for example in transcripts), part
     # Those left out are all there is: every other transcript is a shoal command or a script
-    # of the examples folder, which the test above runs.
-    for example in readme_examples():
+    # of the examples folder, which the tests above run.
+    for example in [*readme_examples(), *cross_validations()]:
         for words in _commands(example.command):
             _, words = _piped_input(words)
             assert words[0] == "shoal" or words == ["echo", "exit status $?"] or (

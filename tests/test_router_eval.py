@@ -417,6 +417,20 @@ def test_a_price_file_giving_a_model_twice_is_refused_naming_both(
     assert capsys.readouterr().err.endswith(f"price file {path}: {problem}\n")
 
 
+def test_a_plain_price_file_may_say_where_each_price_comes_from(tmp_path: Path) -> None:
+    # As the shipped arena-bench prices do: the README's evaluation of them was refused.
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({
+        "gpt-4o": {"input_per_mtok": 1, "output_per_mtok": 2, "source": "vendor list, 2025-12"},
+        "acme-small": {"input_per_mtok": 0.1, "output_per_mtok": 0.2},
+    }), encoding="utf-8")
+
+    assert read_prices(path) == {"gpt-4o": (1.0, 2.0), "acme-small": (0.1, 0.2)}
+    assert all("source" in entry for entry in json.loads(
+        (REPOSITORY / "tests/data/arena_hard_v1/prices.json").read_text("utf-8")).values()
+        if isinstance(entry, dict))
+
+
 def test_comment_keys_of_a_price_file_may_repeat(tmp_path: Path) -> None:
     path = tmp_path / "prices.json"
     path.write_text('{"_note": "a", "_note": "b", "gpt-4o": {"input_per_mtok": 1, '
@@ -438,10 +452,22 @@ OVER_A_CATALOG_PRICE = "must be at most 1,000,000 USD per million tokens, as in 
     ({"input_price": 1e300, "output_price": 1, "service": "NVIDIA"},
      f"input_price {OVER_A_CATALOG_PRICE} 1e+300"),
     ({"input_per_mtok": 10, "output_per_mtok": 30, "typo": 1},
-     "unknown field 'typo'; an entry has input_per_mtok and output_per_mtok only"),
+     "unknown field 'typo'; an entry has input_per_mtok, output_per_mtok and an optional source "
+     "only"),
     ({"input_per_mtok": 10, "output_per_mtok": 30, "output_per_mtk": 1},
      "unknown field 'output_per_mtk' (did you mean 'output_per_mtok'?); an entry has "
-     "input_per_mtok and output_per_mtok only"),
+     "input_per_mtok, output_per_mtok and an optional source only"),
+    ({"input_per_mtok": 10, "output_per_mtok": 30, "sources": "L"},
+     "unknown field 'sources' (did you mean 'source'?); an entry has input_per_mtok, "
+     "output_per_mtok and an optional source only"),
+    ({"input_per_mtok": 10, "output_per_mtok": 30, "source": ""},
+     "source must be a non-empty string, got ''"),
+    ({"input_per_mtok": 10, "output_per_mtok": 30, "source": 3},
+     "source must be a non-empty string, got 3"),
+    # Held to a catalog row's price_source rules, which a copy of it would have to meet.
+    ({"input_per_mtok": 10, "output_per_mtok": 30, "source": "L\n\x1b[2Jx"},
+     "source must hold only printable characters (no control or format characters, no space "
+     "but ' '), got '\\n' in 'L\\n\\x1b[2Jx'"),
 ])
 def test_a_plain_price_file_is_bounded_and_checked_as_a_catalog_file_is(
     tmp_path: Path, capsys: pytest.CaptureFixture, entry: dict[str, object], problem: str,
@@ -775,10 +801,11 @@ def test_eval_json_and_plot_need_two_files(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_eval_refuses_a_negative_output_length(capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["eval", "--train", "x.jsonl", "--test", "x.jsonl", "--output-tokens", "-100000"])
-    assert exit_info.value.code == 2
-    assert "argument --output-tokens: must be 0 or more, got -100,000" in capsys.readouterr().err
+    # Before any file is read.
+    assert main(["eval", "--train", "x.jsonl", "--test", "x.jsonl",
+                 "--output-tokens", "-100000"]) == 2
+    assert capsys.readouterr().err == ("shoal eval: error: --output-tokens must be an int from 0 "
+                                       "to 1,000,000, got -100,000\n")
 
 
 def test_fit_summary_counts_one_in_the_singular(tmp_path: Path,

@@ -278,8 +278,141 @@ def test_eval_notes_a_near_miss_name_as_fit_does(
             ["--train", str(data), "--test", str(data)])
     assert main(["eval", *argv]) == 0
 
-    assert (f"\nnote: {near}: it is evaluated as a model of its own, costed by the cost_usd of "
-            "its rows or --prices\n") in capsys.readouterr().out + "\n"
+    assert (f"\nnote: {near}: it is a model of its own, costed by the cost_usd of its rows, "
+            "else by its --prices entry\n") in capsys.readouterr().out + "\n"
+
+
+@pytest.mark.parametrize("split", ["folds", "train and test"])
+def test_eval_notes_every_name_the_catalog_lacks_with_how_it_is_costed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], split: str,
+) -> None:
+    # acme-small lies near no catalog model: the README says eval notes such a name, and it was
+    # evaluated without a word.
+    data = write_jsonl(tmp_path / "labels.jsonl", acme_rows())
+    argv = (["--data", str(data), "--folds", "2"] if split == "folds" else
+            ["--train", str(data), "--test", str(data)])
+
+    assert main(["eval", *argv]) == 0
+
+    assert capsys.readouterr().out.endswith(
+        "\nnote: acme-small not in the catalog: it is a model of its own, costed by the cost_usd "
+        "of its rows, else by its --prices entry\n")
+
+
+@pytest.mark.parametrize("by", ["--train", "--router"])
+def test_eval_notes_a_name_spelt_in_two_cases_across_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], by: str,
+) -> None:
+    # Routing matches a name the catalog lacks in any case, so --train's Acme-Small labelled
+    # --test's acme-small without a word.
+    train = write_jsonl(tmp_path / "train.jsonl",
+                        [{**row, "model": "Acme-Small"} if row["model"] == "acme-small" else row
+                         for row in acme_rows()])
+    test = write_jsonl(tmp_path / "test.jsonl", acme_rows())
+    if by == "--router":
+        assert main(["fit", str(train), "--out", str(tmp_path / "router.json"), "--k", "2"]) == 0
+        capsys.readouterr()
+    source = train if by == "--train" else tmp_path / "router.json"
+
+    assert main(["eval", by, str(source), "--test", str(test)]) == 0
+
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert ("note: labels for Acme-Small counted as acme-small (model names are read through the "
+            "catalog, as `shoal fit` reads them)") in notes
+    # Named once, as the evaluation names it.
+    assert ("note: acme-small not in the catalog: it is a model of its own, costed by the "
+            "cost_usd of its rows, else by its --prices entry") in notes
+
+
+def test_data_without_folds_says_folds_are_needed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    # It said --data goes with --folds only (not --train/--test/--router), none of them given.
+    assert error_of(capsys, "eval", "--data", str(data)) == (
+        "shoal eval: error: --data needs --folds N or --folds task\n")
+    assert error_of(capsys, "eval", "--data", str(data), "--test", str(data)) == (
+        "shoal eval: error: --data goes with --folds only (not --train/--test/--router)\n")
+
+
+@pytest.mark.parametrize("tokens", ["100000000000", "1000001", "-1"])
+def test_eval_bounds_the_output_length_as_route_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tokens: str,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    shown = f"{int(tokens):,}"
+
+    route_error = error_of(capsys, "route", "Say hi.", "--output-tokens", tokens)
+    eval_error = error_of(capsys, "eval", "--data", str(data), "--folds", "2",
+                          "--output-tokens", tokens)
+
+    bound = f"--output-tokens must be an int from 0 to 1,000,000, got {shown}\n"
+    assert (route_error, eval_error) == (f"shoal route: error: {bound}",
+                                         f"shoal eval: error: {bound}")
+
+
+def test_eval_takes_the_longest_output_route_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    assert main(["eval", "--data", str(data), "--folds", "2", "--output-tokens", "1000000"]) == 0
+
+
+def task_rows(tasks: dict[int, str]) -> list[dict[str, object]]:
+    """The labelled rows of TASKS, row ``i`` given task ``tasks[i]`` where it has one."""
+    rows = label_rows()
+    for index, task in tasks.items():
+        rows[index]["task"] = task
+    return rows
+
+
+def test_a_prompt_given_two_tasks_is_refused_naming_both_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Rows 1 and 2 (lines 1 and 2) are one prompt's; one of the two tasks was used unseen.
+    rows = task_rows({index: "math" if index < 6 else "poem" for index in range(12)})
+    rows[1]["task"] = "poem"
+    data = write_jsonl(tmp_path / "labels.jsonl", rows, blank_after=1)
+
+    err = error_of(capsys, "eval", "--data", str(data), "--folds", "task")
+
+    assert err == (f"shoal eval: error: {data}:3: task 'poem' for a prompt that {data}:1 gives "
+                   "task 'math'; give each prompt one task\n")
+    assert error_of(capsys, "eval", "--train", str(data), "--test", str(data)) == err
+
+
+def test_a_row_without_a_task_takes_its_prompts_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The first row of each prompt carries no task: the prompt had none, so --folds task was
+    # refused for lack of one.
+    data = write_jsonl(tmp_path / "labels.jsonl", task_rows(
+        {index: "math" if index < 6 else "poem" for index in range(1, 12, 2)}))
+
+    assert main(["eval", "--data", str(data), "--folds", "task"]) == 0
+    assert "2 folds, one per task" in capsys.readouterr().out
+    assert {item.task for item in read_labelled(data)} == {"math", "poem"}
+
+
+@pytest.mark.parametrize("task", ["", "  "])
+def test_a_blank_task_is_refused_by_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], task: str,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", task_rows(
+        {index: "math" if index < 6 else task for index in range(12)}))
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([{"question": "Say hi.", "scores": {MATHS: 1}, "task": task}]),
+                     encoding="utf-8")
+    blank = f"task must be a non-empty string (or left out), got {task!r}"
+
+    assert error_of(capsys, "eval", "--data", str(data), "--folds", "task") == (
+        f"shoal eval: error: {data}:7: {blank}\n")
+    assert error_of(capsys, "fit", str(data), "--out", str(tmp_path / "router.json")) == (
+        f"shoal fit: error: {data}:7: {blank}\n")
+    assert error_of(capsys, "eval", "--data", str(items), "--folds", "task") == (
+        f"shoal eval: error: {items}: list item 0 (counting from 0): {blank}\n")
 
 
 def test_folds_say_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

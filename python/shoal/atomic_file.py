@@ -11,6 +11,7 @@ leaves one only in that window.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -46,6 +47,31 @@ def _record(path: str | os.PathLike[str]) -> None:
             written.append(Path(path))
 
 
+# The write bits of a mode, for its owner, its group and anyone else.
+WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+
+
+def refuse_read_only(path: str | os.PathLike[str], mode: int | None = None) -> None:
+    """Refuse to replace an existing regular file whose mode lets no one write it (0444).
+
+    A replacement is a rename over the file, which its folder allows whatever the file's own
+    mode says, and root may write any file: a file made read-only to keep it would be replaced
+    without a word. Its mode bits say what its owner meant, so they are checked, not
+    ``os.access``. ``mode`` is the file's ``st_mode`` when the caller has it already.
+
+    Raises:
+        PermissionError: Naming the file and its mode (errno EACCES).
+    """
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return  # nothing there to keep; the write reports any other problem
+    if stat.S_ISREG(mode) and not mode & WRITE_BITS:
+        raise PermissionError(errno.EACCES, f"read-only (mode {stat.S_IMODE(mode):04o}); make "
+                              "it writable or choose another path", os.fspath(path))
+
+
 def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:
     """Write ``text`` as UTF-8 to ``path``, replacing what was there in one step.
 
@@ -54,19 +80,22 @@ def write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True)
     whole against a stopped or failing process, at a fraction of the cost for many small files.
 
     The new file keeps the permissions of the file it replaces (a new one gets the usual
-    0666 less the umask). A symbolic link is followed: the file it points to is replaced, and
+    0666 less the umask); a file whose mode lets no one write it is refused
+    (:func:`refuse_read_only`). A symbolic link is followed: the file it points to is replaced, and
     the link stays. A path that is not a regular file (``/dev/null``, ``/dev/stdout``) is
     written as it is, having no file to replace; so is a file in a folder this process may not
     create files in, which then is not replaced in one step.
 
     Raises:
-        OSError: The file cannot be written (the temporary file is removed).
+        OSError: The file cannot be written (the temporary file is removed), or is read-only.
     """
     data = text.encode("utf-8")
     try:
         mode: int | None = os.stat(path).st_mode
     except FileNotFoundError:
         mode = None
+    if mode is not None:
+        refuse_read_only(path, mode)
     if mode is not None and not stat.S_ISREG(mode):
         # By the name given: /dev/stdout resolves to a pipe's name no one can open.
         _write_in_place(Path(path), data)

@@ -12,6 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from shoal.atomic_file import refuse_read_only
+
 # Paths that name this process's standard output. An output option given one carries the
 # command's data there (`fit --out /dev/stdout | jq`), so what the command prints about it goes
 # to stderr instead of into the data.
@@ -49,9 +51,10 @@ def check_output_file(
     Refused: ``-`` (which reads stdin everywhere else), one of the command's ``inputs`` (by
     resolved path, or the same file by another name), a folder, a path whose folder does not
     exist, an existing path that is neither a regular file nor a character device such as
-    /dev/null (a named pipe would block the write forever), and an existing non-blank file that
-    is not of ``kind`` (a key of OUTPUT_KINDS). A previous output of the same kind may be
-    overwritten. ``what`` names what is written, for the message ("the chart").
+    /dev/null (a named pipe would block the write forever), an existing file whose mode lets no
+    one write it (see :func:`shoal.atomic_file.refuse_read_only`), and an existing non-blank
+    file that is not of ``kind`` (a key of OUTPUT_KINDS). A previous output of the same kind may
+    be overwritten. ``what`` names what is written, for the message ("the chart").
     """
     if str(out) == "-":
         raise ValueError(f"{option} -: output goes to a file; name one")
@@ -102,6 +105,11 @@ def _check_writable_path(out: Path, option: str, what: str) -> None:
     if mode is None and not folder.is_dir():
         raise ValueError(f"{option} {out}: the folder {folder} does not exist; create it first or "
                          "name another file")
+    if mode is not None:
+        try:
+            refuse_read_only(out, mode)
+        except PermissionError as error:
+            raise ValueError(f"{option} {out}: {error.strerror}") from None
     if mode is None or stat.S_ISREG(mode):
         _check_permission_to_write(out, option, exists=mode is not None)
 

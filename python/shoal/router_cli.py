@@ -9,7 +9,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +31,7 @@ from shoal.output_files import check_output_file
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.json_output import without_surrogates
 from shoal.progress import Progress, ProgressLine, add_progress_option
+from shoal.router import MAX_OUTPUT_TOKENS
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
@@ -107,9 +108,9 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      help="where the labels come from (recorded in the file)")
     fit.add_argument("--prices", type=Path,
                      help="price file (a catalog file as elsewhere, or JSON {model: "
-                     "{input_per_mtok, output_per_mtok}}, each 0 to 1,000,000 USD per million "
-                     "tokens): checked to cover every model without a catalog price or "
-                     "observed cost")
+                     "{input_per_mtok, output_per_mtok, optional source}}, each price 0 to "
+                     "1,000,000 USD per million tokens): checked to cover every model without a "
+                     "catalog price or observed cost")
     fit.add_argument("--k", type=_neighbours, default=40,
                      help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
@@ -128,26 +129,30 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "least two: every policy is compared on the same prompts, so a model scored on only "
         "some of them is left out, with a note saying so. Model names are read through the "
         "catalog as `shoal fit` reads them (openai/gpt-4.1 and GPT-4.1 are gpt-4.1, in every "
-        "file given), and a note names the spellings counted as one model.",
+        "file given; a name the catalog lacks matches in any case, Acme-7B in --train "
+        "labelling acme-7b of --test): a note names the spellings counted as one model, and "
+        "another every name the catalog lacks.",
     )
     evaluate.add_argument("--train", type=Path, help="labelled training data")
     evaluate.add_argument("--router", type=Path, help="an existing router file instead of --train")
     evaluate.add_argument("--test", type=Path, help="labelled held-out data")
-    evaluate.add_argument("--data", type=Path, help="labelled data to cross-validate on")
+    evaluate.add_argument("--data", type=Path,
+                          help="labelled data to cross-validate on, with --folds")
     evaluate.add_argument("--folds", default=None,
                           help="with --data: a number of folds, or 'task' (one fold per task)")
     evaluate.add_argument("--prices", type=Path,
                           help="price file overriding the catalog (a catalog file as elsewhere, "
-                          "or JSON {model: {input_per_mtok, output_per_mtok}}, each 0 to "
-                          "1,000,000 USD per million tokens)")
+                          "or JSON {model: {input_per_mtok, output_per_mtok, optional source}}, "
+                          "each price 0 to 1,000,000 USD per million tokens)")
     evaluate.add_argument("--holdout-models",
                           help="with --train: comma-separated models whose training labels are "
                           "dropped; every model, in the catalog or not, gets its mean training "
                           "score as its quality prior")
-    evaluate.add_argument("--output-tokens", type=_output_tokens, default=256,
-                          help="output tokens per call when costing from prices, 0 or more "
-                          "(default 256); a row's own output_tokens (and input_tokens) take "
-                          "precedence for its prompt and model, and its cost_usd over both")
+    evaluate.add_argument("--output-tokens", type=whole_number, default=256,
+                          help=f"output tokens per call when costing from prices, 0 to "
+                          f"{MAX_OUTPUT_TOKENS:,} as for `shoal route` (default 256); a row's "
+                          "own output_tokens (and input_tokens) take precedence for its prompt "
+                          "and model, and its cost_usd over both")
     evaluate.add_argument("--json", type=Path, dest="json_out",
                           help="write the evaluation here as JSON (a new file, or an earlier "
                           "`shoal eval --json` result to replace; not one of the input files, "
@@ -174,8 +179,6 @@ def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-# A negative count would price every call below nothing and print negative costs.
-_output_tokens = _whole_number(0)
 _neighbours = _whole_number(1, 1000)
 
 
@@ -375,6 +378,15 @@ def _outcome_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _check_output_tokens(count: int) -> None:
+    """Refuse an answer length `shoal route --output-tokens` would refuse, in its words: a
+    negative count priced every call below nothing, and one beyond any model's output limit
+    (100,000,000,000) is a typo that made every cost absurd."""
+    if not 0 <= count <= MAX_OUTPUT_TOKENS:
+        raise EvaluationError(f"--output-tokens must be an int from 0 to {MAX_OUTPUT_TOKENS:,}, "
+                              f"got {grouped_number(count)}")
+
+
 def _check_eval_outputs(args: argparse.Namespace) -> None:
     """Refuse --json or --plot files that are inputs or hold something else, or the same file
     for both."""
@@ -421,6 +433,7 @@ def shown_progress(mode: str) -> Iterator[Progress]:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, write JSON and SVG when asked, then print the summary table."""
+    _check_output_tokens(args.output_tokens)
     _check_eval_outputs(args)
     with options_named(DATA_OPTIONS), shown_progress(args.progress) as progress:
         evaluation = _evaluate(args, progress)
@@ -460,8 +473,10 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
         raise EvaluationError("--holdout-models goes with --train (and --test): it drops those "
                               "models' labels from the training data")
     if args.data is not None:
-        if args.folds is None or args.test or args.train or args.router:
+        if args.test or args.train or args.router:
             raise EvaluationError("--data goes with --folds only (not --train/--test/--router)")
+        if args.folds is None:
+            raise EvaluationError("--data needs --folds N or --folds task")
         folds = args.folds if args.folds == "task" else _int_folds(args.folds)
         data, spellings = read_catalog_labelled(args.data, catalog,
                                                 max_file_bytes=args.max_file_bytes)
@@ -485,10 +500,13 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
         from shoal.router import load_router
 
         router = load_router(args.router)
+        spellings = _merged_spellings(spellings, _spellings_across(test, router.models, catalog))
     else:
         train, trained_as = read_catalog_labelled(args.train, catalog,
                                                   max_file_bytes=args.max_file_bytes)
-        spellings = _merged_spellings(trained_as, spellings)
+        trained = [model for item in train for model in item.scores]
+        spellings = _merged_spellings(trained_as, spellings,
+                                      _spellings_across(test, trained, catalog))
         names, _ = canonical_model_names(held_out, catalog)
         held_out = once_each([names[model] for model in held_out], "--holdout-models")
         if held_out:
@@ -520,7 +538,7 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
-    return _with_name_notes(evaluation, spellings, [*train, *test])
+    return _with_name_notes(evaluation, spellings, [*test, *train])
 
 
 def _held_out_models(value: str | None) -> list[str]:
@@ -547,6 +565,19 @@ def _prices_by_catalog_id(
     return found
 
 
+def _spellings_across(
+    test: Sequence[Any], trained: Iterable[str], catalog: Catalog,
+) -> dict[str, tuple[str, ...]]:
+    """The names of the training data (or the router file) read as a model --test spells
+    otherwise: each file's names are read on their own, and routing then matches a name the
+    catalog lacks in any case, so ``Acme-7B`` in --train labels ``acme-7b`` of --test, which is
+    the name the evaluation reports."""
+    tested = [model for item in test for model in item.scores]
+    # The test's names lead, so each model keeps the spelling the evaluation reports.
+    _, spellings = canonical_model_names([*tested, *trained], catalog)
+    return spellings
+
+
 def _merged_spellings(
     *found: Mapping[str, Sequence[str]],
 ) -> dict[str, tuple[str, ...]]:
@@ -564,20 +595,25 @@ def _with_name_notes(
     evaluation: Evaluation, spellings: Mapping[str, Sequence[str]], prompts: Sequence[Any],
 ) -> Evaluation:
     """The evaluation with notes on how the data's model names were read, as `shoal fit` notes
-    them: the spellings counted as one catalog model, and the names the catalog lacks that lie
-    near one of its models (a misspelt label is evaluated as a model of its own)."""
+    them: the spellings counted as one model, and every name the catalog lacks, with its near
+    matches (a misspelt label is evaluated as a model of its own) and how it is costed; one
+    that ``prompts`` spell in two cases (--test's first) is named as the evaluation names it."""
     if spellings:
         evaluation = _with_note(evaluation, f"{_counted_as(spellings)} (model names are read "
                                             "through the catalog, as `shoal fit` reads them)")
     catalog = configured_catalog()
-    unknown = sorted({model for item in prompts for model in item.scores if model not in catalog})
-    near = [model for model in unknown if catalog.suggest(model)]
-    if not near:
+    first_spelt: dict[str, str] = {}
+    for item in prompts:
+        for model in item.scores:
+            if model not in catalog:
+                first_spelt.setdefault(model.casefold(), model)
+    if not first_spelt:
         return evaluation
-    return _with_note(evaluation, f"{_named_with_near_matches(near)} not in the catalog: "
-                                  f"{'it is' if len(near) == 1 else 'each is'} evaluated as a "
-                                  "model of its own, costed by the cost_usd of its rows or "
-                                  "--prices")
+    unknown = sorted(first_spelt.values())
+    return _with_note(evaluation, f"{_named_with_near_matches(unknown)} not in the catalog: "
+                                  f"{'it is' if len(unknown) == 1 else 'each is'} a model of its "
+                                  "own, costed by the cost_usd of its rows, else by its --prices "
+                                  "entry")
 
 
 def _seen_in_training(test: Sequence[Any], train: Sequence[Any]) -> int:

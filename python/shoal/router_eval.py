@@ -298,7 +298,8 @@ def read_labelled(
     """
     file = Path(path)
     if file.suffix == ".jsonl":
-        prompts = _group_long_rows(label for _, label in _checked_lines(file, max_file_bytes))
+        prompts = _group_long_rows((where, label)
+                                   for where, _, label in _checked_lines(file, max_file_bytes))
     else:
         prompts = [_from_llmrouter(item, f"{file}: list item {index} (counting from 0)")
                    for index, item in enumerate(_json_list(file, max_file_bytes))]
@@ -325,9 +326,10 @@ def read_catalog_labelled(
     """
     file = Path(path)
     if file.suffix == ".jsonl":
-        rows = [label for _, label in _checked_lines(file, max_file_bytes)]
-        names, spellings = canonical_model_names((row.model for row in rows), catalog)
-        prompts = _group_long_rows(replace(row, model=names[row.model]) for row in rows)
+        rows = [(where, label) for where, _, label in _checked_lines(file, max_file_bytes)]
+        names, spellings = canonical_model_names((row.model for _, row in rows), catalog)
+        prompts = _group_long_rows((where, replace(row, model=names[row.model]))
+                                   for where, row in rows)
     else:
         items = read_labelled(file, max_file_bytes=max_file_bytes)
         names, spellings = canonical_model_names(
@@ -359,7 +361,7 @@ def read_label_rows(
     Raises:
         EvaluationError: If the file cannot be read or a row is malformed.
     """
-    return [row for row, _ in _checked_lines(Path(path), max_file_bytes)]
+    return [row for _, row, _ in _checked_lines(Path(path), max_file_bytes)]
 
 
 def _read_text(file: Path, max_file_bytes: int) -> str:
@@ -373,7 +375,10 @@ def _read_text(file: Path, max_file_bytes: int) -> str:
     return without_byte_order_mark(text)
 
 
-def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any], LabelRow]]:
+def _checked_lines(
+    file: Path, max_file_bytes: int
+) -> list[tuple[str, dict[str, Any], LabelRow]]:
+    """Each row of a ``.jsonl`` label file: where it is (``FILE:LINE``), as written, checked."""
     checked = []
     for number, line in enumerate(_read_text(file, max_file_bytes).splitlines(), start=1):
         if not line.strip():
@@ -390,7 +395,7 @@ def _checked_lines(file: Path, max_file_bytes: int) -> list[tuple[dict[str, Any]
             raise EvaluationError(f"{where}: JSON nested too deeply") from None
         _refuse_repeated_keys(row, where)
         try:
-            checked.append((row, check_label_row(row, where)))
+            checked.append((where, row, check_label_row(row, where)))
         except RouterFileError as error:
             raise EvaluationError(str(error)) from None
     return checked
@@ -448,8 +453,9 @@ def _from_llmrouter(item: object, where: str) -> LabelledPrompt:
     if not isinstance(question, str) or not question.strip():
         raise EvaluationError(f"{where}: question must be a non-empty string")
     task = item.get("task")
-    if task is not None and not isinstance(task, str):
-        raise EvaluationError(f"{where}: task must be a string, got {task!r}")
+    if task is not None and (not isinstance(task, str) or not task.strip()):
+        raise EvaluationError(f"{where}: task must be a non-empty string (or left out), got "
+                              f"{excerpt(task)}")
     cluster = item.get("cluster_id")
     if task is None and cluster is not None:
         task = f"cluster {cluster}"
@@ -475,11 +481,16 @@ def _item_scores(scores: object, where: str) -> dict[str, float]:
     return checked
 
 
-def _group_long_rows(rows: Iterable[LabelRow]) -> list[LabelledPrompt]:
+def _group_long_rows(rows: Iterable[tuple[str, LabelRow]]) -> list[LabelledPrompt]:
+    """The rows of each prompt as one labelled prompt; each row comes with where it is
+    (``FILE:LINE``), which names it if its task contradicts an earlier row's."""
     grouped: dict[str, dict[str, Any]] = {}
-    for row in rows:
+    tasks: dict[str, tuple[str, str]] = {}
+    for where, row in rows:
         entry = grouped.setdefault(row.prompt, {"scores": {}, "costs": {}, "tokens": {},
-                                                "output_tokens": {}, "task": row.task})
+                                                "output_tokens": {}, "task": None})
+        if row.task is not None:
+            entry["task"] = _one_task(tasks, row.prompt, row.task, where)
         entry["scores"].setdefault(row.model, []).append(row.score)
         if row.cost_usd is not None:
             entry["costs"].setdefault(row.model, []).append(row.cost_usd)
@@ -498,6 +509,18 @@ def _group_long_rows(rows: Iterable[LabelRow]) -> list[LabelledPrompt]:
         )
         for prompt, entry in grouped.items()
     ]
+
+
+def _one_task(tasks: dict[str, tuple[str, str]], prompt: str, task: str, where: str) -> str:
+    """``task``, given to ``prompt`` by the row at ``where``; refused when an earlier row (in
+    ``tasks``: prompt → its task and where given) gave the prompt another, as one of the two
+    would be used without a word and decide the prompt's fold under ``--folds task``. A row
+    without a task takes the one its prompt's other rows give."""
+    first, given_at = tasks.setdefault(prompt, (task, where))
+    if first != task:
+        raise EvaluationError(f"{where}: task {excerpt(task)} for a prompt that {given_at} "
+                              f"gives task {excerpt(first)}; give each prompt one task")
+    return task
 
 
 def long_rows(prompts: Iterable[LabelledPrompt], *, without: Iterable[str] = ()) -> list[dict]:
@@ -524,11 +547,12 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     Two shapes are read, so the file given to ``--prices`` elsewhere works here too:
 
     * a mapping ``{model: {"input_per_mtok", "output_per_mtok"}}``, each price from 0 to
-      :data:`~shoal.catalog.MAX_USD_PER_MTOK` as in a catalog file and any other field refused
-      by name (an LLMRouter model entry, with ``input_price`` and ``output_price`` and fields
-      that describe the model, is read too); keys starting with ``_`` are comments, and a model
-      given twice (by one key, or by two names of one catalog model such as ``gpt-4.1-mini``
-      and ``openai/GPT-4.1-mini``) is refused;
+      :data:`~shoal.catalog.MAX_USD_PER_MTOK` as in a catalog file, an optional ``source``
+      (where the prices come from: printable text, checked and not read) and any other field
+      refused by name (an LLMRouter model entry, with ``input_price`` and ``output_price`` and
+      fields that describe the model, is read too); keys starting with ``_`` are comments, and
+      a model given twice (by one key, or by two names of one catalog model such as
+      ``gpt-4.1-mini`` and ``openai/GPT-4.1-mini``) is refused;
     * a catalog file (a list of model rows, or ``{"models": [...]}``, see
       :func:`shoal.catalog.load_catalog`): each row's model at the prices the shipped catalog
       has after the file is applied, so a row may give only the prices of a known model.
@@ -556,9 +580,12 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     return {model: _entry_prices(file, model, document[model]) for model in models}
 
 
-# The fields of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
+# The prices of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
 PRICE_ENTRY_FIELDS = ("input_per_mtok", "output_per_mtok")
 LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
+# An entry's optional provenance, as a catalog row's price_source: kept in the file for its
+# reader, not read into the prices.
+PRICE_SOURCE_FIELD = "source"
 
 
 def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
@@ -573,11 +600,12 @@ def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
         # model and are not read.
         names = LLMROUTER_PRICE_FIELDS
     else:
-        unknown = unknown_field(fields, PRICE_ENTRY_FIELDS)
+        unknown = unknown_field(fields, (*PRICE_ENTRY_FIELDS, PRICE_SOURCE_FIELD))
         if unknown is not None:
             # A misspelt price beside the two read would otherwise be dropped without a word.
             raise EvaluationError(f"price file {file}: {model!r}: {unknown}; an entry has "
-                                  "input_per_mtok and output_per_mtok only")
+                                  "input_per_mtok, output_per_mtok and an optional source only")
+        _check_price_source(file, model, fields)
     prices = []
     for name in names:
         price = fields.get(name)
@@ -592,6 +620,23 @@ def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
             )
         prices.append(float(price))
     return prices[0], prices[1]
+
+
+def _check_price_source(file: Path, model: str, fields: Mapping[str, Any]) -> None:
+    """Refuse a ``source`` that is not text: held to the rules of a catalog row's
+    ``price_source`` (printable characters only), so that copying it into a catalog file, or
+    showing the entry, cannot carry a newline or terminal escape along."""
+    if PRICE_SOURCE_FIELD not in fields:
+        return
+    source = fields[PRICE_SOURCE_FIELD]
+    if not isinstance(source, str) or not source.strip():
+        raise EvaluationError(f"price file {file}: {model!r}: source must be a non-empty "
+                              f"string, got {excerpt(source)}")
+    hidden = next((character for character in source if not character.isprintable()), None)
+    if hidden is not None:
+        raise EvaluationError(f"price file {file}: {model!r}: source must hold only printable "
+                              f"characters (no control or format characters, no space but "
+                              f"' '), got {hidden!r} in {excerpt(source)}")
 
 
 def _refuse_models_named_twice(file: Path, document: dict[str, Any]) -> None:

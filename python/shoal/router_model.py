@@ -464,6 +464,11 @@ def check_label_row(row: object, where: str) -> LabelRow:
         value = row.get(name)
         if value is not None and not isinstance(value, str):
             raise RouterFileError(f"{where}: {name} must be a string, got {excerpt(value)}")
+    task = row.get("task")
+    if task is not None and not task.strip():
+        # A blank task would be one more task of its own to `eval --folds task`.
+        raise RouterFileError(f"{where}: task must be a non-empty string (or left out), got "
+                              f"{excerpt(task)}")
     _refuse_lone_surrogates(row, where)
     check_model_name(model, f"{where}: model")
     return LabelRow(prompt, model, float(score), cost, input_tokens, output_tokens,
