@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-
 # The date the catalog's retirements are judged against in every test (SHOAL_TODAY, set for the
 # session, so server subprocesses see it too): the catalog's models retire on dates of their own,
 # and no result may change with the wall clock. A test that needs another date sets SHOAL_TODAY

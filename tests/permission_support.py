@@ -16,6 +16,7 @@ import pytest
 
 from shoal.catalog import configured_catalog
 
+
 @pytest.fixture
 def shared_folder() -> Iterator[Path]:
     """A folder anyone may write in, as /tmp is: SQLite would make its side files there."""

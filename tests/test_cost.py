@@ -11,6 +11,7 @@ import pytest
 from mcp import Client
 
 from shoal.catalog import UnknownModelError, load_catalog
+from shoal.cli import main
 from shoal.cost import (
     CostEstimate,
     NoTokensError,
@@ -21,7 +22,6 @@ from shoal.cost import (
     estimate_plan_cost,
     price_usage,
 )
-from shoal.cli import main
 from shoal.server import build_server
 
 # Published rates used below, USD per million tokens (catalog of 2026-12-04):

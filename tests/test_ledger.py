@@ -15,16 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ledger_support import location, postgres_server  # noqa: F401 (fixtures)
 from hang_guard import HANG_GUARD_S
+from ledger_support import location, postgres_server  # noqa: F401 (fixtures)
 
 from shoal import spend_render
 from shoal.catalog import load_catalog
 from shoal.cli import main
 from shoal.cost import estimate_cost
 from shoal.ledger import (
-    BudgetExceededError,
     MAX_LIMIT_USD,
+    BudgetExceededError,
     Ledger,
     LedgerError,
     RequestConflictError,

@@ -25,8 +25,8 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client
 from hang_guard import without_hanging
+from mcp import Client
 from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
 
 from shoal import budget, files, gitignore

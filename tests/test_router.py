@@ -274,7 +274,7 @@ def test_mt_bench_questions_are_shipped_and_routable() -> None:
 
 @needs_rust
 def test_shipped_router_is_reproducible_from_its_training_data() -> None:
-    from shoal._build.router import DIM, K, ROUTER_NAME, SOURCE
+    from shoal._build.router import DIM, ROUTER_NAME, SOURCE, K
 
     items = json.loads((DATA / "train.json").read_text(encoding="utf-8"))
     rebuilt = fit_router(llmrouter_rows(items), name=ROUTER_NAME, source=SOURCE, dim=DIM, k=K,

@@ -44,11 +44,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from shoal.catalog import Catalog, configured_catalog, did_you_mean
+from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
 from shoal.file_names import check_file_name
-from shoal.catalog import Catalog, configured_catalog, did_you_mean
-from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.ledger import MAX_LIMIT_USD, canonical_decision_id, data_directory
 from shoal.privacy import redact, scan_text
 from shoal.router_model import Router

@@ -63,9 +63,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number, shown_path
-from shoal.file_names import check_file_name
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import (
     EXACT,
@@ -77,6 +74,9 @@ from shoal.cost import (
     format_usd,
     rounded_usd,
 )
+from shoal.errors import InputError, ShoalError
+from shoal.excerpts import excerpt, grouped_number, shown_path
+from shoal.file_names import check_file_name
 from shoal.sqlite_files import (
     file_state,
     is_writable,

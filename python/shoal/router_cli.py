@@ -17,7 +17,6 @@ from typing import Any
 
 from shoal import atomic_file
 from shoal._cli_parser import once_each, split_ids, whole_number
-from shoal.excerpts import excerpt, grouped_number
 from shoal.catalog import (
     PRICES_ENVIRONMENT_VARIABLE,
     Catalog,
@@ -25,11 +24,12 @@ from shoal.catalog import (
     did_you_mean,
     retired,
 )
-from shoal.cost import format_usd
 from shoal.cli import add_max_file_bytes, options_named, price_file_input
-from shoal.output_files import check_output_file
+from shoal.cost import format_usd
+from shoal.excerpts import excerpt, grouped_number
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 from shoal.json_output import without_surrogates
+from shoal.output_files import check_output_file
 from shoal.progress import Progress, ProgressLine, add_progress_option
 from shoal.router import MAX_OUTPUT_TOKENS
 from shoal.router_eval import (

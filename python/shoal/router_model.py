@@ -66,8 +66,8 @@ from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, json_type, unknown_field
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
-from shoal.output_files import check_output_file
 from shoal.ledger import MAX_LIMIT_USD
+from shoal.output_files import check_output_file
 from shoal.privacy import redact
 from shoal.progress import Progress, check_callback
 from shoal.tokens import check_unicode

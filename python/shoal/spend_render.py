@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from shoal.excerpts import listed_name, plain_number
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.cost import format_usd, price_basis
+from shoal.excerpts import listed_name, plain_number
 from shoal.ledger import (
     LATEST_MOMENT,
     MIN_BURN_SPAN_S,
