@@ -5,9 +5,9 @@ from typing import Any, final
 
 __all__ = [
     "ENCODINGS",
+    "PRIVACY_PATTERNS",
     "ExemplarIndex",
     "NeighbourEstimator",
-    "PRIVACY_PATTERNS",
     "__version__",
     "count",
     "count_many",

@@ -42,7 +42,7 @@ WRITTEN_INT_BITS = 14_000
 class _JsonSpelling(reprlib.Repr):
     """reprlib's bounded repr, with JSON's words for the values JSON and Python spell apart."""
 
-    def repr_NoneType(self, value: None, level: int) -> str:  # noqa: N802 (reprlib's naming)
+    def repr_NoneType(self, value: None, level: int) -> str:  # reprlib looks methods up by type name
         return "null"
 
     def repr_bool(self, value: bool, level: int) -> str:
@@ -142,7 +142,7 @@ def quoted_path(path: str) -> str:
 def first_few(shown: Iterable[str], total: int) -> str:
     """``a, b, c`` or ``a, b, c and 7 more``: the items already shown (at most `LISTED_ITEMS`
     are taken) out of ``total``."""
-    listed = [item for item, _ in zip(shown, range(LISTED_ITEMS))]
+    listed = [item for item, _ in zip(shown, range(LISTED_ITEMS), strict=False)]
     more = total - len(listed)
     return ", ".join(listed) + (f" and {more:,} more" if more > 0 else "")
 

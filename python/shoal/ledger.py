@@ -97,7 +97,7 @@ MAX_NANOUSD = 2**62
 MAX_LIMIT_USD = math.floor(MAX_NANOUSD / NANO_PER_USD * 100) / 100
 # The one ceiling the ledger states and keeps, in nano-dollars: of a limit, a record and a
 # scope's spend (per limit period), so that what is refused and what is taken read alike.
-_MOST_NANOUSD = int(round(MAX_LIMIT_USD * 100)) * 10_000_000
+_MOST_NANOUSD = round(MAX_LIMIT_USD * 100) * 10_000_000
 # Version 2 added the price basis of each row (prices_as_of, price_file); opening a version 1
 # ledger adds those columns, empty in its earlier rows.
 SCHEMA_VERSION = 2

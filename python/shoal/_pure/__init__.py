@@ -15,4 +15,24 @@ from shoal._pure.hardware import (
 from shoal._pure.privacy import PRIVACY_PATTERNS, scan_privacy
 from shoal._pure.tokens import ENCODINGS, count, count_many, decode, encode
 
+__all__ = [
+    "ENCODINGS",
+    "PRIVACY_PATTERNS",
+    "ExemplarIndex",
+    "NeighbourEstimator",
+    "__version__",
+    "count",
+    "count_many",
+    "decode",
+    "embed",
+    "embed_int8",
+    "embedding_sums",
+    "encode",
+    "estimate_inference",
+    "pareto_sweep",
+    "scale_chip",
+    "scan_privacy",
+    "sweep_inference",
+]
+
 __version__ = "0.1.0"

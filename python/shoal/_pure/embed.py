@@ -154,7 +154,7 @@ def _bucket_sums(text: str, dim: int) -> list[float]:
 
     for word in words:
         _add_feature(vector, _fnv1a(_TAG_WORD, word.encode()), _WORD_WEIGHT)
-    for first, second in zip(words, words[1:]):
+    for first, second in itertools.pairwise(words):
         data = first.encode() + b" " + second.encode()
         _add_feature(vector, _fnv1a(_TAG_BIGRAM, data), _BIGRAM_WEIGHT)
     for word in words:
