@@ -88,7 +88,8 @@ def estimate_inference(
 
     Returns a dict with keys weights_gb, weight_overhead_gb, kv_cache_gb, runtime_overhead_gb,
     memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb, weights_read_gb,
-    sram_resident_fraction, sram_bytes_per_step_gb, decode_compute_bound, decode_tokens_per_s(_low/_high), decode_batch_tokens_per_s,
+    sram_resident_fraction, sram_bytes_per_step_gb, decode_compute_bound,
+    decode_tokens_per_s(_low/_high), decode_batch_tokens_per_s,
     prefill_tokens_per_s(_low/_high), time_to_first_token_s(_low/_high), average_power_w,
     joules_per_token(_low/_high), dram_joules_per_token. Bit-identical to
     ``shoal._pure.hardware``. Raises ValueError naming a NaN, infinite, negative or zero

@@ -42,7 +42,8 @@ WRITTEN_INT_BITS = 14_000
 class _JsonSpelling(reprlib.Repr):
     """reprlib's bounded repr, with JSON's words for the values JSON and Python spell apart."""
 
-    def repr_NoneType(self, value: None, level: int) -> str:  # reprlib looks methods up by type name
+    # reprlib looks its methods up by the type's name, hence the spelling.
+    def repr_NoneType(self, value: None, level: int) -> str:
         return "null"
 
     def repr_bool(self, value: bool, level: int) -> str:

@@ -186,7 +186,8 @@ class FilesCount:
         if len(largest) < len(self.files):
             unlisted = plural(len(self.files) - len(largest), "smaller file")
             advice = ("raise max_files to list them" if answer_holds is None else
-                      f"one answer holds {answer_holds:,} files; shoal count --file lists every one")
+                      f"one answer holds {answer_holds:,} files; "
+                      "shoal count --file lists every one")
             notes.append(f"{unlisted} not listed (their tokens are in the total); {advice}")
         if len(skipped) < len(self.skipped):
             unlisted = plural(len(self.skipped) - len(skipped), "more skipped file")

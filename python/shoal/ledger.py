@@ -2,8 +2,9 @@
 
 Every call an agent makes is recorded with its token counts, priced at record time from the
 catalog; the row keeps the rates applied, the catalog's date, the date of the model's prices and
-the user price file they came from (if any), so later price changes never rewrite history. Amounts are stored as whole nano-dollars (USD x 10^9, rounded half to even once
-per record), so totals add up exactly whatever the order of the rows.
+the user price file they came from (if any), so later price changes never rewrite history.
+Amounts are stored as whole nano-dollars (USD x 10^9, rounded half to even once per record), so
+totals add up exactly whatever the order of the rows.
 
 A scope may have a limit, over its whole life or per calendar period (UTC ``hour``, ``day``,
 ``week`` from Monday, ``month``). A hard limit refuses a record that would take the period's
@@ -16,8 +17,8 @@ record back.
 
 Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` URL), else
 ``ledger.sqlite3`` in the user's data directory (``$XDG_DATA_HOME/shoal`` when that is an
-absolute path, else ``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal`` on macOS,
-``%LOCALAPPDATA%\\shoal`` on Windows). Only that data directory is created when missing: a
+absolute path, else ``~/.local/share/shoal`` on Linux, ``~/Library/Application Support/shoal``
+on macOS, ``%LOCALAPPDATA%\\shoal`` on Windows). Only that data directory is created when missing: a
 folder in a path the user gives must exist, so a mistyped path is an error rather than a new,
 empty ledger. Anything but a regular file is refused, and reading (``must_exist``) refuses a
 file that is missing or empty before opening it; the module's :func:`budget_status` (and

@@ -22,8 +22,8 @@ Summaries:
   with a note.
 
 Baselines on the same prompts and costs: every single model, the best single model (highest
-mean score), the cheapest, random choice (one seeded uniform pick among the candidates per prompt, so
-on a few prompts it can match a single model by chance) and the oracle (best realised
+mean score), the cheapest, random choice (one seeded uniform pick among the candidates per
+prompt, so on a few prompts it can match a single model by chance) and the oracle (best realised
 score per prompt, cheapest among ties; its curve uses realised scores in place of predictions).
 """
 

@@ -1396,7 +1396,9 @@ FEEDBACK_WRITE = ToolAnnotations(
 def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None = None) -> None:
     router_source = _router_source(router_file)
 
-    @server.tool(name="record_outcome", title="Record how a routed model did", annotations=FEEDBACK_WRITE)
+    @server.tool(
+        name="record_outcome", title="Record how a routed model did", annotations=FEEDBACK_WRITE
+    )
     def record_outcome_tool(
         decision_id: Annotated[
             str,
@@ -1421,7 +1423,8 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
             ),
         ] = "",
         cost_usd: Annotated[
-            float, Field(description="What the call cost in USD; -1: unknown.", ge=-1, le=MAX_LIMIT_USD)
+            float,
+            Field(description="What the call cost in USD; -1: unknown.", ge=-1, le=MAX_LIMIT_USD),
         ] = UNKNOWN_COST,
         note: Annotated[
             str, Field(description="Who judged and how (free text).", max_length=1000)

@@ -394,9 +394,10 @@ def truncate(
 
     The whole text is encoded and its first (or last) ``max_tokens`` tokens kept whole, cut
     back to a boundary between user-visible characters (see :func:`cut_allowed`) and then
-    further while the kept part, counted on its own, exceeds the budget. Only the text's own token boundaries are tried, so this is not always
-    the longest part that fits: a part encoded alone can merge into fewer tokens (two tabs and
-    a "1" at 1 token keep one tab, though two tabs alone are 1 cl100k_base token).
+    further while the kept part, counted on its own, exceeds the budget. Only the text's own
+    token boundaries are tried, so this is not always the longest part that fits: a part
+    encoded alone can merge into fewer tokens (two tabs and a "1" at 1 token keep one tab,
+    though two tabs alone are 1 cl100k_base token).
 
     Args:
         text: The text to cut.

@@ -144,7 +144,9 @@ def _classes() -> dict[str, str]:
     return {name: _set_body(ranges) for name, ranges in document["classes"].items()}
 
 
-def _check_digest(path: Path, contents: bytes, expected: str, *, decompressed: bool = False) -> None:
+def _check_digest(
+    path: Path, contents: bytes, expected: str, *, decompressed: bool = False
+) -> None:
     digest = hashlib.sha256(contents).hexdigest()
     if digest != expected:
         raise VocabularyError(
