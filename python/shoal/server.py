@@ -1917,8 +1917,14 @@ def _add_budget_tools(
             Field(description="Candidates: text or file, priority, required, group.", min_length=1,
                   max_length=10_000),
         ],
-        budget_tokens: Annotated[int, Field(description="Most tokens the chosen items may take.", ge=1, le=MAX_TOKENS)],
-        model: Annotated[str, Field(description="Catalog model id to count and price for.", min_length=1, max_length=200)],
+        budget_tokens: Annotated[
+            int, Field(description="Most tokens the chosen items may take.", ge=1, le=MAX_TOKENS)
+        ],
+        model: Annotated[
+            str,
+            Field(description="Catalog model id to count and price for.", min_length=1,
+                  max_length=200),
+        ],
         truncate_last: Annotated[
             bool, Field(description="Cut the best item that did not fit to fill what is left.")
         ] = False,
@@ -1969,10 +1975,15 @@ def _add_budget_tools(
     def trim_chat_tool(
         messages: Annotated[
             list[Annotated[dict[str, Any], Field(max_length=50)]],
-            Field(description="Chat messages, OpenAI or Anthropic form, oldest first.", max_length=100_000),
+            Field(description="Chat messages, OpenAI or Anthropic form, oldest first.",
+                  max_length=100_000),
         ],
-        budget_tokens: Annotated[int, Field(description="Most prompt tokens the history may take.", ge=1, le=MAX_TOKENS)],
-        model: Annotated[str, Field(description="Catalog model id to count for.", min_length=1, max_length=200)],
+        budget_tokens: Annotated[
+            int, Field(description="Most prompt tokens the history may take.", ge=1, le=MAX_TOKENS)
+        ],
+        model: Annotated[
+            str, Field(description="Catalog model id to count for.", min_length=1, max_length=200)
+        ],
         include_messages: Annotated[
             bool,
             Field(description="Return the kept messages; false: only the kept and dropped index "
@@ -2035,16 +2046,25 @@ def _add_budget_tools(
     @server.tool(name="record_usage", title="Record a model call's spend", annotations=LEDGER_WRITE)
     def record_usage_tool(
         scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
-        model: Annotated[str, Field(description="Catalog model id that answered.", min_length=1, max_length=200)],
+        model: Annotated[
+            str, Field(description="Catalog model id that answered.", min_length=1, max_length=200)
+        ],
         request_id: Annotated[
             str,
-            Field(description="Unique id of this call; repeating it records nothing new.", min_length=1, max_length=200),
+            Field(description="Unique id of this call; repeating it records nothing new.",
+                  min_length=1, max_length=200),
         ],
-        input_tokens: Annotated[int, Field(description="Prompt tokens, cached part included.", ge=0, le=MAX_TOKENS)] = 0,
-        output_tokens: Annotated[int, Field(description=OUTPUT_OF_THE_CALL, ge=0, le=MAX_TOKENS)] = 0,
+        input_tokens: Annotated[
+            int, Field(description="Prompt tokens, cached part included.", ge=0, le=MAX_TOKENS)
+        ] = 0,
+        output_tokens: Annotated[
+            int, Field(description=OUTPUT_OF_THE_CALL, ge=0, le=MAX_TOKENS)
+        ] = 0,
         cached_input_tokens: Annotated[int, Field(description=CACHE_READ, ge=0, le=MAX_TOKENS)] = 0,
         cache_write_tokens: Annotated[int, Field(description=CACHE_WRITE, ge=0, le=MAX_TOKENS)] = 0,
-        reasoning_tokens: Annotated[int, Field(description=REASONING_OF_THE_CALL, ge=0, le=MAX_TOKENS)] = 0,
+        reasoning_tokens: Annotated[
+            int, Field(description=REASONING_OF_THE_CALL, ge=0, le=MAX_TOKENS)
+        ] = 0,
         decision_id: Annotated[str, Field(
             description="route_task decision id ('d-' and 24 hex digits) the call followed, if "
             "any; such calls count as routed in savings_report.", max_length=200)] = "",
@@ -2062,11 +2082,17 @@ def _add_budget_tools(
         )
         return _answer(result, spend_render.usage_record(result))
 
-    @server.tool(name="set_budget_limit", title="Set a scope's spending limit", annotations=LIMIT_WRITE)
+    @server.tool(
+        name="set_budget_limit", title="Set a scope's spending limit", annotations=LIMIT_WRITE
+    )
     def set_budget_limit_tool(
         scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
-        usd: Annotated[float, Field(description="Most the scope may spend, in USD.", ge=0, le=MAX_LIMIT_USD)],
-        hard: Annotated[bool, Field(description="Refuse calls past the limit (true) or only flag them.")] = True,
+        usd: Annotated[
+            float, Field(description="Most the scope may spend, in USD.", ge=0, le=MAX_LIMIT_USD)
+        ],
+        hard: Annotated[
+            bool, Field(description="Refuse calls past the limit (true) or only flag them.")
+        ] = True,
         period: Annotated[
             Literal["", "hour", "day", "week", "month"],
             Field(description="Calendar period (UTC) the limit applies to; empty: ever."),
@@ -2080,7 +2106,9 @@ def _add_budget_tools(
         result = _call(set_limit, scope, usd, hard=hard, period=period or None)
         return _answer(result, spend_render.budget_limit(result))
 
-    @server.tool(name="budget_status", title="What a scope has spent and has left", annotations=READ_ONLY)
+    @server.tool(
+        name="budget_status", title="What a scope has spent and has left", annotations=READ_ONLY
+    )
     def budget_status_tool(
         scope: Annotated[str, Field(description=SCOPE_DESCRIPTION, min_length=1, max_length=200)],
         window_hours: Annotated[float, Field(
@@ -2096,11 +2124,20 @@ def _add_budget_tools(
 
     @server.tool(name="savings_report", title="Savings from routing", annotations=READ_ONLY)
     def savings_report_tool(
-        scope: Annotated[str, Field(description="Scope to report; empty: all scopes.", max_length=200)] = "",
-        since: Annotated[str, Field(description="ISO 8601 start (inclusive); empty: the first call.", max_length=40)] = "",
-        until: Annotated[str, Field(description="ISO 8601 end (exclusive); empty: the last call.", max_length=40)] = "",
+        scope: Annotated[
+            str, Field(description="Scope to report; empty: all scopes.", max_length=200)
+        ] = "",
+        since: Annotated[
+            str,
+            Field(description="ISO 8601 start (inclusive); empty: the first call.", max_length=40),
+        ] = "",
+        until: Annotated[
+            str, Field(description="ISO 8601 end (exclusive); empty: the last call.", max_length=40)
+        ] = "",
         baseline: Annotated[
-            str, Field(description="Model to compare with; empty: the dearest model used.", max_length=200)
+            str,
+            Field(description="Model to compare with; empty: the dearest model used.",
+                  max_length=200),
         ] = "",
     ) -> Annotated[CallToolResult, SavingsReport]:
         """What the recorded calls cost against always using one strong baseline model.
@@ -2122,19 +2159,29 @@ def _with_notes(summary: str, notes: Sequence[str]) -> str:
 
 
 def _add_costs_tools(server: MCPServer[None]) -> None:
-    @server.tool(name="compare_costs", title="Compare a workload's cost across models", annotations=READ_ONLY)
+    @server.tool(
+        name="compare_costs", title="Compare a workload's cost across models", annotations=READ_ONLY
+    )
     def compare_costs_tool(
         models: Annotated[
             list[Annotated[str, Field(max_length=200)]],
             Field(description="Catalog model ids to price.", min_length=1, max_length=200),
         ],
-        input_tokens: Annotated[int, Field(description="Prompt tokens per call.", ge=0, le=MAX_TOKENS)] = 0,
+        input_tokens: Annotated[
+            int, Field(description="Prompt tokens per call.", ge=0, le=MAX_TOKENS)
+        ] = 0,
         output_tokens: Annotated[int, Field(description=OUTPUT_PER_CALL, ge=0, le=MAX_TOKENS)] = 0,
         cached_input_tokens: Annotated[int, Field(description=CACHE_READ, ge=0, le=MAX_TOKENS)] = 0,
         cache_write_tokens: Annotated[int, Field(description=CACHE_WRITE, ge=0, le=MAX_TOKENS)] = 0,
-        reasoning_tokens: Annotated[int, Field(description=REASONING_PER_CALL, ge=0, le=MAX_TOKENS)] = 0,
-        calls: Annotated[int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)] = 1,
-        baseline: Annotated[str, Field(description="Model to measure savings against; empty: none.", max_length=200)] = "",
+        reasoning_tokens: Annotated[
+            int, Field(description=REASONING_PER_CALL, ge=0, le=MAX_TOKENS)
+        ] = 0,
+        calls: Annotated[
+            int, Field(description="Number of identical calls.", ge=1, le=1_000_000_000)
+        ] = 1,
+        baseline: Annotated[
+            str, Field(description="Model to measure savings against; empty: none.", max_length=200)
+        ] = "",
     ) -> Annotated[CallToolResult, CostComparisons]:
         """Price the same workload on several models, cheapest first, with savings vs a baseline.
 
