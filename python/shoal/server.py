@@ -1941,12 +1941,13 @@ def _add_budget_tools(
     ) -> Annotated[CallToolResult, FitPlan]:
         """Choose which texts and files go into a prompt of a given token budget.
 
-        Use it before assembling a long prompt from many candidates. Required items first, then the most priority per token; a tool call and its results
-        (same group) go in together or not at all; optionally the next item is cut at a token
-        boundary. Each item gives text or path; an empty one beside the other counts as not
-        given, and no two items may name the same file. Returns the plan with per-item counts
-        (with include_items false, only the included, truncated and dropped ids and the cut
-        item's entry), the total and its cost; the answer's text ends with the cut item's text.
+        Use it before assembling a long prompt from many candidates. Required items first, then
+        the most priority per token; a tool call and its results (same group) go in together or
+        not at all; optionally the next item is cut at a token boundary. Each item gives text or
+        path; an empty one beside the other counts as not given, and no two items may name the
+        same file. Returns the plan with per-item counts (with include_items false, only the
+        included, truncated and dropped ids and the cut item's entry), the total and its cost;
+        the answer's text ends with the cut item's text.
         """
         if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
             raise ToolError("argument 'min_truncated_tokens': it limits the cut truncate_last "
@@ -1997,11 +1998,11 @@ def _add_budget_tools(
     ) -> Annotated[CallToolResult, TrimmedChatAnswer]:
         """Cut a chat history to a token budget without breaking it.
 
-        Use it when a conversation outgrows the context window. Keeps the system messages and the latest turns, keeps each tool call with all its
-        results, drops orphaned tool results, and starts the kept turns on a user message (when
-        that leaves none, a note says so and gives the budget that keeps the latest user
-        message on). The answer's text ends with the kept messages as JSON, unless
-        include_messages is false.
+        Use it when a conversation outgrows the context window. Keeps the system messages and
+        the latest turns, keeps each tool call with all its results, drops orphaned tool
+        results, and starts the kept turns on a user message (when that leaves none, a note says
+        so and gives the budget that keeps the latest user message on). The answer's text ends
+        with the kept messages as JSON, unless include_messages is false.
         Kept messages whose orphaned tool-result blocks were removed are listed in changed:
         resend those as returned. Notes are listed up to 20; index runs and notes past what one
         answer holds are left out and counted (kept_runs_omitted, dropped_runs_omitted,
@@ -2071,7 +2072,9 @@ def _add_budget_tools(
     ) -> Annotated[CallToolResult, UsageRecord]:
         """Charge a finished model call to a scope in the spend ledger, priced now.
 
-        Use it after every model call whose spend should count against a budget. A token count left out is 0; at least one must be above 0. A call that would take the scope past a hard limit is refused and nothing is recorded.
+        Use it after every model call whose spend should count against a budget. A token count
+        left out is 0; at least one must be above 0. A call that would take the scope past a
+        hard limit is refused and nothing is recorded.
         Idempotent: the same request_id in the same scope records once.
         """
         result = _call(
@@ -2142,9 +2145,11 @@ def _add_budget_tools(
     ) -> Annotated[CallToolResult, SavingsReport]:
         """What the recorded calls cost against always using one strong baseline model.
 
-        Use it to show what routing saved. Per scope, per model and per calendar period, with routed calls counted.
+        Use it to show what routing saved. Per scope, per model and per calendar period, with
+        routed calls counted.
 
-        Notes come one per kind, however many calls each concerns: a retired baseline, calls past its limits.
+        Notes come one per kind, however many calls each concerns: a retired baseline, calls
+        past its limits.
         """
         result = _call(savings_report, scope or None, since=since or None, until=until or None,
                        baseline=baseline or None)
