@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures several test modules share: ledger locations of each kind (ledger_support) and a
+# folder anyone may write in (permission_support).
+pytest_plugins = ("ledger_support", "permission_support")
+
 # The date the catalog's retirements are judged against in every test (SHOAL_TODAY, set for the
 # session, so server subprocesses see it too): the catalog's models retire on dates of their own,
 # and no result may change with the wall clock. A test that needs another date sets SHOAL_TODAY

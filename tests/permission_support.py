@@ -46,7 +46,7 @@ def as_another_user(function: Callable[[], Any]) -> Any:
             os.setgid(65534)
             os.setuid(65534)
             payload = ["ok", function()]
-        except BaseException as error:  # noqa: BLE001 - reported to the parent
+        except BaseException as error:  # reported to the parent
             payload = ["error", f"{type(error).__name__}: {error}"]
         os.write(writer, json.dumps(payload).encode())
         os._exit(0)

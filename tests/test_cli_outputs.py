@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD_S
-from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
+from permission_support import as_another_user
 
 from shoal import hardware
 from shoal.cli import main
@@ -554,13 +554,13 @@ def test_a_replaced_output_keeps_its_mode_and_its_link(tmp_path: Path, durable: 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX folder permissions")
 def test_an_output_this_user_cannot_write_is_refused_before_the_work(
-    labels: Path, shared_folder: Path  # noqa: F811 (a fixture)
+    labels: Path, shared_folder: Path
 ) -> None:
     import contextlib
     import io
     import sqlite3  # noqa: F401 - imported now: that user may not read the interpreter's files
 
-    import shoal.router_cli  # noqa: F401 - likewise, with what fit and eval import
+    import shoal.router_cli  # likewise, with what fit and eval import
     import shoal.router_eval  # noqa: F401
 
     readable = shared_folder / "labels.jsonl"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD_S
-from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
+from permission_support import as_another_user
 
 from shoal.cli import main
 
@@ -408,7 +408,7 @@ def test_relative_ledger_and_feedback_paths_are_logged_and_kept_absolute(tmp_pat
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX folder permissions")
 def test_a_ledger_in_a_folder_closed_to_this_user_is_logged_not_raised(
-    shared_folder: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811 (a fixture)
+    shared_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import logging
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
+from permission_support import as_another_user
 from test_feedback_fit import OWN_MODEL, write_own_catalog, write_own_router
 
 from shoal.cli import main
@@ -310,7 +310,7 @@ async def _tool_refusal() -> str:
 
 
 def test_a_read_only_database_is_read_and_a_record_names_why_it_cannot_be(
-    shared_folder: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811 (a fixture)
+    shared_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = shared_folder / "feedback.sqlite3"
     record_outcome(DECISION, "gpt-4o", 0.5, prompt="Write a haiku.", db_path=database)
@@ -344,7 +344,7 @@ def test_a_read_only_database_is_read_and_a_record_names_why_it_cannot_be(
 
 
 def test_a_read_only_database_is_read_through_the_log_of_a_writer_that_has_it_open(
-    shared_folder: Path,  # noqa: F811 (a fixture)
+    shared_folder: Path,
 ) -> None:
     database = shared_folder / "feedback.sqlite3"
     record_outcome(DECISION, "gpt-4o", 0.5, prompt="Write a haiku.", db_path=database)

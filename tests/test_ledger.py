@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from hang_guard import HANG_GUARD_S
-from ledger_support import location, postgres_server  # noqa: F401 (fixtures)
 
 from shoal import spend_render
 from shoal.catalog import load_catalog

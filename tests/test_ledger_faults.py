@@ -16,13 +16,8 @@ from pathlib import Path
 
 import ledger_support
 import pytest
-from ledger_support import location, postgres_server  # noqa: F401 (fixtures)
 from mcp import Client
-from permission_support import (  # noqa: F401 (shared_folder is a fixture)
-    as_another_user,
-    owned_by_that_user,
-    shared_folder,
-)
+from permission_support import as_another_user, owned_by_that_user
 
 from shoal.cli import main
 from shoal.ledger import (

@@ -27,7 +27,7 @@ import anyio
 import pytest
 from hang_guard import without_hanging
 from mcp import Client
-from permission_support import as_another_user, shared_folder  # noqa: F401 (a fixture)
+from permission_support import as_another_user
 
 from shoal import budget, files, gitignore
 from shoal.budget import fit_budget
