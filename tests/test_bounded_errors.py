@@ -168,7 +168,7 @@ def test_a_number_past_a_float_s_range_is_not_blamed_on_the_word_infinity(
 ) -> None:
     # JSON's reader makes these Infinity, as it does the word some clients send.
     line = ('{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": '
-            '"set_budget_limit", "arguments": {"scope": "s", "usd": %s}}}' % digits)
+            '"set_budget_limit", "arguments": {"scope": "s", "usd": ' + digits + "}}}")
     host.send(line)
     answer = host.answer()
 

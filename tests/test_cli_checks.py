@@ -510,8 +510,8 @@ def test_route_refuses_a_model_named_twice_by_two_spellings(capsys, option, mode
 
 
 def test_route_text_states_costs_without_scientific_notation(capsys):
-    code, out, err = run(capsys, "route", "--max-cost", "0", "--candidates",
-                         "llama-3.1-8b-instruct,gpt-4.1", "hello world")
+    code, _out, err = run(capsys, "route", "--max-cost", "0", "--candidates",
+                          "llama-3.1-8b-instruct,gpt-4.1", "hello world")
 
     assert code == 2
     assert "--max-cost ($0.0000129 against $0)" in err
@@ -519,7 +519,7 @@ def test_route_text_states_costs_without_scientific_notation(capsys):
 
 
 def test_route_text_states_the_willingness_to_pay_in_dollars(capsys):
-    code, out, err = run(capsys, "route", "--willingness-to-pay", "0.00005", "hello world")
+    code, out, _err = run(capsys, "route", "--willingness-to-pay", "0.00005", "hello world")
 
     assert code == 0
     assert "at a willingness to pay of $0.00005 per quality point" in out

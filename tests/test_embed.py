@@ -68,12 +68,12 @@ def test_related_prompts_are_nearest(impl: object) -> None:
         "Write a SQL query that counts orders per customer.",
     ]
     query = "Solve the equation 2x + 3 = 11 for x."
-    vectors = impl.embed(exemplars + [query], dim=512)
+    vectors = impl.embed([*exemplars, query], dim=512)
     index = impl.ExemplarIndex(vectors[:3], 512)
 
     ranked = index.top_k(vectors[3], 3)
 
-    assert [position for position, _ in ranked][0] == 1
+    assert ranked[0][0] == 1
     assert ranked[0][1] > ranked[1][1] >= ranked[2][1]
 
 

@@ -523,7 +523,7 @@ def test_malformed_table_rows_name_row_and_field(
     with pytest.raises(ValueError, match=message):
         LOADERS[table](path)
     path.write_text(json.dumps({"rows": [bad]}))
-    with pytest.raises(ValueError, match="unknown top-level field 'rows'; an? [a-z]+ file holds"):
+    with pytest.raises(ValueError, match=r"unknown top-level field 'rows'; an? [a-z]+ file holds"):
         LOADERS[table](path)
     path.write_text(json.dumps({"as_of": "2026-12-01"}))
     with pytest.raises(ValueError, match=f"no '{table}' list"):

@@ -93,14 +93,14 @@ def test_an_unknown_baseline_from_the_environment_names_the_variable(
 ) -> None:
     monkeypatch.setenv("SHOAL_BASELINE_MODEL", "gpt-4o-mimi")
 
-    with pytest.raises(UnknownModelError, match="^SHOAL_BASELINE_MODEL: unknown model "
+    with pytest.raises(UnknownModelError, match=r"^SHOAL_BASELINE_MODEL: unknown model "
                                                 "'gpt-4o-mimi': did you mean"):
         savings_report(ledger=ledger)
     assert main(["report", "--ledger", ledger]) == 2
     assert capsys.readouterr().err.startswith(
         "shoal report: error: SHOAL_BASELINE_MODEL: unknown model 'gpt-4o-mimi'")
     # A baseline named outright is the one used, and its error names no variable.
-    with pytest.raises(UnknownModelError, match="^unknown model 'bogus'"):
+    with pytest.raises(UnknownModelError, match=r"^unknown model 'bogus'"):
         savings_report(baseline="bogus", ledger=ledger)
 
 

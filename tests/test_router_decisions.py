@@ -437,7 +437,7 @@ def test_a_prompt_unlike_every_exemplar_gets_the_confidence_of_the_mean_scores()
 
     # The map was fitted on held-out prompts that each had close exemplars (agreement 0.95);
     # held flat below them, it promised the same to a prompt that none is close to.
-    (first_raw, first_agreement), *_ = router.confidence_calibration[1:]
+    (_, first_agreement), *_ = router.confidence_calibration[1:]
     floor = agreement_of_means(router.scores)
     assert router.confidence_calibration[0] == (0.0, pytest.approx(floor, abs=1e-9))
     assert familiar.neighbours[0].similarity > 0.5 > 0.2 > unlike.neighbours[0].similarity

@@ -233,7 +233,7 @@ def test_special_token_text_is_ordinary_unless_allowed(backend: str) -> None:
     assert len(ordinary) > 3
     # The special token splits the text: each side is pre-tokenized on its own.
     for encoding, special in (("o200k_base", 199999), ("cl100k_base", 100257)):
-        expected = core.encode(encoding, "end ") + [special] + core.encode(encoding, " start")
+        expected = [*core.encode(encoding, "end "), special, *core.encode(encoding, " start")]
         assert core.encode(encoding, text, allow_special=True) == expected
         assert core.count(encoding, text, allow_special=True) == len(expected)
     # A cl100k special token is ordinary text in o200k, allowed or not.
