@@ -227,7 +227,8 @@ def test_evaluate_names_the_bad_row(capsys, tmp_path, row, message):
 def test_evaluate_calls_a_share_of_nothing_undefined(capsys, tmp_path):
     labelled = tmp_path / "labelled.jsonl"
     labelled.write_text('{"id": "a", "text": "mail bob@corp.io", "expected": '
-                        '[{"kind": "email", "category": "personal", "start": 5, "end": 16}]}\n', encoding="utf-8")
+                        '[{"kind": "email", "category": "personal", "start": 5, "end": 16}]}\n',
+                        encoding="utf-8")
 
     code, out, _ = _run(capsys, "--evaluate", str(labelled))
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:4]}

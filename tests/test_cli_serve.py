@@ -431,5 +431,7 @@ def test_a_ledger_in_a_folder_closed_to_this_user_is_logged_not_raised(
     lines = as_another_user(build_and_log)
 
     ledger_line = next(line for line in lines if line.startswith("spend ledger of"))
-    assert ledger_line.endswith(f"{closed / 'spend.sqlite3'} (cannot be checked: Permission denied)")
+    assert ledger_line.endswith(
+        f"{closed / 'spend.sqlite3'} (cannot be checked: Permission denied)"
+    )
     assert lines[-1] == f"{len(registered_tools(build_server(roots=[shared_folder])))} tools"

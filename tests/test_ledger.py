@@ -101,7 +101,9 @@ def test_the_cli_refuses_a_negative_count_before_it_makes_the_ledger(
                  "--ledger", str(location)])
 
     assert code == 2
-    assert capsys.readouterr().err == "shoal ledger record: error: --output must be at least 0, got -5\n"
+    assert capsys.readouterr().err == (
+        "shoal ledger record: error: --output must be at least 0, got -5\n"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

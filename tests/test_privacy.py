@@ -134,7 +134,9 @@ def test_social_security_numbers(text: str, found: list[str]) -> None:
         ("a decimal point still continues: 4539148803436467.5 and 415-867-5309.25", []),
     ],
 )
-def test_a_comma_and_a_digit_around_a_number_is_a_field_boundary(text: str, found: list[str]) -> None:
+def test_a_comma_and_a_digit_around_a_number_is_a_field_boundary(
+    text: str, found: list[str]
+) -> None:
     assert [text[f.start : f.end] for f in scan_text(text)] == found
 
 

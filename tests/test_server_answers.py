@@ -1276,7 +1276,8 @@ async def test_fit_budget_takes_the_min_truncated_tokens_its_reasons_name(server
 
     assert cut.structured_content["truncated"] == ["big"]
     assert not_cut.structured_content["truncated"] == []
-    assert "fewer than min_truncated_tokens (50)" in not_cut.structured_content["items"][0]["reason"]
+    not_cut_reason = not_cut.structured_content["items"][0]["reason"]
+    assert "fewer than min_truncated_tokens (50)" in not_cut_reason
     assert alone.is_error and "set truncate_last too" in alone.content[0].text
 
 

@@ -394,7 +394,9 @@ async def test_hours_and_fractions_come_back_without_float_noise(
     monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
     async with Client(build_server()) as client:
         for request, model in (("r-1", "gpt-4o"), ("r-2", "gpt-4.1-mini"), ("r-3", "gpt-4.1-mini")):
-            await client.call_tool("record_usage", {**RECORD, "request_id": request, "model": model})
+            await client.call_tool(
+                "record_usage", {**RECORD, "request_id": request, "model": model}
+            )
         status = await client.call_tool("budget_status", {"scope": RECORD["scope"]})
         report = await client.call_tool("savings_report", {"baseline": "gpt-4o"})
 

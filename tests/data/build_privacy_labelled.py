@@ -1,11 +1,12 @@
 """Write ``privacy_labelled.jsonl``: texts labelled with the secrets and personal data in them.
 
 Run ``python tests/data/build_privacy_labelled.py`` from the repository root; the output is the
-same on every run (fixed seed). Every credential, card number, IBAN, telephone and Social Security
-number here is synthetic: random characters in the vendor's published format, card numbers and IBANs given a
-valid check digit, telephone numbers random digits in national formats. Labels say what a
-careful reviewer would call sensitive, independent of what shoal's scanner finds; some rows are
-expected misses (hard cases), which keeps the measured recall honest.
+same on every run (fixed seed). Every credential, card number, IBAN, telephone and Social
+Security number here is synthetic: random characters in the vendor's published format, card
+numbers and IBANs given a valid check digit, telephone numbers random digits in national
+formats. Labels say what a careful reviewer would call sensitive, independent of what shoal's
+scanner finds; some rows are expected misses (hard cases), which keeps the measured recall
+honest.
 
 Row format: ``{"id", "group", "text", "expected": [{"kind", "category", "start", "end"}]}`` with
 character offsets into ``text``. Groups: ``secret``, ``personal``, ``look_alike`` (must not
@@ -531,12 +532,15 @@ def social_security() -> None:
     ):
         ROWS.append({"id": f"look_alike-{len(ROWS):03d}", "group": "look_alike", "text": text,
                      "expected": []})
-    row("hard", "SSN without dashes: {n}", n=p("us_ssn", social_security_number().replace("-", "")))
-    row("hard", "social security no. {n}", n=p("us_ssn", social_security_number().replace("-", " ")))
+    row("hard", "SSN without dashes: {n}",
+        n=p("us_ssn", social_security_number().replace("-", "")))
+    row("hard", "social security no. {n}",
+        n=p("us_ssn", social_security_number().replace("-", " ")))
 
 
 def csv_rows() -> None:
-    """Values as fields of comma-separated rows, where a comma and a digit follow or precede them."""
+    """Values as fields of comma-separated rows, where a comma and a digit follow or precede
+    them."""
     row("personal", "name,ssn,born\nJordan Lee,{n},1985-03-02",
         n=p("us_ssn", social_security_number()))
     row("personal", "name,phone,since\nDana W,{t},2019", t=p("phone", f"+1 415 {digits(3, '8')} "
