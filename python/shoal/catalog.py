@@ -25,7 +25,7 @@ from typing import Any
 
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, quoted_path
-from shoal.file_names import check_file_name
+from shoal.file_names import data_file_argument
 from shoal.frozen_mapping import FrozenDict
 
 logger = logging.getLogger(__name__)
@@ -757,14 +757,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     """
     if path is None:
         return default_catalog()
-    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
-        raise TypeError(f"path must be the path of a catalog file (str or os.PathLike) or None "
-                        f"for the shipped catalog, got {type(path).__name__}")
-    if not os.fspath(path).strip():
-        # Path("") is the current folder, which would be reported as a folder.
-        raise CatalogError("path is empty: give the path of a catalog file, or None for the "
-                           "shipped catalog")
-    check_file_name(os.fspath(path), "path", CatalogError)
+    data_file_argument(path, "catalog", CatalogError)
 
     try:
         resolved = Path(path).expanduser().resolve()

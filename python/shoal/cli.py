@@ -1197,16 +1197,13 @@ def _configured_router(given: Path | None) -> str | None:
 
 def _check_root_folders(roots: Sequence[Path], why: str) -> None:
     """Refuse a --root that is missing or not a folder, saying ``why`` it must be one."""
+    from shoal.files import folder_problem
+
     for root in roots:
-        try:
-            if root.is_dir():
-                continue
-            problem = "is not a folder" if root.exists() else "does not exist"
-        except OSError as error:
-            # A name too long for the file system, a loop of links, no permission.
-            problem = f"cannot be read ({error.strerror})"
-        raise ValueError(
-            f"--root {shown_path(str(root))} {problem}: {why}{_unexpanded_hint(root)}")
+        problem = folder_problem(root)
+        if problem is not None:
+            raise ValueError(
+                f"--root {shown_path(str(root))} {problem}: {why}{_unexpanded_hint(root)}")
 
 
 def _unexpanded_hint(path: Path) -> str:

@@ -41,6 +41,24 @@ def check_file_name(path: str, name: str, error: Callable[[str], Exception] = In
                     f"is longer than {longest:,}")
 
 
+def data_file_argument(
+    path: object, kind: str, error: Callable[[str], Exception],
+) -> str:
+    """``path``, the path of a ``kind`` file (``catalog``, ``router``) given to a loader whose
+    None means the shipped one, as a string; refused as a TypeError when it is no path, and in
+    an ``error`` when it is empty or no file can have it (see `check_file_name`)."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"path must be the path of a {kind} file (str or os.PathLike) or None "
+                        f"for the shipped {kind}, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not text.strip():
+        # Path("") is the current folder, which would be reported as a folder.
+        raise error(f"path is empty: give the path of a {kind} file, or None for the shipped "
+                    f"{kind}")
+    check_file_name(text, "path", error)
+    return text
+
+
 @functools.cache
 def _longest_path() -> int | None:
     """Bytes in the longest path the system takes (4,095 on Linux, 1,023 on macOS), or None

@@ -749,21 +749,28 @@ def checked_roots(roots: object) -> list[Path]:
     return [home_expanded(Path(root)) for root in folders]
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` is no folder to read from (``does not exist``, ``is not a folder``,
+    ``cannot be read (…)``), or None when it is one."""
+    try:
+        if path.is_dir():
+            return None
+        return "is not a folder" if path.exists() else "does not exist"
+    except OSError as error:
+        # A name too long for the file system, a loop of links, no permission.
+        return f"cannot be read ({error.strerror})"
+
+
 def existing_roots(roots: object) -> list[Path]:
     """``roots`` as :func:`checked_roots` takes them, each of which must be a folder: every path
     inside a missing root would be refused as outside the roots, which misleads. (The server
     checks its roots when it starts, so this is what a library call meets.)"""
     folders = checked_roots(roots)
     for root in folders:
-        try:
-            if root.is_dir():
-                continue
-            problem = "is not a folder" if root.exists() else "does not exist"
-        except OSError as error:
-            # A name too long for the file system, a loop of links, no permission.
-            problem = f"cannot be read ({error.strerror})"
-        raise InputError(f"root {quoted_path(str(root))} {problem}; roots are the folders "
-                         "files are read from")
+        problem = folder_problem(root)
+        if problem is not None:
+            raise InputError(f"root {quoted_path(str(root))} {problem}; roots are the folders "
+                             "files are read from")
     return folders
 
 

@@ -65,7 +65,7 @@ from shoal.cost import (
 )
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
-from shoal.file_names import check_file_name
+from shoal.file_names import check_file_name, data_file_argument
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
@@ -315,14 +315,7 @@ def load_router(path: str | os.PathLike[str] | None = None) -> Router:
         resource = resources.files("shoal") / "data" / DEFAULT_ROUTER_FILE
         with resources.as_file(resource) as default_path:
             return load_router(default_path)
-    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
-        raise TypeError(f"path must be the path of a router file (str or os.PathLike) or None "
-                        f"for the shipped router, got {type(path).__name__}")
-    if not os.fspath(path).strip():
-        # Path("") is the current folder, which would be reported as a folder.
-        raise RouterFileError("path is empty: give the path of a router file, or None for the "
-                              "shipped router")
-    check_file_name(os.fspath(path), "path", RouterFileError)
+    data_file_argument(path, "router", RouterFileError)
     file = Path(path)
     try:
         stat = file.stat()

@@ -245,7 +245,27 @@ class CheckedLines:
         await self._write_stream.send(SessionMessage(refusal.reply))
 
 
-class AnsweringReadStream:
+class _WrappedStream:
+    """A stream around the SDK's ``_inner`` one, closed with it and usable as ``async with``."""
+
+    _inner: Any
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class AnsweringReadStream(_WrappedStream):
     """A read stream that answers unreadable lines itself and passes every message on, noting
     each to ``in_flight``; its end comes once ``in_flight`` has settled the requests received."""
 
@@ -276,9 +296,6 @@ class AnsweringReadStream:
             logger.info("answered an unreadable line: %s", reply.error.message)
             await self._write_stream.send(SessionMessage(reply))
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
     def __aiter__(self) -> Self:
         return self
 
@@ -287,17 +304,6 @@ class AnsweringReadStream:
             return await self.receive()
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class InFlightRequests:
@@ -389,7 +395,7 @@ def _exit_if_held(seconds: float) -> None:
     os._exit(0)
 
 
-class AnswerCountingWriteStream:
+class AnswerCountingWriteStream(_WrappedStream):
     """The SDK's write stream, telling ``in_flight`` of each answer once it is handed on, and
     dropping the SDK's own answer to a request already answered as abandoned."""
 
@@ -402,20 +408,6 @@ class AnswerCountingWriteStream:
             return
         await self._inner.send(item)
         self._in_flight.note_answered(item)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def error_reply(error: Exception) -> types.JSONRPCError | None:
