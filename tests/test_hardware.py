@@ -1782,10 +1782,16 @@ def test_a_format_tag_of_an_ollama_address_sets_the_format():
          "model", "unknown model 'https://huggingfa...Qwen/Qwen3-8B:Q8_0': a format tag "
          "(':Q8_0') ends only Ollama's address hf.co/OWNER/NAME:FORMAT, which has no https://; "
          "give that, or the page's address with the format as its own argument"),
+        # Given no format, a port has the default one: the refusal says so.
         (lambda: hardware.port_chip("rtx-4090", to_node="n2",
                                     models=["hf.co/Qwen/Qwen3-8B:Q8_0"]),
-         "quantisation", "quantisation Q4_K_M clashes with Q8_0, the format the tag of model "
-         "'hf.co/Qwen/Qwen3-8B:Q8_0' names: drop the tag, or give the same format"),
+         "quantisation", "quantisation Q4_K_M (the default format, when none is given) clashes "
+         "with Q8_0, the format the tag of model 'hf.co/Qwen/Qwen3-8B:Q8_0' names: drop the "
+         "tag, or give the same format"),
+        (lambda: hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:", "rtx-4090"),
+         "model", "unknown model 'hf.co/Qwen/Qwen3-8B:': not the address of a model page, as "
+         "the format tag after its ':' is empty; give https://huggingface.co/OWNER/NAME (with "
+         "at most /tree/REVISION after it) or the repository id OWNER/NAME"),
         (lambda: hardware.pareto_front(["hf.co/Qwen/Qwen3-8B:Q8_0"], ["rtx-4090"],
                                        quantisations=["Q4_K_M", "Q6_K"]),
          "quantisations", "quantisations (Q4_K_M, Q6_K) leave out Q8_0, the format the tag of "

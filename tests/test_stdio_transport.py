@@ -238,6 +238,12 @@ LONG_NUMBERS = [
      + "1" * 4301 + "]}}}", 48, types.INVALID_PARAMS,
      "Invalid params: argument 'contexts.1' is a number of 4,301 digits; a number of more than "
      "4,300 digits cannot be read"),
+    # An argument's name is quoted once, and cut as every quoted value is.
+    ('{"jsonrpc":"2.0","id":50,"method":"tools/call","params":{"name":"estimate_cost",'
+     '"arguments":{"model":"gpt-4.1","' + "b" * 100 + '":' + "7" * 5000 + "}}}", 50,
+     types.INVALID_PARAMS,
+     "Invalid params: argument 'bbbbbbbbbbbbbbbbb...bbbbbbbbbbbbbbbbbb' is a number of 5,000 "
+     "digits; a number of more than 4,300 digits cannot be read"),
     ('{"jsonrpc":"2.0","id":49,"method":"ping","params":{"_meta":{"n":' + "7" * 4400 + "}}}",
      49, types.INVALID_PARAMS,
      "Invalid params: params._meta.n is a number of 4,400 digits; a number of more than 4,300 "

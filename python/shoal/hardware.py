@@ -1539,7 +1539,10 @@ def address_format(model: str) -> Quantisation | None:
 
 def _not_a_page(path: str) -> str:
     """Why the path after the hub's address is not a model page's, for the refusal."""
-    segments = re.split(r"[?#]", path, maxsplit=1)[0].split("/")
+    page = re.split(r"[?#]", path, maxsplit=1)[0]
+    if page.endswith(":"):
+        return "the format tag after its ':' is empty"
+    segments = page.split("/")
     if {".", ".."} & set(segments):
         return "its path has a '.' or '..' segment, which a browser would follow to another page"
     return "its path is not OWNER/NAME, or goes on past it"
@@ -1901,9 +1904,16 @@ def _fit_format(model: str, quantisation: str | None) -> Quantisation:
     return quant
 
 
-def _clash(quant: Quantisation, tagged: Quantisation, model: str, advice: str) -> str:
-    """Why a format argument is refused beside a model address whose tag names another."""
-    return (f"{quant.id} clashes with {tagged.id}, the format the tag of model "
+def _clash(
+    quant: Quantisation, tagged: Quantisation, model: str, advice: str, *, defaults: bool = False
+) -> str:
+    """Why a format argument is refused beside a model address whose tag names another. Where
+    the format ``defaults`` (a port or a sweep, given none, has it without asking), the default
+    is said to be one."""
+    given = quant.id
+    if defaults and quant.id == DEFAULT_QUANTISATION:
+        given += " (the default format, when none is given)"
+    return (f"{given} clashes with {tagged.id}, the format the tag of model "
             f"{excerpt(model.strip())} names: {advice}")
 
 
@@ -1919,7 +1929,8 @@ def _check_format_tags(
             continue
         if len(used) == 1:
             raise ParameterError(parameter, _clash(quants[0], tagged, model,
-                                                   "drop the tag, or give the same format"))
+                                                   "drop the tag, or give the same format",
+                                                   defaults=True))
         raise ParameterError(parameter, f"({', '.join(used)}) leave out {tagged.id}, the format "
                              f"the tag of model {excerpt(model.strip())} names: add it, or drop "
                              "the tag")

@@ -510,7 +510,7 @@ def _long_number_refusal(message: dict[str, Any]) -> Refusal | None:
         return None
     place, digits = found
     if place[:2] == ("params", "arguments") and len(place) > 2:
-        where = "argument '" + ".".join(_shown_part(part) for part in place[2:]) + "'"
+        where = f"argument {_argument(place[2:])}"
     else:
         where = "".join(f"[{part}]" if isinstance(part, int) else f".{_shown_part(part)}"
                         for part in place).lstrip(".")
@@ -556,10 +556,9 @@ def _repeat_error(place: tuple[Any, ...], key: str) -> types.ErrorData:
             return types.ErrorData(code=types.INVALID_PARAMS, message=(
                 f"Invalid params: argument {excerpt(key)} is given more than once; give each "
                 f"argument {_GIVE_EACH_ONCE}"))
-        argument = ".".join(_shown_part(part) for part in place[2:])
         return types.ErrorData(code=types.INVALID_PARAMS, message=(
-            f"Invalid params: argument '{argument}' gives {excerpt(key)} more than once; give "
-            f"each key {_GIVE_EACH_ONCE}"))
+            f"Invalid params: argument {_argument(place[2:])} gives {excerpt(key)} more than "
+            f"once; give each key {_GIVE_EACH_ONCE}"))
     if place:
         where = "".join(f"[{part}]" if isinstance(part, int) else f".{_shown_part(part)}"
                         for part in place).lstrip(".")
@@ -569,6 +568,11 @@ def _repeat_error(place: tuple[Any, ...], key: str) -> types.ErrorData:
     return types.ErrorData(code=types.INVALID_REQUEST, message=(
         f"Invalid request: the message gives {excerpt(key)} more than once; give each member "
         f"{_GIVE_EACH_ONCE}"))
+
+
+def _argument(parts: tuple[Any, ...]) -> str:
+    """An argument's path (``'messages.0'``), quoted once and cut as every quoted value is."""
+    return excerpt(".".join(str(part) for part in parts))
 
 
 def _shown_part(part: Any) -> str:
