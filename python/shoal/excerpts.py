@@ -266,3 +266,14 @@ def escaped(text: str) -> str:
         else character.encode("unicode_escape").decode("ascii")
         for character in text
     )
+
+
+def unprintable(text: str) -> str | None:
+    """Why ``text`` would not print as it reads, or None: a control character (a newline, a
+    terminal escape) or a format one (U+202E reverses the text after it) in a name or text that
+    is printed back would make its line read as something it does not say."""
+    if text.isprintable():
+        return None
+    hidden = next(character for character in text if not character.isprintable())
+    return (f"must hold only printable characters (no control or format characters, no space "
+            f"but ' '), got {hidden!r} in {excerpt(text)}")

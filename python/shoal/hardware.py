@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeGuard, TypeVar
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number, unknown_field
+from shoal.excerpts import excerpt, grouped_number, unknown_field, unprintable
 from shoal.files import (
     first_repeat,
     number_as_given,
@@ -559,18 +559,9 @@ def _check_printable(what: str, value: object) -> None:
     reverses the text after it) would make the line read as something it does not say."""
     texts = [*value.keys(), *value.values()] if isinstance(value, Mapping) else [value]
     for text in texts:
-        problem = _unprintable(text) if isinstance(text, str) else None
+        problem = unprintable(text) if isinstance(text, str) else None
         if problem is not None:
             raise InputError(f"{what} {problem}")
-
-
-def _unprintable(text: str) -> str | None:
-    """Why ``text`` would not print as it reads (see :func:`_check_printable`), or None."""
-    if text.isprintable():
-        return None
-    hidden = next(character for character in text if not character.isprintable())
-    return (f"must hold only printable characters (no control or format characters, no space "
-            f"but ' '), got {hidden!r} in {excerpt(text)}")
 
 
 def _positive(value: object) -> bool:
@@ -1623,7 +1614,7 @@ def _check_text(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise ParameterError(name, "must not be empty")
-    problem = _unprintable(value)
+    problem = unprintable(value)
     if problem is not None:
         raise ParameterError(name, problem)
 

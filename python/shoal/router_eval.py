@@ -49,7 +49,7 @@ from shoal.catalog import (
 )
 from shoal.cost import format_usd
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, grouped_number, unknown_field
+from shoal.excerpts import excerpt, grouped_number, unknown_field, unprintable
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     RepeatedKeyObject,
@@ -632,11 +632,9 @@ def _check_price_source(file: Path, model: str, fields: Mapping[str, Any]) -> No
     if not isinstance(source, str) or not source.strip():
         raise EvaluationError(f"price file {file}: {model!r}: source must be a non-empty "
                               f"string, got {excerpt(source)}")
-    hidden = next((character for character in source if not character.isprintable()), None)
-    if hidden is not None:
-        raise EvaluationError(f"price file {file}: {model!r}: source must hold only printable "
-                              f"characters (no control or format characters, no space but "
-                              f"' '), got {hidden!r} in {excerpt(source)}")
+    problem = unprintable(source)
+    if problem is not None:
+        raise EvaluationError(f"price file {file}: {model!r}: source {problem}")
 
 
 def _refuse_models_named_twice(file: Path, document: dict[str, Any]) -> None:

@@ -64,7 +64,7 @@ from shoal._backend import BACKEND, core
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, grouped_number, json_type, unknown_field
+from shoal.excerpts import excerpt, grouped_number, json_type, unknown_field, unprintable
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.ledger import MAX_LIMIT_USD
 from shoal.output_files import check_output_file
@@ -493,11 +493,9 @@ def check_model_name(model: str, what: str) -> None:
     if len(model) > MAX_ID_LENGTH:
         raise RouterFileError(f"{what} must be at most {MAX_ID_LENGTH} characters, as every "
                               f"model id shoal takes, got {len(model):,} ({excerpt(model)})")
-    hidden = next((character for character in model if not character.isprintable()), None)
-    if hidden is not None:
-        raise RouterFileError(f"{what} must hold only printable characters (no control or "
-                              f"format characters, no space but ' '), got {hidden!r} in "
-                              f"{excerpt(model)}")
+    problem = unprintable(model)
+    if problem is not None:
+        raise RouterFileError(f"{what} {problem}")
     if model != model.strip():
         raise RouterFileError(f"{what} must not start or end with a space, got "
                               f"{excerpt(model)}; give {excerpt(model.strip())}")
