@@ -440,6 +440,24 @@ def test_a_request_the_host_cancelled_is_not_waited_for(tmp_path: Path) -> None:
     assert [answer["id"] for answer in answers] == [0, 2]
 
 
+def test_a_cancelled_request_on_a_worker_thread_holds_the_server_at_most_briefly(
+    tmp_path: Path,
+) -> None:
+    lines = [tool_call(1, "blocked_thread", {}),
+             '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}',
+             tool_call(2, "pause", {"seconds": 0})]
+
+    # Nothing stops a thread: without the stop guard the process would wait on it for ever,
+    # until the test's guard.
+    status, answers, log = piped(
+        lines, [sys.executable, "-c", SERVER_WITH_LONG_TOOLS, str(10 * HANG_GUARD_S)], tmp_path)
+
+    assert status == 0, log
+    assert [answer["id"] for answer in answers] == [0, 2]
+    assert ("WARNING shoal.stdio_transport: a request still running holds the server 2 s after "
+            "it stopped: exiting without it") in log
+
+
 def test_the_readme_states_the_waits_of_a_server_whose_stdin_closed() -> None:
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
 

@@ -319,6 +319,9 @@ class InFlightRequests:
         # Keyed as the SDK correlates ids ("7" and 7 are one); the ids as the host wrote them.
         self._running: defaultdict[Any, deque[types.RequestId]] = defaultdict(deque)
         self._abandoned: set[Any] = set()
+        # Whether the host cancelled a request still running: its tool may go on running on a
+        # worker thread after the server is done, and the SDK would wait for it.
+        self._cancelled_while_running = False
         self._answered = anyio.Event()
 
     def note_received(self, item: SessionMessage) -> None:
@@ -328,7 +331,8 @@ class InFlightRequests:
         elif (isinstance(message, types.JSONRPCNotification)
               and message.method == "notifications/cancelled"):
             request_id = as_request_id((message.params or {}).get("requestId"))
-            if request_id is not None:
+            if request_id is not None and coerce_request_id(request_id) in self._running:
+                self._cancelled_while_running = True
                 self._leave(coerce_request_id(request_id))
 
     def note_answered(self, item: SessionMessage) -> None:
@@ -364,6 +368,8 @@ class InFlightRequests:
             if waiting.cancelled_caught:
                 await self._abandon()
                 return
+        if self._cancelled_while_running:
+            _arm_stop_guard()
 
     def _count(self) -> int:
         return sum(len(ids) for ids in self._running.values())
@@ -373,8 +379,7 @@ class InFlightRequests:
         logger.warning("stdin closed and no request was answered for %s s: stopping without "
                        "the %d still running", seconds, self._count())
         # Armed first: an answer below may wait on a host that no longer reads.
-        threading.Thread(target=_exit_if_held, args=(ABANDONED_STOP_S,),
-                         name="shoal stop guard", daemon=True).start()
+        _arm_stop_guard()
         running, self._running = self._running, defaultdict(deque)
         self._abandoned.update(running)
         error = types.ErrorData(code=types.CONNECTION_CLOSED, message=(
@@ -384,6 +389,12 @@ class InFlightRequests:
             for request_id in ids:
                 await self._write_stream.send(SessionMessage(
                     types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error)))
+
+
+def _arm_stop_guard() -> None:
+    """End the process if it is still there ``ABANDONED_STOP_S`` from now."""
+    threading.Thread(target=_exit_if_held, args=(ABANDONED_STOP_S,), name="shoal stop guard",
+                     daemon=True).start()
 
 
 def _exit_if_held(seconds: float) -> None:
