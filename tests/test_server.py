@@ -331,6 +331,29 @@ async def test_argument_errors_speak_the_schema_s_terms_once_per_argument(
     assert wrong.is_error and wrong.content[0].text == f"{name}: {message}"
 
 
+# A made-up key and a test card number that passes the Luhn check.
+AWS_KEY = "AKIAQYLPMN5HHHFPZAM2"
+CARD = "4539 1488 0343 6467"
+
+
+@pytest.mark.parametrize("arguments", [
+    {"prompt": [f"AWS {AWS_KEY} card {CARD}"]},
+    {"prompt": "x", "history": [f"AWS {AWS_KEY} card {CARD}"]},
+    {"prompt": {"text": "x" * 10_000 + f" AWS {AWS_KEY} card {CARD}"}},
+])
+async def test_a_wrong_typed_text_is_quoted_back_with_its_secrets_hidden(
+    server, arguments: dict[str, Any],
+) -> None:  # type: ignore[no-untyped-def]
+    # The privacy guard never sees a value of the wrong type, yet the error quotes its ends.
+    async with Client(server) as client:
+        wrong = await client.call_tool("route_task", arguments)
+
+    text = wrong.content[0].text
+    assert wrong.is_error and "(got " in text
+    assert "[card_number]" in text
+    assert all(piece not in text for piece in (AWS_KEY[4:12], CARD[-9:]))
+
+
 async def test_route_task_takes_a_tool_call_conversation_as_python_route_does(server) -> None:  # type: ignore[no-untyped-def]
     from shoal import route
 

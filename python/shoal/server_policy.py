@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from shoal.excerpts import (
     grouped_number,
     quoted_path,
 )
+from shoal.privacy import redact, scan_text
 from shoal.tokens import MAX_JSON_DEPTH, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -386,10 +388,51 @@ _WRONG_KIND = {"literal_error", "enum", "none_required", "model_type", "model_at
                "dataclass_type", "is_instance_of", "union_tag_invalid"}
 
 
+# How much of each end of a string is scanned before an excerpt shows part of it: far more than
+# an excerpt shows, so that a secret cut by the excerpt is still whole where it is looked for.
+_SCANNED_END_CHARACTERS = 4096
+
+
+def _with_secrets_hidden(value: Any, depth: int = 0) -> Any:
+    """``value`` with secrets and personal data in its strings replaced by ``[kind]``, as far as
+    an excerpt reads it (the first items, two levels deep, each string's two ends).
+
+    A wrong-typed prompt or message (a list where a string belongs) is quoted back in the error;
+    the privacy guard never sees it, so it is redacted here: an error is shown to the model and
+    may be logged by the host.
+    """
+    if isinstance(value, str):
+        return _redacted_ends(value)
+    if depth >= 2:
+        return value
+    if isinstance(value, list):
+        return [_with_secrets_hidden(item, depth + 1) for item in value[:4]] + value[4:]
+    if isinstance(value, dict):
+        shown = dict(itertools.islice(value.items(), 4))
+        return {**value, **{key: _with_secrets_hidden(item, depth + 1)
+                            for key, item in shown.items()}}
+    return value
+
+
+def _redacted_ends(text: str) -> str:
+    if len(text) > 2 * _SCANNED_END_CHARACTERS:
+        # Only the ends are ever shown; the middle is kept as one character, so that the
+        # excerpt still marks a cut.
+        text = text[:_SCANNED_END_CHARACTERS] + "…" + text[-_SCANNED_END_CHARACTERS:]
+    # The scanner refuses unpaired surrogates; each is one character, so a stand-in keeps every
+    # offset, and the findings apply to the text as sent.
+    scanned = _LONE_SURROGATE.sub("\ufffd", text)
+    findings = scan_text(scanned)
+    return redact(text, findings) if findings else text
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, Any]) -> str:
     """One pydantic error about the argument at ``where``, whose schema is ``node``."""
     kind = str(problem.get("type", ""))
-    shown = excerpt(problem.get("input"))
+    shown = excerpt(_with_secrets_hidden(problem.get("input")))
     if kind == "string_unicode":
         return (
             f"argument '{where}': must be valid Unicode text, but it holds an unpaired surrogate "
