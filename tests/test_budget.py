@@ -330,6 +330,8 @@ async def test_an_empty_text_or_path_beside_the_other_counts_as_not_given_everyw
          r"unknown field 'prioirty' \(did you mean 'priority'\?\)"),
         ([{"id": "", "text": "x"}], r"items\[0\].id must be a non-empty string"),
         ([{"text": "x"}], r"items\[0\] has no 'id'; every item needs a unique id"),
+        ([{"id": "a", "text": "x", "group": 5}],
+         r"item 'a': group must be a non-empty string, or left out, got 5$"),
     ],
 )
 def test_bad_items_name_the_problem(items: list, message: str) -> None:
@@ -341,10 +343,15 @@ def test_bad_items_name_the_problem(items: list, message: str) -> None:
     ("items", "message"),
     [
         ([1, 2], r"items\[0\] must be an object with an id and a text or path \(a dict or "
-                 r"BudgetItem\), got int 1"),
+                 r"BudgetItem\), got 1"),
         ([{"id": "a", "text": "x", "priority": "high"}],
          r"item 'a': priority must be a number, got 'high'"),
-        ([{"id": "a", "text": 7}], r"item 'a': text must be a string, not int"),
+        ([{"id": "a", "text": 7}], r"item 'a': text must be a string, got 7"),
+        ([{"id": "a", "text": None, "path": 7}], r"item 'a': path must be a string, got 7"),
+        ([{"id": "a", "text": "x", "priority": None}],
+         r"item 'a': priority must be a number, got null"),
+        ([None], r"items\[0\] must be an object with an id and a text or path \(a dict or "
+                 r"BudgetItem\), got null"),
         ([{"id": "a", "text": "x", "required": "yes"}],
          r"item 'a': required must be true or false, got 'yes'"),
     ],

@@ -403,6 +403,20 @@ def test_malformed_user_rows_name_row_and_field(tmp_path: Path, rows: list, expe
     assert str(caught.value).startswith("mine.json model #")
 
 
+@pytest.mark.parametrize("spelled", ["1e400", "-1E+400", "2.5e999"])
+def test_a_price_past_a_float_s_range_is_quoted_as_the_file_spells_it(
+    tmp_path: Path, spelled: str
+) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text(f'[{{"id": "gpt-4o", "input_per_mtok": {spelled}}}]', encoding="utf-8")
+
+    # Not "got Infinity": the file says no such word.
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert str(caught.value) == ("mine.json model #1 (id 'gpt-4o'): field 'input_per_mtok' must "
+                                 f"be a finite number, got {spelled}")
+
+
 def test_the_dearest_accepted_price_gives_a_finite_cost(tmp_path: Path) -> None:
     from shoal.cost import estimate_cost
 
@@ -483,7 +497,7 @@ def test_malformed_user_files(tmp_path: Path) -> None:
 MALFORMED_DOCUMENTS = [
     ({"models": [], "sources": [1]},
      "mine.json: field 'sources' must be an object mapping each source name to its description, "
-     "got list"),
+     "got array"),
     ({"models": [], "sources": "x"}, "mine.json: field 'sources' must be an object mapping"),
     ({"models": [], "sources": {"a": 1}},
      "mine.json: field 'sources' entry 'a' must be a non-empty string describing the source, "

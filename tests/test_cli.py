@@ -78,7 +78,8 @@ def test_batch_json_carries_the_decisions_and_the_summary(
     [
         (['{"prompt": 5}'], "'prompt' must be a non-empty string"),
         (['{"turns": []}'], "'turns' must be a non-empty list of strings"),
-        (['"just a string"'], "each line must be a JSON object"),
+        (['"just a string"'], "each line must be a JSON object, got string"),
+        (["[1]"], "each line must be a JSON object, got array"),
         (['{"text": "hi"}'], "no 'prompt', 'question' or 'turns' field"),
         (['{"prompt": "ok"}', "{broken"], ":2: not valid JSON"),
         (['{"prompt": "a\\ud800b"}'], "unpaired surrogate"),

@@ -38,7 +38,7 @@ def _write(path: Path, document: object) -> Path:
     ("action", "document", "message"),
     [
         ("fit", [1, 2], "items file: {path}: items[0] must be an object with an id and a text or "
-                        "path (a dict or BudgetItem), got int 1"),
+                        "path (a dict or BudgetItem), got 1"),
         ("fit", [{"text": "x"}], "items file: {path}: items[0] has no 'id'; every item needs a "
                                  "unique id"),
         ("fit", [{"id": "a", "text": "x", "priority": "high"}],
@@ -101,7 +101,7 @@ def test_budget_trim_reads_a_chat_request_as_count_chat_does(
 @pytest.mark.parametrize(
     ("given", "problem"),
     [
-        (b'[{"id": "a", "text": 5}]', ": item 'a': text must be a string, not int"),
+        (b'[{"id": "a", "text": 5}]', ": item 'a': text must be a string, got 5"),
         (b"x", ": not valid JSON (line 1, column 1: Expecting value)"),
         (b"\xff", " is not UTF-8 text (byte 0xFF at offset 0)"),
         (b"[]", " holds no items and no --file is given: nothing to fit"),
@@ -459,6 +459,28 @@ def test_every_refusal_of_a_plan_on_standard_input_names_standard_input(
 
     assert (code, out) == (2, "")
     assert err == f"shoal cost: error: --plan standard input: {problem}\n"
+
+
+@pytest.mark.parametrize("steps", [10, 10_000])
+def test_a_plan_of_many_alike_steps_prints_each_note_once(
+    steps: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    step = {"input_tokens": 8_000, "output_tokens": 100, "reasoning_tokens": 5_000}
+    path = _write(tmp_path / "plan.json", [step] * steps)
+
+    code, out, _ = _run(capsys, "cost", "gpt-4", "--plan", str(path))
+    compared_code, compared, _ = _run(capsys, "cost", "--compare", "gpt-4,gpt-4o", "--plan",
+                                      str(path))
+
+    # A note per kind (the retirement, the context window, the output limit, reasoning priced
+    # as output), not one per step and kind: 30,000 lines for 10,000 steps.
+    notes = [line for line in out.splitlines() if line.startswith("  note: ")]
+    assert code == compared_code == 0
+    assert len(notes) == 4
+    assert all(f"steps 1-{steps:,}: " in note for note in notes[1:])
+    assert notes[3] == (f"  note: steps 1-{steps:,}: gpt-4 is not listed as a reasoning model; "
+                        "reasoning tokens priced as output anyway")
+    assert len([line for line in compared.splitlines() if "note: " in line]) <= 8
 
 
 def test_a_mistyped_model_is_not_blamed_on_the_plan_file(

@@ -248,7 +248,8 @@ def test_usage_of_no_tokens_is_priced_nothing() -> None:
         ({"calls": 0}, ValueError, "calls must be at least 1, got 0"),
         ({"input_tokens": 10**12}, ValueError, "input_tokens must be at most 100,000,000"),
         ({"calls": 10**12}, ValueError, "calls must be at most"),
-        ({"input_tokens": 1.5}, TypeError, "input_tokens must be a whole number, got float"),
+        ({"input_tokens": 1.5}, TypeError,
+         "input_tokens must be a whole number, got 1.5, which is not whole"),
         ({"output_tokens": True}, TypeError, "output_tokens must be a whole number, got bool"),
         ({"input_tokens": 100, "cached_input_tokens": 80, "cache_write_tokens": 30}, ValueError,
          r"cached_input_tokens \(80\) plus cache_write_tokens \(30\) must not exceed input_tokens"),
@@ -450,6 +451,56 @@ def test_plan_prices_each_step_with_its_own_tier() -> None:
                               ).total_usd == single.total_usd
 
 
+REASONING_ON_GPT_4 = {"input_tokens": 8_000, "output_tokens": 100, "reasoning_tokens": 5_000}
+GPT_4_RETIRED = "gpt-4 was retired on 2026-10-23 per the catalog; its prices may no longer apply"
+
+
+@pytest.mark.parametrize("steps", [10, 10_000])
+def test_a_plan_notes_each_kind_once_naming_its_steps(steps: int) -> None:
+    estimate = estimate_plan_cost("gpt-4", [REASONING_ON_GPT_4] * steps)
+
+    # Identical steps share one text, led by the run of steps it concerns.
+    assert estimate.notes == (
+        GPT_4_RETIRED,
+        f"steps 1-{steps:,}: 8,000 input and 5,100 output and reasoning tokens per call exceed "
+        "gpt-4's context window of 8,192, which holds prompt and output together; the API would "
+        "reject the call or cut the output short",
+        f"steps 1-{steps:,}: 5,100 output and reasoning tokens per call exceed gpt-4's "
+        "max_output_tokens of 4,096",
+        f"steps 1-{steps:,}: gpt-4 is not listed as a reasoning model; reasoning tokens priced "
+        "as output anyway",
+    )
+
+
+def test_a_plan_note_lists_a_few_runs_of_steps_and_the_range_of_their_figures() -> None:
+    plain = {"input_tokens": 1_000, "output_tokens": 100}
+    # Steps 1, 3, 5, ... 23 pass the context window, each by a prompt of its own size.
+    plan = [{**REASONING_ON_GPT_4, "input_tokens": 8_000 + number} if number % 2 == 0 else plain
+            for number in range(24)]
+
+    notes = estimate_plan_cost("gpt-4", plan).notes
+
+    assert notes[1] == (
+        "steps 1, 3, 5, 7, 9 and 7 more: 13,100 to 13,122 input, output and reasoning tokens per "
+        "call exceed gpt-4's context window of 8,192, which holds prompt and output together; "
+        "the API would reject those calls or cut their output short")
+    assert notes[3].startswith("steps 1, 3, 5, 7, 9 and 7 more: gpt-4 is not listed as a "
+                               "reasoning model")
+    lone = estimate_plan_cost("gpt-4", [plain, REASONING_ON_GPT_4]).notes
+    assert lone[3] == ("step 2: gpt-4 is not listed as a reasoning model; reasoning tokens "
+                       "priced as output anyway")
+
+
+def test_numbered_runs_name_any_number_of_steps_in_a_few_words() -> None:
+    from shoal.excerpts import numbered_runs
+
+    assert numbered_runs([4], "step") == "step 4"
+    assert numbered_runs(list(range(1, 10_001)), "step") == "steps 1-10,000"
+    assert numbered_runs([1, 2, 4], "step") == "steps 1-2, 4"
+    assert numbered_runs([*range(1, 6), *range(7, 40, 2)], "step") == (
+        "steps 1-5, 7, 9, 11, 13 and 13 more")
+
+
 def test_plan_comparison_and_errors() -> None:
     from shoal.cost import compare_plan_costs, estimate_plan_cost
 
@@ -520,6 +571,30 @@ def test_a_tiny_rate_keeps_its_significant_digits():
     assert format_usd_per_mtok(1e-7) == "$0.0000001"
     assert format_usd_per_mtok(2.5e-9) == "$0.0000000025"
     assert (format_usd_per_mtok(0.4), format_usd_per_mtok(1.375)) == ("$0.40", "$1.375")
+    # Past 15 decimals a rate read "$0.00"; past 40 digits its digits come with a power of ten.
+    assert format_usd_per_mtok(1e-13) == "$0.0000000000001"
+    assert format_usd_per_mtok(1e-20) == "$0.00000000000000000001"
+    assert format_usd_per_mtok(1.23456e-20) == "$0.0000000000000000000123"
+    assert format_usd_per_mtok(1e-38) == "$0." + "0" * 37 + "1"
+    assert format_usd_per_mtok(1e-39) == "$1e-39"
+    assert format_usd_per_mtok(1.5e-300) == "$1.5e-300"
+    assert format_usd_per_mtok(5e-324) == "$5e-324"
+
+
+def test_a_line_at_a_tiny_rate_never_shows_the_rate_as_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for rate, shown in (("1e-20", "$0.00000000000000000001"), ("1e-300", "$1e-300")):
+        prices = tmp_path / "prices.json"
+        prices.write_text(f'{{"models": [{{"id": "gpt-4o", "input_per_mtok": {rate}}}]}}',
+                          encoding="utf-8")
+
+        code = main(["cost", "gpt-4o", "--input", "100000000", "--calls", "1000000000",
+                     "--prices", str(prices)])
+
+        lines = capsys.readouterr().out.splitlines()
+        assert code == 0
+        assert lines[1].startswith(f"  input: 100,000,000,000,000,000 tokens x {shown}/Mtok = ")
 
 
 # ---- one exact amount, one rounding rule ----

@@ -336,7 +336,10 @@ def test_a_read_only_database_is_read_and_a_record_names_why_it_cannot_be(
     assert (rows, left_out) == (["Write a haiku."], 1)
     assert recorded == [2, "", f"shoal feedback record: error: {refusal}\n"]
     assert in_python == refusal
-    assert over_mcp == f"record_outcome: {refusal}"
+    # Over MCP the database is the server's: no argument of the call can mend it.
+    assert over_mcp == ("record_outcome: the server's own feedback database is at fault, not "
+                        "this call's arguments, and only the server's operator can fix it: "
+                        f"{refusal}")
     # No -wal or -shm left behind, read-only, to break the writers that come next.
     assert sorted(path.name for path in shared_folder.iterdir()) == ["feedback.sqlite3"]
     database.chmod(0o644)

@@ -74,7 +74,7 @@ def test_token_counts_left_out_are_zero_and_a_call_of_none_is_refused_unopened(
     [
         ({"output_tokens": -5}, "output_tokens must be at least 0, got -5"),
         ({"output_tokens": True}, "output_tokens must be a whole number, got bool"),
-        ({"input_tokens": 2.5}, "input_tokens must be a whole number, got float 2.5"),
+        ({"input_tokens": 2.5}, "input_tokens must be a whole number, got 2.5, which is not whole"),
         ({"reasoning_tokens": 10**11}, "reasoning_tokens must be at most 100,000,000"),
         ({"output_tokens": 5, "model": "no-such-model"}, "no-such-model"),
         ({"output_tokens": 5, "at": "1999-01-01T00:00:00Z"}, "at must be 2020-01-01 or later"),

@@ -189,8 +189,11 @@ def test_cli_ledger_report_budget_and_cost(
     ("plan", "message"),
     [
         ({"input_tokens": 500}, "the plan must be a JSON list of steps"),
-        ([500], "plan step 1 must be a dict of token counts"),
-        ([{"input_tokens": "500"}], "plan step 1: input_tokens must be a whole number, got str"),
+        # In JSON's words: the plan is a JSON file.
+        ([500], "plan step 1 must be an object of token counts, got 500"),
+        ([{"input_tokens": "500"}], "plan step 1: input_tokens must be a whole number, got '500'"),
+        ([{"input_tokens": None}], "plan step 1: input_tokens must be a whole number, got null"),
+        ([{"calls": True}], "plan step 1: calls must be a whole number, got true"),
     ],
 )
 @pytest.mark.parametrize("models", [["gpt-4o"], ["--compare", "gpt-4o,gpt-4.1-mini"]])

@@ -169,8 +169,10 @@ async def test_route_task_names_the_router_file_not_the_megabyte_name(
 
     assert answer.is_error
     text = answer.content[0].text
-    assert text.startswith(f"route_task: --router: router file {path}: models[1] must be at "
-                           "most 200 characters"), text
+    assert text.startswith("route_task: the server's own router file is at fault, not this "
+                           "call's arguments, and only the server's operator can fix it: "
+                           f"--router: router file {path}: models[1] must be at most 200 "
+                           "characters"), text
     assert len(text) < 1_000
 
 

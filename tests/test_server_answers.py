@@ -20,8 +20,8 @@ from mcp import Client, StdioServerParameters
 
 from shoal.budget import trim_chat
 from shoal.cli import main
+from shoal.excerpts import index_ranges
 from shoal.files import DEFAULT_MAX_FILE_BYTES
-from shoal.render import index_ranges
 from shoal.server import (
     LONG_ANSWERS,
     RUNNERS_UP_ALWAYS_SHOWN,
@@ -942,6 +942,60 @@ async def test_a_price_file_broken_while_serving_is_a_tool_error_naming_it(
         assert "prices.json" in text and BROKEN_MESSAGE in text, f"{name}: {text}"
 
 
+async def test_the_server_s_own_files_broken_while_serving_are_no_argument_s_fault(
+    tmp_path: Path,
+) -> None:
+    # A scope and a model that the broken files' errors quote (the scope is a folder of the
+    # ledger's path, the model a row of the price file): the errors must not blame them.
+    scope = "project-alpha"
+    folder = tmp_path / scope
+    folder.mkdir()
+    ledger, prices = folder / "ledger.sqlite3", folder / "live.json"
+    feedback = folder / "feedback.sqlite3"
+    prices.write_text(json.dumps({"models": [{"id": "gpt-4o", "input_per_mtok": 2.5}]}),
+                      encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(PACKAGE), os.environ.get("PYTHONPATH")]))
+    parameters = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "shoal", "serve", "--root", str(tmp_path), "--ledger", str(ledger),
+              "--prices", str(prices)],
+        env={**os.environ, "PYTHONPATH": path, "SHOAL_FEEDBACK_DB": str(feedback)},
+    )
+    record = {"scope": scope, "model": "gpt-4o", "request_id": "r1", "input_tokens": 10}
+    outcome = {"decision_id": "d-" + "0" * 24, "model": "gpt-4o", "score": 1}
+    answers = []
+    async with Client(parameters, mode="legacy") as client:
+        ledger.mkdir()
+        feedback.mkdir()
+        for name, arguments in (("record_usage", record), ("budget_status", {"scope": scope}),
+                                ("record_outcome", outcome)):
+            answers.append((name, "ledger" if name != "record_outcome" else "feedback database",
+                            await client.call_tool(name, arguments)))
+        ledger.rmdir()
+        ledger.symlink_to("/dev/zero")
+        answers.append(("budget_status", "ledger",
+                        await client.call_tool("budget_status", {"scope": scope})))
+        prices.write_text('{"models": [{"id": "gpt-4o", "input_per_mtok": NaN}]}',
+                          encoding="utf-8")
+        for name, arguments in (("estimate_cost", {"model": "gpt-4o", "input_tokens": 10}),
+                                ("count_tokens", {"text": "hi", "model": "gpt-4o"})):
+            answers.append((name, "price catalog", await client.call_tool(name, arguments)))
+        still = await client.call_tool("count_tokens", {"text": "still serving"})
+
+    for name, what, answer in answers:
+        text = answer.content[0].text
+        assert answer.is_error, text
+        assert text.startswith(f"{name}: the server's own {what} is at fault, not this call's "
+                               "arguments, and only the server's operator can fix it: "), text
+        assert "argument '" not in text, text
+    texts = [answer.content[0].text for _, _, answer in answers]
+    assert f"cannot open the ledger {ledger}: it is a folder" in texts[0]
+    assert f"cannot open the feedback database {feedback}" in texts[2]
+    assert f"cannot open the ledger {ledger}: it is not a regular file" in texts[3]
+    assert "live.json model #1 (id 'gpt-4o'): field 'input_per_mtok' must be a finite" in texts[4]
+    assert not still.is_error, still.content[0].text
+
+
 async def test_a_price_file_that_cannot_be_read_stops_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1157,8 +1211,10 @@ async def test_a_router_file_broken_while_serving_is_named_by_what_set_it(
 
     assert not before.is_error, before.content[0].text
     assert broken.is_error
+    # No argument can mend the server's router file: the error says so, and names it.
     assert broken.content[0].text.startswith(
-        f"route_task: {source}: cannot read router file: {live}: "
+        f"route_task: the server's own router file is at fault, not this call's arguments, and "
+        f"only the server's operator can fix it: {source}: cannot read router file: {live}: "
     ), broken.content[0].text
 
 

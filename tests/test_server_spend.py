@@ -17,7 +17,7 @@ from mcp.types import INVALID_PARAMS
 
 from shoal.ledger import open_ledger
 from shoal.server import build_server
-from shoal.server_policy import name_the_argument
+from shoal.server_policy import name_the_argument, server_file_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -239,6 +239,37 @@ def test_a_refusal_is_left_alone_while_a_quoted_value_still_names_its_argument()
     assert name_the_argument("no prices for 'gpt-4o', so it is refused", arguments).startswith(
         "argument 'model'"
     )
+
+
+def test_a_problem_of_the_server_s_own_file_names_no_argument_and_says_who_can_fix_it() -> None:
+    arguments = {"scope": "alpha-project", "model": "gpt-4o"}
+    folder = server_file_problem(
+        "ledger", "cannot open the ledger /srv/alpha-project/ledger.sqlite3: it is a folder")
+    busy = server_file_problem(
+        "ledger", "the ledger /srv/l.sqlite3 is busy: another process has held it for 5 s; "
+        "nothing was changed, so try again once it is done")
+
+    # The scope is quoted in the ledger's path, but no argument of the call is at fault.
+    assert name_the_argument(folder, arguments) == folder
+    assert folder == ("the server's own ledger is at fault, not this call's arguments, and only "
+                      "the server's operator can fix it: cannot open the ledger "
+                      "/srv/alpha-project/ledger.sqlite3: it is a folder")
+    # A ledger busy with another writer passes by itself: no operator is needed.
+    assert busy.startswith("the server's own ledger is at fault, not this call's arguments: ")
+
+
+async def test_a_request_id_recorded_with_other_counts_is_still_the_call_s_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+
+    async with Client(build_server()) as client:
+        first = await client.call_tool("record_usage", RECORD)
+        again = await client.call_tool("record_usage", {**RECORD, "input_tokens": 7})
+
+    assert not first.is_error, first.content[0].text
+    assert again.is_error
+    assert "the server's own" not in again.content[0].text
 
 
 # ---- tools a server leaves out ------------------------------------------------------------------

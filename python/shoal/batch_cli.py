@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from shoal.batch import BatchTally, kept_local, summary_dict
 from shoal.errors import ShoalError
-from shoal.excerpts import first_few
+from shoal.excerpts import first_few, json_type
 from shoal.files import (
     RepeatedKeyObject,
     json_line_error,
@@ -83,7 +83,7 @@ def _prompt_of(line: str) -> str:
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if not isinstance(row, dict):
-        raise ValueError(f"each line must be a JSON object, got {type(row).__name__}")
+        raise ValueError(f"each line must be a JSON object, got {json_type(row)}")
     if isinstance(row, RepeatedKeyObject):
         # A reader keeps the last value: {"prompt": "a", "prompt": "b"} would route "b".
         raise ValueError(row.refusal())

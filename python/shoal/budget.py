@@ -273,7 +273,7 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
         item = BudgetItem(**raw)
     else:
         raise TypeError(f"items[{index}] must be an object with an id and a text or path (a "
-                        f"dict or BudgetItem), got {type(raw).__name__} {raw!r:.40}")
+                        f"dict or BudgetItem), got {excerpt(raw)}")
 
     if not isinstance(item.id, str) or not item.id.strip() or len(item.id) > MAX_ID_LENGTH:
         raise InputError(f"items[{index}].id must be a non-empty string of at most "
@@ -288,24 +288,23 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
         raise InputError(f"item {item.id!r} gives both text and path; give exactly one of text "
                          "and path")
     if item.text is not None and not isinstance(item.text, str):
-        raise TypeError(f"item {item.id!r}: text must be a string, not "
-                        f"{type(item.text).__name__}")
+        raise TypeError(f"item {item.id!r}: text must be a string, got {excerpt(item.text)}")
     if item.text is not None:
         check_unicode(item.text, f"item {item.id!r}: text")
     if item.path is not None and not isinstance(item.path, str):
-        raise TypeError(f"item {item.id!r}: path must be a string, not "
-                        f"{type(item.path).__name__}")
+        raise TypeError(f"item {item.id!r}: path must be a string, got {excerpt(item.path)}")
     if isinstance(item.priority, bool) or not isinstance(item.priority, (int, float)):
         raise TypeError(f"item {item.id!r}: priority must be a number, got "
-                        f"{item.priority!r:.40}")
+                        f"{excerpt(item.priority)}")
     if not math.isfinite(item.priority) or item.priority < 0:
         raise InputError(f"item {item.id!r}: priority must be finite and at least 0, got "
                          f"{excerpt(item.priority)}")
     if not isinstance(item.required, bool):
         raise TypeError(f"item {item.id!r}: required must be true or false, got "
-                        f"{item.required!r:.40}")
+                        f"{excerpt(item.required)}")
     if item.group is not None and (not isinstance(item.group, str) or not item.group.strip()):
-        raise InputError(f"item {item.id!r}: group must be a non-empty string or None")
+        raise InputError(f"item {item.id!r}: group must be a non-empty string, or left out, "
+                         f"got {excerpt(item.group)}")
     if item.group is not None:
         check_unicode(item.group, f"item {item.id!r}: group")
     if item.path is not None:

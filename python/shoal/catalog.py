@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, quoted_path
+from shoal.excerpts import excerpt, json_type, quoted_path
 from shoal.file_names import data_file_argument
 from shoal.frozen_mapping import FrozenDict
 
@@ -443,7 +443,7 @@ class _Row:
 def _parse_entry(raw: Any, where: str) -> ModelEntry:
     """Validate one raw row and build its ModelEntry."""
     if not isinstance(raw, Mapping):
-        raise CatalogError(f"{where}: each model must be a JSON object, got {type(raw).__name__}")
+        raise CatalogError(f"{where}: each model must be a JSON object, got {json_type(raw)}")
 
     unknown = sorted(set(raw) - set(ENTRY_FIELDS))
     if unknown:
@@ -558,11 +558,13 @@ def _read_document(path: Path) -> tuple[dict[str, str], list[Any]]:
     """Read a catalog file, an object with a ``models`` list or a bare list of rows, into its
     sources and its rows."""
     # Imported here: shoal.files imports shoal.tokens, which imports this module.
-    from shoal.files import object_keeping_repeated_keys, read_json_file
+    from shoal.files import number_as_given, object_keeping_repeated_keys, read_json_file
 
     try:
-        # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB.
-        document = read_json_file(path, object_pairs_hook=object_keeping_repeated_keys)
+        # A settings file: a regular one, nothing under /proc, /dev or /sys, at most 16 MiB. A
+        # number no float holds (1e400) keeps its spelling, for the error to quote as written.
+        document = read_json_file(path, object_pairs_hook=object_keeping_repeated_keys,
+                                  parse_float=number_as_given)
     except ValueError as error:
         raise CatalogError(f"cannot read catalog file: {error}") from None
     _refuse_repeated_keys(document, path.name)
@@ -619,7 +621,7 @@ def _sources(raw: Any, file_name: str) -> dict[str, str]:
         return {}
     if not isinstance(raw, dict):
         raise CatalogError(f"{file_name}: field 'sources' must be an object mapping each source "
-                           f"name to its description, got {type(raw).__name__}")
+                           f"name to its description, got {json_type(raw)}")
     for name, description in raw.items():
         if not name.strip():
             raise CatalogError(f"{file_name}: field 'sources' has an empty source name")

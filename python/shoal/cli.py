@@ -1385,16 +1385,20 @@ def _known_model(catalog: Catalog, model: str, option: str) -> None:
         raise ValueError(f"{option}: {error}") from None
 
 
-def _read_json(path: Path, name: str) -> object:
+def _read_json(
+    path: Path, name: str, parse_float: Callable[[str], Any] | None = None
+) -> object:
     """The JSON document in a file the user named (standard input for '-'), under the file rules.
     An object that gives a key twice is read as a `shoal.files.RepeatedKeyObject`, for the
-    caller to refuse: a plain reader would keep the last value without a word.
+    caller to refuse: a plain reader would keep the last value without a word. ``parse_float``
+    reads numbers with a fraction or exponent, as `json.loads` takes it.
     """
     from shoal.files import object_keeping_repeated_keys, parse_json
 
     text = _read_input(path, name)
     try:
-        return parse_json(text, _shown_path(path), object_pairs_hook=object_keeping_repeated_keys)
+        return parse_json(text, _shown_path(path), object_pairs_hook=object_keeping_repeated_keys,
+                          parse_float=parse_float)
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
 
@@ -2482,10 +2486,12 @@ def _check_tokens_given(per_call: Mapping[str, int | None]) -> None:
 def _read_plan(path: Path) -> list[dict[str, int]]:
     """The steps of a --plan file, checked before any model is priced, so that every refusal
     of what the file holds names the file (and none names it for a mistyped model)."""
-    from shoal.cost import check_plan
-    from shoal.files import RepeatedKeyObject
+    from shoal.cost import TOKEN_FIELDS, check_plan
+    from shoal.excerpts import excerpt
+    from shoal.files import RepeatedKeyObject, number_as_given
 
-    plan = _read_json(path, "--plan")
+    # A number no float holds (1e400) keeps its spelling, for the error to quote as written.
+    plan = _read_json(path, "--plan", parse_float=number_as_given)
     try:
         if not isinstance(plan, list):
             raise ValueError("the plan must be a JSON list of steps, each an object of token "
@@ -2494,6 +2500,15 @@ def _read_plan(path: Path) -> list[dict[str, int]]:
             if isinstance(step, RepeatedKeyObject):
                 # {"input_tokens": 100, "input_tokens": 200} would be priced as 200 tokens.
                 raise ValueError(f"plan step {number}: {step.refusal()}")
+            # In JSON's words (check_plan words a Python caller's list in Python's).
+            if not isinstance(step, dict):
+                raise ValueError(f"plan step {number} must be an object of token counts, got "
+                                 f"{excerpt(step)}")
+            for key in (*TOKEN_FIELDS, "calls"):
+                value = step.get(key, 0)
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"plan step {number}: {key} must be a whole number, got "
+                                     f"{excerpt(value)}")
         return check_plan(plan)
     except (TypeError, ValueError) as error:
         raise ValueError(f"--plan {_shown_path(path)}: {error}") from None

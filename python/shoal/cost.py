@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
@@ -24,8 +24,14 @@ from shoal.catalog import (
     retirement_note,
 )
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, first_few, grouped_number
-from shoal.files import SpelledWholeNumber
+from shoal.excerpts import (
+    EXCERPT_CHARACTERS,
+    excerpt,
+    first_few,
+    grouped_number,
+    numbered_runs,
+)
+from shoal.files import SpelledNumber, SpelledWholeNumber
 from shoal.tokens import (
     ESTIMATE_BASE_ENCODING,
     TokenCount,
@@ -180,18 +186,21 @@ def check_catalog(catalog: object) -> None:
 def check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     """``value``, a token or call count named ``name``, refused unless a whole number from
     ``minimum`` to ``limit``."""
-    # A whole number of a JSON plan too long for a float is past the bound, not a float.
-    past_every_float = isinstance(value, SpelledWholeNumber)
+    # A number of a JSON plan too large for a float (a whole one of 400 digits, 1e400) is past
+    # the bound, as its spelling shows, not a float that is not finite.
+    spelled = isinstance(value, SpelledNumber)
+    past_every_float = isinstance(value, SpelledWholeNumber) or (
+        isinstance(value, SpelledNumber) and math.isinf(value))
     if isinstance(value, float) and not past_every_float:
-        # A float comes from a JSON plan (NaN, 1e400 read as inf, 2.5): say what is wrong
-        # with the number, which its type alone does not.
+        # A float comes from a JSON plan (NaN, 2.5, 1e-400 read as 0) or a Python caller: say
+        # what is wrong with the number, which its type alone does not.
         if not math.isfinite(value):
             problem = ", which is not finite"
-        elif value.is_integer():
+        elif value.is_integer() and not spelled:
             problem = f"; write it as {int(value)}, without the decimal point"
         else:
             problem = ", which is not whole"
-        raise TypeError(f"{name} must be a whole number, got float {value!r}{problem}")
+        raise TypeError(f"{name} must be a whole number, got {excerpt(value)}{problem}")
     if not past_every_float and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
     assert isinstance(value, (int, float))
@@ -279,17 +288,13 @@ def call_cost_float(entry: ModelEntry, input_tokens: int, output_tokens: int) ->
     return exact_cost_float(((input_tokens, input_rate), (output_tokens, output_rate)))
 
 
-def _rates(entry: ModelEntry, input_tokens: int, notes: list[str]) -> _Rates:
-    """Pick the rates for one call, applying the long-context tier and noting fallbacks."""
+def _rates(entry: ModelEntry, input_tokens: int) -> _Rates:
+    """Pick the rates for one call, applying the long-context tier; a rate the model does not
+    list falls back to its input rate (`_call_notes` says so)."""
     input_rate, output_rate = call_rates(entry, input_tokens)
     cached_rate = entry.cached_input_per_mtok
-    if long_context_applies(entry, input_tokens):
-        notes.append(
-            f"long-context rates apply: {input_tokens:,} input tokens per call exceed "
-            f"{entry.long_context_threshold:,}"
-        )
-        if entry.cached_input_per_mtok_long is not None:
-            cached_rate = entry.cached_input_per_mtok_long
+    if long_context_applies(entry, input_tokens) and entry.cached_input_per_mtok_long is not None:
+        cached_rate = entry.cached_input_per_mtok_long
 
     write_rate = entry.cache_write_per_mtok
     return _Rates(
@@ -373,6 +378,12 @@ def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
 INPUT_LIMIT = "input_limit"
 CONTEXT_WINDOW = "context_window"
 MAX_OUTPUT_TOKENS = "max_output_tokens"
+# The other kinds of note a call's price can carry: its prompt passes the long-context
+# threshold, or it has tokens of a kind the model lists no rate for.
+LONG_CONTEXT = "long_context"
+CACHED_INPUT_AS_INPUT = "cached_input_as_input"
+CACHE_WRITE_AS_INPUT = "cache_write_as_input"
+REASONING_ON_OTHER_MODEL = "reasoning_on_other_model"
 
 
 def limits_passed(
@@ -393,33 +404,100 @@ def limits_passed(
     return tuple(passed)
 
 
-def _limit_notes(
-    entry: ModelEntry, input_tokens: int, output_tokens: int, reasoning_tokens: int
-) -> list[str]:
+@dataclass(frozen=True)
+class _CallNote:
+    """A caveat of one call's price: its kind (`INPUT_LIMIT`, `LONG_CONTEXT`, ...), its text
+    as the call's estimate says it, and the tokens it measures (0 for a kind that measures
+    none), by which a plan words one note for the steps of that kind."""
+
+    kind: str
+    text: str
+    tokens: int = 0
+
+
+def _call_notes(entry: ModelEntry, counts: Mapping[str, int]) -> list[_CallNote]:
+    """What one call's price on ``entry`` rests on, beyond the plain rates: limits it passes,
+    the long-context tier, and tokens priced at a rate not their own."""
+    input_tokens, output_tokens, reasoning_tokens = (
+        counts[name] for name in ("input_tokens", "output_tokens", "reasoning_tokens"))
     notes = []
     passed = limits_passed(entry, input_tokens, output_tokens, reasoning_tokens)
     output = output_tokens + reasoning_tokens
     output_kind = "output and reasoning" if reasoning_tokens else "output"
     if INPUT_LIMIT in passed:
-        notes.append(
+        notes.append(_CallNote(INPUT_LIMIT, (
             f"{input_tokens:,} input tokens per call exceed {entry.id}'s input limit of "
-            f"{entry.input_limit:,}; the API would reject the call"
-        )
+            f"{entry.input_limit:,}; the API would reject the call"), input_tokens))
     elif CONTEXT_WINDOW in passed:
         # The window holds prompt and output together (as the router checks a fit), whatever
         # output limit the row gives beside it: gpt-4's 4,096-token output limit still leaves
         # only 192 tokens of output after an 8,000-token prompt.
-        notes.append(
+        notes.append(_CallNote(CONTEXT_WINDOW, (
             f"{input_tokens:,} input and {output:,} {output_kind} tokens per call exceed "
             f"{entry.id}'s context window of {entry.context_window:,}, which holds prompt and "
-            "output together; the API would reject the call or cut the output short"
-        )
+            "output together; the API would reject the call or cut the output short"),
+            input_tokens + output))
     if MAX_OUTPUT_TOKENS in passed:
-        notes.append(
+        notes.append(_CallNote(MAX_OUTPUT_TOKENS, (
             f"{output:,} output and reasoning tokens per call exceed "
-            f"{entry.id}'s max_output_tokens of {entry.max_output_tokens:,}"
-        )
+            f"{entry.id}'s max_output_tokens of {entry.max_output_tokens:,}"), output))
+    if long_context_applies(entry, input_tokens):
+        notes.append(_CallNote(LONG_CONTEXT, (
+            f"long-context rates apply: {input_tokens:,} input tokens per call exceed "
+            f"{entry.long_context_threshold:,}"), input_tokens))
+    if counts["cached_input_tokens"] and entry.cached_input_per_mtok is None:
+        notes.append(_CallNote(CACHED_INPUT_AS_INPUT, (
+            f"{entry.id} lists no cached-input rate; cached tokens priced as input")))
+    if counts["cache_write_tokens"] and entry.cache_write_per_mtok is None:
+        notes.append(_CallNote(CACHE_WRITE_AS_INPUT, (
+            f"{entry.id} lists no cache-write rate; cache writes priced as input")))
+    if reasoning_tokens and not entry.reasoning:
+        notes.append(_CallNote(REASONING_ON_OTHER_MODEL, (
+            f"{entry.id} is not listed as a reasoning model; reasoning tokens priced as output "
+            "anyway")))
     return notes
+
+
+def _plan_notes(entry: ModelEntry, step_notes: Iterable[tuple[int, _CallNote]]) -> list[str]:
+    """One note per kind for the steps of a plan, naming the steps it concerns (see
+    `numbered_runs`), in the order the kinds first come: a plan of 10,000 steps would
+    otherwise repeat each note 10,000 times. Steps whose notes of a kind read alike share that
+    text; otherwise the note gives the range of the figures it measures."""
+    kinds: dict[str, list[tuple[int, _CallNote]]] = {}
+    for number, note in step_notes:
+        kinds.setdefault(note.kind, []).append((number, note))
+
+    notes = []
+    for kind, found in kinds.items():
+        steps = numbered_runs([number for number, _ in found], "step")
+        texts = {note.text for _, note in found}
+        if len(texts) == 1:
+            notes.append(f"{steps}: {texts.pop()}")
+            continue
+        tokens = [note.tokens for _, note in found]
+        low, high = min(tokens), max(tokens)
+        figures = f"{low:,}" if low == high else f"{low:,} to {high:,}"
+        notes.append(f"{steps}: {_RANGE_TEXTS[kind](entry, figures)}")
+    return notes
+
+
+# The kinds of note whose text quotes a step's own figures, worded for steps whose figures
+# differ (``figures`` is ``8,000 to 12,000``).
+_RANGE_TEXTS: dict[str, Callable[[ModelEntry, str], str]] = {
+    INPUT_LIMIT: lambda entry, figures: (
+        f"{figures} input tokens per call exceed {entry.id}'s input limit of "
+        f"{entry.input_limit:,}; the API would reject those calls"),
+    CONTEXT_WINDOW: lambda entry, figures: (
+        f"{figures} input, output and reasoning tokens per call exceed {entry.id}'s context "
+        f"window of {entry.context_window:,}, which holds prompt and output together; the API "
+        "would reject those calls or cut their output short"),
+    MAX_OUTPUT_TOKENS: lambda entry, figures: (
+        f"{figures} output and reasoning tokens per call exceed {entry.id}'s max_output_tokens "
+        f"of {entry.max_output_tokens:,}"),
+    LONG_CONTEXT: lambda entry, figures: (
+        f"long-context rates apply: {figures} input tokens per call exceed "
+        f"{entry.long_context_threshold:,}"),
+}
 
 
 def format_usd(amount: float | Decimal, *, places: int = 2) -> str:
@@ -482,12 +560,19 @@ def _usd_decimals(exact: Decimal, places: int) -> int:
 
 def format_usd_per_mtok(rate: float) -> str:
     """A catalog rate as listed, at least to the cent: ``$0.40``, ``$1.375``, ``$0.075``; a rate
-    below a millionth of a dollar keeps three significant digits (``$0.0000001``), not ``$0.00``
-    beside a line that is not zero."""
-    decimals = 6
-    if 0 < rate < 1e-6:
-        decimals = min(15, USD_SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(rate)))
-    return _to_the_cent(f"{rate:,.{decimals}f}")
+    below a millionth of a dollar keeps three significant digits however small
+    (``$0.0000001``, ``$0.00000000000000000001``), never ``$0.00`` beside a line that is not
+    zero. Past `EXCERPT_CHARACTERS` digits, where a row of zeros would only hide its size, the
+    digits come with a power of ten (``$1e-300``), as an error quotes such a number."""
+    if not 0 < rate < 1e-6:
+        return _to_the_cent(f"{rate:,.6f}")
+    # The float's own decimal digits, rounded as a cost is (half to even), not its binary value.
+    significant = Context(prec=USD_SIGNIFICANT_DIGITS, rounding=ROUND_HALF_EVEN)
+    rounded = significant.plus(Decimal(repr(rate)))
+    fixed = f"{rounded:f}"
+    if len(fixed) > EXCERPT_CHARACTERS:
+        return f"${rounded.normalize(significant):e}"
+    return _to_the_cent(fixed if "." in fixed else f"{fixed}.00")
 
 
 def _to_the_cent(figure: str) -> str:
@@ -627,24 +712,17 @@ def _price_calls(
 
     catalog = catalog if catalog is not None else configured_catalog()
     entry = catalog.model(model)
-    notes = _limit_notes(entry, input_tokens, output_tokens, reasoning_tokens)
-    rates = _rates(entry, input_tokens, notes)
+    notes = [note.text for note in _call_notes(entry, counts)]
+    rates = _rates(entry, input_tokens)
 
     plain_input = input_tokens - cached_input_tokens - cache_write_tokens
     lines = [_line("input", plain_input * calls, rates.input)]
     if cached_input_tokens:
-        if entry.cached_input_per_mtok is None:
-            notes.append(f"{entry.id} lists no cached-input rate; cached tokens priced as input")
         lines.append(_line("cached_input", cached_input_tokens * calls, rates.cached_input))
     if cache_write_tokens:
-        if entry.cache_write_per_mtok is None:
-            notes.append(f"{entry.id} lists no cache-write rate; cache writes priced as input")
         lines.append(_line("cache_write", cache_write_tokens * calls, rates.cache_write))
     lines.append(_line("output", output_tokens * calls, rates.output))
     if reasoning_tokens:
-        if not entry.reasoning:
-            notes.append(f"{entry.id} is not listed as a reasoning model; reasoning tokens "
-                         "priced as output anyway")
         lines.append(_line("reasoning", reasoning_tokens * calls, rates.output))
 
     return CostEstimate(
@@ -889,7 +967,8 @@ def estimate_plan_cost(
             shipped catalog with ``SHOAL_PRICES`` applied, as the CLI and the MCP server price).
 
     Returns:
-        One itemised estimate for the whole plan; ``notes`` says which steps they concern.
+        One itemised estimate for the whole plan; ``notes`` gives one note per kind, naming
+        the steps it concerns (``steps 1-10,000: ...``), however many there are.
 
     Raises:
         NoTokensError: Every step's token counts are all 0 (a step of no tokens beside others
@@ -901,22 +980,22 @@ def estimate_plan_cost(
     check_catalog(catalog)
     catalog = catalog if catalog is not None else configured_catalog()
 
+    entry = catalog.model(model)
     totals: dict[tuple[str, float], int] = {}
-    notes: list[str] = []
+    step_notes: list[tuple[int, _CallNote]] = []
     for number, step in enumerate(steps, start=1):
         counts = {name: step[name] for name in TOKEN_FIELDS}
         estimate = _price_calls(model, counts, step["calls"], catalog)
         for line in estimate.line_items:
             key = (line.kind, line.usd_per_mtok)
             totals[key] = totals.get(key, 0) + line.tokens
-        notes.extend(f"step {number}: {note}" for note in estimate.notes)
+        step_notes.extend((number, note) for note in _call_notes(entry, counts))
 
     lines = [_line(kind, tokens, rate) for (kind, rate), tokens in totals.items()]
-    entry = catalog.model(model)
     estimate = CostEstimate(
         model=entry.id, line_items=tuple(lines), total_usd=_float_total(lines),
         catalog_date=catalog.catalog_date, prices_as_of=entry.as_of,
-        price_file=catalog.price_files.get(entry.id), notes=tuple(notes),
+        price_file=catalog.price_files.get(entry.id), notes=tuple(_plan_notes(entry, step_notes)),
     )
     return _with_retirement(estimate, catalog)
 

@@ -148,6 +148,31 @@ def first_few(shown: Iterable[str], total: int) -> str:
     return ", ".join(listed) + (f" and {more:,} more" if more > 0 else "")
 
 
+def index_ranges(indices: Iterable[int]) -> list[tuple[int, int]]:
+    """Rising indices as inclusive runs: ``[0, 1, 2, 5]`` -> ``[(0, 2), (5, 5)]``."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
+
+
+def numbered_runs(numbers: Sequence[int], noun: str) -> str:
+    """Rising numbers of things called ``noun``, however many, in a few words: ``step 4``,
+    ``steps 1-10,000``, or the first `LISTED_ITEMS` runs and how many numbers are left out
+    (``steps 1, 3, 5, 7, 9 and 7 more``)."""
+    if len(numbers) == 1:
+        return f"{noun} {numbers[0]:,}"
+    runs = index_ranges(numbers)
+    listed = runs[:LISTED_ITEMS]
+    shown = ", ".join(f"{first:,}" if first == last else f"{first:,}-{last:,}"
+                      for first, last in listed)
+    more = len(numbers) - sum(last - first + 1 for first, last in listed)
+    return f"{noun}s {shown}" + (f" and {more:,} more" if more else "")
+
+
 def unknown_field(
     row: Mapping[Any, Any], known: Sequence[str], noun: str = "field"
 ) -> str | None:

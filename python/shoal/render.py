@@ -84,20 +84,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
-def index_ranges(indices: Sequence[int]) -> list[tuple[int, int]]:
-    """Rising indices as inclusive runs: ``[0, 1, 2, 5]`` -> ``[(0, 2), (5, 5)]``."""
-    runs: list[tuple[int, int]] = []
-    for index in indices:
-        if runs and index == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], index)
-        else:
-            runs.append((index, index))
-    return runs
-
-
 def runs_text(runs: Sequence[tuple[int, int]]) -> str:
-    """``0-2, 5``: inclusive runs of indices (see `index_ranges`), so thousands of dropped
-    messages take one line."""
+    """``0-2, 5``: inclusive runs of indices (see `shoal.excerpts.index_ranges`), so thousands
+    of dropped messages take one line."""
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 

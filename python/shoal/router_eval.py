@@ -49,7 +49,7 @@ from shoal.catalog import (
 )
 from shoal.cost import format_usd
 from shoal.errors import ShoalError
-from shoal.excerpts import excerpt, grouped_number, unknown_field, unprintable
+from shoal.excerpts import excerpt, grouped_number, json_type, unknown_field, unprintable
 from shoal.files import (
     DEFAULT_MAX_DATA_FILE_BYTES,
     RepeatedKeyObject,
@@ -441,7 +441,7 @@ def _refuse_repeated_keys(row: object, where: str) -> None:
 
 def _from_llmrouter(item: object, where: str) -> LabelledPrompt:
     if not isinstance(item, Mapping):
-        raise EvaluationError(f"{where}: an item must be a JSON object, got {type(item).__name__}")
+        raise EvaluationError(f"{where}: an item must be a JSON object, got {json_type(item)}")
     _refuse_repeated_keys(item, where)
     unknown = unknown_field(item, LLMROUTER_FIELDS)
     if unknown is not None:
@@ -567,7 +567,7 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     if not isinstance(document, dict):
         raise EvaluationError(
             f"price file {file}: expected a JSON object {{model: {{input_per_mtok, "
-            f"output_per_mtok}}}} or a catalog file, got {type(document).__name__}"
+            f"output_per_mtok}}}} or a catalog file, got {json_type(document)}"
         )
 
     _refuse_models_named_twice(file, document)

@@ -444,7 +444,7 @@ def check_label_row(row: object, where: str) -> LabelRow:
             as no id may be named (:func:`check_model_name`).
     """
     if not isinstance(row, Mapping):
-        raise RouterFileError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+        raise RouterFileError(f"{where}: a row must be a JSON object, got {json_type(row)}")
     _refuse_unknown_fields(row, where)
     prompt, model, score = row.get("prompt"), row.get("model"), row.get("score")
     if not isinstance(prompt, str) or not prompt.strip():

@@ -40,9 +40,9 @@ from shoal.budget import (
     fit_budget,
     trim_chat,
 )
-from shoal.catalog import Catalog, configured_catalog, retired, today
+from shoal.catalog import Catalog, CatalogError, configured_catalog, retired, today
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
-from shoal.excerpts import grouped_number, plain_number
+from shoal.excerpts import grouped_number, index_ranges, plain_number, shown_path
 from shoal.feedback import (
     FeedbackError,
     RecordedOutcome,
@@ -77,6 +77,7 @@ from shoal.ledger import (
     MIN_WINDOW_HOURS,
     BudgetLimit,
     BudgetStatus,
+    LedgerError,
     UsageRecord,
     budget_status,
     default_location,
@@ -100,7 +101,7 @@ from shoal.router import (
     route,
     runner_up_sentence,
 )
-from shoal.router_model import Router
+from shoal.router_model import Router, RouterFileError
 from shoal.router_policy import (
     DEFAULT_STICKINESS_MARGIN,
     MAX_HISTORY_CHARACTERS,
@@ -115,6 +116,7 @@ from shoal.server_policy import (
     registered_tools,
     returned_text_limit,
     select_tools,
+    server_file_problem,
     state_answer_cap,
     tidy_descriptions,
     too_long_for_an_answer,
@@ -138,7 +140,8 @@ Resources: shoal://catalog (models, prices, quality), shoal://models/{{id}} (one
 shoal://devices, shoal://architectures and shoal://nodes (devices, open-weight model shapes and
 process nodes for the hardware tools).
 Answers are deterministic and each stays under {cap:,} tokens; tools that can return long lists
-take a limit and say what they left out. A tool error says what to change in the arguments.
+take a limit and say what they left out. A tool error says what to change in the arguments,
+or that the server's own files are at fault: no argument helps then; tell the user.
 """
 
 # What each tool group answers, for the instructions a host shows its model.
@@ -275,13 +278,61 @@ def _call(function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
 
     Domain functions raise ValueError for a bad value and TypeError for a wrong type inside a
     free-form argument (a tool definition, a chat message); both name what to change. Reading
-    the configured catalog goes through here too: a price file edited into a bad state while
-    the server runs is a ValueError (CatalogError) that names the file, not a crash.
+    the server's own files goes through here too: a price file edited into a bad state while
+    the server runs, or a ledger path that became a folder, is a ValueError that names the
+    file, not a crash, and is said to be the server's (see `_served_file`), not an argument's.
     """
     try:
         return function(*args, **kwargs)
     except (ValueError, TypeError) as error:
+        served = _served_file(error)
+        if served is not None:
+            message = server_file_problem(served, str(error))
+            # The operator, who alone can fix it, reads the log rather than the tool answers.
+            logger.warning("%s", message)
+            raise ToolError(message) from error
         raise ToolError(_pointed_at_resources(_led_by_its_argument(error))) from error
+
+
+def _served_file(error: Exception) -> str | None:
+    """Which of the server's own files ``error`` is about, or None when it is about the call.
+
+    No tool takes a catalog or a router file, so every error of theirs is about the server's
+    (its price file, SHOAL_TODAY, its router file). A ledger or feedback database error is
+    when it names the server's ledger or database: the others (a hard limit's refusal, a
+    request_id recorded before with other counts, a scope's spend past what the ledger holds)
+    are about the call, though they are the same classes.
+    """
+    if isinstance(error, CatalogError):
+        return "price catalog"
+    if isinstance(error, RouterFileError):
+        return "router file"
+    if isinstance(error, LedgerError) and _names_any(str(error), _ledger_names()):
+        return "ledger"
+    if isinstance(error, FeedbackError) and _names_any(str(error), _file_names(default_db_path())):
+        return "feedback database"
+    return None
+
+
+def _ledger_names() -> tuple[str, ...]:
+    """The ways an error names the server's ledger: its URL without the password, or its file
+    as the ledger shows a path."""
+    location = default_location()
+    if is_postgres_url(location):
+        return (describe_location(location),)
+    return _file_names(Path(location).expanduser())
+
+
+def _file_names(file: Path) -> tuple[str, ...]:
+    """The ways an error names ``file``, or its folder when that cannot be made (the root or
+    the current folder, which name every file, aside)."""
+    folder = file.parent
+    folders = (str(folder),) if folder.is_absolute() and folder != folder.parent else ()
+    return (str(file), shown_path(str(file)), *folders)
+
+
+def _names_any(message: str, names: Sequence[str]) -> bool:
+    return any(name in message for name in names)
 
 
 # The hardware functions' arguments that the tools name otherwise.
@@ -964,10 +1015,10 @@ def _served_router(router_file: str | Path | None, source: str | None) -> Router
     while the server runs is named as the start-up error names it, led by what set it."""
     try:
         return load_router(router_file)
-    except ValueError as error:
+    except RouterFileError as error:
         if source is None:
             raise
-        raise ValueError(f"{source}: {error}") from None
+        raise RouterFileError(f"{source}: {error}") from None
 
 
 def _add_routing_tools(
@@ -1364,9 +1415,9 @@ class TrimmedChatAnswer:
         fields = {field.name: getattr(trimmed, field.name) for field in dataclasses.fields(trimmed)}
         if not include_messages:
             fields["messages"] = None
-        fields["kept"] = tuple(render.index_ranges(trimmed.kept))
-        fields["dropped"] = tuple(render.index_ranges(trimmed.dropped))
-        fields["changed"] = tuple(render.index_ranges(trimmed.changed))
+        fields["kept"] = tuple(index_ranges(trimmed.kept))
+        fields["dropped"] = tuple(index_ranges(trimmed.dropped))
+        fields["changed"] = tuple(index_ranges(trimmed.changed))
         fields["notes"] = trimmed.notes[:SHOWN_NOTES]
         return cls(**fields, kept_runs_omitted=0, dropped_runs_omitted=0,
                    notes_omitted=len(trimmed.notes) - len(fields["notes"]))

@@ -58,6 +58,11 @@ _ADDER = re.compile(r"_add_(?P<area>[a-z0-9_]+?)_tools\.<locals>\.")
 # spending limit): such an error is not led by the name of an argument it happens to quote.
 _REFUSAL = re.compile(r"\W*refused\b", re.IGNORECASE)
 
+# How an error about one of the server's own files (its ledger, price catalog, feedback database,
+# router file) starts: no argument of the call is at fault, so none is named, though the error
+# may quote one (a scope in the ledger's path, a model in the price file's row).
+SERVER_FILE_LEAD = "the server's own "
+
 # Longest resource URI the server answers: the longest part of one is a model id
 # (shoal://models/{model_id}), at most 200 characters wherever the tools take one, and this
 # leaves room for every character of it percent-encoded.
@@ -616,6 +621,17 @@ def _malformed(value: Any, where: str) -> str | None:
     return None
 
 
+def server_file_problem(what: str, message: str) -> str:
+    """A domain error about the server's own ``what`` (``"ledger"``, ``"price catalog"``), as
+    a tool error says it: the model that called the tool can change no argument to get past
+    it, and should tell its user rather than retry with other values. Unless the error says
+    to try again (a ledger busy with another writer), only the server's operator can fix it:
+    the file is the one `shoal serve` was started with."""
+    passing = re.search(r"\b(?:try|record) again\b", message) is not None
+    who = "" if passing else ", and only the server's operator can fix it"
+    return f"{SERVER_FILE_LEAD}{what} is at fault, not this call's arguments{who}: {message}"
+
+
 def name_the_argument(message: str, arguments: dict[str, Any]) -> str:
     """A domain error's message, led by the argument it is about when it does not say so.
 
@@ -625,9 +641,10 @@ def name_the_argument(message: str, arguments: dict[str, Any]) -> str:
     returned as it is when it already starts with an argument's name, when no single
     argument's value appears in it, or when it is a refusal ("refused: ..."): the answer to a
     call whose arguments are all valid but which the state of things forbids, such as a record
-    past a scope's hard spending limit, is no argument's fault even when it quotes one.
+    past a scope's hard spending limit, is no argument's fault even when it quotes one; nor is
+    a problem with the server's own files (see `server_file_problem`).
     """
-    if _REFUSAL.match(message):
+    if _REFUSAL.match(message) or message.startswith(SERVER_FILE_LEAD):
         return message
     # A tool may lead with its argument itself ("argument 'baseline': ..."), where only it knows.
     if any(re.match(rf"\W*(?:argument ')?{re.escape(key)}\b", message) for key in arguments):

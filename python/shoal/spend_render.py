@@ -7,7 +7,7 @@ import math
 
 from shoal.budget import FitPlan, TrimmedChat
 from shoal.cost import format_usd, price_basis
-from shoal.excerpts import listed_name, plain_number
+from shoal.excerpts import index_ranges, listed_name, plain_number
 from shoal.ledger import (
     LATEST_MOMENT,
     MIN_BURN_SPAN_S,
@@ -18,7 +18,6 @@ from shoal.ledger import (
 )
 from shoal.render import (
     counting_method,
-    index_ranges,
     plural,
     ratio_source_lines,
     runs_text,
