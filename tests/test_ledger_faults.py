@@ -9,9 +9,11 @@ import datetime
 import io
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ledger_support
@@ -26,7 +28,10 @@ from shoal.ledger import (
     SCHEMA_VERSION,
     Ledger,
     LedgerError,
+    budget_status,
+    close_ledgers,
     open_ledger,
+    record_usage,
 )
 from shoal.server import build_server
 
@@ -220,13 +225,22 @@ def test_a_read_only_ledger_is_read_through_the_log_of_a_writer_that_has_it_open
     path = shared_folder / "ledger.sqlite3"
     writer = Ledger(path)
     writer.record_usage("s", "gpt-4o", input_tokens=1_000)
-    writer.record_usage("s", "gpt-4o", input_tokens=1_000)  # still in the write-ahead log
+    # A program other than shoal leaves its write in the log while shoal has the file open.
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
+                  "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
+                  "cost_nanousd, line_items, catalog_date) SELECT scope, recorded_at, model, "
+                  "input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, "
+                  "reasoning_tokens, cost_nanousd, line_items, catalog_date FROM shoal_usage")
+    other.close()
     path.chmod(0o444)
     assert (shared_folder / "ledger.sqlite3-wal").stat().st_size > 0
 
-    records = as_another_user(lambda: Ledger(path, must_exist=True).budget_status("s").records)
-
-    writer.close()
+    try:
+        records = as_another_user(
+            lambda: Ledger(path, must_exist=True).budget_status("s").records)
+    finally:
+        writer.close()
     assert records == 2
 
 
@@ -430,6 +444,145 @@ def test_a_ledger_whose_file_was_removed_or_replaced_refuses_to_write_or_read(
         with pytest.raises(LedgerError, match="was removed after this process opened it; "
                                               "nothing was read"):
             ledger.budget_status("s")
+
+
+def scopes_in(path: Path) -> list[tuple[str, int]]:
+    """The records per scope in the ledger file at ``path``, as another program reads it."""
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(
+            "SELECT scope, COUNT(*) FROM shoal_usage GROUP BY scope ORDER BY scope").fetchall()
+    finally:
+        connection.close()
+
+
+def moved_onto(path: Path, source: Path) -> None:
+    """Copy ``source`` beside ``path`` and move the copy onto it, as a restore script does."""
+    staged = path.with_name(path.name + ".tmp")
+    shutil.copyfile(source, staged)
+    os.replace(staged, path)
+
+
+@pytest.mark.anyio
+async def test_a_backup_moved_onto_a_servers_ledger_keeps_its_records_and_takes_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = tmp_path / "backup.sqlite3"
+    with Ledger(backup) as ledger:
+        for number in range(16):
+            ledger.record_usage("project:docs", "gpt-4o", input_tokens=1_000,
+                                request_id=f"b-{number}")
+    path = tmp_path / "live.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+    call = {"scope": "live", "model": "gpt-4o", "input_tokens": 1_000}
+
+    async with Client(build_server()) as client:
+        for number in range(5):
+            await client.call_tool("record_usage", {**call, "request_id": f"r-{number}"})
+        moved_onto(path, backup)
+        # The server still has the earlier file open: what it wrote there stays there.
+        seen_right_after = scopes_in(path)
+        docs = await client.call_tool("budget_status", {"scope": "project:docs"})
+        record = await client.call_tool("record_usage", {**call, "request_id": "r-5"})
+        report = await client.call_tool("savings_report", {})
+
+    assert seen_right_after == [("project:docs", 16)]
+    assert docs.structured_content["records"] == 16
+    assert "was replaced by another file after this process opened it" in \
+        docs.structured_content["notes"][0]
+    assert not record.is_error, record.content[0].text
+    assert record.structured_content["spent_usd"] == record.structured_content["cost_usd"]
+    assert report.structured_content["records"] == 17
+    assert scopes_in(path) == [("live", 1), ("project:docs", 16)]
+
+
+def test_another_programs_database_moved_onto_the_ledger_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    other = tmp_path / "inventory.sqlite3"
+    connection = sqlite3.connect(other)
+    with connection:
+        connection.execute("CREATE TABLE items (name TEXT)")
+        connection.execute("INSERT INTO items VALUES ('bolt')")
+    connection.close()
+    content = other.read_bytes()
+    path = tmp_path / "ledger.sqlite3"
+    record_usage("s", "gpt-4o", input_tokens=1_000, ledger=path)
+
+    moved_onto(path, other)
+    with pytest.raises(LedgerError) as refused:
+        record_usage("s", "gpt-4o", input_tokens=1_000, ledger=path)
+
+    assert str(refused.value) == (
+        f"cannot use {path} as a ledger: it is a database of something else (tables: items) "
+        "with no shoal tables. Give the ledger a file of its own")
+    assert path.read_bytes() == content
+
+
+def test_a_ledger_reopened_after_a_replace_leaves_another_writers_log_alone(
+    tmp_path: Path,
+) -> None:
+    backup = tmp_path / "backup.sqlite3"
+    with Ledger(backup) as ledger:
+        ledger.record_usage("backed-up", "gpt-4o", input_tokens=1_000)
+    path = tmp_path / "ledger.sqlite3"
+    open_ledger(path).record_usage("s", "gpt-4o", input_tokens=2_000)
+    moved_onto(path, backup)
+    # Another program writes the new file and keeps it open: its record is in the log only.
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
+                   "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
+                   "cost_nanousd, line_items, catalog_date) SELECT 'other', recorded_at, model, "
+                   "input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, "
+                   "reasoning_tokens, cost_nanousd, line_items, catalog_date FROM shoal_usage")
+
+    # Closing the connection to the earlier file must neither copy that log into it nor delete
+    # it, as SQLite does when it closes the last connection to an unmoved file.
+    status = budget_status("other", ledger=path)
+    close_ledgers()
+    writer.close()
+
+    assert status.records == 1
+    assert scopes_in(path) == [("backed-up", 1), ("other", 1)]
+
+
+def test_a_record_leaves_nothing_in_the_write_ahead_log(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    log = tmp_path / "ledger.sqlite3-wal"
+    with Ledger(path) as ledger:
+        ledger.set_limit("s", 5.0)
+        assert log.stat().st_size == 0
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1")
+        assert log.stat().st_size == 0
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1")
+        assert log.stat().st_size == 0
+
+
+def test_a_reader_in_the_log_holds_a_record_up_for_a_moment_only(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    log = tmp_path / "ledger.sqlite3-wal"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        # A reader in the middle of a transaction keeps the log from being emptied.
+        process = holder(path, "connection = sqlite3.connect(path, isolation_level=None)\n"
+                               "connection.execute('BEGIN')\n"
+                               "connection.execute('SELECT COUNT(*) FROM shoal_usage')"
+                               ".fetchone()")
+        try:
+            started = time.monotonic()
+            ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+            took = time.monotonic() - started
+            kept_while_read = log.stat().st_size
+        finally:
+            process.communicate("")
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        emptied_after = log.stat().st_size
+        records = ledger.budget_status("s").records
+
+    assert took < 5, took
+    assert kept_while_read > 0
+    assert emptied_after == 0
+    assert records == 3
 
 
 # ---- a dropped PostgreSQL connection ------------------------------------------------------------

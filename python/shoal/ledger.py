@@ -33,7 +33,14 @@ next transaction begins.
 The path names the ledger, not the file first opened there: each transaction compares the
 file at the path with the one open (device and inode), so a record never lands in a file that
 was removed or replaced meanwhile. :func:`open_ledger` then opens the file the path names now,
-as a new process would, with a note on the next result; a :class:`Ledger` refuses.
+as a new process would, with a note on the next result; a :class:`Ledger` refuses. SQLite finds
+a ledger's write-ahead log (``-wal``, and its index ``-shm``) by the path's name, so pages left
+in it would be read into whatever file is moved onto the path, by the next process to open it:
+each write therefore copies the log into the file and empties it before it returns. A backup
+moved into place, or another program's database, is read as it is, by shoal or any other
+program; a connection to the earlier file leaves the log alone when it closes. A process in the
+middle of a read can keep the log from being emptied; the writer waits ``LOG_EMPTYING_WAIT_S``
+for it at most, and the next write empties it.
 
 Whatever fails once a ledger is open (a damaged page, a ledger another process holds past
 ``BUSY_TIMEOUT_S``, a lost connection) is a :class:`LedgerError` naming the ledger and the
@@ -107,6 +114,9 @@ MAX_SCOPE_LENGTH = 200
 # A writer waits this long for another writer's transaction (or its turn in the writer queue)
 # before giving up with an error that says the ledger is busy.
 BUSY_TIMEOUT_S = 30.0
+# A SQLite writer waits at most this long, after its commit, for readers to leave the write-ahead
+# log so that it can empty it (see _SqliteStore._empty_log); a reader never holds a write up longer.
+LOG_EMPTYING_WAIT_S = 0.1
 # The least history a burn rate is measured over: over a shorter span the rate is mostly the
 # size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
 # rate and no projection until the scope's spend in the window spans this long.
@@ -701,6 +711,33 @@ class _SqliteStore(_Store):
                 cursor.execute("COMMIT")
             finally:
                 _roll_back(self._connection)
+            # Still in the writer queue, so other shoal writers wait there and not on the log;
+            # after a write that changed nothing the log is empty, and this costs next to nothing.
+            self._empty_log()
+
+    def _empty_log(self) -> None:
+        """Copy the write-ahead log into the file and truncate it, so that no record waits in it
+        between writes.
+
+        SQLite finds the log (and its index, ``-shm``) by the path's name, not by the file: a
+        log left holding pages would be read into whatever file the path names next, a backup
+        moved into place or another program's database, by the next process to open it, which
+        would then hold this ledger's pages instead of its own. A reader still using the log
+        keeps it from being truncated; the wait for it is short, and the next write tries again.
+        """
+        connection = self._connection
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(LOG_EMPTYING_WAIT_S * 1000)}")
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as error:
+            # The write is committed either way; a log left as it is holds nothing wrong.
+            logger.debug("ledger %s: the write-ahead log was not emptied: %s", self.file, error)
+        else:
+            if busy:
+                logger.debug("ledger %s: the write-ahead log was not emptied: a reader is using "
+                             "it; the next write empties it", self.file)
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
