@@ -26,6 +26,7 @@ from shoal.ledger import (
     MAX_LIMIT_USD,
     MAX_NANOUSD,
     SCHEMA_VERSION,
+    DamagedLedgerError,
     Ledger,
     LedgerError,
     budget_status,
@@ -287,6 +288,155 @@ def test_a_shared_memory_file_left_read_only_is_named_as_the_cause(shared_folder
                           "ledger.sqlite3-shm beside it is read-only to this user (mode 0444); "
                           "make it writable, or delete it while no process has the ledger "
                           "open\n")
+
+
+# ---- rows edited into what shoal never writes ---------------------------------------------------
+
+
+def edited_ledger(path: Path, edit: str) -> Path:
+    """A ledger of three records in scope 's' (ids 1 to 3, request ids r-1 to r-3) under a
+    monthly limit, then changed by one SQL statement, as a user with the sqlite3 shell would."""
+    with Ledger(path) as ledger:
+        ledger.set_limit("s", 100.0, period="month")
+        for number in (1, 2, 3):
+            ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id=f"r-{number}")
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(edit)
+    connection.close()
+    return path
+
+
+AFTER = ". shoal never writes that: correct the row, or restore the ledger from a backup"
+# An edit of row 1, what is said of it, and whether a status (which sums times and costs only)
+# reads the field.
+ROW_EDITS = [
+    ("recorded_at = 'nan'", "recorded_at is 'nan', not a time", True),
+    ("recorded_at = 1e300", "recorded_at is 1e+300, not a time from 1970-01-01 to before "
+                            "9999-01-01", True),
+    ("recorded_at = -5", "recorded_at is -5.0, not a time from 1970-01-01 to before 9999-01-01",
+     True),
+    ("cost_nanousd = 'abc'", "cost_nanousd is 'abc', not a whole number", True),
+    ("cost_nanousd = 2.5", "cost_nanousd is 2.5, not a whole number", True),
+    ("cost_nanousd = -5000000000", "cost_nanousd is -5,000,000,000, not from 0 to "
+                                   "4,611,686,018,420,000,000 nano-dollars", True),
+    ("input_tokens = -100", "input_tokens is -100, not from 0 to 100,000,000 tokens", False),
+    ("output_tokens = 'many'", "output_tokens is 'many', not a whole number", False),
+    ("cached_input_tokens = 5000", "cached_input_tokens (5,000) and cache_write_tokens (0) add "
+                                   "up to more than input_tokens (1,000), of which they are "
+                                   "parts", False),
+    ("line_items = 'garbage'", "line_items is 'garbage', not JSON", False),
+    ("line_items = '{}'", "line_items is '{}', not a list of priced lines", False),
+    ("line_items = '[{\"kind\": 1}]'", "line_items holds {'kind': 1}, not a priced line (kind, "
+                                      "tokens, usd_per_mtok, usd)", False),
+    ("model = ''", "model is '', which is blank", False),
+    ("decision_id = x'0102'", "decision_id is a blob of 2 bytes, not text", False),
+]
+
+
+@pytest.mark.parametrize(("edit", "problem", "summed"), ROW_EDITS)
+def test_an_edited_usage_row_is_named_by_every_read_that_uses_it(
+    tmp_path: Path, edit: str, problem: str, summed: bool
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3", f"UPDATE shoal_usage SET {edit} WHERE id = 1")
+    named = f"ledger {path}: shoal_usage row 1: {problem}{AFTER}"
+
+    with Ledger(path) as ledger:
+        with pytest.raises(DamagedLedgerError) as raised:
+            ledger.usage()
+        assert str(raised.value) == named
+        assert (raised.value.ledger, raised.value.table, raised.value.row) == (
+            str(path), "shoal_usage", "row 1")
+        assert raised.value.field == problem.split()[0]
+
+    report = run_cli(["report", "--ledger", str(path)])
+    status = run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)])
+    record = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+                      "--ledger", str(path)])
+    assert report == (2, "", f"shoal report: error: {named}\n")
+    if summed:
+        assert status == (2, "", f"shoal ledger status: error: {named}\n")
+        assert record == (2, "", f"shoal ledger record: error: {named}\n")
+    else:
+        # A status and a limit check read only rows' times and costs, which are whole.
+        assert status[0] == 0 and "3 calls recorded" in status[1]
+        assert record[0] == 0
+
+
+def test_a_retried_record_names_the_edited_row_by_its_column_not_an_option(
+    tmp_path: Path,
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3",
+                         "UPDATE shoal_usage SET input_tokens = -100 WHERE id = 1")
+
+    status, out, err = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o",
+                                "--input", "1000", "--request-id", "r-1", "--ledger", str(path)])
+
+    assert (status, out) == (2, "")
+    assert err == (f"shoal ledger record: error: ledger {path}: shoal_usage row 1: input_tokens "
+                   f"is -100, not from 0 to 100,000,000 tokens{AFTER}\n")
+
+
+def test_a_status_counts_every_call_or_names_the_row_it_cannot(tmp_path: Path) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3",
+                         "UPDATE shoal_usage SET recorded_at = 'nan' WHERE id = 2")
+
+    with Ledger(path) as ledger, pytest.raises(DamagedLedgerError) as raised:
+        ledger.budget_status("s")
+
+    # Not "2 calls": a row whose time is unreadable cannot be placed in or out of any period.
+    assert str(raised.value).startswith(f"ledger {path}: shoal_usage row 2: recorded_at is 'nan'")
+
+
+LIMIT_EDITS = [
+    ("period = 'fortnight'", "period is 'fortnight', not hour, day, week, month or NULL (the "
+                             "scope's whole life)"),
+    ("hard = 'yes'", "hard is 'yes', not 0 (soft) or 1 (hard)"),
+    ("limit_nanousd = -1", "limit_nanousd is -1, not from 0 to 4,611,686,018,420,000,000 "
+                           "nano-dollars"),
+    ("set_at = 'today'", "set_at is 'today', not a time"),
+]
+
+
+@pytest.mark.parametrize(("edit", "problem"), LIMIT_EDITS)
+def test_an_edited_limit_row_is_named_and_setting_the_limit_again_replaces_it(
+    tmp_path: Path, edit: str, problem: str
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3", f"UPDATE shoal_limits SET {edit}")
+    named = f"ledger {path}: shoal_limits row of scope 's': {problem}{AFTER}"
+
+    status = run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)])
+    record = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+                      "--ledger", str(path)])
+    limit = run_cli(["ledger", "limit", "--scope", "s", "--usd", "50", "--ledger", str(path)])
+    mended = run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)])
+
+    # No "--period must be one of": the user typed no period.
+    assert status == (2, "", f"shoal ledger status: error: {named}\n")
+    assert record == (2, "", f"shoal ledger record: error: {named}\n")
+    assert limit[0] == 0, limit
+    assert mended[0] == 0 and "hard limit $50.00" in mended[1]
+
+
+@pytest.mark.anyio
+async def test_an_edited_row_is_a_named_tool_error_over_mcp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3",
+                         "UPDATE shoal_usage SET recorded_at = 'nan' WHERE id = 1")
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+
+    async with Client(build_server()) as client:
+        status = await client.call_tool("budget_status", {"scope": "s"})
+        report = await client.call_tool("savings_report", {})
+        other = await client.call_tool("budget_status", {"scope": "elsewhere"})
+
+    for tool, answer in (("budget_status", status), ("savings_report", report)):
+        assert answer.is_error
+        assert answer.content[0].text == (
+            f"{tool}: ledger {path}: shoal_usage row 1: recorded_at is 'nan', not a time{AFTER}")
+    # Another scope's status reads none of that scope's rows.
+    assert not other.is_error
 
 
 # ---- another process holding the ledger ---------------------------------------------------------
