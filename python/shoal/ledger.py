@@ -39,8 +39,8 @@ in it would be read into whatever file is moved onto the path, by the next proce
 each write therefore copies the log into the file and empties it before it returns. A backup
 moved into place, or another program's database, is read as it is, by shoal or any other
 program; a connection to the earlier file leaves the log alone when it closes. A process in the
-middle of a read can keep the log from being emptied; the writer waits ``LOG_EMPTYING_WAIT_S``
-for it at most, and the next write empties it.
+middle of a read can keep the log from being emptied; the writer waits for it in steps of
+``LOG_EMPTYING_WAIT_S``, not ``BUSY_TIMEOUT_S``, and then leaves it to the next write.
 
 Whatever fails once a ledger is open (a damaged page, a ledger another process holds past
 ``BUSY_TIMEOUT_S``, a lost connection) is a :class:`LedgerError` naming the ledger and the
@@ -122,8 +122,8 @@ MAX_SCOPE_LENGTH = 200
 # A writer waits this long for another writer's transaction (or its turn in the writer queue)
 # before giving up with an error that says the ledger is busy.
 BUSY_TIMEOUT_S = 30.0
-# A SQLite writer waits at most this long, after its commit, for readers to leave the write-ahead
-# log so that it can empty it (see _SqliteStore._empty_log); a reader never holds a write up longer.
+# How long a SQLite writer waits, after its commit, for each lock it needs to empty the
+# write-ahead log (see _SqliteStore._empty_log), so that a reader holds a record up a moment only.
 LOG_EMPTYING_WAIT_S = 0.1
 # The least history a burn rate is measured over: over a shorter span the rate is mostly the
 # size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
