@@ -9,9 +9,11 @@ import datetime
 import io
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ledger_support
@@ -24,9 +26,13 @@ from shoal.ledger import (
     MAX_LIMIT_USD,
     MAX_NANOUSD,
     SCHEMA_VERSION,
+    DamagedLedgerError,
     Ledger,
     LedgerError,
+    budget_status,
+    close_ledgers,
     open_ledger,
+    record_usage,
 )
 from shoal.server import build_server
 
@@ -220,13 +226,22 @@ def test_a_read_only_ledger_is_read_through_the_log_of_a_writer_that_has_it_open
     path = shared_folder / "ledger.sqlite3"
     writer = Ledger(path)
     writer.record_usage("s", "gpt-4o", input_tokens=1_000)
-    writer.record_usage("s", "gpt-4o", input_tokens=1_000)  # still in the write-ahead log
+    # A program other than shoal leaves its write in the log while shoal has the file open.
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
+                  "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
+                  "cost_nanousd, line_items, catalog_date) SELECT scope, recorded_at, model, "
+                  "input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, "
+                  "reasoning_tokens, cost_nanousd, line_items, catalog_date FROM shoal_usage")
+    other.close()
     path.chmod(0o444)
     assert (shared_folder / "ledger.sqlite3-wal").stat().st_size > 0
 
-    records = as_another_user(lambda: Ledger(path, must_exist=True).budget_status("s").records)
-
-    writer.close()
+    try:
+        records = as_another_user(
+            lambda: Ledger(path, must_exist=True).budget_status("s").records)
+    finally:
+        writer.close()
     assert records == 2
 
 
@@ -273,6 +288,155 @@ def test_a_shared_memory_file_left_read_only_is_named_as_the_cause(shared_folder
                           "ledger.sqlite3-shm beside it is read-only to this user (mode 0444); "
                           "make it writable, or delete it while no process has the ledger "
                           "open\n")
+
+
+# ---- rows edited into what shoal never writes ---------------------------------------------------
+
+
+def edited_ledger(path: Path, edit: str) -> Path:
+    """A ledger of three records in scope 's' (ids 1 to 3, request ids r-1 to r-3) under a
+    monthly limit, then changed by one SQL statement, as a user with the sqlite3 shell would."""
+    with Ledger(path) as ledger:
+        ledger.set_limit("s", 100.0, period="month")
+        for number in (1, 2, 3):
+            ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id=f"r-{number}")
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(edit)
+    connection.close()
+    return path
+
+
+AFTER = ". shoal never writes that: correct the row, or restore the ledger from a backup"
+# An edit of row 1, what is said of it, and whether a status (which sums times and costs only)
+# reads the field.
+ROW_EDITS = [
+    ("recorded_at = 'nan'", "recorded_at is 'nan', not a time", True),
+    ("recorded_at = 1e300", "recorded_at is 1e+300, not a time from 1970-01-01 to before "
+                            "9999-01-01", True),
+    ("recorded_at = -5", "recorded_at is -5.0, not a time from 1970-01-01 to before 9999-01-01",
+     True),
+    ("cost_nanousd = 'abc'", "cost_nanousd is 'abc', not a whole number", True),
+    ("cost_nanousd = 2.5", "cost_nanousd is 2.5, not a whole number", True),
+    ("cost_nanousd = -5000000000", "cost_nanousd is -5,000,000,000, not from 0 to "
+                                   "4,611,686,018,420,000,000 nano-dollars", True),
+    ("input_tokens = -100", "input_tokens is -100, not from 0 to 100,000,000 tokens", False),
+    ("output_tokens = 'many'", "output_tokens is 'many', not a whole number", False),
+    ("cached_input_tokens = 5000", "cached_input_tokens (5,000) and cache_write_tokens (0) add "
+                                   "up to more than input_tokens (1,000), of which they are "
+                                   "parts", False),
+    ("line_items = 'garbage'", "line_items is 'garbage', not JSON", False),
+    ("line_items = '{}'", "line_items is '{}', not a list of priced lines", False),
+    ("line_items = '[{\"kind\": 1}]'", "line_items holds {'kind': 1}, not a priced line (kind, "
+                                      "tokens, usd_per_mtok, usd)", False),
+    ("model = ''", "model is '', which is blank", False),
+    ("decision_id = x'0102'", "decision_id is a blob of 2 bytes, not text", False),
+]
+
+
+@pytest.mark.parametrize(("edit", "problem", "summed"), ROW_EDITS)
+def test_an_edited_usage_row_is_named_by_every_read_that_uses_it(
+    tmp_path: Path, edit: str, problem: str, summed: bool
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3", f"UPDATE shoal_usage SET {edit} WHERE id = 1")
+    named = f"ledger {path}: shoal_usage row 1: {problem}{AFTER}"
+
+    with Ledger(path) as ledger:
+        with pytest.raises(DamagedLedgerError) as raised:
+            ledger.usage()
+        assert str(raised.value) == named
+        assert (raised.value.ledger, raised.value.table, raised.value.row) == (
+            str(path), "shoal_usage", "row 1")
+        assert raised.value.field == problem.split()[0]
+
+    report = run_cli(["report", "--ledger", str(path)])
+    status = run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)])
+    record = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+                      "--ledger", str(path)])
+    assert report == (2, "", f"shoal report: error: {named}\n")
+    if summed:
+        assert status == (2, "", f"shoal ledger status: error: {named}\n")
+        assert record == (2, "", f"shoal ledger record: error: {named}\n")
+    else:
+        # A status and a limit check read only rows' times and costs, which are whole.
+        assert status[0] == 0 and "3 calls recorded" in status[1]
+        assert record[0] == 0
+
+
+def test_a_retried_record_names_the_edited_row_by_its_column_not_an_option(
+    tmp_path: Path,
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3",
+                         "UPDATE shoal_usage SET input_tokens = -100 WHERE id = 1")
+
+    status, out, err = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o",
+                                "--input", "1000", "--request-id", "r-1", "--ledger", str(path)])
+
+    assert (status, out) == (2, "")
+    assert err == (f"shoal ledger record: error: ledger {path}: shoal_usage row 1: input_tokens "
+                   f"is -100, not from 0 to 100,000,000 tokens{AFTER}\n")
+
+
+def test_a_status_counts_every_call_or_names_the_row_it_cannot(tmp_path: Path) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3",
+                         "UPDATE shoal_usage SET recorded_at = 'nan' WHERE id = 2")
+
+    with Ledger(path) as ledger, pytest.raises(DamagedLedgerError) as raised:
+        ledger.budget_status("s")
+
+    # Not "2 calls": a row whose time is unreadable cannot be placed in or out of any period.
+    assert str(raised.value).startswith(f"ledger {path}: shoal_usage row 2: recorded_at is 'nan'")
+
+
+LIMIT_EDITS = [
+    ("period = 'fortnight'", "period is 'fortnight', not hour, day, week, month or NULL (the "
+                             "scope's whole life)"),
+    ("hard = 'yes'", "hard is 'yes', not 0 (soft) or 1 (hard)"),
+    ("limit_nanousd = -1", "limit_nanousd is -1, not from 0 to 4,611,686,018,420,000,000 "
+                           "nano-dollars"),
+    ("set_at = 'today'", "set_at is 'today', not a time"),
+]
+
+
+@pytest.mark.parametrize(("edit", "problem"), LIMIT_EDITS)
+def test_an_edited_limit_row_is_named_and_setting_the_limit_again_replaces_it(
+    tmp_path: Path, edit: str, problem: str
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3", f"UPDATE shoal_limits SET {edit}")
+    named = f"ledger {path}: shoal_limits row of scope 's': {problem}{AFTER}"
+
+    status = run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)])
+    record = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input", "5",
+                      "--ledger", str(path)])
+    limit = run_cli(["ledger", "limit", "--scope", "s", "--usd", "50", "--ledger", str(path)])
+    mended = run_cli(["ledger", "status", "--scope", "s", "--ledger", str(path)])
+
+    # No "--period must be one of": the user typed no period.
+    assert status == (2, "", f"shoal ledger status: error: {named}\n")
+    assert record == (2, "", f"shoal ledger record: error: {named}\n")
+    assert limit[0] == 0, limit
+    assert mended[0] == 0 and "hard limit $50.00" in mended[1]
+
+
+@pytest.mark.anyio
+async def test_an_edited_row_is_a_named_tool_error_over_mcp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = edited_ledger(tmp_path / "live.sqlite3",
+                         "UPDATE shoal_usage SET recorded_at = 'nan' WHERE id = 1")
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+
+    async with Client(build_server()) as client:
+        status = await client.call_tool("budget_status", {"scope": "s"})
+        report = await client.call_tool("savings_report", {})
+        other = await client.call_tool("budget_status", {"scope": "elsewhere"})
+
+    for tool, answer in (("budget_status", status), ("savings_report", report)):
+        assert answer.is_error
+        assert answer.content[0].text == (
+            f"{tool}: ledger {path}: shoal_usage row 1: recorded_at is 'nan', not a time{AFTER}")
+    # Another scope's status reads none of that scope's rows.
+    assert not other.is_error
 
 
 # ---- another process holding the ledger ---------------------------------------------------------
@@ -430,6 +594,145 @@ def test_a_ledger_whose_file_was_removed_or_replaced_refuses_to_write_or_read(
         with pytest.raises(LedgerError, match="was removed after this process opened it; "
                                               "nothing was read"):
             ledger.budget_status("s")
+
+
+def scopes_in(path: Path) -> list[tuple[str, int]]:
+    """The records per scope in the ledger file at ``path``, as another program reads it."""
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(
+            "SELECT scope, COUNT(*) FROM shoal_usage GROUP BY scope ORDER BY scope").fetchall()
+    finally:
+        connection.close()
+
+
+def moved_onto(path: Path, source: Path) -> None:
+    """Copy ``source`` beside ``path`` and move the copy onto it, as a restore script does."""
+    staged = path.with_name(path.name + ".tmp")
+    shutil.copyfile(source, staged)
+    os.replace(staged, path)
+
+
+@pytest.mark.anyio
+async def test_a_backup_moved_onto_a_servers_ledger_keeps_its_records_and_takes_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = tmp_path / "backup.sqlite3"
+    with Ledger(backup) as ledger:
+        for number in range(16):
+            ledger.record_usage("project:docs", "gpt-4o", input_tokens=1_000,
+                                request_id=f"b-{number}")
+    path = tmp_path / "live.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+    call = {"scope": "live", "model": "gpt-4o", "input_tokens": 1_000}
+
+    async with Client(build_server()) as client:
+        for number in range(5):
+            await client.call_tool("record_usage", {**call, "request_id": f"r-{number}"})
+        moved_onto(path, backup)
+        # The server still has the earlier file open: what it wrote there stays there.
+        seen_right_after = scopes_in(path)
+        docs = await client.call_tool("budget_status", {"scope": "project:docs"})
+        record = await client.call_tool("record_usage", {**call, "request_id": "r-5"})
+        report = await client.call_tool("savings_report", {})
+
+    assert seen_right_after == [("project:docs", 16)]
+    assert docs.structured_content["records"] == 16
+    assert "was replaced by another file after this process opened it" in \
+        docs.structured_content["notes"][0]
+    assert not record.is_error, record.content[0].text
+    assert record.structured_content["spent_usd"] == record.structured_content["cost_usd"]
+    assert report.structured_content["records"] == 17
+    assert scopes_in(path) == [("live", 1), ("project:docs", 16)]
+
+
+def test_another_programs_database_moved_onto_the_ledger_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    other = tmp_path / "inventory.sqlite3"
+    connection = sqlite3.connect(other)
+    with connection:
+        connection.execute("CREATE TABLE items (name TEXT)")
+        connection.execute("INSERT INTO items VALUES ('bolt')")
+    connection.close()
+    content = other.read_bytes()
+    path = tmp_path / "ledger.sqlite3"
+    record_usage("s", "gpt-4o", input_tokens=1_000, ledger=path)
+
+    moved_onto(path, other)
+    with pytest.raises(LedgerError) as refused:
+        record_usage("s", "gpt-4o", input_tokens=1_000, ledger=path)
+
+    assert str(refused.value) == (
+        f"cannot use {path} as a ledger: it is a database of something else (tables: items) "
+        "with no shoal tables. Give the ledger a file of its own")
+    assert path.read_bytes() == content
+
+
+def test_a_ledger_reopened_after_a_replace_leaves_another_writers_log_alone(
+    tmp_path: Path,
+) -> None:
+    backup = tmp_path / "backup.sqlite3"
+    with Ledger(backup) as ledger:
+        ledger.record_usage("backed-up", "gpt-4o", input_tokens=1_000)
+    path = tmp_path / "ledger.sqlite3"
+    open_ledger(path).record_usage("s", "gpt-4o", input_tokens=2_000)
+    moved_onto(path, backup)
+    # Another program writes the new file and keeps it open: its record is in the log only.
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
+                   "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
+                   "cost_nanousd, line_items, catalog_date) SELECT 'other', recorded_at, model, "
+                   "input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, "
+                   "reasoning_tokens, cost_nanousd, line_items, catalog_date FROM shoal_usage")
+
+    # Closing the connection to the earlier file must neither copy that log into it nor delete
+    # it, as SQLite does when it closes the last connection to an unmoved file.
+    status = budget_status("other", ledger=path)
+    close_ledgers()
+    writer.close()
+
+    assert status.records == 1
+    assert scopes_in(path) == [("backed-up", 1), ("other", 1)]
+
+
+def test_a_record_leaves_nothing_in_the_write_ahead_log(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    log = tmp_path / "ledger.sqlite3-wal"
+    with Ledger(path) as ledger:
+        ledger.set_limit("s", 5.0)
+        assert log.stat().st_size == 0
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1")
+        assert log.stat().st_size == 0
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1")
+        assert log.stat().st_size == 0
+
+
+def test_a_reader_in_the_log_holds_a_record_up_for_a_moment_only(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    log = tmp_path / "ledger.sqlite3-wal"
+    with Ledger(path) as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        # A reader in the middle of a transaction keeps the log from being emptied.
+        process = holder(path, "connection = sqlite3.connect(path, isolation_level=None)\n"
+                               "connection.execute('BEGIN')\n"
+                               "connection.execute('SELECT COUNT(*) FROM shoal_usage')"
+                               ".fetchone()")
+        try:
+            started = time.monotonic()
+            ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+            took = time.monotonic() - started
+            kept_while_read = log.stat().st_size
+        finally:
+            process.communicate("")
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        emptied_after = log.stat().st_size
+        records = ledger.budget_status("s").records
+
+    assert took < 5, took
+    assert kept_while_read > 0
+    assert emptied_after == 0
+    assert records == 3
 
 
 # ---- a dropped PostgreSQL connection ------------------------------------------------------------

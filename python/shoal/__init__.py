@@ -41,6 +41,7 @@ _EXPORTS = {
     "ParameterError": "shoal.hardware",
     "LedgerError": "shoal.ledger",
     "BudgetExceededError": "shoal.ledger",
+    "DamagedLedgerError": "shoal.ledger",
     "RequestConflictError": "shoal.ledger",
     "RoutingError": "shoal.router",
     "NoEligibleModelError": "shoal.router",
@@ -86,6 +87,7 @@ __all__ = [
     "BudgetExceededError",
     "BudgetTooSmallError",
     "CatalogError",
+    "DamagedLedgerError",
     "EvaluationError",
     "FeedbackError",
     "FileTooLargeError",
@@ -167,6 +169,7 @@ if TYPE_CHECKING:
     )
     from shoal.ledger import (
         BudgetExceededError,
+        DamagedLedgerError,
         LedgerError,
         RequestConflictError,
         budget_status,

@@ -1974,8 +1974,12 @@ def options_named(options: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     except (TypeError, ValueError) as error:
+        from shoal.ledger import DamagedLedgerError
+
+        # A damaged ledger row is named by its columns (input_tokens, request_id), not by
+        # anything the user typed.
         message = _with_option_names(str(error), options)
-        if message == str(error):
+        if message == str(error) or isinstance(error, DamagedLedgerError):
             raise
         raise (ValueError if isinstance(error, ValueError) else TypeError)(message) from None
 

@@ -33,12 +33,26 @@ next transaction begins.
 The path names the ledger, not the file first opened there: each transaction compares the
 file at the path with the one open (device and inode), so a record never lands in a file that
 was removed or replaced meanwhile. :func:`open_ledger` then opens the file the path names now,
-as a new process would, with a note on the next result; a :class:`Ledger` refuses.
+as a new process would, with a note on the next result; a :class:`Ledger` refuses. SQLite finds
+a ledger's write-ahead log (``-wal``, and its index ``-shm``) by the path's name, so pages left
+in it would be read into whatever file is moved onto the path, by the next process to open it:
+each write therefore copies the log into the file and empties it before it returns. A backup
+moved into place, or another program's database, is read as it is, by shoal or any other
+program; a connection to the earlier file leaves the log alone when it closes. A process in the
+middle of a read can keep the log from being emptied; the writer waits for it in steps of
+``LOG_EMPTYING_WAIT_S``, not ``BUSY_TIMEOUT_S``, and then leaves it to the next write.
 
 Whatever fails once a ledger is open (a damaged page, a ledger another process holds past
 ``BUSY_TIMEOUT_S``, a lost connection) is a :class:`LedgerError` naming the ledger and the
-problem. Sums of spend never overflow: a scope may hold up to ``MAX_NANOUSD`` per limit period,
-so over many periods its total may pass what a 64-bit integer holds.
+problem. A row holding what shoal never writes (edited by hand: text for a time or an amount,
+a negative count, a period it does not know) is a :class:`DamagedLedgerError` naming the ledger,
+the table, the row and the field, e.g. ``ledger /x/live.sqlite3: shoal_usage row 1: recorded_at
+is 'nan', not a time``, from every read that would use the value: each row read back is checked
+by one reader, and sums made in SQL first find any row of their scope whose time is no time and
+any row they add whose cost is no amount, and have that reader name it. A count or sum never
+leaves such a row out unseen. Sums of spend never overflow: a scope may hold up to
+``MAX_NANOUSD`` per limit period, so over many periods its total may pass what a 64-bit integer
+holds.
 """
 
 from __future__ import annotations
@@ -67,6 +81,7 @@ from typing import Any
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import (
     EXACT,
+    MAX_TOKENS_PER_CALL,
     TOKEN_FIELDS,
     CostEstimate,
     CostLine,
@@ -107,6 +122,9 @@ MAX_SCOPE_LENGTH = 200
 # A writer waits this long for another writer's transaction (or its turn in the writer queue)
 # before giving up with an error that says the ledger is busy.
 BUSY_TIMEOUT_S = 30.0
+# How long a SQLite writer waits, after its commit, for each lock it needs to empty the
+# write-ahead log (see _SqliteStore._empty_log), so that a reader holds a record up a moment only.
+LOG_EMPTYING_WAIT_S = 0.1
 # The least history a burn rate is measured over: over a shorter span the rate is mostly the
 # size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
 # rate and no projection until the scope's spend in the window spans this long.
@@ -184,6 +202,19 @@ _SPEND_SUMS = (
 )
 
 
+# The first of the rows summed whose cost a sum would misread (text, a fraction, a negative or
+# impossible amount), or NULL; the row reader (_stored) then says what is wrong with it. A NULL
+# comparison falls to ELSE too.
+_FIRST_DAMAGED_COST = (
+    f"MIN(CASE WHEN cost_nanousd >= 0 AND cost_nanousd <= {_MOST_NANOUSD} "
+    "AND cost_nanousd = CAST(cost_nanousd AS BIGINT) THEN NULL ELSE id END)"
+)
+# What a row's time must be, as the row reader checks it: a time that can be shown and whose
+# calendar periods can be reached. Text, NaN (PostgreSQL's sorts above every number) and
+# infinities fall outside.
+_TIME_RANGE = (EARLIEST_MOMENT.timestamp(), LATEST_MOMENT.timestamp())
+
+
 def _spend(dollars: Any, nanos: Any) -> int:
     """Nano-dollars from the two sums of ``_SPEND_SUMS`` (PostgreSQL gives them as Decimal)."""
     return int(dollars) * NANO_PER_USD + int(nanos)
@@ -255,6 +286,25 @@ class BudgetExceededError(LedgerError):
 
 class RequestConflictError(LedgerError):
     """A ``request_id`` was recorded before with different model or token counts."""
+
+
+class DamagedLedgerError(LedgerError):
+    """A ledger row holds a value shoal never writes there (the ledger was edited by hand or by
+    another program, or damaged): text for a time or an amount, a negative count. Whatever
+    would read it (a status, a report, a record in its scope) is refused, naming it, rather
+    than crash on it or count it wrong.
+
+    Attributes:
+        ledger: The ledger's file (a PostgreSQL ledger's URL, without its password).
+        table: The row's table: ``shoal_usage`` or ``shoal_limits``.
+        row: The row as the message names it: ``row 12`` (its id), or ``row of scope 's'``.
+        field: The column whose value is wrong.
+    """
+
+    def __init__(self, ledger: str, table: str, row: str, field: str, problem: str) -> None:
+        self.ledger, self.table, self.row, self.field = ledger, table, row, field
+        super().__init__(f"ledger {ledger}: {table} {row}: {field} {problem}. shoal never "
+                         "writes that: correct the row, or restore the ledger from a backup")
 
 
 @dataclass(frozen=True)
@@ -579,6 +629,8 @@ class _Store:
     serial = "INTEGER"
     # The usage columns a query selects: a ledger read without being migrated may lack some.
     usage_columns = _USAGE_COLUMNS
+    # The ledger as errors name it: its file, or its URL without a password.
+    name = ""
 
     def sql(self, text: str) -> str:
         return text.replace("?", self.placeholder)
@@ -629,6 +681,7 @@ class _SqliteStore(_Store):
 
     def __init__(self, file: Path, *, must_exist: bool = False) -> None:
         self.file = file
+        self.name = str(file)
         # The lock serialises threads of one process on the one connection (MCP tools run on
         # worker threads); other processes are serialised by SQLite's own locks.
         self._lock = threading.Lock()
@@ -701,6 +754,33 @@ class _SqliteStore(_Store):
                 cursor.execute("COMMIT")
             finally:
                 _roll_back(self._connection)
+            # Still in the writer queue, so other shoal writers wait there and not on the log;
+            # after a write that changed nothing the log is empty, and this costs next to nothing.
+            self._empty_log()
+
+    def _empty_log(self) -> None:
+        """Copy the write-ahead log into the file and truncate it, so that no record waits in it
+        between writes.
+
+        SQLite finds the log (and its index, ``-shm``) by the path's name, not by the file: a
+        log left holding pages would be read into whatever file the path names next, a backup
+        moved into place or another program's database, by the next process to open it, which
+        would then hold this ledger's pages instead of its own. A reader still using the log
+        keeps it from being truncated; the wait for it is short, and the next write tries again.
+        """
+        connection = self._connection
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(LOG_EMPTYING_WAIT_S * 1000)}")
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as error:
+            # The write is committed either way; a log left as it is holds nothing wrong.
+            logger.debug("ledger %s: the write-ahead log was not emptied: %s", self.file, error)
+        else:
+            if busy:
+                logger.debug("ledger %s: the write-ahead log was not emptied: a reader is using "
+                             "it; the next write empties it", self.file)
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
@@ -794,6 +874,7 @@ class _ReadOnlySqliteStore(_Store):
 
     def __init__(self, file: Path, *, must_exist: bool = False) -> None:
         self.file = file
+        self.name = str(file)
         self._lock = threading.Lock()
         with self.read() as cursor:
             _refuse_foreign_database(cursor.connection, file, must_exist=must_exist)
@@ -1058,6 +1139,7 @@ class _PostgresStore(_Store):
             ) from None
         self._psycopg = psycopg
         self.url = url
+        self.name = describe_location(url)
         self._lock = threading.Lock()
         self._connection = self._connect()
         try:
@@ -1498,6 +1580,7 @@ class Ledger:
         sql = self._store.sql
 
         with self._store.write(scope) as cursor:
+            self._refuse_timeless_rows(cursor, _scope_forms(scope))
             if request_id is not None:
                 forms = _scope_forms(scope)
                 cursor.execute(sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
@@ -1505,7 +1588,7 @@ class Ledger:
                                (*forms, request_id))
                 existing = cursor.fetchone()
                 if existing is not None:
-                    stored = _stored(existing)
+                    stored = _stored(existing, self._store.name)
                     _check_same_request(stored, estimate.model, counts)
                     limit = self._limit(cursor, scope)
                     spent = self._spent(cursor, scope, limit, stored.recorded_at)
@@ -1556,7 +1639,12 @@ class Ledger:
 
         with self._store.write(scope) as cursor:
             sql = self._store.sql
-            earlier = self._limit(cursor, scope)
+            self._refuse_timeless_rows(cursor, _scope_forms(scope))
+            try:
+                earlier = self._limit(cursor, scope)
+            except DamagedLedgerError:
+                # Setting the limit anew is one way to correct the row; what it held is lost.
+                earlier = None
             forms = _scope_forms(scope)
             cursor.execute(sql(f"DELETE FROM shoal_limits WHERE {_scope_is(forms)}"), forms)
             cursor.execute(
@@ -1596,14 +1684,16 @@ class Ledger:
         sql = self._store.sql
 
         with self._store.read() as cursor:
+            self._refuse_timeless_rows(cursor, forms)
             limit = self._limit(cursor, scope)
             cursor.execute(
-                sql(f"SELECT COUNT(*), MIN(recorded_at), {_SPEND_SUMS} "
+                sql(f"SELECT COUNT(*), MIN(recorded_at), {_SPEND_SUMS}, {_FIRST_DAMAGED_COST} "
                     f"FROM shoal_usage WHERE {_scope_is(forms)} AND recorded_at <= ?"),
                 (*forms, moment),
             )
-            records, first, *lifetime_sums = cursor.fetchone()
-            lifetime = _spend(*lifetime_sums)
+            records, first, dollars, nanos, damaged = cursor.fetchone()
+            self._refuse_damaged_row(cursor, damaged)
+            lifetime = _spend(dollars, nanos)
             spent = self._spent(cursor, scope, limit, moment, through=moment)
             window_start = moment - window_hours * 3600
             cursor.execute(
@@ -1611,6 +1701,7 @@ class Ledger:
                     f"WHERE {_scope_is(forms)} AND recorded_at >= ? AND recorded_at <= ?"),
                 (*forms, window_start, moment),
             )
+            # The window's rows are among the lifetime's, checked above.
             in_window = _spend(*cursor.fetchone())
 
         # The spend of the window was spent over the whole window, or since the first record.
@@ -1650,12 +1741,13 @@ class Ledger:
             values.append(end)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._store.read() as cursor:
+            self._refuse_timeless_rows(cursor, None if scope is None else _scope_forms(scope))
             cursor.execute(
                 self._store.sql(f"SELECT {self._store.usage_columns} FROM shoal_usage{where} "
                                 "ORDER BY recorded_at, id"),
                 tuple(values),
             )
-            return [_stored(row) for row in cursor.fetchall()]
+            return [_stored(row, self._store.name) for row in cursor.fetchall()]
 
     def limit(self, scope: str) -> BudgetLimit | None:
         """``scope``'s limit, or None."""
@@ -1669,14 +1761,14 @@ class Ledger:
         forms = _scope_forms(scope)
         # The latest: a ledger from before scopes were normalised may hold one per form.
         cursor.execute(
-            self._store.sql("SELECT limit_nanousd, hard, period, set_at FROM shoal_limits "
+            self._store.sql("SELECT scope, limit_nanousd, hard, period, set_at FROM shoal_limits "
                             f"WHERE {_scope_is(forms)} ORDER BY set_at DESC LIMIT 1"),
             forms,
         )
         row = cursor.fetchone()
         if row is None:
             return None
-        return BudgetLimit(scope, _usd(int(row[0])), bool(row[1]), row[2], iso(float(row[3])))
+        return _stored_limit(row, scope, self._store.name)
 
     def _spent(self, cursor: Any, scope: str, limit: BudgetLimit | None, moment: float, *,
                through: float | None = None) -> int:
@@ -1693,11 +1785,43 @@ class Ledger:
             clauses.append("recorded_at <= ?")
             values.append(through)
         cursor.execute(
-            self._store.sql(f"SELECT {_SPEND_SUMS} FROM shoal_usage "
+            self._store.sql(f"SELECT {_SPEND_SUMS}, {_FIRST_DAMAGED_COST} FROM shoal_usage "
                             f"WHERE {' AND '.join(clauses)}"),
             tuple(values),
         )
-        return _spend(*cursor.fetchone())
+        dollars, nanos, damaged = cursor.fetchone()
+        self._refuse_damaged_row(cursor, damaged)
+        return _spend(dollars, nanos)
+
+    def _refuse_timeless_rows(self, cursor: Any, forms: tuple[str, ...] | None) -> None:
+        """Refuse a scope (spelt ``forms``; every scope for None) one of whose rows has a time
+        that is no time: a sum over a period or up to a moment, or a report over dates, would
+        leave that row out unseen.
+
+        Such a time sorts before or after every time in range (text, and PostgreSQL's NaN, after
+        every number), so the scope's index finds it at either end without reading the rest; the
+        two ends are asked apart, as an OR of them would be a walk through the whole scope.
+        """
+        scope = "" if forms is None else f"{_scope_is(forms)} AND "
+        end = f"SELECT MIN(id) AS id FROM shoal_usage WHERE {scope}recorded_at"
+        cursor.execute(
+            self._store.sql(f"SELECT MIN(id) FROM ({end} < ? UNION ALL {end} >= ?) AS ends"),
+            (*(forms or ()), _TIME_RANGE[0], *(forms or ()), _TIME_RANGE[1]),
+        )
+        self._refuse_damaged_row(cursor, cursor.fetchone()[0])
+
+    def _refuse_damaged_row(self, cursor: Any, row_id: int | None) -> None:
+        """Refuse the usage row ``row_id`` (when not None), which a query found damaged; the row
+        reader says what is wrong with it."""
+        if row_id is None:
+            return
+        cursor.execute(
+            self._store.sql(f"SELECT {self._store.usage_columns} FROM shoal_usage WHERE id = ?"),
+            (row_id,))
+        _stored(cursor.fetchone(), self._store.name)
+        # The reader refuses every value those queries do; this says so should the two differ.
+        raise DamagedLedgerError(self._store.name, "shoal_usage", f"row {row_id}",
+                                 "recorded_at or cost_nanousd", "is out of its range")
 
 
 def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None:
@@ -1742,15 +1866,136 @@ def _line_dict(line: CostLine) -> dict[str, Any]:
             "usd": line.usd}
 
 
-def _stored(row: Sequence[Any]) -> StoredUsage:
-    lines = tuple(CostLine(**item) for item in json.loads(row[10]))
+# ---- rows read back ---------------------------------------------------------------------------
+
+
+class _RowReader:
+    """The values of one stored row, each checked as it is taken: one shoal never writes raises
+    a :class:`DamagedLedgerError` naming the ledger, the table, the row and the field."""
+
+    def __init__(self, ledger: str, table: str, row: str, values: dict[str, Any]) -> None:
+        self._where = (ledger, table, row)
+        self._values = values
+
+    def damaged(self, field: str, problem: str) -> DamagedLedgerError:
+        return DamagedLedgerError(*self._where, field, problem)
+
+    def whole(self, field: str, most: int, unit: str) -> int:
+        """A whole number from 0 to ``most`` (of ``unit``)."""
+        value = self._values[field]
+        if type(value) is not int:
+            raise self.damaged(field, f"is {_shown(value)}, not a whole number")
+        if not 0 <= value <= most:
+            raise self.damaged(field, f"is {value:,}, not from 0 to {most:,} {unit}")
+        return value
+
+    def moment(self, field: str) -> float:
+        """Epoch seconds from 1970 to before 9999 (see :data:`_TIME_RANGE`)."""
+        value = self._values[field]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value):
+            raise self.damaged(field, f"is {_shown(value)}, not a time")
+        if not _TIME_RANGE[0] <= value < _TIME_RANGE[1]:
+            raise self.damaged(field, f"is {value!r}, not a time from {EARLIEST_MOMENT.date()} "
+                                      f"to before {LATEST_MOMENT.date()}")
+        return float(value)
+
+    def text(self, field: str) -> str:
+        """Text that is not blank."""
+        value = self._values[field]
+        if not isinstance(value, str):
+            raise self.damaged(field, f"is {_shown(value)}, not text")
+        if not value.strip():
+            raise self.damaged(field, f"is {_shown(value)}, which is blank")
+        return value
+
+    def optional_text(self, field: str) -> str | None:
+        value = self._values[field]
+        return None if value is None else self.text(field)
+
+    def one_of(self, field: str, allowed: Sequence[Any], said: str) -> Any:
+        """One of ``allowed`` (compared by type too: 1.0 is no 1), which ``said`` names."""
+        value = self._values[field]
+        if not any(type(value) is type(choice) and value == choice for choice in allowed):
+            raise self.damaged(field, f"is {_shown(value)}, not {said}")
+        return value
+
+
+def _shown(value: object) -> str:
+    """A stored value as an error shows it: text quoted and cut, NULL as NULL."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"a blob of {len(value):,} bytes"
+    return excerpt(value)
+
+
+_USAGE_FIELDS = tuple(_USAGE_COLUMNS.split(", "))
+_LINE_FIELDS = ("kind", "tokens", "usd_per_mtok", "usd")
+
+
+def _stored(row: Sequence[Any], ledger: str) -> StoredUsage:
+    """A ``shoal_usage`` row of ``ledger`` as read back, every value checked (see
+    :class:`_RowReader`): every read of rows goes through here, and the queries that sum rows
+    in SQL send the first row they find damaged here to be named."""
+    values = dict(zip(_USAGE_FIELDS, row, strict=True))
+    fields = _RowReader(ledger, "shoal_usage", f"row {values['id']}", values)
+    counts = [fields.whole(name, MAX_TOKENS_PER_CALL, "tokens") for name in TOKEN_FIELDS]
+    input_tokens, output_tokens, cached, written, reasoning = counts
+    if cached + written > input_tokens:
+        raise fields.damaged("cached_input_tokens", f"({cached:,}) and cache_write_tokens "
+                             f"({written:,}) add up to more than input_tokens "
+                             f"({input_tokens:,}), of which they are parts")
+    catalog_date = fields.text("catalog_date")
     # Rows recorded before the ledger kept the price basis were priced as of the catalog date.
-    prices_as_of = row[14] if row[14] is not None else row[11]
+    prices_as_of = fields.optional_text("prices_as_of") or catalog_date
     return StoredUsage(
-        int(row[0]), row[1], float(row[2]), row[3], int(row[4]), int(row[5]), int(row[6]),
-        int(row[7]), int(row[8]), int(row[9]), lines, row[11], row[12], row[13], prices_as_of,
-        row[15],
+        id=values["id"], scope=fields.text("scope"), recorded_at=fields.moment("recorded_at"),
+        model=fields.text("model"), input_tokens=input_tokens, output_tokens=output_tokens,
+        cached_input_tokens=cached, cache_write_tokens=written, reasoning_tokens=reasoning,
+        cost_nanousd=fields.whole("cost_nanousd", _MOST_NANOUSD, "nano-dollars"),
+        line_items=_line_items(fields), catalog_date=catalog_date,
+        decision_id=fields.optional_text("decision_id"),
+        request_id=fields.optional_text("request_id"), prices_as_of=prices_as_of,
+        price_file=fields.optional_text("price_file"),
     )
+
+
+def _line_items(fields: _RowReader) -> tuple[CostLine, ...]:
+    """A row's priced lines, stored as a JSON list of objects of ``_LINE_FIELDS``."""
+    text = fields.text("line_items")
+    try:
+        items = json.loads(text)
+    except (ValueError, RecursionError):
+        raise fields.damaged("line_items", f"is {_shown(text)}, not JSON") from None
+    if not isinstance(items, list):
+        raise fields.damaged("line_items", f"is {_shown(text)}, not a list of priced lines")
+    for item in items:
+        if not _is_cost_line(item):
+            raise fields.damaged("line_items", f"holds {_shown(item)}, not a priced line "
+                                               f"({', '.join(_LINE_FIELDS)})")
+    return tuple(CostLine(**item) for item in items)
+
+
+def _is_cost_line(item: object) -> bool:
+    if not isinstance(item, dict) or sorted(item) != sorted(_LINE_FIELDS):
+        return False
+    amounts = (item["usd_per_mtok"], item["usd"])
+    return (isinstance(item["kind"], str) and type(item["tokens"]) is int and item["tokens"] >= 0
+            and all(type(amount) in (int, float) and math.isfinite(amount) and amount >= 0
+                    for amount in amounts))
+
+
+def _stored_limit(row: Sequence[Any], scope: str, ledger: str) -> BudgetLimit:
+    """A ``shoal_limits`` row (scope, limit_nanousd, hard, period, set_at) of ``ledger`` as read
+    back for ``scope``, every value checked as :func:`_stored` checks a usage row's."""
+    values = dict(zip(("scope", "limit_nanousd", "hard", "period", "set_at"), row, strict=True))
+    fields = _RowReader(ledger, "shoal_limits", f"row of scope {values['scope']!r}", values)
+    limit = fields.whole("limit_nanousd", _MOST_NANOUSD, "nano-dollars")
+    hard = fields.one_of("hard", (0, 1), "0 (soft) or 1 (hard)")
+    period = fields.one_of("period", (*PERIODS, None),
+                           f"{', '.join(PERIODS)} or NULL (the scope's whole life)")
+    return BudgetLimit(scope, _usd(limit), bool(hard), period, iso(fields.moment("set_at")))
 
 
 def _check_same_request(stored: StoredUsage, model: str, counts: tuple[int, ...]) -> None:
