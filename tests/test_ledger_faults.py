@@ -35,6 +35,7 @@ from shoal.ledger import (
     record_usage,
 )
 from shoal.server import build_server
+from shoal.server_policy import server_file_problem
 
 UTC = datetime.timezone.utc
 
@@ -433,8 +434,9 @@ async def test_an_edited_row_is_a_named_tool_error_over_mcp(
 
     for tool, answer in (("budget_status", status), ("savings_report", report)):
         assert answer.is_error
-        assert answer.content[0].text == (
-            f"{tool}: ledger {path}: shoal_usage row 1: recorded_at is 'nan', not a time{AFTER}")
+        # The server's own file is at fault, not the call: said as such, the row named.
+        assert answer.content[0].text == f"{tool}: " + server_file_problem(
+            "ledger", f"ledger {path}: shoal_usage row 1: recorded_at is 'nan', not a time{AFTER}")
     # Another scope's status reads none of that scope's rows.
     assert not other.is_error
 
