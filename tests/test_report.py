@@ -6,6 +6,7 @@ import datetime
 import json
 import sqlite3
 import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from shoal.catalog import UnknownModelError, load_catalog
 from shoal.cli import main
 from shoal.cost import estimate_cost
 from shoal.ledger import BudgetLimit, BudgetStatus, open_ledger, record_usage
-from shoal.report import savings_report, spend_svg, terminal_chart
+from shoal.report import OtherModels, OtherScopes, savings_report, spend_svg, terminal_chart
 
 UTC = datetime.timezone.utc
 
@@ -638,3 +639,85 @@ def test_by_model_counts_each_kind_of_token_as_the_records_do(
         field: record[field] for field in fields}
     assert model["output_tokens"] == 100
     assert "claude-sonnet-4-6: $0.0198 on 1 call, 2,000 in / 100 out + 900 reasoning" in text
+
+
+# ---- short reports ------------------------------------------------------------------------------
+
+
+def test_a_short_report_lists_the_largest_and_sums_the_rest_to_the_nano_dollar(
+    tmp_path: Path,
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    # $0.10, $0.20 and $1.00 of gpt-4o input; then $0.004 of gpt-4.1-mini ($0.025 on gpt-4o).
+    for scope, tokens in (("a", 40_000), ("b", 80_000), ("big", 400_000)):
+        record_usage(scope, "gpt-4o", input_tokens=tokens, at=at(1), ledger=location)
+    record_usage("big", "gpt-4.1-mini", input_tokens=10_000, at=at(2), ledger=location)
+
+    full = savings_report(baseline="gpt-4o", ledger=location)
+    short = savings_report(baseline="gpt-4o", ledger=location, max_scopes=1, max_models=1)
+
+    assert [row.scope for row in short.by_scope] == ["big"] and short.scopes_omitted == 2
+    # Summed in nano-dollars: the listed floats add up to 0.30000000000000004.
+    assert full.by_scope[1].spent_usd + full.by_scope[2].spent_usd != 0.3
+    assert short.other_scopes == OtherScopes(records=2, routed_records=0, spent_usd=0.3,
+                                             baseline_usd=0.3, savings_usd=0.0,
+                                             savings_fraction=0.0)
+    assert [row.model for row in short.by_model] == ["gpt-4o"] and short.models_omitted == 1
+    assert short.other_models == OtherModels(records=1, input_tokens=10_000, output_tokens=0,
+                                             cached_input_tokens=0, cache_write_tokens=0,
+                                             reasoning_tokens=0, spent_usd=0.004)
+    # The totals and the series cover every call whatever is listed.
+    unlisted = ("by_scope", "scopes_omitted", "other_scopes", "by_model", "models_omitted",
+                "other_models")
+    assert replace(short, **{name: getattr(full, name) for name in unlisted}) == full
+    assert (full.scopes_omitted, full.other_scopes, full.models_omitted,
+            full.other_models) == (0, None, 0, None)
+
+    text = spend_render.savings_report(short, chart=False, omitted_advice="see them all")
+    assert "\n    and 2 more scopes: $0.30 vs $0.30 over 2 calls, saved $0 (0%)\n" in text
+    assert "\n    and 1 more model: $0.004 on 1 call, 10,000 in / 0 out\n" in text
+    assert "\n  see them all" in text
+    none_listed = savings_report(baseline="gpt-4o", ledger=location, max_scopes=0)
+    assert none_listed.by_scope == () and none_listed.scopes_omitted == 3
+    assert "\n  by scope:\n    3 scopes: $1.30 vs $1.32 over 4 calls, saved $0.021 (2%)\n" in (
+        spend_render.savings_report(none_listed, chart=False))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"max_scopes": -1}, ValueError, "max_scopes must be at least 0, got -1"),
+        ({"max_models": True}, TypeError, "max_models must be a whole number, got bool"),
+        ({"max_scopes": 2.0}, TypeError, "max_scopes must be a whole number, got float 2.0; "
+                                         "write it as 2"),
+        ({"max_models": "20"}, TypeError, "max_models must be a whole number, got str"),
+    ],
+)
+def test_how_many_to_list_is_a_whole_number_from_0(
+    ledger: str, arguments: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as raised:
+        savings_report(ledger=ledger, **arguments)  # type: ignore[arg-type]
+    assert str(raised.value).startswith(message)
+
+
+def test_cli_report_lists_twenty_scopes_unless_asked_for_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = str(tmp_path / "ledger.sqlite3")
+    for number in range(25):
+        record_usage(f"s{number:02d}", "gpt-4o", input_tokens=1_000 * (number + 1), at=at(1),
+                     ledger=location)
+
+    text, answer = report_text_and_json(["--ledger", location], capsys)
+    assert main(["report", "--all", "--ledger", location]) == 0
+    every = capsys.readouterr().out
+
+    listed = [line for line in text.splitlines() if line.startswith("    s")]
+    assert listed[0].startswith("    s24: ") and len(listed) == 20
+    assert "\n    and 5 more scopes: $0.0375 vs $0.0375 over 5 calls, saved $0 (0%)\n" in text
+    assert "\n  the rest are summed; --all lists every scope and model\n" in text
+    assert len([line for line in every.splitlines() if line.startswith("    s")]) == 25
+    assert "more scopes" not in every and "--all" not in every
+    assert len(answer["by_scope"]) == 25  # type: ignore[arg-type]
+    assert (answer["scopes_omitted"], answer["other_scopes"]) == (0, None)

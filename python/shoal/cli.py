@@ -760,7 +760,9 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="spend with routing against a baseline model (default: the dearest used)",
         description="Savings report from the ledger: what the recorded calls cost against the "
         "same tokens on a baseline model (default: the dearest model used), per scope, model "
-        "and period, with a chart. Routed calls are those recorded with a --decision-id. The "
+        "and period, with a chart. The text lists the 20 scopes and the 20 models of largest "
+        "spend and sums the rest in one line each (--all lists every one; --json always does); "
+        "the totals cover every call. Routed calls are those recorded with a --decision-id. The "
         "ledger must exist: a path that names no file is an error.",
     )
     report.add_argument("--scope", help="one scope (default: all)")
@@ -772,6 +774,9 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         choices=("hour", "day", "week", "month"),
         help="chart bucket (default: chosen from the span)",
     )
+    report.add_argument("--all", action="store_true",
+                        help="list every scope and model (default: the 20 of largest spend of "
+                        "each, the rest summed in one line)")
     report.add_argument("--svg", type=Path,
                         help="also write an SVG chart of spend over time (a new file, or an SVG "
                         "to replace; not the ledger or the price file, not '-')")
@@ -1647,7 +1652,7 @@ def _report(args: argparse.Namespace) -> int:
     from shoal import spend_render
     from shoal.catalog import configured_catalog
     from shoal.ledger import open_ledger
-    from shoal.report import savings_report, spend_svg
+    from shoal.report import SHORT_LIST, savings_report, spend_svg
 
     if args.svg is not None:
         _check_report_svg(args)
@@ -1660,16 +1665,20 @@ def _report(args: argparse.Namespace) -> int:
     # since"), and a plain word is an option only where it leads the message.
     options = {"since": "--since", "until": "--until", "than since": "than --since",
                "scope": "--scope", "baseline": "--baseline", "bucket": "--bucket"}
+    # JSON is read by programs, which want every scope; a terminal wants the largest.
+    listed = None if args.all or args.json else SHORT_LIST
     with options_named(options):
         report = savings_report(args.scope, since=args.since, until=args.until,
-                                baseline=args.baseline, bucket=args.bucket)
+                                baseline=args.baseline, bucket=args.bucket, max_scopes=listed,
+                                max_models=listed)
     if args.svg is not None:
         atomic_file.write_text(args.svg, spend_svg(report))
         print(f"shoal report: wrote {listed_name(str(args.svg))}", file=sys.stderr)
     if args.json:
         _print_json(dataclasses.asdict(report))
     else:
-        print(spend_render.savings_report(report))
+        print(spend_render.savings_report(
+            report, omitted_advice="the rest are summed; --all lists every scope and model"))
     return 0
 
 

@@ -21,6 +21,11 @@ the tokens priced at rates it does not list.
 
 The series buckets spend by calendar ``hour``, ``day``, ``week`` or ``month`` in UTC (by default
 the finest of these that gives at most 60 buckets over the span).
+
+A report may list only the scopes and models of largest spend (``max_scopes``, ``max_models``):
+a ledger can hold any number of scopes, and a reader (the terminal, a model's context) wants the
+ones that matter. What the rest add up to is summed from the same whole nano-dollars as the
+totals, so a short report's lines add up to its totals exactly; the totals cover every call.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ import html
 import logging
 import math
 import os
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shoal.catalog import Catalog, ModelEntry, configured_catalog, retirement_note
@@ -42,6 +48,7 @@ from shoal.cost import (
     MAX_OUTPUT_TOKENS,
     CostEstimate,
     check_catalog,
+    check_count,
     format_usd,
     limits_passed,
     long_context_applies,
@@ -69,6 +76,8 @@ logger = logging.getLogger(__name__)
 BASELINE_ENVIRONMENT_VARIABLE = "SHOAL_BASELINE_MODEL"
 MAX_AUTO_BUCKETS = 60
 MAX_BUCKETS = 2_000
+# Scopes and models a short report lists (the command line's text, the MCP tool's answer).
+SHORT_LIST = 20
 DEAREST_RULE = "dearest model used: highest price for all the reported tokens"
 
 
@@ -114,6 +123,27 @@ class ScopeSavings:
 
 
 @dataclass(frozen=True)
+class OtherScopes:
+    """What the scopes a report does not list add up to.
+
+    Attributes:
+        records: Their calls.
+        routed_records: Of which recorded with a route_task decision id.
+        spent_usd: What the calls cost.
+        baseline_usd: What they would have cost on the baseline.
+        savings_usd: ``baseline_usd - spent_usd``.
+        savings_fraction: Savings over the baseline cost, to 6 decimals, or None when that is 0.
+    """
+
+    records: int
+    routed_records: int
+    spent_usd: float
+    baseline_usd: float
+    savings_usd: float
+    savings_fraction: float | None
+
+
+@dataclass(frozen=True)
 class ModelSpend:
     """Spend on one model; each token count is the sum of the records' field of that name.
 
@@ -129,6 +159,30 @@ class ModelSpend:
     """
 
     model: str
+    records: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    spent_usd: float
+
+
+@dataclass(frozen=True)
+class OtherModels:
+    """What the models a report does not list add up to; each token count is the sum of the
+    records' field of that name.
+
+    Attributes:
+        records: Their calls.
+        input_tokens: Prompt tokens, cached parts included.
+        output_tokens: Visible output tokens.
+        cached_input_tokens: Prompt tokens read from the cache.
+        cache_write_tokens: Prompt tokens written to the cache.
+        reasoning_tokens: Hidden reasoning tokens.
+        spent_usd: What the calls cost.
+    """
+
     records: int
     input_tokens: int
     output_tokens: int
@@ -160,8 +214,12 @@ class SavingsReport:
         baseline_usd: What they would have cost on the baseline.
         savings_usd: ``baseline_usd - spent_usd``.
         savings_fraction: Savings over the baseline cost, to 6 decimals, or None when that is 0.
-        by_scope: One entry per scope, by spend, largest first.
-        by_model: One entry per model, by spend, largest first.
+        by_scope: One entry per scope, by spend, largest first (the first ``max_scopes``).
+        scopes_omitted: Scopes left out of ``by_scope``.
+        other_scopes: What those scopes add up to, or None when every scope is listed.
+        by_model: One entry per model, by spend, largest first (the first ``max_models``).
+        models_omitted: Models left out of ``by_model``.
+        other_models: What those models add up to, or None when every model is listed.
         bucket: The series' bucket: ``hour``, ``day``, ``week`` or ``month``.
         series: Spend per bucket from the first call's bucket to the last's, empty ones included.
         catalog_date: Date of the catalog the baseline is priced from.
@@ -184,7 +242,11 @@ class SavingsReport:
     savings_usd: float
     savings_fraction: float | None
     by_scope: tuple[ScopeSavings, ...]
+    scopes_omitted: int
+    other_scopes: OtherScopes | None
     by_model: tuple[ModelSpend, ...]
+    models_omitted: int
+    other_models: OtherModels | None
     bucket: str
     series: tuple[SpendPoint, ...]
     catalog_date: str
@@ -440,6 +502,8 @@ def savings_report(
     bucket: str | None = None,
     ledger: str | Path | None = None,
     catalog: Catalog | None = None,
+    max_scopes: int | None = None,
+    max_models: int | None = None,
 ) -> SavingsReport:
     """Spend against always using a baseline model, for one scope (or all) over a period.
 
@@ -454,6 +518,9 @@ def savings_report(
         ledger: Ledger location; the default ledger when None.
         catalog: Catalog to price the baseline from; the configured one when None (the
             shipped catalog with ``SHOAL_PRICES`` applied).
+        max_scopes: List at most this many scopes, the largest spend first, and sum the rest
+            in ``other_scopes``; None lists every scope.
+        max_models: The same for models (``by_model``, ``other_models``).
 
     Returns:
         The report. A SQLite ledger not made yet (see :func:`shoal.ledger.unmade_ledger`) reads
@@ -461,10 +528,80 @@ def savings_report(
 
     Raises:
         UnknownModelError: The baseline is not in the catalog (or empty).
-        TypeError: ``baseline`` is not a string, or ``catalog`` not a
-            :class:`~shoal.catalog.Catalog`.
-        ValueError: A malformed scope, time or bucket.
+        TypeError: ``baseline`` is not a string, ``catalog`` not a
+            :class:`~shoal.catalog.Catalog`, or ``max_scopes`` or ``max_models`` not a whole
+            number or None.
+        ValueError: A malformed scope, time or bucket, or a negative ``max_scopes`` or
+            ``max_models``.
     """
+    _check_listed(max_scopes=max_scopes, max_models=max_models)  # before the ledger is read
+    tally = savings_tally(scope, since=since, until=until, baseline=baseline, bucket=bucket,
+                          ledger=ledger, catalog=catalog)
+    return tally.report(max_scopes=max_scopes, max_models=max_models)
+
+
+@dataclass(frozen=True)
+class SavingsTally:
+    """A savings report that lists every scope and model, with their amounts in whole
+    nano-dollars: a shorter report sums the ones it leaves out exactly, without reading the
+    ledger or pricing its calls again.
+
+    Attributes:
+        full: The report of every scope and model.
+        scope_nanousd: Spent and baseline of each of ``full.by_scope``, in order.
+        model_nanousd: Spent of each of ``full.by_model``, in order.
+    """
+
+    full: SavingsReport
+    scope_nanousd: tuple[tuple[int, int], ...]
+    model_nanousd: tuple[int, ...]
+
+    def report(
+        self, *, max_scopes: int | None = None, max_models: int | None = None
+    ) -> SavingsReport:
+        """The report listing at most ``max_scopes`` scopes and ``max_models`` models (None:
+        every one), the largest spend first, and what the rest add up to.
+
+        Raises:
+            TypeError, ValueError: ``max_scopes`` or ``max_models`` is not None or a whole
+                number from 0.
+        """
+        _check_listed(max_scopes=max_scopes, max_models=max_models)
+        scopes, models = self.full.by_scope, self.full.by_model
+        listed_scopes = len(scopes) if max_scopes is None else min(max_scopes, len(scopes))
+        listed_models = len(models) if max_models is None else min(max_models, len(models))
+        return replace(
+            self.full,
+            by_scope=scopes[:listed_scopes],
+            scopes_omitted=len(scopes) - listed_scopes,
+            other_scopes=_other_scopes(scopes[listed_scopes:],
+                                       self.scope_nanousd[listed_scopes:]),
+            by_model=models[:listed_models],
+            models_omitted=len(models) - listed_models,
+            other_models=_other_models(models[listed_models:],
+                                       self.model_nanousd[listed_models:]),
+        )
+
+
+def _check_listed(*, max_scopes: int | None, max_models: int | None) -> None:
+    for name, value in (("max_scopes", max_scopes), ("max_models", max_models)):
+        if value is not None:
+            check_count(name, value, sys.maxsize)
+
+
+def savings_tally(
+    scope: str | None = None,
+    *,
+    since: datetime.datetime | float | str | None = None,
+    until: datetime.datetime | float | str | None = None,
+    baseline: str | None = None,
+    bucket: str | None = None,
+    ledger: str | Path | None = None,
+    catalog: Catalog | None = None,
+) -> SavingsTally:
+    """The calls :func:`savings_report` reports, priced and summed once, for reports that list
+    as many scopes and models as a reader has room for. Arguments and errors as
+    :func:`savings_report`'s."""
     if bucket is not None and bucket not in PERIODS:
         raise InputError(f"bucket must be one of {', '.join(PERIODS)} or None, got "
                          f"{excerpt(bucket)}")
@@ -503,7 +640,9 @@ def savings_report(
     total_baseline = sum(baseline_costs)
     chosen_bucket = bucket or (_pick_bucket(rows[0].recorded_at, rows[-1].recorded_at)
                                if rows else "day")
-    return SavingsReport(
+    by_scope, scope_nanousd = _by_scope(rows, baseline_costs)
+    by_model, model_nanousd = _by_model(rows)
+    full = SavingsReport(
         scope=scope, since=None if start is None else iso(start),
         until=None if end is None else iso(end), baseline=baseline_id, baseline_rule=rule,
         baseline_prices_as_of=catalog.model(baseline_id).as_of if baseline_id else None,
@@ -512,10 +651,12 @@ def savings_report(
         spent_usd=spent / NANO_PER_USD, baseline_usd=total_baseline / NANO_PER_USD,
         savings_usd=(total_baseline - spent) / NANO_PER_USD,
         savings_fraction=_fraction(total_baseline, spent),
-        by_scope=_by_scope(rows, baseline_costs), by_model=_by_model(rows),
+        by_scope=by_scope, scopes_omitted=0, other_scopes=None,
+        by_model=by_model, models_omitted=0, other_models=None,
         bucket=chosen_bucket, series=_series(rows, baseline_costs, chosen_bucket),
         catalog_date=catalog.catalog_date, notes=tuple(notes),
     )
+    return SavingsTally(full=full, scope_nanousd=scope_nanousd, model_nanousd=model_nanousd)
 
 
 def _choose_baseline(
@@ -547,43 +688,78 @@ def _fraction(baseline_nano: int, spent_nano: int) -> float | None:
 
 def _by_scope(
     rows: Sequence[StoredUsage], baseline_costs: Sequence[int]
-) -> tuple[ScopeSavings, ...]:
+) -> tuple[tuple[ScopeSavings, ...], tuple[tuple[int, int], ...]]:
+    """Each scope's savings, the largest spend first, and its spent and baseline in
+    nano-dollars, in the same order."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         groups[row.scope].append(index)
-    result = []
+    tallied = []
     for scope, indices in groups.items():
         spent = sum(rows[i].cost_nanousd for i in indices)
         baseline = sum(baseline_costs[i] for i in indices)
-        result.append(ScopeSavings(
+        tallied.append((ScopeSavings(
             scope=scope, records=len(indices),
             routed_records=sum(rows[i].decision_id is not None for i in indices),
             spent_usd=spent / NANO_PER_USD, baseline_usd=baseline / NANO_PER_USD,
             savings_usd=(baseline - spent) / NANO_PER_USD,
             savings_fraction=_fraction(baseline, spent),
-        ))
-    result.sort(key=lambda item: (-item.spent_usd, item.scope))
-    return tuple(result)
+        ), (spent, baseline)))
+    tallied.sort(key=lambda item: (-item[1][0], item[0].scope))
+    return tuple(item[0] for item in tallied), tuple(item[1] for item in tallied)
 
 
-def _by_model(rows: Sequence[StoredUsage]) -> tuple[ModelSpend, ...]:
+def _other_scopes(
+    scopes: Sequence[ScopeSavings], nanousd: Sequence[tuple[int, int]]
+) -> OtherScopes | None:
+    if not scopes:
+        return None
+    spent = sum(amounts[0] for amounts in nanousd)
+    baseline = sum(amounts[1] for amounts in nanousd)
+    return OtherScopes(
+        records=sum(row.records for row in scopes),
+        routed_records=sum(row.routed_records for row in scopes),
+        spent_usd=spent / NANO_PER_USD, baseline_usd=baseline / NANO_PER_USD,
+        savings_usd=(baseline - spent) / NANO_PER_USD, savings_fraction=_fraction(baseline, spent),
+    )
+
+
+def _by_model(
+    rows: Sequence[StoredUsage],
+) -> tuple[tuple[ModelSpend, ...], tuple[int, ...]]:
+    """Each model's spend, the largest first, and that spend in nano-dollars, in the same
+    order."""
     groups: dict[str, list[StoredUsage]] = defaultdict(list)
     for row in rows:
         groups[row.model].append(row)
-    result = [
-        ModelSpend(
+    tallied = []
+    for model, members in groups.items():
+        spent = sum(row.cost_nanousd for row in members)
+        tallied.append((ModelSpend(
             model=model, records=len(members),
             input_tokens=sum(row.input_tokens for row in members),
             output_tokens=sum(row.output_tokens for row in members),
             cached_input_tokens=sum(row.cached_input_tokens for row in members),
             cache_write_tokens=sum(row.cache_write_tokens for row in members),
             reasoning_tokens=sum(row.reasoning_tokens for row in members),
-            spent_usd=sum(row.cost_nanousd for row in members) / NANO_PER_USD,
-        )
-        for model, members in groups.items()
-    ]
-    result.sort(key=lambda item: (-item.spent_usd, item.model))
-    return tuple(result)
+            spent_usd=spent / NANO_PER_USD,
+        ), spent))
+    tallied.sort(key=lambda item: (-item[1], item[0].model))
+    return tuple(item[0] for item in tallied), tuple(item[1] for item in tallied)
+
+
+def _other_models(models: Sequence[ModelSpend], nanousd: Sequence[int]) -> OtherModels | None:
+    if not models:
+        return None
+    return OtherModels(
+        records=sum(row.records for row in models),
+        input_tokens=sum(row.input_tokens for row in models),
+        output_tokens=sum(row.output_tokens for row in models),
+        cached_input_tokens=sum(row.cached_input_tokens for row in models),
+        cache_write_tokens=sum(row.cache_write_tokens for row in models),
+        reasoning_tokens=sum(row.reasoning_tokens for row in models),
+        spent_usd=sum(nanousd) / NANO_PER_USD,
+    )
 
 
 def _series(rows: Sequence[StoredUsage], baseline_costs: Sequence[int],

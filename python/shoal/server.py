@@ -88,7 +88,7 @@ from shoal.ledger import (
 )
 from shoal.privacy import PrivacyFinding, scan_text
 from shoal.privacy import redact as redact_findings
-from shoal.report import SavingsReport, savings_report
+from shoal.report import SHORT_LIST, SavingsReport, savings_tally
 from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
     MAX_CALL_COST_USD,
@@ -236,7 +236,8 @@ LONG_ANSWERS = {
     "{chat_limit:,}, or set include_messages to false to get the kept and dropped index runs "
     "without the messages; trim long chats with the command line (shoal budget trim) or the "
     "Python API.",
-    "savings_report": "narrow it to one scope or a shorter since/until window.",
+    "savings_report": "scopes and models past what fits are summed, but the spend series comes "
+    "whole: give a shorter since/until window.",
     "scan_private_data": "with redact the redacted text comes back as text and as structured "
     "content, so give at most {text_limit:,} tokens of text per call; redact longer texts with "
     "the command line (shoal privacy --redact) or the Python API (shoal.privacy.redact).",
@@ -2197,16 +2198,33 @@ def _add_budget_tools(
         """What the recorded calls cost against always using one strong baseline model.
 
         Use it to show what routing saved. Per scope, per model and per calendar period, with
-        routed calls counted.
+        routed calls counted. Scopes and models are listed up to 20 each, the largest spend
+        first, as many as fit one answer; the rest are summed in other_scopes and other_models
+        and counted in scopes_omitted and models_omitted. The totals cover every call. Give
+        scope for one scope's own report.
 
         Notes come one per kind, however many calls each concerns: a retired baseline, calls
         past its limits.
         """
-        result = _call(savings_report, scope or None, since=since or None, until=until or None,
-                       baseline=baseline or None)
-        text = spend_render.savings_report(result, chart=False)
-        # Without records the summary is one line that leaves the notes out (no ledger yet).
-        return _answer(result, _with_notes(text, result.notes) if not result.records else text)
+        tally = _call(savings_tally, scope or None, since=since or None, until=until or None,
+                      baseline=baseline or None)
+
+        def answer(listed: int) -> CallToolResult:
+            result = tally.report(max_scopes=listed, max_models=listed)
+            text = spend_render.savings_report(result, chart=False, omitted_advice=SAVINGS_OMITTED)
+            # Without records the summary is one line that leaves the notes out (no ledger yet).
+            return _answer(result, _with_notes(text, result.notes) if not result.records else text)
+
+        # A ledger holds any number of scopes (and a price file adds models): the largest that
+        # fit are listed. An answer over the cap without them (a long series) is refused.
+        return answer(_most_that_fit(answer, SHORT_LIST, max_result_tokens))
+
+
+# Said after a savings report's lists when it leaves scopes or models out.
+SAVINGS_OMITTED = (
+    "the rest are summed to keep the answer under the cap; give scope for one scope's own "
+    "report, or run shoal report --all to list every scope and model"
+)
 
 
 def _with_notes(summary: str, notes: Sequence[str]) -> str:

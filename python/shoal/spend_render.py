@@ -23,7 +23,15 @@ from shoal.render import (
     runs_text,
     usd,
 )
-from shoal.report import SavingsReport, savings_phrase, terminal_chart
+from shoal.report import (
+    ModelSpend,
+    OtherModels,
+    OtherScopes,
+    SavingsReport,
+    ScopeSavings,
+    savings_phrase,
+    terminal_chart,
+)
 
 
 def fit_plan(plan: FitPlan, *, per_item: bool = True) -> str:
@@ -191,8 +199,10 @@ def _duration(hours: float) -> str:
     return f"{hours:,.1f} h"
 
 
-def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
-    """Totals against the baseline, per scope, per model, then the chart."""
+def savings_report(report: SavingsReport, *, chart: bool = True, omitted_advice: str = "") -> str:
+    """Totals against the baseline, per scope, per model, then the chart. A report that leaves
+    scopes or models out sums them in one line each, and ``omitted_advice`` (how to see them)
+    follows the lists."""
     where = listed_name(report.scope) if report.scope else "all scopes"
     if report.records == 0:
         return f"{where}: no calls recorded in this period"
@@ -207,21 +217,45 @@ def savings_report(report: SavingsReport, *, chart: bool = True) -> str:
         f"{savings_phrase(report.savings_usd, report.savings_fraction)}",
         f"  baseline: {report.baseline} ({report.baseline_rule}; {baseline_prices})",
     ]
-    if len(report.by_scope) > 1:
+    if len(report.by_scope) + report.scopes_omitted > 1:
         lines.append("  by scope:")
         for row in report.by_scope:
-            saving = savings_phrase(row.savings_usd, row.savings_fraction)
-            lines.append(f"    {listed_name(row.scope)}: {usd(row.spent_usd)} vs "
-                         f"{usd(row.baseline_usd)}, {saving}")
+            lines.append(f"    {listed_name(row.scope)}: {_against_baseline(row)}")
+        if report.other_scopes is not None:
+            rest = report.other_scopes
+            lines.append(f"    {_more(report.scopes_omitted, 'scope', bool(report.by_scope))}: "
+                         f"{_against_baseline(rest, calls=rest.records)}")
     lines.append("  by model:")
     for model in report.by_model:
-        # Reasoning is billed as output but counted apart, as a record counts it.
-        reasoning = f" + {model.reasoning_tokens:,} reasoning" if model.reasoning_tokens else ""
-        lines.append(f"    {listed_name(model.model)}: {usd(model.spent_usd)} on "
-                     f"{plural(model.records, 'call')}, "
-                     f"{model.input_tokens:,} in / {model.output_tokens:,} out{reasoning}")
+        lines.append(f"    {listed_name(model.model)}: {_model_spend(model)}")
+    if report.other_models is not None:
+        lines.append(f"    {_more(report.models_omitted, 'model', bool(report.by_model))}: "
+                     f"{_model_spend(report.other_models)}")
+    if omitted_advice and (report.scopes_omitted or report.models_omitted):
+        lines.append(f"  {omitted_advice}")
     lines.extend(f"  note: {note}" for note in report.notes)
     if chart:
         lines.append("")
         lines.append(terminal_chart(report))
     return "\n".join(lines)
+
+
+def _against_baseline(spend: ScopeSavings | OtherScopes, *, calls: int | None = None) -> str:
+    """``$0.076 vs $0.475, saved $0.399 (84%)``; with ``calls``, ``$0.076 vs $0.475 over 280
+    calls, saved ...``."""
+    saving = savings_phrase(spend.savings_usd, spend.savings_fraction)
+    over = "" if calls is None else f" over {plural(calls, 'call')}"
+    return f"{usd(spend.spent_usd)} vs {usd(spend.baseline_usd)}{over}, {saving}"
+
+
+def _model_spend(spend: ModelSpend | OtherModels) -> str:
+    """``$0.26 on 4 calls, 85,000 in / 6,600 out + 900 reasoning``."""
+    # Reasoning is billed as output but counted apart, as a record counts it.
+    reasoning = f" + {spend.reasoning_tokens:,} reasoning" if spend.reasoning_tokens else ""
+    return (f"{usd(spend.spent_usd)} on {plural(spend.records, 'call')}, "
+            f"{spend.input_tokens:,} in / {spend.output_tokens:,} out{reasoning}")
+
+
+def _more(count: int, kind: str, after_others: bool) -> str:
+    """``and 280 more scopes`` after listed ones, ``3 scopes`` when none is listed."""
+    return f"and {plural(count, f'more {kind}')}" if after_others else plural(count, kind)
