@@ -688,7 +688,7 @@ def test_a_short_report_lists_the_largest_and_sums_the_rest_to_the_nano_dollar(
     [
         ({"max_scopes": -1}, ValueError, "max_scopes must be at least 0, got -1"),
         ({"max_models": True}, TypeError, "max_models must be a whole number, got bool"),
-        ({"max_scopes": 2.0}, TypeError, "max_scopes must be a whole number, got float 2.0; "
+        ({"max_scopes": 2.0}, TypeError, "max_scopes must be a whole number, got 2.0; "
                                          "write it as 2"),
         ({"max_models": "20"}, TypeError, "max_models must be a whole number, got str"),
     ],
