@@ -438,6 +438,9 @@ class PortedInference:
     decode_tokens_per_s_after: float
     joules_per_token_before: float
     joules_per_token_after: float
+    """The same work per token after the move: the memory interface's energy as before, the
+    die's at the node's energy per operation (the power ratio over the performance ratio: W at
+    iso-performance and iso-area, 1/P at iso-power), whatever its power and speed."""
     prefill_tokens_per_s_before: float
     prefill_tokens_per_s_after: float
 
@@ -2213,7 +2216,8 @@ def port_chip(
         compared = list(list_architectures()) if archs is None else archs
         inference = _port_inference(profile, chip.sram_mb, ratios, compared, quant, context)
         notes.extend(_context_notes(compared, context))
-        notes.extend(_inference_notes(profile, chip.sram_mb, mode))
+        notes.extend(_inference_notes(profile, chip.sram_mb, mode,
+                                      ratios["energy_per_operation_ratio"], interface_w))
 
     power_ratio = power_w / chip.power_w
     return PortedChip(
@@ -2275,8 +2279,13 @@ def _power_split_note(
     )
 
 
-def _inference_notes(profile: DeviceProfile, sram_mb: float | None, mode: PortMode) -> list[str]:
-    """The assumptions behind a device's before-and-after inference estimates."""
+def _inference_notes(
+    profile: DeviceProfile, sram_mb: float | None, mode: PortMode, energy_ratio: float,
+    interface_w: float | None,
+) -> list[str]:
+    """The assumptions behind a device's before-and-after inference estimates; the die's
+    energy per operation after over before is ``energy_ratio``, and the memory interface's power
+    ``interface_w`` (None: unknown, all of the power the die's)."""
     notes = [
         "inference before and after assumes the runtime pins what fits of the weights and "
         f"KV cache in on-die SRAM, read at {SRAM_BANDWIDTH_RATIO:g}x DRAM bandwidth "
@@ -2288,14 +2297,15 @@ def _inference_notes(profile: DeviceProfile, sram_mb: float | None, mode: PortMo
             "in Python and over MCP, --sram-mb on the command line) to see which models "
             "become resident"
         )
-    if mode == "iso-power":
-        # Decode power is the class power fraction of the device power, which iso-power keeps.
-        notes.append(
-            "at iso-power the device power is unchanged and decode power is a fixed share of "
-            "it (the device class's power fraction), so DRAM-bound decode keeps its J/token "
-            "apart from cheaper SRAM reads; a faster die waiting on DRAM is not credited with "
-            "drawing less"
-        )
+    # Energy per token is the work done, not the power drawn while waiting on DRAM: an older
+    # node's die at iso-area draws less (fewer transistors), yet each operation costs more.
+    memory = ("and the memory interface's energy stays" if interface_w is not None
+              else "all of the device's energy counted as the die's")
+    notes.append(
+        f"energy per token: the die's work per token costs x{energy_ratio:.2f} (the energy per "
+        f"operation at {mode}: power ratio over performance ratio), {memory}: J/token follows "
+        "the work done, not the power drawn while waiting on DRAM"
+    )
     return notes
 
 
@@ -2881,7 +2891,8 @@ def _pareto_notes(
         notes.append(
             "ported devices keep their DRAM bandwidth and, where the device table has their "
             "memory's energy per bit, their DRAM power; compute, the rest of the power and "
-            "on-die SRAM follow the node ratios ("
+            "on-die SRAM follow the node ratios, and the die's work per token costs the node's "
+            "energy per operation ("
             + ", ".join(f"{t.id}: {t.claim_type}" for t in ported)
             + ")"
         )
