@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeGuard, TypeVar
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number, unknown_field, unprintable
+from shoal.excerpts import excerpt, grouped_number, plain_number, unknown_field, unprintable
 from shoal.files import (
     first_repeat,
     number_as_given,
@@ -2236,7 +2236,8 @@ def port_chip(
         sram_capacity_ratio=ratios["sram_capacity_ratio"],
         perf_per_watt_ratio=ratios["performance_ratio"] / power_ratio,
         claim_type=target.claim_type,
-        power_w_before=chip.power_w,
+        # A float, as every other figure is (a device table gives whole watts as 700).
+        power_w_before=float(chip.power_w),
         die_power_w_before=die_w_before,
         die_power_w=die_w,
         die_power_ratio=ratios["power_ratio"],
@@ -2246,6 +2247,19 @@ def port_chip(
         notes=tuple(notes),
         inference=inference,
     )
+
+
+def format_figure(value: float, decimals: int = 1) -> str:
+    """A power, compute, SRAM or density figure of a port as its text shows it: ``decimals``
+    places with the thousands grouped (``1,970.1``), or two significant digits where those
+    places would show fewer (``0.0067``, not ``0.0``): a small device's figures do not read as
+    nothing."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:,.{decimals}f}"
+    rounded = float(f"{value:.2g}")
+    if abs(rounded) >= 10.0 ** (1 - decimals):
+        return f"{value:,.{decimals}f}"
+    return plain_number(rounded)
 
 
 def _memory_interface_power_w(device: Mapping[str, float]) -> float:
@@ -2266,16 +2280,16 @@ def _power_split_note(
     if interface_w is None:
         return (
             f"power: the device table has no DRAM energy per bit for {memory}, so the memory "
-            f"interface's power is unknown: all {profile.power_w:,.1f} W count as die power and "
-            "scale with the node, DRAM power included"
+            f"interface's power is unknown: all {format_figure(profile.power_w)} W count as die "
+            "power and scale with the node, DRAM power included"
         )
     interface = (
         f"{device['bandwidth_gbs']:,g} GB/s x {device['dram_pj_per_bit']:g} pJ/bit of {memory}"
     )
     return (
-        f"power split: the memory interface draws {interface_w:,.1f} W at full bandwidth "
-        f"({interface}) and stays with the memory; the remaining "
-        f"{profile.power_w - interface_w:,.1f} W is the die's and scales with the node"
+        f"power split: the memory interface draws {format_figure(interface_w)} W at full "
+        f"bandwidth ({interface}) and stays with the memory; the remaining "
+        f"{format_figure(profile.power_w - interface_w)} W is the die's and scales with the node"
     )
 
 
