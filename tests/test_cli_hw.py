@@ -787,8 +787,11 @@ def test_fit_takes_the_format_an_ollama_address_names(capsys):
          "as-built keeps a device as built"),
         (["port", "rtx-4090", "--to", "n22"], "--to: unknown process node 'n22'; near matches: "),
         (["fit", "qwen3-8b", "rtx-4090", "--kv-cache", "q9_0"],
-         "--kv-cache: unknown KV-cache type 'Q9_0'; near matches: Q8_0, Q4_0"),
-        (["sweep", "--quants", "q4_k_s"], "--quants: unknown quantisation 'Q4_K_S'; near matches"),
+         "--kv-cache: unknown KV-cache type 'q9_0'; near matches: Q8_0, Q4_0"),
+        # Quoted as typed, not in the capitals the name is looked up in.
+        (["sweep", "--quants", "q4_k_s"], "--quants: unknown quantisation 'q4_k_s'; near matches"),
+        (["port", "h100-sxm", "--to", "n2", "--quant", "bogus"],
+         "--quant: unknown quantisation 'bogus'; no close match"),
     ],
 )
 def test_an_unknown_name_given_by_an_option_names_the_option(capsys, argv, message):

@@ -592,8 +592,8 @@ def _chip(**changes: object) -> hardware.Chip:
         ({"power_w": "10"}, "power_w must be a number, got str"),
         ({"area_mm2": True}, "area_mm2 must be a number, got bool"),
         ({"sram_mb": "64"}, "sram_mb must be a number, got str"),
-        ({"sram_area_fraction": None}, "sram_area_fraction must be a number, got NoneType"),
-        ({"name": None}, "name must be a string, got NoneType"),
+        ({"sram_area_fraction": None}, "sram_area_fraction must be a number, got None"),
+        ({"name": None}, "name must be a string, got None"),
         ({"node": 5}, "node must be a string, got int"),
     ],
 )
@@ -850,7 +850,7 @@ def test_an_unknown_mode_is_a_parameter_error_in_the_same_words_on_both_backends
 
     assert str(ported.value) == str(swept.value) == message
     assert ported.value.parameter == swept.value.parameter == "mode"
-    assert str(none.value) == "mode must be a string, got NoneType"
+    assert str(none.value) == "mode must be a string, got None"
 
 
 def test_an_empty_model_list_is_refused_pointing_to_none():
@@ -1912,12 +1912,21 @@ def test_a_format_tag_of_an_ollama_address_sets_the_format():
          "model", "unknown model 'https://huggingfa...Qwen/Qwen3-8B:Q8_0': a format tag "
          "(':Q8_0') ends only Ollama's address hf.co/OWNER/NAME:FORMAT, which has no https://; "
          "give that, or the page's address with the format as its own argument"),
-        # Given no format, a port has the default one: the refusal says so.
+        # Given no format, a port has the default one: the refusal says so, and names the
+        # models, as the format is most likely not given (it named quantisation).
         (lambda: hardware.port_chip("rtx-4090", to_node="n2",
                                     models=["hf.co/Qwen/Qwen3-8B:Q8_0"]),
-         "quantisation", "quantisation Q4_K_M (the default format, when none is given) clashes "
-         "with Q8_0, the format the tag of model 'hf.co/Qwen/Qwen3-8B:Q8_0' names: drop the "
-         "tag, or give the same format"),
+         "models", "models name 'hf.co/Qwen/Qwen3-8B:Q8_0', whose tag names Q8_0, while the "
+         "format compared is Q4_K_M, the default when none is given: give Q8_0 as the format, "
+         "or drop the tag"),
+        (lambda: hardware.port_chip("rtx-4090", to_node="n2", quantisation="Q6_K",
+                                    models=["hf.co/Qwen/Qwen3-8B:Q8_0"]),
+         "quantisation", "quantisation Q6_K clashes with Q8_0, the format the tag of model "
+         "'hf.co/Qwen/Qwen3-8B:Q8_0' names: drop the tag, or give the same format"),
+        (lambda: hardware.pareto_front(["hf.co/Qwen/Qwen3-8B:Q8_0"], ["rtx-4090"]),
+         "models", "models name 'hf.co/Qwen/Qwen3-8B:Q8_0', whose tag names Q8_0, while the "
+         "format compared is Q4_K_M, the default when none is given: give Q8_0 as the format, "
+         "or drop the tag"),
         (lambda: hardware.hardware_fit("hf.co/Qwen/Qwen3-8B:", "rtx-4090"),
          "model", "unknown model 'hf.co/Qwen/Qwen3-8B:': not the address of a model page, as "
          "the format tag after its ':' is empty; give https://huggingface.co/OWNER/NAME (with "
@@ -1958,7 +1967,7 @@ def test_the_kv_cache_takes_the_names_its_weight_format_goes_by(given, canonical
 
 def test_a_kv_cache_name_no_format_goes_by_is_still_refused():
     with pytest.raises(hardware.UnknownQuantisationError,
-                       match=r"^unknown KV-cache type 'Q4_K_M'; near matches: Q4_0"):
+                       match=r"^unknown KV-cache type 'q4_k_m'; near matches: Q4_0"):
         hardware.kv_cache_bits("q4_k_m")
 
 
