@@ -47,7 +47,6 @@ EXAMPLES = Path("tests/data/examples")
 NOT_REPLAYED = {
     "pip install": "installs packages",
     "bench/bench_": "a benchmark: its figures are one run on one machine",
-    "shoal ledger record ... ": "stands for the command above it, retried",
     "shoal ledger status": "its figures run on the clock (the first call 3 s ago, a burn rate)",
     "shoal feedback export": "prints the time the outcome was recorded",
 }
