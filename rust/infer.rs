@@ -7,6 +7,12 @@
 //! `flops_per_token / (prefill_efficiency * peak)`. Efficiencies and the per-token overhead
 //! belong to a device class and are fitted on measured runs (see the Python `hardware` module).
 //!
+//! Energy per token is the average decode power (a class fraction of the device's power) times
+//! the step time. A device ported to another process node (`pareto::port_device`) does the
+//! same work per step at the node's energy per operation: its memory interface's share is
+//! charged as before, its die's at the ported power over the step time of the design as built,
+//! divided by the performance ratio (see `estimate`).
+//!
 //! On-die SRAM: a device may hold a share of the weights and KV cache in SRAM (`sram_gb`), read
 //! at `sram_bandwidth_gbs` and `sram_pj_per_bit`. The share is the SRAM capacity over the whole
 //! resident set (all weights, every expert, plus the KV cache), capped at 1, and decode reads that
@@ -82,6 +88,9 @@ pub struct Device {
     /// Read bandwidth of that SRAM, GB/s (needed when `sram_gb` > 0).
     pub sram_bandwidth_gbs: f64,
     pub sram_pj_per_bit: f64,
+    /// Compute peak over that of the design as built: 1, unless the device was ported to
+    /// another process node, whose performance ratio it then is.
+    pub performance_ratio: f64,
     pub efficiency: Efficiency,
 }
 
@@ -345,6 +354,7 @@ impl Device {
         non_negative("sram_gb", self.sram_gb)?;
         non_negative("sram_bandwidth_gbs", self.sram_bandwidth_gbs)?;
         non_negative("sram_pj_per_bit", self.sram_pj_per_bit)?;
+        positive("performance_ratio", self.performance_ratio)?;
         if self.sram_gb > 0.0 && self.sram_bandwidth_gbs == 0.0 {
             return Err(InferError::Inconsistent {
                 message: "sram_gb > 0 needs a sram_bandwidth_gbs > 0".to_string(),
@@ -392,12 +402,14 @@ fn integer_power(base: f64, exponent: u64) -> f64 {
 /// roofline: the step's bytes read at the full DRAM (and SRAM) bandwidth.
 ///
 /// `memory_efficiency` is a share of the DRAM bandwidth and `compute_efficiency` of the compute
-/// peak; the low and high cases pass the ends of both ranges, so that a compute-bound step has
-/// a range as a memory-bound one does.
+/// peak `tflops` (the device's own, or that of its design as built); the low and high cases
+/// pass the ends of both ranges, so that a compute-bound step has a range as a memory-bound one
+/// does.
 fn decode_step_s(
     bytes: StepBytes,
     flops: f64,
     device: &Device,
+    tflops: f64,
     memory_efficiency: f64,
     compute_efficiency: f64,
     overhead_ms: f64,
@@ -409,7 +421,7 @@ fn decode_step_s(
         0.0
     };
     let memory_s = bytes.dram_gb / (memory_efficiency * device.bandwidth_gbs) + sram_s;
-    let compute_s = flops / (compute_efficiency * device.tflops * TERA);
+    let compute_s = flops / (compute_efficiency * tflops * TERA);
     let bound_s = memory_s.max(compute_s);
     // A fitted efficiency above 1 (a class's high bound) stands for runs whose per-token
     // overhead was below the class's; with a large model, where the overhead is small beside
@@ -419,6 +431,12 @@ fn decode_step_s(
         (bound_s + overhead_ms / 1000.0).max(roofline_s),
         compute_s > memory_s,
     )
+}
+
+/// A device's memory interface power at full bandwidth: bandwidth x DRAM energy per bit, at
+/// most the device's power. It belongs to the memory, not the process node.
+pub fn memory_interface_power_w(device: &Device) -> f64 {
+    (device.bandwidth_gbs * GIGA * 8.0 * device.dram_pj_per_bit / TERA).min(device.power_w)
 }
 
 /// Estimate memory fit, speed and energy of `model` on `device` for `workload`.
@@ -464,30 +482,42 @@ pub fn estimate(
     };
 
     let step_flops = workload.batch * model.flops_per_token(workload.context_tokens);
-    let (step_s, compute_bound) = decode_step_s(
-        bytes,
-        step_flops,
-        device,
-        eff.decode,
-        eff.prefill,
-        eff.overhead_ms,
-    );
-    let (slow_s, _) = decode_step_s(
-        bytes,
-        step_flops,
-        device,
-        eff.decode_low,
-        eff.prefill_low,
-        eff.overhead_ms_high,
-    );
-    let (fast_s, _) = decode_step_s(
-        bytes,
-        step_flops,
-        device,
-        eff.decode_high,
-        eff.prefill_high,
-        eff.overhead_ms_low,
-    );
+    // The step at the given compute peak, typical, slow and fast.
+    let steps = |tflops: f64| {
+        [
+            decode_step_s(
+                bytes,
+                step_flops,
+                device,
+                tflops,
+                eff.decode,
+                eff.prefill,
+                eff.overhead_ms,
+            ),
+            decode_step_s(
+                bytes,
+                step_flops,
+                device,
+                tflops,
+                eff.decode_low,
+                eff.prefill_low,
+                eff.overhead_ms_high,
+            ),
+            decode_step_s(
+                bytes,
+                step_flops,
+                device,
+                tflops,
+                eff.decode_high,
+                eff.prefill_high,
+                eff.overhead_ms_low,
+            ),
+        ]
+    };
+    let [(step_s, compute_bound), (slow_s, _), (fast_s, _)] = steps(device.tflops);
+    // The same steps on the design as built (equal to them when the device was not ported).
+    let [(built_step_s, _), (built_slow_s, _), (built_fast_s, _)] =
+        steps(device.tflops / device.performance_ratio);
 
     // Prefill: compute-bound; a prompt of S tokens attends to S/2 tokens on average.
     let prefill_flops = model.flops_per_token(workload.context_tokens / 2.0);
@@ -499,7 +529,18 @@ pub fn estimate(
     // Energy: average power while decoding, spread over the tokens of the batch. The class
     // power fraction was fitted with every byte from DRAM, so bytes served by SRAM give back
     // the difference in access energy; no estimate goes under the energy of the bytes moved.
+    //
+    // A ported die does the work of a step at the node's energy per operation, its power ratio
+    // over its performance ratio (W at iso-performance and iso-area, 1/P at iso-power), not at
+    // its power over however long it waits on DRAM: at iso-area an older node's die has fewer
+    // transistors and less power, but each operation costs it more. So its share (the power
+    // beyond the memory interface's, which `pareto::port_device` scaled by the power ratio) is
+    // charged over the step's time as built, divided by the performance ratio: the as-built
+    // die's energy times the energy per operation. As built the two times are one and the
+    // charge is the class power over the step.
     let class_power_w = device.power_w * eff.power_fraction;
+    let interface_w = memory_interface_power_w(device);
+    let die_w = device.power_w - interface_w;
     let dram_joules = bytes.dram_gb * GIGA * 8.0 * device.dram_pj_per_bit / TERA / workload.batch;
     let sram_joules = bytes.sram_gb * GIGA * 8.0 * device.sram_pj_per_bit / TERA / workload.batch;
     let sram_saving =
@@ -507,10 +548,14 @@ pub fn estimate(
             / TERA
             / workload.batch;
     let floor = dram_joules + sram_joules;
-    let joules = |step: f64| (class_power_w * step / workload.batch - sram_saving).max(floor);
+    let joules = |step: f64, built_step: f64| {
+        let die_time_change_s = built_step / device.performance_ratio - step; // 0 as built
+        let step_joules = class_power_w * step + eff.power_fraction * die_w * die_time_change_s;
+        (step_joules / workload.batch - sram_saving).max(floor)
+    };
     // The power shown is the energy shown at the rate shown (joules per token times tokens per
     // second), so SRAM's saving and the floor of the bytes' own energy both show in it.
-    let average_power_w = joules(step_s) * workload.batch / step_s;
+    let average_power_w = joules(step_s, built_step_s) * workload.batch / step_s;
 
     Ok(Estimate {
         weights_gb,
@@ -537,9 +582,9 @@ pub fn estimate(
         time_to_first_token_s_low: workload.context_tokens / prefill_high,
         time_to_first_token_s_high: workload.context_tokens / prefill_low,
         average_power_w,
-        joules_per_token: joules(step_s),
-        joules_per_token_low: joules(fast_s),
-        joules_per_token_high: joules(slow_s),
+        joules_per_token: joules(step_s, built_step_s),
+        joules_per_token_low: joules(fast_s, built_fast_s),
+        joules_per_token_high: joules(slow_s, built_slow_s),
         dram_joules_per_token: dram_joules,
     })
 }
@@ -643,6 +688,7 @@ mod tests {
             sram_gb: 0.0,
             sram_bandwidth_gbs: 0.0,
             sram_pj_per_bit: 0.0,
+            performance_ratio: 1.0,
             efficiency: Efficiency {
                 decode: 0.8,
                 decode_low: 0.7,

@@ -7,7 +7,9 @@
 //! - power: the DRAM interface's share (its bandwidth × energy per bit, at most the device
 //!   power) stays, the rest × the power ratio;
 //! - on-die SRAM capacity × the SRAM capacity ratio, and SRAM energy per bit × the energy per
-//!   operation ratio.
+//!   operation ratio;
+//! - the die's energy per step: the as-built work at that energy per operation (`infer::estimate`
+//!   reads the performance ratio for it).
 //!
 //! DRAM bandwidth and DRAM energy per bit belong to the memory technology, not the node.
 //!
@@ -21,9 +23,6 @@ use std::fmt;
 
 use crate::infer::{self, Device, Estimate, InferError, ModelShape, Workload};
 use crate::ppa::{self, Mode, Node, PpaError, Scaling};
-
-const GIGA: f64 = 1e9;
-const TERA: f64 = 1e12;
 
 /// Upper bound on the configurations of one Pareto sweep.
 pub const MAX_CONFIGURATIONS: usize = 100_000_000;
@@ -134,10 +133,10 @@ fn positive(parameter: &'static str, value: f64) -> Result<(), SweepError> {
 
 /// The device after a node change described by `scaling`, with `tflops` as its peak.
 pub fn port_device(device: &Device, tflops: f64, scaling: &Scaling) -> Device {
-    let dram_power_w =
-        (device.bandwidth_gbs * GIGA * 8.0 * device.dram_pj_per_bit / TERA).min(device.power_w);
+    let dram_power_w = infer::memory_interface_power_w(device);
     let mut ported = device.clone();
     ported.tflops = tflops * scaling.performance_ratio;
+    ported.performance_ratio = device.performance_ratio * scaling.performance_ratio;
     ported.power_w = dram_power_w + (device.power_w - dram_power_w) * scaling.power_ratio;
     ported.sram_gb = device.sram_gb * scaling.sram_capacity_ratio;
     ported.sram_pj_per_bit = device.sram_pj_per_bit * scaling.energy_per_operation_ratio;
@@ -392,6 +391,7 @@ mod tests {
             sram_gb: 0.05,
             sram_bandwidth_gbs: 4.0 * bandwidth_gbs,
             sram_pj_per_bit: 0.2,
+            performance_ratio: 1.0,
             efficiency: Efficiency {
                 decode: 0.8,
                 decode_low: 0.7,
@@ -574,6 +574,43 @@ mod tests {
         let filled = port_device(&candidate.device, candidate.device.tflops, &area);
         assert!((filled.sram_gb - 0.05 * 2.57 / 1.29).abs() < 1e-12);
         assert!((filled.tflops - 50.0 * 6.6 / 1.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_ported_die_spends_the_nodes_energy_per_operation_on_the_same_work() {
+        // Memory-bound decode without SRAM: the step takes as long before and after, so only
+        // the energy per operation of the die's share changes; the memory interface's stays.
+        let mut device = candidates()[0].device.clone();
+        device.sram_gb = 0.0;
+        let workload = Workload {
+            bits_per_weight: 4.89,
+            dense_bits_per_weight: 4.89,
+            kv_bits: 16.0,
+            context_tokens: 4096.0,
+            batch: 1.0,
+            weight_overhead_fraction: 0.0,
+        };
+        let before = infer::estimate(&model(8.0), &device, &workload).unwrap();
+        let interface_w = 1000.0 * 8.0 * 5.0 / 1000.0;
+        let die_w = 450.0 - interface_w;
+        let step_s = 1.0 / before.decode_tokens_per_s;
+        for (from, to, mode) in [
+            (nanostack(), n5(), Mode::IsoArea),
+            (nanostack(), n5(), Mode::IsoPower),
+            (n5(), nanostack(), Mode::IsoArea),
+            (n5(), nanostack(), Mode::IsoPower),
+            (n5(), nanostack(), Mode::IsoPerformance),
+        ] {
+            let scaling = ppa::scale(&from, &to, mode, 0.3).unwrap();
+            let ported = port_device(&device, device.tflops, &scaling);
+            let after = infer::estimate(&model(8.0), &ported, &workload).unwrap();
+            assert_eq!(after.decode_tokens_per_s, before.decode_tokens_per_s);
+            let expected =
+                0.7 * (interface_w + die_w * scaling.energy_per_operation_ratio) * step_s;
+            assert!((after.joules_per_token - expected).abs() < 1e-9 * expected);
+            let older = scaling.energy_per_operation_ratio > 1.0;
+            assert_eq!(after.joules_per_token > before.joules_per_token, older);
+        }
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //!   each runs at the old speed with the new node's power per unit, so performance × density
 //!   ratio and power × density ratio × power ratio; SRAM capacity grows with the SRAM ratio.
 //!
+//! Each operation then costs the power ratio over the performance ratio of its energy before: W
+//! at iso-performance and iso-area, 1/P at iso-power (the die clocked up to spend the same
+//! power).
+//!
 //! In the first two modes the same design shrinks: the logic share of the die scales with the
 //! logic-density ratio and the SRAM share with the SRAM-density ratio (analog and I/O are counted
 //! as logic, which overstates the shrink).
@@ -56,8 +60,10 @@ pub struct Scaling {
     /// SRAM capacity new/old had the die area been kept (whatever the mode).
     pub sram_capacity_ratio_iso_area: f64,
     pub perf_per_watt_ratio: f64,
-    /// Energy of one operation (logic or SRAM access) new/old: the power at iso-performance
-    /// ratio, whatever the mode.
+    /// Energy of one operation (logic or SRAM access) new/old at the clock the mode runs the
+    /// die at: the power ratio over the performance ratio, which is W (power at
+    /// iso-performance) at iso-performance and iso-area, and 1/P at iso-power, where the die
+    /// runs faster at the same power.
     pub energy_per_operation_ratio: f64,
 }
 
@@ -151,10 +157,16 @@ pub fn scale(
     let power_ratio = to.power_iso_perf / from.power_iso_perf;
     let shrunk_area = (1.0 - sram_area_fraction) / logic_ratio + sram_area_fraction / sram_ratio;
 
-    let (power, performance, area, sram) = match mode {
-        Mode::IsoPower => (1.0, perf_ratio, shrunk_area, 1.0),
-        Mode::IsoPerformance => (power_ratio, 1.0, shrunk_area, 1.0),
-        Mode::IsoArea => (logic_ratio * power_ratio, logic_ratio, 1.0, sram_ratio),
+    let (power, performance, area, sram, energy) = match mode {
+        Mode::IsoPower => (1.0, perf_ratio, shrunk_area, 1.0, 1.0 / perf_ratio),
+        Mode::IsoPerformance => (power_ratio, 1.0, shrunk_area, 1.0, power_ratio),
+        Mode::IsoArea => (
+            logic_ratio * power_ratio,
+            logic_ratio,
+            1.0,
+            sram_ratio,
+            power_ratio,
+        ),
     };
     Ok(Scaling {
         power_ratio: power,
@@ -163,7 +175,7 @@ pub fn scale(
         sram_capacity_ratio: sram,
         sram_capacity_ratio_iso_area: sram_ratio,
         perf_per_watt_ratio: performance / power,
-        energy_per_operation_ratio: power_ratio,
+        energy_per_operation_ratio: energy,
     })
 }
 
@@ -212,6 +224,21 @@ mod tests {
         assert!(close(s.performance_ratio, 2.0));
         assert!(close(s.sram_capacity_ratio, 1.0 / 0.6));
         assert!(close(s.power_ratio, 2.0 * 0.3));
+    }
+
+    #[test]
+    fn energy_per_operation_is_power_over_performance() {
+        for mode in [Mode::IsoPower, Mode::IsoPerformance, Mode::IsoArea] {
+            let s = scale(&n2(), &nanostack_claimed(), mode, 0.3).unwrap();
+            assert!(close(
+                s.energy_per_operation_ratio,
+                s.power_ratio / s.performance_ratio
+            ));
+        }
+        let iso_power = scale(&n2(), &nanostack_claimed(), Mode::IsoPower, 0.3).unwrap();
+        assert!(close(iso_power.energy_per_operation_ratio, 1.0 / 1.5));
+        let iso_area = scale(&n2(), &nanostack_claimed(), Mode::IsoArea, 0.3).unwrap();
+        assert!(close(iso_area.energy_per_operation_ratio, 0.3));
     }
 
     #[test]

@@ -313,7 +313,7 @@ mod hardware {
         batch = 1.0, weight_overhead_fraction = 0.0,
         memory_gb, usable_fraction, bandwidth_gbs, tflops, power_w,
         dram_pj_per_bit = 0.0, runtime_overhead_gb = 0.0,
-        sram_gb = 0.0, sram_bandwidth_gbs = 0.0, sram_pj_per_bit = 0.0,
+        sram_gb = 0.0, sram_bandwidth_gbs = 0.0, sram_pj_per_bit = 0.0, performance_ratio = 1.0,
         decode_efficiency, decode_efficiency_low, decode_efficiency_high,
         overhead_ms, overhead_ms_low, overhead_ms_high,
         prefill_efficiency, prefill_efficiency_low, prefill_efficiency_high,
@@ -347,6 +347,7 @@ mod hardware {
         sram_gb: f64,
         sram_bandwidth_gbs: f64,
         sram_pj_per_bit: f64,
+        performance_ratio: f64,
         decode_efficiency: f64,
         decode_efficiency_low: f64,
         decode_efficiency_high: f64,
@@ -380,6 +381,7 @@ mod hardware {
             sram_gb,
             sram_bandwidth_gbs,
             sram_pj_per_bit,
+            performance_ratio,
             efficiency: Efficiency {
                 decode: decode_efficiency,
                 decode_low: decode_efficiency_low,
@@ -451,6 +453,7 @@ mod hardware {
             sram_gb: get("sram_gb", Some(0.0))?,
             sram_bandwidth_gbs: get("sram_bandwidth_gbs", Some(0.0))?,
             sram_pj_per_bit: get("sram_pj_per_bit", Some(0.0))?,
+            performance_ratio: get("performance_ratio", Some(1.0))?,
             efficiency: Efficiency {
                 decode: get("decode_efficiency", None)?,
                 decode_low: get("decode_efficiency_low", None)?,

@@ -39,6 +39,20 @@ def _finding_starting_at(start: object) -> Any:
     [
         (lambda: hardware.port_chip("iphone-16-pro", to_node="n2", models="gemma-3-1b-it"),
          "models must be a list of ids, not one string ('gemma-3-1b-it')"),
+        # "process node must be a string id, got NoneType", naming neither the argument nor
+        # the item; a dict of ids was taken for its keys, without a word.
+        (lambda: hardware.port_chip("h100-sxm", to_node=None),  # type: ignore[arg-type]
+         "to_node must be a string id, got None"),
+        (lambda: hardware.port_chip("h100-sxm", to_node="n2", models=[None]),  # type: ignore[list-item]
+         "models[0] must be a string id, got None"),
+        (lambda: hardware.port_chip("h100-sxm", to_node="n2", models=["qwen3-8b", 8]),  # type: ignore[list-item]
+         "models[1] must be a string id, got int"),
+        (lambda: hardware.port_chip("h100-sxm", to_node="n2", models={"gemma-3-1b-it": 1}),  # type: ignore[arg-type]
+         "models must be a list of ids, got dict"),
+        (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], nodes=[None, 2]),  # type: ignore[list-item]
+         "nodes[1] must be a string id, got int"),
+        (lambda: hardware.port_chip(None, to_node="n2"),  # type: ignore[arg-type]
+         "device_or_chip must be a device id (str) or a Chip, got None"),
         (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], nodes="n2"),
          "nodes must be a list of ids, not one string ('n2')"),
         (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], contexts=4096),  # type: ignore[arg-type]
@@ -55,7 +69,7 @@ def _finding_starting_at(start: object) -> Any:
         (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], pin_sram=1),
          "pin_sram must be True or False, got int"),
         (lambda: hardware.pareto_front(["gemma-3-1b-it"], ["apple-m4-pro"], pin_sram=None),  # type: ignore[arg-type]
-         "pin_sram must be True or False, got NoneType"),
+         "pin_sram must be True or False, got None"),
         (lambda: hardware.validate(leave_one_out="no"),  # type: ignore[arg-type]
          "leave_one_out must be True or False, got str"),
         (lambda: count_tokens(None), "text must be str, not NoneType"),  # type: ignore[arg-type]

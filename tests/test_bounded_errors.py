@@ -57,8 +57,13 @@ def test_the_excerpt_cuts_in_the_middle_and_spells_values_as_json() -> None:
     assert [excerpt(value) for value in (None, True, False, float("nan"), 7)] == [
         "null", "true", "false", "NaN", "7"
     ]
-    assert excerpt([None, {"a": False}, 3, 4]) == "[null, {'a': false}, 3, ...]"
-    assert excerpt({str(key): key for key in range(1_000_000)}) == "{'0': 0, '1': 1, '2': 2, ...}"
+    assert excerpt([None, {"a": False}, 3, 4]) == '[null, {"a": false}, 3, ...]'
+    assert excerpt({str(key): key for key in range(1_000_000)}) == '{"0": 0, "1": 1, "2": 2, ...}'
+    # A string inside a list or an object as JSON writes it, escapes and all; on its own, quoted
+    # as a name is.
+    assert excerpt(["n2", 'a"b\\c\x1b\u202e']) == '["n2", "a\\"b\\\\c\\u001b\\u202e"]'
+    assert excerpt(["A" * 100]) == '["' + "A" * 17 + "..." + "A" * 18 + '"]'
+    assert excerpt("n2") == "'n2'"
     assert shown_path("notes/a.txt") == "notes/a.txt"
     assert shown_path(" a.txt") == "' a.txt'" and shown_path("a\0b") == "'a\\x00b'"
     assert shown_path("p" * 300) == "'" + "p" * 47 + "..." + "p" * 48 + "'"

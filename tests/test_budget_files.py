@@ -180,7 +180,7 @@ async def test_an_empty_list_of_items_is_refused_everywhere(
 
     assert str(refused.value) == "items is empty; give at least one item to fit"
     assert served.is_error and served.content[0].text.startswith(  # type: ignore[union-attr]
-        "fit_budget: argument 'items': array should have at least 1 item")
+        "fit_budget: argument 'items': must not be empty")
     schema: dict[str, Any] = tools["fit_budget"].input_schema["properties"]["items"]
     assert schema["minItems"] == 1
     assert code == 2 and "holds no items and no --file is given: nothing to fit" in err

@@ -471,7 +471,7 @@ def test_port_splits_a_device_power_and_shows_the_die_power_density(capsys):
                "llama-3.1-8b-instruct")[1]
     assert "  die power density 0.60 -> 1.75 W/mm2 (x2.94)" in out.splitlines()
     assert "note: die power density rises x2.94" in out
-    assert "so DRAM-bound decode keeps its J/token" in out
+    assert "2.18 -> 1.42 J/token" in out  # the same work at 1/P the energy per operation
 
 
 def test_port_names_the_models_that_do_not_fit(capsys):
@@ -491,6 +491,18 @@ def test_port_names_the_models_that_do_not_fit(capsys):
     assert "llama-3.1-405b-instruct needs 251.2 GB" in out
 
 
+def test_port_says_when_no_model_fits_and_keeps_its_notes(capsys):
+    code, out, _ = _run(capsys, "port", "iphone-16-pro", "--to", "nanostack-claimed",
+                        "--context", "10000000", "--models", "gemma-3-1b-it,llama-3.2-1b-instruct")
+
+    assert code == 0
+    assert ("  no model fits the 5.2 GB of usable memory at Q4_K_M and 10,000,000 tokens of "
+            "context: gemma-3-1b-it needs 41.9 GB, llama-3.2-1b-instruct needs 328.7 GB"
+            ) in out.splitlines()
+    assert "  warning: context 10,000,000 exceeds the maximum context of 2 of the 2 models" in out
+    assert "  note: IBM NanoStack 0.7 nm, vendor claim: vendor figures" in out
+
+
 def test_port_of_a_device_without_a_node_asks_for_the_from_option(capsys):
     code, out, err = _run(capsys, "port", "rtx-3090", "--to", "n2")
 
@@ -507,6 +519,58 @@ def test_port_writes_large_figures_with_thousands_separators(capsys):
     figures = re.findall(r"\(([\d.,]+) (?:W|TFLOPS|MB)\)", out)
     assert len(figures) == 3
     assert all(re.fullmatch(r"\d{1,3}(,\d{3})*(\.\d+)?", figure) for figure in figures)
+
+
+def test_port_to_an_older_node_at_iso_area_costs_more_energy_per_token(capsys):
+    # Fewer transistors at N7 draw less, but each operation costs 1.43x: it printed 1.87.
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "n7", "--mode", "iso-area",
+                        "--models", "llama-3.1-8b-instruct")
+
+    assert code == 0
+    assert "    die 485.6 -> 385.4 W (x0.79), memory interface 214.4 W (unchanged)" in out
+    assert "decode 224.8 -> 224.4 tok/s, 2.18 -> 2.83 J/token" in out
+    assert "energy per token: the die's work per token costs x1.43 (the energy per operation at " \
+           "iso-area" in out
+
+
+def test_port_json_writes_every_figure_as_a_float(capsys):
+    # power_w_before was the table's whole 700, where every other figure, and MCP, has 700.0.
+    code, out, _ = _run(capsys, "port", "h100-sxm", "--to", "n2", "--json")
+
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["power_w_before"] == 700.0 and isinstance(payload["power_w_before"], float)
+    assert isinstance(payload["die_power_w_before"], float)
+
+
+def test_port_shows_a_small_device_s_figures_in_significant_digits(capsys, tmp_path,
+                                                                    monkeypatch):
+    # A tiny device printed "(0.0 TFLOPS)", "memory interface 0.0 W" and an ungrouped density.
+    tiny = {
+        "id": "tiny", "name": "Tiny", "device_class": "discrete_gpu", "memory_gb": 1,
+        "memory_type": "GDDR6", "bandwidth_gbs": 1, "fp16_tflops": 0.001, "int8_tops": 0,
+        "power_w": 0.1, "process": "N4", "node": "n5", "die_area_mm2": 1, "sram_mb": 1,
+        "source": "a test", "as_of": "2026-12-01",
+    }
+    dense = {**tiny, "id": "dense", "name": "Dense", "memory_type": "LPDDR5X",
+             "power_w": 1_000_000, "die_area_mm2": 1}
+    devices = tmp_path / "devices.json"
+    devices.write_text(json.dumps({"devices": [tiny, dense]}), encoding="utf-8")
+    monkeypatch.setenv("SHOAL_DEVICES", str(devices))
+    hardware.reset_tables()
+    try:
+        code, out, _ = _run(capsys, "port", "tiny", "--to", "n7", "--models", "gemma-3-1b-it")
+        dense_out = _run(capsys, "port", "dense", "--to", "n7", "--models", "gemma-3-1b-it")[1]
+    finally:
+        hardware.reset_tables()
+
+    lines = out.splitlines()
+    assert code == 0
+    assert "  power x1.00 (0.1 W), performance x0.87 (0.00087 TFLOPS)" in lines
+    assert "    die 0.04 -> 0.04 W (x1.00), memory interface 0.06 W (unchanged)" in lines
+    assert "  die power density 0.04 -> 0.024 W/mm2 (x0.61)" in lines
+    assert "the memory interface draws 0.06 W at full bandwidth" in out
+    assert "  die power density 1,000,000.00 -> 607,638.89 W/mm2 (x0.61)" in dense_out
 
 
 def test_port_says_how_to_give_the_sram_on_each_surface(capsys):
@@ -723,8 +787,11 @@ def test_fit_takes_the_format_an_ollama_address_names(capsys):
          "as-built keeps a device as built"),
         (["port", "rtx-4090", "--to", "n22"], "--to: unknown process node 'n22'; near matches: "),
         (["fit", "qwen3-8b", "rtx-4090", "--kv-cache", "q9_0"],
-         "--kv-cache: unknown KV-cache type 'Q9_0'; near matches: Q8_0, Q4_0"),
-        (["sweep", "--quants", "q4_k_s"], "--quants: unknown quantisation 'Q4_K_S'; near matches"),
+         "--kv-cache: unknown KV-cache type 'q9_0'; near matches: Q8_0, Q4_0"),
+        # Quoted as typed, not in the capitals the name is looked up in.
+        (["sweep", "--quants", "q4_k_s"], "--quants: unknown quantisation 'q4_k_s'; near matches"),
+        (["port", "h100-sxm", "--to", "n2", "--quant", "bogus"],
+         "--quant: unknown quantisation 'bogus'; no close match"),
     ],
 )
 def test_an_unknown_name_given_by_an_option_names_the_option(capsys, argv, message):

@@ -623,7 +623,7 @@ def test_a_user_device_class_is_used_by_its_devices(tmp_path: Path) -> None:
          "(\"bandwidth\": \"vendor\"), got true"),
         ("devices", {**MY_BOX, "claim_type": {"memory": None}},
          "field 'claim_type' must be an object naming the kind of claim of each figure "
-         "(\"bandwidth\": \"vendor\"), got {'memory': null}"),
+         "(\"bandwidth\": \"vendor\"), got {\"memory\": null}"),
         # false loaded as 0 of these, since Python counts it as 0.
         ("devices", {**MY_BOX, "int8_tops": False},
          "field 'int8_tops' must be a number >= 0 or null, got false"),
@@ -655,7 +655,7 @@ def test_a_refused_value_is_shown_as_the_file_spells_it(
     ("document", "message"),
     [
         ({"devices": [], "description": ["my", "lab"]},
-         "top-level field 'description' must be a string or null, got ['my', 'lab']"),
+         "top-level field 'description' must be a string or null, got [\"my\", \"lab\"]"),
         ({"dram_pj_per_bit": {"LPDDR5X": 4.0}},
          "dram_pj_per_bit entry 'LPDDR5X' must be an object {\"value\": pJ per bit, \"source\": "
          "...}, got 4.0"),

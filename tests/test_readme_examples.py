@@ -47,7 +47,6 @@ EXAMPLES = Path("tests/data/examples")
 NOT_REPLAYED = {
     "pip install": "installs packages",
     "bench/bench_": "a benchmark: its figures are one run on one machine",
-    "shoal ledger record ... ": "stands for the command above it, retried",
     "shoal ledger status": "its figures run on the clock (the first call 3 s ago, a burn rate)",
     "shoal feedback export": "prints the time the outcome was recorded",
 }
@@ -593,7 +592,7 @@ ROUTELLM_HEADER = "prompt,gpt-4-1106-preview,mistralai/Mixtral-8x7B-Instruct-v0.
          "gsm8k_correct.csv: not UTF-8 text"),
         ("routellm", {"gsm8k_correct.csv": b"a,b\n1,2\n"},
          "gsm8k_correct.csv: the header lacks the column(s) prompt, gpt-4-1106-preview, "
-         "mistralai/Mixtral-8x7B-Instruct-v0.1 (it reads ['a', 'b'])"),
+         "mistralai/Mixtral-8x7B-Instruct-v0.1 (it reads [\"a\", \"b\"])"),
         ("routellm", {"mmlu_correct.csv": f"{ROUTELLM_HEADER}\n".encode()},
          "mmlu_correct.csv: a header and no rows"),
         ("routellm", {"mmlu_correct.csv": f"{ROUTELLM_HEADER}\nQ,True,yes\n".encode()},

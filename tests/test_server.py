@@ -319,7 +319,7 @@ async def test_argument_mistakes_are_named_and_nothing_is_silently_dropped(
         ("count_tokens", {"text": None}, "argument 'text': must be a string (got null)"),
         ("count_tokens", {"text": True}, "argument 'text': must be a string (got true)"),
         ("count_chat_tokens", {"messages": {"role": "user"}, "model": "gpt-4o"},
-         "argument 'messages': must be an array of objects (got {'role': 'user'})"),
+         "argument 'messages': must be an array of objects (got {\"role\": \"user\"})"),
     ],
 )
 async def test_argument_errors_speak_the_schema_s_terms_once_per_argument(

@@ -75,9 +75,12 @@ async def test_sweep_hardware_takes_batch_kv_cache_and_sram_pinning() -> None:
         ({"mode": "iso-area"}, "mode", "iso-area is how a node change is spent, and no node is "
                                        "changed (as-built only): add a node to nodes, or leave "
                                        "mode out"),
-        # Refused by the schema's minItems, as an empty list of formats or contexts is.
-        ({"models": []}, "models", "array should have at least 1 item after validation, not 0"),
-        ({"devices": []}, "devices", "array should have at least 1 item after validation, not 0"),
+        # Refused by the schema's minItems, as an empty list of formats, contexts or nodes is,
+        # in the words of Python and the command line (not pydantic's "array should have...").
+        ({"models": []}, "models", "must not be empty"),
+        ({"devices": []}, "devices", "must not be empty"),
+        ({"nodes": []}, "nodes", "must not be empty"),
+        ({"quantisations": []}, "quantisations", "must not be empty"),
         ({"quantisations": ["Q4_K_M", "q4_k"]}, "quantisations",
          "names Q4_K_M (as Q4_K_M, q4_k) more than once; list each once"),
         ({"contexts": [4096, 4096]}, "contexts", "names 4096 more than once; list each once"),
@@ -418,6 +421,64 @@ async def test_port_chip_without_models_shows_the_smallest_that_fit_and_warns_of
     over = [hardware.get_architecture(model) for model in shown]
     named = [f"{arch.id} ({arch.max_context:,})" for arch in over if arch.max_context < 100_000]
     assert warning.endswith(f"of the 8 models compared: {', '.join(named)}")
+
+
+async def test_port_chip_with_no_model_that_fits_keeps_its_notes_and_says_why() -> None:
+    # The text was three lines: the notes, and why no model was compared, were dropped.
+    arguments = {"device": "iphone-16-pro", "to_node": "nanostack-claimed",
+                 "context_tokens": 10_000_000}
+    result = await _call("port_chip", arguments)
+
+    lines = result.content[0].text.splitlines()
+    notes = result.structured_content["notes"]
+    assert not result.is_error and result.structured_content["inference"] == []
+    assert len(notes) == 9
+    shown = [line.split(": ", 1)[1] for line in lines if line.startswith(("  warning: ",
+                                                                        "  note: "))]
+    assert sorted(shown) == sorted(notes)
+    (none_fits,) = [line for line in lines if line.startswith("  no model fits ")]
+    assert none_fits.startswith(
+        "  no model fits the 5.2 GB of usable memory at Q4_K_M and 10,000,000 tokens of context: "
+        "gemma-3-1b-it needs 41.9 GB, ")
+    # Eight named, the rest counted: the structured answer holds none of them to point to.
+    assert none_fits.endswith(", and 29 more models")
+
+
+async def test_a_format_tag_against_the_default_format_names_models_alone() -> None:
+    # It named two arguments, one the caller never sent: "argument 'models': argument
+    # 'quantisation': Q4_K_M (the default format, when none is given) clashes with Q8_0...".
+    model = "hf.co/google/gemma-3-1b-it:Q8_0"
+    port = await _call("port_chip", {"device": "h100-sxm", "to_node": "n2", "models": [model]})
+    sweep = await _call("sweep_hardware", {"models": [model], "devices": ["h100-sxm"]})
+
+    problem = (f"argument 'models': name '{model}', whose tag names Q8_0, while the format "
+               "compared is Q4_K_M, the default when none is given: give Q8_0 as the format, or "
+               "drop the tag")
+    assert port.is_error and port.content[0].text == f"port_chip: {problem}"
+    assert sweep.is_error and sweep.content[0].text == f"sweep_hardware: {problem}"
+
+    given = await _call("port_chip", {"device": "h100-sxm", "to_node": "n2", "models": [model],
+                                      "quantisation": "Q6_K"})
+    assert given.content[0].text.startswith("port_chip: argument 'quantisation': Q6_K clashes")
+    assert given.content[0].text.count("argument '") == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        # Quoted as typed, not in the capitals it was looked up in ('BOGUS').
+        ({"quantisation": "bogus"}, "argument 'quantisation': unknown quantisation 'bogus'; "),
+        # In JSON's spelling, as the caller sent them, not Python's (['n2'], {'a': 1}).
+        ({"to_node": ["n2"]}, "argument 'to_node': must be a string (got [\"n2\"])"),
+        ({"sram_mb": {"a": 1}}, "argument 'sram_mb': must be a number (got {\"a\": 1})"),
+    ],
+)
+async def test_port_chip_quotes_a_refused_value_as_the_caller_sent_it(
+    arguments: dict[str, Any], message: str
+) -> None:
+    result = await _call("port_chip", {"device": "h100-sxm", "to_node": "n2", **arguments})
+
+    assert result.is_error and result.content[0].text.startswith(f"port_chip: {message}")
 
 
 async def test_check_hardware_fit_takes_the_format_an_ollama_address_names() -> None:

@@ -53,6 +53,7 @@ def estimate_inference(
     sram_gb: float = 0.0,
     sram_bandwidth_gbs: float = 0.0,
     sram_pj_per_bit: float = 0.0,
+    performance_ratio: float = 1.0,
     decode_efficiency: float,
     decode_efficiency_low: float,
     decode_efficiency_high: float,
@@ -84,7 +85,10 @@ def estimate_inference(
     prefill_efficiency x peak / FLOPs per token (2 x active params + attention at half the
     context). Joules per token = power_w x power_fraction x step time / batch, less the
     DRAM-minus-SRAM access energy of the SRAM bytes, and never under the access energy of the
-    bytes moved.
+    bytes moved. performance_ratio (1 for a device as built) is a ported device's compute peak
+    over its design's as built: the die's power (power_w less the memory interface's,
+    bandwidth x dram_pj_per_bit) is then charged over the step time at the as-built peak
+    divided by it, the as-built work at the node's energy per operation.
 
     Returns a dict with keys weights_gb, weight_overhead_gb, kv_cache_gb, runtime_overhead_gb,
     memory_needed_gb, memory_available_gb, margin_gb, fits, bytes_per_step_gb, weights_read_gb,
@@ -135,8 +139,10 @@ def scale_chip(
     "iso-area" (performance x logic-density ratio, power x density ratio x power ratio, SRAM
     capacity x SRAM-density ratio). Returns power_ratio, performance_ratio, area_ratio,
     sram_capacity_ratio, sram_capacity_ratio_iso_area, perf_per_watt_ratio,
-    energy_per_operation_ratio. Raises ValueError for an unknown mode or a figure that is not
-    finite and > 0, or sram_area_fraction outside [0, 1).
+    energy_per_operation_ratio (power ratio over performance ratio: the power at
+    iso-performance ratio, except at iso-power, where it is 1 / the performance ratio). Raises
+    ValueError for an unknown mode or a figure that is not finite and > 0, or
+    sram_area_fraction outside [0, 1).
     """
 
 def pareto_sweep(
@@ -161,7 +167,9 @@ def pareto_sweep(
     nodes is a mapping of logic_density, sram_density, perf_iso_power, power_iso_perf (port
     every device there with ``mode``; devices with no node are skipped) or None (as built).
     Porting scales compute by the performance ratio, the non-DRAM share of power by the power
-    ratio, SRAM capacity and SRAM energy per bit by their ratios; DRAM bandwidth and energy stay.
+    ratio, SRAM capacity and SRAM energy per bit by their ratios, and charges the die's work at
+    the energy per operation (see estimate_inference's performance_ratio); DRAM bandwidth and
+    energy stay.
 
     Returns evaluated, fitting and skipped counts and, per front point sorted by rising joules
     per token, model_index, device_index, node_index, format_index, context_index,

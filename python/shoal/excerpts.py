@@ -4,7 +4,8 @@ An error repeats what it refuses so the caller can find it, but the value may be
 string, a million-item list or a million missing paths: an error that repeated it whole would
 be as large, and over MCP larger than any answer may be. Values are shown here cut in the
 middle ('AAAAAAAAAAAAAAAAA...AAAAAAAAAAAAAAAAAA'), with the first few of a list and how many
-more, and in JSON's spelling (null, true, false), which is what a caller over MCP sent.
+more, and in JSON's spelling (null, true, false, ["n2"], {"a": 1}), which is what a caller over
+MCP sent and a JSON file holds; a string on its own is quoted as a name is ('n2').
 
 A value is also shown escaped where it holds characters that do not print: echoed raw, a
 control or format character can rewrite the terminal line (``\\x1b[2K``) or reverse the text
@@ -60,6 +61,19 @@ class _JsonSpelling(reprlib.Repr):
         digits = f"{Decimal(repr(value)):f}"
         return _cut_in_the_middle(digits if "." in digits else digits + ".0", self.maxother)
 
+    def repr_str(self, value: str, level: int) -> str:
+        # On its own a string is quoted as shoal's messages quote a name ('n2'); inside a list
+        # or an object, as JSON writes it (["n2"], {"a": 1}), the spelling a caller sent.
+        if level >= self.maxlevel:
+            return super().repr_str(value, level)
+        quoted = _json_string(value[: self.maxstring])
+        if len(quoted) > self.maxstring:
+            head = max(0, (self.maxstring - 3) // 2)
+            tail = max(0, self.maxstring - 3 - head)
+            quoted = _json_string(value[:head] + value[len(value) - tail:])
+            quoted = quoted[:head] + self.fillvalue + quoted[len(quoted) - tail:]
+        return quoted
+
     def repr_dict(self, value: dict[Any, Any], level: int) -> str:
         # In the order given, as a caller wrote it: reprlib's own sorts every key first, which
         # for a million-key object is the slow part of the error.
@@ -74,6 +88,16 @@ class _JsonSpelling(reprlib.Repr):
         if len(value) > self.maxdict:
             pieces.append("...")
         return "{" + ", ".join(pieces) + "}"
+
+
+def _json_string(text: str) -> str:
+    """``text`` in JSON's double quotes, each character that does not print (a control or
+    format character) and each quote or backslash escaped as JSON escapes it."""
+    return '"' + "".join(
+        character if character.isprintable() and character not in '"\\'
+        else json.dumps(character)[1:-1]
+        for character in text
+    ) + '"'
 
 
 def _excerpter(width: int) -> reprlib.Repr:

@@ -21,6 +21,7 @@ import os
 import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any, Literal, TypeGuard, TypeVar
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number, unknown_field, unprintable
+from shoal.excerpts import excerpt, grouped_number, plain_number, unknown_field, unprintable
 from shoal.files import (
     first_repeat,
     number_as_given,
@@ -438,6 +439,9 @@ class PortedInference:
     decode_tokens_per_s_after: float
     joules_per_token_before: float
     joules_per_token_after: float
+    """The same work per token after the move: the memory interface's energy as before, the
+    die's at the node's energy per operation (the power ratio over the performance ratio: W at
+    iso-performance and iso-area, 1/P at iso-power), whatever its power and speed."""
     prefill_tokens_per_s_before: float
     prefill_tokens_per_s_after: float
 
@@ -1000,8 +1004,9 @@ class _Formats:
     def find(self, name: Any, kind: str = "quantisation", shown: str | None = None
              ) -> Quantisation:
         """The weight format ``name`` names, by id or alias in any case; an unknown one is
-        refused as a ``kind``, quoted as ``shown`` (see :func:`_lookup`)."""
+        refused as a ``kind``, quoted as ``shown`` (see :func:`_lookup`) or as typed."""
         if isinstance(name, str):
+            shown = shown or excerpt(name)
             upper = name.strip().upper()
             name = self.aliases.get(upper, upper)
         return _lookup(self.weights, name, kind, UnknownQuantisationError, shown)
@@ -1395,7 +1400,7 @@ def _lookup(
     # Ids match case-insensitively; the message suggests the closest ones. It quotes the name,
     # or says where it was found as ``shown`` does.
     if not isinstance(name, str):
-        raise TypeError(f"{kind} must be a string id, got {type(name).__name__}")
+        raise TypeError(f"{kind} must be a string id, got {_type_name(name)}")
     lowered = {key.lower(): key for key in table}
     key = name.strip().lower()
     if key in lowered:
@@ -1552,15 +1557,26 @@ def get_quantisation(name: str) -> Quantisation:
 _Found = TypeVar("_Found")
 
 
-def _given_as(parameter: str, lookup: Callable[[Any], _Found], name: Any) -> _Found:
+def _given_as(
+    parameter: str, lookup: Callable[[Any], _Found], name: Any, index: int | None = None
+) -> _Found:
     """``lookup(name)``, its unknown-name error marked as the value of ``parameter``: two
     arguments may take the same kind of name (from_node and to_node), and an empty or blank one
-    quotes as nothing that tells them apart."""
+    quotes as nothing that tells them apart. A name that is no string is refused naming the
+    argument, and ``index``, its place in the argument's list."""
+    if not isinstance(name, str):
+        where = parameter if index is None else f"{parameter}[{index}]"
+        raise TypeError(f"{where} must be a string id, got {_type_name(name)}")
     try:
         return lookup(name)
     except UnknownNameError as error:
         error.parameter = parameter
         raise
+
+
+def _type_name(value: Any) -> str:
+    """The type of a refused value as a Python caller writes it: ``None``, not ``NoneType``."""
+    return "None" if value is None else type(value).__name__
 
 
 def list_kv_cache_types() -> tuple[str, ...]:
@@ -1578,7 +1594,9 @@ def _kv_cache(name: str) -> tuple[str, float]:
     """The id and bits per value of the KV-cache type ``name`` names (see :func:`kv_cache_bits`)."""
     formats = _shipped_formats()
     key = formats.kv_cache_id(name) if isinstance(name, str) else name
-    bits = _lookup(formats.kv_cache_bits, key, "KV-cache type", UnknownQuantisationError)
+    # An unknown one is quoted as typed, not in the capitals it was looked up in.
+    bits = _lookup(formats.kv_cache_bits, key, "KV-cache type", UnknownQuantisationError,
+                   excerpt(name) if isinstance(name, str) else None)
     return key, bits
 
 
@@ -1588,7 +1606,7 @@ def _kv_cache(name: str) -> tuple[str, float]:
 
 def _positive_int(name: str, value: Any, limit: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        raise TypeError(f"{name} must be an int, got {_type_name(value)}")
     if value <= 0:
         raise ParameterError(name, f"must be > 0, got {grouped_number(value)}")
     if value > limit:
@@ -1598,7 +1616,7 @@ def _positive_int(name: str, value: Any, limit: int) -> int:
 
 def _check_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a number, got {_type_name(value)}")
     return value
 
 
@@ -1611,7 +1629,7 @@ def _finite(value: float) -> bool:
 def _check_text(name: str, value: Any) -> None:
     """A non-empty text that prints as it reads, as a device row's texts are checked."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a string, got {_type_name(value)}")
     if not value.strip():
         raise ParameterError(name, "must not be empty")
     problem = unprintable(value)
@@ -1623,7 +1641,7 @@ def _check_mode(mode: Any) -> PortMode:
     """A port mode, one of :data:`PORT_MODES`. Checked here, not left to the cores, whose
     refusals differ (a plain ValueError, and for None a TypeError in each core's words)."""
     if not isinstance(mode, str):
-        raise TypeError(f"mode must be a string, got {type(mode).__name__}")
+        raise TypeError(f"mode must be a string, got {_type_name(mode)}")
     for known in PORT_MODES:
         if mode == known:
             return known
@@ -1648,7 +1666,7 @@ def _check_fraction(name: str, value: Any) -> None:
 def _check_flag(name: str, value: Any) -> bool:
     # 'yes', 1 or None would be taken as true or false and reported back as given.
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+        raise TypeError(f"{name} must be True or False, got {_type_name(value)}")
     return value
 
 
@@ -1658,7 +1676,7 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
     if sram_mb is None:
         return None
     if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
-        raise TypeError(f"sram_mb must be a number, got {type(sram_mb).__name__}")
+        raise TypeError(f"sram_mb must be a number, got {_type_name(sram_mb)}")
     if not (_finite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
         # Every digit, grouped as the limit is: a rounded value (1e+06 for 1,000,001) would
         # look in range.
@@ -1895,16 +1913,9 @@ def _fit_format(model: str, quantisation: str | None) -> Quantisation:
     return quant
 
 
-def _clash(
-    quant: Quantisation, tagged: Quantisation, model: str, advice: str, *, defaults: bool = False
-) -> str:
-    """Why a format argument is refused beside a model address whose tag names another. Where
-    the format ``defaults`` (a port or a sweep, given none, has it without asking), the default
-    is said to be one."""
-    given = quant.id
-    if defaults and quant.id == DEFAULT_QUANTISATION:
-        given += " (the default format, when none is given)"
-    return (f"{given} clashes with {tagged.id}, the format the tag of model "
+def _clash(quant: Quantisation, tagged: Quantisation, model: str, advice: str) -> str:
+    """Why a format argument is refused beside a model address whose tag names another."""
+    return (f"{quant.id} clashes with {tagged.id}, the format the tag of model "
             f"{excerpt(model.strip())} names: {advice}")
 
 
@@ -1912,16 +1923,23 @@ def _check_format_tags(
     models: Sequence[Any], quants: Sequence[Quantisation], parameter: str
 ) -> None:
     """Refuse a model address whose tag names a format that ``parameter`` (the formats of a port
-    or a sweep, which apply to every model) does not hold: the tag would be dropped unseen."""
+    or a sweep, which apply to every model) does not hold: the tag would be dropped unseen.
+
+    Against the default format, which the caller most likely did not give, the tag is what was
+    asked for, and ``models`` is named."""
     used = [quant.id for quant in quants]
     for model in models:
         tagged = address_format(model)
         if tagged is None or tagged.id in used:
             continue
+        if used == [DEFAULT_QUANTISATION]:
+            raise ParameterError("models", f"name {excerpt(model.strip())}, whose tag names "
+                                 f"{tagged.id}, while the format compared is {used[0]}, the "
+                                 f"default when none is given: give {tagged.id} as the format, "
+                                 "or drop the tag")
         if len(used) == 1:
             raise ParameterError(parameter, _clash(quants[0], tagged, model,
-                                                   "drop the tag, or give the same format",
-                                                   defaults=True))
+                                                   "drop the tag, or give the same format"))
         raise ParameterError(parameter, f"({', '.join(used)}) leave out {tagged.id}, the format "
                              f"the tag of model {excerpt(model.strip())} names: add it, or drop "
                              "the tag")
@@ -2049,7 +2067,8 @@ def _port_models(models: Any) -> list[Architecture]:
     if not listed:
         raise ParameterError("models", "must not be empty: pass None (or leave models out) to "
                              "compare every model")
-    archs = [_given_as("models", get_architecture, model) for model in listed]
+    archs = [_given_as("models", get_architecture, model, index)
+             for index, model in enumerate(listed)]
     # A repeat (by any spelling) would be estimated and listed twice.
     _each_once([arch.id for arch in archs], listed, "models")
     return archs
@@ -2152,7 +2171,7 @@ def port_chip(
         # "", False or [] are no node, where taken by their truth they meant the device's own.
         if not isinstance(from_node, str):
             raise TypeError(f"from_node must be a node id (str) or None, got "
-                            f"{type(from_node).__name__}")
+                            f"{_type_name(from_node)}")
         # Looked up here, not only as the node of the chip made from it, so that a blank one
         # is an unknown from_node, not a chip whose node is empty.
         _given_as("from_node", get_node, from_node)
@@ -2160,9 +2179,12 @@ def port_chip(
     if isinstance(device_or_chip, Chip):
         _refuse_device_arguments(archs, sram_mb, quant, context)
         chip = device_or_chip if from_node is None else _replace_node(device_or_chip, from_node)
-    else:
+    elif isinstance(device_or_chip, str):
         profile = _given_as("device_or_chip", get_device, device_or_chip)
         chip = _chip_from_device(profile, from_node, sram_mb)
+    else:
+        raise TypeError("device_or_chip must be a device id (str) or a Chip, got "
+                        f"{_type_name(device_or_chip)}")
     source = get_node(chip.node)
     target = _given_as("to_node", get_node, to_node)
 
@@ -2213,7 +2235,8 @@ def port_chip(
         compared = list(list_architectures()) if archs is None else archs
         inference = _port_inference(profile, chip.sram_mb, ratios, compared, quant, context)
         notes.extend(_context_notes(compared, context))
-        notes.extend(_inference_notes(profile, chip.sram_mb, mode))
+        notes.extend(_inference_notes(profile, chip.sram_mb, mode,
+                                      ratios["energy_per_operation_ratio"], interface_w))
 
     power_ratio = power_w / chip.power_w
     return PortedChip(
@@ -2232,7 +2255,8 @@ def port_chip(
         sram_capacity_ratio=ratios["sram_capacity_ratio"],
         perf_per_watt_ratio=ratios["performance_ratio"] / power_ratio,
         claim_type=target.claim_type,
-        power_w_before=chip.power_w,
+        # A float, as every other figure is (a device table gives whole watts as 700).
+        power_w_before=float(chip.power_w),
         die_power_w_before=die_w_before,
         die_power_w=die_w,
         die_power_ratio=ratios["power_ratio"],
@@ -2242,6 +2266,19 @@ def port_chip(
         notes=tuple(notes),
         inference=inference,
     )
+
+
+def format_figure(value: float, decimals: int = 1) -> str:
+    """A power, compute, SRAM or density figure of a port as its text shows it: ``decimals``
+    places with the thousands grouped (``1,970.1``), or two significant digits where those
+    places would show fewer (``0.0067``, not ``0.0``): a small device's figures do not read as
+    nothing."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:,.{decimals}f}"
+    rounded = float(f"{value:.2g}")
+    if abs(rounded) >= 10.0 ** (1 - decimals):
+        return f"{value:,.{decimals}f}"
+    return plain_number(rounded)
 
 
 def _memory_interface_power_w(device: Mapping[str, float]) -> float:
@@ -2262,21 +2299,26 @@ def _power_split_note(
     if interface_w is None:
         return (
             f"power: the device table has no DRAM energy per bit for {memory}, so the memory "
-            f"interface's power is unknown: all {profile.power_w:,.1f} W count as die power and "
-            "scale with the node, DRAM power included"
+            f"interface's power is unknown: all {format_figure(profile.power_w)} W count as die "
+            "power and scale with the node, DRAM power included"
         )
     interface = (
         f"{device['bandwidth_gbs']:,g} GB/s x {device['dram_pj_per_bit']:g} pJ/bit of {memory}"
     )
     return (
-        f"power split: the memory interface draws {interface_w:,.1f} W at full bandwidth "
-        f"({interface}) and stays with the memory; the remaining "
-        f"{profile.power_w - interface_w:,.1f} W is the die's and scales with the node"
+        f"power split: the memory interface draws {format_figure(interface_w)} W at full "
+        f"bandwidth ({interface}) and stays with the memory; the remaining "
+        f"{format_figure(profile.power_w - interface_w)} W is the die's and scales with the node"
     )
 
 
-def _inference_notes(profile: DeviceProfile, sram_mb: float | None, mode: PortMode) -> list[str]:
-    """The assumptions behind a device's before-and-after inference estimates."""
+def _inference_notes(
+    profile: DeviceProfile, sram_mb: float | None, mode: PortMode, energy_ratio: float,
+    interface_w: float | None,
+) -> list[str]:
+    """The assumptions behind a device's before-and-after inference estimates; the die's
+    energy per operation after over before is ``energy_ratio``, and the memory interface's power
+    ``interface_w`` (None: unknown, all of the power the die's)."""
     notes = [
         "inference before and after assumes the runtime pins what fits of the weights and "
         f"KV cache in on-die SRAM, read at {SRAM_BANDWIDTH_RATIO:g}x DRAM bandwidth "
@@ -2288,14 +2330,15 @@ def _inference_notes(profile: DeviceProfile, sram_mb: float | None, mode: PortMo
             "in Python and over MCP, --sram-mb on the command line) to see which models "
             "become resident"
         )
-    if mode == "iso-power":
-        # Decode power is the class power fraction of the device power, which iso-power keeps.
-        notes.append(
-            "at iso-power the device power is unchanged and decode power is a fixed share of "
-            "it (the device class's power fraction), so DRAM-bound decode keeps its J/token "
-            "apart from cheaper SRAM reads; a faster die waiting on DRAM is not credited with "
-            "drawing less"
-        )
+    # Energy per token is the work done, not the power drawn while waiting on DRAM: an older
+    # node's die at iso-area draws less (fewer transistors), yet each operation costs more.
+    memory = ("and the memory interface's energy stays" if interface_w is not None
+              else "all of the device's energy counted as the die's")
+    notes.append(
+        f"energy per token: the die's work per token costs x{energy_ratio:.2f} (the energy per "
+        f"operation at {mode}: power ratio over performance ratio), {memory}: J/token follows "
+        "the work done, not the power drawn while waiting on DRAM"
+    )
     return notes
 
 
@@ -2405,10 +2448,10 @@ def sweep(
     model_ids = _non_empty(models, "models")
     device_ids = _non_empty(devices, "devices")
     quant_ids = _non_empty(quantisations, "quantisations")
-    archs = [get_architecture(m) for m in model_ids]
-    profiles = [get_device(d) for d in device_ids]
-    quants = [get_quantisation(q) for q in quant_ids]
-    kv_bits = kv_cache_bits(kv_cache_type)
+    archs = [_given_as("models", get_architecture, m, i) for i, m in enumerate(model_ids)]
+    profiles = [_given_as("devices", get_device, d, i) for i, d in enumerate(device_ids)]
+    quants = [_given_as("quantisations", get_quantisation, q, i) for i, q in enumerate(quant_ids)]
+    kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)[1]
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, list(contexts))
     _check_format_tags(model_ids, quants, "quantisations")
 
@@ -2542,8 +2585,9 @@ def _id_list(values: Any, name: str, items: str = "ids") -> list[Any]:
     if isinstance(values, (str, bytes)):
         raise TypeError(f"{name} must be a list of {items}, not one string "
                         f"({excerpt(values)})")
-    if not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be a list of {items}, got {type(values).__name__}")
+    # A dict would give its keys and a set its items in no set order, each without a word.
+    if not isinstance(values, Iterable) or isinstance(values, (Mapping, AbstractSet)):
+        raise TypeError(f"{name} must be a list of {items}, got {_type_name(values)}")
     return list(values)
 
 
@@ -2642,10 +2686,12 @@ def pareto_front(
     if mode is not None:
         mode = _check_mode(mode)
 
-    archs = [_given_as("models", get_architecture, m) for m in model_ids]
-    profiles = [_given_as("devices", get_device, d) for d in device_ids]
-    quants = [_given_as("quantisations", get_quantisation, q) for q in quant_ids]
-    targets = [_given_as("nodes", _sweep_target, n) for n in nodes]
+    archs = [_given_as("models", get_architecture, m, i) for i, m in enumerate(model_ids)]
+    profiles = [_given_as("devices", get_device, d, i) for i, d in enumerate(device_ids)]
+    quants = [_given_as("quantisations", get_quantisation, q, i) for i, q in enumerate(quant_ids)]
+    # None is the devices as built, as AS_BUILT is.
+    targets = [None if n is None else _given_as("nodes", _sweep_target, n, i)
+               for i, n in enumerate(nodes)]
     kv_type, kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
     _check_format_tags(model_ids, quants, "quantisations")
@@ -2881,7 +2927,8 @@ def _pareto_notes(
         notes.append(
             "ported devices keep their DRAM bandwidth and, where the device table has their "
             "memory's energy per bit, their DRAM power; compute, the rest of the power and "
-            "on-die SRAM follow the node ratios ("
+            "on-die SRAM follow the node ratios, and the die's work per token costs the node's "
+            "energy per operation ("
             + ", ".join(f"{t.id}: {t.claim_type}" for t in ported)
             + ")"
         )

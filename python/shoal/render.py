@@ -24,7 +24,7 @@ from shoal.cost import (
 from shoal.excerpts import first_few, listed_name
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
-from shoal.hardware import HardwareFit, PortedChip
+from shoal.hardware import HardwareFit, PortedChip, format_figure
 from shoal.privacy import redact
 from shoal.router import (
     HARDWARE_FIT_NOTE,
@@ -417,37 +417,50 @@ def _batch_prefill(batch: int) -> str:
 _FIT_WARNINGS = ("context ", "decode is compute-bound")
 
 
-def ported_chip(result: PortedChip, *, models: int = 8) -> str:
+def ported_chip(result: PortedChip, *, models: int = 8, rest_in: str | None = "--json") -> str:
     """The node move and its power, performance, area and SRAM ratios, then what it does to
-    inference: models resident in SRAM, and decode speed and energy before and after."""
+    inference: models resident in SRAM, and decode speed and energy before and after, then the
+    notes. At most ``models`` models are listed of those that fit and of those that do not;
+    ``rest_in`` says where the others can be read (None: nowhere to point to)."""
     lines = [
         f"{result.name}: {result.from_node} -> {result.to_node} at {result.mode} "
         f"({result.claim_type} figures)",
-        f"  power x{result.power_ratio:.2f} ({result.power_w:,.1f} W), performance "
-        f"x{result.performance_ratio:.2f} ({result.performance_tflops:,.1f} TFLOPS)",
+        f"  power x{result.power_ratio:.2f} ({format_figure(result.power_w)} W), performance "
+        f"x{result.performance_ratio:.2f} ({format_figure(result.performance_tflops)} TFLOPS)",
     ]
     # A device's memory interface keeps its power: show the two parts behind the total. None is
     # a bare chip and 0 a memory without an energy figure (a note says so): all die power.
     if result.memory_interface_power_w:
         lines.append(
-            f"    die {result.die_power_w_before:,.1f} -> {result.die_power_w:,.1f} W "
-            f"(x{result.die_power_ratio:.2f}), memory interface "
-            f"{result.memory_interface_power_w:,.1f} W (unchanged)"
+            f"    die {format_figure(result.die_power_w_before)} -> "
+            f"{format_figure(result.die_power_w)} W (x{result.die_power_ratio:.2f}), memory "
+            f"interface {format_figure(result.memory_interface_power_w)} W (unchanged)"
         )
     lines.append(
         f"  area x{result.area_ratio:.2f}, SRAM capacity x{result.sram_capacity_ratio:.2f}"
-        + (f" ({result.sram_mb:,.0f} MB)" if result.sram_mb is not None else "")
+        + (f" ({format_figure(result.sram_mb, 0)} MB)" if result.sram_mb is not None else "")
         + f", performance per watt x{result.perf_per_watt_ratio:.2f}"
     )
     before, after = result.power_density_w_per_mm2_before, result.power_density_w_per_mm2
     # No die power (all of it the memory interface's) has no density to compare.
     if before and after is not None:
         lines.append(
-            f"  die power density {before:.2f} -> {after:.2f} W/mm2 (x{after / before:.2f})"
+            f"  die power density {format_figure(before, 2)} -> {format_figure(after, 2)} W/mm2 "
+            f"(x{after / before:.2f})"
         )
-    if not result.inference:
-        return "\n".join(lines)
+    if result.inference:
+        lines.extend(_ported_inference(result, models, rest_in))
+    # A context past a model's maximum changes what the figures mean, as in a fit: it leads.
+    warnings = [note for note in result.notes if note.startswith(_PORT_WARNINGS)]
+    lines.extend(f"  warning: {note}" for note in warnings)
+    lines.extend(f"  note: {note}" for note in result.notes if note not in warnings)
+    return "\n".join(lines)
 
+
+def _ported_inference(result: PortedChip, models: int, rest_in: str | None) -> list[str]:
+    """The lines on the models compared: SRAM residency, each model that fits before and
+    after, and those that do not fit."""
+    lines = []
     fitting = [row for row in result.inference if row.fits]
     resident = [row.model for row in fitting if row.resident]
     # Without an SRAM figure every share is 0% by default, not by estimate: say what is missing.
@@ -487,21 +500,23 @@ def ported_chip(result: PortedChip, *, models: int = 8) -> str:
             "J/token"
         )
     if len(fitting) > len(shown):
-        lines.append(f"    and {len(fitting) - len(shown)} more models that fit (see --json)")
-    lines.extend(_not_fitting(result, models))
-    # A context past a model's maximum changes what the figures mean, as in a fit: it leads.
-    warnings = [note for note in result.notes if note.startswith(_PORT_WARNINGS)]
-    lines.extend(f"  warning: {note}" for note in warnings)
-    lines.extend(f"  note: {note}" for note in result.notes if note not in warnings)
-    return "\n".join(lines)
+        lines.append(f"    and {len(fitting) - len(shown)} more models that fit"
+                     + _see(rest_in))
+    lines.extend(_not_fitting(result, models, rest_in))
+    return lines
+
+
+def _see(rest_in: str | None) -> str:
+    return "" if rest_in is None else f" (see {rest_in})"
 
 
 _PORT_WARNINGS = ("context ",)
 
 
-def _not_fitting(result: PortedChip, models: int) -> list[str]:
+def _not_fitting(result: PortedChip, models: int, rest_in: str | None) -> list[str]:
     """A line naming the compared models that do not fit the device's memory, with the GB each
-    needs, so that none drops out of the comparison unseen."""
+    needs, so that none drops out of the comparison unseen; when none fits, the line says so
+    first, as nothing else would."""
     too_large = sorted(
         (row for row in result.inference if not row.fits), key=lambda row: row.memory_needed_gb
     )
@@ -514,10 +529,12 @@ def _not_fitting(result: PortedChip, models: int) -> list[str]:
         f"{row.model} needs {row.memory_needed_gb:,.{places}f} GB" for row in too_large[:models]
     )
     more = len(too_large) - models
+    workload = f"at {first.quantisation} and {_context_tokens(first.context_tokens)}"
+    available = f"{first.memory_available_gb:,.{places}f} GB of usable memory"
+    lead = (f"no model fits the {available} {workload}" if len(too_large) == len(result.inference)
+            else f"too large for the {available} {workload}")
     return [
-        f"  too large for the {first.memory_available_gb:,.{places}f} GB of usable memory at "
-        f"{first.quantisation} and {_context_tokens(first.context_tokens)}: {named}"
-        + (f", and {more} more models (see --json)" if more > 0 else "")
+        f"  {lead}: {named}" + (f", and {more} more models{_see(rest_in)}" if more > 0 else "")
     ]
 
 

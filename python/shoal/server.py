@@ -1746,17 +1746,21 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
 
         if models:
             result = ported(models)
-        else:
-            # Every model estimated, then the smallest that fit estimated again alone, so that
-            # the notes (a context past a model's maximum) speak of the models shown.
-            everything = ported(None)
-            fitting = sorted(
-                (row for row in everything.inference if row.fits),
-                key=lambda row: row.resident_set_gb,
-            )
-            shown = [row.model for row in fitting[:PORTED_MODELS_SHOWN]]
-            result = ported(shown) if shown else replace(everything, inference=())
-        return _answer(result, render.ported_chip(result), every_float=True)
+            return _answer(result, render.ported_chip(result), every_float=True)
+        # Every model estimated, then the smallest that fit estimated again alone, so that
+        # the notes (a context past a model's maximum) speak of the models shown.
+        everything = ported(None)
+        fitting = sorted(
+            (row for row in everything.inference if row.fits), key=lambda row: row.resident_set_gb
+        )
+        shown = [row.model for row in fitting[:PORTED_MODELS_SHOWN]]
+        if shown:
+            result = ported(shown)
+            return _answer(result, render.ported_chip(result), every_float=True)
+        # None fits: the answer holds no model, and its text says so with what the smallest
+        # ones need, beside the notes (a context past every model's maximum).
+        text = render.ported_chip(everything, models=PORTED_MODELS_SHOWN, rest_in=None)
+        return _answer(replace(everything, inference=()), text, every_float=True)
 
     @server.tool(
         name="sweep_hardware", title="Pareto front of speed and energy", annotations=READ_ONLY

@@ -446,6 +446,14 @@ def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, An
     if kind == "missing":
         # pydantic's input here is the object the argument is missing from, not the argument.
         return f"argument '{where}': required, but not given"
+    if kind == "too_short":
+        # A list below its minItems, in the words of the Python functions and the command line
+        # ("nodes must not be empty") and of a list above its maxItems (`_oversized`).
+        least, given = problem.get("ctx", {}).get("min_length"), _length(problem.get("input"))
+        if least == 1 and given == 0:
+            return f"argument '{where}': must not be empty"
+        if isinstance(least, int) and given is not None:
+            return f"argument '{where}': at least {least:,} items, got {given:,}"
     if _is_number(problem.get("input")):
         # A number as every error quotes one, and as its bound is written: grouped digits
         # (1,000,001), or a short form past an excerpt's width (1e+300).
@@ -493,6 +501,10 @@ def _bound(kind: str, problem: Any, node: dict[str, Any]) -> tuple[str, float] |
         if _is_number(node.get(schema_key)):
             return words, node[schema_key]
     return None
+
+
+def _length(value: Any) -> int | None:
+    return len(value) if isinstance(value, (list, tuple, dict)) else None
 
 
 def _is_number(value: Any) -> bool:
@@ -646,8 +658,11 @@ def name_the_argument(message: str, arguments: dict[str, Any]) -> str:
     """
     if _REFUSAL.match(message) or message.startswith(SERVER_FILE_LEAD):
         return message
-    # A tool may lead with its argument itself ("argument 'baseline': ..."), where only it knows.
-    if any(re.match(rf"\W*(?:argument ')?{re.escape(key)}\b", message) for key in arguments):
+    # A tool may lead with its argument itself ("argument 'baseline': ..."), where only it knows,
+    # even one the caller left to its default: named twice, the message would blame both.
+    if re.match(r"\W*argument '", message) or any(
+        re.match(rf"\W*{re.escape(key)}\b", message) for key in arguments
+    ):
         return message
     quoted = [key for key, value in arguments.items() if _quotes(message, value)]
     if len(quoted) != 1:

@@ -7,7 +7,9 @@ in W, time in seconds unless a name says otherwise.
 
 Decode is a two-term roofline: one step reads the active weights and the KV cache once, taking
 ``bytes / (decode_efficiency * bandwidth) + overhead`` (or the compute time when that is longer).
-Prefill is compute-bound. Energy per token is the average decode power times the step time.
+Prefill is compute-bound. Energy per token is the average decode power times the step time; a
+device ported to another process node does the same work per step at the node's energy per
+operation (see :func:`_estimate`).
 A device may pin a share of the weights and KV cache in on-die SRAM (``sram_gb``); decode reads
 that share at SRAM bandwidth and energy. :func:`pareto_sweep` ports devices between process nodes
 and keeps the Pareto front of decode tokens/s against joules per token (see ``rust/pareto.rs``).
@@ -51,6 +53,7 @@ DEVICE_FIELDS = (
     "sram_gb",
     "sram_bandwidth_gbs",
     "sram_pj_per_bit",
+    "performance_ratio",
     "decode_efficiency",
     "decode_efficiency_low",
     "decode_efficiency_high",
@@ -96,6 +99,7 @@ DEVICE_DEFAULTS = {
     "sram_gb": 0.0,
     "sram_bandwidth_gbs": 0.0,
     "sram_pj_per_bit": 0.0,
+    "performance_ratio": 1.0,
 }
 
 PARETO_COLUMNS = (
@@ -171,6 +175,7 @@ def _device(values: Mapping[str, Any]) -> dict[str, float]:
     _non_negative("sram_gb", device["sram_gb"])
     _non_negative("sram_bandwidth_gbs", device["sram_bandwidth_gbs"])
     _non_negative("sram_pj_per_bit", device["sram_pj_per_bit"])
+    _positive("performance_ratio", device["performance_ratio"])
     if device["sram_gb"] > 0.0 and device["sram_bandwidth_gbs"] == 0.0:
         raise ValueError("sram_gb > 0 needs a sram_bandwidth_gbs > 0")
     for name in ("decode_efficiency", "decode_efficiency_low", "decode_efficiency_high"):
@@ -243,16 +248,18 @@ def _decode_step_s(
     sram_gb: float,
     flops: float,
     device: Mapping[str, float],
+    tflops: float,
     memory_efficiency: float,
     compute_efficiency: float,
     overhead_ms: float,
 ) -> tuple[float, bool]:
-    # The low and high cases pass the ends of both the bandwidth and the compute ranges, so a
-    # compute-bound step has a range as a memory-bound one does.
+    # ``tflops`` is the device's compute peak, or that of its design as built. The low and high
+    # cases pass the ends of both the bandwidth and the compute ranges, so a compute-bound step
+    # has a range as a memory-bound one does.
     # SRAM is read at its own bandwidth; the fitted efficiency describes DRAM streaming only.
     sram_s = sram_gb / device["sram_bandwidth_gbs"] if sram_gb > 0.0 else 0.0
     memory_s = dram_gb / (memory_efficiency * device["bandwidth_gbs"]) + sram_s
-    compute_s = flops / (compute_efficiency * device["tflops"] * TERA)
+    compute_s = flops / (compute_efficiency * tflops * TERA)
     bound_s = max(memory_s, compute_s)
     # Never under the roofline, the bytes read at full bandwidth: an efficiency above 1 (a
     # class's high bound) stands for a smaller per-token overhead, not a faster memory.
@@ -283,6 +290,22 @@ def _integer_power(base: float, exponent: int) -> float:
         square *= square
         remaining >>= 1
     return result
+
+
+def memory_interface_power_w(device: Mapping[str, float]) -> float:
+    """A device's memory interface power at full bandwidth: bandwidth x DRAM energy per bit, at
+    most the device's power. It belongs to the memory, not the process node."""
+    return min(
+        device["bandwidth_gbs"] * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA, device["power_w"]
+    )
+
+
+# The efficiencies and overhead of a decode step's typical, slow and fast cases.
+_STEP_CASES = (
+    ("decode_efficiency", "prefill_efficiency", "overhead_ms"),
+    ("decode_efficiency_low", "prefill_efficiency_low", "overhead_ms_high"),
+    ("decode_efficiency_high", "prefill_efficiency_high", "overhead_ms_low"),
+)
 
 
 def _estimate(
@@ -320,32 +343,21 @@ def _estimate(
     dram_gb = bytes_per_step_gb - sram_gb
 
     step_flops = batch * _flops_per_token(model, context)
-    step_s, compute_bound = _decode_step_s(
-        dram_gb,
-        sram_gb,
-        step_flops,
-        device,
-        device["decode_efficiency"],
-        device["prefill_efficiency"],
-        device["overhead_ms"],
-    )
-    slow_s, _ = _decode_step_s(
-        dram_gb,
-        sram_gb,
-        step_flops,
-        device,
-        device["decode_efficiency_low"],
-        device["prefill_efficiency_low"],
-        device["overhead_ms_high"],
-    )
-    fast_s, _ = _decode_step_s(
-        dram_gb,
-        sram_gb,
-        step_flops,
-        device,
-        device["decode_efficiency_high"],
-        device["prefill_efficiency_high"],
-        device["overhead_ms_low"],
+
+    def steps(tflops: float) -> list[tuple[float, bool]]:
+        """The step at the compute peak ``tflops``, typical, slow and fast."""
+        return [
+            _decode_step_s(
+                dram_gb, sram_gb, step_flops, device, tflops,
+                device[memory], device[compute], device[overhead],
+            )
+            for memory, compute, overhead in _STEP_CASES
+        ]
+
+    (step_s, compute_bound), (slow_s, _), (fast_s, _) = steps(device["tflops"])
+    # The same steps on the design as built (equal to them when the device was not ported).
+    (built_step_s, _), (built_slow_s, _), (built_fast_s, _) = steps(
+        device["tflops"] / device["performance_ratio"]
     )
 
     # Prefill: compute-bound; a prompt of S tokens attends to S/2 tokens on average.
@@ -358,7 +370,17 @@ def _estimate(
     # Energy: average power while decoding, spread over the tokens of the batch. The class
     # power fraction was fitted with every byte from DRAM, so bytes served by SRAM give back
     # the difference in access energy; no estimate goes under the energy of the bytes moved.
+    #
+    # A ported die does the work of a step at the node's energy per operation, its power ratio
+    # over its performance ratio (W at iso-performance and iso-area, 1/P at iso-power), not at
+    # its power over however long it waits on DRAM: at iso-area an older node's die has fewer
+    # transistors and less power, but each operation costs it more. So its share (the power
+    # beyond the memory interface's, which port_device scaled by the power ratio) is charged
+    # over the step's time as built, divided by the performance ratio: the as-built die's
+    # energy times the energy per operation. As built the two times are one and the charge is
+    # the class power over the step.
     class_power_w = device["power_w"] * device["power_fraction"]
+    die_w = device["power_w"] - memory_interface_power_w(device)
     dram_joules = dram_gb * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA / batch
     sram_joules = sram_gb * GIGA * 8.0 * device["sram_pj_per_bit"] / TERA / batch
     sram_saving = (
@@ -371,12 +393,14 @@ def _estimate(
     )
     floor = dram_joules + sram_joules
 
-    def joules(step: float) -> float:
-        return max(class_power_w * step / batch - sram_saving, floor)
+    def joules(step: float, built_step: float) -> float:
+        die_time_change_s = built_step / device["performance_ratio"] - step  # 0 as built
+        step_joules = class_power_w * step + device["power_fraction"] * die_w * die_time_change_s
+        return max(step_joules / batch - sram_saving, floor)
 
     # The power shown is the energy shown at the rate shown (joules per token times tokens per
     # second), so SRAM's saving and the floor of the bytes' own energy both show in it.
-    average_power_w = joules(step_s) * batch / step_s
+    average_power_w = joules(step_s, built_step_s) * batch / step_s
 
     return {
         "weights_gb": weights_gb,
@@ -403,9 +427,9 @@ def _estimate(
         "time_to_first_token_s_low": context / prefill_high,
         "time_to_first_token_s_high": context / prefill_low,
         "average_power_w": average_power_w,
-        "joules_per_token": joules(step_s),
-        "joules_per_token_low": joules(fast_s),
-        "joules_per_token_high": joules(slow_s),
+        "joules_per_token": joules(step_s, built_step_s),
+        "joules_per_token_low": joules(fast_s, built_fast_s),
+        "joules_per_token_high": joules(slow_s, built_slow_s),
         "dram_joules_per_token": dram_joules,
     }
 
@@ -437,6 +461,7 @@ def estimate_inference(
     sram_gb: float = 0.0,
     sram_bandwidth_gbs: float = 0.0,
     sram_pj_per_bit: float = 0.0,
+    performance_ratio: float = 1.0,
     decode_efficiency: float,
     decode_efficiency_low: float,
     decode_efficiency_high: float,
@@ -658,12 +683,15 @@ def scale_chip(
     power_ratio = node["to_power_iso_perf"] / node["from_power_iso_perf"]
     shrunk_area = (1.0 - fraction) / logic_ratio + fraction / sram_ratio
 
+    # The energy of one operation is the power ratio over the performance ratio: W, except at
+    # iso-power, where the die runs faster at the same power.
     if mode == "iso-power":
-        power, performance, area, sram = 1.0, perf_ratio, shrunk_area, 1.0
+        power, performance, area, sram, energy = 1.0, perf_ratio, shrunk_area, 1.0, 1.0 / perf_ratio
     elif mode == "iso-performance":
-        power, performance, area, sram = power_ratio, 1.0, shrunk_area, 1.0
+        power, performance, area, sram, energy = power_ratio, 1.0, shrunk_area, 1.0, power_ratio
     else:
         power, performance, area, sram = logic_ratio * power_ratio, logic_ratio, 1.0, sram_ratio
+        energy = power_ratio
     return {
         "power_ratio": power,
         "performance_ratio": performance,
@@ -671,7 +699,7 @@ def scale_chip(
         "sram_capacity_ratio": sram,
         "sram_capacity_ratio_iso_area": sram_ratio,
         "perf_per_watt_ratio": performance / power,
-        "energy_per_operation_ratio": power_ratio,
+        "energy_per_operation_ratio": energy,
     }
 
 
@@ -683,13 +711,16 @@ def port_device(
     Compute scales with the performance ratio; the DRAM interface's power (bandwidth × energy
     per bit, at most the device power) stays and the rest scales with the power ratio; SRAM
     capacity scales with the SRAM capacity ratio and SRAM energy per bit with the energy per
-    operation ratio. DRAM bandwidth and energy per bit belong to the memory, not the node.
+    operation ratio. DRAM bandwidth and energy per bit belong to the memory, not the node. The
+    performance ratio is kept (``performance_ratio``, 1 for a device as built), for the
+    estimate to charge the die's work at the node's energy per operation.
     """
-    dram_power_w = min(
-        device["bandwidth_gbs"] * GIGA * 8.0 * device["dram_pj_per_bit"] / TERA, device["power_w"]
-    )
+    dram_power_w = memory_interface_power_w(device)
     ported = dict(device)
     ported["tflops"] = tflops * scaling["performance_ratio"]
+    ported["performance_ratio"] = (
+        device.get("performance_ratio", 1.0) * scaling["performance_ratio"]
+    )
     ported["power_w"] = dram_power_w + (device["power_w"] - dram_power_w) * scaling["power_ratio"]
     ported["sram_gb"] = device["sram_gb"] * scaling["sram_capacity_ratio"]
     ported["sram_pj_per_bit"] = device["sram_pj_per_bit"] * scaling["energy_per_operation_ratio"]
