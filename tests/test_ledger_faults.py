@@ -328,7 +328,7 @@ ROW_EDITS = [
                                    "parts", False),
     ("line_items = 'garbage'", "line_items is 'garbage', not JSON", False),
     ("line_items = '{}'", "line_items is '{}', not a list of priced lines", False),
-    ("line_items = '[{\"kind\": 1}]'", "line_items holds {'kind': 1}, not a priced line (kind, "
+    ("line_items = '[{\"kind\": 1}]'", 'line_items holds {"kind": 1}, not a priced line (kind, '
                                       "tokens, usd_per_mtok, usd)", False),
     ("model = ''", "model is '', which is blank", False),
     ("decision_id = x'0102'", "decision_id is a blob of 2 bytes, not text", False),
