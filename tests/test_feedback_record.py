@@ -386,3 +386,72 @@ async def test_a_decision_id_in_upper_case_names_the_same_decision_everywhere(
     with contextlib.closing(sqlite3.connect(database)) as connection:
         stored = connection.execute("SELECT decision_id, model, score FROM outcomes").fetchall()
     assert stored == [(DECISION, "gpt-4o", 0.7)]
+
+
+# A grader may paste what it judged, secrets and all, into the note as well as the prompt.
+SECRETS = "AKIAQYLPMN5HHHFPZAM2 password=Tr0ub4dor&3xyz jurgen.kowalski@gmail.com"
+SECRETS_REDACTED = "[aws_access_key_id] password=[password] [email]"
+SECRET_VALUES = ("AKIAQYLPMN5HHHFPZAM2", "Tr0ub4dor", "jurgen.kowalski")
+
+
+def _stored_texts(database: Path) -> list[tuple[str, str]]:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return connection.execute("SELECT prompt, note FROM outcomes").fetchall()
+
+
+def _check_stored_redacted(database: Path) -> None:
+    assert _stored_texts(database) == [(SECRETS_REDACTED, f"judged by {SECRETS_REDACTED}")]
+    # The database and any write-ahead log beside it.
+    stored = "".join(path.read_bytes().decode("utf-8", "replace")
+                     for path in database.parent.glob(f"{database.name}*"))
+    assert not [value for value in SECRET_VALUES if value in stored]
+
+
+def test_the_note_is_stored_redacted_as_the_prompt_is(tmp_path: Path) -> None:
+    database = tmp_path / "feedback.sqlite3"
+
+    result = record_outcome(DECISION, "gpt-4.1-mini", 0.8, prompt=SECRETS,
+                            note=f"judged by {SECRETS}", db_path=database)
+    kept = record_outcome(DECISION, "gpt-4.1-mini", 0.9, db_path=database)
+
+    _check_stored_redacted(database)
+    assert (result.redactions, result.note_redactions) == (3, 3)
+    assert recorded_outcome(result).endswith(
+        "prompt stored, 3 private items redacted; note stored with 3 private items redacted")
+    # No note this time: the one recorded before stands, and nothing was redacted now.
+    assert kept.note_redactions == 0 and "note" not in recorded_outcome(kept)
+
+
+def test_the_command_line_stores_the_note_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+
+    assert main(["feedback", "record", DECISION, "gpt-4.1-mini", "0.8", "--prompt", SECRETS,
+                 "--note", f"judged by {SECRETS}", "--db", str(database), "--json"]) == 0
+
+    _check_stored_redacted(database)
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["redactions"], printed["note_redactions"]) == (3, 3)
+
+
+@pytest.mark.anyio
+async def test_the_record_outcome_tool_stores_the_note_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(database))
+
+    async with Client(build_server()) as client:
+        [tool] = [tool for tool in (await client.list_tools()).tools
+                  if tool.name == "record_outcome"]
+        result = await client.call_tool("record_outcome", {
+            "decision_id": DECISION, "model": "gpt-4.1-mini", "score": 0.8, "prompt": SECRETS,
+            "note": f"judged by {SECRETS}"})
+
+    assert not result.is_error, result.content[0].text
+    _check_stored_redacted(database)
+    assert result.structured_content["note_redactions"] == 3
+    assert result.content[0].text.endswith("; note stored with 3 private items redacted")
+    note = tool.input_schema["properties"]["note"]["description"]
+    assert "stored with secrets and personal data replaced by [kind]" in note

@@ -272,3 +272,41 @@ def test_fit_and_eval_name_their_option_for_a_larger_data_file(
     assert refused.stderr.endswith("over the 10-byte limit; raise --max-file-bytes to read it\n")
     assert "max_file_bytes" not in refused.stderr
     assert read.returncode == 0, read.stderr
+
+
+# JSON cut off inside a string: Python's reader says "Unterminated string starting at" and leaves
+# the place to its own str(); an error that quoted that phrase alone stopped mid-sentence.
+TRUNCATED_JSON = '{"prompt": "Write a poem'
+
+
+@pytest.mark.parametrize("option", [
+    "models --prices", "route --router", "route --history", "cost --plan",
+    "budget fit ITEMS_FILE", "budget trim CHAT_FILE", "count --chat",
+])
+def test_a_truncated_json_file_is_named_with_the_place_the_string_starts(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shoal.cli import main
+
+    path = tmp_path / "cut.json"
+    path.write_text(TRUNCATED_JSON, encoding="utf-8")
+
+    assert main([str(path) if part == "FILE" else part for part in FILE_OPTIONS[option]]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"{path}: not valid JSON (Unterminated string starting at line 1, "
+                        "column 12)\n"), err
+
+
+@pytest.mark.parametrize("option", ["route --file", "fit DATA", "eval --data"])
+def test_a_truncated_json_line_is_named_with_the_column_the_string_starts(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shoal.cli import main
+
+    path = tmp_path / "cut.jsonl"
+    path.write_text(TRUNCATED_JSON + "\n", encoding="utf-8")
+    argv = [str(path) if part == "FILE" else part for part in FILE_OPTIONS[option]]
+
+    assert main([str(tmp_path / "router.json") if part == "OUT" else part for part in argv]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:1: not valid JSON (Unterminated string starting at column 12)" in err, err

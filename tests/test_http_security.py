@@ -34,7 +34,7 @@ from mcp_load import (
     start_http_server,
     stop_process,
 )
-from test_stdio_transport import LONG_NUMBERS, REPEATED_KEYS
+from test_stdio_transport import LONG_NUMBERS, NOT_REQUESTS, REPEATED_KEYS
 
 from shoal import http_transport
 from shoal.http_hosts import HostPolicy
@@ -544,6 +544,22 @@ def test_a_body_that_gives_a_key_twice_or_a_number_too_long_is_refused_as_over_s
     assert answer.status_code == 400
     assert answer.json() == {"jsonrpc": "2.0", "id": request_id,
                              "error": {"code": code, "message": message}}
+    assert post(open_server.url).status_code == 200
+
+
+@pytest.mark.parametrize(("body", "message"), NOT_REQUESTS)
+def test_a_request_with_an_id_mcp_does_not_take_gets_32600_as_over_stdio(
+    open_server: Running, body: str, message: str
+) -> None:
+    # The SDK took the first four for notifications: 202 and no body, the call never made.
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        answer = http.post(open_server.url, content=body, headers=HEADERS)
+
+    assert answer.status_code == 400
+    assert answer.json() == {"jsonrpc": "2.0", "id": None,
+                             "error": {"code": -32600, "message": message}}
+    assert ("INFO shoal.http_transport: answered a request body refused before reading: "
+            f"{message}") in open_server.log.read_text()
     assert post(open_server.url).status_code == 200
 
 

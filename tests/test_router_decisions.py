@@ -67,11 +67,94 @@ def test_block_refuses_with_kind_and_offsets_but_not_the_value() -> None:
     assert isinstance(error.value, RoutingError)
 
 
+# 5,000 e-mail addresses, then a key: named in the order found, the key was only counted.
+ADDRESSES_THEN_KEY = "Mail: " + " ".join(f"a{n}@b.co" for n in range(5_000)) + f" key {KEY}"
+KEY_FOUND = f"aws_access_key_id in prompt[{ADDRESSES_THEN_KEY.index(KEY)}:53920]"
+SECRET_FIRST = (f"found a secret and personal data ({KEY_FOUND}; email in prompt[6:13]; email in "
+                "prompt[14:21]; ")
+
+
+def test_a_secret_behind_many_findings_is_named_before_them() -> None:
+    with pytest.raises(PrivacyBlockedError) as error:
+        route(ADDRESSES_THEN_KEY, privacy="block")
+    decision = route(ADDRESSES_THEN_KEY)
+
+    assert f"refused the task: {SECRET_FIRST}" in str(error.value)
+    assert str(error.value).count(" in prompt[") == 8 and "and 4993 more)" in str(error.value)
+    assert decision.privacy is not None and decision.privacy.summary.startswith(SECRET_FIRST)
+    # The Python API lists every finding, in the order found, and counts them as MCP does.
+    assert len(decision.privacy.findings) == 5_001
+    assert decision.privacy.findings[-1].describe() == KEY_FOUND
+    assert decision.privacy.finding_counts == {"aws_access_key_id": 1, "email": 5_000}
+    assert decision.privacy.findings_omitted == 0
+
+
+def test_route_json_counts_the_findings_as_route_task_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    assert main(["route", ADDRESSES_THEN_KEY, "--json"]) == 0
+    privacy = json.loads(capsys.readouterr().out)["privacy"]
+    assert main(["route", ADDRESSES_THEN_KEY, "--privacy", "block"]) == 2
+
+    assert privacy["finding_counts"] == {"aws_access_key_id": 1, "email": 5_000}
+    assert privacy["findings_omitted"] == 0 and len(privacy["findings"]) == 5_001
+    assert f"--privacy block refused the task: {SECRET_FIRST}" in capsys.readouterr().err
+
+
+def _runners_up(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("  or ", "  not "))]
+
+
+def test_route_shows_as_many_runners_up_as_max_alternatives_asks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    shown = {}
+    for given in ([], ["--max-alternatives", "0"], ["--max-alternatives", "7"]):
+        assert main(["route", CODE_PROMPT, *given]) == 0
+        shown[tuple(given)] = _runners_up(capsys.readouterr().out)
+    assert main(["route", CODE_PROMPT, "--max-alternatives", "2", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+
+    # The default stays at 3; the option takes route_task's max_alternatives bounds.
+    assert [len(lines) for lines in shown.values()] == [3, 0, 7]
+    assert shown[()] == shown[("--max-alternatives", "7")][:3]
+    assert len(decision["alternatives"]) == 3
+    assert decision["notes"][-1].startswith("shortened: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["route", CODE_PROMPT, "--max-alternatives", "101"],
+         "--max-alternatives must be 0 to 100, got 101"),
+        (["route", CODE_PROMPT, "--max-alternatives", "-1"],
+         "--max-alternatives must be 0 to 100, got -1"),
+        (["route", "--file", "prompts.jsonl", "--max-alternatives", "2"],
+         "--max-alternatives sets the runners-up shown for one PROMPT; --file's table shows none "
+         "(its --json and --jsonl list every candidate)"),
+    ],
+)
+def test_max_alternatives_out_of_bounds_or_with_a_batch_is_refused(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shoal import cli, router
+
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == f"shoal route: error: {error}\n"
+    assert cli.MAX_ALTERNATIVES == router.MAX_ALTERNATIVES
+
+
 def test_privacy_off_skips_the_scan() -> None:
     decision = route(f"key {KEY}", privacy="off", candidates=HOSTED_AND_LOCAL)
 
     assert decision.privacy is not None and decision.privacy.action == "none"
     assert decision.privacy.findings == () and decision.model in HOSTED_AND_LOCAL
+    assert decision.privacy.finding_counts == {} and decision.to_dict()["privacy"][
+        "finding_counts"] == {}
 
 
 def test_private_data_with_only_hosted_candidates_explains_why_none_qualify() -> None:

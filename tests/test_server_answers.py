@@ -320,6 +320,44 @@ async def test_route_task_with_20000_addresses_over_stdio(tmp_path: Path) -> Non
     _check_bounded_privacy(routed)
 
 
+# 5,000 e-mail addresses, then a key: listed in the order found, the key was only counted.
+ADDRESSES_THEN_KEY = "Mail: " + " ".join(f"a{n}@b.co" for n in range(5_000)) + " key " + (
+    "AKIAQYLPMN5HHHFPZAM2")
+KEY_AT = ADDRESSES_THEN_KEY.index("AKIA")
+
+
+def _check_secret_listed_first(findings: list[dict[str, Any]]) -> None:
+    assert len(findings) == SHOWN_FINDINGS
+    assert (findings[0]["kind"], findings[0]["start"]) == ("aws_access_key_id", KEY_AT)
+    addresses = findings[1:]
+    assert {finding["kind"] for finding in addresses} == {"email"}
+    assert [finding["start"] for finding in addresses][:2] == [6, 14]
+    assert [finding["start"] for finding in addresses] == sorted(f["start"] for f in addresses)
+
+
+async def test_a_secret_behind_many_findings_is_listed_before_them(server) -> None:  # type: ignore[no-untyped-def]
+    key = f"aws_access_key_id in prompt[{KEY_AT}:{KEY_AT + 20}]"
+    async with Client(server) as client:
+        blocked = await client.call_tool(
+            "route_task", {"prompt": ADDRESSES_THEN_KEY, "privacy": "block"})
+        routed = await client.call_tool("route_task", {"prompt": ADDRESSES_THEN_KEY})
+        scanned = await client.call_tool("scan_private_data", {"text": ADDRESSES_THEN_KEY})
+
+    assert blocked.is_error
+    assert blocked.content[0].text.startswith(
+        f"route_task: privacy='block' refused the task: found a secret and personal data "
+        f"({key}; email in prompt[6:13]; email in prompt[14:21];")
+    assert "and 4993 more)" in blocked.content[0].text
+    privacy = routed.structured_content["privacy"]
+    _check_secret_listed_first(privacy["findings"])
+    assert privacy["finding_counts"] == {"aws_access_key_id": 1, "email": 5_000}
+    assert privacy["findings_omitted"] == 5_001 - SHOWN_FINDINGS
+    assert f"Privacy: found a secret and personal data ({key}; email" in routed.content[0].text
+    _check_secret_listed_first(scanned.structured_content["findings"])
+    assert scanned.content[0].text.splitlines()[1] == (
+        f"  secret aws_access_key_id in text[{KEY_AT}:{KEY_AT + 20}]")
+
+
 # ---- arguments that mean one thing ---------------------------------------------------------------
 
 

@@ -251,6 +251,60 @@ LONG_NUMBERS = [
 ]
 
 
+_ID_NOT_TAKEN = "Invalid request: the id must be a string or an integer, got "
+
+# Messages MCP does not take as requests, and the error each is answered with (id null). The
+# SDK's reader took a method with an id of another type for a notification, and dropped a
+# message with neither a method nor an id: the host waited for an answer that never came.
+NOT_REQUESTS = [
+    ('{"jsonrpc":"2.0","id":5.5,"method":"tools/call","params":{"name":"count_tokens",'
+     '"arguments":{"text":"a"}}}', _ID_NOT_TAKEN + "5.5"),
+    ('{"jsonrpc":"2.0","id":true,"method":"ping"}', _ID_NOT_TAKEN + "true"),
+    ('{"jsonrpc":"2.0","id":null,"method":"ping"}', _ID_NOT_TAKEN + "null"),
+    ('{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}', _ID_NOT_TAKEN + "{'a': 1}"),
+    ('{"jsonrpc":"2.0"}', "Invalid request: the message has no method, nor the result or error "
+     "of a response; a request gives a method and an id (a string or an integer)"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), NOT_REQUESTS)
+def test_a_request_with_an_id_mcp_does_not_take_is_answered_with_the_id_null(
+    host: RawHost, line: str, message: str
+) -> None:
+    host.send(line)
+
+    assert host.answer() == {"jsonrpc": "2.0", "id": None,
+                             "error": {"code": types.INVALID_REQUEST, "message": message}}
+    host.send('{"jsonrpc":"2.0","id":99,"method":"ping"}')
+    assert host.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}
+
+
+def test_each_request_with_an_id_mcp_does_not_take_is_logged(tmp_path: Path) -> None:
+    batch = [json.dumps(INITIALIZE), INITIALIZED, *(line for line, _ in NOT_REQUESTS),
+             '{"jsonrpc":"2.0","id":1,"method":"ping"}']
+    done = subprocess.run([sys.executable, "-m", "shoal", "serve"], cwd=tmp_path,
+                          input="".join(line + "\n" for line in batch).encode(),
+                          capture_output=True, timeout=HANG_GUARD_S)
+
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0
+    assert [answer.get("error", {}).get("message") for answer in answers[1:-1]] == [
+        message for _, message in NOT_REQUESTS]
+    assert answers[-1] == {"jsonrpc": "2.0", "id": 1, "result": {}}
+    logged = [line for line in done.stderr.decode().splitlines() if "refused before" in line]
+    assert logged == [f"INFO shoal.stdio_transport: answered a request refused before reading: "
+                      f"{message}" for _, message in NOT_REQUESTS]
+
+
+def test_a_notification_without_an_id_is_still_not_answered(host: RawHost) -> None:
+    host.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
+    host.send('{"jsonrpc":"2.0","id":36,"method":"ping"}')
+
+    assert host.answer()["id"] == 36
+    with pytest.raises(Empty):
+        host.answers.get(timeout=0.5)
+
+
 def test_a_number_of_4300_digits_is_read_and_left_to_the_tool(host: RawHost) -> None:
     host.send(_FIT_CALL + '"context_tokens":' + "9" * 4300 + "}}}")
 

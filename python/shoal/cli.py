@@ -215,6 +215,12 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "model's context window and each hosted model's output limit (default: %(default)s)",
     )
     route.add_argument(
+        "--max-alternatives", type=int, metavar="N",
+        help=f"runners-up to show after the chosen model, 0 to {MAX_ALTERNATIVES}, as route_task's "
+        f"max_alternatives (default: {SHOWN_RUNNERS_UP} in the text, every candidate with "
+        "--json); one PROMPT only, not --file",
+    )
+    route.add_argument(
         "--json", action="store_true", help="print structured JSON instead of a table (with "
         "--file, one document once the batch is routed; nothing on stdout if a row stops it)"
     )
@@ -303,7 +309,8 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "--prompt-file", type=Path, help="read the task text from a file ('-': stdin)"
     )
     record.add_argument("--cost", type=float, help="what the call cost, USD")
-    record.add_argument("--note", default="", help="who judged and how")
+    record.add_argument("--note", default="", help="who judged and how (stored redacted, as "
+                        "the prompt is)")
     record.add_argument(
         "--prices", type=Path, help="user catalog file that adds models (as SHOAL_PRICES)"
     )
@@ -404,6 +411,10 @@ DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 # shoal.router_policy.MAX_HISTORY_CHARACTERS, for the same reason.
 MAX_HISTORY_CHARACTERS = 8_000_000
+# shoal.router.MAX_ALTERNATIVES, likewise; and the runners-up a decision's text shows by default
+# (shoal.render.routing_decision's).
+MAX_ALTERNATIVES = 100
+SHOWN_RUNNERS_UP = 3
 
 
 def add_max_file_bytes(
@@ -1728,6 +1739,10 @@ def _route(args: argparse.Namespace) -> int:
         raise ValueError(f"--file routes independent prompts and takes no "
                          f"{' or '.join(conversation)}, which is about one conversation; route "
                          "that conversation's PROMPT alone")
+    if args.file is not None and args.max_alternatives is not None:
+        # A batch's table shows no runners-up, and its summary weighs every candidate.
+        raise ValueError("--max-alternatives sets the runners-up shown for one PROMPT; --file's "
+                         "table shows none (its --json and --jsonl list every candidate)")
     candidates = None if args.candidates is None else _candidate_ids(",".join(args.candidates))
     if args.min_quality is not None and args.willingness_to_pay is not None:
         if args.previous_model is None:
@@ -1745,6 +1760,9 @@ def _route(args: argparse.Namespace) -> int:
     if args.max_cost is not None and args.max_cost < 0:
         raise ValueError(f"--max-cost must be 0 or more, got {grouped_number(args.max_cost)}; "
                          "leave it out for no limit")
+    if args.max_alternatives is not None and not 0 <= args.max_alternatives <= MAX_ALTERNATIVES:
+        raise ValueError(f"--max-alternatives must be 0 to {MAX_ALTERNATIVES}, got "
+                         f"{grouped_number(args.max_alternatives)}")
 
     _use_ledger_and_prices(args)
     options = {
@@ -1778,11 +1796,17 @@ def _route(args: argparse.Namespace) -> int:
         with options_named(ROUTE_OPTIONS):
             decision = route(prompt, **options)
         if args.json:
+            if args.max_alternatives is not None:
+                decision = decision.shortened(alternatives=args.max_alternatives,
+                                              neighbours=len(decision.neighbours))
             _print_json(decision.to_dict())
         else:
             # The constraints and parameters the text names are the options typed here, as in
             # the errors (`breaks --max-cost`); --json keeps the field names.
-            print(_with_option_names(render.routing_decision(decision), ROUTE_OPTIONS))
+            shown = (SHOWN_RUNNERS_UP if args.max_alternatives is None
+                     else args.max_alternatives)
+            text = render.routing_decision(decision, alternatives=shown)
+            print(_with_option_names(text, ROUTE_OPTIONS))
         return 0
 
     from shoal.batch_cli import RowError, route_file
@@ -2197,6 +2221,7 @@ def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[An
     object that gives a key twice is refused by where it is, since a reader keeps the last
     value without a word. The caller names the file in an error."""
     from shoal.files import (
+        json_syntax_error,
         object_keeping_repeated_keys,
         whole_number_as_given,
         without_byte_order_mark,
@@ -2206,7 +2231,7 @@ def _chat_request(text: str, *, system_as_message: bool = True) -> tuple[list[An
         request = json.loads(without_byte_order_mark(text), parse_int=whole_number_as_given,
                              object_pairs_hook=object_keeping_repeated_keys)
     except json.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno})") from None
+        raise ValueError(f"not valid JSON ({json_syntax_error(error)})") from None
     except RecursionError:
         # Python's reader recurses once per level: a file of brackets nested thousands deep.
         raise ValueError("JSON nested too deeply") from None

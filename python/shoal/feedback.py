@@ -13,8 +13,9 @@ custom models) or one the router in use has labels for (the router file of ``sho
 that router knows; an unknown id is refused with the nearest ids of both, as a misspelt id would
 otherwise become a model of its own in the next fit.
 
-The prompt is stored with every secret and personal datum replaced by ``[kind]``
-(:func:`shoal.privacy.redact`), so the database never holds what the privacy guard protects.
+The prompt and the note are stored with every secret and personal datum replaced by
+``[kind]`` (:func:`shoal.privacy.redact`), so the database never holds what the privacy guard
+protects.
 Outcomes without a prompt are kept but cannot teach a router; :func:`outcomes_as_rows` skips
 them and :func:`outcomes_without_prompt` counts them. A SQLite file with other tables and no
 ``outcomes`` (a spend ledger, another program's database) is refused, not added to.
@@ -110,6 +111,8 @@ class RecordedOutcome:
         score: Observed quality in [0, 1].
         prompt_stored: Whether a prompt was stored (so ``shoal fit`` can learn from it).
         redactions: Secrets and personal data replaced by ``[kind]`` in the stored prompt.
+        note_redactions: Secrets and personal data replaced by ``[kind]`` in the note given
+            this time (0 when none was given and the note recorded before is kept).
         prompt_kept: Whether the stored prompt is the one recorded before, kept because no
             prompt was given this time (its redactions were made when it was recorded).
         status: ``recorded`` (new), ``unchanged`` (the same outcome was already there) or
@@ -122,6 +125,7 @@ class RecordedOutcome:
     score: float
     prompt_stored: bool
     redactions: int
+    note_redactions: int
     prompt_kept: bool
     status: str
     db_path: str
@@ -359,7 +363,8 @@ def record_outcome(
         cost_usd: What the call cost, if known.
         input_tokens: Prompt tokens used, if known.
         output_tokens: Output tokens used, if known.
-        note: Free text (who judged, how); at most 1,000 characters.
+        note: Free text (who judged, how); at most 1,000 characters, stored redacted as the
+            prompt is.
         db_path: Database file; default :func:`default_db_path`.
         catalog: The catalog that knows ``model``; default the configured one
             (:func:`shoal.catalog.configured_catalog`, ``SHOAL_PRICES`` applied).
@@ -380,6 +385,9 @@ def record_outcome(
     if not isinstance(note, str) or len(note) > 1000:
         raise FeedbackError("note must be a str of at most 1,000 characters")
     _check_unicode("note", note)
+    # A note is free text too: a grader may paste the task, or the key it found, into it.
+    note_findings = scan_text(note, location="note")
+    stored_note = redact(note, note_findings, location="note")
     stored_prompt, redactions = None, 0
     if prompt is not None:
         if not isinstance(prompt, str) or not prompt.strip():
@@ -390,7 +398,7 @@ def record_outcome(
         findings = scan_text(prompt)
         stored_prompt, redactions = redact(prompt, findings), len(findings)
 
-    values = (score, stored_prompt, redactions, cost, tokens_in, tokens_out, note)
+    values = (score, stored_prompt, redactions, cost, tokens_in, tokens_out, stored_note)
     path = _database_path(db_path)
     status, stored = _store(path, decision_id, model, values)
     logger.info("feedback %s for %s on %s in %s", status, model, decision_id, path)
@@ -398,7 +406,8 @@ def record_outcome(
     prompt_stored = kept["prompt"] is not None
     return RecordedOutcome(
         decision_id=decision_id, model=model, score=score, prompt_stored=prompt_stored,
-        redactions=kept["redactions"], prompt_kept=prompt_stored and prompt is None,
+        redactions=kept["redactions"], note_redactions=len(note_findings),
+        prompt_kept=prompt_stored and prompt is None,
         status=status, db_path=str(path),
     )
 

@@ -620,11 +620,24 @@ def parse_json(
             parse_float=parse_float, parse_int=whole_number_as_given,
         )
     except json.JSONDecodeError as error:
-        raise InputError(
-            f"{shown}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
+        raise InputError(f"{shown}: not valid JSON ({json_syntax_error(error)})") from None
     except RecursionError:
         raise InputError(f"{shown}: JSON nested too deeply") from None
+
+
+def json_syntax_error(error: json.JSONDecodeError, *, within_line: bool = False) -> str:
+    """What Python's JSON reader found wrong and where, as a phrase that reads complete:
+    ``line 2, column 1: Extra data``, or for the messages it ends with "at" (its own ``str()``
+    adds the place after them) ``Unterminated string starting at line 1, column 2``.
+
+    ``within_line``: the text is one line of a JSON Lines file, which the caller names, so only
+    the column of an "at" message is given and the others are left as they are.
+    """
+    if within_line:
+        place = f"column {error.colno}"
+        return f"{error.msg} {place}" if error.msg.endswith(" at") else error.msg
+    place = f"line {error.lineno}, column {error.colno}"
+    return f"{error.msg} {place}" if error.msg.endswith(" at") else f"{place}: {error.msg}"
 
 
 def without_byte_order_mark(text: str) -> str:
@@ -686,7 +699,7 @@ def json_line_error(line: str, error: json.JSONDecodeError) -> str:
         return ("the line starts with a byte order mark (U+FEFF), which only the start of a "
                 "file may carry (joining files with `cat` leaves one where each began); remove "
                 "it")
-    return f"not valid JSON ({error.msg})"
+    return f"not valid JSON ({json_syntax_error(error, within_line=True)})"
 
 
 def read_text_stream(

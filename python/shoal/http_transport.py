@@ -316,8 +316,10 @@ class RequestBodyCheck:
     (the SDK says "unexpected end of hex escape" with the id null). A body that gives a key
     twice in one object gets 400 with stdio's refusal (see
     `shoal.stdio_transport.message_refusal`), whatever the message: the SDK would keep
-    the last value. A UTF-8 byte order mark before the body is read past, as over stdio. A
-    valid message is passed on as it came.
+    the last value. So does a request whose id is neither a string nor an integer, which the
+    SDK would take for a notification and answer 202 with no body, the call never made. A
+    UTF-8 byte order mark before the body is read past, as over stdio. A valid message is
+    passed on as it came.
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:

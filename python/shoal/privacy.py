@@ -70,6 +70,7 @@ __all__ = [
     "PrivacyFinding",
     "evaluate_labelled",
     "evaluate_labelled_text",
+    "listed_findings",
     "redact",
     "scan_conversation",
     "scan_text",
@@ -131,6 +132,23 @@ def scan_text(text: str, *, location: str = "prompt") -> tuple[PrivacyFinding, .
         PrivacyFinding(kind, category, location, start, end)
         for kind, category, start, end in spans
     )
+
+
+def listed_findings(
+    findings: Sequence[PrivacyFinding], limit: int
+) -> tuple[PrivacyFinding, ...]:
+    """The findings a list of at most ``limit`` shows: every one, in the order found, when they
+    fit; else the secrets before the personal data, each in the order found (location, then
+    offset), so that a key behind thousands of e-mail addresses is still named.
+
+    Args:
+        findings: What :func:`scan_text` or :func:`scan_conversation` found.
+        limit: How many the list holds.
+    """
+    if len(findings) <= limit:
+        return tuple(findings)
+    # A stable sort: within each category the findings keep the order they were found in.
+    return tuple(sorted(findings, key=lambda finding: finding.category != SECRET)[:limit])
 
 
 def _check_str(name: str, value: object) -> None:

@@ -285,7 +285,8 @@ def _runner_up(candidate: CandidateEstimate) -> str:
 
 
 def recorded_outcome(result: RecordedOutcome) -> str:
-    """What was stored for a decision, and whether the prompt can teach a router."""
+    """What was stored for a decision, whether the prompt can teach a router, and what was
+    redacted from the note given."""
     prompt = "prompt stored" if result.prompt_stored else "no prompt (not usable by shoal fit)"
     redacted = ""
     if result.redactions:
@@ -295,9 +296,12 @@ def recorded_outcome(result: RecordedOutcome) -> str:
         prompt = "the prompt recorded before is kept"
         if result.redactions:
             redacted = f" ({plural(result.redactions, 'private item')} redacted then)"
+    note = ""
+    if result.note_redactions:
+        note = f"; note stored with {plural(result.note_redactions, 'private item')} redacted"
     return (
         f"{result.status}: {result.model} scored {result.score:.3f} on decision "
-        f"{result.decision_id}; {prompt}{redacted}"
+        f"{result.decision_id}; {prompt}{redacted}{note}"
     )
 
 

@@ -121,6 +121,9 @@ MAX_CALL_COST_USD = 1000.0
 MIN_WILLINGNESS_TO_PAY = 1e-12
 # As far as the longest output any catalog model returns: the bound of every route front end.
 MAX_OUTPUT_TOKENS = 1_000_000
+# The most runners-up a front end shows after the chosen model when asked (route_task's
+# max_alternatives, `shoal route --max-alternatives`): more than the catalog routes among.
+MAX_ALTERNATIVES = 100
 DEFAULT_ROUTER_FILE = "router_default.json"
 # What names the router file of `shoal route` and `shoal serve` when --router does not; empty
 # means not set.

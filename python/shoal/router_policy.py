@@ -25,9 +25,11 @@ stickiness and decision ids.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +37,8 @@ from typing import Any
 from shoal.budget import CHAT_ROLES
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number
-from shoal.privacy import PrivacyFinding, scan_conversation
+from shoal.frozen_mapping import FrozenDict
+from shoal.privacy import PrivacyFinding, listed_findings, scan_conversation
 from shoal.tokens import (
     CALL_KEYS,
     MAX_TEXT_CHARACTERS,
@@ -62,6 +65,8 @@ LOCAL_QUANTISATION = "Q4_K_M"
 MESSAGE_OVERHEAD_TOKENS = 3
 REPLY_PRIMING_TOKENS = 3
 DECISION_ID_VERSION = "shoal-decision-v1"
+# Findings a privacy summary names by kind and place; the rest are counted.
+SUMMARY_FINDINGS = 8
 # The most characters the earlier turns of a conversation may hold together, as many as one
 # text: a bound on the whole, since a thousand turns each under a text's bound would still be
 # too many to scan and count. At four characters a token it is about twice the largest context
@@ -80,13 +85,20 @@ class PrivacyReport:
         action: ``none`` (nothing found or policy off), ``kept_local`` (hosted models were
             excluded) or ``blocked``.
         findings: Each finding's kind, category and character offsets in its text.
-        summary: One sentence for people: kinds and places, never values.
+        summary: One sentence for people: kinds and places, never values. It names up to
+            :data:`SUMMARY_FINDINGS` findings (the secrets first when there are more; see
+            :func:`shoal.privacy.listed_findings`) and counts the rest.
+        finding_counts: Findings of each kind, over the whole conversation, by kind's name.
+        findings_omitted: Findings not listed in ``findings``: 0 here, where every finding
+            is; the MCP tool ``route_task`` lists a bounded number.
     """
 
     policy: str
     action: str
     findings: tuple[PrivacyFinding, ...]
     summary: str
+    finding_counts: Mapping[str, int] = dataclasses.field(default_factory=FrozenDict)
+    findings_omitted: int = 0
 
 
 @dataclass(frozen=True)
@@ -324,8 +336,9 @@ def privacy_report(
     findings = scan_conversation(prompt, history)
     if not findings:
         return PrivacyReport(policy, "none", (), "no secrets or personal data found")
-    places = "; ".join(f.describe() for f in findings[:8])
-    more = f" and {len(findings) - 8} more" if len(findings) > 8 else ""
+    places = "; ".join(f.describe() for f in listed_findings(findings, SUMMARY_FINDINGS))
+    more = (f" and {len(findings) - SUMMARY_FINDINGS} more"
+            if len(findings) > SUMMARY_FINDINGS else "")
     secrets = sum(f.category == "secret" for f in findings)
     kinds = [("a secret" if secrets == 1 else "secrets") if secrets else "",
              "personal data" if secrets < len(findings) else ""]
@@ -338,7 +351,12 @@ def privacy_report(
         )
     summary = (f"found {categories} ({places}{more}); hosted models excluded, the task stays "
                "on open-weight models run locally")
-    return PrivacyReport(policy, "kept_local", findings, summary)
+    return PrivacyReport(policy, "kept_local", findings, summary, finding_counts(findings))
+
+
+def finding_counts(findings: Sequence[PrivacyFinding]) -> FrozenDict[str, int]:
+    """How many findings there are of each kind, by kind's name."""
+    return FrozenDict(sorted(Counter(finding.kind for finding in findings).items()))
 
 
 # ---- decision ids ----

@@ -86,11 +86,12 @@ from shoal.ledger import (
     record_usage,
     set_limit,
 )
-from shoal.privacy import PrivacyFinding, scan_text
+from shoal.privacy import PrivacyFinding, listed_findings, scan_text
 from shoal.privacy import redact as redact_findings
 from shoal.report import SHORT_LIST, SavingsReport, savings_tally
 from shoal.router import (
     DEFAULT_WILLINGNESS_TO_PAY,
+    MAX_ALTERNATIVES,
     MAX_CALL_COST_USD,
     MAX_OUTPUT_TOKENS,
     MAX_WILLINGNESS_TO_PAY,
@@ -1106,7 +1107,8 @@ def _add_routing_tools(
         max_alternatives: Annotated[
             int,
             Field(
-                description="How many runners-up to return after the chosen model.", ge=0, le=100
+                description="How many runners-up to return after the chosen model.", ge=0,
+                le=MAX_ALTERNATIVES,
             ),
         ] = 5,
         history: Annotated[
@@ -1166,7 +1168,8 @@ def _add_routing_tools(
         in candidates, and the notes say so. confidence (0-1) is the agreement
         1 - |observed - predicted| to expect, mapped from the router's held-out predictions;
         with a router file fitted without that map it is the raw value, and the text says so.
-        Privacy findings are listed up to 20, with counts per kind and the number left out.
+        Privacy findings are listed up to 20 (secrets first when there are more), with counts
+        per kind and the number left out.
         Runners-up past what one answer holds are left out and counted in
         alternatives_omitted.
         """
@@ -1249,7 +1252,8 @@ def _add_routing_tools(
         private keys, passwords in connection strings and assignments, e-mail addresses,
         telephone numbers, card numbers (Luhn), IBANs (mod 97), dashed US Social Security
         numbers; documentation examples and placeholders are not findings. Findings are listed
-        up to 20, with counts per kind. Offsets count code points, not UTF-16 units.
+        up to 20 (secrets first when there are more), with counts per kind. Offsets count code
+        points, not UTF-16 units.
         """
         findings = _call(scan_text, text, location="text")
         if redact:
@@ -1272,8 +1276,8 @@ class PrivacyScan:
     """What scan_private_data found in a text.
 
     Attributes:
-        findings: The first 20 findings: kind, category, location ``text`` and code-point
-            offsets (``text[start:end]``).
+        findings: Up to 20 findings, the secrets first when there are more: kind, category,
+            location ``text`` and code-point offsets (``text[start:end]``).
         finding_counts: Findings of each kind, over the whole text.
         findings_omitted: Findings not listed in ``findings``.
         redacted: With ``redact``: the text with each finding replaced by ``[kind]``; else None.
@@ -1303,7 +1307,8 @@ class PrivacyScan:
 
 @dataclasses.dataclass(frozen=True)
 class ShownPrivacyReport(PrivacyReport):
-    """What the privacy scan found: the first 20 findings, and every finding counted by kind.
+    """What the privacy scan found: up to 20 findings, the secrets first when there are more,
+    and every finding counted by kind.
 
     A prompt with thousands of e-mail addresses is exactly what the guard is for; listing every
     finding would take its routing decision past the answer cap.
@@ -1314,7 +1319,9 @@ class ShownPrivacyReport(PrivacyReport):
     """
 
     finding_counts: dict[str, int]
-    findings_omitted: int
+    # Required in the answer's schema: without a field() of its own it would inherit
+    # PrivacyReport's default.
+    findings_omitted: int = dataclasses.field()
 
     @classmethod
     def of(cls, report: PrivacyReport) -> ShownPrivacyReport:
@@ -1326,9 +1333,10 @@ class ShownPrivacyReport(PrivacyReport):
 def _shown_findings(
     findings: Sequence[PrivacyFinding],
 ) -> tuple[tuple[PrivacyFinding, ...], dict[str, int], int]:
-    """The first `SHOWN_FINDINGS` findings, every finding counted by kind, and how many are not
+    """`SHOWN_FINDINGS` findings (the secrets first when there are more; see
+    `shoal.privacy.listed_findings`), every finding counted by kind, and how many are not
     listed: one answer holds that much whatever the text held."""
-    shown = tuple(findings[:SHOWN_FINDINGS])
+    shown = listed_findings(findings, SHOWN_FINDINGS)
     counts = Counter(finding.kind for finding in findings)
     return shown, dict(sorted(counts.items())), len(findings) - len(shown)
 
@@ -1479,7 +1487,8 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
             Field(description="What the call cost in USD; -1: unknown.", ge=-1, le=MAX_LIMIT_USD),
         ] = UNKNOWN_COST,
         note: Annotated[
-            str, Field(description="Who judged and how (free text).", max_length=1000)
+            str, Field(description="Who judged and how (free text); stored with secrets and "
+                      "personal data replaced by [kind], as the prompt is.", max_length=1000)
         ] = "",
     ) -> Annotated[CallToolResult, RecordedOutcome]:
         """Record how well a model did on a routed task, for the next router fit.

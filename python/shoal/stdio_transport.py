@@ -11,8 +11,11 @@ the line still yields one (Python's own JSON reader is tried), so the host's cal
 A lone surrogate is named where it is (``params.arguments.text has an unpaired surrogate at
 index 2``) rather than with the SDK's reader's "unexpected end of hex escape". A request that
 gives a key twice in one object is refused, as the HTTP transport refuses such a body (see
-`message_refusal`): the SDK's reader keeps the last value without a word. The server keeps
-serving either way.
+`message_refusal`): the SDK's reader keeps the last value without a word. So is a request whose
+id MCP does not take (a fraction, ``true``, ``null``, an object), which the SDK's reader would
+read as a notification and leave unanswered, and a message with neither a method nor an id
+that is no response either: each gets ``-32600`` with the id null, over stdio as over HTTP. The
+server keeps serving either way.
 
 shoal reads the host's lines itself rather than through the SDK's reader, for three reasons:
 
@@ -34,6 +37,7 @@ with an error and abandoned.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import logging
 import os
@@ -459,8 +463,8 @@ def unreadable_message_reply(error: ValidationError, unit: str = "line") -> type
 
 @dataclass(frozen=True)
 class Refusal:
-    """The answer to a message that gives a key twice, and whether JSON-RPC lets it be sent
-    (only a request is answered)."""
+    """The answer to a message refused before the SDK reads it, and whether JSON-RPC lets it be
+    sent (only a request is answered)."""
 
     reply: types.JSONRPCError
     is_request: bool
@@ -470,8 +474,9 @@ _GIVE_EACH_ONCE = "once (only the last would be read)"
 
 
 def message_refusal(text: str) -> Refusal | None:
-    """The refusal of a JSON-RPC message that gives a key twice in one of its objects, or whose
-    params hold a number too long to read, or None.
+    """The refusal of a JSON-RPC message that gives a key twice in one of its objects, that is
+    no message MCP reads (see `_shape_refusal`), or whose params hold a number too long to
+    read, or None.
 
     A number of more than 4,300 digits is valid JSON that neither Python nor the SDK's reader
     turns into a number: the SDK answered ``Parse error: number out of range``, as if the text
@@ -504,13 +509,45 @@ def message_refusal(text: str) -> Refusal | None:
     if not isinstance(message, dict):
         return None
     if not repeats:
-        return _long_number_refusal(message)
+        return _shape_refusal(message) or _long_number_refusal(message)
 
     place, repeated = _first_repeat(message)
     request_id = None if place == () and repeated.repeated == "id" else _request_id(message)
     reply = types.JSONRPCError(jsonrpc="2.0", id=request_id,
                                error=_repeat_error(place, repeated.repeated))
     return Refusal(reply, is_request="method" in message and "id" in message)
+
+
+def _shape_refusal(message: dict[str, Any]) -> Refusal | None:
+    """The refusal of a request whose id is neither a string nor an integer, or of a message
+    with no method that is no response either (no result, no error); None for any other.
+
+    The SDK's reader takes a method with an id of another type for a notification, which is
+    never answered, and drops a message with no method as it drops a response: either way the
+    sender waits for an answer that never comes. Both are refused as invalid requests, the
+    first with the id null, as JSON-RPC answers a request whose id cannot be told. A message
+    with an id and no method may be a response cut short, which JSON-RPC never answers: its
+    refusal is sent only where every message gets a status (over HTTP), with its id.
+    """
+    if "method" in message and "id" in message:
+        request_id = message["id"]
+        # An integer too long to read is left to the SDK's reader, which answers a parse error.
+        if isinstance(request_id, bool) or not isinstance(request_id, str | int | _Unreadable):
+            return _invalid_request(
+                None, f"the id must be a string or an integer, got {excerpt(request_id)}")
+    elif not any(member in message for member in ("method", "result", "error")):
+        refusal = _invalid_request(
+            _request_id(message), "the message has no method, nor the result or error of a "
+            "response; a request gives a method and an id (a string or an integer)")
+        return dataclasses.replace(refusal, is_request="id" not in message)
+    return None
+
+
+def _invalid_request(request_id: types.RequestId | None, problem: str) -> Refusal:
+    """The refusal of a request as invalid, answered with ``request_id``."""
+    error = types.ErrorData(code=types.INVALID_REQUEST, message=f"Invalid request: {problem}")
+    return Refusal(types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error),
+                   is_request=True)
 
 
 def _long_number_refusal(message: dict[str, Any]) -> Refusal | None:
