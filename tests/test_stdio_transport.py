@@ -261,7 +261,7 @@ NOT_REQUESTS = [
      '"arguments":{"text":"a"}}}', _ID_NOT_TAKEN + "5.5"),
     ('{"jsonrpc":"2.0","id":true,"method":"ping"}', _ID_NOT_TAKEN + "true"),
     ('{"jsonrpc":"2.0","id":null,"method":"ping"}', _ID_NOT_TAKEN + "null"),
-    ('{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}', _ID_NOT_TAKEN + "{'a': 1}"),
+    ('{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}', _ID_NOT_TAKEN + '{"a": 1}'),
     ('{"jsonrpc":"2.0"}', "Invalid request: the message has no method, nor the result or error "
      "of a response; a request gives a method and an id (a string or an integer)"),
 ]
