@@ -435,3 +435,29 @@ def test_a_ledger_in_a_folder_closed_to_this_user_is_logged_not_raised(
         f"{closed / 'spend.sqlite3'} (cannot be checked: Permission denied)"
     )
     assert lines[-1] == f"{len(registered_tools(build_server(roots=[shared_folder])))} tools"
+
+
+@pytest.mark.parametrize("name", [".", "outcomes"])
+def test_a_feedback_database_that_is_a_folder_stops_the_server(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outcomes").mkdir()
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", name)
+    folder = tmp_path / name if name != "." else tmp_path
+
+    status, err = serve(capsys, tmp_path)
+
+    assert status == 2
+    assert err == (f"shoal serve: error: SHOAL_FEEDBACK_DB: cannot open the feedback database "
+                   f"{folder}: it is a folder; give a SQLite file's path\n")
+
+
+def test_without_record_outcome_the_feedback_database_is_not_checked(tmp_path: Path) -> None:
+    env = {**os.environ, "SHOAL_FEEDBACK_DB": str(tmp_path)}
+    for options in (("--tools", "tokens,budget"), ("--read-only",)):
+        result = serve_process(tmp_path, *options, env=env)
+
+        assert result.returncode == 0, result.stderr
+        assert "ready" in result.stderr

@@ -455,3 +455,16 @@ async def test_the_record_outcome_tool_stores_the_note_redacted(
     assert result.content[0].text.endswith("; note stored with 3 private items redacted")
     note = tool.input_schema["properties"]["note"]["description"]
     assert "stored with secrets and personal data replaced by [kind]" in note
+
+
+def test_a_folder_is_refused_as_the_feedback_database_in_the_same_words_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    said = (f"cannot open the feedback database {tmp_path}: it is a folder; give a SQLite "
+            "file's path")
+    record = ["feedback", "record", "d-" + "0" * 24, "gpt-4o", "1", "--db", str(tmp_path)]
+
+    assert main(record) == 2
+    assert said in capsys.readouterr().err
+    assert main(["feedback", "export", "--db", str(tmp_path)]) == 2
+    assert said in capsys.readouterr().err

@@ -15,16 +15,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import ledger_support
 import pytest
 from mcp import Client
 from permission_support import as_another_user, owned_by_that_user
 
+import shoal.ledger
 from shoal.cli import main
 from shoal.ledger import (
     MAX_LIMIT_USD,
     MAX_NANOUSD,
+    REPLACED_ATTEMPTS,
     SCHEMA_VERSION,
     DamagedLedgerError,
     Ledger,
@@ -33,7 +36,9 @@ from shoal.ledger import (
     close_ledgers,
     open_ledger,
     record_usage,
+    set_limit,
 )
+from shoal.report import savings_report
 from shoal.server import build_server
 from shoal.server_policy import server_file_problem
 
@@ -332,6 +337,11 @@ ROW_EDITS = [
                                       "tokens, usd_per_mtok, usd)", False),
     ("model = ''", "model is '', which is blank", False),
     ("decision_id = x'0102'", "decision_id is a blob of 2 bytes, not text", False),
+    ("decision_id = 'not-a-decision'", "decision_id is 'not-a-decision', not a route_task "
+                                       "decision id ('d-' and 24 hex digits) or NULL", False),
+    ("catalog_date = 'yesterday'", "catalog_date is 'yesterday', not a date", False),
+    ("catalog_date = '2025-02-30'", "catalog_date is '2025-02-30', not a date", False),
+    ("prices_as_of = 'soon'", "prices_as_of is 'soon', not a date", False),
 ]
 
 
@@ -819,3 +829,114 @@ def test_a_call_past_the_most_the_ledger_holds_is_refused_in_plain_dollars(
     status, _, err = run_cli(["ledger", "record", "--scope", "s", "--model", "gpt-4o", "--input",
                               "1", "--ledger", str(tmp_path / "ledger.sqlite3")])
     assert status == 2 and err.startswith("shoal ledger record: error: the scope 's' has spent")
+
+
+def replaced_after_opening(monkeypatch: pytest.MonkeyPatch, path: Path, source: Path,
+                           times: int) -> list[int]:
+    """Move a copy of ``source`` onto ``path`` right after each of the next ``times`` openings
+    of the ledger, before the call's transaction begins, as a restore script running while
+    records are written can. Returns the count of moves made, as a one-item list."""
+    moves = [0]
+    opening = shoal.ledger.open_ledger
+
+    def open_then_replace(*args: Any, **kwargs: Any) -> Ledger:
+        opened = opening(*args, **kwargs)
+        if moves[0] < times:
+            moves[0] += 1
+            moved_onto(path, source)
+        return opened
+
+    monkeypatch.setattr(shoal.ledger, "open_ledger", open_then_replace)
+    return moves
+
+
+def backup_of(tmp_path: Path, records: int) -> Path:
+    backup = tmp_path / "backup.sqlite3"
+    with Ledger(backup) as ledger:
+        for number in range(records):
+            ledger.record_usage("backed-up", "gpt-4o", input_tokens=1_000,
+                                request_id=f"b-{number}")
+    return backup
+
+
+CALLS_THROUGH_OPEN_LEDGER = {
+    "record_usage": lambda path: record_usage("s", "gpt-4o", input_tokens=1_000,
+                                              request_id="r-2", ledger=path),
+    "set_limit": lambda path: set_limit("s", 5.0, ledger=path),
+    "budget_status": lambda path: budget_status("backed-up", ledger=path),
+    "savings_report": lambda path: savings_report(ledger=path),
+}
+
+
+@pytest.mark.parametrize("call", sorted(CALLS_THROUGH_OPEN_LEDGER))
+def test_a_ledger_replaced_between_opening_and_transaction_is_opened_again_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str
+) -> None:
+    backup = backup_of(tmp_path, 3)
+    path = tmp_path / "ledger.sqlite3"
+    record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1", ledger=path)
+    moves = replaced_after_opening(monkeypatch, path, backup, times=1)
+
+    result = CALLS_THROUGH_OPEN_LEDGER[call](path)
+
+    assert moves == [1]
+    assert result.notes[0] == (
+        f"the ledger file {path} was replaced by another file after this process opened it, so "
+        "the file its path names now is used: limits and records kept only in the earlier file "
+        "are not in it")
+    written = [("backed-up", 3), ("s", 1)] if call == "record_usage" else [("backed-up", 3)]
+    assert scopes_in(path) == written
+
+
+def test_a_record_retried_on_the_ledger_that_replaced_it_is_made_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    first = record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1", ledger=path)
+    close_ledgers()
+    backup = tmp_path / "backup.sqlite3"
+    shutil.copyfile(path, backup)
+    replaced_after_opening(monkeypatch, path, backup, times=1)
+
+    again = record_usage("s", "gpt-4o", input_tokens=1_000, request_id="r-1", ledger=path)
+
+    assert again.duplicate and again.id == first.id
+    assert scopes_in(path) == [("s", 1)]
+
+
+def test_a_ledger_replaced_at_every_attempt_is_refused_with_advice_to_try_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = backup_of(tmp_path, 1)
+    path = tmp_path / "ledger.sqlite3"
+    record_usage("s", "gpt-4o", input_tokens=1_000, ledger=path)
+    moves = replaced_after_opening(monkeypatch, path, backup, times=100)
+
+    with pytest.raises(LedgerError) as refused:
+        record_usage("s", "gpt-4o", input_tokens=1_000, ledger=path)
+
+    assert moves == [REPLACED_ATTEMPTS]
+    assert str(refused.value) == (
+        f"the ledger file {path} was replaced by another file each of the {REPLACED_ATTEMPTS} "
+        "times this call opened it; nothing was written: try again once the file is left in "
+        "place")
+    assert "only the server's operator" not in server_file_problem("ledger", str(refused.value))
+    assert scopes_in(path) == [("backed-up", 1)]
+
+
+@pytest.mark.anyio
+async def test_a_server_whose_ledger_is_replaced_mid_call_records_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup = backup_of(tmp_path, 2)
+    path = tmp_path / "ledger.sqlite3"
+    monkeypatch.setenv("SHOAL_LEDGER", str(path))
+    call = {"scope": "live", "model": "gpt-4o", "input_tokens": 1_000}
+    async with Client(build_server()) as client:
+        await client.call_tool("record_usage", {**call, "request_id": "r-1"})
+        replaced_after_opening(monkeypatch, path, backup, times=1)
+        record = await client.call_tool("record_usage", {**call, "request_id": "r-2"})
+
+    assert not record.is_error, record.content[0].text
+    assert "was replaced by another file" in record.structured_content["notes"][0]
+    assert scopes_in(path) == [("backed-up", 2), ("live", 1)]

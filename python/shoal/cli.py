@@ -1043,6 +1043,8 @@ def _serve(args: argparse.Namespace) -> int:
     # A file's error names the option or variable that set it, as a --root's error does.
     _check_serving_files(groups, "--ledger" if args.ledger else _ledger_variable(),
                          _user_file_options(args))
+    if not args.read_only and (groups is None or "routing" in groups):
+        _check_feedback_database()
     router = _served_router(args.router, groups)
     token = None
     if args.http:
@@ -1175,6 +1177,19 @@ def _check_serving_files(
             if ledger_source is None:
                 raise
             raise ValueError(f"{ledger_source}: {error}") from None
+
+
+def _check_feedback_database() -> None:
+    """Refuse a SHOAL_FEEDBACK_DB that record_outcome (a routing tool) would refuse at every
+    call: a folder, a pipe or a device. Its error leads with the variable when one set it."""
+    from shoal.feedback import DB_ENVIRONMENT, check_db_path
+
+    try:
+        check_db_path()
+    except ValueError as error:
+        if not os.environ.get(DB_ENVIRONMENT, "").strip():
+            raise
+        raise ValueError(f"{DB_ENVIRONMENT}: {error}") from None
 
 
 def _served_router(given: Path | None, groups: Sequence[str] | None) -> str | None:

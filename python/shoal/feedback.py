@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,6 +162,34 @@ def default_db_path() -> Path:
     return data_directory(log=logger) / DB_FILE_NAME
 
 
+def check_db_path(db_path: object = None) -> None:
+    """Refuse, before a server starts, a feedback database path that every record would refuse:
+    one naming a folder, a pipe or a device. A missing file is accepted and not created (the
+    first record makes it).
+
+    Args:
+        db_path: The database's path; :func:`default_db_path` when None.
+
+    Raises:
+        FeedbackError: The message says what the path names instead of a file.
+    """
+    _refuse_other_than_a_file(_database_path(db_path))
+
+
+def _refuse_other_than_a_file(path: Path) -> None:
+    """Refuse a path that names something other than a regular file, as the ledger's check
+    does: SQLite would block on a pipe, or fail on a folder or device with a message about
+    transactions. A path that cannot be looked at is left to the opening to name."""
+    try:
+        status = path.stat()
+    except OSError:
+        return
+    if not stat.S_ISREG(status.st_mode):
+        kind = "a folder" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+        raise FeedbackError(f"cannot open the feedback database {path}: it is {kind}; give a "
+                            "SQLite file's path")
+
+
 def _check_folder(path: Path) -> None:
     """Create shoal's own data directory when missing; any other folder must exist already."""
     folder = path.parent
@@ -185,9 +214,7 @@ def _connection(path: Path) -> Iterator[sqlite3.Connection]:
     """A connection that may write the database: for recording, and for reading a database
     this process may write (see `_read_only_connection` for one it may not)."""
     _check_folder(path)
-    if path.exists() and not path.is_file():
-        # SQLite would block on a pipe, or fail on a device with a message about transactions.
-        raise FeedbackError(f"cannot open the feedback database {path}: it is not a regular file")
+    _refuse_other_than_a_file(path)
     if path.exists() and not is_writable(path):
         # SQLite would say only "attempt to write a readonly database", after creating side
         # files read-only to every later writer.
@@ -539,8 +566,7 @@ def outcomes_without_prompt(db_path: str | Path | None = None) -> int:
 def _reading(db_path: object) -> Iterator[sqlite3.Connection | None]:
     """A connection to read the feedback database by; None when it has no outcomes table yet."""
     path = _database_path(db_path)
-    if path.is_dir():
-        raise FeedbackError(f"{path} is a folder, not a feedback database: name the file")
+    _refuse_other_than_a_file(path)
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         # Reading must not turn an empty file (or a mistyped name) into a database.
         where = "no feedback database at" if not path.exists() else "an empty file, no outcomes, at"
@@ -548,9 +574,6 @@ def _reading(db_path: object) -> Iterator[sqlite3.Connection | None]:
             f"{where} {path}: record outcomes with `shoal feedback record` first, or name the "
             "database (SHOAL_FEEDBACK_DB sets the default)"
         )
-    if not path.is_file():
-        # Checked before either connection: opened read-only, a pipe would block SQLite.
-        raise FeedbackError(f"cannot open the feedback database {path}: it is not a regular file")
     opened = _connection(path) if is_writable(path) else _read_only_connection(path)
     with opened as connection:
         exists = connection.execute(

@@ -33,7 +33,10 @@ next transaction begins.
 The path names the ledger, not the file first opened there: each transaction compares the
 file at the path with the one open (device and inode), so a record never lands in a file that
 was removed or replaced meanwhile. :func:`open_ledger` then opens the file the path names now,
-as a new process would, with a note on the next result; a :class:`Ledger` refuses. SQLite finds
+as a new process would, with a note on the next result; a :class:`Ledger` refuses. A file
+replaced between that check and the transaction is refused before anything is written or read,
+and the module's functions make the call again on the file the path names now (see
+``REPLACED_ATTEMPTS``). SQLite finds
 a ledger's write-ahead log (``-wal``, and its index ``-shm``) by the path's name, so pages left
 in it would be read into whatever file is moved onto the path, by the next process to open it:
 each write therefore copies the log into the file and empties it before it returns. A backup
@@ -71,12 +74,12 @@ import sys
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import (
@@ -282,6 +285,18 @@ class BudgetExceededError(LedgerError):
             "[--soft]`, "
             "MCP set_budget_limit with hard: false, or Python set_limit(scope, usd, hard=False)."
         )
+
+
+class LedgerReplacedError(LedgerError):
+    """The ledger file was removed or replaced after this process opened it; the transaction was
+    refused before it began, so nothing was written or read (``outcome`` says which)."""
+
+    def __init__(self, file: Path, change: str, outcome: str) -> None:
+        super().__init__(
+            f"the ledger file {file} was {change} after this process opened it; {outcome}. "
+            "Open the ledger again to use the file its path names now"
+        )
+        self.file, self.change, self.outcome = file, change, outcome
 
 
 class RequestConflictError(LedgerError):
@@ -817,10 +832,7 @@ class _SqliteStore(_Store):
     def _refuse_if_replaced(self, outcome: str) -> None:
         change = self.replaced()
         if change is not None:
-            raise LedgerError(
-                f"the ledger file {self.file} was {change} after this process opened it; "
-                f"{outcome}. Open the ledger again to use the file its path names now"
-            )
+            raise LedgerReplacedError(self.file, change, outcome)
 
 
 def _file_identity(file: Path) -> tuple[int, int] | None:
@@ -1913,6 +1925,27 @@ class _RowReader:
         value = self._values[field]
         return None if value is None else self.text(field)
 
+    def date(self, field: str) -> str:
+        """An ISO 8601 date, which is what a catalog's dates are checked to be."""
+        value = self.text(field)
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError:
+            raise self.damaged(field, f"is {_shown(value)}, not a date") from None
+        return value
+
+    def optional_date(self, field: str) -> str | None:
+        return None if self._values[field] is None else self.date(field)
+
+    def optional_decision_id(self, field: str) -> str | None:
+        """A route_task decision id (see :data:`DECISION_ID`), or None for a call routed by no
+        decision."""
+        value = self.optional_text(field)
+        if value is not None and not DECISION_ID.fullmatch(value):
+            raise self.damaged(field, f"is {_shown(value)}, not a route_task decision id ('d-' "
+                                      "and 24 hex digits) or NULL")
+        return value
+
     def one_of(self, field: str, allowed: Sequence[Any], said: str) -> Any:
         """One of ``allowed`` (compared by type too: 1.0 is no 1), which ``said`` names."""
         value = self._values[field]
@@ -1946,16 +1979,16 @@ def _stored(row: Sequence[Any], ledger: str) -> StoredUsage:
         raise fields.damaged("cached_input_tokens", f"({cached:,}) and cache_write_tokens "
                              f"({written:,}) add up to more than input_tokens "
                              f"({input_tokens:,}), of which they are parts")
-    catalog_date = fields.text("catalog_date")
+    catalog_date = fields.date("catalog_date")
     # Rows recorded before the ledger kept the price basis were priced as of the catalog date.
-    prices_as_of = fields.optional_text("prices_as_of") or catalog_date
+    prices_as_of = fields.optional_date("prices_as_of") or catalog_date
     return StoredUsage(
         id=values["id"], scope=fields.text("scope"), recorded_at=fields.moment("recorded_at"),
         model=fields.text("model"), input_tokens=input_tokens, output_tokens=output_tokens,
         cached_input_tokens=cached, cache_write_tokens=written, reasoning_tokens=reasoning,
         cost_nanousd=fields.whole("cost_nanousd", _MOST_NANOUSD, "nano-dollars"),
         line_items=_line_items(fields), catalog_date=catalog_date,
-        decision_id=fields.optional_text("decision_id"),
+        decision_id=fields.optional_decision_id("decision_id"),
         request_id=fields.optional_text("request_id"), prices_as_of=prices_as_of,
         price_file=fields.optional_text("price_file"),
     )
@@ -2145,7 +2178,13 @@ def _status(scope: str, moment: float, limit: BudgetLimit | None, records: int, 
 # ---- module-level API over the configured ledger ----------------------------------------------
 
 _open: dict[tuple[str, int], Ledger] = {}
+# Notes on a ledger found replaced, kept for the next opening when reopening it failed.
+_unsaid_notes: dict[tuple[str, int], tuple[str, ...]] = {}
 _open_lock = threading.Lock()
+# How often one call of the module's functions opens the ledger again when its file is replaced
+# between the opening and the transaction (a backup moved into place while records are written).
+REPLACED_ATTEMPTS = 3
+_Result = TypeVar("_Result")
 
 
 def open_ledger(location: str | Path | None = None, *, must_exist: bool = False) -> Ledger:
@@ -2166,16 +2205,45 @@ def open_ledger(location: str | Path | None = None, *, must_exist: bool = False)
             ledger.close()
             del _open[key]
             ledger = None
-        if ledger is None:
-            ledger = Ledger(key[0], must_exist=must_exist)
-            _open[key] = ledger
         if change is not None:
             note = (f"the ledger file {key[0]} was {change} after this process opened it, so "
                     "the file its path names now is used: limits and records kept only in the "
                     "earlier file are not in it")
             logger.warning("%s", note)
-            ledger._notes = (*ledger._notes, note)
+            # Kept apart until the opening succeeds: the file can be replaced again while it
+            # is opened, and the retry that opens it then still owes the note.
+            _unsaid_notes[key] = (*_unsaid_notes.get(key, ()), note)
+        if ledger is None:
+            ledger = Ledger(key[0], must_exist=must_exist)
+            _open[key] = ledger
+        ledger._notes = (*ledger._notes, *_unsaid_notes.pop(key, ()))
         return ledger
+
+
+def _retried_if_replaced(attempt: Callable[[], _Result]) -> _Result:
+    """``attempt()``, a call through :func:`open_ledger`, made again when the ledger file is
+    replaced between the opening and the transaction.
+
+    :func:`open_ledger` opens the file the path names now, but the file can be replaced after
+    that check, and the transaction then refuses before it begins: nothing was written, so
+    the attempt is made again on the file the path names now, which gives the usual note. Request
+    ids keep a record from being made twice all the same. A file replaced at every attempt is
+    refused with advice to try again, since leaving it in place is all it takes.
+    """
+    for _ in range(REPLACED_ATTEMPTS - 1):
+        try:
+            return attempt()
+        except LedgerReplacedError as error:
+            logger.info("%s; trying again on the file its path names now", error)
+    try:
+        return attempt()
+    except LedgerReplacedError as error:
+        # "try again" is what tells a server's client the problem passes (see
+        # shoal.server_policy.server_file_problem).
+        raise LedgerError(
+            f"the ledger file {error.file} was {error.change} each of the {REPLACED_ATTEMPTS} "
+            f"times this call opened it; {error.outcome}: try again once the file is left in "
+            "place") from None
 
 
 def _with_ledger_notes(ledger: Ledger, result: Any) -> Any:
@@ -2329,8 +2397,12 @@ def record_usage(
         reasoning_tokens=reasoning_tokens, decision_id=decision_id, request_id=request_id,
         at=at, catalog=catalog,
     )
-    opened = open_ledger(ledger)
-    return _with_ledger_notes(opened, opened._record_call(call))
+
+    def attempt() -> UsageRecord:
+        opened = open_ledger(ledger)
+        return _with_ledger_notes(opened, opened._record_call(call))
+
+    return _retried_if_replaced(attempt)
 
 
 def set_limit(
@@ -2362,8 +2434,12 @@ def set_limit(
     """
     # Checked before the ledger is opened: opening a new one would make its file.
     _check_limit(scope, usd, hard, period)
-    opened = open_ledger(ledger)
-    return _with_ledger_notes(opened, opened.set_limit(scope, usd, hard=hard, period=period))
+
+    def attempt() -> BudgetLimit:
+        opened = open_ledger(ledger)
+        return _with_ledger_notes(opened, opened.set_limit(scope, usd, hard=hard, period=period))
+
+    return _retried_if_replaced(attempt)
 
 
 def budget_status(
@@ -2395,11 +2471,35 @@ def budget_status(
         LedgerError: The ledger cannot be read: damaged, written by a newer shoal, or not a
             ledger (the message says which).
     """
-    unmade = unmade_ledger(ledger)
-    if unmade is None:
+
+    def attempt() -> BudgetStatus:
+        unmade = unmade_ledger(ledger)
+        if unmade is None:
+            opened = open_ledger(ledger)
+            return _with_ledger_notes(
+                opened, opened.budget_status(scope, window_hours=window_hours, now=now))
+        moment = _status_moment(scope, window_hours, now)
+        nothing = _Burn(float(window_hours), 0.0, 0.0)
+        return _status(scope, moment, None, 0, 0, 0, nothing, notes=(no_ledger_note(unmade),))
+
+    return _retried_if_replaced(attempt)
+
+
+def read_usage(
+    scope: str | None = None,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    ledger: str | Path | None = None,
+) -> tuple[list[StoredUsage], tuple[str, ...]]:
+    """The rows :meth:`Ledger.usage` reads from the process's ledger at ``ledger``, with the
+    notes it holds for its next result (a file replaced since it was opened), read again on the
+    file the path names now when the file is replaced during the read."""
+
+    def attempt() -> tuple[list[StoredUsage], tuple[str, ...]]:
         opened = open_ledger(ledger)
-        return _with_ledger_notes(
-            opened, opened.budget_status(scope, window_hours=window_hours, now=now))
-    moment = _status_moment(scope, window_hours, now)
-    nothing = _Burn(float(window_hours), 0.0, 0.0)
-    return _status(scope, moment, None, 0, 0, 0, nothing, notes=(no_ledger_note(unmade),))
+        rows = opened.usage(scope, since=since, until=until)
+        notes, opened._notes = opened._notes, ()
+        return rows, notes
+
+    return _retried_if_replaced(attempt)

@@ -65,8 +65,8 @@ from shoal.ledger import (
     check_scope,
     iso,
     no_ledger_note,
-    open_ledger,
     period_bounds,
+    read_usage,
     to_epoch,
     unmade_ledger,
 )
@@ -618,7 +618,8 @@ def savings_tally(
     # A ledger not made yet has nothing in it; opening it to find that out would make it.
     unmade = unmade_ledger(ledger)
     if unmade is None:
-        rows = open_ledger(ledger).usage(scope, since=start, until=end)
+        rows, ledger_notes = read_usage(scope, since=start, until=end, ledger=ledger)
+        notes.extend(ledger_notes)
     else:
         if scope is not None:
             check_scope(scope)
