@@ -14,8 +14,9 @@ gives a key twice in one object is refused, as the HTTP transport refuses such a
 `message_refusal`): the SDK's reader keeps the last value without a word. So is a request whose
 id MCP does not take (a fraction, ``true``, ``null``, an object), which the SDK's reader would
 read as a notification and leave unanswered, and a message with neither a method nor an id
-that is no response either: each gets ``-32600`` with the id null, over stdio as over HTTP. The
-server keeps serving either way.
+that is no response either: each gets ``-32600`` with the id null, over stdio as over HTTP, as
+does a message with an id but no method that is no response (no result, no error), with its
+id. The server keeps serving either way.
 
 shoal reads the host's lines itself rather than through the SDK's reader, for three reasons:
 
@@ -37,7 +38,6 @@ with an error and abandoned.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import json
 import logging
 import os
@@ -526,8 +526,9 @@ def _shape_refusal(message: dict[str, Any]) -> Refusal | None:
     never answered, and drops a message with no method as it drops a response: either way the
     sender waits for an answer that never comes. Both are refused as invalid requests, the
     first with the id null, as JSON-RPC answers a request whose id cannot be told. A message
-    with an id and no method may be a response cut short, which JSON-RPC never answers: its
-    refusal is sent only where every message gets a status (over HTTP), with its id.
+    with an id but no method, result or error is no response (a response carries one of the
+    two), so it is answered over stdio as over HTTP, with its id when that is one JSON-RPC
+    takes.
     """
     if "method" in message and "id" in message:
         request_id = message["id"]
@@ -536,10 +537,9 @@ def _shape_refusal(message: dict[str, Any]) -> Refusal | None:
             return _invalid_request(
                 None, f"the id must be a string or an integer, got {excerpt(request_id)}")
     elif not any(member in message for member in ("method", "result", "error")):
-        refusal = _invalid_request(
+        return _invalid_request(
             _request_id(message), "the message has no method, nor the result or error of a "
             "response; a request gives a method and an id (a string or an integer)")
-        return dataclasses.replace(refusal, is_request="id" not in message)
     return None
 
 
