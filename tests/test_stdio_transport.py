@@ -312,6 +312,34 @@ def test_each_request_with_an_id_mcp_does_not_take_is_logged(tmp_path: Path) -> 
                       f"{message}" for _, message in NOT_REQUESTS]
 
 
+SECRET_KEY = "AKIAQYLPMN5HHHFPZAM2"  # made up; the privacy scan finds it as an AWS key
+
+# Lines whose refusal quotes what the host wrote, and the refusal with the secret hidden.
+SECRETS_QUOTED = [
+    ('{"jsonrpc":"2.0","id":{"' + SECRET_KEY + '":1},"method":"ping"}', None,
+     _ID_NOT_TAKEN + '{"[aws_access_key_id]": 1}'),
+    ('{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"count_tokens",'
+     '"arguments":{"text":"a","extra_' + SECRET_KEY + '":1,"extra_' + SECRET_KEY + '":2}}}', 8,
+     "Invalid params: argument 'extra_[aws_access_key_id]' is given more than once; give each "
+     "argument " + _GIVE_EACH_ONCE),
+]
+
+
+def test_a_refusal_quotes_no_secret_the_host_wrote_nor_logs_one(tmp_path: Path) -> None:
+    batch = [json.dumps(INITIALIZE), INITIALIZED, *(line for line, _, _ in SECRETS_QUOTED)]
+    done = subprocess.run([sys.executable, "-m", "shoal", "serve"], cwd=tmp_path,
+                          input="".join(line + "\n" for line in batch).encode(),
+                          capture_output=True, timeout=HANG_GUARD_S)
+
+    answers = [json.loads(line) for line in done.stdout.splitlines()][1:]
+    assert [(answer["id"], answer["error"]["message"]) for answer in answers] == [
+        (request_id, message) for _, request_id, message in SECRETS_QUOTED]
+    # The log at its default level names each refusal, with the secret hidden there too.
+    log = done.stderr.decode()
+    assert all(message in log for _, _, message in SECRETS_QUOTED)
+    assert SECRET_KEY[4:12] not in log
+
+
 def test_a_notification_without_an_id_is_still_not_answered(host: RawHost) -> None:
     host.send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
     host.send('{"jsonrpc":"2.0","id":36,"method":"ping"}')

@@ -38,6 +38,7 @@ with an error and abandoned.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import logging
 import os
@@ -65,6 +66,7 @@ from typing_extensions import Self
 
 from shoal.excerpts import EXCERPT_CHARACTERS, excerpt
 from shoal.files import RepeatedKeyObject, first_repeat, object_keeping_repeated_keys
+from shoal.privacy import secrets_hidden
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -456,9 +458,9 @@ def unreadable_message_reply(error: ValidationError, unit: str = "line") -> type
     else:
         location = ".".join(str(part) for part in first.get("loc", ()))
         code, text = types.INVALID_REQUEST, f"Invalid request: {location}: {first['msg']}"
-    return types.JSONRPCError(
+    return _with_secrets_hidden(types.JSONRPCError(
         jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=text)
-    )
+    ))
 
 
 @dataclass(frozen=True)
@@ -474,6 +476,26 @@ _GIVE_EACH_ONCE = "once (only the last would be read)"
 
 
 def message_refusal(text: str) -> Refusal | None:
+    """`_refusal_before_reading`, its message with secrets and personal data replaced by
+    ``[kind]`` (see `_with_secrets_hidden`)."""
+    refusal = _refusal_before_reading(text)
+    if refusal is None:
+        return None
+    return dataclasses.replace(refusal, reply=_with_secrets_hidden(refusal.reply))
+
+
+def _with_secrets_hidden(reply: types.JSONRPCError) -> types.JSONRPCError:
+    """``reply`` with secrets and personal data in its message replaced by ``[kind]``: the
+    message quotes what the sender wrote (an id, a key, a method) and is logged as well as
+    answered. Every refusal and every answer to an unreadable message passes through here."""
+    message = secrets_hidden(reply.error.message)
+    if message == reply.error.message:
+        return reply
+    error = reply.error.model_copy(update={"message": message})
+    return reply.model_copy(update={"error": error})
+
+
+def _refusal_before_reading(text: str) -> Refusal | None:
     """The refusal of a JSON-RPC message that gives a key twice in one of its objects, that is
     no message MCP reads (see `_shape_refusal`), or whose params hold a number too long to
     read, or None.
