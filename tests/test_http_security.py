@@ -34,7 +34,13 @@ from mcp_load import (
     start_http_server,
     stop_process,
 )
-from test_stdio_transport import LONG_NUMBERS, NOT_REQUESTS, REPEATED_KEYS
+from test_stdio_transport import (
+    LONG_NUMBERS,
+    NOT_REQUESTS,
+    REPEATED_KEYS,
+    SECRET_KEY,
+    SECRETS_QUOTED,
+)
 
 from shoal import http_transport
 from shoal.http_hosts import HostPolicy
@@ -561,6 +567,31 @@ def test_a_request_with_an_id_mcp_does_not_take_gets_32600_as_over_stdio(
     assert ("INFO shoal.http_transport: answered a request body refused before reading: "
             f"{message}") in open_server.log.read_text()
     assert post(open_server.url).status_code == 200
+
+
+@pytest.mark.parametrize(("body", "request_id", "message"), SECRETS_QUOTED)
+def test_a_refusal_quotes_no_secret_the_body_holds_nor_logs_one_as_over_stdio(
+    open_server: Running, body: str, request_id: Any, message: str
+) -> None:
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        answer = http.post(open_server.url, content=body, headers=HEADERS)
+
+    assert answer.status_code == 400
+    assert answer.json()["id"] == request_id
+    assert answer.json()["error"]["message"] == message
+    log = open_server.log.read_text()
+    assert f"answered a request body refused before reading: {message}" in log
+    assert SECRET_KEY[4:12] not in log
+
+
+def test_a_refused_path_is_logged_with_its_secrets_hidden(open_server: Running) -> None:
+    with httpx2.Client(timeout=HANG_GUARD_S) as http:
+        http.post(open_server.url + f"/{SECRET_KEY}", content=b"{}",
+                  headers={**HEADERS, "host": "evil.example.net"})
+
+    log = open_server.log.read_text()
+    assert "refused POST /mcp/[aws_access_key_id]: Host 'evil.example.net'" in log
+    assert SECRET_KEY[4:12] not in log
 
 
 def test_a_byte_order_mark_before_a_body_is_read_past_as_over_stdio(

@@ -126,6 +126,27 @@ def test_route_shows_as_many_runners_up_as_max_alternatives_asks(
     assert decision["notes"][-1].startswith("shortened: ")
 
 
+def test_route_without_runners_up_names_none_as_route_task_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal.cli import main
+
+    prompt = "Prove there are infinitely many primes."
+    assert main(["route", prompt, "--max-alternatives", "0"]) == 0
+    text = capsys.readouterr().out
+    assert main(["route", prompt, "--max-alternatives", "0", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert main(["route", prompt, "--max-alternatives", "1", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+
+    assert "runner-up" not in text and "runner-up" not in alone["reason"]
+    assert text.startswith(f"Use {alone['model']}. {alone['reason']}\n")
+    assert [candidate["model"] for candidate in alone["alternatives"]] == [alone["model"]]
+    runner_up = one["alternatives"][1]["model"]
+    assert f"The runner-up, {runner_up}, is predicted at" in one["reason"]
+    assert alone["decision_id"] == one["decision_id"]
+
+
 @pytest.mark.parametrize(
     ("argv", "error"),
     [

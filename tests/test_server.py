@@ -7,6 +7,7 @@ import dataclasses
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -352,6 +353,42 @@ async def test_a_wrong_typed_text_is_quoted_back_with_its_secrets_hidden(
     assert wrong.is_error and "(got " in text
     assert "[card_number]" in text
     assert all(piece not in text for piece in (AWS_KEY[4:12], CARD[-9:]))
+
+
+@pytest.mark.parametrize(("tool", "arguments", "expected"), [
+    ("record_outcome", {"decision_id": "d" * 26, "model": f"gpt-4o {AWS_KEY}", "score": 1},
+     "unknown model 'gpt-4o [aws_access_key_id]'"),
+    ("count_tokens", {"text": "a", f"extra_{AWS_KEY}": 1},
+     "extra_[aws_access_key_id]"),
+])
+async def test_a_tool_error_quotes_no_secret_the_call_sent(
+    server, tool: str, arguments: dict[str, Any], expected: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+    # Wherever the error text comes from (the argument check, a domain error), it leaves the
+    # server with secrets replaced.
+    async with Client(server) as client:
+        wrong = await client.call_tool(tool, arguments)
+
+    text = wrong.content[0].text
+    assert wrong.is_error and expected in text
+    assert AWS_KEY[4:12] not in text
+
+
+async def test_a_protocol_error_quotes_no_secret_the_call_sent(server) -> None:  # type: ignore[no-untyped-def]
+    from mcp.shared.exceptions import MCPError
+
+    async with Client(server) as client:
+        with pytest.raises(MCPError) as unknown:
+            await client.call_tool(f"count_{AWS_KEY}", {"text": "a"})
+        with pytest.raises(MCPError) as no_resource:
+            await client.read_resource(f"shoal://notes/{AWS_KEY}")
+
+    assert unknown.value.error.message.startswith("Unknown tool: 'count_[aws_access_key_id]'. ")
+    # The SDK's error repeats the URI in its data.
+    assert no_resource.value.error.message == "Unknown resource: shoal://notes/[aws_access_key_id]"
+    assert no_resource.value.error.data == {"uri": "shoal://notes/[aws_access_key_id]"}
 
 
 async def test_route_task_takes_a_tool_call_conversation_as_python_route_does(server) -> None:  # type: ignore[no-untyped-def]

@@ -153,12 +153,27 @@ def test_unreadable_notifications_and_responses_get_no_answer(host: RawHost) -> 
     # and the answer to a second ping the next after that (no quiet spell to wait out, which a
     # slow machine could outlast).
     host.send('{"jsonrpc":"2.0","method":"notifications/x","params":{"a":"\\udc00"}}')
-    host.send('{"jsonrpc":"2.0","id":21}')
+    host.send('{"jsonrpc":"2.0","id":21,"result":{"a":"\\udc00"}}')
+    host.send('{"jsonrpc":"2.0","id":24,"result":{}}')
+    host.send('{"jsonrpc":"2.0","id":25,"error":{"code":-1,"message":"no"}}')
     host.send('{"jsonrpc":"2.0","id":22,"method":"ping"}')
     assert host.answer()["id"] == 22
 
     host.send('{"jsonrpc":"2.0","id":23,"method":"ping"}')
     assert host.answer()["id"] == 23
+
+
+def test_an_id_without_a_method_result_or_error_is_answered_with_its_id(
+    host: RawHost,
+) -> None:
+    # No response, which carries a result or an error, and no request: the host that sent it
+    # waits for an answer, as it gets over HTTP.
+    host.send('{"jsonrpc":"2.0","id":7}')
+
+    assert host.answer() == {"jsonrpc": "2.0", "id": 7, "error": {
+        "code": types.INVALID_REQUEST, "message": _NO_METHOD}}
+    host.send('{"jsonrpc":"2.0","id":99,"method":"ping"}')
+    assert host.answer() == {"jsonrpc": "2.0", "id": 99, "result": {}}
 
 
 @pytest.mark.parametrize(
@@ -252,6 +267,8 @@ LONG_NUMBERS = [
 
 
 _ID_NOT_TAKEN = "Invalid request: the id must be a string or an integer, got "
+_NO_METHOD = ("Invalid request: the message has no method, nor the result or error of a "
+              "response; a request gives a method and an id (a string or an integer)")
 
 # Messages MCP does not take as requests, and the error each is answered with (id null). The
 # SDK's reader took a method with an id of another type for a notification, and dropped a
@@ -262,8 +279,7 @@ NOT_REQUESTS = [
     ('{"jsonrpc":"2.0","id":true,"method":"ping"}', _ID_NOT_TAKEN + "true"),
     ('{"jsonrpc":"2.0","id":null,"method":"ping"}', _ID_NOT_TAKEN + "null"),
     ('{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}', _ID_NOT_TAKEN + '{"a": 1}'),
-    ('{"jsonrpc":"2.0"}', "Invalid request: the message has no method, nor the result or error "
-     "of a response; a request gives a method and an id (a string or an integer)"),
+    ('{"jsonrpc":"2.0"}', _NO_METHOD),
 ]
 
 
@@ -294,6 +310,34 @@ def test_each_request_with_an_id_mcp_does_not_take_is_logged(tmp_path: Path) -> 
     logged = [line for line in done.stderr.decode().splitlines() if "refused before" in line]
     assert logged == [f"INFO shoal.stdio_transport: answered a request refused before reading: "
                       f"{message}" for _, message in NOT_REQUESTS]
+
+
+SECRET_KEY = "AKIAQYLPMN5HHHFPZAM2"  # made up; the privacy scan finds it as an AWS key
+
+# Lines whose refusal quotes what the host wrote, and the refusal with the secret hidden.
+SECRETS_QUOTED = [
+    ('{"jsonrpc":"2.0","id":{"' + SECRET_KEY + '":1},"method":"ping"}', None,
+     _ID_NOT_TAKEN + '{"[aws_access_key_id]": 1}'),
+    ('{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"count_tokens",'
+     '"arguments":{"text":"a","extra_' + SECRET_KEY + '":1,"extra_' + SECRET_KEY + '":2}}}', 8,
+     "Invalid params: argument 'extra_[aws_access_key_id]' is given more than once; give each "
+     "argument " + _GIVE_EACH_ONCE),
+]
+
+
+def test_a_refusal_quotes_no_secret_the_host_wrote_nor_logs_one(tmp_path: Path) -> None:
+    batch = [json.dumps(INITIALIZE), INITIALIZED, *(line for line, _, _ in SECRETS_QUOTED)]
+    done = subprocess.run([sys.executable, "-m", "shoal", "serve"], cwd=tmp_path,
+                          input="".join(line + "\n" for line in batch).encode(),
+                          capture_output=True, timeout=HANG_GUARD_S)
+
+    answers = [json.loads(line) for line in done.stdout.splitlines()][1:]
+    assert [(answer["id"], answer["error"]["message"]) for answer in answers] == [
+        (request_id, message) for _, request_id, message in SECRETS_QUOTED]
+    # The log at its default level names each refusal, with the secret hidden there too.
+    log = done.stderr.decode()
+    assert all(message in log for _, _, message in SECRETS_QUOTED)
+    assert SECRET_KEY[4:12] not in log
 
 
 def test_a_notification_without_an_id_is_still_not_answered(host: RawHost) -> None:

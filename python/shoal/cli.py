@@ -1810,10 +1810,12 @@ def _route(args: argparse.Namespace) -> int:
         prompt = without_byte_order_mark(_read_stdin()) if args.prompt == "-" else args.prompt
         with options_named(ROUTE_OPTIONS):
             decision = route(prompt, **options)
+        if args.max_alternatives is not None:
+            # Shortened as route_task shortens it, so that the reason names no runner-up the
+            # answer leaves out.
+            decision = decision.shortened(alternatives=args.max_alternatives,
+                                          neighbours=len(decision.neighbours))
         if args.json:
-            if args.max_alternatives is not None:
-                decision = decision.shortened(alternatives=args.max_alternatives,
-                                              neighbours=len(decision.neighbours))
             _print_json(decision.to_dict())
         else:
             # The constraints and parameters the text names are the options typed here, as in

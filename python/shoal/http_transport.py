@@ -50,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shoal.excerpts import grouped_number
 from shoal.http_hosts import HostPolicy
+from shoal.privacy import secrets_hidden
 from shoal.stdio_transport import message_refusal, unreadable_message_reply
 
 logger = logging.getLogger(__name__)
@@ -151,9 +152,7 @@ class BearerTokenMiddleware:
             return
 
         # Only the fact of the refusal is logged, never what the client sent.
-        logger.warning(
-            "refused %s %s: missing or wrong bearer token", scope["method"], scope["path"]
-        )
+        _log_refused(scope, "missing or wrong bearer token")
         await _send_text(send, 401, "missing or wrong bearer token\n",
                          [(b"www-authenticate", b'Bearer realm="shoal"')])
 
@@ -188,7 +187,7 @@ class HostOriginCheck:
             return
 
         status, body, reason = refusal
-        logger.warning("refused %s %s: %s", scope["method"], scope["path"], reason)
+        _log_refused(scope, reason)
         await _send_text(send, status, body)
 
     def _refusal(self, headers: Sequence[tuple[bytes, bytes]]) -> tuple[int, str, str] | None:
@@ -208,6 +207,12 @@ class HostOriginCheck:
                 f"Origin {_quoted(origins[0])} is not http(s):// on an allowed host"
             )
         return None
+
+
+def _log_refused(scope: Scope, reason: str) -> None:
+    """Log the refusal of a request, with secrets and personal data in what the client chose
+    (the path, a header quoted in ``reason``) replaced by ``[kind]``."""
+    logger.warning("%s", secrets_hidden(f"refused {scope['method']} {scope['path']}: {reason}"))
 
 
 def _quoted(header: str) -> str:
@@ -294,11 +299,9 @@ class RequestBodyDeadline:
         from shoal.render import plural
 
         seconds = grouped_number(self._timeout_s)
-        logger.warning(
-            "refused %s %s: its body was not complete %s s after its headers (%s of it had "
-            "arrived); closing the connection",
-            scope["method"], scope["path"], seconds, plural(arrived_bytes, "byte"),
-        )
+        _log_refused(scope, f"its body was not complete {seconds} s after its headers "
+                     f"({plural(arrived_bytes, 'byte')} of it had arrived); closing the "
+                     "connection")
         # Closing the connection is what frees it: the rest of the body is never read.
         await _send_text(send, 408, f"request body not complete within {seconds} s\n",
                          [(b"connection", b"close")])
@@ -376,7 +379,7 @@ class RequestBodyCheck:
         await self._app(scope, _replay([_body_message(body, more=False)], receive), send)
 
     async def _refuse_too_large(self, scope: Scope, send: Send, reason: str) -> None:
-        logger.warning("refused %s %s: %s", scope["method"], scope["path"], reason)
+        _log_refused(scope, reason)
         await _send_text(send, 413, "Request body too large")
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -245,6 +246,24 @@ def redact(
         position = end
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+def secrets_hidden(text: str) -> str:
+    """``text`` with every finding replaced by ``[kind]``, whatever characters it holds: for the
+    server's own words (an error, a log line) that may quote what a caller sent.
+
+    The text is scanned as it is and again with each underscore read as a space: a name the
+    caller chose (an argument's, an object key) joins words with underscores, which the scanner
+    takes for part of a word, so ``extra_AKIA…`` would hide a key from it. An unpaired
+    surrogate, which the scanner refuses, is scanned as U+FFFD. Both stand-ins are one
+    character for one, so the findings apply to the text as it is.
+    """
+    scanned = _LONE_SURROGATE.sub("\ufffd", text)
+    findings = scan_text(scanned) + scan_text(scanned.replace("_", " "))
+    return redact(text, findings) if findings else text
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _merged_spans(findings: Sequence[PrivacyFinding]) -> list[tuple[str, int, int]]:

@@ -256,9 +256,13 @@ class RoutingDecision:
         the ``neighbours`` nearest exemplars; a note says how many of each were left out.
 
         An agent reads every token of a tool result, and the full list runs to every routable
-        catalog model.
+        catalog model. Keeping no runner-up, the reason names none either: it would name a model
+        that neither the alternatives nor the text list.
         """
         kept = self.alternatives[: alternatives + 1]
+        reason = self.reason
+        if len(kept) == 1 and self.alternatives:
+            reason = reason.replace(runner_up_sentence(kept[0], self.alternatives), "", 1)
         kept_neighbours = self.neighbours[:neighbours]
         omitted = len(self.alternatives) - len(kept)
         omitted_neighbours = len(self.neighbours) - len(kept_neighbours)
@@ -269,7 +273,8 @@ class RoutingDecision:
                 f"shortened: {omitted} more {_plural(omitted, 'candidate')} and "
                 f"{omitted_neighbours} more {_plural(omitted_neighbours, 'exemplar')} not shown",
             )
-        return replace(self, alternatives=kept, neighbours=kept_neighbours, notes=notes)
+        return replace(self, reason=reason, alternatives=kept, neighbours=kept_neighbours,
+                       notes=notes)
 
 
 def _rounded(value: Any) -> Any:

@@ -100,7 +100,6 @@ from shoal.router import (
     RoutingDecision,
     load_router,
     route,
-    runner_up_sentence,
 )
 from shoal.router_model import Router, RouterFileError
 from shoal.router_policy import (
@@ -1365,11 +1364,6 @@ class RoutedTask(RoutingDecision):
                   for field in dataclasses.fields(RoutingDecision)}
         if shown.privacy is not None:
             fields["privacy"] = ShownPrivacyReport.of(shown.privacy)
-        if len(shown.alternatives) == 1:
-            # The reason names the runner-up: with none returned it would name a model that
-            # neither the alternatives nor the text list.
-            runner_up = runner_up_sentence(decision.alternatives[0], decision.alternatives)
-            fields["reason"] = shown.reason.replace(runner_up, "", 1)
         return cls(**fields, alternatives_omitted=alternatives_omitted)
 
 

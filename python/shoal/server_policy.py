@@ -34,7 +34,7 @@ from shoal.excerpts import (
     grouped_number,
     quoted_path,
 )
-from shoal.privacy import redact, scan_text
+from shoal.privacy import secrets_hidden
 from shoal.tokens import MAX_JSON_DEPTH, count_tokens
 
 logger = logging.getLogger(__name__)
@@ -424,14 +424,7 @@ def _redacted_ends(text: str) -> str:
         # Only the ends are ever shown; the middle is kept as one character, so that the
         # excerpt still marks a cut.
         text = text[:_SCANNED_END_CHARACTERS] + "…" + text[-_SCANNED_END_CHARACTERS:]
-    # The scanner refuses unpaired surrogates; each is one character, so a stand-in keeps every
-    # offset, and the findings apply to the text as sent.
-    scanned = _LONE_SURROGATE.sub("\ufffd", text)
-    findings = scan_text(scanned)
-    return redact(text, findings) if findings else text
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+    return secrets_hidden(text)
 
 
 def _describe(problem: Any, where: str, node: dict[str, Any], defs: dict[str, Any]) -> str:
@@ -689,7 +682,8 @@ def _quotes(message: str, value: Any) -> bool:
 
 
 class ToolCallGuard:
-    """Server middleware: unknown tools and prompts are protocol errors, tool answers stay small.
+    """Server middleware: unknown tools and prompts are protocol errors, tool answers stay small,
+    and no error quotes a secret (see `shoal.privacy.secrets_hidden`).
 
     Args:
         server: The server whose tools are known.
@@ -712,6 +706,18 @@ class ToolCallGuard:
         self._left_out = dict(left_out or {})
 
     async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        """The answer to one request, its error text with secrets and personal data replaced by
+        ``[kind]`` wherever it came from: an error quotes what the caller sent (a model id, an
+        argument's name, a tool's), and is shown to the model and may be logged by the host."""
+        try:
+            result = await self._guarded(ctx, call_next)
+        except MCPError as error:
+            raise _error_with_secrets_hidden(error) from None
+        return _tool_error_with_secrets_hidden(result)
+
+    async def _guarded(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         if ctx.method == "prompts/get" and isinstance(ctx.params, dict):
@@ -797,6 +803,34 @@ class ToolCallGuard:
                 }
             }
         return result
+
+
+def _error_with_secrets_hidden(error: MCPError) -> MCPError:
+    """``error`` with secrets replaced by ``[kind]`` in its message and in its data's text (a
+    string, or the strings of an object: the SDK's errors about a resource repeat its URI
+    there)."""
+    message = secrets_hidden(error.error.message)
+    data = error.error.data
+    if isinstance(data, str):
+        data = secrets_hidden(data)
+    elif isinstance(data, dict):
+        data = {key: secrets_hidden(value) if isinstance(value, str) else value
+                for key, value in data.items()}
+    if message == error.error.message and data == error.error.data:
+        return error
+    return MCPError(code=error.error.code, message=message, data=data)
+
+
+def _tool_error_with_secrets_hidden(result: HandlerResult) -> HandlerResult:
+    """A tool error's text with secrets replaced by ``[kind]``; any other answer as it is."""
+    if not isinstance(result, dict) or not result.get("isError"):
+        return result
+    content = [
+        {**block, "text": secrets_hidden(block["text"])}
+        if isinstance(block, dict) and isinstance(block.get("text"), str) else block
+        for block in result.get("content") or []
+    ]
+    return {**result, "content": content}
 
 
 async def _without_long_method_names(

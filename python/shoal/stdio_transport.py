@@ -14,8 +14,9 @@ gives a key twice in one object is refused, as the HTTP transport refuses such a
 `message_refusal`): the SDK's reader keeps the last value without a word. So is a request whose
 id MCP does not take (a fraction, ``true``, ``null``, an object), which the SDK's reader would
 read as a notification and leave unanswered, and a message with neither a method nor an id
-that is no response either: each gets ``-32600`` with the id null, over stdio as over HTTP. The
-server keeps serving either way.
+that is no response either: each gets ``-32600`` with the id null, over stdio as over HTTP, as
+does a message with an id but no method that is no response (no result, no error), with its
+id. The server keeps serving either way.
 
 shoal reads the host's lines itself rather than through the SDK's reader, for three reasons:
 
@@ -65,6 +66,7 @@ from typing_extensions import Self
 
 from shoal.excerpts import EXCERPT_CHARACTERS, excerpt
 from shoal.files import RepeatedKeyObject, first_repeat, object_keeping_repeated_keys
+from shoal.privacy import secrets_hidden
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -456,9 +458,9 @@ def unreadable_message_reply(error: ValidationError, unit: str = "line") -> type
     else:
         location = ".".join(str(part) for part in first.get("loc", ()))
         code, text = types.INVALID_REQUEST, f"Invalid request: {location}: {first['msg']}"
-    return types.JSONRPCError(
+    return _with_secrets_hidden(types.JSONRPCError(
         jsonrpc="2.0", id=request_id, error=types.ErrorData(code=code, message=text)
-    )
+    ))
 
 
 @dataclass(frozen=True)
@@ -474,6 +476,26 @@ _GIVE_EACH_ONCE = "once (only the last would be read)"
 
 
 def message_refusal(text: str) -> Refusal | None:
+    """`_refusal_before_reading`, its message with secrets and personal data replaced by
+    ``[kind]`` (see `_with_secrets_hidden`)."""
+    refusal = _refusal_before_reading(text)
+    if refusal is None:
+        return None
+    return dataclasses.replace(refusal, reply=_with_secrets_hidden(refusal.reply))
+
+
+def _with_secrets_hidden(reply: types.JSONRPCError) -> types.JSONRPCError:
+    """``reply`` with secrets and personal data in its message replaced by ``[kind]``: the
+    message quotes what the sender wrote (an id, a key, a method) and is logged as well as
+    answered. Every refusal and every answer to an unreadable message passes through here."""
+    message = secrets_hidden(reply.error.message)
+    if message == reply.error.message:
+        return reply
+    error = reply.error.model_copy(update={"message": message})
+    return reply.model_copy(update={"error": error})
+
+
+def _refusal_before_reading(text: str) -> Refusal | None:
     """The refusal of a JSON-RPC message that gives a key twice in one of its objects, that is
     no message MCP reads (see `_shape_refusal`), or whose params hold a number too long to
     read, or None.
@@ -526,8 +548,9 @@ def _shape_refusal(message: dict[str, Any]) -> Refusal | None:
     never answered, and drops a message with no method as it drops a response: either way the
     sender waits for an answer that never comes. Both are refused as invalid requests, the
     first with the id null, as JSON-RPC answers a request whose id cannot be told. A message
-    with an id and no method may be a response cut short, which JSON-RPC never answers: its
-    refusal is sent only where every message gets a status (over HTTP), with its id.
+    with an id but no method, result or error is no response (a response carries one of the
+    two), so it is answered over stdio as over HTTP, with its id when that is one JSON-RPC
+    takes.
     """
     if "method" in message and "id" in message:
         request_id = message["id"]
@@ -536,10 +559,9 @@ def _shape_refusal(message: dict[str, Any]) -> Refusal | None:
             return _invalid_request(
                 None, f"the id must be a string or an integer, got {excerpt(request_id)}")
     elif not any(member in message for member in ("method", "result", "error")):
-        refusal = _invalid_request(
+        return _invalid_request(
             _request_id(message), "the message has no method, nor the result or error of a "
             "response; a request gives a method and an id (a string or an integer)")
-        return dataclasses.replace(refusal, is_request="id" not in message)
     return None
 
 
