@@ -474,6 +474,21 @@ def test_requests_still_running_when_stdin_closes_are_answered_and_done(tmp_path
     assert "Traceback" not in log and "WARNING" not in log
 
 
+def test_a_verbose_log_hides_the_secrets_an_error_quotes(tmp_path: Path) -> None:
+    # With -v the SDK logs a failed call's error as the tool raised it, before the middleware
+    # hides what it quotes of the arguments.
+    key = "AKIAQYLPMN5HHHFPZAM2"
+    call = tool_call(1, "estimate_cost", {"model": f"gpt-4o {key}", "input_tokens": 5})
+
+    status, answers, log = piped([call], [sys.executable, "-m", "shoal", "-v", "serve"], tmp_path,
+                                 env={"SHOAL_LEDGER": str(tmp_path / "ledger.sqlite3")})
+
+    assert status == 0, log
+    assert answers[1]["result"]["isError"]
+    assert "Tool 'estimate_cost' failed" in log and "gpt-4o [aws_access_key_id]" in log
+    assert key not in log
+
+
 # A server whose tools sleep, or never return: on a worker thread, which no cancellation stops,
 # or as a task.
 SERVER_WITH_LONG_TOOLS = """

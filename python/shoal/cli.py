@@ -1034,6 +1034,7 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.stdio_transport import serve_stdio
 
     _check_transport_options(args)
+    _hide_secrets_in_the_log()
     groups = None if args.tools is None else _served_groups(args.tools)
     _use_ledger_and_prices(args)
     for variable in ("SHOAL_LEDGER", DB_ENVIRONMENT):
@@ -1115,6 +1116,29 @@ def _ignore_ctrl_c_once_exiting() -> None:
     """
     if threading.current_thread() is threading.main_thread():
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+
+
+class _SecretsHidden(logging.Filter):
+    """Every log line with the secrets and personal data in it replaced by their kind.
+
+    The MCP SDK logs a failed tool call's error (at INFO, shown with -v) as the tool raised it,
+    before shoal's middleware hides what the error quotes of a caller's arguments; a host keeps
+    the server's stderr as its log. A traceback's text is left as it is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from shoal.privacy import secrets_hidden
+
+        message = record.getMessage()
+        hidden = secrets_hidden(message)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+def _hide_secrets_in_the_log() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_SecretsHidden())
 
 
 def _served_groups(value: str) -> list[str]:
