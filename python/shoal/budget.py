@@ -49,6 +49,7 @@ from shoal.files import (
     refused_prefix,
 )
 from shoal.frozen_mapping import FrozenDict, deep_frozen
+from shoal.numbers_in import real_number, whole_number
 from shoal.token_budget import truncate
 from shoal.tokens import (
     NOTE_ORDER,
@@ -238,22 +239,24 @@ class TrimmedChat:
 
 
 def _check_budget(budget_tokens: object) -> int:
-    if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int):
+    number = whole_number(budget_tokens)
+    if number is None:
         raise TypeError(f"budget_tokens must be a whole number, got {type(budget_tokens).__name__}")
-    if not 1 <= budget_tokens <= MAX_BUDGET_TOKENS:
+    if not 1 <= number <= MAX_BUDGET_TOKENS:
         raise InputError(f"budget_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got "
-                         f"{grouped_number(budget_tokens)}")
-    return budget_tokens
+                         f"{grouped_number(number)}")
+    return number
 
 
 def _check_min_truncated(min_truncated_tokens: object) -> int:
-    if isinstance(min_truncated_tokens, bool) or not isinstance(min_truncated_tokens, int):
+    number = whole_number(min_truncated_tokens)
+    if number is None:
         raise TypeError("min_truncated_tokens must be a whole number, got "
                         f"{type(min_truncated_tokens).__name__}")
-    if not 1 <= min_truncated_tokens <= MAX_BUDGET_TOKENS:
+    if not 1 <= number <= MAX_BUDGET_TOKENS:
         raise InputError(f"min_truncated_tokens must be 1 to {MAX_BUDGET_TOKENS:,}, got "
-                         f"{grouped_number(min_truncated_tokens)}")
-    return min_truncated_tokens
+                         f"{grouped_number(number)}")
+    return number
 
 
 # The fields an item given as a mapping may have: BudgetItem's.
@@ -293,12 +296,16 @@ def _as_item(raw: BudgetItem | Mapping[str, Any], index: int) -> BudgetItem:
         check_unicode(item.text, f"item {item.id!r}: text")
     if item.path is not None and not isinstance(item.path, str):
         raise TypeError(f"item {item.id!r}: path must be a string, got {excerpt(item.path)}")
-    if isinstance(item.priority, bool) or not isinstance(item.priority, (int, float)):
+    priority = real_number(item.priority)
+    if priority is None:
         raise TypeError(f"item {item.id!r}: priority must be a number, got "
                         f"{excerpt(item.priority)}")
-    if not math.isfinite(item.priority) or item.priority < 0:
+    if not math.isfinite(priority) or priority < 0:
         raise InputError(f"item {item.id!r}: priority must be finite and at least 0, got "
-                         f"{excerpt(item.priority)}")
+                         f"{excerpt(priority)}")
+    if priority is not item.priority:
+        # A priority from numpy, kept as the plain number it was read as.
+        item = replace(item, priority=priority)
     if not isinstance(item.required, bool):
         raise TypeError(f"item {item.id!r}: required must be true or false, got "
                         f"{excerpt(item.required)}")
@@ -494,7 +501,8 @@ def fit_budget(
         raise TypeError(f"truncate_last must be True or False, not {type(truncate_last).__name__}")
     min_truncated_tokens = _check_min_truncated(min_truncated_tokens)
     # Checked here, by its name: pricing the plan checks it too, last and as output_tokens.
-    check_count("expected_output_tokens", expected_output_tokens, MAX_TOKENS_PER_CALL)
+    expected_output_tokens = check_count("expected_output_tokens", expected_output_tokens,
+                                         MAX_TOKENS_PER_CALL)
     if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
         # Without a cut the limit changes nothing, so setting it alone is most likely a
         # forgotten truncate_last.

@@ -32,6 +32,7 @@ from shoal.excerpts import (
     numbered_runs,
 )
 from shoal.files import SpelledNumber, SpelledWholeNumber
+from shoal.numbers_in import real_number, whole_number
 from shoal.tokens import (
     ESTIMATE_BASE_ENCODING,
     TokenCount,
@@ -191,26 +192,29 @@ def check_count(name: str, value: object, limit: int, minimum: int = 0) -> int:
     spelled = isinstance(value, SpelledNumber)
     past_every_float = isinstance(value, SpelledWholeNumber) or (
         isinstance(value, SpelledNumber) and math.isinf(value))
-    if isinstance(value, float) and not past_every_float:
-        # A float comes from a JSON plan (NaN, 2.5, 1e-400 read as 0) or a Python caller: say
-        # what is wrong with the number, which its type alone does not.
-        if not math.isfinite(value):
-            problem = ", which is not finite"
-        elif value.is_integer() and not spelled:
-            problem = f"; write it as {int(value)}, without the decimal point"
-        else:
-            problem = ", which is not whole"
-        raise TypeError(f"{name} must be a whole number, got {excerpt(value)}{problem}")
-    if not past_every_float and (isinstance(value, bool) or not isinstance(value, int)):
+    whole = whole_number(value)
+    if whole is None and not past_every_float:
+        real = real_number(value)
+        if isinstance(real, float):
+            # A float comes from a JSON plan (NaN, 2.5, 1e-400 read as 0) or a Python caller:
+            # say what is wrong with the number, which its type alone does not.
+            if not math.isfinite(real):
+                problem = ", which is not finite"
+            elif real.is_integer() and not spelled:
+                problem = f"; write it as {int(real)}, without the decimal point"
+            else:
+                problem = ", which is not whole"
+            raise TypeError(f"{name} must be a whole number, got {excerpt(real)}{problem}")
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}")
-    assert isinstance(value, (int, float))
-    if value < minimum:
-        raise InputError(f"{name} must be at least {minimum:,}, got {grouped_number(value)}")
-    if value > limit:
-        raise InputError(f"{name} must be at most {limit:,}, got {grouped_number(value)}; check "
-                         "the units")
-    assert isinstance(value, int)  # a number past every float is past every bound too
-    return value
+    number = value if whole is None else whole
+    assert isinstance(number, (int, float))
+    if number < minimum:
+        raise InputError(f"{name} must be at least {minimum:,}, got {grouped_number(number)}")
+    if number > limit:
+        raise InputError(f"{name} must be at most {limit:,}, got {grouped_number(number)}; "
+                         "check the units")
+    assert isinstance(number, int)  # a number past every float is past every bound too
+    return number
 
 
 def check_each_model_once(argument: str, named: Sequence[tuple[str, str]]) -> None:
@@ -777,8 +781,9 @@ def estimate_cost_for_text(
     """
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
-    check_count("expected_output_tokens", expected_output_tokens, MAX_TOKENS_PER_CALL)
-    check_count("reasoning_tokens", reasoning_tokens, MAX_TOKENS_PER_CALL)
+    expected_output_tokens = check_count("expected_output_tokens", expected_output_tokens,
+                                         MAX_TOKENS_PER_CALL)
+    reasoning_tokens = check_count("reasoning_tokens", reasoning_tokens, MAX_TOKENS_PER_CALL)
     check_catalog(catalog)
 
     if catalog is None:

@@ -52,6 +52,7 @@ from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
 from shoal.file_names import check_file_name
 from shoal.ledger import MAX_LIMIT_USD, canonical_decision_id, data_directory
+from shoal.numbers_in import real_number, whole_number
 from shoal.privacy import redact, scan_text
 from shoal.router_model import Router
 from shoal.sqlite_files import (
@@ -264,11 +265,11 @@ def _check_unicode(name: str, text: str) -> None:
                             f"at character {error.start})") from None
 
 
-def _optional_number(name: str, value: object, *, integer: bool = False) -> float | int | None:
-    if value is None:
+def _optional_number(name: str, given: object, *, integer: bool = False) -> float | int | None:
+    if given is None:
         return None
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
+    value = whole_number(given) if integer else real_number(given)
+    if value is None:
         raise FeedbackError(f"{name} must be {'an int' if integer else 'a number'} or None")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
@@ -293,16 +294,17 @@ def _validated(
         )
     if not isinstance(model, str) or not model.strip() or len(model) > 200:
         raise FeedbackError("model must be a non-empty model id of at most 200 characters")
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
+    number = real_number(score)
+    if number is None:
         raise FeedbackError(f"score must be a number in [0, 1], got {type(score).__name__}")
-    if not 0.0 <= score <= 1.0:
-        raise FeedbackError(f"score must be in [0, 1], got {grouped_number(score)}")
+    if not 0.0 <= number <= 1.0:
+        raise FeedbackError(f"score must be in [0, 1], got {grouped_number(number)}")
     try:
         known = outcome_model(model.strip(), catalog=catalog, router=router)
     except FeedbackError as error:
         raise FeedbackError(f"model: {error}") from None
     # + 0.0 turns -0.0 into 0.0, which would otherwise be stored and shown as -0.000.
-    return canonical, known, float(score) + 0.0
+    return canonical, known, float(number) + 0.0
 
 
 def outcome_model(

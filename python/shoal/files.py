@@ -53,6 +53,7 @@ from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, first_few, quoted_path, shown_path
 from shoal.file_names import check_file_name
 from shoal.gitignore import IgnoreMatcher
+from shoal.numbers_in import whole_number
 from shoal.progress import check_callback
 from shoal.tokens import Tokenizer, check_allow_special, tokenizer_for
 
@@ -336,14 +337,18 @@ def count_files(
     check_allow_special(allow_special)
     if not isinstance(respect_gitignore, bool):
         raise TypeError(f"respect_gitignore must be bool, not {type(respect_gitignore).__name__}")
-    check_max_file_bytes(max_file_bytes)
-    if isinstance(max_files, bool) or not isinstance(max_files, int):
+    max_file_bytes = check_max_file_bytes(max_file_bytes)
+    most_files = whole_number(max_files)
+    if most_files is None:
         raise TypeError(f"max_files must be an int, not {type(max_files).__name__}")
-    if max_files < 1:
-        raise InputError(f"max_files must be at least 1, not {max_files}")
+    if most_files < 1:
+        raise InputError(f"max_files must be at least 1, not {most_files}")
+    max_files = most_files
     if workers is not None:
-        if isinstance(workers, bool) or not isinstance(workers, int):
+        threads = whole_number(workers)
+        if threads is None:
             raise TypeError(f"workers must be an int or None, not {type(workers).__name__}")
+        workers = threads
         if not 1 <= workers <= MAX_WORKERS:
             raise InputError(f"workers must be 1 to {MAX_WORKERS:,} (None: one per CPU), not "
                              f"{workers}")
@@ -452,18 +457,20 @@ def _check_path(name: str, path: object) -> None:
     check_file_name(text, name)
 
 
-def check_max_file_bytes(max_file_bytes: int) -> None:
-    """Refuse a file size limit below 1 byte or over ``MAX_FILE_BYTES_LIMIT``."""
-    if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int):
+def check_max_file_bytes(max_file_bytes: int) -> int:
+    """``max_file_bytes`` as an int, refused below 1 byte or over ``MAX_FILE_BYTES_LIMIT``."""
+    limit = whole_number(max_file_bytes)
+    if limit is None:
         raise TypeError(f"max_file_bytes must be an int, not {type(max_file_bytes).__name__}")
-    if max_file_bytes < 1:
-        raise InputError(f"max_file_bytes must be at least 1, not {max_file_bytes}")
-    if max_file_bytes > MAX_FILE_BYTES_LIMIT:
+    if limit < 1:
+        raise InputError(f"max_file_bytes must be at least 1, not {limit}")
+    if limit > MAX_FILE_BYTES_LIMIT:
         # The value itself is not echoed: it may have more digits than Python will print.
         raise InputError(
             f"max_file_bytes must be at most {MAX_FILE_BYTES_LIMIT:,} (1 GiB), since a file is "
             "read whole into memory"
         )
+    return limit
 
 
 def _stat(real: str | os.PathLike[str], shown: object) -> os.stat_result:
@@ -500,7 +507,7 @@ def read_text_file(
             that cannot be opened, a binary one (with ``refuse_binary``), or one that is not
             UTF-8 text.
     """
-    check_max_file_bytes(max_file_bytes)
+    max_file_bytes = check_max_file_bytes(max_file_bytes)
     shown = os.fspath(path)
     real, _ = _confine(Path(path), None)
     info = _stat(real, shown)
@@ -724,7 +731,7 @@ def read_text_stream(
         FileTooLargeError: A stream longer than ``max_bytes``.
         ValueError: A stream that is not UTF-8 text.
     """
-    check_max_file_bytes(max_bytes)
+    max_bytes = check_max_file_bytes(max_bytes)
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise FileTooLargeError(name, None, max_bytes, raise_with)

@@ -38,6 +38,7 @@ from shoal.files import (
     read_json_file,
 )
 from shoal.frozen_mapping import FrozenDict
+from shoal.numbers_in import real_number, whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -370,10 +371,12 @@ class Chip:
         get_node(self.node)
         for name in ("power_w", "performance_tflops", "area_mm2"):
             if name != "area_mm2" or self.area_mm2 is not None:
-                _check_figure(name, getattr(self, name), CHIP_FIELD_MINIMUMS[name],
-                              CHIP_FIELD_LIMITS[name])
+                # Kept as the plain number checked (a numpy value as an int or float).
+                object.__setattr__(self, name, _check_figure(
+                    name, getattr(self, name), CHIP_FIELD_MINIMUMS[name], CHIP_FIELD_LIMITS[name]))
         object.__setattr__(self, "sram_mb", _checked_sram_mb(self.sram_mb))
-        _check_fraction("sram_area_fraction", self.sram_area_fraction)
+        object.__setattr__(self, "sram_area_fraction",
+                           _check_fraction("sram_area_fraction", self.sram_area_fraction))
 
 
 @dataclass(frozen=True)
@@ -1605,19 +1608,21 @@ def _kv_cache(name: str) -> tuple[str, float]:
 
 
 def _positive_int(name: str, value: Any, limit: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = whole_number(value)
+    if number is None:
         raise TypeError(f"{name} must be an int, got {_type_name(value)}")
-    if value <= 0:
-        raise ParameterError(name, f"must be > 0, got {grouped_number(value)}")
-    if value > limit:
-        raise ParameterError(name, f"must be at most {limit:,}, got {grouped_number(value)}")
-    return value
+    if number <= 0:
+        raise ParameterError(name, f"must be > 0, got {grouped_number(number)}")
+    if number > limit:
+        raise ParameterError(name, f"must be at most {limit:,}, got {grouped_number(number)}")
+    return number
 
 
 def _check_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    number = real_number(value)
+    if number is None:
         raise TypeError(f"{name} must be a number, got {_type_name(value)}")
-    return value
+    return number
 
 
 def _finite(value: float) -> bool:
@@ -1649,18 +1654,22 @@ def _check_mode(mode: Any) -> PortMode:
                          f"{excerpt(mode)}")
 
 
-def _check_figure(name: str, value: Any, minimum: float, limit: float) -> None:
+def _check_figure(name: str, value: Any, minimum: float, limit: float) -> float:
     """A finite number from ``minimum`` (above 0) to ``limit``."""
-    if not (_finite(_check_number(name, value)) and minimum <= value <= limit):
+    number = _check_number(name, value)
+    if not (_finite(number) and minimum <= number <= limit):
         raise ParameterError(name, f"must be a number from {minimum:g} to {limit:,.0f}, "
-                             f"got {grouped_number(value)}")
+                             f"got {grouped_number(number)}")
+    return number
 
 
-def _check_fraction(name: str, value: Any) -> None:
+def _check_fraction(name: str, value: Any) -> float:
     """A share from 0 up to, not including, 1."""
-    if not (_finite(_check_number(name, value)) and 0 <= value < 1):
+    number = _check_number(name, value)
+    if not (_finite(number) and 0 <= number < 1):
         raise ParameterError(name, "must be a number from 0 up to (not including) 1, got "
-                             f"{grouped_number(value)}")
+                             f"{grouped_number(number)}")
+    return number
 
 
 def _check_flag(name: str, value: Any) -> bool:
@@ -1675,8 +1684,10 @@ def _checked_sram_mb(sram_mb: Any) -> float | None:
     from 0 to :data:`MAX_SRAM_MB`."""
     if sram_mb is None:
         return None
-    if isinstance(sram_mb, bool) or not isinstance(sram_mb, (int, float)):
-        raise TypeError(f"sram_mb must be a number, got {_type_name(sram_mb)}")
+    given = sram_mb
+    sram_mb = real_number(given)
+    if sram_mb is None:
+        raise TypeError(f"sram_mb must be a number, got {_type_name(given)}")
     if not (_finite(sram_mb) and 0 <= sram_mb <= MAX_SRAM_MB):
         # Every digit, grouped as the limit is: a rounded value (1e+06 for 1,000,001) would
         # look in range.
@@ -2443,8 +2454,8 @@ def sweep(
     """
     batch_size = _positive_int("batch", batch, MAX_BATCH)
     # An empty list would return no rows, which reads as "nothing fits" rather than "not asked".
-    for index, context in enumerate(_non_empty(contexts, "contexts", "token counts")):
-        _positive_int(f"contexts[{index}]", context, MAX_CONTEXT_TOKENS)
+    contexts = [_positive_int(f"contexts[{index}]", context, MAX_CONTEXT_TOKENS)
+                for index, context in enumerate(_non_empty(contexts, "contexts", "token counts"))]
     model_ids = _non_empty(models, "models")
     device_ids = _non_empty(devices, "devices")
     quant_ids = _non_empty(quantisations, "quantisations")

@@ -96,6 +96,7 @@ from shoal.cost import (
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
 from shoal.file_names import check_file_name
+from shoal.numbers_in import int_when_whole, real_number
 from shoal.sqlite_files import (
     file_state,
     is_writable,
@@ -522,6 +523,9 @@ def _seconds(moment: datetime.datetime | float | str | None, name: str) -> float
         return None
     if isinstance(moment, bool):
         raise TypeError(f"{name} must be a datetime, epoch seconds or ISO 8601 text")
+    seconds = real_number(moment)
+    if seconds is not None:
+        moment = seconds
     if isinstance(moment, int) and abs(moment) > sys.float_info.max:
         # float() would overflow, and showing every digit says nothing.
         raise InputError(f"{name} must be a time, got an integer of seconds too large for any "
@@ -1387,6 +1391,10 @@ def _priced_call(
     catalog: Catalog | None,
 ) -> _PricedCall:
     """Check a call's arguments and price it, as :func:`record_usage` does before it writes."""
+    # A count from numpy as an int, so that SQLite can store it; any other is refused below.
+    input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens = (
+        int_when_whole(count) for count in (input_tokens, output_tokens, cached_input_tokens,
+                                             cache_write_tokens, reasoning_tokens))
     counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
               reasoning_tokens)
     scope = _scope_name(scope)
@@ -1645,7 +1653,7 @@ class Ledger:
         self, scope: str, usd: float, *, hard: bool = True, period: str | None = None
     ) -> BudgetLimit:
         """Set (or replace) ``scope``'s limit; see :func:`set_limit`."""
-        _check_limit(scope, usd, hard, period)
+        usd = _check_limit(scope, usd, hard, period)
         scope = _scope_name(scope)
         set_at = time.time()
 
@@ -1690,7 +1698,7 @@ class Ledger:
         now: datetime.datetime | float | str | None = None,
     ) -> BudgetStatus:
         """Spend, remaining budget, burn rate and projection; see :func:`budget_status`."""
-        moment = _status_moment(scope, window_hours, now)
+        moment, window_hours = _status_moment(scope, window_hours, now)
         scope = _scope_name(scope)
         forms = _scope_forms(scope)
         sql = self._store.sql
@@ -1836,11 +1844,13 @@ class Ledger:
                                  "recorded_at or cost_nanousd", "is out of its range")
 
 
-def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None:
-    """Refuse a limit whose scope, amount, hardness or period is malformed."""
+def _check_limit(scope: str, given_usd: float, hard: bool, period: str | None) -> float:
+    """The limit's amount, as an int or float, refused with the limit when its scope, amount,
+    hardness or period is malformed."""
     _scope_name(scope)
-    if isinstance(usd, bool) or not isinstance(usd, (int, float)):
-        raise TypeError(f"usd must be a number, got {type(usd).__name__}")
+    usd = real_number(given_usd)
+    if usd is None:
+        raise TypeError(f"usd must be a number, got {type(given_usd).__name__}")
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
     if (isinstance(usd, float) and not math.isfinite(usd)) or usd < 0:
         raise InputError(f"usd must be a finite amount of at least 0, got {grouped_number(usd)}")
@@ -1858,19 +1868,22 @@ def _check_limit(scope: str, usd: float, hard: bool, period: str | None) -> None
         raise TypeError(f"hard must be True or False, got {type(hard).__name__}")
     if period is not None:
         period_bounds(period, 0.0)  # validates the name
+    return usd
 
 
-def _status_moment(scope: str, window_hours: float,
-                   now: datetime.datetime | float | str | None) -> float:
-    """The moment a status is asked for (now when None), once its arguments are checked."""
+def _status_moment(scope: str, given_window_hours: float,
+                   now: datetime.datetime | float | str | None) -> tuple[float, float]:
+    """The moment a status is asked for (now when None) and its window in hours, once the
+    arguments are checked."""
     _scope_name(scope)
-    if isinstance(window_hours, bool) or not isinstance(window_hours, (int, float)):
+    window_hours = real_number(given_window_hours)
+    if window_hours is None:
         raise TypeError("window_hours must be a number")
     if not MIN_WINDOW_HOURS <= window_hours <= MAX_WINDOW_HOURS:
         raise InputError("window_hours must be from one second (1/3600) to a year (8784), got "
                          f"{grouped_number(window_hours)}")
     moment = to_epoch(now, "now")
-    return time.time() if moment is None else moment
+    return (time.time() if moment is None else moment), window_hours
 
 
 def _line_dict(line: CostLine) -> dict[str, Any]:
@@ -2433,7 +2446,7 @@ def set_limit(
         ValueError: A malformed scope, amount or period (the message names it).
     """
     # Checked before the ledger is opened: opening a new one would make its file.
-    _check_limit(scope, usd, hard, period)
+    usd = _check_limit(scope, usd, hard, period)
 
     def attempt() -> BudgetLimit:
         opened = open_ledger(ledger)
@@ -2478,8 +2491,8 @@ def budget_status(
             opened = open_ledger(ledger)
             return _with_ledger_notes(
                 opened, opened.budget_status(scope, window_hours=window_hours, now=now))
-        moment = _status_moment(scope, window_hours, now)
-        nothing = _Burn(float(window_hours), 0.0, 0.0)
+        moment, hours = _status_moment(scope, window_hours, now)
+        nothing = _Burn(float(hours), 0.0, 0.0)
         return _status(scope, moment, None, 0, 0, 0, nothing, notes=(no_ledger_note(unmade),))
 
     return _retried_if_replaced(attempt)

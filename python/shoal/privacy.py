@@ -43,7 +43,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -59,6 +59,7 @@ from shoal.files import (
     whole_number_as_given,
     without_byte_order_mark,
 )
+from shoal.numbers_in import whole_number
 from shoal.tokens import check_unicode
 
 logger = logging.getLogger(__name__)
@@ -293,13 +294,10 @@ def _checked_findings(text: str, findings: object, location: str) -> list[Privac
         if not isinstance(finding, PrivacyFinding):
             raise TypeError(f"findings[{index}] must be a PrivacyFinding (from scan_text), not "
                             f"{type(finding).__name__}")
-        for field in ("start", "end"):
-            # A finding made by hand (dataclasses.replace) may hold any value: 1.5 or None
-            # would fail inside the slicing, naming neither the finding nor the field.
-            offset = getattr(finding, field)
-            if isinstance(offset, bool) or not isinstance(offset, int):
-                raise TypeError(f"findings[{index}].{field} must be an int, not "
-                                f"{type(offset).__name__}")
+        start, end = (_checked_offset(finding, field, index) for field in ("start", "end"))
+        if type(finding.start) is not int or type(finding.end) is not int:
+            # An offset from numpy, kept as the int it is.
+            finding = checked[index] = replace(finding, start=start, end=end)
         if finding.location != location:
             # Offsets into another text would redact the wrong characters and leave the
             # finding's own visible.
@@ -321,6 +319,17 @@ def _checked_findings(text: str, findings: object, location: str) -> list[Privac
                 "start is less than its end"
             )
     return checked
+
+
+def _checked_offset(finding: PrivacyFinding, field: str, index: int) -> int:
+    """The ``start`` or ``end`` of ``findings[index]``, refused unless a whole number."""
+    # A finding made by hand (dataclasses.replace) may hold any value: 1.5 or None would fail
+    # inside the slicing, naming neither the finding nor the field.
+    offset = getattr(finding, field)
+    number = whole_number(offset)
+    if number is None:
+        raise TypeError(f"findings[{index}].{field} must be an int, not {type(offset).__name__}")
+    return number
 
 
 # ---- evaluation on a labelled set ----

@@ -566,7 +566,7 @@ class SavingsTally:
             TypeError, ValueError: ``max_scopes`` or ``max_models`` is not None or a whole
                 number from 0.
         """
-        _check_listed(max_scopes=max_scopes, max_models=max_models)
+        max_scopes, max_models = _check_listed(max_scopes=max_scopes, max_models=max_models)
         scopes, models = self.full.by_scope, self.full.by_model
         listed_scopes = len(scopes) if max_scopes is None else min(max_scopes, len(scopes))
         listed_models = len(models) if max_models is None else min(max_models, len(models))
@@ -583,10 +583,12 @@ class SavingsTally:
         )
 
 
-def _check_listed(*, max_scopes: int | None, max_models: int | None) -> None:
-    for name, value in (("max_scopes", max_scopes), ("max_models", max_models)):
-        if value is not None:
-            check_count(name, value, sys.maxsize)
+def _check_listed(
+    *, max_scopes: int | None, max_models: int | None
+) -> tuple[int | None, int | None]:
+    """``max_scopes`` and ``max_models``, each None or a whole number from 0 (as an int)."""
+    return (None if max_scopes is None else check_count("max_scopes", max_scopes, sys.maxsize),
+            None if max_models is None else check_count("max_models", max_models, sys.maxsize))
 
 
 def savings_tally(

@@ -67,6 +67,7 @@ from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
 from shoal.file_names import check_file_name, data_file_argument
 from shoal.hardware import get_device, hardware_fit
+from shoal.numbers_in import real_number, whole_number
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
     MIN_CONFIDENCE_PROMPTS,
@@ -479,21 +480,23 @@ def _ability_from_prior(router: Router, mapped_mean: float) -> float:
 
 
 def _check_number(name: str, value: object, *, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    given = real_number(value)
+    if given is None:
         raise RoutingError(f"{name} must be a number, got {type(value).__name__}")
-    number = float(value)
+    number = float(given)
     if not (math.isfinite(number) or number == high == math.inf) or not low <= number <= high:
         # An amount's bounds in dollars, as every message about money writes them.
         bound = format_usd if name.endswith("_usd") and math.isfinite(high) else grouped_number
         raise RoutingError(f"{name} must be between {bound(low)} and {bound(high)}, got "
-                           f"{grouped_number(value)}")
+                           f"{grouped_number(given)}")
     return number
 
 
 def _check_willingness_to_pay(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    given = real_number(value)
+    if given is None:
         raise RoutingError(f"willingness_to_pay must be a number, got {type(value).__name__}")
-    number = float(value)
+    number = float(given)
     if not MIN_WILLINGNESS_TO_PAY <= number <= MAX_WILLINGNESS_TO_PAY:  # NaN fails it too
         raise RoutingError(
             f"willingness_to_pay must be above 0 (at least "
@@ -1335,17 +1338,18 @@ def _settings(catalog: Catalog, labels: _Labels, **arguments: Any) -> _Settings:
     if min_quality is not None:
         min_quality = _check_number("min_quality", min_quality, low=0.0, high=1.0)
     max_cost = arguments["max_cost_usd"]
-    if isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool) and max_cost < 0:
+    given_cost = real_number(max_cost)
+    if given_cost is not None and given_cost < 0:
         # The MCP tool spells "no limit" -1; a script that copies it gets the Python spelling.
-        raise RoutingError(f"max_cost_usd must be 0 or more, got {grouped_number(max_cost)}; None "
-                           "sets no limit")
+        raise RoutingError(f"max_cost_usd must be 0 or more, got {grouped_number(given_cost)}; "
+                           "None sets no limit")
     if max_cost is not None:
         max_cost = _check_number("max_cost_usd", max_cost, low=0.0, high=MAX_CALL_COST_USD)
-    output_tokens = arguments["expected_output_tokens"]
-    if (isinstance(output_tokens, bool) or not isinstance(output_tokens, int)
-            or not 0 <= output_tokens <= MAX_OUTPUT_TOKENS):
-        shown = (grouped_number(output_tokens) if isinstance(output_tokens, int)
-                 and not isinstance(output_tokens, bool) else excerpt(output_tokens))
+    given_tokens = arguments["expected_output_tokens"]
+    output_tokens = whole_number(given_tokens)
+    if output_tokens is None or not 0 <= output_tokens <= MAX_OUTPUT_TOKENS:
+        shown = (excerpt(given_tokens) if output_tokens is None
+                 else grouped_number(output_tokens))
         raise RoutingError(
             f"expected_output_tokens must be an int from 0 to {MAX_OUTPUT_TOKENS:,}, got {shown}"
         )

@@ -62,6 +62,7 @@ from shoal.files import (
     whole_number_as_given,
     without_byte_order_mark,
 )
+from shoal.numbers_in import int_when_whole, whole_number
 from shoal.progress import Progress
 from shoal.router import RoutingError, estimate_qualities, labelled_position
 from shoal.router_model import (
@@ -1109,6 +1110,8 @@ def cross_validate(
         EvaluationError: If the folds cannot be formed.
     """
     catalog = catalog if catalog is not None else configured_catalog()
+    # A seed from numpy as an int: random.Random takes no other type of number.
+    seed = int_when_whole(seed)
     assignment = _fold_assignment(prompts, folds, seed)
     models = _shared_models(prompts)
     progress = progress if progress is not None else _no_progress
@@ -1170,17 +1173,19 @@ def _fold_assignment(prompts: Sequence[LabelledPrompt], folds: int | str, seed: 
                                   f"on one and test on another; every prompt has task "
                                   f"{tasks[0]!r}")
         return [item.task for item in prompts]
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise EvaluationError(f"folds must be 'task' or a number of folds >= 2, got {folds!r}")
-    if folds > len(prompts):
+    count = whole_number(folds)
+    if count is None or count < 2:
+        shown = folds if count is None else count
+        raise EvaluationError(f"folds must be 'task' or a number of folds >= 2, got {shown!r}")
+    if count > len(prompts):
         have = f"{len(prompts)} distinct prompt" + ("" if len(prompts) == 1 else "s")
-        raise EvaluationError(f"too few prompts for {folds} folds: the data has {have}, and "
+        raise EvaluationError(f"too few prompts for {count} folds: the data has {have}, and "
                               "each fold needs one")
     order = list(range(len(prompts)))
     random.Random(seed).shuffle(order)
     assignment = [0] * len(prompts)
     for rank, index in enumerate(order):
-        assignment[index] = rank % folds
+        assignment[index] = rank % count
     return assignment
 
 

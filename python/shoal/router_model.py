@@ -67,6 +67,7 @@ from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, json_type, unknown_field, unprintable
 from shoal.files import MAX_ROUTER_FILE_BYTES, read_json_file
 from shoal.ledger import MAX_LIMIT_USD
+from shoal.numbers_in import real_number, whole_number
 from shoal.output_files import check_output_file
 from shoal.privacy import redact
 from shoal.progress import Progress, check_callback
@@ -453,10 +454,11 @@ def check_label_row(row: object, where: str) -> LabelRow:
         raise RouterFileError(f"{where}: model must be a non-empty string")
     if "score" not in row:
         raise RouterFileError(f"{where}: the row has no score; give a number in [0, 1]")
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
+    number = real_number(score)
+    if number is None:
         raise RouterFileError(f"{where}: score must be a number in [0, 1], got {excerpt(score)}")
-    if not 0.0 <= score <= 1.0:
-        raise RouterFileError(f"{where}: score must be in [0, 1], got {excerpt(score)}")
+    if not 0.0 <= number <= 1.0:
+        raise RouterFileError(f"{where}: score must be in [0, 1], got {excerpt(number)}")
     cost = _optional_number(row, "cost_usd", where)
     input_tokens = _optional_count(row, "input_tokens", where)
     output_tokens = _optional_count(row, "output_tokens", where)
@@ -471,7 +473,7 @@ def check_label_row(row: object, where: str) -> LabelRow:
                               f"{excerpt(task)}")
     _refuse_lone_surrogates(row, where)
     check_model_name(model, f"{where}: model")
-    return LabelRow(prompt, model, float(score), cost, input_tokens, output_tokens,
+    return LabelRow(prompt, model, float(number), cost, input_tokens, output_tokens,
                     row.get("task"))
 
 
@@ -528,13 +530,13 @@ def _optional_number(
     """The field ``name`` as a float from 0 to ``limit``, or None when absent. The limits are
     those a recorded outcome keeps (:mod:`shoal.feedback`); beyond them the mean of a model's
     costs could overflow, and no call costs or reads that much."""
-    value = row.get(name)
-    if value is None:
+    given = row.get(name)
+    if given is None:
         return None
+    value = real_number(given)
     # An int is always finite, and math.isfinite would overflow on one beyond a float.
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or (isinstance(value, float) and not math.isfinite(value)) or value < 0):
-        shown = grouped_number(value) if isinstance(value, (int, float)) else f"{value!r:.80}"
+    if (value is None or (isinstance(value, float) and not math.isfinite(value)) or value < 0):
+        shown = f"{given!r:.80}" if value is None else grouped_number(value)
         raise RouterFileError(f"{where}: {name} must be a finite number >= 0, got {shown}")
     if value > limit:
         raise RouterFileError(f"{where}: {name} must be at most {limit:,}, got "
@@ -544,12 +546,14 @@ def _optional_number(
 
 def _optional_count(row: Mapping[str, Any], name: str, where: str) -> int | None:
     # One wording for whatever is wrong with a count (1.5, -1, "x"), for each count a row has.
-    value = row.get(name)
-    if value is None:
+    given = row.get(name)
+    if given is None:
         return None
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+    value = real_number(given)
+    if (value is None or value < 0
             or (isinstance(value, float) and not value.is_integer())):
-        raise RouterFileError(f"{where}: {name} must be a whole number >= 0, got {excerpt(value)}")
+        raise RouterFileError(f"{where}: {name} must be a whole number >= 0, got "
+                              f"{excerpt(given if value is None else value)}")
     if value > MAX_TOKENS_PER_CALL:
         raise RouterFileError(f"{where}: {name} must be at most {MAX_TOKENS_PER_CALL:,}, got "
                               f"{grouped_number(value)}; check the units")
@@ -731,8 +735,9 @@ def fit_router(
         # A string or one row would be read item by item, each refused as "not a JSON object".
         raise TypeError(f"rows must be a list of labelled rows (dicts), not "
                         f"{type(rows).__name__}")
-    _check_parameters(dim=dim, k=k, similarity_power=similarity_power, shrinkage=shrinkage)
-    _check_irt(irt_iterations, irt_penalty)
+    dim, k, similarity_power, shrinkage = _check_parameters(
+        dim=dim, k=k, similarity_power=similarity_power, shrinkage=shrinkage)
+    irt_iterations, irt_penalty = _check_irt(irt_iterations, irt_penalty)
     _check_labels(name=name, source=source)
     for flag, value in (("calibrate", calibrate), ("calibrate_confidence", calibrate_confidence)):
         if not isinstance(value, bool):
@@ -1023,16 +1028,25 @@ def _check_labels(*, name: object, source: object) -> None:
         raise RouterFileError(f"source must be a string, got {type(source).__name__}")
 
 
-def _check_parameters(*, dim: int, k: int, similarity_power: float, shrinkage: float) -> None:
-    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 1 << 20:
-        raise RouterFileError(f"dim must be an int between 1 and {1 << 20:,}, got {_shown(dim)}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
-        raise RouterFileError(f"k must be an int between 1 and 1,000, got {_shown(k)}")
-    if not (isinstance(similarity_power, (int, float)) and 0 <= similarity_power <= 64):
-        raise RouterFileError(
-            f"similarity_power must be in [0, 64], got {_shown(similarity_power)}")
-    if not (isinstance(shrinkage, (int, float)) and 0 <= shrinkage <= 1e6):
-        raise RouterFileError(f"shrinkage must be in [0, 1,000,000], got {_shown(shrinkage)}")
+def _check_parameters(
+    *, dim: int, k: int, similarity_power: float, shrinkage: float
+) -> tuple[int, int, float, float]:
+    """The neighbour parameters, as ints and numbers (a numpy value as the plain one)."""
+    dim_number, k_number = whole_number(dim), whole_number(k)
+    power, shrink = real_number(similarity_power), real_number(shrinkage)
+    if dim_number is None or not 1 <= dim_number <= 1 << 20:
+        raise RouterFileError(f"dim must be an int between 1 and {1 << 20:,}, got "
+                              f"{_shown(dim if dim_number is None else dim_number)}")
+    if k_number is None or not 1 <= k_number <= 1000:
+        raise RouterFileError("k must be an int between 1 and 1,000, got "
+                              f"{_shown(k if k_number is None else k_number)}")
+    if power is None or not 0 <= power <= 64:
+        raise RouterFileError("similarity_power must be in [0, 64], got "
+                              f"{_shown(similarity_power if power is None else power)}")
+    if shrink is None or not 0 <= shrink <= 1e6:
+        raise RouterFileError("shrinkage must be in [0, 1,000,000], got "
+                              f"{_shown(shrinkage if shrink is None else shrink)}")
+    return dim_number, k_number, power, shrink
 
 
 def _shown(value: object) -> str:
@@ -1043,22 +1057,22 @@ def _shown(value: object) -> str:
     return f"{value!r:.80}"
 
 
-def _check_irt(iterations: int, penalty: float) -> None:
+def _check_irt(iterations: int, penalty: float) -> tuple[int, float]:
+    """The IRT fit's rounds and penalty, as an int and a number (a numpy value as the plain
+    one)."""
+    rounds, weight = whole_number(iterations), real_number(penalty)
     # Newton's steps converge in tens of rounds (30 by default); a billion ran for hours.
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or not (
-        1 <= iterations <= MAX_IRT_ITERATIONS
-    ):
+    if rounds is None or not 1 <= rounds <= MAX_IRT_ITERATIONS:
         raise RouterFileError(
             f"irt_iterations must be an int between 1 and {MAX_IRT_ITERATIONS:,}, got "
-            f"{_shown(iterations)}"
+            f"{_shown(iterations if rounds is None else rounds)}"
         )
     # Without a penalty an item every model got right has no finite difficulty (the step
     # divides by zero); a negative one rewards large parameters, and NaN spreads to all.
-    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not (
-        0 < penalty <= 1e6
-    ):
-        raise RouterFileError(
-            f"irt_penalty must be above 0 and at most 1,000,000, got {_shown(penalty)}")
+    if weight is None or not 0 < weight <= 1e6:
+        raise RouterFileError("irt_penalty must be above 0 and at most 1,000,000, got "
+                              f"{_shown(penalty if weight is None else weight)}")
+    return rounds, weight
 
 
 # ---- reading ----

@@ -38,6 +38,7 @@ from shoal.budget import CHAT_ROLES
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number
 from shoal.frozen_mapping import FrozenDict
+from shoal.numbers_in import real_number
 from shoal.privacy import PrivacyFinding, listed_findings, scan_conversation
 from shoal.tokens import (
     CALL_KEYS,
@@ -382,11 +383,12 @@ def check_margin(margin: object, previous_model: object) -> float:
     if previous_model is None:
         raise InputError("stickiness_margin weighs a switch from previous_model; give both, or "
                          "neither")
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+    given = real_number(margin)
+    if given is None:
         raise InputError(f"stickiness_margin must be a number, got {type(margin).__name__}")
-    if not 0.0 <= float(margin) <= 1.0:
-        raise InputError(f"stickiness_margin must be between 0 and 1, got {grouped_number(margin)}")
-    return float(margin)
+    if not 0.0 <= float(given) <= 1.0:
+        raise InputError(f"stickiness_margin must be between 0 and 1, got {grouped_number(given)}")
+    return float(given)
 
 
 def stickiness(

@@ -31,6 +31,7 @@ from typing import Literal
 
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt
+from shoal.numbers_in import whole_number
 from shoal.tokens import Tokenizer, check_allow_special, check_unicode, tokenizer_for
 
 logger = logging.getLogger(__name__)
@@ -330,7 +331,7 @@ def count_till_limit(
     """
     _check_text(text)
     check_allow_special(allow_special)
-    _check_budget(limit, "limit", minimum=0)
+    limit = _check_budget(limit, "limit", minimum=0)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     base_limit = tokenizer.base_budget(limit)
 
@@ -417,7 +418,7 @@ def truncate(
     """
     _check_text(text)
     check_allow_special(allow_special)
-    _check_budget(max_tokens, "max_tokens", minimum=0)
+    max_tokens = _check_budget(max_tokens, "max_tokens", minimum=0)
     if side not in ("head", "tail"):
         raise InputError(f"side must be 'head' or 'tail', not {excerpt(side)}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
@@ -479,7 +480,7 @@ def split_chunks(
     """
     _check_text(text)
     check_allow_special(allow_special)
-    _check_budget(max_tokens, "max_tokens", minimum=1)
+    max_tokens = _check_budget(max_tokens, "max_tokens", minimum=1)
     tokenizer = tokenizer_for(encoding=encoding, model=model)
     cuts = _TokenCuts(tokenizer, text, allow_special)
     budget = tokenizer.base_budget(max_tokens)
@@ -652,11 +653,13 @@ def _check_text(text: object) -> None:
     check_unicode(text, "text")
 
 
-def _check_budget(value: object, name: str, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+def _check_budget(value: object, name: str, *, minimum: int) -> int:
+    number = whole_number(value)
+    if number is None:
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < minimum:
-        raise InputError(f"{name} must be at least {minimum}, not {value}")
+    if number < minimum:
+        raise InputError(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 class _TokenCuts:

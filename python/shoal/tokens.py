@@ -27,6 +27,7 @@ from shoal._backend import core
 from shoal.catalog import ModelEntry, configured_catalog
 from shoal.errors import InputError, refusal
 from shoal.excerpts import excerpt, json_type
+from shoal.numbers_in import int_when_whole
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +332,9 @@ def decode_bytes(ids: Sequence[int], *, encoding: str = DEFAULT_ENCODING) -> byt
             or not isinstance(ids, Iterable)):
         # Iterated, bytes would be ids 0 to 255, a dict its keys, a set in no order at all.
         raise TypeError(f"ids must be a list of int, not {type(ids).__name__}")
-    ids = list(ids)
+    # An id from numpy (an array of ids) as an int, which both cores take; any other type is
+    # left for them to refuse, naming the id.
+    ids = [int_when_whole(token) for token in ids]
     for index, token in enumerate(ids):
         # Both cores take True as id 1, as Python's int does.
         if isinstance(token, bool):
