@@ -437,6 +437,43 @@ def test_a_ledger_in_a_folder_closed_to_this_user_is_logged_not_raised(
     assert lines[-1] == f"{len(registered_tools(build_server(roots=[shared_folder])))} tools"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX folder permissions")
+def test_a_ledger_that_can_be_read_but_not_written_is_warned_of_at_start(
+    shared_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from shoal.ledger import Ledger
+    from shoal.server import build_server
+
+    with Ledger(shared_folder / "spend.sqlite3") as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+    (shared_folder / "spend.sqlite3").chmod(0o644)
+    monkeypatch.setenv("SHOAL_LEDGER", str(shared_folder / "spend.sqlite3"))
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(shared_folder / "outcomes.sqlite3"))
+
+    def build_and_log(read_only: bool) -> list[str]:
+        lines: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: lines.append(  # type: ignore[method-assign]
+            f"{record.levelname} {record.getMessage()}")
+        logging.getLogger("shoal.server").addHandler(handler)
+        logging.getLogger("shoal.server").setLevel(logging.INFO)
+        build_server(roots=[shared_folder], read_only=read_only)
+        return lines
+
+    writing = as_another_user(lambda: build_and_log(read_only=False))
+    read_only = as_another_user(lambda: build_and_log(read_only=True))
+
+    warnings = [line for line in writing if line.startswith("WARNING")]
+    assert warnings == [
+        f"WARNING record_usage and set_budget_limit will be refused: the ledger "
+        f"{shared_folder / 'spend.sqlite3'} cannot be written: the file is read-only to this "
+        "user (mode 0644); make it writable to record calls or set limits; or give another "
+        "--ledger, or serve with --read-only to leave them out"]
+    assert not [line for line in read_only if line.startswith("WARNING")]
+
+
 @pytest.mark.parametrize("name", [".", "outcomes"])
 def test_a_feedback_database_that_is_a_folder_stops_the_server(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],

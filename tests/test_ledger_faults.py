@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from permission_support import as_another_user, owned_by_that_user
 import shoal.ledger
 from shoal.cli import main
 from shoal.ledger import (
+    LOG_WATCH_INTERVAL_S,
     MAX_LIMIT_USD,
     MAX_NANOUSD,
     REPLACED_ATTEMPTS,
@@ -745,6 +747,56 @@ def test_a_reader_in_the_log_holds_a_record_up_for_a_moment_only(tmp_path: Path)
     assert kept_while_read > 0
     assert emptied_after == 0
     assert records == 3
+
+
+def test_a_log_a_reader_kept_full_is_emptied_when_it_ends_so_a_restore_reads_as_it_is(
+    tmp_path: Path,
+) -> None:
+    backup = tmp_path / "backup.sqlite3"
+    with Ledger(backup) as ledger:
+        ledger.record_usage("restored", "gpt-4o", input_tokens=1_000)
+    path = tmp_path / "ledger.sqlite3"
+    log = tmp_path / "ledger.sqlite3-wal"
+
+    # A server: holds the ledger open and writes nothing itself.
+    with Ledger(path) as serving:
+        serving.budget_status("old")
+        reader = holder(path, "connection = sqlite3.connect(path, isolation_level=None)\n"
+                              "connection.execute('BEGIN')\n"
+                              "connection.execute('SELECT COUNT(*) FROM shoal_usage')"
+                              ".fetchone()")
+        try:
+            # Another process records while the read goes on, then exits.
+            with Ledger(path) as writer:
+                writer.record_usage("old", "gpt-4o", input_tokens=1_000)
+            kept_while_read = log.stat().st_size
+        finally:
+            reader.communicate("")
+        deadline = time.monotonic() + 10 * LOG_WATCH_INTERVAL_S + 5
+        while log.stat().st_size and time.monotonic() < deadline:
+            time.sleep(0.05)
+        emptied = log.stat().st_size == 0
+        moved_onto(path, backup)
+        restored = scopes_in(path)
+        check = sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0]
+
+    assert kept_while_read > 0
+    assert emptied
+    assert restored == [("restored", 1)]
+    assert check == "ok"
+
+
+def test_the_log_watch_ends_with_the_ledger(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    with Ledger(tmp_path / "watched.sqlite3") as ledger:
+        ledger.record_usage("s", "gpt-4o", input_tokens=1_000)
+        watching = set(threading.enumerate()) - before
+    deadline = time.monotonic() + 10 * LOG_WATCH_INTERVAL_S + 5
+    while any(thread.is_alive() for thread in watching) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert [thread.name for thread in watching] == ["shoal-ledger-log watched.sqlite3"]
+    assert not any(thread.is_alive() for thread in watching)
 
 
 # ---- a dropped PostgreSQL connection ------------------------------------------------------------

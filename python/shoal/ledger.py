@@ -43,7 +43,10 @@ each write therefore copies the log into the file and empties it before it retur
 moved into place, or another program's database, is read as it is, by shoal or any other
 program; a connection to the earlier file leaves the log alone when it closes. A process in the
 middle of a read can keep the log from being emptied; the writer waits for it in steps of
-``LOG_EMPTYING_WAIT_S``, not ``BUSY_TIMEOUT_S``, and then leaves it to the next write.
+``LOG_EMPTYING_WAIT_S``, not ``BUSY_TIMEOUT_S``, and then leaves it: to a thread of each process
+holding the ledger open, which looks every ``LOG_WATCH_INTERVAL_S`` and empties a log left holding
+pages once the read has ended, or to the last connection to close. A backup moved into place
+while a read holds pages back still takes them in; that window is a read's length.
 
 Whatever fails once a ledger is open (a damaged page, a ledger another process holds past
 ``BUSY_TIMEOUT_S``, a lost connection) is a :class:`LedgerError` naming the ledger and the
@@ -74,6 +77,7 @@ import sys
 import threading
 import time
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -129,6 +133,9 @@ BUSY_TIMEOUT_S = 30.0
 # How long a SQLite writer waits, after its commit, for each lock it needs to empty the
 # write-ahead log (see _SqliteStore._empty_log), so that a reader holds a record up a moment only.
 LOG_EMPTYING_WAIT_S = 0.1
+# How often a process holding a SQLite ledger open looks for a write-ahead log that another
+# process's write left holding pages (see _SqliteStore._watch_log).
+LOG_WATCH_INTERVAL_S = 0.5
 # The least history a burn rate is measured over: over a shorter span the rate is mostly the
 # size of the last call (one $0.03 call 10 s ago would read as $10.80 an hour), so there is no
 # rate and no projection until the scope's spend in the window spans this long.
@@ -733,6 +740,8 @@ class _SqliteStore(_Store):
             if isinstance(error, LedgerError):
                 raise
             raise _sqlite_failure(file, error, opening=True) from None
+        self._closed = False
+        self._start_log_watch()
 
     def _configure(self) -> None:
         connection = self._connection
@@ -815,8 +824,43 @@ class _SqliteStore(_Store):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._connection.close()
             self._queue.close()
+
+    def _start_log_watch(self) -> None:
+        """Empty, from now on, a log that other processes' writes leave holding pages.
+
+        Each write empties the log before it returns, but a reader in the middle of a read (any
+        process) keeps it from being emptied, and a process that writes and exits leaves it to
+        the last connection to close. While this process holds the ledger open it is never that
+        last one: without a look of its own, the pages would wait for the next write, however
+        far off, and a backup moved onto the path meanwhile would take them in. So a thread
+        looks every ``LOG_WATCH_INTERVAL_S`` and empties a log left holding pages once the
+        reader is gone. It holds the store only weakly, and ends with it.
+        """
+        log = self.file.with_name(self.file.name + "-wal")
+        watched = weakref.ref(self)
+        thread = threading.Thread(target=_watch_log, args=(watched, log), daemon=True,
+                                  name=f"shoal-ledger-log {self.file.name}")
+        thread.start()
+
+    def empty_left_log(self, log: Path) -> bool:
+        """Empty ``log`` when it holds pages and nothing of this process is using the ledger;
+        False once the store is closed or its path names another file (there is nothing left
+        to watch: the log then belongs to that file)."""
+        # A transaction of this process is running: a write empties the log itself, and a
+        # read would make the emptying wait.
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            if self._closed or self.replaced() is not None:
+                return False
+            if _holds_pages(log):
+                self._empty_log()
+            return True
+        finally:
+            self._lock.release()
 
     def replaced(self) -> str | None:
         """How the path came to name another file than the one open, or None when it has not.
@@ -837,6 +881,31 @@ class _SqliteStore(_Store):
         change = self.replaced()
         if change is not None:
             raise LedgerReplacedError(self.file, change, outcome)
+
+
+def _watch_log(watched: weakref.ref[_SqliteStore], log: Path) -> None:
+    """Empty ``log`` whenever it is left holding pages, while the store lives (see
+    `_SqliteStore._start_log_watch`)."""
+    while True:
+        time.sleep(LOG_WATCH_INTERVAL_S)
+        store = watched()
+        if store is None:
+            return
+        try:
+            if not store.empty_left_log(log):
+                return
+        except (sqlite3.Error, OSError) as error:
+            # A look that failed ends nothing: the next one, or the next write, tries again.
+            logger.debug("ledger %s: the write-ahead log was not looked at: %s", log, error)
+        # Dropped before the sleep, so that the store can be collected meanwhile.
+        del store
+
+
+def _holds_pages(log: Path) -> bool:
+    try:
+        return os.stat(log).st_size > 0
+    except OSError:
+        return False
 
 
 def _file_identity(file: Path) -> tuple[int, int] | None:
@@ -2288,6 +2357,26 @@ def check_location(location: str | Path | None = None) -> None:
         if not _file_size(file):
             return
     open_ledger(location)
+
+
+def write_refusal(location: str | Path | None = None) -> str | None:
+    """Why this process could read the SQLite ledger at ``location`` but not record to it or set
+    a limit (a read-only file, side file or folder), with advice; None when it may write, or
+    when only a write would tell (a PostgreSQL URL, a folder not made yet). Nothing is created.
+
+    Args:
+        location: Ledger location; :func:`default_location` when None.
+    """
+    location = _location_text(location)
+    if is_postgres_url(location):
+        return None
+    file = Path(location).expanduser()
+    try:
+        if not file.parent.is_dir():
+            return None
+        return _unwritable_cause(file)
+    except OSError:
+        return None
 
 
 def unmade_ledger(location: str | Path | None = None) -> Path | None:

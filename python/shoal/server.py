@@ -85,6 +85,7 @@ from shoal.ledger import (
     is_postgres_url,
     record_usage,
     set_limit,
+    write_refusal,
 )
 from shoal.privacy import PrivacyFinding, listed_findings, scan_text
 from shoal.privacy import redact as redact_findings
@@ -199,6 +200,7 @@ FILE_TOOL_GROUPS = ("tokens", "budget")
 
 # The tools that read or write the spend ledger, and the one that writes the feedback database.
 LEDGER_TOOLS = ("record_usage", "set_budget_limit", "budget_status", "savings_report")
+LEDGER_WRITING_TOOLS = ("record_usage", "set_budget_limit")
 FEEDBACK_TOOLS = ("record_outcome",)
 
 # What makes a fit_budget answer long, and what to change; a refusal names the parts that apply.
@@ -478,11 +480,24 @@ def _log_data_files(server: MCPServer[None]) -> None:
         state = "PostgreSQL" if is_postgres_url(location) else _made_yet(Path(location))
         logger.info("spend ledger of %s: %s (%s)", ", ".join(ledger_tools),
                     describe_location(location), state)
+        _warn_of_an_unwritable_ledger(location, ledger_tools)
     feedback_tools = [name for name in served if name in FEEDBACK_TOOLS]
     if feedback_tools:
         database = default_db_path()
         logger.info("feedback database of %s: %s (%s)", ", ".join(feedback_tools), database,
                     _made_yet(database))
+
+
+def _warn_of_an_unwritable_ledger(location: str, served: Sequence[str]) -> None:
+    """Warn at start when the ledger can be read but the served tools that write it will be
+    refused: the read tools still serve, so the start goes on, but the operator hears of it
+    now rather than from the first record_usage."""
+    writers = [name for name in served if name in LEDGER_WRITING_TOOLS]
+    cause = write_refusal(location) if writers else None
+    if cause is not None:
+        logger.warning("%s will be refused: the ledger %s cannot be written: %s; or give "
+                       "another --ledger, or serve with --read-only to leave them out",
+                       " and ".join(writers), describe_location(location), cause)
 
 
 def _made_yet(file: Path) -> str:
