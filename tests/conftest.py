@@ -23,13 +23,16 @@ TEST_TODAY = datetime.date(2026, 12, 5)
 @pytest.fixture(scope="session", autouse=True)
 def private_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point every ledger write of the session, in-process or in a server subprocess that
-    inherits the environment, at a temporary file rather than the user's data directory."""
-    path = tmp_path_factory.mktemp("session-ledger") / "ledger.sqlite3"
+    inherits the environment, at a temporary file rather than the user's data directory; the
+    outcomes record_outcome keeps too."""
+    folder = tmp_path_factory.mktemp("session-ledger")
+    path = folder / "ledger.sqlite3"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SHOAL_LEDGER", str(path))
         # The user's own files would change what the tests expect; a test sets what it needs.
         for variable in USER_FILE_VARIABLES:
             patch.delenv(variable, raising=False)
+        patch.setenv("SHOAL_FEEDBACK_DB", str(folder / "feedback.sqlite3"))
         # Every test, in-process or in a server subprocess, judges retirements on TEST_TODAY.
         patch.setenv("SHOAL_TODAY", TEST_TODAY.isoformat())
         yield path

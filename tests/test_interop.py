@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -93,7 +94,9 @@ def _shoal_script() -> str:
 
 def inspect(*arguments: str, target: list[str]) -> tuple[int, dict[str, Any]]:
     """Run the Inspector CLI once; its exit code and its JSON answer."""
-    command = [_tool("mcp-inspector"), "--cli", "--format", "json", *arguments, *target]
+    command = [_tool("mcp-inspector"), "--cli", "--format", "json",
+               # Its 15 s default fails on a busy machine while the server loads.
+               "--connect-timeout", "120000", *_server_environment(target), *arguments, *target]
     done = subprocess.run(
         command, capture_output=True, text=True, env=_environment(), timeout=120, check=False
     )
@@ -112,6 +115,17 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     process, url = start_server(log)
     yield RunningServer(url, log)
     stop_server(process)
+
+
+def _server_environment(target: list[str]) -> list[str]:
+    """``-e`` options giving a stdio server the test session's SHOAL_* variables: a host passes
+    a server only a few variables of its own (HOME, PATH), so without them it would record to
+    the user's own ledger and feedback database, and judge retirements on today's date."""
+    if target[0].startswith("http"):
+        return []
+    shoal = sorted((name, value) for name, value in os.environ.items()
+                   if name.startswith("SHOAL_"))
+    return [option for name, value in shoal for option in ("-e", f"{name}={value}")]
 
 
 def _stdio_target() -> list[str]:
@@ -162,8 +176,19 @@ def _call_every_tool(target: list[str], era: str) -> None:
             assert result["structuredContent"]["tokens"] == 10
 
 
-def test_inspector_calls_every_tool_over_stdio() -> None:
+def test_inspector_calls_every_tool_over_stdio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOAL_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(tmp_path / "feedback.sqlite3"))
+
     _call_every_tool(_stdio_target(), "legacy")
+
+    # The server the Inspector started wrote where this test said, not to the user's files.
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as ledger:
+        scopes = ledger.execute("SELECT DISTINCT scope FROM shoal_usage").fetchall()
+    assert scopes == [(CALLS["record_usage"]["scope"],)]
+    assert (tmp_path / "feedback.sqlite3").is_file()
 
 
 def test_inspector_calls_every_tool_over_http(http_server: RunningServer) -> None:
