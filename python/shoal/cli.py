@@ -258,11 +258,12 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--history",
         type=Path,
         help="JSON file with the earlier turns [{'role': ..., 'content': ...}], oldest first; "
-        "role is system, developer, user, assistant, tool or function (as `shoal count --chat` "
-        "takes them), content a string or a list of text parts; "
+        "every turn needs a role: system, developer, user, assistant, tool or function (as "
+        "`shoal count --chat` takes them), content a string or a list of text parts; "
         "an assistant turn with tool_calls may leave content null, as the API allows; at most "
-        f"{MAX_HISTORY_CHARACTERS:,} characters over all turns. Counted with the prompt as "
-        "`shoal count --chat` counts the same messages (one PROMPT only, not --file)",
+        f"{MAX_HISTORY_CHARACTERS:,} characters over all turns and {MAX_HISTORY_TURNS:,} "
+        "turns. Counted with the prompt as `shoal count --chat` counts the same messages (one "
+        "PROMPT only, not --file)",
     )
     route.add_argument(
         "--previous-model",
@@ -409,8 +410,9 @@ INPUT_FILE_HELP = (
 # MAX_FILE_BYTES_LIMIT, which are not imported while the parser is built.
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
-# shoal.router_policy.MAX_HISTORY_CHARACTERS, for the same reason.
+# shoal.router_policy.MAX_HISTORY_CHARACTERS and MAX_HISTORY_TURNS, for the same reason.
 MAX_HISTORY_CHARACTERS = 8_000_000
+MAX_HISTORY_TURNS = 100_000
 # shoal.router.MAX_ALTERNATIVES, likewise; and the runners-up a decision's text shows by default
 # (shoal.render.routing_decision's).
 MAX_ALTERNATIVES = 100

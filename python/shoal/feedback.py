@@ -62,6 +62,7 @@ from shoal.sqlite_files import (
     side_files,
     unwritable_cause,
 )
+from shoal.tokens import MAX_TEXT_CHARACTERS
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ __all__ = [
 DB_ENVIRONMENT = "SHOAL_FEEDBACK_DB"
 DB_FILE_NAME = "feedback.sqlite3"
 BUSY_TIMEOUT_S = 30.0
-MAX_PROMPT_CHARACTERS = 1_000_000
+# As long a prompt as routing takes (shoal.tokens.MAX_TEXT_CHARACTERS): a task that was routed
+# can be learned from.
+MAX_PROMPT_CHARACTERS = MAX_TEXT_CHARACTERS
 FEEDBACK_SOURCE = "shoal feedback"
 
 _SCHEMA = """
@@ -422,7 +425,8 @@ def record_outcome(
         if not isinstance(prompt, str) or not prompt.strip():
             raise FeedbackError("prompt must be a non-empty str or None")
         if len(prompt) > MAX_PROMPT_CHARACTERS:
-            raise FeedbackError(f"prompt is longer than {MAX_PROMPT_CHARACTERS:,} characters")
+            raise FeedbackError(f"prompt is longer than {MAX_PROMPT_CHARACTERS:,} characters, "
+                                f"the most routing takes: got {len(prompt):,}")
         _check_unicode("prompt", prompt)
         findings = scan_text(prompt)
         stored_prompt, redactions = redact(prompt, findings), len(findings)

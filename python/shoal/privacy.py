@@ -174,10 +174,11 @@ def scan_conversation(
 
     Raises:
         TypeError: If ``prompt`` is not a str, ``history`` not a list of dicts.
-        InputError: If a turn's role or content is malformed (content of another type, such as
-            a number, or missing), a text holds an unpaired surrogate (no UTF-8 form), or the
-            turns together hold more than
-            :data:`shoal.router_policy.MAX_HISTORY_CHARACTERS` (8,000,000).
+        InputError: If a turn's role or content is malformed or missing (content of another
+            type, such as a number), a text holds an unpaired surrogate (no UTF-8 form), there
+            are more than :data:`shoal.router_policy.MAX_HISTORY_TURNS` (100,000) turns, or
+            they hold more than :data:`shoal.router_policy.MAX_HISTORY_CHARACTERS` (8,000,000)
+            characters together.
     """
     # Imported here: shoal.router_policy imports this module.
     from shoal.router_policy import check_history, located_texts

@@ -738,11 +738,17 @@ def _context_check(entry: ModelEntry, input_tokens: int, output_tokens: int) -> 
     input limit where the catalog gives one below the window (GPT-5 takes 272,000 input
     tokens of its 400,000): the detail names the limit that was passed."""
     passed = limits_passed(entry, input_tokens, output_tokens, 0)
-    if INPUT_LIMIT in passed:
+    if INPUT_LIMIT in passed and entry.input_limit < entry.context_window:
         return ConstraintCheck(
             "context_window", False,
             f"{input_tokens:,} input tokens exceed the input limit of {entry.input_limit:,} "
             f"within the {entry.context_window:,}-token window",
+        )
+    if INPUT_LIMIT in passed:
+        # No input cap below the window: the prompt alone overflows the window.
+        return ConstraintCheck(
+            "context_window", False,
+            f"{input_tokens:,} input tokens exceed the {entry.context_window:,}-token window",
         )
     return ConstraintCheck(
         "context_window", CONTEXT_WINDOW not in passed,
@@ -1031,9 +1037,11 @@ def route(
             router file (loaded as :func:`load_router` loads it); default the shipped one.
         catalog: A catalog from :func:`shoal.catalog.load_catalog`; default the configured one
             (the shipped catalog with ``SHOAL_PRICES`` applied).
-        history: Earlier turns of the conversation, oldest first, as ``{"role", "content"}``;
-            ``prompt`` is the latest turn. The embedding adds the last turns' tails as context;
-            the context window and cost count the whole conversation.
+        history: Earlier turns of the conversation, oldest first, as ``{"role", "content"}``
+            (every turn needs a role; at most :data:`shoal.router_policy.MAX_HISTORY_TURNS`
+            turns and :data:`shoal.router_policy.MAX_HISTORY_CHARACTERS` characters over all
+            of them); ``prompt`` is the latest turn. The embedding adds the last turns' tails
+            as context; the context window and cost count the whole conversation.
         device: A device id (:func:`shoal.hardware.list_devices`): candidates that run
             locally (``local_only``, or a task ``privacy`` keeps local) must fit it; a note
             says which fit, or that none runs locally and nothing was checked. Without one,
@@ -1115,7 +1123,11 @@ def route(
                     f"found {len(found):,} private {'item' if len(found) == 1 else 'items'} "
                     f"({kinds}): remove them, or set privacy='off' if a hosted model may see "
                     "them; ")
-        raise NoEligibleModelError(hint + _no_model_message(ranked))
+        windows = {candidate.entry.id: candidate.entry for candidate in table.candidates}
+        raise NoEligibleModelError(
+            hint + (_too_long_for_every_window(ranked, windows, settings)
+                    or _no_model_message(ranked))
+        )
     sticky = None
     if previous is not None:
         ranked, sticky = _stick(ranked, previous, margin, settings)
@@ -1384,6 +1396,50 @@ def failed_constraints(estimate: CandidateEstimate, *, details: bool = False) ->
     if broken:
         reasons.append(f"breaks {', '.join(broken)}")
     return " and ".join(reasons)
+
+
+def _too_long_for_every_window(
+    ranked: Sequence[CandidateEstimate], entries: Mapping[str, ModelEntry], settings: _Settings,
+) -> str | None:
+    """What to do when every candidate breaks its context window (or input limit), which no
+    other relaxed constraint mends: name the largest window and how to cut the prompt to fit
+    it. None when some candidate fits its window.
+
+    Listing every candidate's numbers, as the general message does, would say the same thing
+    a dozen times, and advise relaxing constraints that cannot help.
+    """
+    if not ranked or not all(_breaks_context_window(estimate) for estimate in ranked):
+        return None
+    largest = max(ranked, key=lambda estimate: entries[estimate.model].input_limit)
+    entry = entries[largest.model]
+    what = "the conversation" if settings.history else "the prompt"
+    others = len(ranked) - 1
+    fewer = (f" ({_count(others, 'other candidate')} {'takes' if others == 1 else 'take'} "
+             "fewer)" if others else "")
+    cut = ("cut the prompt to fit: `shoal split` cuts it into parts to send one at a time, "
+           "`shoal truncate` keeps its start or end"
+           + ("; `shoal budget trim` drops the earliest turns of the history"
+              if settings.history else ""))
+    if largest.input_tokens > entry.input_limit:
+        capped = (f" of its {entry.context_window:,}-token window"
+                  if entry.input_limit < entry.context_window else "")
+        return (f"{what} is larger than the largest candidate context window: {entry.id} takes "
+                f"at most {entry.input_limit:,} input tokens{capped}, and {what} is "
+                f"{largest.input_tokens:,} tokens{fewer}. C{cut[1:]}")
+    # The prompt alone fits: the expected answer takes the rest of the window, and on a hosted
+    # model no more than its output limit.
+    room = entry.context_window - largest.input_tokens
+    if not largest.runs_locally:
+        room = min(room, entry.max_output_tokens)
+    return (f"{what} and expected output are larger than the largest candidate context window: "
+            f"{entry.id}'s holds {entry.context_window:,} tokens, and {what} is "
+            f"{largest.input_tokens:,} tokens with {largest.output_tokens:,} expected output "
+            f"tokens{fewer}. Lower expected_output_tokens to at most {room:,}, or {cut}")
+
+
+def _breaks_context_window(estimate: CandidateEstimate) -> bool:
+    return any(check.name == "context_window" and not check.passed
+               for check in estimate.constraints)
 
 
 def _no_model_message(ranked: Sequence[CandidateEstimate]) -> str:

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.budget import CHAT_ROLES
+from shoal.budget import CHAT_ROLES, MAX_MESSAGES
 from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number
 from shoal.frozen_mapping import FrozenDict
@@ -73,6 +73,9 @@ SUMMARY_FINDINGS = 8
 # too many to scan and count. At four characters a token it is about twice the largest context
 # window in the catalog.
 MAX_HISTORY_CHARACTERS = MAX_TEXT_CHARACTERS
+# The most turns a conversation's earlier turns may count, as many messages as trim_chat takes:
+# long agent chats add a turn a tool call, and the characters bound does the real work.
+MAX_HISTORY_TURNS = MAX_MESSAGES
 # The keys of a tool call's arguments: OpenAI's function.arguments, Anthropic's tool_use input.
 ARGUMENT_KEYS = ("arguments", "input")
 
@@ -135,14 +138,15 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
     """``(role, content)`` of each earlier turn; raises InputError (a ValueError) naming a
     malformed turn.
 
-    A turn's role is one of :data:`HISTORY_ROLES` (``user`` when left out); its content is a
-    str or, as chat APIs send it, a list of text parts ``{"type": "text", "text": ...}`` (and
-    the other parts that carry text, as :func:`shoal.tokens.count_chat` reads them, or
-    Anthropic ``tool_use``/``tool_result`` blocks, taken as compact JSON), joined by
-    newlines. An assistant turn with ``tool_calls`` (or the older ``function_call``) may leave
-    its content out or null, as the API allows; its calls, as compact JSON, are its text. The
-    turns together may hold at most :data:`MAX_HISTORY_CHARACTERS`: their texts and every
-    other string field (a name, a tool call id).
+    A turn's role is one of :data:`HISTORY_ROLES`, and every turn needs one, as every message of
+    :func:`shoal.tokens.count_chat` does; its content is a str or, as chat APIs send it, a list
+    of text parts ``{"type": "text", "text": ...}`` (and the other parts that carry text, as
+    :func:`shoal.tokens.count_chat` reads them, or Anthropic ``tool_use``/``tool_result``
+    blocks, taken as compact JSON), joined by newlines. An assistant turn with ``tool_calls``
+    (or the older ``function_call``) may leave its content out or null, as the API allows; its
+    calls, as compact JSON, are its text. The turns together may hold at most
+    :data:`MAX_HISTORY_CHARACTERS`: their texts and every other string field (a name, a tool
+    call id); there may be at most :data:`MAX_HISTORY_TURNS` of them.
     """
     if history is None:
         return ()
@@ -151,12 +155,19 @@ def check_history(history: object) -> tuple[tuple[str, str], ...]:
             f"history must be a list of turns like {{'role': 'user', 'content': '...'}}, "
             f"got {type(history).__name__}"
         )
+    if len(history) > MAX_HISTORY_TURNS:
+        raise InputError(f"history: at most {MAX_HISTORY_TURNS:,} turns, got {len(history):,}. "
+                         "Drop earlier turns")
     turns = []
     characters = 0
     for index, turn in enumerate(history):
         if not isinstance(turn, Mapping):
             raise InputError(f"history[{index}] must be a mapping with 'role' and 'content'")
-        role = turn.get("role", "user")
+        if "role" not in turn:
+            # Read as a user turn, a tool result or a system message left without its role
+            # would be routed and counted as something it is not.
+            raise InputError(f"history[{index}] has no 'role'; every turn needs one")
+        role = turn["role"]
         if role not in HISTORY_ROLES:
             raise InputError(f"history[{index}]: role must be one of "
                              f"{', '.join(HISTORY_ROLES)}, got {excerpt(role)}")
@@ -228,7 +239,7 @@ def located_texts(turn: Mapping[str, Any], index: int) -> list[tuple[str, str]]:
                     for position, part, field in fields if field is not None]
     elif content is not None:
         located += _located_values(content, f"{where}.content")
-    if turn.get("role", "user") == "assistant":
+    if turn["role"] == "assistant":
         for key in CALL_KEYS:
             if turn.get(key) is not None:
                 located += _located_values(turn[key], f"{where}.{key}")
@@ -288,8 +299,8 @@ def counted_texts(history: Sequence[Mapping[str, Any]] | None) -> tuple[tuple[st
     texts: list[str] = []
     names = 0
     for index, turn in enumerate(history):
-        message = {"role": "user", **{key: value for key, value in turn.items()
-                                      if isinstance(value, str) or key in COUNTED_AS_JSON}}
+        message = {key: value for key, value in turn.items()
+                   if isinstance(value, str) or key in COUNTED_AS_JSON}
         turn_texts, named, _ = message_texts_of(message, index)
         texts += turn_texts
         names += named

@@ -34,6 +34,7 @@ from shoal import __version__, render, spend_render
 from shoal.budget import (
     CHAT_ROLES,
     DEFAULT_MIN_TRUNCATED_TOKENS,
+    MAX_MESSAGES,
     BudgetItem,
     FitPlan,
     TrimmedChat,
@@ -44,6 +45,7 @@ from shoal.catalog import Catalog, CatalogError, configured_catalog, retired, to
 from shoal.cost import CostComparison, CostEstimate, compare_costs, estimate_cost
 from shoal.excerpts import grouped_number, index_ranges, plain_number, shown_path
 from shoal.feedback import (
+    MAX_PROMPT_CHARACTERS,
     FeedbackError,
     RecordedOutcome,
     default_db_path,
@@ -106,6 +108,7 @@ from shoal.router_model import Router, RouterFileError
 from shoal.router_policy import (
     DEFAULT_STICKINESS_MARGIN,
     MAX_HISTORY_CHARACTERS,
+    MAX_HISTORY_TURNS,
     PrivacyReport,
 )
 from shoal.server_policy import (
@@ -128,6 +131,7 @@ from shoal.tokens import (
     MAX_TEXT_CHARACTERS,
     ChatTokenCount,
     TokenCount,
+    check_chat_characters,
     count_chat,
     count_tokens,
 )
@@ -367,11 +371,22 @@ _LISTINGS_AS_RESOURCES = {
 }
 
 
+# The commands a domain error advises that cut a text or a chat, and the tool that does it.
+_COMMANDS_AS_TOOLS = {
+    "`shoal split`": "the tool split_text",
+    "`shoal truncate`": "the tool truncate_text",
+    "`shoal budget trim`": "the tool trim_chat",
+}
+
+
 def _pointed_at_resources(message: str) -> str:
     """A domain error's advice to run a `shoal hw` listing, turned to the resource with the
-    same table: a model talking to the server cannot run the command."""
+    same table, and its advice to run a command that cuts a text, turned to the tool that
+    does: a model talking to the server cannot run the command."""
     for listing, resource in _LISTINGS_AS_RESOURCES.items():
         message = message.replace(listing, resource)
+    for command, tool in _COMMANDS_AS_TOOLS.items():
+        message = message.replace(command, tool)
     return message
 
 
@@ -758,8 +773,9 @@ def _add_token_tools(
                 "input_text, output_text, refusal and thinking parts, counted by their text) "
                 "that may hold Anthropic tool_use and tool_result blocks (counted as compact "
                 "JSON); images, audio, documents and redacted thinking are refused. An "
-                "assistant message with tool_calls may leave content out.",
-                max_length=10_000,
+                "assistant message with tool_calls may leave content out. At most "
+                f"{MAX_TEXT_CHARACTERS:,} characters over all messages and tool definitions.",
+                max_length=MAX_MESSAGES,
             ),
         ],
         model: Annotated[
@@ -778,6 +794,9 @@ def _add_token_tools(
         it. Applies OpenAI's published chat and tool overhead rules (checked against the API for
         gpt-3.5-turbo, gpt-4, gpt-4o, gpt-4o-mini); other models get a labelled estimate.
         """
+        # Before any message is read: a chat of many large messages would hold the server
+        # for the time and memory its count takes.
+        _call(check_chat_characters, messages, tools)
         result = _call(count_chat, messages, model=model, tools=tools)
         return _answer(result, render.chat_token_count(result))
 
@@ -1129,13 +1148,14 @@ def _add_routing_tools(
             list[Annotated[dict[str, Any], Field(max_length=20)]],
             Field(
                 description="Earlier turns of the conversation, oldest first; `prompt` is the "
-                "latest. Each is a chat message {'role': 'user', 'content': '...'} (role system, "
-                "developer, user, assistant, tool or function, as count_chat_tokens takes them; "
-                "content text or a list of text parts); an assistant "
-                "turn with tool_calls may leave content out. Counted for the context window and "
-                "cost as count_chat_tokens counts the messages, scanned for private data. At "
-                f"most {MAX_HISTORY_CHARACTERS:,} characters over all turns.",
-                max_length=1000,
+                "latest. Each is a chat message {'role': 'user', 'content': '...'} (each needs a "
+                "role: system, developer, user, assistant, tool or function, as "
+                "count_chat_tokens takes them; content text or a list of text parts); an "
+                "assistant turn with tool_calls may leave content out. Counted for the context "
+                "window and cost as count_chat_tokens counts the messages, scanned for private "
+                f"data. At most {MAX_HISTORY_CHARACTERS:,} characters over all turns and "
+                f"{MAX_HISTORY_TURNS:,} turns.",
+                max_length=MAX_HISTORY_TURNS,
             ),
         ] = [],  # noqa: B006
         privacy: Annotated[
@@ -1488,7 +1508,7 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
             Field(
                 description="The task text, so a later `shoal fit` can learn from it; stored with "
                 "secrets and personal data replaced by [kind]. Empty: not stored.",
-                max_length=1_000_000,
+                max_length=MAX_PROMPT_CHARACTERS,
             ),
         ] = "",
         cost_usd: Annotated[
@@ -2050,8 +2070,9 @@ def _add_budget_tools(
     def trim_chat_tool(
         messages: Annotated[
             list[Annotated[dict[str, Any], Field(max_length=50)]],
-            Field(description="Chat messages, OpenAI or Anthropic form, oldest first.",
-                  max_length=100_000),
+            Field(description="Chat messages, OpenAI or Anthropic form, oldest first. At most "
+                  f"{MAX_TEXT_CHARACTERS:,} characters over all messages and tool definitions.",
+                  max_length=MAX_MESSAGES),
         ],
         budget_tokens: Annotated[
             int, Field(description="Most prompt tokens the history may take.", ge=1, le=MAX_TOKENS)
@@ -2082,6 +2103,7 @@ def _add_budget_tools(
         answer holds are left out and counted (kept_runs_omitted, dropped_runs_omitted,
         changed_runs_omitted, notes_omitted).
         """
+        _call(check_chat_characters, messages, tools)
         result = _call(trim_chat, messages, budget_tokens=budget_tokens, model=model, tools=tools)
 
         # The kept messages come back twice; past the cap in prompt tokens they cannot fit, and

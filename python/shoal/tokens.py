@@ -41,7 +41,8 @@ DEFAULT_ENCODING = "o200k_base"
 ESTIMATE_BASE_ENCODING = "o200k_base"
 
 # The most characters shoal takes in one text where it bounds what a caller sends: each text
-# argument of an MCP tool, and a conversation's earlier turns together (every surface).
+# argument of an MCP tool, the messages and tool definitions of an MCP chat tool together, and
+# a conversation's earlier turns together (every surface).
 MAX_TEXT_CHARACTERS = 8_000_000
 
 # OpenAI's chat overhead (openai-cookbook, How_to_count_tokens_with_tiktoken, for gpt-3.5-turbo
@@ -282,6 +283,49 @@ def check_unicode(text: str, where: str, *, serialised: bool = False) -> None:
             f"{where} has {place}; text must be valid Unicode (replace or drop lone "
             "surrogates, e.g. with str.encode('utf-8', 'replace'))"
         ) from None
+
+
+def check_chat_characters(messages: Sequence[object], tools: Sequence[object] = ()) -> None:
+    """Refuse messages and tool definitions that hold more than :data:`MAX_TEXT_CHARACTERS`
+    together, counting every string in them (keys and values, however deeply nested).
+
+    A bound on the whole, as a conversation's earlier turns have: ten thousand messages each
+    under the bound of one text would still take minutes and gigabytes to check and count. It
+    stops at the message (or tool definition) that goes past it, before any is tokenised.
+
+    Raises:
+        ValueError: The messages, then the tools, go past the bound; the message names the
+            argument and the item that went past it.
+    """
+    characters = 0
+    for name, items in (("messages", messages), ("tools", tools)):
+        for index, item in enumerate(items):
+            characters += _string_characters(item)
+            if characters > MAX_TEXT_CHARACTERS:
+                held, advice = (("messages", "earlier messages") if name == "messages" else
+                                ("messages and tools", "messages or tool definitions"))
+                raise InputError(
+                    f"{name}: at most {MAX_TEXT_CHARACTERS:,} characters over all messages and "
+                    f"tool definitions; the {held} up to {name}[{index}] hold {characters:,}. "
+                    f"Drop or shorten {advice}"
+                )
+
+
+def _string_characters(value: object) -> int:
+    """Characters of every string in ``value``: itself, or the keys and values of the mappings
+    and lists it nests (walked without recursion, so any depth is counted)."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return total
 
 
 def _scaled(tokens: int, ratio: float) -> int:
