@@ -72,6 +72,19 @@ async def test_the_chat_tools_bound_the_characters_of_all_messages_and_tools(ser
     assert not after.is_error, after.content[0].text
 
 
+async def test_fit_budget_bounds_the_characters_of_all_items_texts(server) -> None:  # type: ignore[no-untyped-def]
+    items = [{"id": f"part-{number}", "text": "x" * 3_000_000} for number in range(3)]
+    arguments = {"budget_tokens": 100, "model": "gpt-4o"}
+    async with Client(server) as client:
+        refused = await client.call_tool("fit_budget", {"items": items, **arguments})
+        fits = await client.call_tool("fit_budget", {"items": items[:2], **arguments})
+
+    assert refused.is_error and refused.content[0].text == (
+        "fit_budget: argument 'items': at most 8,000,000 characters of text over all items; "
+        "the items up to items[2] hold 9,000,000. Drop or shorten items")
+    assert not fits.is_error, fits.content[0].text
+
+
 async def test_the_chat_tools_say_their_bounds(server) -> None:  # type: ignore[no-untyped-def]
     async with Client(server) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}

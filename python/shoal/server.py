@@ -503,6 +503,21 @@ def _log_data_files(server: MCPServer[None]) -> None:
                     _made_yet(database))
 
 
+def _check_item_characters(items: Sequence[ContextItem]) -> None:
+    """Refuse fit_budget items whose texts hold more than MAX_TEXT_CHARACTERS together, before
+    any is counted: each text is bounded alone, but ten thousand of them would take minutes and
+    gigabytes, as a chat's messages would (see check_chat_characters)."""
+    characters = 0
+    for index, item in enumerate(items):
+        characters += len(item.text or "")
+        if characters > MAX_TEXT_CHARACTERS:
+            raise ToolError(
+                f"argument 'items': at most {MAX_TEXT_CHARACTERS:,} characters of text over all "
+                f"items; the items up to items[{index}] hold {characters:,}. Drop or shorten "
+                "items"
+            )
+
+
 def _warn_of_an_unwritable_ledger(location: str, served: Sequence[str]) -> None:
     """Warn at start when the ledger can be read but the served tools that write it will be
     refused: the read tools still serve, so the start goes on, but the operator hears of it
@@ -2008,7 +2023,8 @@ def _add_budget_tools(
     def fit_budget_tool(
         items: Annotated[
             list[ContextItem],
-            Field(description="Candidates: text or file, priority, required, group.", min_length=1,
+            Field(description="Candidates: text or file, priority, required, group. At most "
+                  f"{MAX_TEXT_CHARACTERS:,} characters of text over all items.", min_length=1,
                   max_length=10_000),
         ],
         budget_tokens: Annotated[
@@ -2046,6 +2062,7 @@ def _add_budget_tools(
         if min_truncated_tokens != DEFAULT_MIN_TRUNCATED_TOKENS and not truncate_last:
             raise ToolError("argument 'min_truncated_tokens': it limits the cut truncate_last "
                             "makes; set truncate_last too, or leave it at its default")
+        _check_item_characters(items)
         parsed = [
             BudgetItem(id=item.id, text=_given(item, "text"), path=_given(item, "path"),
                        priority=item.priority, required=item.required, group=item.group or None)
