@@ -72,7 +72,7 @@ def test_the_readme_names_every_tool_function_that_returns_no_frozen_dataclass()
 
 # Modules of the command line and the build whose errors never reach a caller of the library.
 COMMAND_LINE_MODULES = ("shoal.batch_cli", "shoal.hardware_cli", "shoal._build.routing_data",
-                        "shoal._pure.tokens", "shoal.cli")
+                        "shoal._build.crate_licenses", "shoal._pure.tokens", "shoal.cli")
 
 
 def _shoal_error_classes() -> set[type[BaseException]]:

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_CHARS = 400_000
 CORPUS_FILES = ("prompts_en.txt", "code_python.txt", "data_json.txt", "cjk.txt")
+# The packages this script needs that shoal does not depend on (import name = pip name).
+OPTIONAL_PACKAGES = ("tiktoken", "sentencepiece")
 
 
 # tiktoken's offline cache names for the two rank files (sha1 of their download URLs).
@@ -60,16 +65,25 @@ def _tekken(path: Path):  # noqa: ANN202
                              special_tokens={})
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     """Count each corpus sample with o200k, cl100k, Tekken and Mistral SentencePiece v1/v3."""
-    import sentencepiece
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m shoal._build.token_ratios",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--mistral-data", type=Path, required=True)
     parser.add_argument("--vocab", type=Path, required=True)
     parser.add_argument("--corpus", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+
+    # Checked after the arguments, so that --help works without them.
+    for package in OPTIONAL_PACKAGES:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            print(f"{parser.prog}: error: this script needs the {package} package, which shoal "
+                  f"does not install: pip install {package}", file=sys.stderr)
+            return 2
+    import sentencepiece
 
     with tempfile.TemporaryDirectory() as cache:
         o200k, cl100k = _openai_encodings(args.vocab, Path(cache))
@@ -88,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         base = len(o200k.encode_ordinary(text))
         ratios = {label: round(len(count(text)) / base, 3) for label, count in counters.items()}
         logger.info("%s: %d o200k tokens; per o200k token %s", file_name, base, ratios)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
