@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shoal.excerpts import escaped, excerpt
 from shoal.files import not_utf8
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # The longest id (a model, device, node, format or request id) a command takes, as the MCP tools'
 # id arguments are capped: no real id comes near, and an error that quoted a longer one whole
@@ -49,6 +53,17 @@ class CommandParser(argparse.ArgumentParser):
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """Write ``message`` (help, usage, the version) and flush it, letting a failed write
+        raise: argparse's own ignores it, so ``shoal --help > /dev/full`` succeeded with
+        nothing written."""
+        if message:
+            stream = file or sys.stderr
+            stream.write(message)
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                flush()
 
     def error(self, message: str) -> NoReturn:
         """argparse's error, with what the user typed escaped where it is not printable (see

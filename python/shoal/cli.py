@@ -36,6 +36,7 @@ from shoal._cli_parser import (
 from shoal.excerpts import escaped, excerpt, grouped_number, listed_name, shown_path
 from shoal.output_files import STDOUT_PATHS, InputFile, check_output_file
 from shoal.progress import ProgressLine, add_progress_option
+from shoal.standard_streams import STDOUT_CLOSED, stand_in_for_closed_streams, stdout_closed
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog, ModelEntry
@@ -944,11 +945,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoal` command."""
     command = "shoal"
     written: list[Path] = []
+    stand_in_for_closed_streams()
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except OSError as error:
+            # --help or --version could not be written: as any other command's output.
+            return _output_failed(command, error)
         # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
         command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
+        if stdout_closed():
+            # Refused before the work, for every command alike: each shows its result (`serve`
+            # its MCP answers) on stdout, and a change made unseen would read as a failure.
+            _print_error(command, STDOUT_CLOSED)
+            return 2
         # Refused here, for every command alike, before a text function meets the surrogates
         # that stand for the bytes; a ledger location is a file name, whatever its bytes.
         problem = undecodable_argument(parser, args, file_name_types=(_ledger_location,))
@@ -996,13 +1007,8 @@ def _run(command: str, args: argparse.Namespace) -> int:
         subcommand = getattr(error, "subcommand", None)  # `shoal hw` parses its own words
         _print_error(f"{command}{f' {subcommand}' if subcommand else ''}", str(error))
         return 2
-    except BrokenPipeError:
-        return 0
     except OSError as error:
-        # A file the user named cannot be written or read: their mistake, not a crash.
-        where = f" {error.filename}:" if error.filename else ""
-        _print_error(command, f"{where} {error.strerror or error}".lstrip())
-        return 2
+        return _output_failed(command, error)
     except RecursionError:
         _print_error(command, "the input is nested too deeply")
         return 2
@@ -1012,6 +1018,17 @@ def _run(command: str, args: argparse.Namespace) -> int:
         logger.debug("%s failed", command, exc_info=True)
         _print_error(command, str(error))
         return 2
+
+
+def _output_failed(command: str, error: OSError) -> int:
+    """The status of a command stopped by ``error``: a file the user named (stdout among them)
+    cannot be written or read, their mistake rather than a crash. A reader that stopped reading
+    (``| head``) has all it wanted."""
+    if isinstance(error, BrokenPipeError):
+        return 0
+    where = f" {error.filename}:" if error.filename else ""
+    _print_error(command, f"{where} {error.strerror or error}".lstrip())
+    return 2
 
 
 def _print_error(command: str, message: str) -> None:
