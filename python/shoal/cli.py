@@ -27,6 +27,7 @@ from shoal import __version__, atomic_file
 from shoal._cli_parser import (
     CommandParser,
     decimal_number,
+    decode_text_arguments,
     identifier,
     once_each,
     split_ids,
@@ -36,7 +37,12 @@ from shoal._cli_parser import (
 from shoal.excerpts import escaped, excerpt, grouped_number, listed_name, shown_path
 from shoal.output_files import STDOUT_PATHS, InputFile, check_output_file
 from shoal.progress import ProgressLine, add_progress_option
-from shoal.standard_streams import STDOUT_CLOSED, stand_in_for_closed_streams, stdout_closed
+from shoal.standard_streams import (
+    STDOUT_CLOSED,
+    stand_in_for_closed_streams,
+    stdout_closed,
+    write_utf8,
+)
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog, ModelEntry
@@ -946,6 +952,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "shoal"
     written: list[Path] = []
     stand_in_for_closed_streams()
+    write_utf8()
     try:
         parser = build_parser()
         try:
@@ -962,6 +969,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         # Refused here, for every command alike, before a text function meets the surrogates
         # that stand for the bytes; a ledger location is a file name, whatever its bytes.
+        decode_text_arguments(parser, args, file_name_types=(_ledger_location,))
         problem = undecodable_argument(parser, args, file_name_types=(_ledger_location,))
         if problem is not None:
             _print_error(command, problem)

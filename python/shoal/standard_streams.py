@@ -12,6 +12,7 @@ that line would go, discards what is written to it: the exit status is all a cal
 
 from __future__ import annotations
 
+import codecs
 import errno
 import io
 import os
@@ -73,6 +74,15 @@ def stand_in_for_closed_streams() -> None:
     if sys.stderr is None:
         _hold_descriptor(2)
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # kept open to the end
+
+
+def write_utf8() -> None:
+    """Write stdout and stderr in UTF-8 whatever the locale, keeping each stream's handling of
+    what cannot be encoded. shoal's text is UTF-8, as its input must be; under an ASCII-only
+    locale (``LC_ALL=C``) Python would fail on the first ``é`` of a kept text or a name."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(encoding="utf-8")
 
 
 def stdout_closed() -> bool:
