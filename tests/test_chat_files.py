@@ -97,3 +97,20 @@ def test_budget_trim_says_why_it_kept_nothing(
             "kept turns must start at one (as Anthropic's API requires); a budget of "
             f"{whole} tokens keeps the latest user message (message 0) and the 3 messages after "
             "it\n") in out
+
+
+def test_trim_takes_max_file_bytes_as_count_chat_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text('[{"role": "user", "content": "Hello there."}]', encoding="utf-8")
+    size = chat.stat().st_size
+
+    for command, lead in (["count", "--chat"], "shoal count: error: "), (
+            ["budget", "trim"], "shoal budget trim: error: messages file: "):
+        options = TRIM_OPTIONS if command[0] == "budget" else []
+        assert run(capsys, *command, str(chat), *options, "--max-file-bytes", "20")[::2] == (
+            2, f"{lead}{chat} is {size:,} bytes, over the 20-byte limit; raise "
+            "--max-file-bytes to read it\n")
+        assert run(capsys, *command, str(chat), *options, "--max-file-bytes", str(size))[0] == 0
+

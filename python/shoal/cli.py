@@ -188,6 +188,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "row does not hold); each decision is shown, as it is made, with its line and decision "
         "id",
     )
+    add_max_file_bytes(route, "refuse a larger --file, or a larger PROMPT read from stdin",
+                       other_defaults=f"{byte_count(DEFAULT_MAX_BATCH_FILE_BYTES)} for --file")
     route.add_argument(
         "--candidates",
         action="append",
@@ -415,6 +417,8 @@ INPUT_FILE_HELP = (
 # The default and the ceiling of --max-file-bytes: shoal.files.DEFAULT_MAX_FILE_BYTES and
 # MAX_FILE_BYTES_LIMIT, which are not imported while the parser is built.
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# shoal.files.DEFAULT_MAX_DATA_FILE_BYTES, the default for a batch of prompts (`route --file`).
+DEFAULT_MAX_BATCH_FILE_BYTES = 256 * 1024 * 1024
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 # shoal.router_policy.MAX_HISTORY_CHARACTERS, for the same reason.
 MAX_HISTORY_CHARACTERS = 8_000_000
@@ -554,7 +558,8 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="FILE",
         help="a file holding a JSON list of calls, each {input_tokens, output_tokens, "
         "cached_input_tokens, cache_write_tokens, reasoning_tokens, calls}, priced step by step "
-        "(instead of --input, --output, ... and --calls); '-' reads stdin",
+        "(instead of --input, --output, ... and --calls); at most 10,000 steps (give identical "
+        "ones once with a 'calls' count); '-' reads stdin",
     )
     cost.add_argument(
         "--prices", type=Path, help="user price file overriding or extending the catalog"
@@ -685,6 +690,7 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     trim.add_argument("--model", required=True, type=identifier,
                       help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
+    add_max_file_bytes(trim, "refuse a larger CHAT_FILE or stdin")
     trim.add_argument("--output", type=Path,
                       help="write the kept messages to this JSON file (a new file, or a JSON "
                       "list of chat messages to replace; not CHAT_FILE, not '-')")
@@ -1500,7 +1506,9 @@ def _budget(args: argparse.Namespace) -> int:
             check_output_file(args.output, "--output", "the kept messages", kind="chat",
                               inputs=[(None, args.messages), *price_file_input(args.prices)])
         # Read as `shoal count --chat` reads a chat request, so that the two take the same files.
-        text = _read_input(args.messages, "messages file")
+        text = _read_input(args.messages, "messages file",
+                           max_bytes=args.max_file_bytes or DEFAULT_MAX_FILE_BYTES,
+                           raise_with="--max-file-bytes")
         with _errors_in_file("messages file", args.messages):
             messages, tools = _chat_request(text, system_as_message=False)
             messages = parse_messages(messages)
@@ -1856,7 +1864,10 @@ def _route(args: argparse.Namespace) -> int:
 
         # Read past a byte order mark on stdin, as --file reads past one: it is no part of the
         # prompt, and would change its tokens and decision id.
-        prompt = without_byte_order_mark(_read_stdin()) if args.prompt == "-" else args.prompt
+        limit = _prompt_size_limit(args)
+        prompt = (without_byte_order_mark(_read_stdin(max_bytes=limit,
+                                                      raise_with="--max-file-bytes"))
+                  if args.prompt == "-" else args.prompt)
         with options_named(ROUTE_OPTIONS):
             decision = route(prompt, **options)
         if args.max_alternatives is not None:
@@ -1876,9 +1887,10 @@ def _route(args: argparse.Namespace) -> int:
         return 0
 
     from shoal.batch_cli import RowError, route_file
-    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 
-    text = _read_input(args.file, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
+    text = _read_input(args.file, "--file",
+                       max_bytes=args.max_file_bytes or DEFAULT_MAX_BATCH_FILE_BYTES,
+                       raise_with="--max-file-bytes")
     form = "json" if args.json else "jsonl" if args.jsonl else "text"
     with options_named(ROUTE_OPTIONS):
         try:
@@ -1888,6 +1900,15 @@ def _route(args: argparse.Namespace) -> int:
         except RowError as error:
             # What one row holds stops the batch; the message names the row's line.
             raise ValueError(str(error)) from None
+
+
+def _prompt_size_limit(args: argparse.Namespace) -> int:
+    """The size limit of a PROMPT read from stdin; --max-file-bytes beside a PROMPT typed out
+    would change nothing, which the user should hear rather than believe it applied."""
+    if args.max_file_bytes is not None and args.prompt != "-":
+        raise ValueError("--max-file-bytes limits --file and a PROMPT read from stdin ('-'); it "
+                         "does not apply to a PROMPT on the command line")
+    return int(args.max_file_bytes or DEFAULT_MAX_FILE_BYTES)
 
 
 def _refuse_batch_options(args: argparse.Namespace) -> None:
