@@ -4,6 +4,8 @@ file nested too deeply to read is refused by its name."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,14 @@ def test_trim_takes_max_file_bytes_as_count_chat_does(
             "--max-file-bytes to read it\n")
         assert run(capsys, *command, str(chat), *options, "--max-file-bytes", str(size))[0] == 0
 
+
+def test_trim_groups_its_message_counts_in_threes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps([{"role": "user", "content": "hi"}] * 1_200), encoding="utf-8")
+
+    status, out, err = run(capsys, "budget", "trim", str(chat), *TRIM_OPTIONS)
+
+    assert (status, err) == (0, "")
+    assert re.match(r"kept \d+ of 1,200 messages: ", out), out
