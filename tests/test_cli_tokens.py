@@ -412,6 +412,7 @@ def test_the_command_line_default_file_size_limit_is_the_library_default() -> No
 
     assert cli.DEFAULT_MAX_FILE_BYTES == files.DEFAULT_MAX_FILE_BYTES
     assert cli.MAX_FILE_BYTES_LIMIT == files.MAX_FILE_BYTES_LIMIT
+    assert cli.DEFAULT_MAX_BATCH_FILE_BYTES == files.DEFAULT_MAX_DATA_FILE_BYTES
 
 
 @pytest.mark.parametrize(

@@ -973,9 +973,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # its MCP answers) on stdout, and a change made unseen would read as a failure.
             _print_error(command, STDOUT_CLOSED)
             return 2
+        # An ASCII-only locale hands UTF-8 text over as surrogates for its bytes: read it back.
+        decode_text_arguments(parser, args, file_name_types=(_ledger_location,))
         # Refused here, for every command alike, before a text function meets the surrogates
         # that stand for the bytes; a ledger location is a file name, whatever its bytes.
-        decode_text_arguments(parser, args, file_name_types=(_ledger_location,))
         problem = undecodable_argument(parser, args, file_name_types=(_ledger_location,))
         if problem is not None:
             _print_error(command, problem)
