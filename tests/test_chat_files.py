@@ -4,6 +4,8 @@ file nested too deeply to read is refused by its name."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,31 @@ def test_budget_trim_says_why_it_kept_nothing(
             "kept turns must start at one (as Anthropic's API requires); a budget of "
             f"{whole} tokens keeps the latest user message (message 0) and the 3 messages after "
             "it\n") in out
+
+
+def test_trim_takes_max_file_bytes_as_count_chat_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text('[{"role": "user", "content": "Hello there."}]', encoding="utf-8")
+    size = chat.stat().st_size
+
+    for command, lead in (["count", "--chat"], "shoal count: error: "), (
+            ["budget", "trim"], "shoal budget trim: error: messages file: "):
+        options = TRIM_OPTIONS if command[0] == "budget" else []
+        assert run(capsys, *command, str(chat), *options, "--max-file-bytes", "20")[::2] == (
+            2, f"{lead}{chat} is {size:,} bytes, over the 20-byte limit; raise "
+            "--max-file-bytes to read it\n")
+        assert run(capsys, *command, str(chat), *options, "--max-file-bytes", str(size))[0] == 0
+
+
+def test_trim_groups_its_message_counts_in_threes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps([{"role": "user", "content": "hi"}] * 1_200), encoding="utf-8")
+
+    status, out, err = run(capsys, "budget", "trim", str(chat), *TRIM_OPTIONS)
+
+    assert (status, err) == (0, "")
+    assert re.match(r"kept \d+ of 1,200 messages: ", out), out

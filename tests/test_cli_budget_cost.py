@@ -708,3 +708,15 @@ def test_a_budget_plan_on_a_retired_model_says_so_in_its_text(
     assert code == 0
     assert out.splitlines()[-1] == ("  note: claude-sonnet-4-5 was retired on 2026-11-30 per the "
                                     "catalog; its prices may no longer apply")
+
+
+def test_a_plan_over_the_step_limit_says_how_to_shorten_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"input_tokens": 10}] * 10_001), encoding="utf-8")
+
+    assert main(["cost", "gpt-4o", "--plan", str(plan)]) == 2
+    assert capsys.readouterr().err == (
+        f"shoal cost: error: --plan {plan}: plan must have at most 10,000 steps, got 10,001; give "
+        "identical steps once with a 'calls' count, or split the plan\n")

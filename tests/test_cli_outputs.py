@@ -430,6 +430,66 @@ def test_a_full_standard_output_is_one_clean_error() -> None:
     assert costed.stderr.strip().endswith("shoal cost: error: No space left on device")
 
 
+def shoal_with_closed(redirection: str, *argv: str,
+                      cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`shoal ARGV` run by a shell with ``redirection`` (``>&-``, ``<&-``) closing a standard
+    stream, as a user's script may; what is left open is captured."""
+    return subprocess.run(["sh", "-c", f'exec "$@" {redirection}', "sh", sys.executable, "-m",
+                           "shoal", *argv], capture_output=True, text=True, cwd=cwd,
+                          timeout=HANG_GUARD_S, check=False)
+
+
+@pytest.mark.parametrize("argv", [
+    ["count", "hi"],
+    ["truncate", "--max-tokens", "5", "--file", "big.txt"],
+    ["route", "--jsonl", "--file", "questions.txt"],
+    ["models"],
+    ["report", "--json"],
+    ["hw", "sweep", "--models", "llama-3.1-8b-instruct", "--devices", "apple-m4-max"],
+    ["serve"],
+])
+def test_a_closed_standard_output_is_refused_before_the_work(
+    argv: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "big.txt").write_text("word " * 100, encoding="utf-8")
+    (tmp_path / "questions.txt").write_text("Prove that 17 is prime.\n", encoding="utf-8")
+
+    done = shoal_with_closed(">&-", *argv, cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert done.stderr == (f"shoal {argv[0]}: error: standard output is closed; redirect it to "
+                           "/dev/null to discard what it shows\n")
+
+
+@pytest.mark.parametrize("option", ["--help", "--version"])
+def test_help_and_version_fail_when_they_cannot_be_written(option: str) -> None:
+    closed = shoal_with_closed(">&-", option)
+    assert (closed.returncode, closed.stderr) == (2, "shoal: error: standard output is closed\n")
+
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        filled = subprocess.run([sys.executable, "-m", "shoal", option], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=HANG_GUARD_S,
+                                check=False)
+    assert (filled.returncode, filled.stderr) == (2, "shoal: error: No space left on device\n")
+
+
+@pytest.mark.parametrize("argv", [
+    ["count", "-"], ["route", "-"], ["truncate", "--max-tokens", "5"],
+])
+def test_a_closed_standard_input_is_one_error_when_read(argv: list[str]) -> None:
+    done = shoal_with_closed("<&-", *argv)
+
+    assert done.returncode == 2
+    assert done.stderr == f"shoal {argv[0]}: error: standard input is closed\n"
+    assert done.stdout == ""
+
+
+def test_a_closed_standard_input_does_not_stop_a_command_that_does_not_read_it() -> None:
+    done = shoal_with_closed("<&-", "count", "hi")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("1 token")
+
+
 def test_dev_null_may_take_an_output(labels: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "fit", str(labels), "--k", "2", "--out", os.devnull)[0] == 0
     assert run(capsys, "eval", "--train", str(labels), "--test", str(labels), "--json",

@@ -412,6 +412,7 @@ def test_the_command_line_default_file_size_limit_is_the_library_default() -> No
 
     assert cli.DEFAULT_MAX_FILE_BYTES == files.DEFAULT_MAX_FILE_BYTES
     assert cli.MAX_FILE_BYTES_LIMIT == files.MAX_FILE_BYTES_LIMIT
+    assert cli.DEFAULT_MAX_BATCH_FILE_BYTES == files.DEFAULT_MAX_DATA_FILE_BYTES
 
 
 @pytest.mark.parametrize(
@@ -612,3 +613,34 @@ def test_a_vendor_defined_tool_is_counted_by_name_and_not_called_exact(
     counted = json.loads(out)
     assert not counted["exact"] and counted["tool_tokens"] > 0
     assert "tools of a vendor-defined type counted by their name alone" in counted["method"]
+
+
+# An ASCII-only locale with neither Python's UTF-8 mode nor its locale coercion: arguments and
+# file names arrive with their non-ASCII bytes as lone surrogates, and stdout encodes ASCII.
+ASCII_LOCALE = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the C locale is a POSIX one")
+def test_an_ascii_only_locale_reads_and_writes_utf8(tmp_path: Path) -> None:
+    (tmp_path / "café.txt").write_text("café au lait", encoding="utf-8")
+
+    def shoal(*argv: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "shoal", *argv], capture_output=True,
+                              cwd=tmp_path, env={**os.environ, **ASCII_LOCALE},
+                              timeout=HANG_GUARD_S, check=False)
+
+    counted = shoal("count", "café ☕")
+    assert (counted.returncode, counted.stderr) == (0, b"")
+    assert counted.stdout == b"4 tokens (exact, o200k_base; 6 characters)\n"
+
+    kept = shoal("truncate", "--max-tokens", "2", "--file", "café.txt")
+    assert (kept.returncode, kept.stdout) == (0, "café".encode())
+
+    listed = shoal("count", "--file", "café.txt")
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[0].split() == [b"4", "café.txt".encode()]
+
+    # Bytes that are not UTF-8 are still refused by name.
+    refused = shoal("count", os.fsdecode(b"caf\xe9"))
+    assert refused.returncode == 2
+    assert refused.stderr == b"shoal count: error: TEXT is not UTF-8 text (byte 0xE9 at offset 3)\n"

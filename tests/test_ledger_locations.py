@@ -99,6 +99,60 @@ def test_a_relative_xdg_data_home_is_reported_once_by_the_module_whose_file_it_m
     )
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="HOME places the data directory on Unix")
+@pytest.mark.parametrize(("home", "problem"), [
+    ("", "HOME is empty"),
+    ("relative/dir", "HOME is 'relative/dir', not an absolute path"),
+])
+def test_an_empty_or_relative_home_is_no_data_directory(
+    home: str, problem: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Python reads HOME='' as the root folder, and a relative HOME from the current folder.
+    monkeypatch.delenv("SHOAL_LEDGER")
+    monkeypatch.delenv("SHOAL_FEEDBACK_DB", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", home)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["ledger", "record", "--model", "gpt-4.1-mini", "--input", "10", "--scope",
+                 "demo"]) == 2
+    assert capsys.readouterr().err == (
+        f"shoal ledger record: error: the user's data directory is unknown: {problem}; set "
+        "SHOAL_LEDGER (or --ledger) to keep the ledger elsewhere\n")
+    assert main(["feedback", "record", "d-000000000000000000000000", "gpt-4o", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"shoal feedback record: error: the user's data directory is unknown: {problem}; set "
+        "SHOAL_FEEDBACK_DB (or --db) to keep the feedback database elsewhere\n")
+    assert files_under(tmp_path) == []
+
+    # A ledger named outright needs no data directory.
+    assert main(["ledger", "record", "--model", "gpt-4.1-mini", "--input", "10", "--scope",
+                 "demo", "--ledger", str(tmp_path / "spend.sqlite3")]) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_DATA_HOME is Linux's")
+def test_a_data_directory_that_cannot_be_made_holds_no_ledger_to_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /proc takes no new folder, as a read-only disk does not: a reader says there is no ledger,
+    # a writer that it cannot make the folder, and both how to keep the ledger elsewhere.
+    monkeypatch.delenv("SHOAL_LEDGER")
+    monkeypatch.setenv("XDG_DATA_HOME", "/proc/self")
+    file = Path("/proc/self/shoal/ledger.sqlite3")
+
+    assert main(["ledger", "status", "--scope", "demo"]) == 2
+    assert capsys.readouterr().err == (
+        f"shoal ledger status: error: no ledger at {file}: nothing has been recorded there. "
+        "Check the path (SHOAL_LEDGER or --ledger sets it); a ledger file is made by the first "
+        "record or limit written to it\n")
+    assert main(["ledger", "record", "--model", "gpt-4o", "--input", "10", "--scope",
+                 "demo"]) == 2
+    assert capsys.readouterr().err == (
+        f"shoal ledger record: error: cannot create the ledger directory {file.parent}: No such "
+        "file or directory; set SHOAL_LEDGER (or --ledger) to keep the ledger elsewhere\n")
+
+
 def test_reading_with_must_exist_refuses_a_missing_file_and_creates_nothing(
     tmp_path: Path,
 ) -> None:

@@ -244,3 +244,26 @@ def test_an_mt_bench_row_routes_its_first_turn_as_help_says(
     with pytest.raises(SystemExit):
         main(["route", "--help"])
     assert "the first turn is routed" in " ".join(capsys.readouterr().out.split())
+
+
+def test_max_file_bytes_raises_the_limit_of_a_batch_and_a_prompt_on_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = batch_file(tmp_path, '{"prompt": "Write a haiku about autumn."}')
+    size = batch.stat().st_size
+
+    assert run(capsys, "route", "--file", str(batch), "--max-file-bytes", "20")[::2] == (
+        2, f"shoal route: error: --file: {batch} is {size:,} bytes, over the 20-byte limit; "
+        "raise --max-file-bytes to read it\n")
+    assert run(capsys, "route", "--file", str(batch), "--max-file-bytes", str(size))[0] == 0
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"Solve 2x + 1 = 5.")))
+    assert run(capsys, "route", "-", "--max-file-bytes", "10")[::2] == (
+        2, "shoal route: error: standard input is over the 10-byte limit; raise "
+        "--max-file-bytes to read it\n")
+
+    # Beside a PROMPT typed out it would change nothing.
+    status, _, err = run(capsys, "route", "Solve 2x + 1 = 5.", "--max-file-bytes", "10")
+    assert (status, err) == (2, "shoal route: error: --max-file-bytes limits --file and a PROMPT "
+                                "read from stdin ('-'); it does not apply to a PROMPT on the "
+                                "command line\n")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from shoal.excerpts import escaped, excerpt
+from shoal.excerpts import as_typed, escaped, excerpt
 from shoal.files import not_utf8
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # The longest id (a model, device, node, format or request id) a command takes, as the MCP tools'
 # id arguments are capped: no real id comes near, and an error that quoted a longer one whole
@@ -49,6 +53,17 @@ class CommandParser(argparse.ArgumentParser):
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """Write ``message`` (help, usage, the version) and flush it, letting a failed write
+        raise: argparse's own ignores it, so ``shoal --help > /dev/full`` succeeded with
+        nothing written."""
+        if message:
+            stream = file or sys.stderr
+            stream.write(message)
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                flush()
 
     def error(self, message: str) -> NoReturn:
         """argparse's error, with what the user typed escaped where it is not printable (see
@@ -154,6 +169,36 @@ def once_each(ids: list[str], option: str) -> list[str]:
     return ids
 
 
+def decode_text_arguments(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    *,
+    file_name_types: Collection[object] = (),
+) -> None:
+    """Decode again, as UTF-8, the text arguments (not the paths, see `undecodable_argument`)
+    that an ASCII-only locale made Python read as lone surrogates (see
+    `shoal.excerpts.as_typed`); a path keeps the form the system opens it by."""
+    for action in _text_actions(parser, args, file_name_types):
+        value = getattr(args, action.dest, None)
+        if isinstance(value, str):
+            setattr(args, action.dest, as_typed(value))
+        elif isinstance(value, list):
+            setattr(args, action.dest,
+                    [as_typed(word) if isinstance(word, str) else word for word in value])
+
+
+def _text_actions(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    file_name_types: Collection[object],
+) -> Iterator[argparse.Action]:
+    """The chosen actions whose values are text, not paths; a ``REMAINDER`` positional is
+    parsed again by its command."""
+    for action in _chosen_actions(parser, args):
+        if action.type not in file_name_types and action.nargs != argparse.REMAINDER:
+            yield action
+
+
 def undecodable_argument(
     parser: argparse.ArgumentParser,
     args: argparse.Namespace,
@@ -169,9 +214,7 @@ def undecodable_argument(
     str) are not checked: the system opens a name whatever its bytes. A ``REMAINDER`` positional
     is parsed again by its command, which checks it against its own parser.
     """
-    for action in _chosen_actions(parser, args):
-        if action.type in file_name_types or action.nargs == argparse.REMAINDER:
-            continue
+    for action in _text_actions(parser, args, file_name_types):
         value = getattr(args, action.dest, None)
         words = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         for number, word in enumerate(words, start=1):

@@ -27,6 +27,7 @@ from shoal import __version__, atomic_file
 from shoal._cli_parser import (
     CommandParser,
     decimal_number,
+    decode_text_arguments,
     identifier,
     once_each,
     split_ids,
@@ -36,6 +37,12 @@ from shoal._cli_parser import (
 from shoal.excerpts import escaped, excerpt, grouped_number, listed_name, shown_path
 from shoal.output_files import STDOUT_PATHS, InputFile, check_output_file
 from shoal.progress import ProgressLine, add_progress_option
+from shoal.standard_streams import (
+    STDOUT_CLOSED,
+    stand_in_for_closed_streams,
+    stdout_closed,
+    write_utf8,
+)
 
 if TYPE_CHECKING:
     from shoal.catalog import Catalog, ModelEntry
@@ -181,6 +188,8 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "row does not hold); each decision is shown, as it is made, with its line and decision "
         "id",
     )
+    add_max_file_bytes(route, "refuse a larger --file, or a larger PROMPT read from stdin",
+                       other_defaults=f"{byte_count(DEFAULT_MAX_BATCH_FILE_BYTES)} for --file")
     route.add_argument(
         "--candidates",
         action="append",
@@ -409,6 +418,8 @@ INPUT_FILE_HELP = (
 # The default and the ceiling of --max-file-bytes: shoal.files.DEFAULT_MAX_FILE_BYTES and
 # MAX_FILE_BYTES_LIMIT, which are not imported while the parser is built.
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
+# shoal.files.DEFAULT_MAX_DATA_FILE_BYTES, the default for a batch of prompts (`route --file`).
+DEFAULT_MAX_BATCH_FILE_BYTES = 256 * 1024 * 1024
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 # shoal.router_policy.MAX_HISTORY_CHARACTERS and MAX_HISTORY_TURNS, for the same reason.
 MAX_HISTORY_CHARACTERS = 8_000_000
@@ -549,7 +560,8 @@ def _add_cost(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="FILE",
         help="a file holding a JSON list of calls, each {input_tokens, output_tokens, "
         "cached_input_tokens, cache_write_tokens, reasoning_tokens, calls}, priced step by step "
-        "(instead of --input, --output, ... and --calls); '-' reads stdin",
+        "(instead of --input, --output, ... and --calls); at most 10,000 steps (give identical "
+        "ones once with a 'calls' count); '-' reads stdin",
     )
     cost.add_argument(
         "--prices", type=Path, help="user price file overriding or extending the catalog"
@@ -680,6 +692,7 @@ def _add_budget(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     trim.add_argument("--model", required=True, type=identifier,
                       help="catalog model id to count for")
     trim.add_argument("--budget", type=int, required=True, help="token budget")
+    add_max_file_bytes(trim, "refuse a larger CHAT_FILE or stdin")
     trim.add_argument("--output", type=Path,
                       help="write the kept messages to this JSON file (a new file, or a JSON "
                       "list of chat messages to replace; not CHAT_FILE, not '-')")
@@ -946,11 +959,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoal` command."""
     command = "shoal"
     written: list[Path] = []
+    stand_in_for_closed_streams()
+    write_utf8()
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except OSError as error:
+            # --help or --version could not be written: as any other command's output.
+            return _output_failed(command, error)
         # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
         command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
+        if stdout_closed():
+            # Refused before the work, for every command alike: each shows its result (`serve`
+            # its MCP answers) on stdout, and a change made unseen would read as a failure.
+            _print_error(command, STDOUT_CLOSED)
+            return 2
+        # An ASCII-only locale hands UTF-8 text over as surrogates for its bytes: read it back.
+        decode_text_arguments(parser, args, file_name_types=(_ledger_location,))
         # Refused here, for every command alike, before a text function meets the surrogates
         # that stand for the bytes; a ledger location is a file name, whatever its bytes.
         problem = undecodable_argument(parser, args, file_name_types=(_ledger_location,))
@@ -998,13 +1024,8 @@ def _run(command: str, args: argparse.Namespace) -> int:
         subcommand = getattr(error, "subcommand", None)  # `shoal hw` parses its own words
         _print_error(f"{command}{f' {subcommand}' if subcommand else ''}", str(error))
         return 2
-    except BrokenPipeError:
-        return 0
     except OSError as error:
-        # A file the user named cannot be written or read: their mistake, not a crash.
-        where = f" {error.filename}:" if error.filename else ""
-        _print_error(command, f"{where} {error.strerror or error}".lstrip())
-        return 2
+        return _output_failed(command, error)
     except RecursionError:
         _print_error(command, "the input is nested too deeply")
         return 2
@@ -1014,6 +1035,17 @@ def _run(command: str, args: argparse.Namespace) -> int:
         logger.debug("%s failed", command, exc_info=True)
         _print_error(command, str(error))
         return 2
+
+
+def _output_failed(command: str, error: OSError) -> int:
+    """The status of a command stopped by ``error``: a file the user named (stdout among them)
+    cannot be written or read, their mistake rather than a crash. A reader that stopped reading
+    (``| head``) has all it wanted."""
+    if isinstance(error, BrokenPipeError):
+        return 0
+    where = f" {error.filename}:" if error.filename else ""
+    _print_error(command, f"{where} {error.strerror or error}".lstrip())
+    return 2
 
 
 def _print_error(command: str, message: str) -> None:
@@ -1477,7 +1509,9 @@ def _budget(args: argparse.Namespace) -> int:
             check_output_file(args.output, "--output", "the kept messages", kind="chat",
                               inputs=[(None, args.messages), *price_file_input(args.prices)])
         # Read as `shoal count --chat` reads a chat request, so that the two take the same files.
-        text = _read_input(args.messages, "messages file")
+        text = _read_input(args.messages, "messages file",
+                           max_bytes=args.max_file_bytes or DEFAULT_MAX_FILE_BYTES,
+                           raise_with="--max-file-bytes")
         with _errors_in_file("messages file", args.messages):
             messages, tools = _chat_request(text, system_as_message=False)
             messages = parse_messages(messages)
@@ -1833,7 +1867,10 @@ def _route(args: argparse.Namespace) -> int:
 
         # Read past a byte order mark on stdin, as --file reads past one: it is no part of the
         # prompt, and would change its tokens and decision id.
-        prompt = without_byte_order_mark(_read_stdin()) if args.prompt == "-" else args.prompt
+        limit = _prompt_size_limit(args)
+        prompt = (without_byte_order_mark(_read_stdin(max_bytes=limit,
+                                                      raise_with="--max-file-bytes"))
+                  if args.prompt == "-" else args.prompt)
         with options_named(ROUTE_OPTIONS):
             decision = route(prompt, **options)
         if args.max_alternatives is not None:
@@ -1853,9 +1890,10 @@ def _route(args: argparse.Namespace) -> int:
         return 0
 
     from shoal.batch_cli import RowError, route_file
-    from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES
 
-    text = _read_input(args.file, "--file", max_bytes=DEFAULT_MAX_DATA_FILE_BYTES)
+    text = _read_input(args.file, "--file",
+                       max_bytes=args.max_file_bytes or DEFAULT_MAX_BATCH_FILE_BYTES,
+                       raise_with="--max-file-bytes")
     form = "json" if args.json else "jsonl" if args.jsonl else "text"
     with options_named(ROUTE_OPTIONS):
         try:
@@ -1865,6 +1903,15 @@ def _route(args: argparse.Namespace) -> int:
         except RowError as error:
             # What one row holds stops the batch; the message names the row's line.
             raise ValueError(str(error)) from None
+
+
+def _prompt_size_limit(args: argparse.Namespace) -> int:
+    """The size limit of a PROMPT read from stdin; --max-file-bytes beside a PROMPT typed out
+    would change nothing, which the user should hear rather than believe it applied."""
+    if args.max_file_bytes is not None and args.prompt != "-":
+        raise ValueError("--max-file-bytes limits --file and a PROMPT read from stdin ('-'); it "
+                         "does not apply to a PROMPT on the command line")
+    return int(args.max_file_bytes or DEFAULT_MAX_FILE_BYTES)
 
 
 def _refuse_batch_options(args: argparse.Namespace) -> None:

@@ -924,7 +924,9 @@ def check_plan(plan: Sequence[Mapping[str, int]]) -> list[dict[str, int]]:
     if not plan:
         raise InputError("plan must have at least one step")
     if len(plan) > MAX_PLANNED_CALLS:
-        raise InputError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got {len(plan):,}")
+        raise InputError(f"plan must have at most {MAX_PLANNED_CALLS:,} steps, got "
+                         f"{len(plan):,}; give identical steps once with a 'calls' count, or "
+                         "split the plan")
 
     steps = []
     # Each step's tokens summed, to refuse a plan that prices nothing; a step of its own may be

@@ -22,6 +22,8 @@ import difflib
 import itertools
 import json
 import math
+import os
+import re
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Context, Decimal
@@ -153,10 +155,28 @@ def listed_name(name: str) -> str:
     escaped (``'x.txt\\n  skipped y'``, ``'\\u202etxt.exe'``), but never cut, since a listing
     is where the whole name is read. Unescaped, a newline in a file name would print as a line
     of the listing of its own, and U+202E would reverse the text after it; letters of any
-    script (``café.txt``, ``日本.txt``) print as they are."""
+    script (``café.txt``, ``日本.txt``) print as they are, also where an ASCII-only locale
+    (``LC_ALL=C``) made Python read a UTF-8 name's bytes as lone surrogates."""
+    name = as_typed(name)
     if name != name.strip() or not name.isprintable():
         return repr(name)
     return name
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def as_typed(text: str) -> str:
+    """``text`` (an argument, a file name) decoded again as UTF-8 where Python decoded it with
+    a locale's narrower encoding: under ``LC_ALL=C`` a typed ``café`` arrives as
+    ``'caf\\udcc3\\udca9'``, its bytes kept as lone surrogates. Text whose bytes are not UTF-8
+    is left as it is, as under a UTF-8 locale it always is."""
+    if _SURROGATE.search(text) is None:
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 def quoted_path(path: str) -> str:

@@ -51,7 +51,13 @@ from shoal.cost import MAX_TOKENS_PER_CALL, check_catalog
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
 from shoal.file_names import check_file_name
-from shoal.ledger import MAX_LIMIT_USD, canonical_decision_id, data_directory
+from shoal.ledger import (
+    MAX_LIMIT_USD,
+    NoDataDirectoryError,
+    canonical_decision_id,
+    data_directory,
+    is_data_directory,
+)
 from shoal.numbers_in import real_number, whole_number
 from shoal.privacy import redact, scan_text
 from shoal.router_model import Router
@@ -77,6 +83,8 @@ __all__ = [
 ]
 
 DB_ENVIRONMENT = "SHOAL_FEEDBACK_DB"
+# What the default place's errors add: the way to keep the database elsewhere.
+FEEDBACK_ELSEWHERE = f"set {DB_ENVIRONMENT} (or --db) to keep the feedback database elsewhere"
 DB_FILE_NAME = "feedback.sqlite3"
 BUSY_TIMEOUT_S = 30.0
 # As long a prompt as routing takes (shoal.tokens.MAX_TEXT_CHARACTERS): a task that was routed
@@ -163,7 +171,10 @@ def default_db_path() -> Path:
     configured = os.environ.get(DB_ENVIRONMENT, "").strip()
     if configured:
         return Path(configured).expanduser()
-    return data_directory(log=logger) / DB_FILE_NAME
+    try:
+        return data_directory(log=logger) / DB_FILE_NAME
+    except NoDataDirectoryError as error:
+        raise FeedbackError(f"{error}; {FEEDBACK_ELSEWHERE}") from None
 
 
 def check_db_path(db_path: object = None) -> None:
@@ -199,7 +210,7 @@ def _check_folder(path: Path) -> None:
     folder = path.parent
     if folder.is_dir():
         return
-    if folder != data_directory(log=logger):
+    if not is_data_directory(folder, log=logger):
         # A folder in a path the user gave: creating it would turn a typo into a new database.
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise FeedbackError(
@@ -208,9 +219,8 @@ def _check_folder(path: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise FeedbackError(
-            f"cannot create the feedback database's folder {folder}: {error.strerror}"
-        ) from None
+        raise FeedbackError(f"cannot create the feedback database's folder {folder}: "
+                            f"{error.strerror}; {FEEDBACK_ELSEWHERE}") from None
 
 
 @contextmanager

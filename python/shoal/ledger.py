@@ -161,7 +161,10 @@ DECISION_ID = re.compile(r"d-[0-9a-f]{24}", re.IGNORECASE | re.ASCII)
 # The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
 SHOAL_TABLES = frozenset({"shoal_meta", "shoal_usage", "shoal_limits"})
 # What a reader is told when the file it names holds no ledger.
-CHECK_PATH = "Check the path; a ledger file is made by the first record or limit written to it"
+CHECK_PATH = ("Check the path (SHOAL_LEDGER or --ledger sets it); a ledger file is made by the "
+              "first record or limit written to it")
+# What the default place's errors add: the way to keep the ledger elsewhere.
+LEDGER_ELSEWHERE = "set SHOAL_LEDGER (or --ledger) to keep the ledger elsewhere"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS shoal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -589,8 +592,31 @@ def data_directory(*, log: logging.Logger = logger) -> Path:
         base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
         return Path(base) / "shoal"
     if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "shoal"
-    return (_xdg_data_home(log) or Path.home() / ".local" / "share") / "shoal"
+        return _home() / "Library" / "Application Support" / "shoal"
+    return (_xdg_data_home(log) or _home() / ".local" / "share") / "shoal"
+
+
+class NoDataDirectoryError(InputError):
+    """The user's data directory cannot be found: HOME is empty or a relative path."""
+
+
+def _home() -> Path:
+    """The user's home folder from HOME, refused when that is set empty or relative: Python
+    reads an empty HOME as the root folder, and a relative one would put a new ledger under
+    whatever folder a command runs in, as a relative XDG_DATA_HOME would."""
+    value = os.environ.get("HOME")
+    if value is not None and not os.path.isabs(value):
+        problem = "empty" if not value else f"{excerpt(value)}, not an absolute path"
+        raise NoDataDirectoryError(f"the user's data directory is unknown: HOME is {problem}")
+    return Path.home()
+
+
+def is_data_directory(folder: Path, *, log: logging.Logger = logger) -> bool:
+    """Whether ``folder`` is shoal's own data directory (False when there is none)."""
+    try:
+        return folder == data_directory(log=log)
+    except NoDataDirectoryError:
+        return False
 
 
 def _xdg_data_home(log: logging.Logger) -> Path | None:
@@ -620,7 +646,10 @@ def default_location() -> str:
     configured = os.environ.get("SHOAL_LEDGER", "").strip()
     if configured:
         return configured
-    return str(data_directory() / "ledger.sqlite3")
+    try:
+        return str(data_directory() / "ledger.sqlite3")
+    except NoDataDirectoryError as error:
+        raise LedgerError(f"{error}; {LEDGER_ELSEWHERE}") from None
 
 
 def is_postgres_url(location: str) -> bool:
@@ -687,7 +716,8 @@ class _Store:
 def _sqlite_store(location: str, *, must_exist: bool) -> _Store:
     """The store of a SQLite ledger: read-only when this process may not write the file."""
     file = Path(location).expanduser()
-    _check_folder(file)
+    # A reader makes nothing: a data directory missing (or on a read-only disk) holds no ledger.
+    _check_folder(file, create=not must_exist)
     size = _file_size(file)
     if must_exist:
         # Reading: refused before anything is opened, so no side file is left behind.
@@ -1076,7 +1106,7 @@ def _check_folder(file: Path, *, create: bool = True) -> None:
         # A name too long for the file system, a loop of links.
         raise LedgerError(f"cannot open the ledger {shown_path(str(file))}: "
                           f"{error.strerror}") from None
-    if folder != data_directory():
+    if not is_data_directory(folder):
         # A folder in a path the user gave: creating it would turn a typo into a new ledger.
         problem = "is not a folder" if exists else "does not exist"
         raise LedgerError(f"cannot open the ledger {file}: the folder {folder} {problem}")
@@ -1086,7 +1116,7 @@ def _check_folder(file: Path, *, create: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise LedgerError(f"cannot create the ledger directory {folder}: "
-                          f"{error.strerror}") from None
+                          f"{error.strerror}; {LEDGER_ELSEWHERE}") from None
 
 
 def _file_size(file: Path) -> int | None:

@@ -67,7 +67,7 @@ def trimmed_chat(
     """What was kept, the dropped messages as index runs, and any orphan notes; with `runs` or
     `notes`, only the first so many of them and how many more there are."""
     lines = [
-        f"kept {len(result.kept)} of {len(result.kept) + len(result.dropped)} messages: "
+        f"kept {len(result.kept):,} of {len(result.kept) + len(result.dropped):,} messages: "
         f"{result.tokens:,} of {result.budget_tokens:,} tokens for {result.model}"
         f"{'' if result.exact else ' (estimate)'}"
     ]
