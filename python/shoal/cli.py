@@ -462,8 +462,8 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "truncate",
         help="cut text to a token budget, keeping its beginning or end",
         description="Print a beginning (or, with --tail, an end) of the text within "
-        "MAX_TOKENS: the whole text is encoded and its first (or last) MAX_TOKENS tokens are "
-        "kept, whole, cut back to a boundary between user-visible characters (never inside "
+        "MAX_TOKENS: its first (or last) MAX_TOKENS tokens as the whole text encodes are "
+        "kept (only that end is encoded, the rest just counted), whole, cut back to a boundary between user-visible characters (never inside "
         "one: an accent stays with its letter, a flag or emoji sequence whole) and further "
         "until the kept part "
         "counted on its own fits. The cut falls only between the text's own tokens, so a "
