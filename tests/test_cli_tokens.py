@@ -510,7 +510,7 @@ def test_truncate_help_describes_the_cut_it_makes(capsys, monkeypatch) -> None:
         main(["truncate", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "longest" not in help_text
-    assert "the whole text is encoded and its first (or last) MAX_TOKENS tokens are kept" in (
+    assert "its first (or last) MAX_TOKENS tokens as the whole text encodes are kept" in (
         help_text)
 
     # What the help says: the text's own tokens, though two tabs alone are 1 token.

@@ -267,3 +267,64 @@ def test_max_file_bytes_raises_the_limit_of_a_batch_and_a_prompt_on_stdin(
     assert (status, err) == (2, "shoal route: error: --max-file-bytes limits --file and a PROMPT "
                                 "read from stdin ('-'); it does not apply to a PROMPT on the "
                                 "command line\n")
+
+
+# ---- how much each decision says, and progress ----
+
+
+def test_max_alternatives_and_neighbours_shorten_each_decision_but_not_the_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, whole, _ = run(capsys, "route", "--file", str(MT_BENCH), "--jsonl")
+    status, short, _ = run(capsys, "route", "--file", str(MT_BENCH), "--jsonl",
+                           "--max-alternatives", "1", "--max-neighbours", "2")
+    json_status, document, _ = run(capsys, "route", "--file", str(MT_BENCH), "--json",
+                                   "--max-alternatives", "1", "--max-neighbours", "2")
+
+    assert status == json_status == 0
+    full = [json.loads(line) for line in whole.splitlines()]
+    shortened = [json.loads(line) for line in short.splitlines()]
+    # The summary weighs every candidate of every decision, whatever each decision lists.
+    assert shortened[-1] == full[-1]
+    for before, after in zip(full[:-1], shortened[:-1], strict=True):
+        assert after["decision_id"] == before["decision_id"] and after["model"] == before["model"]
+        assert after["alternatives"] == before["alternatives"][:2]
+        assert after["neighbours"] == before["neighbours"][:2]
+        assert after["notes"][-1].startswith("shortened: ")
+    assert json.loads(document)["decisions"] == shortened[:-1]
+    # About 19 kB a decision in full (the README says so), under a sixth of that shortened.
+    assert 15_000 < len(whole) / 80 < 25_000
+    assert len(short) < len(whole) / 6
+
+
+def test_a_batch_shows_its_progress_on_stderr_when_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal import progress
+
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
+    status, out, err = run(capsys, "route", "--file", str(MT_BENCH), "--jsonl",
+                           "--progress", "always")
+    assert status == 0 and len(out.splitlines()) == 81
+    assert "\rrouting [" in err and err.endswith(f"[{'#' * 30}] 80/80 prompts\n")
+
+    # Not on a terminal, none by default.
+    assert "routing [" not in run(capsys, "route", "--file", str(MT_BENCH), "--jsonl")[2]
+
+
+def test_a_skipped_row_is_named_on_a_line_of_its_own_under_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoal import progress
+
+    monkeypatch.setattr(progress, "PROGRESS_DELAY_S", 0.0)
+    batch = batch_file(tmp_path, *MIXED_ROWS)
+    status, _, err = run(capsys, "route", "--file", str(batch), "--keep-going", "--progress",
+                         "always", "--privacy", "block")
+    assert status == 1
+    # The progress line is blanked, back to its start, before each message.
+    messages = err.split("shoal route: skipped ")[1:]
+    assert len(messages) == 2
+    for before in err.split("shoal route: skipped ")[:-1]:
+        assert before == "" or before.endswith(("\r", "\n"))
+    assert "routing [" in err

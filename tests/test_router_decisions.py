@@ -155,8 +155,16 @@ def test_route_without_runners_up_names_none_as_route_task_does(
         (["route", CODE_PROMPT, "--max-alternatives", "-1"],
          "--max-alternatives must be 0 to 100, got -1"),
         (["route", "--file", "prompts.jsonl", "--max-alternatives", "2"],
-         "--max-alternatives sets the runners-up shown for one PROMPT; --file's table shows none "
-         "(its --json and --jsonl list every candidate)"),
+         "--max-alternatives shortens the decisions of --file's --json and --jsonl; its table "
+         "shows no runners-up"),
+        (["route", CODE_PROMPT, "--max-neighbours", "1001", "--json"],
+         "--max-neighbours must be 0 to 1,000, got 1,001"),
+        (["route", CODE_PROMPT, "--max-neighbours", "2"],
+         "--max-neighbours shortens the nearest exemplars --json and --jsonl list; the text "
+         "shows none"),
+        (["route", "--file", "prompts.jsonl", "--max-neighbours", "2"],
+         "--max-neighbours shortens the nearest exemplars --json and --jsonl list; the text "
+         "shows none"),
     ],
 )
 def test_max_alternatives_out_of_bounds_or_with_a_batch_is_refused(
@@ -167,6 +175,21 @@ def test_max_alternatives_out_of_bounds_or_with_a_batch_is_refused(
     assert cli.main(argv) == 2
     assert capsys.readouterr().err == f"shoal route: error: {error}\n"
     assert cli.MAX_ALTERNATIVES == router.MAX_ALTERNATIVES
+
+
+def test_max_neighbours_shortens_one_decisions_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
+
+    assert main(["route", CODE_PROMPT, "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert main(["route", CODE_PROMPT, "--json", "--max-neighbours", "3"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+
+    assert shown["neighbours"] == whole["neighbours"][:3]
+    assert shown["alternatives"] == whole["alternatives"]
+    left_out = len(whole["neighbours"]) - 3
+    assert shown["notes"][-1] == (
+        f"shortened: 0 more candidates and {left_out} more exemplars not shown")
 
 
 def test_privacy_off_skips_the_scan() -> None:
@@ -258,7 +281,7 @@ def test_malformed_history_is_named() -> None:
     with pytest.raises(RoutingError, match=r"history\[1\]: content is missing; give the turn's"):
         route(CODE_PROMPT, history=[{"role": "user", "content": "hi"}, {"role": "user"}])
     with pytest.raises(RoutingError, match=r"history\[1\]: content must be a str or a list of"):
-        route(CODE_PROMPT, history=[{"role": "user", "content": "hi"}, {"content": 3}])
+        route(CODE_PROMPT, history=[{"role": "user", "content": "hi"}, {"role": "user", "content": 3}])
     with pytest.raises(RoutingError, match="history must be a list of turns"):
         route(CODE_PROMPT, history="hi")  # type: ignore[arg-type]
 

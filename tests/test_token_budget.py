@@ -549,3 +549,99 @@ def test_the_safe_break_search_finds_what_a_plain_scan_finds() -> None:
         for start in range(len(text) + 1):
             scanned, skipped = written.search(text, start), _safe_break(text, start)
             assert (scanned and scanned.start()) == (skipped and skipped.start()), (text, start)
+
+
+# ---- encoding only what a cut needs ----
+
+# Text whose safe breaks fall beside what a cut must not tear: Thai SARA AM after a newline (a
+# letter that joins the character before), flags, a ZWJ sequence, accents, CRLF and CJK.
+EDGES = ["a", "b", "Zé", "1", " ", "\n", "\r\n", "\u0e33", "ท", "🇯🇵", "👩🏽\u200d🚀", "e\u0301",
+         "世界", "<|endoftext|>", "[INST]", "\t", "..", "x y"]
+
+
+def whole_text_cut(text: str, budget: int, side: str, encoding: str) -> tuple[str, int, int]:
+    """What truncate keeps when the whole text is encoded at once: the kept text, its count and
+    the whole text's count."""
+    tokenizer = tokens.tokenizer_for(encoding=encoding)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(token_budget, "ENCODE_BLOCK_CHARACTERS", len(text) + 1)
+        cuts = token_budget._TokenCuts(tokenizer, text, False)
+    if cuts.token_count <= budget:
+        return text, cuts.token_count, cuts.token_count
+    if side == "head":
+        kept, kept_tokens, _ = cuts.longest_from(0, budget)
+    else:
+        kept, kept_tokens = cuts.longest_to(cuts.token_count, budget)
+    return kept, kept_tokens, cuts.token_count
+
+
+def truncated_in_small_blocks(text: str, budget: int, side: str, encoding: str) -> Any:
+    # Blocks of a few characters, so that even short texts are cut from a window of them.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(token_budget, "MIN_BLOCK_CHARACTERS", 3)
+        patch.setattr(token_budget, "FIRST_BLOCK_CHARACTERS_PER_TOKEN", 1)
+        patch.setattr(token_budget, "ENCODE_BLOCK_CHARACTERS", 5)
+        return truncate(text, budget, side=side, encoding=encoding)  # type: ignore[arg-type]
+
+
+def assert_cut_as_whole(text: str, budget: int, side: str, encoding: str) -> None:
+    for result in (truncate(text, budget, side=side, encoding=encoding),  # type: ignore[arg-type]
+                   truncated_in_small_blocks(text, budget, side, encoding)):
+        kept = (result.text, result.tokens, result.original_tokens)
+        assert kept == whole_text_cut(text, budget, side, encoding), (text, budget, side)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.lists(st.sampled_from(EDGES), max_size=60).map("".join) | MIXED,
+    budget=st.integers(min_value=0, max_value=30),
+    side=st.sampled_from(["head", "tail"]),
+    encoding=st.sampled_from(ENCODINGS),
+)
+def test_truncate_keeps_what_encoding_the_whole_text_keeps(
+    text: str, budget: int, side: str, encoding: str
+) -> None:
+    assert_cut_as_whole(text, budget, side, encoding)
+
+
+@pytest.mark.parametrize("name", ["prompts_en.txt", "code_python.txt", "data_json.txt", "cjk.txt"])
+def test_truncate_keeps_what_encoding_the_whole_text_keeps_on_the_corpus(name: str) -> None:
+    text = (CORPUS / name).read_text(encoding="utf-8")[:40_000]
+    for encoding in ENCODINGS:
+        for budget in (0, 1, 17, 1000, 4000):
+            for side in ("head", "tail"):
+                assert_cut_as_whole(text, budget, side, encoding)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.lists(st.sampled_from(EDGES), max_size=80).map("".join) | MIXED,
+       encoding=st.sampled_from(ENCODINGS))
+def test_token_ends_encoded_in_blocks_are_the_whole_texts(text: str, encoding: str) -> None:
+    tokenizer = tokens.tokenizer_for(encoding=encoding)
+    whole = tokens.encode(text, encoding=encoding)
+    lengths = (len(tokenizer.backend.decode(encoding, [token])) for token in whole)
+    ends = list(itertools.accumulate(lengths))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(token_budget, "ENCODE_BLOCK_CHARACTERS", 4)
+        cuts = token_budget._TokenCuts(tokenizer, text, False)
+    assert list(cuts.byte_offsets) == [0, *ends]
+
+
+def test_truncating_a_long_text_does_not_encode_all_of_it() -> None:
+    # Encoded whole, 2 MB of prose took its ids and a byte offset per token as Python ints, about
+    # 40 MB; only the kept end is encoded now, and the text's own UTF-8 (checked for lone
+    # surrogates) is the largest thing made.
+    import tracemalloc
+
+    prose = (CORPUS / "prompts_en.txt").read_text(encoding="utf-8")
+    text = (prose.encode("ascii", "ignore").decode("ascii") * 2)[:2_000_000]
+    truncate("warm the encoding up", 1)
+    for side in ("head", "tail"):
+        tracemalloc.start()
+        try:
+            result = truncate(text, 1000, side=side)  # type: ignore[arg-type]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result.truncated and result.tokens <= 1000
+        assert peak < 3 * len(text), f"{side}: {peak:,} bytes"

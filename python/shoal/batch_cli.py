@@ -5,6 +5,8 @@ command holds grows with the input file, never with the decisions: a decision wi
 candidate and its nearest exemplars is tens of kilobytes, and a whole batch of them written as
 one indented JSON document took gigabytes. ``--json`` still prints one document, assembled in
 a temporary file so that a batch that stops on a bad row prints nothing on standard output.
+``--max-alternatives`` and ``--max-neighbours`` shorten each decision written, after the summary
+has counted every candidate.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from shoal.files import (
     without_byte_order_mark,
 )
 from shoal.json_output import json_line, json_text
+from shoal.progress import ProgressLine
 from shoal.render import plural
 from shoal.router import NoEligibleModelError, PrivacyBlockedError, RoutingDecision
 
@@ -36,6 +39,24 @@ logger = logging.getLogger(__name__)
 # Exit status of a batch that routed its good rows past one or more it skipped
 # (--keep-going); an error that stops the batch exits 2, as every shoal error does.
 SKIPPED_ROWS_STATUS = 1
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How much of each decision the JSON forms write: runners-up after the chosen model and
+    nearest exemplars, each None for all of them."""
+
+    alternatives: int | None = None
+    neighbours: int | None = None
+
+    def of(self, decision: RoutingDecision) -> RoutingDecision:
+        """``decision`` as written: shortened, with a note, when a limit leaves something out."""
+        if self.alternatives is None and self.neighbours is None:
+            return decision
+        alternatives = len(decision.alternatives) if self.alternatives is None else (
+            self.alternatives)
+        neighbours = len(decision.neighbours) if self.neighbours is None else self.neighbours
+        return decision.shortened(alternatives=alternatives, neighbours=neighbours)
 
 
 @dataclass(frozen=True)
@@ -163,10 +184,17 @@ class BatchWriter:
     """Writes a batch's decisions as they are made, then its summary, in one of three forms:
     the text table, one JSON document (``--json``) or JSON Lines (``--jsonl``)."""
 
-    def __init__(self, form: str, out: IO[str], *, keep_going: bool) -> None:
+    def __init__(
+        self, form: str, out: IO[str], *, keep_going: bool, shown: Shown | None = None,
+        progress: ProgressLine | None = None,
+    ) -> None:
         self.form = form
         self.out = out
         self.keep_going = keep_going
+        self.shown = shown or Shown()
+        self.progress = progress
+        # Rows printed to the terminal the progress line is drawn on must not land on it.
+        self._clear_before_rows = progress is not None and out.isatty()
         self.tally = BatchTally()
         self.kept: list[int] = []
         self.skipped: list[tuple[int, str]] = []
@@ -195,7 +223,7 @@ class BatchWriter:
             return
         # Each decision names its line: blank lines make a decision's place in the batch and
         # its prompt's line in the file differ.
-        payload = {**decision.to_dict(), "line": row.line}
+        payload = {**self.shown.of(decision).to_dict(), "line": row.line}
         if self.form == "jsonl":
             self._write(json_line(payload))
             return
@@ -205,6 +233,8 @@ class BatchWriter:
     def skip(self, line: int, message: str) -> None:
         """Name a skipped row on stderr now, and in the summary at the end."""
         self.skipped.append((line, message))
+        if self.progress is not None:
+            self.progress.clear()
         print(f"shoal route: skipped {message}", file=sys.stderr, flush=True)
 
     def finish(self, shown: str) -> None:
@@ -255,6 +285,9 @@ class BatchWriter:
         # One write per line, with its line break: print() writes the two apart, and a Ctrl-C
         # landing between them left a row cut short on stdout. Flushed: a long batch shows each
         # row as it is decided, through a pipe too.
+        if self._clear_before_rows:
+            assert self.progress is not None
+            self.progress.clear()
         self.out.write(text + "\n")
         self.out.flush()
 
@@ -275,24 +308,33 @@ def _skipped_line(shown: str, lines: list[int]) -> str:
 
 def route_file(
     text: str, shown: str, route: Callable[[str], RoutingDecision], *, form: str,
-    keep_going: bool, worded: Callable[[str], str] = str,
+    keep_going: bool, worded: Callable[[str], str] = str, written: Shown | None = None,
+    progress: ProgressLine | None = None,
 ) -> int:
     """Route every row of a batch file (its ``text``; ``shown`` names it) and write the
-    decisions as they are made, in ``form`` (``text``, ``json`` or ``jsonl``). Returns the exit
-    status: 0, or :data:`SKIPPED_ROWS_STATUS` when ``keep_going`` skipped a row."""
+    decisions as they are made, in ``form`` (``text``, ``json`` or ``jsonl``), each shortened
+    as ``written`` says; ``progress`` shows how many rows are done. Returns the exit status: 0,
+    or :data:`SKIPPED_ROWS_STATUS` when ``keep_going`` skipped a row."""
     from shoal.render import plural
 
     rows = read_rows(text, shown)
     logger.info("routing %s from %s", plural(len(rows), "prompt"), shown)
-    writer = BatchWriter(form, sys.stdout, keep_going=keep_going)
+    writer = BatchWriter(form, sys.stdout, keep_going=keep_going, shown=written,
+                         progress=progress)
     # Rows are checked before the first is routed: a malformed one stops the batch at once.
     decided = route_rows(rows, shown, route, keep_going=keep_going, skipped=writer.skip,
                          worded=worded)
+    # Rows skipped before a routed one count as done too: the bar follows the file.
+    done_at = {row.line: done for done, row in enumerate(rows, start=1)}
     writer.start()
     try:
         for row, decision in decided:
             writer.decision(row, decision)
+            if progress is not None:
+                progress("routing", done_at[row.line], len(rows), "prompts")
         writer.finish(shown)
     finally:
         writer.close()
+        if progress is not None:
+            progress.close()
     return SKIPPED_ROWS_STATUS if writer.skipped else 0

@@ -227,7 +227,14 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--max-alternatives", type=int, metavar="N",
         help=f"runners-up to show after the chosen model, 0 to {MAX_ALTERNATIVES}, as route_task's "
         f"max_alternatives (default: {SHOWN_RUNNERS_UP} in the text, every candidate with "
-        "--json); one PROMPT only, not --file",
+        "--json); with --file it shortens each decision of --json and --jsonl (about 700 bytes "
+        "a candidate; the summary still weighs every one), as the table shows none",
+    )
+    route.add_argument(
+        "--max-neighbours", type=int, metavar="N",
+        help=f"nearest labelled exemplars to list in --json or --jsonl output, 0 to "
+        f"{MAX_NEIGHBOURS:,} (default: every one the router used, 40 for the shipped router, "
+        "about 135 bytes each); the text shows none",
     )
     route.add_argument(
         "--json", action="store_true", help="print structured JSON instead of a table (with "
@@ -238,6 +245,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --file: print JSON Lines, one decision per line (with its 'line') as each "
         "row is routed, then a last line {'summary': ...} (and 'skipped' with --keep-going)",
     )
+    add_progress_option(route, when=" with --file")
     route.add_argument(
         "--keep-going", action="store_true",
         help="with --file: skip a row that is malformed, that no candidate passes or that "
@@ -428,6 +436,9 @@ MAX_HISTORY_TURNS = 100_000
 # (shoal.render.routing_decision's).
 MAX_ALTERNATIVES = 100
 SHOWN_RUNNERS_UP = 3
+# The most nearest exemplars a router's prediction uses (shoal fit --k), so the most a decision
+# lists.
+MAX_NEIGHBOURS = 1000
 
 
 def add_max_file_bytes(
@@ -475,9 +486,10 @@ def _add_truncate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "truncate",
         help="cut text to a token budget, keeping its beginning or end",
         description="Print a beginning (or, with --tail, an end) of the text within "
-        "MAX_TOKENS: the whole text is encoded and its first (or last) MAX_TOKENS tokens are "
-        "kept, whole, cut back to a boundary between user-visible characters (never inside "
-        "one: an accent stays with its letter, a flag or emoji sequence whole) and further "
+        "MAX_TOKENS: its first (or last) MAX_TOKENS tokens as the whole text encodes are "
+        "kept (only that end is encoded, the rest just counted), whole, cut back to a "
+        "boundary between user-visible characters (never inside one: an accent stays with "
+        "its letter, a flag or emoji sequence whole) and further "
         "until the kept part "
         "counted on its own fits. The cut falls only between the text's own tokens, so a "
         "part that would take fewer tokens alone is not looked for: '\\t\\t1' at 1 token "
@@ -1796,6 +1808,7 @@ def _use_user_files(variable: str, paths: Sequence[Path]) -> None:
 
 def _route(args: argparse.Namespace) -> int:
     from shoal import render
+    from shoal.batch_cli import Shown
     from shoal.catalog import configured_catalog
     from shoal.router import route
 
@@ -1814,10 +1827,7 @@ def _route(args: argparse.Namespace) -> int:
         raise ValueError(f"--file routes independent prompts and takes no "
                          f"{' or '.join(conversation)}, which is about one conversation; route "
                          "that conversation's PROMPT alone")
-    if args.file is not None and args.max_alternatives is not None:
-        # A batch's table shows no runners-up, and its summary weighs every candidate.
-        raise ValueError("--max-alternatives sets the runners-up shown for one PROMPT; --file's "
-                         "table shows none (its --json and --jsonl list every candidate)")
+    _check_shown_parts(args)
     candidates = None if args.candidates is None else _candidate_ids(",".join(args.candidates))
     if args.min_quality is not None and args.willingness_to_pay is not None:
         if args.previous_model is None:
@@ -1835,9 +1845,6 @@ def _route(args: argparse.Namespace) -> int:
     if args.max_cost is not None and args.max_cost < 0:
         raise ValueError(f"--max-cost must be 0 or more, got {grouped_number(args.max_cost)}; "
                          "leave it out for no limit")
-    if args.max_alternatives is not None and not 0 <= args.max_alternatives <= MAX_ALTERNATIVES:
-        raise ValueError(f"--max-alternatives must be 0 to {MAX_ALTERNATIVES}, got "
-                         f"{grouped_number(args.max_alternatives)}")
 
     _use_ledger_and_prices(args)
     options = {
@@ -1873,11 +1880,9 @@ def _route(args: argparse.Namespace) -> int:
                   if args.prompt == "-" else args.prompt)
         with options_named(ROUTE_OPTIONS):
             decision = route(prompt, **options)
-        if args.max_alternatives is not None:
-            # Shortened as route_task shortens it, so that the reason names no runner-up the
-            # answer leaves out.
-            decision = decision.shortened(alternatives=args.max_alternatives,
-                                          neighbours=len(decision.neighbours))
+        # Shortened as route_task shortens it, so that the reason names no runner-up the answer
+        # leaves out.
+        decision = Shown(args.max_alternatives, args.max_neighbours).of(decision)
         if args.json:
             _print_json(decision.to_dict())
         else:
@@ -1899,7 +1904,9 @@ def _route(args: argparse.Namespace) -> int:
         try:
             return route_file(text, str(args.file), lambda prompt: route(prompt, **options),
                               form=form, keep_going=args.keep_going,
-                              worded=lambda message: _with_option_names(message, ROUTE_OPTIONS))
+                              worded=lambda message: _with_option_names(message, ROUTE_OPTIONS),
+                              written=Shown(args.max_alternatives, args.max_neighbours),
+                              progress=ProgressLine(args.progress))
         except RowError as error:
             # What one row holds stops the batch; the message names the row's line.
             raise ValueError(str(error)) from None
@@ -1912,6 +1919,23 @@ def _prompt_size_limit(args: argparse.Namespace) -> int:
         raise ValueError("--max-file-bytes limits --file and a PROMPT read from stdin ('-'); it "
                          "does not apply to a PROMPT on the command line")
     return int(args.max_file_bytes or DEFAULT_MAX_FILE_BYTES)
+
+
+def _check_shown_parts(args: argparse.Namespace) -> None:
+    """Refuse a --max-alternatives or --max-neighbours out of range, or given where nothing
+    they shorten is printed."""
+    for option, value, most in (("--max-alternatives", args.max_alternatives, MAX_ALTERNATIVES),
+                                ("--max-neighbours", args.max_neighbours, MAX_NEIGHBOURS)):
+        if value is not None and not 0 <= value <= most:
+            raise ValueError(f"{option} must be 0 to {most:,}, got {grouped_number(value)}")
+    as_json = args.json or args.jsonl
+    if args.file is not None and args.max_alternatives is not None and not as_json:
+        # A batch's table shows no runners-up, and its summary weighs every candidate.
+        raise ValueError("--max-alternatives shortens the decisions of --file's --json and "
+                         "--jsonl; its table shows no runners-up")
+    if args.max_neighbours is not None and not as_json:
+        raise ValueError("--max-neighbours shortens the nearest exemplars --json and --jsonl "
+                         "list; the text shows none")
 
 
 def _refuse_batch_options(args: argparse.Namespace) -> None:

@@ -1,4 +1,5 @@
-"""A progress line on stderr for the command line's long steps (a folder count, a fit, an eval).
+"""A progress line on stderr for the command line's long steps (a folder count, a fit, an eval,
+a batch routed).
 
 Library functions take a plain callback, ``progress(step, done, total)``, and know nothing of
 terminals; the command line passes a :class:`ProgressLine`. The line appears only once a command
@@ -32,13 +33,14 @@ def check_callback(name: str, callback: object) -> None:
         raise TypeError(f"{name} must be a function or None, not {type(callback).__name__}")
 
 
-def add_progress_option(parser: argparse.ArgumentParser) -> None:
-    """The ``--progress`` option every long command takes, as ``shoal count`` has it."""
+def add_progress_option(parser: argparse.ArgumentParser, *, when: str = "") -> None:
+    """The ``--progress`` option every long command takes, as ``shoal count`` has it; ``when``
+    says which of the command's uses shows it (" with --file")."""
     parser.add_argument(
         "--progress",
         choices=PROGRESS_MODES,
         default="auto",
-        help="progress bar on stderr: auto shows it on a terminal after one second",
+        help=f"progress bar on stderr{when}: auto shows it on a terminal after one second",
     )
 
 
@@ -70,6 +72,15 @@ class ProgressLine:
         line = f"{step} [{bar}] {done:,}/{total:,}{f' {unit}' if unit else ''}"
         print(f"\r{line:{self._width}}", end="", file=sys.stderr, flush=True)
         self._width = len(line)
+
+    def clear(self) -> None:
+        """Blank the line and return to its start, so that a line printed next (to stdout on the
+        same terminal, or a message on stderr) is not written over it; it is drawn again at the
+        next report."""
+        if self._width:
+            print(f"\r{'':{self._width}}\r", end="", file=sys.stderr, flush=True)
+            self._width = 0
+            self._drawn_at = -REDRAW_S
 
     def close(self) -> None:
         """End the line, so what the command prints next starts on a line of its own."""

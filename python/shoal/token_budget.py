@@ -14,6 +14,12 @@ flag's two regional indicators, CR from LF). Encoding a piece of text on its own
 differently from encoding it inside the whole text, so each kept piece is counted again and the
 cut moved back until the piece fits; the counts returned are those of the pieces themselves.
 
+The whole text's tokens are those of its parts between safe breaks (see ``SAFE_BREAK``) put end
+to end, so only the part a cut needs is ever encoded: ``truncate`` encodes from the kept end until
+the budget is passed and counts the rest without encoding it, and ``split_chunks`` encodes one
+block at a time, keeping a byte offset per token (8 bytes) rather than a list of ids. A text
+without safe breaks (one long line without spaces) is encoded whole.
+
 Positions and lengths (a chunk's ``start`` and ``end``, ``characters``) count Unicode code
 points, as Python indexes a str: ``text[start:end]``. A host that indexes UTF-16 code units
 (JavaScript) must convert them: a character past U+FFFF is one code point and two units.
@@ -25,6 +31,7 @@ import itertools
 import logging
 import re
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +47,11 @@ logger = logging.getLogger(__name__)
 # that English, code and JSON (2.4-4.4 characters per token) rarely need a second block.
 FIRST_BLOCK_CHARACTERS_PER_TOKEN = 6
 MIN_BLOCK_CHARACTERS = 4096
+
+# Characters encoded (or counted) at once where a whole stretch is needed: a block's ids, as a
+# Python list, take about 36 bytes a token, so a whole 50 MB text encoded at once took over a
+# gigabyte; blocks of this size keep that to tens of megabytes.
+ENCODE_BLOCK_CHARACTERS = 1 << 20
 
 # Most chunks one split makes. Each chunk is counted on its own and kept as text and as a range,
 # so a split into millions (a 20 MB file at max_tokens=1) took gigabytes and most of a minute;
@@ -382,6 +394,77 @@ def _safe_break(text: str, start: int) -> re.Match[str] | None:
     return SAFE_BREAK.search(text, max(start, min(candidates)))
 
 
+def _head_window(
+    tokenizer: Tokenizer, text: str, budget: int, allow_special: bool
+) -> tuple[int, int]:
+    """The end of the first blocks of ``text`` that hold more than ``budget`` tokens, and
+    their count; the whole text's length and count when it holds no more."""
+    tokens = 0
+    position = 0
+    for end in _block_ends(text, budget):
+        tokens += _count_between(tokenizer, text, position, end, allow_special)
+        position = end
+        if tokens > budget:
+            break
+    return position, tokens
+
+
+def _tail_window(
+    tokenizer: Tokenizer, text: str, budget: int, allow_special: bool
+) -> tuple[int, int]:
+    """The start of the last blocks of ``text`` that hold more than ``budget`` tokens, and
+    their count; 0 and the whole text's count when it holds no more.
+
+    Blocks start at safe breaks, the first about ``budget`` tokens from the end and each one
+    twice as far back as the last.
+    """
+    size = max(MIN_BLOCK_CHARACTERS, FIRST_BLOCK_CHARACTERS_PER_TOKEN * budget)
+    tokens = 0
+    end = len(text)
+    while end > 0 and tokens <= budget:
+        start = _break_before(text, len(text) - size, end)
+        size *= 2
+        if start < end:
+            tokens += _count_between(tokenizer, text, start, end, allow_special)
+            end = start
+    return end, tokens
+
+
+def _break_before(text: str, start: int, end: int) -> int:
+    """The first safe break at or after ``start`` and before ``end``; 0 when ``start`` is, and
+    ``end`` when there is no such break."""
+    if start <= 0:
+        return 0
+    match = _safe_break(text, start)
+    return match.end() if match and match.end() < end else end
+
+
+def _ends_between(text: str, start: int, end: int) -> Iterator[int]:
+    """Ends of blocks of about ``ENCODE_BLOCK_CHARACTERS`` from ``start`` to ``end`` (both
+    safe breaks or ends of the text), each at a safe break, the last at ``end``."""
+    position = start
+    while position < end:
+        match = None
+        if end - position > ENCODE_BLOCK_CHARACTERS:
+            match = _safe_break(text, position + ENCODE_BLOCK_CHARACTERS)
+        position = match.end() if match and match.end() < end else end
+        yield position
+
+
+def _count_between(
+    tokenizer: Tokenizer, text: str, start: int, end: int, allow_special: bool
+) -> int:
+    """Tokens of ``text[start:end]``, whose ends are safe breaks or ends of the text, counted
+    in blocks so that neither a copy of the stretch nor its ids are held at once."""
+    total = 0
+    for block_end in _ends_between(text, start, end):
+        total += tokenizer.backend.count(
+            tokenizer.encoding, text[start:block_end], allow_special=allow_special
+        )
+        start = block_end
+    return total
+
+
 def truncate(
     text: str,
     max_tokens: int,
@@ -393,12 +476,14 @@ def truncate(
 ) -> Truncation:
     """Keep the first (``head``) or last (``tail``) part of ``text`` within ``max_tokens``.
 
-    The whole text is encoded and its first (or last) ``max_tokens`` tokens kept whole, cut
-    back to a boundary between user-visible characters (see :func:`cut_allowed`) and then
+    The text's first (or last) ``max_tokens`` tokens of the whole text's encoding are kept
+    whole, cut back to a boundary between user-visible characters (see :func:`cut_allowed`) and then
     further while the kept part, counted on its own, exceeds the budget. Only the text's own
     token boundaries are tried, so this is not always the longest part that fits: a part
     encoded alone can merge into fewer tokens (two tabs and a "1" at 1 token keep one tab,
-    though two tabs alone are 1 cl100k_base token).
+    though two tabs alone are 1 cl100k_base token). Only the kept end is encoded, block by
+    block between safe breaks until the budget is passed (see ``count_till_limit``); the rest
+    is counted without keeping its tokens.
 
     Args:
         text: The text to cut.
@@ -422,20 +507,29 @@ def truncate(
     if side not in ("head", "tail"):
         raise InputError(f"side must be 'head' or 'tail', not {excerpt(side)}")
     tokenizer = tokenizer_for(encoding=encoding, model=model)
-    cuts = _TokenCuts(tokenizer, text, allow_special)
     budget = tokenizer.base_budget(max_tokens)
 
-    if cuts.token_count <= budget:
-        kept, kept_tokens = text, cuts.token_count
-    elif side == "head":
-        kept, kept_tokens, _ = cuts.longest_from(0, budget)
+    if side == "head":
+        window_end, window_tokens = _head_window(tokenizer, text, budget, allow_special)
+        window_start = 0
     else:
-        kept, kept_tokens = cuts.longest_to(cuts.token_count, budget)
+        window_start, window_tokens = _tail_window(tokenizer, text, budget, allow_special)
+        window_end = len(text)
+    if window_tokens <= budget:  # the window is the whole text
+        kept, kept_tokens, original_tokens = text, window_tokens, window_tokens
+    else:
+        cuts = _TokenCuts(tokenizer, text, allow_special, start=window_start, end=window_end)
+        if side == "head":
+            kept, kept_tokens, _ = cuts.longest_from(0, budget)
+        else:
+            kept, kept_tokens = cuts.longest_to(cuts.token_count, budget)
+        rest = (window_end, len(text)) if side == "head" else (0, window_start)
+        original_tokens = window_tokens + _count_between(tokenizer, text, *rest, allow_special)
 
     return Truncation(
         text=kept,
         tokens=tokenizer.scale(kept_tokens),
-        original_tokens=tokenizer.scale(cuts.token_count),
+        original_tokens=tokenizer.scale(original_tokens),
         truncated=len(kept) < len(text),
         side=side,
         characters=len(kept),
@@ -663,15 +757,39 @@ def _check_budget(value: object, name: str, *, minimum: int) -> int:
 
 
 class _TokenCuts:
-    """The whole text's tokens and the byte offset where each token ends."""
+    """The tokens of a window of a text, as the whole text's encoding has them, and the byte
+    offset where each token ends.
 
-    def __init__(self, tokenizer: Tokenizer, text: str, allow_special: bool) -> None:
+    The window runs from code point ``start`` to ``end``, both safe breaks or ends of the text,
+    so its tokens are the whole text's there. ``data`` holds the window's UTF-8 and one code
+    point either side of it, so that :func:`cut_allowed` sees at the window's edges what it
+    would see in the whole text; token indexes count from the window's start.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        text: str,
+        allow_special: bool,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ) -> None:
         self.tokenizer = tokenizer
         self.allow_special = allow_special
-        ids = tokenizer.backend.encode(tokenizer.encoding, text, allow_special=allow_special)
-        self.data = text.encode("utf-8")
-        self.byte_offsets = [0, *itertools.accumulate(_token_lengths(tokenizer, ids))]
-        self.token_count = len(ids)
+        end = len(text) if end is None else end
+        before = text[max(start - 1, 0) : start].encode("utf-8")
+        self.data = before + text[start : end + 1].encode("utf-8")
+        self.byte_offsets = array("q", [len(before)])
+        for block_end in _ends_between(text, start, end):
+            ids = tokenizer.backend.encode(
+                tokenizer.encoding, text[start:block_end], allow_special=allow_special
+            )
+            lengths = _token_lengths(tokenizer, ids)
+            ends = itertools.accumulate(lengths, initial=self.byte_offsets[-1])
+            self.byte_offsets.extend(itertools.islice(ends, 1, None))
+            start = block_end
+        self.token_count = len(self.byte_offsets) - 1
 
     def _is_character_boundary(self, token_index: int) -> bool:
         """Whether the text may be cut after token ``token_index``: see :func:`cut_allowed`."""

@@ -316,6 +316,19 @@ def _encode_text(encoding: _Encoding, text: str, allow_special: bool) -> list[in
     return ids
 
 
+def _count_text(encoding: _Encoding, text: str, allow_special: bool) -> int:
+    """``len(_encode_text(...))`` without the list of ids or of pieces, which for a long text
+    take tens of bytes a token."""
+    count = 0
+    for segment in _segments(encoding, text, allow_special):
+        if isinstance(segment, int):
+            count += 1
+            continue
+        for piece in encoding.pattern.finditer(segment):
+            count += len(_encode_piece(encoding, piece.group().encode("utf-8")))
+    return count
+
+
 def _encode_piece(encoding: _Encoding, piece: bytes) -> tuple[int, ...]:
     rank = encoding.ranks.get(piece)
     if rank is not None:
@@ -435,7 +448,7 @@ def count(encoding: str, text: str, *, allow_special: bool = False) -> int:
     """Number of tokens of ``text`` in ``encoding`` (see ``encode``)."""
     text = _check_text(text, "text")
     _check_allow_special(allow_special)
-    return len(_encode_text(_load(encoding), text, allow_special))
+    return _count_text(_load(encoding), text, allow_special)
 
 
 def count_many(encoding: str, texts: Sequence[str], *, allow_special: bool = False) -> list[int]:
@@ -457,7 +470,7 @@ def _count_many(
     checked = [_check_text(text, f"texts[{index}]") for index, text in enumerate(texts)]
     _check_allow_special(allow_special)
     loaded = load(encoding)
-    return [len(_encode_text(loaded, text, allow_special)) for text in checked]
+    return [_count_text(loaded, text, allow_special) for text in checked]
 
 
 def _check_allow_special(allow_special: object) -> None:
