@@ -443,7 +443,7 @@ def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
         (_scores(lambda row, model: None if model == 1 else 0.5),
          r"models\[1\] \('qwen2\.5-7b-instruct'\) has no score on any exemplar"),
         (_scores(lambda row, model: None if row == 3 else 0.5),
-         r"exemplar 3 \('Compose a limerick about a cat\.'\) has no score for any model in "
+         r"exemplar 3 \('What is 17 times 23\?'\) has no score for any model in "
          r"exemplars\.scores_uint16"),
         (_emptied, r"models is empty: a router needs at least one labelled model"),
         (_set("exemplars", "vectors_int8", value="AAAA"),

@@ -1193,7 +1193,8 @@ def test_eval_warns_when_the_test_prompts_appear_to_be_the_routers_exemplars(
     data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
     first = fitted_router(tmp_path, write_jsonl(tmp_path / "first.jsonl", label_rows()[:8]))
     router = load_router(first)
-    assert router.stored_exemplar(TASKS[0][0]) == 0
+    found = router.stored_exemplar(TASKS[0][0])
+    assert found is not None and router.previews[found] == TASKS[0][0]
     assert router.stored_exemplar(TASKS[4][0]) is None
     # Two prompts alike in their first 80 characters share a preview, not an embedding code.
     notes = "Summarise these meeting notes for the engineering team and list each action item: "
@@ -1293,7 +1294,7 @@ def test_fit_counts_a_models_spellings_as_its_catalog_id(
     assert captured.out.count("labels for openai/gpt-4.1 and GPT-4.1 counted as gpt-4.1\n") == 1
     assert "not in the catalog" not in captured.err
     # The merged duplicate is averaged like any repeated label, and noted the same way.
-    assert router.scores[0][0] == 0.5
+    assert router.scores[router.previews.index(TASKS[0][0])][0] == 0.5
     assert "note: 1 prompt-model pair labelled more than once with different scores" in captured.err
 
     sources = estimate_sources(capsys, out, "--candidates", "openai/gpt-4.1,gpt-4.1-mini")

@@ -39,6 +39,10 @@ to expect. It is the method of the shipped router's map
 (``shoal._build.confidence``), which was fitted on five refitted folds instead and is kept in a
 file of its own.
 
+Exemplars are kept in the order of their prompts' text, not of the rows: a router is a function
+of its labels, so the same labels in any order give the same file, version and decisions, and
+neighbours equally similar to a prompt (ranked by lower index) are ranked the same way.
+
 The router file is JSON with a format version and a SHA-256 content hash over its canonical
 form, so an edited or truncated file is refused rather than silently misused. A file whose hash
 was recomputed after an edit is still checked field by field, and its previews are redacted
@@ -747,7 +751,9 @@ def fit_router(
         logger.info("labels for %s counted as %s", " and ".join(names), model)
     observed_costs: dict[str, list[float]] = {}
     grouped = _validated_rows(rows, observed_costs)
-    prompts = list(grouped)
+    # Exemplars in prompt order, not the rows' order: the file, its content hash (the router's
+    # version) and every tie between equally similar neighbours then depend on the labels alone.
+    prompts = sorted(grouped)
     models = sorted({model for by_model in grouped.values() for model in by_model})
     position = {model: i for i, model in enumerate(models)}
 
