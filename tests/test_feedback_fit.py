@@ -346,3 +346,23 @@ def test_recorded_outcomes_fit_the_same_router_whatever_order_they_were_recorded
                      "--k", "2"]) == 0
 
     assert files[0].read_bytes() == files[1].read_bytes()
+
+
+def test_fit_notes_the_outcomes_it_leaves_out_for_want_of_a_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    record_outcome("d-" + "1" * 24, MATHS, 1.0, prompt=TASKS[0][0], db_path=database)
+    record_outcome("d-" + "2" * 24, MATHS, 0.5, db_path=database)
+
+    assert main(["fit", "--outcomes", str(database), "--out", str(tmp_path / "router.json"),
+                 "--k", "1"]) == 0
+    fitted = capsys.readouterr()
+    assert main(["feedback", "export", "--db", str(database)]) == 0
+    exported = capsys.readouterr()
+
+    note = ("note: 1 outcome recorded without a prompt left out: shoal fit learns from prompts "
+            "(record again with --prompt to add one)")
+    assert "1 recorded outcome folded in" in fitted.out
+    assert f"\n{note}\n" in f"\n{fitted.err}"
+    assert f"shoal feedback export: {note}\n" in exported.err

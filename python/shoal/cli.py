@@ -1944,7 +1944,9 @@ def _read_history(path: Path) -> list[dict[str, Any]]:
 
 def _feedback(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.feedback import outcomes_as_rows, outcomes_without_prompt, record_outcome
+    from shoal.feedback import (
+        outcomes_as_rows, outcomes_without_prompt, record_outcome, without_prompt_note,
+    )
 
     _use_ledger_and_prices(args)
     if args.action == "export":
@@ -1957,9 +1959,7 @@ def _feedback(args: argparse.Namespace) -> int:
         left_out = outcomes_without_prompt(args.db)
         if left_out:
             # On stderr: stdout carries the rows, which `shoal fit` reads as they are.
-            print(f"shoal feedback export: note: {render.plural(left_out, 'outcome')} recorded "
-                  "without a prompt left out: shoal fit learns from prompts (record again with "
-                  "--prompt to add one)", file=sys.stderr)
+            print(f"shoal feedback export: {without_prompt_note(left_out)}", file=sys.stderr)
         return 0
 
     if args.prompt is not None and args.prompt_file is not None:

@@ -562,6 +562,15 @@ def outcomes_without_prompt(db_path: str | Path | None = None) -> int:
             "SELECT COUNT(*) FROM outcomes WHERE prompt IS NULL").fetchone()[0])
 
 
+def without_prompt_note(count: int) -> str:
+    """The note `shoal feedback export` and `shoal fit --outcomes` print when ``count``
+    recorded outcomes carry no prompt and so were left out."""
+    from shoal.render import plural
+
+    return (f"note: {plural(count, 'outcome')} recorded without a prompt left out: shoal fit "
+            "learns from prompts (record again with --prompt to add one)")
+
+
 @contextmanager
 def _reading(db_path: object) -> Iterator[sqlite3.Connection | None]:
     """A connection to read the feedback database by; None when it has no outcomes table yet."""

@@ -184,6 +184,7 @@ _neighbours = _whole_number(1, 1000)
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit and save a router; print a one-line summary."""
+    from shoal.feedback import outcomes_without_prompt, without_prompt_note
     from shoal.render import plural
 
     if args.data is None and args.outcomes is None:
@@ -204,8 +205,10 @@ def run_fit(args: argparse.Namespace) -> int:
             rows = _fit_rows(args.data, args.max_file_bytes)
     source = args.source
     folded = ""
+    left_out = 0
     if database is not None:
         outcomes = _outcome_rows(database)
+        left_out = outcomes_without_prompt(database)
         rows += outcomes
         # The file name only: the router's content hash (its version) must not depend on how
         # the path was spelt, and the file must not carry a local folder.
@@ -228,6 +231,8 @@ def run_fit(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
     _print_fit_notes(router, args.out, labels, spellings, prices)
+    if left_out:
+        print(without_prompt_note(left_out), file=sys.stderr)
     if not router.confidence_calibration:
         why = "--no-calibration" if not args.calibrate else _too_few_for_confidence(router)
         print(f"note: confidence stays raw ({why}): `shoal route` reports neighbour evidence "
