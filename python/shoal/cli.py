@@ -1945,7 +1945,10 @@ def _read_history(path: Path) -> list[dict[str, Any]]:
 def _feedback(args: argparse.Namespace) -> int:
     from shoal import render
     from shoal.feedback import (
-        outcomes_as_rows, outcomes_without_prompt, record_outcome, without_prompt_note,
+        outcomes_as_rows,
+        outcomes_without_prompt,
+        record_outcome,
+        without_prompt_note,
     )
 
     _use_ledger_and_prices(args)
