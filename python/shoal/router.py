@@ -1222,17 +1222,29 @@ def router_argument(router: object) -> Router:
             file can have (a NUL, a lone surrogate, longer than the system takes).
         RouterFileError: The file is missing or invalid.
     """
+    check_router_argument(router)
     if router is None:
         return load_router()
     if isinstance(router, Router):
         return router
+    return load_router(cast("str | os.PathLike[str]", router))
+
+
+def check_router_argument(router: object) -> None:
+    """Refuse a ``router`` argument :func:`router_argument` could not read, without reading it.
+
+    Raises:
+        RoutingError: As :func:`router_argument` raises it.
+    """
+    if router is None or isinstance(router, Router):
+        return
     if isinstance(router, str) and not router.strip():
         # An empty path would be read as the current folder and reported as one.
         raise RoutingError("router is an empty path: give the path of a router file, or leave "
                            "it out for the shipped router")
     if isinstance(router, (str, os.PathLike)) and not isinstance(os.fspath(router), bytes):
         check_file_name(os.fspath(router), "router", RoutingError)
-        return load_router(router)
+        return
     raise RoutingError(
         f"router must be a Router (from load_router or fit_router) or the path of a router "
         f"file, got {type(router).__name__}"
