@@ -65,7 +65,7 @@ from shoal.cost import (
 )
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
-from shoal.file_names import check_file_name, data_file_argument
+from shoal.file_names import check_file_name, data_file_argument, file_version
 from shoal.hardware import get_device, hardware_fit
 from shoal.router_model import (
     MIN_CONFIDENCE_PAIRS,
@@ -307,7 +307,9 @@ def _field_names(kind: type) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, modified_ns: int, size: int) -> Router:
+def _load_cached(path: str, version: tuple[int, ...]) -> Router:
+    # The file's version is part of the key, so a router replaced or rewritten is read again.
+    del version
     return read_router(path)
 
 
@@ -329,7 +331,7 @@ def load_router(path: str | os.PathLike[str] | None = None) -> Router:
         stat = file.stat()
     except OSError:
         raise RouterFileError(f"router file {shown_path(str(file))} does not exist") from None
-    return _load_cached(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _load_cached(str(file.resolve()), file_version(stat))
 
 
 # ---- prior mapping ----
