@@ -520,3 +520,15 @@ def test_a_folder_is_refused_as_the_feedback_database_in_the_same_words_everywhe
     assert said in capsys.readouterr().err
     assert main(["feedback", "export", "--db", str(tmp_path)]) == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("action", ["record", "export"])
+def test_the_db_help_says_which_database_is_the_default(
+    action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["feedback", action, "--help"])
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ("--db DB feedback database (default: SHOAL_FEEDBACK_DB if set, else "
+            "shoal/feedback.sqlite3 in the user data directory)") in shown

@@ -595,6 +595,37 @@ def test_labels_given_to_outcomes_get_a_hint_to_put_data_first(
     assert "file is not a database" not in err
 
 
+def test_labels_given_to_outcomes_after_data_get_no_hint_to_put_data_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    err = error_of(capsys, "fit", str(data), "--outcomes", str(data), "--out",
+                   str(tmp_path / "r.json"))
+
+    assert f"--outcomes {data}: not a feedback database (SQLite); DATA ({data}) takes " in err
+    assert "put DATA first" not in err
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--name", " team ", "--name must not start or end with a space, got ' team '; give 'team'"),
+    ("--name", "team\u202e", "--name must be a non-empty string without '@' or control "
+     "characters"),
+    ("--source", "x" * 100_000, "--source must be at most 1,000 characters, got 100,000"),
+    ("--source", "labels\x01\u202e", "--source must hold only printable characters"),
+])
+def test_fit_refuses_a_name_or_source_no_reader_could_trust(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    out = tmp_path / "r.json"
+
+    err = error_of(capsys, "fit", str(data), "--out", str(out), option, value)
+
+    assert err.startswith(f"shoal fit: error: {message}")
+    assert not out.exists()
+
+
 # ---- models without an estimate ----
 
 

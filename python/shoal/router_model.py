@@ -90,6 +90,9 @@ _QUANTILES = 101
 # A router's name opens every decision's router version (``name@hash``), which decisions, the
 # ledger and recorded outcomes repeat: a short label (where the labels come from is ``source``).
 MAX_ROUTER_NAME_CHARS = 100
+# Where the labels come from, with date and licence: a line or two kept in the file (the shipped
+# router's takes 170 characters), not a document.
+MAX_ROUTER_SOURCE_CHARS = 1_000
 
 # The largest ability or difficulty a router file may hold. The fit's L2 penalty keeps fitted
 # values within a few units (the shipped router's lie in [-4.3, 3.3]), and sigmoid(x) is 1.0
@@ -1025,8 +1028,18 @@ def _check_labels(*, name: object, source: object) -> None:
         raise RouterFileError(
             f"name must be at most {MAX_ROUTER_NAME_CHARS} characters, got {len(name):,}"
         )
+    if name != name.strip():
+        # " team " would be a version " team @..." beside the "team@..." a reader expects.
+        raise RouterFileError(f"name must not start or end with a space, got {excerpt(name)}; "
+                              f"give {excerpt(name.strip())}")
     if not isinstance(source, str):
         raise RouterFileError(f"source must be a string, got {type(source).__name__}")
+    if len(source) > MAX_ROUTER_SOURCE_CHARS:
+        raise RouterFileError(f"source must be at most {MAX_ROUTER_SOURCE_CHARS:,} characters, "
+                              f"got {len(source):,}")
+    problem = unprintable(source)
+    if problem is not None:
+        raise RouterFileError(f"source {problem}")
 
 
 def _check_parameters(*, dim: int, k: int, similarity_power: float, shrinkage: float) -> None:
