@@ -366,3 +366,20 @@ def test_fit_notes_the_outcomes_it_leaves_out_for_want_of_a_prompt(
     assert "1 recorded outcome folded in" in fitted.out
     assert f"\n{note}\n" in f"\n{fitted.err}"
     assert f"shoal feedback export: {note}\n" in exported.err
+
+
+def test_the_example_labels_give_an_exemplar_its_own_low_raw_confidence_as_the_readme_says(
+) -> None:
+    from shoal.router import estimate_qualities
+    from shoal.router_model import closeness
+
+    labels = Path(__file__).parent / "data" / "examples" / "labels.jsonl"
+    rows = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    router = fit_router(rows, calibrate_confidence=False)
+    neighbours = router.neighbours(str(rows[0]["prompt"]))
+
+    assert len(router) == len(neighbours) == 16 and neighbours[0].similarity > 0.9999
+    assert round(closeness(neighbours), 2) == 0.07
+    confidences = {round(confidence, 2) for _, confidence, _ in
+                   estimate_qualities(router, load_catalog(), list(router.models), neighbours)}
+    assert confidences == {0.04}
