@@ -301,3 +301,85 @@ def test_an_outcome_of_a_model_only_the_router_knows_is_recorded_and_folded_in(
     # Priced at the mean cost_usd of its rows, the recorded outcome's among them.
     expected = (len(CODE_TASKS) * OWN_MODEL_COST + 0.0003) / (len(CODE_TASKS) + 1)
     assert router.costs_usd[own] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_router_is_the_same_file_whatever_the_order_its_labels_come_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    labels = [{"prompt": prompt, "model": model, "score": score}
+              for prompt, is_maths in TASKS
+              for model, score in ((MATHS, float(is_maths)), (POEMS, float(not is_maths)))]
+    # Two exemplars alike to the router (it ignores case): a tie that only a stable key breaks
+    # the same way whichever came first.
+    labels += [{"prompt": "poem about the cat", "model": POEMS, "score": 0.0},
+               {"prompt": "Poem about the cat", "model": POEMS, "score": 1.0}]
+    forward, backward = tmp_path / "forward.jsonl", tmp_path / "backward.jsonl"
+    forward.write_text("".join(json.dumps(row) + "\n" for row in labels), encoding="utf-8")
+    backward.write_text("".join(json.dumps(row) + "\n" for row in labels[::-1]),
+                        encoding="utf-8")
+    files = []
+    for data in (forward, backward):
+        files.append(data.with_suffix(".router.json"))
+        assert main(["fit", str(data), "--out", str(files[-1]), "--k", "1"]) == 0
+
+    assert files[0].read_bytes() == files[1].read_bytes()
+    router = load_router(files[0])
+    assert list(router.previews) == sorted(router.previews)
+    (nearest,) = router.neighbours("POEM ABOUT THE CAT")
+    assert router.previews[nearest.index] == "Poem about the cat"
+
+
+def test_recorded_outcomes_fit_the_same_router_whatever_order_they_were_recorded_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    outcomes = [(f"d-{number:024x}", prompt, MATHS, float(is_maths))
+                for number, (prompt, is_maths) in enumerate(TASKS[:3] + TASKS[4:5])]
+    files = []
+    for folder, order in (("first", outcomes), ("second", outcomes[::-1])):
+        # The same file name in two folders: the router's source names the file, not its folder.
+        database = tmp_path / folder / "feedback.sqlite3"
+        database.parent.mkdir()
+        for decision_id, prompt, model, score in order:
+            record_outcome(decision_id, model, score, prompt=prompt, db_path=database)
+        files.append(tmp_path / folder / "router.json")
+        assert main(["fit", "--outcomes", str(database), "--out", str(files[-1]),
+                     "--k", "2"]) == 0
+
+    assert files[0].read_bytes() == files[1].read_bytes()
+
+
+def test_fit_notes_the_outcomes_it_leaves_out_for_want_of_a_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    record_outcome("d-" + "1" * 24, MATHS, 1.0, prompt=TASKS[0][0], db_path=database)
+    record_outcome("d-" + "2" * 24, MATHS, 0.5, db_path=database)
+
+    assert main(["fit", "--outcomes", str(database), "--out", str(tmp_path / "router.json"),
+                 "--k", "1"]) == 0
+    fitted = capsys.readouterr()
+    assert main(["feedback", "export", "--db", str(database)]) == 0
+    exported = capsys.readouterr()
+
+    note = ("note: 1 outcome recorded without a prompt left out: shoal fit learns from prompts "
+            "(record again with --prompt to add one)")
+    assert "1 recorded outcome folded in" in fitted.out
+    assert f"\n{note}\n" in f"\n{fitted.err}"
+    assert f"shoal feedback export: {note}\n" in exported.err
+
+
+def test_the_example_labels_give_an_exemplar_its_own_low_raw_confidence_as_the_readme_says(
+) -> None:
+    from shoal.router import estimate_qualities
+    from shoal.router_model import closeness
+
+    labels = Path(__file__).parent / "data" / "examples" / "labels.jsonl"
+    rows = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    router = fit_router(rows, calibrate_confidence=False)
+    neighbours = router.neighbours(str(rows[0]["prompt"]))
+
+    assert len(router) == len(neighbours) == 16 and neighbours[0].similarity > 0.9999
+    assert round(closeness(neighbours), 2) == 0.07
+    confidences = {round(confidence, 2) for _, confidence, _ in
+                   estimate_qualities(router, load_catalog(), list(router.models), neighbours)}
+    assert confidences == {0.04}

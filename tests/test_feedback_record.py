@@ -179,10 +179,62 @@ def test_a_model_the_router_labels_is_recorded_under_that_router(tmp_path: Path)
     assert catalogued.model == "gpt-4.1"
     with pytest.raises(FeedbackError, match=f"did you mean '{OWN_MODEL}'"):
         record_outcome(DECISION, "my-local-lm", 0.5, db_path=database, router=router_file)
-    # A mistyped router path is an error even for a model the catalog knows.
+    # The router is read only for a model the catalog lacks.
     with pytest.raises(RouterFileError, match="does not exist"):
-        record_outcome(DECISION, "gpt-4.1", 0.5, db_path=database,
+        record_outcome(DECISION, OWN_MODEL, 0.5, db_path=database,
                        router=tmp_path / "routr.json")
+    assert record_outcome(DECISION, "gpt-4.1", 0.5, db_path=database,
+                          router=tmp_path / "routr.json").status == "replaced"
+
+
+def broken_router_file(path: Path) -> Path:
+    """A router file cut short, as an interrupted copy leaves it."""
+    text = write_own_router(path).read_text(encoding="utf-8")
+    path.write_text(text[: len(text) // 2], encoding="utf-8")
+    return path
+
+
+def test_a_broken_router_file_does_not_stop_the_outcome_of_a_catalog_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    monkeypatch.setenv("SHOAL_ROUTER", str(broken_router_file(tmp_path / "router.json")))
+
+    assert main(["feedback", "record", DECISION, "gpt-4.1-mini", "0.5",
+                 "--db", str(database)]) == 0
+    recorded = capsys.readouterr()
+    assert main(["feedback", "record", DECISION, OWN_MODEL, "0.5", "--db", str(database)]) == 2
+    refused = capsys.readouterr()
+
+    assert recorded.out.startswith("recorded")
+    assert recorded.err.startswith("shoal feedback record: note: SHOAL_ROUTER: cannot read "
+                                   "router file")
+    assert recorded.err.endswith("(not needed: the catalog knows gpt-4.1-mini)\n")
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        stored = connection.execute("SELECT model FROM outcomes").fetchall()
+    assert stored == [("gpt-4.1-mini",)]
+    assert "SHOAL_ROUTER: cannot read router file" in refused.err
+
+
+@pytest.mark.anyio
+async def test_the_record_outcome_tool_records_a_catalog_model_when_the_router_file_breaks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "feedback.sqlite3"
+    monkeypatch.setenv("SHOAL_FEEDBACK_DB", str(database))
+    router_file = write_own_router(tmp_path / "router.json")
+    arguments = {"decision_id": DECISION, "score": 0.5}
+
+    async with Client(build_server(router=str(router_file))) as client:
+        broken_router_file(router_file)
+        catalogued = await client.call_tool("record_outcome",
+                                            {**arguments, "model": "gpt-4.1-mini"})
+        labelled = await client.call_tool("record_outcome", {**arguments, "model": OWN_MODEL})
+
+    assert not catalogued.is_error, catalogued.content[0].text
+    assert catalogued.structured_content["model"] == "gpt-4.1-mini"
+    assert labelled.is_error
+    assert "router file is at fault" in labelled.content[0].text
 
 
 @pytest.mark.anyio
@@ -468,3 +520,15 @@ def test_a_folder_is_refused_as_the_feedback_database_in_the_same_words_everywhe
     assert said in capsys.readouterr().err
     assert main(["feedback", "export", "--db", str(tmp_path)]) == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("action", ["record", "export"])
+def test_the_db_help_says_which_database_is_the_default(
+    action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["feedback", action, "--help"])
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ("--db DB feedback database (default: SHOAL_FEEDBACK_DB if set, else "
+            "shoal/feedback.sqlite3 in the user data directory)") in shown

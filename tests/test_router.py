@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -444,7 +445,7 @@ def _set(*keys: Any, value: Any) -> Callable[[dict[str, Any]], None]:
         (_scores(lambda row, model: None if model == 1 else 0.5),
          r"models\[1\] \('qwen2\.5-7b-instruct'\) has no score on any exemplar"),
         (_scores(lambda row, model: None if row == 3 else 0.5),
-         r"exemplar 3 \('Compose a limerick about a cat\.'\) has no score for any model in "
+         r"exemplar 3 \('What is 17 times 23\?'\) has no score for any model in "
          r"exemplars\.scores_uint16"),
         (_emptied, r"models is empty: a router needs at least one labelled model"),
         (_set("exemplars", "vectors_int8", value="AAAA"),
@@ -582,3 +583,49 @@ def test_a_priced_model_the_catalog_lacks_can_be_named_and_an_unpriced_one_canno
         route("Solve 3x - 4 = 11 for x.", router=router, candidates=["team-draft", "gpt-4o"])
     with pytest.raises(RoutingError, match=r"^excluded: unknown model 'team-fx'"):
         route("Solve 3x - 4 = 11 for x.", router=router, excluded=["team-fx"])
+
+
+def rewrite_in_place_keeping_the_time(path: Path, text: str) -> None:
+    """Overwrite ``path`` in place (same inode) with ``text`` of the same size and set its
+    times back, as `cp -p` or `rsync -t` onto an existing file do."""
+    before = path.stat()
+    assert len(text.encode("utf-8")) == before.st_size
+    with path.open("r+", encoding="utf-8") as file:
+        file.write(text)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+@pytest.mark.anyio
+async def test_a_router_rewritten_at_the_same_size_and_time_is_read_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "router.json"
+    fit_router(small_rows(), name="alpha", k=2).save(path)
+    omega = fit_router(small_rows(), name="omega", k=2)
+    arguments = {"prompt": MATH_PROMPT, "candidates": ["qwen2.5-7b-instruct", "gemma-2-9b-it"]}
+
+    async with Client(build_server(router=str(path))) as client:
+        before = await client.call_tool("route_task", arguments)
+        assert load_router(path).name == "alpha"
+        rewrite_in_place_keeping_the_time(path, omega.to_json() + "\n")
+        after = await client.call_tool("route_task", arguments)
+
+    assert load_router(path).version == omega.version
+    assert before.structured_content is not None and after.structured_content is not None
+    assert before.structured_content["router_version"].startswith("alpha@")
+    assert after.structured_content["router_version"] == omega.version
+
+
+def test_a_price_file_rewritten_at_the_same_size_and_time_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    row = {"id": "gpt-4o", "input_per_mtok": 2.0, "output_per_mtok": 8.0, "as_of": "2026-11-30"}
+    path.write_text(json.dumps({"models": [row]}), encoding="utf-8")
+    assert load_catalog(path).model("gpt-4o").input_per_mtok == 2.0
+
+    dearer = {**row, "input_per_mtok": 3.0}
+    rewrite_in_place_keeping_the_time(path, json.dumps({"models": [dearer]}))
+
+    assert load_catalog(path).model("gpt-4o").input_per_mtok == 3.0

@@ -595,6 +595,37 @@ def test_labels_given_to_outcomes_get_a_hint_to_put_data_first(
     assert "file is not a database" not in err
 
 
+def test_labels_given_to_outcomes_after_data_get_no_hint_to_put_data_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+
+    err = error_of(capsys, "fit", str(data), "--outcomes", str(data), "--out",
+                   str(tmp_path / "r.json"))
+
+    assert f"--outcomes {data}: not a feedback database (SQLite); DATA ({data}) takes " in err
+    assert "put DATA first" not in err
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--name", " team ", "--name must not start or end with a space, got ' team '; give 'team'"),
+    ("--name", "team\u202e", "--name must be a non-empty string without '@' or control "
+     "characters"),
+    ("--source", "x" * 100_000, "--source must be at most 1,000 characters, got 100,000"),
+    ("--source", "labels\x01\u202e", "--source must hold only printable characters"),
+])
+def test_fit_refuses_a_name_or_source_no_reader_could_trust(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str,
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    out = tmp_path / "r.json"
+
+    err = error_of(capsys, "fit", str(data), "--out", str(out), option, value)
+
+    assert err.startswith(f"shoal fit: error: {message}")
+    assert not out.exists()
+
+
 # ---- models without an estimate ----
 
 
@@ -1193,7 +1224,8 @@ def test_eval_warns_when_the_test_prompts_appear_to_be_the_routers_exemplars(
     data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
     first = fitted_router(tmp_path, write_jsonl(tmp_path / "first.jsonl", label_rows()[:8]))
     router = load_router(first)
-    assert router.stored_exemplar(TASKS[0][0]) == 0
+    found = router.stored_exemplar(TASKS[0][0])
+    assert found is not None and router.previews[found] == TASKS[0][0]
     assert router.stored_exemplar(TASKS[4][0]) is None
     # Two prompts alike in their first 80 characters share a preview, not an embedding code.
     notes = "Summarise these meeting notes for the engineering team and list each action item: "
@@ -1293,7 +1325,7 @@ def test_fit_counts_a_models_spellings_as_its_catalog_id(
     assert captured.out.count("labels for openai/gpt-4.1 and GPT-4.1 counted as gpt-4.1\n") == 1
     assert "not in the catalog" not in captured.err
     # The merged duplicate is averaged like any repeated label, and noted the same way.
-    assert router.scores[0][0] == 0.5
+    assert router.scores[router.previews.index(TASKS[0][0])][0] == 0.5
     assert "note: 1 prompt-model pair labelled more than once with different scores" in captured.err
 
     sources = estimate_sources(capsys, out, "--candidates", "openai/gpt-4.1,gpt-4.1-mini")

@@ -25,7 +25,7 @@ from typing import Any
 
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, json_type, quoted_path
-from shoal.file_names import data_file_argument
+from shoal.file_names import data_file_argument, file_version
 from shoal.frozen_mapping import FrozenDict
 
 logger = logging.getLogger(__name__)
@@ -733,9 +733,9 @@ def default_catalog() -> Catalog:
 
 
 @functools.lru_cache(maxsize=16)
-def _load_with_user_file(path: str, modified_ns: int, size: int) -> Catalog:
-    # The modification time and size are part of the cache key so an edited file is re-read.
-    del modified_ns, size
+def _load_with_user_file(path: str, version: tuple[int, ...]) -> Catalog:
+    # The file's version is part of the cache key, so an edited file is read again.
+    del version
     return _apply_overrides(default_catalog(), Path(path))
 
 
@@ -767,7 +767,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     except OSError as error:
         raise CatalogError(f"cannot read catalog file {quoted_path(os.fspath(path))}: "
                            f"{error.strerror}") from None
-    return _load_with_user_file(str(resolved), status.st_mtime_ns, status.st_size)
+    return _load_with_user_file(str(resolved), file_version(status))
 
 
 PRICES_ENVIRONMENT_VARIABLE = "SHOAL_PRICES"

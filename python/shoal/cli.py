@@ -335,7 +335,8 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     record.add_argument(
         "--router", type=Path, help="router file from `shoal fit` that made the decision, whose "
         "labelled models may be scored though the catalog lacks them (default: SHOAL_ROUTER if "
-        "set and not empty, else the shipped router)"
+        "set and not empty, else the shipped router); needed only for such a model: for a "
+        "catalog model a file that cannot be read is noted and the outcome recorded"
     )
     export = actions.add_parser(
         "export",
@@ -344,7 +345,9 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "`shoal fit`; how many were left out for want of a prompt is noted on stderr.",
     )
     for parser in (record, export):
-        parser.add_argument("--db", type=Path, help="feedback database (default: see above)")
+        parser.add_argument("--db", type=Path, help="feedback database (default: "
+                            "SHOAL_FEEDBACK_DB if set, else shoal/feedback.sqlite3 in the user "
+                            "data directory)")
         parser.add_argument("--json", action="store_true", help="print structured JSON")
     feedback.set_defaults(handler=_feedback)
 
@@ -2017,7 +2020,12 @@ def _read_history(path: Path) -> list[dict[str, Any]]:
 
 def _feedback(args: argparse.Namespace) -> int:
     from shoal import render
-    from shoal.feedback import outcomes_as_rows, outcomes_without_prompt, record_outcome
+    from shoal.feedback import (
+        outcomes_as_rows,
+        outcomes_without_prompt,
+        record_outcome,
+        without_prompt_note,
+    )
 
     _use_ledger_and_prices(args)
     if args.action == "export":
@@ -2030,9 +2038,7 @@ def _feedback(args: argparse.Namespace) -> int:
         left_out = outcomes_without_prompt(args.db)
         if left_out:
             # On stderr: stdout carries the rows, which `shoal fit` reads as they are.
-            print(f"shoal feedback export: note: {render.plural(left_out, 'outcome')} recorded "
-                  "without a prompt left out: shoal fit learns from prompts (record again with "
-                  "--prompt to add one)", file=sys.stderr)
+            print(f"shoal feedback export: {without_prompt_note(left_out)}", file=sys.stderr)
         return 0
 
     if args.prompt is not None and args.prompt_file is not None:
@@ -2044,8 +2050,7 @@ def _feedback(args: argparse.Namespace) -> int:
     if prompt is not None and not prompt.strip():
         raise ValueError(f"{given} has no text: give the task text, or leave the option out "
                          "to keep the prompt recorded before")
-    # The router `shoal route` chose with, read as route reads it: it may label the model.
-    router_file = _configured_router(args.router)
+    router_file = _scoring_router(args.router, args.model)
     options = {"prompt": given, "cost_usd": "--cost", "note": "--note", "db_path": "--db"}
     with options_named(options):
         result = record_outcome(
@@ -2063,6 +2068,22 @@ def _feedback(args: argparse.Namespace) -> int:
     else:
         print(render.recorded_outcome(result))
     return 0
+
+
+def _scoring_router(given: Path | None, model: str) -> str | None:
+    """The router `shoal route` chose with, read as route reads it: it may label a model the
+    catalog lacks. A model the catalog knows needs no router, so a router file that cannot be
+    read only earns a note, and the outcome is still recorded."""
+    from shoal.catalog import configured_catalog
+
+    try:
+        return _configured_router(given)
+    except ValueError as error:
+        if model.strip() not in configured_catalog():
+            raise
+        print(f"shoal feedback record: note: {error} (not needed: the catalog knows "
+              f"{model.strip()})", file=sys.stderr)
+        return None
 
 
 def _token_options(args: argparse.Namespace) -> dict[str, object]:

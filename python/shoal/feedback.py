@@ -333,23 +333,27 @@ def outcome_model(
         catalog: Default the configured one (``SHOAL_PRICES`` applied).
         router: The router whose decisions are scored: a :class:`~shoal.router.Router` or the
             path of a router file, as :func:`shoal.router.route` takes it; default the shipped
-            router.
+            router. Its file is read only when the catalog lacks ``model``.
 
     Raises:
         FeedbackError: An unknown model; the message lists the nearest ids of the catalog and
             the router, and says how to name a router or add a model.
         TypeError: ``catalog`` is not a :class:`~shoal.catalog.Catalog`.
-        ValueError: ``router`` is no router, or its file cannot be read
-            (:class:`~shoal.router.RoutingError`, :class:`~shoal.router.RouterFileError`).
+        ValueError: ``router`` is no router, or its file cannot be read when the catalog
+            lacks ``model`` (:class:`~shoal.router.RoutingError`,
+            :class:`~shoal.router.RouterFileError`).
     """
-    from shoal.router import labelled_position, router_argument
+    from shoal.router import check_router_argument, labelled_position, router_argument
 
     check_catalog(catalog)
     catalog = catalog if catalog is not None else configured_catalog()
-    # Read even when the catalog knows the model: a mistyped router path is an error either way.
-    labelling = router_argument(router)
+    check_router_argument(router)
     if model in catalog:
+        # The router is read only for a model the catalog lacks: a router file that cannot be
+        # read (truncated, or replaced under a running server) must not lose the outcome of a
+        # model the catalog knows.
         return catalog.model(model).id
+    labelling = router_argument(router)
     position = labelled_position(labelling, catalog, model)
     if position is not None:
         return labelling.models[position]
@@ -412,13 +416,15 @@ def record_outcome(
             (:func:`shoal.catalog.configured_catalog`, ``SHOAL_PRICES`` applied).
         router: The router that made the decision, whose labelled models may be scored even
             when the catalog lacks them: a :class:`~shoal.router.Router` or the path of a
-            router file; default the shipped router.
+            router file; default the shipped router. Its file is read only when the catalog
+            lacks ``model``.
 
     Raises:
         FeedbackError: A malformed argument, an unknown model (the message lists the nearest
             ids; see :func:`outcome_model`), or a database that cannot be opened or written.
         TypeError: ``catalog`` is not a :class:`~shoal.catalog.Catalog`.
-        ValueError: ``router`` is no router, or its file cannot be read.
+        ValueError: ``router`` is no router, or its file cannot be read when the catalog lacks
+            ``model``.
     """
     decision_id, model, score = _validated(decision_id, model, score, catalog, router)
     cost = _optional_number("cost_usd", cost_usd)
@@ -576,6 +582,15 @@ def outcomes_without_prompt(db_path: str | Path | None = None) -> int:
             return 0
         return int(connection.execute(
             "SELECT COUNT(*) FROM outcomes WHERE prompt IS NULL").fetchone()[0])
+
+
+def without_prompt_note(count: int) -> str:
+    """The note `shoal feedback export` and `shoal fit --outcomes` print when ``count``
+    recorded outcomes carry no prompt and so were left out."""
+    from shoal.render import plural
+
+    return (f"note: {plural(count, 'outcome')} recorded without a prompt left out: shoal fit "
+            "learns from prompts (record again with --prompt to add one)")
 
 
 @contextmanager

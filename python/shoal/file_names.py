@@ -68,3 +68,15 @@ def _longest_path() -> int | None:
         return os.pathconf("/", "PC_PATH_MAX") - 1
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def file_version(status: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's content may have: the key a cache of a file read by path
+    is kept under.
+
+    Size and modification time alone miss a file rewritten in place at the same size whose
+    time was set back (``cp -p``, ``rsync -t``, ``os.utime``); the change time cannot be set
+    that way, and the device and inode tell a file renamed over the old one.
+    """
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns,
+            status.st_ctime_ns)

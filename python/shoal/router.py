@@ -65,7 +65,7 @@ from shoal.cost import (
 )
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
-from shoal.file_names import check_file_name, data_file_argument
+from shoal.file_names import check_file_name, data_file_argument, file_version
 from shoal.hardware import get_device, hardware_fit
 from shoal.numbers_in import real_number, whole_number
 from shoal.router_model import (
@@ -308,7 +308,9 @@ def _field_names(kind: type) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, modified_ns: int, size: int) -> Router:
+def _load_cached(path: str, version: tuple[int, ...]) -> Router:
+    # The file's version is part of the key, so a router replaced or rewritten is read again.
+    del version
     return read_router(path)
 
 
@@ -330,7 +332,7 @@ def load_router(path: str | os.PathLike[str] | None = None) -> Router:
         stat = file.stat()
     except OSError:
         raise RouterFileError(f"router file {shown_path(str(file))} does not exist") from None
-    return _load_cached(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _load_cached(str(file.resolve()), file_version(stat))
 
 
 # ---- prior mapping ----
@@ -1237,17 +1239,29 @@ def router_argument(router: object) -> Router:
             file can have (a NUL, a lone surrogate, longer than the system takes).
         RouterFileError: The file is missing or invalid.
     """
+    check_router_argument(router)
     if router is None:
         return load_router()
     if isinstance(router, Router):
         return router
+    return load_router(cast("str | os.PathLike[str]", router))
+
+
+def check_router_argument(router: object) -> None:
+    """Refuse a ``router`` argument :func:`router_argument` could not read, without reading it.
+
+    Raises:
+        RoutingError: As :func:`router_argument` raises it.
+    """
+    if router is None or isinstance(router, Router):
+        return
     if isinstance(router, str) and not router.strip():
         # An empty path would be read as the current folder and reported as one.
         raise RoutingError("router is an empty path: give the path of a router file, or leave "
                            "it out for the shipped router")
     if isinstance(router, (str, os.PathLike)) and not isinstance(os.fspath(router), bytes):
         check_file_name(os.fspath(router), "router", RoutingError)
-        return load_router(router)
+        return
     raise RoutingError(
         f"router must be a Router (from load_router or fit_router) or the path of a router "
         f"file, got {type(router).__name__}"

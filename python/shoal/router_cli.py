@@ -46,6 +46,7 @@ from shoal.router_eval import (
 )
 from shoal.router_model import (
     MAX_ROUTER_NAME_CHARS,
+    MAX_ROUTER_SOURCE_CHARS,
     MIN_CONFIDENCE_PAIRS,
     MIN_CONFIDENCE_PROMPTS,
     Router,
@@ -103,9 +104,12 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      "not one of the input files, not '-')")
     fit.add_argument("--name", default="custom",
                      help="name recorded in the file and in each decision's router version "
-                     f"(non-empty, at most {MAX_ROUTER_NAME_CHARS} characters, no '@')")
+                     f"(non-empty, at most {MAX_ROUTER_NAME_CHARS} printable characters, "
+                     "no '@', no space around it)")
     fit.add_argument("--source", default="user-supplied labels",
-                     help="where the labels come from (recorded in the file)")
+                     help="where the labels come from (recorded in the file; at most "
+                     f"{MAX_ROUTER_SOURCE_CHARS:,} printable characters with the note "
+                     "--outcomes adds)")
     fit.add_argument("--prices", type=Path,
                      help="price file (a catalog file as elsewhere, or JSON {model: "
                      "{input_per_mtok, output_per_mtok, optional source}}, each price 0 to "
@@ -184,6 +188,7 @@ _neighbours = _whole_number(1, 1000)
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit and save a router; print a one-line summary."""
+    from shoal.feedback import outcomes_without_prompt, without_prompt_note
     from shoal.render import plural
 
     if args.data is None and args.outcomes is None:
@@ -193,7 +198,8 @@ def run_fit(args: argparse.Namespace) -> int:
     if len(args.name) > MAX_ROUTER_NAME_CHARS:
         raise EvaluationError(f"--name must be at most {MAX_ROUTER_NAME_CHARS} characters (it "
                               f"names the router in every decision), got {len(args.name):,}")
-    database = _outcomes_database(args.outcomes) if args.outcomes is not None else None
+    database = (_outcomes_database(args.outcomes, args.data) if args.outcomes is not None
+                else None)
     named_database = "the feedback database" if args.outcomes == DEFAULT_OUTCOMES else None
     check_output_file(args.out, "--out", "the router", kind="router",
                       inputs=[(None, args.data), (named_database, database),
@@ -204,8 +210,10 @@ def run_fit(args: argparse.Namespace) -> int:
             rows = _fit_rows(args.data, args.max_file_bytes)
     source = args.source
     folded = ""
+    left_out = 0
     if database is not None:
         outcomes = _outcome_rows(database)
+        left_out = outcomes_without_prompt(database)
         rows += outcomes
         # The file name only: the router's content hash (its version) must not depend on how
         # the path was spelt, and the file must not carry a local folder.
@@ -220,7 +228,8 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.prices is not None:
         _check_prices(labels, prices)
     logger.info("fitting a router on %s", plural(len(labels), "labelled row"))
-    with options_named({"name": "--name"}), shown_progress(args.progress) as progress:
+    with options_named({"name": "--name", "source": "--source"}), \
+            shown_progress(args.progress) as progress:
         router = fit_router(labels, name=args.name, source=source, k=args.k,
                             calibrate=args.calibrate, calibrate_confidence=args.calibrate,
                             catalog=configured_catalog(), progress=progress)
@@ -228,6 +237,8 @@ def run_fit(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
     _print_fit_notes(router, args.out, labels, spellings, prices)
+    if left_out:
+        print(without_prompt_note(left_out), file=sys.stderr)
     if not router.confidence_calibration:
         why = "--no-calibration" if not args.calibrate else _too_few_for_confidence(router)
         print(f"note: confidence stays raw ({why}): `shoal route` reports neighbour evidence "
@@ -334,17 +345,24 @@ def _no_rows_message(data: Path | None, database: Path | None) -> str:
     return "nothing to fit: " + "; ".join(empty)
 
 
-def _outcomes_database(db: Path) -> Path:
-    """The feedback database --outcomes names (the default one when no path was given)."""
+def _outcomes_database(db: Path, data: Path | None) -> Path:
+    """The feedback database --outcomes names (the default one when no path was given);
+    ``data`` is the DATA argument, if one was given."""
     from shoal.feedback import default_db_path
 
     if db == DEFAULT_OUTCOMES:
         return default_db_path()
     if not _may_be_sqlite(db):
-        # `fit --outcomes labels.jsonl --out r.json` hands the labels to --outcomes.
+        if data is None:
+            # `fit --outcomes labels.jsonl --out r.json` hands the labels to --outcomes.
+            raise EvaluationError(
+                f"--outcomes {db}: not a feedback database (SQLite); if it holds labelled "
+                f"rows, put DATA first: `shoal fit {db} --outcomes --out ROUTER`"
+            )
         raise EvaluationError(
-            f"--outcomes {db}: not a feedback database (SQLite); if it holds labelled rows, "
-            f"put DATA first: `shoal fit {db} --outcomes --out ROUTER`"
+            f"--outcomes {db}: not a feedback database (SQLite); DATA ({data}) takes labelled "
+            "rows, --outcomes the database `shoal feedback record` writes (leave its path out "
+            "for the default one)"
         )
     return db
 

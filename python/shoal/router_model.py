@@ -39,6 +39,10 @@ to expect. It is the method of the shipped router's map
 (``shoal._build.confidence``), which was fitted on five refitted folds instead and is kept in a
 file of its own.
 
+Exemplars are kept in the order of their prompts' text, not of the rows: a router is a function
+of its labels, so the same labels in any order give the same file, version and decisions, and
+neighbours equally similar to a prompt (ranked by lower index) are ranked the same way.
+
 The router file is JSON with a format version and a SHA-256 content hash over its canonical
 form, so an edited or truncated file is refused rather than silently misused. A file whose hash
 was recomputed after an edit is still checked field by field, and its previews are redacted
@@ -87,6 +91,9 @@ _QUANTILES = 101
 # A router's name opens every decision's router version (``name@hash``), which decisions, the
 # ledger and recorded outcomes repeat: a short label (where the labels come from is ``source``).
 MAX_ROUTER_NAME_CHARS = 100
+# Where the labels come from, with date and licence: a line or two kept in the file (the shipped
+# router's takes 170 characters), not a document.
+MAX_ROUTER_SOURCE_CHARS = 1_000
 
 # The largest ability or difficulty a router file may hold. The fit's L2 penalty keeps fitted
 # values within a few units (the shipped router's lie in [-4.3, 3.3]), and sigmoid(x) is 1.0
@@ -752,7 +759,9 @@ def fit_router(
         logger.info("labels for %s counted as %s", " and ".join(names), model)
     observed_costs: dict[str, list[float]] = {}
     grouped = _validated_rows(rows, observed_costs)
-    prompts = list(grouped)
+    # Exemplars in prompt order, not the rows' order: the file, its content hash (the router's
+    # version) and every tie between equally similar neighbours then depend on the labels alone.
+    prompts = sorted(grouped)
     models = sorted({model for by_model in grouped.values() for model in by_model})
     position = {model: i for i, model in enumerate(models)}
 
@@ -1024,8 +1033,18 @@ def _check_labels(*, name: object, source: object) -> None:
         raise RouterFileError(
             f"name must be at most {MAX_ROUTER_NAME_CHARS} characters, got {len(name):,}"
         )
+    if name != name.strip():
+        # " team " would be a version " team @..." beside the "team@..." a reader expects.
+        raise RouterFileError(f"name must not start or end with a space, got {excerpt(name)}; "
+                              f"give {excerpt(name.strip())}")
     if not isinstance(source, str):
         raise RouterFileError(f"source must be a string, got {type(source).__name__}")
+    if len(source) > MAX_ROUTER_SOURCE_CHARS:
+        raise RouterFileError(f"source must be at most {MAX_ROUTER_SOURCE_CHARS:,} characters, "
+                              f"got {len(source):,}")
+    problem = unprintable(source)
+    if problem is not None:
+        raise RouterFileError(f"source {problem}")
 
 
 def _check_parameters(

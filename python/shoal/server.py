@@ -1549,12 +1549,14 @@ def _add_router_tools(server: MCPServer[None], *, router_file: str | Path | None
                 "USD, or -1 when it is unknown"
             )
         # The router route_task chooses with (read again when its file changes) may label a
-        # model the catalog lacks. The model is checked here, where the error can name its
-        # argument.
-        router = (None if router_file is None
+        # model the catalog lacks; a model the catalog knows needs no router, so a broken
+        # router file does not lose its outcome. The model is checked here, where the error
+        # can name its argument.
+        catalog = _call(configured_catalog)
+        router = (None if router_file is None or model.strip() in catalog
                   else _call(_served_router, router_file, router_source))
         try:
-            outcome_model(model.strip(), catalog=_call(configured_catalog), router=router)
+            outcome_model(model.strip(), catalog=catalog, router=router)
         except FeedbackError as error:
             raise ToolError(f"argument 'model': {error}") from error
         result = _call(
