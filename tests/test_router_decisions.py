@@ -281,7 +281,8 @@ def test_malformed_history_is_named() -> None:
     with pytest.raises(RoutingError, match=r"history\[1\]: content is missing; give the turn's"):
         route(CODE_PROMPT, history=[{"role": "user", "content": "hi"}, {"role": "user"}])
     with pytest.raises(RoutingError, match=r"history\[1\]: content must be a str or a list of"):
-        route(CODE_PROMPT, history=[{"role": "user", "content": "hi"}, {"role": "user", "content": 3}])
+        route(CODE_PROMPT,
+              history=[{"role": "user", "content": "hi"}, {"role": "user", "content": 3}])
     with pytest.raises(RoutingError, match="history must be a list of turns"):
         route(CODE_PROMPT, history="hi")  # type: ignore[arg-type]
 
