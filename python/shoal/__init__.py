@@ -50,6 +50,7 @@ _EXPORTS = {
     "PrivacyPolicyError": "shoal.router_policy",
     "EvaluationError": "shoal.router_eval",
     "RouterFileError": "shoal.router_model",
+    "DamagedInstallError": "shoal.shipped_data",
     "count_tokens": "shoal.tokens",
     "count_chat": "shoal.tokens",
     "encode": "shoal.tokens",
@@ -88,6 +89,7 @@ __all__ = [
     "BudgetExceededError",
     "BudgetTooSmallError",
     "CatalogError",
+    "DamagedInstallError",
     "DamagedLedgerError",
     "EvaluationError",
     "FeedbackError",
@@ -192,6 +194,7 @@ if TYPE_CHECKING:
     from shoal.router_eval import EvaluationError
     from shoal.router_model import RouterFileError
     from shoal.router_policy import PrivacyPolicyError
+    from shoal.shipped_data import DamagedInstallError
     from shoal.token_budget import TokenBudgetError, count_till_limit, split_chunks, truncate
     from shoal.tokens import count_chat, count_tokens, decode, encode
 
