@@ -15,9 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from shoal._backend import BACKEND
-
+# Set before the backend loads: it refuses an extension built for another version.
 __version__ = "0.1.0"
+
+from shoal._backend import BACKEND
 
 # Public name -> module that defines it: every MCP tool's function, a few helpers, and every
 # error class a caller may catch (all derive from ShoalError).
