@@ -5,8 +5,10 @@ through both and require identical results.
 
 Each name loads its module on first use. Importing one module of the package (``shoal.hardware``
 takes ``port_device`` from ``shoal._pure.hardware``) runs this file first, and on the Rust path
-the other modules' work at import (the privacy scanner's tables, the embedding's hashing) is
-neither needed nor wanted.
+the other modules' work at import (the privacy scanner's tables and patterns) is neither needed
+nor wanted. The embedding's names are the exception, imported here: the function ``embed`` shares
+its module's name, and a later first import of the module (``shoal.router_model`` takes
+``HashedTexts`` from it) would put the module where the function belongs.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from shoal._pure.embed import ExemplarIndex, embed, embed_int8, embedding_sums
+
 if TYPE_CHECKING:
-    from shoal._pure.embed import ExemplarIndex, embed, embed_int8, embedding_sums
     from shoal._pure.estimate import NeighbourEstimator
     from shoal._pure.hardware import (
         estimate_inference,
@@ -28,10 +31,6 @@ if TYPE_CHECKING:
 
 # The module of this package that defines each name.
 _HOMES = {
-    "ExemplarIndex": "embed",
-    "embed": "embed",
-    "embed_int8": "embed",
-    "embedding_sums": "embed",
     "NeighbourEstimator": "estimate",
     "estimate_inference": "hardware",
     "pareto_sweep": "hardware",
