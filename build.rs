@@ -8,6 +8,10 @@
 //! `<name>.bytes` (the token byte strings concatenated in rank order) and `<name>.offsets`
 //! (little-endian u32 start offsets, one per rank plus a final end offset). Decoding base64 here
 //! keeps that work out of the first call at run time.
+//!
+//! The list of top-level domains that `rust/privacy.rs` compiles in is checked the same way (its
+//! SHA-256 is the one `shoal.shipped_data` checks the shipped copy against), so that a damaged
+//! list cannot make the compiled scanner find fewer e-mail addresses than the genuine one does.
 
 use std::env;
 use std::fs;
@@ -40,6 +44,12 @@ const VOCABULARIES: [(&str, &str, &str, usize); 3] = [
     ),
 ];
 
+/// The IANA list of top-level domains `rust/privacy.rs` embeds, and its SHA-256.
+const TOP_LEVEL_DOMAINS: (&str, &str) = (
+    "tlds-alpha-by-domain.txt",
+    "16e0914a32c468d918df00db2220cd77a93d2b7bff90789c77a29e6a6422071f",
+);
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
@@ -64,11 +74,16 @@ fn main() {
 
         write_blobs(&out_dir, name, &tokens);
     }
+
+    let (file_name, expected_sha256) = TOP_LEVEL_DOMAINS;
+    let path = vocab_dir.parent().expect("data directory").join(file_name);
+    println!("cargo:rerun-if-changed={}", path.display());
+    read_verified(&path, expected_sha256);
 }
 
 fn fail(path: &Path, problem: &str) -> ! {
     panic!(
-        "\n\nshoal build: vocabulary file {} is not usable: {problem}.\nRestore the genuine file \
+        "\n\nshoal build: data file {} is not usable: {problem}.\nRestore the genuine file \
          (see python/shoal/data/NOTICE.md) and build again.\n",
         path.display()
     );

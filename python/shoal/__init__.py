@@ -15,9 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from shoal._backend import BACKEND
-
+# Set before the backend loads: it refuses an extension built for another version.
 __version__ = "0.1.0"
+
+from shoal._backend import BACKEND
 
 # Public name -> module that defines it: every MCP tool's function, a few helpers, and every
 # error class a caller may catch (all derive from ShoalError).
@@ -50,6 +51,7 @@ _EXPORTS = {
     "PrivacyPolicyError": "shoal.router_policy",
     "EvaluationError": "shoal.router_eval",
     "RouterFileError": "shoal.router_model",
+    "DamagedInstallError": "shoal.shipped_data",
     "count_tokens": "shoal.tokens",
     "count_chat": "shoal.tokens",
     "encode": "shoal.tokens",
@@ -88,6 +90,7 @@ __all__ = [
     "BudgetExceededError",
     "BudgetTooSmallError",
     "CatalogError",
+    "DamagedInstallError",
     "DamagedLedgerError",
     "EvaluationError",
     "FeedbackError",
@@ -192,6 +195,7 @@ if TYPE_CHECKING:
     from shoal.router_eval import EvaluationError
     from shoal.router_model import RouterFileError
     from shoal.router_policy import PrivacyPolicyError
+    from shoal.shipped_data import DamagedInstallError
     from shoal.token_budget import TokenBudgetError, count_till_limit, split_chunks, truncate
     from shoal.tokens import count_chat, count_tokens, decode, encode
 

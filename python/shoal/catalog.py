@@ -19,10 +19,10 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from shoal import shipped_data
 from shoal.errors import ShoalError
 from shoal.excerpts import excerpt, json_type, quoted_path
 from shoal.file_names import data_file_argument, file_version
@@ -723,9 +723,12 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
 
 @functools.lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The shipped catalog, read and validated once per process."""
-    resource = resources.files("shoal") / "data" / "models.json"
-    document = json.loads(resource.read_text(encoding="utf-8"))
+    """The shipped catalog, read and validated once per process.
+
+    Raises:
+        DamagedInstallError: ``models.json`` is missing or not the file shoal shipped.
+    """
+    document = json.loads(shipped_data.read_text("models.json"))
     models = _parse_models("models.json", document["models"])
     return Catalog(
         catalog_date=document["catalog_date"], models=tuple(models), sources=document["sources"]

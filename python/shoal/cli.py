@@ -1108,9 +1108,13 @@ def _serve(args: argparse.Namespace) -> int:
         # Start-up facts (the folders the file tools may read, where spend and outcomes are
         # kept, readiness) are INFO; a host shows the server's stderr as its log.
         logging.getLogger("shoal").setLevel(logging.INFO)
-    # The vocabularies load here, before the server's task group, so that a damaged install
-    # stops the start with one line rather than a traceback from inside it.
+    # The shipped data files are checked and the vocabularies load here, before the server's
+    # task group, so that a damaged install stops the start with one line naming the file
+    # rather than an error group from inside it, or a first call that fails.
+    from shoal import shipped_data
     from shoal.tokens import count_tokens
+
+    shipped_data.verify_all()
 
     for encoding in ("o200k_base", "cl100k_base"):
         count_tokens("warm up", encoding=encoding)

@@ -1,10 +1,10 @@
 """The base of every error shoal raises on purpose, so that one ``except`` catches them all.
 
 Each of shoal's error classes derives from :class:`ShoalError` and from the built-in exception
-it has always been (``ValueError``, for all but a damaged install's ``VocabularyError``, an
-``OSError``), so code that catches ``ValueError`` keeps working. An argument of the wrong type
-(``None`` for a text) is a plain ``TypeError``, as in Python's own functions; ``route`` alone
-raises its ``RoutingError`` for those too.
+it has always been (``ValueError``, for all but a damaged install's ``DamagedInstallError``, an
+``OSError`` as an unreadable file is), so code that catches ``ValueError`` keeps working. An
+argument of the wrong type (``None`` for a text) is a plain ``TypeError``, as in Python's own
+functions; ``route`` alone raises its ``RoutingError`` for those too.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeGuard, TypeVar
 
+from shoal import shipped_data
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.errors import InputError, ShoalError
@@ -456,6 +457,13 @@ class PortedInference:
 
 # ---------------------------------------------------------------------------------------------
 # Tables
+
+
+def _read_shipped_json(name: str) -> dict[str, Any]:
+    """A table shoal ships, checked against its digest first: a damaged install is named as
+    such, not as a table with a wrong field."""
+    shipped_data.verify(name)
+    return _read_json(DATA_DIR / name)
 
 
 def _read_json(path: str | Path) -> dict[str, Any]:
@@ -1039,7 +1047,7 @@ class _Tables:
 def _shipped_formats() -> _Formats:
     """The format table, which no user file changes: read without the user's files, so that
     help texts listing the formats show even when one of those files is bad."""
-    document = _read_json(DATA_DIR / "quantisations.json")
+    document = _read_shipped_json("quantisations.json")
     weights = {
         row["id"]: Quantisation(
             id=row["id"],
@@ -1060,9 +1068,9 @@ def _shipped_formats() -> _Formats:
 
 @lru_cache(maxsize=1)
 def _tables() -> _Tables:
-    devices = _read_json(DATA_DIR / "devices.json")
-    architectures = _read_json(DATA_DIR / "architectures.json")
-    nodes = _nodes(_read_json(DATA_DIR / "nodes.json")["nodes"])
+    devices = _read_shipped_json("devices.json")
+    architectures = _read_shipped_json("architectures.json")
+    nodes = _nodes(_read_shipped_json("nodes.json")["nodes"])
     tables = _Tables(
         device_classes={row["id"]: _device_class(row) for row in devices["device_classes"]},
         devices={row["id"]: _device(row, nodes) for row in devices["devices"]},
@@ -3031,7 +3039,8 @@ class ValidationReport:
 
 def measured_rows(path: str | Path | None = None) -> tuple[dict[str, Any], ...]:
     """The measured runs shipped in ``data/measured.json`` (or read from ``path``)."""
-    return tuple(_read_json(path or DATA_DIR / "measured.json")["rows"])
+    document = _read_json(path) if path else _read_shipped_json("measured.json")
+    return tuple(document["rows"])
 
 
 def _predict(row: Mapping[str, Any], klass: DeviceClass | None = None) -> tuple[dict, dict | None]:

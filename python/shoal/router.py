@@ -42,10 +42,10 @@ import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from fractions import Fraction
-from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
+from shoal import shipped_data
 from shoal.catalog import (
     Catalog,
     ModelEntry,
@@ -323,9 +323,9 @@ def load_router(path: str | os.PathLike[str] | None = None) -> Router:
         TypeError: ``path`` is neither a path nor None.
     """
     if path is None:
-        resource = resources.files("shoal") / "data" / DEFAULT_ROUTER_FILE
-        with resources.as_file(resource) as default_path:
-            return load_router(default_path)
+        # Checked first: a damaged shipped router is the install's fault, not a user's file.
+        shipped_data.verify(DEFAULT_ROUTER_FILE)
+        return load_router(shipped_data.DATA_DIR / DEFAULT_ROUTER_FILE)
     data_file_argument(path, "router", RouterFileError)
     file = Path(path)
     try:
@@ -1180,8 +1180,7 @@ CONFIDENCE_CALIBRATION_FILE = "confidence_calibration.json"
 
 @functools.lru_cache(maxsize=1)
 def _calibration_knots() -> tuple[str, tuple[tuple[float, float], ...]]:
-    resource = resources.files("shoal") / "data" / CONFIDENCE_CALIBRATION_FILE
-    document = json.loads(resource.read_text(encoding="utf-8"))
+    document = json.loads(shipped_data.read_text(CONFIDENCE_CALIBRATION_FILE))
     return document["router_version"], tuple((x, y) for x, y in document["knots"])
 
 

@@ -28,11 +28,13 @@ and the Social Security numbers the SSA printed on sample cards.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable
 from itertools import pairwise
-from pathlib import Path
+
+from shoal import shipped_data
 
 SECRET = "secret"
 PERSONAL = "personal"
@@ -103,19 +105,25 @@ _RESERVED_MAIL_DOMAINS = ("example.com", "example.net", "example.org")
 # (``.example``, ``.test``, ``.invalid``, ``.localhost``) are not, nor are the suffixes that
 # follow an ``@`` in other notations: systemd template units (``getty@tty1.service``), gettext
 # locales (``ca@valencia.po``), UUCP Message-IDs (``<2752@sun.uucp>``), files (``icon@2x.png``).
-_TLD_FILE = Path(__file__).resolve().parent.parent / "data" / "tlds-alpha-by-domain.txt"
-
-
-def _top_level_domains(path: Path) -> frozenset[str]:
-    lines = path.read_text(encoding="ascii").splitlines()
-    return frozenset(line.strip().lower() for line in lines if line.strip() and line[0] != "#")
+# Read on the first address met, not at import, so that a missing or damaged list stops the
+# scan with one line naming it and leaves every other command alone; the digest check keeps a
+# list short of a domain from finding fewer addresses than the Rust core, which compiles it in.
+_TLD_FILE = "tlds-alpha-by-domain.txt"
 
 
 # Names for networks of one's own, which a person's address on their machine ends in
 # (``user@laptop.local``): mDNS's ``.local`` (RFC 6762), ICANN's ``.internal``, and the defaults
 # of Linux distributions and home routers.
 _PRIVATE_USE_DOMAINS = frozenset(("local", "internal", "localdomain", "lan", "home"))
-_TOP_LEVEL_DOMAINS = _top_level_domains(_TLD_FILE) | _PRIVATE_USE_DOMAINS
+
+
+@functools.cache
+def _top_level_domains() -> frozenset[str]:
+    lines = shipped_data.read_text(_TLD_FILE).splitlines()
+    listed = frozenset(line.strip().lower() for line in lines if line.strip() and line[0] != "#")
+    return listed | _PRIVATE_USE_DOMAINS
+
+
 # Characters of an address's local part and of a domain's labels, besides letters with
 # diacritics, and their bounds (RFC 5321: 64 characters, labels of 63; at most ten labels).
 _LOCAL_PART = frozenset(string.ascii_letters + string.digits + "._%+-")
@@ -761,7 +769,7 @@ def _domain_end(text: str, start: int) -> int | None:
         position += 1
     for index in range(len(label_ends) - 1, 0, -1):
         label = text[label_ends[index - 1] + 1 : label_ends[index]]
-        if label.translate(_ASCII_LOWER) in _TOP_LEVEL_DOMAINS:
+        if label.translate(_ASCII_LOWER) in _top_level_domains():
             return label_ends[index]
     return None
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
-import hashlib
 import heapq
 import itertools
 import json
@@ -39,7 +38,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shoal.errors import ShoalError
+from shoal import shipped_data
+from shoal.shipped_data import DamagedInstallError
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ UNICODE_CLASSES_PATH = VOCABULARY_DIR / "unicode_classes.json"
 UNICODE_CLASSES_SHA256 = "365d73286b11911f44fd8c2e168fac6445d31a29bc3e0531d7cab70d10077ceb"
 
 
-class VocabularyError(ShoalError, OSError):
+class VocabularyError(DamagedInstallError):
     """A shipped vocabulary or class file is not the genuine one (a damaged or edited install);
     an OSError, as a file that cannot be read is, so callers handle the two alike."""
 
@@ -138,7 +138,11 @@ def _set_body(ranges: Iterable[tuple[int, int]]) -> str:
 @functools.cache
 def _classes() -> dict[str, str]:
     """Set bodies for the pattern classes: L, N, S (white space), UPPER and LOWER (o200k)."""
-    contents = UNICODE_CLASSES_PATH.read_bytes()
+    try:
+        contents = UNICODE_CLASSES_PATH.read_bytes()
+    except OSError as error:
+        raise VocabularyError(str(shipped_data.unreadable(UNICODE_CLASSES_PATH, error,
+                                                          kind="vocabulary file"))) from None
     _check_digest(UNICODE_CLASSES_PATH, contents, UNICODE_CLASSES_SHA256)
     document = json.loads(contents)
     return {name: _set_body(ranges) for name, ranges in document["classes"].items()}
@@ -147,13 +151,11 @@ def _classes() -> dict[str, str]:
 def _check_digest(
     path: Path, contents: bytes, expected: str, *, decompressed: bool = False
 ) -> None:
-    digest = hashlib.sha256(contents).hexdigest()
-    if digest != expected:
-        raise VocabularyError(
-            f"vocabulary file {path} has SHA-256 {digest}"
-            f"{' once decompressed' if decompressed else ''}, expected {expected}; reinstall "
-            "shoal to restore the genuine file"
-        )
+    try:
+        shipped_data.check_digest(path, contents, expected, kind="vocabulary file",
+                                  decompressed=decompressed)
+    except DamagedInstallError as error:
+        raise VocabularyError(str(error)) from None
 
 
 def _pattern(name: str) -> re.Pattern[str]:
@@ -242,8 +244,8 @@ def _read_encoding(name: str) -> _Encoding:
         contents = vocabulary_contents(name)
     except (OSError, EOFError, gzip.BadGzipFile) as error:
         # A truncated .gz ends in EOFError, which names no file.
-        raise VocabularyError(f"vocabulary file {path} cannot be read ({error}); reinstall "
-                              "shoal to restore it") from None
+        raise VocabularyError(str(shipped_data.unreadable(path, error, kind="vocabulary file"))
+                              ) from None
     _check_digest(path, contents, VOCABULARY_SHA256[name], decompressed=path.suffix == ".gz")
 
     tokens: list[bytes] = []
