@@ -191,6 +191,23 @@ def test_a_prompt_past_every_window_names_the_largest_and_how_to_cut_it(
     assert err == f"shoal route: error: {message}\n"
 
 
+def test_a_prompt_past_every_window_names_the_largest_of_the_models_left_to_choose() -> None:
+    with pytest.raises(shoal.NoEligibleModelError) as excluded:
+        shoal.route(LONG_PROMPT, candidates=SMALL_WINDOWS, excluded=["llama-3.1-8b-instruct"])
+    # gpt-4.1's window of a million tokens takes it, but it is hosted.
+    with pytest.raises(shoal.NoEligibleModelError) as local:
+        shoal.route(LONG_PROMPT, candidates=[*SMALL_WINDOWS, "gpt-4.1"], local_only=True)
+
+    assert str(excluded.value).startswith(
+        "the prompt is larger than the largest candidate context window: gemma-2-9b-it takes "
+        "at most 8,192 input tokens, and the prompt is ")
+    assert "other candidate" not in str(excluded.value)
+    assert str(local.value).startswith(
+        "the prompt is larger than the largest candidate context window: llama-3.1-8b-instruct "
+        "takes at most 131,072 input tokens, and the prompt is ")
+    assert "(1 other candidate takes fewer)" in str(local.value)
+
+
 def test_an_expected_output_past_every_window_is_told_how_far_to_lower_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -123,7 +123,14 @@ def test_an_empty_or_relative_home_is_no_data_directory(
     assert main(["feedback", "record", "d-000000000000000000000000", "gpt-4o", "1"]) == 2
     assert capsys.readouterr().err == (
         f"shoal feedback record: error: the user's data directory is unknown: {problem}; set "
-        "SHOAL_FEEDBACK_DB (or --db) to keep the feedback database elsewhere\n")
+        "SHOAL_FEEDBACK_DB (or the --db of shoal feedback) to keep the feedback database "
+        "elsewhere\n")
+    # shoal serve has no --db: the advice names the command that has.
+    assert main(["serve", "--tools", "routing"]) == 2
+    assert capsys.readouterr().err == (
+        f"shoal serve: error: the user's data directory is unknown: {problem}; set "
+        "SHOAL_FEEDBACK_DB (or the --db of shoal feedback) to keep the feedback database "
+        "elsewhere\n")
     assert files_under(tmp_path) == []
 
     # A ledger named outright needs no data directory.

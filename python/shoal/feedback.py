@@ -84,7 +84,8 @@ __all__ = [
 
 DB_ENVIRONMENT = "SHOAL_FEEDBACK_DB"
 # What the default place's errors add: the way to keep the database elsewhere.
-FEEDBACK_ELSEWHERE = f"set {DB_ENVIRONMENT} (or --db) to keep the feedback database elsewhere"
+FEEDBACK_ELSEWHERE = (f"set {DB_ENVIRONMENT} (or the --db of shoal feedback) to keep the feedback "
+                      "database elsewhere")
 DB_FILE_NAME = "feedback.sqlite3"
 BUSY_TIMEOUT_S = 30.0
 # As long a prompt as routing takes (shoal.tokens.MAX_TEXT_CHARACTERS): a task that was routed

@@ -1421,12 +1421,16 @@ def _too_long_for_every_window(
     Listing every candidate's numbers, as the general message does, would say the same thing
     a dozen times, and advise relaxing constraints that cannot help.
     """
-    if not ranked or not all(_breaks_context_window(estimate) for estimate in ranked):
+    # The candidates the caller's choices leave: an excluded model's window, or a hosted one
+    # under local_only or the privacy guard, is no way out however large.
+    open_to = [estimate for estimate in ranked if not any(
+        check.name in _CHOSEN_AWAY and not check.passed for check in estimate.constraints)]
+    if not open_to or not all(_breaks_context_window(estimate) for estimate in open_to):
         return None
-    largest = max(ranked, key=lambda estimate: entries[estimate.model].input_limit)
+    largest = max(open_to, key=lambda estimate: entries[estimate.model].input_limit)
     entry = entries[largest.model]
     what = "the conversation" if settings.history else "the prompt"
-    others = len(ranked) - 1
+    others = len(open_to) - 1
     fewer = (f" ({_count(others, 'other candidate')} {'takes' if others == 1 else 'take'} "
              "fewer)" if others else "")
     cut = ("cut the prompt to fit: `shoal split` cuts it into parts to send one at a time, "
@@ -1448,6 +1452,10 @@ def _too_long_for_every_window(
             f"{entry.id}'s holds {entry.context_window:,} tokens, and {what} is "
             f"{largest.input_tokens:,} tokens with {largest.output_tokens:,} expected output "
             f"tokens{fewer}. Lower expected_output_tokens to at most {room:,}, or {cut}")
+
+
+# The checks a candidate fails by the caller's choice rather than by the prompt's size.
+_CHOSEN_AWAY = ("allowed", "local_only", "privacy")
 
 
 def _breaks_context_window(estimate: CandidateEstimate) -> bool:
