@@ -67,11 +67,12 @@ STDIN_COMMANDS = {
     "count --chat -": (["count", "--chat", "-"], "--max-file-bytes"),
     "truncate": (["truncate", "--max-tokens", "5"], "--max-file-bytes"),
     "split -": (["split", "--max-tokens", "5", "-"], "--max-file-bytes"),
-    "route -": (["route", "-"], None),
-    "route --file -": (["route", "--file", "-"], None),
+    "route -": (["route", "-"], "--max-file-bytes"),
+    "route --file -": (["route", "--file", "-"], "--max-file-bytes"),
     "cost --plan -": (["cost", "gpt-4o", "--plan", "-"], None),
     "budget fit -": (["budget", "fit", "-", "--model", "gpt-4o", "--budget", "10"], None),
-    "budget trim -": (["budget", "trim", "-", "--model", "gpt-4o", "--budget", "10"], None),
+    "budget trim -": (["budget", "trim", "-", "--model", "gpt-4o", "--budget", "10"],
+                      "--max-file-bytes"),
     "feedback record --prompt-file -": (
         ["feedback", "record", DECISION, "gpt-4o", "1", "--prompt-file", "-"], None
     ),

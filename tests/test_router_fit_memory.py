@@ -34,8 +34,9 @@ MODELS = ("model-a", "model-b", "model-c")
 # sha256 of the file fitted in test_a_fitted_router_file_is_pinned_byte_for_byte (with its
 # confidence map), as written when the fit held every float vector (both paths), with the two
 # knots that carry the confidence map down to raw 0 (the file differs from that one in those
-# knots and its content hash only).
-PINNED_SHA256 = "550f91e4a4af796795b699daf9ff7405e469388a9f77945f0b7867fdf161dcfb"
+# knots and its content hash only), and with the exemplars in prompt order (the same rows, in
+# another order: sorted, each list and array of the file equals the earlier file's).
+PINNED_SHA256 = "301c1e6bc309171b0e3cf35098b9923f51bb5a559a095cf077d5d88da872b490"
 # A dim-512 embedding held as a list of Python floats: a pointer and a float object per value.
 FLOAT_VECTOR_BYTES = 512 * (8 + 24)
 
