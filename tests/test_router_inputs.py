@@ -983,12 +983,16 @@ def test_a_task_kept_local_that_no_local_model_can_take_says_what_was_found() ->
     with pytest.raises(NoEligibleModelError) as refused:
         route(prompt, local_only=False)
 
+    # The hosted models, which would take it, are kept out by the guard: the largest local
+    # window is what the prompt must be cut to.
     message = str(refused.value)
     assert message.startswith(
         "privacy='local' keeps this task on local open-weight models because it found 20,000 "
         "private items (email): remove them, or set privacy='off' if a hosted model may see "
-        "them; no candidate passes the constraints"
+        "them; the prompt is larger than the largest candidate context window: deepseek-v3 "
+        "takes at most 163,840 input tokens, and the prompt is "
     )
+    assert message.endswith("`shoal truncate` keeps its start or end")
 
 
 # ---- what fit and eval read, and what they say about it ----
