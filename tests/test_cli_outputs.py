@@ -484,6 +484,15 @@ def test_a_closed_standard_input_is_one_error_when_read(argv: list[str]) -> None
     assert done.stdout == ""
 
 
+def test_a_stdio_server_started_with_standard_input_closed_is_refused_before_ready() -> None:
+    done = shoal_with_closed("<&-", "serve")
+
+    assert done.returncode == 2
+    assert done.stderr == ("shoal serve: error: standard input is closed, and the stdio server "
+                           "reads its MCP requests from it; start it from an MCP host, which "
+                           "opens it, or use --http\n")
+
+
 def test_a_closed_standard_input_does_not_stop_a_command_that_does_not_read_it() -> None:
     done = shoal_with_closed("<&-", "count", "hi")
     assert (done.returncode, done.stderr) == (0, "")

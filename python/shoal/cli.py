@@ -40,6 +40,7 @@ from shoal.progress import ProgressLine, add_progress_option
 from shoal.standard_streams import (
     STDOUT_CLOSED,
     stand_in_for_closed_streams,
+    stdin_closed,
     stdout_closed,
     write_utf8,
 )
@@ -1075,6 +1076,10 @@ def summaries_kept_off_stdout(args: argparse.Namespace) -> AbstractContextManage
     return redirect_stdout(sys.stderr) if named else nullcontext()
 
 
+STDIN_CLOSED_FOR_STDIO = ("standard input is closed, and the stdio server reads its MCP requests "
+                          "from it; start it from an MCP host, which opens it, or use --http")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from shoal import hardware
     from shoal.feedback import DB_ENVIRONMENT
@@ -1083,6 +1088,10 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.stdio_transport import serve_stdio
 
     _check_transport_options(args)
+    if not args.http and stdin_closed():
+        # The null device holding fd 0 reads as an empty input: the server would start, say it
+        # is ready and stop at once with status 0, as if a host had come and gone.
+        raise ValueError(STDIN_CLOSED_FOR_STDIO)
     _hide_secrets_in_the_log()
     groups = None if args.tools is None else _served_groups(args.tools)
     _use_ledger_and_prices(args)
