@@ -464,7 +464,9 @@ def test_a_closed_standard_output_is_refused_before_the_work(
 @pytest.mark.parametrize("option", ["--help", "--version"])
 def test_help_and_version_fail_when_they_cannot_be_written(option: str) -> None:
     closed = shoal_with_closed(">&-", option)
-    assert (closed.returncode, closed.stderr) == (2, "shoal: error: standard output is closed\n")
+    assert (closed.returncode, closed.stderr) == (2, "shoal: error: standard output is closed; "
+                                                  "redirect it to /dev/null to discard what it "
+                                                  "shows\n")
 
     with open("/dev/full", "w", encoding="utf-8") as full:
         filled = subprocess.run([sys.executable, "-m", "shoal", option], stdout=full,

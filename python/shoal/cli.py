@@ -982,7 +982,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = parser.parse_args(argv)
         except OSError as error:
-            # --help or --version could not be written: as any other command's output.
+            # --help or --version could not be written: as any other command's output, a
+            # closed stdout said as every command says it.
+            if stdout_closed():
+                _print_error(command, STDOUT_CLOSED)
+                return 2
             return _output_failed(command, error)
         # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
         command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
