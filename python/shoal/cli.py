@@ -246,7 +246,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --file: print JSON Lines, one decision per line (with its 'line') as each "
         "row is routed, then a last line {'summary': ...} (and 'skipped' with --keep-going)",
     )
-    add_progress_option(route, when=" with --file")
+    add_progress_option(route, only_with="--file")
     route.add_argument(
         "--keep-going", action="store_true",
         help="with --file: skip a row that is malformed, that no candidate passes or that "
@@ -1926,7 +1926,7 @@ def _route(args: argparse.Namespace) -> int:
                               form=form, keep_going=args.keep_going,
                               worded=lambda message: _with_option_names(message, ROUTE_OPTIONS),
                               written=Shown(args.max_alternatives, args.max_neighbours),
-                              progress=ProgressLine(args.progress))
+                              progress=ProgressLine(args.progress or "auto"))
         except RowError as error:
             # What one row holds stops the batch; the message names the row's line.
             raise ValueError(str(error)) from None
@@ -1961,7 +1961,9 @@ def _check_shown_parts(args: argparse.Namespace) -> None:
 def _refuse_batch_options(args: argparse.Namespace) -> None:
     """Refuse the options of a batch given with one PROMPT, saying what each one is for."""
     batch_only = [option for option, given in (("--jsonl", args.jsonl),
-                                               ("--keep-going", args.keep_going)) if given]
+                                               ("--keep-going", args.keep_going),
+                                               ("--progress", args.progress is not None))
+                  if given]
     if not batch_only:
         return
     advice = []
@@ -1969,6 +1971,8 @@ def _refuse_batch_options(args: argparse.Namespace) -> None:
         advice.append("for one PROMPT's decision as JSON use --json")
     if args.keep_going:
         advice.append("one PROMPT has no rows to skip")
+    if args.progress is not None:
+        advice.append("one PROMPT is routed in one step, with no progress to show")
     raise ValueError(f"{' and '.join(batch_only)} go{'es' if len(batch_only) == 1 else ''} "
                      f"with --file (a batch): {'; '.join(advice)}")
 
