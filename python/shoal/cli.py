@@ -1977,7 +1977,8 @@ def _refuse_batch_options(args: argparse.Namespace) -> None:
                      f"with --file (a batch): {'; '.join(advice)}")
 
 
-# The parameters of shoal.router.route and the options of `shoal route` that set them.
+# The parameters of shoal.router.route and the options of `shoal route` that set them, and the
+# functions its errors advise and the commands that do the same.
 ROUTE_OPTIONS = {
     "candidates, excluded": "--candidates, --exclude",
     "privacy='block'": "--privacy block",
@@ -1996,6 +1997,10 @@ ROUTE_OPTIONS = {
     "history": "--history",
     "previous_model": "--previous-model",
     "stickiness_margin": "--stickiness-margin",
+    # The functions a prompt too long for every window is pointed to, and their commands.
+    "`shoal.split_chunks()`": "`shoal split`",
+    "`shoal.truncate()`": "`shoal truncate`",
+    "`shoal.trim_chat()`": "`shoal budget trim`",
 }
 
 
