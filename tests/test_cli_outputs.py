@@ -464,7 +464,9 @@ def test_a_closed_standard_output_is_refused_before_the_work(
 @pytest.mark.parametrize("option", ["--help", "--version"])
 def test_help_and_version_fail_when_they_cannot_be_written(option: str) -> None:
     closed = shoal_with_closed(">&-", option)
-    assert (closed.returncode, closed.stderr) == (2, "shoal: error: standard output is closed\n")
+    assert (closed.returncode, closed.stderr) == (2, "shoal: error: standard output is closed; "
+                                                  "redirect it to /dev/null to discard what it "
+                                                  "shows\n")
 
     with open("/dev/full", "w", encoding="utf-8") as full:
         filled = subprocess.run([sys.executable, "-m", "shoal", option], stdout=full,
@@ -482,6 +484,15 @@ def test_a_closed_standard_input_is_one_error_when_read(argv: list[str]) -> None
     assert done.returncode == 2
     assert done.stderr == f"shoal {argv[0]}: error: standard input is closed\n"
     assert done.stdout == ""
+
+
+def test_a_stdio_server_started_with_standard_input_closed_is_refused_before_ready() -> None:
+    done = shoal_with_closed("<&-", "serve")
+
+    assert done.returncode == 2
+    assert done.stderr == ("shoal serve: error: standard input is closed, and the stdio server "
+                           "reads its MCP requests from it; start it from an MCP host, which "
+                           "opens it, or use --http\n")
 
 
 def test_a_closed_standard_input_does_not_stop_a_command_that_does_not_read_it() -> None:

@@ -181,14 +181,38 @@ def test_a_prompt_past_every_window_names_the_largest_and_how_to_cut_it(
     assert message.startswith(
         "the prompt is larger than the largest candidate context window: llama-3.1-8b-instruct "
         "takes at most 131,072 input tokens, and the prompt is ")
+    # A Python caller is pointed to the functions it can call.
     assert message.endswith(
-        " tokens (1 other candidate takes fewer). Cut the prompt to fit: `shoal split` cuts it "
-        "into parts to send one at a time, `shoal truncate` keeps its start or end")
+        " tokens (1 other candidate takes fewer). Cut the prompt to fit: `shoal.split_chunks()` "
+        "cuts it into parts to send one at a time, `shoal.truncate()` keeps its start or end")
     # No advice to relax a constraint that cannot help, and no list of every model's numbers.
     assert "relax" not in message and "gemma-2-9b-it" not in message
 
+    # The command line names its commands instead, and says the rest alike.
     err = error_of(capsys, "route", "--candidates", ",".join(SMALL_WINDOWS), LONG_PROMPT)
-    assert err == f"shoal route: error: {message}\n"
+    cut_at = message.index("Cut the prompt")
+    assert err == (f"shoal route: error: {message[:cut_at]}Cut the prompt to fit: `shoal split` "
+                   "cuts it into parts to send one at a time, `shoal truncate` keeps its start or "
+                   "end\n")
+
+
+def test_a_conversation_past_every_window_is_pointed_at_what_trims_its_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    history = [user("Read this."), {"role": "assistant", "content": "Done."}]
+    with pytest.raises(shoal.NoEligibleModelError) as refused:
+        shoal.route(LONG_PROMPT, candidates=SMALL_WINDOWS, history=history)
+    assert str(refused.value).endswith(
+        "`shoal.truncate()` keeps its start or end; `shoal.trim_chat()` drops the earliest turns "
+        "of the history")
+
+    file = tmp_path / "history.json"
+    file.write_text(json.dumps(history), encoding="utf-8")
+    err = error_of(capsys, "route", "--candidates", ",".join(SMALL_WINDOWS), "--history",
+                   str(file), LONG_PROMPT)
+    assert err.endswith("`shoal truncate` keeps its start or end; `shoal budget trim` drops the "
+                        "earliest turns of the history\n")
+    assert "shoal." not in err
 
 
 def test_a_prompt_past_every_window_names_the_largest_of_the_models_left_to_choose() -> None:
@@ -239,7 +263,7 @@ async def test_route_task_points_a_too_long_prompt_at_the_tools_that_cut_it(serv
         "Cut the prompt to fit: the tool split_text cuts it into parts to send one at a time, "
         "the tool truncate_text keeps its start or end; the tool trim_chat drops the earliest "
         "turns of the history")
-    assert "shoal " not in text
+    assert "shoal " not in text and "shoal." not in text
 
 
 # ---- a prompt that can be routed can be recorded and learned from ----

@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hang_guard import without_hanging
+from hang_guard import HANG_GUARD_S, without_hanging
 from mcp import Client
 from permission_support import as_another_user
 
@@ -596,3 +596,55 @@ def test_one_session_survives_every_hostile_path(fence: Fence) -> None:
         if not answer.is_error:  # count_files skips special files with a reason
             assert answer.structured_content["files_counted"] == 0
     assert not after.is_error and after.structured_content["total_tokens"] == 3
+
+
+# ---- a name the locale cannot write ----
+
+
+# Run under an ASCII-only locale with neither Python's UTF-8 mode nor its locale coercion, where
+# the file system encoding is ASCII: each name's refusal from the Python API and over MCP.
+_REFUSALS_UNDER_ASCII = """
+import json, sys
+import anyio
+from mcp import Client
+import shoal
+from shoal.server import build_server
+
+async def over_mcp(name):
+    async with Client(build_server(roots=["."])) as client:
+        return (await client.call_tool("count_files", {"paths": [name]})).content[0].text
+
+def from_python(name):
+    try:
+        shoal.count_files([name], roots=["."])
+    except shoal.InputError as error:
+        return str(error)
+
+names = json.loads(sys.argv[1])
+print(json.dumps([[from_python(name), anyio.run(over_mcp, name)] for name in names]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the C locale is a POSIX one")
+def test_a_name_an_ascii_locale_cannot_write_is_told_apart_from_a_lone_surrogate(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "café.txt").write_text("au lait", encoding="utf-8")
+    ascii_locale = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+
+    done = subprocess.run(
+        [sys.executable, "-c", _REFUSALS_UNDER_ASCII, json.dumps(["café.txt", "caf\ud800.txt"])],
+        capture_output=True, text=True, encoding="utf-8", cwd=tmp_path,
+        env={**os.environ, **ascii_locale}, timeout=HANG_GUARD_S, check=False)
+
+    assert done.returncode == 0, done.stderr
+    (python_cafe, mcp_cafe), (python_surrogate, mcp_surrogate) = json.loads(done.stdout)
+    unwritable = ("paths[0] café.txt holds 'é', which this locale's file system encoding, "
+                  "'ascii', cannot write; start the process under a UTF-8 locale (e.g. "
+                  "LC_ALL=C.UTF-8)")
+    assert python_cafe == unwritable
+    assert mcp_cafe.endswith(unwritable.removeprefix("paths[0] "))
+    # A real lone surrogate is still refused as one (over MCP by the argument check first).
+    assert python_surrogate.startswith(
+        "paths[0] has an unpaired surrogate at index 3, which no file name holds")
+    assert "holds an unpaired surrogate" in mcp_surrogate and "locale" not in mcp_surrogate

@@ -74,6 +74,18 @@ def test_jsonl_and_keep_going_are_for_a_batch(capsys: pytest.CaptureFixture[str]
         "both\n")
 
 
+@pytest.mark.parametrize("mode", ["auto", "always", "never"])
+def test_progress_is_for_a_batch(
+    mode: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Even `auto`, the default, is refused when typed: it would read as a choice that applied.
+    assert run(capsys, "route", "hello", "--progress", mode)[::2] == (
+        2, "shoal route: error: --progress goes with --file (a batch): one PROMPT is routed in "
+        "one step, with no progress to show\n")
+    batch = batch_file(tmp_path, MIXED_ROWS[0], MIXED_ROWS[2])
+    assert run(capsys, "route", "--file", str(batch), "--progress", mode)[0] == 0
+
+
 def test_jsonl_rows_are_written_as_they_are_routed(tmp_path: Path) -> None:
     # A row that stops the batch comes after two good ones: they are on stdout already.
     batch = batch_file(tmp_path, *MIXED_ROWS[:1], MIXED_ROWS[2], MIXED_ROWS[3])

@@ -992,7 +992,7 @@ def test_a_task_kept_local_that_no_local_model_can_take_says_what_was_found() ->
         "them; the prompt is larger than the largest candidate context window: deepseek-v3 "
         "takes at most 163,840 input tokens, and the prompt is "
     )
-    assert message.endswith("`shoal truncate` keeps its start or end")
+    assert message.endswith("`shoal.truncate()` keeps its start or end")
 
 
 # ---- what fit and eval read, and what they say about it ----

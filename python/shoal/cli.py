@@ -40,6 +40,7 @@ from shoal.progress import ProgressLine, add_progress_option
 from shoal.standard_streams import (
     STDOUT_CLOSED,
     stand_in_for_closed_streams,
+    stdin_closed,
     stdout_closed,
     write_utf8,
 )
@@ -245,7 +246,7 @@ def _add_route(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --file: print JSON Lines, one decision per line (with its 'line') as each "
         "row is routed, then a last line {'summary': ...} (and 'skipped' with --keep-going)",
     )
-    add_progress_option(route, when=" with --file")
+    add_progress_option(route, only_with="--file")
     route.add_argument(
         "--keep-going", action="store_true",
         help="with --file: skip a row that is malformed, that no candidate passes or that "
@@ -981,7 +982,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = parser.parse_args(argv)
         except OSError as error:
-            # --help or --version could not be written: as any other command's output.
+            # --help or --version could not be written: as any other command's output, a
+            # closed stdout said as every command says it.
+            if stdout_closed():
+                _print_error(command, STDOUT_CLOSED)
+                return 2
             return _output_failed(command, error)
         # Errors lead with the command as argparse's own do (`shoal ledger record: error: ...`).
         command = " ".join(filter(None, ["shoal", args.command, getattr(args, "action", None)]))
@@ -1075,6 +1080,10 @@ def summaries_kept_off_stdout(args: argparse.Namespace) -> AbstractContextManage
     return redirect_stdout(sys.stderr) if named else nullcontext()
 
 
+STDIN_CLOSED_FOR_STDIO = ("standard input is closed, and the stdio server reads its MCP requests "
+                          "from it; start it from an MCP host, which opens it, or use --http")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from shoal import hardware
     from shoal.feedback import DB_ENVIRONMENT
@@ -1083,6 +1092,10 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.stdio_transport import serve_stdio
 
     _check_transport_options(args)
+    if not args.http and stdin_closed():
+        # The null device holding fd 0 reads as an empty input: the server would start, say it
+        # is ready and stop at once with status 0, as if a host had come and gone.
+        raise ValueError(STDIN_CLOSED_FOR_STDIO)
     _hide_secrets_in_the_log()
     groups = None if args.tools is None else _served_groups(args.tools)
     _use_ledger_and_prices(args)
@@ -1913,7 +1926,7 @@ def _route(args: argparse.Namespace) -> int:
                               form=form, keep_going=args.keep_going,
                               worded=lambda message: _with_option_names(message, ROUTE_OPTIONS),
                               written=Shown(args.max_alternatives, args.max_neighbours),
-                              progress=ProgressLine(args.progress))
+                              progress=ProgressLine(args.progress or "auto"))
         except RowError as error:
             # What one row holds stops the batch; the message names the row's line.
             raise ValueError(str(error)) from None
@@ -1948,7 +1961,9 @@ def _check_shown_parts(args: argparse.Namespace) -> None:
 def _refuse_batch_options(args: argparse.Namespace) -> None:
     """Refuse the options of a batch given with one PROMPT, saying what each one is for."""
     batch_only = [option for option, given in (("--jsonl", args.jsonl),
-                                               ("--keep-going", args.keep_going)) if given]
+                                               ("--keep-going", args.keep_going),
+                                               ("--progress", args.progress is not None))
+                  if given]
     if not batch_only:
         return
     advice = []
@@ -1956,11 +1971,14 @@ def _refuse_batch_options(args: argparse.Namespace) -> None:
         advice.append("for one PROMPT's decision as JSON use --json")
     if args.keep_going:
         advice.append("one PROMPT has no rows to skip")
+    if args.progress is not None:
+        advice.append("one PROMPT is routed in one step, with no progress to show")
     raise ValueError(f"{' and '.join(batch_only)} go{'es' if len(batch_only) == 1 else ''} "
                      f"with --file (a batch): {'; '.join(advice)}")
 
 
-# The parameters of shoal.router.route and the options of `shoal route` that set them.
+# The parameters of shoal.router.route and the options of `shoal route` that set them, and the
+# functions its errors advise and the commands that do the same.
 ROUTE_OPTIONS = {
     "candidates, excluded": "--candidates, --exclude",
     "privacy='block'": "--privacy block",
@@ -1979,6 +1997,10 @@ ROUTE_OPTIONS = {
     "history": "--history",
     "previous_model": "--previous-model",
     "stickiness_margin": "--stickiness-margin",
+    # The functions a prompt too long for every window is pointed to, and their commands.
+    "`shoal.split_chunks()`": "`shoal split`",
+    "`shoal.truncate()`": "`shoal truncate`",
+    "`shoal.trim_chat()`": "`shoal budget trim`",
 }
 
 

@@ -1,10 +1,10 @@
 """Paths a caller gives, refused by the parameter's name when no file can have them.
 
-A NUL ends a name for the operating system, and a lone surrogate has no bytes to write: handed
-to ``open``, ``stat`` or SQLite, either fails as a bare ``ValueError: embedded null byte`` or a
-``UnicodeEncodeError`` that names neither the path nor the argument that held it. A path longer
-than the system takes fails as an ``OSError`` that quotes the whole path, however many
-megabytes it is.
+A NUL ends a name for the operating system, and a lone surrogate has no bytes to write, nor,
+under an ASCII-only locale, has a letter such as ``é``: handed to ``open``, ``stat`` or SQLite,
+each fails as a bare ``ValueError: embedded null byte`` or a ``UnicodeEncodeError`` that names
+neither the path nor the argument that held it. A path longer than the system takes fails as an
+``OSError`` that quotes the whole path, however many megabytes it is.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from shoal.excerpts import shown_path
 
 
 def check_file_name(path: str, name: str, error: Callable[[str], Exception] = InputError) -> None:
-    """Refuse a path with a NUL or a lone surrogate, or longer than any path the system takes,
-    naming it by ``name`` (``ledger``, ``paths[0]``, ``item 'a': path``) in an ``error`` (the
-    caller's own class: a ledger's ``LedgerError``, a router's ``RoutingError``).
+    """Refuse a path with a NUL, a lone surrogate or a character the file system encoding cannot
+    write, or longer than any path the system takes, naming it by ``name`` (``ledger``,
+    ``paths[0]``, ``item 'a': path``) in an ``error`` (the caller's own class: a ledger's
+    ``LedgerError``, a router's ``RoutingError``).
 
     A name need not be valid Unicode otherwise: Python reads a name's bytes that are not UTF-8
     as surrogates that ``os.fsencode`` takes back (surrogateescape), and those files exist;
@@ -31,14 +32,28 @@ def check_file_name(path: str, name: str, error: Callable[[str], Exception] = In
     try:
         encoded = os.fsencode(path)
     except UnicodeEncodeError as failure:
-        raise error(
-            f"{name} has an unpaired surrogate at index {failure.start}, which no file name "
-            "holds; text must be valid Unicode"
-        ) from None
+        raise error(_unencodable_name(path, name, failure)) from None
     longest = _longest_path()
     if longest is not None and len(encoded) > longest:
         raise error(f"{name} {shown_path(path)} is {len(encoded):,} bytes long; no path here "
                     f"is longer than {longest:,}")
+
+
+def _unencodable_name(path: str, name: str, failure: UnicodeEncodeError) -> str:
+    """Why ``path`` has no bytes for the system: a lone surrogate, which no file name holds, or a
+    character the file system encoding lacks, as under an ASCII-only locale (``LC_ALL=C``
+    without Python's UTF-8 mode), where ``café.txt`` has no ASCII bytes although the file
+    exists; a UTF-8 locale names it."""
+    try:
+        # As a UTF-8 locale encodes it: only a surrogate that stands for no byte fails there.
+        path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as surrogate:
+        return (f"{name} has an unpaired surrogate at index {surrogate.start}, which no file "
+                "name holds; text must be valid Unicode")
+    character = path[failure.start]
+    return (f"{name} {shown_path(path)} holds {character!r}, which this locale's file system "
+            f"encoding, {failure.encoding!r}, cannot write; start the process under a UTF-8 "
+            "locale (e.g. LC_ALL=C.UTF-8)")
 
 
 def data_file_argument(

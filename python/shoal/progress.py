@@ -33,14 +33,20 @@ def check_callback(name: str, callback: object) -> None:
         raise TypeError(f"{name} must be a function or None, not {type(callback).__name__}")
 
 
-def add_progress_option(parser: argparse.ArgumentParser, *, when: str = "") -> None:
-    """The ``--progress`` option every long command takes, as ``shoal count`` has it; ``when``
-    says which of the command's uses shows it (" with --file")."""
+def add_progress_option(parser: argparse.ArgumentParser, *, only_with: str | None = None) -> None:
+    """The ``--progress`` option every long command takes, as ``shoal count`` has it.
+
+    ``only_with`` names the option of the command's one long use (``--file``): there the
+    default is None rather than ``auto``, so that the command can refuse a ``--progress``
+    given without it, even ``auto``, and leave the default alone.
+    """
+    when = f" with {only_with}" if only_with else ""
     parser.add_argument(
         "--progress",
         choices=PROGRESS_MODES,
-        default="auto",
-        help=f"progress bar on stderr{when}: auto shows it on a terminal after one second",
+        default=None if only_with else "auto",
+        help=f"progress bar on stderr{when}: auto shows it on a terminal after one second"
+        + (" (default: auto)" if only_with else ""),
     )
 
 

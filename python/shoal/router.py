@@ -1433,9 +1433,11 @@ def _too_long_for_every_window(
     others = len(open_to) - 1
     fewer = (f" ({_count(others, 'other candidate')} {'takes' if others == 1 else 'take'} "
              "fewer)" if others else "")
-    cut = ("cut the prompt to fit: `shoal split` cuts it into parts to send one at a time, "
-           "`shoal truncate` keeps its start or end"
-           + ("; `shoal budget trim` drops the earliest turns of the history"
+    # Named as a Python caller calls them; the command line and the MCP server name their own
+    # commands and tools for these functions.
+    cut = ("cut the prompt to fit: `shoal.split_chunks()` cuts it into parts to send one at a "
+           "time, `shoal.truncate()` keeps its start or end"
+           + ("; `shoal.trim_chat()` drops the earliest turns of the history"
               if settings.history else ""))
     if largest.input_tokens > entry.input_limit:
         capped = (f" of its {entry.context_window:,}-token window"

@@ -371,22 +371,22 @@ _LISTINGS_AS_RESOURCES = {
 }
 
 
-# The commands a domain error advises that cut a text or a chat, and the tool that does it.
-_COMMANDS_AS_TOOLS = {
-    "`shoal split`": "the tool split_text",
-    "`shoal truncate`": "the tool truncate_text",
-    "`shoal budget trim`": "the tool trim_chat",
+# The functions a domain error advises that cut a text or a chat, and the tool that does it.
+_FUNCTIONS_AS_TOOLS = {
+    "`shoal.split_chunks()`": "the tool split_text",
+    "`shoal.truncate()`": "the tool truncate_text",
+    "`shoal.trim_chat()`": "the tool trim_chat",
 }
 
 
 def _pointed_at_resources(message: str) -> str:
     """A domain error's advice to run a `shoal hw` listing, turned to the resource with the
-    same table, and its advice to run a command that cuts a text, turned to the tool that
-    does: a model talking to the server cannot run the command."""
+    same table, and its advice to call a function that cuts a text, turned to the tool that
+    does: a model talking to the server can run neither."""
     for listing, resource in _LISTINGS_AS_RESOURCES.items():
         message = message.replace(listing, resource)
-    for command, tool in _COMMANDS_AS_TOOLS.items():
-        message = message.replace(command, tool)
+    for function, tool in _FUNCTIONS_AS_TOOLS.items():
+        message = message.replace(function, tool)
     return message
 
 

@@ -91,6 +91,12 @@ def stdout_closed() -> bool:
     return isinstance(sys.stdout, _ClosedStream)
 
 
+def stdin_closed() -> bool:
+    """Whether the process started with standard input closed (after
+    `stand_in_for_closed_streams`)."""
+    return isinstance(sys.stdin, _ClosedStream)
+
+
 def _hold_descriptor(descriptor: int) -> None:
     try:
         os.fstat(descriptor)
