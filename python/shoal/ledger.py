@@ -66,6 +66,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import functools
+import itertools
 import json
 import logging
 import math
@@ -78,9 +79,9 @@ import threading
 import time
 import unicodedata
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,6 +102,7 @@ from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
 from shoal.file_names import check_file_name
 from shoal.numbers_in import int_when_whole, real_number
+from shoal.progress import Progress, check_callback
 from shoal.sqlite_files import (
     file_state,
     is_writable,
@@ -158,6 +160,12 @@ LATEST_MOMENT = datetime.datetime(9999, 1, 1, tzinfo=datetime.timezone.utc)
 # either case, as hex digits are: an id copied through a tool that upper-cases it (a spreadsheet)
 # names the same decision, and is kept as route_task writes it (see canonical_decision_id).
 DECISION_ID = re.compile(r"d-[0-9a-f]{24}", re.IGNORECASE | re.ASCII)
+# The fields of one record of an import: record_usage's parameters, each optional but scope and
+# model, as there.
+RECORD_FIELDS = ("scope", "model", *TOKEN_FIELDS, "decision_id", "request_id", "at")
+# Records an import reports its progress after: often enough for a progress line to move, rarely
+# enough that the report costs nothing beside the records.
+IMPORT_PROGRESS_EVERY = 1_000
 # The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
 SHOAL_TABLES = frozenset({"shoal_meta", "shoal_usage", "shoal_limits"})
 # What a reader is told when the file it names holds no ledger.
@@ -314,6 +322,28 @@ class RequestConflictError(LedgerError):
     """A ``request_id`` was recorded before with different model or token counts."""
 
 
+class ImportRecordError(LedgerError):
+    """A record of an import was refused, so nothing of the import was written.
+
+    Attributes:
+        index: The record's place among those given, from 0.
+        problem: Why it was refused, as :func:`record_usage` words it for that call (the
+            field it names, the limit it would pass).
+    """
+
+    def __init__(self, index: int, problem: str) -> None:
+        self.index, self.problem = index, problem
+        super().__init__(f"records[{index}]: {nothing_imported(problem)}")
+
+
+def nothing_imported(problem: str) -> str:
+    """Why a record of an import was refused, saying that the import recorded nothing."""
+    # A refusal over a limit is sentences already ("... Nothing was recorded. To go on, ...").
+    if problem.endswith("."):
+        return f"{problem} Nothing of the import was recorded."
+    return f"{problem}; nothing of the import was recorded"
+
+
 class DamagedLedgerError(LedgerError):
     """A ledger row holds a value shoal never writes there (the ledger was edited by hand or by
     another program, or damaged): text for a time or an amount, a negative count. Whatever
@@ -386,6 +416,31 @@ class UsageRecord:
     spent_usd: float
     limit_usd: float | None
     over_limit: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UsageImport:
+    """What an import of many records did (see :func:`import_usage`).
+
+    Attributes:
+        records: Records given.
+        added: Records written.
+        already_present: Records whose ``request_id`` their scope held already, from an earlier
+            record or import or from earlier in this one; charged nothing.
+        cost_usd: What the records added cost, together.
+        scopes: Scopes the records name.
+        over_limit: Records added past a soft limit (each one's ``over_limit``, as
+            :func:`record_usage` gives it).
+        notes: What the ledger says with its next result (a file replaced since it was opened).
+    """
+
+    records: int
+    added: int
+    already_present: int
+    cost_usd: float
+    scopes: int
+    over_limit: int
     notes: tuple[str, ...] = ()
 
 
@@ -694,6 +749,15 @@ class _Store:
     def write(self, scope: str) -> Iterator[Any]:  # pragma: no cover - overridden
         raise NotImplementedError
         yield None
+
+    def write_scopes(self) -> AbstractContextManager[Any]:
+        """A write transaction whose scopes are locked one by one (:meth:`lock_scope`) as it
+        comes to them: an import's records name scopes that are known only once read."""
+        return self.write("")
+
+    def lock_scope(self, cursor: Any, scope: str) -> None:
+        """Take ``scope``'s write lock in the transaction of :meth:`write_scopes` (SQLite's
+        writer holds the whole database already)."""
 
     @contextmanager
     def read(self) -> Iterator[Any]:  # pragma: no cover - overridden
@@ -1296,11 +1360,24 @@ class _PostgresStore(_Store):
         # READ COMMITTED takes a fresh snapshot per statement. Schema set-up (scope None) takes
         # a lock of its own: concurrent CREATE TABLE IF NOT EXISTS can otherwise collide in the
         # catalog.
-        key = "shoal-ledger-schema" if scope is None else f"shoal-ledger:{scope}"
+        key = "shoal-ledger-schema" if scope is None else _scope_lock_key(scope)
+        with self._writing([(_ADVISORY_LOCK, key)]) as cursor:
+            yield cursor
+
+    def write_scopes(self) -> AbstractContextManager[Any]:
+        return self._writing([])
+
+    def lock_scope(self, cursor: Any, scope: str) -> None:
+        # Taken in the order an import comes to its scopes: two imports taking two scopes in
+        # opposite orders deadlock, which the server ends by failing one (nothing of it written).
+        cursor.execute(_ADVISORY_LOCK, (_scope_lock_key(scope),))
+
+    @contextmanager
+    def _writing(self, locks: list[tuple[str, str]]) -> Iterator[Any]:
+        """A write transaction that takes ``locks`` (advisory lock statements and their keys)
+        first."""
         with self._lock:
-            cursor = self._begin(["BEGIN ISOLATION LEVEL READ COMMITTED",
-                                  ("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", key)],
-                                 writing=True)
+            cursor = self._begin(["BEGIN ISOLATION LEVEL READ COMMITTED", *locks], writing=True)
             committing = False
             try:
                 yield cursor
@@ -1379,6 +1456,14 @@ class _PostgresStore(_Store):
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+# A PostgreSQL writer's lock on a scope (or on the schema), held until its transaction ends.
+_ADVISORY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+def _scope_lock_key(scope: str) -> str:
+    return f"shoal-ledger:{scope}"
 
 
 def _first_line(error: Exception) -> str:
@@ -1507,6 +1592,74 @@ def _priced_call(
     )
     cost = _cost_nanousd(estimate)
     return _PricedCall(scope, estimate, counts, cost, decision_id, request_id, recorded_at)
+
+
+def _priced_record(index: int, record: object, catalog: Catalog) -> _PricedCall:
+    """One record of an import checked and priced as :func:`record_usage` checks and prices its
+    arguments; refused naming its place among the records."""
+    try:
+        arguments = _record_arguments(record)
+        scope, model = arguments.pop("scope"), arguments.pop("model")
+        return _priced_call(scope, model, **{**_NO_FIELDS, **arguments}, catalog=catalog)
+    except (TypeError, ValueError) as error:
+        raise ImportRecordError(index, str(error)) from error
+
+
+# record_usage's defaults of the fields a record may leave out.
+_NO_FIELDS: dict[str, Any] = {**dict.fromkeys(TOKEN_FIELDS, 0), "decision_id": None,
+                              "request_id": None, "at": None}
+
+
+def _record_arguments(record: object) -> dict[str, Any]:
+    """A record's fields, refused when it is no mapping, names a field record_usage does not
+    take, or leaves out the scope or the model."""
+    if not isinstance(record, Mapping):
+        raise TypeError(f"a record must be a mapping of record_usage's arguments (scope, model, "
+                        f"token counts, ...), got {type(record).__name__}")
+    unknown = next((key for key in record if key not in RECORD_FIELDS), None)
+    if unknown is not None:
+        raise InputError(f"unknown field {excerpt(unknown)}{_meant_field(unknown)}: a record's "
+                         f"fields are {', '.join(RECORD_FIELDS)}")
+    missing = next((key for key in ("scope", "model") if key not in record), None)
+    if missing is not None:
+        raise InputError(f"no {missing}: every record names its scope and model")
+    return dict(record)
+
+
+def _meant_field(unknown: object) -> str:
+    """`` (did you mean 'input_tokens'?)`` for a field named as `shoal ledger record` names its
+    option (``input``, ``cache-write``, ``request-id``); else nothing."""
+    if not isinstance(unknown, str) or not unknown.strip("-_"):
+        return ""
+    stem = unknown.lstrip("-").replace("-", "_")
+    meant = next((name for name in RECORD_FIELDS if name.startswith(stem)), None)
+    return "" if meant is None else f" (did you mean {meant!r}?)"
+
+
+@dataclass
+class _ImportedScope:
+    """A scope an import has come to: its limit, and its spend so far by limit period (the
+    period's start; None for the scope's whole life), the import's records in it."""
+
+    limit: BudgetLimit | None
+    spent: dict[float | None, int] = field(default_factory=dict)
+
+
+@dataclass
+class _ImportTally:
+    """What an import has done so far."""
+
+    records: int = 0
+    added: int = 0
+    already_present: int = 0
+    cost: int = 0
+    over_limit: int = 0
+    scopes: dict[str, _ImportedScope] = field(default_factory=dict)
+
+    def summary(self) -> UsageImport:
+        return UsageImport(records=self.records, added=self.added,
+                           already_present=self.already_present, cost_usd=_usd(self.cost),
+                           scopes=len(self.scopes), over_limit=self.over_limit)
 
 
 def canonical_decision_id(decision_id: str) -> str | None:
@@ -1693,60 +1846,121 @@ class Ledger:
     def _record_call(self, call: _PricedCall) -> UsageRecord:
         """Charge a checked, priced call to its scope (or return the earlier record of its
         request id)."""
-        scope, estimate, counts, cost = call.scope, call.estimate, call.counts, call.cost_nanousd
-        decision_id, request_id, recorded_at = call.decision_id, call.request_id, call.recorded_at
-        line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
-        sql = self._store.sql
-
+        scope = call.scope
         with self._store.write(scope) as cursor:
             self._refuse_timeless_rows(cursor, _scope_forms(scope))
-            if request_id is not None:
-                forms = _scope_forms(scope)
-                cursor.execute(sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
-                                   f"WHERE {_scope_is(forms)} AND request_id = ?"),
-                               (*forms, request_id))
-                existing = cursor.fetchone()
-                if existing is not None:
-                    stored = _stored(existing, self._store.name)
-                    _check_same_request(stored, estimate.model, counts)
-                    limit = self._limit(cursor, scope)
-                    spent = self._spent(cursor, scope, limit, stored.recorded_at)
-                    return _record(stored, duplicate=True, spent=spent, limit=limit,
-                                   notes=estimate.notes)
+            existing = self._recorded_request(cursor, call)
+            if existing is not None:
+                _check_same_request(existing, call.estimate.model, call.counts)
+                limit = self._limit(cursor, scope)
+                spent = self._spent(cursor, scope, limit, existing.recorded_at)
+                return _record(existing, duplicate=True, spent=spent, limit=limit,
+                               notes=call.estimate.notes)
 
             limit = self._limit(cursor, scope)
-            spent = self._spent(cursor, scope, limit, recorded_at)
-            if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
-                raise BudgetExceededError(scope, limit, _usd(spent), _usd(cost))
-            if spent + cost > _MOST_NANOUSD:
-                # "The scope", not "scope": the CLI names a parameter leading a message by its
-                # option.
-                per = f" in one {limit.period}" if limit is not None and limit.period else ""
-                raise LedgerError(
-                    f"the scope {scope!r} has spent {format_usd(_usd(spent))}{per}; this call "
-                    f"({format_usd(_usd(cost))}) would take it past "
-                    f"{format_usd(MAX_LIMIT_USD)}, the most the ledger holds for a "
-                    f"scope{per}"
-                )
+            spent = self._spent(cursor, scope, limit, call.recorded_at)
+            _check_charge(call, limit, spent)
+            stored = self._insert(cursor, call)
 
-            values = (scope, recorded_at, estimate.model, *counts, cost, line_items,
-                      estimate.catalog_date, decision_id, request_id, estimate.prices_as_of,
-                      estimate.price_file)
-            cursor.execute(
-                sql("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
-                    "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
-                    "cost_nanousd, line_items, catalog_date, decision_id, request_id, "
-                    "prices_as_of, price_file) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
-                values,
-            )
-            row_id = int(cursor.fetchone()[0])
+        return _record(stored, duplicate=False, spent=spent + call.cost_nanousd, limit=limit,
+                       notes=call.estimate.notes)
 
-        stored = StoredUsage(row_id, scope, recorded_at, estimate.model, *counts, cost,
-                             estimate.line_items, estimate.catalog_date, decision_id, request_id,
-                             estimate.prices_as_of, estimate.price_file)
-        return _record(stored, duplicate=False, spent=spent + cost, limit=limit,
-                       notes=estimate.notes)
+    def _recorded_request(self, cursor: Any, call: _PricedCall) -> StoredUsage | None:
+        """The row recorded before under the call's request id in its scope, or None."""
+        if call.request_id is None:
+            return None
+        forms = _scope_forms(call.scope)
+        cursor.execute(self._store.sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
+                                       f"WHERE {_scope_is(forms)} AND request_id = ?"),
+                       (*forms, call.request_id))
+        existing = cursor.fetchone()
+        return None if existing is None else _stored(existing, self._store.name)
+
+    def _insert(self, cursor: Any, call: _PricedCall) -> StoredUsage:
+        """Write the call's row; its limits were checked by the caller."""
+        estimate = call.estimate
+        line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
+        values = (call.scope, call.recorded_at, estimate.model, *call.counts, call.cost_nanousd,
+                  line_items, estimate.catalog_date, call.decision_id, call.request_id,
+                  estimate.prices_as_of, estimate.price_file)
+        cursor.execute(
+            self._store.sql(
+                "INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
+                "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
+                "cost_nanousd, line_items, catalog_date, decision_id, request_id, "
+                "prices_as_of, price_file) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
+            values,
+        )
+        row_id = int(cursor.fetchone()[0])
+        return StoredUsage(row_id, call.scope, call.recorded_at, estimate.model, *call.counts,
+                           call.cost_nanousd, estimate.line_items, estimate.catalog_date,
+                           call.decision_id, call.request_id, estimate.prices_as_of,
+                           estimate.price_file)
+
+    def import_usage(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        catalog: Catalog | None = None,
+        progress: Progress | None = None,
+    ) -> UsageImport:
+        """Record many calls in one transaction; see :func:`import_usage`."""
+        check_callback("progress", progress)
+        total = len(records) if isinstance(records, Sized) else None
+        return self._import(iter(records), total, catalog or configured_catalog(), progress)
+
+    def _import(self, records: Iterator[object], total: int | None,
+                catalog: Catalog, progress: Progress | None) -> UsageImport:
+        """Charge each of ``records`` as :meth:`_record_call` would, all in one transaction."""
+        tally = _ImportTally()
+        with self._store.write_scopes() as cursor:
+            for index, record in enumerate(records):
+                call = _priced_record(index, record, catalog)
+                self._import_call(cursor, index, call, tally)
+                if progress is not None and tally.records % IMPORT_PROGRESS_EVERY == 0:
+                    progress("recording", tally.records, total or tally.records)
+        if progress is not None and tally.records % IMPORT_PROGRESS_EVERY:
+            progress("recording", tally.records, total or tally.records)
+        return tally.summary()
+
+    def _import_call(self, cursor: Any, index: int, call: _PricedCall,
+                     tally: _ImportTally) -> None:
+        """Charge one call of an import, against its scope's spend with the import's earlier
+        calls in it."""
+        scope = tally.scopes.get(call.scope)
+        if scope is None:
+            self._store.lock_scope(cursor, call.scope)
+            self._refuse_timeless_rows(cursor, _scope_forms(call.scope))
+            scope = tally.scopes[call.scope] = _ImportedScope(self._limit(cursor, call.scope))
+        tally.records += 1
+
+        existing = self._recorded_request(cursor, call)
+        if existing is not None:
+            try:
+                _check_same_request(existing, call.estimate.model, call.counts)
+            except RequestConflictError as error:
+                raise ImportRecordError(index, str(error)) from error
+            tally.already_present += 1
+            return
+
+        limit = scope.limit
+        period = (None if limit is None or limit.period is None
+                  else period_bounds(limit.period, call.recorded_at)[0])
+        spent = scope.spent.get(period)
+        if spent is None:
+            spent = self._spent(cursor, call.scope, limit, call.recorded_at)
+        try:
+            _check_charge(call, limit, spent)
+        except LedgerError as error:
+            raise ImportRecordError(index, str(error)) from error
+        self._insert(cursor, call)
+
+        spent += call.cost_nanousd
+        scope.spent[period] = spent
+        tally.added += 1
+        tally.cost += call.cost_nanousd
+        tally.over_limit += limit is not None and spent > _nano(limit.usd)
 
     def set_limit(
         self, scope: str, usd: float, *, hard: bool = True, period: str | None = None
@@ -2155,6 +2369,22 @@ def _check_same_request(stored: StoredUsage, model: str, counts: tuple[int, ...]
         )
 
 
+def _check_charge(call: _PricedCall, limit: BudgetLimit | None, spent: int) -> None:
+    """Refuse a call that would take its scope's spend (``spent`` before it, in the limit's
+    period or ever) past a hard limit, or past what the ledger holds for a scope."""
+    cost = call.cost_nanousd
+    if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
+        raise BudgetExceededError(call.scope, limit, _usd(spent), _usd(cost))
+    if spent + cost > _MOST_NANOUSD:
+        # "The scope", not "scope": the CLI names a parameter leading a message by its option.
+        per = f" in one {limit.period}" if limit is not None and limit.period else ""
+        raise LedgerError(
+            f"the scope {call.scope!r} has spent {format_usd(_usd(spent))}{per}; this call "
+            f"({format_usd(_usd(cost))}) would take it past {format_usd(MAX_LIMIT_USD)}, the "
+            f"most the ledger holds for a scope{per}"
+        )
+
+
 def limit_places(
     limit_usd: float, spent_usd: float | None = None, *, cost_usd: float | None = None
 ) -> int:
@@ -2533,6 +2763,78 @@ def record_usage(
     def attempt() -> UsageRecord:
         opened = open_ledger(ledger)
         return _with_ledger_notes(opened, opened._record_call(call))
+
+    return _retried_if_replaced(attempt)
+
+
+# What an import's records give when there are none (a record may be None: it is refused).
+_NO_RECORD = object()
+
+
+def import_usage(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    ledger: str | Path | None = None,
+    catalog: Catalog | None = None,
+    progress: Progress | None = None,
+) -> UsageImport:
+    """Charge many calls, each a mapping of :func:`record_usage`'s arguments, in one transaction.
+
+    Each record is checked, priced and charged as :func:`record_usage` would charge it, in the
+    order given: ``scope`` and ``model`` are required, the token counts are 0 when left out (at
+    least one above 0), and ``decision_id``, ``request_id`` and ``at`` are optional (a record
+    without ``at`` is dated when it is recorded). A record whose ``request_id`` its scope holds
+    already, from an earlier record or import or from earlier in this one, is counted as
+    already present and charged nothing, so importing the same log again records nothing twice
+    (records without a ``request_id`` have no such guard).
+
+    All or nothing: the import is one transaction, so a record refused (a malformed field, an
+    unknown model, a request id recorded with other counts, a hard limit it would pass) stops
+    it and nothing of it is written; the error names the record's place and, as record_usage
+    does, the field or the limit. Each record is set against its scope's limit as a call of
+    its own would be, with the spend of the records before it: a hard limit refuses the record
+    that would pass it (so the whole import), a soft one lets it in and counts it in
+    ``over_limit``. The records are read one at a time (a generator keeps memory flat); the
+    write-ahead log is emptied once, when the import is committed. Other writers of the ledger
+    wait for the import (up to ``BUSY_TIMEOUT_S``); on PostgreSQL only writers to its scopes do.
+
+    Args:
+        records: The calls, e.g. dicts read from a JSON Lines usage log.
+        ledger: Ledger location; :func:`default_location` when None.
+        catalog: Catalog to price from; the configured one when None.
+        progress: Called as ``progress("recording", done, total)`` every
+            ``IMPORT_PROGRESS_EVERY`` records and at the end; ``total`` is ``len(records)``
+            when it has a length, else the records read so far.
+
+    Returns:
+        Records given, added and already present, and what the added ones cost.
+
+    Raises:
+        ImportRecordError: A record was refused (``index`` says which, ``problem`` why, and
+            the error it stood for is its ``__cause__``: a ``BudgetExceededError``,
+            ``RequestConflictError``, ``UnknownModelError``, ``TypeError`` or ``ValueError``);
+            nothing was recorded.
+        LedgerError: The ledger cannot be written (as for :func:`record_usage`).
+    """
+    check_callback("progress", progress)
+    catalog = catalog or configured_catalog()
+    total = len(records) if isinstance(records, Sized) else None
+    given = iter(records)
+    first = next(given, _NO_RECORD)
+    if first is _NO_RECORD:
+        # Nothing to record: a ledger not made yet is left unmade.
+        return UsageImport(records=0, added=0, already_present=0, cost_usd=0.0, scopes=0,
+                           over_limit=0)
+    # Checked before the ledger is opened, as record_usage checks its call: a log that is not
+    # one (the wrong file given) makes no ledger file.
+    _priced_record(0, first, catalog)
+    # The records are read only inside the transaction, which a file replaced meanwhile
+    # refuses before it begins: a retry finds them all still to read.
+    pending = itertools.chain([first], given)
+
+    def attempt() -> UsageImport:
+        opened = open_ledger(ledger)
+        return _with_ledger_notes(opened, opened._import(pending, total, catalog, progress))
 
     return _retried_if_replaced(attempt)
 

@@ -1,0 +1,242 @@
+"""Importing many calls at once, in Python and with `shoal ledger import`: the same rows, spend
+and limits as a loop of record_usage, once however often the log is imported, and nothing at all
+when one record is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.ledger import (
+    IMPORT_PROGRESS_EVERY,
+    BudgetExceededError,
+    ImportRecordError,
+    Ledger,
+    RequestConflictError,
+    StoredUsage,
+    import_usage,
+)
+
+UTC = datetime.timezone.utc
+DAY = datetime.datetime(2026, 12, 2, tzinfo=UTC)
+DECISION = "d-" + "0123456789abcdef01234567"
+
+
+@pytest.fixture
+def ledger(location: str) -> Iterator[Ledger]:
+    opened = Ledger(location)
+    yield opened
+    opened.close()
+
+
+def usage_log(count: int, *, scopes: tuple[str, ...] = ("team:a", "team:b", "café")) -> list[
+        dict[str, Any]]:
+    """``count`` calls spread over three scopes, two models, two days and every optional field,
+    each with a request id of its own."""
+    records: list[dict[str, Any]] = []
+    for number in range(count):
+        record: dict[str, Any] = {
+            "scope": scopes[number % len(scopes)],
+            "model": ("gpt-4o-mini", "claude-sonnet-4-5")[number % 2],
+            "input_tokens": 1_000 + number,
+            "output_tokens": 100 + number % 7,
+            "request_id": f"call-{number:05}",
+            # Spread over three days, every 37 minutes.
+            "at": (DAY + datetime.timedelta(minutes=37 * number % (3 * 24 * 60))).isoformat(),
+        }
+        if number % 3 == 0:
+            record["cached_input_tokens"] = 500
+        if number % 5 == 0:
+            record["decision_id"] = DECISION
+        records.append(record)
+    return records
+
+
+def rows(ledger: Ledger) -> list[tuple[Any, ...]]:
+    """Every stored row without its id, which two ledgers number alike only by chance."""
+    return [dataclasses.astuple(dataclasses.replace(row, id=0)) for row in ledger.usage()]
+
+
+def statuses(ledger: Ledger, scopes: set[str]) -> list[tuple[float, float, int, bool]]:
+    now = DAY + datetime.timedelta(days=4)
+    return [(status.spent_usd, status.lifetime_spent_usd, status.records, status.exceeded)
+            for status in (ledger.budget_status(scope, now=now) for scope in sorted(scopes))]
+
+
+# ---- Python --------------------------------------------------------------------------------------
+
+
+def test_an_import_records_what_a_loop_of_record_usage_records(
+    location: str, tmp_path: Path
+) -> None:
+    records = usage_log(60)
+    looped = Ledger(tmp_path / "looped.sqlite3")
+    for record in records:
+        looped.record_usage(**record)
+
+    with Ledger(location) as imported:
+        result = imported.import_usage(records)
+        assert rows(imported) == rows(looped)
+        scopes = {record["scope"] for record in records}
+        assert statuses(imported, scopes) == statuses(looped, scopes)
+    total = sum(row.cost_nanousd for row in looped.usage())
+    assert result == dataclasses.replace(result, records=60, added=60, already_present=0,
+                                         scopes=3, over_limit=0)
+    assert round(result.cost_usd * 1e9) == total
+    looped.close()
+
+
+def test_importing_the_same_log_again_records_nothing_twice(ledger: Ledger) -> None:
+    records = usage_log(30)
+    ledger.import_usage(records[:10])
+    ledger.record_usage(**records[10])
+
+    again = ledger.import_usage(records)
+
+    assert (again.added, again.already_present, again.records) == (19, 11, 30)
+    assert len(ledger.usage()) == 30
+    assert ledger.import_usage(records).added == 0
+    assert len(ledger.usage()) == 30
+
+
+def test_a_request_id_given_twice_in_one_import_is_recorded_once(ledger: Ledger) -> None:
+    record = usage_log(1)[0]
+
+    result = ledger.import_usage([record, dict(record)])
+
+    assert (result.added, result.already_present) == (1, 1)
+    assert len(ledger.usage()) == 1
+
+
+@pytest.mark.parametrize(("bad", "field", "cause"), [
+    ({"input_tokens": -1}, "input_tokens must be at least 0", ValueError),
+    ({"model": "no-such-model"}, "no-such-model", ValueError),
+    ({"at": "2019-06-01T00:00:00Z"}, "at must be 2020-01-01 or later", ValueError),
+    ({"input": 5}, "unknown field 'input' (did you mean 'input_tokens'?)", ValueError),
+    ({"request_id": 7}, "request_id must be a string", TypeError),
+])
+def test_a_bad_record_is_named_by_its_place_and_field_and_nothing_is_written(
+    ledger: Ledger, bad: dict[str, Any], field: str, cause: type[Exception]
+) -> None:
+    records = usage_log(8)
+    records[5] = {**records[5], **bad}
+
+    with pytest.raises(ImportRecordError, match=r"^records\[5\]: ") as refused:
+        ledger.import_usage(records)
+
+    assert field in str(refused.value)
+    assert "nothing of the import was recorded" in str(refused.value)
+    assert refused.value.index == 5
+    assert isinstance(refused.value.__cause__, cause)
+    assert ledger.usage() == []
+
+
+def test_a_record_that_is_not_a_mapping_is_refused_by_its_place(ledger: Ledger) -> None:
+    records: list[Any] = [*usage_log(2), None]
+
+    with pytest.raises(ImportRecordError, match=r"records\[2\]: a record must be a mapping"):
+        ledger.import_usage(records)
+    assert ledger.usage() == []
+
+
+def test_a_request_id_recorded_with_other_counts_refuses_the_import(ledger: Ledger) -> None:
+    records = usage_log(4)
+    ledger.record_usage(**records[0])
+    changed = [*records, {**records[0], "input_tokens": 9_000}]
+
+    with pytest.raises(ImportRecordError,
+                       match=r"records\[4\]: request_id 'call-00000' was recorded") as refused:
+        ledger.import_usage(changed)
+
+    assert isinstance(refused.value.__cause__, RequestConflictError)
+    assert len(ledger.usage()) == 1
+
+
+def test_a_hard_limit_refuses_the_record_that_would_pass_it_and_so_the_whole_import(
+    ledger: Ledger,
+) -> None:
+    ledger.set_limit("team:a", 0.01, period="day")
+    records = [{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 10_000,
+                "request_id": f"r{number}", "at": DAY + datetime.timedelta(hours=number)}
+               for number in range(8)]
+    # Each costs $0.0015: six reach $0.009, the seventh would pass $0.01.
+
+    with pytest.raises(ImportRecordError, match=r"records\[6\]: refused: scope 'team:a' has a "
+                       r"hard limit of \$0.01 per day; \$0.009 is spent") as refused:
+        ledger.import_usage(records)
+
+    assert isinstance(refused.value.__cause__, BudgetExceededError)
+    assert ledger.usage() == []
+    # The next day's spend starts again: the same calls over two days are taken.
+    spread = [{**record, "at": DAY + datetime.timedelta(hours=5 * number)}
+              for number, record in enumerate(records)]
+    assert ledger.import_usage(spread).added == 8
+
+
+def test_a_soft_limit_takes_every_record_and_counts_those_past_it_as_record_usage_flags_them(
+    location: str, tmp_path: Path
+) -> None:
+    records = [{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 10_000,
+                "at": DAY + datetime.timedelta(minutes=number)} for number in range(10)]
+    looped = Ledger(tmp_path / "looped.sqlite3")
+    looped.set_limit("team:a", 0.006, hard=False)
+    flagged = sum(looped.record_usage(**record).over_limit for record in records)
+
+    with Ledger(location) as imported:
+        imported.set_limit("team:a", 0.006, hard=False)
+        result = imported.import_usage(records)
+
+    assert (result.added, result.over_limit) == (10, flagged) == (10, 6)
+    looped.close()
+
+
+def test_an_import_reports_its_progress_and_empties_the_log_once_it_is_done(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "ledger.sqlite3"
+    reports: list[tuple[str, int, int]] = []
+    count = IMPORT_PROGRESS_EVERY * 2 + 5
+
+    with Ledger(file) as ledger:
+        ledger.import_usage(usage_log(count),
+                            progress=lambda step, done, total: reports.append((step, done, total)))
+        # Emptied before the import returns: a backup moved onto the path reads as itself.
+        assert file.with_name(file.name + "-wal").stat().st_size == 0
+
+    assert reports == [("recording", IMPORT_PROGRESS_EVERY, count),
+                       ("recording", IMPORT_PROGRESS_EVERY * 2, count),
+                       ("recording", count, count)]
+
+
+def test_the_module_function_reads_a_generator_and_makes_no_ledger_for_nothing(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "ledger.sqlite3"
+
+    assert import_usage(iter([]), ledger=file).records == 0
+    with pytest.raises(ImportRecordError, match=r"records\[0\]: no model"):
+        import_usage(iter([{"scope": "team:a"}]), ledger=file)
+    assert not file.exists()
+
+    result = import_usage((record for record in usage_log(5)), ledger=file)
+    assert (result.records, result.added) == (5, 5)
+    assert len(record_usage_rows(file)) == 5
+
+
+def record_usage_rows(file: Path) -> list[StoredUsage]:
+    with Ledger(file) as ledger:
+        return ledger.usage()
+
+
+def test_records_without_a_time_are_recorded_now(ledger: Ledger) -> None:
+    before = datetime.datetime.now(UTC).timestamp()
+
+    ledger.import_usage([{"scope": "team:a", "model": "gpt-4o-mini", "output_tokens": 10}])
+
+    (row,) = ledger.usage()
+    assert before <= row.recorded_at <= datetime.datetime.now(UTC).timestamp()
