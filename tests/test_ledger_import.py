@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shoal.cli import main
+from shoal.cost import format_usd
 from shoal.ledger import (
     IMPORT_PROGRESS_EVERY,
     BudgetExceededError,
@@ -20,6 +24,7 @@ from shoal.ledger import (
     RequestConflictError,
     StoredUsage,
     import_usage,
+    record_usage,
 )
 
 UTC = datetime.timezone.utc
@@ -240,3 +245,156 @@ def test_records_without_a_time_are_recorded_now(ledger: Ledger) -> None:
 
     (row,) = ledger.usage()
     assert before <= row.recorded_at <= datetime.datetime.now(UTC).timestamp()
+
+
+# ---- the command line ----------------------------------------------------------------------------
+
+
+def jsonl(records: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(record, default=str) + "\n" for record in records)
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(args)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_the_cli_import_round_trips_to_the_status_of_recorded_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = usage_log(40)
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl(records), encoding="utf-8")
+    recorded = tmp_path / "recorded.sqlite3"
+    for record in records:
+        record_usage(**record, ledger=recorded)
+    imported = tmp_path / "imported.sqlite3"
+
+    status, out, err = run(["ledger", "import", str(log), "--ledger", str(imported)], capsys)
+
+    assert status == 0, err
+    total = format_usd(sum(row.cost_nanousd for row in record_usage_rows(recorded)) / 1e9)
+    assert out == f"{log}: 40 records added, 0 already present, in 3 scopes; {total} charged\n"
+    for scope in ("team:a", "café"):
+        looped = run(["ledger", "status", "--scope", scope, "--ledger", str(recorded)], capsys)
+        both = run(["ledger", "status", "--scope", scope, "--ledger", str(imported)], capsys)
+        assert both[1].split("\n")[0] == looped[1].split("\n")[0]
+    with Ledger(imported) as ledger, Ledger(recorded) as looped_ledger:
+        assert rows(ledger) == rows(looped_ledger)
+
+
+def test_the_cli_import_run_again_adds_nothing_and_says_so_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl(usage_log(12)), encoding="utf-8")
+    ledger = str(tmp_path / "ledger.sqlite3")
+    assert run(["ledger", "import", str(log), "--ledger", ledger], capsys)[0] == 0
+
+    status, out, _ = run(["ledger", "import", str(log), "--ledger", ledger, "--json"], capsys)
+
+    assert status == 0
+    assert json.loads(out) == {"records": 12, "added": 0, "already_present": 12,
+                               "cost_usd": 0.0, "scopes": 3, "over_limit": 0, "notes": []}
+    assert len(record_usage_rows(Path(ledger))) == 12
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": "many"}',
+     "input_tokens must be"),
+    ('{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 5,',
+     "not valid JSON"),
+    ('["team:a", "gpt-4o-mini"]', "each line must be a JSON object, got array"),
+    ('{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 5, "input_tokens": 6}',
+     "the field 'input_tokens' is given more than once"),
+])
+def test_the_cli_names_the_line_of_a_bad_record_and_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    # Blank lines before it: the error names the line in the file, not the record's place.
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl(usage_log(3)) + "\n\n" + line + "\n"
+                   + jsonl(usage_log(2, scopes=("team:z",))), encoding="utf-8")
+    ledger = tmp_path / "ledger.sqlite3"
+
+    status, out, err = run(["ledger", "import", str(log), "--ledger", str(ledger)], capsys)
+
+    assert (status, out) == (2, "")
+    assert err.startswith(f"shoal ledger import: error: {log}:6: ")
+    assert message in err
+    assert err.rstrip().endswith("nothing of the import was recorded")
+    assert record_usage_rows(ledger) == []
+
+
+def test_the_cli_refuses_a_record_over_a_hard_limit_by_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = str(tmp_path / "ledger.sqlite3")
+    assert run(["ledger", "limit", "--scope", "team:a", "--usd", "0.004", "--ledger", ledger],
+               capsys)[0] == 0
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl([{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 10_000}]
+                         * 3), encoding="utf-8")
+
+    status, _, err = run(["ledger", "import", str(log), "--ledger", ledger], capsys)
+
+    assert status == 2
+    assert f"{log}:3: refused: scope 'team:a' has a hard limit of $0.004" in err
+    assert record_usage_rows(Path(ledger)) == []
+
+
+def test_the_cli_reads_a_log_from_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = ("\ufeff" + jsonl(usage_log(4))).encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(given)))
+    ledger = tmp_path / "ledger.sqlite3"
+
+    status, out, err = run(["ledger", "import", "-", "--ledger", str(ledger)], capsys)
+
+    assert status == 0, err
+    assert out.startswith("standard input: 4 records added, 0 already present, in 3 scopes; $")
+    assert len(record_usage_rows(ledger)) == 4
+
+
+def test_the_cli_imports_an_empty_log_without_making_a_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "empty.jsonl"
+    log.write_text("\n\n", encoding="utf-8")
+    ledger = tmp_path / "ledger.sqlite3"
+
+    status, out, _ = run(["ledger", "import", str(log), "--ledger", str(ledger)], capsys)
+
+    assert (status, out) == (0, f"{log}: no records; nothing recorded\n")
+    assert not ledger.exists()
+
+
+def test_the_cli_refuses_a_log_over_max_file_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl(usage_log(4)), encoding="utf-8")
+
+    status, _, err = run(["ledger", "import", str(log), "--max-file-bytes", "100",
+                          "--ledger", str(tmp_path / "ledger.sqlite3")], capsys)
+
+    assert status == 2
+    assert "--max-file-bytes" in err
+
+
+def test_the_cli_shows_progress_on_stderr_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shoal.progress.PROGRESS_DELAY_S", 0.0)
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl(usage_log(IMPORT_PROGRESS_EVERY + 1)), encoding="utf-8")
+
+    status, _, err = run(["ledger", "import", str(log), "--progress", "always",
+                          "--ledger", str(tmp_path / "ledger.sqlite3")], capsys)
+
+    assert status == 0
+    assert "recording [" in err
+    assert err.rstrip().endswith(f"{IMPORT_PROGRESS_EVERY + 1:,}/{IMPORT_PROGRESS_EVERY + 1:,} "
+                                 "records")
