@@ -8,11 +8,15 @@ import dataclasses
 import datetime
 import io
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hang_guard import HANG_GUARD_S
 
 from shoal.cli import main
 from shoal.cost import format_usd
@@ -30,6 +34,7 @@ from shoal.ledger import (
 UTC = datetime.timezone.utc
 DAY = datetime.datetime(2026, 12, 2, tzinfo=UTC)
 DECISION = "d-" + "0123456789abcdef01234567"
+WRITER = Path(__file__).with_name("ledger_writer.py")
 
 
 @pytest.fixture
@@ -245,6 +250,41 @@ def test_records_without_a_time_are_recorded_now(ledger: Ledger) -> None:
 
     (row,) = ledger.usage()
     assert before <= row.recorded_at <= datetime.datetime.now(UTC).timestamp()
+
+
+def test_an_import_beside_writer_processes_loses_no_record_and_doubles_none(
+    location: str, tmp_path: Path
+) -> None:
+    Ledger(location).close()  # the schema made once, as a deployment would
+    writers = [subprocess.Popen([sys.executable, str(WRITER), location, "team", f"w{number}",
+                                 "100", str(tmp_path / f"acks{number}"), "20"],
+                                stderr=subprocess.PIPE) for number in range(2)]
+    # The writers' call, under their own ids and under the ids each of them sends too.
+    call = {"scope": "team", "model": "gpt-4o-mini", "input_tokens": 1_000, "output_tokens": 100}
+    records = [{**call, "request_id": f"import-{number}"} for number in range(2_000)]
+    records += [{**call, "request_id": f"shared-{number}"} for number in range(0, 100, 20)]
+
+    # Begun once each writer has recorded a call, so that the import runs among their writes.
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not all(_acknowledged(tmp_path / f"acks{number}") for number in range(2)):
+        assert time.monotonic() < deadline, "the writers recorded nothing"
+        time.sleep(0.01)
+
+    with Ledger(location) as ledger:
+        result = ledger.import_usage(records)
+        for writer in writers:
+            _, stderr = writer.communicate(timeout=HANG_GUARD_S)
+            assert writer.returncode == 0, stderr.decode()
+        stored = ledger.usage("team")
+
+    # Each shared id is recorded once, by the import or by the writer that came first.
+    assert result.added + result.already_present == 2_005
+    assert len(stored) == len({row.request_id for row in stored}) == 2 * 100 + 2_000 + 5
+
+
+def _acknowledged(acks: Path) -> bool:
+    """Whether a writer has recorded a call: its file holds more than its ``ready`` line."""
+    return acks.exists() and len(acks.read_text(encoding="utf-8").splitlines()) > 1
 
 
 # ---- the command line ----------------------------------------------------------------------------
