@@ -218,9 +218,8 @@ def test_an_import_reports_its_progress_and_empties_the_log_once_it_is_done(
         # Emptied before the import returns: a backup moved onto the path reads as itself.
         assert file.with_name(file.name + "-wal").stat().st_size == 0
 
-    assert reports == [("recording", IMPORT_PROGRESS_EVERY, count),
-                       ("recording", IMPORT_PROGRESS_EVERY * 2, count),
-                       ("recording", count, count)]
+    assert reports == [(step, done, count) for step in ("checking", "recording")
+                       for done in (IMPORT_PROGRESS_EVERY, IMPORT_PROGRESS_EVERY * 2, count)]
 
 
 def test_the_module_function_reads_a_generator_and_makes_no_ledger_for_nothing(
@@ -229,13 +228,21 @@ def test_the_module_function_reads_a_generator_and_makes_no_ledger_for_nothing(
     file = tmp_path / "ledger.sqlite3"
 
     assert import_usage(iter([]), ledger=file).records == 0
-    with pytest.raises(ImportRecordError, match=r"records\[0\]: no model"):
-        import_usage(iter([{"scope": "team:a"}]), ledger=file)
+    # Every record is checked before the ledger is opened: the last one refused makes no file.
+    with pytest.raises(ImportRecordError, match=r"records\[3\]: no model"):
+        import_usage(iter([*usage_log(3), {"scope": "team:a"}]), ledger=file)
     assert not file.exists()
 
-    result = import_usage((record for record in usage_log(5)), ledger=file)
-    assert (result.records, result.added) == (5, 5)
-    assert len(record_usage_rows(file)) == 5
+    reports: list[tuple[str, int, int]] = []
+    count = IMPORT_PROGRESS_EVERY + 5
+    result = import_usage((record for record in usage_log(count)), ledger=file,
+                          progress=lambda step, done, total: reports.append((step, done, total)))
+    assert (result.records, result.added) == (count, count)
+    assert len(record_usage_rows(file)) == count
+    # Without a length, checking counts up to what it has read; recording knows the total.
+    assert reports == [("checking", IMPORT_PROGRESS_EVERY, IMPORT_PROGRESS_EVERY),
+                       ("checking", count, count), ("recording", IMPORT_PROGRESS_EVERY, count),
+                       ("recording", count, count)]
 
 
 def record_usage_rows(file: Path) -> list[StoredUsage]:

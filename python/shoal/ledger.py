@@ -66,7 +66,6 @@ from __future__ import annotations
 import atexit
 import datetime
 import functools
-import itertools
 import json
 import logging
 import math
@@ -75,6 +74,7 @@ import re
 import sqlite3
 import stat
 import sys
+import tempfile
 import threading
 import time
 import unicodedata
@@ -84,7 +84,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import (
@@ -1559,6 +1559,47 @@ class _PricedCall:
     request_id: str | None
     recorded_at: float
 
+    def row(self) -> _UsageRow:
+        """The values of the call's ledger row."""
+        estimate = self.estimate
+        line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
+        return _UsageRow(self.scope, self.recorded_at, estimate.model, *self.counts,
+                         self.cost_nanousd, line_items, estimate.catalog_date, self.decision_id,
+                         self.request_id, estimate.prices_as_of, estimate.price_file)
+
+
+class _UsageRow(NamedTuple):
+    """A shoal_usage row to insert, its columns in the order of ``_INSERT_USAGE``."""
+
+    scope: str
+    recorded_at: float
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanousd: int
+    line_items: str
+    catalog_date: str
+    decision_id: str | None
+    request_id: str | None
+    prices_as_of: str
+    price_file: str | None
+
+    @property
+    def counts(self) -> tuple[int, int, int, int, int]:
+        return (self.input_tokens, self.output_tokens, self.cached_input_tokens,
+                self.cache_write_tokens, self.reasoning_tokens)
+
+
+_INSERT_USAGE = (
+    "INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, output_tokens, "
+    "cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nanousd, line_items, "
+    "catalog_date, decision_id, request_id, prices_as_of, price_file) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+
 
 def _priced_call(
     scope: str,
@@ -1660,6 +1701,56 @@ class _ImportTally:
         return UsageImport(records=self.records, added=self.added,
                            already_present=self.already_present, cost_usd=_usd(self.cost),
                            scopes=len(self.scopes), over_limit=self.over_limit)
+
+
+class _CheckedRecords:
+    """An import's records checked and priced, before the ledger is locked: their rows wait in
+    a temporary file, so that memory holds one at a time and the ledger's writers wait only
+    for the rows to be written, not for every record to be checked and priced."""
+
+    def __init__(self, spool: IO[str], count: int) -> None:
+        self._spool = spool
+        self.count = count
+
+    @classmethod
+    def of(cls, records: Iterable[object], catalog: Catalog,
+           progress: Progress | None) -> _CheckedRecords:
+        """Check and price every record (``progress`` told as ``checking``), refusing the first
+        that record_usage would refuse by its place."""
+        total = len(records) if isinstance(records, Sized) else None
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+        count = 0
+        try:
+            for index, record in enumerate(records):
+                row = _priced_record(index, record, catalog).row()
+                spool.write(json.dumps(row) + "\n")
+                count += 1
+                _report(progress, "checking", count, total)
+        except BaseException:
+            spool.close()
+            raise
+        if total is None and count % IMPORT_PROGRESS_EVERY:
+            _report(progress, "checking", count, count)
+        return cls(spool, count)
+
+    def rows(self) -> Iterator[_UsageRow]:
+        """The rows, in the records' order; read again from the start at each call."""
+        self._spool.seek(0)
+        for line in self._spool:
+            yield _UsageRow(*json.loads(line))
+
+    def __enter__(self) -> _CheckedRecords:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._spool.close()
+
+
+def _report(progress: Progress | None, step: str, done: int, total: int | None) -> None:
+    """Tell ``progress`` every ``IMPORT_PROGRESS_EVERY`` records, and at the last one when the
+    total is known (else as if the records so far were all)."""
+    if progress is not None and (done % IMPORT_PROGRESS_EVERY == 0 or done == total):
+        progress(step, done, total or done)
 
 
 def canonical_decision_id(decision_id: str) -> str | None:
@@ -1846,12 +1937,12 @@ class Ledger:
     def _record_call(self, call: _PricedCall) -> UsageRecord:
         """Charge a checked, priced call to its scope (or return the earlier record of its
         request id)."""
-        scope = call.scope
+        scope, row = call.scope, call.row()
         with self._store.write(scope) as cursor:
             self._refuse_timeless_rows(cursor, _scope_forms(scope))
-            existing = self._recorded_request(cursor, call)
+            existing = self._recorded_request(cursor, row)
             if existing is not None:
-                _check_same_request(existing, call.estimate.model, call.counts)
+                _check_same_request(existing, row.model, row.counts)
                 limit = self._limit(cursor, scope)
                 spent = self._spent(cursor, scope, limit, existing.recorded_at)
                 return _record(existing, duplicate=True, spent=spent, limit=limit,
@@ -1859,44 +1950,32 @@ class Ledger:
 
             limit = self._limit(cursor, scope)
             spent = self._spent(cursor, scope, limit, call.recorded_at)
-            _check_charge(call, limit, spent)
-            stored = self._insert(cursor, call)
+            _check_charge(row, limit, spent)
+            row_id = self._insert(cursor, row)
 
+        estimate = call.estimate
+        stored = StoredUsage(row_id, scope, call.recorded_at, estimate.model, *call.counts,
+                             call.cost_nanousd, estimate.line_items, estimate.catalog_date,
+                             call.decision_id, call.request_id, estimate.prices_as_of,
+                             estimate.price_file)
         return _record(stored, duplicate=False, spent=spent + call.cost_nanousd, limit=limit,
-                       notes=call.estimate.notes)
+                       notes=estimate.notes)
 
-    def _recorded_request(self, cursor: Any, call: _PricedCall) -> StoredUsage | None:
-        """The row recorded before under the call's request id in its scope, or None."""
-        if call.request_id is None:
+    def _recorded_request(self, cursor: Any, row: _UsageRow) -> StoredUsage | None:
+        """The row recorded before under the request id of ``row`` in its scope, or None."""
+        if row.request_id is None:
             return None
-        forms = _scope_forms(call.scope)
+        forms = _scope_forms(row.scope)
         cursor.execute(self._store.sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
                                        f"WHERE {_scope_is(forms)} AND request_id = ?"),
-                       (*forms, call.request_id))
+                       (*forms, row.request_id))
         existing = cursor.fetchone()
         return None if existing is None else _stored(existing, self._store.name)
 
-    def _insert(self, cursor: Any, call: _PricedCall) -> StoredUsage:
-        """Write the call's row; its limits were checked by the caller."""
-        estimate = call.estimate
-        line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
-        values = (call.scope, call.recorded_at, estimate.model, *call.counts, call.cost_nanousd,
-                  line_items, estimate.catalog_date, call.decision_id, call.request_id,
-                  estimate.prices_as_of, estimate.price_file)
-        cursor.execute(
-            self._store.sql(
-                "INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
-                "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
-                "cost_nanousd, line_items, catalog_date, decision_id, request_id, "
-                "prices_as_of, price_file) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
-            values,
-        )
-        row_id = int(cursor.fetchone()[0])
-        return StoredUsage(row_id, call.scope, call.recorded_at, estimate.model, *call.counts,
-                           call.cost_nanousd, estimate.line_items, estimate.catalog_date,
-                           call.decision_id, call.request_id, estimate.prices_as_of,
-                           estimate.price_file)
+    def _insert(self, cursor: Any, row: _UsageRow) -> int:
+        """Write ``row``, whose limits the caller checked; its id."""
+        cursor.execute(self._store.sql(_INSERT_USAGE), tuple(row))
+        return int(cursor.fetchone()[0])
 
     def import_usage(
         self,
@@ -1907,38 +1986,34 @@ class Ledger:
     ) -> UsageImport:
         """Record many calls in one transaction; see :func:`import_usage`."""
         check_callback("progress", progress)
-        total = len(records) if isinstance(records, Sized) else None
-        return self._import(iter(records), total, catalog or configured_catalog(), progress)
+        with _CheckedRecords.of(records, catalog or configured_catalog(), progress) as checked:
+            return self._import(checked, progress)
 
-    def _import(self, records: Iterator[object], total: int | None,
-                catalog: Catalog, progress: Progress | None) -> UsageImport:
-        """Charge each of ``records`` as :meth:`_record_call` would, all in one transaction."""
+    def _import(self, checked: _CheckedRecords, progress: Progress | None) -> UsageImport:
+        """Charge each checked record as :meth:`_record_call` would, all in one transaction."""
         tally = _ImportTally()
+        if not checked.count:
+            return tally.summary()
         with self._store.write_scopes() as cursor:
-            for index, record in enumerate(records):
-                call = _priced_record(index, record, catalog)
-                self._import_call(cursor, index, call, tally)
-                if progress is not None and tally.records % IMPORT_PROGRESS_EVERY == 0:
-                    progress("recording", tally.records, total or tally.records)
-        if progress is not None and tally.records % IMPORT_PROGRESS_EVERY:
-            progress("recording", tally.records, total or tally.records)
+            for index, row in enumerate(checked.rows()):
+                self._import_row(cursor, index, row, tally)
+                _report(progress, "recording", tally.records, checked.count)
         return tally.summary()
 
-    def _import_call(self, cursor: Any, index: int, call: _PricedCall,
-                     tally: _ImportTally) -> None:
-        """Charge one call of an import, against its scope's spend with the import's earlier
-        calls in it."""
-        scope = tally.scopes.get(call.scope)
+    def _import_row(self, cursor: Any, index: int, row: _UsageRow, tally: _ImportTally) -> None:
+        """Charge one row of an import, against its scope's spend with the import's earlier rows
+        in it."""
+        scope = tally.scopes.get(row.scope)
         if scope is None:
-            self._store.lock_scope(cursor, call.scope)
-            self._refuse_timeless_rows(cursor, _scope_forms(call.scope))
-            scope = tally.scopes[call.scope] = _ImportedScope(self._limit(cursor, call.scope))
+            self._store.lock_scope(cursor, row.scope)
+            self._refuse_timeless_rows(cursor, _scope_forms(row.scope))
+            scope = tally.scopes[row.scope] = _ImportedScope(self._limit(cursor, row.scope))
         tally.records += 1
 
-        existing = self._recorded_request(cursor, call)
+        existing = self._recorded_request(cursor, row)
         if existing is not None:
             try:
-                _check_same_request(existing, call.estimate.model, call.counts)
+                _check_same_request(existing, row.model, row.counts)
             except RequestConflictError as error:
                 raise ImportRecordError(index, str(error)) from error
             tally.already_present += 1
@@ -1946,20 +2021,20 @@ class Ledger:
 
         limit = scope.limit
         period = (None if limit is None or limit.period is None
-                  else period_bounds(limit.period, call.recorded_at)[0])
+                  else period_bounds(limit.period, row.recorded_at)[0])
         spent = scope.spent.get(period)
         if spent is None:
-            spent = self._spent(cursor, call.scope, limit, call.recorded_at)
+            spent = self._spent(cursor, row.scope, limit, row.recorded_at)
         try:
-            _check_charge(call, limit, spent)
+            _check_charge(row, limit, spent)
         except LedgerError as error:
             raise ImportRecordError(index, str(error)) from error
-        self._insert(cursor, call)
+        self._insert(cursor, row)
 
-        spent += call.cost_nanousd
+        spent += row.cost_nanousd
         scope.spent[period] = spent
         tally.added += 1
-        tally.cost += call.cost_nanousd
+        tally.cost += row.cost_nanousd
         tally.over_limit += limit is not None and spent > _nano(limit.usd)
 
     def set_limit(
@@ -2369,17 +2444,17 @@ def _check_same_request(stored: StoredUsage, model: str, counts: tuple[int, ...]
         )
 
 
-def _check_charge(call: _PricedCall, limit: BudgetLimit | None, spent: int) -> None:
+def _check_charge(row: _UsageRow, limit: BudgetLimit | None, spent: int) -> None:
     """Refuse a call that would take its scope's spend (``spent`` before it, in the limit's
     period or ever) past a hard limit, or past what the ledger holds for a scope."""
-    cost = call.cost_nanousd
+    cost = row.cost_nanousd
     if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
-        raise BudgetExceededError(call.scope, limit, _usd(spent), _usd(cost))
+        raise BudgetExceededError(row.scope, limit, _usd(spent), _usd(cost))
     if spent + cost > _MOST_NANOUSD:
         # "The scope", not "scope": the CLI names a parameter leading a message by its option.
         per = f" in one {limit.period}" if limit is not None and limit.period else ""
         raise LedgerError(
-            f"the scope {call.scope!r} has spent {format_usd(_usd(spent))}{per}; this call "
+            f"the scope {row.scope!r} has spent {format_usd(_usd(spent))}{per}; this call "
             f"({format_usd(_usd(cost))}) would take it past {format_usd(MAX_LIMIT_USD)}, the "
             f"most the ledger holds for a scope{per}"
         )
@@ -2767,10 +2842,6 @@ def record_usage(
     return _retried_if_replaced(attempt)
 
 
-# What an import's records give when there are none (a record may be None: it is refused).
-_NO_RECORD = object()
-
-
 def import_usage(
     records: Iterable[Mapping[str, Any]],
     *,
@@ -2794,17 +2865,21 @@ def import_usage(
     does, the field or the limit. Each record is set against its scope's limit as a call of
     its own would be, with the spend of the records before it: a hard limit refuses the record
     that would pass it (so the whole import), a soft one lets it in and counts it in
-    ``over_limit``. The records are read one at a time (a generator keeps memory flat); the
-    write-ahead log is emptied once, when the import is committed. Other writers of the ledger
-    wait for the import (up to ``BUSY_TIMEOUT_S``); on PostgreSQL only writers to its scopes do.
+    ``over_limit``. Every record is checked and priced first, before the ledger is opened
+    (so a log refused there makes no ledger file), into a temporary file that holds the rows
+    while memory holds one record at a time (a generator of records keeps it flat); the rows
+    are then written in the one transaction, and the write-ahead log is emptied once, at its
+    commit. Other writers of the ledger wait for that transaction (up to ``BUSY_TIMEOUT_S``),
+    not for the checking; on PostgreSQL only writers to the import's scopes wait.
 
     Args:
         records: The calls, e.g. dicts read from a JSON Lines usage log.
         ledger: Ledger location; :func:`default_location` when None.
         catalog: Catalog to price from; the configured one when None.
-        progress: Called as ``progress("recording", done, total)`` every
-            ``IMPORT_PROGRESS_EVERY`` records and at the end; ``total`` is ``len(records)``
-            when it has a length, else the records read so far.
+        progress: Called as ``progress(step, done, total)`` every ``IMPORT_PROGRESS_EVERY``
+            records and at the last, through the step ``checking`` and then ``recording``;
+            ``total`` is ``len(records)`` when it has a length, else, while checking, the
+            records read so far.
 
     Returns:
         Records given, added and already present, and what the added ones cost.
@@ -2817,26 +2892,18 @@ def import_usage(
         LedgerError: The ledger cannot be written (as for :func:`record_usage`).
     """
     check_callback("progress", progress)
-    catalog = catalog or configured_catalog()
-    total = len(records) if isinstance(records, Sized) else None
-    given = iter(records)
-    first = next(given, _NO_RECORD)
-    if first is _NO_RECORD:
-        # Nothing to record: a ledger not made yet is left unmade.
-        return UsageImport(records=0, added=0, already_present=0, cost_usd=0.0, scopes=0,
-                           over_limit=0)
-    # Checked before the ledger is opened, as record_usage checks its call: a log that is not
-    # one (the wrong file given) makes no ledger file.
-    _priced_record(0, first, catalog)
-    # The records are read only inside the transaction, which a file replaced meanwhile
-    # refuses before it begins: a retry finds them all still to read.
-    pending = itertools.chain([first], given)
+    # Every record is checked and priced before the ledger is opened, as record_usage checks
+    # its call: a log refused (the wrong file given) makes no ledger file, and neither does an
+    # empty one.
+    with _CheckedRecords.of(records, catalog or configured_catalog(), progress) as checked:
+        if not checked.count:
+            return _ImportTally().summary()
 
-    def attempt() -> UsageImport:
-        opened = open_ledger(ledger)
-        return _with_ledger_notes(opened, opened._import(pending, total, catalog, progress))
+        def attempt() -> UsageImport:
+            opened = open_ledger(ledger)
+            return _with_ledger_notes(opened, opened._import(checked, progress))
 
-    return _retried_if_replaced(attempt)
+        return _retried_if_replaced(attempt)
 
 
 def set_limit(
