@@ -445,3 +445,20 @@ def test_the_cli_shows_progress_on_stderr_when_asked(
     assert "recording [" in err
     assert err.rstrip().endswith(f"{IMPORT_PROGRESS_EVERY + 1:,}/{IMPORT_PROGRESS_EVERY + 1:,} "
                                  "records")
+
+
+def test_the_cli_counts_the_lines_past_a_soft_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = str(tmp_path / "ledger.sqlite3")
+    assert run(["ledger", "limit", "--scope", "team:a", "--usd", "0.004", "--soft",
+                "--ledger", ledger], capsys)[0] == 0
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl([{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 10_000}]
+                         * 4), encoding="utf-8")
+
+    status, out, _ = run(["ledger", "import", str(log), "--ledger", ledger], capsys)
+
+    # $0.0015 each: the third and fourth take the spend past $0.004.
+    assert (status, out) == (0, f"{log}: 4 records added, 0 already present, in 1 scope; "
+                                "$0.006 charged; 2 records past a soft limit\n")

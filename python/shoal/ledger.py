@@ -13,7 +13,9 @@ transaction that holds the scope's write lock (SQLite ``BEGIN IMMEDIATE``; Postg
 transaction-scoped advisory lock on the scope), so concurrent writers from several processes or
 replicas can neither lose an update nor slip past a limit together. A ``request_id`` makes a
 record idempotent: the same id in the same scope records once, and a retry gets the first
-record back.
+record back. :func:`import_usage` records many calls (a usage log) the same way, all in one
+transaction: each is checked and priced before the ledger is locked, and a refused one leaves
+nothing of the import written.
 
 Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` URL), else
 ``ledger.sqlite3`` in the user's data directory (``$XDG_DATA_HOME/shoal`` when that is an
