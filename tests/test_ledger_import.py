@@ -10,6 +10,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,6 +288,35 @@ def test_an_import_beside_writer_processes_loses_no_record_and_doubles_none(
     # Each shared id is recorded once, by the import or by the writer that came first.
     assert result.added + result.already_present == 2_005
     assert len(stored) == len({row.request_id for row in stored}) == 2 * 100 + 2_000 + 5
+
+
+def test_two_imports_of_the_same_scopes_in_opposite_orders_both_go_in(location: str) -> None:
+    Ledger(location).close()
+    call = {"model": "gpt-4o-mini", "input_tokens": 1_000}
+    # Each import comes to one scope after a thousand rows of the other: locked as they came,
+    # each would hold one scope and wait for the other's.
+    logs = [[*({**call, "scope": first, "request_id": f"{first}-{number}"}
+               for number in range(1_000)),
+             {**call, "scope": second, "request_id": f"{first}-last"}]
+            for first, second in (("team:a", "team:b"), ("team:b", "team:a"))]
+    ready = threading.Barrier(2)
+    results: list[Any] = []
+
+    def run_import(log: list[dict[str, Any]]) -> None:
+        with Ledger(location) as ledger:
+            ready.wait()
+            try:
+                results.append(ledger.import_usage(log).added)
+            except Exception as error:  # the assertion below names it
+                results.append(error)
+
+    threads = [threading.Thread(target=run_import, args=(log,)) for log in logs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=HANG_GUARD_S)
+
+    assert results == [1_001, 1_001]
 
 
 def _acknowledged(acks: Path) -> bool:

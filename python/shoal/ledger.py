@@ -753,8 +753,8 @@ class _Store:
         yield None
 
     def write_scopes(self) -> AbstractContextManager[Any]:
-        """A write transaction whose scopes are locked one by one (:meth:`lock_scope`) as it
-        comes to them: an import's records name scopes that are known only once read."""
+        """A write transaction that locks its scopes itself (:meth:`lock_scope`): an import's
+        records may name many."""
         return self.write("")
 
     def lock_scope(self, cursor: Any, scope: str) -> None:
@@ -1370,8 +1370,6 @@ class _PostgresStore(_Store):
         return self._writing([])
 
     def lock_scope(self, cursor: Any, scope: str) -> None:
-        # Taken in the order an import comes to its scopes: two imports taking two scopes in
-        # opposite orders deadlock, which the server ends by failing one (nothing of it written).
         cursor.execute(_ADVISORY_LOCK, (_scope_lock_key(scope),))
 
     @contextmanager
@@ -1710,9 +1708,10 @@ class _CheckedRecords:
     a temporary file, so that memory holds one at a time and the ledger's writers wait only
     for the rows to be written, not for every record to be checked and priced."""
 
-    def __init__(self, spool: IO[str], count: int) -> None:
+    def __init__(self, spool: IO[str], count: int, scopes: set[str]) -> None:
         self._spool = spool
         self.count = count
+        self.scopes = scopes
 
     @classmethod
     def of(cls, records: Iterable[object], catalog: Catalog,
@@ -1722,10 +1721,12 @@ class _CheckedRecords:
         total = len(records) if isinstance(records, Sized) else None
         spool = tempfile.TemporaryFile("w+", encoding="utf-8")
         count = 0
+        scopes: set[str] = set()
         try:
             for index, record in enumerate(records):
                 row = _priced_record(index, record, catalog).row()
                 spool.write(json.dumps(row) + "\n")
+                scopes.add(row.scope)
                 count += 1
                 _report(progress, "checking", count, total)
         except BaseException:
@@ -1733,7 +1734,7 @@ class _CheckedRecords:
             raise
         if total is None and count % IMPORT_PROGRESS_EVERY:
             _report(progress, "checking", count, count)
-        return cls(spool, count)
+        return cls(spool, count, scopes)
 
     def rows(self) -> Iterator[_UsageRow]:
         """The rows, in the records' order; read again from the start at each call."""
@@ -1997,6 +1998,9 @@ class Ledger:
         if not checked.count:
             return tally.summary()
         with self._store.write_scopes() as cursor:
+            # In one order for every writer, so that two imports never wait for each other.
+            for scope in sorted(checked.scopes):
+                self._store.lock_scope(cursor, scope)
             for index, row in enumerate(checked.rows()):
                 self._import_row(cursor, index, row, tally)
                 _report(progress, "recording", tally.records, checked.count)
@@ -2007,7 +2011,6 @@ class Ledger:
         in it."""
         scope = tally.scopes.get(row.scope)
         if scope is None:
-            self._store.lock_scope(cursor, row.scope)
             self._refuse_timeless_rows(cursor, _scope_forms(row.scope))
             scope = tally.scopes[row.scope] = _ImportedScope(self._limit(cursor, row.scope))
         tally.records += 1
