@@ -246,6 +246,7 @@ VALID_ARGUMENTS: dict[str, dict[str, object]] = {
     "fit_router": {"rows": [{"prompt": f"task {i}", "model": model, "score": 1.0}
                             for i in range(5) for model in ("a", "b")]},
     "hardware_fit": {"model": "qwen3-8b", "device": "rtx-4090"},
+    "import_usage": {"records": [{"scope": "s", "model": "gpt-4o", "input_tokens": 1}]},
     "load_catalog": {},
     "load_router": {},
     "pareto_front": {"models": ["gemma-3-1b-it"], "devices": ["apple-m4-pro"]},

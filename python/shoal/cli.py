@@ -725,7 +725,8 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     ledger = commands.add_parser(
         "ledger",
         help="record spend, set limits and see what a scope has left",
-        description="The spend ledger: `record` a call, `limit` a scope, `status` of a scope.",
+        description="The spend ledger: `record` a call, `import` a log of calls, `limit` a "
+        "scope, `status` of a scope.",
     )
     actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
     record = actions.add_parser(
@@ -764,6 +765,7 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "2020-01-01 to at most 5 minutes from now",
     )
     _add_ledger_option(record)
+    _add_ledger_import(actions)
     status = actions.add_parser(
         "status",
         help="spent, left, burn rate and projection",
@@ -794,6 +796,26 @@ def _add_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     _add_ledger_option(limit)
     ledger.set_defaults(handler=_ledger)
+
+
+def _add_ledger_import(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    load = actions.add_parser(
+        "import",
+        help="charge every call of a JSONL usage log",
+        description="Charge every call of a JSON Lines usage log, one JSON object a line with "
+        "the fields `record` takes, named as in Python's record_usage: scope, model, "
+        "input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, "
+        "reasoning_tokens (each 0 when left out, at least one above 0), decision_id, "
+        "request_id, at (ISO 8601 text, UTC unless it says, or epoch seconds; default: now). "
+        "All or nothing: the import is one transaction, so a line refused (malformed, or over a "
+        "hard limit) is named and nothing is recorded. A line whose request_id its scope holds "
+        "already counts as already present: importing the same log again records nothing twice.",
+    )
+    load.add_argument("file", type=Path, metavar="FILE",
+                      help="the JSONL usage log; '-' reads stdin")
+    add_max_file_bytes(load, "refuse a larger FILE or stdin", DEFAULT_MAX_BATCH_FILE_BYTES)
+    add_progress_option(load)
+    _add_ledger_option(load)
 
 
 def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -1691,6 +1713,8 @@ def _ledger(args: argparse.Namespace) -> int:
 
     _use_ledger_and_prices(args)
     result: Any
+    if args.action == "import":
+        return _import_usage(args)
     if args.action == "record":
         # A count left out is 0, as in Python and MCP; record_usage refuses a call of no tokens.
         with options_named(LEDGER_OPTIONS):
@@ -1723,6 +1747,31 @@ def _ledger(args: argparse.Namespace) -> int:
         _print_json(dataclasses.asdict(result))
     else:
         print(text)
+    return 0
+
+
+def _import_usage(args: argparse.Namespace) -> int:
+    """`shoal ledger import FILE`: every call of a JSONL usage log, in one transaction."""
+    from shoal import spend_render
+    from shoal.ledger import ImportRecordError, import_usage
+    from shoal.usage_log import UsageLog
+
+    text = _read_input(args.file, max_bytes=args.max_file_bytes,
+                       raise_with="--max-file-bytes")
+    log = UsageLog(text, _shown_path(args.file))
+    bar = ProgressLine(args.progress)
+    try:
+        result = import_usage(log, progress=lambda step, done, total: bar(step, done, total,
+                                                                           "records"))
+    except ImportRecordError as error:
+        # The record named by its line, not its place among the records: blank lines differ.
+        raise log.refusal(error.index, error.problem) from None
+    finally:
+        bar.close()
+    if args.json:
+        _print_json(dataclasses.asdict(result))
+    else:
+        print(spend_render.usage_import(result, log.shown))
     return 0
 
 

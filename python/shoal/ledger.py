@@ -13,7 +13,9 @@ transaction that holds the scope's write lock (SQLite ``BEGIN IMMEDIATE``; Postg
 transaction-scoped advisory lock on the scope), so concurrent writers from several processes or
 replicas can neither lose an update nor slip past a limit together. A ``request_id`` makes a
 record idempotent: the same id in the same scope records once, and a retry gets the first
-record back.
+record back. :func:`import_usage` records many calls (a usage log) the same way, all in one
+transaction: each is checked and priced before the ledger is locked, and a refused one leaves
+nothing of the import written.
 
 Where the ledger lives: ``SHOAL_LEDGER`` (a file path, or a ``postgresql://`` URL), else
 ``ledger.sqlite3`` in the user's data directory (``$XDG_DATA_HOME/shoal`` when that is an
@@ -74,16 +76,17 @@ import re
 import sqlite3
 import stat
 import sys
+import tempfile
 import threading
 import time
 import unicodedata
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
 from shoal.catalog import MAX_ID_LENGTH, Catalog, configured_catalog
 from shoal.cost import (
@@ -101,6 +104,7 @@ from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, shown_path
 from shoal.file_names import check_file_name
 from shoal.numbers_in import int_when_whole, real_number
+from shoal.progress import Progress, check_callback
 from shoal.sqlite_files import (
     file_state,
     is_writable,
@@ -158,6 +162,12 @@ LATEST_MOMENT = datetime.datetime(9999, 1, 1, tzinfo=datetime.timezone.utc)
 # either case, as hex digits are: an id copied through a tool that upper-cases it (a spreadsheet)
 # names the same decision, and is kept as route_task writes it (see canonical_decision_id).
 DECISION_ID = re.compile(r"d-[0-9a-f]{24}", re.IGNORECASE | re.ASCII)
+# The fields of one record of an import: record_usage's parameters, each optional but scope and
+# model, as there.
+RECORD_FIELDS = ("scope", "model", *TOKEN_FIELDS, "decision_id", "request_id", "at")
+# Records an import reports its progress after: often enough for a progress line to move, rarely
+# enough that the report costs nothing beside the records.
+IMPORT_PROGRESS_EVERY = 1_000
 # The tables shoal creates; a SQLite file with tables but none of these belongs to something else.
 SHOAL_TABLES = frozenset({"shoal_meta", "shoal_usage", "shoal_limits"})
 # What a reader is told when the file it names holds no ledger.
@@ -314,6 +324,28 @@ class RequestConflictError(LedgerError):
     """A ``request_id`` was recorded before with different model or token counts."""
 
 
+class ImportRecordError(LedgerError):
+    """A record of an import was refused, so nothing of the import was written.
+
+    Attributes:
+        index: The record's place among those given, from 0.
+        problem: Why it was refused, as :func:`record_usage` words it for that call (the
+            field it names, the limit it would pass).
+    """
+
+    def __init__(self, index: int, problem: str) -> None:
+        self.index, self.problem = index, problem
+        super().__init__(f"records[{index}]: {nothing_imported(problem)}")
+
+
+def nothing_imported(problem: str) -> str:
+    """Why a record of an import was refused, saying that the import recorded nothing."""
+    # A refusal over a limit is sentences already ("... Nothing was recorded. To go on, ...").
+    if problem.endswith("."):
+        return f"{problem} Nothing of the import was recorded."
+    return f"{problem}; nothing of the import was recorded"
+
+
 class DamagedLedgerError(LedgerError):
     """A ledger row holds a value shoal never writes there (the ledger was edited by hand or by
     another program, or damaged): text for a time or an amount, a negative count. Whatever
@@ -386,6 +418,31 @@ class UsageRecord:
     spent_usd: float
     limit_usd: float | None
     over_limit: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UsageImport:
+    """What an import of many records did (see :func:`import_usage`).
+
+    Attributes:
+        records: Records given.
+        added: Records written.
+        already_present: Records whose ``request_id`` their scope held already, from an earlier
+            record or import or from earlier in this one; charged nothing.
+        cost_usd: What the records added cost, together.
+        scopes: Scopes the records name.
+        over_limit: Records added past a soft limit (each one's ``over_limit``, as
+            :func:`record_usage` gives it).
+        notes: What the ledger says with its next result (a file replaced since it was opened).
+    """
+
+    records: int
+    added: int
+    already_present: int
+    cost_usd: float
+    scopes: int
+    over_limit: int
     notes: tuple[str, ...] = ()
 
 
@@ -694,6 +751,15 @@ class _Store:
     def write(self, scope: str) -> Iterator[Any]:  # pragma: no cover - overridden
         raise NotImplementedError
         yield None
+
+    def write_scopes(self) -> AbstractContextManager[Any]:
+        """A write transaction that locks its scopes itself (:meth:`lock_scope`): an import's
+        records may name many."""
+        return self.write("")
+
+    def lock_scope(self, cursor: Any, scope: str) -> None:
+        """Take ``scope``'s write lock in the transaction of :meth:`write_scopes` (SQLite's
+        writer holds the whole database already)."""
 
     @contextmanager
     def read(self) -> Iterator[Any]:  # pragma: no cover - overridden
@@ -1296,11 +1362,22 @@ class _PostgresStore(_Store):
         # READ COMMITTED takes a fresh snapshot per statement. Schema set-up (scope None) takes
         # a lock of its own: concurrent CREATE TABLE IF NOT EXISTS can otherwise collide in the
         # catalog.
-        key = "shoal-ledger-schema" if scope is None else f"shoal-ledger:{scope}"
+        key = "shoal-ledger-schema" if scope is None else _scope_lock_key(scope)
+        with self._writing([(_ADVISORY_LOCK, key)]) as cursor:
+            yield cursor
+
+    def write_scopes(self) -> AbstractContextManager[Any]:
+        return self._writing([])
+
+    def lock_scope(self, cursor: Any, scope: str) -> None:
+        cursor.execute(_ADVISORY_LOCK, (_scope_lock_key(scope),))
+
+    @contextmanager
+    def _writing(self, locks: list[tuple[str, str]]) -> Iterator[Any]:
+        """A write transaction that takes ``locks`` (advisory lock statements and their keys)
+        first."""
         with self._lock:
-            cursor = self._begin(["BEGIN ISOLATION LEVEL READ COMMITTED",
-                                  ("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", key)],
-                                 writing=True)
+            cursor = self._begin(["BEGIN ISOLATION LEVEL READ COMMITTED", *locks], writing=True)
             committing = False
             try:
                 yield cursor
@@ -1379,6 +1456,14 @@ class _PostgresStore(_Store):
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+# A PostgreSQL writer's lock on a scope (or on the schema), held until its transaction ends.
+_ADVISORY_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+def _scope_lock_key(scope: str) -> str:
+    return f"shoal-ledger:{scope}"
 
 
 def _first_line(error: Exception) -> str:
@@ -1474,6 +1559,47 @@ class _PricedCall:
     request_id: str | None
     recorded_at: float
 
+    def row(self) -> _UsageRow:
+        """The values of the call's ledger row."""
+        estimate = self.estimate
+        line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
+        return _UsageRow(self.scope, self.recorded_at, estimate.model, *self.counts,
+                         self.cost_nanousd, line_items, estimate.catalog_date, self.decision_id,
+                         self.request_id, estimate.prices_as_of, estimate.price_file)
+
+
+class _UsageRow(NamedTuple):
+    """A shoal_usage row to insert, its columns in the order of ``_INSERT_USAGE``."""
+
+    scope: str
+    recorded_at: float
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanousd: int
+    line_items: str
+    catalog_date: str
+    decision_id: str | None
+    request_id: str | None
+    prices_as_of: str
+    price_file: str | None
+
+    @property
+    def counts(self) -> tuple[int, int, int, int, int]:
+        return (self.input_tokens, self.output_tokens, self.cached_input_tokens,
+                self.cache_write_tokens, self.reasoning_tokens)
+
+
+_INSERT_USAGE = (
+    "INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, output_tokens, "
+    "cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_nanousd, line_items, "
+    "catalog_date, decision_id, request_id, prices_as_of, price_file) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+
 
 def _priced_call(
     scope: str,
@@ -1507,6 +1633,127 @@ def _priced_call(
     )
     cost = _cost_nanousd(estimate)
     return _PricedCall(scope, estimate, counts, cost, decision_id, request_id, recorded_at)
+
+
+def _priced_record(index: int, record: object, catalog: Catalog) -> _PricedCall:
+    """One record of an import checked and priced as :func:`record_usage` checks and prices its
+    arguments; refused naming its place among the records."""
+    try:
+        arguments = _record_arguments(record)
+        scope, model = arguments.pop("scope"), arguments.pop("model")
+        return _priced_call(scope, model, **{**_NO_FIELDS, **arguments}, catalog=catalog)
+    except (TypeError, ValueError) as error:
+        raise ImportRecordError(index, str(error)) from error
+
+
+# record_usage's defaults of the fields a record may leave out.
+_NO_FIELDS: dict[str, Any] = {**dict.fromkeys(TOKEN_FIELDS, 0), "decision_id": None,
+                              "request_id": None, "at": None}
+
+
+def _record_arguments(record: object) -> dict[str, Any]:
+    """A record's fields, refused when it is no mapping, names a field record_usage does not
+    take, or leaves out the scope or the model."""
+    if not isinstance(record, Mapping):
+        raise TypeError(f"a record must be a mapping of record_usage's arguments (scope, model, "
+                        f"token counts, ...), got {type(record).__name__}")
+    unknown = next((key for key in record if key not in RECORD_FIELDS), None)
+    if unknown is not None:
+        raise InputError(f"unknown field {excerpt(unknown)}{_meant_field(unknown)}: a record's "
+                         f"fields are {', '.join(RECORD_FIELDS)}")
+    missing = next((key for key in ("scope", "model") if key not in record), None)
+    if missing is not None:
+        raise InputError(f"no {missing}: every record names its scope and model")
+    return dict(record)
+
+
+def _meant_field(unknown: object) -> str:
+    """`` (did you mean 'input_tokens'?)`` for a field named as `shoal ledger record` names its
+    option (``input``, ``cache-write``, ``request-id``); else nothing."""
+    if not isinstance(unknown, str) or not unknown.strip("-_"):
+        return ""
+    stem = unknown.lstrip("-").replace("-", "_")
+    meant = next((name for name in RECORD_FIELDS if name.startswith(stem)), None)
+    return "" if meant is None else f" (did you mean {meant!r}?)"
+
+
+@dataclass
+class _ImportedScope:
+    """A scope an import has come to: its limit, and its spend so far by limit period (the
+    period's start; None for the scope's whole life), the import's records in it."""
+
+    limit: BudgetLimit | None
+    spent: dict[float | None, int] = field(default_factory=dict)
+
+
+@dataclass
+class _ImportTally:
+    """What an import has done so far."""
+
+    records: int = 0
+    added: int = 0
+    already_present: int = 0
+    cost: int = 0
+    over_limit: int = 0
+    scopes: dict[str, _ImportedScope] = field(default_factory=dict)
+
+    def summary(self) -> UsageImport:
+        return UsageImport(records=self.records, added=self.added,
+                           already_present=self.already_present, cost_usd=_usd(self.cost),
+                           scopes=len(self.scopes), over_limit=self.over_limit)
+
+
+class _CheckedRecords:
+    """An import's records checked and priced, before the ledger is locked: their rows wait in
+    a temporary file, so that memory holds one at a time and the ledger's writers wait only
+    for the rows to be written, not for every record to be checked and priced."""
+
+    def __init__(self, spool: IO[str], count: int, scopes: set[str]) -> None:
+        self._spool = spool
+        self.count = count
+        self.scopes = scopes
+
+    @classmethod
+    def of(cls, records: Iterable[object], catalog: Catalog,
+           progress: Progress | None) -> _CheckedRecords:
+        """Check and price every record (``progress`` told as ``checking``), refusing the first
+        that record_usage would refuse by its place."""
+        total = len(records) if isinstance(records, Sized) else None
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+        count = 0
+        scopes: set[str] = set()
+        try:
+            for index, record in enumerate(records):
+                row = _priced_record(index, record, catalog).row()
+                spool.write(json.dumps(row) + "\n")
+                scopes.add(row.scope)
+                count += 1
+                _report(progress, "checking", count, total)
+        except BaseException:
+            spool.close()
+            raise
+        if total is None and count % IMPORT_PROGRESS_EVERY:
+            _report(progress, "checking", count, count)
+        return cls(spool, count, scopes)
+
+    def rows(self) -> Iterator[_UsageRow]:
+        """The rows, in the records' order; read again from the start at each call."""
+        self._spool.seek(0)
+        for line in self._spool:
+            yield _UsageRow(*json.loads(line))
+
+    def __enter__(self) -> _CheckedRecords:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._spool.close()
+
+
+def _report(progress: Progress | None, step: str, done: int, total: int | None) -> None:
+    """Tell ``progress`` every ``IMPORT_PROGRESS_EVERY`` records, and at the last one when the
+    total is known (else as if the records so far were all)."""
+    if progress is not None and (done % IMPORT_PROGRESS_EVERY == 0 or done == total):
+        progress(step, done, total or done)
 
 
 def canonical_decision_id(decision_id: str) -> str | None:
@@ -1693,60 +1940,107 @@ class Ledger:
     def _record_call(self, call: _PricedCall) -> UsageRecord:
         """Charge a checked, priced call to its scope (or return the earlier record of its
         request id)."""
-        scope, estimate, counts, cost = call.scope, call.estimate, call.counts, call.cost_nanousd
-        decision_id, request_id, recorded_at = call.decision_id, call.request_id, call.recorded_at
-        line_items = json.dumps([_line_dict(line) for line in estimate.line_items])
-        sql = self._store.sql
-
+        scope, row = call.scope, call.row()
         with self._store.write(scope) as cursor:
             self._refuse_timeless_rows(cursor, _scope_forms(scope))
-            if request_id is not None:
-                forms = _scope_forms(scope)
-                cursor.execute(sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
-                                   f"WHERE {_scope_is(forms)} AND request_id = ?"),
-                               (*forms, request_id))
-                existing = cursor.fetchone()
-                if existing is not None:
-                    stored = _stored(existing, self._store.name)
-                    _check_same_request(stored, estimate.model, counts)
-                    limit = self._limit(cursor, scope)
-                    spent = self._spent(cursor, scope, limit, stored.recorded_at)
-                    return _record(stored, duplicate=True, spent=spent, limit=limit,
-                                   notes=estimate.notes)
+            existing = self._recorded_request(cursor, row)
+            if existing is not None:
+                _check_same_request(existing, row.model, row.counts)
+                limit = self._limit(cursor, scope)
+                spent = self._spent(cursor, scope, limit, existing.recorded_at)
+                return _record(existing, duplicate=True, spent=spent, limit=limit,
+                               notes=call.estimate.notes)
 
             limit = self._limit(cursor, scope)
-            spent = self._spent(cursor, scope, limit, recorded_at)
-            if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
-                raise BudgetExceededError(scope, limit, _usd(spent), _usd(cost))
-            if spent + cost > _MOST_NANOUSD:
-                # "The scope", not "scope": the CLI names a parameter leading a message by its
-                # option.
-                per = f" in one {limit.period}" if limit is not None and limit.period else ""
-                raise LedgerError(
-                    f"the scope {scope!r} has spent {format_usd(_usd(spent))}{per}; this call "
-                    f"({format_usd(_usd(cost))}) would take it past "
-                    f"{format_usd(MAX_LIMIT_USD)}, the most the ledger holds for a "
-                    f"scope{per}"
-                )
+            spent = self._spent(cursor, scope, limit, call.recorded_at)
+            _check_charge(row, limit, spent)
+            row_id = self._insert(cursor, row)
 
-            values = (scope, recorded_at, estimate.model, *counts, cost, line_items,
-                      estimate.catalog_date, decision_id, request_id, estimate.prices_as_of,
-                      estimate.price_file)
-            cursor.execute(
-                sql("INSERT INTO shoal_usage (scope, recorded_at, model, input_tokens, "
-                    "output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, "
-                    "cost_nanousd, line_items, catalog_date, decision_id, request_id, "
-                    "prices_as_of, price_file) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
-                values,
-            )
-            row_id = int(cursor.fetchone()[0])
-
-        stored = StoredUsage(row_id, scope, recorded_at, estimate.model, *counts, cost,
-                             estimate.line_items, estimate.catalog_date, decision_id, request_id,
-                             estimate.prices_as_of, estimate.price_file)
-        return _record(stored, duplicate=False, spent=spent + cost, limit=limit,
+        estimate = call.estimate
+        stored = StoredUsage(row_id, scope, call.recorded_at, estimate.model, *call.counts,
+                             call.cost_nanousd, estimate.line_items, estimate.catalog_date,
+                             call.decision_id, call.request_id, estimate.prices_as_of,
+                             estimate.price_file)
+        return _record(stored, duplicate=False, spent=spent + call.cost_nanousd, limit=limit,
                        notes=estimate.notes)
+
+    def _recorded_request(self, cursor: Any, row: _UsageRow) -> StoredUsage | None:
+        """The row recorded before under the request id of ``row`` in its scope, or None."""
+        if row.request_id is None:
+            return None
+        forms = _scope_forms(row.scope)
+        cursor.execute(self._store.sql(f"SELECT {self._store.usage_columns} FROM shoal_usage "
+                                       f"WHERE {_scope_is(forms)} AND request_id = ?"),
+                       (*forms, row.request_id))
+        existing = cursor.fetchone()
+        return None if existing is None else _stored(existing, self._store.name)
+
+    def _insert(self, cursor: Any, row: _UsageRow) -> int:
+        """Write ``row``, whose limits the caller checked; its id."""
+        cursor.execute(self._store.sql(_INSERT_USAGE), tuple(row))
+        return int(cursor.fetchone()[0])
+
+    def import_usage(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        catalog: Catalog | None = None,
+        progress: Progress | None = None,
+    ) -> UsageImport:
+        """Record many calls in one transaction; see :func:`import_usage`."""
+        check_callback("progress", progress)
+        with _CheckedRecords.of(records, catalog or configured_catalog(), progress) as checked:
+            return self._import(checked, progress)
+
+    def _import(self, checked: _CheckedRecords, progress: Progress | None) -> UsageImport:
+        """Charge each checked record as :meth:`_record_call` would, all in one transaction."""
+        tally = _ImportTally()
+        if not checked.count:
+            return tally.summary()
+        with self._store.write_scopes() as cursor:
+            # In one order for every writer, so that two imports never wait for each other.
+            for scope in sorted(checked.scopes):
+                self._store.lock_scope(cursor, scope)
+            for index, row in enumerate(checked.rows()):
+                self._import_row(cursor, index, row, tally)
+                _report(progress, "recording", tally.records, checked.count)
+        return tally.summary()
+
+    def _import_row(self, cursor: Any, index: int, row: _UsageRow, tally: _ImportTally) -> None:
+        """Charge one row of an import, against its scope's spend with the import's earlier rows
+        in it."""
+        scope = tally.scopes.get(row.scope)
+        if scope is None:
+            self._refuse_timeless_rows(cursor, _scope_forms(row.scope))
+            scope = tally.scopes[row.scope] = _ImportedScope(self._limit(cursor, row.scope))
+        tally.records += 1
+
+        existing = self._recorded_request(cursor, row)
+        if existing is not None:
+            try:
+                _check_same_request(existing, row.model, row.counts)
+            except RequestConflictError as error:
+                raise ImportRecordError(index, str(error)) from error
+            tally.already_present += 1
+            return
+
+        limit = scope.limit
+        period = (None if limit is None or limit.period is None
+                  else period_bounds(limit.period, row.recorded_at)[0])
+        spent = scope.spent.get(period)
+        if spent is None:
+            spent = self._spent(cursor, row.scope, limit, row.recorded_at)
+        try:
+            _check_charge(row, limit, spent)
+        except LedgerError as error:
+            raise ImportRecordError(index, str(error)) from error
+        self._insert(cursor, row)
+
+        spent += row.cost_nanousd
+        scope.spent[period] = spent
+        tally.added += 1
+        tally.cost += row.cost_nanousd
+        tally.over_limit += limit is not None and spent > _nano(limit.usd)
 
     def set_limit(
         self, scope: str, usd: float, *, hard: bool = True, period: str | None = None
@@ -2155,6 +2449,22 @@ def _check_same_request(stored: StoredUsage, model: str, counts: tuple[int, ...]
         )
 
 
+def _check_charge(row: _UsageRow, limit: BudgetLimit | None, spent: int) -> None:
+    """Refuse a call that would take its scope's spend (``spent`` before it, in the limit's
+    period or ever) past a hard limit, or past what the ledger holds for a scope."""
+    cost = row.cost_nanousd
+    if limit is not None and limit.hard and spent + cost > _nano(limit.usd):
+        raise BudgetExceededError(row.scope, limit, _usd(spent), _usd(cost))
+    if spent + cost > _MOST_NANOUSD:
+        # "The scope", not "scope": the CLI names a parameter leading a message by its option.
+        per = f" in one {limit.period}" if limit is not None and limit.period else ""
+        raise LedgerError(
+            f"the scope {row.scope!r} has spent {format_usd(_usd(spent))}{per}; this call "
+            f"({format_usd(_usd(cost))}) would take it past {format_usd(MAX_LIMIT_USD)}, the "
+            f"most the ledger holds for a scope{per}"
+        )
+
+
 def limit_places(
     limit_usd: float, spent_usd: float | None = None, *, cost_usd: float | None = None
 ) -> int:
@@ -2535,6 +2845,70 @@ def record_usage(
         return _with_ledger_notes(opened, opened._record_call(call))
 
     return _retried_if_replaced(attempt)
+
+
+def import_usage(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    ledger: str | Path | None = None,
+    catalog: Catalog | None = None,
+    progress: Progress | None = None,
+) -> UsageImport:
+    """Charge many calls, each a mapping of :func:`record_usage`'s arguments, in one transaction.
+
+    Each record is checked, priced and charged as :func:`record_usage` would charge it, in the
+    order given: ``scope`` and ``model`` are required, the token counts are 0 when left out (at
+    least one above 0), and ``decision_id``, ``request_id`` and ``at`` are optional (a record
+    without ``at`` is dated when it is recorded). A record whose ``request_id`` its scope holds
+    already, from an earlier record or import or from earlier in this one, is counted as
+    already present and charged nothing, so importing the same log again records nothing twice
+    (records without a ``request_id`` have no such guard).
+
+    All or nothing: the import is one transaction, so a record refused (a malformed field, an
+    unknown model, a request id recorded with other counts, a hard limit it would pass) stops
+    it and nothing of it is written; the error names the record's place and, as record_usage
+    does, the field or the limit. Each record is set against its scope's limit as a call of
+    its own would be, with the spend of the records before it: a hard limit refuses the record
+    that would pass it (so the whole import), a soft one lets it in and counts it in
+    ``over_limit``. Every record is checked and priced first, before the ledger is opened
+    (so a log refused there makes no ledger file), into a temporary file that holds the rows
+    while memory holds one record at a time (a generator of records keeps it flat); the rows
+    are then written in the one transaction, and the write-ahead log is emptied once, at its
+    commit. Other writers of the ledger wait for that transaction (up to ``BUSY_TIMEOUT_S``),
+    not for the checking; on PostgreSQL only writers to the import's scopes wait.
+
+    Args:
+        records: The calls, e.g. dicts read from a JSON Lines usage log.
+        ledger: Ledger location; :func:`default_location` when None.
+        catalog: Catalog to price from; the configured one when None.
+        progress: Called as ``progress(step, done, total)`` every ``IMPORT_PROGRESS_EVERY``
+            records and at the last, through the step ``checking`` and then ``recording``;
+            ``total`` is ``len(records)`` when it has a length, else, while checking, the
+            records read so far.
+
+    Returns:
+        Records given, added and already present, and what the added ones cost.
+
+    Raises:
+        ImportRecordError: A record was refused (``index`` says which, ``problem`` why, and
+            the error it stood for is its ``__cause__``: a ``BudgetExceededError``,
+            ``RequestConflictError``, ``UnknownModelError``, ``TypeError`` or ``ValueError``);
+            nothing was recorded.
+        LedgerError: The ledger cannot be written (as for :func:`record_usage`).
+    """
+    check_callback("progress", progress)
+    # Every record is checked and priced before the ledger is opened, as record_usage checks
+    # its call: a log refused (the wrong file given) makes no ledger file, and neither does an
+    # empty one.
+    with _CheckedRecords.of(records, catalog or configured_catalog(), progress) as checked:
+        if not checked.count:
+            return _ImportTally().summary()
+
+        def attempt() -> UsageImport:
+            opened = open_ledger(ledger)
+            return _with_ledger_notes(opened, opened._import(checked, progress))
+
+        return _retried_if_replaced(attempt)
 
 
 def set_limit(

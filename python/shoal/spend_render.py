@@ -13,6 +13,7 @@ from shoal.ledger import (
     MIN_BURN_SPAN_S,
     BudgetLimit,
     BudgetStatus,
+    UsageImport,
     UsageRecord,
     limit_places,
 )
@@ -111,6 +112,19 @@ def usage_record(record: UsageRecord) -> str:
         f"spent {format_usd(record.spent_usd, places=places)}{limit}"
     )
     return "\n".join([charge, *(f"  note: {note}" for note in record.notes)])
+
+
+def usage_import(result: UsageImport, shown: str) -> str:
+    """What an import of ``shown`` (a file, or standard input) recorded, in one line, then any
+    note."""
+    if not result.records:
+        return f"{shown}: no records; nothing recorded"
+    charged = f"{format_usd(result.cost_usd)} charged" if result.added else "nothing charged"
+    past = (f"; {plural(result.over_limit, 'record')} past a soft limit" if result.over_limit
+            else "")
+    line = (f"{shown}: {plural(result.added, 'record')} added, {result.already_present:,} "
+            f"already present, in {plural(result.scopes, 'scope')}; {charged}{past}")
+    return "\n".join([line, *(f"  note: {note}" for note in result.notes)])
 
 
 def budget_limit(limit: BudgetLimit) -> str:
