@@ -12,9 +12,10 @@ findings). It finds:
   ``password=``/``api_key=`` assignments (a value holding letters with diacritics,
   ``Pässwörd123``, when it also holds a digit);
 * personal data: e-mail addresses, telephone numbers (E.164, North American and ``0``-prefixed
-  national formats), card numbers that pass the Luhn check with a valid issuer prefix and
-  length, IBANs that pass the mod-97 check with their country's length, and US Social Security
-  numbers written ``AAA-GG-SSSS`` with an area, group and serial the SSA issues.
+  national formats, and each of those a slash lists: ``0151 23456789/0151 23456780``), card
+  numbers that pass the Luhn check with a valid issuer prefix and length, IBANs that pass the
+  mod-97 check with their country's length, and US Social Security numbers written
+  ``AAA-GG-SSSS`` with an area, group and serial the SSA issues.
 
 Offsets are **characters** (code points) of the Python string: ``text[start:end]`` is the
 sensitive part. Results carry the kind and the place, never the value.
