@@ -71,14 +71,19 @@ def test_redact_hides_a_whole_password_holding_letters_with_diacritics(capsys):
     assert out == 'password: "[password]", api_key=[api_key] ok\n'
 
 
-def test_redact_json_carries_text_and_findings(capsys):
-    code, out, _ = _run(capsys, "--redact", "--json", TEXT)
+@pytest.mark.parametrize("redact", [False, True])
+def test_json_is_one_object_with_findings_counts_and_the_redacted_text(capsys, redact):
+    code, out, _ = _run(capsys, *(["--redact"] if redact else []), "--json", f"{TEXT} bob@corp.io")
     payload = json.loads(out)
 
     assert code == 0
-    assert payload["redacted"].startswith("mail [email], key [aws_access_key_id];")
     assert [(f["kind"], f["start"], f["end"]) for f in payload["findings"]] == [
-        ("email", 5, 29), ("aws_access_key_id", 35, 55)]
+        ("email", 5, 29), ("aws_access_key_id", 35, 55), ("email", 87, 98)]
+    assert payload["finding_counts"] == {"aws_access_key_id": 1, "email": 2}
+    if redact:
+        assert payload["redacted"].startswith("mail [email], key [aws_access_key_id];")
+    else:
+        assert payload["redacted"] is None
 
 
 def test_redacting_a_stream_changes_nothing_but_the_findings(capsys, monkeypatch):
