@@ -1315,17 +1315,85 @@ fn number_goes_on(text: &[u8], end: usize) -> bool {
 
 /// A telephone number at `start`: the whole candidate, or else a number written with `-`, `(`
 /// or `.` that a space and more digits follow (`(212) 867-5309 9am`, `212-867-5309 1985`), cut
-/// before that space. Numbers spaced alone are not cut: spaces also part a table's columns.
+/// before that space, or else the first of two numbers a slash lists (`0151 23456789/0151
+/// 23456780`). Numbers spaced alone are not cut: spaces also part a table's columns.
 fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if word_before(text, start) || is_in(byte_before(text, start), b"_./-#$+") {
+    if word_before(text, start)
+        || (is_in(byte_before(text, start), b"_./-#$+") && !listed_after_phone(text, start))
+    {
         return None;
     }
-    phone_at(text, start, end).or_else(|| {
-        (start + 1..end)
-            .rev()
-            .filter(|&cut| text[cut] == b' ' && text[start..cut].iter().any(|b| b"-(.".contains(b)))
-            .find_map(|cut| phone_at(text, start, cut))
+    phone_at(text, start, end)
+        .or_else(|| {
+            (start + 1..end)
+                .rev()
+                .filter(|&cut| {
+                    text[cut] == b' ' && text[start..cut].iter().any(|b| b"-(.".contains(b))
+                })
+                .find_map(|cut| phone_at(text, start, cut))
+        })
+        .or_else(|| phone_listed_before(text, start, end))
+}
+
+/// Most bytes a phone candidate holds: `+`, `(`, a digit, 22 more bytes and a digit.
+const MAX_PHONE: usize = 25;
+
+/// The number from `start` to a slash inside the candidate that lists another number after it
+/// (`0151 23456789/0151 23456780`, `(415) 867-5309 / (415) 867-5310`); read whole, the slash
+/// would part an area code from the number.
+fn phone_listed_before(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    (start + 1..end)
+        .filter(|&slash| text[slash] == b'/')
+        .find_map(|slash| {
+            let number_end = if text[slash - 1] == b' ' {
+                slash - 1
+            } else {
+                slash
+            };
+            let next_start = if byte_at(text, slash + 1) == Some(b' ') {
+                slash + 2
+            } else {
+                slash + 1
+            };
+            (phone_value(text, start, number_end) && phone_starts_at(text, next_start))
+                .then_some((start, number_end))
+        })
+}
+
+/// Whether a number starting at `start` follows a slash that ends a list's number (`+1 415 867
+/// 5309/+1 415 867 5310`): a slash after anything else starts a path or a date.
+fn listed_after_phone(text: &[u8], start: usize) -> bool {
+    if byte_before(text, start) != Some(b'/') {
+        return false;
+    }
+    let end = if start >= 2 && text[start - 2] == b' ' {
+        start - 2
+    } else {
+        start - 1
+    };
+    (end.saturating_sub(MAX_PHONE)..end).any(|first| {
+        b"+(0123456789".contains(&text[first])
+            && !word_before(text, first)
+            && !is_in(byte_before(text, first), b"_.-#$+")
+            && phone_value(text, first, end)
     })
+}
+
+/// Whether a telephone number starts at `start`: its bytes up to the next slash that does not
+/// part an area code (`030/`) or other byte, back to the last digit, read as one.
+fn phone_starts_at(text: &[u8], start: usize) -> bool {
+    let mut end = start + usize::from(byte_at(text, start) == Some(b'+'));
+    let limit = text.len().min(start + MAX_PHONE);
+    let area_code = |end: usize| end > start && text[start..end].iter().all(u8::is_ascii_digit);
+    while end < limit
+        && (b"0123456789 ()-.".contains(&text[end]) || (text[end] == b'/' && area_code(end)))
+    {
+        end += 1;
+    }
+    while end > start && !text[end - 1].is_ascii_digit() {
+        end -= 1;
+    }
+    end > start && !word_at(text, end) && phone_value(text, start, end)
 }
 
 fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
@@ -1333,10 +1401,17 @@ fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if number_goes_on(text, end) || byte_at(text, end) == Some(b'+') {
         return None;
     }
+    phone_value(text, start, end).then_some((start, end))
+}
+
+/// Whether `text[start..end]` is a telephone number, whatever follows it.
+fn phone_value(text: &[u8], start: usize, end: usize) -> bool {
     let value = &text[start..end];
-    let (mut groups, separators) = phone_groups(value)?;
+    let Some((mut groups, separators)) = phone_groups(value) else {
+        return false;
+    };
     if separators.contains(&b'.') && separators.len() > 1 {
-        return None;
+        return false;
     }
     let slash = separators.contains(&b'/');
     let valid = if value.starts_with(b"00") && groups[0].len() > 2 && groups.len() > 1 {
@@ -1351,7 +1426,7 @@ fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
         north_american(&groups) || national(&groups, &separators) || brazilian(value, &groups)
     };
     let digits: Vec<u8> = groups.concat();
-    (valid && !fictional_phone(&digits) && !counts_up(&groups, &digits)).then_some((start, end))
+    valid && !fictional_phone(&digits) && !counts_up(&groups, &digits)
 }
 
 /// An E.164 number after `+`: at most 15 digits, a country code that does not start with 0.
@@ -2093,6 +2168,26 @@ mod tests {
                 vec![("card_number", card.to_owned())]
             );
         }
+    }
+
+    #[test]
+    fn every_number_a_slash_lists_is_found() {
+        let phones =
+            |text: &str| -> Vec<String> { kinds(text).into_iter().map(|(_, v)| v).collect() };
+        assert_eq!(
+            phones("0151 23456789/0151 23456780, (415) 867-5309 / (415) 867-5310"),
+            [
+                "0151 23456789",
+                "0151 23456780",
+                "(415) 867-5309",
+                "(415) 867-5310"
+            ]
+        );
+        assert_eq!(
+            phones("+1 415 867 5309/+1 415 867 5310"),
+            ["+1 415 867 5309", "+1 415 867 5310"]
+        );
+        assert!(phones("0151 23456789/2024, see example.com/+14158675309").is_empty());
     }
 
     #[test]

@@ -71,14 +71,19 @@ def test_redact_hides_a_whole_password_holding_letters_with_diacritics(capsys):
     assert out == 'password: "[password]", api_key=[api_key] ok\n'
 
 
-def test_redact_json_carries_text_and_findings(capsys):
-    code, out, _ = _run(capsys, "--redact", "--json", TEXT)
+@pytest.mark.parametrize("redact", [False, True])
+def test_json_is_one_object_with_findings_counts_and_the_redacted_text(capsys, redact):
+    code, out, _ = _run(capsys, *(["--redact"] if redact else []), "--json", f"{TEXT} bob@corp.io")
     payload = json.loads(out)
 
     assert code == 0
-    assert payload["redacted"].startswith("mail [email], key [aws_access_key_id];")
     assert [(f["kind"], f["start"], f["end"]) for f in payload["findings"]] == [
-        ("email", 5, 29), ("aws_access_key_id", 35, 55)]
+        ("email", 5, 29), ("aws_access_key_id", 35, 55), ("email", 87, 98)]
+    assert payload["finding_counts"] == {"aws_access_key_id": 1, "email": 2}
+    if redact:
+        assert payload["redacted"].startswith("mail [email], key [aws_access_key_id];")
+    else:
+        assert payload["redacted"] is None
 
 
 def test_redacting_a_stream_changes_nothing_but_the_findings(capsys, monkeypatch):
@@ -131,6 +136,60 @@ def test_standard_input_is_bounded_and_must_be_text(capsys, monkeypatch):
     _with_stdin(monkeypatch, b"\xff")
     code, _, err = _run(capsys, "-")
     assert code == 2 and "not UTF-8 text" in err
+
+
+UTF16_TEXT = f"key {KEY} mail bob@gmail.com\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "described", "iconv_name"),
+    [
+        ("utf-16-le", "UTF-16LE without a byte order mark", "UTF-16LE"),
+        ("utf-16-be", "UTF-16BE without a byte order mark", "UTF-16BE"),
+        ("utf-16", "byte order mark FF FE", "UTF-16"),
+    ],
+)
+def test_utf16_is_refused_on_standard_input_and_as_a_file_never_called_clean(
+    capsys, monkeypatch, tmp_path, encoding, described, iconv_name
+):
+    # UTF-16 of Latin letters without a mark is valid UTF-8; read so, the key is not found.
+    data = UTF16_TEXT.encode(encoding)
+    utf16 = tmp_path / "notes.txt"
+    utf16.write_bytes(data)
+    remedy = f"convert it to UTF-8 with `iconv -f {iconv_name} -t UTF-8`"
+
+    _with_stdin(monkeypatch, data)
+    from_stdin = _run(capsys, "--fail-on-findings", "-")
+    from_file = _run(capsys, "--fail-on-findings", "--file", str(utf16))
+
+    for code, out, err in (from_stdin, from_file):
+        assert code == 2 and out == ""
+        assert f"is UTF-16 text ({described}" in err and err.endswith(f"{remedy}\n")
+
+
+@pytest.mark.parametrize("command", [["count", "-"], ["route", "-"]])
+def test_utf16_on_standard_input_is_refused_by_every_command_reading_it(
+    capsys, monkeypatch, command
+):
+    _with_stdin(monkeypatch, UTF16_TEXT.encode("utf-16-le"))
+
+    assert main(command) == 2
+    assert "standard input is UTF-16 text (UTF-16LE" in capsys.readouterr().err
+
+
+def test_utf16_after_utf8_on_standard_input_is_refused(capsys, monkeypatch):
+    # Files joined with cat: past the first 8 KiB, the UTF-16 part still holds the key.
+    _with_stdin(monkeypatch, b"plain words\n" * 1000 + UTF16_TEXT.encode("utf-16-le"))
+
+    code, _, err = _run(capsys, "--fail-on-findings", "-")
+
+    assert code == 2 and "UTF-16LE without a byte order mark" in err
+
+
+def test_nul_separated_names_on_standard_input_are_still_read(capsys, monkeypatch):
+    _with_stdin(monkeypatch, f"notes.txt\0{KEY}\0".encode())
+
+    assert _run(capsys, "-") == (0, "secret   aws_access_key_id in stdin[10:30]\n", "")
 
 
 def test_a_binary_file_is_refused_in_the_words_count_uses(capsys, tmp_path):

@@ -74,6 +74,19 @@ def test_rust_and_pure_agree_on_generated_text() -> None:
         assert _core.scan_privacy(text) == _pure.scan_privacy(text), repr(text)
 
 
+LISTED_PHONES = ["0151 23456789", "(415) 867-5309", "+1 415 867 5310", "030/12345678",
+                 "+44 20 7946 1234", "2024", "a"]
+
+
+@needs_core
+def test_rust_and_pure_agree_on_numbers_a_slash_lists() -> None:
+    rng = random.Random(11)
+    for _ in range(2000):
+        parts = [rng.choice(LISTED_PHONES) for _ in range(rng.randint(2, 4))]
+        text = "".join(rng.choice(["/", " / ", "/ ", " /"]) + part for part in parts)[1:]
+        assert _core.scan_privacy(text) == _pure.scan_privacy(text), repr(text)
+
+
 @needs_core
 def test_both_refuse_lone_surrogates_alike() -> None:
     text = "ab\ud800cd"
@@ -471,6 +484,29 @@ def test_maestro_and_mir_cards_and_cards_beside_short_numbers(text: str, card: s
     ],
 )
 def test_versions_bytes_and_hex_fields_are_no_telephone_number(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phones"),
+    [
+        ("Tel. 0151 23456789/0151 23456780, Fax (415) 867-5309/(415) 867-5310",
+         ["0151 23456789", "0151 23456780", "(415) 867-5309", "(415) 867-5310"]),
+        ("0151 23456789 / 0151 23456780", ["0151 23456789", "0151 23456780"]),
+        ("+1 415 867 5309/+1 415 867 5310", ["+1 415 867 5309", "+1 415 867 5310"]),
+        ("030/12345678 / 030/12345679", ["030/12345678", "030/12345679"]),
+        ("0151 23456789/0151 23456780/0151 23456781",
+         ["0151 23456789", "0151 23456780", "0151 23456781"]),
+    ],
+)
+def test_every_number_a_slash_lists_is_found(text: str, phones: list[str]) -> None:
+    assert found(text) == [("phone", phone) for phone in phones]
+
+
+@pytest.mark.parametrize(
+    "text", ["0151 23456789/2024", "see example.com/+14158675309", "ref 12/0151 23456789"]
+)
+def test_a_slash_before_or_after_anything_but_a_number_lists_nothing(text: str) -> None:
     assert found(text) == []
 
 

@@ -8,6 +8,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shoal.privacy import PrivacyFinding, redact, scan_conversation, scan_text
 
@@ -184,3 +186,37 @@ def test_a_finding_outside_the_text_is_refused(start: int, end: int) -> None:
 def test_location_must_be_a_str() -> None:
     with pytest.raises(TypeError, match=r"^location must be str, not NoneType$"):
         redact(TEXT, [], location=None)  # type: ignore[arg-type]
+
+
+# Each is found standing alone; joined up, one may hide the next from the scan.
+FINDABLE_ALONE = [
+    "AKIAQYLPMN5HHHFPZAM2", "bob.smith@gmail.com", "+1 415 867 5309", "(415) 867-5309",
+    "0151 23456789", "4539 1488 0343 6467", "DE44 5001 0517 5407 3249 31", "536-90-4399",
+    "password=Xk9mP2vL8qR!ü", "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "415-867-5309",
+]
+JOINS = ["", " ", "+", "/", ",", "-", ".", ":", "_", "ü", "a", "1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("4539 1488 0343 6467+1 415 867 5309", "[card_number][phone]"),
+        ("password=Xk9mP2vL8qR!ü+1 415 867 5309", "password=[password] [phone]"),
+    ],
+)
+def test_a_finding_another_hides_is_found_and_redacted(text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+    assert scan_text(redacted) == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(JOINS), st.sampled_from(FINDABLE_ALONE)),
+                min_size=2, max_size=4))
+def test_redacted_findings_joined_up_scan_clean(joined: list[tuple[str, str]]) -> None:
+    for _, piece in joined:
+        assert scan_text(piece), piece
+    text = "".join(join + piece for join, piece in joined)
+
+    redacted = redact(text)
+
+    assert scan_text(redacted) == (), (text, redacted)

@@ -43,10 +43,10 @@ from shoal.files import (
     BINARY_REASON,
     existing_roots,
     home_expanded,
-    is_binary,
     not_utf8,
     read_regular_file,
     refused_prefix,
+    unreadable_reason,
 )
 from shoal.frozen_mapping import FrozenDict, deep_frozen
 from shoal.numbers_in import real_number, whole_number
@@ -382,9 +382,11 @@ def _read_file(item: BudgetItem, roots: Sequence[Path]) -> tuple[str, str]:
     data = read_regular_file(resolved, MAX_FILE_BYTES, remedy=FILE_ITEM_REMEDY)
     if isinstance(data, str):
         raise InputError(f"item {item.id!r}: cannot read {shown}: {data}")
-    if is_binary(data):
-        # The rule count_files skips binary files by, so the two tools agree on a file.
-        raise InputError(f"item {item.id!r}: {shown} is {BINARY_REASON}; name a text file")
+    reason = unreadable_reason(data, refuse_binary=True)
+    if reason is not None:
+        # The rule count_files skips files by, so the two tools agree on a file.
+        remedy = "; name a text file" if reason == BINARY_REASON else ""
+        raise InputError(f"item {item.id!r}: {shown} is {reason}{remedy}")
     try:
         return data.decode("utf-8"), str(resolved)
     except UnicodeDecodeError as error:

@@ -12,9 +12,14 @@ findings). It finds:
   ``password=``/``api_key=`` assignments (a value holding letters with diacritics,
   ``Pässwörd123``, when it also holds a digit);
 * personal data: e-mail addresses, telephone numbers (E.164, North American and ``0``-prefixed
-  national formats), card numbers that pass the Luhn check with a valid issuer prefix and
-  length, IBANs that pass the mod-97 check with their country's length, and US Social Security
-  numbers written ``AAA-GG-SSSS`` with an area, group and serial the SSA issues.
+  national formats, and each of those a slash lists: ``0151 23456789/0151 23456780``), card
+  numbers that pass the Luhn check with a valid issuer prefix and length, IBANs that pass the
+  mod-97 check with their country's length, and US Social Security numbers written
+  ``AAA-GG-SSSS`` with an area, group and serial the SSA issues.
+
+Findings joined up are each found: the text is scanned again with its findings redacted, so
+that a number one hid (``4539 1488 0343 6467+1 415 867 5309``) is found beside it and the
+redacted text scans clean, up to eight scans deep.
 
 Offsets are **characters** (code points) of the Python string: ``text[start:end]`` is the
 sensitive part. Results carry the kind and the place, never the value.
@@ -116,6 +121,11 @@ class PrivacyFinding:
 def scan_text(text: str, *, location: str = "prompt") -> tuple[PrivacyFinding, ...]:
     """Secrets and personal data in ``text``, sorted by position (see the module docstring).
 
+    Findings joined up can hide each other from the core scan (a telephone number right after
+    a card's last digit reads as part of a longer number), so the text is scanned again with its
+    findings redacted, up to :data:`MAX_REDACTED_SCANS` times, and what that finds beside them is
+    reported too: :func:`redact`'s output scans clean.
+
     Args:
         text: Any text; offsets in the result count its characters.
         location: Label recorded in each finding (``prompt``, ``history[2]``, a file name).
@@ -130,10 +140,73 @@ def scan_text(text: str, *, location: str = "prompt") -> tuple[PrivacyFinding, .
         spans = core.scan_privacy(text)
     except ValueError as error:
         raise refusal(error) from None
+    spans = spans + _uncovered_by_redaction(text, spans)
     return tuple(
         PrivacyFinding(kind, category, location, start, end)
-        for kind, category, start, end in spans
+        for kind, category, start, end in sorted(spans, key=lambda span: span[2])
     )
+
+
+# Scans of a text with its findings redacted, at the most: each finds what the ones before hid.
+MAX_REDACTED_SCANS = 8
+
+Span = tuple[str, str, int, int]
+
+
+def _uncovered_by_redaction(text: str, spans: Sequence[Span]) -> list[Span]:
+    """What a scan of ``text`` with its findings redacted finds beside them, in offsets of
+    ``text``, so that the redacted text scans clean.
+
+    Findings joined up hide each other: a telephone number right after a card's last digit
+    (``4539 1488 0343 6467+1 415 867 5309``) reads as part of a longer number, and one whose
+    ``+1`` a password takes (``password=Xk9mP2vL8qR!ü+1 415 867 5309``) loses the match the
+    rest was in. Redacted, each stands alone.
+    """
+    known = sorted(spans, key=lambda span: span[2])
+    added: list[Span] = []
+    for _ in range(MAX_REDACTED_SCANS if known else 0):
+        redacted, markers = _redacted_with_markers(text, known)
+        hidden = [(kind, category, original, original + end - start)
+                  for kind, category, start, end in core.scan_privacy(redacted)
+                  if (original := _original_offset(markers, start, end)) is not None]
+        if not hidden:
+            break
+        added += hidden
+        known = sorted(known + hidden, key=lambda span: span[2])
+    return added
+
+
+def _redacted_with_markers(
+    text: str, spans: Sequence[Span]
+) -> tuple[str, list[tuple[int, int, int, int]]]:
+    """``text`` as :func:`redact` writes it, and where each ``[kind]`` stands: its start and end
+    in the redacted text, then the start and end of what it replaced."""
+    pieces: list[str] = []
+    markers = []
+    position = length = 0
+    for kind, _, start, end in spans:
+        pieces += [text[position:start], f"[{kind}]"]
+        length += start - position
+        markers.append((length, length + len(kind) + 2, start, end))
+        length += len(kind) + 2
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces), markers
+
+
+def _original_offset(markers: Sequence[tuple[int, int, int, int]], start: int, end: int
+                     ) -> int | None:
+    """Where a span of the redacted text starts in the text, or None if it takes in a
+    ``[kind]`` (what it found is partly the redaction)."""
+    shift = 0
+    for redacted_start, redacted_end, original_start, original_end in markers:
+        if redacted_end <= start:
+            shift += (redacted_end - redacted_start) - (original_end - original_start)
+        elif redacted_start >= end:
+            break
+        else:
+            return None
+    return start - shift
 
 
 def listed_findings(

@@ -9,6 +9,7 @@ from pathlib import Path
 from shoal.cli import _print_json, _read_input, add_max_file_bytes, byte_count
 from shoal.files import DEFAULT_MAX_DATA_FILE_BYTES, DEFAULT_MAX_FILE_BYTES, read_text_file
 from shoal.privacy import evaluate_labelled_text, redact, render_evaluation, scan_text
+from shoal.router_policy import finding_counts
 
 # Exit status of --fail-on-findings when something was found, as grep -q's "match" inverted:
 # a pre-commit hook or CI step stops on it.
@@ -28,7 +29,8 @@ def add_privacy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     privacy.add_argument("text", nargs="?", help="text to scan; '-' reads standard input")
     privacy.add_argument(
         "--file", type=Path, help="scan this text file instead of TEXT (a binary one, with a "
-        "NUL byte in its first 8 KiB, is refused as count skips it)"
+        "NUL byte in its first 8 KiB, is refused as count skips it; UTF-16, here or on "
+        "standard input, is refused with the iconv command that converts it)"
     )
     privacy.add_argument(
         "--redact",
@@ -47,7 +49,10 @@ def add_privacy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="labelled JSONL rows {id, text, expected: [{kind, category, start, end}]} to "
         "measure precision and recall on",
     )
-    privacy.add_argument("--json", action="store_true", help="print JSON")
+    privacy.add_argument(
+        "--json", action="store_true",
+        help="print one JSON object: findings, finding_counts (findings of each kind) and "
+        "redacted (the redacted text with --redact, else null); with --evaluate, the scores")
     add_max_file_bytes(
         privacy, "refuse a larger --file, stdin or --evaluate file",
         other_defaults=f"{byte_count(DEFAULT_MAX_DATA_FILE_BYTES)} for --evaluate")
@@ -60,18 +65,19 @@ def _privacy(args: argparse.Namespace) -> int:
 
     text, location = _text_to_scan(args)
     findings = scan_text(text, location=location)
-    if args.redact:
-        redacted = redact(text, findings, location=location)
-        if args.json:
-            _print_json({"redacted": redacted, "findings": [vars(f) for f in findings]})
-        elif location == "text":
+    redacted = redact(text, findings, location=location) if args.redact else None
+    if args.json:
+        # One shape with and without --redact, the fields scan_private_data answers with.
+        _print_json({"findings": [vars(f) for f in findings],
+                     "finding_counts": dict(finding_counts(findings)),
+                     "redacted": redacted})
+    elif redacted is not None:
+        if location == "text":
             print(redacted)
         else:
             # A file or stream comes back byte for byte apart from the findings, so that
             # `shoal privacy --redact - < in > out` changes nothing else.
             sys.stdout.write(redacted)
-    elif args.json:
-        _print_json([vars(f) for f in findings])
     else:
         print("\n".join(f"{f.category:<8} {f.describe()}" for f in findings) or "nothing found")
     return FOUND_STATUS if findings and args.fail_on_findings else 0

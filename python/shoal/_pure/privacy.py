@@ -859,9 +859,13 @@ def _number_goes_on(text: str, end: int) -> bool:
 def _check_phone(text: str, match: re.Match[str]) -> Span | None:
     """A telephone number at the match's start: the whole match, or else a number written with
     ``-``, ``(`` or ``.`` that a space and more digits follow (``(212) 867-5309 9am``), cut before
-    that space. Numbers spaced alone are not cut: spaces also part a table's columns."""
+    that space, or else the first of two numbers a slash lists (``0151 23456789/0151 23456780``).
+    Numbers spaced alone are not cut: spaces also part a table's columns."""
     start, end = match.start(), match.end()
-    if _is_word(text, start - 1) or text[start - 1 : start] in ("_", ".", "/", "-", "#", "$", "+"):
+    if _is_word(text, start - 1) or (
+        text[start - 1 : start] in ("_", ".", "/", "-", "#", "$", "+")
+        and not _listed_after_phone(text, start)
+    ):
         return None
     whole = _phone_at(text, start, end)
     if whole is not None:
@@ -871,20 +875,74 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
             span = _phone_at(text, start, cut)
             if span is not None:
                 return span
+    return _phone_listed_before(text, start, end)
+
+
+# Most characters a phone match holds: ``+``, ``(``, a digit, 22 more characters and a digit.
+_MAX_PHONE = 25
+_PHONE_CHARACTERS = frozenset("0123456789 ()-.")
+
+
+def _phone_listed_before(text: str, start: int, end: int) -> Span | None:
+    """The number from ``start`` to a slash inside the match that lists another number after
+    it (``0151 23456789/0151 23456780``, ``(415) 867-5309 / (415) 867-5310``); read whole, the
+    slash would part an area code from the number."""
+    for slash in range(start + 1, end):
+        if text[slash] != "/":
+            continue
+        number_end = slash - 1 if text[slash - 1] == " " else slash
+        next_start = slash + 2 if text[slash + 1 : slash + 2] == " " else slash + 1
+        if _phone_value(text, start, number_end) and _phone_starts_at(text, next_start):
+            return start, number_end
     return None
+
+
+def _listed_after_phone(text: str, start: int) -> bool:
+    """Whether a number starting at ``start`` follows a slash that ends a list's number
+    (``+1 415 867 5309/+1 415 867 5310``): a slash after anything else starts a path or date."""
+    if text[start - 1 : start] != "/":
+        return False
+    end = start - 2 if text[start - 2 : start - 1] == " " else start - 1
+    return any(
+        text[first] in "+(0123456789"
+        and not _is_word(text, first - 1)
+        and text[first - 1 : first] not in ("_", ".", "-", "#", "$", "+")
+        and _phone_value(text, first, end)
+        for first in range(max(0, end - _MAX_PHONE), end)
+    )
+
+
+def _phone_starts_at(text: str, start: int) -> bool:
+    """Whether a telephone number starts at ``start``: its characters up to the next slash that
+    does not part an area code (``030/``) or other character, back to the last digit, read as
+    one."""
+    end = start + (text[start : start + 1] == "+")
+    limit = min(len(text), start + _MAX_PHONE)
+    while end < limit and (
+        text[end] in _PHONE_CHARACTERS or (text[end] == "/" and text[start:end].isdigit())
+    ):
+        end += 1
+    while end > start and text[end - 1] not in _DIGITS:
+        end -= 1
+    return end > start and not _is_word(text, end) and _phone_value(text, start, end)
 
 
 def _phone_at(text: str, start: int, end: int) -> Span | None:
     # A number joined to the next by ``+`` is part of a version (``~++20220202101403+91632c8``).
     if _number_goes_on(text, end) or text[end : end + 1] == "+":
         return None
+    return (start, end) if _phone_value(text, start, end) else None
+
+
+def _phone_value(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a telephone number, whatever follows it."""
     value = text[start:end]
     parsed = _phone_groups(value)
     if parsed is None:
-        return None
+        return False
     groups, separators = parsed
     if "." in separators and len(separators) > 1:
-        return None
+        return False
     if value.startswith("00") and len(groups[0]) > 2 and len(groups) > 1:
         # The international prefix 00 written in place of ``+`` (0043 664 1234567).
         groups = [groups[0][2:], *groups[1:]]
@@ -900,9 +958,7 @@ def _phone_at(text: str, start: int, end: int) -> Span | None:
             or _brazilian(value, groups)
         )
     digits = "".join(groups)
-    if not valid or _fictional_phone(digits) or _counts_up(groups, digits):
-        return None
-    return start, end
+    return valid and not _fictional_phone(digits) and not _counts_up(groups, digits)
 
 
 def _international(groups: list[str], separators: set[str]) -> bool:
