@@ -1777,9 +1777,21 @@ def test_a_batch_says_its_summed_speed_and_what_time_to_first_token_means():
     notes = " ".join(fit.notes)
 
     assert f"({fit.decode_batch_tokens_per_s:,.0f} tok/s summed)" in notes
+    assert fit.decode_batch_tokens_per_s > 1
     assert "16 prompts arriving together take up to 16x as long to prefill" in notes
     single = hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm")
     assert "batch of" not in " ".join(single.notes)
+
+
+def test_a_batch_summed_below_one_token_per_second_keeps_its_digits_in_the_note():
+    # Past any memory, the whole batch crawls: rounded to whole tokens it read as a standstill.
+    fit = hardware.hardware_fit("qwen3-30b-a3b", "dgx-spark", context_tokens=10_000_000,
+                                 batch=4096)
+    (note,) = [n for n in fit.notes if n.startswith("batch of")]
+
+    assert 0.1 < fit.decode_batch_tokens_per_s < 1
+    assert f"({fit.decode_batch_tokens_per_s:.2g} tok/s summed)" in note
+    assert "(0 tok/s summed)" not in note
 
 
 def test_a_sweep_says_whether_devices_without_a_node_were_taken_as_built_or_left_out():

@@ -1818,12 +1818,12 @@ def _notes(
     if not raw["fits"]:
         notes.append("does not fit: offloading to system memory would be far slower than shown")
     if batch > 1:
+        summed = format_speed(raw["decode_batch_tokens_per_s"], decimals=0)
         notes.append(
-            f"batch of {batch}: decode speed is per sequence "
-            f"({raw['decode_batch_tokens_per_s']:,.0f} tok/s summed); time to first token is one "
-            f"prompt's alone ({batch} prompts arriving together take up to {batch}x as long to "
-            "prefill); the class factors were fitted on single-sequence runs, so batched serving "
-            "engines may differ"
+            f"batch of {batch}: decode speed is per sequence ({summed} tok/s summed); time to "
+            f"first token is one prompt's alone ({batch} prompts arriving together take up to "
+            f"{batch}x as long to prefill); the class factors were fitted on single-sequence "
+            "runs, so batched serving engines may differ"
         )
     if raw["decode_compute_bound"]:
         notes.append("decode is compute-bound at this batch size and context depth")
@@ -2285,6 +2285,14 @@ def port_chip(
         notes=tuple(notes),
         inference=inference,
     )
+
+
+def format_speed(tokens_per_s: float, *, decimals: int = 1) -> str:
+    """``135.6``, ``9,566``; under 1 token/s two significant digits (``0.0031``), so a crawl
+    does not read as a standstill."""
+    if tokens_per_s == 0 or tokens_per_s >= 1:
+        return f"{tokens_per_s:,.{decimals}f}"
+    return f"{tokens_per_s:.2g}"
 
 
 def format_figure(value: float, decimals: int = 1) -> str:
