@@ -34,7 +34,7 @@ from shoal.errors import InputError, ShoalError
 from shoal.excerpts import excerpt, grouped_number, plain_number, unknown_field, unprintable
 from shoal.files import (
     first_repeat,
-    number_as_given,
+    number_as_written,
     object_keeping_repeated_keys,
     read_json_file,
 )
@@ -471,7 +471,7 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     # /dev or /sys, at most 16 MiB.
     try:
         document = read_json_file(path, object_pairs_hook=object_keeping_repeated_keys,
-                                  parse_float=number_as_given)
+                                  parse_float=number_as_written)
     except ValueError as error:
         raise InputError(f"cannot read table file: {error}") from None
     if not isinstance(document, dict):
@@ -521,7 +521,7 @@ def _require(
     for ``non_negatives``, at least 0) finite numbers within their ``limits`` and, unless 0, at
     least their ``minimums``, or whose optional fields (absent or null allowed) have the wrong
     type or sign, before a bad value reaches the arithmetic. Values are shown as the file spells
-    them (null, true, NaN)."""
+    them (null, true, NaN, 1E7)."""
     if not isinstance(row, Mapping):
         raise TypeError("each row must be a JSON object")
     unknown = unknown_field(row, allowed)
@@ -564,7 +564,7 @@ def _require(
             # 0 stays "none" where the field allows it, as for int8_tops.
             zero = " (or 0 for none)" if name in (*non_negatives, *optional_numbers) else ""
             raise InputError(f"field '{name}' must be at least {minimum:g}{zero}, got "
-                             f"{grouped_number(value)}: {_BELOW_EVERY_MACHINE}")
+                             f"{excerpt(value)}: {_BELOW_EVERY_MACHINE}")
 
 
 def _check_printable(what: str, value: object) -> None:
