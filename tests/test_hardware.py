@@ -1741,6 +1741,18 @@ def test_pareto_svg_is_well_formed_and_deterministic():
         pareto_svg(empty)
 
 
+def test_pareto_svg_titles_one_model_device_and_node_in_the_singular():
+    from shoal.hardware_plot import pareto_svg
+
+    one = pareto_svg(hardware.pareto_front(["llama-3.2-1b-instruct"], ["rtx-4090"]))
+    many = pareto_svg(hardware.pareto_front(["llama-3.2-1b-instruct", "qwen3-8b"],
+                                            ["rtx-4090", "h100-sxm"],
+                                            nodes=[None, "nanostack-claimed"]))
+
+    assert "(1 model, 1 device, 1 node)" in one
+    assert "(2 models, 2 devices, 2 nodes)" in many
+
+
 def test_a_hugging_face_repository_names_its_architecture():
     by_repo = hardware.get_architecture("meta-llama/Llama-3.1-8B-Instruct")
 
