@@ -271,7 +271,8 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     sweep.add_argument(
         "--plot", type=Path,
-        help="write an SVG plot of the front to this file (a new file, or an SVG to replace)",
+        help=("write an SVG plot of the front to this file (a new file, or an SVG to replace); "
+              "none when nothing fits"),
     )
     _add_json(sweep)
     sweep.set_defaults(run=_sweep)
@@ -594,6 +595,11 @@ def _check_plot(path: Path) -> None:
 def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
     from shoal.hardware_plot import pareto_svg
 
+    if not front.points:
+        # The table and its notes still say why nothing fits; an existing file is left as it is.
+        print(f"shoal hw sweep: no plot written to {path}: nothing fits in memory, so the front "
+              "has no point to plot", file=sys.stderr)
+        return
     try:
         atomic_file.write_text(path, pareto_svg(front))
     except OSError as error:
