@@ -1893,7 +1893,8 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
         contexts within the model's maximum).
 
         Use it to find where to run a model, or which configurations are worth it on a new node.
-        Runs in the Rust core: a million configurations take a fraction of a second. Every list
+        A million configurations take about a second in the Rust core, and about half a minute
+        on the pure-Python fallback (no compiled core, or SHOAL_PURE_PYTHON set). Every list
         names each item once. A front longer than max_points, or than one answer holds (each
         point takes about 250 tokens), is shortened to points spread evenly along it, from the
         least energy per token to the fastest, and the points left out are counted in
