@@ -1795,6 +1795,43 @@ def test_a_batch_says_its_summed_speed_and_what_time_to_first_token_means():
     assert "batch of" not in " ".join(single.notes)
 
 
+@pytest.mark.parametrize(("spelling", "format_id"), [
+    # Each but Q4_K was refused: INT4 worked while INT4_AWQ, its own id with '_', did not.
+    ("int4_awq", "INT4-AWQ"), ("Int4-Gptq", "INT4-GPTQ"), ("int4_gptq", "INT4-GPTQ"),
+    ("q4-k-m", "Q4_K_M"), ("Q4-K", "Q4_K_M"), ("mxfp4_moe", "MXFP4"), ("q8-0", "Q8_0"),
+])
+def test_a_weight_format_is_found_in_any_case_with_dash_or_underscore(spelling, format_id):
+    assert hardware.get_quantisation(spelling).id == format_id
+
+
+def test_a_fit_says_which_format_an_alias_was_read_as():
+    # INT4 silently meant INT4-AWQ, though INT4-GPTQ is as much an INT4 format.
+    by_alias = hardware.hardware_fit("llama-3.1-8b-instruct", "rtx-4090", quantisation="int4")
+    by_id = hardware.hardware_fit("llama-3.1-8b-instruct", "rtx-4090", quantisation="int4_awq")
+
+    assert by_alias.quantisation == by_id.quantisation == "INT4-AWQ"
+    assert by_alias.notes[-1] == "format 'int4' read as INT4-AWQ"
+    assert by_alias.notes[:-1] == by_id.notes
+    assert not any("read as" in note for note in by_id.notes)
+
+
+@pytest.mark.parametrize("spelling", ["q8-0", "Q4-0", "fp16"])
+def test_a_kv_cache_type_is_found_in_any_case_with_dash_or_underscore(spelling):
+    assert hardware.kv_cache_bits(spelling) == hardware.kv_cache_bits(
+        {"q8-0": "Q8_0", "Q4-0": "Q4_0", "fp16": "F16"}[spelling])
+
+
+def test_an_unknown_kv_cache_type_lists_each_choice_with_its_bits():
+    # INT8 got "no close match" and the ids alone, which do not say which of them is 8 bits.
+    with pytest.raises(hardware.UnknownQuantisationError) as refused:
+        hardware.kv_cache_bits("INT8")
+
+    assert str(refused.value) == (
+        "unknown KV-cache type 'INT8'; no close match; choose among F16 (16 bits), "
+        "BF16 (16 bits), FP8 (8 bits), Q8_0 (8.5 bits), Q4_0 (4.5 bits)"
+    )
+
+
 def test_a_batch_summed_below_one_token_per_second_keeps_its_digits_in_the_note():
     # Past any memory, the whole batch crawls: rounded to whole tokens it read as a standstill.
     fit = hardware.hardware_fit("qwen3-30b-a3b", "dgx-spark", context_tokens=10_000_000,

@@ -127,7 +127,8 @@ def test_the_format_descriptions_list_every_format_the_estimates_know() -> None:
     weights = ", ".join(quantisation.id for quantisation in hardware.list_quantisations())
     kv_caches = ", ".join(hardware.list_kv_cache_types())
 
-    assert WEIGHT_FORMATS == f"{weights}, any case"
+    assert WEIGHT_FORMATS == f"{weights}, any case, '-' or '_' alike (INT4 is INT4-AWQ)"
+    assert hardware.get_quantisation("INT4").id == "INT4-AWQ"
     assert KV_CACHE_DESCRIPTION == f"KV-cache format: {kv_caches}, any case."
 
 

@@ -1018,20 +1018,34 @@ class _Formats:
         refused as a ``kind``, quoted as ``shown`` (see :func:`_lookup`) or as typed."""
         if isinstance(name, str):
             shown = shown or excerpt(name)
-            upper = name.strip().upper()
-            name = self.aliases.get(upper, upper)
+            name = self.weight_id(name)
         return _lookup(self.weights, name, kind, UnknownQuantisationError, shown)
+
+    def weight_id(self, name: str) -> str:
+        """The id of the weight format ``name`` names, by id or alias in any case, with ``-``
+        and ``_`` alike (``int4_awq``, ``q4-k-m``); a name of neither in capitals, for the
+        lookup to refuse."""
+        spellings = {_format_key(weight): weight for weight in self.weights}
+        spellings.update((_format_key(alias), weight) for alias, weight in self.aliases.items())
+        return spellings.get(_format_key(name), name.strip().upper())
 
     def kv_cache_id(self, name: str) -> str:
         """The KV-cache format ``name`` names: its id, or a name the weight format of the same
         encoding goes by (``FP16`` for ``F16``, ``Q8`` for ``Q8_0``), so that both options take
-        the same spellings. A name of neither comes back in capitals, for the lookup to refuse."""
-        key = name.strip().upper()
-        if key in self.kv_cache_bits:
-            return key
-        weight = self.aliases.get(key, key)
-        spellings = {weight, *(alias for alias, target in self.aliases.items() if target == weight)}
-        return next((kv for kv in self.kv_cache_bits if kv in spellings), key)
+        the same spellings, in any case and with ``-`` and ``_`` alike. A name of neither comes
+        back in capitals, for the lookup to refuse."""
+        key = _format_key(name)
+        weight = _format_key(self.weight_id(name))
+        spellings = {weight, *(_format_key(alias) for alias, target in self.aliases.items()
+                               if _format_key(target) == weight)}
+        return next((kv for kv in self.kv_cache_bits if _format_key(kv) in {key, *spellings}),
+                    name.strip().upper())
+
+
+def _format_key(name: str) -> str:
+    """A format name as the tables are matched: capitals, ``-`` read as ``_`` (``INT4-AWQ`` is
+    written either way, as llama.cpp writes ``Q4_K_M`` with underscores)."""
+    return name.strip().upper().replace("-", "_")
 
 
 @dataclass
@@ -1406,10 +1420,11 @@ def _near(name: str, known: Mapping[str, str]) -> list[str]:
 
 def _lookup(
     table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError],
-    shown: str | None = None,
+    shown: str | None = None, choices: str | None = None,
 ) -> Any:
-    # Ids match case-insensitively; the message suggests the closest ones. It quotes the name,
-    # or says where it was found as ``shown`` does.
+    # Ids match case-insensitively; the message suggests the closest ones, or else ``choices``
+    # (the table's ids by default). It quotes the name, or says where it was found as ``shown``
+    # does.
     if not isinstance(name, str):
         raise TypeError(f"{kind} must be a string id, got {_type_name(name)}")
     lowered = {key.lower(): key for key in table}
@@ -1423,7 +1438,7 @@ def _lookup(
     elif kind in _LISTED_BY:
         hint = f"no close match; {_LISTED_BY[kind]} lists them"
     else:
-        hint = f"no close match; choose among {', '.join(sorted(table))}"
+        hint = f"no close match; choose among {choices or ', '.join(sorted(table))}"
     if kind == "model":
         hint = _closed_weights_hint(name) or hint
     raise error(f"unknown {kind} {shown or excerpt(name)}; {hint}")
@@ -1605,9 +1620,11 @@ def _kv_cache(name: str) -> tuple[str, float]:
     """The id and bits per value of the KV-cache type ``name`` names (see :func:`kv_cache_bits`)."""
     formats = _shipped_formats()
     key = formats.kv_cache_id(name) if isinstance(name, str) else name
-    # An unknown one is quoted as typed, not in the capitals it was looked up in.
+    # An unknown one is quoted as typed, not in the capitals it was looked up in; the choices
+    # carry their bits, since a name like INT8 says a width the table spells otherwise.
+    choices = ", ".join(f"{kv} ({bits:g} bits)" for kv, bits in formats.kv_cache_bits.items())
     bits = _lookup(formats.kv_cache_bits, key, "KV-cache type", UnknownQuantisationError,
-                   excerpt(name) if isinstance(name, str) else None)
+                   excerpt(name) if isinstance(name, str) else None, choices)
     return key, bits
 
 
@@ -1914,8 +1931,17 @@ def hardware_fit(
         average_power_w=raw["average_power_w"],
         dram_joules_per_token=raw["dram_joules_per_token"] if dram_known else None,
         device_class=klass.id,
-        notes=_notes(arch, profile, raw, context, batch_size),
+        notes=(*_notes(arch, profile, raw, context, batch_size),
+               *_alias_note(quantisation, quant)),
     )
+
+
+def _alias_note(given: object, quant: Quantisation) -> tuple[str, ...]:
+    """A note saying which format an alias was read as (INT4 is INT4-AWQ, not INT4-GPTQ);
+    none for the format's own id in another case or with ``-`` for ``_``."""
+    if not isinstance(given, str) or _format_key(given) == _format_key(quant.id):
+        return ()
+    return (f"format {excerpt(given.strip())} read as {quant.id}",)
 
 
 def _fit_format(model: str, quantisation: str | None) -> Quantisation:

@@ -139,7 +139,8 @@ def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--quant",
         type=identifier,
         metavar="FORMAT",
-        help=f"weight format: {_weight_formats()}, any case (default: the format an Ollama "
+        help=f"weight format: {_weight_formats()}, any case, '-' or '_' alike (INT4 is "
+        "INT4-AWQ; default: the format an Ollama "
         f"address's tag names, hf.co/OWNER/NAME:FORMAT, else {hardware.DEFAULT_QUANTISATION})",
     )
     _add_context(fit)

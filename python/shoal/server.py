@@ -1637,7 +1637,8 @@ def _check_some_tokens(tokens: dict[str, int]) -> None:
 # Written out rather than read from the tables, which would load the user's device files while
 # the server is built; a test holds them to shoal.hardware's lists.
 WEIGHT_FORMATS = (
-    "Q4_0, Q4_1, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, FP16, INT4-AWQ, INT4-GPTQ, any case"
+    "Q4_0, Q4_1, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, FP16, INT4-AWQ, INT4-GPTQ, "
+    "any case, '-' or '_' alike (INT4 is INT4-AWQ)"
 )
 KV_CACHE_DESCRIPTION = "KV-cache format: F16, BF16, FP8, Q8_0, Q4_0, any case."
 BATCH_DESCRIPTION = "Concurrent sequences (speed is per sequence, energy per generated token)."
