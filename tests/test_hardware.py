@@ -1821,6 +1821,19 @@ def test_a_kv_cache_type_is_found_in_any_case_with_dash_or_underscore(spelling):
         {"q8-0": "Q8_0", "Q4-0": "Q4_0", "fp16": "F16"}[spelling])
 
 
+def test_a_kv_cache_type_of_none_is_the_default_as_a_quantisation_of_none_is():
+    # None raised TypeError here, while quantisation=None beside it took the default.
+    model, device = "llama-3.1-8b-instruct", "rtx-4090"
+    fit = hardware.hardware_fit(model, device, quantisation=None, kv_cache_type=None)
+
+    assert fit == hardware.hardware_fit(model, device)
+    assert fit.kv_cache_type == hardware.DEFAULT_KV_CACHE_TYPE
+    assert hardware.pareto_front([model], [device], kv_cache_type=None) == (
+        hardware.pareto_front([model], [device]))
+    assert hardware.sweep([model], [device], kv_cache_type=None) == (
+        hardware.sweep([model], [device]))
+
+
 def test_an_unknown_kv_cache_type_lists_each_choice_with_its_bits():
     # INT8 got "no close match" and the ids alone, which do not say which of them is 8 bits.
     with pytest.raises(hardware.UnknownQuantisationError) as refused:

@@ -90,6 +90,8 @@ MAX_SRAM_MB = 1_000_000
 
 # The weight format of an estimate that names none (a model address's tag names one).
 DEFAULT_QUANTISATION = "Q4_K_M"
+# The KV-cache format of an estimate that names none: llama.cpp's and vLLM's default.
+DEFAULT_KV_CACHE_TYPE = "F16"
 
 # port_chip's inference comparison when its arguments are left out.
 PORT_QUANTISATION = DEFAULT_QUANTISATION
@@ -1616,6 +1618,13 @@ def kv_cache_bits(name: str) -> float:
     return _kv_cache(name)[1]
 
 
+def _kv_cache_given(kv_cache_type: str | None) -> tuple[str, float]:
+    """The id and bits of the ``kv_cache_type`` argument; None is the default, as None is for
+    the weight format beside it."""
+    name = DEFAULT_KV_CACHE_TYPE if kv_cache_type is None else kv_cache_type
+    return _given_as("kv_cache_type", _kv_cache, name)
+
+
 def _kv_cache(name: str) -> tuple[str, float]:
     """The id and bits per value of the KV-cache type ``name`` names (see :func:`kv_cache_bits`)."""
     formats = _shipped_formats()
@@ -1858,7 +1867,7 @@ def hardware_fit(
     quantisation: str | None = None,
     context_tokens: int = 4096,
     batch: int = 1,
-    kv_cache_type: str = "F16",
+    kv_cache_type: str | None = DEFAULT_KV_CACHE_TYPE,
 ) -> HardwareFit:
     """Whether ``model`` fits ``device`` and its decode/prefill speed and energy there.
 
@@ -1873,7 +1882,8 @@ def hardware_fit(
         context_tokens: context length held in the KV cache, and the decode depth (1 to
             :data:`MAX_CONTEXT_TOKENS`).
         batch: concurrent sequences (1 to :data:`MAX_BATCH`).
-        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
+        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`; None: F16, as when
+            left out.
 
     Raises:
         UnknownNameError: an unknown model, device or format, or a format tag naming no format
@@ -1886,7 +1896,7 @@ def hardware_fit(
     arch = _given_as("model", get_architecture, model)
     profile = _given_as("device", get_device, device)
     quant = _fit_format(model, quantisation)
-    kv_type, kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)
+    kv_type, kv_bits = _kv_cache_given(kv_cache_type)
     klass = _tables().device_classes[profile.device_class]
 
     raw = core.estimate_inference(
@@ -2477,7 +2487,7 @@ def sweep(
     quantisations: Sequence[str] = ("Q4_K_M",),
     contexts: Sequence[int] = (4096,),
     batch: int = 1,
-    kv_cache_type: str = "F16",
+    kv_cache_type: str | None = DEFAULT_KV_CACHE_TYPE,
 ) -> SweepResult:
     """Estimate every combination of models × devices × formats × contexts in the core.
 
@@ -2504,7 +2514,7 @@ def sweep(
     archs = [_given_as("models", get_architecture, m, i) for i, m in enumerate(model_ids)]
     profiles = [_given_as("devices", get_device, d, i) for i, d in enumerate(device_ids)]
     quants = [_given_as("quantisations", get_quantisation, q, i) for i, q in enumerate(quant_ids)]
-    kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)[1]
+    kv_bits = _kv_cache_given(kv_cache_type)[1]
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, list(contexts))
     _check_format_tags(model_ids, quants, "quantisations")
 
@@ -2685,7 +2695,7 @@ def pareto_front(
     nodes: Sequence[str | None] = (None,),
     mode: PortMode | None = None,
     batch: int = 1,
-    kv_cache_type: str = "F16",
+    kv_cache_type: str | None = DEFAULT_KV_CACHE_TYPE,
     pin_sram: bool = False,
 ) -> ParetoFront:
     """The Pareto front of decode tokens/s against joules per token over a whole sweep.
@@ -2709,7 +2719,8 @@ def pareto_front(
             ``"iso-performance"`` or ``"iso-area"``; refused when ``nodes`` change no node.
         batch: concurrent sequences (speed is per sequence; energy per generated token), 1 to
             :data:`MAX_BATCH`.
-        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
+        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`; None: F16, as when
+            left out.
         pin_sram: let the runtime pin what fits of the weights and KV cache in on-die SRAM
             (where the device table knows its size); off by default, as in :func:`hardware_fit`.
 
@@ -2745,7 +2756,7 @@ def pareto_front(
     # None is the devices as built, as AS_BUILT is.
     targets = [None if n is None else _given_as("nodes", _sweep_target, n, i)
                for i, n in enumerate(nodes)]
-    kv_type, kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)
+    kv_type, kv_bits = _kv_cache_given(kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
     _check_format_tags(model_ids, quants, "quantisations")
     node_names = [AS_BUILT if t is None else t.id for t in targets]
