@@ -1691,6 +1691,18 @@ def test_port_reports_sram_residency_speed_and_energy():
     assert front.points[0].joules_per_token == h100.inference[0].joules_per_token_after
 
 
+@pytest.mark.parametrize(("sram_mb", "shown"), [
+    # 5e-324 was written as 0.0000000000000000...0000000000000000005.
+    (5e-324, "(5e-324 MB)"), (1.5e-7, "(1.5e-07 MB)"), (0.004, "(0.004 MB)"), (12.0, "(12 MB)"),
+])
+def test_a_ported_chip_shows_a_tiny_sram_figure_in_two_significant_digits(sram_mb, shown):
+    from shoal import render
+
+    chip = hardware.port_chip("h100-sxm", to_node="nanostack-claimed", sram_mb=sram_mb)
+
+    assert f"SRAM capacity x1.00 {shown}," in render.ported_chip(chip)
+
+
 def test_port_without_sram_changes_energy_not_dram_bound_speed():
     chip = hardware.port_chip(
         "apple-m4-pro", to_node="nanostack-claimed", mode="iso-performance", models=None

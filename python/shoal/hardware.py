@@ -31,7 +31,7 @@ from shoal import shipped_data
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number, plain_number, unknown_field, unprintable
+from shoal.excerpts import excerpt, grouped_number, unknown_field, unprintable
 from shoal.files import (
     first_repeat,
     number_as_written,
@@ -2335,13 +2335,14 @@ def format_figure(value: float, decimals: int = 1) -> str:
     """A power, compute, SRAM or density figure of a port as its text shows it: ``decimals``
     places with the thousands grouped (``1,970.1``), or two significant digits where those
     places would show fewer (``0.0067``, not ``0.0``): a small device's figures do not read as
-    nothing."""
+    nothing. Below 0.0001 the digits take a power of ten (``1.5e-07``, ``5e-324``), as a float
+    prints: in plain decimals a figure near the float limit ran to 300 zeros."""
     if value == 0 or not math.isfinite(value):
         return f"{value:,.{decimals}f}"
     rounded = float(f"{value:.2g}")
     if abs(rounded) >= 10.0 ** (1 - decimals):
         return f"{value:,.{decimals}f}"
-    return plain_number(rounded)
+    return repr(rounded)
 
 
 def _memory_interface_power_w(device: Mapping[str, float]) -> float:
