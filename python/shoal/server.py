@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import logging
 import os
@@ -101,6 +102,7 @@ from shoal.router import (
     MIN_WILLINGNESS_TO_PAY,
     ROUTER_ENVIRONMENT_VARIABLE,
     RoutingDecision,
+    RoutingError,
     load_router,
     route,
 )
@@ -345,16 +347,25 @@ def _names_any(message: str, names: Sequence[str]) -> bool:
 # The hardware functions' arguments that the tools name otherwise.
 _TOOL_ARGUMENT = {"device_or_chip": "device"}
 
+# A routing error leads with the argument of `route` it is about, as Python names it ("device:
+# unknown device 'x'", "history[0]: ..."); route_task's arguments have the same names.
+_ROUTE_ARGUMENT = re.compile(
+    "(" + "|".join(inspect.signature(route).parameters) + r")((?:\[[0-9]+\])*): "
+)
+
 
 def _led_by_its_argument(error: Exception) -> str:
     """A domain error's message, led by the argument it is about when the error says which
-    (a ParameterError's or an UnknownNameError's parameter): "argument 'from_node': unknown
-    process node ''". The message alone cannot tell two arguments of one kind apart, nor
-    name an empty or blank value, which it quotes as nothing."""
+    (a ParameterError's or an UnknownNameError's parameter, or the argument of `route` a
+    routing error leads with), as every tool words it: "argument 'from_node': unknown process
+    node ''". The message alone cannot tell two arguments of one kind apart, nor name an empty
+    or blank value, which it quotes as nothing."""
     if isinstance(error, ParameterError):
         parameter, problem = error.parameter, error.problem
     elif isinstance(error, UnknownNameError) and error.parameter is not None:
         parameter, problem = error.parameter, str(error)
+    elif isinstance(error, RoutingError) and (led := _ROUTE_ARGUMENT.match(str(error))):
+        parameter, problem = led.group(1) + led.group(2), str(error)[led.end():]
     else:
         return str(error)
     # A list's item as the argument check names it: contexts.1, not Python's contexts[1].
