@@ -1846,6 +1846,14 @@ def test_a_kv_cache_type_of_none_is_the_default_as_a_quantisation_of_none_is():
         hardware.sweep([model], [device]))
 
 
+def test_a_sweep_with_quantisations_of_none_takes_the_default_format():
+    # None swept no format at all and was refused for its nodes, which were not at fault.
+    front = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], quantisations=None)
+
+    assert front == hardware.pareto_front(["qwen3-8b"], ["rtx-4090"])
+    assert front.quantisations == (hardware.DEFAULT_QUANTISATION,)
+
+
 def test_an_unknown_kv_cache_type_lists_each_choice_with_its_bits():
     # INT8 got "no close match" and the ids alone, which do not say which of them is 8 bits.
     with pytest.raises(hardware.UnknownQuantisationError) as refused:

@@ -2691,7 +2691,7 @@ def pareto_front(
     models: Sequence[str] | None = None,
     devices: Sequence[str] | None = None,
     *,
-    quantisations: Sequence[str] = ("Q4_K_M",),
+    quantisations: Sequence[str] | None = (DEFAULT_QUANTISATION,),
     contexts: Sequence[int] = (4096,),
     nodes: Sequence[str | None] = (None,),
     mode: PortMode | None = None,
@@ -2710,7 +2710,8 @@ def pareto_front(
     Args:
         models: model ids with an architecture (default: all of them).
         devices: device ids (default: all of them).
-        quantisations: weight formats; a model address's format tag must be one of them.
+        quantisations: weight formats; a model address's format tag must be one of them. None:
+            Q4_K_M.
         contexts: context lengths (tokens), each also the decode depth.
         nodes: process nodes to port each device to (any case); ``None`` or ``"as-built"``
             (any case too) keeps the device as it is. Porting uses the node ratios against the
@@ -2738,7 +2739,8 @@ def pareto_front(
     _check_flag("pin_sram", pin_sram)
     model_ids = _names(models, "models", [a.id for a in list_architectures()])
     device_ids = _names(devices, "devices", [d.id for d in list_devices()])
-    quant_ids = _names(quantisations, "quantisations", ())
+    # None is the default, as for the weight format of a fit: no formats would estimate nothing.
+    quant_ids = _names(quantisations, "quantisations", (DEFAULT_QUANTISATION,))
     context_list = [
         _positive_int(f"contexts[{i}]", c, MAX_CONTEXT_TOKENS)
         for i, c in enumerate(_id_list(contexts, "contexts", "token counts"))
