@@ -294,6 +294,20 @@ def test_sweep_prints_the_front_writes_a_plot_and_json(capsys, tmp_path):
     assert payload["nodes"] == ["as-built", "nanostack-claimed"]
 
 
+def test_a_sweep_where_nothing_fits_prints_its_table_and_writes_no_plot(capsys, tmp_path):
+    # With --plot it exited 2 ("the front is empty") and printed no table; without, it exited 0.
+    plot = tmp_path / "front.svg"
+    argv = ["sweep", "--models", "llama-3.1-70b-instruct", "--devices", "iphone-16-pro"]
+    code, table, err = _run(capsys, *argv)
+    assert (code, err) == (0, "")
+
+    assert _run(capsys, *argv, "--plot", str(plot)) == (0, table, (
+        f"shoal hw sweep: no plot written to {plot}: nothing fits in memory, so the front has "
+        "no point to plot\n"))
+    assert "note: nothing fits in memory" in table
+    assert not plot.exists()
+
+
 def test_user_errors_exit_2_with_a_message(capsys):
     code, _, err = _run(capsys, "fit", "llama-3.1-8b", "apple-m4-pro")
     assert code == 2 and "llama-3.1-8b-instruct" in err

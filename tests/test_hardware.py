@@ -1691,6 +1691,18 @@ def test_port_reports_sram_residency_speed_and_energy():
     assert front.points[0].joules_per_token == h100.inference[0].joules_per_token_after
 
 
+@pytest.mark.parametrize(("sram_mb", "shown"), [
+    # 5e-324 was written as 0.0000000000000000...0000000000000000005.
+    (5e-324, "(5e-324 MB)"), (1.5e-7, "(1.5e-07 MB)"), (0.004, "(0.004 MB)"), (12.0, "(12 MB)"),
+])
+def test_a_ported_chip_shows_a_tiny_sram_figure_in_two_significant_digits(sram_mb, shown):
+    from shoal import render
+
+    chip = hardware.port_chip("h100-sxm", to_node="nanostack-claimed", sram_mb=sram_mb)
+
+    assert f"SRAM capacity x1.00 {shown}," in render.ported_chip(chip)
+
+
 def test_port_without_sram_changes_energy_not_dram_bound_speed():
     chip = hardware.port_chip(
         "apple-m4-pro", to_node="nanostack-claimed", mode="iso-performance", models=None
@@ -1741,6 +1753,18 @@ def test_pareto_svg_is_well_formed_and_deterministic():
         pareto_svg(empty)
 
 
+def test_pareto_svg_titles_one_model_device_and_node_in_the_singular():
+    from shoal.hardware_plot import pareto_svg
+
+    one = pareto_svg(hardware.pareto_front(["llama-3.2-1b-instruct"], ["rtx-4090"]))
+    many = pareto_svg(hardware.pareto_front(["llama-3.2-1b-instruct", "qwen3-8b"],
+                                            ["rtx-4090", "h100-sxm"],
+                                            nodes=[None, "nanostack-claimed"]))
+
+    assert "(1 model, 1 device, 1 node)" in one
+    assert "(2 models, 2 devices, 2 nodes)" in many
+
+
 def test_a_hugging_face_repository_names_its_architecture():
     by_repo = hardware.get_architecture("meta-llama/Llama-3.1-8B-Instruct")
 
@@ -1777,9 +1801,79 @@ def test_a_batch_says_its_summed_speed_and_what_time_to_first_token_means():
     notes = " ".join(fit.notes)
 
     assert f"({fit.decode_batch_tokens_per_s:,.0f} tok/s summed)" in notes
+    assert fit.decode_batch_tokens_per_s > 1
     assert "16 prompts arriving together take up to 16x as long to prefill" in notes
     single = hardware.hardware_fit("llama-3.1-8b-instruct", "h100-sxm")
     assert "batch of" not in " ".join(single.notes)
+
+
+@pytest.mark.parametrize(("spelling", "format_id"), [
+    # Each but Q4_K was refused: INT4 worked while INT4_AWQ, its own id with '_', did not.
+    ("int4_awq", "INT4-AWQ"), ("Int4-Gptq", "INT4-GPTQ"), ("int4_gptq", "INT4-GPTQ"),
+    ("q4-k-m", "Q4_K_M"), ("Q4-K", "Q4_K_M"), ("mxfp4_moe", "MXFP4"), ("q8-0", "Q8_0"),
+])
+def test_a_weight_format_is_found_in_any_case_with_dash_or_underscore(spelling, format_id):
+    assert hardware.get_quantisation(spelling).id == format_id
+
+
+def test_a_fit_says_which_format_an_alias_was_read_as():
+    # INT4 silently meant INT4-AWQ, though INT4-GPTQ is as much an INT4 format.
+    by_alias = hardware.hardware_fit("llama-3.1-8b-instruct", "rtx-4090", quantisation="int4")
+    by_id = hardware.hardware_fit("llama-3.1-8b-instruct", "rtx-4090", quantisation="int4_awq")
+
+    assert by_alias.quantisation == by_id.quantisation == "INT4-AWQ"
+    assert by_alias.notes[-1] == "format 'int4' read as INT4-AWQ"
+    assert by_alias.notes[:-1] == by_id.notes
+    assert not any("read as" in note for note in by_id.notes)
+
+
+@pytest.mark.parametrize("spelling", ["q8-0", "Q4-0", "fp16"])
+def test_a_kv_cache_type_is_found_in_any_case_with_dash_or_underscore(spelling):
+    assert hardware.kv_cache_bits(spelling) == hardware.kv_cache_bits(
+        {"q8-0": "Q8_0", "Q4-0": "Q4_0", "fp16": "F16"}[spelling])
+
+
+def test_a_kv_cache_type_of_none_is_the_default_as_a_quantisation_of_none_is():
+    # None raised TypeError here, while quantisation=None beside it took the default.
+    model, device = "llama-3.1-8b-instruct", "rtx-4090"
+    fit = hardware.hardware_fit(model, device, quantisation=None, kv_cache_type=None)
+
+    assert fit == hardware.hardware_fit(model, device)
+    assert fit.kv_cache_type == hardware.DEFAULT_KV_CACHE_TYPE
+    assert hardware.pareto_front([model], [device], kv_cache_type=None) == (
+        hardware.pareto_front([model], [device]))
+    assert hardware.sweep([model], [device], kv_cache_type=None) == (
+        hardware.sweep([model], [device]))
+
+
+def test_a_sweep_with_quantisations_of_none_takes_the_default_format():
+    # None swept no format at all and was refused for its nodes, which were not at fault.
+    front = hardware.pareto_front(["qwen3-8b"], ["rtx-4090"], quantisations=None)
+
+    assert front == hardware.pareto_front(["qwen3-8b"], ["rtx-4090"])
+    assert front.quantisations == (hardware.DEFAULT_QUANTISATION,)
+
+
+def test_an_unknown_kv_cache_type_lists_each_choice_with_its_bits():
+    # INT8 got "no close match" and the ids alone, which do not say which of them is 8 bits.
+    with pytest.raises(hardware.UnknownQuantisationError) as refused:
+        hardware.kv_cache_bits("INT8")
+
+    assert str(refused.value) == (
+        "unknown KV-cache type 'INT8'; no close match; choose among F16 (16 bits), "
+        "BF16 (16 bits), FP8 (8 bits), Q8_0 (8.5 bits), Q4_0 (4.5 bits)"
+    )
+
+
+def test_a_batch_summed_below_one_token_per_second_keeps_its_digits_in_the_note():
+    # Past any memory, the whole batch crawls: rounded to whole tokens it read as a standstill.
+    fit = hardware.hardware_fit("qwen3-30b-a3b", "dgx-spark", context_tokens=10_000_000,
+                                 batch=4096)
+    (note,) = [n for n in fit.notes if n.startswith("batch of")]
+
+    assert 0.1 < fit.decode_batch_tokens_per_s < 1
+    assert f"({fit.decode_batch_tokens_per_s:.2g} tok/s summed)" in note
+    assert "(0 tok/s summed)" not in note
 
 
 def test_a_sweep_says_whether_devices_without_a_node_were_taken_as_built_or_left_out():

@@ -415,7 +415,8 @@ async def test_route_task_takes_a_tool_call_conversation_as_python_route_does(se
     assert routed.structured_content["alternatives"][0]["input_tokens"] == count_chat(
         [*history, {"role": "user", "content": "And tomorrow?"}], model="gpt-4.1"
     ).tokens
-    assert missing.is_error and "history[0]: content is missing" in missing.content[0].text
+    assert missing.is_error and "argument 'history.0': content is missing" in (
+        missing.content[0].text)
 
 
 async def test_route_task_names_the_string_each_history_finding_indexes(server) -> None:  # type: ignore[no-untyped-def]
@@ -455,11 +456,11 @@ async def test_route_task_caps_the_history_over_all_its_turns(server) -> None:  
         after = await client.call_tool("route_task", {"prompt": "And now?", "history": many[:2]})
 
     assert too_many.is_error and too_many.content[0].text == (
-        "route_task: history: at most 8,000,000 characters over all turns; the turns up to "
-        "history[999] hold 8,001,000. Drop or shorten earlier turns")
+        "route_task: argument 'history': at most 8,000,000 characters over all turns; the turns "
+        "up to history[999] hold 8,001,000. Drop or shorten earlier turns")
     assert too_long.is_error and too_long.content[0].text == (
-        "route_task: history: at most 8,000,000 characters over all turns; the turns up to "
-        "history[0] hold 30,000,003. Drop or shorten earlier turns")
+        "route_task: argument 'history': at most 8,000,000 characters over all turns; the turns "
+        "up to history[0] hold 30,000,003. Drop or shorten earlier turns")
     assert not after.is_error, after.content[0].text
 
 

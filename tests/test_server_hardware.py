@@ -123,11 +123,22 @@ async def test_hardware_answers_carry_no_float_noise() -> None:
         assert figures and all(figure == rounded(figure) for figure in figures)
 
 
+async def test_route_task_names_an_unknown_device_as_the_hardware_tools_do() -> None:
+    # route_task led with "device: " where the hardware tools lead with "argument 'device': ".
+    routed = await _call("route_task", {"prompt": "Hello", "device": "rtx-409"})
+    fitted = await _call("check_hardware_fit", {"model": "qwen3-8b", "device": "rtx-409"})
+
+    routed_problem = routed.content[0].text.removeprefix("route_task: ")
+    assert routed_problem == fitted.content[0].text.removeprefix("check_hardware_fit: ")
+    assert routed_problem.startswith("argument 'device': unknown device 'rtx-409'; near matches: ")
+
+
 def test_the_format_descriptions_list_every_format_the_estimates_know() -> None:
     weights = ", ".join(quantisation.id for quantisation in hardware.list_quantisations())
     kv_caches = ", ".join(hardware.list_kv_cache_types())
 
-    assert WEIGHT_FORMATS == f"{weights}, any case"
+    assert WEIGHT_FORMATS == f"{weights}, any case, '-' or '_' alike (INT4 is INT4-AWQ)"
+    assert hardware.get_quantisation("INT4").id == "INT4-AWQ"
     assert KV_CACHE_DESCRIPTION == f"KV-cache format: {kv_caches}, any case."
 
 

@@ -533,21 +533,32 @@ def read_text_file(
     return _decoded(data, shown)
 
 
-class SpelledNumber(float):
-    """A number of a JSON file that a float cannot hold (1e400 reads as infinity, 1e-400 as 0,
-    and a whole number of more than 308 digits overflows the first sum it meets), kept with its
-    spelling so that the error refusing it quotes the file; an excerpt of it keeps the two ends
-    of a long one."""
+class WrittenNumber(float):
+    """A JSON number with a fraction or exponent, kept with the file's spelling: an error that
+    quotes it shows ``1e+308`` or ``1E7`` as written, not 309 digits or ``10000000.0``. It
+    prints and computes as the float it is."""
 
     spelling: str
 
-    def __new__(cls, spelling: str) -> SpelledNumber:
+    def __new__(cls, spelling: str) -> WrittenNumber:
         number = super().__new__(cls, spelling)
         number.spelling = spelling
         return number
 
     def __repr__(self) -> str:
         return self.spelling
+
+    __str__ = float.__repr__
+
+
+class SpelledNumber(WrittenNumber):
+    """A number of a JSON file that a float cannot hold (1e400 reads as infinity, 1e-400 as 0,
+    and a whole number of more than 308 digits overflows the first sum it meets), kept with its
+    spelling so that the error refusing it quotes the file; an excerpt of it keeps the two ends
+    of a long one."""
+
+    # Printed as spelt too: its float (inf, 0.0) is not the number the file holds.
+    __str__ = WrittenNumber.__repr__
 
 
 class SpelledWholeNumber(SpelledNumber):
@@ -564,6 +575,13 @@ def number_as_given(text: str) -> float:
     if math.isinf(number) or (number == 0 and mantissa.strip("-+0.")):
         return SpelledNumber(text)
     return number
+
+
+def number_as_written(text: str) -> float:
+    """A JSON number with a fraction or exponent as a `WrittenNumber`, or a `SpelledNumber` when
+    a float cannot hold it: for a file whose refused values are quoted as it spells them."""
+    number = number_as_given(text)
+    return number if isinstance(number, SpelledNumber) else WrittenNumber(text)
 
 
 # Digits of the largest float (about 1.8e308): a whole number with more is past every float.

@@ -31,10 +31,10 @@ from shoal import shipped_data
 from shoal._backend import core
 from shoal._pure.hardware import port_device
 from shoal.errors import InputError, ShoalError
-from shoal.excerpts import excerpt, grouped_number, plain_number, unknown_field, unprintable
+from shoal.excerpts import excerpt, grouped_number, unknown_field, unprintable
 from shoal.files import (
     first_repeat,
-    number_as_given,
+    number_as_written,
     object_keeping_repeated_keys,
     read_json_file,
 )
@@ -90,6 +90,8 @@ MAX_SRAM_MB = 1_000_000
 
 # The weight format of an estimate that names none (a model address's tag names one).
 DEFAULT_QUANTISATION = "Q4_K_M"
+# The KV-cache format of an estimate that names none: llama.cpp's and vLLM's default.
+DEFAULT_KV_CACHE_TYPE = "F16"
 
 # port_chip's inference comparison when its arguments are left out.
 PORT_QUANTISATION = DEFAULT_QUANTISATION
@@ -471,7 +473,7 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     # /dev or /sys, at most 16 MiB.
     try:
         document = read_json_file(path, object_pairs_hook=object_keeping_repeated_keys,
-                                  parse_float=number_as_given)
+                                  parse_float=number_as_written)
     except ValueError as error:
         raise InputError(f"cannot read table file: {error}") from None
     if not isinstance(document, dict):
@@ -521,7 +523,7 @@ def _require(
     for ``non_negatives``, at least 0) finite numbers within their ``limits`` and, unless 0, at
     least their ``minimums``, or whose optional fields (absent or null allowed) have the wrong
     type or sign, before a bad value reaches the arithmetic. Values are shown as the file spells
-    them (null, true, NaN)."""
+    them (null, true, NaN, 1E7)."""
     if not isinstance(row, Mapping):
         raise TypeError("each row must be a JSON object")
     unknown = unknown_field(row, allowed)
@@ -564,7 +566,7 @@ def _require(
             # 0 stays "none" where the field allows it, as for int8_tops.
             zero = " (or 0 for none)" if name in (*non_negatives, *optional_numbers) else ""
             raise InputError(f"field '{name}' must be at least {minimum:g}{zero}, got "
-                             f"{grouped_number(value)}: {_BELOW_EVERY_MACHINE}")
+                             f"{excerpt(value)}: {_BELOW_EVERY_MACHINE}")
 
 
 def _check_printable(what: str, value: object) -> None:
@@ -1018,20 +1020,34 @@ class _Formats:
         refused as a ``kind``, quoted as ``shown`` (see :func:`_lookup`) or as typed."""
         if isinstance(name, str):
             shown = shown or excerpt(name)
-            upper = name.strip().upper()
-            name = self.aliases.get(upper, upper)
+            name = self.weight_id(name)
         return _lookup(self.weights, name, kind, UnknownQuantisationError, shown)
+
+    def weight_id(self, name: str) -> str:
+        """The id of the weight format ``name`` names, by id or alias in any case, with ``-``
+        and ``_`` alike (``int4_awq``, ``q4-k-m``); a name of neither in capitals, for the
+        lookup to refuse."""
+        spellings = {_format_key(weight): weight for weight in self.weights}
+        spellings.update((_format_key(alias), weight) for alias, weight in self.aliases.items())
+        return spellings.get(_format_key(name), name.strip().upper())
 
     def kv_cache_id(self, name: str) -> str:
         """The KV-cache format ``name`` names: its id, or a name the weight format of the same
         encoding goes by (``FP16`` for ``F16``, ``Q8`` for ``Q8_0``), so that both options take
-        the same spellings. A name of neither comes back in capitals, for the lookup to refuse."""
-        key = name.strip().upper()
-        if key in self.kv_cache_bits:
-            return key
-        weight = self.aliases.get(key, key)
-        spellings = {weight, *(alias for alias, target in self.aliases.items() if target == weight)}
-        return next((kv for kv in self.kv_cache_bits if kv in spellings), key)
+        the same spellings, in any case and with ``-`` and ``_`` alike. A name of neither comes
+        back in capitals, for the lookup to refuse."""
+        key = _format_key(name)
+        weight = _format_key(self.weight_id(name))
+        spellings = {weight, *(_format_key(alias) for alias, target in self.aliases.items()
+                               if _format_key(target) == weight)}
+        return next((kv for kv in self.kv_cache_bits if _format_key(kv) in {key, *spellings}),
+                    name.strip().upper())
+
+
+def _format_key(name: str) -> str:
+    """A format name as the tables are matched: capitals, ``-`` read as ``_`` (``INT4-AWQ`` is
+    written either way, as llama.cpp writes ``Q4_K_M`` with underscores)."""
+    return name.strip().upper().replace("-", "_")
 
 
 @dataclass
@@ -1406,10 +1422,11 @@ def _near(name: str, known: Mapping[str, str]) -> list[str]:
 
 def _lookup(
     table: Mapping[str, Any], name: str, kind: str, error: type[UnknownNameError],
-    shown: str | None = None,
+    shown: str | None = None, choices: str | None = None,
 ) -> Any:
-    # Ids match case-insensitively; the message suggests the closest ones. It quotes the name,
-    # or says where it was found as ``shown`` does.
+    # Ids match case-insensitively; the message suggests the closest ones, or else ``choices``
+    # (the table's ids by default). It quotes the name, or says where it was found as ``shown``
+    # does.
     if not isinstance(name, str):
         raise TypeError(f"{kind} must be a string id, got {_type_name(name)}")
     lowered = {key.lower(): key for key in table}
@@ -1423,7 +1440,7 @@ def _lookup(
     elif kind in _LISTED_BY:
         hint = f"no close match; {_LISTED_BY[kind]} lists them"
     else:
-        hint = f"no close match; choose among {', '.join(sorted(table))}"
+        hint = f"no close match; choose among {choices or ', '.join(sorted(table))}"
     if kind == "model":
         hint = _closed_weights_hint(name) or hint
     raise error(f"unknown {kind} {shown or excerpt(name)}; {hint}")
@@ -1601,13 +1618,22 @@ def kv_cache_bits(name: str) -> float:
     return _kv_cache(name)[1]
 
 
+def _kv_cache_given(kv_cache_type: str | None) -> tuple[str, float]:
+    """The id and bits of the ``kv_cache_type`` argument; None is the default, as None is for
+    the weight format beside it."""
+    name = DEFAULT_KV_CACHE_TYPE if kv_cache_type is None else kv_cache_type
+    return _given_as("kv_cache_type", _kv_cache, name)
+
+
 def _kv_cache(name: str) -> tuple[str, float]:
     """The id and bits per value of the KV-cache type ``name`` names (see :func:`kv_cache_bits`)."""
     formats = _shipped_formats()
     key = formats.kv_cache_id(name) if isinstance(name, str) else name
-    # An unknown one is quoted as typed, not in the capitals it was looked up in.
+    # An unknown one is quoted as typed, not in the capitals it was looked up in; the choices
+    # carry their bits, since a name like INT8 says a width the table spells otherwise.
+    choices = ", ".join(f"{kv} ({bits:g} bits)" for kv, bits in formats.kv_cache_bits.items())
     bits = _lookup(formats.kv_cache_bits, key, "KV-cache type", UnknownQuantisationError,
-                   excerpt(name) if isinstance(name, str) else None)
+                   excerpt(name) if isinstance(name, str) else None, choices)
     return key, bits
 
 
@@ -1818,12 +1844,12 @@ def _notes(
     if not raw["fits"]:
         notes.append("does not fit: offloading to system memory would be far slower than shown")
     if batch > 1:
+        summed = format_speed(raw["decode_batch_tokens_per_s"], decimals=0)
         notes.append(
-            f"batch of {batch}: decode speed is per sequence "
-            f"({raw['decode_batch_tokens_per_s']:,.0f} tok/s summed); time to first token is one "
-            f"prompt's alone ({batch} prompts arriving together take up to {batch}x as long to "
-            "prefill); the class factors were fitted on single-sequence runs, so batched serving "
-            "engines may differ"
+            f"batch of {batch}: decode speed is per sequence ({summed} tok/s summed); time to "
+            f"first token is one prompt's alone ({batch} prompts arriving together take up to "
+            f"{batch}x as long to prefill); the class factors were fitted on single-sequence "
+            "runs, so batched serving engines may differ"
         )
     if raw["decode_compute_bound"]:
         notes.append("decode is compute-bound at this batch size and context depth")
@@ -1841,7 +1867,7 @@ def hardware_fit(
     quantisation: str | None = None,
     context_tokens: int = 4096,
     batch: int = 1,
-    kv_cache_type: str = "F16",
+    kv_cache_type: str | None = DEFAULT_KV_CACHE_TYPE,
 ) -> HardwareFit:
     """Whether ``model`` fits ``device`` and its decode/prefill speed and energy there.
 
@@ -1856,7 +1882,8 @@ def hardware_fit(
         context_tokens: context length held in the KV cache, and the decode depth (1 to
             :data:`MAX_CONTEXT_TOKENS`).
         batch: concurrent sequences (1 to :data:`MAX_BATCH`).
-        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
+        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`; None: F16, as when
+            left out.
 
     Raises:
         UnknownNameError: an unknown model, device or format, or a format tag naming no format
@@ -1869,7 +1896,7 @@ def hardware_fit(
     arch = _given_as("model", get_architecture, model)
     profile = _given_as("device", get_device, device)
     quant = _fit_format(model, quantisation)
-    kv_type, kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)
+    kv_type, kv_bits = _kv_cache_given(kv_cache_type)
     klass = _tables().device_classes[profile.device_class]
 
     raw = core.estimate_inference(
@@ -1914,8 +1941,17 @@ def hardware_fit(
         average_power_w=raw["average_power_w"],
         dram_joules_per_token=raw["dram_joules_per_token"] if dram_known else None,
         device_class=klass.id,
-        notes=_notes(arch, profile, raw, context, batch_size),
+        notes=(*_notes(arch, profile, raw, context, batch_size),
+               *_alias_note(quantisation, quant)),
     )
+
+
+def _alias_note(given: object, quant: Quantisation) -> tuple[str, ...]:
+    """A note saying which format an alias was read as (INT4 is INT4-AWQ, not INT4-GPTQ);
+    none for the format's own id in another case or with ``-`` for ``_``."""
+    if not isinstance(given, str) or _format_key(given) == _format_key(quant.id):
+        return ()
+    return (f"format {excerpt(given.strip())} read as {quant.id}",)
 
 
 def _fit_format(model: str, quantisation: str | None) -> Quantisation:
@@ -2287,17 +2323,26 @@ def port_chip(
     )
 
 
+def format_speed(tokens_per_s: float, *, decimals: int = 1) -> str:
+    """``135.6``, ``9,566``; under 1 token/s two significant digits (``0.0031``), so a crawl
+    does not read as a standstill."""
+    if tokens_per_s == 0 or tokens_per_s >= 1:
+        return f"{tokens_per_s:,.{decimals}f}"
+    return f"{tokens_per_s:.2g}"
+
+
 def format_figure(value: float, decimals: int = 1) -> str:
     """A power, compute, SRAM or density figure of a port as its text shows it: ``decimals``
     places with the thousands grouped (``1,970.1``), or two significant digits where those
     places would show fewer (``0.0067``, not ``0.0``): a small device's figures do not read as
-    nothing."""
+    nothing. Below 0.0001 the digits take a power of ten (``1.5e-07``, ``5e-324``), as a float
+    prints: in plain decimals a figure near the float limit ran to 300 zeros."""
     if value == 0 or not math.isfinite(value):
         return f"{value:,.{decimals}f}"
     rounded = float(f"{value:.2g}")
     if abs(rounded) >= 10.0 ** (1 - decimals):
         return f"{value:,.{decimals}f}"
-    return plain_number(rounded)
+    return repr(rounded)
 
 
 def _memory_interface_power_w(device: Mapping[str, float]) -> float:
@@ -2443,7 +2488,7 @@ def sweep(
     quantisations: Sequence[str] = ("Q4_K_M",),
     contexts: Sequence[int] = (4096,),
     batch: int = 1,
-    kv_cache_type: str = "F16",
+    kv_cache_type: str | None = DEFAULT_KV_CACHE_TYPE,
 ) -> SweepResult:
     """Estimate every combination of models × devices × formats × contexts in the core.
 
@@ -2470,7 +2515,7 @@ def sweep(
     archs = [_given_as("models", get_architecture, m, i) for i, m in enumerate(model_ids)]
     profiles = [_given_as("devices", get_device, d, i) for i, d in enumerate(device_ids)]
     quants = [_given_as("quantisations", get_quantisation, q, i) for i, q in enumerate(quant_ids)]
-    kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)[1]
+    kv_bits = _kv_cache_given(kv_cache_type)[1]
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, list(contexts))
     _check_format_tags(model_ids, quants, "quantisations")
 
@@ -2646,12 +2691,12 @@ def pareto_front(
     models: Sequence[str] | None = None,
     devices: Sequence[str] | None = None,
     *,
-    quantisations: Sequence[str] = ("Q4_K_M",),
+    quantisations: Sequence[str] | None = (DEFAULT_QUANTISATION,),
     contexts: Sequence[int] = (4096,),
     nodes: Sequence[str | None] = (None,),
     mode: PortMode | None = None,
     batch: int = 1,
-    kv_cache_type: str = "F16",
+    kv_cache_type: str | None = DEFAULT_KV_CACHE_TYPE,
     pin_sram: bool = False,
 ) -> ParetoFront:
     """The Pareto front of decode tokens/s against joules per token over a whole sweep.
@@ -2665,7 +2710,8 @@ def pareto_front(
     Args:
         models: model ids with an architecture (default: all of them).
         devices: device ids (default: all of them).
-        quantisations: weight formats; a model address's format tag must be one of them.
+        quantisations: weight formats; a model address's format tag must be one of them. None:
+            Q4_K_M.
         contexts: context lengths (tokens), each also the decode depth.
         nodes: process nodes to port each device to (any case); ``None`` or ``"as-built"``
             (any case too) keeps the device as it is. Porting uses the node ratios against the
@@ -2675,7 +2721,8 @@ def pareto_front(
             ``"iso-performance"`` or ``"iso-area"``; refused when ``nodes`` change no node.
         batch: concurrent sequences (speed is per sequence; energy per generated token), 1 to
             :data:`MAX_BATCH`.
-        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`.
+        kv_cache_type: KV-cache format, one of :func:`list_kv_cache_types`; None: F16, as when
+            left out.
         pin_sram: let the runtime pin what fits of the weights and KV cache in on-die SRAM
             (where the device table knows its size); off by default, as in :func:`hardware_fit`.
 
@@ -2692,7 +2739,8 @@ def pareto_front(
     _check_flag("pin_sram", pin_sram)
     model_ids = _names(models, "models", [a.id for a in list_architectures()])
     device_ids = _names(devices, "devices", [d.id for d in list_devices()])
-    quant_ids = _names(quantisations, "quantisations", ())
+    # None is the default, as for the weight format of a fit: no formats would estimate nothing.
+    quant_ids = _names(quantisations, "quantisations", (DEFAULT_QUANTISATION,))
     context_list = [
         _positive_int(f"contexts[{i}]", c, MAX_CONTEXT_TOKENS)
         for i, c in enumerate(_id_list(contexts, "contexts", "token counts"))
@@ -2711,7 +2759,7 @@ def pareto_front(
     # None is the devices as built, as AS_BUILT is.
     targets = [None if n is None else _given_as("nodes", _sweep_target, n, i)
                for i, n in enumerate(nodes)]
-    kv_type, kv_bits = _given_as("kv_cache_type", _kv_cache, kv_cache_type)
+    kv_type, kv_bits = _kv_cache_given(kv_cache_type)
     _check_sweep_lists(model_ids, archs, device_ids, profiles, quant_ids, quants, context_list)
     _check_format_tags(model_ids, quants, "quantisations")
     node_names = [AS_BUILT if t is None else t.id for t in targets]

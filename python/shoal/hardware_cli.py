@@ -139,7 +139,8 @@ def _add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--quant",
         type=identifier,
         metavar="FORMAT",
-        help=f"weight format: {_weight_formats()}, any case (default: the format an Ollama "
+        help=f"weight format: {_weight_formats()}, any case, '-' or '_' alike (INT4 is "
+        "INT4-AWQ; default: the format an Ollama "
         f"address's tag names, hf.co/OWNER/NAME:FORMAT, else {hardware.DEFAULT_QUANTISATION})",
     )
     _add_context(fit)
@@ -271,7 +272,8 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     sweep.add_argument(
         "--plot", type=Path,
-        help="write an SVG plot of the front to this file (a new file, or an SVG to replace)",
+        help=("write an SVG plot of the front to this file (a new file, or an SVG to replace); "
+              "none when nothing fits"),
     )
     _add_json(sweep)
     sweep.set_defaults(run=_sweep)
@@ -594,6 +596,11 @@ def _check_plot(path: Path) -> None:
 def _write_plot(front: hardware.ParetoFront, path: Path) -> None:
     from shoal.hardware_plot import pareto_svg
 
+    if not front.points:
+        # The table and its notes still say why nothing fits; an existing file is left as it is.
+        print(f"shoal hw sweep: no plot written to {path}: nothing fits in memory, so the front "
+              "has no point to plot", file=sys.stderr)
+        return
     try:
         atomic_file.write_text(path, pareto_svg(front))
     except OSError as error:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 from shoal.hardware import AS_BUILT, ParetoFront, ParetoPoint
-from shoal.render import joules
+from shoal.render import joules, plural
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +199,8 @@ def pareto_svg(front: ParetoFront, *, title: str | None = None) -> str:
     axes = _Axes(points)
     colours = _colours(front)
     heading = title or (
-        f"Pareto front: decode speed against energy per token ({len(front.models)} models, "
-        f"{len(front.devices)} devices, {len(front.nodes)} nodes)"
+        f"Pareto front: decode speed against energy per token ({plural(len(front.models), 'model')}"
+        f", {plural(len(front.devices), 'device')}, {plural(len(front.nodes), 'node')})"
     )
 
     parts = [

@@ -24,7 +24,7 @@ from shoal.cost import (
 from shoal.excerpts import first_few, listed_name
 from shoal.feedback import RecordedOutcome
 from shoal.files import FilesSummary
-from shoal.hardware import HardwareFit, PortedChip, format_figure
+from shoal.hardware import HardwareFit, PortedChip, format_figure, format_speed
 from shoal.privacy import redact
 from shoal.router import (
     HARDWARE_FIT_NOTE,
@@ -374,27 +374,19 @@ def _workload(result: HardwareFit) -> str:
 def _speed_and_energy(result: HardwareFit) -> list[str]:
     """Decode, prefill and energy lines of a fit, with their ranges; at a batch above one,
     decode is per sequence and its sum is given beside it."""
-    decode = (f"decode {_speed(result.decode_tokens_per_s)} tok/s "
-              f"({_speed(result.decode_tokens_per_s_low)}-"
-              f"{_speed(result.decode_tokens_per_s_high)})")
+    decode = (f"decode {format_speed(result.decode_tokens_per_s)} tok/s "
+              f"({format_speed(result.decode_tokens_per_s_low)}-"
+              f"{format_speed(result.decode_tokens_per_s_high)})")
     if result.batch > 1:
-        decode += (f" per sequence, {_speed(result.decode_batch_tokens_per_s, decimals=0)} "
-                   "tok/s summed")
+        summed = format_speed(result.decode_batch_tokens_per_s, decimals=0)
+        decode += f" per sequence, {summed} tok/s summed"
     return [
         f"{decode}, bound by {result.decode_bound}",
-        f"prefill {_speed(result.prefill_tokens_per_s, decimals=0)} tok/s, time to first "
+        f"prefill {format_speed(result.prefill_tokens_per_s, decimals=0)} tok/s, time to first "
         f"token {result.time_to_first_token_s:,.2f} s",
         f"energy {joules(result.joules_per_token)} J/token at about "
         f"{result.average_power_w:.0f} W (estimate)",
     ]
-
-
-def _speed(tokens_per_s: float, *, decimals: int = 1) -> str:
-    """``135.6``, ``9,566``; under 1 token/s two significant digits (``0.0031``), so a crawl
-    does not read as a standstill."""
-    if tokens_per_s == 0 or tokens_per_s >= 1:
-        return f"{tokens_per_s:,.{decimals}f}"
-    return f"{tokens_per_s:.2g}"
 
 
 def joules(value: float) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import logging
 import os
@@ -101,6 +102,7 @@ from shoal.router import (
     MIN_WILLINGNESS_TO_PAY,
     ROUTER_ENVIRONMENT_VARIABLE,
     RoutingDecision,
+    RoutingError,
     load_router,
     route,
 )
@@ -345,16 +347,25 @@ def _names_any(message: str, names: Sequence[str]) -> bool:
 # The hardware functions' arguments that the tools name otherwise.
 _TOOL_ARGUMENT = {"device_or_chip": "device"}
 
+# A routing error leads with the argument of `route` it is about, as Python names it ("device:
+# unknown device 'x'", "history[0]: ..."); route_task's arguments have the same names.
+_ROUTE_ARGUMENT = re.compile(
+    "(" + "|".join(inspect.signature(route).parameters) + r")((?:\[[0-9]+\])*): "
+)
+
 
 def _led_by_its_argument(error: Exception) -> str:
     """A domain error's message, led by the argument it is about when the error says which
-    (a ParameterError's or an UnknownNameError's parameter): "argument 'from_node': unknown
-    process node ''". The message alone cannot tell two arguments of one kind apart, nor
-    name an empty or blank value, which it quotes as nothing."""
+    (a ParameterError's or an UnknownNameError's parameter, or the argument of `route` a
+    routing error leads with), as every tool words it: "argument 'from_node': unknown process
+    node ''". The message alone cannot tell two arguments of one kind apart, nor name an empty
+    or blank value, which it quotes as nothing."""
     if isinstance(error, ParameterError):
         parameter, problem = error.parameter, error.problem
     elif isinstance(error, UnknownNameError) and error.parameter is not None:
         parameter, problem = error.parameter, str(error)
+    elif isinstance(error, RoutingError) and (led := _ROUTE_ARGUMENT.match(str(error))):
+        parameter, problem = led.group(1) + led.group(2), str(error)[led.end():]
     else:
         return str(error)
     # A list's item as the argument check names it: contexts.1, not Python's contexts[1].
@@ -1637,7 +1648,8 @@ def _check_some_tokens(tokens: dict[str, int]) -> None:
 # Written out rather than read from the tables, which would load the user's device files while
 # the server is built; a test holds them to shoal.hardware's lists.
 WEIGHT_FORMATS = (
-    "Q4_0, Q4_1, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, FP16, INT4-AWQ, INT4-GPTQ, any case"
+    "Q4_0, Q4_1, Q4_K_M, Q5_K_M, Q6_K, Q8_0, MXFP4, FP8, BF16, FP16, INT4-AWQ, INT4-GPTQ, "
+    "any case, '-' or '_' alike (INT4 is INT4-AWQ)"
 )
 KV_CACHE_DESCRIPTION = "KV-cache format: F16, BF16, FP8, Q8_0, Q4_0, any case."
 BATCH_DESCRIPTION = "Concurrent sequences (speed is per sequence, energy per generated token)."
@@ -1893,7 +1905,8 @@ def _add_hardware_tools(server: MCPServer[None], *, max_result_tokens: int) -> N
         contexts within the model's maximum).
 
         Use it to find where to run a model, or which configurations are worth it on a new node.
-        Runs in the Rust core: a million configurations take a fraction of a second. Every list
+        A million configurations take about a second in the Rust core, and about half a minute
+        on the pure-Python fallback (no compiled core, or SHOAL_PURE_PYTHON set). Every list
         names each item once. A front longer than max_points, or than one answer holds (each
         point takes about 250 tokens), is shortened to points spread evenly along it, from the
         least energy per token to the fastest, and the points left out are counted in
