@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shoal._backend import BACKEND
 from shoal.catalog import load_catalog
@@ -197,6 +199,63 @@ def test_evaluation_of_perfect_predictions_matches_the_oracle() -> None:
     assert evaluation.pair[0].apgr == evaluation.pair[2].apgr
 
 
+def test_the_oracle_curve_starts_at_each_prompts_cheapest_candidate_however_small_the_costs(
+) -> None:
+    # gpt-4.1-mini at a millionth of a dollar per million tokens against gpt-5-mini at $0: a
+    # sweep starting at 0.00000001 USD per quality point already paid for gpt-4.1-mini where it
+    # scored higher, and the oracle's AIQ, 0 left of that point, read 0.4732 to the router's
+    # 0.5761.
+    costs = {"gpt-4.1-mini": 2.6e-10, "gpt-5-mini": 0.0}
+    prompts = [LabelledPrompt(f"prompt {index}", {"gpt-4.1-mini": 0.9 * (index % 2),
+                                                  "gpt-5-mini": 0.6}, costs, {})
+               for index in range(10)]
+    cheapest_always = [{"gpt-4.1-mini": 0.0, "gpt-5-mini": 1.0} for _ in prompts]
+
+    evaluation = evaluate_predictions(prompts, cheapest_always, [costs] * len(prompts),
+                                      router_version="toy")
+
+    assert evaluation.oracle_curve[0].willingness_to_pay == 0
+    assert evaluation.oracle_curve[0].picks == {"gpt-5-mini": 10}
+    assert evaluation.aiq["router"] == pytest.approx(0.6)
+    # From 0.6 at no cost to 0.75 at half the dearest single's cost, then flat.
+    assert evaluation.aiq["oracle"] == pytest.approx(0.5 * (0.6 + 0.75) / 2 + 0.5 * 0.75)
+    assert "(cost only)" in format_evaluation(evaluation)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    scale=st.sampled_from([0.0, 1e-300, 1e-12, 1e-9, 1e-6, 1e-3, 1.0, 1e3]),
+    prices=st.lists(st.integers(0, 10), min_size=3, max_size=3),
+    table=st.lists(st.tuples(st.integers(1, 1000),
+                             st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)),
+                                      min_size=3, max_size=3)),
+                   min_size=1, max_size=8),
+)
+def test_the_oracle_aiq_is_never_below_any_other_policys(
+    scale: float, prices: list[int], table: list[tuple[int, list[tuple[float, float]]]],
+) -> None:
+    # Per prompt: its tokens, and per model (realised score, predicted score). Each model has
+    # one price per token, so the cheapest single model is the cheapest choice on every prompt
+    # and no policy's cost is clamped up to it.
+    models = ("a", "b", "c")
+    prompts = [LabelledPrompt(f"prompt {index}",
+                              {m: score for m, (score, _) in zip(models, row, strict=True)},
+                              {m: price * scale * tokens for m, price in zip(models, prices,
+                                                                             strict=True)}, {})
+               for index, (tokens, row) in enumerate(table)]
+    predictions = [{m: predicted for m, (_, predicted) in zip(models, row, strict=True)}
+                   for _, row in table]
+
+    evaluation = evaluate_predictions(prompts, predictions,
+                                      [dict(p.costs_usd) for p in prompts], router_version="toy")
+
+    assert evaluation.oracle_curve[-1].quality == evaluation.oracle.quality
+    assert evaluation.oracle_curve[-1].cost_usd == evaluation.oracle.cost_usd
+    if evaluation.aiq is not None:
+        others = [value for name, value in evaluation.aiq.items() if name != "oracle"]
+        assert evaluation.aiq["oracle"] >= max(others) - 1e-12
+
+
 def _one_cost_prompts(cost: float) -> list[LabelledPrompt]:
     """Two candidates at one cost per call (two local models at $0, two at one price)."""
     costs = {"local-a": cost, "local-b": cost}
@@ -285,9 +344,9 @@ def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
     assert rows["single:small"] == ["0.5000", "$0.00000338"]
     assert rows["oracle"] == ["1.0000", "$0.0000171"]
     # The cheapest point that reaches the oracle's quality, and the trade-offs that chose them:
-    # the sweep's lowest, 10 to the power -8, is as plain as the rest.
+    # the sweep's first, 0, weighs cost only.
     assert rows["router, cost <= 100% of best single"][1:] == ["$0.0000171", "(wtp", "$0.0000316)"]
-    assert rows["router, cost <= 50% of best single"][1:] == ["$0.00000338", "(wtp", "$0.00000001)"]
+    assert rows["router, cost <= 50% of best single"][1:] == ["$0.00000338", "(cost", "only)"]
     assert not re.search(r"\de[-+]?\d", table), table
 
 

@@ -675,9 +675,11 @@ def mean_scores(prompts: list[Any]) -> dict[str, float]:
 
 def _trade_off(willingness_to_pay: float | None) -> str:
     """``wtp $0.00316``: the router's willingness to pay, in USD per quality point, at a curve
-    point; the last point weighs quality only."""
+    point; the first point weighs cost only, the last quality only."""
     if willingness_to_pay is None or math.isinf(willingness_to_pay):
         return "quality only"
+    if willingness_to_pay == 0:
+        return "cost only"
     return f"wtp {format_usd(willingness_to_pay)}"
 
 

@@ -4,7 +4,10 @@ Each held-out prompt carries the realised score of several candidate models and 
 model (observed, or price x tokens). The router predicts every candidate's quality once per
 prompt; each willingness to pay λ then picks, per prompt, the candidate maximising
 ``quality − cost / λ`` exactly as :func:`shoal.router.route` ranks (ties: cheaper, then by id),
-and the realised score and cost of the picks are averaged into one point of the curve.
+and the realised score and cost of the picks are averaged into one point of the curve. The
+sweep starts at λ = 0 (each prompt's cheapest candidate) and ends at quality only. The oracle
+picks by realised scores, and its curve has a point at every λ where one of its picks changes,
+so no policy's point lies above it.
 
 Summaries:
 
@@ -36,6 +39,7 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -79,9 +83,11 @@ from shoal.tokens import count_tokens
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_TOKENS = 256
-# Willingness to pay, USD per whole quality point: 10 per decade from 1e-8 to 1e2, then "any
-# price" (quality only). Spans per-call costs from fractions of a micro-dollar to dollars.
-TRADE_OFFS = (*(10.0 ** (e / 10) for e in range(-80, 21)), math.inf)
+# Willingness to pay, USD per whole quality point: 0 (cost only: each prompt's cheapest
+# candidate), 10 per decade from 1e-8 to 1e2, then "any price" (quality only). Both ends are
+# reached whatever the costs, so a curve spans the whole cost range even when the calls cost
+# fractions of a micro-dollar; the values between resolve costs from those to dollars.
+TRADE_OFFS = (0.0, *(10.0 ** (e / 10) for e in range(-80, 21)), math.inf)
 CPT_LEVELS = (0.5, 0.8)
 
 
@@ -875,7 +881,10 @@ def _point(
 
 def _pick(candidates: Sequence[tuple[float, str, float]], willingness: float) -> str:
     """The model of highest ``quality − cost / willingness`` (of quality alone at infinity)
-    among ``(cost, model, quality)`` in tie-break order: on a tie the first, the cheaper, wins."""
+    among ``(cost, model, quality)`` in tie-break order: on a tie the first, the cheaper, wins.
+    At 0 it is the limit from above: the cheapest, then the highest quality among those."""
+    if willingness == 0:
+        return min(candidates, key=lambda option: (option[0], -option[2]))[1]
     best_model, best = "", -math.inf
     for cost, model, quality in candidates:
         objective = quality if math.isinf(willingness) else quality - cost / willingness
@@ -900,6 +909,63 @@ def _curve(
     return tuple(points)
 
 
+def _oracle_curve(
+    scores: Sequence[Mapping[str, float]], costs: Sequence[Mapping[str, float]],
+) -> tuple[OperatingPoint, ...]:
+    """The oracle's curve with a point at every willingness to pay where one of its picks
+    changes, from 0 (each prompt's cheapest candidate) to quality only.
+
+    A sweep over fixed values can step over a change of pick, and its curve then runs below
+    the oracle's true one, where a router's point may lie above it. Each prompt's picks, as the
+    willingness to pay rises, walk the upper hull of its candidates' (cost, score); the switch
+    from one hull vertex to the next comes at Δcost / Δscore. Summing the switches in order
+    gives every vertex of the curve, which bounds every policy's points from above.
+    """
+    count = len(scores)
+    hulls = [_choices_hull(score, cost) for score, cost in zip(scores, costs, strict=True)]
+    picks = [hull[0] for hull in hulls]
+    # Exact sums, so each point's means are those a fresh sum of its picks gives.
+    quality = sum((Fraction(pick[2]) for pick in picks), Fraction(0))
+    cost = sum((Fraction(pick[0]) for pick in picks), Fraction(0))
+    tally: dict[str, int] = {}
+    for pick in picks:
+        tally[pick[1]] = tally.get(pick[1], 0) + 1
+
+    def point(willingness: float) -> OperatingPoint:
+        picked = {model: times for model, times in sorted(tally.items()) if times}
+        return OperatingPoint("oracle", float(quality) / count, float(cost) / count,
+                              willingness, picked)
+
+    switches = sorted(((later[0] - earlier[0]) / (later[2] - earlier[2]), index, later)
+                      for index, hull in enumerate(hulls)
+                      for earlier, later in itertools.pairwise(hull))
+    points = [point(0.0)]
+    for willingness, group in itertools.groupby(switches, key=lambda switch: switch[0]):
+        for _, index, choice in group:
+            before, picks[index] = picks[index], choice
+            quality += Fraction(choice[2]) - Fraction(before[2])
+            cost += Fraction(choice[0]) - Fraction(before[0])
+            tally[before[1]] -= 1
+            tally[choice[1]] = tally.get(choice[1], 0) + 1
+        points.append(point(willingness))
+    points.append(point(math.inf))
+    return tuple(points)
+
+
+def _choices_hull(
+    scores: Mapping[str, float], costs: Mapping[str, float],
+) -> list[tuple[float, str, float]]:
+    """The ``(cost, model, score)`` of one prompt's candidates on the upper hull of (cost,
+    score), cheapest first: the picks that maximise ``score − cost / willingness`` as the
+    willingness to pay rises. Of candidates at one point the first by id stands for them, as
+    :func:`_pick` breaks such ties."""
+    first_at: dict[tuple[float, float], str] = {}
+    for cost, model, score in sorted((costs[model], model, scores[model]) for model in scores):
+        first_at.setdefault((cost, score), model)
+    hull = non_decreasing_hull(first_at)
+    return [(cost, first_at[cost, score], score) for cost, score in hull]
+
+
 def evaluate_predictions(
     prompts: Sequence[LabelledPrompt], predictions: Sequence[Mapping[str, float]],
     costs: Sequence[Mapping[str, float]], *, router_version: str,
@@ -922,7 +988,7 @@ def evaluate_predictions(
 
     progress = progress if progress is not None else _no_progress
     router_curve = _curve("router", predictions, scores, costs, trade_offs, progress)
-    oracle_curve = _curve("oracle", scores, scores, costs, trade_offs, progress)
+    oracle_curve = _oracle_curve(scores, costs)
     singles = tuple(_point(f"single:{m}", [m] * len(prompts), scores, costs) for m in models)
     oracle = _point("oracle", [min(models, key=lambda m: (-s[m], c[m], m))
                                for s, c in zip(scores, costs, strict=False)], scores, costs)
