@@ -398,6 +398,21 @@ def test_costs_come_from_observations_then_prices_then_the_catalog() -> None:
         cost_table([prompt], ["y"], catalog=catalog)
 
 
+def test_a_model_without_a_price_is_refused_by_its_first_row_without_a_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "labels.jsonl"
+    rows = [{"prompt": f"Question {index}", "model": model, "score": float(index % 2)}
+            for index in range(4) for model in ("gpt-4o", "model-a")]
+    rows[1]["cost_usd"] = 0.001
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    assert main(["eval", "--data", str(data), "--folds", "2"]) == 2
+
+    assert (f"{data}:4: no cost for 'model-a': the catalog does not price it, so give cost_usd "
+            "in every row of it or a --prices entry") in capsys.readouterr().err
+
+
 def test_price_files_accept_both_spellings(tmp_path: Path) -> None:
     prices = read_prices(LLMROUTER / "models.json")
     assert prices["gemma-2-9b-it"] == (0.1, 0.1)

@@ -107,6 +107,8 @@ class LabelledPrompt:
         task: Task or cluster label, where the data has one (for cross-task splits).
         output_tokens: Output tokens per model, where the data has them; they cost that
             model's call in place of the evaluation's assumed output length.
+        where: Where the data labels each model on this prompt (the first such row's
+            ``FILE:LINE``, or the list item), for an error to name.
     """
 
     prompt: str
@@ -115,6 +117,7 @@ class LabelledPrompt:
     input_tokens: Mapping[str, int]
     task: str | None = None
     output_tokens: Mapping[str, int] = field(default_factory=dict)
+    where: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -355,7 +358,8 @@ def _scores_renamed(item: LabelledPrompt, names: Mapping[str, str]) -> LabelledP
     for model, score in item.scores.items():
         scores.setdefault(names[model], []).append(score)
     return replace(item, scores={model: math.fsum(values) / len(values)
-                                 for model, values in scores.items()})
+                                 for model, values in scores.items()},
+                   where={names[model]: where for model, where in item.where.items()})
 
 
 def read_label_rows(
@@ -466,8 +470,9 @@ def _from_llmrouter(item: object, where: str) -> LabelledPrompt:
     cluster = item.get("cluster_id")
     if task is None and cluster is not None:
         task = f"cluster {cluster}"
-    return LabelledPrompt(prompt=question, scores=_item_scores(item.get("scores"), where),
-                          costs_usd={}, input_tokens={}, task=task)
+    scores = _item_scores(item.get("scores"), where)
+    return LabelledPrompt(prompt=question, scores=scores, costs_usd={}, input_tokens={},
+                          task=task, where=dict.fromkeys(scores, where))
 
 
 def _item_scores(scores: object, where: str) -> dict[str, float]:
@@ -495,7 +500,8 @@ def _group_long_rows(rows: Iterable[tuple[str, LabelRow]]) -> list[LabelledPromp
     tasks: dict[str, tuple[str, str]] = {}
     for where, row in rows:
         entry = grouped.setdefault(row.prompt, {"scores": {}, "costs": {}, "tokens": {},
-                                                "output_tokens": {}, "task": None})
+                                                "output_tokens": {}, "task": None, "where": {}})
+        entry["where"].setdefault(row.model, where)
         if row.task is not None:
             entry["task"] = _one_task(tasks, row.prompt, row.task, where)
         entry["scores"].setdefault(row.model, []).append(row.score)
@@ -513,6 +519,7 @@ def _group_long_rows(rows: Iterable[tuple[str, LabelRow]]) -> list[LabelledPromp
             input_tokens=dict(entry["tokens"]),
             task=entry["task"],
             output_tokens=dict(entry["output_tokens"]),
+            where=dict(entry["where"]),
         )
         for prompt, entry in grouped.items()
     ]
@@ -796,8 +803,11 @@ def cost_table(
                 entry = catalog.model(model)
                 per_input, per_output = entry.input_per_mtok, entry.output_per_mtok
             else:
+                # The first row without a cost, as any other refused row is named.
+                where = f"{item.where[model]}: " if model in item.where else ""
                 raise EvaluationError(
-                    f"no cost for {model!r}: give cost_usd in the data or a --prices entry"
+                    f"{where}no cost for {model!r}: the catalog does not price it, so give "
+                    "cost_usd in every row of it or a --prices entry"
                 )
             tokens = _input_tokens(item, model, catalog)
             answer_tokens = item.output_tokens.get(model, output_tokens)
