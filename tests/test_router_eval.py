@@ -256,6 +256,25 @@ def test_the_oracle_aiq_is_never_below_any_other_policys(
         assert evaluation.aiq["oracle"] >= max(others) - 1e-12
 
 
+def test_random_choice_is_its_expectation_not_one_draw() -> None:
+    # One seeded draw per prompt made random choice 0 on a single prompt, and on 30 prompts
+    # better than the best single model.
+    costs = {"cheap": 1.0, "dear": 2.0}
+    prompts = [LabelledPrompt("a", {"cheap": 1.0, "dear": 0.0}, costs, {}),
+               LabelledPrompt("b", {"cheap": 0.0, "dear": 1.0}, costs, {}),
+               LabelledPrompt("c", {"cheap": 0.0, "dear": 1.0}, costs, {})]
+
+    evaluation = evaluate_predictions(prompts, [dict(p.scores) for p in prompts],
+                                      [costs] * 3, router_version="toy")
+
+    assert evaluation.random.quality == 0.5 and evaluation.random.cost_usd == 1.5
+    assert evaluation.random.picks is None
+    (random_pair,) = [pair for pair in evaluation.pair if pair.policy == "random"]
+    # A third of the gap each prompt sent: 50 % after two prompts, 80 % after all three.
+    assert random_pair.apgr == 0.5
+    assert random_pair.cpt == {"50%": 200 / 3, "80%": 100.0}
+
+
 def _one_cost_prompts(cost: float) -> list[LabelledPrompt]:
     """Two candidates at one cost per call (two local models at $0, two at one price)."""
     costs = {"local-a": cost, "local-b": cost}

@@ -25,9 +25,12 @@ Summaries:
   with a note.
 
 Baselines on the same prompts and costs: every single model, the best single model (highest
-mean score), the cheapest, random choice (one seeded uniform pick among the candidates per
-prompt, so on a few prompts it can match a single model by chance) and the oracle (best realised
-score per prompt, cheapest among ties; its curve uses realised scores in place of predictions).
+mean score), the cheapest, random choice and the oracle (best realised score per prompt,
+cheapest among ties; its curve uses realised scores in place of predictions). Random choice is
+its expectation, not one draw: a uniform pick among the candidates of each prompt scores and
+costs their mean there, and for two candidates it sends each share of prompts to the stronger
+model at the gain of that share of the gap (APGR 0.5). One seeded draw could beat the best
+single model on a few prompts, or score 0 on one.
 """
 
 from __future__ import annotations
@@ -129,7 +132,8 @@ class OperatingPoint:
         quality: Mean realised score of the picks.
         cost_usd: Mean cost per prompt of the picks.
         willingness_to_pay: λ of a curve point (None for fixed policies; inf = quality only).
-        picks: How often each model was picked.
+        picks: How often each model was picked (None for random choice, which is taken in
+            expectation).
     """
 
     policy: str
@@ -273,6 +277,18 @@ def pair_metrics(
     for i in order:
         total += strong[i] - weak[i]
         recovered.append((total / count - weak_mean) / gap)
+    return _recovered_metrics(policy, recovered)
+
+
+def _expected_random_pair_metrics(count: int) -> PairMetrics:
+    """APGR and CPT of sending prompts to the strong model in uniformly random order, in
+    expectation: after ``k`` of ``count`` prompts, ``k / count`` of the gap is recovered."""
+    return _recovered_metrics("random", [k / count for k in range(count + 1)])
+
+
+def _recovered_metrics(policy: str, recovered: Sequence[float]) -> PairMetrics:
+    """APGR and CPT from the share of the gap recovered after 0, 1, … ``count`` prompts."""
+    count = len(recovered) - 1
     apgr = math.fsum((a + b) / 2 for a, b in itertools.pairwise(recovered)) / count
     cpt: dict[str, float | None] = {}
     for level in CPT_LEVELS:
@@ -979,7 +995,7 @@ def _choices_hull(
 def evaluate_predictions(
     prompts: Sequence[LabelledPrompt], predictions: Sequence[Mapping[str, float]],
     costs: Sequence[Mapping[str, float]], *, router_version: str,
-    trade_offs: Sequence[float] = TRADE_OFFS, seed: int = 0, notes: Sequence[str] = (),
+    trade_offs: Sequence[float] = TRADE_OFFS, notes: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> Evaluation:
     """The curve, AIQ, APGR/CPT and baselines from predictions and costs already computed.
@@ -1002,8 +1018,7 @@ def evaluate_predictions(
     singles = tuple(_point(f"single:{m}", [m] * len(prompts), scores, costs) for m in models)
     oracle = _point("oracle", [min(models, key=lambda m: (-s[m], c[m], m))
                                for s, c in zip(scores, costs, strict=False)], scores, costs)
-    generator = random.Random(seed)
-    uniform = _point("random", [generator.choice(models) for _ in prompts], scores, costs)
+    uniform = _expected_random_point(scores, costs)
 
     best = max(singles, key=lambda s: (s.quality, -s.cost_usd))
     curves = {
@@ -1014,7 +1029,7 @@ def evaluate_predictions(
         "random": [(uniform.cost_usd, uniform.quality)],
     }
     summary, aiq_notes = _aiq_summary(curves, singles)
-    pair, pair_notes = _pair_summaries(models, predictions, scores, singles, seed)
+    pair, pair_notes = _pair_summaries(models, predictions, scores, singles)
     return Evaluation(
         prompts=len(prompts), models=models, router_version=router_version,
         router_curve=router_curve, oracle_curve=oracle_curve, singles=singles,
@@ -1022,6 +1037,18 @@ def evaluate_predictions(
         random=uniform, oracle=oracle, aiq=summary,
         pair=pair, notes=(*notes, *aiq_notes, *pair_notes),
     )
+
+
+def _expected_random_point(
+    scores: Sequence[Mapping[str, float]], costs: Sequence[Mapping[str, float]],
+) -> OperatingPoint:
+    """Uniform random choice in expectation: on each prompt, the mean score and cost of its
+    candidates (no picks: every candidate is picked a share of the time)."""
+    count = len(scores)
+    quality = math.fsum(math.fsum(score.values()) / len(score) for score in scores) / count
+    cost = math.fsum(math.fsum(cost[model] for model in score) / len(score)
+                     for score, cost in zip(scores, costs, strict=True)) / count
+    return OperatingPoint("random", quality, cost)
 
 
 def _aiq_summary(
@@ -1056,7 +1083,7 @@ def _candidate_scores(
 
 def _pair_summaries(
     models: Sequence[str], predictions: Sequence[Mapping[str, float]],
-    scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint], seed: int,
+    scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint],
 ) -> tuple[tuple[PairMetrics, ...] | None, tuple[str, ...]]:
     """APGR and CPT of the router, random choice and the oracle for two candidates (none for
     more), or None and a note saying why they do not apply to these two."""
@@ -1069,14 +1096,11 @@ def _pair_summaries(
         return None, (f"APGR and CPT do not apply: {why_not}",)
     strong_scores = [s[strong_id] for s in scores]
     weak_scores = [s[weak_id] for s in scores]
-    generator = random.Random(seed)
-    gains = {
-        "router": [p[strong_id] - p[weak_id] for p in predictions],
-        "random": [generator.random() for _ in scores],
-        "oracle": [s - w for s, w in zip(strong_scores, weak_scores, strict=False)],
-    }
-    return tuple(pair_metrics(name, g, strong_scores, weak_scores)
-                 for name, g in gains.items()), ()
+    router_gains = [p[strong_id] - p[weak_id] for p in predictions]
+    oracle_gains = [s - w for s, w in zip(strong_scores, weak_scores, strict=False)]
+    return (pair_metrics("router", router_gains, strong_scores, weak_scores),
+            _expected_random_pair_metrics(len(scores)),
+            pair_metrics("oracle", oracle_gains, strong_scores, weak_scores)), ()
 
 
 def _why_pair_metrics_do_not_apply(weak: OperatingPoint, strong: OperatingPoint) -> str | None:
@@ -1213,7 +1237,7 @@ def cross_validate(
                 "router that did not see it")
     return evaluate_predictions(
         prompts, [p for p in predictions if p is not None], costs,
-        router_version=f"{count}-fold cross-validation", seed=seed,
+        router_version=f"{count}-fold cross-validation",
         notes=(note, *_left_out_notes(prompts)), progress=progress,
     )
 
