@@ -1222,6 +1222,26 @@ def test_eval_warns_when_the_test_prompts_were_trained_on(
     assert "also occur in --train" not in capsys.readouterr().out
 
 
+def test_eval_counts_one_held_out_prompt_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    one = write_jsonl(tmp_path / "one.jsonl", label_rows()[:2])
+    router = fitted_router(tmp_path, write_jsonl(tmp_path / "first.jsonl", label_rows()[:2]))
+    plot = tmp_path / "eval.svg"
+    capsys.readouterr()
+
+    assert main(["eval", "--train", str(data), "--test", str(one), "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("1 held-out prompt, 2 candidates; ")
+    assert ("note: 1 of the 1 held-out prompt also occurs in --train: the router was fitted on "
+            "it, so these figures flatter it") in printed
+    assert ">1 held-out prompt, 2 candidates</text>" in plot.read_text(encoding="utf-8")
+    assert main(["eval", "--router", str(router), "--test", str(data)]) == 0
+    assert ("note: 1 of the 6 held-out prompts appears to occur in --router's exemplars") in (
+        capsys.readouterr().out)
+
+
 def test_eval_warns_when_the_test_prompts_appear_to_be_the_routers_exemplars(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -481,6 +481,8 @@ def _use_catalog_prices(path: Path | None) -> None:
 
 
 def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
+    from shoal.render import plural
+
     prices = read_prices(args.prices) if args.prices is not None else None
     _use_catalog_prices(args.prices)
     catalog = configured_catalog()
@@ -536,21 +538,23 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
                                  output_tokens=args.output_tokens, priors=priors,
                                  progress=progress)
     seen = _seen_in_training(test, train)
+    of_the_test = f"of the {plural(len(test), 'held-out prompt')}"
     if seen:
         evaluation = _with_note(evaluation, (
-            f"{seen:,} of the {len(test):,} held-out prompts also occur in --train: the router "
-            "was fitted on them, so these figures flatter it; test on prompts the training data "
-            "lacks"
+            f"{seen:,} {of_the_test} also {'occurs' if seen == 1 else 'occur'} in --train: the "
+            f"router was fitted on {'it' if seen == 1 else 'them'}, so these figures flatter it; "
+            "test on prompts the training data lacks"
         ))
     stored = 0
     if args.router is not None:
         stored = sum(router.stored_exemplar(item.prompt) is not None for item in test)
     if stored:
         evaluation = _with_note(evaluation, (
-            f"{stored:,} of the {len(test):,} held-out prompts appear to occur in --router's "
-            "exemplars (judged by the 80-character preview and the int8 embedding code the file "
-            "keeps of each, both equal): the router was likely fitted on them, so these figures "
-            "flatter it; test on prompts its training data lacks"
+            f"{stored:,} {of_the_test} {'appears' if stored == 1 else 'appear'} to occur in "
+            "--router's exemplars (judged by the 80-character preview and the int8 embedding "
+            "code the file keeps of each, both equal): the router was likely fitted on "
+            f"{'it' if stored == 1 else 'them'}, so these figures flatter it; test on prompts its "
+            "training data lacks"
         ))
     if held_out:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
@@ -693,10 +697,12 @@ def format_evaluation(evaluation: Evaluation) -> str:
     Costs are dollars per prompt as every other shoal table writes them (``$0.000308``); the
     ``--json`` file keeps them as numbers.
     """
+    from shoal.render import plural
+
     best = evaluation.best_single
     lines = [
-        f"{evaluation.prompts} held-out prompts, {len(evaluation.models)} candidates; router "
-        f"{evaluation.router_version}",
+        f"{plural(evaluation.prompts, 'held-out prompt')}, {len(evaluation.models)} "
+        f"candidates; router {evaluation.router_version}",
         "",
         f"{'policy':54} {'quality':>8} {'cost/prompt':>12}",
     ]
