@@ -1206,6 +1206,25 @@ def test_fit_notes_conflicting_duplicate_labels(
     assert "labelled more than once" not in capsys.readouterr().err
 
 
+def test_eval_notes_labels_averaged_as_fit_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = label_rows()
+    rows += [{**rows[0], "score": 0.0}, dict(rows[3])]
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+    clean = write_jsonl(tmp_path / "clean.jsonl", label_rows())
+    averaged = ("1 prompt-model pair labelled more than once with different scores; each "
+                "pair's scores were averaged")
+
+    assert main(["eval", "--data", str(data), "--folds", "2"]) == 0
+    assert f"note: --data: {averaged}\n" in capsys.readouterr().out
+    assert main(["eval", "--train", str(clean), "--test", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: --test: {averaged}\n" in printed and "--train: 1 prompt-model" not in printed
+    assert main(["eval", "--data", str(clean), "--folds", "2"]) == 0
+    assert "labelled more than once" not in capsys.readouterr().out
+
+
 def test_eval_warns_when_the_test_prompts_were_trained_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -35,6 +35,8 @@ from shoal.router import MAX_OUTPUT_TOKENS
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
+    LabelledPrompt,
+    conflicting_label_count,
     cross_validate,
     evaluate_router,
     long_rows,
@@ -264,8 +266,6 @@ def _print_fit_notes(
 ) -> None:
     """What the summary line leaves out: spellings counted as one model, which models `shoal
     route` chooses among with this router, and (on stderr) labels averaged or not routable."""
-    from shoal.render import plural
-
     if spellings:
         print(_counted_as(spellings))
     catalog = configured_catalog()
@@ -292,8 +292,7 @@ def _print_fit_notes(
 
     conflicts = conflicting_labels(rows)
     if conflicts:
-        print(f"note: {plural(conflicts, 'prompt-model pair')} labelled more than once with "
-              "different scores; each pair's scores were averaged", file=sys.stderr)
+        print(f"note: {_averaged_labels(conflicts)}", file=sys.stderr)
     if observed:
         print(f"note: {_named_with_near_matches(observed)} not in the catalog: `shoal route` "
               f"prices {'it' if len(observed) == 1 else 'each'} at the mean cost_usd of its "
@@ -504,7 +503,8 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
             evaluation = cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
                                         prices=prices, output_tokens=args.output_tokens,
                                         progress=progress)
-        return _with_name_notes(evaluation, spellings, data)
+        evaluation = _with_name_notes(evaluation, spellings, data)
+        return _with_averaged_label_notes(evaluation, {"--data": data})
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
@@ -560,7 +560,28 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
-    return _with_name_notes(evaluation, spellings, [*test, *train])
+    evaluation = _with_name_notes(evaluation, spellings, [*test, *train])
+    return _with_averaged_label_notes(evaluation, {"--train": train, "--test": test})
+
+
+def _averaged_labels(count: int) -> str:
+    """What fit and eval note of prompt-model pairs labelled with several scores."""
+    from shoal.render import plural
+
+    return (f"{plural(count, 'prompt-model pair')} labelled more than once with different "
+            "scores; each pair's scores were averaged")
+
+
+def _with_averaged_label_notes(
+    evaluation: Evaluation, files: Mapping[str, Sequence[LabelledPrompt]],
+) -> Evaluation:
+    """The evaluation with a note for each file (by its option) that labels a prompt-model
+    pair more than once with different scores, as `shoal fit` notes them."""
+    for option, prompts in files.items():
+        count = conflicting_label_count(prompts)
+        if count:
+            evaluation = _with_note(evaluation, f"{option}: {_averaged_labels(count)}")
+    return evaluation
 
 
 def _held_out_models(value: str | None) -> list[str]:

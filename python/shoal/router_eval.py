@@ -112,6 +112,8 @@ class LabelledPrompt:
             model's call in place of the evaluation's assumed output length.
         where: Where the data labels each model on this prompt (the first such row's
             ``FILE:LINE``, or the list item), for an error to name.
+        conflicting: The models labelled on this prompt more than once with different
+            scores, which ``scores`` averages.
     """
 
     prompt: str
@@ -121,6 +123,7 @@ class LabelledPrompt:
     task: str | None = None
     output_tokens: Mapping[str, int] = field(default_factory=dict)
     where: Mapping[str, str] = field(default_factory=dict)
+    conflicting: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -375,6 +378,7 @@ def _scores_renamed(item: LabelledPrompt, names: Mapping[str, str]) -> LabelledP
         scores.setdefault(names[model], []).append(score)
     return replace(item, scores={model: math.fsum(values) / len(values)
                                  for model, values in scores.items()},
+                   conflicting=_conflicting(scores),
                    where={names[model]: where for model, where in item.where.items()})
 
 
@@ -536,9 +540,22 @@ def _group_long_rows(rows: Iterable[tuple[str, LabelRow]]) -> list[LabelledPromp
             task=entry["task"],
             output_tokens=dict(entry["output_tokens"]),
             where=dict(entry["where"]),
+            conflicting=_conflicting(entry["scores"]),
         )
         for prompt, entry in grouped.items()
     ]
+
+
+def _conflicting(scores: Mapping[str, Sequence[float]]) -> tuple[str, ...]:
+    """The models of one prompt given more than one score, which are averaged."""
+    return tuple(model for model, values in scores.items() if len(set(values)) > 1)
+
+
+def conflicting_label_count(prompts: Iterable[LabelledPrompt]) -> int:
+    """How many prompt-model pairs ``prompts`` labelled more than once with different scores
+    (each such pair's scores averaged), as :func:`shoal.router_model.conflicting_labels`
+    counts them in the rows of a fit."""
+    return sum(len(item.conflicting) for item in prompts)
 
 
 def _one_task(tasks: dict[str, tuple[str, str]], prompt: str, task: str, where: str) -> str:
@@ -1298,6 +1315,7 @@ __all__ = [
     "RouterFileError",
     "RoutingError",
     "aiq",
+    "conflicting_label_count",
     "cost_table",
     "cross_validate",
     "evaluate_predictions",
