@@ -275,6 +275,24 @@ def test_random_choice_is_its_expectation_not_one_draw() -> None:
     assert random_pair.cpt == {"50%": 200 / 3, "80%": 100.0}
 
 
+def test_each_json_field_of_an_evaluation_has_one_type_or_null() -> None:
+    costs = {"a": 1.0, "b": 2.0, "c": 3.0}
+    prompts = [LabelledPrompt(f"prompt {index}", {"a": 0.2, "b": 0.5, "c": index / 3}, costs, {})
+               for index in range(4)]
+
+    written = evaluate_predictions(prompts, [dict(p.scores) for p in prompts],
+                                   [costs] * 4, router_version="toy").to_dict()
+
+    # Three candidates: no pair metrics, null as when two do not suit them (not an empty list).
+    assert written["pair"] is None
+    paid = [point["willingness_to_pay"] for curve in ("router_curve", "oracle_curve")
+            for point in written[curve]]
+    assert all(value is None or isinstance(value, float) for value in paid)
+    # The quality-only point, at any price.
+    assert written["router_curve"][-1]["willingness_to_pay"] is None
+    assert written["router_curve"][0]["willingness_to_pay"] == 0
+
+
 def _one_cost_prompts(cost: float) -> list[LabelledPrompt]:
     """Two candidates at one cost per call (two local models at $0, two at one price)."""
     costs = {"local-a": cost, "local-b": cost}
@@ -655,7 +673,7 @@ def test_fit_and_eval_commands_round_trip(tmp_path: Path, capsys: pytest.Capture
     assert ("note: APGR and CPT do not apply: the cheaper qwen2.5-7b-instruct scores higher "
             "than the dearer gemma-2-9b-it (0.5714 against 0.4286 on average)") in printed
     written = json.loads(report.read_text(encoding="utf-8"))
-    assert written["prompts"] == 7 and written["router_curve"][-1]["willingness_to_pay"] == "inf"
+    assert written["prompts"] == 7 and written["router_curve"][-1]["willingness_to_pay"] is None
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
 
 

@@ -160,8 +160,8 @@ class Evaluation:
     """The router's curve and summaries against the baselines on one held-out set.
 
     ``aiq`` is None when every candidate costs the same, and ``pair`` is None for two
-    candidates of which the dearer does not score higher; a note then says why. ``pair`` is
-    empty for more than two candidates.
+    candidates of which the dearer does not score higher, a note then saying why; ``pair`` is
+    None for more than two candidates too, as RouteLLM's metrics compare two.
     """
 
     prompts: int
@@ -179,7 +179,8 @@ class Evaluation:
     notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (infinite λ written as the string "inf")."""
+        """JSON-ready form. Each field has one type or null: the quality-only point's infinite
+        willingness to pay, which JSON cannot hold, is null, as a fixed policy's is."""
         return _json_ready(asdict(self))
 
     def best_quality_within(self, cost_usd: float) -> OperatingPoint | None:
@@ -201,7 +202,7 @@ def is_evaluation_document(document: object) -> bool:
 
 def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and math.isinf(value):
-        return "inf"
+        return None
     if isinstance(value, dict):
         return {key: _json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -1102,10 +1103,10 @@ def _pair_summaries(
     models: Sequence[str], predictions: Sequence[Mapping[str, float]],
     scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint],
 ) -> tuple[tuple[PairMetrics, ...] | None, tuple[str, ...]]:
-    """APGR and CPT of the router, random choice and the oracle for two candidates (none for
-    more), or None and a note saying why they do not apply to these two."""
+    """APGR and CPT of the router, random choice and the oracle for two candidates; None for
+    more, and None with a note saying why when they do not apply to these two."""
     if len(models) != 2:
-        return (), ()
+        return None, ()
     weak, strong = sorted(singles, key=lambda s: (s.cost_usd, s.policy))
     weak_id, strong_id = weak.policy.removeprefix("single:"), strong.policy.removeprefix("single:")
     why_not = _why_pair_metrics_do_not_apply(weak, strong)
