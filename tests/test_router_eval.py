@@ -293,6 +293,25 @@ def test_each_json_field_of_an_evaluation_has_one_type_or_null() -> None:
     assert written["router_curve"][0]["willingness_to_pay"] == 0
 
 
+def test_a_note_says_when_aiq_counts_a_cost_outside_the_single_models_range() -> None:
+    # Observed costs make x the cheaper model on one prompt and y on the other: the cheapest
+    # choice of each costs $1.50 a prompt, below either single model ($2 and $3).
+    prompts = [LabelledPrompt("a", {"x": 0.5, "y": 1.0}, {"x": 1.0, "y": 4.0}, {}),
+               LabelledPrompt("b", {"x": 0.5, "y": 1.0}, {"x": 3.0, "y": 2.0}, {})]
+    costs = [dict(p.costs_usd) for p in prompts]
+
+    evaluation = evaluate_predictions(prompts, [dict(p.scores) for p in prompts], costs,
+                                      router_version="toy")
+    within = evaluate_predictions(prompts, [dict(p.scores) for p in prompts],
+                                  [{"x": 2.0, "y": 3.0}] * 2, router_version="toy")
+
+    assert ("AIQ counts a cost outside the single models' range ($2.00 to $3.00 a prompt) as "
+            "that range's end, and some points lie outside it: router down to $1.50, oracle down "
+            "to $1.50 (the rows' own costs make other models the cheapest or the dearest on other "
+            "prompts)") in evaluation.notes
+    assert not any("outside the single models' range" in note for note in within.notes)
+
+
 def _one_cost_prompts(cost: float) -> list[LabelledPrompt]:
     """Two candidates at one cost per call (two local models at $0, two at one price)."""
     costs = {"local-a": cost, "local-b": cost}

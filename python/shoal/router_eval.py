@@ -13,9 +13,10 @@ Summaries:
 
 * AIQ (RouterBench): area under the non-decreasing convex hull of the curve's (cost, quality)
   points, cost normalised so the cheapest single candidate sits at 0 and the most expensive at 1.
-  Points are clamped into [0, 1]; left of the hull's first point the area is 0, right of its
-  last point the hull stays flat. AIQ is therefore a mean quality over the cost range; when
-  every candidate costs the same there is no range, and AIQ is left out (None) with a note.
+  Points are clamped into [0, 1], with a note naming the curves that leave it; left of the
+  hull's first point the area is 0, right of its last point the hull stays flat. AIQ is
+  therefore a mean quality over the cost range; when every candidate costs the same there is
+  no range, and AIQ is left out (None) with a note.
 * APGR and CPT (RouteLLM), for two candidates only: prompts are sent to the stronger (more
   expensive) model in order of predicted gain over the weaker one; quality as a function of the
   share of strong calls gives PGR = (quality − weak) / (strong − weak). APGR is its area over
@@ -1078,12 +1079,39 @@ def _aiq_summary(
     low = min(s.cost_usd for s in singles)
     high = max(s.cost_usd for s in singles)
     if high > low:
-        return {name: aiq(points, low, high) for name, points in curves.items()}, ()
+        summary = {name: aiq(points, low, high) for name, points in curves.items()}
+        return summary, _clamped_cost_notes(curves, low, high)
     return None, (
         f"AIQ left out: every candidate costs {format_usd(low)} a prompt on average, and AIQ "
         "averages quality over the costs from the cheapest candidate's to the dearest's; with "
         "no such range, compare the quality column",
     )
+
+
+def _clamped_cost_notes(
+    curves: Mapping[str, Sequence[tuple[float, float]]], low: float, high: float,
+) -> tuple[str, ...]:
+    """A note naming the curves with a point cheaper than the cheapest single model or dearer
+    than the dearest, which AIQ counts at that end of the range (none when no point is).
+
+    With one price per model no policy leaves the range; costs observed per row can (a router
+    picking, per prompt, whichever model was cheapest there). Counted at the end, such a point
+    loses what it saves or gains beyond the range, and a router may then read above the oracle.
+    """
+    outside = []
+    for name, points in curves.items():
+        cheapest = min(cost for cost, _ in points)
+        dearest = max(cost for cost, _ in points)
+        if cheapest < low:
+            outside.append(f"{name} down to {format_usd(cheapest)}")
+        if dearest > high:
+            outside.append(f"{name} up to {format_usd(dearest)}")
+    if not outside:
+        return ()
+    return (f"AIQ counts a cost outside the single models' range ({format_usd(low)} to "
+            f"{format_usd(high)} a prompt) as that range's end, and some points lie outside it: "
+            f"{', '.join(outside)} (the rows' own costs make other models the cheapest or the "
+            "dearest on other prompts)",)
 
 
 def _candidate_scores(
