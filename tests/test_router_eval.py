@@ -696,6 +696,41 @@ def test_fit_and_eval_commands_round_trip(tmp_path: Path, capsys: pytest.Capture
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
 
 
+def test_fit_and_eval_read_a_plain_price_file_from_shoal_prices_as_from_prices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(
+        json.dumps({"prompt": f"Question {index} on topic {index % 3}", "model": model,
+                    "score": float((index + offset) % 2)}) + "\n"
+        for index in range(8) for offset, model in enumerate(("gpt-4o", "acme-7b"))
+    ), encoding="utf-8")
+    # acme-7b is not in the catalog: only this file prices it.
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"acme-7b": {"input_per_mtok": 0.2, "output_per_mtok": 0.2},
+                                  "gpt-4o": {"input_per_mtok": 2.0, "output_per_mtok": 8.0}}),
+                      encoding="utf-8")
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    assert main(["eval", "--data", str(data), "--folds", "2", "--prices", str(prices)]) == 0
+    given = capsys.readouterr().out
+
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    assert main(["eval", "--data", str(data), "--folds", "2"]) == 0
+    assert capsys.readouterr().out == given
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json")]) == 0
+    capsys.readouterr()
+
+    prices.write_text('{"gpt-4o": {"input_per_mtok": 2.0}}', encoding="utf-8")
+    for command in (["eval", "--data", str(data), "--folds", "2"],
+                    ["fit", str(data), "--out", str(tmp_path / "again.json")]):
+        monkeypatch.setenv("SHOAL_PRICES", str(prices))
+        assert main(command) == 2
+        assert capsys.readouterr().err.startswith(
+            f"shoal {command[0]}: error: SHOAL_PRICES: price file {prices}: 'gpt-4o' needs "
+            "input_per_mtok and output_per_mtok")
+
+
 def test_eval_prices_with_the_catalog_file_given_or_configured(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

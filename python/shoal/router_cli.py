@@ -116,7 +116,7 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      help="price file (a catalog file as elsewhere, or JSON {model: "
                      "{input_per_mtok, output_per_mtok, optional source}}, each price 0 to "
                      "1,000,000 USD per million tokens): checked to cover every model without a "
-                     "catalog price or observed cost")
+                     "catalog price or observed cost (default: SHOAL_PRICES, if set, read alike)")
     fit.add_argument("--k", type=_neighbours, default=40,
                      help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
@@ -149,7 +149,8 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.add_argument("--prices", type=Path,
                           help="price file overriding the catalog (a catalog file as elsewhere, "
                           "or JSON {model: {input_per_mtok, output_per_mtok, optional source}}, "
-                          "each price 0 to 1,000,000 USD per million tokens)")
+                          "each price 0 to 1,000,000 USD per million tokens; default: "
+                          "SHOAL_PRICES, if set, read alike)")
     evaluate.add_argument("--holdout-models",
                           help="with --train: comma-separated models whose training labels are "
                           "dropped; every model, in the catalog or not, gets its mean training "
@@ -223,11 +224,10 @@ def run_fit(args: argparse.Namespace) -> int:
         folded = f", {plural(len(outcomes), 'recorded outcome')} folded in"
     if not rows:
         raise EvaluationError(_no_rows_message(args.data, database))
-    prices = read_prices(args.prices) if args.prices is not None else {}
-    _use_catalog_prices(args.prices)
+    prices = _user_prices(args.prices)
     # Names as every other command reads them, through the catalog the command prices with.
     labels, spellings = canonical_model_rows(rows, configured_catalog())
-    if args.prices is not None:
+    if prices is not None:
         _check_prices(labels, prices)
     logger.info("fitting a router on %s", plural(len(labels), "labelled row"))
     with options_named({"name": "--name", "source": "--source"}), \
@@ -238,7 +238,7 @@ def run_fit(args: argparse.Namespace) -> int:
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
-    _print_fit_notes(router, args.out, labels, spellings, prices)
+    _print_fit_notes(router, args.out, labels, spellings, prices or {})
     if left_out:
         print(without_prompt_note(left_out), file=sys.stderr)
     if not router.confidence_calibration:
@@ -471,6 +471,28 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_prices(path: Path | None) -> dict[str, tuple[float, float]] | None:
+    """The prices of --prices, else of the file SHOAL_PRICES names, each read alike (None
+    without either): a ``{model: prices}`` file may price models the catalog lacks, which the
+    command prices from it while its catalog stays the shipped one, and a catalog-shaped file
+    applies as a whole (:func:`_use_catalog_prices`)."""
+    if path is not None:
+        prices = read_prices(path)
+        _use_catalog_prices(path)
+        return prices
+    configured = os.environ.get(PRICES_ENVIRONMENT_VARIABLE, "").strip()
+    if not configured:
+        return None
+    try:
+        if price_file_catalog(configured) is None:
+            # Read here as --prices would be: the catalog would refuse an entry of a model it
+            # lacks, so the command's catalog is the shipped one.
+            del os.environ[PRICES_ENVIRONMENT_VARIABLE]
+        return read_prices(configured)
+    except EvaluationError as error:
+        raise EvaluationError(f"{PRICES_ENVIRONMENT_VARIABLE}: {error}") from None
+
+
 def _use_catalog_prices(path: Path | None) -> None:
     """A catalog-shaped --prices applies as SHOAL_PRICES would, for the whole command: its
     models are known to the token counter and its quality priors route the models the training
@@ -482,8 +504,7 @@ def _use_catalog_prices(path: Path | None) -> None:
 def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
     from shoal.render import plural
 
-    prices = read_prices(args.prices) if args.prices is not None else None
-    _use_catalog_prices(args.prices)
+    prices = _user_prices(args.prices)
     catalog = configured_catalog()
     if prices is not None:
         prices = _prices_by_catalog_id(prices, catalog)

@@ -48,7 +48,10 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import (
+    LLMROUTER_PRICE_FIELDS,
     MAX_USD_PER_MTOK,
+    PLAIN_PRICE_FIELDS,
+    PLAIN_SOURCE_FIELD,
     Catalog,
     CatalogError,
     ModelEntry,
@@ -629,12 +632,10 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     return {model: _entry_prices(file, model, document[model]) for model in models}
 
 
-# The prices of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
-PRICE_ENTRY_FIELDS = ("input_per_mtok", "output_per_mtok")
-LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
-# An entry's optional provenance, as a catalog row's price_source: kept in the file for its
-# reader, not read into the prices.
-PRICE_SOURCE_FIELD = "source"
+# The fields of a ``{model: prices}`` entry, as the catalog reads them (its optional source is
+# kept in the file for its reader, and not read into the prices here).
+PRICE_ENTRY_FIELDS = PLAIN_PRICE_FIELDS
+PRICE_SOURCE_FIELD = PLAIN_SOURCE_FIELD
 
 
 def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
