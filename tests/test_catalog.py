@@ -19,6 +19,7 @@ from shoal.catalog import (
     CatalogError,
     ModelEntry,
     UnknownModelError,
+    configured_catalog,
     load_catalog,
 )
 
@@ -316,6 +317,55 @@ def test_user_file_overrides_fields_and_adds_rows(tmp_path: Path) -> None:
     assert CATALOG.model("gpt-4o").input_per_mtok == 2.5  # the shipped catalog is untouched
 
 
+def test_a_plain_price_file_reprices_catalog_models_as_fit_and_eval_read_it(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, {"_note": "comments start with _",
+                             "openai/gpt-4o": {"input_per_mtok": 2.0, "output_per_mtok": 8.0,
+                                               "source": "our invoice"},
+                             "gemma-2-9b-it": {"input_price": 0.1, "output_price": 0.1,
+                                               "size": "9B"}})
+
+    catalog = load_catalog(path)
+
+    gpt4o = catalog.model("gpt-4o")
+    assert (gpt4o.input_per_mtok, gpt4o.output_per_mtok) == (2.0, 8.0)
+    assert gpt4o.price_source == "our invoice" and catalog.price_files["gpt-4o"] == "mine.json"
+    assert catalog.model("gemma-2-9b-it").input_per_mtok == 0.1
+    assert catalog.ids == CATALOG.ids
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    ({"gpt-4o": {"input_per_mtok": 2.0}}, "mine.json: 'gpt-4o': needs input_per_mtok and "
+                                          "output_per_mtok"),
+    ({"gpt-4o": {"input_per_mtok": 2.0, "output_per_mtk": 8.0}},
+     "mine.json: 'gpt-4o': unknown field(s) 'output_per_mtk'; an entry has input_per_mtok, "
+     "output_per_mtok and an optional source only"),
+    ({"acme-7b": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}},
+     "mine.json model #1 (id 'acme-7b'): not in the catalog, and an entry of a {model: prices} "
+     "file reprices a catalog model; add a new model as a full row of a catalog-shaped file"),
+    ({"gpt-4o": {"input_per_mtok": 2.0, "output_per_mtok": 8.0},
+      "openai/GPT-4o": {"input_per_mtok": 2.0, "output_per_mtok": 8.0}},
+     "mine.json model #2 (id 'openai/GPT-4o'): names gpt-4o, as mine.json model #1"),
+])
+def test_a_plain_price_file_is_refused_by_entry(
+    tmp_path: Path, document: dict, expected: str,
+) -> None:
+    with pytest.raises(CatalogError) as refused:
+        load_catalog(_write(tmp_path, document))
+
+    assert expected in str(refused.value)
+
+
+def test_a_refused_configured_price_file_is_named_by_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHOAL_PRICES", str(_write(tmp_path, {"gpt-4o": {}})))
+
+    with pytest.raises(CatalogError, match=r"^SHOAL_PRICES: mine\.json: 'gpt-4o': needs"):
+        configured_catalog()
+
+
 def test_the_catalog_names_the_user_file_of_each_row_it_prices_or_dates(tmp_path: Path) -> None:
     path = _write(tmp_path, {"models": [
         {"id": "gpt-4o", "input_per_mtok": 2.0},
@@ -486,8 +536,12 @@ def test_malformed_user_files(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match=r"broken\.json: not valid JSON \(line 1"):
         load_catalog(broken)
 
-    with pytest.raises(CatalogError, match="expected an object with a 'models' list"):
+    with pytest.raises(CatalogError, match=r"mine\.json: 'rows': expected an object "
+                       r"\{input_per_mtok, output_per_mtok\}, got array \(a catalog file's rows "
+                       r"go in a 'models' list\)"):
         load_catalog(_write(tmp_path, {"rows": []}))
+    with pytest.raises(CatalogError, match="expected an object with a 'models' list, a list"):
+        load_catalog(_write(tmp_path, "models"))
 
     with pytest.raises(CatalogError, match="cannot read catalog file"):
         load_catalog(tmp_path / "absent.json")

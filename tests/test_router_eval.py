@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shoal._backend import BACKEND
 from shoal.catalog import load_catalog
@@ -197,6 +199,119 @@ def test_evaluation_of_perfect_predictions_matches_the_oracle() -> None:
     assert evaluation.pair[0].apgr == evaluation.pair[2].apgr
 
 
+def test_the_oracle_curve_starts_at_each_prompts_cheapest_candidate_however_small_the_costs(
+) -> None:
+    # gpt-4.1-mini at a millionth of a dollar per million tokens against gpt-5-mini at $0: a
+    # sweep starting at 0.00000001 USD per quality point already paid for gpt-4.1-mini where it
+    # scored higher, and the oracle's AIQ, 0 left of that point, read 0.4732 to the router's
+    # 0.5761.
+    costs = {"gpt-4.1-mini": 2.6e-10, "gpt-5-mini": 0.0}
+    prompts = [LabelledPrompt(f"prompt {index}", {"gpt-4.1-mini": 0.9 * (index % 2),
+                                                  "gpt-5-mini": 0.6}, costs, {})
+               for index in range(10)]
+    cheapest_always = [{"gpt-4.1-mini": 0.0, "gpt-5-mini": 1.0} for _ in prompts]
+
+    evaluation = evaluate_predictions(prompts, cheapest_always, [costs] * len(prompts),
+                                      router_version="toy")
+
+    assert evaluation.oracle_curve[0].willingness_to_pay == 0
+    assert evaluation.oracle_curve[0].picks == {"gpt-5-mini": 10}
+    assert evaluation.aiq["router"] == pytest.approx(0.6)
+    # From 0.6 at no cost to 0.75 at half the dearest single's cost, then flat.
+    assert evaluation.aiq["oracle"] == pytest.approx(0.5 * (0.6 + 0.75) / 2 + 0.5 * 0.75)
+    assert "(cost only)" in format_evaluation(evaluation)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    scale=st.sampled_from([0.0, 1e-300, 1e-12, 1e-9, 1e-6, 1e-3, 1.0, 1e3]),
+    prices=st.lists(st.integers(0, 10), min_size=3, max_size=3),
+    table=st.lists(st.tuples(st.integers(1, 1000),
+                             st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)),
+                                      min_size=3, max_size=3)),
+                   min_size=1, max_size=8),
+)
+def test_the_oracle_aiq_is_never_below_any_other_policys(
+    scale: float, prices: list[int], table: list[tuple[int, list[tuple[float, float]]]],
+) -> None:
+    # Per prompt: its tokens, and per model (realised score, predicted score). Each model has
+    # one price per token, so the cheapest single model is the cheapest choice on every prompt
+    # and no policy's cost is clamped up to it.
+    models = ("a", "b", "c")
+    prompts = [LabelledPrompt(f"prompt {index}",
+                              {m: score for m, (score, _) in zip(models, row, strict=True)},
+                              {m: price * scale * tokens for m, price in zip(models, prices,
+                                                                             strict=True)}, {})
+               for index, (tokens, row) in enumerate(table)]
+    predictions = [{m: predicted for m, (_, predicted) in zip(models, row, strict=True)}
+                   for _, row in table]
+
+    evaluation = evaluate_predictions(prompts, predictions,
+                                      [dict(p.costs_usd) for p in prompts], router_version="toy")
+
+    assert evaluation.oracle_curve[-1].quality == evaluation.oracle.quality
+    assert evaluation.oracle_curve[-1].cost_usd == evaluation.oracle.cost_usd
+    if evaluation.aiq is not None:
+        others = [value for name, value in evaluation.aiq.items() if name != "oracle"]
+        assert evaluation.aiq["oracle"] >= max(others) - 1e-12
+
+
+def test_random_choice_is_its_expectation_not_one_draw() -> None:
+    # One seeded draw per prompt made random choice 0 on a single prompt, and on 30 prompts
+    # better than the best single model.
+    costs = {"cheap": 1.0, "dear": 2.0}
+    prompts = [LabelledPrompt("a", {"cheap": 1.0, "dear": 0.0}, costs, {}),
+               LabelledPrompt("b", {"cheap": 0.0, "dear": 1.0}, costs, {}),
+               LabelledPrompt("c", {"cheap": 0.0, "dear": 1.0}, costs, {})]
+
+    evaluation = evaluate_predictions(prompts, [dict(p.scores) for p in prompts],
+                                      [costs] * 3, router_version="toy")
+
+    assert evaluation.random.quality == 0.5 and evaluation.random.cost_usd == 1.5
+    assert evaluation.random.picks is None
+    (random_pair,) = [pair for pair in evaluation.pair if pair.policy == "random"]
+    # A third of the gap each prompt sent: 50 % after two prompts, 80 % after all three.
+    assert random_pair.apgr == 0.5
+    assert random_pair.cpt == {"50%": 200 / 3, "80%": 100.0}
+
+
+def test_each_json_field_of_an_evaluation_has_one_type_or_null() -> None:
+    costs = {"a": 1.0, "b": 2.0, "c": 3.0}
+    prompts = [LabelledPrompt(f"prompt {index}", {"a": 0.2, "b": 0.5, "c": index / 3}, costs, {})
+               for index in range(4)]
+
+    written = evaluate_predictions(prompts, [dict(p.scores) for p in prompts],
+                                   [costs] * 4, router_version="toy").to_dict()
+
+    # Three candidates: no pair metrics, null as when two do not suit them (not an empty list).
+    assert written["pair"] is None
+    paid = [point["willingness_to_pay"] for curve in ("router_curve", "oracle_curve")
+            for point in written[curve]]
+    assert all(value is None or isinstance(value, float) for value in paid)
+    # The quality-only point, at any price.
+    assert written["router_curve"][-1]["willingness_to_pay"] is None
+    assert written["router_curve"][0]["willingness_to_pay"] == 0
+
+
+def test_a_note_says_when_aiq_counts_a_cost_outside_the_single_models_range() -> None:
+    # Observed costs make x the cheaper model on one prompt and y on the other: the cheapest
+    # choice of each costs $1.50 a prompt, below either single model ($2 and $3).
+    prompts = [LabelledPrompt("a", {"x": 0.5, "y": 1.0}, {"x": 1.0, "y": 4.0}, {}),
+               LabelledPrompt("b", {"x": 0.5, "y": 1.0}, {"x": 3.0, "y": 2.0}, {})]
+    costs = [dict(p.costs_usd) for p in prompts]
+
+    evaluation = evaluate_predictions(prompts, [dict(p.scores) for p in prompts], costs,
+                                      router_version="toy")
+    within = evaluate_predictions(prompts, [dict(p.scores) for p in prompts],
+                                  [{"x": 2.0, "y": 3.0}] * 2, router_version="toy")
+
+    assert ("AIQ counts a cost outside the single models' range ($2.00 to $3.00 a prompt) as "
+            "that range's end, and some points lie outside it: router down to $1.50, oracle down "
+            "to $1.50 (the rows' own costs make other models the cheapest or the dearest on other "
+            "prompts)") in evaluation.notes
+    assert not any("outside the single models' range" in note for note in within.notes)
+
+
 def _one_cost_prompts(cost: float) -> list[LabelledPrompt]:
     """Two candidates at one cost per call (two local models at $0, two at one price)."""
     costs = {"local-a": cost, "local-b": cost}
@@ -285,9 +400,9 @@ def test_the_table_writes_costs_and_willingness_to_pay_in_dollars() -> None:
     assert rows["single:small"] == ["0.5000", "$0.00000338"]
     assert rows["oracle"] == ["1.0000", "$0.0000171"]
     # The cheapest point that reaches the oracle's quality, and the trade-offs that chose them:
-    # the sweep's lowest, 10 to the power -8, is as plain as the rest.
+    # the sweep's first, 0, weighs cost only.
     assert rows["router, cost <= 100% of best single"][1:] == ["$0.0000171", "(wtp", "$0.0000316)"]
-    assert rows["router, cost <= 50% of best single"][1:] == ["$0.00000338", "(wtp", "$0.00000001)"]
+    assert rows["router, cost <= 50% of best single"][1:] == ["$0.00000338", "(cost", "only)"]
     assert not re.search(r"\de[-+]?\d", table), table
 
 
@@ -337,6 +452,21 @@ def test_costs_come_from_observations_then_prices_then_the_catalog() -> None:
     assert row["y"] > 20 / 1e6
     with pytest.raises(EvaluationError, match="no cost for 'y'"):
         cost_table([prompt], ["y"], catalog=catalog)
+
+
+def test_a_model_without_a_price_is_refused_by_its_first_row_without_a_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "labels.jsonl"
+    rows = [{"prompt": f"Question {index}", "model": model, "score": float(index % 2)}
+            for index in range(4) for model in ("gpt-4o", "model-a")]
+    rows[1]["cost_usd"] = 0.001
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    assert main(["eval", "--data", str(data), "--folds", "2"]) == 2
+
+    assert (f"{data}:4: no cost for 'model-a': the catalog does not price it, so give cost_usd "
+            "in every row of it or a --prices entry") in capsys.readouterr().err
 
 
 def test_price_files_accept_both_spellings(tmp_path: Path) -> None:
@@ -562,8 +692,43 @@ def test_fit_and_eval_commands_round_trip(tmp_path: Path, capsys: pytest.Capture
     assert ("note: APGR and CPT do not apply: the cheaper qwen2.5-7b-instruct scores higher "
             "than the dearer gemma-2-9b-it (0.5714 against 0.4286 on average)") in printed
     written = json.loads(report.read_text(encoding="utf-8"))
-    assert written["prompts"] == 7 and written["router_curve"][-1]["willingness_to_pay"] == "inf"
+    assert written["prompts"] == 7 and written["router_curve"][-1]["willingness_to_pay"] is None
     assert ElementTree.fromstring(plot.read_text(encoding="utf-8")).tag.endswith("svg")
+
+
+def test_fit_and_eval_read_a_plain_price_file_from_shoal_prices_as_from_prices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = tmp_path / "labels.jsonl"
+    data.write_text("".join(
+        json.dumps({"prompt": f"Question {index} on topic {index % 3}", "model": model,
+                    "score": float((index + offset) % 2)}) + "\n"
+        for index in range(8) for offset, model in enumerate(("gpt-4o", "acme-7b"))
+    ), encoding="utf-8")
+    # acme-7b is not in the catalog: only this file prices it.
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"acme-7b": {"input_per_mtok": 0.2, "output_per_mtok": 0.2},
+                                  "gpt-4o": {"input_per_mtok": 2.0, "output_per_mtok": 8.0}}),
+                      encoding="utf-8")
+    monkeypatch.delenv("SHOAL_PRICES", raising=False)
+    assert main(["eval", "--data", str(data), "--folds", "2", "--prices", str(prices)]) == 0
+    given = capsys.readouterr().out
+
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    assert main(["eval", "--data", str(data), "--folds", "2"]) == 0
+    assert capsys.readouterr().out == given
+    monkeypatch.setenv("SHOAL_PRICES", str(prices))
+    assert main(["fit", str(data), "--out", str(tmp_path / "router.json")]) == 0
+    capsys.readouterr()
+
+    prices.write_text('{"gpt-4o": {"input_per_mtok": 2.0}}', encoding="utf-8")
+    for command in (["eval", "--data", str(data), "--folds", "2"],
+                    ["fit", str(data), "--out", str(tmp_path / "again.json")]):
+        monkeypatch.setenv("SHOAL_PRICES", str(prices))
+        assert main(command) == 2
+        assert capsys.readouterr().err.startswith(
+            f"shoal {command[0]}: error: SHOAL_PRICES: price file {prices}: 'gpt-4o' needs "
+            "input_per_mtok and output_per_mtok")
 
 
 def test_eval_prices_with_the_catalog_file_given_or_configured(

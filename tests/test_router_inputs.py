@@ -1206,6 +1206,25 @@ def test_fit_notes_conflicting_duplicate_labels(
     assert "labelled more than once" not in capsys.readouterr().err
 
 
+def test_eval_notes_labels_averaged_as_fit_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = label_rows()
+    rows += [{**rows[0], "score": 0.0}, dict(rows[3])]
+    data = write_jsonl(tmp_path / "labels.jsonl", rows)
+    clean = write_jsonl(tmp_path / "clean.jsonl", label_rows())
+    averaged = ("1 prompt-model pair labelled more than once with different scores; each "
+                "pair's scores were averaged")
+
+    assert main(["eval", "--data", str(data), "--folds", "2"]) == 0
+    assert f"note: --data: {averaged}\n" in capsys.readouterr().out
+    assert main(["eval", "--train", str(clean), "--test", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: --test: {averaged}\n" in printed and "--train: 1 prompt-model" not in printed
+    assert main(["eval", "--data", str(clean), "--folds", "2"]) == 0
+    assert "labelled more than once" not in capsys.readouterr().out
+
+
 def test_eval_warns_when_the_test_prompts_were_trained_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -1220,6 +1239,26 @@ def test_eval_warns_when_the_test_prompts_were_trained_on(
     assert main(["eval", "--router", str(fitted_router(tmp_path, data)), "--test",
                  str(data)]) == 0
     assert "also occur in --train" not in capsys.readouterr().out
+
+
+def test_eval_counts_one_held_out_prompt_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = write_jsonl(tmp_path / "labels.jsonl", label_rows())
+    one = write_jsonl(tmp_path / "one.jsonl", label_rows()[:2])
+    router = fitted_router(tmp_path, write_jsonl(tmp_path / "first.jsonl", label_rows()[:2]))
+    plot = tmp_path / "eval.svg"
+    capsys.readouterr()
+
+    assert main(["eval", "--train", str(data), "--test", str(one), "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("1 held-out prompt, 2 candidates; ")
+    assert ("note: 1 of the 1 held-out prompt also occurs in --train: the router was fitted on "
+            "it, so these figures flatter it") in printed
+    assert ">1 held-out prompt, 2 candidates</text>" in plot.read_text(encoding="utf-8")
+    assert main(["eval", "--router", str(router), "--test", str(data)]) == 0
+    assert ("note: 1 of the 6 held-out prompts appears to occur in --router's exemplars") in (
+        capsys.readouterr().out)
 
 
 def test_eval_warns_when_the_test_prompts_appear_to_be_the_routers_exemplars(

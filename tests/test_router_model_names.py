@@ -37,6 +37,10 @@ REFUSED = {
     "201 characters": ("m" * 201, f"{TOO_LONG} 201 ('{CUT}')"),
     "a megabyte": ("m" * 1_000_000, f"{TOO_LONG} 1,000,000 ('{CUT}')"),
     "spaces around": (" acme ", "must not start or end with a space, got ' acme '; give 'acme'"),
+    # The catalog reads it as gpt-5-mini: refused all the same, not merged into that model.
+    "a space before a catalog id": (
+        " gpt-5-mini", "must not start or end with a space, got ' gpt-5-mini'; give "
+        "'gpt-5-mini'"),
 }
 
 

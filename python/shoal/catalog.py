@@ -553,10 +553,18 @@ def _check_consistency(row: _Row, entry: ModelEntry) -> None:
 # shipped models.json loads; a user file's prices are dated by each row's ``as_of``.
 DOCUMENT_FIELDS = ("catalog_date", "sources", "models")
 
+# A ``{model: prices}`` price file's entry: its two prices, or LLMRouter's names for them (an
+# LLMRouter model entry's other fields describe the model and are not read), and where the
+# prices come from.
+PLAIN_PRICE_FIELDS = ("input_per_mtok", "output_per_mtok")
+LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
+PLAIN_SOURCE_FIELD = "source"
 
-def _read_document(path: Path) -> tuple[dict[str, str], list[Any]]:
+
+def _read_document(path: Path) -> tuple[dict[str, str], list[Any], bool]:
     """Read a catalog file, an object with a ``models`` list or a bare list of rows, into its
-    sources and its rows."""
+    sources and its rows; or a ``{model: prices}`` file into rows that give prices only, and
+    True for such rows."""
     # Imported here: shoal.files imports shoal.tokens, which imports this module.
     from shoal.files import number_as_given, object_keeping_repeated_keys, read_json_file
 
@@ -570,9 +578,12 @@ def _read_document(path: Path) -> tuple[dict[str, str], list[Any]]:
     _refuse_repeated_keys(document, path.name)
 
     if isinstance(document, list):
-        return {}, document
+        return {}, document, False
+    if isinstance(document, dict) and "models" not in document:
+        return {}, _plain_price_rows(document, path.name), True
     if not isinstance(document, dict) or not isinstance(document.get("models"), list):
-        raise CatalogError(f"{path.name}: expected an object with a 'models' list")
+        raise CatalogError(f"{path.name}: expected an object with a 'models' list, a list of "
+                           "model rows, or an object {model: {input_per_mtok, output_per_mtok}}")
     unknown = sorted(set(document) - set(DOCUMENT_FIELDS))
     if unknown:
         # Refused like a row's unknown field: a misspelt key ("source") would be ignored unseen.
@@ -580,7 +591,42 @@ def _read_document(path: Path) -> tuple[dict[str, str], list[Any]]:
                            f"{', '.join(map(repr, unknown))}; allowed are "
                            f"{', '.join(DOCUMENT_FIELDS)}")
     _Row(document, path.name).date("catalog_date", optional=True)
-    return _sources(document.get("sources"), path.name), document["models"]
+    return _sources(document.get("sources"), path.name), document["models"], False
+
+
+def _plain_price_rows(document: Mapping[str, Any], file_name: str) -> list[dict[str, Any]]:
+    """The rows a ``{model: {input_per_mtok, output_per_mtok, optional source}}`` file gives,
+    as `shoal fit` and `shoal eval` read it: each reprices one model (keys starting with ``_``
+    are comments). Both prices are needed, and any other field is refused by name, so a
+    misspelt price is not replaced by the catalog's without a word."""
+    rows = []
+    for model, entry in document.items():
+        if model.startswith("_"):
+            continue
+        where = f"{file_name}: {excerpt(model)}"
+        if not isinstance(entry, Mapping):
+            rows_hint = " (a catalog file's rows go in a 'models' list)" * isinstance(entry, list)
+            raise CatalogError(f"{where}: expected an object {{input_per_mtok, "
+                               f"output_per_mtok}}, got {json_type(entry)}{rows_hint}")
+        names = PLAIN_PRICE_FIELDS
+        if any(name in entry for name in LLMROUTER_PRICE_FIELDS) and not any(
+            name in entry for name in PLAIN_PRICE_FIELDS
+        ):
+            names = LLMROUTER_PRICE_FIELDS
+        else:
+            unknown = sorted(set(entry) - {*PLAIN_PRICE_FIELDS, PLAIN_SOURCE_FIELD})
+            if unknown:
+                raise CatalogError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                                   "an entry has input_per_mtok, output_per_mtok and an optional "
+                                   "source only")
+        if any(entry.get(name) is None for name in names):
+            raise CatalogError(f"{where}: needs {' and '.join(names)}")
+        row = {"id": model, "input_per_mtok": entry[names[0]],
+               "output_per_mtok": entry[names[1]]}
+        if PLAIN_SOURCE_FIELD in entry and names == PLAIN_PRICE_FIELDS:
+            row["price_source"] = entry[PLAIN_SOURCE_FIELD]
+        rows.append(row)
+    return rows
 
 
 def _refuse_repeated_keys(document: object, file_name: str) -> None:
@@ -674,7 +720,7 @@ def _entry_as_dict(entry: ModelEntry) -> dict[str, Any]:
 
 def _apply_overrides(base: Catalog, path: Path) -> Catalog:
     """Merge a user file into ``base``: known ids take the given fields, new ids are appended."""
-    file_sources, rows = _read_document(path)
+    file_sources, rows, prices_only = _read_document(path)
     by_id = {entry.id: entry for entry in base.models}
     added: list[ModelEntry] = []
     price_files = dict(base.price_files)
@@ -695,6 +741,12 @@ def _apply_overrides(base: Catalog, path: Path) -> Catalog:
                                "each model one row")
         named_at[model_id] = where
         if target is None:
+            if prices_only:
+                raise CatalogError(
+                    f"{where}: not in the catalog, and an entry of a {{model: prices}} file "
+                    "reprices a catalog model; add a new model as a full row of a catalog-shaped "
+                    "file (see 'Your own prices and models' in shoal's README)"
+                )
             entry = _parse_entry(raw, where)
             added.append(entry)
             price_files[entry.id] = path.name
@@ -783,4 +835,8 @@ def configured_catalog() -> Catalog:
     and the CLI's ``--prices`` set it, so the MCP tools and the ledger price with the same file.
     """
     path = os.environ.get(PRICES_ENVIRONMENT_VARIABLE, "").strip()
-    return load_catalog(path or None)
+    try:
+        return load_catalog(path or None)
+    except CatalogError as error:
+        # The variable may have been set long ago in a profile: say where the file came from.
+        raise CatalogError(f"{PRICES_ENVIRONMENT_VARIABLE}: {error}") from None

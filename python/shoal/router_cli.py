@@ -35,6 +35,8 @@ from shoal.router import MAX_OUTPUT_TOKENS
 from shoal.router_eval import (
     Evaluation,
     EvaluationError,
+    LabelledPrompt,
+    conflicting_label_count,
     cross_validate,
     evaluate_router,
     long_rows,
@@ -114,7 +116,7 @@ def add_fit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                      help="price file (a catalog file as elsewhere, or JSON {model: "
                      "{input_per_mtok, output_per_mtok, optional source}}, each price 0 to "
                      "1,000,000 USD per million tokens): checked to cover every model without a "
-                     "catalog price or observed cost")
+                     "catalog price or observed cost (default: SHOAL_PRICES, if set, read alike)")
     fit.add_argument("--k", type=_neighbours, default=40,
                      help="neighbours per prediction, 1 to 1000 (default 40)")
     add_max_file_bytes(fit, "refuse a larger DATA file", DEFAULT_MAX_DATA_FILE_BYTES)
@@ -147,7 +149,8 @@ def add_eval(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.add_argument("--prices", type=Path,
                           help="price file overriding the catalog (a catalog file as elsewhere, "
                           "or JSON {model: {input_per_mtok, output_per_mtok, optional source}}, "
-                          "each price 0 to 1,000,000 USD per million tokens)")
+                          "each price 0 to 1,000,000 USD per million tokens; default: "
+                          "SHOAL_PRICES, if set, read alike)")
     evaluate.add_argument("--holdout-models",
                           help="with --train: comma-separated models whose training labels are "
                           "dropped; every model, in the catalog or not, gets its mean training "
@@ -221,11 +224,10 @@ def run_fit(args: argparse.Namespace) -> int:
         folded = f", {plural(len(outcomes), 'recorded outcome')} folded in"
     if not rows:
         raise EvaluationError(_no_rows_message(args.data, database))
-    prices = read_prices(args.prices) if args.prices is not None else {}
-    _use_catalog_prices(args.prices)
+    prices = _user_prices(args.prices)
     # Names as every other command reads them, through the catalog the command prices with.
     labels, spellings = canonical_model_rows(rows, configured_catalog())
-    if args.prices is not None:
+    if prices is not None:
         _check_prices(labels, prices)
     logger.info("fitting a router on %s", plural(len(labels), "labelled row"))
     with options_named({"name": "--name", "source": "--source"}), \
@@ -236,7 +238,7 @@ def run_fit(args: argparse.Namespace) -> int:
     router.save(args.out)
     print(f"wrote {args.out}: {router.version}, {plural(len(router), 'exemplar')}, "
           f"{plural(len(router.models), 'model')} ({', '.join(router.models)}){folded}")
-    _print_fit_notes(router, args.out, labels, spellings, prices)
+    _print_fit_notes(router, args.out, labels, spellings, prices or {})
     if left_out:
         print(without_prompt_note(left_out), file=sys.stderr)
     if not router.confidence_calibration:
@@ -264,8 +266,6 @@ def _print_fit_notes(
 ) -> None:
     """What the summary line leaves out: spellings counted as one model, which models `shoal
     route` chooses among with this router, and (on stderr) labels averaged or not routable."""
-    from shoal.render import plural
-
     if spellings:
         print(_counted_as(spellings))
     catalog = configured_catalog()
@@ -292,8 +292,7 @@ def _print_fit_notes(
 
     conflicts = conflicting_labels(rows)
     if conflicts:
-        print(f"note: {plural(conflicts, 'prompt-model pair')} labelled more than once with "
-              "different scores; each pair's scores were averaged", file=sys.stderr)
+        print(f"note: {_averaged_labels(conflicts)}", file=sys.stderr)
     if observed:
         print(f"note: {_named_with_near_matches(observed)} not in the catalog: `shoal route` "
               f"prices {'it' if len(observed) == 1 else 'each'} at the mean cost_usd of its "
@@ -472,6 +471,28 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_prices(path: Path | None) -> dict[str, tuple[float, float]] | None:
+    """The prices of --prices, else of the file SHOAL_PRICES names, each read alike (None
+    without either): a ``{model: prices}`` file may price models the catalog lacks, which the
+    command prices from it while its catalog stays the shipped one, and a catalog-shaped file
+    applies as a whole (:func:`_use_catalog_prices`)."""
+    if path is not None:
+        prices = read_prices(path)
+        _use_catalog_prices(path)
+        return prices
+    configured = os.environ.get(PRICES_ENVIRONMENT_VARIABLE, "").strip()
+    if not configured:
+        return None
+    try:
+        if price_file_catalog(configured) is None:
+            # Read here as --prices would be: the catalog would refuse an entry of a model it
+            # lacks, so the command's catalog is the shipped one.
+            del os.environ[PRICES_ENVIRONMENT_VARIABLE]
+        return read_prices(configured)
+    except EvaluationError as error:
+        raise EvaluationError(f"{PRICES_ENVIRONMENT_VARIABLE}: {error}") from None
+
+
 def _use_catalog_prices(path: Path | None) -> None:
     """A catalog-shaped --prices applies as SHOAL_PRICES would, for the whole command: its
     models are known to the token counter and its quality priors route the models the training
@@ -481,8 +502,9 @@ def _use_catalog_prices(path: Path | None) -> None:
 
 
 def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
-    prices = read_prices(args.prices) if args.prices is not None else None
-    _use_catalog_prices(args.prices)
+    from shoal.render import plural
+
+    prices = _user_prices(args.prices)
     catalog = configured_catalog()
     if prices is not None:
         prices = _prices_by_catalog_id(prices, catalog)
@@ -502,7 +524,8 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
             evaluation = cross_validate(data, folds=folds, fit_options={}, catalog=catalog,
                                         prices=prices, output_tokens=args.output_tokens,
                                         progress=progress)
-        return _with_name_notes(evaluation, spellings, data)
+        evaluation = _with_name_notes(evaluation, spellings, data)
+        return _with_averaged_label_notes(evaluation, {"--data": data})
     if args.folds is not None:
         raise EvaluationError("--folds goes with --data (cross-validation), not --train/--test")
     if args.test is None or (args.train is None) == (args.router is None):
@@ -536,27 +559,50 @@ def _evaluate(args: argparse.Namespace, progress: Progress) -> Evaluation:
                                  output_tokens=args.output_tokens, priors=priors,
                                  progress=progress)
     seen = _seen_in_training(test, train)
+    of_the_test = f"of the {plural(len(test), 'held-out prompt')}"
     if seen:
         evaluation = _with_note(evaluation, (
-            f"{seen:,} of the {len(test):,} held-out prompts also occur in --train: the router "
-            "was fitted on them, so these figures flatter it; test on prompts the training data "
-            "lacks"
+            f"{seen:,} {of_the_test} also {'occurs' if seen == 1 else 'occur'} in --train: the "
+            f"router was fitted on {'it' if seen == 1 else 'them'}, so these figures flatter it; "
+            "test on prompts the training data lacks"
         ))
     stored = 0
     if args.router is not None:
         stored = sum(router.stored_exemplar(item.prompt) is not None for item in test)
     if stored:
         evaluation = _with_note(evaluation, (
-            f"{stored:,} of the {len(test):,} held-out prompts appear to occur in --router's "
-            "exemplars (judged by the 80-character preview and the int8 embedding code the file "
-            "keeps of each, both equal): the router was likely fitted on them, so these figures "
-            "flatter it; test on prompts its training data lacks"
+            f"{stored:,} {of_the_test} {'appears' if stored == 1 else 'appear'} to occur in "
+            "--router's exemplars (judged by the 80-character preview and the int8 embedding "
+            "code the file keeps of each, both equal): the router was likely fitted on "
+            f"{'it' if stored == 1 else 'them'}, so these figures flatter it; test on prompts its "
+            "training data lacks"
         ))
     if held_out:
         note = (f"labels of {', '.join(held_out)} dropped from training; every model's quality "
                 "prior is its mean training score")
         evaluation = _with_note(evaluation, note)
-    return _with_name_notes(evaluation, spellings, [*test, *train])
+    evaluation = _with_name_notes(evaluation, spellings, [*test, *train])
+    return _with_averaged_label_notes(evaluation, {"--train": train, "--test": test})
+
+
+def _averaged_labels(count: int) -> str:
+    """What fit and eval note of prompt-model pairs labelled with several scores."""
+    from shoal.render import plural
+
+    return (f"{plural(count, 'prompt-model pair')} labelled more than once with different "
+            "scores; each pair's scores were averaged")
+
+
+def _with_averaged_label_notes(
+    evaluation: Evaluation, files: Mapping[str, Sequence[LabelledPrompt]],
+) -> Evaluation:
+    """The evaluation with a note for each file (by its option) that labels a prompt-model
+    pair more than once with different scores, as `shoal fit` notes them."""
+    for option, prompts in files.items():
+        count = conflicting_label_count(prompts)
+        if count:
+            evaluation = _with_note(evaluation, f"{option}: {_averaged_labels(count)}")
+    return evaluation
 
 
 def _held_out_models(value: str | None) -> list[str]:
@@ -675,9 +721,11 @@ def mean_scores(prompts: list[Any]) -> dict[str, float]:
 
 def _trade_off(willingness_to_pay: float | None) -> str:
     """``wtp $0.00316``: the router's willingness to pay, in USD per quality point, at a curve
-    point; the last point weighs quality only."""
+    point; the first point weighs cost only, the last quality only."""
     if willingness_to_pay is None or math.isinf(willingness_to_pay):
         return "quality only"
+    if willingness_to_pay == 0:
+        return "cost only"
     return f"wtp {format_usd(willingness_to_pay)}"
 
 
@@ -691,10 +739,12 @@ def format_evaluation(evaluation: Evaluation) -> str:
     Costs are dollars per prompt as every other shoal table writes them (``$0.000308``); the
     ``--json`` file keeps them as numbers.
     """
+    from shoal.render import plural
+
     best = evaluation.best_single
     lines = [
-        f"{evaluation.prompts} held-out prompts, {len(evaluation.models)} candidates; router "
-        f"{evaluation.router_version}",
+        f"{plural(evaluation.prompts, 'held-out prompt')}, {len(evaluation.models)} "
+        f"candidates; router {evaluation.router_version}",
         "",
         f"{'policy':54} {'quality':>8} {'cost/prompt':>12}",
     ]

@@ -4,15 +4,19 @@ Each held-out prompt carries the realised score of several candidate models and 
 model (observed, or price x tokens). The router predicts every candidate's quality once per
 prompt; each willingness to pay λ then picks, per prompt, the candidate maximising
 ``quality − cost / λ`` exactly as :func:`shoal.router.route` ranks (ties: cheaper, then by id),
-and the realised score and cost of the picks are averaged into one point of the curve.
+and the realised score and cost of the picks are averaged into one point of the curve. The
+sweep starts at λ = 0 (each prompt's cheapest candidate) and ends at quality only. The oracle
+picks by realised scores, and its curve has a point at every λ where one of its picks changes,
+so no policy's point lies above it.
 
 Summaries:
 
 * AIQ (RouterBench): area under the non-decreasing convex hull of the curve's (cost, quality)
   points, cost normalised so the cheapest single candidate sits at 0 and the most expensive at 1.
-  Points are clamped into [0, 1]; left of the hull's first point the area is 0, right of its
-  last point the hull stays flat. AIQ is therefore a mean quality over the cost range; when
-  every candidate costs the same there is no range, and AIQ is left out (None) with a note.
+  Points are clamped into [0, 1], with a note naming the curves that leave it; left of the
+  hull's first point the area is 0, right of its last point the hull stays flat. AIQ is
+  therefore a mean quality over the cost range; when every candidate costs the same there is
+  no range, and AIQ is left out (None) with a note.
 * APGR and CPT (RouteLLM), for two candidates only: prompts are sent to the stronger (more
   expensive) model in order of predicted gain over the weaker one; quality as a function of the
   share of strong calls gives PGR = (quality − weak) / (strong − weak). APGR is its area over
@@ -22,9 +26,12 @@ Summaries:
   with a note.
 
 Baselines on the same prompts and costs: every single model, the best single model (highest
-mean score), the cheapest, random choice (one seeded uniform pick among the candidates per
-prompt, so on a few prompts it can match a single model by chance) and the oracle (best realised
-score per prompt, cheapest among ties; its curve uses realised scores in place of predictions).
+mean score), the cheapest, random choice and the oracle (best realised score per prompt,
+cheapest among ties; its curve uses realised scores in place of predictions). Random choice is
+its expectation, not one draw: a uniform pick among the candidates of each prompt scores and
+costs their mean there, and for two candidates it sends each share of prompts to the stronger
+model at the gain of that share of the gap (APGR 0.5). One seeded draw could beat the best
+single model on a few prompts, or score 0 on one.
 """
 
 from __future__ import annotations
@@ -36,11 +43,15 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import (
+    LLMROUTER_PRICE_FIELDS,
     MAX_USD_PER_MTOK,
+    PLAIN_PRICE_FIELDS,
+    PLAIN_SOURCE_FIELD,
     Catalog,
     CatalogError,
     ModelEntry,
@@ -79,9 +90,11 @@ from shoal.tokens import count_tokens
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_TOKENS = 256
-# Willingness to pay, USD per whole quality point: 10 per decade from 1e-8 to 1e2, then "any
-# price" (quality only). Spans per-call costs from fractions of a micro-dollar to dollars.
-TRADE_OFFS = (*(10.0 ** (e / 10) for e in range(-80, 21)), math.inf)
+# Willingness to pay, USD per whole quality point: 0 (cost only: each prompt's cheapest
+# candidate), 10 per decade from 1e-8 to 1e2, then "any price" (quality only). Both ends are
+# reached whatever the costs, so a curve spans the whole cost range even when the calls cost
+# fractions of a micro-dollar; the values between resolve costs from those to dollars.
+TRADE_OFFS = (0.0, *(10.0 ** (e / 10) for e in range(-80, 21)), math.inf)
 CPT_LEVELS = (0.5, 0.8)
 
 
@@ -101,6 +114,10 @@ class LabelledPrompt:
         task: Task or cluster label, where the data has one (for cross-task splits).
         output_tokens: Output tokens per model, where the data has them; they cost that
             model's call in place of the evaluation's assumed output length.
+        where: Where the data labels each model on this prompt (the first such row's
+            ``FILE:LINE``, or the list item), for an error to name.
+        conflicting: The models labelled on this prompt more than once with different
+            scores, which ``scores`` averages.
     """
 
     prompt: str
@@ -109,6 +126,8 @@ class LabelledPrompt:
     input_tokens: Mapping[str, int]
     task: str | None = None
     output_tokens: Mapping[str, int] = field(default_factory=dict)
+    where: Mapping[str, str] = field(default_factory=dict)
+    conflicting: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +139,8 @@ class OperatingPoint:
         quality: Mean realised score of the picks.
         cost_usd: Mean cost per prompt of the picks.
         willingness_to_pay: λ of a curve point (None for fixed policies; inf = quality only).
-        picks: How often each model was picked.
+        picks: How often each model was picked (None for random choice, which is taken in
+            expectation).
     """
 
     policy: str
@@ -144,8 +164,8 @@ class Evaluation:
     """The router's curve and summaries against the baselines on one held-out set.
 
     ``aiq`` is None when every candidate costs the same, and ``pair`` is None for two
-    candidates of which the dearer does not score higher; a note then says why. ``pair`` is
-    empty for more than two candidates.
+    candidates of which the dearer does not score higher, a note then saying why; ``pair`` is
+    None for more than two candidates too, as RouteLLM's metrics compare two.
     """
 
     prompts: int
@@ -163,7 +183,8 @@ class Evaluation:
     notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (infinite λ written as the string "inf")."""
+        """JSON-ready form. Each field has one type or null: the quality-only point's infinite
+        willingness to pay, which JSON cannot hold, is null, as a fixed policy's is."""
         return _json_ready(asdict(self))
 
     def best_quality_within(self, cost_usd: float) -> OperatingPoint | None:
@@ -185,7 +206,7 @@ def is_evaluation_document(document: object) -> bool:
 
 def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and math.isinf(value):
-        return "inf"
+        return None
     if isinstance(value, dict):
         return {key: _json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -264,6 +285,18 @@ def pair_metrics(
     for i in order:
         total += strong[i] - weak[i]
         recovered.append((total / count - weak_mean) / gap)
+    return _recovered_metrics(policy, recovered)
+
+
+def _expected_random_pair_metrics(count: int) -> PairMetrics:
+    """APGR and CPT of sending prompts to the strong model in uniformly random order, in
+    expectation: after ``k`` of ``count`` prompts, ``k / count`` of the gap is recovered."""
+    return _recovered_metrics("random", [k / count for k in range(count + 1)])
+
+
+def _recovered_metrics(policy: str, recovered: Sequence[float]) -> PairMetrics:
+    """APGR and CPT from the share of the gap recovered after 0, 1, … ``count`` prompts."""
+    count = len(recovered) - 1
     apgr = math.fsum((a + b) / 2 for a, b in itertools.pairwise(recovered)) / count
     cpt: dict[str, float | None] = {}
     for level in CPT_LEVELS:
@@ -349,7 +382,9 @@ def _scores_renamed(item: LabelledPrompt, names: Mapping[str, str]) -> LabelledP
     for model, score in item.scores.items():
         scores.setdefault(names[model], []).append(score)
     return replace(item, scores={model: math.fsum(values) / len(values)
-                                 for model, values in scores.items()})
+                                 for model, values in scores.items()},
+                   conflicting=_conflicting(scores),
+                   where={names[model]: where for model, where in item.where.items()})
 
 
 def read_label_rows(
@@ -460,8 +495,9 @@ def _from_llmrouter(item: object, where: str) -> LabelledPrompt:
     cluster = item.get("cluster_id")
     if task is None and cluster is not None:
         task = f"cluster {cluster}"
-    return LabelledPrompt(prompt=question, scores=_item_scores(item.get("scores"), where),
-                          costs_usd={}, input_tokens={}, task=task)
+    scores = _item_scores(item.get("scores"), where)
+    return LabelledPrompt(prompt=question, scores=scores, costs_usd={}, input_tokens={},
+                          task=task, where=dict.fromkeys(scores, where))
 
 
 def _item_scores(scores: object, where: str) -> dict[str, float]:
@@ -489,7 +525,8 @@ def _group_long_rows(rows: Iterable[tuple[str, LabelRow]]) -> list[LabelledPromp
     tasks: dict[str, tuple[str, str]] = {}
     for where, row in rows:
         entry = grouped.setdefault(row.prompt, {"scores": {}, "costs": {}, "tokens": {},
-                                                "output_tokens": {}, "task": None})
+                                                "output_tokens": {}, "task": None, "where": {}})
+        entry["where"].setdefault(row.model, where)
         if row.task is not None:
             entry["task"] = _one_task(tasks, row.prompt, row.task, where)
         entry["scores"].setdefault(row.model, []).append(row.score)
@@ -507,9 +544,23 @@ def _group_long_rows(rows: Iterable[tuple[str, LabelRow]]) -> list[LabelledPromp
             input_tokens=dict(entry["tokens"]),
             task=entry["task"],
             output_tokens=dict(entry["output_tokens"]),
+            where=dict(entry["where"]),
+            conflicting=_conflicting(entry["scores"]),
         )
         for prompt, entry in grouped.items()
     ]
+
+
+def _conflicting(scores: Mapping[str, Sequence[float]]) -> tuple[str, ...]:
+    """The models of one prompt given more than one score, which are averaged."""
+    return tuple(model for model, values in scores.items() if len(set(values)) > 1)
+
+
+def conflicting_label_count(prompts: Iterable[LabelledPrompt]) -> int:
+    """How many prompt-model pairs ``prompts`` labelled more than once with different scores
+    (each such pair's scores averaged), as :func:`shoal.router_model.conflicting_labels`
+    counts them in the rows of a fit."""
+    return sum(len(item.conflicting) for item in prompts)
 
 
 def _one_task(tasks: dict[str, tuple[str, str]], prompt: str, task: str, where: str) -> str:
@@ -581,12 +632,10 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     return {model: _entry_prices(file, model, document[model]) for model in models}
 
 
-# The prices of a ``{model: prices}`` entry, and LLMRouter's names for the same two prices.
-PRICE_ENTRY_FIELDS = ("input_per_mtok", "output_per_mtok")
-LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
-# An entry's optional provenance, as a catalog row's price_source: kept in the file for its
-# reader, not read into the prices.
-PRICE_SOURCE_FIELD = "source"
+# The fields of a ``{model: prices}`` entry, as the catalog reads them (its optional source is
+# kept in the file for its reader, and not read into the prices here).
+PRICE_ENTRY_FIELDS = PLAIN_PRICE_FIELDS
+PRICE_SOURCE_FIELD = PLAIN_SOURCE_FIELD
 
 
 def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
@@ -790,8 +839,11 @@ def cost_table(
                 entry = catalog.model(model)
                 per_input, per_output = entry.input_per_mtok, entry.output_per_mtok
             else:
+                # The first row without a cost, as any other refused row is named.
+                where = f"{item.where[model]}: " if model in item.where else ""
                 raise EvaluationError(
-                    f"no cost for {model!r}: give cost_usd in the data or a --prices entry"
+                    f"{where}no cost for {model!r}: the catalog does not price it, so give "
+                    "cost_usd in every row of it or a --prices entry"
                 )
             tokens = _input_tokens(item, model, catalog)
             answer_tokens = item.output_tokens.get(model, output_tokens)
@@ -875,7 +927,10 @@ def _point(
 
 def _pick(candidates: Sequence[tuple[float, str, float]], willingness: float) -> str:
     """The model of highest ``quality − cost / willingness`` (of quality alone at infinity)
-    among ``(cost, model, quality)`` in tie-break order: on a tie the first, the cheaper, wins."""
+    among ``(cost, model, quality)`` in tie-break order: on a tie the first, the cheaper, wins.
+    At 0 it is the limit from above: the cheapest, then the highest quality among those."""
+    if willingness == 0:
+        return min(candidates, key=lambda option: (option[0], -option[2]))[1]
     best_model, best = "", -math.inf
     for cost, model, quality in candidates:
         objective = quality if math.isinf(willingness) else quality - cost / willingness
@@ -900,10 +955,67 @@ def _curve(
     return tuple(points)
 
 
+def _oracle_curve(
+    scores: Sequence[Mapping[str, float]], costs: Sequence[Mapping[str, float]],
+) -> tuple[OperatingPoint, ...]:
+    """The oracle's curve with a point at every willingness to pay where one of its picks
+    changes, from 0 (each prompt's cheapest candidate) to quality only.
+
+    A sweep over fixed values can step over a change of pick, and its curve then runs below
+    the oracle's true one, where a router's point may lie above it. Each prompt's picks, as the
+    willingness to pay rises, walk the upper hull of its candidates' (cost, score); the switch
+    from one hull vertex to the next comes at Δcost / Δscore. Summing the switches in order
+    gives every vertex of the curve, which bounds every policy's points from above.
+    """
+    count = len(scores)
+    hulls = [_choices_hull(score, cost) for score, cost in zip(scores, costs, strict=True)]
+    picks = [hull[0] for hull in hulls]
+    # Exact sums, so each point's means are those a fresh sum of its picks gives.
+    quality = sum((Fraction(pick[2]) for pick in picks), Fraction(0))
+    cost = sum((Fraction(pick[0]) for pick in picks), Fraction(0))
+    tally: dict[str, int] = {}
+    for pick in picks:
+        tally[pick[1]] = tally.get(pick[1], 0) + 1
+
+    def point(willingness: float) -> OperatingPoint:
+        picked = {model: times for model, times in sorted(tally.items()) if times}
+        return OperatingPoint("oracle", float(quality) / count, float(cost) / count,
+                              willingness, picked)
+
+    switches = sorted(((later[0] - earlier[0]) / (later[2] - earlier[2]), index, later)
+                      for index, hull in enumerate(hulls)
+                      for earlier, later in itertools.pairwise(hull))
+    points = [point(0.0)]
+    for willingness, group in itertools.groupby(switches, key=lambda switch: switch[0]):
+        for _, index, choice in group:
+            before, picks[index] = picks[index], choice
+            quality += Fraction(choice[2]) - Fraction(before[2])
+            cost += Fraction(choice[0]) - Fraction(before[0])
+            tally[before[1]] -= 1
+            tally[choice[1]] = tally.get(choice[1], 0) + 1
+        points.append(point(willingness))
+    points.append(point(math.inf))
+    return tuple(points)
+
+
+def _choices_hull(
+    scores: Mapping[str, float], costs: Mapping[str, float],
+) -> list[tuple[float, str, float]]:
+    """The ``(cost, model, score)`` of one prompt's candidates on the upper hull of (cost,
+    score), cheapest first: the picks that maximise ``score − cost / willingness`` as the
+    willingness to pay rises. Of candidates at one point the first by id stands for them, as
+    :func:`_pick` breaks such ties."""
+    first_at: dict[tuple[float, float], str] = {}
+    for cost, model, score in sorted((costs[model], model, scores[model]) for model in scores):
+        first_at.setdefault((cost, score), model)
+    hull = non_decreasing_hull(first_at)
+    return [(cost, first_at[cost, score], score) for cost, score in hull]
+
+
 def evaluate_predictions(
     prompts: Sequence[LabelledPrompt], predictions: Sequence[Mapping[str, float]],
     costs: Sequence[Mapping[str, float]], *, router_version: str,
-    trade_offs: Sequence[float] = TRADE_OFFS, seed: int = 0, notes: Sequence[str] = (),
+    trade_offs: Sequence[float] = TRADE_OFFS, notes: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> Evaluation:
     """The curve, AIQ, APGR/CPT and baselines from predictions and costs already computed.
@@ -922,12 +1034,11 @@ def evaluate_predictions(
 
     progress = progress if progress is not None else _no_progress
     router_curve = _curve("router", predictions, scores, costs, trade_offs, progress)
-    oracle_curve = _curve("oracle", scores, scores, costs, trade_offs, progress)
+    oracle_curve = _oracle_curve(scores, costs)
     singles = tuple(_point(f"single:{m}", [m] * len(prompts), scores, costs) for m in models)
     oracle = _point("oracle", [min(models, key=lambda m: (-s[m], c[m], m))
                                for s, c in zip(scores, costs, strict=False)], scores, costs)
-    generator = random.Random(seed)
-    uniform = _point("random", [generator.choice(models) for _ in prompts], scores, costs)
+    uniform = _expected_random_point(scores, costs)
 
     best = max(singles, key=lambda s: (s.quality, -s.cost_usd))
     curves = {
@@ -938,7 +1049,7 @@ def evaluate_predictions(
         "random": [(uniform.cost_usd, uniform.quality)],
     }
     summary, aiq_notes = _aiq_summary(curves, singles)
-    pair, pair_notes = _pair_summaries(models, predictions, scores, singles, seed)
+    pair, pair_notes = _pair_summaries(models, predictions, scores, singles)
     return Evaluation(
         prompts=len(prompts), models=models, router_version=router_version,
         router_curve=router_curve, oracle_curve=oracle_curve, singles=singles,
@@ -946,6 +1057,18 @@ def evaluate_predictions(
         random=uniform, oracle=oracle, aiq=summary,
         pair=pair, notes=(*notes, *aiq_notes, *pair_notes),
     )
+
+
+def _expected_random_point(
+    scores: Sequence[Mapping[str, float]], costs: Sequence[Mapping[str, float]],
+) -> OperatingPoint:
+    """Uniform random choice in expectation: on each prompt, the mean score and cost of its
+    candidates (no picks: every candidate is picked a share of the time)."""
+    count = len(scores)
+    quality = math.fsum(math.fsum(score.values()) / len(score) for score in scores) / count
+    cost = math.fsum(math.fsum(cost[model] for model in score) / len(score)
+                     for score, cost in zip(scores, costs, strict=True)) / count
+    return OperatingPoint("random", quality, cost)
 
 
 def _aiq_summary(
@@ -957,12 +1080,39 @@ def _aiq_summary(
     low = min(s.cost_usd for s in singles)
     high = max(s.cost_usd for s in singles)
     if high > low:
-        return {name: aiq(points, low, high) for name, points in curves.items()}, ()
+        summary = {name: aiq(points, low, high) for name, points in curves.items()}
+        return summary, _clamped_cost_notes(curves, low, high)
     return None, (
         f"AIQ left out: every candidate costs {format_usd(low)} a prompt on average, and AIQ "
         "averages quality over the costs from the cheapest candidate's to the dearest's; with "
         "no such range, compare the quality column",
     )
+
+
+def _clamped_cost_notes(
+    curves: Mapping[str, Sequence[tuple[float, float]]], low: float, high: float,
+) -> tuple[str, ...]:
+    """A note naming the curves with a point cheaper than the cheapest single model or dearer
+    than the dearest, which AIQ counts at that end of the range (none when no point is).
+
+    With one price per model no policy leaves the range; costs observed per row can (a router
+    picking, per prompt, whichever model was cheapest there). Counted at the end, such a point
+    loses what it saves or gains beyond the range, and a router may then read above the oracle.
+    """
+    outside = []
+    for name, points in curves.items():
+        cheapest = min(cost for cost, _ in points)
+        dearest = max(cost for cost, _ in points)
+        if cheapest < low:
+            outside.append(f"{name} down to {format_usd(cheapest)}")
+        if dearest > high:
+            outside.append(f"{name} up to {format_usd(dearest)}")
+    if not outside:
+        return ()
+    return (f"AIQ counts a cost outside the single models' range ({format_usd(low)} to "
+            f"{format_usd(high)} a prompt) as that range's end, and some points lie outside it: "
+            f"{', '.join(outside)} (the rows' own costs make other models the cheapest or the "
+            "dearest on other prompts)",)
 
 
 def _candidate_scores(
@@ -980,12 +1130,12 @@ def _candidate_scores(
 
 def _pair_summaries(
     models: Sequence[str], predictions: Sequence[Mapping[str, float]],
-    scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint], seed: int,
+    scores: Sequence[Mapping[str, float]], singles: Sequence[OperatingPoint],
 ) -> tuple[tuple[PairMetrics, ...] | None, tuple[str, ...]]:
-    """APGR and CPT of the router, random choice and the oracle for two candidates (none for
-    more), or None and a note saying why they do not apply to these two."""
+    """APGR and CPT of the router, random choice and the oracle for two candidates; None for
+    more, and None with a note saying why when they do not apply to these two."""
     if len(models) != 2:
-        return (), ()
+        return None, ()
     weak, strong = sorted(singles, key=lambda s: (s.cost_usd, s.policy))
     weak_id, strong_id = weak.policy.removeprefix("single:"), strong.policy.removeprefix("single:")
     why_not = _why_pair_metrics_do_not_apply(weak, strong)
@@ -993,14 +1143,11 @@ def _pair_summaries(
         return None, (f"APGR and CPT do not apply: {why_not}",)
     strong_scores = [s[strong_id] for s in scores]
     weak_scores = [s[weak_id] for s in scores]
-    generator = random.Random(seed)
-    gains = {
-        "router": [p[strong_id] - p[weak_id] for p in predictions],
-        "random": [generator.random() for _ in scores],
-        "oracle": [s - w for s, w in zip(strong_scores, weak_scores, strict=False)],
-    }
-    return tuple(pair_metrics(name, g, strong_scores, weak_scores)
-                 for name, g in gains.items()), ()
+    router_gains = [p[strong_id] - p[weak_id] for p in predictions]
+    oracle_gains = [s - w for s, w in zip(strong_scores, weak_scores, strict=False)]
+    return (pair_metrics("router", router_gains, strong_scores, weak_scores),
+            _expected_random_pair_metrics(len(scores)),
+            pair_metrics("oracle", oracle_gains, strong_scores, weak_scores)), ()
 
 
 def _why_pair_metrics_do_not_apply(weak: OperatingPoint, strong: OperatingPoint) -> str | None:
@@ -1137,7 +1284,7 @@ def cross_validate(
                 "router that did not see it")
     return evaluate_predictions(
         prompts, [p for p in predictions if p is not None], costs,
-        router_version=f"{count}-fold cross-validation", seed=seed,
+        router_version=f"{count}-fold cross-validation",
         notes=(note, *_left_out_notes(prompts)), progress=progress,
     )
 
@@ -1198,6 +1345,7 @@ __all__ = [
     "RouterFileError",
     "RoutingError",
     "aiq",
+    "conflicting_label_count",
     "cost_table",
     "cross_validate",
     "evaluate_predictions",

@@ -619,21 +619,33 @@ def canonical_model_rows(
     (:func:`canonical_model_names`), so routing finds their labels and the spellings of one
     model become one router model.
 
-    A row that is not a mapping or whose model is not a string is kept as it is, for
-    :func:`fit_router` to refuse by name.
+    A row that is not a mapping, or whose model is not a string or not a name a model may
+    have (:func:`check_model_name`: ``" gpt-5-mini"``, which the catalog would read as
+    ``gpt-5-mini``), is kept as it is, for :func:`fit_router` to refuse by name.
 
     Returns:
         The rows, and for each catalog id that other spellings were counted as, those spellings
         in the order first seen.
     """
     rows = list(rows)
-    named = [isinstance(row, Mapping) and isinstance(row.get("model"), str) for row in rows]
+    named = [isinstance(row, Mapping) and _is_model_name(row.get("model")) for row in rows]
     canonical, spellings = canonical_model_names(
         (row["model"] for row, has_name in zip(rows, named, strict=True) if has_name), catalog
     )
     resolved = [{**row, "model": canonical[row["model"]]} if has_name else row
                 for row, has_name in zip(rows, named, strict=True)]
     return resolved, spellings
+
+
+def _is_model_name(model: object) -> bool:
+    """Whether ``model`` is a name a label's model may have (:func:`check_model_name`)."""
+    if not isinstance(model, str):
+        return False
+    try:
+        check_model_name(model, "model")
+    except RouterFileError:
+        return False
+    return True
 
 
 def conflicting_labels(rows: Iterable[Mapping[str, Any]]) -> int:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
+from shoal.render import plural
 from shoal.router_eval import Evaluation, OperatingPoint, non_decreasing_hull
 
 _WIDTH, _HEIGHT = 820, 480
@@ -124,7 +125,8 @@ def evaluation_svg(evaluation: Evaluation) -> str:
         (_with_aiq("single models, hull", evaluation, "singles_hull"), _COLOURS["singles"]),
         ("random choice", _COLOURS["random"]),
     ])
-    parts.append(f'<text x="{_LEFT}" y="18" font-size="12">{evaluation.prompts} held-out '
-                 f'prompts, {len(evaluation.models)} candidates</text>')
+    parts.append(f'<text x="{_LEFT}" y="18" font-size="12">'
+                 f'{plural(evaluation.prompts, "held-out prompt")}, '
+                 f'{len(evaluation.models)} candidates</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
