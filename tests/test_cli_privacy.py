@@ -147,12 +147,17 @@ UTF16_TEXT = f"key {KEY} mail bob@gmail.com\n"
         ("utf-16-le", "UTF-16LE without a byte order mark", "UTF-16LE"),
         ("utf-16-be", "UTF-16BE without a byte order mark", "UTF-16BE"),
         ("utf-16", "byte order mark FF FE", "UTF-16"),
+        ("utf-32-le", "UTF-32LE without a byte order mark", "UTF-32LE"),
+        ("utf-32-be", "UTF-32BE without a byte order mark", "UTF-32BE"),
+        # Told apart from UTF-16's FF FE, which it starts with: iconv -f UTF-16 would leave NULs.
+        ("utf-32", "byte order mark FF FE 00 00", "UTF-32"),
     ],
 )
-def test_utf16_is_refused_on_standard_input_and_as_a_file_never_called_clean(
+def test_utf16_and_utf32_are_refused_on_standard_input_and_as_a_file_never_called_clean(
     capsys, monkeypatch, tmp_path, encoding, described, iconv_name
 ):
-    # UTF-16 of Latin letters without a mark is valid UTF-8; read so, the key is not found.
+    # UTF-16 or UTF-32 of Latin letters without a mark is valid UTF-8; read so, the key is not
+    # found.
     data = UTF16_TEXT.encode(encoding)
     utf16 = tmp_path / "notes.txt"
     utf16.write_bytes(data)
@@ -164,7 +169,8 @@ def test_utf16_is_refused_on_standard_input_and_as_a_file_never_called_clean(
 
     for code, out, err in (from_stdin, from_file):
         assert code == 2 and out == ""
-        assert f"is UTF-16 text ({described}" in err and err.endswith(f"{remedy}\n")
+        family = iconv_name.removesuffix("LE").removesuffix("BE")
+        assert f"is {family} text ({described}" in err and err.endswith(f"{remedy}\n")
 
 
 @pytest.mark.parametrize("command", [["count", "-"], ["route", "-"]])

@@ -2178,10 +2178,10 @@ def _read_input(
 
     Both are read under shoal.files' rules: a regular file only, nothing under /proc, /dev or
     /sys, nothing over ``max_bytes``, and a named file that is binary by count_files' rule is
-    refused in its words (standard input may carry NUL characters as text); UTF-16 is refused
-    from either, with the iconv command that converts it. ``what`` (the option or file kind)
-    leads an error's message; ``raise_with`` is the option that raises the limit, None where it
-    is fixed.
+    refused in its words (standard input may carry NUL characters as text); UTF-16 and UTF-32
+    are refused from either, with the iconv command that converts them. ``what`` (the option or
+    file kind) leads an error's message; ``raise_with`` is the option that raises the limit,
+    None where it is fixed.
     """
     from shoal.files import names_standard_input, read_text_file
 

@@ -2,8 +2,9 @@
 
 ``count_files`` walks the paths it is given, skips what ``.gitignore`` files exclude (see
 ``shoal.gitignore``), the ``.git`` folder, binary files (a NUL byte in the first 8 KiB),
-UTF-16 files, files that are not UTF-8 and files over a size bound, and counts the rest on a
-thread pool: the Rust core releases the GIL while it counts, so files are counted in parallel.
+UTF-16 and UTF-32 files, files that are not UTF-8 and files over a size bound, and counts the
+rest on a thread pool: the Rust core releases the GIL while it counts, so files are counted in
+parallel.
 
 Confinement: every path must resolve, after following symbolic links, inside one of the
 ``roots``. A relative path is taken from the first root and ``~`` is the home folder; ``..``,
@@ -21,8 +22,8 @@ once, under the first path that reached it; the result says how many repeats wer
 ``read_text_file`` reads one named file under the same rules, for every command that takes a
 file (text to cut or split, a chat request, a catalog or price file, a router, labelled data, a
 plan, ...): it refuses what ``count_files`` would skip, and a file over the limit for its kind.
-``read_text_stream`` reads standard input up to the same limits, and refuses UTF-16 as a file's
-reader does (NUL characters alone do not make it binary). The limits:
+``read_text_stream`` reads standard input up to the same limits, and refuses UTF-16 and UTF-32
+as a file's reader does (NUL characters alone do not make it binary). The limits:
 
 * ``DEFAULT_MAX_FILE_BYTES`` (16 MiB): text to count, cut or split and chat requests (raised up to
   1 GiB with ``max_file_bytes``), and every settings file: catalog and price files, device and
@@ -769,46 +770,58 @@ def is_binary(data: bytes) -> bool:
 
 
 def unreadable_reason(data: bytes, *, refuse_binary: bool) -> str | None:
-    """Why bytes that may decode as UTF-8 are still no text to read, or None: UTF-16 text, or
-    (with ``refuse_binary``) a binary file.
+    """Why bytes that may decode as UTF-8 are still no text to read, or None: UTF-16 or UTF-32
+    text, or (with ``refuse_binary``) a binary file.
 
-    UTF-16 of Latin letters without a byte order mark is valid UTF-8, a letter and a NUL in
-    turn; read so, no word or number in it is found, and a scan would call it clean. The first
-    8 KiB decide between UTF-16 and binary; later on, a stretch of UTF-16 is looked for only in
-    text, as a binary file is refused whatever it holds there.
+    UTF-16 or UTF-32 of Latin letters without a byte order mark is valid UTF-8, each letter
+    followed or preceded by NULs; read so, no word or number in it is found, and a scan would
+    call it clean. The first 8 KiB decide between those and binary; later on, a stretch of wide
+    text is looked for only in text, as a binary file is refused whatever it holds there.
     """
-    utf16 = _utf16_encoding(data[:BINARY_SNIFF_BYTES])
+    wide = _wide_encoding(data[:BINARY_SNIFF_BYTES])
     binary = refuse_binary and is_binary(data)
-    if utf16 is None and not binary:
-        utf16 = _utf16_encoding(data)
-    if utf16 is not None:
-        described, iconv_name = utf16
-        return (f"UTF-16 text ({described}), which shoal does not read; convert it to UTF-8 "
+    if wide is None and not binary:
+        wide = _wide_encoding(data)
+    if wide is not None:
+        described, iconv_name = wide
+        family = iconv_name.removesuffix("LE").removesuffix("BE")
+        return (f"{family} text ({described}), which shoal does not read; convert it to UTF-8 "
                 f"with `iconv -f {iconv_name} -t UTF-8`")
     return BINARY_REASON if binary else None
 
 
-_UTF16_BYTE_ORDER_MARKS = (b"\xff\xfe", b"\xfe\xff")
-# Four printable ASCII characters each followed by a NUL: UTF-16 of a word, read as bytes.
-_UTF16_LETTERS = re.compile(rb"(?:[\t\n\r\x20-\x7e]\x00){4}")
+# Byte order marks and the name iconv reads each by; UTF-32's first, as UTF-32LE's starts with
+# UTF-16LE's. Read as plain UTF-16 or UTF-32, iconv takes the order from the mark and drops it.
+_WIDE_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"),
+)
+# Four printable ASCII characters each with the NULs of a wider code unit: a word in UTF-32
+# (three NULs) or UTF-16 (one), read as bytes.
+_PRINTABLE = rb"[\t\n\r\x20-\x7e]"
+_WIDE_LETTERS = (
+    (re.compile(rb"(?:" + _PRINTABLE + rb"\x00\x00\x00){4}"), 4, "UTF-32"),
+    (re.compile(rb"(?:" + _PRINTABLE + rb"\x00){4}"), 2, "UTF-16"),
+)
 
 
-def _utf16_encoding(data: bytes) -> tuple[str, str] | None:
-    """How bytes look like UTF-16 (``byte order mark FF FE``, ``UTF-16LE without a byte order
-    mark ...``) and the name iconv reads them by, or None for bytes that do not."""
-    for mark in _UTF16_BYTE_ORDER_MARKS:
+def _wide_encoding(data: bytes) -> tuple[str, str] | None:
+    """How bytes look like UTF-16 or UTF-32 (``byte order mark FF FE``, ``UTF-16LE without a
+    byte order mark ...``) and the name iconv reads them by, or None for bytes that do not."""
+    for mark, iconv_name in _WIDE_BYTE_ORDER_MARKS:
         if data.startswith(mark):
-            # Read as plain UTF-16, iconv takes the order from the mark and drops it.
-            return f"byte order mark {mark[0]:02X} {mark[1]:02X}", "UTF-16"
-    letters = _UTF16_LETTERS.search(data)
-    if letters is None:
-        return None
-    # A NUL after each letter at an even offset is little-endian; one before it, big-endian.
-    encoding = "UTF-16LE" if letters.start() % 2 == 0 else "UTF-16BE"
-    first = letters.start() - letters.start() % 2
-    described = (f"{encoding} without a byte order mark: letters and NUL bytes in turn from "
-                 f"offset {first:,}")
-    return described, encoding
+            return f"byte order mark {' '.join(f'{byte:02X}' for byte in mark)}", iconv_name
+    for letters_pattern, unit, family in _WIDE_LETTERS:
+        letters = letters_pattern.search(data)
+        if letters is None:
+            continue
+        # NULs after each letter at an aligned offset are little-endian; before it, big-endian.
+        encoding = family + ("LE" if letters.start() % unit == 0 else "BE")
+        first = letters.start() - letters.start() % unit
+        described = (f"{encoding} without a byte order mark: letters and NUL bytes in turn "
+                     f"from offset {first:,}")
+        return described, encoding
+    return None
 
 
 def _decoded(data: bytes, shown: str) -> str:

@@ -29,7 +29,7 @@ def add_privacy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     privacy.add_argument("text", nargs="?", help="text to scan; '-' reads standard input")
     privacy.add_argument(
         "--file", type=Path, help="scan this text file instead of TEXT (a binary one, with a "
-        "NUL byte in its first 8 KiB, is refused as count skips it; UTF-16, here or on "
+        "NUL byte in its first 8 KiB, is refused as count skips it; UTF-16 or UTF-32, here or on "
         "standard input, is refused with the iconv command that converts it)"
     )
     privacy.add_argument(
