@@ -341,6 +341,12 @@ def test_a_plain_price_file_reprices_catalog_models_as_fit_and_eval_read_it(
     ({"gpt-4o": {"input_per_mtok": 2.0, "output_per_mtk": 8.0}},
      "mine.json: 'gpt-4o': unknown field(s) 'output_per_mtk'; an entry has input_per_mtok, "
      "output_per_mtok and an optional source only"),
+    ({"gpt-4o": {"input_price": 1, "output_price": 2, "cached_input_per_mtok": 0.01}},
+     "mine.json: 'gpt-4o': 'cached_input_per_mtok' would not be read: an entry in LLMRouter's "
+     "form is priced by input_price and output_price only"),
+    ({"gpt-4o": {"input_price": 1, "output_per_mtok": 2}},
+     "mine.json: 'gpt-4o': gives input_price and output_per_mtok: give input_per_mtok and "
+     "output_per_mtok, or LLMRouter's input_price and output_price, not both"),
     ({"acme-7b": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}},
      "mine.json model #1 (id 'acme-7b'): not in the catalog, and an entry of a {model: prices} "
      "file reprices a catalog model; add a new model as a full row of a catalog-shaped file"),

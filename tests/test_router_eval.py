@@ -581,6 +581,13 @@ OVER_A_CATALOG_PRICE = "must be at most 1,000,000 USD per million tokens, as in 
      f"output_per_mtok {OVER_A_CATALOG_PRICE} 1,000,001"),
     ({"input_price": 1e300, "output_price": 1, "service": "NVIDIA"},
      f"input_price {OVER_A_CATALOG_PRICE} 1e+300"),
+    # An LLMRouter entry's price beside the two it is read by would be dropped without a word.
+    ({"input_price": 1, "output_price": 2, "cached_input_per_mtok": 0.01, "size": "7B"},
+     "'cached_input_per_mtok' would not be read: an entry in LLMRouter's form is priced by "
+     "input_price and output_price only; give cached or other prices in a catalog file"),
+    ({"input_price": 1, "output_per_mtok": 2},
+     "gives input_price and output_per_mtok: give input_per_mtok and output_per_mtok, or "
+     "LLMRouter's input_price and output_price, not both"),
     ({"input_per_mtok": 10, "output_per_mtok": 30, "typo": 1},
      "unknown field 'typo'; an entry has input_per_mtok, output_per_mtok and an optional source "
      "only"),

@@ -561,6 +561,29 @@ LLMROUTER_PRICE_FIELDS = ("input_price", "output_price")
 PLAIN_SOURCE_FIELD = "source"
 
 
+def price_field_names(entry: Mapping[str, Any]) -> tuple[tuple[str, str], str | None]:
+    """The two price fields a ``{model: prices}`` entry is read by, and why it cannot be read,
+    or None. An LLMRouter entry's descriptive fields are left unread, but not one that names a
+    price (``cached_input_per_mtok``, ``price_per_image``): its price would be dropped without
+    a word; nor the two pairs mixed, of which one would be."""
+    llmrouter = [name for name in LLMROUTER_PRICE_FIELDS if name in entry]
+    plain = [name for name in PLAIN_PRICE_FIELDS if name in entry]
+    if llmrouter and plain:
+        return PLAIN_PRICE_FIELDS, (
+            f"gives {' and '.join(llmrouter + plain)}: give input_per_mtok and output_per_mtok, "
+            "or LLMRouter's input_price and output_price, not both")
+    if not llmrouter:
+        return PLAIN_PRICE_FIELDS, None
+    unread = sorted(name for name in entry if name not in LLMROUTER_PRICE_FIELDS
+                    and ("price" in name.lower() or name.lower().endswith("_per_mtok")))
+    if unread:
+        return LLMROUTER_PRICE_FIELDS, (
+            f"{', '.join(map(repr, unread))} would not be read: an entry in LLMRouter's form is "
+            "priced by input_price and output_price only; give cached or other prices in a "
+            "catalog file")
+    return LLMROUTER_PRICE_FIELDS, None
+
+
 def _read_document(path: Path) -> tuple[dict[str, str], list[Any], bool]:
     """Read a catalog file, an object with a ``models`` list or a bare list of rows, into its
     sources and its rows; or a ``{model: prices}`` file into rows that give prices only, and
@@ -608,12 +631,10 @@ def _plain_price_rows(document: Mapping[str, Any], file_name: str) -> list[dict[
             rows_hint = " (a catalog file's rows go in a 'models' list)" * isinstance(entry, list)
             raise CatalogError(f"{where}: expected an object {{input_per_mtok, "
                                f"output_per_mtok}}, got {json_type(entry)}{rows_hint}")
-        names = PLAIN_PRICE_FIELDS
-        if any(name in entry for name in LLMROUTER_PRICE_FIELDS) and not any(
-            name in entry for name in PLAIN_PRICE_FIELDS
-        ):
-            names = LLMROUTER_PRICE_FIELDS
-        else:
+        names, problem = price_field_names(entry)
+        if problem is not None:
+            raise CatalogError(f"{where}: {problem}")
+        if names == PLAIN_PRICE_FIELDS:
             unknown = sorted(set(entry) - {*PLAIN_PRICE_FIELDS, PLAIN_SOURCE_FIELD})
             if unknown:
                 raise CatalogError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "

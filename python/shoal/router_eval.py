@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from shoal.catalog import (
-    LLMROUTER_PRICE_FIELDS,
     MAX_USD_PER_MTOK,
     PLAIN_PRICE_FIELDS,
     PLAIN_SOURCE_FIELD,
@@ -57,6 +56,7 @@ from shoal.catalog import (
     ModelEntry,
     configured_catalog,
     load_catalog,
+    price_field_names,
 )
 from shoal.cost import format_usd
 from shoal.errors import ShoalError
@@ -642,14 +642,12 @@ def _entry_prices(file: Path, model: str, entry: object) -> tuple[float, float]:
     """The (input, output) prices of one ``{model: prices}`` entry, bounded as a catalog file's
     are: a price near the float limit made every cost inf and every summary NaN."""
     fields = entry if isinstance(entry, dict) else {}
-    names = PRICE_ENTRY_FIELDS
-    if any(name in fields for name in LLMROUTER_PRICE_FIELDS) and not any(
-        name in fields for name in PRICE_ENTRY_FIELDS
-    ):
-        # An LLMRouter model entry: its other fields (size, feature, service...) describe the
-        # model and are not read.
-        names = LLMROUTER_PRICE_FIELDS
-    else:
+    # An LLMRouter model entry's other fields (size, feature, service...) describe the model and
+    # are not read.
+    names, problem = price_field_names(fields)
+    if problem is not None:
+        raise EvaluationError(f"price file {file}: {model!r}: {problem}")
+    if names == PRICE_ENTRY_FIELDS:
         unknown = unknown_field(fields, (*PRICE_ENTRY_FIELDS, PRICE_SOURCE_FIELD))
         if unknown is not None:
             # A misspelt price beside the two read would otherwise be dropped without a word.
