@@ -1440,7 +1440,9 @@ fn phone_value(text: &[u8], start: usize, end: usize) -> bool {
     } else if value[0] == b'+' {
         !slash && international(&groups, &separators)
     } else if slash {
-        national(&groups, &separators)
+        // A subscriber number never starts with the trunk prefix 0, so two numbers that do are
+        // a list of postal codes or other figures (`zip 02139/02140`).
+        national(&groups, &separators) && groups[1][0] != b'0'
     } else {
         north_american(&groups) || national(&groups, &separators) || brazilian(value, &groups)
     };
@@ -2207,6 +2209,7 @@ mod tests {
             ["+1 415 867 5309", "+1 415 867 5310"]
         );
         assert!(phones("see example.com/+14158675309 or /srv/415-867-5309/12").is_empty());
+        assert!(phones("zip 02139/02140, MA 02139 / 02140").is_empty());
     }
 
     #[test]

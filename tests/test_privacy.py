@@ -540,9 +540,12 @@ def test_a_number_after_a_slash_after_an_email_address_is_found() -> None:
         "12/05/2026 and 2026/12/05",
         "3/4 and 22/7",
         "upgrade 1.2.3/1.2.4",
+        "zip 02139/02140",
+        "MA 02139 / 02140",
+        "Postleitzahl 01067/01069",
     ],
 )
-def test_paths_addresses_dates_fractions_and_versions_beside_a_slash_are_no_phone(
+def test_paths_addresses_dates_postcodes_and_versions_beside_a_slash_are_no_phone(
     text: str,
 ) -> None:
     assert found(text) == []
@@ -553,6 +556,7 @@ def test_paths_addresses_dates_fractions_and_versions_beside_a_slash_are_no_phon
     [
         ("Handy 0151 23456789", "0151 23456789"),
         ("Tel.: 030/12345678", "030/12345678"),
+        ("Tel. 02131/12345", "02131/12345"),
         ("Tel. 089 / 123 456 78", "089 / 123 456 78"),
         ("tél : 01.42.68.53.00", "01.42.68.53.00"),
         ("Celular: (11) 91234-5678", "(11) 91234-5678"),

@@ -974,7 +974,9 @@ def _phone_value(text: str, start: int, end: int) -> bool:
     elif value.startswith("+"):
         valid = "/" not in separators and _international(groups, separators)
     elif "/" in separators:
-        valid = _national(groups, separators)
+        # A subscriber number never starts with the trunk prefix 0, so two numbers that do
+        # are a list of postal codes or other figures (``zip 02139/02140``).
+        valid = _national(groups, separators) and groups[1][0] != "0"
     else:
         valid = (
             _north_american(groups, separators)
