@@ -1622,7 +1622,10 @@ fn card_brand_length(digits: &[u8]) -> bool {
 }
 
 fn check_card(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if word_before(text, start) || is_in(byte_before(text, start), b".-+/") {
+    if word_before(text, start) || is_in(byte_before(text, start), b".-+") {
+        return None;
+    }
+    if byte_before(text, start) == Some(b'/') && !listed_after_card(text, start - 1) {
         return None;
     }
     let value = &text[start..end];
@@ -1664,6 +1667,40 @@ fn check_card(text: &[u8], start: usize, end: usize) -> Option<Span> {
         }
     }
     None
+}
+
+/// Most bytes a card's candidate holds: two digits and 28 between them.
+const MAX_CARD_RUN: usize = 30;
+
+/// Whether `slash` ends a card number that starts a run of its own
+/// (`4539148803436467/4916338506082832`): a slash after anything else starts a path.
+fn listed_after_card(text: &[u8], slash: usize) -> bool {
+    let mut run_start = slash;
+    while run_start > slash.saturating_sub(MAX_CARD_RUN)
+        && b"0123456789 -".contains(&text[run_start - 1])
+    {
+        run_start -= 1;
+    }
+    (run_start..slash).any(|first| {
+        text[first].is_ascii_digit()
+            && starts_a_run(text, first)
+            && text[first..slash]
+                .iter()
+                .filter(|b| b.is_ascii_digit())
+                .count()
+                >= 13
+            && card_in(text, first, slash).is_some()
+    })
+}
+
+/// Whether a card number may start at `first`: as `check_card` allows, and not inside a run of
+/// groups (`4539 1488 …`).
+fn starts_a_run(text: &[u8], first: usize) -> bool {
+    let before = byte_before(text, first);
+    if word_before(text, first) || is_in(before, b".-+/") {
+        return false;
+    }
+    !(before == Some(b' ') && first >= 2 && text[first - 2].is_ascii_digit())
 }
 
 fn card_in(text: &[u8], start: usize, end: usize) -> Option<Span> {
@@ -2210,6 +2247,10 @@ mod tests {
         );
         assert!(phones("see example.com/+14158675309 or /srv/415-867-5309/12").is_empty());
         assert!(phones("zip 02139/02140, MA 02139 / 02140").is_empty());
+        assert_eq!(
+            phones("4539148803436467/4916338506082832 and /4916338506082832"),
+            ["4539148803436467", "4916338506082832"]
+        );
     }
 
     #[test]

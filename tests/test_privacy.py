@@ -505,6 +505,21 @@ def test_every_number_a_slash_lists_is_found(text: str, phones: list[str]) -> No
 
 
 @pytest.mark.parametrize(
+    ("text", "cards"),
+    [
+        ("4539148803436467/4916338506082832", ["4539148803436467", "4916338506082832"]),
+        ("4539 1488 0343 6467/4916 3385 0608 2832",
+         ["4539 1488 0343 6467", "4916 3385 0608 2832"]),
+        ("/4916338506082832", []),
+        ("12/4916338506082832", []),
+        ("https://a.io/4539148803436467/4916338506082832", []),
+    ],
+)
+def test_a_card_after_a_slash_is_found_only_after_a_card(text: str, cards: list[str]) -> None:
+    assert found(text) == [("card_number", card) for card in cards]
+
+
+@pytest.mark.parametrize(
     ("text", "phone"),
     [
         ("415-867-5309/12", "415-867-5309"),

@@ -1123,7 +1123,9 @@ def _card_brand_length(digits: str) -> bool:
 
 def _check_card(text: str, match: re.Match[str]) -> Span | None:
     start = match.start()
-    if _is_word(text, start - 1) or text[start - 1 : start] in (".", "-", "+", "/"):
+    if _is_word(text, start - 1) or text[start - 1 : start] in (".", "-", "+"):
+        return None
+    if text[start - 1 : start] == "/" and not _listed_after_card(text, start - 1):
         return None
     value = match.group()
     separators = {c for c in value if c in " -"}
@@ -1154,6 +1156,37 @@ def _check_card(text: str, match: re.Match[str]) -> Span | None:
             if span is not None:
                 return span
     return None
+
+
+# Most characters a card's match holds: two digits and 28 between them.
+_MAX_CARD_RUN = 30
+_CARD_CHARACTERS = frozenset("0123456789 -")
+# The fewest digits a card number the scan finds has.
+_MIN_CARD_DIGITS = 13
+
+
+def _listed_after_card(text: str, slash: int) -> bool:
+    """Whether ``slash`` ends a card number that starts a run of its own
+    (``4539148803436467/4916338506082832``): a slash after anything else starts a path."""
+    run_start = slash
+    while run_start > max(0, slash - _MAX_CARD_RUN) and text[run_start - 1] in _CARD_CHARACTERS:
+        run_start -= 1
+    return any(
+        text[first] in _DIGITS
+        and _starts_a_run(text, first)
+        and sum(c in _DIGITS for c in text[first:slash]) >= _MIN_CARD_DIGITS
+        and _card_in(text, first, slash) is not None
+        for first in range(run_start, slash)
+    )
+
+
+def _starts_a_run(text: str, first: int) -> bool:
+    """Whether a card number may start at ``first``: as ``_check_card`` allows, and not inside a
+    run of groups (``4539 1488 …``)."""
+    before = text[first - 1 : first]
+    if _is_word(text, first - 1) or before in (".", "-", "+", "/"):
+        return False
+    return not (before == " " and text[first - 2 : first - 1] in _DIGITS)
 
 
 def _card_in(text: str, start: int, end: int) -> Span | None:
