@@ -1321,7 +1321,7 @@ fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
     if word_before(text, start)
         || (is_in(byte_before(text, start), b"_./-#$+") && !listed_after_phone(text, start))
     {
-        return None;
+        return phone_after_slash(text, start, end);
     }
     phone_at(text, start, end)
         .or_else(|| {
@@ -1333,14 +1333,15 @@ fn check_phone(text: &[u8], start: usize, end: usize) -> Option<Span> {
                 .find_map(|cut| phone_at(text, start, cut))
         })
         .or_else(|| phone_listed_before(text, start, end))
+        .or_else(|| phone_after_slash(text, start, end))
 }
 
 /// Most bytes a phone candidate holds: `+`, `(`, a digit, 22 more bytes and a digit.
 const MAX_PHONE: usize = 25;
 
-/// The number from `start` to a slash inside the candidate that lists another number after it
-/// (`0151 23456789/0151 23456780`, `(415) 867-5309 / (415) 867-5310`); read whole, the slash
-/// would part an area code from the number.
+/// The number from `start` to a slash inside the candidate, whatever follows the slash: another
+/// number a list holds (`0151 23456789/0151 23456780`, `(415) 867-5309 / (415) 867-5310`) or a
+/// short one (`415-867-5309/12`); read whole, the slash would part an area code from the number.
 fn phone_listed_before(text: &[u8], start: usize, end: usize) -> Option<Span> {
     (start + 1..end)
         .filter(|&slash| text[slash] == b'/')
@@ -1350,14 +1351,49 @@ fn phone_listed_before(text: &[u8], start: usize, end: usize) -> Option<Span> {
             } else {
                 slash
             };
-            let next_start = if byte_at(text, slash + 1) == Some(b' ') {
-                slash + 2
-            } else {
-                slash + 1
-            };
-            (phone_value(text, start, number_end) && phone_starts_at(text, next_start))
-                .then_some((start, number_end))
+            phone_value(text, start, number_end).then_some((start, number_end))
         })
+}
+
+/// The number from a slash just before or inside the candidate to the candidate's end, when
+/// what precedes the slash is a label, a short number or an e-mail address (`room
+/// 12/415-867-5309`, `v1.2/415-867-5309`, `a@b.com/415-867-5309`) rather than a path or an
+/// address.
+fn phone_after_slash(text: &[u8], start: usize, end: usize) -> Option<Span> {
+    for slash in start.saturating_sub(1)..end {
+        if text[slash] != b'/' || !is_in(byte_at(text, slash + 1), b"+(0123456789") {
+            continue;
+        }
+        if starts_path_or_address(text, slash) {
+            return None;
+        }
+        if let Some(span) = phone_at(text, slash + 1, end) {
+            return Some(span);
+        }
+    }
+    None
+}
+
+/// Whether the word before `slash` makes it part of a path or a web address: it is empty,
+/// starts with `~` or `.`, holds another `/` (`/usr/`, `https://`) or is a host name
+/// (`example.com`).
+fn starts_path_or_address(text: &[u8], slash: usize) -> bool {
+    let mut word_start = slash;
+    while word_start > 0 && !b" \t\r\n\x0c\x0b".contains(&text[word_start - 1]) {
+        word_start -= 1;
+        if text[word_start] == b'/' {
+            return true;
+        }
+    }
+    let word = &text[word_start..slash];
+    if word.is_empty() || b"~.".contains(&word[0]) {
+        return true;
+    }
+    let last_label = word.rsplit(|&b| b == b'.').next().unwrap_or(word);
+    word.contains(&b'.')
+        && !word.contains(&b'@')
+        && last_label.len() >= 2
+        && last_label.iter().all(u8::is_ascii_alphabetic)
 }
 
 /// Whether a number starting at `start` follows a slash that ends a list's number (`+1 415 867
@@ -1377,23 +1413,6 @@ fn listed_after_phone(text: &[u8], start: usize) -> bool {
             && !is_in(byte_before(text, first), b"_.-#$+")
             && phone_value(text, first, end)
     })
-}
-
-/// Whether a telephone number starts at `start`: its bytes up to the next slash that does not
-/// part an area code (`030/`) or other byte, back to the last digit, read as one.
-fn phone_starts_at(text: &[u8], start: usize) -> bool {
-    let mut end = start + usize::from(byte_at(text, start) == Some(b'+'));
-    let limit = text.len().min(start + MAX_PHONE);
-    let area_code = |end: usize| end > start && text[start..end].iter().all(u8::is_ascii_digit);
-    while end < limit
-        && (b"0123456789 ()-.".contains(&text[end]) || (text[end] == b'/' && area_code(end)))
-    {
-        end += 1;
-    }
-    while end > start && !text[end - 1].is_ascii_digit() {
-        end -= 1;
-    }
-    end > start && !word_at(text, end) && phone_value(text, start, end)
 }
 
 fn phone_at(text: &[u8], start: usize, end: usize) -> Option<Span> {
@@ -1421,7 +1440,9 @@ fn phone_value(text: &[u8], start: usize, end: usize) -> bool {
     } else if value[0] == b'+' {
         !slash && international(&groups, &separators)
     } else if slash {
-        national(&groups, &separators)
+        // A subscriber number never starts with the trunk prefix 0, so two numbers that do are
+        // a list of postal codes or other figures (`zip 02139/02140`).
+        national(&groups, &separators) && groups[1][0] != b'0'
     } else {
         north_american(&groups) || national(&groups, &separators) || brazilian(value, &groups)
     };
@@ -1601,7 +1622,10 @@ fn card_brand_length(digits: &[u8]) -> bool {
 }
 
 fn check_card(text: &[u8], start: usize, end: usize) -> Option<Span> {
-    if word_before(text, start) || is_in(byte_before(text, start), b".-+/") {
+    if word_before(text, start) || is_in(byte_before(text, start), b".-+") {
+        return None;
+    }
+    if byte_before(text, start) == Some(b'/') && !listed_after_card(text, start - 1) {
         return None;
     }
     let value = &text[start..end];
@@ -1643,6 +1667,40 @@ fn check_card(text: &[u8], start: usize, end: usize) -> Option<Span> {
         }
     }
     None
+}
+
+/// Most bytes a card's candidate holds: two digits and 28 between them.
+const MAX_CARD_RUN: usize = 30;
+
+/// Whether `slash` ends a card number that starts a run of its own
+/// (`4539148803436467/4916338506082832`): a slash after anything else starts a path.
+fn listed_after_card(text: &[u8], slash: usize) -> bool {
+    let mut run_start = slash;
+    while run_start > slash.saturating_sub(MAX_CARD_RUN)
+        && b"0123456789 -".contains(&text[run_start - 1])
+    {
+        run_start -= 1;
+    }
+    (run_start..slash).any(|first| {
+        text[first].is_ascii_digit()
+            && starts_a_run(text, first)
+            && text[first..slash]
+                .iter()
+                .filter(|b| b.is_ascii_digit())
+                .count()
+                >= 13
+            && card_in(text, first, slash).is_some()
+    })
+}
+
+/// Whether a card number may start at `first`: as `check_card` allows, and not inside a run of
+/// groups (`4539 1488 …`).
+fn starts_a_run(text: &[u8], first: usize) -> bool {
+    let before = byte_before(text, first);
+    if word_before(text, first) || is_in(before, b".-+/") {
+        return false;
+    }
+    !(before == Some(b' ') && first >= 2 && text[first - 2].is_ascii_digit())
 }
 
 fn card_in(text: &[u8], start: usize, end: usize) -> Option<Span> {
@@ -2187,7 +2245,22 @@ mod tests {
             phones("+1 415 867 5309/+1 415 867 5310"),
             ["+1 415 867 5309", "+1 415 867 5310"]
         );
-        assert!(phones("0151 23456789/2024, see example.com/+14158675309").is_empty());
+        assert!(phones("see example.com/+14158675309 or /srv/415-867-5309/12").is_empty());
+        assert!(phones("zip 02139/02140, MA 02139 / 02140").is_empty());
+        assert_eq!(
+            phones("4539148803436467/4916338506082832 and /4916338506082832"),
+            ["4539148803436467", "4916338506082832"]
+        );
+    }
+
+    #[test]
+    fn a_number_beside_a_slash_and_a_short_number_is_found() {
+        let phones =
+            |text: &str| -> Vec<String> { kinds(text).into_iter().map(|(_, v)| v).collect() };
+        assert_eq!(phones("0151 23456789/2024"), ["0151 23456789"]);
+        assert_eq!(phones("415-867-5309/12"), ["415-867-5309"]);
+        assert_eq!(phones("room 12/415-867-5309"), ["415-867-5309"]);
+        assert_eq!(phones("a@b.com/415-867-5309"), ["a@b.com", "415-867-5309"]);
     }
 
     #[test]

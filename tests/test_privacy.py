@@ -75,7 +75,8 @@ def test_rust_and_pure_agree_on_generated_text() -> None:
 
 
 LISTED_PHONES = ["0151 23456789", "(415) 867-5309", "+1 415 867 5310", "030/12345678",
-                 "+44 20 7946 1234", "2024", "a"]
+                 "+44 20 7946 1234", "2024", "a", "12", "v1.2", "a@b.com", "example.com",
+                 "~", "02139", "4539148803436467"]
 
 
 @needs_core
@@ -504,9 +505,64 @@ def test_every_number_a_slash_lists_is_found(text: str, phones: list[str]) -> No
 
 
 @pytest.mark.parametrize(
-    "text", ["0151 23456789/2024", "see example.com/+14158675309", "ref 12/0151 23456789"]
+    ("text", "cards"),
+    [
+        ("4539148803436467/4916338506082832", ["4539148803436467", "4916338506082832"]),
+        ("4539 1488 0343 6467/4916 3385 0608 2832",
+         ["4539 1488 0343 6467", "4916 3385 0608 2832"]),
+        ("/4916338506082832", []),
+        ("12/4916338506082832", []),
+        ("https://a.io/4539148803436467/4916338506082832", []),
+    ],
 )
-def test_a_slash_before_or_after_anything_but_a_number_lists_nothing(text: str) -> None:
+def test_a_card_after_a_slash_is_found_only_after_a_card(text: str, cards: list[str]) -> None:
+    assert found(text) == [("card_number", card) for card in cards]
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("415-867-5309/12", "415-867-5309"),
+        ("(415) 867-5309/10", "(415) 867-5309"),
+        ("+1 415 867 5309/3", "+1 415 867 5309"),
+        ("0151 23456789/7", "0151 23456789"),
+        ("0151 23456789/2024", "0151 23456789"),
+        ("ref 415-867-5309/1", "415-867-5309"),
+        ("Tel 2/415-867-5309", "415-867-5309"),
+        ("room 12/415-867-5309", "415-867-5309"),
+        ("ref 12/0151 23456789", "0151 23456789"),
+        ("v1.2/415-867-5309", "415-867-5309"),
+    ],
+)
+def test_a_number_beside_a_slash_and_a_short_number_is_found(text: str, phone: str) -> None:
+    assert found(text) == [("phone", phone)]
+    assert phone not in redact(text)
+
+
+def test_a_number_after_a_slash_after_an_email_address_is_found() -> None:
+    assert found("a@b.com/415-867-5309") == [("email", "a@b.com"), ("phone", "415-867-5309")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see example.com/+14158675309",
+        "https://shop.io/orders/415-867-5309",
+        "/srv/data/415-867-5309/12",
+        "~/calls/0151 23456789",
+        "./0151 23456789",
+        "/usr/lib/x86_64",
+        "12/05/2026 and 2026/12/05",
+        "3/4 and 22/7",
+        "upgrade 1.2.3/1.2.4",
+        "zip 02139/02140",
+        "MA 02139 / 02140",
+        "Postleitzahl 01067/01069",
+    ],
+)
+def test_paths_addresses_dates_postcodes_and_versions_beside_a_slash_are_no_phone(
+    text: str,
+) -> None:
     assert found(text) == []
 
 
@@ -515,6 +571,7 @@ def test_a_slash_before_or_after_anything_but_a_number_lists_nothing(text: str) 
     [
         ("Handy 0151 23456789", "0151 23456789"),
         ("Tel.: 030/12345678", "030/12345678"),
+        ("Tel. 02131/12345", "02131/12345"),
         ("Tel. 089 / 123 456 78", "089 / 123 456 78"),
         ("tél : 01.42.68.53.00", "01.42.68.53.00"),
         ("Celular: (11) 91234-5678", "(11) 91234-5678"),

@@ -866,7 +866,7 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
         text[start - 1 : start] in ("_", ".", "/", "-", "#", "$", "+")
         and not _listed_after_phone(text, start)
     ):
-        return None
+        return _phone_after_slash(text, start, end)
     whole = _phone_at(text, start, end)
     if whole is not None:
         return whole
@@ -875,26 +875,65 @@ def _check_phone(text: str, match: re.Match[str]) -> Span | None:
             span = _phone_at(text, start, cut)
             if span is not None:
                 return span
-    return _phone_listed_before(text, start, end)
+    return _phone_listed_before(text, start, end) or _phone_after_slash(text, start, end)
 
 
 # Most characters a phone match holds: ``+``, ``(``, a digit, 22 more characters and a digit.
 _MAX_PHONE = 25
-_PHONE_CHARACTERS = frozenset("0123456789 ()-.")
 
 
 def _phone_listed_before(text: str, start: int, end: int) -> Span | None:
-    """The number from ``start`` to a slash inside the match that lists another number after
-    it (``0151 23456789/0151 23456780``, ``(415) 867-5309 / (415) 867-5310``); read whole, the
-    slash would part an area code from the number."""
+    """The number from ``start`` to a slash inside the match, whatever follows the slash: another
+    number a list holds (``0151 23456789/0151 23456780``, ``(415) 867-5309 / (415) 867-5310``)
+    or a short one (``415-867-5309/12``); read whole, the slash would part an area code from the
+    number."""
     for slash in range(start + 1, end):
         if text[slash] != "/":
             continue
         number_end = slash - 1 if text[slash - 1] == " " else slash
-        next_start = slash + 2 if text[slash + 1 : slash + 2] == " " else slash + 1
-        if _phone_value(text, start, number_end) and _phone_starts_at(text, next_start):
+        if _phone_value(text, start, number_end):
             return start, number_end
     return None
+
+
+_WHITESPACE = frozenset(" \t\r\n\f\v")
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _phone_after_slash(text: str, start: int, end: int) -> Span | None:
+    """The number from a slash just before or inside the match to the match's end, when what
+    precedes the slash is a label, a short number or an e-mail address (``room 12/415-867-5309``,
+    ``v1.2/415-867-5309``, ``a@b.com/415-867-5309``) rather than a path or an address."""
+    for slash in range(start - 1, end):
+        if text[slash : slash + 1] != "/" or text[slash + 1 : slash + 2] not in "+(0123456789":
+            continue
+        if _starts_path_or_address(text, slash):
+            return None
+        span = _phone_at(text, slash + 1, end)
+        if span is not None:
+            return span
+    return None
+
+
+def _starts_path_or_address(text: str, slash: int) -> bool:
+    """Whether the word before ``slash`` makes it part of a path or a web address: it is empty,
+    starts with ``~`` or ``.``, holds another ``/`` (``/usr/``, ``https://``) or is a host name
+    (``example.com``)."""
+    word_start = slash
+    while word_start > 0 and text[word_start - 1] not in _WHITESPACE:
+        word_start -= 1
+        if text[word_start] == "/":
+            return True
+    word = text[word_start:slash]
+    if word == "" or word[0] in "~.":
+        return True
+    last_label = word.rsplit(".", 1)[-1]
+    return (
+        "." in word
+        and "@" not in word
+        and len(last_label) >= 2
+        and all(c in _ASCII_LETTERS for c in last_label)
+    )
 
 
 def _listed_after_phone(text: str, start: int) -> bool:
@@ -910,21 +949,6 @@ def _listed_after_phone(text: str, start: int) -> bool:
         and _phone_value(text, first, end)
         for first in range(max(0, end - _MAX_PHONE), end)
     )
-
-
-def _phone_starts_at(text: str, start: int) -> bool:
-    """Whether a telephone number starts at ``start``: its characters up to the next slash that
-    does not part an area code (``030/``) or other character, back to the last digit, read as
-    one."""
-    end = start + (text[start : start + 1] == "+")
-    limit = min(len(text), start + _MAX_PHONE)
-    while end < limit and (
-        text[end] in _PHONE_CHARACTERS or (text[end] == "/" and text[start:end].isdigit())
-    ):
-        end += 1
-    while end > start and text[end - 1] not in _DIGITS:
-        end -= 1
-    return end > start and not _is_word(text, end) and _phone_value(text, start, end)
 
 
 def _phone_at(text: str, start: int, end: int) -> Span | None:
@@ -950,7 +974,9 @@ def _phone_value(text: str, start: int, end: int) -> bool:
     elif value.startswith("+"):
         valid = "/" not in separators and _international(groups, separators)
     elif "/" in separators:
-        valid = _national(groups, separators)
+        # A subscriber number never starts with the trunk prefix 0, so two numbers that do
+        # are a list of postal codes or other figures (``zip 02139/02140``).
+        valid = _national(groups, separators) and groups[1][0] != "0"
     else:
         valid = (
             _north_american(groups, separators)
@@ -1097,7 +1123,9 @@ def _card_brand_length(digits: str) -> bool:
 
 def _check_card(text: str, match: re.Match[str]) -> Span | None:
     start = match.start()
-    if _is_word(text, start - 1) or text[start - 1 : start] in (".", "-", "+", "/"):
+    if _is_word(text, start - 1) or text[start - 1 : start] in (".", "-", "+"):
+        return None
+    if text[start - 1 : start] == "/" and not _listed_after_card(text, start - 1):
         return None
     value = match.group()
     separators = {c for c in value if c in " -"}
@@ -1128,6 +1156,37 @@ def _check_card(text: str, match: re.Match[str]) -> Span | None:
             if span is not None:
                 return span
     return None
+
+
+# Most characters a card's match holds: two digits and 28 between them.
+_MAX_CARD_RUN = 30
+_CARD_CHARACTERS = frozenset("0123456789 -")
+# The fewest digits a card number the scan finds has.
+_MIN_CARD_DIGITS = 13
+
+
+def _listed_after_card(text: str, slash: int) -> bool:
+    """Whether ``slash`` ends a card number that starts a run of its own
+    (``4539148803436467/4916338506082832``): a slash after anything else starts a path."""
+    run_start = slash
+    while run_start > max(0, slash - _MAX_CARD_RUN) and text[run_start - 1] in _CARD_CHARACTERS:
+        run_start -= 1
+    return any(
+        text[first] in _DIGITS
+        and _starts_a_run(text, first)
+        and sum(c in _DIGITS for c in text[first:slash]) >= _MIN_CARD_DIGITS
+        and _card_in(text, first, slash) is not None
+        for first in range(run_start, slash)
+    )
+
+
+def _starts_a_run(text: str, first: int) -> bool:
+    """Whether a card number may start at ``first``: as ``_check_card`` allows, and not inside a
+    run of groups (``4539 1488 …``)."""
+    before = text[first - 1 : first]
+    if _is_word(text, first - 1) or before in (".", "-", "+", "/"):
+        return False
+    return not (before == " " and text[first - 2 : first - 1] in _DIGITS)
 
 
 def _card_in(text: str, start: int, end: int) -> Span | None:
