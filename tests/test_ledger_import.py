@@ -385,6 +385,9 @@ def test_the_cli_import_run_again_adds_nothing_and_says_so_in_json(
     ('["team:a", "gpt-4o-mini"]', "each line must be a JSON object, got array"),
     ('{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 5, "input_tokens": 6}',
      "the field 'input_tokens' is given more than once"),
+    # Quoted as the line writes it: a float reads 1e400 as inf.
+    ('{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 5, "at": 1e400}',
+     "at must be finite, got 1e400;"),
 ])
 def test_the_cli_names_the_line_of_a_bad_record_and_records_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
