@@ -124,6 +124,20 @@ def test_a_request_id_given_twice_in_one_import_is_recorded_once(ledger: Ledger)
     assert len(ledger.usage()) == 1
 
 
+def test_an_import_gives_record_usages_notes_once_each_with_the_records_they_apply_to(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    retired, current = usage_log(2)[1], usage_log(1)[0]
+    (note,) = record_usage(**retired, ledger=tmp_path / "other.sqlite3").notes
+    assert "retired" in note
+
+    many = ledger.import_usage([retired, current, {**retired, "request_id": "again"}])
+    one = ledger.import_usage([{**retired, "request_id": "once more"}])
+
+    assert many.notes == (f"{note} (2 records)",)
+    assert one.notes == (note,)
+
+
 @pytest.mark.parametrize(("bad", "field", "cause"), [
     ({"input_tokens": -1}, "input_tokens must be at least 0", ValueError),
     ({"model": "no-such-model"}, "no-such-model", ValueError),
@@ -344,15 +358,17 @@ def test_the_cli_import_round_trips_to_the_status_of_recorded_calls(
     log = tmp_path / "usage.jsonl"
     log.write_text(jsonl(records), encoding="utf-8")
     recorded = tmp_path / "recorded.sqlite3"
-    for record in records:
-        record_usage(**record, ledger=recorded)
+    said = {note for record in records for note in record_usage(**record, ledger=recorded).notes}
     imported = tmp_path / "imported.sqlite3"
 
     status, out, err = run(["ledger", "import", str(log), "--ledger", str(imported)], capsys)
 
     assert status == 0, err
     total = format_usd(sum(row.cost_nanousd for row in record_usage_rows(recorded)) / 1e9)
-    assert out == f"{log}: 40 records added, 0 already present, in 3 scopes; {total} charged\n"
+    # The note record_usage gives each call of the retired model, said once for the 20 of them.
+    (note,) = said
+    assert out == (f"{log}: 40 records added, 0 already present, in 3 scopes; {total} charged\n"
+                   f"  note: {note} (20 records)\n")
     for scope in ("team:a", "café"):
         looped = run(["ledger", "status", "--scope", scope, "--ledger", str(recorded)], capsys)
         both = run(["ledger", "status", "--scope", scope, "--ledger", str(imported)], capsys)
@@ -372,8 +388,10 @@ def test_the_cli_import_run_again_adds_nothing_and_says_so_in_json(
     status, out, _ = run(["ledger", "import", str(log), "--ledger", ledger, "--json"], capsys)
 
     assert status == 0
+    (note,) = record_usage(**usage_log(2)[1], ledger=tmp_path / "other.sqlite3").notes
     assert json.loads(out) == {"records": 12, "added": 0, "already_present": 12,
-                               "cost_usd": 0.0, "scopes": 3, "over_limit": 0, "notes": []}
+                               "cost_usd": 0.0, "scopes": 3, "over_limit": 0,
+                               "notes": [f"{note} (6 records)"]}
     assert len(record_usage_rows(Path(ledger))) == 12
 
 

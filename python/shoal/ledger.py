@@ -434,7 +434,10 @@ class UsageImport:
         scopes: Scopes the records name.
         over_limit: Records added past a soft limit (each one's ``over_limit``, as
             :func:`record_usage` gives it).
-        notes: What the ledger says with its next result (a file replaced since it was opened).
+        notes: What the records' prices rest on, as :func:`record_usage` says it with each (a
+            model the catalog lists as retired), once per message and with the number of
+            records it applies to when more than one (``(12 records)``); and what the ledger
+            says with its next result (a file replaced since it was opened).
     """
 
     records: int
@@ -1708,10 +1711,19 @@ class _CheckedRecords:
     a temporary file, so that memory holds one at a time and the ledger's writers wait only
     for the rows to be written, not for every record to be checked and priced."""
 
-    def __init__(self, spool: IO[str], count: int, scopes: set[str]) -> None:
+    def __init__(self, spool: IO[str], count: int, scopes: set[str],
+                 notes: dict[str, int]) -> None:
         self._spool = spool
         self.count = count
         self.scopes = scopes
+        self._notes = notes
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the records' prices rest on, as record_usage says it with each: one note per
+        message, with how many records it was said of when more than one."""
+        return tuple(note if times == 1 else f"{note} ({times:,} records)"
+                     for note, times in self._notes.items())
 
     @classmethod
     def of(cls, records: Iterable[object], catalog: Catalog,
@@ -1722,11 +1734,16 @@ class _CheckedRecords:
         spool = tempfile.TemporaryFile("w+", encoding="utf-8")
         count = 0
         scopes: set[str] = set()
+        # Counted by message: a log of one retired model says so once, not once a record.
+        notes: dict[str, int] = {}
         try:
             for index, record in enumerate(records):
-                row = _priced_record(index, record, catalog).row()
+                call = _priced_record(index, record, catalog)
+                row = call.row()
                 spool.write(json.dumps(row) + "\n")
                 scopes.add(row.scope)
+                for note in call.estimate.notes:
+                    notes[note] = notes.get(note, 0) + 1
                 count += 1
                 _report(progress, "checking", count, total)
         except BaseException:
@@ -1734,7 +1751,7 @@ class _CheckedRecords:
             raise
         if total is None and count % IMPORT_PROGRESS_EVERY:
             _report(progress, "checking", count, count)
-        return cls(spool, count, scopes)
+        return cls(spool, count, scopes, notes)
 
     def rows(self) -> Iterator[_UsageRow]:
         """The rows, in the records' order; read again from the start at each call."""
@@ -2004,7 +2021,7 @@ class Ledger:
             for index, row in enumerate(checked.rows()):
                 self._import_row(cursor, index, row, tally)
                 _report(progress, "recording", tally.records, checked.count)
-        return tally.summary()
+        return replace(tally.summary(), notes=checked.notes)
 
     def _import_row(self, cursor: Any, index: int, row: _UsageRow, tally: _ImportTally) -> None:
         """Charge one row of an import, against its scope's spend with the import's earlier rows
