@@ -26,6 +26,7 @@ from shoal.ledger import (
     BudgetExceededError,
     ImportRecordError,
     Ledger,
+    RepeatedRequestError,
     RequestConflictError,
     StoredUsage,
     import_usage,
@@ -341,6 +342,23 @@ def _acknowledged(acks: Path) -> bool:
 # ---- the command line ----------------------------------------------------------------------------
 
 
+def test_a_request_id_given_twice_in_one_import_with_other_counts_names_the_first(
+    ledger: Ledger
+) -> None:
+    records = usage_log(4)
+    changed = [*records, {**records[1], "input_tokens": 9_000}]
+
+    with pytest.raises(ImportRecordError) as refused:
+        ledger.import_usage(changed)
+
+    # Nothing was recorded, so no time of a recording is given: the first record is named.
+    assert str(refused.value).startswith(
+        "records[4]: request_id 'call-00001' was given earlier in this import, by records[1], ")
+    assert isinstance(refused.value.__cause__, RepeatedRequestError)
+    assert refused.value.__cause__.earlier == 1
+    assert ledger.usage() == []
+
+
 def jsonl(records: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(record, default=str) + "\n" for record in records)
 
@@ -440,6 +458,23 @@ def test_the_cli_refuses_a_record_over_a_hard_limit_by_its_line(
     assert status == 2
     assert f"{log}:3: refused: scope 'team:a' has a hard limit of $0.004" in err
     assert record_usage_rows(Path(ledger)) == []
+
+
+def test_the_cli_names_the_earlier_line_of_a_request_id_given_twice_with_other_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = {"scope": "s", "model": "gpt-4o-mini", "input_tokens": 1, "request_id": "r1"}
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl([first]) + "\n" + jsonl([{**first, "input_tokens": 2}]),
+                   encoding="utf-8")
+    ledger = tmp_path / "ledger.sqlite3"
+
+    status, _, err = run(["ledger", "import", str(log), "--ledger", str(ledger)], capsys)
+
+    assert status == 2
+    assert err.startswith(f"shoal ledger import: error: {log}:3: request_id 'r1' was given "
+                          "earlier in this import, by line 1, for gpt-4o-mini with tokens ")
+    assert record_usage_rows(ledger) == []
 
 
 def test_the_cli_reads_a_log_from_stdin(

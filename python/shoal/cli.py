@@ -1753,7 +1753,7 @@ def _ledger(args: argparse.Namespace) -> int:
 def _import_usage(args: argparse.Namespace) -> int:
     """`shoal ledger import FILE`: every call of a JSONL usage log, in one transaction."""
     from shoal import spend_render
-    from shoal.ledger import ImportRecordError, import_usage
+    from shoal.ledger import ImportRecordError, RepeatedRequestError, import_usage
     from shoal.usage_log import UsageLog
 
     text = _read_input(args.file, max_bytes=args.max_file_bytes,
@@ -1765,7 +1765,10 @@ def _import_usage(args: argparse.Namespace) -> int:
                                                                            "records"))
     except ImportRecordError as error:
         # The record named by its line, not its place among the records: blank lines differ.
-        raise log.refusal(error.index, error.problem) from None
+        problem = error.problem
+        if isinstance(error.__cause__, RepeatedRequestError):
+            problem = error.__cause__.said(f"line {log.line(error.__cause__.earlier)}")
+        raise log.refusal(error.index, problem) from None
     finally:
         bar.close()
     if args.json:

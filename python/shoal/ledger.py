@@ -66,6 +66,7 @@ holds.
 from __future__ import annotations
 
 import atexit
+import bisect
 import datetime
 import functools
 import json
@@ -81,6 +82,7 @@ import threading
 import time
 import unicodedata
 import weakref
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -322,6 +324,28 @@ class LedgerReplacedError(LedgerError):
 
 class RequestConflictError(LedgerError):
     """A ``request_id`` was recorded before with different model or token counts."""
+
+
+class RepeatedRequestError(RequestConflictError):
+    """A ``request_id`` given twice in one import with different model or token counts.
+
+    Attributes:
+        earlier: The place (from 0) of the import's record that gave it first.
+    """
+
+    def __init__(self, earlier: int, first: StoredUsage, again: _UsageRow) -> None:
+        self.earlier, self._first, self._again = earlier, first, again
+        super().__init__(self.said(f"records[{earlier}]"))
+
+    def said(self, earlier_place: str) -> str:
+        """The refusal, naming the earlier record as ``earlier_place`` (``line 4``)."""
+        first, again = self._first, self._again
+        counts = (first.input_tokens, first.output_tokens, first.cached_input_tokens,
+                  first.cache_write_tokens, first.reasoning_tokens)
+        return (f"request_id {first.request_id!r} was given earlier in this import, by "
+                f"{earlier_place}, for {first.model} with tokens (input, output, cached, cache "
+                f"write, reasoning) = {counts}; this call says {again.model} with "
+                f"{again.counts}. Use a new request_id for a different call.")
 
 
 class ImportRecordError(LedgerError):
@@ -1699,6 +1723,23 @@ class _ImportTally:
     cost: int = 0
     over_limit: int = 0
     scopes: dict[str, _ImportedScope] = field(default_factory=dict)
+    # The ids of the rows added with a request id, and their records' places: two arrays of
+    # machine integers, not a dict, so that a log of millions holds little memory.
+    _ids: array[int] = field(default_factory=lambda: array("q"))
+    _places: array[int] = field(default_factory=lambda: array("q"))
+
+    def added_with_request_id(self, row_id: int, index: int) -> None:
+        self._ids.append(row_id)
+        self._places.append(index)
+
+    def index_of(self, row_id: int) -> int | None:
+        """The place of the record this import added as row ``row_id``, or None."""
+        # The rows of one transaction are numbered upwards (SQLite's next rowid, PostgreSQL's
+        # sequence), so the ids are in order.
+        found = bisect.bisect_left(self._ids, row_id)
+        if found < len(self._ids) and self._ids[found] == row_id:
+            return self._places[found]
+        return None
 
     def summary(self) -> UsageImport:
         return UsageImport(records=self.records, added=self.added,
@@ -2036,8 +2077,12 @@ class Ledger:
         if existing is not None:
             try:
                 _check_same_request(existing, row.model, row.counts)
-            except RequestConflictError as error:
-                raise ImportRecordError(index, str(error)) from error
+            except RequestConflictError as conflict:
+                # Not recorded "at" a time when it is this import's own, uncommitted record.
+                earlier = tally.index_of(existing.id)
+                cause = (conflict if earlier is None
+                         else RepeatedRequestError(earlier, existing, row))
+                raise ImportRecordError(index, str(cause)) from cause
             tally.already_present += 1
             return
 
@@ -2051,7 +2096,9 @@ class Ledger:
             _check_charge(row, limit, spent)
         except LedgerError as error:
             raise ImportRecordError(index, str(error)) from error
-        self._insert(cursor, row)
+        row_id = self._insert(cursor, row)
+        if row.request_id is not None:
+            tally.added_with_request_id(row_id, index)
 
         spent += row.cost_nanousd
         scope.spent[period] = spent
@@ -2909,8 +2956,9 @@ def import_usage(
     Raises:
         ImportRecordError: A record was refused (``index`` says which, ``problem`` why, and
             the error it stood for is its ``__cause__``: a ``BudgetExceededError``,
-            ``RequestConflictError``, ``UnknownModelError``, ``TypeError`` or ``ValueError``);
-            nothing was recorded.
+            ``RequestConflictError``, ``UnknownModelError``, ``TypeError`` or ``ValueError``;
+            a ``RepeatedRequestError``, whose ``earlier`` is the first record's place, when the
+            request id came earlier in the import with other counts); nothing was recorded.
         LedgerError: The ledger cannot be written (as for :func:`record_usage`).
     """
     check_callback("progress", progress)
