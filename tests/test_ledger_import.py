@@ -359,6 +359,21 @@ def test_a_request_id_given_twice_in_one_import_with_other_counts_names_the_firs
     assert ledger.usage() == []
 
 
+@pytest.mark.parametrize("step", ["checking", "recording"])
+def test_a_ctrl_c_in_an_import_is_marked_as_having_recorded_nothing(
+    ledger: Ledger, step: str
+) -> None:
+    def stop(now: str, done: int, total: int) -> None:
+        if now == step and done == IMPORT_PROGRESS_EVERY:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        ledger.import_usage(usage_log(2 * IMPORT_PROGRESS_EVERY), progress=stop)
+
+    assert stopped.value.import_recorded is False  # type: ignore[attr-defined]
+    assert ledger.usage() == []
+
+
 def jsonl(records: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(record, default=str) + "\n" for record in records)
 

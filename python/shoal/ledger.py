@@ -1758,6 +1758,9 @@ class _CheckedRecords:
         self.count = count
         self.scopes = scopes
         self._notes = notes
+        # Whether the import's transaction was committed: None from just before the commit to
+        # just after it, where a stop may have come on either side of it.
+        self.recorded: bool | None = False
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -1787,8 +1790,9 @@ class _CheckedRecords:
                     notes[note] = notes.get(note, 0) + 1
                 count += 1
                 _report(progress, "checking", count, total)
-        except BaseException:
+        except BaseException as stop:
             spool.close()
+            _said_of_stop(stop, recorded=False)
             raise
         if total is None and count % IMPORT_PROGRESS_EVERY:
             _report(progress, "checking", count, count)
@@ -1803,8 +1807,22 @@ class _CheckedRecords:
     def __enter__(self) -> _CheckedRecords:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._spool.close()
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        try:
+            self._spool.close()
+        except BaseException as stop:
+            _said_of_stop(stop, recorded=self.recorded)
+            raise
+        if error is not None:
+            _said_of_stop(error, recorded=self.recorded)
+
+
+def _said_of_stop(stop: BaseException, *, recorded: bool | None) -> None:
+    """Mark a Ctrl-C or SIGTERM that stopped an import with whether the import was recorded
+    (``import_recorded``: False, True, or None when it came as the transaction committed),
+    for the one line that says it stopped; an error says that itself."""
+    if not isinstance(stop, Exception) and not hasattr(stop, "import_recorded"):
+        stop.import_recorded = recorded  # type: ignore[attr-defined]
 
 
 def _report(progress: Progress | None, step: str, done: int, total: int | None) -> None:
@@ -2062,6 +2080,10 @@ class Ledger:
             for index, row in enumerate(checked.rows()):
                 self._import_row(cursor, index, row, tally)
                 _report(progress, "recording", tally.records, checked.count)
+            # Left by a stop before here, the transaction is rolled back (either store's write
+            # does so on any exception); from here the commit may be under way.
+            checked.recorded = None
+        checked.recorded = True
         return replace(tally.summary(), notes=checked.notes)
 
     def _import_row(self, cursor: Any, index: int, row: _UsageRow, tally: _ImportTally) -> None:
@@ -2960,6 +2982,9 @@ def import_usage(
             a ``RepeatedRequestError``, whose ``earlier`` is the first record's place, when the
             request id came earlier in the import with other counts); nothing was recorded.
         LedgerError: The ledger cannot be written (as for :func:`record_usage`).
+        KeyboardInterrupt: Ctrl-C stopped it; its ``import_recorded`` says what was left:
+            False (nothing of the import), True (it came once the import was committed) or
+            None (it came as the import was committed, so either).
     """
     check_callback("progress", progress)
     # Every record is checked and priced before the ledger is opened, as record_usage checks
