@@ -21,6 +21,7 @@ import pytest
 from hang_guard import HANG_GUARD_S, without_hanging
 
 from shoal.cli import main
+from shoal.ledger import Ledger
 
 LLMROUTER_TRAIN = Path(__file__).parent / "data" / "llmrouter" / "train.json"
 
@@ -134,6 +135,7 @@ def test_sigterm_stops_fit_as_ctrl_c_does_and_keeps_the_router_it_would_replace(
 STOPPED_AS_THE_SUMMARY_PRINTS = """
 import signal, sys
 from shoal.cli import main
+from shoal.ledger import Ledger
 
 class SignalOnWrite:
     def __init__(self, stream, stop):
@@ -319,3 +321,29 @@ def test_a_double_ctrl_c_cancels_a_request_still_running_with_one_line(tmp_path:
     assert "Traceback" not in logged and "ERROR" not in logged, logged
     assert "INFO shoal.http_transport: a request still running was cancelled by the forced stop" \
         in logged
+
+
+@pytest.mark.parametrize(("stop", "said"), [(signal.SIGINT, "interrupted"),
+                                            (signal.SIGTERM, "terminated")])
+def test_a_stop_in_the_middle_of_an_import_says_nothing_of_it_was_recorded(
+    tmp_path: Path, stop: signal.Signals, said: str
+) -> None:
+    # Seconds of writing on either path: the stop lands in the import's one transaction.
+    log = tmp_path / "usage.jsonl"
+    log.write_text("".join(json.dumps({"scope": f"team:{number % 3}", "model": "gpt-4o-mini",
+                                       "input_tokens": 1_000 + number,
+                                       "request_id": f"call-{number}"}) + "\n"
+                           for number in range(40_000)), encoding="utf-8")
+    ledger = tmp_path / "ledger.sqlite3"
+
+    # The ledger is opened once every line is checked, just before the rows are written.
+    status, stdout, stderr = interrupted(tmp_path, "ledger at", "ledger", "import", str(log),
+                                         "--ledger", str(ledger), stop=stop)
+
+    assert status == (130 if stop == signal.SIGINT else 143)
+    assert stderr.splitlines()[-1] == (f"shoal ledger import: {said}; nothing of the import "
+                                       "was recorded")
+    assert "Traceback" not in stderr
+    assert stdout == ""
+    with Ledger(ledger) as opened:
+        assert opened.usage() == []

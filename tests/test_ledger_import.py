@@ -26,6 +26,7 @@ from shoal.ledger import (
     BudgetExceededError,
     ImportRecordError,
     Ledger,
+    RepeatedRequestError,
     RequestConflictError,
     StoredUsage,
     import_usage,
@@ -122,6 +123,20 @@ def test_a_request_id_given_twice_in_one_import_is_recorded_once(ledger: Ledger)
 
     assert (result.added, result.already_present) == (1, 1)
     assert len(ledger.usage()) == 1
+
+
+def test_an_import_gives_record_usages_notes_once_each_with_the_records_they_apply_to(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    retired, current = usage_log(2)[1], usage_log(1)[0]
+    (note,) = record_usage(**retired, ledger=tmp_path / "other.sqlite3").notes
+    assert "retired" in note
+
+    many = ledger.import_usage([retired, current, {**retired, "request_id": "again"}])
+    one = ledger.import_usage([{**retired, "request_id": "once more"}])
+
+    assert many.notes == (f"{note} (2 records)",)
+    assert one.notes == (note,)
 
 
 @pytest.mark.parametrize(("bad", "field", "cause"), [
@@ -327,6 +342,38 @@ def _acknowledged(acks: Path) -> bool:
 # ---- the command line ----------------------------------------------------------------------------
 
 
+def test_a_request_id_given_twice_in_one_import_with_other_counts_names_the_first(
+    ledger: Ledger
+) -> None:
+    records = usage_log(4)
+    changed = [*records, {**records[1], "input_tokens": 9_000}]
+
+    with pytest.raises(ImportRecordError) as refused:
+        ledger.import_usage(changed)
+
+    # Nothing was recorded, so no time of a recording is given: the first record is named.
+    assert str(refused.value).startswith(
+        "records[4]: request_id 'call-00001' was given earlier in this import, by records[1], ")
+    assert isinstance(refused.value.__cause__, RepeatedRequestError)
+    assert refused.value.__cause__.earlier == 1
+    assert ledger.usage() == []
+
+
+@pytest.mark.parametrize("step", ["checking", "recording"])
+def test_a_ctrl_c_in_an_import_is_marked_as_having_recorded_nothing(
+    ledger: Ledger, step: str
+) -> None:
+    def stop(now: str, done: int, total: int) -> None:
+        if now == step and done == IMPORT_PROGRESS_EVERY:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        ledger.import_usage(usage_log(2 * IMPORT_PROGRESS_EVERY), progress=stop)
+
+    assert stopped.value.import_recorded is False  # type: ignore[attr-defined]
+    assert ledger.usage() == []
+
+
 def jsonl(records: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(record, default=str) + "\n" for record in records)
 
@@ -344,15 +391,17 @@ def test_the_cli_import_round_trips_to_the_status_of_recorded_calls(
     log = tmp_path / "usage.jsonl"
     log.write_text(jsonl(records), encoding="utf-8")
     recorded = tmp_path / "recorded.sqlite3"
-    for record in records:
-        record_usage(**record, ledger=recorded)
+    said = {note for record in records for note in record_usage(**record, ledger=recorded).notes}
     imported = tmp_path / "imported.sqlite3"
 
     status, out, err = run(["ledger", "import", str(log), "--ledger", str(imported)], capsys)
 
     assert status == 0, err
     total = format_usd(sum(row.cost_nanousd for row in record_usage_rows(recorded)) / 1e9)
-    assert out == f"{log}: 40 records added, 0 already present, in 3 scopes; {total} charged\n"
+    # The note record_usage gives each call of the retired model, said once for the 20 of them.
+    (note,) = said
+    assert out == (f"{log}: 40 records added, 0 already present, in 3 scopes; {total} charged\n"
+                   f"  note: {note} (20 records)\n")
     for scope in ("team:a", "café"):
         looped = run(["ledger", "status", "--scope", scope, "--ledger", str(recorded)], capsys)
         both = run(["ledger", "status", "--scope", scope, "--ledger", str(imported)], capsys)
@@ -372,8 +421,10 @@ def test_the_cli_import_run_again_adds_nothing_and_says_so_in_json(
     status, out, _ = run(["ledger", "import", str(log), "--ledger", ledger, "--json"], capsys)
 
     assert status == 0
+    (note,) = record_usage(**usage_log(2)[1], ledger=tmp_path / "other.sqlite3").notes
     assert json.loads(out) == {"records": 12, "added": 0, "already_present": 12,
-                               "cost_usd": 0.0, "scopes": 3, "over_limit": 0, "notes": []}
+                               "cost_usd": 0.0, "scopes": 3, "over_limit": 0,
+                               "notes": [f"{note} (6 records)"]}
     assert len(record_usage_rows(Path(ledger))) == 12
 
 
@@ -385,6 +436,9 @@ def test_the_cli_import_run_again_adds_nothing_and_says_so_in_json(
     ('["team:a", "gpt-4o-mini"]', "each line must be a JSON object, got array"),
     ('{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 5, "input_tokens": 6}',
      "the field 'input_tokens' is given more than once"),
+    # Quoted as the line writes it: a float reads 1e400 as inf.
+    ('{"scope": "team:a", "model": "gpt-4o-mini", "input_tokens": 5, "at": 1e400}',
+     "at must be finite, got 1e400;"),
 ])
 def test_the_cli_names_the_line_of_a_bad_record_and_records_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
@@ -419,6 +473,23 @@ def test_the_cli_refuses_a_record_over_a_hard_limit_by_its_line(
     assert status == 2
     assert f"{log}:3: refused: scope 'team:a' has a hard limit of $0.004" in err
     assert record_usage_rows(Path(ledger)) == []
+
+
+def test_the_cli_names_the_earlier_line_of_a_request_id_given_twice_with_other_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = {"scope": "s", "model": "gpt-4o-mini", "input_tokens": 1, "request_id": "r1"}
+    log = tmp_path / "usage.jsonl"
+    log.write_text(jsonl([first]) + "\n" + jsonl([{**first, "input_tokens": 2}]),
+                   encoding="utf-8")
+    ledger = tmp_path / "ledger.sqlite3"
+
+    status, _, err = run(["ledger", "import", str(log), "--ledger", str(ledger)], capsys)
+
+    assert status == 2
+    assert err.startswith(f"shoal ledger import: error: {log}:3: request_id 'r1' was given "
+                          "earlier in this import, by line 1, for gpt-4o-mini with tokens ")
+    assert record_usage_rows(ledger) == []
 
 
 def test_the_cli_reads_a_log_from_stdin(

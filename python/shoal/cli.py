@@ -1029,16 +1029,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         terminable = _termination_raised() if args.command != "serve" else nullcontext()
         with atomic_file.recording(written), terminable:
             return _run(command, args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         # Ctrl-C is how a user stops a long command: one line and the shell's status, not a
         # traceback (not under -v either: where it stopped is no fault to debug). A file being
         # written is left as it was, as every output file is replaced in one step
         # (shoal.atomic_file). `shoal serve` stops quietly in its transports.
-        print(f"{command}: interrupted{_written_before(written)}", file=sys.stderr)
+        print(f"{command}: interrupted{_written_before(written)}{_what_is_left(stop)}",
+              file=sys.stderr)
         return INTERRUPTED_STATUS
-    except Terminated:
-        print(f"{command}: terminated{_written_before(written)}", file=sys.stderr)
+    except Terminated as stop:
+        print(f"{command}: terminated{_written_before(written)}{_what_is_left(stop)}",
+              file=sys.stderr)
         return TERMINATED_STATUS
+
+
+def _what_is_left(stop: BaseException) -> str:
+    """``; nothing of the import was recorded``: what a command stopped says it left, if it
+    said so when it stopped."""
+    return f"; {stop.args[0]}" if stop.args else ""
 
 
 def _written_before(written: Sequence[Path]) -> str:
@@ -1753,7 +1761,7 @@ def _ledger(args: argparse.Namespace) -> int:
 def _import_usage(args: argparse.Namespace) -> int:
     """`shoal ledger import FILE`: every call of a JSONL usage log, in one transaction."""
     from shoal import spend_render
-    from shoal.ledger import ImportRecordError, import_usage
+    from shoal.ledger import ImportRecordError, RepeatedRequestError, import_usage
     from shoal.usage_log import UsageLog
 
     text = _read_input(args.file, max_bytes=args.max_file_bytes,
@@ -1763,9 +1771,16 @@ def _import_usage(args: argparse.Namespace) -> int:
     try:
         result = import_usage(log, progress=lambda step, done, total: bar(step, done, total,
                                                                            "records"))
+    except (KeyboardInterrupt, Terminated) as stop:
+        # The line that says the import stopped says what it left: one transaction, so all
+        # of it or nothing.
+        raise type(stop)(_import_left(getattr(stop, "import_recorded", None))) from None
     except ImportRecordError as error:
         # The record named by its line, not its place among the records: blank lines differ.
-        raise log.refusal(error.index, error.problem) from None
+        problem = error.problem
+        if isinstance(error.__cause__, RepeatedRequestError):
+            problem = error.__cause__.said(f"line {log.line(error.__cause__.earlier)}")
+        raise log.refusal(error.index, problem) from None
     finally:
         bar.close()
     if args.json:
@@ -1773,6 +1788,14 @@ def _import_usage(args: argparse.Namespace) -> int:
     else:
         print(spend_render.usage_import(result, log.shown))
     return 0
+
+
+def _import_left(recorded: bool | None) -> str:
+    """What an import stopped by Ctrl-C or SIGTERM left in the ledger."""
+    if recorded is None:
+        return ("the stop came as the import was committed: it was recorded whole or not at "
+                "all, as `shoal ledger status` shows")
+    return "the import was recorded whole" if recorded else "nothing of the import was recorded"
 
 
 def _remove_limit(args: argparse.Namespace) -> int:

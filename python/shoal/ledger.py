@@ -66,6 +66,7 @@ holds.
 from __future__ import annotations
 
 import atexit
+import bisect
 import datetime
 import functools
 import json
@@ -81,6 +82,7 @@ import threading
 import time
 import unicodedata
 import weakref
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -324,6 +326,28 @@ class RequestConflictError(LedgerError):
     """A ``request_id`` was recorded before with different model or token counts."""
 
 
+class RepeatedRequestError(RequestConflictError):
+    """A ``request_id`` given twice in one import with different model or token counts.
+
+    Attributes:
+        earlier: The place (from 0) of the import's record that gave it first.
+    """
+
+    def __init__(self, earlier: int, first: StoredUsage, again: _UsageRow) -> None:
+        self.earlier, self._first, self._again = earlier, first, again
+        super().__init__(self.said(f"records[{earlier}]"))
+
+    def said(self, earlier_place: str) -> str:
+        """The refusal, naming the earlier record as ``earlier_place`` (``line 4``)."""
+        first, again = self._first, self._again
+        counts = (first.input_tokens, first.output_tokens, first.cached_input_tokens,
+                  first.cache_write_tokens, first.reasoning_tokens)
+        return (f"request_id {first.request_id!r} was given earlier in this import, by "
+                f"{earlier_place}, for {first.model} with tokens (input, output, cached, cache "
+                f"write, reasoning) = {counts}; this call says {again.model} with "
+                f"{again.counts}. Use a new request_id for a different call.")
+
+
 class ImportRecordError(LedgerError):
     """A record of an import was refused, so nothing of the import was written.
 
@@ -434,7 +458,10 @@ class UsageImport:
         scopes: Scopes the records name.
         over_limit: Records added past a soft limit (each one's ``over_limit``, as
             :func:`record_usage` gives it).
-        notes: What the ledger says with its next result (a file replaced since it was opened).
+        notes: What the records' prices rest on, as :func:`record_usage` says it with each (a
+            model the catalog lists as retired), once per message and with the number of
+            records it applies to when more than one (``(12 records)``); and what the ledger
+            says with its next result (a file replaced since it was opened).
     """
 
     records: int
@@ -1696,6 +1723,23 @@ class _ImportTally:
     cost: int = 0
     over_limit: int = 0
     scopes: dict[str, _ImportedScope] = field(default_factory=dict)
+    # The ids of the rows added with a request id, and their records' places: two arrays of
+    # machine integers, not a dict, so that a log of millions holds little memory.
+    _ids: array[int] = field(default_factory=lambda: array("q"))
+    _places: array[int] = field(default_factory=lambda: array("q"))
+
+    def added_with_request_id(self, row_id: int, index: int) -> None:
+        self._ids.append(row_id)
+        self._places.append(index)
+
+    def index_of(self, row_id: int) -> int | None:
+        """The place of the record this import added as row ``row_id``, or None."""
+        # The rows of one transaction are numbered upwards (SQLite's next rowid, PostgreSQL's
+        # sequence), so the ids are in order.
+        found = bisect.bisect_left(self._ids, row_id)
+        if found < len(self._ids) and self._ids[found] == row_id:
+            return self._places[found]
+        return None
 
     def summary(self) -> UsageImport:
         return UsageImport(records=self.records, added=self.added,
@@ -1708,10 +1752,22 @@ class _CheckedRecords:
     a temporary file, so that memory holds one at a time and the ledger's writers wait only
     for the rows to be written, not for every record to be checked and priced."""
 
-    def __init__(self, spool: IO[str], count: int, scopes: set[str]) -> None:
+    def __init__(self, spool: IO[str], count: int, scopes: set[str],
+                 notes: dict[str, int]) -> None:
         self._spool = spool
         self.count = count
         self.scopes = scopes
+        self._notes = notes
+        # Whether the import's transaction was committed: None from just before the commit to
+        # just after it, where a stop may have come on either side of it.
+        self.recorded: bool | None = False
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the records' prices rest on, as record_usage says it with each: one note per
+        message, with how many records it was said of when more than one."""
+        return tuple(note if times == 1 else f"{note} ({times:,} records)"
+                     for note, times in self._notes.items())
 
     @classmethod
     def of(cls, records: Iterable[object], catalog: Catalog,
@@ -1722,19 +1778,25 @@ class _CheckedRecords:
         spool = tempfile.TemporaryFile("w+", encoding="utf-8")
         count = 0
         scopes: set[str] = set()
+        # Counted by message: a log of one retired model says so once, not once a record.
+        notes: dict[str, int] = {}
         try:
             for index, record in enumerate(records):
-                row = _priced_record(index, record, catalog).row()
+                call = _priced_record(index, record, catalog)
+                row = call.row()
                 spool.write(json.dumps(row) + "\n")
                 scopes.add(row.scope)
+                for note in call.estimate.notes:
+                    notes[note] = notes.get(note, 0) + 1
                 count += 1
                 _report(progress, "checking", count, total)
-        except BaseException:
+        except BaseException as stop:
             spool.close()
+            _said_of_stop(stop, recorded=False)
             raise
         if total is None and count % IMPORT_PROGRESS_EVERY:
             _report(progress, "checking", count, count)
-        return cls(spool, count, scopes)
+        return cls(spool, count, scopes, notes)
 
     def rows(self) -> Iterator[_UsageRow]:
         """The rows, in the records' order; read again from the start at each call."""
@@ -1745,8 +1807,22 @@ class _CheckedRecords:
     def __enter__(self) -> _CheckedRecords:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._spool.close()
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        try:
+            self._spool.close()
+        except BaseException as stop:
+            _said_of_stop(stop, recorded=self.recorded)
+            raise
+        if error is not None:
+            _said_of_stop(error, recorded=self.recorded)
+
+
+def _said_of_stop(stop: BaseException, *, recorded: bool | None) -> None:
+    """Mark a Ctrl-C or SIGTERM that stopped an import with whether the import was recorded
+    (``import_recorded``: False, True, or None when it came as the transaction committed),
+    for the one line that says it stopped; an error says that itself."""
+    if not isinstance(stop, Exception) and not hasattr(stop, "import_recorded"):
+        stop.import_recorded = recorded  # type: ignore[attr-defined]
 
 
 def _report(progress: Progress | None, step: str, done: int, total: int | None) -> None:
@@ -2004,7 +2080,11 @@ class Ledger:
             for index, row in enumerate(checked.rows()):
                 self._import_row(cursor, index, row, tally)
                 _report(progress, "recording", tally.records, checked.count)
-        return tally.summary()
+            # Left by a stop before here, the transaction is rolled back (either store's write
+            # does so on any exception); from here the commit may be under way.
+            checked.recorded = None
+        checked.recorded = True
+        return replace(tally.summary(), notes=checked.notes)
 
     def _import_row(self, cursor: Any, index: int, row: _UsageRow, tally: _ImportTally) -> None:
         """Charge one row of an import, against its scope's spend with the import's earlier rows
@@ -2019,8 +2099,12 @@ class Ledger:
         if existing is not None:
             try:
                 _check_same_request(existing, row.model, row.counts)
-            except RequestConflictError as error:
-                raise ImportRecordError(index, str(error)) from error
+            except RequestConflictError as conflict:
+                # Not recorded "at" a time when it is this import's own, uncommitted record.
+                earlier = tally.index_of(existing.id)
+                cause = (conflict if earlier is None
+                         else RepeatedRequestError(earlier, existing, row))
+                raise ImportRecordError(index, str(cause)) from cause
             tally.already_present += 1
             return
 
@@ -2034,7 +2118,9 @@ class Ledger:
             _check_charge(row, limit, spent)
         except LedgerError as error:
             raise ImportRecordError(index, str(error)) from error
-        self._insert(cursor, row)
+        row_id = self._insert(cursor, row)
+        if row.request_id is not None:
+            tally.added_with_request_id(row_id, index)
 
         spent += row.cost_nanousd
         scope.spent[period] = spent
@@ -2892,9 +2978,13 @@ def import_usage(
     Raises:
         ImportRecordError: A record was refused (``index`` says which, ``problem`` why, and
             the error it stood for is its ``__cause__``: a ``BudgetExceededError``,
-            ``RequestConflictError``, ``UnknownModelError``, ``TypeError`` or ``ValueError``);
-            nothing was recorded.
+            ``RequestConflictError``, ``UnknownModelError``, ``TypeError`` or ``ValueError``;
+            a ``RepeatedRequestError``, whose ``earlier`` is the first record's place, when the
+            request id came earlier in the import with other counts); nothing was recorded.
         LedgerError: The ledger cannot be written (as for :func:`record_usage`).
+        KeyboardInterrupt: Ctrl-C stopped it; its ``import_recorded`` says what was left:
+            False (nothing of the import), True (it came once the import was committed) or
+            None (it came as the import was committed, so either).
     """
     check_callback("progress", progress)
     # Every record is checked and priced before the ledger is opened, as record_usage checks

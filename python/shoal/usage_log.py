@@ -17,6 +17,7 @@ from shoal.excerpts import json_type
 from shoal.files import (
     RepeatedKeyObject,
     json_line_error,
+    number_as_written,
     object_keeping_repeated_keys,
     whole_number_as_given,
     without_byte_order_mark,
@@ -56,7 +57,9 @@ class UsageLog:
     def _record(self, number: int) -> dict[str, Any]:
         line = self._lines[number - 1]
         try:
+            # Numbers kept as the line spells them, so that a refusal quotes 1e400, not inf.
             record = json.loads(line, parse_int=whole_number_as_given,
+                                parse_float=number_as_written,
                                 object_pairs_hook=object_keeping_repeated_keys)
         except json.JSONDecodeError as error:
             problem = json_line_error(line, error)
